@@ -1,0 +1,1 @@
+"""Internals of fleetctl, the local infrastructure supervisor (see deploy/local/README.md)."""

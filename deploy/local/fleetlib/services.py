@@ -1,0 +1,68 @@
+"""The fleet's own microservices. Adding one is one row in SERVICES."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+
+from . import config
+from .component import Component
+
+# component name -> (python module run with `python -m`, readiness path)
+SERVICES: dict[str, tuple[str, str]] = {
+    "gateway": ("gateway", "/ready"),
+    "planner": ("planner", "/ready"),
+    "expert-worker": ("expert_worker", "/ready"),
+    "merger": ("merger", "/ready"),
+}
+FLEET_ENV = config.DATA / "fleet.env"
+
+
+def read_env_file() -> dict[str, str]:
+    out: dict[str, str] = {}
+    if FLEET_ENV.is_file():
+        for line in FLEET_ENV.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.removeprefix("export ").split("=", 1)
+                out[key.strip()] = value.strip().strip("'\"")
+    return out
+
+
+def service_env(name: str) -> dict[str, str]:
+    """Endpoint defaults < .data/fleet.env < the caller's environment."""
+    eps = config.endpoints()
+    env = {var: eps[key] for var, key in config.ENDPOINT_ENV.items()}
+    env[config.PORT_DEFAULTS[name][0]] = str(config.port(name))
+    env["MOE_SERVICE_HOST"] = config.HOST
+    env["MOE_SERVICE_PORT"] = str(config.port(name))
+    env.update(read_env_file())
+    env.update(os.environ)
+    paths = [str(config.REPO / "libs")] + [str(p) for p in sorted((config.REPO / "services").glob("*"))]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _http_check(name: str, path: str) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=3) as client:
+            resp = await client.get(f"http://{config.HOST}:{config.port(name)}{path}")
+            if resp.status_code != 200:
+                raise RuntimeError(f"GET {path} returned {resp.status_code}")
+
+    return check
+
+
+def _component(name: str, module: str, ready_path: str) -> Component:
+    return Component(
+        name=name, group="services", port_key=name, deadline=60,
+        prepare=lambda: [str(config.PYTHON), "-m", module],
+        check=_http_check(name, ready_path),
+        match=lambda: f"-m {module}",
+        env=lambda: service_env(name),
+    )
+
+
+COMPONENTS = [_component(name, module, path) for name, (module, path) in SERVICES.items()]

@@ -1,0 +1,84 @@
+"""Redis, Chroma and the local LLM: single processes with a plain readiness probe."""
+
+from __future__ import annotations
+
+import os
+
+from . import config
+from .component import Component
+
+REDIS_DIR = config.DATA / "redis"
+CHROMA_DIR = config.DATA / "chroma"
+LLM_SERVER = config.LOCAL / "llm_server.py"
+
+
+def redis_prepare() -> list[str]:
+    REDIS_DIR.mkdir(parents=True, exist_ok=True)
+    return [os.environ.get("MOE_REDIS_SERVER", "/usr/bin/redis-server"), "--bind", config.HOST,
+            "--port", str(config.port("redis")), "--dir", str(REDIS_DIR), "--daemonize", "no",
+            "--appendonly", "yes", "--save", "60 1000", "--protected-mode", "yes"]
+
+
+async def redis_check() -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(config.endpoints()["redis"], socket_connect_timeout=2, socket_timeout=3)
+    try:
+        if not await client.ping():
+            raise RuntimeError("PING failed")
+    finally:
+        await client.aclose()
+
+
+def chroma_prepare() -> list[str]:
+    CHROMA_DIR.mkdir(parents=True, exist_ok=True)
+    return [str(config.VENV_BIN / "chroma"), "run", "--path", str(CHROMA_DIR), "--host", config.HOST,
+            "--port", str(config.port("chroma"))]
+
+
+def chroma_env() -> dict[str, str]:
+    return {**os.environ, "ANONYMIZED_TELEMETRY": "False", "CHROMA_TELEMETRY": "False"}
+
+
+async def chroma_check() -> None:
+    import httpx
+
+    base = config.endpoints()["chroma"]
+    async with httpx.AsyncClient(timeout=3) as client:
+        resp = await client.get(f"{base}/api/v2/heartbeat")
+        if resp.status_code == 404:
+            resp = await client.get(f"{base}/api/v1/heartbeat")
+        resp.raise_for_status()
+
+
+def llm_prepare() -> list[str]:
+    return [str(config.PYTHON), str(LLM_SERVER)]
+
+
+def llm_env() -> dict[str, str]:
+    return {**os.environ, "MOE_LLM_PORT": str(config.port("llm")), "MOE_LLM_HOST": config.HOST,
+            "MOE_LLM_ALIAS": config.LLM_MODEL_ALIAS}
+
+
+async def llm_check() -> None:
+    import httpx
+
+    base = config.endpoints()["llm"]
+    async with httpx.AsyncClient(timeout=10) as client:
+        health = await client.get(base.removesuffix("/v1") + "/health")
+        if health.status_code != 200:
+            raise RuntimeError(f"/health returned {health.status_code}")
+        resp = await client.post(f"{base}/chat/completions", json={
+            "model": config.LLM_MODEL_ALIAS, "max_tokens": 2,
+            "messages": [{"role": "user", "content": "Say OK."}]})
+        resp.raise_for_status()
+        if not resp.json()["choices"]:
+            raise RuntimeError("chat completion returned no choices")
+
+
+REDIS = Component(name="redis", group="infra", port_key="redis", prepare=redis_prepare, check=redis_check,
+                  deadline=30, match=lambda: f"{config.HOST}:{config.port('redis')}")  # redis rewrites its cmdline
+CHROMA = Component(name="chroma", group="infra", port_key="chroma", prepare=chroma_prepare,
+                   check=chroma_check, deadline=60, match=lambda: f"--path {CHROMA_DIR}", env=chroma_env)
+LLM = Component(name="llm", group="infra", port_key="llm", prepare=llm_prepare, check=llm_check,
+                deadline=60, match=lambda: str(LLM_SERVER), env=llm_env)

@@ -1,0 +1,1 @@
+"""Shared library of the MoE Sovereign Fleet: contracts, bus, settings, observability, inference."""

@@ -1,0 +1,197 @@
+"""The Kafka bus on FastStream: durable producers, at-least-once consumers, dead letters.
+
+Producers: acks=all, idempotence, no linger. Consumers: offsets are committed only after the handler
+returned, i.e. after the next event was published; a payload that fails validation, or a handler that
+fails for a non-transient reason, goes to the dead-letter topic with the reason and is committed.
+Transient failures (broker, Redis, network) are retried by redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from pydantic import BaseModel, ValidationError
+
+from moe_core.contracts import DeadLetter, Envelope, Topics, headers
+from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
+from moe_core.observability.metrics import MESSAGES_DEAD_LETTERED, STAGE_SECONDS
+from moe_core.settings import FleetSettings
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[M], Awaitable[None]]
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, OSError, asyncio.TimeoutError)
+try:  # Redis and Kafka outages are transient: let the message be redelivered.
+    from aiokafka.errors import KafkaError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    TRANSIENT_ERRORS += (KafkaError, RedisConnectionError, RedisTimeoutError)
+except ImportError:  # pragma: no cover
+    pass
+
+
+class PermanentError(Exception):
+    """A handler's way to say: this message can never be processed; dead-letter it."""
+
+
+def make_broker(settings: FleetSettings) -> KafkaBroker:
+    tracer_provider = configure_tracing(settings.service_name, settings.otel_exporter_endpoint)
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=0,
+        request_timeout_ms=30_000,
+        allow_auto_create_topics=False,
+        graceful_timeout=30.0,
+        log_level=logging.DEBUG,
+        middlewares=(
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name),
+        ),
+    )
+
+
+class Bus:
+    """One service's connection to the fleet's topics."""
+
+    def __init__(self, settings: FleetSettings, broker: KafkaBroker | None = None) -> None:
+        self.settings = settings
+        self.topics = Topics.for_namespace(settings.topic_namespace)
+        self.broker = broker or make_broker(settings)
+
+    async def publish(self, message: Envelope, topic: str) -> None:
+        """Publish an envelope keyed by response_id and wait for the broker's acknowledgement."""
+        if message.trace.traceparent is None:
+            message = message.model_copy(update={"trace": current_trace_context()})
+        await self.broker.publish(
+            message.model_dump_json().encode(),
+            topic=topic,
+            key=message.response_id.encode(),
+            headers={
+                headers.RESPONSE_ID: message.response_id,
+                headers.MESSAGE_TYPE: type(message).__name__,
+                headers.SCHEMA_VERSION: str(message.schema_version),
+                headers.PRODUCER: self.settings.service_name,
+            },
+        )
+
+    async def dead_letter(self, msg: KafkaMessage, reason: str, error_type: str) -> None:
+        raw = msg.raw_message
+        body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
+        hdrs = {k: v for k, v in (msg.headers or {}).items() if isinstance(v, str)}
+        rid = hdrs.get(headers.RESPONSE_ID) or _key_of(raw)
+        letter = DeadLetter(
+            response_id=rid,
+            source_topic=getattr(raw, "topic", "?"),
+            partition=getattr(raw, "partition", None),
+            offset=getattr(raw, "offset", None),
+            consumer=self.settings.service_name,
+            reason=reason[:4000],
+            error_type=error_type,
+            payload=body.decode("utf-8", errors="replace")[:100_000],
+            headers=hdrs,
+        )
+        MESSAGES_DEAD_LETTERED.labels(self.settings.service_name, letter.source_topic, error_type).inc()
+        log.warning("dead-lettered a message from %s: %s", letter.source_topic, reason[:300])
+        await self.broker.publish(
+            letter.model_dump_json().encode(),
+            topic=self.topics.deadletter,
+            key=rid.encode() if rid else None,
+            headers={headers.DLQ_REASON: reason[:500], headers.PRODUCER: self.settings.service_name},
+        )
+
+    def subscribe(
+        self,
+        topic: str,
+        model: type[M],
+        handler: Handler[M],
+        *,
+        group: bool = True,
+        offset_reset: Literal["earliest", "latest"] = "earliest",
+        workers: int | None = None,
+    ) -> None:
+        """Consume `topic` as `model` messages.
+
+        group=True: the service's consumer group shares the partitions (each message handled once).
+        group=False: this process reads every partition without committing (e.g. gateway replies).
+        """
+        service = self.settings.service_name
+
+        async def on_message(msg: KafkaMessage) -> None:
+            started = time.perf_counter()
+            body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
+            try:
+                parsed = model.model_validate_json(body)
+            except ValidationError as exc:
+                await self.dead_letter(msg, f"invalid {model.__name__}: {exc}", "validation_error")
+                return
+            rid = getattr(parsed, "response_id", "-")
+            with bind_response_id(rid):
+                try:
+                    await handler(parsed)
+                except TRANSIENT_ERRORS:
+                    log.exception("transient failure, the message will be redelivered")
+                    await asyncio.sleep(1.0)
+                    raise
+                except Exception as exc:
+                    log.exception("handler failed")
+                    await self.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+                finally:
+                    STAGE_SECONDS.labels(service, topic).observe(time.perf_counter() - started)
+
+        n_workers = (workers or self.settings.consumer_workers) if group else 1
+        kwargs: dict[str, Any] = {
+            "auto_offset_reset": offset_reset,
+            "fetch_max_wait_ms": 10,
+            "session_timeout_ms": 6_000,
+            "heartbeat_interval_ms": 1_000,
+            "max_poll_interval_ms": 600_000,
+        }
+        if group:
+            kwargs.update(group_id=self.settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR)
+            if n_workers > 1:
+                kwargs["max_workers"] = n_workers
+        else:
+            kwargs.update(ack_policy=AckPolicy.ACK_FIRST)
+        self.broker.subscriber(topic, **kwargs)(on_message)
+
+    async def ensure_topics(self) -> None:
+        """Create the fleet's topics if they do not exist (explicitly, never by auto-create)."""
+        await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(), self.settings.topic_partitions)
+
+
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="moe-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except Exception as exc:  # a concurrent creator won the race
+                if "TopicAlreadyExists" not in type(exc).__name__ + str(exc):
+                    raise
+    finally:
+        await admin.close()
+
+
+def _key_of(raw: Any) -> str | None:
+    key = getattr(raw, "key", None)
+    if isinstance(key, bytes):
+        return key.decode("utf-8", errors="replace")
+    return key if isinstance(key, str) else None

@@ -1,0 +1,51 @@
+"""The envelope every message carries. Fields are only ever added, never renamed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TraceContext(BaseModel):
+    """W3C trace context, copied from the producing span (also sent as Kafka headers)."""
+
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+
+class Envelope(BaseModel):
+    """Common header of every message. Unknown fields are ignored so producers may add fields first."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    response_id: str = Field(min_length=1, max_length=128, description="Id of the client request")
+    schema_version: int = Field(default=1, ge=1)
+    created_at: datetime = Field(default_factory=utcnow)
+    deadline_at: datetime = Field(description="Absolute deadline (UTC) of the whole request")
+    tenant_id: str = Field(min_length=1, max_length=128)
+    trace: TraceContext = Field(default_factory=TraceContext)
+
+    def remaining_seconds(self, now: datetime | None = None) -> float:
+        return (self.deadline_at - (now or utcnow())).total_seconds()
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.remaining_seconds(now) <= 0
+
+    def child_fields(self) -> dict[str, Any]:
+        """The envelope fields a follow-up message inherits (same request, same deadline)."""
+        return {
+            "response_id": self.response_id,
+            "deadline_at": self.deadline_at,
+            "tenant_id": self.tenant_id,
+            "trace": self.trace,
+        }
+
+
+def deadline_in(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)

@@ -1,0 +1,9 @@
+"""Kafka header keys. Trace context travels in the W3C `traceparent`/`tracestate` headers."""
+
+RESPONSE_ID = "x-moe-response-id"
+MESSAGE_TYPE = "x-moe-message-type"
+SCHEMA_VERSION = "x-moe-schema-version"
+PRODUCER = "x-moe-producer"
+DLQ_REASON = "x-moe-dlq-reason"
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"

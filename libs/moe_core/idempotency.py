@@ -1,0 +1,27 @@
+"""At-least-once delivery means handlers see messages twice: remember outcomes so repeats agree."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+
+class Memo:
+    """First writer wins: the stored outcome of a key is what every later attempt republishes."""
+
+    def __init__(self, redis: Redis, prefix: str, ttl_s: int = 3600) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}:{key}"
+
+    async def get(self, key: str) -> str | None:
+        value = await self.redis.get(self._key(key))
+        return value if isinstance(value, str) or value is None else str(value)
+
+    async def put_first(self, key: str, value: str) -> str:
+        """Store `value` unless an outcome exists; return the outcome that stands."""
+        if await self.redis.set(self._key(key), value, nx=True, ex=self.ttl_s):
+            return value
+        return await self.get(key) or value

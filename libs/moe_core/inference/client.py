@@ -1,0 +1,231 @@
+"""The inference client: failover across candidate servers, retries with backoff, streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from moe_core.contracts import Usage
+from moe_core.inference import protocols
+from moe_core.inference.config import InferenceConfig, InferenceServer, ModelRef
+from moe_core.inference.errors import InferenceError
+from moe_core.observability.metrics import INFERENCE_SECONDS, INFERENCE_TOKENS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Completion:
+    content: str
+    finish_reason: str
+    usage: Usage
+    model: str
+    server: str
+
+
+@dataclass
+class StreamDelta:
+    """A piece of a streamed answer; the last one has `done` set, with usage when the server sent it."""
+
+    content: str = ""
+    done: bool = False
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str = ""
+    server: str = ""
+
+
+class InferenceClient:
+    def __init__(self, config: InferenceConfig, http: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self._http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def chat(
+        self,
+        refs: list[ModelRef],
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        json_schema: dict[str, Any] | None = None,
+        schema_name: str = "output",
+        timeout_s: float | None = None,
+    ) -> Completion:
+        """One completion from the first candidate that answers; retryable failures fail over."""
+        call = {
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "json_schema": json_schema,
+            "schema_name": schema_name,
+        }
+        errors: list[InferenceError] = []
+        for ref, server in self._targets(refs):
+            for attempt in range(server.max_retries + 1):
+                try:
+                    return await self._once(server, ref.model, call, timeout_s)
+                except InferenceError as exc:
+                    errors.append(exc)
+                    log.warning("inference attempt %d failed: %s", attempt + 1, exc)
+                    if not exc.retryable:
+                        break
+                    if exc.kind == "connect":
+                        break  # a server that refuses connections: fail over at once
+                    if attempt < server.max_retries:
+                        await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
+        raise _combine(errors, refs)
+
+    async def stream(
+        self,
+        refs: list[ModelRef],
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout_s: float | None = None,
+    ) -> AsyncIterator[StreamDelta]:
+        """Stream from the first candidate that accepts the request (failover before the first token)."""
+        call = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+        errors: list[InferenceError] = []
+        for ref, server in self._targets(refs):
+            started = False
+            try:
+                async for delta in self._stream_once(server, ref.model, call, timeout_s):
+                    started = True
+                    yield delta
+                return
+            except InferenceError as exc:
+                if started:
+                    raise
+                errors.append(exc)
+        raise _combine(errors, refs)
+
+    def _targets(self, refs: list[ModelRef]) -> list[tuple[ModelRef, InferenceServer]]:
+        targets = [(ref, server) for ref in refs for server in self.config.candidates(ref)]
+        if not targets:
+            raise InferenceError("no_server", f"no configured server serves {', '.join(map(str, refs))}")
+        return targets
+
+    def _timeout(self, server: InferenceServer, timeout_s: float | None) -> httpx.Timeout:
+        total = min(server.timeout_s, timeout_s) if timeout_s else server.timeout_s
+        if total <= 0:
+            raise InferenceError("timeout", "no time left before the deadline", server=server.name)
+        return httpx.Timeout(total, connect=min(server.connect_timeout_s, total))
+
+    def _request(self, server: InferenceServer, model: str, call: dict[str, Any], stream: bool) -> tuple[str, dict]:
+        if server.api == "ollama":
+            return f"{server.url}/api/chat", protocols.ollama_body(call, model, stream)
+        return f"{server.url}/v1/chat/completions", protocols.openai_body(call, model, stream)
+
+    def _headers(self, server: InferenceServer) -> dict[str, str]:
+        return {"Authorization": f"Bearer {server.api_key}"} if server.api_key else {}
+
+    async def _once(
+        self, server: InferenceServer, model: str, call: dict[str, Any], timeout_s: float | None
+    ) -> Completion:
+        url, body = self._request(server, model, call, stream=False)
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = await self._http.post(
+                url, json=body, headers=self._headers(server), timeout=self._timeout(server, timeout_s)
+            )
+            _raise_for_status(response, server.name, model)
+            parse = protocols.parse_ollama if server.api == "ollama" else protocols.parse_openai
+            try:
+                data = response.json()
+            except json.JSONDecodeError as exc:
+                raise InferenceError("bad_response", "response is not JSON", server=server.name, model=model) from exc
+            content, finish, prompt, completion = parse(data, server.name, model)
+            outcome = "ok"
+        except httpx.TimeoutException as exc:
+            raise InferenceError("timeout", str(exc) or "timed out", server=server.name, model=model) from exc
+        except httpx.TransportError as exc:
+            raise InferenceError("connect", str(exc) or type(exc).__name__, server=server.name, model=model) from exc
+        finally:
+            INFERENCE_SECONDS.labels(server.name, model, outcome).observe(time.perf_counter() - started)
+        usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
+        _count(server.name, model, usage)
+        return Completion(content, finish, usage, model, server.name)
+
+    async def _stream_once(
+        self, server: InferenceServer, model: str, call: dict[str, Any], timeout_s: float | None
+    ) -> AsyncIterator[StreamDelta]:
+        url, body = self._request(server, model, call, stream=True)
+        ollama = server.api == "ollama"
+        finish: str | None = None
+        usage: Usage | None = None
+        try:
+            async with self._http.stream(
+                "POST", url, json=body, headers=self._headers(server), timeout=self._timeout(server, timeout_s)
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _raise_for_status(response, server.name, model)
+                async for line in response.aiter_lines():
+                    piece, finish_now, usage_now = _parse_stream_line(line, ollama)
+                    finish = finish_now or finish
+                    usage = usage_now or usage
+                    if piece:
+                        yield StreamDelta(content=piece, model=model, server=server.name)
+        except httpx.TimeoutException as exc:
+            raise InferenceError("timeout", str(exc) or "timed out", server=server.name, model=model) from exc
+        except httpx.TransportError as exc:
+            raise InferenceError("connect", str(exc) or type(exc).__name__, server=server.name, model=model) from exc
+        if usage:
+            _count(server.name, model, usage)
+        yield StreamDelta(done=True, finish_reason=finish or "stop", usage=usage, model=model, server=server.name)
+
+
+def _parse_stream_line(line: str, ollama: bool) -> tuple[str, str | None, Usage | None]:
+    if ollama:
+        if not line.strip():
+            return "", None, None
+        data = json.loads(line)
+        piece = (data.get("message") or {}).get("content") or ""
+        if data.get("done"):
+            done = Usage(prompt_tokens=data.get("prompt_eval_count", 0), completion_tokens=data.get("eval_count", 0))
+            return piece, data.get("done_reason") or "stop", done
+        return piece, None, None
+    chunk = protocols.openai_stream_line(line)
+    if chunk is None:
+        return "", None, None
+    usage: Usage | None = None
+    if chunk.get("usage"):
+        u = chunk["usage"]
+        usage = Usage(prompt_tokens=u.get("prompt_tokens", 0), completion_tokens=u.get("completion_tokens", 0))
+    choices = chunk.get("choices") or []
+    if not choices:
+        return "", None, usage
+    return (choices[0].get("delta") or {}).get("content") or "", choices[0].get("finish_reason"), usage
+
+
+def _raise_for_status(response: httpx.Response, server: str, model: str) -> None:
+    if response.status_code >= 400:
+        text = response.text[:300]
+        status = response.status_code
+        raise InferenceError("http_status", f"HTTP {status}: {text}", server=server, model=model, status=status)
+
+
+def _count(server: str, model: str, usage: Usage) -> None:
+    INFERENCE_TOKENS.labels(server, model, "prompt").inc(usage.prompt_tokens)
+    INFERENCE_TOKENS.labels(server, model, "completion").inc(usage.completion_tokens)
+
+
+def _combine(errors: list[InferenceError], refs: list[ModelRef]) -> InferenceError:
+    if not errors:
+        return InferenceError("no_server", f"no server for {', '.join(map(str, refs))}")
+    last = errors[-1]
+    summary = "; ".join(f"{e.server}/{e.model}: {e.detail}" for e in errors[-3:])
+    return InferenceError(last.kind, f"all {len(errors)} attempts failed: {summary}", server=last.server,
+                          model=last.model, status=last.status)

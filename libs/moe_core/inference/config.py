@@ -1,0 +1,88 @@
+"""Inference servers and model assignments, as data (INFERENCE_SERVERS, MODEL_ASSIGNMENTS, EXPERT_TEMPLATES)."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, field_validator
+
+from moe_core.settings import FleetSettings
+
+
+class InferenceServer(BaseModel):
+    name: str = Field(min_length=1)
+    url: str = Field(description="Base URL, e.g. http://127.0.0.1:8081 (a trailing /v1 is accepted)")
+    api: Literal["openai", "ollama"] = "openai"
+    models: list[str] = Field(default_factory=list)
+    api_key: str | None = None
+    timeout_s: float = Field(default=120.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.rstrip("/")
+        return value[:-3] if value.endswith("/v1") else value
+
+
+class ModelRef(BaseModel):
+    """`model` (any server that lists it) or `model@server` (that server only)."""
+
+    model: str
+    server: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        model, _, server = text.partition("@")
+        if not model:
+            raise ValueError(f"empty model in reference {text!r}")
+        return cls(model=model, server=server or None)
+
+    def __str__(self) -> str:
+        return f"{self.model}@{self.server}" if self.server else self.model
+
+
+_refs = TypeAdapter(dict[str, list[str]])
+
+
+class InferenceConfig(BaseModel):
+    servers: list[InferenceServer]
+    roles: dict[str, list[ModelRef]] = Field(default_factory=dict)
+    experts: dict[str, list[ModelRef]] = Field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: FleetSettings) -> InferenceConfig:
+        if settings.inference_servers.strip():
+            servers = TypeAdapter(list[InferenceServer]).validate_json(settings.inference_servers)
+        else:
+            servers = [
+                InferenceServer(name="local", url=settings.local_llm_url, models=[settings.local_llm_model])
+            ]
+        if not servers:
+            raise ValueError("INFERENCE_SERVERS is an empty list")
+        default = [ModelRef(model=servers[0].models[0], server=servers[0].name)] if servers[0].models else []
+        roles = _parse_refs(settings.model_assignments)
+        roles.setdefault("default", default)
+        experts = _parse_refs(settings.expert_templates)
+        return cls(servers=servers, roles=roles, experts=experts)
+
+    def for_role(self, role: str) -> list[ModelRef]:
+        return self.roles.get(role) or self.roles["default"]
+
+    def for_expert(self, category: str) -> list[ModelRef]:
+        return self.experts.get(category) or self.experts.get("general") or self.for_role("default")
+
+    def candidates(self, ref: ModelRef) -> list[InferenceServer]:
+        """Servers that may serve `ref`, in configuration order."""
+        if ref.server:
+            return [s for s in self.servers if s.name == ref.server]
+        return [s for s in self.servers if not s.models or ref.model in s.models]
+
+
+def _parse_refs(raw: str) -> dict[str, list[ModelRef]]:
+    if not raw.strip():
+        return {}
+    data = _refs.validate_python(json.loads(raw))
+    return {key: [ModelRef.parse(r) for r in refs] for key, refs in data.items()}

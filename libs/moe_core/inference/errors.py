@@ -1,0 +1,21 @@
+"""Inference failures, with what failed and whether trying again may help."""
+
+from __future__ import annotations
+
+
+class InferenceError(Exception):
+    """kind: timeout | connect | http_status | bad_response | no_server | cancelled."""
+
+    def __init__(self, kind: str, message: str, *, server: str = "", model: str = "", status: int = 0) -> None:
+        super().__init__(f"{kind}: {message} (server={server or '-'}, model={model or '-'})")
+        self.kind = kind
+        self.detail = message
+        self.server = server
+        self.model = model
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        if self.kind in ("timeout", "connect"):
+            return True
+        return self.kind == "http_status" and (self.status == 429 or self.status >= 500)

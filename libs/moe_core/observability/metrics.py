@@ -1,0 +1,49 @@
+"""One metrics registry per process; every metric name of the fleet is defined here."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+MESSAGES_DEAD_LETTERED = Counter(
+    "moe_messages_dead_lettered_total",
+    "Messages sent to the dead-letter topic",
+    ["service", "topic", "error_type"],
+    registry=REGISTRY,
+)
+STAGE_SECONDS = Histogram(
+    "moe_stage_seconds",
+    "Time a stage spends on one message",
+    ["service", "topic"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+INFERENCE_SECONDS = Histogram(
+    "moe_inference_seconds",
+    "Duration of one inference call",
+    ["server", "model", "outcome"],
+    registry=REGISTRY,
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+INFERENCE_TOKENS = Counter(
+    "moe_inference_tokens_total", "Tokens used by inference calls", ["server", "model", "kind"], registry=REGISTRY
+)
+GATEWAY_REQUESTS = Counter(
+    "moe_gateway_requests_total", "Gateway requests", ["endpoint", "mode", "status"], registry=REGISTRY
+)
+GATEWAY_LATENCY = Histogram(
+    "moe_gateway_request_seconds",
+    "Gateway request latency (to last byte)",
+    ["endpoint", "stream"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+MERGER_FINALIZED = Counter(
+    "moe_merger_answers_total", "Answers produced by the merger", ["path"], registry=REGISTRY
+)
+
+
+def metrics_response() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

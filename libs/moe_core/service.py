@@ -1,0 +1,100 @@
+"""The skeleton every worker service shares: an ASGI app with /alive, /ready and /metrics whose
+lifespan starts the bus (topics, broker, subscribers) and the service's own resources."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+
+from moe_core.bus import Bus
+from moe_core.observability import configure_logging, metrics_response
+from moe_core.settings import FleetSettings
+
+log = logging.getLogger(__name__)
+Hook = Callable[[], Awaitable[None]]
+Check = Callable[[], Awaitable[None]]
+
+
+def create_service_app(
+    settings: FleetSettings,
+    bus: Bus,
+    *,
+    checks: dict[str, Check] | None = None,
+    on_startup: list[Hook] | None = None,
+    on_shutdown: list[Hook] | None = None,
+    manage_broker: bool = True,
+) -> FastAPI:
+    """manage_broker=False lets tests drive the broker themselves (FastStream's TestKafkaBroker)."""
+    checks = dict(checks or {})
+
+    async def broker_ready() -> None:
+        if not await bus.broker.ping(timeout=2.0):
+            raise RuntimeError("Kafka broker not reachable")
+
+    checks = {"kafka": broker_ready, **checks}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        if manage_broker:
+            await bus.ensure_topics()
+            await bus.broker.start()
+        for hook in on_startup or []:
+            await hook()
+        log.info("%s started", settings.service_name)
+        try:
+            yield
+        finally:
+            for hook in on_shutdown or []:
+                await hook()
+            if manage_broker:
+                await bus.broker.stop()
+            log.info("%s stopped", settings.service_name)
+
+    app = FastAPI(title=settings.service_name, lifespan=lifespan)
+    add_health_routes(app, checks)
+    return app
+
+
+def add_health_routes(app: FastAPI, checks: dict[str, Check]) -> None:
+    @app.get("/alive", include_in_schema=False)
+    async def alive() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> Response:
+        failures: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=3.0)
+            except Exception as exc:
+                failures[name] = f"{type(exc).__name__}: {exc}"
+        if failures:
+            return JSONResponse({"status": "not ready", "failures": failures}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": sorted(checks)})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = metrics_response()
+        return Response(body, media_type=content_type)
+
+
+def run(factory_path: str, settings: FleetSettings, workers: int = 1) -> None:
+    """Serve `module:factory` with uvicorn (the factory builds the app from settings in each worker)."""
+    import uvicorn
+
+    uvicorn.run(
+        factory_path,
+        factory=True,
+        host=settings.http_host,
+        port=settings.http_port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )

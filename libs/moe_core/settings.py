@@ -1,0 +1,51 @@
+"""Settings shared by every service (env prefix MOE_); each service subclasses with its own fields."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FleetSettings(BaseSettings):
+    """Infrastructure addresses and common behaviour. Every value can be set as MOE_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    service_name: str = "moe"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_namespace: str = Field(default="moe", pattern=r"^[a-zA-Z0-9_-]+$")
+    topic_partitions: int = Field(default=6, ge=1)
+    redis_url: str = "redis://127.0.0.1:6380/0"
+    postgres_dsn: str = "postgresql://moe@127.0.0.1:5433/moe"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = False
+    consumer_workers: int = Field(default=4, ge=1, description="Partitions processed concurrently")
+    inference_servers: str = Field(
+        default="",
+        validation_alias=AliasChoices("INFERENCE_SERVERS", "MOE_INFERENCE_SERVERS"),
+        description="JSON list of inference servers; empty = the embedded local LLM",
+    )
+    model_assignments: str = Field(
+        default="",
+        validation_alias=AliasChoices("MODEL_ASSIGNMENTS", "MOE_MODEL_ASSIGNMENTS"),
+        description="JSON {role: [model refs]}; roles: planner, judge, default",
+    )
+    expert_templates: str = Field(
+        default="",
+        validation_alias=AliasChoices("EXPERT_TEMPLATES", "MOE_EXPERT_TEMPLATES"),
+        description="JSON {category: [model refs]}, ordered by preference",
+    )
+    local_llm_url: str = "http://127.0.0.1:8081"
+    local_llm_model: str = "smollm2-135m"
+    otel_exporter_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "MOE_OTEL_EXPORTER_ENDPOINT"),
+    )
+
+    def group_id(self) -> str:
+        """Consumer group: the service name, namespaced so test fleets never join production groups."""
+        if self.topic_namespace == "moe":
+            return self.service_name
+        return f"{self.service_name}.{self.topic_namespace}"

@@ -1,0 +1,69 @@
+"""Key management CLI: python -m gateway.keys create|revoke|list|ensure."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from gateway.keystore import KeyStore
+from gateway.settings import GatewaySettings
+
+
+async def _main(args: argparse.Namespace) -> int:
+    store = await KeyStore.connect(GatewaySettings().postgres_dsn, cache_ttl_s=0)
+    try:
+        if args.cmd == "create":
+            key, token = await store.create(args.name, args.role, args.tenant or ["default"])
+            print(token)
+            print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
+        elif args.cmd == "revoke":
+            if not await store.revoke(args.id):
+                print(f"no active key with id {args.id}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.id}", file=sys.stderr)
+        elif args.cmd == "list":
+            for row in await store.list():
+                state = "revoked" if row["revoked_at"] else "active"
+                print(f"{row['id']}\t{row['name']}\t{row['role']}\t{','.join(row['tenant_ids'])}\t{state}")  # type: ignore[arg-type]
+        elif args.cmd == "ensure":
+            print(await _ensure(store, Path(args.file), args.name))
+    finally:
+        await store.close()
+    return 0
+
+
+async def _ensure(store: KeyStore, path: Path, name: str) -> str:
+    """Print the local admin key kept in `path`, creating a new one if it is missing or no longer valid."""
+    token = path.read_text().strip() if path.exists() else ""  # noqa: ASYNC240 (a tiny local file)
+    if token:
+        if await store.verify(token):
+            return token
+    _, token = await store.create(name, "admin", ["default"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.keys", description="Manage gateway API keys")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    create = sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", choices=["admin", "user"], default="user")
+    create.add_argument("--tenant", action="append", help="tenant id (repeatable; default: default)")
+    revoke = sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    sub.add_parser("list", help="list keys (never the secrets)")
+    ensure = sub.add_parser("ensure", help="print a valid local admin key kept in a file, creating it if needed")
+    ensure.add_argument("--file", required=True)
+    ensure.add_argument("--name", default="local-admin")
+    return asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

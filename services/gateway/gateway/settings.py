@@ -1,0 +1,17 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from moe_core.settings import FleetSettings
+
+
+class GatewaySettings(FleetSettings):
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    service_name: str = "gateway"
+    http_port: int = 8002
+    gateway_workers: int = Field(default=1, ge=1, description="Replicas (processes) on one port")
+    request_timeout_s: float = Field(default=120.0, gt=0, description="Deadline of a request")
+    deadline_grace_s: float = Field(default=3.0, ge=0, description="Wait past the deadline for the answer")
+    keepalive_s: float = Field(default=10.0, gt=0, description="SSE keep-alive comment interval")
+    key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached")
+    max_prompt_chars: int = Field(default=200_000, ge=1)

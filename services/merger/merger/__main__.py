@@ -1,0 +1,5 @@
+from merger.settings import MergerSettings
+from moe_core.service import run
+
+if __name__ == "__main__":
+    run("merger.app:create_app", MergerSettings())

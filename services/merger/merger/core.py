@@ -1,0 +1,87 @@
+"""Pure merging logic: completeness, the fast path, the judge prompt, partial answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moe_core.contracts import Answer, ErrorInfo, Plan, Source, TaskResult, Usage
+
+_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+def missing_tasks(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
+    return [t.task_id for t in plan.tasks if t.task_id not in results]
+
+
+def usable(results: dict[str, TaskResult]) -> list[TaskResult]:
+    good = [r for r in results.values() if not r.error and r.content.strip()]
+    return sorted(good, key=lambda r: (_RANK[r.confidence], r.task_id))
+
+
+def fast_path(plan: Plan, results: dict[str, TaskResult]) -> TaskResult | None:
+    """A single-task plan answered with high confidence needs no judge."""
+    good = usable(results)
+    if len(plan.tasks) == 1 and len(good) == 1 and good[0].confidence == "high":
+        return good[0]
+    return None
+
+
+def judge_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, str]]:
+    parts = [
+        f"[{i}] {r.category} expert (confidence {r.confidence}):\n{r.content}" for i, r in enumerate(results, 1)
+    ]
+    system = (
+        "You are the judge. Merge the expert answers below into one correct, complete and concise answer "
+        "to the user's question. Prefer high-confidence answers; drop contradictions you cannot resolve. "
+        "Answer the user directly."
+    )
+    user = f"Question: {plan.question}\n\nExpert answers:\n\n" + "\n\n".join(parts)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def total_usage(plan: Plan, results: dict[str, TaskResult], extra: Usage | None = None) -> Usage:
+    usage = plan.usage
+    for result in results.values():
+        usage = usage + result.usage
+    return usage + extra if extra else usage
+
+
+def model_calls(plan: Plan, results: dict[str, TaskResult]) -> int:
+    calls = 1 if plan.planner_model else 0
+    return calls + sum(1 for r in results.values() if r.model)
+
+
+def base_answer(plan: Plan, results: dict[str, TaskResult]) -> dict[str, Any]:
+    good = usable(results)
+    return {
+        **plan.child_fields(),
+        "mode": plan.mode,
+        "experts_used": sorted({r.category for r in good}),
+        "sources": [Source(kind="expert", ref=f"{r.category}:{r.model}@{r.server}") for r in good],
+    }
+
+
+def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields: dict[str, Any]) -> Answer:
+    """At the deadline: answer with what has arrived and say what is missing."""
+    if plan is None:
+        return Answer(**rid_fields, mode="unknown", finish_reason="deadline",
+                      error=ErrorInfo(code="deadline_exceeded", message="the request was not planned in time"))
+    missing_ids = set(missing_tasks(plan, results))
+    missing = [t.category for t in plan.tasks if t.task_id in missing_ids]
+    good = usable(results)
+    fields = base_answer(plan, results)
+    usage = total_usage(plan, results)
+    if not good:
+        return Answer(**fields, finish_reason="deadline", missing=missing, usage=usage,
+                      model_calls=model_calls(plan, results),
+                      error=ErrorInfo(code="deadline_exceeded", message="no expert answered before the deadline"))
+    note = f"\n\n(Incomplete: no answer in time from: {', '.join(missing)}.)" if missing else ""
+    return Answer(**fields, content=good[0].content + note, finish_reason="deadline",
+                  missing=missing, usage=usage, model_calls=model_calls(plan, results))
+
+
+def failed_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
+    reasons = "; ".join(sorted({r.error or "empty answer" for r in results.values()}))[:1000]
+    return Answer(**base_answer(plan, results), finish_reason="error",
+                  usage=total_usage(plan, results), model_calls=model_calls(plan, results),
+                  error=ErrorInfo(code="inference_unavailable", message=f"no expert could answer: {reasons}"))

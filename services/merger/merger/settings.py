@@ -1,0 +1,15 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from moe_core.settings import FleetSettings
+
+
+class MergerSettings(FleetSettings):
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    service_name: str = "merger"
+    http_port: int = 8103
+    judge_max_tokens: int = Field(default=512, ge=16)
+    deadline_poll_s: float = Field(default=0.25, gt=0)
+    state_ttl_s: int = 3600
+    claim_margin_s: float = Field(default=10.0, gt=0, description="Extra claim time past the deadline")

@@ -1,0 +1,68 @@
+"""The merger's partial state, kept in Redis so any replica can finish any request."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from moe_core.contracts import Answer, Envelope, Plan, TaskResult, utcnow
+
+
+class MergerState:
+    def __init__(self, redis: Redis, namespace: str, ttl_s: int) -> None:
+        self.redis = redis
+        self.prefix = f"merger:{namespace}"
+        self.deadlines = f"{self.prefix}:deadlines"
+        self.ttl_s = ttl_s
+
+    def _k(self, rid: str, part: str) -> str:
+        return f"{self.prefix}:{rid}:{part}"
+
+    async def save_plan(self, plan: Plan) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self._k(plan.response_id, "plan"), plan.model_dump_json(), nx=True, ex=self.ttl_s)
+        self._track(pipe, plan)
+        await pipe.execute()
+
+    async def save_result(self, result: TaskResult) -> None:
+        key = self._k(result.response_id, "results")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(key, result.task_id, result.model_dump_json())
+        pipe.expire(key, self.ttl_s)
+        self._track(pipe, result)
+        await pipe.execute()
+
+    def _track(self, pipe: Pipeline, message: Envelope) -> None:
+        """Watch the request's deadline (a late message of an answered request is dropped by the sweep)."""
+        pipe.zadd(self.deadlines, {message.response_id: message.deadline_at.timestamp()}, nx=True)
+
+    async def forget_deadline(self, rid: str) -> None:
+        await self.redis.zrem(self.deadlines, rid)
+
+    async def plan(self, rid: str) -> Plan | None:
+        raw = await self.redis.get(self._k(rid, "plan"))
+        return Plan.model_validate_json(raw) if raw else None
+
+    async def results(self, rid: str) -> dict[str, TaskResult]:
+        raw = await self.redis.hgetall(self._k(rid, "results"))
+        return {str(task_id): TaskResult.model_validate_json(value) for task_id, value in raw.items()}
+
+    async def answer(self, rid: str) -> Answer | None:
+        raw = await self.redis.get(self._k(rid, "answer"))
+        return Answer.model_validate_json(raw) if raw else None
+
+    async def claim(self, rid: str, seconds: float) -> bool:
+        """Only one replica composes an answer at a time; the claim expires if that replica dies."""
+        return bool(await self.redis.set(self._k(rid, "claim"), "1", nx=True, px=max(int(seconds * 1000), 100)))
+
+    async def put_answer(self, answer: Answer) -> Answer:
+        """First answer wins; returns the answer that stands. The request leaves the deadline watch."""
+        key = self._k(answer.response_id, "answer")
+        await self.redis.set(key, answer.model_dump_json(), nx=True, ex=self.ttl_s)
+        await self.redis.zrem(self.deadlines, answer.response_id)
+        stored = await self.answer(answer.response_id)
+        return stored or answer
+
+    async def due(self, limit: int = 50) -> list[str]:
+        now = utcnow().timestamp()
+        return [str(r) for r in await self.redis.zrangebyscore(self.deadlines, "-inf", now, start=0, num=limit)]
