@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleetlib.api import ENDPOINTS, endpoints, ensure_up  # noqa: E402
-from fleetlib.cli import main  # noqa: E402
+from fleetlib.api import ENDPOINTS, endpoints, ensure_up
+from fleetlib.cli import main
 
 __all__ = ["ENDPOINTS", "endpoints", "ensure_up", "main"]
 

@@ -123,7 +123,7 @@ class Bus:
         group: bool = True,
         offset_reset: Literal["earliest", "latest"] = "earliest",
         workers: int | None = None,
-    ) -> None:
+    ) -> Any:
         """Consume `topic` as `model` messages.
 
         group=True: the service's consumer group shares the partitions (each message handled once).
@@ -167,11 +167,29 @@ class Bus:
                 kwargs["max_workers"] = n_workers
         else:
             kwargs.update(ack_policy=AckPolicy.ACK_FIRST)
-        self.broker.subscriber(topic, **kwargs)(on_message)
+        subscriber = self.broker.subscriber(topic, **kwargs)
+        subscriber(on_message)
+        return subscriber
 
     async def ensure_topics(self) -> None:
         """Create the fleet's topics if they do not exist (explicitly, never by auto-create)."""
         await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(), self.settings.topic_partitions)
+
+
+async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
+    """Wait until a started, group-less subscriber has its partitions and a position in each, so no
+    message published after this returns can be missed (offset reset `latest` is otherwise lazy)."""
+    consumer = getattr(subscriber, "consumer", None)
+    if consumer is None:  # the in-memory test broker has no real consumer
+        return
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while not consumer.assignment():
+        if loop.time() > end:
+            raise TimeoutError("the subscriber got no partitions")
+        await asyncio.sleep(0.05)
+    for partition in consumer.assignment():
+        await consumer.position(partition)
 
 
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:

@@ -21,6 +21,7 @@ class Component:
     stop_timeout: float = 15.0
     stop_signal: int = signal.SIGTERM
     env: Callable[[], dict[str, str]] | None = None
+    clients: tuple[str, ...] = ("httpx",)  # client modules the check imports (preloaded)
     user: str | None = None  # run as this OS user (postgres refuses root)
 
     @property

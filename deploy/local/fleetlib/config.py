@@ -69,8 +69,8 @@ ENDPOINT_ENV = {
     "MOE_POSTGRES_DSN": "postgres",
     "MOE_NEO4J_URI": "neo4j",
     "MOE_CHROMA_URL": "chroma",
-    "MOE_LLM_URL": "llm",
-    "MOE_LLM_MODEL": "llm-model",
+    "MOE_LOCAL_LLM_URL": "llm",
+    "MOE_LOCAL_LLM_MODEL": "llm-model",
 }
 
 

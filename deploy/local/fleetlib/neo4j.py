@@ -59,6 +59,7 @@ async def check() -> None:
 
 
 COMPONENT = Component(
+    clients=("neo4j",),
     name="neo4j", group="infra", port_key="neo4j", prepare=prepare, check=check, deadline=120,
     match=lambda: f"--home-dir={HOME}", stop_timeout=40,
 )

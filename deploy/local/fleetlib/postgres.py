@@ -90,6 +90,7 @@ async def check() -> None:
 
 
 COMPONENT = Component(
+    clients=("asyncpg",),
     name="postgres", group="infra", port_key="postgres", prepare=prepare, check=check, deadline=60,
     match=lambda: f"-D {PGDATA}", env=_env, user=OS_USER,
     stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for clients to disconnect

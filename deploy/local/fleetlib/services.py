@@ -34,8 +34,10 @@ def service_env(name: str) -> dict[str, str]:
     eps = config.endpoints()
     env = {var: eps[key] for var, key in config.ENDPOINT_ENV.items()}
     env[config.PORT_DEFAULTS[name][0]] = str(config.port(name))
-    env["MOE_SERVICE_HOST"] = config.HOST
-    env["MOE_SERVICE_PORT"] = str(config.port(name))
+    env["MOE_HTTP_HOST"] = config.HOST
+    env["MOE_HTTP_PORT"] = str(config.port(name))
+    if name == "gateway":
+        env["MOE_GATEWAY_WORKERS"] = "2"  # more than one replica, sharing the port
     env.update(read_env_file())
     env.update(os.environ)
     paths = [str(config.REPO / "libs")] + [str(p) for p in sorted((config.REPO / "services").glob("*"))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from . import config
@@ -20,14 +21,16 @@ def redis_prepare() -> list[str]:
 
 
 async def redis_check() -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(config.endpoints()["redis"], socket_connect_timeout=2, socket_timeout=3)
+    """PING over RESP on a raw socket (importing redis-py costs ~1 s, which `status` notices)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(config.HOST, config.port("redis")), 2)
     try:
-        if not await client.ping():
-            raise RuntimeError("PING failed")
+        writer.write(b"PING\r\n")
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.readline(), 2)
     finally:
-        await client.aclose()
+        writer.close()
+    if reply.strip() != b"+PONG":
+        raise RuntimeError(f"PING answered {reply!r}")
 
 
 def chroma_prepare() -> list[str]:
@@ -76,7 +79,7 @@ async def llm_check() -> None:
             raise RuntimeError("chat completion returned no choices")
 
 
-REDIS = Component(name="redis", group="infra", port_key="redis", prepare=redis_prepare, check=redis_check,
+REDIS = Component(name="redis", clients=(), group="infra", port_key="redis", prepare=redis_prepare, check=redis_check,
                   deadline=30, match=lambda: f"{config.HOST}:{config.port('redis')}")  # redis rewrites its cmdline
 CHROMA = Component(name="chroma", group="infra", port_key="chroma", prepare=chroma_prepare,
                    check=chroma_check, deadline=60, match=lambda: f"--path {CHROMA_DIR}", env=chroma_env)

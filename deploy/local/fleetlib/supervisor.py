@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import importlib
 import socket
 import time
 from collections.abc import Iterator
@@ -34,18 +35,25 @@ def _port_busy(port: int) -> bool:
         return s.connect_ex((config.HOST, port)) == 0
 
 
-async def _probe(comp: Component, timeout: float = 10) -> str | None:
+def preload(comps: list[Component]) -> None:
+    """Import the client libraries up front: a 1-3 s import inside a running probe stalls the others."""
+    for module in sorted({m for c in comps for m in c.clients}):
+        importlib.import_module(module)
+
+
+async def _probe(comp: Component, limit: float = 10) -> str | None:
     """None when ready, else the reason."""
     try:
-        if await asyncio.wait_for(comp.check(), timeout) is False:
+        if await asyncio.wait_for(comp.check(), limit) is False:
             return "check returned False"
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}".strip()
     return None
 
 
-async def _wait_ready(comp: Component) -> str | None:
-    deadline = time.monotonic() + comp.deadline
+async def _wait_ready(comp: Component, announce: bool) -> str | None:
+    t0 = time.monotonic()
+    deadline = t0 + comp.deadline
     reason = "not checked"
     while True:
         if proc.alive(comp.name, comp.match()) is None:
@@ -53,6 +61,9 @@ async def _wait_ready(comp: Component) -> str | None:
             return f"process exited (exit code {code})" if code is not None else "process is gone"
         reason = await _probe(comp) or ""
         if not reason:
+            if announce:
+                took = time.monotonic() - t0
+                print(f"{comp.name}: ready on {config.HOST}:{comp.port} ({took:.1f}s)", flush=True)
             return None
         if time.monotonic() > deadline:
             return f"not ready after {comp.deadline:.0f}s: {reason}"
@@ -61,6 +72,11 @@ async def _wait_ready(comp: Component) -> str | None:
 
 def _start(comp: Component) -> str | None:
     """Prepare and spawn; None on success, else the reason."""
+    try:
+        if comp.name in ("kafka", "neo4j"):
+            install.ensure_jars(comp.name)
+    except install.InstallError as exc:
+        return str(exc)
     if _port_busy(comp.port):
         return f"port {config.HOST}:{comp.port} is already in use by a process fleetctl did not start"
     try:
@@ -78,43 +94,36 @@ def _report(comp: Component, reason: str) -> None:
     print(f"\nFAILED {comp.name}: {reason}\nlog: {log} (last 20 lines)\n{proc.tail(log, 20)}\n", flush=True)
 
 
+async def _bring_up(comp: Component, pool: ThreadPoolExecutor) -> tuple[bool, bool]:
+    """Start `comp` unless it is running, then wait for it. Returns (started, ok)."""
+    start = proc.alive(comp.name, comp.match()) is None
+    if start:
+        config.pid_path(comp.name).unlink(missing_ok=True)
+        err = await asyncio.get_running_loop().run_in_executor(pool, _start, comp)
+        if err:
+            _report(comp, err)
+            return start, False
+    err = await _wait_ready(comp, announce=start)
+    if err:
+        _report(comp, err)
+        return start, False
+    return start, True
+
+
 async def _up_stage(comps: list[Component]) -> tuple[list[str], list[str]]:
-    """Start what is not running, then wait for all. Returns (started, failed) names."""
-    started: list[str] = []
-    to_start: list[Component] = []
-    waiting: list[Component] = []
-    for comp in comps:
-        if proc.alive(comp.name, comp.match()) is None:
-            config.pid_path(comp.name).unlink(missing_ok=True)
-            to_start.append(comp)
-        else:
-            waiting.append(comp)
-    failed: list[str] = []
-    loop = asyncio.get_running_loop()
-    with ThreadPoolExecutor(max_workers=max(1, len(to_start))) as pool:
-        errors = await asyncio.gather(*(loop.run_in_executor(pool, _start, c) for c in to_start))
-    for comp, err in zip(to_start, errors, strict=True):
-        if err:
-            _report(comp, err)
-            failed.append(comp.name)
-        else:
-            started.append(comp.name)
-            waiting.append(comp)
-    t0 = time.monotonic()
-    results = await asyncio.gather(*(_wait_ready(c) for c in waiting))
-    for comp, err in zip(waiting, results, strict=True):
-        if err:
-            _report(comp, err)
-            failed.append(comp.name)
-        elif comp.name in started:
-            print(f"{comp.name}: ready on {config.HOST}:{comp.port} ({time.monotonic() - t0:.1f}s)", flush=True)
+    """Start what is not running and wait for all, in parallel. Returns (started, failed) names."""
+    with ThreadPoolExecutor(max_workers=max(1, len(comps))) as pool:
+        results = await asyncio.gather(*(_bring_up(c, pool) for c in comps))
+    started = [c.name for c, (s, _) in zip(comps, results, strict=True) if s]
+    failed = [c.name for c, (_, ok) in zip(comps, results, strict=True) if not ok]
     return started, failed
 
 
 async def up_async(comps: list[Component], do_install: bool = True) -> int:
+    preload(comps)
     infra = [c for c in comps if c.group == "infra"]
     if do_install and infra:
-        await asyncio.to_thread(install.ensure, [c.name for c in infra])
+        await asyncio.to_thread(install.ensure_host, [c.name for c in infra])
     started: list[str] = []
     for group in ("infra", "services"):
         stage = [c for c in comps if c.group == group]
@@ -154,12 +163,14 @@ def down(comps: list[Component]) -> int:
 
 async def _status_row(comp: Component) -> str:
     pid = proc.alive(comp.name, comp.match())
-    ready = "yes" if pid and await _probe(comp, timeout=5) is None else "no"
+    ready = "yes" if pid and await _probe(comp, limit=5) is None else "no"
     state = "running" if pid else "stopped"
     return f"{comp.name:<14} {state:<8} pid {pid or '-':<8} port {comp.port:<6} ready {ready}"
 
 
 def status(comps: list[Component]) -> int:
+    preload(comps)
+
     async def rows() -> list[str]:
         return await asyncio.gather(*(_status_row(c) for c in comps))
 

@@ -1,12 +1,6 @@
-{{/* Release-wide name prefix: the release name, or <release>-moe-fleet when it lacks the chart name. */}}
+{{/* Resource name prefix: the release name (or fullnameOverride); a component is <prefix>-<component>. */}}
 {{- define "moe-fleet.fullname" -}}
-{{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
-{{- else if contains .Chart.Name .Release.Name -}}
-{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
-{{- end -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "moe-fleet.labels" -}}

@@ -18,7 +18,7 @@ from gateway.keystore import KeyStore
 from gateway.openai_api import MODES, OpenAIError, parse_request
 from gateway.pending import Pending
 from gateway.settings import GatewaySettings
-from moe_core.bus import Bus
+from moe_core.bus import Bus, wait_positioned
 from moe_core.contracts import Answer, Progress
 from moe_core.observability.metrics import GATEWAY_REQUESTS
 from moe_core.service import create_service_app
@@ -38,8 +38,10 @@ def create_app(
     bus = bus or Bus(settings)
     pending = Pending()
     # Every replica reads every reply partition (no group) and keeps the ones it is waiting for.
-    bus.subscribe(bus.topics.answers, Answer, pending.deliver, group=False, offset_reset="latest")
-    bus.subscribe(bus.topics.progress, Progress, pending.deliver, group=False, offset_reset="latest")
+    replies = [
+        bus.subscribe(bus.topics.answers, Answer, pending.deliver, group=False, offset_reset="latest"),
+        bus.subscribe(bus.topics.progress, Progress, pending.deliver, group=False, offset_reset="latest"),
+    ]
     chat = ChatService(settings, bus, pending)
     holder: dict[str, KeyStore] = {}
     if keystore is not None:
@@ -48,6 +50,8 @@ def create_app(
     async def open_store() -> None:
         if "store" not in holder:
             holder["store"] = await KeyStore.connect(settings.postgres_dsn, settings.key_cache_ttl_s)
+        for subscriber in replies:
+            await wait_positioned(subscriber)
 
     async def close_store() -> None:
         if keystore is None and "store" in holder:
@@ -88,7 +92,7 @@ def create_app(
             data = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise OpenAIError(400, "the request body is not valid JSON") from None
-        return await chat.complete(parse_request(data), key.default_tenant)
+        return await chat.complete(parse_request(data), key.default_tenant, _timeout_header(request))
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> dict[str, object]:
@@ -103,6 +107,19 @@ def create_app(
         return _model(model_id)
 
     return app
+
+
+def _timeout_header(request: Request) -> float | None:
+    raw = request.headers.get("x-request-timeout")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise OpenAIError(400, "X-Request-Timeout must be a number of seconds > 0", param="X-Request-Timeout")
+    return value
 
 
 def _model(mode: str) -> dict[str, object]:

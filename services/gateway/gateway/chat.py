@@ -36,7 +36,9 @@ class ChatService:
         self.bus = bus
         self.pending = pending
 
-    async def complete(self, body: ChatCompletionRequest, tenant_id: str) -> JSONResponse | StreamingResponse:
+    async def complete(self, body: ChatCompletionRequest, tenant_id: str,
+                       timeout_s: float | None = None) -> JSONResponse | StreamingResponse:
+        """timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured."""
         if body.model not in MODES:
             raise OpenAIError(404, f"The model '{body.model}' does not exist", param="model",
                               code="model_not_found")
@@ -46,8 +48,9 @@ class ChatService:
         if not any(m.role == "user" and m.content.strip() for m in messages):
             raise OpenAIError(400, "at least one non-empty user message is required", param="messages")
         rid = uuid.uuid4().hex
+        limit = self.settings.request_timeout_s
         request = ChatRequest(
-            response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(self.settings.request_timeout_s),
+            response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(min(timeout_s or limit, limit)),
             mode=body.model, messages=messages, params=body.params(), stream=body.stream, user=body.user,
         )
         queue = self.pending.open(rid)

@@ -57,6 +57,8 @@ class Merger:
 
     async def compose(self, plan: Plan, results: dict[str, TaskResult]) -> tuple[Answer, str]:
         if not core.usable(results):
+            if plan.remaining_seconds() < 0.5:  # the experts ran out of time, not out of luck
+                return core.partial_answer(plan, results, plan.child_fields()), "deadline"
             return core.failed_answer(plan, results), "failed"
         single = core.fast_path(plan, results)
         base = core.base_answer(plan, results)
@@ -76,7 +78,7 @@ class Merger:
         except InferenceError as exc:
             log.warning("judge failed, answering with the best expert result: %s", exc)
             best = core.usable(results)[0]
-            return Answer(**base, content=best.content, usage=core.total_usage(plan, results),
+            return Answer(**base, content=core.with_gaps_note(best.content, base["missing"]), usage=core.total_usage(plan, results),
                           model_calls=calls), "judge_failed"
         finish: FinishReason = "length" if judged.finish_reason == "length" else "stop"
         return Answer(**base, content=judged.content.strip(), finish_reason=finish,

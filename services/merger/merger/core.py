@@ -13,6 +13,16 @@ def missing_tasks(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
     return [t.task_id for t in plan.tasks if t.task_id not in results]
 
 
+def unanswered(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
+    """Categories of the plan's tasks that have no usable result (not arrived, failed or empty)."""
+    good = {r.task_id for r in usable(results)}
+    return [t.category for t in plan.tasks if t.task_id not in good]
+
+
+def with_gaps_note(content: str, gaps: list[str]) -> str:
+    return f"{content}\n\n(Incomplete: no answer in time from: {', '.join(gaps)}.)" if gaps else content
+
+
 def usable(results: dict[str, TaskResult]) -> list[TaskResult]:
     good = [r for r in results.values() if not r.error and r.content.strip()]
     return sorted(good, key=lambda r: (_RANK[r.confidence], r.task_id))
@@ -56,6 +66,7 @@ def base_answer(plan: Plan, results: dict[str, TaskResult]) -> dict[str, Any]:
     return {
         **plan.child_fields(),
         "mode": plan.mode,
+        "missing": unanswered(plan, results),
         "experts_used": sorted({r.category for r in good}),
         "sources": [Source(kind="expert", ref=f"{r.category}:{r.model}@{r.server}") for r in good],
     }
@@ -66,18 +77,14 @@ def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields
     if plan is None:
         return Answer(**rid_fields, mode="unknown", finish_reason="deadline",
                       error=ErrorInfo(code="deadline_exceeded", message="the request was not planned in time"))
-    missing_ids = set(missing_tasks(plan, results))
-    missing = [t.category for t in plan.tasks if t.task_id in missing_ids]
     good = usable(results)
     fields = base_answer(plan, results)
     usage = total_usage(plan, results)
     if not good:
-        return Answer(**fields, finish_reason="deadline", missing=missing, usage=usage,
-                      model_calls=model_calls(plan, results),
+        return Answer(**fields, finish_reason="deadline", usage=usage, model_calls=model_calls(plan, results),
                       error=ErrorInfo(code="deadline_exceeded", message="no expert answered before the deadline"))
-    note = f"\n\n(Incomplete: no answer in time from: {', '.join(missing)}.)" if missing else ""
-    return Answer(**fields, content=good[0].content + note, finish_reason="deadline",
-                  missing=missing, usage=usage, model_calls=model_calls(plan, results))
+    return Answer(**fields, content=with_gaps_note(good[0].content, fields["missing"]), finish_reason="deadline",
+                  usage=usage, model_calls=model_calls(plan, results))
 
 
 def failed_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:

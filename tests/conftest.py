@@ -1,0 +1,92 @@
+"""Session-wide fixtures: the real local infrastructure (started once), isolated topic namespaces,
+and a scripted inference server standing in for model servers."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+from fleetlib import api as fleet  # noqa: E402
+
+from tests.support.scripted_llm import create_app as scripted_app  # noqa: E402
+from tests.support.scripted_llm import start_server_thread  # noqa: E402
+
+SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model"]
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> dict[str, str]:
+    return fleet.endpoints()
+
+
+@pytest.fixture(scope="session")
+def infra(endpoints: dict[str, str]) -> dict[str, str]:
+    """Kafka, Redis and Postgres, started once per session if they are not running."""
+    fleet.ensure_up(["kafka", "redis", "postgres"])
+    return endpoints
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh topic namespace per test: tests never see each other's (or production's) messages."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def redis(infra: dict[str, str]) -> AsyncIterator[Redis]:
+    client = Redis.from_url(infra["redis"], decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+class Scripted:
+    """Handle on a running scripted inference server."""
+
+    def __init__(self, app: Any, url: str) -> None:
+        self.app = app
+        self.url = url
+        self.state = app.state.scripted
+
+    def script(self, rules: list[dict[str, Any]], default_reply: str = "scripted default reply") -> None:
+        self.state.set_script({"models": SCRIPTED_MODELS, "rules": rules, "default_reply": default_reply})
+        self.state.clear_calls()
+
+    def calls(self, model: str | None = None) -> list[dict[str, Any]]:
+        return [c for c in self.state.get_calls() if model is None or c["model"] == model]
+
+
+@pytest.fixture(scope="session")
+def scripted_server() -> Iterator[Scripted]:
+    app = scripted_app({"models": SCRIPTED_MODELS, "rules": []})
+    url, stop = start_server_thread(app=app)
+    yield Scripted(app, url)
+    stop()
+
+
+@pytest.fixture
+def scripted(scripted_server: Scripted) -> Scripted:
+    scripted_server.script([])
+    scripted_server.state.up()
+    return scripted_server
+
+
+def scripted_env(url: str) -> dict[str, str]:
+    """Inference configuration pointing every role at the scripted server."""
+    import json
+
+    return {
+        "INFERENCE_SERVERS": json.dumps([{"name": "scripted", "url": url, "models": SCRIPTED_MODELS,
+                                          "max_retries": 0, "timeout_s": 60}]),
+        "MODEL_ASSIGNMENTS": json.dumps({"planner": ["planner-model"], "judge": ["judge-model"],
+                                         "default": ["expert-model"]}),
+        "EXPERT_TEMPLATES": json.dumps({"general": ["expert-model"]}),
+    }

@@ -1,0 +1,53 @@
+"""An isolated fleet (own topic namespace, scripted inference server) for end-to-end journeys."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.keystore import KeyStore
+from tests.conftest import Scripted, scripted_env
+from tests.support.fleet import Fleet
+
+REQUEST_TIMEOUT_S = 45
+
+
+async def _create_key(dsn: str, role: str, tenant: str) -> str:
+    store = await KeyStore.connect(dsn)
+    try:
+        return (await store.create(f"e2e-{role}", role, [tenant]))[1]  # type: ignore[arg-type]
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="session")
+def fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[Fleet]:
+    namespace = f"e2e{uuid.uuid4().hex[:8]}"
+    env = {
+        "MOE_TOPIC_NAMESPACE": namespace,
+        "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
+        "MOE_REDIS_URL": infra["redis"],
+        "MOE_POSTGRES_DSN": infra["postgres"],
+        "MOE_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
+        "MOE_LOG_LEVEL": "INFO",
+        **scripted_env(scripted_server.url),
+    }
+    fleet = Fleet(env)
+    try:
+        fleet.start()
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.fixture(scope="session")
+def api_key(infra: dict[str, str]) -> str:
+    return asyncio.run(_create_key(infra["postgres"], "user", "tenant-e2e"))
+
+
+@pytest.fixture(scope="session")
+def base_url(fleet: Fleet) -> str:
+    return f"{fleet['gateway'].url}/v1"

@@ -1,0 +1,23 @@
+"""Scripts for the scripted inference server and exact expectations computed from its recorded calls."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.support.scripted_core import completion_tokens, prompt_tokens
+
+
+def plan_reply(*tasks: tuple[str, str]) -> str:
+    return json.dumps({"tasks": [{"category": c, "instruction": i} for c, i in tasks]})
+
+
+def calls_for(calls: list[dict[str, Any]], marker: str) -> list[dict[str, Any]]:
+    """The recorded calls that belong to one request (its marker appears in some message)."""
+    return [c for c in calls if any(marker in str(m.get("content", "")) for m in c["messages"])]
+
+
+def expected_usage(calls: list[dict[str, Any]]) -> tuple[int, int]:
+    prompt = sum(prompt_tokens(c["messages"]) for c in calls)
+    completion = sum(completion_tokens(c["reply"]) for c in calls)
+    return prompt, completion

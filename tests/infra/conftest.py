@@ -1,0 +1,21 @@
+"""Bring the local infrastructure up once per test session (starts only what is missing)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+LOCAL = Path(__file__).resolve().parents[2] / "deploy" / "local"
+if str(LOCAL) not in sys.path:
+    sys.path.insert(0, str(LOCAL))
+
+import fleetctl  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def infra() -> dict[str, str]:
+    """Endpoints of the running infrastructure (kafka, redis, postgres, neo4j, chroma, llm)."""
+    fleetctl.ensure_up(["infra"])
+    return fleetctl.endpoints()

@@ -1,0 +1,122 @@
+"""The inference client against the scripted server: both APIs, streaming, retries, failover, errors."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from moe_core.inference import InferenceClient, InferenceConfig, InferenceError, ModelRef
+from moe_core.settings import FleetSettings
+from tests.support.scripted_llm import create_app, start_server_thread
+
+pytestmark = pytest.mark.unit
+MSGS = [{"role": "user", "content": "What is two plus two"}]
+
+
+def _client(app, servers: list[dict], **settings: str) -> InferenceClient:
+    config = InferenceConfig.from_settings(FleetSettings(inference_servers=json.dumps(servers), **settings))
+    return InferenceClient(config, httpx.AsyncClient(transport=httpx.ASGITransport(app=app)))
+
+
+@pytest.mark.parametrize("api", ["openai", "ollama"])
+async def test_chat_returns_content_and_usage(api: str) -> None:
+    app = create_app({"models": ["m"], "rules": [{"contains": "two", "reply": "four it is"}]})
+    client = _client(app, [{"name": "a", "url": "http://a", "api": api, "models": ["m"]}])
+    result = await client.chat([ModelRef(model="m")], MSGS, max_tokens=50)
+    assert (result.content, result.server, result.model) == ("four it is", "a", "m")
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (5, 3)
+
+
+@pytest.mark.parametrize("api", ["openai", "ollama"])
+async def test_stream_yields_pieces_then_usage(api: str) -> None:
+    app = create_app({"models": ["m"], "rules": [{"reply": "one two three"}]})
+    client = _client(app, [{"name": "a", "url": "http://a", "api": api, "models": ["m"]}])
+    deltas = [d async for d in client.stream([ModelRef(model="m")], MSGS)]
+    assert "".join(d.content for d in deltas) == "one two three"
+    assert deltas[-1].done and deltas[-1].usage is not None
+    assert deltas[-1].usage.completion_tokens == 3
+
+
+async def test_json_schema_is_sent_as_response_format() -> None:
+    app = create_app({"models": ["m"], "rules": [{"reply": "{}"}]})
+    client = _client(app, [{"name": "a", "url": "http://a", "models": ["m"]}])
+    await client.chat([ModelRef(model="m")], MSGS, json_schema={"type": "object"}, schema_name="plan")
+    call = app.state.scripted.get_calls()[0]
+    assert call["response_format"] == {"type": "json_schema", "json_schema": {"name": "plan",
+                                                                               "schema": {"type": "object"}}}
+
+
+async def test_retries_a_transient_failure_on_the_same_server() -> None:
+    app = create_app({"models": ["m"], "rules": [{"reply": "ok"}]})
+    app.state.scripted.fail(503, 1)
+    client = _client(app, [{"name": "a", "url": "http://a", "models": ["m"], "max_retries": 2}])
+    assert (await client.chat([ModelRef(model="m")], MSGS)).content == "ok"
+    assert len(app.state.scripted.get_calls()) == 2
+
+
+async def test_fails_over_to_the_next_server_when_one_is_down() -> None:
+    dead = create_app({"models": ["m"], "rules": [{"reply": "from dead"}]})
+    dead.state.scripted.down()
+    alive = create_app({"models": ["m"], "rules": [{"reply": "from alive"}]})
+    routes = {"dead": httpx.ASGITransport(app=dead), "alive": httpx.ASGITransport(app=alive)}
+
+    class Router(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            return await routes[request.url.host].handle_async_request(request)
+
+    config = InferenceConfig.from_settings(FleetSettings(inference_servers=json.dumps([
+        {"name": "dead", "url": "http://dead", "models": ["m"], "max_retries": 0},
+        {"name": "alive", "url": "http://alive", "models": ["m"], "max_retries": 0}])))
+    client = InferenceClient(config, httpx.AsyncClient(transport=Router()))
+    result = await client.chat([ModelRef(model="m")], MSGS)
+    assert (result.content, result.server) == ("from alive", "alive")
+
+
+async def test_a_client_error_is_not_retried_and_is_clear() -> None:
+    app = create_app({"models": ["m"], "rules": [{"reply": "x", "status": 400}]})
+    client = _client(app, [{"name": "a", "url": "http://a", "models": ["m"], "max_retries": 3}])
+    with pytest.raises(InferenceError) as err:
+        await client.chat([ModelRef(model="m")], MSGS)
+    assert err.value.kind == "http_status" and err.value.status == 400
+    assert len(app.state.scripted.get_calls()) == 1
+
+
+async def test_unknown_model_reference_has_no_server() -> None:
+    app = create_app({"models": ["m"]})
+    client = _client(app, [{"name": "a", "url": "http://a", "models": ["m"]}])
+    with pytest.raises(InferenceError) as err:
+        await client.chat([ModelRef(model="other", server="nowhere")], MSGS)
+    assert err.value.kind == "no_server"
+
+
+async def test_timeout_is_reported_as_timeout() -> None:
+    url, stop = start_server_thread({"models": ["m"], "rules": [{"reply": "slow", "delay_ms": 3000}]})
+    try:
+        config = InferenceConfig.from_settings(FleetSettings(
+            inference_servers=json.dumps([{"name": "a", "url": url, "models": ["m"], "max_retries": 0}])))
+        client = InferenceClient(config)
+        with pytest.raises(InferenceError) as err:
+            await client.chat([ModelRef(model="m")], MSGS, timeout_s=0.3)
+        assert err.value.kind == "timeout"
+        await client.aclose()
+    finally:
+        stop()
+
+
+def test_defaults_point_at_the_local_model() -> None:
+    config = InferenceConfig.from_settings(FleetSettings())
+    assert [str(r) for r in config.for_role("planner")] == ["smollm2-135m@local"]
+    assert [str(r) for r in config.for_expert("math")] == ["smollm2-135m@local"]
+    assert config.servers[0].url == "http://127.0.0.1:8081"
+
+
+def test_assignments_come_from_configuration() -> None:
+    config = InferenceConfig.from_settings(FleetSettings(
+        inference_servers='[{"name":"a","url":"http://a/v1","models":["x","y"]}]',
+        model_assignments='{"judge":["y@a"]}', expert_templates='{"math":["x","y@a"]}'))
+    assert config.servers[0].url == "http://a"
+    assert [str(r) for r in config.for_role("judge")] == ["y@a"]
+    assert [str(r) for r in config.for_role("planner")] == ["x@a"]
+    assert [str(r) for r in config.for_expert("math")] == ["x", "y@a"]
