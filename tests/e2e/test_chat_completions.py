@@ -56,7 +56,8 @@ def test_two_experts_are_merged_by_the_judge(client: openai.OpenAI, scripted: Sc
     scripted.script([
         {"model": "planner-model", "contains": m,
          "reply": plan_reply(("general", f"Explain tides {m}"), ("science", f"Give the physics of tides {m}"))},
-        {"model": "expert-model", "contains": f"Explain tides {m}", "reply": "The moon pulls the sea.\nCONFIDENCE: medium"},
+        {"model": "expert-model", "contains": f"Explain tides {m}",
+         "reply": "The moon pulls the sea.\nCONFIDENCE: medium"},
         {"model": "expert-model", "contains": f"physics of tides {m}", "reply": "Gravity gradients.\nCONFIDENCE: high"},
         {"model": "judge-model", "contains": m, "reply": "Tides come from the moon's gravity gradient."},
     ])

@@ -42,7 +42,7 @@ class ServiceProcess:
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
+            self.proc = subprocess.Popen(
                 [sys.executable, "-m", MODULES[self.name]], env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 cwd=REPO, start_new_session=True,
             )

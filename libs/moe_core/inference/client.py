@@ -78,9 +78,9 @@ class InferenceClient:
                     errors.append(exc)
                     log.warning("inference attempt %d failed: %s", attempt + 1, exc)
                     if not exc.retryable:
+                        raise _combine(errors, refs) from exc
+                    if not exc.retry_same_server:
                         break
-                    if exc.kind == "connect":
-                        break  # a server that refuses connections: fail over at once
                     if attempt < server.max_retries:
                         await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         raise _combine(errors, refs)

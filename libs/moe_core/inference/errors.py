@@ -16,6 +16,12 @@ class InferenceError(Exception):
 
     @property
     def retryable(self) -> bool:
+        """Worth another server (or another try): the server failed, not the request."""
         if self.kind in ("timeout", "connect"):
             return True
+        return self.kind == "http_status" and (self.status == 429 or self.status >= 500)
+
+    @property
+    def retry_same_server(self) -> bool:
+        """Only brief overloads are retried on the same server; a timeout or refusal fails over at once."""
         return self.kind == "http_status" and (self.status == 429 or self.status >= 500)

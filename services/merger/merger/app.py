@@ -78,8 +78,9 @@ class Merger:
         except InferenceError as exc:
             log.warning("judge failed, answering with the best expert result: %s", exc)
             best = core.usable(results)[0]
-            return Answer(**base, content=core.with_gaps_note(best.content, base["missing"]), usage=core.total_usage(plan, results),
-                          model_calls=calls), "judge_failed"
+            content = core.with_gaps_note(best.content, base["missing"])
+            usage = core.total_usage(plan, results)
+            return Answer(**base, content=content, usage=usage, model_calls=calls), "judge_failed"
         finish: FinishReason = "length" if judged.finish_reason == "length" else "stop"
         return Answer(**base, content=judged.content.strip(), finish_reason=finish,
                       usage=core.total_usage(plan, results, judged.usage), model_calls=calls + 1), "judge"

@@ -8,6 +8,8 @@ from typing import Any
 from moe_core.contracts import EXPERT_CATEGORIES, ChatMessage, PlannedTask
 
 MAX_INSTRUCTION_CHARS = 2000
+# Bounds what a constrained model may generate: small models otherwise repeat until max_tokens.
+MAX_PLANNED_INSTRUCTION = 160
 
 
 def plan_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
@@ -22,7 +24,7 @@ def plan_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "category": {"type": "string", "enum": categories},
-                        "instruction": {"type": "string", "minLength": 1},
+                        "instruction": {"type": "string", "minLength": 1, "maxLength": MAX_PLANNED_INSTRUCTION},
                     },
                     "required": ["category", "instruction"],
                 },

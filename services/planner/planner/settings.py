@@ -10,6 +10,6 @@ class PlannerSettings(FleetSettings):
     service_name: str = "planner"
     http_port: int = 8101
     planner_max_tasks: int = Field(default=4, ge=1, le=8)
-    planner_max_tokens: int = Field(default=256, ge=16)
-    planner_timeout_s: float = Field(default=30.0, gt=0)
+    planner_max_tokens: int = Field(default=200, ge=16)
+    planner_timeout_s: float = Field(default=60.0, gt=0)
     plan_ttl_s: int = 3600
