@@ -45,8 +45,9 @@ def alive(name: str, match: str) -> int | None:
     if pid is None:
         return None
     child = _children.get(name)
-    if child is not None and child.poll() is not None:
-        return None
+    if child is not None:
+        # Our own child: poll() is the truth. Its cmdline may still be Python's for a moment before exec.
+        return pid if child.pid == pid and child.poll() is None else None
     if _is_zombie(pid) or match not in cmdline(pid):
         return None
     return pid
