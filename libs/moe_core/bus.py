@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -20,6 +21,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 
 from moe_core.contracts import DeadLetter, Envelope, Topics, headers
@@ -77,6 +80,10 @@ class Bus:
         """Publish an envelope keyed by response_id and wait for the broker's acknowledgement."""
         if message.trace.traceparent is None:
             message = message.model_copy(update={"trace": current_trace_context()})
+        with _trace_of(message):
+            await self._send(message, topic)
+
+    async def _send(self, message: Envelope, topic: str) -> None:
         await self.broker.publish(
             message.model_dump_json().encode(),
             topic=topic,
@@ -139,6 +146,8 @@ class Bus:
             except ValidationError as exc:
                 await self.dead_letter(msg, f"invalid {model.__name__}: {exc}", "validation_error")
                 return
+            if isinstance(parsed, Envelope) and parsed.trace.traceparent is None:
+                parsed.trace = current_trace_context()  # the consumer span, continuing the header's trace
             rid = getattr(parsed, "response_id", "-")
             with bind_response_id(rid):
                 try:
@@ -206,6 +215,20 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> No
                     raise
     finally:
         await admin.close()
+
+
+@contextmanager
+def _trace_of(message: Envelope) -> Iterator[None]:
+    """Outside any span (e.g. the merger's deadline sweeper), publish within the message's own trace."""
+    if trace.get_current_span().get_span_context().is_valid or not message.trace.traceparent:
+        yield
+        return
+    carrier = {"traceparent": message.trace.traceparent, "tracestate": message.trace.tracestate or ""}
+    token = otel_context.attach(propagate.extract(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def _key_of(raw: Any) -> str | None:

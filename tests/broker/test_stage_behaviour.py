@@ -1,0 +1,102 @@
+"""Shared behaviour of every stage on the real Kafka broker: consumes its input, emits its output with
+the same response_id and the same trace, and dead-letters a payload it cannot parse."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
+
+from expert_worker.app import create_app as expert_app
+from expert_worker.settings import ExpertSettings
+from merger.app import create_app as merger_app
+from merger.settings import MergerSettings
+from moe_core.bus import Bus
+from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, PlannedTask, deadline_in
+from planner.app import create_app as planner_app
+from planner.settings import PlannerSettings
+from tests.conftest import Scripted, scripted_env
+
+pytestmark = pytest.mark.infra
+TRACE_ID = uuid.uuid4().hex
+TRACEPARENT = f"00-{TRACE_ID}-{'1' * 16}-01"
+
+
+def _planner_input(rid: str) -> ChatRequest:
+    return ChatRequest(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
+                       messages=[ChatMessage(role="user", content="hello")])
+
+
+def _expert_input(rid: str) -> ExpertTask:
+    return ExpertTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), task_id="t1",
+                      category="general", instruction="say hi", question="hello")
+
+
+def _merger_input(rid: str) -> Plan:
+    return Plan(response_id=rid, tenant_id="t", deadline_at=deadline_in(1), mode="moe-orchestrator",
+                question="hello", tasks=[PlannedTask(task_id="t1", category="general", instruction="hi")])
+
+
+STAGES: dict[str, tuple[Callable[..., FastAPI], type, str, str, Callable[[str], Any]]] = {
+    "planner": (planner_app, PlannerSettings, "requests", "plans", _planner_input),
+    "expert-worker": (expert_app, ExpertSettings, "tasks_expert", "results", _expert_input),
+    "merger": (merger_app, MergerSettings, "plans", "answers", _merger_input),  # answers at its deadline
+}
+
+
+async def _collect(bootstrap: str, topic: str, want: int, timeout: float = 20) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=None, fetch_max_wait_ms=50)
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        end = asyncio.get_running_loop().time() + timeout
+        while len(records) < want and asyncio.get_running_loop().time() < end:
+            batch = await consumer.getmany(timeout_ms=200)
+            for items in batch.values():
+                records.extend(items)
+    finally:
+        await consumer.stop()
+    return records
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+async def test_stage_contract_on_the_real_broker(stage: str, infra: dict[str, str], namespace: str,
+                                                 scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    factory, settings_cls, input_name, output_name, make_input = STAGES[stage]
+    for key, value in scripted_env(scripted.url).items():
+        monkeypatch.setenv(key, value)
+    scripted.script([{"model": "planner-model", "reply": json.dumps(
+        {"tasks": [{"category": "general", "instruction": "hi"}]})}])
+    settings = settings_cls(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"])
+    app = factory(settings)
+    bus = Bus(settings)
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"])
+    async with app.router.lifespan_context(app):
+        await producer.start()
+        try:
+            good = make_input(rid).model_dump_json().encode()
+            await producer.send_and_wait(getattr(bus.topics, input_name), good, key=rid.encode(),
+                                         headers=[("traceparent", TRACEPARENT.encode())])
+            await producer.send_and_wait(getattr(bus.topics, input_name), b"{broken json", key=b"rbad")
+        finally:
+            await producer.stop()
+        outputs = await _collect(infra["kafka"], getattr(bus.topics, output_name), 1)
+        letters = await _collect(infra["kafka"], bus.topics.deadletter, 1)
+    assert outputs, f"{stage} published nothing to {output_name}"
+    out = outputs[0]
+    assert out.key == rid.encode()
+    assert json.loads(out.value)["response_id"] == rid
+    headers = dict(out.headers)
+    assert TRACE_ID in headers["traceparent"].decode(), "the trace was not propagated"
+    assert len(letters) == 1
+    letter = json.loads(letters[0].value)
+    assert (letter["response_id"], letter["error_type"], letter["consumer"]) == ("rbad", "validation_error", stage)
+    assert letter["payload"] == "{broken json"
