@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +11,11 @@ from moe_core.contracts.envelope import Envelope, utcnow
 
 Confidence = Literal["high", "medium", "low"]
 Role = Literal["system", "user", "assistant", "tool", "developer"]
-TaskKind = Literal["expert"]
+TaskKind = Literal["expert", "tool", "research", "graph"]
+Complexity = Literal["trivial", "moderate", "complex"]
+LintCheck = Literal["orphans", "contradictions", "decay"]
+LINT_CHECKS: tuple[LintCheck, ...] = ("orphans", "contradictions", "decay")
+PlanSource = Literal["llm", "fallback", "router", "preflight", "plan_cache", "cache"]
 FinishReason = Literal["stop", "length", "deadline", "error"]
 
 
@@ -46,9 +50,25 @@ class Usage(BaseModel):
 
 
 class Source(BaseModel):
-    kind: str = Field(description="expert | web | graph | tool | cache")
+    kind: str = Field(description="expert | web | graph | tool | cache | reasoning")
     ref: str
     title: str | None = None
+    url: str | None = None
+
+
+class FewShot(BaseModel):
+    """A near (not identical) earlier question and its answer, offered to experts as an example."""
+
+    question: str
+    answer: str
+    distance: float = Field(ge=0)
+
+
+class ModelUse(BaseModel):
+    """Which model answered which category of a request (feedback scores model x category)."""
+
+    model: str
+    category: str
 
 
 class ChatRequest(Envelope):
@@ -66,6 +86,8 @@ class PlannedTask(BaseModel):
     kind: TaskKind = "expert"
     category: str
     instruction: str = Field(min_length=1)
+    tool: str | None = Field(default=None, description="kind=tool: the precision tool's name")
+    args: dict[str, Any] = Field(default_factory=dict, description="kind=tool: its arguments; research: queries")
 
 
 class Plan(Envelope):
@@ -74,10 +96,15 @@ class Plan(Envelope):
     mode: str
     question: str
     tasks: list[PlannedTask] = Field(min_length=1)
-    source: Literal["llm", "fallback"] = "llm"
+    source: PlanSource = "llm"
     planner_model: str | None = None
     usage: Usage = Field(default_factory=Usage)
     params: GenerationParams = Field(default_factory=GenerationParams)
+    complexity: Complexity = "moderate"
+    metadata_filters: dict[str, Any] = Field(default_factory=dict, description="Scopes retrieval downstream")
+    few_shot: list[FewShot] = Field(default_factory=list)
+    cache_key: str | None = Field(default=None, description="Semantic-cache entry this answer belongs to")
+    user: str | None = None
 
 
 class ExpertTask(Envelope):
@@ -89,6 +116,36 @@ class ExpertTask(Envelope):
     question: str
     history: list[ChatMessage] = Field(default_factory=list)
     params: GenerationParams = Field(default_factory=GenerationParams)
+    mode: str = "moe-orchestrator"
+    few_shot: list[FewShot] = Field(default_factory=list)
+    user: str | None = Field(default=None, description="End user, for sticky server affinity")
+    tools: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI tool definitions (agents)")
+
+
+class ToolTask(Envelope):
+    """planner -> mcp: run one precision tool."""
+
+    task_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    question: str = ""
+
+
+class ResearchTask(Envelope):
+    """planner or merger -> research: search the web."""
+
+    task_id: str
+    question: str
+    queries: list[str] = Field(default_factory=list)
+    max_results: int = Field(default=5, ge=1, le=20)
+
+
+class GraphTask(Envelope):
+    """planner -> graph-rag: knowledge-graph context for a question."""
+
+    task_id: str
+    question: str
+    metadata_filters: dict[str, Any] = Field(default_factory=dict)
 
 
 class TaskResult(Envelope):
@@ -104,6 +161,9 @@ class TaskResult(Envelope):
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None
     duration_ms: float = 0.0
+    sources: list[Source] = Field(default_factory=list)
+    data: dict[str, Any] | None = Field(default=None, description="Structured result (tools, graph)")
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI tool calls to pass back")
 
 
 class Progress(Envelope):
@@ -133,6 +193,82 @@ class Answer(Envelope):
     missing: list[str] = Field(default_factory=list, description="Categories not answered in time")
     cache_hit: bool = False
     error: ErrorInfo | None = None
+    models_used: list[ModelUse] = Field(default_factory=list)
+    cache_key: str | None = None
+    reasoning: str = Field(default="", description="The merger's thinking trace, if any")
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+    question: str = ""
+
+
+class Draft(Envelope):
+    """merger -> critic: an answer to be checked before it reaches the user (medical, legal)."""
+
+    question: str
+    categories: list[str] = Field(default_factory=list)
+    answer: Answer
+
+
+class AnswerDelta(Envelope):
+    """merger/critic -> gateway: a piece of the answer or of the reasoning, streamed as generated."""
+
+    seq: int = Field(ge=0)
+    channel: Literal["content", "reasoning"] = "content"
+    content: str
+    stage: str = "merger"
+
+
+class Cancel(Envelope):
+    """gateway -> every stage: the client went away; stop this request's remaining work."""
+
+    reason: str = "client_disconnected"
+
+
+class Feedback(Envelope):
+    """gateway -> scoring, cache and graph: a user's rating of one answer."""
+
+    rating: int = Field(ge=1, le=5)
+    models_used: list[ModelUse] = Field(default_factory=list)
+    cache_key: str | None = None
+    question: str = ""
+    graph_refs: list[str] = Field(default_factory=list, description="Graph relations the answer used")
+    comment: str = Field(default="", max_length=2000)
+
+
+class IngestEvent(Envelope):
+    """merger -> graph-ingest: an answer to learn from."""
+
+    question: str
+    answer: str
+    mode: str = "moe-orchestrator"
+    knowledge_type: str = Field(default="general", description="e.g. medical, legal, technical, math, general")
+    source_expert: str | None = None
+    source_model: str | None = None
+    confidence: Confidence = "medium"
+    synthesis_insight: str | None = None
+    cache_hit: bool = False
+
+
+class OntologyGap(Envelope):
+    """graph-rag -> gap-healer: a term the knowledge graph does not know."""
+
+    term: str = Field(min_length=1, max_length=200)
+    context: str = Field(default="", max_length=2000)
+
+
+class LintRequest(Envelope):
+    """operator/scheduler -> gap-healer: lint the graph."""
+
+    checks: list[LintCheck] = Field(default_factory=lambda: list(LINT_CHECKS))
+
+
+class AuditEvent(Envelope):
+    """Any stage -> audit: a decision that changed (or refused to change) stored knowledge."""
+
+    actor: str
+    action: str
+    subject: str
+    reason: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class DeadLetter(BaseModel):
@@ -158,4 +294,15 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "Progress": Progress,
     "Answer": Answer,
     "DeadLetter": DeadLetter,
+    "ToolTask": ToolTask,
+    "ResearchTask": ResearchTask,
+    "GraphTask": GraphTask,
+    "Draft": Draft,
+    "AnswerDelta": AnswerDelta,
+    "Cancel": Cancel,
+    "Feedback": Feedback,
+    "IngestEvent": IngestEvent,
+    "OntologyGap": OntologyGap,
+    "LintRequest": LintRequest,
+    "AuditEvent": AuditEvent,
 }

@@ -16,6 +16,17 @@ class Topics:
     progress: str
     answers: str
     deadletter: str
+    tasks_mcp: str
+    tasks_research: str
+    tasks_graph: str
+    drafts: str
+    deltas: str
+    cancel: str
+    feedback: str
+    ingest: str
+    ontology_gaps: str
+    linting: str
+    audit: str
 
     @classmethod
     def for_namespace(cls, namespace: str = "moe") -> Topics:
@@ -27,7 +38,23 @@ class Topics:
             progress=f"{namespace}.progress.v1",
             answers=f"{namespace}.answers.v1",
             deadletter=f"{namespace}.deadletter.v1",
+            tasks_mcp=f"{namespace}.tasks.mcp.v1",
+            tasks_research=f"{namespace}.tasks.research.v1",
+            tasks_graph=f"{namespace}.tasks.graph.v1",
+            drafts=f"{namespace}.drafts.v1",
+            deltas=f"{namespace}.deltas.v1",
+            cancel=f"{namespace}.cancel.v1",
+            feedback=f"{namespace}.feedback.v1",
+            ingest=f"{namespace}.ingest.v1",
+            ontology_gaps=f"{namespace}.ontology-gaps.v1",
+            linting=f"{namespace}.linting.v1",
+            audit=f"{namespace}.audit.v1",
         )
+
+    def for_task_kind(self, kind: str) -> str:
+        """The topic a planned task of this kind is published to."""
+        return {"expert": self.tasks_expert, "tool": self.tasks_mcp, "research": self.tasks_research,
+                "graph": self.tasks_graph}[kind]
 
     def all(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self)]
@@ -42,4 +69,15 @@ TOPIC_MESSAGES: dict[str, str] = {
     "progress": "Progress",
     "answers": "Answer",
     "deadletter": "DeadLetter",
+    "tasks_mcp": "ToolTask",
+    "tasks_research": "ResearchTask",
+    "tasks_graph": "GraphTask",
+    "drafts": "Draft",
+    "deltas": "AnswerDelta",
+    "cancel": "Cancel",
+    "feedback": "Feedback",
+    "ingest": "IngestEvent",
+    "ontology_gaps": "OntologyGap",
+    "linting": "LintRequest",
+    "audit": "AuditEvent",
 }

@@ -8,7 +8,20 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from moe_core.bus import Bus
-from moe_core.contracts import EXPERT_CATEGORIES, ChatRequest, ExpertTask, Plan, Progress, Usage
+from moe_core.contracts import (
+    EXPERT_CATEGORIES,
+    ChatMessage,
+    ChatRequest,
+    Envelope,
+    ExpertTask,
+    GraphTask,
+    Plan,
+    PlannedTask,
+    Progress,
+    ResearchTask,
+    ToolTask,
+    Usage,
+)
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
 from moe_core.service import create_service_app
@@ -36,16 +49,8 @@ class Planner:
         await self.bus.publish(plan, self.bus.topics.plans)
         history = [m for m in request.messages[:-1] if m.role in ("user", "assistant")][-HISTORY_TURNS:]
         for task in plan.tasks:
-            message = ExpertTask(
-                **request.child_fields(),
-                task_id=task.task_id,
-                category=task.category,
-                instruction=task.instruction,
-                question=plan.question,
-                history=history,
-                params=request.params,
-            )
-            await self.bus.publish(message, self.bus.topics.tasks_expert)
+            message = task_message(request, plan, task, history)
+            await self.bus.publish(message, self.bus.topics.for_task_kind(task.kind))
         detail = ", ".join(t.category for t in plan.tasks)
         await self.bus.publish(
             Progress(**request.child_fields(), stage="planner", event="planned", detail=detail),
@@ -77,6 +82,20 @@ class Planner:
             return Plan(**base, tasks=core.fallback_plan(question), source="fallback",
                         planner_model=completion.model, usage=usage)
         return Plan(**base, tasks=tasks, source="llm", planner_model=completion.model, usage=usage)
+
+
+def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: list[ChatMessage]) -> Envelope:
+    """The message a planned task becomes on its kind's topic."""
+    fields = {**request.child_fields(), "task_id": task.task_id, "question": plan.question}
+    if task.kind == "tool":
+        return ToolTask(**fields, tool=task.tool or task.category, args=task.args)
+    if task.kind == "research":
+        queries = task.args.get("queries") or [task.instruction]
+        return ResearchTask(**fields, queries=[str(q) for q in queries])
+    if task.kind == "graph":
+        return GraphTask(**fields, metadata_filters=plan.metadata_filters)
+    return ExpertTask(**fields, category=task.category, instruction=task.instruction, history=history,
+                      params=request.params, mode=request.mode, few_shot=plan.few_shot, user=request.user)
 
 
 def create_app(
