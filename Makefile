@@ -44,7 +44,7 @@ schemas: .venv/.installed
 
 lint: .venv/.installed
 	@.venv/bin/ruff check -q libs services tests deploy
-	@.venv/bin/mypy -p moe_core -p gateway -p planner -p expert_worker -p merger
+	@.venv/bin/mypy -p moe_core -p gateway -p planner -p expert_worker -p merger -p mcp_service -p research -p critic -p graph_rag -p graph_ingest -p gap_healer
 
 test: install lint
 	@$(FLEET) up all

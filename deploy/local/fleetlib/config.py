@@ -33,8 +33,15 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "planner": ("MOE_PLANNER_PORT", 8101),
     "expert-worker": ("MOE_EXPERT_WORKER_PORT", 8102),
     "merger": ("MOE_MERGER_PORT", 8103),
+    "mcp": ("MOE_MCP_PORT", 8003),
+    "research": ("MOE_RESEARCH_PORT", 8104),
+    "critic": ("MOE_CRITIC_PORT", 8105),
+    "graph-rag": ("MOE_GRAPH_RAG_PORT", 8106),
+    "graph-ingest": ("MOE_GRAPH_INGEST_PORT", 8107),
+    "gap-healer": ("MOE_GAP_HEALER_PORT", 8108),
 }
 
+SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer")
 LLM_MODEL_ALIAS = "smollm2-135m"
 POSTGRES_USER = "moe"
 POSTGRES_DB = "moe"
@@ -57,7 +64,7 @@ def endpoints() -> dict[str, str]:
         "llm": f"http://{HOST}:{port('llm')}/v1",
         "llm-model": LLM_MODEL_ALIAS,
     }
-    for svc in ("gateway", "planner", "expert-worker", "merger"):
+    for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
         eps[svc] = f"http://{HOST}:{port(svc)}"
     return eps
 
