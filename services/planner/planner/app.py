@@ -27,6 +27,7 @@ from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
 from moe_core.service import create_service_app
 from moe_core.stores import redis_client, redis_ready
 from planner import core
+from planner.augment import augment
 from planner.settings import PlannerSettings
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,10 @@ class Planner:
 
     async def handle(self, request: ChatRequest) -> None:
         stored = await self.memo.get(request.response_id)
-        plan = Plan.model_validate_json(stored) if stored else await self._plan(request)
-        if not stored:
+        if stored:
+            plan = Plan.model_validate_json(stored)
+        else:
+            plan = augment(await self._plan(request), request, self.settings)
             plan = Plan.model_validate_json(await self.memo.put_first(request.response_id, plan.model_dump_json()))
         await self.bus.publish(plan, self.bus.topics.plans)
         history = [m for m in request.messages[:-1] if m.role in ("user", "assistant")][-HISTORY_TURNS:]

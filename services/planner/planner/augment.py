@@ -1,0 +1,20 @@
+"""What is added to a plan after it is made (one function per concern, each in its own module):
+the mode's forced or extra tasks, knowledge-graph context, web research."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from moe_core.contracts import ChatRequest, Plan
+from planner.settings import PlannerSettings
+
+Augmenter = Callable[[Plan, ChatRequest, PlannerSettings], Plan]
+
+# Each augmenter returns the plan unchanged when it does not apply. Order matters: modes first.
+AUGMENTERS: list[Augmenter] = []
+
+
+def augment(plan: Plan, request: ChatRequest, settings: PlannerSettings) -> Plan:
+    for step in AUGMENTERS:
+        plan = step(plan, request, settings)
+    return plan
