@@ -25,6 +25,9 @@ class ChatMessage(BaseModel):
     role: Role
     content: str = ""
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(
+        default=None, description="assistant: OpenAI tool calls [{id, type: function, function: {name, arguments}}]")
+    tool_call_id: str | None = Field(default=None, description="role tool: the id of the call this result answers")
 
 
 class GenerationParams(BaseModel):
@@ -79,6 +82,9 @@ class ChatRequest(Envelope):
     params: GenerationParams = Field(default_factory=GenerationParams)
     stream: bool = False
     user: str | None = None
+    tools: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI tool definitions (agents)")
+    tool_choice: str | dict[str, Any] | None = Field(
+        default=None, description='OpenAI tool_choice: "auto" | "none" | "required" | {type: function, ...}')
 
 
 class PlannedTask(BaseModel):
@@ -120,6 +126,7 @@ class ExpertTask(Envelope):
     few_shot: list[FewShot] = Field(default_factory=list)
     user: str | None = Field(default=None, description="End user, for sticky server affinity")
     tools: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI tool definitions (agents)")
+    tool_choice: str | dict[str, Any] | None = Field(default=None, description="OpenAI tool_choice, from the request")
 
 
 class ToolTask(Envelope):

@@ -98,7 +98,8 @@ def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: l
     if task.kind == "graph":
         return GraphTask(**fields, metadata_filters=plan.metadata_filters)
     return ExpertTask(**fields, category=task.category, instruction=task.instruction, history=history,
-                      params=request.params, mode=request.mode, few_shot=plan.few_shot, user=request.user)
+                      params=request.params, mode=request.mode, few_shot=plan.few_shot, user=request.user,
+                      tools=request.tools, tool_choice=request.tool_choice)
 
 
 def create_app(
