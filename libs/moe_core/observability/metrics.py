@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -39,6 +39,20 @@ GATEWAY_LATENCY = Histogram(
     ["endpoint", "stream"],
     registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+GATEWAY_PENDING = Gauge(
+    "moe_gateway_pending_requests", "Requests this gateway process is waiting on", registry=REGISTRY
+)
+GATEWAY_CANCELLED = Counter(
+    "moe_gateway_cancelled_total", "Requests abandoned before their answer (Cancel published)", ["reason"],
+    registry=REGISTRY,
+)
+GATEWAY_FIRST_TOKEN = Histogram(
+    "moe_gateway_first_token_seconds",
+    "Streamed requests: time from the request to the first answer token sent",
+    ["endpoint"],
+    registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 MERGER_FINALIZED = Counter(
     "moe_merger_answers_total", "Answers produced by the merger", ["path"], registry=REGISTRY
