@@ -11,6 +11,9 @@ Token counting rule (deterministic, asserted by tests elsewhere):
 * If ``max_tokens`` (OpenAI ``max_tokens``/``max_completion_tokens``, Ollama
   ``options.num_predict``) is a positive int smaller than the reply's word count, the reply is
   cut to its first ``max_tokens`` words joined by single spaces and finish reason is ``length``.
+* A rule with ``tool_calls`` (``[{"name", "arguments": {...}}]``) answers with those tool calls
+  (ids ``call_0``, ``call_1``, ...; content empty, recorded ``reply`` ""; finish reason
+  ``tool_calls``); its ``completion_tokens`` is therefore 1 (the minimum).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ DEFAULT_SCRIPT: dict[str, Any] = {
     "rules": [],
     "default_reply": "scripted default reply",
 }
-RULE_KEYS = {"model", "contains", "system_contains", "reply", "delay_ms", "token_delay_ms", "status", "times"}
+RULE_KEYS = {"model", "contains", "system_contains", "reply", "delay_ms", "token_delay_ms", "status", "times",
+             "tool_calls"}
 _PIECE_RE = re.compile(r"\s*\S+\s*")
 
 
@@ -115,6 +119,7 @@ class Reply:
     status: int = 200
     delay_ms: float = 0
     token_delay_ms: float = 0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "arguments": {...}}]
 
 
 @dataclass
@@ -207,6 +212,7 @@ class ScriptState:
                     status=int(rule.get("status", 200)),
                     delay_ms=float(rule.get("delay_ms", 0) or 0),
                     token_delay_ms=float(rule.get("token_delay_ms", 0) or 0),
+                    tool_calls=list(rule.get("tool_calls") or []),
                 )
             return Reply(text=self.script["default_reply"].replace("{last_user}", user), rule=None)
 
@@ -275,4 +281,37 @@ def ollama_frames(model: str, text: str, finish: str, p: int, c: int) -> list[by
                         "done_reason": finish, "total_duration": 0, "load_duration": 0,
                         "prompt_eval_count": p, "prompt_eval_duration": 0,
                         "eval_count": c, "eval_duration": 0}))
+    return frames
+
+
+def openai_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A rule's ``tool_calls`` ([{"name", "arguments"}]) in OpenAI form, with stable ids call_0, call_1, ..."""
+    return [{"id": f"call_{i}", "type": "function",
+             "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
+            for i, c in enumerate(calls)]
+
+
+def openai_tool_frames(model: str, calls: list[dict[str, Any]], usage: dict[str, int], include_usage: bool):
+    """A streamed tool-call reply: the call's name first, its arguments in two fragments."""
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model, "system_fingerprint": None}
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, Any], reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+        return sse({**base, "choices": [choice], **extra})
+
+    frames = [chunk({"role": "assistant", "content": None}, None)]
+    for i, call in enumerate(openai_tool_calls(calls)):
+        args = call["function"]["arguments"]
+        half = len(args) // 2
+        frames.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                             "function": {"name": call["function"]["name"], "arguments": ""}}]},
+                            None))
+        for part in (args[:half], args[half:]):
+            frames.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]}, None))
+    frames.append(chunk({}, "tool_calls"))
+    if include_usage:
+        frames.append(sse({**base, "choices": [], "usage": usage}))
+    frames.append(b"data: [DONE]\n\n")
     return frames

@@ -40,6 +40,8 @@ from tests.support.scripted_core import (
     now_iso,
     ollama_frames,
     openai_frames,
+    openai_tool_calls,
+    openai_tool_frames,
     prompt_tokens,
     truncate,
 )
@@ -102,6 +104,8 @@ async def _chat(request: Request, api: str) -> Response:
         msg = f"scripted error (status {reply.status})"
         return error_response(api, reply.status, msg, code="scripted_error")
 
+    if reply.tool_calls:
+        return _tool_reply(request, call, api, model, messages, reply, stream, body)
     text, finish = truncate(reply.text, max_tokens)
     p, c = prompt_tokens(messages), completion_tokens(text)
     state.update(call, reply=text, finish_reason=finish)
@@ -127,6 +131,36 @@ async def _chat(request: Request, api: str) -> Response:
         "model": model, "created_at": now_iso(), "message": {"role": "assistant", "content": text},
         "done": True, "done_reason": finish, "total_duration": 0, "load_duration": 0,
         "prompt_eval_count": p, "prompt_eval_duration": 0, "eval_count": c, "eval_duration": 0,
+    })
+
+
+def _tool_reply(request: Request, call: dict[str, Any], api: str, model: str, messages: list[dict[str, Any]],
+                reply: Reply, stream: bool, body: dict[str, Any]) -> Response:
+    """A rule with ``tool_calls``: the model calls tools instead of answering (content empty)."""
+    state: ScriptState = request.app.state.scripted
+    calls = openai_tool_calls(reply.tool_calls)
+    p, c = prompt_tokens(messages), completion_tokens("")  # the reply's text is empty: 1 (the minimum)
+    state.update(call, reply="", finish_reason="tool_calls", tool_calls=calls)
+    usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+    if api == "openai":
+        if stream:
+            include = bool((body.get("stream_options") or {}).get("include_usage"))
+            frames = openai_tool_frames(model, reply.tool_calls, usage, include)
+            return StreamingResponse(_stream(request, call, frames, 0), media_type="text/event-stream")
+        return JSONResponse({
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
+            "created": int(time.time()), "model": model, "system_fingerprint": None,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": calls},
+                         "logprobs": None, "finish_reason": "tool_calls"}],
+            "usage": usage,
+        })
+    message = {"role": "assistant", "content": "",
+               "tool_calls": [{"function": {"name": t["name"], "arguments": t.get("arguments", {})}}
+                              for t in reply.tool_calls]}
+    return JSONResponse({
+        "model": model, "created_at": now_iso(), "message": message, "done": True, "done_reason": "stop",
+        "total_duration": 0, "load_duration": 0, "prompt_eval_count": p, "prompt_eval_duration": 0,
+        "eval_count": c, "eval_duration": 0,
     })
 
 

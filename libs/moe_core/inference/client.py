@@ -7,13 +7,14 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from moe_core.contracts import Usage
 from moe_core.inference import protocols
+from moe_core.inference import tools as tool_wire
 from moe_core.inference.config import InferenceConfig, InferenceServer, ModelRef
 from moe_core.inference.errors import InferenceError
 from moe_core.observability.metrics import INFERENCE_SECONDS, INFERENCE_TOKENS
@@ -28,6 +29,7 @@ class Completion:
     usage: Usage
     model: str
     server: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class StreamDelta:
     usage: Usage | None = None
     model: str = ""
     server: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # on the last delta: the assembled calls
 
 
 class InferenceClient:
@@ -53,21 +56,28 @@ class InferenceClient:
     async def chat(
         self,
         refs: list[ModelRef],
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
         json_schema: dict[str, Any] | None = None,
         schema_name: str = "output",
         timeout_s: float | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Completion:
-        """One completion from the first candidate that answers; retryable failures fail over."""
+        """One completion from the first candidate that answers; retryable failures fail over.
+
+        tools / tool_choice: OpenAI tool definitions passed to the model; its calls come back in
+        Completion.tool_calls (OpenAI form, also for Ollama servers)."""
         call = {
             "messages": messages,
             "max_tokens": max_tokens,
             "temperature": temperature,
             "json_schema": json_schema,
             "schema_name": schema_name,
+            "tools": tools or None,
+            "tool_choice": tool_choice if tools else None,
         }
         errors: list[InferenceError] = []
         for ref, server in self._targets(refs):
@@ -88,14 +98,19 @@ class InferenceClient:
     async def stream(
         self,
         refs: list[ModelRef],
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
         timeout_s: float | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> AsyncIterator[StreamDelta]:
-        """Stream from the first candidate that accepts the request (failover before the first token)."""
-        call = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+        """Stream from the first candidate that accepts the request (failover before the first token).
+
+        With tools, the model's tool calls are assembled and delivered on the last (done) delta."""
+        call = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature,
+                "tools": tools or None, "tool_choice": tool_choice if tools else None}
         errors: list[InferenceError] = []
         for ref, server in self._targets(refs):
             started = False
@@ -147,6 +162,7 @@ class InferenceClient:
             except json.JSONDecodeError as exc:
                 raise InferenceError("bad_response", "response is not JSON", server=server.name, model=model) from exc
             content, finish, prompt, completion = parse(data, server.name, model)
+            tool_calls = tool_wire.tool_calls_of(data, server.api)
             outcome = "ok"
         except httpx.TimeoutException as exc:
             raise InferenceError("timeout", str(exc) or "timed out", server=server.name, model=model) from exc
@@ -156,7 +172,7 @@ class InferenceClient:
             INFERENCE_SECONDS.labels(server.name, model, outcome).observe(time.perf_counter() - started)
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
         _count(server.name, model, usage)
-        return Completion(content, finish, usage, model, server.name)
+        return Completion(content, finish, usage, model, server.name, tool_calls)
 
     async def _stream_once(
         self, server: InferenceServer, model: str, call: dict[str, Any], timeout_s: float | None
@@ -165,6 +181,7 @@ class InferenceClient:
         ollama = server.api == "ollama"
         finish: str | None = None
         usage: Usage | None = None
+        calls = tool_wire.ToolCallAssembler()
         try:
             async with self._http.stream(
                 "POST", url, json=body, headers=self._headers(server), timeout=self._timeout(server, timeout_s)
@@ -173,6 +190,7 @@ class InferenceClient:
                     await response.aread()
                     _raise_for_status(response, server.name, model)
                 async for line in response.aiter_lines():
+                    calls.feed(line, ollama)
                     piece, finish_now, usage_now = _parse_stream_line(line, ollama)
                     finish = finish_now or finish
                     usage = usage_now or usage
@@ -184,7 +202,8 @@ class InferenceClient:
             raise InferenceError("connect", str(exc) or type(exc).__name__, server=server.name, model=model) from exc
         if usage:
             _count(server.name, model, usage)
-        yield StreamDelta(done=True, finish_reason=finish or "stop", usage=usage, model=model, server=server.name)
+        yield StreamDelta(done=True, finish_reason=finish or "stop", usage=usage, model=model, server=server.name,
+                          tool_calls=calls.result())
 
 
 def _parse_stream_line(line: str, ollama: bool) -> tuple[str, str | None, Usage | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from moe_core.inference import tools as tool_wire
 from moe_core.inference.errors import InferenceError
 
 
@@ -18,6 +19,10 @@ def openai_body(call: dict[str, Any], model: str, stream: bool) -> dict[str, Any
             "type": "json_schema",
             "json_schema": {"name": call.get("schema_name", "output"), "schema": call["json_schema"]},
         }
+    if call.get("tools"):
+        body["tools"] = call["tools"]
+        if call.get("tool_choice") is not None:
+            body["tool_choice"] = call["tool_choice"]
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body
@@ -30,7 +35,10 @@ def ollama_body(call: dict[str, Any], model: str, stream: bool) -> dict[str, Any
     for key in ("temperature", "top_p", "stop"):
         if call.get(key) is not None:
             options[key] = call[key]
-    body: dict[str, Any] = {"model": model, "messages": call["messages"], "stream": stream, "options": options}
+    body: dict[str, Any] = {"model": model, "messages": tool_wire.ollama_messages(call["messages"]),
+                            "stream": stream, "options": options}
+    if call.get("tools"):
+        body["tools"] = call["tools"]
     if call.get("json_schema") is not None:
         body["format"] = call["json_schema"]
     return body
