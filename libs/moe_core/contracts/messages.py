@@ -145,6 +145,7 @@ class ResearchTask(Envelope):
     question: str
     queries: list[str] = Field(default_factory=list)
     max_results: int = Field(default=5, ge=1, le=20)
+    category: str = Field(default="research", description="Category of the planned task (copied to the result)")
 
 
 class GraphTask(Envelope):
@@ -213,6 +214,8 @@ class Draft(Envelope):
     question: str
     categories: list[str] = Field(default_factory=list)
     answer: Answer
+    ingest: IngestEvent | None = Field(default=None, description="What to learn from the final answer "
+                                       "(the critic publishes it with the answer the user gets)")
 
 
 class AnswerDelta(Envelope):
