@@ -6,25 +6,32 @@ import json
 import os
 import socket
 import time
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.anthropic_api import parse_messages_request
+from gateway.anthropic_chat import create_message, error_response
 from gateway.auth import authenticate
 from gateway.chat import ChatService
 from gateway.keystore import KeyStore
 from gateway.openai_api import MODES, OpenAIError, parse_request
+from gateway.openai_chat import complete
 from gateway.pending import Pending
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus, wait_positioned
-from moe_core.contracts import Answer, Progress
+from moe_core.contracts import Answer, AnswerDelta, Progress
 from moe_core.observability.metrics import GATEWAY_REQUESTS
 from moe_core.service import create_service_app
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 CREATED = int(time.time())
+CREATED_AT = datetime.fromtimestamp(CREATED, UTC).isoformat().replace("+00:00", "Z")
 
 
 def create_app(
@@ -41,6 +48,7 @@ def create_app(
     replies = [
         bus.subscribe(bus.topics.answers, Answer, pending.deliver, group=False, offset_reset="latest"),
         bus.subscribe(bus.topics.progress, Progress, pending.deliver, group=False, offset_reset="latest"),
+        bus.subscribe(bus.topics.deltas, AnswerDelta, pending.deliver, group=False, offset_reset="latest"),
     ]
     chat = ChatService(settings, bus, pending)
     holder: dict[str, KeyStore] = {}
@@ -54,6 +62,7 @@ def create_app(
             await wait_positioned(subscriber)
 
     async def close_store() -> None:
+        await chat.aclose()
         if keystore is None and "store" in holder:
             await holder.pop("store").close()
 
@@ -63,12 +72,7 @@ def create_app(
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready},
                              on_startup=[open_store], on_shutdown=[close_store], manage_broker=manage_broker)
     app.state.pending = pending
-
-    @app.middleware("http")
-    async def replica_header(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["x-moe-replica"] = REPLICA
-        return response
+    app.add_middleware(ReplicaHeader)
 
     @app.exception_handler(OpenAIError)
     async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
@@ -92,12 +96,29 @@ def create_app(
             data = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise OpenAIError(400, "the request body is not valid JSON") from None
-        return await chat.complete(parse_request(data), key.default_tenant, _timeout_header(request))
+        return await complete(chat, parse_request(data), key.default_tenant, request, _timeout_header(request))
+
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> Response:
+        """The Anthropic Messages API; every error in Anthropic's envelope."""
+        try:
+            key = await authenticate(request, holder["store"])
+            try:
+                data = json.loads(await request.body())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise OpenAIError(400, "the request body is not valid JSON") from None
+            return await create_message(chat, parse_messages_request(data), key.default_tenant, request,
+                                        _timeout_header(request))
+        except OpenAIError as exc:
+            return error_response(exc)
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> dict[str, object]:
         await authenticate(request, holder["store"])
-        return {"object": "list", "data": [_model(m) for m in MODES]}
+        # One body both SDKs read: OpenAI's list plus Anthropic's paging fields.
+        ids = list(MODES)
+        return {"object": "list", "data": [_model(m) for m in ids], "has_more": False, "first_id": ids[0],
+                "last_id": ids[-1]}
 
     @app.get("/v1/models/{model_id}")
     async def get_model(model_id: str, request: Request) -> dict[str, object]:
@@ -107,6 +128,26 @@ def create_app(
         return _model(model_id)
 
     return app
+
+
+class ReplicaHeader:
+    """Adds x-moe-replica to every response. Pure ASGI (not BaseHTTPMiddleware), so streams and client
+    disconnects pass through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("x-moe-replica", REPLICA)
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 def _timeout_header(request: Request) -> float | None:
@@ -123,5 +164,7 @@ def _timeout_header(request: Request) -> float | None:
 
 
 def _model(mode: str) -> dict[str, object]:
-    return {"id": mode, "object": "model", "created": CREATED, "owned_by": "moe-sovereign",
+    """A model entry in the OpenAI shape, with Anthropic's fields (type, display_name, created_at) too."""
+    return {"id": mode, "object": "model", "created": CREATED, "owned_by": "moe-sovereign", "type": "model",
+            "display_name": mode, "created_at": CREATED_AT,
             "description": MODES[mode]}

@@ -1,4 +1,5 @@
-"""Identity comes from a verified key only: the Bearer token is looked up (hashed) in the key store."""
+"""Identity comes from a verified key only: the key (`Authorization: Bearer <key>`, or `x-api-key: <key>`
+as Anthropic clients send it) is looked up (hashed) in the key store."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ from gateway.keystore import ApiKey, KeyStore
 from gateway.openai_api import OpenAIError
 
 
+def presented_key(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
 async def authenticate(request: Request, store: KeyStore) -> ApiKey:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise OpenAIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-                          code="invalid_api_key")
-    key = await store.verify(token.strip())
+    token = presented_key(request)
+    if not token:
+        raise OpenAIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+                               "or 'x-api-key: <key>'.", code="invalid_api_key")
+    key = await store.verify(token)
     if key is None:
         raise OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key")
     return key

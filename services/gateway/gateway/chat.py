@@ -1,33 +1,24 @@
-"""POST /v1/chat/completions: publish the request, wait for its answer, reply (JSON or SSE)."""
+"""The gateway's side of a request, whatever the API: validate, publish, wait, cancel when abandoned."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
+import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.requests import Request
 
-from gateway.openai_api import (
-    MODES,
-    ChatCompletionRequest,
-    OpenAIError,
-    answer_error,
-    chunk_body,
-    completion_body,
-    deadline_error,
-    finish_reason,
-    usage_body,
-)
-from gateway.pending import Event, Pending
+from gateway.openai_api import MODES, OpenAIError
+from gateway.pending import Pending
+from gateway.session import RequestRun
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus
-from moe_core.contracts import Answer, ChatRequest, deadline_in
+from moe_core.contracts import Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
 from moe_core.observability import bind_response_id
-from moe_core.observability.metrics import GATEWAY_LATENCY, GATEWAY_REQUESTS
+from moe_core.observability.metrics import GATEWAY_CANCELLED
+
+log = logging.getLogger(__name__)
 
 
 class ChatService:
@@ -35,14 +26,25 @@ class ChatService:
         self.settings = settings
         self.bus = bus
         self.pending = pending
+        self._background: set[asyncio.Task[None]] = set()
 
-    async def complete(self, body: ChatCompletionRequest, tenant_id: str,
-                       timeout_s: float | None = None) -> JSONResponse | StreamingResponse:
-        """timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured."""
-        if body.model not in MODES:
-            raise OpenAIError(404, f"The model '{body.model}' does not exist", param="model",
-                              code="model_not_found")
-        messages = body.chat_messages()
+    async def start(
+        self,
+        *,
+        mode: str,
+        messages: list[ChatMessage],
+        tenant_id: str,
+        params: GenerationParams | None = None,
+        stream: bool = False,
+        user: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> RequestRun:
+        """Validate and publish one request; the returned run must be closed when the connection ends.
+        timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured."""
+        if mode not in MODES:
+            raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
         if sum(len(m.content) for m in messages) > self.settings.max_prompt_chars:
             raise OpenAIError(400, "the messages are too long", param="messages", code="context_length_exceeded")
         if not any(m.role == "user" and m.content.strip() for m in messages):
@@ -51,7 +53,8 @@ class ChatService:
         limit = self.settings.request_timeout_s
         request = ChatRequest(
             response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(min(timeout_s or limit, limit)),
-            mode=body.model, messages=messages, params=body.params(), stream=body.stream, user=body.user,
+            mode=mode, messages=messages, params=params or GenerationParams(), stream=stream, user=user,
+            tools=tools or [], tool_choice=tool_choice,
         )
         queue = self.pending.open(rid)
         try:
@@ -60,82 +63,36 @@ class ChatService:
         except BaseException:
             self.pending.close(rid)
             raise
-        if body.stream:
-            return StreamingResponse(self._stream(request, queue, body.include_usage),
-                                     media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return await self._respond(request, queue)
+        return RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
+                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
 
-    async def _wait_answer(self, request: ChatRequest, queue: asyncio.Queue[Event]) -> Answer:
-        timeout = request.remaining_seconds() + self.settings.deadline_grace_s
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while True:
-            remaining = end - loop.time()
-            if remaining <= 0:
-                raise deadline_error()
+    def _closed(self, request: ChatRequest, abandoned: str | None) -> None:
+        self.pending.close(request.response_id)
+        if abandoned is None:
+            return
+        GATEWAY_CANCELLED.labels(abandoned).inc()
+        # Detached from the connection's task: that task is being cancelled when the client went away.
+        task = asyncio.get_running_loop().create_task(self._cancel(request, abandoned))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _cancel(self, request: ChatRequest, reason: str) -> None:
+        with bind_response_id(request.response_id):
             try:
-                event = await asyncio.wait_for(queue.get(), remaining)
-            except TimeoutError:
-                raise deadline_error() from None
-            if isinstance(event, Answer):
-                return event
+                await self.bus.publish(Cancel(**request.child_fields(), reason=reason), self.bus.topics.cancel)
+                log.info("request abandoned (%s); published Cancel", reason)
+            except Exception:
+                log.exception("could not publish Cancel")
 
-    async def _respond(self, request: ChatRequest, queue: asyncio.Queue[Event]) -> JSONResponse:
-        started = time.perf_counter()
-        try:
-            answer = await self._wait_answer(request, queue)
-        finally:
-            self.pending.close(request.response_id)
-        GATEWAY_LATENCY.labels("chat", "false").observe(time.perf_counter() - started)
-        error = answer_error(answer)
-        if error is not None and not answer.content:
-            raise error
-        GATEWAY_REQUESTS.labels("chat", request.mode, "200").inc()
-        created = int(request.created_at.timestamp())
-        return JSONResponse(completion_body(f"chatcmpl-{request.response_id}", created, request.mode, answer))
-
-    async def _stream(self, request: ChatRequest, queue: asyncio.Queue[Event],
-                      include_usage: bool) -> AsyncIterator[str]:
-        started = time.perf_counter()
-        cid, created, mode = f"chatcmpl-{request.response_id}", int(request.created_at.timestamp()), request.mode
-        try:
-            yield _sse(chunk_body(cid, created, mode, {"role": "assistant", "content": ""}))
-            waiter = asyncio.ensure_future(self._wait_answer(request, queue))
-            try:
-                while not waiter.done():
-                    done, _ = await asyncio.wait({waiter}, timeout=self.settings.keepalive_s)
-                    if not done:
-                        yield ": keep-alive\n\n"
-                answer = waiter.result()
-            except OpenAIError as exc:
-                GATEWAY_REQUESTS.labels("chat", mode, str(exc.status)).inc()
-                yield _sse(exc.body())
-                yield "data: [DONE]\n\n"
-                return
-            finally:
-                waiter.cancel()
-            error = answer_error(answer)
-            if error is not None and not answer.content:
-                GATEWAY_REQUESTS.labels("chat", mode, str(error.status)).inc()
-                yield _sse(error.body())
-                yield "data: [DONE]\n\n"
-                return
-            yield _sse(chunk_body(cid, created, mode, {"content": answer.content}))
-            final = chunk_body(cid, created, mode, {}, finish_reason(answer))
-            final["metadata"] = {"response_id": request.response_id}
-            yield _sse(final)
-            if include_usage:
-                usage_chunk = chunk_body(cid, created, mode, {})
-                usage_chunk["choices"] = []
-                usage_chunk["usage"] = usage_body(answer.usage)
-                yield _sse(usage_chunk)
-            yield "data: [DONE]\n\n"
-            GATEWAY_REQUESTS.labels("chat", mode, "200").inc()
-        finally:
-            self.pending.close(request.response_id)
-            GATEWAY_LATENCY.labels("chat", "true").observe(time.perf_counter() - started)
+    async def aclose(self) -> None:
+        """Let pending Cancel messages go out before the broker stops."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=5)
 
 
-def _sse(data: dict[str, Any]) -> str:
-    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+async def client_gone(request: Request) -> None:
+    """Completes when the client disconnects (the body must have been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.tools import tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, Usage
 
+# Every model id the gateway accepts; the planner and merger give each its behaviour.
 MODES: dict[str, str] = {
-    "moe-orchestrator": "Full pipeline: planner, experts, judge",
+    "moe-orchestrator": "Full pipeline: planner, experts, judge — a complete answer",
+    "moe-orchestrator-code": "Code only: the answer is the code, without prose",
+    "moe-orchestrator-concise": "A short answer (at most 120 words)",
+    "moe-orchestrator-agent": "For coding agents: code_reviewer and technical_support experts, tool passthrough",
+    "moe-orchestrator-agent-orchestrated": "For coding agents, with the full planner and judge",
+    "moe-orchestrator-research": "Web research first, then the experts",
+    "moe-orchestrator-report": "A structured report with sections",
+    "moe-orchestrator-plan": "Shows the plan it made along with the answer",
 }
+ReasoningFormat = Literal["reasoning_content", "think", "none"]
+REASONING_FORMATS: tuple[str, ...] = ("reasoning_content", "think", "none")
+TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
 
 
 class OpenAIError(Exception):
+    """An error of the API; rendered in the OpenAI envelope (the Anthropic surface converts it)."""
+
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
                  code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
@@ -23,12 +37,48 @@ class OpenAIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
+class FunctionCall(BaseModel):
+    name: str = Field(pattern=TOOL_NAME)
+    arguments: str = ""
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=200)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class FunctionDef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=TOOL_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class ToolDef(BaseModel):
+    type: Literal["function"] = "function"
+    function: FunctionDef
+
+
 class InMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _tool_fields(self) -> InMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        return self
 
     def text(self) -> str:
         if self.content is None or isinstance(self.content, str):
@@ -39,6 +89,11 @@ class InMessage(BaseModel):
                 raise OpenAIError(400, "only text content parts are supported", param="messages")
             parts.append(part["text"])
         return "\n".join(parts)
+
+    def chat_message(self) -> ChatMessage:
+        calls = [c.model_dump() for c in self.tool_calls] if self.tool_calls else None
+        return ChatMessage(role=self.role, content=self.text(), name=self.name, tool_calls=calls,
+                           tool_call_id=self.tool_call_id)
 
 
 class StreamOptions(BaseModel):
@@ -59,14 +114,42 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     n: int | None = Field(default=None, ge=1, le=1)
     user: str | None = None
+    tools: list[ToolDef] | None = Field(default=None, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _tool_choice(self) -> ChatCompletionRequest:
+        choice = self.tool_choice
+        if isinstance(choice, dict):
+            name = (choice.get("function") or {}).get("name") if choice.get("type") == "function" else None
+            if not isinstance(name, str):
+                raise ValueError('tool_choice must be "none", "auto", "required" or {"type": "function", '
+                                 '"function": {"name": ...}}')
+            if name not in {t.function.name for t in self.tools or []}:
+                raise ValueError(f"tool_choice names the function {name!r}, which is not in tools")
+        elif choice == "required" and not self.tools:
+            raise ValueError('tool_choice "required" needs tools')
+        fmt = (self.metadata or {}).get("reasoning_format")
+        if fmt is not None and fmt not in REASONING_FORMATS:
+            raise ValueError(f"metadata.reasoning_format must be one of {', '.join(REASONING_FORMATS)}")
+        return self
 
     def chat_messages(self) -> list[ChatMessage]:
-        return [ChatMessage(role=m.role, content=m.text(), name=m.name) for m in self.messages]
+        return [m.chat_message() for m in self.messages]
 
     def params(self) -> GenerationParams:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
         return GenerationParams(max_tokens=self.max_completion_tokens or self.max_tokens,
                                 temperature=self.temperature, top_p=self.top_p, stop=stop)
+
+    def tool_defs(self) -> list[dict[str, Any]]:
+        return [t.model_dump(exclude_none=True) for t in self.tools or []]
+
+    def reasoning_format(self, default: ReasoningFormat) -> ReasoningFormat:
+        fmt = (self.metadata or {}).get("reasoning_format")
+        return fmt if fmt in REASONING_FORMATS else default
 
     @property
     def include_usage(self) -> bool:
@@ -81,7 +164,7 @@ def parse_request(data: Any) -> ChatCompletionRequest:
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or None
-        raise OpenAIError(400, f"invalid request: {param}: {first['msg']}", param=param,
+        raise OpenAIError(400, f"invalid request: {param or 'body'}: {first['msg']}", param=param,
                           code="invalid_value") from exc
 
 
@@ -91,6 +174,8 @@ def usage_body(usage: Usage) -> dict[str, int]:
 
 
 def finish_reason(answer: Answer) -> str:
+    if answer.tool_calls:
+        return "tool_calls"
     return "length" if answer.finish_reason == "length" else "stop"
 
 
@@ -104,18 +189,26 @@ def metadata_body(answer: Answer) -> dict[str, Any]:
     }
 
 
-def completion_body(completion_id: str, created: int, mode: str, answer: Answer) -> dict[str, Any]:
+def think_block(reasoning: str) -> str:
+    return f"<think>\n{reasoning.strip()}\n</think>\n\n" if reasoning.strip() else ""
+
+
+def completion_body(completion_id: str, created: int, mode: str, answer: Answer,
+                    reasoning: ReasoningFormat = "reasoning_content") -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.content, "refusal": None}
+    if reasoning == "think":
+        message["content"] = think_block(answer.reasoning) + answer.content
+    elif reasoning == "reasoning_content" and answer.reasoning:
+        message["reasoning_content"] = answer.reasoning
+    if answer.tool_calls:
+        message["tool_calls"] = tool_calls(answer)
+        message["content"] = message["content"] or None
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": mode,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": answer.content, "refusal": None},
-            "logprobs": None,
-            "finish_reason": finish_reason(answer),
-        }],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(answer)}],
         "usage": usage_body(answer.usage),
         "system_fingerprint": None,
         "metadata": metadata_body(answer),

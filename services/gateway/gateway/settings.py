@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -12,6 +14,16 @@ class GatewaySettings(FleetSettings):
     gateway_workers: int = Field(default=1, ge=1, description="Replicas (processes) on one port")
     request_timeout_s: float = Field(default=120.0, gt=0, description="Deadline of a request")
     deadline_grace_s: float = Field(default=3.0, ge=0, description="Wait past the deadline for the answer")
-    keepalive_s: float = Field(default=10.0, gt=0, description="SSE keep-alive comment interval")
+    keepalive_s: float = Field(default=10.0, gt=0, description="SSE keep-alive comment (ping) interval")
     key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached")
     max_prompt_chars: int = Field(default=200_000, ge=1)
+    reasoning_format: Literal["reasoning_content", "think", "none"] = Field(
+        default="reasoning_content",
+        description="OpenAI streams: live progress and thinking as reasoning_content deltas, a <think> block "
+                    "in content, or none (per request: metadata.reasoning_format)",
+    )
+    anthropic_thinking: bool = Field(
+        default=True,
+        description="Anthropic streams: live progress and thinking as thinking blocks unless the request "
+                    'says thinking {"type": "disabled"}',
+    )

@@ -1,0 +1,187 @@
+"""Anthropic Messages wire shapes: the request model and its mapping to the internal (OpenAI-form) chat,
+the message body, stop reasons and the error envelope {"type": "error", "error": {type, message}}."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gateway.openai_api import TOOL_NAME, OpenAIError
+from gateway.tools import openai_call, openai_tool, openai_tool_choice, tool_calls, tool_use_block
+from moe_core.contracts import Answer, ChatMessage, GenerationParams
+
+MAX_TOKENS_CAP = 32768  # the fleet's own limit per model call; larger client budgets are capped
+IGNORED_BLOCKS = {"thinking", "redacted_thinking"}  # earlier turns' thinking is not sent to the experts
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+               503: "overloaded_error", 504: "timeout_error"}
+
+
+class AnthropicTool(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=TOOL_NAME)
+    description: str | None = None
+    input_schema: dict[str, Any]
+    type: Literal["custom"] | None = None
+
+
+class AnthropicMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str | list[dict[str, Any]]
+
+
+class MessagesRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    max_tokens: int = Field(ge=1)
+    system: str | list[dict[str, Any]] | None = None
+    stream: bool = False
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    stop_sequences: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    tools: list[AnthropicTool] | None = Field(default=None, max_length=128)
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _tool_choice(self) -> MessagesRequest:
+        choice = self.tool_choice
+        if choice is None:
+            return self
+        kind = choice.get("type")
+        if kind not in ("auto", "any", "tool", "none"):
+            raise ValueError("tool_choice.type must be one of auto, any, tool, none")
+        if kind == "tool" and choice.get("name") not in {t.name for t in self.tools or []}:
+            raise ValueError("tool_choice.name must name one of the tools")
+        if kind in ("any", "tool") and not self.tools:
+            raise ValueError(f"tool_choice {kind} needs tools")
+        return self
+
+    def chat_messages(self) -> list[ChatMessage]:
+        out = [ChatMessage(role="system", content=system_text(self.system))] if self.system else []
+        for i, message in enumerate(self.messages):
+            out += _convert(message, f"messages.{i}.content")
+        return out
+
+    def params(self) -> GenerationParams:
+        return GenerationParams(max_tokens=min(self.max_tokens, MAX_TOKENS_CAP), temperature=self.temperature,
+                                top_p=self.top_p, stop=self.stop_sequences or None)
+
+    def tool_defs(self) -> list[dict[str, Any]]:
+        return [openai_tool(t.name, t.description, t.input_schema) for t in self.tools or []]
+
+    def openai_tool_choice(self) -> str | dict[str, Any] | None:
+        return openai_tool_choice(self.tool_choice)
+
+    @property
+    def user(self) -> str | None:
+        user = (self.metadata or {}).get("user_id")
+        return str(user) if user is not None else None
+
+    def wants_thinking(self, default: bool) -> bool:
+        kind = (self.thinking or {}).get("type")
+        return default if kind is None else kind != "disabled"
+
+
+def system_text(system: str | list[dict[str, Any]] | None) -> str:
+    if system is None or isinstance(system, str):
+        return system or ""
+    return "\n".join(_text_of(block, "system") for block in system)
+
+
+def _text_of(block: dict[str, Any], where: str) -> str:
+    if block.get("type") != "text" or not isinstance(block.get("text"), str):
+        raise OpenAIError(400, f"{where}: only text blocks are supported here, got {block.get('type')!r}",
+                          param=where)
+    return str(block["text"])
+
+
+def _tool_result_text(block: dict[str, Any], where: str) -> str:
+    content = block.get("content")
+    if isinstance(content, list):
+        text = "\n".join(_text_of(part, where) for part in content)
+    else:
+        text = content if isinstance(content, str) else ""
+    return f"[tool error] {text}" if block.get("is_error") else text
+
+
+def _convert(message: AnthropicMessage, where: str) -> list[ChatMessage]:
+    """One Anthropic message -> internal messages: tool_result blocks become `tool` messages (first),
+    tool_use blocks become the assistant's tool_calls, text blocks are joined."""
+    if isinstance(message.content, str):
+        return [ChatMessage(role=message.role, content=message.content)]
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    results: list[ChatMessage] = []
+    for block in message.content:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(_text_of(block, where))
+        elif kind == "tool_use" and message.role == "assistant":
+            if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
+                raise OpenAIError(400, f"{where}: a tool_use block needs id and name", param=where)
+            value = block.get("input")
+            calls.append(openai_call(block["id"], block["name"], value if isinstance(value, dict) else {}))
+        elif kind == "tool_result" and message.role == "user":
+            if not isinstance(block.get("tool_use_id"), str):
+                raise OpenAIError(400, f"{where}: a tool_result block needs tool_use_id", param=where)
+            results.append(ChatMessage(role="tool", tool_call_id=block["tool_use_id"],
+                                       content=_tool_result_text(block, where)))
+        elif kind not in IGNORED_BLOCKS:
+            raise OpenAIError(400, f"{where}: content blocks of type {kind!r} are not supported in a "
+                                   f"{message.role} message", param=where)
+    text = "\n".join(texts)
+    if message.role == "assistant":
+        return [ChatMessage(role="assistant", content=text, tool_calls=calls or None)]
+    return results + ([ChatMessage(role="user", content=text)] if text or not results else [])
+
+
+def parse_messages_request(data: Any) -> MessagesRequest:
+    if not isinstance(data, dict):
+        raise OpenAIError(400, "the request body must be a JSON object")
+    try:
+        return MessagesRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise OpenAIError(400, f"{where}: {first['msg']}", param=where) from exc
+
+
+def stop_reason(answer: Answer) -> str:
+    if answer.tool_calls:
+        return "tool_use"
+    return "max_tokens" if answer.finish_reason == "length" else "end_turn"
+
+
+def usage_body(answer: Answer) -> dict[str, int]:
+    return {"input_tokens": answer.usage.prompt_tokens, "output_tokens": answer.usage.completion_tokens}
+
+
+def message_body(mode: str, answer: Answer, thinking: bool) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    if thinking and answer.reasoning:
+        content.append({"type": "thinking", "thinking": answer.reasoning, "signature": ""})
+    if answer.content:
+        content.append({"type": "text", "text": answer.content})
+    content += [tool_use_block(call) for call in tool_calls(answer)]
+    return {
+        "id": f"msg_{answer.response_id}",
+        "type": "message",
+        "role": "assistant",
+        "model": mode,
+        "content": content,
+        "stop_reason": stop_reason(answer),
+        "stop_sequence": None,
+        "usage": usage_body(answer),
+    }
+
+
+def error_body(exc: OpenAIError) -> dict[str, Any]:
+    kind = ERROR_TYPES.get(exc.status, "api_error" if exc.status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": exc.message}}

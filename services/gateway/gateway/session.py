@@ -1,0 +1,104 @@
+"""One published request as its client connection sees it: live events in order, then exactly one end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from gateway.openai_api import deadline_error
+from gateway.pending import Event
+from gateway.transcript import Done, KeepAlive, StreamEvent, Transcript
+from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
+
+
+class RequestRun:
+    """Reads the request's queue until its Answer. `close()` must be called when the connection ends:
+    it frees the pending entry and, if the answer never arrived, calls `on_abandon` (publishes Cancel)."""
+
+    def __init__(self, request: ChatRequest, queue: asyncio.Queue[Event], *, grace_s: float, keepalive_s: float,
+                 on_close: Callable[[ChatRequest, str | None], None]) -> None:
+        self.request = request
+        self.queue = queue
+        self.grace_s = grace_s
+        self.keepalive_s = keepalive_s
+        self.transcript = Transcript()
+        self.answered = False
+        self.gave_up = False
+        self._on_close = on_close
+        self._closed = False
+
+    def _end(self) -> float:
+        return asyncio.get_running_loop().time() + self.request.remaining_seconds() + self.grace_s
+
+    async def _next(self, end: float, keepalive: bool) -> Event | None:
+        """The next bus event; None when a keep-alive is due. Raises the deadline error at the end."""
+        remaining = end - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            self.gave_up = True
+            raise deadline_error()
+        wait = min(remaining, self.keepalive_s) if keepalive else remaining
+        try:
+            return await asyncio.wait_for(self.queue.get(), wait)
+        except TimeoutError:
+            if not keepalive or wait >= remaining:
+                self.gave_up = True
+                raise deadline_error() from None
+            return None
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        """Progress and deltas as they arrive, keep-alives in long silences, then the rest and Done."""
+        end = self._end()
+        while True:
+            event = await self._next(end, keepalive=True)
+            if event is None:
+                yield KeepAlive()
+            elif isinstance(event, Answer):
+                self.answered = True
+                texts, revised = self.transcript.finish(event)
+                for piece in texts:
+                    yield piece
+                yield Done(event, revised)
+                return
+            elif isinstance(event, AnswerDelta):
+                text = self.transcript.delta(event)
+                if text is not None:
+                    yield text
+            elif isinstance(event, Progress):
+                yield self.transcript.progress(event)
+
+    async def answer(self, client_gone: Awaitable[None] | None = None) -> Answer:
+        """Wait for the final Answer only; raises ClientGone if `client_gone` completes first."""
+        waiter = asyncio.ensure_future(self._answer())
+        watched: set[asyncio.Future[Any]] = {waiter}
+        if client_gone is not None:
+            watched.add(asyncio.ensure_future(client_gone))
+        try:
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in watched:
+                if not future.done():
+                    future.cancel()
+        if waiter not in done:
+            raise ClientGone()
+        return waiter.result()
+
+    async def _answer(self) -> Answer:
+        end = self._end()
+        while True:
+            event = await self._next(end, keepalive=False)
+            if isinstance(event, Answer):
+                self.answered = True
+                return event
+
+    def close(self) -> None:
+        """Idempotent. An unanswered request is abandoned: reason `client_disconnected`, or `deadline`."""
+        if self._closed:
+            return
+        self._closed = True
+        reason = None if self.answered else ("deadline" if self.gave_up else "client_disconnected")
+        self._on_close(self.request, reason)

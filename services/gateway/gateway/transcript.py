@@ -1,0 +1,105 @@
+"""What a client has been shown of one answer, and what is left to send when the final Answer arrives.
+
+Bus events become protocol-neutral stream events (Text on the reasoning or content channel, KeepAlive,
+Done); the OpenAI and Anthropic renderers turn those into their own SSE shapes.
+
+Reconciliation with the final Answer (its `content` is always the whole answer):
+- nothing was streamed: the whole content is sent;
+- the streamed text is a prefix of the final content (ignoring leading and trailing whitespace of the
+  streamed text): only the rest is sent, e.g. a gaps note the merger appended;
+- otherwise (a critic corrected the answer, or the judge was re-run after a crash): the client cannot
+  un-see what was streamed, so REVISED_NOTE and then the whole final content follow, and the end of the
+  stream is marked revised (OpenAI: metadata.revised; Anthropic: a separate text block).
+The reasoning trace (Answer.reasoning) is reconciled with the streamed reasoning deltas the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from moe_core.contracts import Answer, AnswerDelta, Progress
+
+Channel = Literal["reasoning", "content"]
+REVISED_NOTE = "\n\n[revised answer]\n\n"
+
+
+@dataclass(frozen=True)
+class Text:
+    channel: Channel
+    text: str
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    pass
+
+
+@dataclass(frozen=True)
+class Done:
+    answer: Answer
+    revised: bool = False
+
+
+StreamEvent: TypeAlias = Text | KeepAlive | Done
+
+
+def progress_line(event: Progress) -> str:
+    """One line of live progress, e.g. `planner: planned (general, math)`."""
+    detail = f" ({event.detail})" if event.detail else ""
+    return f"{event.stage}: {event.event}{detail}\n"
+
+
+def remainder(streamed: str, final: str) -> tuple[str, bool]:
+    """(what is left to send of `final` after `streamed`, whether the final text revises the stream)."""
+    if not streamed.strip():
+        return final, False
+    head = streamed.lstrip()
+    if final.startswith(head):
+        return final[len(head):], False
+    trimmed = head.rstrip()
+    if final.startswith(trimmed):
+        return final[len(trimmed):].lstrip(), False
+    return REVISED_NOTE + final, True
+
+
+class Transcript:
+    """The client's view of one request. Deltas are de-duplicated by (stage, channel, seq): Kafka
+    keeps one producer's order per response_id, a redelivered delta repeats an old seq."""
+
+    def __init__(self) -> None:
+        self.content = ""
+        self.reasoning = ""
+        self._last_seq: dict[tuple[str, str], int] = {}
+
+    def delta(self, delta: AnswerDelta) -> Text | None:
+        key = (delta.stage, delta.channel)
+        if delta.seq <= self._last_seq.get(key, -1):
+            return None
+        self._last_seq[key] = delta.seq
+        if not delta.content:
+            return None
+        if delta.channel == "content":
+            self.content += delta.content
+        else:
+            self.reasoning += delta.content
+        return Text(delta.channel, delta.content)
+
+    def progress(self, event: Progress) -> Text:
+        return Text("reasoning", progress_line(event))
+
+    def finish(self, answer: Answer) -> tuple[list[Text], bool]:
+        """The texts still to send before the end of the stream, and whether the content was revised."""
+        texts: list[Text] = []
+        if answer.reasoning:
+            rest, _ = remainder(self.reasoning, answer.reasoning)
+            if rest:
+                texts.append(Text("reasoning", rest))
+        revised = False
+        if answer.content:
+            rest, revised = remainder(self.content, answer.content)
+            if rest:
+                texts.append(Text("content", rest))
+        self.reasoning += "".join(t.text for t in texts if t.channel == "reasoning")
+        self.content += "".join(t.text for t in texts if t.channel == "content")
+        return texts, revised
