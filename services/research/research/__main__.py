@@ -1,0 +1,5 @@
+from moe_core.service import run
+from research.settings import ResearchSettings
+
+if __name__ == "__main__":
+    run("research.app:create_app", ResearchSettings())
