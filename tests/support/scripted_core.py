@@ -11,6 +11,9 @@ Token counting rule (deterministic, asserted by tests elsewhere):
 * If ``max_tokens`` (OpenAI ``max_tokens``/``max_completion_tokens``, Ollama
   ``options.num_predict``) is a positive int smaller than the reply's word count, the reply is
   cut to its first ``max_tokens`` words joined by single spaces and finish reason is ``length``.
+* Every recorded call has ``completed``: false until its reply was sent to the end (a streamed reply:
+  its last frame; a non-streamed one: when its body is built), ``cancelled`` when the client went away
+  mid-stream. Tests use them to order events ("the client saw a token before the judge finished").
 * A rule with ``tool_calls`` (``[{"name", "arguments": {...}}]``) answers with those tool calls
   (ids ``call_0``, ``call_1``, ...; content empty, recorded ``reply`` ""; finish reason
   ``tool_calls``); its ``completion_tokens`` is therefore 1 (the minimum).
@@ -174,7 +177,7 @@ class ScriptState:
     def record(self, call: dict[str, Any]) -> dict[str, Any]:
         """Append a call (the stored dict is returned so the handler can update it)."""
         call = {**call, "ts": time.time(), "status": 200, "cancelled": False, "rule": None,
-                "reply": None, "finish_reason": None}
+                "reply": None, "finish_reason": None, "completed": False}
         with self._lock:
             self.calls.append(call)
         return call

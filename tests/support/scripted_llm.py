@@ -59,6 +59,7 @@ async def _stream(request: Request, call: dict[str, Any], frames: list[bytes], d
                     return
             yield frame
         done = True
+        state.update(call, completed=True)
     finally:
         if not done:
             state.update(call, cancelled=True)
@@ -108,7 +109,7 @@ async def _chat(request: Request, api: str) -> Response:
         return _tool_reply(request, call, api, model, messages, reply, stream, body)
     text, finish = truncate(reply.text, max_tokens)
     p, c = prompt_tokens(messages), completion_tokens(text)
-    state.update(call, reply=text, finish_reason=finish)
+    state.update(call, reply=text, finish_reason=finish, completed=not stream)
     usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
     delay_s = reply.token_delay_ms / 1000
 
@@ -140,7 +141,7 @@ def _tool_reply(request: Request, call: dict[str, Any], api: str, model: str, me
     state: ScriptState = request.app.state.scripted
     calls = openai_tool_calls(reply.tool_calls)
     p, c = prompt_tokens(messages), completion_tokens("")  # the reply's text is empty: 1 (the minimum)
-    state.update(call, reply="", finish_reason="tool_calls", tool_calls=calls)
+    state.update(call, reply="", finish_reason="tool_calls", tool_calls=calls, completed=not stream)
     usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
     if api == "openai":
         if stream:
