@@ -1,0 +1,5 @@
+from critic.settings import CriticSettings
+from moe_core.service import run
+
+if __name__ == "__main__":
+    run("critic.app:create_app", CriticSettings())

@@ -1,0 +1,79 @@
+"""Pure critic logic: the review prompt, reading the verdict, the answer the user gets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from moe_core import shaping
+from moe_core.contracts import Answer, Draft, ErrorInfo, Usage
+
+DOMAINS = {"medical_consult": "medical", "legal_advisor": "legal"}
+UNREVIEWED_NOTE = "\n\n(Note: this answer could not be double-checked.)"
+_CONFIRMED = re.compile(r"^[\W_]*CONFIRMED(?![A-Za-z])")  # upper case: "Confirmed cases ..." is an answer
+_LABEL = re.compile(r"^\s*\**\s*(?:corrected(?: answer)?|correction)\s*\**\s*:\s*\**\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    confirmed: bool
+    corrected: str = ""
+
+
+def domains(draft: Draft) -> str:
+    names = sorted({DOMAINS[c] for c in draft.categories if c in DOMAINS})
+    return " and ".join(names) or "sensitive"
+
+
+def review_messages(draft: Draft) -> list[dict[str, str]]:
+    system = (
+        f"You review an answer to a {domains(draft)} question before it reaches the user. Check it for "
+        "factual errors, dangerous or unlawful advice and missing essential warnings. If it is correct and "
+        "safe, reply with exactly: CONFIRMED. Otherwise reply with the corrected complete answer only, "
+        "written for the user, without commentary about the review."
+    )
+    user = f"Question: {draft.question}\n\nAnswer to review:\n{draft.answer.content}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def verdict(reply: str) -> Verdict | None:
+    """CONFIRMED, a corrected answer, or None when the reply says nothing usable."""
+    text = reply.strip()
+    if not text:
+        return None
+    first_line = text.splitlines()[0]
+    if re.sub(r"[\W_]", "", first_line).lower() == "confirmed" or _CONFIRMED.match(text):
+        return Verdict(confirmed=True)
+    corrected = _LABEL.sub("", text, count=1).strip()
+    return Verdict(confirmed=False, corrected=corrected) if corrected else None
+
+
+def reviewed(draft: Draft, result: Verdict, usage: Usage) -> Answer:
+    """The answer the user gets: the draft when confirmed, else the corrected text (shaped for the mode)."""
+    answer = draft.answer
+    note = "Critic: confirmed the draft." if result.confirmed else "Critic: corrected the draft."
+    update = {
+        "usage": answer.usage + usage,
+        "model_calls": answer.model_calls + 1,
+        "reasoning": _with_line(answer.reasoning, note),
+    }
+    if not result.confirmed:
+        update["content"] = shaping.shape(answer.mode, result.corrected)
+    return answer.model_copy(update=update)
+
+
+def unreviewed(draft: Draft, why: str) -> Answer:
+    """No review possible (the model failed, the deadline passed): the draft, marked as not checked."""
+    answer = draft.answer
+    return answer.model_copy(update={"content": answer.content + UNREVIEWED_NOTE,
+                                     "reasoning": _with_line(answer.reasoning, f"Critic: not reviewed ({why}).")})
+
+
+def cancelled(draft: Draft) -> Answer:
+    return draft.answer.model_copy(update={
+        "content": "", "finish_reason": "error",
+        "error": ErrorInfo(code="cancelled", message="the client cancelled the request")})
+
+
+def _with_line(reasoning: str, line: str) -> str:
+    return f"{reasoning.rstrip()}\n\n{line}" if reasoning.strip() else line
