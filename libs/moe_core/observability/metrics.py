@@ -57,6 +57,23 @@ GATEWAY_FIRST_TOKEN = Histogram(
 MERGER_FINALIZED = Counter(
     "moe_merger_answers_total", "Answers produced by the merger", ["path"], registry=REGISTRY
 )
+PLANNER_ROUTES = Counter(
+    "moe_planner_routes_total",
+    "How the planner answered or planned a request (preflight, cache_hit, plan_cache, router, trivial, llm, fallback)",
+    ["route"], registry=REGISTRY,
+)
+SEMANTIC_CACHE = Counter(
+    "moe_semantic_cache_total", "Semantic cache operations by outcome (lookup hit/few_shot/miss/error, store, flag)",
+    ["op", "outcome"], registry=REGISTRY,
+)
+EXPERT_CALLS = Counter(
+    "moe_expert_calls_total", "Expert model calls by category, tier and outcome", ["category", "tier", "outcome"],
+    registry=REGISTRY,
+)
+INFERENCE_FAILOVERS = Counter(
+    "moe_inference_failovers_total", "Inference calls that left a server for the next one", ["server", "reason"],
+    registry=REGISTRY,
+)
 
 
 def metrics_response() -> tuple[bytes, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moe_core.contracts import Answer, ErrorInfo, Plan, Source, TaskResult, Usage
+from moe_core.contracts import Answer, ErrorInfo, ModelUse, Plan, Source, TaskResult, Usage
 
 _RANK = {"high": 0, "medium": 1, "low": 2}
 
@@ -69,6 +69,10 @@ def base_answer(plan: Plan, results: dict[str, TaskResult]) -> dict[str, Any]:
         "missing": unanswered(plan, results),
         "experts_used": sorted({r.category for r in good}),
         "sources": [Source(kind="expert", ref=f"{r.category}:{r.model}@{r.server}") for r in good],
+        # for feedback (model x category scores) and the semantic cache (planner stores it under cache_key)
+        "question": plan.question,
+        "cache_key": plan.cache_key,
+        "models_used": [ModelUse(model=r.model, category=r.category) for r in good if r.model and r.kind == "expert"],
     }
 
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
+import httpx
 from fastapi import FastAPI
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from moe_core.bus import Bus
+from moe_core.bus import Bus, PermanentError
 from moe_core.contracts import (
     EXPERT_CATEGORIES,
+    Answer,
     ChatMessage,
     ChatRequest,
+    Complexity,
     Envelope,
     ExpertTask,
+    Feedback,
     GraphTask,
     Plan,
     PlannedTask,
@@ -24,47 +31,125 @@ from moe_core.contracts import (
 )
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
+from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.service import create_service_app
 from moe_core.stores import redis_client, redis_ready
 from planner import core
 from planner.augment import augment
+from planner.complexity import estimate
+from planner.plan_cache import CachedPlan, PlanCache
+from planner.router import SemanticRouter
+from planner.semantic_cache import Lookup, SemanticCache, cache_key, cache_scope, cacheable, cached_answer
 from planner.settings import PlannerSettings
+from planner.vectors import Vectors
 
 log = logging.getLogger(__name__)
 HISTORY_TURNS = 6
+T = TypeVar("T")
+
+
+class Outcome(BaseModel):
+    """What the planner decided for one request: a plan, or (semantic cache hit) the answer itself."""
+
+    plan: Plan | None = None
+    answer: Answer | None = None
 
 
 class Planner:
-    def __init__(self, settings: PlannerSettings, bus: Bus, inference: InferenceClient, redis: Redis) -> None:
+    """Routes in `_plan`, in order: (1) precision preflight, (2) semantic cache, (3) plan cache,
+    (4) complexity estimate and semantic router, (5) the planner model."""
+
+    def __init__(self, settings: PlannerSettings, bus: Bus, inference: InferenceClient, redis: Redis,
+                 vectors: Vectors | None = None) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
-        self.memo = Memo(redis, "planner:plan", settings.plan_ttl_s)
+        self.memo = Memo(redis, "planner:outcome", settings.plan_ttl_s)
         self.categories = list(EXPERT_CATEGORIES)
+        self.vectors = vectors
+        self.cache = SemanticCache(vectors, redis, settings) if vectors and settings.semantic_cache_enabled else None
+        self.router = (SemanticRouter(vectors, settings.router_threshold, settings.router_margin)
+                       if vectors and settings.router_enabled else None)
+        self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
+                           if settings.plan_cache_enabled else None)
 
     async def handle(self, request: ChatRequest) -> None:
         stored = await self.memo.get(request.response_id)
         if stored:
-            plan = Plan.model_validate_json(stored)
+            outcome = Outcome.model_validate_json(stored)
         else:
-            plan = augment(await self._plan(request), request, self.settings)
-            plan = Plan.model_validate_json(await self.memo.put_first(request.response_id, plan.model_dump_json()))
+            decided = await self._plan(request)
+            outcome = (Outcome(answer=decided) if isinstance(decided, Answer)
+                       else Outcome(plan=augment(decided, request, self.settings)))
+            outcome = Outcome.model_validate_json(
+                await self.memo.put_first(request.response_id, outcome.model_dump_json()))
+        if outcome.answer is not None:
+            await self.bus.publish(outcome.answer, self.bus.topics.answers)
+            await self._progress(request, "cache_hit", outcome.answer.cache_key or "")
+            return
+        plan = outcome.plan
+        if plan is None:
+            raise PermanentError("stored planner outcome has neither plan nor answer")
         await self.bus.publish(plan, self.bus.topics.plans)
         history = [m for m in request.messages[:-1] if m.role in ("user", "assistant")][-HISTORY_TURNS:]
         for task in plan.tasks:
             message = task_message(request, plan, task, history)
             await self.bus.publish(message, self.bus.topics.for_task_kind(task.kind))
-        detail = ", ".join(t.category for t in plan.tasks)
-        await self.bus.publish(
-            Progress(**request.child_fields(), stage="planner", event="planned", detail=detail),
-            self.bus.topics.progress,
-        )
+        await self._progress(request, "planned", ", ".join(t.category for t in plan.tasks))
 
-    async def _plan(self, request: ChatRequest) -> Plan:
+    async def _progress(self, request: ChatRequest, event: str, detail: str) -> None:
+        await self.bus.publish(Progress(**request.child_fields(), stage="planner", event=event, detail=detail),
+                               self.bus.topics.progress)
+
+    async def _plan(self, request: ChatRequest) -> Plan | Answer:
+        # (1) precision preflight goes here, first (issue 5): a recognised question returns its Plan.
         question = core.last_user_question(request.messages)
+        base = {**request.child_fields(), "mode": request.mode, "question": question, "params": request.params}
+        scope = cache_scope(request) if self.cache else None
+        lookup = Lookup()
+        if self.cache and scope:  # (2) semantic cache
+            found = await _soft(self.cache.lookup(scope, question), "semantic cache lookup")
+            lookup = found or lookup
+            if lookup.hit is not None:
+                PLANNER_ROUTES.labels("cache_hit").inc()
+                log.info("semantic cache hit %s (distance %.3f)", lookup.hit.key, lookup.hit.distance)
+                return cached_answer(request, lookup.hit, question)
+        plan = await self._route(request, question, base)
+        key = None
+        if self.cache and scope:
+            key = cache_key(scope, question, request.response_id)
+            await self.cache.remember(key, scope, request, question)
+        return plan.model_copy(update={"few_shot": lookup.few_shot, "cache_key": key})
+
+    async def _route(self, request: ChatRequest, question: str, base: dict[str, Any]) -> Plan:
+        complexity = estimate(question)
+        if self.plan_cache:  # (3) plan cache
+            cached = await self.plan_cache.get(request.mode, question)
+            if cached is not None:
+                PLANNER_ROUTES.labels("plan_cache").inc()
+                return Plan(**base, tasks=cached.tasks, source="plan_cache", complexity=cached.complexity)
+        route = None  # (4) semantic router; complex questions always go to the planner model
+        if self.router and complexity != "complex":
+            route = await _soft(self.router.route(question), "semantic router")
+        if route is not None and route.clear:
+            PLANNER_ROUTES.labels("router").inc()
+            return Plan(**base, tasks=[_single(route.category, question)], source="router", complexity=complexity)
+        if complexity == "trivial" and self.settings.planner_skip_trivial:
+            category = route.category if route and route.distance <= self.settings.router_threshold else "general"
+            PLANNER_ROUTES.labels("trivial").inc()
+            return Plan(**base, tasks=[_single(category, question)], source="router", complexity="trivial")
+        plan = await self._model_plan(request, question, base, complexity)  # (5) the planner model
+        PLANNER_ROUTES.labels(plan.source).inc()
+        if plan.source == "llm" and self.plan_cache:
+            await self.plan_cache.put(request.mode, question, CachedPlan(
+                tasks=plan.tasks, complexity=complexity, planner_model=plan.planner_model))
+        return plan
+
+    async def _model_plan(self, request: ChatRequest, question: str, base: dict[str, Any],
+                          complexity: Complexity) -> Plan:
         max_tasks = self.settings.planner_max_tasks
         refs = self.inference.config.for_role("planner")
-        base = {**request.child_fields(), "mode": request.mode, "question": question, "params": request.params}
+        base = {**base, "complexity": complexity}
         try:
             completion = await self.inference.chat(
                 refs,
@@ -85,6 +170,45 @@ class Planner:
             return Plan(**base, tasks=core.fallback_plan(question), source="fallback",
                         planner_model=completion.model, usage=usage)
         return Plan(**base, tasks=tasks, source="llm", planner_model=completion.model, usage=usage)
+
+    async def on_answer(self, answer: Answer) -> None:
+        """Store good answers in the semantic cache (group consumer of `answers`)."""
+        if self.cache is not None and cacheable(answer):
+            await _transient(self.cache.store(answer))
+
+    async def on_feedback(self, feedback: Feedback) -> None:
+        """Negative feedback flags the answer's cache entry."""
+        if self.cache is not None:
+            await _transient(self.cache.flag(feedback))
+
+    async def warm(self) -> None:
+        """Load the embedding model and seed the router's prototypes before the first request."""
+        if self.vectors is not None:
+            await _soft(self.vectors.warm(), "embedding warm-up")
+        if self.router is not None:
+            await _soft(self.router.seed(), "router seeding")
+
+
+def _single(category: str, question: str) -> PlannedTask:
+    return PlannedTask(task_id="t1", category=category, instruction=question[: core.MAX_INSTRUCTION_CHARS])
+
+
+async def _soft(step: Awaitable[T], what: str) -> T | None:
+    """Cache and router are shortcuts: when Chroma fails, log it and plan without them."""
+    try:
+        return await step
+    except Exception as exc:
+        log.warning("%s failed, continuing without it: %s: %s", what, type(exc).__name__, exc)
+        SEMANTIC_CACHE.labels("error", type(exc).__name__).inc()
+        return None
+
+
+async def _transient(step: Awaitable[Any]) -> None:
+    """A Chroma outage while writing is transient: the message is redelivered, not dead-lettered."""
+    try:
+        await step
+    except httpx.TransportError as exc:
+        raise ConnectionError(f"Chroma unreachable: {exc}") from exc
 
 
 def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: list[ChatMessage]) -> Envelope:
@@ -108,21 +232,26 @@ def create_app(
     bus: Bus | None = None,
     inference: InferenceClient | None = None,
     redis: Redis | None = None,
+    vectors: Vectors | None = None,
     manage_broker: bool = True,
 ) -> FastAPI:
     settings = settings or PlannerSettings()
     bus = bus or Bus(settings)
     inference = inference or InferenceClient(InferenceConfig.from_settings(settings))
     redis = redis or redis_client(settings.redis_url)
-    planner = Planner(settings, bus, inference, redis)
+    if vectors is None and (settings.semantic_cache_enabled or settings.router_enabled):
+        vectors = Vectors(settings.chroma_url)
+    planner = Planner(settings, bus, inference, redis, vectors)
     bus.subscribe(bus.topics.requests, ChatRequest, planner.handle)
+    if planner.cache is not None:
+        bus.subscribe(bus.topics.answers, Answer, planner.on_answer)
+        bus.subscribe(bus.topics.feedback, Feedback, planner.on_feedback)
 
     async def close() -> None:
         await inference.aclose()
         await redis.aclose()
 
-    app = create_service_app(
-        settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_shutdown=[close], manage_broker=manage_broker
-    )
+    app = create_service_app(settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_startup=[planner.warm],
+                             on_shutdown=[close], manage_broker=manage_broker)
     app.state.planner = planner
     return app

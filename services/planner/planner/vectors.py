@@ -1,0 +1,66 @@
+"""The planner's Chroma connection: one lazily opened async client, collections by name, embeddings off-loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from moe_core.embeddings import chroma_client, get_embedder
+
+log = logging.getLogger(__name__)
+
+
+class Vectors:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.embedder = get_embedder()
+        self._client: Any = None
+        self._collections: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Any:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await chroma_client(self.url)
+        return self._client
+
+    async def collection(self, name: str, metadata: dict[str, Any] | None = None) -> Any:
+        """Get or create a cosine-space collection (cached per process)."""
+        if name not in self._collections:
+            client = await self.client()
+            self._collections[name] = await client.get_or_create_collection(
+                name, embedding_function=self.embedder, configuration={"hnsw": {"space": "cosine"}},
+                metadata=metadata)
+        return self._collections[name]
+
+    async def drop(self, name: str) -> None:
+        self._collections.pop(name, None)
+        client = await self.client()
+        try:
+            await client.delete_collection(name)
+        except Exception as exc:  # already gone
+            log.debug("delete_collection %s: %s", name, exc)
+
+    def forget(self, name: str) -> None:
+        """Drop a cached handle (e.g. after the collection was deleted elsewhere)."""
+        self._collections.pop(name, None)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        vectors = await asyncio.to_thread(self.embedder.embed, texts)
+        return [[float(x) for x in v] for v in vectors]
+
+    async def heartbeat(self) -> None:
+        client = await self.client()
+        await client.heartbeat()
+
+    async def warm(self) -> None:
+        """Load the model before the first request needs it."""
+        await self.embed(["warm up"])
+
+
+def collection_name(prefix: str, namespace: str) -> str:
+    """Chroma names: 3-512 of [a-zA-Z0-9._-], starting and ending with a letter or digit."""
+    name = f"{prefix}-{namespace}".strip("._-")
+    return name if name[-1].isalnum() else f"{name}0"
