@@ -1,0 +1,44 @@
+"""The REST front door: GET /tools (the contracts) and POST /invoke {tool, args}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_service.registry import Registry
+
+STATUS = {"unknown_tool": 404, "wrong_arguments": 422, "input_schema_invalid": 422, "tool_execution_error": 422,
+          "result_too_large": 422, "timeout": 504}
+
+
+class InvokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(min_length=1, max_length=100)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+def error_body(code: str, message: str, tool: str | None = None) -> dict[str, Any]:
+    return {"ok": False, "tool": tool, "error": {"code": code, "message": message}}
+
+
+def add_rest_routes(app: FastAPI, registry: Registry) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        return JSONResponse(error_body("invalid_request", f"the request body is not {{tool, args}}: {problems}"),
+                            status_code=400)
+
+    @app.get("/tools")
+    async def tools() -> dict[str, Any]:
+        return {"tools": registry.contracts()}
+
+    @app.post("/invoke")
+    async def invoke(body: InvokeRequest) -> JSONResponse:
+        outcome = await registry.ainvoke(body.tool, body.args, via="rest")
+        status = 200 if outcome.ok else STATUS.get(outcome.code or "", 500)
+        return JSONResponse(outcome.to_dict(), status_code=status)

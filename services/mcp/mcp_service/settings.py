@@ -1,0 +1,21 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from moe_core.settings import FleetSettings
+
+
+class McpSettings(FleetSettings):
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    service_name: str = "mcp"
+    http_port: int = 8003
+    tools_enabled: str = Field(default="all", description="'all' or a comma list of tool names")
+    tools_disabled: str = Field(default="", description="comma list of tool names to switch off")
+    tool_timeout_s: float = Field(default=5.0, gt=0, description="hard time bound of one tool call")
+    tool_workers: int = Field(default=2, ge=1, le=64, description="worker processes running tool calls")
+    tool_memory_mb: int = Field(default=1024, ge=0, description="address-space limit per worker; 0 = none")
+    tool_max_result_bytes: int = Field(default=1_000_000, ge=1000, description="largest result (JSON bytes)")
+    result_ttl_s: int = 3600
+    mcp_allowed_hosts: str = Field(
+        default="", description="Host headers /mcp accepts (DNS-rebinding guard); empty = localhost, '*' = any"
+    )
