@@ -1,0 +1,79 @@
+"""One way to talk to Neo4j: an async driver from settings, constant queries with parameters only,
+and driver outages turned into ConnectionError (the bus redelivers a message on those)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, LiteralString, Protocol, TypeVar
+
+from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, RoutingControl
+from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+
+T = TypeVar("T")
+Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
+
+
+class GraphUnavailable(ConnectionError):
+    """Neo4j could not be reached or asked to retry: a transient failure."""
+
+
+class Neo4jSettings(Protocol):
+    neo4j_url: str
+    neo4j_user: str
+    neo4j_password: str
+    neo4j_database: str
+
+
+@asynccontextmanager
+async def _transient() -> AsyncIterator[None]:
+    try:
+        yield
+    except (ServiceUnavailable, SessionExpired, TransientError) as exc:
+        raise GraphUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+class GraphDB:
+    """Async access to one Neo4j database. Queries are constants (LiteralString); values go in params."""
+
+    def __init__(self, url: str, user: str = "", password: str = "", database: str = "neo4j") -> None:
+        auth = (user, password) if user else None
+        self.driver = AsyncGraphDatabase.driver(url, auth=auth, connection_timeout=5,
+                                                max_transaction_retry_time=10)
+        self.database = database
+
+    @classmethod
+    def from_settings(cls, settings: Neo4jSettings) -> GraphDB:
+        return cls(settings.neo4j_url, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database)
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+    async def ping(self) -> None:
+        async with _transient():
+            records, _, _ = await self.driver.execute_query("RETURN 1 AS one", database_=self.database)
+        if records[0]["one"] != 1:
+            raise RuntimeError("Neo4j did not return 1")
+
+    async def read(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
+        async with _transient():
+            records, _, _ = await self.driver.execute_query(
+                query, parameters_=params, routing_=RoutingControl.READ, database_=self.database)
+        return [record.data() for record in records]
+
+    async def write(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
+        async with _transient():
+            records, _, _ = await self.driver.execute_query(
+                query, parameters_=params, routing_=RoutingControl.WRITE, database_=self.database)
+        return [record.data() for record in records]
+
+    async def transaction(self, work: Work[T]) -> T:
+        """Run `work` in one write transaction (retried by the driver on transient errors)."""
+        async with _transient(), self.driver.session(database=self.database) as session:
+            return await session.execute_write(work)
+
+
+async def tx_data(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
+    """Inside a transaction: run one constant query and return its rows."""
+    result = await tx.run(query, params)
+    return await result.data()

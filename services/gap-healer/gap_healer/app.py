@@ -1,0 +1,153 @@
+"""gap-healer: ontology gaps -> classified entities (source gap_healer); lint requests -> contradiction
+resolution, decay deletion and orphan cleanup. Every decision is an audit event."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from gap_healer import core
+from gap_healer.lint import Linter
+from gap_healer.settings import GapHealerSettings
+from moe_core.bus import Bus
+from moe_core.contracts import Envelope, LintRequest, OntologyGap
+from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
+from moe_core.graph.audit import audit_event
+from moe_core.graph.lifecycle import prepare_graph
+from moe_core.graph.names import normalize
+from moe_core.idempotency import Memo
+from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
+from moe_core.service import Check, create_service_app
+from moe_core.stores import redis_client, redis_ready
+
+log = logging.getLogger(__name__)
+
+CLASSES = """
+MATCH (e:Entity)
+WHERE e.tenant = $shared AND e.is_class
+RETURN e.name AS name
+ORDER BY e.name
+"""
+
+SET_ALIASES = """
+MATCH (e:Entity {uid: $uid})
+WHERE e.tenant = $tenant AND e.source = 'gap_healer'
+SET e.aliases = $aliases, e.alias_keys = $alias_keys
+"""
+
+
+class GapHealer:
+    def __init__(self, settings: GapHealerSettings, bus: Bus, db: GraphDB, inference: InferenceClient,
+                 redis: Redis) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.db = db
+        self.inference = inference
+        self.store = GraphStore(db, settings.trust_policy())
+        self.linter = Linter(db, settings.trust_policy(), settings.lint_page_size)
+        self.memo = Memo(redis, f"gap-healer:class:{settings.topic_namespace}", settings.gap_memo_ttl_s)
+
+    async def on_gap(self, gap: OntologyGap) -> None:
+        term = gap.term.strip()
+        if gap.tenant_id == SHARED_TENANT or not normalize(term):
+            return
+        if await self.store.resolve(gap.tenant_id, term) is not None:
+            return  # healed meanwhile (or a redelivery): nothing to do
+        classes = [r["name"] for r in await self.db.read(CLASSES, shared=SHARED_TENANT)]
+        if not classes:
+            raise RuntimeError("the base ontology has no classes (not seeded?)")
+        raw = await self._classify(gap, term, classes)
+        if raw is None:
+            return
+        found = core.parse_classification(raw, term, classes, self.settings.gap_min_confidence)
+        if found is None:
+            await self._audit(gap, "gap_rejected", term, "not a known kind of entity, or not confident enough",
+                              {"classification": raw[:2000]})
+            return
+        prov = Provenance(tenant=gap.tenant_id, source="gap_healer", domain=found.domain,
+                          origin=f"gap:{gap.response_id}:{normalize(term)}", entity_type=found.parent)
+        written = await self.store.write_triple(
+            Triple(subject=found.name, relation="IS_A", object=found.parent, confidence=found.confidence), prov)
+        if found.aliases:
+            await self.db.write(SET_ALIASES, uid=written.subject_uid, tenant=gap.tenant_id, aliases=found.aliases,
+                                alias_keys=sorted({normalize(a) for a in found.aliases}))
+        await self._audit(gap, "gap_healed", written.id, f"{found.name} IS_A {found.parent}",
+                          {"entity": written.subject_uid, "domain": found.domain, "aliases": found.aliases,
+                           "confidence": found.confidence})
+
+    async def _classify(self, gap: OntologyGap, term: str, classes: list[str]) -> str | None:
+        key = f"{gap.tenant_id}:{normalize(term)}"
+        stored = await self.memo.get(key)
+        if stored is not None:
+            return str(json.loads(stored))
+        try:
+            completion = await self.inference.chat(
+                self.inference.config.for_role(self.settings.gap_healer_role),
+                core.classification_messages(term, gap.context, classes),
+                max_tokens=self.settings.gap_max_tokens, temperature=0.0,
+                json_schema=core.classification_schema(classes), schema_name="classification",
+                timeout_s=self.settings.gap_timeout_s,
+            )
+        except InferenceError as exc:
+            log.warning("classifying %r failed, the gap stays open: %s", term, exc)
+            return None
+        return str(json.loads(await self.memo.put_first(key, json.dumps(completion.content))))
+
+    async def on_lint(self, request: LintRequest) -> None:
+        deletions = await self.linter.run(request.tenant_id, list(request.checks))
+        for d in deletions:
+            await self._audit(request, f"{d.kind}_deleted", d.id, d.reason,
+                              {"check": d.check, "tenant": d.tenant, **d.details})
+        await self._audit(request, "lint_completed", request.tenant_id,
+                          f"{len(deletions)} deletions", {"checks": list(request.checks),
+                                                          "deleted": [d.id for d in deletions]})
+
+    async def _audit(self, cause: Envelope, action: str, subject: str, reason: str = "",
+                     details: dict[str, object] | None = None) -> None:
+        event = audit_event(cause, actor=self.settings.service_name, action=action, subject=subject,
+                            reason=reason, details=details)
+        await self.bus.publish(event, self.bus.topics.audit)
+
+
+def build(settings: GapHealerSettings, bus: Bus, db: GraphDB | None = None, inference: InferenceClient | None = None,
+          redis: Redis | None = None) -> GapHealer:
+    return GapHealer(settings, bus, db or GraphDB.from_settings(settings),
+                     inference or InferenceClient(InferenceConfig.from_settings(settings)),
+                     redis or redis_client(settings.redis_url))
+
+
+async def close(healer: GapHealer) -> None:
+    await healer.inference.aclose()
+    await healer.db.close()
+    await healer.memo.redis.aclose()
+
+
+def create_app(
+    settings: GapHealerSettings | None = None,
+    *,
+    bus: Bus | None = None,
+    db: GraphDB | None = None,
+    inference: InferenceClient | None = None,
+    redis: Redis | None = None,
+    manage_broker: bool = True,
+) -> FastAPI:
+    settings = settings or GapHealerSettings()
+    bus = bus or Bus(settings)
+    healer = build(settings, bus, db, inference, redis)
+    bus.subscribe(bus.topics.ontology_gaps, OntologyGap, healer.on_gap)
+    bus.subscribe(bus.topics.linting, LintRequest, healer.on_lint)
+
+    async def start() -> None:
+        await prepare_graph(healer.db, seed=settings.graph_seed_ontology)
+
+    async def stop() -> None:
+        await close(healer)
+
+    checks: dict[str, Check] = {"redis": lambda: redis_ready(healer.memo.redis), "neo4j": healer.db.ping}
+    app = create_service_app(settings, bus, checks=checks, on_startup=[start], on_shutdown=[stop],
+                             manage_broker=manage_broker)
+    app.state.gap_healer = healer
+    return app

@@ -1,0 +1,168 @@
+"""graph-ingest: answers -> triples in the knowledge graph (or quarantine); feedback -> verified or
+flagged relations; trust recomputed in pages; every decision on the audit topic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from graph_ingest import core
+from graph_ingest.settings import GraphIngestSettings
+from moe_core.bus import TRANSIENT_ERRORS, Bus
+from moe_core.contracts import Envelope, Feedback, IngestEvent
+from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.graph.audit import audit_event
+from moe_core.graph.feedback import apply_feedback, recompute_trust
+from moe_core.graph.lifecycle import prepare_graph
+from moe_core.graph.quarantine import Quarantine, blast_radius_exceeded
+from moe_core.graph.synthesis import write_synthesis
+from moe_core.idempotency import Memo
+from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
+from moe_core.service import Check, create_service_app
+from moe_core.stores import redis_client, redis_ready
+
+log = logging.getLogger(__name__)
+
+
+class GraphIngest:
+    def __init__(self, settings: GraphIngestSettings, bus: Bus, db: GraphDB, inference: InferenceClient,
+                 redis: Redis) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.db = db
+        self.inference = inference
+        self.policy = settings.trust_policy()
+        self.store = GraphStore(db, self.policy)
+        self.quarantine = Quarantine(self.store)
+        self.memo = Memo(redis, f"graph-ingest:triples:{settings.topic_namespace}", settings.ingest_memo_ttl_s)
+
+    async def on_ingest(self, event: IngestEvent) -> None:
+        reason = core.skip_reason(event)
+        if reason is not None:
+            log.info("not learning from %s: %s", event.response_id, reason)
+            return
+        triples = await self._triples(event)
+        if triples is None:
+            return
+        prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
+                          origin=event.response_id, expert=event.source_expert, model=event.source_model)
+        written, entity_uids = [], []
+        for triple in triples:
+            outcome = await self._learn(event, triple, prov)
+            if outcome is not None:
+                written.append(outcome[0])
+                entity_uids += outcome[1]
+        if event.synthesis_insight and event.synthesis_insight.strip():
+            await write_synthesis(self.db, prov, event.question, event.synthesis_insight, entity_uids)
+        await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
+                          {"relations": written})
+
+    async def _triples(self, event: IngestEvent) -> list[Triple] | None:
+        """The answer's triples: remembered per answer, so a redelivery writes the same ones."""
+        stored = await self.memo.get(event.response_id)
+        if stored is not None:
+            return [Triple.model_validate(t) for t in json.loads(stored)]
+        max_triples = self.settings.graph_max_triples
+        try:
+            completion = await self.inference.chat(
+                self.inference.config.for_role(self.settings.graph_ingest_role),
+                core.extraction_messages(event, max_triples),
+                max_tokens=self.settings.graph_ingest_max_tokens, temperature=0.0,
+                json_schema=core.triples_schema(max_triples), schema_name="triples",
+                timeout_s=self.settings.graph_ingest_timeout_s,
+            )
+        except InferenceError as exc:
+            log.warning("triple extraction failed for %s, nothing learned: %s", event.response_id, exc)
+            await self._audit(event, "ingest_failed", event.response_id, f"extraction failed: {exc}")
+            return None
+        triples = core.sanitise(completion.content, max_triples)
+        kept = await self.memo.put_first(event.response_id, json.dumps([t.model_dump() for t in triples]))
+        return [Triple.model_validate(t) for t in json.loads(kept)]
+
+    async def _learn(self, event: IngestEvent, triple: Triple, prov: Provenance) -> tuple[str, list[str]] | None:
+        conflicts = await self.store.conflicts(prov.tenant, triple)
+        if core.conflict_decision(conflicts) == "reject":
+            await self._audit(event, "conflict_rejected", triple.title(),
+                              "contradicts curated or verified knowledge",
+                              {"triple": triple.model_dump(), "conflicts": conflicts})
+            return None
+        reach = await self.store.reach(prov.tenant, triple)
+        threshold = self.settings.graph_blast_radius_max
+        if blast_radius_exceeded(reach, threshold):
+            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold)
+            await self._audit(event, "quarantined", qid, f"blast radius {reach} > {threshold}",
+                              {"triple": triple.model_dump(), "reach": reach, "threshold": threshold})
+            return None
+        written = await self.store.write_triple(triple, prov)
+        if conflicts:
+            await self._audit(event, "conflict_recorded", written.id, "contradicts other extracted knowledge",
+                              {"triple": triple.model_dump(), "conflicts": conflicts})
+        return written.id, [written.subject_uid, written.object_uid]
+
+    async def on_feedback(self, feedback: Feedback) -> None:
+        origin = f"{feedback.response_id}:{feedback.rating}:{feedback.created_at.isoformat()}"
+        mark, changed = await apply_feedback(self.db, self.policy, feedback.tenant_id, feedback.graph_refs,
+                                             feedback.rating, origin)
+        if mark is not None and changed:
+            await self._audit(feedback, f"relations_{mark}", feedback.response_id,
+                              f"user rating {feedback.rating}", {"relations": changed})
+
+    async def _audit(self, cause: Envelope, action: str, subject: str, reason: str = "",
+                     details: dict[str, object] | None = None) -> None:
+        event = audit_event(cause, actor=self.settings.service_name, action=action, subject=subject,
+                            reason=reason, details=details)
+        await self.bus.publish(event, self.bus.topics.audit)
+
+    async def run_trust_recompute(self) -> None:
+        period = self.settings.graph_trust_recompute_s
+        while period > 0:
+            await asyncio.sleep(period)
+            try:
+                done = await recompute_trust(self.db, self.policy, self.settings.graph_trust_page_size)
+                log.info("trust recomputed: %d relations, %d changed", done.scanned, done.changed)
+            except TRANSIENT_ERRORS:
+                log.exception("trust recomputation failed; next period retries")
+
+
+def create_app(
+    settings: GraphIngestSettings | None = None,
+    *,
+    bus: Bus | None = None,
+    db: GraphDB | None = None,
+    inference: InferenceClient | None = None,
+    redis: Redis | None = None,
+    manage_broker: bool = True,
+) -> FastAPI:
+    settings = settings or GraphIngestSettings()
+    bus = bus or Bus(settings)
+    db = db or GraphDB.from_settings(settings)
+    inference = inference or InferenceClient(InferenceConfig.from_settings(settings))
+    redis = redis or redis_client(settings.redis_url)
+    service = GraphIngest(settings, bus, db, inference, redis)
+    bus.subscribe(bus.topics.ingest, IngestEvent, service.on_ingest)
+    bus.subscribe(bus.topics.feedback, Feedback, service.on_feedback)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        await prepare_graph(db, seed=settings.graph_seed_ontology)
+        tasks.append(asyncio.create_task(service.run_trust_recompute(), name="trust-recompute"))
+
+    async def close() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await inference.aclose()
+        await db.close()
+        await redis.aclose()
+
+    checks: dict[str, Check] = {"redis": lambda: redis_ready(redis), "neo4j": db.ping}
+    app = create_service_app(settings, bus, checks=checks, on_startup=[start], on_shutdown=[close],
+                             manage_broker=manage_broker)
+    app.state.graph_ingest = service
+    return app

@@ -1,0 +1,128 @@
+"""Pure graph-ingest logic: the extraction prompt and its JSON schema, sanitising the model's triples,
+which events to learn from, the knowledge domain, and what a conflict means."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from moe_core.contracts import IngestEvent
+from moe_core.graph.model import Triple
+from moe_core.graph.names import MAX_NAME_CHARS, normalize
+from moe_core.graph.vocab import DOMAINS, RELATION_TYPES, SHARED_TENANT
+
+MAX_ANSWER_CHARS = 6000
+MAX_ENTITY_CHARS = 80  # what the model may generate; bounded so a small model cannot ramble
+ConflictDecision = Literal["write", "reject"]
+
+DOMAIN_HINTS = {
+    "medical": "medical", "medical_consult": "medical", "legal": "legal", "legal_advisor": "legal",
+    "technical": "technical", "technical_support": "technical", "code_reviewer": "technical",
+    "data_analyst": "technical", "math": "math", "reasoning": "math", "science": "science",
+}
+
+
+def triples_schema(max_triples: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "triples": {
+                "type": "array",
+                "maxItems": max_triples,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "subject": {"type": "string", "minLength": 1, "maxLength": MAX_ENTITY_CHARS},
+                        "relation": {"type": "string", "enum": list(RELATION_TYPES)},
+                        "object": {"type": "string", "minLength": 1, "maxLength": MAX_ENTITY_CHARS},
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                    },
+                    "required": ["subject", "relation", "object", "confidence"],
+                },
+            }
+        },
+        "required": ["triples"],
+    }
+
+
+def extraction_messages(event: IngestEvent, max_triples: int) -> list[dict[str, str]]:
+    system = (
+        f"You extract at most {max_triples} factual triples from an answer for a knowledge graph. "
+        "Subject and object are short entity names (a drug, a disease, a law, a technology, a concept), "
+        "never sentences. Use only these relations: " + ", ".join(RELATION_TYPES) + ". "
+        "Only extract facts the answer states; give each a confidence between 0 and 1. "
+        'Answer only with JSON: {"triples": [{"subject": "...", "relation": "...", "object": "...", '
+        '"confidence": 0.9}]}'
+    )
+    user = f"Question: {event.question[:1000]}\n\nAnswer:\n{event.answer[:MAX_ANSWER_CHARS]}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def sanitise(raw: str, max_triples: int) -> list[Triple]:
+    """Keep the well-formed triples of the model's output: known relation, short names, no duplicates."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return []
+    items = data.get("triples") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        return []
+    out: list[Triple] = []
+    seen: set[tuple[str, str, str]] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        try:
+            triple = Triple(subject=str(item.get("subject", ""))[:MAX_NAME_CHARS],
+                            relation=str(item.get("relation", "")),
+                            object=str(item.get("object", ""))[:MAX_NAME_CHARS],
+                            confidence=_confidence(item.get("confidence")))
+        except ValidationError:
+            continue
+        key = (normalize(triple.subject), triple.relation, normalize(triple.object))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(triple)
+        if len(out) == max_triples:
+            break
+    return out
+
+
+def _confidence(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.5
+    return min(1.0, max(0.0, number)) if number == number else 0.5  # NaN -> 0.5
+
+
+def skip_reason(event: IngestEvent) -> str | None:
+    """Why an event teaches nothing (None: learn from it)."""
+    if event.tenant_id == SHARED_TENANT:
+        return "the shared tenant is written by the ontology seed only"
+    if event.cache_hit:
+        return "a cached answer was learned from when it was first given"
+    if not event.answer.strip():
+        return "empty answer"
+    return None
+
+
+def domain_of(event: IngestEvent) -> str:
+    for hint in (event.knowledge_type, event.source_expert or ""):
+        value = hint.strip().lower()
+        if value in DOMAINS:
+            return value
+        if value in DOMAIN_HINTS:
+            return DOMAIN_HINTS[value]
+    return "general"
+
+
+def conflict_decision(conflicts: list[dict[str, Any]]) -> ConflictDecision:
+    """A contradiction of curated or user-verified knowledge is refused; one of other extracted
+    knowledge is written and left to the linter, which keeps the more trusted side."""
+    if any(c.get("source") == "ontology" or c.get("verified") for c in conflicts):
+        return "reject"
+    return "write"

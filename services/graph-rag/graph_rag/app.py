@@ -1,0 +1,158 @@
+"""graph-rag: graph tasks -> knowledge-graph context (facts, requirement chains, documents) and
+ontology gaps for the terms the graph does not know."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from graph_rag import core
+from graph_rag.documents import DocumentLookup
+from graph_rag.retrieval import Retriever
+from graph_rag.settings import GraphRagSettings
+from graph_rag.terms import extract
+from moe_core.bus import Bus
+from moe_core.contracts import GraphTask, OntologyGap, Source, TaskResult
+from moe_core.graph import GraphDB, GraphStore, visible_tenants
+from moe_core.graph.lifecycle import prepare_graph
+from moe_core.graph.names import normalize
+from moe_core.idempotency import Memo
+from moe_core.service import Check, create_service_app
+from moe_core.stores import redis_client, redis_ready
+
+log = logging.getLogger(__name__)
+CATEGORY = "knowledge_graph"
+FETCH_FACTOR = 5
+
+
+class GraphRag:
+    def __init__(self, settings: GraphRagSettings, bus: Bus, db: GraphDB, redis: Redis,
+                 documents: DocumentLookup | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.redis = redis
+        self.store = GraphStore(db, settings.trust_policy())
+        self.retriever = Retriever(db)
+        self.documents = documents
+        self.memo = Memo(redis, "graph-rag:result", settings.result_ttl_s)
+        self.cache_prefix = f"graph-rag:ctx:{settings.topic_namespace}"
+
+    async def handle(self, task: GraphTask) -> None:
+        key = f"{task.response_id}:{task.task_id}"
+        stored = await self.memo.get(key)
+        if stored:
+            result = TaskResult.model_validate_json(stored)
+        else:
+            result = await self._run(task)
+            fresh = result.model_dump_json()
+            kept = await self.memo.put_first(key, fresh)
+            if kept == fresh:
+                await self._report_gaps(task, (result.data or {}).get("unknown_terms", []))
+            result = TaskResult.model_validate_json(kept)
+        await self.bus.publish(result, self.bus.topics.results)
+
+    async def _run(self, task: GraphTask) -> TaskResult:
+        started = time.perf_counter()
+        base = {**task.child_fields(), "task_id": task.task_id, "kind": "graph", "category": CATEGORY}
+        if task.expired():
+            return TaskResult(**base, confidence="low", error="deadline passed before the task started")
+        ctx = await self.context(task.tenant_id, task.question, task.metadata_filters)
+        return TaskResult(**base, content=ctx["content"], confidence="medium" if ctx["content"] else "low",
+                          sources=[Source.model_validate(s) for s in ctx["sources"]], data=ctx["data"],
+                          duration_ms=(time.perf_counter() - started) * 1000)
+
+    async def context(self, tenant: str, question: str, filters: dict[str, Any]) -> dict[str, Any]:
+        """The context for one question, from the Redis cache while the tenant's graph is unchanged."""
+        tenants = visible_tenants(tenant)
+        versions = await self.store.versions(tenants)
+        tag = f"{self.settings.graph_trust_floor}:{self.settings.graph_max_facts}:{self.settings.graph_max_chains}"
+        cache_key = f"{self.cache_prefix}:{core.cache_key(tenant, question, filters, versions, tag)}"
+        ttl = self.settings.graph_cache_ttl_s
+        if ttl:
+            cached = await self.redis.get(cache_key)
+            if cached:
+                ctx: dict[str, Any] = json.loads(cached)
+                ctx["data"]["cached"] = True
+                return ctx
+        ctx, complete = await self._build(tenant, tenants, versions, question, filters)
+        if ttl and complete:
+            await self.redis.set(cache_key, json.dumps(ctx), ex=ttl)
+        return ctx
+
+    async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
+                     filters: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        lexicons = [await self.retriever.lexicon(t, versions.get(t, 0)) for t in tenants]
+        found = extract(question, lexicons, self.settings.graph_max_gaps)
+        uids = found.uids()
+        floor, limit = self.settings.graph_trust_floor, self.settings.graph_max_facts
+        facts = core.rank_facts(await self.retriever.facts(uids, tenants, floor, limit * FETCH_FACTOR),
+                                set(uids), limit)
+        chains = core.maximal_chains(
+            await self.retriever.chains(uids, tenants, floor, self.settings.graph_max_chains * FETCH_FACTOR),
+            self.settings.graph_max_chains) if self.settings.graph_max_chains else []
+        documents, complete = await self._documents([m.name for m in found.matches] + found.unknown, filters, tenant)
+        data = {
+            "entities": [{"uid": m.uid, "name": m.name, "term": m.term, "fuzzy": m.fuzzy, "tenant": m.tenant}
+                         for m in found.matches],
+            "facts": facts, "chains": chains, "documents": documents, "unknown_terms": found.unknown,
+            "trust_floor": floor, "cached": False,
+        }
+        ctx = {"content": core.content(facts, chains, documents),
+               "sources": [s.model_dump() for s in core.sources(facts, chains, documents)], "data": data}
+        return ctx, complete
+
+    async def _documents(self, terms: list[str], filters: dict[str, Any],
+                         tenant: str) -> tuple[list[dict[str, Any]], bool]:
+        if self.documents is None or not terms:
+            return [], True
+        try:
+            return await self.documents.lookup(terms, filters, tenant), True
+        except Exception as exc:  # optional enrichment: answer without documents, do not cache that
+            log.warning("chroma lookup failed, continuing without documents: %s", exc)
+            return [], False
+
+    async def _report_gaps(self, task: GraphTask, terms: list[str]) -> None:
+        for term in terms:
+            flag = f"graph-rag:gap:{self.settings.topic_namespace}:{task.tenant_id}:{normalize(term)}"
+            if not await self.redis.set(flag, "1", nx=True, ex=self.settings.graph_gap_ttl_s):
+                continue  # reported recently for this tenant
+            gap = OntologyGap(**task.child_fields(), term=term[:200], context=task.question[:2000])
+            await self.bus.publish(gap, self.bus.topics.ontology_gaps)
+
+
+def create_app(
+    settings: GraphRagSettings | None = None,
+    *,
+    bus: Bus | None = None,
+    db: GraphDB | None = None,
+    redis: Redis | None = None,
+    manage_broker: bool = True,
+) -> FastAPI:
+    settings = settings or GraphRagSettings()
+    bus = bus or Bus(settings)
+    db = db or GraphDB.from_settings(settings)
+    redis = redis or redis_client(settings.redis_url)
+    documents = None
+    if settings.graph_chroma_collection:
+        documents = DocumentLookup(settings.chroma_url, settings.graph_chroma_collection,
+                                   settings.graph_chroma_tenant_key, settings.graph_chroma_results)
+    service = GraphRag(settings, bus, db, redis, documents)
+    bus.subscribe(bus.topics.tasks_graph, GraphTask, service.handle)
+
+    async def start() -> None:
+        await prepare_graph(db, seed=settings.graph_seed_ontology)
+
+    async def close() -> None:
+        await db.close()
+        await redis.aclose()
+
+    checks: dict[str, Check] = {"redis": lambda: redis_ready(redis), "neo4j": db.ping}
+    app = create_service_app(settings, bus, checks=checks, on_startup=[start], on_shutdown=[close],
+                             manage_broker=manage_broker)
+    app.state.graph_rag = service
+    return app

@@ -1,0 +1,195 @@
+"""Term extraction without an LLM: tokens, n-grams, exact and fuzzy matching against entity names and
+aliases, and the leftover content words that the graph does not know (ontology gaps)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graph_rag.stopwords import is_stopword
+from moe_core.graph.names import normalize
+
+_TOKEN = re.compile(r"[^\W_][\w+#.\-']*", re.UNICODE)
+MAX_NGRAM = 5
+MIN_FUZZY_CHARS = 5
+MIN_GAP_CHARS = 4
+MAX_GAP_WORDS = 3
+
+
+@dataclass(frozen=True)
+class Entry:
+    uid: str
+    name: str
+    tenant: str
+
+
+@dataclass
+class Lexicon:
+    """Normalised names and aliases of the entities one tenant owns, for exact and fuzzy lookup."""
+
+    keys: dict[str, Entry] = field(default_factory=dict)
+    by_initial: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, rows: Iterable[dict[str, Any]], tenant: str) -> Lexicon:
+        lex = cls()
+        for row in rows:
+            entry = Entry(str(row["uid"]), str(row["name"]), tenant)
+            names = [str(row["key"]), *[str(a) for a in (row.get("alias_keys") or [])]]
+            for key in names:
+                if key and key not in lex.keys:
+                    lex.keys[key] = entry
+                    lex.by_initial.setdefault((key[0], len(key)), []).append(key)
+        return lex
+
+    def exact(self, phrase: str) -> Entry | None:
+        return self.keys.get(phrase)
+
+    def fuzzy(self, phrase: str) -> tuple[Entry, int] | None:
+        """The closest key within the allowed edit distance (same first letter), if any."""
+        allowed = max_edits(len(phrase))
+        if allowed == 0:
+            return None
+        best: tuple[int, str] | None = None
+        for length in range(len(phrase) - allowed, len(phrase) + allowed + 1):
+            for key in self.by_initial.get((phrase[0], length), []):
+                dist = bounded_levenshtein(phrase, key, allowed)
+                if dist is not None and (best is None or (dist, key) < best):
+                    best = (dist, key)
+        return (self.keys[best[1]], best[0]) if best else None
+
+
+@dataclass(frozen=True)
+class Match:
+    uid: str
+    name: str
+    tenant: str
+    term: str
+    fuzzy: bool = False
+
+
+@dataclass
+class Extraction:
+    matches: list[Match]
+    unknown: list[str]
+
+    def uids(self) -> list[str]:
+        return list(dict.fromkeys(m.uid for m in self.matches))
+
+
+def max_edits(length: int) -> int:
+    if length < MIN_FUZZY_CHARS:
+        return 0
+    return 1 if length < 9 else 2
+
+
+def bounded_levenshtein(a: str, b: str, bound: int) -> int | None:
+    """Edit distance of a and b, or None when it exceeds `bound` (stops early)."""
+    if abs(len(a) - len(b)) > bound:
+        return None
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+        if min(current) > bound:
+            return None
+        previous = current
+    return previous[-1] if previous[-1] <= bound else None
+
+
+def tokens(text: str) -> list[str]:
+    out = []
+    for raw in _TOKEN.findall(text):
+        word = normalize(raw)
+        if word.endswith("'s"):
+            word = word[:-2]
+        if word:
+            out.append(word)
+    return out
+
+
+def _variants(phrase: str) -> list[str]:
+    """The phrase and a naive singular (diseases -> disease, therapies -> therapy)."""
+    out = [phrase]
+    if phrase.endswith("ies") and len(phrase) > 5:
+        out.append(phrase[:-3] + "y")
+    elif phrase.endswith("s") and not phrase.endswith("ss") and len(phrase) > 4:
+        out.append(phrase[:-1])
+    return out
+
+
+def _lookup(phrase: str, lexicons: list[Lexicon]) -> Entry | None:
+    for variant in _variants(phrase):
+        for lex in lexicons:  # the tenant's own lexicon first, then the shared one
+            entry = lex.exact(variant)
+            if entry is not None:
+                return entry
+    return None
+
+
+def _fuzzy(phrase: str, lexicons: list[Lexicon]) -> Entry | None:
+    found = [hit for lex in lexicons if (hit := lex.fuzzy(phrase)) is not None]
+    return min(found, key=lambda h: h[1])[0] if found else None
+
+
+def extract(question: str, lexicons: list[Lexicon], max_unknown: int = 3) -> Extraction:
+    """Greedy longest match over the question's tokens: exact names and aliases first, then fuzzy."""
+    words = tokens(question)
+    matches: list[Match] = []
+    unmatched: list[int] = []
+    i = 0
+    while i < len(words):
+        hit = _match_at(words, i, lexicons)
+        if hit is None:
+            unmatched.append(i)
+            i += 1
+            continue
+        match, width = hit
+        if match.uid not in {m.uid for m in matches}:
+            matches.append(match)
+        i += width
+    return Extraction(matches, unknown_terms(words, unmatched, max_unknown))
+
+
+def _match_at(words: list[str], i: int, lexicons: list[Lexicon]) -> tuple[Match, int] | None:
+    for width in range(min(MAX_NGRAM, len(words) - i), 0, -1):
+        phrase = " ".join(words[i:i + width])
+        if width == 1 and (is_stopword(phrase) or len(phrase) < 2):
+            continue
+        entry = _lookup(phrase, lexicons)
+        if entry is not None:
+            return Match(entry.uid, entry.name, entry.tenant, phrase), width
+    for width in (2, 1):
+        if i + width > len(words) or any(is_stopword(w) for w in words[i:i + width]):
+            continue
+        phrase = " ".join(words[i:i + width])
+        entry = _fuzzy(phrase, lexicons)
+        if entry is not None:
+            return Match(entry.uid, entry.name, entry.tenant, phrase, fuzzy=True), width
+    return None
+
+
+def _content_word(word: str) -> bool:
+    return len(word) >= MIN_GAP_CHARS and not is_stopword(word) and any(c.isalpha() for c in word) \
+        and not word.replace(".", "").isdigit()
+
+
+def unknown_terms(words: list[str], unmatched: list[int], limit: int) -> list[str]:
+    """Runs of adjacent unmatched content words (at most three words each), in question order."""
+    runs: list[list[str]] = []
+    last = -2
+    for i in unmatched:
+        word = words[i]
+        if not _content_word(word):
+            last = -2
+            continue
+        if i == last + 1 and len(runs[-1]) < MAX_GAP_WORDS:
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+        last = i
+    terms = list(dict.fromkeys(" ".join(run) for run in runs))
+    return terms[:limit]
