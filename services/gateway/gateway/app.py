@@ -19,6 +19,7 @@ from gateway.anthropic_api import parse_messages_request
 from gateway.anthropic_chat import create_message, error_response
 from gateway.auth import authenticate
 from gateway.chat import ChatService
+from gateway.graph_api import GraphApi
 from gateway.keystore import KeyStore
 from gateway.openai_api import MODES, OpenAIError, parse_request
 from gateway.openai_chat import complete
@@ -52,6 +53,7 @@ def create_app(
     ]
     chat = ChatService(settings, bus, pending)
     holder: dict[str, KeyStore] = {}
+    graph = GraphApi(settings, bus, lambda: holder["store"])
     if keystore is not None:
         holder["store"] = keystore
 
@@ -70,9 +72,11 @@ def create_app(
         await holder["store"].ping()
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready},
-                             on_startup=[open_store], on_shutdown=[close_store], manage_broker=manage_broker)
+                             on_startup=[open_store], on_shutdown=[close_store, graph.close],
+                             manage_broker=manage_broker)
     app.state.pending = pending
     app.add_middleware(ReplicaHeader)
+    app.include_router(graph.router)
 
     @app.exception_handler(OpenAIError)
     async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:

@@ -25,3 +25,11 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
     if key is None:
         raise OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key")
     return key
+
+
+async def require_admin(request: Request, store: KeyStore) -> ApiKey:
+    """A verified key with the admin role (writes to shared state need it)."""
+    key = await authenticate(request, store)
+    if key.role != "admin":
+        raise OpenAIError(403, "This endpoint needs an admin key.", "permission_error", code="insufficient_role")
+    return key

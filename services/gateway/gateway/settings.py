@@ -1,6 +1,6 @@
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from moe_core.settings import FleetSettings
@@ -17,6 +17,12 @@ class GatewaySettings(FleetSettings):
     keepalive_s: float = Field(default=10.0, gt=0, description="SSE keep-alive comment (ping) interval")
     key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached")
     max_prompt_chars: int = Field(default=200_000, ge=1)
+    neo4j_url: str = Field(default="bolt://127.0.0.1:7687",
+                           validation_alias=AliasChoices("MOE_NEO4J_URL", "MOE_NEO4J_URI", "neo4j_url"),
+                           description="Knowledge graph for /graph/* (MOE_NEO4J_URI is accepted too)")
+    neo4j_user: str = ""
+    neo4j_password: str = ""
+    neo4j_database: str = "neo4j"
     reasoning_format: Literal["reasoning_content", "think", "none"] = Field(
         default="reasoning_content",
         description="OpenAI streams: live progress and thinking as reasoning_content deltas, a <think> block "
