@@ -10,6 +10,7 @@ import pytest
 
 from gateway.keystore import KeyStore
 from tests.conftest import Scripted, scripted_env
+from tests.e2e.gateway_fixtures import bare_gateway, driver  # noqa: F401  (a gateway alone + the bus behind it)
 from tests.support.fleet import Fleet
 
 REQUEST_TIMEOUT_S = 45

@@ -8,18 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gateway.tools import tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, Usage
+from moe_core.modes import MODES as MODE_CATALOGUE
 
-# Every model id the gateway accepts; the planner and merger give each its behaviour.
-MODES: dict[str, str] = {
-    "moe-orchestrator": "Full pipeline: planner, experts, judge — a complete answer",
-    "moe-orchestrator-code": "Code only: the answer is the code, without prose",
-    "moe-orchestrator-concise": "A short answer (at most 120 words)",
-    "moe-orchestrator-agent": "For coding agents: code_reviewer and technical_support experts, tool passthrough",
-    "moe-orchestrator-agent-orchestrated": "For coding agents, with the full planner and judge",
-    "moe-orchestrator-research": "Web research first, then the experts",
-    "moe-orchestrator-report": "A structured report with sections",
-    "moe-orchestrator-plan": "Shows the plan it made along with the answer",
-}
+# Every model id the gateway accepts (the shared catalogue; planner, experts and merger give each its behaviour).
+MODES: dict[str, str] = {mode.id: mode.description for mode in MODE_CATALOGUE.values()}
 ReasoningFormat = Literal["reasoning_content", "think", "none"]
 REASONING_FORMATS: tuple[str, ...] = ("reasoning_content", "think", "none")
 TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"

@@ -69,7 +69,9 @@ class RequestRun:
                 if text is not None:
                     yield text
             elif isinstance(event, Progress):
-                yield self.transcript.progress(event)
+                line = self.transcript.progress(event)
+                if line is not None:
+                    yield line
 
     async def answer(self, client_gone: Awaitable[None] | None = None) -> Answer:
         """Wait for the final Answer only; raises ClientGone if `client_gone` completes first."""

@@ -11,6 +11,11 @@ Reconciliation with the final Answer (its `content` is always the whole answer):
   un-see what was streamed, so REVISED_NOTE and then the whole final content follow, and the end of the
   stream is marked revised (OpenAI: metadata.revised; Anthropic: a separate text block).
 The reasoning trace (Answer.reasoning) is reconciled with the streamed reasoning deltas the same way.
+
+Reasoning comes before the answer: once answer text was sent, later progress and reasoning are not shown
+(a `<think>` block or an Anthropic thinking block cannot follow the text it leads to). Progress, deltas
+and answers travel on different topics, so a late progress event (e.g. an expert's "answered" after
+the judge began) is normal and simply dropped.
 """
 
 from __future__ import annotations
@@ -77,7 +82,7 @@ class Transcript:
         if delta.seq <= self._last_seq.get(key, -1):
             return None
         self._last_seq[key] = delta.seq
-        if not delta.content:
+        if not delta.content or (delta.channel == "reasoning" and self.content):
             return None
         if delta.channel == "content":
             self.content += delta.content
@@ -85,13 +90,13 @@ class Transcript:
             self.reasoning += delta.content
         return Text(delta.channel, delta.content)
 
-    def progress(self, event: Progress) -> Text:
-        return Text("reasoning", progress_line(event))
+    def progress(self, event: Progress) -> Text | None:
+        return None if self.content else Text("reasoning", progress_line(event))
 
     def finish(self, answer: Answer) -> tuple[list[Text], bool]:
         """The texts still to send before the end of the stream, and whether the content was revised."""
         texts: list[Text] = []
-        if answer.reasoning:
+        if answer.reasoning and not self.content:
             rest, _ = remainder(self.reasoning, answer.reasoning)
             if rest:
                 texts.append(Text("reasoning", rest))

@@ -1,0 +1,148 @@
+"""OpenAI tools / tool_calls passthrough with the official openai SDK: definitions and tool results reach
+the fleet intact, the model's tool calls come back with finish_reason "tool_calls" (stream and not).
+
+The first tests drive a gateway alone through the real broker (BusDriver plays the backend); the last
+one goes through the whole fleet, where the expert model (scripted) calls the tool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from moe_core.contracts import ChatMessage, Usage
+from tests.conftest import Scripted
+from tests.e2e.helpers import calls_for, plan_reply
+from tests.support.bus_driver import BusDriver
+from tests.support.fleet import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+WEATHER: dict[str, Any] = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+CALLS = [{"id": "call_a1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}},
+         {"id": "call_b2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]
+
+
+def _marker() -> str:
+    return f"M{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def gw(bare_gateway: ServiceProcess, api_key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{bare_gateway.url}/v1", api_key=api_key, max_retries=0, timeout=30)
+
+
+async def test_tools_and_tool_messages_reach_the_fleet_intact(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    m = _marker()
+    task = asyncio.create_task(gw.chat.completions.create(
+        model="moe-orchestrator-agent", tools=[WEATHER], tool_choice={"type": "function", "function": {
+            "name": "get_weather"}},
+        messages=[{"role": "user", "content": f"Weather in Oslo? {m}"},
+                  {"role": "assistant", "content": None, "tool_calls": CALLS[:1]},
+                  {"role": "tool", "tool_call_id": "call_a1", "content": "3 C"}]))
+    request = await driver.request(m)
+    assert request.tools == [WEATHER]
+    assert request.tool_choice == {"type": "function", "function": {"name": "get_weather"}}
+    assert request.messages[1:] == [ChatMessage(role="assistant", content="", tool_calls=CALLS[:1]),
+                                    ChatMessage(role="tool", content="3 C", tool_call_id="call_a1")]
+    await driver.answer(request, "It is 3 C in Oslo.", usage=Usage(prompt_tokens=12, completion_tokens=6))
+    response = await task
+    assert response.choices[0].message.content == "It is 3 C in Oslo."
+    assert response.choices[0].message.tool_calls is None
+    assert response.choices[0].finish_reason == "stop"
+
+
+async def test_tool_calls_come_back_with_finish_reason_tool_calls(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    m = _marker()
+    task = asyncio.create_task(gw.chat.completions.create(
+        model="moe-orchestrator-agent", tools=[WEATHER],
+        messages=[{"role": "user", "content": f"Weather in Oslo and Rome? {m}"}]))
+    request = await driver.request(m)
+    await driver.answer(request, "", tool_calls=CALLS, usage=Usage(prompt_tokens=12, completion_tokens=1))
+    response = await task
+    choice = response.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    assert [c.model_dump() for c in choice.message.tool_calls or []] == CALLS  # ids and arguments untouched
+    assert response.usage is not None and response.usage.total_tokens == 13
+
+
+async def test_streamed_tool_calls_accumulate_with_the_sdk(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    m = _marker()
+    stream = await gw.chat.completions.create(
+        model="moe-orchestrator-agent", tools=[WEATHER], stream=True,
+        messages=[{"role": "user", "content": f"Weather? {m}"}])
+    request = await driver.request(m)
+    await driver.answer(request, "", tool_calls=CALLS)
+    chunks = [chunk async for chunk in stream]
+    calls: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            entry = calls.setdefault(delta.index, {"id": None, "name": "", "arguments": ""})
+            entry["id"] = delta.id or entry["id"]
+            entry["name"] += delta.function.name or "" if delta.function else ""
+            entry["arguments"] += delta.function.arguments or "" if delta.function else ""
+    assert [(c["id"], c["name"], json.loads(c["arguments"])) for c in calls.values()] == [
+        ("call_a1", "get_weather", {"city": "Oslo"}), ("call_b2", "get_weather", {"city": "Rome"})]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "3 C"}]}, "tool_call_id"),
+    ({"messages": [{"role": "user", "content": "x", "tool_calls": CALLS}]}, "tool_calls"),
+    ({"messages": [{"role": "user", "content": "x"}], "tools": [WEATHER],
+      "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "nope"),
+    ({"messages": [{"role": "user", "content": "x"}], "tool_choice": "required"}, "required"),
+    ({"messages": [{"role": "user", "content": "x"}],
+      "tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools"),
+    ({"messages": [{"role": "user", "content": "x"}], "metadata": {"reasoning_format": "loud"}}, "reasoning_format"),
+])
+async def test_malformed_tool_requests_are_400(bare_gateway: ServiceProcess, api_key: str, body: dict[str, Any],
+                                               needle: str) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(f"{bare_gateway.url}/v1/chat/completions",
+                                   json={"model": "moe-orchestrator", **body},
+                                   headers={"Authorization": f"Bearer {api_key}"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and needle in error["message"]
+
+
+# -- through the whole fleet (scripted models) -------------------------------------------------------
+
+
+async def test_tool_round_trip_through_the_expert_model(base_url: str, api_key: str, scripted: Scripted) -> None:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
+    m = _marker()
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
+        {"model": "expert-model", "contains": f"Weather in Oslo? {m}", "times": 1,
+         "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
+        {"model": "expert-model", "contains": m, "reply": "It is 3 C in Oslo.\nCONFIDENCE: high"},
+    ])
+    question = {"role": "user", "content": f"Weather in Oslo? {m}"}
+    first = await client.chat.completions.create(model="moe-orchestrator", tools=[WEATHER], messages=[question])
+    assert first.choices[0].finish_reason == "tool_calls"
+    call = (first.choices[0].message.tool_calls or [])[0]
+    assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Oslo"})
+    expert = calls_for(scripted.calls("expert-model"), m)[0]
+    assert expert["body"]["tools"] == [WEATHER]  # the definition reached the model as the client sent it
+    second = await client.chat.completions.create(model="moe-orchestrator", tools=[WEATHER], messages=[
+        question,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "3 C"},
+    ])
+    assert second.choices[0].message.content == "It is 3 C in Oslo."
+    assert second.choices[0].finish_reason == "stop"
+    answered = calls_for(scripted.calls("expert-model"), m)[-1]["messages"]
+    result = next(x for x in answered if x.get("role") == "tool")
+    assert (result["content"], result["tool_call_id"]) == ("3 C", call.id)
+    asked = next(x for x in answered if x.get("tool_calls"))["tool_calls"]
+    assert [(c["id"], c["function"]["name"]) for c in asked] == [(call.id, "get_weather")]
