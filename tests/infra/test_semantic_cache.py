@@ -1,0 +1,218 @@
+"""Planner routing on the real servers: Chroma (semantic cache, router), Redis (plan cache), Kafka.
+
+One planner app per module (its own topic namespace and cache collection), a scripted inference server
+in-process. The merger's part (an Answer carrying the plan's cache_key) is played by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from moe_core.contracts import (
+    Answer,
+    ChatMessage,
+    ChatRequest,
+    Envelope,
+    Feedback,
+    ModelUse,
+    Topics,
+    Usage,
+    deadline_in,
+)
+from moe_core.inference import InferenceClient, InferenceConfig
+from planner.app import Planner, create_app
+from planner.router import SemanticRouter
+from planner.settings import PlannerSettings
+from planner.vectors import Vectors
+from tests.support.scripted_llm import create_app as scripted_app
+from tests.support.topic_reader import TopicReader
+
+pytestmark = pytest.mark.infra
+PLAN = json.dumps({"tasks": [{"category": "technical_support", "instruction": "answer the question"}]})
+
+
+class Harness:
+    def __init__(self, planner: Planner, llm: Any, topics: Topics, producer: AIOKafkaProducer,
+                 reader: TopicReader) -> None:
+        self.planner, self.llm, self.topics, self.producer, self.reader = planner, llm, topics, producer, reader
+
+    def llm_calls(self) -> int:
+        return len(self.llm.state.scripted.get_calls())
+
+    async def send(self, message: Envelope, topic: str) -> None:
+        await self.producer.send_and_wait(topic, message.model_dump_json().encode(),
+                                          key=message.response_id.encode())
+
+    async def ask(self, question: str, tenant: str = "tenant-a") -> str:
+        rid = f"r{uuid.uuid4().hex[:12]}"
+        await self.send(ChatRequest(response_id=rid, tenant_id=tenant, deadline_at=deadline_in(60),
+                                    mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)]),
+                        self.topics.requests)
+        return rid
+
+    async def outcome(self, rid: str) -> tuple[str, dict[str, Any]]:
+        """('plan', plan) or ('answer', answer): whichever the planner published for this request."""
+        def mine(body: dict[str, Any]) -> bool:
+            return bool(body["response_id"] == rid)
+        async def first(topic: str) -> tuple[str, dict[str, Any]]:
+            return topic, (await self.reader.wait(topic, mine))[0]
+        done, pending = await asyncio.wait([asyncio.create_task(first(self.topics.plans)),
+                                            asyncio.create_task(first(self.topics.answers))],
+                                           return_when=asyncio.FIRST_COMPLETED, timeout=40)
+        for task in pending:
+            task.cancel()
+        assert done, f"the planner published nothing for {rid}"
+        topic, body = done.pop().result()
+        return ("plan" if topic == self.topics.plans else "answer"), body
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout_s: float = 20) -> Any:
+    """Await a state the system reaches asynchronously (polls the real store)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while not (result := await check()):
+        assert loop.time() < end, "the expected state was not reached"
+        await asyncio.sleep(0.05)
+    return result
+
+
+@pytest.fixture(scope="module")
+async def harness(infra: dict[str, str]) -> AsyncIterator[Harness]:
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    llm = scripted_app({"models": ["p"], "rules": [{"reply": PLAN}]})
+    settings = PlannerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                               chroma_url=infra["chroma"],
+                               inference_servers='[{"name":"s","url":"http://s","models":["p"],"max_retries":0}]')
+    inference = InferenceClient(InferenceConfig.from_settings(settings),
+                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    app = create_app(settings, inference=inference)
+    planner: Planner = app.state.planner
+    topics = Topics.for_namespace(namespace)
+    producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"], linger_ms=0)
+    async with app.router.lifespan_context(app):
+        await producer.start()
+        try:
+            async with TopicReader(infra["kafka"], topics.plans, topics.answers) as reader:
+                yield Harness(planner, llm, topics, producer, reader)
+        finally:
+            await producer.stop()
+            assert planner.cache is not None and planner.vectors is not None
+            await planner.vectors.drop(planner.cache.name)
+
+
+async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model_call(harness: Harness) -> None:
+    question = "How do I turn on the wifi on my Lenovo laptop?"
+    rid = await harness.ask(question)
+    kind, plan = await harness.outcome(rid)
+    assert kind == "plan" and plan["cache_key"] and plan["few_shot"] == []
+    # the merger answers; the planner stores the answer under the plan's cache key
+    models = [ModelUse(model="expert-a", category="technical_support")]
+    await harness.send(Answer(response_id=rid, tenant_id="tenant-a", deadline_at=deadline_in(60),
+                              mode="moe-orchestrator", content="Press Fn+F5, then enable Wi-Fi in Settings.",
+                              usage=Usage(prompt_tokens=50, completion_tokens=12), model_calls=2,
+                              experts_used=["technical_support"], cache_key=plan["cache_key"], question=question,
+                              models_used=models), harness.topics.answers)
+    cache = harness.planner.cache
+    assert cache is not None
+    collection = await harness.planner.vectors.collection(cache.name)  # type: ignore[union-attr]
+    await eventually(lambda: _has(collection, plan["cache_key"]))
+
+    calls = harness.llm_calls()
+    for repeat in (question, "How can I switch on the wifi on my Lenovo laptop?"):
+        rid2 = await harness.ask(repeat)
+        kind, answer = await harness.outcome(rid2)
+        assert kind == "answer", f"{repeat!r} was planned instead of answered from the cache"
+        assert answer["cache_hit"] is True and answer["model_calls"] == 0
+        assert answer["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}
+        assert answer["content"] == "Press Fn+F5, then enable Wi-Fi in Settings."
+        assert answer["cache_key"] == plan["cache_key"] and answer["question"] == repeat
+        assert answer["models_used"] == [m.model_dump() for m in models]
+        assert harness.reader.on(harness.topics.plans, lambda b, r=rid2: b["response_id"] == r) == []
+    assert harness.llm_calls() == calls  # no model call for either
+
+    # a near miss is planned as usual, with the cached answer as a few-shot example only
+    rid3 = await harness.ask("How do I turn off the wifi on my Lenovo laptop?")
+    kind, near = await harness.outcome(rid3)
+    assert kind == "plan" and [f["question"] for f in near["few_shot"]] == [question]
+    # another tenant never sees tenant-a's entry
+    kind, other = await harness.outcome(await harness.ask(question, tenant="tenant-b"))
+    assert kind == "plan" and other["few_shot"] == []
+
+    # negative feedback flags the entry: the same question is planned again, without that example
+    await harness.send(Feedback(response_id=rid, tenant_id="tenant-a", deadline_at=deadline_in(60), rating=1,
+                                cache_key=plan["cache_key"], question=question, models_used=models),
+                       harness.topics.feedback)
+    await eventually(lambda: _flagged(collection, plan["cache_key"]))
+    kind, again = await harness.outcome(await harness.ask(question))
+    assert kind == "plan" and again["few_shot"] == [] and again["cache_key"] != plan["cache_key"]
+
+
+async def test_a_redelivered_request_republishes_the_same_cached_answer(harness: Harness) -> None:
+    question = "Which port does PostgreSQL listen on by default in Debian 12?"
+    rid = await harness.ask(question)
+    _, plan = await harness.outcome(rid)
+    await harness.send(Answer(response_id=rid, tenant_id="tenant-a", deadline_at=deadline_in(60),
+                              mode="moe-orchestrator", content="5432.", cache_key=plan["cache_key"], question=question),
+                       harness.topics.answers)
+    collection = await harness.planner.vectors.collection(harness.planner.cache.name)  # type: ignore[union-attr]
+    await eventually(lambda: _has(collection, plan["cache_key"]))
+    request = ChatRequest(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id="tenant-a", deadline_at=deadline_in(60),
+                          mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)])
+    await harness.send(request, harness.topics.requests)
+    await harness.send(request, harness.topics.requests)  # at-least-once: the same request again
+    answers = await harness.reader.wait(harness.topics.answers, lambda b: b["response_id"] == request.response_id,
+                                        count=2)
+    assert answers[0]["content"] == answers[1]["content"] == "5432." and answers[0]["cache_hit"]
+    assert answers[0]["cache_key"] == answers[1]["cache_key"] == plan["cache_key"]
+
+
+async def test_plan_cache_skips_the_planner_model_for_a_repeated_question(harness: Harness) -> None:
+    question = f"Compare Wi-Fi 6 and Wi-Fi 7 for an office of {uuid.uuid4().int % 900 + 100} people"  # complex
+    kind, first = await harness.outcome(await harness.ask(question))
+    assert kind == "plan" and first["source"] == "llm" and first["complexity"] == "complex"
+    calls = harness.llm_calls()
+    kind, second = await harness.outcome(await harness.ask(question, tenant="tenant-c"))
+    assert kind == "plan" and second["source"] == "plan_cache" and second["tasks"] == first["tasks"]
+    assert second["usage"] == {"prompt_tokens": 0, "completion_tokens": 0} and harness.llm_calls() == calls
+
+
+async def test_router_and_trivial_questions_skip_the_planner_model(harness: Harness) -> None:
+    calls = harness.llm_calls()
+    kind, routed = await harness.outcome(await harness.ask("Write a limerick about a dog"))
+    assert kind == "plan" and routed["source"] == "router"
+    assert [(t["category"], t["instruction"]) for t in routed["tasks"]] == [
+        ("creative_writer", "Write a limerick about a dog")]
+    kind, trivial = await harness.outcome(await harness.ask("Who discovered penicillin?"))
+    assert kind == "plan" and (trivial["source"], trivial["complexity"]) == ("router", "trivial")
+    assert len(trivial["tasks"]) == 1
+    kind, unclear = await harness.outcome(await harness.ask("Can you help me think through a decision I have to make?"))
+    assert kind == "plan" and unclear["source"] == "llm"
+    assert harness.llm_calls() == calls + 1  # only the unclear one asked the planner model
+
+
+async def test_router_prototypes_are_seeded_once(infra: dict[str, str]) -> None:
+    vectors = Vectors(infra["chroma"])
+    router = SemanticRouter(vectors, threshold=0.55, margin=0.15)
+    await router.seed()
+    await router.seed()  # idempotent: a second replica or a restart adds nothing
+    collection = await vectors.collection(router.name)
+    assert await collection.count() == sum(len(v) for v in router.prototypes.values())
+    route = await router.route("What is the derivative of cos(x)?")
+    assert route is not None and (route.category, route.clear) == ("math", True)
+
+
+async def _has(collection: Any, key: str) -> bool:
+    return bool((await collection.get(ids=[key]))["ids"])
+
+
+async def _flagged(collection: Any, key: str) -> bool:
+    found = await collection.get(ids=[key], include=["metadatas"])
+    return bool(found["ids"]) and bool(found["metadatas"][0].get("flagged"))

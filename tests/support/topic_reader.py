@@ -1,0 +1,57 @@
+"""Reads topics of the real broker from the start (no group) and waits for messages that match."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+
+class TopicReader:
+    def __init__(self, bootstrap: str, *topics: str) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.records: list[tuple[str, dict[str, Any]]] = []
+        self._changed = asyncio.Condition()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TopicReader:
+        self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=None,
+                                          auto_offset_reset="earliest", enable_auto_commit=False,
+                                          fetch_max_wait_ms=10, metadata_max_age_ms=1000)
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _read(self) -> None:
+        assert self._consumer is not None
+        async for record in self._consumer:
+            async with self._changed:
+                self.records.append((record.topic, json.loads(record.value)))
+                self._changed.notify_all()
+
+    def on(self, topic: str, where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        return [body for t, body in self.records if t == topic and (where is None or where(body))]
+
+    async def wait(self, topic: str, where: Callable[[dict[str, Any]], bool] | None = None, count: int = 1,
+                   timeout_s: float = 30) -> list[dict[str, Any]]:
+        async def until() -> list[dict[str, Any]]:
+            async with self._changed:
+                while len(found := self.on(topic, where)) < count:
+                    await self._changed.wait()
+                return found
+
+        try:
+            return await asyncio.wait_for(until(), timeout_s)
+        except TimeoutError:
+            raise AssertionError(f"fewer than {count} matching messages on {topic} in {timeout_s}s") from None
