@@ -8,7 +8,9 @@ import pytest
 
 from expert_worker.core import parse_output
 from merger import core as merger_core
+from merger.synthesis import fast_path
 from moe_core.contracts import ExpertTask, Plan, PlannedTask, TaskResult, Usage, deadline_in
+from moe_core.modes import get_mode
 from planner.core import fallback_plan, sanitise
 
 pytestmark = pytest.mark.unit
@@ -74,10 +76,11 @@ def _result(task_id: str, confidence: str = "medium", content: str = "answer", e
 
 
 def test_fast_path_only_for_one_high_confidence_result() -> None:
-    assert merger_core.fast_path(_plan(1), {"t1": _result("t1", "high")}) is not None
-    assert merger_core.fast_path(_plan(1), {"t1": _result("t1", "medium")}) is None
-    two = {"t1": _result("t1", "high"), "t2": _result("t2", "high")}
-    assert merger_core.fast_path(_plan(2), two) is None
+    mode = get_mode("moe-orchestrator")
+    assert fast_path(_plan(1), {"t1": _result("t1", "high")}, mode) is not None
+    assert fast_path(_plan(1), {"t1": _result("t1", "medium")}, mode) is None
+    two = {"t1": _result("t1", "high"), "t2": _result("t2", "high", category="math")}
+    assert fast_path(_plan(2), two, mode) is None
 
 
 def test_missing_and_usage_are_counted_over_every_call() -> None:

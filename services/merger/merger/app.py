@@ -1,4 +1,5 @@
-"""merger: plans + results -> one answer per request (judge synthesis or the single-expert fast path)."""
+"""merger: plans + results -> one answer per request (tool calls, the fast path, or thinking + judge),
+streamed as it is generated; medical and legal answers go to the critic first; every answer is learned."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import logging
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from merger import core
+from merger import core, fallback, learning, synthesis
+from merger.compose import Composer, Composition, cancelled_answer
 from merger.settings import MergerSettings
 from merger.state import MergerState
-from moe_core.bus import TRANSIENT_ERRORS, Bus
-from moe_core.contracts import Answer, Plan, Progress, TaskResult
-from moe_core.contracts.messages import FinishReason
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
+from moe_core.bus import TRANSIENT_ERRORS, Bus, wait_positioned
+from moe_core.cancellation import Cancellations, RequestCancelled
+from moe_core.contracts import Answer, Cancel, Draft, Plan, Progress, TaskResult
+from moe_core.inference import InferenceClient, InferenceConfig
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import MERGER_FINALIZED
 from moe_core.service import create_service_app
@@ -30,6 +32,8 @@ class Merger:
         self.bus = bus
         self.inference = inference
         self.state = MergerState(redis, settings.topic_namespace, settings.state_ttl_s)
+        self.composer = Composer(settings, bus, inference)
+        self.cancels = Cancellations(redis, settings.topic_namespace)
 
     async def on_plan(self, plan: Plan) -> None:
         await self.state.save_plan(plan)
@@ -39,10 +43,25 @@ class Merger:
         await self.state.save_result(result)
         await self.try_finish(result.response_id)
 
+    async def on_answer(self, answer: Answer) -> None:
+        """Answers the planner served from the semantic cache are learned too (the merger never saw them)."""
+        event = learning.cache_hit_event(answer)
+        if event is not None:
+            await self.bus.publish(event, self.bus.topics.ingest)
+
+    async def on_cancel(self, cancel: Cancel) -> None:
+        """Every replica sees every Cancel: the one that gets the claim closes the request at once."""
+        rid = cancel.response_id
+        if await self.state.answer(rid) is not None or await self.state.draft(rid) is not None:
+            return
+        plan = await self.state.plan(rid)
+        if plan is None:  # not planned yet: try_finish sees the mark when the plan arrives
+            return
+        if await self.state.claim(rid, plan.remaining_seconds() + self.settings.claim_margin_s):
+            await self.finish(plan, Composition(cancelled_answer(plan, await self.state.results(rid)), "cancelled"))
+
     async def try_finish(self, rid: str) -> None:
-        done = await self.state.answer(rid)
-        if done is not None:  # redelivery after the answer was stored: publish it (again)
-            await self.bus.publish(done, self.bus.topics.answers)
+        if await self._republish(rid):
             return
         plan = await self.state.plan(rid)
         if plan is None:
@@ -50,46 +69,57 @@ class Merger:
         results = await self.state.results(rid)
         if core.missing_tasks(plan, results):
             return
+        extra = fallback.fallback_task(plan, results, self.settings.research_fallback,
+                                       self.settings.research_fallback_min_s)
+        if extra is not None and not await self.cancels.is_cancelled(rid):
+            if await self.state.add_fallback(rid, extra):
+                await self.bus.publish(fallback.research_message(plan, extra), self.bus.topics.tasks_research)
+                await self._progress(plan, "researching", "low-confidence results: searching the web")
+                return
+            await self.try_finish(rid)  # another replica added it: look again, now with the research task
+            return
         if not await self.state.claim(rid, plan.remaining_seconds() + self.settings.claim_margin_s):
             return  # another replica is composing this answer
-        answer, path = await self.compose(plan, results)
-        await self.finish(answer, path)
-
-    async def compose(self, plan: Plan, results: dict[str, TaskResult]) -> tuple[Answer, str]:
-        if not core.usable(results):
-            if plan.remaining_seconds() < 0.5:  # the experts ran out of time, not out of luck
-                return core.partial_answer(plan, results, plan.child_fields()), "deadline"
-            return core.failed_answer(plan, results), "failed"
-        single = core.fast_path(plan, results)
-        base = core.base_answer(plan, results)
-        calls = core.model_calls(plan, results)
-        if single is not None:
-            return Answer(**base, content=single.content, usage=core.total_usage(plan, results),
-                          model_calls=calls), "fast"
-        await self._progress(plan, "judging", f"{len(core.usable(results))} expert answers")
         try:
-            judged = await self.inference.chat(
-                self.inference.config.for_role("judge"),
-                core.judge_messages(plan, core.usable(results)),
-                max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
-                temperature=plan.params.temperature,
-                timeout_s=plan.remaining_seconds(),
-            )
-        except InferenceError as exc:
-            log.warning("judge failed, answering with the best expert result: %s", exc)
-            best = core.usable(results)[0]
-            content = core.with_gaps_note(best.content, base["missing"])
-            usage = core.total_usage(plan, results)
-            return Answer(**base, content=content, usage=usage, model_calls=calls), "judge_failed"
-        finish: FinishReason = "length" if judged.finish_reason == "length" else "stop"
-        return Answer(**base, content=judged.content.strip(), finish_reason=finish,
-                      usage=core.total_usage(plan, results, judged.usage), model_calls=calls + 1), "judge"
+            stream = not synthesis.critic_pending(plan)
+            composition = await self.cancels.run(rid, self.composer.compose(plan, results, stream=stream))
+        except RequestCancelled:
+            composition = Composition(cancelled_answer(plan, results), "cancelled")
+        await self.finish(plan, composition)
 
-    async def finish(self, answer: Answer, path: str) -> None:
-        final = await self.state.put_answer(answer)
-        await self.bus.publish(final, self.bus.topics.answers)
+    async def _republish(self, rid: str) -> bool:
+        """A redelivery after the outcome was stored: publish the stored outcome again."""
+        done = await self.state.answer(rid)
+        if done is not None:
+            await self.bus.publish(done, self.bus.topics.answers)
+            ingest = await self.state.ingest(rid)
+            if ingest is not None:
+                await self.bus.publish(ingest, self.bus.topics.ingest)
+            return True
+        draft = await self.state.draft(rid)
+        if draft is not None:
+            await self.bus.publish(draft, self.bus.topics.drafts)
+            return True
+        return False
+
+    async def finish(self, plan: Plan | None, composition: Composition) -> None:
+        answer, path = composition.answer, composition.path
+        ingest = learning.ingest_event(answer, composition.lead, composition.used)
+        if ingest is not None:
+            await self.state.put_ingest(ingest)
+        if plan is not None and synthesis.critic_pending(plan) and path in ("fast", "judge", "judge_failed"):
+            draft = await self.state.put_draft(Draft(
+                **plan.child_fields(), question=plan.question, categories=[t.category for t in plan.tasks],
+                answer=answer, ingest=ingest))
+            await self.bus.publish(draft, self.bus.topics.drafts)
+            await self._progress(plan, "critic", "the answer goes to the critic first")
+        else:
+            final = await self.state.put_answer(answer)
+            await self.bus.publish(final, self.bus.topics.answers)
+            if ingest is not None:
+                await self.bus.publish(ingest, self.bus.topics.ingest)
         MERGER_FINALIZED.labels(path).inc()
-        log.info("answered via %s (missing: %s)", path, ",".join(final.missing) or "-")
+        log.info("answered via %s (missing: %s)", path, ",".join(answer.missing) or "-")
 
     async def _progress(self, plan: Plan, event: str, detail: str) -> None:
         await self.bus.publish(Progress(**plan.child_fields(), stage="merger", event=event, detail=detail),
@@ -100,7 +130,7 @@ class Merger:
         answered = 0
         for rid in await self.state.due():
             with bind_response_id(rid):
-                if await self.state.answer(rid) is not None:
+                if await self.state.answer(rid) is not None or await self.state.draft(rid) is not None:
                     await self.state.forget_deadline(rid)
                     continue
                 if not await self.state.claim(rid, self.settings.claim_margin_s):
@@ -112,7 +142,7 @@ class Merger:
                     await self.state.forget_deadline(rid)
                     continue
                 answer = core.partial_answer(plan, results, envelope.child_fields())
-                await self.finish(answer, "deadline")
+                await self.finish(None, Composition(answer, "deadline"))
                 answered += 1
         return answered
 
@@ -141,9 +171,12 @@ def create_app(
     merger = Merger(settings, bus, inference, redis)
     bus.subscribe(bus.topics.plans, Plan, merger.on_plan)
     bus.subscribe(bus.topics.results, TaskResult, merger.on_result)
+    bus.subscribe(bus.topics.answers, Answer, merger.on_answer)
+    cancel_feed = merger.cancels.subscribe(bus, merger.on_cancel)
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
+        await wait_positioned(cancel_feed)
         if sweeper:
             tasks.append(asyncio.create_task(merger.run_sweeper(), name="deadline-sweeper"))
 
@@ -159,3 +192,4 @@ def create_app(
                              on_startup=[start], on_shutdown=[close], manage_broker=manage_broker)
     app.state.merger = merger
     return app
+

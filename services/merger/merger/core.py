@@ -1,4 +1,5 @@
-"""Pure merging logic: completeness, the fast path, the judge prompt, partial answers."""
+"""Pure merging logic: completeness, usage, the answer's common fields, partial and failed answers.
+(The fast path, priorities and prompts are in synthesis.py.)"""
 
 from __future__ import annotations
 
@@ -26,27 +27,6 @@ def with_gaps_note(content: str, gaps: list[str]) -> str:
 def usable(results: dict[str, TaskResult]) -> list[TaskResult]:
     good = [r for r in results.values() if not r.error and r.content.strip()]
     return sorted(good, key=lambda r: (_RANK[r.confidence], r.task_id))
-
-
-def fast_path(plan: Plan, results: dict[str, TaskResult]) -> TaskResult | None:
-    """A single-task plan answered with high confidence needs no judge."""
-    good = usable(results)
-    if len(plan.tasks) == 1 and len(good) == 1 and good[0].confidence == "high":
-        return good[0]
-    return None
-
-
-def judge_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, str]]:
-    parts = [
-        f"[{i}] {r.category} expert (confidence {r.confidence}):\n{r.content}" for i, r in enumerate(results, 1)
-    ]
-    system = (
-        "You are the judge. Merge the expert answers below into one correct, complete and concise answer "
-        "to the user's question. Prefer high-confidence answers; drop contradictions you cannot resolve. "
-        "Answer the user directly."
-    )
-    user = f"Question: {plan.question}\n\nExpert answers:\n\n" + "\n\n".join(parts)
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def total_usage(plan: Plan, results: dict[str, TaskResult], extra: Usage | None = None) -> Usage:

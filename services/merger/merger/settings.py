@@ -13,3 +13,8 @@ class MergerSettings(FleetSettings):
     deadline_poll_s: float = Field(default=0.25, gt=0)
     state_ttl_s: int = 3600
     claim_margin_s: float = Field(default=10.0, gt=0, description="Extra claim time past the deadline")
+    thinking: bool = Field(default=True, description="A reasoning trace before the judge")
+    thinking_max_tokens: int = Field(default=256, ge=16)
+    thinking_time_share: float = Field(default=0.5, gt=0, le=1, description="Share of the time left it may use")
+    research_fallback: bool = Field(default=True, description="Search the web for low-confidence expert results")
+    research_fallback_min_s: float = Field(default=5.0, ge=0, description="Time left needed to start a fallback")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from moe_core.contracts import Answer, Envelope, Plan, TaskResult, utcnow
+from moe_core.contracts import Answer, Draft, Envelope, IngestEvent, Plan, PlannedTask, TaskResult, utcnow
 
 
 class MergerState:
@@ -40,8 +40,18 @@ class MergerState:
         await self.redis.zrem(self.deadlines, rid)
 
     async def plan(self, rid: str) -> Plan | None:
-        raw = await self.redis.get(self._k(rid, "plan"))
-        return Plan.model_validate_json(raw) if raw else None
+        """The plan, with the research fallback task the merger added (if any)."""
+        raw, extra = await self.redis.mget(self._k(rid, "plan"), self._k(rid, "fallback"))
+        if not raw:
+            return None
+        plan = Plan.model_validate_json(raw)
+        if extra:
+            plan.tasks = [*plan.tasks, PlannedTask.model_validate_json(extra)]
+        return plan
+
+    async def add_fallback(self, rid: str, task: PlannedTask) -> bool:
+        """Add a task to the plan once: True for the one caller that added it."""
+        return bool(await self.redis.set(self._k(rid, "fallback"), task.model_dump_json(), nx=True, ex=self.ttl_s))
 
     async def results(self, rid: str) -> dict[str, TaskResult]:
         raw = await self.redis.hgetall(self._k(rid, "results"))
@@ -62,6 +72,25 @@ class MergerState:
         await self.redis.zrem(self.deadlines, answer.response_id)
         stored = await self.answer(answer.response_id)
         return stored or answer
+
+    async def put_draft(self, draft: Draft) -> Draft:
+        """The answer went to the critic: first draft wins; the request leaves the deadline watch."""
+        key = self._k(draft.response_id, "draft")
+        await self.redis.set(key, draft.model_dump_json(), nx=True, ex=self.ttl_s)
+        await self.redis.zrem(self.deadlines, draft.response_id)
+        stored = await self.draft(draft.response_id)
+        return stored or draft
+
+    async def draft(self, rid: str) -> Draft | None:
+        raw = await self.redis.get(self._k(rid, "draft"))
+        return Draft.model_validate_json(raw) if raw else None
+
+    async def put_ingest(self, event: IngestEvent) -> None:
+        await self.redis.set(self._k(event.response_id, "ingest"), event.model_dump_json(), nx=True, ex=self.ttl_s)
+
+    async def ingest(self, rid: str) -> IngestEvent | None:
+        raw = await self.redis.get(self._k(rid, "ingest"))
+        return IngestEvent.model_validate_json(raw) if raw else None
 
     async def due(self, limit: int = 50) -> list[str]:
         now = utcnow().timestamp()

@@ -1,0 +1,168 @@
+"""Composing one answer from a request's results: tool calls, the fast path, or thinking + the judge
+(streamed token by token to the `deltas` topic when nobody else must see the answer first)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from merger import core, provenance, synthesis
+from merger.deltas import DeltaSender
+from merger.settings import MergerSettings
+from moe_core import shaping
+from moe_core.bus import Bus
+from moe_core.contracts import Answer, ErrorInfo, Plan, Progress, TaskResult, Usage
+from moe_core.contracts.messages import FinishReason
+from moe_core.inference import InferenceClient, InferenceError, ModelRef
+from moe_core.modes import Mode, get_mode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Composition:
+    answer: Answer
+    path: str  # tools | fast | judge | judge_failed | failed | deadline
+    lead: TaskResult | None = None  # the result that carried the answer (for learning)
+    used: int = 0  # how many results the answer merged
+
+
+@dataclass
+class Generated:
+    text: str = ""
+    usage: Usage | None = None
+    finish: str | None = None
+    refs: list[str] | None = None
+    calls: int = 0
+
+
+def cancelled_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
+    """The client went away: the request ends here (nobody reads it; the record shows what was spent)."""
+    return Answer(**core.base_answer(plan, results), finish_reason="error", usage=core.total_usage(plan, results),
+                  model_calls=core.model_calls(plan, results),
+                  error=ErrorInfo(code="cancelled", message="the client cancelled the request"))
+
+
+class Composer:
+    def __init__(self, settings: MergerSettings, bus: Bus, inference: InferenceClient) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.inference = inference
+
+    def _refs(self, role: str, fallback: str) -> list[ModelRef]:
+        return self.inference.config.roles.get(role) or self.inference.config.for_role(fallback)
+
+    async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool) -> Composition:
+        """stream=False: nothing of the content is published (a critic sees it first); reasoning always is."""
+        mode = get_mode(plan.mode)
+        missing = synthesis.missing(plan, results)
+        base: dict[str, Any] = {**core.base_answer(plan, results), "missing": missing, "question": plan.question,
+                                "cache_key": plan.cache_key}
+        usage, calls = core.total_usage(plan, results), core.model_calls(plan, results)
+        caller = synthesis.with_tool_calls(results)
+        if caller is not None:
+            base["sources"] = synthesis.result_sources([caller])
+            return Composition(Answer(**base, content=caller.content, tool_calls=caller.tool_calls, usage=usage,
+                                      model_calls=calls), "tools", caller, 1)
+        good = synthesis.dedup(synthesis.usable(results))
+        if not good:
+            if plan.remaining_seconds() < 0.5:  # the workers ran out of time, not out of luck
+                return Composition(core.partial_answer(plan, results, plan.child_fields()), "deadline")
+            return Composition(core.failed_answer(plan, results), "failed")
+        prefix = synthesis.render_plan(plan) + "\n\n" if mode.show_plan else ""
+        single = synthesis.fast_path(plan, results, mode)
+        if single is not None:
+            base["sources"] = synthesis.result_sources([single])
+            content = core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing)
+            return Composition(Answer(**base, content=content, usage=usage, model_calls=calls), "fast", single, 1)
+        sender = DeltaSender(self.bus, plan.child_fields())
+        try:
+            composition = await self._synthesise(plan, good, mode, base, usage, calls, sender, stream, prefix)
+        except BaseException:
+            await sender.abort()
+            raise
+        await sender.close()
+        return composition
+
+    async def _synthesise(self, plan: Plan, good: list[TaskResult], mode: Mode, base: dict[str, Any], usage: Usage,
+                          calls: int, sender: DeltaSender, stream: bool, prefix: str) -> Composition:
+        thought = Generated()
+        if self.settings.thinking and synthesis.needs_thinking(plan, good):
+            await self._progress(plan, "thinking", f"{len(good)} results")
+            thought = await self._think(plan, good, sender)
+        await self._progress(plan, "judging", f"{len(good)} results")
+        judged = await self._judge(plan, good, thought.text, mode, sender if stream else None, prefix)
+        total = usage + (thought.usage or Usage())
+        lead = next((r for r in good if r.kind in ("expert", "tool")), good[0])  # what answers, not context
+        if judged is None or not judged.text.strip():  # the judge failed or said nothing: the best result
+            spent = judged or Generated()
+            base["sources"] = synthesis.result_sources([lead])
+            content = core.with_gaps_note(prefix + shaping.shape(mode, lead.content), base["missing"])
+            answer = Answer(**base, content=content, usage=total + (spent.usage or Usage()),
+                            model_calls=calls + thought.calls + spent.calls, reasoning=thought.text)
+            return Composition(answer, "judge_failed", lead, 1)
+        base["sources"] = synthesis.result_sources(good) + provenance.graph_sources(judged.refs or [], good)
+        finish: FinishReason = "length" if judged.finish == "length" else "stop"
+        answer = Answer(**base, content=core.with_gaps_note(prefix + judged.text, base["missing"]),
+                        finish_reason=finish, usage=total + (judged.usage or Usage()),
+                        model_calls=calls + thought.calls + judged.calls, reasoning=thought.text)
+        return Composition(answer, "judge", lead, len(good))
+
+    async def _think(self, plan: Plan, good: list[TaskResult], sender: DeltaSender) -> Generated:
+        """A short reasoning trace, streamed as reasoning deltas. A failure leaves what was streamed."""
+        trim = shaping.Trim()
+        out = Generated()
+        try:
+            async for delta in self.inference.stream(
+                self._refs("thinking", "judge"),
+                synthesis.thinking_messages(plan, good),
+                max_tokens=self.settings.thinking_max_tokens,
+                temperature=plan.params.temperature,
+                timeout_s=plan.remaining_seconds() * self.settings.thinking_time_share,
+            ):
+                if delta.done:
+                    out.usage, out.calls = delta.usage, 1
+                    continue
+                piece = trim.feed(delta.content)
+                out.text += piece
+                sender.put("reasoning", piece)
+        except InferenceError as exc:
+            log.warning("thinking step failed, judging without it: %s", exc)
+        return out
+
+    async def _judge(self, plan: Plan, good: list[TaskResult], reasoning: str, mode: Mode,
+                     sender: DeltaSender | None, prefix: str) -> Generated | None:
+        """The judge's answer, stripped of [REF:] tags and shaped for the mode as it streams."""
+        stripper, shaper = provenance.RefStripper(), shaping.for_mode(mode)
+        out = Generated(calls=1)
+
+        def emit(text: str) -> None:
+            out.text += text
+            if sender is not None:
+                sender.put("content", text)
+
+        emit(prefix)
+        try:
+            async for delta in self.inference.stream(
+                self._refs("judge", "judge"),
+                synthesis.judge_messages(plan, good, reasoning, mode),
+                max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
+                temperature=plan.params.temperature,
+                timeout_s=plan.remaining_seconds(),
+            ):
+                if delta.done:
+                    out.usage, out.finish = delta.usage, delta.finish_reason
+                    continue
+                emit(shaper.feed(stripper.feed(delta.content)))
+        except InferenceError as exc:
+            log.warning("judge failed, answering with the best result: %s", exc)
+            return None
+        emit(shaper.feed(stripper.flush()) + shaper.flush())
+        out.text = out.text[len(prefix):]  # the caller puts the prefix in front of the final text
+        out.refs = stripper.refs
+        return out
+
+    async def _progress(self, plan: Plan, event: str, detail: str) -> None:
+        await self.bus.publish(Progress(**plan.child_fields(), stage="merger", event=event, detail=detail),
+                               self.bus.topics.progress)

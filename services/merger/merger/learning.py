@@ -1,0 +1,60 @@
+"""What the fleet learns from an answer: the IngestEvent published for every answer (graph-ingest)."""
+
+from __future__ import annotations
+
+from moe_core.contracts import Answer, Confidence, IngestEvent, TaskResult
+
+KNOWLEDGE_TYPES = {
+    "medical_consult": "medical", "legal_advisor": "legal", "code_reviewer": "technical",
+    "technical_support": "technical", "math": "math", "science": "science", "data_analyst": "data",
+    "reasoning": "reasoning", "translation": "language", "creative_writer": "creative", "vision": "vision",
+    "knowledge_graph": "general", "research": "general", "general": "general",
+}
+MAX_INSIGHT_CHARS = 1000
+
+
+def knowledge_type(category: str | None, kind: str = "expert") -> str:
+    if kind == "tool":
+        return "precision"
+    return KNOWLEDGE_TYPES.get(category or "general", "general")
+
+
+def ingest_event(answer: Answer, lead: TaskResult | None, used: int) -> IngestEvent | None:
+    """None for answers not worth learning from (errors, nothing said, cut off at the deadline).
+
+    lead: the result that carried the answer (the fast path's, or the best one the judge merged);
+    used: how many results the judge merged — a synthesis of two or more keeps its reasoning as insight."""
+    if answer.error is not None or not answer.content.strip() or answer.finish_reason in ("deadline", "error"):
+        return None
+    confidence: Confidence = lead.confidence if lead is not None else "medium"
+    insight = answer.reasoning.strip()[:MAX_INSIGHT_CHARS] if used >= 2 and answer.reasoning.strip() else None
+    return IngestEvent(
+        **answer.child_fields(),
+        question=answer.question,
+        answer=answer.content,
+        mode=answer.mode,
+        knowledge_type=knowledge_type(lead.category if lead else None, lead.kind if lead else "expert"),
+        source_expert=lead.category if lead else None,
+        source_model=lead.model if lead else None,
+        confidence=confidence,
+        synthesis_insight=insight,
+        cache_hit=answer.cache_hit,
+    )
+
+
+def cache_hit_event(answer: Answer) -> IngestEvent | None:
+    """A semantic-cache hit (published by the planner): learned again, marked cache_hit."""
+    if not answer.cache_hit or answer.error is not None or not answer.content.strip():
+        return None
+    first = answer.models_used[0] if answer.models_used else None
+    return IngestEvent(
+        **answer.child_fields(),
+        question=answer.question,
+        answer=answer.content,
+        mode=answer.mode,
+        knowledge_type=knowledge_type(first.category if first else None),
+        source_expert=first.category if first else None,
+        source_model=first.model if first else None,
+        confidence="high",
+        cache_hit=True,
+    )

@@ -1,0 +1,148 @@
+"""Pure synthesis logic: which results count, in which priority, the fast path, the thinking and judge
+prompts, the answer's sources, and whether a critic must see the answer first."""
+
+from __future__ import annotations
+
+from moe_core.contracts import Plan, Source, TaskResult
+from moe_core.modes import Mode
+
+RANK = {"high": 0, "medium": 1, "low": 2}
+# Source priority when results disagree (the judge is told the same order).
+PRIORITY = ("reasoning", "precision tool", "knowledge graph", "expert", "web", "cache")
+PRIORITY_TEXT = " > ".join(PRIORITY)
+CRITIC_CATEGORIES = frozenset({"medical_consult", "legal_advisor"})
+FALLBACK_PREFIX = "rf"  # task ids of the merger's own research fallback tasks
+
+
+def usable(results: dict[str, TaskResult]) -> list[TaskResult]:
+    return [r for r in results.values() if not r.error and r.content.strip()]
+
+
+def source_class(result: TaskResult) -> str:
+    if result.kind == "tool":
+        return "precision tool"
+    if result.kind == "graph":
+        return "knowledge graph"
+    if result.kind == "research":
+        return "web"
+    return "reasoning" if result.category == "reasoning" else "expert"
+
+
+def ordered(results: list[TaskResult]) -> list[TaskResult]:
+    """Highest priority first; within a class the most confident first."""
+    return sorted(results, key=lambda r: (PRIORITY.index(source_class(r)), RANK[r.confidence], r.task_id))
+
+
+def dedup(results: list[TaskResult]) -> list[TaskResult]:
+    """One result per category (and kind): the most confident one, in priority order."""
+    best: dict[tuple[str, str], TaskResult] = {}
+    for result in sorted(results, key=lambda r: (RANK[r.confidence], r.task_id)):
+        best.setdefault((result.kind, result.category), result)
+    return ordered(list(best.values()))
+
+
+def missing(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
+    """Categories the answer lacks: tasks without a result, and failed or empty expert/tool results.
+    An empty graph or research result means "nothing found", not "missing"; the merger's own research
+    fallback is never missing."""
+    out: list[str] = []
+    for task in plan.tasks:
+        if task.task_id.startswith(FALLBACK_PREFIX) and task.kind == "research":
+            continue
+        result = results.get(task.task_id)
+        if result is None:
+            out.append(task.category)
+        elif not (result.content.strip() and not result.error):
+            if result.error or result.kind in ("expert", "tool"):
+                out.append(task.category)
+    return out
+
+
+def fast_path(plan: Plan, results: dict[str, TaskResult], mode: Mode) -> TaskResult | None:
+    """One usable high-confidence result and nothing else that counts: no judge needed.
+
+    Expert tasks always count (a failed expert is a gap the judge should see); graph, research and tool
+    tasks count only when they found something. A single high-confidence tool result is exact."""
+    if not mode.fast_path:
+        return None
+    good = dedup(usable(results))
+    good_ids = {r.task_id for r in usable(results)}
+    failed_experts = [t for t in plan.tasks if t.kind == "expert" and t.task_id not in good_ids]
+    if len(good) == 1 and not failed_experts and good[0].confidence == "high":
+        return good[0]
+    return None
+
+
+def with_tool_calls(results: dict[str, TaskResult]) -> TaskResult | None:
+    """An agent expert that answered with tool calls: the client must run them, no judge."""
+    calling = [r for r in results.values() if r.tool_calls and not r.error]
+    return sorted(calling, key=lambda r: (RANK[r.confidence], r.task_id))[0] if calling else None
+
+
+def needs_thinking(plan: Plan, results: list[TaskResult]) -> bool:
+    return len(plan.tasks) > 1 or any(r.confidence == "low" for r in results)
+
+
+def critic_pending(plan: Plan) -> bool:
+    return any(t.category in CRITIC_CATEGORIES for t in plan.tasks)
+
+
+def _blocks(results: list[TaskResult]) -> str:
+    return "\n\n".join(
+        f"### Source {i}: {source_class(r)} ({r.category}, confidence {r.confidence})\n{r.content.strip()}"
+        for i, r in enumerate(results, 1))
+
+
+def _cache_block(plan: Plan) -> str:
+    if not plan.few_shot:
+        return ""
+    shots = "\n\n".join(f"Q: {s.question}\nA: {s.answer}" for s in plan.few_shot)
+    return f"\n\n### cache (earlier answers to similar questions, lowest priority)\n{shots}"
+
+
+def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, str]]:
+    system = (
+        "Before the final answer is written, think briefly about the sources below: where they agree, "
+        f"where they contradict each other, which to trust (priority: {PRIORITY_TEXT}) and what is missing. "
+        "At most 6 short lines. Do not write the final answer."
+    )
+    user = f"Question: {plan.question}\n\n{_blocks(results)}{_cache_block(plan)}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode) -> list[dict[str, str]]:
+    rules = [
+        "You are the judge. Merge the sources below into one correct, complete answer to the user's question.",
+        f"When sources disagree, trust them in this order: {PRIORITY_TEXT}. Results of precision tools are exact.",
+        "Answer the user directly; do not mention the sources, their numbers or the experts.",
+    ]
+    if any(r.kind == "graph" for r in results):
+        rules.append("After each fact you take from the knowledge graph, write [REF:<entity>] naming the entity "
+                     "the fact is about.")
+    if any(r.kind == "research" for r in results):
+        rules.append("Cite facts from web research as [n] with the numbers of the web results.")
+    if mode.judge_instruction:
+        rules.append(mode.judge_instruction)
+    thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
+    user = (f"Question: {plan.question}\n\n{thinking}Sources, highest priority first:\n\n"
+            f"{_blocks(results)}{_cache_block(plan)}")
+    return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
+
+
+def result_sources(results: list[TaskResult]) -> list[Source]:
+    """The sources of the results an answer used (graph facts are added only when the judge tagged them)."""
+    out: list[Source] = []
+    for r in results:
+        if r.kind == "expert":
+            out.append(Source(kind="expert", ref=f"{r.category}:{r.model}@{r.server}"))
+        elif r.kind == "research":
+            out.extend(r.sources)
+        elif r.kind == "tool":
+            out.extend(r.sources or [Source(kind="tool", ref=r.category)])
+    return out
+
+
+def render_plan(plan: Plan) -> str:
+    """The `-plan` mode's preface: the plan the orchestrator made."""
+    lines = [f"{i}. [{t.kind}] {t.category}: {t.instruction}" for i, t in enumerate(plan.tasks, 1)]
+    return "Plan:\n" + "\n".join(lines)

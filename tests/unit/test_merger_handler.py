@@ -1,0 +1,225 @@
+"""The merger's handlers on FastStream's in-memory broker (Redis is real, models are scripted): thinking and
+judge streamed as deltas, provenance, drafts for the critic, tool calls, research fallback, learning, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from faststream.kafka import TestKafkaBroker
+
+from merger.app import create_app
+from merger.settings import MergerSettings
+from moe_core.bus import Bus
+from moe_core.contracts import (
+    Answer,
+    AnswerDelta,
+    Cancel,
+    Draft,
+    IngestEvent,
+    Plan,
+    PlannedTask,
+    Progress,
+    ResearchTask,
+    Source,
+    TaskResult,
+    Usage,
+    deadline_in,
+)
+from moe_core.inference import InferenceClient, InferenceConfig
+from tests.support.scripted_core import completion_tokens, prompt_tokens
+from tests.support.scripted_llm import create_app as scripted_llm
+
+pytestmark = pytest.mark.unit
+MODELS = '[{"name":"s","url":"http://s","models":["judge-model","think-model"],"max_retries":0}]'
+TOPICS = {"answers": Answer, "deltas": AnswerDelta, "drafts": Draft, "ingest": IngestEvent,
+          "tasks_research": ResearchTask, "progress": Progress}
+
+
+class Harness:
+    def __init__(self, namespace: str, redis: Any, rules: list[dict[str, Any]], **settings: Any) -> None:
+        self.llm = scripted_llm({"models": ["judge-model", "think-model"], "rules": rules})
+        config = MergerSettings(topic_namespace=namespace, inference_servers=MODELS,
+                                model_assignments='{"judge": ["judge-model"], "thinking": ["think-model"]}',
+                                **settings)
+        inference = InferenceClient(InferenceConfig.from_settings(config),
+                                    httpx.AsyncClient(transport=httpx.ASGITransport(app=self.llm)))
+        self.bus = Bus(config)
+        self.app = create_app(config, bus=self.bus, inference=inference, redis=redis, manage_broker=False,
+                              sweeper=False)
+        self.out: dict[str, list[Any]] = {name: [] for name in TOPICS}
+        for name, model in TOPICS.items():
+            self.bus.broker.subscriber(getattr(self.bus.topics, name))(self._collector(name, model))
+        self.rid = f"r-{namespace}"
+
+    def _collector(self, name: str, model: type) -> Any:
+        def collect(message: dict[str, Any]) -> None:
+            self.out[name].append(model.model_validate(message))
+        return collect
+
+    def calls(self, model: str | None = None) -> list[dict[str, Any]]:
+        return [c for c in self.llm.state.scripted.get_calls() if model is None or c["model"] == model]
+
+    def plan(self, *tasks: tuple[str, str, str], mode: str = "moe-orchestrator") -> Plan:
+        planned = [PlannedTask(task_id=tid, kind=kind, category=cat, instruction=f"do {cat}")  # type: ignore[arg-type]
+                   for tid, kind, cat in tasks]
+        return Plan(response_id=self.rid, tenant_id="t", deadline_at=deadline_in(60), mode=mode,
+                    question="What about tides?", tasks=planned, planner_model="planner-model",
+                    usage=Usage(prompt_tokens=11, completion_tokens=3))
+
+    def result(self, tid: str, cat: str, content: str, conf: str = "medium", kind: str = "expert",
+               **kw: Any) -> TaskResult:
+        return TaskResult(response_id=self.rid, tenant_id="t", deadline_at=deadline_in(60), task_id=tid,
+                          kind=kind, category=cat, content=content, confidence=conf,  # type: ignore[arg-type]
+                          model="expert-model", server="s", usage=Usage(prompt_tokens=5, completion_tokens=2), **kw)
+
+    async def send(self, *messages: Plan | TaskResult | Cancel | Answer) -> None:
+        topics = {Plan: "plans", TaskResult: "results", Cancel: "cancel", Answer: "answers"}
+        for message in messages:
+            await self.bus.publish(message, getattr(self.bus.topics, topics[type(message)]))
+
+    def streamed(self, channel: str) -> str:
+        return "".join(d.content for d in self.out["deltas"] if d.channel == channel)
+
+
+def _usage_of(calls: list[dict[str, Any]]) -> tuple[int, int]:
+    return (sum(prompt_tokens(c["messages"]) for c in calls), sum(completion_tokens(c["reply"]) for c in calls))
+
+
+async def test_thinking_and_judge_stream_as_deltas_and_add_up(redis, namespace: str) -> None:
+    h = Harness(namespace, redis, [
+        {"model": "think-model", "reply": "Both say the Moon. The graph confirms it."},
+        {"model": "judge-model", "reply": "The Moon's gravity [REF:Moon] causes tides [REF:Earth] twice a day."},
+    ])
+    graph_sources = [Source(kind="graph", ref="rel-7", title="Moon CAUSES Tide")]
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general"), ("t2", "expert", "science"),
+                            ("g1", "graph", "knowledge_graph")),
+                     h.result("t1", "general", "The Moon pulls."), h.result("t2", "science", "Gravity.", "high"),
+                     h.result("g1", "knowledge_graph", "Moon CAUSES Tide", kind="graph", sources=graph_sources))
+    [answer] = h.out["answers"]
+    assert answer.content == "The Moon's gravity causes tides twice a day."
+    assert answer.reasoning == "Both say the Moon. The graph confirms it."
+    assert h.streamed("content") == answer.content and h.streamed("reasoning") == answer.reasoning
+    assert [d.seq for d in h.out["deltas"]] == list(range(len(h.out["deltas"])))
+    channels = [d.channel for d in h.out["deltas"]]
+    assert channels == sorted(channels, key=lambda c: c != "reasoning")  # all reasoning before the content
+    assert [(s.kind, s.ref) for s in answer.sources] == [
+        ("expert", "science:expert-model@s"), ("expert", "general:expert-model@s"),
+        ("graph", "rel-7"), ("graph", "Earth")]
+    judge = h.calls("judge-model")[0]
+    assert "Thinking so far:\nBoth say the Moon." in judge["messages"][1]["content"]
+    prompt, completion = _usage_of(h.calls())
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (11 + 3 * 5 + prompt, 3 + 3 * 2 + completion)
+    assert answer.model_calls == 1 + 3 + 2
+    assert [p.event for p in h.out["progress"]] == ["thinking", "judging"]
+    [learned] = h.out["ingest"]
+    assert (learned.answer, learned.source_expert, learned.confidence) == (answer.content, "science", "high")
+    assert learned.synthesis_insight == answer.reasoning and learned.question == "What about tides?"
+
+
+async def test_single_confident_expert_is_the_fast_path_and_still_learned(redis, namespace: str) -> None:
+    h = Harness(namespace, redis, [])
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general"), ("g1", "graph", "knowledge_graph")),
+                     h.result("t1", "general", "Paris.", "high"), h.result("g1", "knowledge_graph", "", kind="graph"))
+    assert [a.content for a in h.out["answers"]] == ["Paris."]
+    assert h.calls() == [] and h.out["deltas"] == []
+    assert h.out["answers"][0].missing == []  # an empty graph result is not a gap
+    assert [(e.answer, e.confidence, e.synthesis_insight) for e in h.out["ingest"]] == [("Paris.", "high", None)]
+
+
+async def test_medical_answers_go_to_the_critic_without_content_deltas(redis, namespace: str) -> None:
+    h = Harness(namespace, redis, [{"model": "think-model", "reply": "Check the dose."},
+                                   {"model": "judge-model", "reply": "Take 500 mg."}])
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "medical_consult"), ("t2", "expert", "general")),
+                     h.result("t1", "medical_consult", "500 mg."), h.result("t2", "general", "Some."))
+        await h.send(h.result("t2", "general", "Some."))  # redelivery: the draft again, no new model call
+    assert h.out["answers"] == [] and h.out["ingest"] == []
+    assert h.streamed("content") == "" and h.streamed("reasoning") == "Check the dose."
+    assert len(h.out["drafts"]) == 2 and len(h.calls()) == 2
+    draft = h.out["drafts"][0]
+    assert (draft.answer.content, draft.question, draft.categories) == (
+        "Take 500 mg.", "What about tides?", ["medical_consult", "general"])
+    assert draft.ingest is not None and draft.ingest.knowledge_type in ("medical", "general")
+    assert h.out["progress"][-1].event == "critic"
+
+
+async def test_tool_calls_of_an_agent_expert_come_back_without_a_judge(redis, namespace: str) -> None:
+    calls = [{"id": "call_0", "type": "function", "function": {"name": "read_file", "arguments": '{"p": "a"}'}}]
+    h = Harness(namespace, redis, [])
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "code_reviewer"), ("t2", "expert", "technical_support"),
+                            mode="moe-orchestrator-agent"),
+                     h.result("t1", "code_reviewer", "", tool_calls=calls), h.result("t2", "technical_support", "Hm."))
+    [answer] = h.out["answers"]
+    assert answer.tool_calls == calls and answer.content == ""
+    assert h.calls() == []
+
+
+async def test_low_confidence_triggers_one_research_fallback_and_waits_for_it(redis, namespace: str) -> None:
+    web = [Source(kind="web", ref="web:1", title="Tides", url="https://tides.example")]
+    h = Harness(namespace, redis, [{"model": "judge-model", "reply": "Tides come from the Moon [1]."}], thinking=False)
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general")), h.result("t1", "general", "Not sure.", "low"))
+        await h.send(h.result("t1", "general", "Not sure.", "low"))  # redelivery: still one fallback
+        assert h.out["answers"] == [] and len(h.out["tasks_research"]) == 1
+        task = h.out["tasks_research"][0]
+        assert (task.task_id, task.queries, task.category) == ("rf1", ["do general"], "research")
+        await h.send(TaskResult(**task.child_fields(), task_id="rf1", kind="research", category="research",
+                                content="[1] Tides\nhttps://tides.example\nThe Moon.", sources=web))
+    [answer] = h.out["answers"]
+    assert answer.content == "Tides come from the Moon [1]."
+    assert ("web", "web:1", "https://tides.example") in [(s.kind, s.ref, s.url) for s in answer.sources]
+    assert "The Moon." in h.calls("judge-model")[0]["messages"][1]["content"]
+    assert h.out["progress"][0].event == "researching"
+
+
+async def test_modes_shape_the_judged_answer(redis, namespace: str) -> None:
+    words = " ".join(f"w{i}" for i in range(200))
+    h = Harness(namespace, redis, [{"model": "judge-model", "reply": words}], thinking=False)
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general"), ("t2", "expert", "math"), mode="moe-orchestrator-concise"),
+                     h.result("t1", "general", "a"), h.result("t2", "math", "b"))
+    [answer] = h.out["answers"]
+    assert len(answer.content.split()) == 120 and h.streamed("content") == answer.content
+    assert "at most 120 words" in h.calls("judge-model")[0]["messages"][0]["content"]
+
+
+async def test_plan_mode_shows_the_plan_before_the_answer(redis, namespace: str) -> None:
+    h = Harness(namespace, redis, [])
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general"), mode="moe-orchestrator-plan"),
+                     h.result("t1", "general", "Paris.", "high"))
+    assert h.out["answers"][0].content == "Plan:\n1. [expert] general: do general\n\nParis."
+
+
+async def test_cache_hits_are_learned(redis, namespace: str) -> None:
+    h = Harness(namespace, redis, [])
+    hit = Answer(response_id=h.rid, tenant_id="t", deadline_at=deadline_in(9), mode="moe-orchestrator",
+                 content="Paris.", cache_hit=True, question="Capital of France?")
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(hit, hit.model_copy(update={"cache_hit": False}))
+    assert [(e.answer, e.cache_hit, e.question) for e in h.out["ingest"]] == [("Paris.", True, "Capital of France?")]
+
+
+async def test_a_cancelled_request_ends_without_any_model_call(redis, namespace: str) -> None:
+    h = Harness(namespace, redis, [{"model": "judge-model", "reply": "never"}])
+    plan = h.plan(("t1", "expert", "general"), ("t2", "expert", "math"))
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(plan, h.result("t1", "general", "a"))
+        await h.send(Cancel(**plan.child_fields()))
+        await h.send(h.result("t2", "math", "b"))
+    assert h.calls() == []
+    assert [a.error.code if a.error else None for a in h.out["answers"]] == ["cancelled", "cancelled"]
+    assert h.out["ingest"] == []
+
+
+async def test_a_judge_failure_falls_back_to_the_best_result(redis, namespace: str) -> None:
+    h = Harness(namespace, redis, [{"model": "judge-model", "status": 500}], thinking=False, research_fallback=False)
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general"), ("t2", "expert", "math")),
+                     h.result("t1", "general", "low answer", "low"), h.result("t2", "math", "4", "high"))
+    assert h.out["answers"][0].content == "4"

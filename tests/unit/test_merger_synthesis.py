@@ -1,0 +1,166 @@
+"""merger synthesis logic: dedup, source priority, fast path, missing, prompts, research fallback, learning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from merger import fallback, learning, synthesis
+from moe_core.contracts import Answer, FewShot, ModelUse, Plan, PlannedTask, Source, TaskResult, deadline_in
+from moe_core.modes import get_mode
+
+pytestmark = pytest.mark.unit
+ENV: dict[str, Any] = {"response_id": "r1", "tenant_id": "t"}
+DEFAULT = get_mode("moe-orchestrator")
+
+
+def _plan(*tasks: tuple[str, str, str], mode: str = "moe-orchestrator", seconds: float = 60, **kw: Any) -> Plan:
+    planned = [PlannedTask(task_id=tid, kind=kind, category=cat, instruction=f"do {cat}")  # type: ignore[arg-type]
+               for tid, kind, cat in tasks]
+    return Plan(**ENV, deadline_at=deadline_in(seconds), mode=mode, question="Q?", tasks=planned, **kw)
+
+
+def _res(tid: str, cat: str, content: str = "x", conf: str = "medium", kind: str = "expert", **kw: Any) -> TaskResult:
+    return TaskResult(**ENV, deadline_at=deadline_in(60), task_id=tid, kind=kind, category=cat,  # type: ignore[arg-type]
+                      content=content, confidence=conf, model="m", server="s", **kw)  # type: ignore[arg-type]
+
+
+def _by_id(*results: TaskResult) -> dict[str, TaskResult]:
+    return {r.task_id: r for r in results}
+
+
+def test_dedup_keeps_the_most_confident_result_per_category_in_priority_order() -> None:
+    results = [
+        _res("t1", "general", "low one", "low"), _res("t2", "general", "high one", "high"),
+        _res("t3", "research", "web", "medium", kind="research"), _res("t4", "precision", "42", "high", kind="tool"),
+        _res("t5", "knowledge_graph", "facts", kind="graph"), _res("t6", "reasoning", "chain", "medium"),
+        _res("t7", "general", "medium one", "medium"),
+    ]
+    kept = synthesis.dedup(results)
+    assert [(r.task_id, synthesis.source_class(r)) for r in kept] == [
+        ("t6", "reasoning"), ("t4", "precision tool"), ("t5", "knowledge graph"), ("t2", "expert"), ("t3", "web")]
+
+
+def test_fast_path_single_high_expert_ignoring_empty_graph_and_research() -> None:
+    plan = _plan(("t1", "expert", "general"), ("g1", "graph", "knowledge_graph"), ("r1", "research", "research"))
+    results = _by_id(_res("t1", "general", "Paris.", "high"), _res("g1", "knowledge_graph", "", kind="graph"),
+                     _res("r1", "research", "", kind="research"))
+    assert synthesis.fast_path(plan, results, DEFAULT) is results["t1"]
+    results["g1"] = _res("g1", "knowledge_graph", "Paris IS_A capital", kind="graph")  # found something: judge
+    assert synthesis.fast_path(plan, results, DEFAULT) is None
+
+
+def test_fast_path_single_high_tool_result() -> None:
+    plan = _plan(("p1", "tool", "precision"), ("g1", "graph", "knowledge_graph"))
+    results = _by_id(_res("p1", "precision", "17% of 2,340 = 397.8", "high", kind="tool"),
+                     _res("g1", "knowledge_graph", "", kind="graph"))
+    assert synthesis.fast_path(plan, results, DEFAULT) is results["p1"]
+
+
+def test_no_fast_path_for_medium_confidence_a_failed_expert_or_the_report_mode() -> None:
+    plan = _plan(("t1", "expert", "general"))
+    assert synthesis.fast_path(plan, _by_id(_res("t1", "general", conf="medium")), DEFAULT) is None
+    two = _plan(("t1", "expert", "general"), ("t2", "expert", "math"))
+    failed = _by_id(_res("t1", "general", conf="high"), _res("t2", "math", "", "low", error="boom"))
+    assert synthesis.fast_path(two, failed, DEFAULT) is None
+    high = _by_id(_res("t1", "general", conf="high"))
+    assert synthesis.fast_path(plan, high, get_mode("moe-orchestrator-report")) is None
+
+
+def test_two_results_of_one_category_are_one_after_dedup() -> None:
+    plan = _plan(("t1", "expert", "general"), ("t2", "expert", "general"))
+    results = _by_id(_res("t1", "general", "a", "high"), _res("t2", "general", "b", "low"))
+    assert synthesis.fast_path(plan, results, DEFAULT) is results["t1"]
+
+
+def test_missing_counts_gaps_not_empty_findings() -> None:
+    plan = _plan(("t1", "expert", "general"), ("t2", "expert", "math"), ("g1", "graph", "knowledge_graph"),
+                 ("r1", "research", "research"), ("rf1", "research", "research"), ("p1", "tool", "precision"))
+    results = _by_id(_res("t1", "general"), _res("t2", "math", "", error="down"),
+                     _res("g1", "knowledge_graph", "", kind="graph"), _res("rf1", "research", "", kind="research",
+                                                                           error="search failed"))
+    assert synthesis.missing(plan, results) == ["math", "research", "precision"]
+
+
+def test_tool_calls_win_over_everything() -> None:
+    calls = [{"id": "call_0", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]
+    results = _by_id(_res("t1", "code_reviewer", "", "medium", tool_calls=calls), _res("t2", "technical_support"))
+    assert synthesis.with_tool_calls(results) is results["t1"]
+    assert synthesis.with_tool_calls(_by_id(_res("t2", "general"))) is None
+
+
+def test_thinking_and_critic_conditions() -> None:
+    one = _plan(("t1", "expert", "general"))
+    assert not synthesis.needs_thinking(one, [_res("t1", "general", conf="medium")])
+    assert synthesis.needs_thinking(one, [_res("t1", "general", conf="low")])
+    assert synthesis.needs_thinking(_plan(("t1", "expert", "general"), ("t2", "expert", "math")), [])
+    assert synthesis.critic_pending(_plan(("t1", "expert", "medical_consult")))
+    assert synthesis.critic_pending(_plan(("t1", "expert", "general"), ("t2", "expert", "legal_advisor")))
+    assert not synthesis.critic_pending(one)
+
+
+def test_judge_prompt_orders_by_priority_and_asks_for_refs_and_citations() -> None:
+    plan = _plan(("t1", "expert", "general"), ("g1", "graph", "knowledge_graph"), ("r1", "research", "research"),
+                 mode="moe-orchestrator-report",
+                 few_shot=[FewShot(question="Old Q", answer="Old A", distance=0.2)])
+    good = synthesis.dedup([_res("t1", "general", "EXPERT TEXT"), _res("g1", "knowledge_graph", "GRAPH TEXT",
+                                                                        kind="graph"),
+                            _res("r1", "research", "WEB TEXT [1]", kind="research")])
+    system, user = synthesis.judge_messages(plan, good, "compare them", get_mode(plan.mode))
+    text = user["content"]
+    assert text.index("GRAPH TEXT") < text.index("EXPERT TEXT") < text.index("WEB TEXT") < text.index("Old A")
+    assert "Thinking so far:\ncompare them" in text
+    assert "reasoning > precision tool > knowledge graph > expert > web > cache" in system["content"]
+    assert "[REF:<entity>]" in system["content"] and "[n]" in system["content"]
+    assert "## Summary" in system["content"]  # the report mode's instruction
+    plain_system = synthesis.judge_messages(_plan(("t1", "expert", "general")), good[1:2], "", DEFAULT)[0]
+    assert "[REF:" not in plain_system["content"]
+
+
+def test_sources_of_the_used_results() -> None:
+    web = [Source(kind="web", ref="web:1", title="Tide", url="https://t.example")]
+    good = [_res("t1", "general"), _res("r1", "research", kind="research", sources=web),
+            _res("p1", "precision", kind="tool"), _res("g1", "knowledge_graph", kind="graph",
+                                                       sources=[Source(kind="graph", ref="rel-1")])]
+    assert [(s.kind, s.ref) for s in synthesis.result_sources(good)] == [
+        ("expert", "general:m@s"), ("web", "web:1"), ("tool", "precision")]
+
+
+def test_render_plan() -> None:
+    plan = _plan(("r1", "research", "research"), ("t1", "expert", "general"))
+    assert synthesis.render_plan(plan) == "Plan:\n1. [research] research: do research\n2. [expert] general: do general"
+
+
+def test_research_fallback_for_low_confidence_experts_only_once_and_in_time() -> None:
+    plan = _plan(("t1", "expert", "general"), ("t2", "expert", "math"))
+    results = _by_id(_res("t1", "general", conf="low"), _res("t2", "math", conf="high"))
+    task = fallback.fallback_task(plan, results, True, 5)
+    assert task is not None and (task.task_id, task.kind, task.args) == ("rf1", "research", {"queries": ["do general"]})
+    message = fallback.research_message(plan, task)
+    assert (message.queries, message.category, message.question) == (["do general"], "research", "Q?")
+    assert fallback.fallback_task(plan, results, False, 5) is None  # disabled
+    assert fallback.fallback_task(_plan(("t1", "expert", "general"), seconds=3), results, True, 5) is None
+    with_research = _plan(("t1", "expert", "general"), ("r1", "research", "research"))
+    assert fallback.fallback_task(with_research, results, True, 5) is None
+    confident = _by_id(_res("t1", "general", conf="medium"))
+    assert fallback.fallback_task(plan, confident, True, 5) is None
+
+
+def test_learning_events() -> None:
+    answer = Answer(**ENV, deadline_at=deadline_in(9), mode="moe-orchestrator", content="Use aspirin.",
+                    question="Headache?", reasoning="Both agree.")
+    lead = _res("t1", "medical_consult", conf="high")
+    event = learning.ingest_event(answer, lead, used=2)
+    assert event is not None
+    assert (event.question, event.answer, event.knowledge_type, event.source_expert, event.source_model,
+            event.confidence, event.synthesis_insight, event.cache_hit) == (
+        "Headache?", "Use aspirin.", "medical", "medical_consult", "m", "high", "Both agree.", False)
+    assert learning.ingest_event(answer, lead, used=1).synthesis_insight is None  # type: ignore[union-attr]
+    tool = learning.ingest_event(answer, _res("p1", "precision", kind="tool", conf="high"), used=1)
+    assert tool is not None and tool.knowledge_type == "precision"
+    assert learning.ingest_event(answer.model_copy(update={"finish_reason": "deadline"}), lead, 1) is None
+    hit = answer.model_copy(update={"cache_hit": True, "models_used": [ModelUse(model="m2", category="math")]})
+    cached = learning.cache_hit_event(hit)
+    assert cached is not None and (cached.cache_hit, cached.knowledge_type, cached.source_model) == (True, "math", "m2")
+    assert learning.cache_hit_event(answer) is None
