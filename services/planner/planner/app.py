@@ -37,6 +37,7 @@ from moe_core.stores import redis_client, redis_ready
 from planner import core
 from planner.augment import augment
 from planner.complexity import estimate
+from planner.modes import expert_history
 from planner.plan_cache import CachedPlan, PlanCache
 from planner.router import SemanticRouter
 from planner.semantic_cache import Lookup, SemanticCache, cache_key, cache_scope, cacheable, cached_answer
@@ -91,7 +92,7 @@ class Planner:
         if plan is None:
             raise PermanentError("stored planner outcome has neither plan nor answer")
         await self.bus.publish(plan, self.bus.topics.plans)
-        history = [m for m in request.messages[:-1] if m.role in ("user", "assistant")][-HISTORY_TURNS:]
+        history = expert_history(request, HISTORY_TURNS)
         for task in plan.tasks:
             message = task_message(request, plan, task, history)
             await self.bus.publish(message, self.bus.topics.for_task_kind(task.kind))
@@ -218,7 +219,7 @@ def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: l
         return ToolTask(**fields, tool=task.tool or task.category, args=task.args)
     if task.kind == "research":
         queries = task.args.get("queries") or [task.instruction]
-        return ResearchTask(**fields, queries=[str(q) for q in queries])
+        return ResearchTask(**fields, queries=[str(q) for q in queries], category=task.category)
     if task.kind == "graph":
         return GraphTask(**fields, metadata_filters=plan.metadata_filters)
     return ExpertTask(**fields, category=task.category, instruction=task.instruction, history=history,
