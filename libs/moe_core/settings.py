@@ -37,6 +37,9 @@ class FleetSettings(BaseSettings):
         validation_alias=AliasChoices("EXPERT_TEMPLATES", "MOE_EXPERT_TEMPLATES"),
         description="JSON {category: [model refs]}, ordered by preference",
     )
+    inference_heartbeat_s: float = Field(default=10.0, gt=0, description="Fleet: poll servers this often")
+    inference_unhealthy_s: float = Field(default=15.0, gt=0, description="Fleet: skip a failed server this long")
+    inference_affinity_ttl_s: int = Field(default=600, ge=1, description="Fleet: sticky user->server affinity")
     local_llm_url: str = "http://127.0.0.1:8081"
     local_llm_model: str = "smollm2-135m"
     otel_exporter_endpoint: str = Field(

@@ -134,6 +134,7 @@ class ScriptState:
     fail_status: int = 503
     fail_remaining: int = 0
     is_down: bool = False
+    loaded: list[str] | None = None  # models reported as loaded (/api/ps, /v1/models); None = all
     _uses: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -164,6 +165,13 @@ class ScriptState:
 
     def up(self) -> None:
         self.is_down = False
+
+    def set_loaded(self, models: list[str] | None) -> None:
+        """What the server says it has in memory (a fleet prefers a server that has the model loaded)."""
+        self.loaded = None if models is None else list(models)
+
+    def loaded_models(self) -> list[str]:
+        return self.models() if self.loaded is None else [m for m in self.models() if m in self.loaded]
 
     # -- request path ------------------------------------------------------------------------
     def models(self) -> list[str]:

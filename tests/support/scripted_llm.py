@@ -9,6 +9,7 @@ Subprocess:   ``python -m tests.support.scripted_llm --port 0 --host 127.0.0.1 [
 Script format, token counting and truncation rules: see ``tests/support/scripted_core.py``.
 Control endpoints: ``PUT /_script``, ``GET|DELETE /_calls``, ``POST /_fail {"status","times"}``,
 ``POST /_down``, ``POST /_up``. They keep working while the server is "down".
+``state.set_loaded([...])`` limits what /api/ps and /v1/models report as loaded (default: every model).
 """
 
 from __future__ import annotations
@@ -196,14 +197,14 @@ def create_app(script: dict[str, Any] | None = None) -> Starlette:
     async def openai_models(_: Request) -> Response:
         created = int(time.time())
         data = [{"id": m, "object": "model", "created": created, "owned_by": "scripted"}
-                for m in state.models()]
+                for m in state.loaded_models()]
         return JSONResponse({"object": "list", "data": data})
 
     async def tags(_: Request) -> Response:
         return JSONResponse({"models": [model_entry(m, loaded=False) for m in state.models()]})
 
     async def ps(_: Request) -> Response:
-        return JSONResponse({"models": [model_entry(m, loaded=True) for m in state.models()]})
+        return JSONResponse({"models": [model_entry(m, loaded=True) for m in state.loaded_models()]})
 
     async def put_script(request: Request) -> Response:
         try:

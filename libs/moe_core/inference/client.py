@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -11,13 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from moe_core.contracts import Usage
 from moe_core.inference import protocols
 from moe_core.inference import tools as tool_wire
 from moe_core.inference.config import InferenceConfig, InferenceServer, ModelRef
 from moe_core.inference.errors import InferenceError
-from moe_core.observability.metrics import INFERENCE_SECONDS, INFERENCE_TOKENS
+from moe_core.inference.fleet import InferenceFleet, order_servers
+from moe_core.observability.metrics import INFERENCE_FAILOVERS, INFERENCE_SECONDS, INFERENCE_TOKENS
+from moe_core.settings import FleetSettings
+
+FLEET_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +53,28 @@ class StreamDelta:
 
 
 class InferenceClient:
-    def __init__(self, config: InferenceConfig, http: httpx.AsyncClient | None = None) -> None:
+    """fleet: optional shared state (Redis) that orders servers by health, affinity, loaded models and load."""
+
+    def __init__(self, config: InferenceConfig, http: httpx.AsyncClient | None = None,
+                 fleet: InferenceFleet | None = None) -> None:
         self.config = config
+        self.fleet = fleet
         self._http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
+
+    @classmethod
+    def from_settings(cls, settings: FleetSettings, redis: Redis | None = None) -> InferenceClient:
+        """With a Redis client the fleet state is used (and `run_heartbeat` may be started)."""
+        fleet = None
+        if redis is not None:
+            fleet = InferenceFleet(redis, settings.topic_namespace, unhealthy_s=settings.inference_unhealthy_s,
+                                   affinity_ttl_s=settings.inference_affinity_ttl_s,
+                                   heartbeat_s=settings.inference_heartbeat_s)
+        return cls(InferenceConfig.from_settings(settings), fleet=fleet)
+
+    async def run_heartbeat(self) -> None:
+        """Poll every configured server for health and loaded models (runs until cancelled)."""
+        if self.fleet is not None:
+            await self.fleet.run_heartbeat(self.config.servers, self._http)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -65,11 +91,13 @@ class InferenceClient:
         timeout_s: float | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        user: str | None = None,
     ) -> Completion:
         """One completion from the first candidate that answers; retryable failures fail over.
 
         tools / tool_choice: OpenAI tool definitions passed to the model; its calls come back in
-        Completion.tool_calls (OpenAI form, also for Ollama servers)."""
+        Completion.tool_calls (OpenAI form, also for Ollama servers).
+        user: the end user, for sticky server affinity of floating models."""
         call = {
             "messages": messages,
             "max_tokens": max_tokens,
@@ -80,13 +108,17 @@ class InferenceClient:
             "tool_choice": tool_choice if tools else None,
         }
         errors: list[InferenceError] = []
-        for ref, server in self._targets(refs):
+        for ref, server in await self._ordered_targets(refs, user):
             for attempt in range(server.max_retries + 1):
                 try:
-                    return await self._once(server, ref.model, call, timeout_s)
+                    async with self._running(server):
+                        completion = await self._once(server, ref.model, call, timeout_s)
+                    await self._succeeded(server, ref.model, user)
+                    return completion
                 except InferenceError as exc:
                     errors.append(exc)
                     log.warning("inference attempt %d failed: %s", attempt + 1, exc)
+                    await self._failed(server, exc)
                     if not exc.retryable:
                         raise _combine(errors, refs) from exc
                     if not exc.retry_same_server:
@@ -105,6 +137,7 @@ class InferenceClient:
         timeout_s: float | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        user: str | None = None,
     ) -> AsyncIterator[StreamDelta]:
         """Stream from the first candidate that accepts the request (failover before the first token).
 
@@ -112,14 +145,17 @@ class InferenceClient:
         call = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature,
                 "tools": tools or None, "tool_choice": tool_choice if tools else None}
         errors: list[InferenceError] = []
-        for ref, server in self._targets(refs):
+        for ref, server in await self._ordered_targets(refs, user):
             started = False
             try:
-                async for delta in self._stream_once(server, ref.model, call, timeout_s):
-                    started = True
-                    yield delta
+                async with self._running(server):
+                    async for delta in self._stream_once(server, ref.model, call, timeout_s):
+                        started = True
+                        yield delta
+                await self._succeeded(server, ref.model, user)
                 return
             except InferenceError as exc:
+                await self._failed(server, exc)
                 if started:
                     raise
                 errors.append(exc)
@@ -130,6 +166,42 @@ class InferenceClient:
         if not targets:
             raise InferenceError("no_server", f"no configured server serves {', '.join(map(str, refs))}")
         return targets
+
+    async def _ordered_targets(self, refs: list[ModelRef], user: str | None) -> list[tuple[ModelRef, InferenceServer]]:
+        """Configuration order, or with a fleet: floating models ordered by the fleet's view, known-unhealthy
+        servers moved last (still tried when nothing else answers)."""
+        targets = self._targets(refs)
+        if self.fleet is None:
+            return targets
+        try:
+            servers = list({server.name: server for _, server in targets}.values())
+            views = await self.fleet.views(servers)
+            ordered: list[tuple[ModelRef, InferenceServer]] = []
+            for ref in refs:
+                candidates = self.config.candidates(ref)
+                if ref.server is None and len(candidates) > 1:
+                    candidates = order_servers(ref.model, candidates, views,
+                                               await self.fleet.affinity(user, ref.model))
+                ordered += [(ref, server) for server in candidates]
+        except FLEET_ERRORS as exc:
+            log.warning("fleet state unavailable, using configuration order: %s", exc)
+            return targets
+        return sorted(ordered, key=lambda target: not views[target[1].name].healthy)
+
+    def _running(self, server: InferenceServer) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.fleet.running(server.name) if self.fleet is not None else contextlib.nullcontext()
+
+    async def _succeeded(self, server: InferenceServer, model: str, user: str | None) -> None:
+        if self.fleet is not None:
+            with contextlib.suppress(*FLEET_ERRORS):
+                await self.fleet.succeeded(server.name, model, user)
+
+    async def _failed(self, server: InferenceServer, exc: InferenceError) -> None:
+        if exc.retryable:
+            INFERENCE_FAILOVERS.labels(server.name, exc.kind).inc()
+            if self.fleet is not None:
+                with contextlib.suppress(*FLEET_ERRORS):
+                    await self.fleet.failed(server.name, f"{exc.kind}: {exc.detail}")
 
     def _timeout(self, server: InferenceServer, timeout_s: float | None) -> httpx.Timeout:
         total = min(server.timeout_s, timeout_s) if timeout_s else server.timeout_s

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter, field_validator
+from pydantic import AliasChoices, BaseModel, Field, TypeAdapter, field_validator
 
 from moe_core.settings import FleetSettings
 
@@ -28,10 +28,14 @@ class InferenceServer(BaseModel):
 
 
 class ModelRef(BaseModel):
-    """`model` (any server that lists it) or `model@server` (that server only)."""
+    """`model` (floats to any server that has it) or `model@server` (that server only).
 
-    model: str
-    server: str | None = None
+    In EXPERT_TEMPLATES an entry may also be an object `{"model", "endpoint" or "server", "tier"}`:
+    tier 1 models (small, fast) run first, tier 2 only when no tier-1 answer is high confidence."""
+
+    model: str = Field(min_length=1)
+    server: str | None = Field(default=None, validation_alias=AliasChoices("server", "endpoint"))
+    tier: int = Field(default=1, ge=1, le=2)
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:
@@ -40,11 +44,15 @@ class ModelRef(BaseModel):
             raise ValueError(f"empty model in reference {text!r}")
         return cls(model=model, server=server or None)
 
+    @classmethod
+    def of(cls, entry: str | dict[str, Any]) -> ModelRef:
+        return cls.parse(entry) if isinstance(entry, str) else cls.model_validate(entry)
+
     def __str__(self) -> str:
         return f"{self.model}@{self.server}" if self.server else self.model
 
 
-_refs = TypeAdapter(dict[str, list[str]])
+_refs = TypeAdapter(dict[str, list[str | dict[str, Any]]])
 
 
 class InferenceConfig(BaseModel):
@@ -85,4 +93,4 @@ def _parse_refs(raw: str) -> dict[str, list[ModelRef]]:
     if not raw.strip():
         return {}
     data = _refs.validate_python(json.loads(raw))
-    return {key: [ModelRef.parse(r) for r in refs] for key, refs in data.items()}
+    return {key: [ModelRef.of(r) for r in refs] for key, refs in data.items()}
