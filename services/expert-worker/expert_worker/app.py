@@ -10,7 +10,8 @@ from redis.asyncio import Redis
 
 from expert_worker import core
 from expert_worker.settings import ExpertSettings
-from moe_core.bus import Bus
+from moe_core.bus import Bus, wait_positioned
+from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import ExpertTask, Progress, TaskResult
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
@@ -26,6 +27,7 @@ class ExpertWorker:
         self.bus = bus
         self.inference = inference
         self.memo = Memo(redis, "expert:result", settings.result_ttl_s)
+        self.cancels = Cancellations(redis, settings.topic_namespace)
 
     async def handle(self, task: ExpertTask) -> None:
         key = f"{task.response_id}:{task.task_id}"
@@ -33,7 +35,11 @@ class ExpertWorker:
         if stored:
             result = TaskResult.model_validate_json(stored)
         else:
-            result = await self._run(task)
+            try:  # a Cancel stops the model calls of this request (before and during)
+                result = await self.cancels.run(task.response_id, self._run(task))
+            except RequestCancelled:
+                result = TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category,
+                                    confidence="low", error="cancelled")
             result = TaskResult.model_validate_json(await self.memo.put_first(key, result.model_dump_json()))
         await self.bus.publish(result, self.bus.topics.results)
         event = "failed" if result.error else "answered"
@@ -55,6 +61,8 @@ class ExpertWorker:
                 max_tokens=task.params.max_tokens or self.settings.expert_max_tokens,
                 temperature=task.params.temperature,
                 timeout_s=task.remaining_seconds(),
+                tools=task.tools or None,
+                tool_choice=task.tool_choice,
             )
         except InferenceError as exc:
             log.warning("expert %s failed: %s", task.category, exc)
@@ -69,6 +77,7 @@ class ExpertWorker:
             server=completion.server,
             usage=completion.usage,
             duration_ms=(time.perf_counter() - started) * 1000,
+            tool_calls=completion.tool_calls,
         )
 
 
@@ -86,13 +95,18 @@ def create_app(
     redis = redis or redis_client(settings.redis_url)
     worker = ExpertWorker(settings, bus, inference, redis)
     bus.subscribe(bus.topics.tasks_expert, ExpertTask, worker.handle)
+    cancel_feed = worker.cancels.subscribe(bus)
+
+    async def start() -> None:
+        await wait_positioned(cancel_feed)
 
     async def close() -> None:
         await inference.aclose()
         await redis.aclose()
 
     app = create_service_app(
-        settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_shutdown=[close], manage_broker=manage_broker
+        settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_startup=[start], on_shutdown=[close],
+        manage_broker=manage_broker,
     )
     app.state.worker = worker
     return app

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from expert_worker.passthrough import agent_messages, is_passthrough, wire
 from moe_core.contracts import EXPERT_CATEGORIES, Confidence, ExpertTask
+from moe_core.modes import expert_suffix
 
 _CONFIDENCE = re.compile(r"^\W*confidence\W*[:=]?\s*\**\s*(high|medium|low)\b.*$", re.IGNORECASE | re.MULTILINE)
 
@@ -17,9 +20,12 @@ def system_prompt(category: str) -> str:
     )
 
 
-def expert_messages(task: ExpertTask) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": system_prompt(task.category)}]
-    messages += [{"role": m.role, "content": m.content} for m in task.history]
+def expert_messages(task: ExpertTask) -> list[dict[str, Any]]:
+    system = system_prompt(task.category) + expert_suffix(task.mode)
+    if is_passthrough(task):  # agents: the conversation itself, with tool calls and results
+        return agent_messages(task, system)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    messages += [wire(m) for m in task.history]
     user = task.instruction
     if task.question and task.question not in task.instruction:
         user = f"{task.instruction}\n\n(The user's question: {task.question})"
