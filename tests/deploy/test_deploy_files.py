@@ -35,6 +35,8 @@ SERVICES: dict[str, tuple[str, int]] = {
     "planner": ("planner", 8101),
     "expert-worker": ("expert_worker", 8102),
     "merger": ("merger", 8103),
+    "research": ("research", 8104),
+    "critic": ("critic", 8105),
 }
 COMPOSE_LAYERS = [
     ["compose.yaml"],

@@ -14,6 +14,8 @@ SERVICES: dict[str, tuple[str, str]] = {
     "planner": ("planner", "/ready"),
     "expert-worker": ("expert_worker", "/ready"),
     "merger": ("merger", "/ready"),
+    "research": ("research", "/ready"),
+    "critic": ("critic", "/ready"),
 }
 FLEET_ENV = config.DATA / "fleet.env"
 
