@@ -77,8 +77,7 @@ async def apply_feedback(db: GraphDB, policy: TrustPolicy, tenant: str, ids: lis
     if mark is None or not ids:
         return mark, []
     now = time.time()
-    query = VERIFY if mark == "verified" else FLAG
-    rows = await db.write(query, ids=ids, tenant=tenant, origin=origin, now=now)
+    rows = await db.write(VERIFY if mark == "verified" else FLAG, ids=ids, tenant=tenant, origin=origin, now=now)
     if rows:
         await db.write(SET_TRUST, rows=_trust_rows(rows, policy, now))
         await db.write(BUMP_VERSION, tenants=[tenant])

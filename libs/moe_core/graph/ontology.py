@@ -59,7 +59,7 @@ class Ontology:
 
 
 def load(path: Path = ONTOLOGY_FILE) -> Ontology:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     if not isinstance(raw, dict):
         raise OntologyError("the ontology file must be a mapping of domains")
     entities: dict[str, SeedEntity] = {}

@@ -97,7 +97,7 @@ class GapHealer:
         return str(json.loads(await self.memo.put_first(key, json.dumps(completion.content))))
 
     async def on_lint(self, request: LintRequest) -> None:
-        deletions = await self.linter.run(request.tenant_id, list(request.checks))
+        deletions = await self.linter.lint(request.tenant_id, list(request.checks))
         for d in deletions:
             await self._audit(request, f"{d.kind}_deleted", d.id, d.reason,
                               {"check": d.check, "tenant": d.tenant, **d.details})

@@ -89,7 +89,7 @@ class Linter:
     def _scope(self, tenant: str) -> dict[str, Any]:
         return {"tenant": tenant, "all": tenant == ALL_TENANTS, "shared": SHARED_TENANT}
 
-    async def run(self, tenant: str, checks: list[str]) -> list[Deletion]:
+    async def lint(self, tenant: str, checks: list[str]) -> list[Deletion]:
         deletions: list[Deletion] = []
         for check in ("contradictions", "decay", "orphans"):  # orphans last: decay leaves some behind
             if check in checks:

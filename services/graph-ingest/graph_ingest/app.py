@@ -21,6 +21,7 @@ from moe_core.graph.feedback import apply_feedback, recompute_trust
 from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.quarantine import Quarantine, blast_radius_exceeded
 from moe_core.graph.synthesis import write_synthesis
+from moe_core.graph.trust import extraction_confidence
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
 from moe_core.service import Check, create_service_app
@@ -49,6 +50,8 @@ class GraphIngest:
         triples = await self._triples(event)
         if triples is None:
             return
+        triples = [t.model_copy(update={"confidence": extraction_confidence(t.confidence, event.confidence)})
+                   for t in triples]
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model)
         written, entity_uids = [], []

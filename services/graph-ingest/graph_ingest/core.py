@@ -111,12 +111,12 @@ def skip_reason(event: IngestEvent) -> str | None:
 
 
 def domain_of(event: IngestEvent) -> str:
+    """The knowledge type when it names a domain, else the answering expert's domain, else general."""
     for hint in (event.knowledge_type, event.source_expert or ""):
         value = hint.strip().lower()
-        if value in DOMAINS:
-            return value
-        if value in DOMAIN_HINTS:
-            return DOMAIN_HINTS[value]
+        domain = value if value in DOMAINS else DOMAIN_HINTS.get(value, "general")
+        if domain != "general":
+            return domain
     return "general"
 
 

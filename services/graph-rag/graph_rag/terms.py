@@ -12,6 +12,7 @@ from graph_rag.stopwords import is_stopword
 from moe_core.graph.names import normalize
 
 _TOKEN = re.compile(r"[^\W_][\w+#.\-']*", re.UNICODE)
+_CLAUSE = re.compile(r"[,;:!?()\[\]{}\n\"]+|\.(?:\s|$)")
 MAX_NGRAM = 5
 MIN_FUZZY_CHARS = 5
 MIN_GAP_CHARS = 4
@@ -136,22 +137,26 @@ def _fuzzy(phrase: str, lexicons: list[Lexicon]) -> Entry | None:
 
 
 def extract(question: str, lexicons: list[Lexicon], max_unknown: int = 3) -> Extraction:
-    """Greedy longest match over the question's tokens: exact names and aliases first, then fuzzy."""
-    words = tokens(question)
+    """Greedy longest match over the question's tokens: exact names and aliases first, then fuzzy.
+    Neither a name nor an unknown term spans a clause boundary (, ; : ! ? brackets, end of sentence)."""
     matches: list[Match] = []
-    unmatched: list[int] = []
-    i = 0
-    while i < len(words):
-        hit = _match_at(words, i, lexicons)
-        if hit is None:
-            unmatched.append(i)
-            i += 1
-            continue
-        match, width = hit
-        if match.uid not in {m.uid for m in matches}:
-            matches.append(match)
-        i += width
-    return Extraction(matches, unknown_terms(words, unmatched, max_unknown))
+    unknown: list[str] = []
+    for clause in _CLAUSE.split(question):
+        words = tokens(clause)
+        unmatched: list[int] = []
+        i = 0
+        while i < len(words):
+            hit = _match_at(words, i, lexicons)
+            if hit is None:
+                unmatched.append(i)
+                i += 1
+                continue
+            match, width = hit
+            if match.uid not in {m.uid for m in matches}:
+                matches.append(match)
+            i += width
+        unknown += [t for t in unknown_terms(words, unmatched, max_unknown) if t not in unknown]
+    return Extraction(matches, unknown[:max_unknown])
 
 
 def _match_at(words: list[str], i: int, lexicons: list[Lexicon]) -> tuple[Match, int] | None:

@@ -1,0 +1,120 @@
+"""The graph tier: real Neo4j (ontology seeded once per session), real Kafka, and the graph services
+(graph-ingest, graph-rag, gap-healer) plus the gateway running in this process under one namespace.
+Tests isolate themselves by a unique tenant id, removed afterwards."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gap_healer.app import create_app as gap_healer_app
+from gap_healer.settings import GapHealerSettings
+from gateway.app import create_app as gateway_app
+from gateway.keystore import KeyStore
+from gateway.settings import GatewaySettings
+from graph_ingest.app import create_app as graph_ingest_app
+from graph_ingest.settings import GraphIngestSettings
+from graph_rag.app import create_app as graph_rag_app
+from graph_rag.settings import GraphRagSettings
+from moe_core.bus import Bus
+from moe_core.contracts import Envelope
+from moe_core.graph import GraphDB
+from moe_core.graph.lifecycle import prepare_graph
+from moe_core.settings import FleetSettings
+from tests.conftest import SCRIPTED_MODELS, Scripted
+from tests.graph.helpers import TopicTap, purge
+
+
+@pytest.fixture(scope="session")
+def neo4j_url(infra: dict[str, str]) -> str:
+    from fleetlib import api
+
+    api.ensure_up(["neo4j"])
+    return infra["neo4j"]
+
+
+@pytest.fixture(scope="session")
+async def graph_db(neo4j_url: str) -> AsyncIterator[GraphDB]:
+    db = GraphDB(neo4j_url)
+    await prepare_graph(db)  # constraints, indexes and the base ontology, once (idempotent)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+async def tenant(graph_db: GraphDB) -> AsyncIterator[str]:
+    name = f"gt-{uuid.uuid4().hex[:10]}"
+    yield name
+    await purge(graph_db, name)
+
+
+@dataclass
+class GraphServices:
+    namespace: str
+    bus: Bus
+    tap: TopicTap
+    gateway: httpx.AsyncClient
+    admin_key: str
+    user_key: str
+    tenant_keys: dict[str, str]
+    apps: dict[str, FastAPI]
+    keystore: KeyStore
+
+    async def publish(self, message: Envelope, topic: str) -> None:
+        await self.bus.publish(message, getattr(self.bus.topics, topic))
+
+    async def admin_key_for(self, tenant: str) -> str:
+        if tenant not in self.tenant_keys:
+            self.tenant_keys[tenant] = (await self.keystore.create("graph-admin", "admin", [tenant]))[1]
+        return self.tenant_keys[tenant]
+
+    async def user_key_for(self, tenant: str) -> str:
+        return (await self.keystore.create("graph-user", "user", [tenant]))[1]
+
+
+def _common(infra: dict[str, str], namespace: str, neo4j: str, scripted_url: str) -> dict[str, Any]:
+    servers = [{"name": "scripted", "url": scripted_url, "models": SCRIPTED_MODELS, "max_retries": 0,
+                "timeout_s": 30}]
+    return {"topic_namespace": namespace, "kafka_bootstrap": infra["kafka"], "redis_url": infra["redis"],
+            "postgres_dsn": infra["postgres"], "neo4j_url": neo4j, "consumer_workers": 1,
+            "inference_servers": json.dumps(servers),
+            "model_assignments": json.dumps({"default": ["expert-model"], "planner": ["planner-model"],
+                                             "judge": ["judge-model"]})}
+
+
+@pytest.fixture(scope="session")
+async def graph_services(infra: dict[str, str], neo4j_url: str, graph_db: GraphDB,
+                         scripted_server: Scripted) -> AsyncIterator[GraphServices]:
+    namespace = f"g{uuid.uuid4().hex[:8]}"
+    common = _common(infra, namespace, neo4j_url, scripted_server.url)
+    apps = {
+        "graph-ingest": graph_ingest_app(GraphIngestSettings(**common, graph_trust_recompute_s=0)),
+        "graph-rag": graph_rag_app(GraphRagSettings(**common)),
+        "gap-healer": gap_healer_app(GapHealerSettings(**common)),
+        "gateway": gateway_app(GatewaySettings(**common)),
+    }
+    bus = Bus(FleetSettings(**common, service_name="graph-tests"))
+    tap = TopicTap(infra["kafka"], *[getattr(bus.topics, t) for t in
+                                     ("audit", "results", "ontology_gaps", "ingest", "deadletter")])
+    keystore = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        await bus.broker.start()
+        stack.push_async_callback(bus.broker.stop)
+        await tap.start()
+        stack.push_async_callback(tap.stop)
+        stack.push_async_callback(keystore.close)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=apps["gateway"]), base_url="http://gateway")
+        stack.push_async_callback(client.aclose)
+        admin = (await keystore.create("graph-admin", "admin", ["gt-admin-unused"]))[1]
+        user = (await keystore.create("graph-user", "user", ["gt-user-unused"]))[1]
+        yield GraphServices(namespace, bus, tap, client, admin, user, {}, apps, keystore)

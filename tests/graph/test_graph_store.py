@@ -1,0 +1,120 @@
+"""The shared graph code against the real Neo4j: idempotent seeding, MERGE with a version counter,
+conflicts, blast radius, tenant isolation and what retrieval leaves out."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+
+from graph_rag.app import GraphRag
+from graph_rag.settings import GraphRagSettings
+from moe_core.bus import Bus
+from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
+from moe_core.graph import ontology, reads
+from moe_core.graph.feedback import apply_feedback, recompute_trust
+from moe_core.graph.trust import DAY_S, TrustPolicy
+from moe_core.stores import redis_client
+from tests.graph.helpers import purge, relations, titles
+
+pytestmark = pytest.mark.infra
+
+COUNT_SHARED = """
+CALL () { MATCH (e:Entity {tenant: $shared}) RETURN count(e) AS entities }
+CALL () { MATCH ()-[r:REL {tenant: $shared}]->() RETURN count(r) AS relations }
+RETURN entities, relations
+"""
+BACKDATE = "MATCH ()-[r:REL {id: $id}]->() SET r.asserted_at = r.asserted_at - $seconds"
+
+
+async def test_the_ontology_is_seeded_once_and_seeding_again_changes_nothing(graph_db: GraphDB) -> None:
+    onto = ontology.load()
+    before = (await graph_db.read(COUNT_SHARED, shared=SHARED_TENANT))[0]
+    assert before == {"entities": len(onto.entities), "relations": len(onto.relations)}
+    assert await ontology.seed(graph_db, onto) is False  # this version is seeded: skipped
+    forced = dataclasses.replace(onto, digest=f"test-{uuid.uuid4().hex}")
+    try:
+        assert await ontology.seed(graph_db, forced) is True  # every MERGE again
+        assert (await graph_db.read(COUNT_SHARED, shared=SHARED_TENANT))[0] == before
+    finally:
+        await graph_db.write("MATCH (s:OntologySeed {digest: $digest}) DELETE s", digest=forced.digest)
+
+
+async def test_merge_counts_versions_and_assertions_once_per_origin(graph_db: GraphDB, tenant: str) -> None:
+    store = GraphStore(graph_db)
+    triple = Triple(subject="Zorblaxin", relation="TREATS", object="Headache", confidence=0.8)
+    first = await store.write_triple(triple, Provenance(tenant=tenant, source="extracted", origin="answer-1"))
+    again = await store.write_triple(triple, Provenance(tenant=tenant, source="extracted", origin="answer-1"))
+    second = await store.write_triple(triple, Provenance(tenant=tenant, source="extracted", origin="answer-2"))
+    assert (first.created, again.repeated, second.created) == (True, True, False)
+    assert first.id == again.id == second.id
+    [row] = await relations(graph_db, tenant)
+    assert (row["version"], row["assertions"], row["source"]) == (2, 2, "extracted")
+    assert row["subject_tenant"] == tenant and row["object_tenant"] == SHARED_TENANT  # Headache is shared
+    assert row["trust"] == pytest.approx(0.8 * 0.7)
+
+
+async def test_conflicts_and_blast_radius_are_seen_per_tenant(graph_db: GraphDB, tenant: str) -> None:
+    store = GraphStore(graph_db)
+    clash = await store.conflicts(tenant, Triple(subject="Advil", relation="TREATS", object="peptic ulcer"))
+    assert [(c["type"], c["source"]) for c in clash] == [("CAUSES", "ontology")]
+    assert await store.conflicts(tenant, Triple(subject="Ibuprofen", relation="USES", object="Pain")) == []
+    assert await store.reach(tenant, Triple(subject="Quuxinol", relation="IS_A", object="Drug")) > 40
+    assert await store.reach(tenant, Triple(subject="Quuxinol", relation="TREATS", object="Zzyzx")) == 0
+
+
+async def _context(graph_db: GraphDB, tenant: str, question: str) -> dict:
+    settings = GraphRagSettings(graph_cache_ttl_s=0)
+    redis = redis_client(settings.redis_url)
+    try:
+        return await GraphRag(settings, Bus(settings), graph_db, redis).context(tenant, question, {})
+    finally:
+        await redis.aclose()
+
+
+async def test_one_tenant_never_sees_another_tenants_entities(graph_db: GraphDB, tenant: str) -> None:
+    other = f"{tenant}-other"
+    store = GraphStore(graph_db)
+    try:
+        await store.write_triple(Triple(subject="Vexoprin", relation="TREATS", object="Migraine", confidence=0.9),
+                                 Provenance(tenant=other, source="extracted", origin="o1"))
+        await store.write_triple(Triple(subject="Migraine", relation="AFFECTS", object="Glorbic Lobe"),
+                                 Provenance(tenant=other, source="extracted", origin="o1"))
+        mine = await _context(graph_db, tenant, "Does vexoprin help with migraine?")
+        theirs = await _context(graph_db, other, "Does vexoprin help with migraine?")
+        assert [e["name"] for e in mine["data"]["entities"]] == ["Migraine"]
+        assert "Vexoprin" not in mine["content"] and "Glorbic" not in mine["content"]
+        assert mine["data"]["unknown_terms"] == ["vexoprin"]
+        assert "- Migraine IS_A Disease [1.00]" in mine["content"]  # shared knowledge is visible to all
+        assert [e["name"] for e in theirs["data"]["entities"]] == ["Vexoprin", "Migraine"]
+        assert "- Vexoprin TREATS Migraine [0.63]" in theirs["content"]
+        assert "Glorbic Lobe" in theirs["content"]
+        for visible in (await reads.search(graph_db, [tenant, SHARED_TENANT], "vexoprin"),
+                        await reads.search(graph_db, [tenant, SHARED_TENANT], "glorbic")):
+            assert visible == []
+        stats = await reads.stats(graph_db, [tenant, SHARED_TENANT])
+        assert stats["by_tenant"][tenant] == {"entities": 0, "relations": 0}
+    finally:
+        await purge(graph_db, other)
+
+
+async def test_flagged_and_low_trust_relations_are_not_retrieved(graph_db: GraphDB, tenant: str) -> None:
+    store, policy = GraphStore(graph_db), TrustPolicy()
+    prov = Provenance(tenant=tenant, source="extracted", origin="a1")
+    good = await store.write_triple(Triple(subject="Plombex", relation="TREATS", object="Cough", confidence=0.9), prov)
+    bad = await store.write_triple(Triple(subject="Plombex", relation="CAUSES", object="Fatigue", confidence=0.9),
+                                   prov)
+    old = await store.write_triple(Triple(subject="Plombex", relation="AFFECTS", object="Liver", confidence=0.9), prov)
+    before = await _context(graph_db, tenant, "What is plombex?")
+    assert {good.id, bad.id, old.id} <= {f["id"] for f in before["data"]["facts"]}
+    mark, changed = await apply_feedback(graph_db, policy, tenant, [bad.id], 1, "fb-1")
+    assert (mark, changed) == ("flagged", [bad.id])
+    await graph_db.write(BACKDATE, id=old.id, seconds=400 * DAY_S)
+    await recompute_trust(graph_db, policy, page_size=200)
+    after = await _context(graph_db, tenant, "What is plombex?")
+    ids = {f["id"] for f in after["data"]["facts"]}
+    assert good.id in ids and bad.id not in ids and old.id not in ids
+    assert "Plombex TREATS Cough" in after["content"] and "Fatigue" not in after["content"]
+    flagged = {r["id"]: r for r in await relations(graph_db, tenant)}[bad.id]
+    assert flagged["flagged"] is True and flagged["version"] == 2

@@ -1,0 +1,80 @@
+"""graph-rag's term extraction without an LLM: exact, alias, multi-word, fuzzy, unknown terms."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graph_rag.terms import Lexicon, bounded_levenshtein, extract, tokens
+from moe_core.graph import ontology
+from moe_core.graph.vocab import SHARED_TENANT
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def shared() -> Lexicon:
+    rows = [{"uid": e.uid, "name": e.name, "key": e.key, "alias_keys": e.alias_keys} for e in ontology.load().entities]
+    return Lexicon.build(rows, SHARED_TENANT)
+
+
+def names(question: str, lexicons: list[Lexicon]) -> list[str]:
+    return [m.name for m in extract(question, lexicons).matches]
+
+
+def test_names_and_aliases_match_exactly(shared: Lexicon) -> None:
+    assert names("Can I take Advil together with Coumadin?", [shared]) == ["Ibuprofen", "Warfarin"]
+    assert names("Is high blood pressure dangerous for the kidneys?", [shared]) == ["Hypertension", "Kidney"]
+    assert names("What does GDPR say about the right to be forgotten?", [shared]) == ["GDPR", "Right to Erasure"]
+    assert names("Is C++ faster than Node.js?", [shared]) == ["C++", "Node.js"]
+
+
+def test_the_longest_name_wins(shared: Lexicon) -> None:
+    found = extract("How does the Fundamental Theorem of Calculus link derivative and integral?", [shared])
+    assert [m.name for m in found.matches] == ["Fundamental Theorem of Calculus", "Derivative", "Integral"]
+
+
+def test_typos_match_fuzzily_but_short_words_and_stopwords_do_not(shared: Lexicon) -> None:
+    found = extract("Does ibuprofin help against a migrane?", [shared])
+    assert [(m.name, m.fuzzy) for m in found.matches] == [("Ibuprofen", True), ("Migraine", True)]
+    assert names("What is the best way to go there?", [shared]) == []  # 'go' is not Golang, 'way' no entity
+
+
+def test_plurals_fall_back_to_the_singular(shared: Lexicon) -> None:
+    assert names("Which statins and antibiotics interact?", [shared]) == ["Statin", "Antibiotic"]
+
+
+def test_the_tenants_own_entities_come_first() -> None:
+    own = Lexicon.build([{"uid": "mine", "name": "Widget", "key": "widget", "alias_keys": ["gizmo"]}], "acme")
+    other = Lexicon.build([{"uid": "theirs", "name": "Widget", "key": "widget", "alias_keys": []}], SHARED_TENANT)
+    found = extract("tell me about the gizmo and the widget", [own, other])
+    assert [(m.uid, m.term) for m in found.matches] == [("mine", "gizmo")]  # one entity, reported once
+
+
+def test_unknown_content_words_become_gap_terms(shared: Lexicon) -> None:
+    found = extract("Explain the blorptastic quantum frobnicator in Kubernetes, please", [shared])
+    assert [m.name for m in found.matches] == ["Kubernetes"]
+    assert found.unknown == ["blorptastic quantum frobnicator"]
+    many = extract("zorbulate flimflam, quixotic gargleblaster; xylophonic wibbles and snorkelwhacks", [shared], 2)
+    assert many.unknown == ["zorbulate flimflam", "quixotic gargleblaster"]
+    assert extract("what is 42 and why?", [shared]).unknown == []
+
+
+def test_tokens() -> None:
+    assert tokens("Aspirin's effects, e.g. on C# / Node.js!") == ["aspirin", "effects", "e.g", "on", "c#", "node.js"]
+
+
+@given(a=st.text("abcde", max_size=8), b=st.text("abcde", max_size=8), bound=st.integers(0, 3))
+def test_bounded_levenshtein_agrees_with_the_full_distance(a: str, b: str, bound: int) -> None:
+    full = _levenshtein(a, b)
+    assert bounded_levenshtein(a, b, bound) == (full if full <= bound else None)
+
+
+def _levenshtein(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
