@@ -11,12 +11,11 @@ import pytest
 from graph_rag.app import GraphRag
 from graph_rag.settings import GraphRagSettings
 from moe_core.bus import Bus
-from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph import ontology, reads
+from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple, ontology, reads
 from moe_core.graph.feedback import apply_feedback, recompute_trust
 from moe_core.graph.trust import DAY_S, TrustPolicy
 from moe_core.stores import redis_client
-from tests.graph.helpers import purge, relations, titles
+from tests.graph.helpers import purge, relations
 
 pytestmark = pytest.mark.infra
 
