@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import time
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from expert_worker import core
+from expert_worker.scoring import ScoreBoard
 from expert_worker.settings import ExpertSettings
+from expert_worker.tiers import TieredExpert
 from moe_core.bus import Bus, wait_positioned
 from moe_core.cancellation import Cancellations, RequestCancelled
-from moe_core.contracts import ExpertTask, Progress, TaskResult
+from moe_core.contracts import ExpertTask, Feedback, Progress, TaskResult
 from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
+from moe_core.inference import InferenceClient
 from moe_core.service import create_service_app
 from moe_core.stores import redis_client, redis_ready
 
@@ -28,6 +31,12 @@ class ExpertWorker:
         self.inference = inference
         self.memo = Memo(redis, "expert:result", settings.result_ttl_s)
         self.cancels = Cancellations(redis, settings.topic_namespace)
+        self.scores = (ScoreBoard(redis, settings.topic_namespace, min_score=settings.score_min,
+                                  min_ratings=settings.score_min_ratings, half_life_s=settings.score_half_life_s)
+                       if settings.scores_enabled else None)
+        self.experts = TieredExpert(inference, self.scores, max_tokens=settings.expert_max_tokens,
+                                    max_output_chars=settings.expert_max_output_chars,
+                                    parallel=settings.expert_parallel)
 
     async def handle(self, task: ExpertTask) -> None:
         key = f"{task.response_id}:{task.task_id}"
@@ -50,35 +59,22 @@ class ExpertWorker:
         )
 
     async def _run(self, task: ExpertTask) -> TaskResult:
-        started = time.perf_counter()
-        base = {**task.child_fields(), "task_id": task.task_id, "category": task.category}
         if task.expired():
-            return TaskResult(**base, confidence="low", error="deadline passed before the task started")
-        try:
-            completion = await self.inference.chat(
-                self.inference.config.for_expert(task.category),
-                core.expert_messages(task),
-                max_tokens=task.params.max_tokens or self.settings.expert_max_tokens,
-                temperature=task.params.temperature,
-                timeout_s=task.remaining_seconds(),
-                tools=task.tools or None,
-                tool_choice=task.tool_choice,
-            )
-        except InferenceError as exc:
-            log.warning("expert %s failed: %s", task.category, exc)
-            return TaskResult(**base, confidence="low", error=str(exc),
-                              duration_ms=(time.perf_counter() - started) * 1000)
-        content, confidence = core.parse_output(completion.content, self.settings.expert_max_output_chars)
-        return TaskResult(
-            **base,
-            content=content,
-            confidence=confidence,
-            model=completion.model,
-            server=completion.server,
-            usage=completion.usage,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            tool_calls=completion.tool_calls,
-        )
+            return TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category,
+                              confidence="low", error="deadline passed before the task started")
+        s = self.settings
+        messages = core.expert_messages(task, history_turns=s.expert_history_turns,
+                                        history_chars=s.expert_history_chars, few_shot_chars=s.expert_few_shot_chars)
+        result = await self.experts.run(task, messages)
+        if result.error:
+            log.warning("expert %s failed: %s", task.category, result.error)
+        return result
+
+    async def on_feedback(self, feedback: Feedback) -> None:
+        """Scores model x category from users' ratings (group consumer of `feedback`)."""
+        if self.scores is not None and await self.scores.record(feedback):
+            log.info("rating %d counted for %s", feedback.rating,
+                     ", ".join(f"{u.model}/{u.category}" for u in feedback.models_used))
 
 
 def create_app(
@@ -91,16 +87,24 @@ def create_app(
 ) -> FastAPI:
     settings = settings or ExpertSettings()
     bus = bus or Bus(settings)
-    inference = inference or InferenceClient(InferenceConfig.from_settings(settings))
     redis = redis or redis_client(settings.redis_url)
+    inference = inference or InferenceClient.from_settings(settings, redis)
     worker = ExpertWorker(settings, bus, inference, redis)
     bus.subscribe(bus.topics.tasks_expert, ExpertTask, worker.handle)
+    bus.subscribe(bus.topics.feedback, Feedback, worker.on_feedback)
     cancel_feed = worker.cancels.subscribe(bus)
+    background: list[asyncio.Task[None]] = []
 
     async def start() -> None:
         await wait_positioned(cancel_feed)
+        if inference.fleet is not None:
+            background.append(asyncio.create_task(inference.run_heartbeat(), name="inference-heartbeat"))
 
     async def close() -> None:
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await inference.aclose()
         await redis.aclose()
 

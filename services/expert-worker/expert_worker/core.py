@@ -1,31 +1,27 @@
-"""Pure expert logic: prompts per category and parsing of the confidence tag."""
+"""Pure expert logic: the prompt of a task (system prompt, mode, few-shot examples, compressed history)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from expert_worker.history import compress, few_shot_block
 from expert_worker.passthrough import agent_messages, is_passthrough, wire
-from moe_core.contracts import EXPERT_CATEGORIES, Confidence, ExpertTask
+from expert_worker.prompts import system_prompt
+from expert_worker.protocol import parse
+from moe_core.contracts import Confidence, ExpertTask
 from moe_core.modes import expert_suffix
 
-_CONFIDENCE = re.compile(r"^\W*confidence\W*[:=]?\s*\**\s*(high|medium|low)\b.*$", re.IGNORECASE | re.MULTILINE)
+__all__ = ["expert_messages", "parse_output", "system_prompt"]
 
 
-def system_prompt(category: str) -> str:
-    focus = EXPERT_CATEGORIES.get(category, EXPERT_CATEGORIES["general"])
-    return (
-        f"You are the {category} expert of a team; your field: {focus}. Answer the task precisely and "
-        "briefly. End with one line: CONFIDENCE: high, medium or low."
-    )
-
-
-def expert_messages(task: ExpertTask) -> list[dict[str, Any]]:
+def expert_messages(task: ExpertTask, *, history_turns: int = 6, history_chars: int = 6000,
+                    few_shot_chars: int = 3000) -> list[dict[str, Any]]:
     system = system_prompt(task.category) + expert_suffix(task.mode)
     if is_passthrough(task):  # agents: the conversation itself, with tool calls and results
         return agent_messages(task, system)
+    system += few_shot_block(task.few_shot, few_shot_chars)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
-    messages += [wire(m) for m in task.history]
+    messages += [wire(m) for m in compress(task.history, history_turns, history_chars)]
     user = task.instruction
     if task.question and task.question not in task.instruction:
         user = f"{task.instruction}\n\n(The user's question: {task.question})"
@@ -34,10 +30,6 @@ def expert_messages(task: ExpertTask) -> list[dict[str, Any]]:
 
 
 def parse_output(text: str, max_chars: int) -> tuple[str, Confidence]:
-    """Split the confidence tag from the answer; a missing tag means medium."""
-    confidence: Confidence = "medium"
-    matches = list(_CONFIDENCE.finditer(text))
-    if matches:
-        confidence = matches[-1].group(1).lower()  # type: ignore[assignment]
-        text = _CONFIDENCE.sub("", text)
-    return text.strip()[:max_chars], confidence
+    """The answer shown to users and its confidence (see expert_worker.protocol for the whole output)."""
+    output = parse(text, max_chars)
+    return output.content, output.confidence

@@ -1,0 +1,114 @@
+"""Two-tier experts: tier-1 models (small, fast) first; tier 2 only when no tier-1 answer is high confidence.
+
+The models of a category come from EXPERT_TEMPLATES (`{"category": ["small", {"model": "big", "tier": 2}]}`),
+minus those skipped for bad feedback. Within a tier, `MOE_EXPERT_PARALLEL` models answer side by side
+(default 1: the first model that answers, the others are its failover). The most confident answer wins;
+on a tie the higher tier, then the template order. Usage is the sum of every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from expert_worker import protocol
+from expert_worker.scoring import ScoreBoard
+from moe_core.contracts import ExpertTask, TaskResult, Usage
+from moe_core.inference import Completion, InferenceClient, InferenceError, ModelRef
+from moe_core.observability.metrics import EXPERT_CALLS
+
+_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+def split_tiers(refs: list[ModelRef]) -> list[list[ModelRef]]:
+    """[[tier 1...], [tier 2...]] without empty tiers, template order kept inside each."""
+    tiers = [[r for r in refs if r.tier == tier] for tier in (1, 2)]
+    return [t for t in tiers if t]
+
+
+def groups(refs: list[ModelRef], parallel: int) -> list[list[ModelRef]]:
+    """`parallel` calls side by side; the last one fails over through the remaining models."""
+    n = max(1, min(parallel, len(refs)))
+    return [[r] for r in refs[: n - 1]] + [refs[n - 1:]]
+
+
+@dataclass
+class Attempt:
+    tier: int
+    order: int
+    output: protocol.ExpertOutput | None = None
+    completion: Completion | None = None
+    error: InferenceError | None = None
+
+    def summary(self) -> dict[str, Any]:
+        if self.completion is None or self.output is None:
+            return {"tier": self.tier, "error": str(self.error)[:300]}
+        return {"tier": self.tier, "model": self.completion.model, "server": self.completion.server,
+                "confidence": self.output.confidence}
+
+
+def best(attempts: list[Attempt]) -> Attempt | None:
+    answered = [a for a in attempts if a.output is not None]
+    if not answered:
+        return None
+    return min(answered, key=lambda a: (_RANK[a.output.confidence], -a.tier, a.order))  # type: ignore[union-attr]
+
+
+class TieredExpert:
+    def __init__(self, inference: InferenceClient, scores: ScoreBoard | None, *, max_tokens: int,
+                 max_output_chars: int, parallel: int) -> None:
+        self.inference = inference
+        self.scores = scores
+        self.max_tokens = max_tokens
+        self.max_output_chars = max_output_chars
+        self.parallel = parallel
+
+    async def refs(self, category: str) -> list[ModelRef]:
+        refs = self.inference.config.for_expert(category)
+        return await self.scores.usable(category, refs) if self.scores is not None else refs
+
+    async def run(self, task: ExpertTask, messages: list[dict[str, Any]]) -> TaskResult:
+        started = time.perf_counter()
+        attempts: list[Attempt] = []
+        for tier_refs in split_tiers(await self.refs(task.category)):
+            tier = tier_refs[0].tier
+            batch = groups(tier_refs, self.parallel)
+            done = await asyncio.gather(*(self._call(task, messages, group, tier, len(attempts) + i)
+                                          for i, group in enumerate(batch)))
+            attempts += done
+            top = best(attempts)
+            if top is not None and (top.output.confidence == "high" or top.completion.tool_calls):  # type: ignore[union-attr]
+                break
+        return self._result(task, attempts, (time.perf_counter() - started) * 1000)
+
+    async def _call(self, task: ExpertTask, messages: list[dict[str, Any]], refs: list[ModelRef], tier: int,
+                    order: int) -> Attempt:
+        try:
+            completion = await self.inference.chat(
+                refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
+                temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
+                tools=task.tools or None, tool_choice=task.tool_choice, user=task.user)
+        except InferenceError as exc:
+            EXPERT_CALLS.labels(task.category, str(tier), "error").inc()
+            return Attempt(tier, order, error=exc)
+        output = protocol.parse(completion.content, self.max_output_chars)
+        EXPERT_CALLS.labels(task.category, str(tier), output.confidence).inc()
+        return Attempt(tier, order, output=output, completion=completion)
+
+    def _result(self, task: ExpertTask, attempts: list[Attempt], duration_ms: float) -> TaskResult:
+        base = {**task.child_fields(), "task_id": task.task_id, "category": task.category,
+                "duration_ms": duration_ms}
+        usage = Usage()
+        for attempt in attempts:
+            if attempt.completion is not None:
+                usage = usage + attempt.completion.usage
+        top = best(attempts)
+        if top is None or top.output is None or top.completion is None:
+            reasons = "; ".join(str(a.error) for a in attempts if a.error)[:2000] or "no model for this category"
+            return TaskResult(**base, confidence="low", error=reasons, usage=usage)
+        data = {**top.output.data(), "attempts": [a.summary() for a in attempts]}
+        return TaskResult(**base, content=top.output.content, confidence=top.output.confidence,
+                          model=top.completion.model, server=top.completion.server, usage=usage, data=data,
+                          tool_calls=top.completion.tool_calls)

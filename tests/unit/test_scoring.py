@@ -1,0 +1,71 @@
+"""Feedback scores per model x category in real Redis: Laplace smoothing, skip and recovery, dedupe, decay."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from expert_worker.scoring import Score, ScoreBoard, kind
+from moe_core.contracts import Feedback, ModelUse, deadline_in
+from moe_core.inference import ModelRef
+
+pytestmark = pytest.mark.unit
+
+
+def test_laplace_smoothed_score() -> None:
+    assert Score().value == 0.5  # no evidence: neutral
+    assert Score(neg=5).value == pytest.approx(1 / 7)
+    assert Score(pos=3, neg=1).value == pytest.approx(4 / 6)
+    assert Score(neu=2).value == 0.5  # neutral ratings keep it neutral
+    assert [kind(r) for r in (1, 2, 3, 4, 5)] == ["neg", "neg", "neu", "pos", "pos"]
+    assert Score(pos=4, neg=4).decayed(age_s=10, half_life_s=10) == Score(pos=2, neg=2)
+
+
+def _feedback(rid: str, rating: int, *uses: tuple[str, str]) -> Feedback:
+    return Feedback(response_id=rid, tenant_id="t", deadline_at=deadline_in(60), rating=rating,
+                    models_used=[ModelUse(model=m, category=c) for m, c in uses])
+
+
+async def test_a_bad_model_is_skipped_then_comes_back_when_its_score_recovers(redis: Redis, namespace: str) -> None:
+    board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=0)
+    refs = [ModelRef(model="m1"), ModelRef(model="m2")]
+    for i in range(2):
+        await board.record(_feedback(f"{namespace}-n{i}", 1, ("m1", "math")))
+    assert await board.usable("math", refs) == refs  # 2 ratings: not enough evidence yet
+    await board.record(_feedback(f"{namespace}-n2", 2, ("m1", "math")))
+    assert (await board.score("math", "m1")).value == pytest.approx(1 / 5)
+    assert await board.usable("math", refs) == refs[1:]  # skipped for math ...
+    assert await board.usable("science", refs) == refs  # ... only for math
+    for i in range(2):  # later ratings of its earlier answers are good
+        await board.record(_feedback(f"{namespace}-p{i}", 5, ("m1", "math")))
+    assert (await board.score("math", "m1")).value == pytest.approx(3 / 7)
+    assert await board.usable("math", refs) == refs  # back
+
+
+async def test_each_feedback_counts_once_for_every_model_of_the_answer(redis: Redis, namespace: str) -> None:
+    board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=0)
+    feedback = _feedback(f"{namespace}-r", 4, ("m1", "math"), ("m2", "science"), ("m1", "math"))
+    assert await board.record(feedback) is True
+    assert await board.record(feedback) is False  # redelivered: not counted again
+    assert await board.score("math", "m1") == Score(pos=1)
+    assert await board.score("science", "m2") == Score(pos=1)
+    assert await board.record(_feedback(f"{namespace}-none", 1)) is False  # no model: nothing to score
+
+
+async def test_never_every_model_of_a_category_is_skipped(redis: Redis, namespace: str) -> None:
+    board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=1, half_life_s=0)
+    await board.record(_feedback(f"{namespace}-x", 1, ("only", "math")))
+    assert await board.usable("math", [ModelRef(model="only")]) == [ModelRef(model="only")]
+
+
+async def test_old_ratings_fade_with_the_half_life(redis: Redis, namespace: str) -> None:
+    board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=3600)
+    for i in range(4):
+        await board.record(_feedback(f"{namespace}-d{i}", 1, ("m1", "math")))
+    assert board.skipped(await board.score("math", "m1"))
+    key = f"expert:score:{namespace}:math:m1"
+    await redis.hset(key, "t", str(float(await redis.hget(key, "t")) - 7200))  # the ratings are two hours old
+    faded = await board.score("math", "m1")
+    assert faded.neg == pytest.approx(1.0, rel=1e-3) and not board.skipped(faded)  # 4 -> 1 after two half-lives
+    await board.record(_feedback(f"{namespace}-d9", 1, ("m1", "math")))  # a new rating decays the old ones first
+    assert (await board.score("math", "m1")).neg == pytest.approx(2.0, rel=1e-3)
