@@ -19,6 +19,7 @@ from gateway.anthropic_api import parse_messages_request
 from gateway.anthropic_chat import create_message, error_response
 from gateway.auth import authenticate
 from gateway.chat import ChatService
+from gateway.feedback import FeedbackApi
 from gateway.graph_api import GraphApi
 from gateway.keystore import KeyStore
 from gateway.openai_api import MODES, OpenAIError, parse_request
@@ -45,14 +46,16 @@ def create_app(
     settings = settings or GatewaySettings()
     bus = bus or Bus(settings)
     pending = Pending()
+    holder: dict[str, KeyStore] = {}
+    feedback = FeedbackApi(settings, bus, lambda: holder["store"])
     # Every replica reads every reply partition (no group) and keeps the ones it is waiting for.
+    on_answer = feedback.recording(pending.deliver, pending.is_open)  # owner + metadata for POST /v1/feedback
     replies = [
-        bus.subscribe(bus.topics.answers, Answer, pending.deliver, group=False, offset_reset="latest"),
+        bus.subscribe(bus.topics.answers, Answer, on_answer, group=False, offset_reset="latest"),
         bus.subscribe(bus.topics.progress, Progress, pending.deliver, group=False, offset_reset="latest"),
         bus.subscribe(bus.topics.deltas, AnswerDelta, pending.deliver, group=False, offset_reset="latest"),
     ]
     chat = ChatService(settings, bus, pending)
-    holder: dict[str, KeyStore] = {}
     graph = GraphApi(settings, bus, lambda: holder["store"])
     if keystore is not None:
         holder["store"] = keystore
@@ -72,11 +75,12 @@ def create_app(
         await holder["store"].ping()
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready},
-                             on_startup=[open_store], on_shutdown=[close_store, graph.close],
+                             on_startup=[open_store], on_shutdown=[close_store, graph.close, feedback.close],
                              manage_broker=manage_broker)
     app.state.pending = pending
     app.add_middleware(ReplicaHeader)
     app.include_router(graph.router)
+    app.include_router(feedback.router)
 
     @app.exception_handler(OpenAIError)
     async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:

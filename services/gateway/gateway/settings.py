@@ -33,3 +33,4 @@ class GatewaySettings(FleetSettings):
         description="Anthropic streams: live progress and thinking as thinking blocks unless the request "
                     'says thinking {"type": "disabled"}',
     )
+    feedback_window_s: int = Field(default=7 * 86400, ge=60, description="How long an answer can be rated")
