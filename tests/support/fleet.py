@@ -15,7 +15,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / ".data" / "logs"
-MODULES = {"gateway": "gateway", "planner": "planner", "expert-worker": "expert_worker", "merger": "merger"}
+MODULES = {"gateway": "gateway", "planner": "planner", "expert-worker": "expert_worker", "merger": "merger",
+           "mcp": "mcp_service"}
 
 
 def free_port() -> int:

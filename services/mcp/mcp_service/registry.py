@@ -84,7 +84,9 @@ class Registry:
             return "wrong_arguments", "the arguments are nested too deeply"
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path)
-            return "wrong_arguments", f"{where + ': ' if where else ''}{error.message[:300]}"
+            message = error.message if len(repr(error.instance)) <= 120 else \
+                f"the value fails {error.validator} = {error.validator_value!r}"
+            return "wrong_arguments", f"{where + ': ' if where else ''}{message[:300]}"
         return None
 
     def invoke(self, name: str, args: Any, timeout_s: float | None = None, via: str = "direct") -> Outcome:

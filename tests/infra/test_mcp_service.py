@@ -1,0 +1,130 @@
+"""The mcp service as a real process on the real broker: ToolTask -> TaskResult over Kafka (idempotent,
+dead letters), the REST API, and the MCP server called by the official SDK's client over streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from mcp import Client
+
+from moe_core.contracts import TaskResult, ToolTask, Topics, deadline_in
+from moe_core.contracts.tools import TOOL_SPECS
+from tests.support.fleet import ServiceProcess, free_port
+
+pytestmark = pytest.mark.infra
+DISABLED = "graph_analyze"
+
+
+@pytest.fixture(scope="module")
+def mcp(infra: dict[str, str]) -> Iterator[ServiceProcess]:
+    namespace = f"mcp{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "MOE_TOPIC_NAMESPACE": namespace, "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
+           "MOE_REDIS_URL": infra["redis"], "MOE_TOOL_TIMEOUT_S": "3", "MOE_TOOLS_DISABLED": DISABLED}
+    port = free_port()
+    service = ServiceProcess("mcp", port, {**env, "MOE_HTTP_PORT": str(port)})
+    service.start()
+    try:
+        service.wait_ready(timeout_s=120)
+        yield service
+    finally:
+        service.stop()
+
+
+def _task(rid: str, tool: str, args: dict[str, Any], task_id: str = "t1") -> ToolTask:
+    return ToolTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), task_id=task_id, tool=tool,
+                    args=args, question="q")
+
+
+async def _results(bootstrap: str, topic: str, rid: str, want: int, timeout: float = 30) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
+                                fetch_max_wait_ms=50)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        end = asyncio.get_running_loop().time() + timeout
+        while len(found) < want and asyncio.get_running_loop().time() < end:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found += [r for r in records if r.key == rid.encode()]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_tool_task_becomes_an_exact_result_once(mcp: ServiceProcess, infra: dict[str, str]) -> None:
+    topics = Topics.for_namespace(mcp.env["MOE_TOPIC_NAMESPACE"])
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"])
+    await producer.start()
+    try:
+        task = _task(rid, "calculate", {"expression": "17% of 2340"}).model_dump_json().encode()
+        failing = _task(rid, "calculate", {"expression": "1/0"}, task_id="t2").model_dump_json().encode()
+        for payload in (task, task, failing):  # the second copy is a redelivery
+            await producer.send_and_wait(topics.tasks_mcp, payload, key=rid.encode())
+        await producer.send_and_wait(topics.tasks_mcp, b'{"tool": "calculate"}', key=rid.encode())
+    finally:
+        await producer.stop()
+    records = await _results(infra["kafka"], topics.results, rid, 3)
+    results = [TaskResult.model_validate_json(r.value) for r in records]
+    ok = [r for r in results if r.task_id == "t1"]
+    assert len(ok) == 2 and ok[0].model_dump(exclude={"trace", "created_at"}) == ok[1].model_dump(
+        exclude={"trace", "created_at"})
+    first = ok[0]
+    assert (first.content, first.confidence, first.kind, first.category) == (
+        "17% of 2,340 = 397.8", "high", "tool", "precision")
+    assert (first.usage.prompt_tokens, first.usage.completion_tokens, first.model, first.error) == (0, 0, None, None)
+    assert first.data is not None and first.data["result"]["result"] == "397.8"
+    assert first.data["schema_sha256"] == TOOL_SPECS["calculate"].schema_sha256
+    failed = next(r for r in results if r.task_id == "t2")
+    assert failed.error == "tool_execution_error: division by zero" and failed.content == ""
+    letters = await _results(infra["kafka"], topics.deadletter, rid, 1)
+    assert json.loads(letters[0].value)["error_type"] == "validation_error"
+
+
+async def test_rest_lists_contracts_and_invokes(mcp: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=mcp.url, timeout=30) as http:
+        tools = {t["id"]: t for t in (await http.get("/tools")).json()["tools"]}
+        assert set(tools) == set(TOOL_SPECS) - {DISABLED}
+        assert tools["unit_convert"]["schema_sha256"] == TOOL_SPECS["unit_convert"].schema_sha256
+        ok = await http.post("/invoke", json={"tool": "unit_convert",
+                                              "args": {"value": 100, "from_unit": "km/h", "to_unit": "m/s"}})
+        assert ok.status_code == 200
+        assert ok.json()["result"]["fraction"] == "250/9"
+        cases = {
+            (DISABLED, json.dumps({"edges": []})): (404, "unknown_tool"),
+            ("calculate", json.dumps({"expression": "__import__('os')"})): (422, "wrong_arguments"),
+            ("calculate", json.dumps({"expr": "1"})): (422, "wrong_arguments"),
+            ("math", json.dumps({"operation": "expand", "expression": "(a+b+c+d+e)^300"})): (504, "timeout"),
+            ("structured_validate", json.dumps({"format": "json", "text": "1", "schema": {"type": 3}})):
+                (422, "input_schema_invalid"),
+        }
+        for (tool, args), (status, code) in cases.items():
+            response = await http.post("/invoke", json={"tool": tool, "args": json.loads(args)})
+            assert (response.status_code, response.json()["error"]["code"]) == (status, code), tool
+        bad = await http.post("/invoke", json={"args": {}})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
+        after = await http.post("/invoke", json={"tool": "calculate", "args": {"expression": "2^10"}})
+        assert after.json()["text"] == "2^10 = 1,024", "a killed worker must be replaced"
+
+
+async def test_mcp_client_lists_and_calls_tools(mcp: ServiceProcess) -> None:
+    async with Client(f"{mcp.url}/mcp") as client:
+        listed = await client.list_tools()
+        names = {t.name for t in listed.tools}
+        assert names == set(TOOL_SPECS) - {DISABLED}
+        date_diff = next(t for t in listed.tools if t.name == "date_diff")
+        assert date_diff.input_schema == TOOL_SPECS["date_diff"].input_schema
+        result = await client.call_tool("date_diff", {"start": "2024-02-01", "end": "2024-03-01"})
+        assert not result.is_error
+        assert result.structured_content is not None and result.structured_content["days"] == 29
+        assert "29 days" in result.content[0].text  # type: ignore[union-attr]
+        failed = await client.call_tool("roman_numeral", {"value": "IIII"})
+        assert failed.is_error and failed.structured_content == {
+            "error": {"code": "wrong_arguments", "message": "'IIII' is not a valid (canonical) Roman numeral"}}
