@@ -13,14 +13,28 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
+from critic.app import create_app as critic_app
+from critic.settings import CriticSettings
 from expert_worker.app import create_app as expert_app
 from expert_worker.settings import ExpertSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
 from moe_core.bus import Bus
-from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, PlannedTask, deadline_in
+from moe_core.contracts import (
+    Answer,
+    ChatMessage,
+    ChatRequest,
+    Draft,
+    ExpertTask,
+    Plan,
+    PlannedTask,
+    ResearchTask,
+    deadline_in,
+)
 from planner.app import create_app as planner_app
 from planner.settings import PlannerSettings
+from research.app import create_app as research_app
+from research.settings import ResearchSettings
 from tests.conftest import Scripted, scripted_env
 
 pytestmark = pytest.mark.infra
@@ -43,10 +57,22 @@ def _merger_input(rid: str) -> Plan:
                 question="hello", tasks=[PlannedTask(task_id="t1", category="general", instruction="hi")])
 
 
+def _research_input(rid: str) -> ResearchTask:  # no SearXNG listens: an error result, still a result
+    return ResearchTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), task_id="r1", question="hello")
+
+
+def _critic_input(rid: str) -> Draft:
+    fields = {"response_id": rid, "tenant_id": "t", "deadline_at": deadline_in(30)}
+    return Draft(**fields, question="hello", categories=["medical_consult"],
+                 answer=Answer(**fields, mode="moe-orchestrator", content="Drink water."))
+
+
 STAGES: dict[str, tuple[Callable[..., FastAPI], type, str, str, Callable[[str], Any]]] = {
     "planner": (planner_app, PlannerSettings, "requests", "plans", _planner_input),
     "expert-worker": (expert_app, ExpertSettings, "tasks_expert", "results", _expert_input),
     "merger": (merger_app, MergerSettings, "plans", "answers", _merger_input),  # answers at its deadline
+    "research": (research_app, ResearchSettings, "tasks_research", "results", _research_input),
+    "critic": (critic_app, CriticSettings, "drafts", "answers", _critic_input),
 }
 
 

@@ -1,0 +1,134 @@
+"""On the real broker, with a scripted model that produces tokens slowly: the merger's judge tokens reach
+the deltas topic while the judge is still generating, and a Cancel stops a request's model calls — in the
+merger mid-stream and in the expert-worker mid-call — with no further call of that request."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from expert_worker.app import create_app as expert_app
+from expert_worker.settings import ExpertSettings
+from merger.app import create_app as merger_app
+from merger.settings import MergerSettings
+from moe_core.contracts import Cancel, Envelope, ExpertTask, Plan, PlannedTask, TaskResult, Topics, deadline_in
+from tests.conftest import Scripted, scripted_env
+from tests.support.topic_reader import TopicReader
+
+pytestmark = pytest.mark.infra
+SLOW_ANSWER = " ".join(f"word{i}" for i in range(30)) + "."
+
+
+@asynccontextmanager
+async def running(factory: Callable[..., FastAPI], settings: Any) -> AsyncIterator[None]:
+    app = factory(settings)
+    async with app.router.lifespan_context(app):
+        yield
+
+
+async def _publish(bootstrap: str, topic: str, *messages: Envelope) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for message in messages:
+            await producer.send_and_wait(topic, message.model_dump_json().encode(), key=message.response_id.encode())
+    finally:
+        await producer.stop()
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 20) -> None:
+    """Wait for something only the scripted server's call log shows (it has no event to await)."""
+    end = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < end, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+def _two_results(rid: str, deadline: Any) -> tuple[Plan, list[TaskResult]]:
+    plan = Plan(response_id=rid, tenant_id="t", deadline_at=deadline, mode="moe-orchestrator", question=f"Tides? {rid}",
+                tasks=[PlannedTask(task_id="t1", category="general", instruction="a"),
+                       PlannedTask(task_id="t2", category="science", instruction="b")])
+    results = [TaskResult(**plan.child_fields(), task_id=tid, category=cat, content=f"{cat} says moon",
+                          model="expert-model", server="scripted")
+               for tid, cat in (("t1", "general"), ("t2", "science"))]
+    return plan, results
+
+
+@pytest.fixture
+def env(scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> Scripted:
+    for key, value in scripted_env(scripted.url).items():
+        monkeypatch.setenv(key, value)
+    return scripted
+
+
+async def test_judge_tokens_stream_while_the_judge_is_still_generating(env: Scripted, infra: dict[str, str],
+                                                                       namespace: str) -> None:
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    env.script([{"model": "judge-model", "system_contains": "think briefly", "reply": "Both agree."},
+                {"model": "judge-model", "contains": rid, "reply": SLOW_ANSWER, "token_delay_ms": 60}])
+    topics = Topics.for_namespace(namespace)
+    settings = MergerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                              consumer_workers=1)
+    plan, results = _two_results(rid, deadline_in(60))
+    async with running(merger_app, settings), TopicReader(infra["kafka"], topics.deltas, topics.answers) as reader:
+        await _publish(infra["kafka"], topics.plans, plan)
+        await _publish(infra["kafka"], topics.results, *results)
+        await reader.wait(topics.deltas, lambda d: d["channel"] == "content")
+        judge = [c for c in env.calls("judge-model") if rid in str(c["messages"]) and c["reply"] == SLOW_ANSWER]
+        assert judge and not judge[0]["completed"], "the first content delta arrived only after the judge finished"
+        [answer] = await reader.wait(topics.answers)
+    deltas = reader.on(topics.deltas)
+    assert "".join(d["content"] for d in deltas if d["channel"] == "content") == answer["content"] == SLOW_ANSWER
+    assert "".join(d["content"] for d in deltas if d["channel"] == "reasoning") == answer["reasoning"] == "Both agree."
+    assert [d["seq"] for d in deltas] == list(range(len(deltas)))
+    assert env.calls("judge-model")[-1]["completed"]
+
+
+async def test_cancel_stops_the_judge_mid_stream(env: Scripted, infra: dict[str, str], namespace: str) -> None:
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    env.script([{"model": "judge-model", "contains": rid, "reply": SLOW_ANSWER, "token_delay_ms": 150}])
+    topics = Topics.for_namespace(namespace)
+    settings = MergerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                              consumer_workers=1, thinking=False)
+    plan, results = _two_results(rid, deadline_in(60))
+    async with running(merger_app, settings), TopicReader(infra["kafka"], topics.deltas, topics.answers) as reader:
+        await _publish(infra["kafka"], topics.plans, plan)
+        await _publish(infra["kafka"], topics.results, *results)
+        await reader.wait(topics.deltas, lambda d: d["channel"] == "content")
+        await _publish(infra["kafka"], topics.cancel, Cancel(**plan.child_fields()))
+        [answer] = await reader.wait(topics.answers)
+        await _until(lambda: env.calls("judge-model")[0]["cancelled"])
+    assert answer["error"]["code"] == "cancelled" and answer["response_id"] == rid
+    [judge] = env.calls("judge-model")  # one call only: nothing was retried or started after the Cancel
+    assert judge["cancelled"] and not judge["completed"]
+    streamed = "".join(d["content"] for d in reader.on(topics.deltas))
+    assert streamed and SLOW_ANSWER.startswith(streamed) and streamed != SLOW_ANSWER
+
+
+async def test_cancel_stops_an_expert_call_and_refuses_the_requests_next_tasks(
+        env: Scripted, infra: dict[str, str], namespace: str) -> None:
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    env.script([{"model": "expert-model", "contains": rid, "reply": "late\nCONFIDENCE: high", "delay_ms": 20_000}])
+    topics = Topics.for_namespace(namespace)
+    settings = ExpertSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                              consumer_workers=1)
+    first, second = (ExpertTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(60), task_id=tid,
+                                category="general", instruction=f"answer {rid}", question=f"q {rid}")
+                     for tid in ("t1", "t2"))
+    async with running(expert_app, settings), TopicReader(infra["kafka"], topics.results) as reader:
+        await _publish(infra["kafka"], topics.tasks_expert, first)
+        await _until(lambda: len(env.calls("expert-model")) == 1)  # the slow call is in flight
+        await _publish(infra["kafka"], topics.cancel, Cancel(**first.child_fields()))
+        [stopped] = await reader.wait(topics.results)
+        await _publish(infra["kafka"], topics.tasks_expert, second)
+        refused = await reader.wait(topics.results, count=2)
+    assert (stopped["task_id"], stopped["error"]) == ("t1", "cancelled")
+    assert (refused[1]["task_id"], refused[1]["error"]) == ("t2", "cancelled")
+    assert len(env.calls("expert-model")) == 1  # no call for t2, no retry of t1
