@@ -16,7 +16,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / ".data" / "logs"
 MODULES = {"gateway": "gateway", "planner": "planner", "expert-worker": "expert_worker", "merger": "merger",
-           "mcp": "mcp_service"}
+           "mcp": "mcp_service", "research": "research", "critic": "critic"}
 
 
 def free_port() -> int:
