@@ -65,8 +65,10 @@ def test_two_experts_are_merged_by_the_judge(client: openai.OpenAI, scripted: Sc
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Why are there tides? {m}"}])
     assert response.choices[0].message.content == "Tides come from the moon's gravity gradient."
     calls = calls_for(scripted.calls(), m)
-    assert sorted(c["model"] for c in calls) == ["expert-model", "expert-model", "judge-model", "planner-model"]
-    judge = next(c for c in calls if c["model"] == "judge-model")
+    # two judge-model calls: the merger's thinking step (two tasks), then the judge
+    assert sorted(c["model"] for c in calls) == ["expert-model", "expert-model", "judge-model", "judge-model",
+                                                 "planner-model"]
+    judge = [c for c in calls if c["model"] == "judge-model"][-1]
     judge_prompt = judge["messages"][-1]["content"]
     assert "The moon pulls the sea." in judge_prompt and "Gravity gradients." in judge_prompt
     assert response.usage is not None
