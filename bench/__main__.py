@@ -1,0 +1,47 @@
+"""`python -m bench` (what `make bench` runs): see bench/README.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from datetime import UTC, datetime
+
+from bench import chart, config, report
+from bench.config import REPO
+from bench.runner import Benchmark
+
+log = logging.getLogger("bench")
+LATEST = REPO / "bench" / "results"
+DOC = REPO / "docs" / "performance.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s bench %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "aiokafka", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cfg = config.parse(argv)
+    log.info("profile %s: %d cells of %.1f s, concurrency %s, %d run(s)", cfg.profile, cfg.cells(),
+             cfg.cell_seconds, cfg.concurrency, cfg.runs)
+    result = Benchmark(cfg).run()
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    files = {ext: cfg.out_dir / f"{stamp}.{ext}" for ext in ("json", "md", "png")}
+    files["json"].write_text(json.dumps(result, indent=1) + "\n")
+    files["md"].write_text(f"# Benchmark {stamp}\n\n{report.markdown(result)}")
+    chart.draw(result, files["png"])
+    if cfg.docs:
+        for ext, src in files.items():
+            shutil.copyfile(src, LATEST / f"latest.{ext}")
+        DOC.write_text(report.performance_doc(result, "../bench/results/latest.png"))
+        log.info("wrote %s and bench/results/latest.*", DOC.relative_to(REPO))
+    log.info("results: %s", ", ".join(str(p.relative_to(REPO) if p.is_relative_to(REPO) else p)
+                                       for p in files.values()))
+    failed = [t["target"] for t in result["targets"] if t["met"] is False]
+    log.info("targets missed: %s", ", ".join(failed) or "none")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or None))

@@ -1,0 +1,152 @@
+"""From cells and Kafka traces to the report's numbers: path checks, medians across runs, added
+latency against the direct baseline (paired within each run), ratios to LiteLLM, hops, targets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from bench import kafka_trace
+from bench.loadgen import Cell
+from bench.scenarios import PATHS
+from bench.stats import median_of, median_summary, summary_ms
+
+Key = tuple[str, bool, int]  # (target, stream, concurrency)
+
+
+def verify_cells(cells: list[Cell], traces: dict[str, dict[str, Any]]) -> None:
+    """Mark every fleet request whose own Kafka messages show another path than its cell's."""
+    for cell in cells:
+        check = PATHS[cell.target].kafka_check
+        if check is None:
+            continue
+        for record in cell.records:
+            if record.error is None and record.response_id:
+                reason = check(traces.get(record.response_id, {"tasks": {}, "results": {}}))
+                if reason:
+                    cell.mismatches[record.response_id] = f"path mismatch: {reason}"
+
+
+def group(cell_stats: list[dict[str, Any]]) -> dict[Key, list[dict[str, Any]]]:
+    groups: dict[Key, list[dict[str, Any]]] = defaultdict(list)
+    for stats in cell_stats:
+        if stats["run"]:  # run 0 is the sustained cell
+            groups[(stats["target"], stats["stream"], stats["concurrency"])].append(stats)
+    return groups
+
+
+def summarize(groups: dict[Key, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    rows = []
+    for (target, stream, concurrency), runs in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+        ttfts = [r["ttft_ms"] for r in runs if r["ttft_ms"] and r["ttft_ms"]["n"]]
+        rows.append({
+            "target": target, "stream": stream, "concurrency": concurrency, "runs": len(runs),
+            "requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs),
+            "throughput_rps": median_of(r["throughput_rps"] for r in runs),
+            "latency_ms": median_summary([r["latency_ms"] for r in runs if r["latency_ms"]["n"]]),
+            "ttft_ms": median_summary(ttfts) if ttfts else None,
+        })
+    return rows
+
+
+def added_latency(groups: dict[Key, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per path: latency minus the direct call's, computed within each run, median across runs."""
+    rows = []
+    for (target, stream, concurrency), runs in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+        if target == "direct":
+            continue
+        direct = {r["run"]: r for r in groups.get(("direct", stream, concurrency), [])}
+        row: dict[str, Any] = {"target": target, "stream": stream, "concurrency": concurrency}
+        for pct in ("p50", "p90", "p99"):
+            row[pct] = median_of(_minus(r["latency_ms"], direct.get(r["run"]), "latency_ms", pct) for r in runs)
+        if stream:
+            row["ttft_p50"] = median_of(_minus(r["ttft_ms"], direct.get(r["run"]), "ttft_ms", "p50") for r in runs)
+        rows.append(row)
+    return rows
+
+
+def litellm_ratios(added: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our added latency divided by LiteLLM's, same stream mode and concurrency."""
+    lite = {(r["stream"], r["concurrency"]): r for r in added if r["target"] == "litellm"}
+    rows = []
+    for row in added:
+        ref = lite.get((row["stream"], row["concurrency"]))
+        if row["target"] == "litellm" or ref is None:
+            continue
+        rows.append({"target": row["target"], "stream": row["stream"], "concurrency": row["concurrency"],
+                     **{pct: _ratio(row[pct], ref[pct]) for pct in ("p50", "p90", "p99")}})
+    return rows
+
+
+def hop_table(cells: list[Cell], traces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    samples: dict[Key, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for cell in cells:
+        if not PATHS[cell.target].fleet or not cell.run:
+            continue
+        for record in cell.records:
+            trace = traces.get(record.response_id or "")
+            if trace and record.error is None and record.response_id not in cell.mismatches:
+                for hop, seconds in kafka_trace.hops(trace).items():
+                    samples[(cell.target, cell.stream, cell.concurrency)][hop].append(seconds)
+    rows = []
+    for key in sorted(samples, key=_order):
+        hops = {hop: summary_ms(values) for hop, values in samples[key].items()}
+        ordered = {h: hops[h] for h in kafka_trace.HOPS if h in hops}
+        rows.append({"target": key[0], "stream": key[1], "concurrency": key[2], "hops": ordered})
+    return rows
+
+
+def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: dict[str, Any],
+            sustained: dict[str, Any] | None, available: dict[str, str | None]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value (at concurrency 1, non-streaming, unless said)."""
+    def add(target: str, pct: str) -> float | None:
+        return next((r[pct] for r in added if r["target"] == target and not r["stream"]
+                     and r["concurrency"] == 1), None)
+
+    def latency(target: str, pct: str) -> float | None:
+        return next((r["latency_ms"].get(pct) for r in summary if r["target"] == target and not r["stream"]
+                     and r["concurrency"] == 1), None)
+
+    def token_ratio(path: str) -> float | None:
+        return (tokens.get(path) or {}).get("ratio")
+
+    full_rps = (sustained or {}).get("throughput_rps")
+    if full_rps is None:
+        full_rps = max((r["throughput_rps"] or 0 for r in summary if r["target"] == "full"), default=None)
+    rows = [
+        _target("full pipeline added latency p50", "<= 15 ms", add("full", "p50"), lambda v: v <= 15, "full"),
+        _target("full pipeline added latency p99", "<= 50 ms", add("full", "p99"), lambda v: v <= 50, "full"),
+        _target("trivial path added latency p50", "<= LiteLLM's", add("trivial", "p50"),
+                lambda v: (ref := add("litellm", "p50")) is not None and v <= ref, "trivial"),
+        _target("cache hit latency p50", "<= 10 ms", latency("cache", "p50"), lambda v: v <= 10, "cache"),
+        _target("full pipeline throughput", ">= 200 req/s", full_rps, lambda v: v >= 200, "full"),
+        _target("token overhead, full pipeline", "<= 3x", token_ratio("full"), lambda v: v <= 3, "full"),
+        _target("token overhead, fast path", "1x", token_ratio("trivial"), lambda v: v <= 1.0, "trivial"),
+    ]
+    for row in rows:
+        if row["measured"] is None:
+            row["note"] = available.get(row.pop("path")) or "not measured"
+        else:
+            row.pop("path")
+    return rows
+
+
+def _target(name: str, goal: str, value: float | None, ok: Any, path: str) -> dict[str, Any]:
+    return {"target": name, "goal": goal, "measured": value, "met": None if value is None else bool(ok(value)),
+            "path": path}
+
+
+def _minus(ours: dict[str, Any] | None, direct: dict[str, Any] | None, key: str, pct: str) -> float | None:
+    if not ours or not direct or not direct.get(key):
+        return None
+    a, b = ours.get(pct), direct[key].get(pct)
+    return None if a is None or b is None else a - b
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b <= 0 else round(a / b, 2)
+
+
+def _order(key: Key) -> tuple[int, bool, int]:
+    names = list(PATHS)
+    return (names.index(key[0]) if key[0] in names else 99, key[1], key[2])

@@ -1,0 +1,89 @@
+"""The benchmark's knobs: a full profile (`make bench`), a quick one (`BENCH_QUICK=1`), and CLI overrides."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.scenarios import FLEET_PATHS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class BenchConfig:
+    profile: str = "full"
+    paths: list[str] = field(default_factory=lambda: list(FLEET_PATHS))
+    litellm: bool = True
+    concurrency: list[int] = field(default_factory=lambda: [1, 8, 32, 64])
+    runs: int = 3
+    stream: list[bool] = field(default_factory=lambda: [False, True])
+    cell_seconds: float = 3.0  # each cell ends after this many seconds ...
+    cell_requests: int = 3000  # ... or this many requests, whichever comes first
+    warmup: bool = True  # `concurrency` unrecorded requests before each cell
+    token_samples: int = 5  # requests per path for the token comparison
+    sustain_seconds: float = 15.0  # one long full-pipeline cell at the highest concurrency (0 = none)
+    probe_messages: int = 200  # Kafka publish/consume probe
+    gateway_workers: int = 2
+    litellm_workers: int = 2
+    out_dir: Path = REPO / "bench" / "results"
+    docs: bool = True  # regenerate docs/performance.md and bench/results/latest.*
+    fleet_env: dict[str, str] = field(default_factory=dict)
+    command: str = "make bench"
+
+    def cells(self) -> int:
+        return self.runs * len(self.stream) * len(self.concurrency) * (1 + int(self.litellm) + len(self.paths))
+
+
+def quick() -> BenchConfig:
+    return BenchConfig(profile="quick", concurrency=[1, 8], runs=1, cell_seconds=1.0, cell_requests=40,
+                       token_samples=2, sustain_seconds=0, probe_messages=50, command="make bench BENCH_QUICK=1")
+
+
+def parse(argv: list[str] | None = None) -> BenchConfig:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="The fleet's overhead beside LiteLLM's.")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") not in (None, "", "0"),
+                        help="a short smoke run (also BENCH_QUICK=1)")
+    parser.add_argument("--paths", help="fleet paths, comma separated: full,trivial,cache")
+    parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
+    parser.add_argument("--concurrency", help="comma separated, e.g. 1,8,32,64")
+    parser.add_argument("--runs", type=int)
+    parser.add_argument("--stream", choices=["both", "yes", "no"])
+    parser.add_argument("--seconds", type=float, help="time budget of one cell")
+    parser.add_argument("--requests", type=int, help="request budget of one cell")
+    parser.add_argument("--no-warmup", action="store_true")
+    parser.add_argument("--token-samples", type=int)
+    parser.add_argument("--sustain", type=float, help="seconds of the sustained full-pipeline cell (0 = none)")
+    parser.add_argument("--kafka-probe", type=int, help="messages of the Kafka publish/consume probe")
+    parser.add_argument("--gateway-workers", type=int)
+    parser.add_argument("--litellm-workers", type=int)
+    parser.add_argument("--out", type=Path, help="directory for <timestamp>.json/.md/.png")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/performance.md or latest.*")
+    parser.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the fleet's services (experiments)")
+    args = parser.parse_args(argv)
+    cfg = quick() if args.quick else BenchConfig()
+    if args.paths is not None:
+        cfg.paths = [p for p in args.paths.split(",") if p]
+        unknown = set(cfg.paths) - set(FLEET_PATHS)
+        if unknown:
+            parser.error(f"unknown paths {sorted(unknown)}; choose from {', '.join(FLEET_PATHS)}")
+    if args.concurrency:
+        cfg.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if args.stream:
+        cfg.stream = {"both": [False, True], "yes": [True], "no": [False]}[args.stream]
+    for name, attr in (("runs", "runs"), ("seconds", "cell_seconds"), ("requests", "cell_requests"),
+                       ("token_samples", "token_samples"), ("sustain", "sustain_seconds"),
+                       ("kafka_probe", "probe_messages"), ("gateway_workers", "gateway_workers"),
+                       ("litellm_workers", "litellm_workers"), ("out", "out_dir")):
+        if getattr(args, name) is not None:
+            setattr(cfg, attr, getattr(args, name))
+    cfg.litellm = cfg.litellm and not args.no_litellm
+    cfg.warmup = cfg.warmup and not args.no_warmup
+    cfg.docs = cfg.docs and not args.no_docs
+    cfg.fleet_env = dict(kv.split("=", 1) for kv in args.fleet_env)
+    if argv:
+        cfg.command = "python -m bench " + " ".join(argv)
+    return cfg

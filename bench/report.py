@@ -1,0 +1,150 @@
+"""Markdown tables of one result, and docs/performance.md around them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.config import REPO
+
+ANALYSIS = REPO / "bench" / "analysis.md"
+DOC_INTRO = REPO / "bench" / "doc_intro.md"
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(_f(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _lookup(rows: list[dict[str, Any]], target: str, stream: bool, concurrency: int) -> dict[str, Any]:
+    return next((r for r in rows if r["target"] == target and r["stream"] == stream
+                 and r["concurrency"] == concurrency), {})
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    v = m["versions"]
+    share = m["cpu"]["share_of_machine"]
+    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM; {m['os']}; Python {m['python']}; "
+            f"Kafka {v.get('kafka')}, Redis {v.get('redis')}, FastStream {v.get('faststream')}, "
+            f"aiokafka {v.get('aiokafka')}, LiteLLM {v.get('litellm')}. Load average before/after: "
+            f"{m['load_average_before']} / {m['load_average_after']}. During the measurement "
+            f"{_pct(share.get('other processes'))} of the machine's CPU went to processes outside the benchmark "
+            f"and {_pct(share.get('infrastructure'))} to the shared infrastructure (Kafka, Redis, Postgres, "
+            f"Chroma, Neo4j; other users' load on it included); idle {_pct(m['cpu']['idle'])}.")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    cfg = result["config"]
+    parts = [
+        f"Command: `{result['command']}` · profile `{result['profile']}` · {cfg['runs']} run(s), medians "
+        f"across runs · cells of {cfg['cell_seconds']} s or {cfg['cell_requests']} requests · "
+        f"{result['started_at'][:19]} UTC · took {result['duration_s']:.0f} s.",
+        "", f"Machine: {machine_line(result)}", "",
+        "### Paths", "",
+        _table(["path", "what", "measured"],
+               [[n, p["description"], "yes" if p["available"] else f"not available: {p['reason']}"]
+                for n, p in result["paths"].items() if n in ("direct", "litellm") or n in cfg["paths"]]),
+        "", *_latency(result), "", *_streaming(result), "", *_hops(result), "", *_tokens(result), "",
+        *_memory(result), "", "### Targets", "",
+        _table(["target", "goal", "measured", "met"],
+               [[t["target"], t["goal"], t["measured"], t.get("note") or _f(t["met"])] for t in result["targets"]]),
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _latency(result: dict[str, Any]) -> list[str]:
+    rows = []
+    for s in (r for r in result["summary"] if not r["stream"]):
+        added = _lookup(result["added_latency_ms"], s["target"], False, s["concurrency"])
+        ratio = _lookup(result["litellm_ratio"], s["target"], False, s["concurrency"])
+        lat = s["latency_ms"]
+        rows.append([s["target"], s["concurrency"], s["throughput_rps"], lat.get("p50"), lat.get("p90"), lat.get("p99"),
+                     added.get("p50"), added.get("p99"), ratio.get("p50"), ratio.get("p99"),
+                     f"{s['errors']} / {s['requests']}"])
+    out = ["### Latency and throughput (non-streaming; ms)", "",
+           "*added* = the path's latency minus the direct call's in the same run; *x LiteLLM* = our added "
+           "latency divided by LiteLLM's.", "",
+           _table(["path", "conc.", "req/s", "p50", "p90", "p99", "added p50", "added p99", "x LiteLLM p50",
+                   "x LiteLLM p99", "errors / requests"], rows)]
+    if result.get("sustained"):
+        s = result["sustained"]
+        out += ["", f"Sustained full pipeline: {s['requests']} requests in {s['elapsed_s']} s at concurrency "
+                f"{s['concurrency']}: **{_f(s['throughput_rps'])} req/s**, p50 {_f(s['latency_ms']['p50'])} ms, "
+                f"p99 {_f(s['latency_ms']['p99'])} ms, {s['errors']} errors."]
+    return out
+
+
+def _streaming(result: dict[str, Any]) -> list[str]:
+    rows = []
+    for s in (r for r in result["summary"] if r["stream"]):
+        added = _lookup(result["added_latency_ms"], s["target"], True, s["concurrency"])
+        ttft = s["ttft_ms"] or {}
+        rows.append([s["target"], s["concurrency"], s["throughput_rps"], ttft.get("p50"), ttft.get("p99"),
+                     added.get("ttft_p50"), s["latency_ms"].get("p50"), f"{s['errors']} / {s['requests']}"])
+    if not rows:
+        return []
+    return ["### Streaming: time to first token (ms)", "",
+            _table(["path", "conc.", "req/s", "TTFT p50", "TTFT p99", "added TTFT p50", "last byte p50",
+                    "errors / requests"], rows)]
+
+
+def _hops(result: dict[str, Any]) -> list[str]:
+    names = list(result["hop_definitions"])
+    top = max(result["config"]["concurrency"])
+    rows = []
+    for row in result["hops"]:
+        if row["stream"] or row["concurrency"] not in (1, top):
+            continue
+        rows.append([row["target"], row["concurrency"]] + [
+            f"{_f(h['p50'])} / {_f(h['p99'])}" if (h := row["hops"].get(n)) else "-" for n in names])
+    probe = result["kafka_probe"]
+    return ["### Kafka per hop (p50 / p99 ms, non-streaming)", "",
+            "From the messages' own timestamps (envelope `created_at` and Kafka record time):", "",
+            *[f"- **{name}**: {text}" for name, text in result["hop_definitions"].items()], "",
+            _table(["path", "conc.", *names], rows), "",
+            f"Kafka alone ({probe['messages']} messages, one at a time, the fleet's client settings): publish "
+            f"acknowledged (acks=all) p50 {_f(probe['publish_ack_ms']['p50'])} / p99 "
+            f"{_f(probe['publish_ack_ms']['p99'])} ms; produce → consume p50 "
+            f"{_f(probe['produce_to_consume_ms']['p50'])} / p99 {_f(probe['produce_to_consume_ms']['p99'])} ms."]
+
+
+def _tokens(result: dict[str, Any]) -> list[str]:
+    rows = []
+    for path, t in result["tokens"].items():
+        calls = ", ".join(f"{m} {v['calls']}x" for m, v in t["by_model"].items()) or "none"
+        rows.append([path, t["llm_calls_per_request"], calls, t["fleet_tokens_per_request"],
+                     t["direct_tokens_per_request"], f"{_f(t['ratio'], 2)}x", _f(t["reported_matches_server"])])
+    return ["### Token overhead", "",
+            "Prompt + completion tokens of all LLM calls of a request, counted by the inference server, against "
+            "one direct call of the answering model with the same question.", "",
+            _table(["path", "LLM calls / request", "calls (all samples)", "tokens / request", "direct tokens",
+                    "ratio", "fleet's usage = server's count"], rows)]
+
+
+def _memory(result: dict[str, Any]) -> list[str]:
+    rows = [[name, m["peak_rss_mb"], m["processes"]] for name, m in result["memory"].items()]
+    return ["### Peak memory (RSS high-water mark, summed over each process tree)", "",
+            _table(["process", "peak RSS MB", "processes"], rows)]
+
+
+def performance_doc(result: dict[str, Any], chart: str) -> str:
+    intro = DOC_INTRO.read_text() if DOC_INTRO.exists() else "# Performance\n"
+    analysis = ANALYSIS.read_text() if ANALYSIS.exists() else ""
+    return (f"{intro.rstrip()}\n\n## Latest results\n\n<!-- generated by `{result['command']}` from "
+            f"bench/results/latest.json; edit bench/doc_intro.md and bench/analysis.md instead -->\n\n"
+            f"![latency and throughput]({chart})\n\n{markdown(result)}\n{analysis.rstrip()}\n")

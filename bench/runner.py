@@ -1,0 +1,230 @@
+"""One benchmark run: start what is measured, drive the load, read Kafka, write the results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs
+from bench.config import REPO, BenchConfig
+from bench.loadgen import Cell, Target
+from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
+
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+from fleetlib import api as fleetapi
+
+log = logging.getLogger("bench")
+INFRA = ["kafka", "redis", "postgres", "chroma", "neo4j"]
+REQUEST_TIMEOUT_S = 30
+
+
+def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        "MOE_TOPIC_NAMESPACE": namespace, "MOE_KAFKA_BOOTSTRAP": eps["kafka"], "MOE_REDIS_URL": eps["redis"],
+        "MOE_POSTGRES_DSN": eps["postgres"], "MOE_CHROMA_URL": eps["chroma"], "MOE_NEO4J_URI": eps["neo4j"],
+        "MOE_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
+        "INFERENCE_SERVERS": json.dumps([{"name": "bench", "url": llm_url, "models": list(SCRIPT["replies"]),
+                                          "max_retries": 0, "timeout_s": REQUEST_TIMEOUT_S}]),
+        "MODEL_ASSIGNMENTS": json.dumps({"planner": ["planner-model"], "judge": ["judge-model"],
+                                         "default": [EXPERT_MODEL]}),
+        "EXPERT_TEMPLATES": json.dumps({"general": [EXPERT_MODEL]}),
+        **extra,
+    }
+
+
+async def _key(dsn: str, tenant: str, revoke: str | None = None) -> tuple[str, str]:
+    from gateway.keystore import KeyStore
+
+    store = await KeyStore.connect(dsn)
+    try:
+        if revoke:
+            await store.revoke(revoke)
+            return revoke, ""
+        key, token = await store.create(f"bench-{tenant}", "user", [tenant])
+        return key.id, token
+    finally:
+        await store.close()
+
+
+async def _delete_topics(bootstrap: str, namespace: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-cleanup")
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(f"{namespace}.")]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+class Benchmark:
+    def __init__(self, cfg: BenchConfig) -> None:
+        self.cfg = cfg
+        self.namespace = f"bench{uuid.uuid4().hex[:8]}"
+        self.eps = fleetapi.endpoints()
+        self.started: list[procs.Proc] = []
+        self.fleet: Any = None
+        self.available: dict[str, str | None] = {}
+
+    def run(self) -> dict[str, Any]:
+        cfg, started_at, t0 = self.cfg, datetime.now(UTC), time.perf_counter()
+        fleetapi.ensure_up(INFRA)
+        load_before = machine.load_average()
+        key_id = None
+        try:
+            llm_url, llm = procs.start_llm_server(SCRIPT)
+            self.started.append(llm)
+            litellm = self._launch_litellm(llm_url)
+            log.info("starting the fleet (namespace %s)", self.namespace)
+            self.fleet = procs.start_fleet(fleet_env(self.eps, self.namespace, llm_url, cfg.fleet_env),
+                                           cfg.gateway_workers)
+            key_id, token = asyncio.run(_key(self.eps["postgres"], f"tenant-{self.namespace}"))
+            targets = self._targets(llm_url, litellm, token)
+            cpu_before = self._cpu()
+            phases = uvloop.run(self._http(targets, llm_url))
+            cpu = self._cpu_share(cpu_before, self._cpu())
+            memory = procs.peak_memory(self._roots())
+            memory["load generator"] = {"peak_rss_mb": round(_self_hwm_kb() / 1024, 1), "processes": 1}
+            log.info("Kafka probe and reading the request traces ...")
+            probe = kafka_probe.run(self.eps["kafka"], f"{self.namespace}.bench-probe.v1", cfg.probe_messages)
+            rids = {r.response_id for c in phases["cells"] for r in c.records if r.response_id}
+            traces = kafka_trace.read(self.eps["kafka"], self.namespace, rids)
+        finally:
+            self._stop()
+            if key_id:
+                asyncio.run(_key(self.eps["postgres"], "", revoke=key_id))
+            asyncio.run(_delete_topics(self.eps["kafka"], self.namespace))
+        cells: list[Cell] = phases["cells"]
+        analyze.verify_cells(cells, traces)
+        cell_stats = [c.stats() | {"server": c.server} for c in cells]
+        groups = analyze.group(cell_stats)
+        summary = analyze.summarize(groups)
+        added = analyze.added_latency(groups)
+        sustained = phases["sustained"].stats() if phases["sustained"] else None
+        return {
+            "schema": "moe-bench/1", "profile": cfg.profile, "command": cfg.command,
+            "started_at": started_at.isoformat(), "duration_s": round(time.perf_counter() - t0, 1),
+            "machine": machine.describe(procs.litellm_version()) | {
+                "load_average_before": load_before, "load_average_after": machine.load_average(), "cpu": cpu},
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
+            "namespace": self.namespace,
+            "paths": {name: {"description": PATHS[name].description, "available": self.available.get(name) is None,
+                             "reason": self.available.get(name)} for name in PATHS},
+            "summary": summary, "added_latency_ms": added, "litellm_ratio": analyze.litellm_ratios(added),
+            "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
+            "hops": analyze.hop_table(cells, traces), "hop_definitions": kafka_trace.HOPS,
+            "targets": analyze.targets(summary, added, phases["tokens"], sustained, self.available),
+            "cells": cell_stats,
+        }
+
+    def _launch_litellm(self, llm_url: str) -> tuple[str, procs.Proc] | None:
+        reason = procs.litellm_available() if self.cfg.litellm else "skipped (--no-litellm)"
+        self.available["litellm"] = reason
+        if reason:
+            log.warning("LiteLLM: %s", reason)
+            return None
+        base, proc = procs.launch_litellm(llm_url, self.cfg.litellm_workers)
+        self.started.append(proc)
+        return base, proc
+
+    def _targets(self, llm_url: str, litellm: tuple[str, procs.Proc] | None, token: str) -> dict[str, Target]:
+        targets = {"direct": Target("direct", f"{llm_url}/v1", EXPERT_MODEL, "none", PATHS["direct"].check,
+                                    PATHS["direct"].question)}
+        if litellm is not None:
+            try:
+                url = procs.wait_litellm(*litellm)
+                targets["litellm"] = Target("litellm", url, EXPERT_MODEL, procs.LITELLM_KEY,
+                                            PATHS["litellm"].check, PATHS["litellm"].question)
+            except RuntimeError as exc:
+                self.available["litellm"] = f"LiteLLM did not start: {str(exc)[:300]}"
+                log.warning("%s", self.available["litellm"])
+        gateway = f"{self.fleet['gateway'].url}/v1"
+        for name in self.cfg.paths:
+            targets[name] = Target(name, gateway, FLEET_MODEL, token, PATHS[name].check, PATHS[name].question)
+        return targets
+
+    async def _http(self, targets: dict[str, Target], llm_url: str) -> dict[str, Any]:
+        cfg = self.cfg
+        async with loadgen.session(max(cfg.concurrency) + 8) as http:
+            for name in cfg.paths:
+                reason = await measure.availability(http, targets[name], self._verify)
+                self.available[name] = reason
+                log.info("path %s: %s", name, "available" if reason is None else f"NOT available: {reason}")
+                if reason:
+                    del targets[name]
+            cells = await measure.cells(http, cfg, targets, llm_url)
+            sustained = None
+            if cfg.sustain_seconds > 0 and "full" in targets:
+                sustained = await measure.sustained(http, cfg, targets["full"])
+                cells.append(sustained)
+            tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)
+                      for name in cfg.paths if name in targets}
+        return {"cells": cells, "sustained": sustained, "tokens": tokens}
+
+    async def _verify(self, path: str, rids: list[str]) -> str | None:
+        check = PATHS[path].kafka_check
+        if check is None or not rids:
+            return None
+        traces = await kafka_trace.read_traces(self.eps["kafka"], self.namespace, set(rids))
+        reasons = [r for r in (check(traces.get(rid, {"tasks": {}, "results": {}})) for rid in rids) if r]
+        return f"the Kafka messages show another path: {reasons[0]}" if reasons else None
+
+    def _roots(self) -> dict[str, int]:
+        roots = {p.name: p.pid for p in self.started}
+        if self.fleet is not None:
+            roots |= {name: svc.proc.pid for name, svc in self.fleet.services.items() if svc.proc}
+        return roots
+
+    def _cpu(self) -> dict[str, float]:
+        children = procs.children_map()
+        fleet = set(self.fleet.services) if self.fleet else set()
+        out = {"fleet": 0.0, "baselines": 0.0}
+        for name, pid in self._roots().items():
+            out["fleet" if name in fleet else "baselines"] += procs.cpu_seconds(procs.tree(pid, children))
+        out["load generator"] = sum(os.times()[:2])
+        infra = [found for n in INFRA if (found := _pid_file(n))]
+        out["infrastructure"] = procs.cpu_seconds([p for root in infra for p in procs.tree(root, children)])
+        out["busy"], out["total"] = procs.system_cpu_seconds()
+        return out
+
+    @staticmethod
+    def _cpu_share(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+        delta = {k: after[k] - before[k] for k in after}
+        capacity = delta.pop("total")
+        busy = delta.pop("busy")
+        delta["other processes"] = max(busy - sum(delta.values()), 0.0)
+        share = {k: round(v / capacity, 3) if capacity else None for k, v in delta.items()}
+        return {"window_s": round(capacity / (os.cpu_count() or 1), 1), "share_of_machine": share,
+                "idle": round(1 - busy / capacity, 3) if capacity else None}
+
+    def _stop(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
+        for proc in reversed(self.started):
+            proc.stop()
+
+
+def _pid_file(name: str) -> int | None:
+    try:
+        return int((REPO / ".data" / "run" / f"{name}.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _self_hwm_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0

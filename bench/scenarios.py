@@ -1,0 +1,193 @@
+"""What is measured: the two baselines and the fleet's three paths, each a configuration (which
+question, which scripted replies) plus the checks that prove a request really took that path.
+
+Every fleet request is checked twice: from its HTTP response right away, and from its own Kafka
+messages after the run (``kafka_check``). A request that took another path counts as an error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+EXPERT_MODEL = "expert-model"
+FLEET_MODEL = "moe-orchestrator"
+PLAN = {"tasks": [
+    {"category": "general", "instruction": "Give the general picture asked for in the question."},
+    {"category": "science", "instruction": "Give the scientific detail asked for in the question."},
+]}
+# The zero-latency server's replies, one per model (bench/llm_server.py).
+SCRIPT: dict[str, Any] = {
+    "replies": {
+        "planner-model": json.dumps(PLAN),
+        EXPERT_MODEL: "A short, precise expert answer to the task.\nCONFIDENCE: high",
+        "judge-model": "One merged answer drawn from both experts.",
+    },
+    "default": "ok",
+}
+CACHE_QUESTION = "What is the boiling point of water at sea level in degrees Celsius?"
+
+_SUBJECTS = [
+    "lithium", "osmium", "a violin", "a glacier", "the Danube", "Kyoto", "a honeybee", "granite", "a lighthouse",
+    "the Sahara", "a transistor", "a sequoia", "Reykjavik", "an octopus", "copper", "a steam engine", "coral reefs",
+    "the Andes", "a pipe organ", "basalt", "a comet", "Lisbon", "a tardigrade", "tungsten", "a windmill",
+    "the Mekong", "a harpsichord", "an axolotl", "Marrakesh", "a geyser", "silicon", "a suspension bridge",
+    "the Baltic Sea", "a barn owl", "obsidian", "a sundial", "Quito", "a jellyfish", "helium", "a canal lock",
+    "a cello", "the Nile", "Hanoi", "a chameleon", "marble", "a printing press", "the Alps", "a walrus",
+    "mercury", "a cathedral", "Nairobi", "a mangrove", "a telescope", "the Arctic Ocean", "quartz", "a lynx",
+    "a hot-air balloon", "Montevideo", "a sea turtle", "the Rhine",
+]
+_ASPECTS = [
+    "their history, their physics and their everyday use",
+    "how each one formed or was made, and what threatens it today",
+    "their chemistry, their economic value and their cultural meaning",
+    "how scientists study them and what is still unknown about them",
+    "their role in the nineteenth century and their role today",
+]
+
+
+def full_question(i: int) -> str:
+    """Distinct, multi-part questions (no two share a subject pair), so neither a semantic cache nor
+    a router short-cuts them: the planner must split them."""
+    pairs = _pairs()
+    a, b = pairs[i % len(pairs)]
+    aspect = _ASPECTS[(i // len(pairs) + i) % len(_ASPECTS)]
+    return f"Compare {a} and {b}: explain in detail {aspect}."
+
+
+_TRIVIAL_WORDS = [
+    "good morning", "thank you very much", "where is the station", "the red house", "I like apples",
+    "see you tomorrow", "the weather is nice", "a cup of tea", "my brother is tall", "open the window",
+    "the book is on the table", "happy birthday", "how old are you", "the cat sleeps", "I am hungry",
+    "turn left here", "the train is late", "we speak slowly", "close the door", "a green bicycle",
+]
+_LANGUAGES = ["French", "German", "Spanish", "Italian", "Portuguese", "Dutch", "Swedish", "Polish"]
+
+
+def trivial_question(i: int) -> str:
+    """A clear-cut one-expert question (translation), different for every request."""
+    words = _TRIVIAL_WORDS[i % len(_TRIVIAL_WORDS)]
+    language = _LANGUAGES[(i // len(_TRIVIAL_WORDS)) % len(_LANGUAGES)]
+    return f"Translate '{words}' into {language}."
+
+
+def cache_question(_: int) -> str:
+    return CACHE_QUESTION
+
+
+def _pairs() -> list[tuple[str, str]]:
+    if not _PAIRS:
+        pairs = list(itertools.combinations(_SUBJECTS, 2))
+        random.Random(7).shuffle(pairs)
+        _PAIRS.extend(pairs)
+    return _PAIRS
+
+
+_PAIRS: list[tuple[str, str]] = []
+
+
+ResponseCheck = Callable[[dict[str, Any]], str | None]
+KafkaCheck = Callable[[dict[str, Any]], str | None]
+
+
+@dataclass(frozen=True)
+class Path:
+    name: str
+    description: str
+    question: Callable[[int], str]
+    fleet: bool = True
+    check: ResponseCheck = field(default=lambda body: None)
+    kafka_check: KafkaCheck | None = None
+
+
+def _content(body: dict[str, Any]) -> str:
+    choices = body.get("choices") or [{}]
+    return str((choices[0].get("message") or {}).get("content") or "")
+
+
+def _meta(body: dict[str, Any]) -> dict[str, Any]:
+    return body.get("metadata") or {}
+
+
+def check_baseline(body: dict[str, Any]) -> str | None:
+    return None if _content(body) else "empty content"
+
+
+def check_full(body: dict[str, Any]) -> str | None:
+    meta = _meta(body)
+    if meta.get("cache_hit"):
+        return "answered from the cache"
+    if len(meta.get("experts_used") or []) < 2:
+        return f"experts_used={meta.get('experts_used')} (expected two experts)"
+    return None if _content(body) else "empty content"
+
+
+def check_trivial(body: dict[str, Any]) -> str | None:
+    meta = _meta(body)
+    if meta.get("cache_hit"):
+        return "answered from the cache"
+    if len(meta.get("experts_used") or []) != 1:
+        return f"experts_used={meta.get('experts_used')} (expected one expert)"
+    return None if _content(body) else "empty content"
+
+
+def check_cache(body: dict[str, Any]) -> str | None:
+    if not _meta(body).get("cache_hit"):
+        return "metadata.cache_hit is not true"
+    used = (body.get("usage") or {}).get("total_tokens")
+    return None if used == 0 else f"a cache hit used {used} tokens"
+
+
+def kafka_full(trace: dict[str, Any]) -> str | None:
+    plan, answer = trace.get("plan"), trace.get("answer")
+    if answer is None:
+        return "no Answer on the answers topic"
+    if plan is None:
+        return "no Plan on the plans topic"
+    if plan["source"] != "llm" or plan["tasks"] < 2:
+        return f"plan source={plan['source']} tasks={plan['tasks']} (expected the planner model, >= 2 tasks)"
+    if answer["cache_hit"] or answer["model_calls"] < plan["tasks"] + 2:
+        return f"answer cache_hit={answer['cache_hit']} model_calls={answer['model_calls']} (expected a judge call)"
+    return None
+
+
+def kafka_trivial(trace: dict[str, Any]) -> str | None:
+    plan, answer = trace.get("plan"), trace.get("answer")
+    if answer is None:
+        return "no Answer on the answers topic"
+    if plan is None:
+        return "no Plan on the plans topic"
+    if plan["source"] != "router" or plan["tasks"] != 1:
+        return f"plan source={plan['source']} tasks={plan['tasks']} (expected the router, one task)"
+    if answer["cache_hit"] or answer["model_calls"] != 1:
+        return f"answer cache_hit={answer['cache_hit']} model_calls={answer['model_calls']} (expected one call)"
+    return None
+
+
+def kafka_cache(trace: dict[str, Any]) -> str | None:
+    answer = trace.get("answer")
+    if answer is None:
+        return "no Answer on the answers topic"
+    if not answer["cache_hit"] or answer["model_calls"] != 0:
+        return f"answer cache_hit={answer['cache_hit']} model_calls={answer['model_calls']}"
+    return None
+
+
+PATHS: dict[str, Path] = {
+    "direct": Path("direct", "load generator -> zero-latency inference server (no gateway)", full_question,
+                   fleet=False, check=check_baseline),
+    "litellm": Path("litellm", "load generator -> LiteLLM proxy -> the same inference server", full_question,
+                    fleet=False, check=check_baseline),
+    "full": Path("full", "gateway -> planner (LLM) -> 2 experts -> merger with judge (LLM)", full_question,
+                 check=check_full, kafka_check=kafka_full),
+    "trivial": Path("trivial", "gateway -> router (no planner LLM) -> 1 expert -> merger fast path",
+                    trivial_question, check=check_trivial, kafka_check=kafka_trivial),
+    "cache": Path("cache", "gateway -> semantic cache hit (no LLM call)", cache_question,
+                  check=check_cache, kafka_check=kafka_cache),
+}
+BASELINES = ("direct", "litellm")
+FLEET_PATHS = ("full", "trivial", "cache")

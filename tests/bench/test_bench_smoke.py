@@ -1,0 +1,81 @@
+"""The benchmark harness in its quickest form: one fleet path, one concurrency, a few requests.
+
+It starts its own fleet (own topic namespace) and zero-latency inference server like `make bench`
+does, and checks the files it writes and the structure of its JSON. No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+REQUESTS = 3
+FLEET_SERVICES = ("gateway", "planner", "expert-worker", "merger")
+TARGETS = {"full pipeline added latency p50", "full pipeline added latency p99", "trivial path added latency p50",
+           "cache hit latency p50", "full pipeline throughput", "token overhead, full pipeline",
+           "token overhead, fast path"}
+
+
+@pytest.fixture(scope="module")
+def result(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("bench")
+    argv = [sys.executable, "-m", "bench", "--paths", "full", "--concurrency", "1", "--requests", str(REQUESTS),
+            "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm", "--token-samples", "1", "--sustain", "0",
+            "--kafka-probe", "20", "--no-docs", "--out", str(out)]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 1, list(out.iterdir())
+    return out, json.loads(files[0].read_text())
+
+
+def test_writes_json_markdown_and_chart_but_not_the_docs(result: tuple[Path, dict]) -> None:
+    out, _ = result
+    stem = next(out.glob("*.json")).stem
+    assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / f"{stem}.md").read_text()
+    assert "### Latency and throughput" in md and "### Targets" in md and "| full |" in md
+    assert not list(out.glob("latest.*"))  # --no-docs leaves docs/performance.md and latest.* alone
+
+
+def test_the_full_path_was_taken_by_every_request(result: tuple[Path, dict]) -> None:
+    _, data = result
+    assert data["schema"] == "moe-bench/1"
+    assert data["paths"]["full"]["available"] is True
+    assert data["paths"]["litellm"] == {**data["paths"]["litellm"], "available": False,
+                                        "reason": "skipped (--no-litellm)"}
+    cells = {(c["target"], c["concurrency"], c["stream"]): c for c in data["cells"]}
+    assert set(cells) == {("direct", 1, False), ("full", 1, False)}
+    for cell in cells.values():
+        assert (cell["requests"], cell["ok"], cell["errors"]) == (REQUESTS, REQUESTS, 0), cell
+        assert cell["latency_ms"]["n"] == REQUESTS
+    assert cells[("full", 1, False)]["server"]["models"]["planner-model"]["calls"] == REQUESTS
+
+
+def test_summary_added_latency_hops_tokens_memory_and_targets(result: tuple[Path, dict]) -> None:
+    _, data = result
+    summary = {r["target"]: r for r in data["summary"]}
+    assert set(summary) == {"direct", "full"}
+    assert all(summary[t]["latency_ms"]["p50"] > 0 for t in summary)
+    added = data["added_latency_ms"]
+    assert [(r["target"], r["concurrency"]) for r in added] == [("full", 1)]
+    hops = data["hops"][0]["hops"]
+    assert hops["request -> answer"]["n"] == REQUESTS and "request -> plan" in hops
+    tokens = data["tokens"]["full"]
+    assert tokens["reported_matches_server"] is True
+    assert tokens["ratio"] > 1 and tokens["llm_calls_per_request"] >= 4  # planner, two experts, judge
+    assert {"planner-model", "expert-model", "judge-model"} <= set(tokens["by_model"])
+    for service in (*FLEET_SERVICES, "llm", "load generator"):
+        assert data["memory"][service]["peak_rss_mb"] > 0, service
+    assert data["kafka_probe"]["produce_to_consume_ms"]["n"] == 20
+    assert {t["target"] for t in data["targets"]} == TARGETS
+    trivial = next(t for t in data["targets"] if t["target"] == "trivial path added latency p50")
+    assert trivial["measured"] is None and trivial["note"]  # not measured in this run, and says so
+    assert data["machine"]["cores"] and data["machine"]["python"]
