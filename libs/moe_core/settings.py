@@ -40,6 +40,8 @@ class FleetSettings(BaseSettings):
     inference_heartbeat_s: float = Field(default=10.0, gt=0, description="Fleet: poll servers this often")
     inference_unhealthy_s: float = Field(default=15.0, gt=0, description="Fleet: skip a failed server this long")
     inference_affinity_ttl_s: int = Field(default=600, ge=1, description="Fleet: sticky user->server affinity")
+    tools_enabled: str = Field(default="all", description="Precision tools offered: 'all' or a comma list")
+    tools_disabled: str = Field(default="", description="Precision tools switched off (comma list)")
     local_llm_url: str = "http://127.0.0.1:8081"
     local_llm_model: str = "smollm2-135m"
     otel_exporter_endpoint: str = Field(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -62,6 +63,11 @@ class ToolSpec:
     hint: str  # example arguments, shown to the planner model
     input_schema: dict[str, Any] = field(hash=False)
     version: str = "1.0.0"
+
+    @property
+    def brief(self) -> str:
+        """The planner model's one-line description (its prompt stays short)."""
+        return BRIEFS.get(self.name, self.description)
 
     @cached_property
     def schema_sha256(self) -> str:
@@ -193,6 +199,32 @@ _SPECS = [
                       "directed": {"type": "boolean"}, "path_from": NODE, "path_to": NODE}, ["edges"])),
 ]
 TOOL_SPECS: dict[str, ToolSpec] = {spec.name: spec for spec in _SPECS}
+BRIEFS = {
+    "calculate": "exact arithmetic and percentages",
+    "solve_equation": "solve equations for unknowns",
+    "math": "simplify, expand, factor, derivative, integral, limit",
+    "date_diff": "days between two dates",
+    "date_add": "a date plus or minus days, months, years",
+    "day_of_week": "weekday of a date",
+    "calendar_facts": "leap years, days in a month, Easter",
+    "time_facts": "UTC offset, DST, Unix time in a zone",
+    "timezone_convert": "convert a time between IANA zones",
+    "decimal_finance": "money maths, interest, loans, rounding",
+    "exact_probability": "combinatorics and exact probabilities",
+    "structured_validate": "check JSON/YAML/XML/CSV",
+    "unit_convert": "convert units",
+    "statistics_calc": "mean, median, standard deviation",
+    "hash_text": "hash digests",
+    "base64_codec": "Base64 encode/decode",
+    "regex_extract": "regular expression matches",
+    "subnet_calc": "IP subnet facts",
+    "text_analyze": "count words, letters, substrings",
+    "prime_factorize": "prime factors, primality",
+    "gcd_lcm": "gcd and lcm",
+    "json_query": "select values from JSON",
+    "roman_numeral": "Roman numerals",
+    "graph_analyze": "graph components, cycles, Euler paths",
+}
 
 
 def parse_names(text: str) -> list[str]:
@@ -208,3 +240,28 @@ def select_tools(enabled: str = "all", disabled: str = "") -> dict[str, ToolSpec
     if unknown:
         raise ValueError(f"unknown tool name(s) in the tool configuration: {', '.join(unknown)}")
     return {name: TOOL_SPECS[name] for name in TOOL_SPECS if name in wanted and name not in dropped}
+
+
+# unit_convert's vocabulary beyond pint's own names (shared so the planner's preflight reads units the same way)
+UNIT_TEXT = re.compile(r"^[A-Za-z\u00b0\u00b5\u03bc\u2126%][A-Za-z0-9\u00b0\u00b5\u03bc\u2126_ /*^().\u00b7%-]{0,63}$")
+UNIT_ALIASES = {
+    "\u00b0c": "degC", "\u00bac": "degC", "celsius": "degC", "degrees celsius": "degC", "c": "degC",
+    "\u00b0f": "degF", "\u00baf": "degF", "fahrenheit": "degF", "degrees fahrenheit": "degF", "f": "degF",
+    "k": "kelvin", "kelvin": "kelvin", "kph": "km/h", "kmh": "km/h", "km/hr": "km/h", "mph": "mile/hour",
+    "kts": "knot", "knots": "knot", "mps": "m/s", "lbs": "lb", "pounds": "lb", "ounces": "oz",
+    "miles per hour": "mile/hour", "kilometers per hour": "km/h", "kilometres per hour": "km/h",
+    "meters per second": "m/s", "metres per second": "m/s", "liters": "liter", "litres": "liter",
+    "kb": "kilobyte", "mb": "megabyte", "gb": "gigabyte", "tb": "terabyte", "kib": "kibibyte",
+    "mib": "mebibyte", "gib": "gibibyte", "tib": "tebibyte",
+}
+
+
+def normalise_unit(text: str) -> str | None:
+    """Common spellings (degrees C, mph, kph, GB ...) as pint names; None for text outside the unit alphabet."""
+    clean = " ".join(text.strip().split())
+    if not UNIT_TEXT.match(clean) or re.search(r"\d{3,}", clean):
+        return None
+    alias = UNIT_ALIASES.get(clean.lower())
+    if alias:
+        return alias
+    return clean.replace("^", "**").replace("\u00b7", "*").replace(" per ", "/")

@@ -9,8 +9,6 @@ class McpSettings(FleetSettings):
 
     service_name: str = "mcp"
     http_port: int = 8003
-    tools_enabled: str = Field(default="all", description="'all' or a comma list of tool names")
-    tools_disabled: str = Field(default="", description="comma list of tool names to switch off")
     tool_timeout_s: float = Field(default=5.0, gt=0, description="hard time bound of one tool call")
     tool_workers: int = Field(default=2, ge=1, le=64, description="worker processes running tool calls")
     tool_memory_mb: int = Field(default=1024, ge=0, description="address-space limit per worker; 0 = none")

@@ -39,9 +39,11 @@ from planner.augment import augment
 from planner.complexity import estimate
 from planner.modes import expert_history
 from planner.plan_cache import CachedPlan, PlanCache
+from planner.preflight import recognise
 from planner.router import SemanticRouter
 from planner.semantic_cache import Lookup, SemanticCache, cache_key, cache_scope, cacheable, cached_answer
 from planner.settings import PlannerSettings
+from planner.tool_catalogue import ToolCatalogue
 from planner.vectors import Vectors
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class Planner:
         self.inference = inference
         self.memo = Memo(redis, "planner:outcome", settings.plan_ttl_s)
         self.categories = list(EXPERT_CATEGORIES)
+        self.tools = ToolCatalogue.from_settings(settings)
         self.vectors = vectors
         self.cache = SemanticCache(vectors, redis, settings) if vectors and settings.semantic_cache_enabled else None
         self.router = (SemanticRouter(vectors, settings.router_threshold, settings.router_margin)
@@ -81,6 +84,7 @@ class Planner:
         else:
             decided = await self._plan(request)
             outcome = (Outcome(answer=decided) if isinstance(decided, Answer)
+                       else Outcome(plan=decided) if decided.source == "preflight"  # exact: nothing to add
                        else Outcome(plan=augment(decided, request, self.settings)))
             outcome = Outcome.model_validate_json(
                 await self.memo.put_first(request.response_id, outcome.model_dump_json()))
@@ -103,9 +107,13 @@ class Planner:
                                self.bus.topics.progress)
 
     async def _plan(self, request: ChatRequest) -> Plan | Answer:
-        # (1) precision preflight goes here, first (issue 5): a recognised question returns its Plan.
         question = core.last_user_question(request.messages)
         base = {**request.child_fields(), "mode": request.mode, "question": question, "params": request.params}
+        task = recognise(question, self.tools)  # (1) precision preflight: one tool task, no model call
+        if task is not None:
+            PLANNER_ROUTES.labels("preflight").inc()
+            log.info("preflight: %s %s", task.tool, task.args)
+            return Plan(**base, tasks=[task], source="preflight", complexity="trivial")
         scope = cache_scope(request) if self.cache else None
         lookup = Lookup()
         if self.cache and scope:  # (2) semantic cache
@@ -154,17 +162,17 @@ class Planner:
         try:
             completion = await self.inference.chat(
                 refs,
-                core.planner_messages(question, self.categories, max_tasks),
+                core.planner_messages(question, self.categories, max_tasks, self.tools),
                 max_tokens=self.settings.planner_max_tokens,
                 temperature=0.0,
-                json_schema=core.plan_schema(self.categories, max_tasks),
+                json_schema=core.plan_schema(self.categories, max_tasks, self.tools),
                 schema_name="plan",
                 timeout_s=min(self.settings.planner_timeout_s, max(request.remaining_seconds(), 0.1)),
             )
         except InferenceError as exc:
             log.warning("planner model failed, using the fallback plan: %s", exc)
             return Plan(**base, tasks=core.fallback_plan(question), source="fallback")
-        tasks = core.sanitise(completion.content, self.categories, max_tasks)
+        tasks = core.sanitise(completion.content, self.categories, max_tasks, self.tools)
         usage: Usage = completion.usage
         if not tasks:
             log.info("planner output had no usable task, using the fallback plan")

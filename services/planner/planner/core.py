@@ -6,13 +6,27 @@ import json
 from typing import Any
 
 from moe_core.contracts import EXPERT_CATEGORIES, ChatMessage, PlannedTask
+from moe_core.contracts.tools import PRECISION_CATEGORY
+from planner.tool_catalogue import ToolCatalogue
 
 MAX_INSTRUCTION_CHARS = 2000
 # Bounds what a constrained model may generate: small models otherwise repeat until max_tokens.
 MAX_PLANNED_INSTRUCTION = 160
 
 
-def plan_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
+def plan_schema(categories: list[str], max_tasks: int, tools: ToolCatalogue | None = None) -> dict[str, Any]:
+    """The JSON Schema the planner model's output is constrained to; with `tools`, a task may be a tool task
+    (kind "tool", category "precision", a tool name and its args)."""
+    schema = _task_schema(categories, max_tasks)
+    if tools is not None and tools.names:
+        item = schema["properties"]["tasks"]["items"]
+        item["properties"] = {"kind": {"type": "string", "enum": ["expert", "tool"]}, **item["properties"],
+                              "tool": {"type": "string", "enum": tools.names}, "args": {"type": "object"}}
+        item["properties"]["category"] = {"type": "string", "enum": [*categories, PRECISION_CATEGORY]}
+    return schema
+
+
+def _task_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
@@ -34,7 +48,8 @@ def plan_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
     }
 
 
-def planner_messages(question: str, categories: list[str], max_tasks: int) -> list[dict[str, str]]:
+def planner_messages(question: str, categories: list[str], max_tasks: int,
+                     tools: ToolCatalogue | None = None) -> list[dict[str, str]]:
     catalogue = "\n".join(f"- {c}: {EXPERT_CATEGORIES.get(c, c)}" for c in categories)
     system = (
         "You split a user's question into 1 to "
@@ -43,6 +58,8 @@ def planner_messages(question: str, categories: list[str], max_tasks: int) -> li
         f"{catalogue}\n"
         'Answer only with JSON: {"tasks": [{"category": "...", "instruction": "..."}]}'
     )
+    if tools is not None and tools.names:
+        system += "\n" + tools.prompt()
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
@@ -53,8 +70,10 @@ def last_user_question(messages: list[ChatMessage]) -> str:
     return messages[-1].content.strip()
 
 
-def sanitise(raw: str, categories: list[str], max_tasks: int) -> list[PlannedTask]:
-    """Keep the well-formed tasks of a model's plan; anything malformed is dropped."""
+def sanitise(raw: str, categories: list[str], max_tasks: int, tools: ToolCatalogue | None = None) -> list[PlannedTask]:
+    """Keep the well-formed tasks of a model's plan; anything malformed is dropped. A tool task must name an
+    offered tool with arguments valid for its schema; otherwise it becomes an expert task (its instruction
+    still deserves an answer)."""
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, TypeError):
@@ -67,6 +86,19 @@ def sanitise(raw: str, categories: list[str], max_tasks: int) -> list[PlannedTas
     for item in items:
         if not isinstance(item, dict):
             continue
+        if item.get("kind", "tool" if "tool" in item else "expert") == "tool":
+            tool_task = _tool_task(item, tools, len(tasks) + 1)
+            if tool_task is None:  # a malformed tool task: its instruction goes to an expert
+                item = {"category": item.get("category") if item.get("category") in categories else "general",
+                        "instruction": item.get("instruction")}
+            else:
+                key = (f"tool:{tool_task.tool}", json.dumps(tool_task.args, sort_keys=True))
+                if key not in seen:
+                    seen.add(key)
+                    tasks.append(tool_task)
+                if len(tasks) == max_tasks:
+                    break
+                continue
         category, instruction = item.get("category"), item.get("instruction")
         if not isinstance(category, str) or category not in categories:
             continue
@@ -81,6 +113,17 @@ def sanitise(raw: str, categories: list[str], max_tasks: int) -> list[PlannedTas
         if len(tasks) == max_tasks:
             break
     return tasks
+
+
+def _tool_task(item: dict[str, Any], tools: ToolCatalogue | None, number: int) -> PlannedTask | None:
+    tool, args = item.get("tool"), item.get("args", {})
+    if tools is None or not isinstance(tool, str) or not tools.valid(tool, args):
+        return None
+    instruction = item.get("instruction")
+    text = instruction.strip()[:MAX_INSTRUCTION_CHARS] if isinstance(instruction, str) and instruction.strip() \
+        else f"{tool} {json.dumps(args)}"[:MAX_INSTRUCTION_CHARS]
+    return PlannedTask(task_id=f"t{number}", kind="tool", category=PRECISION_CATEGORY, instruction=text, tool=tool,
+                       args=args)
 
 
 def fallback_plan(question: str) -> list[PlannedTask]:

@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 from typing import Any
 
 import pint
 
 from mcp_service.tools.base import ToolOutput, decimal_text, exact_number, failed, grouped, number_data, show, wrong
+from moe_core.contracts.tools import normalise_unit
 
 # Built once per process (about half a second); the worker processes inherit it preloaded.
 UREG: Any = pint.UnitRegistry(non_int_type=Fraction, autoconvert_offset_to_baseunit=True)
-UNIT_TEXT = re.compile(r"^[A-Za-z°µμΩ%][A-Za-z0-9°µμΩ_ /*^().·%-]{0,63}$")
-ALIASES = {
-    "°c": "degC", "ºc": "degC", "celsius": "degC", "degrees celsius": "degC", "c": "degC",
-    "°f": "degF", "ºf": "degF", "fahrenheit": "degF", "degrees fahrenheit": "degF", "f": "degF",
-    "k": "kelvin", "kelvin": "kelvin", "kph": "km/h", "kmh": "km/h", "km/hr": "km/h", "mph": "mile/hour",
-    "kts": "knot", "knots": "knot", "mps": "m/s", "lbs": "lb", "pounds": "lb", "ounces": "oz",
-    "miles per hour": "mile/hour", "kilometers per hour": "km/h", "kilometres per hour": "km/h",
-    "meters per second": "m/s", "metres per second": "m/s", "liters": "liter", "litres": "liter",
-    "kb": "kilobyte", "mb": "megabyte", "gb": "gigabyte", "tb": "terabyte", "kib": "kibibyte",
-    "mib": "mebibyte", "gib": "gibibyte", "tib": "tebibyte",
-}
-
-
-def unit_name(text: str) -> str:
-    """Normalise common spellings (°C, mph, kph, GB ...) to pint's; refuse text outside the unit alphabet."""
-    clean = " ".join(text.strip().split())
-    if not UNIT_TEXT.match(clean) or re.search(r"\d{3,}", clean):
-        raise wrong(f"not a unit: {text[:40]!r}")
-    alias = ALIASES.get(clean.lower())
-    if alias:
-        return alias
-    return clean.replace("^", "**").replace("·", "*").replace(" per ", "/")
 
 
 def parse_unit(text: str) -> Any:
-    name = unit_name(text)
+    name = normalise_unit(text)
+    if name is None:
+        raise wrong(f"not a unit: {text[:40]!r}")
     try:
         return UREG.parse_units(name)
     except (pint.errors.PintError, AttributeError, TypeError, ValueError, KeyError, SyntaxError) as exc:
