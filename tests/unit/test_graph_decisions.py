@@ -111,7 +111,7 @@ def test_facts_between_asked_entities_come_first_and_sibling_lists_are_dropped()
     rows = [_fact("1", "NSAID", "IS_A", "Drug", 2), _fact("2", "Ibuprofen", "TREATS", "Pain", 1, 0.6),
             _fact("3", "Ibuprofen", "INTERACTS_WITH", "Warfarin", 1, 0.9), _fact("4", "Ibuprofen", "IS_A", "NSAID", 1),
             _fact("5", "Aspirin", "TREATS", "Pain", 2), _fact("3", "Ibuprofen", "INTERACTS_WITH", "Warfarin", 1, 0.9)]
-    ranked = rag.rank_facts(rows, {"Ibuprofen", "Warfarin"}, 10)  # type: ignore[arg-type]
+    ranked = rag.rank_facts(rows, {"Ibuprofen", "Warfarin"}, 10)
     assert [f["id"] for f in ranked] == ["3", "2", "4", "5"]
     text = rag.content(ranked, [], [])
     assert text.splitlines()[1] == "- Ibuprofen INTERACTS_WITH Warfarin [0.90]"

@@ -1,0 +1,140 @@
+"""A high-blast-radius triple lands in quarantine and is written only after an admin approves it through
+the gateway; the rest of the gateway's graph API (stats, search, memory ingest) and its errors."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from moe_core.graph import GraphDB
+from tests.conftest import Scripted
+from tests.graph.conftest import GraphServices
+from tests.graph.helpers import relations, titles
+from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
+
+pytestmark = pytest.mark.infra
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def assert_openai_error(response: httpx.Response, status: int, code: str | None) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    assert error["code"] == code
+
+
+async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
+        graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
+    marker, api = uuid.uuid4().hex[:8], graph_services.gateway
+    scripted.script([extraction_rule(marker, [
+        ("Zentavir", "IS_A", "Drug", 0.9),  # Drug reaches ~47 entities in two hops (limit 30): quarantined
+        ("Zentavir", "TREATS", "Blorp Fever", 0.8),  # two new entities: reach 0, written
+        ("Zentavir", "AFFECTS", "Disease", 0.5)])])  # quarantined too; this one will be rejected
+    event = ingest_event(tenant, marker)
+    await learn(graph_services, event)
+    assert titles(await relations(graph_db, tenant)) == ["Zentavir TREATS Blorp Fever"]
+    held = graph_services.tap.seen(graph_services.bus.topics.audit,
+                                   lambda m: m["response_id"] == event.response_id and m["action"] == "quarantined")
+    assert sorted(h["details"]["triple"]["object"] for h in held) == ["Disease", "Drug"]
+    assert all(h["details"]["reach"] > h["details"]["threshold"] == 30 for h in held)
+
+    admin, user = await graph_services.admin_key_for(tenant), await graph_services.user_key_for(tenant)
+    listed = await api.get("/graph/quarantine", headers=bearer(user))
+    assert listed.status_code == 200
+    items = {i["object"]: i for i in listed.json()["data"]}
+    assert sorted(items) == ["Disease", "Drug"]
+    drug = items["Drug"]
+    assert (drug["subject"], drug["relation"], drug["status"], drug["tenant"]) == (
+        "Zentavir", "IS_A", "pending", tenant)
+    assert drug["reach"] > 30 and drug["response_id"] == event.response_id
+
+    assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(user)),
+                        403, "insufficient_role")
+    other_admin = await graph_services.admin_key_for(f"{tenant}-other")
+    assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(other_admin)),
+                        404, "not_found")
+    assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve"), 401, "invalid_api_key")
+    assert titles(await relations(graph_db, tenant)) == ["Zentavir TREATS Blorp Fever"]  # still not written
+
+    approved = await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(admin),
+                              json={"note": "checked by a pharmacist"})
+    assert approved.status_code == 200, approved.text
+    body = approved.json()
+    assert (body["status"], body["note"]) == ("approved", "checked by a pharmacist")
+    assert body["decided_by"].startswith("key:")
+    rows = {f"{r['subject']} {r['type']} {r['object']}": r for r in await relations(graph_db, tenant)}
+    assert sorted(rows) == ["Zentavir IS_A Drug", "Zentavir TREATS Blorp Fever"]
+    assert rows["Zentavir IS_A Drug"]["id"] == body["relation_id"]
+    assert rows["Zentavir IS_A Drug"]["object_tenant"] == "__shared__"
+    assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(admin)),
+                        409, "already_decided")
+
+    rejected = await api.post(f"/graph/quarantine/{items['Disease']['id']}/reject", headers=bearer(admin))
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert "Zentavir AFFECTS Disease" not in titles(await relations(graph_db, tenant))
+    decisions = await graph_services.tap.wait(
+        graph_services.bus.topics.audit, lambda m: m["action"] in ("quarantine_approved", "quarantine_rejected")
+        and m["subject"] in (drug["id"], items["Disease"]["id"]), count=2)
+    assert sorted((d["action"], d["tenant_id"]) for d in decisions) == [
+        ("quarantine_approved", tenant), ("quarantine_rejected", tenant)]
+    assert next(d for d in decisions if d["action"] == "quarantine_approved")["details"]["relation_id"] == \
+        body["relation_id"]
+    pending = await api.get("/graph/quarantine", headers=bearer(user))
+    assert pending.json()["data"] == []
+    everything = await api.get("/graph/quarantine?status=all", headers=bearer(user))
+    assert sorted(i["status"] for i in everything.json()["data"]) == ["approved", "rejected"]
+
+
+async def test_stats_and_search_are_scoped_to_the_keys_tenants(
+        graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
+    marker, api = uuid.uuid4().hex[:8], graph_services.gateway
+    scripted.script([extraction_rule(marker, [("Frumbolin", "TREATS", "Headache", 0.9)])])
+    await learn(graph_services, ingest_event(tenant, marker))
+    mine, stranger = await graph_services.user_key_for(tenant), await graph_services.user_key_for(f"{tenant}-s")
+    stats = (await api.get("/graph/stats", headers=bearer(mine))).json()
+    assert stats["object"] == "graph.stats" and stats["tenants"] == [tenant, "__shared__"]
+    assert stats["by_tenant"][tenant] == {"entities": 1, "relations": 1}
+    assert stats["by_tenant"]["__shared__"]["entities"] >= 200
+    assert stats["relations_by_source"]["extracted"] == 1 and stats["quarantined"] == 0
+    theirs = (await api.get("/graph/stats", headers=bearer(stranger))).json()
+    assert theirs["by_tenant"][f"{tenant}-s"] == {"entities": 0, "relations": 0}
+
+    found = (await api.get("/graph/search", params={"q": "frumbol"}, headers=bearer(mine))).json()["data"]
+    assert [e["name"] for e in found] == ["Frumbolin"]
+    assert [(r["type"], r["other"], r["direction"]) for r in found[0]["relations"]] == [("TREATS", "Headache", "out")]
+    assert (await api.get("/graph/search", params={"q": "frumbol"}, headers=bearer(stranger))).json()["data"] == []
+    shared = (await api.get("/graph/search", params={"q": "tylenol"}, headers=bearer(stranger))).json()["data"]
+    assert shared[0]["name"] == "Paracetamol"
+    assert_openai_error(await api.get("/graph/search", headers=bearer(mine)), 400, "invalid_value")
+    assert_openai_error(await api.get("/graph/search?q=x&limit=0", headers=bearer(mine)), 400, "invalid_value")
+    assert_openai_error(await api.get("/graph/stats"), 401, "invalid_api_key")
+
+
+async def test_memory_ingest_publishes_an_ingest_event_for_admins_only(
+        graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
+    api = graph_services.gateway
+    admin, user = await graph_services.admin_key_for(tenant), await graph_services.user_key_for(tenant)
+    body = {"text": "Zorbicillin treats ear infections.", "question": "What treats ear infections?",
+            "knowledge_type": "medical", "confidence": "high"}
+    accepted = await api.post("/v1/memory/ingest", json=body, headers=bearer(admin))
+    assert accepted.status_code == 202, accepted.text
+    receipt = accepted.json()
+    assert (receipt["object"], receipt["status"], receipt["tenant"]) == ("memory.ingest", "queued", tenant)
+    [event] = await graph_services.tap.wait(graph_services.bus.topics.ingest,
+                                            lambda m: m["response_id"] == receipt["id"])
+    assert (event["tenant_id"], event["answer"], event["knowledge_type"], event["confidence"]) == (
+        tenant, body["text"], "medical", "high")
+    assert_openai_error(await api.post("/v1/memory/ingest", json=body, headers=bearer(user)), 403, "insufficient_role")
+    assert_openai_error(await api.post("/v1/memory/ingest", json=body), 401, "invalid_api_key")
+    assert_openai_error(await api.post("/v1/memory/ingest", json={**body, "tenant": "someone-else"},
+                                       headers=bearer(admin)), 403, "tenant_forbidden")
+    assert_openai_error(await api.post("/v1/memory/ingest", json={"text": ""}, headers=bearer(admin)),
+                        400, "invalid_value")
+    assert_openai_error(await api.post("/v1/memory/ingest", content=b"{nope", headers=bearer(admin)), 400, None)
+    assert_openai_error(await api.post("/v1/memory/ingest", json={**body, "extra": 1}, headers=bearer(admin)),
+                        400, "invalid_value")
