@@ -16,6 +16,7 @@ SERVICES: dict[str, tuple[str, str]] = {
     "merger": ("merger", "/ready"),
     "research": ("research", "/ready"),
     "critic": ("critic", "/ready"),
+    "mcp": ("mcp_service", "/ready"),
 }
 FLEET_ENV = config.DATA / "fleet.env"
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from fastapi import FastAPI
@@ -75,7 +74,7 @@ def create_app(
     routes, start_mcp, stop_mcp = mcp_routes(registry, settings)
 
     async def start() -> None:
-        await asyncio.to_thread(pool.start)  # the forkserver preloads SymPy and pint: seconds, off the loop
+        pool.start_in_background()  # the forkserver preloads SymPy and pint (seconds); /ready waits for it
         await start_mcp()
 
     async def close() -> None:

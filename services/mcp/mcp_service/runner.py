@@ -19,6 +19,7 @@ from moe_core.contracts.tools import ToolErrorCode
 
 log = logging.getLogger(__name__)
 PRELOAD = ["mcp_service.tools"]
+STARTUP_WAIT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,26 @@ class WorkerPool:
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self._started = False
+        self._started = threading.Event()
         self.replaced = 0  # workers killed (timeout) or found dead, for metrics and tests
 
     def start(self) -> None:
-        self._ctx.set_forkserver_preload(PRELOAD)
-        for _ in range(self.size):
-            self._idle.put(self._spawn())
-        self._started = True
+        """Start the workers (blocking: the forkserver first imports the tool modules)."""
+        try:
+            self._ctx.set_forkserver_preload(PRELOAD)
+            for _ in range(self.size):
+                self._idle.put(self._spawn())
+        finally:
+            self._started.set()
+
+    def start_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.start, name="mcp-pool-start", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def ready(self) -> bool:
-        return self._started and not self._closed and any(w.process.is_alive() for w in list(self._all))
+        return self._started.is_set() and not self._closed and any(w.process.is_alive() for w in list(self._all))
 
     def _spawn(self) -> _Worker:
         worker = _Worker(self._ctx, self.memory_limit_bytes, self.max_result_bytes)
@@ -135,6 +144,8 @@ class WorkerPool:
 
     def call(self, name: str, args: dict[str, Any], timeout_s: float) -> RawOutcome:
         """Run `name(args)` on a worker; at most `timeout_s` seconds in all (waiting for a worker included)."""
+        if not self._started.wait(timeout=STARTUP_WAIT_S):  # a call that arrives while the pool starts waits
+            return RawOutcome(code="timeout", message="the tool workers did not start in time")
         end = time.monotonic() + timeout_s
         try:
             payload = json.dumps([name, args], allow_nan=False).encode()
