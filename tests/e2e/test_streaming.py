@@ -210,10 +210,13 @@ def client(base_url: str, api_key: str) -> openai.AsyncOpenAI:
 
 
 def _judge_call(scripted: Scripted, marker: str) -> dict[str, Any] | None:
-    return next((c for c in calls_for(scripted.calls("judge-model"), marker)), None)
+    """The judge's call (not the merger's thinking step, which runs first on the same model)."""
+    return next((c for c in calls_for(scripted.calls("judge-model"), marker)
+                 if THINKING not in c["messages"][0]["content"]), None)
 
 
 JUDGE_WORDS = " ".join(f"word{i}" for i in range(30))
+THINKING = "think briefly"  # in the system prompt of the merger's thinking step (two tasks: it runs first)
 
 
 def _two_experts_slow_judge(scripted: Scripted, m: str, token_delay_ms: int) -> None:
@@ -222,6 +225,7 @@ def _two_experts_slow_judge(scripted: Scripted, m: str, token_delay_ms: int) -> 
          "reply": plan_reply(("general", f"Part one {m}"), ("science", f"Part two {m}"))},
         {"model": "expert-model", "contains": f"Part one {m}", "reply": "One.\nCONFIDENCE: medium"},
         {"model": "expert-model", "contains": f"Part two {m}", "reply": "Two.\nCONFIDENCE: medium"},
+        {"model": "judge-model", "contains": m, "system_contains": THINKING, "reply": "Both parts agree."},
         {"model": "judge-model", "contains": m, "reply": JUDGE_WORDS, "token_delay_ms": token_delay_ms},
     ])
 
@@ -229,7 +233,7 @@ def _two_experts_slow_judge(scripted: Scripted, m: str, token_delay_ms: int) -> 
 async def test_first_token_reaches_the_client_while_the_judge_is_still_generating(
         client: openai.AsyncOpenAI, scripted: Scripted) -> None:
     m = _marker()
-    _two_experts_slow_judge(scripted, m, token_delay_ms=100)
+    _two_experts_slow_judge(scripted, m, token_delay_ms=150)  # about 4.5 s of generation
     stream = await client.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Two parts {m}"}], stream=True)
     seen = await _until(stream, lambda c: _content(c) != "")
