@@ -227,3 +227,25 @@ async def test_mode(mode: str, stream: bool, base_url: str, api_key: str, script
         assert reply.metadata.get("revised") is False, "the streamed text is the final answer"
     if mode == "moe-orchestrator-research":
         assert any(m in c.get("q", "") for c in searxng.calls()), "the web was searched first"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_medical_answer_is_reviewed_and_the_correction_is_what_the_user_gets(
+        stream: bool, base_url: str, api_key: str, scripted: Scripted) -> None:
+    m = f"M{uuid.uuid4().hex[:8]}"
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("medical_consult", f"Paracetamol dose {m}"))},
+        _expert_reply(m, "Take 4 g every hour.\nCONFIDENCE: high"),
+        {"model": "judge-model", "contains": m, "system_contains": "You review",
+         "reply": "Corrected answer: Never take more than 4 g of paracetamol a day."},
+    ])
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
+    reply = await ask(client, "moe-orchestrator", f"How much paracetamol may I take? {m}", stream)
+    assert reply.content == "Never take more than 4 g of paracetamol a day."  # not the draft
+    calls = calls_for(scripted.calls(), m)
+    review = [c for c in calls if "You review" in _system(c)]
+    assert len(review) == 1 and "Take 4 g every hour." in review[0]["messages"][-1]["content"]
+    assert reply.usage == expected_usage(calls)
+    if stream:
+        assert "Take 4 g" not in reply.content + reply.reasoning, "the unreviewed draft never reached the client"
+        assert reply.metadata.get("revised") is False
