@@ -1,11 +1,10 @@
-"""Complexity estimate without a model call, and the router's pure decision."""
+"""Complexity estimate without a model call."""
 
 from __future__ import annotations
 
 import pytest
 
 from planner.complexity import estimate
-from planner.router import decide
 
 pytestmark = pytest.mark.unit
 
@@ -37,16 +36,3 @@ def test_moderate(question: str) -> None:
 ])
 def test_complex(question: str) -> None:
     assert estimate(question) == "complex"
-
-
-def test_router_needs_distance_and_a_lead_over_the_next_category() -> None:
-    clear = decide([("math", 0.30), ("math", 0.35), ("science", 0.60)], threshold=0.55, margin=0.15)
-    assert clear is not None and (clear.category, clear.clear) == ("math", True)
-    assert round(clear.margin, 2) == 0.30
-    close_call = decide([("math", 0.30), ("science", 0.40)], threshold=0.55, margin=0.15)
-    assert close_call is not None and not close_call.clear and close_call.category == "math"
-    too_far = decide([("math", 0.70), ("science", 0.95)], threshold=0.55, margin=0.15)
-    assert too_far is not None and not too_far.clear
-    alone = decide([("math", 0.20)], threshold=0.55, margin=0.15)
-    assert alone is not None and alone.clear
-    assert decide([], threshold=0.55, margin=0.15) is None

@@ -30,7 +30,7 @@ from moe_core.contracts import (
     Usage,
 )
 from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
+from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.service import create_service_app
 from moe_core.stores import redis_client, redis_ready
@@ -246,8 +246,8 @@ def create_app(
 ) -> FastAPI:
     settings = settings or PlannerSettings()
     bus = bus or Bus(settings)
-    inference = inference or InferenceClient(InferenceConfig.from_settings(settings))
     redis = redis or redis_client(settings.redis_url)
+    inference = inference or InferenceClient.from_settings(settings, redis)  # fleet-aware (the workers beat)
     if vectors is None and (settings.semantic_cache_enabled or settings.router_enabled):
         vectors = Vectors(settings.chroma_url)
     planner = Planner(settings, bus, inference, redis, vectors)
