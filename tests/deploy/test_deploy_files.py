@@ -37,6 +37,7 @@ SERVICES: dict[str, tuple[str, int]] = {
     "merger": ("merger", 8103),
     "research": ("research", 8104),
     "critic": ("critic", 8105),
+    "mcp": ("mcp_service", 8003),
 }
 COMPOSE_LAYERS = [
     ["compose.yaml"],

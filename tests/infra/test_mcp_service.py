@@ -21,6 +21,8 @@ from tests.support.fleet import ServiceProcess, free_port
 
 pytestmark = pytest.mark.infra
 DISABLED = "graph_analyze"
+TRACE_ID = uuid.uuid4().hex
+TRACEPARENT = f"00-{TRACE_ID}-{'1' * 16}-01"
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,8 @@ async def test_tool_task_becomes_an_exact_result_once(mcp: ServiceProcess, infra
         task = _task(rid, "calculate", {"expression": "17% of 2340"}).model_dump_json().encode()
         failing = _task(rid, "calculate", {"expression": "1/0"}, task_id="t2").model_dump_json().encode()
         for payload in (task, task, failing):  # the second copy is a redelivery
-            await producer.send_and_wait(topics.tasks_mcp, payload, key=rid.encode())
+            await producer.send_and_wait(topics.tasks_mcp, payload, key=rid.encode(),
+                                         headers=[("traceparent", TRACEPARENT.encode())])
         await producer.send_and_wait(topics.tasks_mcp, b'{"tool": "calculate"}', key=rid.encode())
     finally:
         await producer.stop()
@@ -77,6 +80,7 @@ async def test_tool_task_becomes_an_exact_result_once(mcp: ServiceProcess, infra
     assert len(ok) == 2 and ok[0].model_dump(exclude={"trace", "created_at"}) == ok[1].model_dump(
         exclude={"trace", "created_at"})
     first = ok[0]
+    assert all(TRACE_ID in dict(r.headers)["traceparent"].decode() for r in records), "the trace was not propagated"
     assert (first.content, first.confidence, first.kind, first.category) == (
         "17% of 2,340 = 397.8", "high", "tool", "precision")
     assert (first.usage.prompt_tokens, first.usage.completion_tokens, first.model, first.error) == (0, 0, None, None)
