@@ -70,6 +70,14 @@ class SemanticRouter:
         self._seeded = True
 
     async def route(self, question: str) -> Route | None:
+        try:
+            return await self._route(question)
+        except Exception:
+            self._seeded = False  # re-created and re-seeded on the next question (e.g. after a Chroma reset)
+            self.vectors.forget(self.name)
+            raise
+
+    async def _route(self, question: str) -> Route | None:
         if not self._seeded:
             await self.seed()
         collection = await self.vectors.collection(self.name)

@@ -17,6 +17,8 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,10 +115,23 @@ class SemanticCache:
         self.settings = settings
         self.name = collection_name("moe-cache", settings.topic_namespace)
         self._pending = f"planner:cachectx:{settings.topic_namespace}"
+        self._early_flags = f"planner:cacheflag:{settings.topic_namespace}"
+
+    @asynccontextmanager
+    async def _collection(self) -> AsyncIterator[Any]:
+        """The cache collection; after a failure the handle is dropped, so a deleted collection is re-created."""
+        try:
+            yield await self.vectors.collection(self.name)
+        except Exception:
+            self.vectors.forget(self.name)
+            raise
 
     async def lookup(self, scope: str, question: str) -> Lookup:
+        async with self._collection() as collection:
+            return await self._lookup(collection, scope, question)
+
+    async def _lookup(self, collection: Any, scope: str, question: str) -> Lookup:
         s = self.settings
-        collection = await self.vectors.collection(self.name)
         [vector] = await self.vectors.embed([normalise(question)])
         where = {"$and": [{"scope": scope}, {"flagged": False}, {"created_at": {"$gte": time.time() - s.cache_ttl_s}}]}
         found = await collection.query(query_embeddings=[vector], n_results=max(s.cache_few_shot_max, 1) + 3,
@@ -147,6 +162,9 @@ class SemanticCache:
         if entry.tenant_id != answer.tenant_id:
             log.warning("answer %s: tenant differs from its plan's; not cached", answer.response_id)
             return False
+        if await self.redis.exists(f"{self._early_flags}:{answer.cache_key}"):
+            await self.redis.delete(pending_key)  # rated 1-2 before it was stored: never cache it
+            return False
         normalised = normalise(entry.question)
         [vector] = await self.vectors.embed([normalised])
         metadata: dict[str, Any] = {
@@ -155,21 +173,26 @@ class SemanticCache:
             "models_used": json.dumps([m.model_dump() for m in answer.models_used]),
             "response_id": answer.response_id, "created_at": time.time(), "flagged": False,
         }
-        collection = await self.vectors.collection(self.name)
-        await collection.upsert(ids=[answer.cache_key], embeddings=[vector], documents=[normalised],
-                                metadatas=[metadata])
-        await self.redis.delete(pending_key)
-        SEMANTIC_CACHE.labels("store", "stored").inc()
-        await self._sweep(collection)
+        async with self._collection() as collection:
+            await collection.upsert(ids=[answer.cache_key], embeddings=[vector], documents=[normalised],
+                                    metadatas=[metadata])
+            await self.redis.delete(pending_key)
+            SEMANTIC_CACHE.labels("store", "stored").inc()
+            await self._sweep(collection)
         return True
 
     async def flag(self, feedback: Feedback) -> bool:
         """Negative feedback (1-2) flags the entry the answer came from or was stored as."""
         if feedback.rating > 2 or not feedback.cache_key:
             return False
-        collection = await self.vectors.collection(self.name)
-        found = await collection.get(ids=[feedback.cache_key], include=["metadatas"])
-        if not found["ids"]:
+        async with self._collection() as collection:
+            return await self._flag(collection, feedback, feedback.cache_key)
+
+    async def _flag(self, collection: Any, feedback: Feedback, key: str) -> bool:
+        found = await collection.get(ids=[key], include=["metadatas"])
+        if not found["ids"]:  # not stored yet (the rating overtook the answer): refuse it when it comes
+            await self.redis.set(f"{self._early_flags}:{key}", feedback.tenant_id,
+                                 ex=self.settings.cache_pending_ttl_s)
             return False
         metadata = dict(found["metadatas"][0] or {})
         if metadata.get("tenant_id") != feedback.tenant_id:
@@ -178,7 +201,7 @@ class SemanticCache:
         if not metadata.get("flagged"):
             metadata["flagged"] = True
             metadata["flagged_by"] = feedback.response_id
-            await collection.update(ids=[feedback.cache_key], metadatas=[metadata])
+            await collection.update(ids=[key], metadatas=[metadata])
             SEMANTIC_CACHE.labels("flag", "flagged").inc()
         return True
 
