@@ -16,7 +16,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / ".data" / "logs"
 MODULES = {"gateway": "gateway", "planner": "planner", "expert-worker": "expert_worker", "merger": "merger",
-           "mcp": "mcp_service", "research": "research", "critic": "critic"}
+           "mcp": "mcp_service", "research": "research", "critic": "critic", "graph-rag": "graph_rag",
+           "graph-ingest": "graph_ingest", "gap-healer": "gap_healer"}
+# Started only when a test asks for them (Fleet(extra=...)): they call models after an answer is given,
+# which would add calls to other journeys' recorded model calls.
+ON_DEMAND = frozenset({"graph-ingest", "gap-healer"})
+GRAPH_SERVICES = frozenset({"graph-rag", "graph-ingest", "gap-healer"})
 
 
 def free_port() -> int:
@@ -48,7 +53,7 @@ class ServiceProcess:
                 cwd=REPO, start_new_session=True,
             )
 
-    def wait_ready(self, timeout_s: float = 90) -> None:
+    def wait_ready(self, timeout_s: float = 180) -> None:  # a loaded 2-core machine starts slowly
         end = time.monotonic() + timeout_s
         last = ""
         while time.monotonic() < end:
@@ -84,9 +89,12 @@ class ServiceProcess:
 class Fleet:
     """The four services with one environment; start all, wait for all."""
 
-    def __init__(self, env: dict[str, str], gateway_workers: int = 2) -> None:
+    def __init__(self, env: dict[str, str], gateway_workers: int = 2, extra: tuple[str, ...] = ()) -> None:
         self.services: dict[str, ServiceProcess] = {}
-        for name in MODULES:
+        names = [n for n in MODULES if n not in ON_DEMAND or n in extra]
+        if GRAPH_SERVICES & set(names):
+            env = {"MOE_NEO4J_URL": _ensure_neo4j(), **env}
+        for name in names:
             port = free_port()
             service_env = {**os.environ, **env, "MOE_HTTP_PORT": str(port)}
             if name == "gateway":
@@ -105,3 +113,14 @@ class Fleet:
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
+
+
+def _ensure_neo4j() -> str:
+    """The graph services need Neo4j: start it if it is not running; its bolt URL."""
+    local = str(REPO / "deploy" / "local")
+    if local not in sys.path:
+        sys.path.insert(0, local)
+    from fleetlib import api
+
+    api.ensure_up(["neo4j"])
+    return api.endpoints()["neo4j"]

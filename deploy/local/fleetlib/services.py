@@ -17,6 +17,9 @@ SERVICES: dict[str, tuple[str, str]] = {
     "research": ("research", "/ready"),
     "critic": ("critic", "/ready"),
     "mcp": ("mcp_service", "/ready"),
+    "graph-rag": ("graph_rag", "/ready"),
+    "graph-ingest": ("graph_ingest", "/ready"),
+    "gap-healer": ("gap_healer", "/ready"),
 }
 FLEET_ENV = config.DATA / "fleet.env"
 

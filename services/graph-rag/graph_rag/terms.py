@@ -14,7 +14,9 @@ from moe_core.graph.names import normalize
 _TOKEN = re.compile(r"[^\W_][\w+#.\-']*", re.UNICODE)
 _CLAUSE = re.compile(r"[,;:!?()\[\]{}\n\"]+|\.(?:\s|$)")
 MAX_NGRAM = 5
-MIN_FUZZY_CHARS = 5
+# Fuzzy matching starts at 8 characters: shorter common words are one edit away from too many names
+# (content/consent, price/prime, parts/party); long technical names are where typos happen.
+MIN_FUZZY_CHARS = 8
 MIN_GAP_CHARS = 4
 MAX_GAP_WORDS = 3
 
@@ -83,7 +85,7 @@ class Extraction:
 def max_edits(length: int) -> int:
     if length < MIN_FUZZY_CHARS:
         return 0
-    return 1 if length < 9 else 2
+    return 1 if length < 11 else 2
 
 
 def bounded_levenshtein(a: str, b: str, bound: int) -> int | None:

@@ -29,3 +29,4 @@ class PlannerSettings(FleetSettings):
     router_threshold: float = Field(default=0.55, ge=0, le=2, description="Distance of a clear route")
     router_margin: float = Field(default=0.15, ge=0, le=2, description="Lead over the next category")
     planner_skip_trivial: bool = Field(default=True, description="Trivial questions: one expert, no planner")
+    planner_graph_tasks: bool = Field(default=True, description="Add a knowledge-graph task to non-trivial plans")
