@@ -44,6 +44,9 @@ def test_an_agent_conversation_is_passed_through() -> None:
     assert messages[1:] == [{"role": "user", "content": "Fix a.py"},
                             {"role": "assistant", "content": None, "tool_calls": [CALL]},
                             {"role": "tool", "content": "print(1", "tool_call_id": "call_7"}]
+    planned = _task("r", "moe-orchestrator-agent-orchestrated", tools=[TOOL], history=AGENT_HISTORY)
+    planned = planned.model_copy(update={"instruction": "Review the error handling"})
+    assert "Your part of the work: Review the error handling" in expert_messages(planned)[0]["content"]
 
 
 def test_without_the_question_in_the_history_the_task_is_asked_as_usual() -> None:

@@ -29,8 +29,10 @@ def is_passthrough(task: ExpertTask) -> bool:
 
 
 def agent_messages(task: ExpertTask, system: str) -> list[dict[str, Any]]:
-    """The expert's system prompt (plus the client's), then the conversation itself."""
+    """The expert's system prompt (with its part of the plan, plus the client's), then the conversation."""
     client_system = "\n\n".join(m.content for m in task.history if m.role in SYSTEM_ROLES and m.content.strip())
+    if task.instruction.strip() and task.instruction.strip() != task.question.strip():
+        system = f"{system}\nYour part of the work: {task.instruction.strip()}"
     prompt = f"{system}\n\n{client_system}" if client_system else system
     return [{"role": "system", "content": prompt},
             *(wire(m) for m in task.history if m.role not in SYSTEM_ROLES)]
