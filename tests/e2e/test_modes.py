@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 
+from expert_worker.prompts import PROMPTS
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, expected_usage, plan_reply
 from tests.e2e.research_fixtures import Searx
@@ -72,7 +73,8 @@ def _system(call: dict[str, Any]) -> str:
 
 
 def _mentions(system: str, category: str) -> bool:
-    return category in system or category.replace("_", " ") in system.lower()
+    """The system prompt is the one of this expert category."""
+    return PROMPTS[category] in system
 
 
 def _experts(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
