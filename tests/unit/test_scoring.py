@@ -18,7 +18,7 @@ def test_laplace_smoothed_score() -> None:
     assert Score(pos=3, neg=1).value == pytest.approx(4 / 6)
     assert Score(neu=2).value == 0.5  # neutral ratings keep it neutral
     assert [kind(r) for r in (1, 2, 3, 4, 5)] == ["neg", "neg", "neu", "pos", "pos"]
-    assert Score(pos=4, neg=4).decayed(age_s=10, half_life_s=10) == Score(pos=2, neg=2)
+    assert Score(pos=4, neg=4, n=8).decayed(age_s=10, half_life_s=10) == Score(pos=2, neg=2, n=8)
 
 
 def _feedback(rid: str, rating: int, *uses: tuple[str, str]) -> Feedback:
@@ -47,8 +47,8 @@ async def test_each_feedback_counts_once_for_every_model_of_the_answer(redis: Re
     feedback = _feedback(f"{namespace}-r", 4, ("m1", "math"), ("m2", "science"), ("m1", "math"))
     assert await board.record(feedback) is True
     assert await board.record(feedback) is False  # redelivered: not counted again
-    assert await board.score("math", "m1") == Score(pos=1)
-    assert await board.score("science", "m2") == Score(pos=1)
+    assert await board.score("math", "m1") == Score(pos=1, n=1)
+    assert await board.score("science", "m2") == Score(pos=1, n=1)
     assert await board.record(_feedback(f"{namespace}-none", 1)) is False  # no model: nothing to score
 
 
@@ -66,6 +66,8 @@ async def test_old_ratings_fade_with_the_half_life(redis: Redis, namespace: str)
     key = f"expert:score:{namespace}:math:m1"
     await redis.hset(key, "t", str(float(await redis.hget(key, "t")) - 7200))  # the ratings are two hours old
     faded = await board.score("math", "m1")
-    assert faded.neg == pytest.approx(1.0, rel=1e-3) and not board.skipped(faded)  # 4 -> 1 after two half-lives
+    assert faded.neg == pytest.approx(1.0, rel=1e-3)  # 4 -> 1 after two half-lives: the score recovers ...
+    assert faded.n == 4 and faded.value == pytest.approx(1 / 3, rel=1e-3) and not board.skipped(faded)
     await board.record(_feedback(f"{namespace}-d9", 1, ("m1", "math")))  # a new rating decays the old ones first
-    assert (await board.score("math", "m1")).neg == pytest.approx(2.0, rel=1e-3)
+    fresh = await board.score("math", "m1")
+    assert fresh.neg == pytest.approx(2.0, rel=1e-3) and fresh.n == 5 and board.skipped(fresh)

@@ -5,10 +5,11 @@ Ratings 1-2 count as negative, 3 as neutral (half positive, half negative), 4-5 
     score = (positive + neutral / 2 + 1) / (ratings + 2)
 
 A model whose score is under `score_min` after at least `score_min_ratings` ratings is skipped for that
-category (never the last model of a category). Counts decay with a half-life, so old verdicts fade; a
-skipped model comes back when its score recovers (later ratings of its earlier answers, or decay).
+category (never the last model of a category). The counts behind the score decay with a half-life, so old
+verdicts fade towards the neutral prior; the number of ratings (`n`, the evidence) does not. A skipped
+model comes back when its score recovers (later ratings of its earlier answers, or decay).
 
-Redis: `expert:score:<ns>:<category>:<model>` hash {pos, neg, neu, t}; `expert:rated:<ns>:<response_id>`
+Redis: `expert:score:<ns>:<category>:<model>` hash {pos, neg, neu, n, t}; `expert:rated:<ns>:<response_id>`
 marks a feedback as counted (at-least-once delivery never counts one twice). Both updates happen in one
 Lua script, so a crash cannot count a rating without marking it or the other way round.
 """
@@ -36,6 +37,7 @@ for i = 2, #KEYS do
     redis.call('HSET', KEYS[i], name, tostring(value))
   end
   redis.call('HSET', KEYS[i], 't', tostring(now))
+  redis.call('HINCRBY', KEYS[i], 'n', 1)
 end
 return 1
 """
@@ -50,20 +52,21 @@ class Score:
     pos: float = 0.0
     neg: float = 0.0
     neu: float = 0.0
+    n: int = 0  # ratings ever counted (not decayed)
 
     @property
-    def ratings(self) -> float:
+    def weight(self) -> float:
         return self.pos + self.neg + self.neu
 
     @property
     def value(self) -> float:
-        return (self.pos + self.neu / 2 + 1) / (self.ratings + 2)
+        return (self.pos + self.neu / 2 + 1) / (self.weight + 2)
 
     def decayed(self, age_s: float, half_life_s: float) -> Score:
         if half_life_s <= 0 or age_s <= 0:
             return self
         factor = 0.5 ** (age_s / half_life_s)
-        return Score(self.pos * factor, self.neg * factor, self.neu * factor)
+        return Score(self.pos * factor, self.neg * factor, self.neu * factor, self.n)
 
 
 class ScoreBoard:
@@ -94,11 +97,12 @@ class ScoreBoard:
         raw = await self.redis.hgetall(self._key(category, model))
         if not raw:
             return Score()
-        stored = Score(float(raw.get("pos", 0)), float(raw.get("neg", 0)), float(raw.get("neu", 0)))
+        stored = Score(float(raw.get("pos", 0)), float(raw.get("neg", 0)), float(raw.get("neu", 0)),
+                       int(raw.get("n", 0)))
         return stored.decayed(time.time() - float(raw.get("t", time.time())), self.half_life_s)
 
     def skipped(self, score: Score) -> bool:
-        return score.ratings >= self.min_ratings and score.value < self.min_score
+        return score.n >= self.min_ratings and score.value < self.min_score
 
     async def usable(self, category: str, refs: list[ModelRef]) -> list[ModelRef]:
         """The refs whose model is not skipped for this category; all of them if every one would be."""
