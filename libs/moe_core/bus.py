@@ -165,7 +165,7 @@ class Bus:
         n_workers = (workers or self.settings.consumer_workers) if group else 1
         kwargs: dict[str, Any] = {
             "auto_offset_reset": offset_reset,
-            "fetch_max_wait_ms": 10,
+            "fetch_max_wait_ms": self.settings.kafka_fetch_max_wait_ms,
             "session_timeout_ms": 6_000,
             "heartbeat_interval_ms": 1_000,
             "max_poll_interval_ms": 600_000,

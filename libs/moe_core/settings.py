@@ -22,6 +22,10 @@ class FleetSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     consumer_workers: int = Field(default=4, ge=1, description="Partitions processed concurrently")
+    kafka_fetch_max_wait_ms: int = Field(
+        default=500, ge=0, le=30_000,
+        description="How long the broker holds an idle consumer's fetch; a record ends it at once (long poll)",
+    )
     inference_servers: str = Field(
         default="",
         validation_alias=AliasChoices("INFERENCE_SERVERS", "MOE_INFERENCE_SERVERS"),

@@ -1,0 +1,47 @@
+"""The bus's consumers long-poll: the broker answers a parked fetch as soon as a record arrives, so a
+long `MOE_KAFKA_FETCH_MAX_WAIT_MS` (fewer idle fetches) does not delay delivery."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from moe_core.bus import Bus, ensure_topics, wait_positioned
+from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.settings import FleetSettings
+
+pytestmark = pytest.mark.infra
+FETCH_WAIT_MS = 30_000  # far longer than the test waits: a fetch that is not answered early fails it
+
+
+def test_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert FleetSettings().kafka_fetch_max_wait_ms == 500
+    monkeypatch.setenv("MOE_KAFKA_FETCH_MAX_WAIT_MS", "25")
+    assert FleetSettings().kafka_fetch_max_wait_ms == 25
+
+
+@pytest.mark.parametrize("group", [True, False])
+async def test_a_record_ends_the_long_poll(infra: dict[str, str], namespace: str, group: bool) -> None:
+    settings = FleetSettings(service_name="longpoll", kafka_bootstrap=infra["kafka"], topic_namespace=namespace,
+                             kafka_fetch_max_wait_ms=FETCH_WAIT_MS, consumer_workers=1)
+    bus = Bus(settings)
+    await ensure_topics(settings.kafka_bootstrap, [bus.topics.requests], 2)
+    got: asyncio.Queue[str] = asyncio.Queue()
+
+    async def handler(request: ChatRequest) -> None:
+        await got.put(request.response_id)
+
+    subscriber = bus.subscribe(bus.topics.requests, ChatRequest, handler, group=group, offset_reset="latest")
+    await bus.broker.start()
+    try:
+        await wait_positioned(subscriber)
+        await asyncio.sleep(1.0)  # let the consumer park its first fetch on the broker
+        for i in range(3):
+            rid = f"longpoll-{i}"
+            await bus.publish(ChatRequest(response_id=rid, tenant_id="t", deadline_at=deadline_in(60),
+                                          mode="moe-orchestrator", messages=[ChatMessage(role="user", content="hi")]),
+                              bus.topics.requests)
+            assert await asyncio.wait_for(got.get(), timeout=FETCH_WAIT_MS / 1000 / 3) == rid
+    finally:
+        await bus.broker.stop()
