@@ -8,7 +8,7 @@ import shutil
 import sys
 from datetime import UTC, datetime
 
-from bench import chart, config, report
+from bench import chart, config, profile, report
 from bench.config import REPO
 from bench.runner import Benchmark
 
@@ -24,16 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config.parse(argv)
     log.info("profile %s: %d cells of %.1f s, concurrency %s, %d run(s)", cfg.profile, cfg.cells(),
              cfg.cell_seconds, cfg.concurrency, cfg.runs)
-    result = Benchmark(cfg).run()
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = Benchmark(cfg, stamp).run()
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
     files = {ext: cfg.out_dir / f"{stamp}.{ext}" for ext in ("json", "md", "png")}
     files["json"].write_text(json.dumps(result, indent=1) + "\n")
     files["md"].write_text(f"# Benchmark {stamp}\n\n{report.markdown(result)}")
     chart.draw(result, files["png"])
+    if result.get("cpu_profile") and "services" in result["cpu_profile"]:
+        files["profile"] = cfg.out_dir / f"{stamp}-profile.md"
+        files["profile"].write_text(profile.markdown(result["cpu_profile"]["services"]))
     if cfg.docs:
-        for ext, src in files.items():
-            shutil.copyfile(src, LATEST / f"latest.{ext}")
+        for ext in ("json", "md", "png"):
+            shutil.copyfile(files[ext], LATEST / f"latest.{ext}")
         DOC.write_text(report.performance_doc(result, "../bench/results/latest.png"))
         log.info("wrote %s and bench/results/latest.*", DOC.relative_to(REPO))
     log.info("results: %s", ", ".join(str(p.relative_to(REPO) if p.is_relative_to(REPO) else p)

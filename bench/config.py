@@ -26,8 +26,9 @@ class BenchConfig:
     token_samples: int = 5  # requests per path for the token comparison
     sustain_seconds: float = 15.0  # one long full-pipeline cell at the highest concurrency (0 = none)
     probe_messages: int = 200  # Kafka publish/consume probe
-    gateway_workers: int = 2
-    litellm_workers: int = 2
+    profile_seconds: float = 0  # > 0: py-spy every service while the full pipeline runs this long
+    gateway_workers: int = 1  # one gateway process beside one LiteLLM process (both their defaults)
+    litellm_workers: int = 1
     out_dir: Path = REPO / "bench" / "results"
     docs: bool = True  # regenerate docs/performance.md and bench/results/latest.*
     fleet_env: dict[str, str] = field(default_factory=dict)
@@ -57,6 +58,8 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--token-samples", type=int)
     parser.add_argument("--sustain", type=float, help="seconds of the sustained full-pipeline cell (0 = none)")
     parser.add_argument("--kafka-probe", type=int, help="messages of the Kafka publish/consume probe")
+    parser.add_argument("--profile", type=float, metavar="SECONDS",
+                        help="also profile every service with py-spy under full-pipeline load for SECONDS")
     parser.add_argument("--gateway-workers", type=int)
     parser.add_argument("--litellm-workers", type=int)
     parser.add_argument("--out", type=Path, help="directory for <timestamp>.json/.md/.png")
@@ -76,8 +79,9 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
         cfg.stream = {"both": [False, True], "yes": [True], "no": [False]}[args.stream]
     for name, attr in (("runs", "runs"), ("seconds", "cell_seconds"), ("requests", "cell_requests"),
                        ("token_samples", "token_samples"), ("sustain", "sustain_seconds"),
-                       ("kafka_probe", "probe_messages"), ("gateway_workers", "gateway_workers"),
-                       ("litellm_workers", "litellm_workers"), ("out", "out_dir")):
+                       ("kafka_probe", "probe_messages"), ("profile", "profile_seconds"),
+                       ("gateway_workers", "gateway_workers"), ("litellm_workers", "litellm_workers"),
+                       ("out", "out_dir")):
         if getattr(args, name) is not None:
             setattr(cfg, attr, getattr(args, name))
     cfg.litellm = cfg.litellm and not args.no_litellm

@@ -130,11 +130,10 @@ async def _read_stream(resp: aiohttp.ClientResponse, target: Target, start_wall:
         if chunk.get("usage"):
             tokens = chunk["usage"].get("total_tokens")
         for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            piece = delta.get("content") or delta.get("reasoning_content") or ""
+            piece = (choice.get("delta") or {}).get("content") or ""  # answer text (not reasoning_content)
             if piece and ttft is None:
                 ttft = time.perf_counter() - started
-            content.append(delta.get("content") or "")
+            content.append(piece)
     latency = time.perf_counter() - started
     if error is None and not "".join(content):
         error = "stream without content"

@@ -15,7 +15,7 @@ from typing import Any
 
 import uvloop
 
-from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs
+from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile
 from bench.config import REPO, BenchConfig
 from bench.loadgen import Cell, Target
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
@@ -70,8 +70,9 @@ async def _delete_topics(bootstrap: str, namespace: str) -> None:
 
 
 class Benchmark:
-    def __init__(self, cfg: BenchConfig) -> None:
+    def __init__(self, cfg: BenchConfig, stem: str) -> None:
         self.cfg = cfg
+        self.stem = stem
         self.namespace = f"bench{uuid.uuid4().hex[:8]}"
         self.eps = fleetapi.endpoints()
         self.started: list[procs.Proc] = []
@@ -124,6 +125,7 @@ class Benchmark:
                              "reason": self.available.get(name)} for name in PATHS},
             "summary": summary, "added_latency_ms": added, "litellm_ratio": analyze.litellm_ratios(added),
             "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
+            "cpu_profile": phases["profile"],
             "hops": analyze.hop_table(cells, traces), "hop_definitions": kafka_trace.HOPS,
             "targets": analyze.targets(summary, added, phases["tokens"], sustained, self.available),
             "cells": cell_stats,
@@ -171,7 +173,23 @@ class Benchmark:
                 cells.append(sustained)
             tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)
                       for name in cfg.paths if name in targets}
-        return {"cells": cells, "sustained": sustained, "tokens": tokens}
+            profiled = await self._profile(http, targets.get("full"))
+        return {"cells": cells, "sustained": sustained, "tokens": tokens, "profile": profiled}
+
+    async def _profile(self, http: Any, target: Target | None) -> dict[str, Any] | None:
+        """py-spy on every service while the full pipeline runs at concurrency 8 (not counted in cells)."""
+        seconds = self.cfg.profile_seconds
+        if seconds <= 0:
+            return None
+        reason = profile.available() or (None if target else "the full path is not available")
+        if reason or target is None:
+            return {"error": reason}
+        pids = {name: svc.proc.pid for name, svc in self.fleet.services.items() if svc.proc}
+        running = profile.start(pids, seconds, self.cfg.out_dir, self.stem)
+        cell = await loadgen.run_cell(http, target, concurrency=min(8, max(self.cfg.concurrency)), stream=False,
+                                      run=0, max_requests=10**9, max_seconds=seconds + 1)
+        result = await asyncio.to_thread(profile.finish, running)
+        return {"load": cell.stats(), "services": result}
 
     async def _verify(self, path: str, rids: list[str]) -> str | None:
         check = PATHS[path].kafka_check

@@ -51,28 +51,21 @@ _ASPECTS = [
 
 
 def full_question(i: int) -> str:
-    """Distinct, multi-part questions (no two share a subject pair), so neither a semantic cache nor
-    a router short-cuts them: the planner must split them."""
+    """Distinct multi-part questions, so neither the semantic cache (a different year is never a hard
+    hit) nor the router short-cuts them: the planner model must split them."""
     pairs = _pairs()
     a, b = pairs[i % len(pairs)]
-    aspect = _ASPECTS[(i // len(pairs) + i) % len(_ASPECTS)]
-    return f"Compare {a} and {b}: explain in detail {aspect}."
+    year = 1700 + (i // len(pairs)) % 300
+    aspect = _ASPECTS[i % len(_ASPECTS)]
+    return f"Compare {a} and {b} as they were in {year}: explain in detail {aspect}."
 
 
-_TRIVIAL_WORDS = [
-    "good morning", "thank you very much", "where is the station", "the red house", "I like apples",
-    "see you tomorrow", "the weather is nice", "a cup of tea", "my brother is tall", "open the window",
-    "the book is on the table", "happy birthday", "how old are you", "the cat sleeps", "I am hungry",
-    "turn left here", "the train is late", "we speak slowly", "close the door", "a green bicycle",
-]
 _LANGUAGES = ["French", "German", "Spanish", "Italian", "Portuguese", "Dutch", "Swedish", "Polish"]
 
 
 def trivial_question(i: int) -> str:
-    """A clear-cut one-expert question (translation), different for every request."""
-    words = _TRIVIAL_WORDS[i % len(_TRIVIAL_WORDS)]
-    language = _LANGUAGES[(i // len(_TRIVIAL_WORDS)) % len(_LANGUAGES)]
-    return f"Translate '{words}' into {language}."
+    """A short one-expert question (trivial: no planner model), different for every request."""
+    return f"Translate 'room number {100 + i}' into {_LANGUAGES[i % len(_LANGUAGES)]}."
 
 
 def cache_question(_: int) -> str:
