@@ -20,7 +20,8 @@ from fleetlib import api as fleet  # noqa: E402
 from tests.support.scripted_llm import create_app as scripted_app  # noqa: E402
 from tests.support.scripted_llm import start_server_thread  # noqa: E402
 
-SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model"]
+SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model", "expert-model-b", "fleet-model"]
+FLEET_MODEL = "fleet-model"  # served by both scripted servers (inference fleet tests)
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +56,10 @@ class Scripted:
         self.app = app
         self.url = url
         self.state = app.state.scripted
+        self.models = list(SCRIPTED_MODELS)
 
     def script(self, rules: list[dict[str, Any]], default_reply: str = "scripted default reply") -> None:
-        self.state.set_script({"models": SCRIPTED_MODELS, "rules": rules, "default_reply": default_reply})
+        self.state.set_script({"models": self.models, "rules": rules, "default_reply": default_reply})
         self.state.clear_calls()
 
     def calls(self, model: str | None = None) -> list[dict[str, Any]]:
@@ -72,6 +74,17 @@ def scripted_server() -> Iterator[Scripted]:
     stop()
 
 
+@pytest.fixture(scope="session")
+def scripted_server_b() -> Iterator[Scripted]:
+    """A second inference server ("scripted-b"), serving only FLEET_MODEL: fleet failover tests."""
+    app = scripted_app({"models": [FLEET_MODEL], "rules": []})
+    url, stop = start_server_thread(app=app)
+    handle = Scripted(app, url)
+    handle.models = [FLEET_MODEL]
+    yield handle
+    stop()
+
+
 @pytest.fixture
 def scripted(scripted_server: Scripted) -> Scripted:
     scripted_server.script([])
@@ -79,14 +92,23 @@ def scripted(scripted_server: Scripted) -> Scripted:
     return scripted_server
 
 
-def scripted_env(url: str) -> dict[str, str]:
-    """Inference configuration pointing every role at the scripted server."""
+def scripted_env(url: str, url_b: str | None = None) -> dict[str, str]:
+    """Inference configuration pointing every role at the scripted server.
+
+    With url_b, a second server "scripted-b" comes first in the list, serving only FLEET_MODEL (the
+    `vision` expert's model, also served by "scripted"): the fleet prefers it until it fails."""
     import json
 
+    servers = [{"name": "scripted", "url": url, "models": SCRIPTED_MODELS, "max_retries": 0, "timeout_s": 60}]
+    if url_b:
+        servers.insert(0, {"name": "scripted-b", "url": url_b, "models": [FLEET_MODEL], "max_retries": 0,
+                           "timeout_s": 60})
     return {
-        "INFERENCE_SERVERS": json.dumps([{"name": "scripted", "url": url, "models": SCRIPTED_MODELS,
-                                          "max_retries": 0, "timeout_s": 60}]),
+        "INFERENCE_SERVERS": json.dumps(servers),
         "MODEL_ASSIGNMENTS": json.dumps({"planner": ["planner-model"], "judge": ["judge-model"],
                                          "default": ["expert-model"]}),
-        "EXPERT_TEMPLATES": json.dumps({"general": ["expert-model"]}),
+        # data_analyst: two models in order (feedback scoring tests); vision: a floating fleet model
+        "EXPERT_TEMPLATES": json.dumps({"general": ["expert-model"],
+                                        "data_analyst": ["expert-model-b", "expert-model"],
+                                        "vision": [FLEET_MODEL]}),
     }

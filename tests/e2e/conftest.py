@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from fleetlib import api as fleetlib_api
 
 from gateway.keystore import KeyStore
 from tests.conftest import Scripted, scripted_env
 from tests.e2e.gateway_fixtures import bare_gateway, driver  # noqa: F401  (a gateway alone + the bus behind it)
+from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
 from tests.support.fleet import Fleet
 
 REQUEST_TIMEOUT_S = 45
@@ -25,7 +27,9 @@ async def _create_key(dsn: str, role: str, tenant: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[Fleet]:
+def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: Scripted,
+          searxng_server: Searx) -> Iterator[Fleet]:  # noqa: F811  (the fixture, imported above)
+    fleetlib_api.ensure_up(["chroma"])  # the planner's semantic cache
     namespace = f"e2e{uuid.uuid4().hex[:8]}"
     env = {
         "MOE_TOPIC_NAMESPACE": namespace,
@@ -34,7 +38,14 @@ def fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[Fleet]:
         "MOE_POSTGRES_DSN": infra["postgres"],
         "MOE_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
         "MOE_LOG_LEVEL": "INFO",
-        **scripted_env(scripted_server.url),
+        **scripted_env(scripted_server.url, scripted_server_b.url),
+        "MOE_CHROMA_URL": infra["chroma"],
+        "MOE_SEARXNG_URL": searxng_server.url,
+        # The journeys script the planner model's plan: no shortcut around it (router and trivial-question
+        # routes are proven in tests/infra/test_semantic_cache.py); the semantic cache stays on.
+        "MOE_ROUTER_ENABLED": "false",
+        "MOE_PLANNER_SKIP_TRIVIAL": "false",
+        "MOE_SCORE_MIN_RATINGS": "3",  # feedback journeys: a model is skipped after three bad ratings
     }
     fleet = Fleet(env)
     try:

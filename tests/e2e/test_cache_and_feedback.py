@@ -1,0 +1,202 @@
+"""End-to-end through the real fleet (openai SDK, scripted inference servers, real Kafka/Redis/Chroma):
+the semantic cache answers a repeat and a paraphrase with no model call; feedback is authenticated and
+only for one's own answers; a model with bad feedback stops being chosen and comes back; a dead
+inference server is skipped and the request is still answered."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import chromadb
+import httpx
+import openai
+import pytest
+from chromadb.config import Settings
+from redis import Redis
+
+from tests.conftest import Scripted
+from tests.e2e.conftest import _create_key
+from tests.e2e.helpers import calls_for, plan_reply
+from tests.support.fleet import Fleet
+
+pytestmark = pytest.mark.e2e
+T = TypeVar("T")
+
+
+def _marker() -> str:
+    return f"M{uuid.uuid4().hex[:8]}"
+
+
+def eventually(check: Callable[[], T], timeout_s: float = 30) -> T:
+    """Wait for a state the fleet reaches asynchronously (polls the real store)."""
+    end = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < end, "the expected state was not reached"
+        time.sleep(0.1)
+    return result
+
+
+@pytest.fixture
+def client(base_url: str, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def namespace(fleet: Fleet) -> str:
+    return fleet["gateway"].env["MOE_TOPIC_NAMESPACE"]
+
+
+@pytest.fixture(scope="module")
+def store(infra: dict[str, str]) -> Iterator[Redis]:
+    client = Redis.from_url(infra["redis"], decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def chroma(infra: dict[str, str]) -> Any:
+    host, port = infra["chroma"].removeprefix("http://").split(":")
+    return chromadb.HttpClient(host=host, port=int(port), settings=Settings(anonymized_telemetry=False))
+
+
+def _ask(client: openai.OpenAI, question: str) -> Any:
+    return client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": question}])
+
+
+def _rate(base_url: str, key: str, response_id: str, rating: Any) -> httpx.Response:
+    return httpx.post(f"{base_url}/feedback", headers={"Authorization": f"Bearer {key}"}, timeout=30,
+                      json={"response_id": response_id, "rating": rating})
+
+
+def _cache_entry(chroma: Any, namespace: str, question: str) -> dict[str, Any] | None:
+    try:
+        found = chroma.get_collection(f"moe-cache-{namespace}").get(where={"question": question},
+                                                                     include=["metadatas"])
+    except Exception:  # the planner creates the collection on its first lookup
+        return None
+    return found["metadatas"][0] if found["ids"] else None
+
+
+def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
+        client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, base_url: str, api_key: str) -> None:
+    m = _marker()
+    question = f"What is the capital of France? {m}"
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital {m}"))},
+        {"model": "expert-model", "contains": m, "reply": "Paris is the capital of France.\nCONFIDENCE: high"},
+    ])
+    first = _ask(client, question)
+    assert first.metadata["cache_hit"] is False  # type: ignore[index]
+    assert first.usage is not None and first.usage.total_tokens > 0
+    eventually(lambda: _cache_entry(chroma, namespace, question))  # the planner stored the answer
+    calls = len(calls_for(scripted.calls(), m))
+    assert calls == 2
+    for ask in (question, f"What's France's capital city? {m}"):
+        again = _ask(client, ask)
+        assert again.choices[0].message.content == "Paris is the capital of France."
+        assert again.metadata["cache_hit"] is True  # type: ignore[index]
+        assert again.usage is not None
+        assert (again.usage.prompt_tokens, again.usage.completion_tokens, again.usage.total_tokens) == (0, 0, 0)
+        assert again.metadata["sources"][0]["kind"] == "cache"  # type: ignore[index]
+    assert len(calls_for(scripted.calls(), m)) == calls  # zero model calls for both
+
+    # a near miss (opposite meaning) is not answered from the cache
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name it {m}"))},
+        {"model": "expert-model", "contains": m, "reply": "Berlin.\nCONFIDENCE: high"},
+    ])
+    other = _ask(client, f"What is the capital of Germany? {m}")
+    assert other.metadata["cache_hit"] is False and other.choices[0].message.content == "Berlin."  # type: ignore[index]
+
+    # a bad rating of the cached answer flags the entry: the next ask goes through the pipeline again
+    assert _rate(base_url, api_key, again.id, 1).status_code == 202
+    eventually(lambda: (_cache_entry(chroma, namespace, question) or {}).get("flagged"))
+    fresh = _ask(client, question)
+    assert fresh.metadata["cache_hit"] is False and fresh.choices[0].message.content == "Berlin."  # type: ignore[index]
+
+
+def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
+        client: openai.OpenAI, scripted: Scripted, base_url: str, api_key: str, infra: dict[str, str]) -> None:
+    m = _marker()
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Say yes {m}"))},
+        {"model": "expert-model", "contains": m, "reply": "Yes.\nCONFIDENCE: high"},
+    ])
+    answer = _ask(client, f"Is water wet? {m}")
+    rid = answer.metadata["response_id"]  # type: ignore[index]
+    assert httpx.post(f"{base_url}/feedback", json={"response_id": rid, "rating": 5}).status_code == 401
+    for bad in ({"response_id": rid, "rating": 0}, {"response_id": rid, "rating": 6}, {"response_id": rid},
+                {"response_id": rid, "rating": "5"}, {"response_id": rid, "rating": 4.5},
+                {"response_id": rid, "rating": 5, "extra": 1}):
+        response = httpx.post(f"{base_url}/feedback", json=bad, headers={"Authorization": f"Bearer {api_key}"})
+        assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
+    unknown = _rate(base_url, api_key, uuid.uuid4().hex, 5)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "response_not_found"
+    stranger = asyncio.run(_create_key(infra["postgres"], "user", f"tenant-other-{m}"))
+    foreign = _rate(base_url, stranger, answer.id, 5)
+    assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "response_not_found"
+    accepted = _rate(base_url, api_key, answer.id, 5)  # the chatcmpl- id works as well as the bare one
+    assert accepted.status_code == 202 and accepted.json() == {
+        "object": "feedback", "response_id": rid, "rating": 5, "status": "recorded"}
+    again = _rate(base_url, api_key, rid, 1)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_rated"
+
+
+def _source(answer: Any) -> str:
+    return str(answer.metadata["sources"][0]["ref"])
+
+
+def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
+        client: openai.OpenAI, scripted: Scripted, base_url: str, api_key: str, store: Redis, namespace: str) -> None:
+    journey = _marker()
+    scripted.script([
+        {"model": "planner-model", "contains": journey, "reply": plan_reply(("data_analyst", f"Analyse {journey}"))},
+        {"model": "expert-model-b", "contains": journey, "reply": "Mean is 4 (model B).\nCONFIDENCE: high"},
+        {"model": "expert-model", "contains": journey, "reply": "Mean is 4 (model A).\nCONFIDENCE: high"},
+    ])
+    score_key = f"expert:score:{namespace}:data_analyst:expert-model-b"
+
+    def ask(n: int) -> Any:
+        return _ask(client, f"What is the mean of dataset {n}? {journey}")
+
+    first_answers = [ask(n) for n in range(1, 6)]
+    assert {_source(a) for a in first_answers} == {"data_analyst:expert-model-b@scripted"}  # first in its template
+    for answer in first_answers[:3]:
+        assert _rate(base_url, api_key, answer.id, 1).status_code == 202
+    eventually(lambda: int(store.hget(score_key, "n") or 0) >= 3)  # the worker counted the three ratings
+    skipped = ask(6)
+    assert _source(skipped) == "data_analyst:expert-model@scripted"
+    assert skipped.choices[0].message.content == "Mean is 4 (model A)."
+    for answer in first_answers[3:]:  # its other answers are rated well later: the score recovers
+        assert _rate(base_url, api_key, answer.id, 5).status_code == 202
+    eventually(lambda: int(store.hget(score_key, "n") or 0) >= 5)
+    assert _source(ask(7)) == "data_analyst:expert-model-b@scripted"
+
+
+def test_a_dead_inference_server_is_skipped_and_the_request_still_answered(
+        client: openai.OpenAI, scripted: Scripted, scripted_server_b: Scripted, store: Redis, namespace: str) -> None:
+    m = _marker()
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("vision", f"Describe it {m}"))},
+        {"model": "fleet-model", "contains": m, "reply": "A cat (server A).\nCONFIDENCE: high"},
+    ])
+    scripted_server_b.script([{"model": "fleet-model", "contains": m, "reply": "A cat (server B).\nCONFIDENCE: high"}])
+    scripted_server_b.state.up()
+    try:
+        before = _ask(client, f"What is in the picture? {m} 1")
+        assert _source(before) == "vision:fleet-model@scripted-b"  # the fleet's first choice while it is up
+        scripted_server_b.state.down()
+        after = _ask(client, f"What is in the picture? {m} 2")
+        assert after.choices[0].message.content == "A cat (server A)."
+        assert _source(after) == "vision:fleet-model@scripted"
+        down = store.exists(f"inference:{namespace}:down:scripted-b")
+        beat = store.hget(f"inference:{namespace}:server:scripted-b", "healthy")
+        assert down or beat == "0"  # the fleet knows: failed call, or the heartbeat saw it
+        again = _ask(client, f"What is in the picture? {m} 3")
+        assert _source(again) == "vision:fleet-model@scripted"
+    finally:
+        scripted_server_b.state.up()
