@@ -20,6 +20,7 @@ EXACT = [
     ("How many days are between 2024-02-01 and 2024-03-01?",
      "There are 29 days between 2024-02-01 and 2024-03-01 (4 weeks and 1 day)."),
     ("Convert 100 km/h to m/s", "100 km/h = 27.7777777777778 m/s (exactly 250/9)"),
+    ("What is 1/0?", "No exact result: division by zero."),  # an input-caused failure is the exact answer
 ]
 
 

@@ -42,7 +42,8 @@ class ToolWorker:
             result = TaskResult.model_validate_json(await self.memo.put_first(key, result.model_dump_json()))
         await self.bus.publish(result, self.bus.topics.results)
         await self.bus.publish(
-            Progress(**task.child_fields(), stage="mcp", event="failed" if result.error else "answered",
+            Progress(**task.child_fields(), stage="mcp",
+                     event="failed" if result.error or (result.data or {}).get("error") else "answered",
                      detail=task.tool, task_id=task.task_id),
             self.bus.topics.progress,
         )

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 from mcp_service.registry import Outcome
 from moe_core.contracts import Source, TaskResult, ToolTask
-from moe_core.contracts.tools import PRECISION_CATEGORY
+from moe_core.contracts.tools import PRECISION_CATEGORY, ToolErrorCode
+
+# Failures that are the exact answer to the input (1/0, 2023-02-30, a number too large to write down):
+# they are stated like a result. The others (timeout, a disabled tool, a broken contract) mean the tool
+# could not answer at all.
+ANSWERING_ERRORS: frozenset[ToolErrorCode] = frozenset({"wrong_arguments", "tool_execution_error",
+                                                       "result_too_large"})
 
 
 def task_result(task: ToolTask, outcome: Outcome) -> TaskResult:
-    """A success states the exact result in one sentence (confidence high, no model, zero tokens); a failure
-    carries `<code>: <message>` in `error` so the merger treats the task as unanswered."""
+    """A success states the exact result in one sentence (confidence high, no model, zero tokens). A failure
+    caused by the input is stated the same way ("No exact result: division by zero."), with the error code
+    in `data.error`; any other failure carries `<code>: <message>` in `error`, so the merger treats the task
+    as unanswered."""
     data = {"tool": outcome.tool, "version": outcome.version, "schema_sha256": outcome.schema_sha256,
             "args": task.args}
     base = {**task.child_fields(), "task_id": task.task_id, "kind": "tool", "category": PRECISION_CATEGORY,
             "duration_ms": outcome.duration_ms}
-    if not outcome.ok:
-        return TaskResult(**base, confidence="low", error=f"{outcome.code}: {outcome.message}",
-                          data={**data, "error": {"code": outcome.code, "message": outcome.message}})
-    return TaskResult(**base, content=outcome.text, confidence="high", data={**data, "result": outcome.result},
-                      sources=[Source(kind="tool", ref=f"{outcome.tool}@{outcome.version}")])
+    sources = [Source(kind="tool", ref=f"{outcome.tool}@{outcome.version}")]
+    if outcome.ok:
+        return TaskResult(**base, content=outcome.text, confidence="high", data={**data, "result": outcome.result},
+                          sources=sources)
+    error = {"code": outcome.code, "message": outcome.message}
+    if outcome.code in ANSWERING_ERRORS:
+        return TaskResult(**base, content=f"No exact result: {outcome.message.rstrip('.')}.", confidence="high",
+                          data={**data, "error": error}, sources=sources)
+    return TaskResult(**base, confidence="low", error=f"{outcome.code}: {outcome.message}",
+                      data={**data, "error": error})
 
 
 def expired_result(task: ToolTask) -> TaskResult:

@@ -79,6 +79,18 @@ def _worker_main(conn: Connection, memory_limit_bytes: int, max_result_bytes: in
         conn.send_bytes(json.dumps(outcome, default=str).encode())
 
 
+def prestart() -> threading.Thread:
+    """Start the forkserver (it imports SymPy and pint) while the main process is still importing the web
+    stack; the pool's first worker then forks at once. Safe to skip: the pool starts it when needed."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    from multiprocessing import forkserver
+
+    thread = threading.Thread(target=forkserver.ensure_running, name="mcp-forkserver", daemon=True)
+    thread.start()
+    return thread
+
+
 class _Worker:
     def __init__(self, ctx: Any, memory_limit_bytes: int, max_result_bytes: int) -> None:
         self.conn, child = ctx.Pipe()
