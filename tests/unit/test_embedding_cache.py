@@ -1,0 +1,59 @@
+"""The embedder keeps the vectors of recent texts: the model runs once per distinct text (the planner embeds
+the same normalised question for the cache lookup, the router and the cache store)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from moe_core.embeddings import MiniLMEmbedder
+
+pytestmark = pytest.mark.unit
+
+
+class Counting(MiniLMEmbedder):
+    def __init__(self, cache_size: int = 16) -> None:
+        super().__init__(cache_size=cache_size)
+        self.computed: list[list[str]] = []
+
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        self.computed.append(list(texts))
+        return super()._compute(texts)
+
+
+def test_a_text_is_computed_once_and_its_vector_is_the_same() -> None:
+    embedder = Counting()
+    first = embedder.embed(["what is the capital of france", "boiling point of water"])
+    again = embedder.embed(["boiling point of water", "speed of light", "boiling point of water"])
+    assert embedder.computed == [["what is the capital of france", "boiling point of water"], ["speed of light"]]
+    assert again.shape == (3, 384)
+    np.testing.assert_array_equal(again[0], first[1])
+    np.testing.assert_array_equal(again[2], first[1])
+
+
+def test_cached_vectors_equal_a_fresh_computation() -> None:
+    texts = ["turn on the wifi", "a much longer question about the tides and the moon", "hi"]
+    cached = Counting()
+    cached.embed(texts[:1])  # later batches mix cached and new texts (different padding)
+    mixed = cached.embed(texts)
+    fresh = MiniLMEmbedder(cache_size=0).embed(texts)
+    np.testing.assert_allclose(mixed, fresh, atol=1e-5)
+    assert np.allclose(np.linalg.norm(mixed, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
+    embedder = Counting(cache_size=2)
+    embedder.embed(["a"])
+    embedder.embed(["b"])
+    embedder.embed(["a"])  # a is now the most recent
+    embedder.embed(["c"])  # evicts b
+    embedder.embed(["a", "b"])
+    assert embedder.computed == [["a"], ["b"], ["c"], ["b"]]
+
+
+def test_callers_cannot_change_the_cached_vector() -> None:
+    embedder = Counting()
+    vector = embedder.embed(["stable"])
+    vector[0][:] = 0.0
+    assert np.linalg.norm(embedder.embed(["stable"])[0]) == pytest.approx(1.0, abs=1e-5)
+    assert embedder.computed == [["stable"]]
