@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
 import sys
 from datetime import UTC, datetime
 
@@ -17,7 +18,12 @@ LATEST = REPO / "bench" / "results"
 DOC = REPO / "docs" / "performance.md"
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through the runner's clean-up (stops every process)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupted)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "aiokafka", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

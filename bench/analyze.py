@@ -45,8 +45,14 @@ def summarize(groups: dict[Key, list[dict[str, Any]]]) -> list[dict[str, Any]]:
             "throughput_rps": median_of(r["throughput_rps"] for r in runs),
             "latency_ms": median_summary([r["latency_ms"] for r in runs if r["latency_ms"]["n"]]),
             "ttft_ms": median_summary(ttfts) if ttfts else None,
+            "cpu_ms_per_request": _median_cpu([r.get("cpu_ms_per_request") or {} for r in runs]),
         })
     return rows
+
+
+def _median_cpu(runs: list[dict[str, float]]) -> dict[str, float | None]:
+    groups = sorted({g for r in runs for g in r})
+    return {g: median_of(r.get(g, 0.0) for r in runs) for g in groups}
 
 
 def added_latency(groups: dict[Key, list[dict[str, Any]]]) -> list[dict[str, Any]]:

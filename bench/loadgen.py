@@ -66,6 +66,8 @@ class Cell:
     elapsed_s: float
     mismatches: dict[str, str] = field(default_factory=dict)  # response_id -> reason (Kafka check)
     server: dict[str, Any] = field(default_factory=dict)  # the inference server's counters during the cell
+    cpu_start: dict[str, float] | None = None  # CPU snapshot when the measured part began (after warm-up)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per request, per process group
 
     def stats(self) -> dict[str, Any]:
         ok = [r for r in self.records if r.error is None and r.response_id not in self.mismatches]
@@ -81,6 +83,7 @@ class Cell:
             "throughput_rps": round(len(ok) / self.elapsed_s, 2) if self.elapsed_s > 0 else None,
             "latency_ms": summary_ms([r.latency_s for r in ok]),
             "ttft_ms": summary_ms([r.ttft_s for r in ok if r.ttft_s is not None]) if self.stream else None,
+            "cpu_ms_per_request": self.cpu_ms,
         }
 
 
@@ -141,10 +144,12 @@ async def _read_stream(resp: aiohttp.ClientResponse, target: Target, start_wall:
 
 
 async def run_cell(http: aiohttp.ClientSession, target: Target, *, concurrency: int, stream: bool, run: int,
-                   max_requests: int, max_seconds: float, warmup: int = 0) -> Cell:
+                   max_requests: int, max_seconds: float, warmup: int = 0,
+                   on_start: Callable[[], dict[str, float]] | None = None) -> Cell:
     """Closed loop: `concurrency` clients, until `max_requests` are sent or `max_seconds` passed."""
     if warmup:
         await asyncio.gather(*(one(http, target, stream) for _ in range(warmup)))
+    cpu_start = on_start() if on_start else None
     records: list[Record] = []
     sent = itertools.count()
     started = time.perf_counter()
@@ -155,7 +160,7 @@ async def run_cell(http: aiohttp.ClientSession, target: Target, *, concurrency: 
             records.append(await one(http, target, stream))
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return Cell(target.name, concurrency, stream, run, records, time.perf_counter() - started)
+    return Cell(target.name, concurrency, stream, run, records, time.perf_counter() - started, cpu_start=cpu_start)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from bench.scenarios import CACHE_QUESTION, PATHS
 log = logging.getLogger("bench")
 KafkaVerify = Callable[[str, list[str]], Awaitable[str | None]]  # (path, response ids) -> first mismatch
 PROBE_REQUESTS = 3
+WARMUP_MAX = 16  # unrecorded requests before a cell: min(concurrency, this)
 CACHE_PRIMING_ATTEMPTS = 20
 
 
@@ -63,8 +64,19 @@ async def _prime_cache(http: aiohttp.ClientSession, target: Target) -> str | Non
     return f"no cache hit after {CACHE_PRIMING_ATTEMPTS} identical requests (last: {last})"
 
 
+CpuSnapshot = Callable[[], dict[str, float]]  # process group -> CPU seconds so far
+
+
+def cpu_per_request(after: dict[str, float], before: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds per completed request, per process group (groups that used none are left out)."""
+    if not requests:
+        return {}
+    out = {k: round((after[k] - before.get(k, 0.0)) * 1000 / requests, 2) for k in after}
+    return {k: v for k, v in out.items() if v > 0}
+
+
 async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str, Target],
-                llm_url: str) -> list[Cell]:
+                llm_url: str, cpu: CpuSnapshot) -> list[Cell]:
     order = [name for name in PATHS if name in targets]  # direct, litellm, full, trivial, cache
     out: list[Cell] = []
     total = cfg.runs * len(cfg.stream) * len(cfg.concurrency) * len(order)
@@ -72,11 +84,12 @@ async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str
         for stream in cfg.stream:
             for concurrency in cfg.concurrency:
                 for name in order:
-                    before = await server_stats(http, llm_url)
+                    before, cpu_before = await server_stats(http, llm_url), cpu()
                     cell = await loadgen.run_cell(
                         http, targets[name], concurrency=concurrency, stream=stream, run=run,
                         max_requests=cfg.cell_requests, max_seconds=cfg.cell_seconds,
-                        warmup=concurrency if cfg.warmup else 0)
+                        warmup=min(concurrency, WARMUP_MAX) if cfg.warmup else 0, on_start=cpu)
+                    cell.cpu_ms = cpu_per_request(cpu(), cell.cpu_start or cpu_before, len(cell.records))
                     cell.server = stats_delta(await server_stats(http, llm_url), before)
                     out.append(cell)
                     ok = cell.stats()

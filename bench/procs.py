@@ -53,14 +53,15 @@ class Proc:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
 
 
-def wait_http(url: str, proc: Proc, timeout_s: float = 120, headers: dict[str, str] | None = None) -> None:
+def wait_http(url: str, proc: Proc | Any, timeout_s: float = 120, headers: dict[str, str] | None = None) -> None:
+    """Poll until `url` answers 200 (a readiness check may itself take seconds on busy cores)."""
     end = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < end:
         if proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}; log {proc.log}:\n{proc.tail()}")
         try:
-            resp = httpx.get(url, timeout=2, headers=headers)
+            resp = httpx.get(url, timeout=15, headers=headers)
             if resp.status_code == 200:
                 return
             last = f"HTTP {resp.status_code}"
@@ -124,11 +125,19 @@ def start_fleet(env: dict[str, str], gateway_workers: int, ready_timeout_s: floa
         for service in fleet.services.values():
             service.start()
         for service in fleet.services.values():
-            service.wait_ready(ready_timeout_s)
+            wait_http(f"{service.url}/ready", _Started(service), ready_timeout_s)
     except BaseException:
         fleet.stop()
         raise
     return fleet
+
+
+class _Started:
+    """A test-fleet service seen through the attributes wait_http uses (name, popen, log, tail)."""
+
+    def __init__(self, service: Any) -> None:
+        self.name, self.popen, self.log = service.name, service.proc, service.log
+        self.tail = service.tail
 
 
 # -- memory and CPU of process trees ---------------------------------------------------------------

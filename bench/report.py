@@ -60,7 +60,7 @@ def markdown(result: dict[str, Any]) -> str:
                [[n, p["description"], "yes" if p["available"] else f"not available: {p['reason']}"]
                 for n, p in result["paths"].items() if n in ("direct", "litellm") or n in cfg["paths"]]),
         "", *_latency(result), "", *_streaming(result), "", *_hops(result), "", *_tokens(result), "",
-        *_memory(result), "", "### Targets", "",
+        *_cpu(result), "", *_memory(result), "", "### Targets", "",
         _table(["target", "goal", "measured", "met"],
                [[t["target"], t["goal"], t["measured"], t.get("note") or _f(t["met"])] for t in result["targets"]]),
     ]
@@ -134,6 +134,28 @@ def _tokens(result: dict[str, Any]) -> list[str]:
             "one direct call of the answering model with the same question.", "",
             _table(["path", "LLM calls / request", "calls (all samples)", "tokens / request", "direct tokens",
                     "ratio", "fleet's usage = server's count"], rows)]
+
+
+INFRA_GROUPS = ("kafka", "redis", "postgres", "chroma", "neo4j")
+
+
+def _cpu(result: dict[str, Any]) -> list[str]:
+    """CPU ms per request per process group, non-streaming, at each concurrency."""
+    rows_in = [r for r in result["summary"] if not r["stream"] and r.get("cpu_ms_per_request")]
+    groups = sorted({g for r in rows_in for g in r["cpu_ms_per_request"]} - {"load generator", *INFRA_GROUPS})
+    infra = [g for g in INFRA_GROUPS if any(g in r["cpu_ms_per_request"] for r in rows_in)]
+    rows = []
+    for r in rows_in:
+        cpu = r["cpu_ms_per_request"]
+        own = sum(cpu.get(g) or 0 for g in groups)
+        rows.append([r["target"], r["concurrency"], *[cpu.get(g) for g in groups], round(own, 1),
+                     *[cpu.get(g) for g in infra]])
+    if not rows:
+        return []
+    return ["### CPU per request (ms, non-streaming, summed over each process tree)", "",
+            "What one request costs each process; the infrastructure columns include whatever else used "
+            "Kafka, Redis, Chroma at the time. On 2 cores, 2000 ms / (sum of the row) bounds the throughput.", "",
+            _table(["path", "conc.", *groups, "sum without infra", *infra], rows)]
 
 
 def _memory(result: dict[str, Any]) -> list[str]:

@@ -166,7 +166,7 @@ class Benchmark:
                 log.info("path %s: %s", name, "available" if reason is None else f"NOT available: {reason}")
                 if reason:
                     del targets[name]
-            cells = await measure.cells(http, cfg, targets, llm_url)
+            cells = await measure.cells(http, cfg, targets, llm_url, self._cpu_groups)
             sustained = None
             if cfg.sustain_seconds > 0 and "full" in targets:
                 sustained = await measure.sustained(http, cfg, targets["full"])
@@ -215,6 +215,16 @@ class Benchmark:
         infra = [found for n in INFRA if (found := _pid_file(n))]
         out["infrastructure"] = procs.cpu_seconds([p for root in infra for p in procs.tree(root, children)])
         out["busy"], out["total"] = procs.system_cpu_seconds()
+        return out
+
+    def _cpu_groups(self) -> dict[str, float]:
+        """CPU seconds so far per process group: each service, the baselines, each infrastructure component."""
+        children = procs.children_map()
+        out = {name: procs.cpu_seconds(procs.tree(pid, children)) for name, pid in self._roots().items()}
+        for name in INFRA:
+            root = _pid_file(name)
+            out[name] = procs.cpu_seconds(procs.tree(root, children)) if root else 0.0
+        out["load generator"] = sum(os.times()[:2])
         return out
 
     @staticmethod
