@@ -38,6 +38,9 @@ SERVICES: dict[str, tuple[str, int]] = {
     "research": ("research", 8104),
     "critic": ("critic", 8105),
     "mcp": ("mcp_service", 8003),
+    "graph-rag": ("graph_rag", 8106),
+    "graph-ingest": ("graph_ingest", 8107),
+    "gap-healer": ("gap_healer", 8108),
 }
 COMPOSE_LAYERS = [
     ["compose.yaml"],

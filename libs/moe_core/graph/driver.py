@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any, LiteralString, Protocol, TypeVar
 
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, RoutingControl
-from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+from neo4j.exceptions import ConnectionPoolError, ServiceUnavailable, SessionExpired, TransientError
 
 T = TypeVar("T")
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
@@ -29,7 +29,7 @@ class Neo4jSettings(Protocol):
 async def _transient() -> AsyncIterator[None]:
     try:
         yield
-    except (ServiceUnavailable, SessionExpired, TransientError) as exc:
+    except (ServiceUnavailable, SessionExpired, TransientError, ConnectionPoolError) as exc:
         raise GraphUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
