@@ -22,8 +22,10 @@ async def test_planner_publishes_plan_and_one_task_per_planned_task(redis, names
     llm = scripted_app({"models": ["p"], "rules": [{"reply": json.dumps({"tasks": [
         {"category": "math", "instruction": "add"}, {"category": "nonsense", "instruction": "x"},
         {"category": "science", "instruction": "explain"}]})}]})
-    # this test is about the planner model's plan: the Chroma shortcuts (cache, router) are off
+    # this test is about the planner model's plan: the Chroma shortcuts (cache, router) and the graph task
+    # augmenter are off
     settings = PlannerSettings(topic_namespace=namespace, semantic_cache_enabled=False, router_enabled=False,
+                               planner_graph_tasks=False,
                                inference_servers='[{"name":"s","url":"http://s","models":["p"]}]')
     inference = InferenceClient(InferenceConfig.from_settings(settings),
                                 httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
