@@ -1,0 +1,121 @@
+"""The whole loop through the gateway with the official openai SDK: knowledge given to
+POST /v1/memory/ingest is learned, a later related question's judge receives it as context and cites
+it (metadata.sources has the relation), a bad rating flags it, and the next question no longer sees it.
+planner, expert-worker and merger run as real processes; the graph services and the gateway run in the
+test process (all on the real broker, Neo4j, Redis and Postgres)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from moe_core.graph import GraphDB
+from tests.conftest import Scripted, scripted_env
+from tests.graph.conftest import GraphServices
+from tests.graph.helpers import relations
+from tests.graph.test_learning_journey import EXTRACT, extraction_rule
+from tests.support.fleet import ServiceProcess, free_port
+
+pytestmark = pytest.mark.e2e
+STAGES = ("planner", "expert-worker", "merger")
+
+
+@pytest.fixture(scope="session")
+def chat_stages(graph_services: GraphServices, infra: dict[str, str], scripted_server: Scripted
+                ) -> Iterator[dict[str, ServiceProcess]]:
+    env = {**os.environ, **scripted_env(scripted_server.url), "MOE_TOPIC_NAMESPACE": graph_services.namespace,
+           "MOE_KAFKA_BOOTSTRAP": infra["kafka"], "MOE_REDIS_URL": infra["redis"],
+           "MOE_POSTGRES_DSN": infra["postgres"], "MOE_CHROMA_URL": infra["chroma"], "MOE_CONSUMER_WORKERS": "1",
+           # the plan comes from the scripted planner model: no cache, router or trivial-question shortcut
+           "MOE_SEMANTIC_CACHE_ENABLED": "false", "MOE_ROUTER_ENABLED": "false", "MOE_PLAN_CACHE_ENABLED": "false",
+           "MOE_PLANNER_SKIP_TRIVIAL": "false"}
+    stages = {name: ServiceProcess(name, free_port(), {**env, "MOE_HTTP_PORT": "0"}) for name in STAGES}
+    for stage in stages.values():
+        stage.env["MOE_HTTP_PORT"] = str(stage.port)
+        stage.start()
+    try:
+        for stage in stages.values():
+            stage.wait_ready()
+        yield stages
+    finally:
+        for stage in stages.values():
+            stage.stop()
+
+
+def chat_rules(marker: str, judge_reply: str) -> list[dict[str, Any]]:
+    return [
+        {"system_contains": EXTRACT, "contains": marker, "reply": json.dumps({"triples": []})},  # learn nothing
+        {"model": "planner-model", "contains": marker,
+         "reply": json.dumps({"tasks": [{"category": "general", "instruction": f"Answer {marker}"}]})},
+        {"model": "expert-model", "contains": marker, "reply": "Ask a doctor.\nCONFIDENCE: medium"},
+        {"model": "judge-model", "contains": marker, "reply": judge_reply},
+    ]
+
+
+def judge_prompt(scripted: Scripted, marker: str) -> str:
+    """What the merger's model calls (thinking step and judge) were shown for this request."""
+    calls = [c for c in scripted.calls("judge-model") if marker in str(c["messages"])]
+    assert calls, "the judge was not called"
+    return "\n".join(str(m["content"]) for c in calls for m in c["messages"])
+
+
+async def wait_for(check: Any, what: str, timeout_s: float = 60) -> Any:
+    """Wait for a state the fleet reaches asynchronously (polls the real store)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while loop.time() < end:
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{what} did not happen")
+
+
+async def test_learned_knowledge_reaches_the_judge_is_cited_and_a_bad_rating_removes_it(
+        graph_services: GraphServices, chat_stages: dict[str, ServiceProcess], graph_db: GraphDB,
+        scripted: Scripted, tenant: str) -> None:
+    learn, first, second = (uuid.uuid4().hex[:8] for _ in range(3))
+    scripted.script([extraction_rule(learn, [("Trembolex", "TREATS", "Night Cramps", 0.9)]),
+                     *chat_rules(first, "Trembolex helps with night cramps [REF:Trembolex]."),
+                     *chat_rules(second, "No known remedy.")])
+    admin, user = await graph_services.admin_key_for(tenant), await graph_services.user_key_for(tenant)
+    gateway = graph_services.gateway
+    accepted = await gateway.post("/v1/memory/ingest", headers={"Authorization": f"Bearer {admin}"},
+                                  json={"text": "Trembolex treats night cramps.", "question": f"Cramps? {learn}"})
+    assert accepted.status_code == 202, accepted.text
+
+    async def learned() -> list[dict[str, Any]]:
+        return await relations(graph_db, tenant)
+    [fact] = await wait_for(learned, "learning the memory")
+    assert (fact["subject"], fact["type"], fact["object"]) == ("Trembolex", "TREATS", "Night Cramps")
+
+    client = openai.AsyncOpenAI(api_key=user, base_url="http://gateway/v1", max_retries=0,
+                                http_client=httpx.AsyncClient(transport=gateway._transport, timeout=90))
+    question = "How can trembolex ease my night cramps?"  # not trivial: the plan gets a graph task
+    response = await client.chat.completions.create(
+        model="moe-orchestrator", messages=[{"role": "user", "content": f"{question} {first}"}])
+    assert response.choices[0].message.content == "Trembolex helps with night cramps."
+    assert "- Trembolex TREATS Night Cramps [0.54]" in judge_prompt(scripted, first)  # 0.9 x medium x extracted
+    sources = response.metadata["sources"]  # type: ignore[attr-defined]
+    assert {"kind": "graph", "ref": fact["id"], "title": "Trembolex TREATS Night Cramps"} in sources
+
+    rated = await gateway.post("/v1/feedback", headers={"Authorization": f"Bearer {user}"},
+                               json={"response_id": response.id, "rating": 1})
+    assert rated.status_code in (200, 202), rated.text
+
+    async def flagged() -> bool:
+        return any(r["flagged"] for r in await relations(graph_db, tenant))
+    await wait_for(flagged, "flagging the cited relation")
+    again = await client.chat.completions.create(
+        model="moe-orchestrator", messages=[{"role": "user", "content": f"{question} {second}"}])
+    assert again.choices[0].message.content == "No known remedy."
+    assert "Trembolex TREATS Night Cramps" not in judge_prompt(scripted, second)
+    await client.close()
