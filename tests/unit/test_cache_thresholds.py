@@ -21,10 +21,10 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _hits(pairs: list[tuple[str, str]], settings: PlannerSettings) -> list[bool]:
-    embedder = get_embedder()
+    vectors = get_embedder().embed([normalise(q) for pair in pairs for q in pair])  # one batch
     out = []
-    for a, b in pairs:
-        va, vb = embedder.embed([normalise(a), normalise(b)])
+    for i, (a, b) in enumerate(pairs):
+        va, vb = vectors[2 * i], vectors[2 * i + 1]
         stored = Candidate(key="k", question=a, answer="cached", distance=cosine_distance(va, vb))
         out.append(decide([stored], b, settings.cache_hard_threshold, settings.cache_soft_threshold, 2).hit is not None)
     return out

@@ -39,8 +39,9 @@ def test_router_default_never_routes_to_a_wrong_expert_on_the_labelled_set() -> 
     protos = embedder.embed([normalise(q) for qs in PROTOTYPES.values() for q in qs])
     cases = [(q, c) for c, qs in data["routed"].items() for q in qs] + [(q, None) for q in data["planner"]]
     right = 0
-    for question, expected in cases:
-        dist = 1.0 - protos @ embedder.embed([normalise(question)])[0]
+    questions = embedder.embed([normalise(q) for q, _ in cases])  # one batch
+    for (question, expected), vector in zip(cases, questions, strict=True):
+        dist = 1.0 - protos @ vector
         nearest = sorted(zip(labels, dist.tolist(), strict=True), key=lambda x: x[1])[:NEIGHBOURS]
         decision = decide(nearest, settings.router_threshold, settings.router_margin)
         if decision is not None and decision.clear:
