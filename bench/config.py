@@ -27,6 +27,7 @@ class BenchConfig:
     sustain_seconds: float = 15.0  # one long full-pipeline cell at the highest concurrency (0 = none)
     probe_messages: int = 200  # Kafka publish/consume probe
     profile_seconds: float = 0  # > 0: py-spy every service while the full pipeline runs this long
+    budget_s: float = 720  # from start-up on, no cell starts after this (a busy machine: fewer cells, said so)
     gateway_workers: int = 1  # one gateway process beside one LiteLLM process (both their defaults)
     litellm_workers: int = 1
     out_dir: Path = REPO / "bench" / "results"
@@ -40,7 +41,8 @@ class BenchConfig:
 
 def quick() -> BenchConfig:
     return BenchConfig(profile="quick", concurrency=[1, 8], runs=1, cell_seconds=1.0, cell_requests=40,
-                       token_samples=2, sustain_seconds=0, probe_messages=50, command="make bench BENCH_QUICK=1")
+                       token_samples=2, sustain_seconds=0, probe_messages=50, budget_s=300,
+                       command="make bench BENCH_QUICK=1")
 
 
 def parse(argv: list[str] | None = None) -> BenchConfig:
@@ -60,6 +62,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--kafka-probe", type=int, help="messages of the Kafka publish/consume probe")
     parser.add_argument("--profile", type=float, metavar="SECONDS",
                         help="also profile every service with py-spy under full-pipeline load for SECONDS")
+    parser.add_argument("--budget", type=float, metavar="SECONDS", help="no cell starts after SECONDS")
     parser.add_argument("--gateway-workers", type=int)
     parser.add_argument("--litellm-workers", type=int)
     parser.add_argument("--out", type=Path, help="directory for <timestamp>.json/.md/.png")
@@ -81,7 +84,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
                        ("token_samples", "token_samples"), ("sustain", "sustain_seconds"),
                        ("kafka_probe", "probe_messages"), ("profile", "profile_seconds"),
                        ("gateway_workers", "gateway_workers"), ("litellm_workers", "litellm_workers"),
-                       ("out", "out_dir")):
+                       ("budget", "budget_s"), ("out", "out_dir")):
         if getattr(args, name) is not None:
             setattr(cfg, attr, getattr(args, name))
     cfg.litellm = cfg.litellm and not args.no_litellm

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -67,16 +68,30 @@ async def _prime_cache(http: aiohttp.ClientSession, target: Target) -> str | Non
 CpuSnapshot = Callable[[], dict[str, float]]  # process group -> CPU seconds so far
 
 
-def cpu_per_request(after: dict[str, float], before: dict[str, float], requests: int) -> dict[str, float]:
-    """CPU milliseconds per completed request, per process group (groups that used none are left out)."""
+def cpu_per_request(after: dict[str, float], before: dict[str, float], requests: int, seconds: float,
+                    idle: dict[str, float]) -> dict[str, float]:
+    """CPU milliseconds per request, per process group, net of what the group burns when idle (cores x
+    seconds); groups that used nothing beyond idle are left out."""
     if not requests:
         return {}
-    out = {k: round((after[k] - before.get(k, 0.0)) * 1000 / requests, 2) for k in after}
+    out = {k: round(max(after[k] - before.get(k, 0.0) - idle.get(k, 0.0) * seconds, 0.0) * 1000 / requests, 2)
+           for k in after}
     return {k: v for k, v in out.items() if v > 0}
 
 
+async def idle_rates(cpu: CpuSnapshot, seconds: float) -> dict[str, float]:
+    """Cores each process group uses while no request is in flight (consumers polling, heartbeats, ...)."""
+    await asyncio.sleep(1.0)  # stragglers of the probes: cache stores, ingest events
+    before, started = cpu(), time.monotonic()
+    await asyncio.sleep(seconds)
+    after, elapsed = cpu(), time.monotonic() - started
+    return {k: round((after[k] - before.get(k, 0.0)) / elapsed, 4) for k in after}
+
+
 async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str, Target],
-                llm_url: str, cpu: CpuSnapshot) -> list[Cell]:
+                llm_url: str, cpu: CpuSnapshot, idle: dict[str, float], deadline: float,
+                skipped: list[str]) -> list[Cell]:
+    """Every cell, unless the time budget runs out: then the rest is listed in `skipped`."""
     order = [name for name in PATHS if name in targets]  # direct, litellm, full, trivial, cache
     out: list[Cell] = []
     total = cfg.runs * len(cfg.stream) * len(cfg.concurrency) * len(order)
@@ -84,12 +99,16 @@ async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str
         for stream in cfg.stream:
             for concurrency in cfg.concurrency:
                 for name in order:
+                    if time.monotonic() > deadline:
+                        skipped.append(f"run {run} {name} c={concurrency} stream={stream}")
+                        continue
                     before, cpu_before = await server_stats(http, llm_url), cpu()
                     cell = await loadgen.run_cell(
                         http, targets[name], concurrency=concurrency, stream=stream, run=run,
                         max_requests=cfg.cell_requests, max_seconds=cfg.cell_seconds,
                         warmup=min(concurrency, WARMUP_MAX) if cfg.warmup else 0, on_start=cpu)
-                    cell.cpu_ms = cpu_per_request(cpu(), cell.cpu_start or cpu_before, len(cell.records))
+                    cell.cpu_ms = cpu_per_request(cpu(), cell.cpu_start or cpu_before, len(cell.records),
+                                                  cell.elapsed_s, idle)
                     cell.server = stats_delta(await server_stats(http, llm_url), before)
                     out.append(cell)
                     ok = cell.stats()

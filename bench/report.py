@@ -34,14 +34,14 @@ def _lookup(rows: list[dict[str, Any]], target: str, stream: bool, concurrency: 
 def machine_line(result: dict[str, Any]) -> str:
     m = result["machine"]
     v = m["versions"]
-    share = m["cpu"]["share_of_machine"]
+    share = m["cpu_share"]["share_of_machine"]
     return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM; {m['os']}; Python {m['python']}; "
             f"Kafka {v.get('kafka')}, Redis {v.get('redis')}, FastStream {v.get('faststream')}, "
             f"aiokafka {v.get('aiokafka')}, LiteLLM {v.get('litellm')}. Load average before/after: "
             f"{m['load_average_before']} / {m['load_average_after']}. During the measurement "
             f"{_pct(share.get('other processes'))} of the machine's CPU went to processes outside the benchmark "
             f"and {_pct(share.get('infrastructure'))} to the shared infrastructure (Kafka, Redis, Postgres, "
-            f"Chroma, Neo4j; other users' load on it included); idle {_pct(m['cpu']['idle'])}.")
+            f"Chroma, Neo4j; other users' load on it included); idle {_pct(m['cpu_share']['idle'])}.")
 
 
 def _pct(value: float | None) -> str:
@@ -54,7 +54,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}` · profile `{result['profile']}` · {cfg['runs']} run(s), medians "
         f"across runs · cells of {cfg['cell_seconds']} s or {cfg['cell_requests']} requests · "
         f"{result['started_at'][:19]} UTC · took {result['duration_s']:.0f} s.",
-        "", f"Machine: {machine_line(result)}", "",
+        "", f"Machine: {machine_line(result)}", "", *_skipped(result),
         "### Paths", "",
         _table(["path", "what", "measured"],
                [[n, p["description"], "yes" if p["available"] else f"not available: {p['reason']}"]
@@ -65,6 +65,15 @@ def markdown(result: dict[str, Any]) -> str:
                [[t["target"], t["goal"], t["measured"], t.get("note") or _f(t["met"])] for t in result["targets"]]),
     ]
     return "\n".join(parts) + "\n"
+
+
+def _skipped(result: dict[str, Any]) -> list[str]:
+    skipped = result.get("skipped_cells") or []
+    if not skipped:
+        return []
+    return [f"**{len(skipped)} cells were not measured**: the time budget ({result['config']['budget_s']:.0f} s) "
+            f"ran out first (the machine was slower than the budget assumes): {', '.join(skipped[:12])}"
+            f"{' ...' if len(skipped) > 12 else ''}.", ""]
 
 
 def _latency(result: dict[str, Any]) -> list[str]:
@@ -152,9 +161,13 @@ def _cpu(result: dict[str, Any]) -> list[str]:
                      *[cpu.get(g) for g in infra]])
     if not rows:
         return []
+    idle = result.get("idle_cores") or {}
+    fleet_idle = sum(v for k, v in idle.items() if k not in (*INFRA_GROUPS, "load generator", "llm", "litellm"))
     return ["### CPU per request (ms, non-streaming, summed over each process tree)", "",
-            "What one request costs each process; the infrastructure columns include whatever else used "
-            "Kafka, Redis, Chroma at the time. On 2 cores, 2000 ms / (sum of the row) bounds the throughput.", "",
+            "What one request costs each process, net of its idle use (measured for a few seconds before the "
+            f"cells: the fleet idles at {fleet_idle:.2f} cores, Kafka at {idle.get('kafka', 0):.2f} cores incl. "
+            "other users' fleets). The infrastructure columns include whatever else used Kafka, Redis, Chroma at "
+            "the time. On 2 cores, 2000 ms / (sum of the row) bounds the throughput.", "",
             _table(["path", "conc.", *groups, "sum without infra", *infra], rows)]
 
 

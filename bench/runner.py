@@ -26,6 +26,7 @@ from fleetlib import api as fleetapi
 log = logging.getLogger("bench")
 INFRA = ["kafka", "redis", "postgres", "chroma", "neo4j"]
 REQUEST_TIMEOUT_S = 30
+IDLE_SECONDS = 5  # how long the fleet's idle CPU is measured (subtracted from the per-request CPU)
 
 
 def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str, str]) -> dict[str, str]:
@@ -78,6 +79,9 @@ class Benchmark:
         self.started: list[procs.Proc] = []
         self.fleet: Any = None
         self.available: dict[str, str | None] = {}
+        self.deadline = time.monotonic() + cfg.budget_s  # no new cell starts after this
+        self.skipped: list[str] = []
+        self.idle: dict[str, float] = {}
 
     def run(self) -> dict[str, Any]:
         cfg, started_at, t0 = self.cfg, datetime.now(UTC), time.perf_counter()
@@ -118,11 +122,12 @@ class Benchmark:
             "schema": "moe-bench/1", "profile": cfg.profile, "command": cfg.command,
             "started_at": started_at.isoformat(), "duration_s": round(time.perf_counter() - t0, 1),
             "machine": machine.describe(procs.litellm_version()) | {
-                "load_average_before": load_before, "load_average_after": machine.load_average(), "cpu": cpu},
+                "load_average_before": load_before, "load_average_after": machine.load_average(), "cpu_share": cpu},
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
             "namespace": self.namespace,
             "paths": {name: {"description": PATHS[name].description, "available": self.available.get(name) is None,
                              "reason": self.available.get(name)} for name in PATHS},
+            "skipped_cells": self.skipped, "idle_cores": self.idle,
             "summary": summary, "added_latency_ms": added, "litellm_ratio": analyze.litellm_ratios(added),
             "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
             "cpu_profile": phases["profile"],
@@ -166,9 +171,15 @@ class Benchmark:
                 log.info("path %s: %s", name, "available" if reason is None else f"NOT available: {reason}")
                 if reason:
                     del targets[name]
-            cells = await measure.cells(http, cfg, targets, llm_url, self._cpu_groups)
+            self.idle = await measure.idle_rates(self._cpu_groups, IDLE_SECONDS)
+            log.info("idle: fleet %.2f cores, kafka %.2f cores", sum(
+                v for k, v in self.idle.items() if self.fleet and k in self.fleet.services), self.idle.get("kafka", 0))
+            cells = await measure.cells(http, cfg, targets, llm_url, self._cpu_groups, self.idle, self.deadline,
+                                        self.skipped)
+            if self.skipped:
+                log.warning("time budget (%.0f s) used up: %d cells skipped", cfg.budget_s, len(self.skipped))
             sustained = None
-            if cfg.sustain_seconds > 0 and "full" in targets:
+            if cfg.sustain_seconds > 0 and "full" in targets and time.monotonic() < self.deadline:
                 sustained = await measure.sustained(http, cfg, targets["full"])
                 cells.append(sustained)
             tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)

@@ -75,6 +75,8 @@ def test_summary_added_latency_hops_tokens_memory_and_targets(result: tuple[Path
     for service in (*FLEET_SERVICES, "llm", "load generator"):
         assert data["memory"][service]["peak_rss_mb"] > 0, service
     assert data["kafka_probe"]["produce_to_consume_ms"]["n"] == 20
+    assert data["skipped_cells"] == [] and "planner" in data["idle_cores"]
+    assert summary["full"]["cpu_ms_per_request"]["planner"] > 0  # the planner worked for every request
     assert {t["target"] for t in data["targets"]} == TARGETS
     trivial = next(t for t in data["targets"] if t["target"] == "trivial path added latency p50")
     assert trivial["measured"] is None and trivial["note"]  # not measured in this run, and says so
