@@ -60,7 +60,7 @@ class ServiceProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log: {self.log}\n{self.tail()}")
             try:
-                response = httpx.get(f"{self.url}/ready", timeout=2)
+                response = httpx.get(f"{self.url}/ready", timeout=10)  # /ready pings Kafka: slow under load
                 if response.status_code == 200:
                     return
                 last = response.text
