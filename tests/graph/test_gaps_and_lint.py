@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from gap_healer.__main__ import _publish_lint
 from gap_healer.once import run_once
 from gap_healer.settings import GapHealerSettings
 from moe_core.contracts import LintRequest, OntologyGap, deadline_in
@@ -154,3 +155,19 @@ async def test_contradictions_keep_the_trusted_side_and_orphans_go(
     assert orphans == ["Snerk", "Wibble"]  # left without relations by the decay deletion
     assert titles(await relations(graph_db, tenant)) == ["Grobnar TREATS Headache"]
     assert len(events) == 4
+
+
+async def test_the_lint_command_publishes_a_request_the_daemon_runs(
+        graph_services: GraphServices, graph_db: GraphDB, infra: dict[str, str], neo4j_url: str,
+        scripted: Scripted, tenant: str) -> None:
+    store = GraphStore(graph_db)
+    await store.write_triple(Triple(subject="Fizzwick", relation="USES", object="Wobblet", confidence=0.1),
+                             Provenance(tenant=tenant, source="extracted", origin="a1"))
+    settings = GapHealerSettings(**_common(infra, graph_services.namespace, neo4j_url, scripted.url))
+    rid = await _publish_lint(settings, tenant, ["decay", "orphans"])
+    await graph_services.tap.wait(graph_services.bus.topics.audit, lambda m: m["response_id"] == rid
+                                  and m["action"] == "lint_completed")
+    actions = sorted(m["action"] for m in graph_services.tap.seen(graph_services.bus.topics.audit,
+                                                                   lambda m: m["response_id"] == rid))
+    assert actions == ["entity_deleted", "entity_deleted", "lint_completed", "relation_deleted"]
+    assert await relations(graph_db, tenant) == []

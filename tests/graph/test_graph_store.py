@@ -13,6 +13,7 @@ from graph_rag.settings import GraphRagSettings
 from moe_core.bus import Bus
 from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple, ontology, reads
 from moe_core.graph.feedback import apply_feedback, recompute_trust
+from moe_core.graph.reach import reach_distribution
 from moe_core.graph.trust import DAY_S, TrustPolicy
 from moe_core.stores import redis_client
 from tests.graph.helpers import purge, relations
@@ -117,3 +118,12 @@ async def test_flagged_and_low_trust_relations_are_not_retrieved(graph_db: Graph
     assert "Plombex TREATS Cough" in after["content"] and "Fatigue" not in after["content"]
     flagged = {r["id"]: r for r in await relations(graph_db, tenant)}[bad.id]
     assert flagged["flagged"] is True and flagged["version"] == 2
+
+
+async def test_the_blast_radius_report_of_the_shared_ontology(graph_db: GraphDB) -> None:
+    report = await reach_distribution(graph_db, SHARED_TENANT)
+    assert len(report.reaches) == len(ontology.load().entities)
+    assert report.reaches[0] == ("Drug", 47)
+    assert report.summary() == {"min": 3, "median": 13, "p90": 22, "p95": 26, "max": 47}
+    assert [name for name in report.above(30)] == ["Drug (47)", "Disease (46)", "Mathematical Concept (33)",
+                                                   "Aspirin (32)", "Cardiovascular Disease (32)", "NSAID (31)"]
