@@ -17,6 +17,12 @@ from critic.app import create_app as critic_app
 from critic.settings import CriticSettings
 from expert_worker.app import create_app as expert_app
 from expert_worker.settings import ExpertSettings
+from gap_healer.app import create_app as gap_healer_app
+from gap_healer.settings import GapHealerSettings
+from graph_ingest.app import create_app as graph_ingest_app
+from graph_ingest.settings import GraphIngestSettings
+from graph_rag.app import create_app as graph_rag_app
+from graph_rag.settings import GraphRagSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
 from moe_core.bus import Bus
@@ -26,6 +32,9 @@ from moe_core.contracts import (
     ChatRequest,
     Draft,
     ExpertTask,
+    GraphTask,
+    IngestEvent,
+    LintRequest,
     Plan,
     PlannedTask,
     ResearchTask,
@@ -67,12 +76,40 @@ def _critic_input(rid: str) -> Draft:
                  answer=Answer(**fields, mode="moe-orchestrator", content="Drink water."))
 
 
+def _graph_input(rid: str) -> GraphTask:
+    return GraphTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), task_id="t2",
+                     question="Does aspirin interact with warfarin?")
+
+
+def _ingest_input(rid: str) -> IngestEvent:  # the scripted model extracts nothing: an `ingested` audit event
+    return IngestEvent(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), question="hello", answer="Hi.")
+
+
+def _lint_input(rid: str) -> LintRequest:  # tenant "t" holds no graph data: a `lint_completed` audit event
+    return LintRequest(response_id=rid, tenant_id="t", deadline_at=deadline_in(30))
+
+
+def _with_neo4j(factory: Callable[..., FastAPI]) -> Callable[..., FastAPI]:
+    """The graph stages need Neo4j (started if it is not running)."""
+
+    def make(settings: Any) -> FastAPI:
+        from fleetlib import api
+
+        api.ensure_up(["neo4j"])
+        return factory(settings)
+
+    return make
+
+
 STAGES: dict[str, tuple[Callable[..., FastAPI], type, str, str, Callable[[str], Any]]] = {
     "planner": (planner_app, PlannerSettings, "requests", "plans", _planner_input),
     "expert-worker": (expert_app, ExpertSettings, "tasks_expert", "results", _expert_input),
     "merger": (merger_app, MergerSettings, "plans", "answers", _merger_input),  # answers at its deadline
     "research": (research_app, ResearchSettings, "tasks_research", "results", _research_input),
     "critic": (critic_app, CriticSettings, "drafts", "answers", _critic_input),
+    "graph-rag": (_with_neo4j(graph_rag_app), GraphRagSettings, "tasks_graph", "results", _graph_input),
+    "graph-ingest": (_with_neo4j(graph_ingest_app), GraphIngestSettings, "ingest", "audit", _ingest_input),
+    "gap-healer": (_with_neo4j(gap_healer_app), GapHealerSettings, "linting", "audit", _lint_input),
 }
 
 
