@@ -1,0 +1,91 @@
+"""graph-rag's Redis context cache (reused while the tenant's graph is unchanged, rebuilt after a write)
+and the optional Chroma lookup filtered by the plan's metadata_filters and the tenant (real Redis,
+Neo4j, Chroma)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import chromadb
+import pytest
+
+from graph_rag.app import GraphRag
+from graph_rag.documents import DocumentLookup
+from graph_rag.settings import GraphRagSettings
+from moe_core.bus import Bus
+from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
+from moe_core.stores import redis_client
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture
+async def rag(graph_db: GraphDB, infra: dict[str, str]) -> AsyncIterator[GraphRag]:
+    settings = GraphRagSettings(redis_url=infra["redis"], topic_namespace=f"c{uuid.uuid4().hex[:8]}")
+    redis = redis_client(settings.redis_url)
+    yield GraphRag(settings, Bus(settings), graph_db, redis)
+    await redis.aclose()
+
+
+async def test_the_context_is_cached_until_the_tenants_graph_changes(
+        rag: GraphRag, graph_db: GraphDB, tenant: str) -> None:
+    question = "What does Klaxiprone do to a headache?"
+    first = await rag.context(tenant, question, {})
+    again = await rag.context(tenant, question, {})
+    assert (first["data"]["cached"], again["data"]["cached"]) == (False, True)
+    assert again["content"] == first["content"] and "Klaxiprone" not in first["content"]
+    await GraphStore(graph_db).write_triple(Triple(subject="Klaxiprone", relation="TREATS", object="Headache",
+                                                   confidence=0.9),
+                                            Provenance(tenant=tenant, source="extracted", origin="a1"))
+    fresh = await rag.context(tenant, question, {})
+    assert fresh["data"]["cached"] is False  # the write moved the tenant's graph version
+    assert "- Klaxiprone TREATS Headache [0.63]" in fresh["content"]
+    other = await rag.context(f"{tenant}-b", question, {})
+    assert "Klaxiprone" not in other["content"]  # another tenant: another cache entry, no leak
+
+
+@pytest.fixture
+def collection(infra: dict[str, str]) -> Any:
+    from fleetlib import api
+
+    api.ensure_up(["chroma"])
+    host, port = infra["chroma"].removeprefix("http://").split(":")
+    client = chromadb.HttpClient(host=host, port=int(port))
+    name = f"graphdocs-{uuid.uuid4().hex[:8]}"
+    col = client.create_collection(name, embedding_function=None)
+    yield col
+    client.delete_collection(name)
+
+
+async def test_documents_are_filtered_by_the_plans_metadata_and_the_tenant(
+        graph_db: GraphDB, infra: dict[str, str], collection: Any, tenant: str) -> None:
+    docs = [
+        ("d1", "Warfarin dosing must be adjusted for elderly patients.", {"domain": "medical", "tenant_id": tenant}),
+        ("d2", "Warfarin and aspirin together raise the bleeding risk.", {"domain": "medical",
+                                                                         "tenant_id": SHARED_TENANT}),
+        ("d3", "Warfarin is also a rat poison.", {"domain": "toxicology", "tenant_id": tenant}),
+        ("d4", "Warfarin notes of another tenant.", {"domain": "medical", "tenant_id": "someone-else"}),
+        ("d5", "Nothing about that drug here.", {"domain": "medical", "tenant_id": tenant}),
+    ]
+    collection.add(ids=[d[0] for d in docs], documents=[d[1] for d in docs], metadatas=[d[2] for d in docs],
+                   embeddings=[[0.1, 0.2, 0.3]] * len(docs))
+    settings = GraphRagSettings(redis_url=infra["redis"], topic_namespace=f"c{uuid.uuid4().hex[:8]}",
+                                chroma_url=infra["chroma"], graph_chroma_collection=collection.name,
+                                graph_chroma_results=5)
+    redis = redis_client(settings.redis_url)
+    lookup = DocumentLookup(settings.chroma_url, collection.name, limit=5)
+    try:
+        rag = GraphRag(settings, Bus(settings), graph_db, redis, lookup)
+        scoped = await rag.context(tenant, "Is warfarin safe for me?", {"domain": "medical"})
+        unscoped = await rag.context(tenant, "Is warfarin safe for me?", {})
+    finally:
+        await redis.aclose()
+    assert sorted(d["ref"] for d in scoped["data"]["documents"]) == [f"{collection.name}/d1", f"{collection.name}/d2"]
+    assert sorted(d["ref"] for d in unscoped["data"]["documents"]) == [
+        f"{collection.name}/d1", f"{collection.name}/d2", f"{collection.name}/d3"]
+    assert "Related documents:" in scoped["content"] and "bleeding risk" in scoped["content"]
+    assert {"kind": "document", "ref": f"{collection.name}/d2", "url": None,
+            "title": "Warfarin and aspirin together raise the bleeding risk."} in scoped["sources"]
+    assert any(f["subject"] == "Aspirin" and f["object"] == "Warfarin" for f in scoped["data"]["facts"])
