@@ -28,6 +28,7 @@ from moe_core.stores import redis_client, redis_ready
 log = logging.getLogger(__name__)
 CATEGORY = "knowledge_graph"
 FETCH_FACTOR = 5
+MAX_QUESTION_CHARS = 4000  # terms are taken from the start of a very long question
 
 
 class GraphRag:
@@ -87,7 +88,7 @@ class GraphRag:
     async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
                      filters: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         lexicons = [await self.retriever.lexicon(t, versions.get(t, 0)) for t in tenants]
-        found = extract(question, lexicons, self.settings.graph_max_gaps)
+        found = extract(question[:MAX_QUESTION_CHARS], lexicons, self.settings.graph_max_gaps)
         uids = found.uids()
         floor, limit = self.settings.graph_trust_floor, self.settings.graph_max_facts
         facts = core.rank_facts(await self.retriever.facts(uids, tenants, floor, limit * FETCH_FACTOR),
