@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench import chart, config, profile, report
 from bench.config import REPO
@@ -22,7 +23,22 @@ def _interrupted(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")  # unwinds through the runner's clean-up (stops every process)
 
 
+def render(path: Path) -> int:
+    """Rewrite a result's Markdown, chart, and (for latest.json) docs/performance.md, e.g. after editing
+    bench/analysis.md; nothing is measured."""
+    result = json.loads(path.read_text())
+    path.with_suffix(".md").write_text(f"# Benchmark {path.stem}\n\n{report.markdown(result)}")
+    chart.draw(result, path.with_suffix(".png"))
+    if path.resolve() == (LATEST / "latest.json").resolve():
+        DOC.write_text(report.performance_doc(result, "../bench/results/latest.png"))
+    log.info("rendered %s", path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0] == "render":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s bench %(message)s", datefmt="%H:%M:%S")
+        return render(Path(argv[1]) if len(argv) > 1 else LATEST / "latest.json")
     signal.signal(signal.SIGTERM, _interrupted)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "aiokafka", "asyncio"):

@@ -22,7 +22,7 @@ def verify_cells(cells: list[Cell], traces: dict[str, dict[str, Any]]) -> None:
             continue
         for record in cell.records:
             if record.error is None and record.response_id:
-                reason = check(traces.get(record.response_id, {"tasks": {}, "results": {}}))
+                reason = check(traces.get(record.response_id, {"tasks": {}, "results": {}, "messages": {}}))
                 if reason:
                     cell.mismatches[record.response_id] = f"path mismatch: {reason}"
 
@@ -100,6 +100,22 @@ def hop_table(cells: list[Cell], traces: dict[str, dict[str, Any]]) -> list[dict
         ordered = {h: hops[h] for h in kafka_trace.HOPS if h in hops}
         rows.append({"target": key[0], "stream": key[1], "concurrency": key[2], "hops": ordered})
     return rows
+
+
+def messages_per_request(cells: list[Cell], traces: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per fleet path: Kafka messages per request by topic (median over its requests), and the total."""
+    per_path: dict[str, list[dict[str, int]]] = defaultdict(list)
+    for cell in cells:
+        if PATHS[cell.target].fleet and cell.run:
+            per_path[cell.target] += [traces[r.response_id]["messages"] for r in cell.records
+                                      if r.response_id in traces and r.error is None]
+    out: dict[str, dict[str, float]] = {}
+    for path, counts in per_path.items():
+        topics = sorted({t for c in counts for t in c})
+        row = {t: median_of(c.get(t, 0) for c in counts) or 0.0 for t in topics}
+        row["total"] = median_of(sum(c.values()) for c in counts) or 0.0
+        out[path] = row
+    return out
 
 
 def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: dict[str, Any],

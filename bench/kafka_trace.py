@@ -42,10 +42,12 @@ def _entry(data: dict[str, Any], record_ms: int) -> dict[str, Any]:
 
 
 async def read_traces(bootstrap: str, namespace: str, rids: set[str]) -> dict[str, dict[str, Any]]:
-    """response_id -> {request, plan, tasks[], results[], draft, answer} for the given response ids."""
+    """response_id -> {request, plan, tasks[], results[], draft, answer, messages{topic: count}} for the given
+    response ids (every message is keyed by its response_id)."""
     topics = Topics.for_namespace(namespace)
     names = {getattr(topics, key): key for key in READ}
-    partitions = await _partitions(bootstrap, list(names))
+    counted = {name: name.removeprefix(f"{namespace}.") for name in topics.all()}  # every topic: counts by key
+    partitions = await _partitions(bootstrap, list(counted))
     traces: dict[str, dict[str, Any]] = {}
     if not partitions:
         return traces
@@ -61,7 +63,14 @@ async def read_traces(bootstrap: str, namespace: str, rids: set[str]) -> dict[st
             batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
             for tp, records in batch.items():
                 for record in records:
-                    _add(traces, names[tp.topic], record.value, record.timestamp, rids)
+                    key = record.key.decode(errors="replace") if record.key else None
+                    if key not in rids:
+                        continue
+                    trace = traces.setdefault(key, {"tasks": {}, "results": {}, "messages": {}})
+                    short = counted[tp.topic]
+                    trace["messages"][short] = trace["messages"].get(short, 0) + 1
+                    if tp.topic in names:
+                        _add(trace, names[tp.topic], record.value, record.timestamp)
             todo = {tp for tp in todo if await consumer.position(tp) < end[tp]}
     finally:
         await consumer.stop()
@@ -80,14 +89,10 @@ async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]
             for p in d.get("partitions", [])]
 
 
-def _add(traces: dict[str, dict[str, Any]], kind: str, value: bytes | None, record_ms: int, rids: set[str]) -> None:
+def _add(trace: dict[str, Any], kind: str, value: bytes | None, record_ms: int) -> None:
     if not value:
         return
     data = orjson.loads(value)
-    rid = data.get("response_id")
-    if rid not in rids:
-        return
-    trace = traces.setdefault(rid, {"tasks": {}, "results": {}})
     entry = _entry(data, record_ms)
     if kind == "requests":
         trace.setdefault("request", entry)

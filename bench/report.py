@@ -122,6 +122,9 @@ def _hops(result: dict[str, Any]) -> list[str]:
         rows.append([row["target"], row["concurrency"]] + [
             f"{_f(h['p50'])} / {_f(h['p99'])}" if (h := row["hops"].get(n)) else "-" for n in names])
     probe = result["kafka_probe"]
+    counts = result.get("kafka_messages_per_request") or {}
+    topics = sorted({t for row in counts.values() for t in row} - {"total"})
+    count_rows = [[path, *[row.get(t) for t in topics], row["total"]] for path, row in counts.items()]
     return ["### Kafka per hop (p50 / p99 ms, non-streaming)", "",
             "From the messages' own timestamps (envelope `created_at` and Kafka record time):", "",
             *[f"- **{name}**: {text}" for name, text in result["hop_definitions"].items()], "",
@@ -129,7 +132,9 @@ def _hops(result: dict[str, Any]) -> list[str]:
             f"Kafka alone ({probe['messages']} messages, one at a time, the fleet's client settings): publish "
             f"acknowledged (acks=all) p50 {_f(probe['publish_ack_ms']['p50'])} / p99 "
             f"{_f(probe['publish_ack_ms']['p99'])} ms; produce → consume p50 "
-            f"{_f(probe['produce_to_consume_ms']['p50'])} / p99 {_f(probe['produce_to_consume_ms']['p99'])} ms."]
+            f"{_f(probe['produce_to_consume_ms']['p50'])} / p99 {_f(probe['produce_to_consume_ms']['p99'])} ms.",
+            "", "Kafka messages per request (median, all streaming modes and concurrencies):", "",
+            _table(["path", *topics, "total"], count_rows) if count_rows else "-"]
 
 
 def _tokens(result: dict[str, Any]) -> list[str]:

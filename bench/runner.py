@@ -132,6 +132,7 @@ class Benchmark:
             "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
             "cpu_profile": phases["profile"],
             "hops": analyze.hop_table(cells, traces), "hop_definitions": kafka_trace.HOPS,
+            "kafka_messages_per_request": analyze.messages_per_request(cells, traces),
             "targets": analyze.targets(summary, added, phases["tokens"], sustained, self.available),
             "cells": cell_stats,
         }
@@ -207,7 +208,8 @@ class Benchmark:
         if check is None or not rids:
             return None
         traces = await kafka_trace.read_traces(self.eps["kafka"], self.namespace, set(rids))
-        reasons = [r for r in (check(traces.get(rid, {"tasks": {}, "results": {}})) for rid in rids) if r]
+        empty: dict[str, Any] = {"tasks": {}, "results": {}, "messages": {}}
+        reasons = [r for r in (check(traces.get(rid, empty)) for rid in rids) if r]
         return f"the Kafka messages show another path: {reasons[0]}" if reasons else None
 
     def _roots(self) -> dict[str, int]:
