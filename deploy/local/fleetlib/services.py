@@ -65,7 +65,7 @@ def _http_check(name: str, path: str) -> Callable[[], Awaitable[None]]:
 
 def _component(name: str, module: str, ready_path: str) -> Component:
     return Component(
-        name=name, group="services", port_key=name, deadline=60,
+        name=name, group="services", port_key=name, deadline=180,
         prepare=lambda: [str(config.PYTHON), "-m", module],
         check=_http_check(name, ready_path),
         match=lambda: f"-m {module}",
