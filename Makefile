@@ -44,8 +44,9 @@ schemas: .venv/.installed
 	@$(PY) -m moe_core.contracts.schema_export schemas
 
 lint: .venv/.installed
-	@.venv/bin/ruff check -q libs services tests deploy
+	@.venv/bin/ruff check -q libs services tests deploy bench
 	@.venv/bin/mypy -p moe_core -p gateway -p planner -p expert_worker -p merger -p mcp_service -p research -p critic -p graph_rag -p graph_ingest -p gap_healer
+	@.venv/bin/mypy bench
 
 test: install lint
 	@$(FLEET) up all
