@@ -146,13 +146,23 @@ class WorkerPool:
         return worker
 
     def _replace(self, worker: _Worker) -> None:
+        """Kill a stuck or dead worker now; its replacement forks in the background (the caller's time
+        bound does not pay for it; other calls wait for a free worker meanwhile)."""
         worker.kill()
         with self._lock:
             self._all.discard(worker)
             self.replaced += 1
             closed = self._closed
         if not closed:
+            threading.Thread(target=self._respawn, name="mcp-respawn", daemon=True).start()
+
+    def _respawn(self) -> None:
+        if self._closed:
+            return
+        try:
             self._idle.put(self._spawn())
+        except Exception:  # the pool is shutting down (the forkserver is gone): nothing to replace
+            log.exception("could not start a replacement tool worker")
 
     def call(self, name: str, args: dict[str, Any], timeout_s: float) -> RawOutcome:
         """Run `name(args)` on a worker; at most `timeout_s` seconds in all (waiting for a worker included)."""
