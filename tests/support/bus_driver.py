@@ -4,6 +4,7 @@ publishes, and publishes progress, deltas and answers for them — gateway tests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -36,8 +37,10 @@ class BusDriver:
         self._reader = asyncio.create_task(self._read())
 
     async def stop(self) -> None:
-        if self._reader is not None:
+        if self._reader is not None:  # stop reading before the consumer closes under it
             self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
         if self._consumer is not None:
             await self._consumer.stop()
         if self._producer is not None:
