@@ -95,9 +95,9 @@ async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str
     order = [name for name in PATHS if name in targets]  # direct, litellm, full, trivial, cache
     out: list[Cell] = []
     total = cfg.runs * len(cfg.stream) * len(cfg.concurrency) * len(order)
-    for run in range(1, cfg.runs + 1):
-        for stream in cfg.stream:
-            for concurrency in cfg.concurrency:
+    for run in range(1, cfg.runs + 1):  # breadth first: a budget cut drops later runs, then high concurrency
+        for concurrency in cfg.concurrency:
+            for stream in cfg.stream:
                 for name in order:
                     if time.monotonic() > deadline:
                         skipped.append(f"run {run} {name} c={concurrency} stream={stream}")

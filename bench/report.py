@@ -50,9 +50,11 @@ def _pct(value: float | None) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     cfg = result["config"]
+    measured_runs = max((r["runs"] for r in result["summary"]), default=0)
     parts = [
-        f"Command: `{result['command']}` · profile `{result['profile']}` · {cfg['runs']} run(s), medians "
-        f"across runs · cells of {cfg['cell_seconds']} s or {cfg['cell_requests']} requests · "
+        f"Command: `{result['command']}` · profile `{result['profile']}` · {cfg['runs']} run(s) planned, "
+        f"{measured_runs} measured (medians across the measured runs) · cells of {cfg['cell_seconds']} s or "
+        f"{cfg['cell_requests']} requests · "
         f"{result['started_at'][:19]} UTC · took {result['duration_s']:.0f} s.",
         "", f"Machine: {machine_line(result)}", "", *_skipped(result),
         "### Paths", "",
