@@ -27,6 +27,7 @@ class BenchConfig:
     sustain_seconds: float = 15.0  # one long full-pipeline cell at the highest concurrency (0 = none)
     probe_messages: int = 200  # Kafka publish/consume probe
     profile_seconds: float = 0  # > 0: py-spy every service while the full pipeline runs this long
+    learning: bool = False  # also run graph-ingest and gap-healer (their model calls follow each answer)
     budget_s: float = 720  # from start-up on, no cell starts after this (a busy machine: fewer cells, said so)
     gateway_workers: int = 1  # one gateway process beside one LiteLLM process (both their defaults)
     litellm_workers: int = 1
@@ -63,6 +64,8 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--profile", type=float, metavar="SECONDS",
                         help="also profile every service with py-spy under full-pipeline load for SECONDS")
     parser.add_argument("--budget", type=float, metavar="SECONDS", help="no cell starts after SECONDS")
+    parser.add_argument("--learning", action="store_true",
+                        help="also start graph-ingest and gap-healer (their background model calls count too)")
     parser.add_argument("--gateway-workers", type=int)
     parser.add_argument("--litellm-workers", type=int)
     parser.add_argument("--out", type=Path, help="directory for <timestamp>.json/.md/.png")
@@ -88,6 +91,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
         if getattr(args, name) is not None:
             setattr(cfg, attr, getattr(args, name))
     cfg.litellm = cfg.litellm and not args.no_litellm
+    cfg.learning = cfg.learning or args.learning
     cfg.warmup = cfg.warmup and not args.no_warmup
     cfg.docs = cfg.docs and not args.no_docs
     cfg.fleet_env = dict(kv.split("=", 1) for kv in args.fleet_env)

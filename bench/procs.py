@@ -117,10 +117,12 @@ def wait_litellm(base: str, proc: Proc, timeout_s: float = 600) -> str:
     return f"{base}/v1"
 
 
-def start_fleet(env: dict[str, str], gateway_workers: int, ready_timeout_s: float = 600) -> Fleet:
-    """Every service of the test fleet as a real process (own namespace); a generous readiness wait,
-    because on two busy cores a service can take minutes to import and connect."""
-    fleet = Fleet(env, gateway_workers=gateway_workers)
+def start_fleet(env: dict[str, str], gateway_workers: int, extra: tuple[str, ...] = (),
+                ready_timeout_s: float = 600) -> Fleet:
+    """The test fleet's services as real processes (own namespace), plus the on-demand ones in `extra`
+    (graph-ingest, gap-healer); a generous readiness wait: on two busy cores a service can take minutes
+    to import and connect."""
+    fleet = Fleet(env, gateway_workers=gateway_workers, extra=extra)
     try:
         for service in fleet.services.values():
             service.start()

@@ -93,8 +93,9 @@ class Benchmark:
             self.started.append(llm)
             litellm = self._launch_litellm(llm_url)
             log.info("starting the fleet (namespace %s)", self.namespace)
+            extra = ("graph-ingest", "gap-healer") if cfg.learning else ()
             self.fleet = procs.start_fleet(fleet_env(self.eps, self.namespace, llm_url, cfg.fleet_env),
-                                           cfg.gateway_workers)
+                                           cfg.gateway_workers, extra)
             key_id, token = asyncio.run(_key(self.eps["postgres"], f"tenant-{self.namespace}"))
             targets = self._targets(llm_url, litellm, token)
             cpu_before = self._cpu()
