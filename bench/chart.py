@@ -28,15 +28,17 @@ def draw(result: dict[str, Any], path: Path) -> None:
         axes[2].plot([r["concurrency"] for r in rows_s], [r["throughput_rps"] for r in rows_s], "o-",
                      color=color, label=target)
     titles = ("added latency p50 (ms)", "added latency p99 (ms)", "throughput (req/s)")
+    levels = sorted({r["concurrency"] for r in summary})
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
         ax.set_xlabel("concurrency")
         ax.set_xscale("log", base=2)
+        ax.set_xticks(levels, [str(c) for c in levels])
+        ax.set_yscale("symlog", linthresh=1)  # log-like, but an added latency may be <= 0
+        ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    axes[0].set_yscale("symlog", linthresh=1)
-    axes[1].set_yscale("symlog", linthresh=1)
     fig.suptitle(f"MoE Sovereign Fleet vs LiteLLM, zero-latency model ({result['started_at'][:16]} UTC, "
                  f"{result['machine']['cores']} cores, profile {result['profile']})", fontsize=10)
     fig.tight_layout()

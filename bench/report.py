@@ -174,7 +174,9 @@ def _cpu(result: dict[str, Any]) -> list[str]:
             "What one request costs each process, net of its idle use (measured for a few seconds before the "
             f"cells: the fleet idles at {fleet_idle:.2f} cores, Kafka at {idle.get('kafka', 0):.2f} cores incl. "
             "other users' fleets). The infrastructure columns include whatever else used Kafka, Redis, Chroma at "
-            "the time. On 2 cores, 2000 ms / (sum of the row) bounds the throughput.", "",
+            "the time; `-` means nothing beyond the idle use was seen (for a shared Kafka, its other load "
+            "varied more than this path added). On 2 cores, 2000 ms / (sum of the row) bounds the throughput.",
+            "",
             _table(["path", "conc.", *groups, "sum without infra", *infra], rows)]
 
 
