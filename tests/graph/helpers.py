@@ -4,11 +4,13 @@ tenant clean-up, and direct Neo4j look-ups."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 from moe_core.graph import GraphDB
 
@@ -62,10 +64,14 @@ class TopicTap:
         self._task = asyncio.create_task(self._read())
 
     async def stop(self) -> None:
+        """Wait for the reader to stop before closing the consumer; a slow broker at teardown is not a failure."""
         if self._task is not None:
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                await self._task
         if self._consumer is not None:
-            await self._consumer.stop()
+            with contextlib.suppress(KafkaError):
+                await self._consumer.stop()
 
     async def _read(self) -> None:
         assert self._consumer is not None
