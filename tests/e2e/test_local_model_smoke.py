@@ -20,7 +20,7 @@ def local_client(endpoints: dict[str, str]) -> openai.OpenAI:
         [sys.executable, "-m", "gateway.keys", "ensure", "--file", str(REPO / ".data" / "local-admin.key")],
         check=True, capture_output=True, text=True, cwd=REPO,
     ).stdout.strip()
-    return openai.OpenAI(base_url=f"{endpoints['gateway']}/v1", api_key=key, max_retries=0, timeout=180)
+    return openai.OpenAI(base_url=f"{endpoints['gateway']}/v1", api_key=key, max_retries=0, timeout=330)
 
 
 def test_real_model_answers_non_streamed(local_client: openai.OpenAI) -> None:

@@ -44,6 +44,8 @@ def service_env(name: str) -> dict[str, str]:
     env["MOE_HTTP_PORT"] = str(config.port(name))
     if name == "gateway":
         env["MOE_GATEWAY_WORKERS"] = "2"  # more than one replica, sharing the port
+    # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
+    env["MOE_REQUEST_TIMEOUT_S"] = "300"
     env.update(read_env_file())
     env.update(os.environ)
     paths = [str(config.REPO / "libs")] + [str(p) for p in sorted((config.REPO / "services").glob("*"))]
