@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ def local_client(endpoints: dict[str, str]) -> openai.OpenAI:
     key = subprocess.run(
         [sys.executable, "-m", "gateway.keys", "ensure", "--file", str(REPO / ".data" / "local-admin.key")],
         check=True, capture_output=True, text=True, cwd=REPO,
+        env={**os.environ, "MOE_POSTGRES_DSN": endpoints["postgres"]},
     ).stdout.strip()
     return openai.OpenAI(base_url=f"{endpoints['gateway']}/v1", api_key=key, max_retries=0, timeout=330)
 
