@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import openai
 import pytest
@@ -12,6 +13,11 @@ import pytest
 from tests.conftest import REPO, fleet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
+
+
+def _ref() -> int:
+    """A number unique to this run, so a second `make test` asks anew instead of hitting the semantic cache."""
+    return time.time_ns() % 1_000_000_007
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +33,8 @@ def local_client(endpoints: dict[str, str]) -> openai.OpenAI:
 
 def test_real_model_answers_non_streamed(local_client: openai.OpenAI) -> None:
     response = local_client.chat.completions.create(
-        model="moe-orchestrator", messages=[{"role": "user", "content": "What is the capital of France?"}],
+        model="moe-orchestrator",
+        messages=[{"role": "user", "content": f"What is the capital of France? (ref {_ref()})"}],
         max_tokens=64)
     assert response.choices[0].message.content
     assert response.choices[0].finish_reason in ("stop", "length")
@@ -37,7 +44,7 @@ def test_real_model_answers_non_streamed(local_client: openai.OpenAI) -> None:
 
 def test_real_model_answers_streamed(local_client: openai.OpenAI) -> None:
     stream = local_client.chat.completions.create(
-        model="moe-orchestrator", messages=[{"role": "user", "content": "Name a primary colour."}],
+        model="moe-orchestrator", messages=[{"role": "user", "content": f"Name a primary colour. (ref {_ref()})"}],
         max_tokens=64, stream=True, stream_options={"include_usage": True})
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
