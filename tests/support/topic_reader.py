@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 
 class TopicReader:
@@ -28,10 +30,14 @@ class TopicReader:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Wait for the reader to stop before closing the consumer; a slow broker at teardown is not a failure."""
         if self._task is not None:
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                await self._task
         if self._consumer is not None:
-            await self._consumer.stop()
+            with contextlib.suppress(KafkaError):
+                await self._consumer.stop()
 
     async def _read(self) -> None:
         assert self._consumer is not None
