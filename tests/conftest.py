@@ -17,11 +17,26 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from fleetlib import api as fleet  # noqa: E402
 
+from tests.support import topic_cleanup  # noqa: E402
 from tests.support.scripted_llm import create_app as scripted_app  # noqa: E402
 from tests.support.scripted_llm import start_server_thread  # noqa: E402
 
 SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model", "expert-model-b", "fleet-model"]
 FLEET_MODEL = "fleet-model"  # served by both scripted servers (inference fleet tests)
+
+
+_TOPICS_BEFORE: dict[str, set[str] | None] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _TOPICS_BEFORE["topics"] = topic_cleanup.snapshot(fleet.endpoints()["kafka"])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Delete the topics this session's namespaces created (a local broker would keep thousands)."""
+    deleted = topic_cleanup.clean(fleet.endpoints()["kafka"], _TOPICS_BEFORE.get("topics"))
+    if deleted:
+        print(f"\ntopic clean-up: deleted the {deleted} Kafka topics this test session created")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
 from moe_core.contracts import Answer, AnswerDelta, Cancel, ChatRequest, Envelope, Progress, Topics
+from tests.support.topic_reader import stop_consumer
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,7 +43,7 @@ class BusDriver:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
         if self._producer is not None:
             await self._producer.stop()
 
