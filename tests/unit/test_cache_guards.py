@@ -30,6 +30,11 @@ def test_normalise_folds_case_space_quotes_and_contractions() -> None:
     ("Why can I log in?", "Why can't I log in?", "negated"),
     ("What is the capital of France?", "What is the capital of Germany?", "entities"),
     ("Configure DNS on the router", "Configure DHCP on the router", "entities"),
+    ("how do i remove a stain of red wine from a white cotton shirt",
+     "how do i remove a stain of red wine from a white cotton carpet", "swapped"),
+    ("Compare a cello and a walrus: explain their history", "Compare a cello and a lynx: explain their history",
+     "swapped"),
+    ("how do i cook rice", "how do i cook pasta", "swapped"),
 ])
 def test_guards_object_to_near_misses(a: str, b: str, why: str) -> None:
     reason = conflict(a, b)
@@ -43,10 +48,29 @@ def test_guards_object_to_near_misses(a: str, b: str, why: str) -> None:
     ("How do I turn on the wifi?", "How can I switch on the wifi?"),
     ("What is 2,340 divided by 2?", "How much is 2340 divided by two?"),  # separators and number words
     ("Who wrote Hamlet?", "Who is the author of Hamlet?"),
-    ("Is coffee good for you?", "Is coffee healthy?"),  # one side only: not a conflict
+    ("Is coffee good for you?", "Is coffee good for your health?"),  # an added word is not a swap
+    ("What is a black hole?", "What are black holes?"),  # another form of the same word
+    ("How does TCP differ from UDP?", "What is the difference between TCP and UDP?"),
+    ("explain how the immune system responds to a virus infection",
+     "Explain how the immune system responds to a viral infection."),
+    ("describe the life cycle of a frog for children", "Describe a frog's life cycle for kids."),  # synonyms
 ])
 def test_guards_let_paraphrases_through(a: str, b: str) -> None:
     assert conflict(a, b) is None
+
+
+def test_every_one_subject_swap_of_the_bench_questions_is_refused() -> None:
+    """make bench found long questions that differ in one common noun closer than the hard threshold."""
+    import random
+
+    from bench.scenarios import _ASPECTS, _SUBJECTS
+
+    rng = random.Random(3)
+    for _ in range(300):
+        a, b, c = rng.sample(_SUBJECTS, 3)
+        aspect = rng.choice(_ASPECTS)
+        first, second = f"Compare {a} and {b}: explain {aspect}.", f"Compare {a} and {c}: explain {aspect}."
+        assert conflict(first, second) is not None, (first, second)
 
 
 def _cand(key: str, question: str, distance: float) -> Candidate:

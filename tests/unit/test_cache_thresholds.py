@@ -38,5 +38,6 @@ def test_no_near_miss_hits_at_the_default_and_most_paraphrases_do() -> None:
     assert wrong == [], f"near misses answered from the cache: {wrong}"
     paraphrases = [(p[0], p[1]) for p in data["paraphrases"]]
     rate = sum(_hits(paraphrases, settings)) / len(paraphrases)
-    assert rate >= 0.9, f"paraphrase hit rate {rate:.2f} fell below the documented 0.93"
-    assert {m["kind"] for m in data["near_misses"]} >= {"opposite", "number", "entity", "negation", "scope"}
+    assert rate >= 0.9, f"paraphrase hit rate {rate:.2f} fell below 0.9 (documented: 0.94)"
+    assert {m["kind"] for m in data["near_misses"]} >= {"opposite", "number", "entity", "negation", "scope",
+                                                        "substitution"}

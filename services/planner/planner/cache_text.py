@@ -3,7 +3,9 @@
 Embedding distance alone cannot tell "turn on the wifi" from "turn off the wifi" (cosine distance 0.18,
 the same as a true paraphrase) or "15% of 200" from "15% of 300". A hard hit therefore also needs:
 the same numbers, the same negation, no opposite word pair across the two questions (on/off, enable/
-disable, good/bad, un-/dis- prefixes, ...), and every named entity of one question present in the other.
+disable, good/bad, un-/dis- prefixes, ...), every named entity of one question present in the other, and
+no subject word swapped for an unrelated one ("a cello and a walrus" / "a cello and a lynx": in a long
+question one swapped noun moves the embedding by less than a paraphrase does).
 Measured on tests/data/cache_pairs.yaml by deploy/local/cache_threshold_report.py (docs/semantic-cache.md).
 """
 
@@ -164,6 +166,77 @@ def _entities(text: str) -> set[str]:
     return found
 
 
+# Words that carry no subject: a question may add or drop them freely, and they never count as swapped.
+_FUNCTION_WORDS = _NOT_ENTITIES | _NEGATIONS | {
+    "about", "after", "again", "all", "am", "as", "because", "been", "being", "both", "did", "doing", "each",
+    "else", "ever", "every", "few", "get", "gets", "got", "had", "has", "have", "having", "her", "hers", "him",
+    "his", "into", "itself", "much", "many", "more", "most", "myself", "off", "once", "only", "other", "out",
+    "over", "own", "same", "such", "than", "too", "under", "until", "up", "very", "via", "way", "ways",
+    "yours", "yourself", "whether", "while", "exactly", "actually", "really", "basically", "briefly", "simply",
+    "kindly", "step", "steps", "method", "explanation", "example", "examples", "detail", "details", "detailed",
+    "thing", "things", "mean", "means", "someone", "something", "anything", "everything", "one", "ones",
+    "like", "want", "wants", "need", "needs", "know", "type", "kind", "sort", "lot", "lots",
+    "using", "use", "used", "able", "onto", "upon", "per", "between",
+    "among", "through", "during", "within", "across", "along", "around", "toward", "towards", "down",
+}
+# Words a paraphrase may swap for each other (beyond shared stems): one group per meaning.
+_SYNONYM_GROUPS: list[frozenset[str]] = [frozenset(g.split()) for g in (
+    "turn switch", "write wrote written writes writing author writer", "population people inhabitants",
+    "kid kids child children", "picture image photo", "car automobile", "buy purchase", "big large",
+    "small little tiny", "fix repair", "error bug fault", "problem issue", "make create build",
+    "begin start", "end finish", "quick fast rapid", "show display", "remove delete erase", "cost price",
+    "job work", "doctor physician", "medicine medication drug", "illness disease sickness",
+    "answer reply respond", "help assist", "choose pick select", "shop store", "movie film",
+    "smart clever intelligent", "home house", "autumn fall", "holiday vacation", "trip journey",
+)]
+_SYNONYM = {word: group for group in _SYNONYM_GROUPS for word in group}
+_SUFFIXES = ("ations", "ation", "ness", "ments", "ment", "ence", "ance", "ings", "ing", "ies", "ied", "ed", "ly")
+
+
+def _stem(word: str) -> str:
+    """A light suffix stripper: enough to tell "symptoms"/"symptom" and "boil"/"boiling" apart from a swap."""
+    word = re.sub(r"'s$", "", word)
+    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")) and len(word) > 4:
+        return word[:-2]  # boxes, wishes
+    if word.endswith("s") and not word.endswith(("ss", "us", "is", "ies")) and len(word) > 3:
+        word = word[:-1]  # holes, symptoms, vaccines
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)]
+            return stem + "y" if suffix in ("ies", "ied") else stem
+    return word
+
+
+def _related(a: str, b: str) -> bool:
+    """The same word in another form (symptom/symptoms, virus/viral, summarize/summarise) or a synonym."""
+    if a == b or (a in _SYNONYM and b in _SYNONYM[a]):
+        return True
+    sa, sb = _stem(a), _stem(b)
+    common = len(_common_prefix(sa, sb))
+    return sa == sb or (common >= 3 and len(sa) - common <= 2 and len(sb) - common <= 2)
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _content(tokens: frozenset[str]) -> set[str]:
+    return {t for t in tokens if t not in _FUNCTION_WORDS and not any(c.isdigit() for c in t) and len(t) > 1}
+
+
+def _swapped(a: frozenset[str], b: frozenset[str]) -> tuple[list[str], list[str]] | None:
+    """Subject words each question has and the other lacks. A paraphrase may add words ("the play Hamlet")
+    but when BOTH sides carry a word the other has no relative of, a subject was replaced ("a cello and a
+    walrus" / "a cello and a lynx"): distance cannot see that in a long question."""
+    ca, cb = _content(a), _content(b)
+    only_a = sorted(w for w in ca if not any(_related(w, v) for v in cb))
+    only_b = sorted(w for w in cb if not any(_related(w, v) for v in ca))
+    return (only_a, only_b) if only_a and only_b else None
+
+
 @dataclass(frozen=True)
 class QuestionFeatures:
     numbers: tuple[str, ...]
@@ -212,6 +285,9 @@ def conflict(a: str, b: str) -> str | None:
         e for e in fb.entities if not _mentions(fa, e))
     if missing:
         return f"entities differ: {missing}"
+    swapped = _swapped(fa.tokens, fb.tokens)
+    if swapped:
+        return f"subject words swapped: {swapped[0]} / {swapped[1]}"
     return None
 
 
