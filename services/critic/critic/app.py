@@ -13,7 +13,7 @@ from moe_core.bus import Bus, wait_positioned
 from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Answer, Draft, Progress
 from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError, ModelRef
+from moe_core.inference import InferenceClient, InferenceError, ModelRef
 from moe_core.service import create_service_app
 from moe_core.stores import redis_client, redis_ready
 
@@ -86,8 +86,8 @@ def create_app(
 ) -> FastAPI:
     settings = settings or CriticSettings()
     bus = bus or Bus(settings)
-    inference = inference or InferenceClient(InferenceConfig.from_settings(settings))
     redis = redis or redis_client(settings.redis_url)
+    inference = inference or InferenceClient.from_settings(settings, redis)  # fleet-aware (the workers beat)
     critic = Critic(settings, bus, inference, redis)
     bus.subscribe(bus.topics.drafts, Draft, critic.handle)
     cancel_feed = critic.cancels.subscribe(bus)

@@ -17,7 +17,7 @@ from merger.state import MergerState
 from moe_core.bus import TRANSIENT_ERRORS, Bus, wait_positioned
 from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Answer, Cancel, Draft, Plan, Progress, TaskResult
-from moe_core.inference import InferenceClient, InferenceConfig
+from moe_core.inference import InferenceClient
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import MERGER_FINALIZED
 from moe_core.service import create_service_app
@@ -166,8 +166,8 @@ def create_app(
 ) -> FastAPI:
     settings = settings or MergerSettings()
     bus = bus or Bus(settings)
-    inference = inference or InferenceClient(InferenceConfig.from_settings(settings))
     redis = redis or redis_client(settings.redis_url)
+    inference = inference or InferenceClient.from_settings(settings, redis)  # fleet-aware (the workers beat)
     merger = Merger(settings, bus, inference, redis)
     bus.subscribe(bus.topics.plans, Plan, merger.on_plan)
     bus.subscribe(bus.topics.results, TaskResult, merger.on_result)
