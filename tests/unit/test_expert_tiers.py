@@ -116,3 +116,14 @@ async def test_a_model_with_bad_feedback_is_skipped_for_its_category(llm: Any, r
     _script(llm, {"small-a": "CORE_FINDING: a\nCONFIDENCE: high", "small-b": "CORE_FINDING: b\nCONFIDENCE: high"})
     assert (await _expert(llm, scores).run(_task(), MESSAGES)).model == "small-b"
     assert "small-a" not in _called(llm)
+
+
+async def test_a_direct_task_stops_at_the_first_tier_that_answers(llm: Any) -> None:
+    """A trivial question's plain answer carries no CONFIDENCE tag (medium): it must not wake tier two."""
+    _script(llm, {"small-a": "4", "big": "CORE_FINDING: four\nCONFIDENCE: high"})
+    result = await _expert(llm).run(_task().model_copy(update={"direct": True}), MESSAGES)
+    assert (result.content, result.confidence, result.model) == ("4", "medium", "small-a")
+    assert _called(llm) == ["small-a"]
+    _script(llm, {"small-a": "x", "small-b": "x", "big": "4"}, status={"small-a": 500, "small-b": 500})
+    result = await _expert(llm).run(_task().model_copy(update={"direct": True}), MESSAGES)
+    assert (result.content, result.model) == ("4", "big")  # a tier that failed outright still escalates

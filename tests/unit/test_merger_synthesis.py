@@ -68,6 +68,19 @@ def test_no_fast_path_for_medium_confidence_a_failed_expert_or_the_report_mode()
     assert synthesis.fast_path(plan, high, get_mode("moe-orchestrator-report")) is None
 
 
+def test_a_direct_plan_takes_its_one_answer_whatever_its_confidence() -> None:
+    plan = _plan(("t1", "expert", "translation"), source="router", complexity="trivial")
+    assert plan.is_direct()
+    results = _by_id(_res("t1", "translation", "Chambre 101", "medium"))
+    assert synthesis.fast_path(plan, results, DEFAULT) is results["t1"]
+    assert synthesis.fast_path(plan, _by_id(_res("t1", "translation", "", "low", error="boom")), DEFAULT) is None
+    for not_direct in (_plan(("t1", "expert", "translation"), source="llm", complexity="trivial"),
+                       _plan(("t1", "expert", "translation"), source="router", complexity="moderate"),
+                       _plan(("t1", "expert", "a"), ("t2", "expert", "b"), source="router", complexity="trivial")):
+        assert not not_direct.is_direct()
+    assert synthesis.fast_path(_plan(("t1", "expert", "translation"), source="router"), results, DEFAULT) is None
+
+
 def test_two_results_of_one_category_are_one_after_dedup() -> None:
     plan = _plan(("t1", "expert", "general"), ("t2", "expert", "general"))
     results = _by_id(_res("t1", "general", "a", "high"), _res("t2", "general", "b", "low"))

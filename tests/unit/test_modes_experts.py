@@ -26,8 +26,9 @@ AGENT_HISTORY = [ChatMessage(role="system", content="You are Cline."), ChatMessa
 
 
 def _task(rid: str, mode: str = "moe-orchestrator", **kw: Any) -> ExpertTask:
+    fields: dict[str, Any] = {"instruction": "Fix a.py", "question": "Fix a.py", **kw}
     return ExpertTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), task_id="t1",
-                      category="code_reviewer", instruction="Fix a.py", question="Fix a.py", mode=mode, **kw)
+                      category="code_reviewer", mode=mode, **fields)
 
 
 def test_the_mode_reaches_the_expert_system_prompt() -> None:
@@ -36,6 +37,21 @@ def test_the_mode_reaches_the_expert_system_prompt() -> None:
     code = expert_messages(_task("r", "moe-orchestrator-code"))[0]["content"]
     assert "code only" in code
     assert "Be concise" not in expert_messages(_task("r"))[0]["content"]
+
+
+def test_a_direct_task_is_what_the_user_would_send_the_model() -> None:
+    """A trivial question: no expert role, no output protocol, no few-shot; the client's system prompt
+    and the mode's instruction stay."""
+    history = [ChatMessage(role="system", content="Answer in French."), ChatMessage(role="user", content="hi"),
+               ChatMessage(role="assistant", content="salut")]
+    plain = expert_messages(_task("r", question="Translate 'room 101'", direct=True))
+    assert plain == [{"role": "user", "content": "Translate 'room 101'"}]
+    messages = expert_messages(_task("r", "moe-orchestrator-concise", question="Translate 'room 101'",
+                                     direct=True, history=history))
+    assert messages[0] == {"role": "system", "content": "Answer in French.\n\nBe concise: at most 120 words."}
+    assert messages[1:] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "salut"},
+                            {"role": "user", "content": "Translate 'room 101'"}]
+    assert "CONFIDENCE" in expert_messages(_task("r"))[0]["content"]  # a planned task keeps the protocol
 
 
 def test_an_agent_conversation_is_passed_through() -> None:

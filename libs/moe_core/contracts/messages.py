@@ -112,6 +112,12 @@ class Plan(Envelope):
     cache_key: str | None = Field(default=None, description="Semantic-cache entry this answer belongs to")
     user: str | None = None
 
+    def is_direct(self) -> bool:
+        """A trivial question routed to one expert: answered by one plain model call (no expert protocol,
+        no second tier), and that answer is the final one (the merger's fast path, whatever its confidence)."""
+        return (self.complexity == "trivial" and self.source == "router" and len(self.tasks) == 1
+                and self.tasks[0].kind == "expert")
+
 
 class ExpertTask(Envelope):
     """planner -> expert-worker: one task of a plan."""
@@ -127,6 +133,8 @@ class ExpertTask(Envelope):
     user: str | None = Field(default=None, description="End user, for sticky server affinity")
     tools: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI tool definitions (agents)")
     tool_choice: str | dict[str, Any] | None = Field(default=None, description="OpenAI tool_choice, from the request")
+    direct: bool = Field(default=False, description="A trivial question: the user's messages alone, one tier, "
+                                                    "no expert protocol (Plan.is_direct)")
 
 
 class ToolTask(Envelope):

@@ -19,6 +19,12 @@ def expert_messages(task: ExpertTask, *, history_turns: int = 6, history_chars: 
     system = system_prompt(task.category) + expert_suffix(task.mode)
     if is_passthrough(task):  # agents: the conversation itself, with tool calls and results
         return agent_messages(task, system)
+    if task.direct:  # a trivial question: what the user would send the model, plus what the mode asks
+        system_parts = [m.content for m in task.history if m.role == "system"] + [expert_suffix(task.mode).strip()]
+        own = "\n\n".join(p for p in system_parts if p)
+        direct: list[dict[str, Any]] = [{"role": "system", "content": own}] if own else []
+        direct += [wire(m) for m in compress(task.history, history_turns, history_chars)]
+        return [*direct, {"role": "user", "content": task.question or task.instruction}]
     system += few_shot_block(task.few_shot, few_shot_chars)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     messages += [wire(m) for m in compress(task.history, history_turns, history_chars)]

@@ -1,4 +1,5 @@
-"""Two-tier experts: tier-1 models (small, fast) first; tier 2 only when no tier-1 answer is high confidence.
+"""Two-tier experts: tier-1 models (small, fast) first; tier 2 only when no tier-1 answer is high confidence
+(a direct task, a trivial question, stops at the first tier that answers).
 
 The models of a category come from EXPERT_TEMPLATES (`{"category": ["small", {"model": "big", "tier": 2}]}`),
 minus those skipped for bad feedback. Within a tier, `MOE_EXPERT_PARALLEL` models answer side by side
@@ -79,7 +80,8 @@ class TieredExpert:
                                           for i, group in enumerate(batch)))
             attempts += done
             top = best(attempts)
-            if top is not None and (top.output.confidence == "high" or top.completion.tool_calls):  # type: ignore[union-attr]
+            if top is not None and (top.output.confidence == "high" or top.completion.tool_calls  # type: ignore[union-attr]
+                                    or task.direct):  # a direct answer states no confidence: no second tier
                 break
         return self._result(task, attempts, (time.perf_counter() - started) * 1000)
 

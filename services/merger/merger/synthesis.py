@@ -62,13 +62,14 @@ def fast_path(plan: Plan, results: dict[str, TaskResult], mode: Mode) -> TaskRes
     """One usable high-confidence result and nothing else that counts: no judge needed.
 
     Expert tasks always count (a failed expert is a gap the judge should see); graph, research and tool
-    tasks count only when they found something. A single high-confidence tool result is exact."""
+    tasks count only when they found something. A single high-confidence tool result is exact. A direct
+    plan (a trivial question, one plain model call) states no confidence: its one answer is final."""
     if not mode.fast_path:
         return None
     good = dedup(usable(results))
     good_ids = {r.task_id for r in usable(results)}
     failed_experts = [t for t in plan.tasks if t.kind == "expert" and t.task_id not in good_ids]
-    if len(good) == 1 and not failed_experts and good[0].confidence == "high":
+    if len(good) == 1 and not failed_experts and (good[0].confidence == "high" or plan.is_direct()):
         return good[0]
     return None
 

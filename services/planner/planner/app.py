@@ -96,7 +96,7 @@ class Planner:
         if plan is None:
             raise PermanentError("stored planner outcome has neither plan nor answer")
         await self.bus.publish(plan, self.bus.topics.plans)
-        history = expert_history(request, HISTORY_TURNS)
+        history = expert_history(request, HISTORY_TURNS, direct=plan.is_direct())
         for task in plan.tasks:
             message = task_message(request, plan, task, history)
             await self.bus.publish(message, self.bus.topics.for_task_kind(task.kind))
@@ -232,7 +232,7 @@ def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: l
         return GraphTask(**fields, metadata_filters=plan.metadata_filters)
     return ExpertTask(**fields, category=task.category, instruction=task.instruction, history=history,
                       params=request.params, mode=request.mode, few_shot=plan.few_shot, user=request.user,
-                      tools=request.tools, tool_choice=request.tool_choice)
+                      tools=request.tools, tool_choice=request.tool_choice, direct=plan.is_direct())
 
 
 def create_app(

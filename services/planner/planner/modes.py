@@ -50,12 +50,13 @@ def apply_mode(plan: Plan, request: ChatRequest, settings: PlannerSettings) -> P
     return plan.model_copy(update={"tasks": tasks})
 
 
-def expert_history(request: ChatRequest, turns: int) -> list[ChatMessage]:
+def expert_history(request: ChatRequest, turns: int, *, direct: bool = False) -> list[ChatMessage]:
     """The conversation an expert sees besides its task.
 
     With tools (agents) the whole conversation as the client sent it — system prompts, tool calls and
     tool results included — so the expert model can continue it; otherwise the last user/assistant
-    turns before the question."""
+    turns before the question, and for a direct task (no judge after it) the client's system prompts first."""
     if request.tools:
         return list(request.messages)
-    return [m for m in request.messages[:-1] if m.role in ("user", "assistant")][-turns:]
+    system = [m for m in request.messages[:-1] if m.role == "system"] if direct else []
+    return system + [m for m in request.messages[:-1] if m.role in ("user", "assistant")][-turns:]
