@@ -155,6 +155,16 @@ def test_plan_schema_and_prompt_offer_the_catalogue() -> None:
     assert "calculate" not in core.planner_messages("q", CATEGORIES, 4, only)[0]["content"]
 
 
+@pytest.mark.parametrize(("question", "helps"), [
+    ("What is 17% of 2,340 and who invented percentages?", True), ("Convert a mile to metres", True),
+    ("SHA-256 of hello, then explain hashing", True), ("What weekday was the moon landing?", True),
+    ("Compare a cello and a walrus: explain their history", False), ("Write a poem about autumn", False),
+    ("Why is the sky blue and what makes sunsets red?", False),
+])
+def test_the_planner_model_sees_the_tool_catalogue_only_when_a_tool_could_help(question: str, helps: bool) -> None:
+    assert ToolCatalogue.may_help(question) is helps
+
+
 def test_sanitise_keeps_valid_tool_tasks_and_turns_bad_ones_into_expert_tasks() -> None:
     raw = json.dumps({"tasks": [
         {"kind": "tool", "category": "precision", "tool": "calculate", "args": {"expression": "17% of 2340"},

@@ -5,6 +5,7 @@ same catalogue the mcp service serves, filtered by the same MOE_TOOLS_ENABLED / 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,18 @@ from jsonschema import Draft202012Validator
 
 from moe_core.contracts.tools import PRECISION_CATEGORY, ToolSpec, select_tools
 from moe_core.settings import FleetSettings
+
+# Questions any tool could help with: digits or the words of calculation, dates, units and data formats.
+_CUE = re.compile(
+    r"\d|\b(?:calculat|comput|convert|solve|equation|deriv|integra|limit|simplif|percent|probabilit|odds|"
+    r"dice|statistic|mean|median|average|variance|deviation|sum|total|hash|sha|md5|base64|encod|decod|"
+    r"regex|regular expression|json|yaml|xml|csv|subnet|cidr|netmask|ip|ipv|prime|factor|gcd|lcm|divisor|"
+    r"multiple|roman|date|day|week|month|year|hour|minute|second|time ?zone|utc|gmt|dst|weekday|calendar|"
+    r"leap|unit|met(?:er|re)|mile|km|kilo|gram|pound|ounce|inch|feet|foot|gallon|litre|liter|celsius|"
+    r"fahrenheit|kelvin|interest|loan|mortgage|rate|tax|round|decimal|fraction|graph|euler|vertex|edge|"
+    r"word count|characters|how many|how much|how long|how old|twice|half|double|triple|dozen|hundred|"
+    r"thousand|million|billion)",
+    re.IGNORECASE)
 
 
 @dataclass
@@ -41,6 +54,12 @@ class ToolCatalogue:
             return self._validators[tool].is_valid(args)
         except RecursionError:
             return False
+
+    @staticmethod
+    def may_help(question: str) -> bool:
+        """Whether any precision tool could compute part of the question (numbers, dates, units, data
+        formats, ...). Without such a cue the planner model is not shown the catalogue (~870 tokens)."""
+        return bool(_CUE.search(question))
 
     def prompt(self) -> str:
         """The catalogue as the planner model sees it: one line per tool with example arguments."""
