@@ -17,7 +17,10 @@ import openai
 import pytest
 from chromadb.config import Settings
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
+from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.exact_cache import ExactAnswers, cache_scope
 from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import calls_for, plan_reply
@@ -63,6 +66,21 @@ def chroma(infra: dict[str, str]) -> Any:
     return chromadb.HttpClient(host=host, port=int(port), settings=Settings(anonymized_telemetry=False))
 
 
+def _exact_key(namespace: str, question: str) -> str:
+    request = ChatRequest(response_id="r", tenant_id="tenant-e2e", deadline_at=deadline_in(9), mode="moe-orchestrator",
+                          messages=[ChatMessage(role="user", content=question)])
+    return ExactAnswers(AsyncRedis(), namespace, 0).key(cache_scope(request) or "", question)
+
+
+def _exact_hits(base_url: str) -> float:
+    """The gateway's count of exact repeats it answered itself."""
+    text = httpx.get(base_url.removesuffix("/v1") + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith('moe_gateway_exact_cache_total{outcome="hit"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def _ask(client: openai.OpenAI, question: str) -> Any:
     return client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": question}])
 
@@ -82,9 +100,11 @@ def _cache_entry(chroma: Any, namespace: str, question: str) -> dict[str, Any] |
 
 
 def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
-        client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, base_url: str, api_key: str) -> None:
+        client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, base_url: str, api_key: str,
+        store: Redis) -> None:
     m = _marker()
     question = f"What is the capital of France? {m}"
+    exact_key = _exact_key(namespace, question)
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital {m}"))},
         {"model": "expert-model", "contains": m, "reply": "Paris is the capital of France.\nCONFIDENCE: high"},
@@ -95,6 +115,8 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     eventually(lambda: _cache_entry(chroma, namespace, question))  # the planner stored the answer
     calls = len(calls_for(scripted.calls(), m))
     assert calls == 2
+    eventually(lambda: store.exists(exact_key))  # the exact repeat, for the gateway
+    hits = _exact_hits(base_url)
     for ask in (question, f"What's France's capital city? {m}"):
         again = _ask(client, ask)
         assert again.choices[0].message.content == "Paris is the capital of France."
@@ -103,6 +125,8 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
         assert (again.usage.prompt_tokens, again.usage.completion_tokens, again.usage.total_tokens) == (0, 0, 0)
         assert again.metadata["sources"][0]["kind"] == "cache"  # type: ignore[index]
     assert len(calls_for(scripted.calls(), m)) == calls  # zero model calls for both
+    # the repeat word for word was answered by the gateway itself (no hop); the paraphrase by the planner
+    assert _exact_hits(base_url) == hits + 1
 
     # a near miss (opposite meaning) is not answered from the cache
     scripted.script([
@@ -115,6 +139,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     # a bad rating of the cached answer flags the entry: the next ask goes through the pipeline again
     assert _rate(base_url, api_key, again.id, 1).status_code == 202
     eventually(lambda: (_cache_entry(chroma, namespace, question) or {}).get("flagged"))
+    assert not store.exists(exact_key)  # the gateway no longer has it either
     fresh = _ask(client, question)
     assert fresh.metadata["cache_hit"] is False and fresh.choices[0].message.content == "Berlin."  # type: ignore[index]
 

@@ -40,6 +40,11 @@ pytestmark = pytest.mark.infra
 PLAN = json.dumps({"tasks": [{"category": "technical_support", "instruction": "answer the question"}]})
 
 
+def _chat(question: str, tenant: str = "tenant-a") -> ChatRequest:
+    return ChatRequest(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id=tenant, deadline_at=deadline_in(60),
+                       mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)])
+
+
 class Harness:
     def __init__(self, planner: Planner, llm: Any, topics: Topics, producer: AIOKafkaProducer,
                  reader: TopicReader) -> None:
@@ -53,11 +58,9 @@ class Harness:
                                           key=message.response_id.encode())
 
     async def ask(self, question: str, tenant: str = "tenant-a") -> str:
-        rid = f"r{uuid.uuid4().hex[:12]}"
-        await self.send(ChatRequest(response_id=rid, tenant_id=tenant, deadline_at=deadline_in(60),
-                                    mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)]),
-                        self.topics.requests)
-        return rid
+        request = _chat(question, tenant)
+        await self.send(request, self.topics.requests)
+        return request.response_id
 
     async def outcome(self, rid: str) -> tuple[str, dict[str, Any]]:
         """('plan', plan) or ('answer', answer): whichever the planner published for this request."""
@@ -126,6 +129,10 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
     collection = await harness.planner.vectors.collection(cache.name)  # type: ignore[union-attr]
     await eventually(lambda: _has(collection, plan["cache_key"]))
 
+    # the planner also keeps the answer as an exact repeat for the gateway
+    exact = await eventually(lambda: cache.exact.answer(_chat(question)))
+    assert exact.content == "Press Fn+F5, then enable Wi-Fi in Settings."
+
     calls = harness.llm_calls()
     for repeat in (question, "How can I switch on the wifi on my Lenovo laptop?"):
         rid2 = await harness.ask(repeat)
@@ -152,6 +159,7 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
                                 cache_key=plan["cache_key"], question=question, models_used=models),
                        harness.topics.feedback)
     await eventually(lambda: _flagged(collection, plan["cache_key"]))
+    assert await cache.exact.answer(_chat(question)) is None  # gone for the gateway too
     kind, again = await harness.outcome(await harness.ask(question))
     assert kind == "plan" and again["few_shot"] == [] and again["cache_key"] != plan["cache_key"]
 

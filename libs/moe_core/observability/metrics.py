@@ -47,6 +47,10 @@ GATEWAY_CANCELLED = Counter(
     "moe_gateway_cancelled_total", "Requests abandoned before their answer (Cancel published)", ["reason"],
     registry=REGISTRY,
 )
+GATEWAY_EXACT_CACHE = Counter(
+    "moe_gateway_exact_cache_total", "Exact-repeat lookups in the gateway (hit: answered with no hop)", ["outcome"],
+    registry=REGISTRY,
+)
 GATEWAY_FIRST_TOKEN = Histogram(
     "moe_gateway_first_token_seconds",
     "Streamed requests: time from the request to the first answer token sent",

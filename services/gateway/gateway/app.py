@@ -28,6 +28,7 @@ from gateway.pending import Pending
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus, wait_positioned
 from moe_core.contracts import Answer, AnswerDelta, Progress
+from moe_core.exact_cache import ExactAnswers
 from moe_core.observability.metrics import GATEWAY_REQUESTS
 from moe_core.service import create_service_app
 
@@ -55,7 +56,8 @@ def create_app(
         bus.subscribe(bus.topics.progress, Progress, pending.deliver, group=False, offset_reset="latest"),
         bus.subscribe(bus.topics.deltas, AnswerDelta, pending.deliver, group=False, offset_reset="latest"),
     ]
-    chat = ChatService(settings, bus, pending)
+    exact = ExactAnswers(feedback.redis, settings.topic_namespace, 0) if settings.exact_cache else None
+    chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly)
     graph = GraphApi(settings, bus, lambda: holder["store"])
     if keystore is not None:
         holder["store"] = keystore

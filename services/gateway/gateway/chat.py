@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -14,18 +15,24 @@ from gateway.pending import Pending
 from gateway.session import RequestRun
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus
-from moe_core.contracts import Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
+from moe_core.contracts import Answer, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
+from moe_core.exact_cache import ExactAnswers
 from moe_core.observability import bind_response_id
-from moe_core.observability.metrics import GATEWAY_CANCELLED
+from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE
 
 log = logging.getLogger(__name__)
 
 
 class ChatService:
-    def __init__(self, settings: GatewaySettings, bus: Bus, pending: Pending) -> None:
+    def __init__(self, settings: GatewaySettings, bus: Bus, pending: Pending, *, exact: ExactAnswers | None = None,
+                 on_local_answer: Callable[[Answer], Awaitable[None]] | None = None) -> None:
+        """exact: answer exact repeats of cached questions from Redis; on_local_answer: what happens to such
+        an answer besides the client (recorded for feedback), before the client sees it."""
         self.settings = settings
         self.bus = bus
         self.pending = pending
+        self.exact = exact
+        self.on_local_answer = on_local_answer
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(
@@ -59,12 +66,48 @@ class ChatService:
         queue = self.pending.open(rid)
         try:
             with bind_response_id(rid):
-                await self.bus.publish(request, self.bus.topics.requests)
+                hit = await self._exact_hit(request)
+                if hit is not None:
+                    queue.put_nowait(hit)
+                else:
+                    await self.bus.publish(request, self.bus.topics.requests)
         except BaseException:
             self.pending.close(rid)
             raise
         return RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
                           keepalive_s=self.settings.keepalive_s, on_close=self._closed)
+
+    async def _exact_hit(self, request: ChatRequest) -> Answer | None:
+        """An exact repeat of a cached question: answered here, then published to `answers` in the
+        background (audit, learning: the merger's ingest event of a cache hit). Redis trouble is a miss."""
+        if self.exact is None:
+            return None
+        try:
+            hit = await self.exact.answer(request)
+        except Exception as exc:  # the fleet answers it the usual way
+            log.warning("exact-repeat lookup failed: %s", exc)
+            GATEWAY_EXACT_CACHE.labels("error").inc()
+            return None
+        if hit is None:
+            GATEWAY_EXACT_CACHE.labels("miss").inc()
+            return None
+        GATEWAY_EXACT_CACHE.labels("hit").inc()
+        if self.on_local_answer is not None:
+            await self.on_local_answer(hit)
+        self._detach(self._publish_answer(hit))
+        return hit
+
+    async def _publish_answer(self, answer: Answer) -> None:
+        with bind_response_id(answer.response_id):
+            try:
+                await self.bus.publish(answer, self.bus.topics.answers)
+            except Exception:
+                log.exception("could not publish the exact-repeat answer")
+
+    def _detach(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _closed(self, request: ChatRequest, abandoned: str | None) -> None:
         self.pending.close(request.response_id)
@@ -72,9 +115,7 @@ class ChatService:
             return
         GATEWAY_CANCELLED.labels(abandoned).inc()
         # Detached from the connection's task: that task is being cancelled when the client went away.
-        task = asyncio.get_running_loop().create_task(self._cancel(request, abandoned))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._detach(self._cancel(request, abandoned))
 
     async def _cancel(self, request: ChatRequest, reason: str) -> None:
         with bind_response_id(request.response_id):

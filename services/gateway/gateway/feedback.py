@@ -74,15 +74,18 @@ class FeedbackApi:
         await self.redis.set(f"{self.prefix}:{answer.response_id}", record.model_dump_json(),
                              ex=self.settings.feedback_window_s)
 
+    async def record_quietly(self, answer: Answer) -> None:
+        try:
+            await self.record(answer)
+        except (RedisError, OSError) as exc:  # the answer matters more than its later rating
+            log.warning("answer %s not recorded for feedback: %s", answer.response_id, exc)
+
     def recording(self, deliver: Callable[[Any], Awaitable[None]],
                   waiting: Callable[[str], bool]) -> Callable[[Answer], Awaitable[None]]:
         """Wrap the answers subscriber: record the answers this replica waits for, then hand them on."""
         async def on_answer(answer: Answer) -> None:
             if waiting(answer.response_id):
-                try:
-                    await self.record(answer)
-                except (RedisError, OSError) as exc:  # the answer matters more than its later rating
-                    log.warning("answer %s not recorded for feedback: %s", answer.response_id, exc)
+                await self.record_quietly(answer)
             await deliver(answer)
         return on_answer
 

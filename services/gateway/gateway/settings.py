@@ -34,3 +34,5 @@ class GatewaySettings(FleetSettings):
                     'says thinking {"type": "disabled"}',
     )
     feedback_window_s: int = Field(default=7 * 86400, ge=60, description="How long an answer can be rated")
+    exact_cache: bool = Field(default=True, description="Answer exact repeats of cached questions here, from Redis "
+                                                        "(written by the planner's semantic cache), with no hop")

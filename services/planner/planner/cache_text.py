@@ -12,8 +12,11 @@ Measured on tests/data/cache_pairs.yaml by deploy/local/cache_threshold_report.p
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+
+from moe_core.exact_cache import normalise, plain
+
+__all__ = ["conflict", "features", "normalise", "words"]
 
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"[a-z0-9]+(?:['][a-z]+)?")
@@ -21,11 +24,6 @@ _RAW_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'.\-]*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'(]?([A-Za-z][\w'\-]*)")
 
-_CONTRACTIONS = {
-    "can't": "can not", "cannot": "can not", "won't": "will not", "shan't": "shall not", "n't": " not",
-    "what's": "what is", "how's": "how is", "where's": "where is", "who's": "who is", "it's": "it is",
-    "that's": "that is", "there's": "there is", "i'm": "i am", "let's": "let us",
-}
 _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
@@ -100,29 +98,13 @@ _NOT_ENTITIES = {
 }
 
 
-def _plain(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
-
-
-def normalise(question: str) -> str:
-    """Lower case, unicode NFKC, contractions expanded, whitespace collapsed, outer punctuation dropped."""
-    text = _plain(question).lower()
-    text = _SPACE.sub(" ", text).strip()
-    for short, long in _CONTRACTIONS.items():
-        if short.startswith("n'"):
-            text = re.sub(r"(\w)n't\b", r"\1" + long, text)
-        else:
-            text = re.sub(rf"\b{re.escape(short)}", long, text)
-    return text.strip(" \t\"'`.,;:!?")
-
-
 def words(text: str) -> list[str]:
     return _WORD.findall(normalise(text))
 
 
 def _numbers(text: str) -> tuple[str, ...]:
     found: list[str] = []
-    for raw in _NUMBER.findall(_plain(text)):
+    for raw in _NUMBER.findall(plain(text)):
         value = raw.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw) else raw
         found.append(value.replace(",", "."))
     for word in words(text):
@@ -148,7 +130,7 @@ def _opposite_sides(tokens: list[str]) -> set[tuple[int, int]]:
 
 def _entities(text: str) -> set[str]:
     """Capitalised words that do not start a sentence, acronyms and letter-digit identifiers (lower-cased)."""
-    text = _plain(text)
+    text = plain(text)
     starts = {m.start(1) for m in _SENTENCE_START.finditer(text)}
     found: set[str] = set()
     for match in _RAW_WORD.finditer(text):

@@ -8,7 +8,8 @@ hit, answered with no model call; up to the soft threshold the entries become fe
 
 Writing: when the planner plans a cacheable request it remembers (Redis) the question and scope under the
 plan's `cache_key`; the merger copies the key onto the Answer; the planner consumes `answers` and stores
-good answers (no error, not a hit, finish stop). Negative feedback (rating 1-2) flags the entry.
+good answers (no error, not a hit, finish stop), and also as an exact repeat in Redis for the gateway
+(moe_core.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
 """
 
 from __future__ import annotations
@@ -25,25 +26,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from moe_core.contracts import Answer, ChatRequest, Feedback, FewShot, ModelUse, Source, Usage
+from moe_core import exact_cache
+from moe_core.contracts import Answer, ChatRequest, Feedback, FewShot, ModelUse
+from moe_core.exact_cache import ExactAnswers, ExactEntry, cache_scope
 from moe_core.observability.metrics import SEMANTIC_CACHE
 from planner.cache_text import conflict, normalise
 from planner.settings import PlannerSettings
 from planner.vectors import Vectors, collection_name
 
+__all__ = ["Candidate", "Lookup", "SemanticCache", "cache_key", "cache_scope", "cacheable", "cached_answer", "decide"]
 log = logging.getLogger(__name__)
 FEW_SHOT_ANSWER_CHARS = 1500
-
-
-def cache_scope(request: ChatRequest) -> str | None:
-    """The scope of a cacheable request, or None: only one-turn questions without tools are cached
-    (an answer that depends on earlier turns is not an answer to the question alone)."""
-    turns = [m for m in request.messages if m.role not in ("system", "developer")]
-    if len(turns) != 1 or turns[0].role != "user" or getattr(request, "tools", None):
-        return None
-    system = "\n".join(m.content for m in request.messages if m.role in ("system", "developer"))
-    raw = "\x00".join([request.tenant_id, request.mode, system])
-    return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
 def cache_key(scope: str, question: str, response_id: str) -> str:
@@ -60,6 +53,10 @@ class Candidate:
     distance: float
     experts_used: list[str] = field(default_factory=list)
     models_used: list[ModelUse] = field(default_factory=list)
+
+    def entry(self) -> ExactEntry:
+        return ExactEntry(cache_key=self.key, question=self.question, answer=self.answer,
+                          experts_used=self.experts_used, models_used=self.models_used)
 
 
 @dataclass
@@ -95,10 +92,7 @@ def cacheable(answer: Answer) -> bool:
 
 def cached_answer(request: ChatRequest, hit: Candidate, question: str) -> Answer:
     """The Answer of a hard hit: no model call, no tokens."""
-    return Answer(**request.child_fields(), mode=request.mode, content=hit.answer, finish_reason="stop",
-                  usage=Usage(), model_calls=0, experts_used=hit.experts_used, cache_hit=True,
-                  sources=[Source(kind="cache", ref=hit.key, title=hit.question[:200])],
-                  cache_key=hit.key, models_used=hit.models_used, question=question)
+    return exact_cache.cached_answer(request, hit.entry(), question)
 
 
 class PendingEntry(BaseModel):
@@ -116,6 +110,7 @@ class SemanticCache:
         self.name = collection_name("moe-cache", settings.topic_namespace)
         self._pending = f"planner:cachectx:{settings.topic_namespace}"
         self._early_flags = f"planner:cacheflag:{settings.topic_namespace}"
+        self.exact = ExactAnswers(redis, settings.topic_namespace, settings.cache_ttl_s)  # the gateway's repeats
 
     @asynccontextmanager
     async def _collection(self) -> AsyncIterator[Any]:
@@ -177,6 +172,9 @@ class SemanticCache:
             await collection.upsert(ids=[answer.cache_key], embeddings=[vector], documents=[normalised],
                                     metadatas=[metadata])
             await self.redis.delete(pending_key)
+            await self.exact.put(entry.scope, ExactEntry(
+                cache_key=str(answer.cache_key), question=entry.question, answer=answer.content,
+                experts_used=answer.experts_used, models_used=answer.models_used))
             SEMANTIC_CACHE.labels("store", "stored").inc()
             await self._sweep(collection)
         return True
@@ -198,6 +196,7 @@ class SemanticCache:
         if metadata.get("tenant_id") != feedback.tenant_id:
             log.warning("feedback %s: entry of another tenant, not flagged", feedback.response_id)
             return False
+        await self.exact.drop(str(metadata.get("scope", "")), str(metadata.get("question", "")))
         if not metadata.get("flagged"):
             metadata["flagged"] = True
             metadata["flagged_by"] = feedback.response_id

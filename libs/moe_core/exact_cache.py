@@ -1,0 +1,104 @@
+"""Exact repeats: the semantic cache's answers, also kept in Redis under the normalised question.
+
+The semantic cache (planner) finds an answer by meaning: an embedding, a Chroma query and the guards,
+two Kafka hops away from the client. A question asked again word for word (after normalisation: case,
+spacing, contractions, outer punctuation) needs none of that. When the planner stores an answer in the
+semantic cache it also writes it here; the gateway looks here before it publishes a request and answers
+an exact repeat itself. Same scope (tenant, mode, system prompt), same expiry; a flagged entry
+(rating 1-2) is removed here when the planner flags it in Chroma.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from pydantic import BaseModel, Field, ValidationError
+from redis.asyncio import Redis
+
+from moe_core.contracts import Answer, ChatRequest, ModelUse, Source, Usage
+
+_SPACE = re.compile(r"\s+")
+_CONTRACTIONS = {
+    "can't": "can not", "cannot": "can not", "won't": "will not", "shan't": "shall not", "n't": " not",
+    "what's": "what is", "how's": "how is", "where's": "where is", "who's": "who is", "it's": "it is",
+    "that's": "that is", "there's": "there is", "i'm": "i am", "let's": "let us",
+}
+
+
+def plain(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
+
+
+def normalise(question: str) -> str:
+    """Lower case, unicode NFKC, contractions expanded, whitespace collapsed, outer punctuation dropped."""
+    text = plain(question).lower()
+    text = _SPACE.sub(" ", text).strip()
+    for short, long in _CONTRACTIONS.items():
+        if short.startswith("n'"):
+            text = re.sub(r"(\w)n't\b", r"\1" + long, text)
+        else:
+            text = re.sub(rf"\b{re.escape(short)}", long, text)
+    return text.strip(" \t\"'`.,;:!?")
+
+
+def cache_scope(request: ChatRequest) -> str | None:
+    """The scope of a cacheable request, or None: only one-turn questions without tools are cached
+    (an answer that depends on earlier turns is not an answer to the question alone)."""
+    turns = [m for m in request.messages if m.role not in ("system", "developer")]
+    if len(turns) != 1 or turns[0].role != "user" or request.tools:
+        return None
+    system = "\n".join(m.content for m in request.messages if m.role in ("system", "developer"))
+    raw = "\x00".join([request.tenant_id, request.mode, system])
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+class ExactEntry(BaseModel):
+    cache_key: str = Field(description="The semantic-cache entry (Chroma id) this answer is")
+    question: str
+    answer: str
+    experts_used: list[str] = Field(default_factory=list)
+    models_used: list[ModelUse] = Field(default_factory=list)
+
+
+def cached_answer(request: ChatRequest, entry: ExactEntry, question: str) -> Answer:
+    """The Answer of a cache hit: no model call, no tokens."""
+    return Answer(**request.child_fields(), mode=request.mode, content=entry.answer, finish_reason="stop",
+                  usage=Usage(), model_calls=0, experts_used=entry.experts_used, cache_hit=True,
+                  sources=[Source(kind="cache", ref=entry.cache_key, title=entry.question[:200])],
+                  cache_key=entry.cache_key, models_used=entry.models_used, question=question)
+
+
+class ExactAnswers:
+    """Redis `cache:exact:<namespace>:<hash(scope, normalised question)>` -> ExactEntry (JSON), with a TTL."""
+
+    def __init__(self, redis: Redis, namespace: str, ttl_s: float) -> None:
+        self.redis = redis
+        self.prefix = f"cache:exact:{namespace}"
+        self.ttl_s = ttl_s
+
+    def key(self, scope: str, question: str) -> str:
+        digest = hashlib.sha256(f"{scope}\x00{normalise(question)}".encode()).hexdigest()[:32]
+        return f"{self.prefix}:{digest}"
+
+    async def put(self, scope: str, entry: ExactEntry) -> None:
+        await self.redis.set(self.key(scope, entry.question), entry.model_dump_json(), ex=max(int(self.ttl_s), 1))
+
+    async def drop(self, scope: str, question: str) -> None:
+        await self.redis.delete(self.key(scope, question))
+
+    async def answer(self, request: ChatRequest) -> Answer | None:
+        """The cached answer of an exact repeat of a cacheable request, or None."""
+        scope = cache_scope(request)
+        if scope is None:
+            return None
+        question = next(m.content.strip() for m in request.messages if m.role == "user")
+        raw = await self.redis.get(self.key(scope, question))
+        if raw is None:
+            return None
+        try:
+            entry = ExactEntry.model_validate_json(raw)
+        except ValidationError:
+            return None
+        return cached_answer(request, entry, question)
