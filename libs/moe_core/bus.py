@@ -77,7 +77,11 @@ class Bus:
         self.broker = broker or make_broker(settings)
 
     async def publish(self, message: Envelope, topic: str) -> None:
-        """Publish an envelope keyed by response_id and wait for the broker's acknowledgement."""
+        """Publish an envelope keyed by response_id and wait for the broker's acknowledgement. A live event
+        (progress, answer delta) of a request whose client does not stream is not published: nobody reads it
+        (the final Answer carries the content and the reasoning)."""
+        if getattr(message, "live_event", False) and not message.live:
+            return
         if message.trace.traceparent is None:
             message = message.model_copy(update={"trace": current_trace_context()})
         with _trace_of(message):

@@ -30,6 +30,8 @@ class Envelope(BaseModel):
     deadline_at: datetime = Field(description="Absolute deadline (UTC) of the whole request")
     tenant_id: str = Field(min_length=1, max_length=128)
     trace: TraceContext = Field(default_factory=TraceContext)
+    live: bool = Field(default=True, description="The client streams: live events (progress, answer deltas) "
+                                                 "are published for this request; false skips them")
 
     def remaining_seconds(self, now: datetime | None = None) -> float:
         return (self.deadline_at - (now or utcnow())).total_seconds()
@@ -44,6 +46,7 @@ class Envelope(BaseModel):
             "deadline_at": self.deadline_at,
             "tenant_id": self.tenant_id,
             "trace": self.trace,
+            "live": self.live,
         }
 
 

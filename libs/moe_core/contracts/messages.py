@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -183,7 +183,9 @@ class TaskResult(Envelope):
 
 
 class Progress(Envelope):
-    """Any stage -> gateway: what is happening now (streamed to clients)."""
+    """Any stage -> gateway: what is happening now (streamed to clients; not published when not `live`)."""
+
+    live_event: ClassVar[bool] = True
 
     stage: str
     event: str
@@ -227,7 +229,10 @@ class Draft(Envelope):
 
 
 class AnswerDelta(Envelope):
-    """merger/critic -> gateway: a piece of the answer or of the reasoning, streamed as generated."""
+    """merger/critic -> gateway: a piece of the answer or of the reasoning, streamed as generated (not
+    published when not `live`)."""
+
+    live_event: ClassVar[bool] = True
 
     seq: int = Field(ge=0)
     channel: Literal["content", "reasoning"] = "content"

@@ -60,7 +60,7 @@ class ChatService:
         limit = self.settings.request_timeout_s
         request = ChatRequest(
             response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(min(timeout_s or limit, limit)),
-            mode=mode, messages=messages, params=params or GenerationParams(), stream=stream, user=user,
+            mode=mode, messages=messages, params=params or GenerationParams(), stream=stream, live=stream, user=user,
             tools=tools or [], tool_choice=tool_choice,
         )
         queue = self.pending.open(rid)
