@@ -87,6 +87,11 @@ class Bus:
         with _trace_of(message):
             await self._send(message, topic)
 
+    async def publish_all(self, messages: list[tuple[Envelope, str]]) -> None:
+        """Publish independent messages side by side: one wait for the broker instead of one per message
+        (their consumers must not depend on the order across topics)."""
+        await asyncio.gather(*(self.publish(message, topic) for message, topic in messages))
+
     async def _send(self, message: Envelope, topic: str) -> None:
         await self.broker.publish(
             message.model_dump_json().encode(),

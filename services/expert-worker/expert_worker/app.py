@@ -50,13 +50,10 @@ class ExpertWorker:
                 result = TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category,
                                     confidence="low", error="cancelled")
             result = TaskResult.model_validate_json(await self.memo.put_first(key, result.model_dump_json()))
-        await self.bus.publish(result, self.bus.topics.results)
         event = "failed" if result.error else "answered"
-        await self.bus.publish(
-            Progress(**task.child_fields(), stage="expert-worker", event=event, detail=task.category,
-                     task_id=task.task_id),
-            self.bus.topics.progress,
-        )
+        progress = Progress(**task.child_fields(), stage="expert-worker", event=event, detail=task.category,
+                            task_id=task.task_id)
+        await self.bus.publish_all([(result, self.bus.topics.results), (progress, self.bus.topics.progress)])
 
     async def _run(self, task: ExpertTask) -> TaskResult:
         if task.expired():

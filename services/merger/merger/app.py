@@ -91,10 +91,9 @@ class Merger:
         """A redelivery after the outcome was stored: publish the stored outcome again."""
         done = await self.state.answer(rid)
         if done is not None:
-            await self.bus.publish(done, self.bus.topics.answers)
             ingest = await self.state.ingest(rid)
-            if ingest is not None:
-                await self.bus.publish(ingest, self.bus.topics.ingest)
+            await self.bus.publish_all([(done, self.bus.topics.answers),
+                                        *([(ingest, self.bus.topics.ingest)] if ingest is not None else [])])
             return True
         draft = await self.state.draft(rid)
         if draft is not None:
@@ -115,9 +114,8 @@ class Merger:
             await self._progress(plan, "critic", "the answer goes to the critic first")
         else:
             final = await self.state.put_answer(answer)
-            await self.bus.publish(final, self.bus.topics.answers)
-            if ingest is not None:
-                await self.bus.publish(ingest, self.bus.topics.ingest)
+            await self.bus.publish_all([(final, self.bus.topics.answers),
+                                        *([(ingest, self.bus.topics.ingest)] if ingest is not None else [])])
         MERGER_FINALIZED.labels(path).inc()
         log.info("answered via %s (missing: %s)", path, ",".join(answer.missing) or "-")
 

@@ -89,22 +89,23 @@ class Planner:
             outcome = Outcome.model_validate_json(
                 await self.memo.put_first(request.response_id, outcome.model_dump_json()))
         if outcome.answer is not None:
-            await self.bus.publish(outcome.answer, self.bus.topics.answers)
-            await self._progress(request, "cache_hit", outcome.answer.cache_key or "")
+            await self.bus.publish_all([(outcome.answer, self.bus.topics.answers),
+                                        self._progress(request, "cache_hit", outcome.answer.cache_key or "")])
             return
         plan = outcome.plan
         if plan is None:
             raise PermanentError("stored planner outcome has neither plan nor answer")
-        await self.bus.publish(plan, self.bus.topics.plans)
         history = expert_history(request, HISTORY_TURNS, direct=plan.is_direct())
-        for task in plan.tasks:
-            message = task_message(request, plan, task, history)
-            await self.bus.publish(message, self.bus.topics.for_task_kind(task.kind))
-        await self._progress(request, "planned", ", ".join(t.category for t in plan.tasks))
+        # the merger keeps results that arrive before their plan: plan and tasks go out side by side
+        await self.bus.publish_all([
+            (plan, self.bus.topics.plans),
+            *((task_message(request, plan, task, history), self.bus.topics.for_task_kind(task.kind))
+              for task in plan.tasks),
+            self._progress(request, "planned", ", ".join(t.category for t in plan.tasks)),
+        ])
 
-    async def _progress(self, request: ChatRequest, event: str, detail: str) -> None:
-        await self.bus.publish(Progress(**request.child_fields(), stage="planner", event=event, detail=detail),
-                               self.bus.topics.progress)
+    def _progress(self, request: ChatRequest, event: str, detail: str) -> tuple[Progress, str]:
+        return Progress(**request.child_fields(), stage="planner", event=event, detail=detail), self.bus.topics.progress
 
     async def _plan(self, request: ChatRequest) -> Plan | Answer:
         question = core.last_user_question(request.messages)
