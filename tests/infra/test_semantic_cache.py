@@ -28,7 +28,9 @@ from moe_core.contracts import (
     deadline_in,
 )
 from moe_core.inference import InferenceClient, InferenceConfig
+from planner import router as router_module
 from planner.app import Planner, create_app
+from planner.cache_text import normalise
 from planner.router import SemanticRouter
 from planner.semantic_cache import cache_key, cache_scope
 from planner.settings import PlannerSettings
@@ -244,6 +246,19 @@ async def test_router_prototypes_are_seeded_once(infra: dict[str, str]) -> None:
     assert await collection.count() == sum(len(v) for v in router.prototypes.values())
     route = await router.route("What is the derivative of cos(x)?")
     assert route is not None and (route.category, route.clear) == ("math", True)
+    # the in-memory comparison decides exactly what a Chroma query of the collection would
+    for question in ("What is the derivative of cos(x)?", "Translate good night into Italian",
+                     "My laptop does not boot after an update", "Can you help me think through a decision?"):
+        [vector] = await vectors.embed([normalise(question)])
+        found = await collection.query(query_embeddings=[vector], n_results=router_module.NEIGHBOURS,
+                                       include=["distances", "metadatas"])
+        via_chroma = router_module.decide(
+            [(m["category"], d) for m, d in zip(found["metadatas"][0], found["distances"][0], strict=True)],
+            router.threshold, router.margin)
+        in_memory = await router.route(question)
+        assert in_memory is not None and via_chroma is not None
+        assert (in_memory.category, in_memory.clear) == (via_chroma.category, via_chroma.clear)
+        assert abs(in_memory.distance - via_chroma.distance) < 1e-3
 
 
 async def _has(collection: Any, key: str) -> bool:

@@ -2,7 +2,9 @@
 
 Clear = the nearest prototype is within `router_threshold` (cosine distance) and the nearest prototype of
 any other category is at least `router_margin` farther. The prototypes live in one collection named after
-their content hash (the same data for every namespace, re-seeded only when the prototypes change).
+their content hash (the same data for every namespace, re-seeded only when the prototypes change). Each
+planner reads the prototype vectors from that collection once and compares questions with them in memory
+(96 dot products): no Chroma round trip per request.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from moe_core.embeddings import MODEL_ID
 from planner.cache_text import normalise
@@ -54,6 +59,8 @@ class SemanticRouter:
         self.prototypes = prototypes
         self.name = f"moe-router-{prototypes_version(prototypes)}"
         self._seeded = False
+        self._matrix: Any = None  # prototype vectors (rows), read from the collection once
+        self._labels: list[str] = []
 
     async def seed(self) -> None:
         """Idempotent: upserts the prototypes unless the collection already holds all of them."""
@@ -67,6 +74,10 @@ class SemanticRouter:
         if await collection.count() != len(ids):
             vectors = await self.vectors.embed(texts)
             await collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)
+        stored = await collection.get(ids=ids, include=["embeddings", "metadatas"])
+        matrix = np.asarray(stored["embeddings"], dtype=np.float32)
+        self._matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        self._labels = [str((meta or {}).get("category", "general")) for meta in stored["metadatas"]]
         self._seeded = True
 
     async def route(self, question: str) -> Route | None:
@@ -80,10 +91,8 @@ class SemanticRouter:
     async def _route(self, question: str) -> Route | None:
         if not self._seeded:
             await self.seed()
-        collection = await self.vectors.collection(self.name)
         [vector] = await self.vectors.embed([normalise(question)])
-        found = await collection.query(query_embeddings=[vector], n_results=NEIGHBOURS,
-                                       include=["distances", "metadatas"])
-        neighbours = [(str((meta or {}).get("category", "general")), float(dist))
-                      for meta, dist in zip(found["metadatas"][0], found["distances"][0], strict=True)]
-        return decide(neighbours, self.threshold, self.margin)
+        query = np.asarray(vector, dtype=np.float32)
+        distances = 1.0 - self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))  # cosine, as in Chroma
+        nearest = np.argsort(distances)[:NEIGHBOURS]
+        return decide([(self._labels[i], float(distances[i])) for i in nearest], self.threshold, self.margin)
