@@ -9,19 +9,18 @@ scores, the semantic cache (1-2 flags the entry) and the knowledge graph learn f
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from redis.exceptions import RedisError
 
 from gateway.auth import authenticate
 from gateway.keystore import KeyStore
-from gateway.openai_api import OpenAIError
+from gateway.openai_api import OpenAIError, parse_json_body
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Feedback, ModelUse, deadline_in
@@ -91,7 +90,7 @@ class FeedbackApi:
 
     async def post_feedback(self, request: Request) -> JSONResponse:
         key = await authenticate(request, self.store())
-        body = _parse(await request.body())
+        body = parse_json_body(await request.body(), FeedbackBody)
         rid = body.rid()
         raw = await self.redis.get(f"{self.prefix}:{rid}")
         record = AnswerRecord.model_validate_json(raw) if raw else None
@@ -112,19 +111,3 @@ class FeedbackApi:
             raise
         return JSONResponse({"object": "feedback", "response_id": rid, "rating": body.rating,
                              "status": "recorded"}, status_code=202)
-
-
-def _parse(raw: bytes) -> FeedbackBody:
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise OpenAIError(400, "the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise OpenAIError(400, "the request body must be a JSON object")
-    try:
-        return FeedbackBody.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        raise OpenAIError(400, f"invalid request: {param}: {first['msg']}", param=param,
-                          code="invalid_value") from exc

@@ -4,7 +4,6 @@ on its own tenants (and reads the shared ontology)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,11 +11,11 @@ from typing import Any, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth import authenticate, require_admin
 from gateway.keystore import ApiKey, KeyStore
-from gateway.openai_api import OpenAIError
+from gateway.openai_api import OpenAIError, parse_json_body
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus
 from moe_core.contracts import IngestEvent
@@ -62,19 +61,7 @@ async def _json_body(request: Request, model: type[BaseModel], required: bool) -
     raw = await request.body()
     if not raw.strip() and not required:
         return model()
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise OpenAIError(400, "the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise OpenAIError(400, "the request body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        raise OpenAIError(400, f"invalid request: {param}: {first['msg']}", param=param,
-                          code="invalid_value") from None
+    return parse_json_body(raw, model)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -230,3 +231,23 @@ def answer_error(answer: Answer) -> OpenAIError | None:
 def deadline_error() -> OpenAIError:
     return OpenAIError(504, "the request did not complete before its deadline", "timeout_error",
                        "deadline_exceeded")
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_json_body(raw: bytes, model: type[ModelT]) -> ModelT:
+    """A JSON object body validated by `model`; any problem is a 400 in the OpenAI error envelope."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise OpenAIError(400, "the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise OpenAIError(400, "the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise OpenAIError(400, f"invalid request: {param}: {first['msg']}", param=param,
+                          code="invalid_value") from None
