@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -84,9 +88,33 @@ def add_health_routes(app: FastAPI, checks: dict[str, Check]) -> None:
         return Response(body, media_type=content_type)
 
 
+def exit_with(pid: int, poll_s: float = 1.0, grace_s: float = 35.0) -> threading.Thread:
+    """Stop this process (SIGTERM, then a hard exit after `grace_s`) once process `pid` is gone: a test
+    session that was killed leaves no service behind (MOE_EXIT_WITH_PID)."""
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                continue  # alive, another user's
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def run(factory_path: str, settings: FleetSettings, workers: int = 1) -> None:
     """Serve `module:factory` with uvicorn (the factory builds the app from settings in each worker)."""
     import uvicorn
+
+    if os.environ.get("MOE_EXIT_WITH_PID", "").isdigit():
+        exit_with(int(os.environ["MOE_EXIT_WITH_PID"]))
 
     uvicorn.run(
         factory_path,

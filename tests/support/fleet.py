@@ -48,9 +48,9 @@ class ServiceProcess:
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", MODULES[self.name]], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                cwd=REPO, start_new_session=True,
+            self.proc = subprocess.Popen(  # the service stops by itself if this test session is killed
+                [sys.executable, "-m", MODULES[self.name]], env={**self.env, "MOE_EXIT_WITH_PID": str(os.getpid())},
+                stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
             )
 
     def wait_ready(self, timeout_s: float = 180) -> None:  # a loaded 2-core machine starts slowly
