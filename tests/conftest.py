@@ -4,7 +4,6 @@ and a scripted inference server standing in for model servers."""
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 from fleetlib import api as fleet  # noqa: E402
 
 from tests.support import topic_cleanup  # noqa: E402
+from tests.support.namespaces import new_namespace  # noqa: E402
 from tests.support.scripted_llm import create_app as scripted_app  # noqa: E402
 from tests.support.scripted_llm import start_server_thread  # noqa: E402
 
@@ -25,16 +25,9 @@ SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model", "expert-model
 FLEET_MODEL = "fleet-model"  # served by both scripted servers (inference fleet tests)
 
 
-_TOPICS_BEFORE: dict[str, set[str] | None] = {}
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _TOPICS_BEFORE["topics"] = topic_cleanup.snapshot(fleet.endpoints()["kafka"])
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Delete the topics this session's namespaces created (a local broker would keep thousands)."""
-    deleted = topic_cleanup.clean(fleet.endpoints()["kafka"], _TOPICS_BEFORE.get("topics"))
+    deleted = topic_cleanup.clean(fleet.endpoints()["kafka"])
     if deleted:
         print(f"\ntopic clean-up: deleted the {deleted} Kafka topics this test session created")
 
@@ -54,7 +47,7 @@ def infra(endpoints: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def namespace() -> str:
     """A fresh topic namespace per test: tests never see each other's (or production's) messages."""
-    return f"t{uuid.uuid4().hex[:10]}"
+    return new_namespace("t")
 
 
 @pytest.fixture

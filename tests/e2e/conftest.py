@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +13,7 @@ from tests.conftest import Scripted, scripted_env
 from tests.e2e.gateway_fixtures import bare_gateway, driver  # noqa: F401  (a gateway alone + the bus behind it)
 from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
 from tests.support.fleet import Fleet
+from tests.support.namespaces import new_namespace
 
 REQUEST_TIMEOUT_S = 45
 
@@ -30,7 +30,7 @@ async def _create_key(dsn: str, role: str, tenant: str) -> str:
 def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: Scripted,
           searxng_server: Searx) -> Iterator[Fleet]:  # noqa: F811  (the fixture, imported above)
     fleetlib_api.ensure_up(["chroma"])  # the planner's semantic cache
-    namespace = f"e2e{uuid.uuid4().hex[:8]}"
+    namespace = new_namespace("e2e")
     env = {
         "MOE_TOPIC_NAMESPACE": namespace,
         "MOE_KAFKA_BOOTSTRAP": infra["kafka"],

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess, free_port
+from tests.support.namespaces import new_namespace
 
 KEEPALIVE_S = 0.5
 
@@ -19,7 +19,7 @@ def bare_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     port = free_port()
     env = {
         **os.environ,
-        "MOE_TOPIC_NAMESPACE": f"gw{uuid.uuid4().hex[:8]}",
+        "MOE_TOPIC_NAMESPACE": new_namespace("gw"),
         "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
         "MOE_REDIS_URL": infra["redis"],
         "MOE_POSTGRES_DSN": infra["postgres"],

@@ -31,6 +31,7 @@ from moe_core.graph.lifecycle import prepare_graph
 from moe_core.settings import FleetSettings
 from tests.conftest import SCRIPTED_MODELS, Scripted
 from tests.graph.helpers import TopicTap, purge
+from tests.support.namespaces import new_namespace
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +94,7 @@ def _common(infra: dict[str, str], namespace: str, neo4j: str, scripted_url: str
 @pytest.fixture(scope="session")
 async def graph_services(infra: dict[str, str], neo4j_url: str, graph_db: GraphDB,
                          scripted_server: Scripted) -> AsyncIterator[GraphServices]:
-    namespace = f"g{uuid.uuid4().hex[:8]}"
+    namespace = new_namespace("g")
     common = _common(infra, namespace, neo4j_url, scripted_server.url)
     apps = {
         "graph-ingest": graph_ingest_app(GraphIngestSettings(**common, graph_trust_recompute_s=0)),

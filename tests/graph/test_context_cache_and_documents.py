@@ -17,13 +17,14 @@ from graph_rag.settings import GraphRagSettings
 from moe_core.bus import Bus
 from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
 from moe_core.stores import redis_client
+from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.infra
 
 
 @pytest.fixture
 async def rag(graph_db: GraphDB, infra: dict[str, str]) -> AsyncIterator[GraphRag]:
-    settings = GraphRagSettings(redis_url=infra["redis"], topic_namespace=f"c{uuid.uuid4().hex[:8]}")
+    settings = GraphRagSettings(redis_url=infra["redis"], topic_namespace=new_namespace("c"))
     redis = redis_client(settings.redis_url)
     yield GraphRag(settings, Bus(settings), graph_db, redis)
     await redis.aclose()
@@ -71,7 +72,7 @@ async def test_documents_are_filtered_by_the_plans_metadata_and_the_tenant(
     ]
     collection.add(ids=[d[0] for d in docs], documents=[d[1] for d in docs], metadatas=[d[2] for d in docs],
                    embeddings=[[0.1, 0.2, 0.3]] * len(docs))
-    settings = GraphRagSettings(redis_url=infra["redis"], topic_namespace=f"c{uuid.uuid4().hex[:8]}",
+    settings = GraphRagSettings(redis_url=infra["redis"], topic_namespace=new_namespace("c"),
                                 chroma_url=infra["chroma"], graph_chroma_collection=collection.name,
                                 graph_chroma_results=5)
     redis = redis_client(settings.redis_url)

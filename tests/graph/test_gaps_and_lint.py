@@ -22,6 +22,7 @@ from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices, _common
 from tests.graph.helpers import purge, relations, titles
 from tests.graph.test_learning_journey import ask
+from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.infra
 CLASSIFY = "You classify a term"  # a phrase of gap-healer's system prompt
@@ -61,7 +62,7 @@ async def test_an_unknown_term_is_reported_healed_and_then_known(
 
 async def test_the_one_shot_mode_drains_waiting_gaps_and_commits(
         infra: dict[str, str], neo4j_url: str, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
-    namespace = f"g1{uuid.uuid4().hex[:7]}"  # no daemon consumes this namespace
+    namespace = new_namespace("g1")  # no daemon consumes this namespace
     settings = GapHealerSettings(**_common(infra, namespace, neo4j_url, scripted.url))
     terms = [f"glimmox{uuid.uuid4().hex[:5]}", f"drazzle{uuid.uuid4().hex[:5]}"]
     scripted.script([classify_rule(terms[0], terms[0], "Statin"),

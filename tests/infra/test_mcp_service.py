@@ -18,6 +18,7 @@ from mcp import Client
 from moe_core.contracts import TaskResult, ToolTask, Topics, deadline_in
 from moe_core.contracts.tools import TOOL_SPECS
 from tests.support.fleet import ServiceProcess, free_port
+from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.infra
 DISABLED = "graph_analyze"
@@ -27,7 +28,7 @@ TRACEPARENT = f"00-{TRACE_ID}-{'1' * 16}-01"
 
 @pytest.fixture(scope="module")
 def mcp(infra: dict[str, str]) -> Iterator[ServiceProcess]:
-    namespace = f"mcp{uuid.uuid4().hex[:8]}"
+    namespace = new_namespace("mcp")
     env = {**os.environ, "MOE_TOPIC_NAMESPACE": namespace, "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
            "MOE_REDIS_URL": infra["redis"], "MOE_TOOL_TIMEOUT_S": "3", "MOE_TOOLS_DISABLED": DISABLED}
     port = free_port()

@@ -35,6 +35,7 @@ from planner.router import SemanticRouter
 from planner.semantic_cache import cache_key, cache_scope
 from planner.settings import PlannerSettings
 from planner.vectors import Vectors
+from tests.support.namespaces import new_namespace
 from tests.support.scripted_llm import create_app as scripted_app
 from tests.support.topic_reader import TopicReader
 
@@ -92,7 +93,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout_s: float = 20)
 
 @pytest.fixture(scope="module")
 async def harness(infra: dict[str, str]) -> AsyncIterator[Harness]:
-    namespace = f"t{uuid.uuid4().hex[:10]}"
+    namespace = new_namespace("t")
     llm = scripted_app({"models": ["p"], "rules": [{"reply": PLAN}]})
     settings = PlannerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
                                chroma_url=infra["chroma"],

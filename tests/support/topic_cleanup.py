@@ -2,8 +2,9 @@
 
 Every test works in its own topic namespace (about 18 topics each). Without clean-up a local broker
 collects thousands of topics across runs and then needs minutes to load them at start. At session end
-every topic that did not exist when the session started is deleted, except the fleet's own namespace
-(`moe.`) and Kafka's internal topics. A broker that is not running is left alone.
+the topics of this session's namespaces (`<kind>-<session>-<random>`, tests/support/namespaces.py) are
+deleted — never another session's on the same broker, the fleet's own (`moe.`) or Kafka's internal
+topics. A broker that is not running is left alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-KEEP_PREFIXES = ("moe.", "__", "_")
+from tests.support.namespaces import of_this_session
+
 BATCH = 100
 
 
@@ -46,27 +48,16 @@ async def _delete(bootstrap: str, topics: list[str]) -> None:
         await admin.close()
 
 
-def snapshot(bootstrap: str) -> set[str] | None:
-    """The topics that exist now; None when no broker answers (then nothing existed before the tests)."""
-    if not _reachable(bootstrap):
-        return None
-    try:
-        return asyncio.run(_list(bootstrap))
-    except Exception:  # clean-up must never fail a session
-        return None
+def to_delete(existing: Iterable[str]) -> list[str]:
+    return sorted(t for t in existing if of_this_session(t))
 
 
-def to_delete(existing: Iterable[str], before: set[str] | None) -> list[str]:
-    known = before or set()
-    return sorted(t for t in existing if t not in known and not t.startswith(KEEP_PREFIXES))
-
-
-def clean(bootstrap: str, before: set[str] | None) -> int:
+def clean(bootstrap: str) -> int:
     """Delete the session's topics; returns how many were deleted (0 when the broker is gone)."""
     if not _reachable(bootstrap):
         return 0
     try:
-        doomed = to_delete(asyncio.run(_list(bootstrap)), before)
+        doomed = to_delete(asyncio.run(_list(bootstrap)))
         if doomed:
             asyncio.run(_delete(bootstrap, doomed))
         return len(doomed)
