@@ -27,6 +27,7 @@ class BenchConfig:
     sustain_seconds: float = 15.0  # one long full-pipeline cell at the highest concurrency (0 = none)
     probe_messages: int = 200  # Kafka publish/consume probe
     profile_seconds: float = 0  # > 0: py-spy every service while the full pipeline runs this long
+    profile_path: str = "full"  # the path driven while profiling
     learning: bool = False  # also run graph-ingest and gap-healer (their model calls follow each answer)
     budget_s: float = 720  # from start-up on, no cell starts after this (a busy machine: fewer cells, said so)
     gateway_workers: int = 1  # one gateway process beside one LiteLLM process (both their defaults)
@@ -63,6 +64,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--kafka-probe", type=int, help="messages of the Kafka publish/consume probe")
     parser.add_argument("--profile", type=float, metavar="SECONDS",
                         help="also profile every service with py-spy under full-pipeline load for SECONDS")
+    parser.add_argument("--profile-path", choices=FLEET_PATHS, help="the path driven while profiling (default full)")
     parser.add_argument("--budget", type=float, metavar="SECONDS", help="no cell starts after SECONDS")
     parser.add_argument("--learning", action="store_true",
                         help="also start graph-ingest and gap-healer (their background model calls count too)")
@@ -86,6 +88,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     for name, attr in (("runs", "runs"), ("seconds", "cell_seconds"), ("requests", "cell_requests"),
                        ("token_samples", "token_samples"), ("sustain", "sustain_seconds"),
                        ("kafka_probe", "probe_messages"), ("profile", "profile_seconds"),
+                       ("profile_path", "profile_path"),
                        ("gateway_workers", "gateway_workers"), ("litellm_workers", "litellm_workers"),
                        ("budget", "budget_s"), ("out", "out_dir")):
         if getattr(args, name) is not None:

@@ -186,15 +186,15 @@ class Benchmark:
                 cells.append(sustained)
             tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)
                       for name in cfg.paths if name in targets}
-            profiled = await self._profile(http, targets.get("full"))
+            profiled = await self._profile(http, targets.get(cfg.profile_path))
         return {"cells": cells, "sustained": sustained, "tokens": tokens, "profile": profiled}
 
     async def _profile(self, http: Any, target: Target | None) -> dict[str, Any] | None:
-        """py-spy on every service while the full pipeline runs at concurrency 8 (not counted in cells)."""
+        """py-spy on every service while the profiled path (default full) runs at concurrency 8 (not counted)."""
         seconds = self.cfg.profile_seconds
         if seconds <= 0:
             return None
-        reason = profile.available() or (None if target else "the full path is not available")
+        reason = profile.available() or (None if target else f"the {self.cfg.profile_path} path is not available")
         if reason or target is None:
             return {"error": reason}
         pids = {name: svc.proc.pid for name, svc in self.fleet.services.items() if svc.proc}
