@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from moe_core.bus import Bus, PermanentError
+from moe_core.bus import Bus, PermanentError, wait_positioned
+from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import (
     EXPERT_CATEGORIES,
     Answer,
@@ -76,13 +77,18 @@ class Planner:
                        if vectors and settings.router_enabled else None)
         self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
                            if settings.plan_cache_enabled else None)
+        self.cancels = Cancellations(redis, settings.topic_namespace)
 
     async def handle(self, request: ChatRequest) -> None:
         stored = await self.memo.get(request.response_id)
         if stored:
             outcome = Outcome.model_validate_json(stored)
         else:
-            decided = await self._plan(request)
+            try:  # a client that went away stops its planning (and the planner model's call) too
+                decided = await self.cancels.run(request.response_id, self._plan(request))
+            except RequestCancelled:
+                log.info("request cancelled before it was planned: nothing published")
+                return
             outcome = (Outcome(answer=decided) if isinstance(decided, Answer)
                        else Outcome(plan=decided) if decided.source == "preflight"  # exact: nothing to add
                        else Outcome(plan=augment(decided, request, self.settings)))
@@ -255,6 +261,7 @@ def create_app(
         vectors = Vectors(settings.chroma_url)
     planner = Planner(settings, bus, inference, redis, vectors)
     bus.subscribe(bus.topics.requests, ChatRequest, planner.handle)
+    cancel_feed = planner.cancels.subscribe(bus)
     if planner.cache is not None:
         bus.subscribe(bus.topics.answers, Answer, planner.on_answer)
         bus.subscribe(bus.topics.feedback, Feedback, planner.on_feedback)
@@ -263,7 +270,11 @@ def create_app(
         await inference.aclose()
         await redis.aclose()
 
-    app = create_service_app(settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_startup=[planner.warm],
+    async def start() -> None:
+        await wait_positioned(cancel_feed)
+        await planner.warm()
+
+    app = create_service_app(settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_startup=[start],
                              on_shutdown=[close], manage_broker=manage_broker)
     app.state.planner = planner
     return app
