@@ -114,18 +114,15 @@ def _numbers(text: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+_OPPOSITE_RES = [(i, side, re.compile(rf"\b(?:{pattern})\b"))
+                 for i, pair in enumerate(_OPPOSITES) for side, pattern in enumerate(pair)]
+_PARTICLE_RES = [(len(_OPPOSITES) + j, side, re.compile(rf"\b(?:{_PARTICLE_VERBS})\b(?:\s+\S+){{0,3}}?\s+{particle}\b"))
+                 for j, pair in enumerate(_PARTICLES) for side, particle in enumerate(pair)]
+
+
 def _opposite_sides(tokens: list[str]) -> set[tuple[int, int]]:
     text = " ".join(tokens)
-    sides: set[tuple[int, int]] = set()
-    for i, (left, right) in enumerate(_OPPOSITES):
-        for side, pattern in enumerate((left, right)):
-            if re.search(rf"\b(?:{pattern})\b", text):
-                sides.add((i, side))
-    for j, pair in enumerate(_PARTICLES):
-        for side, particle in enumerate(pair):
-            if re.search(rf"\b(?:{_PARTICLE_VERBS})\b(?:\s+\S+){{0,3}}?\s+{particle}\b", text):
-                sides.add((len(_OPPOSITES) + j, side))
-    return sides
+    return {(group, side) for group, side, pattern in (*_OPPOSITE_RES, *_PARTICLE_RES) if pattern.search(text)}
 
 
 def _entities(text: str) -> set[str]:
