@@ -150,15 +150,7 @@ class ChatCompletionRequest(BaseModel):
 
 
 def parse_request(data: Any) -> ChatCompletionRequest:
-    if not isinstance(data, dict):
-        raise OpenAIError(400, "the request body must be a JSON object")
-    try:
-        return ChatCompletionRequest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        raise OpenAIError(400, f"invalid request: {param or 'body'}: {first['msg']}", param=param,
-                          code="invalid_value") from exc
+    return parse_object(data, ChatCompletionRequest)
 
 
 def usage_body(usage: Usage) -> dict[str, int]:
@@ -242,6 +234,10 @@ def parse_json_body(raw: bytes, model: type[ModelT]) -> ModelT:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise OpenAIError(400, "the request body is not valid JSON") from None
+    return parse_object(data, model)
+
+
+def parse_object(data: Any, model: type[ModelT]) -> ModelT:
     if not isinstance(data, dict):
         raise OpenAIError(400, "the request body must be a JSON object")
     try:
@@ -249,5 +245,5 @@ def parse_json_body(raw: bytes, model: type[ModelT]) -> ModelT:
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or None
-        raise OpenAIError(400, f"invalid request: {param}: {first['msg']}", param=param,
+        raise OpenAIError(400, f"invalid request: {param or 'body'}: {first['msg']}", param=param,
                           code="invalid_value") from None
