@@ -18,10 +18,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
 
 from gateway.anthropic_api import MessagesRequest, error_body, message_body, stop_reason, usage_body
-from gateway.chat import ChatService, client_gone
+from gateway.chat import ChatService, final_answer
 from gateway.openai_api import OpenAIError, answer_error
 from gateway.openai_chat import SSE_HEADERS
-from gateway.session import ClientGone, RequestRun
+from gateway.session import RequestRun
 from gateway.tools import tool_calls, tool_use_block
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -44,19 +44,9 @@ async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: st
     if body.stream:
         return StreamingResponse(AnthropicStream(run, thinking).sse(), media_type="text/event-stream",
                                  headers={**SSE_HEADERS, **headers})
-    started = time.perf_counter()
-    try:
-        answer = await run.answer(client_gone(http))
-    except ClientGone:
-        GATEWAY_REQUESTS.labels("messages", body.model, "499").inc()
+    answer = await final_answer(run, http, "messages")
+    if answer is None:
         return Response(status_code=499)
-    finally:
-        run.close()
-    GATEWAY_LATENCY.labels("messages", "false").observe(time.perf_counter() - started)
-    error = answer_error(answer)
-    if error is not None and not answer.content and not answer.tool_calls:
-        raise error
-    GATEWAY_REQUESTS.labels("messages", body.model, "200").inc()
     return JSONResponse(message_body(body.model, answer, thinking), headers=headers)
 
 

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 
-from gateway.openai_api import MODES, OpenAIError
+from gateway.openai_api import MODES, OpenAIError, answer_error
 from gateway.pending import Pending
-from gateway.session import RequestRun
+from gateway.session import ClientGone, RequestRun
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
 from moe_core.exact_cache import ExactAnswers
 from moe_core.observability import bind_response_id
-from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE
+from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE, GATEWAY_LATENCY, GATEWAY_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +138,23 @@ async def client_gone(request: Request) -> None:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             return
+
+
+async def final_answer(run: RequestRun, http: Request, api: str) -> Answer | None:
+    """A non-streaming request's Answer (None: the client went away first, answer 499). Closes the run,
+    counts the request, and raises the answer's error when it has nothing else to show."""
+    started = time.perf_counter()
+    mode = run.request.mode
+    try:
+        answer = await run.answer(client_gone(http))
+    except ClientGone:
+        GATEWAY_REQUESTS.labels(api, mode, "499").inc()
+        return None
+    finally:
+        run.close()
+    GATEWAY_LATENCY.labels(api, "false").observe(time.perf_counter() - started)
+    error = answer_error(answer)
+    if error is not None and not answer.content and not answer.tool_calls:
+        raise error
+    GATEWAY_REQUESTS.labels(api, mode, "200").inc()
+    return answer

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
 
-from gateway.chat import ChatService, client_gone
+from gateway.chat import ChatService, final_answer
 from gateway.openai_api import (
     ChatCompletionRequest,
     OpenAIError,
@@ -28,7 +28,7 @@ from gateway.openai_api import (
     metadata_body,
     usage_body,
 )
-from gateway.session import ClientGone, RequestRun
+from gateway.session import RequestRun
 from gateway.tools import tool_calls
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -51,20 +51,10 @@ async def complete(chat: ChatService, body: ChatCompletionRequest, tenant_id: st
 
 
 async def _respond(run: RequestRun, reasoning: ReasoningFormat, http: Request) -> Response:
-    started = time.perf_counter()
-    request = run.request
-    try:
-        answer = await run.answer(client_gone(http))
-    except ClientGone:
-        GATEWAY_REQUESTS.labels("chat", request.mode, "499").inc()
+    answer = await final_answer(run, http, "chat")
+    if answer is None:
         return Response(status_code=499)
-    finally:
-        run.close()
-    GATEWAY_LATENCY.labels("chat", "false").observe(time.perf_counter() - started)
-    error = answer_error(answer)
-    if error is not None and not answer.content and not answer.tool_calls:
-        raise error
-    GATEWAY_REQUESTS.labels("chat", request.mode, "200").inc()
+    request = run.request
     created = int(request.created_at.timestamp())
     return JSONResponse(completion_body(f"chatcmpl-{request.response_id}", created, request.mode, answer, reasoning))
 
