@@ -160,6 +160,10 @@ def test_plan_schema_and_prompt_offer_the_catalogue() -> None:
     ("SHA-256 of hello, then explain hashing", True), ("What weekday was the moon landing?", True),
     ("Compare a cello and a walrus: explain their history", False), ("Write a poem about autumn", False),
     ("Why is the sky blue and what makes sunsets red?", False),
+    ("Compare a cello and a walrus as they were in the year 1043: explain their history", False),
+    ("How many days until 2025-12-25, and what is Christmas about?", True), ("Is 97 a prime?", True),
+    ("Convert 30 mph, and explain why speed limits exist", True), ("What happened on March 3 in history?", True),
+    ("Explain version 3 of the protocol", False),
 ])
 def test_the_planner_model_sees_the_tool_catalogue_only_when_a_tool_could_help(question: str, helps: bool) -> None:
     assert ToolCatalogue.may_help(question) is helps

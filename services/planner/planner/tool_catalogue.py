@@ -14,16 +14,24 @@ from jsonschema import Draft202012Validator
 from moe_core.contracts.tools import PRECISION_CATEGORY, ToolSpec, select_tools
 from moe_core.settings import FleetSettings
 
-# Questions any tool could help with: digits or the words of calculation, dates, units and data formats.
+# Questions a tool could help with: arithmetic, percentages, quantities with units, calendar dates, and the
+# words of calculation, time zones and data formats. A bare number ("in the year 1043") is no cue.
+_UNITS = (r"km|m|cm|mm|kg|g|mg|lbs?|mi|miles?|ft|feet|foot|in|inch(?:es)?|yards?|°\s*[cfk]|celsius|fahrenheit|"
+          r"kelvin|l|ml|litres?|liters?|gal|gallons?|mph|km/h|kph|m/s|knots?|kb|mb|gb|tb|bytes?|bits?|"
+          r"hours?|minutes?|seconds?|days?|weeks?|months?|years?|ounces?|oz|pounds?|tons?|tonnes?|"
+          r"metres?|meters?|kilometres?|kilometers?|grams?|kilograms?|watts?|kw|kwh|joules?|calories?|kcal")
+_MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|" \
+          r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 _CUE = re.compile(
-    r"\d|\b(?:calculat|comput|convert|solve|equation|deriv|integra|limit|simplif|percent|probabilit|odds|"
-    r"dice|statistic|mean|median|average|variance|deviation|sum|total|hash|sha|md5|base64|encod|decod|"
-    r"regex|regular expression|json|yaml|xml|csv|subnet|cidr|netmask|ip|ipv|prime|factor|gcd|lcm|divisor|"
-    r"multiple|roman|date|day|week|month|year|hour|minute|second|time ?zone|utc|gmt|dst|weekday|calendar|"
-    r"leap|unit|met(?:er|re)|mile|km|kilo|gram|pound|ounce|inch|feet|foot|gallon|litre|liter|celsius|"
-    r"fahrenheit|kelvin|interest|loan|mortgage|rate|tax|round|decimal|fraction|graph|euler|vertex|edge|"
-    r"word count|characters|how many|how much|how long|how old|twice|half|double|triple|dozen|hundred|"
-    r"thousand|million|billion)",
+    r"\d\s*[-+*/^\u00d7\u00f7]\s*\(?\d|\d\s*%|\d+(?:[.,]\d+)*\s*(?:" + _UNITS + r")\b|"
+    r"\b\d{4}-\d{2}-\d{2}\b|\b(?:" + _MONTHS + r")\.?\s+\d{1,2}\b|\b\d{1,2}\s+(?:" + _MONTHS + r")\b|"
+    r"\b(?:calculat|comput|convert|solve|equation|derivative|differentiat|integral|integrat|limit of|simplif|"
+    r"percent|probabilit|odds|dice|statistic|mean of|median|average|variance|standard deviation|sum of|"
+    r"hash|sha-?\d|md5|base64|encod|decod|regex|regular expression|json|yaml|xml|csv|subnet|cidr|netmask|"
+    r"ip address|ipv[46]|prime|factori[sz]|gcd|lcm|greatest common|least common|divisor|roman numeral|"
+    r"weekday|day of the week|time ?zone|utc|gmt|daylight saving|leap year|interest rate|compound interest|"
+    r"loan|mortgage|vat\b|sales tax|rounding|decimal places|fraction|eulerian|vertices|word count|"
+    r"how many (?:days|hours|minutes|seconds|weeks|months|years)|days (?:between|until|since))",
     re.IGNORECASE)
 
 
