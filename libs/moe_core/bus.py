@@ -139,15 +139,21 @@ class Bus:
         group: bool = True,
         offset_reset: Literal["earliest", "latest"] = "earliest",
         workers: int | None = None,
+        wanted: Callable[[str], bool] | None = None,
     ) -> Any:
         """Consume `topic` as `model` messages.
 
         group=True: the service's consumer group shares the partitions (each message handled once).
         group=False: this process reads every partition without committing (e.g. gateway replies).
+        wanted: a filter on the record key (the response_id); other records are dropped unparsed.
         """
         service = self.settings.service_name
 
         async def on_message(msg: KafkaMessage) -> None:
+            if wanted is not None:
+                key = _key_of(msg.raw_message)
+                if key is not None and not wanted(key):
+                    return
             started = time.perf_counter()
             body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
             try:

@@ -43,11 +43,11 @@ async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: st
     headers = {"request-id": run.request.response_id}
     if body.stream:
         return StreamingResponse(AnthropicStream(run, thinking).sse(), media_type="text/event-stream",
-                                 headers={**SSE_HEADERS, **headers})
+                                 headers={**SSE_HEADERS, **headers}, background=run.background())
     answer = await final_answer(run, http, "messages")
     if answer is None:
-        return Response(status_code=499)
-    return JSONResponse(message_body(body.model, answer, thinking), headers=headers)
+        return Response(status_code=499, background=run.background())
+    return JSONResponse(message_body(body.model, answer, thinking), headers=headers, background=run.background())
 
 
 class AnthropicStream:

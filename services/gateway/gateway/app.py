@@ -51,10 +51,14 @@ def create_app(
     feedback = FeedbackApi(settings, bus, lambda: holder["store"])
     # Every replica reads every reply partition (no group) and keeps the ones it is waiting for.
     on_answer = feedback.recording(pending.deliver, pending.is_open)  # owner + metadata for POST /v1/feedback
+    # Records of requests this replica does not wait for are dropped by key, unparsed.
     replies = [
-        bus.subscribe(bus.topics.answers, Answer, on_answer, group=False, offset_reset="latest"),
-        bus.subscribe(bus.topics.progress, Progress, pending.deliver, group=False, offset_reset="latest"),
-        bus.subscribe(bus.topics.deltas, AnswerDelta, pending.deliver, group=False, offset_reset="latest"),
+        bus.subscribe(bus.topics.answers, Answer, on_answer, group=False, offset_reset="latest",
+                      wanted=pending.is_open),
+        bus.subscribe(bus.topics.progress, Progress, pending.deliver, group=False, offset_reset="latest",
+                      wanted=pending.is_open),
+        bus.subscribe(bus.topics.deltas, AnswerDelta, pending.deliver, group=False, offset_reset="latest",
+                      wanted=pending.is_open),
     ]
     exact = ExactAnswers(feedback.redis, settings.topic_namespace, 0) if settings.exact_cache else None
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly)

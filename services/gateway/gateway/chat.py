@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -75,12 +76,15 @@ class ChatService:
         except BaseException:
             self.pending.close(rid)
             raise
-        return RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
-                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
+        run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
+                         keepalive_s=self.settings.keepalive_s, on_close=self._closed)
+        if hit is not None:  # published once the client has its answer
+            run.after_response = partial(self._publish_answer, hit)
+        return run
 
     async def _exact_hit(self, request: ChatRequest) -> Answer | None:
-        """An exact repeat of a cached question: answered here, then published to `answers` in the
-        background (audit, learning: the merger's ingest event of a cache hit). Redis trouble is a miss."""
+        """An exact repeat of a cached question: answered here, then published to `answers` after the
+        reply (audit, learning: the merger's ingest event of a cache hit). Redis trouble is a miss."""
         if self.exact is None:
             return None
         try:
@@ -95,7 +99,6 @@ class ChatService:
         GATEWAY_EXACT_CACHE.labels("hit").inc()
         if self.on_local_answer is not None:
             await self.on_local_answer(hit)
-        self._detach(self._publish_answer(hit))
         return hit
 
     async def _publish_answer(self, answer: Answer) -> None:

@@ -46,17 +46,19 @@ async def complete(chat: ChatService, body: ChatCompletionRequest, tenant_id: st
     reasoning = body.reasoning_format(chat.settings.reasoning_format)
     if body.stream:
         stream = OpenAIStream(run, reasoning, body.include_usage)
-        return StreamingResponse(stream.sse(), media_type="text/event-stream", headers=SSE_HEADERS)
+        return StreamingResponse(stream.sse(), media_type="text/event-stream", headers=SSE_HEADERS,
+                                 background=run.background())
     return await _respond(run, reasoning, http)
 
 
 async def _respond(run: RequestRun, reasoning: ReasoningFormat, http: Request) -> Response:
     answer = await final_answer(run, http, "chat")
     if answer is None:
-        return Response(status_code=499)
+        return Response(status_code=499, background=run.background())
     request = run.request
     created = int(request.created_at.timestamp())
-    return JSONResponse(completion_body(f"chatcmpl-{request.response_id}", created, request.mode, answer, reasoning))
+    return JSONResponse(completion_body(f"chatcmpl-{request.response_id}", created, request.mode, answer, reasoning),
+                        background=run.background())
 
 
 class OpenAIStream:

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from starlette.background import BackgroundTask
+
 from gateway.openai_api import deadline_error
 from gateway.pending import Event
 from gateway.transcript import Done, KeepAlive, StreamEvent, Transcript
@@ -31,6 +33,11 @@ class RequestRun:
         self.gave_up = False
         self._on_close = on_close
         self._closed = False
+        self.after_response: Callable[[], Awaitable[None]] | None = None  # work for after the reply is sent
+
+    def background(self) -> BackgroundTask | None:
+        """`after_response` as the response's background task: it runs once the reply is on the wire."""
+        return BackgroundTask(self.after_response) if self.after_response is not None else None
 
     def _end(self) -> float:
         return asyncio.get_running_loop().time() + self.request.remaining_seconds() + self.grace_s
