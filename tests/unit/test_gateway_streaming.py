@@ -16,7 +16,7 @@ from gateway.openai_api import OpenAIError
 from gateway.openai_chat import OpenAIStream
 from gateway.session import ClientGone, RequestRun
 from gateway.tools import RAW_ARGUMENTS, arguments_object, arguments_string, openai_tool_choice
-from gateway.transcript import REVISED_NOTE, Transcript, remainder
+from gateway.transcript import REVISED_NOTE, Text, Transcript, remainder
 from moe_core.contracts import Answer, AnswerDelta, ChatMessage, ChatRequest, Progress, Usage, deadline_in
 from tests.support.scripted_llm import create_app as scripted_app
 
@@ -50,6 +50,20 @@ def _progress(stage: str = "planner", event: str = "planned", detail: str = "gen
 ])
 def test_remainder(streamed: str, final: str, rest: str, revised: bool) -> None:
     assert remainder(streamed, final) == (rest, revised)
+
+
+def test_an_answer_that_arrives_before_any_progress_opens_with_a_summary_line() -> None:
+    """A cache hit, or a fast-path Answer that overtook its progress events (separate topics): the
+    stream still opens with its reasoning, one line of how it was answered."""
+    hit = Answer(**_fields(), mode="moe-orchestrator", content="Paris.", cache_hit=True, experts_used=["general"])
+    texts, _ = Transcript().finish(hit)
+    assert [(t.channel, t.text) for t in texts] == [("reasoning", "answered from the cache\n"), ("content", "Paris.")]
+    fast = hit.model_copy(update={"cache_hit": False})
+    texts, _ = Transcript().finish(fast)
+    assert texts[0] == Text("reasoning", "answered by: general\n")
+    shown = Transcript()  # live progress was shown: no summary
+    shown.progress(_progress())
+    assert [t.channel for t in shown.finish(fast)[0]] == ["content"]
 
 
 def test_transcript_dedupes_by_stage_channel_seq_and_drops_reasoning_after_text() -> None:

@@ -15,7 +15,9 @@ The reasoning trace (Answer.reasoning) is reconciled with the streamed reasoning
 Reasoning comes before the answer: once answer text was sent, later progress and reasoning are not shown
 (a `<think>` block or an Anthropic thinking block cannot follow the text it leads to). Progress, deltas
 and answers travel on different topics, so a late progress event (e.g. an expert's "answered" after
-the judge began) is normal and simply dropped.
+the judge began) is normal and simply dropped. When the final Answer arrives before anything was shown
+(a cache hit, or a fast-path answer that overtook its progress events), one summary line of how it was
+answered leads it (`summary_line`), so a streamed answer always opens with its reasoning.
 """
 
 from __future__ import annotations
@@ -55,6 +57,15 @@ def progress_line(event: Progress) -> str:
     return f"{event.stage}: {event.event}{detail}\n"
 
 
+def summary_line(answer: Answer) -> str:
+    """How an answer was produced, in one reasoning line (when no live progress was shown for it)."""
+    if answer.cache_hit:
+        return "answered from the cache\n"
+    if answer.experts_used:
+        return f"answered by: {', '.join(answer.experts_used)}\n"
+    return ""
+
+
 def remainder(streamed: str, final: str) -> tuple[str, bool]:
     """(what is left to send of `final` after `streamed`, whether the final text revises the stream)."""
     if not streamed.strip():
@@ -76,6 +87,7 @@ class Transcript:
         self.content = ""
         self.reasoning = ""
         self._last_seq: dict[tuple[str, str], int] = {}
+        self._progress_shown = False
 
     def delta(self, delta: AnswerDelta) -> Text | None:
         key = (delta.stage, delta.channel)
@@ -91,11 +103,16 @@ class Transcript:
         return Text(delta.channel, delta.content)
 
     def progress(self, event: Progress) -> Text | None:
-        return None if self.content else Text("reasoning", progress_line(event))
+        if self.content:
+            return None
+        self._progress_shown = True
+        return Text("reasoning", progress_line(event))
 
     def finish(self, answer: Answer) -> tuple[list[Text], bool]:
         """The texts still to send before the end of the stream, and whether the content was revised."""
         texts: list[Text] = []
+        if not (self.content or self.reasoning or self._progress_shown) and (line := summary_line(answer)):
+            texts.append(Text("reasoning", line))
         if answer.reasoning and not self.content:
             rest, _ = remainder(self.reasoning, answer.reasoning)
             if rest:
