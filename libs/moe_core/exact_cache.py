@@ -54,6 +54,12 @@ def cache_scope(request: ChatRequest) -> str | None:
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
+def question_key(prefix: str, scope: str, question: str) -> str:
+    """A Redis key for one question within a scope: the same normalised words give the same key."""
+    digest = hashlib.sha256(f"{scope}\x00{normalise(question)}".encode()).hexdigest()[:32]
+    return f"{prefix}:{digest}"
+
+
 class ExactEntry(BaseModel):
     cache_key: str = Field(description="The semantic-cache entry (Chroma id) this answer is")
     question: str
@@ -79,8 +85,7 @@ class ExactAnswers:
         self.ttl_s = ttl_s
 
     def key(self, scope: str, question: str) -> str:
-        digest = hashlib.sha256(f"{scope}\x00{normalise(question)}".encode()).hexdigest()[:32]
-        return f"{self.prefix}:{digest}"
+        return question_key(self.prefix, scope, question)
 
     async def put(self, scope: str, entry: ExactEntry) -> None:
         await self.redis.set(self.key(scope, entry.question), entry.model_dump_json(), ex=max(int(self.ttl_s), 1))

@@ -108,18 +108,15 @@ class ChatService:
             except Exception:
                 log.exception("could not publish the exact-repeat answer")
 
-    def _detach(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     def _closed(self, request: ChatRequest, abandoned: str | None) -> None:
         self.pending.close(request.response_id)
         if abandoned is None:
             return
         GATEWAY_CANCELLED.labels(abandoned).inc()
         # Detached from the connection's task: that task is being cancelled when the client went away.
-        self._detach(self._cancel(request, abandoned))
+        task = asyncio.get_running_loop().create_task(self._cancel(request, abandoned))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _cancel(self, request: ChatRequest, reason: str) -> None:
         with bind_response_id(request.response_id):

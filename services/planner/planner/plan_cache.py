@@ -7,13 +7,11 @@ normalised question, so a repeated question skips the planner call even when its
 
 from __future__ import annotations
 
-import hashlib
-
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 
 from moe_core.contracts import Complexity, PlannedTask
-from planner.cache_text import normalise
+from moe_core.exact_cache import question_key
 
 
 class CachedPlan(BaseModel):
@@ -29,8 +27,7 @@ class PlanCache:
         self.ttl_s = ttl_s
 
     def key(self, mode: str, question: str) -> str:
-        digest = hashlib.sha256(f"{mode}\x00{normalise(question)}".encode()).hexdigest()[:32]
-        return f"{self.prefix}:{digest}"
+        return question_key(self.prefix, mode, question)
 
     async def get(self, mode: str, question: str) -> CachedPlan | None:
         raw = await self.redis.get(self.key(mode, question))
