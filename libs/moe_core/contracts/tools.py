@@ -25,7 +25,12 @@ NUMBER_TEXT = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,4})?\s*$"
 DATE_TEXT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 TIMEZONE = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$"}
 ROUNDING = ["half_up", "half_even", "half_down", "up", "down", "ceiling", "floor", "05up"]
-HASHES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_256", "sha3_512", "blake2b", "blake2s"]
+HASHES = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_224", "sha3_256", "sha3_384", "sha3_512",
+          "blake2b", "blake2s"]
+CHECKSUMS = ["crc32", "crc16_ccitt", "adler32", "luhn", "mod97"]
+CHAINABLE = ["calculate", "unit_convert", "date_add", "day_of_week", "base64_codec", "hash_text", "number_base",
+             "roman_numeral", "prime_factorize", "checksum", "decimal_finance", "number_words", "text_analyze",
+             "json_format", "regex_replace", "calendar_facts"]
 
 
 def _str(max_length: int = MAX_EXPRESSION, min_length: int = 1, **extra: Any) -> dict[str, Any]:
@@ -157,7 +162,39 @@ _SPECS = [
              _object({"values": {"type": "array", "items": NUMBER, "minItems": 1, "maxItems": 10_000}}, ["values"])),
     ToolSpec("hash_text", "Hash UTF-8 text (md5, sha1, sha2, sha3, blake2); hex digest",
              '{"text": "hello", "algorithm": "sha256"}',
-             _object({"text": _str(MAX_TEXT, 0), "algorithm": {"enum": HASHES}}, ["text"])),
+             _object({"text": _str(MAX_TEXT, 0), "algorithm": {"enum": HASHES}}, ["text"]), version="1.1.0"),
+    ToolSpec("checksum", "Checksums of UTF-8 text: CRC-32, CRC-16/CCITT-FALSE, Adler-32; check digits: Luhn "
+             "(card numbers), ISO 7064 mod 97-10 (IBAN)", '{"text": "123456789", "algorithm": "crc32"}',
+             _object({"text": _str(MAX_TEXT, 0), "algorithm": {"enum": CHECKSUMS}}, ["text"])),
+    ToolSpec("number_base", "Convert a whole number between bases 2-36 (0x, 0b, 0o prefixes understood)",
+             '{"value": "0xFF", "to_base": 10}',
+             _object({"value": {"type": ["string", "integer"], "maxLength": 260, "minimum": -(10**75),
+                                "maximum": 10**75},
+                      "from_base": _int(2, 36),
+                      "to_base": {"oneOf": [_int(2, 36), {"type": "array", "items": _int(2, 36), "minItems": 1,
+                                                          "maxItems": 8}]}}, ["value"])),
+    ToolSpec("number_words", "A whole number in English words (short scale)", '{"value": 1234}',
+             _object({"value": _int(-(10**18) + 1, 10**18 - 1)}, ["value"])),
+    ToolSpec("json_format", "Pretty-print, minify or sort the keys of a JSON document",
+             '{"text": "{\"b\":1,\"a\":2}", "operation": "sort_keys"}',
+             _object({"text": _str(MAX_TEXT), "operation": {"enum": ["pretty", "minify", "sort_keys"]},
+                      "indent": _int(0, 8)}, ["text"])),
+    ToolSpec("regex_replace", "Replace the matches of a regular expression in a text (\\1 for groups)",
+             '{"pattern": "(\\d+)", "replacement": "<\\1>", "text": "a1b22"}',
+             _object({"pattern": _str(), "replacement": _str(MAX_EXPRESSION, 0), "text": _str(MAX_TEXT, 0),
+                      "flags": {"type": "array", "items": {"enum": ["ignorecase", "multiline", "dotall"]},
+                                "maxItems": 3},
+                      "count": _int(0, 10_000)}, ["pattern", "replacement", "text"])),
+    ToolSpec("text_compare", "Levenshtein edit distance and similarity of two texts (up to 2,000 characters "
+             "each)", '{"first": "kitten", "second": "sitting"}',
+             _object({"first": _str(2000, 0), "second": _str(2000, 0), "case_sensitive": {"type": "boolean"}},
+                     ["first", "second"])),
+    ToolSpec("chain", "Two or three tool calls in a row; \"$prev\" in a step's arguments is the previous "
+             "step's value", '{"steps": [{"tool": "date_add", "args": {"date": "2024-01-01", "days": 100}}, '
+             '{"tool": "day_of_week", "args": {"date": "$prev"}}]}',
+             _object({"steps": {"type": "array", "minItems": 2, "maxItems": 3,
+                                "items": _object({"tool": {"enum": CHAINABLE}, "args": {"type": "object"}},
+                                                 ["tool", "args"])}}, ["steps"])),
     ToolSpec("base64_codec", "Base64 encode or decode text (standard or URL-safe alphabet)",
              '{"operation": "encode", "text": "hello"}',
              _object({"operation": {"enum": ["encode", "decode"]}, "text": _str(MAX_TEXT, 0),
@@ -224,6 +261,13 @@ BRIEFS = {
     "json_query": "select values from JSON",
     "roman_numeral": "Roman numerals",
     "graph_analyze": "graph components, cycles, Euler paths",
+    "checksum": "CRC-32, Adler-32, Luhn, IBAN checks",
+    "number_base": "binary, octal, hex, any base 2-36",
+    "number_words": "a number in English words",
+    "json_format": "pretty-print or minify JSON",
+    "regex_replace": "regular expression replace",
+    "text_compare": "edit distance of two texts",
+    "chain": "2-3 tool calls, each fed the previous result",
 }
 
 

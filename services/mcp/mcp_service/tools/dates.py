@@ -71,6 +71,7 @@ def date_diff(args: dict[str, Any]) -> ToolOutput:
     text = f"There are {_plural(abs(days), 'day')} between {args['start']} and {args['end']}"
     if abs(days) >= 7:
         text += f" ({_plural(weeks, 'week')}{' and ' + _plural(week_rest, 'day') if week_rest else ''})"
+    text += f"; {_plural(abs(result['business_days']), 'business day')} (Monday to Friday, end date excluded)"
     return ToolOutput(text + ".", result)
 
 

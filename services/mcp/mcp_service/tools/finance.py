@@ -42,7 +42,11 @@ def decimal_finance(args: dict[str, Any]) -> ToolOutput:
             raise failed("the result is out of the representable range") from None
     result = {"operation": args["operation"], "result": str(rounded), "unrounded": _plain(raw), "places": places,
               "rounding": mode, **extra}
-    return ToolOutput(f"{label} = {rounded:,} (rounded {mode.replace('_', ' ')} to {places} places).", result)
+    text = f"{label} = {rounded:,} (rounded {mode.replace('_', ' ')} to {places} places)"
+    if "interest" in extra:  # the interest itself, as people who ask for "the interest on" want it
+        interest = Decimal(extra["interest"]).quantize(Decimal(1).scaleb(-places), rounding=ROUNDING[mode])
+        text += f"; the interest is {interest:,}"
+    return ToolOutput(text + ".", result)
 
 
 def _plain(value: Decimal) -> str:

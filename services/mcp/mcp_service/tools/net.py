@@ -37,7 +37,7 @@ def subnet_calc(args: dict[str, Any]) -> ToolOutput:
         "first_host": str(first), "last_host": str(last), "addresses": str(total), "usable_hosts": str(usable),
         "private": net.is_private, "global": net.is_global,
     }
-    text = f"{net}: netmask {net.netmask}, "
+    text = f"{net}: network address {net.network_address}, netmask {net.netmask}, wildcard {net.hostmask}, "
     text += f"broadcast {net.broadcast_address}, " if v4 else ""
     text += f"hosts {first} to {last} ({usable:,} usable of {total:,} addresses)"
     if "contains" in args:

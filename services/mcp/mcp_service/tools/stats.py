@@ -36,9 +36,13 @@ def statistics_calc(args: dict[str, Any]) -> ToolOutput:
     modes = statistics.multimode(values)
     result: dict[str, Any] = {"count": n, **{k: show(v) for k, v in stats.items()},
                               "modes": [show(m) for m in modes] if len(modes) < n or n == 1 else []}
-    parts = [f"mean {grouped(result['mean'])}", f"median {grouped(result['median'])}"]
+    parts = [f"sum {grouped(result['sum'])}", f"mean {grouped(result['mean'])}", f"median {grouped(result['median'])}"]
+    if result["modes"]:
+        parts.append(f"mode {', '.join(result['modes'])}")
     if "sample_stdev" in result:
-        parts.append(f"sample standard deviation {result['sample_stdev']}")
-    parts.append(f"population standard deviation {result['population_stdev']}")
-    text = f"For {n} value{'s' if n != 1 else ''}: " + ", ".join(parts) + f"; min {result['min']}, max {result['max']}."
+        parts += [f"sample variance {result['sample_variance']}", f"sample standard deviation {result['sample_stdev']}"]
+    parts += [f"population variance {result['population_variance']}",
+              f"population standard deviation {result['population_stdev']}"]
+    text = (f"For {n} value{'s' if n != 1 else ''}: " + ", ".join(parts)
+            + f"; min {result['min']}, max {result['max']}, range {result['range']}.")
     return ToolOutput(text, result)
