@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -13,24 +12,22 @@ from expert_worker import core
 from expert_worker.scoring import ScoreBoard
 from expert_worker.settings import ExpertSettings
 from expert_worker.tiers import TieredExpert
-from moe_core.bus import Bus, wait_positioned
-from moe_core.cancellation import Cancellations, RequestCancelled
+from moe_core.bus import Bus
 from moe_core.contracts import ExpertTask, Feedback, Progress, TaskResult
-from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient
-from moe_core.service import create_service_app
-from moe_core.stores import redis_client, redis_ready
+from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
+from moe_core.stage_resources import Outcomes
 
 log = logging.getLogger(__name__)
 
 
 class ExpertWorker:
-    def __init__(self, settings: ExpertSettings, bus: Bus, inference: InferenceClient, redis: Redis) -> None:
+    def __init__(self, settings: ExpertSettings, bus: Bus, inference: InferenceClient, redis: Redis,
+                 outcomes: Outcomes[TaskResult]) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
-        self.memo = Memo(redis, "expert:result", settings.result_ttl_s)
-        self.cancels = Cancellations(redis, settings.topic_namespace)
+        self.outcomes = outcomes
         self.scores = (ScoreBoard(redis, settings.topic_namespace, min_score=settings.score_min,
                                   min_ratings=settings.score_min_ratings, half_life_s=settings.score_half_life_s)
                        if settings.scores_enabled else None)
@@ -39,17 +36,11 @@ class ExpertWorker:
                                     parallel=settings.expert_parallel)
 
     async def handle(self, task: ExpertTask) -> None:
-        key = f"{task.response_id}:{task.task_id}"
-        stored = await self.memo.get(key)
-        if stored:
-            result = TaskResult.model_validate_json(stored)
-        else:
-            try:  # a Cancel stops the model calls of this request (before and during)
-                result = await self.cancels.run(task.response_id, self._run(task))
-            except RequestCancelled:
-                result = TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category,
-                                    confidence="low", error="cancelled")
-            result = TaskResult.model_validate_json(await self.memo.put_first(key, result.model_dump_json()))
+        # a Cancel stops the model calls of this request (before and during)
+        result, _ = await self.outcomes.once(
+            f"{task.response_id}:{task.task_id}", lambda: self._run(task), rid=task.response_id,
+            cancelled=lambda: TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category,
+                                         confidence="low", error="cancelled"))
         event = "failed" if result.error else "answered"
         progress = Progress(**task.child_fields(), stage="expert-worker", event=event, detail=task.category,
                             task_id=task.task_id)
@@ -74,40 +65,21 @@ class ExpertWorker:
                      ", ".join(f"{u.model}/{u.category}" for u in feedback.models_used))
 
 
-def create_app(
-    settings: ExpertSettings | None = None,
-    *,
-    bus: Bus | None = None,
-    inference: InferenceClient | None = None,
-    redis: Redis | None = None,
-    manage_broker: bool = True,
-) -> FastAPI:
-    settings = settings or ExpertSettings()
-    bus = bus or Bus(settings)
-    redis = redis or redis_client(settings.redis_url)
-    inference = inference or InferenceClient.from_settings(settings, redis)
-    worker = ExpertWorker(settings, bus, inference, redis)
-    bus.subscribe(bus.topics.tasks_expert, ExpertTask, worker.handle)
-    bus.subscribe(bus.topics.feedback, Feedback, worker.on_feedback)
-    cancel_feed = worker.cancels.subscribe(bus)
-    background: list[asyncio.Task[None]] = []
+STAGE = Stage(
+    name="expert-worker",
+    settings=ExpertSettings,
+    build=lambda res: ExpertWorker(res.settings, res.bus, res.inference, res.redis, res.outcomes()),
+    summary="Expert tasks -> results from the category's models (tiers, scores from users' ratings).",
+    consumes=(Consumes("tasks_expert", ExpertTask, "handle"),
+              Consumes("feedback", Feedback, "on_feedback", description="ratings score model x category")),
+    publishes=("results", "progress"),
+    needs=("redis", "inference"),
+    memo=MemoPolicy("expert:result", TaskResult, ttl="result_ttl_s"),
+    cancel=CancelPolicy(),
+    heartbeat=True,
+    state="worker",
+)
 
-    async def start() -> None:
-        await wait_positioned(cancel_feed)
-        if inference.fleet is not None:
-            background.append(asyncio.create_task(inference.run_heartbeat(), name="inference-heartbeat"))
 
-    async def close() -> None:
-        for task in background:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await inference.aclose()
-        await redis.aclose()
-
-    app = create_service_app(
-        settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_startup=[start], on_shutdown=[close],
-        manage_broker=manage_broker,
-    )
-    app.state.worker = worker
-    return app
+def create_app(settings: ExpertSettings | None = None, **overrides: Any) -> FastAPI:
+    return STAGE.create_app(settings, **overrides)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -19,9 +20,9 @@ from moe_core.graph.audit import audit_event
 from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
-from moe_core.service import Check, create_service_app
-from moe_core.stores import redis_client, redis_ready
+from moe_core.inference import InferenceClient, InferenceError
+from moe_core.stage import Consumes, Stage
+from moe_core.stage_resources import make_resources
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class GapHealer:
                           f"{len(deletions)} deletions", {"checks": list(request.checks),
                                                           "deleted": [d.id for d in deletions]})
 
+    async def start(self) -> None:
+        await prepare_graph(self.db, seed=self.settings.graph_seed_ontology)
+
     async def _audit(self, cause: Envelope, action: str, subject: str, reason: str = "",
                      details: dict[str, object] | None = None) -> None:
         event = audit_event(cause, actor=self.settings.service_name, action=action, subject=subject,
@@ -112,11 +116,22 @@ class GapHealer:
         await self.bus.publish(event, self.bus.topics.audit)
 
 
-def build(settings: GapHealerSettings, bus: Bus, db: GraphDB | None = None, inference: InferenceClient | None = None,
-          redis: Redis | None = None) -> GapHealer:
-    return GapHealer(settings, bus, db or GraphDB.from_settings(settings),
-                     inference or InferenceClient(InferenceConfig.from_settings(settings)),
-                     redis or redis_client(settings.redis_url))
+STAGE = Stage(
+    name="gap-healer",
+    settings=GapHealerSettings,
+    build=lambda res: GapHealer(res.settings, res.bus, res.db, res.inference, res.redis),
+    summary="Ontology gaps -> classified entities; lint requests -> contradiction resolution, decay deletion "
+            "and orphan clean-up. Every decision is an audit event.",
+    consumes=(Consumes("ontology_gaps", OntologyGap, "on_gap"), Consumes("linting", LintRequest, "on_lint")),
+    publishes=("audit",),
+    needs=("redis", "inference", "neo4j"),
+)
+
+
+def build(settings: GapHealerSettings, bus: Bus) -> GapHealer:
+    """The gap-healer without its app (the one-shot mode); `close` releases what it holds."""
+    healer: GapHealer = STAGE.build(make_resources(STAGE, settings, bus, None, None, None, {}))
+    return healer
 
 
 async def close(healer: GapHealer) -> None:
@@ -125,29 +140,6 @@ async def close(healer: GapHealer) -> None:
     await healer.memo.redis.aclose()
 
 
-def create_app(
-    settings: GapHealerSettings | None = None,
-    *,
-    bus: Bus | None = None,
-    db: GraphDB | None = None,
-    inference: InferenceClient | None = None,
-    redis: Redis | None = None,
-    manage_broker: bool = True,
-) -> FastAPI:
-    settings = settings or GapHealerSettings()
-    bus = bus or Bus(settings)
-    healer = build(settings, bus, db, inference, redis)
-    bus.subscribe(bus.topics.ontology_gaps, OntologyGap, healer.on_gap)
-    bus.subscribe(bus.topics.linting, LintRequest, healer.on_lint)
-
-    async def start() -> None:
-        await prepare_graph(healer.db, seed=settings.graph_seed_ontology)
-
-    async def stop() -> None:
-        await close(healer)
-
-    checks: dict[str, Check] = {"redis": lambda: redis_ready(healer.memo.redis), "neo4j": healer.db.ping}
-    app = create_service_app(settings, bus, checks=checks, on_startup=[start], on_shutdown=[stop],
-                             manage_broker=manage_broker)
-    app.state.gap_healer = healer
-    return app
+def create_app(settings: GapHealerSettings | None = None, **overrides: Any) -> FastAPI:
+    """Overrides (tests): bus, db, inference, redis, manage_broker."""
+    return STAGE.create_app(settings, **overrides)

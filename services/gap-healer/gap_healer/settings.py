@@ -1,12 +1,9 @@
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from moe_core.graph.settings import GraphSettings
 
 
 class GapHealerSettings(GraphSettings):
-    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
-
     service_name: str = "gap-healer"
     http_port: int = 8108
     gap_healer_role: str = Field(default="gap_healer", description="MODEL_ASSIGNMENTS role; falls back to default")

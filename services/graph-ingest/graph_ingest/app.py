@@ -4,9 +4,10 @@ flagged relations; trust recomputed in pages; every decision on the audit topic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -23,9 +24,8 @@ from moe_core.graph.quarantine import Quarantine, blast_radius_exceeded
 from moe_core.graph.synthesis import write_synthesis
 from moe_core.graph.trust import extraction_confidence
 from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
-from moe_core.service import Check, create_service_app
-from moe_core.stores import redis_client, redis_ready
+from moe_core.inference import InferenceClient, InferenceError
+from moe_core.stage import Consumes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,12 @@ class GraphIngest:
                             reason=reason, details=details)
         await self.bus.publish(event, self.bus.topics.audit)
 
+    async def start(self) -> None:
+        await prepare_graph(self.db, seed=self.settings.graph_seed_ontology)
+
+    def background(self) -> list[Callable[[], Awaitable[None]]]:
+        return [self.run_trust_recompute]
+
     async def run_trust_recompute(self) -> None:
         period = self.settings.graph_trust_recompute_s
         while period > 0:
@@ -132,40 +138,18 @@ class GraphIngest:
                 log.exception("trust recomputation failed; next period retries")
 
 
-def create_app(
-    settings: GraphIngestSettings | None = None,
-    *,
-    bus: Bus | None = None,
-    db: GraphDB | None = None,
-    inference: InferenceClient | None = None,
-    redis: Redis | None = None,
-    manage_broker: bool = True,
-) -> FastAPI:
-    settings = settings or GraphIngestSettings()
-    bus = bus or Bus(settings)
-    db = db or GraphDB.from_settings(settings)
-    inference = inference or InferenceClient(InferenceConfig.from_settings(settings))
-    redis = redis or redis_client(settings.redis_url)
-    service = GraphIngest(settings, bus, db, inference, redis)
-    bus.subscribe(bus.topics.ingest, IngestEvent, service.on_ingest)
-    bus.subscribe(bus.topics.feedback, Feedback, service.on_feedback)
-    tasks: list[asyncio.Task[None]] = []
+STAGE = Stage(
+    name="graph-ingest",
+    settings=GraphIngestSettings,
+    build=lambda res: GraphIngest(res.settings, res.bus, res.db, res.inference, res.redis),
+    summary="Answers -> triples in the knowledge graph (or quarantine); feedback -> verified or flagged "
+            "relations; trust recomputed in pages; every decision on the audit topic.",
+    consumes=(Consumes("ingest", IngestEvent, "on_ingest"), Consumes("feedback", Feedback, "on_feedback")),
+    publishes=("audit",),
+    needs=("redis", "inference", "neo4j"),
+)
 
-    async def start() -> None:
-        await prepare_graph(db, seed=settings.graph_seed_ontology)
-        tasks.append(asyncio.create_task(service.run_trust_recompute(), name="trust-recompute"))
 
-    async def close() -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await inference.aclose()
-        await db.close()
-        await redis.aclose()
-
-    checks: dict[str, Check] = {"redis": lambda: redis_ready(redis), "neo4j": db.ping}
-    app = create_service_app(settings, bus, checks=checks, on_startup=[start], on_shutdown=[close],
-                             manage_broker=manage_broker)
-    app.state.graph_ingest = service
-    return app
+def create_app(settings: GraphIngestSettings | None = None, **overrides: Any) -> FastAPI:
+    """Overrides (tests): bus, db, inference, redis, manage_broker."""
+    return STAGE.create_app(settings, **overrides)

@@ -1,12 +1,9 @@
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from moe_core.graph.settings import GraphSettings
 
 
 class GraphIngestSettings(GraphSettings):
-    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
-
     service_name: str = "graph-ingest"
     http_port: int = 8107
     graph_max_triples: int = Field(default=8, ge=1, le=8, description="Triples extracted per answer")

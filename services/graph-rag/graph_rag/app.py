@@ -22,8 +22,8 @@ from moe_core.graph import GraphDB, GraphStore, visible_tenants
 from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
-from moe_core.service import Check, create_service_app
-from moe_core.stores import redis_client, redis_ready
+from moe_core.stage import Consumes, MemoPolicy, Stage
+from moe_core.stage_resources import Outcomes, Resources
 
 log = logging.getLogger(__name__)
 CATEGORY = "knowledge_graph"
@@ -33,28 +33,20 @@ MAX_QUESTION_CHARS = 4000  # terms are taken from the start of a very long quest
 
 class GraphRag:
     def __init__(self, settings: GraphRagSettings, bus: Bus, db: GraphDB, redis: Redis,
-                 documents: DocumentLookup | None = None) -> None:
+                 documents: DocumentLookup | None = None, outcomes: Outcomes[TaskResult] | None = None) -> None:
         self.settings = settings
         self.bus = bus
         self.redis = redis
         self.store = GraphStore(db, settings.trust_policy())
         self.retriever = Retriever(db)
         self.documents = documents
-        self.memo = Memo(redis, "graph-rag:result", settings.result_ttl_s)
+        self.outcomes = outcomes or Outcomes(Memo(redis, "graph-rag:result", settings.result_ttl_s), TaskResult, None)
         self.cache_prefix = f"graph-rag:ctx:{settings.topic_namespace}"
 
     async def handle(self, task: GraphTask) -> None:
-        key = f"{task.response_id}:{task.task_id}"
-        stored = await self.memo.get(key)
-        if stored:
-            result = TaskResult.model_validate_json(stored)
-        else:
-            result = await self._run(task)
-            fresh = result.model_dump_json()
-            kept = await self.memo.put_first(key, fresh)
-            if kept == fresh:
-                await self._report_gaps(task, (result.data or {}).get("unknown_terms", []))
-            result = TaskResult.model_validate_json(kept)
+        result, fresh = await self.outcomes.once(f"{task.response_id}:{task.task_id}", lambda: self._run(task))
+        if fresh:
+            await self._report_gaps(task, (result.data or {}).get("unknown_terms", []))
         await self.bus.publish(result, self.bus.topics.results)
 
     async def _run(self, task: GraphTask) -> TaskResult:
@@ -125,35 +117,32 @@ class GraphRag:
             gap = OntologyGap(**task.child_fields(), term=term[:200], context=task.question[:2000])
             await self.bus.publish(gap, self.bus.topics.ontology_gaps)
 
+    async def start(self) -> None:
+        await prepare_graph(self.store.db, seed=self.settings.graph_seed_ontology)
 
-def create_app(
-    settings: GraphRagSettings | None = None,
-    *,
-    bus: Bus | None = None,
-    db: GraphDB | None = None,
-    redis: Redis | None = None,
-    manage_broker: bool = True,
-) -> FastAPI:
-    settings = settings or GraphRagSettings()
-    bus = bus or Bus(settings)
-    db = db or GraphDB.from_settings(settings)
-    redis = redis or redis_client(settings.redis_url)
+
+def build(res: Resources) -> GraphRag:
+    settings: GraphRagSettings = res.settings
     documents = None
     if settings.graph_chroma_collection:
         documents = DocumentLookup(settings.chroma_url, settings.graph_chroma_collection,
                                    settings.graph_chroma_tenant_key, settings.graph_chroma_results)
-    service = GraphRag(settings, bus, db, redis, documents)
-    bus.subscribe(bus.topics.tasks_graph, GraphTask, service.handle)
+    return GraphRag(settings, res.bus, res.db, res.redis, documents, res.outcomes())
 
-    async def start() -> None:
-        await prepare_graph(db, seed=settings.graph_seed_ontology)
 
-    async def close() -> None:
-        await db.close()
-        await redis.aclose()
+STAGE = Stage(
+    name="graph-rag",
+    settings=GraphRagSettings,
+    build=build,
+    summary="Graph tasks -> knowledge-graph context (facts, requirement chains, documents); unknown terms "
+            "-> ontology gaps.",
+    consumes=(Consumes("tasks_graph", GraphTask, "handle"),),
+    publishes=("results", "ontology_gaps"),
+    needs=("redis", "neo4j"),
+    memo=MemoPolicy("graph-rag:result", TaskResult, ttl="result_ttl_s"),
+)
 
-    checks: dict[str, Check] = {"redis": lambda: redis_ready(redis), "neo4j": db.ping}
-    app = create_service_app(settings, bus, checks=checks, on_startup=[start], on_shutdown=[close],
-                             manage_broker=manage_broker)
-    app.state.graph_rag = service
-    return app
+
+def create_app(settings: GraphRagSettings | None = None, **overrides: Any) -> FastAPI:
+    """Overrides (tests): bus, db, redis, manage_broker."""
+    return STAGE.create_app(settings, **overrides)

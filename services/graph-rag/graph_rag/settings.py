@@ -1,12 +1,9 @@
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from moe_core.graph.settings import GraphSettings
 
 
 class GraphRagSettings(GraphSettings):
-    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
-
     service_name: str = "graph-rag"
     http_port: int = 8106
     graph_cache_ttl_s: int = Field(default=300, ge=0, description="Redis cache of a question's context; 0 = off")

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from mcp_service import core
 from mcp_service.mcp_server import mcp_routes
@@ -17,9 +17,9 @@ from mcp_service.settings import McpSettings
 from moe_core.bus import Bus
 from moe_core.contracts import Progress, TaskResult, ToolTask
 from moe_core.contracts.tools import select_tools
-from moe_core.idempotency import Memo
-from moe_core.service import create_service_app
-from moe_core.stores import redis_client, redis_ready
+from moe_core.service import Check
+from moe_core.stage import Consumes, MemoPolicy, Stage
+from moe_core.stage_resources import Outcomes, Resources
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +27,17 @@ log = logging.getLogger(__name__)
 class ToolWorker:
     """The Kafka front door: one ToolTask in, one TaskResult out (remembered, so redelivery agrees)."""
 
-    def __init__(self, settings: McpSettings, bus: Bus, registry: Registry, redis: Redis) -> None:
+    def __init__(self, settings: McpSettings, bus: Bus, registry: Registry, pool: WorkerPool,
+                 outcomes: Outcomes[TaskResult]) -> None:
+        self.settings = settings
         self.bus = bus
         self.registry = registry
-        self.memo = Memo(redis, "mcp:result", settings.result_ttl_s)
+        self.pool = pool
+        self.outcomes = outcomes
+        self.mcp_routes, self._start_mcp, self._stop_mcp = mcp_routes(registry, settings)
 
     async def handle(self, task: ToolTask) -> None:
-        key = f"{task.response_id}:{task.task_id}"
-        stored = await self.memo.get(key)
-        if stored:
-            result = TaskResult.model_validate_json(stored)
-        else:
-            result = await self._run(task)
-            result = TaskResult.model_validate_json(await self.memo.put_first(key, result.model_dump_json()))
+        result, _ = await self.outcomes.once(f"{task.response_id}:{task.task_id}", lambda: self._run(task))
         await self.bus.publish(result, self.bus.topics.results)
         await self.bus.publish(
             Progress(**task.child_fields(), stage="mcp",
@@ -56,41 +54,47 @@ class ToolWorker:
             log.info("tool %s failed: %s: %s", task.tool, outcome.code, outcome.message)
         return core.task_result(task, outcome)
 
+    async def start(self) -> None:
+        self.pool.start_in_background()  # the forkserver preloads SymPy and pint (seconds); /ready waits for it
+        await self._start_mcp()
 
-def create_app(
-    settings: McpSettings | None = None,
-    *,
-    bus: Bus | None = None,
-    redis: Redis | None = None,
-    manage_broker: bool = True,
-) -> FastAPI:
-    settings = settings or McpSettings()
-    bus = bus or Bus(settings)
-    redis = redis or redis_client(settings.redis_url)
-    pool = WorkerPool(settings.tool_workers, settings.tool_memory_mb, settings.tool_max_result_bytes)
-    registry = Registry(select_tools(settings.tools_enabled, settings.tools_disabled), pool, settings.tool_timeout_s)
-    worker = ToolWorker(settings, bus, registry, redis)
-    bus.subscribe(bus.topics.tasks_mcp, ToolTask, worker.handle)
+    async def close(self) -> None:
+        await self._stop_mcp()
+        self.registry.close()
 
-    routes, start_mcp, stop_mcp = mcp_routes(registry, settings)
+    def checks(self) -> dict[str, Check]:
+        return {"tools": self._tools_ready}
 
-    async def start() -> None:
-        pool.start_in_background()  # the forkserver preloads SymPy and pint (seconds); /ready waits for it
-        await start_mcp()
-
-    async def close() -> None:
-        await stop_mcp()
-        registry.close()
-        await redis.aclose()
-
-    async def tools_ready() -> None:
-        if not pool.ready:
+    async def _tools_ready(self) -> None:
+        if not self.pool.ready:
             raise RuntimeError("the tool workers are not running")
 
-    app = create_service_app(settings, bus, checks={"redis": lambda: redis_ready(redis), "tools": tools_ready},
-                             on_startup=[start], on_shutdown=[close], manage_broker=manage_broker)
-    app.router.routes.extend(routes)
-    add_rest_routes(app, registry)
-    app.state.registry = registry
-    app.state.worker = worker
-    return app
+    def mount(self, app: FastAPI) -> None:
+        app.router.routes.extend(self.mcp_routes)
+        add_rest_routes(app, self.registry)
+        app.state.registry = self.registry
+
+
+def build(res: Resources) -> ToolWorker:
+    settings: McpSettings = res.settings
+    pool = WorkerPool(settings.tool_workers, settings.tool_memory_mb, settings.tool_max_result_bytes)
+    registry = Registry(select_tools(settings.tools_enabled, settings.tools_disabled), pool, settings.tool_timeout_s)
+    return ToolWorker(settings, res.bus, registry, pool, res.outcomes())
+
+
+STAGE = Stage(
+    name="mcp",
+    settings=McpSettings,
+    build=build,
+    summary="Precision tools from one registry: tool tasks -> results (also REST and an MCP server).",
+    consumes=(Consumes("tasks_mcp", ToolTask, "handle"),),
+    publishes=("results", "progress"),
+    needs=("redis",),
+    memo=MemoPolicy("mcp:result", TaskResult, ttl="result_ttl_s"),
+    state="worker",
+)
+
+
+def create_app(settings: McpSettings | None = None, **overrides: Any) -> FastAPI:
+    """Overrides (tests): bus, redis, manage_broker."""
+    return STAGE.create_app(settings, **overrides)

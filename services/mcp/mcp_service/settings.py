@@ -1,12 +1,9 @@
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from moe_core.settings import FleetSettings
 
 
 class McpSettings(FleetSettings):
-    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
-
     service_name: str = "mcp"
     http_port: int = 8003
     tool_timeout_s: float = Field(default=5.0, gt=0, description="hard time bound of one tool call")

@@ -4,8 +4,9 @@ streamed as it is generated; medical and legal answers go to the critic first; e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -14,26 +15,31 @@ from merger import core, fallback, learning, synthesis
 from merger.compose import Composer, Composition, cancelled_answer
 from merger.settings import MergerSettings
 from merger.state import MergerState
-from moe_core.bus import TRANSIENT_ERRORS, Bus, wait_positioned
+from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Answer, Cancel, Draft, Plan, Progress, TaskResult
 from moe_core.inference import InferenceClient
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import MERGER_FINALIZED
-from moe_core.service import create_service_app
-from moe_core.stores import redis_client, redis_ready
+from moe_core.stage import CancelPolicy, Consumes, Stage
+from moe_core.stage_resources import Resources
 
 log = logging.getLogger(__name__)
 
 
 class Merger:
-    def __init__(self, settings: MergerSettings, bus: Bus, inference: InferenceClient, redis: Redis) -> None:
+    def __init__(self, settings: MergerSettings, bus: Bus, inference: InferenceClient, redis: Redis,
+                 cancels: Cancellations | None = None) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
         self.state = MergerState(redis, settings.topic_namespace, settings.state_ttl_s)
         self.composer = Composer(settings, bus, inference)
-        self.cancels = Cancellations(redis, settings.topic_namespace)
+        self.cancels = cancels or Cancellations(redis, settings.topic_namespace)
+        self.sweeper = True
+
+    def background(self) -> list[Callable[[], Awaitable[None]]]:
+        return [self.run_sweeper] if self.sweeper else []
 
     async def on_plan(self, plan: Plan) -> None:
         await self.state.save_plan(plan)
@@ -153,41 +159,27 @@ class Merger:
             await asyncio.sleep(self.settings.deadline_poll_s)
 
 
-def create_app(
-    settings: MergerSettings | None = None,
-    *,
-    bus: Bus | None = None,
-    inference: InferenceClient | None = None,
-    redis: Redis | None = None,
-    manage_broker: bool = True,
-    sweeper: bool = True,
-) -> FastAPI:
-    settings = settings or MergerSettings()
-    bus = bus or Bus(settings)
-    redis = redis or redis_client(settings.redis_url)
-    inference = inference or InferenceClient.from_settings(settings, redis)  # fleet-aware (the workers beat)
-    merger = Merger(settings, bus, inference, redis)
-    bus.subscribe(bus.topics.plans, Plan, merger.on_plan)
-    bus.subscribe(bus.topics.results, TaskResult, merger.on_result)
-    bus.subscribe(bus.topics.answers, Answer, merger.on_answer)
-    cancel_feed = merger.cancels.subscribe(bus, merger.on_cancel)
-    tasks: list[asyncio.Task[None]] = []
+def build(res: Resources) -> Merger:
+    merger = Merger(res.settings, res.bus, res.inference, res.redis, res.cancels)
+    merger.sweeper = bool(res.extra.get("sweeper", True))
+    return merger
 
-    async def start() -> None:
-        await wait_positioned(cancel_feed)
-        if sweeper:
-            tasks.append(asyncio.create_task(merger.run_sweeper(), name="deadline-sweeper"))
 
-    async def close() -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await inference.aclose()
-        await redis.aclose()
+STAGE = Stage(
+    name="merger",
+    settings=MergerSettings,
+    build=build,
+    summary="Plans + results -> one answer per request (tool calls, the fast path, or thinking + judge), "
+            "streamed as it is generated; medical and legal answers go to the critic first; every answer "
+            "is learned.",
+    consumes=(Consumes("plans", Plan, "on_plan"), Consumes("results", TaskResult, "on_result"),
+              Consumes("answers", Answer, "on_answer", description="cache hits are learned too")),
+    publishes=("answers", "drafts", "deltas", "ingest", "progress", "tasks_research"),
+    needs=("redis", "inference"),
+    cancel=CancelPolicy(handler="on_cancel"),
+)
 
-    app = create_service_app(settings, bus, checks={"redis": lambda: redis_ready(redis)},
-                             on_startup=[start], on_shutdown=[close], manage_broker=manage_broker)
-    app.state.merger = merger
-    return app
 
+def create_app(settings: MergerSettings | None = None, **overrides: Any) -> FastAPI:
+    """Overrides (tests): bus, inference, redis, manage_broker, sweeper (False: no deadline sweeper)."""
+    return STAGE.create_app(settings, **overrides)

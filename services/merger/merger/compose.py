@@ -56,16 +56,15 @@ class Composer:
     async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool) -> Composition:
         """stream=False: nothing of the content is published (a critic sees it first); reasoning always is."""
         mode = get_mode(plan.mode)
-        missing = synthesis.missing(plan, results)
-        base: dict[str, Any] = {**core.base_answer(plan, results), "missing": missing, "question": plan.question,
-                                "cache_key": plan.cache_key}
+        base: dict[str, Any] = core.base_answer(plan, results)
+        missing = base["missing"]
         usage, calls = core.total_usage(plan, results), core.model_calls(plan, results)
         caller = synthesis.with_tool_calls(results)
         if caller is not None:
-            base["sources"] = synthesis.result_sources([caller])
+            base["sources"] = core.result_sources([caller])
             return Composition(Answer(**base, content=caller.content, tool_calls=caller.tool_calls, usage=usage,
                                       model_calls=calls), "tools", caller, 1)
-        good = synthesis.dedup(synthesis.usable(results))
+        good = synthesis.dedup(core.usable(results))
         if not good:
             if plan.remaining_seconds() < 0.5:  # the workers ran out of time, not out of luck
                 return Composition(core.partial_answer(plan, results, plan.child_fields()), "deadline")
@@ -73,7 +72,7 @@ class Composer:
         prefix = synthesis.render_plan(plan) + "\n\n" if mode.show_plan else ""
         single = synthesis.fast_path(plan, results, mode)
         if single is not None:
-            base["sources"] = synthesis.result_sources([single])
+            base["sources"] = core.result_sources([single])
             content = core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing)
             return Composition(Answer(**base, content=content, usage=usage, model_calls=calls), "fast", single, 1)
         sender = DeltaSender(self.bus, plan.child_fields())
@@ -97,12 +96,12 @@ class Composer:
         lead = next((r for r in good if r.kind in ("expert", "tool")), good[0])  # what answers, not context
         if judged is None or not judged.text.strip():  # the judge failed or said nothing: the best result
             spent = judged or Generated()
-            base["sources"] = synthesis.result_sources([lead])
+            base["sources"] = core.result_sources([lead])
             content = core.with_gaps_note(prefix + shaping.shape(mode, lead.content), base["missing"])
             answer = Answer(**base, content=content, usage=total + (spent.usage or Usage()),
                             model_calls=calls + thought.calls + spent.calls, reasoning=thought.text)
             return Composition(answer, "judge_failed", lead, 1)
-        base["sources"] = synthesis.result_sources(good) + provenance.graph_sources(judged.refs or [], good)
+        base["sources"] = core.result_sources(good) + provenance.graph_sources(judged.refs or [], good)
         finish: FinishReason = "length" if judged.finish == "length" else "stop"
         answer = Answer(**base, content=core.with_gaps_note(prefix + judged.text, base["missing"]),
                         finish_reason=finish, usage=total + (judged.usage or Usage()),

@@ -1,5 +1,6 @@
-"""Pure merging logic: completeness, usage, the answer's common fields, partial and failed answers.
-(The fast path, priorities and prompts are in synthesis.py.)"""
+"""Pure merging logic, each notion once: which results are usable, what the answer lacks, its sources,
+usage and common fields; partial and failed answers. (The fast path, priorities and prompts are in
+synthesis.py, built on these.)"""
 
 from __future__ import annotations
 
@@ -7,17 +8,30 @@ from typing import Any
 
 from moe_core.contracts import Answer, ErrorInfo, ModelUse, Plan, Source, TaskResult, Usage
 
-_RANK = {"high": 0, "medium": 1, "low": 2}
+RANK = {"high": 0, "medium": 1, "low": 2}
+FALLBACK_PREFIX = "rf"  # task ids of the merger's own research fallback tasks
 
 
 def missing_tasks(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
+    """Task ids still without a result (the merger waits for them)."""
     return [t.task_id for t in plan.tasks if t.task_id not in results]
 
 
-def unanswered(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
-    """Categories of the plan's tasks that have no usable result (not arrived, failed or empty)."""
-    good = {r.task_id for r in usable(results)}
-    return [t.category for t in plan.tasks if t.task_id not in good]
+def missing(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
+    """Categories the answer lacks: tasks without a result, and failed or empty expert/tool results.
+    An empty graph or research result means "nothing found", not "missing"; the merger's own research
+    fallback is never missing."""
+    out: list[str] = []
+    for task in plan.tasks:
+        if task.task_id.startswith(FALLBACK_PREFIX) and task.kind == "research":
+            continue
+        result = results.get(task.task_id)
+        if result is None:
+            out.append(task.category)
+        elif not (result.content.strip() and not result.error):
+            if result.error or result.kind in ("expert", "tool"):
+                out.append(task.category)
+    return out
 
 
 def with_gaps_note(content: str, gaps: list[str]) -> str:
@@ -25,8 +39,22 @@ def with_gaps_note(content: str, gaps: list[str]) -> str:
 
 
 def usable(results: dict[str, TaskResult]) -> list[TaskResult]:
+    """Results with content and no error, the most confident first."""
     good = [r for r in results.values() if not r.error and r.content.strip()]
-    return sorted(good, key=lambda r: (_RANK[r.confidence], r.task_id))
+    return sorted(good, key=lambda r: (RANK[r.confidence], r.task_id))
+
+
+def result_sources(results: list[TaskResult]) -> list[Source]:
+    """The sources of the results an answer used (graph facts are added only when the judge tagged them)."""
+    out: list[Source] = []
+    for r in results:
+        if r.kind == "expert":
+            out.append(Source(kind="expert", ref=f"{r.category}:{r.model}@{r.server}"))
+        elif r.kind == "research":
+            out.extend(r.sources)
+        elif r.kind == "tool":
+            out.extend(r.sources or [Source(kind="tool", ref=r.category)])
+    return out
 
 
 def total_usage(plan: Plan, results: dict[str, TaskResult], extra: Usage | None = None) -> Usage:
@@ -46,9 +74,9 @@ def base_answer(plan: Plan, results: dict[str, TaskResult]) -> dict[str, Any]:
     return {
         **plan.child_fields(),
         "mode": plan.mode,
-        "missing": unanswered(plan, results),
+        "missing": missing(plan, results),
         "experts_used": sorted({r.category for r in good}),
-        "sources": [Source(kind="expert", ref=f"{r.category}:{r.model}@{r.server}") for r in good],
+        "sources": result_sources(good),
         # for feedback (model x category scores) and the semantic cache (planner stores it under cache_key)
         "question": plan.question,
         "cache_key": plan.cache_key,

@@ -6,7 +6,7 @@ so exactly one replica adds it and every replica then waits for it) and publishe
 
 from __future__ import annotations
 
-from merger.synthesis import FALLBACK_PREFIX
+from merger.core import FALLBACK_PREFIX
 from moe_core.contracts import Plan, PlannedTask, ResearchTask, TaskResult
 
 TASK_ID = f"{FALLBACK_PREFIX}1"

@@ -3,19 +3,15 @@ prompts, the answer's sources, and whether a critic must see the answer first.""
 
 from __future__ import annotations
 
-from moe_core.contracts import Plan, Source, TaskResult
+from merger.core import FALLBACK_PREFIX, RANK, missing, result_sources, usable
+from moe_core.contracts import Plan, TaskResult
 from moe_core.modes import Mode
 
-RANK = {"high": 0, "medium": 1, "low": 2}
+__all__ = ["FALLBACK_PREFIX", "RANK", "missing", "result_sources", "usable"]  # one notion each, in core
 # Source priority when results disagree (the judge is told the same order).
 PRIORITY = ("reasoning", "precision tool", "knowledge graph", "expert", "web", "cache")
 PRIORITY_TEXT = " > ".join(PRIORITY)
 CRITIC_CATEGORIES = frozenset({"medical_consult", "legal_advisor"})
-FALLBACK_PREFIX = "rf"  # task ids of the merger's own research fallback tasks
-
-
-def usable(results: dict[str, TaskResult]) -> list[TaskResult]:
-    return [r for r in results.values() if not r.error and r.content.strip()]
 
 
 def source_class(result: TaskResult) -> str:
@@ -39,23 +35,6 @@ def dedup(results: list[TaskResult]) -> list[TaskResult]:
     for result in sorted(results, key=lambda r: (RANK[r.confidence], r.task_id)):
         best.setdefault((result.kind, result.category), result)
     return ordered(list(best.values()))
-
-
-def missing(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
-    """Categories the answer lacks: tasks without a result, and failed or empty expert/tool results.
-    An empty graph or research result means "nothing found", not "missing"; the merger's own research
-    fallback is never missing."""
-    out: list[str] = []
-    for task in plan.tasks:
-        if task.task_id.startswith(FALLBACK_PREFIX) and task.kind == "research":
-            continue
-        result = results.get(task.task_id)
-        if result is None:
-            out.append(task.category)
-        elif not (result.content.strip() and not result.error):
-            if result.error or result.kind in ("expert", "tool"):
-                out.append(task.category)
-    return out
 
 
 def fast_path(plan: Plan, results: dict[str, TaskResult], mode: Mode) -> TaskResult | None:
@@ -128,19 +107,6 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
     user = (f"Question: {plan.question}\n\n{thinking}Sources, highest priority first:\n\n"
             f"{_blocks(results)}{_cache_block(plan)}")
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
-
-
-def result_sources(results: list[TaskResult]) -> list[Source]:
-    """The sources of the results an answer used (graph facts are added only when the judge tagged them)."""
-    out: list[Source] = []
-    for r in results:
-        if r.kind == "expert":
-            out.append(Source(kind="expert", ref=f"{r.category}:{r.model}@{r.server}"))
-        elif r.kind == "research":
-            out.extend(r.sources)
-        elif r.kind == "tool":
-            out.extend(r.sources or [Source(kind="tool", ref=r.category)])
-    return out
 
 
 def render_plan(plan: Plan) -> str:

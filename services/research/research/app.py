@@ -4,44 +4,42 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
-from moe_core.bus import Bus, wait_positioned
+from moe_core.bus import Bus
 from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Progress, ResearchTask, TaskResult, Usage
-from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError
-from moe_core.service import create_service_app
-from moe_core.stores import redis_client, redis_ready
+from moe_core.inference import InferenceClient, InferenceError
+from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
+from moe_core.stage_resources import Outcomes, Resources
 from research import core
 from research.searxng import SearchError, SearxngClient, WebHit
 from research.settings import ResearchSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Researcher:
-    def __init__(self, settings: ResearchSettings, bus: Bus, inference: InferenceClient, redis: Redis,
-                 searxng: SearxngClient) -> None:
+    def __init__(self, settings: ResearchSettings, bus: Bus, inference: InferenceClient, searxng: SearxngClient,
+                 outcomes: Outcomes[TaskResult], cancels: Cancellations | None) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
         self.searxng = searxng
-        self.memo = Memo(redis, "research:result", settings.result_ttl_s)
-        self.cancels = Cancellations(redis, settings.topic_namespace)
+        self.outcomes = outcomes
+        self.cancels = cancels
 
     async def handle(self, task: ResearchTask) -> None:
-        key = f"{task.response_id}:{task.task_id}"
-        stored = await self.memo.get(key)
-        if stored:
-            result = TaskResult.model_validate_json(stored)
-        else:
+        async def research() -> TaskResult:
             queries = core.queries_for(task, self.settings.research_max_queries)
             await self._progress(task, "researching", "; ".join(queries))
-            result = await self._run(task, queries)
-            result = TaskResult.model_validate_json(await self.memo.put_first(key, result.model_dump_json()))
+            return await self._run(task, queries)
+
+        result, _ = await self.outcomes.once(f"{task.response_id}:{task.task_id}", research)
         await self.bus.publish(result, self.bus.topics.results)
         detail = result.error or f"{len(result.sources)} sources"
         await self._progress(task, "failed" if result.error else "researched", detail)
@@ -52,7 +50,7 @@ class Researcher:
         if task.expired():
             return TaskResult(**base, confidence="low", error="deadline passed before the task started")
         try:
-            hits = await self.cancels.run(task.response_id, self.searxng.search_all(
+            hits = await self._cancellable(task, self.searxng.search_all(
                 queries, task.max_results, timeout_s=task.remaining_seconds()))
             summary, model, server, usage = await self._summarise(task, hits)
         except SearchError as exc:
@@ -72,7 +70,7 @@ class Researcher:
         if not hits or not self.settings.research_summarise:
             return None, None, None, Usage()
         try:
-            done = await self.cancels.run(task.response_id, self.inference.chat(
+            done = await self._cancellable(task, self.inference.chat(
                 self.inference.config.for_role("research"),
                 core.summary_messages(task.question, hits),
                 max_tokens=self.settings.research_max_tokens,
@@ -84,39 +82,38 @@ class Researcher:
             return None, None, None, Usage()
         return done.content, done.model, done.server, done.usage
 
+    async def _cancellable(self, task: ResearchTask, work: Awaitable[T]) -> T:
+        return await (self.cancels.run(task.response_id, work) if self.cancels is not None else work)
+
+    async def close(self) -> None:
+        await self.searxng.aclose()
+
     async def _progress(self, task: ResearchTask, event: str, detail: str) -> None:
         await self.bus.publish(Progress(**task.child_fields(), stage="research", event=event, detail=detail,
                                         task_id=task.task_id), self.bus.topics.progress)
 
 
-def create_app(
-    settings: ResearchSettings | None = None,
-    *,
-    bus: Bus | None = None,
-    inference: InferenceClient | None = None,
-    redis: Redis | None = None,
-    searxng: SearxngClient | None = None,
-    manage_broker: bool = True,
-) -> FastAPI:
-    settings = settings or ResearchSettings()
-    bus = bus or Bus(settings)
-    inference = inference or InferenceClient(InferenceConfig.from_settings(settings))
-    redis = redis or redis_client(settings.redis_url)
-    searxng = searxng or SearxngClient(settings.searxng_url, settings.searxng_timeout_s, settings.searxng_language)
-    researcher = Researcher(settings, bus, inference, redis, searxng)
-    bus.subscribe(bus.topics.tasks_research, ResearchTask, researcher.handle)
-    cancel_feed = researcher.cancels.subscribe(bus)
+def build(res: Resources) -> Researcher:
+    settings: ResearchSettings = res.settings
+    searxng = res.extra.get("searxng") or SearxngClient(settings.searxng_url, settings.searxng_timeout_s,
+                                                        settings.searxng_language)
+    return Researcher(settings, res.bus, res.inference, searxng, res.outcomes(), res.cancels)
 
-    async def start() -> None:
-        await wait_positioned(cancel_feed)  # a Cancel published from now on reaches this process
 
-    async def close() -> None:
-        await inference.aclose()
-        await searxng.aclose()
-        await redis.aclose()
+STAGE = Stage(
+    name="research",
+    settings=ResearchSettings,
+    build=build,
+    summary="Research tasks -> web results (SearXNG), numbered sources and a cited summary.",
+    consumes=(Consumes("tasks_research", ResearchTask, "handle"),),
+    publishes=("results", "progress"),
+    needs=("redis", "inference"),
+    memo=MemoPolicy("research:result", TaskResult, ttl="result_ttl_s"),
+    cancel=CancelPolicy(),
+    state="researcher",
+)
 
-    app = create_service_app(settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_startup=[start],
-                             on_shutdown=[close],
-                             manage_broker=manage_broker)
-    app.state.researcher = researcher
-    return app
+
+def create_app(settings: ResearchSettings | None = None, **overrides: Any) -> FastAPI:
+    """Overrides (tests): bus, inference, redis, searxng, manage_broker."""
+    return STAGE.create_app(settings, **overrides)

@@ -1,12 +1,9 @@
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from moe_core.settings import FleetSettings
 
 
 class ResearchSettings(FleetSettings):
-    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
-
     service_name: str = "research"
     http_port: int = 8104
     searxng_url: str = Field(default="http://127.0.0.1:8888", description="Base URL of a SearXNG instance")

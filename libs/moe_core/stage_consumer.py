@@ -1,0 +1,153 @@
+"""A stage's subscribers and publishers on FastStream's own API: one KafkaRouter per stage whose
+middleware keeps the bus's guarantees, the payload parsed by a decoder into the declared model (so the
+AsyncAPI document carries every message's schema).
+
+- group consumers commit after the handler returned (AckPolicy.NACK_ON_ERROR);
+- a payload that is not a valid message, or a handler failing for a non-transient reason: dead-letter
+  topic with the reason, then committed;
+- a transient failure (broker, Redis, network): re-raised after a pause, so the record is redelivered;
+- tracing and FastStream's Prometheus metrics come from the broker's middlewares (outside this one);
+  the stage's own `moe_stage_seconds` and the response_id on every log line come from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from faststream import AckPolicy
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.kafka import KafkaRouter
+from pydantic import BaseModel, ValidationError
+
+from moe_core import contracts
+from moe_core.bus import TRANSIENT_ERRORS, Bus
+from moe_core.contracts import Envelope, Topics, headers
+from moe_core.contracts.topics import TOPIC_MESSAGES
+from moe_core.observability import bind_response_id, current_trace_context
+from moe_core.observability.metrics import STAGE_SECONDS
+from moe_core.settings import FleetSettings
+
+if TYPE_CHECKING:
+    from faststream.message import StreamMessage
+
+    from moe_core.stage import Consumes, Stage
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class InvalidPayload(Exception):
+    """The record is not a valid message of the topic's model."""
+
+
+def _dead_letters(bus: Bus | None) -> type[BaseMiddleware]:
+    service = bus.settings.service_name if bus is not None else "-"
+
+    class StageMiddleware(BaseMiddleware):
+        async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+            raw = msg.raw_message
+            topic = getattr(raw, "topic", "?")
+            rid = (msg.headers or {}).get(headers.RESPONSE_ID) or _key_of(raw) or "-"
+            started = time.perf_counter()
+            with bind_response_id(str(rid)):
+                try:
+                    return await call_next(msg)
+                except InvalidPayload as exc:
+                    if bus is not None:
+                        await bus.dead_letter(msg, str(exc), "validation_error")  # type: ignore[arg-type]
+                    return None
+                except TRANSIENT_ERRORS:
+                    log.exception("transient failure, the message will be redelivered")
+                    await asyncio.sleep(1.0)
+                    raise
+                except Exception as exc:
+                    log.exception("handler failed")
+                    if bus is None:
+                        raise
+                    await bus.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)  # type: ignore[arg-type]
+                    return None
+                finally:
+                    STAGE_SECONDS.labels(service, topic).observe(time.perf_counter() - started)
+
+    return StageMiddleware
+
+
+def _decoder(model: type[BaseModel]) -> Callable[..., Awaitable[BaseModel]]:
+    async def decode(msg: StreamMessage[Any], original: Any = None) -> BaseModel:
+        body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
+        try:
+            parsed = model.model_validate_json(body)
+        except ValidationError as exc:
+            raise InvalidPayload(f"invalid {model.__name__}: {exc}") from None
+        if isinstance(parsed, Envelope) and parsed.trace.traceparent is None:
+            parsed.trace = current_trace_context()  # the consumer span, continuing the header's trace
+        return parsed
+
+    return decode
+
+
+def _typed(consumes: Consumes, handler: Handler) -> Handler:
+    """A handler whose signature names the model: FastStream's AsyncAPI takes the payload schema from it."""
+
+    async def handle(message: Any) -> None:
+        await handler(message)
+
+    handle.__annotations__ = {"message": consumes.model, "return": None}
+    handle.__name__ = handle.__qualname__ = consumes.handler.strip("<>")
+    return handle
+
+
+def subscriber_options(settings: FleetSettings, consumes: Consumes) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "session_timeout_ms": 6_000,
+        "heartbeat_interval_ms": 1_000,
+        "max_poll_interval_ms": 600_000,
+    }
+    if consumes.group:
+        kwargs.update(group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR,
+                      auto_offset_reset="earliest")
+        if settings.consumer_workers > 1:
+            kwargs["max_workers"] = settings.consumer_workers
+    else:
+        kwargs.update(ack_policy=AckPolicy.ACK_FIRST, auto_offset_reset="latest")
+    return kwargs
+
+
+def stage_router(stage: Stage, settings: FleetSettings, bus: Bus | None,
+                 handlers: dict[str, Handler] | None) -> tuple[KafkaRouter, dict[str, Any]]:
+    """The stage's router: a subscriber per (enabled) consumption, a publisher per declared topic (for the
+    document; the stage publishes through its Bus). handlers=None: no-op handlers (the AsyncAPI document
+    of a stage that is not running). Returns the router and its subscribers by handler name."""
+    topics = Topics.for_namespace(settings.topic_namespace)
+    router = KafkaRouter(middlewares=(_dead_letters(bus),))
+    subscribers: dict[str, Any] = {}
+    for consumes in stage.all_consumed():
+        if handlers is not None and consumes.handler not in handlers:
+            continue  # switched off (`when`)
+        handler = handlers[consumes.handler] if handlers is not None else _noop
+        subscriber = router.subscriber(
+            getattr(topics, consumes.topic), decoder=_decoder(consumes.model),
+            title=f"{stage.name}:{consumes.topic}", description=consumes.description or None,
+            **subscriber_options(settings, consumes))
+        subscriber(_typed(consumes, handler))
+        subscribers[consumes.handler] = subscriber
+    for topic in stage.publishes:
+        model = getattr(contracts, TOPIC_MESSAGES[topic])
+        router.publisher(getattr(topics, topic), schema=model, title=f"{stage.name}:{topic}:publish")
+    return router, subscribers
+
+
+async def _noop(message: Any) -> None:
+    return None
+
+
+def _key_of(raw: Any) -> str | None:
+    key = getattr(raw, "key", None)
+    if isinstance(key, bytes):
+        return key.decode("utf-8", errors="replace")
+    return key if isinstance(key, str) else None

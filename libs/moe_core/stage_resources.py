@@ -1,0 +1,127 @@
+"""What a stage's domain object is built from: settings, bus, and the clients the stage declared it needs,
+made one way everywhere (the inference client is always fleet-aware), closed by the runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from moe_core.bus import Bus
+from moe_core.cancellation import Cancellations, RequestCancelled
+from moe_core.idempotency import Memo
+from moe_core.settings import FleetSettings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from moe_core.graph import GraphDB
+    from moe_core.inference import InferenceClient
+    from moe_core.stage import Stage
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Outcomes(Generic[M]):
+    """At-least-once delivery means a handler sees a message twice: the first stored outcome stands."""
+
+    def __init__(self, memo: Memo, model: type[M], cancels: Cancellations | None) -> None:
+        self.memo = memo
+        self.model = model
+        self.cancels = cancels
+
+    async def once(self, key: str, compute: Callable[[], Awaitable[M]], *, rid: str | None = None,
+                   cancelled: Callable[[], M] | None = None) -> tuple[M, bool]:
+        """The outcome of `key`: stored, or computed now and stored (fresh=True when this call's outcome
+        is the one that stands). With `rid` the computation stops on a Cancel of that request and
+        `cancelled()` is the outcome instead."""
+        stored = await self.memo.get(key)
+        if stored:
+            return self.model.model_validate_json(stored), False
+        if rid is not None and self.cancels is not None:
+            try:
+                value = await self.cancels.run(rid, compute())
+            except RequestCancelled:
+                if cancelled is None:
+                    raise
+                value = cancelled()
+        else:
+            value = await compute()
+        fresh = value.model_dump_json()
+        kept = await self.memo.put_first(key, fresh)
+        return (value, True) if kept == fresh else (self.model.model_validate_json(kept), False)
+
+
+@dataclass
+class Resources:
+    stage: Stage
+    settings: Any  # the stage's settings class (a FleetSettings subclass)
+    bus: Bus
+    redis_client: Redis | None = None
+    inference_client: InferenceClient | None = None
+    graph_db: GraphDB | None = None
+    cancels: Cancellations | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def redis(self) -> Redis:
+        if self.redis_client is None:
+            raise RuntimeError(f"stage {self.stage.name} did not declare that it needs redis")
+        return self.redis_client
+
+    @property
+    def inference(self) -> InferenceClient:
+        if self.inference_client is None:
+            raise RuntimeError(f"stage {self.stage.name} did not declare that it needs inference")
+        return self.inference_client
+
+    @property
+    def db(self) -> GraphDB:
+        if self.graph_db is None:
+            raise RuntimeError(f"stage {self.stage.name} did not declare that it needs neo4j")
+        return self.graph_db
+
+    def outcomes(self) -> Outcomes[Any]:
+        """The stage's idempotency store, from its MemoPolicy."""
+        policy = self.stage.memo
+        if policy is None:
+            raise RuntimeError(f"stage {self.stage.name} declares no memo policy")
+        prefix = policy.prefix.format(namespace=self.settings.topic_namespace)
+        return Outcomes(Memo(self.redis, prefix, int(getattr(self.settings, policy.ttl))), policy.model, self.cancels)
+
+    def memo(self, prefix: str, ttl_s: int) -> Memo:
+        """A further remembered value (e.g. a model's classification) in the stage's Redis."""
+        return Memo(self.redis, prefix, ttl_s)
+
+
+def make_resources(stage: Stage, settings: FleetSettings, bus: Bus | None, redis: Redis | None,
+                   inference: InferenceClient | None, db: GraphDB | None, extra: dict[str, Any]) -> Resources:
+    """Build what `stage.needs` lists (unless a test handed it in)."""
+    from moe_core.stores import redis_client
+
+    needs = set(stage.needs)
+    res = Resources(stage=stage, settings=settings, bus=bus or Bus(settings), extra=extra)
+    if "redis" in needs:
+        res.redis_client = redis or redis_client(settings.redis_url)
+    if "inference" in needs:
+        from moe_core.inference import InferenceClient
+
+        res.inference_client = inference or InferenceClient.from_settings(settings, res.redis_client)
+    if "neo4j" in needs:
+        from moe_core.graph import GraphDB
+
+        res.graph_db = db or GraphDB.from_settings(settings)  # type: ignore[arg-type]
+    if stage.cancel is not None:
+        res.cancels = Cancellations(res.redis, settings.topic_namespace)
+    return res
+
+
+async def close_resources(res: Resources) -> None:
+    if res.inference_client is not None:
+        await res.inference_client.aclose()
+    if res.graph_db is not None:
+        await res.graph_db.close()
+    if res.redis_client is not None:
+        await res.redis_client.aclose()
