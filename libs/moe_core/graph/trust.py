@@ -15,7 +15,7 @@ class TrustPolicy:
     half_life_days: float = 180.0
     verified_bonus: float = 1.25
     source_weights: dict[str, float] = field(
-        default_factory=lambda: {"ontology": 1.0, "gap_healer": 0.8, "extracted": 0.7}
+        default_factory=lambda: {"ontology": 1.0, "gap_healer": 0.8, "extracted": 0.7, "imported": 0.6}
     )
     # Sources whose knowledge does not age (the curated base ontology).
     timeless_sources: frozenset[str] = frozenset({"ontology"})

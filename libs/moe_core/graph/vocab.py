@@ -43,8 +43,8 @@ CONFLICTS: tuple[tuple[str, str], ...] = (("TREATS", "CAUSES"), ("TREATS", "CONT
 # Relations whose direction carries no meaning.
 SYMMETRIC_TYPES = frozenset({"INTERACTS_WITH", "RELATED_TO"})
 
-Source = Literal["ontology", "extracted", "gap_healer"]
-SOURCES: tuple[Source, ...] = ("ontology", "extracted", "gap_healer")
+Source = Literal["ontology", "extracted", "gap_healer", "imported"]
+SOURCES: tuple[Source, ...] = ("ontology", "extracted", "gap_healer", "imported")
 
 DOMAINS: tuple[str, ...] = ("medical", "legal", "technical", "math", "science", "general")
 

@@ -21,6 +21,7 @@ from gateway.auth import authenticate
 from gateway.chat import ChatService
 from gateway.feedback import FeedbackApi
 from gateway.graph_api import GraphApi
+from gateway.knowledge_api import KnowledgeApi
 from gateway.keystore import KeyStore
 from gateway.openai_api import MODES, OpenAIError, parse_request
 from gateway.openai_chat import complete
@@ -63,6 +64,7 @@ def create_app(
     exact = ExactAnswers(feedback.redis, settings.topic_namespace, 0) if settings.exact_cache else None
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly)
     graph = GraphApi(settings, bus, lambda: holder["store"])
+    knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
     if keystore is not None:
         holder["store"] = keystore
 
@@ -86,6 +88,7 @@ def create_app(
     app.state.pending = pending
     app.add_middleware(ReplicaHeader)
     app.include_router(graph.router)
+    app.include_router(knowledge.router)
     app.include_router(feedback.router)
 
     @app.exception_handler(OpenAIError)

@@ -1,0 +1,154 @@
+"""Change sets of knowledge imports in Postgres: the bundle, its diff, the approvals (one row per admin
+key: the primary key makes a second approval by the same key impossible) and the decision."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS knowledge_change_sets (
+    id                 text PRIMARY KEY,
+    tenant             text NOT NULL,
+    status             text NOT NULL CHECK (status IN ('pending', 'applied', 'rejected')),
+    importer_key       text NOT NULL,
+    bundle_digest      text NOT NULL,
+    bundle             jsonb NOT NULL,
+    diff               jsonb NOT NULL,
+    domains            text[] NOT NULL,
+    approvals_required integer NOT NULL,
+    policy_digest      text NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    decided_at         timestamptz,
+    decided_by         text,
+    note               text NOT NULL DEFAULT '',
+    result             jsonb
+);
+CREATE INDEX IF NOT EXISTS knowledge_change_sets_tenant_status
+    ON knowledge_change_sets (tenant, status, created_at DESC);
+CREATE TABLE IF NOT EXISTS knowledge_approvals (
+    change_set_id text NOT NULL REFERENCES knowledge_change_sets (id),
+    key_id        text NOT NULL,
+    approved_at   timestamptz NOT NULL DEFAULT now(),
+    note          text NOT NULL DEFAULT '',
+    PRIMARY KEY (change_set_id, key_id)
+);
+"""
+
+# The three selects share their column list (written out: no SQL is assembled at run time).
+SELECT_ONE = (
+    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.bundle_digest, cs.bundle, cs.diff, cs.domains, "
+    "cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, cs.note, cs.result, "
+    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'at', a.approved_at, 'note', a.note) "
+    "ORDER BY a.approved_at) FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
+    "FROM knowledge_change_sets cs "
+    "WHERE cs.id = $1 AND cs.tenant = ANY($2::text[])"
+)
+SELECT_LOCKED = (
+    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.bundle_digest, cs.bundle, cs.diff, cs.domains, "
+    "cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, cs.note, cs.result, "
+    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'at', a.approved_at, 'note', a.note) "
+    "ORDER BY a.approved_at) FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
+    "FROM knowledge_change_sets cs "
+    "WHERE cs.id = $1 AND cs.tenant = ANY($2::text[]) FOR UPDATE OF cs"
+)
+SELECT_LIST = (
+    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.bundle_digest, cs.bundle, cs.diff, cs.domains, "
+    "cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, cs.note, cs.result, "
+    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'at', a.approved_at, 'note', a.note) "
+    "ORDER BY a.approved_at) FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
+    "FROM knowledge_change_sets cs "
+    "WHERE cs.tenant = ANY($1::text[]) AND ($2::text IS NULL OR cs.status = $2) "
+    "ORDER BY cs.created_at DESC, cs.id LIMIT $3"
+)
+INSERT = """
+INSERT INTO knowledge_change_sets (id, tenant, status, importer_key, bundle_digest, bundle, diff, domains,
+                                   approvals_required, policy_digest, decided_at, decided_by, result)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10,
+        CASE WHEN $3 = 'applied' THEN now() END, $11, $12::jsonb)
+"""
+APPROVE = """
+INSERT INTO knowledge_approvals (change_set_id, key_id, note) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+"""
+HAS_APPROVED = "SELECT EXISTS (SELECT 1 FROM knowledge_approvals WHERE change_set_id = $1 AND key_id = $2)"
+COUNT = "SELECT count(*) FROM knowledge_approvals WHERE change_set_id = $1"
+DECIDE = """
+UPDATE knowledge_change_sets SET status = $2, decided_at = now(), decided_by = $3, note = $4, result = $5::jsonb
+WHERE id = $1 AND status = 'pending'
+"""
+
+
+def _row(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    for name in ("bundle", "diff", "result", "approvals"):
+        if isinstance(out[name], str):
+            out[name] = json.loads(out[name])
+    out["domains"] = list(out["domains"])
+    return out
+
+
+class ChangeSets:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._migrated = False
+
+    async def migrate(self) -> None:
+        if self._migrated:
+            return
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(424243)")
+            try:
+                await conn.execute(SCHEMA)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(424243)")
+        self._migrated = True
+
+    async def create(self, *, id: str, tenant: str, status: str, importer_key: str, bundle: dict[str, Any],
+                     diff: dict[str, Any], domains: list[str], approvals_required: int, policy_digest: str,
+                     decided_by: str | None = None, result: dict[str, Any] | None = None) -> dict[str, Any]:
+        await self.migrate()
+        await self.pool.execute(INSERT, id, tenant, status, importer_key, bundle["digest"], json.dumps(bundle),
+                                json.dumps(diff), domains, approvals_required, policy_digest, decided_by,
+                                None if result is None else json.dumps(result))
+        found = await self.get(id, [tenant])
+        assert found is not None
+        return found
+
+    async def get(self, cs_id: str, tenants: list[str]) -> dict[str, Any] | None:
+        await self.migrate()
+        row = await self.pool.fetchrow(SELECT_ONE, cs_id, tenants)
+        return _row(row) if row else None
+
+    async def find(self, tenants: list[str], status: str | None, limit: int) -> list[dict[str, Any]]:
+        await self.migrate()
+        return [_row(r) for r in await self.pool.fetch(SELECT_LIST, tenants, status, limit)]
+
+    @asynccontextmanager
+    async def locked(self, cs_id: str, tenants: list[str]) -> AsyncIterator[Locked]:
+        """The change set, row-locked for one decision (approvals of one change set run one at a time).
+        Everything done through the handle commits together, or not at all if the block raises."""
+        await self.migrate()
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(SELECT_LOCKED, cs_id, tenants)
+            yield Locked(conn, cs_id, _row(row) if row else None)
+
+
+class Locked:
+    def __init__(self, conn: asyncpg.Connection, cs_id: str, item: dict[str, Any] | None) -> None:
+        self.conn, self.id, self.item = conn, cs_id, item
+
+    async def has_approved(self, key_id: str) -> bool:
+        return bool(await self.conn.fetchval(HAS_APPROVED, self.id, key_id))
+
+    async def approve(self, key_id: str, note: str) -> int:
+        """Record the key's approval; the number of approvals so far."""
+        await self.conn.execute(APPROVE, self.id, key_id, note)
+        return int(await self.conn.fetchval(COUNT, self.id))
+
+    async def decide(self, status: str, actor: str, note: str, result: dict[str, Any] | None) -> None:
+        await self.conn.execute(DECIDE, self.id, status, actor, note, None if result is None else json.dumps(result))
