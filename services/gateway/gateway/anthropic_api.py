@@ -70,8 +70,8 @@ class MessagesRequest(BaseModel):
         return out
 
     def params(self) -> GenerationParams:
-        return GenerationParams(max_tokens=min(self.max_tokens, MAX_TOKENS_CAP), temperature=self.temperature,
-                                top_p=self.top_p, stop=self.stop_sequences or None)
+        return GenerationParams(max_tokens=min(self.max_tokens or MAX_TOKENS_CAP, MAX_TOKENS_CAP),
+                                temperature=self.temperature, top_p=self.top_p, stop=self.stop_sequences or None)
 
     def tool_defs(self) -> list[dict[str, Any]]:
         return [openai_tool(t.name, t.description, t.input_schema) for t in self.tools or []]
@@ -87,6 +87,12 @@ class MessagesRequest(BaseModel):
     def wants_thinking(self, default: bool) -> bool:
         kind = (self.thinking or {}).get("type")
         return default if kind is None else kind != "disabled"
+
+
+class CountTokensRequest(MessagesRequest):
+    """POST /v1/messages/count_tokens: a Messages request without max_tokens (and nothing generated)."""
+
+    max_tokens: int | None = Field(default=None, ge=1)  # type: ignore[assignment]
 
 
 def system_text(system: str | list[dict[str, Any]] | None) -> str:
@@ -142,11 +148,11 @@ def _convert(message: AnthropicMessage, where: str) -> list[ChatMessage]:
     return results + ([ChatMessage(role="user", content=text)] if text or not results else [])
 
 
-def parse_messages_request(data: Any) -> MessagesRequest:
+def parse_messages_request(data: Any, model: type[MessagesRequest] = MessagesRequest) -> MessagesRequest:
     if not isinstance(data, dict):
         raise OpenAIError(400, "the request body must be a JSON object")
     try:
-        return MessagesRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -19,9 +19,11 @@ from starlette.requests import Request
 
 from gateway.anthropic_api import MessagesRequest, error_body, message_body, stop_reason, usage_body
 from gateway.chat import ChatService, final_answer
+from gateway.model_map import resolve_mode
 from gateway.openai_api import OpenAIError, answer_error
 from gateway.openai_chat import SSE_HEADERS
 from gateway.session import RequestRun
+from gateway.token_count import count_prompt
 from gateway.tools import tool_calls, tool_use_block
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -29,7 +31,7 @@ from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY,
 
 def error_response(exc: OpenAIError) -> JSONResponse:
     GATEWAY_REQUESTS.labels("messages", "-", str(exc.status)).inc()
-    return JSONResponse(error_body(exc), status_code=exc.status)
+    return JSONResponse(error_body(exc), status_code=exc.status, headers=getattr(exc, "headers", None))
 
 
 async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: str, http: Request,
@@ -48,6 +50,15 @@ async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: st
     if answer is None:
         return Response(status_code=499, background=run.background())
     return JSONResponse(message_body(body.model, answer, thinking), headers=headers, background=run.background())
+
+
+def count_tokens(body: MessagesRequest, model_map: Mapping[str, str]) -> JSONResponse:
+    """POST /v1/messages/count_tokens: the prompt's tokens (gateway.token_count), nothing is generated."""
+    mode = resolve_mode(body.model, model_map)
+    if mode is None:
+        raise OpenAIError(404, f"The model '{body.model}' does not exist", param="model", code="model_not_found")
+    GATEWAY_REQUESTS.labels("count_tokens", mode, "200").inc()
+    return JSONResponse({"input_tokens": count_prompt(body.chat_messages(), body.tool_defs())})
 
 
 class AnthropicStream:

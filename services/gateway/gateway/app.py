@@ -15,17 +15,21 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.anthropic_api import parse_messages_request
-from gateway.anthropic_chat import create_message, error_response
+from gateway.anthropic_api import CountTokensRequest, parse_messages_request
+from gateway.anthropic_chat import count_tokens, create_message, error_response
 from gateway.auth import authenticate
 from gateway.chat import ChatService
 from gateway.feedback import FeedbackApi
 from gateway.graph_api import GraphApi
 from gateway.knowledge_api import KnowledgeApi
 from gateway.keystore import KeyStore
+from gateway.model_map import resolve_mode
 from gateway.openai_api import MODES, OpenAIError, parse_request
 from gateway.openai_chat import complete
 from gateway.pending import Pending
+from gateway.responses_api import parse_responses_request
+from gateway.responses_chat import create_response, get_response
+from gateway.responses_store import ResponseStore
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus, wait_positioned
 from moe_core.contracts import Answer, AnswerDelta, Progress
@@ -64,6 +68,7 @@ def create_app(
     exact = ExactAnswers(feedback.redis, settings.topic_namespace, 0) if settings.exact_cache else None
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly)
     graph = GraphApi(settings, bus, lambda: holder["store"])
+    responses = ResponseStore(feedback.redis, settings.topic_namespace, settings.responses_ttl_s)
     knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
     if keystore is not None:
         holder["store"] = keystore
@@ -129,6 +134,35 @@ def create_app(
         except OpenAIError as exc:
             return error_response(exc)
 
+    @app.post("/v1/messages/count_tokens")
+    async def messages_count_tokens(request: Request) -> Response:
+        """Anthropic's token counting (what Claude Code calls before a turn); errors in Anthropic's envelope."""
+        try:
+            await authenticate(request, holder["store"])
+            try:
+                data = json.loads(await request.body())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise OpenAIError(400, "the request body is not valid JSON") from None
+            return count_tokens(parse_messages_request(data, CountTokensRequest), settings.model_map)
+        except OpenAIError as exc:
+            return error_response(exc)
+
+    @app.post("/v1/responses")
+    async def create_responses(request: Request) -> Response:
+        """The OpenAI Responses API (gateway.responses_chat)."""
+        key = await authenticate(request, holder["store"])
+        try:
+            data = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise OpenAIError(400, "the request body is not valid JSON") from None
+        return await create_response(chat, responses, parse_responses_request(data), key, request,
+                                     _timeout_header(request))
+
+    @app.get("/v1/responses/{response_id}")
+    async def retrieve_response(response_id: str, request: Request) -> Response:
+        key = await authenticate(request, holder["store"])
+        return await get_response(responses, response_id, key)
+
     @app.get("/v1/models")
     async def list_models(request: Request) -> dict[str, object]:
         await authenticate(request, holder["store"])
@@ -140,9 +174,10 @@ def create_app(
     @app.get("/v1/models/{model_id}")
     async def get_model(model_id: str, request: Request) -> dict[str, object]:
         await authenticate(request, holder["store"])
-        if model_id not in MODES:
+        mode = resolve_mode(model_id, settings.model_map)  # a client's own id (model map) answers too
+        if mode is None:
             raise OpenAIError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
-        return _model(model_id)
+        return {**_model(mode), "id": model_id, "display_name": model_id}
 
     return app
 

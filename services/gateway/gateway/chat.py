@@ -12,7 +12,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from gateway.openai_api import MODES, OpenAIError, answer_error
+from gateway.model_map import resolve_mode
+from gateway.openai_api import OpenAIError, answer_error
 from gateway.pending import Pending
 from gateway.session import ClientGone, RequestRun
 from gateway.settings import GatewaySettings
@@ -52,8 +53,10 @@ class ChatService:
     ) -> RequestRun:
         """Validate and publish one request; the returned run must be closed when the connection ends.
         timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured."""
-        if mode not in MODES:
+        resolved = resolve_mode(mode, self.settings.model_map)  # a client's own model id -> our mode
+        if resolved is None:
             raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
+        mode = resolved
         if sum(len(m.content) for m in messages) > self.settings.max_prompt_chars:
             raise OpenAIError(400, "the messages are too long", param="messages", code="context_length_exceeded")
         if not any(m.role == "user" and m.content.strip() for m in messages):

@@ -1,8 +1,9 @@
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.settings import FleetSettings
 
 
@@ -36,3 +37,15 @@ class GatewaySettings(FleetSettings):
     feedback_window_s: int = Field(default=7 * 86400, ge=60, description="How long an answer can be rated")
     exact_cache: bool = Field(default=True, description="Answer exact repeats of cached questions here, from Redis "
                                                         "(written by the planner's semantic cache), with no hop")
+    model_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_MODEL_MAP),
+        description="Client model ids (shell wildcards) -> modes, JSON, e.g. "
+                    '{"claude-*haiku*": "moe-orchestrator-concise", "claude-*": "moe-orchestrator"}',
+    )
+    responses_ttl_s: int = Field(default=7 * 86400, ge=60, description="How long stored Responses API "
+                                                                     "responses (previous_response_id) live")
+
+    @field_validator("model_map")
+    @classmethod
+    def _model_map(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_model_map(value)

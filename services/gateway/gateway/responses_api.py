@@ -1,0 +1,209 @@
+"""OpenAI Responses API wire shapes (POST /v1/responses): the request model, its input items mapped to the
+internal (OpenAI chat form) messages, and the `response` object built from an Answer.
+
+Input: a string (one user message) or a list of items: messages (`role` user/system/developer/assistant,
+content a string or `input_text`/`output_text` parts), `function_call` items (the model's earlier calls)
+and `function_call_output` items (the client's results); `reasoning` items are accepted and not sent on.
+`instructions` become the system message of this response only (not carried to the next one).
+Tools: `function` tools only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gateway.openai_api import TOOL_NAME, OpenAIError, parse_object
+from gateway.tools import tool_calls
+from moe_core.contracts import Answer, ChatMessage, GenerationParams
+
+IGNORED_ITEMS = {"reasoning"}
+TEXT_PARTS = {"input_text", "output_text", "text"}
+
+
+class FunctionTool(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["function"]
+    name: str = Field(pattern=TOOL_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+    def chat_tool(self) -> dict[str, Any]:
+        function: dict[str, Any] = {"name": self.name, "parameters": self.parameters or {"type": "object",
+                                                                                         "properties": {}}}
+        if self.description:
+            function["description"] = self.description
+        return {"type": "function", "function": function}
+
+
+class ResponsesRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    input: str | list[dict[str, Any]] = Field(min_length=1)
+    instructions: str | None = None
+    previous_response_id: str | None = Field(default=None, min_length=1, max_length=200)
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    stream: bool = False
+    store: bool = True
+    max_output_tokens: int | None = Field(default=None, ge=1, le=32768)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _tools(self) -> ResponsesRequest:
+        names = {t.name for t in self.function_tools()}
+        choice = self.tool_choice
+        if isinstance(choice, dict):
+            if choice.get("type") != "function" or not isinstance(choice.get("name"), str):
+                raise ValueError('tool_choice must be "none", "auto", "required" or {"type": "function", "name": ...}')
+            if choice["name"] not in names:
+                raise ValueError(f"tool_choice names the function {choice['name']!r}, which is not in tools")
+        elif choice == "required" and not names:
+            raise ValueError('tool_choice "required" needs tools')
+        return self
+
+    def function_tools(self) -> list[FunctionTool]:
+        out = []
+        for i, tool in enumerate(self.tools or []):
+            if tool.get("type") != "function":
+                raise ValueError(f"tools.{i}: only function tools are supported, got {tool.get('type')!r}")
+            out.append(FunctionTool.model_validate(tool))
+        return out
+
+    def tool_defs(self) -> list[dict[str, Any]]:
+        return [t.chat_tool() for t in self.function_tools()]
+
+    def chat_tool_choice(self) -> str | dict[str, Any] | None:
+        if isinstance(self.tool_choice, dict):
+            return {"type": "function", "function": {"name": self.tool_choice["name"]}}
+        return self.tool_choice
+
+    def params(self) -> GenerationParams:
+        return GenerationParams(max_tokens=self.max_output_tokens, temperature=self.temperature, top_p=self.top_p)
+
+    def input_messages(self) -> list[ChatMessage]:
+        """This request's input as internal messages (without instructions and earlier turns)."""
+        if isinstance(self.input, str):
+            return [ChatMessage(role="user", content=self.input)]
+        out: list[ChatMessage] = []
+        for i, item in enumerate(self.input):
+            _append(out, item, f"input.{i}")
+        return out
+
+
+def _text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise OpenAIError(400, f"{where}: content must be a string or a list of text parts", param=where)
+    parts = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") not in TEXT_PARTS or not isinstance(part.get("text"), str):
+            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+            raise OpenAIError(400, f"{where}: only text content parts are supported, got {kind!r}", param=where)
+        parts.append(part["text"])
+    return "\n".join(parts)
+
+
+def _append(out: list[ChatMessage], item: dict[str, Any], where: str) -> None:
+    kind = item.get("type", "message")
+    if kind == "message":
+        role = item.get("role")
+        if role not in ("user", "system", "developer", "assistant"):
+            raise OpenAIError(400, f"{where}.role must be user, system, developer or assistant", param=where)
+        out.append(ChatMessage(role=role, content=_text(item.get("content"), f"{where}.content")))
+    elif kind == "function_call":
+        call_id, name = item.get("call_id"), item.get("name")
+        if not isinstance(call_id, str) or not call_id or not isinstance(name, str) or not name:
+            raise OpenAIError(400, f"{where}: a function_call item needs call_id and name", param=where)
+        arguments = item.get("arguments", "")
+        arguments = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        last = out[-1] if out else None
+        if last is not None and last.role == "assistant" and last.tool_calls is not None:
+            last.tool_calls.append(call)  # parallel calls of one turn
+        elif last is not None and last.role == "assistant" and not last.tool_calls:
+            out[-1] = last.model_copy(update={"tool_calls": [call]})
+        else:
+            out.append(ChatMessage(role="assistant", content="", tool_calls=[call]))
+    elif kind == "function_call_output":
+        call_id = item.get("call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise OpenAIError(400, f"{where}: a function_call_output item needs call_id", param=where)
+        out.append(ChatMessage(role="tool", tool_call_id=call_id, content=_text(item.get("output", ""),
+                                                                                f"{where}.output")))
+    elif kind not in IGNORED_ITEMS:
+        raise OpenAIError(400, f"{where}: input items of type {kind!r} are not supported", param=where)
+
+
+def parse_responses_request(data: Any) -> ResponsesRequest:
+    return parse_object(data, ResponsesRequest)
+
+
+def message_item(rid: str, text: str, status: str = "completed") -> dict[str, Any]:
+    content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" \
+        else []
+    return {"type": "message", "id": f"msg_{rid}", "status": status, "role": "assistant", "content": content}
+
+
+def reasoning_item(rid: str, text: str) -> dict[str, Any]:
+    summary = [{"type": "summary_text", "text": text}] if text else []
+    return {"type": "reasoning", "id": f"rs_{rid}", "summary": summary}
+
+
+def function_call_items(answer: Answer) -> list[dict[str, Any]]:
+    return [{"type": "function_call", "id": f"fc_{answer.response_id[:16]}_{i}", "call_id": call["id"],
+             "name": call["function"]["name"], "arguments": call["function"]["arguments"], "status": "completed"}
+            for i, call in enumerate(tool_calls(answer))]
+
+
+def output_items(answer: Answer) -> list[dict[str, Any]]:
+    """The response's output: the fleet's reasoning (as a reasoning summary), the text, the function calls."""
+    items = [reasoning_item(answer.response_id, answer.reasoning)] if answer.reasoning.strip() else []
+    if answer.content:
+        items.append(message_item(answer.response_id, answer.content))
+    return items + function_call_items(answer)
+
+
+def usage_body(answer: Answer) -> dict[str, Any]:
+    usage = answer.usage
+    return {"input_tokens": usage.prompt_tokens, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": usage.completion_tokens, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": usage.total_tokens}
+
+
+def response_body(body: ResponsesRequest, rid: str, created: int, *, status: str = "completed",
+                  output: list[dict[str, Any]] | None = None, answer: Answer | None = None,
+                  error: OpenAIError | None = None) -> dict[str, Any]:
+    """A `response` object; with an answer, its output, usage and status come from it."""
+    incomplete = None
+    if answer is not None:
+        output = output if output is not None else output_items(answer)
+        if answer.finish_reason == "length" and not answer.tool_calls:
+            status, incomplete = "incomplete", {"reason": "max_output_tokens"}
+    return {
+        "id": f"resp_{rid}", "object": "response", "created_at": created, "status": status,
+        "error": {"code": error.code or "server_error", "message": error.message} if error else None,
+        "incomplete_details": incomplete, "instructions": body.instructions,
+        "max_output_tokens": body.max_output_tokens, "model": body.model, "output": output or [],
+        "parallel_tool_calls": body.parallel_tool_calls if body.parallel_tool_calls is not None else True,
+        "previous_response_id": body.previous_response_id, "reasoning": {"effort": None, "summary": None},
+        "store": body.store, "temperature": body.temperature, "text": {"format": {"type": "text"}},
+        "tool_choice": body.tool_choice or "auto", "tools": body.tools or [], "top_p": body.top_p,
+        "truncation": "disabled", "usage": usage_body(answer) if answer is not None else None,
+        "user": body.user, "metadata": body.metadata or {},
+    }
+
+
+def assistant_turn(answer: Answer) -> ChatMessage:
+    """The answer as the assistant message a later response (previous_response_id) continues from."""
+    return ChatMessage(role="assistant", content=answer.content, tool_calls=tool_calls(answer) or None)

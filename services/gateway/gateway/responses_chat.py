@@ -1,0 +1,215 @@
+"""POST /v1/responses and GET /v1/responses/{id}: a request becomes a `response` object or its typed SSE
+events, over the same chat flow as the other APIs (ChatService: validation, the key's limits, publish,
+wait, cancel).
+
+Stream (`event: <type>` + data with `sequence_number`): response.created, response.in_progress; live
+progress and the merger's thinking as a `reasoning` item (reasoning_summary_part / _text events); answer
+tokens as a `message` item (content_part.added, output_text.delta …, output_text.done, content_part.done);
+function calls as `function_call` items (function_call_arguments.delta/.done); every item opened with
+response.output_item.added and closed with response.output_item.done; then response.completed (or
+response.failed with the error). Keep-alives are SSE comments.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from redis.exceptions import RedisError
+from starlette.requests import Request
+
+from gateway.chat import ChatService, final_answer
+from gateway.keystore import ApiKey
+from gateway.openai_api import OpenAIError, answer_error
+from gateway.openai_chat import SSE_HEADERS
+from gateway.responses_api import (
+    ResponsesRequest,
+    assistant_turn,
+    function_call_items,
+    message_item,
+    reasoning_item,
+    response_body,
+)
+from gateway.responses_store import ResponseStore, StoredResponse
+from gateway.session import RequestRun
+from gateway.transcript import Done, KeepAlive, Text
+from moe_core.contracts import Answer, ChatMessage
+from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
+
+log = logging.getLogger(__name__)
+Finish = Callable[[dict[str, Any], Answer], Awaitable[None]]
+
+
+async def create_response(chat: ChatService, store: ResponseStore, body: ResponsesRequest, key: ApiKey,
+                          http: Request, timeout_s: float | None = None) -> Response:
+    earlier: list[ChatMessage] = []
+    if body.previous_response_id:
+        earlier = (await store.load(body.previous_response_id, key.default_tenant, "previous_response_id")).conversation
+    turn = body.input_messages()
+    system = [ChatMessage(role="system", content=body.instructions)] if body.instructions else []
+    run = await chat.start(
+        mode=body.model, messages=system + earlier + turn, tenant_id=key.default_tenant, params=body.params(),
+        stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.chat_tool_choice(),
+        timeout_s=timeout_s,
+    )
+
+    async def finish(response: dict[str, Any], answer: Answer) -> None:
+        if not body.store:
+            return
+        record = StoredResponse(tenant_id=key.default_tenant, key_id=key.id, response=response,
+                                conversation=[*earlier, *turn, assistant_turn(answer)])
+        try:
+            await store.save(record)
+        except RedisError:  # the answer still reaches the client; only its continuation is lost
+            log.exception("could not store response %s", response["id"])
+
+    if body.stream:
+        return StreamingResponse(ResponsesStream(run, body, finish).sse(), media_type="text/event-stream",
+                                 headers=SSE_HEADERS, background=run.background())
+    answer = await final_answer(run, http, "responses")
+    if answer is None:
+        return Response(status_code=499, background=run.background())
+    response = response_body(body, run.request.response_id, _created(run), answer=answer)
+    await finish(response, answer)
+    return JSONResponse(response, background=run.background())
+
+
+async def get_response(store: ResponseStore, response_id: str, key: ApiKey) -> JSONResponse:
+    record = await store.load(response_id, key.default_tenant)
+    return JSONResponse(record.response)
+
+
+def _created(run: RequestRun) -> int:
+    return int(run.request.created_at.timestamp())
+
+
+class ResponsesStream:
+    """Renders one run as Responses API stream events, opening and closing output items as needed."""
+
+    def __init__(self, run: RequestRun, body: ResponsesRequest, finish: Finish) -> None:
+        self.run, self.body, self.finish = run, body, finish
+        self.rid = run.request.response_id
+        self.mode = run.request.mode
+        self.seq = 0
+        self.items: list[dict[str, Any]] = []  # finished output items
+        self.open: str | None = None  # "reasoning" or "message"
+        self.text = ""  # of the open item
+        self.first_token = True
+
+    def _event(self, kind: str, **data: Any) -> str:
+        payload = {"type": kind, **data, "sequence_number": self.seq}
+        self.seq += 1
+        return f"event: {kind}\ndata: {json.dumps(payload, separators=(',', ':'), ensure_ascii=False)}\n\n"
+
+    def _response(self, status: str, **extra: Any) -> dict[str, Any]:
+        return response_body(self.body, self.rid, _created(self.run), status=status, output=list(self.items), **extra)
+
+    async def sse(self) -> AsyncIterator[str]:
+        started = time.perf_counter()
+        try:
+            yield self._event("response.created", response=self._response("in_progress"))
+            yield self._event("response.in_progress", response=self._response("in_progress"))
+            async for event in self.run.events():
+                if isinstance(event, KeepAlive):
+                    yield ": keep-alive\n\n"
+                elif isinstance(event, Text):
+                    if event.channel == "content" and self.first_token:
+                        self.first_token = False
+                        GATEWAY_FIRST_TOKEN.labels("responses").observe(time.perf_counter() - started)
+                    for frame in self._text(event):
+                        yield frame
+                elif isinstance(event, Done):
+                    for frame in await self._done(event.answer):
+                        yield frame
+        except OpenAIError as exc:
+            GATEWAY_REQUESTS.labels("responses", self.mode, str(exc.status)).inc()
+            yield from_frames(self._failed(exc))
+        finally:
+            self.run.close()
+            GATEWAY_LATENCY.labels("responses", "true").observe(time.perf_counter() - started)
+
+    def _where(self) -> dict[str, Any]:
+        item = reasoning_item(self.rid, "") if self.open == "reasoning" else message_item(self.rid, "")
+        return {"item_id": item["id"], "output_index": len(self.items)}
+
+    def _start(self, kind: str) -> list[str]:
+        frames = self._close()
+        self.open, self.text = kind, ""
+        if kind == "reasoning":
+            frames.append(self._event("response.output_item.added", output_index=len(self.items),
+                                      item=reasoning_item(self.rid, "")))
+            frames.append(self._event("response.reasoning_summary_part.added", **self._where(), summary_index=0,
+                                      part={"type": "summary_text", "text": ""}))
+        else:
+            frames.append(self._event("response.output_item.added", output_index=len(self.items),
+                                      item=message_item(self.rid, "", "in_progress")))
+            frames.append(self._event("response.content_part.added", **self._where(), content_index=0,
+                                      part={"type": "output_text", "text": "", "annotations": [], "logprobs": []}))
+        return frames
+
+    def _close(self) -> list[str]:
+        if self.open is None:
+            return []
+        where, text = self._where(), self.text
+        if self.open == "reasoning":
+            item = reasoning_item(self.rid, text)
+            frames = [self._event("response.reasoning_summary_text.done", **where, summary_index=0, text=text),
+                      self._event("response.reasoning_summary_part.done", **where, summary_index=0,
+                                  part={"type": "summary_text", "text": text})]
+        else:
+            item = message_item(self.rid, text)
+            frames = [self._event("response.output_text.done", **where, content_index=0, text=text, logprobs=[]),
+                      self._event("response.content_part.done", **where, content_index=0,
+                                  part=item["content"][0])]
+        frames.append(self._event("response.output_item.done", output_index=len(self.items), item=item))
+        self.items.append(item)
+        self.open = None
+        return frames
+
+    def _text(self, event: Text) -> list[str]:
+        kind = "reasoning" if event.channel == "reasoning" else "message"
+        frames = [] if self.open == kind else self._start(kind)
+        self.text += event.text
+        if kind == "reasoning":
+            frames.append(self._event("response.reasoning_summary_text.delta", **self._where(), summary_index=0,
+                                      delta=event.text))
+        else:
+            frames.append(self._event("response.output_text.delta", **self._where(), content_index=0,
+                                      delta=event.text, logprobs=[]))
+        return frames
+
+    async def _done(self, answer: Answer) -> list[str]:
+        error = answer_error(answer)
+        if error is not None and not answer.content and not answer.tool_calls:
+            GATEWAY_REQUESTS.labels("responses", self.mode, str(error.status)).inc()
+            return self._failed(error)
+        frames = self._close()
+        for item in function_call_items(answer):
+            index = len(self.items)
+            frames.append(self._event("response.output_item.added", output_index=index,
+                                      item={**item, "arguments": "", "status": "in_progress"}))
+            frames.append(self._event("response.function_call_arguments.delta", item_id=item["id"],
+                                      output_index=index, delta=item["arguments"]))
+            frames.append(self._event("response.function_call_arguments.done", item_id=item["id"],
+                                      output_index=index, name=item["name"], arguments=item["arguments"]))
+            frames.append(self._event("response.output_item.done", output_index=index, item=item))
+            self.items.append(item)
+        response = response_body(self.body, self.rid, _created(self.run), output=list(self.items), answer=answer)
+        await self.finish(response, answer)
+        kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
+        frames.append(self._event(kind, response=response))
+        GATEWAY_REQUESTS.labels("responses", self.mode, "200").inc()
+        return frames
+
+    def _failed(self, error: OpenAIError) -> list[str]:
+        frames = self._close()
+        frames.append(self._event("response.failed", response=self._response("failed", error=error)))
+        return frames
+
+
+def from_frames(frames: list[str]) -> str:
+    return "".join(frames)
