@@ -20,6 +20,13 @@ STAGE_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+STORE_SECONDS = Histogram(
+    "moe_store_seconds",
+    "One call to a store (Redis command or pipeline, Chroma HTTP request, Neo4j query), by store and operation",
+    ["store", "op"],
+    registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
 INFERENCE_SECONDS = Histogram(
     "moe_inference_seconds",
     "Duration of one inference call",
@@ -58,6 +65,22 @@ GATEWAY_FIRST_TOKEN = Histogram(
     registry=REGISTRY,
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+GATEWAY_USAGE_REQUESTS = Counter(
+    "moe_gateway_usage_requests_total", "Requests settled against a key's budget (GET /v1/usage figures)",
+    ["tenant", "key", "mode", "model"], registry=REGISTRY,
+)
+GATEWAY_USAGE_TOKENS = Counter(
+    "moe_gateway_usage_tokens_total", "Tokens charged to a key (GET /v1/usage figures)",
+    ["tenant", "key", "mode", "model", "kind"], registry=REGISTRY,
+)
+GATEWAY_USAGE_COST = Counter(
+    "moe_gateway_usage_cost_total", "Spend charged to a key, in the currency of the configured model prices",
+    ["tenant", "key", "mode", "model"], registry=REGISTRY,
+)
+GATEWAY_LIMITED = Counter(
+    "moe_gateway_limited_total", "Requests refused with 429 by a limit or budget", ["scope", "limit"],
+    registry=REGISTRY,
+)
 MERGER_FINALIZED = Counter(
     "moe_merger_answers_total", "Answers produced by the merger", ["path"], registry=REGISTRY
 )
@@ -82,3 +105,15 @@ INFERENCE_FAILOVERS = Counter(
 
 def metrics_response() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+LINEAGE_RECORDS = Counter(
+    "moe_lineage_records_total", "Messages recorded in the audit trail by codex-lineage", ["stage", "topic"],
+    registry=REGISTRY,
+)
+LINEAGE_EVENTS = Counter(
+    "moe_lineage_events_total", "OpenLineage run events derived by codex-lineage", ["stage", "event_type"],
+    registry=REGISTRY,
+)
+LINEAGE_LAG = Gauge(
+    "moe_lineage_lag_seconds", "Age of the last record codex-lineage processed, per topic (lineage lag)", ["topic"],
+    registry=REGISTRY,
+)

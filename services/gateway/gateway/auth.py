@@ -1,12 +1,27 @@
 """Identity comes from a verified key only: the key (`Authorization: Bearer <key>`, or `x-api-key: <key>`
-as Anthropic clients send it) is looked up (hashed) in the key store."""
+as Anthropic clients send it) is looked up (hashed) in the key store.
+
+Refused: no key or an unknown key (401 invalid_api_key), a revoked key (401 key_revoked), an expired key
+(401 key_expired), a key whose tenant is disabled (403 tenant_disabled), and a key used for a tenant it
+does not belong to (`X-Moe-Tenant` header; 403 wrong_tenant). The errors are OpenAIErrors: each API
+renders them in its own envelope.
+
+The verified key is also kept in a context variable for the rest of the request: the chat flow reads it to
+enforce the key's allowed models, limits and budgets whatever API the request came through.
+"""
 
 from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import replace
 
 from fastapi import Request
 
 from gateway.keystore import ApiKey, KeyStore
 from gateway.openai_api import OpenAIError
+
+TENANT_HEADER = "x-moe-tenant"
+current_key: ContextVar[ApiKey | None] = ContextVar("current_key", default=None)
 
 
 def presented_key(request: Request) -> str:
@@ -17,6 +32,7 @@ def presented_key(request: Request) -> str:
 
 
 async def authenticate(request: Request, store: KeyStore) -> ApiKey:
+    """The request's verified key; its `default_tenant` is the tenant the request acts for."""
     token = presented_key(request)
     if not token:
         raise OpenAIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
@@ -24,6 +40,20 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
     key = await store.verify(token)
     if key is None:
         raise OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key")
+    if key.revoked_at is not None:
+        raise OpenAIError(401, "This API key has been revoked.", code="key_revoked")
+    if key.expired():
+        raise OpenAIError(401, "This API key has expired.", code="key_expired")
+    wanted = request.headers.get(TENANT_HEADER, "").strip()
+    if wanted:
+        if wanted not in key.tenant_ids:
+            raise OpenAIError(403, f"This API key does not belong to tenant '{wanted}'.", "permission_error",
+                              param=TENANT_HEADER, code="wrong_tenant")
+        key = replace(key, tenant_ids=(wanted, *(t for t in key.tenant_ids if t != wanted)))
+    if key.default_tenant in key.disabled_tenants:
+        raise OpenAIError(403, f"Tenant '{key.default_tenant}' is disabled.", "permission_error",
+                          code="tenant_disabled")
+    current_key.set(key)
     return key
 
 

@@ -25,9 +25,9 @@ async def _main(args: argparse.Namespace) -> int:
                 return 1
             print(f"revoked {args.id}", file=sys.stderr)
         elif args.cmd == "list":
-            for row in await store.list():
-                state = "revoked" if row["revoked_at"] else "active"
-                print(f"{row['id']}\t{row['name']}\t{row['role']}\t{','.join(row['tenant_ids'])}\t{state}")  # type: ignore[arg-type]
+            for key in await store.keys():
+                state = "revoked" if key.revoked_at else "expired" if key.expired() else "active"
+                print(f"{key.id}\t{key.name}\t{key.role}\t{','.join(key.tenant_ids)}\t{state}")
         elif args.cmd == "ensure":
             print(await _ensure(store, Path(args.file), args.name))
     finally:
@@ -39,7 +39,8 @@ async def _ensure(store: KeyStore, path: Path, name: str) -> str:
     """Print the local admin key kept in `path`, creating a new one if it is missing or no longer valid."""
     token = path.read_text().strip() if path.exists() else ""  # noqa: ASYNC240 (a tiny local file)
     if token:
-        if await store.verify(token):
+        key = await store.verify(token)
+        if key is not None and key.revoked_at is None and not key.expired() and key.role == "admin":
             return token
     _, token = await store.create(name, "admin", ["default"])
     path.parent.mkdir(parents=True, exist_ok=True)

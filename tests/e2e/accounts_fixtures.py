@@ -1,0 +1,97 @@
+"""A gateway of two replicas on one port (own topic namespace, a model price configured, key caches that
+would hold for ten minutes) with a BusDriver playing the backend, an admin key, and admin-API helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.keystore import KeyStore
+from tests.support.bus_driver import BusDriver
+from tests.support.fleet import ServiceProcess, free_port
+from tests.support.namespaces import new_namespace
+
+PRICES = {"moe-orchestrator": {"input": 2.0, "output": 10.0}}  # per million tokens
+
+
+@pytest.fixture(scope="module", name="accounts_gateway")
+def accounts_gateway_fixture(infra: dict[str, str]) -> Iterator[ServiceProcess]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MOE_TOPIC_NAMESPACE": new_namespace("acct"),
+        "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
+        "MOE_REDIS_URL": infra["redis"],
+        "MOE_POSTGRES_DSN": infra["postgres"],
+        "MOE_REQUEST_TIMEOUT_S": "30",
+        "MOE_HTTP_PORT": str(port),
+        "MOE_GATEWAY_WORKERS": "2",
+        "MOE_KEY_CACHE_TTL_S": "600",  # only the fleet-wide announcement can make a change visible in time
+        "MOE_MODEL_PRICES": json.dumps(PRICES),
+        "MOE_EXACT_CACHE": "false",
+        "MOE_LOG_LEVEL": "INFO",
+    }
+    gateway = ServiceProcess("gateway", port, env)
+    try:
+        gateway.start()
+        gateway.wait_ready()
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module", name="accounts_driver")
+async def accounts_driver_fixture(accounts_gateway: ServiceProcess, infra: dict[str, str]) -> AsyncIterator[BusDriver]:
+    bus = BusDriver(infra["kafka"], accounts_gateway.env["MOE_TOPIC_NAMESPACE"])
+    await bus.start()
+    yield bus
+    await bus.stop()
+
+
+@pytest.fixture(scope="module", name="admin_key")
+async def admin_key_fixture(infra: dict[str, str]) -> str:
+    store = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
+    try:
+        return (await store.create("e2e-accounts-admin", "admin", ["tenant-e2e-admin"]))[1]
+    finally:
+        await store.close()
+
+
+class Admin:
+    """The admin API over HTTP with an admin key; raises on any unexpected status."""
+
+    def __init__(self, base: str, key: str) -> None:
+        self.http = httpx.AsyncClient(base_url=f"{base}/v1/admin", headers={"Authorization": f"Bearer {key}"},
+                                      timeout=30)
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> dict[str, Any]:
+        response = await self.http.request(method, path, json=body)
+        assert response.status_code == expect, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def tenant(self, limits: dict[str, Any] | None = None) -> str:
+        tenant_id = f"t-{uuid.uuid4().hex[:10]}"
+        await self.call("POST", "/tenants", {"id": tenant_id, "name": "e2e", "limits": limits or {}}, 201)
+        return tenant_id
+
+    async def key(self, tenant_id: str, **fields: Any) -> dict[str, Any]:
+        return await self.call("POST", "/keys", {"name": "e2e", "tenant_ids": [tenant_id], **fields}, 201)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+@pytest.fixture(name="admin")
+async def admin_fixture(accounts_gateway: ServiceProcess, admin_key: str) -> AsyncIterator[Admin]:
+    client = Admin(accounts_gateway.url, admin_key)
+    yield client
+    await client.aclose()
+
+

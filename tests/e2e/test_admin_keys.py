@@ -1,0 +1,176 @@
+"""The admin API on a gateway of two replicas, real Postgres, Redis and Kafka, with the official SDKs as
+clients: a key's whole life (create, use, rotate, revoke: refused on every replica), audit events, and
+the refusals (user key on the admin API, expired, revoked, wrong-tenant and disabled-tenant keys, models
+the key may not use, bad limits) in the envelope of the API that was called."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from moe_core.contracts import Usage
+from tests.e2e.accounts_fixtures import (  # noqa: F401  (the fixtures)
+    Admin,
+    accounts_driver_fixture,
+    accounts_gateway_fixture,
+    admin_fixture,
+    admin_key_fixture,
+)
+from tests.support.bus_driver import BusDriver
+from tests.support.fleet import ServiceProcess
+from tests.support.topic_reader import TopicReader
+
+pytestmark = pytest.mark.e2e
+REVOCATION_BOUND_S = 5.0  # generous for a loaded 2-core machine; the key caches alone would hold 600 s
+
+
+def _oai(gateway: ServiceProcess, key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+async def _ask(gateway: ServiceProcess, driver: BusDriver, key: str, model: str = "moe-orchestrator") -> str:
+    m = f"M{uuid.uuid4().hex[:8]}"
+
+    async def backend() -> None:
+        request = await driver.request(m)
+        await driver.answer(request, f"answer {m}", usage=Usage(prompt_tokens=5, completion_tokens=2))
+
+    task = asyncio.create_task(backend())
+    response = await _oai(gateway, key).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": f"Question {m}"}])
+    await task
+    assert response.choices[0].message.content == f"answer {m}"
+    return m
+
+
+async def _status_per_replica(gateway: ServiceProcess, key: str) -> dict[str, int]:
+    """The status each replica gives the key (a fresh connection per request, until both answered)."""
+    seen: dict[str, int] = {}
+    for _ in range(60):
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.get(f"{gateway.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+        seen[response.headers["x-moe-replica"]] = response.status_code
+        if len(seen) == 2:
+            return seen
+    raise AssertionError(f"only replicas {sorted(seen)} answered in 60 connections")
+
+
+async def test_a_key_lives_is_rotated_and_revoked_fleet_wide_with_audit_events(
+        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin, admin_key: str,
+        infra: dict[str, str]) -> None:
+    audit_topic = f"{accounts_gateway.env['MOE_TOPIC_NAMESPACE']}.audit.v1"
+    async with TopicReader(infra["kafka"], audit_topic) as reader:
+        tenant = await admin.tenant()
+        created = await admin.key(tenant, name="team-bot", allowed_models=["moe-orchestrator"])
+        secret, key_id = created["secret"], created["id"]
+        assert created["status"] == "active" and created["tenant_ids"] == [tenant] and secret.startswith("moe-")
+        await _ask(accounts_gateway, accounts_driver, secret)
+
+        listed = await admin.call("GET", f"/keys?tenant_id={tenant}")
+        assert [k["id"] for k in listed["data"]] == [key_id]
+        assert "secret" not in listed["data"][0] and secret not in str(listed)
+
+        assert set((await _status_per_replica(accounts_gateway, secret)).values()) == {200}  # both caches warm
+        rotated = await admin.call("POST", f"/keys/{key_id}/rotate")
+        assert rotated["id"] == key_id and rotated["secret"] != secret
+        with pytest.raises(openai.AuthenticationError):
+            await _oai(accounts_gateway, secret).models.list()
+        await _ask(accounts_gateway, accounts_driver, rotated["secret"])
+
+        assert set((await _status_per_replica(accounts_gateway, rotated["secret"])).values()) == {200}
+        revoked_at = time.monotonic()
+        assert (await admin.call("POST", f"/keys/{key_id}/revoke"))["status"] == "revoked"
+        while set((statuses := await _status_per_replica(accounts_gateway, rotated["secret"])).values()) != {401}:
+            assert time.monotonic() - revoked_at < REVOCATION_BOUND_S, f"still accepted: {statuses}"
+        with pytest.raises(openai.AuthenticationError) as refused:
+            await _oai(accounts_gateway, rotated["secret"]).models.list()
+        assert refused.value.code == "key_revoked"
+        await admin.call("POST", f"/keys/{key_id}/revoke", expect=404)  # revoked once
+
+        events = await reader.wait(audit_topic, lambda e: e["subject"] in (f"tenant:{tenant}", f"key:{key_id}"),
+                                   count=4)
+    assert [e["action"] for e in events] == ["tenant.created", "key.created", "key.rotated", "key.revoked"]
+    assert {e["actor"] for e in events} == {f"key:{admin_key.split('-')[1]}"}  # tokens are moe-<key id>-<secret>
+    assert all(e["tenant_id"] == tenant for e in events)
+    assert secret not in str(events) and rotated["secret"] not in str(events)
+
+
+async def test_a_user_key_cannot_use_the_admin_api(accounts_gateway: ServiceProcess, admin: Admin) -> None:
+    user = (await admin.key(await admin.tenant()))["secret"]
+    async with httpx.AsyncClient(base_url=accounts_gateway.url, timeout=30) as http:
+        forbidden = await http.post("/v1/admin/tenants", json={"id": "nope"},
+                                    headers={"Authorization": f"Bearer {user}"})
+        anonymous = await http.get("/v1/admin/keys")
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"] == {"message": "This endpoint needs an admin key.", "type": "permission_error",
+                                         "param": None, "code": "insufficient_role"}
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "invalid_api_key")
+
+
+async def test_expired_wrong_tenant_and_disabled_tenant_keys_are_refused_in_each_envelope(
+        accounts_gateway: ServiceProcess, admin: Admin) -> None:
+    tenant, other = await admin.tenant(), await admin.tenant()
+    expired = await admin.key(tenant, expires_at=(datetime.now(UTC) - timedelta(seconds=1)).isoformat())
+    assert expired["status"] == "expired"
+    ant = anthropic.AsyncAnthropic(base_url=accounts_gateway.url, api_key=expired["secret"], max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as err:
+        await ant.messages.create(model="moe-orchestrator", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    assert err.value.body == {"type": "error", "error": {"type": "authentication_error",
+                                                         "message": "This API key has expired."}}
+    with pytest.raises(openai.AuthenticationError) as oerr:
+        await _oai(accounts_gateway, expired["secret"]).models.list()
+    assert oerr.value.code == "key_expired"
+
+    live = (await admin.key(tenant))["secret"]
+    with pytest.raises(openai.PermissionDeniedError) as wrong:
+        await _oai(accounts_gateway, live).chat.completions.create(
+            model="moe-orchestrator", messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"X-Moe-Tenant": other})
+    assert wrong.value.code == "wrong_tenant"
+
+    await admin.call("PATCH", f"/tenants/{tenant}", {"disabled": True})
+    ant = anthropic.AsyncAnthropic(base_url=accounts_gateway.url, api_key=live, max_retries=0)
+    with pytest.raises(anthropic.PermissionDeniedError) as disabled:
+        await ant.messages.create(model="moe-orchestrator", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    assert disabled.value.body == {"type": "error", "error": {"type": "permission_error",
+                                                              "message": f"Tenant '{tenant}' is disabled."}}
+
+
+async def test_a_key_may_use_only_its_allowed_models(accounts_gateway: ServiceProcess, accounts_driver: BusDriver,
+                                                     admin: Admin) -> None:
+    key = (await admin.key(await admin.tenant(), allowed_models=["moe-orchestrator-concise"]))["secret"]
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        await _oai(accounts_gateway, key).chat.completions.create(
+            model="moe-orchestrator", messages=[{"role": "user", "content": "hi"}])
+    assert (refused.value.code, refused.value.param) == ("model_not_allowed", "model")
+    await _ask(accounts_gateway, accounts_driver, key, model="moe-orchestrator-concise")
+
+
+@pytest.mark.parametrize("limits", [{"requests_per_minute": -1}, {"tokens_per_day": 10**20},
+                                    {"cost_per_month": -0.5}, {"tokens_per_week": 5}])
+async def test_negative_absurd_or_unknown_limits_are_a_400(admin: Admin, limits: dict[str, int]) -> None:
+    bad = await admin.call("POST", "/tenants", {"id": f"t-{uuid.uuid4().hex[:8]}", "limits": limits}, 400)
+    assert bad["error"]["type"] == "invalid_request_error"
+    tenant = await admin.tenant()
+    await admin.call("POST", "/keys", {"name": "x", "tenant_ids": [tenant], "limits": limits}, 400)
+    key_id = (await admin.key(tenant))["id"]
+    await admin.call("PATCH", f"/keys/{key_id}", {"limits": limits}, 400)
+
+
+async def test_admin_api_refusals(admin: Admin) -> None:
+    tenant = await admin.tenant()
+    exists = await admin.call("POST", "/tenants", {"id": tenant}, 409)
+    assert exists["error"]["code"] == "tenant_exists"
+    missing = await admin.call("POST", "/keys", {"name": "x", "tenant_ids": ["no-such-tenant-x"]}, 404)
+    assert missing["error"]["code"] == "tenant_not_found"
+    await admin.call("POST", "/keys/000000000000/rotate", expect=404)
+    await admin.call("PATCH", f"/tenants/{tenant}", {"limits": {"tokens_per_day": 5}, "bogus": 1}, 400)
+    updated = await admin.call("PATCH", f"/tenants/{tenant}", {"limits": {"tokens_per_day": 5}})
+    assert updated["limits"]["tokens_per_day"] == 5
