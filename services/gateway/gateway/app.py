@@ -15,6 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.accounts import Accounts
 from gateway.anthropic_api import CountTokensRequest, parse_messages_request
 from gateway.anthropic_chat import count_tokens, create_message, error_response
 from gateway.auth import authenticate
@@ -55,7 +56,9 @@ def create_app(
     holder: dict[str, KeyStore] = {}
     feedback = FeedbackApi(settings, bus, lambda: holder["store"])
     # Every replica reads every reply partition (no group) and keeps the ones it is waiting for.
-    on_answer = feedback.recording(pending.deliver, pending.is_open)  # owner + metadata for POST /v1/feedback
+    accounts = Accounts(settings, bus, feedback.redis, lambda: holder["store"])  # admin API, limits, usage
+    # owner + metadata for POST /v1/feedback; usage settled against the key's limits before delivery
+    on_answer = feedback.recording(accounts.metering.settling(pending.deliver), pending.is_open)
     # Records of requests this replica does not wait for are dropped by key, unparsed.
     replies = [
         bus.subscribe(bus.topics.answers, Answer, on_answer, group=False, offset_reset="latest",
@@ -66,7 +69,8 @@ def create_app(
                       wanted=pending.is_open),
     ]
     exact = ExactAnswers(feedback.redis, settings.topic_namespace, 0) if settings.exact_cache else None
-    chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly)
+    chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly,
+                       metering=accounts.metering)
     graph = GraphApi(settings, bus, lambda: holder["store"])
     responses = ResponseStore(feedback.redis, settings.topic_namespace, settings.responses_ttl_s)
     knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
@@ -75,12 +79,15 @@ def create_app(
 
     async def open_store() -> None:
         if "store" not in holder:
-            holder["store"] = await KeyStore.connect(settings.postgres_dsn, settings.key_cache_ttl_s)
+            holder["store"] = await KeyStore.connect(settings.postgres_dsn, settings.key_cache_ttl_s,
+                                                     settings.key_negative_ttl_s)
+        await accounts.start()
         for subscriber in replies:
             await wait_positioned(subscriber)
 
     async def close_store() -> None:
         await chat.aclose()
+        await accounts.close()
         if keystore is None and "store" in holder:
             await holder.pop("store").close()
 
@@ -95,11 +102,12 @@ def create_app(
     app.include_router(graph.router)
     app.include_router(knowledge.router)
     app.include_router(feedback.router)
+    app.include_router(accounts.router)
 
     @app.exception_handler(OpenAIError)
     async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
         GATEWAY_REQUESTS.labels("api", "-", str(exc.status)).inc()
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from gateway.auth import current_key
+from gateway.metering import Metering
 from gateway.model_map import resolve_mode
 from gateway.openai_api import OpenAIError, answer_error
 from gateway.pending import Pending
@@ -28,9 +30,12 @@ log = logging.getLogger(__name__)
 
 class ChatService:
     def __init__(self, settings: GatewaySettings, bus: Bus, pending: Pending, *, exact: ExactAnswers | None = None,
-                 on_local_answer: Callable[[Answer], Awaitable[None]] | None = None) -> None:
+                 on_local_answer: Callable[[Answer], Awaitable[None]] | None = None,
+                 metering: Metering | None = None) -> None:
         """exact: answer exact repeats of cached questions from Redis; on_local_answer: what happens to such
-        an answer besides the client (recorded for feedback), before the client sees it."""
+        an answer besides the client (recorded for feedback), before the client sees it; metering: the
+        key's limits and budgets (reserved here, settled on the Answer)."""
+        self.metering = metering
         self.settings = settings
         self.bus = bus
         self.pending = pending
@@ -53,10 +58,15 @@ class ChatService:
     ) -> RequestRun:
         """Validate and publish one request; the returned run must be closed when the connection ends.
         timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured."""
+        client_model = mode
         resolved = resolve_mode(mode, self.settings.model_map)  # a client's own model id -> our mode
         if resolved is None:
             raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
         mode = resolved
+        key = current_key.get()  # the verified key of this request (gateway.auth)
+        if key is not None and not (key.allows(mode) or key.allows(client_model)):
+            raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
+                              param="model", code="model_not_allowed")
         if sum(len(m.content) for m in messages) > self.settings.max_prompt_chars:
             raise OpenAIError(400, "the messages are too long", param="messages", code="context_length_exceeded")
         if not any(m.role == "user" and m.content.strip() for m in messages):
@@ -68,16 +78,22 @@ class ChatService:
             mode=mode, messages=messages, params=params or GenerationParams(), stream=stream, live=stream, user=user,
             tools=tools or [], tool_choice=tool_choice,
         )
+        if self.metering is not None:  # limits and budgets: 429 before anything enters the fleet
+            await self.metering.reserve(key, request, client_model)
         queue = self.pending.open(rid)
         try:
             with bind_response_id(rid):
                 hit = await self._exact_hit(request)
                 if hit is not None:
+                    if self.metering is not None:
+                        await self.metering.settle(hit)
                     queue.put_nowait(hit)
                 else:
                     await self.bus.publish(request, self.bus.topics.requests)
         except BaseException:
             self.pending.close(rid)
+            if self.metering is not None:
+                self.metering.release(rid, abandoned=False, published=False)
             raise
         run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
@@ -113,6 +129,8 @@ class ChatService:
 
     def _closed(self, request: ChatRequest, abandoned: str | None) -> None:
         self.pending.close(request.response_id)
+        if self.metering is not None:
+            self.metering.release(request.response_id, abandoned=True)  # no-op once settled by the Answer
         if abandoned is None:
             return
         GATEWAY_CANCELLED.labels(abandoned).inc()

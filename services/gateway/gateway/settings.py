@@ -3,6 +3,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.limits import ModelPrice
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.settings import FleetSettings
 
@@ -16,7 +17,17 @@ class GatewaySettings(FleetSettings):
     request_timeout_s: float = Field(default=120.0, gt=0, description="Deadline of a request")
     deadline_grace_s: float = Field(default=3.0, ge=0, description="Wait past the deadline for the answer")
     keepalive_s: float = Field(default=10.0, gt=0, description="SSE keep-alive comment (ping) interval")
-    key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached")
+    key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached (changes "
+                                                                   "clear every replica's cache at once)")
+    key_negative_ttl_s: float = Field(default=1.0, ge=0, description="How long an unknown key is cached")
+    model_prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description='JSON {mode or client model id: {"input": x, "output": y}}, prices per '
+                                          "million tokens: enables cost budgets and spend in /v1/usage")
+    limit_completion_tokens: int = Field(default=1024, ge=1, le=1_000_000, description="Limits: the completion "
+                                         "tokens reserved for a request that sets no max_tokens")
+    limit_reserve_multiplier: float = Field(default=1.0, ge=0.1, le=1000, description="Limits: the reservation "
+                                            "is (prompt estimate + max tokens) x this (an orchestrated mode uses "
+                                            "several model calls)")
     max_prompt_chars: int = Field(default=200_000, ge=1)
     neo4j_url: str = Field(default="bolt://127.0.0.1:7687",
                            validation_alias=AliasChoices("MOE_NEO4J_URL", "MOE_NEO4J_URI", "neo4j_url"),
