@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from moe_core.contracts import DeadLetter, Envelope, Topics, headers
 from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
+from moe_core.observability.lag import track_consumer_lag
 from moe_core.observability.metrics import MESSAGES_DEAD_LETTERED, STAGE_SECONDS
 from moe_core.settings import FleetSettings
 
@@ -51,7 +52,7 @@ class PermanentError(Exception):
 
 def make_broker(settings: FleetSettings) -> KafkaBroker:
     tracer_provider = configure_tracing(settings.service_name, settings.otel_exporter_endpoint)
-    return KafkaBroker(
+    broker = KafkaBroker(
         settings.kafka_bootstrap,
         client_id=settings.service_name,
         acks="all",
@@ -66,6 +67,8 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name),
         ),
     )
+    track_consumer_lag(broker, settings.service_name)
+    return broker
 
 
 class Bus:

@@ -39,6 +39,7 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "graph-rag": ("MOE_GRAPH_RAG_PORT", 8106),
     "graph-ingest": ("MOE_GRAPH_INGEST_PORT", 8107),
     "gap-healer": ("MOE_GAP_HEALER_PORT", 8108),
+    "prometheus": ("MOE_PROMETHEUS_PORT", 9090),
 }
 
 SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer")
@@ -63,6 +64,7 @@ def endpoints() -> dict[str, str]:
         "chroma": f"http://{HOST}:{port('chroma')}",
         "llm": f"http://{HOST}:{port('llm')}/v1",
         "llm-model": LLM_MODEL_ALIAS,
+        "prometheus": f"http://{HOST}:{port('prometheus')}",
     }
     for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
         eps[svc] = f"http://{HOST}:{port(svc)}"

