@@ -42,6 +42,7 @@ key: .venv/.installed
 
 schemas: .venv/.installed
 	@$(PY) -m moe_core.contracts.schema_export schemas
+	@$(PY) -m moe_core.stage_docs .
 
 lint: .venv/.installed
 	@.venv/bin/ruff check -q libs services tests deploy bench

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from moe_core.bus import Bus, PermanentError, wait_positioned
+from moe_core.bus import Bus, PermanentError
 from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import (
     EXPERT_CATEGORIES,
@@ -33,8 +33,8 @@ from moe_core.contracts import (
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
-from moe_core.service import create_service_app
-from moe_core.stores import redis_client, redis_ready
+from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
+from moe_core.stage_resources import Outcomes, Resources
 from planner import core
 from planner.augment import augment
 from planner.complexity import estimate
@@ -64,11 +64,12 @@ class Planner:
     (4) complexity estimate and semantic router, (5) the planner model."""
 
     def __init__(self, settings: PlannerSettings, bus: Bus, inference: InferenceClient, redis: Redis,
-                 vectors: Vectors | None = None) -> None:
+                 vectors: Vectors | None = None, outcomes: Outcomes[Outcome] | None = None,
+                 cancels: Cancellations | None = None) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
-        self.memo = Memo(redis, "planner:outcome", settings.plan_ttl_s)
+        self.outcomes = outcomes or Outcomes(Memo(redis, "planner:outcome", settings.plan_ttl_s), Outcome, cancels)
         self.categories = list(EXPERT_CATEGORIES)
         self.tools = ToolCatalogue.from_settings(settings)
         self.vectors = vectors
@@ -77,23 +78,14 @@ class Planner:
                        if vectors and settings.router_enabled else None)
         self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
                            if settings.plan_cache_enabled else None)
-        self.cancels = Cancellations(redis, settings.topic_namespace)
 
     async def handle(self, request: ChatRequest) -> None:
-        stored = await self.memo.get(request.response_id)
-        if stored:
-            outcome = Outcome.model_validate_json(stored)
-        else:
-            try:  # a client that went away stops its planning (and the planner model's call) too
-                decided = await self.cancels.run(request.response_id, self._plan(request))
-            except RequestCancelled:
-                log.info("request cancelled before it was planned: nothing published")
-                return
-            outcome = (Outcome(answer=decided) if isinstance(decided, Answer)
-                       else Outcome(plan=decided) if decided.source == "preflight"  # exact: nothing to add
-                       else Outcome(plan=augment(decided, request, self.settings)))
-            outcome = Outcome.model_validate_json(
-                await self.memo.put_first(request.response_id, outcome.model_dump_json()))
+        try:  # a client that went away stops its planning (and the planner model's call) too
+            outcome, _ = await self.outcomes.once(request.response_id, lambda: self._decide(request),
+                                                  rid=request.response_id)
+        except RequestCancelled:
+            log.info("request cancelled before it was planned: nothing published")
+            return
         if outcome.answer is not None:
             await self.bus.publish_all([(outcome.answer, self.bus.topics.answers),
                                         self._progress(request, "cache_hit", outcome.answer.cache_key or "")])
@@ -109,6 +101,17 @@ class Planner:
               for task in plan.tasks),
             self._progress(request, "planned", ", ".join(t.category for t in plan.tasks)),
         ])
+
+    async def _decide(self, request: ChatRequest) -> Outcome:
+        decided = await self._plan(request)
+        if isinstance(decided, Answer):
+            return Outcome(answer=decided)
+        if decided.source == "preflight":  # exact: nothing to add
+            return Outcome(plan=decided)
+        return Outcome(plan=augment(decided, request, self.settings))
+
+    async def start(self) -> None:
+        await self.warm()
 
     def _progress(self, request: ChatRequest, event: str, detail: str) -> tuple[Progress, str]:
         return Progress(**request.child_fields(), stage="planner", event=event, detail=detail), self.bus.topics.progress
@@ -139,7 +142,7 @@ class Planner:
 
     async def _route(self, request: ChatRequest, question: str, base: dict[str, Any]) -> Plan:
         complexity = estimate(question)
-        if self.plan_cache:  # (3) plan cache
+        if self.plan_cache and not request.replay_of:  # (3) plan cache (a replay plans afresh)
             cached = await self.plan_cache.get(request.mode, question)
             if cached is not None:
                 PLANNER_ROUTES.labels("plan_cache").inc()
@@ -156,7 +159,7 @@ class Planner:
             return Plan(**base, tasks=[_single(category, question)], source="router", complexity="trivial")
         plan = await self._model_plan(request, question, base, complexity)  # (5) the planner model
         PLANNER_ROUTES.labels(plan.source).inc()
-        if plan.source == "llm" and self.plan_cache:
+        if plan.source == "llm" and self.plan_cache and not request.replay_of:
             await self.plan_cache.put(request.mode, question, CachedPlan(
                 tasks=plan.tasks, complexity=complexity, planner_model=plan.planner_model))
         return plan
@@ -244,37 +247,35 @@ def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: l
                       tools=request.tools, tool_choice=request.tool_choice, direct=plan.is_direct())
 
 
-def create_app(
-    settings: PlannerSettings | None = None,
-    *,
-    bus: Bus | None = None,
-    inference: InferenceClient | None = None,
-    redis: Redis | None = None,
-    vectors: Vectors | None = None,
-    manage_broker: bool = True,
-) -> FastAPI:
-    settings = settings or PlannerSettings()
-    bus = bus or Bus(settings)
-    redis = redis or redis_client(settings.redis_url)
-    inference = inference or InferenceClient.from_settings(settings, redis)  # fleet-aware (the workers beat)
+def build(res: Resources) -> Planner:
+    settings: PlannerSettings = res.settings
+    vectors = res.extra.get("vectors")
     if vectors is None and (settings.semantic_cache_enabled or settings.router_enabled):
         vectors = Vectors(settings.chroma_url)
-    planner = Planner(settings, bus, inference, redis, vectors)
-    bus.subscribe(bus.topics.requests, ChatRequest, planner.handle)
-    cancel_feed = planner.cancels.subscribe(bus)
-    if planner.cache is not None:
-        bus.subscribe(bus.topics.answers, Answer, planner.on_answer)
-        bus.subscribe(bus.topics.feedback, Feedback, planner.on_feedback)
+    return Planner(settings, res.bus, res.inference, res.redis, vectors, res.outcomes(), res.cancels)
 
-    async def close() -> None:
-        await inference.aclose()
-        await redis.aclose()
 
-    async def start() -> None:
-        await wait_positioned(cancel_feed)
-        await planner.warm()
+def _caching(planner: Planner) -> bool:
+    return planner.cache is not None
 
-    app = create_service_app(settings, bus, checks={"redis": lambda: redis_ready(redis)}, on_startup=[start],
-                             on_shutdown=[close], manage_broker=manage_broker)
-    app.state.planner = planner
-    return app
+
+STAGE = Stage(
+    name="planner",
+    settings=PlannerSettings,
+    build=build,
+    summary="Requests -> a plan and its typed tasks (precision preflight, semantic cache, plan cache, "
+            "router, planner model); a semantic cache hit answers at once.",
+    consumes=(Consumes("requests", ChatRequest, "handle"),
+              Consumes("answers", Answer, "on_answer", when=_caching, description="good answers fill the cache"),
+              Consumes("feedback", Feedback, "on_feedback", when=_caching,
+                       description="negative feedback flags a cache entry")),
+    publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress"),
+    needs=("redis", "inference"),
+    memo=MemoPolicy("planner:outcome", Outcome, ttl="plan_ttl_s"),
+    cancel=CancelPolicy(),
+)
+
+
+def create_app(settings: PlannerSettings | None = None, **overrides: Any) -> FastAPI:
+    """Overrides (tests): bus, inference, redis, vectors, manage_broker."""
+    return STAGE.create_app(settings, **overrides)
