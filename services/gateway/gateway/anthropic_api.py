@@ -12,7 +12,8 @@ from gateway.tools import openai_call, openai_tool, openai_tool_choice, tool_cal
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
 
 MAX_TOKENS_CAP = 32768  # the fleet's own limit per model call; larger client budgets are capped
-IGNORED_BLOCKS = {"thinking", "redacted_thinking"}  # earlier turns' thinking is not sent to the experts
+IGNORED_BLOCKS = {"thinking", "redacted_thinking"}
+REMINDER = ("<system-reminder>", "</system-reminder>")  # earlier turns' thinking is not sent to the experts
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
                503: "overloaded_error", 504: "timeout_error"}
@@ -64,10 +65,15 @@ class MessagesRequest(BaseModel):
         return self
 
     def chat_messages(self) -> list[ChatMessage]:
-        out = [ChatMessage(role="system", content=system_text(self.system))] if self.system else []
+        """The conversation in the internal form. Context an agent wraps into the user's turn (Claude Code's
+        `<system-reminder>` text blocks: skills, the date, CLAUDE.md) joins the system prompt, so the user's
+        message is their question and the planner sees that, not pages of harness context."""
+        reminders: list[str] = []
+        out: list[ChatMessage] = []
         for i, message in enumerate(self.messages):
-            out += _convert(message, f"messages.{i}.content")
-        return out
+            out += _convert(message, f"messages.{i}.content", reminders)
+        system = "\n".join(t for t in (system_text(self.system), *dict.fromkeys(reminders)) if t.strip())
+        return ([ChatMessage(role="system", content=system)] if system else []) + out
 
     def params(self) -> GenerationParams:
         return GenerationParams(max_tokens=min(self.max_tokens or MAX_TOKENS_CAP, MAX_TOKENS_CAP),
@@ -117,9 +123,16 @@ def _tool_result_text(block: dict[str, Any], where: str) -> str:
     return f"[tool error] {text}" if block.get("is_error") else text
 
 
-def _convert(message: AnthropicMessage, where: str) -> list[ChatMessage]:
+def is_reminder(text: str) -> bool:
+    """A text block that is wholly harness context (`<system-reminder>…</system-reminder>`)."""
+    body = text.strip()
+    return body.startswith(REMINDER[0]) and body.endswith(REMINDER[1]) and body.count(REMINDER[0]) == 1
+
+
+def _convert(message: AnthropicMessage, where: str, reminders: list[str]) -> list[ChatMessage]:
     """One Anthropic message -> internal messages: tool_result blocks become `tool` messages (first),
-    tool_use blocks become the assistant's tool_calls, text blocks are joined."""
+    tool_use blocks become the assistant's tool_calls, text blocks are joined; a user's reminder blocks
+    go to `reminders`."""
     if isinstance(message.content, str):
         return [ChatMessage(role=message.role, content=message.content)]
     texts: list[str] = []
@@ -128,7 +141,11 @@ def _convert(message: AnthropicMessage, where: str) -> list[ChatMessage]:
     for block in message.content:
         kind = block.get("type")
         if kind == "text":
-            texts.append(_text_of(block, where))
+            text = _text_of(block, where)
+            if message.role == "user" and is_reminder(text):
+                reminders.append(text.strip())
+            else:
+                texts.append(text)
         elif kind == "tool_use" and message.role == "assistant":
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                 raise OpenAIError(400, f"{where}: a tool_use block needs id and name", param=where)

@@ -9,6 +9,7 @@ from typing import Any
 from moe_core.contracts import Answer, ErrorInfo, ModelUse, Plan, Source, TaskResult, Usage
 
 RANK = {"high": 0, "medium": 1, "low": 2}
+ANSWERING = ("expert", "tool")  # result kinds that answer; graph and research results are context
 FALLBACK_PREFIX = "rf"  # task ids of the merger's own research fallback tasks
 
 
@@ -89,12 +90,16 @@ def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields
     if plan is None:
         return Answer(**rid_fields, mode="unknown", finish_reason="deadline",
                       error=ErrorInfo(code="deadline_exceeded", message="the request was not planned in time"))
-    good = usable(results)
+    # Only what answers the question may stand in for the answer: knowledge-graph facts and web snippets
+    # are context for a judge, never a reply of their own.
+    good = [r for r in usable(results) if r.kind in ANSWERING]
     fields = base_answer(plan, results)
     usage = total_usage(plan, results)
     if not good:
+        gaps = ", ".join(fields["missing"]) or "the experts"
         return Answer(**fields, finish_reason="deadline", usage=usage, model_calls=model_calls(plan, results),
-                      error=ErrorInfo(code="deadline_exceeded", message="no expert answered before the deadline"))
+                      error=ErrorInfo(code="deadline_exceeded",
+                                      message=f"The request did not finish in time: no answer from {gaps}."))
     return Answer(**fields, content=with_gaps_note(good[0].content, fields["missing"]), finish_reason="deadline",
                   usage=usage, model_calls=model_calls(plan, results))
 
