@@ -125,6 +125,7 @@ class KeyStore:
         self.cache_ttl_s = cache_ttl_s
         self.negative_ttl_s = min(negative_ttl_s, cache_ttl_s)
         self._cache: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+        self._generation = 0  # bumped by invalidate(): a lookup that overlapped a change is not cached
 
     @classmethod
     async def connect(cls, dsn: str, cache_ttl_s: float = 10.0, negative_ttl_s: float = 1.0) -> KeyStore:
@@ -151,6 +152,7 @@ class KeyStore:
 
     def invalidate(self) -> None:
         """Forget every cached lookup (a key or tenant changed somewhere in the fleet)."""
+        self._generation += 1
         self._cache.clear()
 
     # -- keys ------------------------------------------------------------------------------------------
@@ -224,8 +226,11 @@ class KeyStore:
         cached = self._cache.get(digest)
         if cached and cached[0] > now:
             return cached[1]
+        generation = self._generation
         row = await self.pool.fetchrow("SELECT * FROM api_keys_resolved WHERE key_hash = $1", digest)
         key = _key(row) if row else None
+        if generation != self._generation:
+            return key
         self._cache[digest] = (now + (self.cache_ttl_s if key else self.negative_ttl_s), key)
         self._cache.move_to_end(digest)
         while len(self._cache) > CACHE_MAX:
