@@ -105,5 +105,6 @@ def text_analyze(args: dict[str, Any]) -> ToolOutput:
         occurrences = result["count"]["occurrences"]
         return ToolOutput(f"{_quote(needle)} occurs {occurrences} time{'s' if occurrences != 1 else ''} in "
                           f"{_quote(text)}{'' if case else ' (ignoring case)'}.", result)
-    return ToolOutput(f"{result['words']} words, {result['characters']} characters, {result['sentences']} "
-                      f"sentences, {result['lines']} lines.", result)
+    return ToolOutput(f"{result['words']} words, {result['characters']} characters ({result['letters']} letters, "
+                      f"{result['characters_no_spaces']} without spaces), {result['sentences']} sentences, "
+                      f"{result['lines']} lines.", result)

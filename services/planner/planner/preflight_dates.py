@@ -1,0 +1,167 @@
+"""Dates, durations, calendars and time zones. Dates are read with dateutil's parser (ISO dates, "14 March
+2025", "Feb 14, 2026", "July 4th, 1776") and must carry their year; all-numeric dates other than ISO
+(03/04/2025: March or April?) are left to the planner."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from dateutil import parser as dateparser
+
+from planner.preflight_lexicon import Question, numbers_from_words, strip_request
+
+I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
+MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+         r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+DATE = (rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|{MONTH}\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}"
+        rf"|(?:the )?\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{MONTH}\.?,? \d{{4}})")
+UNITS = r"(?P<u>business days?|working days?|weekdays?|days?|weeks?|months?|years?)"
+AMOUNT = rf"(?P<n>\d{{1,6}}|an?|one)\s+{UNITS}"
+
+
+def parse_date(text: str) -> str | None:
+    """An ISO date for a written date, or None (no year, an impossible day, or not a date)."""
+    clean = re.sub(r"^the |\bof\b", "", text.strip(), flags=I)
+    if not re.fullmatch(DATE, text.strip(), I) or not re.search(r"\d{4}", clean):
+        return None
+    try:
+        parsed = dateparser.parse(clean, default=datetime(1, 1, 1))
+    except (ValueError, OverflowError):
+        return None
+    return parsed.date().isoformat()
+
+
+def _amount(m: re.Match[str]) -> tuple[str, int]:
+    n = 1 if m["n"].lower() in ("a", "an", "one") else int(m["n"])
+    unit = m["u"].lower()
+    key = "business_days" if unit.startswith(("business", "working", "weekday")) else unit.rstrip("s") + "s"
+    return key, n
+
+
+def date_diff(q: Question) -> tuple[str, dict[str, Any]] | None:
+    body = strip_request(q.text)
+    m = re.fullmatch(rf"(?:how many|(?:the )?number of|count the)\s+(?:calendar |business |working )?(?:days|weeks|"
+                     rf"months|years|weekdays)\s+(?:are\s+|were\s+|will there be\s+)?(?:there\s+)?(?:between|from)\s+"
+                     rf"(?P<a>{DATE})\s+(?:and|to|until|till)\s+(?P<b>{DATE})", body, I) or \
+        re.fullmatch(rf"(?:days|number of days) (?:between|from) (?P<a>{DATE}) (?:and|to) (?P<b>{DATE})", body, I)
+    start, end = (parse_date(m["a"]), parse_date(m["b"])) if m else (None, None)
+    return ("date_diff", {"start": start, "end": end}) if start and end else None
+
+
+def weekday(q: Question) -> tuple[str, dict[str, Any]] | None:
+    body = strip_request(q.text)
+    m = re.fullmatch(rf"(?:on\s+)?(?:what|which)\s+(?:day of the week|weekday|day)\s+(?:is|was|will be|falls on|"
+                     rf"fell on)\s+(?P<d>{DATE})", body, I) or \
+        re.fullmatch(rf"(?:on\s+)?(?:what|which)\s+(?:day of the week|weekday)\s+(?:does|did|will)\s+(?P<d>{DATE})"
+                     rf"\s+(?:fall|fall on|land on|be)", body, I) or \
+        re.fullmatch(rf"(?:the )?(?:day of the week|weekday) (?:of|for) (?P<d>{DATE})", body, I)
+    if not m and re.fullmatch(r"(?:what|which)\s+(?:day of the week|weekday|day)\s+.*", body, I):
+        m = re.fullmatch(rf"(?:what|which)\s+(?:day of the week|weekday|day)\s+(?:is|was)\s+(?P<d>{DATE})", body, I)
+    day = parse_date(m["d"]) if m else None
+    return ("day_of_week", {"date": day}) if day else None
+
+
+def shift(body: str) -> dict[str, Any] | None:
+    """date_add arguments for "N units after/before DATE" and "DATE plus/minus N units" (body only)."""
+    m = re.fullmatch(rf"{AMOUNT}\s+(?P<dir>after|from|before|later than|earlier than|prior to)\s+(?P<d>{DATE})",
+                     body, I)
+    if not m:
+        m = re.fullmatch(rf"(?P<d>{DATE})\s+(?P<dir>plus|\+|minus|-)\s+{AMOUNT}", body, I)
+    day = parse_date(m["d"]) if m else None
+    if not m or not day:
+        return None
+    sign = -1 if m["dir"].lower() in ("before", "minus", "-", "earlier than", "prior to") else 1
+    key, n = _amount(m)
+    return {"date": day, key: sign * n}
+
+
+def date_add(q: Question) -> tuple[str, dict[str, Any]] | None:
+    body = numbers_from_words(strip_request(q.text)) or ""
+    body = re.sub(r"^(?:what(?:'s| is| was| will be)? )?(?:the )?(?:date|day) (?:is |was |will it be |will be )?",
+                  "", body, flags=I)
+    args = shift(body)
+    return ("date_add", args) if args else None
+
+
+def calendar(q: Question) -> tuple[str, dict[str, Any]] | None:
+    body = strip_request(q.text)
+    m = re.fullmatch(r"(?:is|was|will)\s+(?:the year\s+)?(?P<y>\d{1,4})\s+(?:be\s+)?a leap year", body, I) or \
+        re.fullmatch(r"(?:when|what date) (?:is|was|will be|does) easter(?: sunday)?(?: fall)?(?: in)? (?P<y>\d{4})",
+                     body, I) or re.fullmatch(r"(?:the )?date of easter(?: sunday)? (?:in )?(?P<y>\d{4})", body, I)
+    if m:
+        return "calendar_facts", {"year": int(m["y"])}
+    m = re.fullmatch(rf"how many days (?:are |were |will there be )?(?:there )?in (?P<m>{MONTH})\.? (?P<y>\d{{4}})",
+                     body, I)
+    if m:
+        return "calendar_facts", {"year": int(m["y"]), "month": datetime.strptime(m["m"][:3].title(), "%b").month}
+    return None
+
+
+@lru_cache(maxsize=1)
+def zones() -> dict[str, str]:
+    """IANA zone names and their cities, lower case: "europe/london", "london", "new york" -> the zone."""
+    table: dict[str, str] = {}
+    cities: dict[str, set[str]] = {}
+    for name in available_timezones():
+        table[name.lower()] = name
+        if "/" in name and not name.startswith(("Etc/", "SystemV/", "US/")):
+            cities.setdefault(name.rsplit("/", 1)[1].replace("_", " ").lower(), set()).add(name)
+    for city, names in cities.items():
+        if len(names) == 1:  # a city name two zones share is ambiguous
+            table.setdefault(city, names.pop())
+    for alias in ("utc", "gmt"):
+        table[alias] = alias.upper()
+    return table
+
+
+ZONE = r"(?P<{}>[a-z][a-z_/ +\-]{{1,40}}?)"
+TIME = r"(?P<h>\d{1,2})(?::(?P<mi>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?|(?P<noon>noon|midday|midnight)"
+
+
+def _clock(m: re.Match[str]) -> str | None:
+    if m["noon"]:
+        return "12:00" if m["noon"].lower() in ("noon", "midday") else "00:00"
+    hour, minute = int(m["h"]), int(m["mi"] or 0)
+    if m["ap"]:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if m["ap"].lower().startswith("p") else 0)
+    elif not m["mi"]:
+        return None  # "at 3" without am/pm or minutes: not a clear time
+    return f"{hour:02d}:{minute:02d}" if hour < 24 and minute < 60 else None
+
+
+def timezone(q: Question) -> tuple[str, dict[str, Any]] | None:
+    body = strip_request(q.text)
+    zone_a, zone_b = ZONE.format("f"), ZONE.format("to")
+    time_a = f"(?:{TIME})"
+    shapes = [
+        rf"(?:convert\s+)?(?P<d>{DATE})(?:,| at)?\s+{time_a}\s+(?:in\s+|from\s+)?{zone_a}(?: time)?\s+(?:to|in|into)\s+"
+        rf"{zone_b}(?: time)?",
+        rf"(?:convert\s+)?{time_a}\s+(?:in\s+)?{zone_a}(?: time)?\s+on\s+(?P<d>{DATE})\s+(?:to|in|into)\s+"
+        rf"{zone_b}(?: time)?",
+        rf"(?:the )?time in {zone_b} when it(?:'s| is) {time_a}(?: in)? {zone_a}(?: time)? on (?P<d>{DATE})",
+        rf"when it(?:'s| is) {time_a} in {zone_a} on (?P<d>{DATE}),? what time is it in {zone_b}",
+    ]
+    for shape in shapes:
+        m = re.fullmatch(shape, body, I)
+        if not m:
+            continue
+        day, clock = parse_date(m["d"]), _clock(m)
+        source, target = zones().get(m["f"].strip().lower()), zones().get(m["to"].strip().lower())
+        if day and clock and source and target and source != target:
+            return "timezone_convert", {"datetime": f"{day}T{clock}", "from_tz": source, "to_tz": target}
+    return None
+
+
+def today_free(text: str) -> bool:
+    """True when the text names no relative day (today, tomorrow ...), which a preflight cannot resolve."""
+    return not re.search(r"\b(?:today|tomorrow|yesterday|now|tonight|(?:next|last|this) (?:week|month|year|monday|"
+                         r"tuesday|wednesday|thursday|friday|saturday|sunday|weekend))\b", text, I)
+
+
+__all__ = ["calendar", "date_add", "date_diff", "parse_date", "shift", "timezone", "today_free", "weekday"]

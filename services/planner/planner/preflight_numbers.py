@@ -1,0 +1,160 @@
+"""Subnets, Roman numerals, number bases, primes, gcd/lcm, statistics on a list and money (interest, loans,
+percent change): each a small grammar over the whole question."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from planner.preflight_lexicon import INT, NUM, Question, numbers_from_words, plain_number, strip_request
+
+I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
+Hit = tuple[str, dict[str, Any]]
+CIDR = r"\d{1,3}(?:\.\d{1,3}){3}/\d{1,2}|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}/\d{1,3}"
+IP = r"\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}"
+FACT = (r"(?:(?:sub)?net ?mask|mask|wildcard(?: mask)?|host ?mask|broadcast(?: address)?|network(?: address| id)?|"
+        r"(?:usable )?(?:host|ip|address) range|range|prefix(?: length)?|(?:total )?(?:number of )?(?:usable )?"
+        r"(?:hosts?|addresses|ips|ip addresses)|(?:first|last)(?: usable)? (?:host|address|ip)(?: address)?|"
+        r"details|info(?:rmation)?|cidr|facts)")
+ROMAN = r"M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
+BASES = {"binary": 2, "bin": 2, "octal": 8, "oct": 8, "decimal": 10, "dec": 10, "hexadecimal": 16, "hex": 16}
+BASE = r"(?:binary|bin|octal|oct|decimal|dec|hexadecimal|hex|base[ -]?(?P<{}>\d{{1,2}}))"
+LIST = rf"(?P<ns>(?:{NUM})(?:(?:\s*,\s*|\s+and\s+|,\s*and\s+|\s+)(?:{NUM}))+)"
+MONEY = r"[$\u20ac\u00a3]?\s?(?P<p>" + NUM + r")(?:\s?(?:dollars|euros?|pounds|usd|eur|gbp))?"
+
+
+def subnet(q: Question) -> Hit | None:
+    body = strip_request(q.text)
+    nets = re.findall(CIDR, body, I)
+    if len(nets) != 1:
+        return None
+    net = rf"(?:the |a |an )?(?:subnet |network |range |block )?(?:{CIDR})(?: (?:subnet|network|block|range))?"
+    m = re.fullmatch(rf"(?:is|does)\s+(?P<ip>{IP})\s+(?:in|inside|within|part of|belong to|fall in|fall within|"
+                     rf"contained in|included in)\s+{net}", body, I)
+    if m and not re.fullmatch(CIDR, m["ip"]):
+        return "subnet_calc", {"network": nets[0], "contains": m["ip"]}
+    shapes = [rf"(?:the )?{FACT}(?:(?:,| and| &) (?:the )?{FACT})* (?:of|for|in|on) {net}",
+              rf"how many (?:usable )?(?:hosts|addresses|ips|ip addresses) (?:are |can )?(?:there )?(?:be )?"
+              rf"(?:in|on|for) {net}", rf"how many (?:usable )?(?:hosts|addresses) (?:can|does) {net} (?:have|hold)",
+              rf"(?:subnet|cidr|calculate|analy[sz]e|details of|info on) {net}", rf"{net}(?: subnet)?(?: details| info)?"]
+    if any(re.fullmatch(shape, body, I) for shape in shapes):
+        return "subnet_calc", {"network": nets[0]}
+    return None
+
+
+def roman(q: Question) -> Hit | None:
+    body = strip_request(q.text)
+    m = re.fullmatch(rf"(?P<n>{INT})\s+(?:in|as|to|into)\s+(?:a\s+)?roman(?: numerals?)?", body, I) or \
+        re.fullmatch(rf"(?:convert|write|express) (?P<n>{INT}) (?:in|as|to|into) (?:a )?roman(?: numerals?)?", body, I) or \
+        re.fullmatch(rf"(?:the )?roman numerals? (?:for|of) (?P<n>{INT})", body, I)
+    if m:
+        return "roman_numeral", {"value": int(plain_number(m["n"]))}
+    m = re.fullmatch(r"(?:(?:convert|translate) )?(?:the roman numerals? )?(?P<r>[ivxlcdm]{1,15})(?: (?:in|to|into|as) "
+                     r"(?:an? )?(?:arabic |decimal |normal |regular )?(?:numbers?|numerals?|integer|digits)| mean| in "
+                     r"roman numerals?)?", body, I) or \
+        re.fullmatch(r"(?:what )?(?:number )?(?:is|does) (?:the roman numeral )?(?P<r>[ivxlcdm]{1,15})(?: mean| stand for"
+                     r"| as an? (?:number|integer)| in (?:arabic |roman )?(?:numbers?|numerals?|digits))?", body, I) or \
+        re.fullmatch(r"(?:the )?roman numeral (?P<r>[ivxlcdm]{1,15})", body, I)
+    if not m or not re.fullmatch(ROMAN, m["r"].upper()):
+        return None
+    if m["r"] != m["r"].upper() and not re.search(r"roman", body, I):
+        return None  # "what does mix mean": a word, not a numeral
+    if m[0] == m["r"] or not re.search(r"roman|number|numeral|integer|digits|mean|stand", body, I):
+        return None
+    return "roman_numeral", {"value": m["r"].upper()}
+
+
+def _base(name: str, digits: str | None) -> int | None:
+    value = int(digits) if digits else BASES.get(name.lower())
+    return value if value is not None and 2 <= value <= 36 else None
+
+
+def number_base(q: Question) -> Hit | None:
+    body = strip_request(q.text)
+    value = r"(?P<v>0x[0-9a-f]+|0b[01]+|0o[0-7]+|[0-9a-z]{1,64})"
+    src, dst = BASE.format("fb"), BASE.format("tb")
+    shapes = [rf"(?:convert )?(?P<src>{src}) {value} (?:to|in|into|as) (?P<dst>{dst})",
+              rf"(?:convert )?{value} (?:from )?(?P<src>{src}) (?:to|in|into|as) (?P<dst>{dst})",
+              rf"(?:convert )?{value} (?:to|in|into|as) (?P<dst>{dst})(?: numbers?| notation)?",
+              rf"(?:the )?(?P<dst>{dst}) (?:of|for) {value}"]
+    for shape in shapes:
+        m = re.fullmatch(shape, body, I)
+        if not m:
+            continue
+        raw = m["v"]
+        source = _base(m["src"], m["fb"]) if m.groupdict().get("src") else None
+        target = _base(m["dst"], m["tb"])
+        prefixed = re.fullmatch(r"0[xbo].+", raw, I)
+        if source is None and not prefixed:
+            if not raw.isdigit():
+                return None  # "ABC to decimal": which base? say it
+            source = 10
+        if target is None or (source is not None and prefixed and {"x": 16, "b": 2, "o": 8}[raw[1].lower()] != source):
+            return None
+        args: dict[str, Any] = {"value": raw, "to_base": target}
+        if source is not None and not prefixed:
+            args["from_base"] = source
+        if source == target:
+            return None
+        return "number_base", args
+    return None
+
+
+def primes(q: Question) -> Hit | None:
+    body = strip_request(q.text)
+    m = re.fullmatch(rf"(?:the )?(?:prime factori[sz]ation|prime factors|prime decomposition|factori[sz]ation) of "
+                     rf"(?P<n>{INT})", body, I) or re.fullmatch(rf"(?:factori[sz]e|factor) (?P<n>{INT})", body, I) or \
+        re.fullmatch(rf"is (?P<n>{INT}) (?:a )?prime(?: number)?", body, I)
+    n = plain_number(m["n"]) if m else ""
+    return ("prime_factorize", {"n": n}) if m and len(n) <= 40 else None
+
+
+def gcd_lcm(q: Question) -> Hit | None:
+    body = strip_request(q.text)
+    m = re.fullmatch(r"(?:the )?(?:gcd|gcf|hcf|greatest common (?:divisor|factor)|highest common factor|lcm|least common"
+                     r" multiple|lowest common multiple) of (?P<ns>\d+(?:(?:\s*,\s*|\s+and\s+|,\s*and\s+)\d+)+)", body, I)
+    return ("gcd_lcm", {"numbers": [int(n) for n in re.findall(r"\d+", m["ns"])]}) if m else None
+
+
+def statistics(q: Question) -> Hit | None:
+    body = strip_request(q.text)
+    m = re.fullmatch(rf"(?:the )?(?:(?:arithmetic )?mean|average|median|mode|(?:sample |population )?(?:standard deviation"
+                     rf"|variance)|range|sum|std ?dev)\s+of\s+(?:the (?:numbers|values|data|list)\s+)?{LIST}", body, I)
+    if not m:
+        return None
+    values = [plain_number(v) for v in re.findall(rf"{NUM}", re.sub(r",\s+", " , ", m["ns"]))]
+    if any("," in v for v in values) or len(values) < 2:
+        return None
+    return "statistics_calc", {"values": values}
+
+
+def finance(q: Question) -> Hit | None:
+    body = numbers_from_words(strip_request(q.text)) or ""
+    p, r = MONEY, rf"(?P<r>{NUM})\s?(?:%|percent)"
+    period = r"(?: (?:compounded|compounding) (?P<c>annually|yearly|monthly|quarterly|daily|semi-annually))?"
+    per = {"annually": 1, "yearly": 1, "monthly": 12, "quarterly": 4, "daily": 365, "semi-annually": 2}
+    m = re.fullmatch(rf"(?:the )?(?P<k>compound|simple) interest on {p} at {r}(?: (?:a|per) year| annual(?:ly)?)?"
+                     rf"{period} (?:for|over) (?P<y>\d{{1,3}}) years?", body, I) or \
+        re.fullmatch(rf"(?:how much )?(?:what )?will {p} (?:grow to|be worth) at {r}{period} (?:for|over|in|after) "
+                     rf"(?P<y>\d{{1,3}}) years?", body, I)
+    if m:
+        kind = m.groupdict().get("k") or "compound"
+        args: dict[str, Any] = {"operation": f"{kind.lower()}_interest", "principal": plain_number(m["p"]),
+                                "rate_percent": plain_number(m["r"]), "years": int(m["y"])}
+        if m["c"]:
+            if kind.lower() == "simple":
+                return None
+            args["periods_per_year"] = per[m["c"].lower()]
+        return "decimal_finance", args
+    m = re.fullmatch(rf"(?:the )?monthly (?:payment|repayment|installment) (?:on|for) (?:a |an )?{p} (?:loan|mortgage)"
+                     rf" at {r}(?: interest)? (?:over|for) (?P<t>\d{{1,4}}) (?P<u>years?|months?)", body, I)
+    if m:
+        months = int(m["t"]) * (12 if m["u"].lower().startswith("y") else 1)
+        return "decimal_finance", {"operation": "loan_payment", "principal": plain_number(m["p"]),
+                                   "rate_percent": plain_number(m["r"]), "months": months}
+    m = re.fullmatch(rf"(?:the )?(?:percentage|percent) (?:change|increase|decrease) from (?P<a>{NUM}) to (?P<b>{NUM})",
+                     body, I)
+    if m:
+        return "decimal_finance", {"operation": "percent_change", "from_value": plain_number(m["a"]),
+                                   "to_value": plain_number(m["b"])}
+    return None
