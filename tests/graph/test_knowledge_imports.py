@@ -18,6 +18,7 @@ from gateway.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyErro
 from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.graph.bundles import BundleEntity, BundleRelation, Origin, Selection, digest_of, json_schema, seal
 from moe_core.graph.trust import TrustPolicy
+from moe_core.observability.metrics import REGISTRY
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import purge, relations, titles
 from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
@@ -71,6 +72,10 @@ async def import_bundle(api: httpx.AsyncClient, key: str, bundle: dict[str, Any]
     return await api.post("/v1/knowledge/imports", content=content, headers=bearer(key))
 
 
+def counted(action: str) -> float:
+    return REGISTRY.get_sample_value("moe_knowledge_import_events_total", {"action": action}) or 0.0
+
+
 def snapshot(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(r["id"], r["subject"], r["type"], r["object"], r["source"], r["version"], r["trust"]) for r in rows]
 
@@ -99,6 +104,7 @@ async def test_an_import_waits_for_other_admins_then_applies_once_with_imported_
 
     before = snapshot(await relations(graph_db, target))
     importer = await graph_services.admin_key_for(target)
+    created_events = counted("knowledge_import_created")
     created = await import_bundle(api, importer, bundle)
     assert created.status_code == 201, created.text
     cs = created.json()
@@ -108,6 +114,10 @@ async def test_an_import_waits_for_other_admins_then_applies_once_with_imported_
         "knowledge.change_set", "pending", target, required, [])
     assert cs["bundle"]["digest"] == bundle["digest"] and cs["policy_digest"] == policy.digest
     assert snapshot(await relations(graph_db, target)) == before  # importing wrote nothing
+    assert counted("knowledge_import_created") == created_events + 1
+    pending = await graph_services.keystore.pool.fetchval(
+        "SELECT count(*) FROM knowledge_change_sets WHERE status = 'pending'")
+    assert REGISTRY.get_sample_value("moe_knowledge_imports_pending") == pending >= 1
 
     diff = cs["diff"]["relations"]
     assert triples(diff["added"]) == ["Quorvexin IS_A Drug"]

@@ -102,6 +102,15 @@ INFERENCE_FAILOVERS = Counter(
     registry=REGISTRY,
 )
 
+KNOWLEDGE_IMPORT_EVENTS = Counter(
+    "moe_knowledge_import_events_total", "Steps of knowledge exports and imports (the audit actions)", ["action"],
+    registry=REGISTRY,
+)
+KNOWLEDGE_IMPORTS_PENDING = Gauge(
+    "moe_knowledge_imports_pending", "Knowledge-import change sets waiting for approval (all tenants; as this "
+    "replica last counted them: take the max over replicas)", registry=REGISTRY,
+)
+
 
 def metrics_response() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -24,10 +24,13 @@ from moe_core.bus import Bus
 from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, bundles_graph
 from moe_core.graph.audit import audit_event
 from moe_core.graph.bundles import Bundle, Selection
+from moe_core.observability.metrics import KNOWLEDGE_IMPORT_EVENTS, KNOWLEDGE_IMPORTS_PENDING
 
 log = logging.getLogger(__name__)
 STATUSES = ("pending", "applied", "rejected", "all")
 Event = tuple[str, str, dict[str, Any]]
+# Actions after which the number of pending change sets is counted again for the gauge.
+COUNTED = frozenset({"knowledge_import_created", "knowledge_import_applied", "knowledge_import_rejected"})
 
 
 class KnowledgeApi:
@@ -72,6 +75,9 @@ class KnowledgeApi:
         event = audit_event(None, actor=f"key:{key.id}", action=action, subject=cs_id, response_id=cs_id,
                             tenant=tenant, reason=reason, details=details)
         await self.bus.publish(event, self.bus.topics.audit)
+        KNOWLEDGE_IMPORT_EVENTS.labels(action).inc()
+        if action in COUNTED:
+            KNOWLEDGE_IMPORTS_PENDING.set(await self.sets.pending_count())
 
     async def _refuse(self, key: ApiKey, cs_id: str, tenant: str, exc: OpenAIError) -> NoReturn:
         await self._audit(key, "knowledge_import_refused", cs_id, tenant, exc.message,
@@ -129,6 +135,7 @@ class KnowledgeApi:
                               code="invalid_value")
         limit = _int(request.query_params.get("limit", "50"))
         items = await self.sets.find(list(key.tenant_ids), None if status == "all" else status, limit)
+        KNOWLEDGE_IMPORTS_PENDING.set(await self.sets.pending_count())
         return {"object": "list", "data": [view(cs) for cs in items]}
 
     async def get(self, cs_id: str, request: Request) -> dict[str, Any]:

@@ -75,6 +75,7 @@ APPROVE = """
 INSERT INTO knowledge_approvals (change_set_id, key_id, note) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING
 """
+PENDING = "SELECT count(*) FROM knowledge_change_sets WHERE status = 'pending'"
 HAS_APPROVED = "SELECT EXISTS (SELECT 1 FROM knowledge_approvals WHERE change_set_id = $1 AND key_id = $2)"
 COUNT = "SELECT count(*) FROM knowledge_approvals WHERE change_set_id = $1"
 DECIDE = """
@@ -127,6 +128,11 @@ class ChangeSets:
     async def find(self, tenants: list[str], status: str | None, limit: int) -> list[dict[str, Any]]:
         await self.migrate()
         return [_row(r) for r in await self.pool.fetch(SELECT_LIST, tenants, status, limit)]
+
+    async def pending_count(self) -> int:
+        """Change sets waiting for approval, all tenants (for the moe_knowledge_imports_pending gauge)."""
+        await self.migrate()
+        return int(await self.pool.fetchval(PENDING))
 
     @asynccontextmanager
     async def locked(self, cs_id: str, tenants: list[str]) -> AsyncIterator[Locked]:
