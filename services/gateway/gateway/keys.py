@@ -8,8 +8,12 @@ import os
 import sys
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
+from gateway.key_events import KeyEvents
 from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
+from moe_core.stores import redis_client
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -23,6 +27,7 @@ async def _main(args: argparse.Namespace) -> int:
             if not await store.revoke(args.id):
                 print(f"no active key with id {args.id}", file=sys.stderr)
                 return 1
+            await _announce(f"key:{args.id}")
             print(f"revoked {args.id}", file=sys.stderr)
         elif args.cmd == "list":
             for key in await store.keys():
@@ -33,6 +38,18 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     return 0
+
+
+async def _announce(subject: str) -> None:
+    """Tell the running gateway replicas (their key caches) at once, as the admin API does."""
+    settings = GatewaySettings()
+    redis = redis_client(settings.redis_url)
+    try:
+        await KeyEvents(redis, settings.topic_namespace, lambda: None).announce(subject)
+    except (RedisError, OSError) as exc:
+        print(f"gateways not told (their caches expire within MOE_KEY_CACHE_TTL_S): {exc}", file=sys.stderr)
+    finally:
+        await redis.aclose()
 
 
 async def _ensure(store: KeyStore, path: Path, name: str) -> str:
