@@ -16,14 +16,23 @@ import pytest
 
 from gateway.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph.bundles import BundleEntity, BundleRelation, Origin, Selection, digest_of, json_schema, seal
+from moe_core.graph.bundles import (
+    BundleEntity,
+    BundleError,
+    BundleRelation,
+    Origin,
+    Selection,
+    digest_of,
+    json_schema,
+    seal,
+    verify,
+)
 from moe_core.graph.trust import TrustPolicy
 from moe_core.observability.metrics import REGISTRY
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import purge, relations, titles
 from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
 
-pytestmark = pytest.mark.infra
 REPO = Path(__file__).resolve().parents[2]
 VERIFY = "MATCH ()-[r:REL {id: $id}]->() SET r.verified = true"
 
@@ -89,6 +98,7 @@ async def audit_actions(services: GraphServices, cs_id: str, count: int) -> list
     return sorted(e["action"] for e in events)
 
 
+@pytest.mark.infra
 async def test_an_import_waits_for_other_admins_then_applies_once_with_imported_trust(
         graph_services: GraphServices, graph_db: GraphDB, tenant: str, target: str, policy: ImportPolicy) -> None:
     api = graph_services.gateway
@@ -181,6 +191,7 @@ async def test_an_import_waits_for_other_admins_then_applies_once_with_imported_
     assert [e["details"]["digest"] for e in exports] == [bundle["digest"]]
 
 
+@pytest.mark.infra
 async def test_a_rejected_import_writes_nothing(graph_services: GraphServices, graph_db: GraphDB, tenant: str,
                                                 target: str) -> None:
     api = graph_services.gateway
@@ -220,6 +231,7 @@ def math_bundle(tenant: str) -> dict[str, Any]:
                                 domain="math")])
 
 
+@pytest.mark.infra
 async def test_a_domain_the_policy_does_not_gate_is_applied_on_import(
         graph_services: GraphServices, graph_db: GraphDB, target: str, policy: ImportPolicy) -> None:
     assert policy.approvals_required(["math"]) == 0
@@ -233,6 +245,7 @@ async def test_a_domain_the_policy_does_not_gate_is_applied_on_import(
     assert await audit_actions(graph_services, cs["id"], 2) == ["knowledge_import_applied", "knowledge_import_created"]
 
 
+@pytest.mark.infra
 async def test_bad_bundles_are_refused_with_the_reason_and_nothing_is_written(
         graph_services: GraphServices, graph_db: GraphDB, target: str, policy: ImportPolicy) -> None:
     api = graph_services.gateway
@@ -276,6 +289,7 @@ async def test_bad_bundles_are_refused_with_the_reason_and_nothing_is_written(
     assert sorted(e["details"]["status"] for e in refused) == sorted(c[1] for c in cases)
 
 
+@pytest.mark.unit
 def test_the_policy_in_the_repository_is_valid_and_bad_policies_are_refused(tmp_path: Path) -> None:
     policy = load_policy(REPO / "policy" / "knowledge-imports.yaml")
     assert policy.digest.startswith("sha256:") and policy.max_bundle_bytes >= 1024
@@ -293,6 +307,18 @@ def test_the_policy_in_the_repository_is_valid_and_bad_policies_are_refused(tmp_
         load_policy(tmp_path / "missing.yaml")
 
 
+@pytest.mark.unit
 def test_the_documented_json_schema_is_the_bundle_model() -> None:
     documented = json.loads((REPO / "docs" / "knowledge-bundle.schema.json").read_text())
     assert documented == json_schema()
+
+
+@pytest.mark.unit
+def test_the_digest_covers_the_content_not_its_layout() -> None:
+    bundle = math_bundle("elsewhere")
+    relaid = json.loads(json.dumps(dict(reversed(list(bundle.items()))), indent=2))  # other key order, whitespace
+    assert verify(relaid).digest == bundle["digest"] == digest_of(relaid)
+    renamed = {**bundle, "origin": {**bundle["origin"], "tenant": "someone"}}
+    with pytest.raises(BundleError, match="digest mismatch"):
+        verify(renamed)
+    assert verify({**renamed, "digest": digest_of(renamed)}).origin.tenant == "someone"
