@@ -1,0 +1,106 @@
+"""The Grafana dashboards as files: one folder, one dashboard per concern, valid PromQL on metrics the fleet
+defines, provisioning that points at the mounts. (That every panel returns data from a real Prometheus is
+tests/observability/test_dashboards_live.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import pytest
+
+from tests.deploy.deploy_support import COMPOSE, DASHBOARDS, GRAFANA, load_yaml
+
+pytestmark = pytest.mark.unit
+
+# One dashboard per concern (file stem -> uid).
+CONCERNS = {
+    "fleet-overview": "moe-fleet-overview",
+    "stages": "moe-stages",
+    "cache": "moe-cache",
+    "inference": "moe-inference",
+    "knowledge-graph": "moe-knowledge-graph",
+    "audit-lineage": "moe-audit-lineage",
+}
+# Metrics some panel must show (the fleet's core signals).
+REQUIRED_METRICS = [
+    "moe_gateway_requests_total", "moe_gateway_request_seconds_bucket", "moe_stage_seconds_bucket",
+    "moe_consumer_lag_messages", "moe_inference_seconds_bucket", "moe_inference_tokens_total",
+    "moe_inference_failovers_total", "moe_messages_dead_lettered_total", "moe_merger_answers_total",
+    "moe_gateway_exact_cache_total", "moe_semantic_cache_total", "moe_lineage_records_total",
+    "faststream_received_messages_total",
+]
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
+
+
+def panels(dash: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in dash["panels"] if p["type"] != "row"]
+
+
+def all_exprs() -> list[str]:
+    return [t["expr"] for d in dashboards().values() for p in panels(d) for t in p["targets"]]
+
+
+def grafana_to_promql(expr: str, rate_interval: str = "5m") -> str:
+    """A panel's query as Prometheus runs it: Grafana's interval variables, `$service` = every service."""
+    for var, value in (("$__rate_interval", rate_interval), ("$__interval", "1m"), ("$__range", "1h")):
+        expr = expr.replace(var, value)
+    return re.sub(r"\$\{?service\}?", ".*", expr)
+
+
+def test_one_folder_one_dashboard_per_concern() -> None:
+    dash = dashboards()
+    assert set(dash) == set(CONCERNS)
+    assert {d["uid"] for d in dash.values()} == set(CONCERNS.values())
+    for stem, d in dash.items():
+        assert d["uid"] == CONCERNS[stem]
+        assert "moe-fleet" in d["tags"]
+        ids = [p["id"] for p in d["panels"]]
+        assert len(ids) == len(set(ids)), stem
+        for panel in panels(d):
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+            assert panel["targets"] and panel["title"] and panel["description"], panel["title"]
+    assert not list(GRAFANA.rglob("*.json")) or {p.parent for p in GRAFANA.rglob("*.json")} == {DASHBOARDS}
+
+
+def test_dashboards_show_the_core_signals() -> None:
+    exprs = "\n".join(all_exprs())
+    for metric in REQUIRED_METRICS:
+        assert metric in exprs, metric
+
+
+def test_dashboard_metrics_exist_in_the_registry() -> None:
+    import mcp_service.registry  # noqa: F401  (registers the precision tools' metrics)
+    from moe_core.observability import lag  # noqa: F401  (the consumer-lag collector)
+    from moe_core.observability.metrics import REGISTRY
+
+    known: set[str] = set()
+    for family in REGISTRY.collect():
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [""])
+        known |= {family.name + s for s in suffixes}
+    used = set(re.findall(r"\bmoe_[a-z_]+\b", "\n".join(all_exprs())))
+    assert used and used <= known, used - known
+
+
+def test_dashboard_promql_parses() -> None:
+    with pytest.raises(ValueError):
+        promql_parser.parse("sum(rate(x[5m])")
+    for expr in all_exprs():
+        promql_parser.parse(grafana_to_promql(expr))
+
+
+def test_grafana_provisioning_points_at_the_mounts() -> None:
+    provider = load_yaml(GRAFANA / "provisioning" / "dashboards" / "moe-fleet.yaml")["providers"][0]
+    obs = load_yaml(COMPOSE / "compose.observability.yaml")["services"]["grafana"]
+    assert f"../grafana/dashboards:{provider['options']['path']}:ro" in obs["volumes"]
+    home = obs["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(provider["options"]["path"] + "/")
+    assert (DASHBOARDS / Path(home).name).is_file(), home
+    datasource = load_yaml(GRAFANA / "provisioning" / "datasources" / "prometheus.yaml")["datasources"][0]
+    assert datasource["type"] == "prometheus"

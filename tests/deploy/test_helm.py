@@ -1,0 +1,180 @@
+"""The Helm chart, checked by the real helm (pinned, built by the install step) and kubeconform: lint,
+every values profile rendered and validated against the Kubernetes schemas (and KEDA's CRDs), per-stage
+autoscaling on consumer lag, traces configured for every component."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy import kube_schemas
+from tests.deploy.deploy_support import (
+    CHART,
+    EXAMPLES,
+    KUBERNETES_VERSION,
+    PROFILES,
+    SERVICES,
+    chart_values,
+    deep_merge,
+    fleet_topics,
+    helm,
+    helm_template,
+    kubeconform,
+    load_yaml,
+    rendered_docs,
+    run,
+)
+
+pytestmark = pytest.mark.unit
+
+# Helm renders checked in as examples: example file -> values files (relative to the chart).
+RENDER_CASES = {"default.yaml": [], "keda.yaml": ["ci/keda-values.yaml"]}
+
+
+def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for d in docs:
+        out.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+    return out
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_helm_lint_strict(profile: str) -> None:
+    cmd = [helm(), "lint", "--strict", str(CHART)]
+    for f in PROFILES[profile]:
+        cmd += ["-f", str(CHART / f)]
+    result = run(cmd)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_helm_rejects_bad_values() -> None:
+    result = run([helm(), "template", "moe", str(CHART), "--set", "components.planner.port=not-a-port"])
+    assert result.returncode != 0
+    keda_on = ["keda.enabled=true", "components.expert-worker.autoscaling.enabled=true"]
+    sets = [arg for kv in [*keda_on, "components.expert-worker.autoscaling.maxReplicas=12"] for arg in ("--set", kv)]
+    too_many = run([helm(), "template", "moe", str(CHART), *sets])
+    assert too_many.returncode != 0 and "exceeds kafka.topicPartitions" in too_many.stderr
+
+
+def test_helm_default_render() -> None:
+    kinds = by_kind(rendered_docs([]))
+    components = {f"moe-{n}" for n in [*SERVICES, "llm"]}
+    assert set(kinds["Deployment"]) == components
+    assert set(kinds["Service"]) == components
+    assert "ScaledObject" not in kinds, "KEDA objects need keda.enabled=true"
+    for name, (module, port) in SERVICES.items():
+        pod = kinds["Deployment"][f"moe-{name}"]["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert container["command"] == ["python", "-m", module]
+        assert env["MOE_SERVICE_NAME"]["value"] == env["OTEL_SERVICE_NAME"]["value"] == name
+        assert env["MOE_HTTP_PORT"]["value"] == str(port)
+        assert container["livenessProbe"]["httpGet"]["path"] == "/alive"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+        assert ("MOE_POSTGRES_DSN" in env) == (name == "gateway")
+    dashboards = kinds["ConfigMap"]["moe-dashboards"]["data"]
+    assert json.loads(dashboards["fleet-overview.json"])["uid"] == "moe-fleet-overview"
+    assert set(dashboards) == {p.name for p in (CHART / "dashboards").glob("*.json")}
+
+
+def test_every_component_exports_traces_when_an_endpoint_is_set() -> None:
+    endpoint = "http://otel-collector.observability:4317"
+    kinds = by_kind(rendered_docs([], [f"otel.endpoint={endpoint}"]))
+    env_maps = {n: cm for n, cm in kinds["ConfigMap"].items() if "OTEL_EXPORTER_OTLP_ENDPOINT" in cm.get("data", {})}
+    assert [cm["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] for cm in env_maps.values()] == [endpoint]
+    for name in SERVICES:
+        container = kinds["Deployment"][f"moe-{name}"]["spec"]["template"]["spec"]["containers"][0]
+        refs = {src["configMapRef"]["name"] for src in container.get("envFrom", []) if "configMapRef" in src}
+        assert refs & set(env_maps), f"{name} does not get OTEL_EXPORTER_OTLP_ENDPOINT"
+        assert not any(e["name"] == "OTEL_EXPORTER_OTLP_ENDPOINT" for e in container["env"]), "overridden per pod"
+
+
+def test_helm_keda_render() -> None:
+    values = deep_merge(chart_values(), load_yaml(CHART / "ci" / "keda-values.yaml"))
+    docs = rendered_docs(["ci/keda-values.yaml"])
+    scaled = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ScaledObject"}
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    expected = {n for n, c in values["components"].items() if c["autoscaling"]["enabled"] and c["autoscaling"]["topic"]}
+    assert {"planner", "expert-worker", "merger"} <= expected
+    assert {n.removeprefix("moe-") for n in scaled} == expected
+    for name in expected:
+        obj = scaled[f"moe-{name}"]
+        assert obj["apiVersion"] == "keda.sh/v1alpha1"
+        assert obj["spec"]["scaleTargetRef"]["name"] == f"moe-{name}"
+        trigger = obj["spec"]["triggers"][0]
+        assert trigger["type"] == "kafka"
+        meta = trigger["metadata"]
+        auto = values["components"][name]["autoscaling"]
+        assert meta["consumerGroup"] == name
+        assert meta["topic"] == f"moe.{auto['topic']}.v1" and meta["topic"] in fleet_topics()
+        assert meta["bootstrapServers"] == values["kafka"]["bootstrap"]
+        assert meta["lagThreshold"] == str(auto["lagThreshold"])
+        assert obj["spec"]["maxReplicaCount"] <= values["kafka"]["topicPartitions"]
+        assert "replicas" not in deployments[f"moe-{name}"]["spec"], "KEDA owns the replica count"
+    hpas = {d["metadata"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+    assert hpas == {"moe-gateway"}, "gateway has no consumer group: it scales on CPU"
+
+
+def kubeconform_check(manifest: str, tmp_path: Path) -> tuple[int, str]:
+    kube_schemas.ensure(KUBERNETES_VERSION)
+    path = tmp_path / "rendered.yaml"
+    path.write_text(manifest)
+    cmd = [kubeconform(), "-strict", "-summary", "-output", "text", "-kubernetes-version", KUBERNETES_VERSION]
+    for location in kube_schemas.location_templates():
+        cmd += ["-schema-location", location]
+    result = run([*cmd, str(path)])
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_profile_validates_against_kubernetes_schemas(profile: str, tmp_path: Path) -> None:
+    """kubeconform, strict, offline: every rendered object (KEDA's ScaledObjects included) has a schema."""
+    code, out = kubeconform_check(helm_template(PROFILES[profile]), tmp_path)
+    assert code == 0, out
+    assert "Invalid: 0, Errors: 0, Skipped: 0" in out, out
+
+
+def test_kubeconform_refuses_what_kubernetes_would(tmp_path: Path) -> None:
+    """The validation can fail: an unknown field in a Deployment and a ScaledObject without its target."""
+    manifest = helm_template(["ci/keda-values.yaml"])
+    bad_deploy = manifest.replace("kind: Deployment\nmetadata:\n", "kind: Deployment\nreplicaz: 2\nmetadata:\n", 1)
+    assert bad_deploy != manifest
+    code, out = kubeconform_check(bad_deploy, tmp_path)
+    assert code != 0 and "replicaz" in out, out
+    at = manifest.index("kind: ScaledObject\n")
+    bad_scaled = manifest[:at] + manifest[at:].replace("  scaleTargetRef:\n", "  scaleTargetReff:\n", 1)
+    assert bad_scaled != manifest
+    code, out = kubeconform_check(bad_scaled, tmp_path)
+    assert code != 0 and "ScaledObject" in out, out
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_render_validates_with_kubernetes_validate(profile: str) -> None:
+    """A second, independent validator (kubernetes-validate's own resolver) for the upstream kinds."""
+    import kubernetes_validate as kv
+
+    for doc in rendered_docs(PROFILES[profile]):
+        if doc["apiVersion"].startswith("keda.sh/"):
+            continue  # a CRD: checked by kubeconform against KEDA's own schema above
+        try:
+            kv.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kv.ValidationError as exc:
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc}")
+
+
+@pytest.mark.parametrize("example", sorted(RENDER_CASES))
+def test_rendered_examples_are_up_to_date(example: str) -> None:
+    rendered = helm_template(RENDER_CASES[example])
+    path = EXAMPLES / example
+    assert path.is_file(), f"missing {path}; see helm/README.md to regenerate"
+    assert path.read_text() == rendered, f"{path} is stale; see helm/README.md to regenerate"
+
+
+def test_chart_dashboards_are_the_grafana_folder() -> None:
+    """One folder of dashboards: the chart's dashboards/ is a link to grafana/dashboards (Helm follows it)."""
+    link = CHART / "dashboards"
+    assert link.is_symlink() and link.resolve() == (CHART.parents[1] / "grafana" / "dashboards").resolve()
