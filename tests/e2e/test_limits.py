@@ -225,3 +225,21 @@ async def test_usage_by_day_mode_and_model_with_the_same_figures_in_prometheus(
     assert await _metric_sum(accounts_gateway, "moe_gateway_usage_requests_total", labels) == 3
     assert await _metric_sum(accounts_gateway, "moe_gateway_usage_tokens_total", labels) == 47
     assert await _metric_sum(accounts_gateway, "moe_gateway_usage_tokens_total", {**labels, "kind": "prompt"}) == 34
+
+
+async def test_a_request_abandoned_before_its_answer_is_charged_its_reservation(
+        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin) -> None:
+    key = await admin.key(await admin.tenant())
+    m = f"A{uuid.uuid4().hex[:8]}"
+    body = {"model": MODE, "stream": True, "max_tokens": 50, "messages": [{"role": "user", "content": f"Question {m}"}]}
+    async with httpx.AsyncClient(timeout=30) as http, http.stream(
+            "POST", f"{accounts_gateway.url}/v1/chat/completions", json=body,
+            headers={"Authorization": f"Bearer {key['secret']}"}) as response:
+        assert response.status_code == 200
+        request = await accounts_driver.request(m)
+    await accounts_driver.cancel(request.response_id)  # the gateway saw the client go
+    deadline = time.monotonic() + 15
+    while (totals := (await _usage(accounts_gateway, key["secret"]))["totals"])["requests"] == 0:
+        assert time.monotonic() < deadline, "the abandoned request was never charged"
+        await asyncio.sleep(0.1)
+    assert totals["total_tokens"] == _estimate(f"Question {m}", 50)
