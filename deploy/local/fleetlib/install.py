@@ -13,7 +13,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from . import config, gotools
+from . import config, gotools, npmtools
 
 DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 APT = {"redis": ("/usr/bin/redis-server", "redis-server"),
@@ -107,4 +107,8 @@ def ensure(components: list[str]) -> None:
     try:  # the deploy-file checks' tools (helm, kubeconform, KEDA's CRDs): built once, cached in .data
         gotools.ensure()
     except gotools.GoToolError as exc:
+        raise InstallError(str(exc)) from exc
+    try:  # the agent clients of the end-to-end tests (Claude Code), pinned, into .data/npm
+        npmtools.ensure()
+    except npmtools.NpmToolError as exc:
         raise InstallError(str(exc)) from exc

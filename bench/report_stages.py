@@ -1,0 +1,72 @@
+"""Markdown of the per-stage breakdown (bench.stages) and of memory across the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STORES = ("redis", "chroma", "neo4j")
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _calls(item: dict[str, float] | None) -> str:
+    if not item:
+        return "-"
+    return f"{item['per_request']:g} ({_f(item['ms_per_request'])} ms)"
+
+
+def stage_lines(result: dict[str, Any]) -> list[str]:
+    tables = result.get("stages") or []
+    if not tables:
+        return []
+    cpu = {(r["target"], r["concurrency"]): r.get("cpu_ms_per_request") or {}
+           for r in result["summary"] if not r["stream"]}
+    top = max(result["config"]["concurrency"])
+    out = ["### Where the time goes, per stage (non-streaming, per request)", "",
+           "From each service's own counters (`/metrics`, read before and after every cell): the messages a stage "
+           "handled and its handler time (parsing, stores, model calls and publishing included), the model calls "
+           "inside it (the zero-latency model: what is left is the client's own overhead), and every round trip "
+           "to Redis (a command or a pipeline), Chroma (an HTTP request) and Neo4j (a query) with its time. "
+           "*ms / msg* is the handler time of one message: compare it with the Kafka hops above (the rest of a "
+           "hop is the Kafka append, the fetch and the wait in the consumer's queue). CPU from /proc as in the "
+           "CPU table.", ""]
+    head = ["path", "conc.", "service", "topic: messages, ms / msg", "handler ms", "model calls (ms)",
+            "Redis calls (ms)", "Chroma calls (ms)", "Neo4j calls (ms)", "CPU ms"]
+    rows: list[list[str]] = []
+    for table in tables:
+        if table["concurrency"] not in (1, top):
+            continue
+        for service, groups in sorted(table["services"].items()):
+            handlers = groups.get("handlers", {})
+            topics = ", ".join(f"{t}: {h['per_request']:g}, {_f(_per_msg(h))}" for t, h in sorted(handlers.items()))
+            model = groups.get("model", {})
+            model_sum = ({"per_request": round(sum(m["per_request"] for m in model.values()), 2),
+                          "ms_per_request": sum(m["ms_per_request"] for m in model.values())} if model else None)
+            stores = groups.get("stores", {})
+            rows.append([table["target"], str(table["concurrency"]), service, topics or "-",
+                         _f(sum(h["ms_per_request"] for h in handlers.values())) if handlers else "-",
+                         _calls(model_sum), *[_calls(stores.get(s)) for s in STORES],
+                         _f(cpu.get((table["target"], table["concurrency"]), {}).get(service))])
+    out.append(_table(head, rows))
+    return out
+
+
+def _per_msg(h: dict[str, float]) -> float | None:
+    return h["ms_per_request"] / h["per_request"] if h["per_request"] else None
+
+
+def memory_lines(result: dict[str, Any]) -> list[str]:
+    growth = result.get("memory_growth") or {}
+    if not growth:
+        return []
+    rows = [[name, _f(g["start_mb"]), _f(g["end_mb"]), _f(g["growth_mb"]),
+             "-" if g.get("growth_pct") is None else f"{g['growth_pct']:.1f} %"] for name, g in growth.items()]
+    return ["", "Resident memory (VmRSS) of each process tree before the first cell and after the last one:", "",
+            _table(["process", "before MB", "after MB", "growth MB", "growth"], rows)]
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])

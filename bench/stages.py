@@ -1,0 +1,99 @@
+"""Where a request's time goes, per stage: each service's own Prometheus counters (`/metrics`), read before
+and after a cell, divided by the cell's requests.
+
+- `moe_stage_seconds{topic}`: messages a stage handled and the time its handler took (parsing included);
+- `moe_inference_seconds`: the stage's model calls and their duration (the zero-latency model: pure overhead);
+- `moe_store_seconds{store, op}`: round trips to Redis (one per command or pipeline), Chroma (one per HTTP
+  request) and Neo4j (one per query), and their duration.
+
+Per hop, the Kafka timestamps (kafka_trace) give delivery + handling; minus the handler time of the stage
+that received the message, what is left is the Kafka hop and the wait in the consumer's queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+Snapshot = dict[str, dict[tuple[str, ...], list[float]]]  # service -> (metric, label...) -> [sum, count]
+_WANTED = {"moe_stage_seconds": ("topic",), "moe_inference_seconds": ("model",), "moe_store_seconds": ("store",)}
+
+
+async def scrape(http: aiohttp.ClientSession, urls: dict[str, str]) -> Snapshot:
+    """Every service's histograms of interest, summed by the labels that matter here."""
+    bodies = await asyncio.gather(*(_get(http, f"{url}/metrics") for url in urls.values()))
+    return {name: parse(body) for name, body in zip(urls, bodies, strict=True) if body is not None}
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> str | None:
+    try:
+        async with http.get(url) as resp:
+            return await resp.text() if resp.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+
+
+def parse(text: str) -> dict[tuple[str, ...], list[float]]:
+    out: dict[tuple[str, ...], list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        labels = _WANTED.get(family.name)
+        if labels is None:
+            continue
+        for sample in family.samples:
+            kind = sample.name[len(family.name):]
+            if kind not in ("_sum", "_count"):
+                continue
+            key = (family.name, *(_short(sample.labels.get(label, "?")) for label in labels))
+            row = out.setdefault(key, [0.0, 0.0])
+            row[0 if kind == "_sum" else 1] += sample.value
+    return out
+
+
+def _short(value: str) -> str:
+    """A topic without the benchmark's namespace (bench1234.tasks.expert.v1 -> tasks.expert)."""
+    parts = value.split(".")
+    if len(parts) >= 3 and parts[-1][:1] == "v" and parts[-1][1:].isdigit():
+        return ".".join(parts[1:-1])
+    return value
+
+
+def per_request(after: Snapshot, before: Snapshot, requests: int) -> dict[str, Any]:
+    """Per service: handler messages and ms per topic, model calls and ms, store round trips and ms; all
+    per request of the cell."""
+    if not requests:
+        return {}
+    out: dict[str, Any] = {}
+    for service, rows in after.items():
+        prev = before.get(service, {})
+        entry: dict[str, dict[str, dict[str, float]]] = {"handlers": {}, "model": {}, "stores": {}}
+        for key, (total, count) in rows.items():
+            old = prev.get(key, [0.0, 0.0])
+            calls, seconds = count - old[1], total - old[0]
+            if calls <= 0:
+                continue
+            group = {"moe_stage_seconds": "handlers", "moe_inference_seconds": "model",
+                     "moe_store_seconds": "stores"}[key[0]]
+            entry[group][key[1]] = {"per_request": round(calls / requests, 2),
+                                    "ms_per_request": round(seconds * 1000 / requests, 2)}
+        if any(entry.values()):
+            out[service] = entry
+    return out
+
+
+def merge(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median-free average of several cells' per-request breakdowns (weights: equal per cell)."""
+    if not cells:
+        return {}
+    out: dict[str, Any] = {}
+    for cell in cells:
+        for service, groups in cell.items():
+            for group, items in groups.items():
+                for name, values in items.items():
+                    slot = out.setdefault(service, {}).setdefault(group, {}).setdefault(name, {})
+                    for k, v in values.items():
+                        slot[k] = slot.get(k, 0.0) + v / len(cells)
+    return {s: {g: {n: {k: round(v, 2) for k, v in vals.items()} for n, vals in items.items()}
+                for g, items in groups.items()} for s, groups in out.items()}

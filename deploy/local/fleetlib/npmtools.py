@@ -1,0 +1,61 @@
+"""Pinned agent clients from npm for the end-to-end tests: Claude Code (`claude`), exact versions in
+deploy/local/npm/package.json + package-lock.json, installed with `npm ci` into .data/npm (project-local,
+nothing global). A marker holding the lock files' hash records a finished install; nothing is reinstalled
+while it matches.
+
+Claude Code 2.1.100 is a release with a plain JavaScript CLI (cli.js) that runs on the machine's Node 20;
+later releases ship a native binary per platform, and from 2.1.200 require Node 22. OpenAI's Codex CLI is
+not installed: its current releases (0.169) send their tools as `additional_tools` namespaces with
+grammar-constrained custom tools, which the gateway's Responses API does not implement; the OpenAI agent
+client of the tests is the openai-agents SDK (PyPI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import config
+
+SOURCE = config.LOCAL / "npm"
+PREFIX = config.DATA / "npm"
+CLIENTS = {"claude": "@anthropic-ai/claude-code"}
+
+
+class NpmToolError(RuntimeError):
+    pass
+
+
+def binary(tool: str) -> Path:
+    return PREFIX / "node_modules" / ".bin" / tool
+
+
+def version(package: str) -> str:
+    """The pinned version of one client (as recorded in docs/api.md)."""
+    return str(json.loads((SOURCE / "package.json").read_text())["dependencies"][package])
+
+
+def ensure() -> bool:
+    """Install the pinned clients into .data/npm; True if work was done."""
+    lock = (SOURCE / "package-lock.json").read_bytes()
+    digest = hashlib.sha256(lock + (SOURCE / "package.json").read_bytes()).hexdigest()
+    marker = PREFIX / ".installed"
+    if marker.is_file() and marker.read_text().strip() == digest and all(binary(t).exists() for t in CLIENTS):
+        return False
+    npm = shutil.which("npm")
+    if npm is None:
+        raise NpmToolError("npm not found (needed for the agent-client tests): apt-get install -y nodejs npm")
+    print(f"install: agent clients from npm into {PREFIX} ...", flush=True)
+    PREFIX.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(SOURCE / name, PREFIX / name)
+    res = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(PREFIX)],  # noqa: S603
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-20:])
+        raise NpmToolError(f"npm ci failed (exit {res.returncode}):\n{tail}")
+    marker.write_text(digest + "\n")
+    return True

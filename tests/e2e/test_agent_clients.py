@@ -1,0 +1,137 @@
+"""Real agent clients through the whole fleet (scripted models): Claude Code (npm, `claude -p`, pointed at
+the gateway with ANTHROPIC_BASE_URL, sending its own default model id) and the OpenAI Agents SDK (PyPI,
+on the Responses API). Each completes a computation the precision tools answer exactly (no model call)
+and a tool-use turn: the client's own tool is called and its result used in the answer.
+
+The clients are pinned and installed by `make install` (deploy/local/fleetlib/npmtools.py: .data/npm;
+openai-agents from requirements.lock). Their telemetry and other network calls are off (environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from agents import Agent, ModelSettings, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+from fleetlib import npmtools
+
+from tests.conftest import Scripted
+from tests.e2e.helpers import calls_for, plan_reply
+from tests.support.fleet import Fleet
+
+pytestmark = pytest.mark.e2e
+CLI_TIMEOUT_S = 150
+QUIET_ENV = {  # no telemetry, update checks, error reports or other traffic besides the gateway
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1", "DISABLE_BUG_COMMAND": "1", "CLAUDE_CODE_MAX_RETRIES": "0",
+    "OPENAI_AGENTS_DISABLE_TRACING": "1", "NO_PROXY": "127.0.0.1,localhost",
+}
+
+
+def _marker() -> str:
+    return f"M{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def claude() -> Path:
+    npmtools.ensure()  # done by `make install`; a no-op when the pinned version is there
+    return npmtools.binary("claude")
+
+
+def _claude_p(claude: Path, fleet: Fleet, api_key: str, prompt: str, workdir: Path, *extra: str) -> dict[str, Any]:
+    """`claude -p` with its default model; the JSON result (type result, is_error, result, num_turns)."""
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "ANTHROPIC_BASE_URL": fleet["gateway"].url,
+           "ANTHROPIC_API_KEY": api_key, **QUIET_ENV}
+    done = subprocess.run([str(claude), "-p", prompt, "--output-format", "json", *extra], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False)
+    assert done.returncode == 0, f"claude exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+    result: dict[str, Any] = json.loads(done.stdout)
+    assert result["type"] == "result" and result["is_error"] is False, result
+    return result
+
+
+def test_claude_code_gets_an_exact_computation(claude: Path, fleet: Fleet, api_key: str, scripted: Scripted,
+                                               tmp_path: Path) -> None:
+    result = _claude_p(claude, fleet, api_key, "What is 17% of 2340?", tmp_path)
+    assert result["result"] == "17% of 2,340 = 397.8"  # the precision tool's sentence: exact, no model involved
+    assert scripted.calls() == [], "Claude Code's system prompt and tools must not turn this into a model call"
+
+
+def test_claude_code_uses_its_own_tool(claude: Path, fleet: Fleet, api_key: str, scripted: Scripted,
+                                       tmp_path: Path) -> None:
+    m = _marker()
+    secret = f"AMBER-{uuid.uuid4().hex[:6]}"
+    notes = tmp_path / "notes.txt"
+    notes.write_text(f"The code word is {secret}.\n")
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Read the notes {m}"))},
+        {"model": "expert-model", "contains": m, "times": 1,
+         "tool_calls": [{"name": "Read", "arguments": {"file_path": str(notes)}}]},
+        {"model": "expert-model", "contains": m, "reply": f"The code word is {secret}.\nCONFIDENCE: high"},
+    ])
+    result = _claude_p(claude, fleet, api_key, f"What is the code word in notes.txt? {m}", tmp_path,
+                       "--allowedTools", "Read")
+    expert_calls = calls_for(scripted.calls("expert-model"), m)
+    assert len(expert_calls) == 2  # the tool call, then the answer
+    assert "Read" in [t["function"]["name"] for t in expert_calls[0]["body"]["tools"]]  # Claude Code's own tools
+    # Claude Code ran its Read tool and sent the file's text back: the model answered from that result.
+    results = [x for x in expert_calls[1]["messages"] if x.get("role") == "tool"]
+    assert len(results) == 1 and secret in results[0]["content"]
+    assert result["result"] == f"The code word is {secret}." and result["num_turns"] >= 2
+
+
+# -- the OpenAI Agents SDK on the Responses API ---------------------------------------------------------
+
+
+@pytest.fixture
+def agent_model(fleet: Fleet, api_key: str) -> OpenAIResponsesModel:
+    set_tracing_disabled(True)  # the SDK would export traces to OpenAI's servers
+    client = openai.AsyncOpenAI(base_url=f"{fleet['gateway'].url}/v1", api_key=api_key, max_retries=0, timeout=90)
+    return OpenAIResponsesModel(model="gpt-4.1", openai_client=client)  # a client's own id: the model map
+
+
+async def test_openai_agent_gets_an_exact_computation(agent_model: OpenAIResponsesModel, scripted: Scripted) -> None:
+    @function_tool
+    def unused(topic: str) -> str:
+        """Looks something up (not needed here)."""
+        raise AssertionError("the precision answer needs no tool")
+
+    agent = Agent(name="calculator", instructions="Answer exactly.", model=agent_model, tools=[unused])
+    result = await Runner.run(agent, "What is 17% of 2340?")
+    assert result.final_output == "17% of 2,340 = 397.8"
+    assert scripted.calls() == []
+
+
+async def test_openai_agent_uses_its_own_tool_streamed(agent_model: OpenAIResponsesModel, scripted: Scripted) -> None:
+    m = _marker()
+    secret = f"AMBER-{uuid.uuid4().hex[:6]}"
+    looked_up: list[str] = []
+
+    @function_tool
+    def lookup_code_word(project: str) -> str:
+        """The code word of a project."""
+        looked_up.append(project)
+        return f"The code word of {project} is {secret}."
+
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Code word {m}"))},
+        {"model": "expert-model", "contains": m, "times": 1,
+         "tool_calls": [{"name": "lookup_code_word", "arguments": {"project": m}}]},
+        {"model": "expert-model", "contains": m, "reply": f"The code word is {secret}.\nCONFIDENCE: high"},
+    ])
+    agent = Agent(name="assistant", instructions="Use your tools.", model=agent_model, tools=[lookup_code_word],
+                  model_settings=ModelSettings(tool_choice="auto"))
+    run = Runner.run_streamed(agent, f"What is the code word of project {m}?")
+    kinds = [event.type async for event in run.stream_events()]
+    assert looked_up == [m]  # the agent's own tool ran, with the arguments the fleet's model chose
+    assert run.final_output == f"The code word is {secret}."
+    assert "raw_response_event" in kinds and "run_item_stream_event" in kinds
+    answered = calls_for(scripted.calls("expert-model"), m)[-1]["messages"]
+    assert any(x.get("role") == "tool" and secret in x["content"] for x in answered)
