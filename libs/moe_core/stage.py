@@ -33,23 +33,26 @@ if TYPE_CHECKING:
 
 Need = Literal["redis", "inference", "neo4j"]
 TOPIC_FIELDS = frozenset(Topics.__dataclass_fields__)
+EVERY_TOPIC = "*"  # a consumer of every topic of the namespace (e.g. an audit or lineage recorder)
 
 
 @dataclass(frozen=True)
 class Consumes:
     """One subscription. group=False: every process reads every partition, nothing is committed (a
     broadcast such as `cancel`), from the latest offset. `when` decides from the domain object whether
-    the subscription is made at all (e.g. the planner reads answers only with its semantic cache on)."""
+    the subscription is made at all (e.g. the planner reads answers only with its semantic cache on).
+    topic=EVERY_TOPIC reads every topic; model=None hands the handler FastStream's raw KafkaMessage
+    (nothing is parsed, so nothing is dead-lettered for its shape)."""
 
     topic: str
-    model: type[BaseModel]
+    model: type[BaseModel] | None
     handler: str
     group: bool = True
     when: Callable[[Any], bool] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.topic not in TOPIC_FIELDS:
+        if self.topic not in TOPIC_FIELDS and self.topic != EVERY_TOPIC:
             raise ValueError(f"unknown topic {self.topic!r}; known: {sorted(TOPIC_FIELDS)}")
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
 from moe_core import contracts
@@ -30,6 +31,7 @@ from moe_core.contracts.topics import TOPIC_MESSAGES
 from moe_core.observability import bind_response_id, current_trace_context
 from moe_core.observability.metrics import STAGE_SECONDS
 from moe_core.settings import FleetSettings
+from moe_core.stage import EVERY_TOPIC
 
 if TYPE_CHECKING:
     from faststream.message import StreamMessage
@@ -96,7 +98,7 @@ def _typed(consumes: Consumes, handler: Handler) -> Handler:
     async def handle(message: Any) -> None:
         await handler(message)
 
-    handle.__annotations__ = {"message": consumes.model, "return": None}
+    handle.__annotations__ = {"message": consumes.model or KafkaMessage, "return": None}
     handle.__name__ = handle.__qualname__ = consumes.handler.strip("<>")
     return handle
 
@@ -111,7 +113,7 @@ def subscriber_options(settings: FleetSettings, consumes: Consumes) -> dict[str,
     if consumes.group:
         kwargs.update(group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR,
                       auto_offset_reset="earliest")
-        if settings.consumer_workers > 1:
+        if settings.consumer_workers > 1 and consumes.topic != EVERY_TOPIC:  # FastStream: one topic only
             kwargs["max_workers"] = settings.consumer_workers
     else:
         kwargs.update(ack_policy=AckPolicy.ACK_FIRST, auto_offset_reset="latest")
@@ -130,10 +132,11 @@ def stage_router(stage: Stage, settings: FleetSettings, bus: Bus | None,
         if handlers is not None and consumes.handler not in handlers:
             continue  # switched off (`when`)
         handler = handlers[consumes.handler] if handlers is not None else _noop
+        names = topics.all() if consumes.topic == EVERY_TOPIC else [getattr(topics, consumes.topic)]
         subscriber = router.subscriber(
-            getattr(topics, consumes.topic), decoder=_decoder(consumes.model),
-            title=f"{stage.name}:{consumes.topic}", description=consumes.description or None,
-            **subscriber_options(settings, consumes))
+            *names, decoder=_decoder(consumes.model) if consumes.model is not None else None,
+            title=f"{stage.name}:{consumes.topic}",
+            description=consumes.description or None, **subscriber_options(settings, consumes))
         subscriber(_typed(consumes, handler))
         subscribers[consumes.handler] = subscriber
     for topic in stage.publishes:

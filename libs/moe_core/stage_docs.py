@@ -26,6 +26,8 @@ def asyncapi_json() -> str:
 
 
 def _topics(names: list[str]) -> str:
+    if "*" in names:
+        return "every topic"
     return ", ".join(f"`{n.replace('_', '.', 1) if n.startswith('tasks_') else n.replace('_', '-')}`"
                      for n in names) or "—"
 

@@ -12,7 +12,7 @@ from faststream.kafka import TestKafkaBroker
 from moe_core.bus import Bus, PermanentError
 from moe_core.contracts import Cancel, DeadLetter, Feedback, TaskResult, ToolTask, deadline_in
 from moe_core.settings import FleetSettings
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
+from moe_core.stage import EVERY_TOPIC, CancelPolicy, Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Resources
 
 pytestmark = pytest.mark.unit
@@ -150,3 +150,29 @@ def test_a_declaration_names_only_known_topics_and_keeps_memo_in_redis() -> None
     with pytest.raises(ValueError, match="Redis"):
         Stage(name="x", settings=ToySettings, build=Toy, summary="", consumes=(), publishes=(), needs=(),
               cancel=CancelPolicy())
+
+
+class Recorder:
+    """Every topic, raw: what a lineage or audit recorder declares."""
+
+    def __init__(self, res: Resources) -> None:
+        self.seen: list[tuple[str, bytes]] = []
+
+    async def record(self, message: Any) -> None:
+        self.seen.append((message.raw_message.topic, message.body))
+
+
+RECORDER = Stage(name="recorder", settings=ToySettings, build=Recorder, summary="every topic, raw",
+                 consumes=(Consumes(EVERY_TOPIC, None, "record"),), publishes=(), needs=())
+
+
+async def test_a_stage_may_read_every_topic_raw(namespace: str) -> None:
+    settings = ToySettings(topic_namespace=namespace, service_name="recorder")
+    bus = Bus(settings)
+    app = RECORDER.create_app(settings, bus=bus, manage_broker=False)
+    async with TestKafkaBroker(bus.broker) as broker:
+        await broker.publish(b"not json", bus.topics.answers, key=b"r")
+        await bus.publish(_task("r"), bus.topics.tasks_mcp)
+    seen = app.state.recorder.seen
+    assert [topic for topic, _ in seen] == [bus.topics.answers, bus.topics.tasks_mcp]
+    assert seen[0][1] == b"not json" and ToolTask.model_validate_json(seen[1][1]).tool == "echo"
