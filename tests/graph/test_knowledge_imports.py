@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
-from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.graph import GraphDB, GraphStore, Provenance, Triple, bundles_graph
 from moe_core.graph.bundles import (
     BundleEntity,
     BundleError,
@@ -27,6 +27,7 @@ from moe_core.graph.bundles import (
     seal,
     verify,
 )
+from moe_core.graph.names import entity_uid, normalize
 from moe_core.graph.trust import TrustPolicy
 from moe_core.observability.metrics import REGISTRY
 from tests.graph.conftest import GraphServices
@@ -322,3 +323,31 @@ def test_the_digest_covers_the_content_not_its_layout() -> None:
     with pytest.raises(BundleError, match="digest mismatch"):
         verify(renamed)
     assert verify({**renamed, "digest": digest_of(renamed)}).origin.tenant == "someone"
+
+
+PROPERTIES = "MATCH ()-[r:REL {tenant: $tenant}]->() RETURN properties(r) AS p"
+
+
+@pytest.mark.infra
+async def test_the_bulk_assert_of_imports_leaves_what_the_single_assert_leaves(
+        graph_db: GraphDB, tenant: str, target: str) -> None:
+    store, triple = GraphStore(graph_db), Triple(subject="Plinkor", relation="USES", object="Zarnet", confidence=0.6)
+    await graph_db.write(bundles_graph.CREATE_ENTITIES, tenant=target, source="extracted", now=0.0, import_id="t",
+                         rows=[{"uid": entity_uid(target, normalize(n)), "key": normalize(n), "name": n,
+                                "type": "Concept", "domain": "general", "aliases": [], "alias_keys": []}
+                               for n in (triple.subject, triple.object)])
+    row = {"subject": entity_uid(target, "plinkor"), "object": entity_uid(target, "zarnet"), "type": "USES",
+           "confidence": 0.6, "domain": "general"}
+    for origin, confidence in (("one", 0.6), ("one", 0.6), ("two", 0.8)):  # new, repeated, another origin
+        prov = Provenance(tenant, "extracted", origin=origin)
+        await store.write_triple(triple.model_copy(update={"confidence": confidence}), prov)
+        bulk = Provenance(target, "extracted", origin=origin)
+        rows = [{**row, "confidence": confidence}]
+        await graph_db.transaction(lambda tx, rows=rows, p=bulk: store.assert_many_in(tx, rows, p))
+        [single] = [r["p"] for r in await graph_db.read(PROPERTIES, tenant=tenant)]
+        [many] = [r["p"] for r in await graph_db.read(PROPERTIES, tenant=target)]
+        assert set(single) == set(many)
+        same = set(single) - {"id", "tenant", "created_at", "asserted_at", "trust"}
+        assert {k: single[k] for k in same} == {k: many[k] for k in same}
+        assert single["trust"] == pytest.approx(many["trust"], rel=1e-3)
+    assert (many["version"], many["assertions"], many["confidence"]) == (2, 2, 0.8)

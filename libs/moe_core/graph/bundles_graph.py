@@ -184,12 +184,13 @@ async def apply(store: GraphStore, tenant: str, bundle: Bundle, import_id: str) 
     async def work(tx: AsyncManagedTransaction) -> list[str]:
         await tx_data(tx, CREATE_ENTITIES, rows=new_entities, tenant=tenant, source=IMPORTED, now=time.time(),
                       import_id=import_id)
-        ids = []
-        for i in todo:
-            rel = bundle.relations[i]
-            prov = Provenance(tenant=tenant, source=IMPORTED, domain=rel.domain, origin=origin)
-            ids.append((await store.write_in(tx, rel, prov)).id)
-        return ids
+        keys = sorted({normalize(n) for i in todo for n in (bundle.relations[i].subject, bundle.relations[i].object)})
+        found = await tx_data(tx, RESOLVE_MANY, keys=keys, tenants=visible_tenants(tenant), tenant=tenant)
+        uid = {r["key"]: r["uid"] for r in found}
+        rows = [{"subject": uid[normalize(rel.subject)], "object": uid[normalize(rel.object)], "type": rel.relation,
+                 "confidence": rel.confidence, "domain": rel.domain} for rel in (bundle.relations[i] for i in todo)]
+        written = await store.assert_many_in(tx, rows, Provenance(tenant=tenant, source=IMPORTED, origin=origin))
+        return [w.id for w in written]
 
     written = await store.db.transaction(work)
     return {"entities_created": len(new_entities), "relations_written": written,

@@ -63,6 +63,26 @@ RETURN r.id AS id, created, repeated, r.version AS version, r.assertions AS asse
        r.confidence AS confidence, r.source AS source, r.asserted_at AS asserted_at, r.verified AS verified
 """
 
+# ASSERT_RELATION for many relations of one writer in one statement (bulk imports). Keep the two in step:
+# tests/graph/test_knowledge_imports.py checks that both leave the same properties.
+ASSERT_RELATIONS = """
+UNWIND $rows AS row
+MATCH (a:Entity {uid: row.subject}), (b:Entity {uid: row.object})
+MERGE (a)-[r:REL {id: row.id}]->(b)
+ON CREATE SET r.type = row.type, r.tenant = $tenant, r.source = $source, r.domain = row.domain,
+              r.confidence = row.confidence, r.created_at = $now, r.asserted_at = $now, r.version = 0,
+              r.assertions = 0, r.asserted_by = [], r.verified = false, r.flagged = false,
+              r.expert = $expert, r.model = $model, r.response_id = $origin
+WITH row, r, r.version = 0 AS created, $origin IN r.asserted_by AS repeated
+SET r.version = CASE WHEN repeated THEN r.version ELSE r.version + 1 END,
+    r.assertions = CASE WHEN repeated THEN r.assertions ELSE r.assertions + 1 END,
+    r.asserted_by = CASE WHEN repeated THEN r.asserted_by ELSE (r.asserted_by + [$origin])[-$keep..] END,
+    r.asserted_at = CASE WHEN repeated THEN r.asserted_at ELSE $now END,
+    r.confidence = CASE WHEN r.confidence < row.confidence THEN row.confidence ELSE r.confidence END
+RETURN r.id AS id, row.subject AS subject, row.object AS object, created, repeated, r.version AS version,
+       r.confidence AS confidence, r.source AS source, r.asserted_at AS asserted_at, r.verified AS verified
+"""
+
 SET_TRUST = """
 UNWIND $rows AS row
 MATCH ()-[r:REL {id: row.id}]->()
@@ -146,6 +166,26 @@ class GraphStore:
         if not row["repeated"]:
             await tx_data(tx, BUMP_VERSION, tenants=[prov.tenant])
         return Written(rid, row["created"], row["repeated"], row["version"], subject, obj, trust)
+
+    async def assert_many_in(self, tx: AsyncManagedTransaction, rows: list[dict[str, Any]],
+                             prov: Provenance) -> list[Written]:
+        """write_in for many relations between existing entities, in one statement: rows of `subject` and
+        `object` (entity uids), `type`, `confidence`, `domain`. Idempotent per (relation, prov.origin)."""
+        if not rows:
+            return []
+        now = time.time()
+        rows = [{**r, "id": relation_id(prov.tenant, r["subject"], r["type"], r["object"])} for r in rows]
+        out = await tx_data(tx, ASSERT_RELATIONS, rows=rows, tenant=prov.tenant, source=prov.source, now=now,
+                            expert=prov.expert, model=prov.model, origin=prov.origin or f"write:{now}",
+                            keep=MAX_ASSERTED_BY)
+        written = [Written(r["id"], r["created"], r["repeated"], r["version"], r["subject"], r["object"],
+                           self.policy.trust(confidence=r["confidence"], source=r["source"],
+                                             asserted_at=r["asserted_at"], verified=r["verified"], now=now))
+                   for r in out]
+        await tx_data(tx, SET_TRUST, rows=[{"id": w.id, "trust": w.trust} for w in written])
+        if any(not w.repeated for w in written):
+            await tx_data(tx, BUMP_VERSION, tenants=[prov.tenant])
+        return written
 
     async def _entity(self, tx: AsyncManagedTransaction, name: str, prov: Provenance, now: float) -> str:
         key = normalize(name)
