@@ -3,6 +3,7 @@ in-process; the worker-process time bound is exercised in test_tools_properties.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -56,7 +57,8 @@ KNOWN: list[tuple[str, dict[str, Any], str | None, dict[str, Any]]] = [
     ("math", {"operation": "factor", "expression": "x^2 - 1"}, None, {"result": "(x - 1)*(x + 1)"}),
     ("math", {"operation": "expand", "expression": "(x + 1)^2"}, None, {"result": "x**2 + 2*x + 1"}),
     ("date_diff", {"start": "2024-02-01", "end": "2024-03-01"},
-     "There are 29 days between 2024-02-01 and 2024-03-01 (4 weeks and 1 day).", {"days": 29, "months": 1}),
+     "There are 29 days between 2024-02-01 and 2024-03-01 (4 weeks and 1 day); 21 business days (Monday to Friday, "
+     "end date excluded).", {"days": 29, "months": 1, "business_days": 21}),
     ("date_diff", {"start": "2023-02-01", "end": "2023-03-01"}, None, {"days": 28}),
     ("date_diff", {"start": "2024-01-01", "end": "2024-01-08", "include_end": True}, None,
      {"days": 8, "business_days": 5}),
@@ -187,6 +189,35 @@ KNOWN: list[tuple[str, dict[str, Any], str | None, dict[str, Any]]] = [
      {"has_cycle": True, "eulerian": "circuit"}),
     ("graph_analyze", {"edges": [["a", "b"], ["a", "c"]], "directed": True}, None,
      {"has_cycle": False, "eulerian": None}),
+    ("checksum", {"text": "123456789"}, "CRC-32('123456789') = 0xcbf43926 (3421780262)", {"hex": "cbf43926"}),
+    ("checksum", {"text": "123456789", "algorithm": "crc16_ccitt"}, None, {"hex": "29b1"}),
+    ("checksum", {"text": "Wikipedia", "algorithm": "adler32"}, None, {"hex": "11e60398"}),
+    ("checksum", {"text": "7992 7398 713", "algorithm": "luhn"}, "'7992 7398 713' passes the Luhn check.",
+     {"valid": True}),
+    ("checksum", {"text": "79927398710", "algorithm": "luhn"}, None, {"valid": False}),
+    ("checksum", {"text": "GB82 WEST 1234 5698 7654 32", "algorithm": "mod97"}, None, {"valid": True, "remainder": 1}),
+    ("number_base", {"value": "0xFF", "to_base": 10}, "FF (base 16, hexadecimal) = 255 (base 10, decimal).",
+     {"value": "255", "from_base": 16}),
+    ("number_base", {"value": "255"}, None, {"in_bases": {"2": "11111111", "8": "377", "10": "255", "16": "FF"}}),
+    ("number_base", {"value": "rs", "from_base": 36, "to_base": [10]}, None, {"value": "1000"}),
+    ("number_base", {"value": -10, "to_base": 2}, None, {"in_bases": {"2": "-1010"}}),
+    ("number_words", {"value": 1234567}, "1,234,567 in words is "
+     "'one million two hundred thirty-four thousand five hundred sixty-seven'.", {}),
+    ("number_words", {"value": -40}, None, {"words": "minus forty"}),
+    ("json_format", {"text": '{"b": 1, "a": [1, 2]}', "operation": "minify"}, '{"b":1,"a":[1,2]}', {}),
+    ("json_format", {"text": '{"b": 1, "a": 2}', "operation": "sort_keys", "indent": 0}, None,
+     {"result": '{\n"a": 2,\n"b": 1\n}'}),
+    ("regex_replace", {"pattern": r"(\d+)", "replacement": r"<\1>", "text": "a1b22"}, "2 replacements: 'a<1>b<22>'",
+     {"replacements": 2}),
+    ("text_compare", {"first": "kitten", "second": "sitting"}, None, {"distance": 3, "identical": False}),
+    ("text_compare", {"first": "ABC", "second": "abc", "case_sensitive": False}, None, {"distance": 0}),
+    ("chain", {"steps": [{"tool": "date_add", "args": {"date": "2024-01-01", "days": 100}},
+                         {"tool": "day_of_week", "args": {"date": "$prev"}}]},
+     "2024-01-01 + 100 days = 2024-04-10 (Wednesday); then 2024-04-10 is a Wednesday (ISO week 15).", {}),
+    ("chain", {"steps": [{"tool": "calculate", "args": {"expression": "1/3"}},
+                         {"tool": "calculate", "args": {"expression": "$prev * 3"}}]}, None,
+     {"result": {"expression": "(1/3) * 3", "exact": True, "result": "1", "fraction": "1", "decimal": "1",
+                 "value": 1.0}}),
 ]
 
 
@@ -261,6 +292,27 @@ ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
     ("roman_numeral", {"value": 4000}, "wrong_arguments", "greater than the maximum"),
     ("graph_analyze", {"edges": []}, "wrong_arguments", "no nodes"),
     ("graph_analyze", {"edges": [["a"]]}, "wrong_arguments", "too short"),
+    ("checksum", {"text": "12a4", "algorithm": "luhn"}, "wrong_arguments", "2 to 64 decimal digits"),
+    ("checksum", {"text": "x", "algorithm": "md5"}, "wrong_arguments", "is not one of"),
+    ("number_base", {"value": "0b102"}, "wrong_arguments", "'2' is not a digit in base 2"),
+    ("number_base", {"value": "1" * 257}, "wrong_arguments", "1 to 256 digits"),
+    ("number_base", {"value": "10", "to_base": 37}, "wrong_arguments", "greater than the maximum of 36"),
+    ("number_words", {"value": 10**18}, "wrong_arguments", "greater than the maximum"),
+    ("json_format", {"text": "{broken"}, "wrong_arguments", "not valid JSON"),
+    ("json_format", {"text": '{"a": NaN}'}, "wrong_arguments", "NaN is not JSON"),
+    ("regex_replace", {"pattern": "(", "replacement": "", "text": "x"}, "wrong_arguments", "invalid pattern"),
+    ("regex_replace", {"pattern": "a", "replacement": r"\9", "text": "a"}, "wrong_arguments", "invalid"),
+    ("text_compare", {"first": "x" * 2001, "second": ""}, "wrong_arguments", "fails maxLength"),
+    ("chain", {"steps": [{"tool": "calculate", "args": {"expression": "1"}}]}, "wrong_arguments", "too short"),
+    ("chain", {"steps": [{"tool": "chain", "args": {}}, {"tool": "calculate", "args": {}}]}, "wrong_arguments",
+     "is not one of"),
+    ("chain", {"steps": [{"tool": "calculate", "args": {"expression": "$prev"}},
+                         {"tool": "calculate", "args": {"expression": "1"}}]}, "wrong_arguments", "no previous"),
+    ("chain", {"steps": [{"tool": "calculate", "args": {"expression": "1/0"}},
+                         {"tool": "calculate", "args": {"expression": "$prev"}}]}, "tool_execution_error",
+     "step 1 (calculate): division by zero"),
+    ("chain", {"steps": [{"tool": "date_add", "args": {"date": "2024-01-01"}},
+                         {"tool": "day_of_week", "args": {"day": "$prev"}}]}, "wrong_arguments", "step 2 (day_of_week)"),
     ("no_such_tool", {}, "unknown_tool", "no tool named"),
 ]
 
@@ -301,5 +353,5 @@ def test_contracts_are_versioned_and_hashed() -> None:
         contract = spec.contract()
         canonical = json.dumps(spec.input_schema, sort_keys=True, separators=(",", ":"))
         assert contract["schema_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
-        assert contract["version"] == "1.0.0" and contract["id"] == spec.name
+        assert re.fullmatch(r"\d+\.\d+\.\d+", contract["version"]) and contract["id"] == spec.name
     assert len({s.schema_sha256 for s in TOOL_SPECS.values()}) == len(TOOL_SPECS)

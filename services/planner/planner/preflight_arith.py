@@ -16,7 +16,7 @@ EXPRESSION = re.compile(rf"^(?:[\d\s.+\-*/^%(),]|\bof\b|\b(?:{FUNCS})\b|\bpi\b|\
 
 # words -> symbols, longest first; a few German, French and Spanish operators too
 OPERATORS = [
-    (r"\bpercent\b|\bper ?cent\b|\bprozent\b|\bpour ?cent\b|\bpor ?ciento\b", "%"),
+    (r"\s*(?:\bpercent\b|\bper ?cent\b|\bprozent\b|\bpour ?cent\b|\bpor ?ciento\b)", "%"),
     (r"\bto the power of\b|\braised to(?: the power of)?\b|\bhoch\b", "^"),
     (r"\bmultiplied by\b|\btimes\b|\bmal\b|\bfois\b|\bmultipli[e\u00e9] par\b|\bpor\b|\bx\b|\u00d7", "*"),
     (r"\bdivided by\b|\bover\b|\bgeteilt durch\b|\bdurch\b|\bdivis[e\u00e9] par\b|\bdividido (?:por|entre)\b|"
@@ -24,7 +24,7 @@ OPERATORS = [
     (r"\bplus\b|\bund\b(?=\s*\d)|\bm[a\u00e1]s\b", "+"),
     (r"\bminus\b|\bmoins\b|\bmenos\b", "-"),
     (r"\bmod(?:ulo)?\b", "%"),
-    (r"\bsquared\b", "^2"), (r"\bcubed\b", "^3"),
+    (r"\s*\bsquared\b", "^2"), (r"\s*\bcubed\b", "^3"),
 ]
 PHRASES = [  # operand phrases, applied after the number words became digits
     (rf"\badd ({N}) (?:and|to) ({N})$", r"\1 + \2"), (rf"\bsubtract ({N}) from ({N})$", r"\2 - \1"),
@@ -98,8 +98,9 @@ def arithmetic_expression(text: str) -> str | None:
     expression = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", expression)  # thousands separators
     if not EXPRESSION.fullmatch(expression) or not _balanced(expression) or not re.search(r"\d", expression):
         return None
-    if not re.search(rf"[+\-*/^%]|\b(?:{FUNCS})\b", expression.strip().lstrip("+-"), I):
-        return None  # a bare number is not a calculation
+    operations = re.sub(rf"(?:{NUM})\s*%(?=\s*of\b|\s*$|\s*\))", "p", expression)  # percentages are numbers
+    if not re.search(rf"[+\-*/^%]|\b(?:{FUNCS})\b|\bof\b", operations.strip().lstrip("+-"), I):
+        return None  # a bare number (or "5 percent") is not a calculation
     if re.search(r"\bof\b", expression) and not re.search(rf"%\s*of\s+(?:{NUM})", expression):
         return None  # "of" only in "P% of X"
     if re.search(rf"(?<!\(1 )[+\-]\s*{P}(?!\s*of)", expression) or re.search(rf",", expression):
