@@ -312,7 +312,8 @@ ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
                          {"tool": "calculate", "args": {"expression": "$prev"}}]}, "tool_execution_error",
      "step 1 (calculate): division by zero"),
     ("chain", {"steps": [{"tool": "date_add", "args": {"date": "2024-01-01"}},
-                         {"tool": "day_of_week", "args": {"day": "$prev"}}]}, "wrong_arguments", "step 2 (day_of_week)"),
+                         {"tool": "day_of_week", "args": {"day": "$prev"}}]}, "wrong_arguments",
+     "step 2 (day_of_week)"),
     ("no_such_tool", {}, "unknown_tool", "no tool named"),
 ]
 

@@ -28,9 +28,9 @@ Rule = Callable[[Question], Hit | None]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 MAX_QUESTION = 400
 # questions about a thing, not requests to compute it: never a tool answer
-ABOUT = re.compile(r"^(?:why|how (?:do|does|did|can|could|should|would|is|are)|explain|describe|what (?:is|are) "
-                   r"(?:a|an|the) (?:difference|purpose|point|use)|should|who|where|tell me about|wie (?:funktioniert|geht|kann|macht|hei\u00dft)|warum|"
-                   r"pourquoi|comment|qu'est)\b", I)
+ABOUT = re.compile(r"^(?:why|how (?:do|does|did|can|could|should|would|is|are)|explain|describe|should|who|where|"
+                   r"what (?:is|are) (?:a|an|the) (?:difference|purpose|point|use)|tell me about|warum|pourquoi|"
+                   r"wie (?:funktioniert|geht|kann|macht|hei\u00dft)|comment|qu'est)\b", I)
 
 # Order matters: compound and specific shapes first, the general arithmetic grammar last.
 RULES: list[Rule] = [compound, date_diff, weekday, date_add, calendar, timezone, hashing, base64, checksum,

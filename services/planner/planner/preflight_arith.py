@@ -103,7 +103,7 @@ def arithmetic_expression(text: str) -> str | None:
         return None  # a bare number (or "5 percent") is not a calculation
     if re.search(r"\bof\b", expression) and not re.search(rf"%\s*of\s+(?:{NUM})", expression):
         return None  # "of" only in "P% of X"
-    if re.search(rf"(?<!\(1 )[+\-]\s*{P}(?!\s*of)", expression) or re.search(rf",", expression):
+    if re.search(rf"(?<!\(1 )[+\-]\s*{P}(?!\s*of)", expression) or "," in expression:
         return None  # "250 + 10%": add 10 % of what? ambiguous; a comma left over is a list, not arithmetic
     return expression
 

@@ -16,6 +16,9 @@ FACT = (r"(?:(?:sub)?net ?mask|mask|wildcard(?: mask)?|host ?mask|broadcast(?: a
         r"(?:usable )?(?:host|ip|address) range|range|prefix(?: length)?|(?:total )?(?:number of )?(?:usable )?"
         r"(?:hosts?|addresses|ips|ip addresses)|(?:first|last)(?: usable)? (?:host|address|ip)(?: address)?|"
         r"details|info(?:rmation)?|cidr|facts)")
+# Roman-looking words and abbreviations: without "roman" or "numeral" in the question they are not numerals
+COLLISIONS = {"MIX", "DIV", "DC", "CD", "MD", "CV", "MC", "DL", "LI", "MI", "DI", "CI", "VI", "MM", "CC", "XL", "XXL",
+              "XXX", "CLI", "MIL", "LIV", "CIV", "DIX", "LX", "DCC", "MCC", "CCC", "ML", "MDC", "CM", "DM", "MIV", "XI"}
 ROMAN = r"M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
 BASES = {"binary": 2, "bin": 2, "octal": 8, "oct": 8, "decimal": 10, "dec": 10, "hexadecimal": 16, "hex": 16}
 BASE = r"(?:binary|bin|octal|oct|decimal|dec|hexadecimal|hex|base[ -]?(?P<{}>\d{{1,2}}))"
@@ -36,7 +39,8 @@ def subnet(q: Question) -> Hit | None:
     shapes = [rf"(?:the )?{FACT}(?:(?:,| and| &) (?:the )?{FACT})* (?:of|for|in|on) {net}",
               rf"how many (?:usable )?(?:hosts|addresses|ips|ip addresses) (?:are |can )?(?:there )?(?:be )?"
               rf"(?:in|on|for) {net}", rf"how many (?:usable )?(?:hosts|addresses) (?:can|does) {net} (?:have|hold)",
-              rf"(?:subnet|cidr|calculate|analy[sz]e|details of|info on) {net}", rf"{net}(?: subnet)?(?: details| info)?"]
+              rf"(?:subnet|cidr|calculate|analy[sz]e|details of|info on) {net}",
+              rf"{net}(?: subnet)?(?: details| info)?"]
     if any(re.fullmatch(shape, body, I) for shape in shapes):
         return "subnet_calc", {"network": nets[0]}
     return None
@@ -45,20 +49,23 @@ def subnet(q: Question) -> Hit | None:
 def roman(q: Question) -> Hit | None:
     body = strip_request(q.text)
     m = re.fullmatch(rf"(?P<n>{INT})\s+(?:in|as|to|into)\s+(?:a\s+)?roman(?: numerals?)?", body, I) or \
-        re.fullmatch(rf"(?:convert|write|express) (?P<n>{INT}) (?:in|as|to|into) (?:a )?roman(?: numerals?)?", body, I) or \
+        re.fullmatch(rf"(?:convert|write|express) (?P<n>{INT}) (?:in|as|to|into) (?:a )?roman(?: numerals?)?", body,
+                     I) or \
         re.fullmatch(rf"(?:the )?roman numerals? (?:for|of) (?P<n>{INT})", body, I)
     if m:
         return "roman_numeral", {"value": int(plain_number(m["n"]))}
     m = re.fullmatch(r"(?:(?:convert|translate) )?(?:the roman numerals? )?(?P<r>[ivxlcdm]{1,15})(?: (?:in|to|into|as) "
                      r"(?:an? )?(?:arabic |decimal |normal |regular )?(?:numbers?|numerals?|integer|digits)| mean| in "
                      r"roman numerals?)?", body, I) or \
-        re.fullmatch(r"(?:what )?(?:number )?(?:is|does) (?:the roman numeral )?(?P<r>[ivxlcdm]{1,15})(?: mean| stand for"
-                     r"| as an? (?:number|integer)| in (?:arabic |roman )?(?:numbers?|numerals?|digits))?", body, I) or \
+        re.fullmatch(r"(?:what )?(?:number )?(?:is|does) (?:the roman numeral )?(?P<r>[ivxlcdm]{1,15})(?: mean|"
+                     r" stand for| as an? (?:number|integer)| in (?:arabic |roman )?(?:numbers?|numerals?|digits))?",
+                     body, I) or \
         re.fullmatch(r"(?:the )?roman numeral (?P<r>[ivxlcdm]{1,15})", body, I)
     if not m or not re.fullmatch(ROMAN, m["r"].upper()):
         return None
-    if m["r"] != m["r"].upper() and not re.search(r"roman", body, I):
-        return None  # "what does mix mean": a word, not a numeral
+    named = re.search(r"roman|numeral", body, I)
+    if not named and (m["r"] != m["r"].upper() or m["r"] in COLLISIONS or len(m["r"]) < 3):
+        return None  # "what does DIV mean": a word or an abbreviation, not a numeral
     if m[0] == m["r"] or not re.search(r"roman|number|numeral|integer|digits|mean|stand", body, I):
         return None
     return "roman_numeral", {"value": m["r"].upper()}
@@ -111,15 +118,17 @@ def primes(q: Question) -> Hit | None:
 
 def gcd_lcm(q: Question) -> Hit | None:
     body = strip_request(q.text)
-    m = re.fullmatch(r"(?:the )?(?:gcd|gcf|hcf|greatest common (?:divisor|factor)|highest common factor|lcm|least common"
-                     r" multiple|lowest common multiple) of (?P<ns>\d+(?:(?:\s*,\s*|\s+and\s+|,\s*and\s+)\d+)+)", body, I)
+    m = re.fullmatch(r"(?:the )?(?:gcd|gcf|hcf|greatest common (?:divisor|factor)|highest common factor|lcm|"
+                     r"least common multiple|lowest common multiple) of "
+                     r"(?P<ns>\d+(?:(?:\s*,\s*|\s+and\s+|,\s*and\s+)\d+)+)", body, I)
     return ("gcd_lcm", {"numbers": [int(n) for n in re.findall(r"\d+", m["ns"])]}) if m else None
 
 
 def statistics(q: Question) -> Hit | None:
     body = strip_request(q.text)
-    m = re.fullmatch(rf"(?:the )?(?:(?:arithmetic )?mean|average|median|mode|(?:sample |population )?(?:standard deviation"
-                     rf"|variance)|range|sum|std ?dev)\s+of\s+(?:the (?:numbers|values|data|list)\s+)?{LIST}", body, I)
+    m = re.fullmatch(rf"(?:the )?(?:(?:arithmetic )?mean|average|median|mode|(?:sample |population )?"
+                     rf"(?:standard deviation|variance)|range|sum|std ?dev)\s+of\s+"
+                     rf"(?:the (?:numbers|values|data|list)\s+)?{LIST}", body, I)
     if not m:
         return None
     values = [plain_number(v) for v in re.findall(rf"{NUM}", re.sub(r",\s+", " , ", m["ns"]))]

@@ -17,7 +17,8 @@ HASHES = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha 1": "sha1", "sha22
           "sha3-384": "sha3_384", "sha3_384": "sha3_384", "sha3-512": "sha3_512", "sha3_512": "sha3_512",
           "blake2b": "blake2b", "blake2s": "blake2s"}
 CHECKSUMS = {"crc32": "crc32", "crc-32": "crc32", "crc 32": "crc32", "crc": "crc32", "adler32": "adler32",
-             "adler-32": "adler32", "crc16": "crc16_ccitt", "crc-16": "crc16_ccitt", "crc-16/ccitt-false": "crc16_ccitt",
+             "adler-32": "adler32", "crc16": "crc16_ccitt", "crc-16": "crc16_ccitt",
+             "crc-16/ccitt-false": "crc16_ccitt",
              "crc16-ccitt": "crc16_ccitt", "crc-16-ccitt": "crc16_ccitt", "crc-ccitt": "crc16_ccitt"}
 # words that make a bare argument a description rather than the text itself
 DESCRIPTIVE = re.compile(r"\b(?:a|an|the|my|your|our|their|this|that|these|those|it|its|file|files|folder|"
@@ -59,8 +60,10 @@ def hashing(q: Question) -> tuple[str, dict[str, Any]] | None:
 def base64(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = strip_request(q.text)
     b64 = r"base[ -]?64"
-    encode = [rf"{b64}[- ]?encode {ARG_LEAD}(?P<t>.+)", rf"encode {ARG_LEAD}(?P<t>.+?) (?:in|to|as|with|using|into) {b64}",
-              rf"(?P<t>{SLOT}|\S+) (?:in|as|to) {b64}", rf"(?:the )?{b64}(?: encoding| encoded form)? of {ARG_LEAD}(?P<t>.+)",
+    encode = [rf"{b64}[- ]?encode {ARG_LEAD}(?P<t>.+)",
+              rf"encode {ARG_LEAD}(?P<t>.+?) (?:in|to|as|with|using|into) {b64}",
+              rf"(?P<t>{SLOT}|\S+) (?:in|as|to) {b64}",
+              rf"(?:the )?{b64}(?: encoding| encoded form)? of {ARG_LEAD}(?P<t>.+)",
               rf"convert (?P<t>{SLOT}|\S+) (?:to|into) {b64}"]
     for shape in encode:
         m = re.fullmatch(shape, body, I)
@@ -69,7 +72,8 @@ def base64(q: Question) -> tuple[str, dict[str, Any]] | None:
             return "base64_codec", {"operation": "encode", "text": text}
     decode = [rf"{b64}[- ]?decode (?:the )?(?:string )?(?P<t>\S+)",
               rf"decode (?:the )?(?:{b64} )?(?:string )?(?P<t>\S+)(?: (?:from|using|as) {b64})?",
-              rf"(?:what )?does (?P<t>\S+) decode to(?: (?:in|from) {b64})?", rf"(?P<t>\S+) (?:from|decoded from) {b64}"]
+              rf"(?:what )?does (?P<t>\S+) decode to(?: (?:in|from) {b64})?",
+              rf"(?P<t>\S+) (?:from|decoded from) {b64}"]
     for shape in decode:
         m = re.fullmatch(shape, body, I)
         text = (q.slot(m["t"]) or m["t"]) if m else None

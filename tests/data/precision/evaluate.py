@@ -119,7 +119,8 @@ def report(results: dict[str, list[Graded]]) -> str:
              "must go to the planner; reaching a tool counts as a wrong exact answer.", "",
              "The held-out set (tests/data/precision/heldout.yaml) was written before the preflight was changed and",
              "is kept out of the tuning loop; the tuning set (tuning.yaml) is what the preflight was tuned against.",
-             "", "| set | questions | tool questions | distractors handed over | answered | wrong | precision | recall |",
+             "",
+             "| set | questions | tool questions | distractors handed over | answered | wrong | precision | recall |",
              "|---|---|---|---|---|---|---|---|"]
     for name in SETS:
         r = rates(results[name])

@@ -16,7 +16,8 @@ from mcp_service.tools.base import ToolError, ToolOutput, wrong
 REGEX_TIMEOUT_S = 2.0  # the worker's hard time bound still applies; this one ends the match cleanly first
 FLAGS = {"ignorecase": regex.IGNORECASE, "multiline": regex.MULTILINE, "dotall": regex.DOTALL}
 HASH_NAMES = {"md5": "MD5", "sha1": "SHA-1", "sha224": "SHA-224", "sha256": "SHA-256", "sha384": "SHA-384",
-              "sha512": "SHA-512", "sha3_224": "SHA3-224", "sha3_256": "SHA3-256", "sha3_384": "SHA3-384", "sha3_512": "SHA3-512", "blake2b": "BLAKE2b",
+              "sha512": "SHA-512", "sha3_224": "SHA3-224", "sha3_256": "SHA3-256", "sha3_384": "SHA3-384",
+              "sha3_512": "SHA3-512", "blake2b": "BLAKE2b",
               "blake2s": "BLAKE2s"}
 WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
