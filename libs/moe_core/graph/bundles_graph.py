@@ -45,16 +45,19 @@ OPTIONAL MATCH (v:GraphVersion {tenant: $tenant})
 RETURN coalesce(v.n, 0) AS n
 """
 
-RESOLVE_MANY = """
-UNWIND $keys AS key
-CALL (key) {
-  OPTIONAL MATCH (e:Entity)
-  WHERE e.tenant IN $tenants AND (e.key = key OR key IN e.alias_keys)
-  WITH e ORDER BY CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, CASE WHEN e.key = key THEN 0 ELSE 1 END
-  LIMIT 1
-  RETURN e
-}
-RETURN key, e.uid AS uid, e.name AS name, e.tenant AS tenant
+# Entity resolution for many names at once (store.RESOLVE_ENTITY's order: the tenant's own before the shared,
+# then the name before an alias): exact keys through the (tenant, key) index, aliases in one pass.
+RESOLVE_KEYS = """
+MATCH (e:Entity)
+WHERE e.tenant IN $tenants AND e.key IN $keys
+RETURN e.key AS key, e.uid AS uid, e.tenant AS tenant, true AS exact
+"""
+
+RESOLVE_ALIASES = """
+MATCH (e:Entity)
+WHERE e.tenant IN $tenants AND any(k IN e.alias_keys WHERE k IN $keys)
+UNWIND [k IN e.alias_keys WHERE k IN $keys] AS key
+RETURN key, e.uid AS uid, e.tenant AS tenant, false AS exact
 """
 
 EXISTING = """
@@ -71,6 +74,29 @@ ON CREATE SET e.name = row.name, e.key = row.key, e.tenant = $tenant, e.type = r
               e.aliases = row.aliases, e.alias_keys = row.alias_keys, e.is_class = false, e.source = $source,
               e.created_at = $now, e.import_id = $import_id
 """
+
+
+def _best(rows: list[dict[str, Any]], tenant: str) -> dict[str, str]:
+    """key -> uid of the best match per key."""
+    ranked = sorted(rows, key=lambda r: (r["tenant"] != tenant, not r["exact"]))
+    out: dict[str, str] = {}
+    for row in ranked:
+        out.setdefault(row["key"], row["uid"])
+    return out
+
+
+async def resolve_many(store: GraphStore, tenant: str, keys: list[str]) -> dict[str, str]:
+    tenants = visible_tenants(tenant)
+    rows = [*await store.db.read(RESOLVE_KEYS, keys=keys, tenants=tenants),
+            *await store.db.read(RESOLVE_ALIASES, keys=keys, tenants=tenants)]
+    return _best(rows, tenant)
+
+
+async def resolve_many_in(tx: AsyncManagedTransaction, tenant: str, keys: list[str]) -> dict[str, str]:
+    tenants = visible_tenants(tenant)
+    rows = [*await tx_data(tx, RESOLVE_KEYS, keys=keys, tenants=tenants),
+            *await tx_data(tx, RESOLVE_ALIASES, keys=keys, tenants=tenants)]
+    return _best(rows, tenant)
 
 
 class TooLarge(ValueError):
@@ -140,8 +166,7 @@ async def diff(store: GraphStore, tenant: str, bundle: Bundle) -> Diff:
     """Classify every entity (added / unchanged) and relation (added / changed: higher confidence than the
     tenant's own / conflicting with a verified or ontology fact / unchanged) against the tenant's graph."""
     keys = sorted({normalize(e.name) for e in bundle.entities})
-    found = await store.db.read(RESOLVE_MANY, keys=keys, tenants=visible_tenants(tenant), tenant=tenant)
-    uid = {r["key"]: r["uid"] for r in found if r["uid"] is not None}
+    uid = await resolve_many(store, tenant, keys)
     out = Diff([], [], [], [], [], [])
     for e in bundle.entities:
         if normalize(e.name) in uid:
@@ -185,8 +210,7 @@ async def apply(store: GraphStore, tenant: str, bundle: Bundle, import_id: str) 
         await tx_data(tx, CREATE_ENTITIES, rows=new_entities, tenant=tenant, source=IMPORTED, now=time.time(),
                       import_id=import_id)
         keys = sorted({normalize(n) for i in todo for n in (bundle.relations[i].subject, bundle.relations[i].object)})
-        found = await tx_data(tx, RESOLVE_MANY, keys=keys, tenants=visible_tenants(tenant), tenant=tenant)
-        uid = {r["key"]: r["uid"] for r in found}
+        uid = await resolve_many_in(tx, tenant, keys)
         rows = [{"subject": uid[normalize(rel.subject)], "object": uid[normalize(rel.object)], "type": rel.relation,
                  "confidence": rel.confidence, "domain": rel.domain} for rel in (bundle.relations[i] for i in todo)]
         written = await store.assert_many_in(tx, rows, Provenance(tenant=tenant, source=IMPORTED, origin=origin))
