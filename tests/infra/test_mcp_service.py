@@ -101,7 +101,7 @@ async def test_tool_task_becomes_an_exact_result_once(mcp: ServiceProcess, infra
 async def test_rest_lists_contracts_and_invokes(mcp: ServiceProcess) -> None:
     async with httpx.AsyncClient(base_url=mcp.url, timeout=30) as http:
         tools = {t["id"]: t for t in (await http.get("/tools")).json()["tools"]}
-        assert set(tools) == set(TOOL_SPECS) - {DISABLED}
+        assert set(tools) == set(TOOL_SPECS) - {DISABLED} and len(TOOL_SPECS) >= 30
         assert tools["unit_convert"]["schema_sha256"] == TOOL_SPECS["unit_convert"].schema_sha256
         ok = await http.post("/invoke", json={"tool": "unit_convert",
                                               "args": {"value": 100, "from_unit": "km/h", "to_unit": "m/s"}})
@@ -122,13 +122,23 @@ async def test_rest_lists_contracts_and_invokes(mcp: ServiceProcess) -> None:
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
         after = await http.post("/invoke", json={"tool": "calculate", "args": {"expression": "2^10"}})
         assert after.json()["text"] == "2^10 = 1,024", "a killed worker must be replaced"
+        chained = await http.post("/invoke", json={"tool": "chain", "args": {"steps": [
+            {"tool": "base64_codec", "args": {"operation": "encode", "text": "abc"}},
+            {"tool": "hash_text", "args": {"text": "$prev", "algorithm": "sha256"}}]}})
+        assert chained.status_code == 200 and chained.json()["result"]["result"]["hex"] == \
+            "35d95694d3f160215db293c7899daa5907837838fb4b8119ed713e32446c1266"
+        out_of_range = await http.post("/invoke", json={"tool": "number_base", "args": {"value": "0b102"}})
+        assert (out_of_range.status_code, out_of_range.json()["error"]) == (
+            422, {"code": "wrong_arguments", "message": "'2' is not a digit in base 2"})
 
 
 async def test_mcp_client_lists_and_calls_tools(mcp: ServiceProcess) -> None:
     async with Client(f"{mcp.url}/mcp") as client:
         listed = await client.list_tools()
         names = {t.name for t in listed.tools}
-        assert names == set(TOOL_SPECS) - {DISABLED}
+        assert names == set(TOOL_SPECS) - {DISABLED} and len(names) >= 30
+        crc = await client.call_tool("checksum", {"text": "123456789", "algorithm": "crc32"})
+        assert not crc.is_error and crc.structured_content is not None and crc.structured_content["hex"] == "cbf43926"
         date_diff = next(t for t in listed.tools if t.name == "date_diff")
         assert date_diff.input_schema == TOOL_SPECS["date_diff"].input_schema
         result = await client.call_tool("date_diff", {"start": "2024-02-01", "end": "2024-03-01"})
