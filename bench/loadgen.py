@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,8 @@ class Cell:
     server: dict[str, Any] = field(default_factory=dict)  # the inference server's counters during the cell
     cpu_start: dict[str, float] | None = None  # CPU snapshot when the measured part began (after warm-up)
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per request, per process group
+    metrics_start: Any = None  # the services' /metrics when the measured part began (bench.stages)
+    stages: dict[str, Any] = field(default_factory=dict)  # per service: handlers, model, stores per request
 
     def stats(self) -> dict[str, Any]:
         ok = [r for r in self.records if r.error is None and r.response_id not in self.mismatches]
@@ -84,6 +86,7 @@ class Cell:
             "latency_ms": summary_ms([r.latency_s for r in ok]),
             "ttft_ms": summary_ms([r.ttft_s for r in ok if r.ttft_s is not None]) if self.stream else None,
             "cpu_ms_per_request": self.cpu_ms,
+            "stages": self.stages,
         }
 
 
@@ -145,10 +148,12 @@ async def _read_stream(resp: aiohttp.ClientResponse, target: Target, start_wall:
 
 async def run_cell(http: aiohttp.ClientSession, target: Target, *, concurrency: int, stream: bool, run: int,
                    max_requests: int, max_seconds: float, warmup: int = 0,
-                   on_start: Callable[[], dict[str, float]] | None = None) -> Cell:
+                   on_start: Callable[[], dict[str, float]] | None = None,
+                   on_start_async: Callable[[], Awaitable[Any]] | None = None) -> Cell:
     """Closed loop: `concurrency` clients, until `max_requests` are sent or `max_seconds` passed."""
     if warmup:
         await asyncio.gather(*(one(http, target, stream) for _ in range(warmup)))
+    metrics_start = await on_start_async() if on_start_async else None
     cpu_start = on_start() if on_start else None
     records: list[Record] = []
     sent = itertools.count()
@@ -160,7 +165,8 @@ async def run_cell(http: aiohttp.ClientSession, target: Target, *, concurrency: 
             records.append(await one(http, target, stream))
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return Cell(target.name, concurrency, stream, run, records, time.perf_counter() - started, cpu_start=cpu_start)
+    return Cell(target.name, concurrency, stream, run, records, time.perf_counter() - started, cpu_start=cpu_start,
+                metrics_start=metrics_start)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -11,16 +11,17 @@ from typing import Any
 
 import aiohttp
 
-from bench import loadgen
+from bench import loadgen, stages
 from bench.config import BenchConfig
 from bench.loadgen import Cell, Target
-from bench.scenarios import CACHE_QUESTION, PATHS
+from bench.scenarios import CACHE_QUESTION, FLEET_PATHS, PATHS
 
 log = logging.getLogger("bench")
 KafkaVerify = Callable[[str, list[str]], Awaitable[str | None]]  # (path, response ids) -> first mismatch
 PROBE_REQUESTS = 3
 WARMUP_MAX = 16  # unrecorded requests before a cell: min(concurrency, this)
 CACHE_PRIMING_ATTEMPTS = 20
+STRAGGLERS_S = 0.3  # after a cell, before the services' counters are read again
 
 
 async def server_stats(http: aiohttp.ClientSession, llm_url: str) -> dict[str, Any]:
@@ -66,6 +67,7 @@ async def _prime_cache(http: aiohttp.ClientSession, target: Target) -> str | Non
 
 
 CpuSnapshot = Callable[[], dict[str, float]]  # process group -> CPU seconds so far
+MetricsSnapshot = Callable[[], Awaitable[stages.Snapshot]]  # the services' /metrics (bench.stages)
 
 
 def cpu_per_request(after: dict[str, float], before: dict[str, float], requests: int, seconds: float,
@@ -90,7 +92,7 @@ async def idle_rates(cpu: CpuSnapshot, seconds: float) -> dict[str, float]:
 
 async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str, Target],
                 llm_url: str, cpu: CpuSnapshot, idle: dict[str, float], deadline: float,
-                skipped: list[str]) -> list[Cell]:
+                skipped: list[str], metrics: MetricsSnapshot | None = None) -> list[Cell]:
     """Every cell, unless the time budget runs out: then the rest is listed in `skipped`."""
     order = [name for name in PATHS if name in targets]  # direct, litellm, full, trivial, cache
     out: list[Cell] = []
@@ -106,9 +108,13 @@ async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str
                     cell = await loadgen.run_cell(
                         http, targets[name], concurrency=concurrency, stream=stream, run=run,
                         max_requests=cfg.cell_requests, max_seconds=cfg.cell_seconds,
-                        warmup=min(concurrency, WARMUP_MAX) if cfg.warmup else 0, on_start=cpu)
+                        warmup=min(concurrency, WARMUP_MAX) if cfg.warmup else 0, on_start=cpu,
+                        on_start_async=metrics if name in FLEET_PATHS else None)
                     cell.cpu_ms = cpu_per_request(cpu(), cell.cpu_start or cpu_before, len(cell.records),
                                                   cell.elapsed_s, idle)
+                    if metrics is not None and cell.metrics_start is not None:
+                        await asyncio.sleep(STRAGGLERS_S)  # the last answers' cache stores and ingest events
+                        cell.stages = stages.per_request(await metrics(), cell.metrics_start, len(cell.records))
                     cell.server = stats_delta(await server_stats(http, llm_url), before)
                     out.append(cell)
                     ok = cell.stats()

@@ -188,6 +188,25 @@ def peak_memory(roots: dict[str, int]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def rss_mb(roots: dict[str, int]) -> dict[str, float]:
+    """Current resident memory (VmRSS) per named process tree."""
+    children = children_map()
+    return {name: round(sum(_status_kb(p, "VmRSS") or 0 for p in tree(pid, children)) / 1024, 1)
+            for name, pid in roots.items()}
+
+
+def growth(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float | None]]:
+    """Per process tree: resident memory before the load and after it, and the growth."""
+    out: dict[str, dict[str, float | None]] = {}
+    for name, end in after.items():
+        start = before.get(name)
+        if start is None:
+            continue
+        out[name] = {"start_mb": start, "end_mb": end, "growth_mb": round(end - start, 1),
+                     "growth_pct": round(100 * (end - start) / start, 1) if start else None}
+    return out
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:

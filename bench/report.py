@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import report_stages
 from bench.config import REPO
 
 ANALYSIS = REPO / "bench" / "analysis.md"
@@ -62,7 +63,8 @@ def markdown(result: dict[str, Any]) -> str:
                [[n, p["description"], "yes" if p["available"] else f"not available: {p['reason']}"]
                 for n, p in result["paths"].items() if n in ("direct", "litellm") or n in cfg["paths"]]),
         "", *_latency(result), "", *_streaming(result), "", *_hops(result), "", *_tokens(result), "",
-        *_cpu(result), "", *_memory(result), "", "### Targets", "",
+        *_cpu(result), "", *report_stages.stage_lines(result), "", *_memory(result),
+        *report_stages.memory_lines(result), "", "### Targets", "",
         _table(["target", "goal", "measured", "met"],
                [[t["target"], t["goal"], t["measured"], t.get("note") or _f(t["met"])] for t in result["targets"]]),
     ]
@@ -163,9 +165,9 @@ def _cpu(result: dict[str, Any]) -> list[str]:
     rows = []
     for r in rows_in:
         cpu = r["cpu_ms_per_request"]
-        own = sum(cpu.get(g) or 0 for g in groups)
+        own = sum(cpu.get(g) or 0 for g in groups if g not in ("llm", "litellm"))
         rows.append([r["target"], r["concurrency"], *[cpu.get(g) for g in groups], round(own, 1),
-                     *[cpu.get(g) for g in infra]])
+                     *[cpu.get(g) for g in infra], round(own + sum(cpu.get(g) or 0 for g in infra), 1)])
     if not rows:
         return []
     idle = result.get("idle_cores") or {}
@@ -177,7 +179,7 @@ def _cpu(result: dict[str, Any]) -> list[str]:
             "the time; `-` means nothing beyond the idle use was seen (for a shared Kafka, its other load "
             "varied more than this path added). On 2 cores, 2000 ms / (sum of the row) bounds the throughput.",
             "",
-            _table(["path", "conc.", *groups, "sum without infra", *infra], rows)]
+            _table(["path", "conc.", *groups, "fleet (without llm, litellm)", *infra, "fleet + infra"], rows)]
 
 
 def _memory(result: dict[str, Any]) -> list[str]:

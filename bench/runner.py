@@ -15,7 +15,7 @@ from typing import Any
 
 import uvloop
 
-from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile
+from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, stages
 from bench.config import REPO, BenchConfig
 from bench.loadgen import Cell, Target
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
@@ -98,8 +98,9 @@ class Benchmark:
                                            cfg.gateway_workers, extra)
             key_id, token = asyncio.run(_key(self.eps["postgres"], f"tenant-{self.namespace}"))
             targets = self._targets(llm_url, litellm, token)
-            cpu_before = self._cpu()
+            cpu_before, rss_before = self._cpu(), procs.rss_mb(self._roots())
             phases = uvloop.run(self._http(targets, llm_url))
+            memory_growth = procs.growth(rss_before, procs.rss_mb(self._roots()))
             cpu = self._cpu_share(cpu_before, self._cpu())
             memory = procs.peak_memory(self._roots())
             memory["load generator"] = {"peak_rss_mb": round(_self_hwm_kb() / 1024, 1), "processes": 1}
@@ -133,8 +134,11 @@ class Benchmark:
             "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
             "cpu_profile": phases["profile"],
             "hops": analyze.hop_table(cells, traces), "hop_definitions": kafka_trace.HOPS,
+            "stages": analyze.stage_table(cell_stats),
             "kafka_messages_per_request": analyze.messages_per_request(cells, traces),
-            "targets": analyze.targets(summary, added, phases["tokens"], sustained, self.available),
+            "memory_growth": memory_growth,
+            "targets": analyze.targets(summary, added, phases["tokens"], sustained, self.available, {
+                k: v for k, v in memory_growth.items() if self.fleet and k in self.fleet.services}),
             "cells": cell_stats,
         }
 
@@ -176,8 +180,9 @@ class Benchmark:
             self.idle = await measure.idle_rates(self._cpu_groups, IDLE_SECONDS)
             log.info("idle: fleet %.2f cores, kafka %.2f cores", sum(
                 v for k, v in self.idle.items() if self.fleet and k in self.fleet.services), self.idle.get("kafka", 0))
+            urls = {name: svc.url for name, svc in self.fleet.services.items()} if self.fleet else {}
             cells = await measure.cells(http, cfg, targets, llm_url, self._cpu_groups, self.idle, self.deadline,
-                                        self.skipped)
+                                        self.skipped, lambda: stages.scrape(http, urls))
             if self.skipped:
                 log.warning("time budget (%.0f s) used up: %d cells skipped", cfg.budget_s, len(self.skipped))
             sustained = None

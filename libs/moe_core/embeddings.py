@@ -175,6 +175,9 @@ async def chroma_client(url: str) -> Any:
     import chromadb
     from chromadb.config import Settings
 
+    from moe_core.observability.stores import instrument_chroma
+
+    instrument_chroma()
     parts = urlsplit(url if "://" in url else f"http://{url}")
     return await chromadb.AsyncHttpClient(
         host=parts.hostname or "127.0.0.1", port=parts.port or (443 if parts.scheme == "https" else 8000),

@@ -1,12 +1,35 @@
-"""Clients of the fleet's stores, made one way everywhere."""
+"""Clients of the fleet's stores, made one way everywhere. Every Redis command and pipeline is timed and
+counted (`moe_store_seconds{store="redis"}`, moe_core.observability.stores)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from moe_core.observability.stores import store_call
+
+
+class TimedPipeline(Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        with store_call("redis", "pipeline"):
+            return await super().execute(raise_on_error)
+
+
+class TimedRedis(Redis):
+    """A Redis client whose round trips show in `moe_store_seconds` (one per command, one per pipeline)."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        with store_call("redis", str(args[0]).lower() if args else "?"):
+            return await super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> TimedPipeline:
+        return TimedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
 def redis_client(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, health_check_interval=30)
+    return TimedRedis.from_url(url, decode_responses=True, socket_connect_timeout=3, health_check_interval=30)
 
 
 async def redis_ready(client: Redis) -> None:

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 REQUESTS = 3
 FLEET_SERVICES = ("gateway", "planner", "expert-worker", "merger")
-TARGETS = {"full pipeline added latency p50", "full pipeline added latency p99", "trivial path added latency p50",
-           "cache hit latency p50", "full pipeline throughput", "token overhead, full pipeline",
-           "token overhead, fast path"}
+TARGETS = {"CPU per full request, all processes incl. infrastructure", "full pipeline throughput (sustained)",
+           "full pipeline added latency p50", "trivial path added latency p50", "trivial path throughput",
+           "cache hit latency p50", "memory flat across the run (largest growth of one service, MB)",
+           "token overhead, full pipeline", "token overhead, fast path"}
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +82,23 @@ def test_summary_added_latency_hops_tokens_memory_and_targets(result: tuple[Path
     trivial = next(t for t in data["targets"] if t["target"] == "trivial path added latency p50")
     assert trivial["measured"] is None and trivial["note"]  # not measured in this run, and says so
     assert data["machine"]["cores"] and data["machine"]["python"]
+
+
+def test_per_stage_breakdown_from_the_services_counters(result: tuple[Path, dict]) -> None:
+    """Every full request crosses the planner, two experts and the merger: their handlers, model calls and
+    store round trips show per request (counts, not timings)."""
+    out, data = result
+    [table] = [t for t in data["stages"] if t["target"] == "full"]
+    services = table["services"]
+    assert services["planner"]["handlers"]["requests"]["per_request"] >= 1
+    assert services["planner"]["model"]["planner-model"]["per_request"] == 1
+    assert services["expert-worker"]["handlers"]["tasks.expert"]["per_request"] >= 2
+    assert services["expert-worker"]["model"]["expert-model"]["per_request"] == 2
+    assert services["merger"]["handlers"]["results"]["per_request"] >= 2
+    assert services["merger"]["model"]["judge-model"]["per_request"] >= 1
+    assert services["merger"]["stores"]["redis"]["per_request"] > 0  # its partial state lives in Redis
+    assert services["planner"]["stores"]["chroma"]["per_request"] > 0  # the semantic-cache lookup
+    memory = data["memory_growth"]
+    assert all(memory[s]["start_mb"] > 0 and memory[s]["end_mb"] > 0 for s in FLEET_SERVICES)
+    md = next(out.glob("*.md")).read_text()
+    assert "### Where the time goes, per stage" in md and "| full | 1 | merger |" in md

@@ -10,6 +10,8 @@ from typing import Any, LiteralString, Protocol, TypeVar
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, RoutingControl
 from neo4j.exceptions import ConnectionPoolError, ServiceUnavailable, SessionExpired, TransientError
 
+from moe_core.observability.stores import store_call
+
 T = TypeVar("T")
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
@@ -57,14 +59,16 @@ class GraphDB:
 
     async def read(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
         async with _transient():
-            records, _, _ = await self.driver.execute_query(
-                query, parameters_=params, routing_=RoutingControl.READ, database_=self.database)
+            with store_call("neo4j", "read"):
+                records, _, _ = await self.driver.execute_query(
+                    query, parameters_=params, routing_=RoutingControl.READ, database_=self.database)
         return [record.data() for record in records]
 
     async def write(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
         async with _transient():
-            records, _, _ = await self.driver.execute_query(
-                query, parameters_=params, routing_=RoutingControl.WRITE, database_=self.database)
+            with store_call("neo4j", "write"):
+                records, _, _ = await self.driver.execute_query(
+                    query, parameters_=params, routing_=RoutingControl.WRITE, database_=self.database)
         return [record.data() for record in records]
 
     async def transaction(self, work: Work[T]) -> T:

@@ -254,6 +254,8 @@ class InferenceClient:
         finish: str | None = None
         usage: Usage | None = None
         calls = tool_wire.ToolCallAssembler()
+        started = time.perf_counter()
+        outcome = "error"
         try:
             async with self._http.stream(
                 "POST", url, json=body, headers=self._headers(server), timeout=self._timeout(server, timeout_s)
@@ -268,10 +270,13 @@ class InferenceClient:
                     usage = usage_now or usage
                     if piece:
                         yield StreamDelta(content=piece, model=model, server=server.name)
+            outcome = "ok"
         except httpx.TimeoutException as exc:
             raise InferenceError("timeout", str(exc) or "timed out", server=server.name, model=model) from exc
         except httpx.TransportError as exc:
             raise InferenceError("connect", str(exc) or type(exc).__name__, server=server.name, model=model) from exc
+        finally:  # the whole stream, the caller's work between the pieces included
+            INFERENCE_SECONDS.labels(server.name, model, outcome).observe(time.perf_counter() - started)
         if usage:
             _count(server.name, model, usage)
         yield StreamDelta(done=True, finish_reason=finish or "stop", usage=usage, model=model, server=server.name,
