@@ -5,6 +5,7 @@ re-approval, rejection, bad bundles, and an audit event for every step."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -351,3 +352,30 @@ async def test_the_bulk_assert_of_imports_leaves_what_the_single_assert_leaves(
         assert {k: single[k] for k in same} == {k: many[k] for k in same}
         assert single["trust"] == pytest.approx(many["trust"], rel=1e-3)
     assert (many["version"], many["assertions"], many["confidence"]) == (2, 2, 0.8)
+
+
+@pytest.mark.infra
+async def test_concurrent_approvals_are_counted_one_at_a_time_and_apply_once(
+        graph_services: GraphServices, graph_db: GraphDB, target: str, policy: ImportPolicy) -> None:
+    api = graph_services.gateway
+    origin = Origin.model_validate({"tenant": "elsewhere", "exported_at": "2026-01-01T00:00:00Z",
+                                    "exported_by": "test", "graph_version": 0, "selection": {"domain": "legal"}})
+    bundle = seal(origin, [BundleEntity(name="Vellum Accord", domain="legal"),
+                           BundleEntity(name="Quillmark Statute", domain="legal")],
+                  [BundleRelation(subject="Vellum Accord", relation="REGULATES", object="Quillmark Statute",
+                                  domain="legal")])
+    required = policy.approvals_required(["legal"])
+    cs = (await import_bundle(api, await graph_services.admin_key_for(target), bundle)).json()
+    assert (cs["status"], cs["approvals_required"]) == ("pending", required)
+    keys = [(await graph_services.keystore.create("approver", "admin", [target]))[1] for _ in range(required + 2)]
+    responses = await asyncio.gather(*[api.post(f"/v1/knowledge/imports/{cs['id']}/approve", headers=bearer(k))
+                                       for k in keys])
+    assert [r.status_code for r in responses] == [200] * len(keys)
+    final = (await api.get(f"/v1/knowledge/imports/{cs['id']}", headers=bearer(keys[0]))).json()
+    assert (final["status"], len(final["approvals"])) == ("applied", required)
+    rows = await relations(graph_db, target)
+    assert titles(rows) == ["Vellum Accord REGULATES Quillmark Statute"]
+    assert (rows[0]["version"], rows[0]["assertions"]) == (1, 1)
+    actions = await audit_actions(graph_services, cs["id"], 2 + required + 2)
+    assert actions.count("knowledge_import_applied") == 1
+    assert actions.count("knowledge_import_already_applied") == 2
