@@ -43,17 +43,21 @@ def claude() -> Path:
     return npmtools.binary("claude")
 
 
-def _claude_p(claude: Path, fleet: Fleet, api_key: str, prompt: str, workdir: Path, *extra: str) -> dict[str, Any]:
+def _claude_p(claude: Path, fleet: Fleet, api_key: str, prompt: str, workdir: Path, *extra: str,
+              headers: str = "", ok: bool = True) -> dict[str, Any]:
     """`claude -p` with its default model; the JSON result (type result, is_error, result, num_turns)."""
     home = workdir / "home"
     home.mkdir(exist_ok=True)
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "ANTHROPIC_BASE_URL": fleet["gateway"].url,
            "ANTHROPIC_API_KEY": api_key, **QUIET_ENV}
+    if headers:
+        env["ANTHROPIC_CUSTOM_HEADERS"] = headers
     done = subprocess.run([str(claude), "-p", prompt, "--output-format", "json", *extra], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False)
-    assert done.returncode == 0, f"claude exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+    if ok:
+        assert done.returncode == 0, f"claude exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
     result: dict[str, Any] = json.loads(done.stdout)
-    assert result["type"] == "result" and result["is_error"] is False, result
+    assert result["type"] == "result" and result["is_error"] is (not ok), result
     return result
 
 
@@ -85,6 +89,19 @@ def test_claude_code_uses_its_own_tool(claude: Path, fleet: Fleet, api_key: str,
     results = [x for x in expert_calls[1]["messages"] if x.get("role") == "tool"]
     assert len(results) == 1 and secret in results[0]["content"]
     assert result["result"] == f"The code word is {secret}." and result["num_turns"] >= 2
+
+
+def test_claude_code_is_told_plainly_when_a_request_cannot_finish(claude: Path, fleet: Fleet, api_key: str,
+                                                                   scripted: Scripted, tmp_path: Path) -> None:
+    m = _marker()
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Explain {m}"))},
+        {"model": "expert-model", "contains": m, "delay_ms": 15_000, "reply": "too late\nCONFIDENCE: high"},
+    ])
+    result = _claude_p(claude, fleet, api_key, f"Explain the history of the abacus. {m}", tmp_path,
+                       headers="X-Request-Timeout: 3", ok=False)
+    assert "The request did not finish in time: no answer from general." in result["result"]
+    assert "too late" not in result["result"] and "->" not in result["result"]  # no stand-in, no graph facts
 
 
 # -- the OpenAI Agents SDK on the Responses API ---------------------------------------------------------
