@@ -22,8 +22,8 @@ from gateway.auth import authenticate
 from gateway.chat import ChatService
 from gateway.feedback import FeedbackApi
 from gateway.graph_api import GraphApi
-from gateway.knowledge_api import KnowledgeApi
 from gateway.keystore import KeyStore
+from gateway.knowledge_api import KnowledgeApi
 from gateway.model_map import resolve_mode
 from gateway.openai_api import MODES, OpenAIError, parse_request
 from gateway.openai_chat import complete
