@@ -8,7 +8,6 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from gap_healer import core
 from gap_healer.lint import Linter
@@ -42,14 +41,14 @@ SET e.aliases = $aliases, e.alias_keys = $alias_keys
 
 class GapHealer:
     def __init__(self, settings: GapHealerSettings, bus: Bus, db: GraphDB, inference: InferenceClient,
-                 redis: Redis) -> None:
+                 memo: Memo) -> None:
         self.settings = settings
         self.bus = bus
         self.db = db
         self.inference = inference
         self.store = GraphStore(db, settings.trust_policy())
         self.linter = Linter(db, settings.trust_policy(), settings.lint_page_size)
-        self.memo = Memo(redis, f"gap-healer:class:{settings.topic_namespace}", settings.gap_memo_ttl_s)
+        self.memo = memo  # classifications per tenant and term: a redelivery asks no model again
 
     async def on_gap(self, gap: OntologyGap) -> None:
         term = gap.term.strip()
@@ -119,7 +118,8 @@ class GapHealer:
 STAGE = Stage(
     name="gap-healer",
     settings=GapHealerSettings,
-    build=lambda res: GapHealer(res.settings, res.bus, res.db, res.inference, res.redis),
+    build=lambda res: GapHealer(res.settings, res.bus, res.db, res.inference, res.memo(
+        f"gap-healer:class:{res.settings.topic_namespace}", res.settings.gap_memo_ttl_s)),
     summary="Ontology gaps -> classified entities; lint requests -> contradiction resolution, decay deletion "
             "and orphan clean-up. Every decision is an audit event.",
     consumes=(Consumes("ontology_gaps", OntologyGap, "on_gap"), Consumes("linting", LintRequest, "on_lint")),

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from graph_ingest import core
 from graph_ingest.settings import GraphIngestSettings
@@ -32,7 +31,7 @@ log = logging.getLogger(__name__)
 
 class GraphIngest:
     def __init__(self, settings: GraphIngestSettings, bus: Bus, db: GraphDB, inference: InferenceClient,
-                 redis: Redis) -> None:
+                 memo: Memo) -> None:
         self.settings = settings
         self.bus = bus
         self.db = db
@@ -40,7 +39,7 @@ class GraphIngest:
         self.policy = settings.trust_policy()
         self.store = GraphStore(db, self.policy)
         self.quarantine = Quarantine(self.store)
-        self.memo = Memo(redis, f"graph-ingest:triples:{settings.topic_namespace}", settings.ingest_memo_ttl_s)
+        self.memo = memo  # extracted triples per answer: a redelivery writes the same ones
 
     async def on_ingest(self, event: IngestEvent) -> None:
         reason = core.skip_reason(event)
@@ -141,7 +140,8 @@ class GraphIngest:
 STAGE = Stage(
     name="graph-ingest",
     settings=GraphIngestSettings,
-    build=lambda res: GraphIngest(res.settings, res.bus, res.db, res.inference, res.redis),
+    build=lambda res: GraphIngest(res.settings, res.bus, res.db, res.inference, res.memo(
+        f"graph-ingest:triples:{res.settings.topic_namespace}", res.settings.ingest_memo_ttl_s)),
     summary="Answers -> triples in the knowledge graph (or quarantine); feedback -> verified or flagged "
             "relations; trust recomputed in pages; every decision on the audit topic.",
     consumes=(Consumes("ingest", IngestEvent, "on_ingest"), Consumes("feedback", Feedback, "on_feedback")),

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from moe_core.bus import Bus, PermanentError
-from moe_core.cancellation import Cancellations, RequestCancelled
+from moe_core.cancellation import RequestCancelled
 from moe_core.contracts import (
     EXPERT_CATEGORIES,
     Answer,
@@ -30,7 +30,6 @@ from moe_core.contracts import (
     ToolTask,
     Usage,
 )
-from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
@@ -64,12 +63,11 @@ class Planner:
     (4) complexity estimate and semantic router, (5) the planner model."""
 
     def __init__(self, settings: PlannerSettings, bus: Bus, inference: InferenceClient, redis: Redis,
-                 vectors: Vectors | None = None, outcomes: Outcomes[Outcome] | None = None,
-                 cancels: Cancellations | None = None) -> None:
+                 vectors: Vectors | None, outcomes: Outcomes[Outcome]) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
-        self.outcomes = outcomes or Outcomes(Memo(redis, "planner:outcome", settings.plan_ttl_s), Outcome, cancels)
+        self.outcomes = outcomes
         self.categories = list(EXPERT_CATEGORIES)
         self.tools = ToolCatalogue.from_settings(settings)
         self.vectors = vectors
@@ -252,7 +250,7 @@ def build(res: Resources) -> Planner:
     vectors = res.extra.get("vectors")
     if vectors is None and (settings.semantic_cache_enabled or settings.router_enabled):
         vectors = Vectors(settings.chroma_url)
-    return Planner(settings, res.bus, res.inference, res.redis, vectors, res.outcomes(), res.cancels)
+    return Planner(settings, res.bus, res.inference, res.redis, vectors, res.outcomes())
 
 
 def _caching(planner: Planner) -> bool:
