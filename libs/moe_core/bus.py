@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -29,6 +30,8 @@ from moe_core.contracts import DeadLetter, Envelope, Topics, headers
 from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
 from moe_core.observability.lag import track_consumer_lag
 from moe_core.observability.metrics import MESSAGES_DEAD_LETTERED, STAGE_SECONDS
+from moe_core.retention import retention_days, retention_ms
+from moe_core.run_clock import RunClockMiddleware, run_started
 from moe_core.settings import FleetSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
         graceful_timeout=30.0,
         log_level=logging.DEBUG,
         middlewares=(
+            RunClockMiddleware,  # started_at of what a stage run publishes (lineage)
             KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name),
         ),
@@ -87,6 +91,8 @@ class Bus:
             return
         if message.trace.traceparent is None:
             message = message.model_copy(update={"trace": current_trace_context()})
+        if message.started_at is None and (started := run_started()) is not None:
+            message = message.model_copy(update={"started_at": started})
         with _trace_of(message):
             await self._send(message, topic)
 
@@ -200,7 +206,9 @@ class Bus:
 
     async def ensure_topics(self) -> None:
         """Create the fleet's topics if they do not exist (explicitly, never by auto-create)."""
-        await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(), self.settings.topic_partitions)
+        days = retention_days(self.settings.topic_retention_days)
+        configs = {getattr(self.topics, kind): {"retention.ms": retention_ms(n)} for kind, n in days.items()}
+        await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(), self.settings.topic_partitions, configs)
 
 
 async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
@@ -219,20 +227,38 @@ async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
         await consumer.position(partition)
 
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
+                        configs: dict[str, dict[str, str]] | None = None) -> None:
+    """Create missing topics with their configs (retention); existing topics whose configs differ are updated."""
+    configs = configs or {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="moe-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        missing = [NewTopic(n, partitions, 1, topic_configs=configs.get(n, {})) for n in names if n not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)
             except Exception as exc:  # a concurrent creator won the race
                 if "TopicAlreadyExists" not in type(exc).__name__ + str(exc):
                     raise
+        await _update_configs(admin, [n for n in names if configs.get(n)], configs)  # also lost races
     finally:
         await admin.close()
+
+
+async def _update_configs(admin: AIOKafkaAdminClient, names: list[str], configs: dict[str, dict[str, str]]) -> None:
+    if not names:
+        return
+    current: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names]):
+        for resource in response.resources:
+            current[resource[3]] = {entry[0]: entry[1] for entry in resource[4]}
+    changed = [ConfigResource(ConfigResourceType.TOPIC, n, configs[n]) for n in names
+               if any(current.get(n, {}).get(k) != v for k, v in configs[n].items())]
+    if changed:
+        log.info("updating the configs (retention) of %d topics", len(changed))
+        await admin.alter_configs(changed)
 
 
 @contextmanager

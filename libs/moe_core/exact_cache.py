@@ -45,7 +45,10 @@ def normalise(question: str) -> str:
 
 def cache_scope(request: ChatRequest) -> str | None:
     """The scope of a cacheable request, or None: only one-turn questions without tools are cached
-    (an answer that depends on earlier turns is not an answer to the question alone)."""
+    (an answer that depends on earlier turns is not an answer to the question alone). A replay (replay rerun)
+    is never cached: it asks what the fleet answers today."""
+    if request.replay_of:
+        return None
     turns = [m for m in request.messages if m.role not in ("system", "developer")]
     if len(turns) != 1 or turns[0].role != "user" or request.tools:
         return None

@@ -48,6 +48,11 @@ class FleetSettings(BaseSettings):
     tools_disabled: str = Field(default="", description="Precision tools switched off (comma list)")
     local_llm_url: str = "http://127.0.0.1:8081"
     local_llm_model: str = "smollm2-135m"
+    audit_schema: str = Field(default="audit", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                              description="Postgres schema of the audit store (written by codex-lineage)")
+    topic_retention_days: str = Field(
+        default="", description='JSON {topic kind: days} over the audit defaults (moe_core.retention), e.g. '
+                                '{"answers": 90}; applied when topics are created and updated when changed')
     otel_exporter_endpoint: str = Field(
         default="",
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "MOE_OTEL_EXPORTER_ENDPOINT"),

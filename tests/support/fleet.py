@@ -17,10 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / ".data" / "logs"
 MODULES = {"gateway": "gateway", "planner": "planner", "expert-worker": "expert_worker", "merger": "merger",
            "mcp": "mcp_service", "research": "research", "critic": "critic", "graph-rag": "graph_rag",
-           "graph-ingest": "graph_ingest", "gap-healer": "gap_healer"}
+           "graph-ingest": "graph_ingest", "gap-healer": "gap_healer", "codex-lineage": "codex_lineage"}
 # Started only when a test asks for them (Fleet(extra=...)): they call models after an answer is given,
 # which would add calls to other journeys' recorded model calls.
-ON_DEMAND = frozenset({"graph-ingest", "gap-healer"})
+# codex-lineage: only the audit and lineage journeys need it (one more consumer of every topic).
+ON_DEMAND = frozenset({"graph-ingest", "gap-healer", "codex-lineage"})
 GRAPH_SERVICES = frozenset({"graph-rag", "graph-ingest", "gap-healer"})
 
 

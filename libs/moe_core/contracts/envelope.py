@@ -32,6 +32,10 @@ class Envelope(BaseModel):
     trace: TraceContext = Field(default_factory=TraceContext)
     live: bool = Field(default=True, description="The client streams: live events (progress, answer deltas) "
                                                  "are published for this request; false skips them")
+    started_at: datetime | None = Field(default=None, description="When the stage run that published this message "
+                                        "started (lineage: the run's START time); unset = not recorded")
+    replay_of: str | None = Field(default=None, max_length=128, description="A replay of this earlier response_id "
+                                  "(replay rerun): no cache, nothing learned into the graph")
 
     def remaining_seconds(self, now: datetime | None = None) -> float:
         return (self.deadline_at - (now or utcnow())).total_seconds()
@@ -47,6 +51,7 @@ class Envelope(BaseModel):
             "tenant_id": self.tenant_id,
             "trace": self.trace,
             "live": self.live,
+            "replay_of": self.replay_of,
         }
 
 

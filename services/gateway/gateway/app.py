@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.accounts import Accounts
 from gateway.anthropic_api import CountTokensRequest, parse_messages_request
 from gateway.anthropic_chat import count_tokens, create_message, error_response
+from gateway.audit_api import AuditApi
 from gateway.auth import authenticate
 from gateway.chat import ChatService
 from gateway.feedback import FeedbackApi
@@ -72,6 +73,7 @@ def create_app(
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly,
                        metering=accounts.metering)
     graph = GraphApi(settings, bus, lambda: holder["store"])
+    audit = AuditApi(settings, lambda: holder["store"])  # GET /v1/audit/{id}, /v1/lineage/{id}
     responses = ResponseStore(feedback.redis, settings.topic_namespace, settings.responses_ttl_s)
     knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
     if keystore is not None:
@@ -95,11 +97,13 @@ def create_app(
         await holder["store"].ping()
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready},
-                             on_startup=[open_store], on_shutdown=[close_store, graph.close, feedback.close],
+                             on_startup=[open_store],
+                             on_shutdown=[close_store, graph.close, feedback.close, audit.close],
                              manage_broker=manage_broker)
     app.state.pending = pending
     app.add_middleware(ReplicaHeader)
     app.include_router(graph.router)
+    app.include_router(audit.router)
     app.include_router(knowledge.router)
     app.include_router(feedback.router)
     app.include_router(accounts.router)

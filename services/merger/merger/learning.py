@@ -26,6 +26,8 @@ def ingest_event(answer: Answer, lead: TaskResult | None, used: int) -> IngestEv
     used: how many results the judge merged — a synthesis of two or more keeps its reasoning as insight."""
     if answer.error is not None or not answer.content.strip() or answer.finish_reason in ("deadline", "error"):
         return None
+    if answer.replay_of:  # a replay (replay rerun) is not learned into the graph
+        return None
     confidence: Confidence = lead.confidence if lead is not None else "medium"
     insight = answer.reasoning.strip()[:MAX_INSIGHT_CHARS] if used >= 2 and answer.reasoning.strip() else None
     return IngestEvent(
@@ -44,7 +46,7 @@ def ingest_event(answer: Answer, lead: TaskResult | None, used: int) -> IngestEv
 
 def cache_hit_event(answer: Answer) -> IngestEvent | None:
     """A semantic-cache hit (published by the planner): learned again, marked cache_hit."""
-    if not answer.cache_hit or answer.error is not None or not answer.content.strip():
+    if not answer.cache_hit or answer.error is not None or not answer.content.strip() or answer.replay_of:
         return None
     first = answer.models_used[0] if answer.models_used else None
     return IngestEvent(

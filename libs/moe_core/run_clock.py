@@ -1,0 +1,28 @@
+"""When the current stage run started: set as a message is consumed (a broker middleware, for every
+subscriber of the service), read when the run publishes, so each published envelope can say when the work
+that produced it began (`started_at`: the START time of its lineage run). Nothing to do in the stages."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any
+
+from faststream import BaseMiddleware
+
+from moe_core.contracts.envelope import utcnow
+
+RUN_STARTED: ContextVar[datetime | None] = ContextVar("moe_run_started", default=None)
+
+
+def run_started() -> datetime | None:
+    return RUN_STARTED.get()
+
+
+class RunClockMiddleware(BaseMiddleware):
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        token = RUN_STARTED.set(utcnow())
+        try:
+            return await call_next(msg)
+        finally:
+            RUN_STARTED.reset(token)

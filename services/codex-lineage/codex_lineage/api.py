@@ -1,0 +1,111 @@
+"""HTTP API of codex-lineage: POST /api/v1/lineage (the endpoint Marquez offers, so any OpenLineage producer
+can send here), GET /api/v1/lineage?response_id=… and the JSON Schemas of the fleet's facets.
+
+Writes and reads need an admin key of the fleet (the gateway's key table, `Authorization: Bearer <key>`,
+which is what openlineage-python's HttpTransport sends with auth type api_key)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from codex_lineage.facets import facet_schema
+from moe_core.audit.store import AuditStore
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": {"message": self.message, "code": self.code}}, status_code=self.status)
+
+
+async def require_admin(request: Request, store: AuditStore) -> None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "send an admin API key as 'Authorization: Bearer <key>'", "invalid_api_key")
+    row = await store.pool.fetchrow(
+        "SELECT k.role, (to_jsonb(k) ->> 'expires_at')::timestamptz AS expires_at FROM api_keys k "
+        "WHERE k.key_hash = $1 AND k.revoked_at IS NULL", hashlib.sha256(token.strip().encode()).hexdigest())
+    if row is None or (row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC)):
+        raise ApiError(401, "incorrect API key", "invalid_api_key")
+    if row["role"] != "admin":
+        raise ApiError(403, "this endpoint needs an admin key", "insufficient_role")
+
+
+def check_event(event: Any) -> dict[str, Any]:
+    """The parts of an OpenLineage RunEvent this store relies on; a clear reason for anything else."""
+    if not isinstance(event, dict):
+        raise ApiError(400, "the body must be one OpenLineage RunEvent (a JSON object)", "invalid_event")
+    run, job = event.get("run"), event.get("job")
+    if not isinstance(run, dict) or not isinstance(job, dict):
+        raise ApiError(400, "a RunEvent needs 'run' and 'job' objects", "invalid_event")
+    try:
+        uuid.UUID(str(run.get("runId")))
+    except ValueError:
+        raise ApiError(400, "run.runId must be a UUID", "invalid_event") from None
+    if not job.get("namespace") or not job.get("name"):
+        raise ApiError(400, "job.namespace and job.name are required", "invalid_event")
+    if not isinstance(event.get("producer"), str) or not event["producer"]:
+        raise ApiError(400, "producer (a URI) is required", "invalid_event")
+    try:
+        datetime.fromisoformat(str(event.get("eventTime")).replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "eventTime must be an ISO 8601 date-time", "invalid_event") from None
+    if event.get("eventType") not in (None, "START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"):
+        raise ApiError(400, f"unknown eventType {event.get('eventType')!r}", "invalid_event")
+    return event
+
+
+def _request_of(event: dict[str, Any]) -> tuple[str | None, str | None]:
+    tenant = ((event.get("run") or {}).get("facets") or {}).get("moe_tenant") or {}
+    return tenant.get("responseId"), tenant.get("tenantId")
+
+
+def router(get_store: Callable[[], AuditStore], max_bytes: int) -> APIRouter:
+    api = APIRouter()
+
+    @api.post("/api/v1/lineage", status_code=201)
+    async def receive(request: Request) -> JSONResponse:
+        store = get_store()
+        try:
+            await require_admin(request, store)
+            body = await request.body()
+            if len(body) > max_bytes:
+                raise ApiError(413, f"the event is larger than {max_bytes} bytes", "too_large")
+            try:
+                event = check_event(json.loads(body))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise ApiError(400, "the body is not valid JSON", "invalid_json") from None
+            rid, tenant = _request_of(event)
+            added = await store.add_events([event], response_id=rid, tenant_id=tenant, source_ts=None, origin="api")
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse({"stored": added}, status_code=201)
+
+    @api.get("/api/v1/lineage")
+    async def events(request: Request, response_id: str) -> JSONResponse:
+        store = get_store()
+        try:
+            await require_admin(request, store)
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse({"events": await store.lineage(response_id)})
+
+    @api.get("/api/v1/facets/{name}.json", include_in_schema=False)
+    async def schema(name: str) -> JSONResponse:
+        found = facet_schema(name)
+        if found is None:
+            return ApiError(404, f"no facet {name}", "not_found").response()
+        return JSONResponse(found)
+
+    return api

@@ -1,0 +1,89 @@
+"""codex-lineage: every topic, in its own consumer group -> the audit store (hash-chained records) and
+OpenLineage run events (Postgres, plus an optional openlineage-python transport). Off the request path:
+no stage waits for it, and a stopped codex-lineage catches up from its committed offsets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urlparse
+
+from fastapi import FastAPI
+from faststream import AckPolicy
+from faststream.kafka.annotations import KafkaMessage
+
+from codex_lineage import facets
+from codex_lineage.api import router
+from codex_lineage.lineage import Datasets, Lineage
+from codex_lineage.recorder import Recorder, extra_client
+from codex_lineage.settings import LineageSettings
+from moe_core.audit.store import AuditStore
+from moe_core.bus import TRANSIENT_ERRORS, Bus
+from moe_core.service import create_service_app
+
+log = logging.getLogger(__name__)
+
+
+def datasets(settings: LineageSettings) -> Datasets:
+    def hostport(url: str, default_port: int) -> str:
+        parsed = urlparse(url if "://" in url else f"x://{url}")
+        return f"{parsed.hostname}:{parsed.port or default_port}"
+
+    return Datasets(kafka=f"kafka://{settings.kafka_bootstrap.split(',')[0]}",
+                    graph=f"neo4j://{hostport(settings.neo4j_url, 7687)}",
+                    chroma=f"chroma://{hostport(settings.chroma_url, 8000)}")
+
+
+def lineage_for(settings: LineageSettings, bus: Bus) -> Lineage:
+    facets.SCHEMA_BASE[0] = settings.lineage_facet_base
+    return Lineage(bus.topics, settings.lineage_namespace, datasets(settings))
+
+
+def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = None) -> FastAPI:
+    settings = settings or LineageSettings()
+    bus = bus or Bus(settings)
+    holder: dict[str, Any] = {}
+    ready = asyncio.Event()
+    lineage = lineage_for(settings, bus)
+    client = extra_client(settings.lineage_transport)
+
+    async def on_record(msg: KafkaMessage) -> None:
+        await ready.wait()  # the store opens after the broker starts (create_service_app's order)
+        try:
+            await holder["recorder"].record(msg.raw_message)
+        except TRANSIENT_ERRORS:
+            log.exception("transient failure, the record will be redelivered")
+            await asyncio.sleep(1.0)
+            raise
+        except Exception as exc:  # never loop on a record that cannot be stored: dead-letter it with the reason
+            log.exception("could not record a message")
+            if getattr(msg.raw_message, "topic", "") != bus.topics.deadletter:
+                await bus.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+
+    subscriber = bus.broker.subscriber(
+        *bus.topics.all(), group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest", fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        session_timeout_ms=6_000, heartbeat_interval_ms=1_000, max_poll_interval_ms=600_000)
+    subscriber(on_record)
+
+    async def open_store() -> None:
+        store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema)
+        holder["store"] = store
+        holder["recorder"] = Recorder(bus.topics, store, lineage, client)
+        ready.set()
+
+    async def close_store() -> None:
+        if client is not None:
+            client.close(5.0)
+        if "store" in holder:
+            await holder.pop("store").close()
+
+    async def postgres_ready() -> None:
+        await holder["store"].pool.fetchval("SELECT 1")
+
+    app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
+                             on_shutdown=[close_store])
+    app.include_router(router(lambda: holder["store"], settings.max_event_bytes))
+    app.state.holder = holder
+    return app

@@ -1,0 +1,231 @@
+"""Pure core: a stored audit record -> the OpenLineage run events it implies. No broker, no store.
+
+One parent run per request (job `request`, run id uuid5 of the response_id); a child run per stage run:
+the plan, each task's result (expert, tool, research, graph), the merge, the critic's review, a cache or
+exact-repeat answer, each audit event (graph ingest, gap healer, knowledge imports: any actor/action),
+feedback and each dead letter. Each child run gets a START (when the stage run started) and a COMPLETE or
+FAIL (when its message was published). The same record always gives the same events (rebuilds compare)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from openlineage.client.generated.base import EventType, InputDataset, Job, OutputDataset, Run, RunEvent, RunFacet
+from openlineage.client.generated.error_message_run import ErrorMessageRunFacet
+from openlineage.client.generated.parent_run import Job as ParentJob
+from openlineage.client.generated.parent_run import ParentRunFacet
+from openlineage.client.generated.parent_run import Run as ParentRun
+from openlineage.client.serde import Serde
+
+from codex_lineage.facets import (
+    MoeErrorRunFacet,
+    MoeModelRunFacet,
+    MoeOutcomeRunFacet,
+    MoeTenantRunFacet,
+    MoeTokensRunFacet,
+)
+from moe_core.audit.records import AuditRecord, iso
+from moe_core.contracts import Topics
+
+RUN_NAMESPACE = uuid.UUID("6f1d3c2e-55a4-4c41-9e0f-2b8f7d7c4a10")
+PRODUCER = "https://openlineage.io/moe-sovereign-fleet/codex-lineage"
+PARENT_JOB = "request"
+TASK_TOPIC = {"expert": "tasks_expert", "tool": "tasks_mcp", "research": "tasks_research", "graph": "tasks_graph"}
+
+
+def run_id(*parts: str) -> str:
+    return str(uuid.uuid5(RUN_NAMESPACE, "/".join(parts)))
+
+
+def parent_run_id(response_id: str) -> str:
+    return run_id("request", response_id)
+
+
+@dataclass(frozen=True)
+class Datasets:
+    kafka: str  # kafka://host:port
+    graph: str  # neo4j://host:port
+    chroma: str  # chroma://host:port
+
+
+@dataclass
+class StageRun:
+    job: str
+    key: str
+    start: datetime
+    end: datetime
+    inputs: list[tuple[str, str]]
+    outputs: list[tuple[str, str]]
+    facets: dict[str, RunFacet]
+    error: str | None = None
+
+
+class Lineage:
+    def __init__(self, topics: Topics, job_namespace: str, datasets: Datasets) -> None:
+        self.t = topics
+        self.ns = job_namespace
+        self.ds = datasets
+
+    def events(self, record: AuditRecord) -> list[dict[str, Any]]:
+        """The OpenLineage events (as JSON dicts) of one record; [] for records that end no run."""
+        return [self.to_dict(e) for e in self.run_events(record)]
+
+    @staticmethod
+    def to_dict(event: RunEvent) -> dict[str, Any]:
+        return Serde.to_dict(event)
+
+    def run_events(self, record: AuditRecord) -> list[RunEvent]:
+        p, rid = record.payload, record.response_id
+        end = record.created_at or record.broker_ts
+        start = _time(p.get("started_at")) or end
+        kind = record.message_type
+        tenant: dict[str, RunFacet] = {"moe_tenant": MoeTenantRunFacet(tenantId=record.tenant_id, responseId=rid,
+                                                  replayOf=p.get("replay_of"))}
+        if kind == "ChatRequest":
+            return [self._event(EventType.START, PARENT_JOB, parent_run_id(rid), end, [], [self._topic("requests")],
+                                {**tenant, **_outcome(detail=str(p.get("mode")))}, parent=None)]
+        runs: list[StageRun] = []
+        final: tuple[EventType, dict[str, RunFacet]] | None = None
+        if kind == "Plan":
+            tasks = p.get("tasks") or []
+            task_topics = sorted({self._topic(TASK_TOPIC.get(t.get("kind"), "tasks_expert")) for t in tasks})
+            outs = [self._topic("plans"), *task_topics]
+            runs.append(StageRun(f"{record.stage}.plan", "plan", start, end, [self._topic("requests")], outs,
+                                 {**_model(p.get("planner_model"), None), **_tokens(p.get("usage")),
+                                  **_outcome(detail=f"source={p.get('source')} tasks={len(tasks)}")}))
+        elif kind == "TaskResult":
+            task_kind = str(p.get("kind") or "expert")
+            if start == end and p.get("duration_ms"):
+                start = end - timedelta(milliseconds=float(p["duration_ms"]))
+            inputs = [self._topic(TASK_TOPIC.get(task_kind, "tasks_expert"))]
+            if task_kind == "graph":
+                inputs.append((self.ds.graph, "knowledge-graph"))
+            runs.append(StageRun(f"{record.stage}.{task_kind}", f"task/{p.get('task_id')}", start, end, inputs,
+                                 [self._topic("results")],
+                                 {**_model(p.get("model"), p.get("server")), **_tokens(p.get("usage")),
+                                  **_outcome(confidence=p.get("confidence"), category=p.get("category"),
+                                             tool=(p.get("data") or {}).get("tool") if task_kind == "tool" else None)},
+                                 error=p.get("error")))
+        elif kind == "Draft":
+            runs.append(self._merge(record, start, end, p.get("answer") or {}, self._topic("drafts")))
+        elif kind == "Answer":
+            runs.append(self._answer_run(record, start, end))
+            error = p.get("error") or {}
+            facets: dict[str, RunFacet] = {**tenant, **_tokens(p.get("usage"))}
+            if error:
+                facets.update(_error(str(error.get("message") or error), str(error.get("code") or "")))
+            final = (EventType.FAIL if error else EventType.COMPLETE, facets)
+        elif kind == "AuditEvent":
+            details = p.get("details") or {}
+            key = f"audit/{details.get('event_id') or record.identity()}"
+            outs = [self._topic("audit")]
+            if str(p.get("actor")) in ("graph-ingest", "gap-healer") or "graph" in str(p.get("action")):
+                outs.append((self.ds.graph, "knowledge-graph"))
+            runs.append(StageRun(f"{p.get('actor') or record.stage}.{p.get('action') or 'audit'}", key, start, end,
+                                 [], outs, _outcome(detail=f"{p.get('subject')}: {p.get('reason') or ''}"[:500])))
+        elif kind == "Feedback":
+            runs.append(StageRun(f"{record.stage}.feedback", f"feedback/{record.identity()}", start, end, [],
+                                 [self._topic("feedback")], _outcome(detail=f"rating={p.get('rating')}")))
+        elif kind == "DeadLetter":
+            runs.append(StageRun(f"{p.get('consumer') or record.stage}.dead-letter", f"dlq/{record.identity()}",
+                                 start, end, [(self.ds.kafka, str(p.get("source_topic")))], [self._topic("deadletter")],
+                                 {}, error=f"{p.get('error_type')}: {p.get('reason')}"))
+        events: list[RunEvent] = []
+        for run in runs:
+            events += self._stage_events(rid, run, tenant)
+        if final is not None:
+            events.append(self._event(final[0], PARENT_JOB, parent_run_id(rid), end, [],
+                                      [self._topic("answers")], final[1], parent=None))
+        return events
+
+    def _answer_run(self, record: AuditRecord, start: datetime, end: datetime) -> StageRun:
+        p = record.payload
+        if record.stage == "critic":
+            return StageRun("critic.review", "review", start, end, [self._topic("drafts")], [self._topic("answers")],
+                            {**_tokens(p.get("usage")), **_outcome(detail=_verdict(p))}, _error_text(p))
+        if record.stage == "merger":
+            return self._merge(record, start, end, p, self._topic("answers"))
+        name = "cache" if p.get("cache_hit") else "answer"  # planner (cache hit, preflight), gateway (exact repeat)
+        inputs = [self._topic("requests")] + ([(self.ds.chroma, "semantic-cache")] if p.get("cache_hit") else [])
+        return StageRun(f"{record.stage}.{name}", name, start, end, inputs, [self._topic("answers")],
+                        {**_tokens(p.get("usage")), **_outcome(cache_hit=bool(p.get("cache_hit")))}, _error_text(p))
+
+    def _merge(self, record: AuditRecord, start: datetime, end: datetime, answer: dict[str, Any],
+               out: tuple[str, str]) -> StageRun:
+        return StageRun(f"{record.stage}.merge", "merge", start, end, [self._topic("plans"), self._topic("results")],
+                        [out], {**_tokens(answer.get("usage")),
+                                **_outcome(detail=f"experts={','.join(answer.get('experts_used') or [])}")},
+                        _error_text(answer))
+
+    def _stage_events(self, rid: str, run: StageRun, tenant: dict[str, RunFacet]) -> list[RunEvent]:
+        rid_ = run_id(rid, run.key)
+        facets = {**tenant, **run.facets}
+        start = self._event(EventType.START, run.job, rid_, run.start, run.inputs, run.outputs, facets, parent=rid)
+        if run.error:
+            facets = {**facets, **_error(run.error, None)}
+        end_type = EventType.FAIL if run.error else EventType.COMPLETE
+        return [start, self._event(end_type, run.job, rid_, run.end, run.inputs, run.outputs, facets, parent=rid)]
+
+    def _event(self, event_type: EventType, job: str, rid_: str, at: datetime, inputs: list[tuple[str, str]],
+               outputs: list[tuple[str, str]], facets: dict[str, RunFacet], *, parent: str | None) -> RunEvent:
+        run_facets = dict(facets)
+        if parent is not None:
+            run_facets["parent"] = ParentRunFacet(run=ParentRun(runId=parent_run_id(parent)),
+                                                  job=ParentJob(namespace=self.ns, name=PARENT_JOB),
+                                                  producer=PRODUCER)
+        for facet in run_facets.values():
+            facet._producer = PRODUCER
+        return RunEvent(eventType=event_type, eventTime=iso(at) or "", producer=PRODUCER,
+                        run=Run(runId=rid_, facets=run_facets), job=Job(namespace=self.ns, name=job),
+                        inputs=[InputDataset(namespace=n, name=d) for n, d in inputs],
+                        outputs=[OutputDataset(namespace=n, name=d) for n, d in outputs])
+
+    def _topic(self, attr_name: str) -> tuple[str, str]:
+        return (self.ds.kafka, getattr(self.t, attr_name))
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _model(model: Any, server: Any) -> dict[str, RunFacet]:
+    return {"moe_model": MoeModelRunFacet(model=model, server=server)} if model or server else {}
+
+
+def _tokens(usage: Any) -> dict[str, RunFacet]:
+    if not isinstance(usage, dict) or not any(usage.values()):
+        return {}
+    return {"moe_tokens": MoeTokensRunFacet(promptTokens=int(usage.get("prompt_tokens") or 0),
+                                            completionTokens=int(usage.get("completion_tokens") or 0))}
+
+
+def _outcome(*, confidence: Any = None, category: Any = None, tool: Any = None, cache_hit: bool | None = None,
+             detail: str | None = None) -> dict[str, RunFacet]:
+    return {"moe_outcome": MoeOutcomeRunFacet(confidence=confidence, category=category, tool=tool,
+                                              cacheHit=cache_hit, detail=detail)}
+
+
+def _error(message: str, error_type: str | None) -> dict[str, RunFacet]:
+    return {"errorMessage": ErrorMessageRunFacet(message=message[:4000], programmingLanguage="python",
+                                                 producer=PRODUCER),
+            "moe_error": MoeErrorRunFacet(message=message[:4000], errorType=error_type or None)}
+
+
+def _error_text(answer: dict[str, Any]) -> str | None:
+    error = answer.get("error")
+    if not error:
+        return None
+    return str(error.get("message") or error) if isinstance(error, dict) else str(error)
+
+
+def _verdict(answer: dict[str, Any]) -> str:
+    reasoning = str(answer.get("reasoning") or "")
+    return "corrected" if "corrected the draft" in reasoning else "confirmed" if "confirmed" in reasoning else "-"

@@ -1,0 +1,78 @@
+"""The consumer's work for one Kafka record: store it in the audit chain, derive its lineage events, store
+them and hand them to the configured extra transport. Offsets are committed after this returns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from openlineage.client import OpenLineageClient
+from openlineage.client.generated.base import RunEvent
+
+from codex_lineage.lineage import Lineage
+from moe_core.audit.records import AuditRecord, from_kafka, message_types
+from moe_core.audit.store import AuditStore
+from moe_core.contracts import Topics
+from moe_core.observability.metrics import LINEAGE_EVENTS, LINEAGE_LAG, LINEAGE_RECORDS
+
+log = logging.getLogger(__name__)
+
+
+def extra_client(config: str) -> OpenLineageClient | None:
+    """openlineage-python's own transports from a JSON transport config (http, kafka, file, console, ...)."""
+    if not config.strip():
+        return None
+    transport = json.loads(config)
+    if not isinstance(transport, dict) or "type" not in transport:
+        raise ValueError("MOE_LINEAGE_TRANSPORT must be a JSON object with a 'type' (http, kafka, file, console)")
+    return OpenLineageClient(config={"transport": transport})
+
+
+class Recorder:
+    def __init__(self, topics: Topics, store: AuditStore, lineage: Lineage,
+                 client: OpenLineageClient | None = None) -> None:
+        self.types = message_types(topics)
+        self.prefix = topics.requests.removesuffix("requests.v1")
+        self.store = store
+        self.lineage = lineage
+        self.client = client
+
+    def parse(self, raw: Any) -> AuditRecord | None:
+        hdrs = {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+                for k, v in (getattr(raw, "headers", None) or [])}
+        return from_kafka(raw.topic, raw.partition, raw.offset, raw.timestamp, raw.key, raw.value, hdrs, self.types)
+
+    async def record(self, raw: Any) -> None:
+        record = self.parse(raw)
+        if record is None:
+            return
+        await self.write(record)
+        LINEAGE_LAG.labels(self._kind(record.topic)).set(max(0.0, time.time() - record.broker_ts.timestamp()))
+
+    async def write(self, record: AuditRecord) -> None:
+        await self.store.append(record)
+        LINEAGE_RECORDS.labels(record.stage, self._kind(record.topic)).inc()
+        run_events = self.lineage.run_events(record)
+        if not run_events:
+            return
+        events = [self.lineage.to_dict(e) for e in run_events]
+        added = await self.store.add_events(events, response_id=record.response_id, tenant_id=record.tenant_id,
+                                            source_ts=record.broker_ts)
+        for event in events:
+            LINEAGE_EVENTS.labels(event["job"]["name"].split(".")[0], event.get("eventType") or "OTHER").inc()
+        if self.client is not None and added:
+            await asyncio.to_thread(self._emit, run_events)
+
+    def _emit(self, events: list[RunEvent]) -> None:
+        assert self.client is not None
+        for event in events:
+            try:
+                self.client.emit(event)
+            except Exception:  # an outside lineage backend being down must not stop the audit trail
+                log.exception("the extra OpenLineage transport failed")
+
+    def _kind(self, topic: str) -> str:
+        return topic.removeprefix(self.prefix).removesuffix(".v1")

@@ -1,0 +1,118 @@
+"""The replay command: `python -m codex_lineage.replay …` (also `make replay ARGS="…"`).
+
+  timeline RESPONSE_ID | --since T --until T [--tenant T]   the timeline, read from the topics themselves
+  rebuild lineage --since T --until T [--keep]              re-derive lineage into a fresh schema; compare
+  verify RESPONSE_ID | --roots [--tenant T]                  check the hash chains; print the daily roots
+  rerun RESPONSE_ID [--timeout S]                            the recorded request through today's fleet
+
+Settings come from the environment like every service's (MOE_KAFKA_BOOTSTRAP, MOE_TOPIC_NAMESPACE,
+MOE_POSTGRES_DSN, MOE_AUDIT_SCHEMA, …). Exit status: 0 ok, 1 a difference or a failed verification,
+2 bad arguments or nothing found."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from codex_lineage.reader import read_records
+from codex_lineage.rebuild import rebuild_lineage
+from codex_lineage.rerun import rerun
+from codex_lineage.settings import LineageSettings
+from moe_core.audit.store import AuditStore, timeline
+from moe_core.contracts import Topics
+
+
+def when(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m codex_lineage.replay", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("timeline", help="a request's (or a time range's) messages, read from the topics")
+    t.add_argument("response_id", nargs="?")
+    t.add_argument("--since", type=when)
+    t.add_argument("--until", type=when)
+    t.add_argument("--tenant")
+    t.add_argument("--json", action="store_true", help="the timeline as JSON (the audit API's shape)")
+    r = sub.add_parser("rebuild", help="rebuild a store from the topics and compare it with the live one")
+    r.add_argument("what", choices=["lineage"])
+    r.add_argument("--since", type=when, required=True)
+    r.add_argument("--until", type=when, required=True)
+    r.add_argument("--schema", help="the fresh Postgres schema (default: <audit schema>_rebuild)")
+    r.add_argument("--keep", action="store_true", help="keep the rebuilt schema")
+    v = sub.add_parser("verify", help="verify the hash chains of a request, or print the daily roots")
+    v.add_argument("response_id", nargs="?")
+    v.add_argument("--roots", action="store_true")
+    v.add_argument("--tenant")
+    u = sub.add_parser("rerun", help="send a recorded request through today's fleet, print the differences")
+    u.add_argument("response_id")
+    u.add_argument("--timeout", type=float, default=300.0)
+    return p
+
+
+async def run_timeline(settings: LineageSettings, args: argparse.Namespace) -> int:
+    if not args.response_id and not (args.since and args.until):
+        print("timeline: give a RESPONSE_ID or --since and --until", file=sys.stderr)
+        return 2
+    records = [r async for r in read_records(settings.kafka_bootstrap, Topics.for_namespace(settings.topic_namespace),
+                                             args.since, args.until, args.response_id, args.tenant)]
+    if not records:
+        print("no messages found (retention may have removed them)", file=sys.stderr)
+        return 2
+    rows = timeline(records)
+    if args.json:
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+    else:
+        for row in rows:
+            print(format_row(row))
+    return 0
+
+
+def format_row(row: dict[str, Any]) -> str:
+    summary = json.dumps(row["summary"], ensure_ascii=False, separators=(",", ":"))
+    return (f"{row['broker_timestamp']}  {row['response_id']}  {row['stage']:<14} {row['message_type']:<12} "
+            f"{row['topic']}[{row['partition']}]@{row['offset']}  {summary[:300]}")
+
+
+async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int:
+    store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, migrate=False)
+    try:
+        if args.roots:
+            for root in await store.roots(args.tenant):
+                print(f"{root['day']}  {root['tenant_id']}  records={root['records']}  root={root['root']}")
+            return 0
+        if not args.response_id:
+            print("verify: give a RESPONSE_ID or --roots", file=sys.stderr)
+            return 2
+        result = await store.verify(args.response_id)
+    finally:
+        await store.close()
+    if not result["records"]:
+        print(f"no stored record of {args.response_id}", file=sys.stderr)
+        return 2
+    for problem in result["problems"]:
+        print(f"FAILED  {problem['record']}: {problem['problem']}")
+    print(f"{'verified' if result['verified'] else 'NOT verified'}: {result['records']} records of {args.response_id}")
+    return 0 if result["verified"] else 1
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = LineageSettings()
+    if args.command == "timeline":
+        return await run_timeline(settings, args)
+    if args.command == "verify":
+        return await run_verify(settings, args)
+    if args.command == "rebuild":
+        return await rebuild_lineage(settings, args.since, args.until, args.schema, args.keep)
+    return await rerun(settings, args.response_id, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

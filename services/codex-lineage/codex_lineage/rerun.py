@@ -1,0 +1,96 @@
+"""`replay rerun RESPONSE_ID`: what would the fleet answer today? The recorded ChatRequest is published again
+under a new response_id marked `replay_of` (the planner neither reads nor fills its caches for it, the
+merger learns nothing from it), and the differences in plan, experts and answer are printed."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from codex_lineage.reader import partitions, read_records
+from codex_lineage.settings import LineageSettings
+from moe_core.audit.records import AuditRecord
+from moe_core.bus import Bus
+from moe_core.contracts import Answer, ChatRequest, Plan, utcnow
+
+
+def first(records: list[AuditRecord], message_type: str) -> dict[str, Any] | None:
+    return next((r.payload for r in records if r.message_type == message_type), None)
+
+
+def describe_plan(plan: dict[str, Any] | None) -> list[str]:
+    if plan is None:
+        return ["(no plan: answered without planning, e.g. from a cache)"]
+    return [f"{t.get('kind')}:{t.get('category')}" + (f" {t.get('tool')}" if t.get("tool") else "")
+            for t in plan.get("tasks") or []]
+
+
+def differences(old: list[AuditRecord], plan: dict[str, Any] | None, answer: dict[str, Any]) -> list[str]:
+    old_plan, old_answer = first(old, "Plan"), first(old, "Answer") or {}
+    lines = ["plan:    " + ("same" if describe_plan(old_plan) == describe_plan(plan) else
+                            f"{describe_plan(old_plan)} -> {describe_plan(plan)}")]
+    before, after = old_answer.get("experts_used") or [], answer.get("experts_used") or []
+    lines.append("experts: " + ("same" if before == after else f"{before} -> {after}"))
+    a, b = str(old_answer.get("content", "")), str(answer.get("content", ""))
+    if a == b:
+        lines.append("answer:  same")
+    else:
+        lines.append("answer:")
+        lines += ["  " + d for d in difflib.unified_diff(a.splitlines(), b.splitlines(), "recorded", "today",
+                                                         lineterm="", n=1)]
+    return lines
+
+
+async def rerun(settings: LineageSettings, response_id: str, timeout_s: float) -> int:
+    bus = Bus(settings)
+    old = [r async for r in read_records(settings.kafka_bootstrap, bus.topics, response_id=response_id)]
+    recorded = first(old, "ChatRequest")
+    if recorded is None:
+        print(f"no recorded request {response_id} on {bus.topics.requests} (retention?)")
+        return 2
+    new_id = f"replay-{uuid.uuid4().hex[:24]}"
+    request = ChatRequest.model_validate(recorded).model_copy(update={
+        "response_id": new_id, "replay_of": response_id, "created_at": utcnow(), "started_at": None,
+        "deadline_at": utcnow() + timedelta(seconds=timeout_s), "live": False, "stream": False})
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                auto_offset_reset="latest", enable_auto_commit=False, fetch_max_wait_ms=100)
+    parts = await partitions(settings.kafka_bootstrap, [bus.topics.plans, bus.topics.answers])
+    await consumer.start()
+    try:
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)  # positioned before the request goes out: nothing is missed
+        await bus.broker.start()
+        try:
+            await bus.publish(request, bus.topics.requests)
+        finally:
+            await bus.broker.stop()
+        plan, answer = await asyncio.wait_for(_collect(consumer, new_id, bus.topics.plans), timeout_s)
+    finally:
+        await consumer.stop()
+    print(f"replayed {response_id} as {new_id}")
+    for line in differences(old, plan, answer):
+        print(line)
+    return 0
+
+
+async def _collect(consumer: AIOKafkaConsumer, response_id: str,
+                   plans_topic: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    plan: dict[str, Any] | None = None
+    key = response_id.encode()
+    while True:
+        batch = await consumer.getmany(timeout_ms=500)
+        for messages in batch.values():
+            for msg in messages:
+                if msg.key != key or msg.value is None:
+                    continue
+                if msg.topic == plans_topic:
+                    plan = Plan.model_validate_json(msg.value).model_dump(mode="json")
+                else:
+                    return plan, Answer.model_validate_json(msg.value).model_dump(mode="json")

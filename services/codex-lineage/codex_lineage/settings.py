@@ -1,0 +1,23 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from moe_core.settings import FleetSettings
+
+
+class LineageSettings(FleetSettings):
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    service_name: str = "codex-lineage"
+    http_port: int = 8109
+    lineage_namespace: str = Field(default="moe-sovereign", description="OpenLineage job namespace")
+    lineage_transport: str = Field(
+        default="", description="JSON config of an extra openlineage-python transport (http, kafka, file, console, "
+                                "composite), e.g. {\"type\": \"http\", \"url\": \"http://marquez:5000\"}; "
+                                "empty: the events are only stored in Postgres")
+    lineage_facet_base: str = Field(
+        default="http://127.0.0.1:8109/api/v1/facets",
+        description="Base of the fleet's facet _schemaURLs (codex-lineage serves them at /api/v1/facets/<Name>.json); "
+                    "set it to this service's public address; keep it stable: it is part of every stored event")
+    neo4j_url: str = Field(default="bolt://127.0.0.1:7687", description="Dataset namespace of the knowledge graph")
+    chroma_url: str = Field(default="http://127.0.0.1:8000", description="Dataset namespace of the caches")
+    max_event_bytes: int = Field(default=1_000_000, ge=1024, description="POST /api/v1/lineage: largest body")

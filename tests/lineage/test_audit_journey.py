@@ -1,0 +1,224 @@
+"""After one chat completion on a real fleet (Kafka, Postgres): the audit API's timeline and stage runs, the
+OpenLineage events (validated against the spec's JSON Schema), tenant scoping, the replay timeline with
+codex-lineage stopped, the lineage rebuild, and tamper evidence. The tests run in this order (the last one
+changes the store)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import asyncpg
+import httpx
+import jsonschema
+import openai
+import pytest
+
+from codex_lineage.lineage import parent_run_id
+from tests.conftest import Scripted
+from tests.e2e.helpers import plan_reply
+from tests.lineage.conftest import Keys, LineageFleet
+
+pytestmark = pytest.mark.e2e
+SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "openlineage-runevent.schema.json").read_text())
+FORMATS = jsonschema.FormatChecker()
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    if isinstance(value, str):
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return "T" in value
+    return True
+
+
+@FORMATS.checks("uri")
+def _uri(value: object) -> bool:
+    return not isinstance(value, str) or bool(urlparse(value).scheme and (urlparse(value).netloc or ":" in value))
+
+
+@pytest.fixture(scope="module")
+def journey(lineage_fleet: LineageFleet, scripted_server: Scripted, keys: Keys) -> dict[str, Any]:
+    """One chat completion with two expert tasks merged by the judge; waits until its lineage is complete."""
+    m = f"L{uuid.uuid4().hex[:8]}"
+    scripted_server.script([
+        {"model": "planner-model", "contains": m,
+         "reply": plan_reply(("general", f"Explain tides {m}"), ("science", f"Physics of tides {m}"))},
+        {"model": "expert-model", "contains": f"Explain tides {m}", "reply": "The moon pulls.\nCONFIDENCE: medium"},
+        {"model": "expert-model", "contains": f"Physics of tides {m}", "reply": "Gravity.\nCONFIDENCE: high"},
+        {"model": "judge-model", "contains": m, "reply": "Tides come from the moon's gravity."},
+    ])
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    client = openai.OpenAI(base_url=f"{lineage_fleet.gateway}/v1", api_key=keys.user, max_retries=0, timeout=60)
+    response = client.chat.completions.create(
+        model="moe-orchestrator", messages=[{"role": "user", "content": f"Why are there tides? {m}"}])
+    rid = response.id.removeprefix("chatcmpl-")
+    wanted = {"planner.plan", "expert-worker.expert", "merger.merge", "request"}
+    deadline = time.monotonic() + 90
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:  # codex-lineage is off the request path: it catches up on its own
+        reply = httpx.get(f"{lineage_fleet.gateway}/v1/lineage/{rid}", headers=_auth(keys.user), timeout=10)
+        events = reply.json().get("events", []) if reply.status_code == 200 else []
+        ended = {e["job"]["name"] for e in events if e["eventType"] in ("COMPLETE", "FAIL")}
+        experts = {e["run"]["runId"] for e in events if e["job"]["name"] == "expert-worker.expert"
+                   and e["eventType"] == "COMPLETE"}
+        if wanted <= ended and len(experts) == 2:
+            break
+        time.sleep(0.3)
+    return {"rid": rid, "answer": response.choices[0].message.content, "since": since, "events": events}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _audit(fleet: LineageFleet, rid: str, token: str, **params: str) -> httpx.Response:
+    return httpx.get(f"{fleet.gateway}/v1/audit/{rid}", headers=_auth(token), params=params, timeout=30)
+
+
+def test_audit_lists_every_stage_run_with_its_times(lineage_fleet: LineageFleet, journey: dict[str, Any],
+                                                    keys: Keys) -> None:
+    reply = _audit(lineage_fleet, journey["rid"], keys.user)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["tenant_id"] == keys.tenant
+    timeline = body["timeline"]
+    kinds = [(row["stage"], row["message_type"]) for row in timeline]
+    for expected in [("gateway", "ChatRequest"), ("planner", "Plan"), ("planner", "ExpertTask"),
+                     ("expert-worker", "TaskResult"), ("merger", "Answer")]:
+        assert expected in kinds, (expected, kinds)
+    stamps = [row["broker_timestamp"] for row in timeline]
+    assert stamps == sorted(stamps)
+    for row in timeline:
+        assert row["topic"].startswith(lineage_fleet.env["MOE_TOPIC_NAMESPACE"])
+        assert isinstance(row["partition"], int) and isinstance(row["offset"], int) and row["created_at"]
+    plan = next(r for r in timeline if r["message_type"] == "Plan")["summary"]
+    assert sorted(t["category"] for t in plan["tasks"]) == ["general", "science"]
+    results = [r["summary"] for r in timeline if r["message_type"] == "TaskResult"]
+    assert {(r["model"], r["server"]) for r in results} == {("expert-model", "scripted")}
+    answer = next(r for r in timeline if r["message_type"] == "Answer")["summary"]
+    assert answer["content"] == journey["answer"] and answer["cache_hit"] is False
+    assert sorted(answer["experts_used"]) == ["general", "science"]
+    runs = body["stage_runs"]
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_job.setdefault(run["job"], []).append(run)
+    assert len(by_job["planner.plan"]) == 1 and len(by_job["expert-worker.expert"]) == 2
+    assert len(by_job["merger.merge"]) == 1 and len(by_job["request"]) == 1
+    parent = by_job["request"][0]
+    for run in runs:
+        assert run["state"] == "COMPLETE", run
+        assert run["started_at"] <= run["ended_at"], run
+        if run is not parent:
+            assert run["parent_run_id"] == parent["run_id"]
+    plan_run, merge_run = by_job["planner.plan"][0], by_job["merger.merge"][0]
+    assert plan_run["ended_at"] <= min(r["started_at"] for r in by_job["expert-worker.expert"])
+    assert max(r["ended_at"] for r in by_job["expert-worker.expert"]) <= merge_run["ended_at"]
+
+
+def test_another_tenants_request_is_not_found_like_an_unknown_one(lineage_fleet: LineageFleet,
+                                                                  journey: dict[str, Any], keys: Keys) -> None:
+    foreign = _audit(lineage_fleet, journey["rid"], keys.other)
+    unknown = _audit(lineage_fleet, f"no-such-{uuid.uuid4().hex}", keys.user)
+    assert foreign.status_code == unknown.status_code == 404
+    assert foreign.json()["error"]["code"] == unknown.json()["error"]["code"] == "not_found"
+    lineage = httpx.get(f"{lineage_fleet.gateway}/v1/lineage/{journey['rid']}", headers=_auth(keys.other))
+    assert lineage.status_code == 404
+    assert httpx.get(f"{lineage_fleet.gateway}/v1/audit/{journey['rid']}").status_code == 401
+    assert _audit(lineage_fleet, journey["rid"], "moe-wrong-key").status_code == 401
+    assert _audit(lineage_fleet, journey["rid"], keys.admin).status_code == 200  # an admin sees every tenant
+    assert _audit(lineage_fleet, journey["rid"], keys.user, verify="maybe").status_code == 400
+
+
+def test_lineage_is_openlineage_json_with_start_and_complete_per_run(lineage_fleet: LineageFleet,
+                                                                     journey: dict[str, Any], keys: Keys) -> None:
+    reply = httpx.get(f"{lineage_fleet.gateway}/v1/lineage/{journey['rid']}", headers=_auth(keys.user), timeout=30)
+    assert reply.status_code == 200
+    events = reply.json()["events"]
+    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=FORMATS)
+    for event in events:
+        errors = [e.message for e in validator.iter_errors(event)]
+        assert not errors, (errors, event)
+    parent = parent_run_id(journey["rid"])
+    by_run: dict[str, list[str]] = {}
+    for event in events:
+        by_run.setdefault(event["run"]["runId"], []).append(event["eventType"])
+        if event["run"]["runId"] != parent:
+            assert event["run"]["facets"]["parent"]["run"]["runId"] == parent
+        assert event["run"]["facets"]["moe_tenant"]["tenantId"] == keys.tenant
+    assert len(by_run) == 5  # the request, the plan, two expert tasks, the merge
+    assert all(sorted(types) == ["COMPLETE", "START"] for types in by_run.values()), by_run
+    expert = next(e for e in events if e["job"]["name"] == "expert-worker.expert" and e["eventType"] == "COMPLETE")
+    assert expert["run"]["facets"]["moe_model"]["model"] == "expert-model"
+    assert expert["run"]["facets"]["moe_model"]["server"] == "scripted"
+    assert expert["run"]["facets"]["moe_tokens"]["completionTokens"] > 0
+    assert expert["inputs"][0]["name"].endswith(".tasks.expert.v1")
+    assert expert["inputs"][0]["namespace"].startswith("kafka://")
+    # every custom facet names a JSON Schema codex-lineage serves
+    for name, facet in expert["run"]["facets"].items():
+        if name.startswith("moe_"):
+            path = urlparse(facet["_schemaURL"]).path.rsplit("/", 1)[1]
+            schema = httpx.get(f"{lineage_fleet.lineage}/api/v1/facets/{path}", timeout=10)
+            assert schema.status_code == 200, name
+            definition = schema.json()["$defs"][path.removesuffix(".json")]["allOf"][1]
+            jsonschema.validate({k: v for k, v in facet.items() if not k.startswith("_")}, definition)
+
+
+def test_rebuild_lineage_from_the_topics_equals_the_live_store(lineage_fleet: LineageFleet,
+                                                                journey: dict[str, Any]) -> None:
+    until = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    done = lineage_fleet.replay("rebuild", "lineage", "--since", journey["since"].isoformat(), "--until", until)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "EQUAL" in done.stdout
+    assert " 0 lineage events" not in done.stdout, done.stdout
+
+
+def test_replay_timeline_works_with_codex_lineage_stopped(lineage_fleet: LineageFleet, journey: dict[str, Any],
+                                                          keys: Keys) -> None:
+    api_timeline = _audit(lineage_fleet, journey["rid"], keys.user).json()["timeline"]
+    lineage_fleet.fleet["codex-lineage"].stop()
+    try:
+        done = lineage_fleet.replay("timeline", journey["rid"], "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == api_timeline
+        text = lineage_fleet.replay("timeline", journey["rid"])
+        assert text.returncode == 0 and journey["rid"] in text.stdout and "merger" in text.stdout
+        missing = lineage_fleet.replay("timeline", f"no-such-{uuid.uuid4().hex}")
+        assert missing.returncode == 2
+    finally:
+        lineage_fleet.fleet["codex-lineage"].start()
+        lineage_fleet.fleet["codex-lineage"].wait_ready()
+
+
+async def test_a_changed_or_deleted_record_fails_verification(lineage_fleet: LineageFleet, journey: dict[str, Any],
+                                                              keys: Keys) -> None:
+    rid = journey["rid"]
+    clean = _audit(lineage_fleet, rid, keys.user, verify="true").json()["verification"]
+    assert clean["verified"] is True and clean["problems"] == [], clean
+    assert lineage_fleet.replay("verify", rid).returncode == 0
+    conn = await asyncpg.connect(lineage_fleet.dsn)
+    try:
+        table = f'"{lineage_fleet.schema}".audit_records'
+        plan = await conn.fetchrow(f"SELECT topic, partition, \"offset\" FROM {table} "
+                                   "WHERE response_id=$1 AND message_type='Plan'", rid)
+        await conn.execute(f"UPDATE {table} SET payload = replace(payload, 'science', 'finance') "
+                           "WHERE response_id=$1 AND message_type='Plan'", rid)
+        name = f"{plan['topic']}/{plan['partition']}/{plan['offset']}"
+        changed = _audit(lineage_fleet, rid, keys.user, verify="true").json()["verification"]
+        assert changed["verified"] is False
+        assert {"record": name, "problem": "modified: its content no longer matches its hash"} in changed["problems"]
+        cli = lineage_fleet.replay("verify", rid)
+        assert cli.returncode == 1 and f"FAILED  {name}: modified" in cli.stdout
+        answer = await conn.fetchrow(f"SELECT seq FROM {table} WHERE response_id=$1 "
+                                     "AND message_type='Answer'", rid)
+        await conn.execute(f"DELETE FROM {table} WHERE response_id=$1 AND message_type='Answer'", rid)
+        deleted = _audit(lineage_fleet, rid, keys.user, verify="true").json()["verification"]
+        assert any(p["problem"].startswith("missing") for p in deleted["problems"]), deleted
+        assert any(f"seq {answer['seq']}" in p["record"] or "day_seq" in p["record"] for p in deleted["problems"])
+    finally:
+        await conn.close()
