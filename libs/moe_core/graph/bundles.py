@@ -27,7 +27,7 @@ class BundleEntity(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     type: str = Field(default="Concept", min_length=1, max_length=64)
     domain: str = Field(default="general", pattern=DOMAIN_PATTERN)
-    aliases: list[str] = Field(default_factory=list, max_length=50)
+    aliases: list[str] = Field(default_factory=list, max_length=500)
 
     @field_validator("name")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from gateway.auth import authenticate, require_admin
 from gateway.keystore import ApiKey, KeyStore
@@ -96,6 +97,9 @@ class KnowledgeApi:
                                                     policy.max_relations, policy.max_entities)
             except bundles_graph.TooLarge as exc:
                 raise OpenAIError(413, str(exc), code="selection_too_large") from None
+            except ValidationError as exc:  # the graph holds something the bundle format cannot carry
+                raise OpenAIError(422, f"the selection cannot be exported: {exc.errors()[0]['msg']}",
+                                  code="unexportable") from None
         export_id = f"kexp-{uuid.uuid4().hex}"
         await self._audit(key, "knowledge_exported", export_id, tenant, "export",
                           {"digest": bundle["digest"], "selection": selection.model_dump(),
