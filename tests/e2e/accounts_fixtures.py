@@ -20,7 +20,7 @@ from tests.support.namespaces import new_namespace
 PRICES = {"moe-orchestrator": {"input": 2.0, "output": 10.0}}  # per million tokens
 
 
-@pytest.fixture(scope="module", name="accounts_gateway")
+@pytest.fixture(scope="session", name="accounts_gateway")
 def accounts_gateway_fixture(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     port = free_port()
     env = {
@@ -46,7 +46,7 @@ def accounts_gateway_fixture(infra: dict[str, str]) -> Iterator[ServiceProcess]:
         gateway.stop()
 
 
-@pytest.fixture(scope="module", name="accounts_driver")
+@pytest.fixture(scope="session", name="accounts_driver")
 async def accounts_driver_fixture(accounts_gateway: ServiceProcess, infra: dict[str, str]) -> AsyncIterator[BusDriver]:
     bus = BusDriver(infra["kafka"], accounts_gateway.env["MOE_TOPIC_NAMESPACE"])
     await bus.start()
@@ -54,7 +54,7 @@ async def accounts_driver_fixture(accounts_gateway: ServiceProcess, infra: dict[
     await bus.stop()
 
 
-@pytest.fixture(scope="module", name="admin_key")
+@pytest.fixture(scope="session", name="admin_key")
 async def admin_key_fixture(infra: dict[str, str]) -> str:
     store = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
     try:

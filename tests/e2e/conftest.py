@@ -10,6 +10,12 @@ from fleetlib import api as fleetlib_api
 
 from gateway.keystore import KeyStore
 from tests.conftest import Scripted, scripted_env
+from tests.e2e.accounts_fixtures import (  # noqa: F401  (two gateway replicas for the admin API and limits)
+    accounts_driver_fixture,
+    accounts_gateway_fixture,
+    admin_fixture,
+    admin_key_fixture,
+)
 from tests.e2e.gateway_fixtures import bare_gateway, driver  # noqa: F401  (a gateway alone + the bus behind it)
 from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
 from tests.support.fleet import Fleet

@@ -16,13 +16,7 @@ import openai
 import pytest
 
 from moe_core.contracts import Usage
-from tests.e2e.accounts_fixtures import (  # noqa: F401  (the fixtures)
-    Admin,
-    accounts_driver_fixture,
-    accounts_gateway_fixture,
-    admin_fixture,
-    admin_key_fixture,
-)
+from tests.e2e.accounts_fixtures import Admin  # the fixtures: tests/e2e/conftest.py
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 from tests.support.topic_reader import TopicReader
@@ -157,7 +151,8 @@ async def test_a_key_may_use_only_its_allowed_models(accounts_gateway: ServicePr
                                     {"cost_per_month": -0.5}, {"tokens_per_week": 5}])
 async def test_negative_absurd_or_unknown_limits_are_a_400(admin: Admin, limits: dict[str, int]) -> None:
     bad = await admin.call("POST", "/tenants", {"id": f"t-{uuid.uuid4().hex[:8]}", "limits": limits}, 400)
-    assert bad["error"]["type"] == "invalid_request_error"
+    assert (bad["error"]["type"], bad["error"]["code"]) == ("invalid_request_error", "invalid_value")
+    assert bad["error"]["param"] == f"limits.{next(iter(limits))}"
     tenant = await admin.tenant()
     await admin.call("POST", "/keys", {"name": "x", "tenant_ids": [tenant], "limits": limits}, 400)
     key_id = (await admin.key(tenant))["id"]

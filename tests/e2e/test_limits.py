@@ -18,13 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.metering import estimate
 from moe_core.contracts import ChatMessage, ChatRequest, GenerationParams, Usage, deadline_in
-from tests.e2e.accounts_fixtures import (  # noqa: F401  (the fixtures)
-    Admin,
-    accounts_driver_fixture,
-    accounts_gateway_fixture,
-    admin_fixture,
-    admin_key_fixture,
-)
+from tests.e2e.accounts_fixtures import Admin  # the fixtures: tests/e2e/conftest.py
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 

@@ -121,7 +121,10 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(OpenAIError(400, f"invalid request: {exc.errors()[0]['msg']}").body(), status_code=400)
+        first = exc.errors()[0]  # e.g. an admin API body: the field that is wrong, as parse_object does
+        param = ".".join(str(p) for p in first["loc"] if p != "body") or None
+        return JSONResponse(OpenAIError(400, f"invalid request: {param or 'body'}: {first['msg']}", param=param,
+                                        code="invalid_value").body(), status_code=400)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
