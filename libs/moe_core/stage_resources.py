@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from moe_core.bus import Bus
 from moe_core.cancellation import Cancellations, RequestCancelled
+from moe_core.contracts import Envelope
 from moe_core.idempotency import Memo
 from moe_core.settings import FleetSettings
 
@@ -32,17 +33,21 @@ class Outcomes(Generic[M]):
         self.model = model
         self.cancels = cancels
 
-    async def once(self, key: str, compute: Callable[[], Awaitable[M]], *, rid: str | None = None,
-                   cancelled: Callable[[], M] | None = None) -> tuple[M, bool]:
-        """The outcome of `key`: stored, or computed now and stored (fresh=True when this call's outcome
-        is the one that stands). With `rid` the computation stops on a Cancel of that request and
-        `cancelled()` is the outcome instead."""
+    async def once(self, key: str, compute: Callable[[], Awaitable[M]], *, message: Envelope | None = None,
+                   cancelled: Callable[[], M] | None = None, expired: Callable[[], M] | None = None) -> tuple[M, bool]:
+        """The outcome of `key`: stored, or made now and stored (fresh=True when this call's outcome is the
+        one that stands). With the `message` being handled: past its deadline, `expired()` is the outcome
+        (nothing is computed); with the stage's cancellation policy, a Cancel of its request stops the
+        computation and `cancelled()` is the outcome (without one, RequestCancelled propagates and nothing
+        is stored)."""
         stored = await self.memo.get(key)
         if stored:
             return self.model.model_validate_json(stored), False
-        if rid is not None and self.cancels is not None:
+        if message is not None and expired is not None and message.expired():
+            value = expired()
+        elif message is not None and self.cancels is not None:
             try:
-                value = await self.cancels.run(rid, compute())
+                value = await self.cancels.run(message.response_id, compute())
             except RequestCancelled:
                 if cancelled is None:
                     raise

@@ -45,9 +45,11 @@ class Toy:
             return TaskResult(**task.child_fields(), task_id=task.task_id, category=task.tool, content=task.tool)
 
         result, _ = await self.outcomes.once(
-            f"{task.response_id}:{task.task_id}", compute, rid=task.response_id,
+            f"{task.response_id}:{task.task_id}", compute, message=task,
             cancelled=lambda: TaskResult(**task.child_fields(), task_id=task.task_id, category=task.tool,
-                                         error="cancelled"))
+                                         error="cancelled"),
+            expired=lambda: TaskResult(**task.child_fields(), task_id=task.task_id, category=task.tool,
+                                       error="late"))
         await self.bus.publish(result, self.bus.topics.results)
 
     async def on_feedback(self, feedback: Feedback) -> None:
@@ -70,8 +72,8 @@ TOY = Stage(
 )
 
 
-def _task(rid: str, tool: str = "echo", task_id: str = "t1") -> ToolTask:
-    return ToolTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), task_id=task_id, tool=tool)
+def _task(rid: str, tool: str = "echo", task_id: str = "t1", seconds: float = 30) -> ToolTask:
+    return ToolTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(seconds), task_id=task_id, tool=tool)
 
 
 def _toy(namespace: str, redis: Any) -> tuple[Any, Bus, dict[str, list[Any]]]:
@@ -116,6 +118,13 @@ async def test_a_cancelled_request_gets_the_cancelled_outcome(redis, namespace: 
         await bus.publish(_task(rid), bus.topics.tasks_mcp)
     assert app.state.toy.cancelled == [rid] and app.state.toy.computed == []
     assert [r.error for r in out["results"]] == ["cancelled"]
+
+
+async def test_a_task_past_its_deadline_gets_the_expired_outcome_without_work(redis, namespace: str) -> None:
+    app, bus, out = _toy(namespace, redis)
+    async with TestKafkaBroker(bus.broker):
+        await bus.publish(_task(f"r-{namespace}", seconds=-1), bus.topics.tasks_mcp)
+    assert app.state.toy.computed == [] and [r.error for r in out["results"]] == ["late"]
 
 
 async def test_a_switched_off_subscription_is_not_made(redis, namespace: str) -> None:

@@ -38,18 +38,20 @@ class ExpertWorker:
     async def handle(self, task: ExpertTask) -> None:
         # a Cancel stops the model calls of this request (before and during)
         result, _ = await self.outcomes.once(
-            f"{task.response_id}:{task.task_id}", lambda: self._run(task), rid=task.response_id,
-            cancelled=lambda: TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category,
-                                         confidence="low", error="cancelled"))
+            f"{task.response_id}:{task.task_id}", lambda: self._run(task), message=task,
+            cancelled=lambda: self._failed(task, "cancelled"),
+            expired=lambda: self._failed(task, "deadline passed before the task started"))
         event = "failed" if result.error else "answered"
         progress = Progress(**task.child_fields(), stage="expert-worker", event=event, detail=task.category,
                             task_id=task.task_id)
         await self.bus.publish_all([(result, self.bus.topics.results), (progress, self.bus.topics.progress)])
 
+    @staticmethod
+    def _failed(task: ExpertTask, error: str) -> TaskResult:
+        return TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category, confidence="low",
+                          error=error)
+
     async def _run(self, task: ExpertTask) -> TaskResult:
-        if task.expired():
-            return TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category,
-                              confidence="low", error="deadline passed before the task started")
         s = self.settings
         messages = core.expert_messages(task, history_turns=s.expert_history_turns,
                                         history_chars=s.expert_history_chars, few_shot_chars=s.expert_few_shot_chars)

@@ -44,7 +44,10 @@ class GraphRag:
         self.cache_prefix = f"graph-rag:ctx:{settings.topic_namespace}"
 
     async def handle(self, task: GraphTask) -> None:
-        result, fresh = await self.outcomes.once(f"{task.response_id}:{task.task_id}", lambda: self._run(task))
+        late = {**task.child_fields(), "task_id": task.task_id, "kind": "graph", "category": CATEGORY}
+        result, fresh = await self.outcomes.once(
+            f"{task.response_id}:{task.task_id}", lambda: self._run(task), message=task,
+            expired=lambda: TaskResult(**late, confidence="low", error="deadline passed before the task started"))
         if fresh:
             await self._report_gaps(task, (result.data or {}).get("unknown_terms", []))
         await self.bus.publish(result, self.bus.topics.results)
@@ -52,8 +55,6 @@ class GraphRag:
     async def _run(self, task: GraphTask) -> TaskResult:
         started = time.perf_counter()
         base = {**task.child_fields(), "task_id": task.task_id, "kind": "graph", "category": CATEGORY}
-        if task.expired():
-            return TaskResult(**base, confidence="low", error="deadline passed before the task started")
         ctx = await self.context(task.tenant_id, task.question, task.metadata_filters)
         return TaskResult(**base, content=ctx["content"], confidence="medium" if ctx["content"] else "low",
                           sources=[Source.model_validate(s) for s in ctx["sources"]], data=ctx["data"],

@@ -37,7 +37,8 @@ class ToolWorker:
         self.mcp_routes, self._start_mcp, self._stop_mcp = mcp_routes(registry, settings)
 
     async def handle(self, task: ToolTask) -> None:
-        result, _ = await self.outcomes.once(f"{task.response_id}:{task.task_id}", lambda: self._run(task))
+        result, _ = await self.outcomes.once(f"{task.response_id}:{task.task_id}", lambda: self._run(task),
+                                             message=task, expired=lambda: core.expired_result(task))
         await self.bus.publish(result, self.bus.topics.results)
         await self.bus.publish(
             Progress(**task.child_fields(), stage="mcp",
@@ -47,8 +48,6 @@ class ToolWorker:
         )
 
     async def _run(self, task: ToolTask) -> TaskResult:
-        if task.expired():
-            return core.expired_result(task)
         outcome = await self.registry.ainvoke(task.tool, task.args, timeout_s=task.remaining_seconds(), via="kafka")
         if not outcome.ok:
             log.info("tool %s failed: %s: %s", task.tool, outcome.code, outcome.message)

@@ -80,7 +80,7 @@ class Planner:
     async def handle(self, request: ChatRequest) -> None:
         try:  # a client that went away stops its planning (and the planner model's call) too
             outcome, _ = await self.outcomes.once(request.response_id, lambda: self._decide(request),
-                                                  rid=request.response_id)
+                                                  message=request)
         except RequestCancelled:
             log.info("request cancelled before it was planned: nothing published")
             return
