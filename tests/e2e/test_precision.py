@@ -18,7 +18,12 @@ pytestmark = pytest.mark.e2e
 EXACT = [
     ("What is 17% of 2,340?", "17% of 2,340 = 397.8"),
     ("How many days are between 2024-02-01 and 2024-03-01?",
-     "There are 29 days between 2024-02-01 and 2024-03-01 (4 weeks and 1 day)."),
+     "There are 29 days between 2024-02-01 and 2024-03-01 (4 weeks and 1 day); 21 business days (Monday to Friday, "
+     "end date excluded)."),
+    ('Give me the SHA-256 of "a b  c"', "SHA-256('a b  c') = "
+     "67f6081a4848a73387fe272ba764648806f99e52c8894c49a2f33f50207aaa49"),  # the quoted text, spaces and all
+    ("What day of the week is 100 days after 2024-01-01?",  # compound: two tools chained
+     "2024-01-01 + 100 days = 2024-04-10 (Wednesday); then 2024-04-10 is a Wednesday (ISO week 15)."),
     ("Convert 100 km/h to m/s", "100 km/h = 27.7777777777778 m/s (exactly 250/9)"),
     ("What is 1/0?", "No exact result: division by zero."),  # an input-caused failure is the exact answer
 ]
