@@ -31,6 +31,7 @@ from moe_core.contracts import Answer, ChatRequest, Feedback, FewShot, ModelUse
 from moe_core.exact_cache import ExactAnswers, ExactEntry, cache_scope
 from moe_core.observability.metrics import SEMANTIC_CACHE
 from planner.cache_text import conflict, normalise
+from planner.cache_writes import Entry, GroupUpserts
 from planner.settings import PlannerSettings
 from planner.vectors import Vectors, collection_name
 
@@ -111,6 +112,7 @@ class SemanticCache:
         self._pending = f"planner:cachectx:{settings.topic_namespace}"
         self._early_flags = f"planner:cacheflag:{settings.topic_namespace}"
         self.exact = ExactAnswers(redis, settings.topic_namespace, settings.cache_ttl_s)  # the gateway's repeats
+        self._writes = GroupUpserts()  # concurrent stores share one Chroma upsert
 
     @asynccontextmanager
     async def _collection(self) -> AsyncIterator[Any]:
@@ -169,8 +171,7 @@ class SemanticCache:
             "response_id": answer.response_id, "created_at": time.time(), "flagged": False,
         }
         async with self._collection() as collection:
-            await collection.upsert(ids=[answer.cache_key], embeddings=[vector], documents=[normalised],
-                                    metadatas=[metadata])
+            await self._writes.upsert(collection, Entry(str(answer.cache_key), vector, normalised, metadata))
             await self.redis.delete(pending_key)
             await self.exact.put(entry.scope, ExactEntry(
                 cache_key=str(answer.cache_key), question=entry.question, answer=answer.content,

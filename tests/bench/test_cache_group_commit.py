@@ -1,0 +1,74 @@
+"""Semantic-cache writes share Chroma upserts under load (planner.cache_writes), against the real Chroma:
+every entry arrives, a lone write goes out at once, concurrent writes need fewer upsert calls than entries,
+and a failing upsert reaches every writer of its batch. Counted with moe_store_seconds (HTTP calls)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moe_core.embeddings import chroma_client
+from moe_core.observability.metrics import STORE_SECONDS
+from planner.cache_writes import Entry, GroupUpserts
+
+LOCAL = Path(__file__).resolve().parents[2] / "deploy" / "local"
+if str(LOCAL) not in sys.path:
+    sys.path.insert(0, str(LOCAL))
+from fleetlib import api  # noqa: E402
+
+pytestmark = pytest.mark.infra
+WRITERS = 12
+
+
+@pytest.fixture
+async def collection() -> Any:
+    api.ensure_up(["chroma"])
+    client = await chroma_client(api.endpoints()["chroma"])
+    name = f"test-group-{uuid.uuid4().hex[:10]}"
+    col = await client.get_or_create_collection(name, embedding_function=None,
+                                                configuration={"hnsw": {"space": "cosine"}})
+    yield col
+    await client.delete_collection(name)
+
+
+def _entry(i: int) -> Entry:
+    vector = [0.0] * 384
+    vector[i % 384] = 1.0
+    return Entry(f"k{i}", vector, f"question {i}", {"scope": "s", "n": i})
+
+
+def _upserts() -> float:
+    return sum(s.value for m in STORE_SECONDS.collect() for s in m.samples
+               if s.name.endswith("_count") and s.labels == {"store": "chroma", "op": "upsert"})
+
+
+async def test_concurrent_writes_share_upserts_and_all_arrive(collection: Any) -> None:
+    writes = GroupUpserts()
+    before = _upserts()
+    await writes.upsert(collection, _entry(0))  # alone: written at once
+    assert _upserts() - before == 1 and (await collection.get(ids=["k0"]))["ids"] == ["k0"]
+    before = _upserts()
+    await asyncio.gather(*(writes.upsert(collection, _entry(i)) for i in range(1, WRITERS + 1)))
+    calls = _upserts() - before
+    assert 1 <= calls < WRITERS  # the writers that arrived during the first upsert went out together
+    stored = await collection.get(ids=[f"k{i}" for i in range(WRITERS + 1)], include=["metadatas"])
+    assert sorted(stored["ids"]) == sorted(f"k{i}" for i in range(WRITERS + 1))
+    assert {m["n"] for m in stored["metadatas"]} == set(range(WRITERS + 1))
+
+
+async def test_a_failed_upsert_reaches_every_writer_of_its_batch(collection: Any) -> None:
+    writes = GroupUpserts()
+    bad = Entry("bad", [1.0, 2.0], "wrong dimension", {"scope": "s"})  # Chroma refuses a 2-d vector here
+    await writes.upsert(collection, _entry(1))
+    results = await asyncio.gather(writes.upsert(collection, _entry(2)), writes.upsert(collection, bad),
+                                   writes.upsert(collection, _entry(3)), return_exceptions=True)
+    assert any(isinstance(r, Exception) for r in results)
+    failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+    assert 1 in failed  # the wrong entry's own writer always hears of it
+    await writes.upsert(collection, _entry(4))  # the batcher is usable afterwards
+    assert (await collection.get(ids=["k4"]))["ids"] == ["k4"]
