@@ -30,8 +30,10 @@ class BenchConfig:
     profile_path: str = "full"  # the path driven while profiling
     learning: bool = False  # also run graph-ingest and gap-healer (their model calls follow each answer)
     budget_s: float = 720  # from start-up on, no cell starts after this (a busy machine: fewer cells, said so)
-    gateway_workers: int = 1  # one gateway process beside one LiteLLM process (both their defaults)
-    litellm_workers: int = 1
+    gateway_workers: int = 1  # the gateway's default (the fleet's other stages are one process each too)
+    # LiteLLM as its docs advise for production: workers = CPU count ("Setting workers equal to CPU count gives
+    # optimal performance", docs.litellm.ai/docs/benchmarks), no logging callbacks (bench/litellm.yaml)
+    litellm_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     out_dir: Path = REPO / "bench" / "results"
     docs: bool = True  # regenerate docs/performance.md and bench/results/latest.*
     fleet_env: dict[str, str] = field(default_factory=dict)
