@@ -106,6 +106,13 @@ def test_local_supervisor_covers_every_service() -> None:
     assert set(services.SERVICES) == set(NAMES)
 
 
+def test_the_test_fleet_and_the_bench_start_every_service() -> None:
+    from tests.support.fleet import MODULES  # tests/e2e and bench/ start services from this map
+
+    for entry in FLEET:
+        assert MODULES[entry.name] == entry.package, entry.name
+
+
 def test_compose_runs_every_service_under_its_name() -> None:
     compose = _yaml(REPO / "compose" / "compose.yaml")["services"]
     for entry in FLEET:
