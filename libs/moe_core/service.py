@@ -1,5 +1,7 @@
-"""The skeleton every worker service shares: an ASGI app with /alive, /ready and /metrics whose
-lifespan starts the bus (topics, broker, subscribers) and the service's own resources."""
+"""The skeleton every service shares: an ASGI app with /alive, /ready and /metrics whose lifespan starts
+the bus (topics, broker, subscribers) and the service's own resources. Stages get it through the stage
+runtime (moe_core.stage_runtime), which adds their subscribers, checks and /asyncapi; the gateway and
+codex-lineage call it directly."""
 
 from __future__ import annotations
 
