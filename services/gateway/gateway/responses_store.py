@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from gateway.openai_api import OpenAIError
 from moe_core.contracts import ChatMessage
@@ -33,7 +34,11 @@ class ResponseStore:
 
     async def load(self, response_id: str, tenant_id: str, param: str | None = None) -> StoredResponse:
         """The stored response of this tenant; a 404 in the OpenAI envelope otherwise."""
-        raw = await self.redis.get(f"{self.prefix}:{response_id}")
+        try:
+            raw = await self.redis.get(f"{self.prefix}:{response_id}")
+        except RedisError:
+            raise OpenAIError(503, "stored responses are unavailable (Redis); try again later", "server_error",
+                              param=param, code="store_unavailable") from None
         record = StoredResponse.model_validate_json(raw) if raw else None
         if record is None or record.tenant_id != tenant_id:
             raise OpenAIError(404, f"Response with id '{response_id}' not found.", param=param, code="not_found")

@@ -11,6 +11,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from gateway.openai_api import OpenAIError
 from moe_core.contracts import ChatMessage
 
 
@@ -18,9 +19,14 @@ from moe_core.contracts import ChatMessage
 def _tokenizer() -> Any:
     from tokenizers import Tokenizer
 
-    from moe_core.embeddings import model_files  # imported here: it loads chromadb
+    from moe_core.embeddings import EmbeddingUnavailable, model_files  # imported here: it loads chromadb
 
-    tokenizer = Tokenizer.from_file(str(model_files()[1]))
+    try:
+        path = model_files()[1]
+    except EmbeddingUnavailable as exc:  # a broken install: say so, never a 500
+        raise OpenAIError(503, f"token counting is unavailable: {exc}", "server_error",
+                          code="tokenizer_unavailable") from None
+    tokenizer = Tokenizer.from_file(str(path))
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer
