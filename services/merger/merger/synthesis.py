@@ -68,44 +68,40 @@ def critic_pending(plan: Plan) -> bool:
 
 
 def _blocks(results: list[TaskResult]) -> str:
-    return "\n\n".join(
-        f"### Source {i}: {source_class(r)} ({r.category}, confidence {r.confidence})\n{r.content.strip()}"
-        for i, r in enumerate(results, 1))
+    """The sources, highest priority first, each with one short header line (every word is a prompt token
+    of both the thinking step and the judge)."""
+    return "\n\n".join(f"[{i}] {source_class(r)}/{r.category}, {r.confidence}:\n{r.content.strip()}"
+                        for i, r in enumerate(results, 1))
 
 
 def _cache_block(plan: Plan) -> str:
     if not plan.few_shot:
         return ""
     shots = "\n\n".join(f"Q: {s.question}\nA: {s.answer}" for s in plan.few_shot)
-    return f"\n\n### cache (earlier answers to similar questions, lowest priority)\n{shots}"
+    return f"\n\n[cache] earlier answers to similar questions, lowest priority:\n{shots}"
 
 
 def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, str]]:
-    system = (
-        "Before the final answer is written, think briefly about the sources below: where they agree, "
-        f"where they contradict each other, which to trust (priority: {PRIORITY_TEXT}) and what is missing. "
-        "At most 6 short lines. Do not write the final answer."
-    )
+    system = ("Before answering, think briefly about the sources: agreement, contradictions, which to trust "
+              f"({PRIORITY_TEXT}), gaps. At most 6 short lines; not the answer.")
     user = f"Question: {plan.question}\n\n{_blocks(results)}{_cache_block(plan)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode) -> list[dict[str, str]]:
     rules = [
-        "You are the judge. Merge the sources below into one correct, complete answer to the user's question.",
-        f"When sources disagree, trust them in this order: {PRIORITY_TEXT}. Results of precision tools are exact.",
-        "Answer the user directly; do not mention the sources, their numbers or the experts.",
+        "Merge the sources into one correct, complete answer to the question.",
+        f"If they disagree, trust: {PRIORITY_TEXT}; precision tools are exact.",
+        "Answer directly; never mention the sources or experts.",
     ]
     if any(r.kind == "graph" for r in results):
-        rules.append("After each fact you take from the knowledge graph, write [REF:<entity>] naming the entity "
-                     "the fact is about.")
+        rules.append("After each knowledge-graph fact write [REF:<entity>] naming its entity.")
     if any(r.kind == "research" for r in results):
-        rules.append("Cite facts from web research as [n] with the numbers of the web results.")
+        rules.append("Cite web facts as [n], the web result's number.")
     if mode.judge_instruction:
         rules.append(mode.judge_instruction)
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
-    user = (f"Question: {plan.question}\n\n{thinking}Sources, highest priority first:\n\n"
-            f"{_blocks(results)}{_cache_block(plan)}")
+    user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
 
 
