@@ -8,6 +8,8 @@ from pydantic import ValidationError
 from gateway.model_map import DEFAULT_MODEL_MAP, resolve_mode
 from gateway.settings import GatewaySettings
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(("model", "mode"), [
     ("moe-orchestrator-code", "moe-orchestrator-code"),

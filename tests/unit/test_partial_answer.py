@@ -3,8 +3,12 @@ stand in for the answer; knowledge-graph facts and web snippets (context for the
 
 from __future__ import annotations
 
+import pytest
+
 from merger import core as merger_core
 from moe_core.contracts import Plan, PlannedTask, TaskResult, Usage, deadline_in
+
+pytestmark = pytest.mark.unit
 
 
 def _plan() -> Plan:

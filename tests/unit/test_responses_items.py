@@ -9,6 +9,8 @@ from gateway.responses_api import parse_responses_request
 from gateway.responses_store import ResponseStore
 from moe_core.stores import redis_client
 
+pytestmark = pytest.mark.unit
+
 
 def test_items_become_one_conversation() -> None:
     body = parse_responses_request({"model": "moe-orchestrator", "input": [
