@@ -29,6 +29,7 @@ def run(tool: str, args: dict[str, Any]) -> dict[str, Any]:
 KNOWN: list[tuple[str, dict[str, Any], str | None, dict[str, Any]]] = [
     ("calculate", {"expression": "17% of 2340"}, "17% of 2,340 = 397.8", {"fraction": "1989/5"}),
     ("calculate", {"expression": "0.1 + 0.2"}, "0.1 + 0.2 = 0.3", {"exact": True}),
+    ("calculate", {"expression": "0xFF + 0b1010 + 0o17"}, "0xFF + 0b1010 + 0o17 = 280", {"fraction": "280"}),
     ("calculate", {"expression": "2^10 - sqrt(16) * 3"}, None, {"result": "1012"}),
     ("calculate", {"expression": "1/3"}, "1/3 = 0.333333333333333 (exactly 1/3)", {"fraction": "1/3"}),
     ("calculate", {"expression": "sqrt(2)"}, None, {"result": "1.4142135623731", "exact": False}),
@@ -246,6 +247,7 @@ ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
     ("calculate", {"expression": "sqrt(-1)"}, "tool_execution_error", "negative"),
     ("calculate", {"expression": "1e5000"}, "wrong_arguments", "exponent"),
     ("calculate", {"expression": "1 +"}, "wrong_arguments", "cannot read"),
+    ("calculate", {"expression": "0b102 + 1"}, "wrong_arguments", "'0b102' is not a valid hexadecimal, binary"),
     ("calculate", {"expression": "x" * 501}, "wrong_arguments", "fails maxLength = 500"),
     ("calculate", {}, "wrong_arguments", "'expression' is a required property"),
     ("calculate", {"expression": "1", "extra": 2}, "wrong_arguments", "Additional properties"),

@@ -12,7 +12,8 @@ I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 N = rf"(?:{NUM})"
 P = rf"(?:{NUM})\s*%"  # a percentage, after "percent" became "%"
 FUNCS = r"sqrt|cbrt|exp|ln|log10|log2|log|sin|cos|tan|asin|acos|atan|abs|round|floor|ceil|factorial"
-EXPRESSION = re.compile(rf"^(?:[\d\s.+\-*/^%(),]|\bof\b|\b(?:{FUNCS})\b|\bpi\b|\be\b)+$", I)
+PREFIXED = r"\b0x[0-9a-f]+\b|\b0b[01]+\b|\b0o[0-7]+\b"  # hexadecimal, binary, octal literals
+EXPRESSION = re.compile(rf"^(?:[\d\s.+\-*/^%(),]|{PREFIXED}|\bof\b|\b(?:{FUNCS})\b|\bpi\b|\be\b)+$", I)
 
 # words -> symbols, longest first; a few German, French and Spanish operators too
 OPERATORS = [

@@ -44,7 +44,7 @@ def calculate(args: dict[str, Any]) -> ToolOutput:
 
 def _display(expression: str) -> str:
     """The expression as the user wrote it, with thousands separators in long integers."""
-    return re.sub(r"(?<![\d.,])\d{4,}(?![\d,])", lambda m: grouped(m.group(0)), expression.strip())
+    return re.sub(r"(?<![\w.,])\d{4,}(?![\d,])", lambda m: grouped(m.group(0)), expression.strip())
 
 
 class Evaluator:

@@ -31,6 +31,7 @@ _PERCENT = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*%(?!\s*[\w(.])")
 _IMPLICIT_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?![eE][-+]?\d)(?=\s*[A-Za-z_(])")
 _IMPLICIT_PAREN = re.compile(r"\)(?=\s*[\w(])")
 _EXPONENT = re.compile(r"[eE][-+]?(\d+)")
+_PREFIXED = re.compile(r"(?<![\w.])0(?:[xX][0-9a-fA-F]{1,64}|[bB][01]{1,256}|[oO][0-7]{1,86})(?![\w.])")
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,14 @@ class Parsed:
 
 
 def normalise(text: str) -> str:
-    """User notation -> Python syntax: unicode operators, ^, '15% of 80', '15%', implicit products (2x)."""
+    """User notation -> Python syntax: unicode operators, ^, 0x/0b/0o literals, '15% of 80', '15%', implicit
+    products (2x)."""
     for old, new in _UNICODE.items():
         text = text.replace(old, new)
+    text = _PREFIXED.sub(lambda m: str(int(m[0], 0)), text)  # 0xFF, 0b1010, 0o17 as decimal integers
+    bad = re.search(r"(?<![\w.])0[xXbBoO]\w+", text)
+    if bad:
+        raise wrong(f"{bad[0][:70]!r} is not a valid hexadecimal, binary or octal number")
     text = _PERCENT_OF.sub(r"(\1/100)*", text)
     text = _PERCENT.sub(r"(\1/100)", text)
     text = _IMPLICIT_NUMBER.sub(r"\1*", text)
