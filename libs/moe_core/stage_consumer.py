@@ -70,6 +70,8 @@ def _dead_letters(bus: Bus | None) -> type[BaseMiddleware]:
                     log.exception("handler failed")
                     if bus is None:
                         raise
+                    if topic == bus.topics.deadletter:  # never a dead letter of a dead letter (no loop)
+                        return None
                     await bus.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)  # type: ignore[arg-type]
                     return None
                 finally:

@@ -168,6 +168,8 @@ class Recorder:
         self.seen: list[tuple[str, bytes]] = []
 
     async def record(self, message: Any) -> None:
+        if message.body == b"fail":
+            raise RuntimeError("cannot record")
         self.seen.append((message.raw_message.topic, message.body))
 
 
@@ -185,3 +187,16 @@ async def test_a_stage_may_read_every_topic_raw(namespace: str) -> None:
     seen = app.state.recorder.seen
     assert [topic for topic, _ in seen] == [bus.topics.answers, bus.topics.tasks_mcp]
     assert seen[0][1] == b"not json" and ToolTask.model_validate_json(seen[1][1]).tool == "echo"
+
+
+async def test_a_failing_dead_letter_record_is_not_dead_lettered_again(namespace: str) -> None:
+    settings = ToySettings(topic_namespace=namespace, service_name="recorder")
+    bus = Bus(settings)
+    RECORDER.create_app(settings, bus=bus, manage_broker=False)
+    letters: list[bytes] = []
+    bus.broker.subscriber(bus.topics.deadletter)(lambda m: letters.append(m))
+    async with TestKafkaBroker(bus.broker) as broker:
+        await broker.publish(b"fail", bus.topics.answers, key=b"r1")
+        await broker.publish(b"fail", bus.topics.deadletter, key=b"r2")
+    sources = [DeadLetter.model_validate(m).source_topic for m in letters if isinstance(m, dict)]
+    assert sources == [bus.topics.answers]
