@@ -18,7 +18,6 @@ published as an AuditEvent on the audit topic (actor: the admin key; never a sec
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,14 +37,13 @@ from gateway.admin_models import (
     TenantUpdate,
 )
 from gateway.auth import require_admin
+from gateway.key_audit import change_event
 from gateway.key_events import KeyEvents
 from gateway.keystore import ApiKey, KeyStore
 from gateway.openai_api import OpenAIError
 from moe_core.bus import Bus
-from moe_core.contracts import AuditEvent, deadline_in
 
 log = logging.getLogger(__name__)
-AUDIT_DEADLINE_S = 3600.0
 
 
 def _expiry(body: KeyCreate | KeyUpdate) -> datetime | None:
@@ -168,9 +166,7 @@ class AdminApi:
         except (RedisError, OSError) as exc:  # the caches expire by themselves (MOE_KEY_CACHE_TTL_S)
             log.error("key change %s not announced: %s", subject, exc)
         admin: ApiKey = request.state.admin
-        event = AuditEvent(response_id=f"admin-{uuid.uuid4().hex}", tenant_id=tenant_id,
-                           deadline_at=deadline_in(AUDIT_DEADLINE_S), actor=f"key:{admin.id}", action=action,
-                           subject=subject, details=details)
+        event = change_event(f"key:{admin.id}", action, subject, tenant_id, details)
         try:
             await self.bus.publish(event, self.bus.topics.audit)
         except Exception:  # the change is made; its record must not be lost silently

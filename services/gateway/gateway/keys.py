@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
 from pathlib import Path
 
 from redis.exceptions import RedisError
 
+from gateway.key_audit import change_event, publish_alone
 from gateway.key_events import KeyEvents
-from gateway.keystore import KeyStore
+from gateway.keystore import ApiKey, KeyStore
 from gateway.settings import GatewaySettings
 from moe_core.stores import redis_client
 
@@ -21,6 +23,7 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         if args.cmd == "create":
             key, token = await store.create(args.name, args.role, args.tenant or ["default"])
+            await _audit("key.created", key)
             print(token)
             print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
         elif args.cmd == "revoke":
@@ -28,6 +31,9 @@ async def _main(args: argparse.Namespace) -> int:
                 print(f"no active key with id {args.id}", file=sys.stderr)
                 return 1
             await _announce(f"key:{args.id}")
+            revoked = await store.get(args.id)
+            assert revoked is not None
+            await _audit("key.revoked", revoked)
             print(f"revoked {args.id}", file=sys.stderr)
         elif args.cmd == "list":
             for key in await store.keys():
@@ -52,6 +58,13 @@ async def _announce(subject: str) -> None:
         await redis.aclose()
 
 
+async def _audit(action: str, key: ApiKey) -> None:
+    details = {"name": key.name, "role": key.role, "tenant_ids": list(key.tenant_ids)}
+    event = change_event(f"cli:{getpass.getuser()}", action, f"key:{key.id}", key.default_tenant, details)
+    if not await publish_alone(GatewaySettings(), event):
+        print("warning: the audit event could not be published (Kafka unreachable)", file=sys.stderr)
+
+
 async def _ensure(store: KeyStore, path: Path, name: str) -> str:
     """Print the local admin key kept in `path`, creating a new one if it is missing or no longer valid."""
     token = path.read_text().strip() if path.exists() else ""  # noqa: ASYNC240 (a tiny local file)
@@ -59,7 +72,8 @@ async def _ensure(store: KeyStore, path: Path, name: str) -> str:
         key = await store.verify(token)
         if key is not None and key.revoked_at is None and not key.expired() and key.role == "admin":
             return token
-    _, token = await store.create(name, "admin", ["default"])
+    key, token = await store.create(name, "admin", ["default"])
+    await _audit("key.created", key)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
