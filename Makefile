@@ -38,7 +38,7 @@ logs: .venv/.installed
 	@$(FLEET) logs $(C)
 
 key: .venv/.installed
-	@$(FLEET) up postgres >/dev/null
+	@$(FLEET) up postgres kafka >/dev/null
 	@$(PY) -m gateway.keys ensure --file .data/local-admin.key
 
 schemas: .venv/.installed
