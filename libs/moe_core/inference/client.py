@@ -20,7 +20,7 @@ from moe_core.inference import protocols
 from moe_core.inference import tools as tool_wire
 from moe_core.inference.config import InferenceConfig, InferenceServer, ModelRef
 from moe_core.inference.errors import InferenceError
-from moe_core.inference.fleet import InferenceFleet, order_servers
+from moe_core.inference.fleet import InferenceFleet, Slot, order_servers
 from moe_core.observability.metrics import INFERENCE_FAILOVERS, INFERENCE_SECONDS, INFERENCE_TOKENS
 from moe_core.settings import FleetSettings
 
@@ -111,9 +111,9 @@ class InferenceClient:
         for ref, server in await self._ordered_targets(refs, user):
             for attempt in range(server.max_retries + 1):
                 try:
-                    async with self._running(server):
+                    async with self._running(server) as slot:
                         completion = await self._once(server, ref.model, call, timeout_s)
-                    await self._succeeded(server, ref.model, user)
+                        await self._succeeded(server, ref.model, user, slot)
                     return completion
                 except InferenceError as exc:
                     errors.append(exc)
@@ -148,11 +148,11 @@ class InferenceClient:
         for ref, server in await self._ordered_targets(refs, user):
             started = False
             try:
-                async with self._running(server):
+                async with self._running(server) as slot:
                     async for delta in self._stream_once(server, ref.model, call, timeout_s):
                         started = True
                         yield delta
-                await self._succeeded(server, ref.model, user)
+                    await self._succeeded(server, ref.model, user, slot)
                 return
             except InferenceError as exc:
                 await self._failed(server, exc)
@@ -171,8 +171,8 @@ class InferenceClient:
         """Configuration order, or with a fleet: floating models ordered by the fleet's view, known-unhealthy
         servers moved last (still tried when nothing else answers)."""
         targets = self._targets(refs)
-        if self.fleet is None:
-            return targets
+        if self.fleet is None or len({server.name for _, server in targets}) < 2:
+            return targets  # one server: nothing to order, no round trip
         try:
             servers = list({server.name: server for _, server in targets}.values())
             views = await self.fleet.views(servers)
@@ -188,13 +188,19 @@ class InferenceClient:
             return targets
         return sorted(ordered, key=lambda target: not views[target[1].name].healthy)
 
-    def _running(self, server: InferenceServer) -> contextlib.AbstractAsyncContextManager[None]:
-        return self.fleet.running(server.name) if self.fleet is not None else contextlib.nullcontext()
+    def _bookkeeping(self) -> bool:
+        """Load, health and affinity in Redis matter only when there is a choice of servers."""
+        return self.fleet is not None and len(self.config.servers) > 1
 
-    async def _succeeded(self, server: InferenceServer, model: str, user: str | None) -> None:
-        if self.fleet is not None:
+    def _running(self, server: InferenceServer) -> contextlib.AbstractAsyncContextManager[Slot | None]:
+        if self.fleet is not None and self._bookkeeping():
+            return self.fleet.running(server.name)
+        return contextlib.nullcontext()
+
+    async def _succeeded(self, server: InferenceServer, model: str, user: str | None, slot: Slot | None) -> None:
+        if self.fleet is not None and self._bookkeeping():
             with contextlib.suppress(*FLEET_ERRORS):
-                await self.fleet.succeeded(server.name, model, user)
+                await self.fleet.succeeded(server.name, model, user, slot)
 
     async def _failed(self, server: InferenceServer, exc: InferenceError) -> None:
         if exc.retryable:

@@ -9,6 +9,11 @@ Keys (namespace = MOE_TOPIC_NAMESPACE, so test fleets never share state):
   inference:<ns>:affinity:<user>:<model>  str  server name, TTL MOE_INFERENCE_AFFINITY_TTL_S
   inference:<ns>:beat:<name>        str   heartbeat lock: one poller per server and interval in the fleet
 
+The bookkeeping costs Redis round trips on every model call, so it is kept only where it can change a
+decision: with a single configured server there is no order to choose and nothing is read or written per
+call (moe_core.inference.client); with several, a finished call's in-flight mark leaves in the same
+pipeline that records its success.
+
 Order of the servers a floating model (`model` without `@server`) may use: healthy before unhealthy,
 then the user's affinity server, then servers where the model is already loaded, then the least busy,
 then configuration order. Unhealthy servers stay in the list, last: when every server looks down, they
@@ -46,6 +51,16 @@ class ServerView:
     loaded: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)  # available (heartbeat), empty = unknown
     inflight: int = 0
+
+
+@dataclass
+class Slot:
+    """One call's in-flight mark (a member of the server's inflight zset)."""
+
+    key: str
+    member: str
+    counted: bool = False
+    released: bool = False
 
 
 def _base(model: str) -> str:
@@ -107,15 +122,17 @@ class InferenceFleet:
 
     # -- writing -----------------------------------------------------------------------------
     @asynccontextmanager
-    async def running(self, server: str) -> AsyncIterator[None]:
-        """Count a call as in flight on `server` while it runs."""
-        key, member = f"{self.prefix}:inflight:{server}", uuid.uuid4().hex
-        counted = await self._quietly(self.redis.zadd(key, {member: time.time()}), "load counter")
+    async def running(self, server: str) -> AsyncIterator[Slot]:
+        """Count a call as in flight on `server` while it runs (`succeeded(..., slot)` uncounts it in its own
+        round trip; otherwise it is uncounted on the way out)."""
+        slot = Slot(f"{self.prefix}:inflight:{server}", uuid.uuid4().hex)
+        slot.counted = await self._quietly(self.redis.zadd(slot.key, {slot.member: time.time()}),
+                                           "load counter") is not None
         try:
-            yield
+            yield slot
         finally:
-            if counted is not None:
-                await self._quietly(self.redis.zrem(key, member), "load counter")
+            if slot.counted and not slot.released:
+                await self._quietly(self.redis.zrem(slot.key, slot.member), "load counter")
 
     @staticmethod
     async def _quietly(step: Awaitable[Any], what: str) -> Any:
@@ -126,12 +143,18 @@ class InferenceFleet:
             log.warning("fleet %s unavailable: %s", what, exc)
             return None
 
-    async def succeeded(self, server: str, model: str, user: str | None) -> None:
+    async def succeeded(self, server: str, model: str, user: str | None, slot: Slot | None = None) -> None:
+        """One round trip: the server is up, the user sticks to it, and the call no longer counts as running."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(f"{self.prefix}:down:{server}")
         if user:
             pipe.set(f"{self.prefix}:affinity:{user}:{model}", server, ex=self.affinity_ttl_s)
+        release = slot is not None and slot.counted and not slot.released
+        if slot is not None and release:
+            pipe.zrem(slot.key, slot.member)
         await pipe.execute()
+        if slot is not None and release:
+            slot.released = True
 
     async def failed(self, server: str, reason: str) -> None:
         """A server that refused, timed out or answered 5xx is skipped first for a while."""
