@@ -108,21 +108,14 @@ def _checks(res: Resources, target: Any) -> dict[str, Check]:
     return checks
 
 
-def stage_document(stage: Stage, namespace: str = "moe") -> dict[str, Any]:
-    """The AsyncAPI document of a stage from its declaration alone (nothing is connected or built)."""
-    return _document([stage], stage.name, stage.summary, namespace)
-
-
 def fleet_document(stages: list[Stage], namespace: str = "moe") -> dict[str, Any]:
-    """One AsyncAPI document for every declared stage (docs/asyncapi.json, `make schemas`)."""
-    return _document(stages, "MoE Sovereign Fleet", "Every stage's topics, generated from the stage "
-                     "declarations (moe_core.stage_registry).", namespace)
-
-
-def _document(stages: list[Stage], title: str, description: str, namespace: str) -> dict[str, Any]:
-    broker = KafkaBroker("kafka:9092", client_id=title)
+    """FastStream's AsyncAPI document of every declared stage, from the declarations alone: nothing is
+    connected or built (docs/asyncapi.json, `make schemas`)."""
+    broker = KafkaBroker("kafka:9092", client_id="moe-fleet")
     for stage in stages:
         settings = stage.settings.model_construct(topic_namespace=namespace)
         broker.include_router(stage_router(stage, settings, None, None)[0])
-    spec = AsyncAPI(broker, title=title, description=description, schema_version=ASYNCAPI_VERSION)
+    spec = AsyncAPI(broker, title="MoE Sovereign Fleet", schema_version=ASYNCAPI_VERSION,
+                    description="Every stage's topics, generated from the stage declarations "
+                                "(moe_core.stage_registry).")
     return spec.to_specification().to_jsonable()
