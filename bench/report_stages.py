@@ -50,6 +50,14 @@ def stage_lines(result: dict[str, Any]) -> list[str]:
                          _calls(model_sum), *[_calls(stores.get(s)) for s in STORES],
                          _f(cpu.get((table["target"], table["concurrency"]), {}).get(service))])
     out.append(_table(head, rows))
+    out += ["", "Round trips by operation (concurrency 1, per request):", ""]
+    for table in tables:
+        if table["concurrency"] == 1 and table["target"] in ("full", "trivial"):
+            for service, groups in sorted(table["services"].items()):
+                ops = sorted((groups.get("store_ops") or {}).items(), key=lambda kv: -kv[1]["per_request"])
+                if ops:
+                    out.append(f"- {table['target']} · {service}: " + ", ".join(
+                        f"{op} {v['per_request']:g}" for op, v in ops))
     return out
 
 

@@ -46,9 +46,12 @@ def parse(text: str) -> dict[tuple[str, ...], list[float]]:
             kind = sample.name[len(family.name):]
             if kind not in ("_sum", "_count"):
                 continue
-            key = (family.name, *(_short(sample.labels.get(label, "?")) for label in labels))
-            row = out.setdefault(key, [0.0, 0.0])
-            row[0 if kind == "_sum" else 1] += sample.value
+            keys = [(family.name, *(_short(sample.labels.get(label, "?")) for label in labels))]
+            if family.name == "moe_store_seconds":  # also by operation (which commands a stage sends)
+                keys.append(("moe_store_ops", f"{sample.labels.get('store')}:{sample.labels.get('op')}"))
+            for key in keys:
+                row = out.setdefault(key, [0.0, 0.0])
+                row[0 if kind == "_sum" else 1] += sample.value
     return out
 
 
@@ -68,14 +71,14 @@ def per_request(after: Snapshot, before: Snapshot, requests: int) -> dict[str, A
     out: dict[str, Any] = {}
     for service, rows in after.items():
         prev = before.get(service, {})
-        entry: dict[str, dict[str, dict[str, float]]] = {"handlers": {}, "model": {}, "stores": {}}
+        entry: dict[str, dict[str, dict[str, float]]] = {"handlers": {}, "model": {}, "stores": {}, "store_ops": {}}
         for key, (total, count) in rows.items():
             old = prev.get(key, [0.0, 0.0])
             calls, seconds = count - old[1], total - old[0]
             if calls <= 0:
                 continue
             group = {"moe_stage_seconds": "handlers", "moe_inference_seconds": "model",
-                     "moe_store_seconds": "stores"}[key[0]]
+                     "moe_store_seconds": "stores", "moe_store_ops": "store_ops"}[key[0]]
             entry[group][key[1]] = {"per_request": round(calls / requests, 2),
                                     "ms_per_request": round(seconds * 1000 / requests, 2)}
         if any(entry.values()):
