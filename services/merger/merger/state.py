@@ -67,19 +67,22 @@ class MergerState:
 
     async def put_answer(self, answer: Answer) -> Answer:
         """First answer wins; returns the answer that stands. The request leaves the deadline watch."""
-        key = self._k(answer.response_id, "answer")
-        await self.redis.set(key, answer.model_dump_json(), nx=True, ex=self.ttl_s)
-        await self.redis.zrem(self.deadlines, answer.response_id)
-        stored = await self.answer(answer.response_id)
-        return stored or answer
+        won, raw = await self._put_first(self._k(answer.response_id, "answer"), answer)
+        return answer if won or not raw else Answer.model_validate_json(raw)
 
     async def put_draft(self, draft: Draft) -> Draft:
         """The answer went to the critic: first draft wins; the request leaves the deadline watch."""
-        key = self._k(draft.response_id, "draft")
-        await self.redis.set(key, draft.model_dump_json(), nx=True, ex=self.ttl_s)
-        await self.redis.zrem(self.deadlines, draft.response_id)
-        stored = await self.draft(draft.response_id)
-        return stored or draft
+        won, raw = await self._put_first(self._k(draft.response_id, "draft"), draft)
+        return draft if won or not raw else Draft.model_validate_json(raw)
+
+    async def _put_first(self, key: str, message: Envelope) -> tuple[bool, str | None]:
+        """One round trip: store unless stored, leave the deadline watch, read what stands."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(key, message.model_dump_json(), nx=True, ex=self.ttl_s)
+        pipe.zrem(self.deadlines, message.response_id)
+        pipe.get(key)
+        won, _, raw = await pipe.execute()
+        return bool(won), raw
 
     async def draft(self, rid: str) -> Draft | None:
         raw = await self.redis.get(self._k(rid, "draft"))

@@ -1,0 +1,46 @@
+"""The merger's first-answer-wins store is one Redis round trip (set-if-absent, leave the deadline watch,
+read what stands), against the real Redis: the first answer stands for every later writer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from merger.state import MergerState
+from moe_core.contracts import Answer, Draft, deadline_in
+from moe_core.observability.metrics import STORE_SECONDS
+from moe_core.stores import redis_client
+
+pytestmark = pytest.mark.unit
+
+
+def _round_trips() -> float:
+    return sum(s.value for m in STORE_SECONDS.collect() for s in m.samples
+               if s.name.endswith("_count") and s.labels.get("store") == "redis")
+
+
+def _fields(rid: str) -> dict[str, Any]:
+    return {"response_id": rid, "tenant_id": "t", "deadline_at": deadline_in(30), "mode": "moe-orchestrator"}
+
+
+async def test_first_answer_and_draft_win_in_one_round_trip_each(infra: dict[str, str], namespace: str) -> None:
+    redis = redis_client(infra["redis"])
+    state = MergerState(redis, namespace, ttl_s=60)
+    rid = f"r-{namespace}"
+    try:
+        await redis.zadd(state.deadlines, {rid: 1.0})
+        before = _round_trips()
+        first = await state.put_answer(Answer(**_fields(rid), content="first"))
+        assert _round_trips() - before == 1
+        second = await state.put_answer(Answer(**_fields(rid), content="second"))
+        assert first.content == second.content == "first"
+        assert (await state.answer(rid) or Answer(**_fields(rid))).content == "first"
+        assert await redis.zscore(state.deadlines, rid) is None  # left the deadline watch
+        draft = await state.put_draft(Draft(**_fields(rid), question="q", answer=first))
+        other = Answer(**_fields(rid), content="other")
+        again = await state.put_draft(Draft(**_fields(rid), question="q", answer=other))
+        assert draft.answer.content == again.answer.content == "first"
+    finally:
+        await redis.delete(*[k async for k in redis.scan_iter(f"merger:{namespace}:*")] or ["-"])
+        await redis.aclose()
