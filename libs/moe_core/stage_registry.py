@@ -44,6 +44,8 @@ FLEET: tuple[Service, ...] = (
     Service("graph-rag", "graph_rag", 8106, "graph_rag.app:STAGE"),
     Service("graph-ingest", "graph_ingest", 8107, "graph_ingest.app:STAGE"),
     Service("gap-healer", "gap_healer", 8108, "gap_healer.app:STAGE"),
+    Service("codex-lineage", "codex_lineage", 8109, role="Every topic (own group) -> the hash-chained audit "
+            "store and OpenLineage runs in Postgres; POST /api/v1/lineage; the replay command"),
 )
 
 

@@ -75,7 +75,7 @@ def test_helm_default_render() -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/alive"
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
-        assert ("MOE_POSTGRES_DSN" in env) == (name == "gateway")
+        assert ("MOE_POSTGRES_DSN" in env) == (name in ("gateway", "codex-lineage"))
     dashboards = kinds["ConfigMap"]["moe-dashboards"]["data"]
     assert json.loads(dashboards["fleet-overview.json"])["uid"] == "moe-fleet-overview"
     assert set(dashboards) == {p.name for p in (CHART / "dashboards").glob("*.json")}

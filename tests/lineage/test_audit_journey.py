@@ -178,6 +178,27 @@ def test_rebuild_lineage_from_the_topics_equals_the_live_store(lineage_fleet: Li
     assert " 0 lineage events" not in done.stdout, done.stdout
 
 
+def test_replay_rerun_asks_todays_fleet_under_a_new_id(lineage_fleet: LineageFleet, journey: dict[str, Any],
+                                                       keys: Keys) -> None:
+    done = lineage_fleet.replay("rerun", journey["rid"], "--timeout", "60")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"replayed {journey['rid']} as replay-")
+    assert lines[1:] == ["plan:    same", "experts: same", "answer:  same"]  # the same scripted models answer
+    new_id = lines[0].rsplit(" ", 1)[1]
+    deadline = time.monotonic() + 60
+    timeline: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not any(r["message_type"] == "Answer" for r in timeline):
+        reply = _audit(lineage_fleet, new_id, keys.user)
+        timeline = reply.json()["timeline"] if reply.status_code == 200 else []
+        time.sleep(0.3)
+    request = next(r for r in timeline if r["message_type"] == "ChatRequest")
+    assert request["summary"]["replay_of"] == journey["rid"]
+    original = _audit(lineage_fleet, journey["rid"], keys.user).json()["timeline"]
+    assert any(r["message_type"] == "IngestEvent" for r in original)
+    assert not any(r["message_type"] == "IngestEvent" for r in timeline)  # a replay is not learned
+
+
 def test_replay_timeline_works_with_codex_lineage_stopped(lineage_fleet: LineageFleet, journey: dict[str, Any],
                                                           keys: Keys) -> None:
     api_timeline = _audit(lineage_fleet, journey["rid"], keys.user).json()["timeline"]

@@ -39,10 +39,11 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "graph-rag": ("MOE_GRAPH_RAG_PORT", 8106),
     "graph-ingest": ("MOE_GRAPH_INGEST_PORT", 8107),
     "gap-healer": ("MOE_GAP_HEALER_PORT", 8108),
+    "codex-lineage": ("MOE_CODEX_LINEAGE_PORT", 8109),
     "prometheus": ("MOE_PROMETHEUS_PORT", 9090),
 }
 
-SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer")
+SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer", "codex-lineage")
 LLM_MODEL_ALIAS = "smollm2-135m"
 POSTGRES_USER = "moe"
 POSTGRES_DB = "moe"

@@ -20,6 +20,7 @@ SERVICES: dict[str, tuple[str, str]] = {
     "graph-rag": ("graph_rag", "/ready"),
     "graph-ingest": ("graph_ingest", "/ready"),
     "gap-healer": ("gap_healer", "/ready"),
+    "codex-lineage": ("codex_lineage", "/ready"),
 }
 FLEET_ENV = config.DATA / "fleet.env"
 

@@ -1,0 +1,67 @@
+"""codex-lineage accepts OpenLineage events at POST /api/v1/lineage (Marquez's endpoint): openlineage-python's
+own HttpTransport sends to it with an admin key; bad input gets a clear error in the service's envelope."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import requests
+from openlineage.client import OpenLineageClient
+from openlineage.client.generated.base import EventType, Job, Run, RunEvent
+
+from codex_lineage.facets import MoeTenantRunFacet
+from tests.lineage.conftest import Keys, LineageFleet
+
+pytestmark = pytest.mark.e2e
+
+
+def _event(response_id: str) -> RunEvent:
+    return RunEvent(eventType=EventType.START, eventTime=datetime.now(UTC).isoformat(),
+                    run=Run(runId=str(uuid.uuid4()),
+                            facets={"moe_tenant": MoeTenantRunFacet(tenantId="outside", responseId=response_id)}),
+                    job=Job(namespace="outside-etl", name="nightly.load"), producer="https://example.org/etl")
+
+
+def _client(url: str, token: str) -> OpenLineageClient:
+    return OpenLineageClient(config={"transport": {"type": "http", "url": url, "timeout": 10,
+                                                   "auth": {"type": "api_key", "apiKey": token}}})
+
+
+def test_openlineage_http_transport_sends_to_codex_lineage(lineage_fleet: LineageFleet, keys: Keys) -> None:
+    rid = f"outside-{uuid.uuid4().hex}"
+    event = _event(rid)
+    _client(lineage_fleet.lineage, keys.admin).emit(event)
+    stored = httpx.get(f"{lineage_fleet.lineage}/api/v1/lineage", params={"response_id": rid},
+                       headers={"Authorization": f"Bearer {keys.admin}"}, timeout=10)
+    assert stored.status_code == 200
+    [body] = stored.json()["events"]
+    assert body["run"]["runId"] == event.run.runId and body["job"]["name"] == "nightly.load"
+    with pytest.raises(requests.HTTPError) as refused:  # a user key may not write lineage
+        _client(lineage_fleet.lineage, keys.user).emit(_event(rid))
+    assert refused.value.response is not None and refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"{not json", "not valid JSON"),
+    (b'{"eventTime": "2026-01-01T00:00:00Z", "producer": "x", "job": {"namespace": "n", "name": "j"}, '
+     b'"run": {"runId": "not-a-uuid"}}', "run.runId must be a UUID"),
+    (b'{"eventTime": "yesterday", "producer": "x", "job": {"namespace": "n", "name": "j"}, '
+     b'"run": {"runId": "8f4e6a3e-1c1b-4b52-9a44-4d1f2f0e7f10"}}', "eventTime"),
+    (b"[1, 2]", "one OpenLineage RunEvent"),
+])
+def test_bad_events_are_refused_with_the_reason(lineage_fleet: LineageFleet, keys: Keys, body: bytes,
+                                                reason: str) -> None:
+    reply = httpx.post(f"{lineage_fleet.lineage}/api/v1/lineage", content=body,
+                       headers={"Authorization": f"Bearer {keys.admin}", "Content-Type": "application/json"})
+    assert reply.status_code == 400
+    assert reason in reply.json()["error"]["message"]
+
+
+def test_the_lineage_endpoint_needs_a_key(lineage_fleet: LineageFleet) -> None:
+    assert httpx.post(f"{lineage_fleet.lineage}/api/v1/lineage", content=b"{}").status_code == 401
+    reply = httpx.get(f"{lineage_fleet.lineage}/api/v1/lineage", params={"response_id": "x"},
+                      headers={"Authorization": "Bearer moe-wrong"})
+    assert reply.status_code == 401 and reply.json()["error"]["code"] == "invalid_api_key"
