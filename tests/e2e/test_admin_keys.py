@@ -195,3 +195,29 @@ async def test_the_key_cli_publishes_audit_events(infra: dict[str, str]) -> None
     assert [e["action"] for e in events] == ["key.created", "key.revoked"]
     assert events[0]["actor"].startswith("cli:") and events[0]["tenant_id"] == "cli-tenant"
     assert token not in str(events)
+
+
+async def test_key_settings_change_over_the_api_and_apply_at_once(accounts_gateway: ServiceProcess,
+                                                                  admin: Admin) -> None:
+    tenant = await admin.tenant()
+    key = await admin.key(tenant)
+    client = _oai(accounts_gateway, key["secret"])
+    assert [m.id async for m in client.models.list()]  # cached on this replica now
+    changed = await admin.call("PATCH", f"/keys/{key['id']}", {
+        "name": "renamed", "expires_in_days": 1, "allowed_models": ["moe-orchestrator-code"],
+        "limits": {"tokens_per_month": 0}})
+    assert (changed["name"], changed["allowed_models"]) == ("renamed", ["moe-orchestrator-code"])
+    assert {k: v for k, v in changed["limits"].items() if v is not None} == {"tokens_per_month": 0}
+    assert changed["expires_at"] is not None and changed["status"] == "active"
+    with pytest.raises(openai.PermissionDeniedError):
+        await client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.RateLimitError):
+        await client.chat.completions.create(model="moe-orchestrator-code",
+                                             messages=[{"role": "user", "content": "x"}])
+    cleared = await admin.call("PATCH", f"/keys/{key['id']}", {"clear_expiry": True, "clear_allowed_models": True,
+                                                               "limits": {}})
+    assert (cleared["expires_at"], cleared["allowed_models"]) == (None, None)
+    assert set(cleared["limits"].values()) == {None}
+    assert (await admin.call("GET", f"/keys/{key['id']}"))["name"] == "renamed"
+    assert tenant in [t["id"] for t in (await admin.call("GET", "/tenants"))["data"]]
+    assert (await admin.call("GET", f"/tenants/{tenant}"))["disabled"] is False
