@@ -89,6 +89,20 @@ def test_an_argument_that_is_not_unambiguous_goes_to_the_planner(question: str) 
     assert recognise(question, ALL) is None
 
 
+@pytest.mark.parametrize("question", [
+    "What is 6 / 2(1+2)?",  # is 2(1+2) one divisor? people disagree
+    "How many days are in a year?", "Convert 2 gallons to liters", "1 ton in kg", "100 calories in joules",
+    "What is 1 horsepower in watts?",  # units whose size depends on where you are
+    "Convert 3pm EST on 2024-07-01 to London",  # EST in July: standard time, or New York's time?
+    "Was ist 1 Billion geteilt durch 2?",  # a German Billion is 10^12
+    "What does DIV mean?", "What does MIX mean?",  # words, not Roman numerals
+    "days between 03/04/2025 and 05/06/2025",  # March or April?
+    "How many days until Christmas?", "What date is 3 weeks from today?",  # no "today" in a preflight
+])
+def test_an_ambiguous_question_goes_to_the_planner(question: str) -> None:
+    assert recognise(question, ALL) is None
+
+
 def test_the_answer_says_what_was_computed() -> None:
     task = recognise('What is the SHA-256 of "abc"?', ALL)
     assert task is not None and task.tool is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from planner.preflight_lexicon import NUM, Question, numbers_from_words, strip_request
+from planner.preflight_lexicon import NOT_ENGLISH, NUM, Question, numbers_from_words, strip_request
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 N = rf"(?:{NUM})"
@@ -90,13 +90,15 @@ def arithmetic_expression(text: str) -> str | None:
     body = re.sub(r"^(?:the (?:result|value) of|the answer to)\s+", "", body, flags=I)
     if re.search(r"\d{4}-\d{2}-\d{2}|\d+\.\d+\.\d+", body) or re.fullmatch(r"[\d\s]+(?:-[\d\s]+)+", body):
         return None  # a date, a version or an IP address, or a phone number, not a subtraction
-    words = numbers_from_words(body)
+    words = body if NOT_ENGLISH.search(text) else numbers_from_words(body)
     if words is None:
         return None
     expression = _steps(words)
     if expression is None:
         return None
     expression = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", expression)  # thousands separators
+    if re.search(r"/\s*[\d.]+\s*\(", expression):
+        return None  # "6 / 2(1+2)": is 2(1+2) one divisor? people disagree, so no exact answer
     if not EXPRESSION.fullmatch(expression) or not _balanced(expression) or not re.search(r"\d", expression):
         return None
     operations = re.sub(rf"(?:{NUM})\s*%(?=\s*of\b|\s*$|\s*\))", "p", expression)  # percentages are numbers

@@ -107,6 +107,8 @@ def zones() -> dict[str, str]:
     table: dict[str, str] = {}
     cities: dict[str, set[str]] = {}
     for name in available_timezones():
+        if re.fullmatch(r"[A-Z]{3,4}(?:\d[A-Z]{3})?", name):
+            continue  # EST, MST, CET, EST5EDT ...: "EST" in July usually means New York's time; say the zone
         table[name.lower()] = name
         if "/" in name and not name.startswith(("Etc/", "SystemV/", "US/")):
             cities.setdefault(name.rsplit("/", 1)[1].replace("_", " ").lower(), set()).add(name)

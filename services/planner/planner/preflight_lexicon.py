@@ -91,8 +91,16 @@ def words_to_number(run: str) -> int | None:
     return total + current
 
 
+NOT_ENGLISH = re.compile(r"\b(?:was ist|wie ?viel|ist|sind|combien|font|fait|vaut|cu[a\u00e1]nto|es|son|mal|fois|von|"
+                         r"geteilt|durch|und|hoch|prozent|moins|divis[e\u00e9]|pour|por|menos|m[a\u00e1]s|entre|"
+                         r"ciento)\b", I)
+
+
 def numbers_from_words(text: str) -> str | None:
-    """Number words (and "2 million") as digits; None when a run of number words is not one number."""
+    """Number words (and "2 million") as digits; None when a run of number words is not one number. Number
+    words are read in English only ("Billion" is 10^12 in German): other questions keep their words."""
+    if NOT_ENGLISH.search(text):
+        return text
     failed = False
 
     def digits(m: re.Match[str]) -> str:

@@ -14,7 +14,7 @@ from planner.preflight_lexicon import NUM, Question, numbers_from_words, plain_n
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 AMBIGUOUS = re.compile(r"^(?:(?:short |long |metric |us |imperial )?tons?|gallons?|gal|pints?|quarts?|cups?|"
-                       r"calories?|cal|acres?|btus?|fluid ounces?|fl oz|barrels?|bushels?|stones?|"
+                       r"calories?|cal|acres?|btus?|hp|horsepower|fluid ounces?|fl oz|barrels?|bushels?|stones?|"
                        r"therms?|years?|yrs?|months?|decades?|centur(?:y|ies)|millenni(?:um|a))$", I)
 UNIT = r"[a-z\u00b0\u00b5\u00ba][a-z\u00b0\u00b5\u00ba/^\d\- ]{0,40}?"
 SHAPES = [
