@@ -21,6 +21,7 @@ from gateway.anthropic_chat import count_tokens, create_message, error_response
 from gateway.audit_api import AuditApi
 from gateway.auth import authenticate
 from gateway.chat import ChatService
+from gateway.console import mount_console
 from gateway.feedback import FeedbackApi
 from gateway.graph_api import GraphApi
 from gateway.keystore import KeyStore
@@ -107,6 +108,7 @@ def create_app(
     app.include_router(knowledge.router)
     app.include_router(feedback.router)
     app.include_router(accounts.router)
+    mount_console(app, settings, feedback.redis, lambda: holder["store"], audit.store)  # /console (admin UI)
 
     @app.exception_handler(OpenAIError)
     async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
