@@ -9,6 +9,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench import chart, config, profile, report
 from bench.config import REPO
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = Benchmark(cfg, stamp).run()
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.docs:
+        _keep_profile(result, cfg.out_dir)
     files = {ext: cfg.out_dir / f"{stamp}.{ext}" for ext in ("json", "md", "png")}
     files["json"].write_text(json.dumps(result, indent=1) + "\n")
     files["md"].write_text(f"# Benchmark {stamp}\n\n{report.markdown(result)}")
@@ -66,6 +69,21 @@ def main(argv: list[str] | None = None) -> int:
     failed = [t["target"] for t in result["targets"] if t["met"] is False]
     log.info("targets missed: %s", ", ".join(failed) or "none")
     return 0
+
+
+def _keep_profile(result: dict[str, Any], out_dir: Path) -> None:
+    """The latest run's profile (Markdown) and flame graphs as bench/results/latest-profile*, replacing the
+    previous ones (docs/performance.md links them)."""
+    services = (result.get("cpu_profile") or {}).get("services")
+    if not services:
+        return
+    for old in LATEST.glob("latest-profile*"):
+        old.unlink()
+    for name, data in services.items():
+        if data.get("flame_graph"):
+            shutil.copyfile(out_dir / data["flame_graph"], LATEST / f"latest-profile-{name}.svg")
+            data["flame_graph"] = f"latest-profile-{name}.svg"
+    (LATEST / "latest-profile.md").write_text(profile.markdown(services))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ class BenchConfig:
     token_samples: int = 5  # requests per path for the token comparison
     sustain_seconds: float = 15.0  # one long full-pipeline cell at the highest concurrency (0 = none)
     probe_messages: int = 200  # Kafka publish/consume probe
-    profile_seconds: float = 0  # > 0: py-spy every service while the full pipeline runs this long
+    profile_seconds: float = 10  # > 0: py-spy every service while the full pipeline runs this long (flame graphs)
     profile_path: str = "full"  # the path driven while profiling
     learning: bool = False  # also run graph-ingest and gap-healer (their model calls follow each answer)
     budget_s: float = 720  # from start-up on, no cell starts after this (a busy machine: fewer cells, said so)
@@ -45,7 +45,7 @@ class BenchConfig:
 
 def quick() -> BenchConfig:
     return BenchConfig(profile="quick", concurrency=[1, 8], runs=1, cell_seconds=1.0, cell_requests=40,
-                       token_samples=2, sustain_seconds=0, probe_messages=50, budget_s=300,
+                       profile_seconds=0, token_samples=2, sustain_seconds=0, probe_messages=50, budget_s=300,
                        command="make bench BENCH_QUICK=1")
 
 

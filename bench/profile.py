@@ -1,5 +1,6 @@
 """Where the fleet's CPU goes under load: py-spy (from .venv-bench) samples every service process while
-the full pipeline is driven, and the collapsed stacks are summarised per service (`--profile SECONDS`)."""
+the full pipeline is driven; the collapsed stacks are summarised per service and drawn as flame graphs
+(`--profile SECONDS`; `make bench` profiles for PROFILE_SECONDS and keeps them as bench/results/latest-profile*)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench import flame
 from bench.procs import BENCH_VENV
 
 PY_SPY = BENCH_VENV / "bin" / "py-spy"
@@ -40,7 +42,10 @@ def finish(running: list[tuple[str, subprocess.Popen[bytes], Path]]) -> dict[str
         if proc.returncode != 0 or not path.exists():
             out[name] = {"error": (err or b"").decode(errors="replace")[-300:]}
             continue
-        out[name] = summarise(path.read_text()) | {"file": path.name}
+        collapsed = path.read_text()
+        graph = path.with_suffix(".svg")
+        graph.write_text(flame.svg(collapsed, f"{name} under load (py-spy, 100 Hz)"))
+        out[name] = summarise(collapsed) | {"file": path.name, "flame_graph": graph.name}
     return out
 
 
@@ -74,7 +79,8 @@ def markdown(profile: dict[str, Any]) -> str:
         if "error" in data:
             lines += [f"py-spy failed: {data['error']}", ""]
             continue
-        lines += [f"{data['samples']} samples ({data['file']}).", "", "| own % | frame |", "|---|---|"]
+        lines += [f"{data['samples']} samples ({data['file']}; flame graph: {data.get('flame_graph', '-')}).", "",
+                  "| own % | frame |", "|---|---|"]
         lines += [f"| {pct} | `{frame}` |" for frame, pct in data["own"]]
         lines += ["", "| inclusive % | frame |", "|---|---|"]
         lines += [f"| {pct} | `{frame}` |" for frame, pct in data["inclusive"]]

@@ -75,6 +75,33 @@ def memory_lines(result: dict[str, Any]) -> list[str]:
             _table(["process", "before MB", "after MB", "growth MB", "growth"], rows)]
 
 
+def profile_lines(result: dict[str, Any], link_prefix: str = "") -> list[str]:
+    """Where each service's CPU went under full-pipeline load (py-spy): the fleet's own frames with the
+    largest inclusive share, and the flame graph."""
+    services = (result.get("cpu_profile") or {}).get("services") or {}
+    if not services:
+        return []
+    load = (result.get("cpu_profile") or {}).get("load") or {}
+    out = ["### Profiles (py-spy, 100 Hz, every service, full pipeline at concurrency 8)", "",
+           f"{load.get('requests', '?')} requests during the profile. Frames of the fleet's own code with the "
+           "largest inclusive share of each service's samples (idle waiting included in the total); the flame "
+           "graphs show everything.", ""]
+    for name, data in services.items():
+        if "error" in data:
+            out.append(f"- **{name}**: py-spy failed: {data['error'][:200]}")
+            continue
+        ours = [(f, pct) for f, pct in data.get("inclusive", []) if any(k in f for k in _OWN_CODE)
+                and not f.startswith(("run (moe_core/service.py)", "<module>"))][:4]
+        graph = f"[flame graph]({link_prefix}{data['flame_graph']})" if data.get("flame_graph") else ""
+        out.append(f"- **{name}** ({data['samples']} samples) {graph}: "
+                   + ("; ".join(f"`{f}` {pct} %" for f, pct in ours) or "no frame of its own above the rest"))
+    return out
+
+
+_OWN_CODE = ("moe_core/", "planner/", "merger/", "expert_worker/", "graph_rag/", "gateway/", "research/",
+             "critic/", "mcp_service/")
+
+
 def _table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])

@@ -29,7 +29,7 @@ def result(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> t
     out = tmp_path_factory.mktemp("bench")
     argv = [sys.executable, "-m", "bench", "--paths", "full", "--concurrency", "1", "--requests", str(REQUESTS),
             "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm", "--token-samples", "1", "--sustain", "0",
-            "--kafka-probe", "20", "--no-docs", "--out", str(out)]
+            "--kafka-probe", "20", "--profile", "0", "--no-docs", "--out", str(out)]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     files = sorted(out.glob("*.json"))
