@@ -13,6 +13,7 @@ from moe_core.bus import Bus
 from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Envelope
 from moe_core.idempotency import Memo
+from moe_core.run_clock import run_started
 from moe_core.settings import FleetSettings
 
 if TYPE_CHECKING:
@@ -23,6 +24,15 @@ if TYPE_CHECKING:
     from moe_core.stage import Stage
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def stamped(value: M) -> M:
+    """The value with the start of the stage run that made it (`started_at`, lineage): stored with it, so a
+    redelivery republishes the same message, not one that claims a later run."""
+    started = run_started()
+    if started is None or not isinstance(value, Envelope) or value.started_at is not None:
+        return value
+    return value.model_copy(update={"started_at": started})
 
 
 class Outcomes(Generic[M]):
@@ -54,6 +64,7 @@ class Outcomes(Generic[M]):
                 value = cancelled()
         else:
             value = await compute()
+        value = stamped(value)
         fresh = value.model_dump_json()
         kept = await self.memo.put_first(key, fresh)
         return (value, True) if kept == fresh else (self.model.model_validate_json(kept), False)

@@ -33,7 +33,7 @@ from moe_core.contracts import (
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
-from moe_core.stage_resources import Outcomes, Resources
+from moe_core.stage_resources import Outcomes, Resources, stamped
 from planner import core
 from planner.augment import augment
 from planner.complexity import estimate
@@ -103,10 +103,10 @@ class Planner:
     async def _decide(self, request: ChatRequest) -> Outcome:
         decided = await self._plan(request)
         if isinstance(decided, Answer):
-            return Outcome(answer=decided)
+            return Outcome(answer=stamped(decided))
         if decided.source == "preflight":  # exact: nothing to add
-            return Outcome(plan=decided)
-        return Outcome(plan=augment(decided, request, self.settings))
+            return Outcome(plan=stamped(decided))
+        return Outcome(plan=stamped(augment(decided, request, self.settings)))
 
     async def start(self) -> None:
         await self.warm()
