@@ -16,6 +16,7 @@ import unicodedata
 
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from moe_core.contracts import Answer, ChatRequest, ModelUse, Source, Usage
 
@@ -92,6 +93,10 @@ class ExactAnswers:
 
     async def put(self, scope: str, entry: ExactEntry) -> None:
         await self.redis.set(self.key(scope, entry.question), entry.model_dump_json(), ex=max(int(self.ttl_s), 1))
+
+    def put_in(self, pipe: Pipeline, scope: str, entry: ExactEntry) -> None:
+        """`put` as one command of the caller's pipeline (no round trip of its own)."""
+        pipe.set(self.key(scope, entry.question), entry.model_dump_json(), ex=max(int(self.ttl_s), 1))
 
     async def drop(self, scope: str, question: str) -> None:
         await self.redis.delete(self.key(scope, question))

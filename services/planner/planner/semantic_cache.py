@@ -149,7 +149,10 @@ class SemanticCache:
         if not cacheable(answer) or len(answer.content) > self.settings.cache_max_answer_chars:
             return False
         pending_key = f"{self._pending}:{answer.cache_key}"
-        raw = await self.redis.get(pending_key)
+        pipe = self.redis.pipeline(transaction=False)  # one round trip: what to store, and whether it was rated
+        pipe.get(pending_key)
+        pipe.exists(f"{self._early_flags}:{answer.cache_key}")
+        raw, flagged = await pipe.execute()
         if raw is None:
             return False  # not planned as cacheable here, already stored, or waited too long
         try:
@@ -159,7 +162,7 @@ class SemanticCache:
         if entry.tenant_id != answer.tenant_id:
             log.warning("answer %s: tenant differs from its plan's; not cached", answer.response_id)
             return False
-        if await self.redis.exists(f"{self._early_flags}:{answer.cache_key}"):
+        if flagged:
             await self.redis.delete(pending_key)  # rated 1-2 before it was stored: never cache it
             return False
         normalised = normalise(entry.question)
@@ -172,12 +175,16 @@ class SemanticCache:
         }
         async with self._collection() as collection:
             await self._writes.upsert(collection, Entry(str(answer.cache_key), vector, normalised, metadata))
-            await self.redis.delete(pending_key)
-            await self.exact.put(entry.scope, ExactEntry(
+            pipe = self.redis.pipeline(transaction=False)  # one round trip: done, the exact repeat, sweep due?
+            pipe.delete(pending_key)
+            self.exact.put_in(pipe, entry.scope, ExactEntry(
                 cache_key=str(answer.cache_key), question=entry.question, answer=answer.content,
                 experts_used=answer.experts_used, models_used=answer.models_used))
+            pipe.set(self._sweep_key, "1", nx=True, ex=3600)
+            sweep_due = (await pipe.execute())[-1]
             SEMANTIC_CACHE.labels("store", "stored").inc()
-            await self._sweep(collection)
+            if sweep_due:
+                await self._sweep(collection)
         return True
 
     async def flag(self, feedback: Feedback) -> bool:
@@ -205,10 +212,14 @@ class SemanticCache:
             SEMANTIC_CACHE.labels("flag", "flagged").inc()
         return True
 
+    @property
+    def _sweep_key(self) -> str:
+        return f"planner:cache-sweep:{self.settings.topic_namespace}"
+
     async def _sweep(self, collection: Any) -> None:
-        """At most once per hour per namespace: delete expired entries."""
-        if await self.redis.set(f"planner:cache-sweep:{self.settings.topic_namespace}", "1", nx=True, ex=3600):
-            await collection.delete(where={"created_at": {"$lt": time.time() - self.settings.cache_ttl_s}})
+        """At most once per hour per namespace (the caller took the hour's `_sweep_key`): delete expired
+        entries."""
+        await collection.delete(where={"created_at": {"$lt": time.time() - self.settings.cache_ttl_s}})
 
 
 def _candidate(key: str, meta: Any, distance: float) -> Candidate:
