@@ -103,6 +103,16 @@ def test_an_ambiguous_question_goes_to_the_planner(question: str) -> None:
     assert recognise(question, ALL) is None
 
 
+@pytest.mark.parametrize(("question", "zone"), [
+    ("What time is it in Tokyo?", "Asia/Tokyo"), ("what's the current time in New York", "America/New_York"),
+    ("time in Europe/Berlin right now", "Europe/Berlin"), ("What time is it in UTC?", "UTC"),
+])
+def test_the_time_now_in_a_zone_is_read_from_the_clock(question: str, zone: str) -> None:
+    task = recognise(question, ALL)
+    assert task is not None and (task.tool, task.args) == ("time_facts", {"timezone": zone})
+    assert f" in {zone} is UTC" in IMPLEMENTATIONS["time_facts"](task.args).text
+
+
 def test_the_answer_says_what_was_computed() -> None:
     task = recognise('What is the SHA-256 of "abc"?', ALL)
     assert task is not None and task.tool is not None

@@ -16,7 +16,7 @@ from moe_core.contracts.tools import PRECISION_CATEGORY
 from planner.preflight_algebra import calculus, solve
 from planner.preflight_arith import arithmetic
 from planner.preflight_chain import compound
-from planner.preflight_dates import calendar, date_add, date_diff, timezone, today_free, weekday
+from planner.preflight_dates import calendar, current_time, date_add, date_diff, timezone, today_free, weekday
 from planner.preflight_lexicon import Question, take_quotes
 from planner.preflight_numbers import finance, gcd_lcm, number_base, primes, roman, statistics, subnet
 from planner.preflight_text import base64, checksum, hashing, json_valid, text_measure
@@ -56,8 +56,11 @@ def match(question: str) -> Hit | None:
     if json_hit:
         return json_hit
     q = normalise(question)
-    if not q.text or ABOUT.match(q.text) or not today_free(q.text):
+    if not q.text or ABOUT.match(q.text):
         return None
+    now = current_time(q)  # the one question about "now" a tool answers exactly: it reads the clock
+    if now is not None or not today_free(q.text):
+        return now
     for rule in RULES:
         hit = rule(q)
         if hit is not None:

@@ -160,10 +160,22 @@ def timezone(q: Question) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def current_time(q: Question) -> tuple[str, dict[str, Any]] | None:
+    """"What time is it in Tokyo?": the time_facts tool reads the clock (the answer names the moment)."""
+    body = strip_request(q.text)
+    m = re.fullmatch(r"(?:what )?time is it(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)(?: now| right now)?",
+                     body, I) or \
+        re.fullmatch(r"(?:the )?(?:current |local )?time(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)"
+                     r"(?: now| right now)?", body, I)
+    zone = zones().get(m["z"].strip().lower()) if m else None
+    return ("time_facts", {"timezone": zone}) if zone else None
+
+
 def today_free(text: str) -> bool:
     """True when the text names no relative day (today, tomorrow ...), which a preflight cannot resolve."""
     return not re.search(r"\b(?:today|tomorrow|yesterday|now|tonight|(?:next|last|this) (?:week|month|year|monday|"
                          r"tuesday|wednesday|thursday|friday|saturday|sunday|weekend))\b", text, I)
 
 
-__all__ = ["calendar", "date_add", "date_diff", "parse_date", "shift", "timezone", "today_free", "weekday"]
+__all__ = ["calendar", "current_time", "date_add", "date_diff", "parse_date", "shift", "timezone", "today_free",
+           "weekday"]
