@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,3 +91,10 @@ def fleet_topics() -> list[str]:
     from moe_core.contracts.topics import Topics
 
     return list(Topics.for_namespace("moe").all())
+
+
+def grafana_to_promql(expr: str, rate_interval: str = "5m") -> str:
+    """A panel's query as Prometheus runs it: Grafana's interval variables, `$service` = every service."""
+    for var, value in (("$__rate_interval", rate_interval), ("$__interval", "1m"), ("$__range", "1h")):
+        expr = expr.replace(var, value)
+    return re.sub(r"\$\{?service\}?", ".*", expr)

@@ -12,7 +12,7 @@ from typing import Any
 import promql_parser
 import pytest
 
-from tests.deploy.deploy_support import COMPOSE, DASHBOARDS, GRAFANA, load_yaml
+from tests.deploy.deploy_support import COMPOSE, DASHBOARDS, GRAFANA, grafana_to_promql, load_yaml
 
 pytestmark = pytest.mark.unit
 
@@ -45,13 +45,6 @@ def panels(dash: dict[str, Any]) -> list[dict[str, Any]]:
 
 def all_exprs() -> list[str]:
     return [t["expr"] for d in dashboards().values() for p in panels(d) for t in p["targets"]]
-
-
-def grafana_to_promql(expr: str, rate_interval: str = "5m") -> str:
-    """A panel's query as Prometheus runs it: Grafana's interval variables, `$service` = every service."""
-    for var, value in (("$__rate_interval", rate_interval), ("$__interval", "1m"), ("$__range", "1h")):
-        expr = expr.replace(var, value)
-    return re.sub(r"\$\{?service\}?", ".*", expr)
 
 
 def test_one_folder_one_dashboard_per_concern() -> None:

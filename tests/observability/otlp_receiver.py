@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -15,10 +16,18 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 class Span:
     service: str
     name: str
-    kind: int
+    kind: int  # opentelemetry.proto SpanKind: 4 producer, 5 consumer
     trace_id: str
     span_id: str
     parent_span_id: str
+    attributes: dict[str, str]
+
+
+def _value(v: Any) -> str:
+    kind = v.WhichOneof("value")
+    if kind == "bytes_value":
+        return bytes(v.bytes_value).decode("utf-8", errors="replace")
+    return str(getattr(v, kind)) if kind else ""
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -32,7 +41,8 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
             service = attrs.get("service.name", "?")
             for scope_spans in resource_spans.scope_spans:
-                spans += [Span(service, s.name, s.kind, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex())
+                spans += [Span(service, s.name, s.kind, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
+                               {a.key: _value(a.value) for a in s.attributes})
                           for s in scope_spans.spans]
         self.sink.add(spans)
         return trace_service_pb2.ExportTraceServiceResponse()

@@ -34,6 +34,16 @@ def _position(consumer: Any, tp: Any) -> int | None:
     return int(state.position)
 
 
+def _consumers(subscriber: Any) -> list[Any]:
+    """A subscriber's aiokafka consumers: one, or one per worker (FastStream's concurrent subscriber with
+    max_workers runs a consumer subgroup, the partitions shared between them)."""
+    subgroup = getattr(subscriber, "consumer_subgroup", None)
+    if subgroup:
+        return list(subgroup)
+    consumer = getattr(subscriber, "consumer", None)
+    return [consumer] if consumer is not None else []
+
+
 class ConsumerLagCollector(Collector):
     def __init__(self) -> None:
         self._brokers: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -45,14 +55,14 @@ class ConsumerLagCollector(Collector):
         """(service, group, topic, partition, lag) for every assigned partition with a known lag."""
         for broker, service in list(self._brokers.items()):
             for subscriber in list(getattr(broker, "subscribers", [])):
-                consumer = getattr(subscriber, "consumer", None)
-                group = getattr(consumer, "_group_id", None)
-                if consumer is None or not group:
-                    continue
-                for tp in list(consumer.assignment()):
-                    highwater, position = consumer.highwater(tp), _position(consumer, tp)
-                    if highwater is not None and position is not None:
-                        yield service, str(group), tp.topic, str(tp.partition), max(int(highwater) - position, 0)
+                for consumer in _consumers(subscriber):
+                    group = getattr(consumer, "_group_id", None)
+                    if not group:
+                        continue
+                    for tp in list(consumer.assignment()):
+                        highwater, position = consumer.highwater(tp), _position(consumer, tp)
+                        if highwater is not None and position is not None:
+                            yield service, str(group), tp.topic, str(tp.partition), max(int(highwater) - position, 0)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(LAG_METRIC, "Records of a partition not yet handed to the stage (consumer lag)",
