@@ -117,6 +117,8 @@ def test_audit_lists_every_stage_run_with_its_times(lineage_fleet: LineageFleet,
         if run is not parent:
             assert run["parent_run_id"] == parent["run_id"]
     plan_run, merge_run = by_job["planner.plan"][0], by_job["merger.merge"][0]
+    # started_at (set as each stage consumed its input): the plan and the merge are real spans, not instants
+    assert plan_run["started_at"] < plan_run["ended_at"] and merge_run["started_at"] < merge_run["ended_at"]
     assert plan_run["ended_at"] <= min(r["started_at"] for r in by_job["expert-worker.expert"])
     assert max(r["ended_at"] for r in by_job["expert-worker.expert"]) <= merge_run["ended_at"]
 
