@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from critic import core
 from critic.settings import CriticSettings
 from moe_core.bus import Bus
-from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Answer, Draft, Progress
 from moe_core.inference import InferenceClient, InferenceError, ModelRef
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
@@ -20,13 +19,12 @@ log = logging.getLogger(__name__)
 
 
 class Critic:
-    def __init__(self, settings: CriticSettings, bus: Bus, inference: InferenceClient, outcomes: Outcomes[Answer],
-                 cancels: Cancellations | None) -> None:
+    def __init__(self, settings: CriticSettings, bus: Bus, inference: InferenceClient,
+                 outcomes: Outcomes[Answer]) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
-        self.outcomes = outcomes
-        self.cancels = cancels
+        self.outcomes = outcomes  # stored answers; a Cancel stops the review (the stage's cancel policy)
 
     def refs(self) -> list[ModelRef]:
         config = self.inference.config
@@ -35,13 +33,19 @@ class Critic:
     async def handle(self, draft: Draft) -> None:
         verdict = "republished"
 
-        async def review() -> Answer:
+        def decided(answer: Answer, how: str) -> Answer:
             nonlocal verdict
-            await self._progress(draft, "reviewing", ", ".join(draft.categories))
-            answer, verdict = await self._review(draft)
+            verdict = how
             return answer
 
-        answer, _ = await self.outcomes.once(draft.response_id, review)
+        async def review() -> Answer:
+            await self._progress(draft, "reviewing", ", ".join(draft.categories))
+            return decided(*await self._review(draft))
+
+        answer, _ = await self.outcomes.once(
+            draft.response_id, review, message=draft,
+            cancelled=lambda: decided(core.cancelled(draft), "cancelled"),
+            expired=lambda: decided(core.unreviewed(draft, "deadline passed"), "unreviewed"))
         await self.bus.publish(answer, self.bus.topics.answers)
         if draft.ingest is not None and answer.error is None:
             ingest = draft.ingest.model_copy(update={"answer": answer.content})
@@ -50,15 +54,10 @@ class Critic:
             await self._progress(draft, verdict, "")
 
     async def _review(self, draft: Draft) -> tuple[Answer, str]:
-        if draft.expired():
-            return core.unreviewed(draft, "deadline passed"), "unreviewed"
         try:
-            call = self.inference.chat(self.refs(), core.review_messages(draft),
-                                       max_tokens=self.settings.critic_max_tokens, temperature=0.0,
-                                       timeout_s=draft.remaining_seconds())
-            done = await (self.cancels.run(draft.response_id, call) if self.cancels else call)
-        except RequestCancelled:
-            return core.cancelled(draft), "cancelled"
+            done = await self.inference.chat(self.refs(), core.review_messages(draft),
+                                             max_tokens=self.settings.critic_max_tokens, temperature=0.0,
+                                             timeout_s=draft.remaining_seconds())
         except InferenceError as exc:
             log.warning("critic model failed, the draft goes out unreviewed: %s", exc)
             return core.unreviewed(draft, "the critic model failed"), "unreviewed"
@@ -76,7 +75,7 @@ class Critic:
 STAGE = Stage(
     name="critic",
     settings=CriticSettings,
-    build=lambda res: Critic(res.settings, res.bus, res.inference, res.outcomes(), res.cancels),
+    build=lambda res: Critic(res.settings, res.bus, res.inference, res.outcomes()),
     summary="Drafts of medical and legal answers -> a second pass -> the answer the user gets.",
     consumes=(Consumes("drafts", Draft, "handle"),),
     publishes=("answers", "ingest", "progress"),

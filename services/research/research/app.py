@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI
 
 from moe_core.bus import Bus
-from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Progress, ResearchTask, TaskResult, Usage
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
@@ -20,18 +18,16 @@ from research.searxng import SearchError, SearxngClient, WebHit
 from research.settings import ResearchSettings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class Researcher:
     def __init__(self, settings: ResearchSettings, bus: Bus, inference: InferenceClient, searxng: SearxngClient,
-                 outcomes: Outcomes[TaskResult], cancels: Cancellations | None) -> None:
+                 outcomes: Outcomes[TaskResult]) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
         self.searxng = searxng
         self.outcomes = outcomes
-        self.cancels = cancels
 
     async def handle(self, task: ResearchTask) -> None:
         async def research() -> TaskResult:
@@ -39,7 +35,10 @@ class Researcher:
             await self._progress(task, "researching", "; ".join(queries))
             return await self._run(task, queries)
 
-        result, _ = await self.outcomes.once(f"{task.response_id}:{task.task_id}", research)
+        result, _ = await self.outcomes.once(  # a Cancel stops the search and the summary
+            f"{task.response_id}:{task.task_id}", research, message=task,
+            cancelled=lambda: self._failed(task, "cancelled"),
+            expired=lambda: self._failed(task, "deadline passed before the task started"))
         await self.bus.publish(result, self.bus.topics.results)
         detail = result.error or f"{len(result.sources)} sources"
         await self._progress(task, "failed" if result.error else "researched", detail)
@@ -47,18 +46,13 @@ class Researcher:
     async def _run(self, task: ResearchTask, queries: list[str]) -> TaskResult:
         started = time.perf_counter()
         base = {**task.child_fields(), "task_id": task.task_id, "kind": "research", "category": task.category}
-        if task.expired():
-            return TaskResult(**base, confidence="low", error="deadline passed before the task started")
         try:
-            hits = await self._cancellable(task, self.searxng.search_all(
-                queries, task.max_results, timeout_s=task.remaining_seconds()))
+            hits = await self.searxng.search_all(queries, task.max_results, timeout_s=task.remaining_seconds())
             summary, model, server, usage = await self._summarise(task, hits)
         except SearchError as exc:
             log.warning("web search failed: %s", exc)
             return TaskResult(**base, confidence="low", error=f"web search failed: {exc}",
                               duration_ms=(time.perf_counter() - started) * 1000)
-        except RequestCancelled:
-            return TaskResult(**base, confidence="low", error="cancelled")
         return TaskResult(**base, content=core.content(hits, summary), confidence=core.confidence(hits),
                           sources=core.sources(hits), model=model, server=server, usage=usage,
                           data={"queries": queries, "hits": len(hits)},
@@ -70,20 +64,22 @@ class Researcher:
         if not hits or not self.settings.research_summarise:
             return None, None, None, Usage()
         try:
-            done = await self._cancellable(task, self.inference.chat(
+            done = await self.inference.chat(
                 self.inference.config.for_role("research"),
                 core.summary_messages(task.question, hits),
                 max_tokens=self.settings.research_max_tokens,
                 temperature=0.0,
                 timeout_s=task.remaining_seconds(),
-            ))
+            )
         except InferenceError as exc:
             log.warning("summary failed, the digest stands in: %s", exc)
             return None, None, None, Usage()
         return done.content, done.model, done.server, done.usage
 
-    async def _cancellable(self, task: ResearchTask, work: Awaitable[T]) -> T:
-        return await (self.cancels.run(task.response_id, work) if self.cancels is not None else work)
+    @staticmethod
+    def _failed(task: ResearchTask, error: str) -> TaskResult:
+        return TaskResult(**task.child_fields(), task_id=task.task_id, kind="research", category=task.category,
+                          confidence="low", error=error)
 
     async def close(self) -> None:
         await self.searxng.aclose()
@@ -97,7 +93,7 @@ def build(res: Resources) -> Researcher:
     settings: ResearchSettings = res.settings
     searxng = res.extra.get("searxng") or SearxngClient(settings.searxng_url, settings.searxng_timeout_s,
                                                         settings.searxng_language)
-    return Researcher(settings, res.bus, res.inference, searxng, res.outcomes(), res.cancels)
+    return Researcher(settings, res.bus, res.inference, searxng, res.outcomes())
 
 
 STAGE = Stage(
