@@ -6,11 +6,14 @@ planned by the planner model (scripted) into a tool task next to an expert task.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from typing import Any
 
 import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mcp_service.tools import IMPLEMENTATIONS
 from moe_core.bus import Bus
@@ -168,3 +171,31 @@ async def test_a_mixed_question_is_planned_by_the_planner_model_with_a_tool_task
     assert plans and plans[0].source == "llm"
     assert [(t.kind, t.tool) for t in plans[0].tasks] == [("tool", "hash_text"), ("expert", None)]
     assert [(t.tool, t.args) for t in tools] == [("hash_text", {"text": "abc", "algorithm": "sha256"})]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(list("0123456789 .,:/%+-*x'\"()?!abcdefmnoprstuvwxyzMCDXLIV")) |
+                st.sampled_from(["what is ", "sha256 of ", " plus ", " in ", " to ", " days after ", "2024-02-29",
+                                 "10.0.0.0/8", " percent", "convert ", " km", " miles", " then ", "0x", "base64",
+                                 " and ", "twenty", " hundred", "is ", " prime", "roman"]), max_size=24)
+       .map("".join))
+def test_the_preflight_never_crashes_and_only_claims_valid_calls(text: str) -> None:
+    task = recognise(text, ALL)
+    assert task is None or (task.tool is not None and ALL.valid(task.tool, task.args))
+
+
+@settings(max_examples=100, deadline=None)
+@given(a=st.integers(0, 10**6), b=st.integers(1, 10**4), c=st.integers(1, 999),
+       phrasing=st.sampled_from(["What is {a} plus {b} times {c}?", "{a} minus {b}, then divided by {c}",
+                                 "how much is {a} divided by {b} plus {c}", "calculate {b}% of {a}",
+                                 "increase {a} by {c}%", "add {a} and {b}", "subtract {b} from {a}"]))
+def test_arithmetic_in_words_computes_what_was_asked(a: int, b: int, c: int, phrasing: str) -> None:
+    expected = {"What is {a} plus {b} times {c}?": Fraction(a + b * c),
+                "{a} minus {b}, then divided by {c}": Fraction(a - b, c),
+                "how much is {a} divided by {b} plus {c}": Fraction(a, b) + c,
+                "calculate {b}% of {a}": Fraction(b * a, 100), "increase {a} by {c}%": Fraction(a * (100 + c), 100),
+                "add {a} and {b}": Fraction(a + b), "subtract {b} from {a}": Fraction(a - b)}[phrasing]
+    task = recognise(phrasing.format(a=a, b=b, c=c), ALL)
+    assert task is not None and task.tool == "calculate"
+    result = IMPLEMENTATIONS["calculate"](task.args).result
+    assert Fraction(result["fraction"]) == expected
