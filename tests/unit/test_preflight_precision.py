@@ -56,9 +56,10 @@ def test_held_out_precision_is_100_percent_and_recall_at_least_90(results: dict[
     assert rates["recall"] >= 0.9, rates
 
 
-def test_no_wrong_exact_answer_on_the_tuning_set_either(results: dict[str, list[evaluate.Graded]]) -> None:
-    assert [(g.item["q"], g.text) for g in results["tuning"] if g.verdict == "wrong"] == []
-    assert evaluate.rates(results["tuning"])["recall"] >= 0.9
+@pytest.mark.parametrize("name", ["tuning", "probe"])
+def test_no_wrong_exact_answer_on_the_other_sets_either(results: dict[str, list[evaluate.Graded]], name: str) -> None:
+    assert [(g.item["q"], g.text) for g in results[name] if g.verdict == "wrong"] == []
+    assert evaluate.rates(results[name])["recall"] >= 0.9
 
 
 def test_every_distractor_goes_to_the_planner(results: dict[str, list[evaluate.Graded]]) -> None:

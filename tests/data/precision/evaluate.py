@@ -26,7 +26,7 @@ from planner.preflight import recognise
 from planner.tool_catalogue import ToolCatalogue
 
 HERE = Path(__file__).parent
-SETS = ("tuning", "heldout")
+SETS = ("tuning", "heldout", "probe")
 HISTORY = [
     "How the numbers came about (recorded by hand, not regenerated): with the preflight as it was before",
     "issue 15 (per-phrasing rules), the same questions gave tuning precision 92.9% (10 wrong of 140 answered),",
@@ -35,7 +35,7 @@ HISTORY = [
     "grammars (before any fix driven by the tuning set) gave held-out precision 100% and recall 94.4%. Caveat:",
     "both sets were written by the engineer who wrote the grammars (the held-out set first, without looking at",
     "the code's phrasings); an independently written set would be a stronger test of how the grammars",
-    "generalise.",
+    "generalise. The probe's first run: precision 100% (29 answered), recall 96.7%, distractors 10/10.",
 ]
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
@@ -128,7 +128,8 @@ def report(results: dict[str, list[Graded]]) -> str:
              "question about hashing, subnets ... that no tool answers, or numbers in a non-mathematical question)",
              "must go to the planner; reaching a tool counts as a wrong exact answer.", "",
              "The held-out set (tests/data/precision/heldout.yaml) was written before the preflight was changed and",
-             "is kept out of the tuning loop; the tuning set (tuning.yaml) is what the preflight was tuned against.",
+             "is kept out of the tuning loop; the tuning set (tuning.yaml) is what the preflight was tuned against;",
+             "the probe (probe.yaml) was written after the tuning, as a fresh check, and is not tuned against either.",
              "", *HISTORY, "",
              "| set | questions | tool questions | distractors handed over | answered | wrong | precision | recall |",
              "|---|---|---|---|---|---|---|---|"]
