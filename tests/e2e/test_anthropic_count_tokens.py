@@ -31,9 +31,9 @@ def gw(bare_gateway: ServiceProcess, api_key: str) -> anthropic.AsyncAnthropic:
 
 async def test_count_tokens_counts_system_messages_and_tools(gw: anthropic.AsyncAnthropic) -> None:
     question = [{"role": "user", "content": "What is 17% of 2340?"}]
-    bare = await gw.messages.count_tokens(model="claude-sonnet-4-5", messages=question)  # type: ignore[arg-type]
+    bare = await gw.messages.count_tokens(model="claude-sonnet-4-6", messages=question)  # type: ignore[arg-type]
     assert bare.input_tokens == count_text("What is 17% of 2340?") > 0
-    full = await gw.messages.count_tokens(model="claude-sonnet-4-5", system="You are a careful assistant.",
+    full = await gw.messages.count_tokens(model="claude-sonnet-4-6", system="You are a careful assistant.",
                                           messages=question, tools=[WEATHER_TOOL])  # type: ignore[arg-type, list-item]
     tools_json = ('[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", '
                   '"properties": {"city": {"type": "string"}}, "required": ["city"]}, "description": '
@@ -51,8 +51,8 @@ async def test_count_tokens_counts_system_messages_and_tools(gw: anthropic.Async
 @pytest.mark.parametrize(("kwargs", "error", "needle"), [
     ({"model": "llama-unknown", "messages": [{"role": "user", "content": "x"}]}, anthropic.NotFoundError,
      "llama-unknown"),
-    ({"model": "claude-sonnet-4-5", "messages": []}, anthropic.BadRequestError, "messages"),
-    ({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": [{"type": "image"}]}]},
+    ({"model": "claude-sonnet-4-6", "messages": []}, anthropic.BadRequestError, "messages"),
+    ({"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": [{"type": "image"}]}]},
      anthropic.BadRequestError, "image"),
 ])
 async def test_count_tokens_errors_are_in_anthropic_format(gw: anthropic.AsyncAnthropic, kwargs: dict[str, Any],
@@ -66,10 +66,10 @@ async def test_count_tokens_errors_are_in_anthropic_format(gw: anthropic.AsyncAn
 async def test_count_tokens_needs_a_key(bare_gateway: ServiceProcess) -> None:
     client = anthropic.AsyncAnthropic(base_url=bare_gateway.url, api_key="sk-wrong", max_retries=0, timeout=30)
     with pytest.raises(anthropic.AuthenticationError):
-        await client.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}])
+        await client.messages.count_tokens(model="claude-sonnet-4-6", messages=[{"role": "user", "content": "x"}])
 
 
-@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"])
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-1"])
 async def test_claude_model_ids_select_a_mode(gw: anthropic.AsyncAnthropic, driver: BusDriver, model: str) -> None:
     m = _marker()
     task = asyncio.create_task(gw.messages.create(model=model, max_tokens=32, stop_sequences=["\n\nHuman:", "END"],
