@@ -177,3 +177,26 @@ def test_every_page_needs_a_signed_in_session(console_fleet: Fleet, method: str,
         reply = httpx.request(method, f"{base}{path}", cookies=cookie, follow_redirects=False, timeout=30)
         assert reply.status_code == 303, (path, reply.text)
         assert reply.headers["location"] == "/console/login"
+
+
+def test_an_expert_model_is_taken_out_of_service_and_back(console_fleet: Fleet, console_keys: ConsoleKeys,
+                                                           browser: webdriver.Chrome, shots: Path) -> None:
+    base = console_fleet["gateway"].url
+    _sign_in(browser, base, console_keys.admin)
+    _wait(browser, ec.presence_of_element_located((By.ID, "new-key")), "the keys page")
+    browser.get(f"{base}/console/fleet")
+
+    def state(form_id: str) -> str:
+        return _text(browser, f"#{form_id} span")
+
+    b, last = "expert-data_analyst-expert-model-b", "expert-data_analyst-expert-model"
+    assert (state(b), state(last)) == ("enabled", "enabled")
+    browser.find_element(By.CSS_SELECTOR, f"#{b} button").click()
+    _wait(browser, lambda d: state(b) == "disabled", "expert-model-b disabled")
+    browser.find_element(By.CSS_SELECTOR, f"#{last} button").click()  # the category's last model: refused
+    _wait(browser, ec.presence_of_element_located((By.ID, "error")), "the refusal")
+    assert "last enabled model of 'data_analyst'" in _text(browser, "#error")
+    assert state(last) == "enabled"
+    browser.save_screenshot(str(shots / "12-expert-disabled.png"))
+    browser.find_element(By.CSS_SELECTOR, f"#{b} button").click()
+    _wait(browser, lambda d: state(b) == "enabled", "expert-model-b enabled again")

@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from moe_core.inference.config import InferenceServer
+from moe_core.switches import servers_key
 
 log = logging.getLogger(__name__)
 INFLIGHT_HORIZON_S = 600.0
@@ -88,6 +89,7 @@ class InferenceFleet:
                  heartbeat_s: float = 10.0) -> None:
         self.redis = redis
         self.prefix = f"inference:{namespace}"
+        self.namespace = namespace
         self.unhealthy_s = unhealthy_s
         self.affinity_ttl_s = affinity_ttl_s
         self.heartbeat_s = heartbeat_s
@@ -100,7 +102,9 @@ class InferenceFleet:
             pipe.hgetall(f"{self.prefix}:server:{server.name}")
             pipe.exists(f"{self.prefix}:down:{server.name}")
             pipe.zcount(f"{self.prefix}:inflight:{server.name}", now - INFLIGHT_HORIZON_S, "+inf")
+        pipe.smembers(servers_key(self.namespace))  # the operator's switches (moe_core.switches)
         raw = await pipe.execute()
+        disabled = raw.pop()
         views: dict[str, ServerView] = {}
         for i, server in enumerate(servers):
             beat, down, inflight = raw[3 * i], raw[3 * i + 1], raw[3 * i + 2]
@@ -109,7 +113,7 @@ class InferenceFleet:
                 view.healthy = beat.get("healthy") == "1"
                 view.loaded = {_base(m) for m in json.loads(beat.get("loaded") or "[]")}
                 view.models = {_base(m) for m in json.loads(beat.get("models") or "[]")}
-            if down:
+            if down or server.name in disabled:
                 view.healthy = False
             views[server.name] = view
         return views

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from moe_core.contracts import Feedback
 from moe_core.inference import ModelRef
+from moe_core.switches import expert_member, experts_key
 
 _APPLY = """
 local now, half_life, field, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
@@ -74,6 +75,7 @@ class ScoreBoard:
                  half_life_s: float, dedupe_ttl_s: int = 30 * 86400) -> None:
         self.redis = redis
         self.prefix = f"expert:score:{namespace}"
+        self.namespace = namespace
         self.rated = f"expert:rated:{namespace}"
         self.min_score = min_score
         self.min_ratings = min_ratings
@@ -105,6 +107,9 @@ class ScoreBoard:
         return score.n >= self.min_ratings and score.value < self.min_score
 
     async def usable(self, category: str, refs: list[ModelRef]) -> list[ModelRef]:
-        """The refs whose model is not skipped for this category; all of them if every one would be."""
-        keep = [ref for ref in refs if not self.skipped(await self.score(category, ref.model))]
-        return keep or refs
+        """The refs whose model is neither disabled by an operator (moe_core.switches) nor skipped for this
+        category; all of them if every one would be."""
+        off = await self.redis.smembers(experts_key(self.namespace))
+        enabled = [ref for ref in refs if expert_member(category, ref.model) not in off] or refs
+        keep = [ref for ref in enabled if not self.skipped(await self.score(category, ref.model))]
+        return keep or enabled

@@ -108,7 +108,7 @@ def create_app(
     app.include_router(knowledge.router)
     app.include_router(feedback.router)
     app.include_router(accounts.router)
-    mount_console(app, settings, feedback.redis, lambda: holder["store"], audit.store)  # /console (admin UI)
+    mount_console(app, settings, bus, feedback.redis, lambda: holder["store"], audit.store)  # /console (admin UI)
 
     @app.exception_handler(OpenAIError)
     async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:

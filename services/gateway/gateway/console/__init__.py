@@ -15,10 +15,11 @@ from gateway.console.operations import OperationPages
 from gateway.console.settings import ConsoleSettings
 from gateway.keystore import KeyStore
 from moe_core.audit.store import AuditStore
+from moe_core.bus import Bus
 from moe_core.settings import FleetSettings
 
 
-def mount_console(app: FastAPI, settings: FleetSettings, redis: Redis, store: Callable[[], KeyStore],
+def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis, store: Callable[[], KeyStore],
                   audit_store: Callable[[], Awaitable[AuditStore]]) -> ConsoleCore | None:
     """Add the console's routes to the gateway app (unless MOE_CONSOLE_ENABLED=false)."""
     console = ConsoleSettings()
@@ -26,7 +27,7 @@ def mount_console(app: FastAPI, settings: FleetSettings, redis: Redis, store: Ca
         return None
     core = ConsoleCore(redis, settings.topic_namespace, store, app, console)
     AccountPages(core)
-    FleetPage(core, settings, redis)
+    FleetPage(core, settings, redis, bus)
     OperationPages(core, audit_store)
     app.include_router(core.router)
     return core
