@@ -114,50 +114,107 @@ class AuditStore:
     async def drop(self) -> None:
         await self.pool.execute("DROP SCHEMA IF EXISTS " + self.s + " CASCADE")
 
-    async def append(self, record: AuditRecord) -> bool:
-        """Store a record at the end of its request's chain and its tenant's day chain (once: a redelivered
-        record is recognised by topic, partition and offset). True when it was new."""
-        payload = json.dumps(record.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        row = {**record.__dict__, "payload": payload}
-        day = record.broker_ts.date()
+    async def append(self, record: AuditRecord, events: list[dict[str, Any]] | None = None) -> tuple[bool, int]:
+        """Store a record at the end of its request's chain and its tenant's day chain, and its lineage events,
+        in one transaction (once: a redelivered record is recognised by topic, partition and offset).
+        Returns (the record was new, how many events were new)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", record.response_id)
-            if await conn.fetchval('SELECT 1 FROM audit_records WHERE topic=$1 AND partition=$2 '
-                                   'AND "offset"=$3', record.topic, record.partition, record.offset):
-                return False
-            last = await conn.fetchrow("SELECT seq, hash FROM audit_records WHERE response_id=$1 "
-                                       "ORDER BY seq DESC LIMIT 1", record.response_id)
-            seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
-            digest = record_hash(prev, content_of(row))
-            await conn.execute("INSERT INTO audit_roots (tenant_id, day, records, root) "
-                               "VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING", record.tenant_id, day, GENESIS)
-            root = await conn.fetchrow("SELECT records, root FROM audit_roots WHERE tenant_id=$1 "
-                                       "AND day=$2 FOR UPDATE", record.tenant_id, day)
-            day_seq = root["records"] + 1
-            await conn.execute(
-                'INSERT INTO audit_records (topic, partition, "offset", broker_ts, response_id, tenant_id, '
-                "message_type, stage, created_at, payload, seq, prev_hash, hash, day, day_seq) VALUES "
-                "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-                record.topic, record.partition, record.offset, record.broker_ts, record.response_id,
-                record.tenant_id, record.message_type, record.stage, record.created_at, payload, seq, prev, digest,
-                day, day_seq)
-            await conn.execute("UPDATE audit_roots SET records=$3, root=$4 WHERE tenant_id=$1 AND day=$2",
-                               record.tenant_id, day, day_seq, fold_root(root["root"], digest))
+            new = await self._append(conn, record)
+            added = await self._insert_events(conn, events or [], response_id=record.response_id,
+                                              tenant_id=record.tenant_id, source_ts=record.broker_ts, origin="derived")
+        return new, added
+
+    async def append_many(self, items: list[tuple[AuditRecord, list[dict[str, Any]]]]) -> int:
+        """Several records and their events in one transaction and a handful of statements (a consumer batch).
+        The locks of every request and tenant-day involved are taken first, in one order, so concurrent
+        batches cannot deadlock; the chains are then extended here and written at once. Returns how many
+        events were new."""
+        days = {(r.tenant_id, r.broker_ts.date()) for r, _ in items}
+        keys = sorted({r.response_id for r, _ in items} | {f"{t}\x1f{d}" for t, d in days})
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k "
+                               "ORDER BY hashtext(k)", keys)
+            seen = {(r["topic"], r["partition"], r["offset"]) for r in await conn.fetch(
+                'SELECT topic, partition, "offset" FROM audit_records r JOIN unnest($1::text[], $2::int[], '
+                '$3::bigint[]) AS k(t, p, o) ON r.topic = k.t AND r.partition = k.p AND r."offset" = k.o',
+                [r.topic for r, _ in items], [r.partition for r, _ in items], [r.offset for r, _ in items])}
+            heads = {r["response_id"]: (r["seq"], r["hash"]) for r in await conn.fetch(
+                "SELECT DISTINCT ON (response_id) response_id, seq, hash FROM audit_records "
+                "WHERE response_id = ANY($1::text[]) ORDER BY response_id, seq DESC",
+                list({r.response_id for r, _ in items}))}
+            roots = {(r["tenant_id"], r["day"]): (r["records"], r["root"]) for r in await conn.fetch(
+                "SELECT tenant_id, day, records, root FROM audit_roots r JOIN unnest($1::text[], $2::date[]) "
+                "AS k(t, d) ON r.tenant_id = k.t AND r.day = k.d", [t for t, _ in days], [d for _, d in days])}
+            rows, event_rows = [], []
+            for record, events in items:
+                position = (record.topic, record.partition, record.offset)
+                if position in seen:
+                    continue
+                seen.add(position)
+                payload = json.dumps(record.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                seq, prev = heads.get(record.response_id, (0, GENESIS))
+                digest = record_hash(prev, content_of({**record.__dict__, "payload": payload}))
+                heads[record.response_id] = (seq + 1, digest)
+                day = record.broker_ts.date()
+                count, root = roots.get((record.tenant_id, day), (0, GENESIS))
+                roots[(record.tenant_id, day)] = (count + 1, fold_root(root, digest))
+                rows.append((record.topic, record.partition, record.offset, record.broker_ts, record.response_id,
+                             record.tenant_id, record.message_type, record.stage, record.created_at, payload,
+                             seq + 1, prev, digest, day, count + 1))
+                event_rows += [_event_row(e, record.response_id, record.tenant_id, record.broker_ts, "derived")
+                               for e in events]
+            if rows:
+                await conn.executemany(
+                    'INSERT INTO audit_records (topic, partition, "offset", broker_ts, response_id, tenant_id, '
+                    "message_type, stage, created_at, payload, seq, prev_hash, hash, day, day_seq) VALUES "
+                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)", rows)
+                touched = {(r[5], r[13]) for r in rows}
+                await conn.executemany(
+                    "INSERT INTO audit_roots (tenant_id, day, records, root) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (tenant_id, day) DO UPDATE SET records = EXCLUDED.records, root = EXCLUDED.root",
+                    [(t, d, *roots[(t, d)]) for t, d in sorted(touched)])
+            return await _insert_event_rows(conn, event_rows)
+
+    async def _append(self, conn: Any, record: AuditRecord, *, locked: bool = False) -> bool:
+        payload = json.dumps(record.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        day = record.broker_ts.date()
+        if not locked:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k "
+                               "ORDER BY hashtext(k)", sorted([record.response_id, f"{record.tenant_id}\x1f{day}"]))
+        if await conn.fetchval('SELECT 1 FROM audit_records WHERE topic=$1 AND partition=$2 AND "offset"=$3',
+                               record.topic, record.partition, record.offset):
+            return False
+        last = await conn.fetchrow("SELECT seq, hash FROM audit_records WHERE response_id=$1 "
+                                   "ORDER BY seq DESC LIMIT 1", record.response_id)
+        seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
+        digest = record_hash(prev, content_of({**record.__dict__, "payload": payload}))
+        # the tenant's day chain, advanced atomically on the locked row: root' = sha256(root + "\n" + hash)
+        day_seq = await conn.fetchval(
+            "INSERT INTO audit_roots AS r (tenant_id, day, records, root) VALUES ($1, $2, 1, $3) "
+            "ON CONFLICT (tenant_id, day) DO UPDATE SET records = r.records + 1, "
+            "root = encode(sha256(convert_to(r.root || E'\\n' || $4, 'UTF8')), 'hex') RETURNING records",
+            record.tenant_id, day, fold_root(GENESIS, digest), digest)
+        await conn.execute(
+            'INSERT INTO audit_records (topic, partition, "offset", broker_ts, response_id, tenant_id, '
+            "message_type, stage, created_at, payload, seq, prev_hash, hash, day, day_seq) VALUES "
+            "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+            record.topic, record.partition, record.offset, record.broker_ts, record.response_id,
+            record.tenant_id, record.message_type, record.stage, record.created_at, payload, seq, prev, digest,
+            day, day_seq)
         return True
 
     async def add_events(self, events: list[dict[str, Any]], *, response_id: str | None, tenant_id: str | None,
                          source_ts: datetime | None, origin: str = "derived") -> int:
-        rows = [(response_id, tenant_id, e["run"]["runId"], e.get("eventType") or "OTHER",
-                 datetime.fromisoformat(e["eventTime"].replace("Z", "+00:00")), e["job"]["name"], source_ts, origin,
-                 json.dumps(e, sort_keys=True, separators=(",", ":"))) for e in events]
-        if not rows:
-            return 0
-        async with self.pool.acquire() as conn:
-            before = await conn.fetchval("SELECT count(*) FROM lineage_events")
-            await conn.executemany(
-                "INSERT INTO lineage_events (response_id, tenant_id, run_id, event_type, event_time, "
-                "job_name, source_ts, origin, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT DO NOTHING", rows)
-            return int(await conn.fetchval("SELECT count(*) FROM lineage_events")) - int(before)
+        """Store OpenLineage events (once each); how many were new."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self._insert_events(conn, events, response_id=response_id, tenant_id=tenant_id,
+                                             source_ts=source_ts, origin=origin)
+
+    @staticmethod
+    async def _insert_events(conn: Any, events: list[dict[str, Any]], *, response_id: str | None,
+                             tenant_id: str | None, source_ts: datetime | None, origin: str) -> int:
+        return await _insert_event_rows(conn, [_event_row(e, response_id, tenant_id, source_ts, origin)
+                                               for e in events])
 
     async def owner(self, response_id: str) -> str | None:
         """The tenant of a request (None: no record of it)."""
@@ -205,6 +262,26 @@ class AuditStore:
         label = f"tenant {tenant_id} day {day.isoformat()}"
         chain = [{"day_seq": r["day_seq"], "hash": r["hash"], "name": _name(r)} for r in rows]
         return verify_day(chain, root["root"] if root else None, root["records"] if root else None, label)
+
+
+def _event_row(event: dict[str, Any], response_id: str | None, tenant_id: str | None, source_ts: datetime | None,
+               origin: str) -> tuple[Any, ...]:
+    return (response_id, tenant_id, event["run"]["runId"], event.get("eventType") or "OTHER",
+            datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")), event["job"]["name"], source_ts,
+            origin, json.dumps(event, sort_keys=True, separators=(",", ":")))
+
+
+async def _insert_event_rows(conn: Any, rows: list[tuple[Any, ...]]) -> int:
+    """Insert lineage events (once each: unique run, type, time, job); how many were new. One statement."""
+    if not rows:
+        return 0
+    columns = list(zip(*rows, strict=True))
+    inserted = await conn.fetch(
+        "INSERT INTO lineage_events (response_id, tenant_id, run_id, event_type, event_time, job_name, source_ts, "
+        "origin, body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
+        "$6::text[], $7::timestamptz[], $8::text[], $9::text[]) ON CONFLICT DO NOTHING RETURNING 1",
+        *[list(c) for c in columns])
+    return len(inserted)
 
 
 def _name(row: Any) -> str:

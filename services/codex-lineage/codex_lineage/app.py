@@ -25,6 +25,15 @@ from moe_core.service import create_service_app
 log = logging.getLogger(__name__)
 
 
+class _Single:
+    """One record of a batch, shaped like the KafkaMessage Bus.dead_letter reads."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw_message = raw
+        self.body = raw.value or b""
+        self.headers = {k: v.decode("utf-8", "replace") for k, v in (raw.headers or [])}
+
+
 def datasets(settings: LineageSettings) -> Datasets:
     def hostport(url: str, default_port: int) -> str:
         parsed = urlparse(url if "://" in url else f"x://{url}")
@@ -48,24 +57,37 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     lineage = lineage_for(settings, bus)
     client = extra_client(settings.lineage_transport)
 
-    async def on_record(msg: KafkaMessage) -> None:
+    async def on_batch(msg: KafkaMessage) -> None:
         await ready.wait()  # the store opens after the broker starts (create_service_app's order)
+        raws = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
         try:
-            await holder["recorder"].record(msg.raw_message)
+            await holder["recorder"].record_batch(list(raws))
         except TRANSIENT_ERRORS:
-            log.exception("transient failure, the record will be redelivered")
+            log.exception("transient failure, the batch will be redelivered")
             await asyncio.sleep(1.0)
             raise
-        except Exception as exc:  # never loop on a record that cannot be stored: dead-letter it with the reason
+        except Exception:  # one bad record: store the others one by one, dead-letter it with the reason
+            log.exception("could not record a batch; recording its messages one by one")
+            for raw in raws:
+                await record_one(raw)
+
+    async def record_one(raw: Any) -> None:
+        try:
+            await holder["recorder"].record(raw)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:  # never loop on a record that cannot be stored
             log.exception("could not record a message")
-            if getattr(msg.raw_message, "topic", "") != bus.topics.deadletter:
-                await bus.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+            if getattr(raw, "topic", "") != bus.topics.deadletter:
+                await bus.dead_letter(_Single(raw), f"{type(exc).__name__}: {exc}",  # type: ignore[arg-type]
+                                      type(exc).__name__)
 
     subscriber = bus.broker.subscriber(
-        *bus.topics.all(), group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest", fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-        session_timeout_ms=6_000, heartbeat_interval_ms=1_000, max_poll_interval_ms=600_000)
-    subscriber(on_record)
+        *bus.topics.all(), group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR, batch=True,
+        max_records=settings.lineage_batch_records, batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
+        auto_offset_reset="earliest", session_timeout_ms=6_000, heartbeat_interval_ms=1_000,
+        max_poll_interval_ms=600_000)
+    subscriber(on_batch)
 
     async def open_store() -> None:
         store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema)

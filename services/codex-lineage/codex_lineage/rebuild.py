@@ -26,10 +26,15 @@ async def rebuild_lineage(settings: LineageSettings, since: datetime, until: dat
         await rebuilt.drop()
         await rebuilt.migrate()
         recorder = Recorder(bus.topics, rebuilt, lineage_for(settings, bus))
-        count = 0
+        count, batch = 0, []
         async for record in read_records(settings.kafka_bootstrap, bus.topics, since, until):
-            await recorder.write(record)
+            batch.append(record)
             count += 1
+            if len(batch) >= settings.lineage_batch_records:
+                await recorder.write_batch(batch)
+                batch = []
+        if batch:
+            await recorder.write_batch(batch)
         mine, theirs = await rebuilt.lineage_between(since, until), await live.lineage_between(since, until)
         print(f"rebuilt from {count} records into schema {fresh}: {len(mine)} lineage events; "
               f"live store ({settings.audit_schema}): {len(theirs)}")

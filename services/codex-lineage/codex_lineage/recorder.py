@@ -50,17 +50,37 @@ class Recorder:
         if record is None:
             return
         await self.write(record)
-        LINEAGE_LAG.labels(self._kind(record.topic)).set(max(0.0, time.time() - record.broker_ts.timestamp()))
+        self._lag([record])
+
+    async def record_batch(self, raws: list[Any]) -> None:
+        """A consumer batch in one transaction (one commit per batch keeps up with the topics)."""
+        records = [r for r in (self.parse(raw) for raw in raws) if r is not None]
+        if records:
+            await self.write_batch(records)
+            self._lag(records)
+
+    async def write_batch(self, records: list[AuditRecord]) -> None:
+        items = []
+        for record in records:
+            run_events = self.lineage.run_events(record)
+            items.append((record, [self.lineage.to_dict(e) for e in run_events], run_events))
+        added = await self.store.append_many([(record, events) for record, events, _ in items])
+        for record, events, _ in items:
+            LINEAGE_RECORDS.labels(record.stage, self._kind(record.topic)).inc()
+            for event in events:
+                LINEAGE_EVENTS.labels(event["job"]["name"].split(".")[0], event.get("eventType") or "OTHER").inc()
+        if self.client is not None and added:
+            await asyncio.to_thread(self._emit, [e for _, _, run_events in items for e in run_events])
+
+    def _lag(self, records: list[AuditRecord]) -> None:
+        for record in records:
+            LINEAGE_LAG.labels(self._kind(record.topic)).set(max(0.0, time.time() - record.broker_ts.timestamp()))
 
     async def write(self, record: AuditRecord) -> None:
-        await self.store.append(record)
-        LINEAGE_RECORDS.labels(record.stage, self._kind(record.topic)).inc()
         run_events = self.lineage.run_events(record)
-        if not run_events:
-            return
         events = [self.lineage.to_dict(e) for e in run_events]
-        added = await self.store.add_events(events, response_id=record.response_id, tenant_id=record.tenant_id,
-                                            source_ts=record.broker_ts)
+        _, added = await self.store.append(record, events)  # one transaction: record and its events
+        LINEAGE_RECORDS.labels(record.stage, self._kind(record.topic)).inc()
         for event in events:
             LINEAGE_EVENTS.labels(event["job"]["name"].split(".")[0], event.get("eventType") or "OTHER").inc()
         if self.client is not None and added:

@@ -20,4 +20,6 @@ class LineageSettings(FleetSettings):
                     "set it to this service's public address; keep it stable: it is part of every stored event")
     neo4j_url: str = Field(default="bolt://127.0.0.1:7687", description="Dataset namespace of the knowledge graph")
     chroma_url: str = Field(default="http://127.0.0.1:8000", description="Dataset namespace of the caches")
+    lineage_batch_records: int = Field(default=200, ge=1, le=5000,
+                                       description="Records stored per transaction (a consumer batch)")
     max_event_bytes: int = Field(default=1_000_000, ge=1024, description="POST /api/v1/lineage: largest body")

@@ -1,0 +1,57 @@
+"""The audit store on the real Postgres: batches and single records extend the same chains, a redelivered
+record is stored once, and verification passes until a row is changed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from moe_core.audit.records import from_kafka, message_types
+from moe_core.audit.store import AuditStore
+from moe_core.contracts import TaskResult, Topics, deadline_in
+
+pytestmark = pytest.mark.infra
+TOPICS = Topics.for_namespace("store")
+
+
+@pytest.fixture
+async def store(infra: dict[str, str]) -> AsyncIterator[AuditStore]:
+    audit = await AuditStore.connect(infra["postgres"], f"audit_t_{uuid.uuid4().hex[:10]}")
+    yield audit
+    await audit.drop()
+    await audit.close()
+
+
+def _records(rid: str, first_offset: int, n: int) -> list:  # type: ignore[type-arg]
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    out = []
+    for i in range(n):
+        result = TaskResult(response_id=rid, tenant_id="acme", deadline_at=deadline_in(60), task_id=f"t{i}",
+                            category="general", content=f"answer {i}")
+        out.append(from_kafka(TOPICS.results, 0, first_offset + i, now + i, rid.encode(),
+                              result.model_dump_json().encode(), {"x-moe-producer": "expert-worker"},
+                              message_types(TOPICS)))
+    return out
+
+
+async def test_batches_and_single_records_form_one_chain(store: AuditStore) -> None:
+    rid = f"r-{uuid.uuid4().hex}"
+    first, second = _records(rid, 0, 3), _records(rid, 3, 2)
+    event = {"run": {"runId": str(uuid.uuid4())}, "eventType": "START", "eventTime": "2026-01-01T00:00:00Z",
+             "job": {"namespace": "n", "name": "j"}}
+    assert await store.append_many([(r, [event] if i == 0 else []) for i, r in enumerate(first)]) == 1
+    assert await store.append(second[0]) == (True, 0)
+    assert await store.append_many([(first[1], [event]), (second[1], [])]) == 0  # a redelivery is stored once
+    assert [r.offset for r in await store.records(rid)] == [0, 1, 2, 3, 4]
+    verified = await store.verify(rid)
+    assert verified == {"verified": True, "records": 5, "problems": []}
+    [root] = await store.roots("acme")
+    assert root["records"] == 5
+    await store.pool.execute("UPDATE audit_records SET payload = replace(payload, 'answer 2', 'answer X') "
+                             "WHERE response_id = $1", rid)
+    changed = await store.verify(rid)
+    assert changed["verified"] is False
+    assert changed["problems"][0]["record"] == f"{TOPICS.results}/0/2"
