@@ -70,6 +70,25 @@ class Outcomes(Generic[M]):
         return (value, True) if kept == fresh else (self.model.model_validate_json(kept), False)
 
 
+class UndeclaredTopic(Exception):
+    """A stage published to a topic its declaration does not list (the message is dead-lettered)."""
+
+
+class DeclaredBus(Bus):
+    """The stage's bus: the same broker, but it publishes only to the topics the stage declared (and the
+    dead-letter topic), so the declaration and the AsyncAPI document cannot fall behind the code."""
+
+    def __init__(self, bus: Bus, stage: Stage) -> None:
+        super().__init__(bus.settings, bus.broker)
+        self.declared = frozenset({getattr(self.topics, t) for t in stage.publishes} | {self.topics.deadletter})
+        self.stage_name = stage.name
+
+    async def publish(self, message: Envelope, topic: str) -> None:
+        if topic not in self.declared:
+            raise UndeclaredTopic(f"stage {self.stage_name} does not declare that it publishes to {topic}")
+        await super().publish(message, topic)
+
+
 @dataclass
 class Resources:
     stage: Stage
@@ -118,7 +137,7 @@ def make_resources(stage: Stage, settings: FleetSettings, bus: Bus | None, redis
     from moe_core.stores import redis_client
 
     needs = set(stage.needs)
-    res = Resources(stage=stage, settings=settings, bus=bus or Bus(settings), extra=extra)
+    res = Resources(stage=stage, settings=settings, bus=DeclaredBus(bus or Bus(settings), stage), extra=extra)
     if "redis" in needs:
         res.redis_client = redis or redis_client(settings.redis_url)
     if "inference" in needs:

@@ -39,6 +39,8 @@ class Toy:
             raise RuntimeError("boom")
         if task.tool == "permanent":
             raise PermanentError("cannot be done")
+        if task.tool == "undeclared":
+            await self.bus.publish(task, self.bus.topics.answers)
 
         async def compute() -> TaskResult:
             self.computed.append(task.task_id)
@@ -102,11 +104,14 @@ async def test_bad_payloads_and_failing_handlers_are_dead_lettered_with_the_reas
         await broker.publish(b"not json", bus.topics.tasks_mcp, key=b"r-bad")
         await bus.publish(_task("r-boom", tool="boom"), bus.topics.tasks_mcp)
         await bus.publish(_task("r-perm", tool="permanent"), bus.topics.tasks_mcp)
+        await bus.publish(_task("r-undeclared", tool="undeclared"), bus.topics.tasks_mcp)
     letters = {d.response_id: d for d in out["deadletter"]}
     assert letters["r-bad"].error_type == "validation_error"
     assert letters["r-bad"].reason.startswith("invalid ToolTask:") and letters["r-bad"].payload == "not json"
     assert (letters["r-boom"].error_type, letters["r-boom"].reason) == ("RuntimeError", "RuntimeError: boom")
     assert letters["r-perm"].reason == "PermanentError: cannot be done"
+    assert letters["r-undeclared"].reason == (
+        f"UndeclaredTopic: stage toy does not declare that it publishes to {bus.topics.answers}")
     assert {d.consumer for d in letters.values()} == {"toy"} and out["results"] == []
 
 
