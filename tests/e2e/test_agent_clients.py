@@ -104,6 +104,70 @@ def test_claude_code_is_told_plainly_when_a_request_cannot_finish(claude: Path, 
     assert "too late" not in result["result"] and "->" not in result["result"]  # no stand-in, no graph facts
 
 
+# -- OpenAI's Codex CLI on the Responses API ------------------------------------------------------------
+
+CODEX_CONFIG = """model_provider = "moe"
+check_for_update_on_startup = false
+
+[model_providers.moe]
+name = "MoE Sovereign Fleet"
+base_url = "{url}/v1"
+env_key = "MOE_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def codex() -> Path:
+    npmtools.ensure()
+    return npmtools.binary("codex")
+
+
+def _codex_exec(codex: Path, fleet: Fleet, api_key: str, prompt: str, workdir: Path) -> str:
+    """`codex exec` with its default model id (a provider on the gateway's Responses API); the last message."""
+    home = workdir / "codex-home"
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(CODEX_CONFIG.format(url=fleet["gateway"].url))
+    last = workdir / "last-message.txt"
+    env = {"PATH": os.environ["PATH"], "HOME": str(workdir), "CODEX_HOME": str(home), "MOE_API_KEY": api_key,
+           **QUIET_ENV}
+    done = subprocess.run([str(codex), "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
+                           "--output-last-message", str(last), prompt], cwd=workdir, env=env, capture_output=True,
+                          text=True, timeout=CLI_TIMEOUT_S, check=False)
+    assert done.returncode == 0, f"codex exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+    return last.read_text().strip()
+
+
+def test_codex_gets_an_exact_computation(codex: Path, fleet: Fleet, api_key: str, scripted: Scripted,
+                                         tmp_path: Path) -> None:
+    assert _codex_exec(codex, fleet, api_key, "What is 17% of 2340?", tmp_path) == "17% of 2,340 = 397.8"
+    assert scripted.calls() == []
+
+
+def test_codex_uses_its_own_tool(codex: Path, fleet: Fleet, api_key: str, scripted: Scripted,
+                                 tmp_path: Path) -> None:
+    m = _marker()
+    secret = f"AMBER-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "notes.txt").write_text(f"The code word is {secret}.\n")
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Read the notes {m}"))},
+        {"model": "expert-model", "contains": m, "times": 1,
+         "tool_calls": [{"name": "shell_command", "arguments": {"command": "cat notes.txt"}}]},
+        {"model": "expert-model", "contains": m, "reply": f"The code word is {secret}.\nCONFIDENCE: high"},
+    ])
+    answer = _codex_exec(codex, fleet, api_key, f"What is the code word in notes.txt? {m}", tmp_path)
+    expert_calls = calls_for(scripted.calls("expert-model"), m)
+    assert len(expert_calls) == 2
+    tools = {t["function"]["name"]: t["function"] for t in expert_calls[0]["body"]["tools"]}
+    assert "shell_command" in tools and tools["apply_patch"]["parameters"]["required"] == ["input"]  # custom tool
+    # Codex ran `cat notes.txt` itself and sent the output back: the model answered from that result.
+    results = [x for x in expert_calls[1]["messages"] if x.get("role") == "tool"]
+    assert len(results) == 1 and secret in results[0]["content"]
+    assert answer == f"The code word is {secret}."
+
+
 # -- the OpenAI Agents SDK on the Responses API ---------------------------------------------------------
 
 

@@ -141,6 +141,38 @@ async def test_function_call_items_in_the_input(gw: openai.AsyncOpenAI, driver: 
         await gw.responses.retrieve(f"resp_{answer.response_id}")
 
 
+async def test_custom_tools_round_trip(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    """A custom (freeform) tool is a function with one string `input` for the models; its call comes back as a
+    custom_tool_call item, and custom_tool_call / _output input items continue the conversation."""
+    patch = {"type": "custom", "name": "apply_patch", "description": "Edit files",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}
+    m = _marker()
+    stream = await gw.responses.create(model="moe-orchestrator", tools=[patch], input=f"Fix it {m}", stream=True)  # type: ignore[list-item]
+    request = await driver.request(m)
+    assert request.tools[0]["function"]["name"] == "apply_patch"
+    assert request.tools[0]["function"]["parameters"]["required"] == ["input"]
+    call = {"id": "call_p1", "type": "function",
+            "function": {"name": "apply_patch", "arguments": '{"input": "*** Begin Patch\\n*** End Patch"}'}}
+    await driver.answer(request, "", tool_calls=[call])
+    events = [e async for e in stream]
+    assert [e.type for e in events if "custom_tool_call" in e.type] == [
+        "response.custom_tool_call_input.delta", "response.custom_tool_call_input.done"]
+    item = events[-1].response.output[-1]  # type: ignore[union-attr]
+    assert (item.type, item.call_id, item.name, item.input) == (  # type: ignore[union-attr]
+        "custom_tool_call", "call_p1", "apply_patch", "*** Begin Patch\n*** End Patch")
+    n = _marker()
+    task = asyncio.create_task(gw.responses.create(model="moe-orchestrator", tools=[patch], store=False, input=[  # type: ignore[list-item]
+        {"role": "user", "content": f"Fix it {n}"},
+        {"type": "custom_tool_call", "call_id": "call_p1", "name": "apply_patch", "input": "*** Begin Patch"},
+        {"type": "custom_tool_call_output", "call_id": "call_p1", "output": "Done!"}]))
+    request = await driver.request(n)
+    assert request.messages[1].tool_calls == [{"id": "call_p1", "type": "function", "function": {
+        "name": "apply_patch", "arguments": '{"input": "*** Begin Patch"}'}}]
+    assert (request.messages[2].role, request.messages[2].content) == ("tool", "Done!")
+    await driver.answer(request, "Patched.")
+    assert (await task).output_text == "Patched."
+
+
 async def test_stream_sends_the_typed_events(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
     m = _marker()
     stream = await gw.responses.create(model="moe-orchestrator", input=f"Stream {m}", stream=True, tools=[WEATHER])  # type: ignore[list-item]
@@ -213,7 +245,7 @@ async def test_a_failed_answer_is_a_response_failed_event(gw: openai.AsyncOpenAI
     ({"input": [{"type": "input_image", "image_url": "http://x"}]}, 400, "input_image"),
     ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]}, 400, "input_image"),
     ({"input": [{"type": "function_call_output", "output": "3 C"}]}, 400, "call_id"),
-    ({"input": "x", "tools": [{"type": "web_search"}]}, 400, "function tools"),
+    ({"input": "x", "tools": [{"type": "web_search"}]}, 400, "function and custom tools"),
     ({"input": "x", "tool_choice": {"type": "function", "name": "nope"}, "tools": [WEATHER]}, 400, "nope"),
     ({"input": "x", "previous_response_id": "resp_unknown"}, 404, "resp_unknown"),
     ({"input": "x", "max_output_tokens": 0}, 400, "max_output_tokens"),

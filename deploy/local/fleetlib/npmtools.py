@@ -1,13 +1,12 @@
-"""Pinned agent clients from npm for the end-to-end tests: Claude Code (`claude`), exact versions in
-deploy/local/npm/package.json + package-lock.json, installed with `npm ci` into .data/npm (project-local,
-nothing global). A marker holding the lock files' hash records a finished install; nothing is reinstalled
-while it matches.
+"""Pinned agent clients from npm for the end-to-end tests: Claude Code (`claude`) and OpenAI's Codex CLI
+(`codex`), exact versions in deploy/local/npm/package.json + package-lock.json, installed with `npm ci`
+into .data/npm (project-local, nothing global). A marker holding the lock files' hash records a finished
+install; nothing is reinstalled while it matches.
 
 Claude Code 2.1.100 is a release with a plain JavaScript CLI (cli.js) that runs on the machine's Node 20;
-later releases ship a native binary per platform, and from 2.1.200 require Node 22. OpenAI's Codex CLI is
-not installed: its current releases (0.169) send their tools as `additional_tools` namespaces with
-grammar-constrained custom tools, which the gateway's Responses API does not implement; the OpenAI agent
-client of the tests is the openai-agents SDK (PyPI).
+later releases ship a native binary per platform, and from 2.1.200 require Node 22. Codex CLI 0.60.1 sends
+standard Responses API tools (function tools and one custom tool); current releases (0.169) send them as
+`additional_tools` namespaces, which the gateway does not implement.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from . import config
 
 SOURCE = config.LOCAL / "npm"
 PREFIX = config.DATA / "npm"
-CLIENTS = {"claude": "@anthropic-ai/claude-code"}
+CLIENTS = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex"}
 
 
 class NpmToolError(RuntimeError):

@@ -5,7 +5,9 @@ Input: a string (one user message) or a list of items: messages (`role` user/sys
 content a string or `input_text`/`output_text` parts), `function_call` items (the model's earlier calls)
 and `function_call_output` items (the client's results); `reasoning` items are accepted and not sent on.
 `instructions` become the system message of this response only (not carried to the next one).
-Tools: `function` tools only.
+Tools: `function` tools, and `custom` (freeform) tools, which the models see as a function with one string
+argument `input`; their calls come back as `custom_tool_call` items (input and output items of that type
+are accepted too).
 """
 
 from __future__ import annotations
@@ -23,18 +25,25 @@ IGNORED_ITEMS = {"reasoning"}
 TEXT_PARTS = {"input_text", "output_text", "text"}
 
 
+CUSTOM_INPUT = {"type": "object", "properties": {"input": {"type": "string", "description": "The tool's whole "
+                                                           "input as free text (not JSON)"}}, "required": ["input"]}
+
+
 class FunctionTool(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    type: Literal["function"]
+    type: Literal["function", "custom"]
     name: str = Field(pattern=TOOL_NAME)
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
     def chat_tool(self) -> dict[str, Any]:
-        function: dict[str, Any] = {"name": self.name, "parameters": self.parameters or {"type": "object",
-                                                                                         "properties": {}}}
+        if self.type == "custom":
+            parameters = CUSTOM_INPUT
+        else:
+            parameters = self.parameters or {"type": "object", "properties": {}}
+        function: dict[str, Any] = {"name": self.name, "parameters": parameters}
         if self.description:
             function["description"] = self.description
         return {"type": "function", "function": function}
@@ -63,7 +72,7 @@ class ResponsesRequest(BaseModel):
         names = {t.name for t in self.function_tools()}
         choice = self.tool_choice
         if isinstance(choice, dict):
-            if choice.get("type") != "function" or not isinstance(choice.get("name"), str):
+            if choice.get("type") not in ("function", "custom") or not isinstance(choice.get("name"), str):
                 raise ValueError('tool_choice must be "none", "auto", "required" or {"type": "function", "name": ...}')
             if choice["name"] not in names:
                 raise ValueError(f"tool_choice names the function {choice['name']!r}, which is not in tools")
@@ -74,15 +83,18 @@ class ResponsesRequest(BaseModel):
     def function_tools(self) -> list[FunctionTool]:
         out = []
         for i, tool in enumerate(self.tools or []):
-            if tool.get("type") != "function":
-                raise ValueError(f"tools.{i}: only function tools are supported, got {tool.get('type')!r}")
+            if tool.get("type") not in ("function", "custom"):
+                raise ValueError(f"tools.{i}: only function and custom tools are supported, got {tool.get('type')!r}")
             out.append(FunctionTool.model_validate(tool))
         return out
+
+    def custom_tools(self) -> frozenset[str]:
+        return frozenset(t.name for t in self.function_tools() if t.type == "custom")
 
     def tool_defs(self) -> list[dict[str, Any]]:
         return [t.chat_tool() for t in self.function_tools()]
 
-    def chat_tool_choice(self) -> str | dict[str, Any] | None:
+    def chat_tool_choice(self) -> str | dict[str, Any] | None:  # a custom tool is a function for the models
         if isinstance(self.tool_choice, dict):
             return {"type": "function", "function": {"name": self.tool_choice["name"]}}
         return self.tool_choice
@@ -121,12 +133,15 @@ def _append(out: list[ChatMessage], item: dict[str, Any], where: str) -> None:
         if role not in ("user", "system", "developer", "assistant"):
             raise OpenAIError(400, f"{where}.role must be user, system, developer or assistant", param=where)
         out.append(ChatMessage(role=role, content=_text(item.get("content"), f"{where}.content")))
-    elif kind == "function_call":
+    elif kind in ("function_call", "custom_tool_call"):
         call_id, name = item.get("call_id"), item.get("name")
         if not isinstance(call_id, str) or not call_id or not isinstance(name, str) or not name:
-            raise OpenAIError(400, f"{where}: a function_call item needs call_id and name", param=where)
-        arguments = item.get("arguments", "")
-        arguments = arguments if isinstance(arguments, str) else json.dumps(arguments)
+            raise OpenAIError(400, f"{where}: a {kind} item needs call_id and name", param=where)
+        if kind == "custom_tool_call":
+            arguments = json.dumps({"input": str(item.get("input", ""))}, ensure_ascii=False)
+        else:
+            arguments = item.get("arguments", "")
+            arguments = arguments if isinstance(arguments, str) else json.dumps(arguments)
         call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
         last = out[-1] if out else None
         if last is not None and last.role == "assistant" and last.tool_calls is not None:
@@ -135,10 +150,10 @@ def _append(out: list[ChatMessage], item: dict[str, Any], where: str) -> None:
             out[-1] = last.model_copy(update={"tool_calls": [call]})
         else:
             out.append(ChatMessage(role="assistant", content="", tool_calls=[call]))
-    elif kind == "function_call_output":
+    elif kind in ("function_call_output", "custom_tool_call_output"):
         call_id = item.get("call_id")
         if not isinstance(call_id, str) or not call_id:
-            raise OpenAIError(400, f"{where}: a function_call_output item needs call_id", param=where)
+            raise OpenAIError(400, f"{where}: a {kind} item needs call_id", param=where)
         out.append(ChatMessage(role="tool", tool_call_id=call_id, content=_text(item.get("output", ""),
                                                                                 f"{where}.output")))
     elif kind not in IGNORED_ITEMS:
@@ -160,18 +175,36 @@ def reasoning_item(rid: str, text: str) -> dict[str, Any]:
     return {"type": "reasoning", "id": f"rs_{rid}", "summary": summary}
 
 
-def function_call_items(answer: Answer) -> list[dict[str, Any]]:
-    return [{"type": "function_call", "id": f"fc_{answer.response_id[:16]}_{i}", "call_id": call["id"],
-             "name": call["function"]["name"], "arguments": call["function"]["arguments"], "status": "completed"}
-            for i, call in enumerate(tool_calls(answer))]
+def function_call_items(answer: Answer, custom: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The answer's tool calls: `function_call` items, or `custom_tool_call` items for custom tools."""
+    items = []
+    for i, call in enumerate(tool_calls(answer)):
+        name, arguments = call["function"]["name"], call["function"]["arguments"]
+        if name in custom:
+            items.append({"type": "custom_tool_call", "id": f"ctc_{answer.response_id[:16]}_{i}",
+                          "call_id": call["id"], "name": name, "input": custom_input(arguments),
+                          "status": "completed"})
+        else:
+            items.append({"type": "function_call", "id": f"fc_{answer.response_id[:16]}_{i}", "call_id": call["id"],
+                          "name": name, "arguments": arguments, "status": "completed"})
+    return items
 
 
-def output_items(answer: Answer) -> list[dict[str, Any]]:
-    """The response's output: the fleet's reasoning (as a reasoning summary), the text, the function calls."""
+def custom_input(arguments: str) -> str:
+    """A custom tool's free text from the model's arguments ({"input": "..."}; anything else as it is)."""
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments
+    return value["input"] if isinstance(value, dict) and isinstance(value.get("input"), str) else arguments
+
+
+def output_items(answer: Answer, custom: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The response's output: the fleet's reasoning (as a reasoning summary), the text, the tool calls."""
     items = [reasoning_item(answer.response_id, answer.reasoning)] if answer.reasoning.strip() else []
     if answer.content:
         items.append(message_item(answer.response_id, answer.content))
-    return items + function_call_items(answer)
+    return items + function_call_items(answer, custom)
 
 
 def usage_body(answer: Answer) -> dict[str, Any]:
@@ -187,7 +220,7 @@ def response_body(body: ResponsesRequest, rid: str, created: int, *, status: str
     """A `response` object; with an answer, its output, usage and status come from it."""
     incomplete = None
     if answer is not None:
-        output = output if output is not None else output_items(answer)
+        output = output if output is not None else output_items(answer, body.custom_tools())
         if answer.finish_reason == "length" and not answer.tool_calls:
             status, incomplete = "incomplete", {"reason": "max_output_tokens"}
     return {

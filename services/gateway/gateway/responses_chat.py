@@ -188,14 +188,17 @@ class ResponsesStream:
             GATEWAY_REQUESTS.labels("responses", self.mode, str(error.status)).inc()
             return self._failed(error)
         frames = self._close()
-        for item in function_call_items(answer):
+        for item in function_call_items(answer, self.body.custom_tools()):
             index = len(self.items)
+            field, kind = ("input", "custom_tool_call_input") if item["type"] == "custom_tool_call" \
+                else ("arguments", "function_call_arguments")
             frames.append(self._event("response.output_item.added", output_index=index,
-                                      item={**item, "arguments": "", "status": "in_progress"}))
-            frames.append(self._event("response.function_call_arguments.delta", item_id=item["id"],
-                                      output_index=index, delta=item["arguments"]))
-            frames.append(self._event("response.function_call_arguments.done", item_id=item["id"],
-                                      output_index=index, name=item["name"], arguments=item["arguments"]))
+                                      item={**item, field: "", "status": "in_progress"}))
+            frames.append(self._event(f"response.{kind}.delta", item_id=item["id"], output_index=index,
+                                      delta=item[field]))
+            done = {"name": item["name"]} if field == "arguments" else {}
+            frames.append(self._event(f"response.{kind}.done", item_id=item["id"], output_index=index,
+                                      **done, **{field: item[field]}))
             frames.append(self._event("response.output_item.done", output_index=index, item=item))
             self.items.append(item)
         response = response_body(self.body, self.rid, _created(self.run), output=list(self.items), answer=answer)
