@@ -1,7 +1,8 @@
 """Real agent clients through the whole fleet (scripted models): Claude Code (npm, `claude -p`, pointed at
-the gateway with ANTHROPIC_BASE_URL, sending its own default model id) and the OpenAI Agents SDK (PyPI,
-on the Responses API). Each completes a computation the precision tools answer exactly (no model call)
-and a tool-use turn: the client's own tool is called and its result used in the answer.
+the gateway with ANTHROPIC_BASE_URL, sending its own default model id), OpenAI's Codex CLI (npm, `codex
+exec`, a Responses API provider on the gateway, its default model id) and the OpenAI Agents SDK (PyPI, on
+the Responses API). Each completes a computation the precision tools answer exactly (no model call) and a
+tool-use turn: the client's own tool is called and its result used in the answer.
 
 The clients are pinned and installed by `make install` (deploy/local/fleetlib/npmtools.py: .data/npm;
 openai-agents from requirements.lock). Their telemetry and other network calls are off (environment)."""
