@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from asyncpg import PostgresError
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -26,6 +27,7 @@ from gateway.keystore import KeyStore
 
 HERE = Path(__file__).parent
 STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css"}
+STORE_ERRORS = (RedisError, PostgresError, OSError)  # shown as a 503 page, never a 500
 Page = Callable[[Request, Session], Awaitable[Response]]
 NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -55,7 +57,10 @@ class ConsoleCore:
     def guard(self, handler: Page) -> Callable[[Request], Awaitable[Response]]:
         """The session check (and for a POST the CSRF check) in front of a page."""
         async def guarded(request: Request) -> Response:
-            session = await self._session(request)
+            try:
+                session = await self._session(request)
+            except STORE_ERRORS as exc:
+                return self.render(request, "error.html", None, status=503, message=_unavailable(exc))
             if session is None:
                 return _to_login(request)
             if request.method == "POST":
@@ -69,6 +74,8 @@ class ConsoleCore:
                 return await handler(request, session)
             except ApiError as exc:
                 return self.render(request, "error.html", session, status=exc.status, message=exc.message)
+            except STORE_ERRORS as exc:
+                return self.render(request, "error.html", session, status=503, message=_unavailable(exc))
         return guarded
 
     def render(self, request: Request, template: str, session: Session | None, *, status: int = 200,
@@ -81,10 +88,7 @@ class ConsoleCore:
             status_code=status, headers=NO_STORE)
 
     async def _session(self, request: Request) -> Session | None:
-        try:
-            session = await self.sessions.load(request.cookies.get(COOKIE))
-        except RedisError:
-            return None
+        session = await self.sessions.load(request.cookies.get(COOKIE))
         if session is None:
             return None
         key = await self.store().verify(session.token)
@@ -116,12 +120,15 @@ class ConsoleCore:
             return self._login_form(request, "The sign-in form expired (CSRF token missing or wrong): "
                                                   "try again.", 403)
         token = str(form.get("api_key") or "").strip()
-        key = await self.store().verify(token) if token else None
-        if key is None or key.revoked_at is not None or key.expired():
-            return self._login_form(request, "This key is not valid.", 401)
-        if key.role != "admin":
-            return self._login_form(request, "The console needs an admin key; this is a user key.", 403)
-        cookie = await self.sessions.open(token, key.id)
+        try:
+            key = await self.store().verify(token) if token else None
+            if key is None or key.revoked_at is not None or key.expired():
+                return self._login_form(request, "This key is not valid.", 401)
+            if key.role != "admin":
+                return self._login_form(request, "The console needs an admin key; this is a user key.", 403)
+            cookie = await self.sessions.open(token, key.id)
+        except STORE_ERRORS as exc:
+            return self._login_form(request, _unavailable(exc), 503)
         response = RedirectResponse("/console/keys", status_code=303)
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/console",
                             secure=self.settings.secure_cookie, max_age=self.settings.session_ttl_s)
@@ -136,6 +143,10 @@ class ConsoleCore:
 
     async def home(self, request: Request, session: Session) -> Response:
         return RedirectResponse("/console/keys", status_code=303)
+
+
+def _unavailable(exc: Exception) -> str:
+    return f"A store the console needs is unavailable ({type(exc).__name__}): try again shortly."
 
 
 def _to_login(request: Request) -> Response:
