@@ -3,12 +3,16 @@ record is stored once, and verification passes until a row is changed."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from codex_lineage.lineage import Datasets, Lineage
+from codex_lineage.recorder import Recorder, extra_client
 from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.store import AuditStore
 from moe_core.contracts import TaskResult, Topics, deadline_in
@@ -55,3 +59,20 @@ async def test_batches_and_single_records_form_one_chain(store: AuditStore) -> N
     changed = await store.verify(rid)
     assert changed["verified"] is False
     assert changed["problems"][0]["record"] == f"{TOPICS.results}/0/2"
+
+
+async def test_a_configured_openlineage_transport_gets_every_new_event(store: AuditStore, tmp_path: Path) -> None:
+    """MOE_LINEAGE_TRANSPORT goes to openlineage-python's own transport factory (here `file`); events are
+    emitted once, when they are new in the store."""
+    log = tmp_path / "lineage.jsonl"
+    client = extra_client(json.dumps({"type": "file", "log_file_path": str(log), "append": True}))
+    lineage = Lineage(TOPICS, "moe-sovereign", Datasets("kafka://k:9092", "neo4j://n:7687", "chroma://c:8000"))
+    recorder = Recorder(TOPICS, store, lineage, client)
+    records = _records(f"r-{uuid.uuid4().hex}", 0, 2)
+    await recorder.write_batch(records)
+    await recorder.write_batch(records)  # redelivered: nothing new, nothing emitted again
+    emitted = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["job"]["name"], e["eventType"]) for e in emitted] == [("expert-worker.expert", "START"),
+                                                                     ("expert-worker.expert", "COMPLETE")] * 2
+    with pytest.raises(ValueError, match="type"):
+        extra_client('{"url": "http://marquez:5000"}')
