@@ -22,6 +22,7 @@ from gateway.audit_api import AuditApi
 from gateway.auth import authenticate
 from gateway.chat import ChatService
 from gateway.console import mount_console
+from gateway.edge import InputLimits
 from gateway.feedback import FeedbackApi
 from gateway.graph_api import GraphApi
 from gateway.keystore import KeyStore
@@ -102,6 +103,7 @@ def create_app(
                              on_shutdown=[close_store, graph.close, feedback.close, audit.close],
                              manage_broker=manage_broker)
     app.state.pending = pending
+    app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, list and string sizes
     app.add_middleware(ReplicaHeader)
     app.include_router(graph.router)
     app.include_router(audit.router)

@@ -3,12 +3,13 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.edge_settings import EdgeSettings
 from gateway.limits import ModelPrice
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.settings import FleetSettings
 
 
-class GatewaySettings(FleetSettings):
+class GatewaySettings(EdgeSettings, FleetSettings):  # EdgeSettings: limits at the edge (gateway.edge)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     service_name: str = "gateway"

@@ -1,0 +1,95 @@
+"""The gateway's edge: every request body bounded while it is read, its JSON nesting bounded before it
+is decoded, its lists and strings bounded after; and a model request that would cause a message larger
+than the broker accepts refused at the door. Errors in the API's own envelope (Anthropic's under
+/v1/messages, OpenAI's elsewhere), never a 500.
+
+Pure ASGI (not BaseHTTPMiddleware): the buffered body is replayed to the route, then `receive` is the
+server's again, so a client's disconnect still reaches streams and cancellation."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.anthropic_api import error_body
+from gateway.edge_json import MODEL_ROUTES, EdgeError, check_depth, check_shape
+from gateway.edge_settings import EdgeSettings
+from gateway.openai_api import OpenAIError
+from moe_core.observability.metrics import GATEWAY_REQUESTS
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class InputLimits:
+    def __init__(self, app: ASGIApp, limits: EdgeSettings) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        try:
+            body = await self._read(scope, receive)
+            if path.startswith("/v1/") and body:
+                self._check(path, body)
+        except EdgeError as exc:
+            await _refuse(exc, path)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the server's own events (http.disconnect)
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.limits.max_body_bytes
+        too_large = EdgeError(413, f"the request body is larger than {limit} bytes (MOE_MAX_BODY_BYTES)",
+                              code="request_too_large")
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _check(self, path: str, body: bytes) -> None:
+        if path in MODEL_ROUTES and not path.endswith("/count_tokens"):
+            need = len(body) * self.limits.fanout_copies
+            if need > self.limits.broker_max_message_bytes:
+                raise EdgeError(413, f"this request ({len(body)} bytes) would put messages of about {need} "
+                                     f"bytes on the fleet's bus, which carries at most "
+                                     f"{self.limits.broker_max_message_bytes} (MOE_BROKER_MAX_MESSAGE_BYTES): "
+                                     "shorten the conversation", code="request_too_large")
+        check_depth(body, self.limits.max_json_depth)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return  # the route answers ill-formed JSON in its own words
+        check_shape(data, path, self.limits)
+
+
+def _refuse(exc: EdgeError, path: str) -> JSONResponse:
+    GATEWAY_REQUESTS.labels("edge", "-", str(exc.status)).inc()
+    error = OpenAIError(exc.status, exc.message, code=exc.code, param=exc.param)
+    body = error_body(error) if path.startswith("/v1/messages") else error.body()
+    return JSONResponse(body, status_code=exc.status)
