@@ -30,6 +30,7 @@ ARTIFACTS = REPO / ".data" / "artifacts" / "console"
 class ConsoleKeys:
     admin: str
     user: str
+    tenant: str
 
 
 async def _drop_schema(dsn: str, schema: str) -> None:
@@ -80,7 +81,7 @@ async def _keys(dsn: str, tenant: str) -> ConsoleKeys:
         user = (await store.create("console-user", "user", [tenant]))[1]
     finally:
         await store.close()
-    return ConsoleKeys(admin, user)
+    return ConsoleKeys(admin, user, tenant)
 
 
 @pytest.fixture(scope="session")
