@@ -107,6 +107,18 @@ def test_an_ambiguous_question_goes_to_the_planner(question: str) -> None:
     assert recognise(question, ALL) is None
 
 
+@pytest.mark.parametrize(("question", "tool", "args"), [
+    ("What is the Levenshtein distance between kitten and sitting?", "text_compare",
+     {"first": "kitten", "second": "sitting"}),
+    ('edit distance between "a  b" and "a c"', "text_compare", {"first": "a  b", "second": "a c"}),
+    ("Write 1,234 in words", "number_words", {"value": 1234}),
+    ("What is 0xFF plus 0x01?", "calculate", {"expression": "0xFF + 0x01"}),
+])
+def test_the_new_tools_have_grammars_too(question: str, tool: str, args: dict[str, Any]) -> None:
+    task = recognise(question, ALL)
+    assert task is not None and (task.tool, task.args) == (tool, args)
+
+
 @pytest.mark.parametrize(("question", "zone"), [
     ("What time is it in Tokyo?", "Asia/Tokyo"), ("what's the current time in New York", "America/New_York"),
     ("time in Europe/Berlin right now", "Europe/Berlin"), ("What time is it in UTC?", "UTC"),

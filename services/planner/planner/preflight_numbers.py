@@ -71,6 +71,14 @@ def roman(q: Question) -> Hit | None:
     return "roman_numeral", {"value": m["r"].upper()}
 
 
+def in_words(q: Question) -> Hit | None:
+    body = strip_request(q.text)
+    m = re.fullmatch(rf"(?:(?:write|spell|say|express)(?: out)? )?(?P<n>-?(?:{INT})) (?:spelled out |written out )?"
+                     rf"in (?:english )?words", body, I) or \
+        re.fullmatch(rf"(?:how (?:do you|to) )?(?:write|spell|say) (?P<n>-?(?:{INT})) in (?:english )?words", body, I)
+    return ("number_words", {"value": int(plain_number(m["n"]))}) if m else None
+
+
 def _base(name: str, digits: str | None) -> int | None:
     value = int(digits) if digits else BASES.get(name.lower())
     return value if value is not None and 2 <= value <= 36 else None

@@ -116,6 +116,19 @@ def text_measure(q: Question) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def compare(q: Question) -> tuple[str, dict[str, Any]] | None:
+    """"The Levenshtein distance between 'kitten' and 'sitting'" (two quoted texts, or two single words)."""
+    body = strip_request(q.text)
+    m = re.fullmatch(r"(?:the )?(?:levenshtein|edit) distance (?:between|of) (?P<a>QUOTED\d|[\w-]{1,60}) (?:and|to) "
+                     r"(?P<b>QUOTED\d|[\w-]{1,60})", body, I)
+    if not m:
+        return None
+    first, second = q.slot(m["a"]), q.slot(m["b"])
+    first = m["a"] if first is None and not m["a"].startswith("QUOTED") else first
+    second = m["b"] if second is None and not m["b"].startswith("QUOTED") else second
+    return ("text_compare", {"first": first, "second": second}) if first is not None and second is not None else None
+
+
 def json_valid(raw: str) -> tuple[str, dict[str, Any]] | None:
     """"Is {...} valid JSON?" / "validate this JSON: {...}" (read from the raw question: JSON has quotes)."""
     text, flags = raw.strip().rstrip("?").strip(), I | re.DOTALL  # the JSON exactly: no whitespace collapsed
