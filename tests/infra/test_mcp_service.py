@@ -14,6 +14,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from moe_core.contracts import TaskResult, ToolTask, Topics, deadline_in
 from moe_core.contracts.tools import TOOL_SPECS
@@ -24,13 +26,16 @@ pytestmark = pytest.mark.infra
 DISABLED = "graph_analyze"
 TRACE_ID = uuid.uuid4().hex
 TRACEPARENT = f"00-{TRACE_ID}-{'1' * 16}-01"
+SERVICE_KEY = f"svc-{uuid.uuid4().hex}"  # /invoke and /mcp need a key (tests/infra/test_mcp_auth.py)
+AUTH = {"Authorization": f"Bearer {SERVICE_KEY}"}
 
 
 @pytest.fixture(scope="module")
 def mcp(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     namespace = new_namespace("mcp")
     env = {**os.environ, "MOE_TOPIC_NAMESPACE": namespace, "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
-           "MOE_REDIS_URL": infra["redis"], "MOE_TOOL_TIMEOUT_S": "3", "MOE_TOOLS_DISABLED": DISABLED}
+           "MOE_REDIS_URL": infra["redis"], "MOE_TOOL_TIMEOUT_S": "3", "MOE_TOOLS_DISABLED": DISABLED,
+           "MOE_MCP_SERVICE_KEY": SERVICE_KEY, "MOE_POSTGRES_DSN": infra["postgres"]}
     port = free_port()
     service = ServiceProcess("mcp", port, {**env, "MOE_HTTP_PORT": str(port)})
     service.start()
@@ -99,7 +104,7 @@ async def test_tool_task_becomes_an_exact_result_once(mcp: ServiceProcess, infra
 
 
 async def test_rest_lists_contracts_and_invokes(mcp: ServiceProcess) -> None:
-    async with httpx.AsyncClient(base_url=mcp.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=mcp.url, timeout=30, headers=AUTH) as http:
         tools = {t["id"]: t for t in (await http.get("/tools")).json()["tools"]}
         assert set(tools) == set(TOOL_SPECS) - {DISABLED} and len(TOOL_SPECS) >= 30
         assert tools["unit_convert"]["schema_sha256"] == TOOL_SPECS["unit_convert"].schema_sha256
@@ -133,7 +138,8 @@ async def test_rest_lists_contracts_and_invokes(mcp: ServiceProcess) -> None:
 
 
 async def test_mcp_client_lists_and_calls_tools(mcp: ServiceProcess) -> None:
-    async with Client(f"{mcp.url}/mcp") as client:
+    transport = streamable_http_client(f"{mcp.url}/mcp", http_client=create_mcp_http_client(headers=AUTH))
+    async with Client(transport) as client:
         listed = await client.list_tools()
         names = {t.name for t in listed.tools}
         assert names == set(TOOL_SPECS) - {DISABLED} and len(names) >= 30

@@ -19,16 +19,14 @@ from fastapi import Request
 
 from gateway.keystore import ApiKey, KeyStore
 from gateway.openai_api import OpenAIError
+from moe_core.auth import bearer_token
 
 TENANT_HEADER = "x-moe-tenant"
 current_key: ContextVar[ApiKey | None] = ContextVar("current_key", default=None)
 
 
 def presented_key(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("x-api-key", "").strip()
+    return bearer_token(request.headers.get("authorization", ""), request.headers.get("x-api-key", ""))
 
 
 async def authenticate(request: Request, store: KeyStore) -> ApiKey:

@@ -8,7 +8,6 @@ Redis channel (gateway.key_events) and clears every replica's cache. Unknown key
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -20,6 +19,7 @@ from typing import Any, Literal
 import asyncpg
 
 from gateway.limits import Limits
+from moe_core.auth import hash_key
 
 Role = Literal["admin", "user"]
 CACHE_MAX = 10_000
@@ -91,10 +91,6 @@ class Tenant:
     limits: Limits
     disabled: bool
     created_at: datetime
-
-
-def hash_key(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token(key_id: str) -> str:

@@ -9,11 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from mcp_service import core
+from mcp_service.auth import KeyAuth
 from mcp_service.mcp_server import mcp_routes
 from mcp_service.registry import Registry
 from mcp_service.rest import add_rest_routes
 from mcp_service.runner import WorkerPool
 from mcp_service.settings import McpSettings
+from moe_core.auth import KeyVerifier
 from moe_core.bus import Bus
 from moe_core.contracts import Progress, TaskResult, ToolTask
 from moe_core.contracts.tools import select_tools
@@ -35,6 +37,8 @@ class ToolWorker:
         self.pool = pool
         self.outcomes = outcomes
         self.mcp_routes, self._start_mcp, self._stop_mcp = mcp_routes(registry, settings)
+        self.verifier = KeyVerifier(settings.postgres_dsn, service_key=settings.mcp_service_key.get_secret_value(),
+                                    cache_ttl_s=settings.auth_cache_ttl_s)
 
     async def handle(self, task: ToolTask) -> None:
         result, _ = await self.outcomes.once(f"{task.response_id}:{task.task_id}", lambda: self._run(task),
@@ -59,6 +63,7 @@ class ToolWorker:
 
     async def close(self) -> None:
         await self._stop_mcp()
+        await self.verifier.close()
         self.registry.close()
 
     def checks(self) -> dict[str, Check]:
@@ -70,6 +75,7 @@ class ToolWorker:
 
     def mount(self, app: FastAPI) -> None:
         app.router.routes.extend(self.mcp_routes)
+        app.add_middleware(KeyAuth, verifier=self.verifier)  # /invoke and /mcp need a key (mcp_service.auth)
         add_rest_routes(app, self.registry)
         app.state.registry = self.registry
 

@@ -1,4 +1,5 @@
-"""The REST front door: GET /tools (the contracts) and POST /invoke {tool, args}."""
+"""The REST front door: GET /tools (the contracts; open, it does no work) and POST /invoke {tool, args}
+(authenticated: a gateway API key or the service key, mcp_service.auth)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from moe_core.settings import FleetSettings
 
@@ -14,3 +14,7 @@ class McpSettings(FleetSettings):
     mcp_allowed_hosts: str = Field(
         default="", description="Host headers /mcp accepts (DNS-rebinding guard); empty = localhost, '*' = any"
     )
+    mcp_service_key: SecretStr = Field(
+        default=SecretStr(""), description="In-cluster service key /invoke and /mcp accept besides the gateway's API "
+                                           "keys (a Secret in Helm); empty = API keys only")
+    auth_cache_ttl_s: float = Field(default=1.0, ge=0, le=60, description="how long a verified API key is trusted")

@@ -1,0 +1,58 @@
+"""Authentication of the mcp service's HTTP doors: `POST /invoke` and the MCP server at `/mcp` need a key
+(`Authorization: Bearer <key>` or `x-api-key`): one of the gateway's API keys (verified against the same
+Postgres key store through moe_core.auth) or the in-cluster service key (`MOE_MCP_SERVICE_KEY`).
+
+`GET /tools` (the tool contracts, no work done), `/health`, `/ready` and `/metrics` stay open. The
+pipeline's tool tasks over Kafka are not HTTP and are unaffected. Refusals: 401 (no, unknown, revoked or
+expired key) with `WWW-Authenticate: Bearer`, 503 when the key store cannot be asked.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from moe_core.auth import AuthUnavailable, KeyVerifier, bearer_token
+
+PROTECTED = ("/invoke", "/mcp")
+
+
+def protected(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in PROTECTED)
+
+
+class KeyAuth:
+    """Pure ASGI middleware (streaming responses of /mcp pass through untouched)."""
+
+    def __init__(self, app: ASGIApp, verifier: KeyVerifier) -> None:
+        self.app = app
+        self.verifier = verifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not protected(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        token = bearer_token(headers.get("authorization", ""), headers.get("x-api-key", ""))
+        try:
+            caller = await self.verifier.verify(token)
+        except AuthUnavailable as exc:
+            await _refuse(send, 503, "auth_unavailable", str(exc), {"retry-after": "5"})
+            return
+        if caller is None:
+            message = ("No API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'" if not token
+                       else "Incorrect, revoked or expired API key")
+            await _refuse(send, 401, "invalid_api_key", message, {"www-authenticate": 'Bearer realm="moe-mcp"'})
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, status: int, code: str, message: str, extra: dict[str, str]) -> None:
+    body = json.dumps({"ok": False, "tool": None, "error": {"code": code, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               *((k.encode(), v.encode()) for k, v in extra.items())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
