@@ -3,7 +3,9 @@
 Producers: acks=all, idempotence, no linger. Consumers: offsets are committed only after the handler
 returned, i.e. after the next event was published; a payload that fails validation, or a handler that
 fails for a non-transient reason, goes to the dead-letter topic with the reason and is committed.
-Transient failures (broker, Redis, network) are retried by redelivery.
+Transient failures (broker, Redis, network) are retried by redelivery with exponential backoff, a cap
+and an attempt limit, then dead-lettered; a message the broker refuses for its size is dead-lettered at
+once (moe_core.redelivery).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from moe_core.contracts import DeadLetter, Envelope, Topics, headers
 from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
 from moe_core.observability.lag import track_consumer_lag
 from moe_core.observability.metrics import MESSAGES_DEAD_LETTERED, STAGE_SECONDS
+from moe_core.redelivery import Redelivery
 from moe_core.retention import retention_days, retention_ms
 from moe_core.run_clock import RunClockMiddleware, run_started
 from moe_core.settings import FleetSettings
@@ -82,6 +85,7 @@ class Bus:
         self.settings = settings
         self.topics = Topics.for_namespace(settings.topic_namespace)
         self.broker = broker or make_broker(settings)
+        self.redelivery = Redelivery(settings.retry_base_s, settings.retry_cap_s, settings.retry_max_attempts)
 
     async def publish(self, message: Envelope, topic: str) -> None:
         """Publish an envelope keyed by response_id and wait for the broker's acknowledgement. A live event
@@ -176,10 +180,11 @@ class Bus:
             with bind_response_id(rid):
                 try:
                     await handler(parsed)
-                except TRANSIENT_ERRORS:
-                    log.exception("transient failure, the message will be redelivered")
-                    await asyncio.sleep(1.0)
-                    raise
+                    self.redelivery.done(msg)
+                except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
+                    log.exception("transient failure")
+                    if await self.redelivery.redeliver(msg, exc, self.dead_letter):
+                        raise
                 except Exception as exc:
                     log.exception("handler failed")
                     await self.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)

@@ -22,6 +22,11 @@ class FleetSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     consumer_workers: int = Field(default=4, ge=1, description="Partitions processed concurrently")
+    retry_base_s: float = Field(default=0.5, gt=0, description="A transient failure's first backoff "
+                                "before the record is redelivered; doubled per attempt (moe_core.redelivery)")
+    retry_cap_s: float = Field(default=30.0, gt=0, description="The longest backoff between redeliveries")
+    retry_max_attempts: int = Field(default=10, ge=1, description="Attempts at a record failing transiently "
+                                    "before it is dead-lettered with its last error")
     kafka_fetch_max_wait_ms: int = Field(
         default=500, ge=0, le=30_000,
         description="How long the broker holds an idle consumer's fetch; a record ends it at once (long poll)",

@@ -5,7 +5,9 @@ AsyncAPI document carries every message's schema).
 - group consumers commit after the handler returned (AckPolicy.NACK_ON_ERROR);
 - a payload that is not a valid message, or a handler failing for a non-transient reason: dead-letter
   topic with the reason, then committed;
-- a transient failure (broker, Redis, network): re-raised after a pause, so the record is redelivered;
+- a transient failure (broker, Redis, network): re-raised after an exponential backoff, so the record is
+  redelivered, until its attempts run out (then dead-lettered); a message the broker refuses for its size
+  is dead-lettered at once (moe_core.redelivery);
 - tracing and FastStream's Prometheus metrics come from the broker's middlewares (outside this one);
   the stage's own `moe_stage_seconds` and the response_id on every log line come from here.
 """
@@ -57,15 +59,22 @@ def _dead_letters(bus: Bus | None) -> type[BaseMiddleware]:
             started = time.perf_counter()
             with bind_response_id(str(rid)):
                 try:
-                    return await call_next(msg)
+                    result = await call_next(msg)
+                    if bus is not None:
+                        bus.redelivery.done(msg)
+                    return result
                 except InvalidPayload as exc:
                     if bus is not None:
                         await bus.dead_letter(msg, str(exc), "validation_error")  # type: ignore[arg-type]
                     return None
-                except TRANSIENT_ERRORS:
-                    log.exception("transient failure, the message will be redelivered")
-                    await asyncio.sleep(1.0)
-                    raise
+                except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
+                    log.exception("transient failure")
+                    if bus is None or topic == bus.topics.deadletter:  # never a dead letter of a dead letter
+                        await asyncio.sleep(1.0)
+                        raise
+                    if await bus.redelivery.redeliver(msg, exc, bus.dead_letter):
+                        raise
+                    return None
                 except Exception as exc:
                     log.exception("handler failed")
                     if bus is None:
