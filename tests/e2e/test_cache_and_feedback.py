@@ -176,7 +176,7 @@ def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
         {"model": "expert-model-b", "contains": journey, "reply": "Mean is 4 (model B).\nCONFIDENCE: high"},
         {"model": "expert-model", "contains": journey, "reply": "Mean is 4 (model A).\nCONFIDENCE: high"},
     ])
-    score_key = f"expert:score:{namespace}:data_analyst:expert-model-b"
+    score_key = f"expert:tscore:{namespace}:tenant-e2e:data_analyst:expert-model-b"  # the tenant's own
 
     def ask(n: int) -> Any:
         return _ask(client, f"What is the mean of dataset {n}? {journey}")

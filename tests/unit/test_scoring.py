@@ -21,9 +21,9 @@ def test_laplace_smoothed_score() -> None:
     assert Score(pos=4, neg=4, n=8).decayed(age_s=10, half_life_s=10) == Score(pos=2, neg=2, n=8)
 
 
-def _feedback(rid: str, rating: int, *uses: tuple[str, str]) -> Feedback:
-    return Feedback(response_id=rid, tenant_id="t", deadline_at=deadline_in(60), rating=rating,
-                    models_used=[ModelUse(model=m, category=c) for m, c in uses])
+def _feedback(rid: str, rating: int, *uses: tuple[str, str], tenant: str = "t", approved: bool = False) -> Feedback:
+    return Feedback(response_id=rid, tenant_id=tenant, deadline_at=deadline_in(60), rating=rating,
+                    models_used=[ModelUse(model=m, category=c) for m, c in uses], approved=approved)
 
 
 async def test_a_bad_model_is_skipped_then_comes_back_when_its_score_recovers(redis: Redis, namespace: str) -> None:
@@ -31,15 +31,15 @@ async def test_a_bad_model_is_skipped_then_comes_back_when_its_score_recovers(re
     refs = [ModelRef(model="m1"), ModelRef(model="m2")]
     for i in range(2):
         await board.record(_feedback(f"{namespace}-n{i}", 1, ("m1", "math")))
-    assert await board.usable("math", refs) == refs  # 2 ratings: not enough evidence yet
+    assert await board.usable("math", refs, "t") == refs  # 2 ratings: not enough evidence yet
     await board.record(_feedback(f"{namespace}-n2", 2, ("m1", "math")))
-    assert (await board.score("math", "m1")).value == pytest.approx(1 / 5)
-    assert await board.usable("math", refs) == refs[1:]  # skipped for math ...
-    assert await board.usable("science", refs) == refs  # ... only for math
+    assert (await board.score("math", "m1", "t")).value == pytest.approx(1 / 5)
+    assert await board.usable("math", refs, "t") == refs[1:]  # skipped for math ...
+    assert await board.usable("science", refs, "t") == refs  # ... only for math
     for i in range(2):  # later ratings of its earlier answers are good
         await board.record(_feedback(f"{namespace}-p{i}", 5, ("m1", "math")))
-    assert (await board.score("math", "m1")).value == pytest.approx(3 / 7)
-    assert await board.usable("math", refs) == refs  # back
+    assert (await board.score("math", "m1", "t")).value == pytest.approx(3 / 7)
+    assert await board.usable("math", refs, "t") == refs  # back
 
 
 async def test_each_feedback_counts_once_for_every_model_of_the_answer(redis: Redis, namespace: str) -> None:
@@ -47,27 +47,42 @@ async def test_each_feedback_counts_once_for_every_model_of_the_answer(redis: Re
     feedback = _feedback(f"{namespace}-r", 4, ("m1", "math"), ("m2", "science"), ("m1", "math"))
     assert await board.record(feedback) is True
     assert await board.record(feedback) is False  # redelivered: not counted again
-    assert await board.score("math", "m1") == Score(pos=1, n=1)
-    assert await board.score("science", "m2") == Score(pos=1, n=1)
+    assert await board.score("math", "m1", "t") == Score(pos=1, n=1)
+    assert await board.score("science", "m2", "t") == Score(pos=1, n=1)
     assert await board.record(_feedback(f"{namespace}-none", 1)) is False  # no model: nothing to score
 
 
 async def test_never_every_model_of_a_category_is_skipped(redis: Redis, namespace: str) -> None:
     board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=1, half_life_s=0)
     await board.record(_feedback(f"{namespace}-x", 1, ("only", "math")))
-    assert await board.usable("math", [ModelRef(model="only")]) == [ModelRef(model="only")]
+    assert await board.usable("math", [ModelRef(model="only")], "t") == [ModelRef(model="only")]
 
 
 async def test_old_ratings_fade_with_the_half_life(redis: Redis, namespace: str) -> None:
     board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=3600)
     for i in range(4):
         await board.record(_feedback(f"{namespace}-d{i}", 1, ("m1", "math")))
-    assert board.skipped(await board.score("math", "m1"))
-    key = f"expert:score:{namespace}:math:m1"
+    assert board.skipped(await board.score("math", "m1", "t"))
+    key = f"expert:tscore:{namespace}:t:math:m1"
     await redis.hset(key, "t", str(float(await redis.hget(key, "t")) - 7200))  # the ratings are two hours old
-    faded = await board.score("math", "m1")
+    faded = await board.score("math", "m1", "t")
     assert faded.neg == pytest.approx(1.0, rel=1e-3)  # 4 -> 1 after two half-lives: the score recovers ...
     assert faded.n == 4 and faded.value == pytest.approx(1 / 3, rel=1e-3) and not board.skipped(faded)
     await board.record(_feedback(f"{namespace}-d9", 1, ("m1", "math")))  # a new rating decays the old ones first
-    fresh = await board.score("math", "m1")
+    fresh = await board.score("math", "m1", "t")
     assert fresh.neg == pytest.approx(2.0, rel=1e-3) and fresh.n == 5 and board.skipped(fresh)
+
+
+async def test_a_tenants_ratings_change_its_own_routing_only_approved_ones_everyones(
+        redis: Redis, namespace: str) -> None:
+    board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=0)
+    refs = [ModelRef(model="m1"), ModelRef(model="m2")]
+    for i in range(3):
+        await board.record(_feedback(f"{namespace}-a{i}", 1, ("m1", "math"), tenant="a"))
+    assert await board.usable("math", refs, "a") == refs[1:]
+    assert await board.usable("math", refs, "b") == refs  # tenant b is not affected ...
+    assert await board.score("math", "m1") == Score()  # ... nor the global score
+    for i in range(3):  # an admin approved these as global signals
+        await board.record(_feedback(f"{namespace}-g{i}", 1, ("m2", "math"), tenant="a", approved=True))
+    assert (await board.score("math", "m2")).n == 3 and (await board.score("math", "m2", "a")).n == 3
+    assert await board.usable("math", refs, "b") == refs[:1]

@@ -255,6 +255,8 @@ class Feedback(Envelope):
     question: str = ""
     graph_refs: list[str] = Field(default_factory=list, description="Graph relations the answer used")
     comment: str = Field(default="", max_length=2000)
+    approved: bool = Field(default=False, description="An admin approved this rating as a global signal: it "
+                                                      "changes every tenant's scores, not only its own")
 
 
 class IngestEvent(Envelope):

@@ -66,14 +66,14 @@ class TieredExpert:
         self.max_output_chars = max_output_chars
         self.parallel = parallel
 
-    async def refs(self, category: str) -> list[ModelRef]:
+    async def refs(self, category: str, tenant_id: str | None = None) -> list[ModelRef]:
         refs = self.inference.config.for_expert(category)
-        return await self.scores.usable(category, refs) if self.scores is not None else refs
+        return await self.scores.usable(category, refs, tenant_id) if self.scores is not None else refs
 
     async def run(self, task: ExpertTask, messages: list[dict[str, Any]]) -> TaskResult:
         started = time.perf_counter()
         attempts: list[Attempt] = []
-        for tier_refs in split_tiers(await self.refs(task.category)):
+        for tier_refs in split_tiers(await self.refs(task.category, task.tenant_id)):
             tier = tier_refs[0].tier
             batch = groups(tier_refs, self.parallel)
             done = await asyncio.gather(*(self._call(task, messages, group, tier, len(attempts) + i)

@@ -4,7 +4,8 @@ When this replica receives an Answer it is waiting for, it records the answer's 
 the rating needs (models used, cache key, question, knowledge-graph sources) in Redis with a TTL, before
 the client sees the answer. A rating is accepted only for a recorded answer of one of the key's tenants
 (unknown or foreign: 404), once per answer (409), and published as Feedback to `feedback`: the experts'
-scores, the semantic cache (1-2 flags the entry) and the knowledge graph learn from it.
+scores, the semantic cache (1-2 flags the entry) and the knowledge graph learn from it. The experts'
+scores are the answer's tenant's own; `approved: true` (admin keys only) makes it a global signal too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class FeedbackBody(BaseModel):
     response_id: str = Field(min_length=1, max_length=160, description="The answer's id (or chatcmpl-/msg_ id)")
     rating: StrictInt = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=2000)
+    approved: bool = Field(default=False, description="Admin keys only: count this rating for every tenant "
+                                                      "(a global score), not only for the answer's tenant")
 
     def rid(self) -> str:
         for prefix in ("chatcmpl-", "msg_"):
@@ -91,6 +94,9 @@ class FeedbackApi:
     async def post_feedback(self, request: Request) -> JSONResponse:
         key = await authenticate(request, self.store())
         body = parse_json_body(await request.body(), FeedbackBody)
+        if body.approved and key.role != "admin":
+            raise OpenAIError(403, "Only an admin key may approve a rating as a global signal.", "permission_error",
+                              param="approved", code="insufficient_role")
         rid = body.rid()
         raw = await self.redis.get(f"{self.prefix}:{rid}")
         record = AnswerRecord.model_validate_json(raw) if raw else None
@@ -103,7 +109,8 @@ class FeedbackApi:
                               code="already_rated")
         feedback = Feedback(response_id=rid, tenant_id=record.tenant_id, deadline_at=deadline_in(FEEDBACK_DEADLINE_S),
                             rating=body.rating, models_used=record.models_used, cache_key=record.cache_key,
-                            question=record.question, graph_refs=record.graph_refs, comment=body.comment)
+                            question=record.question, graph_refs=record.graph_refs, comment=body.comment,
+                            approved=body.approved)
         try:
             await self.bus.publish(feedback, self.bus.topics.feedback)
         except BaseException:
