@@ -103,7 +103,8 @@ class Composer:
             return Composition(answer, "judge_failed", lead, 1)
         base["sources"] = core.result_sources(good) + provenance.graph_sources(judged.refs or [], good)
         finish: FinishReason = "length" if judged.finish == "length" else "stop"
-        answer = Answer(**base, content=core.with_gaps_note(prefix + judged.text, base["missing"]),
+        answer = Answer(**base, content=core.with_gaps_note(
+                            prefix + synthesis.keep_computed(judged.text, good), base["missing"]),
                         finish_reason=finish, usage=total + (judged.usage or Usage()),
                         model_calls=calls + thought.calls + judged.calls, reasoning=thought.text)
         return Composition(answer, "judge", lead, len(good))

@@ -94,6 +94,8 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
         f"If they disagree, trust: {PRIORITY_TEXT}; precision tools are exact.",
         "Answer directly; never mention the sources or experts.",
     ]
+    if any(r.kind == "tool" for r in results):
+        rules.append("Quote each precision tool's result verbatim: its figures exactly as computed.")
     if any(r.kind == "graph" for r in results):
         rules.append("After each knowledge-graph fact write [REF:<entity>] naming its entity.")
     if any(r.kind == "research" for r in results):
@@ -103,6 +105,21 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
     user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
+
+
+def computed_figure(result: TaskResult) -> str:
+    """What a precision tool computed: the text after its last ' = ' (`SHA-256('abc') = ba78…` -> `ba78…`),
+    or its whole (single-line) content."""
+    text = result.content.strip()
+    return text.rsplit(" = ", 1)[-1].strip() if " = " in text else text
+
+
+def keep_computed(answer: str, results: list[TaskResult]) -> str:
+    """The judge's answer, with every precision tool's result it did not keep verbatim appended as computed:
+    a figure the user is told was computed is never paraphrased, rounded or dropped by a model."""
+    lost = [r.content.strip() for r in results
+            if r.kind == "tool" and r.content.strip() and computed_figure(r) not in answer]
+    return answer + "".join(f"\n\nComputed exactly: {text}" for text in dict.fromkeys(lost))
 
 
 def render_plan(plan: Plan) -> str:

@@ -30,7 +30,9 @@ _CUE = re.compile(
     r"hash|sha-?\d|md5|base64|encod|decod|regex|regular expression|json|yaml|xml|csv|subnet|cidr|netmask|"
     r"ip address|ipv[46]|prime|factori[sz]|gcd|lcm|greatest common|least common|divisor|roman numeral|"
     r"weekday|day of the week|time ?zone|utc|gmt|daylight saving|leap year|interest rate|compound interest|"
-    r"loan|mortgage|vat\b|sales tax|rounding|decimal places|fraction|eulerian|vertices|word count|"
+    r"loan|mortgage|vat\b|sales tax|rounding|decimal places|fraction|eulerian|vertices|word count"
+    r"checksum|crc-?(?:16|32)?|adler|luhn|iban|hexadecimal|\bhex\b|binary|octal|\bbase \d+|roman|"
+    r"levenshtein|edit distance|in words|spelled out|"
     r"how many (?:days|hours|minutes|seconds|weeks|months|years)|days (?:between|until|since))",
     re.IGNORECASE)
 
