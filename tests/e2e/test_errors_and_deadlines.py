@@ -38,7 +38,7 @@ def test_wrong_key_is_401_with_the_sdk(base_url: str) -> None:
 def test_unknown_model_is_404(base_url: str, api_key: str) -> None:
     client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
     with pytest.raises(openai.NotFoundError) as err:
-        client.chat.completions.create(model="gpt-nonexistent", messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(model="llama-nonexistent", messages=[{"role": "user", "content": "hi"}])
     assert err.value.code == "model_not_found"
     assert err.value.param == "model"
 
