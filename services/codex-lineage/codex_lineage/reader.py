@@ -9,6 +9,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 
 from moe_core.audit.records import AuditRecord, from_kafka, message_types
 from moe_core.contracts import Topics
@@ -26,6 +27,12 @@ async def partitions(bootstrap: str, names: list[str]) -> list[TopicPartition]:
             for p in sorted(t["partitions"], key=lambda p: p["partition"])]
 
 
+def _partition_of(key: str, parts: list[TopicPartition], topic: str) -> int:
+    """The producers' partition for a key (the default murmur2 partitioner, as FastStream/aiokafka use)."""
+    numbers = sorted(tp.partition for tp in parts if tp.topic == topic)
+    return int(DefaultPartitioner()(key.encode(), numbers, numbers))
+
+
 async def read_records(bootstrap: str, topics: Topics, since: datetime | None = None,
                        until: datetime | None = None, response_id: str | None = None,
                        tenant: str | None = None) -> AsyncIterator[AuditRecord]:
@@ -35,6 +42,8 @@ async def read_records(bootstrap: str, topics: Topics, since: datetime | None = 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=100)
     parts = await partitions(bootstrap, topics.all())
+    if response_id:  # every message of a request is keyed by its id: only that key's partition of each topic
+        parts = [tp for tp in parts if tp.partition == _partition_of(response_id, parts, tp.topic)]
     if not parts:
         return
     await consumer.start()
