@@ -75,10 +75,60 @@ def test_helm_default_render() -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/alive"
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
-        assert ("MOE_POSTGRES_DSN" in env) == (name in ("gateway", "codex-lineage"))
+        assert ("MOE_POSTGRES_DSN" in env) == (name in ("gateway", "codex-lineage", "mcp"))  # mcp: API keys
     dashboards = kinds["ConfigMap"]["moe-dashboards"]["data"]
     assert json.loads(dashboards["fleet-overview.json"])["uid"] == "moe-fleet-overview"
     assert set(dashboards) == {p.name for p in (CHART / "dashboards").glob("*.json")}
+
+
+def _secret_refs(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
+            if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def test_passwords_and_keys_come_from_secrets_never_from_values_or_config_maps() -> None:
+    kinds = by_kind(rendered_docs([]))
+    config_text = json.dumps(kinds["ConfigMap"]["moe-env"]["data"])
+    assert "MOE_REDIS_URL" not in config_text and "PASSWORD" not in config_text and "@" not in config_text
+    for name in SERVICES:
+        container = kinds["Deployment"][f"moe-{name}"]["spec"]["template"]["spec"]["containers"][0]
+        refs = _secret_refs(container)
+        assert refs["MOE_REDIS_URL"] == "moe-redis", name
+        plain = {e["name"] for e in container["env"] if "value" in e}
+        assert not plain & {"MOE_REDIS_URL", "MOE_POSTGRES_DSN", "MOE_NEO4J_PASSWORD", "MOE_MCP_SERVICE_KEY"}, name
+    mcp = kinds["Deployment"]["moe-mcp"]["spec"]["template"]["spec"]["containers"][0]
+    assert _secret_refs(mcp)["MOE_MCP_SERVICE_KEY"] == "moe-mcp"
+    hosts = next(e["value"] for e in mcp["env"] if e["name"] == "MOE_MCP_ALLOWED_HOSTS")
+    assert "*" not in hosts.replace(":*", "") and "moe-mcp.moe.svc:*" in hosts  # the Host guard stays on
+    refused = run([helm(), "template", "moe", str(CHART), "--set", "redis.url=redis://:hunter2@redis:6379/0"])
+    assert refused.returncode != 0, "a password in values must be refused"
+
+
+def test_network_policies_let_only_the_gateway_in_from_outside() -> None:
+    docs = rendered_docs([])
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    release = {"app.kubernetes.io/name": "moe-fleet", "app.kubernetes.io/instance": "moe"}
+    deny = policies["moe-default-deny"]
+    assert deny["podSelector"]["matchLabels"] == release and deny["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny  # selected and nothing allowed: everything is denied unless allowed below
+    monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    for name, (_, port) in [*SERVICES.items(), ("llm", ("", 8081))]:
+        spec = policies[f"moe-{name}-ingress"]
+        assert spec["podSelector"]["matchLabels"] == {**release, "app.kubernetes.io/component": name}
+        rules = spec["ingress"]
+        assert all(r["ports"] == [{"port": port, "protocol": "TCP"}] for r in rules), name
+        if name == "gateway":
+            assert rules[0] == {"ports": [{"port": port, "protocol": "TCP"}]}, "the gateway: open to all"
+            continue
+        for rule in rules:  # every other stage: never open to all, only the release or the monitoring stack
+            assert rule.get("from"), f"{name} accepts anyone"
+            assert rule["from"] in (monitoring, [{"podSelector": {"matchLabels": release}}]), (name, rule)
+        insiders = [r for r in rules if r["from"] == [{"podSelector": {"matchLabels": release}}]]
+        assert bool(insiders) == (name in ("llm", "mcp")), name
+    egress_on = [d["spec"] for d in rendered_docs([], ["networkPolicy.egress.enabled=true"])
+                 if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "moe-egress"]
+    assert egress_on and egress_on[0]["egress"][0]["ports"][0] == {"port": 53, "protocol": "UDP"}
+    assert not [d for d in rendered_docs([], ["networkPolicy.enabled=false"]) if d["kind"] == "NetworkPolicy"]
 
 
 def test_every_component_exports_traces_when_an_endpoint_is_set() -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent  # deploy/local/fleetlib
 LOCAL = HERE.parent  # deploy/local
 REPO = LOCAL.parent.parent
-DATA = REPO / ".data"
+INSTALLED = REPO / ".data"  # what `make install` put there (jars under lib/)
+DATA = Path(os.environ.get("MOE_DATA_DIR") or INSTALLED)  # state of the running stores (override: throwaway)
 LOGS = DATA / "logs"
 RUN = DATA / "run"
-LIB = DATA / "lib"
+LIB = INSTALLED / "lib"
 VENV_BIN = REPO / ".venv" / "bin"
 PYTHON = VENV_BIN / "python"
 HOST = "127.0.0.1"
@@ -56,11 +57,17 @@ def port(name: str) -> int:
 
 def endpoints() -> dict[str, str]:
     """Client-side addresses of the infrastructure (and services), computed from the current env."""
+    from . import secrets  # passwords exist only for stores initialised with one (fleetlib.secrets)
+
+    redis_pw, pg_pw, neo4j_pw = secrets.get("redis"), secrets.get("postgres"), secrets.get("neo4j")
     eps = {
         "kafka": f"{HOST}:{port('kafka')}",
-        "redis": f"redis://{HOST}:{port('redis')}/0",
-        "postgres": f"postgresql://{POSTGRES_USER}@{HOST}:{port('postgres')}/{POSTGRES_DB}",
+        "redis": f"redis://{f':{redis_pw}@' if redis_pw else ''}{HOST}:{port('redis')}/0",
+        "postgres": f"postgresql://{POSTGRES_USER}{f':{pg_pw}' if pg_pw else ''}@{HOST}:{port('postgres')}/"
+                    f"{POSTGRES_DB}",
         "neo4j": f"bolt://{HOST}:{port('neo4j')}",
+        "neo4j-user": "neo4j" if neo4j_pw else "",
+        "neo4j-password": neo4j_pw or "",
         "neo4j-http": f"http://{HOST}:{port('neo4j-http')}",
         "chroma": f"http://{HOST}:{port('chroma')}",
         "llm": f"http://{HOST}:{port('llm')}/v1",
@@ -78,6 +85,8 @@ ENDPOINT_ENV = {
     "MOE_REDIS_URL": "redis",
     "MOE_POSTGRES_DSN": "postgres",
     "MOE_NEO4J_URI": "neo4j",
+    "MOE_NEO4J_USER": "neo4j-user",
+    "MOE_NEO4J_PASSWORD": "neo4j-password",
     "MOE_CHROMA_URL": "chroma",
     "MOE_LOCAL_LLM_URL": "llm",
     "MOE_LOCAL_LLM_MODEL": "llm-model",

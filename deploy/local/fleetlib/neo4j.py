@@ -1,8 +1,12 @@
-"""Neo4j 5.26 LTS Community from Maven Central jars, run through its own server entry point."""
+"""Neo4j 5.26 LTS Community from Maven Central jars, run through its own server entry point.
+
+A database created here (no data directory yet) has authentication on: user `neo4j` with a generated
+password (fleetlib.secrets), set on first start in place of the initial `neo4j` one. A database created
+before that (no stored password) keeps running without authentication."""
 
 from __future__ import annotations
 
-from . import config, jvm
+from . import config, jvm, secrets
 from .component import Component
 
 HOME = config.DATA / "neo4j"
@@ -22,8 +26,7 @@ server.bolt.advertised_address={h}:{config.port("neo4j")}
 server.http.enabled=true
 server.http.listen_address={h}:{config.port("neo4j-http")}
 server.https.enabled=false
-# local development only: production runs with authentication
-dbms.security.auth_enabled=false
+dbms.security.auth_enabled={"true" if secrets.get("neo4j") else "false"}
 dbms.usage_report.enabled=false
 server.memory.pagecache.size=128m
 server.directories.data={HOME / "data"}
@@ -36,6 +39,8 @@ server.jvm.additional=-XX:+UseG1GC
 
 
 def prepare() -> list[str]:
+    if not (HOME / "data").exists():
+        secrets.generate("neo4j")
     CONF_DIR.mkdir(parents=True, exist_ok=True)
     (CONF_DIR / "neo4j.conf").write_text(_conf())
     return [jvm.java(), "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
@@ -45,11 +50,32 @@ def prepare() -> list[str]:
             f"--home-dir={HOME}", f"--config-dir={CONF_DIR}", "--console-mode"]
 
 
-async def check() -> None:
+async def _set_initial_password(password: str) -> None:
     from neo4j import AsyncGraphDatabase
 
-    driver = AsyncGraphDatabase.driver(config.endpoints()["neo4j"], auth=None, connection_timeout=3)
+    driver = AsyncGraphDatabase.driver(config.endpoints()["neo4j"], auth=("neo4j", "neo4j"), connection_timeout=3)
     try:
+        await driver.execute_query("ALTER CURRENT USER SET PASSWORD FROM $old TO $new", old="neo4j", new=password,
+                                   database_="system")
+    finally:
+        await driver.close()
+
+
+async def check() -> None:
+    from neo4j import AsyncGraphDatabase
+    from neo4j.exceptions import AuthError
+
+    password = secrets.get("neo4j")
+    auth = ("neo4j", password) if password else None
+    driver = AsyncGraphDatabase.driver(config.endpoints()["neo4j"], auth=auth, connection_timeout=3)
+    try:
+        try:
+            await driver.verify_connectivity()
+        except AuthError:
+            if password is None:
+                raise
+            await _set_initial_password(password)  # first start: the initial password is replaced
+            await driver.verify_connectivity()
         await driver.verify_connectivity()
         records, _, _ = await driver.execute_query("RETURN 1 AS one")
         if records[0]["one"] != 1:
@@ -60,6 +86,6 @@ async def check() -> None:
 
 COMPONENT = Component(
     clients=("neo4j",),
-    name="neo4j", group="infra", port_key="neo4j", prepare=prepare, check=check, deadline=120,
+    name="neo4j", group="infra", port_key="neo4j", prepare=prepare, check=check, deadline=240,
     match=lambda: f"--home-dir={HOME}", stop_timeout=40,
 )

@@ -1,6 +1,8 @@
 """PostgreSQL 15 (Debian package), our own cluster in .data/postgres, run as the `postgres` user.
 
-Local development only: trust authentication for 127.0.0.1 and the private unix socket directory.
+A cluster initialised here gets scram-sha-256 password authentication everywhere (no trust): generated
+passwords for the `postgres` superuser and the fleet's `moe` role (fleetlib.secrets, .data/secrets.json).
+A cluster initialised before that (trust, no stored password) keeps working as it is.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from . import config
+from . import config, secrets
 from .component import Component
 
 BIN = Path(os.environ.get("MOE_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
@@ -50,11 +52,22 @@ def prepare() -> list[str]:
         if PGDATA.exists():
             shutil.rmtree(PGDATA)  # a half-finished initdb of ours
         _chown(PGDATA, 0o700)
-        res = subprocess.run(  # noqa: S603
-            [str(BIN / "initdb"), "-D", str(PGDATA), "-U", OS_USER, "-E", "UTF8", "--locale=C.UTF-8",
-             "--auth-local=trust", "--auth-host=trust"],
-            capture_output=True, text=True, env=_env(), user=OS_USER, group=OS_USER, extra_groups=[], check=False,
-        )
+        secrets.generate("postgres")  # the fleet role's, set in _ensure_role_and_db
+        pwfile = PGDATA.parent / "postgres-initdb.pw"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.generate("postgres-admin") + "\n")
+        pw = pwd.getpwnam(OS_USER)
+        os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        try:
+            res = subprocess.run(  # noqa: S603
+                [str(BIN / "initdb"), "-D", str(PGDATA), "-U", OS_USER, "-E", "UTF8", "--locale=C.UTF-8",
+                 "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"],
+                capture_output=True, text=True, env=_env(), user=OS_USER, group=OS_USER, extra_groups=[],
+                check=False,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{res.stdout}{res.stderr}")
     _chown(SOCKET_DIR, 0o755)
@@ -66,11 +79,13 @@ async def _ensure_role_and_db() -> None:
     import asyncpg
 
     conn = await asyncpg.connect(host=config.HOST, port=config.port("postgres"), user=OS_USER,
-                                 database="postgres", timeout=3)
+                                 password=secrets.get("postgres-admin"), database="postgres", timeout=3)
     try:
         user, db = config.POSTGRES_USER, config.POSTGRES_DB
         if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", user):
-            await conn.execute(f'CREATE ROLE "{user}" LOGIN')
+            create = await conn.fetchval("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)",
+                                         user, secrets.get("postgres"))  # quoted by the server; NULL: none
+            await conn.execute(create)
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
             await conn.execute(f'CREATE DATABASE "{db}" OWNER "{user}"')
     finally:

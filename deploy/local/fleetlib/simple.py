@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from . import config
+from . import config, secrets
 from .component import Component
 
 REDIS_DIR = config.DATA / "redis"
@@ -14,8 +14,19 @@ LLM_SERVER = config.LOCAL / "llm_server.py"
 
 
 def redis_prepare() -> list[str]:
+    """A fresh Redis (no data directory yet) gets a generated password (requirepass, in a 0600 config file)."""
+    if not REDIS_DIR.exists():
+        secrets.generate("redis")
     REDIS_DIR.mkdir(parents=True, exist_ok=True)
-    return [os.environ.get("MOE_REDIS_SERVER", "/usr/bin/redis-server"), "--bind", config.HOST,
+    conf: list[str] = []
+    password = secrets.get("redis")
+    if password:
+        path = REDIS_DIR / "auth.conf"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(f'requirepass "{password}"\n')
+        conf = [str(path)]
+    return [os.environ.get("MOE_REDIS_SERVER", "/usr/bin/redis-server"), *conf, "--bind", config.HOST,
             "--port", str(config.port("redis")), "--dir", str(REDIS_DIR), "--daemonize", "no",
             "--appendonly", "yes", "--save", "60 1000", "--protected-mode", "yes"]
 
@@ -24,6 +35,13 @@ async def redis_check() -> None:
     """PING over RESP on a raw socket (importing redis-py costs ~1 s, which `status` notices)."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(config.HOST, config.port("redis")), 2)
     try:
+        password = secrets.get("redis")
+        if password:
+            writer.write(f"*2\r\n$4\r\nAUTH\r\n${len(password)}\r\n{password}\r\n".encode())
+            await writer.drain()
+            auth = await asyncio.wait_for(reader.readline(), 2)
+            if auth.strip() != b"+OK":
+                raise RuntimeError(f"AUTH answered {auth[:40]!r}")
         writer.write(b"PING\r\n")
         await writer.drain()
         reply = await asyncio.wait_for(reader.readline(), 2)
