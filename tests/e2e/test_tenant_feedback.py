@@ -28,10 +28,11 @@ def _client(base_url: str, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=60)
 
 
-def _source(client: openai.OpenAI, question: str) -> str:
+def _source(client: openai.OpenAI, question: str) -> tuple[str, str]:
+    """(the source that answered, the answer's id)"""
     answer: Any = client.chat.completions.create(model="moe-orchestrator",
                                                  messages=[{"role": "user", "content": question}])
-    return str(answer.metadata["sources"][0]["ref"]), answer.id  # type: ignore[return-value]
+    return str(answer.metadata["sources"][0]["ref"]), str(answer.id)
 
 
 def _rate(base_url: str, key: str, response_id: str, rating: int, **extra: Any) -> httpx.Response:

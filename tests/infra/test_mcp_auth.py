@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.infra
 SERVICE_KEY = f"svc-{secrets.token_urlsafe(16)}"
-CALL = {"tool": "checksum", "args": {"text": "123456789", "algorithm": "crc32"}}
+CALL: dict[str, Any] = {"tool": "checksum", "args": {"text": "123456789", "algorithm": "crc32"}}
 
 
 @pytest.fixture(scope="module")
