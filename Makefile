@@ -57,7 +57,7 @@ test: install lint
 
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed
-	@$(PY) -m codex_lineage.replay $(ARGS)
+	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.replay $(ARGS)
 
 test-unit: .venv/.installed
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)

@@ -1,0 +1,28 @@
+"""Run a command with a local service's environment (endpoints with their generated credentials,
+.data/fleet.env, then the caller's own variables), as `make up` starts the service:
+
+    python deploy/local/with_fleet_env.py codex-lineage python -m codex_lineage.replay timeline <id>
+
+Used by `make replay`, so operator commands reach the same stores as the running fleet."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleetlib import services
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] not in services.SERVICES:
+        print(f"usage: with_fleet_env.py <{'|'.join(services.SERVICES)}> <command> [args…]", file=sys.stderr)
+        return 2
+    os.execvpe(argv[1], argv[1:], services.service_env(argv[0]))  # noqa: S606  (an operator's own command)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
