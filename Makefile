@@ -40,7 +40,7 @@ logs: .venv/.installed
 
 key: .venv/.installed
 	@$(FLEET) up postgres kafka >/dev/null
-	@$(PY) -m gateway.keys ensure --file .data/local-admin.key
+	@$(PY) deploy/local/with_fleet_env.py gateway $(PY) -m gateway.keys ensure --file .data/local-admin.key
 
 schemas: .venv/.installed
 	@$(PY) -m moe_core.contracts.schema_export schemas
