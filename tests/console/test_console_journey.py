@@ -6,6 +6,7 @@ under .data/artifacts/console/."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -14,11 +15,14 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from redis.asyncio import Redis
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from expert_worker.scoring import ScoreBoard
+from moe_core.contracts import Feedback, ModelUse, deadline_in
 from tests.conftest import Scripted
 from tests.console.conftest import ConsoleKeys
 from tests.e2e.helpers import plan_reply
@@ -179,9 +183,24 @@ def test_every_page_needs_a_signed_in_session(console_fleet: Fleet, method: str,
         assert reply.headers["location"] == "/console/login"
 
 
+async def _rate(redis_url: str, namespace: str, tenant: str) -> None:
+    """Ratings counted the way the expert-worker counts them: one tenant's own, one admin-approved (global)."""
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=0)
+    try:
+        for rating, approved in ((1, False), (5, True)):
+            await board.record(Feedback(response_id=uuid.uuid4().hex, tenant_id=tenant, deadline_at=deadline_in(60),
+                                        rating=rating, approved=approved,
+                                        models_used=[ModelUse(model="expert-model-b", category="data_analyst")]))
+    finally:
+        await redis.aclose()
+
+
 def test_an_expert_model_is_taken_out_of_service_and_back(console_fleet: Fleet, console_keys: ConsoleKeys,
                                                            browser: webdriver.Chrome, shots: Path) -> None:
     base = console_fleet["gateway"].url
+    env = console_fleet["gateway"].env
+    asyncio.run(_rate(env["MOE_REDIS_URL"], env["MOE_TOPIC_NAMESPACE"], console_keys.tenant))
     _sign_in(browser, base, console_keys.admin)
     _wait(browser, ec.presence_of_element_located((By.ID, "new-key")), "the keys page")
     browser.get(f"{base}/console/fleet")
@@ -191,6 +210,11 @@ def test_an_expert_model_is_taken_out_of_service_and_back(console_fleet: Fleet, 
 
     b, last = "expert-data_analyst-expert-model-b", "expert-data_analyst-expert-model"
     assert (state(b), state(last)) == ("enabled", "enabled")
+    scores = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#scores tbody tr")]
+    # score = (positive + neutral/2 + 1) / (ratings + 2): the tenant counts both its ratings (1 and 5 stars):
+    # 2/4; the global score only the admin-approved 5 stars: 2/3
+    assert f"{console_keys.tenant} data_analyst expert-model-b 0.5 2 1.0 0.0 1.0" in scores
+    assert "all tenants (approved ratings) data_analyst expert-model-b 0.667 1 1.0 0.0 0.0" in scores
     browser.find_element(By.CSS_SELECTOR, f"#{b} button").click()
     _wait(browser, lambda d: state(b) == "disabled", "expert-model-b disabled")
     browser.find_element(By.CSS_SELECTOR, f"#{last} button").click()  # the category's last model: refused

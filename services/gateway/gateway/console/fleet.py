@@ -2,7 +2,7 @@
 
 Servers: what the fleet's shared state in Redis says (moe_core.inference.fleet: healthy, loaded models,
 calls in flight) plus a live probe from this page (the same probe the heartbeat runs) and its round trip.
-Experts: the feedback scores the expert-worker keeps in Redis (`expert:score:<ns>:<category>:<model>`), shown
+Experts: the feedback scores the expert-worker keeps in Redis (global and per tenant, see _scores), shown
 with the expert-worker's formula, score = (positive + neutral / 2 + 1) / (ratings + 2), from the counts as
 last written (the decay towards the prior is applied when the next rating arrives).
 Enable/disable: the operator switches of moe_core.switches; every switch is an audit event (actor: the key).
@@ -93,16 +93,21 @@ class FleetPage:
         return RedirectResponse("/console/fleet", status_code=303)
 
     async def _scores(self) -> list[dict[str, Any]]:
-        prefix = f"expert:score:{self.namespace}:"
-        names = []
-        async for name in self.redis.scan_iter(match=f"{prefix}*", count=200):
-            names.append(name)
-            if len(names) >= MAX_SCORES:
-                break
+        """The global scores (`expert:score:<ns>:<category>:<model>`), then each tenant's own
+        (`expert:tscore:<ns>:<tenant>:<category>:<model>`); tenant ids and categories hold no colon."""
         rows = []
-        for name in sorted(names):
-            category, _, model = name[len(prefix):].partition(":")
-            rows.append({"category": category, "model": model, **score(await self.redis.hgetall(name))})
+        for prefix, scoped in ((f"expert:score:{self.namespace}:", False), (f"expert:tscore:{self.namespace}:", True)):
+            names = []
+            async for name in self.redis.scan_iter(match=f"{prefix}*", count=200):
+                names.append(name)
+                if len(names) >= MAX_SCORES:
+                    break
+            for name in sorted(names):
+                rest = name[len(prefix):]
+                tenant, _, rest = rest.partition(":") if scoped else ("all tenants (approved ratings)", "", rest)
+                category, _, model = rest.partition(":")
+                rows.append({"scope": tenant, "category": category, "model": model,
+                             **score(await self.redis.hgetall(name))})
         return rows
 
 
