@@ -53,16 +53,17 @@ class GraphIngest:
                    for t in triples]
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model)
-        written, entity_uids = [], []
+        written, learned, entity_uids = [], [], []
         for triple in triples:
             outcome = await self._learn(event, triple, prov)
             if outcome is not None:
                 written.append(outcome[0])
+                learned.append(triple.model_dump())
                 entity_uids += outcome[1]
         if event.synthesis_insight and event.synthesis_insight.strip():
             await write_synthesis(self.db, prov, event.question, event.synthesis_insight, entity_uids)
         await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
-                          {"relations": written})
+                          {"relations": written, "triples": learned, "domain": prov.domain})
 
     async def _triples(self, event: IngestEvent) -> list[Triple] | None:
         """The answer's triples: remembered per answer, so a redelivery writes the same ones."""
