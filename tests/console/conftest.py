@@ -19,6 +19,7 @@ from gateway.keystore import KeyStore
 from tests.conftest import Scripted, scripted_env
 from tests.support.fleet import REPO, Fleet
 from tests.support.namespaces import new_namespace
+from tests.support.store_auth import neo4j_env
 
 SERVICES = ("gateway", "planner", "expert-worker", "merger", "codex-lineage")
 CHROMIUM = "/usr/bin/chromium"
@@ -52,7 +53,7 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
         "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
         "MOE_REDIS_URL": infra["redis"],
         "MOE_POSTGRES_DSN": infra["postgres"],
-        "MOE_NEO4J_URL": fleetlib_api.endpoints()["neo4j"],
+        "MOE_NEO4J_URL": fleetlib_api.endpoints()["neo4j"], **neo4j_env(),
         "MOE_REQUEST_TIMEOUT_S": "45",
         "MOE_LOG_LEVEL": "INFO",
         **scripted_env(scripted_server.url),

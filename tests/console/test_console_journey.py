@@ -103,6 +103,7 @@ def test_sign_in_create_use_see_usage_revoke(console_fleet: Fleet, console_keys:
     assert secret not in browser.page_source  # shown once, never again
     browser.get(f"{base}/console/keys")
     assert secret not in browser.page_source
+    browser.save_screenshot(str(shots / "02b-tenants-and-keys.png"))
 
     m = f"C{uuid.uuid4().hex[:8]}"
     scripted_server.script([

@@ -23,12 +23,13 @@ from moe_core.graph.store import GraphStore
 from tests.console.conftest import ConsoleKeys
 from tests.graph.helpers import purge
 from tests.support.fleet import Fleet
+from tests.support.store_auth import neo4j_auth
 
 pytestmark = pytest.mark.e2e
 
 
 async def _seed(url: str, tenant: str, subject: str) -> None:
-    db = GraphDB(url)
+    db = GraphDB(url, *neo4j_auth())
     try:
         triple = Triple(subject=subject, relation="USES", object="Flarnix Store", confidence=0.9)
         await GraphStore(db).write_triple(triple, Provenance(tenant, "extracted", domain="technical", origin="seed"))
@@ -37,7 +38,7 @@ async def _seed(url: str, tenant: str, subject: str) -> None:
 
 
 async def _purge(url: str, *tenants: str) -> None:
-    db = GraphDB(url)
+    db = GraphDB(url, *neo4j_auth())
     try:
         for tenant in tenants:
             await purge(db, tenant)

@@ -21,12 +21,13 @@ from moe_core.graph.store import GraphStore
 from tests.console.conftest import ConsoleKeys
 from tests.graph.helpers import purge
 from tests.support.fleet import Fleet
+from tests.support.store_auth import neo4j_auth
 
 pytestmark = pytest.mark.e2e
 
 
 async def _hold(url: str, tenant: str, subjects: list[str]) -> list[str]:
-    db = GraphDB(url)
+    db = GraphDB(url, *neo4j_auth())
     try:
         quarantine = Quarantine(GraphStore(db))
         ids = []
@@ -41,7 +42,7 @@ async def _hold(url: str, tenant: str, subjects: list[str]) -> list[str]:
 
 
 async def _purge(url: str, tenant: str) -> None:
-    db = GraphDB(url)
+    db = GraphDB(url, *neo4j_auth())
     try:
         await purge(db, tenant)
     finally:
