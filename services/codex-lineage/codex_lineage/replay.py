@@ -2,11 +2,13 @@
 
   timeline RESPONSE_ID | --since T --until T [--tenant T]   the timeline, read from the topics themselves
   rebuild lineage --since T --until T [--keep]              re-derive lineage into a fresh schema; compare
+  rebuild graph --since T --until T [--keep]                re-apply ingest/feedback/audit to a scratch graph
+                                                            namespace; compare with the live graph
   verify RESPONSE_ID | --roots [--tenant T]                  check the hash chains; print the daily roots
   rerun RESPONSE_ID [--timeout S]                            the recorded request through today's fleet
 
 Settings come from the environment like every service's (MOE_KAFKA_BOOTSTRAP, MOE_TOPIC_NAMESPACE,
-MOE_POSTGRES_DSN, MOE_AUDIT_SCHEMA, …). Exit status: 0 ok, 1 a difference or a failed verification,
+MOE_POSTGRES_DSN, MOE_AUDIT_SCHEMA, MOE_NEO4J_URL, …). Exit status: 0 ok, 1 a difference or a failed verification,
 2 bad arguments or nothing found."""
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from codex_lineage.reader import read_records
 from codex_lineage.rebuild import rebuild_lineage
+from codex_lineage.replay_graph import rebuild_graph
 from codex_lineage.rerun import rerun
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.store import AuditStore, timeline
@@ -41,11 +44,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--tenant")
     t.add_argument("--json", action="store_true", help="the timeline as JSON (the audit API's shape)")
     r = sub.add_parser("rebuild", help="rebuild a store from the topics and compare it with the live one")
-    r.add_argument("what", choices=["lineage"])
+    r.add_argument("what", choices=["lineage", "graph"])
     r.add_argument("--since", type=when, required=True)
     r.add_argument("--until", type=when, required=True)
     r.add_argument("--schema", help="the fresh Postgres schema (default: <audit schema>_rebuild)")
-    r.add_argument("--keep", action="store_true", help="keep the rebuilt schema")
+    r.add_argument("--keep", action="store_true", help="keep the rebuilt schema (graph: the scratch tenants)")
     v = sub.add_parser("verify", help="verify the hash chains of a request, or print the daily roots")
     v.add_argument("response_id", nargs="?")
     v.add_argument("--roots", action="store_true")
@@ -109,6 +112,8 @@ async def main(argv: list[str] | None = None) -> int:
         return await run_timeline(settings, args)
     if args.command == "verify":
         return await run_verify(settings, args)
+    if args.command == "rebuild" and args.what == "graph":
+        return await rebuild_graph(settings, args.since, args.until, args.keep)
     if args.command == "rebuild":
         return await rebuild_lineage(settings, args.since, args.until, args.schema, args.keep)
     return await rerun(settings, args.response_id, args.timeout)
