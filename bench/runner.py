@@ -33,6 +33,7 @@ def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str
     return {
         "MOE_TOPIC_NAMESPACE": namespace, "MOE_KAFKA_BOOTSTRAP": eps["kafka"], "MOE_REDIS_URL": eps["redis"],
         "MOE_POSTGRES_DSN": eps["postgres"], "MOE_CHROMA_URL": eps["chroma"], "MOE_NEO4J_URI": eps["neo4j"],
+        "MOE_NEO4J_USER": eps.get("neo4j-user", ""), "MOE_NEO4J_PASSWORD": eps.get("neo4j-password", ""),
         "MOE_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
         "INFERENCE_SERVERS": json.dumps([{"name": "bench", "url": llm_url, "models": list(SCRIPT["replies"]),
                                           "max_retries": 0, "timeout_s": REQUEST_TIMEOUT_S}]),

@@ -32,6 +32,7 @@ from moe_core.settings import FleetSettings
 from tests.conftest import SCRIPTED_MODELS, Scripted
 from tests.graph.helpers import TopicTap, purge
 from tests.support.namespaces import new_namespace
+from tests.support.store_auth import neo4j_auth
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,7 @@ def neo4j_url(infra: dict[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 async def graph_db(neo4j_url: str) -> AsyncIterator[GraphDB]:
-    db = GraphDB(neo4j_url)
+    db = GraphDB(neo4j_url, *neo4j_auth())
     await prepare_graph(db)  # constraints, indexes and the base ontology, once (idempotent)
     yield db
     await db.close()
@@ -86,6 +87,7 @@ def _common(infra: dict[str, str], namespace: str, neo4j: str, scripted_url: str
                 "timeout_s": 30}]
     return {"topic_namespace": namespace, "kafka_bootstrap": infra["kafka"], "redis_url": infra["redis"],
             "postgres_dsn": infra["postgres"], "neo4j_url": neo4j, "consumer_workers": 1,
+            **dict(zip(("neo4j_user", "neo4j_password"), neo4j_auth(), strict=True)),
             "inference_servers": json.dumps(servers),
             "model_assignments": json.dumps({"default": ["expert-model"], "planner": ["planner-model"],
                                              "judge": ["judge-model"]})}

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
+from tests.support.store_auth import neo4j_auth
+
 pytestmark = pytest.mark.infra
 
 
@@ -70,7 +72,8 @@ async def test_neo4j_create_match(infra: dict[str, str]) -> None:
     from neo4j import AsyncGraphDatabase
 
     marker = uuid.uuid4().hex
-    driver = AsyncGraphDatabase.driver(infra["neo4j"], auth=None)
+    user, password = neo4j_auth()
+    driver = AsyncGraphDatabase.driver(infra["neo4j"], auth=(user, password) if user else None)
     try:
         await driver.execute_query("CREATE (:InfraTest {marker: $marker, name: $name})",
                                    marker=marker, name="node")

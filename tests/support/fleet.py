@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.store_auth import neo4j_env
+
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / ".data" / "logs"
 MODULES = {"gateway": "gateway", "planner": "planner", "expert-worker": "expert_worker", "merger": "merger",
@@ -94,7 +96,7 @@ class Fleet:
         self.services: dict[str, ServiceProcess] = {}
         names = [n for n in MODULES if n not in ON_DEMAND or n in extra]
         if GRAPH_SERVICES & set(names):
-            env = {"MOE_NEO4J_URL": _ensure_neo4j(), **env}
+            env = {"MOE_NEO4J_URL": _ensure_neo4j(), **neo4j_env(), **env}
         for name in names:
             port = free_port()
             service_env = {**os.environ, **env, "MOE_HTTP_PORT": str(port)}
