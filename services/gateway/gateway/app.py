@@ -118,10 +118,12 @@ def create_app(
         return JSONResponse(exc.body(), status_code=exc.status, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not_found" if exc.status_code == 404 else None
-        return JSONResponse(OpenAIError(exc.status_code, str(exc.detail), code=code).body(),
-                            status_code=exc.status_code)
+        error = OpenAIError(exc.status_code, str(exc.detail), code=code)
+        if request.url.path.startswith("/v1/messages"):  # e.g. a 405 there: in Anthropic's envelope
+            return error_response(error)
+        return JSONResponse(error.body(), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -28,13 +28,19 @@ class InputLimits:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _WITH_BODY:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):  # no store takes a NUL (Postgres)
+            await _refuse(EdgeError(400, "the path or query holds a NUL character"), path)(scope, receive, send)
+            return
+        if scope["method"] not in _WITH_BODY:
+            await self.app(scope, receive, send)
+            return
         try:
             body = await self._read(scope, receive)
-            if path.startswith("/v1/") and body:
+            if body:
                 self._check(path, body)
         except EdgeError as exc:
             await _refuse(exc, path)(scope, receive, send)

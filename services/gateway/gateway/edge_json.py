@@ -54,6 +54,8 @@ def check_shape(data: Any, path: str, limits: EdgeSettings) -> None:
 
 def _walk(value: Any, where: str, limits: EdgeSettings) -> None:
     if isinstance(value, str):
+        if "\x00" in value:  # no store takes one (Postgres text), no model needs one
+            raise EdgeError(400, f"{where or 'body'}: a string holding a NUL character", param=where or None)
         if len(value) > limits.max_string_chars:
             raise EdgeError(400, f"{where or 'body'}: a string of {len(value)} characters, at most "
                                  f"{limits.max_string_chars} (MOE_MAX_STRING_CHARS)", param=where or None)
@@ -66,6 +68,6 @@ def _walk(value: Any, where: str, limits: EdgeSettings) -> None:
             _walk(item, f"{where}.{i}" if where else str(i), limits)
     elif isinstance(value, dict):
         for key, item in value.items():
-            if len(key) > limits.max_string_chars:
-                raise EdgeError(400, f"{where or 'body'}: a key of {len(key)} characters", param=where or None)
+            if len(key) > limits.max_string_chars or "\x00" in key:
+                raise EdgeError(400, f"{where or 'body'}: a key too long or holding a NUL", param=where or None)
             _walk(item, f"{where}.{key}" if where else key, limits)

@@ -1,0 +1,85 @@
+"""A real gateway for the OpenAPI fuzz run (own topic namespace, Neo4j for /graph), an admin key, and a
+stand-in for the fleet behind it on the real broker that answers every request at once (the fuzz run is
+about the gateway's edge, not the pipeline)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+from fleetlib import api as fleetlib_api
+
+from gateway.keystore import KeyStore
+from moe_core.bus import Bus
+from moe_core.contracts import Answer, ChatRequest
+from moe_core.settings import FleetSettings
+from tests.support.fleet import ServiceProcess, free_port
+from tests.support.namespaces import new_namespace
+
+
+async def _admin_key(dsn: str) -> str:
+    store = await KeyStore.connect(dsn)
+    try:
+        return (await store.create("fuzz-admin", "admin", ["tenant-fuzz"]))[1]
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="session")
+def fuzz_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
+    fleetlib_api.ensure_up(["neo4j"])
+    ends = fleetlib_api.endpoints()
+    port = free_port()
+    env = {**os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("fz"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
+           "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"], "MOE_REQUEST_TIMEOUT_S": "20",
+           "MOE_HTTP_PORT": str(port), "MOE_GATEWAY_WORKERS": "1", "MOE_LOG_LEVEL": "WARNING",
+           "MOE_NEO4J_URL": ends["neo4j"], "MOE_NEO4J_USER": ends.get("neo4j-user", ""),
+           "MOE_NEO4J_PASSWORD": ends.get("neo4j-password", "")}
+    gateway = ServiceProcess("gateway", port, env)
+    try:
+        gateway.start()
+        gateway.wait_ready()
+        with _answering(infra["kafka"], env["MOE_TOPIC_NAMESPACE"]):
+            yield gateway
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def fuzz_key(infra: dict[str, str]) -> str:
+    return asyncio.run(_admin_key(infra["postgres"]))
+
+
+class _answering:
+    """Answers every ChatRequest on the namespace's requests topic, from a thread with its own loop (the
+    schemathesis tests are synchronous)."""
+
+    def __init__(self, bootstrap: str, namespace: str) -> None:
+        self.settings = FleetSettings(kafka_bootstrap=bootstrap, topic_namespace=namespace,
+                                      service_name="fuzz-fleet", consumer_workers=1)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> _answering:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.bus.broker.stop(), self.loop).result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    async def _start(self) -> None:
+        self.bus = bus = Bus(self.settings)
+
+        async def answer(request: ChatRequest) -> None:
+            await bus.publish(Answer(response_id=request.response_id, tenant_id=request.tenant_id,
+                                     deadline_at=request.deadline_at, mode=request.mode, content="fuzzed"),
+                              bus.topics.answers)
+
+        bus.subscribe(bus.topics.requests, ChatRequest, answer)
+        await bus.broker.start()

@@ -1,0 +1,60 @@
+"""Schemathesis over the gateway's OpenAPI on a real gateway process with a valid (admin) key: every
+operation (both APIs, feedback, graph, admin, knowledge, usage, audit) gets generated valid and invalid
+input; no response is a 5xx and every error is in the API's own envelope (Anthropic's under
+/v1/messages, OpenAI's elsewhere). The routes that read their body themselves declare none in the
+document, so their request models are added to it here. Bounded: MOE_FUZZ_EXAMPLES per operation."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from pydantic import BaseModel
+
+from gateway.anthropic_api import CountTokensRequest, MessagesRequest
+from gateway.app import create_app
+from gateway.feedback import FeedbackBody
+from gateway.openai_api import ChatCompletionRequest
+from gateway.responses_api import ResponsesRequest
+from gateway.settings import GatewaySettings
+from tests.support.fleet import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+EXAMPLES = int(os.environ.get("MOE_FUZZ_EXAMPLES", "12"))
+BODIES: dict[str, type[BaseModel]] = {"/v1/chat/completions": ChatCompletionRequest, "/v1/messages": MessagesRequest,
+                                      "/v1/messages/count_tokens": CountTokensRequest,
+                                      "/v1/responses": ResponsesRequest, "/v1/feedback": FeedbackBody}
+
+
+def _document() -> dict[str, Any]:
+    document = create_app(GatewaySettings(), manage_broker=False).openapi()
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    for path, model in BODIES.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        document["paths"][path]["post"]["requestBody"] = {"required": True,
+                                                          "content": {"application/json": {"schema": schema}}}
+    return document
+
+
+schema = schemathesis.openapi.from_dict(_document())
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_5xx_and_every_error_in_its_envelope(case: Any, fuzz_gateway: ServiceProcess, fuzz_key: str) -> None:
+    response = case.call(base_url=fuzz_gateway.url, headers={"Authorization": f"Bearer {fuzz_key}"}, timeout=60)
+    where = f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+    assert response.status_code < 500, where
+    if response.status_code < 400:
+        return
+    body = response.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    assert isinstance(error, dict) and isinstance(error.get("message"), str) and error.get("type"), where
+    if case.path.startswith("/v1/messages"):
+        assert body.get("type") == "error", where
+    else:
+        assert error["message"] and {"param", "code"} <= set(error), where
