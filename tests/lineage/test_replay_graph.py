@@ -42,11 +42,17 @@ async def test_the_rebuilt_graph_equals_the_live_one_and_tampering_is_named(
     first, second = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
     scripted.script([
         extraction_rule(first, [("Zorvatin", "TREATS", "Migraine", 0.9),
-                                ("Zorvatin", "INTERACTS_WITH", "Warfarin", 0.8)]),
+                                ("Zorvatin", "INTERACTS_WITH", "Warfarin", 0.8),
+                                ("Zorvatin", "IS_A", "Drug", 0.9)]),  # dense (blast radius): quarantined
         extraction_rule(second, [("Zorvatin", "CAUSES", "Dizziness", 0.6)])])
     await learn(graph_services, ingest_event(tenant, first, synthesis_insight="Zorvatin is a migraine drug."))
     await learn(graph_services, ingest_event(tenant, second))
+    admin = {"Authorization": f"Bearer {await graph_services.admin_key_for(tenant)}"}
+    [held] = (await graph_services.gateway.get("/graph/quarantine", headers=admin)).json()["data"]
+    approved = await graph_services.gateway.post(f"/graph/quarantine/{held['id']}/approve", headers=admin)
+    assert approved.status_code == 200, approved.text
     ids = {r["type"]: r["id"] for r in await relations(graph_db, tenant)}
+    assert sorted(ids) == ["CAUSES", "INTERACTS_WITH", "IS_A", "TREATS"]
     rating = Feedback(response_id=f"f-{uuid.uuid4().hex[:10]}", tenant_id=tenant, deadline_at=deadline_in(60),
                       rating=5, graph_refs=[ids["TREATS"]])
     await graph_services.publish(rating, "feedback")
@@ -56,12 +62,13 @@ async def test_the_rebuilt_graph_equals_the_live_one_and_tampering_is_named(
 
     code, out = await replay(graph_services, infra, "rebuild", "graph", *window)
     assert code == 0, out
-    assert "EQUAL: the rebuilt graph is the live graph" in out and "2 answers learned" in out
+    assert "EQUAL: the rebuilt graph is the live graph" in out
+    assert "2 answers learned, 1 quarantine approvals" in out
     assert "not rebuilt" not in out
     leftovers = await graph_db.read("MATCH (n) WHERE n.tenant STARTS WITH '~rebuild-' AND n.tenant ENDS WITH $t "
                                     "RETURN count(n) AS n", t=tenant)
     assert leftovers[0]["n"] == 0  # the scratch namespace is dropped
-    assert len(await relations(graph_db, tenant)) == 3  # the live graph is untouched
+    assert len(await relations(graph_db, tenant)) == 4  # the live graph is untouched
 
     await graph_db.write("MATCH ()-[r:REL {id: $id}]->() SET r.verified = false", id=ids["TREATS"])
     await graph_db.write("MATCH ()-[r:REL {id: $id}]->() DELETE r", id=ids["CAUSES"])

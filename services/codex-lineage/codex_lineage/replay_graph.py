@@ -1,10 +1,11 @@
 """`replay rebuild graph`: re-apply a range of the ingest, feedback and audit topics to a scratch namespace of
 the knowledge graph and compare it with the live graph for what those events produced.
 
-The triples come from graph-ingest's `ingested` audit events (what it wrote, after its conflict and blast-radius
-decisions; the model is not asked again), their provenance from the ingest events, the verified/flagged marks
-from the feedback events (relation ids mapped to the scratch namespace). The scratch namespace is a tenant of
-its own per live tenant (`~rebuild-<run>~<tenant>`): the live tenants' nodes and relations are only read."""
+The triples come from graph-ingest's `ingested` audit events (what it wrote, after its conflict and
+blast-radius decisions; the model is not asked again) and the gateway's `quarantine_approved` events (a held
+triple an admin released), their provenance from the ingest events, the verified/flagged marks from the
+feedback events (relation ids mapped to the scratch namespace). The scratch namespace is a tenant of its own
+per live tenant (`~rebuild-<run>~<tenant>`): the live tenants' nodes and relations are only read."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ class Rebuild:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     scratch: dict[str, str] = field(default_factory=dict)  # live tenant -> scratch tenant
     ingests: dict[str, IngestEvent] = field(default_factory=dict)
+    domains: dict[str, str] = field(default_factory=dict)  # answer -> the domain graph-ingest wrote it under
+    approvals: int = 0
     origins: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
@@ -54,8 +57,8 @@ class Rebuild:
             self.notes.append(f"{rid}: its ingest event is not in the range (provenance unknown)")
             return
         self.origins.add(rid)
-        prov = Provenance(tenant=self.tenant(event.tenant_id), source="extracted",
-                          domain=str(details.get("domain") or "general"), origin=rid,
+        self.domains[rid] = str(details.get("domain") or "general")
+        prov = Provenance(tenant=self.tenant(event.tenant_id), source="extracted", domain=self.domains[rid], origin=rid,
                           expert=event.source_expert, model=event.source_model)
         uids: list[str] = []
         for item in details["triples"]:
@@ -63,6 +66,20 @@ class Rebuild:
             uids += [written.subject_uid, written.object_uid]
         if event.synthesis_insight and event.synthesis_insight.strip():
             await write_synthesis(self.db, prov, event.question, event.synthesis_insight, uids)
+
+    async def approved(self, record: AuditRecord) -> None:
+        """Write a quarantined triple an admin approved, as Quarantine.decide does (origin `quarantine:<id>`)."""
+        rid, qid = record.response_id, str(record.payload.get("subject"))
+        event, triple = self.ingests.get(rid), (record.payload.get("details") or {}).get("triple")
+        if event is None or rid not in self.domains or not triple:
+            self.notes.append(f"quarantine {qid}: its answer's ingest and ingested events are not in the range")
+            return
+        origin = f"quarantine:{qid}"
+        self.origins.add(origin)
+        self.approvals += 1
+        prov = Provenance(tenant=self.tenant(event.tenant_id), source="extracted", domain=self.domains[rid],
+                          origin=origin, expert=event.source_expert, model=event.source_model)
+        await self.store.write_triple(Triple.model_validate(triple), prov)
 
     async def feedback(self, record: AuditRecord) -> None:
         """Apply a rating to the scratch copies of the live relations it names."""
@@ -93,6 +110,8 @@ async def replay_into(rebuild: Rebuild, topics: Topics, records: list[AuditRecor
         if (record.topic == topics.audit and record.payload.get("actor") == "graph-ingest"
                 and record.payload.get("action") == "ingested"):
             await rebuild.ingested(record)
+        elif record.topic == topics.audit and record.payload.get("action") == "quarantine_approved":
+            await rebuild.approved(record)
         elif record.topic == topics.feedback:
             await rebuild.feedback(record)
 
@@ -116,7 +135,8 @@ async def rebuild_graph(settings: LineageSettings, since: datetime, until: datet
             for scratch in rebuild.scratch.values():
                 await drop_tenant(db, scratch)
         await db.close()
-    print(f"rebuilt from {len(records)} records ({len(rebuild.origins)} answers learned, "
+    print(f"rebuilt from {len(records)} records ({len(rebuild.domains)} answers learned, "
+          f"{rebuild.approvals} quarantine approvals, "
           f"{len(rebuild.scratch)} tenants) into {', '.join(sorted(rebuild.scratch.values())) or 'nothing'}"
           f"{' (kept)' if keep else ''}: {len(mine)} facts; live graph: {len(theirs)}")
     for note in rebuild.notes[:20]:
