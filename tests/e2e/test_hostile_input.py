@@ -13,7 +13,8 @@ import httpx
 import openai
 import pytest
 
-from tests.support.fleet import ServiceProcess
+from tests.support.fleet import ServiceProcess, free_port
+from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.e2e
 FIFTY_MB = 50 * 1024 * 1024
@@ -24,6 +25,22 @@ def http(bare_gateway: ServiceProcess, api_key: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=bare_gateway.url, headers={"Authorization": f"Bearer {api_key}"},
                       timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def trusting_gateway(bare_gateway: ServiceProcess) -> Iterator[ServiceProcess]:
+    """A gateway whose edge estimate lets through more than the broker takes (a misconfiguration)."""
+    port = free_port()
+    env = {**bare_gateway.env, "MOE_HTTP_PORT": str(port), "MOE_TOPIC_NAMESPACE": new_namespace("gw"),
+           "MOE_FANOUT_COPIES": "1", "MOE_BROKER_MAX_MESSAGE_BYTES": str(8 * 1024 * 1024),
+           "MOE_MAX_PROMPT_CHARS": "5000000"}
+    gateway = ServiceProcess("gateway", port, env)
+    try:
+        gateway.start()
+        gateway.wait_ready()
+        yield gateway
+    finally:
+        gateway.stop()
 
 
 def _openai_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
@@ -139,3 +156,14 @@ def test_a_request_under_every_limit_reaches_its_route(http: httpx.Client) -> No
     response = http.post("/v1/messages/count_tokens", json={"model": "claude-sonnet-4-6", "messages": messages})
     assert response.status_code == 200, response.text[:300]
     assert response.json()["input_tokens"] > 3000
+
+
+def test_a_request_the_broker_refuses_is_413_even_past_the_edge(trusting_gateway: ServiceProcess,
+                                                                   api_key: str) -> None:
+    client = openai.OpenAI(base_url=f"{trusting_gateway.url}/v1", api_key=api_key, max_retries=0, timeout=60)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="moe-orchestrator",
+                                       messages=[{"role": "user", "content": "w" * 400_000}] * 3)
+    assert caught.value.status_code == 413
+    assert caught.value.body["code"] == "request_too_large"  # type: ignore[index]
+    assert "larger than the fleet's bus carries" in caught.value.body["message"]  # type: ignore[index]

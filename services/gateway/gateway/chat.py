@@ -24,6 +24,7 @@ from moe_core.contracts import Answer, Cancel, ChatMessage, ChatRequest, Generat
 from moe_core.exact_cache import ExactAnswers
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE, GATEWAY_LATENCY, GATEWAY_REQUESTS
+from moe_core.redelivery import TOO_LARGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,11 @@ class ChatService:
                         await self.metering.settle(hit)
                     queue.put_nowait(hit)
                 else:
-                    await self.bus.publish(request, self.bus.topics.requests)
+                    try:
+                        await self.bus.publish(request, self.bus.topics.requests)
+                    except TOO_LARGE_ERRORS as exc:  # the edge's estimate (gateway.edge) was not enough
+                        raise OpenAIError(413, f"the request is larger than the fleet's bus carries: {exc}",
+                                          code="request_too_large") from None
         except BaseException:
             self.pending.close(rid)
             if self.metering is not None:
