@@ -6,7 +6,9 @@ document, so their request models are added to it here. Bounded: MOE_FUZZ_EXAMPL
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,8 @@ from pydantic import BaseModel
 from gateway.anthropic_api import CountTokensRequest, MessagesRequest
 from gateway.app import create_app
 from gateway.feedback import FeedbackBody
+from gateway.graph_api import DecisionBody, IngestBody
+from gateway.knowledge_io import ExportBody
 from gateway.openai_api import ChatCompletionRequest
 from gateway.responses_api import ResponsesRequest
 from gateway.settings import GatewaySettings
@@ -26,17 +30,27 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = int(os.environ.get("MOE_FUZZ_EXAMPLES", "12"))
 BODIES: dict[str, type[BaseModel]] = {"/v1/chat/completions": ChatCompletionRequest, "/v1/messages": MessagesRequest,
                                       "/v1/messages/count_tokens": CountTokensRequest,
-                                      "/v1/responses": ResponsesRequest, "/v1/feedback": FeedbackBody}
+                                      "/v1/responses": ResponsesRequest, "/v1/feedback": FeedbackBody,
+                                      "/v1/memory/ingest": IngestBody, "/v1/knowledge/export": ExportBody,
+                                      "/graph/quarantine/{item_id}/approve": DecisionBody,
+                                      "/graph/quarantine/{item_id}/reject": DecisionBody}
+BUNDLE = json.loads((Path(__file__).resolve().parents[2] / "docs" / "knowledge-bundle.schema.json").read_text())
 
 
 def _document() -> dict[str, Any]:
     document = create_app(GatewaySettings(), manage_broker=False).openapi()
     components = document.setdefault("components", {}).setdefault("schemas", {})
+    components.update({k: json.loads(json.dumps(v).replace("#/$defs/", "#/components/schemas/"))
+                       for k, v in BUNDLE.get("$defs", {}).items()})
     for path, model in BODIES.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
         document["paths"][path]["post"]["requestBody"] = {"required": True,
                                                           "content": {"application/json": {"schema": schema}}}
+    bundle = {k: v for k, v in BUNDLE.items() if k not in ("$defs", "$schema", "$id")}
+    document["paths"]["/v1/knowledge/imports"]["post"]["requestBody"] = {
+        "required": True, "content": {"application/json": {"schema": json.loads(
+            json.dumps(bundle).replace("#/$defs/", "#/components/schemas/"))}}}
     return document
 
 
