@@ -102,7 +102,7 @@ def test_local_supervisor_covers_every_service() -> None:
     for entry in FLEET:
         assert config.PORT_DEFAULTS[entry.name][1] == entry.port, entry.name
         assert services.SERVICES[entry.name][0] == entry.package, entry.name
-        assert endpoints[entry.name].endswith(f":{entry.port}")
+        assert endpoints[entry.name].endswith(f":{config.port(entry.name)}")  # the default unless overridden
     assert set(services.SERVICES) == set(NAMES)
 
 

@@ -134,6 +134,8 @@ def test_another_tenants_request_is_not_found_like_an_unknown_one(lineage_fleet:
     assert httpx.get(f"{lineage_fleet.gateway}/v1/audit/{journey['rid']}").status_code == 401
     assert _audit(lineage_fleet, journey["rid"], "moe-wrong-key").status_code == 401
     assert _audit(lineage_fleet, journey["rid"], keys.admin).status_code == 200  # an admin sees every tenant
+    as_client_saw_it = _audit(lineage_fleet, f"chatcmpl-{journey['rid']}", keys.user)  # the SDK's id works too
+    assert as_client_saw_it.status_code == 200 and as_client_saw_it.json()["response_id"] == journey["rid"]
     assert _audit(lineage_fleet, journey["rid"], keys.user, verify="maybe").status_code == 400
 
 

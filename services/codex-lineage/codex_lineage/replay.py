@@ -27,6 +27,7 @@ from codex_lineage.rerun import rerun
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.store import AuditStore, timeline
 from moe_core.contracts import Topics
+from moe_core.contracts.client_ids import bare_response_id
 
 
 def when(value: str) -> datetime:
@@ -107,6 +108,8 @@ async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int
 
 async def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "response_id", None):
+        args.response_id = bare_response_id(args.response_id)  # chatcmpl-/msg_/resp_ ids name it too
     settings = LineageSettings()
     if args.command == "timeline":
         return await run_timeline(settings, args)

@@ -20,6 +20,7 @@ from gateway.keystore import KeyStore
 from gateway.openai_api import OpenAIError
 from gateway.settings import GatewaySettings
 from moe_core.audit.store import AuditStore, timeline
+from moe_core.contracts.client_ids import bare_response_id
 
 
 def stage_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -64,13 +65,14 @@ class AuditApi:
         if not 0 < len(response_id) <= 128:
             raise OpenAIError(400, "response_id must be 1 to 128 characters", param="response_id")
         store = await self.store()
-        owner = await store.owner(response_id)
+        owner = await store.owner(bare_response_id(response_id))
         if owner is None or (key.role != "admin" and owner not in key.tenant_ids):
             raise OpenAIError(404, f"No audit record of request '{response_id}'", code="not_found")
         return store, owner
 
     async def audit(self, response_id: str, request: Request, verify: bool = False) -> dict[str, Any]:
         store, owner = await self._visible(request, response_id)
+        response_id = bare_response_id(response_id)
         events = await store.lineage(response_id)
         body: dict[str, Any] = {"object": "audit.request", "response_id": response_id, "tenant_id": owner,
                                 "timeline": timeline(await store.records(response_id)),
@@ -81,4 +83,5 @@ class AuditApi:
 
     async def lineage(self, response_id: str, request: Request) -> dict[str, Any]:
         store, _ = await self._visible(request, response_id)
+        response_id = bare_response_id(response_id)
         return {"object": "lineage.request", "response_id": response_id, "events": await store.lineage(response_id)}

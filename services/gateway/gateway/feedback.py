@@ -25,6 +25,7 @@ from gateway.openai_api import OpenAIError, parse_json_body
 from gateway.settings import GatewaySettings
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Feedback, ModelUse, deadline_in
+from moe_core.contracts.client_ids import bare_response_id
 from moe_core.stores import redis_client
 
 log = logging.getLogger(__name__)
@@ -34,17 +35,14 @@ FEEDBACK_DEADLINE_S = 3600.0
 class FeedbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    response_id: str = Field(min_length=1, max_length=160, description="The answer's id (or chatcmpl-/msg_ id)")
+    response_id: str = Field(min_length=1, max_length=160, description="The answer's id (or its client-facing id)")
     rating: StrictInt = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=2000)
     approved: bool = Field(default=False, description="Admin keys only: count this rating for every tenant "
                                                       "(a global score), not only for the answer's tenant")
 
     def rid(self) -> str:
-        for prefix in ("chatcmpl-", "msg_"):
-            if self.response_id.startswith(prefix):
-                return self.response_id[len(prefix):]
-        return self.response_id
+        return bare_response_id(self.response_id)
 
 
 class AnswerRecord(BaseModel):
