@@ -17,6 +17,7 @@ import openai
 import pytest
 from redis.asyncio import Redis
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -33,7 +34,10 @@ WAIT_S = 30
 
 
 def _wait(browser: webdriver.Chrome, condition: Callable[[webdriver.Chrome], object], what: str) -> None:
-    WebDriverWait(browser, WAIT_S, poll_frequency=0.2).until(condition, message=f"waited for {what}")
+    # htmx swaps fragments: an element read while it is being replaced is stale, so poll again
+    WebDriverWait(browser, WAIT_S, poll_frequency=0.2,
+                  ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+                  ).until(condition, message=f"waited for {what}")
 
 
 def _text(browser: webdriver.Chrome, css: str) -> str:
