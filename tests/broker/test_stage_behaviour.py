@@ -45,6 +45,7 @@ from planner.settings import PlannerSettings
 from research.app import create_app as research_app
 from research.settings import ResearchSettings
 from tests.conftest import Scripted, scripted_env
+from tests.support.store_auth import neo4j_auth
 
 pytestmark = pytest.mark.infra
 TRACE_ID = uuid.uuid4().hex
@@ -96,7 +97,8 @@ def _with_neo4j(factory: Callable[..., FastAPI]) -> Callable[..., FastAPI]:
         from fleetlib import api
 
         api.ensure_up(["neo4j"])
-        return factory(settings)
+        user, password = neo4j_auth()  # set when the local Neo4j was initialised with a password
+        return factory(settings.model_copy(update={"neo4j_user": user, "neo4j_password": password}))
 
     return make
 
