@@ -9,9 +9,13 @@ Remove the store's data directory (and `fleetctl up` it) to move it to a passwor
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets as token
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import config
@@ -33,24 +37,43 @@ def get(name: str) -> str | None:
     return _load().get(name)
 
 
+_THREADS = threading.Lock()  # components are prepared side by side: read-modify-write one at a time
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    """One writer at a time, across threads and fleetctl processes."""
+    config.DATA.mkdir(parents=True, exist_ok=True)
+    with _THREADS, open(path().with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write(stored: dict[str, str]) -> None:
+    tmp = path().with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(stored, out, indent=1, sort_keys=True)
+    os.replace(tmp, path())
+
+
 def generate(name: str) -> str:
     """The password of `name`, generated (and stored, 0600) if there is none yet."""
-    stored = _load()
-    if name not in stored:
-        stored[name] = token.token_urlsafe(24)
-        config.DATA.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path().with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(stored, out, indent=1, sort_keys=True)
-        os.replace(path().with_suffix(".tmp"), path())
-    path().chmod(0o600)
-    return stored[name]
+    with _locked():
+        stored = _load()
+        if name not in stored:
+            stored[name] = token.token_urlsafe(24)
+            _write(stored)
+        path().chmod(0o600)
+        return stored[name]
 
 
 def forget(name: str) -> None:
     """Drop a password (its store is being initialised again from scratch)."""
-    stored = _load()
-    if stored.pop(name, None) is not None:
-        fd = os.open(path(), os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(stored, out, indent=1, sort_keys=True)
+    with _locked():
+        stored = _load()
+        if stored.pop(name, None) is not None:
+            _write(stored)
