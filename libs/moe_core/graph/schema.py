@@ -18,6 +18,7 @@ STATEMENTS = (
     "CREATE CONSTRAINT synthesis_id IF NOT EXISTS FOR (s:Synthesis) REQUIRE s.id IS UNIQUE",
     "CREATE CONSTRAINT graph_version_tenant IF NOT EXISTS FOR (v:GraphVersion) REQUIRE v.tenant IS UNIQUE",
     "CREATE CONSTRAINT ontology_seed_digest IF NOT EXISTS FOR (s:OntologySeed) REQUIRE s.digest IS UNIQUE",
+    "CREATE CONSTRAINT ontology_gap_id IF NOT EXISTS FOR (g:OntologyGap) REQUIRE g.id IS UNIQUE",
     "CREATE INDEX entity_tenant IF NOT EXISTS FOR (e:Entity) ON (e.tenant)",
     "CREATE INDEX relation_tenant IF NOT EXISTS FOR ()-[r:REL]-() ON (r.tenant)",
     "CREATE INDEX relation_type IF NOT EXISTS FOR ()-[r:REL]-() ON (r.type)",

@@ -58,6 +58,14 @@ GATEWAY_EXACT_CACHE = Counter(
     "moe_gateway_exact_cache_total", "Exact-repeat lookups in the gateway (hit: answered with no hop)", ["outcome"],
     registry=REGISTRY,
 )
+GATEWAY_HOUSEKEEPING = Counter(
+    "moe_gateway_housekeeping_total", "Client housekeeping requests (title, tags, ...) answered on the cheap path",
+    ["kind", "outcome"], registry=REGISTRY,
+)
+GATEWAY_IMAGES = Counter(
+    "moe_gateway_images_total", "Images in requests: accepted, or the reason they were refused", ["outcome"],
+    registry=REGISTRY,
+)
 GATEWAY_FIRST_TOKEN = Histogram(
     "moe_gateway_first_token_seconds",
     "Streamed requests: time from the request to the first answer token sent",
@@ -109,6 +117,39 @@ KNOWLEDGE_IMPORT_EVENTS = Counter(
 KNOWLEDGE_IMPORTS_PENDING = Gauge(
     "moe_knowledge_imports_pending", "Knowledge-import change sets waiting for approval (all tenants; as this "
     "replica last counted them: take the max over replicas)", registry=REGISTRY,
+)
+
+
+# The graph's maintenance (gap-healer): counters of what its runs changed, gauges of what the graph holds
+# (counted from Neo4j by the gap-healer's scheduler on every tick: take the max over replicas).
+GRAPH_LINT_FINDINGS = Counter(
+    "moe_graph_lint_findings_total", "Lint findings acted on (a deletion each), by check (contradictions, decay, "
+    "orphans)", ["check"], registry=REGISTRY,
+)
+GRAPH_DECAY_DELETIONS = Counter(
+    "moe_graph_decay_deletions_total", "Relations deleted by the decay rule (trust below the floor)", registry=REGISTRY,
+)
+GRAPH_GAP_DECISIONS = Counter(
+    "moe_graph_gap_decisions_total", "Ontology gaps decided by the gap-healer (healed, rejected) or whose "
+    "classification failed (failed: the gap stays open)", ["outcome"], registry=REGISTRY,
+)
+GRAPH_RUNS = Counter(
+    "moe_graph_runs_total", "Graph maintenance runs (lint, heal) by trigger and outcome",
+    ["kind", "trigger", "outcome"], registry=REGISTRY,
+)
+GRAPH_RUN_LAST_SUCCESS = Gauge(
+    "moe_graph_run_last_success_timestamp_seconds", "When this replica last finished a run of this kind with "
+    "success", ["kind"], registry=REGISTRY,
+)
+GRAPH_SIZE = Gauge(
+    "moe_graph_size", "What the knowledge graph holds (all tenants): entities, relations", ["kind"], registry=REGISTRY,
+)
+GRAPH_GAPS = Gauge(
+    "moe_graph_ontology_gaps", "Ontology gaps by state (open, healed, rejected)", ["state"], registry=REGISTRY,
+)
+GRAPH_QUARANTINE = Gauge(
+    "moe_graph_quarantine_items", "Quarantined triples by status: every addition is counted until decided "
+    "(pending), then as the decision (approved, rejected)", ["status"], registry=REGISTRY,
 )
 
 

@@ -1,7 +1,9 @@
 """python -m gap_healer                              run the daemon (ontology gaps and lint requests)
 python -m gap_healer once                         drain the waiting gaps and lint requests once, then exit
 python -m gap_healer lint [--tenant T] [--checks orphans,contradictions,decay]
-                                                  publish a lint request (tenant '*' = every tenant)"""
+                                                  publish a lint request (tenant '*' = every tenant)
+python -m gap_healer run {lint,heal}              run a graph maintenance run now (the cron job): one runner at
+                                                  a time across the fleet, recorded in the run history"""
 
 from __future__ import annotations
 
@@ -32,6 +34,30 @@ async def _publish_lint(settings: GapHealerSettings, tenant: str, checks: list[s
     return request.response_id
 
 
+async def _run_now(settings: GapHealerSettings, kind: str) -> int:
+    from gap_healer.app import build, close
+    from gap_healer.schedule import Scheduler
+    from moe_core.bus import Bus
+    from moe_core.graph.lifecycle import prepare_graph
+
+    bus = Bus(settings)
+    healer = build(settings, bus)
+    await bus.ensure_topics()
+    await bus.broker.start()  # lint deletions are audit events
+    try:
+        await prepare_graph(healer.db, seed=settings.graph_seed_ontology)
+        healer.schedule = Scheduler(healer, settings, healer.memo.redis)
+        result = await healer.schedule.run(kind, "cron")
+    finally:
+        await bus.broker.stop()
+        await close(healer)
+    if result.run_id is None:
+        print(f"graph {kind} run not started: another runner holds the lock")
+        return 0
+    print(f"graph {kind} run {result.run_id}: {result.outcome} {result.counts or result.error}")
+    return 0 if result.outcome == "ok" else 1
+
+
 def main(argv: list[str]) -> int:
     settings = GapHealerSettings()
     if not argv:
@@ -43,6 +69,8 @@ def main(argv: list[str]) -> int:
     lint = sub.add_parser("lint", help="publish a lint request for the daemon")
     lint.add_argument("--tenant", default="*", help="tenant to lint; '*' = every tenant (default)")
     lint.add_argument("--checks", default=",".join(LINT_CHECKS), help="comma list of " + ", ".join(LINT_CHECKS))
+    now = sub.add_parser("run", help="run a graph maintenance run now (recorded in the run history)")
+    now.add_argument("kind", choices=["lint", "heal"])
     args = parser.parse_args(argv)
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     if args.cmd == "once":
@@ -51,6 +79,8 @@ def main(argv: list[str]) -> int:
         done = asyncio.run(run_once(settings))
         print(f"healed {done.gaps} gaps, ran {done.lints} lint requests, {done.dead_letters} dead letters")
         return 0
+    if args.cmd == "run":
+        return asyncio.run(_run_now(settings, args.kind))
     checks = [c.strip() for c in args.checks.split(",") if c.strip()]
     unknown = sorted(set(checks) - set(LINT_CHECKS))
     if unknown or not checks:

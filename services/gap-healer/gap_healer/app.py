@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 
 from gap_healer import core
-from gap_healer.lint import Linter
+from gap_healer.lint import Deletion, Linter
 from gap_healer.settings import GapHealerSettings
 from moe_core.bus import Bus
 from moe_core.contracts import Envelope, LintRequest, OntologyGap
 from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
 from moe_core.graph.audit import audit_event
+from moe_core.graph.gaps import Gaps
 from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
+from moe_core.observability.metrics import GRAPH_DECAY_DELETIONS, GRAPH_GAP_DECISIONS, GRAPH_LINT_FINDINGS
 from moe_core.stage import Consumes, Stage
 from moe_core.stage_resources import make_resources
 
@@ -49,24 +52,37 @@ class GapHealer:
         self.store = GraphStore(db, settings.trust_policy())
         self.linter = Linter(db, settings.trust_policy(), settings.lint_page_size)
         self.memo = memo  # classifications per tenant and term: a redelivery asks no model again
+        self.gaps = Gaps(db)  # each gap's state (open, healed, rejected) for operators and metrics
+        self.schedule: Any = None  # gap_healer.schedule.Scheduler, made at start
 
     async def on_gap(self, gap: OntologyGap) -> None:
+        await self.heal(gap)
+
+    async def heal(self, gap: OntologyGap) -> str:
+        """Classify and write one gap; the outcome: healed, rejected, failed (stays open), known, ignored."""
         term = gap.term.strip()
         if gap.tenant_id == SHARED_TENANT or not normalize(term):
-            return
-        if await self.store.resolve(gap.tenant_id, term) is not None:
-            return  # healed meanwhile (or a redelivery): nothing to do
+            return "ignored"
+        state = await self.gaps.seen(gap.tenant_id, term, gap.context, gap.response_id)
+        known = await self.store.resolve(gap.tenant_id, term)
+        if known is not None:  # healed meanwhile (or a redelivery): nothing to do
+            if state == "open":
+                await self.gaps.decide(gap.tenant_id, term, "healed", "the term is known now")
+            return "known"
         classes = [r["name"] for r in await self.db.read(CLASSES, shared=SHARED_TENANT)]
         if not classes:
             raise RuntimeError("the base ontology has no classes (not seeded?)")
         raw = await self._classify(gap, term, classes)
         if raw is None:
-            return
+            GRAPH_GAP_DECISIONS.labels("failed").inc()
+            return "failed"
         found = core.parse_classification(raw, term, classes, self.settings.gap_min_confidence)
         if found is None:
-            await self._audit(gap, "gap_rejected", term, "not a known kind of entity, or not confident enough",
-                              {"classification": raw[:2000]})
-            return
+            reason = "not a known kind of entity, or not confident enough"
+            await self._audit(gap, "gap_rejected", term, reason, {"classification": raw[:2000]})
+            await self.gaps.decide(gap.tenant_id, term, "rejected", reason)
+            GRAPH_GAP_DECISIONS.labels("rejected").inc()
+            return "rejected"
         prov = Provenance(tenant=gap.tenant_id, source="gap_healer", domain=found.domain,
                           origin=f"gap:{gap.response_id}:{normalize(term)}", entity_type=found.parent)
         written = await self.store.write_triple(
@@ -77,6 +93,10 @@ class GapHealer:
         await self._audit(gap, "gap_healed", written.id, f"{found.name} IS_A {found.parent}",
                           {"entity": written.subject_uid, "domain": found.domain, "aliases": found.aliases,
                            "confidence": found.confidence})
+        await self.gaps.decide(gap.tenant_id, term, "healed", f"{found.name} IS_A {found.parent}",
+                               entity=written.subject_uid, parent=found.parent)
+        GRAPH_GAP_DECISIONS.labels("healed").inc()
+        return "healed"
 
     async def _classify(self, gap: OntologyGap, term: str, classes: list[str]) -> str | None:
         key = f"{gap.tenant_id}:{normalize(term)}"
@@ -93,20 +113,39 @@ class GapHealer:
             )
         except InferenceError as exc:
             log.warning("classifying %r failed, the gap stays open: %s", term, exc)
+            await self.gaps.failed(gap.tenant_id, term, f"{type(exc).__name__}: {exc}")
             return None
         return str(json.loads(await self.memo.put_first(key, json.dumps(completion.content))))
 
     async def on_lint(self, request: LintRequest) -> None:
+        await self.lint(request)
+
+    async def lint(self, request: LintRequest) -> list[Deletion]:
+        """Run the request's checks; every deletion is an audit event and a lint finding."""
         deletions = await self.linter.lint(request.tenant_id, list(request.checks))
         for d in deletions:
+            GRAPH_LINT_FINDINGS.labels(d.check).inc()
+            if d.check == "decay":
+                GRAPH_DECAY_DELETIONS.inc()
             await self._audit(request, f"{d.kind}_deleted", d.id, d.reason,
                               {"check": d.check, "tenant": d.tenant, **d.details})
         await self._audit(request, "lint_completed", request.tenant_id,
                           f"{len(deletions)} deletions", {"checks": list(request.checks),
                                                           "deleted": [d.id for d in deletions]})
+        return deletions
 
     async def start(self) -> None:
+        from gap_healer.schedule import Scheduler
+
         await prepare_graph(self.db, seed=self.settings.graph_seed_ontology)
+        self.schedule = Scheduler(self, self.settings, self.memo.redis)
+
+    def background(self) -> list[Callable[[], Awaitable[None]]]:
+        return [self.schedule.loop]
+
+    async def close(self) -> None:
+        if self.schedule is not None:
+            await self.schedule.close()
 
     async def _audit(self, cause: Envelope, action: str, subject: str, reason: str = "",
                      details: dict[str, object] | None = None) -> None:
@@ -135,6 +174,7 @@ def build(settings: GapHealerSettings, bus: Bus) -> GapHealer:
 
 
 async def close(healer: GapHealer) -> None:
+    await healer.close()
     await healer.inference.aclose()
     await healer.db.close()
     await healer.memo.redis.aclose()

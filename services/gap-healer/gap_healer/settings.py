@@ -12,3 +12,18 @@ class GapHealerSettings(GraphSettings):
     gap_timeout_s: float = Field(default=60.0, gt=0)
     gap_memo_ttl_s: int = Field(default=86_400, ge=60)
     lint_page_size: int = Field(default=500, ge=1, le=10_000)
+    # The graph's maintenance schedule (gap_healer.schedule); run history in Postgres (MOE_POSTGRES_DSN).
+    graph_schedule_enabled: bool = Field(default=True, description="Run lint and heal on their intervals")
+    graph_lint_interval_s: float = Field(default=86_400.0, ge=0, description="Between scheduled lint runs; 0 = never")
+    graph_heal_interval_s: float = Field(default=86_400.0, ge=0, description="Between scheduled heal runs; 0 = never")
+    graph_schedule_tick_s: float = Field(default=60.0, gt=0, description="How often the scheduler checks what is "
+                                         "due and refreshes the graph gauges")
+    graph_schedule_run_at_start: bool = Field(default=False, description="A kind that never ran (no history) runs "
+                                              "at start instead of one interval after it")
+    graph_lint_tenant: str = Field(default="*", min_length=1, description="Tenant a scheduled lint run covers "
+                                   "('*' = every tenant)")
+    graph_run_timeout_s: float = Field(default=3600.0, gt=0, description="A run longer than this fails (and frees "
+                                       "the lock)")
+    graph_heal_batch: int = Field(default=200, ge=1, le=10_000, description="Open gaps one heal run retries")
+    graph_heal_retry_after_s: float = Field(default=600.0, ge=0, description="Open gaps younger than this (since "
+                                            "their last attempt) are not retried yet")

@@ -1,0 +1,37 @@
+"""What the graph holds, counted for the graph metrics: entities and relations, quarantine items by status,
+ontology gaps by state (the whole database: one fleet per Neo4j)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from moe_core.graph.driver import GraphDB
+from moe_core.graph.gaps import Gaps
+
+SIZE = """
+CALL () { MATCH (e:Entity) RETURN count(e) AS entities }
+CALL () { MATCH ()-[r:REL]->() RETURN count(r) AS relations }
+RETURN entities, relations
+"""
+
+QUARANTINE = """
+MATCH (q:Quarantine)
+RETURN q.status AS status, count(q) AS n
+"""
+
+QUARANTINE_STATUSES = ("pending", "approved", "rejected")
+
+
+@dataclass(frozen=True)
+class GraphCounts:
+    entities: int
+    relations: int
+    quarantine: dict[str, int]
+    gaps: dict[str, int]
+
+
+async def count_graph(db: GraphDB) -> GraphCounts:
+    size = (await db.read(SIZE))[0]
+    held = {r["status"]: int(r["n"]) for r in await db.read(QUARANTINE)}
+    return GraphCounts(entities=int(size["entities"]), relations=int(size["relations"]),
+                       quarantine={s: held.get(s, 0) for s in QUARANTINE_STATUSES}, gaps=await Gaps(db).counts())
