@@ -69,8 +69,8 @@ def critic_pending(plan: Plan) -> bool:
 
 def _blocks(results: list[TaskResult]) -> str:
     """The sources, highest priority first, each with one short header line (every word is a prompt token
-    of both the thinking step and the judge)."""
-    return "\n\n".join(f"[{i}] {source_class(r)}/{r.category}, {r.confidence}:\n{r.content.strip()}"
+    of both the thinking step and the judge). Numbered #n, not [n]: [n] is a web source's number."""
+    return "\n\n".join(f"#{i} {source_class(r)}/{r.category}, {r.confidence}:\n{r.content.strip()}"
                         for i, r in enumerate(results, 1))
 
 

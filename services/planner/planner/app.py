@@ -169,20 +169,21 @@ class Planner:
         base = {**base, "complexity": complexity}
         # the tool catalogue (~870 tokens) only for questions a precision tool could help with
         tools = self.tools if self.tools is not None and self.tools.may_help(question) else None
+        research = self.settings.planner_research_tasks  # a web search may be planned (planner.research_tasks)
         try:
             completion = await self.inference.chat(
                 refs,
-                core.planner_messages(question, self.categories, max_tasks, tools),
+                core.planner_messages(question, self.categories, max_tasks, tools, research),
                 max_tokens=self.settings.planner_max_tokens,
                 temperature=0.0,
-                json_schema=core.plan_schema(self.categories, max_tasks, tools),
+                json_schema=core.plan_schema(self.categories, max_tasks, tools, research),
                 schema_name="plan",
                 timeout_s=min(self.settings.planner_timeout_s, max(request.remaining_seconds(), 0.1)),
             )
         except InferenceError as exc:
             log.warning("planner model failed, using the fallback plan: %s", exc)
             return Plan(**base, tasks=core.fallback_plan(question), source="fallback")
-        tasks = core.sanitise(completion.content, self.categories, max_tasks, tools)
+        tasks = core.sanitise(completion.content, self.categories, max_tasks, tools, research)
         usage: Usage = completion.usage
         if not tasks:
             log.info("planner output had no usable task, using the fallback plan")

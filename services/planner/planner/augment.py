@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from moe_core.contracts import ChatRequest, Plan
-from planner import graph_tasks, modes
+from planner import graph_tasks, modes, research_tasks
 from planner.settings import PlannerSettings
 
 Augmenter = Callable[[Plan, ChatRequest, PlannerSettings], Plan]
 
 # Each augmenter returns the plan unchanged when it does not apply. Order matters: modes first.
-AUGMENTERS: list[Augmenter] = [modes.apply_mode, graph_tasks.add_graph_task]
+AUGMENTERS: list[Augmenter] = [modes.apply_mode, research_tasks.ensure_answering, graph_tasks.add_graph_task]
 
 
 def augment(plan: Plan, request: ChatRequest, settings: PlannerSettings) -> Plan:

@@ -7,6 +7,7 @@ from typing import Any
 
 from moe_core.contracts import EXPERT_CATEGORIES, ChatMessage, PlannedTask
 from moe_core.contracts.tools import PRECISION_CATEGORY
+from planner import research_tasks
 from planner.tool_catalogue import ToolCatalogue
 
 MAX_INSTRUCTION_CHARS = 2000
@@ -14,16 +15,18 @@ MAX_INSTRUCTION_CHARS = 2000
 MAX_PLANNED_INSTRUCTION = 160
 
 
-def plan_schema(categories: list[str], max_tasks: int, tools: ToolCatalogue | None = None) -> dict[str, Any]:
+def plan_schema(categories: list[str], max_tasks: int, tools: ToolCatalogue | None = None,
+                research: bool = False) -> dict[str, Any]:
     """The JSON Schema the planner model's output is constrained to; with `tools`, a task may be a tool task
-    (kind "tool", category "precision", a tool name and its args)."""
+    (kind "tool", category "precision", a tool name and its args); with `research`, a research task (kind
+    "research", a web search query; planner.research_tasks)."""
     schema = _task_schema(categories, max_tasks)
     if tools is not None and tools.names:
         item = schema["properties"]["tasks"]["items"]
         item["properties"] = {"kind": {"type": "string", "enum": ["expert", "tool"]}, **item["properties"],
                               "tool": {"type": "string", "enum": tools.names}, "args": {"type": "object"}}
         item["properties"]["category"] = {"type": "string", "enum": [*categories, PRECISION_CATEGORY]}
-    return schema
+    return research_tasks.extend_schema(schema) if research else schema
 
 
 def _task_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
@@ -49,7 +52,7 @@ def _task_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
 
 
 def planner_messages(question: str, categories: list[str], max_tasks: int,
-                     tools: ToolCatalogue | None = None) -> list[dict[str, str]]:
+                     tools: ToolCatalogue | None = None, research: bool = False) -> list[dict[str, str]]:
     catalogue = "\n".join(f"- {c}: {EXPERT_CATEGORIES.get(c, c)}" for c in categories)
     system = (
         "You split a user's question into 1 to "
@@ -60,6 +63,8 @@ def planner_messages(question: str, categories: list[str], max_tasks: int,
     )
     if tools is not None and tools.names:
         system += "\n" + tools.prompt()
+    if research:
+        system += "\n" + research_tasks.PROMPT
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
@@ -70,10 +75,11 @@ def last_user_question(messages: list[ChatMessage]) -> str:
     return messages[-1].content.strip()
 
 
-def sanitise(raw: str, categories: list[str], max_tasks: int, tools: ToolCatalogue | None = None) -> list[PlannedTask]:
+def sanitise(raw: str, categories: list[str], max_tasks: int, tools: ToolCatalogue | None = None,
+             research: bool = False) -> list[PlannedTask]:
     """Keep the well-formed tasks of a model's plan; anything malformed is dropped. A tool task must name an
     offered tool with arguments valid for its schema; otherwise it becomes an expert task (its instruction
-    still deserves an answer)."""
+    still deserves an answer). A research task (when offered) needs a query; several become one."""
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, TypeError):
@@ -85,6 +91,12 @@ def sanitise(raw: str, categories: list[str], max_tasks: int, tools: ToolCatalog
     seen: set[tuple[str, str]] = set()
     for item in items:
         if not isinstance(item, dict):
+            continue
+        if research_tasks.is_research(item):  # without a query it is rejected (dropped), never guessed
+            if research and (found := research_tasks.from_item(item, len(tasks) + 1)) is not None:
+                tasks.append(found)
+            if len(tasks) == max_tasks:
+                break
             continue
         if item.get("kind", "tool" if "tool" in item else "expert") == "tool":
             tool_task = _tool_task(item, tools, len(tasks) + 1)
@@ -112,7 +124,7 @@ def sanitise(raw: str, categories: list[str], max_tasks: int, tools: ToolCatalog
         tasks.append(PlannedTask(task_id=f"t{len(tasks) + 1}", category=category, instruction=instruction))
         if len(tasks) == max_tasks:
             break
-    return tasks
+    return research_tasks.merged(tasks)
 
 
 def _tool_task(item: dict[str, Any], tools: ToolCatalogue | None, number: int) -> PlannedTask | None:

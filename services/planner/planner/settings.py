@@ -27,3 +27,5 @@ class PlannerSettings(FleetSettings):
     router_margin: float = Field(default=0.15, ge=0, le=2, description="Lead over the next category")
     planner_skip_trivial: bool = Field(default=True, description="Trivial questions: one expert, no planner")
     planner_graph_tasks: bool = Field(default=True, description="Add a knowledge-graph task to non-trivial plans")
+    planner_research_tasks: bool = Field(default=True, description="The planner model may plan a web research task "
+                                         "(a query) for questions that need current or external facts")

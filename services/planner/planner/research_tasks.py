@@ -1,0 +1,85 @@
+"""Research as a planned task: the planner model may plan a web search (`kind: "research"` with a `query`)
+next to expert and tool tasks when a question needs current or external facts.
+
+What the model is offered (schema and prompt), how its research items are validated (no query, no task),
+and how the plan's research tasks become one: the research stage numbers its sources [1], [2] … per task,
+so one research task per plan (all its queries) keeps every number in the answer unique. The task goes
+out on `tasks.research` exactly like the `-research` mode's task (planner.app.task_message)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moe_core.contracts import ChatRequest, Plan, PlannedTask
+from planner.settings import PlannerSettings
+
+RESEARCH_KIND = "research"
+RESEARCH_CATEGORY = "research"
+MAX_QUERY_CHARS = 200
+MAX_QUERIES = 3  # the research stage sends at most MOE_RESEARCH_MAX_QUERIES (default 3) of them
+MAX_INSTRUCTION = 2000
+
+PROMPT = (
+    'When the question needs current or external facts (news, recent events, the latest release or version, '
+    'prices, anything that may have changed after your training), add one research task: '
+    '{"kind": "research", "category": "research", "instruction": "what to find out", '
+    '"query": "a web search query"} next to the expert tasks.'
+)
+
+
+def extend_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The plan schema with research items allowed (kind "research", category "research", a query)."""
+    item = schema["properties"]["tasks"]["items"]
+    props = item["properties"]
+    kinds = props.get("kind", {}).get("enum", ["expert"])
+    props["kind"] = {"type": "string", "enum": [*kinds, RESEARCH_KIND]}
+    props["category"] = {**props["category"], "enum": [*props["category"]["enum"], RESEARCH_CATEGORY]}
+    props["query"] = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}
+    item["properties"] = props
+    return schema
+
+
+def is_research(item: dict[str, Any]) -> bool:
+    return item.get("kind") == RESEARCH_KIND or (item.get("category") == RESEARCH_CATEGORY and "kind" not in item)
+
+
+def from_item(item: dict[str, Any], number: int) -> PlannedTask | None:
+    """A research task from the model's item, or None when it has no usable query (rejected: a web search
+    needs something to search for; the instruction is not taken as one)."""
+    query = item.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return None
+    query = " ".join(query.split())[:MAX_QUERY_CHARS]
+    instruction = item.get("instruction")
+    text = " ".join(instruction.split())[:MAX_INSTRUCTION] if isinstance(instruction, str) and instruction.strip() \
+        else query
+    return PlannedTask(task_id=f"t{number}", kind="research", category=RESEARCH_CATEGORY, instruction=text,
+                       args={"queries": [query]})
+
+
+def merged(tasks: list[PlannedTask]) -> list[PlannedTask]:
+    """The tasks with every research task folded into the first one (queries in order, no repeats, at most
+    MAX_QUERIES): one research result per plan, so source numbers never collide."""
+    research = [t for t in tasks if t.kind == RESEARCH_KIND]
+    if len(research) < 2:
+        return tasks
+    queries: list[str] = []
+    for task in research:
+        for query in task.args.get("queries", []):
+            if str(query).lower() not in {q.lower() for q in queries}:
+                queries.append(str(query))
+    first = research[0].model_copy(update={"args": {**research[0].args, "queries": queries[:MAX_QUERIES]}})
+    return [first if t is research[0] else t for t in tasks if t.kind != RESEARCH_KIND or t is research[0]]
+
+
+def ensure_answering(plan: Plan, request: ChatRequest, settings: PlannerSettings) -> Plan:
+    """Augmenter: web results are context for the judge, not an answer; a plan of research tasks only gets
+    a general expert task for the question (so an empty search still leaves an answer)."""
+    if not plan.tasks or any(t.kind in ("expert", "tool") for t in plan.tasks):
+        return plan
+    if not any(t.kind == RESEARCH_KIND for t in plan.tasks):
+        return plan
+    used = {t.task_id for t in plan.tasks}
+    task_id = next(f"t{n}" for n in range(1, 64) if f"t{n}" not in used)
+    expert = PlannedTask(task_id=task_id, category="general", instruction=plan.question[:MAX_INSTRUCTION])
+    return plan.model_copy(update={"tasks": [*plan.tasks, expert]})

@@ -1,0 +1,115 @@
+"""Research as a planned task: the planner model is offered research tasks (schema and prompt), a research
+item without a query is rejected, several become one, a plan of research alone still gets an answering
+expert; through the planner's handler the planned query reaches `tasks.research`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from faststream.kafka import TestKafkaBroker
+
+from moe_core.bus import Bus
+from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, PlannedTask, ResearchTask, deadline_in
+from moe_core.inference import InferenceClient, InferenceConfig
+from planner import core, research_tasks
+from planner.app import create_app
+from planner.augment import augment
+from planner.settings import PlannerSettings
+from tests.support.scripted_llm import create_app as scripted_app
+
+pytestmark = pytest.mark.unit
+CATEGORIES = ["general", "technical_support"]
+KAFKA_QUERY = "Apache Kafka latest release changes"
+
+
+def _reply(*items: dict[str, Any]) -> str:
+    return json.dumps({"tasks": list(items)})
+
+
+def _research(query: Any = KAFKA_QUERY, **kw: Any) -> dict[str, Any]:
+    item = {"kind": "research", "category": "research", "instruction": "Find the release notes", **kw}
+    return {**item, "query": query} if query is not None else item
+
+
+def test_schema_and_prompt_offer_research_tasks_only_when_enabled() -> None:
+    item = core.plan_schema(CATEGORIES, 4, research=True)["properties"]["tasks"]["items"]["properties"]
+    assert item["kind"]["enum"] == ["expert", "research"] and item["category"]["enum"] == [*CATEGORIES, "research"]
+    assert item["query"] == {"type": "string", "minLength": 1, "maxLength": research_tasks.MAX_QUERY_CHARS}
+    assert "query" not in core.plan_schema(CATEGORIES, 4)["properties"]["tasks"]["items"]["properties"]
+    system = core.planner_messages("q", CATEGORIES, 4, research=True)[0]["content"]
+    assert research_tasks.PROMPT in system and "current or external facts" in system
+    assert research_tasks.PROMPT not in core.planner_messages("q", CATEGORIES, 4)[0]["content"]
+
+
+def test_a_research_task_carries_its_query_and_one_without_a_query_is_rejected() -> None:
+    expert = {"category": "technical_support", "instruction": "Explain what changed"}
+    tasks = core.sanitise(_reply(expert, _research()), CATEGORIES, 4, research=True)
+    assert [(t.task_id, t.kind, t.category, t.args) for t in tasks] == [
+        ("t1", "expert", "technical_support", {}), ("t2", "research", "research", {"queries": [KAFKA_QUERY]})]
+    assert tasks[1].instruction == "Find the release notes"
+    for bad in (_research(query=None), _research(query="   "), _research(query=42)):
+        tasks = core.sanitise(_reply(expert, bad), CATEGORIES, 4, research=True)
+        assert [t.kind for t in tasks] == ["expert"], bad  # rejected, not guessed from the instruction
+    # not offered (MOE_PLANNER_RESEARCH_TASKS=false): a research item is dropped like an unknown category
+    assert [t.kind for t in core.sanitise(_reply(expert, _research()), CATEGORIES, 4)] == ["expert"]
+
+
+def test_several_research_tasks_become_one_with_every_query() -> None:
+    tasks = core.sanitise(_reply(_research("kafka 4.1 release"), {"category": "general", "instruction": "Sum up"},
+                                 _research("KAFKA 4.1 RELEASE"), _research("kafka 4.1 upgrade notes")),
+                          CATEGORIES, 4, research=True)
+    assert [(t.task_id, t.kind) for t in tasks] == [("t1", "research"), ("t2", "expert")]
+    assert tasks[0].args == {"queries": ["kafka 4.1 release", "kafka 4.1 upgrade notes"]}
+
+
+def _plan(*tasks: PlannedTask) -> Plan:
+    return Plan(response_id="r", tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
+                question="What changed in the latest Kafka release?", tasks=list(tasks))
+
+
+def test_a_plan_of_research_alone_gets_an_expert_to_answer() -> None:
+    request = ChatRequest(response_id="r", tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
+                          messages=[ChatMessage(role="user", content="What changed in the latest Kafka release?")])
+    research = PlannedTask(task_id="t1", kind="research", category="research", instruction="find",
+                           args={"queries": [KAFKA_QUERY]})
+    shaped = augment(_plan(research), request, PlannerSettings(planner_graph_tasks=False))
+    assert [(t.task_id, t.kind, t.category, t.instruction) for t in shaped.tasks] == [
+        ("t1", "research", "research", "find"),
+        ("t2", "expert", "general", "What changed in the latest Kafka release?")]
+    with_expert = _plan(research, PlannedTask(task_id="t2", category="general", instruction="x"))
+    assert augment(with_expert, request, PlannerSettings(planner_graph_tasks=False)) == with_expert
+
+
+async def test_the_planned_query_goes_to_the_research_stage(redis, namespace: str) -> None:
+    reply = _reply({"category": "technical_support", "instruction": "Explain the changes"}, _research())
+    llm = scripted_app({"models": ["p"], "rules": [{"reply": reply}]})
+    settings = PlannerSettings(topic_namespace=namespace, semantic_cache_enabled=False, router_enabled=False,
+                               plan_cache_enabled=False, planner_skip_trivial=False, planner_graph_tasks=False,
+                               inference_servers='[{"name":"s","url":"http://s","models":["p"]}]')
+    inference = InferenceClient(InferenceConfig.from_settings(settings),
+                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    bus = Bus(settings)
+    create_app(settings, bus=bus, inference=inference, redis=redis, manage_broker=False)
+    plans: list[Plan] = []
+    research: list[ResearchTask] = []
+    experts: list[ExpertTask] = []
+    bus.broker.subscriber(bus.topics.plans)(lambda m: plans.append(Plan.model_validate(m)))
+    bus.broker.subscriber(bus.topics.tasks_research)(lambda m: research.append(ResearchTask.model_validate(m)))
+    bus.broker.subscriber(bus.topics.tasks_expert)(lambda m: experts.append(ExpertTask.model_validate(m)))
+    question = "What changed in the latest Kafka release?"
+    request = ChatRequest(response_id=f"r-{namespace}", tenant_id="t", deadline_at=deadline_in(30),
+                          mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)])
+    async with TestKafkaBroker(bus.broker):
+        await bus.publish(request, bus.topics.requests)
+    [call] = llm.state.scripted.get_calls()
+    assert research_tasks.PROMPT in call["messages"][0]["content"]
+    assert call["body"]["response_format"]["json_schema"]["schema"]["properties"]["tasks"]["items"][
+        "properties"]["kind"]["enum"] == ["expert", "research"]
+    [plan] = plans
+    assert [(t.task_id, t.kind) for t in plan.tasks] == [("t1", "expert"), ("t2", "research")]
+    [task] = research
+    assert (task.task_id, task.queries, task.category, task.question) == ("t2", [KAFKA_QUERY], "research", question)
+    assert [e.task_id for e in experts] == ["t1"]
