@@ -3,6 +3,7 @@ ontology gaps for the terms the graph does not know."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -18,10 +19,12 @@ from graph_rag.settings import GraphRagSettings
 from graph_rag.terms import extract
 from moe_core.bus import Bus
 from moe_core.contracts import GraphTask, OntologyGap, Source, TaskResult
+from moe_core.embeddings import get_embedder
 from moe_core.graph import GraphDB, GraphStore, visible_tenants
 from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
+from moe_core.memory import FilterError, collection_name, parse_filters
 from moe_core.stage import Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources
 
@@ -55,7 +58,12 @@ class GraphRag:
     async def _run(self, task: GraphTask) -> TaskResult:
         started = time.perf_counter()
         base = {**task.child_fields(), "task_id": task.task_id, "kind": "graph", "category": CATEGORY}
-        ctx = await self.context(task.tenant_id, task.question, task.metadata_filters)
+        try:
+            filters = parse_filters(task.metadata_filters).dump()
+        except FilterError as exc:  # never widen the scope by ignoring a filter: no context instead
+            log.warning("graph task with invalid metadata_filters: %s", exc)
+            return TaskResult(**base, confidence="low", error=f"invalid metadata_filters: {exc}")
+        ctx = await self.context(task.tenant_id, task.question, filters)
         return TaskResult(**base, content=ctx["content"], confidence="medium" if ctx["content"] else "low",
                           sources=[Source.model_validate(s) for s in ctx["sources"]], data=ctx["data"],
                           duration_ms=(time.perf_counter() - started) * 1000)
@@ -89,23 +97,24 @@ class GraphRag:
         chains = core.maximal_chains(
             await self.retriever.chains(uids, tenants, floor, self.settings.graph_max_chains * FETCH_FACTOR),
             self.settings.graph_max_chains) if self.settings.graph_max_chains else []
-        documents, complete = await self._documents([m.name for m in found.matches] + found.unknown, filters, tenant)
+        terms = [m.name for m in found.matches] + found.unknown
+        documents, complete = await self._documents(question[:MAX_QUESTION_CHARS], terms, filters, tenant)
         data = {
             "entities": [{"uid": m.uid, "name": m.name, "term": m.term, "fuzzy": m.fuzzy, "tenant": m.tenant}
                          for m in found.matches],
             "facts": facts, "chains": chains, "documents": documents, "unknown_terms": found.unknown,
             "trust_floor": floor, "cached": False,
         }
-        ctx = {"content": core.content(facts, chains, documents),
+        ctx = {"content": core.content(facts, chains, documents, self.settings.graph_document_chars),
                "sources": [s.model_dump() for s in core.sources(facts, chains, documents)], "data": data}
         return ctx, complete
 
-    async def _documents(self, terms: list[str], filters: dict[str, Any],
+    async def _documents(self, question: str, terms: list[str], filters: dict[str, Any],
                          tenant: str) -> tuple[list[dict[str, Any]], bool]:
-        if self.documents is None or not terms:
+        if self.documents is None:
             return [], True
         try:
-            return await self.documents.lookup(terms, filters, tenant), True
+            return await self.documents.lookup(question, terms, parse_filters(filters), tenant), True
         except Exception as exc:  # optional enrichment: answer without documents, do not cache that
             log.warning("chroma lookup failed, continuing without documents: %s", exc)
             return [], False
@@ -120,14 +129,21 @@ class GraphRag:
 
     async def start(self) -> None:
         await prepare_graph(self.store.db, seed=self.settings.graph_seed_ontology)
+        if self.documents is not None and self.documents.embedder is not None:
+            try:  # load the embedding model before the first question needs it
+                await asyncio.to_thread(self.documents.embedder.embed, ["warm up"])
+            except Exception as exc:  # documents are an enrichment: answer without them
+                log.warning("embedding model not loaded, document lookups will fail: %s", exc)
 
 
 def build(res: Resources) -> GraphRag:
     settings: GraphRagSettings = res.settings
     documents = None
-    if settings.graph_chroma_collection:
-        documents = DocumentLookup(settings.chroma_url, settings.graph_chroma_collection,
-                                   settings.graph_chroma_tenant_key, settings.graph_chroma_results)
+    if settings.graph_documents:
+        documents = DocumentLookup(settings.chroma_url,
+                                   collection_name(settings.topic_namespace, settings.graph_chroma_collection),
+                                   settings.graph_chroma_tenant_key, settings.graph_chroma_results,
+                                   get_embedder(), settings.graph_document_max_distance)
     return GraphRag(settings, res.bus, res.db, res.redis, documents, res.outcomes())
 
 

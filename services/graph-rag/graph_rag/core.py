@@ -46,7 +46,17 @@ def chain_text(chain: dict[str, Any]) -> str:
     return " -> ".join(parts)
 
 
-def content(facts: list[dict[str, Any]], chains: list[dict[str, Any]], documents: list[dict[str, Any]]) -> str:
+def document_label(doc: dict[str, Any]) -> str:
+    """Where a chunk comes from, as the judge and the client see it: the document's title and source."""
+    meta = doc.get("metadata") or {}
+    title, source = meta.get("title"), meta.get("source")
+    if title and source and title != source:
+        return f"{title} ({source})"
+    return str(title or source or doc["text"][:80])
+
+
+def content(facts: list[dict[str, Any]], chains: list[dict[str, Any]], documents: list[dict[str, Any]],
+            document_chars: int = 300) -> str:
     """The compact text the judge reads. Empty when there is nothing (the merger then ignores it)."""
     lines: list[str] = []
     if facts:
@@ -57,8 +67,16 @@ def content(facts: list[dict[str, Any]], chains: list[dict[str, Any]], documents
         lines += [f"- {chain_text(c)}" for c in chains]
     if documents:
         lines.append("Related documents:")
-        lines += [f"- {d['text'][:300]}" for d in documents]
+        lines += [_document_line(d, document_chars) for d in documents]
     return "\n".join(lines)
+
+
+def _document_line(doc: dict[str, Any], chars: int) -> str:
+    text = " ".join(doc["text"].split())[:chars]
+    meta = doc.get("metadata") or {}
+    if meta.get("source") or meta.get("title"):
+        return f"- [source: {document_label(doc)}] {text}"
+    return f"- {text}"
 
 
 def sources(facts: list[dict[str, Any]], chains: list[dict[str, Any]],
@@ -68,7 +86,7 @@ def sources(facts: list[dict[str, Any]], chains: list[dict[str, Any]],
         for rid, subject, rel, obj in zip(chain["ids"], chain["names"], chain["types"], chain["names"][1:],
                                           strict=False):
             out.setdefault(rid, Source(kind="graph", ref=rid, title=f"{subject} {rel} {obj}"))
-    docs = [Source(kind="document", ref=d["ref"], title=d["text"][:80]) for d in documents]
+    docs = [Source(kind="document", ref=d["ref"], title=document_label(d)) for d in documents]
     return [*out.values(), *docs]
 
 

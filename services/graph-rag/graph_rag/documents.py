@@ -1,65 +1,53 @@
-"""Optional Chroma lookup: documents that mention the question's terms, filtered by the plan's
-metadata_filters and the tenant. Keyword search (`where_document $contains`), so no embedding model
-is needed at run time."""
+"""Tenant documents for a question (on by default): the chunks of the tenant's (and the shared) documents
+nearest to the question, plus those that mention the matched names or unknown terms, within the plan's
+metadata_filters (moe_core.memory: domain, entity, document set, time range). The gateway's
+POST /v1/memory/documents writes them; the vectors are the fleet's packaged MiniLM embeddings."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from typing import Any
-from urllib.parse import urlparse
 
-import chromadb
-
-from moe_core.graph.vocab import SHARED_TENANT
-
-log = logging.getLogger(__name__)
-MAX_TERMS = 8
-
-
-def where_clause(filters: dict[str, Any], tenant_key: str, tenant: str) -> dict[str, Any] | None:
-    """Chroma `where`: every plan filter, plus the tenant's own and shared documents."""
-    parts = [{k: v} for k, v in sorted(filters.items())]
-    if tenant_key:
-        parts.append({tenant_key: {"$in": [tenant, SHARED_TENANT]}})
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else {"$and": parts}
-
-
-def document_clause(terms: list[str]) -> dict[str, Any] | None:
-    variants = list(dict.fromkeys(v for t in terms for v in (t, t.lower(), t.capitalize()) if v.strip()))[:MAX_TERMS]
-    if not variants:
-        return None
-    clauses: list[dict[str, Any]] = [{"$contains": v} for v in variants]
-    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+from moe_core.embeddings import MiniLMEmbedder, chroma_client
+from moe_core.memory import MemoryFilters, open_collection
+from moe_core.memory.store import lookup
 
 
 class DocumentLookup:
-    def __init__(self, url: str, collection: str, tenant_key: str = "tenant_id", limit: int = 3) -> None:
-        parsed = urlparse(url)
-        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 8000
-        self.ssl = parsed.scheme == "https"
+    """embedder None: keyword lookup only (a collection whose vectors are not the fleet's)."""
+
+    def __init__(self, url: str, collection: str, tenant_key: str = "tenant_id", limit: int = 3,
+                 embedder: MiniLMEmbedder | None = None, max_distance: float = 0.75) -> None:
+        self.url = url
         self.collection_name = collection
         self.tenant_key = tenant_key
         self.limit = limit
+        self.embedder = embedder
+        self.max_distance = max_distance
         self._client: Any = None
+        self._collection: Any = None
 
-    async def _collection(self) -> Any:
-        if self._client is None:
-            self._client = await chromadb.AsyncHttpClient(host=self.host, port=self.port, ssl=self.ssl)
-        return await self._client.get_collection(self.collection_name, embedding_function=None)
+    async def collection(self) -> Any:
+        if self._collection is None:
+            if self._client is None:
+                self._client = await chroma_client(self.url)
+            self._collection = await open_collection(self._client, self.collection_name)
+        return self._collection
 
-    async def lookup(self, terms: list[str], filters: dict[str, Any], tenant: str) -> list[dict[str, Any]]:
-        contains = document_clause(terms)
-        if contains is None:
+    async def lookup(self, question: str, terms: list[str], filters: MemoryFilters,
+                     tenant: str) -> list[dict[str, Any]]:
+        vector = None
+        if self.embedder is not None and question.strip():
+            vector = (await asyncio.to_thread(self.embedder.embed, [question]))[0].tolist()
+        if vector is None and not terms:
             return []
-        collection = await self._collection()
-        got = await collection.get(where=where_clause(filters, self.tenant_key, tenant), where_document=contains,
-                                   limit=self.limit, include=["documents", "metadatas"])
-        docs = []
-        for doc_id, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False):
-            docs.append({"ref": f"{self.collection_name}/{doc_id}", "text": text or "", "metadata": dict(meta or {})})
-        return docs
+        try:
+            collection = await self.collection()
+            return await lookup(collection, tenant=tenant, filters=filters, vector=vector, terms=terms,
+                                limit=self.limit, max_distance=self.max_distance, tenant_key=self.tenant_key)
+        except Exception:
+            self._collection = None  # deleted or re-created elsewhere: open it again next time
+            raise
 
     async def ready(self) -> None:
-        await self._collection()
+        await self.collection()

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from moe_core.graph.settings import GraphSettings
 
@@ -12,7 +12,17 @@ class GraphRagSettings(GraphSettings):
     graph_max_gaps: int = Field(default=3, ge=0, le=20, description="Unknown terms reported per question")
     graph_gap_ttl_s: int = Field(default=86_400, ge=1, description="A term is reported once per tenant per TTL")
     chroma_url: str = "http://127.0.0.1:8000"
-    graph_chroma_collection: str = Field(default="", description="Chroma collection to search; empty = no lookup")
+    graph_documents: bool = Field(default=True, description="Add the tenant's documents (scoped by the plan's "
+                                  "metadata_filters) to the context")
+    graph_chroma_collection: str = Field(
+        default="", validation_alias=AliasChoices("MOE_MEMORY_COLLECTION", "MOE_GRAPH_CHROMA_COLLECTION",
+                                                  "graph_chroma_collection"),
+        description="Chroma collection of tenant documents; empty = the namespace's (moe-memory-<namespace>, "
+                    "written by the gateway)")
     graph_chroma_tenant_key: str = Field(default="tenant_id", description="Metadata key holding a document's tenant")
-    graph_chroma_results: int = Field(default=3, ge=1, le=20)
+    graph_chroma_results: int = Field(default=3, ge=1, le=20, description="Document chunks per question")
+    graph_document_max_distance: float = Field(default=0.75, ge=0, le=2, description="Cosine distance up to "
+                                               "which a chunk counts as near the question")
+    graph_document_chars: int = Field(default=1000, ge=100, le=20_000, description="Characters of a chunk "
+                                      "shown to the judge")
     result_ttl_s: int = 3600
