@@ -17,6 +17,7 @@ CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() DELETE r }
 CALL () { MATCH (q:Quarantine {tenant: $tenant}) DELETE q }
 CALL () { MATCH (s:Synthesis {tenant: $tenant}) DETACH DELETE s }
 CALL () { MATCH (v:GraphVersion {tenant: $tenant}) DELETE v }
+CALL () { MATCH (g:OntologyGap {tenant: $tenant}) DELETE g }
 """
 
 TENANT_RELATIONS = """

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from moe_core.graph.driver import GraphDB
 from moe_core.graph.names import _digest, clean_name, normalize
+from moe_core.graph.vocab import ALL_TENANTS
 
 GapState = Literal["open", "healed", "rejected"]
 GAP_STATES: tuple[GapState, ...] = ("open", "healed", "rejected")
@@ -44,7 +45,7 @@ LIMIT $limit
 
 OPEN = """
 MATCH (g:OntologyGap)
-WHERE g.state = 'open' AND coalesce(g.last_attempt, g.first_seen) <= $before
+WHERE g.state = 'open' AND coalesce(g.last_attempt, g.first_seen) <= $before AND ($all OR g.tenant = $tenant)
 RETURN g {.id, .tenant, .term, .context, .response_id} AS gap
 ORDER BY g.first_seen, g.id
 LIMIT $limit
@@ -85,8 +86,10 @@ class Gaps:
         rows = await self.db.read(LIST, all=tenants is None, tenants=tenants or [], state=state, limit=limit)
         return [r["gap"] for r in rows]
 
-    async def open(self, older_than_s: float, limit: int) -> list[dict[str, Any]]:
-        rows = await self.db.read(OPEN, before=time.time() - older_than_s, limit=limit)
+    async def open(self, tenant: str, older_than_s: float, limit: int) -> list[dict[str, Any]]:
+        """Open gaps of `tenant` ('*': of every tenant) not attempted for `older_than_s`, oldest first."""
+        rows = await self.db.read(OPEN, all=tenant == ALL_TENANTS, tenant=tenant, before=time.time() - older_than_s,
+                                  limit=limit)
         return [r["gap"] for r in rows]
 
     async def counts(self) -> dict[str, int]:

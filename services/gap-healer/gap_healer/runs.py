@@ -1,9 +1,9 @@
 """The graph maintenance runs the scheduler (and the cron job) starts. Each returns what it changed, the
 counts stored in the run history.
 
-- lint: every check over MOE_GRAPH_LINT_TENANT ('*' = every tenant), the same as a LintRequest on the linting
+- lint: every check over MOE_GRAPH_SCHEDULE_TENANT ('*' = every tenant), the same as a LintRequest on the linting
   topic (each deletion an audit event under the response id `lint-<run id>`);
-- heal: the open ontology gaps (classification failed, or never handled) are classified again."""
+- heal: the open ontology gaps of that tenant (classification failed, or never handled) are classified again."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ RUN_DEADLINE_S = 3600.0
 
 async def lint_run(healer: GapHealer, settings: GapHealerSettings, run_id: str) -> dict[str, Any]:
     before = await count_graph(healer.db)
-    request = LintRequest(response_id=f"lint-{run_id}", tenant_id=settings.graph_lint_tenant,
+    request = LintRequest(response_id=f"lint-{run_id}", tenant_id=settings.graph_schedule_tenant,
                           deadline_at=deadline_in(RUN_DEADLINE_S), checks=list(LINT_CHECKS))
     deletions = await healer.lint(request)
     after = await count_graph(healer.db)
     by_check = Counter(d.check for d in deletions)
-    return {"tenant": settings.graph_lint_tenant, "findings": len(deletions),
+    return {"tenant": settings.graph_schedule_tenant, "findings": len(deletions),
             **{check: by_check.get(check, 0) for check in LINT_CHECKS},
             "relations_deleted": sum(1 for d in deletions if d.kind == "relation"),
             "entities_deleted": sum(1 for d in deletions if d.kind == "entity"),
@@ -40,7 +40,8 @@ async def lint_run(healer: GapHealer, settings: GapHealerSettings, run_id: str) 
 
 
 async def heal_run(healer: GapHealer, settings: GapHealerSettings, run_id: str) -> dict[str, Any]:
-    gaps = await healer.gaps.open(settings.graph_heal_retry_after_s, settings.graph_heal_batch)
+    gaps = await healer.gaps.open(settings.graph_schedule_tenant, settings.graph_heal_retry_after_s,
+                                  settings.graph_heal_batch)
     outcomes: Counter[str] = Counter()
     for gap in gaps:
         message = OntologyGap(response_id=gap.get("response_id") or f"heal-{run_id}", tenant_id=gap["tenant"],

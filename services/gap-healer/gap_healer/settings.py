@@ -20,7 +20,7 @@ class GapHealerSettings(GraphSettings):
                                          "due and refreshes the graph gauges")
     graph_schedule_run_at_start: bool = Field(default=False, description="A kind that never ran (no history) runs "
                                               "at start instead of one interval after it")
-    graph_lint_tenant: str = Field(default="*", min_length=1, description="Tenant a scheduled lint run covers "
+    graph_schedule_tenant: str = Field(default="*", min_length=1, description="Tenant scheduled runs cover "
                                    "('*' = every tenant)")
     graph_run_timeout_s: float = Field(default=3600.0, gt=0, description="A run longer than this fails (and frees "
                                        "the lock)")

@@ -30,6 +30,7 @@ from gateway.knowledge_api import KnowledgeApi
 from gateway.model_map import resolve_mode
 from gateway.openai_api import MODES, OpenAIError, parse_request
 from gateway.openai_chat import complete
+from gateway.ops_api import OpsApi
 from gateway.pending import Pending
 from gateway.responses_api import parse_responses_request
 from gateway.responses_chat import create_response, get_response
@@ -78,6 +79,7 @@ def create_app(
     audit = AuditApi(settings, lambda: holder["store"])  # GET /v1/audit/{id}, /v1/lineage/{id}
     responses = ResponseStore(feedback.redis, settings.topic_namespace, settings.responses_ttl_s)
     knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
+    ops = OpsApi(settings, feedback.redis, lambda: holder["store"], lambda: graph.db)  # operators' endpoints
     if keystore is not None:
         holder["store"] = keystore
 
@@ -110,6 +112,7 @@ def create_app(
     app.include_router(knowledge.router)
     app.include_router(feedback.router)
     app.include_router(accounts.router)
+    app.include_router(ops.router)
     mount_console(app, settings, bus, feedback.redis, lambda: holder["store"], audit.store)  # /console (admin UI)
 
     @app.exception_handler(OpenAIError)
