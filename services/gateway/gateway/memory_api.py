@@ -1,0 +1,224 @@
+"""Tenant documents ("scoped memory"): POST /v1/memory/documents (JSON text, or a multipart file: Markdown,
+plain text, PDF), GET /v1/memory/documents (own, filtered), GET and DELETE /v1/memory/documents/{id},
+POST /v1/memory/search (the filtered lookup graph-rag runs for a question). Any verified key; the tenant is
+the key's (X-Moe-Tenant picks one of its tenants). Additions and deletions are audit events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
+
+from gateway.auth import authenticate
+from gateway.keystore import KeyStore
+from gateway.memory_files import Limits, MediaType, MemoryInputError, check_text, chunks, media_type, text_of
+from gateway.memory_settings import MemorySettings
+from gateway.memory_store import MemoryStore, NewDocument
+from gateway.openai_api import OpenAIError, parse_json_body, parse_object
+from moe_core.bus import Bus
+from moe_core.embeddings import get_embedder
+from moe_core.graph.audit import audit_event
+from moe_core.memory import FilterError, MemoryFilters, collection_name, parse_filters
+from moe_core.memory.filters import DOMAIN_PATTERN
+
+log = logging.getLogger(__name__)
+LIST_PARAMS = ("domain", "document_set", "from", "to", "limit", "offset")
+FORM_FIELDS = ("file", "title", "source", "domain", "document_set", "date")
+
+
+class DocumentFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    source: str | None = Field(default=None, min_length=1, max_length=500, description="Where it comes from")
+    domain: str = Field(default="general", pattern=DOMAIN_PATTERN)
+    document_set: str = Field(default="default", pattern=DOMAIN_PATTERN)
+    date: dt.date | None = Field(default=None, description="The document's date (default: today)")
+
+
+class TextDocument(DocumentFields):
+    text: str = Field(min_length=1)
+    format: MediaType = "text/markdown"
+
+
+class SearchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=4000)
+    filters: dict[str, Any] = Field(default_factory=dict)
+    limit: int = Field(default=5, ge=1, le=50)
+
+
+class MemoryApi:
+    def __init__(self, settings: MemorySettings, namespace: str, bus: Bus, keystore: Callable[[], KeyStore],
+                 store: MemoryStore | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.keystore = keystore
+        self.store = store or MemoryStore(settings.chroma_url, collection_name(namespace, settings.memory_collection),
+                                          get_embedder())
+        self.limits = Limits(settings.memory_max_file_bytes, settings.memory_max_chars, settings.memory_max_pdf_pages)
+        self.router = APIRouter()
+        self.router.add_api_route("/v1/memory/documents", self.create, methods=["POST"], status_code=201)
+        self.router.add_api_route("/v1/memory/documents", self.documents, methods=["GET"])
+        self.router.add_api_route("/v1/memory/documents/{document_id}", self.get, methods=["GET"])
+        self.router.add_api_route("/v1/memory/documents/{document_id}", self.delete, methods=["DELETE"])
+        self.router.add_api_route("/v1/memory/search", self.search, methods=["POST"])
+
+    async def create(self, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        tenant = key.default_tenant
+        with _input_errors():
+            fields, text, kind = await self._read(request)
+        parts = chunks(text, kind, self.settings.memory_chunk_tokens, self.settings.memory_chunk_overlap)
+        title = fields.title or fields.source or text.split("\n", 1)[0].lstrip("# ").strip()[:200] or "untitled"
+        day = fields.date or dt.datetime.now(dt.UTC).date()
+        doc = NewDocument(tenant=tenant, title=title, source=fields.source or title, domain=fields.domain,
+                          document_set=fields.document_set, media_type=kind, chars=len(text), chunks=parts,
+                          doc_time=int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()),
+                          sha256=hashlib.sha256(text.encode()).hexdigest())
+        with _store_errors(self.store):
+            if await self.store.count(tenant) >= self.settings.memory_max_documents:
+                raise OpenAIError(409, f"the tenant keeps at most {self.settings.memory_max_documents} documents "
+                                       "(MOE_MEMORY_MAX_DOCUMENTS): delete some first", code="too_many_documents")
+            body = await self.store.add(doc)
+        await self._audit("memory_document_added", tenant, f"key:{key.id}", body)
+        return body
+
+    async def _read(self, request: Request) -> tuple[DocumentFields, str, MediaType]:
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type.startswith("multipart/form-data"):
+            return await self._read_form(request)
+        body: TextDocument = parse_json_body(await request.body(), TextDocument)
+        return body, check_text(body.text, self.limits, "text"), body.format
+
+    async def _read_form(self, request: Request) -> tuple[DocumentFields, str, MediaType]:
+        try:
+            form = await request.form(max_files=1, max_fields=len(FORM_FIELDS), max_part_size=64 * 1024)
+        except Exception as exc:  # python-multipart's and starlette's parse errors
+            raise MemoryInputError(400, f"the multipart body could not be read: {exc}", "invalid_value") from None
+        try:
+            unknown = sorted(k for k in form if k not in FORM_FIELDS)
+            if unknown:
+                raise MemoryInputError(400, f"unknown form field {unknown[0]!r}; the fields are "
+                                            f"{', '.join(FORM_FIELDS)}", "invalid_value", unknown[0])
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise MemoryInputError(400, "a multipart upload needs a 'file' part", "invalid_value", "file")
+            fields = parse_object({k: v for k, v in form.items() if k != "file" and isinstance(v, str)},
+                                  DocumentFields)
+            if fields.source is None and upload.filename:
+                fields = fields.model_copy(update={"source": upload.filename[:500]})
+            kind = media_type(upload.filename or "", upload.content_type)
+            data = await upload.read(self.limits.max_bytes + 1)
+        finally:
+            await form.close()
+        return fields, text_of(data, kind, self.limits), kind
+
+    async def documents(self, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        params = request.query_params
+        unknown = sorted(k for k in params if k not in LIST_PARAMS)
+        if unknown:
+            raise OpenAIError(400, f"unknown filter {unknown[0]!r}; the filters are domain, document_set, from, "
+                                   "to (and limit, offset)", param=unknown[0], code="unknown_filter")
+        raw: dict[str, Any] = {k: params.getlist(k) for k in ("domain", "document_set") if k in params}
+        if "from" in params or "to" in params:
+            raw["time_range"] = {k: params[k] for k in ("from", "to") if k in params}
+        filters = _filters(raw)
+        limit, offset = _int(params, "limit", 100, 1, 1000), _int(params, "offset", 0, 0, 1_000_000)
+        with _store_errors(self.store):
+            docs = await self.store.documents(key.default_tenant, filters)
+        page = docs[offset:offset + limit]
+        return {"object": "list", "data": page, "total": len(docs), "has_more": offset + limit < len(docs)}
+
+    async def get(self, document_id: str, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        with _store_errors(self.store):
+            doc = await self.store.get(key.default_tenant, document_id)
+        if doc is None:
+            raise _not_found(document_id)
+        return doc
+
+    async def delete(self, document_id: str, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        with _store_errors(self.store):
+            doc = await self.store.get(key.default_tenant, document_id)
+            if doc is None or not await self.store.delete(key.default_tenant, document_id):
+                raise _not_found(document_id)
+        await self._audit("memory_document_deleted", key.default_tenant, f"key:{key.id}", doc)
+        return {"object": "memory.document.deleted", "id": document_id, "deleted": True}
+
+    async def search(self, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        body: SearchBody = parse_json_body(await request.body(), SearchBody)
+        filters = _filters(body.filters)
+        with _store_errors(self.store):
+            hits = await self.store.search(key.default_tenant, body.query, filters, body.limit,
+                                           self.settings.memory_search_max_distance)
+        data = [{"object": "memory.chunk", "id": h["ref"].rsplit("/", 1)[-1], "document_id": h["document_id"],
+                 "title": h["title"], "source": h["source"], "domain": h["metadata"].get("domain"),
+                 "document_set": h["metadata"].get("document_set"), "chunk": h["metadata"].get("chunk"),
+                 "distance": h["distance"], "text": h["text"]} for h in hits]
+        return {"object": "list", "query": body.query, "filters": filters.dump(), "data": data}
+
+    async def _audit(self, action: str, tenant: str, actor: str, doc: dict[str, Any]) -> None:
+        details = {k: doc.get(k) for k in ("title", "source", "domain", "document_set", "chunks", "sha256")}
+        event = audit_event(None, actor=actor, action=action, subject=doc["id"], tenant=tenant,
+                            response_id=doc["id"], reason=action, details=details)
+        try:
+            await self.bus.publish(event, self.bus.topics.audit)
+        except Exception:  # the change is made; a lost audit event is logged loudly
+            log.exception("could not publish the audit event %s for %s", action, doc["id"])
+
+
+def _filters(raw: dict[str, Any]) -> MemoryFilters:
+    try:
+        return parse_filters(raw)
+    except FilterError as exc:
+        raise OpenAIError(400, str(exc), param=f"filters.{exc.field}" if exc.field else "filters",
+                          code="unknown_filter" if "unknown" in str(exc) else "invalid_filter") from None
+
+
+def _int(params: Any, name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    value = int(raw) if raw.isdigit() else low - 1
+    if not low <= value <= high:
+        raise OpenAIError(400, f"{name} must be an integer from {low} to {high}", param=name, code="invalid_value")
+    return value
+
+
+def _not_found(document_id: str) -> OpenAIError:
+    return OpenAIError(404, f"no document {document_id!r}", param="id", code="not_found")
+
+
+@contextmanager
+def _input_errors() -> Iterator[None]:
+    try:
+        yield
+    except MemoryInputError as exc:
+        raise OpenAIError(exc.status, exc.message, code=exc.code, param=exc.param) from None
+
+
+@contextmanager
+def _store_errors(store: MemoryStore) -> Iterator[None]:
+    """Chroma being down is a 503 in the API's own envelope, not a stack trace."""
+    try:
+        yield
+    except OpenAIError:
+        raise
+    except (httpx.HTTPError, ConnectionError, ValueError, RuntimeError) as exc:
+        store.forget()
+        log.warning("memory store failed: %s: %s", type(exc).__name__, exc)
+        raise OpenAIError(503, "the document store is unavailable", "server_error",
+                          code="memory_unavailable") from None
