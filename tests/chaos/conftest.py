@@ -1,0 +1,69 @@
+"""The chaos tier: one fleet for the whole tier, on its own Kafka and stores (tests/support/chaos_infra.py),
+so that killing, restarting and freezing them touches nothing another test session uses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.keystore import KeyStore
+from tests.conftest import Scripted, scripted_env
+from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
+from tests.support.chaos_infra import PrivateInfra
+from tests.support.fleet import Fleet
+from tests.support.namespaces import new_namespace
+
+DEADLINE_S = 60  # the fleet's request deadline: no request may take longer (plus the client's slack)
+STORES = ("kafka", "redis", "postgres", "neo4j", "chroma")
+TENANT = "tenant-chaos"
+
+
+@pytest.fixture(scope="package")
+def private_infra() -> Iterator[PrivateInfra]:
+    infra = PrivateInfra(STORES)
+    try:
+        infra.up()
+        yield infra
+    finally:
+        infra.close()
+
+
+@pytest.fixture(scope="package")
+def chaos_fleet(private_infra: PrivateInfra, scripted_server: Scripted,
+                searxng_server: Searx) -> Iterator[Fleet]:  # noqa: F811  (the fixture, imported above)
+    env = {
+        "MOE_TOPIC_NAMESPACE": new_namespace("chaos"),
+        **private_infra.service_env(),
+        "MOE_REQUEST_TIMEOUT_S": str(DEADLINE_S),
+        "MOE_LOG_LEVEL": "INFO",
+        **scripted_env(scripted_server.url),
+        "MOE_SEARXNG_URL": searxng_server.url,
+        "MOE_ROUTER_ENABLED": "false",  # every request goes through the scripted planner model
+        "MOE_PLANNER_SKIP_TRIVIAL": "false",
+    }
+    fleet = Fleet(env, gateway_workers=1, extra=("graph-ingest",))
+    try:
+        fleet.start()
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+async def _create_key(dsn: str) -> str:
+    store = await KeyStore.connect(dsn)
+    try:
+        return (await store.create("chaos", "user", [TENANT]))[1]
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="package")
+def chaos_key(chaos_fleet: Fleet, private_infra: PrivateInfra) -> str:
+    return asyncio.run(_create_key(private_infra.endpoints()["postgres"]))
+
+
+@pytest.fixture(scope="package")
+def chaos_url(chaos_fleet: Fleet) -> str:
+    return f"{chaos_fleet['gateway'].url}/v1"

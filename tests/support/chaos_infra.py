@@ -1,0 +1,119 @@
+"""Private infrastructure for chaos tests: Kafka and the stores started by fleetctl in a throwaway data
+directory on free ports (never the shared instances other sessions use), so a test may stop, restart or
+freeze (SIGSTOP) them. Only processes started here are ever signalled: their pids come from the private
+run directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support.fleet import REPO, free_port
+
+LOCAL = REPO / "deploy" / "local"
+PORT_VARS = {"kafka": ("MOE_KAFKA_PORT", "MOE_KAFKA_CONTROLLER_PORT"), "redis": ("MOE_REDIS_PORT",),
+             "postgres": ("MOE_POSTGRES_PORT",), "neo4j": ("MOE_NEO4J_BOLT_PORT", "MOE_NEO4J_HTTP_PORT"),
+             "chroma": ("MOE_CHROMA_PORT",)}
+STOP_SIGNAL = {"postgres": signal.SIGINT}  # postgres: "fast" shutdown, as fleetctl does
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+class PrivateInfra:
+    """`up()` the given components in a temp dir; `endpoints()` with their generated passwords."""
+
+    def __init__(self, components: tuple[str, ...]) -> None:
+        self.components = components
+        self.dir = Path(tempfile.mkdtemp(prefix="moe-chaos-"))
+        self.env = {"MOE_DATA_DIR": str(self.dir)}
+        for name in components:
+            for var in PORT_VARS[name]:
+                self.env[var] = str(free_port())
+        self._endpoints: dict[str, str] = {}
+
+    def _fleetlib(self, *args: str, timeout_s: float = 300) -> str:
+        result = subprocess.run(args, env={**os.environ, **self.env}, cwd=LOCAL, capture_output=True, text=True,
+                                timeout=timeout_s, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def up(self, *names: str) -> None:
+        """Start (or start again) and wait until ready: fleetctl's own start and readiness checks."""
+        self._fleetlib(sys.executable, "fleetctl.py", "up", *(names or self.components))
+
+    def endpoints(self) -> dict[str, str]:
+        if not self._endpoints:
+            code = "import json; from fleetlib import api; print(json.dumps(api.endpoints()))"
+            self._endpoints = json.loads(self._fleetlib(sys.executable, "-c", code))
+        return self._endpoints
+
+    def service_env(self) -> dict[str, str]:
+        """What a fleet's services need to use these instances instead of the shared ones."""
+        eps = self.endpoints()
+        env = {"MOE_KAFKA_BOOTSTRAP": eps["kafka"], "MOE_REDIS_URL": eps["redis"],
+               "MOE_POSTGRES_DSN": eps["postgres"], "MOE_NEO4J_URL": eps["neo4j"],
+               "MOE_NEO4J_USER": eps["neo4j-user"], "MOE_NEO4J_PASSWORD": eps["neo4j-password"],
+               "MOE_CHROMA_URL": eps["chroma"]}
+        names = {"MOE_KAFKA_BOOTSTRAP": "kafka", "MOE_REDIS_URL": "redis", "MOE_POSTGRES_DSN": "postgres",
+                 "MOE_NEO4J_URL": "neo4j", "MOE_NEO4J_USER": "neo4j", "MOE_NEO4J_PASSWORD": "neo4j",
+                 "MOE_CHROMA_URL": "chroma"}
+        return {k: v for k, v in env.items() if names[k] in self.components}
+
+    def pid(self, name: str) -> int | None:
+        try:
+            pid = int((self.dir / "run" / f"{name}.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return None if _gone(pid) else pid
+
+    def _signal_group(self, name: str, sig: int) -> None:
+        pid = self.pid(name)
+        if pid is None:
+            raise RuntimeError(f"private {name} is not running")
+        os.killpg(pid, sig)  # its own session (fleetctl): postgres' backends and helpers freeze with it
+
+    def pause(self, name: str) -> None:
+        """Hang it: the process group stops (SIGSTOP); connections stay open and get no answer."""
+        self._signal_group(name, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self._signal_group(name, signal.SIGCONT)
+
+    def stop(self, name: str, timeout_s: float = 40) -> None:
+        """Stop it the way an operator would (SIGTERM; SIGKILL when it does not exit in time)."""
+        pid = self.pid(name)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGCONT)
+        os.kill(pid, STOP_SIGNAL.get(name, signal.SIGTERM))
+        end = time.monotonic() + timeout_s
+        while not _gone(pid):
+            if time.monotonic() > end:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                end = time.monotonic() + 10
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        for name in self.components:
+            try:
+                self.stop(name)
+            except (OSError, RuntimeError) as exc:
+                print(f"chaos: could not stop private {name}: {exc}")
+        shutil.rmtree(self.dir, ignore_errors=True)
