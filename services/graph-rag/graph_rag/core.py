@@ -71,6 +71,12 @@ def content(facts: list[dict[str, Any]], chains: list[dict[str, Any]], documents
     return "\n".join(lines)
 
 
+def _document_url(doc: dict[str, Any]) -> str | None:
+    """A tenant document (POST /v1/memory/documents) can be read back by the same tenant's key."""
+    document_id = (doc.get("metadata") or {}).get("document_id")
+    return f"/v1/memory/documents/{document_id}" if document_id else None
+
+
 def _document_line(doc: dict[str, Any], chars: int) -> str:
     text = " ".join(doc["text"].split())[:chars]
     meta = doc.get("metadata") or {}
@@ -86,7 +92,7 @@ def sources(facts: list[dict[str, Any]], chains: list[dict[str, Any]],
         for rid, subject, rel, obj in zip(chain["ids"], chain["names"], chain["types"], chain["names"][1:],
                                           strict=False):
             out.setdefault(rid, Source(kind="graph", ref=rid, title=f"{subject} {rel} {obj}"))
-    docs = [Source(kind="document", ref=d["ref"], title=document_label(d)) for d in documents]
+    docs = [Source(kind="document", ref=d["ref"], title=document_label(d), url=_document_url(d)) for d in documents]
     return [*out.values(), *docs]
 
 

@@ -46,7 +46,8 @@ def usable(results: dict[str, TaskResult]) -> list[TaskResult]:
 
 
 def result_sources(results: list[TaskResult]) -> list[Source]:
-    """The sources of the results an answer used (graph facts are added only when the judge tagged them)."""
+    """The sources of the results an answer used (graph facts are added only when the judge tagged them;
+    tenant documents always: they are the judge's context)."""
     out: list[Source] = []
     for r in results:
         if r.kind == "expert":
@@ -55,6 +56,8 @@ def result_sources(results: list[TaskResult]) -> list[Source]:
             out.extend(r.sources)
         elif r.kind == "tool":
             out.extend(r.sources or [Source(kind="tool", ref=r.category)])
+        elif r.kind == "graph":  # the tenant documents the judge was shown, each with its source
+            out.extend(s for s in r.sources if s.kind == "document")
     return out
 
 
