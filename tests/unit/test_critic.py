@@ -21,7 +21,7 @@ DRAFT_TEXT = "Take 4 g of paracetamol every hour."
 
 @pytest.mark.parametrize("reply", ["CONFIRMED", "  **CONFIRMED**\n", "confirmed.", "CONFIRMED. The answer is right."])
 def test_confirmations(reply: str) -> None:
-    assert core.verdict(reply) == core.Verdict(confirmed=True)
+    assert core.verdict(reply) == core.Verdict("right")
 
 
 @pytest.mark.parametrize(("reply", "corrected"), [
@@ -31,7 +31,7 @@ def test_confirmations(reply: str) -> None:
     ("Take at most 4 g a day.\nCONFIRMED", "Take at most 4 g a day.\nCONFIRMED"),
 ])
 def test_corrections(reply: str, corrected: str) -> None:
-    assert core.verdict(reply) == core.Verdict(confirmed=False, corrected=corrected)
+    assert core.verdict(reply) == core.Verdict("wrong", corrected)  # a correction without a label is "wrong"
 
 
 def test_an_empty_reply_is_no_verdict() -> None:
@@ -59,10 +59,10 @@ def test_review_prompt_names_the_domain_and_the_draft() -> None:
 def test_a_correction_is_shaped_for_the_mode_and_usage_is_summed() -> None:
     draft = _draft("r", mode="moe-orchestrator-concise")
     long = "Take at most 4 g a day. " * 60
-    answer = core.reviewed(draft, core.Verdict(False, long), Usage(prompt_tokens=7, completion_tokens=3))
+    answer = core.reviewed(draft, core.Verdict("wrong", long), Usage(prompt_tokens=7, completion_tokens=3))
     assert len(answer.content.split()) == 120
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens, answer.model_calls) == (17, 8, 4)
-    assert answer.reasoning == "Two sources agree.\n\nCritic: corrected the draft."
+    assert answer.reasoning == "Two sources agree.\n\nCritic: corrected the draft (wrong)."
 
 
 def _app(namespace: str, redis, rules: list[dict]):
@@ -107,7 +107,7 @@ async def test_corrected_answer_is_what_the_user_gets_once(redis, namespace: str
     assert len(llm.state.scripted.get_calls()) == 1
     call = llm.state.scripted.get_calls()[0]
     assert call["model"] == "critic-model" and DRAFT_TEXT in call["messages"][1]["content"]
-    assert out["answers"][0].reasoning.endswith("Critic: corrected the draft.")
+    assert out["answers"][0].reasoning.endswith("Critic: corrected the draft (wrong).")
     assert out["answers"][0].usage.completion_tokens == 5 + 12  # the reply has 12 words
     assert [i.answer for i in out["ingest"]] == ["Never take more than 4 g of paracetamol a day."] * 2
 

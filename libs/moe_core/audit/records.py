@@ -152,7 +152,7 @@ def summarize(message_type: str, p: dict[str, Any]) -> dict[str, Any]:
         out = {"dead_letter": True, "consumer": p.get("consumer"), "source_topic": p.get("source_topic"),
                "reason": _text(p.get("reason", "")), "error_type": p.get("error_type")}
     elif message_type == "Feedback":
-        out = {"rating": p.get("rating"), "comment": _text(p.get("comment", ""))}
+        out = {"rating": p.get("rating"), "comment": _text(p.get("comment", "")), "source": p.get("source", "user")}
     elif message_type == "AnswerDelta":
         out = {"seq": p.get("seq"), "channel": p.get("channel")}
     else:

@@ -257,6 +257,9 @@ class Feedback(Envelope):
     comment: str = Field(default="", max_length=2000)
     approved: bool = Field(default=False, description="An admin approved this rating as a global signal: it "
                                                       "changes every tenant's scores, not only its own")
+    source: Literal["user", "critic"] = Field(
+        default="user", description="Who rated: a user (gateway) or the critic's verdict (wrong/unsafe: rating 1, "
+                                    "no models_used, so it flags cache and graph but changes no model score)")
 
 
 class IngestEvent(Envelope):

@@ -1,4 +1,5 @@
-"""critic: drafts of medical and legal answers -> a second pass -> the answer the user gets."""
+"""critic: drafts of medical and legal answers -> a second pass -> the answer the user gets; a wrong or unsafe
+verdict flags the draft's cache entry and cited graph facts like a 1-star rating (critic.flags)."""
 
 from __future__ import annotations
 
@@ -7,24 +8,26 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from critic import core
+from critic import core, flags
 from critic.settings import CriticSettings
 from moe_core.bus import Bus
-from moe_core.contracts import Answer, Draft, Progress
+from moe_core.contracts import Answer, Draft, Feedback, Progress
+from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError, ModelRef
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
-from moe_core.stage_resources import Outcomes
+from moe_core.stage_resources import Outcomes, Resources, stamped
 
 log = logging.getLogger(__name__)
 
 
 class Critic:
     def __init__(self, settings: CriticSettings, bus: Bus, inference: InferenceClient,
-                 outcomes: Outcomes[Answer]) -> None:
+                 outcomes: Outcomes[Answer], flag_memo: Memo) -> None:
         self.settings = settings
         self.bus = bus
         self.inference = inference
         self.outcomes = outcomes  # stored answers; a Cancel stops the review (the stage's cancel policy)
+        self.flag_memo = flag_memo  # the flag of a wrong/unsafe verdict, stored before its answer
 
     def refs(self) -> list[ModelRef]:
         config = self.inference.config
@@ -38,47 +41,65 @@ class Critic:
             verdict = how
             return answer
 
+        detail = ""
+
         async def review() -> Answer:
+            nonlocal detail
             await self._progress(draft, "reviewing", ", ".join(draft.categories))
-            return decided(*await self._review(draft))
+            answer, how, result = await self._review(draft)
+            flag = flags.flag_for(draft, result) if result is not None else None
+            if flag is not None:  # stored before the answer: a redelivery finds both or neither
+                await self.flag_memo.put_first(draft.response_id, stamped(flag).model_dump_json())
+            detail = result.kind if result is not None and not result.confirmed else ""
+            return decided(answer, how)
 
         answer, _ = await self.outcomes.once(
             draft.response_id, review, message=draft,
             cancelled=lambda: decided(core.cancelled(draft), "cancelled"),
             expired=lambda: decided(core.unreviewed(draft, "deadline passed"), "unreviewed"))
+        stored_flag = await self.flag_memo.get(draft.response_id)
+        if stored_flag is not None:  # published before the answer, the same event on every redelivery
+            await self.bus.publish(Feedback.model_validate_json(stored_flag), self.bus.topics.feedback)
         await self.bus.publish(answer, self.bus.topics.answers)
         if draft.ingest is not None and answer.error is None:
             ingest = draft.ingest.model_copy(update={"answer": answer.content})
             await self.bus.publish(ingest, self.bus.topics.ingest)
         if verdict != "republished":
-            await self._progress(draft, verdict, "")
+            await self._progress(draft, verdict, detail)
 
-    async def _review(self, draft: Draft) -> tuple[Answer, str]:
+    async def _review(self, draft: Draft) -> tuple[Answer, str, core.Verdict | None]:
         try:
             done = await self.inference.chat(self.refs(), core.review_messages(draft),
                                              max_tokens=self.settings.critic_max_tokens, temperature=0.0,
                                              timeout_s=draft.remaining_seconds())
         except InferenceError as exc:
             log.warning("critic model failed, the draft goes out unreviewed: %s", exc)
-            return core.unreviewed(draft, "the critic model failed"), "unreviewed"
+            return core.unreviewed(draft, "the critic model failed"), "unreviewed", None
         result = core.verdict(done.content)
         if result is None:
-            return core.unreviewed(draft, "no verdict"), "unreviewed"
+            return core.unreviewed(draft, "no verdict"), "unreviewed", None
         answer = core.reviewed(draft, result, done.usage)
-        return answer, "confirmed" if result.confirmed else "corrected"
+        return answer, "confirmed" if result.confirmed else "corrected", result
 
     async def _progress(self, draft: Draft, event: str, detail: str) -> None:
         await self.bus.publish(Progress(**draft.child_fields(), stage="critic", event=event, detail=detail),
                                self.bus.topics.progress)
 
 
+def build(res: Resources) -> Critic:
+    settings: CriticSettings = res.settings
+    memo = res.memo(f"critic:flag:{settings.topic_namespace}", settings.answer_ttl_s)
+    return Critic(settings, res.bus, res.inference, res.outcomes(), memo)
+
+
 STAGE = Stage(
     name="critic",
     settings=CriticSettings,
-    build=lambda res: Critic(res.settings, res.bus, res.inference, res.outcomes()),
-    summary="Drafts of medical and legal answers -> a second pass -> the answer the user gets.",
+    build=build,
+    summary="Drafts of medical and legal answers -> a second pass -> the answer the user gets; a wrong or "
+            "unsafe verdict flags the cache entry and the cited graph facts (feedback, source critic).",
     consumes=(Consumes("drafts", Draft, "handle"),),
-    publishes=("answers", "ingest", "progress"),
+    publishes=("answers", "ingest", "progress", "feedback"),
     needs=("redis", "inference"),
     memo=MemoPolicy("critic:answer", Answer, ttl="answer_ttl_s"),
     cancel=CancelPolicy(),

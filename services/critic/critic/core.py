@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from moe_core import shaping
 from moe_core.contracts import Answer, Draft, ErrorInfo, Usage
@@ -12,12 +13,22 @@ DOMAINS = {"medical_consult": "medical", "legal_advisor": "legal"}
 UNREVIEWED_NOTE = "\n\n(Note: this answer could not be double-checked.)"
 _CONFIRMED = re.compile(r"^[\W_]*CONFIRMED(?![A-Za-z])")  # upper case: "Confirmed cases ..." is an answer
 _LABEL = re.compile(r"^\s*\**\s*(?:corrected(?: answer)?|correction)\s*\**\s*:\s*\**\s*", re.IGNORECASE)
+_FAULT = re.compile(r"^[\W_]*(WRONG|UNSAFE)[\W_]*?:\s*\**\s*", re.IGNORECASE)
+Kind = Literal["right", "wrong", "unsafe"]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    confirmed: bool
+    """right: the draft stands; wrong (a factual error) or unsafe (dangerous or unlawful advice, a missing
+    essential warning): `corrected` replaces it. A correction without a label is a "wrong" verdict: the critic
+    did not let the draft stand."""
+
+    kind: Kind
     corrected: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        return self.kind == "right"
 
 
 def domains(draft: Draft) -> str:
@@ -29,29 +40,34 @@ def review_messages(draft: Draft) -> list[dict[str, str]]:
     system = (
         f"You review an answer to a {domains(draft)} question before it reaches the user. Check it for "
         "factual errors, dangerous or unlawful advice and missing essential warnings. If it is correct and "
-        "safe, reply with exactly: CONFIRMED. Otherwise reply with the corrected complete answer only, "
-        "written for the user, without commentary about the review."
+        "safe, reply with exactly: CONFIRMED. If it has a factual error, reply WRONG: and the corrected complete "
+        "answer; if it is dangerous, unlawful or lacks an essential warning, reply UNSAFE: and the corrected "
+        "complete answer. The corrected answer is written for the user, without commentary about the review."
     )
     user = f"Question: {draft.question}\n\nAnswer to review:\n{draft.answer.content}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def verdict(reply: str) -> Verdict | None:
-    """CONFIRMED, a corrected answer, or None when the reply says nothing usable."""
+    """CONFIRMED (right), WRONG:/UNSAFE: and the corrected answer, or None when the reply says nothing usable."""
     text = reply.strip()
     if not text:
         return None
     first_line = text.splitlines()[0]
     if re.sub(r"[\W_]", "", first_line).lower() == "confirmed" or _CONFIRMED.match(text):
-        return Verdict(confirmed=True)
+        return Verdict("right")
+    kind: Kind = "wrong"
+    if fault := _FAULT.match(text):
+        kind = "unsafe" if fault.group(1).lower() == "unsafe" else "wrong"
+        text = text[fault.end():]
     corrected = _LABEL.sub("", text, count=1).strip()
-    return Verdict(confirmed=False, corrected=corrected) if corrected else None
+    return Verdict(kind, corrected) if corrected else None
 
 
 def reviewed(draft: Draft, result: Verdict, usage: Usage) -> Answer:
     """The answer the user gets: the draft when confirmed, else the corrected text (shaped for the mode)."""
     answer = draft.answer
-    note = "Critic: confirmed the draft." if result.confirmed else "Critic: corrected the draft."
+    note = "Critic: confirmed the draft." if result.confirmed else f"Critic: corrected the draft ({result.kind})."
     update = {
         "usage": answer.usage + usage,
         "model_calls": answer.model_calls + 1,

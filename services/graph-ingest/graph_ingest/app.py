@@ -113,7 +113,9 @@ class GraphIngest:
                                              feedback.rating, origin)
         if mark is not None and changed:
             await self._audit(feedback, f"relations_{mark}", feedback.response_id,
-                              f"user rating {feedback.rating}", {"relations": changed})
+                              f"{feedback.source} rating {feedback.rating}"
+                              + (f" ({feedback.comment})" if feedback.source != "user" else ""),
+                              {"relations": changed, "source": feedback.source})
 
     async def _audit(self, cause: Envelope, action: str, subject: str, reason: str = "",
                      details: dict[str, object] | None = None) -> None:
