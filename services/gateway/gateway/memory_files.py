@@ -14,6 +14,7 @@ MediaType = Literal["text/markdown", "text/plain", "application/pdf"]
 EXTENSIONS: dict[str, MediaType] = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain",
                                     ".text": "text/plain", ".pdf": "application/pdf"}
 SUPPORTED = ", ".join(sorted(set(EXTENSIONS.values())))
+MAX_TOKENS = 256  # what the embedding model reads (moe_core.embeddings.MAX_TOKENS)
 log = logging.getLogger(__name__)
 
 
@@ -100,9 +101,8 @@ def _pdf_text(data: bytes, limits: Limits) -> str:
     return "\n\n".join(p.strip() for p in pages if p.strip())
 
 
-@lru_cache(maxsize=8)
-def _splitter(markdown: bool, capacity: int, overlap: int) -> Any:
-    from semantic_text_splitter import MarkdownSplitter, TextSplitter
+@lru_cache(maxsize=1)
+def _tokenizer() -> Any:
     from tokenizers import Tokenizer
 
     from moe_core.embeddings import model_files
@@ -110,12 +110,38 @@ def _splitter(markdown: bool, capacity: int, overlap: int) -> Any:
     tokenizer = Tokenizer.from_file(str(model_files()[1]))
     tokenizer.no_truncation()  # count every token: the splitter must see a chunk's true length
     tokenizer.no_padding()
+    return tokenizer
+
+
+@lru_cache(maxsize=8)
+def _splitter(markdown: bool, capacity: int, overlap: int) -> Any:
+    from semantic_text_splitter import MarkdownSplitter, TextSplitter
+
     kind = MarkdownSplitter if markdown else TextSplitter
-    return kind.from_huggingface_tokenizer(tokenizer, (capacity // 2, capacity), overlap=overlap)
+    return kind.from_huggingface_tokenizer(_tokenizer(), (capacity // 2, capacity), overlap=overlap)
 
 
 def chunks(text: str, kind: MediaType, capacity: int, overlap: int) -> list[str]:
     """Chunks of at most `capacity` model tokens, split at the largest semantic unit that fits (Markdown:
-    headings, then blocks, then sentences)."""
+    headings, then blocks, then sentences). A heading left alone (its section did not fit with it) goes
+    with the chunk after it, as long as that stays within what the model reads."""
     splitter = _splitter(kind == "text/markdown", capacity, min(overlap, capacity // 4))
-    return [c for c in splitter.chunks(text) if c.strip()]
+    out: list[str] = []
+    pending = ""
+    for chunk in (c.strip() for c in splitter.chunks(text)):
+        if not chunk:
+            continue
+        if pending and len(_tokenizer().encode(f"{pending}\n\n{chunk}").ids) <= MAX_TOKENS:
+            chunk = f"{pending}\n\n{chunk}"
+        elif pending:
+            out.append(pending)
+        pending = ""
+        if kind == "text/markdown" and _headings_only(chunk):
+            pending = chunk
+            continue
+        out.append(chunk)
+    return [*out, pending] if pending else out
+
+
+def _headings_only(chunk: str) -> bool:
+    return all(line.lstrip().startswith("#") for line in chunk.splitlines() if line.strip())
