@@ -23,6 +23,7 @@ from gateway.model_map import resolve_mode
 from gateway.openai_api import OpenAIError, answer_error
 from gateway.openai_chat import SSE_HEADERS
 from gateway.session import RequestRun
+from gateway.stream_registry import resumable
 from gateway.token_count import count_prompt
 from gateway.tools import tool_calls, tool_use_block
 from gateway.transcript import Done, KeepAlive, Text
@@ -44,7 +45,9 @@ async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: st
     thinking = body.wants_thinking(chat.settings.anthropic_thinking)
     headers = {"request-id": run.request.response_id}
     if body.stream:
-        return StreamingResponse(AnthropicStream(run, thinking).sse(), media_type="text/event-stream",
+        frames = await resumable(chat.streams, run, "messages", {"thinking": thinking},
+                                 AnthropicStream(run, thinking).sse())
+        return StreamingResponse(frames, media_type="text/event-stream",
                                  headers={**SSE_HEADERS, **headers}, background=run.background())
     answer = await final_answer(run, http, "messages")
     if answer is None:

@@ -35,7 +35,9 @@ from gateway.pending import Pending
 from gateway.responses_api import parse_responses_request
 from gateway.responses_chat import create_response, get_response
 from gateway.responses_store import ResponseStore
+from gateway.resume import StreamResume
 from gateway.settings import GatewaySettings
+from gateway.stream_registry import StreamRegistry
 from moe_core.bus import Bus, wait_positioned
 from moe_core.contracts import Answer, AnswerDelta, Progress
 from moe_core.exact_cache import ExactAnswers
@@ -78,6 +80,9 @@ def create_app(
     graph = GraphApi(settings, bus, lambda: holder["store"])
     audit = AuditApi(settings, lambda: holder["store"])  # GET /v1/audit/{id}, /v1/lineage/{id}
     responses = ResponseStore(feedback.redis, settings.topic_namespace, settings.responses_ttl_s)
+    chat.streams = StreamRegistry(feedback.redis, settings.topic_namespace, grace_s=settings.resume_grace_s,
+                                  deadline_grace_s=settings.deadline_grace_s)  # resumable streams
+    resume = StreamResume(chat, chat.streams, responses, on_answer=feedback.record_quietly)  # Last-Event-ID
     knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
     ops = OpsApi(settings, feedback.redis, lambda: holder["store"], lambda: graph.db)  # operators' endpoints
     if keystore is not None:
@@ -138,6 +143,8 @@ def create_app(
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
         key = await authenticate(request, holder["store"])
+        if (resumed := await resume.resume(request, key, "chat")) is not None:  # Last-Event-ID: the rest
+            return resumed
         try:
             data = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -149,6 +156,8 @@ def create_app(
         """The Anthropic Messages API; every error in Anthropic's envelope."""
         try:
             key = await authenticate(request, holder["store"])
+            if (resumed := await resume.resume(request, key, "messages")) is not None:  # Last-Event-ID
+                return resumed
             try:
                 data = json.loads(await request.body())
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -175,6 +184,8 @@ def create_app(
     async def create_responses(request: Request) -> Response:
         """The OpenAI Responses API (gateway.responses_chat)."""
         key = await authenticate(request, holder["store"])
+        if (resumed := await resume.resume(request, key, "responses")) is not None:  # Last-Event-ID
+            return resumed
         try:
             data = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -19,6 +19,7 @@ from gateway.openai_api import OpenAIError, answer_error
 from gateway.pending import Pending
 from gateway.session import ClientGone, RequestRun
 from gateway.settings import GatewaySettings
+from gateway.stream_registry import StreamRegistry
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
 from moe_core.exact_cache import ExactAnswers
@@ -43,6 +44,7 @@ class ChatService:
         self.exact = exact
         self.on_local_answer = on_local_answer
         self._background: set[asyncio.Task[None]] = set()
+        self.streams: StreamRegistry | None = None  # resumable streams (gateway.resume): Cancel waits its grace
 
     async def start(
         self,
@@ -136,11 +138,18 @@ class ChatService:
         self.pending.close(request.response_id)
         if self.metering is not None:
             self.metering.release(request.response_id, abandoned=True)  # no-op once settled by the Answer
-        if abandoned is None:
-            return
-        GATEWAY_CANCELLED.labels(abandoned).inc()
+        if abandoned is not None:
+            self.abandon(request, abandoned)
+
+    def abandon(self, request: ChatRequest, reason: str, generation: int = 0) -> None:
+        """Publish Cancel for an abandoned request. A stream whose client went away may be resumed
+        (gateway.resume): its Cancel waits for the resume grace and is dropped if a connection took it over."""
+        GATEWAY_CANCELLED.labels(reason).inc()
+        cancel = partial(self._cancel, request, reason)
+        streams = self.streams if reason == "client_disconnected" and request.stream else None
+        work = cancel() if streams is None else streams.unless_resumed(request.response_id, generation, cancel)
         # Detached from the connection's task: that task is being cancelled when the client went away.
-        task = asyncio.get_running_loop().create_task(self._cancel(request, abandoned))
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -155,7 +164,8 @@ class ChatService:
     async def aclose(self) -> None:
         """Let pending Cancel messages go out before the broker stops."""
         if self._background:
-            await asyncio.wait(set(self._background), timeout=5)
+            grace = self.streams.grace_s if self.streams is not None else 0.0
+            await asyncio.wait(set(self._background), timeout=5 + grace)
 
 
 async def client_gone(request: Request) -> None:

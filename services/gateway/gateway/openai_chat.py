@@ -29,6 +29,7 @@ from gateway.openai_api import (
     usage_body,
 )
 from gateway.session import RequestRun
+from gateway.stream_registry import resumable
 from gateway.tools import tool_calls
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -46,7 +47,9 @@ async def complete(chat: ChatService, body: ChatCompletionRequest, tenant_id: st
     reasoning = body.reasoning_format(chat.settings.reasoning_format)
     if body.stream:
         stream = OpenAIStream(run, reasoning, body.include_usage)
-        return StreamingResponse(stream.sse(), media_type="text/event-stream", headers=SSE_HEADERS,
+        frames = await resumable(chat.streams, run, "chat", {"reasoning": reasoning,
+                                                             "include_usage": body.include_usage}, stream.sse())
+        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS,
                                  background=run.background())
     return await _respond(run, reasoning, http)
 

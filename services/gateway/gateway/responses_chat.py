@@ -36,6 +36,7 @@ from gateway.responses_api import (
 )
 from gateway.responses_store import ResponseStore, StoredResponse
 from gateway.session import RequestRun
+from gateway.stream_registry import resumable
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.contracts import Answer, ChatMessage
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -57,6 +58,23 @@ async def create_response(chat: ChatService, store: ResponseStore, body: Respons
         timeout_s=timeout_s,
     )
 
+    finish = finisher(store, body, key, earlier, turn)
+    if body.stream:
+        frames = await resumable(chat.streams, run, "responses", {"body": body.model_dump(mode="json")},
+                                 ResponsesStream(run, body, finish).sse())
+        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS,
+                                 background=run.background())
+    answer = await final_answer(run, http, "responses")
+    if answer is None:
+        return Response(status_code=499, background=run.background())
+    response = response_body(body, run.request.response_id, _created(run), answer=answer)
+    await finish(response, answer)
+    return JSONResponse(response, background=run.background())
+
+
+def finisher(store: ResponseStore, body: ResponsesRequest, key: ApiKey, earlier: list[ChatMessage],
+             turn: list[ChatMessage]) -> Finish:
+    """What happens to a finished response: stored for GET and previous_response_id unless store=false."""
     async def finish(response: dict[str, Any], answer: Answer) -> None:
         if not body.store:
             return
@@ -66,16 +84,7 @@ async def create_response(chat: ChatService, store: ResponseStore, body: Respons
             await store.save(record)
         except RedisError:  # the answer still reaches the client; only its continuation is lost
             log.exception("could not store response %s", response["id"])
-
-    if body.stream:
-        return StreamingResponse(ResponsesStream(run, body, finish).sse(), media_type="text/event-stream",
-                                 headers=SSE_HEADERS, background=run.background())
-    answer = await final_answer(run, http, "responses")
-    if answer is None:
-        return Response(status_code=499, background=run.background())
-    response = response_body(body, run.request.response_id, _created(run), answer=answer)
-    await finish(response, answer)
-    return JSONResponse(response, background=run.background())
+    return finish
 
 
 async def get_response(store: ResponseStore, response_id: str, key: ApiKey) -> JSONResponse:

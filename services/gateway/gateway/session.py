@@ -10,6 +10,7 @@ from starlette.background import BackgroundTask
 
 from gateway.openai_api import deadline_error
 from gateway.pending import Event
+from gateway.stream_ids import StreamCursor
 from gateway.transcript import Done, KeepAlive, StreamEvent, Transcript
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress
 
@@ -29,6 +30,7 @@ class RequestRun:
         self.grace_s = grace_s
         self.keepalive_s = keepalive_s
         self.transcript = Transcript()
+        self.cursor = StreamCursor(request.response_id)  # where the stream is (SSE ids, gateway.resume)
         self.answered = False
         self.gave_up = False
         self._on_close = on_close
@@ -61,10 +63,17 @@ class RequestRun:
         """Progress and deltas as they arrive, keep-alives in long silences, then the rest and Done."""
         end = self._end()
         while True:
-            event = await self._next(end, keepalive=True)
+            try:
+                event = await self._next(end, keepalive=True)
+            except Exception:
+                self.cursor.idle = False  # the error frames that follow are part of the stream
+                raise
             if event is None:
+                self.cursor.idle = True
                 yield KeepAlive()
-            elif isinstance(event, Answer):
+                continue
+            self.cursor.consume(event)
+            if isinstance(event, Answer):
                 self.answered = True
                 texts, revised = self.transcript.finish(event)
                 for piece in texts:

@@ -18,6 +18,10 @@ class GatewaySettings(EdgeSettings, FleetSettings):  # EdgeSettings: limits at t
     request_timeout_s: float = Field(default=120.0, gt=0, description="Deadline of a request")
     deadline_grace_s: float = Field(default=3.0, ge=0, description="Wait past the deadline for the answer")
     keepalive_s: float = Field(default=10.0, gt=0, description="SSE keep-alive comment (ping) interval")
+    resume_grace_s: float = Field(default=3.0, ge=0, description="Resumable streams: how long a stream whose "
+                                  "client went away waits for it to resume (Last-Event-ID) before its Cancel")
+    resume_lookback_s: float = Field(default=30.0, ge=0, description="Resumable streams: the request's events are "
+                                     "read back from this long before its creation (clock skew between hosts)")
     key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached (changes "
                                                                    "clear every replica's cache at once)")
     key_negative_ttl_s: float = Field(default=1.0, ge=0, description="How long an unknown key is cached")

@@ -1,0 +1,114 @@
+"""Resuming a stream: the same POST again with the `Last-Event-ID` header, on any replica.
+
+Every SSE event of a stream carries an `id` (gateway.stream_ids). A client that lost its connection sends
+the request again (same route; the body is not used) with `Last-Event-ID: <the last id it received>`,
+as an EventSource does; the gateway checks that the same API key opened the stream (anything else is a
+404, exactly like an unknown or expired stream), reads the request's events back from their topics
+(gateway.stream_replay), renders the stream again and sends only what follows that id. The original
+connection's Cancel waits `MOE_RESUME_GRACE_S` and is dropped once another connection took over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from fastapi.responses import Response, StreamingResponse
+from redis.exceptions import RedisError
+from starlette.requests import Request
+
+from gateway.anthropic_chat import AnthropicStream
+from gateway.chat import ChatService
+from gateway.keystore import ApiKey
+from gateway.openai_api import OpenAIError
+from gateway.openai_chat import SSE_HEADERS, OpenAIStream
+from gateway.pending import Event
+from gateway.responses_api import ResponsesRequest
+from gateway.responses_chat import ResponsesStream, finisher
+from gateway.responses_store import ResponseStore
+from gateway.session import RequestRun
+from gateway.stream_ids import Position, with_ids
+from gateway.stream_registry import Api, StreamRecord, StreamRegistry
+from gateway.stream_replay import Replay
+from moe_core.contracts import Answer, ChatMessage, ChatRequest
+from moe_core.observability import bind_response_id
+
+log = logging.getLogger(__name__)
+LAST_EVENT_ID = "last-event-id"
+
+
+class StreamResume:
+    def __init__(self, chat: ChatService, registry: StreamRegistry, responses: ResponseStore,
+                 on_answer: Callable[[Answer], Awaitable[None]] | None = None) -> None:
+        """on_answer: what happens to the Answer besides the client (recorded for feedback)."""
+        self.chat = chat
+        self.registry = registry
+        self.responses = responses
+        self.on_answer = on_answer
+
+    async def resume(self, http: Request, key: ApiKey, api: Api) -> Response | None:
+        """The rest of the stream `Last-Event-ID` names; None when the request has no such header."""
+        raw = http.headers.get(LAST_EVENT_ID)
+        if raw is None:
+            return None
+        position = Position.parse(raw)
+        if position is None:
+            raise OpenAIError(400, "Last-Event-ID is not an event id this gateway sent", param="Last-Event-ID",
+                              code="invalid_last_event_id")
+        try:
+            record = await self.registry.load(position.response_id)
+        except (RedisError, OSError):
+            raise OpenAIError(503, "streams cannot be resumed right now; try again", "service_unavailable",
+                              code="resume_unavailable") from None
+        if record is None or record.api != api or record.key_id != key.id or record.tenant_id not in key.tenant_ids:
+            raise OpenAIError(404, f"No stream '{position.response_id}' to resume (unknown, expired or not yours)",
+                              code="stream_not_found")
+        request = record.chat_request()
+        generation = await self.registry.attach(request)
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        replay = Replay(self.chat.settings, request, position, queue,
+                        lookback_s=self.chat.settings.resume_lookback_s,
+                        linger_s=self.chat.settings.deadline_grace_s + 5, on_answer=self.on_answer)
+        task = asyncio.get_running_loop().create_task(self._replay(replay))
+        settings = self.chat.settings
+        run = RequestRun(request, queue, grace_s=settings.deadline_grace_s, keepalive_s=settings.keepalive_s,
+                         on_close=lambda req, abandoned: self._closed(task, req, abandoned, generation))
+        try:
+            frames = await self._render(record, run, key)
+        except BaseException:
+            run.close()
+            raise
+        headers = {"request-id": request.response_id} if api == "messages" else {}
+        return StreamingResponse(with_ids(frames, run.cursor, after=position), media_type="text/event-stream",
+                                 headers={**SSE_HEADERS, **headers})
+
+    async def _render(self, record: StreamRecord, run: RequestRun, key: ApiKey) -> AsyncIterator[str]:
+        spec: dict[str, Any] = record.spec
+        if record.api == "chat":
+            return OpenAIStream(run, spec["reasoning"], bool(spec["include_usage"])).sse()
+        if record.api == "messages":
+            return AnthropicStream(run, bool(spec["thinking"])).sse()
+        body = ResponsesRequest.model_validate(spec["body"])
+        earlier: list[ChatMessage] = []
+        if body.previous_response_id:
+            earlier = (await self.responses.load(body.previous_response_id, record.tenant_id)).conversation
+        owner = replace(key, tenant_ids=(record.tenant_id,))  # stored under the tenant the stream was opened for
+        return ResponsesStream(run, body, finisher(self.responses, body, owner, earlier, body.input_messages())).sse()
+
+    async def _replay(self, replay: Replay) -> None:
+        with bind_response_id(replay.request.response_id):
+            try:
+                await replay.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the run then ends with the deadline error
+                log.exception("reading the stream's events back failed")
+
+    def _closed(self, task: asyncio.Task[None], request: ChatRequest, abandoned: str | None,
+                generation: int) -> None:
+        task.cancel()
+        if abandoned is not None:
+            self.chat.abandon(request, abandoned, generation)

@@ -1,0 +1,226 @@
+"""Resumable streams: every SSE event carries an id; a client that lost its connection sends the same request
+again with Last-Event-ID — to the same replica or another one — and gets the rest, nothing lost or repeated.
+
+Two gateway replicas (separate processes) on one topic namespace; a BusDriver plays the fleet behind them,
+so the test decides when each delta exists: some are shown, the serving replica is SIGKILLed (or the client
+drops), the rest are published, and the stream is resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from moe_core.contracts import ChatRequest
+from tests.e2e.conftest import _create_key
+from tests.support.bus_driver import BusDriver
+from tests.support.fleet import ServiceProcess, free_port
+from tests.support.namespaces import new_namespace
+
+pytestmark = pytest.mark.e2e
+GRACE_S = 4  # MOE_RESUME_GRACE_S of the replicas
+
+
+def _replica(env: dict[str, str]) -> ServiceProcess:
+    port = free_port()
+    return ServiceProcess("gateway", port, {**env, "MOE_HTTP_PORT": str(port)})
+
+
+@pytest.fixture(scope="module")
+def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
+    env = {
+        **os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("resume"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
+        "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"], "MOE_REQUEST_TIMEOUT_S": "60",
+        "MOE_GATEWAY_WORKERS": "1", "MOE_LOG_LEVEL": "INFO", "MOE_RESUME_GRACE_S": str(GRACE_S),
+    }
+    pair = [_replica(env), _replica(env)]
+    try:
+        for gateway in pair:
+            gateway.start()
+        for gateway in pair:
+            gateway.wait_ready()
+        yield pair
+    finally:
+        for gateway in pair:
+            gateway.stop()
+
+
+@pytest.fixture(scope="module")
+async def bus(replicas: list[ServiceProcess], infra: dict[str, str]) -> AsyncIterator[BusDriver]:
+    driver = BusDriver(infra["kafka"], replicas[0].env["MOE_TOPIC_NAMESPACE"])
+    await driver.start()
+    yield driver
+    await driver.stop()
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
+    """SSE events as {id, event, data} (comments, i.e. keep-alives, left out)."""
+    event: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if not line:
+            if event:
+                yield event
+            event = {}
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            event[field] = value[1:] if value.startswith(" ") else value
+
+
+def _ensure_up(replicas: list[ServiceProcess]) -> None:
+    """A replica an earlier test killed is started again."""
+    for gateway in replicas:
+        if gateway.proc is None or gateway.proc.poll() is not None:
+            gateway.start()
+            gateway.wait_ready()
+
+
+def _auth(key: str, last_id: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {key}"}
+    return {**headers, "Last-Event-ID": last_id} if last_id else headers
+
+
+def _chat_text(events: list[dict[str, str]], field: str) -> str:
+    out = ""
+    for e in events:
+        if e.get("data", "").startswith("{"):
+            for choice in json.loads(e["data"]).get("choices", []):
+                out += choice["delta"].get(field) or ""
+    return out
+
+
+async def _read_until(response: httpx.Response, stop: Any) -> list[dict[str, str]]:
+    seen: list[dict[str, str]] = []
+    async for event in _events(response):
+        seen.append(event)
+        if stop(seen):
+            return seen
+    raise AssertionError(f"the stream ended early: {seen}")
+
+
+async def _request(bus: BusDriver, marker: str) -> ChatRequest:
+    return await bus.request(marker, timeout_s=30)
+
+
+async def test_an_anthropic_stream_resumes_on_the_same_replica_and_is_not_cancelled(
+        replicas: list[ServiceProcess], bus: BusDriver, api_key: str) -> None:
+    _ensure_up(replicas)
+    gateway = replicas[1]
+    m = f"M{uuid.uuid4().hex[:8]}"
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 200, "stream": True,
+            "messages": [{"role": "user", "content": f"Count to four {m}"}]}
+    async with httpx.AsyncClient(timeout=60) as http:
+        async with http.stream("POST", f"{gateway.url}/v1/messages", json=body, headers=_auth(api_key)) as response:
+            request = await _request(bus, m)
+            await bus.delta(request, 0, "one two")
+            before = await _read_until(response, lambda seen: seen[-1].get("event") == "content_block_delta")
+        dropped = time.monotonic()  # the client's connection is gone: the Cancel waits for the resume grace
+        await bus.delta(request, 1, " three")
+        await bus.answer(request, "one two three four")
+        async with http.stream("POST", f"{gateway.url}/v1/messages", json=body,
+                               headers=_auth(api_key, before[-1]["id"])) as response:
+            assert response.status_code == 200
+            after = [event async for event in _events(response)]
+    data = [json.loads(e["data"]) for e in before + after]
+    assert all("id" in e for e in before + after if e["event"] != "ping")  # idle pings alone carry none
+    ids = [e["id"] for e in before + after if "id" in e]
+    assert len(ids) == len(set(ids))
+    text = "".join(d["delta"]["text"] for d in data if d["type"] == "content_block_delta"
+                   and d["delta"]["type"] == "text_delta")
+    assert text == "one two three four"
+    assert [d["type"] for d in data].count("message_start") == 1 and data[-1]["type"] == "message_stop"
+    await asyncio.sleep(max(0.0, dropped + GRACE_S + 1 - time.monotonic()))  # past the grace: still no Cancel
+    assert not [c for c in bus.cancels if c.response_id == request.response_id]
+
+
+async def test_a_responses_stream_resumes_on_the_other_replica(
+        replicas: list[ServiceProcess], bus: BusDriver, api_key: str) -> None:
+    _ensure_up(replicas)
+    first, second = replicas
+    m = f"M{uuid.uuid4().hex[:8]}"
+    body = {"model": "moe-orchestrator", "stream": True, "input": f"Name three colours {m}"}
+    async with httpx.AsyncClient(timeout=60) as http:
+        async with http.stream("POST", f"{first.url}/v1/responses", json=body, headers=_auth(api_key)) as response:
+            request = await _request(bus, m)
+            await bus.delta(request, 0, "red,")
+            before = await _read_until(response, lambda seen: seen[-1].get("event") == "response.output_text.delta")
+        await bus.delta(request, 1, " green,")
+        await bus.answer(request, "red, green, blue")
+        async with http.stream("POST", f"{second.url}/v1/responses", json=body,
+                               headers=_auth(api_key, before[-1]["id"])) as response:
+            after = [event async for event in _events(response)]
+    data = [json.loads(e["data"]) for e in before + after]
+    assert [d["sequence_number"] for d in data] == list(range(len(data)))  # nothing lost, nothing repeated
+    assert "".join(d["delta"] for d in data if d["type"] == "response.output_text.delta") == "red, green, blue"
+    assert data[-1]["type"] == "response.completed"
+    message = [item for item in data[-1]["response"]["output"] if item["type"] == "message"]
+    assert [part["text"] for item in message for part in item["content"]] == ["red, green, blue"]
+
+
+async def test_only_the_key_that_opened_a_stream_may_resume_it(
+        replicas: list[ServiceProcess], bus: BusDriver, api_key: str, infra: dict[str, str]) -> None:
+    _ensure_up(replicas)
+    gateway = replicas[1]
+    other = await _create_key(infra["postgres"], "user", "tenant-resume-other")
+    m = f"M{uuid.uuid4().hex[:8]}"
+    body = {"model": "moe-orchestrator", "stream": True, "messages": [{"role": "user", "content": f"Hi {m}"}]}
+    async with httpx.AsyncClient(timeout=60) as http:
+        async with http.stream("POST", f"{gateway.url}/v1/chat/completions", json=body,
+                               headers=_auth(api_key)) as response:
+            request = await _request(bus, m)
+            first = await _read_until(response, lambda seen: True)
+        last_id = first[-1]["id"]
+        assert last_id.startswith(request.response_id)
+        url = f"{gateway.url}/v1/chat/completions"
+        foreign = await http.post(url, json=body, headers=_auth(other, last_id))
+        assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "stream_not_found"
+        anonymous = await http.post(url, json=body, headers={"Last-Event-ID": last_id})
+        assert anonymous.status_code == 401 and "error" in anonymous.json()
+        garbage = await http.post(url, json=body, headers=_auth(api_key, "not-an-id"))
+        assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "invalid_last_event_id"
+        wrong_api = await http.post(f"{gateway.url}/v1/messages", json=body, headers=_auth(api_key, last_id))
+        assert wrong_api.status_code == 404 and wrong_api.json()["type"] == "error"  # Anthropic's envelope
+    await bus.answer(request, "Hello.")
+
+
+async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
+        replicas: list[ServiceProcess], bus: BusDriver, api_key: str) -> None:
+    _ensure_up(replicas)
+    first, second = replicas
+    m = f"M{uuid.uuid4().hex[:8]}"
+    body = {"model": "moe-orchestrator", "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": f"Greet the world {m}"}]}
+    async with httpx.AsyncClient(timeout=60) as http:
+        async with http.stream("POST", f"{first.url}/v1/chat/completions", json=body,
+                               headers=_auth(api_key)) as response:
+            assert response.status_code == 200
+            request = await _request(bus, m)
+            await bus.progress(request, "planner", "planned", "general")
+            await bus.delta(request, 0, "Considering greetings.", channel="reasoning")
+            for seq, piece in enumerate(["Hello", ", brave"]):
+                await bus.delta(request, seq, piece)
+            before = await _read_until(response, lambda seen: _chat_text(seen, "content") == "Hello, brave")
+            first.kill()  # SIGKILL mid-stream: the replica never sees the rest, nor publishes a Cancel
+        for seq, piece in enumerate([" new", " world"], start=2):
+            await bus.delta(request, seq, piece)
+        await bus.answer(request, "Hello, brave new world.", reasoning="Considering greetings.")
+        async with http.stream("POST", f"{second.url}/v1/chat/completions", json=body,
+                               headers=_auth(api_key, before[-1]["id"])) as response:
+            assert response.status_code == 200, await response.aread()
+            after = [event async for event in _events(response)]
+    ids = [e["id"] for e in before + after]
+    assert all(ids) and len(ids) == len(set(ids))  # every event has an id; none came twice
+    assert _chat_text(before + after, "content") == "Hello, brave new world."
+    assert _chat_text(before + after, "reasoning_content") == "planner: planned (general)\nConsidering greetings."
+    assert after[-1]["data"] == "[DONE]"
+    finals = [json.loads(e["data"]) for e in after if e["data"].startswith("{")]
+    assert [c["choices"][0]["finish_reason"] for c in finals if c["choices"] and c["choices"][0]["finish_reason"]] \
+        == ["stop"]
+    assert all(c["id"] == f"chatcmpl-{request.response_id}" for c in finals)
