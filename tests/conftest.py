@@ -104,10 +104,12 @@ def scripted_env(url: str, url_b: str | None = None) -> dict[str, str]:
     """Inference configuration pointing every role at the scripted server.
 
     With url_b, a second server "scripted-b" comes first in the list, serving only FLEET_MODEL (the
-    `vision` expert's model, also served by "scripted"): the fleet prefers it until it fails."""
+    `vision` expert's model, also served by "scripted"): the fleet prefers it until it fails. Only "scripted"
+    declares FLEET_MODEL as taking images: a task with images goes there."""
     import json
 
-    servers = [{"name": "scripted", "url": url, "models": SCRIPTED_MODELS, "max_retries": 0, "timeout_s": 60}]
+    servers = [{"name": "scripted", "url": url, "models": SCRIPTED_MODELS, "max_retries": 0, "timeout_s": 60,
+                "vision_models": [FLEET_MODEL]}]  # images go to FLEET_MODEL here (gateway.images)
     if url_b:
         servers.insert(0, {"name": "scripted-b", "url": url_b, "models": [FLEET_MODEL], "max_retries": 0,
                            "timeout_s": 60})

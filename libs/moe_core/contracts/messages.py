@@ -19,6 +19,15 @@ PlanSource = Literal["llm", "fallback", "router", "preflight", "plan_cache", "ca
 FinishReason = Literal["stop", "length", "deadline", "error"]
 
 
+class ImageRef(BaseModel):
+    """An image of a message, carried once outside the bus: the gateway stores its bytes (moe_core.images,
+    Redis, with a TTL) and every message refers to them by this key."""
+
+    key: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the image's bytes (its store key)")
+    media_type: str = Field(description="image/png, image/jpeg, image/gif or image/webp (from the bytes)")
+    size: int = Field(ge=1, description="Bytes")
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -28,6 +37,7 @@ class ChatMessage(BaseModel):
     tool_calls: list[dict[str, Any]] | None = Field(
         default=None, description="assistant: OpenAI tool calls [{id, type: function, function: {name, arguments}}]")
     tool_call_id: str | None = Field(default=None, description="role tool: the id of the call this result answers")
+    images: list[ImageRef] = Field(default_factory=list, description="user: the images sent with this message")
 
 
 class GenerationParams(BaseModel):
@@ -135,6 +145,8 @@ class ExpertTask(Envelope):
     tool_choice: str | dict[str, Any] | None = Field(default=None, description="OpenAI tool_choice, from the request")
     direct: bool = Field(default=False, description="A trivial question: the user's messages alone, one tier, "
                                                     "no expert protocol (Plan.is_direct)")
+    images: list[ImageRef] = Field(default_factory=list, description="category vision: the request's images, "
+                                   "sent to a model that accepts images")
 
 
 class ToolTask(Envelope):

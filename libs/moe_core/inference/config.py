@@ -23,6 +23,12 @@ class InferenceServer(BaseModel):
     @field_validator("url")
     @classmethod
     def _strip(cls, value: str) -> str:
+    vision_models: list[str] = Field(default_factory=list, description="Models on this server that accept "
+                                     'images (OpenAI image_url parts); ["*"]: every model it serves')
+
+    def sees(self, model: str) -> bool:
+        """Whether `model` on this server takes images."""
+        return "*" in self.vision_models or model in self.vision_models
         value = value.rstrip("/")
         return value[:-3] if value.endswith("/v1") else value
 
@@ -94,3 +100,12 @@ def _parse_refs(raw: str) -> dict[str, list[ModelRef]]:
         return {}
     data = _refs.validate_python(json.loads(raw))
     return {key: [ModelRef.of(r) for r in refs] for key, refs in data.items()}
+    def vision_refs(self) -> list[ModelRef]:
+        """The `vision` expert's models, each pinned to a server that takes images for it (`vision_models`);
+        when none of the template's models can, every model a server declares for images. Empty: this
+        configuration cannot look at an image."""
+        refs = [ModelRef(model=ref.model, server=server.name, tier=ref.tier)
+                for ref in self.for_expert("vision") for server in self.candidates(ref) if server.sees(ref.model)]
+        return refs or [ModelRef(model=model, server=server.name)
+                        for server in self.servers for model in server.vision_models if model != "*"]
+

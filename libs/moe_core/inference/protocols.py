@@ -35,13 +35,25 @@ def ollama_body(call: dict[str, Any], model: str, stream: bool) -> dict[str, Any
     for key in ("temperature", "top_p", "stop"):
         if call.get(key) is not None:
             options[key] = call[key]
-    body: dict[str, Any] = {"model": model, "messages": tool_wire.ollama_messages(call["messages"]),
+    messages = [_ollama_images(m) for m in tool_wire.ollama_messages(call["messages"])]
+    body: dict[str, Any] = {"model": model, "messages": messages,
                             "stream": stream, "options": options}
     if call.get("tools"):
         body["tools"] = call["tools"]
     if call.get("json_schema") is not None:
         body["format"] = call["json_schema"]
     return body
+
+
+def _ollama_images(message: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI content parts (text, image_url data URLs) -> Ollama's text `content` and base64 `images`."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message
+    text = "\n".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    images = [str((p.get("image_url") or {}).get("url", "")).partition(",")[2]
+              for p in content if p.get("type") == "image_url"]
+    return {**message, "content": text, **({"images": images} if images else {})}
 
 
 def parse_openai(data: dict[str, Any], server: str, model: str) -> tuple[str, str, int, int]:

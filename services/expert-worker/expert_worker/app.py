@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from expert_worker import core
+from expert_worker import core, vision
 from expert_worker.scoring import ScoreBoard
 from expert_worker.settings import ExpertSettings
 from expert_worker.tiers import TieredExpert
 from moe_core.bus import Bus
 from moe_core.contracts import ExpertTask, Feedback, Progress, TaskResult
+from moe_core.images import ImageStore
 from moe_core.inference import InferenceClient
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes
@@ -28,6 +29,7 @@ class ExpertWorker:
         self.bus = bus
         self.inference = inference
         self.outcomes = outcomes
+        self.images = ImageStore(redis, settings.topic_namespace)
         self.scores = (ScoreBoard(redis, settings.topic_namespace, min_score=settings.score_min,
                                   min_ratings=settings.score_min_ratings, half_life_s=settings.score_half_life_s)
                        if settings.scores_enabled else None)
@@ -55,6 +57,11 @@ class ExpertWorker:
         s = self.settings
         messages = core.expert_messages(task, history_turns=s.expert_history_turns,
                                         history_chars=s.expert_history_chars, few_shot_chars=s.expert_few_shot_chars)
+        if task.images:  # the vision expert: the images from the gateway's store, in the user's turn
+            try:
+                messages = await vision.with_images(messages, task, self.images)
+            except vision.ImageMissing as exc:
+                return self._failed(task, str(exc))
         result = await self.experts.run(task, messages)
         if result.error:
             log.warning("expert %s failed: %s", task.category, result.error)

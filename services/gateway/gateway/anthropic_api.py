@@ -3,13 +3,16 @@ the message body, stop reasons and the error envelope {"type": "error", "error":
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.openai_api import TOOL_NAME, OpenAIError
 from gateway.tools import openai_call, openai_tool, openai_tool_choice, tool_calls, tool_use_block
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
+
+if TYPE_CHECKING:
+    from gateway.images import ImageInput
 
 MAX_TOKENS_CAP = 32768  # the fleet's own limit per model call; larger client budgets are capped
 IGNORED_BLOCKS = {"thinking", "redacted_thinking"}
@@ -64,15 +67,25 @@ class MessagesRequest(BaseModel):
             raise ValueError(f"tool_choice {kind} needs tools")
         return self
 
-    def chat_messages(self) -> list[ChatMessage]:
+    def chat_messages(self, images: list[ImageInput] | None = None) -> list[ChatMessage]:
         """The conversation in the internal form. Context an agent wraps into the user's turn (Claude Code's
         `<system-reminder>` text blocks: skills, the date, CLAUDE.md) joins the system prompt, so the user's
-        message is their question and the planner sees that, not pages of harness context."""
+        message is their question and the planner sees that, not pages of harness context. With `images`,
+        a user message's image blocks are collected there (each knows its internal message), else a 400."""
         reminders: list[str] = []
         out: list[ChatMessage] = []
+        found: list[ImageInput] = []
         for i, message in enumerate(self.messages):
-            out += _convert(message, f"messages.{i}.content", reminders)
+            start = len(found)
+            converted = _convert(message, f"messages.{i}.content", reminders, found if images is not None else None)
+            for item in found[start:]:  # the user message comes after the tool results it carries
+                item.message = len(out) + len(converted) - 1
+            out += converted
         system = "\n".join(t for t in (system_text(self.system), *dict.fromkeys(reminders)) if t.strip())
+        for item in found:  # (found stays empty without `images`)
+            item.message += 1 if system else 0
+        if images is not None:
+            images += found
         return ([ChatMessage(role="system", content=system)] if system else []) + out
 
     def params(self) -> GenerationParams:
@@ -129,18 +142,24 @@ def is_reminder(text: str) -> bool:
     return body.startswith(REMINDER[0]) and body.endswith(REMINDER[1]) and body.count(REMINDER[0]) == 1
 
 
-def _convert(message: AnthropicMessage, where: str, reminders: list[str]) -> list[ChatMessage]:
+def _convert(message: AnthropicMessage, where: str, reminders: list[str],
+             images: list[ImageInput] | None = None) -> list[ChatMessage]:
     """One Anthropic message -> internal messages: tool_result blocks become `tool` messages (first),
     tool_use blocks become the assistant's tool_calls, text blocks are joined; a user's reminder blocks
-    go to `reminders`."""
+    go to `reminders`, its image blocks to `images` (when images are taken)."""
     if isinstance(message.content, str):
         return [ChatMessage(role=message.role, content=message.content)]
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     results: list[ChatMessage] = []
-    for block in message.content:
+    first_image = len(images) if images is not None else 0
+    for j, block in enumerate(message.content):
         kind = block.get("type")
-        if kind == "text":
+        if kind == "image" and message.role == "user" and images is not None:
+            from gateway.images import anthropic_block  # gateway.images raises gateway.openai_api's error
+
+            images.append(anthropic_block(block, f"{where}.{j}"))
+        elif kind == "text":
             text = _text_of(block, where)
             if message.role == "user" and is_reminder(text):
                 reminders.append(text.strip())
@@ -162,7 +181,8 @@ def _convert(message: AnthropicMessage, where: str, reminders: list[str]) -> lis
     text = "\n".join(texts)
     if message.role == "assistant":
         return [ChatMessage(role="assistant", content=text, tool_calls=calls or None)]
-    return results + ([ChatMessage(role="user", content=text)] if text or not results else [])
+    user = text or not results or (images is not None and len(images) > first_image)
+    return results + ([ChatMessage(role="user", content=text)] if user else [])
 
 
 def parse_messages_request(data: Any, model: type[MessagesRequest] = MessagesRequest) -> MessagesRequest:

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.anthropic_api import error_body
-from gateway.edge_json import MODEL_ROUTES, EdgeError, check_depth, check_shape
+from gateway.edge_json import MODEL_ROUTES, EdgeError, check_depth, check_shape, image_payloads
 from gateway.edge_settings import EdgeSettings
 from gateway.openai_api import OpenAIError
 from moe_core.observability.metrics import GATEWAY_REQUESTS
@@ -79,19 +79,26 @@ class InputLimits:
         return b"".join(chunks)
 
     def _check(self, path: str, body: bytes) -> None:
+        check_depth(body, self.limits.max_json_depth)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = None  # the route answers ill-formed JSON in its own words
         if path in MODEL_ROUTES and not path.endswith("/count_tokens"):
-            need = len(body) * self.limits.fanout_copies
+            carried = len(body) - sum(image_payloads(data).values())  # images go by reference (gateway.images)
+            need = carried * self.limits.fanout_copies
             if need > self.limits.broker_max_message_bytes:
                 raise EdgeError(413, f"this request ({len(body)} bytes) would put messages of about {need} "
                                      f"bytes on the fleet's bus, which carries at most "
                                      f"{self.limits.broker_max_message_bytes} (MOE_BROKER_MAX_MESSAGE_BYTES): "
                                      "shorten the conversation", code="request_too_large")
-        check_depth(body, self.limits.max_json_depth)
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):
-            return  # the route answers ill-formed JSON in its own words
-        check_shape(data, path, self.limits)
+        if data is not None:
+            check_shape(data, path, self.limits)
+
+
+def _multipart(scope: Scope) -> bool:
+    return any(name == b"content-type" and value.lower().startswith(b"multipart/form-data")
+               for name, value in scope["headers"])
 
 
 def _refuse(exc: EdgeError, path: str) -> JSONResponse:

@@ -49,14 +49,36 @@ def check_shape(data: Any, path: str, limits: EdgeSettings) -> None:
             if isinstance(stop, list) and len(stop) > limits.max_stop:
                 raise EdgeError(400, f"{len(stop)} stop sequences: at most {limits.max_stop} (MOE_MAX_STOP)",
                                 param=name)
-    _walk(data, "", limits)
+    _walk(data, "", limits, image_payloads(data) if path in MODEL_ROUTES else {})
 
 
-def _walk(value: Any, where: str, limits: EdgeSettings) -> None:
+def image_payloads(data: Any) -> dict[str, int]:
+    """Where a model request carries image data (OpenAI image_url parts, Anthropic image blocks) and how long
+    each string is. Images travel beside the bus, by reference (gateway.images): the bus estimate does not
+    count them, and their own limit (MOE_IMAGE_MAX_BYTES) replaces the string limit."""
+    found: dict[str, int] = {}
+    messages = data.get("messages") if isinstance(data, dict) else None
+    for i, message in enumerate(messages if isinstance(messages, list) else []):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            if not isinstance(part, dict):
+                continue
+            here = f"messages.{i}.content.{j}"
+            spec, source = part.get("image_url"), part.get("source")
+            if part.get("type") == "image_url" and isinstance(spec, str):
+                found[f"{here}.image_url"] = len(spec)
+            elif part.get("type") == "image_url" and isinstance(spec, dict) and isinstance(spec.get("url"), str):
+                found[f"{here}.image_url.url"] = len(spec["url"])
+            elif part.get("type") == "image" and isinstance(source, dict) and isinstance(source.get("data"), str):
+                found[f"{here}.source.data"] = len(source["data"])
+    return found
+
+
+def _walk(value: Any, where: str, limits: EdgeSettings, images: dict[str, int]) -> None:
     if isinstance(value, str):
         if "\x00" in value:  # no store takes one (Postgres text), no model needs one
             raise EdgeError(400, f"{where or 'body'}: a string holding a NUL character", param=where or None)
-        if len(value) > limits.max_string_chars:
+        if len(value) > limits.max_string_chars and where not in images:
             raise EdgeError(400, f"{where or 'body'}: a string of {len(value)} characters, at most "
                                  f"{limits.max_string_chars} (MOE_MAX_STRING_CHARS)", param=where or None)
     elif isinstance(value, list):
@@ -65,9 +87,9 @@ def _walk(value: Any, where: str, limits: EdgeSettings) -> None:
             raise EdgeError(400, f"{where or 'body'}: an array of {len(value)} items, at most "
                                  f"{limits.max_array_items} (MOE_MAX_ARRAY_ITEMS)", param=where or None)
         for i, item in enumerate(value):
-            _walk(item, f"{where}.{i}" if where else str(i), limits)
+            _walk(item, f"{where}.{i}" if where else str(i), limits, images)
     elif isinstance(value, dict):
         for key, item in value.items():
             if len(key) > limits.max_string_chars or "\x00" in key:
                 raise EdgeError(400, f"{where or 'body'}: a key too long or holding a NUL", param=where or None)
-            _walk(item, f"{where}.{key}" if where else key, limits)
+            _walk(item, f"{where}.{key}" if where else key, limits, images)

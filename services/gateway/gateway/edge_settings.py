@@ -1,10 +1,12 @@
 """Limits on what the gateway accepts at its edge (gateway.edge); every value can be set as MOE_<NAME>."""
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from gateway.image_settings import ImageSettings
 
 
-class EdgeSettings(BaseSettings):
+class EdgeSettings(ImageSettings):  # the images' own limits (gateway.images) replace the string limit for them
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest request body (bytes), "

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.tools import tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, Usage
 from moe_core.modes import MODES as MODE_CATALOGUE
+
+if TYPE_CHECKING:
+    from gateway.images import ImageInput
 
 # Every model id the gateway accepts (the shared catalogue; planner, experts and merger give each its behaviour).
 MODES: dict[str, str] = {mode.id: mode.description for mode in MODE_CATALOGUE.values()}
@@ -73,20 +76,29 @@ class InMessage(BaseModel):
             raise ValueError("only assistant messages carry tool_calls")
         return self
 
-    def text(self) -> str:
+    def text(self, images: list[ImageInput] | None = None, where: str = "messages", index: int = 0) -> str:
+        """The message's text; its image_url parts go to `images` (a user message's, where images are taken)."""
         if self.content is None or isinstance(self.content, str):
             return self.content or ""
         parts = []
-        for part in self.content:
+        for j, part in enumerate(self.content):
+            if part.get("type") == "image_url" and images is not None and self.role == "user":
+                from gateway.images import openai_part  # gateway.images raises this module's OpenAIError
+
+                images.append(openai_part(part, f"{where}.content.{j}"))
+                images[-1].message = index
+                continue
             if part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise OpenAIError(400, "only text content parts are supported", param="messages")
+                raise OpenAIError(400, "only text content parts are supported" + (" (and images in user messages)"
+                                  if images is not None else ""), param="messages")
             parts.append(part["text"])
         return "\n".join(parts)
 
-    def chat_message(self) -> ChatMessage:
+    def chat_message(self, images: list[ImageInput] | None = None, where: str = "messages",
+                     index: int = 0) -> ChatMessage:
         calls = [c.model_dump() for c in self.tool_calls] if self.tool_calls else None
-        return ChatMessage(role=self.role, content=self.text(), name=self.name, tool_calls=calls,
-                           tool_call_id=self.tool_call_id)
+        return ChatMessage(role=self.role, content=self.text(images, where, index), name=self.name,
+                           tool_calls=calls, tool_call_id=self.tool_call_id)
 
 
 class StreamOptions(BaseModel):
@@ -129,8 +141,9 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError(f"metadata.reasoning_format must be one of {', '.join(REASONING_FORMATS)}")
         return self
 
-    def chat_messages(self) -> list[ChatMessage]:
-        return [m.chat_message() for m in self.messages]
+    def chat_messages(self, images: list[ImageInput] | None = None) -> list[ChatMessage]:
+        """The conversation; with `images`, user messages' image_url parts are collected there (else a 400)."""
+        return [m.chat_message(images, f"messages.{i}", i) for i, m in enumerate(self.messages)]
 
     def params(self) -> GenerationParams:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop

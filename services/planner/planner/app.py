@@ -23,6 +23,7 @@ from moe_core.contracts import (
     ExpertTask,
     Feedback,
     GraphTask,
+    ImageRef,
     Plan,
     PlannedTask,
     Progress,
@@ -117,6 +118,9 @@ class Planner:
     async def _plan(self, request: ChatRequest) -> Plan | Answer:
         question = core.last_user_question(request.messages)
         base = {**request.child_fields(), "mode": request.mode, "question": question, "params": request.params}
+        if images_of(request):  # the vision expert looks at them; no cache: the text alone is not the question
+            PLANNER_ROUTES.labels("vision").inc()
+            return Plan(**base, tasks=[_single("vision", question.strip() or "Describe the image.")], source="router")
         task = recognise(question, self.tools)  # (1) precision preflight: one tool task, no model call
         if task is not None:
             PLANNER_ROUTES.labels("preflight").inc()
@@ -231,6 +235,11 @@ async def _transient(step: Awaitable[Any]) -> None:
         raise ConnectionError(f"Chroma unreachable: {exc}") from exc
 
 
+def images_of(request: ChatRequest) -> list[ImageRef]:
+    """The images the user sent (references: the bytes stay in the gateway's image store)."""
+    return [ref for m in request.messages if m.role == "user" for ref in m.images]
+
+
 def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: list[ChatMessage]) -> Envelope:
     """The message a planned task becomes on its kind's topic."""
     fields = {**request.child_fields(), "task_id": task.task_id, "question": plan.question}
@@ -243,7 +252,8 @@ def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: l
         return GraphTask(**fields, metadata_filters=plan.metadata_filters)
     return ExpertTask(**fields, category=task.category, instruction=task.instruction, history=history,
                       params=request.params, mode=request.mode, few_shot=plan.few_shot, user=request.user,
-                      tools=request.tools, tool_choice=request.tool_choice, direct=plan.is_direct())
+                      tools=request.tools, tool_choice=request.tool_choice, direct=plan.is_direct(),
+                      images=images_of(request) if task.category == "vision" else [])
 
 
 def build(res: Resources) -> Planner:

@@ -1,0 +1,169 @@
+"""Images: parsed from both APIs' shapes, checked against the limits, stored once in Redis by reference, and
+given to the vision model in the OpenAI multimodal form; which servers take images is configuration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from expert_worker.vision import ImageMissing, with_images
+from gateway.anthropic_api import MessagesRequest
+from gateway.edge_json import image_payloads
+from gateway.images import ImageInput, ImageIntake
+from gateway.openai_api import ChatCompletionRequest, OpenAIError
+from gateway.settings import GatewaySettings
+from moe_core.contracts import ExpertTask, deadline_in
+from moe_core.images import ImageStore, image_ref, sniff
+from moe_core.inference import InferenceConfig
+from moe_core.inference.protocols import ollama_body
+from moe_core.settings import FleetSettings
+from tests.support.images import b64, data_url, png, png_of_size
+
+SERVERS = [{"name": "text", "url": "http://127.0.0.1:1", "models": ["small"]},
+           {"name": "eyes", "url": "http://127.0.0.1:2", "models": ["llava", "small"], "vision_models": ["llava"]}]
+
+
+def config(servers: list[dict[str, Any]] = SERVERS, templates: dict[str, Any] | None = None) -> InferenceConfig:
+    return InferenceConfig.from_settings(FleetSettings(
+        inference_servers=json.dumps(servers), expert_templates=json.dumps(templates or {"vision": ["llava"]})))
+
+
+@pytest.mark.unit
+def test_vision_models_are_pinned_to_the_servers_that_declare_them() -> None:
+    assert [str(r) for r in config().vision_refs()] == ["llava@eyes"]
+    # a template naming a text-only model: every model a server declares for images is used instead
+    assert [str(r) for r in config(templates={"vision": ["small"]}).vision_refs()] == ["llava@eyes"]
+    assert config([SERVERS[0]]).vision_refs() == []
+    everything = [{**SERVERS[0], "vision_models": ["*"]}]
+    assert [str(r) for r in config(everything, {"vision": ["small"]}).vision_refs()] == ["small@text"]
+
+
+@pytest.mark.unit
+def test_openai_and_anthropic_shapes_give_the_same_images() -> None:
+    image = png()
+    openai = ChatCompletionRequest.model_validate({"model": "m", "messages": [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                     {"type": "image_url", "image_url": {"url": data_url(image)}}]}]})
+    found: list[ImageInput] = []
+    messages = openai.chat_messages(found)
+    assert messages[1].content == "what is this?" and found[0].data == image and found[0].message == 1
+    anthropic = MessagesRequest.model_validate({"model": "m", "max_tokens": 10, "system": "be brief", "messages": [
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "c1", "content": "done"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b64(image)}},
+            {"type": "text", "text": "and this?"}]}]})
+    found = []
+    messages = anthropic.chat_messages(found)
+    assert [m.role for m in messages] == ["system", "tool", "user"]
+    assert found[0].data == image and found[0].message == 2 and messages[2].content == "and this?"
+    with pytest.raises(OpenAIError, match="only text"):  # where images are not taken (e.g. another API)
+        openai.chat_messages()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("part", "reason"), [
+    ({"type": "image_url", "image_url": {"url": "data:image/png,notbase64"}}, "must be base64"),
+    ({"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}, "not valid base64"),
+    ({"type": "image_url", "image_url": {"url": "ftp://example.org/x.png"}}, "data URL, base64 data or an http"),
+    ({"type": "image_url", "image_url": {}}, "needs a URL"),
+])
+def test_malformed_images_are_a_400_with_the_reason(part: dict[str, Any], reason: str) -> None:
+    body = ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": [part]}]})
+    with pytest.raises(OpenAIError, match=reason) as caught:
+        body.chat_messages([])
+    assert caught.value.status == 400
+
+
+@pytest.mark.unit
+def test_sniffing_takes_the_type_from_the_bytes() -> None:
+    assert sniff(png()) == "image/png"
+    assert sniff(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
+    assert sniff(b"GIF89a...") == "image/gif"
+    assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
+    assert sniff(b"%PDF-1.7") is None
+
+
+@pytest.mark.unit
+def test_the_edge_leaves_image_data_to_the_image_limits() -> None:
+    big = data_url(png_of_size(50_000))
+    body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"},
+                                                      {"type": "image_url", "image_url": {"url": big}}]},
+                         {"role": "user", "content": [{"type": "image", "source": {"data": "QUJD"}}]}]}
+    assert image_payloads(body) == {"messages.0.content.1.image_url.url": len(big),
+                                    "messages.1.content.0.source.data": 4}
+
+
+@pytest.fixture
+def store(redis: Redis, namespace: str) -> ImageStore:
+    return ImageStore(redis, namespace)
+
+
+def intake(store: ImageStore, servers: list[dict[str, Any]] = SERVERS, **limits: Any) -> ImageIntake:
+    return ImageIntake(GatewaySettings(**limits), config(servers), store)
+
+
+def user_with(*items: ImageInput) -> tuple[list[Any], list[ImageInput]]:
+    body = ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "look"}]})
+    return body.chat_messages(), list(items)
+
+
+@pytest.mark.infra
+async def test_images_are_stored_once_and_referenced(store: ImageStore) -> None:
+    image = png(seed=7)
+    messages, inputs = user_with(ImageInput("a", data=image), ImageInput("b", data=image))
+    out = await intake(store).resolve(messages, inputs)
+    ref = image_ref(image, "image/png")
+    assert out[0].images == [ref, ref]
+    assert await store.get_b64(ref) == b64(image)
+    assert await store.redis.ttl(store.key(ref)) > 0
+
+
+@pytest.mark.infra
+@pytest.mark.parametrize(("item", "limits", "code"), [
+    (ImageInput("m", data=png_of_size(5000)), {"image_max_bytes": 4096}, "image_too_large"),
+    (ImageInput("m", data=b"%PDF-1.7 not an image", declared="image/png"), {}, "unsupported_image_type"),
+    (ImageInput("m", data=b"GIF89a tiny"), {"image_types": ["image/png"]}, "unsupported_image_type"),
+    (ImageInput("m", url="https://images.example.org/cat.png"), {}, "image_url_refused"),
+    (ImageInput("m", url="https://elsewhere.example.org/cat.png"), {"image_url_hosts": ["images.example.org"]},
+     "image_url_refused"),
+])
+async def test_limits_refuse_with_the_reason(store: ImageStore, item: ImageInput, limits: dict[str, Any],
+                                             code: str) -> None:
+    messages, inputs = user_with(item)
+    with pytest.raises(OpenAIError) as caught:
+        await intake(store, **limits).resolve(messages, inputs)
+    assert (caught.value.status, caught.value.code) == (400, code)
+
+
+@pytest.mark.infra
+async def test_without_a_server_that_takes_images_the_request_is_refused(store: ImageStore) -> None:
+    messages, inputs = user_with(ImageInput("m", data=png()))
+    with pytest.raises(OpenAIError, match="no configured inference server") as caught:
+        await intake(store, [SERVERS[0]]).resolve(messages, inputs)
+    assert caught.value.code == "vision_unavailable"
+    too_many = [ImageInput("m", data=png(seed=i)) for i in range(3)]
+    with pytest.raises(OpenAIError, match="at most 2"):
+        await intake(store, image_max_count=2).resolve(messages, too_many)
+
+
+@pytest.mark.infra
+async def test_the_vision_expert_gets_the_images_in_the_openai_multimodal_form(store: ImageStore) -> None:
+    image = png(seed=3)
+    ref = image_ref(image, "image/png")
+    await store.put(ref, image, 60)
+    task = ExpertTask(response_id="r", tenant_id="t", deadline_at=deadline_in(10), task_id="t1", category="vision",
+                      instruction="what is this?", question="what is this?", images=[ref])
+    messages = await with_images([{"role": "system", "content": "s"}, {"role": "user", "content": "what is this?"}],
+                                 task, store)
+    assert messages[-1]["content"] == [{"type": "text", "text": "what is this?"},
+                                       {"type": "image_url", "image_url": {"url": data_url(image)}}]
+    # Ollama servers get the same image as base64 in `images`
+    ollama = ollama_body({"messages": messages}, "llava", False)["messages"][-1]
+    assert ollama["content"] == "what is this?" and ollama["images"] == [b64(image)]
+    await store.redis.delete(store.key(ref))
+    with pytest.raises(ImageMissing, match="no longer stored"):
+        await with_images([*messages[:1], {"role": "user", "content": "x"}], task, store)
