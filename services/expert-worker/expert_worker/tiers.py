@@ -73,7 +73,9 @@ class TieredExpert:
     async def run(self, task: ExpertTask, messages: list[dict[str, Any]]) -> TaskResult:
         started = time.perf_counter()
         attempts: list[Attempt] = []
-        for tier_refs in split_tiers(await self.refs(task.category, task.tenant_id)):
+        refs = (self.inference.config.vision_refs() if task.images  # a model that takes images
+                else await self.refs(task.category, task.tenant_id))
+        for tier_refs in split_tiers(refs):
             tier = tier_refs[0].tier
             batch = groups(tier_refs, self.parallel)
             done = await asyncio.gather(*(self._call(task, messages, group, tier, len(attempts) + i)

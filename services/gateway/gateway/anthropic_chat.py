@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from gateway.anthropic_api import MessagesRequest, error_body, message_body, stop_reason, usage_body
 from gateway.chat import ChatService, final_answer
+from gateway.images import ImageInput
 from gateway.model_map import resolve_mode
 from gateway.openai_api import OpenAIError, answer_error
 from gateway.openai_chat import SSE_HEADERS
@@ -37,10 +38,11 @@ def error_response(exc: OpenAIError) -> JSONResponse:
 
 async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: str, http: Request,
                          timeout_s: float | None = None) -> Response:
+    images: list[ImageInput] = []  # image blocks, checked and stored by the ChatService (gateway.images)
     run = await chat.start(
-        mode=body.model, messages=body.chat_messages(), tenant_id=tenant_id, params=body.params(),
+        mode=body.model, messages=body.chat_messages(images), tenant_id=tenant_id, params=body.params(),
         stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.openai_tool_choice(),
-        timeout_s=timeout_s,
+        timeout_s=timeout_s, images=images,
     )
     thinking = body.wants_thinking(chat.settings.anthropic_thinking)
     headers = {"request-id": run.request.response_id}
@@ -61,7 +63,7 @@ def count_tokens(body: MessagesRequest, model_map: Mapping[str, str]) -> JSONRes
     if mode is None:
         raise OpenAIError(404, f"The model '{body.model}' does not exist", param="model", code="model_not_found")
     GATEWAY_REQUESTS.labels("count_tokens", mode, "200").inc()
-    return JSONResponse({"input_tokens": count_prompt(body.chat_messages(), body.tool_defs())})
+    return JSONResponse({"input_tokens": count_prompt(body.chat_messages([]), body.tool_defs())})
 
 
 class AnthropicStream:

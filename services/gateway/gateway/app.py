@@ -21,6 +21,7 @@ from gateway.anthropic_chat import count_tokens, create_message, error_response
 from gateway.audit_api import AuditApi
 from gateway.auth import authenticate
 from gateway.chat import ChatService
+from gateway.chat_extras import chat_extras
 from gateway.console import mount_console
 from gateway.edge import InputLimits
 from gateway.feedback import FeedbackApi
@@ -75,8 +76,9 @@ def create_app(
                       wanted=pending.is_open),
     ]
     exact = ExactAnswers(feedback.redis, settings.topic_namespace, 0) if settings.exact_cache else None
+    extras = chat_extras(settings, bus, feedback.redis)  # images for the vision expert, client housekeeping
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly,
-                       metering=accounts.metering)
+                       metering=accounts.metering, images=extras.images, housekeeping=extras.housekeeping)
     graph = GraphApi(settings, bus, lambda: holder["store"])
     audit = AuditApi(settings, lambda: holder["store"])  # GET /v1/audit/{id}, /v1/lineage/{id}
     responses = ResponseStore(feedback.redis, settings.topic_namespace, settings.responses_ttl_s)
@@ -107,7 +109,7 @@ def create_app(
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready},
                              on_startup=[open_store],
-                             on_shutdown=[close_store, graph.close, feedback.close, audit.close],
+                             on_shutdown=[close_store, graph.close, feedback.close, audit.close, extras.aclose],
                              manage_broker=manage_broker)
     app.state.pending = pending
     app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, list and string sizes

@@ -13,6 +13,8 @@ from typing import Any
 from starlette.requests import Request
 
 from gateway.auth import current_key
+from gateway.housekeeping import Housekeeping
+from gateway.images import ImageInput, ImageIntake
 from gateway.metering import Metering
 from gateway.model_map import resolve_mode
 from gateway.openai_api import OpenAIError, answer_error
@@ -33,10 +35,14 @@ log = logging.getLogger(__name__)
 class ChatService:
     def __init__(self, settings: GatewaySettings, bus: Bus, pending: Pending, *, exact: ExactAnswers | None = None,
                  on_local_answer: Callable[[Answer], Awaitable[None]] | None = None,
-                 metering: Metering | None = None) -> None:
+                 metering: Metering | None = None,
+                 images: ImageIntake | None = None, housekeeping: Housekeeping | None = None) -> None:
         """exact: answer exact repeats of cached questions from Redis; on_local_answer: what happens to such
         an answer besides the client (recorded for feedback), before the client sees it; metering: the
-        key's limits and budgets (reserved here, settled on the Answer)."""
+        key's limits and budgets (reserved here, settled on the Answer). images: checks and stores a request's
+        images (gateway.images); housekeeping: a client's own chores on one small-model call (gateway.housekeeping)."""
+        self.images = images
+        self.housekeeping = housekeeping
         self.metering = metering
         self.settings = settings
         self.bus = bus
@@ -58,6 +64,7 @@ class ChatService:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         timeout_s: float | None = None,
+        images: list[ImageInput] | None = None,
     ) -> RequestRun:
         """Validate and publish one request; the returned run must be closed when the connection ends.
         timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured."""
@@ -70,9 +77,13 @@ class ChatService:
         if key is not None and not (key.allows(mode) or key.allows(client_model)):
             raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
                               param="model", code="model_not_allowed")
+        if images:  # checked, stored beside the bus; the messages carry references (gateway.images)
+            if self.images is None:
+                raise OpenAIError(400, "images are not accepted by this gateway", param="messages")
+            messages = await self.images.resolve(messages, images)
         if sum(len(m.content) for m in messages) > self.settings.max_prompt_chars:
             raise OpenAIError(400, "the messages are too long", param="messages", code="context_length_exceeded")
-        if not any(m.role == "user" and m.content.strip() for m in messages):
+        if not any(m.role == "user" and (m.content.strip() or m.images) for m in messages):
             raise OpenAIError(400, "at least one non-empty user message is required", param="messages")
         rid = uuid.uuid4().hex
         limit = self.settings.request_timeout_s
@@ -84,9 +95,11 @@ class ChatService:
         if self.metering is not None:  # limits and budgets: 429 before anything enters the fleet
             await self.metering.reserve(key, request, client_model)
         queue = self.pending.open(rid)
+        chore = self.housekeeping.recognise(request) if self.housekeeping is not None else None
         try:
             with bind_response_id(rid):
-                hit = await self._exact_hit(request)
+                hit = await (self.housekeeping.answer(request, chore) if self.housekeeping and chore
+                             else self._exact_hit(request))
                 if hit is not None:
                     if self.metering is not None:
                         await self.metering.settle(hit)
@@ -104,14 +117,16 @@ class ChatService:
             raise
         run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
-        if hit is not None:  # published once the client has its answer
+        if hit is not None and self.housekeeping is not None and chore:  # audited once the client has it
+            run.after_response = partial(self.housekeeping.record, hit, chore)
+        elif hit is not None:  # published once the client has its answer
             run.after_response = partial(self._publish_answer, hit)
         return run
 
     async def _exact_hit(self, request: ChatRequest) -> Answer | None:
         """An exact repeat of a cached question: answered here, then published to `answers` after the
         reply (audit, learning: the merger's ingest event of a cache hit). Redis trouble is a miss."""
-        if self.exact is None:
+        if self.exact is None or any(m.images for m in request.messages):  # the text alone is not the question
             return None
         try:
             hit = await self.exact.answer(request)

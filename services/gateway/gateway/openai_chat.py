@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
 
 from gateway.chat import ChatService, final_answer
+from gateway.images import ImageInput
 from gateway.openai_api import (
     ChatCompletionRequest,
     OpenAIError,
@@ -39,10 +40,11 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 async def complete(chat: ChatService, body: ChatCompletionRequest, tenant_id: str, http: Request,
                    timeout_s: float | None = None) -> Response:
+    images: list[ImageInput] = []  # image_url parts, checked and stored by the ChatService (gateway.images)
     run = await chat.start(
-        mode=body.model, messages=body.chat_messages(), tenant_id=tenant_id, params=body.params(),
+        mode=body.model, messages=body.chat_messages(images), tenant_id=tenant_id, params=body.params(),
         stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.tool_choice,
-        timeout_s=timeout_s,
+        timeout_s=timeout_s, images=images,
     )
     reasoning = body.reasoning_format(chat.settings.reasoning_format)
     if body.stream:

@@ -4,12 +4,13 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from gateway.edge_settings import EdgeSettings
+from gateway.housekeeping import HousekeepingSettings
 from gateway.limits import ModelPrice
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.settings import FleetSettings
 
 
-class GatewaySettings(EdgeSettings, FleetSettings):  # EdgeSettings: limits at the edge (gateway.edge)
+class GatewaySettings(HousekeepingSettings, EdgeSettings, FleetSettings):  # EdgeSettings: limits at the edge
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     service_name: str = "gateway"
