@@ -90,6 +90,7 @@ ENDPOINT_ENV = {
     "MOE_CHROMA_URL": "chroma",
     "MOE_LOCAL_LLM_URL": "llm",
     "MOE_LOCAL_LLM_MODEL": "llm-model",
+    "MOE_PROMETHEUS_URL": "prometheus",  # the gateway's GET /v1/admin/providers: latency percentiles
 }
 
 
