@@ -1,0 +1,182 @@
+"""`python -m bench.soak` (`make soak`; `make bench` runs it after the benchmark): a bounded soak.
+
+One fleet (the benchmark's: real processes, the zero-latency inference server, a fresh topic namespace and
+key) gets `--seconds` of mixed traffic from closed-loop clients: the full pipeline and the trivial path,
+streaming and not, cache hits, and streams the client abandons after their first event (Cancel). Every
+process tree's resident memory (each service, the inference server, Kafka, Redis, Postgres, Chroma, Neo4j)
+is sampled throughout; bench.soak_report decides whether it is flat after warm-up and writes
+bench/results/latest-soak.{json,md,png} and the soak section of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+import uvloop
+
+from bench import loadgen, procs, soak_report
+from bench.config import REPO
+from bench.loadgen import Target
+from bench.runner import INFRA, _delete_topics, _key, _pid_file, fleet_env, fleetapi
+from bench.scenarios import FLEET_MODEL, PATHS, SCRIPT
+
+log = logging.getLogger("bench.soak")
+RESULTS = REPO / "bench" / "results"
+DOC = REPO / "docs" / "performance.md"
+# One client's rotation: (path, streaming). "cancel": a full-pipeline stream dropped after its first event.
+MIX = [("full", False), ("cache", True), ("trivial", False), ("full", True), ("cancel", True), ("cache", False),
+       ("trivial", True)]
+
+
+@dataclass
+class SoakConfig:
+    seconds: float = 300
+    concurrency: int = 4
+    sample_s: float = 5.0
+    gateway_workers: int = 1
+    docs: bool = True
+    command: str = "make soak"
+
+
+async def _abandoned(http: aiohttp.ClientSession, target: Target) -> str | None:
+    """A stream the client drops after its first event (the gateway publishes Cancel); None when it went so."""
+    body = orjson.dumps(target.body(True))
+    headers = {"Authorization": f"Bearer {target.api_key}", "Content-Type": "application/json"}
+    try:
+        async with http.post(f"{target.url}/chat/completions", data=body, headers=headers) as resp:
+            if resp.status != 200:
+                return f"HTTP {resp.status}"
+            async for line in resp.content:
+                if line.startswith(b"data: "):
+                    break
+            resp.close()  # drop the connection mid-stream
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:120]
+    return None
+
+
+async def _traffic(http: aiohttp.ClientSession, targets: dict[str, Target], cfg: SoakConfig, end: float,
+                   requests: Counter[str], errors: Counter[str]) -> None:
+    async def client(i: int) -> None:
+        n = i
+        while time.monotonic() < end:
+            kind, stream = MIX[n % len(MIX)]
+            n += 1
+            label = kind if kind == "cancel" else f"{kind}{' stream' if stream else ''}"
+            if kind == "cancel":
+                error = await _abandoned(http, targets["full"])
+            else:
+                error = (await loadgen.one(http, targets[kind], stream)).error
+            requests[label] += 1
+            if error:
+                errors[f"{label}: {error[:100]}"] += 1
+
+    await asyncio.gather(*(client(i) for i in range(cfg.concurrency)))
+
+
+async def _sample(roots: dict[str, int], cfg: SoakConfig, started: float, end: float,
+                  samples: list[dict[str, Any]]) -> None:
+    while True:
+        now = time.monotonic()
+        samples.append({"t": round(now - started, 1), "rss_mb": await asyncio.to_thread(procs.rss_mb, roots)})
+        if now >= end:
+            return
+        await asyncio.sleep(min(cfg.sample_s, max(0.0, end - now)))
+
+
+async def _soak(cfg: SoakConfig, targets: dict[str, Target], roots: dict[str, int]) -> dict[str, Any]:
+    requests: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    samples: list[dict[str, Any]] = []
+    async with loadgen.session(cfg.concurrency + 4) as http:
+        primed = await loadgen.one(http, targets["cache"], False)  # the cache path's question, answered once
+        if primed.error and "cache" not in primed.error:
+            log.warning("priming the cache: %s", primed.error)
+        started = time.monotonic()
+        end = started + cfg.seconds
+        await asyncio.gather(_traffic(http, targets, cfg, end, requests, errors),
+                             _sample(roots, cfg, started, end, samples))
+    return {"samples": samples, "traffic": {"requests": dict(requests), "total": sum(requests.values()),
+                                            "errors": dict(errors.most_common(10))}}
+
+
+def run(cfg: SoakConfig) -> dict[str, Any]:
+    eps = fleetapi.endpoints()
+    fleetapi.ensure_up(INFRA)
+    namespace = f"soak{uuid.uuid4().hex[:8]}"
+    started_at, t0 = datetime.now(UTC), time.perf_counter()
+    llm_url, llm = procs.start_llm_server(SCRIPT)
+    fleet = None
+    key_id = None
+    try:
+        log.info("starting the fleet (namespace %s)", namespace)
+        fleet = procs.start_fleet(fleet_env(eps, namespace, llm_url, {}), cfg.gateway_workers)
+        key_id, token = asyncio.run(_key(eps["postgres"], f"tenant-{namespace}"))
+        gateway = f"{fleet['gateway'].url}/v1"
+        targets = {name: Target(name, gateway, FLEET_MODEL, token, PATHS[name].check, PATHS[name].question)
+                   for name in ("full", "trivial", "cache")}
+        roots = {name: svc.proc.pid for name, svc in fleet.services.items() if svc.proc}
+        roots["inference server"] = llm.pid
+        roots |= {name: pid for name in INFRA if (pid := _pid_file(name))}
+        log.info("soak: %.0f s, %d clients, RSS every %.0f s", cfg.seconds, cfg.concurrency, cfg.sample_s)
+        data = uvloop.run(_soak(cfg, targets, roots))
+    finally:
+        if fleet is not None:
+            fleet.stop()
+        llm.stop()
+        if key_id:
+            asyncio.run(_key(eps["postgres"], "", revoke=key_id))
+        asyncio.run(_delete_topics(eps["kafka"], namespace))
+    services = sorted(fleet.services) if fleet is not None else []
+    verdicts = soak_report.verdicts(data["samples"])
+    return {"schema": "moe-soak/1", "command": cfg.command, "started_at": started_at.isoformat(),
+            "duration_s": round(time.perf_counter() - t0, 1), "namespace": namespace,
+            "config": {"seconds": cfg.seconds, "concurrency": cfg.concurrency, "sample_s": cfg.sample_s,
+                       "gateway_workers": cfg.gateway_workers},
+            "fleet": services, "verdicts": verdicts,
+            "fleet_flat": all(verdicts.get(s, {}).get("flat") for s in services),
+            **data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=SoakConfig.seconds, help="length of the soak")
+    parser.add_argument("--concurrency", type=int, default=SoakConfig.concurrency, help="closed-loop clients")
+    parser.add_argument("--sample", type=float, default=SoakConfig.sample_s, help="seconds between RSS samples")
+    parser.add_argument("--no-docs", action="store_true", help="leave docs/performance.md and latest-soak.* alone")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0:
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s bench %(message)s", datefmt="%H:%M:%S")
+    cfg = SoakConfig(seconds=args.seconds, concurrency=args.concurrency, sample_s=args.sample, docs=not args.no_docs,
+                     command=f"make soak SOAK={args.seconds:g}")
+    result = run(cfg)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    names = [f"{stamp}-soak"] + (["latest-soak"] if cfg.docs else [])
+    section = soak_report.markdown(result)
+    for name in names:
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+        (RESULTS / f"{name}.md").write_text(section)
+        soak_report.draw(result, RESULTS / f"{name}.png")
+    if cfg.docs:
+        DOC.write_text(soak_report.replace_section(DOC.read_text() if DOC.exists() else "# Performance\n", section))
+    growing = [n for n, v in result["verdicts"].items() if v.get("flat") is False]
+    log.info("soak: fleet memory %s; growing: %s", "flat" if result["fleet_flat"] else "NOT flat",
+             ", ".join(growing) or "none")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
