@@ -19,16 +19,16 @@ class InferenceServer(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
-
-    @field_validator("url")
-    @classmethod
-    def _strip(cls, value: str) -> str:
     vision_models: list[str] = Field(default_factory=list, description="Models on this server that accept "
                                      'images (OpenAI image_url parts); ["*"]: every model it serves')
 
     def sees(self, model: str) -> bool:
         """Whether `model` on this server takes images."""
         return "*" in self.vision_models or model in self.vision_models
+
+    @field_validator("url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
         value = value.rstrip("/")
         return value[:-3] if value.endswith("/v1") else value
 
@@ -88,6 +88,15 @@ class InferenceConfig(BaseModel):
     def for_expert(self, category: str) -> list[ModelRef]:
         return self.experts.get(category) or self.experts.get("general") or self.for_role("default")
 
+    def vision_refs(self) -> list[ModelRef]:
+        """The `vision` expert's models, each pinned to a server that takes images for it (`vision_models`);
+        when none of the template's models can, every model a server declares for images. Empty: this
+        configuration cannot look at an image."""
+        refs = [ModelRef(model=ref.model, server=server.name, tier=ref.tier)
+                for ref in self.for_expert("vision") for server in self.candidates(ref) if server.sees(ref.model)]
+        return refs or [ModelRef(model=model, server=server.name)
+                        for server in self.servers for model in server.vision_models if model != "*"]
+
     def candidates(self, ref: ModelRef) -> list[InferenceServer]:
         """Servers that may serve `ref`, in configuration order."""
         if ref.server:
@@ -100,12 +109,3 @@ def _parse_refs(raw: str) -> dict[str, list[ModelRef]]:
         return {}
     data = _refs.validate_python(json.loads(raw))
     return {key: [ModelRef.of(r) for r in refs] for key, refs in data.items()}
-    def vision_refs(self) -> list[ModelRef]:
-        """The `vision` expert's models, each pinned to a server that takes images for it (`vision_models`);
-        when none of the template's models can, every model a server declares for images. Empty: this
-        configuration cannot look at an image."""
-        refs = [ModelRef(model=ref.model, server=server.name, tier=ref.tier)
-                for ref in self.for_expert("vision") for server in self.candidates(ref) if server.sees(ref.model)]
-        return refs or [ModelRef(model=model, server=server.name)
-                        for server in self.servers for model in server.vision_models if model != "*"]
-
