@@ -28,8 +28,13 @@ class TimedRedis(Redis):
         return TimedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
+REDIS_TIMEOUT_S = 5.0  # a hung Redis (no answer on an open connection) fails the command, never the request
+
+
 def redis_client(url: str) -> Redis:
-    return TimedRedis.from_url(url, decode_responses=True, socket_connect_timeout=3, health_check_interval=30)
+    """Pub/sub listeners are not cut by the socket timeout (redis-py reads them without one)."""
+    return TimedRedis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=REDIS_TIMEOUT_S,
+                               health_check_interval=30)
 
 
 async def redis_ready(client: Redis) -> None:

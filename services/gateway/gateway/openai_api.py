@@ -21,6 +21,9 @@ REASONING_FORMATS: tuple[str, ...] = ("reasoning_content", "think", "none")
 TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
 
 
+RETRY_AFTER_S = 5  # the Retry-After of a 503 (a store or the broker is unavailable)
+
+
 class OpenAIError(Exception):
     """An error of the API; rendered in the OpenAI envelope (the Anthropic surface converts it)."""
 
@@ -28,6 +31,8 @@ class OpenAIError(Exception):
                  code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
+        # Something the request needs is unavailable for now: tell the client when to try again.
+        self.headers: dict[str, str] | None = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
