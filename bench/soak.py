@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds <= 0:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "aiokafka", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = SoakConfig(seconds=args.seconds, concurrency=args.concurrency, sample_s=args.sample, docs=not args.no_docs,
                      command=f"make soak SOAK={args.seconds:g}")
     result = run(cfg)
