@@ -79,7 +79,9 @@ class MemoryApi:
         with _input_errors():
             fields, text, kind = await self._read(request)
         parts = chunks(text, kind, self.settings.memory_chunk_tokens, self.settings.memory_chunk_overlap)
-        title = fields.title or fields.source or text.split("\n", 1)[0].lstrip("# ").strip()[:200] or "untitled"
+        first = text.split("\n", 1)[0].strip()
+        heading = first.lstrip("#").strip() if kind == "text/markdown" and first.startswith("#") else ""
+        title = (fields.title or heading or fields.source or first)[:200] or "untitled"
         day = fields.date or dt.datetime.now(dt.UTC).date()
         doc = NewDocument(tenant=tenant, title=title, source=fields.source or title, domain=fields.domain,
                           document_set=fields.document_set, media_type=kind, chars=len(text), chunks=parts,
