@@ -28,6 +28,7 @@ from gateway.feedback import FeedbackApi
 from gateway.graph_api import GraphApi
 from gateway.keystore import KeyStore
 from gateway.knowledge_api import KnowledgeApi
+from gateway.memory_api import MemoryApi
 from gateway.model_map import resolve_mode
 from gateway.openai_api import MODES, OpenAIError, parse_request
 from gateway.openai_chat import complete
@@ -87,6 +88,7 @@ def create_app(
     resume = StreamResume(chat, chat.streams, responses, on_answer=feedback.record_quietly)  # Last-Event-ID
     knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
     ops = OpsApi(settings, feedback.redis, lambda: holder["store"], lambda: graph.db)  # operators' endpoints
+    memory = MemoryApi(settings, settings.topic_namespace, bus, lambda: holder["store"])  # tenant documents
     if keystore is not None:
         holder["store"] = keystore
 
@@ -120,6 +122,7 @@ def create_app(
     app.include_router(feedback.router)
     app.include_router(accounts.router)
     app.include_router(ops.router)
+    app.include_router(memory.router)
     mount_console(app, settings, bus, feedback.redis, lambda: holder["store"], audit.store)  # /console (admin UI)
 
     @app.exception_handler(OpenAIError)

@@ -40,7 +40,7 @@ class InputLimits:
             return
         try:
             body = await self._read(scope, receive)
-            if body:
+            if body and not _multipart(scope):  # an upload (memory documents) is not JSON: size only
                 self._check(path, body)
         except EdgeError as exc:
             await _refuse(exc, path)(scope, receive, send)

@@ -6,11 +6,13 @@ from pydantic_settings import SettingsConfigDict
 from gateway.edge_settings import EdgeSettings
 from gateway.housekeeping import HousekeepingSettings
 from gateway.limits import ModelPrice
+from gateway.memory_settings import MemorySettings
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.settings import FleetSettings
 
 
-class GatewaySettings(HousekeepingSettings, EdgeSettings, FleetSettings):  # EdgeSettings: limits at the edge
+class GatewaySettings(MemorySettings, HousekeepingSettings, EdgeSettings,  # EdgeSettings: limits at the edge
+                      FleetSettings):  # MemorySettings: tenant documents (gateway.memory_api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     service_name: str = "gateway"
