@@ -29,6 +29,7 @@ from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.graph.run_history import RunHistory
 from moe_core.graph.trust import DAY_S
 from tests.conftest import Scripted
+from tests.deploy.deploy_support import DASHBOARDS, grafana_to_promql
 from tests.graph.conftest import GraphServices, _common
 from tests.graph.test_gaps_and_lint import BACKDATE, classify_rule
 from tests.support.fleet import ServiceProcess, free_port
@@ -92,6 +93,14 @@ def _env(infra: dict[str, str], neo4j_url: str, namespace: str, scripted_url: st
     return {**os.environ, **env, **neo4j_env(), "MOE_HTTP_PORT": str(port), **extra}
 
 
+def _maintenance_panels() -> list[tuple[str, str]]:
+    dash = json.loads((DASHBOARDS / "knowledge-graph.json").read_text())
+    found = [(p["title"], t["expr"]) for p in dash["panels"] if p["type"] != "row" for t in p["targets"]
+             if "moe_graph_" in t["expr"]]
+    assert len(found) >= 6
+    return found
+
+
 async def _wait_run(history: RunHistory, kind: str) -> dict[str, Any]:
     end = time.monotonic() + WAIT_S
     while time.monotonic() < end:
@@ -133,6 +142,8 @@ async def test_a_scheduled_lint_run_is_in_the_history_and_its_metrics_in_prometh
         assert prom.wait_at_least('moe_graph_size{kind="entities"}', 1) >= 1
         assert prom.value('moe_graph_quarantine_items{status="pending"}') is not None
         assert prom.value('moe_graph_ontology_gaps{state="open"}') is not None
+        for title, expr in _maintenance_panels():  # the dashboard's panels get data from this process
+            assert prom.value(grafana_to_promql(expr, "30m")) is not None, title
 
         admin = {"Authorization": f"Bearer {graph_services.admin_key}"}
         listed = await graph_services.gateway.get("/v1/admin/graph-runs", params={"kind": "lint"}, headers=admin)
