@@ -38,6 +38,7 @@ from moe_core.observability import bind_response_id
 
 log = logging.getLogger(__name__)
 LAST_EVENT_ID = "last-event-id"
+REPLAY_WINDOW_S = 10.0
 
 
 class StreamResume:
@@ -67,14 +68,19 @@ class StreamResume:
             raise OpenAIError(404, f"No stream '{position.response_id}' to resume (unknown, expired or not yours)",
                               code="stream_not_found")
         request = record.chat_request()
-        generation = await self.registry.attach(request)
+        try:
+            generation = await self.registry.attach(request)
+        except (RedisError, OSError):
+            raise OpenAIError(503, "streams cannot be resumed right now; try again", "service_unavailable",
+                              code="resume_unavailable") from None
         queue: asyncio.Queue[Event] = asyncio.Queue()
-        replay = Replay(self.chat.settings, request, position, queue,
-                        lookback_s=self.chat.settings.resume_lookback_s,
-                        linger_s=self.chat.settings.deadline_grace_s + 5, on_answer=self.on_answer)
-        task = asyncio.get_running_loop().create_task(self._replay(replay))
         settings = self.chat.settings
-        run = RequestRun(request, queue, grace_s=settings.deadline_grace_s, keepalive_s=settings.keepalive_s,
+        # Past the deadline, what the fleet did publish is still read back and sent (REPLAY_WINDOW_S to do so).
+        grace = settings.deadline_grace_s + max(0.0, -request.remaining_seconds()) + REPLAY_WINDOW_S
+        replay = Replay(settings, request, position, queue, lookback_s=settings.resume_lookback_s, linger_s=grace,
+                        on_answer=self.on_answer)
+        task = asyncio.get_running_loop().create_task(self._replay(replay))
+        run = RequestRun(request, queue, grace_s=grace, keepalive_s=settings.keepalive_s,
                          on_close=lambda req, abandoned: self._closed(task, req, abandoned, generation))
         try:
             frames = await self._render(record, run, key)
