@@ -5,6 +5,7 @@ expert; through the planner's handler the planned query reaches `tasks.research`
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -113,3 +114,29 @@ async def test_the_planned_query_goes_to_the_research_stage(redis, namespace: st
     [task] = research
     assert (task.task_id, task.queries, task.category, task.question) == ("t2", [KAFKA_QUERY], "research", question)
     assert [e.task_id for e in experts] == ["t1"]
+
+
+@pytest.mark.parametrize(("question", "current"), [
+    ("What changed in the latest Kafka release?", True), ("Any news about the Rhine floods?", True),
+    ("What is the current price of gold?", True), ("Any headlines on the election this week?", True),
+    ("What happens in AI in 2031?", True), ("What is the capital of France?", False),
+    ("How does an electric current flow?", False), ("Show the current directory in bash", False),
+    ("What happened in 1989 in Berlin?", False), ("What date is 3 weeks from today?", False),
+])
+def test_questions_that_ask_for_current_facts(question: str, current: bool) -> None:
+    assert research_tasks.asks_for_current_facts(question, now=datetime(2030, 5, 1, tzinfo=UTC)) is current
+
+
+def test_a_routed_current_question_gets_a_research_task_and_a_model_plan_is_left_as_planned() -> None:
+    question = "What changed in the latest Kafka release?"
+    request = ChatRequest(response_id="r", tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
+                          messages=[ChatMessage(role="user", content=question)])
+    expert = PlannedTask(task_id="t1", category="technical_support", instruction=question)
+    routed = _plan(expert).model_copy(update={"source": "router", "complexity": "trivial"})
+    shaped = augment(routed, request, PlannerSettings(planner_graph_tasks=False))
+    assert [(t.task_id, t.kind, t.args) for t in shaped.tasks] == [
+        ("t1", "expert", {}), ("t2", "research", {"queries": [question]})]
+    assert augment(routed, request, PlannerSettings(planner_graph_tasks=False,
+                                                    planner_research_tasks=False)).tasks == [expert]
+    planned = _plan(expert)  # source llm: the planner model decided there was nothing to search
+    assert augment(planned, request, PlannerSettings(planner_graph_tasks=False)).tasks == [expert]

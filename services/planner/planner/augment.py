@@ -13,7 +13,8 @@ from planner.settings import PlannerSettings
 Augmenter = Callable[[Plan, ChatRequest, PlannerSettings], Plan]
 
 # Each augmenter returns the plan unchanged when it does not apply. Order matters: modes first.
-AUGMENTERS: list[Augmenter] = [modes.apply_mode, research_tasks.ensure_answering, graph_tasks.add_graph_task,
+AUGMENTERS: list[Augmenter] = [modes.apply_mode, research_tasks.add_for_current_facts,
+                               research_tasks.ensure_answering, graph_tasks.add_graph_task,
                                filters.add_metadata_filters]
 
 

@@ -4,10 +4,14 @@ next to expert and tool tasks when a question needs current or external facts.
 What the model is offered (schema and prompt), how its research items are validated (no query, no task),
 and how the plan's research tasks become one: the research stage numbers its sources [1], [2] … per task,
 so one research task per plan (all its queries) keeps every number in the answer unique. The task goes
-out on `tasks.research` exactly like the `-research` mode's task (planner.app.task_message)."""
+out on `tasks.research` exactly like the `-research` mode's task (planner.app.task_message). Where the
+planner model was skipped (router and trivial routes), a question that plainly asks for current facts
+("latest", "news", "current price", this year …) gets a research task for the question itself."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from moe_core.contracts import ChatRequest, Plan, PlannedTask
@@ -70,6 +74,40 @@ def merged(tasks: list[PlannedTask]) -> list[PlannedTask]:
                 queries.append(str(query))
     first = research[0].model_copy(update={"args": {**research[0].args, "queries": queries[:MAX_QUERIES]}})
     return [first if t is research[0] else t for t in tasks if t.kind != RESEARCH_KIND or t is research[0]]
+
+
+# Asks for what is current: cues precise enough to spend a web search on (not "current" alone: electric
+# current, the current directory; not "today": "3 weeks from today" is date arithmetic). Used only where no
+# planner model decided (router and trivial routes).
+_CURRENT = re.compile(
+    r"\b(?:latest|newest|this (?:week|month|year)|news|headlines?|"
+    r"(?:current|recent|upcoming) (?:version|release|releases|price|prices|events?|president|ceo|leader|"
+    r"champion|record|rates?|status|situation))\b", re.IGNORECASE)
+_YEAR = re.compile(r"\b(20\d\d)\b")
+
+
+def asks_for_current_facts(question: str, now: datetime | None = None) -> bool:
+    """The question asks about something current: a cue word, or this year or a later one."""
+    if _CURRENT.search(question):
+        return True
+    year = (now or datetime.now(UTC)).year
+    return any(int(y) >= year for y in _YEAR.findall(question))
+
+
+def add_for_current_facts(plan: Plan, request: ChatRequest, settings: PlannerSettings) -> Plan:
+    """Augmenter: a plan the planner model did not make (router, trivial route) for a question that asks for
+    current facts gets a research task searching for the question (the planner model decides for its own
+    plans; a preflight or cached plan is exact or decided already)."""
+    if not settings.planner_research_tasks or plan.source != "router":
+        return plan
+    if any(t.kind == RESEARCH_KIND for t in plan.tasks) or not asks_for_current_facts(plan.question):
+        return plan
+    used = {t.task_id for t in plan.tasks}
+    task_id = next(f"t{n}" for n in range(1, 64) if f"t{n}" not in used)
+    query = " ".join(plan.question.split())[:MAX_QUERY_CHARS]
+    task = PlannedTask(task_id=task_id, kind="research", category=RESEARCH_CATEGORY,
+                       instruction=plan.question[:MAX_INSTRUCTION], args={"queries": [query]})
+    return plan.model_copy(update={"tasks": [*plan.tasks, task]})
 
 
 def ensure_answering(plan: Plan, request: ChatRequest, settings: PlannerSettings) -> Plan:
