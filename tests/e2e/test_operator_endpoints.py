@@ -1,0 +1,214 @@
+"""The operators' endpoints end to end: the real fleet (openai SDK as the client, scripted inference servers,
+real Kafka, Redis, Postgres, Neo4j), a real Prometheus scraping it, and a gateway replica that reads its
+latency percentiles from that Prometheus. Providers: health, latency percentiles, loaded models and breaker
+state of every inference server; planner patterns from the plan cache and the feedback; ontology gaps and
+graph runs; every one answers admin keys only (users: 403, no key: 401, in the API's envelope)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from fleetlib import prometheus
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from moe_core.switches import Switches
+from tests.conftest import Scripted
+from tests.e2e.conftest import _create_key
+from tests.e2e.helpers import plan_reply
+from tests.support.fleet import Fleet, ServiceProcess, free_port
+
+pytestmark = pytest.mark.e2e
+ENDPOINTS = ("/v1/admin/providers", "/v1/admin/ontology-gaps", "/v1/admin/planner-patterns", "/v1/admin/graph-runs")
+WAIT_S = 90
+
+
+class Prom:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes]) -> None:
+        self.url = url
+        self.proc = proc
+
+    def value(self, expr: str) -> float:
+        body = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
+        assert body["status"] == "success", body
+        return float(body["data"]["result"][0]["value"][1]) if body["data"]["result"] else 0.0
+
+    def wait_at_least(self, expr: str, low: float) -> None:
+        end = time.monotonic() + WAIT_S
+        while self.value(expr) < low:
+            assert time.monotonic() < end, f"Prometheus: {expr} < {low}"
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def prom(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
+    home: Path = tmp_path_factory.mktemp("ops-prometheus")
+    targets = {name: [f"127.0.0.1:{svc.port}"] for name, svc in fleet.services.items()}
+    conf = prometheus.write_config(home / "prometheus.yml", targets, interval="1s", rules=[])
+    port = free_port()
+    with open(home / "prometheus.log", "wb") as log:
+        proc = subprocess.Popen(prometheus.argv(conf, home / "data", port), stdout=log, stderr=subprocess.STDOUT)
+    handle, end = Prom(f"http://127.0.0.1:{port}", proc), time.monotonic() + WAIT_S
+    try:
+        while True:
+            assert proc.poll() is None and time.monotonic() < end, (home / "prometheus.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"{handle.url}/-/ready", timeout=3).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield handle
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def ops_gateway(fleet: Fleet, prom: Prom) -> Iterator[str]:
+    """One more gateway replica of the fleet, told where Prometheus is."""
+    port = free_port()
+    env = {**fleet["gateway"].env, "MOE_HTTP_PORT": str(port), "MOE_GATEWAY_WORKERS": "1",
+           "MOE_PROMETHEUS_URL": prom.url, "MOE_OPS_LATENCY_WINDOW": "30m"}
+    gateway = ServiceProcess("gateway", port, env)
+    try:
+        gateway.start()
+        gateway.wait_ready()
+        yield gateway.url
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def keys(infra: dict[str, str]) -> dict[str, str]:
+    return {role: asyncio.run(_create_key(infra["postgres"], role, "tenant-e2e")) for role in ("admin", "user")}
+
+
+@pytest.fixture(scope="module")
+def store(infra: dict[str, str]) -> Iterator[Redis]:
+    client = Redis.from_url(infra["redis"], decode_responses=True)
+    yield client
+    client.close()
+
+
+def _get(url: str, key: str | None, **params: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.get(url, headers=headers, params=params, timeout=60)
+
+
+def _ask(base_url: str, key: str, question: str) -> Any:
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, timeout=60)
+    return client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": question}])
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_operator_endpoints_refuse_users_and_anonymous_callers(path: str, ops_gateway: str,
+                                                              keys: dict[str, str]) -> None:
+    refused = _get(f"{ops_gateway}{path}", keys["user"])
+    assert refused.status_code == 403
+    assert refused.json()["error"]["type"] == "permission_error"
+    assert refused.json()["error"]["code"] == "insufficient_role"
+    anonymous = _get(f"{ops_gateway}{path}", None)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "invalid_api_key"
+    answered = _get(f"{ops_gateway}{path}", keys["admin"])
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["object"] == "list"
+
+
+def test_providers_show_health_latency_loaded_models_and_breaker(
+        ops_gateway: str, fleet: Fleet, keys: dict[str, str], prom: Prom, scripted: Scripted,
+        scripted_server_b: Scripted, store: Redis) -> None:
+    m = f"P{uuid.uuid4().hex[:8]}"
+    scripted.script([{"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Answer {m}"))},
+                     {"model": "expert-model", "contains": m, "reply": f"Fine {m}.\nCONFIDENCE: high"}])
+    gateway = fleet["gateway"].url
+    _ask(gateway, keys["user"], f"First question {m}")  # Prometheus sees the series, then its increase
+    prom.wait_at_least('sum(moe_inference_seconds_count{server="scripted"})', 1)
+    before = prom.value('sum(moe_inference_seconds_count{server="scripted"})')
+    _ask(gateway, keys["user"], f"Second question {m}")
+    prom.wait_at_least('sum(moe_inference_seconds_count{server="scripted"})', before + 1)
+
+    body = _get(f"{ops_gateway}/v1/admin/providers", keys["admin"]).json()
+    servers = {s["name"]: s for s in body["data"]}
+    assert set(servers) == {"scripted", "scripted-b"}  # every configured server
+    assert body["latency_source"].startswith("prometheus")
+    a = servers["scripted"]
+    assert a["healthy"] and a["probe"]["healthy"] and a["breaker"] == {"state": "closed"}
+    assert {"planner-model", "expert-model", "judge-model"} <= set(a["loaded_models"])
+    latency = a["latency_s"]
+    assert latency is not None and 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+
+    namespace = fleet["gateway"].env["MOE_TOPIC_NAMESPACE"]
+    scripted_server_b.state.down()
+    try:
+        _switch(fleet, enabled=False)
+        b = {s["name"]: s for s in _get(f"{ops_gateway}/v1/admin/providers", keys["admin"]).json()["data"]}
+        assert b["scripted-b"]["breaker"]["state"] == "disabled"
+        assert not b["scripted-b"]["healthy"] and not b["scripted-b"]["probe"]["healthy"]  # it answers 503 now
+        _switch(fleet, enabled=True)
+        store.set(f"inference:{namespace}:down:scripted-b", "HTTP 503 from scripted-b", px=120_000)  # a failed call
+        b = {s["name"]: s for s in _get(f"{ops_gateway}/v1/admin/providers", keys["admin"]).json()["data"]}
+        assert b["scripted-b"]["breaker"]["state"] == "open"
+        assert b["scripted-b"]["breaker"]["reason"] == "HTTP 503 from scripted-b"
+        assert 0 < b["scripted-b"]["breaker"]["retry_in_s"] <= 120
+    finally:
+        store.delete(f"inference:{namespace}:down:scripted-b")
+        _switch(fleet, enabled=True)
+        scripted_server_b.state.up()
+
+
+def _switch(fleet: Fleet, *, enabled: bool) -> None:
+    """The operator's switch of scripted-b (what the console's fleet page sets)."""
+    async def switch() -> None:
+        redis = AsyncRedis.from_url(fleet["gateway"].env["MOE_REDIS_URL"], decode_responses=True)
+        try:
+            await Switches(redis, fleet["gateway"].env["MOE_TOPIC_NAMESPACE"]).set("server", "scripted-b",
+                                                                                 enabled=enabled)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(switch())
+
+
+def _patterns(url: str, key: str) -> dict[tuple[str, ...], dict[str, Any]]:
+    body = _get(f"{url}/v1/admin/planner-patterns", key, category="data_analyst", limit=100).json()
+    return {tuple(p["pattern"]): p for c in body["data"] for p in c["patterns"]}
+
+
+def test_planner_patterns_count_the_cached_plans_and_their_ratings(
+        ops_gateway: str, fleet: Fleet, keys: dict[str, str], scripted: Scripted) -> None:
+    m = f"Q{uuid.uuid4().hex[:8]}"
+    shape = ("expert:data_analyst", "expert:general")
+    scripted.script([
+        {"model": "planner-model", "contains": m,
+         "reply": plan_reply(("data_analyst", f"Compute {m}"), ("general", f"Explain {m}"))},
+        {"contains": m, "reply": f"Done {m}.\nCONFIDENCE: high"}])
+    before = _patterns(ops_gateway, keys["admin"]).get(shape, {"plans": 0, "ratings": 0})
+    answer = _ask(fleet["gateway"].url, keys["user"], f"Average of 3 and 5, and why? {m}")
+    rated = httpx.post(f"{fleet['gateway'].url}/v1/feedback", headers={"Authorization": f"Bearer {keys['user']}"},
+                       json={"response_id": answer.id, "rating": 4}, timeout=30)
+    assert rated.status_code == 202, rated.text
+    after = _patterns(ops_gateway, keys["admin"])[shape]
+    assert after["plans"] == before["plans"] + 1
+    assert after["ratings"] == before["ratings"] + 1 and after["mean_rating"] is not None
+    assert after["planner_models"] == ["planner-model"]
+    bad = _get(f"{ops_gateway}/v1/admin/planner-patterns", keys["admin"], limit=0)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "limit"
+
+
+def test_ontology_gaps_and_graph_runs_answer_admins(ops_gateway: str, keys: dict[str, str]) -> None:
+    gaps = _get(f"{ops_gateway}/v1/admin/ontology-gaps", keys["admin"])
+    assert gaps.status_code == 200 and set(gaps.json()["counts"]) == {"open", "healed", "rejected"}
+    bad = _get(f"{ops_gateway}/v1/admin/ontology-gaps", keys["admin"], state="forgotten")
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "state"
+    runs = _get(f"{ops_gateway}/v1/admin/graph-runs", keys["admin"], outcome="ok")
+    assert runs.status_code == 200 and all(r["outcome"] == "ok" for r in runs.json()["data"])
