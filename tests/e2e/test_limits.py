@@ -1,5 +1,7 @@
 """Limits and budgets on a gateway of two replicas (real Redis, Postgres and Kafka; a BusDriver plays the
-fleet and sets each Answer's usage): no overspend under concurrency, key and tenant limits, 429 with
+fleet and sets each Answer's usage): a request reserves its token cap (as much as the limits have room for, at
+least its estimate) and opens it as its token budget (tests/e2e/test_budget_fleet.py: through the real fleet),
+no overspend under concurrency, key and tenant limits, 429 with
 Retry-After in the OpenAI and Anthropic envelopes (and through the Responses API), cost budgets from
 configured prices, and GET /v1/usage with the same figures in Prometheus."""
 
@@ -15,9 +17,11 @@ import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
 
 from gateway.metering import estimate
 from moe_core.contracts import ChatMessage, ChatRequest, GenerationParams, Usage, deadline_in
+from moe_core.token_budget import BudgetExhausted, TokenBudgets
 from tests.e2e.accounts_fixtures import Admin  # the fixtures: tests/e2e/conftest.py
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
@@ -69,11 +73,11 @@ async def _usage(gateway: ServiceProcess, key: str, query: str = "", expect: int
 
 
 async def test_concurrent_requests_never_overspend_a_nearly_spent_budget(
-        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin) -> None:
+        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin, redis: Redis) -> None:
     tenant = await admin.tenant()
     m = f"C{uuid.uuid4().hex[:8]}"
-    each = _estimate(f"Question {m}-0", 50)  # every concurrent request reserves exactly this
-    budget = 40 + 2 * each + each - 1  # after the first request (40 tokens) exactly two more fit
+    each = _estimate(f"Question {m}-0", 50)  # the least a request must be able to reserve
+    budget = 40 + 3 * each - 1  # after the first request (40 tokens): room for one request's cap
     key = await admin.key(tenant, limits={"tokens_per_day": budget})
     await _ask(accounts_gateway, accounts_driver, key["secret"], (30, 10))
 
@@ -81,22 +85,25 @@ async def test_concurrent_requests_never_overspend_a_nearly_spent_budget(
     calls = [asyncio.create_task(client.chat.completions.create(
         model=MODE, max_tokens=50, messages=[{"role": "user", "content": f"Question {m}-{i}"}])) for i in range(6)]
     deadline = time.monotonic() + 30
-    while sum(c.done() for c in calls) < 4 and time.monotonic() < deadline:  # the refused ones come back at once
+    while sum(c.done() for c in calls) < 5 and time.monotonic() < deadline:  # the refused ones come back at once
         await asyncio.sleep(0.05)
     admitted = [r for r in accounts_driver.requests if m in r.messages[0].content]
-    while len(admitted) < 2 and time.monotonic() < deadline:  # the admitted ones reach the bus
+    while not admitted and time.monotonic() < deadline:  # the admitted one reaches the bus
         await asyncio.sleep(0.05)
         admitted = [r for r in accounts_driver.requests if m in r.messages[0].content]
-    assert len(admitted) == 2 and sum(c.done() for c in calls) == 4, "two admitted, four refused"
-    for request in admitted:  # each uses exactly its reservation
-        await accounts_driver.answer(request, "ok", usage=Usage(prompt_tokens=each - 50, completion_tokens=50))
+    assert len(admitted) == 1 and sum(c.done() for c in calls) == 5, "one admitted with what is left, five refused"
+    budgets = TokenBudgets(redis, accounts_gateway.env["MOE_TOPIC_NAMESPACE"])
+    assert await budgets.left(admitted[0].response_id) == 3 * each - 1  # its cap: all the room there was
+    await accounts_driver.answer(admitted[0], "ok", usage=Usage(prompt_tokens=each - 50, completion_tokens=50))
     results = await asyncio.gather(*calls, return_exceptions=True)
     refused = [r for r in results if isinstance(r, openai.RateLimitError)]
-    assert len(refused) == 4 and len([r for r in results if not isinstance(r, Exception)]) == 2
+    assert len(refused) == 5 and len([r for r in results if not isinstance(r, Exception)]) == 1
     assert all(r.code == "rate_limit_exceeded" and int(r.response.headers["retry-after"]) >= 1 for r in refused)
+    assert await budgets.left(admitted[0].response_id) == 0  # settled: closed, no late model call runs
 
     totals = (await _usage(accounts_gateway, key["secret"]))["totals"]
-    assert totals["total_tokens"] == 40 + 2 * each <= budget and totals["requests"] == 3
+    assert totals["total_tokens"] == 40 + each <= budget and totals["requests"] == 2
+    await _ask(accounts_gateway, accounts_driver, key["secret"], (each - 50, 50))  # the refund made room again
     with pytest.raises(openai.RateLimitError):  # what is left is less than one more request
         await client.chat.completions.create(model=MODE, max_tokens=50,
                                              messages=[{"role": "user", "content": f"Question {m}-9"}])
@@ -221,19 +228,23 @@ async def test_usage_by_day_mode_and_model_with_the_same_figures_in_prometheus(
     assert await _metric_sum(accounts_gateway, "moe_gateway_usage_tokens_total", {**labels, "kind": "prompt"}) == 34
 
 
-async def test_a_request_abandoned_before_its_answer_is_charged_its_reservation(
-        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin) -> None:
+async def test_a_request_abandoned_before_its_answer_is_charged_what_its_model_calls_held(
+        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin, redis: Redis) -> None:
     key = await admin.key(await admin.tenant())
     m = f"A{uuid.uuid4().hex[:8]}"
     body = {"model": MODE, "stream": True, "max_tokens": 50, "messages": [{"role": "user", "content": f"Question {m}"}]}
+    budgets = TokenBudgets(redis, accounts_gateway.env["MOE_TOPIC_NAMESPACE"])
     async with httpx.AsyncClient(timeout=30) as http, http.stream(
             "POST", f"{accounts_gateway.url}/v1/chat/completions", json=body,
             headers={"Authorization": f"Bearer {key['secret']}"}) as response:
         assert response.status_code == 200
         request = await accounts_driver.request(m)
+        assert await budgets.take(request.response_id, 300, 40) == 40  # a stage's model call holds 340
     await accounts_driver.cancel(request.response_id)  # the gateway saw the client go
     deadline = time.monotonic() + 15
     while (totals := (await _usage(accounts_gateway, key["secret"]))["totals"])["requests"] == 0:
         assert time.monotonic() < deadline, "the abandoned request was never charged"
         await asyncio.sleep(0.1)
-    assert totals["total_tokens"] == _estimate(f"Question {m}", 50)
+    assert totals["total_tokens"] == 340
+    with pytest.raises(BudgetExhausted):  # closed: no further model call of that request runs
+        await budgets.take(request.response_id, 1, 1)

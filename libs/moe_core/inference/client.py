@@ -21,8 +21,10 @@ from moe_core.inference import tools as tool_wire
 from moe_core.inference.config import InferenceConfig, InferenceServer, ModelRef
 from moe_core.inference.errors import InferenceError
 from moe_core.inference.fleet import InferenceFleet, Slot, order_servers
+from moe_core.observability import current_response_id
 from moe_core.observability.metrics import INFERENCE_FAILOVERS, INFERENCE_SECONDS, INFERENCE_TOKENS
 from moe_core.settings import FleetSettings
+from moe_core.token_budget import BudgetExhausted, TokenBudgets, prompt_bound
 
 FLEET_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 
@@ -52,24 +54,36 @@ class StreamDelta:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # on the last delta: the assembled calls
 
 
+@dataclass
+class Held:
+    """What one model call holds of its request's token budget (moe_core.token_budget)."""
+
+    response_id: str
+    tokens: int
+    max_tokens: int
+
+
 class InferenceClient:
-    """fleet: optional shared state (Redis) that orders servers by health, affinity, loaded models and load."""
+    """fleet: optional shared state (Redis) that orders servers by health, affinity, loaded models and load.
+    budgets: the requests' token budgets (Redis); every call of a request that has one holds its bound first."""
 
     def __init__(self, config: InferenceConfig, http: httpx.AsyncClient | None = None,
-                 fleet: InferenceFleet | None = None) -> None:
+                 fleet: InferenceFleet | None = None, budgets: TokenBudgets | None = None) -> None:
         self.config = config
         self.fleet = fleet
+        self.budgets = budgets
         self._http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
 
     @classmethod
     def from_settings(cls, settings: FleetSettings, redis: Redis | None = None) -> InferenceClient:
         """With a Redis client the fleet state is used (and `run_heartbeat` may be started)."""
-        fleet = None
+        fleet = budgets = None
         if redis is not None:
             fleet = InferenceFleet(redis, settings.topic_namespace, unhealthy_s=settings.inference_unhealthy_s,
                                    affinity_ttl_s=settings.inference_affinity_ttl_s,
                                    heartbeat_s=settings.inference_heartbeat_s)
-        return cls(InferenceConfig.from_settings(settings), fleet=fleet)
+            budgets = TokenBudgets(redis, settings.topic_namespace)
+        return cls(InferenceConfig.from_settings(settings), fleet=fleet, budgets=budgets)
 
     async def run_heartbeat(self) -> None:
         """Poll every configured server for health and loaded models (runs until cancelled)."""
@@ -107,6 +121,19 @@ class InferenceClient:
             "tools": tools or None,
             "tool_choice": tool_choice if tools else None,
         }
+        held = await self._hold(messages, (tools or []) + ([json_schema] if json_schema else []), max_tokens)
+        if held is not None:
+            call["max_tokens"] = held.max_tokens
+        used = 0
+        try:
+            completion = await self._chat(refs, call, timeout_s, user)
+            used = completion.usage.total_tokens
+            return completion
+        finally:
+            await self._release(held, used)
+
+    async def _chat(self, refs: list[ModelRef], call: dict[str, Any], timeout_s: float | None,
+                    user: str | None) -> Completion:
         errors: list[InferenceError] = []
         for ref, server in await self._ordered_targets(refs, user):
             for attempt in range(server.max_retries + 1):
@@ -144,6 +171,20 @@ class InferenceClient:
         With tools, the model's tool calls are assembled and delivered on the last (done) delta."""
         call = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature,
                 "tools": tools or None, "tool_choice": tool_choice if tools else None}
+        held = await self._hold(messages, tools, max_tokens)
+        if held is not None:
+            call["max_tokens"] = held.max_tokens
+        used = held.tokens if held else 0  # a stream left before its end keeps all it held
+        try:
+            async for delta in self._stream(refs, call, timeout_s, user):
+                if delta.done:  # without usage from the server, the call keeps all it held
+                    used = delta.usage.total_tokens if delta.usage else (held.tokens if held else 0)
+                yield delta
+        finally:
+            await self._release(held, used)
+
+    async def _stream(self, refs: list[ModelRef], call: dict[str, Any], timeout_s: float | None,
+                      user: str | None) -> AsyncIterator[StreamDelta]:
         errors: list[InferenceError] = []
         for ref, server in await self._ordered_targets(refs, user):
             started = False
@@ -160,6 +201,28 @@ class InferenceClient:
                     raise
                 errors.append(exc)
         raise _combine(errors, refs)
+
+    async def _hold(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                    max_tokens: int | None) -> Held | None:
+        """Hold this call's bound (prompt + max_tokens) of the current request's token budget, if it has one."""
+        response_id = current_response_id()
+        if self.budgets is None or response_id == "-":
+            return None
+        prompt = prompt_bound(messages, tools)
+        try:
+            granted = await self.budgets.take(response_id, prompt, max_tokens)
+        except BudgetExhausted as exc:
+            raise InferenceError("budget", str(exc)) from exc
+        except FLEET_ERRORS as exc:  # never spend what cannot be counted
+            raise InferenceError("budget", f"the request's token budget cannot be checked: {exc}") from exc
+        return None if granted is None else Held(response_id, prompt + granted, granted)
+
+    async def _release(self, held: Held | None, used: int) -> None:
+        if held is not None and self.budgets is not None:
+            try:
+                await self.budgets.give_back(held.response_id, held.tokens - used)
+            except FLEET_ERRORS as exc:  # what it held stays spent: never more than the budget
+                log.warning("token budget of %s not given back: %s", held.response_id, exc)
 
     def _targets(self, refs: list[ModelRef]) -> list[tuple[ModelRef, InferenceServer]]:
         targets = [(ref, server) for ref in refs for server in self.config.candidates(ref)]

@@ -1,10 +1,12 @@
 """Rate limits and budgets per key and per tenant, enforced atomically in Redis.
 
-Before a request enters the fleet its estimate is *reserved*: one Lua script checks every counter of the
-key and of its tenant (requests and tokens this minute, tokens and cost this UTC day and month) and, only
-if all of them stay within their limits, adds the estimate to all of them. Concurrent requests cannot
-overspend: each sees the reservations of the others. When the Answer arrives the reservation is
-*settled*: the difference between the Answer's usage and the estimate is added (usually a refund).
+Before a request enters the fleet its token cap is *reserved*: one Lua script checks every counter of the
+key and of its tenant (requests and tokens this minute, tokens and cost this UTC day and month) and adds
+the cap to all of them — the tokens wanted, or as many as every limit still has room for, never fewer than
+the request's own estimate (else 429). Concurrent requests cannot overspend: each sees the reservations of
+the others. The cap becomes the request's token budget in the fleet (moe_core.token_budget), which its
+model calls together cannot exceed. When the Answer arrives the reservation is *settled*: the difference
+between the Answer's usage and the cap is added (a refund).
 """
 
 from __future__ import annotations
@@ -25,16 +27,31 @@ MAX_RATE = 10_000_000  # requests per minute: anything above is a typo, not a li
 MAX_TOKENS = 10**13
 MAX_COST = 10**9
 
+# ARGV: tokens wanted, tokens at least, cost micros per token, then (limit, kind, ttl) per counter. Grants the
+# tokens wanted, or as many as every token and cost counter has room for (never fewer than the least).
 RESERVE = """
+local want, least, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local grant = want
 for i = 1, #KEYS do
-  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if current + tonumber(ARGV[3 * i - 1]) > tonumber(ARGV[3 * i - 2]) then return i end
+  local limit, kind = tonumber(ARGV[3 * i + 1]), ARGV[3 * i + 2]
+  local room = limit - tonumber(redis.call('GET', KEYS[i]) or '0')
+  if kind == 'cost' then
+    if rate > 0 then room = math.floor(room / rate) else room = grant end
+  end
+  if kind == 'requests' then
+    if room < 1 then return {i, 0} end
+  else
+    if room < least then return {i, 0} end
+    if room < grant then grant = room end
+  end
 end
 for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], ARGV[3 * i - 1])
-  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3 * i]) end
+  local kind, amount = ARGV[3 * i + 2], grant
+  if kind == 'requests' then amount = 1 elseif kind == 'cost' then amount = math.ceil(grant * rate) end
+  redis.call('INCRBY', KEYS[i], amount)
+  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3 * i + 3]) end
 end
-return 0
+return {0, grant}
 """
 SETTLE = """
 for i = 1, #KEYS do
@@ -72,6 +89,11 @@ class ModelPrice(BaseModel):
     def micros(self, prompt_tokens: int, completion_tokens: int) -> int:
         """Cost in millionths of the currency unit (a price per 1M tokens is micro-units per token)."""
         return math.ceil(prompt_tokens * self.input + completion_tokens * self.output)
+
+    @property
+    def micros_per_token(self) -> float:
+        """The most one token can cost (input or output): what a cap of tokens may cost at most."""
+        return max(self.input, self.output)
 
 
 class LimitExceeded(OpenAIError):
@@ -160,17 +182,17 @@ class Limiter:
                                    window, limit))
         return out
 
-    async def reserve(self, counters: list[Counter], tokens: int, cost_micros: int) -> Reservation:
-        """Reserve atomically, or raise LimitExceeded naming the first limit that would be exceeded."""
-        amounts = [_amount(c, 1, tokens, cost_micros) for c in counters]
-        args: list[int] = []
-        for counter, amount in zip(counters, amounts, strict=True):
-            args += [counter.limit, amount, counter.window.ttl_s]
-        refused = int(await self._reserve(keys=[c.key for c in counters], args=args))
+    async def reserve(self, counters: list[Counter], want: int, least: int, micros_per_token: float) -> Reservation:
+        """Reserve atomically `want` tokens, or fewer (as many as every limit has room for, at least `least`),
+        and their cost at `micros_per_token`; or raise LimitExceeded naming the first limit without room."""
+        args: list[int | float | str] = [want, least, micros_per_token]
+        for counter in counters:
+            args += [counter.limit, counter.kind, counter.window.ttl_s]
+        refused, grant = (int(v) for v in await self._reserve(keys=[c.key for c in counters], args=args))
         if refused:
             counter = counters[refused - 1]
             raise LimitExceeded(counter.scope, counter.limit_name, counter.window.retry_after_s)
-        return Reservation(counters, tokens, cost_micros)
+        return Reservation(counters, grant, math.ceil(grant * micros_per_token))
 
     async def settle(self, reservation: Reservation, tokens: int, cost_micros: int, *, requests: int = 1) -> None:
         """Replace the reservation by what was used (requests=0 also gives the request back)."""

@@ -1,10 +1,15 @@
 """The limits hook of the chat flow: reserve before a request enters the fleet, settle on its Answer.
 
-`reserve` runs in ChatService.start for every API (chat completions, messages, responses): the estimate
-is `(prompt estimate + max tokens) x MOE_LIMIT_RESERVE_MULTIPLIER`, and its cost when the model has a price.
-`settling` wraps the answers subscriber: the Answer's usage replaces the reservation and is recorded (usage
-table, Prometheus) before the client sees the answer. A request abandoned before its Answer (client gone,
-deadline) is charged its reservation: the fleet may have spent it.
+`reserve` runs in ChatService.start for every API (chat completions, messages, responses). It reserves the
+request's token cap: MOE_LIMIT_REQUEST_TOKENS (or the request's own estimate, `(prompt estimate + max tokens)
+x MOE_LIMIT_RESERVE_MULTIPLIER`, if larger), or as much as the key's and tenant's limits have room for — never
+less than the estimate (else 429) — and its cost at the model's dearer price per token. The cap is opened as
+the request's token budget (moe_core.token_budget): every model call of the request holds its bound from it
+before it runs, so the request's usage cannot exceed what was reserved. `settling` wraps the answers
+subscriber: the Answer's usage replaces the reservation and is recorded (usage table, Prometheus) before the
+client sees the answer; an Answer of a request whose budget ran out ends with finish_reason "length" and says
+so. A request abandoned before its Answer (client gone, deadline) is charged what its model calls used or
+still hold, and its budget is closed (no further call runs).
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from gateway.settings import GatewaySettings
 from gateway.usage import UsageStore
 from moe_core.contracts import Answer, ChatRequest
 from moe_core.observability.metrics import GATEWAY_LIMITED
+from moe_core.token_budget import TokenBudgets
 
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4
+BUDGET_TTL_MARGIN_S = 120  # the budget outlives the request's deadline (late stages find it spent, not absent)
+OUT_OF_BUDGET = "(Incomplete: this request's token budget of {tokens} tokens ran out before it could finish.)"
 
 
 @dataclass
@@ -57,6 +65,7 @@ class Metering:
         self.settings = settings
         self.limiter = limiter
         self.usage = usage
+        self.budgets = TokenBudgets(limiter.redis, settings.topic_namespace)
         self._held: dict[str, Held] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -70,13 +79,16 @@ class Metering:
             return
         prompt, completion = estimate(request, self.settings.limit_completion_tokens,
                                       self.settings.limit_reserve_multiplier)
+        least = prompt + completion
         price = self.price(model, request.mode)
-        cost = price.micros(prompt, completion) if price else 0
         tenant = request.tenant_id
         counters = self.limiter.counters([("key", key.id, key.limits), ("tenant", tenant, key.limits_of(tenant))],
                                          priced=price is not None)
+        ttl = math.ceil(request.remaining_seconds()) + BUDGET_TTL_MARGIN_S
         try:
-            reservation = await self.limiter.reserve(counters, prompt + completion, cost)
+            reservation = await self.limiter.reserve(counters, max(self.settings.limit_request_tokens, least), least,
+                                                     price.micros_per_token if price else 0.0)
+            await self.budgets.open(request.response_id, reservation.tokens, ttl)
         except LimitExceeded as exc:
             GATEWAY_LIMITED.labels(exc.scope, exc.limit).inc()
             raise
@@ -90,28 +102,44 @@ class Metering:
     def settling(self, deliver: Callable[[Answer], Awaitable[None]]) -> Callable[[Answer], Awaitable[None]]:
         """Wrap the answers subscriber: settle an Answer this replica holds a reservation for, then deliver."""
         async def on_answer(answer: Answer) -> None:
-            await self.settle(answer)
-            await deliver(answer)
+            await deliver(await self.settle(answer))
         return on_answer
 
-    async def settle(self, answer: Answer) -> None:
+    async def settle(self, answer: Answer) -> Answer:
+        """Charge the Answer's usage; the Answer as the client gets it (marked when its budget ran out)."""
         held = self._held.pop(answer.response_id, None)
-        if held is not None:
-            await self._charge(held, answer.usage.prompt_tokens, answer.usage.completion_tokens)
+        if held is None:
+            return answer
+        await self._charge(held, answer.usage.prompt_tokens, answer.usage.completion_tokens)
+        try:
+            exhausted = await self.budgets.exhausted(answer.response_id)
+            await self.budgets.close(answer.response_id)
+        except (RedisError, OSError) as exc:
+            log.warning("token budget of %s not closed: %s", answer.response_id, exc)
+            return answer
+        return out_of_budget(answer, held.reservation.tokens) if exhausted else answer
 
     def release(self, response_id: str, *, abandoned: bool, published: bool = True) -> None:
-        """The request ended without a settled Answer: abandoned (charged its reservation) or never
-        published (the reservation is given back)."""
+        """The request ended without a settled Answer: abandoned (charged what its model calls used or still
+        hold) or never published (the reservation is given back)."""
         held = self._held.pop(response_id, None)
         if held is None:
             return
-        if published and abandoned:
-            work = self._charge(held, held.prompt, held.completion)
-        else:
-            work = self.limiter.settle(held.reservation, 0, 0, requests=0)
+        work = self._abandon(held, response_id) if published and abandoned else self._give_back(held, response_id)
         task = asyncio.get_running_loop().create_task(self._quietly(work))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _abandon(self, held: Held, response_id: str) -> None:
+        """Close the budget (no further model call runs) and charge what it lost; all of it if unreadable."""
+        left = await self.budgets.close(response_id)
+        spent = held.reservation.tokens - (left if left is not None else 0)
+        prompt = min(held.prompt, spent)
+        await self._charge(held, prompt, spent - prompt)
+
+    async def _give_back(self, held: Held, response_id: str) -> None:
+        await self.limiter.settle(held.reservation, 0, 0, requests=0)
+        await self.budgets.close(response_id)
 
     async def _charge(self, held: Held, prompt: int, completion: int) -> None:
         cost = held.price.micros(prompt, completion) if held.price else None
@@ -131,3 +159,12 @@ class Metering:
     async def aclose(self) -> None:
         if self._background:
             await asyncio.wait(set(self._background), timeout=5)
+
+
+def out_of_budget(answer: Answer, tokens: int) -> Answer:
+    """An Answer whose request ran out of token budget: finish "length", and it says so plainly."""
+    note = OUT_OF_BUDGET.format(tokens=tokens)
+    if answer.tool_calls:
+        return answer.model_copy(update={"finish_reason": "length"})
+    content = f"{answer.content}\n\n{note}" if answer.content and answer.error is None else note
+    return answer.model_copy(update={"finish_reason": "length", "content": content, "error": None})

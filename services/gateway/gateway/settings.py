@@ -33,9 +33,12 @@ class GatewaySettings(MemorySettings, HousekeepingSettings, EdgeSettings,  # Edg
                                           "million tokens: enables cost budgets and spend in /v1/usage")
     limit_completion_tokens: int = Field(default=1024, ge=1, le=1_000_000, description="Limits: the completion "
                                          "tokens reserved for a request that sets no max_tokens")
-    limit_reserve_multiplier: float = Field(default=1.0, ge=0.1, le=1000, description="Limits: the reservation "
-                                            "is (prompt estimate + max tokens) x this (an orchestrated mode uses "
-                                            "several model calls)")
+    limit_reserve_multiplier: float = Field(default=1.0, ge=0.1, le=1000, description="Limits: a request's "
+                                            "estimate is (prompt estimate + max tokens) x this; it must fit in "
+                                            "every limit, else 429")
+    limit_request_tokens: int = Field(default=32768, ge=1, le=10_000_000, description="Limits: the token cap "
+                                      "reserved for a request (or its estimate, if larger; less when a limit has "
+                                      "less room): all its model calls together never use more")
     max_prompt_chars: int = Field(default=200_000, ge=1)
     neo4j_url: str = Field(default="bolt://127.0.0.1:7687",
                            validation_alias=AliasChoices("MOE_NEO4J_URL", "MOE_NEO4J_URI", "neo4j_url"),
