@@ -54,7 +54,10 @@ def cache_scope(request: ChatRequest) -> str | None:
     if len(turns) != 1 or turns[0].role != "user" or request.tools:
         return None
     system = "\n".join(m.content for m in request.messages if m.role in ("system", "developer"))
-    raw = "\x00".join([request.tenant_id, request.mode, system])
+    parts = [request.tenant_id, request.mode, system]
+    if request.template:  # another template's models give another answer (no key changes without one)
+        parts.append(f"template:{request.template}")
+    raw = "\x00".join(parts)
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 

@@ -46,6 +46,11 @@ class FleetSettings(BaseSettings):
         validation_alias=AliasChoices("EXPERT_TEMPLATES", "MOE_EXPERT_TEMPLATES"),
         description="JSON {category: [model refs]}, ordered by preference",
     )
+    expert_templates_file: str = Field(
+        default="policy/templates.yaml",
+        description="Named expert templates (YAML, moe_core.templates), selected per key or request; a relative "
+                    "path is looked up in the working directory, then the repository; empty = none",
+    )
     inference_heartbeat_s: float = Field(default=10.0, gt=0, description="Fleet: poll servers this often")
     inference_unhealthy_s: float = Field(default=15.0, gt=0, description="Fleet: skip a failed server this long")
     inference_affinity_ttl_s: int = Field(default=600, ge=1, description="Fleet: sticky user->server affinity")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fleetlib import api as fleetlib_api
@@ -22,6 +23,7 @@ from tests.support.fleet import Fleet
 from tests.support.namespaces import new_namespace
 
 REQUEST_TIMEOUT_S = 45
+TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "data" / "templates.yaml"
 
 
 async def _create_key(dsn: str, role: str, tenant: str) -> str:
@@ -52,6 +54,7 @@ def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: S
         "MOE_ROUTER_ENABLED": "false",
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "MOE_SCORE_MIN_RATINGS": "3",  # feedback journeys: a model is skipped after three bad ratings
+        "MOE_EXPERT_TEMPLATES_FILE": str(TEMPLATES_FILE),  # named expert templates (tests/e2e/test_templates.py)
     }
     fleet = Fleet(env)
     try:

@@ -36,6 +36,9 @@ class Envelope(BaseModel):
                                         "started (lineage: the run's START time); unset = not recorded")
     replay_of: str | None = Field(default=None, max_length=128, description="A replay of this earlier response_id "
                                   "(replay rerun): no cache, nothing learned into the graph")
+    template: str | None = Field(default=None, max_length=64, description="The named expert template the "
+                                 "request runs with (planner, expert and judge models; moe_core.templates); "
+                                 "unset = the global model assignments")
 
     def remaining_seconds(self, now: datetime | None = None) -> float:
         return (self.deadline_at - (now or utcnow())).total_seconds()
@@ -52,6 +55,7 @@ class Envelope(BaseModel):
             "trace": self.trace,
             "live": self.live,
             "replay_of": self.replay_of,
+            "template": self.template,
         }
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, TypeAdapter, field_validator
 
+from moe_core.inference.errors import InferenceError
 from moe_core.settings import FleetSettings
+
+if TYPE_CHECKING:
+    from moe_core.templates import ExpertTemplate
 
 
 class InferenceServer(BaseModel):
@@ -65,6 +69,8 @@ class InferenceConfig(BaseModel):
     servers: list[InferenceServer]
     roles: dict[str, list[ModelRef]] = Field(default_factory=dict)
     experts: dict[str, list[ModelRef]] = Field(default_factory=dict)
+    templates: dict[str, Any] = Field(default_factory=dict, description="Named expert templates "
+                                      "(moe_core.templates.ExpertTemplate), selected per request")
 
     @classmethod
     def from_settings(cls, settings: FleetSettings) -> InferenceConfig:
@@ -80,12 +86,34 @@ class InferenceConfig(BaseModel):
         roles = _parse_refs(settings.model_assignments)
         roles.setdefault("default", default)
         experts = _parse_refs(settings.expert_templates)
-        return cls(servers=servers, roles=roles, experts=experts)
+        from moe_core.templates import load_templates  # (it builds on this module's ModelRef)
 
-    def for_role(self, role: str) -> list[ModelRef]:
-        return self.roles.get(role) or self.roles["default"]
+        templates = load_templates(settings.expert_templates_file, servers)
+        return cls(servers=servers, roles=roles, experts=experts, templates=templates)
 
-    def for_expert(self, category: str) -> list[ModelRef]:
+    def template(self, name: str | None) -> ExpertTemplate | None:
+        """The named template (None without a name); InferenceError when this service does not know it."""
+        if not name:
+            return None
+        if name not in self.templates:
+            raise InferenceError("unknown_template", f"no expert template {name!r} is configured here "
+                                 f"(known: {', '.join(self.templates) or 'none'})")
+        return self.templates[name]
+
+    def for_role(self, role: str, template: str | None = None, fallback: str | None = None) -> list[ModelRef]:
+        """The role's models: the template's (role, then fallback), else the global role, fallback, default."""
+        chain = [role] + ([fallback] if fallback else [])
+        chosen = self.template(template)
+        for name in chain:
+            if chosen is not None and (refs := chosen.role(name)):
+                return list(refs)
+        return next((self.roles[name] for name in chain if self.roles.get(name)), self.roles["default"])
+
+    def for_expert(self, category: str, template: str | None = None) -> list[ModelRef]:
+        """A category's models: the template's (category, then general), else the global assignment."""
+        chosen = self.template(template)
+        if chosen is not None and (refs := chosen.experts.get(category) or chosen.experts.get("general")):
+            return list(refs)
         return self.experts.get(category) or self.experts.get("general") or self.for_role("default")
 
     def vision_refs(self) -> list[ModelRef]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class InferenceError(Exception):
-    """kind: timeout | connect | http_status | bad_response | no_server | cancelled."""
+    """kind: timeout | connect | http_status | bad_response | no_server | cancelled | unknown_template."""
 
     def __init__(self, kind: str, message: str, *, server: str = "", model: str = "", status: int = 0) -> None:
         super().__init__(f"{kind}: {message} (server={server or '-'}, model={model or '-'})")

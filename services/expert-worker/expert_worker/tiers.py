@@ -66,15 +66,19 @@ class TieredExpert:
         self.max_output_chars = max_output_chars
         self.parallel = parallel
 
-    async def refs(self, category: str, tenant_id: str | None = None) -> list[ModelRef]:
-        refs = self.inference.config.for_expert(category)
+    async def refs(self, category: str, tenant_id: str | None = None, template: str | None = None) -> list[ModelRef]:
+        refs = self.inference.config.for_expert(category, template)
         return await self.scores.usable(category, refs, tenant_id) if self.scores is not None else refs
 
     async def run(self, task: ExpertTask, messages: list[dict[str, Any]]) -> TaskResult:
         started = time.perf_counter()
         attempts: list[Attempt] = []
-        refs = (self.inference.config.vision_refs() if task.images  # a model that takes images
-                else await self.refs(task.category, task.tenant_id))
+        try:  # the request's expert template (moe_core.templates), else the global assignment
+            refs = (self.inference.config.vision_refs() if task.images  # a model that takes images
+                    else await self.refs(task.category, task.tenant_id, task.template))
+        except InferenceError as exc:  # a template this worker does not know: a clear failed result
+            attempts.append(Attempt(1, 0, error=exc))
+            refs = []
         for tier_refs in split_tiers(refs):
             tier = tier_refs[0].tier
             batch = groups(tier_refs, self.parallel)

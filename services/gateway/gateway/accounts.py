@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from redis.asyncio import Redis
 
+from gateway import template_select
 from gateway.admin_api import AdminApi
 from gateway.key_events import KeyEvents
 from gateway.keystore import KeyStore
@@ -26,7 +27,7 @@ class Accounts:
         self.metering = Metering(settings, self.limiter, self.usage)
         self.events = KeyEvents(redis, settings.topic_namespace, lambda: self.store().invalidate())
         self.router = APIRouter()
-        self.router.include_router(AdminApi(bus, store, self.events).router)
+        self.router.include_router(AdminApi(bus, store, self.events, template_select.load(settings)).router)
         self.router.include_router(UsageApi(self.usage, store, self.limiter).router)
 
     def usage(self) -> UsageStore:

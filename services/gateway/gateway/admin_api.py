@@ -7,7 +7,7 @@
     POST  /v1/admin/keys                    create a key (secret shown once)      -> 201 KeySecret
     GET   /v1/admin/keys[?tenant_id=]       list keys (never secrets)             -> KeyList
     GET   /v1/admin/keys/{id}               one key                               -> KeyOut
-    PATCH /v1/admin/keys/{id}               name, expiry, allowed models, limits  -> KeyOut
+    PATCH /v1/admin/keys/{id}               name, expiry, models, limits, template -> KeyOut
     POST  /v1/admin/keys/{id}/rotate        new secret, old one refused at once   -> KeySecret
     POST  /v1/admin/keys/{id}/revoke        refused fleet-wide from now on        -> KeyOut
 
@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from redis.exceptions import RedisError
 
+from gateway import template_select
 from gateway.admin_models import (
     KeyCreate,
     KeyList,
@@ -61,10 +62,12 @@ def _no_tenant(tenant_id: str) -> OpenAIError:
 
 
 class AdminApi:
-    def __init__(self, bus: Bus, store: Callable[[], KeyStore], events: KeyEvents) -> None:
+    def __init__(self, bus: Bus, store: Callable[[], KeyStore], events: KeyEvents,
+                 templates: template_select.Templates | None = None) -> None:
         self.bus = bus
         self.store = store
         self.events = events
+        self.templates = templates or {}  # the expert templates a key's default_template may name
         self.router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(self.admin)])
         r = self.router
         r.add_api_route("/tenants", self.create_tenant, methods=["POST"], status_code=201, response_model=TenantOut)
@@ -115,8 +118,10 @@ class AdminApi:
         for tenant_id in body.tenant_ids:
             if await store.tenant(tenant_id) is None:
                 raise _no_tenant(tenant_id)
+        self._check_template(body.default_template)
         key, secret = await store.create(body.name, body.role, body.tenant_ids, expires_at=_expiry(body),
-                                         allowed_models=body.allowed_models, limits=body.limits)
+                                         allowed_models=body.allowed_models, limits=body.limits,
+                                         default_template=body.default_template)
         await self._changed(request, "key.created", f"key:{key.id}", key.default_tenant,
                             KeyOut.of(key).model_dump(mode="json"))
         return KeySecret(**KeyOut.of(key).model_dump(), secret=secret)
@@ -131,14 +136,20 @@ class AdminApi:
         return KeyOut.of(key)
 
     async def update_key(self, key_id: str, body: KeyUpdate, request: Request) -> KeyOut:
+        self._check_template(body.default_template)
         key = await self.store().update(
             key_id, name=body.name, expires_at=_expiry(body), clear_expiry=body.clear_expiry,
-            allowed_models=body.allowed_models, clear_models=body.clear_allowed_models, limits=body.limits)
+            allowed_models=body.allowed_models, clear_models=body.clear_allowed_models, limits=body.limits,
+            default_template=body.default_template, clear_template=body.clear_default_template)
         if key is None:
             raise _no_key(key_id)
         await self._changed(request, "key.updated", f"key:{key_id}", key.default_tenant,
                             body.model_dump(mode="json", exclude_unset=True))
         return KeyOut.of(key)
+
+    def _check_template(self, name: str | None) -> None:
+        if name is not None and name not in self.templates:
+            raise template_select.not_found(name, self.templates, "default_template")
 
     async def rotate_key(self, key_id: str, request: Request) -> KeySecret:
         rotated = await self.store().rotate(key_id)

@@ -52,6 +52,9 @@ class _KeySettings(BaseModel):
                                           description="Alternative to expires_at")
     allowed_models: list[str] | None = Field(default=None, min_length=1, max_length=100,
                                              description="Model ids (modes or mapped client ids); unset: all")
+    default_template: str | None = Field(default=None, min_length=1, max_length=64,
+                                         description="The expert template (moe_core.templates) the key's requests "
+                                                     "use unless they name one; unset: the global models")
 
     @model_validator(mode="after")
     def _one_expiry(self) -> _KeySettings:
@@ -77,6 +80,7 @@ class KeyUpdate(_KeySettings):
     limits: Limits | None = Field(default=None, description="Replaces the key's limits")
     clear_expiry: bool = Field(default=False, description="Remove the expiry")
     clear_allowed_models: bool = Field(default=False, description="Allow every model again")
+    clear_default_template: bool = Field(default=False, description="Back to the global models")
 
 
 class KeyOut(BaseModel):
@@ -94,6 +98,7 @@ class KeyOut(BaseModel):
     rotated_at: datetime | None
     allowed_models: list[str] | None
     limits: Limits
+    default_template: str | None = None
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyOut:
@@ -103,7 +108,7 @@ class KeyOut(BaseModel):
                    created_at=key.created_at, expires_at=key.expires_at, revoked_at=key.revoked_at,
                    rotated_at=key.rotated_at,
                    allowed_models=list(key.allowed_models) if key.allowed_models is not None else None,
-                   limits=key.limits)
+                   limits=key.limits, default_template=key.default_template)
 
 
 class KeySecret(KeyOut):

@@ -20,11 +20,11 @@ from starlette.requests import Request
 from gateway.anthropic_api import MessagesRequest, error_body, message_body, stop_reason, usage_body
 from gateway.chat import ChatService, final_answer
 from gateway.images import ImageInput
-from gateway.model_map import resolve_mode
 from gateway.openai_api import OpenAIError, answer_error
 from gateway.openai_chat import SSE_HEADERS
 from gateway.session import RequestRun
 from gateway.stream_registry import resumable
+from gateway.template_select import header_template, resolve
 from gateway.token_count import count_prompt
 from gateway.tools import tool_calls, tool_use_block
 from gateway.transcript import Done, KeepAlive, Text
@@ -42,7 +42,7 @@ async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: st
     run = await chat.start(
         mode=body.model, messages=body.chat_messages(images), tenant_id=tenant_id, params=body.params(),
         stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.openai_tool_choice(),
-        timeout_s=timeout_s, images=images,
+        timeout_s=timeout_s, template=header_template(http), images=images,
     )
     thinking = body.wants_thinking(chat.settings.anthropic_thinking)
     headers = {"request-id": run.request.response_id}
@@ -54,15 +54,16 @@ async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: st
     answer = await final_answer(run, http, "messages")
     if answer is None:
         return Response(status_code=499, background=run.background())
-    return JSONResponse(message_body(body.model, answer, thinking), headers=headers, background=run.background())
+    return JSONResponse(message_body(body.model, answer, thinking, run.stop_sequence), headers=headers,
+                        background=run.background())
 
 
 def count_tokens(body: MessagesRequest, model_map: Mapping[str, str]) -> JSONResponse:
     """POST /v1/messages/count_tokens: the prompt's tokens (gateway.token_count), nothing is generated."""
-    mode = resolve_mode(body.model, model_map)
-    if mode is None:
+    found = resolve(body.model, model_map)  # also `<mode>@<template>`
+    if found is None:
         raise OpenAIError(404, f"The model '{body.model}' does not exist", param="model", code="model_not_found")
-    GATEWAY_REQUESTS.labels("count_tokens", mode, "200").inc()
+    GATEWAY_REQUESTS.labels("count_tokens", found[0], "200").inc()
     return JSONResponse({"input_tokens": count_prompt(body.chat_messages([]), body.tool_defs())})
 
 
@@ -145,7 +146,8 @@ class AnthropicStream:
                                        "partial_json": json.dumps(block["input"], ensure_ascii=False)}))
         frames += self._stop()
         frames.append(_event("message_delta", {
-            "type": "message_delta", "delta": {"stop_reason": stop_reason(answer), "stop_sequence": None},
+            "type": "message_delta", "delta": {"stop_reason": stop_reason(answer, self.run.stop_sequence),
+                                               "stop_sequence": None if answer.tool_calls else self.run.stop_sequence},
             "usage": usage_body(answer)}))
         frames.append(_event("message_stop", {"type": "message_stop"}))
         GATEWAY_REQUESTS.labels("messages", self.mode, "200").inc()

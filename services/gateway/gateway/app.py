@@ -15,6 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import template_select
 from gateway.accounts import Accounts
 from gateway.anthropic_api import CountTokensRequest, parse_messages_request
 from gateway.anthropic_chat import count_tokens, create_message, error_response
@@ -29,7 +30,6 @@ from gateway.graph_api import GraphApi
 from gateway.keystore import KeyStore
 from gateway.knowledge_api import KnowledgeApi
 from gateway.memory_api import MemoryApi
-from gateway.model_map import resolve_mode
 from gateway.openai_api import MODES, OpenAIError, parse_request
 from gateway.openai_chat import complete
 from gateway.ops_api import OpsApi
@@ -207,17 +207,21 @@ def create_app(
     async def list_models(request: Request) -> dict[str, object]:
         await authenticate(request, holder["store"])
         # One body both SDKs read: OpenAI's list plus Anthropic's paging fields.
-        ids = list(MODES)
-        return {"object": "list", "data": [_model(m) for m in ids], "has_more": False, "first_id": ids[0],
+        ids = list(MODES) + template_select.model_ids(chat.templates)  # moe-orchestrator@<expert template>
+        return {"object": "list", "data": [_model(m, chat.templates) for m in ids], "has_more": False,
+                "first_id": ids[0],
                 "last_id": ids[-1]}
 
     @app.get("/v1/models/{model_id}")
     async def get_model(model_id: str, request: Request) -> dict[str, object]:
         await authenticate(request, holder["store"])
-        mode = resolve_mode(model_id, settings.model_map)  # a client's own id (model map) answers too
-        if mode is None:
+        found = template_select.resolve(model_id, settings.model_map)  # a client's own id (model map), @template
+        if found is None:
             raise OpenAIError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
-        return {**_model(mode), "id": model_id, "display_name": model_id}
+        mode, _, name = found
+        if name is not None and name not in chat.templates:
+            raise template_select.not_found(name, chat.templates, "model")
+        return {**_model(f"{mode}@{name}" if name else mode, chat.templates), "id": model_id, "display_name": model_id}
 
     return app
 
@@ -255,8 +259,8 @@ def _timeout_header(request: Request) -> float | None:
     return value
 
 
-def _model(mode: str) -> dict[str, object]:
+def _model(mode: str, templates: template_select.Templates) -> dict[str, object]:
     """A model entry in the OpenAI shape, with Anthropic's fields (type, display_name, created_at) too."""
     return {"id": mode, "object": "model", "created": CREATED, "owned_by": "moe-sovereign", "type": "model",
             "display_name": mode, "created_at": CREATED_AT,
-            "description": MODES[mode]}
+            "description": template_select.describe(mode, templates)}

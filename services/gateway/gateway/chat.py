@@ -12,11 +12,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from gateway import template_select
 from gateway.auth import current_key
 from gateway.housekeeping import Housekeeping
 from gateway.images import ImageInput, ImageIntake
 from gateway.metering import Metering
-from gateway.model_map import resolve_mode
 from gateway.openai_api import OpenAIError, answer_error
 from gateway.pending import Pending
 from gateway.session import ClientGone, RequestRun
@@ -51,6 +51,7 @@ class ChatService:
         self.on_local_answer = on_local_answer
         self._background: set[asyncio.Task[None]] = set()
         self.streams: StreamRegistry | None = None  # resumable streams (gateway.resume): Cancel waits its grace
+        self.templates = template_select.load(settings)  # named expert templates, checked at start-up
 
     async def start(
         self,
@@ -64,17 +65,20 @@ class ChatService:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         timeout_s: float | None = None,
+        template: str | None = None,
         images: list[ImageInput] | None = None,
     ) -> RequestRun:
         """Validate and publish one request; the returned run must be closed when the connection ends.
-        timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured."""
+        timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured.
+        template: the X-MOE-Template header (gateway.template_select: the model id's @suffix comes first)."""
         client_model = mode
-        resolved = resolve_mode(mode, self.settings.model_map)  # a client's own model id -> our mode
-        if resolved is None:
+        found = template_select.resolve(mode, self.settings.model_map)  # a client's own id -> our mode (@template)
+        if found is None:
             raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
-        mode = resolved
+        mode, model_id, named = found
         key = current_key.get()  # the verified key of this request (gateway.auth)
-        if key is not None and not (key.allows(mode) or key.allows(client_model)):
+        template = template_select.choose(named, template, key.default_template if key else None, self.templates)
+        if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
             raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
                               param="model", code="model_not_allowed")
         if images:  # checked, stored beside the bus; the messages carry references (gateway.images)
@@ -90,7 +94,7 @@ class ChatService:
         request = ChatRequest(
             response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(min(timeout_s or limit, limit)),
             mode=mode, messages=messages, params=params or GenerationParams(), stream=stream, live=stream, user=user,
-            tools=tools or [], tool_choice=tool_choice,
+            tools=tools or [], tool_choice=tool_choice, template=template,
         )
         if self.metering is not None:  # limits and budgets: 429 before anything enters the fleet
             await self.metering.reserve(key, request, client_model)

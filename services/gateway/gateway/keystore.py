@@ -1,5 +1,6 @@
 """API keys and tenants in Postgres: only a SHA-256 hash of each key is stored; each key has tenants, a
-role, an optional expiry, optional allowed models and limits; each tenant has limits and can be disabled.
+role, an optional expiry, optional allowed models and limits and an optional default expert template; each
+tenant has limits and can be disabled.
 
 Verified keys are cached per process (`cache_ttl_s`); a change anywhere in the fleet is announced on a
 Redis channel (gateway.key_events) and clears every replica's cache. Unknown keys are cached only briefly
@@ -38,6 +39,7 @@ ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at timestamptz;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS allowed_models text[];
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS rotated_at timestamptz;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS default_template text;
 CREATE TABLE IF NOT EXISTS tenants (
     id          text PRIMARY KEY,
     name        text NOT NULL DEFAULT '',
@@ -53,6 +55,9 @@ SELECT k.id, k.name, k.role, k.tenant_ids, k.created_at, k.revoked_at, k.expires
                         '{}') FROM tenants t WHERE t.id = ANY(k.tenant_ids)) AS tenants
 FROM api_keys k;
 """
+# The default template is read beside the view (not in it): a replica of an older version re-creating the
+# view at start-up must not meet a column it does not know.
+KEY_ROWS = "SELECT r.*, k.default_template FROM api_keys_resolved r JOIN api_keys k ON k.id = r.id"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class ApiKey:
     disabled_tenants: frozenset[str] = frozenset()
     created_at: datetime | None = None
     rotated_at: datetime | None = None
+    default_template: str | None = None  # the expert template its requests use unless they name one
 
     @property
     def default_tenant(self) -> str:
@@ -106,7 +112,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
         limits=Limits.model_validate_json(row["limits"]),
         tenant_limits={t: Limits.model_validate(v["limits"]) for t, v in tenants.items()},
         disabled_tenants=frozenset(t for t, v in tenants.items() if v["disabled"]),
-        created_at=row["created_at"], rotated_at=row["rotated_at"],
+        created_at=row["created_at"], rotated_at=row["rotated_at"], default_template=row["default_template"],
     )
 
 
@@ -153,7 +159,8 @@ class KeyStore:
 
     # -- keys ------------------------------------------------------------------------------------------
     async def create(self, name: str, role: Role, tenant_ids: list[str], *, expires_at: datetime | None = None,
-                     allowed_models: list[str] | None = None, limits: Limits | None = None) -> tuple[ApiKey, str]:
+                     allowed_models: list[str] | None = None, limits: Limits | None = None,
+                     default_template: str | None = None) -> tuple[ApiKey, str]:
         """Create a key (its tenants are created if missing); the token is returned once, never stored."""
         if role not in ("admin", "user"):
             raise ValueError(f"unknown role {role!r}")
@@ -164,36 +171,40 @@ class KeyStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("INSERT INTO tenants (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", tenant_ids)
             await conn.execute(
-                "INSERT INTO api_keys (id, name, key_hash, role, tenant_ids, expires_at, allowed_models, limits) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO api_keys (id, name, key_hash, role, tenant_ids, expires_at, allowed_models, limits, "
+                "default_template) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 key_id, name, hash_key(token), role, tenant_ids, expires_at, allowed_models,
-                (limits or Limits()).model_dump_json(exclude_none=True),
+                (limits or Limits()).model_dump_json(exclude_none=True), default_template,
             )
         key = await self.get(key_id)
         assert key is not None
         return key, token
 
     async def get(self, key_id: str) -> ApiKey | None:
-        row = await self.pool.fetchrow("SELECT * FROM api_keys_resolved WHERE id = $1", key_id)
+        row = await self.pool.fetchrow(KEY_ROWS + " WHERE r.id = $1", key_id)
         return _key(row) if row else None
 
     async def keys(self, tenant_id: str | None = None) -> list[ApiKey]:
         rows = await self.pool.fetch(
-            "SELECT * FROM api_keys_resolved WHERE $1::text IS NULL OR $1 = ANY(tenant_ids) ORDER BY created_at, id",
+            KEY_ROWS + " WHERE $1::text IS NULL OR $1 = ANY(r.tenant_ids) ORDER BY r.created_at, r.id",
             tenant_id)
         return [_key(r) for r in rows]
 
     async def update(self, key_id: str, *, name: str | None = None, expires_at: datetime | None = None,
                      clear_expiry: bool = False, allowed_models: list[str] | None = None,
-                     clear_models: bool = False, limits: Limits | None = None) -> ApiKey | None:
+                     clear_models: bool = False, limits: Limits | None = None, default_template: str | None = None,
+                     clear_template: bool = False) -> ApiKey | None:
         """Change a live (not revoked) key's settings; None where nothing is to change."""
         status = await self.pool.execute(
             "UPDATE api_keys SET name = coalesce($2, name), "
             "expires_at = CASE WHEN $4 THEN NULL ELSE coalesce($3, expires_at) END, "
             "allowed_models = CASE WHEN $6 THEN NULL ELSE coalesce($5, allowed_models) END, "
-            "limits = coalesce($7::jsonb, limits) WHERE id = $1 AND revoked_at IS NULL",
+            "limits = coalesce($7::jsonb, limits), "
+            "default_template = CASE WHEN $9 THEN NULL ELSE coalesce($8, default_template) END "
+            "WHERE id = $1 AND revoked_at IS NULL",
             key_id, name, expires_at, clear_expiry, allowed_models, clear_models,
-            limits.model_dump_json(exclude_none=True) if limits is not None else None,
+            limits.model_dump_json(exclude_none=True) if limits is not None else None, default_template,
+            clear_template,
         )
         self.invalidate()
         return await self.get(key_id) if status.endswith(" 1") else None
@@ -223,7 +234,7 @@ class KeyStore:
         if cached and cached[0] > now:
             return cached[1]
         generation = self._generation
-        row = await self.pool.fetchrow("SELECT * FROM api_keys_resolved WHERE key_hash = $1", digest)
+        row = await self.pool.fetchrow(KEY_ROWS + " WHERE r.key_hash = $1", digest)
         key = _key(row) if row else None
         if generation != self._generation:
             return key

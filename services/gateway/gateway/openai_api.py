@@ -189,6 +189,7 @@ def metadata_body(answer: Answer) -> dict[str, Any]:
         "experts_used": answer.experts_used,
         "sources": [s.model_dump(exclude_none=True) for s in answer.sources],
         "missing": answer.missing,
+        "template": answer.template,  # the expert template the answer's models came from (None: global)
     }
 
 

@@ -31,6 +31,7 @@ from gateway.openai_api import (
 )
 from gateway.session import RequestRun
 from gateway.stream_registry import resumable
+from gateway.template_select import header_template
 from gateway.tools import tool_calls
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -44,7 +45,7 @@ async def complete(chat: ChatService, body: ChatCompletionRequest, tenant_id: st
     run = await chat.start(
         mode=body.model, messages=body.chat_messages(images), tenant_id=tenant_id, params=body.params(),
         stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.tool_choice,
-        timeout_s=timeout_s, images=images,
+        timeout_s=timeout_s, template=header_template(http), images=images,
     )
     reasoning = body.reasoning_format(chat.settings.reasoning_format)
     if body.stream:

@@ -37,6 +37,7 @@ from gateway.responses_api import (
 from gateway.responses_store import ResponseStore, StoredResponse
 from gateway.session import RequestRun
 from gateway.stream_registry import resumable
+from gateway.template_select import header_template
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.contracts import Answer, ChatMessage
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -55,7 +56,7 @@ async def create_response(chat: ChatService, store: ResponseStore, body: Respons
     run = await chat.start(
         mode=body.model, messages=system + earlier + turn, tenant_id=key.default_tenant, params=body.params(),
         stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.chat_tool_choice(),
-        timeout_s=timeout_s,
+        timeout_s=timeout_s, template=header_template(http),
     )
 
     finish = finisher(store, body, key, earlier, turn)

@@ -50,8 +50,9 @@ class Composer:
         self.bus = bus
         self.inference = inference
 
-    def _refs(self, role: str, fallback: str) -> list[ModelRef]:
-        return self.inference.config.roles.get(role) or self.inference.config.for_role(fallback)
+    def _refs(self, role: str, fallback: str, template: str | None = None) -> list[ModelRef]:
+        """The role's models: the request's expert template first (moe_core.templates), then the global roles."""
+        return self.inference.config.for_role(role, template, fallback=fallback)
 
     async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool) -> Composition:
         """stream=False: nothing of the content is published (a critic sees it first); reasoning always is."""
@@ -115,7 +116,7 @@ class Composer:
         out = Generated()
         try:
             async for delta in self.inference.stream(
-                self._refs("thinking", "judge"),
+                self._refs("thinking", "judge", plan.template),
                 synthesis.thinking_messages(plan, good),
                 max_tokens=self.settings.thinking_max_tokens,
                 temperature=plan.params.temperature,
@@ -145,7 +146,7 @@ class Composer:
         emit(prefix)
         try:
             async for delta in self.inference.stream(
-                self._refs("judge", "judge"),
+                self._refs("judge", "judge", plan.template),
                 synthesis.judge_messages(plan, good, reasoning, mode),
                 max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
                 temperature=plan.params.temperature,

@@ -145,7 +145,7 @@ class Planner:
     async def _route(self, request: ChatRequest, question: str, base: dict[str, Any]) -> Plan:
         complexity = estimate(question)
         if self.plan_cache and not request.replay_of:  # (3) plan cache (a replay plans afresh)
-            cached = await self.plan_cache.get(request.mode, question)
+            cached = await self.plan_cache.get(plan_scope(request), question)
             if cached is not None:
                 PLANNER_ROUTES.labels("plan_cache").inc()
                 return Plan(**base, tasks=cached.tasks, source="plan_cache", complexity=cached.complexity)
@@ -162,21 +162,20 @@ class Planner:
         plan = await self._model_plan(request, question, base, complexity)  # (5) the planner model
         PLANNER_ROUTES.labels(plan.source).inc()
         if plan.source == "llm" and self.plan_cache and not request.replay_of:
-            await self.plan_cache.put(request.mode, question, CachedPlan(
+            await self.plan_cache.put(plan_scope(request), question, CachedPlan(
                 tasks=plan.tasks, complexity=complexity, planner_model=plan.planner_model))
         return plan
 
     async def _model_plan(self, request: ChatRequest, question: str, base: dict[str, Any],
                           complexity: Complexity) -> Plan:
         max_tasks = self.settings.planner_max_tasks
-        refs = self.inference.config.for_role("planner")
         base = {**base, "complexity": complexity}
         # the tool catalogue (~870 tokens) only for questions a precision tool could help with
         tools = self.tools if self.tools is not None and self.tools.may_help(question) else None
         research = self.settings.planner_research_tasks  # a web search may be planned (planner.research_tasks)
         try:
             completion = await self.inference.chat(
-                refs,
+                self.inference.config.for_role("planner", request.template),  # the request's template first
                 core.planner_messages(question, self.categories, max_tasks, tools, research),
                 max_tokens=self.settings.planner_max_tokens,
                 temperature=0.0,
@@ -233,6 +232,11 @@ async def _transient(step: Awaitable[Any]) -> None:
         await step
     except httpx.TransportError as exc:
         raise ConnectionError(f"Chroma unreachable: {exc}") from exc
+
+
+def plan_scope(request: ChatRequest) -> str:
+    """The plan cache's scope: the mode, and the expert template (its own planner model plans for it)."""
+    return f"{request.mode}@{request.template}" if request.template else request.mode
 
 
 def images_of(request: ChatRequest) -> list[ImageRef]:

@@ -1,0 +1,155 @@
+"""Named expert templates: the file's checks at start-up, what a template changes in the models a stage
+picks (and what falls back), and how the gateway reads a template from a request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway import template_select
+from gateway.openai_api import OpenAIError
+from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.exact_cache import cache_scope
+from moe_core.inference import InferenceConfig, InferenceError
+from moe_core.settings import FleetSettings
+from moe_core.templates import DEFAULT_FILE, REPO, TemplateError, load_templates
+
+pytestmark = pytest.mark.unit
+SERVERS = [{"name": "gpu1", "url": "http://gpu1", "models": ["big", "mid"]},
+           {"name": "cpu", "url": "http://cpu", "models": ["small", "mid"]}]
+GOOD = """
+version: 1
+templates:
+  small:
+    description: fast answers
+    planner: [small]
+    judge: [mid@cpu]
+    experts:
+      general: [small]
+      math: [mid, {model: big, endpoint: gpu1, tier: 2}]
+  judge-only:
+    judge: [big@gpu1]
+"""
+
+
+def settings(tmp_path: Path, text: str | None) -> FleetSettings:
+    path = tmp_path / "templates.yaml"
+    if text is not None:
+        path.write_text(text)
+    return FleetSettings(inference_servers=json.dumps(SERVERS), expert_templates_file=str(path),
+                         model_assignments=json.dumps({"planner": ["mid"], "judge": ["big"], "default": ["mid"],
+                                                       "thinking": ["small"]}),
+                         expert_templates=json.dumps({"math": ["big"], "code_reviewer": ["big@gpu1"]}))
+
+
+def broken(tmp_path: Path, body: str) -> str:
+    with pytest.raises(TemplateError) as err:
+        InferenceConfig.from_settings(settings(tmp_path, f"version: 1\ntemplates:\n{body}"))
+    return str(err.value)
+
+
+def test_a_template_chooses_the_models_of_planner_experts_and_judge(tmp_path: Path) -> None:
+    config = InferenceConfig.from_settings(settings(tmp_path, GOOD))
+    assert sorted(config.templates) == ["judge-only", "small"]
+    assert [str(r) for r in config.for_role("planner", "small")] == ["small"]
+    assert [str(r) for r in config.for_role("judge", "small", fallback="judge")] == ["mid@cpu"]
+    math = config.for_expert("math", "small")
+    assert [(r.model, r.server, r.tier) for r in math] == [("mid", None, 1), ("big", "gpu1", 2)]
+    assert [str(r) for r in config.for_expert("legal_advisor", "small")] == ["small"]  # the template's general
+    # without a template: the global assignments, unchanged
+    assert [str(r) for r in config.for_role("planner")] == ["mid"]
+    assert [str(r) for r in config.for_expert("math")] == ["big"]
+
+
+def test_what_a_template_leaves_out_falls_back(tmp_path: Path) -> None:
+    config = InferenceConfig.from_settings(settings(tmp_path, GOOD))
+    assert [str(r) for r in config.for_role("planner", "judge-only")] == ["mid"]  # the global planner
+    assert [str(r) for r in config.for_expert("code_reviewer", "judge-only")] == ["big@gpu1"]  # no experts
+    # thinking: the template's judge before the global thinking model (the template replaces the judge's models)
+    assert [str(r) for r in config.for_role("thinking", "judge-only", fallback="judge")] == ["big@gpu1"]
+    assert [str(r) for r in config.for_role("thinking", None, fallback="judge")] == ["small"]
+
+
+def test_a_stage_that_does_not_know_the_template_fails_its_model_lookup_clearly(tmp_path: Path) -> None:
+    config = InferenceConfig.from_settings(settings(tmp_path, GOOD))
+    with pytest.raises(InferenceError) as err:
+        config.for_expert("math", "large")
+    assert err.value.kind == "unknown_template" and not err.value.retryable
+    assert "'large'" in str(err.value) and "known: small, judge-only" in str(err.value)
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("  a:\n    experts: {astrology: [small]}\n", "experts.astrology: unknown category 'astrology'"),
+    ("  a:\n    experts: {math: []}\n", "template 'a': experts.math: the model list is empty"),
+    ("  a:\n    judge: []\n", "template 'a': judge: the model list is empty"),
+    ("  a:\n    planner: [small@gpu9]\n", "planner: small@gpu9: unknown server 'gpu9' (servers: gpu1, cpu)"),
+    ("  a:\n    experts: {math: [{model: big, endpoint: nowhere}]}\n", "unknown server 'nowhere'"),
+    ("  a:\n    judge: [huge]\n", "judge: no configured server serves the model 'huge'"),
+    ("  a:\n    description: nothing\n", "template 'a': names no models"),
+    ("  Big Models:\n    judge: [big]\n", "template 'Big Models': a name is lower-case letters"),
+    ("  a:\n    judges: [big]\n", "templates.a.judges: Extra inputs are not permitted"),
+])
+def test_an_invalid_template_stops_the_start_with_the_reason(tmp_path: Path, body: str, expected: str) -> None:
+    assert expected in broken(tmp_path, body)
+
+
+def test_every_problem_of_the_file_is_reported_at_once(tmp_path: Path) -> None:
+    message = broken(tmp_path, "  a:\n    experts: {astrology: [small], math: []}\n  b:\n    judge: [x@y]\n")
+    assert "astrology" in message and "experts.math: the model list is empty" in message and "'y'" in message
+
+
+def test_an_unreadable_or_malformed_file_is_a_start_up_error(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="cannot read the file"):
+        InferenceConfig.from_settings(settings(tmp_path, None))  # named explicitly but missing
+    with pytest.raises(TemplateError, match="not valid YAML"):
+        InferenceConfig.from_settings(settings(tmp_path, "version: 1\ntemplates: {a: [\n"))
+    with pytest.raises(TemplateError, match="version"):
+        InferenceConfig.from_settings(settings(tmp_path, "templates: {}\n"))
+
+
+def test_the_shipped_file_is_valid_and_no_file_means_no_templates(tmp_path: Path) -> None:
+    assert load_templates(str(DEFAULT_FILE), InferenceConfig.from_settings(FleetSettings()).servers) == {}
+    assert (REPO / DEFAULT_FILE).exists()
+    assert InferenceConfig.from_settings(FleetSettings(expert_templates_file="")).templates == {}
+
+
+def test_model_ids_name_a_mode_and_a_template() -> None:
+    model_map = {"claude-*": "moe-orchestrator", "exact@id": "moe-orchestrator-code"}
+    assert template_select.resolve("moe-orchestrator@small", model_map) == ("moe-orchestrator", "moe-orchestrator",
+                                                                            "small")
+    assert template_select.resolve("moe-orchestrator-code@small", model_map) == (
+        "moe-orchestrator-code", "moe-orchestrator-code", "small")
+    assert template_select.resolve("claude-sonnet-4-5@small", model_map) == (
+        "moe-orchestrator", "claude-sonnet-4-5", "small")
+    assert template_select.resolve("exact@id", model_map) == ("moe-orchestrator-code", "exact@id", None)
+    assert template_select.resolve("moe-orchestrator", model_map) == ("moe-orchestrator", "moe-orchestrator", None)
+    assert template_select.resolve("unknown@small", model_map) is None
+    assert template_select.resolve("moe-orchestrator@", model_map) is None
+
+
+def test_the_request_picks_over_the_key_and_unknown_names_are_404(tmp_path: Path) -> None:
+    templates = InferenceConfig.from_settings(settings(tmp_path, GOOD)).templates
+    assert template_select.choose("small", None, "judge-only", templates) == "small"
+    assert template_select.choose(None, "small", "judge-only", templates) == "small"
+    assert template_select.choose(None, None, "judge-only", templates) == "judge-only"
+    assert template_select.choose(None, None, None, templates) is None
+    cases: list[tuple[str | None, str | None, str | None, str]] = [
+        ("large", None, None, "model"), (None, "large", None, "x-moe-template"), (None, None, "gone", "model")]
+    for from_model, from_header, key_default, param in cases:
+        with pytest.raises(OpenAIError) as err:
+            template_select.choose(from_model, from_header, key_default, templates)
+        assert (err.value.status, err.value.code, err.value.param) == (404, "template_not_found", param)
+    with pytest.raises(OpenAIError) as err:
+        template_select.choose("small", "judge-only", None, templates)
+    assert (err.value.status, err.value.code) == (400, "template_conflict")
+
+
+def test_cached_answers_are_kept_apart_per_template() -> None:
+    def request(template: str | None) -> ChatRequest:
+        return ChatRequest(response_id="r", tenant_id="t", deadline_at=deadline_in(5), mode="moe-orchestrator",
+                           messages=[ChatMessage(role="user", content="hi")], template=template)
+
+    assert len({cache_scope(request(None)), cache_scope(request("a")), cache_scope(request("b"))}) == 3
+    assert request("a").child_fields()["template"] == "a"  # every follow-up message carries it
