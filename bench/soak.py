@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
 import time
 import uuid
 from collections import Counter
@@ -149,7 +150,26 @@ def run(cfg: SoakConfig) -> dict[str, Any]:
             **data}
 
 
+def render() -> int:
+    """Rewrite latest-soak.md/.png and the soak section of docs/performance.md from latest-soak.json."""
+    result = json.loads((RESULTS / "latest-soak.json").read_text())
+    _write(result, ["latest-soak"], docs=True)
+    return 0
+
+
+def _write(result: dict[str, Any], names: list[str], docs: bool) -> None:
+    section = soak_report.markdown(result)
+    for name in names:
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+        (RESULTS / f"{name}.md").write_text(section)
+        soak_report.draw(result, RESULTS / f"{name}.png")
+    if docs:
+        DOC.write_text(soak_report.replace_section(DOC.read_text() if DOC.exists() else "# Performance\n", section))
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0] == "render":
+        return render()
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=SoakConfig.seconds, help="length of the soak")
     parser.add_argument("--concurrency", type=int, default=SoakConfig.concurrency, help="closed-loop clients")
@@ -166,14 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(cfg)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    names = [f"{stamp}-soak"] + (["latest-soak"] if cfg.docs else [])
-    section = soak_report.markdown(result)
-    for name in names:
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-        (RESULTS / f"{name}.md").write_text(section)
-        soak_report.draw(result, RESULTS / f"{name}.png")
-    if cfg.docs:
-        DOC.write_text(soak_report.replace_section(DOC.read_text() if DOC.exists() else "# Performance\n", section))
+    _write(result, [f"{stamp}-soak"] + (["latest-soak"] if cfg.docs else []), cfg.docs)
     growing = [n for n, v in result["verdicts"].items() if v.get("flat") is False]
     log.info("soak: fleet memory %s; growing: %s", "flat" if result["fleet_flat"] else "NOT flat",
              ", ".join(growing) or "none")
@@ -181,4 +194,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -83,6 +83,12 @@ def markdown(result: dict[str, Any]) -> str:
         "growth 2nd half MB | verdict |",
         "|---|---|---|---|---|---|---|---|", *rows, "",
         "![resident memory over the soak](../bench/results/latest-soak.png)", "",
+        "Reading it: the infrastructure holds data that grows with traffic by design — Redis keeps every "
+        "answer's feedback record for `MOE_FEEDBACK_WINDOW_S` (7 days) and the exact-repeat cache, Chroma "
+        "the semantic cache's entries (every full-pipeline question here is new), Postgres usage rows and "
+        "whatever other sessions on the machine do — so a growing infrastructure row is not a leak by "
+        "itself. A step (a one-time allocation) late in a short soak shows as a slope: the chart tells a "
+        "step from a trend; a longer soak (`SOAK=1800`) tells them apart.", "",
         "`make soak` (`SOAK=<seconds>`, default 300) runs it alone; `make bench` runs it after the benchmark "
         "(`SOAK=0` skips it). Code: `bench/soak.py`, `bench/soak_report.py`.", MARK_END, ""])
 
