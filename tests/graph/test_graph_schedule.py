@@ -220,6 +220,7 @@ async def test_a_heal_run_retries_the_gaps_whose_classification_failed(
         run = await scheduler.run("heal", "manual")
         assert run.outcome == "ok", run.error
         assert (run.counts["retried"], run.counts["healed"], run.counts["failed"]) == (1, 1, 0)
+        assert run.counts["open_after"] == 0  # of this tenant
     finally:
         await bus.broker.stop()
         await close(healer)

@@ -53,6 +53,7 @@ LIMIT $limit
 
 COUNTS = """
 MATCH (g:OntologyGap)
+WHERE $all OR g.tenant = $tenant
 RETURN g.state AS state, count(g) AS n
 """
 
@@ -92,6 +93,7 @@ class Gaps:
                                   limit=limit)
         return [r["gap"] for r in rows]
 
-    async def counts(self) -> dict[str, int]:
-        found = {r["state"]: int(r["n"]) for r in await self.db.read(COUNTS)}
+    async def counts(self, tenant: str = ALL_TENANTS) -> dict[str, int]:
+        """Gaps by state, of `tenant` ('*': of every tenant)."""
+        found = {r["state"]: int(r["n"]) for r in await self.db.read(COUNTS, all=tenant == ALL_TENANTS, tenant=tenant)}
         return {state: found.get(state, 0) for state in GAP_STATES}

@@ -48,7 +48,7 @@ async def heal_run(healer: GapHealer, settings: GapHealerSettings, run_id: str) 
                               deadline_at=deadline_in(RUN_DEADLINE_S), term=gap["term"],
                               context=gap.get("context") or "")
         outcomes[await healer.heal(message)] += 1
-    left = (await healer.gaps.counts())["open"]
+    left = (await healer.gaps.counts(settings.graph_schedule_tenant))["open"]
     return {"retried": len(gaps), **{k: outcomes.get(k, 0) for k in ("healed", "rejected", "failed", "known")},
             "open_after": left}
 
