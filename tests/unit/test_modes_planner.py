@@ -67,7 +67,9 @@ def test_research_mode_puts_web_research_first() -> None:
                                   "moe-orchestrator-plan", "moe-orchestrator-agent-orchestrated", "unknown"])
 def test_other_modes_keep_the_plan(mode: str) -> None:
     plan = _plan(mode, ("t1", "expert", "general"), ("t2", "expert", "math"))
-    assert augment(plan, _request(mode), SETTINGS) == plan
+    augmented = augment(plan, _request(mode), SETTINGS)
+    assert augmented.metadata_filters == {"domain": ["math"]}  # scopes document retrieval (planner.filters)
+    assert augmented.model_copy(update={"metadata_filters": {}}) == plan
 
 
 def test_a_preflight_plan_is_left_alone() -> None:
