@@ -196,9 +196,11 @@ def parse_messages_request(data: Any, model: type[MessagesRequest] = MessagesReq
         raise OpenAIError(400, f"{where}: {first['msg']}", param=where) from exc
 
 
-def stop_reason(answer: Answer) -> str:
+def stop_reason(answer: Answer, stop_sequence: str | None = None) -> str:
     if answer.tool_calls:
         return "tool_use"
+    if stop_sequence is not None:
+        return "stop_sequence"
     return "max_tokens" if answer.finish_reason == "length" else "end_turn"
 
 
@@ -206,7 +208,7 @@ def usage_body(answer: Answer) -> dict[str, int]:
     return {"input_tokens": answer.usage.prompt_tokens, "output_tokens": answer.usage.completion_tokens}
 
 
-def message_body(mode: str, answer: Answer, thinking: bool) -> dict[str, Any]:
+def message_body(mode: str, answer: Answer, thinking: bool, stop_sequence: str | None = None) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if thinking and answer.reasoning:
         content.append({"type": "thinking", "thinking": answer.reasoning, "signature": ""})
@@ -219,8 +221,8 @@ def message_body(mode: str, answer: Answer, thinking: bool) -> dict[str, Any]:
         "role": "assistant",
         "model": mode,
         "content": content,
-        "stop_reason": stop_reason(answer),
-        "stop_sequence": None,
+        "stop_reason": stop_reason(answer, stop_sequence),
+        "stop_sequence": stop_sequence if not answer.tool_calls else None,
         "usage": usage_body(answer),
     }
 

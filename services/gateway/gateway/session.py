@@ -10,6 +10,7 @@ from starlette.background import BackgroundTask
 
 from gateway.openai_api import deadline_error
 from gateway.pending import Event
+from gateway.stop_sequences import StopFilter, cut
 from gateway.stream_ids import StreamCursor
 from gateway.transcript import Done, KeepAlive, StreamEvent, Transcript
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress
@@ -30,6 +31,8 @@ class RequestRun:
         self.grace_s = grace_s
         self.keepalive_s = keepalive_s
         self.transcript = Transcript()
+        self.stops = StopFilter(request.params.stop)  # streamed text: nothing past a stop sequence
+        self.stop_sequence: str | None = None  # the stop sequence the answer ended on
         self.cursor = StreamCursor(request.response_id)  # where the stream is (SSE ids, gateway.resume)
         self.answered = False
         self.gave_up = False
@@ -75,12 +78,15 @@ class RequestRun:
             self.cursor.consume(event)
             if isinstance(event, Answer):
                 self.answered = True
+                event = self._stopped(event)
                 texts, revised = self.transcript.finish(event)
                 for piece in texts:
                     yield piece
                 yield Done(event, revised)
                 return
             elif isinstance(event, AnswerDelta):
+                if event.channel == "content":
+                    event = event.model_copy(update={"content": self.stops.feed(event.content)})
                 text = self.transcript.delta(event)
                 if text is not None:
                     yield text
@@ -111,7 +117,12 @@ class RequestRun:
             event = await self._next(end, keepalive=False)
             if isinstance(event, Answer):
                 self.answered = True
-                return event
+                return self._stopped(event)
+
+    def _stopped(self, answer: Answer) -> Answer:
+        """The Answer ended at the request's first stop sequence (gateway.stop_sequences)."""
+        answer, self.stop_sequence = cut(answer, self.request.params.stop)
+        return answer
 
     def close(self) -> None:
         """Idempotent. An unanswered request is abandoned: reason `client_disconnected`, or `deadline`."""
