@@ -31,6 +31,11 @@ class FleetSettings(BaseSettings):
         default=500, ge=0, le=30_000,
         description="How long the broker holds an idle consumer's fetch; a record ends it at once (long poll)",
     )
+    kafka_commit_interval_ms: int = Field(
+        default=200, ge=0, le=60_000,
+        description="A stage's consumer commits the offsets of the records it handled at most this often (and "
+                    "on rebalance and shutdown); 0 = after every record (moe_core.offset_commits)",
+    )
     inference_servers: str = Field(
         default="",
         validation_alias=AliasChoices("INFERENCE_SERVERS", "MOE_INFERENCE_SERVERS"),
@@ -50,6 +55,9 @@ class FleetSettings(BaseSettings):
         default="policy/templates.yaml",
         description="Named expert templates (YAML, moe_core.templates), selected per key or request; a relative "
                     "path is looked up in the working directory, then the repository; empty = none",
+    )
+    named_templates: str = Field(
+        default="", description="The templates file's YAML text itself (Helm, compose); set, it wins over the file",
     )
     inference_heartbeat_s: float = Field(default=10.0, gt=0, description="Fleet: poll servers this often")
     inference_unhealthy_s: float = Field(default=15.0, gt=0, description="Fleet: skip a failed server this long")

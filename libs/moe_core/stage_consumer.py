@@ -2,7 +2,9 @@
 middleware keeps the bus's guarantees, the payload parsed by a decoder into the declared model (so the
 AsyncAPI document carries every message's schema).
 
-- group consumers commit after the handler returned (AckPolicy.NACK_ON_ERROR);
+- group consumers acknowledge after the handler returned (AckPolicy.NACK_ON_ERROR); the acknowledgement
+  notes the record's offset and the notes are committed together at most every
+  MOE_KAFKA_COMMIT_INTERVAL_MS, on rebalance and on shutdown (moe_core.offset_commits);
 - a payload that is not a valid message, or a handler failing for a non-transient reason: dead-letter
   topic with the reason, then committed;
 - a transient failure (broker, Redis, network): re-raised after an exponential backoff, so the record is
@@ -24,6 +26,7 @@ from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaAckableMessage
 from pydantic import BaseModel, ValidationError
 
 from moe_core import contracts
@@ -32,6 +35,7 @@ from moe_core.contracts import Envelope, Topics, headers
 from moe_core.contracts.topics import TOPIC_MESSAGES
 from moe_core.observability import bind_response_id, current_trace_context
 from moe_core.observability.metrics import STAGE_SECONDS
+from moe_core.offset_commits import OffsetCommits
 from moe_core.settings import FleetSettings
 from moe_core.stage import EVERY_TOPIC
 
@@ -48,12 +52,14 @@ class InvalidPayload(Exception):
     """The record is not a valid message of the topic's model."""
 
 
-def _dead_letters(bus: Bus | None) -> type[BaseMiddleware]:
+def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddleware]:
     service = bus.settings.service_name if bus is not None else "-"
 
     class StageMiddleware(BaseMiddleware):
         async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
             raw = msg.raw_message
+            if isinstance(msg, KafkaAckableMessage):  # its ack (outside this middleware) notes the offset
+                msg.consumer = commits.deferred(msg.consumer, raw)
             topic = getattr(raw, "topic", "?")
             rid = (msg.headers or {}).get(headers.RESPONSE_ID) or _key_of(raw) or "-"
             started = time.perf_counter()
@@ -114,7 +120,8 @@ def _typed(consumes: Consumes, handler: Handler) -> Handler:
     return handle
 
 
-def subscriber_options(settings: FleetSettings, consumes: Consumes) -> dict[str, Any]:
+def subscriber_options(settings: FleetSettings, consumes: Consumes,
+                       commits: OffsetCommits | None = None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
         "session_timeout_ms": 6_000,
@@ -124,6 +131,8 @@ def subscriber_options(settings: FleetSettings, consumes: Consumes) -> dict[str,
     if consumes.group:
         kwargs.update(group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR,
                       auto_offset_reset="earliest")
+        if commits is not None:
+            kwargs["listener"] = commits.listener()  # flush the noted offsets of revoked partitions
         if settings.consumer_workers > 1 and consumes.topic != EVERY_TOPIC:  # FastStream: one topic only
             kwargs["max_workers"] = settings.consumer_workers
     else:
@@ -131,13 +140,15 @@ def subscriber_options(settings: FleetSettings, consumes: Consumes) -> dict[str,
     return kwargs
 
 
-def stage_router(stage: Stage, settings: FleetSettings, bus: Bus | None,
-                 handlers: dict[str, Handler] | None) -> tuple[KafkaRouter, dict[str, Any]]:
+def stage_router(stage: Stage, settings: FleetSettings, bus: Bus | None, handlers: dict[str, Handler] | None,
+                 commits: OffsetCommits | None = None) -> tuple[KafkaRouter, dict[str, Any]]:
     """The stage's router: a subscriber per (enabled) consumption, a publisher per declared topic (for the
     document; the stage publishes through its Bus). handlers=None: no-op handlers (the AsyncAPI document
-    of a stage that is not running). Returns the router and its subscribers by handler name."""
+    of a stage that is not running). `commits`: the offset notes of its group consumers (a test's, to
+    count them; by default one per router). Returns the router and its subscribers by handler name."""
     topics = Topics.for_namespace(settings.topic_namespace)
-    router = KafkaRouter(middlewares=(_dead_letters(bus),))
+    commits = commits or OffsetCommits(settings.kafka_commit_interval_ms)
+    router = KafkaRouter(middlewares=(_dead_letters(bus, commits),))
     subscribers: dict[str, Any] = {}
     for consumes in stage.all_consumed():
         if handlers is not None and consumes.handler not in handlers:
@@ -147,7 +158,7 @@ def stage_router(stage: Stage, settings: FleetSettings, bus: Bus | None,
         subscriber = router.subscriber(
             *names, decoder=_decoder(consumes.model) if consumes.model is not None else None,
             title=f"{stage.name}:{consumes.topic}",
-            description=consumes.description or None, **subscriber_options(settings, consumes))
+            description=consumes.description or None, **subscriber_options(settings, consumes, commits))
         subscriber(_typed(consumes, handler))
         subscribers[consumes.handler] = subscriber
     for topic in stage.publishes:
