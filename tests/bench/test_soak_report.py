@@ -32,7 +32,8 @@ def test_warm_up_growth_is_allowed_growth_after_it_is_not() -> None:
 
 def test_the_doc_section_is_replaced_not_appended_twice() -> None:
     samples = _samples({"gateway": lambda t: 120.0, "kafka": lambda t: 400 + t})
-    result = {"config": {"seconds": 300, "concurrency": 4, "sample_s": 5}, "command": "make soak SOAK=300", "duration_s": 301,
+    result = {"config": {"seconds": 300, "concurrency": 4, "sample_s": 5}, "command": "make soak SOAK=300",
+              "duration_s": 301,
               "started_at": "2026-11-23T04:00:00+00:00", "fleet": ["gateway"], "fleet_flat": True,
               "traffic": {"requests": {"full": 10, "cancel": 2}, "total": 12, "errors": {}},
               "verdicts": soak_report.verdicts(samples), "samples": samples}
