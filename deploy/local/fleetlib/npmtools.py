@@ -6,7 +6,9 @@ install; nothing is reinstalled while it matches.
 Claude Code 2.1.100 is a release with a plain JavaScript CLI (cli.js) that runs on the machine's Node 20;
 later releases ship a native binary per platform, and from 2.1.200 require Node 22. Codex CLI 0.60.1 sends
 standard Responses API tools (function tools and one custom tool); current releases (0.169) send them as
-`additional_tools` namespaces, which the gateway does not implement.
+`additional_tools` namespaces, which the gateway does not implement. The MCP conformance suite
+(`conformance server --url`) is pinned at 0.1.13, the last release that loads on Node 20: from 0.1.14 it
+imports `globSync` from `fs` (Node 22), and fails at start-up with a SyntaxError on Node 20.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from . import config
 
 SOURCE = config.LOCAL / "npm"
 PREFIX = config.DATA / "npm"
-CLIENTS = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex"}
+CLIENTS = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex",
+           "conformance": "@modelcontextprotocol/conformance"}
 
 
 class NpmToolError(RuntimeError):
@@ -46,7 +49,8 @@ def ensure() -> bool:
         return False
     npm = shutil.which("npm")
     if npm is None:
-        raise NpmToolError("npm not found (needed for the agent-client tests): apt-get install -y nodejs npm")
+        raise NpmToolError("npm not found (needed for the agent-client and MCP conformance tests): "
+                           "apt-get install -y nodejs npm")
     print(f"install: agent clients from npm into {PREFIX} ...", flush=True)
     PREFIX.mkdir(parents=True, exist_ok=True)
     for name in ("package.json", "package-lock.json"):
