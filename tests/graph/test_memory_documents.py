@@ -102,6 +102,10 @@ async def test_a_filtered_lookup_returns_only_the_tenants_documents_of_that_doma
     assert policy["id"] in {d["document_id"] for d in unscoped["data"]["documents"]}
     assert other["id"] not in {d["document_id"] for d in unscoped["data"]["documents"]}
 
+    await a.call("DELETE", f"/v1/memory/documents/{policy['id']}")  # the cached context is stale now
+    again = await graph_context(graph_services, a.name, {"domain": "medical"})
+    assert again["data"]["cached"] is False and again["data"]["documents"] == []
+
     bad = await graph_context(graph_services, a.name, {"department": "cardiology"})
     assert bad["error"].startswith("invalid metadata_filters: unknown filter field 'department'")
     assert bad["content"] == "" and not bad["sources"]  # no context rather than an unscoped one

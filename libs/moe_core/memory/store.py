@@ -27,6 +27,12 @@ async def open_collection(client: Any, name: str) -> Any:
                                                  configuration={"hnsw": {"space": "cosine"}})
 
 
+def version_key(namespace: str, tenant: str) -> str:
+    """Redis counter of a tenant's documents, bumped by every upload and deletion: graph-rag's context cache
+    key includes it, so a deleted document is never served from the cache."""
+    return f"memory:version:{namespace}:{tenant}"
+
+
 def chunk_ref(collection: str, chunk_id: str) -> str:
     return f"{collection}/{chunk_id}"
 

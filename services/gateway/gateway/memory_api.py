@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.datastructures import UploadFile
 
 from gateway.auth import authenticate
@@ -28,6 +30,7 @@ from moe_core.embeddings import get_embedder
 from moe_core.graph.audit import audit_event
 from moe_core.memory import FilterError, MemoryFilters, collection_name, parse_filters
 from moe_core.memory.filters import DOMAIN_PATTERN
+from moe_core.memory.store import version_key
 
 log = logging.getLogger(__name__)
 LIST_PARAMS = ("domain", "document_set", "from", "to", "limit", "offset")
@@ -59,9 +62,11 @@ class SearchBody(BaseModel):
 
 class MemoryApi:
     def __init__(self, settings: MemorySettings, namespace: str, bus: Bus, keystore: Callable[[], KeyStore],
-                 store: MemoryStore | None = None) -> None:
+                 redis: Redis, store: MemoryStore | None = None) -> None:
         self.settings = settings
+        self.namespace = namespace
         self.bus = bus
+        self.redis = redis
         self.keystore = keystore
         self.store = store or MemoryStore(settings.chroma_url, collection_name(namespace, settings.memory_collection),
                                           get_embedder())
@@ -92,6 +97,7 @@ class MemoryApi:
                 raise OpenAIError(409, f"the tenant keeps at most {self.settings.memory_max_documents} documents "
                                        "(MOE_MEMORY_MAX_DOCUMENTS): delete some first", code="too_many_documents")
             body = await self.store.add(doc)
+        await self._changed(tenant)
         await self._audit("memory_document_added", tenant, f"key:{key.id}", body)
         return body
 
@@ -156,6 +162,7 @@ class MemoryApi:
             doc = await self.store.get(key.default_tenant, document_id)
             if doc is None or not await self.store.delete(key.default_tenant, document_id):
                 raise _not_found(document_id)
+        await self._changed(key.default_tenant)
         await self._audit("memory_document_deleted", key.default_tenant, f"key:{key.id}", doc)
         return {"object": "memory.document.deleted", "id": document_id, "deleted": True}
 
@@ -171,6 +178,13 @@ class MemoryApi:
                  "document_set": h["metadata"].get("document_set"), "chunk": h["metadata"].get("chunk"),
                  "distance": h["distance"], "text": h["text"]} for h in hits]
         return {"object": "list", "query": body.query, "filters": filters.dump(), "data": data}
+
+    async def _changed(self, tenant: str) -> None:
+        """graph-rag's cached contexts of this tenant are stale now (their key holds this version)."""
+        try:
+            await self.redis.incr(version_key(self.namespace, tenant))
+        except RedisError:  # the change is made; cached contexts expire by their TTL (MOE_GRAPH_CACHE_TTL_S)
+            log.exception("could not bump the document version of tenant %s", tenant)
 
     async def _audit(self, action: str, tenant: str, actor: str, doc: dict[str, Any]) -> None:
         details = {k: doc.get(k) for k in ("title", "source", "domain", "document_set", "chunks", "sha256")}

@@ -25,6 +25,7 @@ from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
 from moe_core.memory import FilterError, collection_name, parse_filters
+from moe_core.memory.store import version_key
 from moe_core.stage import Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources
 
@@ -73,6 +74,9 @@ class GraphRag:
         tenants = visible_tenants(tenant)
         versions = await self.store.versions(tenants)
         tag = f"{self.settings.graph_trust_floor}:{self.settings.graph_max_facts}:{self.settings.graph_max_chains}"
+        if self.documents is not None:  # the tenant's documents changed: a new context
+            documents = await self.redis.get(version_key(self.settings.topic_namespace, tenant))
+            tag += f":docs={documents.decode() if isinstance(documents, bytes) else documents or 0}"
         cache_key = f"{self.cache_prefix}:{core.cache_key(tenant, question, filters, versions, tag)}"
         ttl = self.settings.graph_cache_ttl_s
         if ttl:
