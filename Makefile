@@ -54,7 +54,7 @@ lint: .venv/.installed
 
 test: install lint
 	@$(FLEET) up all
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@COLUMNS=$${COLUMNS:-240} $(PY) -m pytest $(PYTEST_ARGS)  # wide: the short summary keeps each failure's reason
 
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed
