@@ -88,7 +88,7 @@ def create_app(
     resume = StreamResume(chat, chat.streams, responses, on_answer=feedback.record_quietly)  # Last-Event-ID
     knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
     ops = OpsApi(settings, feedback.redis, lambda: holder["store"], lambda: graph.db)  # operators' endpoints
-    memory = MemoryApi(settings, settings.topic_namespace, bus, lambda: holder["store"])  # tenant documents
+    memory = MemoryApi(settings, settings.topic_namespace, bus, lambda: holder["store"], feedback.redis)  # documents
     if keystore is not None:
         holder["store"] = keystore
 
