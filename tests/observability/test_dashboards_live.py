@@ -42,7 +42,8 @@ def test_every_panel_returns_data(dashboard: str, prom: Prometheus, traffic: Tra
                    if finite_values(prom, grafana_to_promql(expr, RATE_INTERVAL)) == 0}
         if missing:
             time.sleep(1)
-    assert not missing, f"{dashboard}: panels without data:\n" + "\n".join(f"  {t}: {e}" for t, e in missing.items())
+    # one line: the short test summary shows the first line of the message only
+    assert not missing, f"{dashboard}: panels without data: " + " | ".join(f"{t}: {e}" for t, e in missing.items())
 
 
 def test_prometheus_scrapes_every_service_of_the_fleet(prom: Prometheus, traffic: Traffic) -> None:
