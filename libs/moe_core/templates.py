@@ -1,8 +1,8 @@
 """Named expert templates (policy as code, `policy/templates.yaml`, or the file MOE_EXPERT_TEMPLATES_FILE
-names): each template is a set of models — per expert category an ordered list, plus the planner's and the
-judge's — that a request selects (`moe-orchestrator@<name>`, the `X-MOE-Template` header, or its API key's
-default template). A request without a template uses the global assignments (EXPERT_TEMPLATES,
-MODEL_ASSIGNMENTS).
+names, or that file's text in MOE_NAMED_TEMPLATES, as Helm and compose pass it): each template is a set of
+models — per expert category an ordered list, plus the planner's and the judge's — that a request selects
+(`moe-orchestrator@<name>`, the `X-MOE-Template` header, or its API key's default template). A request
+without a template uses the global assignments (EXPERT_TEMPLATES, MODEL_ASSIGNMENTS).
 
 The file is loaded and checked when a service starts (every stage that calls models, and the gateway):
 an unknown category, an empty model list, an unknown server or a model no configured server serves stops
@@ -114,13 +114,14 @@ def resolve_path(raw: str) -> Path | None:
     return path
 
 
-def load_templates(raw_path: str, servers: list[InferenceServer]) -> dict[str, ExpertTemplate]:
-    """The templates of the file `raw_path` names, checked against `servers`; TemplateError says why not."""
-    path = resolve_path(raw_path)
+def load_templates(raw_path: str, servers: list[InferenceServer], inline: str = "") -> dict[str, ExpertTemplate]:
+    """The templates of the file `raw_path` names (or of `inline`, the file's text given in the environment,
+    which wins), checked against `servers`; TemplateError says why not."""
+    path = Path("MOE_NAMED_TEMPLATES") if inline.strip() else resolve_path(raw_path)
     if path is None:
         return {}
     try:
-        text = path.read_text()
+        text = inline if inline.strip() else path.read_text()
     except OSError as exc:
         raise TemplateError(f"expert templates {path}: cannot read the file: {exc.strerror}") from None
     try:

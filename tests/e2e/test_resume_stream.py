@@ -215,6 +215,8 @@ async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
                                headers=_auth(api_key, before[-1]["id"])) as response:
             assert response.status_code == 200, await response.aread()
             after = [event async for event in _events(response)]
+        metrics = (await http.get(f"{second.url}/metrics")).text
+    assert 'moe_gateway_streams_resumed_total{api="chat"}' in metrics  # the resume is visible to operators
     ids = [e["id"] for e in before + after]
     assert all(ids) and len(ids) == len(set(ids))  # every event has an id; none came twice
     assert _chat_text(before + after, "content") == "Hello, brave new world."

@@ -115,6 +115,15 @@ def test_the_shipped_file_is_valid_and_no_file_means_no_templates(tmp_path: Path
     assert InferenceConfig.from_settings(FleetSettings(expert_templates_file="")).templates == {}
 
 
+def test_the_files_text_may_come_from_the_environment(tmp_path: Path) -> None:
+    base = settings(tmp_path, None)  # the file named does not exist: the text in the environment wins
+    inline = FleetSettings(**{**base.model_dump(), "named_templates": GOOD})
+    assert sorted(InferenceConfig.from_settings(inline).templates) == ["judge-only", "small"]
+    broken_inline = FleetSettings(**{**base.model_dump(), "named_templates": "version: 1\ntemplates: {a: {judge: []}}"})
+    with pytest.raises(TemplateError, match="MOE_NAMED_TEMPLATES: template 'a': judge: the model list is empty"):
+        InferenceConfig.from_settings(broken_inline)
+
+
 def test_model_ids_name_a_mode_and_a_template() -> None:
     model_map = {"claude-*": "moe-orchestrator", "exact@id": "moe-orchestrator-code"}
     assert template_select.resolve("moe-orchestrator@small", model_map) == ("moe-orchestrator", "moe-orchestrator",

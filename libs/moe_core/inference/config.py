@@ -88,7 +88,7 @@ class InferenceConfig(BaseModel):
         experts = _parse_refs(settings.expert_templates)
         from moe_core.templates import load_templates  # (it builds on this module's ModelRef)
 
-        templates = load_templates(settings.expert_templates_file, servers)
+        templates = load_templates(settings.expert_templates_file, servers, settings.named_templates)
         return cls(servers=servers, roles=roles, experts=experts, templates=templates)
 
     def template(self, name: str | None) -> ExpertTemplate | None:

@@ -54,6 +54,9 @@ GATEWAY_CANCELLED = Counter(
     "moe_gateway_cancelled_total", "Requests abandoned before their answer (Cancel published)", ["reason"],
     registry=REGISTRY,
 )
+GATEWAY_RESUMED = Counter(
+    "moe_gateway_streams_resumed_total", "Streams resumed with Last-Event-ID, by API", ["api"], registry=REGISTRY,
+)
 GATEWAY_EXACT_CACHE = Counter(
     "moe_gateway_exact_cache_total", "Exact-repeat lookups in the gateway (hit: answered with no hop)", ["outcome"],
     registry=REGISTRY,

@@ -35,6 +35,7 @@ from gateway.stream_registry import Api, StreamRecord, StreamRegistry
 from gateway.stream_replay import Replay
 from moe_core.contracts import Answer, ChatMessage, ChatRequest
 from moe_core.observability import bind_response_id
+from moe_core.observability.metrics import GATEWAY_RESUMED
 
 log = logging.getLogger(__name__)
 LAST_EVENT_ID = "last-event-id"
@@ -87,6 +88,9 @@ class StreamResume:
         except BaseException:
             run.close()
             raise
+        GATEWAY_RESUMED.labels(api).inc()
+        with bind_response_id(request.response_id):
+            log.info("stream resumed after %s (connection %d)", position.render(), generation)
         headers = {"request-id": request.response_id} if api == "messages" else {}
         return StreamingResponse(with_ids(frames, run.cursor, after=position), media_type="text/event-stream",
                                  headers={**SSE_HEADERS, **headers})
