@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from merger import core, fallback, learning, synthesis
 from merger.compose import Composer, Composition, cancelled_answer
+from merger.reads import Snapshot
 from merger.settings import MergerSettings
 from merger.state import MergerState
 from moe_core.bus import TRANSIENT_ERRORS, Bus
@@ -42,12 +43,10 @@ class Merger:
         return [self.run_sweeper] if self.sweeper else []
 
     async def on_plan(self, plan: Plan) -> None:
-        await self.state.save_plan(plan)
-        await self.try_finish(plan.response_id)
+        await self.try_finish(plan.response_id, await self.state.save_plan(plan))
 
     async def on_result(self, result: TaskResult) -> None:
-        await self.state.save_result(result)
-        await self.try_finish(result.response_id)
+        await self.try_finish(result.response_id, await self.state.save_result(result))
 
     async def on_answer(self, answer: Answer) -> None:
         """Answers the planner served from the semantic cache are learned too (the merger never saw them)."""
@@ -66,13 +65,14 @@ class Merger:
         if await self.state.claim(rid, plan.remaining_seconds() + self.settings.claim_margin_s):
             await self.finish(plan, Composition(cancelled_answer(plan, await self.state.results(rid)), "cancelled"))
 
-    async def try_finish(self, rid: str) -> None:
-        if await self._republish(rid):
+    async def try_finish(self, rid: str, snap: Snapshot | None = None) -> None:
+        """`snap`: the request's state as the message's own write read it back (else read here, at once)."""
+        snap = snap or await self.state.snapshot(rid)
+        if await self._republish(snap):
             return
-        plan = await self.state.plan(rid)
+        plan, results = snap.plan, snap.results
         if plan is None:
             return
-        results = await self.state.results(rid)
         if core.missing_tasks(plan, results):
             return
         extra = fallback.fallback_task(plan, results, self.settings.research_fallback,
@@ -93,15 +93,14 @@ class Merger:
             composition = Composition(cancelled_answer(plan, results), "cancelled")
         await self.finish(plan, composition)
 
-    async def _republish(self, rid: str) -> bool:
+    async def _republish(self, snap: Snapshot) -> bool:
         """A redelivery after the outcome was stored: publish the stored outcome again."""
-        done = await self.state.answer(rid)
+        done, ingest = snap.answer, snap.ingest
         if done is not None:
-            ingest = await self.state.ingest(rid)
             await self.bus.publish_all([(done, self.bus.topics.answers),
                                         *([(ingest, self.bus.topics.ingest)] if ingest is not None else [])])
             return True
-        draft = await self.state.draft(rid)
+        draft = snap.draft
         if draft is not None:
             await self.bus.publish(draft, self.bus.topics.drafts)
             return True

@@ -5,6 +5,8 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from merger import reads
+from merger.reads import Snapshot
 from moe_core.contracts import Answer, Draft, Envelope, IngestEvent, Plan, PlannedTask, TaskResult, utcnow
 
 
@@ -18,19 +20,29 @@ class MergerState:
     def _k(self, rid: str, part: str) -> str:
         return f"{self.prefix}:{rid}:{part}"
 
-    async def save_plan(self, plan: Plan) -> None:
+    async def save_plan(self, plan: Plan) -> Snapshot:
+        """Store the plan and read the request's state back, in one round trip."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(self._k(plan.response_id, "plan"), plan.model_dump_json(), nx=True, ex=self.ttl_s)
         self._track(pipe, plan)
-        await pipe.execute()
+        reads.queue(pipe, self._k, plan.response_id)
+        return reads.parse(await pipe.execute())
 
-    async def save_result(self, result: TaskResult) -> None:
+    async def save_result(self, result: TaskResult) -> Snapshot:
+        """Store the result and read the request's state back, in one round trip."""
         key = self._k(result.response_id, "results")
         pipe = self.redis.pipeline(transaction=True)
         pipe.hsetnx(key, result.task_id, result.model_dump_json())
         pipe.expire(key, self.ttl_s)
         self._track(pipe, result)
-        await pipe.execute()
+        reads.queue(pipe, self._k, result.response_id)
+        return reads.parse(await pipe.execute())
+
+    async def snapshot(self, rid: str) -> Snapshot:
+        """Answer, draft, ingest event, plan and results in one round trip (merger.reads)."""
+        pipe = self.redis.pipeline(transaction=False)
+        reads.queue(pipe, self._k, rid)
+        return reads.parse(await pipe.execute())
 
     def _track(self, pipe: Pipeline, message: Envelope) -> None:
         """Watch the request's deadline (a late message of an answered request is dropped by the sweep)."""

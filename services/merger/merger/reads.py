@@ -1,0 +1,48 @@
+"""What `try_finish` needs to know about a request, read in one Redis round trip: the stored answer,
+draft and ingest event (a redelivery republishes them), the plan with its research fallback task, and the
+results. Queued on a pipeline of its own or behind the write of the message that arrived (MergerState)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+
+from moe_core.contracts import Answer, Draft, IngestEvent, Plan, PlannedTask, TaskResult
+
+PARTS = ("answer", "draft", "ingest", "plan", "fallback")
+READS = len(PARTS) + 1  # the string parts, then the results hash
+
+
+@dataclass
+class Snapshot:
+    answer: Answer | None = None
+    draft: Draft | None = None
+    ingest: IngestEvent | None = None
+    plan: Plan | None = None
+    results: dict[str, TaskResult] = field(default_factory=dict)
+
+
+def queue(pipe: Pipeline, key: Any, rid: str) -> None:
+    """Append the reads to `pipe` (key(rid, part) names a part's key); parse() takes their replies."""
+    pipe.mget([key(rid, part) for part in PARTS])
+    pipe.hgetall(key(rid, "results"))
+
+
+def parse(replies: list[Any]) -> Snapshot:
+    """The last two replies of a pipeline that queue()d the reads. Only what try_finish will look at is
+    parsed: a stored answer or draft ends it."""
+    (answer, draft, ingest, plan, extra), results = replies[-2], replies[-1]
+    if answer:
+        return Snapshot(answer=Answer.model_validate_json(answer),
+                        ingest=IngestEvent.model_validate_json(ingest) if ingest else None)
+    if draft:
+        return Snapshot(draft=Draft.model_validate_json(draft))
+    if not plan:
+        return Snapshot()
+    parsed = Plan.model_validate_json(plan)
+    if extra:
+        parsed.tasks = [*parsed.tasks, PlannedTask.model_validate_json(extra)]
+    return Snapshot(plan=parsed, results={str(task_id): TaskResult.model_validate_json(value)
+                                          for task_id, value in results.items()})
