@@ -48,9 +48,26 @@ return 0
 """
 
 
+IMAGE_TOKENS = 16384  # an image part: what a vision encoder makes of one image at most (Qwen2.5-VL at its
+# default max_pixels: 16384; LLaVA-1.6 2880, Llama 3.2 Vision 6404, Gemma 3 256), not its base64 bytes
+
+
+def _text_only(message: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The message without its image parts (OpenAI content parts; gateway.images), and how many it had."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message, 0
+    kept = [p for p in content if not (isinstance(p, dict) and p.get("type") == "image_url")]
+    return {**message, "content": kept}, len(content) - len(kept)
+
+
 def prompt_bound(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
-    """An upper bound of the prompt tokens a server counts for these messages (and tool definitions)."""
-    size = sum(len(json.dumps(m, ensure_ascii=False).encode()) for m in messages)
+    """An upper bound of the prompt tokens a server counts for these messages (and tool definitions); an image
+    counts IMAGE_TOKENS."""
+    size = 0
+    for message in messages:
+        text, images = _text_only(message)
+        size += len(json.dumps(text, ensure_ascii=False).encode()) + images * IMAGE_TOKENS
     size += len(json.dumps(tools, ensure_ascii=False).encode()) if tools else 0
     return size + PER_MESSAGE * len(messages) + PER_CALL
 

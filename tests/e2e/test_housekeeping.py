@@ -96,7 +96,7 @@ def test_a_question_that_mentions_a_title_takes_the_normal_path(client: openai.O
     assert response.choices[0].message.content
     models = [c["model"] for c in scripted.calls()]
     assert models[0] == "planner-model" and "expert-model" in models  # planned, then the expert
-    assert response.metadata["experts_used"] == ["creative_writer"]  # type: ignore[index]
+    assert "creative_writer" in response.metadata["experts_used"]  # type: ignore[index]
 
 
 def test_housekeeping_is_still_authenticated(base_url: str, scripted: Scripted) -> None:

@@ -167,3 +167,51 @@ async def test_the_vision_expert_gets_the_images_in_the_openai_multimodal_form(s
     await store.redis.delete(store.key(ref))
     with pytest.raises(ImageMissing, match="no longer stored"):
         await with_images([*messages[:1], {"role": "user", "content": "x"}], task, store)
+
+
+@pytest.fixture(scope="module")
+def image_host() -> Any:
+    """A real HTTP server with images on 127.0.0.1 (an allowed host in the test below)."""
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from tests.support.scripted_llm import start_server_thread
+
+    pictures = {"cat.png": png(8, 8, seed=5), "big.png": png_of_size(8000, seed=6)}
+
+    async def picture(request: Any) -> Response:
+        name = request.path_params["name"]
+        if name not in pictures:
+            return Response(status_code=404)
+        return Response(pictures[name], media_type="image/png")
+
+    url, stop = start_server_thread(app=Starlette(routes=[Route("/{name}", picture)]))
+    yield url, pictures
+    stop()
+
+
+@pytest.mark.infra
+async def test_a_remote_image_from_an_allowed_host_is_fetched_and_limited(store: ImageStore, image_host: Any) -> None:
+    url, pictures = image_host
+    allowed = intake(store, image_url_hosts=["127.0.0.*"], image_max_bytes=4096)
+    messages, inputs = user_with(ImageInput("m", url=f"{url}/cat.png"))
+    out = await allowed.resolve(messages, inputs)
+    assert out[0].images == [image_ref(pictures["cat.png"], "image/png")]
+    for name, code in (("big.png", "image_too_large"), ("missing.png", "image_fetch_failed")):
+        messages, inputs = user_with(ImageInput("m", url=f"{url}/{name}"))
+        with pytest.raises(OpenAIError) as caught:
+            await allowed.resolve(messages, inputs)
+        assert caught.value.code == code, name
+    await allowed.aclose()
+
+
+@pytest.mark.unit
+def test_an_image_counts_a_vision_encoders_tokens_in_a_budget_not_its_bytes() -> None:
+    from moe_core.token_budget import IMAGE_TOKENS, prompt_bound
+
+    question = {"type": "text", "text": "what is this?"}
+    image = {"type": "image_url", "image_url": {"url": data_url(png_of_size(10**6))}}
+    text = [{"role": "user", "content": [question]}]
+    with_image = [{"role": "user", "content": [question, image]}]
+    assert prompt_bound(with_image) == prompt_bound(text) + IMAGE_TOKENS
