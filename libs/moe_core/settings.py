@@ -59,9 +59,6 @@ class FleetSettings(BaseSettings):
     named_templates: str = Field(
         default="", description="The templates file's YAML text itself (Helm, compose); set, it wins over the file",
     )
-    named_templates: str = Field(
-        default="", description="The templates file's YAML text itself (Helm, compose); set, it wins over the file",
-    )
     inference_heartbeat_s: float = Field(default=10.0, gt=0, description="Fleet: poll servers this often")
     inference_unhealthy_s: float = Field(default=15.0, gt=0, description="Fleet: skip a failed server this long")
     inference_affinity_ttl_s: int = Field(default=600, ge=1, description="Fleet: sticky user->server affinity")
