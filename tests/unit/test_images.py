@@ -215,3 +215,16 @@ def test_an_image_counts_a_vision_encoders_tokens_in_a_budget_not_its_bytes() ->
     text = [{"role": "user", "content": [question]}]
     with_image = [{"role": "user", "content": [question, image]}]
     assert prompt_bound(with_image) == prompt_bound(text) + IMAGE_TOKENS
+
+
+@pytest.mark.unit
+def test_a_requests_reservation_covers_its_images() -> None:
+    from gateway.metering import estimate
+    from moe_core.contracts import ChatMessage, ChatRequest
+    from moe_core.token_budget import IMAGE_TOKENS
+
+    ref = image_ref(png(), "image/png")
+    plain = ChatRequest(response_id="r", tenant_id="t", deadline_at=deadline_in(10), mode="m",
+                        messages=[ChatMessage(role="user", content="what is this?")])
+    seen = plain.model_copy(update={"messages": [ChatMessage(role="user", content="what is this?", images=[ref] * 2)]})
+    assert estimate(seen, 100)[0] == estimate(plain, 100)[0] + 2 * IMAGE_TOKENS

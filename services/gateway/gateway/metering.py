@@ -30,7 +30,7 @@ from gateway.settings import GatewaySettings
 from gateway.usage import UsageStore
 from moe_core.contracts import Answer, ChatRequest
 from moe_core.observability.metrics import GATEWAY_LIMITED
-from moe_core.token_budget import TokenBudgets
+from moe_core.token_budget import IMAGE_TOKENS, TokenBudgets
 
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4
@@ -51,11 +51,12 @@ class Held:
 
 
 def estimate(request: ChatRequest, default_completion: int, multiplier: float = 1.0) -> tuple[int, int]:
-    """(prompt, completion) tokens reserved for a request: its text at 4 characters a token (rounded up),
-    and its max_tokens (or the default), both times the multiplier."""
+    """(prompt, completion) tokens reserved for a request: its text at 4 characters a token (rounded up) and
+    IMAGE_TOKENS per image, and its max_tokens (or the default), both times the multiplier."""
     chars = sum(len(m.content) + len(json.dumps(m.tool_calls or [])) for m in request.messages)
     chars += len(json.dumps(request.tools)) if request.tools else 0
     prompt = math.ceil(chars / CHARS_PER_TOKEN)
+    prompt += IMAGE_TOKENS * sum(len(m.images) for m in request.messages)  # the vision call's bound for each image
     completion = request.params.max_tokens or default_completion
     return math.ceil(prompt * multiplier), math.ceil(completion * multiplier)
 
