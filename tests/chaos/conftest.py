@@ -15,7 +15,7 @@ from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet
 from tests.support.namespaces import new_namespace
 
-DEADLINE_S = 60  # the fleet's request deadline: no request may take longer (plus the client's slack)
+DEADLINE_S = 120  # the fleet's request deadline: no request may take longer (plus the client's slack)
 STORES = ("kafka", "redis", "postgres", "neo4j", "chroma")
 TENANT = "tenant-chaos"
 

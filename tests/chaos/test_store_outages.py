@@ -1,0 +1,68 @@
+"""A store stopped, or hung (SIGSTOP: connections stay open and nothing answers), while requests come in:
+every request gets an answer (that may say what is missing) or a 503 with Retry-After in the API's
+envelope, before its deadline; never a 500, never a hang. Once the store is back, requests are answered."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import Scripted
+from tests.e2e.helpers import plan_reply
+from tests.support.chaos import Outcome, ask
+from tests.support.chaos_infra import PrivateInfra
+from tests.support.fleet import Fleet
+
+pytestmark = pytest.mark.chaos
+DEADLINE_S = 12  # X-Request-Timeout of the requests during an outage
+SLACK_S = 8  # what a loaded 2-core machine may add to a deadline
+
+
+def _script(scripted: Scripted, m: str) -> str:
+    reply = f"Answered despite it ({m})."
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Say it {m}"))},
+        {"model": "expert-model", "contains": m, "reply": f"{reply}\nCONFIDENCE: high"},
+        {"model": "judge-model", "contains": m, "reply": reply},
+    ])
+    return reply
+
+
+def _degraded_well(outcome: Outcome) -> None:
+    assert not outcome.failure, outcome.failure
+    assert outcome.elapsed_s < DEADLINE_S + SLACK_S, f"took {outcome.elapsed_s:.1f}s: {outcome.body}"
+    if outcome.status == 200:
+        assert outcome.content
+        return
+    assert outcome.status in (503, 504), (outcome.status, outcome.body)
+    error = outcome.error
+    assert error.get("message") and error.get("type"), outcome.body  # the OpenAI envelope
+    if outcome.status == 503:
+        assert int(outcome.headers["retry-after"]) > 0, outcome.headers
+
+
+@pytest.mark.parametrize("fault", ["hung", "stopped"])
+@pytest.mark.parametrize("store", ["redis", "postgres", "neo4j", "chroma"])
+def test_a_store_outage_degrades_clearly_and_recovers(
+        store: str, fault: str, chaos_fleet: Fleet, chaos_url: str, chaos_key: str,
+        private_infra: PrivateInfra, scripted: Scripted) -> None:
+    m = f"S{uuid.uuid4().hex[:8]}"
+    reply = _script(scripted, m)
+    warm = ask(chaos_url, chaos_key, f"Before the outage {m}", timeout_s=DEADLINE_S * 3)
+    assert warm.status == 200 and warm.content == reply, (warm.status, warm.body)  # the key is cached now
+    if fault == "hung":
+        private_infra.pause(store)
+    else:
+        private_infra.stop(store)
+    try:
+        during = [ask(chaos_url, chaos_key, f"During the outage {m} {i}", timeout_s=DEADLINE_S) for i in range(2)]
+    finally:
+        if fault == "hung":
+            private_infra.resume(store)
+        else:
+            private_infra.up(store)
+    for outcome in during:
+        _degraded_well(outcome)
+    after = ask(chaos_url, chaos_key, f"After the outage {m}", timeout_s=DEADLINE_S * 4)
+    assert after.status == 200 and after.content == reply, (after.status, after.body)
