@@ -163,7 +163,6 @@ class ChatService:
     def abandon(self, request: ChatRequest, reason: str, generation: int = 0) -> None:
         """Publish Cancel for an abandoned request. A stream whose client went away may be resumed
         (gateway.resume): its Cancel waits for the resume grace and is dropped if a connection took it over."""
-        GATEWAY_CANCELLED.labels(reason).inc()
         cancel = partial(self._cancel, request, reason)
         streams = self.streams if reason == "client_disconnected" and request.stream else None
         work = cancel() if streams is None else streams.unless_resumed(request.response_id, generation, cancel)
@@ -176,6 +175,7 @@ class ChatService:
         with bind_response_id(request.response_id):
             try:
                 await self.bus.publish(Cancel(**request.child_fields(), reason=reason), self.bus.topics.cancel)
+                GATEWAY_CANCELLED.labels(reason).inc()  # published (a resumed stream's never is)
                 log.info("request abandoned (%s); published Cancel", reason)
             except Exception:
                 log.exception("could not publish Cancel")
