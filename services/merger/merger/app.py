@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +39,7 @@ class Merger:
         self.composer = Composer(settings, bus, inference)
         self.cancels = cancels or Cancellations(redis, settings.topic_namespace)
         self.sweeper = True
+        self._waiting: dict[str, asyncio.Task[None]] = {}  # requests another replica held the claim of
 
     def background(self) -> list[Callable[[], Awaitable[None]]]:
         return [self.run_sweeper] if self.sweeper else []
@@ -84,14 +86,49 @@ class Merger:
                 return
             await self.try_finish(rid)  # another replica added it: look again, now with the research task
             return
-        if not await self.state.claim(rid, plan.remaining_seconds() + self.settings.claim_margin_s):
-            return  # another replica is composing this answer
+        token, lease = uuid.uuid4().hex, self.settings.claim_lease_s
+        if not await self.state.claim(rid, lease, token):
+            self._look_again_later(rid)  # another replica composes it, or died doing so: its lease lapses
+            return
+        renewing = asyncio.create_task(self._renew(rid, token, lease))
         try:
-            stream = not synthesis.critic_pending(plan)
-            composition = await self.cancels.run(rid, self.composer.compose(plan, results, stream=stream))
-        except RequestCancelled:
-            composition = Composition(cancelled_answer(plan, results), "cancelled")
-        await self.finish(plan, composition)
+            try:
+                stream = not synthesis.critic_pending(plan)
+                composition = await self.cancels.run(rid, self.composer.compose(plan, results, stream=stream))
+            except RequestCancelled:
+                composition = Composition(cancelled_answer(plan, results), "cancelled")
+            await self.finish(plan, composition)
+        finally:
+            renewing.cancel()
+
+    async def _renew(self, rid: str, token: str, lease: float) -> None:
+        """Hold the lease while composing (a judge call may take longer than one lease)."""
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                if not await self.state.renew(rid, token, lease):
+                    log.warning("the claim on %s lapsed while composing", rid)
+                    return
+            except TRANSIENT_ERRORS as exc:
+                log.warning("could not renew the claim on %s: %s", rid, exc)
+
+    def _look_again_later(self, rid: str) -> None:
+        """Finish the request once the other replica's lease could have lapsed, unless it answered by then."""
+        if rid in self._waiting:
+            return
+        task = asyncio.create_task(self._look_again(rid))
+        self._waiting[rid] = task
+        task.add_done_callback(lambda done: self._waiting.pop(rid) if self._waiting.get(rid) is done else None)
+
+    async def _look_again(self, rid: str) -> None:
+        await asyncio.sleep(self.settings.claim_lease_s)
+        self._waiting.pop(rid, None)
+        with bind_response_id(rid):
+            try:
+                if await self.state.answer(rid) is None and await self.state.draft(rid) is None:
+                    await self.try_finish(rid)
+            except TRANSIENT_ERRORS as exc:  # the deadline sweep still answers it
+                log.warning("could not look at %s again: %s", rid, exc)
 
     async def _republish(self, snap: Snapshot) -> bool:
         """A redelivery after the outcome was stored: publish the stored outcome again."""

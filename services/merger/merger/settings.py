@@ -10,6 +10,8 @@ class MergerSettings(FleetSettings):
     deadline_poll_s: float = Field(default=0.25, gt=0)
     state_ttl_s: int = 3600
     claim_margin_s: float = Field(default=10.0, gt=0, description="Extra claim time past the deadline")
+    claim_lease_s: float = Field(default=10.0, gt=0, description="Composing an answer holds a lease this long, "
+                                 "renewed while it works: a replica that dies hands the request on after it")
     thinking: bool = Field(default=True, description="A reasoning trace before the judge")
     thinking_max_tokens: int = Field(default=256, ge=16)
     thinking_time_share: float = Field(default=0.5, gt=0, le=1, description="Share of the time left it may use")

@@ -9,6 +9,8 @@ from merger import reads
 from merger.reads import Snapshot
 from moe_core.contracts import Answer, Draft, Envelope, IngestEvent, Plan, PlannedTask, TaskResult, utcnow
 
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+
 
 class MergerState:
     def __init__(self, redis: Redis, namespace: str, ttl_s: int) -> None:
@@ -73,9 +75,13 @@ class MergerState:
         raw = await self.redis.get(self._k(rid, "answer"))
         return Answer.model_validate_json(raw) if raw else None
 
-    async def claim(self, rid: str, seconds: float) -> bool:
+    async def claim(self, rid: str, seconds: float, owner: str = "1") -> bool:
         """Only one replica composes an answer at a time; the claim expires if that replica dies."""
-        return bool(await self.redis.set(self._k(rid, "claim"), "1", nx=True, px=max(int(seconds * 1000), 100)))
+        return bool(await self.redis.set(self._k(rid, "claim"), owner, nx=True, px=max(int(seconds * 1000), 100)))
+
+    async def renew(self, rid: str, token: str, seconds: float) -> bool:
+        """Extend a lease this replica holds (`token`); False if it lapsed or is another's."""
+        return bool(await self.redis.eval(_RENEW, 1, self._k(rid, "claim"), token, str(max(int(seconds * 1000), 100))))
 
     async def put_answer(self, answer: Answer) -> Answer:
         """First answer wins; returns the answer that stands. The request leaves the deadline watch."""
