@@ -7,6 +7,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from moe_core.observability.stores import store_call
 
@@ -32,9 +35,11 @@ REDIS_TIMEOUT_S = 5.0  # a hung Redis (no answer on an open connection) fails th
 
 
 def redis_client(url: str) -> Redis:
-    """Pub/sub listeners are not cut by the socket timeout (redis-py reads them without one)."""
+    """Pub/sub listeners are not cut by the socket timeout (redis-py reads them without one). A connection
+    Redis closed (it restarted) is retried on a new one; a timeout is not (a hung Redis fails fast)."""
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError,))
     return TimedRedis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=REDIS_TIMEOUT_S,
-                               health_check_interval=30)
+                               health_check_interval=30, retry=retry)
 
 
 async def redis_ready(client: Redis) -> None:

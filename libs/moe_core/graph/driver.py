@@ -3,6 +3,7 @@ and driver outages turned into ConnectionError (the bus redelivers a message on 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, LiteralString, Protocol, TypeVar
@@ -13,6 +14,7 @@ from neo4j.exceptions import ConnectionPoolError, ServiceUnavailable, SessionExp
 from moe_core.observability.stores import store_call
 
 T = TypeVar("T")
+QUERY_TIMEOUT_S = 10.0  # one query (read, write, ping); transactions (imports, bundles) are not bounded here
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
 
@@ -28,11 +30,14 @@ class Neo4jSettings(Protocol):
 
 
 @asynccontextmanager
-async def _transient() -> AsyncIterator[None]:
+async def _transient(timeout_s: float | None = None) -> AsyncIterator[None]:
     try:
-        yield
+        async with asyncio.timeout(timeout_s):
+            yield
     except (ServiceUnavailable, SessionExpired, TransientError, ConnectionPoolError) as exc:
         raise GraphUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    except TimeoutError as exc:  # a hung Neo4j (open connection, no answer) is an outage too
+        raise GraphUnavailable(f"Neo4j did not answer within {timeout_s} s") from exc
 
 
 class GraphDB:
@@ -52,20 +57,20 @@ class GraphDB:
         await self.driver.close()
 
     async def ping(self) -> None:
-        async with _transient():
+        async with _transient(QUERY_TIMEOUT_S):
             records, _, _ = await self.driver.execute_query("RETURN 1 AS one", database_=self.database)
         if records[0]["one"] != 1:
             raise RuntimeError("Neo4j did not return 1")
 
     async def read(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
-        async with _transient():
+        async with _transient(QUERY_TIMEOUT_S):
             with store_call("neo4j", "read"):
                 records, _, _ = await self.driver.execute_query(
                     query, parameters_=params, routing_=RoutingControl.READ, database_=self.database)
         return [record.data() for record in records]
 
     async def write(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
-        async with _transient():
+        async with _transient(QUERY_TIMEOUT_S):
             with store_call("neo4j", "write"):
                 records, _, _ = await self.driver.execute_query(
                     query, parameters_=params, routing_=RoutingControl.WRITE, database_=self.database)

@@ -4,7 +4,8 @@ as Anthropic clients send it) is looked up (hashed) in the key store.
 Refused: no key or an unknown key (401 invalid_api_key), a revoked key (401 key_revoked), an expired key
 (401 key_expired), a key whose tenant is disabled (403 tenant_disabled), and a key used for a tenant it
 does not belong to (`X-Moe-Tenant` header; 403 wrong_tenant). The errors are OpenAIErrors: each API
-renders them in its own envelope.
+renders them in its own envelope. A key store that is down or does not answer in time is a 503
+(auth_unavailable, with Retry-After) for keys not in the cache.
 
 The verified key is also kept in a context variable for the rest of the request: the chat flow reads it to
 enforce the key's allowed models, limits and budgets whatever API the request came through.
@@ -12,9 +13,11 @@ enforce the key's allowed models, limits and budgets whatever API the request ca
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
 from dataclasses import replace
 
+import asyncpg
 from fastapi import Request
 
 from gateway.keystore import ApiKey, KeyStore
@@ -22,6 +25,7 @@ from gateway.openai_api import OpenAIError
 from moe_core.auth import bearer_token
 
 TENANT_HEADER = "x-moe-tenant"
+KEY_STORE_TIMEOUT_S = 5.0  # a key not in the cache, with Postgres down or hung: 503 (Retry-After), never a hang
 current_key: ContextVar[ApiKey | None] = ContextVar("current_key", default=None)
 
 
@@ -35,7 +39,12 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
     if not token:
         raise OpenAIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
                                "or 'x-api-key: <key>'.", code="invalid_api_key")
-    key = await store.verify(token)
+    try:
+        async with asyncio.timeout(KEY_STORE_TIMEOUT_S):
+            key = await store.verify(token)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # down or hung
+        raise OpenAIError(503, "API keys cannot be checked right now (the key store is unavailable); try again "
+                               "shortly.", "server_error", code="auth_unavailable") from exc
     if key is None:
         raise OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key")
     if key.revoked_at is not None:
