@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -50,6 +51,7 @@ from planner.vectors import Vectors
 log = logging.getLogger(__name__)
 HISTORY_TURNS = 6
 T = TypeVar("T")
+SOFT_STEP_TIMEOUT_S = 5.0  # a hung Chroma costs a request this much, then it is planned without the shortcut
 
 
 class Outcome(BaseModel):
@@ -217,9 +219,10 @@ def _single(category: str, question: str) -> PlannedTask:
 
 
 async def _soft(step: Awaitable[T], what: str) -> T | None:
-    """Cache and router are shortcuts: when Chroma fails, log it and plan without them."""
+    """Cache and router are shortcuts: when Chroma fails or hangs, log it and plan without them."""
     try:
-        return await step
+        async with asyncio.timeout(SOFT_STEP_TIMEOUT_S):
+            return await step
     except Exception as exc:
         log.warning("%s failed, continuing without it: %s: %s", what, type(exc).__name__, exc)
         SEMANTIC_CACHE.labels("error", type(exc).__name__).inc()
