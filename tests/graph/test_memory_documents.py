@@ -188,6 +188,10 @@ async def test_bad_filters_and_bad_documents_are_refused_with_the_reason(
         (await a.upload_file("big.txt", b"a" * (6 * 1024 * 1024), "text/plain", expect=413), 413,
          "document_too_large"),
     ]
+    two = await a.gateway.post("/v1/memory/documents", headers=a.headers, files=[
+        ("file", ("a.md", b"# A", "text/markdown")), ("file", ("b.md", b"# B", "text/markdown"))])
+    cases.append((two.json(), two.status_code, "invalid_value"))
+    cases.append((await a.upload_file("a.md", b"# A", "text/markdown", expect=400, shelf="x"), 400, "invalid_value"))
     for body, status, code in cases:
         assert body["error"]["code"] == code, body
         assert body["error"]["type"] == "invalid_request_error" and body["error"]["message"], status

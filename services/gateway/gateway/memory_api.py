@@ -5,6 +5,7 @@ the key's (X-Moe-Tenant picks one of its tenants). Additions and deletions are a
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from gateway.auth import authenticate
 from gateway.keystore import KeyStore
@@ -83,7 +86,9 @@ class MemoryApi:
         tenant = key.default_tenant
         with _input_errors():
             fields, text, kind = await self._read(request)
-        parts = chunks(text, kind, self.settings.memory_chunk_tokens, self.settings.memory_chunk_overlap)
+        # CPU-bound (tokenising every chunk): off the event loop that streams other requests' answers
+        parts = await asyncio.to_thread(chunks, text, kind, self.settings.memory_chunk_tokens,
+                                        self.settings.memory_chunk_overlap)
         first = text.split("\n", 1)[0].strip()
         heading = first.lstrip("#").strip() if kind == "text/markdown" and first.startswith("#") else ""
         title = (fields.title or heading or fields.source or first)[:200] or "untitled"
@@ -111,7 +116,7 @@ class MemoryApi:
     async def _read_form(self, request: Request) -> tuple[DocumentFields, str, MediaType]:
         try:
             form = await request.form(max_files=1, max_fields=len(FORM_FIELDS), max_part_size=64 * 1024)
-        except Exception as exc:  # python-multipart's and starlette's parse errors
+        except (MultiPartException, HTTPException, ValueError) as exc:  # malformed, too many files or fields
             raise MemoryInputError(400, f"the multipart body could not be read: {exc}", "invalid_value") from None
         try:
             unknown = sorted(k for k in form if k not in FORM_FIELDS)
@@ -129,7 +134,7 @@ class MemoryApi:
             data = await upload.read(self.limits.max_bytes + 1)
         finally:
             await form.close()
-        return fields, text_of(data, kind, self.limits), kind
+        return fields, await asyncio.to_thread(text_of, data, kind, self.limits), kind  # a PDF takes a while
 
     async def documents(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
