@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -46,6 +47,7 @@ class SoakConfig:
     concurrency: int = 4
     sample_s: float = 5.0
     gateway_workers: int = 1
+    cancel_wait_s: float = 5.0  # after the traffic: the resume grace (3 s) of the last abandoned streams
     docs: bool = True
     command: str = "make soak"
 
@@ -108,8 +110,21 @@ async def _soak(cfg: SoakConfig, targets: dict[str, Target], roots: dict[str, in
         end = started + cfg.seconds
         await asyncio.gather(_traffic(http, targets, cfg, end, requests, errors),
                              _sample(roots, cfg, started, end, samples))
+        await asyncio.sleep(cfg.cancel_wait_s)  # the last abandoned streams' Cancel (after the resume grace)
+        cancelled = await _cancelled(http, targets["full"].url.removesuffix("/v1"))
     return {"samples": samples, "traffic": {"requests": dict(requests), "total": sum(requests.values()),
-                                            "errors": dict(errors.most_common(10))}}
+                                            "errors": dict(errors.most_common(10)), "cancel_published": cancelled}}
+
+
+async def _cancelled(http: aiohttp.ClientSession, gateway: str) -> int | None:
+    """How many Cancel messages the gateway published for clients that went away (its own counter)."""
+    try:
+        async with http.get(f"{gateway}/metrics") as resp:
+            text = await resp.text()
+    except (TimeoutError, aiohttp.ClientError):
+        return None
+    found = re.search(r'^moe_gateway_cancelled_total\{reason="client_disconnected"\} ([0-9.e+]+)$', text, re.M)
+    return int(float(found.group(1))) if found else 0
 
 
 def run(cfg: SoakConfig) -> dict[str, Any]:
