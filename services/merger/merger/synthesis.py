@@ -82,9 +82,11 @@ def _cache_block(plan: Plan) -> str:
 
 
 def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, str]]:
+    """The sources only: the question and the cache's examples reach the judge (with this step's notes),
+    so they are not paid for twice."""
     system = ("Before answering, think briefly about the sources: agreement, contradictions, which to trust "
               f"({PRIORITY_TEXT}), gaps. At most 6 short lines; not the answer.")
-    user = f"Question: {plan.question}\n\n{_blocks(results)}{_cache_block(plan)}"
+    user = _blocks(results)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

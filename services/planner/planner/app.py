@@ -23,6 +23,7 @@ from moe_core.contracts import (
     Envelope,
     ExpertTask,
     Feedback,
+    FewShot,
     GraphTask,
     ImageRef,
     Plan,
@@ -258,9 +259,16 @@ def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: l
     if task.kind == "graph":
         return GraphTask(**fields, metadata_filters=plan.metadata_filters)
     return ExpertTask(**fields, category=task.category, instruction=task.instruction, history=history,
-                      params=request.params, mode=request.mode, few_shot=plan.few_shot, user=request.user,
+                      params=request.params, mode=request.mode, few_shot=_expert_few_shot(plan), user=request.user,
                       tools=request.tools, tool_choice=request.tool_choice, direct=plan.is_direct(),
                       images=images_of(request) if task.category == "vision" else [])
+
+
+def _expert_few_shot(plan: Plan) -> list[FewShot]:
+    """The semantic cache's examples go to the judge once per request (Plan.few_shot), not into every
+    expert's prompt; only a plan of one expert task, which may end on the fast path without a judge, hands
+    them to its expert."""
+    return plan.few_shot if sum(t.kind == "expert" for t in plan.tasks) == 1 else []
 
 
 def build(res: Resources) -> Planner:

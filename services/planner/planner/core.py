@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moe_core.contracts import EXPERT_CATEGORIES, ChatMessage, PlannedTask
+from moe_core.contracts import ChatMessage, PlannedTask
 from moe_core.contracts.tools import PRECISION_CATEGORY
 from planner import research_tasks
 from planner.tool_catalogue import ToolCatalogue
@@ -53,12 +53,12 @@ def _task_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
 
 def planner_messages(question: str, categories: list[str], max_tasks: int,
                      tools: ToolCatalogue | None = None, research: bool = False) -> list[dict[str, str]]:
-    catalogue = "\n".join(f"- {c}: {EXPERT_CATEGORIES.get(c, c)}" for c in categories)
+    catalogue = ", ".join(categories)  # names only: they say what they cover (each name is prompt tokens)
     system = (
         "You split a user's question into 1 to "
         f"{max_tasks} independent tasks for specialist experts. Use as few tasks as possible; "
-        "a simple question is exactly one task. Categories:\n"
-        f"{catalogue}\n"
+        "a simple question is exactly one task. Categories (general: anything else): "
+        f"{catalogue}.\n"
         'Answer only with JSON: {"tasks": [{"category": "...", "instruction": "..."}]}'
     )
     if tools is not None and tools.names:
