@@ -72,6 +72,16 @@ def test_what_a_template_leaves_out_falls_back(tmp_path: Path) -> None:
     assert [str(r) for r in config.for_role("thinking", None, fallback="judge")] == ["small"]
 
 
+def test_a_templates_vision_models_see_the_images(tmp_path: Path) -> None:
+    servers = [{**SERVERS[0], "vision_models": ["big", "mid"]}, SERVERS[1]]
+    text = "version: 1\ntemplates:\n  eyes:\n    experts: {vision: [mid@gpu1]}\n"
+    config = InferenceConfig.from_settings(FleetSettings(inference_servers=json.dumps(servers),
+                                                         expert_templates=json.dumps({"vision": ["big"]}),
+                                                         named_templates=text))
+    assert [str(r) for r in config.vision_refs("eyes")] == ["mid@gpu1"]
+    assert [str(r) for r in config.vision_refs()] == ["big@gpu1"]
+
+
 def test_a_stage_that_does_not_know_the_template_fails_its_model_lookup_clearly(tmp_path: Path) -> None:
     config = InferenceConfig.from_settings(settings(tmp_path, GOOD))
     with pytest.raises(InferenceError) as err:

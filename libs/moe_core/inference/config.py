@@ -116,12 +116,13 @@ class InferenceConfig(BaseModel):
             return list(refs)
         return self.experts.get(category) or self.experts.get("general") or self.for_role("default")
 
-    def vision_refs(self) -> list[ModelRef]:
+    def vision_refs(self, template: str | None = None) -> list[ModelRef]:
         """The `vision` expert's models, each pinned to a server that takes images for it (`vision_models`);
         when none of the template's models can, every model a server declares for images. Empty: this
         configuration cannot look at an image."""
         refs = [ModelRef(model=ref.model, server=server.name, tier=ref.tier)
-                for ref in self.for_expert("vision") for server in self.candidates(ref) if server.sees(ref.model)]
+                for ref in self.for_expert("vision", template) for server in self.candidates(ref)
+                if server.sees(ref.model)]
         return refs or [ModelRef(model=model, server=server.name)
                         for server in self.servers for model in server.vision_models if model != "*"]
 

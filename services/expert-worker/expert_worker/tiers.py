@@ -74,7 +74,7 @@ class TieredExpert:
         started = time.perf_counter()
         attempts: list[Attempt] = []
         try:  # the request's expert template (moe_core.templates), else the global assignment
-            refs = (self.inference.config.vision_refs() if task.images  # a model that takes images
+            refs = (self.inference.config.vision_refs(task.template) if task.images  # a model that takes images
                     else await self.refs(task.category, task.tenant_id, task.template))
         except InferenceError as exc:  # a template this worker does not know: a clear failed result
             attempts.append(Attempt(1, 0, error=exc))
