@@ -30,14 +30,14 @@ async def _admin_key(dsn: str) -> str:
 
 @pytest.fixture(scope="session")
 def fuzz_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
-    fleetlib_api.ensure_up(["neo4j"])
+    fleetlib_api.ensure_up(["neo4j", "chroma"])  # /graph/*; tenant documents (/v1/memory/documents)
     ends = fleetlib_api.endpoints()
     port = free_port()
     env = {**os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("fz"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
            "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"], "MOE_REQUEST_TIMEOUT_S": "20",
            "MOE_HTTP_PORT": str(port), "MOE_GATEWAY_WORKERS": "1", "MOE_LOG_LEVEL": "WARNING",
            "MOE_NEO4J_URL": ends["neo4j"], "MOE_NEO4J_USER": ends.get("neo4j-user", ""),
-           "MOE_NEO4J_PASSWORD": ends.get("neo4j-password", "")}
+           "MOE_NEO4J_PASSWORD": ends.get("neo4j-password", ""), "MOE_CHROMA_URL": ends["chroma"]}
     gateway = ServiceProcess("gateway", port, env)
     try:
         gateway.start()

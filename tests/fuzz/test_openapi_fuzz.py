@@ -21,6 +21,7 @@ from gateway.app import create_app
 from gateway.feedback import FeedbackBody
 from gateway.graph_api import DecisionBody, IngestBody
 from gateway.knowledge_io import ExportBody
+from gateway.memory_api import SearchBody, TextDocument
 from gateway.openai_api import ChatCompletionRequest
 from gateway.responses_api import ResponsesRequest
 from gateway.settings import GatewaySettings
@@ -33,7 +34,8 @@ BODIES: dict[str, type[BaseModel]] = {"/v1/chat/completions": ChatCompletionRequ
                                       "/v1/responses": ResponsesRequest, "/v1/feedback": FeedbackBody,
                                       "/v1/memory/ingest": IngestBody, "/v1/knowledge/export": ExportBody,
                                       "/graph/quarantine/{item_id}/approve": DecisionBody,
-                                      "/graph/quarantine/{item_id}/reject": DecisionBody}
+                                      "/graph/quarantine/{item_id}/reject": DecisionBody,
+                                      "/v1/memory/documents": TextDocument, "/v1/memory/search": SearchBody}
 BUNDLE = json.loads((Path(__file__).resolve().parents[2] / "docs" / "knowledge-bundle.schema.json").read_text())
 
 

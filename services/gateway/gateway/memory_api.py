@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from chromadb.errors import ChromaError
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
@@ -238,7 +239,7 @@ def _store_errors(store: MemoryStore) -> Iterator[None]:
         yield
     except OpenAIError:
         raise
-    except (httpx.HTTPError, ConnectionError, ValueError, RuntimeError) as exc:
+    except (httpx.HTTPError, ConnectionError, ChromaError, ValueError, RuntimeError) as exc:
         store.forget()
         log.warning("memory store failed: %s: %s", type(exc).__name__, exc)
         raise OpenAIError(503, "the document store is unavailable", "server_error",
