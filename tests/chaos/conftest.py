@@ -12,7 +12,7 @@ from gateway.keystore import KeyStore
 from tests.conftest import Scripted, scripted_env
 from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
 from tests.support.chaos_infra import PrivateInfra
-from tests.support.fleet import Fleet
+from tests.support.fleet import Fleet, free_port
 from tests.support.namespaces import new_namespace
 
 DEADLINE_S = 120  # the fleet's request deadline: no request may take longer (plus the client's slack)
@@ -45,10 +45,28 @@ def chaos_fleet(private_infra: PrivateInfra, scripted_server: Scripted,
     }
     fleet = Fleet(env, gateway_workers=1, extra=("graph-ingest",))
     try:
-        fleet.start()
+        _start(fleet)
         yield fleet
     finally:
         fleet.stop()
+
+
+def _start(fleet: Fleet) -> None:
+    """Fleet.start, except that a service whose free port was taken before it bound it (other sessions start
+    processes all the time on this machine) is started again on another port."""
+    for service in fleet.services.values():
+        service.start()
+    for service in fleet.services.values():
+        for attempt in range(3):
+            try:
+                service.wait_ready()
+                break
+            except RuntimeError:
+                if attempt == 2 or service.proc is None or service.proc.poll() is None:
+                    raise
+                service.port = free_port()
+                service.env["MOE_HTTP_PORT"] = str(service.port)
+                service.start()
 
 
 async def _create_key(dsn: str) -> str:
