@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
+from gateway import memory_audit
 from gateway.auth import authenticate
 from gateway.keystore import KeyStore
 from gateway.memory_files import Limits, MediaType, MemoryInputError, check_text, chunks, media_type, text_of
@@ -31,7 +32,6 @@ from gateway.memory_store import MemoryStore, NewDocument
 from gateway.openai_api import OpenAIError, parse_json_body, parse_object
 from moe_core.bus import Bus
 from moe_core.embeddings import get_embedder
-from moe_core.graph.audit import audit_event
 from moe_core.memory import FilterError, MemoryFilters, collection_name, parse_filters
 from moe_core.memory.filters import DOMAIN_PATTERN
 from moe_core.memory.store import version_key
@@ -193,13 +193,7 @@ class MemoryApi:
             log.exception("could not bump the document version of tenant %s", tenant)
 
     async def _audit(self, action: str, tenant: str, actor: str, doc: dict[str, Any]) -> None:
-        details = {k: doc.get(k) for k in ("title", "source", "domain", "document_set", "chunks", "sha256")}
-        event = audit_event(None, actor=actor, action=action, subject=doc["id"], tenant=tenant,
-                            response_id=doc["id"], reason=action, details=details)
-        try:
-            await self.bus.publish(event, self.bus.topics.audit)
-        except Exception:  # the change is made; a lost audit event is logged loudly
-            log.exception("could not publish the audit event %s for %s", action, doc["id"])
+        await memory_audit.publish(self.bus, action, tenant, actor, doc)
 
 
 def _filters(raw: dict[str, Any]) -> MemoryFilters:
