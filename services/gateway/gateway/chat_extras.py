@@ -13,6 +13,7 @@ from gateway.settings import GatewaySettings
 from moe_core.bus import Bus
 from moe_core.images import ImageStore
 from moe_core.inference import InferenceClient, InferenceConfig
+from moe_core.token_budget import TokenBudgets
 
 
 @dataclass
@@ -28,6 +29,6 @@ class ChatExtras:
 
 def chat_extras(settings: GatewaySettings, bus: Bus, redis: Redis) -> ChatExtras:
     config = InferenceConfig.from_settings(settings)  # INFERENCE_SERVERS: which models take images
-    inference = InferenceClient(config)
+    inference = InferenceClient(config, budgets=TokenBudgets(redis, settings.topic_namespace))  # the key's cap holds
     return ChatExtras(ImageIntake(settings, config, ImageStore(redis, settings.topic_namespace)),
                       Housekeeping(settings, inference, bus), inference)
