@@ -9,6 +9,7 @@ Redis channel (gateway.key_events) and clears every replica's cache. Unknown key
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -141,11 +142,21 @@ class KeyStore:
 
     async def migrate(self, *statements: str) -> None:
         """The key and tenant tables (plus `statements`), created or extended under one advisory lock."""
+        # DDL (ALTER TABLE takes an exclusive lock even when it changes nothing) is run only when this exact
+        # schema was never applied: gateways starting side by side must not deadlock with key lookups.
+        statements = (SCHEMA, *statements)
+        digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
         async with self.pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock(424242)")
             try:
-                for statement in (SCHEMA, *statements):
+                if await conn.fetchval("SELECT to_regclass('moe_schema_applied') IS NOT NULL") and \
+                        await conn.fetchval("SELECT true FROM moe_schema_applied WHERE digest = $1", digest):
+                    return
+                for statement in statements:
                     await conn.execute(statement)
+                await conn.execute("CREATE TABLE IF NOT EXISTS moe_schema_applied (digest text PRIMARY KEY, "
+                                   "applied_at timestamptz NOT NULL DEFAULT now())")
+                await conn.execute("INSERT INTO moe_schema_applied (digest) VALUES ($1) ON CONFLICT DO NOTHING", digest)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(424242)")
 
