@@ -23,6 +23,7 @@ N_RECORDS = 400
 
 async def commits(intervals: list[int]) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient
 
     from moe_core.bus import Bus
     from moe_core.offset_commits import OffsetCommits
@@ -57,6 +58,12 @@ async def commits(intervals: list[int]) -> None:
         cpu = time.process_time() - cpu
         await producer.stop()
         await consumer.broker.stop()
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:  # this measurement's own topics
+            await admin.delete_topics([t for t in bus.topics.all() if t.startswith(settings.topic_namespace)])
+        finally:
+            await admin.close()
         print(f"interval {interval} ms: {N_RECORDS} records, {calls[0]} broker commits "
               f"({calls[0] / N_RECORDS:.2f} per record), {cpu * 1000 / N_RECORDS:.2f} ms CPU per record in-process")
 
