@@ -88,6 +88,9 @@ class Stage:
     memo: MemoPolicy | None = None
     cancel: CancelPolicy | None = None
     heartbeat: bool = False  # this stage's processes beat the inference fleet's health
+    # its model calls are the request's: held from its token budget (moe_core.token_budget); False for work
+    # done after the answer (learning), which is not the client's spend and must not be refused for it
+    request_budget: bool = True
     state: str = field(default="")  # app.state attribute holding the domain object (default: the name)
 
     def __post_init__(self) -> None:

@@ -143,7 +143,8 @@ def make_resources(stage: Stage, settings: FleetSettings, bus: Bus | None, redis
     if "inference" in needs:
         from moe_core.inference import InferenceClient
 
-        res.inference_client = inference or InferenceClient.from_settings(settings, res.redis_client)
+        res.inference_client = inference or InferenceClient.from_settings(settings, res.redis_client,
+                                                                          budgets=stage.request_budget)
     if "neo4j" in needs:
         from moe_core.graph import GraphDB
 

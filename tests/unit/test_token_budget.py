@@ -86,3 +86,14 @@ async def test_a_call_outside_a_budgeted_request_is_not_limited(client: tuple[In
     assert completion.usage.completion_tokens == 40
     with bind_response_id(uuid.uuid4().hex):  # a request that has no budget (not metered)
         assert (await inference.chat([ModelRef(model=MODEL)], MESSAGES)).usage.completion_tokens == 40
+
+
+def test_only_the_stages_that_answer_a_request_spend_its_budget() -> None:
+    from moe_core.settings import FleetSettings
+    from moe_core.stage_registry import stages
+
+    spending = {s.name for s in stages() if "inference" in s.needs and s.request_budget}
+    assert spending == {"planner", "expert-worker", "merger", "research", "critic"}  # their usage is the Answer's
+    redis = redis_client("redis://127.0.0.1:1/0")  # never contacted
+    assert InferenceClient.from_settings(FleetSettings(), redis, budgets=False).budgets is None
+    assert InferenceClient.from_settings(FleetSettings(), redis).budgets is not None

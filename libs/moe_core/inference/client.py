@@ -75,15 +75,17 @@ class InferenceClient:
         self._http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
 
     @classmethod
-    def from_settings(cls, settings: FleetSettings, redis: Redis | None = None) -> InferenceClient:
-        """With a Redis client the fleet state is used (and `run_heartbeat` may be started)."""
-        fleet = budgets = None
+    def from_settings(cls, settings: FleetSettings, redis: Redis | None = None,
+                      budgets: bool = True) -> InferenceClient:
+        """With a Redis client the fleet state is used (and `run_heartbeat` may be started), and (budgets) the
+        calls of a request that has a token budget hold their bound from it."""
+        fleet = held = None
         if redis is not None:
             fleet = InferenceFleet(redis, settings.topic_namespace, unhealthy_s=settings.inference_unhealthy_s,
                                    affinity_ttl_s=settings.inference_affinity_ttl_s,
                                    heartbeat_s=settings.inference_heartbeat_s)
-            budgets = TokenBudgets(redis, settings.topic_namespace)
-        return cls(InferenceConfig.from_settings(settings), fleet=fleet, budgets=budgets)
+            held = TokenBudgets(redis, settings.topic_namespace) if budgets else None
+        return cls(InferenceConfig.from_settings(settings), fleet=fleet, budgets=held)
 
     async def run_heartbeat(self) -> None:
         """Poll every configured server for health and loaded models (runs until cancelled)."""

@@ -164,6 +164,7 @@ STAGE = Stage(
     consumes=(Consumes("ontology_gaps", OntologyGap, "on_gap"), Consumes("linting", LintRequest, "on_lint")),
     publishes=("audit",),
     needs=("redis", "inference", "neo4j"),
+    request_budget=False,  # healing the ontology is the fleet's work, not the client's spend
 )
 
 

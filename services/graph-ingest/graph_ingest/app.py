@@ -150,6 +150,7 @@ STAGE = Stage(
     consumes=(Consumes("ingest", IngestEvent, "on_ingest"), Consumes("feedback", Feedback, "on_feedback")),
     publishes=("audit",),
     needs=("redis", "inference", "neo4j"),
+    request_budget=False,  # learning after the answer: not the client's spend
 )
 
 
