@@ -82,11 +82,12 @@ def _cache_block(plan: Plan) -> str:
 
 
 def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, str]]:
-    """The sources only: the question and the cache's examples reach the judge (with this step's notes),
-    so they are not paid for twice."""
+    """The question and the sources; the cache's examples reach the judge only (with this step's notes).
+    The question stays: it is what ties a model call to its request (the e2e tests find a request's calls
+    by it)."""
     system = ("Before answering, think briefly about the sources: agreement, contradictions, which to trust "
               f"({PRIORITY_TEXT}), gaps. At most 6 short lines; not the answer.")
-    user = _blocks(results)
+    user = f"Question: {plan.question}\n\n{_blocks(results)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
