@@ -75,7 +75,8 @@ class Metering:
         return prices.get(model) or prices.get(mode)
 
     async def reserve(self, key: ApiKey | None, request: ChatRequest, model: str) -> None:
-        """Hold the request's estimate against its key's and tenant's limits, or raise 429 (LimitExceeded)."""
+        """Reserve the request's token cap against its key's and tenant's limits and open it as the request's
+        token budget, or raise 429 (LimitExceeded) / 503 (limits unavailable)."""
         if key is None:  # not an authenticated client request (internal use)
             return
         prompt, completion = estimate(request, self.settings.limit_completion_tokens,
@@ -89,7 +90,11 @@ class Metering:
         try:
             reservation = await self.limiter.reserve(counters, max(self.settings.limit_request_tokens, least), least,
                                                      price.micros_per_token if price else 0.0)
-            await self.budgets.open(request.response_id, reservation.tokens, ttl)
+            try:
+                await self.budgets.open(request.response_id, reservation.tokens, ttl)
+            except (RedisError, OSError):  # without its budget the request must not run: give the cap back
+                await self.limiter.settle(reservation, 0, 0, requests=0)
+                raise
         except LimitExceeded as exc:
             GATEWAY_LIMITED.labels(exc.scope, exc.limit).inc()
             raise
