@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class OffsetCommits:
-    """The noted offsets of every consumer of one subscriber (several with max_workers > 1)."""
+    """The noted offsets of a stage's group consumers (one router; several consumers with max_workers > 1)."""
 
     def __init__(self, interval_ms: int) -> None:
         self.interval_s = interval_ms / 1000
