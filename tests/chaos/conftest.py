@@ -69,7 +69,7 @@ def _start(fleet: Fleet) -> None:
                 service.start()
 
 
-async def _create_key(dsn: str) -> str:
+async def create_key(dsn: str) -> str:
     store = await KeyStore.connect(dsn)
     try:
         return (await store.create("chaos", "user", [TENANT]))[1]
@@ -79,7 +79,7 @@ async def _create_key(dsn: str) -> str:
 
 @pytest.fixture(scope="package")
 def chaos_key(chaos_fleet: Fleet, private_infra: PrivateInfra) -> str:
-    return asyncio.run(_create_key(private_infra.endpoints()["postgres"]))
+    return asyncio.run(create_key(private_infra.endpoints()["postgres"]))
 
 
 @pytest.fixture(scope="package")

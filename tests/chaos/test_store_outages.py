@@ -4,10 +4,12 @@ envelope, before its deadline; never a 500, never a hang. Once the store is back
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
+from tests.chaos.conftest import create_key
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.support.chaos import Outcome, ask
@@ -49,14 +51,16 @@ def test_a_store_outage_degrades_clearly_and_recovers(
         private_infra: PrivateInfra, scripted: Scripted) -> None:
     m = f"S{uuid.uuid4().hex[:8]}"
     reply = _script(scripted, m)
-    warm = ask(chaos_url, chaos_key, f"Before the outage {m}", timeout_s=DEADLINE_S * 3)
+    cold_key = asyncio.run(create_key(private_infra.endpoints()["postgres"]))  # not in the gateway's key cache
+    warm = ask(chaos_url, chaos_key, f"Explain the weather {m} in one line", timeout_s=DEADLINE_S * 3)
     assert warm.status == 200 and warm.content == reply, (warm.status, warm.body)  # the key is cached now
     if fault == "hung":
         private_infra.pause(store)
     else:
         private_infra.stop(store)
-    try:
-        during = [ask(chaos_url, chaos_key, f"During the outage {m} {i}", timeout_s=DEADLINE_S) for i in range(2)]
+    try:  # questions that get a knowledge-graph task next to the expert
+        during = [ask(chaos_url, key, f"Explain the tides {m} {i} in one line", timeout_s=DEADLINE_S)
+                  for i, key in enumerate((chaos_key, cold_key))]
     finally:
         if fault == "hung":
             private_infra.resume(store)
@@ -64,5 +68,8 @@ def test_a_store_outage_degrades_clearly_and_recovers(
             private_infra.up(store)
     for outcome in during:
         _degraded_well(outcome)
-    after = ask(chaos_url, chaos_key, f"After the outage {m}", timeout_s=DEADLINE_S * 4)
-    assert after.status == 200 and after.content == reply, (after.status, after.body)
+    if store == "postgres":  # a key the gateway has not seen cannot be checked: 503, not a 500 or a hang
+        assert (during[1].status, during[1].error.get("code")) == (503, "auth_unavailable"), during[1].body
+    after = ask(chaos_url, cold_key, f"Explain the sea {m} in one line", timeout_s=DEADLINE_S * 4)
+    # answered (the graph task may still be catching up after Neo4j came back: a note says what is missing)
+    assert after.status == 200 and after.content.startswith(reply), (after.status, after.body)

@@ -13,20 +13,31 @@ from tests.support.topic_reader import stop_consumer
 Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
 
 
+async def partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of those of `topics` that exist."""
+    existing = set(await admin.list_topics())
+    wanted = [t for t in topics if t in existing]
+    described = await admin.describe_topics(wanted) if wanted else []
+    return [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+
+
 async def records_of(bootstrap: str, topics: list[str], key: str) -> list[Record]:
     """Every record keyed `key` on `topics`, read from the start up to their current ends (no group)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        parts = await partitions(admin, topics)
+    finally:
+        await admin.close()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 fetch_max_wait_ms=10)
     await consumer.start()
     try:
-        existing = await consumer.topics()
-        parts = [TopicPartition(t, p) for t in topics if t in existing
-                 for p in consumer.partitions_for_topic(t) or ()]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
         found: list[Record] = []
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 found += [(r.topic, r.key, r.value, list(r.headers)) for r in records
@@ -54,9 +65,8 @@ async def wait_consumed(bootstrap: str, topics: list[str], timeout_s: float = 90
     await admin.start()
     await consumer.start()
     try:
-        existing = await consumer.topics()
-        parts = [TopicPartition(t, p) for t in topics if t in existing
-                 for p in consumer.partitions_for_topic(t) or ()]
+        parts = await partitions(admin, topics)
+        assert parts, f"none of {topics} exists"
         ends = await consumer.end_offsets(parts)
         loop = asyncio.get_running_loop()
         end_time = loop.time() + timeout_s
