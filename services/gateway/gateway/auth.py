@@ -41,7 +41,10 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
                                "or 'x-api-key: <key>'.", code="invalid_api_key")
     try:
         async with asyncio.timeout(KEY_STORE_TIMEOUT_S):
-            key = await store.verify(token)
+            try:
+                key = await store.verify(token)
+            except asyncpg.ConnectionDoesNotExistError:  # a pooled connection of a Postgres that restarted
+                key = await store.verify(token)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # down or hung
         raise OpenAIError(503, "API keys cannot be checked right now (the key store is unavailable); try again "
                                "shortly.", "server_error", code="auth_unavailable") from exc
