@@ -30,7 +30,7 @@ from gateway.settings import GatewaySettings
 from gateway.usage import UsageStore
 from moe_core.contracts import Answer, ChatRequest
 from moe_core.observability.metrics import GATEWAY_LIMITED
-from moe_core.token_budget import IMAGE_TOKENS, TokenBudgets
+from moe_core.token_budget import IMAGE_TOKENS, TokenBudgets, prompt_bound
 
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4
@@ -70,6 +70,12 @@ class Metering:
         self._held: dict[str, Held] = {}
         self._background: set[asyncio.Task[None]] = set()
 
+    def cap(self, request: ChatRequest) -> int:
+        """The tokens a request's model calls may need: MOE_LIMIT_REQUEST_TOKENS, plus room for
+        MOE_LIMIT_PROMPT_CALLS calls that each carry its whole prompt (at the calls' own bound, in bytes)."""
+        prompt = prompt_bound([m.model_dump(exclude_none=True) for m in request.messages], request.tools or None)
+        return self.settings.limit_request_tokens + self.settings.limit_prompt_calls * prompt
+
     def price(self, model: str, mode: str) -> ModelPrice | None:
         prices = self.settings.model_prices
         return prices.get(model) or prices.get(mode)
@@ -88,7 +94,7 @@ class Metering:
                                          priced=price is not None)
         ttl = math.ceil(request.remaining_seconds()) + BUDGET_TTL_MARGIN_S
         try:
-            reservation = await self.limiter.reserve(counters, max(self.settings.limit_request_tokens, least), least,
+            reservation = await self.limiter.reserve(counters, max(self.cap(request), least), least,
                                                      price.micros_per_token if price else 0.0)
             try:
                 await self.budgets.open(request.response_id, reservation.tokens, ttl)

@@ -37,8 +37,11 @@ class GatewaySettings(MemorySettings, HousekeepingSettings, EdgeSettings,  # Edg
                                             "estimate is (prompt estimate + max tokens) x this; it must fit in "
                                             "every limit, else 429")
     limit_request_tokens: int = Field(default=32768, ge=1, le=10_000_000, description="Limits: the token cap "
-                                      "reserved for a request (or its estimate, if larger; less when a limit has "
-                                      "less room): all its model calls together never use more")
+                                      "reserved for a request, plus MOE_LIMIT_PROMPT_CALLS x its prompt's bytes (less "
+                                      "when a limit has less room): all its model calls together never use more")
+    limit_prompt_calls: int = Field(default=6, ge=0, le=100, description="Limits: how many model calls of a "
+                                    "request the cap lets carry the whole prompt (an agent's tool list and system "
+                                    "prompt go to the planner, the experts and the judge)")
     max_prompt_chars: int = Field(default=200_000, ge=1)
     neo4j_url: str = Field(default="bolt://127.0.0.1:7687",
                            validation_alias=AliasChoices("MOE_NEO4J_URL", "MOE_NEO4J_URI", "neo4j_url"),
