@@ -33,6 +33,22 @@ def _gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
 class PrivateInfra:
     """`up()` the given components in a temp dir; `endpoints()` with their generated passwords."""
 
@@ -85,7 +101,10 @@ class PrivateInfra:
         pid = self.pid(name)
         if pid is None:
             raise RuntimeError(f"private {name} is not running")
-        os.killpg(pid, sig)  # its own session (fleetctl): postgres' backends and helpers freeze with it
+        os.killpg(pid, sig)  # its own session (fleetctl)
+        for child in _descendants(pid):  # postgres' backends call setsid(): not in the group
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, sig)
 
     def pause(self, name: str) -> None:
         """Hang it: the process group stops (SIGSTOP); connections stay open and get no answer."""
