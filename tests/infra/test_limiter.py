@@ -21,7 +21,7 @@ async def test_concurrent_reservations_never_exceed_the_budget(redis: Redis, nam
 
     async def one() -> bool:
         try:
-            await limiter.reserve(counters, tokens=10, cost_micros=0)
+            await limiter.reserve(counters, want=10, least=10, micros_per_token=0.0)
         except LimitExceeded as exc:
             assert (exc.scope, exc.limit, exc.status) == ("key", "tokens_per_day", 429)
             return False
@@ -38,18 +38,29 @@ async def test_settlement_replaces_the_reservation_and_frees_room(redis: Redis, 
     limiter = Limiter(redis, namespace)
     counters = limiter.counters([("key", "k", Limits()), ("tenant", "t", Limits(tokens_per_minute=100))],
                                 priced=True)
-    held = await limiter.reserve(counters, tokens=80, cost_micros=500)
+    held = await limiter.reserve(counters, want=80, least=80, micros_per_token=6.25)  # 500 micros
     with pytest.raises(LimitExceeded) as refused:
-        await limiter.reserve(counters, tokens=30, cost_micros=0)
+        await limiter.reserve(counters, want=30, least=30, micros_per_token=0.0)
     assert refused.value.scope == "tenant" and 1 <= refused.value.retry_after_s <= 60
     await limiter.settle(held, tokens=12, cost_micros=70)
     await limiter.settle(held, tokens=0, cost_micros=0)  # settled once only
     used = await limiter.used("tenant", "t")
     assert (used["tokens_per_minute"], used["cost_per_month"], used["requests_per_minute"]) == (12, 0.00007, 1)
-    given_back = await limiter.reserve(counters, tokens=30, cost_micros=0)
+    given_back = await limiter.reserve(counters, want=30, least=30, micros_per_token=0.0)
     await limiter.settle(given_back, 0, 0, requests=0)  # a request that never entered the fleet
     assert (await limiter.used("tenant", "t"))["requests_per_minute"] == 1
     assert 0 < await redis.ttl(counters[0].key) <= 120
+
+
+async def test_a_reservation_takes_the_room_left_but_never_less_than_its_least(redis: Redis, namespace: str) -> None:
+    limiter = Limiter(redis, namespace)
+    counters = limiter.counters([("key", "k", Limits(tokens_per_day=100)), ("tenant", "t", Limits())], priced=False)
+    first = await limiter.reserve(counters, want=70, least=10, micros_per_token=0.0)
+    second = await limiter.reserve(counters, want=70, least=10, micros_per_token=0.0)
+    assert (first.tokens, second.tokens) == (70, 30)  # the second gets what is left
+    with pytest.raises(LimitExceeded):
+        await limiter.reserve(counters, want=70, least=1, micros_per_token=0.0)
+    assert (await limiter.used("key", "k"))["tokens_per_day"] == 100
 
 
 def test_windows_and_retry_after() -> None:
