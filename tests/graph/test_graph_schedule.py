@@ -48,6 +48,14 @@ class Prom:
         assert body["status"] == "success", body
         return float(body["data"]["result"][0]["value"][1]) if body["data"]["result"] else None
 
+    def wait_some(self, expr: str) -> float | None:
+        """The query's value once it has one (a rate needs a second scrape after the counter appeared)."""
+        end, value = time.monotonic() + WAIT_S, self.value(expr)
+        while value is None and time.monotonic() < end:
+            time.sleep(0.5)
+            value = self.value(expr)
+        return value
+
     def wait_at_least(self, expr: str, low: float) -> float:
         end, value = time.monotonic() + WAIT_S, None
         while time.monotonic() < end:
@@ -143,7 +151,7 @@ async def test_a_scheduled_lint_run_is_in_the_history_and_its_metrics_in_prometh
         assert prom.value('moe_graph_quarantine_items{status="pending"}') is not None
         assert prom.value('moe_graph_ontology_gaps{state="open"}') is not None
         for title, expr in _maintenance_panels():  # the dashboard's panels get data from this process
-            assert prom.value(grafana_to_promql(expr, "30m")) is not None, title
+            assert prom.wait_some(grafana_to_promql(expr, "30m")) is not None, title  # a rate: two scrapes
 
         admin = {"Authorization": f"Bearer {graph_services.admin_key}"}
         listed = await graph_services.gateway.get("/v1/admin/graph-runs", params={"kind": "lint"}, headers=admin)
