@@ -40,11 +40,7 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
         raise OpenAIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
                                "or 'x-api-key: <key>'.", code="invalid_api_key")
     try:
-        async with asyncio.timeout(KEY_STORE_TIMEOUT_S):
-            try:
-                key = await store.verify(token)
-            except asyncpg.ConnectionDoesNotExistError:  # a pooled connection of a Postgres that restarted
-                key = await store.verify(token)
+        key = await _verify_within(store, token, KEY_STORE_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # down or hung
         raise OpenAIError(503, "API keys cannot be checked right now (the key store is unavailable); try again "
                                "shortly.", "server_error", code="auth_unavailable") from exc
@@ -65,6 +61,30 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
                           code="tenant_disabled")
     current_key.set(key)
     return key
+
+
+async def _verify(store: KeyStore, token: str) -> ApiKey | None:
+    try:
+        return await store.verify(token)
+    except asyncpg.ConnectionDoesNotExistError:  # a pooled connection of a Postgres that restarted
+        return await store.verify(token)
+
+
+async def _verify_within(store: KeyStore, token: str, timeout_s: float) -> ApiKey | None:
+    """The lookup on a task of its own, abandoned (cancelled, not awaited) after `timeout_s`: cancelling a
+    query of a hung Postgres in place waits for asyncpg to reset the connection, which hangs with it."""
+    task = asyncio.ensure_future(_verify(store, token))
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        task.add_done_callback(_ignore_outcome)
+        raise TimeoutError(f"the key store did not answer within {timeout_s} s")
+    return task.result()
+
+
+def _ignore_outcome(task: asyncio.Future[ApiKey | None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: an abandoned lookup's error is not "never retrieved"
 
 
 async def require_admin(request: Request, store: KeyStore) -> ApiKey:
