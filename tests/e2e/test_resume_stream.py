@@ -97,8 +97,12 @@ def _chat_text(events: list[dict[str, str]], field: str) -> str:
 
 
 async def _read_until(response: httpx.Response, stop: Any) -> list[dict[str, str]]:
+    return await _until(_events(response), stop)
+
+
+async def _until(events: AsyncIterator[dict[str, str]], stop: Any) -> list[dict[str, str]]:
     seen: list[dict[str, str]] = []
-    async for event in _events(response):
+    async for event in events:
         seen.append(event)
         if stop(seen):
             return seen
@@ -203,10 +207,13 @@ async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
             assert response.status_code == 200
             request = await _request(bus, m)
             await bus.progress(request, "planner", "planned", "general")
+            # progress and deltas are separate topics: the delta is published once the progress was shown
+            events = _events(response)
+            before = await _until(events, lambda seen: "planner:" in _chat_text(seen, "reasoning_content"))
             await bus.delta(request, 0, "Considering greetings.", channel="reasoning")
             for seq, piece in enumerate(["Hello", ", brave"]):
                 await bus.delta(request, seq, piece)
-            before = await _read_until(response, lambda seen: _chat_text(seen, "content") == "Hello, brave")
+            before += await _until(events, lambda seen: _chat_text(before + seen, "content") == "Hello, brave")
             first.kill()  # SIGKILL mid-stream: the replica never sees the rest, nor publishes a Cancel
         for seq, piece in enumerate([" new", " world"], start=2):
             await bus.delta(request, seq, piece)

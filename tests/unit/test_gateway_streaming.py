@@ -68,15 +68,31 @@ def test_an_answer_that_arrives_before_any_progress_opens_with_a_summary_line() 
 
 def test_transcript_dedupes_by_stage_channel_seq_and_drops_reasoning_after_text() -> None:
     t = Transcript()
-    assert t.progress(_progress()) is not None
+    assert t.progress(_progress()) != []
     shown = [t.delta(d) for d in (_delta(0, "why", "reasoning"), _delta(0, "A"), _delta(0, "A"), _delta(1, "B"),
                                   _delta(0, "critic", stage="critic"))]
-    assert [x.text if x else None for x in shown] == ["why", "A", None, "B", "critic"]
+    assert [[x.text for x in texts] for texts in shown] == [["why"], ["A"], [], ["B"], ["critic"]]
     assert t.content == "ABcritic" and t.reasoning == "why"
-    assert t.progress(_progress("expert-worker", "answered")) is None  # after answer text: not shown
-    assert t.delta(_delta(1, "late", "reasoning")) is None
+    assert t.progress(_progress("expert-worker", "answered")) == []  # after answer text: not shown
+    assert t.delta(_delta(1, "late", "reasoning")) == []
     texts, revised = t.finish(Answer(**_fields(), mode="m", content="ABcritic!", reasoning="why and more"))
     assert [(x.channel, x.text) for x in texts] == [("content", "!")] and not revised
+
+
+def test_a_progress_line_never_cuts_a_reasoning_line() -> None:
+    """Progress and deltas travel on separate topics: the judge's progress can arrive while an expert's
+    thinking line is still open. It waits for the end of that line, and is dropped once answer text began."""
+    t = Transcript()
+    shown = [*t.delta(_delta(0, "Both point to the", "reasoning", stage="expert-worker")),
+             *t.progress(_progress("merger", "judging", "2 results")),
+             *t.delta(_delta(1, " Moon.\n", "reasoning", stage="expert-worker")),
+             *t.progress(_progress("critic", "checking", ""))]
+    assert "".join(x.text for x in shown) == "Both point to the Moon.\nmerger: judging (2 results)\ncritic: checking\n"
+    assert t.reasoning == "Both point to the Moon.\n"  # progress lines are not part of the reasoning trace
+    t.delta(_delta(2, "Open", "reasoning", stage="expert-worker"))
+    assert t.progress(_progress("merger", "judged")) == []  # held: the line is open
+    assert [x.text for x in t.delta(_delta(0, "Yes."))] == ["Yes."]  # answer text: the held line is dropped
+    assert t.delta(_delta(3, " line\n", "reasoning", stage="expert-worker")) == []
 
 
 async def _collect(stream: Any, events: list[Any]) -> list[str]:

@@ -87,12 +87,10 @@ class RequestRun:
             elif isinstance(event, AnswerDelta):
                 if event.channel == "content":
                     event = event.model_copy(update={"content": self.stops.feed(event.content)})
-                text = self.transcript.delta(event)
-                if text is not None:
+                for text in self.transcript.delta(event):
                     yield text
             elif isinstance(event, Progress):
-                line = self.transcript.progress(event)
-                if line is not None:
+                for line in self.transcript.progress(event):
                     yield line
 
     async def answer(self, client_gone: Awaitable[None] | None = None) -> Answer:

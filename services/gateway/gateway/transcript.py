@@ -15,7 +15,10 @@ The reasoning trace (Answer.reasoning) is reconciled with the streamed reasoning
 Reasoning comes before the answer: once answer text was sent, later progress and reasoning are not shown
 (a `<think>` block or an Anthropic thinking block cannot follow the text it leads to). Progress, deltas
 and answers travel on different topics, so a late progress event (e.g. an expert's "answered" after
-the judge began) is normal and simply dropped. When the final Answer arrives before anything was shown
+the judge began) is normal and simply dropped. For the same reason a progress event can arrive while a
+reasoning delta's line is still open (an expert's thinking streams on the deltas topic, the judge's
+"judging" on the progress topic): it is held until that line ends, so no reasoning sentence is ever cut
+by a progress line, and dropped if answer text or the final Answer comes first. When the final Answer arrives before anything was shown
 (a cache hit, or a fast-path answer that overtook its progress events), one summary line of how it was
 answered leads it (`summary_line`), so a streamed answer always opens with its reasoning.
 """
@@ -88,25 +91,36 @@ class Transcript:
         self.reasoning = ""
         self._last_seq: dict[tuple[str, str], int] = {}
         self._progress_shown = False
+        self._mid_line = False  # the last reasoning shown was a delta that left its line open
+        self._held: list[str] = []  # progress lines that arrived while a reasoning line was open
 
-    def delta(self, delta: AnswerDelta) -> Text | None:
+    def delta(self, delta: AnswerDelta) -> list[Text]:
         key = (delta.stage, delta.channel)
         if delta.seq <= self._last_seq.get(key, -1):
-            return None
+            return []
         self._last_seq[key] = delta.seq
         if not delta.content or (delta.channel == "reasoning" and self.content):
-            return None
+            return []
         if delta.channel == "content":
             self.content += delta.content
-        else:
-            self.reasoning += delta.content
-        return Text(delta.channel, delta.content)
+            self._held.clear()  # reasoning cannot follow answer text
+            return [Text("content", delta.content)]
+        self.reasoning += delta.content
+        texts = [Text("reasoning", delta.content)]
+        self._mid_line = not delta.content.endswith("\n")
+        if not self._mid_line:
+            texts += [Text("reasoning", line) for line in self._held]
+            self._held.clear()
+        return texts
 
-    def progress(self, event: Progress) -> Text | None:
+    def progress(self, event: Progress) -> list[Text]:
         if self.content:
-            return None
+            return []
         self._progress_shown = True
-        return Text("reasoning", progress_line(event))
+        if self._mid_line:
+            self._held.append(progress_line(event))
+            return []
+        return [Text("reasoning", progress_line(event))]
 
     def finish(self, answer: Answer) -> tuple[list[Text], bool]:
         """The texts still to send before the end of the stream, and whether the content was revised."""
