@@ -20,7 +20,8 @@ reasoning delta's line is still open (an expert's thinking streams on the deltas
 "judging" on the progress topic): it is held until that line ends, so no reasoning sentence is ever cut
 by a progress line, and dropped if answer text or the final Answer comes first. When the final Answer
 arrives before anything was shown (a cache hit, or a fast-path answer that overtook its progress
-events), one summary line of how it was answered leads it (`summary_line`), so a streamed answer always opens with its reasoning.
+events), one summary line of how it was answered leads it (`summary_line`), so a streamed answer
+always opens with its reasoning.
 """
 
 from __future__ import annotations
