@@ -80,15 +80,10 @@ def _counter(done: asyncio.Event, seen: list[int]) -> Any:
 async def merger_round_trips() -> None:
     from faststream.kafka import TestKafkaBroker
 
-    from moe_core.observability.metrics import STORE_SECONDS
     from moe_core.stores import redis_client
     new_namespace = importlib.import_module("tests.support.namespaces").new_namespace
     Harness = importlib.import_module("tests.unit.test_merger_handler").Harness
-
-    def round_trips() -> float:
-        return sum(s.value for m in STORE_SECONDS.collect() for s in m.samples
-                   if s.name.endswith("_count") and s.labels.get("store") == "redis")
-
+    round_trips = importlib.import_module("tests.support.store_calls").redis_round_trips  # as the bench tests count
     redis = redis_client("redis://127.0.0.1:6380/0")
     counts = []
     for _ in range(3):

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from moe_core.embeddings import chroma_client
-from moe_core.observability.metrics import STORE_SECONDS
 from planner.cache_writes import Entry, GroupUpserts
+from tests.support.store_calls import store_calls
 
 LOCAL = Path(__file__).resolve().parents[2] / "deploy" / "local"
 if str(LOCAL) not in sys.path:
@@ -42,19 +42,14 @@ def _entry(i: int) -> Entry:
     return Entry(f"k{i}", vector, f"question {i}", {"scope": "s", "n": i})
 
 
-def _upserts() -> float:
-    return sum(s.value for m in STORE_SECONDS.collect() for s in m.samples
-               if s.name.endswith("_count") and s.labels == {"store": "chroma", "op": "upsert"})
-
-
 async def test_concurrent_writes_share_upserts_and_all_arrive(collection: Any) -> None:
     writes = GroupUpserts()
-    before = _upserts()
+    before = store_calls("chroma", "upsert")
     await writes.upsert(collection, _entry(0))  # alone: written at once
-    assert _upserts() - before == 1 and (await collection.get(ids=["k0"]))["ids"] == ["k0"]
-    before = _upserts()
+    assert store_calls("chroma", "upsert") - before == 1 and (await collection.get(ids=["k0"]))["ids"] == ["k0"]
+    before = store_calls("chroma", "upsert")
     await asyncio.gather(*(writes.upsert(collection, _entry(i)) for i in range(1, WRITERS + 1)))
-    calls = _upserts() - before
+    calls = store_calls("chroma", "upsert") - before
     assert 1 <= calls < WRITERS  # the writers that arrived during the first upsert went out together
     stored = await collection.get(ids=[f"k{i}" for i in range(WRITERS + 1)], include=["metadatas"])
     assert sorted(stored["ids"]) == sorted(f"k{i}" for i in range(WRITERS + 1))

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
-from moe_core.observability.metrics import STORE_SECONDS
 from moe_core.stores import redis_client
 from tests.support.scripted_llm import create_app, start_server_thread
+from tests.support.store_calls import store_ops
 
 pytestmark = pytest.mark.unit
 MODEL = "trip-model"
@@ -28,19 +28,14 @@ def urls() -> Iterator[list[str]]:
         stop()
 
 
-def _redis_ops() -> dict[str, float]:
-    return {s.labels["op"]: s.value for m in STORE_SECONDS.collect() for s in m.samples
-            if s.name.endswith("_count") and s.labels.get("store") == "redis"}
-
-
 async def _calls(client: InferenceClient, n: int, *, stream: bool = False) -> dict[str, float]:
-    before = _redis_ops()
+    before = store_ops("redis")
     for _ in range(n):
         if stream:
             [d async for d in client.stream([ModelRef(model=MODEL)], [{"role": "user", "content": "hi"}], user="u")]
         else:
             await client.chat([ModelRef(model=MODEL)], [{"role": "user", "content": "hi"}], user="u")
-    after = _redis_ops()
+    after = store_ops("redis")
     return {op: after[op] - before.get(op, 0) for op in after if after[op] - before.get(op, 0)}
 
 

@@ -10,15 +10,10 @@ import pytest
 
 from merger.state import MergerState
 from moe_core.contracts import Answer, Draft, Plan, PlannedTask, TaskResult, deadline_in
-from moe_core.observability.metrics import STORE_SECONDS
 from moe_core.stores import redis_client
+from tests.support.store_calls import redis_round_trips
 
 pytestmark = pytest.mark.unit
-
-
-def _round_trips() -> float:
-    return sum(s.value for m in STORE_SECONDS.collect() for s in m.samples
-               if s.name.endswith("_count") and s.labels.get("store") == "redis")
 
 
 def _fields(rid: str) -> dict[str, Any]:
@@ -34,28 +29,28 @@ async def test_each_message_is_stored_and_read_back_in_one_round_trip(infra: dic
     state = MergerState(redis, namespace, ttl_s=60)
     rid = f"r-{namespace}"
     try:
-        before = _round_trips()
+        before = redis_round_trips()
         snap = await state.save_result(TaskResult(**_fields(rid), task_id="a", category="general", content="A"))
-        assert _round_trips() - before == 1
+        assert redis_round_trips() - before == 1
         assert snap.plan is None and snap.answer is None  # a result before its plan: nothing to finish yet
 
-        before = _round_trips()
+        before = redis_round_trips()
         snap = await state.save_plan(Plan(**_fields(rid), question="q", tasks=[_task("a"), _task("b")]))
-        assert _round_trips() - before == 1
+        assert redis_round_trips() - before == 1
         assert snap.plan is not None and [t.task_id for t in snap.plan.tasks] == ["a", "b"]
         assert list(snap.results) == ["a"] and snap.results["a"].content == "A"
 
         assert await state.add_fallback(rid, _task("web"))
-        before = _round_trips()
+        before = redis_round_trips()
         snap = await state.save_result(TaskResult(**_fields(rid), task_id="b", category="general", content="B"))
-        assert _round_trips() - before == 1
+        assert redis_round_trips() - before == 1
         assert snap.plan is not None and [t.task_id for t in snap.plan.tasks] == ["a", "b", "web"]
         assert sorted(snap.results) == ["a", "b"]
 
         stored = await state.put_answer(Answer(**_fields(rid), content="done"))
-        before = _round_trips()
+        before = redis_round_trips()
         snap = await state.snapshot(rid)  # a redelivery: the stored answer, nothing else to do
-        assert _round_trips() - before == 1
+        assert redis_round_trips() - before == 1
         assert snap.answer is not None and snap.answer.content == stored.content == "done" and snap.plan is None
     finally:
         await redis.delete(*[k async for k in redis.scan_iter(f"merger:{namespace}:*")] or ["-"])

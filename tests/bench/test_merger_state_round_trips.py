@@ -9,15 +9,10 @@ import pytest
 
 from merger.state import MergerState
 from moe_core.contracts import Answer, Draft, deadline_in
-from moe_core.observability.metrics import STORE_SECONDS
 from moe_core.stores import redis_client
+from tests.support.store_calls import redis_round_trips
 
 pytestmark = pytest.mark.unit
-
-
-def _round_trips() -> float:
-    return sum(s.value for m in STORE_SECONDS.collect() for s in m.samples
-               if s.name.endswith("_count") and s.labels.get("store") == "redis")
 
 
 def _fields(rid: str) -> dict[str, Any]:
@@ -30,9 +25,9 @@ async def test_first_answer_and_draft_win_in_one_round_trip_each(infra: dict[str
     rid = f"r-{namespace}"
     try:
         await redis.zadd(state.deadlines, {rid: 1.0})
-        before = _round_trips()
+        before = redis_round_trips()
         first = await state.put_answer(Answer(**_fields(rid), content="first"))
-        assert _round_trips() - before == 1
+        assert redis_round_trips() - before == 1
         second = await state.put_answer(Answer(**_fields(rid), content="second"))
         assert first.content == second.content == "first"
         assert (await state.answer(rid) or Answer(**_fields(rid))).content == "first"

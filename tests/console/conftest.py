@@ -9,19 +9,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 from fleetlib import api as fleetlib_api
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from gateway.keystore import KeyStore
-from tests.conftest import Scripted, scripted_env
+from tests.conftest import Scripted
+from tests.support.audited_fleet import audited_fleet
 from tests.support.fleet import REPO, Fleet
 from tests.support.namespaces import new_namespace
 from tests.support.store_auth import neo4j_env
 
-SERVICES = ("gateway", "planner", "expert-worker", "merger", "codex-lineage")
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = REPO / ".data" / "artifacts" / "console"
@@ -34,45 +33,13 @@ class ConsoleKeys:
     tenant: str
 
 
-async def _drop_schema(dsn: str, schema: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[Fleet]:
     fleetlib_api.ensure_up(["neo4j"])  # the graph page's statistics
-    namespace = new_namespace("con")
-    schema = ("audit_" + namespace.replace("-", "_"))[:63]
-    env = {
-        "MOE_TOPIC_NAMESPACE": namespace,
-        "MOE_AUDIT_SCHEMA": schema,
-        "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
-        "MOE_REDIS_URL": infra["redis"],
-        "MOE_POSTGRES_DSN": infra["postgres"],
-        "MOE_NEO4J_URL": fleetlib_api.endpoints()["neo4j"], **neo4j_env(),
-        "MOE_REQUEST_TIMEOUT_S": "45",
-        "MOE_LOG_LEVEL": "INFO",
-        **scripted_env(scripted_server.url),
-        "MOE_ROUTER_ENABLED": "false",
-        "MOE_PLANNER_SKIP_TRIVIAL": "false",
-        "MOE_SEMANTIC_CACHE_ENABLED": "false",
-        "MOE_PLANNER_GRAPH_TASKS": "false",
-        "MOE_EXACT_CACHE": "false",
-    }
-    fleet = Fleet(env, gateway_workers=2, extra=("codex-lineage",))
-    for name in list(fleet.services):
-        if name not in SERVICES:
-            del fleet.services[name]
-    try:
-        fleet.start()
-        yield fleet
-    finally:
-        fleet.stop()
-        asyncio.run(_drop_schema(infra["postgres"], schema))
+    graph = {"MOE_NEO4J_URL": fleetlib_api.endpoints()["neo4j"], **neo4j_env()}
+    with audited_fleet(infra, scripted_server.url, "con", gateway_workers=2, MOE_EXACT_CACHE="false",
+                       **graph) as running:
+        yield running.fleet
 
 
 async def _keys(dsn: str, tenant: str) -> ConsoleKeys:

@@ -4,7 +4,6 @@ would hold for ten minutes) with a BusDriver playing the backend, an admin key, 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -14,44 +13,24 @@ import pytest
 
 from gateway.keystore import KeyStore
 from tests.support.bus_driver import BusDriver
-from tests.support.fleet import ServiceProcess, free_port
-from tests.support.namespaces import new_namespace
+from tests.support.fleet import ServiceProcess
+from tests.support.lone_gateway import driving, lone_gateway
 
 PRICES = {"moe-orchestrator": {"input": 2.0, "output": 10.0}}  # per million tokens
 
 
 @pytest.fixture(scope="session", name="accounts_gateway")
 def accounts_gateway_fixture(infra: dict[str, str]) -> Iterator[ServiceProcess]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "MOE_TOPIC_NAMESPACE": new_namespace("acct"),
-        "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
-        "MOE_REDIS_URL": infra["redis"],
-        "MOE_POSTGRES_DSN": infra["postgres"],
-        "MOE_REQUEST_TIMEOUT_S": "30",
-        "MOE_HTTP_PORT": str(port),
-        "MOE_GATEWAY_WORKERS": "2",
-        "MOE_KEY_CACHE_TTL_S": "600",  # only the fleet-wide announcement can make a change visible in time
-        "MOE_MODEL_PRICES": json.dumps(PRICES),
-        "MOE_EXACT_CACHE": "false",
-        "MOE_LOG_LEVEL": "INFO",
-    }
-    gateway = ServiceProcess("gateway", port, env)
-    try:
-        gateway.start()
-        gateway.wait_ready()
+    with lone_gateway(infra, "acct", workers=2,
+                      MOE_KEY_CACHE_TTL_S="600",  # only the fleet-wide announcement can make a change visible in time
+                      MOE_MODEL_PRICES=json.dumps(PRICES), MOE_EXACT_CACHE="false") as gateway:
         yield gateway
-    finally:
-        gateway.stop()
 
 
 @pytest.fixture(scope="session", name="accounts_driver")
 async def accounts_driver_fixture(accounts_gateway: ServiceProcess, infra: dict[str, str]) -> AsyncIterator[BusDriver]:
-    bus = BusDriver(infra["kafka"], accounts_gateway.env["MOE_TOPIC_NAMESPACE"])
-    await bus.start()
-    yield bus
-    await bus.stop()
+    async with driving(accounts_gateway, infra["kafka"]) as bus:
+        yield bus
 
 
 @pytest.fixture(scope="session", name="admin_key")

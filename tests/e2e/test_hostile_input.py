@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.fleet import ServiceProcess, free_port
+from tests.support.fleet import ServiceProcess, free_port, running
 from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.e2e
@@ -34,13 +34,8 @@ def trusting_gateway(bare_gateway: ServiceProcess) -> Iterator[ServiceProcess]:
     env = {**bare_gateway.env, "MOE_HTTP_PORT": str(port), "MOE_TOPIC_NAMESPACE": new_namespace("gw"),
            "MOE_FANOUT_COPIES": "1", "MOE_BROKER_MAX_MESSAGE_BYTES": str(8 * 1024 * 1024),
            "MOE_MAX_PROMPT_CHARS": "5000000"}
-    gateway = ServiceProcess("gateway", port, env)
-    try:
-        gateway.start()
-        gateway.wait_ready()
+    with running(ServiceProcess("gateway", port, env)) as gateway:
         yield gateway
-    finally:
-        gateway.stop()
 
 
 def _openai_error(response: httpx.Response, status: int, code: str | None = None) -> dict:

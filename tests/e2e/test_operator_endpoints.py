@@ -7,17 +7,13 @@ graph runs; every one answers admin keys only (users: 403, no key: 401, in the A
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from fleetlib import prometheus
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
@@ -25,67 +21,28 @@ from moe_core.switches import Switches
 from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import plan_reply
-from tests.support.fleet import Fleet, ServiceProcess, free_port
+from tests.support.fleet import Fleet, ServiceProcess, free_port, running
+from tests.support.prometheus_server import Prometheus, running_prometheus
 
 pytestmark = pytest.mark.e2e
 ENDPOINTS = ("/v1/admin/providers", "/v1/admin/ontology-gaps", "/v1/admin/planner-patterns", "/v1/admin/graph-runs")
-WAIT_S = 90
-
-
-class Prom:
-    def __init__(self, url: str, proc: subprocess.Popen[bytes]) -> None:
-        self.url = url
-        self.proc = proc
-
-    def value(self, expr: str) -> float:
-        body = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
-        assert body["status"] == "success", body
-        return float(body["data"]["result"][0]["value"][1]) if body["data"]["result"] else 0.0
-
-    def wait_at_least(self, expr: str, low: float) -> None:
-        end = time.monotonic() + WAIT_S
-        while self.value(expr) < low:
-            assert time.monotonic() < end, f"Prometheus: {expr} < {low}"
-            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
-def prom(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
-    home: Path = tmp_path_factory.mktemp("ops-prometheus")
+def prom(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     targets = {name: [f"127.0.0.1:{svc.port}"] for name, svc in fleet.services.items()}
-    conf = prometheus.write_config(home / "prometheus.yml", targets, interval="1s", rules=[])
-    port = free_port()
-    with open(home / "prometheus.log", "wb") as log:
-        proc = subprocess.Popen(prometheus.argv(conf, home / "data", port), stdout=log, stderr=subprocess.STDOUT)
-    handle, end = Prom(f"http://127.0.0.1:{port}", proc), time.monotonic() + WAIT_S
-    try:
-        while True:
-            assert proc.poll() is None and time.monotonic() < end, (home / "prometheus.log").read_text()[-2000:]
-            try:
-                if httpx.get(f"{handle.url}/-/ready", timeout=3).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with running_prometheus(tmp_path_factory.mktemp("ops-prometheus"), targets, rules=[]) as handle:
         yield handle
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
-def ops_gateway(fleet: Fleet, prom: Prom) -> Iterator[str]:
+def ops_gateway(fleet: Fleet, prom: Prometheus) -> Iterator[str]:
     """One more gateway replica of the fleet, told where Prometheus is."""
     port = free_port()
     env = {**fleet["gateway"].env, "MOE_HTTP_PORT": str(port), "MOE_GATEWAY_WORKERS": "1",
            "MOE_PROMETHEUS_URL": prom.url, "MOE_OPS_LATENCY_WINDOW": "30m"}
-    gateway = ServiceProcess("gateway", port, env)
-    try:
-        gateway.start()
-        gateway.wait_ready()
+    with running(ServiceProcess("gateway", port, env)) as gateway:
         yield gateway.url
-    finally:
-        gateway.stop()
 
 
 @pytest.fixture(scope="module")
@@ -125,15 +82,14 @@ def test_operator_endpoints_refuse_users_and_anonymous_callers(path: str, ops_ga
 
 
 def test_providers_show_health_latency_loaded_models_and_breaker(
-        ops_gateway: str, fleet: Fleet, keys: dict[str, str], prom: Prom, scripted: Scripted,
+        ops_gateway: str, fleet: Fleet, keys: dict[str, str], prom: Prometheus, scripted: Scripted,
         scripted_server_b: Scripted, store: Redis) -> None:
     m = f"P{uuid.uuid4().hex[:8]}"
     scripted.script([{"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Answer {m}"))},
                      {"model": "expert-model", "contains": m, "reply": f"Fine {m}.\nCONFIDENCE: high"}])
     gateway = fleet["gateway"].url
     _ask(gateway, keys["user"], f"First question {m}")  # Prometheus sees the series, then its increase
-    prom.wait_at_least('sum(moe_inference_seconds_count{server="scripted"})', 1)
-    before = prom.value('sum(moe_inference_seconds_count{server="scripted"})')
+    before = prom.wait_at_least('sum(moe_inference_seconds_count{server="scripted"})', 1)
     _ask(gateway, keys["user"], f"Second question {m}")
     prom.wait_at_least('sum(moe_inference_seconds_count{server="scripted"})', before + 1)
 

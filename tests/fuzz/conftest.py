@@ -5,7 +5,6 @@ about the gateway's edge, not the pipeline)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 
@@ -16,8 +15,8 @@ from gateway.keystore import KeyStore
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatRequest
 from moe_core.settings import FleetSettings
-from tests.support.fleet import ServiceProcess, free_port
-from tests.support.namespaces import new_namespace
+from tests.support.fleet import ServiceProcess
+from tests.support.lone_gateway import lone_gateway
 
 
 async def _admin_key(dsn: str) -> str:
@@ -32,20 +31,11 @@ async def _admin_key(dsn: str) -> str:
 def fuzz_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     fleetlib_api.ensure_up(["neo4j", "chroma"])  # /graph/*; tenant documents (/v1/memory/documents)
     ends = fleetlib_api.endpoints()
-    port = free_port()
-    env = {**os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("fz"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
-           "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"], "MOE_REQUEST_TIMEOUT_S": "20",
-           "MOE_HTTP_PORT": str(port), "MOE_GATEWAY_WORKERS": "1", "MOE_LOG_LEVEL": "WARNING",
-           "MOE_NEO4J_URL": ends["neo4j"], "MOE_NEO4J_USER": ends.get("neo4j-user", ""),
-           "MOE_NEO4J_PASSWORD": ends.get("neo4j-password", ""), "MOE_CHROMA_URL": ends["chroma"]}
-    gateway = ServiceProcess("gateway", port, env)
-    try:
-        gateway.start()
-        gateway.wait_ready()
-        with _answering(infra["kafka"], env["MOE_TOPIC_NAMESPACE"]):
+    with lone_gateway(infra, "fz", MOE_REQUEST_TIMEOUT_S="20", MOE_LOG_LEVEL="WARNING",
+                      MOE_NEO4J_URL=ends["neo4j"], MOE_NEO4J_USER=ends.get("neo4j-user", ""),
+                      MOE_NEO4J_PASSWORD=ends.get("neo4j-password", ""), MOE_CHROMA_URL=ends["chroma"]) as gateway:
+        with _answering(infra["kafka"], gateway.env["MOE_TOPIC_NAMESPACE"]):
             yield gateway
-    finally:
-        gateway.stop()
 
 
 @pytest.fixture(scope="session")

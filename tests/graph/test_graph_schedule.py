@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from fleetlib import prometheus
 
 from gap_healer.app import build, close
 from gap_healer.schedule import Scheduler
@@ -33,65 +31,18 @@ from tests.deploy.deploy_support import DASHBOARDS, grafana_to_promql
 from tests.graph.conftest import GraphServices, _common
 from tests.graph.test_gaps_and_lint import BACKDATE, classify_rule
 from tests.support.fleet import ServiceProcess, free_port
+from tests.support.prometheus_server import running_prometheus
 from tests.support.store_auth import neo4j_env
 
 pytestmark = pytest.mark.infra
 WAIT_S = 90  # a loaded 2-core machine
 
 
-class Prom:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def value(self, expr: str) -> float | None:
-        body = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
-        assert body["status"] == "success", body
-        return float(body["data"]["result"][0]["value"][1]) if body["data"]["result"] else None
-
-    def wait_some(self, expr: str) -> float | None:
-        """The query's value once it has one (a rate needs a second scrape after the counter appeared)."""
-        end, value = time.monotonic() + WAIT_S, self.value(expr)
-        while value is None and time.monotonic() < end:
-            time.sleep(0.5)
-            value = self.value(expr)
-        return value
-
-    def wait_at_least(self, expr: str, low: float) -> float:
-        end, value = time.monotonic() + WAIT_S, None
-        while time.monotonic() < end:
-            value = self.value(expr)
-            if value is not None and value >= low:
-                return value
-            time.sleep(0.5)
-        raise AssertionError(f"Prometheus: {expr} = {value}, expected >= {low}")
-
-
 @pytest.fixture
 def prom_for(tmp_path: Path) -> Iterator[Any]:
     """Start a real Prometheus (Debian's) scraping the given targets every second."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(targets: dict[str, list[str]]) -> Prom:
-        conf = prometheus.write_config(tmp_path / "prometheus.yml", targets, interval="1s", rules=[])
-        port = free_port()
-        with open(tmp_path / "prometheus.log", "wb") as log:
-            procs.append(subprocess.Popen(prometheus.argv(conf, tmp_path / "data", port), stdout=log,
-                                          stderr=subprocess.STDOUT))
-        url, end = f"http://127.0.0.1:{port}", time.monotonic() + WAIT_S
-        while time.monotonic() < end:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=3).status_code == 200:
-                    return Prom(url)
-            except httpx.HTTPError:
-                pass
-            assert procs[-1].poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
-            time.sleep(0.2)
-        raise AssertionError("prometheus not ready")
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with ExitStack() as stack:
+        yield lambda targets: stack.enter_context(running_prometheus(tmp_path, targets, rules=[]))
 
 
 def _env(infra: dict[str, str], neo4j_url: str, namespace: str, scripted_url: str, port: int,

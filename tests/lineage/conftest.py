@@ -10,15 +10,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import asyncpg
 import pytest
 
 from gateway.keystore import KeyStore
-from tests.conftest import Scripted, scripted_env
+from tests.conftest import Scripted
+from tests.support.audited_fleet import audited_fleet
 from tests.support.fleet import REPO, Fleet
 from tests.support.namespaces import new_namespace
-
-SERVICES = ("gateway", "planner", "expert-worker", "merger", "codex-lineage")
 
 
 @dataclass
@@ -61,43 +59,11 @@ async def _keys(dsn: str, tenant: str) -> Keys:
     return Keys(tenant, user, other, admin)
 
 
-async def _drop_schema(dsn: str, schema: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
-    namespace = new_namespace("lin")
-    schema = ("audit_" + namespace.replace("-", "_"))[:63]
-    env = {
-        "MOE_TOPIC_NAMESPACE": namespace,
-        "MOE_AUDIT_SCHEMA": schema,
-        "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
-        "MOE_REDIS_URL": infra["redis"],
-        "MOE_POSTGRES_DSN": infra["postgres"],
-        "MOE_REQUEST_TIMEOUT_S": "45",
-        "MOE_LOG_LEVEL": "INFO",
-        **scripted_env(scripted_server.url),
-        "MOE_ROUTER_ENABLED": "false",
-        "MOE_PLANNER_SKIP_TRIVIAL": "false",
-        "MOE_SEMANTIC_CACHE_ENABLED": "false",  # every journey is planned (no Chroma needed)
-        "MOE_PLANNER_GRAPH_TASKS": "false",  # no graph-rag in this fleet: the plans are the scripted ones
-    }
-    fleet = Fleet(env, gateway_workers=1, extra=("codex-lineage",))
-    for name in list(fleet.services):
-        if name not in SERVICES:
-            del fleet.services[name]
-    try:
-        fleet.start()
-        yield LineageFleet(fleet, {**env, "MOE_HTTP_PORT": str(fleet["codex-lineage"].port)}, schema,
-                           infra["postgres"])
-    finally:
-        fleet.stop()
-        asyncio.run(_drop_schema(infra["postgres"], schema))
+    with audited_fleet(infra, scripted_server.url, "lin") as running:
+        env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port)}
+        yield LineageFleet(running.fleet, env, running.schema, infra["postgres"])
 
 
 @pytest.fixture(scope="session")

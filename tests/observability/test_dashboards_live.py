@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.deploy_support import grafana_to_promql
-from tests.observability.conftest import Prometheus
 from tests.observability.traffic import Traffic
+from tests.support.prometheus_server import Prometheus
 
 pytestmark = pytest.mark.e2e
 

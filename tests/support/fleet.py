@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +89,17 @@ class ServiceProcess:
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+@contextmanager
+def running(service: ServiceProcess) -> Iterator[ServiceProcess]:
+    """The service started and ready; stopped on exit."""
+    try:
+        service.start()
+        service.wait_ready()
+        yield service
+    finally:
+        service.stop()
 
 
 class Fleet:

@@ -1,0 +1,66 @@
+"""A lean fleet for the audit journeys (lineage, admin console): gateway, planner, expert-worker, merger and
+codex-lineage as real processes, with their own topic namespace and their own audit schema in Postgres
+(dropped afterwards), scripted models, every request planned by the scripted planner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from tests.conftest import scripted_env
+from tests.support.fleet import Fleet
+from tests.support.namespaces import new_namespace
+
+SERVICES = ("gateway", "planner", "expert-worker", "merger", "codex-lineage")
+
+
+@dataclass
+class AuditedFleet:
+    fleet: Fleet
+    env: dict[str, str]  # what the services share (MOE_*), without this process's environment
+    schema: str
+
+
+@contextmanager
+def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway_workers: int = 1,
+                  **extra: str) -> Iterator[AuditedFleet]:
+    """Started and ready; `extra` adds or overrides environment variables."""
+    namespace = new_namespace(prefix)
+    schema = ("audit_" + namespace.replace("-", "_"))[:63]
+    env = {
+        "MOE_TOPIC_NAMESPACE": namespace,
+        "MOE_AUDIT_SCHEMA": schema,
+        "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
+        "MOE_REDIS_URL": infra["redis"],
+        "MOE_POSTGRES_DSN": infra["postgres"],
+        "MOE_REQUEST_TIMEOUT_S": "45",
+        "MOE_LOG_LEVEL": "INFO",
+        **scripted_env(scripted_url),
+        "MOE_ROUTER_ENABLED": "false",
+        "MOE_PLANNER_SKIP_TRIVIAL": "false",
+        "MOE_SEMANTIC_CACHE_ENABLED": "false",  # every journey is planned (no Chroma needed)
+        "MOE_PLANNER_GRAPH_TASKS": "false",  # no graph-rag in this fleet: the plans are the scripted ones
+        **extra,
+    }
+    fleet = Fleet(env, gateway_workers=gateway_workers, extra=("codex-lineage",))
+    for name in list(fleet.services):
+        if name not in SERVICES:
+            del fleet.services[name]
+    try:
+        fleet.start()
+        yield AuditedFleet(fleet, env, schema)
+    finally:
+        fleet.stop()
+        asyncio.run(_drop_schema(infra["postgres"], schema))
+
+
+async def _drop_schema(dsn: str, schema: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
