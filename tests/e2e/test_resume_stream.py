@@ -3,12 +3,15 @@ again with Last-Event-ID — to the same replica or another one — and gets the
 
 Two gateway replicas (separate processes) on one topic namespace; a BusDriver plays the fleet behind them,
 so the test decides when each delta exists: some are shown, the serving replica is SIGKILLed (or the client
-drops), the rest are published, and the stream is resumed.
+drops), the rest are published, and the stream is resumed. Whichever replica settles a request's usage, it is
+charged once (one row of usage_requests, the key's counters equal to it): the one that resumed the stream, or,
+when nobody resumes, a surviving replica's sweeper. A resume past the deadline gets the rest or a clear 504.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -16,10 +19,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 
-from moe_core.contracts import ChatRequest
+from gateway.keystore import KeyStore
+from gateway.limits import Limiter
+from gateway.settlement import Settlements
+from moe_core.contracts import ChatRequest, Usage
+from moe_core.token_budget import TokenBudgets
 from tests.e2e.conftest import _create_key
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess, free_port
@@ -40,6 +49,7 @@ def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
         **os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("resume"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
         "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"], "MOE_REQUEST_TIMEOUT_S": "60",
         "MOE_GATEWAY_WORKERS": "1", "MOE_LOG_LEVEL": "INFO", "MOE_RESUME_GRACE_S": str(GRACE_S),
+        "MOE_DEADLINE_GRACE_S": "1", "MOE_SETTLE_SWEEP_INTERVAL_S": "1", "MOE_SETTLE_ORPHAN_AFTER_S": "0",
     }
     pair = [_replica(env), _replica(env)]
     try:
@@ -111,6 +121,35 @@ async def _until(events: AsyncIterator[dict[str, str]], stop: Any) -> list[dict[
 
 async def _request(bus: BusDriver, marker: str) -> ChatRequest:
     return await bus.request(marker, timeout_s=30)
+
+
+async def _key(infra: dict[str, str]) -> tuple[str, str]:
+    """A fresh key (id, secret): its counters hold only this test's requests."""
+    store = await KeyStore.connect(infra["postgres"])
+    try:
+        key, secret = await store.create("e2e-resume", "user", ["tenant-resume"])
+        return key.id, secret
+    finally:
+        await store.close()
+
+
+async def _settled(infra: dict[str, str], response_ids: list[str], timeout_s: float = 45) -> dict[str, dict[str, Any]]:
+    """Each request's row in usage_requests, once all of them have one."""
+    conn = await asyncpg.connect(infra["postgres"])
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = await conn.fetch("SELECT * FROM usage_requests WHERE response_id = ANY($1::text[])", response_ids)
+            if len(rows) == len(response_ids) or time.monotonic() > deadline:
+                return {r["response_id"]: dict(r) for r in rows}
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+async def _charged(redis: Redis, namespace: str, key_id: str) -> int:
+    """What the key's counters hold this month (reservations included)."""
+    return int((await Limiter(redis, namespace).used("key", key_id))["tokens_per_month"])
 
 
 async def test_an_anthropic_stream_resumes_on_the_same_replica_and_is_not_cancelled(
@@ -195,9 +234,10 @@ async def test_only_the_key_that_opened_a_stream_may_resume_it(
 
 
 async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
-        replicas: list[ServiceProcess], bus: BusDriver, api_key: str) -> None:
+        replicas: list[ServiceProcess], bus: BusDriver, infra: dict[str, str], redis: Redis) -> None:
     _ensure_up(replicas)
     first, second = replicas
+    key_id, api_key = await _key(infra)
     m = f"M{uuid.uuid4().hex[:8]}"
     body = {"model": "moe-orchestrator", "stream": True, "stream_options": {"include_usage": True},
             "messages": [{"role": "user", "content": f"Greet the world {m}"}]}
@@ -217,7 +257,8 @@ async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
             first.kill()  # SIGKILL mid-stream: the replica never sees the rest, nor publishes a Cancel
         for seq, piece in enumerate([" new", " world"], start=2):
             await bus.delta(request, seq, piece)
-        await bus.answer(request, "Hello, brave new world.", reasoning="Considering greetings.")
+        await bus.answer(request, "Hello, brave new world.", reasoning="Considering greetings.",
+                         usage=Usage(prompt_tokens=11, completion_tokens=7))
         async with http.stream("POST", f"{second.url}/v1/chat/completions", json=body,
                                headers=_auth(api_key, before[-1]["id"])) as response:
             assert response.status_code == 200, await response.aread()
@@ -233,3 +274,67 @@ async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
     assert [c["choices"][0]["finish_reason"] for c in finals if c["choices"] and c["choices"][0]["finish_reason"]] \
         == ["stop"]
     assert all(c["id"] == f"chatcmpl-{request.response_id}" for c in finals)
+    # settled once, by the replica that resumed it: the Answer's usage, not the reserved cap
+    row = (await _settled(infra, [request.response_id], timeout_s=0))[request.response_id]
+    assert (row["prompt_tokens"], row["completion_tokens"], row["outcome"], row["settled_by"]) == \
+        (11, 7, "answered", "adopter")
+    assert await _charged(redis, first.env["MOE_TOPIC_NAMESPACE"], key_id) == 18
+
+
+async def test_requests_of_a_killed_replica_that_nobody_resumes_are_settled_once_by_a_survivor(
+        replicas: list[ServiceProcess], bus: BusDriver, infra: dict[str, str], redis: Redis) -> None:
+    _ensure_up(replicas)
+    first = replicas[0]
+    namespace = first.env["MOE_TOPIC_NAMESPACE"]
+    (answered_key, answered_secret), (silent_key, silent_secret) = await _key(infra), await _key(infra)
+    m = f"M{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(timeout=60) as http, contextlib.AsyncExitStack() as streams:
+        for secret, which in ((answered_secret, "answered"), (silent_secret, "silent")):
+            body = {"model": "moe-orchestrator", "stream": True,
+                    "messages": [{"role": "user", "content": f"Hi {m} {which}"}]}
+            response = await streams.enter_async_context(http.stream(
+                "POST", f"{first.url}/v1/chat/completions", json=body,
+                headers={**_auth(secret), "X-Request-Timeout": "3"}))
+            await _read_until(response, lambda seen: True)  # both streams stay open until the replica dies
+        answered, silent = await _request(bus, f"{m} answered"), await _request(bus, f"{m} silent")
+        assert await _charged(redis, namespace, answered_key) > 1000  # the caps are held meanwhile
+        assert await TokenBudgets(redis, namespace).take(silent.response_id, 40, 10) == 10  # a model call: 50
+        first.kill()  # both requests' replica is gone; nobody resumes them
+    await bus.answer(answered, "Hi.", usage=Usage(prompt_tokens=5, completion_tokens=3))
+    rows = await _settled(infra, [answered.response_id, silent.response_id])  # the survivor's sweeper
+    assert [(r["prompt_tokens"] + r["completion_tokens"], r["outcome"], r["settled_by"])
+            for r in (rows[answered.response_id], rows[silent.response_id])] == \
+        [(8, "answered", "sweeper"), (50, "abandoned", "sweeper")]
+    assert (await _charged(redis, namespace, answered_key), await _charged(redis, namespace, silent_key)) == (8, 50)
+    settlements = Settlements(redis, namespace, TokenBudgets(redis, namespace))
+    due = await settlements.due(time.time() + 3600, 10_000)  # settled: no sweep charges them again
+    assert answered.response_id not in due and silent.response_id not in due
+
+
+async def test_a_resume_past_the_deadline_gets_the_published_answer_or_a_clear_error(
+        replicas: list[ServiceProcess], bus: BusDriver, api_key: str) -> None:
+    _ensure_up(replicas)
+    gateway = replicas[1]
+    m = f"M{uuid.uuid4().hex[:8]}"
+    last: dict[str, str] = {}
+    async with httpx.AsyncClient(timeout=60) as http:
+        for which in ("answered", "silent"):
+            body = {"model": "moe-orchestrator", "stream": True,
+                    "messages": [{"role": "user", "content": f"Hello {m} {which}"}]}
+            async with http.stream("POST", f"{gateway.url}/v1/chat/completions", json=body,
+                                   headers={**_auth(api_key), "X-Request-Timeout": "2"}) as response:
+                last[which] = (await _read_until(response, lambda seen: True))[-1]["id"]
+                await _request(bus, f"{m} {which}")  # then the client's connection drops
+        answered, silent = await _request(bus, f"{m} answered"), await _request(bus, f"{m} silent")
+        await bus.answer(answered, "Hello late.")
+        await asyncio.sleep(max(0.0, answered.remaining_seconds(), silent.remaining_seconds()) + 1.5)  # + grace
+        async with http.stream("POST", f"{gateway.url}/v1/chat/completions", json={},
+                               headers=_auth(api_key, last["answered"])) as response:
+            assert response.status_code == 200
+            rest = [event async for event in _events(response)]
+        gone = await http.post(f"{gateway.url}/v1/chat/completions", json={},
+                               headers=_auth(api_key, last["silent"]))
+    assert _chat_text(rest, "content") == "Hello late." and rest[-1]["data"] == "[DONE]"
+    assert gone.status_code == 504, gone.text
+    assert gone.json()["error"]["code"] == "deadline_exceeded" and "not on the fleet's topics" in \
+        gone.json()["error"]["message"]

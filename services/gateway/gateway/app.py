@@ -39,6 +39,7 @@ from gateway.responses_chat import create_response, get_response
 from gateway.responses_store import ResponseStore
 from gateway.resume import StreamResume
 from gateway.settings import GatewaySettings
+from gateway.settle_sweep import SettleSweeper
 from gateway.stream_registry import StreamRegistry
 from moe_core.bus import Bus, wait_positioned
 from moe_core.contracts import Answer, AnswerDelta, Progress
@@ -85,6 +86,8 @@ def create_app(
     responses = ResponseStore(feedback.redis, settings.topic_namespace, settings.responses_ttl_s)
     chat.streams = StreamRegistry(feedback.redis, settings.topic_namespace, grace_s=settings.resume_grace_s,
                                   deadline_grace_s=settings.deadline_grace_s)  # resumable streams
+    accounts.metering.streams = chat.streams  # a dropped stream's usage waits for its resume
+    sweeper = SettleSweeper(accounts.metering)  # settles the requests of a replica that died
     resume = StreamResume(chat, chat.streams, responses, on_answer=feedback.record_quietly)  # Last-Event-ID
     knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
     ops = OpsApi(settings, feedback.redis, lambda: holder["store"], lambda: graph.db)  # operators' endpoints
@@ -97,11 +100,13 @@ def create_app(
             holder["store"] = await KeyStore.connect(settings.postgres_dsn, settings.key_cache_ttl_s,
                                                      settings.key_negative_ttl_s)
         await accounts.start()
+        sweeper.start()
         for subscriber in replies:
             await wait_positioned(subscriber)
 
     async def close_store() -> None:
         await chat.aclose()
+        await sweeper.close()
         await accounts.close()
         if keystore is None and "store" in holder:
             await holder.pop("store").close()

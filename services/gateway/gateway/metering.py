@@ -10,6 +10,12 @@ subscriber: the Answer's usage replaces the reservation and is recorded (usage t
 client sees the answer; an Answer of a request whose budget ran out ends with finish_reason "length" and says
 so. A request abandoned before its Answer (client gone, deadline) is charged what its model calls used or
 still hold, and its budget is closed (no further call runs).
+
+Settling does not depend on the replica that reserved: what it needs is kept in Redis with the budget
+(gateway.settlement, same round trip) and claimed by exactly one settler fleet-wide — this replica on the
+Answer, a replica that resumed the stream (gateway.resume), or, when the owner died and nobody resumed, a
+surviving replica's sweeper (gateway.settle_sweep). Each request is charged once, in the counters and as one
+row of `usage_requests` (gateway.usage).
 """
 
 from __future__ import annotations
@@ -19,35 +25,29 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
 from gateway.keystore import ApiKey
-from gateway.limits import Limiter, LimitExceeded, ModelPrice, Reservation
+from gateway.limits import Limiter, LimitExceeded, ModelPrice
 from gateway.openai_api import OpenAIError
 from gateway.settings import GatewaySettings
+from gateway.settlement import Claim, Hold, Kind, Settlements
 from gateway.usage import UsageStore
 from moe_core.contracts import Answer, ChatRequest
 from moe_core.observability.metrics import GATEWAY_LIMITED
 from moe_core.token_budget import IMAGE_TOKENS, TokenBudgets, prompt_bound
 
+if TYPE_CHECKING:
+    from gateway.stream_registry import StreamRegistry
+
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4
 BUDGET_TTL_MARGIN_S = 120  # the budget outlives the request's deadline (late stages find it spent, not absent)
+HOLD_TTL_S = 86_400  # what settling needs outlives the budget: a fleet without a replica for a while settles later
 OUT_OF_BUDGET = "(Incomplete: this request's token budget of {tokens} tokens ran out before it could finish.)"
-
-
-@dataclass
-class Held:
-    reservation: Reservation
-    key_id: str
-    tenant_id: str
-    mode: str
-    model: str
-    price: ModelPrice | None
-    prompt: int
-    completion: int
 
 
 def estimate(request: ChatRequest, default_completion: int, multiplier: float = 1.0) -> tuple[int, int]:
@@ -67,7 +67,9 @@ class Metering:
         self.limiter = limiter
         self.usage = usage
         self.budgets = TokenBudgets(limiter.redis, settings.topic_namespace)
-        self._held: dict[str, Held] = {}
+        self.settlements = Settlements(limiter.redis, settings.topic_namespace, self.budgets)
+        self.streams: StreamRegistry | None = None  # resumable streams: a dropped stream's settling waits
+        self._mine: dict[str, bool] = {}  # requests this replica reserved and has not settled -> a stream?
         self._background: set[asyncio.Task[None]] = set()
 
     def cap(self, request: ChatRequest) -> int:
@@ -80,9 +82,15 @@ class Metering:
         prices = self.settings.model_prices
         return prices.get(model) or prices.get(mode)
 
+    def due(self, request: ChatRequest) -> float:
+        """When the request's owner must have settled it (else a surviving replica's sweeper does)."""
+        s = self.settings
+        return request.deadline_at.timestamp() + s.deadline_grace_s + s.resume_grace_s + s.settle_orphan_after_s
+
     async def reserve(self, key: ApiKey | None, request: ChatRequest, model: str) -> None:
         """Reserve the request's token cap against its key's and tenant's limits and open it as the request's
-        token budget, or raise 429 (LimitExceeded) / 503 (limits unavailable)."""
+        token budget, with what settling it needs (gateway.settlement), or raise 429 (LimitExceeded) / 503
+        (limits unavailable)."""
         if key is None:  # not an authenticated client request (internal use)
             return
         prompt, completion = estimate(request, self.settings.limit_completion_tokens,
@@ -96,8 +104,12 @@ class Metering:
         try:
             reservation = await self.limiter.reserve(counters, max(self.cap(request), least), least,
                                                      price.micros_per_token if price else 0.0)
+            hold = Hold.of(reservation, key_id=key.id, tenant_id=tenant, mode=request.mode, model=model, price=price,
+                           prompt=prompt, completion=completion, created=request.created_at.timestamp(),
+                           deadline=request.deadline_at.timestamp())
             try:
-                await self.budgets.open(request.response_id, reservation.tokens, ttl)
+                await self.settlements.open(request.response_id, hold, budget_ttl_s=ttl,
+                                            hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request))
             except (RedisError, OSError):  # without its budget the request must not run: give the cap back
                 await self.limiter.settle(reservation, 0, 0, requests=0)
                 raise
@@ -108,8 +120,7 @@ class Metering:
             log.error("limits unavailable: %s", exc)
             raise OpenAIError(503, "Limits and budgets cannot be checked right now; try again shortly.",
                               "server_error", code="limits_unavailable") from exc
-        self._held[request.response_id] = Held(reservation, key.id, tenant, request.mode, model, price, prompt,
-                                               completion)
+        self._mine[request.response_id] = request.stream
 
     def settling(self, deliver: Callable[[Answer], Awaitable[None]]) -> Callable[[Answer], Awaitable[None]]:
         """Wrap the answers subscriber: settle an Answer this replica holds a reservation for, then deliver."""
@@ -117,52 +128,90 @@ class Metering:
             await deliver(await self.settle(answer))
         return on_answer
 
-    async def settle(self, answer: Answer) -> Answer:
-        """Charge the Answer's usage; the Answer as the client gets it (marked when its budget ran out)."""
-        held = self._held.pop(answer.response_id, None)
-        if held is None:
+    async def settle(self, answer: Answer, *, adopted: bool = False) -> Answer:
+        """Charge the Answer's usage; the Answer as the client gets it (marked when its budget ran out).
+        adopted: this replica serves a stream another one accepted (gateway.resume)."""
+        if not adopted and self._mine.pop(answer.response_id, None) is None:
+            return answer  # not metered here
+        claim = await self._settle_answer(answer, "adopter" if adopted else "owner")
+        if claim is None or claim.hold is None:
             return answer
-        await self._charge(held, answer.usage.prompt_tokens, answer.usage.completion_tokens)
-        try:
-            exhausted = await self.budgets.exhausted(answer.response_id)
-            await self.budgets.close(answer.response_id)
-        except (RedisError, OSError) as exc:
-            log.warning("token budget of %s not closed: %s", answer.response_id, exc)
-            return answer
-        return out_of_budget(answer, held.reservation.tokens) if exhausted else answer
+        return out_of_budget(answer, claim.hold.tokens) if claim.exhausted else answer
+
+    async def settle_orphan(self, response_id: str, answer: Answer | None) -> bool:
+        """The sweeper: settle a request whose owner did not, by its Answer if there is one; True if charged."""
+        if answer is not None:
+            claim = await self._settle_answer(answer, "sweeper")
+            return claim is not None and claim.state == "mine"
+        return await self.close(response_id, "spent", "sweeper")
+
+    async def _settle_answer(self, answer: Answer, by: str) -> Claim | None:
+        claim = await self._claim(answer.response_id, "answer", answer.usage.prompt_tokens,
+                                  answer.usage.completion_tokens, "answered")
+        if claim is not None and claim.state == "mine":
+            await self._charge(answer.response_id, claim, by)
+        return claim
 
     def release(self, response_id: str, *, abandoned: bool, published: bool = True) -> None:
         """The request ended without a settled Answer: abandoned (charged what its model calls used or still
-        hold) or never published (the reservation is given back)."""
-        held = self._held.pop(response_id, None)
-        if held is None:
+        hold) or never published (the reservation is given back). A stream may still be resumed: it is
+        abandoned after MOE_RESUME_GRACE_S unless a connection took it over (that one settles it)."""
+        stream = self._mine.pop(response_id, None)
+        if stream is None:
             return
-        work = self._abandon(held, response_id) if published and abandoned else self._give_back(held, response_id)
+        if not published:
+            work = self.close(response_id, "withdraw", "owner")
+        elif stream and self.streams is not None:
+            work = self.streams.unless_resumed(response_id, 0, partial(self.close, response_id, "spent", "owner"))
+        else:
+            work = self.close(response_id, "spent", "owner")
+        self._detach(work)
+
+    def abandon_resumed(self, response_id: str, generation: int) -> None:
+        """A resumed stream ended without its Answer: abandoned unless yet another connection took it over."""
+        work = partial(self.close, response_id, "spent", "adopter")
+        self._detach(self.streams.unless_resumed(response_id, generation, work) if self.streams else work())
+
+    async def close(self, response_id: str, kind: Kind, by: str) -> bool:
+        """Settle a request without its Answer: `spent` charges what its model calls used or still hold (its
+        budget is closed: no further call runs), `withdraw` gives the reservation back; True if this call did."""
+        claim = await self._claim(response_id, kind, outcome="abandoned")
+        if claim is None or claim.state != "mine":
+            return False
+        return await self._charge(response_id, claim, by)
+
+    async def _claim(self, response_id: str, kind: Kind, prompt: int = 0, completion: int = 0,
+                     outcome: str = "answered") -> Claim | None:
+        try:
+            return await self.settlements.claim(response_id, kind, prompt, completion, outcome)
+        except (RedisError, OSError) as exc:  # the hold stays: the sweeper settles it once Redis is back
+            log.warning("usage of %s not settled now: %s", response_id, exc)
+            return None
+
+    async def _charge(self, response_id: str, claim: Claim, by: str) -> bool:
+        """The usage row (once per response id), then the counters (once): a failure in between leaves the
+        hold to the sweeper, which repeats both without charging twice."""
+        hold = claim.hold
+        assert hold is not None
+        try:
+            if claim.outcome != "withdrawn":
+                await self.usage().record(
+                    tenant_id=hold.tenant_id, key_id=hold.key_id, mode=hold.mode, model=hold.model, requests=1,
+                    prompt_tokens=claim.prompt, completion_tokens=claim.completion,
+                    cost_micros=hold.cost(claim.prompt, claim.completion), response_id=response_id,
+                    outcome=claim.outcome, settled_by=by)
+            await self.settlements.finish(response_id, claim)
+        except Exception:  # the answer matters more than its accounting; retried by the sweeper
+            log.exception("usage of %s (%s/%s) not settled", response_id, hold.tenant_id, hold.key_id)
+            return False
+        return True
+
+    def _detach(self, work: Awaitable[object]) -> None:
         task = asyncio.get_running_loop().create_task(self._quietly(work))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _abandon(self, held: Held, response_id: str) -> None:
-        """Close the budget (no further model call runs) and charge what it lost; all of it if unreadable."""
-        left = await self.budgets.close(response_id)
-        spent = held.reservation.tokens - (left if left is not None else 0)
-        prompt = min(held.prompt, spent)
-        await self._charge(held, prompt, spent - prompt)
-
-    async def _give_back(self, held: Held, response_id: str) -> None:
-        await self.limiter.settle(held.reservation, 0, 0, requests=0)
-        await self.budgets.close(response_id)
-
-    async def _charge(self, held: Held, prompt: int, completion: int) -> None:
-        cost = held.price.micros(prompt, completion) if held.price else None
-        try:
-            await self.limiter.settle(held.reservation, prompt + completion, cost or 0)
-            await self.usage().record(tenant_id=held.tenant_id, key_id=held.key_id, mode=held.mode, model=held.model,
-                                      requests=1, prompt_tokens=prompt, completion_tokens=completion, cost_micros=cost)
-        except Exception:  # the answer matters more than its accounting; the reservation stays charged
-            log.exception("usage of %s/%s not settled", held.tenant_id, held.key_id)
-
-    async def _quietly(self, work: Awaitable[None]) -> None:
+    async def _quietly(self, work: Awaitable[object]) -> None:
         try:
             await work
         except Exception:

@@ -5,7 +5,10 @@ the request again (same route; the body is not used) with `Last-Event-ID: <the l
 as an EventSource does; the gateway checks that the same API key opened the stream (anything else is a
 404, exactly like an unknown or expired stream), reads the request's events back from their topics
 (gateway.stream_replay), renders the stream again and sends only what follows that id. The original
-connection's Cancel waits `MOE_RESUME_GRACE_S` and is dropped once another connection took over.
+connection's Cancel (and its abandonment's charge) waits `MOE_RESUME_GRACE_S` and is dropped once another
+connection took over; the resuming replica then settles the request's usage on its Answer (gateway.metering:
+claimed once fleet-wide, whichever replica accepted it). A resume past the deadline (and its grace) gets the
+rest at once when the Answer is on the topics, else 504 `deadline_exceeded`.
 """
 
 from __future__ import annotations
@@ -69,17 +72,19 @@ class StreamResume:
             raise OpenAIError(404, f"No stream '{position.response_id}' to resume (unknown, expired or not yours)",
                               code="stream_not_found")
         request = record.chat_request()
-        try:
-            generation = await self.registry.attach(request)
-        except (RedisError, OSError):
-            raise OpenAIError(503, "streams cannot be resumed right now; try again", "service_unavailable",
-                              code="resume_unavailable") from None
         queue: asyncio.Queue[Event] = asyncio.Queue()
         settings = self.chat.settings
         # Past the deadline, what the fleet did publish is still read back and sent (REPLAY_WINDOW_S to do so).
         grace = settings.deadline_grace_s + max(0.0, -request.remaining_seconds()) + REPLAY_WINDOW_S
         replay = Replay(settings, request, position, queue, lookback_s=settings.resume_lookback_s, linger_s=grace,
-                        on_answer=self.on_answer)
+                        on_answer=self._answered)
+        if request.remaining_seconds() < -settings.deadline_grace_s:  # over: only what was published, at once
+            await self._published(replay)
+        try:
+            generation = await self.registry.attach(request)
+        except (RedisError, OSError):
+            raise OpenAIError(503, "streams cannot be resumed right now; try again", "service_unavailable",
+                              code="resume_unavailable") from None
         task = asyncio.get_running_loop().create_task(self._replay(replay))
         run = RequestRun(request, queue, grace_s=grace, keepalive_s=settings.keepalive_s,
                          on_close=lambda req, abandoned: self._closed(task, req, abandoned, generation))
@@ -108,7 +113,32 @@ class StreamResume:
         owner = replace(key, tenant_ids=(record.tenant_id,))  # stored under the tenant the stream was opened for
         return ResponsesStream(run, body, finisher(self.responses, body, owner, earlier, body.input_messages())).sse()
 
+    async def _published(self, replay: Replay) -> None:
+        """A request past its deadline (and grace): its Answer is on the topics, or there is nothing to resume."""
+        with bind_response_id(replay.request.response_id):
+            try:
+                await replay.read_published(REPLAY_WINDOW_S)
+            except Exception:
+                log.exception("reading the stream's events back failed")
+                raise OpenAIError(503, "the stream's events cannot be read back right now; try again",
+                                  "service_unavailable", code="resume_unavailable") from None
+        if not replay.answered:
+            raise OpenAIError(504, "The request's deadline passed before it was answered: its answer is not on the "
+                                   "fleet's topics (never published, or no longer kept). Nothing more to resume.",
+                              "timeout_error", code="deadline_exceeded")
+
+    async def _answered(self, answer: Answer) -> Answer:
+        """The Answer of a resumed stream: settled here if nobody did (gateway.metering), recorded."""
+        metering = self.chat.metering
+        if metering is not None:
+            answer = await metering.settle(answer, adopted=True)
+        if self.on_answer is not None:
+            await self.on_answer(answer)
+        return answer
+
     async def _replay(self, replay: Replay) -> None:
+        if replay.answered:  # read already (past the deadline)
+            return
         with bind_response_id(replay.request.response_id):
             try:
                 await replay.run()
@@ -122,3 +152,5 @@ class StreamResume:
         task.cancel()
         if abandoned is not None:
             self.chat.abandon(request, abandoned, generation)
+            if self.chat.metering is not None:  # its usage, unless yet another connection takes it over
+                self.chat.metering.abandon_resumed(request.response_id, generation)

@@ -71,8 +71,9 @@ class StreamRegistry:
         await self.redis.expire(key, self._ttl(request))
         return generation
 
-    async def unless_resumed(self, response_id: str, generation: int, cancel: Callable[[], Awaitable[None]]) -> None:
-        """Run `cancel` after the resume grace unless another connection took the stream over meanwhile."""
+    async def unless_resumed(self, response_id: str, generation: int, cancel: Callable[[], Awaitable[object]]) -> None:
+        """Run `cancel` (the Cancel, or settling an abandoned request's usage: gateway.metering) after the resume
+        grace unless another connection took the stream over meanwhile."""
         await asyncio.sleep(self.grace_s)
         try:
             current = int(await self.redis.get(f"{self.prefix}:{response_id}:gen") or 0)

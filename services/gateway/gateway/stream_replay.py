@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 class Replay:
     def __init__(self, settings: FleetSettings, request: ChatRequest, after: Position, queue: asyncio.Queue[Event],
                  *, lookback_s: float, linger_s: float,
-                 on_answer: Callable[[Answer], Awaitable[None]] | None = None) -> None:
+                 on_answer: Callable[[Answer], Awaitable[Answer]] | None = None) -> None:
+        """on_answer: what happens to the Answer before the renderer gets it (settled, recorded); the Answer
+        it returns is rendered."""
         self.settings = settings
         self.request = request
         self.queue = queue
@@ -42,12 +44,11 @@ class Replay:
         self.path = list(after.path)  # (kind, count) runs still to feed in this order
         self.waiting: dict[str, deque[Event]] = {"p": deque(), "d": deque(), "a": deque()}
         self.answered = False
+        self.ends: dict[TopicPartition, int] = {}
 
     async def run(self) -> None:
         """Read until the Answer was fed, or `linger_s` past the deadline (cancelled when the connection ends)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms)
+        consumer = _consumer(self.settings)
         await consumer.start()
         try:
             await self._position(consumer)
@@ -63,26 +64,30 @@ class Replay:
             await consumer.stop()
 
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            described = {t["topic"]: t for t in await admin.describe_topics(list(self.sources))}
-        finally:
-            await admin.close()
-        parts = []
-        for topic in self.sources:
-            numbers = sorted(p["partition"] for p in described.get(topic, {}).get("partitions", []))
-            if not numbers:
-                raise RuntimeError(f"topic {topic} has no partitions")
-            parts.append(TopicPartition(topic, int(DefaultPartitioner()(self.request.response_id.encode(), numbers,
-                                                                           numbers))))
+        found = await partitions_of(self.settings, list(self.sources), [self.request.response_id])
+        parts = [TopicPartition(topic, found[topic][self.request.response_id]) for topic in self.sources]
         consumer.assign(parts)
-        since = int((self.request.created_at.timestamp() - self.lookback_s) * 1000)
-        found = await consumer.offsets_for_times({tp: since for tp in parts})
-        ends = await consumer.end_offsets(parts)
-        for tp in parts:
-            offset = found.get(tp)
-            consumer.seek(tp, offset.offset if offset is not None else ends[tp])
+        self.ends = await seek_since(consumer, {tp: self.request.created_at.timestamp() - self.lookback_s
+                                                for tp in parts})
+
+    async def read_published(self, timeout_s: float) -> None:
+        """Past the deadline: feed what the topics hold now (up to their current ends), without waiting for
+        more; `answered` tells whether the Answer was among it."""
+        consumer = _consumer(self.settings)
+        await consumer.start()
+        try:
+            await self._position(consumer)
+            key = self.request.response_id.encode()
+            async with asyncio.timeout(timeout_s):
+                while not self.answered and any(await consumer.position(tp) < end for tp, end in self.ends.items()):
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for records in batch.values():
+                        for record in records:
+                            if record.key == key and record.value is not None:
+                                self._arrived(record.topic, record.value)
+                    await self._feed()
+        finally:
+            await consumer.stop()
 
     def _arrived(self, topic: str, value: bytes) -> None:
         kind, model = self.sources[topic]
@@ -112,5 +117,68 @@ class Replay:
         if isinstance(event, Answer):
             self.answered = True
             if self.on_answer is not None:
-                await self.on_answer(event)
+                event = await self.on_answer(event)
         self.queue.put_nowait(event)
+
+
+def _consumer(settings: FleetSettings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                            auto_offset_reset="earliest", fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms)
+
+
+async def partitions_of(settings: FleetSettings, topics: list[str], keys: list[str]) -> dict[str, dict[str, int]]:
+    """topic -> key -> the partition the producers' default partitioner puts that key's records in."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        described = {t["topic"]: t for t in await admin.describe_topics(topics)}
+    finally:
+        await admin.close()
+    out: dict[str, dict[str, int]] = {}
+    for topic in topics:
+        numbers = sorted(p["partition"] for p in described.get(topic, {}).get("partitions", []))
+        if not numbers:
+            raise RuntimeError(f"topic {topic} has no partitions")
+        out[topic] = {key: int(DefaultPartitioner()(key.encode(), numbers, numbers)) for key in keys}
+    return out
+
+
+async def seek_since(consumer: AIOKafkaConsumer, since: dict[TopicPartition, float]) -> dict[TopicPartition, int]:
+    """Seek each (assigned) partition to its first record at or after `since` (epoch s); their end offsets."""
+    found = await consumer.offsets_for_times({tp: int(at * 1000) for tp, at in since.items()})
+    ends: dict[TopicPartition, int] = await consumer.end_offsets(list(since))
+    for tp in since:
+        offset = found.get(tp)
+        consumer.seek(tp, offset.offset if offset is not None else ends[tp])
+    return ends
+
+
+async def published_answers(settings: FleetSettings, requests: dict[str, float], *, lookback_s: float,
+                            timeout_s: float) -> dict[str, Answer]:
+    """The Answers on the answers topic now for these requests (response_id -> creation, epoch s); one
+    consumer, each partition read from its earliest request's creation up to its current end."""
+    topic = Topics.for_namespace(settings.topic_namespace).answers
+    where = (await partitions_of(settings, [topic], list(requests)))[topic]
+    since: dict[TopicPartition, float] = {}
+    for rid, created in requests.items():
+        tp = TopicPartition(topic, where[rid])
+        since[tp] = min(since.get(tp, created), created) - lookback_s
+    consumer = _consumer(settings)
+    await consumer.start()
+    found: dict[str, Answer] = {}
+    try:
+        consumer.assign(list(since))
+        ends = await seek_since(consumer, since)
+        async with asyncio.timeout(timeout_s):
+            while any(await consumer.position(tp) < end for tp, end in ends.items()):
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        rid = record.key.decode(errors="replace") if record.key else ""
+                        if rid in requests and rid not in found and record.value is not None:
+                            try:
+                                found[rid] = Answer.model_validate_json(record.value)
+                            except ValidationError:
+                                log.warning("skipping an invalid Answer record of %s", rid)
+    finally:
+        await consumer.stop()
+    return found

@@ -1,5 +1,6 @@
-"""Usage per day, tenant, key, mode and model in Postgres (one upserted row per combination), the same
-figures as Prometheus counters, and `GET /v1/usage`.
+"""Usage per day, tenant, key, mode and model in Postgres (one upserted row per combination), one row per
+settled request (`usage_requests`: what it was charged, answered or abandoned, settled by its owner, the
+replica that resumed it, or the sweeper), the same figures as Prometheus counters, and `GET /v1/usage`.
 
 `GET /v1/usage?tenant_id=&key_id=&start=YYYY-MM-DD&end=YYYY-MM-DD` (UTC days, both included; default:
 this month so far). A user key sees its own key (the default) or one of its own tenants (403 otherwise);
@@ -36,7 +37,33 @@ CREATE TABLE IF NOT EXISTS usage_daily (
     PRIMARY KEY (day, tenant_id, key_id, mode, model)
 );
 CREATE INDEX IF NOT EXISTS usage_daily_key ON usage_daily (key_id, day);
+CREATE TABLE IF NOT EXISTS usage_requests (
+    response_id        text        PRIMARY KEY,
+    day                date        NOT NULL,
+    tenant_id          text        NOT NULL,
+    key_id             text        NOT NULL,
+    mode               text        NOT NULL,
+    model              text        NOT NULL,
+    prompt_tokens      bigint      NOT NULL,
+    completion_tokens  bigint      NOT NULL,
+    cost_micros        bigint      NOT NULL,
+    outcome            text        NOT NULL,
+    settled_by         text        NOT NULL,
+    settled_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS usage_requests_key ON usage_requests (key_id, day);
 """
+# One settled request: its row in usage_requests and, only if that row is new, added to its day's row.
+RECORD_REQUEST = (
+    "WITH new AS (INSERT INTO usage_requests (response_id, day, tenant_id, key_id, mode, model, prompt_tokens, "
+    "completion_tokens, cost_micros, outcome, settled_by) VALUES ($9, (now() AT TIME ZONE 'UTC')::date, $1, $2, $3, "
+    "$4, $6, $7, $8, $10, $11) ON CONFLICT (response_id) DO NOTHING RETURNING day) "
+    "INSERT INTO usage_daily AS u (day, tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, "
+    "cost_micros) SELECT day, $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint, $7::bigint, $8::bigint "
+    "FROM new "
+    "ON CONFLICT (day, tenant_id, key_id, mode, model) DO UPDATE SET requests = u.requests + $5, "
+    "prompt_tokens = u.prompt_tokens + $6, completion_tokens = u.completion_tokens + $7, "
+    "cost_micros = u.cost_micros + $8 RETURNING 1")
 
 
 class UsageFigures(BaseModel):
@@ -71,7 +98,28 @@ class UsageStore:
         self.pool = pool
 
     async def record(self, *, tenant_id: str, key_id: str, mode: str, model: str, requests: int,
-                     prompt_tokens: int, completion_tokens: int, cost_micros: int | None) -> None:
+                     prompt_tokens: int, completion_tokens: int, cost_micros: int | None,
+                     response_id: str | None = None, outcome: str = "answered", settled_by: str = "owner") -> bool:
+        """Add usage to its day's row (and Prometheus). With a response id: once per response — its row in
+        usage_requests (answered or abandoned, and who settled it) is written in the same statement, and a
+        response recorded before changes nothing (False)."""
+        if response_id is not None:
+            added = await self.pool.fetchval(RECORD_REQUEST, tenant_id, key_id, mode, model, requests, prompt_tokens,
+                                             completion_tokens, cost_micros or 0, response_id, outcome, settled_by)
+            if added is None:
+                return False
+        else:
+            await self._add(tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros)
+        labels = (tenant_id, key_id, mode, model)
+        GATEWAY_USAGE_REQUESTS.labels(*labels).inc(requests)
+        GATEWAY_USAGE_TOKENS.labels(*labels, "prompt").inc(prompt_tokens)
+        GATEWAY_USAGE_TOKENS.labels(*labels, "completion").inc(completion_tokens)
+        if cost_micros is not None:
+            GATEWAY_USAGE_COST.labels(*labels).inc(cost_micros / 1_000_000)
+        return True
+
+    async def _add(self, tenant_id: str, key_id: str, mode: str, model: str, requests: int, prompt_tokens: int,
+                   completion_tokens: int, cost_micros: int | None) -> None:
         await self.pool.execute(
             "INSERT INTO usage_daily AS u (day, tenant_id, key_id, mode, model, requests, prompt_tokens, "
             "completion_tokens, cost_micros) VALUES ((now() AT TIME ZONE 'UTC')::date, $1, $2, $3, $4, $5, $6, $7, $8) "
@@ -79,12 +127,6 @@ class UsageStore:
             "prompt_tokens = u.prompt_tokens + $6, completion_tokens = u.completion_tokens + $7, "
             "cost_micros = u.cost_micros + $8",
             tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros or 0)
-        labels = (tenant_id, key_id, mode, model)
-        GATEWAY_USAGE_REQUESTS.labels(*labels).inc(requests)
-        GATEWAY_USAGE_TOKENS.labels(*labels, "prompt").inc(prompt_tokens)
-        GATEWAY_USAGE_TOKENS.labels(*labels, "completion").inc(completion_tokens)
-        if cost_micros is not None:
-            GATEWAY_USAGE_COST.labels(*labels).inc(cost_micros / 1_000_000)
 
     async def rows(self, tenant_id: str | None, key_id: str | None, start: date, end: date) -> list[UsageRow]:
         records = await self.pool.fetch(

@@ -1,0 +1,189 @@
+"""What settling a request needs, kept in Redis beside its token budget, and the claim that lets exactly one
+gateway replica settle it (gateway.metering).
+
+`open` writes, in the one round trip that opens the request's budget, its *hold* — the reservation's counters
+and amounts, key, tenant, mode, model, price and estimates — as a hash `moe:settle:<ns>:<response_id>`, and
+indexes it in `moe:settle:<ns>:due` (a sorted set scored by the time its owner must have settled it). Any
+replica may then settle it: the owner on its Answer or when it is abandoned, a replica that resumed its
+stream (gateway.resume), or the sweeper (gateway.settle_sweep) when its owner died.
+
+`claim` (one script) closes the budget, decides the usage once — the first claim's usage is kept, a later
+claim reuses it — and takes a lease; only the lease holder charges. `finish` (one script) applies the
+counters' deltas, marks the hold settled and drops it from the index, once: a second finish changes
+nothing. The usage row is written between the two, idempotent per response id (gateway.usage), so a
+settler that dies after its claim leaves a hold the sweeper settles after the lease, with the same usage,
+charged once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from gateway.limits import ModelPrice, Reservation
+from moe_core.token_budget import TokenBudgets
+
+LEASE_S = 30.0  # a settler that died holding its claim is replaced after this
+DONE_TTL_S = 900  # a settled hold is kept this long: a late resume still marks an out-of-budget answer
+Kind = Literal["answer", "spent", "withdraw"]
+
+# KEYS: budget, hold, index. ARGV: tokens, budget ttl, hold json, prompt estimate, hold ttl, due, response id.
+OPEN = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'hold', ARGV[3], 'tokens', ARGV[1], 'prompt', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+return 1
+"""
+# KEYS: hold, lease, budget, exhausted. ARGV: kind, prompt, completion, lease ms, outcome.
+# Returns {state, hold json, usage "prompt completion outcome", exhausted}.
+CLAIM = """
+local hold = redis.call('HGET', KEYS[1], 'hold')
+if not hold then return {'none', '', '', 0} end
+local exhausted = redis.call('EXISTS', KEYS[4])
+local usage = redis.call('HGET', KEYS[1], 'usage') or ''
+if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return {'done', hold, usage, exhausted} end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return {'busy', hold, usage, exhausted} end
+local left = redis.call('GET', KEYS[3])
+if left then redis.call('SET', KEYS[3], '0', 'KEEPTTL') end
+if usage == '' then
+  if ARGV[1] == 'spent' then
+    local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+    local spent = tokens
+    if left then spent = tokens - tonumber(left) end
+    if spent < 0 then spent = 0 end
+    local prompt = math.min(tonumber(redis.call('HGET', KEYS[1], 'prompt')), spent)
+    usage = prompt .. ' ' .. (spent - prompt) .. ' ' .. ARGV[5]
+  elseif ARGV[1] == 'withdraw' then
+    usage = '0 0 withdrawn'
+  else
+    usage = ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[5]
+  end
+  redis.call('HSET', KEYS[1], 'usage', usage)
+end
+return {'mine', hold, usage, exhausted}
+"""
+# KEYS: hold, lease, index, counters... ARGV: response id, done ttl, then (delta, ttl) per counter.
+FINISH = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+for i = 4, #KEYS do
+  local delta, ttl = ARGV[2 * (i - 3) + 1], ARGV[2 * (i - 3) + 2]
+  if tonumber(delta) ~= 0 then
+    redis.call('INCRBY', KEYS[i], delta)
+    if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+  end
+end
+redis.call('HSET', KEYS[1], 'done', '1')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+class Hold(BaseModel):
+    """What settling one request needs."""
+
+    key_id: str
+    tenant_id: str
+    mode: str
+    model: str
+    price: ModelPrice | None
+    prompt: int  # the estimates reserved
+    completion: int
+    tokens: int  # the reservation (the budget opened)
+    cost_micros: int
+    counters: list[tuple[str, str, int]]  # (Redis key, kind, ttl) of each limit counter charged
+    created: float  # the request's creation and deadline (epoch seconds)
+    deadline: float
+
+    @classmethod
+    def of(cls, reservation: Reservation, **fields: object) -> Hold:
+        counters = [(c.key, c.kind, c.window.ttl_s) for c in reservation.counters]
+        return cls.model_validate({**fields, "tokens": reservation.tokens, "cost_micros": reservation.cost_micros,
+                                   "counters": counters})
+
+    def cost(self, prompt: int, completion: int) -> int | None:
+        return self.price.micros(prompt, completion) if self.price else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """mine: this caller settles; done: settled already; busy: another settler holds it; none: no hold."""
+
+    state: Literal["mine", "done", "busy", "none"]
+    hold: Hold | None
+    prompt: int
+    completion: int
+    outcome: str  # answered | abandoned | withdrawn
+    exhausted: bool  # a model call of the request was refused for want of budget
+
+
+class Settlements:
+    def __init__(self, redis: Redis, namespace: str, budgets: TokenBudgets) -> None:
+        self.redis = redis
+        self.budgets = budgets
+        self.prefix = f"moe:settle:{namespace}"
+        self.index = f"{self.prefix}:due"
+        self._open = redis.register_script(OPEN)
+        self._claim = redis.register_script(CLAIM)
+        self._finish = redis.register_script(FINISH)
+
+    def key(self, response_id: str) -> str:
+        return f"{self.prefix}:{response_id}"
+
+    async def open(self, response_id: str, hold: Hold, *, budget_ttl_s: int, hold_ttl_s: int, due: float) -> None:
+        """Open the request's token budget with its hold, indexed by when it is due: one round trip."""
+        await self._open(keys=[self.budgets.key(response_id), self.key(response_id), self.index],
+                         args=[hold.tokens, max(1, budget_ttl_s), hold.model_dump_json(), hold.prompt,
+                               max(1, hold_ttl_s), due, response_id])
+
+    async def claim(self, response_id: str, kind: Kind, prompt: int = 0, completion: int = 0,
+                    outcome: str = "answered", lease_s: float = LEASE_S) -> Claim:
+        """Close the budget and claim the settling: `answer` usage as given, `spent` what the budget lost
+        (prompt first, up to the estimate), `withdraw` nothing (the request never entered the fleet)."""
+        budget = self.budgets.key(response_id)
+        state, raw, usage, exhausted = await self._claim(
+            keys=[self.key(response_id), f"{self.key(response_id)}:lease", budget, f"{budget}:exhausted"],
+            args=[kind, prompt, completion, max(1, round(lease_s * 1000)), outcome])
+        hold = Hold.model_validate_json(raw) if raw else None
+        parts = str(usage).split() if usage else ["0", "0", ""]
+        return Claim(state, hold, int(parts[0]), int(parts[1]), parts[2], bool(int(exhausted)))
+
+    async def finish(self, response_id: str, claim: Claim) -> bool:
+        """Replace the reservation by the claimed usage in every counter, once; False if already done."""
+        hold = claim.hold
+        assert hold is not None
+        requests = 0 if claim.outcome == "withdrawn" else 1
+        cost = hold.cost(claim.prompt, claim.completion) or 0
+        amounts = {"requests": requests - 1, "tokens": claim.prompt + claim.completion - hold.tokens,
+                   "cost": cost - hold.cost_micros}
+        args: list[int | str] = [response_id, DONE_TTL_S]
+        for _, kind, ttl in hold.counters:
+            args += [amounts[kind], ttl]
+        keys = [self.key(response_id), f"{self.key(response_id)}:lease", self.index] + [c[0] for c in hold.counters]
+        return bool(await self._finish(keys=keys, args=args))
+
+    async def due(self, now: float, batch: int) -> list[str]:
+        """Response ids whose owner should have settled them by `now` (oldest first, at most `batch`)."""
+        return list(await self.redis.zrangebyscore(self.index, "-inf", now, start=0, num=batch))
+
+    async def holds(self, response_ids: list[str]) -> dict[str, Hold]:
+        """The holds of these requests that are still kept (one round trip); the others leave the index."""
+        pipe = self.redis.pipeline(transaction=False)
+        for rid in response_ids:
+            pipe.hget(self.key(rid), "hold")
+        found = dict(zip(response_ids, await pipe.execute(), strict=True))
+        gone = [rid for rid, raw in found.items() if not raw]
+        if gone:
+            await self.redis.zrem(self.index, *gone)
+        return {rid: Hold.model_validate(json.loads(raw)) for rid, raw in found.items() if raw}
+
+    async def sweep_turn(self, ttl_s: float) -> bool:
+        """One replica sweeps per interval: True for the one that took this turn."""
+        return bool(await self.redis.set(f"{self.prefix}:sweep", "1", nx=True, px=max(1, round(ttl_s * 1000))))
