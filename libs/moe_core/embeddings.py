@@ -8,7 +8,8 @@ longest input only (padding to 256 costs ~10x).
 
 `get_embedder()` loads the model once per process; the result is a Chroma embedding function too.
 Vectors of recent texts are kept (LRU, `CACHE_SIZE`): one request embeds the same normalised question for
-the cache lookup, the router and the cache store, and the model runs once.
+the cache lookup, the router and the cache store, and the model runs once. Across processes the question's
+vector is shared through Redis (moe_core.question_vectors): graph-rag uses the planner's.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self.computed = 0  # texts run through the model (not served from the cache): what tests and bench count
 
     def _load(self) -> None:
         with self._lock:
@@ -108,11 +110,18 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
         if missing:
             computed = self._compute(missing)
             with self._cache_lock:
+                self.computed += len(missing)
                 for text, vector in zip(missing, computed, strict=True):
                     known[text] = self._cache[text] = vector
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return np.stack([known[t] for t in texts])  # a new array: callers never share the cached rows
+
+    def cached(self, text: str) -> np.ndarray | None:
+        """The vector of `text` if it was embedded recently in this process (a copy), else None; never computes."""
+        with self._cache_lock:
+            vector = self._cache.get(text)
+        return None if vector is None else vector.copy()
 
     def _compute(self, texts: list[str]) -> np.ndarray:
         if self._session is None:

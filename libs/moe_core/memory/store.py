@@ -33,6 +33,12 @@ def version_key(namespace: str, tenant: str) -> str:
     return f"memory:version:{namespace}:{tenant}"
 
 
+def presence_key(namespace: str, tenant: str) -> str:
+    """Redis marker of whether the tenant (with the shared scope) has documents, stamped with the documents
+    versions it was found at (graph-rag: no Chroma call for a scope without documents)."""
+    return f"memory:presence:{namespace}:{tenant}"
+
+
 def chunk_ref(collection: str, chunk_id: str) -> str:
     return f"{collection}/{chunk_id}"
 

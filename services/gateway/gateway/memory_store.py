@@ -80,8 +80,8 @@ class MemoryStore:
         now = int(time.time())
         base = {TENANT_KEY: doc.tenant, "document_id": doc.id, "title": doc.title, "source": doc.source,
                 "domain": doc.domain, "document_set": doc.document_set, "media_type": doc.media_type,
-                DOC_TIME_KEY: doc.doc_time, "created_at": now, "chars": doc.chars, "chunks": len(doc.chunks),
-                "sha256": doc.sha256}
+                DOC_TIME_KEY: doc.doc_time, "created_at": now, "created_ns": time.time_ns(), "chars": doc.chars,
+                "chunks": len(doc.chunks), "sha256": doc.sha256}
         ids = [f"{doc.id}:{i}" for i in range(len(doc.chunks))]
         metas = [{**base, "chunk": i} for i in range(len(doc.chunks))]
         collection = await self.collection()
@@ -107,8 +107,8 @@ class MemoryStore:
         clause = where(filters.model_copy(update={"entity": []}), None)
         scope = {"$and": [*_first_chunks(tenant)["$and"], clause]} if clause else _first_chunks(tenant)
         got = await (await self.collection()).get(where=scope, include=["metadatas"])
-        docs = [document_body(m) for m in got["metadatas"] or []]
-        return sorted(docs, key=lambda d: (-d["created_at"], d["id"]))
+        metas = sorted(got["metadatas"] or [], key=lambda m: (-_created_ns(m), m["document_id"]))
+        return [document_body(m) for m in metas]
 
     async def delete(self, tenant: str, document_id: str) -> bool:
         if await self.get(tenant, document_id) is None:
@@ -121,6 +121,11 @@ class MemoryStore:
         [vector] = await self.embed([query])
         return await lookup(await self.collection(), tenant=tenant, filters=filters, vector=vector, terms=None,
                             limit=limit, max_distance=max_distance)
+
+
+def _created_ns(meta: Any) -> int:
+    """Upload time to the nanosecond (two uploads in one second keep their order); seconds before it was kept."""
+    return int(meta.get("created_ns") or int(meta.get("created_at", 0)) * 1_000_000_000)
 
 
 def _first_chunks(tenant: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from graph_rag import core
+from graph_rag import core, doc_scope
+from graph_rag.doc_scope import DocumentScope
 from graph_rag.documents import DocumentLookup
 from graph_rag.retrieval import Retriever
 from graph_rag.settings import GraphRagSettings
@@ -25,7 +26,6 @@ from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
 from moe_core.memory import FilterError, collection_name, parse_filters
-from moe_core.memory.store import version_key
 from moe_core.stage import Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources
 
@@ -74,9 +74,10 @@ class GraphRag:
         tenants = visible_tenants(tenant)
         versions = await self.store.versions(tenants)
         tag = f"{self.settings.graph_trust_floor}:{self.settings.graph_max_facts}:{self.settings.graph_max_chains}"
-        if self.documents is not None:  # the tenant's documents changed: a new context
-            documents = await self.redis.get(version_key(self.settings.topic_namespace, tenant))
-            tag += f":docs={documents.decode() if isinstance(documents, bytes) else documents or 0}"
+        scope = None
+        if self.documents is not None:  # the tenant's or the shared documents changed: a new context
+            scope = await doc_scope.read(self.redis, self.settings.topic_namespace, tenant, question)
+            tag += f":docs={scope.tag}"
         cache_key = f"{self.cache_prefix}:{core.cache_key(tenant, question, filters, versions, tag)}"
         ttl = self.settings.graph_cache_ttl_s
         if ttl:
@@ -85,13 +86,13 @@ class GraphRag:
                 ctx: dict[str, Any] = json.loads(cached)
                 ctx["data"]["cached"] = True
                 return ctx
-        ctx, complete = await self._build(tenant, tenants, versions, question, filters)
+        ctx, complete = await self._build(tenant, tenants, versions, question, filters, scope)
         if ttl and complete:
             await self.redis.set(cache_key, json.dumps(ctx), ex=ttl)
         return ctx
 
     async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
-                     filters: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+                     filters: dict[str, Any], scope: DocumentScope | None) -> tuple[dict[str, Any], bool]:
         lexicons = [await self.retriever.lexicon(t, versions.get(t, 0)) for t in tenants]
         found = extract(question[:MAX_QUESTION_CHARS], lexicons, self.settings.graph_max_gaps)
         uids = found.uids()
@@ -102,7 +103,7 @@ class GraphRag:
             await self.retriever.chains(uids, tenants, floor, self.settings.graph_max_chains * FETCH_FACTOR),
             self.settings.graph_max_chains) if self.settings.graph_max_chains else []
         terms = [m.name for m in found.matches] + found.unknown
-        documents, complete = await self._documents(question[:MAX_QUESTION_CHARS], terms, filters, tenant)
+        documents, complete = await self._documents(scope, terms, filters)
         data = {
             "entities": [{"uid": m.uid, "name": m.name, "term": m.term, "fuzzy": m.fuzzy, "tenant": m.tenant}
                          for m in found.matches],
@@ -113,15 +114,26 @@ class GraphRag:
                "sources": [s.model_dump() for s in core.sources(facts, chains, documents)], "data": data}
         return ctx, complete
 
-    async def _documents(self, question: str, terms: list[str], filters: dict[str, Any],
-                         tenant: str) -> tuple[list[dict[str, Any]], bool]:
-        if self.documents is None:
+    async def _documents(self, scope: DocumentScope | None, terms: list[str],
+                         filters: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        if self.documents is None or scope is None:
             return [], True
         try:
-            return await self.documents.lookup(question, terms, parse_filters(filters), tenant), True
+            return await self._lookup(self.documents, scope, terms, filters), True
         except Exception as exc:  # optional enrichment: answer without documents, do not cache that
             log.warning("chroma lookup failed, continuing without documents: %s", exc)
             return [], False
+
+    async def _lookup(self, documents: DocumentLookup, scope: DocumentScope, terms: list[str],
+                      filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """No Chroma call and no embedding for a scope without documents; else the question's shared vector."""
+        has, ttl = scope.has_documents(), self.settings.graph_documents_presence_ttl_s
+        if has is None and ttl:
+            has = await documents.any_of(scope.tenants)
+            await doc_scope.remember(self.redis, self.settings.topic_namespace, scope, has, ttl)
+        if has is False:
+            return []
+        return await documents.lookup(scope.text, terms, parse_filters(filters), scope.tenant, scope.vector)
 
     async def _report_gaps(self, task: GraphTask, terms: list[str]) -> None:
         for term in terms:

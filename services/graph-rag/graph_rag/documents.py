@@ -1,11 +1,15 @@
 """Tenant documents for a question (on by default): the chunks of the tenant's (and the shared) documents
 nearest to the question, plus those that mention the matched names or unknown terms, within the plan's
 metadata_filters (moe_core.memory: domain, entity, document set, time range). The gateway's
-POST /v1/memory/documents writes them; the vectors are the fleet's packaged MiniLM embeddings."""
+POST /v1/memory/documents writes them; the vectors are the fleet's packaged MiniLM embeddings (the
+question's usually shared by the planner: moe_core.question_vectors). A scope known to have no documents
+is not looked up at all (graph_rag.doc_scope)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from moe_core.embeddings import MiniLMEmbedder, chroma_client
@@ -34,17 +38,30 @@ class DocumentLookup:
             self._collection = await open_collection(self._client, self.collection_name)
         return self._collection
 
-    async def lookup(self, question: str, terms: list[str], filters: MemoryFilters,
-                     tenant: str) -> list[dict[str, Any]]:
-        vector = None
-        if self.embedder is not None and question.strip():
+    async def lookup(self, question: str, terms: list[str], filters: MemoryFilters, tenant: str,
+                     vector: list[float] | None = None) -> list[dict[str, Any]]:
+        """`vector`: the question's, if already known (the planner's); else the question is embedded here."""
+        if self.embedder is None:
+            vector = None  # the collection's vectors are not the fleet's
+        elif vector is None and question.strip():
             vector = (await asyncio.to_thread(self.embedder.embed, [question]))[0].tolist()
         if vector is None and not terms:
             return []
-        try:
-            collection = await self.collection()
+        async with self._open() as collection:
             return await lookup(collection, tenant=tenant, filters=filters, vector=vector, terms=terms,
                                 limit=self.limit, max_distance=self.max_distance, tenant_key=self.tenant_key)
+
+    async def any_of(self, tenants: list[str]) -> bool:
+        """Whether the collection holds any chunk of these tenants (one Chroma call, no vectors read)."""
+        where = {self.tenant_key: {"$in": tenants}} if self.tenant_key else None
+        async with self._open() as collection:
+            found = await collection.get(where=where, limit=1, include=[])
+        return bool(found["ids"])
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[Any]:
+        try:
+            yield await self.collection()
         except Exception:
             self._collection = None  # deleted or re-created elsewhere: open it again next time
             raise

@@ -14,6 +14,9 @@ class GraphRagSettings(GraphSettings):
     chroma_url: str = "http://127.0.0.1:8000"
     graph_documents: bool = Field(default=True, description="Add the tenant's documents (scoped by the plan's "
                                   "metadata_filters) to the context")
+    graph_documents_presence_ttl_s: int = Field(
+        default=300, ge=0, description="How long a finding that the tenant (with the shared scope) has no "
+        "documents is trusted while the documents versions stay the same (then no Chroma call); 0 = ask Chroma")
     graph_chroma_collection: str = Field(
         default="", validation_alias=AliasChoices("MOE_MEMORY_COLLECTION", "MOE_GRAPH_CHROMA_COLLECTION",
                                                   "graph_chroma_collection"),

@@ -7,9 +7,10 @@ entries of the scope; distance <= hard threshold and no guard objection (planner
 hit, answered with no model call; up to the soft threshold the entries become few-shot examples.
 
 Writing: when the planner plans a cacheable request it remembers (Redis) the question and scope under the
-plan's `cache_key`; the merger copies the key onto the Answer; the planner consumes `answers` and stores
-good answers (no error, not a hit, finish stop), and also as an exact repeat in Redis for the gateway
-(moe_core.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
+plan's `cache_key` (and shares the question's vector with graph-rag: moe_core.question_vectors); the merger
+copies the key onto the Answer; the planner consumes `answers` and stores good answers (no error, not a hit,
+finish stop), and also as an exact repeat in Redis for the gateway (moe_core.exact_cache). Negative feedback
+(rating 1-2) flags the entry and removes the exact repeat.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from moe_core import exact_cache
+from moe_core import exact_cache, question_vectors
 from moe_core.contracts import Answer, ChatRequest, Feedback, FewShot, ModelUse
 from moe_core.exact_cache import ExactAnswers, ExactEntry, cache_scope
 from moe_core.observability.metrics import SEMANTIC_CACHE
@@ -140,9 +141,16 @@ class SemanticCache:
         return lookup
 
     async def remember(self, key: str, scope: str, request: ChatRequest, question: str) -> None:
-        """Note what the answer of this plan will be cached under (the Answer carries only the key)."""
+        """Note what the answer of this plan will be cached under (the Answer carries only the key); in the
+        same round trip, share the question's vector (embedded by the lookup) with graph-rag."""
         entry = PendingEntry(scope=scope, tenant_id=request.tenant_id, mode=request.mode, question=question)
-        await self.redis.set(f"{self._pending}:{key}", entry.model_dump_json(), ex=self.settings.cache_pending_ttl_s)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(f"{self._pending}:{key}", entry.model_dump_json(), ex=self.settings.cache_pending_ttl_s)
+        text = normalise(question)
+        vector = self.vectors.embedder.cached(text)
+        if vector is not None:  # not embedded (e.g. the lookup failed): graph-rag embeds it itself
+            question_vectors.share(pipe, self.settings.topic_namespace, text, vector)
+        await pipe.execute()
 
     async def store(self, answer: Answer) -> bool:
         """Cache a good answer under its key; True when written. Idempotent (upsert by key)."""
