@@ -80,13 +80,15 @@ async def graph_context(svc: GraphServices, tenant: str, filters: dict[str, Any]
 async def test_a_filtered_lookup_returns_only_the_tenants_documents_of_that_domain(
         graph_services: GraphServices, tenants: tuple[Tenant, Tenant]) -> None:
     a, b = tenants
+    empty = await graph_context(graph_services, a.name, {"domain": "medical"})  # graph-rag: this scope has none
+    assert empty["data"]["documents"] == [] and empty["error"] is None
     policy = await a.upload(text=WARFARIN_A, domain="medical", source="ward7/warfarin.md")
     contracts = await a.upload(text=CONTRACTS_A, domain="legal", source="legal/contracts.md")
     other = await b.upload(text=WARFARIN_B, domain="medical", source="clinic-b/warfarin.md")
     assert (policy["tenant"], policy["domain"], policy["title"], policy["chunks"]) == (
         a.name, "medical", "Warfarin policy", 1)
 
-    scoped = await graph_context(graph_services, a.name, {"domain": "medical"})
+    scoped = await graph_context(graph_services, a.name, {"domain": "medical"})  # the upload is found at once
     documents = scoped["data"]["documents"]
     assert {d["document_id"] for d in documents} == {policy["id"]}  # not B's, not A's legal one
     assert "[source: Warfarin policy (ward7/warfarin.md)] # Warfarin policy Elderly patients" in scoped["content"]
