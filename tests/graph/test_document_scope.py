@@ -25,6 +25,7 @@ from moe_core.graph import SHARED_TENANT, GraphDB
 from moe_core.memory import collection_name
 from moe_core.memory.store import version_key
 from moe_core.stores import redis_client
+from planner.router import SemanticRouter
 from planner.semantic_cache import SemanticCache, cache_key, cache_scope
 from planner.settings import PlannerSettings
 from planner.vectors import Vectors
@@ -105,6 +106,12 @@ async def test_graph_rag_uses_the_question_vector_the_planner_shared(scope: Scop
 
     found, _, embedded = await scope.ask(tenant, question)
     assert (found, embedded) == ([vpn], 0)  # found with the planner's vector: no second embedding
+
+    routed = "My VPN token is lost, who gives me a new one?"  # not cacheable (e.g. a later turn): the router's
+    assert await SemanticRouter(vectors, 0.55, 0.15).route(routed) is not None
+    assert await vectors.share(scope.redis, scope.namespace, routed)
+    found, _, embedded = await scope.ask(tenant, routed)
+    assert (found, embedded) == ([vpn], 0)
     found, _, embedded = await scope.ask(tenant, "Who do I ask when my VPN token is lost?")
     assert (found, embedded) == ([vpn], 1)  # nothing shared for this one: embedded here, once
 

@@ -10,14 +10,18 @@ could not bump a version (Redis down), the marker is trusted until its TTL, as g
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from moe_core import question_vectors
 from moe_core.exact_cache import normalise
 from moe_core.graph import visible_tenants
 from moe_core.memory.store import presence_key, version_key
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,5 +56,9 @@ async def read(redis: Redis, namespace: str, tenant: str, question: str) -> Docu
 
 
 async def remember(redis: Redis, namespace: str, scope: DocumentScope, has: bool, ttl_s: int) -> None:
-    """Note what Chroma said about the scope at the versions read before asking it."""
-    await redis.set(presence_key(namespace, scope.tenant), f"{scope.tag}={int(has)}", ex=ttl_s)
+    """Note what Chroma said about the scope at the versions read before asking it (a shortcut: if Redis
+    refuses, the next task asks Chroma again)."""
+    try:
+        await redis.set(presence_key(namespace, scope.tenant), f"{scope.tag}={int(has)}", ex=ttl_s)
+    except RedisError as exc:
+        log.warning("could not note whether tenant %s has documents: %s", scope.tenant, exc)

@@ -146,8 +146,7 @@ class SemanticCache:
         entry = PendingEntry(scope=scope, tenant_id=request.tenant_id, mode=request.mode, question=question)
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(f"{self._pending}:{key}", entry.model_dump_json(), ex=self.settings.cache_pending_ttl_s)
-        text = normalise(question)
-        vector = self.vectors.embedder.cached(text)
+        text, vector = self.vectors.embedded(question)
         if vector is not None:  # not embedded (e.g. the lookup failed): graph-rag embeds it itself
             question_vectors.share(pipe, self.settings.topic_namespace, text, vector)
         await pipe.execute()

@@ -6,7 +6,11 @@ import asyncio
 import logging
 from typing import Any
 
+from redis.asyncio import Redis
+
+from moe_core import question_vectors
 from moe_core.embeddings import chroma_client, get_embedder
+from planner.cache_text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,20 @@ class Vectors:
     async def embed(self, texts: list[str]) -> list[list[float]]:
         vectors = await asyncio.to_thread(self.embedder.embed, texts)
         return [[float(x) for x in v] for v in vectors]
+
+    def embedded(self, question: str) -> tuple[str, Any]:
+        """(the text the planner embeds for `question`, its vector if this process embedded it recently or None)."""
+        text = normalise(question)
+        return text, self.embedder.cached(text)
+
+    async def share(self, redis: Redis, namespace: str, question: str) -> bool:
+        """One SET of the question's vector for graph-rag (moe_core.question_vectors), when it was embedded here
+        (the router's) and no pipeline carries it (SemanticCache.remember does for a cacheable request)."""
+        text, vector = self.embedded(question)
+        if vector is None:
+            return False
+        await question_vectors.share(redis, namespace, text, vector)
+        return True
 
     async def heartbeat(self) -> None:
         client = await self.client()
