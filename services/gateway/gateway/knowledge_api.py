@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
+from typing import Any, NamedTuple, NoReturn
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -21,6 +21,7 @@ from gateway.knowledge_io import DecisionBody, ExportBody, parse_bundle, read_li
 from gateway.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from gateway.knowledge_store import ChangeSets, Locked
 from gateway.openai_api import OpenAIError, parse_json_body
+from gateway.resource_api import int_param, not_found, router, unavailable
 from moe_core.bus import Bus
 from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, bundles_graph
 from moe_core.graph.audit import audit_event
@@ -32,6 +33,14 @@ STATUSES = ("pending", "applied", "rejected", "all")
 Event = tuple[str, str, dict[str, Any]]
 # Actions after which the number of pending change sets is counted again for the gauge.
 COUNTED = frozenset({"knowledge_import_created", "knowledge_import_applied", "knowledge_import_rejected"})
+
+
+class Decision(NamedTuple):
+    key: ApiKey
+    body: DecisionBody
+    lk: Locked
+    cs: dict[str, Any]
+    tenant: str
 
 
 class KnowledgeApi:
@@ -48,14 +57,12 @@ class KnowledgeApi:
             except PolicyError as exc:  # the chat API keeps working; these routes answer 503 with the reason
                 self.policy_error = str(exc)
                 log.error("knowledge imports disabled: %s", exc)
-        self.router = APIRouter()
-        r = self.router
-        r.add_api_route("/v1/knowledge/export", self.export, methods=["POST"])
-        r.add_api_route("/v1/knowledge/imports", self.create, methods=["POST"], status_code=201)
-        r.add_api_route("/v1/knowledge/imports", self.list_sets, methods=["GET"])
-        r.add_api_route("/v1/knowledge/imports/{cs_id}", self.get, methods=["GET"])
-        r.add_api_route("/v1/knowledge/imports/{cs_id}/approve", self.approve, methods=["POST"])
-        r.add_api_route("/v1/knowledge/imports/{cs_id}/reject", self.reject, methods=["POST"])
+        self.router = router(("POST", "/v1/knowledge/export", self.export),
+                             ("POST", "/v1/knowledge/imports", self.create, 201),
+                             ("GET", "/v1/knowledge/imports", self.list_sets),
+                             ("GET", "/v1/knowledge/imports/{cs_id}", self.get),
+                             ("POST", "/v1/knowledge/imports/{cs_id}/approve", self.approve),
+                             ("POST", "/v1/knowledge/imports/{cs_id}/reject", self.reject))
 
     @property
     def sets(self) -> ChangeSets:
@@ -137,7 +144,7 @@ class KnowledgeApi:
         if status not in STATUSES:
             raise OpenAIError(400, f"status must be one of {', '.join(STATUSES)}", param="status",
                               code="invalid_value")
-        limit = _int(request.query_params.get("limit", "50"))
+        limit = int_param(request, "limit", 50, 1, 500)
         items = await self.sets.find(list(key.tenant_ids), None if status == "all" else status, limit)
         KNOWLEDGE_IMPORTS_PENDING.set(await self.sets.pending_count())
         return {"object": "list", "data": [view(cs) for cs in items]}
@@ -146,22 +153,27 @@ class KnowledgeApi:
         key = await authenticate(request, self.keystore())
         cs = await self.sets.get(cs_id, list(key.tenant_ids))
         if cs is None:
-            raise _not_found(cs_id)
+            raise not_found("change set", cs_id)
         return view(cs)
 
-    async def approve(self, cs_id: str, request: Request) -> dict[str, Any]:
+    @asynccontextmanager
+    async def _deciding(self, request: Request, cs_id: str, verb: str) -> AsyncIterator[Decision]:
+        """An admin key's decision on a change set, under its row lock: not the importer's key (four-eyes rule)."""
         key = await require_admin(request, self.keystore())
         body: DecisionBody = parse_json_body(await request.body() or b"{}", DecisionBody)
-        actor = f"key:{key.id}"
         async with self.sets.locked(cs_id, list(key.tenant_ids)) as lk:
             cs = lk.item
             if cs is None:
-                raise _not_found(cs_id)
-            tenant = cs["tenant"]
+                raise not_found("change set", cs_id)
             if cs["importer_key"] == key.id:
-                await self._refuse(key, cs_id, tenant, OpenAIError(
-                    403, "the importer's key may not approve its own import (four-eyes rule)", "permission_error",
+                await self._refuse(key, cs_id, cs["tenant"], OpenAIError(
+                    403, f"the importer's key may not {verb} its own import (four-eyes rule)", "permission_error",
                     code="self_approval"))
+            yield Decision(key, body, lk, cs, cs["tenant"])
+
+    async def approve(self, cs_id: str, request: Request) -> dict[str, Any]:
+        async with self._deciding(request, cs_id, "approve") as (key, body, lk, cs, tenant):
+            actor = f"key:{key.id}"
             if await lk.has_approved(key.id):
                 await self._refuse(key, cs_id, tenant, OpenAIError(
                     403, "this key has approved this change set already; another admin key must approve",
@@ -182,17 +194,7 @@ class KnowledgeApi:
         return view(await self._reload(cs_id, tenant))
 
     async def reject(self, cs_id: str, request: Request) -> dict[str, Any]:
-        key = await require_admin(request, self.keystore())
-        body: DecisionBody = parse_json_body(await request.body() or b"{}", DecisionBody)
-        async with self.sets.locked(cs_id, list(key.tenant_ids)) as lk:
-            cs = lk.item
-            if cs is None:
-                raise _not_found(cs_id)
-            tenant = cs["tenant"]
-            if cs["importer_key"] == key.id:
-                await self._refuse(key, cs_id, tenant, OpenAIError(
-                    403, "the importer's key may not decide on its own import (four-eyes rule)", "permission_error",
-                    code="self_approval"))
+        async with self._deciding(request, cs_id, "decide on") as (key, body, lk, cs, tenant):
             if cs["status"] != "pending":
                 raise OpenAIError(409, f"the change set was already {cs['status']}", code="already_decided")
             await lk.decide("rejected", f"key:{key.id}", body.note, None)
@@ -232,20 +234,5 @@ def _own_tenant(key: ApiKey, wanted: str | None) -> str:
     return tenant
 
 
-def _int(raw: str, low: int = 1, high: int = 500) -> int:
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise OpenAIError(400, f"limit must be an integer from {low} to {high}", param="limit", code="invalid_value")
-    return int(raw)
-
-
-def _not_found(cs_id: str) -> OpenAIError:
-    return OpenAIError(404, f"no change set {cs_id!r}", param="id", code="not_found")
-
-
-@contextmanager
-def _graph_errors() -> Iterator[None]:
-    try:
-        yield
-    except GraphUnavailable as exc:
-        raise OpenAIError(503, "the knowledge graph is unavailable", "server_error",
-                          code="graph_unavailable") from exc
+def _graph_errors() -> AbstractContextManager[None]:
+    return unavailable("the knowledge graph", "graph_unavailable", (GraphUnavailable,))

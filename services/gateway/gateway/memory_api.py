@@ -10,12 +10,12 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import httpx
 from chromadb.errors import ChromaError
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -30,6 +30,7 @@ from gateway.memory_files import Limits, MediaType, MemoryInputError, check_text
 from gateway.memory_settings import MemorySettings
 from gateway.memory_store import MemoryStore, NewDocument
 from gateway.openai_api import OpenAIError, parse_json_body, parse_object
+from gateway.resource_api import int_param, not_found, router, unavailable
 from moe_core.bus import Bus
 from moe_core.embeddings import get_embedder
 from moe_core.memory import FilterError, MemoryFilters, collection_name, parse_filters
@@ -39,6 +40,7 @@ from moe_core.memory.store import version_key
 log = logging.getLogger(__name__)
 LIST_PARAMS = ("domain", "document_set", "from", "to", "limit", "offset")
 FORM_FIELDS = ("file", "title", "source", "domain", "document_set", "date")
+STORE_ERRORS = (httpx.HTTPError, ConnectionError, ChromaError, ValueError, RuntimeError)  # Chroma down or broken
 
 
 class DocumentFields(BaseModel):
@@ -75,12 +77,11 @@ class MemoryApi:
         self.store = store or MemoryStore(settings.chroma_url, collection_name(namespace, settings.memory_collection),
                                           get_embedder())
         self.limits = Limits(settings.memory_max_file_bytes, settings.memory_max_chars, settings.memory_max_pdf_pages)
-        self.router = APIRouter()
-        self.router.add_api_route("/v1/memory/documents", self.create, methods=["POST"], status_code=201)
-        self.router.add_api_route("/v1/memory/documents", self.documents, methods=["GET"])
-        self.router.add_api_route("/v1/memory/documents/{document_id}", self.get, methods=["GET"])
-        self.router.add_api_route("/v1/memory/documents/{document_id}", self.delete, methods=["DELETE"])
-        self.router.add_api_route("/v1/memory/search", self.search, methods=["POST"])
+        self.router = router(("POST", "/v1/memory/documents", self.create, 201),
+                             ("GET", "/v1/memory/documents", self.documents),
+                             ("GET", "/v1/memory/documents/{document_id}", self.get),
+                             ("DELETE", "/v1/memory/documents/{document_id}", self.delete),
+                             ("POST", "/v1/memory/search", self.search))
 
     async def create(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
@@ -148,7 +149,7 @@ class MemoryApi:
         if "from" in params or "to" in params:
             raw["time_range"] = {k: params[k] for k in ("from", "to") if k in params}
         filters = _filters(raw)
-        limit, offset = _int(params, "limit", 100, 1, 1000), _int(params, "offset", 0, 0, 1_000_000)
+        limit, offset = int_param(request, "limit", 100, 1, 1000), int_param(request, "offset", 0, 0, 1_000_000)
         with _store_errors(self.store):
             docs = await self.store.documents(key.default_tenant, filters)
         page = docs[offset:offset + limit]
@@ -159,7 +160,7 @@ class MemoryApi:
         with _store_errors(self.store):
             doc = await self.store.get(key.default_tenant, document_id)
         if doc is None:
-            raise _not_found(document_id)
+            raise not_found("document", document_id)
         return doc
 
     async def delete(self, document_id: str, request: Request) -> dict[str, Any]:
@@ -167,7 +168,7 @@ class MemoryApi:
         with _store_errors(self.store):
             doc = await self.store.get(key.default_tenant, document_id)
             if doc is None or not await self.store.delete(key.default_tenant, document_id):
-                raise _not_found(document_id)
+                raise not_found("document", document_id)
         await self._changed(key.default_tenant)
         await self._audit("memory_document_deleted", key.default_tenant, f"key:{key.id}", doc)
         return {"object": "memory.document.deleted", "id": document_id, "deleted": True}
@@ -204,20 +205,6 @@ def _filters(raw: dict[str, Any]) -> MemoryFilters:
                           code="unknown_filter" if "unknown" in str(exc) else "invalid_filter") from None
 
 
-def _int(params: Any, name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    value = int(raw) if raw.isdigit() else low - 1
-    if not low <= value <= high:
-        raise OpenAIError(400, f"{name} must be an integer from {low} to {high}", param=name, code="invalid_value")
-    return value
-
-
-def _not_found(document_id: str) -> OpenAIError:
-    return OpenAIError(404, f"no document {document_id!r}", param="id", code="not_found")
-
-
 @contextmanager
 def _input_errors() -> Iterator[None]:
     try:
@@ -226,15 +213,6 @@ def _input_errors() -> Iterator[None]:
         raise OpenAIError(exc.status, exc.message, code=exc.code, param=exc.param) from None
 
 
-@contextmanager
-def _store_errors(store: MemoryStore) -> Iterator[None]:
+def _store_errors(store: MemoryStore) -> AbstractContextManager[None]:
     """Chroma being down is a 503 in the API's own envelope, not a stack trace."""
-    try:
-        yield
-    except OpenAIError:
-        raise
-    except (httpx.HTTPError, ConnectionError, ChromaError, ValueError, RuntimeError) as exc:
-        store.forget()
-        log.warning("memory store failed: %s: %s", type(exc).__name__, exc)
-        raise OpenAIError(503, "the document store is unavailable", "server_error",
-                          code="memory_unavailable") from None
+    return unavailable("the document store", "memory_unavailable", STORE_ERRORS, store.forget)
