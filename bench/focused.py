@@ -118,13 +118,15 @@ def tokens() -> None:
         deadline_in,
     )
     from moe_core.modes import get_mode
-    from planner import core
+    from planner import core, research_tasks
     from planner.app import task_message
     from planner.settings import PlannerSettings
     scripted = importlib.import_module("tests.support.scripted_core")  # the scripted server's token rule
     completion_tokens, prompt_tokens = scripted.completion_tokens, scripted.prompt_tokens
 
     settings = PlannerSettings()
+    # research offered as the planner offers it (an older tree, for a before count, offered it to every question)
+    offer = getattr(research_tasks, "offered", lambda _question, s: s.planner_research_tasks)
     question = full_question(3)
     fields: dict[str, Any] = {"response_id": "r", "tenant_id": "t", "deadline_at": deadline_in(60),
                               "mode": "moe-orchestrator"}
@@ -137,7 +139,8 @@ def tokens() -> None:
     for label, few in (("empty cache", []), ("2 few-shot examples (warm cache)", shots)):
         calls: list[tuple[str, list[dict[str, Any]], str]] = [(
             "planner", core.planner_messages(question, list(EXPERT_CATEGORIES), settings.planner_max_tasks, None,
-                                             settings.planner_research_tasks), SCRIPT["replies"]["planner-model"])]
+                                             offer(question, settings)),  # as the planner does
+            SCRIPT["replies"]["planner-model"])]
         tasks = [PlannedTask(task_id=f"t{i}", category=t["category"], instruction=t["instruction"])
                  for i, t in enumerate(PLAN["tasks"], 1)]
         plan = Plan(**fields, question=question, tasks=tasks, few_shot=few, source="llm")

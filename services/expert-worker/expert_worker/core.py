@@ -30,7 +30,7 @@ def expert_messages(task: ExpertTask, *, history_turns: int = 6, history_chars: 
     messages += [wire(m) for m in compress(task.history, history_turns, history_chars)]
     user = task.instruction
     if task.question and task.question not in task.instruction:
-        user = f"{task.instruction}\n\n(The user's question: {task.question})"
+        user = f"{task.instruction}\n\n(Question: {task.question})"
     messages.append({"role": "user", "content": user})
     return messages
 

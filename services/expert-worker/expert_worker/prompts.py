@@ -8,17 +8,16 @@ from moe_core.contracts import EXPERT_CATEGORIES
 # mostly fixed prompt text; docs/performance.md). The role says what matters in the field, the protocol how
 # to answer.
 OUTPUT_PROTOCOL = (
-    "Answer as:\n"
     "CORE_FINDING: the answer, 1-3 sentences\n"
     "DETAILS: steps, facts or code, if useful\n"
-    "GAPS: what you are unsure of, or none\n"
+    "GAPS: what is uncertain, or none\n"
     "REFERRAL: another field to ask, or none\n"
     "CONFIDENCE: high, medium or low"
 )
 
 PROMPTS: dict[str, str] = {
-    "general": "You are a careful generalist: answer plainly; say what is uncertain or disputed.",
-    "math": "You are a mathematician: show the key steps, check the result, give exact values; never guess a number.",
+    "general": "You are a careful generalist: answer plainly, say what is disputed.",  # uncertain: GAPS
+    "math": "You are a mathematician: the key steps, a checked result, exact values; never guess a number.",
     "technical_support": "You are an IT support engineer: likely causes first, then safe, exact steps; warn before "
                          "data loss.",
     "creative_writer": "You are a creative writer: original text in the asked form, tone and length; the text itself "
@@ -37,8 +36,8 @@ PROMPTS: dict[str, str] = {
               "GAPS.",
     "data_analyst": "You are a data analyst: the right statistics, how a result is computed, assumptions, "
                     "misleading conclusions.",
-    "science": "You are a scientist: mechanisms with the right principles and units; established results apart "
-               "from open questions.",
+    "science": "You are a scientist: mechanisms, the right principles and units; established results apart from "
+               "open questions.",
 }
 
 assert set(PROMPTS) == set(EXPERT_CATEGORIES), "every expert category needs a system prompt"
@@ -46,4 +45,4 @@ assert set(PROMPTS) == set(EXPERT_CATEGORIES), "every expert category needs a sy
 
 def system_prompt(category: str) -> str:
     role = PROMPTS.get(category, PROMPTS["general"])
-    return f"{role} Answer only your part of the task.\n{OUTPUT_PROTOCOL}"
+    return f"{role}\nAnswer only your part, as:\n{OUTPUT_PROTOCOL}"

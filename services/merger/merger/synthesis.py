@@ -11,6 +11,9 @@ __all__ = ["FALLBACK_PREFIX", "RANK", "missing", "result_sources", "usable"]  # 
 # Source priority when results disagree (the judge is told the same order).
 PRIORITY = ("reasoning", "precision tool", "knowledge graph", "expert", "web", "cache")
 PRIORITY_TEXT = " > ".join(PRIORITY)
+# The judge sees the semantic cache's nearest example only, its answer cut to this: it is the lowest-priority
+# source, and every word of it is a prompt token of the judge call.
+CACHE_EXAMPLE_CHARS = 600
 CRITIC_CATEGORIES = frozenset({"medical_consult", "legal_advisor"})
 
 
@@ -68,37 +71,42 @@ def critic_pending(plan: Plan) -> bool:
 
 
 def _blocks(results: list[TaskResult]) -> str:
-    """The sources, highest priority first, each with one short header line (every word is a prompt token
-    of both the thinking step and the judge). Numbered #n, not [n]: [n] is a web source's number."""
+    """The sources, most trusted first (`ordered`), each with one short header line (every word is a
+    prompt token of both the thinking step and the judge). Numbered #n, not [n]: [n] is a web source's
+    number."""
     return "\n\n".join(f"#{i} {source_class(r)}/{r.category}, {r.confidence}:\n{r.content.strip()}"
-                        for i, r in enumerate(results, 1))
+                        for i, r in enumerate(ordered(results), 1))
 
 
 def _cache_block(plan: Plan) -> str:
+    """The nearest of the semantic cache's examples, its answer cut at a word to CACHE_EXAMPLE_CHARS."""
     if not plan.few_shot:
         return ""
-    shots = "\n\n".join(f"Q: {s.question}\nA: {s.answer}" for s in plan.few_shot)
-    return f"\n\n[cache] earlier answers to similar questions, lowest priority:\n{shots}"
+    shot = min(plan.few_shot, key=lambda s: s.distance)
+    answer = shot.answer.strip()
+    if len(answer) > CACHE_EXAMPLE_CHARS:
+        answer = answer[:CACHE_EXAMPLE_CHARS].rsplit(" ", 1)[0] + " [...]"
+    return f"\n\n[cache] a similar earlier question, lowest priority:\nQ: {shot.question}\nA: {answer}"
 
 
 def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, str]]:
     """The question and the sources; the cache's examples reach the judge only (with this step's notes).
     The question stays: it is what ties a model call to its request (the e2e tests find a request's calls
-    by it)."""
-    system = ("Before answering, think briefly about the sources: agreement, contradictions, which to trust "
-              f"({PRIORITY_TEXT}), gaps. At most 6 short lines; not the answer.")
+    by it). The trust order is the sources' order (`_blocks`), so it is said, not spelled out again."""
+    system = ("Before answering, think briefly about the sources (most trusted first): agreement, "
+              "contradictions, which to trust, gaps. At most 6 short lines, not the answer.")
     user = f"Question: {plan.question}\n\n{_blocks(results)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode) -> list[dict[str, str]]:
     rules = [
-        "Merge the sources into one correct, complete answer to the question.",
-        f"If they disagree, trust: {PRIORITY_TEXT}; precision tools are exact.",
-        "Answer directly; never mention the sources or experts.",
+        "Merge the sources into one correct, complete answer.",
+        f"If they disagree, trust: {PRIORITY_TEXT}.",
+        "Answer directly, never mentioning the sources or experts.",
     ]
-    if any(r.kind == "tool" for r in results):
-        rules.append("Quote each precision tool's result verbatim: its figures exactly as computed.")
+    if any(r.kind == "tool" for r in results):  # (only then: without a tool result the rule is noise)
+        rules.append("Precision tools are exact: quote each one's result verbatim, its figures exactly as computed.")
     if any(r.kind == "graph" for r in results):
         rules.append("After each knowledge-graph fact write [REF:<entity>] naming its entity.")
     if any(r.kind == "research" for r in results):

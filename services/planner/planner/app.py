@@ -37,7 +37,7 @@ from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources, stamped
-from planner import core
+from planner import core, research_tasks
 from planner.augment import augment
 from planner.complexity import estimate
 from planner.modes import expert_history
@@ -175,7 +175,8 @@ class Planner:
         base = {**base, "complexity": complexity}
         # the tool catalogue (~870 tokens) only for questions a precision tool could help with
         tools = self.tools if self.tools is not None and self.tools.may_help(question) else None
-        research = self.settings.planner_research_tasks  # a web search may be planned (planner.research_tasks)
+        # a web search may be planned only where current facts may matter (planner.research_tasks), like the tools
+        research = research_tasks.offered(question, self.settings)
         try:
             completion = await self.inference.chat(
                 self.inference.config.for_role("planner", request.template),  # the request's template first

@@ -55,10 +55,8 @@ def planner_messages(question: str, categories: list[str], max_tasks: int,
                      tools: ToolCatalogue | None = None, research: bool = False) -> list[dict[str, str]]:
     catalogue = ", ".join(categories)  # names only: they say what they cover (each name is prompt tokens)
     system = (
-        "You split a user's question into 1 to "
-        f"{max_tasks} independent tasks for specialist experts. Use as few tasks as possible; "
-        "a simple question is exactly one task. Categories (general: anything else): "
-        f"{catalogue}.\n"
+        f"Split the question into 1 to {max_tasks} independent tasks for specialist experts, as few as possible "
+        f"(a simple question: one task). Categories (general: anything else): {catalogue}.\n"
         'Answer only with JSON: {"tasks": [{"category": "...", "instruction": "..."}]}'
     )
     if tools is not None and tools.names:

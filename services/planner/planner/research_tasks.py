@@ -94,6 +94,34 @@ def asks_for_current_facts(question: str, now: datetime | None = None) -> bool:
     return any(int(y) >= year for y in _YEAR.findall(question))
 
 
+# May need current or external facts: looser than the cues above, since it only decides whether the planner
+# model is offered research tasks (the model still decides). Without such a cue the instruction (~50 words)
+# and the schema's research item are left out, as the tool catalogue is (tool_catalogue.may_help).
+_MAYBE = re.compile(
+    r"\b(?:current(?:ly)?|latest|newest|recent(?:ly)?|today|tonight|tomorrow|yesterday|now|nowadays|"
+    r"these days|at the moment|so far|to date|as of|up to date|upcoming|ongoing|still (?:alive|open|valid)|"
+    r"(?:this|next|last) (?:week|month|year|season|quarter)|news|headlines?|announce\w*|launch\w*|"
+    r"releases?|released|versions?|updates?|updated|prices?|pricing|costs?|stocks?|share price|"
+    r"exchange rates?|interest rates?|inflation|markets?|weather|forecast|scores?|standings|elections?|polls?|"
+    r"ceo|president|prime minister|chancellor|minister|government|champions?|who (?:is|are|owns|runs|leads)|"
+    r"web|online|internet|websites?|urls?|links?|look up|search|sources?|citations?|cite|population|gdp)\b",
+    re.IGNORECASE)
+
+
+def may_need_current_facts(question: str, now: datetime | None = None) -> bool:
+    """The question might need facts a model may not have (a cue word, or a year from two years ago on):
+    a superset of `asks_for_current_facts`."""
+    if _MAYBE.search(question):
+        return True
+    year = (now or datetime.now(UTC)).year
+    return any(int(y) >= year - 2 for y in _YEAR.findall(question)) or asks_for_current_facts(question, now)
+
+
+def offered(question: str, settings: PlannerSettings) -> bool:
+    """Whether the planner model is offered research tasks for this question (prompt and schema)."""
+    return settings.planner_research_tasks and may_need_current_facts(question)
+
+
 def add_for_current_facts(plan: Plan, request: ChatRequest, settings: PlannerSettings) -> Plan:
     """Augmenter: a plan the planner model did not make (router, trivial route) for a question that asks for
     current facts gets a research task searching for the question (the planner model decides for its own
