@@ -133,7 +133,7 @@ class Metering:
         adopted: this replica serves a stream another one accepted (gateway.resume)."""
         if not adopted and self._mine.pop(answer.response_id, None) is None:
             return answer  # not metered here
-        claim = await self._settle_answer(answer, "adopter" if adopted else "owner")
+        claim, _ = await self._settle_answer(answer, "adopter" if adopted else "owner")
         if claim is None or claim.hold is None:
             return answer
         return out_of_budget(answer, claim.hold.tokens) if claim.exhausted else answer
@@ -141,16 +141,15 @@ class Metering:
     async def settle_orphan(self, response_id: str, answer: Answer | None) -> bool:
         """The sweeper: settle a request whose owner did not, by its Answer if there is one; True if charged."""
         if answer is not None:
-            claim = await self._settle_answer(answer, "sweeper")
-            return claim is not None and claim.state == "mine"
+            return (await self._settle_answer(answer, "sweeper"))[1]
         return await self.close(response_id, "spent", "sweeper")
 
-    async def _settle_answer(self, answer: Answer, by: str) -> Claim | None:
+    async def _settle_answer(self, answer: Answer, by: str) -> tuple[Claim | None, bool]:
+        """The claim (None: Redis failed), and whether this call charged it."""
         claim = await self._claim(answer.response_id, "answer", answer.usage.prompt_tokens,
                                   answer.usage.completion_tokens, "answered")
-        if claim is not None and claim.state == "mine":
-            await self._charge(answer.response_id, claim, by)
-        return claim
+        charged = claim is not None and claim.state == "mine" and await self._charge(answer.response_id, claim, by)
+        return claim, charged
 
     def release(self, response_id: str, *, abandoned: bool, published: bool = True) -> None:
         """The request ended without a settled Answer: abandoned (charged what its model calls used or still
@@ -159,6 +158,7 @@ class Metering:
         stream = self._mine.pop(response_id, None)
         if stream is None:
             return
+        work: Awaitable[object]
         if not published:
             work = self.close(response_id, "withdraw", "owner")
         elif stream and self.streams is not None:

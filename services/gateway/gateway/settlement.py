@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -30,6 +30,7 @@ from moe_core.token_budget import TokenBudgets
 LEASE_S = 30.0  # a settler that died holding its claim is replaced after this
 DONE_TTL_S = 900  # a settled hold is kept this long: a late resume still marks an out-of-budget answer
 Kind = Literal["answer", "spent", "withdraw"]
+State = Literal["mine", "done", "busy", "none"]
 
 # KEYS: budget, hold, index. ARGV: tokens, budget ttl, hold json, prompt estimate, hold ttl, due, response id.
 OPEN = """
@@ -116,7 +117,7 @@ class Hold(BaseModel):
 class Claim:
     """mine: this caller settles; done: settled already; busy: another settler holds it; none: no hold."""
 
-    state: Literal["mine", "done", "busy", "none"]
+    state: State
     hold: Hold | None
     prompt: int
     completion: int
@@ -153,7 +154,7 @@ class Settlements:
             args=[kind, prompt, completion, max(1, round(lease_s * 1000)), outcome])
         hold = Hold.model_validate_json(raw) if raw else None
         parts = str(usage).split() if usage else ["0", "0", ""]
-        return Claim(state, hold, int(parts[0]), int(parts[1]), parts[2], bool(int(exhausted)))
+        return Claim(cast(State, state), hold, int(parts[0]), int(parts[1]), parts[2], bool(int(exhausted)))
 
     async def finish(self, response_id: str, claim: Claim) -> bool:
         """Replace the reservation by the claimed usage in every counter, once; False if already done."""
@@ -171,7 +172,8 @@ class Settlements:
 
     async def due(self, now: float, batch: int) -> list[str]:
         """Response ids whose owner should have settled them by `now` (oldest first, at most `batch`)."""
-        return list(await self.redis.zrangebyscore(self.index, "-inf", now, start=0, num=batch))
+        found = await self.redis.zrangebyscore(self.index, "-inf", now, start=0, num=batch)
+        return [str(rid) for rid in found]
 
     async def holds(self, response_ids: list[str]) -> dict[str, Hold]:
         """The holds of these requests that are still kept (one round trip); the others leave the index."""

@@ -3,7 +3,9 @@
 The records are fed to a RequestRun's queue, first in the interleaving a stream id's path names (so the
 renderer arrives at the state the client saw), then as they come, the Answer last. Every record of a
 request is keyed by its response_id: one partition per topic (the producers' murmur2 partitioner), read
-from `lookback_s` before the request was created (broker time; clock skew between hosts).
+from `lookback_s` before the request was created (broker time; clock skew between hosts). Past the deadline
+only what the topics hold now is read (`read_published`). `published_answers` finds the Answers of several
+requests at once (the settle sweeper, gateway.settle_sweep).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class Replay:
             await self._position(consumer)
             key = self.request.response_id.encode()
             async with asyncio.timeout(timeout_s):
-                while not self.answered and any(await consumer.position(tp) < end for tp, end in self.ends.items()):
+                while not self.answered and await behind(consumer, self.ends):
                     batch = await consumer.getmany(timeout_ms=500)
                     for records in batch.values():
                         for record in records:
@@ -153,6 +155,14 @@ async def seek_since(consumer: AIOKafkaConsumer, since: dict[TopicPartition, flo
     return ends
 
 
+async def behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    """Some partition has not been read up to its end offset yet."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
 async def published_answers(settings: FleetSettings, requests: dict[str, float], *, lookback_s: float,
                             timeout_s: float) -> dict[str, Answer]:
     """The Answers on the answers topic now for these requests (response_id -> creation, epoch s); one
@@ -170,7 +180,7 @@ async def published_answers(settings: FleetSettings, requests: dict[str, float],
         consumer.assign(list(since))
         ends = await seek_since(consumer, since)
         async with asyncio.timeout(timeout_s):
-            while any(await consumer.position(tp) < end for tp, end in ends.items()):
+            while await behind(consumer, ends):
                 for records in (await consumer.getmany(timeout_ms=500)).values():
                     for record in records:
                         rid = record.key.decode(errors="replace") if record.key else ""
