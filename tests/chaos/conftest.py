@@ -3,16 +3,15 @@ so that killing, restarting and freezing them touches nothing another test sessi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 
-from gateway.keystore import KeyStore
 from tests.conftest import Scripted, scripted_env
 from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
 from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet, free_port
+from tests.support.keys import new_key
 from tests.support.namespaces import new_namespace
 
 DEADLINE_S = 120  # the fleet's request deadline: no request may take longer (plus the client's slack)
@@ -73,17 +72,9 @@ def _start(fleet: Fleet) -> None:
                 service.start()
 
 
-async def create_key(dsn: str) -> str:
-    store = await KeyStore.connect(dsn)
-    try:
-        return (await store.create("chaos", "user", [TENANT]))[1]
-    finally:
-        await store.close()
-
-
 @pytest.fixture(scope="package")
 def chaos_key(chaos_fleet: Fleet, private_infra: PrivateInfra) -> str:
-    return asyncio.run(create_key(private_infra.endpoints()["postgres"]))
+    return new_key(private_infra.endpoints()["postgres"], "chaos", "user", [TENANT])
 
 
 @pytest.fixture(scope="package")

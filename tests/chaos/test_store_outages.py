@@ -4,17 +4,17 @@ envelope, before its deadline; never a 500, never a hang. Once the store is back
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
 
-from tests.chaos.conftest import create_key
+from tests.chaos.conftest import TENANT
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.support.chaos import Outcome, ask
 from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet
+from tests.support.keys import new_key
 
 pytestmark = pytest.mark.chaos
 DEADLINE_S = 12  # X-Request-Timeout of the requests during an outage
@@ -51,7 +51,7 @@ def test_a_store_outage_degrades_clearly_and_recovers(
         private_infra: PrivateInfra, scripted: Scripted) -> None:
     m = f"S{uuid.uuid4().hex[:8]}"
     reply = _script(scripted, m)
-    cold_key = asyncio.run(create_key(private_infra.endpoints()["postgres"]))  # not in the gateway's key cache
+    cold_key = new_key(private_infra.endpoints()["postgres"], "chaos", "user", [TENANT])  # not in the key cache yet
     warm = ask(chaos_url, chaos_key, f"Explain the weather {m} in one line", timeout_s=DEADLINE_S * 3)
     assert warm.status == 200 and warm.content == reply, (warm.status, warm.body)  # the key is cached now
     if fault == "hung":

@@ -4,7 +4,6 @@ through Debian's chromedriver (installed by `make install`; nothing is downloade
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,10 @@ from fleetlib import api as fleetlib_api
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from gateway.keystore import KeyStore
 from tests.conftest import Scripted
 from tests.support.audited_fleet import audited_fleet
 from tests.support.fleet import REPO, Fleet
+from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace
 from tests.support.store_auth import neo4j_env
 
@@ -42,19 +41,11 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
         yield running.fleet
 
 
-async def _keys(dsn: str, tenant: str) -> ConsoleKeys:
-    store = await KeyStore.connect(dsn)
-    try:
-        admin = (await store.create("console-admin", "admin", [tenant]))[1]
-        user = (await store.create("console-user", "user", [tenant]))[1]
-    finally:
-        await store.close()
-    return ConsoleKeys(admin, user, tenant)
-
-
 @pytest.fixture(scope="session")
 def console_keys(infra: dict[str, str]) -> ConsoleKeys:
-    return asyncio.run(_keys(infra["postgres"], new_namespace("ct")))
+    tenant = new_namespace("ct")
+    admin, user = new_keys(infra["postgres"], ("console-admin", "admin", [tenant]), ("console-user", "user", [tenant]))
+    return ConsoleKeys(admin, user, tenant)
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from gateway.keystore import KeyStore
 from moe_core.graph import GraphDB
 from moe_core.graph.model import Provenance, Triple
 from moe_core.graph.store import GraphStore
 from tests.console.conftest import ConsoleKeys
 from tests.graph.helpers import purge
 from tests.support.fleet import Fleet
+from tests.support.keys import new_keys
 from tests.support.store_auth import neo4j_auth
 
 pytestmark = pytest.mark.e2e
@@ -46,23 +46,14 @@ async def _purge(url: str, *tenants: str) -> None:
         await db.close()
 
 
-async def _keys(dsn: str, source: str, target: str) -> tuple[str, str]:
-    store = await KeyStore.connect(dsn)
-    try:
-        exporter = (await store.create("console-exporter", "user", [source]))[1]
-        importer = (await store.create("console-importer", "admin", [target]))[1]
-        return exporter, importer
-    finally:
-        await store.close()
-
-
 def test_a_pending_import_shows_its_diff_and_is_approved(console_fleet: Fleet, console_keys: ConsoleKeys,
                                                          browser: webdriver.Chrome, shots: Path) -> None:
     gateway = console_fleet["gateway"]
     base, neo4j = gateway.url, gateway.env["MOE_NEO4J_URL"]
     source, subject = f"cs-{uuid.uuid4().hex[:8]}", f"Quorvex{uuid.uuid4().hex[:6]} Cache"
     asyncio.run(_seed(neo4j, source, subject))
-    exporter, importer = asyncio.run(_keys(gateway.env["MOE_POSTGRES_DSN"], source, console_keys.tenant))
+    exporter, importer = new_keys(gateway.env["MOE_POSTGRES_DSN"], ("console-exporter", "user", [source]),
+                                  ("console-importer", "admin", [console_keys.tenant]))
     try:
         bundle = httpx.post(f"{base}/v1/knowledge/export", json={"domain": "technical"}, timeout=30,
                             headers={"Authorization": f"Bearer {exporter}"})

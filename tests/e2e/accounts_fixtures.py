@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.keystore import KeyStore
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
-from tests.support.lone_gateway import driving, lone_gateway
+from tests.support.keys import create_key
+from tests.support.lone_service import driving, lone_gateway
 
 PRICES = {"moe-orchestrator": {"input": 2.0, "output": 10.0}}  # per million tokens
 
@@ -35,11 +35,7 @@ async def accounts_driver_fixture(accounts_gateway: ServiceProcess, infra: dict[
 
 @pytest.fixture(scope="session", name="admin_key")
 async def admin_key_fixture(infra: dict[str, str]) -> str:
-    store = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
-    try:
-        return (await store.create("e2e-accounts-admin", "admin", ["tenant-e2e-admin"]))[1]
-    finally:
-        await store.close()
+    return await create_key(infra["postgres"], "e2e-accounts-admin", "admin", ["tenant-e2e-admin"])
 
 
 class Admin:

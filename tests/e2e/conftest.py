@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fleetlib import api as fleetlib_api
 
-from gateway.keystore import KeyStore
+from gateway.keystore import Role
 from tests.conftest import Scripted, scripted_env
 from tests.e2e.accounts_fixtures import (  # noqa: F401  (two gateway replicas for the admin API and limits)
     accounts_driver_fixture,
@@ -17,21 +17,23 @@ from tests.e2e.accounts_fixtures import (  # noqa: F401  (two gateway replicas f
     admin_fixture,
     admin_key_fixture,
 )
-from tests.e2e.gateway_fixtures import bare_gateway, driver  # noqa: F401  (a gateway alone + the bus behind it)
+from tests.e2e.gateway_fixtures import (  # noqa: F401  (a gateway alone, the bus behind it, SDK clients)
+    bare_gateway,
+    driver,
+    gw,
+    gw_anthropic,
+)
 from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
 from tests.support.fleet import Fleet
+from tests.support.keys import create_key
 from tests.support.namespaces import new_namespace
 
 REQUEST_TIMEOUT_S = 45
 TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "data" / "templates.yaml"
 
 
-async def _create_key(dsn: str, role: str, tenant: str) -> str:
-    store = await KeyStore.connect(dsn)
-    try:
-        return (await store.create(f"e2e-{role}", role, [tenant]))[1]  # type: ignore[arg-type]
-    finally:
-        await store.close()
+async def _create_key(dsn: str, role: Role, tenant: str) -> str:
+    return await create_key(dsn, f"e2e-{role}", role, [tenant])
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +58,8 @@ def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: S
         "MOE_SCORE_MIN_RATINGS": "3",  # feedback journeys: a model is skipped after three bad ratings
         "MOE_EXPERT_TEMPLATES_FILE": str(TEMPLATES_FILE),  # named expert templates (tests/e2e/test_templates.py)
     }
-    fleet = Fleet(env)
-    try:
-        fleet.start()
+    with Fleet(env) as fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 @pytest.fixture(scope="session")

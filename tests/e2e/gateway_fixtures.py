@@ -1,14 +1,17 @@
-"""A gateway alone on the real broker (own topic namespace), driven by a BusDriver playing the backend."""
+"""A gateway alone on the real broker (own topic namespace), driven by a BusDriver playing the backend, and the
+official openai and anthropic SDKs as its clients."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import anthropic
+import openai
 import pytest
 
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
-from tests.support.lone_gateway import driving, lone_gateway
+from tests.support.lone_service import driving, lone_gateway
 
 KEEPALIVE_S = 0.5
 
@@ -23,3 +26,15 @@ def bare_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
 async def driver(bare_gateway: ServiceProcess, infra: dict[str, str]) -> AsyncIterator[BusDriver]:
     async with driving(bare_gateway, infra["kafka"]) as bus:
         yield bus
+
+
+@pytest.fixture
+def gw(bare_gateway: ServiceProcess, api_key: str) -> openai.AsyncOpenAI:
+    """The openai SDK on the lone gateway."""
+    return openai.AsyncOpenAI(base_url=f"{bare_gateway.url}/v1", api_key=api_key, max_retries=0, timeout=30)
+
+
+@pytest.fixture
+def gw_anthropic(bare_gateway: ServiceProcess, api_key: str) -> anthropic.AsyncAnthropic:
+    """The anthropic SDK on the lone gateway."""
+    return anthropic.AsyncAnthropic(base_url=bare_gateway.url, api_key=api_key, max_retries=0, timeout=30)

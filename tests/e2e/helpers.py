@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from tests.support.scripted_core import completion_tokens, prompt_tokens
@@ -21,3 +22,8 @@ def expected_usage(calls: list[dict[str, Any]]) -> tuple[int, int]:
     prompt = sum(prompt_tokens(c["messages"]) for c in calls)
     completion = sum(completion_tokens(c["reply"]) for c in calls)
     return prompt, completion
+
+
+def marker(prefix: str = "M") -> str:
+    """A unique word for one request: scripts match it and recorded calls are found by it."""
+    return f"{prefix}{uuid.uuid4().hex[:8]}"

@@ -22,7 +22,7 @@ from agents import Agent, ModelSettings, OpenAIResponsesModel, Runner, function_
 from fleetlib import npmtools
 
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, plan_reply
+from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet
 
 pytestmark = pytest.mark.e2e
@@ -32,10 +32,6 @@ QUIET_ENV = {  # no telemetry, update checks, error reports or other traffic bes
     "DISABLE_ERROR_REPORTING": "1", "DISABLE_BUG_COMMAND": "1", "CLAUDE_CODE_MAX_RETRIES": "0",
     "OPENAI_AGENTS_DISABLE_TRACING": "1", "NO_PROXY": "127.0.0.1,localhost",
 }
-
-
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +67,7 @@ def test_claude_code_gets_an_exact_computation(claude: Path, fleet: Fleet, api_k
 
 def test_claude_code_uses_its_own_tool(claude: Path, fleet: Fleet, api_key: str, scripted: Scripted,
                                        tmp_path: Path) -> None:
-    m = _marker()
+    m = marker()
     secret = f"AMBER-{uuid.uuid4().hex[:6]}"
     notes = tmp_path / "notes.txt"
     notes.write_text(f"The code word is {secret}.\n")
@@ -94,7 +90,7 @@ def test_claude_code_uses_its_own_tool(claude: Path, fleet: Fleet, api_key: str,
 
 def test_claude_code_is_told_plainly_when_a_request_cannot_finish(claude: Path, fleet: Fleet, api_key: str,
                                                                    scripted: Scripted, tmp_path: Path) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Explain {m}"))},
         {"model": "expert-model", "contains": m, "delay_ms": 15_000, "reply": "too late\nCONFIDENCE: high"},
@@ -149,7 +145,7 @@ def test_codex_gets_an_exact_computation(codex: Path, fleet: Fleet, api_key: str
 
 def test_codex_uses_its_own_tool(codex: Path, fleet: Fleet, api_key: str, scripted: Scripted,
                                  tmp_path: Path) -> None:
-    m = _marker()
+    m = marker()
     secret = f"AMBER-{uuid.uuid4().hex[:6]}"
     (tmp_path / "notes.txt").write_text(f"The code word is {secret}.\n")
     scripted.script([
@@ -192,7 +188,7 @@ async def test_openai_agent_gets_an_exact_computation(agent_model: OpenAIRespons
 
 
 async def test_openai_agent_uses_its_own_tool_streamed(agent_model: OpenAIResponsesModel, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     secret = f"AMBER-{uuid.uuid4().hex[:6]}"
     looked_up: list[str] = []
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from typing import Any
 
 import anthropic
@@ -18,7 +17,7 @@ import pytest
 
 from moe_core.contracts import ChatMessage, Usage
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, expected_usage, plan_reply
+from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -26,15 +25,6 @@ pytestmark = pytest.mark.e2e
 WEATHER_TOOL = {"name": "get_weather", "description": "Weather of a city",
                 "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                                  "required": ["city"]}}
-
-
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def gw(bare_gateway: ServiceProcess, api_key: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=bare_gateway.url, api_key=api_key, max_retries=0, timeout=30)
 
 
 def _shape(event: Any) -> str:
@@ -46,9 +36,9 @@ def _shape(event: Any) -> str:
     return str(event.type)
 
 
-async def test_non_stream_message_with_system_prompt(gw: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
-    m = _marker()
-    task = asyncio.create_task(gw.messages.create(
+async def test_non_stream_message_with_system_prompt(gw_anthropic: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
+    m = marker()
+    task = asyncio.create_task(gw_anthropic.messages.create(
         model="moe-orchestrator", max_tokens=256, system="You are terse.",
         messages=[{"role": "user", "content": f"Capital of France? {m}"}]))
     request = await driver.request(m)
@@ -67,9 +57,9 @@ async def test_non_stream_message_with_system_prompt(gw: anthropic.AsyncAnthropi
     assert (message.usage.input_tokens, message.usage.output_tokens) == (20, 3)
 
 
-async def test_system_prompt_as_blocks_and_history(gw: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
-    m = _marker()
-    task = asyncio.create_task(gw.messages.create(
+async def test_system_prompt_as_blocks_and_history(gw_anthropic: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
+    m = marker()
+    task = asyncio.create_task(gw_anthropic.messages.create(
         model="moe-orchestrator-report", max_tokens=64, thinking={"type": "disabled"},
         system=[{"type": "text", "text": "Rule one."}, {"type": "text", "text": "Rule two."}],
         messages=[{"role": "user", "content": [{"type": "text", "text": "Earlier question"}]},
@@ -85,10 +75,10 @@ async def test_system_prompt_as_blocks_and_history(gw: anthropic.AsyncAnthropic,
     assert [b.type for b in message.content] == ["text"]
 
 
-async def test_stream_sends_the_exact_event_sequence(gw: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
-    m = _marker()
-    stream = await gw.messages.create(model="moe-orchestrator", max_tokens=128, stream=True,
-                                      messages=[{"role": "user", "content": f"Stream {m}"}])
+async def test_stream_sends_the_exact_event_sequence(gw_anthropic: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
+    m = marker()
+    stream = await gw_anthropic.messages.create(model="moe-orchestrator", max_tokens=128, stream=True,
+                                                messages=[{"role": "user", "content": f"Stream {m}"}])
     events = aiter(stream)
     first = await anext(events)
     assert first.type == "message_start"
@@ -117,10 +107,11 @@ async def test_stream_sends_the_exact_event_sequence(gw: anthropic.AsyncAnthropi
     assert (delta.delta.stop_reason, delta.usage.output_tokens, delta.usage.input_tokens) == ("end_turn", 4, 9)  # type: ignore[union-attr]
 
 
-async def test_stream_helper_accumulates_the_final_message(gw: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
-    m = _marker()
-    async with gw.messages.stream(model="moe-orchestrator", max_tokens=64,
-                                  messages=[{"role": "user", "content": f"Answer {m}"}]) as stream:
+async def test_stream_helper_accumulates_the_final_message(gw_anthropic: anthropic.AsyncAnthropic,
+                                                           driver: BusDriver) -> None:
+    m = marker()
+    async with gw_anthropic.messages.stream(model="moe-orchestrator", max_tokens=64,
+                                            messages=[{"role": "user", "content": f"Answer {m}"}]) as stream:
         async for event in stream:  # the backend's next step waits until the client saw the previous one
             if event.type == "message_start":
                 request = await driver.request(m)
@@ -138,7 +129,7 @@ async def test_stream_helper_accumulates_the_final_message(gw: anthropic.AsyncAn
 
 async def test_raw_stream_starts_with_message_start_and_ping(bare_gateway: ServiceProcess, api_key: str,
                                                              driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     body = {"model": "moe-orchestrator", "max_tokens": 32, "stream": True,
             "messages": [{"role": "user", "content": f"Raw {m}"}]}
     async with httpx.AsyncClient(timeout=30) as http, http.stream(
@@ -159,7 +150,7 @@ async def test_raw_stream_starts_with_message_start_and_ping(bare_gateway: Servi
 
 async def test_deadline_mid_stream_is_an_error_event(bare_gateway: ServiceProcess, api_key: str,
                                                      driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     client = anthropic.AsyncAnthropic(base_url=bare_gateway.url, api_key=api_key, max_retries=0,
                                       default_headers={"X-Request-Timeout": "0.5"})
     stream = await client.messages.create(model="moe-orchestrator", max_tokens=16, stream=True,
@@ -186,10 +177,11 @@ async def test_a_wrong_key_is_an_authentication_error(bare_gateway: ServiceProce
                                                          "message": "Incorrect API key provided."}}
 
 
-async def test_an_unknown_model_is_not_found(gw: anthropic.AsyncAnthropic) -> None:
+async def test_an_unknown_model_is_not_found(gw_anthropic: anthropic.AsyncAnthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as err:
         # (claude-* ids are mapped to a mode: the model map, tests/e2e/test_anthropic_count_tokens.py)
-        await gw.messages.create(model="llama-nonexistent", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+        await gw_anthropic.messages.create(model="llama-nonexistent", max_tokens=8,
+                                           messages=[{"role": "user", "content": "x"}])
     assert err.value.body["type"] == "error"  # type: ignore[index]
     assert err.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
 
@@ -225,7 +217,7 @@ async def test_invalid_json_and_missing_key(bare_gateway: ServiceProcess, api_ke
 
 
 async def test_bearer_auth_works_too(bare_gateway: ServiceProcess, api_key: str, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     client = anthropic.AsyncAnthropic(base_url=bare_gateway.url, auth_token=api_key, max_retries=0)
     task = asyncio.create_task(client.messages.create(
         model="moe-orchestrator", max_tokens=8, messages=[{"role": "user", "content": m}]))
@@ -233,8 +225,8 @@ async def test_bearer_auth_works_too(bare_gateway: ServiceProcess, api_key: str,
     assert (await task).content[0].text == "yes"  # type: ignore[union-attr]
 
 
-async def test_models_are_listed_for_the_anthropic_sdk(gw: anthropic.AsyncAnthropic) -> None:
-    ids = [model.id async for model in gw.models.list()]
+async def test_models_are_listed_for_the_anthropic_sdk(gw_anthropic: anthropic.AsyncAnthropic) -> None:
+    ids = [model.id async for model in gw_anthropic.models.list()]
     assert "moe-orchestrator" in ids and "moe-orchestrator-agent" in ids
 
 
@@ -242,8 +234,8 @@ async def test_models_are_listed_for_the_anthropic_sdk(gw: anthropic.AsyncAnthro
 
 
 async def test_tool_use_and_tool_result_map_to_the_internal_form_and_back(
-        gw: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
-    m = _marker()
+        gw_anthropic: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
+    m = marker()
     history: list[Any] = [
         {"role": "user", "content": f"Weather in Paris and Rome? {m}"},
         {"role": "assistant", "content": [
@@ -253,7 +245,7 @@ async def test_tool_use_and_tool_result_map_to_the_internal_form_and_back(
             {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "18 C, sunny"},
             {"type": "text", "text": "And Rome?"}]},
     ]
-    task = asyncio.create_task(gw.messages.create(
+    task = asyncio.create_task(gw_anthropic.messages.create(
         model="moe-orchestrator-agent", max_tokens=128, tools=[WEATHER_TOOL], tool_choice={"type": "auto"},
         messages=history))
     request = await driver.request(m)
@@ -276,8 +268,9 @@ async def test_tool_use_and_tool_result_map_to_the_internal_form_and_back(
     assert (block.id, block.name, block.input) == ("call_7", "get_weather", {"city": "Rome"})  # type: ignore[union-attr]
 
 
-async def test_streamed_tool_use_accumulates_its_input(gw: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
-    m = _marker()
+async def test_streamed_tool_use_accumulates_its_input(gw_anthropic: anthropic.AsyncAnthropic,
+                                                       driver: BusDriver) -> None:
+    m = marker()
 
     async def drive() -> None:
         request = await driver.request(m)
@@ -286,9 +279,9 @@ async def test_streamed_tool_use_accumulates_its_input(gw: anthropic.AsyncAnthro
             {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}])
 
     backend = asyncio.create_task(drive())
-    async with gw.messages.stream(model="moe-orchestrator-agent", max_tokens=64, tools=[WEATHER_TOOL],
-                                  thinking={"type": "disabled"},
-                                  messages=[{"role": "user", "content": f"Weather? {m}"}]) as stream:
+    async with gw_anthropic.messages.stream(model="moe-orchestrator-agent", max_tokens=64, tools=[WEATHER_TOOL],
+                                            thinking={"type": "disabled"},
+                                            messages=[{"role": "user", "content": f"Weather? {m}"}]) as stream:
         final = await stream.get_final_message()
     await backend
     assert final.stop_reason == "tool_use"
@@ -307,7 +300,7 @@ def client(fleet: Any, api_key: str) -> anthropic.AsyncAnthropic:
 
 async def test_fleet_answers_an_anthropic_client_stream_and_not(client: anthropic.AsyncAnthropic,
                                                                 scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Capital {m}"))},
         {"model": "expert-model", "contains": m, "reply": "Paris.\nCONFIDENCE: high"},
@@ -335,7 +328,7 @@ async def test_fleet_answers_an_anthropic_client_stream_and_not(client: anthropi
 
 async def test_tool_use_round_trip_through_the_expert_model(client: anthropic.AsyncAnthropic,
                                                             scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
         {"model": "expert-model", "contains": f"Weather in Oslo? {m}", "times": 1,

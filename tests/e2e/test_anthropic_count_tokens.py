@@ -5,13 +5,13 @@ the real broker; a BusDriver plays the fleet."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import anthropic
 import pytest
 
 from gateway.token_count import count_text
+from tests.e2e.helpers import marker
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -20,27 +20,18 @@ WEATHER_TOOL = {"name": "get_weather", "description": "Weather of a city",
                 "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
 
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def gw(bare_gateway: ServiceProcess, api_key: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=bare_gateway.url, api_key=api_key, max_retries=0, timeout=30)
-
-
-async def test_count_tokens_counts_system_messages_and_tools(gw: anthropic.AsyncAnthropic) -> None:
+async def test_count_tokens_counts_system_messages_and_tools(gw_anthropic: anthropic.AsyncAnthropic) -> None:
     question = [{"role": "user", "content": "What is 17% of 2340?"}]
-    bare = await gw.messages.count_tokens(model="claude-sonnet-4-6", messages=question)  # type: ignore[arg-type]
+    bare = await gw_anthropic.messages.count_tokens(model="claude-sonnet-4-6", messages=question)  # type: ignore[arg-type]
     assert bare.input_tokens == count_text("What is 17% of 2340?") > 0
-    full = await gw.messages.count_tokens(model="claude-sonnet-4-6", system="You are a careful assistant.",
-                                          messages=question, tools=[WEATHER_TOOL])  # type: ignore[arg-type, list-item]
+    full = await gw_anthropic.messages.count_tokens(model="claude-sonnet-4-6", system="You are a careful assistant.",
+                                                    messages=question, tools=[WEATHER_TOOL])  # type: ignore[arg-type, list-item]
     tools_json = ('[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", '
                   '"properties": {"city": {"type": "string"}}, "required": ["city"]}, "description": '
                   '"Weather of a city"}}]')
     assert full.input_tokens == (bare.input_tokens + count_text("You are a careful assistant.")
                                  + count_text(tools_json))
-    history = await gw.messages.count_tokens(model="moe-orchestrator", messages=[  # type: ignore[arg-type]
+    history = await gw_anthropic.messages.count_tokens(model="moe-orchestrator", messages=[  # type: ignore[arg-type]
         {"role": "user", "content": "Weather in Oslo?"},
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather",
                                            "input": {"city": "Oslo"}}]},
@@ -55,10 +46,11 @@ async def test_count_tokens_counts_system_messages_and_tools(gw: anthropic.Async
     ({"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": [{"type": "image"}]}]},
      anthropic.BadRequestError, "image"),
 ])
-async def test_count_tokens_errors_are_in_anthropic_format(gw: anthropic.AsyncAnthropic, kwargs: dict[str, Any],
-                                                           error: type[Exception], needle: str) -> None:
+async def test_count_tokens_errors_are_in_anthropic_format(gw_anthropic: anthropic.AsyncAnthropic,
+                                                           kwargs: dict[str, Any], error: type[Exception],
+                                                           needle: str) -> None:
     with pytest.raises(error) as raised:
-        await gw.messages.count_tokens(**kwargs)
+        await gw_anthropic.messages.count_tokens(**kwargs)
     body = raised.value.body  # type: ignore[attr-defined]
     assert body["type"] == "error" and needle in body["error"]["message"]
 
@@ -70,10 +62,12 @@ async def test_count_tokens_needs_a_key(bare_gateway: ServiceProcess) -> None:
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-1"])
-async def test_claude_model_ids_select_a_mode(gw: anthropic.AsyncAnthropic, driver: BusDriver, model: str) -> None:
-    m = _marker()
-    task = asyncio.create_task(gw.messages.create(model=model, max_tokens=32, stop_sequences=["\n\nHuman:", "END"],
-                                                  messages=[{"role": "user", "content": f"Hi {m}"}]))
+async def test_claude_model_ids_select_a_mode(gw_anthropic: anthropic.AsyncAnthropic, driver: BusDriver,
+                                              model: str) -> None:
+    m = marker()
+    task = asyncio.create_task(gw_anthropic.messages.create(
+        model=model, max_tokens=32, stop_sequences=["\n\nHuman:", "END"],
+        messages=[{"role": "user", "content": f"Hi {m}"}]))
     request = await driver.request(m)
     assert request.mode == "moe-orchestrator"  # the default map: claude-* -> moe-orchestrator
     assert request.params.stop == ["\n\nHuman:", "END"]  # stop_sequences reach every model call
@@ -81,9 +75,10 @@ async def test_claude_model_ids_select_a_mode(gw: anthropic.AsyncAnthropic, driv
     message = await task
     assert message.model == model  # the client sees its own id back
     assert [b.text for b in message.content if b.type == "text"] == ["Hello."]  # type: ignore[union-attr]
-    assert (await gw.models.retrieve(model)).id == model
+    assert (await gw_anthropic.models.retrieve(model)).id == model
 
 
-async def test_an_unmapped_model_id_is_still_404(gw: anthropic.AsyncAnthropic) -> None:
+async def test_an_unmapped_model_id_is_still_404(gw_anthropic: anthropic.AsyncAnthropic) -> None:
     with pytest.raises(anthropic.NotFoundError):
-        await gw.messages.create(model="mistral-large", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+        await gw_anthropic.messages.create(model="mistral-large", max_tokens=8,
+                                           messages=[{"role": "user", "content": "x"}])

@@ -17,11 +17,11 @@ import httpx
 import openai
 import pytest
 
-from gateway.keystore import KeyStore
 from tests.conftest import Scripted
 from tests.e2e.accounts_fixtures import Admin
 from tests.e2e.helpers import calls_for, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.keys import create_key
 from tests.support.scripted_core import completion_tokens, prompt_tokens
 
 pytestmark = pytest.mark.e2e
@@ -34,12 +34,8 @@ BUDGET = 1700
 
 @pytest.fixture
 async def fleet_admin(fleet: Fleet, infra: dict[str, str]) -> AsyncIterator[Admin]:
-    store = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
-    try:
-        secret = (await store.create("e2e-budget-admin", "admin", ["tenant-e2e-admin"]))[1]
-    finally:
-        await store.close()
-    admin = Admin(fleet["gateway"].url, secret)
+    admin = Admin(fleet["gateway"].url, await create_key(infra["postgres"], "e2e-budget-admin", "admin",
+                                                         ["tenant-e2e-admin"]))
     yield admin
     await admin.aclose()
 

@@ -23,15 +23,11 @@ from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
 from moe_core.exact_cache import ExactAnswers, cache_scope
 from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
-from tests.e2e.helpers import calls_for, plan_reply
+from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
-
-
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
 
 
 def eventually(check: Callable[[], T], timeout_s: float = 30) -> T:
@@ -93,7 +89,7 @@ def _cache_entry(chroma: Any, namespace: str, question: str) -> dict[str, Any] |
 def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
         client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, base_url: str, api_key: str,
         store: Redis) -> None:
-    m = _marker()
+    m = marker()
     question = f"What is the capital of France? {m}"
     exact_key = _exact_key(namespace, question)
     scripted.script([
@@ -139,7 +135,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
 
 def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
         client: openai.OpenAI, scripted: Scripted, base_url: str, api_key: str, infra: dict[str, str]) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Say yes {m}"))},
         {"model": "expert-model", "contains": m, "reply": "Yes.\nCONFIDENCE: high"},
@@ -170,7 +166,7 @@ def _source(answer: Any) -> str:
 
 def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
         client: openai.OpenAI, scripted: Scripted, base_url: str, api_key: str, store: Redis, namespace: str) -> None:
-    journey = _marker()
+    journey = marker()
     scripted.script([
         {"model": "planner-model", "contains": journey, "reply": plan_reply(("data_analyst", f"Analyse {journey}"))},
         {"model": "expert-model-b", "contains": journey, "reply": "Mean is 4 (model B).\nCONFIDENCE: high"},
@@ -197,7 +193,7 @@ def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
 
 def test_a_dead_inference_server_is_skipped_and_the_request_still_answered(
         client: openai.OpenAI, scripted: Scripted, scripted_server_b: Scripted, store: Redis, namespace: str) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("vision", f"Describe it {m}"))},
         {"model": "fleet-model", "contains": m, "reply": "A cat (server A).\nCONFIDENCE: high"},

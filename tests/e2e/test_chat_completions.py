@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import httpx
 import openai
 import pytest
 
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, expected_usage, plan_reply
+from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply
 
 pytestmark = pytest.mark.e2e
 
@@ -20,12 +19,8 @@ def client(base_url: str, api_key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
 
 
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
-
-
 def test_single_expert_high_confidence_takes_the_fast_path(client: openai.OpenAI, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital of France {m}"))},
         {"model": "expert-model", "contains": m, "reply": "Paris is the capital of France.\nCONFIDENCE: high"},
@@ -52,7 +47,7 @@ def test_single_expert_high_confidence_takes_the_fast_path(client: openai.OpenAI
 
 
 def test_two_experts_are_merged_by_the_judge(client: openai.OpenAI, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m,
          "reply": plan_reply(("general", f"Explain tides {m}"), ("science", f"Give the physics of tides {m}"))},
@@ -77,7 +72,7 @@ def test_two_experts_are_merged_by_the_judge(client: openai.OpenAI, scripted: Sc
 
 
 def test_streaming_sends_openai_chunks_with_usage(client: openai.OpenAI, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Say hello {m}"))},
         {"model": "expert-model", "contains": m, "reply": "Hello there, friend.\nCONFIDENCE: high"},
@@ -99,7 +94,7 @@ def test_streaming_sends_openai_chunks_with_usage(client: openai.OpenAI, scripte
 
 
 def test_raw_sse_stream_ends_with_done(base_url: str, api_key: str, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Say yes {m}"))},
         {"model": "expert-model", "contains": m, "reply": "Yes.\nCONFIDENCE: high"},
@@ -123,7 +118,7 @@ def test_models_lists_the_modes(client: openai.OpenAI) -> None:
 
 
 def test_two_gateway_replicas_both_serve(base_url: str, api_key: str, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Ping {m}"))},
         {"model": "expert-model", "contains": m, "reply": "Pong.\nCONFIDENCE: high"},

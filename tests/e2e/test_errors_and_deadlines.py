@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import httpx
 import openai
 import pytest
 
 from tests.conftest import Scripted
-from tests.e2e.helpers import plan_reply
+from tests.e2e.helpers import marker, plan_reply
 from tests.support.fleet import Fleet
 
 pytestmark = pytest.mark.e2e
-
-
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
 
 
 def test_missing_key_is_401(base_url: str) -> None:
@@ -68,7 +63,7 @@ def test_invalid_json_is_400(base_url: str, api_key: str) -> None:
 
 def test_deadline_answers_with_what_it_has_and_names_what_is_missing(
         base_url: str, api_key: str, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m,
          "reply": plan_reply(("general", f"Quick part {m}"), ("math", f"SLOW part {m}"))},
@@ -86,7 +81,7 @@ def test_deadline_answers_with_what_it_has_and_names_what_is_missing(
 
 
 def test_deadline_with_nothing_answered_is_504(base_url: str, api_key: str, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"SLOW {m}"))},
         {"model": "expert-model", "contains": m, "reply": "too late", "delay_ms": 15000},
@@ -101,7 +96,7 @@ def test_deadline_with_nothing_answered_is_504(base_url: str, api_key: str, scri
 
 def test_sigkill_of_the_expert_worker_loses_nothing(
         fleet: Fleet, base_url: str, api_key: str, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Survive {m}"))},
         {"model": "expert-model", "contains": m, "reply": "I survived.\nCONFIDENCE: high", "delay_ms": 3000},

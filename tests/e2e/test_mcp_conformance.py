@@ -9,7 +9,6 @@ need Node 22 (deploy/local/fleetlib/npmtools.py)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -20,8 +19,7 @@ import pytest
 from fleetlib import npmtools  # deploy/local (on the path: tests/conftest.py)
 
 from tests.support.auth_proxy import start_auth_proxy
-from tests.support.fleet import ServiceProcess, free_port
-from tests.support.namespaces import new_namespace
+from tests.support.lone_service import lone_service
 
 pytestmark = pytest.mark.e2e
 SERVICE_KEY = f"svc-{secrets.token_urlsafe(16)}"
@@ -62,21 +60,12 @@ NOT_OFFERED = {
 @pytest.fixture(scope="module")
 def mcp_url(infra: dict[str, str]) -> Iterator[str]:
     npmtools.ensure()  # done by `make install`; a no-op when the pinned version is there
-    port = free_port()
-    env = {**os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("mcpconf"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
-           "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"], "MOE_TOOL_WORKERS": "1",
-           "MOE_MCP_SERVICE_KEY": SERVICE_KEY, "MOE_HTTP_PORT": str(port)}
-    service = ServiceProcess("mcp", port, env)
-    service.start()
-    try:
-        service.wait_ready(timeout_s=300)
+    with lone_service("mcp", infra, "mcpconf", 300, MOE_TOOL_WORKERS="1", MOE_MCP_SERVICE_KEY=SERVICE_KEY) as service:
         url, stop = start_auth_proxy(service.url, SERVICE_KEY)
         try:
             yield f"{url}/mcp"
         finally:
             stop()
-    finally:
-        service.stop()
 
 
 def _results(out: Path) -> dict[str, list[dict[str, object]]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ import openai
 import pytest
 
 from moe_core.contracts import ChatMessage, Usage
+from tests.e2e.helpers import marker
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -25,17 +25,8 @@ WEATHER: dict[str, Any] = {"type": "function", "name": "get_weather", "descripti
 CALL = {"id": "call_w1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
 
 
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def gw(bare_gateway: ServiceProcess, api_key: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{bare_gateway.url}/v1", api_key=api_key, max_retries=0, timeout=30)
-
-
 async def test_create_and_retrieve_with_instructions(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     task = asyncio.create_task(gw.responses.create(model="moe-orchestrator", instructions="Be terse.",
                                                    input=f"Capital of France? {m}", max_output_tokens=64))
     request = await driver.request(m)
@@ -56,7 +47,7 @@ async def test_create_and_retrieve_with_instructions(gw: openai.AsyncOpenAI, dri
 
 
 async def test_message_items_and_a_client_model_id(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     task = asyncio.create_task(gw.responses.create(model="gpt-4.1", input=[
         {"role": "developer", "content": "Rule."},
         {"role": "user", "content": [{"type": "input_text", "text": "Earlier"}]},
@@ -72,13 +63,13 @@ async def test_message_items_and_a_client_model_id(gw: openai.AsyncOpenAI, drive
 
 
 async def test_previous_response_id_continues_the_conversation(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     task = asyncio.create_task(gw.responses.create(model="moe-orchestrator", instructions="First rules.",
                                                    input=f"My name is Ada. {m}"))
     first_request = await driver.request(m)
     await driver.answer(first_request, "Hello Ada.")
     first = await task
-    n = _marker()
+    n = marker()
     task = asyncio.create_task(gw.responses.create(model="moe-orchestrator", previous_response_id=first.id,
                                                    input=f"What is my name? {n}"))
     request = await driver.request(n)
@@ -91,7 +82,7 @@ async def test_previous_response_id_continues_the_conversation(gw: openai.AsyncO
 
 
 async def test_function_call_round_trip(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     task = asyncio.create_task(gw.responses.create(model="moe-orchestrator-agent", tools=[WEATHER],  # type: ignore[list-item]
                                                    tool_choice={"type": "function", "name": "get_weather"},
                                                    input=f"Weather in Oslo? {m}"))
@@ -105,7 +96,7 @@ async def test_function_call_round_trip(gw: openai.AsyncOpenAI, driver: BusDrive
     assert [(c.call_id, c.name, json.loads(c.arguments)) for c in calls] == [  # type: ignore[union-attr]
         ("call_w1", "get_weather", {"city": "Oslo"})]
     assert first.output_text == ""
-    n = _marker()
+    n = marker()
     task = asyncio.create_task(gw.responses.create(
         model="moe-orchestrator-agent", tools=[WEATHER], previous_response_id=first.id,  # type: ignore[list-item]
         input=[{"type": "function_call_output", "call_id": "call_w1", "output": f"3 C {n}"}]))
@@ -120,7 +111,7 @@ async def test_function_call_round_trip(gw: openai.AsyncOpenAI, driver: BusDrive
 
 async def test_function_call_items_in_the_input(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
     """Without a stored response (store=false clients such as agents send the whole history)."""
-    m = _marker()
+    m = marker()
     task = asyncio.create_task(gw.responses.create(model="moe-orchestrator", store=False, tools=[WEATHER],  # type: ignore[list-item]
                                                    input=[
         {"role": "user", "content": f"Weather in Oslo and Rome? {m}"},
@@ -146,7 +137,7 @@ async def test_custom_tools_round_trip(gw: openai.AsyncOpenAI, driver: BusDriver
     custom_tool_call item, and custom_tool_call / _output input items continue the conversation."""
     patch = {"type": "custom", "name": "apply_patch", "description": "Edit files",
              "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}
-    m = _marker()
+    m = marker()
     stream = await gw.responses.create(model="moe-orchestrator", tools=[patch], input=f"Fix it {m}", stream=True)  # type: ignore[list-item]
     request = await driver.request(m)
     assert request.tools[0]["function"]["name"] == "apply_patch"
@@ -160,7 +151,7 @@ async def test_custom_tools_round_trip(gw: openai.AsyncOpenAI, driver: BusDriver
     item = events[-1].response.output[-1]  # type: ignore[union-attr]
     assert (item.type, item.call_id, item.name, item.input) == (  # type: ignore[union-attr]
         "custom_tool_call", "call_p1", "apply_patch", "*** Begin Patch\n*** End Patch")
-    n = _marker()
+    n = marker()
     task = asyncio.create_task(gw.responses.create(model="moe-orchestrator", tools=[patch], store=False, input=[  # type: ignore[list-item]
         {"role": "user", "content": f"Fix it {n}"},
         {"type": "custom_tool_call", "call_id": "call_p1", "name": "apply_patch", "input": "*** Begin Patch"},
@@ -174,7 +165,7 @@ async def test_custom_tools_round_trip(gw: openai.AsyncOpenAI, driver: BusDriver
 
 
 async def test_stream_sends_the_typed_events(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     stream = await gw.responses.create(model="moe-orchestrator", input=f"Stream {m}", stream=True, tools=[WEATHER])  # type: ignore[list-item]
     events = aiter(stream)
     first = await anext(events)
@@ -210,7 +201,7 @@ async def test_stream_sends_the_typed_events(gw: openai.AsyncOpenAI, driver: Bus
 
 
 async def test_stream_helper_accumulates_the_final_response(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
 
     async def run() -> Any:
         async with gw.responses.stream(model="moe-orchestrator", input=f"Helper {m}") as stream:
@@ -227,7 +218,7 @@ async def test_stream_helper_accumulates_the_final_response(gw: openai.AsyncOpen
 async def test_a_failed_answer_is_a_response_failed_event(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
     from moe_core.contracts import ErrorInfo
 
-    m = _marker()
+    m = marker()
     stream = await gw.responses.create(model="moe-orchestrator", input=f"Fail {m}", stream=True)
     request = await driver.request(m)
     await driver.answer(request, "", finish_reason="deadline",

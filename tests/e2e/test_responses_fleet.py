@@ -5,24 +5,19 @@ continues with previous_response_id (the expert model sees the tool's output).""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import openai
 import pytest
 
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, expected_usage, plan_reply
+from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply
 from tests.support.fleet import Fleet
 
 pytestmark = pytest.mark.e2e
 WEATHER: dict[str, Any] = {"type": "function", "name": "get_weather", "description": "Weather of a city",
                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                                           "required": ["city"]}}
-
-
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -32,7 +27,7 @@ def client(fleet: Fleet, api_key: str) -> openai.AsyncOpenAI:
 
 async def test_fleet_answers_a_responses_client_stream_and_not(client: openai.AsyncOpenAI,
                                                                scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     script = [{"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Capital {m}"))},
               {"model": "expert-model", "contains": m, "reply": "Paris.\nCONFIDENCE: high"}]
     scripted.script(script)
@@ -50,7 +45,7 @@ async def test_fleet_answers_a_responses_client_stream_and_not(client: openai.As
 
 async def test_function_tool_round_trip_through_the_expert_model(client: openai.AsyncOpenAI,
                                                                  scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
         {"model": "expert-model", "contains": m, "times": 1,

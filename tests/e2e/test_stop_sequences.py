@@ -6,7 +6,6 @@ when it arrives split across pieces — and OpenAI `stop` with the openai SDK (f
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import anthropic
@@ -14,16 +13,13 @@ import openai
 import pytest
 
 from moe_core.contracts import Usage
+from tests.e2e.helpers import marker
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 MODE = "moe-orchestrator"
 ANSWER = "Tides come from the moon.\n### Notes for the judge: internal"
-
-
-def _marker() -> str:
-    return f"S{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -39,7 +35,7 @@ async def _answer(driver: BusDriver, marker: str, pieces: list[str] | None = Non
 
 
 async def test_anthropic_stop_sequences_end_the_message(ant: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker("S")
     backend = asyncio.create_task(_answer(driver, m))
     message = await ant.messages.create(model=MODE, max_tokens=64, stop_sequences=["STOP", "\n###"],
                                         messages=[{"role": "user", "content": f"Why tides? {m}"}])
@@ -49,7 +45,7 @@ async def test_anthropic_stop_sequences_end_the_message(ant: anthropic.AsyncAnth
     assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "\n###")
     assert message.usage.output_tokens == 12  # what the models generated
 
-    m = _marker()  # no stop sequence in the answer: an ordinary end
+    m = marker("S")  # no stop sequence in the answer: an ordinary end
     backend = asyncio.create_task(_answer(driver, m, content="Tides come from the moon."))
     message = await ant.messages.create(model=MODE, max_tokens=64, stop_sequences=["###"],
                                         messages=[{"role": "user", "content": f"Why tides? {m}"}])
@@ -59,7 +55,7 @@ async def test_anthropic_stop_sequences_end_the_message(ant: anthropic.AsyncAnth
 
 async def test_anthropic_stream_never_shows_text_past_a_stop_sequence(
         ant: anthropic.AsyncAnthropic, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker("S")
     pieces = ["Tides come ", "from the moon.\n#", "## Notes", " for the judge: internal"]  # the stop split in two
     backend = asyncio.create_task(_answer(driver, m, pieces))
     texts: list[str] = []
@@ -81,7 +77,7 @@ async def test_anthropic_stream_never_shows_text_past_a_stop_sequence(
 
 async def test_openai_stop(bare_gateway: ServiceProcess, api_key: str, driver: BusDriver) -> None:
     client = openai.AsyncOpenAI(base_url=f"{bare_gateway.url}/v1", api_key=api_key, max_retries=0, timeout=30)
-    m = _marker()
+    m = marker("S")
     backend = asyncio.create_task(_answer(driver, m))
     response = await client.chat.completions.create(model=MODE, stop="###",
                                                     messages=[{"role": "user", "content": f"Why tides? {m}"}])
@@ -89,7 +85,7 @@ async def test_openai_stop(bare_gateway: ServiceProcess, api_key: str, driver: B
     assert response.choices[0].message.content == "Tides come from the moon.\n"
     assert response.choices[0].finish_reason == "stop"
 
-    m = _marker()
+    m = marker("S")
     backend = asyncio.create_task(_answer(driver, m, ["Tides come from ", "the moon.\n##", "# Notes"]))
     chunks = [c async for c in await client.chat.completions.create(
         model=MODE, stop=["\n###", "never"], stream=True, messages=[{"role": "user", "content": f"Why tides? {m}"}])]

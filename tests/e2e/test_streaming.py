@@ -10,7 +10,6 @@ the whole fleet with scripted models.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import httpx
@@ -19,21 +18,12 @@ import pytest
 
 from moe_core.contracts import Usage
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, plan_reply
+from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 REVISED_NOTE = "\n\n[revised answer]\n\n"
-
-
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def gw_client(bare_gateway: ServiceProcess, api_key: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{bare_gateway.url}/v1", api_key=api_key, max_retries=0, timeout=30)
 
 
 def _reasoning(chunk: Any) -> str:
@@ -55,9 +45,9 @@ async def _until(stream: Any, predicate: Any) -> list[Any]:
 
 
 async def test_progress_streams_as_reasoning_and_tokens_before_the_answer_exists(
-        gw_client: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
-    stream = await gw_client.chat.completions.create(
+        gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    m = marker()
+    stream = await gw.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Greet {m}"}], stream=True,
         stream_options={"include_usage": True})
     request = await driver.request(m)
@@ -82,9 +72,9 @@ async def test_progress_streams_as_reasoning_and_tokens_before_the_answer_exists
     assert {c.id for c in seen} == {f"chatcmpl-{request.response_id}"}
 
 
-async def test_think_format_puts_progress_in_a_think_block(gw_client: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
-    stream = await gw_client.chat.completions.create(
+async def test_think_format_puts_progress_in_a_think_block(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    m = marker()
+    stream = await gw.chat.completions.create(
         model="moe-orchestrator-concise", messages=[{"role": "user", "content": f"Hi {m}"}], stream=True,
         metadata={"reasoning_format": "think"})
     request = await driver.request(m)
@@ -98,9 +88,9 @@ async def test_think_format_puts_progress_in_a_think_block(gw_client: openai.Asy
     assert "".join(_content(c) for c in chunks) == "<think>\nplanner: planned (general)\n\n</think>\n\nHi there."
 
 
-async def test_non_stream_answer_carries_the_reasoning(gw_client: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
-    task = asyncio.create_task(gw_client.chat.completions.create(
+async def test_non_stream_answer_carries_the_reasoning(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    m = marker()
+    task = asyncio.create_task(gw.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Why {m}"}]))
     request = await driver.request(m)
     assert request.stream is False
@@ -112,9 +102,9 @@ async def test_non_stream_answer_carries_the_reasoning(gw_client: openai.AsyncOp
 
 
 async def test_a_revised_answer_follows_the_streamed_text_with_a_note(
-        gw_client: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
-    stream = await gw_client.chat.completions.create(
+        gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    m = marker()
+    stream = await gw.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Dose {m}"}], stream=True)
     request = await driver.request(m)
     await driver.delta(request, 0, "Take ten")
@@ -128,7 +118,7 @@ async def test_a_revised_answer_follows_the_streamed_text_with_a_note(
 
 async def test_keep_alive_comments_during_a_long_wait(bare_gateway: ServiceProcess, api_key: str,
                                                       driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     body = {"model": "moe-orchestrator", "stream": True, "messages": [{"role": "user", "content": f"Wait {m}"}]}
     async with httpx.AsyncClient(timeout=30) as http, http.stream(
             "POST", f"{bare_gateway.url}/v1/chat/completions", json=body,
@@ -154,9 +144,9 @@ async def _pending(gateway: ServiceProcess) -> float:
 
 
 async def test_disconnect_mid_stream_publishes_cancel_and_frees_the_request(
-        gw_client: openai.AsyncOpenAI, driver: BusDriver, bare_gateway: ServiceProcess) -> None:
-    m = _marker()
-    stream = await gw_client.chat.completions.create(
+        gw: openai.AsyncOpenAI, driver: BusDriver, bare_gateway: ServiceProcess) -> None:
+    m = marker()
+    stream = await gw.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Leave {m}"}], stream=True)
     request = await driver.request(m)
     await driver.delta(request, 0, "Partial")
@@ -169,7 +159,7 @@ async def test_disconnect_mid_stream_publishes_cancel_and_frees_the_request(
 
 async def test_disconnect_while_waiting_for_a_json_answer_publishes_cancel(
         bare_gateway: ServiceProcess, api_key: str, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     body = {"model": "moe-orchestrator", "messages": [{"role": "user", "content": f"Gone {m}"}]}
 
     async def ask() -> None:
@@ -185,15 +175,15 @@ async def test_disconnect_while_waiting_for_a_json_answer_publishes_cancel(
     assert await _pending(bare_gateway) == 0
 
 
-async def test_an_answered_stream_publishes_no_cancel(gw_client: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m, other = _marker(), _marker()
-    stream = await gw_client.chat.completions.create(
+async def test_an_answered_stream_publishes_no_cancel(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    m, other = marker(), marker()
+    stream = await gw.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Fine {m}"}], stream=True)
     request = await driver.request(m)
     await driver.answer(request, "All good.")
     assert "".join([_content(c) async for c in stream]) == "All good."
     # A later request that is abandoned: its Cancel arrives, and none ever came for the answered one.
-    later = await gw_client.chat.completions.create(
+    later = await gw.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Drop {other}"}], stream=True)
     dropped = await driver.request(other)
     await later.close()
@@ -232,7 +222,7 @@ def _two_experts_slow_judge(scripted: Scripted, m: str, token_delay_ms: int) -> 
 
 async def test_first_token_reaches_the_client_while_the_judge_is_still_generating(
         client: openai.AsyncOpenAI, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     _two_experts_slow_judge(scripted, m, token_delay_ms=150)  # about 4.5 s of generation
     stream = await client.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Two parts {m}"}], stream=True)
@@ -248,7 +238,7 @@ async def test_first_token_reaches_the_client_while_the_judge_is_still_generatin
 
 
 async def test_disconnect_mid_stream_stops_the_judge(client: openai.AsyncOpenAI, scripted: Scripted) -> None:
-    m = _marker()
+    m = marker()
     _two_experts_slow_judge(scripted, m, token_delay_ms=300)
     stream = await client.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Two parts {m}"}], stream=True)

@@ -16,10 +16,10 @@ import httpx
 import openai
 import pytest
 
-from gateway.keystore import KeyStore
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, plan_reply
+from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet, ServiceProcess, free_port
+from tests.support.keys import create_key
 
 pytestmark = pytest.mark.e2e
 TENANT = "tenant-e2e-templates"
@@ -39,11 +39,7 @@ def tscripted(scripted: Scripted) -> Iterator[Scripted]:
 
 @pytest.fixture(scope="module")
 async def admin_token(infra: dict[str, str]) -> str:
-    store = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
-    try:
-        return (await store.create("e2e-templates-admin", "admin", [TENANT]))[1]
-    finally:
-        await store.close()
+    return await create_key(infra["postgres"], "e2e-templates-admin", "admin", [TENANT])
 
 
 @pytest.fixture
@@ -76,14 +72,10 @@ def _models_seen(scripted: Scripted, m: str) -> set[str]:
     return {c["model"] for c in calls_for(scripted.calls(), m)}
 
 
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
-
-
 async def test_the_keys_default_template_chooses_the_models(
         base_url: str, admin_http: httpx.AsyncClient, tscripted: Scripted) -> None:
     key = await _key(admin_http, "alpha")
-    m = _marker()
+    m = marker()
     _script(tscripted, m, "alpha-planner", ["alpha-expert"], "alpha-judge")
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key["secret"], max_retries=0, timeout=60)
     response = await client.chat.completions.create(
@@ -92,7 +84,7 @@ async def test_the_keys_default_template_chooses_the_models(
     assert _models_seen(tscripted, m) == ALPHA  # planner, both experts (math: alpha's general) and the judge
     assert response.metadata["template"] == "alpha"  # type: ignore[index]
 
-    m = _marker()  # the same question shape with a key without a template: the global models
+    m = marker()  # the same question shape with a key without a template: the global models
     _script(tscripted, m, "planner-model", ["expert-model"], "judge-model")
     plain = await _key(admin_http, None)
     client = openai.AsyncOpenAI(base_url=base_url, api_key=plain["secret"], max_retries=0, timeout=60)
@@ -105,7 +97,7 @@ async def test_the_keys_default_template_chooses_the_models(
 async def test_a_request_picks_another_template_than_its_keys(
         base_url: str, fleet: Fleet, admin_http: httpx.AsyncClient, tscripted: Scripted) -> None:
     key = await _key(admin_http, "alpha")
-    m = _marker()
+    m = marker()
     _script(tscripted, m, "beta-planner", ["beta-expert", "beta-math"], "beta-judge")
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key["secret"], max_retries=0, timeout=60)
     chunks = [c async for c in await client.chat.completions.create(
@@ -113,7 +105,7 @@ async def test_a_request_picks_another_template_than_its_keys(
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == f"Merged by beta-judge {m}."
     assert _models_seen(tscripted, m) == BETA  # math: beta's own math model
 
-    m = _marker()  # the Anthropic API with the header
+    m = marker()  # the Anthropic API with the header
     _script(tscripted, m, "beta-planner", ["beta-expert", "beta-math"], "beta-judge")
     claude = anthropic.AsyncAnthropic(base_url=fleet["gateway"].url, api_key=key["secret"], max_retries=0,
                                       timeout=60)
@@ -138,7 +130,7 @@ async def test_the_models_list_names_the_templates(base_url: str, api_key: str) 
 async def test_an_unknown_template_is_404_in_each_apis_envelope(
         base_url: str, fleet: Fleet, api_key: str, admin_http: httpx.AsyncClient, tscripted: Scripted) -> None:
     client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=30)
-    question = [{"role": "user", "content": f"Tides? {_marker()}"}]
+    question = [{"role": "user", "content": f"Tides? {marker()}"}]
     with pytest.raises(openai.NotFoundError) as err:
         await client.chat.completions.create(model="moe-orchestrator@gamma", messages=question)  # type: ignore[arg-type]
     assert (err.value.code, err.value.param) == ("template_not_found", "model")

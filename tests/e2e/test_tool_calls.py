@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 
 from moe_core.contracts import ChatMessage, Usage
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, plan_reply
+from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -30,17 +29,8 @@ CALLS = [{"id": "call_a1", "type": "function", "function": {"name": "get_weather
          {"id": "call_b2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]
 
 
-def _marker() -> str:
-    return f"M{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def gw(bare_gateway: ServiceProcess, api_key: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{bare_gateway.url}/v1", api_key=api_key, max_retries=0, timeout=30)
-
-
 async def test_tools_and_tool_messages_reach_the_fleet_intact(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     task = asyncio.create_task(gw.chat.completions.create(
         model="moe-orchestrator-agent", tools=[WEATHER], tool_choice={"type": "function", "function": {
             "name": "get_weather"}},
@@ -60,7 +50,7 @@ async def test_tools_and_tool_messages_reach_the_fleet_intact(gw: openai.AsyncOp
 
 
 async def test_tool_calls_come_back_with_finish_reason_tool_calls(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     task = asyncio.create_task(gw.chat.completions.create(
         model="moe-orchestrator-agent", tools=[WEATHER],
         messages=[{"role": "user", "content": f"Weather in Oslo and Rome? {m}"}]))
@@ -75,7 +65,7 @@ async def test_tool_calls_come_back_with_finish_reason_tool_calls(gw: openai.Asy
 
 
 async def test_streamed_tool_calls_accumulate_with_the_sdk(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
-    m = _marker()
+    m = marker()
     stream = await gw.chat.completions.create(
         model="moe-orchestrator-agent", tools=[WEATHER], stream=True,
         messages=[{"role": "user", "content": f"Weather? {m}"}])
@@ -120,7 +110,7 @@ async def test_malformed_tool_requests_are_400(bare_gateway: ServiceProcess, api
 
 async def test_tool_round_trip_through_the_expert_model(base_url: str, api_key: str, scripted: Scripted) -> None:
     client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
-    m = _marker()
+    m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
         {"model": "expert-model", "contains": f"Weather in Oslo? {m}", "times": 1,

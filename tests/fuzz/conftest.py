@@ -11,20 +11,12 @@ from collections.abc import Iterator
 import pytest
 from fleetlib import api as fleetlib_api
 
-from gateway.keystore import KeyStore
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatRequest
 from moe_core.settings import FleetSettings
 from tests.support.fleet import ServiceProcess
-from tests.support.lone_gateway import lone_gateway
-
-
-async def _admin_key(dsn: str) -> str:
-    store = await KeyStore.connect(dsn)
-    try:
-        return (await store.create("fuzz-admin", "admin", ["tenant-fuzz"]))[1]
-    finally:
-        await store.close()
+from tests.support.keys import new_key
+from tests.support.lone_service import lone_gateway
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +32,7 @@ def fuzz_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
 
 @pytest.fixture(scope="session")
 def fuzz_key(infra: dict[str, str]) -> str:
-    return asyncio.run(_admin_key(infra["postgres"]))
+    return new_key(infra["postgres"], "fuzz-admin", "admin", ["tenant-fuzz"])
 
 
 class _answering:

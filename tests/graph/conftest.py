@@ -30,7 +30,7 @@ from moe_core.graph import GraphDB
 from moe_core.graph.lifecycle import prepare_graph
 from moe_core.settings import FleetSettings
 from tests.conftest import SCRIPTED_MODELS, Scripted
-from tests.graph.helpers import TopicTap, purge
+from tests.graph.helpers import TopicTap, purge, run_in_process
 from tests.support.namespaces import new_namespace
 from tests.support.store_auth import neo4j_auth
 
@@ -109,12 +109,7 @@ async def graph_services(infra: dict[str, str], neo4j_url: str, graph_db: GraphD
                                      ("audit", "results", "ontology_gaps", "ingest", "deadletter")])
     keystore = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
     async with AsyncExitStack() as stack:
-        for app in apps.values():
-            await stack.enter_async_context(app.router.lifespan_context(app))
-        await bus.broker.start()
-        stack.push_async_callback(bus.broker.stop)
-        await tap.start()
-        stack.push_async_callback(tap.stop)
+        await run_in_process(stack, apps.values(), bus, tap)
         stack.push_async_callback(keystore.close)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=apps["gateway"]), base_url="http://gateway")
         stack.push_async_callback(client.aclose)

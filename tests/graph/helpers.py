@@ -1,11 +1,15 @@
 """Helpers of the graph tests: a topic tap (reads topics from the start, waits for matching messages),
-tenant clean-up, and direct Neo4j look-ups."""
+services run in this process, tenant clean-up, and direct Neo4j look-ups."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
 from typing import Any
 
+from fastapi import FastAPI
+
+from moe_core.bus import Bus
 from moe_core.graph import GraphDB
 from tests.support.topic_reader import TopicReader
 
@@ -27,6 +31,16 @@ RETURN r.id AS id, a.name AS subject, r.type AS type, b.name AS object, r.source
        r.domain AS domain, r.response_id AS response_id, a.tenant AS subject_tenant, b.tenant AS object_tenant
 ORDER BY a.name, r.type, b.name
 """
+
+
+async def run_in_process(stack: AsyncExitStack, apps: Iterable[FastAPI], bus: Bus, tap: TopicTap) -> None:
+    """Each service app's lifespan, the test's bus and its topic tap, started on `stack` (stopped with it)."""
+    for app in apps:
+        await stack.enter_async_context(app.router.lifespan_context(app))
+    await bus.broker.start()
+    stack.push_async_callback(bus.broker.stop)
+    await tap.start()
+    stack.push_async_callback(tap.stop)
 
 
 async def purge(db: GraphDB, tenant: str) -> None:

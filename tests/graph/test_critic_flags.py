@@ -40,7 +40,7 @@ from planner.semantic_cache import cache_key, cache_scope
 from planner.settings import PlannerSettings
 from tests.conftest import Scripted
 from tests.graph.conftest import _common
-from tests.graph.helpers import TopicTap, relations
+from tests.graph.helpers import TopicTap, relations, run_in_process
 from tests.graph.test_learning_journey import extraction_rule, ingest_event
 
 pytestmark = pytest.mark.infra
@@ -70,12 +70,7 @@ async def loop(infra: dict[str, str], neo4j_url: str, graph_db: GraphDB,
     redis = Redis.from_url(infra["redis"], decode_responses=True)
     planner: Planner = apps[1].state.planner
     async with AsyncExitStack() as stack:
-        for app in apps:
-            await stack.enter_async_context(app.router.lifespan_context(app))
-        await bus.broker.start()
-        stack.push_async_callback(bus.broker.stop)
-        await tap.start()
-        stack.push_async_callback(tap.stop)
+        await run_in_process(stack, apps, bus, tap)
         stack.push_async_callback(redis.aclose)
         yield Loop(namespace, bus, tap, planner, redis)
         assert planner.cache is not None and planner.vectors is not None

@@ -5,7 +5,6 @@ with an Authorization header."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,8 +16,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from gateway.keystore import KeyStore
-from tests.support.fleet import ServiceProcess, free_port
-from tests.support.namespaces import new_namespace
+from tests.support.fleet import ServiceProcess
+from tests.support.lone_service import lone_service
 
 pytestmark = pytest.mark.infra
 SERVICE_KEY = f"svc-{secrets.token_urlsafe(16)}"
@@ -27,17 +26,8 @@ CALL: dict[str, Any] = {"tool": "checksum", "args": {"text": "123456789", "algor
 
 @pytest.fixture(scope="module")
 def mcp(infra: dict[str, str]) -> Iterator[ServiceProcess]:
-    port = free_port()
-    env = {**os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("mcpauth"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
-           "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"], "MOE_TOOL_WORKERS": "1",
-           "MOE_MCP_SERVICE_KEY": SERVICE_KEY, "MOE_HTTP_PORT": str(port)}
-    service = ServiceProcess("mcp", port, env)
-    service.start()
-    try:
-        service.wait_ready(timeout_s=300)
+    with lone_service("mcp", infra, "mcpauth", 300, MOE_TOOL_WORKERS="1", MOE_MCP_SERVICE_KEY=SERVICE_KEY) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture

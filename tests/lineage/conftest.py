@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -12,10 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateway.keystore import KeyStore
 from tests.conftest import Scripted
 from tests.support.audited_fleet import audited_fleet
 from tests.support.fleet import REPO, Fleet
+from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace
 
 
@@ -48,17 +47,6 @@ class Keys:
     admin: str
 
 
-async def _keys(dsn: str, tenant: str) -> Keys:
-    store = await KeyStore.connect(dsn)
-    try:
-        user = (await store.create("lineage-user", "user", [tenant]))[1]
-        other = (await store.create("lineage-other", "user", [f"{tenant}-other"]))[1]
-        admin = (await store.create("lineage-admin", "admin", [f"{tenant}-admin"]))[1]
-    finally:
-        await store.close()
-    return Keys(tenant, user, other, admin)
-
-
 @pytest.fixture(scope="session")
 def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
     with audited_fleet(infra, scripted_server.url, "lin") as running:
@@ -68,4 +56,8 @@ def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
 
 @pytest.fixture(scope="session")
 def keys(infra: dict[str, str]) -> Keys:
-    return asyncio.run(_keys(infra["postgres"], new_namespace("tenant")))
+    tenant = new_namespace("tenant")
+    user, other, admin = new_keys(infra["postgres"], ("lineage-user", "user", [tenant]),
+                                  ("lineage-other", "user", [f"{tenant}-other"]),
+                                  ("lineage-admin", "admin", [f"{tenant}-admin"]))
+    return Keys(tenant, user, other, admin)

@@ -4,18 +4,17 @@ service's /metrics, and traffic through the gateway with the official openai SDK
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 from fleetlib import api as fleetlib_api
 
-from gateway.keystore import KeyStore
 from tests.conftest import Scripted, scripted_env
 from tests.e2e.research_fixtures import Searx, searxng_server  # noqa: F401  (research's web)
 from tests.observability.otlp_receiver import OtlpReceiver
 from tests.observability.traffic import Traffic, send_traffic
 from tests.support.fleet import Fleet
+from tests.support.keys import new_key
 from tests.support.namespaces import new_namespace
 from tests.support.prometheus_server import Prometheus, running_prometheus
 
@@ -28,14 +27,6 @@ def otlp() -> Iterator[OtlpReceiver]:
     receiver.start()
     yield receiver
     receiver.stop()
-
-
-async def _create_key(dsn: str) -> str:
-    store = await KeyStore.connect(dsn)
-    try:
-        return (await store.create("observability", "user", ["tenant-observability"]))[1]
-    finally:
-        await store.close()
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +47,8 @@ def observed_fleet(infra: dict[str, str], scripted_server: Scripted, scripted_se
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
     }
-    fleet = Fleet(env, gateway_workers=1, extra=("graph-ingest", "gap-healer", "codex-lineage"))
-    try:
-        fleet.start()
+    with Fleet(env, gateway_workers=1, extra=("graph-ingest", "gap-healer", "codex-lineage")) as fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +65,7 @@ def traffic(observed_fleet: Fleet, prom: Prometheus, infra: dict[str, str], scri
             scripted_server_b: Scripted) -> Traffic:
     """Two rounds of the same mix through the gateway (the second after Prometheus has seen the first,
     so every rate has a before and an after)."""
-    key = asyncio.run(_create_key(infra["postgres"]))
+    key = new_key(infra["postgres"], "observability", "user", ["tenant-observability"])
     base_url = f"{observed_fleet['gateway'].url}/v1"
     first = send_traffic(base_url, key, observed_fleet, scripted_server, scripted_server_b, infra["kafka"], 1)
     prom.wait_at_least("sum(moe_gateway_requests_total)", first.requests, timeout_s=60)

@@ -51,10 +51,9 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         if name not in SERVICES:
             del fleet.services[name]
     try:
-        fleet.start()
-        yield AuditedFleet(fleet, env, schema)
+        with fleet:
+            yield AuditedFleet(fleet, env, schema)
     finally:
-        fleet.stop()
         asyncio.run(_drop_schema(infra["postgres"], schema))
 
 

@@ -92,18 +92,18 @@ class ServiceProcess:
 
 
 @contextmanager
-def running(service: ServiceProcess) -> Iterator[ServiceProcess]:
-    """The service started and ready; stopped on exit."""
+def running(service: ServiceProcess, timeout_s: float = 180) -> Iterator[ServiceProcess]:
+    """The service started and ready (within `timeout_s`); stopped on exit."""
     try:
         service.start()
-        service.wait_ready()
+        service.wait_ready(timeout_s)
         yield service
     finally:
         service.stop()
 
 
 class Fleet:
-    """The four services with one environment; start all, wait for all."""
+    """The fleet's services (ON_DEMAND ones when asked for) with one environment: start all, wait for all."""
 
     def __init__(self, env: dict[str, str], gateway_workers: int = 2, extra: tuple[str, ...] = ()) -> None:
         self.services: dict[str, ServiceProcess] = {}
@@ -129,6 +129,18 @@ class Fleet:
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
+
+    def __enter__(self) -> Fleet:
+        """Started and ready (what did start is stopped again if one service does not get ready)."""
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _ensure_neo4j() -> str:

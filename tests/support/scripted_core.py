@@ -265,17 +265,19 @@ def sse(obj: Any) -> bytes:
 
 
 def openai_frames(model: str, text: str, finish: str, usage: dict[str, int], include_usage: bool):
+    deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant", "content": ""}, None)]
+    deltas += [({"content": piece}, None) for piece in split_pieces(text)]
+    return _openai_stream(model, [*deltas, ({}, finish)], usage, include_usage)
+
+
+def _openai_stream(model: str, deltas: list[tuple[dict[str, Any], str | None]], usage: dict[str, int],
+                   include_usage: bool) -> list[bytes]:
+    """An OpenAI chat-completion stream: a chunk per (delta, finish reason), the usage chunk if asked, [DONE]."""
     base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": model, "system_fingerprint": None}
     extra = {"usage": None} if include_usage else {}
-
-    def chunk(delta: dict[str, Any], reason: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
-        return sse({**base, "choices": [choice], **extra})
-
-    frames = [chunk({"role": "assistant", "content": ""}, None)]
-    frames += [chunk({"content": piece}, None) for piece in split_pieces(text)]
-    frames.append(chunk({}, finish))
+    frames = [sse({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
+                   **extra}) for delta, reason in deltas]
     if include_usage:
         frames.append(sse({**base, "choices": [], "usage": usage}))
     frames.append(b"data: [DONE]\n\n")
@@ -304,25 +306,12 @@ def openai_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def openai_tool_frames(model: str, calls: list[dict[str, Any]], usage: dict[str, int], include_usage: bool):
     """A streamed tool-call reply: the call's name first, its arguments in two fragments."""
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model, "system_fingerprint": None}
-    extra = {"usage": None} if include_usage else {}
-
-    def chunk(delta: dict[str, Any], reason: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
-        return sse({**base, "choices": [choice], **extra})
-
-    frames = [chunk({"role": "assistant", "content": None}, None)]
+    deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant", "content": None}, None)]
     for i, call in enumerate(openai_tool_calls(calls)):
         args = call["function"]["arguments"]
         half = len(args) // 2
-        frames.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
-                                             "function": {"name": call["function"]["name"], "arguments": ""}}]},
-                            None))
-        for part in (args[:half], args[half:]):
-            frames.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]}, None))
-    frames.append(chunk({}, "tool_calls"))
-    if include_usage:
-        frames.append(sse({**base, "choices": [], "usage": usage}))
-    frames.append(b"data: [DONE]\n\n")
-    return frames
+        deltas.append(({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                        "function": {"name": call["function"]["name"], "arguments": ""}}]}, None))
+        deltas += [({"tool_calls": [{"index": i, "function": {"arguments": part}}]}, None)
+                   for part in (args[:half], args[half:])]
+    return _openai_stream(model, [*deltas, ({}, "tool_calls")], usage, include_usage)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 
@@ -11,7 +10,7 @@ from critic.app import create_app
 from critic.settings import CriticSettings
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Cancel, Draft, IngestEvent, Progress, Usage, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig
+from tests.support.in_memory import scripted_inference
 from tests.support.scripted_core import prompt_tokens
 from tests.support.scripted_llm import create_app as scripted_llm
 
@@ -71,8 +70,7 @@ def _app(namespace: str, redis, rules: list[dict]):
         topic_namespace=namespace,
         inference_servers='[{"name":"s","url":"http://s","models":["judge-model","critic-model"],"max_retries":0}]',
         model_assignments='{"judge": ["judge-model"], "critic": ["critic-model"]}')
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    inference = scripted_inference(settings, llm)
     bus = Bus(settings)
     create_app(settings, bus=bus, inference=inference, redis=redis, manage_broker=False)
     out: dict[str, list] = {"answers": [], "ingest": [], "progress": []}
@@ -125,8 +123,7 @@ async def test_the_judge_model_reviews_when_no_critic_is_assigned(redis, namespa
     settings = CriticSettings(topic_namespace=namespace,
                               inference_servers='[{"name":"s","url":"http://s","models":["judge-model"]}]',
                               model_assignments='{"judge": ["judge-model"]}')
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    inference = scripted_inference(settings, llm)
     app = create_app(settings, bus=Bus(settings), inference=inference, redis=redis, manage_broker=False)
     assert [str(r) for r in app.state.critic.refs()] == ["judge-model"]
 

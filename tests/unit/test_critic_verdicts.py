@@ -3,7 +3,6 @@ on the in-memory broker; a right verdict publishes none; a redelivery republishe
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 
@@ -12,7 +11,7 @@ from critic.app import create_app
 from critic.settings import CriticSettings
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Draft, Feedback, ModelUse, Progress, Source, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig
+from tests.support.in_memory import scripted_inference
 from tests.support.scripted_llm import create_app as scripted_llm
 
 pytestmark = pytest.mark.unit
@@ -55,8 +54,7 @@ def _app(namespace: str, redis, reply: str):
     llm = scripted_llm({"models": ["critic-model"], "rules": [{"model": "critic-model", "reply": reply}]})
     settings = CriticSettings(topic_namespace=namespace, model_assignments='{"critic": ["critic-model"]}',
                               inference_servers='[{"name":"s","url":"http://s","models":["critic-model"]}]')
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    inference = scripted_inference(settings, llm)
     bus = Bus(settings)
     create_app(settings, bus=bus, inference=inference, redis=redis, manage_broker=False)
     order: list[tuple[str, object]] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 
@@ -14,7 +13,7 @@ from expert_worker.core import expert_messages
 from expert_worker.settings import ExpertSettings
 from moe_core.bus import Bus
 from moe_core.contracts import Cancel, ChatMessage, ExpertTask, TaskResult, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig
+from tests.support.in_memory import collect, scripted_inference
 from tests.support.scripted_llm import create_app as scripted_llm
 
 pytestmark = pytest.mark.unit
@@ -74,12 +73,10 @@ def _worker(namespace: str, redis: Any, rules: list[dict[str, Any]]) -> tuple[Bu
     llm = scripted_llm({"models": ["expert-model"], "rules": rules})
     settings = ExpertSettings(topic_namespace=namespace,
                               inference_servers='[{"name":"s","url":"http://s","models":["expert-model"]}]')
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    inference = scripted_inference(settings, llm)
     bus = Bus(settings)
     create_app(settings, bus=bus, inference=inference, redis=redis, manage_broker=False)
-    results: list[TaskResult] = []
-    bus.broker.subscriber(bus.topics.results)(lambda m: results.append(TaskResult.model_validate(m)))
+    results = collect(bus, bus.topics.results, TaskResult)
     return bus, llm, results
 
 

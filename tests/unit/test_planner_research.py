@@ -8,18 +8,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, PlannedTask, ResearchTask, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig
 from planner import core, research_tasks
-from planner.app import create_app
 from planner.augment import augment
 from planner.settings import PlannerSettings
-from tests.support.scripted_llm import create_app as scripted_app
+from tests.support.in_memory import collect, planner_on
 
 pytestmark = pytest.mark.unit
 CATEGORIES = ["general", "technical_support"]
@@ -86,20 +82,10 @@ def test_a_plan_of_research_alone_gets_an_expert_to_answer() -> None:
 
 async def test_the_planned_query_goes_to_the_research_stage(redis, namespace: str) -> None:
     reply = _reply({"category": "technical_support", "instruction": "Explain the changes"}, _research())
-    llm = scripted_app({"models": ["p"], "rules": [{"reply": reply}]})
-    settings = PlannerSettings(topic_namespace=namespace, semantic_cache_enabled=False, router_enabled=False,
-                               plan_cache_enabled=False, planner_skip_trivial=False, planner_graph_tasks=False,
-                               inference_servers='[{"name":"s","url":"http://s","models":["p"]}]')
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
-    bus = Bus(settings)
-    create_app(settings, bus=bus, inference=inference, redis=redis, manage_broker=False)
-    plans: list[Plan] = []
-    research: list[ResearchTask] = []
-    experts: list[ExpertTask] = []
-    bus.broker.subscriber(bus.topics.plans)(lambda m: plans.append(Plan.model_validate(m)))
-    bus.broker.subscriber(bus.topics.tasks_research)(lambda m: research.append(ResearchTask.model_validate(m)))
-    bus.broker.subscriber(bus.topics.tasks_expert)(lambda m: experts.append(ExpertTask.model_validate(m)))
+    llm, bus = planner_on(namespace, redis, [{"reply": reply}], plan_cache_enabled=False)
+    plans = collect(bus, bus.topics.plans, Plan)
+    research = collect(bus, bus.topics.tasks_research, ResearchTask)
+    experts = collect(bus, bus.topics.tasks_expert, ExpertTask)
     question = "What changed in the latest Kafka release?"
     request = ChatRequest(response_id=f"r-{namespace}", tenant_id="t", deadline_at=deadline_in(30),
                           mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)])

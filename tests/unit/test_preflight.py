@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 
 from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, ToolTask, deadline_in
 from moe_core.contracts.tools import TOOL_SPECS, select_tools
-from moe_core.inference import InferenceClient, InferenceConfig
 from planner import core
 from planner.app import create_app
 from planner.preflight import recognise
 from planner.settings import PlannerSettings
 from planner.tool_catalogue import ToolCatalogue
+from tests.support.in_memory import collect, scripted_inference
 from tests.support.scripted_llm import create_app as scripted_app
 
 pytestmark = pytest.mark.unit
@@ -115,17 +114,13 @@ async def test_preflight_is_the_first_route_and_calls_no_model(redis, namespace:
     llm = scripted_app({"models": ["p"], "rules": [{"reply": "must not be called"}]})
     settings = PlannerSettings(topic_namespace=namespace, inference_servers='[{"name":"s","url":"http://s",'
                                                                              '"models":["p"]}]')
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    inference = scripted_inference(settings, llm)
     bus = Bus(settings)
     create_app(settings, bus=bus, inference=inference, redis=redis, vectors=Tripwire(),  # type: ignore[arg-type]
                manage_broker=False)
-    plans: list[Plan] = []
-    tools: list[ToolTask] = []
-    experts: list[ExpertTask] = []
-    bus.broker.subscriber(bus.topics.plans)(lambda m: plans.append(Plan.model_validate(m)))
-    bus.broker.subscriber(bus.topics.tasks_mcp)(lambda m: tools.append(ToolTask.model_validate(m)))
-    bus.broker.subscriber(bus.topics.tasks_expert)(lambda m: experts.append(ExpertTask.model_validate(m)))
+    plans = collect(bus, bus.topics.plans, Plan)
+    tools = collect(bus, bus.topics.tasks_mcp, ToolTask)
+    experts = collect(bus, bus.topics.tasks_expert, ExpertTask)
     request = ChatRequest(response_id=f"r-{namespace}", tenant_id="t", deadline_at=deadline_in(30),
                           mode="moe-orchestrator", messages=[ChatMessage(role="user", content="Hi"),
                                                              ChatMessage(role="assistant", content="Hello"),

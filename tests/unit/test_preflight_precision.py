@@ -9,23 +9,18 @@ import json
 from fractions import Fraction
 from typing import Any
 
-import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcp_service.tools import IMPLEMENTATIONS
-from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, Plan, ToolTask, deadline_in
 from moe_core.contracts.tools import select_tools
-from moe_core.inference import InferenceClient, InferenceConfig
-from planner.app import create_app
 from planner.preflight import recognise
-from planner.settings import PlannerSettings
 from planner.tool_catalogue import ToolCatalogue
 from tests.data.precision import evaluate
-from tests.support.scripted_llm import create_app as scripted_app
+from tests.support.in_memory import collect, planner_on
 
 pytestmark = pytest.mark.unit
 ALL = ToolCatalogue(select_tools())
@@ -163,18 +158,9 @@ async def test_a_mixed_question_is_planned_by_the_planner_model_with_a_tool_task
         {"kind": "tool", "category": "precision", "tool": "hash_text", "args": {"text": "abc", "algorithm": "sha256"},
          "instruction": "the SHA-256 digest of abc"},
         {"kind": "expert", "category": "general", "instruction": "why download pages publish digests"}]}
-    llm = scripted_app({"models": ["p"], "rules": [{"contains": "download pages", "reply": json.dumps(plan_reply)}]})
-    settings = PlannerSettings(topic_namespace=namespace, semantic_cache_enabled=False, router_enabled=False,
-                               planner_skip_trivial=False, planner_graph_tasks=False,
-                               inference_servers='[{"name":"s","url":"http://s","models":["p"]}]')
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
-    bus = Bus(settings)
-    create_app(settings, bus=bus, inference=inference, redis=redis, manage_broker=False)
-    plans: list[Plan] = []
-    tools: list[ToolTask] = []
-    bus.broker.subscriber(bus.topics.plans)(lambda m: plans.append(Plan.model_validate(m)))
-    bus.broker.subscriber(bus.topics.tasks_mcp)(lambda m: tools.append(ToolTask.model_validate(m)))
+    llm, bus = planner_on(namespace, redis, [{"contains": "download pages", "reply": json.dumps(plan_reply)}])
+    plans = collect(bus, bus.topics.plans, Plan)
+    tools = collect(bus, bus.topics.tasks_mcp, ToolTask)
     request = ChatRequest(response_id=f"r-{namespace}", tenant_id="t", deadline_at=deadline_in(30),
                           mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)])
     async with TestKafkaBroker(bus.broker):

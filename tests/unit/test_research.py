@@ -9,11 +9,11 @@ from faststream.kafka import TestKafkaBroker
 
 from moe_core.bus import Bus
 from moe_core.contracts import Cancel, Progress, ResearchTask, TaskResult, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig
 from research import core
 from research.app import create_app
 from research.searxng import SearchError, SearxngClient, WebHit
 from research.settings import ResearchSettings
+from tests.support.in_memory import collect, scripted_inference
 from tests.support.scripted_llm import create_app as scripted_llm
 from tests.support.scripted_searxng import create_app as scripted_searxng
 
@@ -99,15 +99,12 @@ def _app(namespace: str, redis, searx_rules: list[dict], llm_rules: list[dict]):
     llm = scripted_llm({"models": ["m"], "rules": llm_rules})
     settings = ResearchSettings(topic_namespace=namespace,
                                 inference_servers='[{"name":"s","url":"http://s","models":["m"],"max_retries":0}]')
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    inference = scripted_inference(settings, llm)
     searxng, searx_app = _searxng(searx_rules)
     bus = Bus(settings)
     create_app(settings, bus=bus, inference=inference, redis=redis, searxng=searxng, manage_broker=False)
-    results: list[TaskResult] = []
-    progress: list[Progress] = []
-    bus.broker.subscriber(bus.topics.results)(lambda m: results.append(TaskResult.model_validate(m)))
-    bus.broker.subscriber(bus.topics.progress)(lambda m: progress.append(Progress.model_validate(m)))
+    results = collect(bus, bus.topics.results, TaskResult)
+    progress = collect(bus, bus.topics.progress, Progress)
     return bus, llm, searx_app, results, progress
 
 

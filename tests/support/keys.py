@@ -1,0 +1,31 @@
+"""API keys for tests, created in the gateway's key store (Postgres) as an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.keystore import KeyStore, Role
+
+
+async def create_keys(dsn: str, *keys: tuple[str, Role, list[str]]) -> list[str]:
+    """The secrets of new keys, one per (name, role, tenants), in order."""
+    store = await KeyStore.connect(dsn)
+    try:
+        return [(await store.create(name, role, tenants))[1] for name, role, tenants in keys]
+    finally:
+        await store.close()
+
+
+async def create_key(dsn: str, name: str, role: Role, tenants: list[str]) -> str:
+    """The secret of a new key."""
+    return (await create_keys(dsn, (name, role, tenants)))[0]
+
+
+def new_keys(dsn: str, *keys: tuple[str, Role, list[str]]) -> list[str]:
+    """create_keys, outside an event loop (a synchronous fixture)."""
+    return asyncio.run(create_keys(dsn, *keys))
+
+
+def new_key(dsn: str, name: str, role: Role, tenants: list[str]) -> str:
+    """create_key, outside an event loop (a synchronous fixture)."""
+    return new_keys(dsn, (name, role, tenants))[0]

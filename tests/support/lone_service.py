@@ -1,0 +1,48 @@
+"""One service alone on the real broker (own topic namespace; the session's Kafka, Redis and Postgres), a
+gateway so, and a BusDriver playing the fleet behind a gateway."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+
+from tests.support.bus_driver import BusDriver
+from tests.support.fleet import ServiceProcess, free_port, running
+from tests.support.namespaces import new_namespace
+
+
+@contextmanager
+def lone_service(name: str, infra: dict[str, str], prefix: str, timeout_s: float = 180,
+                 **extra: str) -> Iterator[ServiceProcess]:
+    """Started and ready (within `timeout_s`); `extra` adds or overrides environment variables."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MOE_TOPIC_NAMESPACE": new_namespace(prefix),
+        "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
+        "MOE_REDIS_URL": infra["redis"],
+        "MOE_POSTGRES_DSN": infra["postgres"],
+        "MOE_HTTP_PORT": str(port),
+        **extra,
+    }
+    with running(ServiceProcess(name, port, env), timeout_s) as service:
+        yield service
+
+
+def lone_gateway(infra: dict[str, str], prefix: str, workers: int = 1,
+                 **extra: str) -> AbstractContextManager[ServiceProcess]:
+    """A gateway of `workers` replicas (30 s request timeout); `extra` adds or overrides environment variables."""
+    env = {"MOE_REQUEST_TIMEOUT_S": "30", "MOE_GATEWAY_WORKERS": str(workers), "MOE_LOG_LEVEL": "INFO", **extra}
+    return lone_service("gateway", infra, prefix, **env)
+
+
+@asynccontextmanager
+async def driving(gateway: ServiceProcess, bootstrap: str) -> AsyncIterator[BusDriver]:
+    """A started BusDriver on the gateway's topic namespace; stopped on exit."""
+    bus = BusDriver(bootstrap, gateway.env["MOE_TOPIC_NAMESPACE"])
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.stop()
