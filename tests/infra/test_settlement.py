@@ -21,7 +21,7 @@ from gateway.settings import GatewaySettings
 from gateway.settlement import Settlements
 from gateway.usage import USAGE_SCHEMA, UsageStore
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, Usage, deadline_in
-from moe_core.token_budget import TokenBudgets
+from moe_core.token_budget import BudgetExhausted, TokenBudgets
 
 pytestmark = pytest.mark.infra
 
@@ -140,3 +140,20 @@ async def test_a_request_that_never_entered_the_fleet_gives_its_reservation_back
     used = await owner.limiter.used("key", key.id)
     assert (used["tokens_per_month"], used["requests_per_minute"]) == (0, 0)
     assert await _rows(usage.pool, key) == ([], [])
+
+
+async def test_an_adopted_answer_whose_budget_ran_out_says_so_even_after_it_was_settled(
+        redis: Redis, namespace: str, usage: UsageStore) -> None:
+    owner, adopter = _replicas(redis, namespace, usage)
+    _, request = await _reserve(owner)
+    budgets = TokenBudgets(redis, namespace)
+    with pytest.raises(BudgetExhausted):  # a model call wanted more than the whole cap
+        await budgets.take(request.response_id, 10**9, 10)
+    answer = Answer(**request.child_fields(), mode=request.mode, content="partial",
+                    usage=Usage(prompt_tokens=1, completion_tokens=1))
+    resumed = await adopter.settle(answer, adopted=True)  # the replica that resumed the stream settles it
+    late = await owner.settle(answer)  # the owner, once more (e.g. a duplicate delivery): nothing charged
+    for marked in (resumed, late):
+        assert marked.finish_reason == "length" and marked.content.startswith("partial\n\n(Incomplete: this request")
+    rows = await usage.pool.fetch("SELECT settled_by FROM usage_requests WHERE response_id = $1", request.response_id)
+    assert [r["settled_by"] for r in rows] == ["adopter"]
