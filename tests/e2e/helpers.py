@@ -27,3 +27,14 @@ def expected_usage(calls: list[dict[str, Any]]) -> tuple[int, int]:
 def marker(prefix: str = "M") -> str:
     """A unique word for one request: scripts match it and recorded calls are found by it."""
     return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def weather_rules(m: str, asked: str = "") -> list[dict[str, Any]]:
+    """The planner plans one general task; the expert model calls get_weather(city=Oslo) once (for a request
+    containing `asked`, default the marker `m`), then answers from the tool's result."""
+    return [
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
+        {"model": "expert-model", "contains": asked or m, "times": 1,
+         "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
+        {"model": "expert-model", "contains": m, "reply": "It is 3 C in Oslo.\nCONFIDENCE: high"},
+    ]

@@ -17,7 +17,7 @@ import pytest
 
 from moe_core.contracts import ChatMessage, Usage
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply
+from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply, weather_rules
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -329,12 +329,7 @@ async def test_fleet_answers_an_anthropic_client_stream_and_not(client: anthropi
 async def test_tool_use_round_trip_through_the_expert_model(client: anthropic.AsyncAnthropic,
                                                             scripted: Scripted) -> None:
     m = marker()
-    scripted.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
-        {"model": "expert-model", "contains": f"Weather in Oslo? {m}", "times": 1,
-         "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
-        {"model": "expert-model", "contains": m, "reply": "It is 3 C in Oslo.\nCONFIDENCE: high"},
-    ])
+    scripted.script(weather_rules(m, f"Weather in Oslo? {m}"))
     question = {"role": "user", "content": f"Weather in Oslo? {m}"}
     first = await client.messages.create(model="moe-orchestrator", max_tokens=64, tools=[WEATHER_TOOL],
                                          messages=[question])

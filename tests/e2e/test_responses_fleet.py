@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply
+from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply, weather_rules
 from tests.support.fleet import Fleet
 
 pytestmark = pytest.mark.e2e
@@ -46,12 +46,7 @@ async def test_fleet_answers_a_responses_client_stream_and_not(client: openai.As
 async def test_function_tool_round_trip_through_the_expert_model(client: openai.AsyncOpenAI,
                                                                  scripted: Scripted) -> None:
     m = marker()
-    scripted.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
-        {"model": "expert-model", "contains": m, "times": 1,
-         "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
-        {"model": "expert-model", "contains": m, "reply": "It is 3 C in Oslo.\nCONFIDENCE: high"},
-    ])
+    scripted.script(weather_rules(m))
     first = await client.responses.create(model="moe-orchestrator", tools=[WEATHER],  # type: ignore[list-item]
                                           input=f"Weather in Oslo? {m}")
     call = next(item for item in first.output if item.type == "function_call")

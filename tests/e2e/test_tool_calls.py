@@ -17,7 +17,7 @@ import pytest
 
 from moe_core.contracts import ChatMessage, Usage
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, marker, plan_reply
+from tests.e2e.helpers import calls_for, marker, weather_rules
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -111,12 +111,7 @@ async def test_malformed_tool_requests_are_400(bare_gateway: ServiceProcess, api
 async def test_tool_round_trip_through_the_expert_model(base_url: str, api_key: str, scripted: Scripted) -> None:
     client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
     m = marker()
-    scripted.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
-        {"model": "expert-model", "contains": f"Weather in Oslo? {m}", "times": 1,
-         "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
-        {"model": "expert-model", "contains": m, "reply": "It is 3 C in Oslo.\nCONFIDENCE: high"},
-    ])
+    scripted.script(weather_rules(m, f"Weather in Oslo? {m}"))
     question = {"role": "user", "content": f"Weather in Oslo? {m}"}
     first = await client.chat.completions.create(model="moe-orchestrator", tools=[WEATHER], messages=[question])
     assert first.choices[0].finish_reason == "tool_calls"

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
 from moe_core.contracts import Answer, AnswerDelta, Cancel, ChatRequest, Envelope, Progress, Topics
-from tests.support.topic_reader import stop_consumer
+from tests.support.topic_reader import stop_consumer, wait_until
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,16 +58,7 @@ class BusDriver:
                 self._changed.notify_all()
 
     async def _wait_for(self, found: Any, what: str, timeout_s: float) -> Any:
-        async def wait() -> Any:
-            async with self._changed:
-                while (hit := found()) is None:
-                    await self._changed.wait()
-                return hit
-
-        try:
-            return await asyncio.wait_for(wait(), timeout_s)
-        except TimeoutError:
-            raise AssertionError(f"no {what} within {timeout_s}s") from None
+        return await wait_until(self._changed, found, timeout_s, f"no {what} within {timeout_s}s")
 
     async def request(self, marker: str, timeout_s: float = 20) -> ChatRequest:
         """The request whose messages mention `marker`."""

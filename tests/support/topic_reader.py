@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
+
+T = TypeVar("T")
 
 
 async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
@@ -24,6 +26,21 @@ async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
     except asyncio.CancelledError:
         if task is not None and task.cancelling():
             raise
+
+
+async def wait_until(changed: asyncio.Condition, found: Callable[[], T | None], timeout_s: float, failure: str) -> T:
+    """The first value of `found()` that is not None, checked again whenever `changed` is notified; an
+    AssertionError saying `failure` after `timeout_s`."""
+    async def until() -> T:
+        async with changed:
+            while (hit := found()) is None:
+                await changed.wait()
+            return hit
+
+    try:
+        return await asyncio.wait_for(until(), timeout_s)
+    except TimeoutError:
+        raise AssertionError(failure) from None
 
 
 class TopicReader:
@@ -64,13 +81,8 @@ class TopicReader:
 
     async def wait(self, topic: str, where: Callable[[dict[str, Any]], bool] | None = None, count: int = 1,
                    timeout_s: float = 30) -> list[dict[str, Any]]:
-        async def until() -> list[dict[str, Any]]:
-            async with self._changed:
-                while len(found := self.on(topic, where)) < count:
-                    await self._changed.wait()
-                return found
+        def enough() -> list[dict[str, Any]] | None:
+            return found if len(found := self.on(topic, where)) >= count else None
 
-        try:
-            return await asyncio.wait_for(until(), timeout_s)
-        except TimeoutError:
-            raise AssertionError(f"fewer than {count} matching messages on {topic} in {timeout_s}s") from None
+        return await wait_until(self._changed, enough, timeout_s,
+                                f"fewer than {count} matching messages on {topic} in {timeout_s}s")

@@ -21,7 +21,7 @@ from gateway.knowledge_io import DecisionBody, ExportBody, parse_bundle, read_li
 from gateway.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from gateway.knowledge_store import ChangeSets, Locked
 from gateway.openai_api import OpenAIError, parse_json_body
-from gateway.resource_api import int_param, not_found, router, unavailable
+from gateway.resource_api import choice_param, int_param, not_found, router, unavailable
 from moe_core.bus import Bus
 from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, bundles_graph
 from moe_core.graph.audit import audit_event
@@ -140,10 +140,7 @@ class KnowledgeApi:
 
     async def list_sets(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
-        status = request.query_params.get("status", "pending")
-        if status not in STATUSES:
-            raise OpenAIError(400, f"status must be one of {', '.join(STATUSES)}", param="status",
-                              code="invalid_value")
+        status = choice_param(request, "status", STATUSES, "pending")
         limit = int_param(request, "limit", 50, 1, 500)
         items = await self.sets.find(list(key.tenant_ids), None if status == "all" else status, limit)
         KNOWLEDGE_IMPORTS_PENDING.set(await self.sets.pending_count())

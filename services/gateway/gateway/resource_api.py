@@ -1,11 +1,11 @@
 """What the gateway's resource APIs share (tenant documents, knowledge imports): routes declared as a table,
-integer query parameters, not-found errors, and a store that is down answered as a 503 in the API's own
-envelope (with Retry-After) rather than a stack trace."""
+integer and enumerated query parameters, not-found errors, and a store that is down answered as a 503 in the
+API's own envelope (with Retry-After) rather than a stack trace."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,6 +34,14 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     value = int(raw) if raw.isascii() and raw.isdigit() else low - 1
     if not low <= value <= high:
         raise OpenAIError(400, f"{name} must be an integer from {low} to {high}", param=name, code="invalid_value")
+    return value
+
+
+def choice_param(request: Request, name: str, choices: Sequence[str], default: str) -> str:
+    """The query parameter `name`, one of `choices` (`default` when absent); else a 400."""
+    value = request.query_params.get(name, default)
+    if value not in choices:
+        raise OpenAIError(400, f"{name} must be one of {', '.join(choices)}", param=name, code="invalid_value")
     return value
 
 
