@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import httpx
-from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.applications import Starlette
 
 from moe_core.bus import Bus
 from moe_core.inference import InferenceClient, InferenceConfig
@@ -26,7 +26,7 @@ def scripted_servers(*models: str) -> str:
     return json.dumps([{"name": "s", "url": "http://s", "models": list(models)}])
 
 
-def scripted_inference(settings: FleetSettings, llm: FastAPI) -> InferenceClient:
+def scripted_inference(settings: FleetSettings, llm: Starlette) -> InferenceClient:
     """The stage's inference client, its requests answered by the scripted server app `llm` in this process."""
     return InferenceClient(InferenceConfig.from_settings(settings),
                            httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
@@ -39,7 +39,7 @@ def collect(bus: Bus, topic: str, model: type[M]) -> list[M]:
     return found
 
 
-def planner_on(namespace: str, redis: Any, rules: Sequence[dict[str, Any]], **settings: Any) -> tuple[FastAPI, Bus]:
+def planner_on(namespace: str, redis: Any, rules: Sequence[dict[str, Any]], **settings: Any) -> tuple[Starlette, Bus]:
     """The planner with its model ("p") scripted by `rules`: the scripted app and the planner's bus. About the
     planner model's plan: the Chroma shortcuts (semantic cache, router), the trivial route and the graph task
     augmenter are off unless `settings` says otherwise."""

@@ -12,10 +12,15 @@ from tests.support.fleet import ServiceProcess, free_port, running
 from tests.support.namespaces import new_namespace
 
 
-@contextmanager
 def lone_service(name: str, infra: dict[str, str], prefix: str, timeout_s: float = 180,
-                 **extra: str) -> Iterator[ServiceProcess]:
+                 **extra: str) -> AbstractContextManager[ServiceProcess]:
     """Started and ready (within `timeout_s`); `extra` adds or overrides environment variables."""
+    return _lone(name, infra, prefix, timeout_s, extra)
+
+
+@contextmanager
+def _lone(name: str, infra: dict[str, str], prefix: str, timeout_s: float,
+          extra: dict[str, str]) -> Iterator[ServiceProcess]:
     port = free_port()
     env = {
         **os.environ,
@@ -34,7 +39,7 @@ def lone_gateway(infra: dict[str, str], prefix: str, workers: int = 1,
                  **extra: str) -> AbstractContextManager[ServiceProcess]:
     """A gateway of `workers` replicas (30 s request timeout); `extra` adds or overrides environment variables."""
     env = {"MOE_REQUEST_TIMEOUT_S": "30", "MOE_GATEWAY_WORKERS": str(workers), "MOE_LOG_LEVEL": "INFO", **extra}
-    return lone_service("gateway", infra, prefix, **env)
+    return _lone("gateway", infra, prefix, 180, env)
 
 
 @asynccontextmanager
