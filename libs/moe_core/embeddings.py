@@ -76,7 +76,7 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
-        self.computed = 0  # texts run through the model (not served from the cache): what tests and bench count
+        self.computations = 0  # texts run through the model (not served from the cache): what tests and bench count
 
     def _load(self) -> None:
         with self._lock:
@@ -110,7 +110,7 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
         if missing:
             computed = self._compute(missing)
             with self._cache_lock:
-                self.computed += len(missing)
+                self.computations += len(missing)
                 for text, vector in zip(missing, computed, strict=True):
                     known[text] = self._cache[text] = vector
                 while len(self._cache) > self._cache_size:

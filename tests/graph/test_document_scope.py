@@ -59,11 +59,11 @@ class Scope:
 
     async def ask(self, tenant: str, question: str) -> tuple[list[str], float, int]:
         """(document ids found, Chroma calls made, texts embedded) of one graph-rag context."""
-        calls, embedded = store_calls("chroma"), self.embedder.computed
+        calls, embedded = store_calls("chroma"), self.embedder.computations
         ctx = await self.rag.context(tenant, question, {})
         assert ctx["data"]["cached"] is False
         ids = [d["metadata"]["document_id"] for d in ctx["data"]["documents"]]
-        return ids, store_calls("chroma") - calls, self.embedder.computed - embedded
+        return ids, store_calls("chroma") - calls, self.embedder.computations - embedded
 
 
 @pytest.fixture
