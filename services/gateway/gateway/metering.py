@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -69,7 +70,8 @@ class Metering:
         self.budgets = TokenBudgets(limiter.redis, settings.topic_namespace)
         self.settlements = Settlements(limiter.redis, settings.topic_namespace, self.budgets)
         self.streams: StreamRegistry | None = None  # resumable streams: a dropped stream's settling waits
-        self._mine: dict[str, bool] = {}  # requests this replica reserved and has not settled -> a stream?
+        # requests this replica reserved and has not settled -> a stream's deadline (epoch s; 0: not a stream)
+        self._mine: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     def cap(self, request: ChatRequest) -> int:
@@ -120,7 +122,7 @@ class Metering:
             log.error("limits unavailable: %s", exc)
             raise OpenAIError(503, "Limits and budgets cannot be checked right now; try again shortly.",
                               "server_error", code="limits_unavailable") from exc
-        self._mine[request.response_id] = request.stream
+        self._mine[request.response_id] = request.deadline_at.timestamp() if request.stream else 0.0
 
     def settling(self, deliver: Callable[[Answer], Awaitable[None]]) -> Callable[[Answer], Awaitable[None]]:
         """Wrap the answers subscriber: settle an Answer this replica holds a reservation for, then deliver."""
@@ -153,11 +155,13 @@ class Metering:
 
     def release(self, response_id: str, *, abandoned: bool, published: bool = True) -> None:
         """The request ended without a settled Answer: abandoned (charged what its model calls used or still
-        hold) or never published (the reservation is given back). A stream may still be resumed: it is
-        abandoned after MOE_RESUME_GRACE_S unless a connection took it over (that one settles it)."""
-        stream = self._mine.pop(response_id, None)
-        if stream is None:
+        hold) or never published (the reservation is given back). A stream whose client went away before its
+        deadline may still be resumed: it is abandoned after MOE_RESUME_GRACE_S unless a connection took it
+        over (that one settles it)."""
+        deadline = self._mine.pop(response_id, None)
+        if deadline is None:
             return
+        stream = deadline > time.time()
         work: Awaitable[object]
         if not published:
             work = self.close(response_id, "withdraw", "owner")
@@ -167,10 +171,12 @@ class Metering:
             work = self.close(response_id, "spent", "owner")
         self._detach(work)
 
-    def abandon_resumed(self, response_id: str, generation: int) -> None:
-        """A resumed stream ended without its Answer: abandoned unless yet another connection took it over."""
+    def abandon_resumed(self, response_id: str, generation: int, *, client_gone: bool) -> None:
+        """A resumed stream ended without its Answer: abandoned (when its client went away: unless yet another
+        connection took it over within MOE_RESUME_GRACE_S)."""
         work = partial(self.close, response_id, "spent", "adopter")
-        self._detach(self.streams.unless_resumed(response_id, generation, work) if self.streams else work())
+        streams = self.streams if client_gone else None
+        self._detach(streams.unless_resumed(response_id, generation, work) if streams is not None else work())
 
     async def close(self, response_id: str, kind: Kind, by: str) -> bool:
         """Settle a request without its Answer: `spent` charges what its model calls used or still hold (its

@@ -153,4 +153,5 @@ class StreamResume:
         if abandoned is not None:
             self.chat.abandon(request, abandoned, generation)
             if self.chat.metering is not None:  # its usage, unless yet another connection takes it over
-                self.chat.metering.abandon_resumed(request.response_id, generation)
+                self.chat.metering.abandon_resumed(request.response_id, generation,
+                                                   client_gone=abandoned == "client_disconnected")
