@@ -108,6 +108,9 @@ async def test_the_planned_query_goes_to_the_research_stage(redis, namespace: st
     ("What happens in AI in 2031?", True), ("What is the capital of France?", False),
     ("How does an electric current flow?", False), ("Show the current directory in bash", False),
     ("What happened in 1989 in Berlin?", False), ("What date is 3 weeks from today?", False),
+    ("Who will win the 2032 election?", True), ("What will Berlin look like by 2040?", True),
+    ("Translate 'room number 2040' into German.", False), ("Is port 2049 used by NFS?", False),
+    ("Sum 2031 and 2044.", False),
 ])
 def test_questions_that_ask_for_current_facts(question: str, current: bool) -> None:
     assert research_tasks.asks_for_current_facts(question, now=datetime(2030, 5, 1, tzinfo=UTC)) is current

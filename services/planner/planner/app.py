@@ -37,7 +37,7 @@ from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources, stamped
-from planner import core, research_tasks
+from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
 from planner.complexity import estimate
 from planner.modes import expert_history
@@ -75,6 +75,7 @@ class Planner:
         self.categories = list(EXPERT_CATEGORIES)
         self.tools = ToolCatalogue.from_settings(settings)
         self.vectors = vectors
+        self.redis = redis
         self.cache = SemanticCache(vectors, redis, settings) if vectors and settings.semantic_cache_enabled else None
         self.router = (SemanticRouter(vectors, settings.router_threshold, settings.router_margin)
                        if vectors and settings.router_enabled else None)
@@ -142,7 +143,10 @@ class Planner:
         key = None
         if self.cache and scope:
             key = cache_key(scope, question, request.response_id)
-            await self.cache.remember(key, scope, request, question)
+            await self.cache.remember(key, scope, request, question)  # also shares the question's vector
+        elif self.vectors is not None and (graph_tasks.needs_graph(plan, self.settings)
+                                           or any(t.kind == "graph" for t in plan.tasks)):  # for graph-rag
+            await _soft(self.vectors.share(self.redis, self.settings.topic_namespace, question), "question vector")
         return plan.model_copy(update={"few_shot": lookup.few_shot, "cache_key": key})
 
     async def _route(self, request: ChatRequest, question: str, base: dict[str, Any]) -> Plan:

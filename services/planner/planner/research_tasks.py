@@ -84,6 +84,13 @@ _CURRENT = re.compile(
     r"(?:current|recent|upcoming) (?:version|release|releases|price|prices|events?|president|ceo|leader|"
     r"champion|record|rates?|status|situation))\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(20\d\d)\b")
+# A year as a year: after a word that introduces one ("in 2031", "the 2031 election", "since 2027") or
+# before a season or an event word; not any four-digit number ("room number 2040", "port 2049").
+_DATED = re.compile(
+    r"\b(?:in|of|since|until|till|by|during|for|from|after|before|around|year|years|the|fiscal|fy|early|late|"
+    r"mid|end of|spring|summer|autumn|fall|winter)\s+(20\d\d)\b(?!\s*(?:ms|s|kb|mb|gb|px|rpm|°|%))"
+    r"|\b(20\d\d)(?:'s|s)?\s+(?:election|elections|season|olympics|world cup|budget|release|census|q[1-4])\b",
+    re.IGNORECASE)
 
 
 def asks_for_current_facts(question: str, now: datetime | None = None) -> bool:
@@ -91,7 +98,7 @@ def asks_for_current_facts(question: str, now: datetime | None = None) -> bool:
     if _CURRENT.search(question):
         return True
     year = (now or datetime.now(UTC)).year
-    return any(int(y) >= year for y in _YEAR.findall(question))
+    return any(int(a or b) >= year for a, b in _DATED.findall(question))
 
 
 # May need current or external facts: looser than the cues above, since it only decides whether the planner
