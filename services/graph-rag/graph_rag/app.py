@@ -76,7 +76,7 @@ class GraphRag:
         tag = f"{self.settings.graph_trust_floor}:{self.settings.graph_max_facts}:{self.settings.graph_max_chains}"
         scope = None
         if self.documents is not None:  # the tenant's or the shared documents changed: a new context
-            scope = await doc_scope.read(self.redis, self.settings.topic_namespace, tenant, question)
+            scope = await doc_scope.read_scope(self.redis, self.settings.topic_namespace, tenant, question)
             tag += f":docs={scope.tag}"
         cache_key = f"{self.cache_prefix}:{core.cache_key(tenant, question, filters, versions, tag)}"
         ttl = self.settings.graph_cache_ttl_s

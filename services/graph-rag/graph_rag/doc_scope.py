@@ -45,7 +45,7 @@ class DocumentScope:
         return (has == "1") if stamp == self.tag else None
 
 
-async def read(redis: Redis, namespace: str, tenant: str, question: str) -> DocumentScope:
+async def read_scope(redis: Redis, namespace: str, tenant: str, question: str) -> DocumentScope:
     tenants = visible_tenants(tenant)
     text = normalise(question)
     keys = [*(version_key(namespace, t) for t in tenants), presence_key(namespace, tenant),
