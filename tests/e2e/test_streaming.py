@@ -18,6 +18,7 @@ import pytest
 
 from moe_core.contracts import Usage
 from tests.conftest import Scripted
+from tests.e2e.gateway_fixtures import KEEPALIVE_S
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
@@ -134,6 +135,23 @@ async def test_keep_alive_comments_during_a_long_wait(bare_gateway: ServiceProce
         rest = [line async for line in lines if line]
     assert rest[-1] == "data: [DONE]"
     assert any("Done waiting." in line for line in rest)
+
+
+async def test_the_sdk_reads_keep_alives_after_events_with_ids(gw: openai.AsyncOpenAI,
+                                                                driver: BusDriver) -> None:
+    """Every event carries an id (resumable streams). A client that has seen an id dispatches an event at
+    every blank line, data or not (the SSE spec keeps the last id): a keep-alive with a blank line after it
+    made the official SDK parse empty data and fail. Keep-alives are single comment lines."""
+    m = marker()
+    stream = await gw.chat.completions.create(
+        model="moe-orchestrator", messages=[{"role": "user", "content": f"Wait a while {m}"}], stream=True)
+    request = await driver.request(m)
+    await driver.progress(request, "planner", "planned", "general")
+    seen = await _until(stream, lambda c: "planned" in _reasoning(c))
+    await asyncio.sleep(KEEPALIVE_S * 3)  # silence: keep-alives after an event with an id
+    await driver.answer(request, "Still here.")
+    seen += [chunk async for chunk in stream]
+    assert "".join(_content(c) for c in seen) == "Still here."
 
 
 async def _pending(gateway: ServiceProcess) -> float:

@@ -152,7 +152,7 @@ async def test_openai_think_format_and_keep_alives() -> None:
     frames = stream.sse()
     first = await anext(frames)
     assert json.loads(first.removeprefix("data: "))["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert await anext(frames) == ": keep-alive\n\n"  # nothing arrived yet
+    assert await anext(frames) == ": keep-alive\n"  # nothing arrived yet
     for event in (_progress(), _delta(0, "Hey"), Answer(**_fields(), mode="m", content="Hey.")):
         run.queue.put_nowait(event)
     rest = [f async for f in frames]

@@ -30,6 +30,7 @@ from gateway.openai_api import (
     usage_body,
 )
 from gateway.session import RequestRun
+from gateway.stream_ids import KEEP_ALIVE
 from gateway.stream_registry import resumable
 from gateway.template_select import header_template
 from gateway.tools import tool_calls
@@ -90,7 +91,7 @@ class OpenAIStream:
             yield _sse(self.chunk({"role": "assistant", "content": ""}))
             async for event in self.run.events():
                 if isinstance(event, KeepAlive):
-                    yield ": keep-alive\n\n"
+                    yield KEEP_ALIVE
                 elif isinstance(event, Text):
                     delta = self._text(event)
                     if delta is not None:

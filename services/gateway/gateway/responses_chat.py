@@ -36,6 +36,7 @@ from gateway.responses_api import (
 )
 from gateway.responses_store import ResponseStore, StoredResponse
 from gateway.session import RequestRun
+from gateway.stream_ids import KEEP_ALIVE
 from gateway.stream_registry import resumable
 from gateway.template_select import header_template
 from gateway.transcript import Done, KeepAlive, Text
@@ -125,7 +126,7 @@ class ResponsesStream:
             yield self._event("response.in_progress", response=self._response("in_progress"))
             async for event in self.run.events():
                 if isinstance(event, KeepAlive):
-                    yield ": keep-alive\n\n"
+                    yield KEEP_ALIVE
                 elif isinstance(event, Text):
                     if event.channel == "content" and self.first_token:
                         self.first_token = False

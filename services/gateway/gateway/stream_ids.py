@@ -8,7 +8,10 @@ An id is `<response_id>.<path>.<frame>`:
   back and feeds them in that interleaving renders the same frames.
 - frame: the frame's index among those rendered since the last consumed event (before any event, the
   preamble: path empty).
-Keep-alives (comments, Anthropic's idle pings) carry no id: they are not part of the answer.
+Keep-alives (comments, Anthropic's idle pings) carry no id: they are not part of the answer. A keep-alive
+comment is one line with no blank line after it (`KEEP_ALIVE`): a blank line ends an event, and a client
+that has seen an id dispatches an event at every blank line even without data (the SSE spec keeps the
+last event id; the official openai SDK then fails to parse the empty data).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 from moe_core.contracts import Answer, AnswerDelta, Progress
 
+KEEP_ALIVE = ": keep-alive\n"
 KIND_OF: dict[type, str] = {Progress: "p", AnswerDelta: "d", Answer: "a"}
 _ID = re.compile(r"^([0-9a-f]{32})\.((?:[pda][1-9][0-9]{0,6}){0,512})\.([0-9]{1,6})$")
 _RUN = re.compile(r"([pda])([0-9]+)")
@@ -84,6 +88,9 @@ async def with_ids(frames: AsyncIterator[str], cursor: StreamCursor, after: Posi
     """The renderer's frames with an `id:` line on each event; with `after`, the frames up to and
     including that position are left out (the client has them)."""
     async for chunk in frames:
+        if chunk.startswith(":"):  # a keep-alive comment: no id, passed on as it is
+            yield chunk
+            continue
         out = []
         for event in split_events(chunk):
             if event.startswith(":") or cursor.idle:  # keep-alive: no id, never part of what is skipped
