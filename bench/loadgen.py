@@ -21,6 +21,11 @@ from bench.stats import summary_ms
 REQUEST_TIMEOUT_S = 60
 
 
+# Idle pooled connections are dropped before uvicorn's keep-alive timeout (5 s) closes them under a request
+# ("Can not write request body": the client wrote into a connection the server had just closed).
+KEEPALIVE_S = 4.0
+
+
 @dataclass
 class Target:
     """Where one path's requests go."""
@@ -91,7 +96,8 @@ class Cell:
 
 
 def session(limit: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, force_close=False)
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, force_close=False,
+                                     keepalive_timeout=KEEPALIVE_S)
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
                                  json_serialize=lambda o: orjson.dumps(o).decode())
 
