@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -54,16 +55,19 @@ class Replay:
         await consumer.start()
         try:
             await self._position(consumer)
-            key = self.request.response_id.encode()
             while not self.answered and self.request.remaining_seconds() > -self.linger_s:
-                batch = await consumer.getmany(timeout_ms=1000)
-                for records in batch.values():
-                    for record in records:
-                        if record.key == key and record.value is not None:
-                            self._arrived(record.topic, record.value)
-                await self._feed()
+                await self._take(await consumer.getmany(timeout_ms=1000))
         finally:
             await consumer.stop()
+
+    async def _take(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """This request's records of one fetch, then what they complete fed on."""
+        key = self.request.response_id.encode()
+        for records in batch.values():
+            for record in records:
+                if record.key == key and record.value is not None:
+                    self._arrived(record.topic, record.value)
+        await self._feed()
 
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
         found = await partitions_of(self.settings, list(self.sources), [self.request.response_id])
@@ -79,15 +83,9 @@ class Replay:
         await consumer.start()
         try:
             await self._position(consumer)
-            key = self.request.response_id.encode()
             async with asyncio.timeout(timeout_s):
                 while not self.answered and await behind(consumer, self.ends):
-                    batch = await consumer.getmany(timeout_ms=500)
-                    for records in batch.values():
-                        for record in records:
-                            if record.key == key and record.value is not None:
-                                self._arrived(record.topic, record.value)
-                    await self._feed()
+                    await self._take(await consumer.getmany(timeout_ms=500))
         finally:
             await consumer.stop()
 
