@@ -1,32 +1,48 @@
-"""Printed at the end of `make up`: the local admin key and how to send a first request."""
+"""Printed at the end of `make up`: the local admin key and how to send a first request.
+
+The key is made (or read back) by `gateway.keys ensure` run with the gateway's own environment
+(fleetlib.services.run: endpoints with their generated passwords, .data/fleet.env), the one way every
+local command that talks to a store gets its settings."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleetlib import config, services
+
+KEY_FILE = config.DATA / "local-admin.key"
 
 
-def main() -> int:
-    key = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [sys.executable, "-m", "gateway.keys", "ensure", "--file", str(REPO / ".data" / "local-admin.key")],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
-    print(f"""
-The fleet is up: gateway on http://127.0.0.1:8002 (`make status`, `make logs`, `make down`).
+def admin_key() -> str:
+    """The local admin key (created on the first call, the same one afterwards)."""
+    done = services.run("gateway", [str(config.PYTHON), "-m", "gateway.keys", "ensure", "--file", str(KEY_FILE)])
+    if done.returncode != 0:
+        raise SystemExit(f"make up: could not make the local admin key (gateway.keys ensure exited "
+                         f"{done.returncode}):\n{done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def instructions(key: str, base: str) -> str:
+    return f"""
+The fleet is up: gateway on {base} (`make status`, `make logs`, `make down`).
 Local admin key (`make key` prints it again): {key}
 
-  curl -s http://127.0.0.1:8002/v1/chat/completions -H "Authorization: Bearer {key}" \\
+  curl -s {base}/v1/chat/completions -H "Authorization: Bearer {key}" \\
        -H 'Content-Type: application/json' \\
        -d '{{"model": "moe-orchestrator", "messages": [{{"role": "user", "content": "What is Kafka?"}}]}}'
 
   python:  from openai import OpenAI
-           client = OpenAI(base_url="http://127.0.0.1:8002/v1", api_key="{key}")
+           client = OpenAI(base_url="{base}/v1", api_key="{key}")
            print(client.chat.completions.create(model="moe-orchestrator",
                  messages=[{{"role": "user", "content": "What is Kafka?"}}]).choices[0].message.content)
-""")
+"""
+
+
+def main() -> int:
+    print(instructions(admin_key(), config.endpoints()["gateway"]))
     return 0
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+import subprocess
+from collections.abc import Awaitable, Callable, Sequence
 
 from . import config
 from .component import Component
@@ -52,6 +53,13 @@ def service_env(name: str) -> dict[str, str]:
     paths = [str(config.REPO / "libs")] + [str(p) for p in sorted((config.REPO / "services").glob("*"))]
     env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
     return env
+
+
+def run(name: str, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run an operator command (argv, no shell) with service `name`'s environment, as `make up` starts it:
+    the one way a local command that talks to a store gets its settings (generated passwords included)."""
+    return subprocess.run(list(argv), env=service_env(name), capture_output=True, text=True,  # noqa: S603
+                          check=False, cwd=config.REPO, **kwargs)  # type: ignore[call-overload]
 
 
 def _http_check(name: str, path: str) -> Callable[[], Awaitable[None]]:
