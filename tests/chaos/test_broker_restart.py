@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from tests.chaos.conftest import DEADLINE_S
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.support.chaos import Background, wait_until
@@ -37,4 +36,3 @@ def test_a_broker_restart_with_requests_in_flight_loses_none(
         outcome = background.result()
         assert outcome.status == 200, (outcome.status, outcome.body, outcome.failure)
         assert outcome.content == f"Kept {m}."
-        assert outcome.elapsed_s < DEADLINE_S + 10

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.chaos.conftest import DEADLINE_S
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.support.chaos import Background, holder, wait_until
@@ -43,7 +42,6 @@ def test_the_surviving_replica_takes_over_and_answers(
         outcome = asking.result()
         assert outcome.status == 200, (outcome.status, outcome.body, outcome.failure)
         assert outcome.content == reply
-        assert outcome.elapsed_s < DEADLINE_S + 10
         calls = [c for c in scripted.calls("expert-model") if m in json.dumps(c["messages"])
                  and "You extract" not in json.dumps(c["messages"])]  # graph-ingest's extraction is no task
         assert len(calls) == 2  # the held call, then the survivor's

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from moe_core.contracts import Topics
-from tests.chaos.conftest import DEADLINE_S
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.e2e.research_fixtures import Searx
@@ -129,7 +128,6 @@ async def test_a_stage_killed_mid_request_and_restarted_answers_it(
         await asyncio.to_thread(stage.wait_ready)
         outcome = await asyncio.to_thread(asking.result)
         assert outcome.status == 200, (outcome.status, outcome.body, outcome.failure)
-        assert outcome.elapsed_s < DEADLINE_S + 10
         if case.stage != "mcp":
             assert outcome.content == reply
         else:

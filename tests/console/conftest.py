@@ -32,7 +32,7 @@ class ConsoleKeys:
     tenant: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[Fleet]:
     fleetlib_api.ensure_up(["neo4j"])  # the graph page's statistics
     graph = {"MOE_NEO4J_URL": fleetlib_api.endpoints()["neo4j"], **neo4j_env()}
@@ -41,14 +41,14 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
         yield running.fleet
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_keys(infra: dict[str, str]) -> ConsoleKeys:
     tenant = new_namespace("ct")
     admin, user = new_keys(infra["postgres"], ("console-admin", "admin", [tenant]), ("console-user", "user", [tenant]))
     return ConsoleKeys(admin, user, tenant)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shots() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\nconsole screenshots: {ARTIFACTS}")

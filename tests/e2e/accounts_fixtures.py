@@ -19,7 +19,7 @@ from tests.support.lone_service import driving, lone_gateway
 PRICES = {"moe-orchestrator": {"input": 2.0, "output": 10.0}}  # per million tokens
 
 
-@pytest.fixture(scope="session", name="accounts_gateway")
+@pytest.fixture(scope="package", name="accounts_gateway")
 def accounts_gateway_fixture(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     with lone_gateway(infra, "acct", workers=2,
                       MOE_KEY_CACHE_TTL_S="600",  # only the fleet-wide announcement can make a change visible in time
@@ -27,13 +27,13 @@ def accounts_gateway_fixture(infra: dict[str, str]) -> Iterator[ServiceProcess]:
         yield gateway
 
 
-@pytest.fixture(scope="session", name="accounts_driver")
+@pytest.fixture(scope="package", name="accounts_driver")
 async def accounts_driver_fixture(accounts_gateway: ServiceProcess, infra: dict[str, str]) -> AsyncIterator[BusDriver]:
     async with driving(accounts_gateway, infra["kafka"]) as bus:
         yield bus
 
 
-@pytest.fixture(scope="session", name="admin_key")
+@pytest.fixture(scope="package", name="admin_key")
 async def admin_key_fixture(infra: dict[str, str]) -> str:
     return await create_key(infra["postgres"], "e2e-accounts-admin", "admin", ["tenant-e2e-admin"])
 

@@ -36,7 +36,7 @@ async def _create_key(dsn: str, role: Role, tenant: str) -> str:
     return await create_key(dsn, f"e2e-{role}", role, [tenant])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: Scripted,
           searxng_server: Searx) -> Iterator[Fleet]:  # noqa: F811  (the fixture, imported above)
     fleetlib_api.ensure_up(["chroma"])  # the planner's semantic cache
@@ -62,11 +62,11 @@ def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: S
         yield fleet
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_key(infra: dict[str, str]) -> str:
     return asyncio.run(_create_key(infra["postgres"], "user", "tenant-e2e"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(fleet: Fleet) -> str:
     return f"{fleet['gateway'].url}/v1"

@@ -16,13 +16,13 @@ from tests.support.lone_service import driving, lone_gateway
 KEEPALIVE_S = 0.5
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bare_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     with lone_gateway(infra, "gw", MOE_KEEPALIVE_S=str(KEEPALIVE_S)) as gateway:
         yield gateway
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def driver(bare_gateway: ServiceProcess, infra: dict[str, str]) -> AsyncIterator[BusDriver]:
     async with driving(bare_gateway, infra["kafka"]) as bus:
         yield bus

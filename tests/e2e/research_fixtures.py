@@ -23,7 +23,7 @@ class Searx:
         return self.app.state.searxng.get_calls()  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def searxng_server() -> Iterator[Searx]:
     app = create_app({})
     url, stop = start_server_thread(app=app)

@@ -19,7 +19,7 @@ from tests.support.keys import new_key
 from tests.support.lone_service import lone_gateway
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fuzz_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     fleetlib_api.ensure_up(["neo4j", "chroma"])  # /graph/*; tenant documents (/v1/memory/documents)
     ends = fleetlib_api.endpoints()
@@ -30,7 +30,7 @@ def fuzz_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
             yield gateway
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fuzz_key(infra: dict[str, str]) -> str:
     return new_key(infra["postgres"], "fuzz-admin", "admin", ["tenant-fuzz"])
 

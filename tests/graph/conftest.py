@@ -35,7 +35,7 @@ from tests.support.namespaces import new_namespace
 from tests.support.store_auth import neo4j_auth
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def neo4j_url(infra: dict[str, str]) -> str:
     from fleetlib import api
 
@@ -43,7 +43,7 @@ def neo4j_url(infra: dict[str, str]) -> str:
     return infra["neo4j"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def graph_db(neo4j_url: str) -> AsyncIterator[GraphDB]:
     db = GraphDB(neo4j_url, *neo4j_auth())
     await prepare_graph(db)  # constraints, indexes and the base ontology, once (idempotent)
@@ -93,7 +93,7 @@ def _common(infra: dict[str, str], namespace: str, neo4j: str, scripted_url: str
                                              "judge": ["judge-model"]})}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def graph_services(infra: dict[str, str], neo4j_url: str, graph_db: GraphDB,
                          scripted_server: Scripted) -> AsyncIterator[GraphServices]:
     namespace = new_namespace("g")

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 STAGES = ("planner", "expert-worker", "merger")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chat_stages(graph_services: GraphServices, infra: dict[str, str], scripted_server: Scripted
                 ) -> Iterator[dict[str, ServiceProcess]]:
     env = {**os.environ, **scripted_env(scripted_server.url), "MOE_TOPIC_NAMESPACE": graph_services.namespace,

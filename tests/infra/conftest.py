@@ -14,7 +14,7 @@ if str(LOCAL) not in sys.path:
 import fleetctl  # noqa: E402
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def infra() -> dict[str, str]:
     """Endpoints of the running infrastructure (kafka, redis, postgres, neo4j, chroma, llm)."""
     fleetctl.ensure_up(["infra"])

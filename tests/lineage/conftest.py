@@ -47,14 +47,14 @@ class Keys:
     admin: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
     with audited_fleet(infra, scripted_server.url, "lin") as running:
         env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port)}
         yield LineageFleet(running.fleet, env, running.schema, infra["postgres"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def keys(infra: dict[str, str]) -> Keys:
     tenant = new_namespace("tenant")
     user, other, admin = new_keys(infra["postgres"], ("lineage-user", "user", [tenant]),

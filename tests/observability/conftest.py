@@ -21,7 +21,7 @@ from tests.support.prometheus_server import Prometheus, running_prometheus
 SCRAPE_INTERVAL = "1s"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def otlp() -> Iterator[OtlpReceiver]:
     receiver = OtlpReceiver()
     receiver.start()
@@ -29,7 +29,7 @@ def otlp() -> Iterator[OtlpReceiver]:
     receiver.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def observed_fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: Scripted,
                    searxng_server: Searx, otlp: OtlpReceiver) -> Iterator[Fleet]:  # noqa: F811
     fleetlib_api.ensure_up(["chroma"])  # the planner's semantic cache
@@ -51,7 +51,7 @@ def observed_fleet(infra: dict[str, str], scripted_server: Scripted, scripted_se
         yield fleet
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prom(observed_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     """Debian's Prometheus with the configuration fleetlib generates, pointed at this fleet's ports."""
     targets = {name: [f"127.0.0.1:{svc.port}"] for name, svc in observed_fleet.services.items()}
@@ -60,7 +60,7 @@ def prom(observed_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield handle
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def traffic(observed_fleet: Fleet, prom: Prometheus, infra: dict[str, str], scripted_server: Scripted,
             scripted_server_b: Scripted) -> Traffic:
     """Two rounds of the same mix through the gateway (the second after Prometheus has seen the first,

@@ -80,6 +80,7 @@ def _app(namespace: str, redis, rules: list[dict]):
     return bus, llm, out
 
 
+@pytest.mark.infra  # real stores
 async def test_confirmed_draft_reaches_the_user_unchanged(redis, namespace: str) -> None:
     bus, llm, out = _app(namespace, redis, [{"model": "critic-model", "reply": "CONFIRMED"}])
     draft = _draft(f"r-{namespace}")
@@ -94,6 +95,7 @@ async def test_confirmed_draft_reaches_the_user_unchanged(redis, namespace: str)
     assert [p.event for p in out["progress"]] == ["reviewing", "confirmed"]
 
 
+@pytest.mark.infra  # real stores
 async def test_corrected_answer_is_what_the_user_gets_once(redis, namespace: str) -> None:
     bus, llm, out = _app(namespace, redis, [
         {"model": "critic-model", "reply": "Corrected answer: Never take more than 4 g of paracetamol a day."}])
@@ -110,6 +112,7 @@ async def test_corrected_answer_is_what_the_user_gets_once(redis, namespace: str
     assert [i.answer for i in out["ingest"]] == ["Never take more than 4 g of paracetamol a day."] * 2
 
 
+@pytest.mark.infra  # real stores
 async def test_critic_failure_sends_the_draft_marked_unreviewed(redis, namespace: str) -> None:
     bus, _, out = _app(namespace, redis, [{"model": "critic-model", "status": 500}])
     async with TestKafkaBroker(bus.broker):
@@ -118,6 +121,7 @@ async def test_critic_failure_sends_the_draft_marked_unreviewed(redis, namespace
     assert out["progress"][-1].event == "unreviewed"
 
 
+@pytest.mark.infra  # real stores
 async def test_the_judge_model_reviews_when_no_critic_is_assigned(redis, namespace: str) -> None:
     llm = scripted_llm({"models": ["judge-model"], "rules": [{"reply": "CONFIRMED"}]})
     settings = CriticSettings(topic_namespace=namespace,
@@ -128,6 +132,7 @@ async def test_the_judge_model_reviews_when_no_critic_is_assigned(redis, namespa
     assert [str(r) for r in app.state.critic.refs()] == ["judge-model"]
 
 
+@pytest.mark.infra  # real stores
 async def test_a_cancelled_request_is_not_reviewed(redis, namespace: str) -> None:
     bus, llm, out = _app(namespace, redis, [{"model": "critic-model", "reply": "CONFIRMED"}])
     draft = _draft(f"r-{namespace}")

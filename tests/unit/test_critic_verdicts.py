@@ -64,6 +64,7 @@ def _app(namespace: str, redis, reply: str):
     return bus, llm, order
 
 
+@pytest.mark.infra  # real stores
 async def test_a_wrong_verdict_publishes_its_flag_before_the_answer_and_once_per_review(redis, namespace: str) -> None:
     bus, llm, order = _app(namespace, redis, "WRONG: Never take more than 4 g a day.")
     draft = _draft(f"r-{namespace}")
@@ -82,6 +83,7 @@ async def test_a_wrong_verdict_publishes_its_flag_before_the_answer_and_once_per
         "corrected", "wrong")
 
 
+@pytest.mark.infra  # real stores
 async def test_a_right_verdict_publishes_no_flag(redis, namespace: str) -> None:
     bus, _, order = _app(namespace, redis, "CONFIRMED")
     async with TestKafkaBroker(bus.broker):

@@ -106,6 +106,7 @@ async def test_every_model_failing_is_an_error_result(llm: Any) -> None:
     assert result.error and result.confidence == "low" and result.model is None
 
 
+@pytest.mark.infra  # real stores
 async def test_a_model_with_bad_feedback_is_skipped_for_its_category(llm: Any, redis: Redis, namespace: str) -> None:
     scores = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=0)
     _script(llm, {"small-a": "CORE_FINDING: a\nCONFIDENCE: high", "small-b": "CORE_FINDING: b\nCONFIDENCE: high"})

@@ -92,6 +92,7 @@ async def _ask(client: InferenceClient, user: str | None = None) -> str:
     return completion.server
 
 
+@pytest.mark.infra  # real stores
 async def test_a_dead_server_is_skipped_and_then_ordered_last(fleet_client: InferenceClient, redis: Redis,
                                                               namespace: str) -> None:
     answered_by = await _ask(fleet_client)
@@ -101,6 +102,7 @@ async def test_a_dead_server_is_skipped_and_then_ordered_last(fleet_client: Infe
     assert targets[-1][1].name == "dead"
 
 
+@pytest.mark.infra  # real stores
 async def test_heartbeat_registry_and_the_loaded_model_preference(fleet_client: InferenceClient, servers: Servers,
                                                                   redis: Redis, namespace: str) -> None:
     assert fleet_client.fleet is not None
@@ -120,6 +122,7 @@ async def test_heartbeat_registry_and_the_loaded_model_preference(fleet_client: 
     assert await _ask(fleet_client) == "a"
 
 
+@pytest.mark.infra  # real stores
 async def test_least_busy_server_and_sticky_user_affinity(fleet_client: InferenceClient, servers: Servers,
                                                           redis: Redis, namespace: str) -> None:
     fleet = fleet_client.fleet
@@ -135,6 +138,7 @@ async def test_least_busy_server_and_sticky_user_affinity(fleet_client: Inferenc
     assert await redis.zcard(f"inference:{namespace}:inflight:{first}") == 0  # finished calls are uncounted
 
 
+@pytest.mark.infra  # real stores
 async def test_every_server_down_still_tries_them_all_and_reports_the_failure(
         fleet_client: InferenceClient, servers: Servers) -> None:
     for app in servers.apps.values():

@@ -11,7 +11,7 @@ from faststream.kafka import TestKafkaBroker
 from moe_core.contracts import Cancel, ChatMessage, ChatRequest, DeadLetter, ExpertTask, Plan, deadline_in
 from tests.support.in_memory import collect, planner_on
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.infra  # real Redis (and Kafka where named)
 
 
 async def test_planner_publishes_plan_and_one_task_per_planned_task(redis, namespace: str) -> None:

@@ -31,7 +31,7 @@ from moe_core.inference import InferenceClient, InferenceConfig
 from tests.support.scripted_core import completion_tokens, prompt_tokens
 from tests.support.scripted_llm import create_app as scripted_llm
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.infra  # real Redis (and Kafka where named)
 MODELS = '[{"name":"s","url":"http://s","models":["judge-model","think-model"],"max_retries":0}]'
 TOPICS = {"answers": Answer, "deltas": AnswerDelta, "drafts": Draft, "ingest": IngestEvent,
           "tasks_research": ResearchTask, "progress": Progress}

@@ -80,6 +80,7 @@ def _worker(namespace: str, redis: Any, rules: list[dict[str, Any]]) -> tuple[Bu
     return bus, llm, results
 
 
+@pytest.mark.infra  # real stores
 async def test_tools_reach_the_model_and_its_tool_calls_come_back(redis, namespace: str) -> None:
     bus, llm, results = _worker(namespace, redis, [{"tool_calls": [{"name": "read_file",
                                                                      "arguments": {"path": "b.py"}}]}])
@@ -94,6 +95,7 @@ async def test_tools_reach_the_model_and_its_tool_calls_come_back(redis, namespa
     assert body["messages"][3] == {"role": "tool", "content": "print(1", "tool_call_id": "call_7"}
 
 
+@pytest.mark.infra  # real stores
 async def test_a_cancelled_request_makes_no_expert_call(redis, namespace: str) -> None:
     bus, llm, results = _worker(namespace, redis, [])
     task = _task(f"r-{namespace}")

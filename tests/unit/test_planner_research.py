@@ -80,6 +80,7 @@ def test_a_plan_of_research_alone_gets_an_expert_to_answer() -> None:
     assert augment(with_expert, request, PlannerSettings(planner_graph_tasks=False)) == with_expert
 
 
+@pytest.mark.infra  # real stores
 async def test_the_planned_query_goes_to_the_research_stage(redis, namespace: str) -> None:
     reply = _reply({"category": "technical_support", "instruction": "Explain the changes"}, _research())
     llm, bus = planner_on(namespace, redis, [{"reply": reply}], plan_cache_enabled=False)

@@ -110,6 +110,7 @@ class Tripwire:
         raise AssertionError(f"the semantic cache/router was consulted ({name}) before the preflight")
 
 
+@pytest.mark.infra  # real stores
 async def test_preflight_is_the_first_route_and_calls_no_model(redis, namespace: str) -> None:
     llm = scripted_app({"models": ["p"], "rules": [{"reply": "must not be called"}]})
     settings = PlannerSettings(topic_namespace=namespace, inference_servers='[{"name":"s","url":"http://s",'

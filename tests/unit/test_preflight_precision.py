@@ -151,6 +151,7 @@ def test_a_chain_with_a_disabled_step_is_not_claimed() -> None:
     assert recognise("What day of the week is 100 days after 2024-01-01?", without) is None
 
 
+@pytest.mark.infra  # real stores
 async def test_a_mixed_question_is_planned_by_the_planner_model_with_a_tool_task(redis: Any, namespace: str) -> None:
     question = 'What is the SHA-256 of "abc", and why do download pages publish such digests?'
     assert recognise(question, ALL) is None, "part computation, part explanation: not the preflight's"

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from faststream.kafka import TestKafkaBroker
 
 from expert_worker.core import expert_messages
@@ -36,6 +37,9 @@ from tests.support.scripted_llm import create_app as scripted_app
 F: dict[str, Any] = {"response_id": "r", "tenant_id": "t", "deadline_at": deadline_in(60), "mode": "moe-orchestrator"}
 QUESTION = "Compare a violin and a telescope as they were in 1700: explain their history in detail."
 SHOTS = [FewShot(question="Compare a cello and a sundial in 1650?", answer="CACHED ANSWER", distance=0.3)]
+
+
+pytestmark = pytest.mark.unit
 
 
 def _plan(*categories: str) -> Plan:
@@ -138,6 +142,7 @@ def test_research_is_offered_only_for_a_question_that_may_need_current_facts() -
         assert not research_tasks.may_need_current_facts(question), question
 
 
+@pytest.mark.infra  # real stores
 async def test_the_planner_model_sees_the_research_instruction_only_where_it_may_help(redis: Any,
                                                                                        namespace: str) -> None:
     llm = scripted_app({"models": ["p"], "rules": [

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from graph_rag.doc_scope import DocumentScope
 from moe_core import question_vectors
 from moe_core.embeddings import DIMENSION
+
+pytestmark = pytest.mark.unit
 
 
 def test_a_vector_survives_the_round_trip_and_a_malformed_value_is_none() -> None:

@@ -113,6 +113,7 @@ def _task(namespace: str, **kw) -> ResearchTask:
                         question="Why are there tides?", **kw)
 
 
+@pytest.mark.infra  # real stores
 async def test_handler_publishes_a_cited_summary_once(redis, namespace: str) -> None:
     bus, llm, searx, results, progress = _app(
         namespace, redis, [{"contains": "tides", "results": TIDES}],
@@ -133,6 +134,7 @@ async def test_handler_publishes_a_cited_summary_once(redis, namespace: str) -> 
     assert [p.event for p in progress] == ["researching", "researched", "researched"]
 
 
+@pytest.mark.infra  # real stores
 async def test_no_hits_is_an_empty_result_and_no_model_call(redis, namespace: str) -> None:
     bus, llm, _, results, _ = _app(namespace, redis, [], [])
     async with TestKafkaBroker(bus.broker):
@@ -141,6 +143,7 @@ async def test_no_hits_is_an_empty_result_and_no_model_call(redis, namespace: st
     assert llm.state.scripted.get_calls() == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.infra  # real stores
 async def test_search_failure_is_an_error_result(redis, namespace: str) -> None:
     bus, _, _, results, progress = _app(namespace, redis, [{"contains": "tides", "status": 502}], [])
     async with TestKafkaBroker(bus.broker):
@@ -149,6 +152,7 @@ async def test_search_failure_is_an_error_result(redis, namespace: str) -> None:
     assert progress[-1].event == "failed"
 
 
+@pytest.mark.infra  # real stores
 async def test_summary_failure_falls_back_to_the_digest(redis, namespace: str) -> None:
     bus, _, _, results, _ = _app(namespace, redis, [{"contains": "tides", "results": TIDES}], [{"status": 500}])
     async with TestKafkaBroker(bus.broker):
@@ -157,6 +161,7 @@ async def test_summary_failure_falls_back_to_the_digest(redis, namespace: str) -
     assert results[0].model is None and results[0].usage.total_tokens == 0
 
 
+@pytest.mark.infra  # real stores
 async def test_a_cancelled_request_makes_no_model_call(redis, namespace: str) -> None:
     bus, llm, searx, results, _ = _app(namespace, redis, [{"contains": "tides", "results": TIDES}], [])
     task = _task(namespace)

@@ -26,6 +26,7 @@ def _feedback(rid: str, rating: int, *uses: tuple[str, str], tenant: str = "t", 
                     models_used=[ModelUse(model=m, category=c) for m, c in uses], approved=approved)
 
 
+@pytest.mark.infra  # real stores
 async def test_a_bad_model_is_skipped_then_comes_back_when_its_score_recovers(redis: Redis, namespace: str) -> None:
     board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=0)
     refs = [ModelRef(model="m1"), ModelRef(model="m2")]
@@ -42,6 +43,7 @@ async def test_a_bad_model_is_skipped_then_comes_back_when_its_score_recovers(re
     assert await board.usable("math", refs, "t") == refs  # back
 
 
+@pytest.mark.infra  # real stores
 async def test_each_feedback_counts_once_for_every_model_of_the_answer(redis: Redis, namespace: str) -> None:
     board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=0)
     feedback = _feedback(f"{namespace}-r", 4, ("m1", "math"), ("m2", "science"), ("m1", "math"))
@@ -52,12 +54,14 @@ async def test_each_feedback_counts_once_for_every_model_of_the_answer(redis: Re
     assert await board.record(_feedback(f"{namespace}-none", 1)) is False  # no model: nothing to score
 
 
+@pytest.mark.infra  # real stores
 async def test_never_every_model_of_a_category_is_skipped(redis: Redis, namespace: str) -> None:
     board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=1, half_life_s=0)
     await board.record(_feedback(f"{namespace}-x", 1, ("only", "math")))
     assert await board.usable("math", [ModelRef(model="only")], "t") == [ModelRef(model="only")]
 
 
+@pytest.mark.infra  # real stores
 async def test_old_ratings_fade_with_the_half_life(redis: Redis, namespace: str) -> None:
     board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=3600)
     for i in range(4):
@@ -73,6 +77,7 @@ async def test_old_ratings_fade_with_the_half_life(redis: Redis, namespace: str)
     assert fresh.neg == pytest.approx(2.0, rel=1e-3) and fresh.n == 5 and board.skipped(fresh)
 
 
+@pytest.mark.infra  # real stores
 async def test_a_tenants_ratings_change_its_own_routing_only_approved_ones_everyones(
         redis: Redis, namespace: str) -> None:
     board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=3, half_life_s=0)

@@ -264,7 +264,9 @@ async def test_stream_emits_over_time_and_records_cancel(live_server):
                 if line:
                     first_at = first_at or time.perf_counter() - t0
         total = time.perf_counter() - t0
-        assert first_at is not None and first_at < 0.3 and total >= 0.9
+        # ten words 100 ms apart: the first arrives at least 0.5 s before the last (a lower bound, set by the
+        # script's own delays; a loaded machine only widens it), so the stream was not buffered
+        assert first_at is not None and total - first_at >= 0.5
         assert state.get_calls()[-1]["cancelled"] is False
 
         body = chat_body("expert-model", "go", stream=True)

@@ -88,6 +88,7 @@ def _toy(namespace: str, redis: Any) -> tuple[Any, Bus, dict[str, list[Any]]]:
     return app, bus, out
 
 
+@pytest.mark.infra  # real stores
 async def test_a_redelivered_message_republishes_the_stored_outcome(redis, namespace: str) -> None:
     app, bus, out = _toy(namespace, redis)
     async with TestKafkaBroker(bus.broker):
@@ -98,6 +99,7 @@ async def test_a_redelivered_message_republishes_the_stored_outcome(redis, names
     assert await redis.exists(f"toy:{namespace}:result:r-{namespace}:t1")
 
 
+@pytest.mark.infra  # real stores
 async def test_bad_payloads_and_failing_handlers_are_dead_lettered_with_the_reason(redis, namespace: str) -> None:
     _, bus, out = _toy(namespace, redis)
     async with TestKafkaBroker(bus.broker) as broker:
@@ -115,6 +117,7 @@ async def test_bad_payloads_and_failing_handlers_are_dead_lettered_with_the_reas
     assert {d.consumer for d in letters.values()} == {"toy"} and out["results"] == []
 
 
+@pytest.mark.infra  # real stores
 async def test_a_cancelled_request_gets_the_cancelled_outcome(redis, namespace: str) -> None:
     app, bus, out = _toy(namespace, redis)
     rid = f"r-{namespace}"
@@ -125,6 +128,7 @@ async def test_a_cancelled_request_gets_the_cancelled_outcome(redis, namespace: 
     assert [r.error for r in out["results"]] == ["cancelled"]
 
 
+@pytest.mark.infra  # real stores
 async def test_a_task_past_its_deadline_gets_the_expired_outcome_without_work(redis, namespace: str) -> None:
     app, bus, out = _toy(namespace, redis)
     async with TestKafkaBroker(bus.broker):
@@ -132,6 +136,7 @@ async def test_a_task_past_its_deadline_gets_the_expired_outcome_without_work(re
     assert app.state.toy.computed == [] and [r.error for r in out["results"]] == ["late"]
 
 
+@pytest.mark.infra  # real stores
 async def test_a_switched_off_subscription_is_not_made(redis, namespace: str) -> None:
     _, bus, _ = _toy(namespace, redis)
     async with TestKafkaBroker(bus.broker):
@@ -141,6 +146,7 @@ async def test_a_switched_off_subscription_is_not_made(redis, namespace: str) ->
     assert bus.topics.feedback not in subscribed and bus.topics.tasks_mcp in subscribed
 
 
+@pytest.mark.infra  # real stores
 async def test_the_app_serves_ready_and_its_asyncapi_document(redis, namespace: str) -> None:
     app, bus, _ = _toy(namespace, redis)
     async with TestKafkaBroker(bus.broker), app.router.lifespan_context(app):

@@ -8,6 +8,8 @@ import pytest
 from gateway.stop_sequences import StopFilter, cut, first_stop
 from moe_core.contracts import Answer, deadline_in
 
+pytestmark = pytest.mark.unit
+
 
 def _answer(content: str, finish: str = "length") -> Answer:
     return Answer(response_id="r", tenant_id="t", deadline_at=deadline_in(5), mode="m", content=content,

