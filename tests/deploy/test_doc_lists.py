@@ -1,10 +1,11 @@
 """The lists the docs write by hand name what the code declares: services (moe_core.stage_registry) and
 their ports, the local components (deploy/local/fleetlib), topics, modes, expert categories, precision
-tools, relation types. Each list is found by its sentence or table; a list that is no longer found fails,
-so rewording it means updating its check here."""
+tools, relation types, dashboards and alert rules. Each list is found by its sentence or table; a list
+that is no longer found fails, so rewording it means updating its check here."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -113,3 +114,13 @@ def test_the_mcp_readme_lists_every_tool() -> None:
 def test_the_local_readme_lists_the_environment_fleetctl_hands_the_services() -> None:
     text = found("deploy/local/README.md", r"the infra endpoints as\s+(.+?),\s+plus")
     assert listed(text) == list(fleetlib_config().ENDPOINT_ENV)
+
+
+def test_the_dashboard_and_alert_tables_of_operations_are_the_files() -> None:
+    by_header = {tuple(t.header[:2]): t for t in tables("docs/operations.md")}
+    dashboards = {(p.name, json.loads(p.read_text())["uid"]) for p in (REPO / "grafana" / "dashboards").glob("*.json")}
+    rows = by_header[("file (uid)", "shows")].rows
+    assert {tuple(re.findall(r"`([^`]+)`", r[0])) for r in rows} == dashboards
+    rules = yaml.safe_load((REPO / "grafana" / "alerts" / "moe-fleet.rules.yaml").read_text())
+    alerts = sorted(r["alert"] for group in rules["groups"] for r in group["rules"])
+    assert sorted(r[0].strip("`") for r in by_header[("alert", "fires when")].rows) == alerts
