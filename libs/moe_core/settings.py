@@ -11,16 +11,20 @@ class FleetSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
-    service_name: str = "moe"
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    topic_namespace: str = Field(default="moe", pattern=r"^[a-zA-Z0-9_-]+$")
-    topic_partitions: int = Field(default=6, ge=1)
-    redis_url: str = "redis://127.0.0.1:6380/0"
-    postgres_dsn: str = "postgresql://moe@127.0.0.1:5433/moe"
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
-    log_level: str = "INFO"
-    log_json: bool = False
+    service_name: str = Field(default="moe", description="Names the service in metrics, traces and logs, and "
+                              "its consumer group (each service sets its own)")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers")
+    topic_namespace: str = Field(default="moe", pattern=r"^[a-zA-Z0-9_-]+$", description="Topic prefix "
+                                 "(moe.requests.v1 ...); also suffixes consumer groups; tests use their own")
+    topic_partitions: int = Field(default=6, ge=1, description="Partitions of the topics the services create "
+                                  "(existing topics are not resized)")
+    redis_url: str = Field(default="redis://127.0.0.1:6380/0", description="Redis: request state, memos, caches")
+    postgres_dsn: str = Field(default="postgresql://moe@127.0.0.1:5433/moe",
+                              description="Postgres: keys, usage, the audit store, the graph's run history")
+    http_host: str = Field(default="127.0.0.1", description="Address the service's HTTP server listens on")
+    http_port: int = Field(default=8000, description="Port of the service's HTTP server (each service sets its own)")
+    log_level: str = Field(default="INFO", description="Log level")
+    log_json: bool = Field(default=False, description="Log JSON lines (with service and response_id)")
     consumer_workers: int = Field(default=4, ge=1, description="Partitions processed concurrently")
     retry_base_s: float = Field(default=0.5, gt=0, description="A transient failure's first backoff "
                                 "before the record is redelivered; doubled per attempt (moe_core.redelivery)")
@@ -64,8 +68,9 @@ class FleetSettings(BaseSettings):
     inference_affinity_ttl_s: int = Field(default=600, ge=1, description="Fleet: sticky user->server affinity")
     tools_enabled: str = Field(default="all", description="Precision tools offered: 'all' or a comma list")
     tools_disabled: str = Field(default="", description="Precision tools switched off (comma list)")
-    local_llm_url: str = "http://127.0.0.1:8081"
-    local_llm_model: str = "smollm2-135m"
+    local_llm_url: str = Field(default="http://127.0.0.1:8081",
+                               description="The embedded LLM: the one server when INFERENCE_SERVERS is empty")
+    local_llm_model: str = Field(default="smollm2-135m", description="The model the embedded LLM serves")
     audit_schema: str = Field(default="audit", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
                               description="Postgres schema of the audit store (written by codex-lineage)")
     topic_retention_days: str = Field(
@@ -74,6 +79,7 @@ class FleetSettings(BaseSettings):
     otel_exporter_endpoint: str = Field(
         default="",
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "MOE_OTEL_EXPORTER_ENDPOINT"),
+        description="OTLP/gRPC endpoint the spans are exported to; empty = no export",
     )
 
     def group_id(self) -> str:

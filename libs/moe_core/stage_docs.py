@@ -1,5 +1,6 @@
 """What is generated from the stage declarations: docs/asyncapi.json (FastStream's AsyncAPI document of
-every stage) and the service table in docs/architecture.md (between the `stages` markers).
+every stage) and the service table in docs/architecture.md (between the `stages` markers); and, through
+moe_core.docgen, the other generated sections of the docs (settings, retention, local components).
 
     python -m moe_core.stage_docs [--check] [REPO]     (`make schemas` writes; --check fails on drift)
 """
@@ -11,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from moe_core import stage_registry
+from moe_core import docgen, stage_registry
 from moe_core.stage import Stage
 from moe_core.stage_runtime import fleet_document
 
@@ -65,13 +66,14 @@ def drift(repo: Path) -> list[str]:
     text = (repo / ARCHITECTURE).read_text()
     if with_table(text) != text:
         out.append(str(ARCHITECTURE))
-    return out
+    return out + docgen.drift(repo)
 
 
 def write(repo: Path) -> None:
     (repo / ASYNCAPI).write_text(asyncapi_json())
     path = repo / ARCHITECTURE
     path.write_text(with_table(path.read_text()))
+    docgen.write(repo)
 
 
 def main(argv: list[str]) -> int:

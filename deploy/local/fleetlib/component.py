@@ -23,6 +23,7 @@ class Component:
     env: Callable[[], dict[str, str]] | None = None
     clients: tuple[str, ...] = ("httpx",)  # client modules the check imports (preloaded)
     user: str | None = None  # run as this OS user (postgres refuses root)
+    ready: str = ""  # what `check` asks, in words (deploy/local/README.md's table is generated from it)
 
     @property
     def port(self) -> int:

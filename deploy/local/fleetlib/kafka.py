@@ -117,5 +117,5 @@ async def check() -> None:
 COMPONENT = Component(
     clients=("aiokafka.admin",),
     name="kafka", group="infra", port_key="kafka", prepare=prepare, check=check, deadline=90,
-    match=lambda: str(PROPS),
+    match=lambda: str(PROPS), ready="port open, aiokafka admin `describe_cluster` + `list_topics`",
 )

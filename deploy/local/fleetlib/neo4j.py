@@ -88,4 +88,5 @@ COMPONENT = Component(
     clients=("neo4j",),
     name="neo4j", group="infra", port_key="neo4j", prepare=prepare, check=check, deadline=240,
     match=lambda: f"--home-dir={HOME}", stop_timeout=40,
+    ready="driver `verify_connectivity()` + `RETURN 1` (the first start replaces the initial password)",
 )

@@ -108,5 +108,6 @@ COMPONENT = Component(
     clients=("asyncpg",),
     name="postgres", group="infra", port_key="postgres", prepare=prepare, check=check, deadline=60,
     match=lambda: f"-D {PGDATA}", env=_env, user=OS_USER,
+    ready="role and database `moe` ensured, asyncpg connect as `moe`, `SELECT 1`",
     stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for clients to disconnect
 )

@@ -71,4 +71,5 @@ async def check() -> None:
 
 
 COMPONENT = Component(name="prometheus", group="infra", port_key="prometheus", prepare=prepare, check=check,
-                      deadline=60, match=lambda: f"--storage.tsdb.path={PROM_DIR / 'data'}")
+                      deadline=60, match=lambda: f"--storage.tsdb.path={PROM_DIR / 'data'}",
+                      ready="`GET /-/ready` 200")

@@ -80,7 +80,7 @@ def _component(name: str, module: str, ready_path: str) -> Component:
         prepare=lambda: [str(config.PYTHON), "-m", module],
         check=_http_check(name, ready_path),
         match=lambda: f"-m {module}",
-        env=lambda: service_env(name),
+        env=lambda: service_env(name), ready=f"`GET {ready_path}` 200",
     )
 
 

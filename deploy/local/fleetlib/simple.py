@@ -98,8 +98,11 @@ async def llm_check() -> None:
 
 
 REDIS = Component(name="redis", clients=(), group="infra", port_key="redis", prepare=redis_prepare, check=redis_check,
-                  deadline=30, match=lambda: f"{config.HOST}:{config.port('redis')}")  # redis rewrites its cmdline
+                  deadline=30, match=lambda: f"{config.HOST}:{config.port('redis')}",  # redis rewrites its cmdline
+                  ready="`PING` → `+PONG` (after `AUTH` when it has a password)")
 CHROMA = Component(name="chroma", group="infra", port_key="chroma", prepare=chroma_prepare,
-                   check=chroma_check, deadline=60, match=lambda: f"--path {CHROMA_DIR}", env=chroma_env)
+                   check=chroma_check, deadline=60, match=lambda: f"--path {CHROMA_DIR}", env=chroma_env,
+                   ready="`GET /api/v2/heartbeat` (v1 fallback)")
 LLM = Component(name="llm", group="infra", port_key="llm", prepare=llm_prepare, check=llm_check,
-                deadline=60, match=lambda: str(LLM_SERVER), env=llm_env)
+                deadline=60, match=lambda: str(LLM_SERVER), env=llm_env,
+                ready=f"`GET /health` 200, then a 2-token chat completion of `{config.LLM_MODEL_ALIAS}`")

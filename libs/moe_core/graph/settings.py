@@ -18,8 +18,8 @@ class GraphSettings(FleetSettings):
         description="Bolt URL of Neo4j (MOE_NEO4J_URI is accepted too)",
     )
     neo4j_user: str = Field(default="", description="Empty = no authentication (local only)")
-    neo4j_password: str = ""
-    neo4j_database: str = "neo4j"
+    neo4j_password: str = Field(default="", description="Neo4j password (empty without authentication)")
+    neo4j_database: str = Field(default="neo4j", description="Neo4j database")
     graph_trust_floor: float = Field(default=0.3, ge=0, le=1, description="Relations below are not retrieved")
     graph_trust_half_life_days: float = Field(default=180.0, ge=0, description="Decay half-life; 0 = no decay")
     graph_decay_floor: float = Field(default=0.2, ge=0, le=1, description="Lint deletes decayed relations below")

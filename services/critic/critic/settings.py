@@ -6,5 +6,7 @@ from moe_core.settings import FleetSettings
 class CriticSettings(FleetSettings):
     service_name: str = "critic"
     http_port: int = 8105
-    critic_max_tokens: int = Field(default=768, ge=16)
-    answer_ttl_s: int = 3600
+    critic_max_tokens: int = Field(default=768, ge=16, description="Token budget of the review (a correction is "
+                                   "a whole answer)")
+    answer_ttl_s: int = Field(default=3600, description="How long a final answer is remembered for "
+                              "redeliveries")

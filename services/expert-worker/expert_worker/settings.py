@@ -6,9 +6,10 @@ from moe_core.settings import FleetSettings
 class ExpertSettings(FleetSettings):
     service_name: str = "expert-worker"
     http_port: int = 8102
-    expert_max_tokens: int = Field(default=512, ge=16)
-    expert_max_output_chars: int = Field(default=8000, ge=100)
-    result_ttl_s: int = 3600
+    expert_max_tokens: int = Field(default=512, ge=16, description="Default token budget of an expert call")
+    expert_max_output_chars: int = Field(default=8000, ge=100, description="Expert answers are capped at this "
+                                         "length")
+    result_ttl_s: int = Field(default=3600, description="How long a task's result is remembered for redeliveries")
     expert_parallel: int = Field(default=1, ge=1, le=8, description="Models of one tier asked side by side")
     expert_history_turns: int = Field(default=6, ge=0, description="Earlier chat turns an expert sees")
     expert_history_chars: int = Field(default=6000, ge=0, description="Character budget of those turns")

@@ -8,10 +8,11 @@ class GapHealerSettings(GraphSettings):
     http_port: int = 8108
     gap_healer_role: str = Field(default="gap_healer", description="MODEL_ASSIGNMENTS role; falls back to default")
     gap_min_confidence: float = Field(default=0.5, ge=0, le=1, description="Classifications below are not written")
-    gap_max_tokens: int = Field(default=200, ge=32)
-    gap_timeout_s: float = Field(default=60.0, gt=0)
-    gap_memo_ttl_s: int = Field(default=86_400, ge=60)
-    lint_page_size: int = Field(default=500, ge=1, le=10_000)
+    gap_max_tokens: int = Field(default=200, ge=32, description="Token budget of the classification")
+    gap_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of the classification call")
+    gap_memo_ttl_s: int = Field(default=86_400, ge=60, description="How long a classification is remembered")
+    lint_page_size: int = Field(default=500, ge=1, le=10_000, description="Relations / entities per page of "
+                                "a lint run")
     # The graph's maintenance schedule (gap_healer.schedule); run history in Postgres (MOE_POSTGRES_DSN).
     graph_schedule_enabled: bool = Field(default=True, description="Run lint and heal on their intervals")
     graph_lint_interval_s: float = Field(default=86_400.0, ge=0, description="Between scheduled lint runs; 0 = never")

@@ -7,11 +7,11 @@ class GraphRagSettings(GraphSettings):
     service_name: str = "graph-rag"
     http_port: int = 8106
     graph_cache_ttl_s: int = Field(default=300, ge=0, description="Redis cache of a question's context; 0 = off")
-    graph_max_facts: int = Field(default=20, ge=1, le=200)
-    graph_max_chains: int = Field(default=5, ge=0, le=50)
+    graph_max_facts: int = Field(default=20, ge=1, le=200, description="Facts per context")
+    graph_max_chains: int = Field(default=5, ge=0, le=50, description="Requirement chains per context")
     graph_max_gaps: int = Field(default=3, ge=0, le=20, description="Unknown terms reported per question")
     graph_gap_ttl_s: int = Field(default=86_400, ge=1, description="A term is reported once per tenant per TTL")
-    chroma_url: str = "http://127.0.0.1:8000"
+    chroma_url: str = Field(default="http://127.0.0.1:8000", description="Chroma server (tenant documents)")
     graph_documents: bool = Field(default=True, description="Add the tenant's documents (scoped by the plan's "
                                   "metadata_filters) to the context")
     graph_documents_presence_ttl_s: int = Field(
@@ -28,4 +28,4 @@ class GraphRagSettings(GraphSettings):
                                                "which a chunk counts as near the question")
     graph_document_chars: int = Field(default=1000, ge=100, le=20_000, description="Characters of a chunk "
                                       "shown to the judge")
-    result_ttl_s: int = 3600
+    result_ttl_s: int = Field(default=3600, description="How long a task's result is remembered for redeliveries")

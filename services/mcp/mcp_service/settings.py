@@ -10,7 +10,7 @@ class McpSettings(FleetSettings):
     tool_workers: int = Field(default=2, ge=1, le=64, description="worker processes running tool calls")
     tool_memory_mb: int = Field(default=1024, ge=0, description="address-space limit per worker; 0 = none")
     tool_max_result_bytes: int = Field(default=1_000_000, ge=1000, description="largest result (JSON bytes)")
-    result_ttl_s: int = 3600
+    result_ttl_s: int = Field(default=3600, description="How long a task's result is remembered for redeliveries")
     mcp_allowed_hosts: str = Field(
         default="", description="Host headers /mcp accepts (DNS-rebinding guard); empty = localhost, '*' = any"
     )

@@ -6,14 +6,14 @@ from moe_core.settings import FleetSettings
 class MergerSettings(FleetSettings):
     service_name: str = "merger"
     http_port: int = 8103
-    judge_max_tokens: int = Field(default=512, ge=16)
-    deadline_poll_s: float = Field(default=0.25, gt=0)
-    state_ttl_s: int = 3600
+    judge_max_tokens: int = Field(default=512, ge=16, description="Default token budget of the judge")
+    deadline_poll_s: float = Field(default=0.25, gt=0, description="How often the deadline sweeper looks")
+    state_ttl_s: int = Field(default=3600, description="How long a request's state stays in Redis")
     claim_margin_s: float = Field(default=10.0, gt=0, description="Extra claim time past the deadline")
     claim_lease_s: float = Field(default=10.0, gt=0, description="Composing an answer holds a lease this long, "
                                  "renewed while it works: a replica that dies hands the request on after it")
     thinking: bool = Field(default=True, description="A reasoning trace before the judge")
-    thinking_max_tokens: int = Field(default=256, ge=16)
+    thinking_max_tokens: int = Field(default=256, ge=16, description="Token budget of the thinking step")
     thinking_time_share: float = Field(default=0.5, gt=0, le=1, description="Share of the time left it may use")
     research_fallback: bool = Field(default=True, description="Search the web for low-confidence expert results")
     research_fallback_min_s: float = Field(default=5.0, ge=0, description="Time left needed to start a fallback")

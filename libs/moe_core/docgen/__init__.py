@@ -1,0 +1,40 @@
+"""Sections of the hand-written docs that are generated from the code (`make schemas`, through
+moe_core.stage_docs) and checked for drift by tests/deploy/test_doc_sections.py. Each section sits between
+markers in its document (moe_core.docgen.markers); the prose around it stays the author's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from moe_core.docgen import local_doc, retention_doc, settings_doc
+from moe_core.docgen.markers import Section, replaced
+
+SECTIONS: tuple[Section, ...] = (
+    Section("docs/settings.md", "settings", "the pydantic-settings classes of each service (moe_core.docgen)",
+            settings_doc.reference),
+    Section("docs/audit.md", "retention", "moe_core.retention", retention_doc.table),
+    Section("deploy/local/README.md", "components", "deploy/local/fleetlib (registry, config)", local_doc.components),
+)
+
+
+def expected(repo: Path, path: str) -> str:
+    """The document as the generators write it now."""
+    text = (repo / path).read_text()
+    for section in SECTIONS:
+        if section.path == path:
+            text = replaced(text, section, section.render(repo))
+    return text
+
+
+def drift(repo: Path) -> list[str]:
+    """The documents whose generated sections differ from what the code generates now."""
+    return [path for path in dict.fromkeys(s.path for s in SECTIONS)
+            if (repo / path).read_text() != expected(repo, path)]
+
+
+def write(repo: Path) -> None:
+    for path in dict.fromkeys(s.path for s in SECTIONS):
+        text = expected(repo, path)
+        if (repo / path).read_text() != text:
+            (repo / path).write_text(text)

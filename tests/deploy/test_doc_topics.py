@@ -1,0 +1,118 @@
+"""docs/topics.md's table and the gateway's topics in docs/architecture.md against the code: every topic
+and its message (moe_core.contracts), who publishes and who consumes it (the stage declarations; the
+gateway's publish and subscribe calls, which it declares nowhere else)."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from moe_core import stage_registry
+from moe_core.contracts import Topics
+from moe_core.contracts.topics import TOPIC_MESSAGES
+from moe_core.stage import EVERY_TOPIC
+from tests.deploy.doc_support import REPO, leading_names, read, tables
+
+pytestmark = pytest.mark.unit
+
+NAMES = [s.name for s in stage_registry.FLEET]
+TOPICS = Topics.for_namespace("moe")
+RECORDER = "codex-lineage"  # reads every topic; topics.md says so once, beside the table
+
+
+def _topics_in(call: ast.Call) -> set[str]:
+    return {node.attr for arg in call.args for node in ast.walk(arg) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute) and node.value.attr == "topics"}
+
+
+def gateway_topics() -> tuple[set[str], set[str]]:
+    """(published, consumed) by the gateway, read from its calls: publish/publish_all(…topics.X…), subscribe(…)."""
+    published, consumed = set(), set()
+    for path in (REPO / "services" / "gateway" / "gateway").rglob("*.py"):
+        for call in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)):
+            name = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+            if name in ("publish", "publish_all"):
+                published |= _topics_in(call)
+            elif name == "subscribe":
+                consumed |= _topics_in(call)
+    return published, consumed
+
+
+def declared() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """topic field -> the services that publish it, and those that consume it."""
+    producers: dict[str, set[str]] = {t: set() for t in TOPIC_MESSAGES}
+    consumers: dict[str, set[str]] = {t: set() for t in TOPIC_MESSAGES}
+    for entry in stage_registry.FLEET:
+        stage = entry.declaration()
+        if stage is None:
+            continue
+        for topic in stage.publishes:
+            producers[topic].add(entry.name)
+        for consumes in stage.all_consumed():
+            if consumes.topic != EVERY_TOPIC:
+                consumers[consumes.topic].add(entry.name)
+    published, consumed = gateway_topics()
+    for topic in published:
+        producers[topic].add("gateway")
+    for topic in consumed:
+        consumers[topic].add("gateway")
+    return producers, consumers
+
+
+def test_the_gateway_calls_are_found() -> None:
+    published, consumed = gateway_topics()
+    assert {"requests", "answers", "cancel"} <= published and consumed == {"answers", "progress", "deltas"}
+
+
+def test_the_topic_table_is_the_topics_their_messages_producers_and_consumers() -> None:
+    table = next(t for t in tables("docs/topics.md") if t.header[:2] == ["topic", "message"])
+    field_of = {getattr(TOPICS, f): f for f in TOPIC_MESSAGES}
+    rows = {r[0].strip("`"): r for r in table.rows}
+    assert sorted(rows) == sorted(field_of), "one row per topic"
+    producers, consumers = declared()
+    for address, row in rows.items():
+        topic = field_of[address]
+        assert row[1].strip("`") == TOPIC_MESSAGES[topic], row
+        assert set(leading_names(row[2], NAMES)) == producers[topic], f"{address}: producers {sorted(producers[topic])}"
+        assert set(leading_names(row[3], NAMES)) - {RECORDER} == consumers[topic], \
+            f"{address}: consumers {sorted(consumers[topic])}"
+
+
+def test_the_architecture_names_the_gateway_topics() -> None:
+    text = " ".join(read("docs/architecture.md").split())
+    sentence = re.search(r"The gateway reads (.+?) \*\*without a consumer group\*\*.*? and publishes (.+?)\.", text)
+    assert sentence, "docs/architecture.md no longer says which topics the gateway reads and publishes"
+    reads, publishes = (re.findall(r"`([a-z.-]+)`", re.sub(r"\([^)]*\)", "", part)) for part in sentence.groups())
+    published, consumed = gateway_topics()
+    assert sorted(reads) == sorted(consumed) and sorted(publishes) == sorted(published)
+    row = re.search(r"\| gateway publishes (.+?); Postgres holds", re.sub(r"^.*?\| gateway publishes `feedback`[^|]*\|",
+                                                                         "| gateway publishes", text))
+    assert row, "docs/architecture.md's sketch table no longer lists what the gateway publishes"
+    assert sorted(re.findall(r"`([a-z.-]+)`", re.sub(r"\([^)]*\)", "", row.group(1)))) == sorted(published)
+
+
+def test_message_headings_name_only_services_that_publish_or_consume_it() -> None:
+    """`### `Plan` — planner → merger (`moe.plans.v1`)`: a heading may name the main flow only, never a
+    service that does not publish (left) or consume (right) the message's topic."""
+    producers, consumers = declared()
+    field_of = {getattr(TOPICS, f): f for f in TOPIC_MESSAGES}
+    headings = re.findall(r"^### `(\w+)` — (.+?) → (.+?)$", read("docs/topics.md"), re.M)
+    assert len(headings) == len(TOPIC_MESSAGES)
+    for message, left, right in headings:
+        address = re.search(r"`(moe\.[a-z.-]+\.v1)`", right)
+        assert address, message
+        topic = field_of[address.group(1)]
+        assert TOPIC_MESSAGES[topic] == message
+        assert set(leading_names(left, NAMES)) <= producers[topic], f"{message}: {left}"
+        assert set(leading_names(right, NAMES)) <= consumers[topic], f"{message}: {right}"
+
+
+def test_the_progress_stages_and_the_cancel_subscribers_are_the_declared_ones() -> None:
+    producers, consumers = declared()
+    text = " ".join(read("docs/topics.md").split())
+    stages = re.search(r"\| `stage` \| str \| (.+?) \|", text)
+    assert stages and sorted(re.findall(r"`([a-z-]+)`", stages.group(1))) == sorted(producers["progress"])
+    cancel = re.search(r"`libs/moe_core/cancellation.py`\): (.+?) subscribe without a group", text)
+    assert cancel and sorted(leading_names(cancel.group(1), NAMES)) == sorted(consumers["cancel"] - {"gateway"})
