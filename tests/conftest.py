@@ -28,6 +28,7 @@ FLEET_MODEL = "fleet-model"  # served by both scripted servers (inference fleet 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tiers.check(items)
+    tiers.group_by_package(items)
 
 
 @pytest.fixture(autouse=True)

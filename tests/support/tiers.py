@@ -37,6 +37,14 @@ def check(items: list[pytest.Item]) -> None:
         raise pytest.UsageError("tests with untrue markers:\n  " + "\n  ".join(wrong))
 
 
+def group_by_package(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), a tier's tests all go to one worker: its package-scoped fleet
+    starts once, and the tiers run side by side (their topic namespaces, tenants and ports are their own)."""
+    for item in items:
+        package = item.nodeid.split("/")[1] if item.nodeid.startswith("tests/") else "root"
+        item.add_marker(pytest.mark.xdist_group(package))
+
+
 def tier(item: pytest.Item) -> str | None:
     """The closest tier marker's name (a function's own before its module's)."""
     return next((m.name for m in item.iter_markers() if m.name in TIERS), None)
