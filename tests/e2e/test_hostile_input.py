@@ -1,8 +1,10 @@
 """Hostile input at the gateway's edge (gateway.edge), on a real gateway process: a 50 MB body, deep JSON
-nesting, 100,000 messages, too many tools and stop sequences, an over-long string, and a request whose
-fan-out would not fit the broker: each a 400/413 in the API's own envelope (OpenAI's, Anthropic's under
-/v1/messages), never a 500. The official SDKs where they can send the input; raw HTTP where only raw
-bytes can (nesting, a body larger than what any SDK builds)."""
+nesting, 100,000 messages, too many tools and stop sequences, an over-long string, a request whose fan-out
+would not fit the broker, and text that is not Unicode (a lone UTF-16 surrogate in any string or key of any
+route's body, raw or escaped; a body, a text header or a form charset that is not UTF-8): each a 400/413 in
+the API's own envelope (OpenAI's, Anthropic's under /v1/messages), never a 500. The official SDKs where they
+can send the input; raw HTTP where only raw bytes can (nesting, surrogates, a body larger than what any SDK
+builds)."""
 
 from __future__ import annotations
 
@@ -163,3 +165,145 @@ def test_a_request_the_broker_refuses_is_413_even_past_the_edge(trusting_gateway
     assert caught.value.status_code == 413
     assert caught.value.body["code"] == "request_too_large"  # type: ignore[index]
     assert "larger than the fleet's bus carries" in caught.value.body["message"]  # type: ignore[index]
+
+
+
+# -- text that is not Unicode --------------------------------------------------------------------------------
+# Raw JSON: a lone surrogate can only be spelt as an escape (or as CESU-8 bytes); no SDK sends one.
+LONE = (r'"\ud800"', "U+D800 at character 0")
+REVERSED = (r'"pair \udc00\ud800"', "U+DC00 at character 5")  # a pair's halves swapped: two lone surrogates
+TEXT_ROUTES = [  # every route that reads a JSON body: method, path, body (%s: the text), the path of the text
+    ("POST", "/v1/chat/completions", '{"model": "moe-orchestrator", "messages": [{"role": "user", "content": %s}]}',
+     "messages.0.content"),
+    ("POST", "/v1/messages", '{"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", '
+     '"content": [{"type": "text", "text": %s}]}]}', "messages.0.content.0.text"),
+    ("POST", "/v1/messages/count_tokens", '{"model": "claude-sonnet-4-6", "messages": [{"role": "user", '
+     '"content": %s}]}', "messages.0.content"),
+    ("POST", "/v1/responses", '{"model": "moe-orchestrator", "input": %s}', "input"),
+    ("POST", "/v1/feedback", '{"response_id": "chatcmpl-1", "rating": 2, "comment": %s}', "comment"),
+    ("POST", "/v1/memory/ingest", '{"text": "Aspirin thins blood.", "question": %s}', "question"),
+    ("POST", "/v1/memory/documents", '{"title": "t", "text": %s}', "text"),
+    ("POST", "/v1/memory/search", '{"query": "q", "filters": {"domain": [%s]}}', "filters.domain.0"),
+    ("POST", "/v1/knowledge/export", '{"entities": ["aspirin", %s]}', "entities.1"),
+    ("POST", "/v1/knowledge/imports", '{"format": "moe-knowledge-bundle", "version": 1, "entities": '
+     '[{"key": "k", "name": %s}], "relations": []}', "entities.0.name"),
+    ("POST", "/v1/knowledge/imports/kcs-1/approve", '{"note": %s}', "note"),
+    ("POST", "/graph/quarantine/q-1/reject", '{"note": %s}', "note"),
+    ("POST", "/v1/admin/tenants", '{"id": "team-x", "name": %s}', "name"),
+    ("PATCH", "/v1/admin/keys/key-1", '{"name": %s}', "name"),
+]
+
+
+def _refused_text(response: httpx.Response, path: str, param: str | None, char: str) -> str:
+    """The text refusal in the route's own envelope; its message (which names `param` and the character)."""
+    if path.startswith("/v1/messages"):
+        message = _anthropic_error(response, 400, "invalid_request_error")
+    else:
+        error = _openai_error(response, 400, "invalid_text")
+        assert error["param"] == param
+        message = error["message"]
+    assert message.startswith(f"{param}: ") and char in message and "lone UTF-16 surrogate" in message, message
+    return message
+
+
+@pytest.mark.parametrize("spelt", [LONE, REVERSED], ids=["lone", "reversed-pair"])
+@pytest.mark.parametrize(("method", "path", "body", "param"), TEXT_ROUTES, ids=[r[1] for r in TEXT_ROUTES])
+def test_a_lone_surrogate_in_any_route_s_text_is_its_400(http: httpx.Client, method: str, path: str, body: str,
+                                                         param: str, spelt: tuple[str, str]) -> None:
+    text, char = spelt
+    response = http.request(method, path, content=(body % text).encode(),
+                            headers={"Content-Type": "application/json"})
+    _refused_text(response, path, param, char)
+
+
+def test_a_surrogate_pair_in_order_is_text(http: httpx.Client) -> None:
+    response = http.post("/v1/messages/count_tokens", content=rb'{"model": "claude-sonnet-4-6", "messages": '
+                         rb'[{"role": "user", "content": "a smile \ud83d\ude00, in order"}]}')
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["input_tokens"] > 0
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/v1/chat/completions", r'{"model": "moe-orchestrator", "messages": [{"role": "user", "content": "weather?"}, '
+     r'{"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": '
+     r'{"name": "lookup", "arguments": "{\"city\": \"\ud800\"}"}}]}, {"role": "tool", "tool_call_id": "c1", '
+     r'"content": "sunny"}]}', "messages.1.tool_calls.0.function.arguments"),
+    ("/v1/messages", r'{"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": '
+     r'"weather?"}, {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "lookup", "input": '
+     r'{"city": "\ud800"}}]}, {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", '
+     r'"content": "sunny"}]}]}', "messages.1.content.0.input.city"),
+    ("/v1/chat/completions", r'{"model": "moe-orchestrator", "messages": [{"role": "user", "content": "hi"}], '
+     r'"tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", '
+     r'"properties": {"city": {"type": "string", "description": "\udfff"}}}}}]}',
+     "tools.0.function.parameters.properties.city.description"),
+    ("/v1/messages", r'{"model": "claude-sonnet-4-6", "max_tokens": 10, "system": "You are \ud800 careful.", '
+     r'"messages": [{"role": "user", "content": "hi"}]}', "system"),
+    ("/v1/responses", r'{"model": "moe-orchestrator", "instructions": "Be \ud800 brief.", "input": "hi"}',
+     "instructions"),
+    ("/v1/chat/completions", r'{"model": "moe-orchestrator", "messages": [{"role": "system", "content": '
+     r'"\udbff"}, {"role": "user", "content": "hi"}]}', "messages.0.content"),
+])
+def test_a_lone_surrogate_in_a_tool_argument_or_system_prompt_is_400(http: httpx.Client, path: str, body: str,
+                                                                     param: str) -> None:
+    _refused_text(http.post(path, content=body.encode()), path, param, "U+D")
+
+
+def test_a_lone_surrogate_in_a_key_is_400_naming_its_object(http: httpx.Client) -> None:
+    body = rb'{"model": "moe-orchestrator", "messages": [{"role": "user", "content": "hi"}], "metadata": {"\ud800": 1}}'
+    message = _refused_text(http.post("/v1/chat/completions", content=body), "/v1/chat/completions", "metadata",
+                            "U+D800")
+    assert "a key holding" in message
+
+
+def test_surrogate_bytes_and_bytes_that_are_not_utf8_are_400(http: httpx.Client) -> None:
+    chat = b'{"model": "moe-orchestrator", "messages": [{"role": "user", "content": "%s"}]}'
+    # ED A0 80: U+D800 in CESU-8/WTF-8 (Python's json keeps it as a lone surrogate)
+    _refused_text(http.post("/v1/chat/completions", content=chat.replace(b"%s", b"caf\xed\xa0\x80")),
+                  "/v1/chat/completions", "messages.0.content", "U+D800 at character 3")
+    error = _openai_error(http.post("/v1/chat/completions", content=chat.replace(b"%s", b"caf\xe9")), 400,
+                          "invalid_text")  # Latin-1
+    assert "not UTF-8 text" in error["message"] and "0xE9" in error["message"]
+    message = _anthropic_error(http.post("/v1/messages", content=b'{"model": "claude-sonnet-4-6", "max_tokens": 9, '
+                                         b'"messages": [{"role": "user", "content": "\xff"}]}'),
+                               400, "invalid_request_error")
+    assert "not UTF-8 text" in message
+
+
+def test_a_json_body_declared_as_a_form_is_still_checked(http: httpx.Client) -> None:
+    """The model routes decode any body as JSON: a form's Content-Type must not carry text past the edge."""
+    body = rb'{"model": "moe-orchestrator", "messages": [{"role": "user", "content": "\ud800"}]}'
+    for declared in ("multipart/form-data; boundary=x", "application/x-www-form-urlencoded"):
+        _refused_text(http.post("/v1/chat/completions", content=body, headers={"Content-Type": declared}),
+                      "/v1/chat/completions", "messages.0.content", "U+D800")
+
+
+@pytest.mark.parametrize("header", ["x-moe-tenant", "x-moe-template", "last-event-id", "x-request-timeout",
+                                    "authorization"])
+def test_a_text_header_that_is_not_utf8_is_400(http: httpx.Client, header: str) -> None:
+    bad = {header: b"\xed\xa0\x80"}  # a lone surrogate as CESU-8 bytes: no UTF-8 decoder reads it
+    ask = {"model": "moe-orchestrator", "messages": [{"role": "user", "content": "hi"}]}
+    error = _openai_error(http.post("/v1/chat/completions", json=ask, headers=bad), 400, "invalid_text")
+    assert error["param"] == header and f"the {header} header is not UTF-8 text" in error["message"]
+    _openai_error(http.post("/v1/responses", json={"model": "moe-orchestrator", "input": "hi"}, headers=bad), 400,
+                  "invalid_text")
+    _openai_error(http.get("/v1/models", headers=bad), 400, "invalid_text")
+    message = _anthropic_error(http.post("/v1/messages", json={**ask, "max_tokens": 9}, headers=bad), 400,
+                               "invalid_request_error")
+    assert f"the {header} header is not UTF-8 text" in message
+
+
+def test_a_header_the_gateway_does_not_read_may_be_latin1(http: httpx.Client) -> None:
+    """A proxy's own header (a Latin-1 user name) does not make requests fail: only text headers are read."""
+    response = http.post("/v1/messages/count_tokens", headers={"x-forwarded-user": b"M\xfcller"},
+                         json={"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200, response.text[:300]
+
+
+def test_a_form_in_a_charset_that_decodes_to_surrogates_is_400(http: httpx.Client) -> None:
+    """Starlette decodes a multipart body in the charset its Content-Type names: UTF-7's "+2AA-" is U+D800."""
+    upload = http.build_request("POST", "/v1/memory/documents", files={
+        "file": ("notes+2AA-.txt", b"Ward 3 closes at 8.", "text/plain"), "title": (None, b"+2AA-")})
+    content_type = upload.headers["content-type"]
+    error = _openai_error(http.post("/v1/memory/documents", content=upload.read(),
+                                    headers={"Content-Type": f"{content_type}; charset=utf-7"}), 400, "invalid_text")
+    assert error["param"] == "Content-Type" and "utf-7" in error["message"]

@@ -1,8 +1,10 @@
 """Schemathesis over the gateway's OpenAPI on a real gateway process with a valid (admin) key: every
 operation (both APIs, feedback, graph, admin, knowledge, usage, audit) gets generated valid and invalid
 input; no response is a 5xx and every error is in the API's own envelope (Anthropic's under
-/v1/messages, OpenAI's elsewhere). The routes that read their body themselves declare none in the
-document, so their request models are added to it here. Bounded: MOE_FUZZ_EXAMPLES per operation."""
+/v1/messages, OpenAI's elsewhere). A second run puts a lone UTF-16 surrogate into one string or key of
+every generated body (tests/fuzz/lone_surrogates.py): always a 400 naming where it is. The routes that read
+their body themselves declare none in the document, so their request models are added to it here.
+Bounded: MOE_FUZZ_EXAMPLES per operation."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from gateway.anthropic_api import CountTokensRequest, MessagesRequest
@@ -25,6 +28,8 @@ from gateway.memory_api import SearchBody, TextDocument
 from gateway.openai_api import ChatCompletionRequest
 from gateway.responses_api import ResponsesRequest
 from gateway.settings import GatewaySettings
+from moe_core.unicode_text import find_lone_surrogate
+from tests.fuzz.lone_surrogates import with_lone_surrogate
 from tests.support.fleet import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -57,20 +62,60 @@ def _document() -> dict[str, Any]:
 
 
 schema = schemathesis.openapi.from_dict(_document())
+# The operations that read a JSON body, in the fuzzing phase only: its cases come from strategies, which the
+# hook below changes (the examples' and coverage's fixed cases are the first test's). A config of its own.
+with_bodies = schemathesis.openapi.from_dict(_document()).include(method=["POST", "PATCH"])
+with_bodies.config.phases.update(phases=["fuzzing"])
 
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_5xx_and_every_error_in_its_envelope(case: Any, fuzz_gateway: ServiceProcess, fuzz_key: str) -> None:
     response = case.call(base_url=fuzz_gateway.url, headers={"Authorization": f"Bearer {fuzz_key}"}, timeout=60)
-    where = f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
-    assert response.status_code < 500, where
-    if response.status_code < 400:
+    assert response.status_code < 500, _where(case, response)
+    if response.status_code >= 400:
+        _error(case, response)
+
+
+def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
+    """The schemathesis hook: every generated body gets a lone surrogate in one of its strings or keys."""
+    return with_lone_surrogate(body)
+
+
+@with_bodies.hooks.apply(flatmap_body)
+@with_bodies.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_a_lone_surrogate_anywhere_in_a_body_is_400_naming_where(case: Any, fuzz_gateway: ServiceProcess,
+                                                                 fuzz_key: str) -> None:
+    response = case.call(base_url=fuzz_gateway.url, headers={"Authorization": f"Bearer {fuzz_key}"}, timeout=60)
+    expected = find_lone_surrogate(case.body) if isinstance(case.body, (dict, list, str)) else None
+    if expected is None:  # a body without a string or key to put one into (a number, [], {})
+        if response.status_code >= 400:
+            _error(case, response)
         return
+    message, code = _error(case, response)
+    # The edge refuses it before any route or key check; a limit it checks first (a NUL in an earlier
+    # string, too many stop sequences) may answer instead, naming that limit.
+    assert response.status_code in (400, 413), _where(case, response)
+    if code == "invalid_text" or "lone UTF-16 surrogate" in message:
+        assert message == expected, _where(case, response)
+    else:
+        assert "NUL" in message or "MOE_" in message, _where(case, response)
+
+
+def _error(case: Any, response: Any) -> tuple[str, str | None]:
+    """Not a 5xx, and in the API's own envelope: the message and (OpenAI) code."""
+    where = _where(case, response)
+    assert response.status_code < 500, where
     body = response.json()
     error = body.get("error") if isinstance(body, dict) else None
     assert isinstance(error, dict) and isinstance(error.get("message"), str) and error.get("type"), where
     if case.path.startswith("/v1/messages"):
         assert body.get("type") == "error", where
-    else:
-        assert error["message"] and {"param", "code"} <= set(error), where
+        return error["message"], None
+    assert error["message"] and {"param", "code"} <= set(error), where
+    return error["message"], error["code"]
+
+
+def _where(case: Any, response: Any) -> str:
+    return f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"

@@ -154,3 +154,26 @@ async def test_mcp_client_lists_and_calls_tools(mcp: ServiceProcess) -> None:
         failed = await client.call_tool("roman_numeral", {"value": "IIII"})
         assert failed.is_error and failed.structured_content == {
             "error": {"code": "wrong_arguments", "message": "'IIII' is not a valid (canonical) Roman numeral"}}
+
+
+async def test_text_that_is_not_unicode_is_400_at_both_http_doors(mcp: ServiceProcess) -> None:
+    """A lone UTF-16 surrogate (escaped, reversed pair, CESU-8 bytes) never reaches a tool: REST names where it
+    is; the MCP door's parser (the SDK's) refuses the JSON-RPC message as a Parse error."""
+    async with httpx.AsyncClient(base_url=mcp.url, timeout=30, headers=AUTH) as http:
+        cases = [(rb'{"tool": "hash_text", "args": {"text": "\ud800"}}', "args.text", "U+D800 at character 0"),
+                 (rb'{"tool": "chain", "args": {"steps": [{"tool": "hash_text", "args": {"text": "ab\udc00\ud800"}}]}}',
+                  "args.steps.0.args.text", "U+DC00 at character 2"),
+                 (b'{"tool": "regex_replace", "args": {"text": "x\xed\xa0\x80", "pattern": "x", "replacement": "y"}}',
+                  "args.text", "U+D800 at character 1"),
+                 (rb'{"tool": "json_query", "args": {"json": {"\udfff": 1}, "path": "a"}}', "args.json", "U+DFFF")]
+        for body, where, char in cases:
+            response = await http.post("/invoke", content=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == 400, response.text[:300]
+            refused = response.json()
+            assert refused["ok"] is False and refused["error"]["code"] == "invalid_text"
+            assert refused["error"]["message"].startswith(f"{where}: ") and char in refused["error"]["message"]
+        call = rb'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "hash_text", ' \
+               rb'"arguments": {"text": "\ud800"}}}'
+        response = await http.post("/mcp", content=call, headers={"Content-Type": "application/json",
+                                                                   "Accept": "application/json, text/event-stream"})
+        assert response.status_code == 400 and response.json()["error"]["code"] == -32700  # JSON-RPC Parse error

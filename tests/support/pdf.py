@@ -8,16 +8,26 @@ def _escape(line: str) -> str:
     return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def text_pdf(lines: list[str]) -> bytes:
+def text_pdf(lines: list[str], to_unicode: dict[str, str] | None = None) -> bytes:
+    """`to_unicode`: the font's ToUnicode map, a character of `lines` -> the UTF-16BE hex it stands for (e.g.
+    {"A": "D800"}: a lone surrogate, which a broken producer's map can name and pypdf keeps)."""
     stream = "BT /F1 11 Tf 14 TL 50 780 Td " + " ".join(f"({_escape(line)}) Tj T*" for line in lines) + " ET"
+    mapped = " /ToUnicode 6 0 R" if to_unicode else ""
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 4 0 R >> >> "
         "/Contents 5 0 R >>",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        f"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding{mapped} >>",
         f"<< /Length {len(stream.encode('latin-1'))} >>\nstream\n{stream}\nendstream",
     ]
+    if to_unicode:
+        chars = "".join(f"<{ord(c):02X}> <{target}>\n" for c, target in to_unicode.items())
+        cmap = ("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CMapName /Custom def\n"
+                "/CMapType 2 def\n1 begincodespacerange\n<00> <FF>\nendcodespacerange\n"
+                f"{len(to_unicode)} beginbfchar\n{chars}endbfchar\nendcmap\n"
+                "CMapName currentdict /CMap defineresource pop\nend\nend")
+        objects.append(f"<< /Length {len(cmap)} >>\nstream\n{cmap}\nendstream")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

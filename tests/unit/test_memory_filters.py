@@ -105,6 +105,13 @@ def test_upload_types_text_and_bounds() -> None:
     assert text_of(text_pdf(["Exit (north) only."]), "application/pdf", LIMITS) == "Exit (north) only."
 
 
+def test_a_pdf_whose_font_maps_glyphs_to_lone_surrogates_reads_them_as_u_fffd() -> None:
+    """A broken ToUnicode map is the producer's fault, not the document's: its glyphs become U+FFFD (no store or
+    tokenizer takes a lone surrogate), the rest of the text is kept."""
+    broken = text_pdf(["Ward ABC."], to_unicode={"A": "D800", "B": "DC00D800", "C": "0043"})
+    assert text_of(broken, "application/pdf", LIMITS) == "Ward \ufffd\ufffd\ufffdC."
+
+
 def test_chunks_fit_the_embedding_model_and_follow_markdown_structure() -> None:
     from tokenizers import Tokenizer
 

@@ -1,6 +1,7 @@
 """The gateway's edge: every request body bounded while it is read, its JSON nesting bounded before it
-is decoded, its lists and strings bounded after; and a model request that would cause a message larger
-than the broker accepts refused at the door. Errors in the API's own envelope (Anthropic's under
+is decoded, its lists and strings bounded after, and its text Unicode (UTF-8 bytes, no lone surrogate in a
+string or key; the same for the headers read as text); and a model request that would cause a message
+larger than the broker accepts refused at the door. Errors in the API's own envelope (Anthropic's under
 /v1/messages, OpenAI's elsewhere), never a 500.
 
 Pure ASGI (not BaseHTTPMiddleware): the buffered body is replayed to the route, then `receive` is the
@@ -16,10 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.anthropic_api import error_body
 from gateway.edge_json import MODEL_ROUTES, EdgeError, check_depth, check_shape, image_payloads
 from gateway.edge_settings import EdgeSettings
+from gateway.edge_text import body_not_utf8, check_form_charset, check_headers
 from gateway.openai_api import OpenAIError
 from moe_core.observability.metrics import GATEWAY_REQUESTS
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_FORMS = (b"multipart/form-data", b"application/x-www-form-urlencoded")  # Starlette decodes these itself
 
 
 class InputLimits:
@@ -35,12 +38,20 @@ class InputLimits:
         if "\x00" in path or b"%00" in scope.get("query_string", b""):  # no store takes a NUL (Postgres)
             await _refuse(EdgeError(400, "the path or query holds a NUL character"), path)(scope, receive, send)
             return
+        try:
+            check_headers(scope["headers"])
+        except EdgeError as exc:
+            await _refuse(exc, path)(scope, receive, send)
+            return
         if scope["method"] not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
         try:
             body = await self._read(scope, receive)
-            if body and not _multipart(scope):  # an upload (memory documents) is not JSON: size only
+            content_type = _content_type(scope)
+            if body and _reads_forms(path) and content_type.lower().startswith(_FORMS):
+                check_form_charset(content_type)  # an upload (memory documents), a console form: not JSON
+            elif body:  # JSON, whatever the Content-Type says (the model routes decode any body as JSON)
                 self._check(path, body)
         except EdgeError as exc:
             await _refuse(exc, path)(scope, receive, send)
@@ -81,7 +92,9 @@ class InputLimits:
     def _check(self, path: str, body: bytes) -> None:
         check_depth(body, self.limits.max_json_depth)
         try:
-            data = json.loads(body)
+            data = json.loads(body)  # bytes: UTF-8 (or -16/-32), lone surrogates kept (surrogatepass): _walk's
+        except UnicodeDecodeError as exc:
+            raise body_not_utf8(exc) from None
         except (ValueError, RecursionError):
             data = None  # the route answers ill-formed JSON in its own words
         if path in MODEL_ROUTES and not path.endswith("/count_tokens"):
@@ -96,9 +109,12 @@ class InputLimits:
             check_shape(data, path, self.limits)
 
 
-def _multipart(scope: Scope) -> bool:
-    return any(name == b"content-type" and value.lower().startswith(b"multipart/form-data")
-               for name, value in scope["headers"])
+def _content_type(scope: Scope) -> bytes:
+    return next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+
+
+def _reads_forms(path: str) -> bool:
+    return path == "/v1/memory/documents" or path == "/console" or path.startswith("/console/")
 
 
 def _refuse(exc: EdgeError, path: str) -> JSONResponse:

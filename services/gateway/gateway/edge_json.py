@@ -1,10 +1,11 @@
-"""Checks of a JSON body's shape that run before (depth) and right after (sizes) it is decoded."""
+"""Checks of a JSON body's shape that run before (depth) and right after (sizes, text) it is decoded."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gateway.edge_settings import EdgeSettings
+from moe_core.unicode_text import lone_surrogate, surrogate_message
 
 _NOISE = bytes(range(256)).translate(None, b'[]{}"')  # every byte that is neither a bracket nor a quote
 _OPEN = frozenset(b"[{")
@@ -78,6 +79,7 @@ def _walk(value: Any, where: str, limits: EdgeSettings, images: dict[str, int]) 
     if isinstance(value, str):
         if "\x00" in value:  # no store takes one (Postgres text), no model needs one
             raise EdgeError(400, f"{where or 'body'}: a string holding a NUL character", param=where or None)
+        _unicode(value, where, "a string")
         if len(value) > limits.max_string_chars and where not in images:
             raise EdgeError(400, f"{where or 'body'}: a string of {len(value)} characters, at most "
                                  f"{limits.max_string_chars} (MOE_MAX_STRING_CHARS)", param=where or None)
@@ -92,4 +94,13 @@ def _walk(value: Any, where: str, limits: EdgeSettings, images: dict[str, int]) 
         for key, item in value.items():
             if len(key) > limits.max_string_chars or "\x00" in key:
                 raise EdgeError(400, f"{where or 'body'}: a key too long or holding a NUL", param=where or None)
+            _unicode(key, where, "a key")  # checked before it becomes part of a path that may be echoed
             _walk(item, f"{where}.{key}" if where else key, limits, images)
+
+
+def _unicode(text: str, where: str, what: str) -> None:
+    """A lone UTF-16 surrogate (JSON `"\\ud800"`, or a pair reversed) is not text any store, message or
+    tokenizer takes: refused with its path, never echoed (moe_core.unicode_text)."""
+    if (at := lone_surrogate(text)) is not None:
+        raise EdgeError(400, surrogate_message(where or "body", text, at, what), param=where or None,
+                        code="invalid_text")

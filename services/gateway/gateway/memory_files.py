@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from moe_core.unicode_text import replace_lone_surrogates
+
 MediaType = Literal["text/markdown", "text/plain", "application/pdf"]
 EXTENSIONS: dict[str, MediaType] = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain",
                                     ".text": "text/plain", ".pdf": "application/pdf"}
@@ -98,7 +100,9 @@ def _pdf_text(data: bytes, limits: Limits) -> str:
     if not any(p.strip() for p in pages):
         raise MemoryInputError(400, "the PDF has no extractable text (a scan? OCR is not supported)",
                                "empty_document", "file")
-    return "\n\n".join(p.strip() for p in pages if p.strip())
+    # A font's ToUnicode map may name a lone surrogate (pypdf keeps it, surrogatepass): the glyph is unreadable,
+    # not the document, so it becomes U+FFFD (no store or tokenizer takes a lone surrogate, moe_core.unicode_text)
+    return replace_lone_surrogates("\n\n".join(p.strip() for p in pages if p.strip()))
 
 
 @lru_cache(maxsize=1)

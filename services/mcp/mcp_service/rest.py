@@ -1,5 +1,7 @@
 """The REST front door: GET /tools (the contracts; open, it does no work) and POST /invoke {tool, args}
-(authenticated: a gateway API key or the service key, mcp_service.auth)."""
+(authenticated: a gateway API key or the service key, mcp_service.auth). Arguments holding a lone UTF-16
+surrogate (not Unicode text, moe_core.unicode_text) are a 400 `invalid_text` naming where, before any tool
+sees them; the MCP door's JSON parser (the SDK's, pydantic) refuses them itself (-32700 Parse error)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from mcp_service.registry import Registry
+from moe_core.unicode_text import find_lone_surrogate
 
 STATUS = {"unknown_tool": 404, "wrong_arguments": 422, "input_schema_invalid": 422, "tool_execution_error": 422,
           "result_too_large": 422, "timeout": 504}
@@ -22,6 +26,17 @@ class InvokeRequest(BaseModel):
     tool: str = Field(min_length=1, max_length=100)
     args: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("args")
+    @classmethod
+    def _unicode(cls, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            problem = find_lone_surrogate(args, "args")
+        except RecursionError:
+            problem = "args: nested too deeply"
+        if problem is not None:
+            raise PydanticCustomError("invalid_text", problem)
+        return args
+
 
 def error_body(code: str, message: str, tool: str | None = None) -> dict[str, Any]:
     return {"ok": False, "tool": tool, "error": {"code": code, "message": message}}
@@ -30,7 +45,10 @@ def error_body(code: str, message: str, tool: str | None = None) -> dict[str, An
 def add_rest_routes(app: FastAPI, registry: Registry) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        errors = exc.errors()
+        if errors and errors[0]["type"] == "invalid_text":  # the message names the path (args.x.y)
+            return JSONResponse(error_body("invalid_text", errors[0]["msg"]), status_code=400)
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
         return JSONResponse(error_body("invalid_request", f"the request body is not {{tool, args}}: {problems}"),
                             status_code=400)
 
