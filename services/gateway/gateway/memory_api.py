@@ -30,6 +30,7 @@ from gateway.memory_files import Limits, MediaType, MemoryInputError, check_text
 from gateway.memory_settings import MemorySettings
 from gateway.memory_store import MemoryStore, NewDocument
 from gateway.openai_api import OpenAIError, parse_json_body, parse_object
+from gateway.pdf_text import PdfWorker
 from gateway.resource_api import int_param, not_found, router, unavailable
 from moe_core.bus import Bus
 from moe_core.embeddings import get_embedder
@@ -76,7 +77,10 @@ class MemoryApi:
         self.keystore = keystore
         self.store = store or MemoryStore(settings.chroma_url, collection_name(namespace, settings.memory_collection),
                                           get_embedder())
-        self.limits = Limits(settings.memory_max_file_bytes, settings.memory_max_chars, settings.memory_max_pdf_pages)
+        pdf = PdfWorker(settings.memory_pdf_cpu_s, settings.memory_pdf_timeout_s, settings.memory_pdf_memory_mb,
+                        settings.memory_pdf_workers)
+        self.limits = Limits(settings.memory_max_file_bytes, settings.memory_max_chars, settings.memory_max_pdf_pages,
+                             pdf)
         self.router = router(("POST", "/v1/memory/documents", self.create, 201),
                              ("GET", "/v1/memory/documents", self.documents),
                              ("GET", "/v1/memory/documents/{document_id}", self.get),
@@ -136,7 +140,7 @@ class MemoryApi:
             data = await upload.read(self.limits.max_bytes + 1)
         finally:
             await form.close()
-        return fields, await asyncio.to_thread(text_of, data, kind, self.limits), kind  # a PDF takes a while
+        return fields, await text_of(data, kind, self.limits), kind  # a PDF: in a bounded child process
 
     async def documents(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
