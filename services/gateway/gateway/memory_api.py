@@ -32,6 +32,7 @@ from gateway.memory_store import MemoryStore, NewDocument
 from gateway.openai_api import OpenAIError, parse_json_body, parse_object
 from gateway.pdf_text import PdfWorker
 from gateway.resource_api import int_param, not_found, router, unavailable
+from gateway.throttle import Throttle
 from moe_core.bus import Bus
 from moe_core.embeddings import get_embedder
 from moe_core.memory import FilterError, MemoryFilters, collection_name, parse_filters
@@ -69,8 +70,9 @@ class SearchBody(BaseModel):
 
 class MemoryApi:
     def __init__(self, settings: MemorySettings, namespace: str, bus: Bus, keystore: Callable[[], KeyStore],
-                 redis: Redis, store: MemoryStore | None = None) -> None:
+                 redis: Redis, throttle: Throttle, store: MemoryStore | None = None) -> None:
         self.settings = settings
+        self.throttle = throttle
         self.namespace = namespace
         self.bus = bus
         self.redis = redis
@@ -89,6 +91,7 @@ class MemoryApi:
 
     async def create(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
+        await self.throttle.spend(key, "uploads")  # before the body is read
         tenant = key.default_tenant
         with _input_errors():
             fields, text, kind = await self._read(request)
