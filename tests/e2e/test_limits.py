@@ -183,18 +183,23 @@ async def test_a_cost_budget_from_configured_prices(accounts_gateway: ServicePro
     assert "cost per day" in refused.value.message
 
 
-async def _metric_sum(gateway: ServiceProcess, name: str, labels: dict[str, str]) -> float:
-    """A counter summed over both replicas (each process has its own registry)."""
-    per_replica: dict[str, float] = {}
+async def _expositions(gateway: ServiceProcess, path: str = "/metrics", key: str | None = None) -> list[str]:
+    """The exposition of each of both replicas (each process has its own registry)."""
+    per_replica: dict[str, str] = {}
+    headers = {"Connection": "close", **({"Authorization": f"Bearer {key}"} if key else {})}
     async with httpx.AsyncClient(timeout=30) as http:
         for _ in range(60):
-            response = await http.get(f"{gateway.url}/metrics", headers={"Connection": "close"})
-            per_replica[response.headers["x-moe-replica"]] = sum(
-                s.value for family in text_string_to_metric_families(response.text) for s in family.samples
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+            response = await http.get(f"{gateway.url}{path}", headers=headers)
+            assert response.status_code == 200, response.text
+            per_replica[response.headers["x-moe-replica"]] = response.text
             if len(per_replica) == 2:
-                return sum(per_replica.values())
+                return list(per_replica.values())
     raise AssertionError("the metrics of only one replica were seen")
+
+
+def _sum(expositions: list[str], name: str, labels: dict[str, str]) -> float:
+    return sum(s.value for text in expositions for family in text_string_to_metric_families(text)
+               for s in family.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 async def test_usage_by_day_mode_and_model_with_the_same_figures_in_prometheus(
@@ -222,10 +227,24 @@ async def test_usage_by_day_mode_and_model_with_the_same_figures_in_prometheus(
     seen_by_admin = await _usage(accounts_gateway, admin_key, f"?key_id={key['id']}")
     assert seen_by_admin["totals"] == report["totals"]
 
+    # per tenant and key: only for admin keys, at /v1/admin/metrics
     labels = {"tenant": tenant, "key": key["id"]}
-    assert await _metric_sum(accounts_gateway, "moe_gateway_usage_requests_total", labels) == 3
-    assert await _metric_sum(accounts_gateway, "moe_gateway_usage_tokens_total", labels) == 47
-    assert await _metric_sum(accounts_gateway, "moe_gateway_usage_tokens_total", {**labels, "kind": "prompt"}) == 34
+    private = await _expositions(accounts_gateway, "/v1/admin/metrics", admin_key)
+    assert _sum(private, "moe_gateway_tenant_requests_total", labels) == 3
+    assert _sum(private, "moe_gateway_tenant_tokens_total", labels) == 47
+    assert _sum(private, "moe_gateway_tenant_tokens_total", {**labels, "kind": "prompt"}) == 34
+    assert _sum(private, "moe_gateway_tenant_cost_total", {**labels, "model": MODE}) == pytest.approx(
+        (30 * 2 + 12 * 10) / 1e6)
+    async with httpx.AsyncClient(base_url=accounts_gateway.url, timeout=30) as http:
+        user = await http.get("/v1/admin/metrics", headers={"Authorization": f"Bearer {key['secret']}"})
+        assert (user.status_code, user.json()["error"]["code"]) == (403, "insufficient_role")
+        assert (await http.get("/v1/admin/metrics")).status_code == 401
+    # the open /metrics of every replica: usage by mode, and no tenant, key or client model id anywhere
+    public = await _expositions(accounts_gateway)
+    assert _sum(public, "moe_gateway_usage_requests_total", {"mode": MODE}) >= 3
+    for text in public:
+        assert tenant not in text and key["id"] not in text and "claude-sonnet-4-5" not in text
+        assert 'tenant="' not in text and 'key="' not in text
 
 
 async def test_a_request_abandoned_before_its_answer_is_charged_what_its_model_calls_held(

@@ -1,8 +1,8 @@
 """Tenant documents ("scoped memory") on the real Chroma, Kafka, Redis, Postgres and Neo4j: uploaded through
 the gateway's API (Markdown as JSON text and as a file, PDF as a file), listed, read, searched and deleted
 per tenant; graph-rag's filtered lookup (on by default) on the real broker returns only the asking tenant's
-documents of the plan's domain, each with its source; bad filters and bad documents are 400/413 in the
-OpenAI envelope."""
+documents of the plan's domain, each with its source; bad filters and bad documents (a PDF bomb among them)
+are 400/413 in the OpenAI envelope."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from moe_core.contracts import GraphTask, deadline_in
 from tests.graph.conftest import GraphServices
-from tests.support.pdf import text_pdf
+from tests.support.pdf import expanding_pdf, text_pdf
 
 pytestmark = pytest.mark.infra
 WARFARIN_A = ("# Warfarin policy\n\nElderly patients on warfarin get an INR check every two weeks on ward 7. "
@@ -187,6 +187,8 @@ async def test_bad_filters_and_bad_documents_are_refused_with_the_reason(
          "unsupported_document_type"),
         (await a.upload_file("fake.pdf", b"not a pdf", "application/pdf", expect=400), 400, "invalid_document"),
         (await a.upload_file("scan.pdf", text_pdf([]), "application/pdf", expect=400), 400, "empty_document"),
+        (await a.upload_file("bomb.pdf", expanding_pdf(400, 600_000), "application/pdf", expect=413), 413,
+         "document_too_large"),  # 5 KB that read as 240 million characters: refused at page 1 (below)
         (await a.upload_file("big.txt", b"a" * (6 * 1024 * 1024), "text/plain", expect=413), 413,
          "document_too_large"),
     ]
@@ -197,6 +199,8 @@ async def test_bad_filters_and_bad_documents_are_refused_with_the_reason(
     for body, status, code in cases:
         assert body["error"]["code"] == code, body
         assert body["error"]["type"] == "invalid_request_error" and body["error"]["message"], status
+    bomb = next(body for body, _, _ in cases if "page" in body["error"]["message"])
+    assert "more than 500000 characters of text (by page 1 of 400" in bomb["error"]["message"]
     assert (await a.call("GET", "/v1/memory/documents"))["total"] == 0  # nothing was stored
     anonymous = await graph_services.gateway.get("/v1/memory/documents")
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "invalid_api_key"

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -177,3 +180,54 @@ async def test_text_that_is_not_unicode_is_400_at_both_http_doors(mcp: ServicePr
         response = await http.post("/mcp", content=call, headers={"Content-Type": "application/json",
                                                                    "Accept": "application/json, text/event-stream"})
         assert response.status_code == 400 and response.json()["error"]["code"] == -32700  # JSON-RPC Parse error
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Serves a schema and records every request: a reference the tool must never fetch."""
+
+    seen: list[str] = []
+    body = b"{}"
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/schema+json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+async def test_a_schema_reference_to_a_file_or_url_is_refused_and_nothing_is_read(mcp: ServiceProcess,
+                                                                                  tmp_path: Path) -> None:
+    secret = f"SECRET-{uuid.uuid4().hex}"
+    schema_file = tmp_path / "secret.schema.json"
+    schema_file.write_text(json.dumps({"enum": [secret]}))
+    _Recorder.body = schema_file.read_bytes()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    remote = f"http://127.0.0.1:{server.server_address[1]}/schema.json"
+    schemas = [{"$ref": schema_file.as_uri()}, {"$ref": remote},
+               {"$id": f"{remote.rsplit('/', 1)[0]}/", "properties": {"a": {"$ref": "schema.json"}}}]
+    transport = streamable_http_client(f"{mcp.url}/mcp", http_client=create_mcp_http_client(headers=AUTH))
+    try:
+        async with httpx.AsyncClient(base_url=mcp.url, timeout=30, headers=AUTH) as http, Client(transport) as client:
+            for schema in schemas:
+                args = {"format": "json", "text": '{"a": 1}', "schema": schema}
+                response = await http.post("/invoke", json={"tool": "structured_validate", "args": args})
+                assert (response.status_code, response.json()["error"]["code"]) == (422, "input_schema_invalid")
+                assert "only references within the given schema" in response.json()["error"]["message"]
+                assert secret not in response.text
+                called = await client.call_tool("structured_validate", args)
+                assert called.is_error and called.structured_content is not None
+                assert called.structured_content["error"]["code"] == "input_schema_invalid"
+                assert secret not in json.dumps(called.structured_content)
+            local = {"$defs": {"s": {"enum": ["x"]}}, "properties": {"a": {"$ref": "#/$defs/s"}}}
+            ok = await http.post("/invoke", json={"tool": "structured_validate",
+                                                  "args": {"format": "json", "text": '{"a": 1}', "schema": local}})
+            assert ok.status_code == 200 and ok.json()["result"]["errors"] == ["a: 1 is not one of ['x']"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Recorder.seen == [], "the tool fetched a schema reference"

@@ -1,7 +1,9 @@
-"""A minimal, valid PDF with text lines (one page, Helvetica), built byte by byte for upload tests: pypdf
-reads its text back like any producer's."""
+"""PDFs built byte by byte for upload tests: a minimal valid one with text lines (one page, Helvetica) that
+pypdf reads back like any producer's, and two small ones built to expand when read (PDF bombs)."""
 
 from __future__ import annotations
+
+import zlib
 
 
 def _escape(line: str) -> str:
@@ -38,3 +40,46 @@ def text_pdf(lines: list[str], to_unicode: dict[str, str] | None = None) -> byte
     out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def _pdf(objects: list[bytes]) -> bytes:
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _flate(content: bytes, entries: bytes = b"") -> bytes:
+    packed = zlib.compress(content, 9)
+    return b"<< /Length %d /Filter /FlateDecode %s >>\nstream\n%s\nendstream" % (len(packed), entries, packed)
+
+
+FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+
+
+def expanding_pdf(pages: int, chars_per_page: int) -> bytes:
+    """A few kilobytes that read as `pages` pages of `chars_per_page` characters each: one page object (one
+    compressed content stream of repeated lines) listed `pages` times in the page tree."""
+    line = b"(" + b"A" * 99 + b") Tj T* "
+    content = b"BT /F1 11 Tf 14 TL 50 780 Td " + line * (chars_per_page // 99) + b"ET"
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 3 0 R >> >> " \
+           b"/Contents 4 0 R >>"
+    return _pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b"5 0 R " * pages, pages), FONT, _flate(content), page])
+
+
+def busy_pdf(pages: int, fan: int = 70) -> bytes:
+    """A few kilobytes whose page (listed `pages` times) draws a form XObject `fan` times that draws a text
+    form `fan` times: pypdf spends seconds of CPU on each page for ten thousand characters."""
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 612 842] /Resources << %s >>"
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /XObject << /X 4 0 R >> >> " \
+           b"/Contents 6 0 R >>"
+    return _pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b"7 0 R " * pages, pages), FONT, _flate(b"/Y Do " * fan, form % b"/XObject << /Y 5 0 R >>"),
+                 _flate(b"BT /F1 11 Tf (a) Tj ET", form % b"/Font << /F1 3 0 R >>"), _flate(b"/X Do " * fan), page])

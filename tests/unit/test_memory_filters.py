@@ -4,16 +4,19 @@ what an upload becomes (type, text, bounds, chunks)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gateway.memory_files import MAX_TOKENS, Limits, MemoryInputError, chunks, media_type, text_of
+from gateway.pdf_text import PdfWorker
 from moe_core.contracts import ChatMessage, ChatRequest, Plan, PlannedTask, deadline_in
 from moe_core.memory import FilterError, parse_filters, where, where_document
 from moe_core.memory.filters import SHARED_TENANT
 from planner.augment import augment
 from planner.filters import extract, time_range
 from planner.settings import PlannerSettings
-from tests.support.pdf import text_pdf
+from tests.support.pdf import busy_pdf, expanding_pdf, text_pdf
 
 pytestmark = pytest.mark.unit
 LIMITS = Limits(max_bytes=4096, max_chars=2000, max_pages=2)
@@ -86,7 +89,7 @@ def test_the_plan_carries_the_filters_and_keeps_its_own() -> None:
     assert preflight.metadata_filters == {}
 
 
-def test_upload_types_text_and_bounds() -> None:
+async def test_upload_types_text_and_bounds() -> None:
     assert media_type("notes.MD", None) == "text/markdown"
     assert media_type("upload", "text/plain; charset=utf-8") == "text/plain"
     assert media_type("scan.pdf", "application/octet-stream") == "application/pdf"
@@ -100,16 +103,36 @@ def test_upload_types_text_and_bounds() -> None:
              (text_pdf([]), "application/pdf", 400, "no extractable text")]
     for data, kind, status, reason in cases:
         with pytest.raises(MemoryInputError, match=reason) as caught:
-            text_of(data, kind, LIMITS)  # type: ignore[arg-type]
+            await text_of(data, kind, LIMITS)  # type: ignore[arg-type]
         assert caught.value.status == status, reason
-    assert text_of(text_pdf(["Exit (north) only."]), "application/pdf", LIMITS) == "Exit (north) only."
+    assert await text_of(text_pdf(["Exit (north) only."]), "application/pdf", LIMITS) == "Exit (north) only."
 
 
-def test_a_pdf_whose_font_maps_glyphs_to_lone_surrogates_reads_them_as_u_fffd() -> None:
+async def test_a_pdf_that_expands_is_refused_within_its_bounds() -> None:
+    """PDF bombs, read by the real child process: 5 KB that read as 400 pages of 600,000 characters stop at
+    the first page past the character limit; 4 KB whose pages cost seconds of CPU each (500 pages: half an
+    hour) is ended by the child's CPU limit, or by the wall-time limit."""
+    limits = Limits(max_bytes=1 << 20, max_chars=500_000, max_pages=500)
+    expanding = expanding_pdf(400, 600_000)
+    assert len(expanding) < 6000
+    with pytest.raises(MemoryInputError) as caught:
+        await text_of(expanding, "application/pdf", limits)
+    assert (caught.value.status, caught.value.code) == (413, "document_too_large")
+    assert "more than 500000 characters of text (by page 1 of 400" in caught.value.message
+    busy = busy_pdf(500)
+    for worker, reason in ((PdfWorker(cpu_s=1), "more than 1 s of CPU, MOE_MEMORY_PDF_CPU_S"),
+                           (PdfWorker(cpu_s=3600, timeout_s=1), "more than 1 s, MOE_MEMORY_PDF_TIMEOUT_S")):
+        with pytest.raises(MemoryInputError) as caught:
+            await text_of(busy, "application/pdf", replace(limits, pdf=worker))
+        assert (caught.value.status, caught.value.code) == (422, "document_too_complex")
+        assert reason in caught.value.message
+
+
+async def test_a_pdf_whose_font_maps_glyphs_to_lone_surrogates_reads_them_as_u_fffd() -> None:
     """A broken ToUnicode map is the producer's fault, not the document's: its glyphs become U+FFFD (no store or
     tokenizer takes a lone surrogate), the rest of the text is kept."""
     broken = text_pdf(["Ward ABC."], to_unicode={"A": "D800", "B": "DC00D800", "C": "0043"})
-    assert text_of(broken, "application/pdf", LIMITS) == "Ward \ufffd\ufffd\ufffdC."
+    assert await text_of(broken, "application/pdf", LIMITS) == "Ward \ufffd\ufffd\ufffdC."
 
 
 def test_chunks_fit_the_embedding_model_and_follow_markdown_structure() -> None:

@@ -123,6 +123,9 @@ KNOWN: list[tuple[str, dict[str, Any], str | None, dict[str, Any]]] = [
                                                                                                   "string"}}}},
      None, {"valid": False, "errors": ["a: 1 is not of type 'string'"]}),
     ("structured_validate", {"format": "yaml", "text": "a: 1\nb: [x, y]\n"}, None, {"valid": True}),
+    ("structured_validate", {"format": "json", "text": '{"a": 1}', "schema": {
+        "$defs": {"s": {"type": "string"}}, "properties": {"a": {"$ref": "#/$defs/s"}}}},
+     None, {"valid": False, "errors": ["a: 1 is not of type 'string'"]}),  # a local reference is followed
     ("structured_validate", {"format": "yaml", "text": "a: &x [1]\nb: *x\n"}, None, {"valid": False}),
     ("structured_validate", {"format": "xml", "text": "<a><b/><b>t</b></a>"}, None,
      {"valid": True, "summary": {"root": "a", "elements": 3, "depth": 2}}),
@@ -275,6 +278,12 @@ ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
     ("structured_validate", {"format": "xml", "text": "<a/>", "schema": {}}, "wrong_arguments", "only for json"),
     ("structured_validate", {"format": "json", "text": "{}", "schema": {"type": "nope"}}, "input_schema_invalid",
      "invalid"),
+    ("structured_validate", {"format": "json", "text": "1", "schema": {"$ref": "#/$defs/none"}},
+     "input_schema_invalid", "cannot be resolved within the given schema"),
+    ("structured_validate", {"format": "json", "text": "1", "schema": {"$ref": "file:///etc/hostname"}},
+     "input_schema_invalid", "only references within the given schema"),
+    ("structured_validate", {"format": "yaml", "text": "1", "schema": {"$id": "file:///etc/", "items": {
+        "$dynamicRef": "hostname"}}}, "input_schema_invalid", "never URLs or files"),
     ("unit_convert", {"value": 1, "from_unit": "m", "to_unit": "s"}, "tool_execution_error", "dimensions"),
     ("unit_convert", {"value": 1, "from_unit": "apples", "to_unit": "m"}, "wrong_arguments", "unknown unit"),
     ("unit_convert", {"value": 1, "from_unit": "m**99999", "to_unit": "m"}, "wrong_arguments", "not a unit"),

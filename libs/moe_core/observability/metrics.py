@@ -76,17 +76,32 @@ GATEWAY_FIRST_TOKEN = Histogram(
     registry=REGISTRY,
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+# The open /metrics carries no tenant, key or client-chosen model id: usage there is by mode only. Per tenant,
+# key and model the same figures are in TENANT_REGISTRY, which the gateway serves to admin keys only
+# (GET /v1/admin/metrics).
 GATEWAY_USAGE_REQUESTS = Counter(
-    "moe_gateway_usage_requests_total", "Requests settled against a key's budget (GET /v1/usage figures)",
-    ["tenant", "key", "mode", "model"], registry=REGISTRY,
+    "moe_gateway_usage_requests_total", "Requests settled against keys' budgets, by mode", ["mode"],
+    registry=REGISTRY,
 )
 GATEWAY_USAGE_TOKENS = Counter(
-    "moe_gateway_usage_tokens_total", "Tokens charged to a key (GET /v1/usage figures)",
-    ["tenant", "key", "mode", "model", "kind"], registry=REGISTRY,
+    "moe_gateway_usage_tokens_total", "Tokens charged to keys, by mode", ["mode", "kind"], registry=REGISTRY,
 )
 GATEWAY_USAGE_COST = Counter(
-    "moe_gateway_usage_cost_total", "Spend charged to a key, in the currency of the configured model prices",
-    ["tenant", "key", "mode", "model"], registry=REGISTRY,
+    "moe_gateway_usage_cost_total", "Spend charged to keys, by mode, in the currency of the configured model prices",
+    ["mode"], registry=REGISTRY,
+)
+TENANT_REGISTRY = CollectorRegistry(auto_describe=True)
+TENANT_USAGE_REQUESTS = Counter(
+    "moe_gateway_tenant_requests_total", "Requests settled against a key's budget (GET /v1/usage figures)",
+    ["tenant", "key", "mode", "model"], registry=TENANT_REGISTRY,
+)
+TENANT_USAGE_TOKENS = Counter(
+    "moe_gateway_tenant_tokens_total", "Tokens charged to a key (GET /v1/usage figures)",
+    ["tenant", "key", "mode", "model", "kind"], registry=TENANT_REGISTRY,
+)
+TENANT_USAGE_COST = Counter(
+    "moe_gateway_tenant_cost_total", "Spend charged to a key, in the currency of the configured model prices",
+    ["tenant", "key", "mode", "model"], registry=TENANT_REGISTRY,
 )
 GATEWAY_LIMITED = Counter(
     "moe_gateway_limited_total", "Requests refused with 429 by a limit or budget", ["scope", "limit"],
@@ -156,8 +171,8 @@ GRAPH_QUARANTINE = Gauge(
 )
 
 
-def metrics_response() -> tuple[bytes, str]:
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def metrics_response(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 LINEAGE_RECORDS = Counter(
     "moe_lineage_records_total", "Messages recorded in the audit trail by codex-lineage", ["stage", "topic"],
     registry=REGISTRY,

@@ -16,6 +16,7 @@ from gateway.limits import Limiter
 from gateway.metering import Metering
 from gateway.settings import GatewaySettings
 from gateway.usage import USAGE_SCHEMA, UsageApi, UsageStore
+from gateway.usage_metrics import tenant_metrics_router
 from moe_core.bus import Bus
 
 
@@ -29,6 +30,7 @@ class Accounts:
         self.router = APIRouter()
         self.router.include_router(AdminApi(bus, store, self.events, template_select.load(settings)).router)
         self.router.include_router(UsageApi(self.usage, store, self.limiter).router)
+        self.router.include_router(tenant_metrics_router(store))  # GET /v1/admin/metrics (admin keys)
 
     def usage(self) -> UsageStore:
         if self._usage is None:

@@ -27,6 +27,7 @@ from gateway.console import mount_console
 from gateway.edge import InputLimits
 from gateway.feedback import FeedbackApi
 from gateway.graph_api import GraphApi
+from gateway.key_guard import KeyGuard
 from gateway.keystore import KeyStore
 from gateway.knowledge_api import KnowledgeApi
 from gateway.memory_api import MemoryApi
@@ -41,6 +42,7 @@ from gateway.resume import StreamResume
 from gateway.settings import GatewaySettings
 from gateway.settle_sweep import SettleSweeper
 from gateway.stream_registry import StreamRegistry
+from gateway.throttle import Throttle
 from moe_core.bus import Bus, wait_positioned
 from moe_core.contracts import Answer, AnswerDelta, Progress
 from moe_core.exact_cache import ExactAnswers
@@ -82,16 +84,18 @@ def create_app(
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=feedback.record_quietly,
                        metering=accounts.metering, images=extras.images, housekeeping=extras.housekeeping)
     graph = GraphApi(settings, bus, lambda: holder["store"])
-    audit = AuditApi(settings, lambda: holder["store"])  # GET /v1/audit/{id}, /v1/lineage/{id}
+    throttle = Throttle(accounts.limiter, settings)  # per-key limits of uploads, verifications, exports, resumes
+    audit = AuditApi(settings, lambda: holder["store"], throttle)  # GET /v1/audit/{id}, /v1/lineage/{id}
     responses = ResponseStore(feedback.redis, settings.topic_namespace, settings.responses_ttl_s)
     chat.streams = StreamRegistry(feedback.redis, settings.topic_namespace, grace_s=settings.resume_grace_s,
                                   deadline_grace_s=settings.deadline_grace_s)  # resumable streams
     accounts.metering.streams = chat.streams  # a dropped stream's usage waits for its resume
     sweeper = SettleSweeper(accounts.metering)  # settles the requests of a replica that died
-    resume = StreamResume(chat, chat.streams, responses, on_answer=feedback.record_quietly)  # Last-Event-ID
-    knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db)  # bundles, four-eyes imports
+    resume = StreamResume(chat, chat.streams, responses, throttle, on_answer=feedback.record_quietly)  # Last-Event-ID
+    knowledge = KnowledgeApi(bus, lambda: holder["store"], lambda: graph.db, throttle)  # bundles, four-eyes imports
     ops = OpsApi(settings, feedback.redis, lambda: holder["store"], lambda: graph.db)  # operators' endpoints
-    memory = MemoryApi(settings, settings.topic_namespace, bus, lambda: holder["store"], feedback.redis)  # documents
+    memory = MemoryApi(settings, settings.topic_namespace, bus, lambda: holder["store"], feedback.redis,  # documents
+                       throttle)
     if keystore is not None:
         holder["store"] = keystore
 
@@ -119,6 +123,7 @@ def create_app(
                              on_shutdown=[close_store, graph.close, feedback.close, audit.close, extras.aclose],
                              manage_broker=manage_broker)
     app.state.pending = pending
+    app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)  # gateway.auth
     app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, list and string sizes
     app.add_middleware(ReplicaHeader)
     app.include_router(graph.router)

@@ -19,6 +19,7 @@ from gateway.auth import authenticate
 from gateway.keystore import KeyStore
 from gateway.openai_api import OpenAIError
 from gateway.settings import GatewaySettings
+from gateway.throttle import Throttle
 from moe_core.audit.store import AuditStore, timeline
 from moe_core.contracts.client_ids import bare_response_id
 
@@ -42,8 +43,9 @@ def stage_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class AuditApi:
-    def __init__(self, settings: GatewaySettings, keys: Callable[[], KeyStore]) -> None:
+    def __init__(self, settings: GatewaySettings, keys: Callable[[], KeyStore], throttle: Throttle) -> None:
         self.settings = settings
+        self.throttle = throttle
         self.keys = keys
         self._store: AuditStore | None = None
         self.router = APIRouter()
@@ -60,8 +62,10 @@ class AuditApi:
             await self._store.close()
             self._store = None
 
-    async def _visible(self, request: Request, response_id: str) -> tuple[AuditStore, str]:
+    async def _visible(self, request: Request, response_id: str, verify: bool = False) -> tuple[AuditStore, str]:
         key = await authenticate(request, self.keys())
+        if verify:  # re-reads and re-hashes the request's whole chain: limited per key (gateway.throttle)
+            await self.throttle.spend(key, "audit_verifications")
         if not 0 < len(response_id) <= 128:
             raise OpenAIError(400, "response_id must be 1 to 128 characters", param="response_id")
         store = await self.store()
@@ -71,7 +75,7 @@ class AuditApi:
         return store, owner
 
     async def audit(self, response_id: str, request: Request, verify: bool = False) -> dict[str, Any]:
-        store, owner = await self._visible(request, response_id)
+        store, owner = await self._visible(request, response_id, verify)
         response_id = bare_response_id(response_id)
         events = await store.lineage(response_id)
         body: dict[str, Any] = {"object": "audit.request", "response_id": response_id, "tenant_id": owner,

@@ -5,7 +5,8 @@ Refused: no key or an unknown key (401 invalid_api_key), a revoked key (401 key_
 (401 key_expired), a key whose tenant is disabled (403 tenant_disabled), and a key used for a tenant it
 does not belong to (`X-Moe-Tenant` header; 403 wrong_tenant). The errors are OpenAIErrors: each API
 renders them in its own envelope. A key store that is down or does not answer in time is a 503
-(auth_unavailable, with Retry-After) for keys not in the cache.
+(auth_unavailable, with Retry-After) for keys not in the cache. Too many lookups that found no key from one
+client address: 429 (rate_limit_exceeded, with Retry-After) before the lookup (gateway.key_guard).
 
 The verified key is also kept in a context variable for the rest of the request: the chat flow reads it to
 enforce the key's allowed models, limits and budgets whatever API the request came through.
@@ -20,6 +21,7 @@ from dataclasses import replace
 import asyncpg
 from fastapi import Request
 
+from gateway.key_guard import KeyGuard
 from gateway.keystore import ApiKey, KeyStore
 from gateway.openai_api import OpenAIError
 from moe_core.auth import bearer_token
@@ -39,11 +41,7 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
     if not token:
         raise OpenAIError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
                                "or 'x-api-key: <key>'.", code="invalid_api_key")
-    try:
-        key = await _verify_within(store, token, KEY_STORE_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # down or hung
-        raise OpenAIError(503, "API keys cannot be checked right now (the key store is unavailable); try again "
-                               "shortly.", "server_error", code="auth_unavailable") from exc
+    key = await look_up(request, store, token)
     if key is None:
         raise OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key")
     if key.revoked_at is not None:
@@ -60,6 +58,26 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
         raise OpenAIError(403, f"Tenant '{key.default_tenant}' is disabled.", "permission_error",
                           code="tenant_disabled")
     current_key.set(key)
+    return key
+
+
+async def look_up(request: Request, store: KeyStore, token: str) -> ApiKey | None:
+    """The token's key from the replica's cache, else from the key store, counted against the client's failed
+    lookups (gateway.key_guard: 429 past the limit, before the lookup; a lookup that finds a key, or cannot be
+    made, is not a failure); 503 when the key store is down."""
+    if (cached := store.cached(token)) is not None:
+        return cached
+    guard: KeyGuard | None = getattr(request.app.state, "key_guard", None)
+    slot = await guard.take(request) if guard is not None else None
+    try:
+        key = await _verify_within(store, token, KEY_STORE_TIMEOUT_S)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # down or hung
+        if guard is not None:
+            await guard.give_back(slot)
+        raise OpenAIError(503, "API keys cannot be checked right now (the key store is unavailable); try again "
+                               "shortly.", "server_error", code="auth_unavailable") from exc
+    if key is not None and guard is not None:
+        await guard.give_back(slot)
     return key
 
 

@@ -22,6 +22,7 @@ from gateway.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyErro
 from gateway.knowledge_store import ChangeSets, Locked
 from gateway.openai_api import OpenAIError, parse_json_body
 from gateway.resource_api import choice_param, int_param, not_found, router, unavailable
+from gateway.throttle import Throttle
 from moe_core.bus import Bus
 from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, bundles_graph
 from moe_core.graph.audit import audit_event
@@ -44,9 +45,9 @@ class Decision(NamedTuple):
 
 
 class KnowledgeApi:
-    def __init__(self, bus: Bus, keystore: Callable[[], KeyStore], graph: Callable[[], GraphDB],
+    def __init__(self, bus: Bus, keystore: Callable[[], KeyStore], graph: Callable[[], GraphDB], throttle: Throttle,
                  policy: ImportPolicy | None = None, settings: KnowledgeSettings | None = None) -> None:
-        self.bus, self.keystore, self.graph = bus, keystore, graph
+        self.bus, self.keystore, self.graph, self.throttle = bus, keystore, graph, throttle
         self._sets: ChangeSets | None = None
         self.policy_error = ""
         self.policy = policy
@@ -94,6 +95,7 @@ class KnowledgeApi:
 
     async def export(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
+        await self.throttle.spend(key, "exports")  # a tenant's subgraph read: limited per key (gateway.throttle)
         body: ExportBody = parse_json_body(await request.body() or b"{}", ExportBody)
         tenant = _own_tenant(key, body.tenant)
         policy = self._policy()

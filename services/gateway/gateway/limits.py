@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from gateway.openai_api import OpenAIError
 
-Scope = Literal["key", "tenant"]
+Scope = Literal["key", "tenant", "client"]  # client: an address (failed key lookups)
 UNLIMITED = 2**53  # a counter that is kept (for a limit set later) but never refuses
 MAX_RATE = 10_000_000  # requests per minute: anything above is a typo, not a limit
 MAX_TOKENS = 10**13
@@ -193,6 +193,16 @@ class Limiter:
             counter = counters[refused - 1]
             raise LimitExceeded(counter.scope, counter.limit_name, counter.window.retry_after_s)
         return Reservation(counters, grant, math.ceil(grant * micros_per_token))
+
+    def counter(self, scope: Scope, ident: str, name: str, limit: int, now: datetime | None = None) -> Counter:
+        """A requests-per-minute counter of its own: an endpoint's calls per key, failed key lookups per client
+        (gateway.throttle, gateway.key_guard)."""
+        window = windows(now)["minute"]
+        return Counter(f"{self.prefix}:{scope}:{ident}:{name}:{window.label}", scope, name, "requests", window, limit)
+
+    async def take(self, counter: Counter) -> Reservation:
+        """Count one request against `counter`, or raise LimitExceeded; settle(..., requests=0) gives it back."""
+        return await self.reserve([counter], 0, 0, 0.0)
 
     async def settle(self, reservation: Reservation, tokens: int, cost_micros: int, *, requests: int = 1) -> None:
         """Replace the reservation by what was used (requests=0 also gives the request back)."""

@@ -30,7 +30,9 @@ from gateway.memory_files import Limits, MediaType, MemoryInputError, check_text
 from gateway.memory_settings import MemorySettings
 from gateway.memory_store import MemoryStore, NewDocument
 from gateway.openai_api import OpenAIError, parse_json_body, parse_object
+from gateway.pdf_text import PdfWorker
 from gateway.resource_api import int_param, not_found, router, unavailable
+from gateway.throttle import Throttle
 from moe_core.bus import Bus
 from moe_core.embeddings import get_embedder
 from moe_core.memory import FilterError, MemoryFilters, collection_name, parse_filters
@@ -68,15 +70,19 @@ class SearchBody(BaseModel):
 
 class MemoryApi:
     def __init__(self, settings: MemorySettings, namespace: str, bus: Bus, keystore: Callable[[], KeyStore],
-                 redis: Redis, store: MemoryStore | None = None) -> None:
+                 redis: Redis, throttle: Throttle, store: MemoryStore | None = None) -> None:
         self.settings = settings
+        self.throttle = throttle
         self.namespace = namespace
         self.bus = bus
         self.redis = redis
         self.keystore = keystore
         self.store = store or MemoryStore(settings.chroma_url, collection_name(namespace, settings.memory_collection),
                                           get_embedder())
-        self.limits = Limits(settings.memory_max_file_bytes, settings.memory_max_chars, settings.memory_max_pdf_pages)
+        pdf = PdfWorker(settings.memory_pdf_cpu_s, settings.memory_pdf_timeout_s, settings.memory_pdf_memory_mb,
+                        settings.memory_pdf_workers)
+        self.limits = Limits(settings.memory_max_file_bytes, settings.memory_max_chars, settings.memory_max_pdf_pages,
+                             pdf)
         self.router = router(("POST", "/v1/memory/documents", self.create, 201),
                              ("GET", "/v1/memory/documents", self.documents),
                              ("GET", "/v1/memory/documents/{document_id}", self.get),
@@ -85,6 +91,7 @@ class MemoryApi:
 
     async def create(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
+        await self.throttle.spend(key, "uploads")  # before the body is read
         tenant = key.default_tenant
         with _input_errors():
             fields, text, kind = await self._read(request)
@@ -136,7 +143,7 @@ class MemoryApi:
             data = await upload.read(self.limits.max_bytes + 1)
         finally:
             await form.close()
-        return fields, await asyncio.to_thread(text_of, data, kind, self.limits), kind  # a PDF takes a while
+        return fields, await text_of(data, kind, self.limits), kind  # a PDF: in a bounded child process
 
     async def documents(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())

@@ -1,15 +1,16 @@
-"""What an uploaded document becomes: its text (Markdown and plain text as UTF-8, PDF through pypdf) and its
-chunks (semantic-text-splitter, measured in the embedding model's own tokens, so no chunk is cut off by
-the model). Every refusal is a MemoryInputError with the status and the reason."""
+"""What an uploaded document becomes: its text (Markdown and plain text as UTF-8, PDF through pypdf in a
+bounded child process, gateway.pdf_text) and its chunks (semantic-text-splitter, measured in the embedding
+model's own tokens, so no chunk is cut off by the model). Every refusal is a MemoryInputError with the
+status and the reason."""
 
 from __future__ import annotations
 
-import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from gateway.pdf_text import PdfRefused, PdfWorker, pdf_pages
 from moe_core.unicode_text import replace_lone_surrogates
 
 MediaType = Literal["text/markdown", "text/plain", "application/pdf"]
@@ -31,6 +32,7 @@ class Limits:
     max_bytes: int
     max_chars: int
     max_pages: int
+    pdf: PdfWorker = field(default_factory=PdfWorker)  # the bounds of the child process that reads a PDF
 
 
 def media_type(filename: str, declared: str | None) -> MediaType:
@@ -49,14 +51,15 @@ def media_type(filename: str, declared: str | None) -> MediaType:
                            "file")
 
 
-def text_of(data: bytes, kind: MediaType, limits: Limits) -> str:
-    """The document's text, bounded; empty or unreadable documents are refused."""
+async def text_of(data: bytes, kind: MediaType, limits: Limits) -> str:
+    """The document's text, bounded; empty or unreadable documents are refused. A PDF is read in a bounded
+    child process (gateway.pdf_text)."""
     if not data:
         raise MemoryInputError(400, "the document is empty", "empty_document", "file")
     if len(data) > limits.max_bytes:
         raise MemoryInputError(413, f"the document is {len(data)} bytes; at most {limits.max_bytes} "
                                     "(MOE_MEMORY_MAX_FILE_BYTES)", "document_too_large", "file")
-    text = _pdf_text(data, limits) if kind == "application/pdf" else _utf8(data)
+    text = await _pdf_text(data, limits) if kind == "application/pdf" else _utf8(data)
     return check_text(text, limits)
 
 
@@ -77,32 +80,20 @@ def _utf8(data: bytes) -> str:
         raise MemoryInputError(400, "the document is not UTF-8 text", "invalid_document", "file") from None
 
 
-def _pdf_text(data: bytes, limits: Limits) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
+async def _pdf_text(data: bytes, limits: Limits) -> str:
     if not data.lstrip()[:5] == b"%PDF-":
         raise MemoryInputError(400, "the file is not a PDF (no %PDF- header)", "invalid_document", "file")
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise MemoryInputError(400, "the PDF is encrypted", "invalid_document", "file")
-        if len(reader.pages) > limits.max_pages:
-            raise MemoryInputError(413, f"the PDF has {len(reader.pages)} pages; at most {limits.max_pages} "
-                                        "(MOE_MEMORY_MAX_PDF_PAGES)", "document_too_large", "file")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except MemoryInputError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        log.info("unreadable PDF: %s: %s", type(exc).__name__, exc)
-        raise MemoryInputError(400, f"the PDF could not be read: {type(exc).__name__}", "invalid_document",
-                               "file") from None
-    if not any(p.strip() for p in pages):
+        pages = await pdf_pages(data, limits.max_chars, limits.max_pages, limits.pdf)
+    except PdfRefused as exc:
+        log.info("PDF refused: %s", exc.message)
+        raise MemoryInputError(exc.status, exc.message, exc.code, "file") from None
+    if not pages:
         raise MemoryInputError(400, "the PDF has no extractable text (a scan? OCR is not supported)",
                                "empty_document", "file")
     # A font's ToUnicode map may name a lone surrogate (pypdf keeps it, surrogatepass): the glyph is unreadable,
     # not the document, so it becomes U+FFFD (no store or tokenizer takes a lone surrogate, moe_core.unicode_text)
-    return replace_lone_surrogates("\n\n".join(p.strip() for p in pages if p.strip()))
+    return replace_lone_surrogates("\n\n".join(pages))
 
 
 @lru_cache(maxsize=1)

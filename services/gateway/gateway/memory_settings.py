@@ -16,6 +16,13 @@ class MemorySettings(BaseSettings):
     memory_max_chars: int = Field(default=500_000, ge=100, description="Most characters of text in one "
                                   "document (after PDF extraction): more -> 413")
     memory_max_pdf_pages: int = Field(default=500, ge=1, description="Most pages of a PDF: more -> 413")
+    memory_pdf_cpu_s: int = Field(default=20, ge=1, le=3600, description="A PDF is read in a child process "
+                                  "that the kernel stops after this much CPU time: more -> 422 document_too_complex")
+    memory_pdf_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="... and that is killed after "
+                                        "this much wall time: more -> 422 document_too_complex")
+    memory_pdf_memory_mb: int = Field(default=1024, ge=128, description="... with at most this much address space")
+    memory_pdf_workers: int = Field(default=2, ge=1, le=64, description="PDFs read at once per gateway process "
+                                    "(more wait for a slot)")
     memory_max_documents: int = Field(default=1000, ge=1, description="Most documents one tenant keeps: "
                                       "more -> 409")
     memory_chunk_tokens: int = Field(default=200, ge=32, le=256, description="Largest chunk in embedding-model "

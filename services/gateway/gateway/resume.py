@@ -36,6 +36,7 @@ from gateway.session import RequestRun
 from gateway.stream_ids import Position, with_ids
 from gateway.stream_registry import Api, StreamRecord, StreamRegistry
 from gateway.stream_replay import Replay
+from gateway.throttle import Throttle
 from moe_core.contracts import Answer, ChatMessage, ChatRequest
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import GATEWAY_RESUMED
@@ -46,10 +47,11 @@ REPLAY_WINDOW_S = 10.0
 
 
 class StreamResume:
-    def __init__(self, chat: ChatService, registry: StreamRegistry, responses: ResponseStore,
+    def __init__(self, chat: ChatService, registry: StreamRegistry, responses: ResponseStore, throttle: Throttle,
                  on_answer: Callable[[Answer], Awaitable[None]] | None = None) -> None:
         """on_answer: what happens to the Answer besides the client (recorded for feedback)."""
         self.chat = chat
+        self.throttle = throttle
         self.registry = registry
         self.responses = responses
         self.on_answer = on_answer
@@ -59,6 +61,7 @@ class StreamResume:
         raw = http.headers.get(LAST_EVENT_ID)
         if raw is None:
             return None
+        await self.throttle.spend(key, "stream_resumes")  # a read-back of the request's topics: limited per key
         position = Position.parse(raw)
         if position is None:
             raise OpenAIError(400, "Last-Event-ID is not an event id this gateway sent", param="Last-Event-ID",

@@ -8,10 +8,12 @@ from gateway.housekeeping import HousekeepingSettings
 from gateway.limits import ModelPrice
 from gateway.memory_settings import MemorySettings
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
+from gateway.throttle import ThrottleSettings
 from moe_core.settings import FleetSettings
 
 
-class GatewaySettings(MemorySettings, HousekeepingSettings, EdgeSettings,  # EdgeSettings: limits at the edge
+class GatewaySettings(ThrottleSettings, MemorySettings, HousekeepingSettings,  # ThrottleSettings: per-key calls
+                      EdgeSettings,  # EdgeSettings: limits at the edge
                       FleetSettings):  # MemorySettings: tenant documents (gateway.memory_api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 

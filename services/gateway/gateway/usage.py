@@ -20,7 +20,7 @@ from gateway.auth import authenticate
 from gateway.keystore import KeyStore
 from gateway.limits import Limiter, Limits
 from gateway.openai_api import OpenAIError
-from moe_core.observability.metrics import GATEWAY_USAGE_COST, GATEWAY_USAGE_REQUESTS, GATEWAY_USAGE_TOKENS
+from gateway.usage_metrics import count_usage
 
 MAX_DAYS = 366
 USAGE_SCHEMA = """
@@ -110,12 +110,7 @@ class UsageStore:
                 return False
         else:
             await self._add(tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros)
-        labels = (tenant_id, key_id, mode, model)
-        GATEWAY_USAGE_REQUESTS.labels(*labels).inc(requests)
-        GATEWAY_USAGE_TOKENS.labels(*labels, "prompt").inc(prompt_tokens)
-        GATEWAY_USAGE_TOKENS.labels(*labels, "completion").inc(completion_tokens)
-        if cost_micros is not None:
-            GATEWAY_USAGE_COST.labels(*labels).inc(cost_micros / 1_000_000)
+        count_usage(tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros)
         return True
 
     async def _add(self, tenant_id: str, key_id: str, mode: str, model: str, requests: int, prompt_tokens: int,

@@ -20,10 +20,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 
+from gateway.auth import look_up
 from gateway.console.api import ApiError, InternalApi
 from gateway.console.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions, same
 from gateway.console.settings import ConsoleSettings
 from gateway.keystore import KeyStore
+from gateway.openai_api import OpenAIError
 
 HERE = Path(__file__).parent
 STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css"}
@@ -121,7 +123,7 @@ class ConsoleCore:
                                                   "try again.", 403)
         token = str(form.get("api_key") or "").strip()
         try:
-            key = await self.store().verify(token) if token else None
+            key = await look_up(request, self.store(), token) if token else None  # throttled like the API's
             if key is None or key.revoked_at is not None or key.expired():
                 return self._login_form(request, "This key is not valid.", 401)
             if key.role != "admin":
@@ -129,6 +131,8 @@ class ConsoleCore:
             cookie = await self.sessions.open(token, key.id)
         except STORE_ERRORS as exc:
             return self._login_form(request, _unavailable(exc), 503)
+        except OpenAIError as exc:  # too many unknown keys from this address (429), the key store down (503)
+            return self._login_form(request, exc.message, exc.status)
         response = RedirectResponse("/console/keys", status_code=303)
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/console",
                             secure=self.settings.secure_cookie, max_age=self.settings.session_ttl_s)

@@ -1,5 +1,6 @@
 """structured_validate and json_query. Parsers run with their dangerous features off: no NaN in JSON,
-no YAML aliases or tags beyond the safe set, no XML DTDs (so no entity expansion, no external entities)."""
+no YAML aliases or tags beyond the safe set, no XML DTDs (so no entity expansion, no external entities), no
+JSON Schema reference outside the given schema (tools/schemas.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,10 @@ from typing import Any
 import defusedxml.ElementTree as SafeXML
 import yaml
 from defusedxml import DefusedXmlException
-from jsonschema import exceptions as schema_errors
-from jsonschema import validators
 
 from mcp_service.tools.base import MAX_DIGITS, ToolError, ToolOutput, wrong
+from mcp_service.tools.schemas import MAX_ERRORS, schema_errors_of
 
-MAX_ERRORS = 20
 MAX_CSV_ROWS = 100_000
 
 
@@ -73,7 +72,7 @@ def structured_validate(args: dict[str, Any]) -> ToolOutput:
     except RecursionError:
         errors.append("nested too deeply")
     if schema is not None and not errors:
-        errors.extend(_schema_errors(schema, document))
+        errors.extend(schema_errors_of(schema, document))
     valid = not errors
     result = {"format": fmt, "valid": valid, "errors": errors[:MAX_ERRORS], "summary": summary}
     what = fmt.upper()
@@ -86,21 +85,6 @@ def structured_validate(args: dict[str, Any]) -> ToolOutput:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())[:300]
-
-
-def _schema_errors(schema: dict[str, Any], document: Any) -> list[str]:
-    try:
-        cls = validators.validator_for(schema)
-        cls.check_schema(schema)
-    except schema_errors.SchemaError as exc:
-        raise ToolError("input_schema_invalid", f"the given JSON Schema is invalid: {exc.message[:300]}") from None
-    out = []
-    for error in cls(schema).iter_errors(document):
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        out.append(f"{where}: {error.message[:200]}")
-        if len(out) >= MAX_ERRORS:
-            break
-    return out
 
 
 def _xml(text: str) -> dict[str, Any]:
