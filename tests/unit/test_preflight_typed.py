@@ -124,8 +124,9 @@ def test_money() -> None:
         assert answer(question, "decimal_finance")["result"] == cents(principal * r / (1 - (1 + r) ** -months))
     for question, bill, percent in [("What's an 18% tip on a $64.50 bill?", "64.50", 18),
                                     ("15 percent tip on 80 dollars", "80", 15),
-                                    ("what should I leave as a 22% gratuity on a $135 check?", "135", 22)]:
-        assert answer(question, "decimal_finance")["result"] == cents(Decimal(bill) * percent / 100)
+                                    ("what should I leave as a 22% gratuity on a $135 check?", "135", 22),
+                                    ("what's 7.5% of \u20ac1,240", "1240", "7.5")]:
+        assert answer(question, "decimal_finance")["result"] == cents(Decimal(bill) * Decimal(percent) / 100)
 
 
 @pytest.mark.parametrize(("question", "n", "pick"), [

@@ -17,6 +17,7 @@ PERCENT = re.compile(rf"(?<![\w.])(?P<v>{NUM})\s?(?:%|percent\b|per cent\b)", I)
 DURATION = re.compile(r"(?<![\w.])(?P<v>\d{1,4})[\s-](?P<u>years?|yrs?|months?)\b", I)
 AMOUNT = re.compile(rf"(?:[$\u20ac\u00a3]\s?(?P<a>{NUM})|(?<![\w.])(?P<b>{NUM})(?:\s?(?:dollars|euros?|pounds|usd|"
                     rf"eur|gbp|bucks)\b)?)", I)
+CURRENCY = re.compile(r"[$\u20ac\u00a3]|\b(?:dollars|euros?|pounds|usd|eur|gbp|bucks)\b", I)
 FREQUENCY = {"annually": 1, "yearly": 1, "annual": 1, "monthly": 12, "quarterly": 4, "daily": 365,
              "semi-annually": 2}
 COMPOUNDING = re.compile(r"\bcompound(?:ed|ing)?(?: interest)?(?: (?P<f>annually|yearly|monthly|quarterly|daily|"
@@ -50,6 +51,8 @@ def finance_typed(q: Question) -> Hit | None:
         if durations or words & (INTEREST | LOAN) or words & {"total", "per", "each"}:
             return None  # "the total with a tip", "the tip per person": not the tip itself
         return "decimal_finance", {"operation": "percent_of", "value": amount, "percent": rate}
+    if not durations and re.fullmatch(rf"{PERCENT.pattern}\s+of\s+{AMOUNT.pattern}", body, I) and CURRENCY.search(body):
+        return "decimal_finance", {"operation": "percent_of", "value": amount, "percent": rate}  # "5% of $200"
     if not durations or (words & INTEREST and words & LOAN):
         return None
     count, unit = int(durations[0]["v"]), durations[0]["u"].lower()
