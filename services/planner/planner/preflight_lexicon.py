@@ -31,7 +31,7 @@ LEAD = re.compile(
     r"^(?:(?:hey|hi|hello|ok(?:ay)?|so|um+|quick (?:one|question))[,!:]?\s+)*"
     r"(?:(?:can|could|would|will) you(?: please)?\s+(?:tell me\s+)?|please\s+|i(?:'d| would) like to know\s+)?"
     r"(?:(?:what(?:'s| is| are| was)|whats|how much (?:is|are)|calculate|compute|evaluate|work out|figure out|"
-    r"tell me|give me|find|get me|was (?:ist|sind|ergibt)|wie ?viel (?:ist|sind|ergibt)|berechne|rechne|"
+    r"tell me|give me|show(?: me)?|find|get me|was (?:ist|sind|ergibt)|wie ?viel (?:ist|sind|ergibt)|berechne|rechne|"
     r"combien (?:font|fait|vaut)|calcule[zr]?|que vaut|cu[a\u00e1]nto (?:es|son)|calcula)\s+)?", I)
 TAIL = re.compile(r"(?:\s*,?\s+(?:for me|please|thanks|thank you|bitte|s'il (?:te|vous) pla[i\u00ee]t|por favor))+$", I)
 
@@ -131,3 +131,8 @@ def strip_request(text: str) -> str:
     """The question without its lead-in and courtesy tail: 'hey, could you work out 3 + 4 for me' -> '3 + 4'."""
     text = TAIL.sub("", text.strip())
     return LEAD.sub("", text, count=1).strip()
+
+
+def stray_quote(text: str) -> bool:
+    """A quote mark left after the closed quotes are taken out (a quote not closed): what is quoted is unknown."""
+    return bool(re.search(r"[\"\u201c\u201d\u201e`]|(?:^|\s)['\u2018]|['\u2019](?:\s|$)", text))

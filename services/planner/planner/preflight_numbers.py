@@ -1,5 +1,5 @@
-"""Subnets, Roman numerals, number bases, primes, gcd/lcm, statistics on a list and money (interest, loans,
-percent change): each a small grammar over the whole question."""
+"""Subnets, Roman numerals, primes (and the largest/smallest prime factor), gcd/lcm, statistics on a list and
+money (interest, loans, percent change): each a small grammar over the whole question."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ FACT = (r"(?:(?:sub)?net ?mask|mask|wildcard(?: mask)?|host ?mask|broadcast(?: a
 COLLISIONS = {"MIX", "DIV", "DC", "CD", "MD", "CV", "MC", "DL", "LI", "MI", "DI", "CI", "VI", "MM", "CC", "XL", "XXL",
               "XXX", "CLI", "MIL", "LIV", "CIV", "DIX", "LX", "DCC", "MCC", "CCC", "ML", "MDC", "CM", "DM", "MIV", "XI"}
 ROMAN = r"M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
-BASES = {"binary": 2, "bin": 2, "octal": 8, "oct": 8, "decimal": 10, "dec": 10, "hexadecimal": 16, "hex": 16}
-BASE = r"(?:binary|bin|octal|oct|decimal|dec|hexadecimal|hex|base[ -]?(?P<{}>\d{{1,2}}))"
 LIST = rf"(?P<ns>(?:{NUM})(?:(?:\s*,\s*|\s+and\s+|,\s*and\s+|\s+)(?:{NUM}))+)"
 MONEY = r"[$\u20ac\u00a3]?\s?(?P<p>" + NUM + r")(?:\s?(?:dollars|euros?|pounds|usd|eur|gbp))?"
 
@@ -79,48 +77,18 @@ def in_words(q: Question) -> Hit | None:
     return ("number_words", {"value": int(plain_number(m["n"]))}) if m else None
 
 
-def _base(name: str, digits: str | None) -> int | None:
-    value = int(digits) if digits else BASES.get(name.lower())
-    return value if value is not None and 2 <= value <= 36 else None
-
-
-def number_base(q: Question) -> Hit | None:
-    body = strip_request(q.text)
-    value = r"(?P<v>0x[0-9a-f]+|0b[01]+|0o[0-7]+|[0-9a-z]{1,64})"
-    src, dst = BASE.format("fb"), BASE.format("tb")
-    shapes = [rf"(?:convert )?(?P<src>{src}) {value} (?:to|in|into|as) (?P<dst>{dst})",
-              rf"(?:convert )?{value} (?:from )?(?P<src>{src}) (?:to|in|into|as) (?P<dst>{dst})",
-              rf"(?:convert )?{value} (?:to|in|into|as) (?P<dst>{dst})(?: numbers?| notation)?",
-              rf"(?:the )?(?P<dst>{dst}) (?:of|for) {value}"]
-    for shape in shapes:
-        m = re.fullmatch(shape, body, I)
-        if not m:
-            continue
-        raw = m["v"]
-        source = _base(m["src"], m["fb"]) if m.groupdict().get("src") else None
-        target = _base(m["dst"], m["tb"])
-        prefixed = re.fullmatch(r"0[xbo].+", raw, I)
-        if source is None and not prefixed:
-            if not raw.isdigit():
-                return None  # "ABC to decimal": which base? say it
-            source = 10
-        if target is None or (source is not None and prefixed and {"x": 16, "b": 2, "o": 8}[raw[1].lower()] != source):
-            return None
-        args: dict[str, Any] = {"value": raw, "to_base": target}
-        if source is not None and not prefixed:
-            args["from_base"] = source
-        if source == target:
-            return None
-        return "number_base", args
-    return None
-
-
 def primes(q: Question) -> Hit | None:
     body = strip_request(q.text)
     m = re.fullmatch(rf"(?:the )?(?:prime factori[sz]ation|prime factors|prime decomposition|factori[sz]ation) of "
                      rf"(?P<n>{INT})", body, I) or re.fullmatch(rf"(?:factori[sz]e|factor) (?P<n>{INT})", body, I) or \
         re.fullmatch(rf"is (?P<n>{INT}) (?:a )?prime(?: number)?", body, I)
-    n = plain_number(m["n"]) if m else ""
+    if not m:
+        extreme = r"(?:the )?(?:largest|biggest|greatest|highest|smallest|lowest|least) prime"
+        m = re.fullmatch(rf"{extreme} (?:factor|divisor) of (?P<n>{INT})|{extreme} (?:that|which) divides (?P<d>{INT})",
+                         numbers_from_words(body) or "", I)
+        if m and int(plain_number(m["n"] or m["d"])) < 2:
+            return None  # 0 and 1 have no prime factor
+    n = plain_number(m["n"] or m["d"]) if m else ""
     return ("prime_factorize", {"n": n}) if m and len(n) <= 40 else None
 
 

@@ -1,0 +1,82 @@
+"""Money questions read by their typed values (issue 30): one amount (with or without a currency), one
+percentage, at most one duration and a compounding frequency are bound first; the words around them decide
+the operation (interest, a loan's monthly payment, a tip); every other word must be a known money or filler
+word, else the question goes to the planner. Unbound or doubled values, a rate per month, or interest that
+is neither called simple nor compound: the planner decides, never a guess."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from planner.preflight_lexicon import NUM, Question, numbers_from_words, plain_number, stray_quote, strip_request
+
+Hit = tuple[str, dict[str, Any]]
+I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
+PERCENT = re.compile(rf"(?<![\w.])(?P<v>{NUM})\s?(?:%|percent\b|per cent\b)", I)
+DURATION = re.compile(r"(?<![\w.])(?P<v>\d{1,4})[\s-](?P<u>years?|yrs?|months?)\b", I)
+AMOUNT = re.compile(rf"(?:[$\u20ac\u00a3]\s?(?P<a>{NUM})|(?<![\w.])(?P<b>{NUM})(?:\s?(?:dollars|euros?|pounds|usd|"
+                    rf"eur|gbp|bucks)\b)?)", I)
+CURRENCY = re.compile(r"[$\u20ac\u00a3]|\b(?:dollars|euros?|pounds|usd|eur|gbp|bucks)\b", I)
+FREQUENCY = {"annually": 1, "yearly": 1, "annual": 1, "monthly": 12, "quarterly": 4, "daily": 365,
+             "semi-annually": 2}
+COMPOUNDING = re.compile(r"\bcompound(?:ed|ing)?(?: interest)?(?: (?P<f>annually|yearly|monthly|quarterly|daily|"
+                         r"semi-annually))?\b", I)
+PER_PERIOD = re.compile(r"(?:%|percent|per cent)\s+(?:a|per|each|every)\s+(?:month|week|day|quarter)|"
+                        r"(?:%|percent|per cent)\s+monthly", I)
+INTEREST = {"interest", "invest", "deposit", "put", "save", "grow", "grows", "worth", "end", "compound", "compounded",
+            "compounding", "simple", "balance", "have"}
+LOAN = {"loan", "mortgage", "borrow", "payment", "repayment", "installment", "instalment", "pay", "repay"}
+TIP = {"tip", "gratuity"}
+FILLER = {"if", "i", "at", "for", "over", "in", "after", "years", "year", "months", "month", "how", "much", "do",
+          "does", "will", "would", "up", "with", "get", "it", "be", "to", "the", "a", "an", "of", "on", "rate", "per",
+          "annual", "annually", "yearly", "monthly", "quarterly", "daily", "what", "whats", "s", "is", "my", "me",
+          "bill", "check", "meal", "dollars", "dollar", "euros", "euro", "pounds", "usd", "eur", "gbp", "bucks",
+          "percent", "cent", "yrs", "yr", "back", "each", "and", "then", "should", "leave", "give", "tell", "total",
+          "money", "amount", "account", "term", "annum", "p", "semi", "as"}
+
+
+def finance_typed(q: Question) -> Hit | None:
+    body = numbers_from_words(strip_request(q.text))
+    if not body or q.quoted or stray_quote(body) or PER_PERIOD.search(body):
+        return None
+    percents, durations = PERCENT.findall(body), list(DURATION.finditer(body))
+    rest = DURATION.sub(" ", PERCENT.sub(" ", body))
+    amounts = [a or b for a, b in AMOUNT.findall(rest)]
+    words = {w.lower() for w in re.findall(r"[a-z]+", AMOUNT.sub(" ", rest), I)}
+    if len(percents) != 1 or len(amounts) != 1 or len(durations) > 1 or not words <= INTEREST | LOAN | TIP | FILLER:
+        return None
+    amount, rate = plain_number(amounts[0]), plain_number(percents[0])
+    if words & TIP:
+        if durations or words & (INTEREST | LOAN) or words & {"total", "per", "each"}:
+            return None  # "the total with a tip", "the tip per person": not the tip itself
+        return "decimal_finance", {"operation": "percent_of", "value": amount, "percent": rate}
+    if not durations and re.fullmatch(rf"{PERCENT.pattern}\s+of\s+{AMOUNT.pattern}", body, I) and CURRENCY.search(body):
+        return "decimal_finance", {"operation": "percent_of", "value": amount, "percent": rate}  # "5% of $200"
+    if not durations or (words & INTEREST and words & LOAN):
+        return None
+    count, unit = int(durations[0]["v"]), durations[0]["u"].lower()
+    months = count * 12 if unit.startswith("y") else count
+    if words & LOAN:
+        if not re.search(r"\bmonthly\b|\b(?:a|per|each) month\b", body, I) or COMPOUNDING.search(body) or \
+                "total" in words or not 1 <= months <= 1200:
+            return None  # a payment per what? the total paid? say it
+        return "decimal_finance", {"operation": "loan_payment", "principal": amount, "rate_percent": rate,
+                                   "months": months}
+    return _interest(body, words, amount, rate, months)
+
+
+def _interest(body: str, words: set[str], amount: str, rate: str, months: int) -> Hit | None:
+    compounding = COMPOUNDING.search(body)
+    if months % 12 or bool(compounding) == ("simple" in words) or ("total" in words and "interest" in words):
+        return None  # part years, or neither (or both) simple and compound: which interest?
+    frequency = (compounding["f"] if compounding else None) or ""
+    spare = re.sub(r"\bcompound(?:ed|ing)?(?: interest)? (?:annually|yearly|monthly|quarterly|daily|semi-annually)",
+                   " ", body, flags=I)
+    if re.search(r"\b(?:monthly|quarterly|daily)\b|\b(?:a|per|each) month\b", spare, I):
+        return None  # a monthly deposit or rate: not one principal at a yearly rate
+    args: dict[str, Any] = {"operation": "compound_interest" if compounding else "simple_interest",
+                            "principal": amount, "rate_percent": rate, "years": months // 12}
+    if frequency:
+        args["periods_per_year"] = FREQUENCY[frequency.lower()]
+    return "decimal_finance", args
