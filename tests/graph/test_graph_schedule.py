@@ -90,7 +90,7 @@ async def test_a_scheduled_lint_run_is_in_the_history_and_its_metrics_in_prometh
         assert (run["outcome"], run["trigger"], run["error"]) == ("ok", "schedule", None)
         counts = run["counts"]
         assert (counts["tenant"], counts["decay"], counts["orphans"], counts["contradictions"]) == (tenant, 1, 2, 0)
-        assert counts["relations_before"] - counts["relations_after"] >= 1
+        assert counts["relations_deleted"] >= 1  # its own deletions (the whole graph's counts move with other writers)
         assert not await graph_db.read("MATCH ()-[r:REL {id: $id}]->() RETURN r.id AS id", id=old.id)
 
         prom = prom_for({"gap-healer": [f"127.0.0.1:{port}"]})
