@@ -48,6 +48,16 @@ class Keys:
 
 
 @pytest.fixture(scope="session")
+def tsa(infra: dict[str, str]) -> dict[str, str]:
+    """The local RFC 3161 timestamp authority (Sigstore's timestamp-server, a fleetlib component): its URL
+    and the PEM file of its certificate chain."""
+    from fleetlib import api  # deploy/local (tests/conftest puts it on the path)
+
+    api.ensure_up(["tsa"])
+    return {"url": infra["tsa"], "chain": infra["tsa-chain"]}
+
+
+@pytest.fixture(scope="session")
 def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
     with audited_fleet(infra, scripted_server.url, "lin") as running:
         env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port)}

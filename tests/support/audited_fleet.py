@@ -5,9 +5,11 @@ codex-lineage as real processes, with their own topic namespace and their own au
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
@@ -23,14 +25,22 @@ class AuditedFleet:
     fleet: Fleet
     env: dict[str, str]  # what the services share (MOE_*), without this process's environment
     schema: str
+    keys: Path  # the fleet's own audit key pair and checkpoint file (audit-signing-key.pem, audit-public-key.pem)
 
 
 @contextmanager
 def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway_workers: int = 1,
                   **extra: str) -> Iterator[AuditedFleet]:
-    """Started and ready; `extra` adds or overrides environment variables."""
+    """Started and ready; `extra` adds or overrides environment variables. codex-lineage gets a signing key of
+    this fleet's own and the local timestamp authority (started if it is not running), checkpointing every
+    second."""
+    from fleetlib import api, audit_key  # deploy/local (tests/conftest puts it on the path)
+
+    api.ensure_up(["tsa"])
     namespace = new_namespace(prefix)
     schema = ("audit_" + namespace.replace("-", "_"))[:63]
+    keys = Path(tempfile.mkdtemp(prefix=f"audit-{namespace}-"))
+    private, public = audit_key.ensure(keys / "audit-signing-key.pem", keys / "audit-public-key.pem")
     env = {
         "MOE_TOPIC_NAMESPACE": namespace,
         "MOE_AUDIT_SCHEMA": schema,
@@ -44,6 +54,12 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "MOE_SEMANTIC_CACHE_ENABLED": "false",  # every journey is planned (no Chroma needed)
         "MOE_PLANNER_GRAPH_TASKS": "false",  # no graph-rag in this fleet: the plans are the scripted ones
+        "MOE_AUDIT_SIGNING_KEY": str(private),
+        "MOE_AUDIT_PUBLIC_KEY": str(public),
+        "MOE_AUDIT_TSA_URL": infra["tsa"],
+        "MOE_AUDIT_TSA_CHAIN": infra["tsa-chain"],
+        "MOE_AUDIT_CHECKPOINT_INTERVAL_S": "1",
+        "MOE_AUDIT_CHECKPOINT_FILE": str(keys / "checkpoints.jsonl"),
         **extra,
     }
     fleet = Fleet(env, gateway_workers=gateway_workers, extra=("codex-lineage",))
@@ -52,7 +68,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
             del fleet.services[name]
     try:
         with fleet:
-            yield AuditedFleet(fleet, env, schema)
+            yield AuditedFleet(fleet, env, schema, keys)
     finally:
         asyncio.run(_drop_schema(infra["postgres"], schema))
 

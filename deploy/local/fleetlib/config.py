@@ -42,6 +42,7 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "gap-healer": ("MOE_GAP_HEALER_PORT", 8108),
     "codex-lineage": ("MOE_CODEX_LINEAGE_PORT", 8109),
     "prometheus": ("MOE_PROMETHEUS_PORT", 9090),
+    "tsa": ("MOE_TSA_PORT", 8190),
 }
 
 SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer", "codex-lineage")
@@ -73,6 +74,10 @@ def endpoints() -> dict[str, str]:
         "llm": f"http://{HOST}:{port('llm')}/v1",
         "llm-model": LLM_MODEL_ALIAS,
         "prometheus": f"http://{HOST}:{port('prometheus')}",
+        # the audit record's anchoring: the timestamp authority, its chain and codex-lineage's public key
+        "tsa": f"http://{HOST}:{port('tsa')}/api/v1/timestamp",
+        "tsa-chain": str(DATA / "tsa" / "tsa-chain.pem"),
+        "audit-public-key": str(DATA / "codex-lineage" / "audit-public-key.pem"),
     }
     for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
         eps[svc] = f"http://{HOST}:{port(svc)}"
@@ -91,6 +96,9 @@ ENDPOINT_ENV = {
     "MOE_LOCAL_LLM_URL": "llm",
     "MOE_LOCAL_LLM_MODEL": "llm-model",
     "MOE_PROMETHEUS_URL": "prometheus",  # the gateway's GET /v1/admin/providers: latency percentiles
+    "MOE_AUDIT_TSA_URL": "tsa",
+    "MOE_AUDIT_TSA_CHAIN": "tsa-chain",
+    "MOE_AUDIT_PUBLIC_KEY": "audit-public-key",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 
-from . import config
+from . import audit_key, config
 from .component import Component
 
 # component name -> (python module run with `python -m`, readiness path)
@@ -45,6 +45,10 @@ def service_env(name: str) -> dict[str, str]:
     env["MOE_HTTP_PORT"] = str(config.port(name))
     if name == "gateway":
         env["MOE_GATEWAY_WORKERS"] = "2"  # more than one replica, sharing the port
+    if name == "codex-lineage":  # the only holder of the audit signing key
+        private, _ = audit_key.ensure()
+        env["MOE_AUDIT_SIGNING_KEY"] = str(private)
+        env["MOE_AUDIT_CHECKPOINT_FILE"] = str(audit_key.CHECKPOINTS)
     # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
     env["MOE_REQUEST_TIMEOUT_S"] = "300"
     env.update(read_env_file())
