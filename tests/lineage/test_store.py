@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.recorder import Recorder, extra_client
 from moe_audit_verify.segment import Trust
 from moe_audit_verify.timestamps import TsaChain
-from moe_core.audit.checkpoints import Anchoring, checkpoint, file_outlet
+from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint, file_outlet
 from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
@@ -77,6 +77,8 @@ async def test_batches_single_records_and_events_form_one_signed_chain(store: Au
     assert changed["problems"][0] == {"record": f"seq 4 ({TOPICS.results}/0/2)", "problem": (
         "signature does not match: changed after codex-lineage signed it, or inserted (never signed by "
         "codex-lineage)")}
+    with pytest.raises(ChainBroken, match="no longer has the hash it signed"):  # never signed over
+        await checkpoint(store, "acme", anchoring, max_age=timedelta(0))
     assert await store.verify(rid, "no public key") == {
         "verified": False, "records": 5, "anchored": False,
         "problems": [{"record": "verification", "problem": "no public key"}]}

@@ -171,6 +171,7 @@ LINEAGE_LAG = Gauge(
     registry=REGISTRY,
 )
 AUDIT_CHECKPOINTS = Counter(
-    "moe_audit_checkpoints_total", "Signed, timestamped audit checkpoints codex-lineage made (made) or could not "
-    "make (failed: e.g. the timestamp authority unreachable)", ["outcome"], registry=REGISTRY,
+    "moe_audit_checkpoints_total", "Signed, timestamped audit checkpoints codex-lineage made (made), could not "
+    "make (failed: e.g. the timestamp authority unreachable) or refused (refused: the stored chain was changed)",
+    ["outcome"], registry=REGISTRY,
 )

@@ -81,7 +81,7 @@ async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchorin
     while True:
         await asyncio.sleep(settings.audit_checkpoint_interval_s)
         try:
-            made = await checkpoint_all(store, anchoring, max_age)
+            made, refused = await checkpoint_all(store, anchoring, max_age)
         except asyncio.CancelledError:
             raise
         except Exception:  # the loop must outlive a TSA or broker outage
@@ -91,3 +91,6 @@ async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchorin
             continue
         for _ in made:
             AUDIT_CHECKPOINTS.labels("made").inc()
+        for reason in refused:  # the database was changed under codex-lineage: an operator must look now
+            log.error("REFUSED to checkpoint: %s", reason)
+            AUDIT_CHECKPOINTS.labels("refused").inc()
