@@ -4,11 +4,15 @@ the hashes were recomputed (the standalone verifier's checks); a record always g
 
 from __future__ import annotations
 
+import ast
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import moe_audit_verify
 from codex_lineage.lineage import Datasets, Lineage, parent_run_id
 from moe_audit_verify.format import GENESIS, chain_hash, checkpoint_bytes, content_hash
 from moe_audit_verify.segment import Checkpoint, Entry, verify_chain
@@ -177,3 +181,15 @@ def test_retention_defaults_and_overrides() -> None:
     for bad in ('{"nope": 3}', '{"answers": 0}', "[1]"):
         with pytest.raises(ValueError):
             retention_days(bad)
+
+
+def test_the_standalone_verifier_imports_nothing_of_the_fleet() -> None:
+    """An auditor runs moe_audit_verify with cryptography and rfc3161-client only."""
+    allowed = set(sys.stdlib_module_names) | {"cryptography", "rfc3161_client", "moe_audit_verify"}
+    package = Path(moe_audit_verify.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
