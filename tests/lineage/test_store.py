@@ -77,7 +77,8 @@ async def test_batches_single_records_and_events_form_one_signed_chain(store: Au
     assert changed["problems"][0] == {"record": f"seq 4 ({TOPICS.results}/0/2)", "problem": (
         "signature does not match: changed after codex-lineage signed it, or inserted (never signed by "
         "codex-lineage)")}
-    with pytest.raises(ChainBroken, match="no longer has the hash it signed"):  # never signed over
+    await store.pool.execute("UPDATE audit_log SET hash = $1 WHERE tenant_id = 'acme' AND seq = 6", "f" * 64)
+    with pytest.raises(ChainBroken, match="no longer has the hash it signed"):  # a rewritten chain: never signed
         await checkpoint(store, "acme", anchoring, max_age=timedelta(0))
     assert await store.verify(rid, "no public key") == {
         "verified": False, "records": 5, "anchored": False,
