@@ -233,7 +233,7 @@ async def test_a_changed_or_deleted_record_fails_verification(lineage_fleet: Lin
     assert clean["verified"] is True and clean["anchored"] is True and clean["problems"] == [], clean
     done = lineage_fleet.replay("verify", rid)
     assert done.returncode == 0 and "verified: " in done.stdout, done.stdout + done.stderr
-    conn = await asyncpg.connect(lineage_fleet.dsn)
+    conn = await asyncpg.connect(lineage_fleet.owner_dsn)  # the store's owner: the gateway's role cannot write
     try:
         table = f'"{lineage_fleet.schema}".audit_log'
         plan = await conn.fetchrow(f"SELECT seq, topic, partition, \"offset\" FROM {table} "

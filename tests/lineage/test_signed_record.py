@@ -91,7 +91,7 @@ async def _settled(fleet: LineageFleet, tenant: str) -> None:
 async def attacker(lineage_fleet: LineageFleet, recorded: Recorded) -> AsyncIterator[Attacker]:
     """The database owner's connection to the tenant's chain; whatever it did is undone afterwards."""
     assert lineage_fleet.replay("verify", recorded.rid).returncode == 0  # clean before each attack
-    conn = await asyncpg.connect(lineage_fleet.dsn)
+    conn = await asyncpg.connect(lineage_fleet.owner_dsn)
     who = Attacker(conn, lineage_fleet.schema, recorded.tenant)
     before = await who.snapshot()
     try:

@@ -5,6 +5,9 @@ codex-lineage as real processes, with their own topic namespace and their own au
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from tests.conftest import scripted_env
-from tests.support.fleet import Fleet
+from tests.support.fleet import REPO, Fleet
 from tests.support.namespaces import new_namespace
 
 SERVICES = ("gateway", "planner", "expert-worker", "merger", "codex-lineage")
@@ -26,6 +29,7 @@ class AuditedFleet:
     env: dict[str, str]  # what the services share (MOE_*), without this process's environment
     schema: str
     keys: Path  # the fleet's own audit key pair and checkpoint file (audit-signing-key.pem, audit-public-key.pem)
+    owner_dsn: str  # the audit store's owner (its migrator role): what the database owner can do
 
 
 @contextmanager
@@ -33,7 +37,8 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
                   **extra: str) -> Iterator[AuditedFleet]:
     """Started and ready; `extra` adds or overrides environment variables. codex-lineage gets a signing key of
     this fleet's own and the local timestamp authority (started if it is not running), checkpointing every
-    second."""
+    second. The audit schema is made by its migrator role first; codex-lineage writes with its own role
+    (SELECT and INSERT), the other services' role (the fleet's) may only read it."""
     from fleetlib import api, audit_key  # deploy/local (tests/conftest puts it on the path)
 
     api.ensure_up(["tsa"])
@@ -62,15 +67,29 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         "MOE_AUDIT_CHECKPOINT_FILE": str(keys / "checkpoints.jsonl"),
         **extra,
     }
+    owner = infra["postgres-audit-migrator"]
+    _migrate({**env, "MOE_AUDIT_MIGRATOR_DSN": owner, "MOE_AUDIT_WRITER_ROLE": "moe_codex_lineage",
+              "MOE_AUDIT_READER_ROLES": "moe"})
     fleet = Fleet(env, gateway_workers=gateway_workers, extra=("codex-lineage",))
     for name in list(fleet.services):
         if name not in SERVICES:
             del fleet.services[name]
+    fleet.services["codex-lineage"].env["MOE_AUDIT_WRITER_DSN"] = infra["postgres-codex-lineage"]
+    for name, service in fleet.services.items():  # the signing key is codex-lineage's alone
+        if name != "codex-lineage":
+            service.env.pop("MOE_AUDIT_SIGNING_KEY", None)
     try:
         with fleet:
-            yield AuditedFleet(fleet, env, schema, keys)
+            yield AuditedFleet(fleet, env, schema, keys, owner)
     finally:
-        asyncio.run(_drop_schema(infra["postgres"], schema))
+        asyncio.run(_drop_schema(owner, schema))
+
+
+def _migrate(env: dict[str, str]) -> None:
+    """python -m codex_lineage.migrate, as fleetctl runs it before codex-lineage starts."""
+    done = subprocess.run([sys.executable, "-m", "codex_lineage.migrate"], env={**os.environ, **env}, cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 async def _drop_schema(dsn: str, schema: str) -> None:

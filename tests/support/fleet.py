@@ -146,14 +146,16 @@ class Fleet:
 
 
 def _audit_keys() -> dict[str, str]:
-    """codex-lineage refuses to start without its signing key: a key pair of this fleet's own."""
+    """codex-lineage refuses to start without its signing key: a key pair of this fleet's own; its store is
+    made at its start with the fleet's role."""
     import tempfile
 
     from fleetlib import audit_key  # deploy/local (tests/conftest puts it on the path)
 
     folder = Path(tempfile.mkdtemp(prefix="audit-keys-"))
     private, public = audit_key.ensure(folder / "audit-signing-key.pem", folder / "audit-public-key.pem")
-    return {"MOE_AUDIT_SIGNING_KEY": str(private), "MOE_AUDIT_PUBLIC_KEY": str(public)}
+    return {"MOE_AUDIT_SIGNING_KEY": str(private), "MOE_AUDIT_PUBLIC_KEY": str(public),
+            "MOE_AUDIT_MIGRATE_ON_START": "true"}  # one role for everything (tests/support/audited_fleet splits them)
 
 
 def _ensure_neo4j() -> str:

@@ -30,7 +30,7 @@ def ensure(private: Path = PRIVATE, public: Path = PUBLIC) -> tuple[Path, Path]:
             out.write(pem)
     private.chmod(0o600)
     if not public.is_file():
-        key = serialization.load_pem_private_key(private.read_bytes(), password=None)
-        public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+        loaded = serialization.load_pem_private_key(private.read_bytes(), password=None)
+        public.write_bytes(loaded.public_key().public_bytes(serialization.Encoding.PEM,
                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
     return private, public

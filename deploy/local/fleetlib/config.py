@@ -49,6 +49,9 @@ SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest",
 LLM_MODEL_ALIAS = "smollm2-135m"
 POSTGRES_USER = "moe"
 POSTGRES_DB = "moe"
+# The audit store's roles (issue 24): its owner, which only migrates, and codex-lineage's own (SELECT, INSERT).
+AUDIT_MIGRATOR_ROLE = "moe_audit_migrator"
+CODEX_LINEAGE_ROLE = "moe_codex_lineage"
 
 
 def port(name: str) -> int:
@@ -61,11 +64,16 @@ def endpoints() -> dict[str, str]:
     from . import secrets  # passwords exist only for stores initialised with one (fleetlib.secrets)
 
     redis_pw, pg_pw, neo4j_pw = secrets.get("redis"), secrets.get("postgres"), secrets.get("neo4j")
+
+    def postgres(role: str, password: str | None) -> str:
+        return f"postgresql://{role}{f':{password}' if password else ''}@{HOST}:{port('postgres')}/{POSTGRES_DB}"
+
     eps = {
         "kafka": f"{HOST}:{port('kafka')}",
         "redis": f"redis://{f':{redis_pw}@' if redis_pw else ''}{HOST}:{port('redis')}/0",
-        "postgres": f"postgresql://{POSTGRES_USER}{f':{pg_pw}' if pg_pw else ''}@{HOST}:{port('postgres')}/"
-                    f"{POSTGRES_DB}",
+        "postgres": postgres(POSTGRES_USER, pg_pw),
+        "postgres-audit-migrator": postgres(AUDIT_MIGRATOR_ROLE, secrets.get(AUDIT_MIGRATOR_ROLE)),
+        "postgres-codex-lineage": postgres(CODEX_LINEAGE_ROLE, secrets.get(CODEX_LINEAGE_ROLE)),
         "neo4j": f"bolt://{HOST}:{port('neo4j')}",
         "neo4j-user": "neo4j" if neo4j_pw else "",
         "neo4j-password": neo4j_pw or "",

@@ -3,7 +3,8 @@
 audit_log: one continuous chain per tenant (tenant_id, seq), holding both the Kafka records and the
 OpenLineage events; each row is signed (moe_audit_verify.format). audit_checkpoints: signed tree heads with
 their RFC 3161 timestamps. audit_records and lineage_events are read-only views over the log (the shapes
-the readers knew). Nothing is ever updated or deleted: codex-lineage only inserts."""
+the readers knew). Nothing is ever updated or deleted: codex-lineage's role may only insert and read, readers
+(the gateway) only read; the tables belong to a separate migrator role (codex_lineage.migrate)."""
 
 from __future__ import annotations
 
@@ -82,8 +83,21 @@ def quoted_schema(name: str) -> str:
     return f'"{name}"'
 
 
-async def migrate(conn: Any, schema: str) -> None:
-    """Create (or bring up to date) the store's tables; one migrator at a time."""
+WRITER_GRANTS = ("GRANT USAGE ON SCHEMA %1$I TO %2$I",
+                 "GRANT SELECT, INSERT ON %1$I.audit_log, %1$I.audit_checkpoints TO %2$I",
+                 "GRANT SELECT ON %1$I.audit_records, %1$I.lineage_events TO %2$I",
+                 "REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA %1$I FROM %2$I",
+                 "REVOKE CREATE ON SCHEMA %1$I FROM %2$I")
+READER_GRANTS = ("GRANT USAGE ON SCHEMA %1$I TO %2$I",
+                 "GRANT SELECT ON ALL TABLES IN SCHEMA %1$I TO %2$I",
+                 "REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA %1$I FROM %2$I",
+                 "REVOKE CREATE ON SCHEMA %1$I FROM %2$I")
+
+
+async def migrate(conn: Any, schema: str, writer: str | None = None, readers: tuple[str, ...] = ()) -> None:
+    """Create (or bring up to date) the store's tables as the connected role, which owns them; one migrator at a
+    time. With `writer` (codex-lineage's role: SELECT and INSERT, nothing else) and `readers` (e.g. the
+    gateway's role: SELECT only) the grants are (re)made too. Role names go through format(%I)."""
     s = quoted_schema(schema)
     await conn.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
     try:
@@ -94,5 +108,13 @@ async def migrate(conn: Any, schema: str) -> None:
                                        schema, table):
                     await conn.execute(f'ALTER TABLE {s}."{table}" RENAME TO "{table}_v1"')
             await conn.execute(DDL.replace("{s}", s))
+            for grants, role in [(WRITER_GRANTS, writer)] + [(READER_GRANTS, r) for r in readers]:
+                if not role:
+                    continue
+                if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                    raise ValueError(f"the audit store's role {role!r} does not exist")
+                for grant in grants:
+                    await conn.execute(await conn.fetchval("SELECT format($1::text, $2::text, $3::text)", grant,
+                                                           schema, role))
     finally:
         await conn.execute(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")

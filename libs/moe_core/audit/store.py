@@ -53,9 +53,12 @@ class AuditStore:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def migrate(self) -> None:
+    async def migrate(self, writer: str | None = None, readers: tuple[str, ...] = ()) -> None:
         async with self.pool.acquire() as conn:
-            await migrate(conn, self.schema)
+            await migrate(conn, self.schema, writer, readers)
+
+    async def exists(self) -> bool:
+        return bool(await self.pool.fetchval("SELECT to_regclass($1)", f"{self.s}.audit_log"))
 
     async def drop(self) -> None:
         await self.pool.execute("DROP SCHEMA IF EXISTS " + self.s + " CASCADE")

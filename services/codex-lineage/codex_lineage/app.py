@@ -11,6 +11,7 @@ import logging
 from typing import Any
 from urllib.parse import urlparse
 
+import asyncpg
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
@@ -19,6 +20,7 @@ from codex_lineage import facets
 from codex_lineage.anchoring import anchoring_for, checkpoint_loop
 from codex_lineage.api import router
 from codex_lineage.lineage import Datasets, Lineage
+from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.signer import Signer
@@ -96,8 +98,16 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     subscriber(on_batch)
 
     async def open_store() -> None:
-        store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, signer=signer)
+        if settings.audit_migrate_on_start:  # a single-role set-up; otherwise python -m codex_lineage.migrate
+            await migrate(settings)
+        store = await AuditStore.connect(settings.audit_writer_dsn or settings.postgres_dsn, settings.audit_schema,
+                                         migrate=False, signer=signer)
+        if not await store.exists():
+            await store.close()
+            raise RuntimeError(f"the audit store {settings.audit_schema!r} does not exist: run python -m "
+                               "codex_lineage.migrate as its migrator role first (fleetctl does)")
         holder["store"] = store
+        holder["keys"] = await asyncpg.create_pool(settings.postgres_dsn, min_size=1, max_size=2)
         holder["recorder"] = Recorder(bus.topics, store, lineage, client)
         holder["checkpoints"] = asyncio.create_task(checkpoint_loop(settings, store, anchoring))
         ready.set()
@@ -109,12 +119,14 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
             client.close(5.0)
         if "store" in holder:
             await holder.pop("store").close()
+        if "keys" in holder:
+            await holder.pop("keys").close()
 
     async def postgres_ready() -> None:
         await holder["store"].pool.fetchval("SELECT 1")
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
                              on_shutdown=[close_store])
-    app.include_router(router(lambda: holder["store"], settings.max_event_bytes))
+    app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes))
     app.state.holder = holder
     return app

@@ -34,7 +34,9 @@ async def export_period(settings: LineageSettings, tenant: str, since: datetime,
         if until <= since:
             raise ExportError("--until must be after --since")
         _check_target(out)
-        store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, migrate=False)
+        # its own role: a period that just ended may need a closing checkpoint (an INSERT)
+        store = await AuditStore.connect(settings.audit_writer_dsn or settings.postgres_dsn, settings.audit_schema,
+                                         migrate=False)
         try:
             written = await _export(settings, store, tenant, since, until, out)
         finally:

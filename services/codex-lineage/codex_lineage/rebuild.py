@@ -22,7 +22,8 @@ async def rebuild_lineage(settings: LineageSettings, since: datetime, until: dat
     if fresh == settings.audit_schema:
         raise ValueError("the rebuild needs another schema than the live store's")
     # the scratch store is signed by a throw-away key: it is a comparison, not the record
-    rebuilt = await AuditStore.connect(settings.postgres_dsn, fresh, signer=Signer.ephemeral())
+    rebuilt = await AuditStore.connect(settings.audit_migrator_dsn or settings.postgres_dsn, fresh,
+                                       signer=Signer.ephemeral())
     live = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, migrate=False)
     try:
         await rebuilt.drop()

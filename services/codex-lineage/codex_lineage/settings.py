@@ -32,5 +32,14 @@ class LineageSettings(FleetSettings):
                                                                                  "are checkpointed (when they grew)")
     audit_checkpoint_max_age_s: float = Field(default=3600.0, ge=1, description="A chain that did not grow still "
                                                                                "gets a checkpoint this often")
+    audit_writer_dsn: str = Field(default="", description="codex-lineage's own role for the audit store (SELECT and "
+                                                          "INSERT only); empty: MOE_POSTGRES_DSN")
+    audit_migrator_dsn: str = Field(default="", description="The audit store's owner, for python -m codex_lineage."
+                                                            "migrate and rebuild's scratch schemas; empty: "
+                                                            "MOE_POSTGRES_DSN")
+    audit_writer_role: str = Field(default="", description="The migration grants this role SELECT and INSERT")
+    audit_reader_roles: str = Field(default="", description="Comma list: the migration grants them SELECT only")
+    audit_migrate_on_start: bool = Field(default=False, description="Migrate at start with MOE_POSTGRES_DSN (a "
+                                                                    "single-role set-up, e.g. a test fleet)")
     audit_checkpoint_file: str = Field(default="", description="Append every checkpoint as a JSON line to this "
                                                                "file (keep it out of the database's reach)")
