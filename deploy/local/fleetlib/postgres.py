@@ -122,9 +122,9 @@ async def adopt_audit_schema(schema: str = "audit") -> None:
             statements = [await conn.fetchval("SELECT format('ALTER SCHEMA %I OWNER TO %I', $1::text, $2::text)",
                                               schema, config.AUDIT_MIGRATOR_ROLE)]
             statements += [r[0] for r in await conn.fetch(
-                "SELECT format('ALTER %s %I.%I OWNER TO %I', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN "
-                "'SEQUENCE' ELSE 'TABLE' END, n.nspname, c.relname, $2::text) FROM pg_class c JOIN pg_namespace n "
-                "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'S')", schema,
+                "SELECT format('ALTER %s %I.%I OWNER TO %I', CASE c.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, "
+                "n.nspname, c.relname, $2::text) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relkind IN ('r', 'v')", schema,  # a table's sequences follow it
                 config.AUDIT_MIGRATOR_ROLE)]
             for statement in statements:
                 await conn.execute(statement)
