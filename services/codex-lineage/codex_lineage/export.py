@@ -13,15 +13,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from codex_lineage.anchoring import standalone_anchoring
 from codex_lineage.settings import LineageSettings
 from moe_audit_verify.format import EXPORT_FORMAT
 from moe_audit_verify.keys import PublicKey
-from moe_core.audit.checkpoints import checkpoint
+from moe_core.audit.checkpoints import ChainBroken, checkpoint
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, content_of_row
 from moe_core.audit.records import iso
-from moe_core.audit.signer import Signer
+from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
+from moe_core.audit.tsa import TsaError
 from moe_core.contracts import Topics
 
 
@@ -39,6 +42,8 @@ async def export_period(settings: LineageSettings, tenant: str, since: datetime,
                                          migrate=False)
         try:
             written = await _export(settings, store, tenant, since, until, out)
+        except asyncpg.UndefinedTableError:
+            raise ExportError(f"the audit store {settings.audit_schema!r} does not exist") from None
         finally:
             await store.close()
     except ExportError as exc:
@@ -88,10 +93,13 @@ async def _export(settings: LineageSettings, store: AuditStore, tenant: str, sin
 
 async def _close_period(settings: LineageSettings, store: AuditStore, tenant: str) -> Any:
     """A checkpoint made now (the period just ended and none followed it yet)."""
-    signer = Signer.from_file(settings.audit_signing_key)
-    topic = Topics.for_namespace(settings.topic_namespace).audit_checkpoints
-    async with standalone_anchoring(settings, signer, topic) as anchoring:
-        made = await checkpoint(store, tenant, anchoring, max_age=timedelta(0))
+    try:
+        signer = Signer.from_file(settings.audit_signing_key)
+        topic = Topics.for_namespace(settings.topic_namespace).audit_checkpoints
+        async with standalone_anchoring(settings, signer, topic) as anchoring:
+            made = await checkpoint(store, tenant, anchoring, max_age=timedelta(0))
+    except (SigningKeyError, TsaError, ChainBroken) as exc:
+        raise ExportError(f"no checkpoint closes the period yet, and none can be made now: {exc}") from exc
     if made is None:
         raise ExportError("could not make the checkpoint that closes the period; try again")
     return await store.pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time=$2", tenant,

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from codex_lineage.compare import compare_with_topics
 from codex_lineage.export import export_period
 from codex_lineage.reader import read_records
@@ -110,7 +112,11 @@ async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int
                 print(f"{cp.body['time']}  {cp.body['tenant_id']}  size={cp.size}  root={cp.root}  {stamp}")
             return 0
         trust = load_trust(settings.audit_public_key, settings.audit_tsa_chain, settings.audit_timestamp_skew_s)
-        result = await store.verify(args.response_id, trust)
+        try:
+            result = await store.verify(args.response_id, trust)
+        except asyncpg.UndefinedTableError:
+            print(f"the audit store {settings.audit_schema!r} does not exist", file=sys.stderr)
+            return 2
         if not result["records"]:
             print(f"no stored record of {args.response_id}", file=sys.stderr)
             return 2
