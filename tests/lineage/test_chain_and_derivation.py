@@ -18,7 +18,7 @@ from moe_audit_verify.format import GENESIS, chain_hash, checkpoint_bytes, conte
 from moe_audit_verify.segment import Checkpoint, Entry, verify_chain
 from moe_core.audit.entries import COLUMNS, Head, entry_of_row, seal
 from moe_core.audit.records import from_kafka, message_types
-from moe_core.audit.signer import Signer
+from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.contracts import Answer, ErrorInfo, Plan, PlannedTask, TaskResult, Topics, Usage, deadline_in
 from moe_core.retention import DEFAULT_RETENTION_DAYS, retention_days, retention_ms
 
@@ -193,3 +193,18 @@ def test_the_standalone_verifier_imports_nothing_of_the_fleet() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+def test_the_signing_key_must_not_be_open_to_every_user(tmp_path: Path) -> None:
+    from fleetlib import audit_key  # deploy/local (tests/conftest puts it on the path)
+
+    private, public = audit_key.ensure(tmp_path / "key.pem", tmp_path / "public.pem")
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert Signer.from_file(private).public.pem() == public.read_bytes()
+    private.chmod(0o640)  # a Kubernetes Secret volume: root:fsGroup, group-readable
+    assert Signer.from_file(private).key_id == KEY.__class__.from_pem(public.read_bytes()).id
+    private.chmod(0o644)
+    with pytest.raises(SigningKeyError, match="accessible to every user"):
+        Signer.from_file(private)
+    with pytest.raises(SigningKeyError, match="no audit signing key"):
+        Signer.from_file(tmp_path / "missing.pem")

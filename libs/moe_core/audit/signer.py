@@ -28,15 +28,18 @@ class Signer:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Signer:
-        """The key at `path`; refused when it is missing, readable by others or not an Ed25519 key."""
+        """The key at `path`; refused when it is missing, accessible to every user or not an Ed25519 key (a group
+        may read it: a Kubernetes Secret volume is root:fsGroup 0440)."""
         file = Path(path)
         if not str(path) or not file.is_file():
             raise SigningKeyError(f"no audit signing key at {str(path)!r} (MOE_AUDIT_SIGNING_KEY): it is generated "
                                   "at install (fleetctl install) into .data/codex-lineage/")
-        if file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise SigningKeyError(f"{file} is readable by others: chmod 600 it (only codex-lineage may hold it)")
+        if file.stat().st_mode & stat.S_IRWXO:
+            raise SigningKeyError(f"{file} is accessible to every user: chmod 600 it (only codex-lineage may hold it)")
         try:
             key = load_pem_private_key(file.read_bytes(), password=None)
+        except OSError as exc:
+            raise SigningKeyError(f"{file} cannot be read by codex-lineage's user: {exc.strerror}") from None
         except ValueError as exc:
             raise SigningKeyError(f"{file}: not a PEM private key ({exc})") from None
         if not isinstance(key, Ed25519PrivateKey):
