@@ -13,14 +13,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleetlib import services
+from fleetlib import config, services
 
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] not in services.SERVICES:
         print(f"usage: with_fleet_env.py <{'|'.join(services.SERVICES)}> <command> [args…]", file=sys.stderr)
         return 2
-    os.execvpe(argv[1], argv[1:], services.service_env(argv[0]))  # noqa: S606  (an operator's own command)
+    env = services.service_env(argv[0])
+    if argv[0] == "codex-lineage":  # an operator's replay: rebuild writes scratch schemas as the store's owner
+        env.setdefault("MOE_AUDIT_MIGRATOR_DSN", config.endpoints()["postgres-audit-migrator"])
+    os.execvpe(argv[1], argv[1:], env)  # noqa: S606  (an operator's own command)
     return 0  # not reached
 
 

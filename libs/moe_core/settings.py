@@ -73,6 +73,12 @@ class FleetSettings(BaseSettings):
     local_llm_model: str = Field(default="smollm2-135m", description="The model the embedded LLM serves")
     audit_schema: str = Field(default="audit", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
                               description="Postgres schema of the audit store (written by codex-lineage)")
+    audit_public_key: str = Field(default="", description="codex-lineage's audit public key (PEM file): verifying "
+                                                          "the audit store's signatures (GET /v1/audit?verify=true)")
+    audit_tsa_chain: str = Field(default="", description="The timestamp authority's certificate chain (PEM file): "
+                                                         "verifying the checkpoints' RFC 3161 timestamps")
+    audit_timestamp_skew_s: float = Field(default=300.0, gt=0, description="How far a checkpoint's timestamp may "
+                                                                           "be from the time it claims")
     topic_retention_days: str = Field(
         default="", description='JSON {topic kind: days} over the audit defaults (moe_core.retention), e.g. '
                                 '{"answers": 90}; applied when topics are created and updated when changed')

@@ -23,7 +23,8 @@ class LineageFleet:
     fleet: Fleet
     env: dict[str, str]
     schema: str
-    dsn: str
+    dsn: str  # the fleet's role, as the gateway uses it (it may only read the audit store)
+    owner_dsn: str  # the audit store's owner: the database owner's rights
 
     @property
     def gateway(self) -> str:
@@ -48,10 +49,22 @@ class Keys:
 
 
 @pytest.fixture(scope="package")
+def tsa(infra: dict[str, str]) -> dict[str, str]:
+    """The local RFC 3161 timestamp authority (Sigstore's timestamp-server, a fleetlib component): its URL
+    and the PEM file of its certificate chain."""
+    from fleetlib import api  # deploy/local (tests/conftest puts it on the path)
+
+    api.ensure_up(["tsa"])
+    return {"url": infra["tsa"], "chain": infra["tsa-chain"]}
+
+
+@pytest.fixture(scope="package")
 def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
     with audited_fleet(infra, scripted_server.url, "lin") as running:
-        env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port)}
-        yield LineageFleet(running.fleet, env, running.schema, infra["postgres"])
+        env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
+               "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"],  # the operator's replay, as with_fleet_env
+               "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
+        yield LineageFleet(running.fleet, env, running.schema, infra["postgres"], running.owner_dsn)
 
 
 @pytest.fixture(scope="package")

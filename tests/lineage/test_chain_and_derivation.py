@@ -1,16 +1,24 @@
-"""The pure parts: the hash chains name what was changed or deleted; a record always gives the same lineage
-events (rebuilds compare them); retention settings are checked."""
+"""The pure parts: a tenant's signed chain names what was changed, deleted, reordered or inserted even when
+the hashes were recomputed (the standalone verifier's checks); a record always gives the same lineage events
+(rebuilds compare them); retention settings are checked."""
 
 from __future__ import annotations
 
+import ast
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import moe_audit_verify
 from codex_lineage.lineage import Datasets, Lineage, parent_run_id
-from moe_core.audit.chain import GENESIS, fold_root, record_hash, verify_day, verify_request
+from moe_audit_verify.format import GENESIS, chain_hash, checkpoint_bytes, content_hash
+from moe_audit_verify.segment import Checkpoint, Entry, verify_chain
+from moe_core.audit.entries import COLUMNS, Head, entry_of_row, seal
 from moe_core.audit.records import from_kafka, message_types
+from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.contracts import Answer, ErrorInfo, Plan, PlannedTask, TaskResult, Topics, Usage, deadline_in
 from moe_core.retention import DEFAULT_RETENTION_DAYS, retention_days, retention_ms
 
@@ -19,51 +27,107 @@ TOPICS = Topics.for_namespace("moe")
 LINEAGE = Lineage(TOPICS, "moe-sovereign", Datasets("kafka://k:9092", "neo4j://n:7687", "chroma://c:8000"))
 
 
-def _chain(n: int) -> list[dict[str, Any]]:
-    rows, prev = [], GENESIS
-    for seq in range(1, n + 1):
-        content = {"seq": seq, "payload": f"message {seq}"}
-        digest = record_hash(prev, content)
-        rows.append({"seq": seq, "prev_hash": prev, "hash": digest, "name": f"t/0/{seq}", "content": content,
-                     "day_seq": seq})
-        prev = digest
-    return rows
+SIGNER = Signer.ephemeral()
+KEY = SIGNER.public
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def _chain(n: int, tenant: str = "acme") -> list[Entry]:
+    """n signed record entries of one tenant's chain, as the store writes them."""
+    head, entries = Head(0, GENESIS), []
+    for i in range(1, n + 1):
+        values = {"response_id": f"r{(i + 1) // 2}", "topic": "moe.results.v1", "partition": 0, "offset": i,
+                  "broker_ts": NOW, "message_type": "TaskResult", "stage": "expert-worker", "created_at": NOW,
+                  "payload": f'{{"content":"answer {i}"}}', "rseq": 2 - i % 2}
+        row = dict(zip(COLUMNS, seal(SIGNER, head, "record", tenant, NOW, values), strict=True))
+        entries.append(entry_of_row(row))
+    return entries
+
+
+def _checkpoint(entries: list[Entry], size: int) -> Checkpoint:
+    body = {"format": "moe-audit-checkpoint/1", "tenant_id": "acme", "size": size, "root": entries[size - 1].hash,
+            "time": "2026-11-23T10:00:01Z", "key_id": KEY.id}
+    return Checkpoint(body, SIGNER.sign(checkpoint_bytes(body)))
+
+
+def _rechain(entries: list[Entry]) -> list[Entry]:
+    """What someone with the database's rights (but not the key) does after a change: renumber the seqs
+    and recompute every hash; the signatures stay as they were."""
+    out, prev = [], GENESIS
+    for seq, entry in enumerate(entries, 1):
+        content = {**entry.content, "seq": seq}
+        prev = chain_hash(prev, content_hash(content))
+        out.append(Entry(content, prev, entry.signature))
+    return out
+
+
+def _findings(entries: list[Entry], checkpoints: list[Checkpoint]) -> list[tuple[str, str]]:
+    return [(p.record, p.problem.split(":")[0]) for p in verify_chain(entries, checkpoints, KEY, "acme", 1,
+                                                                      require_anchor=True)]
 
 
 def test_an_untouched_chain_verifies() -> None:
-    rows = _chain(4)
-    root = GENESIS
-    for row in rows:
-        root = fold_root(root, row["hash"])
-    assert verify_request(rows) == []
-    assert verify_day(rows, root, 4, "day") == []
+    entries = _chain(6)
+    assert _findings(entries, [_checkpoint(entries, 3), _checkpoint(entries, 6)]) == []
 
 
-def test_a_changed_record_is_named() -> None:
-    rows = _chain(4)
-    rows[1]["content"] = {**rows[1]["content"], "payload": "changed"}
-    assert [(p.record, p.problem.split(":")[0]) for p in verify_request(rows)] == [("t/0/2", "modified")]
+def test_a_changed_record_is_named_even_with_the_chain_recomputed() -> None:
+    entries = _chain(6)
+    checkpoints = [_checkpoint(entries, 6)]
+    entries[2] = Entry({**entries[2].content, "payload": '{"content":"answer X"}'}, entries[2].hash,
+                       entries[2].signature)
+    assert _findings(_rechain(entries), checkpoints) == [
+        ("seq 3 (moe.results.v1/0/3)", "signature does not match"),
+        ("checkpoint size 6 at 2026-11-23T10:00:01Z", "the records up to seq 6 no longer hash to the root it signed")]
 
 
-def test_a_changed_hash_breaks_the_chain_and_the_day_root() -> None:
-    rows = _chain(3)
-    root = GENESIS
-    for row in rows:
-        root = fold_root(root, row["hash"])
-    rows[0]["hash"] = "f" * 64
-    problems = {(p.record, p.problem.split(":")[0]) for p in verify_request(rows)}
-    assert ("t/0/1", "modified") in problems and ("t/0/2", "chain broken") in problems
-    assert any(p.problem.startswith("day root differs") for p in verify_day(rows, root, 3, "day"))
+def test_a_deleted_record_is_named_by_its_seq_and_its_renumbered_successors() -> None:
+    entries = _chain(6)
+    checkpoints = [_checkpoint(entries, 6)]
+    found = _findings(_rechain(entries[:2] + entries[3:]), checkpoints)
+    assert found == [("seq 3..5 (seq 3 (moe.results.v1/0/4) .. seq 5 (moe.results.v1/0/6))", "renumbered"),
+                     ("seq 3", "missing"),
+                     ("checkpoint size 6 at 2026-11-23T10:00:01Z", "the stored chain ends at seq 5")]
 
 
-def test_deleted_records_are_named_by_position() -> None:
-    rows = _chain(5)
-    del rows[2]
-    assert [(p.record, p.problem.split(":")[0]) for p in verify_request(rows)] == [("seq 3 (before t/0/4)",
-                                                                                     "missing")]
-    last_deleted = _chain(3)[:2]
-    problems = verify_day(last_deleted, "x", 3, "tenant t day d")
-    assert problems[0].record == "tenant t day d day_seq 3..3" and problems[0].problem.startswith("missing")
+def test_reordered_records_are_named_with_the_place_they_were_signed_for() -> None:
+    entries = _chain(6)
+    checkpoints = [_checkpoint(entries, 6)]
+    swapped = [*entries[:1], entries[4], entries[2], entries[3], entries[1], entries[5]]
+    found = _findings(_rechain(swapped), checkpoints)
+    assert ("seq 2 (moe.results.v1/0/5)", "moved") in found and ("seq 5 (moe.results.v1/0/2)", "moved") in found
+    moved = {p.record: p.problem for p in verify_chain(_rechain(swapped), checkpoints, KEY, "acme", 1,
+                                                        require_anchor=True)}
+    assert moved["seq 2 (moe.results.v1/0/5)"].startswith("moved: signed as seq 5, stored as seq 2")
+
+
+def test_an_inserted_record_has_no_signature_of_the_key() -> None:
+    entries = _chain(4)
+    checkpoints = [_checkpoint(entries, 4)]
+    forged = Entry({**entries[1].content, "offset": 99, "payload": '{"content":"forged"}'}, "", entries[1].signature)
+    found = _findings(_rechain([*entries[:2], forged, *entries[2:]]), checkpoints)
+    assert found[:2] == [("seq 3 (moe.results.v1/0/99)", "signature does not match"),
+                         ("seq 4..5 (seq 4 (moe.results.v1/0/3) .. seq 5 (moe.results.v1/0/4))", "renumbered")]
+
+
+def test_records_after_the_last_checkpoint_are_not_anchored_and_a_cut_tail_is_seen() -> None:
+    entries = _chain(5)
+    assert _findings(entries, [_checkpoint(entries, 3)]) == [("seq 4..5", "not covered by any checkpoint")]
+    assert verify_chain(entries, [_checkpoint(entries, 3)], KEY, "acme", 1, require_anchor=False) == []
+    assert ("checkpoint size 5 at 2026-11-23T10:00:01Z", "the stored chain ends at seq 3") in _findings(
+        entries[:3], [_checkpoint(entries, 5)])
+
+
+def test_a_stretch_starts_at_a_checkpoint_and_another_key_is_refused() -> None:
+    entries = _chain(6)
+    start = _checkpoint(entries, 2)
+    assert verify_chain(entries[2:], [start, _checkpoint(entries, 6)], KEY, "acme", 3, require_anchor=True) == []
+    assert [p.problem.split(" anchors")[0] for p in verify_chain(entries[2:], [], KEY, "acme", 3,
+                                                                  require_anchor=False)] == [
+        "no valid checkpoint of size 2"]
+    other = Signer.ephemeral().public
+    problems = verify_chain(entries, [], other, "acme", 1, require_anchor=False)
+    assert len(problems) == 6 and all("signature does not match" in p.problem for p in problems)
 
 
 def _record(message: Any, topic: str, stage: str, offset: int = 1) -> Any:
@@ -117,3 +181,30 @@ def test_retention_defaults_and_overrides() -> None:
     for bad in ('{"nope": 3}', '{"answers": 0}', "[1]"):
         with pytest.raises(ValueError):
             retention_days(bad)
+
+
+def test_the_standalone_verifier_imports_nothing_of_the_fleet() -> None:
+    """An auditor runs moe_audit_verify with cryptography and rfc3161-client only."""
+    allowed = set(sys.stdlib_module_names) | {"cryptography", "rfc3161_client", "moe_audit_verify"}
+    package = Path(moe_audit_verify.__file__).parent
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+def test_the_signing_key_must_not_be_open_to_every_user(tmp_path: Path) -> None:
+    from fleetlib import audit_key  # deploy/local (tests/conftest puts it on the path)
+
+    private, public = audit_key.ensure(tmp_path / "key.pem", tmp_path / "public.pem")
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert Signer.from_file(private).public.pem() == public.read_bytes()
+    private.chmod(0o640)  # a Kubernetes Secret volume: root:fsGroup, group-readable
+    assert Signer.from_file(private).key_id == KEY.__class__.from_pem(public.read_bytes()).id
+    private.chmod(0o644)
+    with pytest.raises(SigningKeyError, match="accessible to every user"):
+        Signer.from_file(private)
+    with pytest.raises(SigningKeyError, match="no audit signing key"):
+        Signer.from_file(tmp_path / "missing.pem")

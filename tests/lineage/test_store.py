@@ -1,29 +1,36 @@
-"""The audit store on the real Postgres: batches and single records extend the same chains, a redelivered
-record is stored once, and verification passes until a row is changed."""
+"""The audit store on the real Postgres: batches, single records and their lineage events extend one signed
+chain per tenant, a redelivered record is stored once, checkpoints are timestamped by the real TSA, and
+verification passes until a row is changed."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.recorder import Recorder, extra_client
+from moe_audit_verify.segment import Trust
+from moe_audit_verify.timestamps import TsaChain
+from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint, file_outlet
 from moe_core.audit.records import from_kafka, message_types
+from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
+from moe_core.audit.tsa import TsaClient
 from moe_core.contracts import TaskResult, Topics, deadline_in
 
 pytestmark = pytest.mark.infra
 TOPICS = Topics.for_namespace("store")
+SIGNER = Signer.ephemeral()
 
 
 @pytest.fixture
 async def store(infra: dict[str, str]) -> AsyncIterator[AuditStore]:
-    audit = await AuditStore.connect(infra["postgres"], f"audit_t_{uuid.uuid4().hex[:10]}")
+    audit = await AuditStore.connect(infra["postgres"], f"audit_t_{uuid.uuid4().hex[:10]}", signer=SIGNER)
     yield audit
     await audit.drop()
     await audit.close()
@@ -41,7 +48,8 @@ def _records(rid: str, first_offset: int, n: int) -> list:  # type: ignore[type-
     return out
 
 
-async def test_batches_and_single_records_form_one_chain(store: AuditStore) -> None:
+async def test_batches_single_records_and_events_form_one_signed_chain(store: AuditStore, tsa: dict[str, str],
+                                                                      tmp_path: Path) -> None:
     rid = f"r-{uuid.uuid4().hex}"
     first, second = _records(rid, 0, 3), _records(rid, 3, 2)
     event = {"run": {"runId": str(uuid.uuid4())}, "eventType": "START", "eventTime": "2026-01-01T00:00:00Z",
@@ -50,15 +58,31 @@ async def test_batches_and_single_records_form_one_chain(store: AuditStore) -> N
     assert await store.append(second[0]) == (True, 0)
     assert await store.append_many([(first[1], [event]), (second[1], [])]) == 0  # a redelivery is stored once
     assert [r.offset for r in await store.records(rid)] == [0, 1, 2, 3, 4]
-    verified = await store.verify(rid)
-    assert verified == {"verified": True, "records": 5, "problems": []}
-    [root] = await store.roots("acme")
-    assert root["records"] == 5
-    await store.pool.execute("UPDATE audit_records SET payload = replace(payload, 'answer 2', 'answer X') "
+    chain = await store.pool.fetch("SELECT seq, kind, rseq FROM audit_log WHERE tenant_id='acme' ORDER BY seq")
+    assert [(r["seq"], r["kind"], r["rseq"]) for r in chain] == [
+        (1, "record", 1), (2, "lineage", None), (3, "record", 2), (4, "record", 3), (5, "record", 4),
+        (6, "record", 5)]  # one chain: the records and the lineage event, in the order they were stored
+    trust = Trust(SIGNER.public, TsaChain(Path(tsa["chain"]).read_bytes()))
+    assert await store.verify(rid, trust) == {"verified": True, "records": 5, "anchored": False, "problems": []}
+    anchoring = Anchoring(SIGNER, TsaClient(tsa["url"], trust.tsa), [file_outlet(str(tmp_path / "cp.jsonl"))])
+    made = await checkpoint(store, "acme", anchoring)
+    assert made is not None and (made.size, made.timestamp is not None) == (6, True)
+    assert await checkpoint(store, "acme", anchoring) is None  # nothing new: no second checkpoint
+    assert json.loads((tmp_path / "cp.jsonl").read_text())["checkpoint"] == made.body
+    assert await store.verify(rid, trust) == {"verified": True, "records": 5, "anchored": True, "problems": []}
+    await store.pool.execute("UPDATE audit_log SET payload = replace(payload, 'answer 2', 'answer X') "
                              "WHERE response_id = $1", rid)
-    changed = await store.verify(rid)
+    changed = await store.verify(rid, trust)
     assert changed["verified"] is False
-    assert changed["problems"][0]["record"] == f"{TOPICS.results}/0/2"
+    assert changed["problems"][0] == {"record": f"seq 4 ({TOPICS.results}/0/2)", "problem": (
+        "signature does not match: changed after codex-lineage signed it, or inserted (never signed by "
+        "codex-lineage)")}
+    await store.pool.execute("UPDATE audit_log SET hash = $1 WHERE tenant_id = 'acme' AND seq = 6", "f" * 64)
+    with pytest.raises(ChainBroken, match="no longer has the hash it signed"):  # a rewritten chain: never signed
+        await checkpoint(store, "acme", anchoring, max_age=timedelta(0))
+    assert await store.verify(rid, "no public key") == {
+        "verified": False, "records": 5, "anchored": False,
+        "problems": [{"record": "verification", "problem": "no public key"}]}
 
 
 async def test_a_configured_openlineage_transport_gets_every_new_event(store: AuditStore, tmp_path: Path) -> None:

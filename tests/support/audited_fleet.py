@@ -5,14 +5,19 @@ codex-lineage as real processes, with their own topic namespace and their own au
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
 from tests.conftest import scripted_env
-from tests.support.fleet import Fleet
+from tests.support.fleet import REPO, Fleet
 from tests.support.namespaces import new_namespace
 
 SERVICES = ("gateway", "planner", "expert-worker", "merger", "codex-lineage")
@@ -23,14 +28,24 @@ class AuditedFleet:
     fleet: Fleet
     env: dict[str, str]  # what the services share (MOE_*), without this process's environment
     schema: str
+    keys: Path  # the fleet's own audit key pair and checkpoint file (audit-signing-key.pem, audit-public-key.pem)
+    owner_dsn: str  # the audit store's owner (its migrator role): what the database owner can do
 
 
 @contextmanager
 def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway_workers: int = 1,
                   **extra: str) -> Iterator[AuditedFleet]:
-    """Started and ready; `extra` adds or overrides environment variables."""
+    """Started and ready; `extra` adds or overrides environment variables. codex-lineage gets a signing key of
+    this fleet's own and the local timestamp authority (started if it is not running), checkpointing every
+    second. The audit schema is made by its migrator role first; codex-lineage writes with its own role
+    (SELECT and INSERT), the other services' role (the fleet's) may only read it."""
+    from fleetlib import api, audit_key  # deploy/local (tests/conftest puts it on the path)
+
+    api.ensure_up(["tsa"])
     namespace = new_namespace(prefix)
     schema = ("audit_" + namespace.replace("-", "_"))[:63]
+    keys = Path(tempfile.mkdtemp(prefix=f"audit-{namespace}-"))
+    private, public = audit_key.ensure(keys / "audit-signing-key.pem", keys / "audit-public-key.pem")
     env = {
         "MOE_TOPIC_NAMESPACE": namespace,
         "MOE_AUDIT_SCHEMA": schema,
@@ -44,17 +59,37 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "MOE_SEMANTIC_CACHE_ENABLED": "false",  # every journey is planned (no Chroma needed)
         "MOE_PLANNER_GRAPH_TASKS": "false",  # no graph-rag in this fleet: the plans are the scripted ones
+        "MOE_AUDIT_SIGNING_KEY": str(private),
+        "MOE_AUDIT_PUBLIC_KEY": str(public),
+        "MOE_AUDIT_TSA_URL": infra["tsa"],
+        "MOE_AUDIT_TSA_CHAIN": infra["tsa-chain"],
+        "MOE_AUDIT_CHECKPOINT_INTERVAL_S": "1",
+        "MOE_AUDIT_CHECKPOINT_FILE": str(keys / "checkpoints.jsonl"),
         **extra,
     }
+    owner = infra["postgres-audit-migrator"]
+    _migrate({**env, "MOE_AUDIT_MIGRATOR_DSN": owner, "MOE_AUDIT_WRITER_ROLE": "moe_codex_lineage",
+              "MOE_AUDIT_READER_ROLES": "moe"})
     fleet = Fleet(env, gateway_workers=gateway_workers, extra=("codex-lineage",))
     for name in list(fleet.services):
         if name not in SERVICES:
             del fleet.services[name]
+    fleet.services["codex-lineage"].env["MOE_AUDIT_WRITER_DSN"] = infra["postgres-codex-lineage"]
+    for name, service in fleet.services.items():  # the signing key is codex-lineage's alone
+        if name != "codex-lineage":
+            service.env.pop("MOE_AUDIT_SIGNING_KEY", None)
     try:
         with fleet:
-            yield AuditedFleet(fleet, env, schema)
+            yield AuditedFleet(fleet, env, schema, keys, owner)
     finally:
-        asyncio.run(_drop_schema(infra["postgres"], schema))
+        asyncio.run(_drop_schema(owner, schema))
+
+
+def _migrate(env: dict[str, str]) -> None:
+    """python -m codex_lineage.migrate, as fleetctl runs it before codex-lineage starts."""
+    done = subprocess.run([sys.executable, "-m", "codex_lineage.migrate"], env={**os.environ, **env}, cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 async def _drop_schema(dsn: str, schema: str) -> None:

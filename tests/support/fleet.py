@@ -110,6 +110,8 @@ class Fleet:
         names = [n for n in MODULES if n not in ON_DEMAND or n in extra]
         if GRAPH_SERVICES & set(names):
             env = {"MOE_NEO4J_URL": _ensure_neo4j(), **neo4j_env(), **env}
+        if "codex-lineage" in names and "MOE_AUDIT_SIGNING_KEY" not in env:
+            env = {**_audit_keys(), **env}
         for name in names:
             port = free_port()
             service_env = {**os.environ, **env, "MOE_HTTP_PORT": str(port)}
@@ -141,6 +143,19 @@ class Fleet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _audit_keys() -> dict[str, str]:
+    """codex-lineage refuses to start without its signing key: a key pair of this fleet's own; its store is
+    made at its start with the fleet's role."""
+    import tempfile
+
+    from fleetlib import audit_key  # deploy/local (tests/conftest puts it on the path)
+
+    folder = Path(tempfile.mkdtemp(prefix="audit-keys-"))
+    private, public = audit_key.ensure(folder / "audit-signing-key.pem", folder / "audit-public-key.pem")
+    return {"MOE_AUDIT_SIGNING_KEY": str(private), "MOE_AUDIT_PUBLIC_KEY": str(public),
+            "MOE_AUDIT_MIGRATE_ON_START": "true"}  # one role for everything (tests/support/audited_fleet splits them)
 
 
 def _ensure_neo4j() -> str:

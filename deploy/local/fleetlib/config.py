@@ -42,12 +42,16 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "gap-healer": ("MOE_GAP_HEALER_PORT", 8108),
     "codex-lineage": ("MOE_CODEX_LINEAGE_PORT", 8109),
     "prometheus": ("MOE_PROMETHEUS_PORT", 9090),
+    "tsa": ("MOE_TSA_PORT", 8190),
 }
 
 SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer", "codex-lineage")
 LLM_MODEL_ALIAS = "smollm2-135m"
 POSTGRES_USER = "moe"
 POSTGRES_DB = "moe"
+# The audit store's roles (issue 24): its owner, which only migrates, and codex-lineage's own (SELECT, INSERT).
+AUDIT_MIGRATOR_ROLE = "moe_audit_migrator"
+CODEX_LINEAGE_ROLE = "moe_codex_lineage"
 
 
 def port(name: str) -> int:
@@ -60,11 +64,16 @@ def endpoints() -> dict[str, str]:
     from . import secrets  # passwords exist only for stores initialised with one (fleetlib.secrets)
 
     redis_pw, pg_pw, neo4j_pw = secrets.get("redis"), secrets.get("postgres"), secrets.get("neo4j")
+
+    def postgres(role: str, password: str | None) -> str:
+        return f"postgresql://{role}{f':{password}' if password else ''}@{HOST}:{port('postgres')}/{POSTGRES_DB}"
+
     eps = {
         "kafka": f"{HOST}:{port('kafka')}",
         "redis": f"redis://{f':{redis_pw}@' if redis_pw else ''}{HOST}:{port('redis')}/0",
-        "postgres": f"postgresql://{POSTGRES_USER}{f':{pg_pw}' if pg_pw else ''}@{HOST}:{port('postgres')}/"
-                    f"{POSTGRES_DB}",
+        "postgres": postgres(POSTGRES_USER, pg_pw),
+        "postgres-audit-migrator": postgres(AUDIT_MIGRATOR_ROLE, secrets.get(AUDIT_MIGRATOR_ROLE)),
+        "postgres-codex-lineage": postgres(CODEX_LINEAGE_ROLE, secrets.get(CODEX_LINEAGE_ROLE)),
         "neo4j": f"bolt://{HOST}:{port('neo4j')}",
         "neo4j-user": "neo4j" if neo4j_pw else "",
         "neo4j-password": neo4j_pw or "",
@@ -73,6 +82,10 @@ def endpoints() -> dict[str, str]:
         "llm": f"http://{HOST}:{port('llm')}/v1",
         "llm-model": LLM_MODEL_ALIAS,
         "prometheus": f"http://{HOST}:{port('prometheus')}",
+        # the audit record's anchoring: the timestamp authority, its chain and codex-lineage's public key
+        "tsa": f"http://{HOST}:{port('tsa')}/api/v1/timestamp",
+        "tsa-chain": str(DATA / "tsa" / "tsa-chain.pem"),
+        "audit-public-key": str(DATA / "codex-lineage" / "audit-public-key.pem"),
     }
     for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
         eps[svc] = f"http://{HOST}:{port(svc)}"
@@ -91,6 +104,9 @@ ENDPOINT_ENV = {
     "MOE_LOCAL_LLM_URL": "llm",
     "MOE_LOCAL_LLM_MODEL": "llm-model",
     "MOE_PROMETHEUS_URL": "prometheus",  # the gateway's GET /v1/admin/providers: latency percentiles
+    "MOE_AUDIT_TSA_URL": "tsa",
+    "MOE_AUDIT_TSA_CHAIN": "tsa-chain",
+    "MOE_AUDIT_PUBLIC_KEY": "audit-public-key",
 }
 
 

@@ -13,7 +13,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from . import config, gotools, npmtools
+from . import audit_key, config, gotools, npmtools, tsa
 
 DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 APT = {"redis": ("/usr/bin/redis-server", "redis-server"),
@@ -107,10 +107,12 @@ def ensure(components: list[str]) -> None:
     for product in ("kafka", "neo4j"):
         if product in components:
             ensure_jars(product)
-    try:  # the deploy-file checks' tools (helm, kubeconform, KEDA's CRDs): built once, cached in .data
+    try:  # helm, kubeconform, KEDA's CRDs, the timestamp authority: built once, cached in .data
         gotools.ensure()
     except gotools.GoToolError as exc:
         raise InstallError(str(exc)) from exc
+    audit_key.ensure()  # codex-lineage's audit signing key (0600) and its public key
+    tsa.ensure_material()  # the local timestamp authority's key and certificate chain
     try:  # the agent clients of the end-to-end tests (Claude Code), pinned, into .data/npm
         npmtools.ensure()
     except npmtools.NpmToolError as exc:

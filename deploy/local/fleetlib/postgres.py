@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from . import config, secrets
 from .component import Component
@@ -88,6 +89,45 @@ async def _ensure_role_and_db() -> None:
             await conn.execute(create)
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
             await conn.execute(f'CREATE DATABASE "{db}" OWNER "{user}"')
+        await _ensure_audit_roles(conn, db)
+    finally:
+        await conn.close()
+
+
+async def _ensure_audit_roles(conn: Any, db: str) -> None:
+    """The audit store's owner (it only migrates: python -m codex_lineage.migrate) and codex-lineage's own role
+    (SELECT and INSERT on the audit tables, granted by the migration); the fleet's role only reads them.
+    A cluster with passwords gets generated ones (fleetlib.secrets)."""
+    for role in (config.AUDIT_MIGRATOR_ROLE, config.CODEX_LINEAGE_ROLE):
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+            password = secrets.generate(role) if secrets.get("postgres") else None
+            await conn.execute(await conn.fetchval("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, "
+                                                   "$2::text)", role, password))
+    await conn.execute(await conn.fetchval("SELECT format('GRANT CREATE, CONNECT ON DATABASE %I TO %I', $1::text, "
+                                           "$2::text)", db, config.AUDIT_MIGRATOR_ROLE))
+
+
+async def adopt_audit_schema(schema: str = "audit") -> None:
+    """A store created before the migrator role existed belongs to the fleet's role: hand it to the migrator
+    (run before the local codex-lineage starts; as the superuser)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(host=config.HOST, port=config.port("postgres"), user=OS_USER,
+                                 password=secrets.get("postgres-admin"), database=config.POSTGRES_DB, timeout=3)
+    try:
+        owner = await conn.fetchval("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1", schema)
+        if owner is None or owner.strip('"') == config.AUDIT_MIGRATOR_ROLE:
+            return
+        async with conn.transaction():
+            statements = [await conn.fetchval("SELECT format('ALTER SCHEMA %I OWNER TO %I', $1::text, $2::text)",
+                                              schema, config.AUDIT_MIGRATOR_ROLE)]
+            statements += [r[0] for r in await conn.fetch(
+                "SELECT format('ALTER %s %I.%I OWNER TO %I', CASE c.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, "
+                "n.nspname, c.relname, $2::text) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relkind IN ('r', 'v')", schema,  # a table's sequences follow it
+                config.AUDIT_MIGRATOR_ROLE)]
+            for statement in statements:
+                await conn.execute(statement)
     finally:
         await conn.close()
 

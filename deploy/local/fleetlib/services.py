@@ -6,7 +6,7 @@ import os
 import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 
-from . import config
+from . import audit_key, config
 from .component import Component
 
 # component name -> (python module run with `python -m`, readiness path)
@@ -46,6 +46,13 @@ def service_env(name: str) -> dict[str, str]:
     env["MOE_HTTP_PORT"] = str(config.port(name))
     if name == "gateway":
         env["MOE_GATEWAY_WORKERS"] = "2"  # more than one replica, sharing the port
+    if name == "codex-lineage":  # the only holder of the audit signing key and of the audit store's writer role
+        private, _ = audit_key.ensure()
+        env["MOE_AUDIT_SIGNING_KEY"] = str(private)
+        env["MOE_AUDIT_CHECKPOINT_FILE"] = str(audit_key.CHECKPOINTS)
+        env["MOE_AUDIT_WRITER_DSN"] = eps["postgres-codex-lineage"]
+        env["MOE_AUDIT_WRITER_ROLE"] = config.CODEX_LINEAGE_ROLE
+        env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the gateway's (and every other service's) role
     # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
     env["MOE_REQUEST_TIMEOUT_S"] = "300"
     env.update(read_env_file())
@@ -74,10 +81,33 @@ def _http_check(name: str, path: str) -> Callable[[], Awaitable[None]]:
     return check
 
 
+def migrate_audit_store() -> None:
+    """The audit store's schema and grants, made by its migrator role before codex-lineage starts (codex-lineage
+    itself may only read and insert)."""
+    import asyncio
+    import subprocess
+
+    from . import postgres
+
+    env = service_env("codex-lineage")
+    asyncio.run(postgres.adopt_audit_schema(env.get("MOE_AUDIT_SCHEMA", "audit")))
+    env["MOE_AUDIT_MIGRATOR_DSN"] = config.endpoints()["postgres-audit-migrator"]
+    done = subprocess.run([str(config.PYTHON), "-m", "codex_lineage.migrate"], env=env, capture_output=True,  # noqa: S603
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the audit store's migration failed: {done.stdout}{done.stderr}")
+
+
+def _prepare(name: str, module: str) -> list[str]:
+    if name == "codex-lineage":
+        migrate_audit_store()
+    return [str(config.PYTHON), "-m", module]
+
+
 def _component(name: str, module: str, ready_path: str) -> Component:
     return Component(
         name=name, group="services", port_key=name, deadline=180,
-        prepare=lambda: [str(config.PYTHON), "-m", module],
+        prepare=lambda: _prepare(name, module),
         check=_http_check(name, ready_path),
         match=lambda: f"-m {module}",
         env=lambda: service_env(name), ready=f"`GET {ready_path}` 200",

@@ -1,79 +1,27 @@
-"""The audit store in Postgres (asyncpg): records with their hash chains, the per-tenant daily roots and
-the OpenLineage events. One Postgres schema per store, so a rebuild can go into a fresh one."""
+"""The audit store in Postgres (asyncpg): one signed hash chain per tenant holding every Kafka record and every
+OpenLineage event (audit_log), and the signed, timestamped checkpoints (audit_checkpoints). One Postgres schema
+per store, so a rebuild can go into a fresh one. Only codex-lineage appends (it holds the signing key);
+readers (the gateway, the replay command) open it without one."""
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from moe_core.audit.chain import GENESIS, Problem, fold_root, record_hash, verify_day, verify_request
-from moe_core.audit.records import AuditRecord, iso, summarize
+from moe_audit_verify.format import GENESIS
+from moe_core.audit.entries import Head, event_key, event_values, record_values, seal
+from moe_core.audit.records import AuditRecord, summarize
+from moe_core.audit.schema import migrate, quoted_schema
+from moe_core.audit.signer import Signer
 
-SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-DDL = """
-CREATE SCHEMA IF NOT EXISTS {s};
-CREATE TABLE IF NOT EXISTS {s}.audit_records (
-    id           bigserial PRIMARY KEY,
-    topic        text NOT NULL,
-    partition    integer NOT NULL,
-    "offset"     bigint NOT NULL,
-    broker_ts    timestamptz NOT NULL,
-    response_id  text NOT NULL,
-    tenant_id    text NOT NULL,
-    message_type text NOT NULL,
-    stage        text NOT NULL,
-    created_at   timestamptz,
-    payload      text NOT NULL,
-    seq          integer NOT NULL,
-    prev_hash    text NOT NULL,
-    hash         text NOT NULL,
-    day          date NOT NULL,
-    day_seq      bigint NOT NULL,
-    UNIQUE (topic, partition, "offset")
-);
-CREATE INDEX IF NOT EXISTS audit_records_rid ON {s}.audit_records (response_id, seq);
-CREATE INDEX IF NOT EXISTS audit_records_day ON {s}.audit_records (tenant_id, day, day_seq);
-CREATE TABLE IF NOT EXISTS {s}.audit_roots (
-    tenant_id  text NOT NULL,
-    day        date NOT NULL,
-    records    bigint NOT NULL,
-    root       text NOT NULL,
-    PRIMARY KEY (tenant_id, day)
-);
-CREATE TABLE IF NOT EXISTS {s}.lineage_events (
-    id          bigserial PRIMARY KEY,
-    response_id text,
-    tenant_id   text,
-    run_id      text NOT NULL,
-    event_type  text NOT NULL,
-    event_time  timestamptz NOT NULL,
-    job_name    text NOT NULL,
-    source_ts   timestamptz,
-    origin      text NOT NULL,
-    body        text NOT NULL,
-    UNIQUE (run_id, event_type, event_time, job_name)
-);
-CREATE INDEX IF NOT EXISTS lineage_events_rid ON {s}.lineage_events (response_id, event_time);
-"""
-
-
-def quoted_schema(name: str) -> str:
-    if not SCHEMA_NAME.match(name):
-        raise ValueError(f"invalid Postgres schema name {name!r}: lower-case letters, digits and _")
-    return f'"{name}"'
-
-
-def content_of(row: Any) -> dict[str, Any]:
-    """What a record's hash covers (the same fields whether they come from Kafka or from a row)."""
-    return {"topic": row["topic"], "partition": row["partition"], "offset": row["offset"],
-            "broker_ts": iso(row["broker_ts"]), "response_id": row["response_id"], "tenant_id": row["tenant_id"],
-            "message_type": row["message_type"], "stage": row["stage"], "created_at": iso(row["created_at"]),
-            "payload": row["payload"]}
+INSERT = ('INSERT INTO audit_log (tenant_id, seq, kind, recorded_at, response_id, topic, partition, "offset", '
+          "broker_ts, message_type, stage, created_at, payload, rseq, run_id, event_type, event_time, job_name, "
+          "source_ts, origin, body, prev_hash, hash, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+          "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)")  # entries.COLUMNS, in order
+LockedEvent = tuple[dict[str, Any], str | None, str, datetime | None, str]  # event, response_id, tenant, ts, origin
 
 
 def record_from_row(row: Any) -> AuditRecord:
@@ -84,18 +32,20 @@ def record_from_row(row: Any) -> AuditRecord:
 
 
 class AuditStore:
-    def __init__(self, pool: asyncpg.Pool, schema: str = "audit") -> None:
+    def __init__(self, pool: asyncpg.Pool, schema: str = "audit", signer: Signer | None = None) -> None:
         """`pool` must have been made by `connect` (its connections' search path starts with `schema`)."""
         self.pool = pool
         self.schema = schema
         self.s = quoted_schema(schema)
+        self.signer = signer
 
     @classmethod
-    async def connect(cls, dsn: str, schema: str = "audit", *, migrate: bool = True) -> AuditStore:
+    async def connect(cls, dsn: str, schema: str = "audit", *, migrate: bool = True,
+                      signer: Signer | None = None) -> AuditStore:
         # The store's tables are found through the search path (its own schema, then public for api_keys).
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4,
                                          server_settings={"search_path": f"{quoted_schema(schema)},public"})
-        store = cls(pool, schema)
+        store = cls(pool, schema, signer)
         if migrate:
             await store.migrate()
         return store
@@ -103,194 +53,121 @@ class AuditStore:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def migrate(self) -> None:
+    async def migrate(self, writer: str | None = None, readers: tuple[str, ...] = ()) -> None:
         async with self.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(424243)")
-            try:
-                await conn.execute(DDL.replace("{s}", self.s))
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(424243)")
+            await migrate(conn, self.schema, writer, readers)
+
+    async def exists(self) -> bool:
+        return bool(await self.pool.fetchval("SELECT to_regclass($1)", f"{self.s}.audit_log"))
 
     async def drop(self) -> None:
         await self.pool.execute("DROP SCHEMA IF EXISTS " + self.s + " CASCADE")
 
     async def append(self, record: AuditRecord, events: list[dict[str, Any]] | None = None) -> tuple[bool, int]:
-        """Store a record at the end of its request's chain and its tenant's day chain, and its lineage events,
-        in one transaction (once: a redelivered record is recognised by topic, partition and offset).
-        Returns (the record was new, how many events were new)."""
+        """Store a record at the end of its tenant's chain, followed by its lineage events, in one transaction
+        (once: a redelivered record is recognised by topic, partition and offset). Returns (the record was
+        new, how many events were new)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            new = await self._append(conn, record)
-            added = await self._insert_events(conn, events or [], response_id=record.response_id,
-                                              tenant_id=record.tenant_id, source_ts=record.broker_ts, origin="derived")
-        return new, added
+            records, events_added = await self._write(conn, [(record, events or [])], [])
+        return records == 1, events_added
 
     async def append_many(self, items: list[tuple[AuditRecord, list[dict[str, Any]]]]) -> int:
-        """Several records and their events in one transaction and a handful of statements (a consumer batch).
-        The locks of every request and tenant-day involved are taken first, in one order, so concurrent
-        batches cannot deadlock; the chains are then extended here and written at once. Returns how many
-        events were new."""
-        days = {(r.tenant_id, r.broker_ts.date()) for r, _ in items}
-        keys = sorted({r.response_id for r, _ in items} | {f"{t}\x1f{d}" for t, d in days})
+        """Several records and their events in one transaction (a consumer batch). Returns how many events
+        were new."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k "
-                               "ORDER BY hashtext(k)", keys)
-            seen = {(r["topic"], r["partition"], r["offset"]) for r in await conn.fetch(
-                'SELECT topic, partition, "offset" FROM audit_records r JOIN unnest($1::text[], $2::int[], '
-                '$3::bigint[]) AS k(t, p, o) ON r.topic = k.t AND r.partition = k.p AND r."offset" = k.o',
-                [r.topic for r, _ in items], [r.partition for r, _ in items], [r.offset for r, _ in items])}
-            heads = {r["response_id"]: (r["seq"], r["hash"]) for r in await conn.fetch(
-                "SELECT DISTINCT ON (response_id) response_id, seq, hash FROM audit_records "
-                "WHERE response_id = ANY($1::text[]) ORDER BY response_id, seq DESC",
-                list({r.response_id for r, _ in items}))}
-            roots = {(r["tenant_id"], r["day"]): (r["records"], r["root"]) for r in await conn.fetch(
-                "SELECT tenant_id, day, records, root FROM audit_roots r JOIN unnest($1::text[], $2::date[]) "
-                "AS k(t, d) ON r.tenant_id = k.t AND r.day = k.d", [t for t, _ in days], [d for _, d in days])}
-            rows, event_rows = [], []
-            for record, events in items:
-                position = (record.topic, record.partition, record.offset)
-                if position in seen:
-                    continue
-                seen.add(position)
-                payload = json.dumps(record.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                seq, prev = heads.get(record.response_id, (0, GENESIS))
-                digest = record_hash(prev, content_of({**record.__dict__, "payload": payload}))
-                heads[record.response_id] = (seq + 1, digest)
-                day = record.broker_ts.date()
-                count, root = roots.get((record.tenant_id, day), (0, GENESIS))
-                roots[(record.tenant_id, day)] = (count + 1, fold_root(root, digest))
-                rows.append((record.topic, record.partition, record.offset, record.broker_ts, record.response_id,
-                             record.tenant_id, record.message_type, record.stage, record.created_at, payload,
-                             seq + 1, prev, digest, day, count + 1))
-                event_rows += [_event_row(e, record.response_id, record.tenant_id, record.broker_ts, "derived")
-                               for e in events]
-            if rows:
-                await conn.executemany(
-                    'INSERT INTO audit_records (topic, partition, "offset", broker_ts, response_id, tenant_id, '
-                    "message_type, stage, created_at, payload, seq, prev_hash, hash, day, day_seq) VALUES "
-                    "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)", rows)
-                touched = {(r[5], r[13]) for r in rows}
-                await conn.executemany(
-                    "INSERT INTO audit_roots (tenant_id, day, records, root) VALUES ($1, $2, $3, $4) "
-                    "ON CONFLICT (tenant_id, day) DO UPDATE SET records = EXCLUDED.records, root = EXCLUDED.root",
-                    [(t, d, *roots[(t, d)]) for t, d in sorted(touched)])
-            return await _insert_event_rows(conn, event_rows)
-
-    async def _append(self, conn: Any, record: AuditRecord, *, locked: bool = False) -> bool:
-        payload = json.dumps(record.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        day = record.broker_ts.date()
-        if not locked:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k "
-                               "ORDER BY hashtext(k)", sorted([record.response_id, f"{record.tenant_id}\x1f{day}"]))
-        if await conn.fetchval('SELECT 1 FROM audit_records WHERE topic=$1 AND partition=$2 AND "offset"=$3',
-                               record.topic, record.partition, record.offset):
-            return False
-        last = await conn.fetchrow("SELECT seq, hash FROM audit_records WHERE response_id=$1 "
-                                   "ORDER BY seq DESC LIMIT 1", record.response_id)
-        seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
-        digest = record_hash(prev, content_of({**record.__dict__, "payload": payload}))
-        # the tenant's day chain, advanced atomically on the locked row: root' = sha256(root + "\n" + hash)
-        day_seq = await conn.fetchval(
-            "INSERT INTO audit_roots AS r (tenant_id, day, records, root) VALUES ($1, $2, 1, $3) "
-            "ON CONFLICT (tenant_id, day) DO UPDATE SET records = r.records + 1, "
-            "root = encode(sha256(convert_to(r.root || E'\\n' || $4, 'UTF8')), 'hex') RETURNING records",
-            record.tenant_id, day, fold_root(GENESIS, digest), digest)
-        await conn.execute(
-            'INSERT INTO audit_records (topic, partition, "offset", broker_ts, response_id, tenant_id, '
-            "message_type, stage, created_at, payload, seq, prev_hash, hash, day, day_seq) VALUES "
-            "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-            record.topic, record.partition, record.offset, record.broker_ts, record.response_id,
-            record.tenant_id, record.message_type, record.stage, record.created_at, payload, seq, prev, digest,
-            day, day_seq)
-        return True
+            return (await self._write(conn, items, []))[1]
 
     async def add_events(self, events: list[dict[str, Any]], *, response_id: str | None, tenant_id: str | None,
                          source_ts: datetime | None, origin: str = "derived") -> int:
-        """Store OpenLineage events (once each); how many were new."""
+        """Store OpenLineage events (once each) in their tenant's chain ('-' when none); how many were new."""
+        loose = [(e, response_id, tenant_id or "-", source_ts, origin) for e in events]
         async with self.pool.acquire() as conn, conn.transaction():
-            return await self._insert_events(conn, events, response_id=response_id, tenant_id=tenant_id,
-                                             source_ts=source_ts, origin=origin)
+            return (await self._write(conn, [], loose))[1]
 
-    @staticmethod
-    async def _insert_events(conn: Any, events: list[dict[str, Any]], *, response_id: str | None,
-                             tenant_id: str | None, source_ts: datetime | None, origin: str) -> int:
-        return await _insert_event_rows(conn, [_event_row(e, response_id, tenant_id, source_ts, origin)
-                                               for e in events])
+    async def _write(self, conn: Any, items: list[tuple[AuditRecord, list[dict[str, Any]]]],
+                     loose: list[LockedEvent]) -> tuple[int, int]:
+        """The locks of every tenant chain and request involved are taken first, in one order (concurrent
+        batches cannot deadlock); then the chains are extended here, signed, and inserted at once."""
+        if self.signer is None:
+            raise RuntimeError("this audit store was opened without the signing key: it cannot append")
+        tenants = sorted({r.tenant_id for r, _ in items} | {e[2] for e in loose})
+        rids = sorted({r.response_id for r, _ in items})
+        keys = sorted({f"moe-audit-tenant\x1f{t}" for t in tenants} | {f"moe-audit-request\x1f{r}" for r in rids})
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k "
+                           "ORDER BY hashtext(k)", keys)
+        now = await conn.fetchval("SELECT clock_timestamp()")  # under the locks: recorded_at grows with seq
+        seen = {(r["topic"], r["partition"], r["offset"]) for r in await conn.fetch(
+            'SELECT topic, partition, "offset" FROM audit_log l JOIN unnest($1::text[], $2::int[], $3::bigint[]) '
+            'AS k(t, p, o) ON l.topic = k.t AND l.partition = k.p AND l."offset" = k.o WHERE l.kind = \'record\'',
+            [r.topic for r, _ in items], [r.partition for r, _ in items], [r.offset for r, _ in items])}
+        heads = {r["t"]: Head(r["seq"] or 0, r["hash"] or GENESIS) for r in await conn.fetch(
+            "SELECT t, h.seq, h.hash FROM unnest($1::text[]) AS t LEFT JOIN LATERAL (SELECT seq, hash FROM "
+            "audit_log WHERE tenant_id = t ORDER BY seq DESC LIMIT 1) h ON true", tenants)}
+        rseqs = {r["r"]: r["n"] or 0 for r in await conn.fetch(
+            "SELECT r, (SELECT max(rseq) FROM audit_log WHERE response_id = r AND kind = 'record') AS n "
+            "FROM unnest($1::text[]) AS r", rids)}
+        pending: list[tuple[AuditRecord | None, str, list[dict[str, Any]]]] = []
+        for record, events in items:
+            if (record.topic, record.partition, record.offset) in seen:
+                continue
+            seen.add((record.topic, record.partition, record.offset))
+            pending.append((record, record.tenant_id,
+                            [event_values(e, record.response_id, record.broker_ts, "derived") for e in events]))
+        pending += [(None, tenant, [event_values(e, rid, ts, origin)]) for e, rid, tenant, ts, origin in loose]
+        existing = await _existing_events([event_key(v) for _, _, vs in pending for v in vs], conn)
+        rows, added = [], 0
+        for source, tenant, values in pending:
+            if source is not None:
+                rseqs[source.response_id] += 1
+                rows.append(seal(self.signer, heads[tenant], "record", tenant, now,
+                                 record_values(source, rseqs[source.response_id])))
+            for value in values:
+                if event_key(value) not in existing:
+                    existing.add(event_key(value))
+                    rows.append(seal(self.signer, heads[tenant], "lineage", tenant, now, value))
+                    added += 1
+        if rows:
+            await conn.executemany(INSERT, rows)
+        return sum(1 for r, _, _ in pending if r is not None), added
 
     async def owner(self, response_id: str) -> str | None:
         """The tenant of a request (None: no record of it)."""
-        return await self.pool.fetchval("SELECT tenant_id FROM audit_records WHERE response_id=$1 "
-                                        "AND tenant_id <> '-' ORDER BY seq LIMIT 1", response_id)
+        return await self.pool.fetchval("SELECT tenant_id FROM audit_log WHERE response_id=$1 AND kind='record' "
+                                        "AND tenant_id <> '-' ORDER BY rseq LIMIT 1", response_id)
 
     async def records(self, response_id: str) -> list[AuditRecord]:
-        rows = await self.pool.fetch("SELECT * FROM audit_records WHERE response_id=$1 ORDER BY seq",
-                                     response_id)
+        rows = await self.pool.fetch("SELECT * FROM audit_log WHERE response_id=$1 AND kind='record' "
+                                     "ORDER BY rseq, seq", response_id)
         return [record_from_row(r) for r in rows]
 
     async def lineage(self, response_id: str) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch("SELECT body FROM lineage_events WHERE response_id=$1 "
-                                     "ORDER BY event_time, id", response_id)
+        rows = await self.pool.fetch("SELECT body FROM audit_log WHERE response_id=$1 AND kind='lineage' "
+                                     "ORDER BY event_time, seq", response_id)
         return [json.loads(r["body"]) for r in rows]
 
     async def lineage_between(self, since: datetime, until: datetime) -> set[str]:
         """The derived events whose source records are in [since, until) (for comparing stores)."""
-        rows = await self.pool.fetch("SELECT body FROM lineage_events WHERE origin='derived' "
+        rows = await self.pool.fetch("SELECT body FROM audit_log WHERE kind='lineage' AND origin='derived' "
                                      "AND source_ts >= $1 AND source_ts < $2", since, until)
         return {r["body"] for r in rows}
 
-    async def roots(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch("SELECT tenant_id, day, records, root FROM audit_roots "
-                                     "WHERE $1::text IS NULL OR tenant_id=$1 ORDER BY day, tenant_id", tenant_id)
-        return [{"tenant_id": r["tenant_id"], "day": r["day"].isoformat(), "records": r["records"],
-                 "root": r["root"]} for r in rows]
+    async def verify(self, response_id: str, trust: Any = None) -> dict[str, Any]:
+        """The request's entries and the stretch of its tenant's chain around them, against the checkpoints
+        (moe_core.audit.verify); `trust`: the public key and TSA chain (default: from the settings' files)."""
+        from moe_core.audit.verify import verify_request
 
-    async def verify(self, response_id: str) -> dict[str, Any]:
-        """Recompute the request's chain and the day chains it belongs to; name every modified or deleted record."""
-        rows = await self.pool.fetch("SELECT * FROM audit_records WHERE response_id=$1 ORDER BY seq",
-                                     response_id)
-        problems = verify_request([_chain_row(r) for r in rows])
-        days = await self.pool.fetch(
-            "SELECT DISTINCT r.tenant_id, r.day FROM audit_records r WHERE r.response_id=$1", response_id)
-        for d in days:
-            problems += await self.verify_day(d["tenant_id"], d["day"])
-        return {"verified": not problems, "records": len(rows), "problems": [p.as_dict() for p in problems]}
-
-    async def verify_day(self, tenant_id: str, day: Any) -> list[Problem]:
-        rows = await self.pool.fetch("SELECT topic, partition, \"offset\", day_seq, hash FROM audit_records "
-                                     "WHERE tenant_id=$1 AND day=$2 ORDER BY day_seq", tenant_id, day)
-        root = await self.pool.fetchrow("SELECT records, root FROM audit_roots WHERE tenant_id=$1 "
-                                        "AND day=$2", tenant_id, day)
-        label = f"tenant {tenant_id} day {day.isoformat()}"
-        chain = [{"day_seq": r["day_seq"], "hash": r["hash"], "name": _name(r)} for r in rows]
-        return verify_day(chain, root["root"] if root else None, root["records"] if root else None, label)
+        return await verify_request(self, response_id, trust)
 
 
-def _event_row(event: dict[str, Any], response_id: str | None, tenant_id: str | None, source_ts: datetime | None,
-               origin: str) -> tuple[Any, ...]:
-    return (response_id, tenant_id, event["run"]["runId"], event.get("eventType") or "OTHER",
-            datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")), event["job"]["name"], source_ts,
-            origin, json.dumps(event, sort_keys=True, separators=(",", ":")))
-
-
-async def _insert_event_rows(conn: Any, rows: list[tuple[Any, ...]]) -> int:
-    """Insert lineage events (once each: unique run, type, time, job); how many were new. One statement."""
-    if not rows:
-        return 0
-    columns = list(zip(*rows, strict=True))
-    inserted = await conn.fetch(
-        "INSERT INTO lineage_events (response_id, tenant_id, run_id, event_type, event_time, job_name, source_ts, "
-        "origin, body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
-        "$6::text[], $7::timestamptz[], $8::text[], $9::text[]) ON CONFLICT DO NOTHING RETURNING 1",
-        *[list(c) for c in columns])
-    return len(inserted)
-
-
-def _name(row: Any) -> str:
-    return f"{row['topic']}/{row['partition']}/{row['offset']}"
-
-
-def _chain_row(row: Any) -> dict[str, Any]:
-    return {"seq": row["seq"], "prev_hash": row["prev_hash"], "hash": row["hash"], "name": _name(row),
-            "content": content_of(row)}
+async def _existing_events(keys: list[tuple[str, str, datetime, str]], conn: Any) -> set[Any]:
+    if not keys:
+        return set()
+    columns = [list(c) for c in zip(*keys, strict=True)]
+    rows = await conn.fetch(
+        "SELECT run_id, event_type, event_time, job_name FROM audit_log l JOIN unnest($1::text[], $2::text[], "
+        "$3::timestamptz[], $4::text[]) AS k(r, e, t, j) ON l.run_id = k.r AND l.event_type = k.e AND "
+        "l.event_time = k.t AND l.job_name = k.j WHERE l.kind = 'lineage'", *columns)
+    return {(r["run_id"], r["event_type"], r["event_time"], r["job_name"]) for r in rows}
 
 
 def timeline(records: list[AuditRecord]) -> list[dict[str, Any]]:

@@ -326,6 +326,26 @@ class DeadLetter(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class CheckpointBody(BaseModel):
+    """A signed tree head of one tenant's audit chain (the bytes signed: its canonical JSON)."""
+
+    format: str = Field(description="moe-audit-checkpoint/1")
+    tenant_id: str
+    size: int = Field(description="How many entries the tenant's chain holds")
+    root: str = Field(description="The hash of entry `size` (it covers every entry before it)")
+    time: str = Field(description="When the checkpoint was made (ISO 8601, UTC)")
+    key_id: str = Field(description="codex-lineage's signing key (SHA-256 of the public key, 16 hex digits)")
+
+
+class AuditCheckpoint(BaseModel):
+    """codex-lineage -> audit-checkpoints, keyed by tenant_id: a checkpoint of a tenant's audit chain with its
+    Ed25519 signature and RFC 3161 timestamp (docs/audit.md). Not an envelope: it belongs to no request."""
+
+    checkpoint: CheckpointBody
+    signature: str = Field(description="Ed25519 over the checkpoint's canonical JSON, base64")
+    timestamp: str | None = Field(default=None, description="The RFC 3161 TimeStampResp (DER, base64)")
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "ChatRequest": ChatRequest,
     "Plan": Plan,
@@ -345,4 +365,5 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "OntologyGap": OntologyGap,
     "LintRequest": LintRequest,
     "AuditEvent": AuditEvent,
+    "AuditCheckpoint": AuditCheckpoint,
 }

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from moe_core.contracts.messages import MESSAGE_MODELS
-from moe_core.contracts.topics import TOPIC_MESSAGES, Topics
+from moe_core.contracts.topics import TOPIC_MESSAGES, UNRECORDED, Topics
 
 
 def render() -> dict[str, str]:
@@ -18,7 +18,8 @@ def render() -> dict[str, str]:
         schema["$id"] = f"moe-sovereign-fleet/{name}.schema.json"
         files[f"{name}.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     topics = Topics.for_namespace("moe")
-    index = {getattr(topics, field): {"message": msg, "schema": f"{msg}.schema.json", "key": "response_id"}
+    index = {getattr(topics, field): {"message": msg, "schema": f"{msg}.schema.json",
+                                      "key": "tenant_id" if field in UNRECORDED else "response_id"}
              for field, msg in TOPIC_MESSAGES.items()}
     files["topics.json"] = json.dumps(index, indent=2, sort_keys=True) + "\n"
     return files

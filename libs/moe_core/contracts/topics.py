@@ -27,6 +27,7 @@ class Topics:
     ontology_gaps: str
     linting: str
     audit: str
+    audit_checkpoints: str
 
     @classmethod
     def for_namespace(cls, namespace: str = "moe") -> Topics:
@@ -49,6 +50,7 @@ class Topics:
             ontology_gaps=f"{namespace}.ontology-gaps.v1",
             linting=f"{namespace}.linting.v1",
             audit=f"{namespace}.audit.v1",
+            audit_checkpoints=f"{namespace}.audit-checkpoints.v1",
         )
 
     def for_task_kind(self, kind: str) -> str:
@@ -58,6 +60,11 @@ class Topics:
 
     def all(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self)]
+
+    def recorded(self) -> list[str]:
+        """The topics whose messages belong to requests (what codex-lineage records and the replay reads):
+        all but the audit checkpoints, which codex-lineage publishes about its own record."""
+        return [getattr(self, f.name) for f in fields(self) if f.name not in UNRECORDED]
 
 
 # Which message model travels on which topic (documentation and schema generation).
@@ -80,4 +87,7 @@ TOPIC_MESSAGES: dict[str, str] = {
     "ontology_gaps": "OntologyGap",
     "linting": "LintRequest",
     "audit": "AuditEvent",
+    "audit_checkpoints": "AuditCheckpoint",
 }
+# Keyed by tenant, not by response_id, and not part of any request's record.
+UNRECORDED = frozenset({"audit_checkpoints"})

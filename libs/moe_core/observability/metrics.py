@@ -185,3 +185,8 @@ LINEAGE_LAG = Gauge(
     "moe_lineage_lag_seconds", "Age of the last record codex-lineage processed, per topic (lineage lag)", ["topic"],
     registry=REGISTRY,
 )
+AUDIT_CHECKPOINTS = Counter(
+    "moe_audit_checkpoints_total", "Signed, timestamped audit checkpoints codex-lineage made (made), could not "
+    "make (failed: e.g. the timestamp authority unreachable) or refused (refused: the stored chain was changed)",
+    ["outcome"], registry=REGISTRY,
+)

@@ -29,11 +29,13 @@ class ApiError(Exception):
         return JSONResponse({"error": {"message": self.message, "code": self.code}}, status_code=self.status)
 
 
-async def require_admin(request: Request, store: AuditStore) -> None:
+async def require_admin(request: Request, keys: Any) -> None:
+    """`keys`: a pool on the fleet's role (MOE_POSTGRES_DSN), which reads the key table; the audit store's own
+    role reads and inserts its tables only."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send an admin API key as 'Authorization: Bearer <key>'", "invalid_api_key")
-    row = await store.pool.fetchrow(
+    row = await keys.fetchrow(
         "SELECT k.role, (to_jsonb(k) ->> 'expires_at')::timestamptz AS expires_at FROM api_keys k "
         "WHERE k.key_hash = $1 AND k.revoked_at IS NULL", hashlib.sha256(token.strip().encode()).hexdigest())
     if row is None or (row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC)):
@@ -71,14 +73,14 @@ def _request_of(event: dict[str, Any]) -> tuple[str | None, str | None]:
     return tenant.get("responseId"), tenant.get("tenantId")
 
 
-def router(get_store: Callable[[], AuditStore], max_bytes: int) -> APIRouter:
+def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max_bytes: int) -> APIRouter:
     api = APIRouter()
 
     @api.post("/api/v1/lineage", status_code=201)
     async def receive(request: Request) -> JSONResponse:
         store = get_store()
         try:
-            await require_admin(request, store)
+            await require_admin(request, get_keys())
             body = await request.body()
             if len(body) > max_bytes:
                 raise ApiError(413, f"the event is larger than {max_bytes} bytes", "too_large")
@@ -96,7 +98,7 @@ def router(get_store: Callable[[], AuditStore], max_bytes: int) -> APIRouter:
     async def events(request: Request, response_id: str) -> JSONResponse:
         store = get_store()
         try:
-            await require_admin(request, store)
+            await require_admin(request, get_keys())
         except ApiError as exc:
             return exc.response()
         return JSONResponse({"events": await store.lineage(response_id)})

@@ -1,6 +1,8 @@
-"""codex-lineage: every topic, in its own consumer group -> the audit store (hash-chained records) and
-OpenLineage run events (Postgres, plus an optional openlineage-python transport). Off the request path:
-no stage waits for it, and a stopped codex-lineage catches up from its committed offsets."""
+"""codex-lineage: every topic, in its own consumer group -> the audit store (one signed hash chain per tenant
+holding the records and their OpenLineage run events; Postgres, plus an optional openlineage-python
+transport), and signed, RFC 3161-timestamped checkpoints of the chains (stored, published on the checkpoint
+topic, appended to a file). Off the request path: no stage waits for it, and a stopped codex-lineage catches
+up from its committed offsets."""
 
 from __future__ import annotations
 
@@ -9,15 +11,19 @@ import logging
 from typing import Any
 from urllib.parse import urlparse
 
+import asyncpg
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 
 from codex_lineage import facets
+from codex_lineage.anchoring import anchoring_for, checkpoint_loop
 from codex_lineage.api import router
 from codex_lineage.lineage import Datasets, Lineage
+from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
 from codex_lineage.settings import LineageSettings
+from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.service import create_service_app
@@ -56,6 +62,8 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     ready = asyncio.Event()
     lineage = lineage_for(settings, bus)
     client = extra_client(settings.lineage_transport)
+    signer = Signer.from_file(settings.audit_signing_key)  # refuses to start without its key
+    anchoring = anchoring_for(settings, bus, signer)
 
     async def on_batch(msg: KafkaMessage) -> None:
         await ready.wait()  # the store opens after the broker starts (create_service_app's order)
@@ -83,29 +91,42 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
                                       type(exc).__name__)
 
     subscriber = bus.broker.subscriber(
-        *bus.topics.all(), group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR, batch=True,
+        *bus.topics.recorded(), group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR, batch=True,
         max_records=settings.lineage_batch_records, batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
         auto_offset_reset="earliest", session_timeout_ms=6_000, heartbeat_interval_ms=1_000,
         max_poll_interval_ms=600_000)
     subscriber(on_batch)
 
     async def open_store() -> None:
-        store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema)
+        if settings.audit_migrate_on_start:  # a single-role set-up; otherwise python -m codex_lineage.migrate
+            await migrate(settings)
+        store = await AuditStore.connect(settings.audit_writer_dsn or settings.postgres_dsn, settings.audit_schema,
+                                         migrate=False, signer=signer)
+        if not await store.exists():
+            await store.close()
+            raise RuntimeError(f"the audit store {settings.audit_schema!r} does not exist: run python -m "
+                               "codex_lineage.migrate as its migrator role first (fleetctl does)")
         holder["store"] = store
+        holder["keys"] = await asyncpg.create_pool(settings.postgres_dsn, min_size=1, max_size=2)
         holder["recorder"] = Recorder(bus.topics, store, lineage, client)
+        holder["checkpoints"] = asyncio.create_task(checkpoint_loop(settings, store, anchoring))
         ready.set()
 
     async def close_store() -> None:
+        if "checkpoints" in holder:
+            holder.pop("checkpoints").cancel()
         if client is not None:
             client.close(5.0)
         if "store" in holder:
             await holder.pop("store").close()
+        if "keys" in holder:
+            await holder.pop("keys").close()
 
     async def postgres_ready() -> None:
         await holder["store"].pool.fetchval("SELECT 1")
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
                              on_shutdown=[close_store])
-    app.include_router(router(lambda: holder["store"], settings.max_event_bytes))
+    app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes))
     app.state.holder = holder
     return app

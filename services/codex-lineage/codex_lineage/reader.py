@@ -41,7 +41,7 @@ async def read_records(bootstrap: str, topics: Topics, since: datetime | None = 
     types = message_types(topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=100)
-    parts = await partitions(bootstrap, topics.all())
+    parts = await partitions(bootstrap, topics.recorded())
     if response_id:  # every message of a request is keyed by its id: only that key's partition of each topic
         parts = [tp for tp in parts if tp.partition == _partition_of(response_id, parts, tp.topic)]
     if not parts:

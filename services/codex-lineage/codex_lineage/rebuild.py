@@ -9,6 +9,7 @@ from codex_lineage.app import lineage_for
 from codex_lineage.reader import read_records
 from codex_lineage.recorder import Recorder
 from codex_lineage.settings import LineageSettings
+from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.bus import Bus
 
@@ -20,7 +21,9 @@ async def rebuild_lineage(settings: LineageSettings, since: datetime, until: dat
     fresh = schema or f"{settings.audit_schema}_rebuild"[:63]
     if fresh == settings.audit_schema:
         raise ValueError("the rebuild needs another schema than the live store's")
-    rebuilt = await AuditStore.connect(settings.postgres_dsn, fresh)
+    # the scratch store is signed by a throw-away key: it is a comparison, not the record
+    rebuilt = await AuditStore.connect(settings.audit_migrator_dsn or settings.postgres_dsn, fresh,
+                                       signer=Signer.ephemeral())
     live = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, migrate=False)
     try:
         await rebuilt.drop()

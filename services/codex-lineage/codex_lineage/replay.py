@@ -4,12 +4,16 @@
   rebuild lineage --since T --until T [--keep]              re-derive lineage into a fresh schema; compare
   rebuild graph --since T --until T [--keep]                re-apply ingest/feedback/audit to a scratch graph
                                                             namespace; compare with the live graph
-  verify RESPONSE_ID | --roots [--tenant T]                  check the hash chains; print the daily roots
+  verify RESPONSE_ID                                         signatures, chain, checkpoints, timestamps, and the
+                                                            stored records against Kafka's while it holds them
+  verify --checkpoints [--tenant T]                          the latest signed checkpoints
+  export --tenant T --since T --until T --out DIR            a tenant's period for the offline verifier
+                                                            (python -m moe_audit_verify DIR)
   rerun RESPONSE_ID [--timeout S]                            the recorded request through today's fleet
 
 Settings come from the environment like every service's (MOE_KAFKA_BOOTSTRAP, MOE_TOPIC_NAMESPACE,
-MOE_POSTGRES_DSN, MOE_AUDIT_SCHEMA, MOE_NEO4J_URL, …). Exit status: 0 ok, 1 a difference or a failed verification,
-2 bad arguments or nothing found."""
+MOE_POSTGRES_DSN, MOE_AUDIT_SCHEMA, MOE_AUDIT_PUBLIC_KEY, MOE_AUDIT_TSA_CHAIN, MOE_NEO4J_URL, …).
+Exit status: 0 ok, 1 a difference or a failed verification, 2 bad arguments or nothing found."""
 
 from __future__ import annotations
 
@@ -18,14 +22,21 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from codex_lineage.compare import compare_with_topics
+from codex_lineage.export import export_period
 from codex_lineage.reader import read_records
 from codex_lineage.rebuild import rebuild_lineage
 from codex_lineage.replay_graph import rebuild_graph
 from codex_lineage.rerun import rerun
 from codex_lineage.settings import LineageSettings
+from moe_core.audit.checkpoints import stored
 from moe_core.audit.store import AuditStore, timeline
+from moe_core.audit.verify import load_trust
 from moe_core.contracts import Topics
 from moe_core.contracts.client_ids import bare_response_id
 
@@ -50,10 +61,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--until", type=when, required=True)
     r.add_argument("--schema", help="the fresh Postgres schema (default: <audit schema>_rebuild)")
     r.add_argument("--keep", action="store_true", help="keep the rebuilt schema (graph: the scratch tenants)")
-    v = sub.add_parser("verify", help="verify the hash chains of a request, or print the daily roots")
+    v = sub.add_parser("verify", help="verify a request's signed record, or print the latest checkpoints")
     v.add_argument("response_id", nargs="?")
-    v.add_argument("--roots", action="store_true")
+    v.add_argument("--checkpoints", action="store_true")
     v.add_argument("--tenant")
+    x = sub.add_parser("export", help="export a tenant's period for the standalone verifier")
+    x.add_argument("--tenant", required=True)
+    x.add_argument("--since", type=when, required=True)
+    x.add_argument("--until", type=when, required=True)
+    x.add_argument("--out", type=Path, required=True, help="a new (or empty) directory")
     u = sub.add_parser("rerun", help="send a recorded request through today's fleet, print the differences")
     u.add_argument("response_id")
     u.add_argument("--timeout", type=float, default=300.0)
@@ -85,25 +101,38 @@ def format_row(row: dict[str, Any]) -> str:
 
 
 async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int:
+    if not args.checkpoints and not args.response_id:
+        print("verify: give a RESPONSE_ID or --checkpoints", file=sys.stderr)
+        return 2
     store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, migrate=False)
     try:
-        if args.roots:
-            for root in await store.roots(args.tenant):
-                print(f"{root['day']}  {root['tenant_id']}  records={root['records']}  root={root['root']}")
+        if args.checkpoints:
+            for cp in await stored(store, args.tenant):
+                stamp = "timestamped" if cp.timestamp else "NOT timestamped"
+                print(f"{cp.body['time']}  {cp.body['tenant_id']}  size={cp.size}  root={cp.root}  {stamp}")
             return 0
-        if not args.response_id:
-            print("verify: give a RESPONSE_ID or --roots", file=sys.stderr)
+        trust = load_trust(settings.audit_public_key, settings.audit_tsa_chain, settings.audit_timestamp_skew_s)
+        try:
+            result = await store.verify(args.response_id, trust)
+        except asyncpg.UndefinedTableError:
+            print(f"the audit store {settings.audit_schema!r} does not exist", file=sys.stderr)
             return 2
-        result = await store.verify(args.response_id)
+        if not result["records"]:
+            print(f"no stored record of {args.response_id}", file=sys.stderr)
+            return 2
+        kafka, notes, compared = await compare_with_topics(settings, store, args.response_id)
     finally:
         await store.close()
-    if not result["records"]:
-        print(f"no stored record of {args.response_id}", file=sys.stderr)
-        return 2
-    for problem in result["problems"]:
+    problems = result["problems"] + kafka
+    for problem in problems:
         print(f"FAILED  {problem['record']}: {problem['problem']}")
-    print(f"{'verified' if result['verified'] else 'NOT verified'}: {result['records']} records of {args.response_id}")
-    return 0 if result["verified"] else 1
+    for note in notes:
+        print(f"note    {note}")
+    if not result["anchored"]:
+        print("note    not yet covered by a checkpoint (one follows within MOE_AUDIT_CHECKPOINT_INTERVAL_S)")
+    print(f"{'verified' if not problems else 'NOT verified'}: {result['records']} records of {args.response_id} "
+          f"(signatures, chain, checkpoints and timestamps; {compared} compared with their Kafka records)")
+    return 0 if not problems else 1
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -115,6 +144,8 @@ async def main(argv: list[str] | None = None) -> int:
         return await run_timeline(settings, args)
     if args.command == "verify":
         return await run_verify(settings, args)
+    if args.command == "export":
+        return await export_period(settings, args.tenant, args.since, args.until, args.out)
     if args.command == "rebuild" and args.what == "graph":
         return await rebuild_graph(settings, args.since, args.until, args.keep)
     if args.command == "rebuild":

@@ -23,3 +23,23 @@ class LineageSettings(FleetSettings):
     lineage_batch_records: int = Field(default=200, ge=1, le=5000,
                                        description="Records stored per transaction (a consumer batch)")
     max_event_bytes: int = Field(default=1_000_000, ge=1024, description="POST /api/v1/lineage: largest body")
+    audit_signing_key: str = Field(default="", description="codex-lineage's Ed25519 signing key (PEM file, mode "
+                                                           "0600): signs every audit entry and checkpoint")
+    audit_tsa_url: str = Field(default="", description="RFC 3161 timestamp authority that anchors the checkpoints "
+                                                       "(empty: checkpoints are signed but not timestamped)")
+    audit_tsa_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one timestamp request")
+    audit_checkpoint_interval_s: float = Field(default=60.0, ge=0.2, description="How often the tenants' chains "
+                                                                                 "are checkpointed (when they grew)")
+    audit_checkpoint_max_age_s: float = Field(default=3600.0, ge=1, description="A chain that did not grow still "
+                                                                               "gets a checkpoint this often")
+    audit_writer_dsn: str = Field(default="", description="codex-lineage's own role for the audit store (SELECT and "
+                                                          "INSERT only); empty: MOE_POSTGRES_DSN")
+    audit_migrator_dsn: str = Field(default="", description="The audit store's owner, for python -m codex_lineage."
+                                                            "migrate and rebuild's scratch schemas; empty: "
+                                                            "MOE_POSTGRES_DSN")
+    audit_writer_role: str = Field(default="", description="The migration grants this role SELECT and INSERT")
+    audit_reader_roles: str = Field(default="", description="Comma list: the migration grants them SELECT only")
+    audit_migrate_on_start: bool = Field(default=False, description="Migrate at start with MOE_POSTGRES_DSN (a "
+                                                                    "single-role set-up, e.g. a test fleet)")
+    audit_checkpoint_file: str = Field(default="", description="Append every checkpoint as a JSON line to this "
+                                                               "file (keep it out of the database's reach)")

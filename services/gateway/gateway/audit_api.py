@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, Request
 
 from gateway.auth import authenticate
@@ -21,6 +22,7 @@ from gateway.openai_api import OpenAIError
 from gateway.settings import GatewaySettings
 from gateway.throttle import Throttle
 from moe_core.audit.store import AuditStore, timeline
+from moe_core.audit.verify import load_trust
 from moe_core.contracts.client_ids import bare_response_id
 
 
@@ -53,8 +55,9 @@ class AuditApi:
         self.router.add_api_route("/v1/lineage/{response_id}", self.lineage, methods=["GET"])
 
     async def store(self) -> AuditStore:
-        if self._store is None:
-            self._store = await AuditStore.connect(self.settings.postgres_dsn, self.settings.audit_schema)
+        if self._store is None:  # read-only: codex-lineage's migration creates the tables, never the gateway
+            self._store = await AuditStore.connect(self.settings.postgres_dsn, self.settings.audit_schema,
+                                                   migrate=False)
         return self._store
 
     async def close(self) -> None:
@@ -69,7 +72,11 @@ class AuditApi:
         if not 0 < len(response_id) <= 128:
             raise OpenAIError(400, "response_id must be 1 to 128 characters", param="response_id")
         store = await self.store()
-        owner = await store.owner(bare_response_id(response_id))
+        try:
+            owner = await store.owner(bare_response_id(response_id))
+        except asyncpg.UndefinedTableError:
+            raise OpenAIError(503, "the audit store is not set up yet (codex-lineage creates it)", "server_error",
+                              code="audit_store_missing") from None
         if owner is None or (key.role != "admin" and owner not in key.tenant_ids):
             raise OpenAIError(404, f"No audit record of request '{response_id}'", code="not_found")
         return store, owner
@@ -81,8 +88,10 @@ class AuditApi:
         body: dict[str, Any] = {"object": "audit.request", "response_id": response_id, "tenant_id": owner,
                                 "timeline": timeline(await store.records(response_id)),
                                 "stage_runs": stage_runs(events), "lineage_events": len(events)}
-        if verify:
-            body["verification"] = await store.verify(response_id)
+        if verify:  # with the public key and the TSA chain only: the gateway cannot sign
+            s = self.settings
+            trust = load_trust(s.audit_public_key, s.audit_tsa_chain, s.audit_timestamp_skew_s)
+            body["verification"] = await store.verify(response_id, trust)
         return body
 
     async def lineage(self, response_id: str, request: Request) -> dict[str, Any]:

@@ -1,0 +1,5 @@
+import sys
+
+from moe_audit_verify.cli import main
+
+sys.exit(main())

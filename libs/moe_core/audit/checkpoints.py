@@ -1,0 +1,131 @@
+"""Checkpoints: a signed tree head of a tenant's chain (tenant, size, root, time, key id), timestamped by an
+RFC 3161 authority, stored, and handed to the outlets outside the database (the Kafka topic, the append-only
+file). codex-lineage makes one per tenant whenever its chain grew, and at least every max age."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from moe_audit_verify.format import CHECKPOINT_FORMAT, checkpoint_bytes
+from moe_audit_verify.segment import Checkpoint, verify_chain
+from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, entry_of_row
+from moe_core.audit.records import iso
+from moe_core.audit.signer import Signer
+from moe_core.audit.tsa import TsaClient
+
+Outlet = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class Anchoring:
+    signer: Signer
+    tsa: TsaClient | None
+    outlets: list[Outlet] = field(default_factory=list)
+
+
+class ChainBroken(RuntimeError):
+    """The stored chain no longer extends the last checkpoint: codex-lineage refuses to sign it."""
+
+
+async def tenants(store: Any) -> list[str]:
+    """Every tenant with a chain (a loose index scan over the log's primary key: one probe per tenant)."""
+    rows = await store.pool.fetch(
+        "WITH RECURSIVE t AS (SELECT min(tenant_id) AS id FROM audit_log UNION ALL SELECT (SELECT min(tenant_id) "
+        "FROM audit_log WHERE tenant_id > t.id) FROM t WHERE t.id IS NOT NULL) SELECT id FROM t WHERE id IS NOT NULL")
+    return [r["id"] for r in rows]
+
+
+async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
+                     max_age: timedelta | None = None) -> Checkpoint | None:
+    """A new checkpoint of the tenant's chain head, unless the last one already has this size and is younger
+    than `max_age` (None: any age). The head and the time are read under the tenant's chain lock, so every
+    entry recorded before the checkpoint's time is inside it. Before signing, the entries since the last
+    checkpoint are checked (signatures, hashes, that they extend it): a chain changed in the database is never
+    signed over (ChainBroken)."""
+    async with store.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"moe-audit-tenant\x1f{tenant}")
+        now: datetime = await conn.fetchval("SELECT clock_timestamp()")
+        head = await conn.fetchrow("SELECT seq, hash FROM audit_log WHERE tenant_id=$1 ORDER BY seq DESC LIMIT 1",
+                                   tenant)
+        last = await conn.fetchrow("SELECT size, root, time FROM audit_checkpoints WHERE tenant_id=$1 "
+                                   "ORDER BY time DESC LIMIT 1", tenant)
+        if head is None:
+            return None
+        if last is not None and last["size"] == head["seq"] and (max_age is None or now - last["time"] < max_age):
+            return None
+        await _check_extension(conn, tenant, last, anchoring)
+    body = {"format": CHECKPOINT_FORMAT, "tenant_id": tenant, "size": head["seq"], "root": head["hash"],
+            "time": iso(now), "key_id": anchoring.signer.key_id}
+    data = checkpoint_bytes(body)
+    signature = anchoring.signer.sign(data)
+    stamp = await anchoring.tsa.stamp(data) if anchoring.tsa is not None else None
+    row = await store.pool.fetchrow(
+        "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *", tenant, head["seq"], head["hash"],
+        now, body["key_id"], data.decode(), signature, stamp)
+    if row is None:
+        return None
+    made = checkpoint_of_row(row)
+    for outlet in anchoring.outlets:
+        await outlet(checkpoint_record(made))
+    return made
+
+
+async def _check_extension(conn: Any, tenant: str, last: Any, anchoring: Anchoring) -> None:
+    first = last["size"] + 1 if last is not None else 1
+    rows = await conn.fetch("SELECT * FROM audit_log WHERE tenant_id=$1 AND seq >= $2 ORDER BY seq", tenant, first)
+    anchor = [Checkpoint({"size": last["size"], "root": last["root"]}, "")] if last is not None else []
+    if last is not None and last["size"] > 0:
+        stored = await conn.fetchval("SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq=$2", tenant, last["size"])
+        if stored != last["root"]:
+            raise ChainBroken(f"tenant {tenant}: the entry of the last checkpoint (seq {last['size']}) no longer has "
+                              "the hash it signed: the chain was changed in the database")
+    problems = verify_chain([entry_of_row(r) for r in rows], anchor, anchoring.signer.public, tenant, first,
+                            require_anchor=False)
+    if problems:
+        raise ChainBroken(f"tenant {tenant}: the chain since the last checkpoint does not verify: "
+                          + "; ".join(f"{p.record}: {p.problem}" for p in problems[:5]))
+
+
+async def checkpoint_all(store: Any, anchoring: Anchoring, max_age: timedelta) -> tuple[list[Checkpoint], list[str]]:
+    """A checkpoint of every tenant that needs one, and why a tenant's chain was refused (ChainBroken)."""
+    made: list[Checkpoint] = []
+    broken: list[str] = []
+    for tenant in await tenants(store):
+        try:
+            cp = await checkpoint(store, tenant, anchoring, max_age)
+        except ChainBroken as exc:
+            broken.append(str(exc))
+            continue
+        if cp is not None:
+            made.append(cp)
+    return made, broken
+
+
+def file_outlet(path: str) -> Outlet:
+    """Append each checkpoint as one JSON line (O_APPEND, fsync'd) to a file kept outside the database."""
+    target = Path(path)
+
+    async def append(record: dict[str, Any]) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    return append
+
+
+async def stored(store: Any, tenant: str | None = None, limit: int = 50) -> list[Checkpoint]:
+    """The latest checkpoints (of one tenant, or of all), newest first."""
+    rows = await store.pool.fetch("SELECT * FROM audit_checkpoints WHERE $1::text IS NULL OR tenant_id=$1 "
+                                  "ORDER BY time DESC LIMIT $2", tenant, limit)
+    return [checkpoint_of_row(r) for r in rows]

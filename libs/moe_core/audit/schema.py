@@ -1,0 +1,120 @@
+"""The audit store's tables in one Postgres schema.
+
+audit_log: one continuous chain per tenant (tenant_id, seq), holding both the Kafka records and the
+OpenLineage events; each row is signed (moe_audit_verify.format). audit_checkpoints: signed tree heads with
+their RFC 3161 timestamps. audit_records and lineage_events are read-only views over the log (the shapes
+the readers knew). Nothing is ever updated or deleted: codex-lineage's role may only insert and read, readers
+(the gateway) only read; the tables belong to a separate migrator role (codex_lineage.migrate)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+MIGRATION_LOCK = 424243
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.audit_log (
+    tenant_id    text NOT NULL,
+    seq          bigint NOT NULL CHECK (seq > 0),
+    kind         text NOT NULL CHECK (kind IN ('record', 'lineage')),
+    recorded_at  timestamptz NOT NULL,
+    response_id  text,
+    topic        text,
+    partition    integer,
+    "offset"     bigint,
+    broker_ts    timestamptz,
+    message_type text,
+    stage        text,
+    created_at   timestamptz,
+    payload      text,
+    rseq         integer,
+    run_id       text,
+    event_type   text,
+    event_time   timestamptz,
+    job_name     text,
+    source_ts    timestamptz,
+    origin       text,
+    body         text,
+    prev_hash    text NOT NULL,
+    hash         text NOT NULL,
+    signature    text NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS audit_log_position ON {s}.audit_log (topic, partition, "offset")
+    WHERE kind = 'record';
+CREATE UNIQUE INDEX IF NOT EXISTS audit_log_event ON {s}.audit_log (run_id, event_type, event_time, job_name)
+    WHERE kind = 'lineage';
+CREATE INDEX IF NOT EXISTS audit_log_rid ON {s}.audit_log (response_id, seq);
+CREATE INDEX IF NOT EXISTS audit_log_recorded ON {s}.audit_log (tenant_id, recorded_at);
+CREATE INDEX IF NOT EXISTS audit_log_source_ts ON {s}.audit_log (source_ts) WHERE kind = 'lineage';
+CREATE TABLE IF NOT EXISTS {s}.audit_checkpoints (
+    tenant_id  text NOT NULL,
+    size       bigint NOT NULL,
+    root       text NOT NULL,
+    time       timestamptz NOT NULL,
+    key_id     text NOT NULL,
+    body       text NOT NULL,
+    signature  text NOT NULL,
+    timestamp  text,
+    PRIMARY KEY (tenant_id, time)
+);
+CREATE INDEX IF NOT EXISTS audit_checkpoints_size ON {s}.audit_checkpoints (tenant_id, size);
+CREATE OR REPLACE VIEW {s}.audit_records AS
+    SELECT tenant_id, seq AS tenant_seq, rseq AS seq, response_id, topic, partition, "offset", broker_ts,
+           message_type, stage, created_at, payload, recorded_at, prev_hash, hash, signature
+    FROM {s}.audit_log WHERE kind = 'record';
+CREATE OR REPLACE VIEW {s}.lineage_events AS
+    SELECT tenant_id, seq AS tenant_seq, response_id, run_id, event_type, event_time, job_name, source_ts,
+           origin, body, recorded_at
+    FROM {s}.audit_log WHERE kind = 'lineage';
+"""
+
+# Before the signed log (issue 24) the store had per-request chains and daily roots in tables of these names;
+# they are kept, renamed, for reference (they cannot be verified the new way).
+LEGACY = ("audit_records", "lineage_events", "audit_roots")
+
+
+def quoted_schema(name: str) -> str:
+    if not SCHEMA_NAME.match(name):
+        raise ValueError(f"invalid Postgres schema name {name!r}: lower-case letters, digits and _")
+    return f'"{name}"'
+
+
+WRITER_GRANTS = ("GRANT USAGE ON SCHEMA %1$I TO %2$I",
+                 "GRANT SELECT, INSERT ON %1$I.audit_log, %1$I.audit_checkpoints TO %2$I",
+                 "GRANT SELECT ON %1$I.audit_records, %1$I.lineage_events TO %2$I",
+                 "REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA %1$I FROM %2$I",
+                 "REVOKE CREATE ON SCHEMA %1$I FROM %2$I")
+READER_GRANTS = ("GRANT USAGE ON SCHEMA %1$I TO %2$I",
+                 "GRANT SELECT ON ALL TABLES IN SCHEMA %1$I TO %2$I",
+                 "REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA %1$I FROM %2$I",
+                 "REVOKE CREATE ON SCHEMA %1$I FROM %2$I")
+
+
+async def migrate(conn: Any, schema: str, writer: str | None = None, readers: tuple[str, ...] = ()) -> None:
+    """Create (or bring up to date) the store's tables as the connected role, which owns them; one migrator at a
+    time. With `writer` (codex-lineage's role: SELECT and INSERT, nothing else) and `readers` (e.g. the
+    gateway's role: SELECT only) the grants are (re)made too. Role names go through format(%I)."""
+    s = quoted_schema(schema)
+    await conn.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+    try:
+        async with conn.transaction():
+            for table in LEGACY:
+                if await conn.fetchval("SELECT c.relkind = 'r' FROM pg_class c JOIN pg_namespace n ON "
+                                       "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                                       schema, table):
+                    await conn.execute(f'ALTER TABLE {s}."{table}" RENAME TO "{table}_v1"')
+            await conn.execute(DDL.replace("{s}", s))
+            for grants, role in [(WRITER_GRANTS, writer)] + [(READER_GRANTS, r) for r in readers]:
+                if not role:
+                    continue
+                if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                    raise ValueError(f"the audit store's role {role!r} does not exist")
+                for grant in grants:
+                    await conn.execute(await conn.fetchval("SELECT format($1::text, $2::text, $3::text)", grant,
+                                                           schema, role))
+    finally:
+        await conn.execute(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")

@@ -1,0 +1,79 @@
+"""Verifying a request in the audit store: its entries, the stretch of its tenant's chain between the signed
+checkpoints around them (from the last checkpoint before its first entry to the first one after its last),
+those checkpoints' signatures and RFC 3161 timestamps, and the request's own record sequence. The checks
+are the standalone verifier's (moe_audit_verify), run on rows instead of an export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from moe_audit_verify.keys import PublicKey
+from moe_audit_verify.segment import Checkpoint, Problem, Trust, check_checkpoints, verify_chain
+from moe_audit_verify.timestamps import TsaChain
+from moe_core.audit.entries import checkpoint_of_row, entry_of_row
+
+
+def load_trust(public_key: str, tsa_chain: str, max_skew_s: float = 300.0) -> Trust | str:
+    """The verification material from files (MOE_AUDIT_PUBLIC_KEY, MOE_AUDIT_TSA_CHAIN), or why it is not there."""
+    if not public_key:
+        return "no public key configured (MOE_AUDIT_PUBLIC_KEY): the signatures cannot be checked"
+    try:
+        key = PublicKey.from_pem(Path(public_key).read_bytes())
+        chain = TsaChain(Path(tsa_chain).read_bytes()) if tsa_chain else None
+    except (OSError, ValueError) as exc:
+        return f"the verification keys cannot be read: {exc}"
+    return Trust(key, chain, max_skew_s)
+
+
+async def verify_request(store: Any, response_id: str, trust: Trust | str | None) -> dict[str, Any]:
+    spans = await store.pool.fetch("SELECT tenant_id, min(seq) AS lo, max(seq) AS hi, count(*) FILTER (WHERE "
+                                   "kind = 'record') AS records FROM audit_log WHERE response_id=$1 "
+                                   "GROUP BY tenant_id ORDER BY tenant_id", response_id)
+    records = sum(r["records"] for r in spans)
+    if not isinstance(trust, Trust):
+        problem = Problem("verification", trust or "no public key configured: the signatures cannot be checked")
+        return {"verified": False, "records": records, "anchored": False, "problems": [problem.as_dict()]}
+    problems: list[Problem] = []
+    anchored = bool(spans)
+    for span in spans:
+        found, covered = await _verify_stretch(store, span["tenant_id"], span["lo"], span["hi"], trust)
+        problems += found
+        anchored = anchored and covered
+    rows = await store.pool.fetch("SELECT * FROM audit_log WHERE response_id=$1 AND kind='record' ORDER BY rseq",
+                                  response_id)
+    problems += _request_sequence(rows)
+    return {"verified": not problems, "records": records, "anchored": anchored,
+            "problems": [p.as_dict() for p in problems]}
+
+
+async def _verify_stretch(store: Any, tenant: str, lo: int, hi: int, trust: Trust) -> tuple[list[Problem], bool]:
+    pool = store.pool
+    before = await pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND size < $2 "
+                                 "ORDER BY size DESC, time DESC LIMIT 1", tenant, lo)
+    after = await pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND size >= $2 "
+                                "ORDER BY time LIMIT 1", tenant, hi)
+    first = before["size"] + 1 if before else 1
+    rows = await pool.fetch("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND size >= $2 AND ($3::bigint "
+                            "IS NULL OR size <= $3) ORDER BY time", tenant, first - 1, after["size"] if after else None)
+    checkpoints: list[Checkpoint] = [checkpoint_of_row(r) for r in rows]
+    valid, problems = check_checkpoints(checkpoints, trust, tenant)
+    end = after["size"] if after else None
+    entries = await pool.fetch("SELECT * FROM audit_log WHERE tenant_id=$1 AND seq >= $2 AND ($3::bigint IS NULL "
+                               "OR seq <= $3) ORDER BY seq", tenant, first, end)
+    problems += verify_chain([entry_of_row(r) for r in entries], valid, trust.key, tenant, first,
+                             require_anchor=False)
+    covered = after is not None and any(c.size >= hi for c in valid)
+    return problems, covered
+
+
+def _request_sequence(rows: list[Any]) -> list[Problem]:
+    """A request's records are numbered 1, 2, … in its tenant's chain (rseq, signed): a gap is a deletion."""
+    problems, expected = [], 1
+    for row in rows:
+        if row["rseq"] > expected:
+            missing = ", ".join(str(n) for n in range(expected, row["rseq"]))
+            problems.append(Problem(f"request record {missing} (before {row['topic']}/{row['partition']}/"
+                                    f"{row['offset']})", "missing: deleted from the store"))
+        expected = row["rseq"] + 1
+    return problems

@@ -1,0 +1,96 @@
+"""codex-lineage's side of the checkpoints: its signing key, the timestamp authority, the outlets (the
+checkpoint topic, keyed by tenant, and the append-only file) and the periodic loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from codex_lineage.settings import LineageSettings
+from moe_audit_verify.timestamps import TsaChain
+from moe_core.audit.checkpoints import Anchoring, Outlet, checkpoint_all, file_outlet
+from moe_core.audit.signer import Signer
+from moe_core.audit.store import AuditStore
+from moe_core.audit.tsa import TsaClient
+from moe_core.bus import Bus
+from moe_core.contracts import AuditCheckpoint, headers
+from moe_core.observability.metrics import AUDIT_CHECKPOINTS
+
+log = logging.getLogger(__name__)
+
+
+def tsa_client(settings: LineageSettings) -> TsaClient | None:
+    if not settings.audit_tsa_url:
+        return None
+    chain = TsaChain(Path(settings.audit_tsa_chain).read_bytes()) if settings.audit_tsa_chain else None
+    return TsaClient(settings.audit_tsa_url, chain, settings.audit_tsa_timeout_s)
+
+
+def encoded(record: dict[str, Any], producer: str) -> tuple[bytes, bytes, dict[str, str]]:
+    """A checkpoint as a Kafka message of the checkpoint topic: value, key (the tenant), headers."""
+    message = AuditCheckpoint.model_validate(record)  # the declared shape (schemas/AuditCheckpoint.schema.json)
+    value = json.dumps(message.model_dump(mode="json"), sort_keys=True).encode()
+    return value, message.checkpoint.tenant_id.encode(), {headers.MESSAGE_TYPE: "AuditCheckpoint",
+                                                          headers.PRODUCER: producer}
+
+
+def kafka_outlet(bus: Bus) -> Outlet:
+    async def publish(record: dict[str, Any]) -> None:
+        value, key, hdrs = encoded(record, bus.settings.service_name)
+        await bus.broker.publish(value, topic=bus.topics.audit_checkpoints, key=key, headers=hdrs)
+
+    return publish
+
+
+def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
+                  outlets: list[Outlet] | None = None) -> Anchoring:
+    outlets = list(outlets or []) + ([kafka_outlet(bus)] if bus is not None else [])
+    if settings.audit_checkpoint_file:
+        outlets.append(file_outlet(settings.audit_checkpoint_file))
+    return Anchoring(signer, tsa_client(settings), outlets)
+
+
+@asynccontextmanager
+async def standalone_anchoring(settings: LineageSettings, signer: Signer, topic: str) -> AsyncIterator[Anchoring]:
+    """The same outlets for a command outside the service (replay export closing a period): its own producer."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, client_id="moe-replay")
+    await producer.start()
+
+    async def publish(record: dict[str, Any]) -> None:
+        value, key, hdrs = encoded(record, settings.service_name)
+        await producer.send_and_wait(topic, value, key=key, headers=[(k, v.encode()) for k, v in hdrs.items()])
+
+    try:
+        yield anchoring_for(settings, None, signer, [publish])
+    finally:
+        await producer.stop()
+
+
+async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchoring: Anchoring) -> None:
+    """Every interval: a checkpoint of each tenant whose chain grew (or whose last one is older than the max age).
+    A failure (the authority unreachable) is logged and retried at the next interval: nothing is stored then."""
+    max_age = timedelta(seconds=settings.audit_checkpoint_max_age_s)
+    while True:
+        await asyncio.sleep(settings.audit_checkpoint_interval_s)
+        try:
+            made, refused = await checkpoint_all(store, anchoring, max_age)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the loop must outlive a TSA or broker outage
+            log.exception("could not checkpoint the audit chains; retrying in %.0f s",
+                          settings.audit_checkpoint_interval_s)
+            AUDIT_CHECKPOINTS.labels("failed").inc()
+            continue
+        for _ in made:
+            AUDIT_CHECKPOINTS.labels("made").inc()
+        for reason in refused:  # the database was changed under codex-lineage: an operator must look now
+            log.error("REFUSED to checkpoint: %s", reason)
+            AUDIT_CHECKPOINTS.labels("refused").inc()

@@ -1,0 +1,128 @@
+"""`replay export --tenant T --since … --until … --out DIR`: a tenant's period as a self-contained bundle for
+the standalone verifier (python -m moe_audit_verify DIR; the layout is described in moe_audit_verify.bundle).
+
+The entries run from just after the last checkpoint made at or before `since` (or from the chain's start) to
+the first checkpoint made at or after `until`; when there is none yet (the period just ended) one is made
+now, with codex-lineage's key and the timestamp authority, and published like every checkpoint."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from codex_lineage.anchoring import standalone_anchoring
+from codex_lineage.settings import LineageSettings
+from moe_audit_verify.format import EXPORT_FORMAT
+from moe_audit_verify.keys import PublicKey
+from moe_core.audit.checkpoints import ChainBroken, checkpoint
+from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, content_of_row
+from moe_core.audit.records import iso
+from moe_core.audit.signer import Signer, SigningKeyError
+from moe_core.audit.store import AuditStore
+from moe_core.audit.tsa import TsaError
+from moe_core.contracts import Topics
+
+
+class ExportError(Exception):
+    """Nothing (or nothing verifiable) to export: the reason, for the operator."""
+
+
+async def export_period(settings: LineageSettings, tenant: str, since: datetime, until: datetime, out: Path) -> int:
+    try:
+        if until <= since:
+            raise ExportError("--until must be after --since")
+        _check_target(out)
+        # its own role: a period that just ended may need a closing checkpoint (an INSERT)
+        store = await AuditStore.connect(settings.audit_writer_dsn or settings.postgres_dsn, settings.audit_schema,
+                                         migrate=False)
+        try:
+            written = await _export(settings, store, tenant, since, until, out)
+        except asyncpg.UndefinedTableError:
+            raise ExportError(f"the audit store {settings.audit_schema!r} does not exist") from None
+        finally:
+            await store.close()
+    except ExportError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported tenant {tenant}, {iso(since)} .. {iso(until)}: {written['in_period']} entries of the period "
+          f"({written['entries']} with the stretch to the checkpoints around it, seq {written['first_seq']}.."
+          f"{written['last_seq']}), {written['checkpoints']} checkpoints -> {out}")
+    print(f"verify it offline: python -m moe_audit_verify {out} --public-key <codex-lineage's public key> "
+          "--tsa-chain <the TSA's certificate chain>")
+    return 0
+
+
+async def _export(settings: LineageSettings, store: AuditStore, tenant: str, since: datetime, until: datetime,
+                  out: Path) -> dict[str, Any]:
+    pool = store.pool
+    span = await pool.fetchrow("SELECT count(*) AS n, min(seq) AS lo FROM audit_log WHERE tenant_id=$1 AND "
+                               "recorded_at >= $2 AND recorded_at < $3", tenant, since, until)
+    if not span["n"]:
+        if not await pool.fetchval("SELECT 1 FROM audit_log WHERE tenant_id=$1 LIMIT 1", tenant):
+            raise ExportError(f"no audit record of tenant {tenant!r} at all (unknown tenant?)")
+        raise ExportError(f"tenant {tenant!r} has no audit record between {iso(since)} and {iso(until)}")
+    if until > await pool.fetchval("SELECT clock_timestamp()"):
+        raise ExportError(f"the period has not ended yet (--until {iso(until)} is in the future)")
+    start = await pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time <= $2 AND size < $3 "
+                                "ORDER BY time DESC LIMIT 1", tenant, since, span["lo"])
+    closing = await pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time >= $2 "
+                                  "ORDER BY time LIMIT 1", tenant, until)
+    if closing is None:
+        closing = await _close_period(settings, store, tenant)
+    first = start["size"] + 1 if start else 1
+    entries = await pool.fetch("SELECT * FROM audit_log WHERE tenant_id=$1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
+                               tenant, first, closing["size"])
+    checkpoints = await pool.fetch("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time >= $2 AND time <= $3 "
+                                   "ORDER BY time", tenant, start["time"] if start else since - timedelta(days=36500),
+                                   closing["time"])
+    key = _public_key(settings)
+    manifest = {"format": EXPORT_FORMAT, "tenant_id": tenant, "since": iso(since), "until": iso(until),
+                "first_seq": first, "last_seq": closing["size"], "entries": len(entries), "in_period": span["n"],
+                "checkpoints": len(checkpoints), "key_id": PublicKey.from_pem(key).id,
+                "exported_at": iso(await pool.fetchval("SELECT clock_timestamp()"))}
+    _write(out, manifest, [{"content": content_of_row(r), "hash": r["hash"], "signature": r["signature"]}
+                           for r in entries], [checkpoint_record(checkpoint_of_row(r)) for r in checkpoints],
+           key, settings.audit_tsa_chain)
+    return manifest
+
+
+async def _close_period(settings: LineageSettings, store: AuditStore, tenant: str) -> Any:
+    """A checkpoint made now (the period just ended and none followed it yet)."""
+    try:
+        signer = Signer.from_file(settings.audit_signing_key)
+        topic = Topics.for_namespace(settings.topic_namespace).audit_checkpoints
+        async with standalone_anchoring(settings, signer, topic) as anchoring:
+            made = await checkpoint(store, tenant, anchoring, max_age=timedelta(0))
+    except (SigningKeyError, TsaError, ChainBroken) as exc:
+        raise ExportError(f"no checkpoint closes the period yet, and none can be made now: {exc}") from exc
+    if made is None:
+        raise ExportError("could not make the checkpoint that closes the period; try again")
+    return await store.pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time=$2", tenant,
+                                     made.time)
+
+
+def _public_key(settings: LineageSettings) -> bytes:
+    if settings.audit_public_key:
+        return Path(settings.audit_public_key).read_bytes()
+    return Signer.from_file(settings.audit_signing_key).public.pem()
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out} exists and is not an empty directory")
+
+
+def _write(out: Path, manifest: dict[str, Any], entries: list[dict[str, Any]], checkpoints: list[dict[str, Any]],
+           public_key: bytes, tsa_chain: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, items in (("entries.jsonl", entries), ("checkpoints.jsonl", checkpoints)):
+        (out / name).write_text("".join(json.dumps(i, sort_keys=True, ensure_ascii=False) + "\n" for i in items))
+    (out / "public-key.pem").write_bytes(public_key)
+    if tsa_chain:
+        (out / "tsa-chain.pem").write_bytes(Path(tsa_chain).read_bytes())
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
