@@ -23,14 +23,16 @@ RECORDER = "codex-lineage"  # reads every topic; topics.md says so once, beside 
 
 
 def _topics_in(call: ast.Call) -> set[str]:
-    return {node.attr for arg in call.args for node in ast.walk(arg) if isinstance(node, ast.Attribute)
+    args = [*call.args, *(k.value for k in call.keywords if k.arg == "topic")]
+    return {node.attr for arg in args for node in ast.walk(arg) if isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Attribute) and node.value.attr == "topics"}
 
 
-def gateway_topics() -> tuple[set[str], set[str]]:
-    """(published, consumed) by the gateway, read from its calls: publish/publish_all(…topics.X…), subscribe(…)."""
+def undeclared_topics(service: str) -> tuple[set[str], set[str]]:
+    """(published, consumed) by a service outside the stage runtime (the gateway, codex-lineage), read from its
+    calls: publish/publish_all(…topics.X…), subscribe(…)."""
     published, consumed = set(), set()
-    for path in (REPO / "services" / "gateway" / "gateway").rglob("*.py"):
+    for path in (REPO / "services" / service / service.replace("-", "_")).rglob("*.py"):
         for call in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)):
             name = call.func.attr if isinstance(call.func, ast.Attribute) else ""
             if name in ("publish", "publish_all"):
@@ -53,16 +55,17 @@ def declared() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         for consumes in stage.all_consumed():
             if consumes.topic != EVERY_TOPIC:
                 consumers[consumes.topic].add(entry.name)
-    published, consumed = gateway_topics()
-    for topic in published:
-        producers[topic].add("gateway")
-    for topic in consumed:
-        consumers[topic].add("gateway")
+    for service in ("gateway", RECORDER):
+        published, consumed = undeclared_topics(service)
+        for topic in published:
+            producers[topic].add(service)
+        for topic in consumed if service == "gateway" else ():  # the recorder reads every topic
+            consumers[topic].add(service)
     return producers, consumers
 
 
 def test_the_gateway_calls_are_found() -> None:
-    published, consumed = gateway_topics()
+    published, consumed = undeclared_topics("gateway")
     assert {"requests", "answers", "cancel"} <= published and consumed == {"answers", "progress", "deltas"}
 
 
@@ -85,7 +88,7 @@ def test_the_architecture_names_the_gateway_topics() -> None:
     sentence = re.search(r"The gateway reads (.+?) \*\*without a consumer group\*\*.*? and publishes (.+?)\.", text)
     assert sentence, "docs/architecture.md no longer says which topics the gateway reads and publishes"
     reads, publishes = (re.findall(r"`([a-z.-]+)`", re.sub(r"\([^)]*\)", "", part)) for part in sentence.groups())
-    published, consumed = gateway_topics()
+    published, consumed = undeclared_topics("gateway")
     assert sorted(reads) == sorted(consumed) and sorted(publishes) == sorted(published)
     row = re.search(r"\| gateway publishes (.+?); Postgres holds", re.sub(r"^.*?\| gateway publishes `feedback`[^|]*\|",
                                                                          "| gateway publishes", text))

@@ -78,4 +78,5 @@ async def check() -> None:
 
 
 COMPONENT = Component(name="tsa", group="infra", port_key="tsa", prepare=prepare, check=check, deadline=60,
-                      match=lambda: f"--certificate-chain-path {CHAIN}")
+                      match=lambda: f"--certificate-chain-path {CHAIN}",
+                      ready=f"`GET {PATH}/certchain` 200 with a PEM certificate chain")
