@@ -26,6 +26,7 @@ SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model", "expert-model
 FLEET_MODEL = "fleet-model"  # served by both scripted servers (inference fleet tests)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group markers (it was registered later)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tiers.check(items)
     tiers.group_by_package(items)
