@@ -63,7 +63,7 @@ lint: .venv/.installed
 # keeps each failure's reason).
 test: install lint
 	@if [ "$(NEWCOMER)" = 1 ]; then COLUMNS=$${COLUMNS:-240} $(PY) -m pytest tests/newcomer; fi
-	@COLUMNS=$${COLUMNS:-240} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	@COLUMNS=$${COLUMNS:-240} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed

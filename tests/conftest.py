@@ -26,10 +26,12 @@ SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model", "expert-model
 FLEET_MODEL = "fleet-model"  # served by both scripted servers (inference fleet tests)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group markers (it was registered later)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> tiers.TierScheduling:
+    return tiers.TierScheduling(config, log)  # `make test`: -n 2, a tier to a worker
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tiers.check(items)
-    tiers.group_by_package(items)
 
 
 @pytest.fixture(autouse=True)

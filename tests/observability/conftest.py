@@ -13,6 +13,7 @@ from tests.conftest import Scripted, scripted_env
 from tests.e2e.research_fixtures import Searx, searxng_server  # noqa: F401  (research's web)
 from tests.observability.otlp_receiver import OtlpReceiver
 from tests.observability.traffic import Traffic, send_traffic
+from tests.support.audited_fleet import drop_schema, own_schema
 from tests.support.fleet import Fleet
 from tests.support.keys import new_key
 from tests.support.namespaces import new_namespace
@@ -33,8 +34,11 @@ def otlp() -> Iterator[OtlpReceiver]:
 def observed_fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: Scripted,
                    searxng_server: Searx, otlp: OtlpReceiver) -> Iterator[Fleet]:  # noqa: F811
     fleetlib_api.ensure_up(["chroma"])  # the planner's semantic cache
+    namespace = new_namespace("obs")
+    schema = own_schema(namespace)  # codex-lineage makes it at start (one role here), dropped at the end
     env = {
-        "MOE_TOPIC_NAMESPACE": new_namespace("obs"),
+        "MOE_TOPIC_NAMESPACE": namespace,
+        "MOE_AUDIT_SCHEMA": schema,
         "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
         "MOE_REDIS_URL": infra["redis"],
         "MOE_POSTGRES_DSN": infra["postgres"],
@@ -47,8 +51,11 @@ def observed_fleet(infra: dict[str, str], scripted_server: Scripted, scripted_se
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
     }
-    with Fleet(env, gateway_workers=1, extra=("graph-ingest", "gap-healer", "codex-lineage")) as fleet:
-        yield fleet
+    try:
+        with Fleet(env, gateway_workers=1, extra=("graph-ingest", "gap-healer", "codex-lineage")) as fleet:
+            yield fleet
+    finally:
+        drop_schema(infra["postgres"], schema)
 
 
 @pytest.fixture(scope="package")

@@ -43,7 +43,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
 
     api.ensure_up(["tsa"])
     namespace = new_namespace(prefix)
-    schema = ("audit_" + namespace.replace("-", "_"))[:63]
+    schema = own_schema(namespace)
     keys = Path(tempfile.mkdtemp(prefix=f"audit-{namespace}-"))
     private, public = audit_key.ensure(keys / "audit-signing-key.pem", keys / "audit-public-key.pem")
     env = {
@@ -90,6 +90,15 @@ def _migrate(env: dict[str, str]) -> None:
     done = subprocess.run([sys.executable, "-m", "codex_lineage.migrate"], env={**os.environ, **env}, cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def own_schema(namespace: str) -> str:
+    """A test fleet's own audit schema (never the production `audit`, which belongs to its migrator role)."""
+    return ("audit_" + namespace.replace("-", "_"))[:63]
+
+
+def drop_schema(dsn: str, schema: str) -> None:
+    asyncio.run(_drop_schema(dsn, schema))
 
 
 async def _drop_schema(dsn: str, schema: str) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 TIERS = ("unit", "infra", "e2e", "chaos")
 INFRA_FIXTURES = frozenset({"infra", "redis", "endpoints"})
@@ -37,12 +38,14 @@ def check(items: list[pytest.Item]) -> None:
         raise pytest.UsageError("tests with untrue markers:\n  " + "\n  ".join(wrong))
 
 
-def group_by_package(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`), a tier's tests all go to one worker: its package-scoped fleet
-    starts once, and the tiers run side by side (their topic namespaces, tenants and ports are their own)."""
-    for item in items:
-        package = item.nodeid.split("/")[1] if item.nodeid.startswith("tests/") else "root"
-        item.add_marker(pytest.mark.xdist_group(package))
+class TierScheduling(LoadScopeScheduling):
+    """pytest-xdist: each tier's tests (its package under tests/) go to one worker, so its package-scoped fleet
+    starts once, and two tiers run side by side (their namespaces, tenants and ports are their own). xdist's own
+    `--dist loadgroup` does not work with pytest 9 (it renames a node through `_nodeid`, which pytest 9 no longer
+    reads), so the scope is taken from the node id here."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return nodeid.split("/")[1] if nodeid.startswith("tests/") and nodeid.count("/") > 1 else nodeid
 
 
 def tier(item: pytest.Item) -> str | None:
