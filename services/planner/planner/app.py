@@ -43,6 +43,7 @@ from planner.complexity import estimate
 from planner.modes import expert_history
 from planner.plan_cache import CachedPlan, PlanCache
 from planner.preflight import recognise
+from planner.rescue import rescue
 from planner.router import SemanticRouter
 from planner.semantic_cache import Lookup, SemanticCache, cache_key, cache_scope, cacheable, cached_answer
 from planner.settings import PlannerSettings
@@ -64,7 +65,8 @@ class Outcome(BaseModel):
 
 class Planner:
     """Routes in `_plan`, in order: (1) precision preflight, (2) semantic cache, (3) plan cache,
-    (4) complexity estimate and semantic router, (5) the planner model."""
+    (4) complexity estimate and semantic router, (5) the planner model; (6) a plan from (4) or (5) without a
+    tool task gets the preflight's second look (planner.rescue)."""
 
     def __init__(self, settings: PlannerSettings, bus: Bus, inference: InferenceClient, redis: Redis,
                  vectors: Vectors | None, outcomes: Outcomes[Outcome]) -> None:
@@ -161,17 +163,28 @@ class Planner:
             route = await _soft(self.router.route(question), "semantic router")
         if route is not None and route.clear:
             PLANNER_ROUTES.labels("router").inc()
-            return Plan(**base, tasks=[_single(route.category, question)], source="router", complexity=complexity)
+            return self._rescued(Plan(**base, tasks=[_single(route.category, question)], source="router",
+                                      complexity=complexity))
         if complexity == "trivial" and self.settings.planner_skip_trivial:
             category = route.category if route and route.distance <= self.settings.router_threshold else "general"
             PLANNER_ROUTES.labels("trivial").inc()
-            return Plan(**base, tasks=[_single(category, question)], source="router", complexity="trivial")
-        plan = await self._model_plan(request, question, base, complexity)  # (5) the planner model
+            return self._rescued(Plan(**base, tasks=[_single(category, question)], source="router",
+                                      complexity="trivial"))
+        plan = self._rescued(await self._model_plan(request, question, base, complexity))  # (5) the planner model
         PLANNER_ROUTES.labels(plan.source).inc()
         if plan.source == "llm" and self.plan_cache and not request.replay_of:
             await self.plan_cache.put(plan_scope(request), question, CachedPlan(
                 tasks=plan.tasks, complexity=complexity, planner_model=plan.planner_model))
         return plan
+
+    def _rescued(self, plan: Plan) -> Plan:
+        """(6) Tool tasks the preflight missed, found in the plan's instructions or the question's clauses
+        (planner.rescue) before the question goes to an expert alone."""
+        tasks = rescue(plan.question, plan.tasks, self.tools, self.settings.planner_max_tasks)
+        if tasks is plan.tasks:
+            return plan
+        log.info("tool task rescued: %s", [(t.tool, t.args) for t in tasks if t.kind == "tool"])
+        return plan.model_copy(update={"tasks": tasks})
 
     async def _model_plan(self, request: ChatRequest, question: str, base: dict[str, Any],
                           complexity: Complexity) -> Plan:
