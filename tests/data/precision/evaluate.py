@@ -23,11 +23,11 @@ import yaml
 if __package__ in (None, ""):  # run as a script (make precision): the repository root makes `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from mcp_service.tools import IMPLEMENTATIONS, ToolError  # noqa: E402
-from moe_core.contracts.tools import select_tools  # noqa: E402
-from planner.preflight import recognise  # noqa: E402
-from planner.tool_catalogue import ToolCatalogue  # noqa: E402
-from tests.data.precision import generated  # noqa: E402
+from mcp_service.tools import IMPLEMENTATIONS, ToolError
+from moe_core.contracts.tools import select_tools
+from planner.preflight import recognise
+from planner.tool_catalogue import ToolCatalogue
+from tests.data.precision import generated
 
 HERE = Path(__file__).parent
 WRITTEN = ("tuning", "heldout", "probe")

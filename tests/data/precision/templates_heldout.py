@@ -9,7 +9,8 @@ Template = tuple[str | None, str, str, str, str]
 TEMPLATES: list[Template] = [
     # --- subnets ---
     ("subnet_calc", "net", "broadcast", "terse", "broadcast addr of {net}?"),
-    ("subnet_calc", "net", "broadcast", "chatty", "I'm setting up a VLAN on {net} - what would its broadcast address be?"),
+    ("subnet_calc", "net", "broadcast", "chatty",
+     "I'm setting up a VLAN on {net} - what would its broadcast address be?"),
     ("subnet_calc", "net", "network", "terse", "what network does {hostnet} belong to"),
     ("subnet_calc", "net", "first", "chatty", "could you give me the first usable IP in {net}?"),
     ("subnet_calc", "net", "last", "terse", "last usable address in {net}"),
