@@ -10,8 +10,10 @@ from planner.preflight_lexicon import Question, numbers_from_words, strip_reques
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 Hit = tuple[str, dict[str, Any]]
-BASES = {"binary": 2, "bin": 2, "octal": 8, "oct": 8, "decimal": 10, "dec": 10, "hexadecimal": 16, "hex": 16}
-BASE = r"(?:binary|bin|octal|oct|decimal|dec|hexadecimal|hex|base[ -]?(?P<{}>\d{{1,2}}))"
+BASES = {"binary": 2, "bin": 2, "octal": 8, "oct": 8, "decimal": 10, "dec": 10, "hexadecimal": 16, "hex": 16,
+         "binär": 2, "binaer": 2, "oktal": 8, "dezimal": 10, "hexadezimal": 16}
+BASE = (r"(?:hexadezimal|binär|binaer|oktal|dezimal|binary|bin|octal|oct|decimal|dec|hexadecimal|hex|"
+        r"base[ -]?(?P<{}>\d{{1,2}})|basis[ -]?(?P<{}_>\d{{1,2}}))")
 
 
 def _base(name: str, digits: str | None) -> int | None:
@@ -39,19 +41,23 @@ def number_base(q: Question) -> Hit | None:
 
 def _number_base(body: str) -> Hit | None:
     value = r"(?P<v>0x[0-9a-f]+|0b[01]+|0o[0-7]+|[0-9a-z]{1,64})"
-    src, dst = BASE.format("fb"), BASE.format("tb")
+    src, dst = BASE.format("fb", "fb"), BASE.format("tb", "tb")
     shapes = [rf"(?:convert )?(?P<src>{src}) {value} (?:to|in|into|as) (?P<dst>{dst})",
               rf"(?:convert )?{value} (?:from )?(?P<src>{src}) (?:to|in|into|as) (?P<dst>{dst})",
               rf"(?:convert )?{value} (?:to|in|into|as) (?P<dst>{dst})(?: numbers?| notation)?",
               rf"(?:convert )?{value} (?:written|expressed|represented|shown) (?:in|as) (?P<dst>{dst})",
-              rf"(?:the )?(?P<dst>{dst})(?: representation| form| equivalent| notation| value)? (?:of|for) {value}"]
+              rf"(?:the )?(?P<dst>{dst})(?: representation| form| equivalent| notation| value)? (?:of|for) {value}",
+              # German: "255 in Binär", "255 als Hexadezimalzahl", "Binärdarstellung von 200", "ff von hex in dezimal"
+              rf"{value} (?:von |aus )?(?P<src>{src})(?:zahl)? (?:in|nach|als|ins) (?P<dst>{dst})(?:zahl|system)?",
+              rf"{value} (?:in|nach|als|ins|im) (?P<dst>{dst})(?:zahl|system|darstellung|e zahl|er darstellung)?",
+              rf"(?:die )?(?P<dst>{dst})(?:darstellung|form|zahl|e darstellung|e form)? (?:von|für) {value}"]
     for shape in shapes:
         m = re.fullmatch(shape, body, I)
         if not m:
             continue
         raw = m["v"]
-        source = _base(m["src"], m["fb"]) if m.groupdict().get("src") else None
-        target = _base(m["dst"], m["tb"])
+        source = _base(m["src"], m["fb"] or m["fb_"]) if m.groupdict().get("src") else None
+        target = _base(m["dst"], m["tb"] or m["tb_"])
         prefixed = re.fullmatch(r"0[xbo].+", raw, I)
         if source is None and not prefixed:
             if not raw.isdigit():

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from planner.preflight_german import decimal_commas
 from planner.preflight_lexicon import NUM, Question, numbers_from_words, plain_number, stray_quote, strip_request
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
-PERCENT = re.compile(rf"(?<![\w.])(?P<v>{NUM})\s?(?:%|percent\b|per cent\b)", I)
-DURATION = re.compile(r"(?<![\w.])(?P<v>\d{1,4})[\s-](?P<u>years?|yrs?|months?)\b", I)
+PERCENT = re.compile(rf"(?<![\w.])(?P<v>{NUM})\s?(?:%|percent\b|per cent\b|prozent\b)", I)
+DURATION = re.compile(r"(?<![\w.])(?P<v>\d{1,4})[\s-](?P<u>years?|yrs?|months?|jahre?n?|monate?n?)\b", I)
 AMOUNT = re.compile(rf"(?:[$\u20ac\u00a3]\s?(?P<a>{NUM})|(?<![\w.])(?P<b>{NUM})(?:\s?(?:dollars|euros?|pounds|usd|"
                     rf"eur|gbp|bucks)\b)?)", I)
 CURRENCY = re.compile(r"[$\u20ac\u00a3]|\b(?:dollars|euros?|pounds|usd|eur|gbp|bucks)\b", I)
@@ -22,28 +23,41 @@ FREQUENCY = {"annually": 1, "yearly": 1, "annual": 1, "monthly": 12, "quarterly"
              "semi-annually": 2}
 COMPOUNDING = re.compile(r"\bcompound(?:ed|ing)?(?: interest)?(?: (?P<f>annually|yearly|monthly|quarterly|daily|"
                          r"semi-annually))?\b", I)
-PER_PERIOD = re.compile(r"(?:%|percent|per cent)\s+(?:a|per|each|every)\s+(?:month|week|day|quarter)|"
-                        r"(?:%|percent|per cent)\s+monthly", I)
+PER_PERIOD = re.compile(r"(?:%|percent|per cent|prozent)\s+(?:a|per|each|every|pro|im|je)\s+(?:month|week|day|quarter|"
+                        r"monat|woche|tag|quartal)|(?:%|percent|per cent)\s+monthly", I)
+# German: "Zinseszins" is compound interest; its frequency is the one German frequency word of the question
+GERMAN = re.compile(r"\b(?:zinseszins\w*|zinsen|zins|verzinst|prozent|jahren?|kredit|darlehen|trinkgeld|rate)\b", I)
+ZINSESZINS = re.compile(r"\bzinseszins(?:en)?\b", I)
+FREQUENCY_DE = {"jährlich": 1, "monatlich": 12, "vierteljährlich": 4, "quartalsweise": 4, "täglich": 365,
+                "halbjährlich": 2}
+SIMPLE = {"simple", "einfache", "einfachen", "einfacher"}
 INTEREST = {"interest", "invest", "deposit", "put", "save", "grow", "grows", "worth", "end", "compound", "compounded",
-            "compounding", "simple", "balance", "have"}
-LOAN = {"loan", "mortgage", "borrow", "payment", "repayment", "installment", "instalment", "pay", "repay"}
-TIP = {"tip", "gratuity"}
+            "compounding", "simple", "balance", "have", "zinseszins", "zinseszinsen", "zinsen", "zins", "verzinst",
+            "angelegt", "anlegen", "lege", "habe", "ende", "endbetrag", "guthaben", "einfache", "einfachen",
+            "einfacher", "jährlich", "monatlich", "vierteljährlich", "quartalsweise", "täglich", "halbjährlich"}
+LOAN = {"loan", "mortgage", "borrow", "payment", "repayment", "installment", "instalment", "pay", "repay", "kredit",
+        "darlehen", "rate", "monatliche", "hypothek"}
+TIP = {"tip", "gratuity", "trinkgeld"}
 FILLER = {"if", "i", "at", "for", "over", "in", "after", "years", "year", "months", "month", "how", "much", "do",
           "does", "will", "would", "up", "with", "get", "it", "be", "to", "the", "a", "an", "of", "on", "rate", "per",
           "annual", "annually", "yearly", "monthly", "quarterly", "daily", "what", "whats", "s", "is", "my", "me",
           "bill", "check", "meal", "dollars", "dollar", "euros", "euro", "pounds", "usd", "eur", "gbp", "bucks",
           "percent", "cent", "yrs", "yr", "back", "each", "and", "then", "should", "leave", "give", "tell", "total",
-          "money", "amount", "account", "term", "annum", "p", "semi", "as"}
+          "money", "amount", "account", "term", "annum", "p", "semi", "as", "euro", "mit", "zu", "über", "für", "jahre",
+          "jahren", "monate", "monaten", "ich", "wie", "viel", "am", "bei", "auf", "nach", "einem", "einen", "einer",
+          "ein", "eine", "dem", "der", "die", "das", "von", "was", "ist", "wird", "habe", "hat", "prozent", "laufzeit"}
 
 
 def finance_typed(q: Question) -> Hit | None:
     body = numbers_from_words(strip_request(q.text))
+    if body and GERMAN.search(body):
+        body = decimal_commas(body)  # "3,5 %"; "1.500 Euro" (1500 or 1.5?) goes to the planner
     if not body or q.quoted or stray_quote(body) or PER_PERIOD.search(body):
         return None
     percents, durations = PERCENT.findall(body), list(DURATION.finditer(body))
     rest = DURATION.sub(" ", PERCENT.sub(" ", body))
     amounts = [a or b for a, b in AMOUNT.findall(rest)]
-    words = {w.lower() for w in re.findall(r"[a-z]+", AMOUNT.sub(" ", rest), I)}
+    words = {w.lower() for w in re.findall(r"[^\W\d_]+", AMOUNT.sub(" ", rest))}
     if len(percents) != 1 or len(amounts) != 1 or len(durations) > 1 or not words <= INTEREST | LOAN | TIP | FILLER:
         return None
     amount, rate = plain_number(amounts[0]), plain_number(percents[0])
@@ -56,9 +70,9 @@ def finance_typed(q: Question) -> Hit | None:
     if not durations or (words & INTEREST and words & LOAN):
         return None
     count, unit = int(durations[0]["v"]), durations[0]["u"].lower()
-    months = count * 12 if unit.startswith("y") else count
+    months = count * 12 if unit.startswith(("y", "j")) else count
     if words & LOAN:
-        if not re.search(r"\bmonthly\b|\b(?:a|per|each) month\b", body, I) or COMPOUNDING.search(body) or \
+        if not re.search(r"\bmonthly\b|\b(?:a|per|each) month\b|\bmonatliche\b", body, I) or COMPOUNDING.search(body) or \
                 "total" in words or not 1 <= months <= 1200:
             return None  # a payment per what? the total paid? say it
         return "decimal_finance", {"operation": "loan_payment", "principal": amount, "rate_percent": rate,
@@ -68,15 +82,26 @@ def finance_typed(q: Question) -> Hit | None:
 
 def _interest(body: str, words: set[str], amount: str, rate: str, months: int) -> Hit | None:
     compounding = COMPOUNDING.search(body)
-    if months % 12 or bool(compounding) == ("simple" in words) or ("total" in words and "interest" in words):
+    german = [FREQUENCY_DE[w] for w in words if w in FREQUENCY_DE]
+    if ZINSESZINS.search(body):
+        if compounding or len(german) > 1:
+            return None
+        return _args("compound_interest", amount, rate, months, german[0] if german else None)
+    if german or months % 12 or bool(compounding) == bool(words & SIMPLE) or ("total" in words and "interest" in words):
         return None  # part years, or neither (or both) simple and compound: which interest?
     frequency = (compounding["f"] if compounding else None) or ""
     spare = re.sub(r"\bcompound(?:ed|ing)?(?: interest)? (?:annually|yearly|monthly|quarterly|daily|semi-annually)",
                    " ", body, flags=I)
     if re.search(r"\b(?:monthly|quarterly|daily)\b|\b(?:a|per|each) month\b", spare, I):
         return None  # a monthly deposit or rate: not one principal at a yearly rate
-    args: dict[str, Any] = {"operation": "compound_interest" if compounding else "simple_interest",
-                            "principal": amount, "rate_percent": rate, "years": months // 12}
-    if frequency:
-        args["periods_per_year"] = FREQUENCY[frequency.lower()]
+    return _args("compound_interest" if compounding else "simple_interest", amount, rate, months,
+                 FREQUENCY[frequency.lower()] if frequency else None)
+
+
+def _args(operation: str, amount: str, rate: str, months: int, per_year: int | None) -> Hit | None:
+    if months % 12:
+        return None
+    args: dict[str, Any] = {"operation": operation, "principal": amount, "rate_percent": rate, "years": months // 12}
+    if per_year:
+        args["periods_per_year"] = per_year
     return "decimal_finance", args

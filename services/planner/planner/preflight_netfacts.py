@@ -21,9 +21,11 @@ PREFIX = re.compile(r"(?<![\w./])/(?P<n>\d{1,2})(?![\w./])")
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 # words that name what is asked (first the facts a bare prefix determines, then the network-bound ones)
 SIZE = {"mask", "netmask", "subnetmask", "wildcard", "hostmask", "hosts", "host", "addresses", "ips", "usable",
-        "netzmaske", "subnetzmaske", "maske", "nutzbare", "nutzbaren", "adressen", "size", "big", "large"}
+        "netzmaske", "subnetzmaske", "maske", "nutzbare", "nutzbaren", "adressen", "size", "big", "large", "wildcardmaske",
+        "hostanzahl", "anzahl", "größe", "verwendbare", "verwendbaren"}
 BOUND = {"broadcast", "network", "first", "last", "range", "id", "netzadresse", "netzwerkadresse", "erste", "erster",
-         "letzte", "letzter", "bereich", "details", "info", "information"}
+         "letzte", "letzter", "bereich", "details", "info", "information", "broadcastadresse", "netzadresse",
+         "netzwerkadresse", "ersten", "letzten", "adressbereich"}
 MASKS = {"mask", "netmask", "subnetmask", "netzmaske", "subnetzmaske", "maske"}
 PREFIX_WORDS = {"prefix", "length", "cidr", "notation", "slash", "präfix", "präfixlänge", "länge"}
 INSIDE = {"in", "inside", "within", "belong", "belongs", "part", "contained", "contain", "contains", "include",
@@ -34,7 +36,8 @@ FILLER = {"what", "whats", "s", "is", "are", "the", "a", "an", "of", "for", "on"
           "von", "vom", "für", "ein", "einem", "eine", "einer", "das", "die", "der", "des", "den", "ist", "hat", "wie",
           "viele", "adresse", "gibt", "es", "was", "welche", "welcher", "welches", "sind", "bei", "zu", "netz",
           "subnetz", "hosts", "mit", "available", "possible", "it", "this", "that", "as", "mean", "corresponds",
-          "correspond", "entspricht", "zur", "zum"}
+          "correspond", "entspricht", "zur", "zum", "hostadresse", "hostadressen", "netzwerk", "netzwerks", "netzes",
+          "subnetzes", "im", "in", "dem"}
 
 
 def _contiguous_mask(text: str) -> bool:

@@ -81,7 +81,9 @@ def primes(q: Question) -> Hit | None:
     body = strip_request(q.text)
     m = re.fullmatch(rf"(?:the )?(?:prime factori[sz]ation|prime factors|prime decomposition|factori[sz]ation) of "
                      rf"(?P<n>{INT})", body, I) or re.fullmatch(rf"(?:factori[sz]e|factor) (?P<n>{INT})", body, I) or \
-        re.fullmatch(rf"is (?P<n>{INT}) (?:a )?prime(?: number)?", body, I)
+        re.fullmatch(rf"is (?P<n>{INT}) (?:a )?prime(?: number)?", body, I) or \
+        re.fullmatch(rf"(?:die )?(?:primfaktoren|primfaktorzerlegung|primzahlzerlegung|zerlegung in primfaktoren) "
+                     rf"(?:von|f\u00fcr|der zahl) (?P<n>{INT})|zerlege (?P<d>{INT}) in primfaktoren", body, I)
     if not m:
         extreme = r"(?:the )?(?:largest|biggest|greatest|highest|smallest|lowest|least) prime"
         m = re.fullmatch(rf"{extreme} (?:factor|divisor) of (?P<n>{INT})|{extreme} (?:that|which) divides (?P<d>{INT})",

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from moe_core.contracts.tools import normalise_unit
+from planner.preflight_german import UNIT_WORD, decimal_commas, units_in_english
 from planner.preflight_lexicon import NUM, Question, numbers_from_words, plain_number, strip_request
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
@@ -24,6 +25,11 @@ SHAPES = [
     rf"how many\s+(?P<t>{UNIT})\s+(?:are\s+)?(?:there\s+)?in\s+(?:a|an|one)\s+(?P<f>{UNIT})",
     rf"how many\s+(?P<t>{UNIT})\s+(?:is|are|make|makes)\s+(?P<v>{NUM})\s*(?P<f>{UNIT})",
     rf"(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:is|are|equals?)\s+how many\s+(?P<t>{UNIT})",
+]
+GERMAN = [  # after the German unit names are read as English ones (preflight_german)
+    rf"(?:rechne\s+)?(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:in|nach)\s+(?P<t>{UNIT})(?:\s+um(?:rechnen)?)?",
+    rf"(?:wie ?viele?|wie ?viel)\s+(?P<t>{UNIT})\s+(?:sind|ergeben|entsprechen|hat|haben)\s+(?P<v>{NUM})\s*(?P<f>{UNIT})",
+    rf"(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:sind|ergeben|entsprechen)\s+wie ?viele?\s+(?P<t>{UNIT})",
 ]
 
 
@@ -72,7 +78,21 @@ def convert(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = numbers_from_words(strip_request(q.text))
     if body is None:
         return None
-    for shape in SHAPES:
+    readings = [(body, SHAPES)]
+    german = decimal_commas(body) if UNIT_WORD.search(body) else None
+    if german is None and UNIT_WORD.search(body):
+        return None  # "1,500 Meter": one and a half in German, fifteen hundred in English
+    if german is not None:  # German unit names (and decimal commas) in the German frames
+        readings.append((units_in_english(german), GERMAN))
+    for text, shapes in readings:
+        hit = _converted(text, shapes)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _converted(body: str, shapes: list[str]) -> tuple[str, dict[str, Any]] | None:
+    for shape in shapes:
         m = re.fullmatch(shape, body, I)
         if not m:
             continue
