@@ -43,7 +43,7 @@ FILLER = {"if", "i", "at", "for", "over", "in", "after", "years", "year", "month
           "annual", "annually", "yearly", "monthly", "quarterly", "daily", "what", "whats", "s", "is", "my", "me",
           "bill", "check", "meal", "dollars", "dollar", "euros", "euro", "pounds", "usd", "eur", "gbp", "bucks",
           "percent", "cent", "yrs", "yr", "back", "each", "and", "then", "should", "leave", "give", "tell", "total",
-          "money", "amount", "account", "term", "annum", "p", "semi", "as", "euro", "mit", "zu", "über", "für", "jahre",
+          "money", "amount", "account", "term", "annum", "p", "semi", "as", "mit", "zu", "über", "für", "jahre",
           "jahren", "monate", "monaten", "ich", "wie", "viel", "am", "bei", "auf", "nach", "einem", "einen", "einer",
           "ein", "eine", "dem", "der", "die", "das", "von", "was", "ist", "wird", "habe", "hat", "prozent", "laufzeit"}
 
@@ -72,8 +72,8 @@ def finance_typed(q: Question) -> Hit | None:
     count, unit = int(durations[0]["v"]), durations[0]["u"].lower()
     months = count * 12 if unit.startswith(("y", "j")) else count
     if words & LOAN:
-        if not re.search(r"\bmonthly\b|\b(?:a|per|each) month\b|\bmonatliche\b", body, I) or COMPOUNDING.search(body) or \
-                "total" in words or not 1 <= months <= 1200:
+        monthly = re.search(r"\bmonthly\b|\b(?:a|per|each) month\b|\bmonatliche\b", body, I)
+        if not monthly or COMPOUNDING.search(body) or "total" in words or not 1 <= months <= 1200:
             return None  # a payment per what? the total paid? say it
         return "decimal_finance", {"operation": "loan_payment", "principal": amount, "rate_percent": rate,
                                    "months": months}

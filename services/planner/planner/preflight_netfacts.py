@@ -21,11 +21,10 @@ PREFIX = re.compile(r"(?<![\w./])/(?P<n>\d{1,2})(?![\w./])")
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 # words that name what is asked (first the facts a bare prefix determines, then the network-bound ones)
 SIZE = {"mask", "netmask", "subnetmask", "wildcard", "hostmask", "hosts", "host", "addresses", "ips", "usable",
-        "netzmaske", "subnetzmaske", "maske", "nutzbare", "nutzbaren", "adressen", "size", "big", "large", "wildcardmaske",
-        "hostanzahl", "anzahl", "größe", "verwendbare", "verwendbaren"}
+        "netzmaske", "subnetzmaske", "maske", "nutzbare", "nutzbaren", "adressen", "size", "big", "large",
+        "wildcardmaske", "hostanzahl", "anzahl", "größe", "verwendbare", "verwendbaren"}
 BOUND = {"broadcast", "network", "first", "last", "range", "id", "netzadresse", "netzwerkadresse", "erste", "erster",
-         "letzte", "letzter", "bereich", "details", "info", "information", "broadcastadresse", "netzadresse",
-         "netzwerkadresse", "ersten", "letzten", "adressbereich"}
+         "letzte", "letzter", "bereich", "details", "info", "information", "broadcastadresse", "ersten", "letzten", "adressbereich"}
 MASKS = {"mask", "netmask", "subnetmask", "netzmaske", "subnetzmaske", "maske"}
 PREFIX_WORDS = {"prefix", "length", "cidr", "notation", "slash", "präfix", "präfixlänge", "länge"}
 INSIDE = {"in", "inside", "within", "belong", "belongs", "part", "contained", "contain", "contains", "include",

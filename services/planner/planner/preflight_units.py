@@ -28,7 +28,7 @@ SHAPES = [
 ]
 GERMAN = [  # after the German unit names are read as English ones (preflight_german)
     rf"(?:rechne\s+)?(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:in|nach)\s+(?P<t>{UNIT})(?:\s+um(?:rechnen)?)?",
-    rf"(?:wie ?viele?|wie ?viel)\s+(?P<t>{UNIT})\s+(?:sind|ergeben|entsprechen|hat|haben)\s+(?P<v>{NUM})\s*(?P<f>{UNIT})",
+    rf"wie ?viele?\s+(?P<t>{UNIT})\s+(?:sind|ergeben|entsprechen|hat|haben)\s+(?P<v>{NUM})\s*(?P<f>{UNIT})",
     rf"(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:sind|ergeben|entsprechen)\s+wie ?viele?\s+(?P<t>{UNIT})",
 ]
 
