@@ -18,10 +18,12 @@ from planner.preflight_arith import arithmetic
 from planner.preflight_bases import number_base
 from planner.preflight_chain import compound
 from planner.preflight_dates import calendar, current_time, date_add, date_diff, timezone, today_free, weekday
+from planner.preflight_dates_typed import dates_typed
 from planner.preflight_lexicon import Question, take_quotes
 from planner.preflight_money import finance_typed
 from planner.preflight_netfacts import subnet_typed
 from planner.preflight_numbers import finance, gcd_lcm, in_words, primes, roman, statistics, subnet
+from planner.preflight_stats_typed import statistics_typed
 from planner.preflight_text import base64, checksum, compare, hashing, json_valid, text_measure
 from planner.preflight_units import convert
 from planner.tool_catalogue import ToolCatalogue
@@ -38,7 +40,7 @@ ABOUT = re.compile(r"^(?:why|how (?:do|does|did|can|could|should|would|is|are)|e
 # Order matters: compound and specific shapes first, the general arithmetic grammar last.
 RULES: list[Rule] = [compound, date_diff, weekday, date_add, calendar, timezone, hashing, base64, checksum,
                      text_measure, compare, subnet, primes, roman, number_base, in_words, gcd_lcm, finance, statistics,
-                     subnet_typed, finance_typed, solve, calculus, convert, arithmetic]
+                     subnet_typed, finance_typed, dates_typed, statistics_typed, solve, calculus, convert, arithmetic]
 
 
 def normalise(question: str) -> Question:

@@ -24,7 +24,8 @@ SIZE = {"mask", "netmask", "subnetmask", "wildcard", "hostmask", "hosts", "host"
         "netzmaske", "subnetzmaske", "maske", "nutzbare", "nutzbaren", "adressen", "size", "big", "large",
         "wildcardmaske", "hostanzahl", "anzahl", "größe", "verwendbare", "verwendbaren"}
 BOUND = {"broadcast", "network", "first", "last", "range", "id", "netzadresse", "netzwerkadresse", "erste", "erster",
-         "letzte", "letzter", "bereich", "details", "info", "information", "broadcastadresse", "ersten", "letzten", "adressbereich"}
+         "letzte", "letzter", "bereich", "details", "info", "information", "broadcastadresse", "ersten",
+         "letzten", "adressbereich"}
 MASKS = {"mask", "netmask", "subnetmask", "netzmaske", "subnetzmaske", "maske"}
 PREFIX_WORDS = {"prefix", "length", "cidr", "notation", "slash", "präfix", "präfixlänge", "länge"}
 INSIDE = {"in", "inside", "within", "belong", "belongs", "part", "contained", "contain", "contains", "include",
