@@ -155,7 +155,7 @@ def loan(rng: random.Random) -> Slots:
         ctx.prec = 60
         r = rate / 1200
         payment = principal * r / (1 - (1 + r) ** -months)
-    return ({"p": f"{principal:,}", "r": str(rate), "y": str(years), "m": str(months)},
+    return ({"p": f"{principal:,}", "p_plain": str(principal), "r": str(rate), "y": str(years), "m": str(months)},
             {"payment": money(Decimal(cents(payment)))})
 
 
