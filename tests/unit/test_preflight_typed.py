@@ -108,6 +108,9 @@ def test_money() -> None:
                   "decimal_finance")["result"] == cents(2000 * (1 + rate) ** 3)
     assert answer("compound interest yearly on 750 dollars at 4.5 percent for 6 years", "decimal_finance")[
         "result"] == cents(750 * Decimal("1.045") ** 6)
+    quarterly = Decimal("0.02") / 4  # after "compound interest" (a held-apart template found it read yearly)
+    assert answer("2% compound interest compounded quarterly on $24,300 over 29 years", "decimal_finance")[
+        "result"] == cents(24300 * (1 + quarterly) ** (4 * 29))
     monthly = Decimal("0.03") / 12
     assert answer("I put 5000 euros in an account at 3% compounded monthly for 10 years, what will the balance be",
                   "decimal_finance")["result"] == cents(5000 * (1 + monthly) ** 120)
@@ -145,6 +148,8 @@ def test_largest_and_smallest_prime_factor(question: str, n: int, pick: Any) -> 
     "should I invest $1000 at 5% for 3 years?", "is 10.0.0.0/24 a good subnet for my office?",
     "what is the total bill with a 20% tip on $50?", "the 20% tip per person on $90",
     "save 100 dollars a month at 5% compounded monthly for 10 years",
+    "deposit $1000 monthly at 5% compounded monthly for 10 years",
+    "a yearly rate of 5% compounded monthly on $1000 for 3 years",
     "how many /26 subnets fit in 10.0.0.0/24", "the netmask of a /64 in IPv6", "largest prime factor of 1",
 ])
 def test_topic_questions_reach_a_model(question: str) -> None:

@@ -30,6 +30,9 @@ GERMAN = re.compile(r"\b(?:zinseszins\w*|zinsen|zins|verzinst|prozent|jahren?|kr
 ZINSESZINS = re.compile(r"\bzinseszins(?:en)?\b", I)
 FREQUENCY_DE = {"jährlich": 1, "monatlich": 12, "vierteljährlich": 4, "quartalsweise": 4, "täglich": 365,
                 "halbjährlich": 2}
+# every compounding frequency the question names, wherever it stands ("compound interest compounded quarterly")
+FREQUENCY_WORD = re.compile(r"(?<![\w-])(?:semi-annually|annually|yearly|monthly|quarterly|daily|vierteljährlich|"
+                            r"halbjährlich|jährlich|monatlich|täglich|quartalsweise)(?![\w-])", I)
 SIMPLE = {"simple", "einfache", "einfachen", "einfacher"}
 INTEREST = {"interest", "invest", "deposit", "put", "save", "grow", "grows", "worth", "end", "compound", "compounded",
             "compounding", "simple", "balance", "have", "zinseszins", "zinseszinsen", "zinsen", "zins", "verzinst",
@@ -81,21 +84,14 @@ def finance_typed(q: Question) -> Hit | None:
 
 
 def _interest(body: str, words: set[str], amount: str, rate: str, months: int) -> Hit | None:
-    compounding = COMPOUNDING.search(body)
-    german = [FREQUENCY_DE[w] for w in words if w in FREQUENCY_DE]
-    if ZINSESZINS.search(body):
-        if compounding or len(german) > 1:
-            return None
-        return _args("compound_interest", amount, rate, months, german[0] if german else None)
-    if german or months % 12 or bool(compounding) == bool(words & SIMPLE) or ("total" in words and "interest" in words):
-        return None  # part years, or neither (or both) simple and compound: which interest?
-    frequency = (compounding["f"] if compounding else None) or ""
-    spare = re.sub(r"\bcompound(?:ed|ing)?(?: interest)? (?:annually|yearly|monthly|quarterly|daily|semi-annually)",
-                   " ", body, flags=I)
-    if re.search(r"\b(?:monthly|quarterly|daily)\b|\b(?:a|per|each) month\b", spare, I):
-        return None  # a monthly deposit or rate: not one principal at a yearly rate
-    return _args("compound_interest" if compounding else "simple_interest", amount, rate, months,
-                 FREQUENCY[frequency.lower()] if frequency else None)
+    frequencies = [m[0].lower() for m in FREQUENCY_WORD.finditer(body)]
+    compound = bool(COMPOUNDING.search(body) or ZINSESZINS.search(body))
+    if months % 12 or len(frequencies) > 1 or re.search(r"\b(?:a|per|each|pro) (?:month|monat)\b", body, I):
+        return None  # part years; two frequencies or a monthly amount ("save 100 a month ... compounded monthly")
+    if compound == bool(words & SIMPLE) or (frequencies and not compound) or ("total" in words and "interest" in words):
+        return None  # neither (or both) simple and compound, or simple interest "monthly": which interest?
+    per_year = (FREQUENCY | FREQUENCY_DE)[frequencies[0]] if frequencies else None
+    return _args("compound_interest" if compound else "simple_interest", amount, rate, months, per_year)
 
 
 def _args(operation: str, amount: str, rate: str, months: int, per_year: int | None) -> Hit | None:
