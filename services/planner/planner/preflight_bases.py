@@ -46,6 +46,7 @@ def _number_base(body: str) -> Hit | None:
               rf"(?:convert )?{value} (?:from )?(?P<src>{src}) (?:to|in|into|as) (?P<dst>{dst})",
               rf"(?:convert )?{value} (?:to|in|into|as) (?P<dst>{dst})(?: numbers?| notation)?",
               rf"(?:convert )?{value} (?:written|expressed|represented|shown) (?:in|as) (?P<dst>{dst})",
+              rf"(?:how|what) (?:does|do|would|will) {value} look(?: like)? (?:in|as) (?P<dst>{dst})",
               rf"(?:the )?(?P<dst>{dst})(?: representation| form| equivalent| notation| value)? (?:of|for) {value}",
               # German: "255 in Binär", "255 als Hexadezimalzahl", "Binärdarstellung von 200", "ff von hex in dezimal"
               rf"{value} (?:von |aus )?(?P<src>{src})(?:zahl)? (?:in|nach|als|ins) (?P<dst>{dst})(?:zahl|system)?",

@@ -35,7 +35,8 @@ FREQUENCY_WORD = re.compile(r"(?<![\w-])(?:semi-annually|annually|yearly|monthly
                             r"halbjährlich|jährlich|monatlich|täglich|quartalsweise)(?![\w-])", I)
 SIMPLE = {"simple", "einfache", "einfachen", "einfacher"}
 INTEREST = {"interest", "invest", "deposit", "put", "save", "grow", "grows", "worth", "end", "compound", "compounded",
-            "compounding", "simple", "balance", "have", "zinseszins", "zinseszinsen", "zinsen", "zins", "verzinst",
+            "compounding", "simple", "balance", "have", "bank", "savings", "saving",
+            "zinseszins", "zinseszinsen", "zinsen", "zins", "verzinst",
             "angelegt", "anlegen", "lege", "habe", "ende", "endbetrag", "guthaben", "einfache", "einfachen",
             "einfacher", "jährlich", "monatlich", "vierteljährlich", "quartalsweise", "täglich", "halbjährlich"}
 LOAN = {"loan", "mortgage", "borrow", "payment", "repayment", "installment", "instalment", "pay", "repay", "kredit",
@@ -48,7 +49,8 @@ FILLER = {"if", "i", "at", "for", "over", "in", "after", "years", "year", "month
           "percent", "cent", "yrs", "yr", "back", "each", "and", "then", "should", "leave", "give", "tell", "total",
           "money", "amount", "account", "term", "annum", "p", "semi", "as", "mit", "zu", "über", "für", "jahre",
           "jahren", "monate", "monaten", "ich", "wie", "viel", "am", "bei", "auf", "nach", "einem", "einen", "einer",
-          "ein", "eine", "dem", "der", "die", "das", "von", "was", "ist", "wird", "habe", "hat", "prozent", "laufzeit"}
+          "ein", "eine", "dem", "der", "die", "das", "von", "was", "ist", "wird", "habe", "hat", "prozent", "laufzeit",
+          "into"}
 
 
 def finance_typed(q: Question) -> Hit | None:

@@ -24,7 +24,7 @@ SIZE = {"mask", "netmask", "subnetmask", "wildcard", "hostmask", "hosts", "host"
         "netzmaske", "subnetzmaske", "maske", "nutzbare", "nutzbaren", "adressen", "size", "big", "large",
         "wildcardmaske", "hostanzahl", "anzahl", "größe", "verwendbare", "verwendbaren"}
 BOUND = {"broadcast", "network", "first", "last", "range", "id", "netzadresse", "netzwerkadresse", "erste", "erster",
-         "letzte", "letzter", "bereich", "details", "info", "information", "broadcastadresse", "ersten",
+         "letzte", "letzter", "bereich", "details", "info", "information", "broadcastadresse", "bcast", "ersten",
          "letzten", "adressbereich"}
 MASKS = {"mask", "netmask", "subnetmask", "netzmaske", "subnetzmaske", "maske"}
 PREFIX_WORDS = {"prefix", "length", "cidr", "notation", "slash", "präfix", "präfixlänge", "länge"}
@@ -37,7 +37,7 @@ FILLER = {"what", "whats", "s", "is", "are", "the", "a", "an", "of", "for", "on"
           "viele", "adresse", "gibt", "es", "was", "welche", "welcher", "welches", "sind", "bei", "zu", "netz",
           "subnetz", "hosts", "mit", "available", "possible", "it", "this", "that", "as", "mean", "corresponds",
           "correspond", "entspricht", "zur", "zum", "hostadresse", "hostadressen", "netzwerk", "netzwerks", "netzes",
-          "subnetzes", "im", "in", "dem"}
+          "subnetzes", "im", "in", "dem", "addr", "addrs", "fit", "put", "just", "check", "checking"}
 
 
 def _contiguous_mask(text: str) -> bool:

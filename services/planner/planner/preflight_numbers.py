@@ -86,7 +86,8 @@ def primes(q: Question) -> Hit | None:
                      rf"(?:von|f\u00fcr|der zahl) (?P<n>{INT})|zerlege (?P<d>{INT}) in primfaktoren", body, I)
     if not m:
         extreme = r"(?:the )?(?:largest|biggest|greatest|highest|smallest|lowest|least) prime"
-        m = re.fullmatch(rf"{extreme} (?:factor|divisor) of (?P<n>{INT})|{extreme} (?:that|which) divides (?P<d>{INT})",
+        m = re.fullmatch(rf"{extreme} (?:factor|divisor) of (?P<n>{INT})|"
+                         rf"{extreme} (?:that|which) (?:divides|goes into|fits into) (?P<d>{INT})",
                          numbers_from_words(body) or "", I)
         if m and int(plain_number(m["n"] or m["d"])) < 2:
             return None  # 0 and 1 have no prime factor

@@ -67,6 +67,14 @@ TEMPLATES: list[Template] = [
     ("statistics_calc", "numbers", "stdev", "chatty", "what's the standard deviation of {list}?"),
     ("statistics_calc", "numbers", "pstdev", "terse", "population standard deviation of {list}"),
     ("statistics_calc", "numbers", "mean", "other-language", "Durchschnitt von {list_de}"),
+    # --- round 2 (after round 1): the kinds of the first held-apart part's misses, phrased anew ---
+    ("subnet_calc", "net", "broadcast", "terse", "bcast addr for {net}"),
+    ("subnet_calc", "prefix", "usable", "chatty", "how many hosts can I fit on a /{p} subnet?"),
+    ("subnet_calc", "contains", "contains", "chatty", "just checking - is {ip} inside {net}?"),
+    ("number_base", "base", "to_hex", "chatty", "how does {n} look in hex?"),
+    ("prime_factorize", "composite", "largest", "chatty", "what is the biggest prime that goes into {n}?"),
+    ("decimal_finance", "compound", "total", "chatty",
+     "if I put ${p} in the bank at {r}% compounded {freq} for {y} years, what do I get?"),
     # --- distractors ---
     (None, "net", "", "terse", "is {net} a good subnet for my office"),
     (None, "mask", "", "chatty", "Who decided that {mask} should be a netmask?"),
