@@ -5,19 +5,27 @@ bound, never a guess. The answers are checked against ipaddress/hashlib/Decimal,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
+import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import TestKafkaBroker
 
 from mcp_service.tools import IMPLEMENTATIONS
+from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, PlannedTask, ToolTask, deadline_in
 from moe_core.contracts.tools import select_tools
+from planner.app import create_app as planner_app
 from planner.rescue import clauses, rescue
+from planner.settings import PlannerSettings
 from planner.tool_catalogue import ToolCatalogue
+from tests.conftest import Scripted, scripted_env
 from tests.support.in_memory import collect, planner_on
 
 pytestmark = pytest.mark.unit
@@ -98,3 +106,49 @@ async def test_the_planner_adds_the_tool_task_its_model_did_not_plan(redis, name
     assert len(tools) == 1 and len(experts) == 1
     expected = (Decimal(2000) * Decimal("1.05") ** 3).quantize(Decimal("0.01"))
     assert IMPLEMENTATIONS["decimal_finance"](tools[0].args).result["result"] == str(expected)
+
+
+@pytest.mark.infra  # the real Kafka broker (and Redis), the scripted inference server over HTTP
+async def test_on_the_real_broker_the_rescued_tool_task_reaches_the_mcp_topic(
+        infra: dict[str, str], namespace: str, scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in scripted_env(scripted.url).items():
+        monkeypatch.setenv(key, value)
+    scripted.script([{"model": "planner-model", "reply": json.dumps(
+        {"tasks": [{"category": "technical", "instruction": "Help with the VLAN setup"}]})}])
+    settings = PlannerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                               semantic_cache_enabled=False, router_enabled=False, planner_skip_trivial=False,
+                               planner_graph_tasks=False)
+    app = planner_app(settings)
+    bus = Bus(settings)
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    question = "We are splitting the office network. What is the broadcast address of 172.20.64.0/18?"
+    request = ChatRequest(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
+                          messages=[ChatMessage(role="user", content=question)])
+    async with app.router.lifespan_context(app):
+        producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"])
+        await producer.start()
+        try:
+            await producer.send_and_wait(bus.topics.requests, request.model_dump_json().encode(), key=rid.encode())
+        finally:
+            await producer.stop()
+        records = await _first(infra["kafka"], bus.topics.tasks_mcp)
+    task = ToolTask.model_validate_json(records.value)
+    assert (task.response_id, task.tool) == (rid, "subnet_calc")
+    assert IMPLEMENTATIONS["subnet_calc"](task.args).result["broadcast"] == str(
+        ipaddress.ip_network("172.20.64.0/18").broadcast_address)
+    assert len(scripted.calls()) == 1  # the model planned (an expert task only); the rescue added the tool task
+
+
+async def _first(bootstrap: str, topic: str, timeout: float = 30) -> Any:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
+                                fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        end = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < end:
+            for items in (await consumer.getmany(timeout_ms=200)).values():
+                if items:
+                    return items[0]
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"nothing on {topic}")
