@@ -14,7 +14,7 @@ from typing import Any
 
 from planner import preflight_german as german
 from planner.preflight_dates import DATE, parse_date
-from planner.preflight_lexicon import Question, numbers_from_words, stray_quote, strip_request
+from planner.preflight_lexicon import COMMON, Question, numbers_from_words, stray_quote, strip_request
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
@@ -46,7 +46,7 @@ KNOWN = {"what", "which", "whats", "s", "is", "was", "will", "be", "it", "the", 
          "welcher", "welches", "welchen", "wochentag", "ist", "war", "wird", "sein", "der", "die", "das", "dem", "den",
          "am", "datum", "tag", "tage", "tagen", "wochen", "wie", "viele", "liegen", "sind", "zwischen", "und", "vom",
          "von", "bis", "zum", "nach", "vor", "ab", "fällt", "fiel", "auf", "anzahl", "weniger", "haben", "hat",
-         "business", "working", "werktage", "werktagen", "arbeitstage", "arbeitstagen"}
+         "business", "working", "werktage", "werktagen", "arbeitstage", "arbeitstagen"} | COMMON
 
 
 def dates_typed(q: Question) -> Hit | None:

@@ -29,7 +29,8 @@ DIGIT_SCALE = re.compile(rf"(?<![\w.])(?P<n>{NUM})\s+(?P<s>thousand|million|bill
 
 LEAD = re.compile(
     r"^(?:(?:hey|hi|hello|ok(?:ay)?|so|um+|quick (?:one|question))[,!:]?\s+)*"
-    r"(?:(?:can|could|would|will) you(?: please)?\s+(?:tell me\s+)?|please\s+|i(?:'d| would) like to know\s+)?"
+    r"(?:(?:can|could|would|will) you(?: please)?\s+(?:tell me\s+)?|please\s+|i(?:'d| would) like to know\s+|"
+    r"do you know\s+|i (?:want|need|wanted) to know\s+)?"
     r"(?:(?:what(?:'s| is| are| was)|whats|how much (?:is|are)|calculate|compute|evaluate|work out|figure out|"
     r"tell me|give me|show(?: me)?|find|get me|was (?:ist|sind|ergibt)|wie ?viel (?:ist|sind|ergibt)|berechne|rechne|"
     r"combien (?:font|fait|vaut)|calcule[zr]?|que vaut|cu[a\u00e1]nto (?:es|son)|calcula)\s+)?", I)
@@ -136,3 +137,19 @@ def strip_request(text: str) -> str:
 def stray_quote(text: str) -> bool:
     """A quote mark left after the closed quotes are taken out (a quote not closed): what is quoted is unknown."""
     return bool(re.search(r"[\"\u201c\u201d\u201e`]|(?:^|\s)['\u2018]|['\u2019](?:\s|$)", text))
+
+
+# Words that change nothing a typed reader binds: articles, pronouns, auxiliaries, courtesy and request verbs
+# (issue 30, round 3). Never here: words that change a value or an operation (not, without, except, per, each,
+# total, about, by, then, more, less, than, before, after, plus, minus, times, half, double, instead, assume).
+COMMON = frozenset({
+    "a", "an", "the", "this", "that", "these", "those", "it", "its", "is", "are", "was", "were", "be", "been", "am",
+    "do", "does", "did", "can", "could", "would", "will", "shall", "should", "may", "might", "i", "me", "my", "we",
+    "our", "us", "you", "your", "please", "kindly", "thanks", "thank", "hey", "hi", "hello", "ok", "okay", "so",
+    "well", "just", "quick", "quickly", "question", "tell", "give", "show", "know", "want", "wanted", "like", "need",
+    "help", "find", "get", "figure", "work", "out", "calculate", "compute", "determine", "what", "whats", "which",
+    "how", "much", "many", "there", "here", "for", "of", "on", "in", "at", "to", "with", "as", "and", "exactly",
+    "value", "result", "answer", "s", "d", "ll", "m", "re", "ve", "bitte", "mir", "mal", "du", "sie", "ich", "wir",
+    "ist", "sind", "welche", "welcher", "welches", "der", "die", "das", "den", "dem", "des", "ein", "eine",
+    "einen", "einem", "einer", "von", "für", "zu", "im", "berechne", "gib", "sag", "kannst", "können",
+})

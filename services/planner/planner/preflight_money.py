@@ -10,7 +10,15 @@ import re
 from typing import Any
 
 from planner.preflight_german import decimal_commas
-from planner.preflight_lexicon import NUM, Question, numbers_from_words, plain_number, stray_quote, strip_request
+from planner.preflight_lexicon import (
+    COMMON,
+    NUM,
+    Question,
+    numbers_from_words,
+    plain_number,
+    stray_quote,
+    strip_request,
+)
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
@@ -50,7 +58,7 @@ FILLER = {"if", "i", "at", "for", "over", "in", "after", "years", "year", "month
           "money", "amount", "account", "term", "annum", "p", "semi", "as", "mit", "zu", "über", "für", "jahre",
           "jahren", "monate", "monaten", "ich", "wie", "viel", "am", "bei", "auf", "nach", "einem", "einen", "einer",
           "ein", "eine", "dem", "der", "die", "das", "von", "was", "ist", "wird", "habe", "hat", "prozent", "laufzeit",
-          "into"}
+          "into"} | COMMON
 
 
 def finance_typed(q: Question) -> Hit | None:

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Any
 
-from planner.preflight_lexicon import Question, stray_quote, strip_request
+from planner.preflight_lexicon import COMMON, Question, stray_quote, strip_request
 
 Hit = tuple[str, dict[str, Any]]
 CIDR = re.compile(r"(?<![\w.:/])(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7})/\d{1,3}(?![\w./])",
@@ -37,7 +37,7 @@ FILLER = {"what", "whats", "s", "is", "are", "the", "a", "an", "of", "for", "on"
           "viele", "adresse", "gibt", "es", "was", "welche", "welcher", "welches", "sind", "bei", "zu", "netz",
           "subnetz", "hosts", "mit", "available", "possible", "it", "this", "that", "as", "mean", "corresponds",
           "correspond", "entspricht", "zur", "zum", "hostadresse", "hostadressen", "netzwerk", "netzwerks", "netzes",
-          "subnetzes", "im", "in", "dem", "addr", "addrs", "fit", "put", "just", "check", "checking"}
+          "subnetzes", "im", "in", "dem", "addr", "addrs", "fit", "put", "just", "check", "checking"} | COMMON
 
 
 def _contiguous_mask(text: str) -> bool:

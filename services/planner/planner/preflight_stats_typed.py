@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner.preflight_lexicon import Question, stray_quote, strip_request
+from planner.preflight_lexicon import COMMON, Question, stray_quote, strip_request
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
@@ -22,7 +22,7 @@ FILLER = {"the", "of", "these", "those", "numbers", "values", "data", "list", "s
           "standard", "what", "whats", "is", "s", "me", "for", "you", "can", "could", "find", "give", "calculate",
           "compute", "get", "tell", "and", "a", "an", "series", "figures", "scores", "std", "dev",
           "von", "der", "die", "das", "den", "zahlen", "werte", "ist", "was", "berechne", "bitte", "mittel",
-          "liste", "folgenden", "dieser", "diese", "following", "how", "much", "out", "work", "please"}
+          "liste", "folgenden", "dieser", "diese", "following", "how", "much", "out", "work", "please"} | COMMON
 
 
 def statistics_typed(q: Question) -> Hit | None:
