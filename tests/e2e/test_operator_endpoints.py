@@ -149,7 +149,7 @@ def test_planner_patterns_count_the_cached_plans_and_their_ratings(
          "reply": plan_reply(("data_analyst", f"Compute {m}"), ("general", f"Explain {m}"))},
         {"contains": m, "reply": f"Done {m}.\nCONFIDENCE: high"}])
     before = _patterns(ops_gateway, keys["admin"]).get(shape, {"plans": 0, "ratings": 0})
-    answer = _ask(fleet["gateway"].url, keys["user"], f"Average of 3 and 5, and why? {m}")
+    answer = _ask(fleet["gateway"].url, keys["user"], f"Compare 3 with 5, and why? {m}")
     rated = httpx.post(f"{fleet['gateway'].url}/v1/feedback", headers={"Authorization": f"Bearer {keys['user']}"},
                        json={"response_id": answer.id, "rating": 4}, timeout=30)
     assert rated.status_code == 202, rated.text
