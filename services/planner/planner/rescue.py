@@ -24,7 +24,7 @@ from planner.preflight_lexicon import WORD_RUN, take_quotes
 from planner.tool_catalogue import ToolCatalogue
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
-DIGITS = re.compile(r"(?<![^\W\d_])(?<![^\W\d_]-)\d+")  # a number, not part of a name (MD5, SHA-256)
+DIGITS = re.compile(r"(?<!\w)(?<![^\W\d_]-)\d+")  # a number, not part of a name (MD5, SHA-256, M12ab)
 WORDS = re.compile(r"[^\W\d_]+")
 # where one clause ends and the next begins: a sentence end, a colon or semicolon, a dash, a comma before a
 # new clause; never inside a number ("3.5", "2,000") or an address
