@@ -39,7 +39,8 @@ def _ingest_run(event: dict[str, Any], at: datetime, tenant: str, cfg: DriftSett
     details = event.get("details") or {}
     stats = details.get("stats")
     run = {"id": f"ingest:{event['response_id']}", "kind": "graph-ingest", "dataset": f"{GRAPH}{tenant}",
-           "tenant": tenant, "recorded_at": _iso(at), "response_id": event["response_id"], "reason": event["reason"]}
+           "tenant": tenant, "created_at": event.get("created_at"), "recorded_at": _iso(at),
+           "response_id": event["response_id"], "reason": event["reason"]}
     if not isinstance(stats, dict):  # recorded before graph-ingest reported its counts
         return {**run, "severity": "info", "flags": [], "note": "no counts recorded for this run"}
     before, after = stats.get("before") or {}, stats.get("after") or {}
@@ -62,7 +63,8 @@ def _import_run(event: dict[str, Any], created: dict[str, Any] | None, at: datet
                           int(details.get("relations_written", 0)), threshold=cfg.threshold,
                           min_declared=cfg.min_declared)
     return {"id": f"import:{event['subject']}", "kind": "knowledge-import", "dataset": f"{GRAPH}{tenant}",
-            "tenant": tenant, "recorded_at": _iso(at), "response_id": event["subject"], "reason": event["reason"],
+            "tenant": tenant, "created_at": event.get("created_at"), "recorded_at": _iso(at),
+            "response_id": event["subject"], "reason": event["reason"],
             **drift, "declared_from": "bundle" if created else "unknown (creation outside the window)"}
 
 
@@ -71,7 +73,8 @@ class Runs:
         self.store, self.cfg = store, cfg
 
     async def window(self, hours: float, tenant: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The runs of the last `hours` (oldest first) and per dataset its graph counters."""
+        """The runs recorded in the last `hours`, oldest first (by when their producer made the event: records of
+        different partitions are recorded in any order), and per dataset its graph counters."""
         rows = await self.store.pool.fetch(EVENTS, hours, ACTIONS, tenant)
         runs: list[dict[str, Any]] = []
         created: dict[str, dict[str, Any]] = {}
@@ -97,6 +100,7 @@ class Runs:
             counters["entities_added"] += max(run.get("delta_entities", 0), 0)
             counters["relations_added"] += max(run.get("delta_relations", 0), 0)
             counters["relations_declared"] += run.get("declared_relations", 0)
+        runs.sort(key=lambda r: (r["created_at"] or r["recorded_at"], r["id"]))
         return runs, {name: _graph_summary(c) for name, c in graphs.items()}
 
     async def summary(self, hours: float) -> dict[str, Any]:
