@@ -26,6 +26,9 @@ pytestmark = pytest.mark.e2e
 DAY_MS = 86_400_000
 ART19 = ("eu-ai-act", "art19-log-retention")
 STATUSES = {"pass", "fail", "not_applicable"}
+# Checks whose evidence the fleet's own traffic does not change between the report and reading /metrics (the
+# periodic evaluation may run in between; chains, checkpoints and ingest runs grow while the fleet records).
+STEADY = {"topic_retention", "writer_least_privilege", "document_on_file", "import_policy", "alert_rules"}
 
 
 def _get(fleet: LineageFleet, path: str, key: str | None, **params: str) -> httpx.Response:
@@ -90,8 +93,11 @@ def test_the_report_lists_every_rule_with_its_evidence(lineage_fleet: LineageFle
         for rule in fw["rules"]:
             assert rule["status"] in STATUSES and rule["summary"], rule
             assert rule["evidence"].get("source") or rule["evidence"].get("document"), rule
-            assert _metric(lineage_fleet, fw["framework"], rule["id"]) == {"pass": 1, "fail": 0,
-                                                                           "not_applicable": -1}[rule["status"]]
+            value = {"pass": 1, "fail": 0, "not_applicable": -1}[rule["status"]]
+            if rule["check"] in STEADY:
+                assert _metric(lineage_fleet, fw["framework"], rule["id"]) == value, rule
+            else:
+                assert _metric(lineage_fleet, fw["framework"], rule["id"]) in (1, 0, -1), rule
     assert sum(report["summary"].values()) == sum(len(f["rules"]) for f in files.values())
     topics = Topics.for_namespace(lineage_fleet.env["MOE_TOPIC_NAMESPACE"])
     art19 = _rule(report, *ART19)

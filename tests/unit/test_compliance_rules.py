@@ -91,3 +91,18 @@ def test_the_human_readable_exports_carry_every_rule_and_its_evidence() -> None:
     assert '{"archived": 3}' in md
     page = render.to_html(report)
     assert "Demo &lt;law&gt;" in page and "&lt;t&gt;" in page and "<law>" not in page
+
+
+def test_the_service_refuses_to_start_on_a_broken_rule_file_naming_its_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    shutil.copytree(RULES, tmp_path / "rules")
+    broken = tmp_path / "rules" / "nis2.yaml"
+    broken.write_text(broken.read_text().replace("    check: backups\n", "    check: backups\n  - [\n", 1))
+    env = {**os.environ, "MOE_COMPLIANCE_RULES_DIR": str(tmp_path / "rules"), "MOE_HTTP_PORT": "1"}
+    done = subprocess.run([sys.executable, "-m", "codex_lineage"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert f"compliance rules refused: {broken}:" in done.stderr and "Traceback" not in done.stderr

@@ -90,7 +90,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
             hours = params.number(request, "hours", MAX_HOURS, 0.01, MAX_HOURS)
             if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
                 raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
-            found, _ = await runs.window(hours)
+            found, _ = await runs.window(hours, response_id=run_id.partition(":")[2])
             match = next((r for r in found if r["id"] == run_id), None)
             if match is None:
                 raise ApiError(404, f"no ingest run {run_id!r}", "not_found")

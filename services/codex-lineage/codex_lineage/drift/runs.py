@@ -20,6 +20,7 @@ EVENTS = """
 SELECT recorded_at, tenant_id, response_id, payload::jsonb AS event FROM audit_log
 WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
   AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
+  AND ($4::text IS NULL OR response_id = $4)
 ORDER BY recorded_at, tenant_id, seq
 """
 GRAPH = "graph/"
@@ -72,10 +73,12 @@ class Runs:
     def __init__(self, store: AuditStore, cfg: DriftSettings) -> None:
         self.store, self.cfg = store, cfg
 
-    async def window(self, hours: float, tenant: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    async def window(self, hours: float, tenant: str | None = None,
+                     response_id: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The runs recorded in the last `hours`, oldest first (by when their producer made the event: records of
-        different partitions are recorded in any order), and per dataset its graph counters."""
-        rows = await self.store.pool.fetch(EVENTS, hours, ACTIONS, tenant)
+        different partitions are recorded in any order), and per dataset its graph counters; `response_id`: only
+        the events of that answer or change set (one run)."""
+        rows = await self.store.pool.fetch(EVENTS, hours, ACTIONS, tenant, response_id)
         runs: list[dict[str, Any]] = []
         created: dict[str, dict[str, Any]] = {}
         seen: set[str] = set()
