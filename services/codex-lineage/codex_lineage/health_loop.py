@@ -28,12 +28,12 @@ async def publish_drift(runs: Runs, hours: float) -> None:
 async def health_loop(settings: LineageSettings, compliance: Compliance, sources: Callable[[], Sources],
                       runs: Runs) -> None:
     while True:
-        try:
-            await publish_drift(runs, settings.drift_window_h)
-            await compliance.evaluate(sources())
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the loop must outlive a store or broker outage
-            log.exception("compliance/data-health evaluation failed; retrying in %.0f s",
-                          settings.compliance_interval_s)
+        for name, step in (("data-health", lambda: publish_drift(runs, settings.drift_window_h)),
+                           ("compliance", lambda: compliance.evaluate(sources()))):
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must outlive a store or broker outage; one part failing keeps the other
+                log.exception("%s evaluation failed; retrying in %.0f s", name, settings.compliance_interval_s)
         await asyncio.sleep(settings.compliance_interval_s)

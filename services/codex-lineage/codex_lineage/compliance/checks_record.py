@@ -11,8 +11,7 @@ from codex_lineage.compliance.sources import Sources
 
 CHECKPOINTS = """
 SELECT c.tenant_id, max(c.time) AS latest,
-       max(c.time) FILTER (WHERE c.timestamp IS NOT NULL AND c.timestamp <> '') AS latest_timestamped,
-       (SELECT count(*) FROM audit_log l WHERE l.tenant_id = c.tenant_id) AS entries
+       max(c.time) FILTER (WHERE c.timestamp IS NOT NULL AND c.timestamp <> '') AS latest_timestamped
 FROM audit_checkpoints c GROUP BY c.tenant_id ORDER BY c.tenant_id
 """
 CHAINS = """
