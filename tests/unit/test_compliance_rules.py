@@ -106,3 +106,23 @@ def test_the_service_refuses_to_start_on_a_broken_rule_file_naming_its_line(tmp_
                           timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     assert f"compliance rules refused: {broken}:" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_evidence_that_cannot_be_gathered_fails_the_rule_saying_why(tmp_path: Path) -> None:
+    from codex_lineage.compliance.sources import Sources
+    from codex_lineage.settings import LineageSettings
+    from moe_core.contracts.topics import Topics
+
+    (tmp_path / "demo.yaml").write_text(GOOD + GOOD[GOOD.index("  - id"):].replace("id: r1", "id: r2"))
+    engine = Compliance(tmp_path)
+
+    async def no_drift(hours: float) -> dict[str, object]:
+        raise AssertionError("not asked")
+
+    sources = Sources(LineageSettings(kafka_bootstrap="127.0.0.1:9"), Topics.for_namespace("nowhere"),
+                      None, None, no_drift)  # type: ignore[arg-type]
+    report = await engine.evaluate(sources)
+    rules = report["frameworks"][0]["rules"]
+    assert [r["status"] for r in rules] == ["fail", "fail"] and report["summary"]["fail"] == 2
+    assert all(r["summary"].startswith("the evidence could not be gathered: ") for r in rules)
+    assert "error" in rules[0]["evidence"]

@@ -35,31 +35,41 @@ class Sources:
     keys: Any  # a pool on the fleet's role (reads api_keys)
     drift: Callable[[float], Awaitable[dict[str, Any]]]  # the data-health summary of the last hours
     _retention: dict[str, float | None] | None = field(default=None, init=False)
+    _retention_error: Exception | None = field(default=None, init=False)
 
     async def retention_days(self) -> dict[str, float | None]:
         """Every fleet topic's retention.ms as the broker reports it, in days (-1: forever; None: the topic does
         not exist or reports no retention)."""
+        if self._retention_error is not None:  # one unreachable broker fails every retention rule at once
+            raise self._retention_error
         if self._retention is None:
-            names = self.topics.all()
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, client_id="moe-compliance",
-                                        request_timeout_ms=10_000)
-            await admin.start()
             try:
-                responses = await admin.describe_configs(
-                    [ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
-            finally:
-                await admin.close()
-            found: dict[str, float | None] = {name: None for name in names}
-            for response in responses:
-                for res in response.resources:  # (error_code, error_message, type, name, [config entries])
-                    if res[0] != 0:
-                        continue
-                    value = dict((e[0], e[1]) for e in res[4]).get("retention.ms")
-                    if value is not None:
-                        ms = int(value)
-                        found[res[3]] = -1 if ms < 0 else ms // DAY_MS if ms % DAY_MS == 0 else round(ms / DAY_MS, 2)
-            self._retention = found
+                self._retention = await self._read_retention()
+            except Exception as exc:
+                self._retention_error = exc
+                raise
         return self._retention
+
+    async def _read_retention(self) -> dict[str, float | None]:
+        names = self.topics.all()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, client_id="moe-compliance",
+                                    request_timeout_ms=10_000)
+        await admin.start()
+        try:
+            responses = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
+        finally:
+            await admin.close()
+        found: dict[str, float | None] = {name: None for name in names}
+        for response in responses:
+            for res in response.resources:  # (error_code, error_message, type, name, [config entries])
+                if res[0] != 0:
+                    continue
+                value = dict((e[0], e[1]) for e in res[4]).get("retention.ms")
+                if value is not None:
+                    ms = int(value)
+                    found[res[3]] = -1 if ms < 0 else ms // DAY_MS if ms % DAY_MS == 0 else round(ms / DAY_MS, 2)
+        return found
 
     def topic(self, kind: str) -> str:
         if not hasattr(self.topics, kind):
