@@ -41,13 +41,15 @@ def _rule(report: dict[str, Any], framework: str, rule: str) -> dict[str, Any]:
     return next(r for r in fw["rules"] if r["id"] == rule)
 
 
-def _set_retention(bootstrap: str, topic: str, days: int) -> None:
+def _set_retention(bootstrap: str, topic: str, days: int, **extra: str) -> None:
+    """The topic's configs (AlterConfigs replaces them all): retention.ms and `extra` (dots as underscores)."""
+    configs = {"retention.ms": str(days * DAY_MS), **{k.replace("_", "."): v for k, v in extra.items()}}
+
     async def alter() -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         try:
-            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
-                                                      configs={"retention.ms": str(days * DAY_MS)})])
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
         finally:
             await admin.close()
 
@@ -134,6 +136,17 @@ def test_retention_below_six_months_fails_article_19_and_fires_the_alert(
         assert prom.wait_at_least(f"count({firing})", 1) == 1
         _set_retention(lineage_fleet.env["MOE_KAFKA_BOOTSTRAP"], audit_topic, 365)
         assert _wait_rule(lineage_fleet, keys.admin, "pass")["evidence"]["topics"][audit_topic] == 365
+
+
+def test_a_size_limit_on_the_audit_topic_fails_article_19(
+        lineage_fleet: LineageFleet, keys: Keys, audit_topic: str) -> None:
+    """A year of retention is not six months of logs when a size limit may delete them earlier."""
+    _set_retention(lineage_fleet.env["MOE_KAFKA_BOOTSTRAP"], audit_topic, 365, retention_bytes=str(1 << 30))
+    rule = _wait_rule(lineage_fleet, keys.admin, "fail")
+    assert rule["evidence"]["topics"][audit_topic] == 365
+    assert rule["evidence"]["size_limited"] == {audit_topic: 1 << 30}
+    assert rule["evidence"]["violations"] == [
+        f"{audit_topic}: retention.bytes={1 << 30} may delete messages before 183 days"]
 
 
 def test_a_broken_rule_file_is_refused_on_reload_and_the_previous_rules_stay(

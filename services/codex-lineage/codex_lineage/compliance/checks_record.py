@@ -33,11 +33,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 async def topic_retention(src: Sources, params: dict[str, Any]) -> Outcome:
-    """params: topics (kinds), min_days (at least; -1 = forever counts as enough) and/or max_days (finite and at
-    most: storage limitation)."""
+    """params: topics (kinds), min_days (at least; -1 = forever counts as enough; and no size limit or compaction
+    may delete earlier) and/or max_days (finite and at most: storage limitation)."""
     kinds: list[str] = list(params.get("topics", []))
     low, high = params.get("min_days"), params.get("max_days")
     seen = await src.retention_days()
+    limits = await src.deletion_limits()
     evidence: dict[str, Any] = {"source": f"broker {src.settings.kafka_bootstrap}: topic configs (retention.ms)",
                                 "min_days": low, "max_days": high, "topics": {}}
     wrong: list[str] = []
@@ -51,6 +52,15 @@ async def topic_retention(src: Sources, params: dict[str, Any]) -> Outcome:
             wrong.append(f"{name}: {days} days < {low}")
         elif high is not None and (days == -1 or days > high):
             wrong.append(f"{name}: {'forever' if days == -1 else f'{days} days'} > {high} days")
+        if low is not None and days is not None:
+            size = limits.get(name, {}).get("retention.bytes", "-1")
+            policy = limits.get(name, {}).get("cleanup.policy", "delete")
+            if size not in ("-1", ""):
+                evidence.setdefault("size_limited", {})[name] = int(size)
+                wrong.append(f"{name}: retention.bytes={size} may delete messages before {low} days")
+            if "compact" in policy:
+                evidence.setdefault("compacted", {})[name] = policy
+                wrong.append(f"{name}: cleanup.policy={policy} keeps only the latest message per key")
     evidence["violations"] = wrong
     return verdict(not wrong, f"{len(kinds)} topics within the limits", "; ".join(wrong), evidence)
 

@@ -35,6 +35,7 @@ class Sources:
     keys: Any  # a pool on the fleet's role (reads api_keys)
     drift: Callable[[float], Awaitable[dict[str, Any]]]  # the data-health summary of the last hours
     _retention: dict[str, float | None] | None = field(default=None, init=False)
+    _limits: dict[str, dict[str, str]] = field(default_factory=dict, init=False)
     _retention_error: Exception | None = field(default=None, init=False)
 
     async def retention_days(self) -> dict[str, float | None]:
@@ -65,11 +66,19 @@ class Sources:
             for res in response.resources:  # (error_code, error_message, type, name, [config entries])
                 if res[0] != 0:
                     continue
-                value = dict((e[0], e[1]) for e in res[4]).get("retention.ms")
+                configs = dict((e[0], e[1]) for e in res[4])
+                value = configs.get("retention.ms")
+                self._limits[res[3]] = {k: str(configs[k]) for k in ("retention.bytes", "cleanup.policy")
+                                        if k in configs}
                 if value is not None:
                     ms = int(value)
                     found[res[3]] = -1 if ms < 0 else ms // DAY_MS if ms % DAY_MS == 0 else round(ms / DAY_MS, 2)
         return found
+
+    async def deletion_limits(self) -> dict[str, dict[str, str]]:
+        """Per topic its retention.bytes and cleanup.policy (what else may delete a message before its time)."""
+        await self.retention_days()
+        return self._limits
 
     def topic(self, kind: str) -> str:
         if not hasattr(self.topics, kind):
