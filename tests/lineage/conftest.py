@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +28,7 @@ class LineageFleet:
     schema: str
     dsn: str  # the fleet's role, as the gateway uses it (it may only read the audit store)
     owner_dsn: str  # the audit store's owner: the database owner's rights
+    rules: Path  # codex-lineage's compliance rule files (a copy of policy/compliance the tests may break)
 
     @property
     def gateway(self) -> str:
@@ -60,11 +64,15 @@ def tsa(infra: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="package")
 def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
-    with audited_fleet(infra, scripted_server.url, "lin") as running:
+    rules = Path(tempfile.mkdtemp(prefix="compliance-rules-")) / "compliance"
+    shutil.copytree(REPO / "policy" / "compliance", rules)
+    with audited_fleet(infra, scripted_server.url, "lin", MOE_COMPLIANCE_RULES_DIR=str(rules),
+                       MOE_COMPLIANCE_INTERVAL_S="2") as running:
         env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
                "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"],  # the operator's replay, as with_fleet_env
                "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
-        yield LineageFleet(running.fleet, env, running.schema, infra["postgres"], running.owner_dsn)
+        yield LineageFleet(running.fleet, env, running.schema, infra["postgres"], running.owner_dsn, rules)
+    shutil.rmtree(rules.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")

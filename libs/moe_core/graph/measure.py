@@ -14,6 +14,12 @@ CALL () { MATCH ()-[r:REL]->() RETURN count(r) AS relations }
 RETURN entities, relations
 """
 
+TENANT_SIZE = """
+CALL () { MATCH (e:Entity {tenant: $tenant}) RETURN count(e) AS entities }
+CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() RETURN count(r) AS relations }
+RETURN entities, relations
+"""
+
 QUARANTINE = """
 MATCH (q:Quarantine)
 RETURN q.status AS status, count(q) AS n
@@ -35,3 +41,9 @@ async def count_graph(db: GraphDB) -> GraphCounts:
     held = {r["status"]: int(r["n"]) for r in await db.read(QUARANTINE)}
     return GraphCounts(entities=int(size["entities"]), relations=int(size["relations"]),
                        quarantine={s: held.get(s, 0) for s in QUARANTINE_STATUSES}, gaps=await Gaps(db).counts())
+
+
+async def tenant_size(db: GraphDB, tenant: str) -> dict[str, int]:
+    """One tenant's entities and relations (index lookups): the before and after of an ingest run."""
+    row = (await db.read(TENANT_SIZE, tenant=tenant))[0]
+    return {"entities": int(row["entities"]), "relations": int(row["relations"])}

@@ -190,3 +190,15 @@ AUDIT_CHECKPOINTS = Counter(
     "make (failed: e.g. the timestamp authority unreachable) or refused (refused: the stored chain was changed)",
     ["outcome"], registry=REGISTRY,
 )
+COMPLIANCE_RULE_STATUS = Gauge(
+    "moe_compliance_rule_status", "The latest evaluation of each compliance rule (codex-lineage): 1 pass, 0 fail, "
+    "-1 not applicable", ["framework", "rule"], registry=REGISTRY,
+)
+DATA_HEALTH_RUNS = Gauge(
+    "moe_data_health_runs", "Ingest runs (graph-ingest, knowledge imports) of the data-health window "
+    "(MOE_DRIFT_WINDOW_H) by the severity the drift checks gave them", ["severity"], registry=REGISTRY,
+)
+DATA_HEALTH_FLAGS = Gauge(
+    "moe_data_health_flags", "Ingest runs of the data-health window that raised each drift flag", ["flag"],
+    registry=REGISTRY,
+)

@@ -19,6 +19,13 @@ from faststream.kafka.annotations import KafkaMessage
 from codex_lineage import facets
 from codex_lineage.anchoring import anchoring_for, checkpoint_loop
 from codex_lineage.api import router
+from codex_lineage.compliance.engine import Compliance
+from codex_lineage.compliance.rules import resolve
+from codex_lineage.compliance.sources import Sources
+from codex_lineage.compliance_api import compliance_router
+from codex_lineage.drift.runs import DriftSettings, Runs
+from codex_lineage.drift_api import drift_router
+from codex_lineage.health_loop import health_loop
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
@@ -60,6 +67,8 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     bus = bus or Bus(settings)
     holder: dict[str, Any] = {}
     ready = asyncio.Event()
+    compliance = Compliance(resolve(settings.compliance_rules_dir))  # a broken rule file: refused here, file:line
+    drift_cfg = DriftSettings(settings.drift_threshold, settings.drift_min_declared)
     lineage = lineage_for(settings, bus)
     client = extra_client(settings.lineage_transport)
     signer = Signer.from_file(settings.audit_signing_key)  # refuses to start without its key
@@ -110,11 +119,14 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         holder["keys"] = await asyncpg.create_pool(settings.postgres_dsn, min_size=1, max_size=2)
         holder["recorder"] = Recorder(bus.topics, store, lineage, client)
         holder["checkpoints"] = asyncio.create_task(checkpoint_loop(settings, store, anchoring))
+        holder["runs"] = Runs(store, drift_cfg)
+        holder["health"] = asyncio.create_task(health_loop(settings, compliance, sources, holder["runs"]))
         ready.set()
 
     async def close_store() -> None:
-        if "checkpoints" in holder:
-            holder.pop("checkpoints").cancel()
+        for task in ("checkpoints", "health"):
+            if task in holder:
+                holder.pop(task).cancel()
         if client is not None:
             client.close(5.0)
         if "store" in holder:
@@ -122,11 +134,18 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         if "keys" in holder:
             await holder.pop("keys").close()
 
+    def sources() -> Sources:
+        return Sources(settings, bus.topics, holder["store"], holder["keys"],
+                       lambda hours: holder["runs"].summary(hours))
+
     async def postgres_ready() -> None:
         await holder["store"].pool.fetchval("SELECT 1")
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
                              on_shutdown=[close_store])
     app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes))
+    app.include_router(compliance_router(compliance, sources, lambda: holder["keys"]))
+    app.include_router(drift_router(lambda: holder["runs"], lambda: holder["keys"], settings.drift_window_h))
     app.state.holder = holder
+    app.state.compliance = compliance
     return app

@@ -43,3 +43,28 @@ class LineageSettings(FleetSettings):
                                                                     "single-role set-up, e.g. a test fleet)")
     audit_checkpoint_file: str = Field(default="", description="Append every checkpoint as a JSON line to this "
                                                                "file (keep it out of the database's reach)")
+    compliance_rules_dir: str = Field(
+        default="policy/compliance", description="The compliance rule files (YAML, one per framework); a relative "
+                                                 "path is looked up in the working directory, then the repository")
+    compliance_interval_s: float = Field(default=300.0, ge=1, description="How often the compliance rules are "
+                                         "evaluated for the metric moe_compliance_rule_status (and re-read when "
+                                         "their files changed)")
+    compliance_documents: str = Field(
+        default="", description="JSON {document: path} of the documents the rules ask to be on file (dpia, "
+                                "ropa, risk_assessment, ...); a missing entry fails its rule")
+    compliance_alert_rules: str = Field(
+        default="grafana/alerts/moe-fleet.rules.yaml",
+        description="The Prometheus alert rule file the monitoring rules read (relative: working directory, then "
+                    "the repository)")
+    compliance_prometheus_url: str = Field(
+        default="", description="A Prometheus whose loaded rules the monitoring rules check too (empty: the rule "
+                                "file only)")
+    knowledge_policy: str = Field(default="policy/knowledge-imports.yaml",
+                                  description="The knowledge-import policy the oversight rules read (the gateway's "
+                                              "MOE_KNOWLEDGE_POLICY)")
+    drift_threshold: float = Field(default=0.3, gt=0, lt=1, description="Data health: how far an ingest run's "
+                                   "actual growth may differ from what it declared (share) before a warn flag")
+    drift_min_declared: int = Field(default=5, ge=1, description="Data health: the flag zero_entities_added is "
+                                    "crit from this many declared entities on (warn below)")
+    drift_window_h: float = Field(default=24.0, gt=0, description="Data health: the window of the metric "
+                                  "moe_data_health_runs and of the compliance rules that read drift")

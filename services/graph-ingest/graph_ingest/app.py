@@ -19,6 +19,8 @@ from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.graph.audit import audit_event
 from moe_core.graph.feedback import apply_feedback, recompute_trust
 from moe_core.graph.lifecycle import prepare_graph
+from moe_core.graph.measure import tenant_size
+from moe_core.graph.names import normalize
 from moe_core.graph.quarantine import Quarantine, blast_radius_exceeded
 from moe_core.graph.synthesis import write_synthesis
 from moe_core.graph.trust import extraction_confidence
@@ -54,6 +56,7 @@ class GraphIngest:
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model)
         written, learned, entity_uids = [], [], []
+        before = await tenant_size(self.db, prov.tenant)
         for triple in triples:
             outcome = await self._learn(event, triple, prov)
             if outcome is not None:
@@ -62,8 +65,11 @@ class GraphIngest:
                 entity_uids += outcome[1]
         if event.synthesis_insight and event.synthesis_insight.strip():
             await write_synthesis(self.db, prov, event.question, event.synthesis_insight, entity_uids)
+        stats = {"declared_entities": len({normalize(n) for t in triples for n in (t.subject, t.object)}),
+                 "declared_relations": len(triples), "before": before,
+                 "after": await tenant_size(self.db, prov.tenant)}  # codex-lineage's drift checks read these
         await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
-                          {"relations": written, "triples": learned, "domain": prov.domain})
+                          {"relations": written, "triples": learned, "domain": prov.domain, "stats": stats})
 
     async def _triples(self, event: IngestEvent) -> list[Triple] | None:
         """The answer's triples: remembered per answer, so a redelivery writes the same ones."""

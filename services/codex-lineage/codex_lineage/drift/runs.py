@@ -1,0 +1,132 @@
+"""Ingest runs read from the audit chain: each answer graph-ingest learned from (its `ingested` event, with the
+tenant's entity and relation counts before and after and what the extraction declared) and each applied
+knowledge import (declared: the bundle; gained: what it created). The dataset of a run is the tenant's
+knowledge graph, `graph/<tenant>`; conflicts and quarantines of the same window give the graph's rates."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from codex_lineage.drift.flags import FLAGS, SEVERITIES, compute_drift, worst
+from moe_core.audit.store import AuditStore
+
+ACTIONS = ["ingested", "knowledge_import_created", "knowledge_import_applied", "conflict_rejected",
+           "conflict_recorded", "quarantined"]
+EVENTS = """
+SELECT recorded_at, tenant_id, response_id, payload::jsonb AS event FROM audit_log
+WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
+  AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
+  AND ($4::text IS NULL OR response_id = $4)
+ORDER BY recorded_at, tenant_id, seq
+"""
+GRAPH = "graph/"
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    threshold: float = 0.3
+    min_declared: int = 5
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _ingest_run(event: dict[str, Any], at: datetime, tenant: str, cfg: DriftSettings) -> dict[str, Any]:
+    details = event.get("details") or {}
+    stats = details.get("stats")
+    run = {"id": f"ingest:{event['response_id']}", "kind": "graph-ingest", "dataset": f"{GRAPH}{tenant}",
+           "tenant": tenant, "created_at": event.get("created_at"), "recorded_at": _iso(at),
+           "response_id": event["response_id"], "reason": event["reason"]}
+    if not isinstance(stats, dict):  # recorded before graph-ingest reported its counts
+        return {**run, "severity": "info", "flags": [], "note": "no counts recorded for this run"}
+    before, after = stats.get("before") or {}, stats.get("after") or {}
+    drift = compute_drift(int(stats.get("declared_entities", 0)), int(stats.get("declared_relations", 0)),
+                          int(after.get("entities", 0)) - int(before.get("entities", 0)),
+                          int(after.get("relations", 0)) - int(before.get("relations", 0)),
+                          shrank=int(after.get("entities", 0)) < int(before.get("entities", 0)),
+                          threshold=cfg.threshold, min_declared=cfg.min_declared)
+    return {**run, **drift, "before": before, "after": after}
+
+
+def _import_run(event: dict[str, Any], created: dict[str, Any] | None, at: datetime, tenant: str,
+                cfg: DriftSettings) -> dict[str, Any]:
+    details = event.get("details") or {}
+    summary = ((created or {}).get("details") or {}).get("summary") or {}
+    declared_e = int(summary.get("entities_added", 0)) + int(summary.get("entities_unchanged", 0))
+    declared_r = sum(int(summary.get(k, 0)) for k in ("relations_added", "relations_changed",
+                                                       "relations_conflicting", "relations_unchanged"))
+    drift = compute_drift(declared_e, declared_r, int(details.get("entities_created", 0)),
+                          int(details.get("relations_written", 0)), threshold=cfg.threshold,
+                          min_declared=cfg.min_declared)
+    return {"id": f"import:{event['subject']}", "kind": "knowledge-import", "dataset": f"{GRAPH}{tenant}",
+            "tenant": tenant, "created_at": event.get("created_at"), "recorded_at": _iso(at),
+            "response_id": event["subject"], "reason": event["reason"],
+            **drift, "declared_from": "bundle" if created else "unknown (creation outside the window)"}
+
+
+class Runs:
+    def __init__(self, store: AuditStore, cfg: DriftSettings) -> None:
+        self.store, self.cfg = store, cfg
+
+    async def window(self, hours: float, tenant: str | None = None,
+                     response_id: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The runs recorded in the last `hours`, oldest first (by when their producer made the event: records of
+        different partitions are recorded in any order), and per dataset its graph counters; `response_id`: only
+        the events of that answer or change set (one run)."""
+        rows = await self.store.pool.fetch(EVENTS, hours, ACTIONS, tenant, response_id)
+        runs: list[dict[str, Any]] = []
+        created: dict[str, dict[str, Any]] = {}
+        seen: set[str] = set()
+        graphs: dict[str, Counter[str]] = defaultdict(Counter)
+        for row in rows:
+            event, at, who = json.loads(row["event"]), row["recorded_at"], row["tenant_id"]
+            action = event.get("action")
+            counters = graphs[f"{GRAPH}{who}"]
+            if action == "knowledge_import_created":
+                created[event["subject"]] = event
+                continue
+            if action in ("conflict_rejected", "conflict_recorded", "quarantined"):
+                counters[action] += 1
+                continue
+            run = (_ingest_run(event, at, who, self.cfg) if action == "ingested"
+                   else _import_run(event, created.get(event["subject"]), at, who, self.cfg))
+            if run["id"] in seen:  # a redelivered answer or a repeated apply: the first one counts
+                continue
+            seen.add(run["id"])
+            runs.append(run)
+            counters["runs"] += 1
+            counters["entities_added"] += max(run.get("delta_entities", 0), 0)
+            counters["relations_added"] += max(run.get("delta_relations", 0), 0)
+            counters["relations_declared"] += run.get("declared_relations", 0)
+        runs.sort(key=lambda r: (r["created_at"] or r["recorded_at"], r["id"]))
+        return runs, {name: _graph_summary(c) for name, c in graphs.items()}
+
+    async def summary(self, hours: float) -> dict[str, Any]:
+        runs, _ = await self.window(hours)
+        return summarise(runs, hours)
+
+
+def _graph_summary(c: Counter[str]) -> dict[str, Any]:
+    declared = c["relations_declared"]
+    conflicts = c["conflict_rejected"] + c["conflict_recorded"]
+    return {"runs": c["runs"], "entities_added": c["entities_added"], "relations_added": c["relations_added"],
+            "conflicts_rejected": c["conflict_rejected"], "conflicts_recorded": c["conflict_recorded"],
+            "quarantined": c["quarantined"],
+            "conflict_rate": round(conflicts / declared, 3) if declared else None,
+            "quarantine_rate": round(c["quarantined"] / declared, 3) if declared else None}
+
+
+def summarise(runs: list[dict[str, Any]], hours: float) -> dict[str, Any]:
+    severities = Counter(r["severity"] for r in runs)
+    flags = Counter(f for r in runs for f in r.get("flags", []))
+    overall = "ok"
+    for severity in severities:
+        overall = worst(overall, severity)
+    return {"window_hours": hours, "runs": len(runs), "severity": overall if runs else "ok",
+            "by_severity": {s: severities.get(s, 0) for s in SEVERITIES},
+            "by_flag": {f: flags.get(f, 0) for f in FLAGS}}

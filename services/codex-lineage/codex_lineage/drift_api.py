@@ -1,0 +1,101 @@
+"""Data health over HTTP: GET /v1/health/drift (ingest runs with their drift flags, newest first, filtered by
+dataset and severity, with the window's summary and each dataset's graph rates), GET /v1/health/drift/datasets,
+GET /v1/health/drift/datasets/{dataset} and GET /v1/health/drift/runs/{run_id}. Unknown dataset or run: 404.
+Admin keys only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from codex_lineage import params
+from codex_lineage.api import ApiError, require_admin
+from codex_lineage.drift.flags import SEVERITIES
+from codex_lineage.drift.runs import GRAPH, Runs, summarise
+
+DATASET = re.compile(r"^graph/[A-Za-z0-9._:@-]{1,128}$")
+MAX_HOURS = 24 * 366
+KNOWN_TENANT = "SELECT EXISTS (SELECT 1 FROM audit_log WHERE tenant_id = $1)"
+
+
+def _dataset_tenant(dataset: str) -> str:
+    if not DATASET.match(dataset):
+        raise ApiError(400, "dataset must be graph/<tenant> (the tenant's knowledge graph)", "invalid_parameter")
+    return dataset[len(GRAPH):]
+
+
+def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], default_hours: float) -> APIRouter:
+    api = APIRouter()
+
+    async def known(runs: Runs, tenant: str) -> None:
+        if not await runs.store.pool.fetchval(KNOWN_TENANT, tenant):
+            raise ApiError(404, f"no dataset graph/{tenant}", "not_found")
+
+    @api.get("/v1/health/drift")
+    async def history(request: Request) -> JSONResponse:
+        runs = get_runs()
+        try:
+            await require_admin(request, get_keys())
+            hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
+            limit = int(params.number(request, "limit", 50, 1, 500))
+            severity = params.choice(request, "severity", SEVERITIES, None)
+            dataset = request.query_params.get("dataset")
+            tenant = _dataset_tenant(dataset) if dataset is not None else None
+            if tenant is not None:
+                await known(runs, tenant)
+        except ApiError as exc:
+            return exc.response()
+        found, graphs = await runs.window(hours, tenant)
+        listed = [r for r in reversed(found) if severity is None or r["severity"] == severity]
+        return JSONResponse({"object": "list", "data": listed[:limit], "summary": summarise(found, hours),
+                             "datasets": graphs})
+
+    @api.get("/v1/health/drift/datasets")
+    async def datasets(request: Request) -> JSONResponse:
+        runs = get_runs()
+        try:
+            await require_admin(request, get_keys())
+            hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
+        except ApiError as exc:
+            return exc.response()
+        found, graphs = await runs.window(hours)
+        return JSONResponse({"object": "list", "window_hours": hours, "data": [
+            {"dataset": name, **graph, **{k: v for k, v in summarise(
+                [r for r in found if r["dataset"] == name], hours).items() if k != "runs"}}
+            for name, graph in sorted(graphs.items())]})
+
+    @api.get("/v1/health/drift/datasets/{dataset:path}")
+    async def dataset(dataset: str, request: Request) -> JSONResponse:
+        runs = get_runs()
+        try:
+            await require_admin(request, get_keys())
+            hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
+            tenant = _dataset_tenant(dataset)
+            await known(runs, tenant)
+        except ApiError as exc:
+            return exc.response()
+        found, graphs = await runs.window(hours, tenant)
+        return JSONResponse({"dataset": dataset, "graph": graphs.get(dataset, {}),
+                             **summarise(found, hours), "latest": found[-1] if found else None})
+
+    @api.get("/v1/health/drift/runs/{run_id:path}")
+    async def run(run_id: str, request: Request) -> JSONResponse:
+        runs = get_runs()
+        try:
+            await require_admin(request, get_keys())
+            hours = params.number(request, "hours", MAX_HOURS, 0.01, MAX_HOURS)
+            if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
+                raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
+            found, _ = await runs.window(hours, response_id=run_id.partition(":")[2])
+            match = next((r for r in found if r["id"] == run_id), None)
+            if match is None:
+                raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse(match)
+
+    return api

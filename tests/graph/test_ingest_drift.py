@@ -1,0 +1,44 @@
+"""graph-ingest reports each ingest run's counts on the real Neo4j (what the extraction declared, the tenant's
+entities and relations before and after), and codex-lineage's drift checks rate that very event: an answer
+whose facts are about entities the graph already holds adds zero entities and raises zero_entities_added."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from codex_lineage.drift.runs import DriftSettings, _ingest_run
+from tests.conftest import Scripted
+from tests.graph.conftest import GraphServices
+from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
+
+pytestmark = pytest.mark.infra
+
+
+async def test_an_ingest_run_that_adds_zero_entities_raises_its_flag(
+        graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
+    tag = uuid.uuid4().hex[:6]
+    names = [f"Drift{c}{tag}" for c in "ABCDE"]
+    first, second = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+    scripted.script([
+        extraction_rule(first, [(names[0], "TREATS", names[1], 0.9), (names[2], "PREVENTS", names[3], 0.9),
+                                (names[4], "PART_OF", names[0], 0.9)]),
+        extraction_rule(second, [(names[0], "INTERACTS_WITH", names[2], 0.9),
+                                 (names[1], "INTERACTS_WITH", names[3], 0.9),
+                                 (names[4], "INTERACTS_WITH", names[1], 0.9)])])
+    grew = await learn(graph_services, ingest_event(tenant, first))
+    stats = grew["details"]["stats"]
+    assert stats["declared_entities"] == 5 and stats["declared_relations"] == 3
+    assert stats["after"]["entities"] - stats["before"]["entities"] == 5
+    assert stats["after"]["relations"] - stats["before"]["relations"] == 3
+    stalled = await learn(graph_services, ingest_event(tenant, second))
+    zero = stalled["details"]["stats"]
+    assert zero["before"] == stats["after"] and zero["after"]["entities"] == zero["before"]["entities"]
+    assert zero["after"]["relations"] == zero["before"]["relations"] + 3
+    cfg, now = DriftSettings(threshold=0.3, min_declared=5), datetime.now(UTC)
+    assert _ingest_run(grew, now, tenant, cfg)["severity"] == "ok"
+    run = _ingest_run(stalled, now, tenant, cfg)
+    assert run["flags"] == ["zero_entities_added"] and run["severity"] == "crit"
+    assert run["dataset"] == f"graph/{tenant}" and run["id"] == f"ingest:{stalled['response_id']}"
