@@ -86,6 +86,12 @@ def _cache_entry(chroma: Any, namespace: str, question: str) -> dict[str, Any] |
     return found["metadatas"][0] if found["ids"] else None
 
 
+# Answers the semantic cache keeps: the original's minimum is 150 characters (MOE_CACHE_MIN_ANSWER_CHARS)
+PARIS = ("Paris is the capital of France and its largest city, on the Seine; it has been the seat of the "
+         "French government for most of the time since the tenth century.")  # >= 150 chars: cached
+BERLIN = ("Berlin is the capital of Germany and its largest city, on the Spree; the seat of the government "
+          "moved there from Bonn in 1999, nine years after reunification.")
+
 def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
         client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, base_url: str, api_key: str,
         store: Redis) -> None:
@@ -94,7 +100,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     exact_key = _exact_key(namespace, question)
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital {m}"))},
-        {"model": "expert-model", "contains": m, "reply": "Paris is the capital of France.\nCONFIDENCE: high"},
+        {"model": "expert-model", "contains": m, "reply": f"{PARIS}\nCONFIDENCE: high"},
     ])
     first = _ask(client, question)
     assert first.metadata["cache_hit"] is False  # type: ignore[index]
@@ -107,7 +113,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     for ask in (question, f"What's France's capital city? {m}"):
         again = _ask(client, ask)
         planned.append(bool(store.exists(f"planner:outcome:{again.metadata['response_id']}")))  # type: ignore[index]
-        assert again.choices[0].message.content == "Paris is the capital of France."
+        assert again.choices[0].message.content == PARIS
         assert again.metadata["cache_hit"] is True  # type: ignore[index]
         assert again.usage is not None
         assert (again.usage.prompt_tokens, again.usage.completion_tokens, again.usage.total_tokens) == (0, 0, 0)
@@ -120,17 +126,17 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     # a near miss (opposite meaning) is not answered from the cache
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name it {m}"))},
-        {"model": "expert-model", "contains": m, "reply": "Berlin.\nCONFIDENCE: high"},
+        {"model": "expert-model", "contains": m, "reply": f"{BERLIN}\nCONFIDENCE: high"},
     ])
     other = _ask(client, f"What is the capital of Germany? {m}")
-    assert other.metadata["cache_hit"] is False and other.choices[0].message.content == "Berlin."  # type: ignore[index]
+    assert other.metadata["cache_hit"] is False and other.choices[0].message.content == BERLIN  # type: ignore[index]
 
     # a bad rating of the cached answer flags the entry: the next ask goes through the pipeline again
     assert _rate(base_url, api_key, again.id, 1).status_code == 202
     eventually(lambda: (_cache_entry(chroma, namespace, question) or {}).get("flagged"))
     assert not store.exists(exact_key)  # the gateway no longer has it either
     fresh = _ask(client, question)
-    assert fresh.metadata["cache_hit"] is False and fresh.choices[0].message.content == "Berlin."  # type: ignore[index]
+    assert fresh.metadata["cache_hit"] is False and fresh.choices[0].message.content == BERLIN  # type: ignore[index]
 
 
 def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(

@@ -8,7 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from moe_core.graph import GraphDB
+from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.graph.quarantine import Quarantine
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles
@@ -32,7 +33,7 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     marker, api = uuid.uuid4().hex[:8], graph_services.gateway
     scripted.script([extraction_rule(marker, [
-        ("Zentavir", "IS_A", "Drug", 0.9),  # Drug reaches ~47 entities in two hops (limit 30): quarantined
+        ("Zentavir", "IS_A", "Drug", 0.9),  # Drug reaches ~47 entities in two hops (limit 20): quarantined
         ("Zentavir", "TREATS", "Blorp Fever", 0.8),  # two new entities: reach 0, written
         ("Zentavir", "AFFECTS", "Disease", 0.5)])])  # quarantined too; this one will be rejected
     event = ingest_event(tenant, marker)
@@ -41,7 +42,7 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     held = graph_services.tap.seen(graph_services.bus.topics.audit,
                                    lambda m: m["response_id"] == event.response_id and m["action"] == "quarantined")
     assert sorted(h["details"]["triple"]["object"] for h in held) == ["Disease", "Drug"]
-    assert all(h["details"]["reach"] > h["details"]["threshold"] == 30 for h in held)
+    assert all(h["details"]["reach"] > h["details"]["threshold"] == 20 for h in held)  # the original's 20
 
     admin, user = await graph_services.admin_key_for(tenant), await graph_services.user_key_for(tenant)
     listed = await api.get("/graph/quarantine", headers=bearer(user))
@@ -51,7 +52,8 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     drug = items["Drug"]
     assert (drug["subject"], drug["relation"], drug["status"], drug["tenant"]) == (
         "Zentavir", "IS_A", "pending", tenant)
-    assert drug["reach"] > 30 and drug["response_id"] == event.response_id
+    assert drug["reach"] > 20 and drug["response_id"] == event.response_id
+    assert drug["expires_at"] == pytest.approx(drug["created_at"] + 7 * 86_400)  # the original's 7 days
 
     assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(user)),
                         403, "insufficient_role")
@@ -138,3 +140,21 @@ async def test_memory_ingest_publishes_an_ingest_event_for_admins_only(
     assert_openai_error(await api.post("/v1/memory/ingest", content=b"{nope", headers=bearer(admin)), 400, None)
     assert_openai_error(await api.post("/v1/memory/ingest", json={**body, "extra": 1}, headers=bearer(admin)),
                         400, "invalid_value")
+
+
+async def test_a_quarantined_triple_nobody_decides_expires(graph_db: GraphDB, tenant: str) -> None:
+    """The original keeps moe:quarantine for 7 days; here an item past its time to live is `expired`."""
+    quarantine = Quarantine(GraphStore(graph_db))
+    prov = Provenance(tenant=tenant, source="extracted", domain="general", origin=f"r-{uuid.uuid4().hex[:8]}")
+    old, _ = await quarantine.hold(Triple(subject="Qa", relation="USES", object="Qb", confidence=0.9), prov, 25, 20,
+                                   ttl_s=0.001)
+    kept, _ = await quarantine.hold(Triple(subject="Qc", relation="USES", object="Qd", confidence=0.9), prov, 25, 20,
+                                    ttl_s=3600)
+    forever, _ = await quarantine.hold(Triple(subject="Qe", relation="USES", object="Qf", confidence=0.9), prov, 25,
+                                       20)
+    assert [i["id"] for i in await quarantine.pending([tenant], "expired")] == [old]
+    assert sorted(i["id"] for i in await quarantine.pending([tenant])) == sorted([kept, forever])
+    assert (await quarantine.get(old, [tenant]) or {})["status"] == "expired"
+    assert await quarantine.decide(old, [tenant], approve=True, actor="admin") is None  # too late to approve
+    assert (await quarantine.decide(kept, [tenant], approve=False, actor="admin")) is not None
+    assert titles(await relations(graph_db, tenant)) == []
