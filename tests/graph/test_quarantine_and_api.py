@@ -33,7 +33,7 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     marker, api = uuid.uuid4().hex[:8], graph_services.gateway
     scripted.script([extraction_rule(marker, [
-        ("Zentavir", "IS_A", "Drug", 0.9),  # Drug reaches ~47 entities in two hops (limit 20): quarantined
+        ("Zentavir", "IS_A", "Drug", 0.9),  # Drug reaches ~47 entities in two hops (limit 30): quarantined
         ("Zentavir", "TREATS", "Blorp Fever", 0.8),  # two new entities: reach 0, written
         ("Zentavir", "AFFECTS", "Disease", 0.5)])])  # quarantined too; this one will be rejected
     event = ingest_event(tenant, marker)
@@ -42,7 +42,7 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     held = graph_services.tap.seen(graph_services.bus.topics.audit,
                                    lambda m: m["response_id"] == event.response_id and m["action"] == "quarantined")
     assert sorted(h["details"]["triple"]["object"] for h in held) == ["Disease", "Drug"]
-    assert all(h["details"]["reach"] > h["details"]["threshold"] == 20 for h in held)  # the original's 20
+    assert all(h["details"]["reach"] > h["details"]["threshold"] == 30 for h in held)
 
     admin, user = await graph_services.admin_key_for(tenant), await graph_services.user_key_for(tenant)
     listed = await api.get("/graph/quarantine", headers=bearer(user))
@@ -52,7 +52,7 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     drug = items["Drug"]
     assert (drug["subject"], drug["relation"], drug["status"], drug["tenant"]) == (
         "Zentavir", "IS_A", "pending", tenant)
-    assert drug["reach"] > 20 and drug["response_id"] == event.response_id
+    assert drug["reach"] > 30 and drug["response_id"] == event.response_id
     assert drug["expires_at"] == pytest.approx(drug["created_at"] + 7 * 86_400)  # the original's 7 days
 
     assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(user)),

@@ -14,7 +14,7 @@ DAY_S = 86_400.0
 WEIGHT_ONTOLOGY = 1.0
 WEIGHT_HEALER = 0.9
 WEIGHT_EXTRACTED = 0.6
-WEIGHT_IMPORTED = 0.6  # approved knowledge bundles (the original has no imports: as extracted knowledge)
+WEIGHT_IMPORTED = 0.5  # approved knowledge bundles (the original has none): below what a tenant learned itself
 VERIFIED_BONUS = 1.5
 # Sources whose knowledge does not age: none, as in the original (the base ontology decays too; re-seeding
 # it at start does not make it younger).
