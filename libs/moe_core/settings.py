@@ -65,6 +65,10 @@ class FleetSettings(BaseSettings):
     named_templates: str = Field(
         default="", description="The templates file's YAML text itself (Helm, compose); set, it wins over the file",
     )
+    expert_tier_boundary_b: float = Field(
+        default=20.0, gt=0, validation_alias=AliasChoices("EXPERT_TIER_BOUNDARY_B", "MOE_EXPERT_TIER_BOUNDARY_B"),
+        description="Expert entries without a tier: a model of up to this many billion parameters (read from its "
+                    "name: phi4:14b, qwen2.5-72b) is tier 1, a larger one tier 2; a name without a size is tier 1")
     inference_heartbeat_s: float = Field(default=10.0, gt=0, description="Fleet: poll servers this often")
     inference_unhealthy_s: float = Field(default=15.0, gt=0, description="Fleet: skip a failed server this long")
     inference_affinity_ttl_s: int = Field(default=300, ge=1, description="Fleet: sticky user->server affinity")
@@ -99,6 +103,8 @@ class FleetSettings(BaseSettings):
 
 _HISTORY = f"{SEED_ARCHITECTURE}: Configuration Reference (History & Timeouts)"
 SEED_DEFAULTS = (
+    SeedDefault("EXPERT_TIER_BOUNDARY_B", "20 (T1 <= 20B parameters, T2 above)", "EXPERT_TIER_BOUNDARY_B", 20.0,
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Expert Routing)"),
     SeedDefault("sticky session (moe:sticky:*) TTL", "300 s", "MOE_INFERENCE_AFFINITY_TTL_S", 300,
                 doc=f"{SEED_ENTERPRISE}: Sticky Sessions"),
     SeedDefault("warm-model check / model registry", "/api/ps cached 5 s; registry polled every 60 s",
@@ -118,6 +124,9 @@ SEED_DEFAULTS = (
                 doc=f"{SEED_SYSTEM}: 14. Data Persistence",
                 why="deliberate: retention for audit (docs/audit.md#retention): the record topics are kept "
                     "longer than 7 days, per topic kind (moe_core.retention); empty = those defaults"),
+    SeedDefault("force_think modes", "agent_orchestrated, research, report, plan", "moe_core.modes:FORCE_THINK_MODES",
+                ("moe-orchestrator-agent-orchestrated", "moe-orchestrator-plan", "moe-orchestrator-report",
+                 "moe-orchestrator-research"), doc=f"{SEED_ARCHITECTURE}: Operation Modes"),
     SeedDefault("mode concise", "<= 120 words", "moe_core.modes:CONCISE_WORDS", 120,
                 doc=f"{SEED_ARCHITECTURE}: Operation Modes"),
 )

@@ -36,7 +36,7 @@ class ExpertWorker:
                        if settings.scores_enabled else None)
         self.experts = TieredExpert(inference, self.scores, max_tokens=settings.expert_max_tokens,
                                     max_output_chars=settings.expert_max_output_chars,
-                                    parallel=settings.expert_parallel)
+                                    parallel=settings.expert_parallel, ensemble=settings.expert_force_ensemble)
 
     async def handle(self, task: ExpertTask) -> None:
         # a Cancel stops the model calls of this request (before and during)

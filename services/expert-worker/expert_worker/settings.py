@@ -12,6 +12,9 @@ class ExpertSettings(FleetSettings):
                                          "length (~600 tokens)")
     result_ttl_s: int = Field(default=3600, description="How long a task's result is remembered for redeliveries")
     expert_parallel: int = Field(default=1, ge=1, le=8, description="Models of one tier asked side by side")
+    expert_force_ensemble: bool = Field(default=False, description="Ask tier 1 and tier 2 side by side for every "
+                                        "planned task (the original's forced ensemble); off: tier 2 only when no "
+                                        "tier-1 answer is high confidence")
     expert_history_turns: int = Field(default=4, ge=0, description="Earlier chat turns an expert sees")
     expert_history_chars: int = Field(default=3000, ge=0, description="Character budget of those turns")
     expert_few_shot_chars: int = Field(default=3000, ge=0, description="Budget of semantic-cache examples")
@@ -29,6 +32,8 @@ class ExpertSettings(FleetSettings):
 _ROUTING = f"{SEED_ARCHITECTURE}: Configuration Reference (Expert Routing)"
 _HISTORY = f"{SEED_ARCHITECTURE}: Configuration Reference (History & Timeouts)"
 SEED_DEFAULTS = (
+    SeedDefault("two-tier routing", "T1 first; T2 only if T1 is not high confidence; T1 + T2 when forced",
+                "MOE_EXPERT_FORCE_ENSEMBLE", False, doc=f"{SEED_ARCHITECTURE}: Expert Routing"),
     SeedDefault("MAX_EXPERT_OUTPUT_CHARS", "2400", "MOE_EXPERT_MAX_OUTPUT_CHARS", 2400,
                 doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Caching & Thresholds)"),
     SeedDefault("HISTORY_MAX_TURNS", "4", "MOE_EXPERT_HISTORY_TURNS", 4, doc=_HISTORY),
