@@ -23,6 +23,7 @@ def test_trivial(question: str) -> None:
     "Write a haiku about autumn", "Solve 2x + 3 = 7",
     "Which river flows through the middle of the old town of Prague, the capital of the Czech Republic?",
     "Hello, can you explain to me in a few words how vaccines train the immune system?",
+    "Can you help me think through a decision I have to make?",  # within 15 words, but asks for judgement
 ])
 def test_moderate(question: str) -> None:
     assert estimate(question) == "moderate"

@@ -18,7 +18,8 @@ _GREETING = re.compile(
 _REASONING = re.compile(
     r"\b(why|how (does|do|did|can|could|would|should|is|are)|explain|prove|derive|reason|justify|"
     r"step[- ]by[- ]step|what if|calculate|compute|solve|analy[sz]e|evaluate|assess|debug|review|"
-    r"implement|write|design|plan|compare|difference)\b", re.IGNORECASE)
+    r"implement|write|design|plan|compare|difference|think (through|about)|decid(e|ing)|decisions?|advi[cs]e|"
+    r"recommend)\b", re.IGNORECASE)
 # Asking for breadth or several deliverables: complex.
 _COMPLEX = re.compile(
     r"\b(compare|comparison|versus|vs\.?|trade-?offs?|pros and cons|advantages and disadvantages|"
