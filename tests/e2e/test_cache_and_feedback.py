@@ -194,7 +194,15 @@ def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
     for answer in first_answers[3:]:  # its other answers are rated well later: the score recovers
         assert _rate(base_url, api_key, answer.id, 5).status_code == 202
     eventually(lambda: int(store.hget(score_key, "n") or 0) >= 5)
-    assert _source(ask(7)) == "data_analyst:expert-model-b@scripted"
+    # B (3/7 after five ratings) is usable again; models are tried best score first, as in the original, so A
+    # (no ratings yet: the neutral 0.5) answers until its own ratings put it below B
+    again = ask(7)
+    assert _source(again) == "data_analyst:expert-model@scripted"
+    a_key = f"expert:tscore:{namespace}:tenant-e2e:data_analyst:expert-model"
+    for answer in (skipped, again, ask(8)):
+        assert _rate(base_url, api_key, answer.id, 1).status_code == 202
+    eventually(lambda: int(store.hget(a_key, "n") or 0) >= 3)
+    assert _source(ask(9)) == "data_analyst:expert-model-b@scripted"
 
 
 def test_a_dead_inference_server_is_skipped_and_the_request_still_answered(
