@@ -27,6 +27,9 @@ class Mode:
     code_only: bool = False
     sections: bool = False
     show_plan: bool = False
+    # The original's force_think: the merger's thinking step runs whatever the plan and the confidences,
+    # and its trace goes to the judge (so no fast path).
+    force_think: bool = False
 
 
 MODES: dict[str, Mode] = {m.id: m for m in (
@@ -52,11 +55,12 @@ MODES: dict[str, Mode] = {m.id: m for m in (
     Mode(
         "moe-orchestrator-agent-orchestrated", "Agents, orchestrated: the planner decides, tools passed through",
         expert_suffix="You act for a coding agent: be exact, use the provided tools when they help.",
+        fast_path=False, force_think=True,
     ),
     Mode(
         "moe-orchestrator-research", "Research: the web first, answers cite numbered sources",
         judge_instruction="Base the answer on the web sources first and cite them as [n].",
-        research_first=True,
+        research_first=True, fast_path=False, force_think=True,
     ),
     Mode(
         "moe-orchestrator-report", "Report: a structured answer in sections",
@@ -65,13 +69,17 @@ MODES: dict[str, Mode] = {m.id: m for m in (
             "Write a report in Markdown sections: '## Summary', '## Details', '## Caveats' (and '## Sources' "
             "when there are sources)."
         ),
-        fast_path=False, sections=True,
+        fast_path=False, sections=True, force_think=True,
     ),
     Mode(
         "moe-orchestrator-plan", "Plan: shows the orchestration plan, then the answer",
-        show_plan=True,
+        show_plan=True, fast_path=False, force_think=True,
     ),
 )}
+
+
+# The modes whose thinking step the original forces (force_think=True): agent_orchestrated, research, report, plan.
+FORCE_THINK_MODES = tuple(sorted(m.id for m in MODES.values() if m.force_think))
 
 
 def get_mode(mode_id: str | None) -> Mode:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from moe_core.seed import SEED_ARCHITECTURE, SEED_ENTERPRISE, SEED_SYSTEM, SeedDefault
+
 
 class FleetSettings(BaseSettings):
     """Infrastructure addresses and common behaviour. Every value can be set as MOE_<NAME>."""
@@ -63,9 +65,13 @@ class FleetSettings(BaseSettings):
     named_templates: str = Field(
         default="", description="The templates file's YAML text itself (Helm, compose); set, it wins over the file",
     )
+    expert_tier_boundary_b: float = Field(
+        default=20.0, gt=0, validation_alias=AliasChoices("EXPERT_TIER_BOUNDARY_B", "MOE_EXPERT_TIER_BOUNDARY_B"),
+        description="Expert entries without a tier: a model of up to this many billion parameters (read from its "
+                    "name: phi4:14b, qwen2.5-72b) is tier 1, a larger one tier 2; a name without a size is tier 1")
     inference_heartbeat_s: float = Field(default=10.0, gt=0, description="Fleet: poll servers this often")
     inference_unhealthy_s: float = Field(default=15.0, gt=0, description="Fleet: skip a failed server this long")
-    inference_affinity_ttl_s: int = Field(default=600, ge=1, description="Fleet: sticky user->server affinity")
+    inference_affinity_ttl_s: int = Field(default=300, ge=1, description="Fleet: sticky user->server affinity")
     tools_enabled: str = Field(default="all", description="Precision tools offered: 'all' or a comma list")
     tools_disabled: str = Field(default="", description="Precision tools switched off (comma list)")
     local_llm_url: str = Field(default="http://127.0.0.1:8081",
@@ -93,3 +99,34 @@ class FleetSettings(BaseSettings):
         if self.topic_namespace == "moe":
             return self.service_name
         return f"{self.service_name}.{self.topic_namespace}"
+
+
+_HISTORY = f"{SEED_ARCHITECTURE}: Configuration Reference (History & Timeouts)"
+SEED_DEFAULTS = (
+    SeedDefault("EXPERT_TIER_BOUNDARY_B", "20 (T1 <= 20B parameters, T2 above)", "EXPERT_TIER_BOUNDARY_B", 20.0,
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Expert Routing)"),
+    SeedDefault("sticky session (moe:sticky:*) TTL", "300 s", "MOE_INFERENCE_AFFINITY_TTL_S", 300,
+                doc=f"{SEED_ENTERPRISE}: Sticky Sessions"),
+    SeedDefault("warm-model check / model registry", "/api/ps cached 5 s; registry polled every 60 s",
+                "MOE_INFERENCE_HEARTBEAT_S", 60.0, ours=10.0, doc=f"{SEED_ENTERPRISE}: Floating Node Discovery",
+                why="structural: one poll serves both the health check and the warm-model list, with no "
+                    "per-request /api/ps fan-out; 10 s keeps the warm list fresher than the original's 60 s "
+                    "registry, at one request per server and interval across the fleet"),
+    SeedDefault("LOG_LEVEL", "INFO", "MOE_LOG_LEVEL", "INFO", doc=f"{SEED_SYSTEM}: 13. Configuration"),
+    SeedDefault("EXPERT_TIMEOUT / JUDGE_TIMEOUT", "900 s each", "MOE_REQUEST_TIMEOUT_S", 900.0, ours=120.0,
+                doc=_HISTORY,
+                why="structural: the fleet gives a request one absolute deadline (the envelope's deadline_at) "
+                    "that bounds every model call of it, instead of a timeout per call; the original's 900 s per "
+                    "call would let one request run for tens of minutes"),
+    SeedDefault("response metadata (moe:response:*) TTL", "7 days", "MOE_FEEDBACK_WINDOW_S", 7 * 86_400,
+                doc=f"{SEED_ARCHITECTURE}: Cache Key Reference"),
+    SeedDefault("Kafka retention", "7 days / 512 MB", "MOE_TOPIC_RETENTION_DAYS", None, ours="",
+                doc=f"{SEED_SYSTEM}: 14. Data Persistence",
+                why="deliberate: retention for audit (docs/audit.md#retention): the record topics are kept "
+                    "longer than 7 days, per topic kind (moe_core.retention); empty = those defaults"),
+    SeedDefault("force_think modes", "agent_orchestrated, research, report, plan", "moe_core.modes:FORCE_THINK_MODES",
+                ("moe-orchestrator-agent-orchestrated", "moe-orchestrator-plan", "moe-orchestrator-report",
+                 "moe-orchestrator-research"), doc=f"{SEED_ARCHITECTURE}: Operation Modes"),
+    SeedDefault("mode concise", "<= 120 words", "moe_core.modes:CONCISE_WORDS", 120,
+                doc=f"{SEED_ARCHITECTURE}: Operation Modes"),
+)

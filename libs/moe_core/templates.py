@@ -50,6 +50,8 @@ class ExpertTemplate(BaseModel):
     planner: list[ModelRef] | None = None
     judge: list[ModelRef] | None = None
     thinking: list[ModelRef] | None = Field(default=None, description="The merger's thinking step; else judge")
+    ensemble: bool = Field(default=False, description="Ask tier 1 and tier 2 side by side (the original's forced "
+                           "ensemble) instead of tier 2 only when tier 1 is not confident")
 
     @field_validator("experts", mode="before")
     @classmethod

@@ -53,6 +53,7 @@ CLAIMS = [
     Claim("docs/architecture.md", rf"`ontology.yaml`: {N} entities \({N} classes\).*?\s{N} typed relations",
           (ENTITIES, CLASSES, RELATIONS)),
     Claim("docs/architecture.md", rf"each of the {N} entities", (ENTITIES,)),
+    Claim("docs/seed-defaults.md", rf"ontology has {N} entities", (ENTITIES,)),
     Claim("docs/architecture.md", rf"the local LLM and the {N} services as processes", (SERVICES,)),
     Claim("docs/architecture.md", rf"\| {N} services \| as sketched: all {N}", (SERVICES, SERVICES)),
     Claim("docs/architecture.md", rf"\| {N} topics: ", (TOPICS,)),
@@ -69,6 +70,8 @@ CLAIMS = [
 NOT_COUNTS = {
     ("docs/api.md", "10,000 entities"),  # a bundle's size limit
     ("docs/api.md", "20 relations"),  # per search hit
+    ("docs/architecture.md", "104 entities"),  # the original's ontology
+    ("docs/seed-defaults.md", "30 entities"),  # the blast-radius limit
     ("docs/knowledge-bundles.md", "two entities"),
     ("docs/knowledge-bundles.md", "1000 relations"),  # a measured import
     ("docs/knowledge-bundles.md", "5000 relations"),

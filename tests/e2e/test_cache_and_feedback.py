@@ -86,6 +86,12 @@ def _cache_entry(chroma: Any, namespace: str, question: str) -> dict[str, Any] |
     return found["metadatas"][0] if found["ids"] else None
 
 
+# Answers the semantic cache keeps: the original's minimum is 150 characters (MOE_CACHE_MIN_ANSWER_CHARS)
+PARIS = ("Paris is the capital of France and its largest city, on the Seine; it has been the seat of the "
+         "French government for most of the time since the tenth century.")  # >= 150 chars: cached
+BERLIN = ("Berlin is the capital of Germany and its largest city, on the Spree; the seat of the government "
+          "moved there from Bonn in 1999, nine years after reunification.")
+
 def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
         client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, base_url: str, api_key: str,
         store: Redis) -> None:
@@ -94,7 +100,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     exact_key = _exact_key(namespace, question)
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital {m}"))},
-        {"model": "expert-model", "contains": m, "reply": "Paris is the capital of France.\nCONFIDENCE: high"},
+        {"model": "expert-model", "contains": m, "reply": f"{PARIS}\nCONFIDENCE: high"},
     ])
     first = _ask(client, question)
     assert first.metadata["cache_hit"] is False  # type: ignore[index]
@@ -107,7 +113,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     for ask in (question, f"What's France's capital city? {m}"):
         again = _ask(client, ask)
         planned.append(bool(store.exists(f"planner:outcome:{again.metadata['response_id']}")))  # type: ignore[index]
-        assert again.choices[0].message.content == "Paris is the capital of France."
+        assert again.choices[0].message.content == PARIS
         assert again.metadata["cache_hit"] is True  # type: ignore[index]
         assert again.usage is not None
         assert (again.usage.prompt_tokens, again.usage.completion_tokens, again.usage.total_tokens) == (0, 0, 0)
@@ -120,17 +126,17 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     # a near miss (opposite meaning) is not answered from the cache
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name it {m}"))},
-        {"model": "expert-model", "contains": m, "reply": "Berlin.\nCONFIDENCE: high"},
+        {"model": "expert-model", "contains": m, "reply": f"{BERLIN}\nCONFIDENCE: high"},
     ])
     other = _ask(client, f"What is the capital of Germany? {m}")
-    assert other.metadata["cache_hit"] is False and other.choices[0].message.content == "Berlin."  # type: ignore[index]
+    assert other.metadata["cache_hit"] is False and other.choices[0].message.content == BERLIN  # type: ignore[index]
 
     # a bad rating of the cached answer flags the entry: the next ask goes through the pipeline again
     assert _rate(base_url, api_key, again.id, 1).status_code == 202
     eventually(lambda: (_cache_entry(chroma, namespace, question) or {}).get("flagged"))
     assert not store.exists(exact_key)  # the gateway no longer has it either
     fresh = _ask(client, question)
-    assert fresh.metadata["cache_hit"] is False and fresh.choices[0].message.content == "Berlin."  # type: ignore[index]
+    assert fresh.metadata["cache_hit"] is False and fresh.choices[0].message.content == BERLIN  # type: ignore[index]
 
 
 def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
@@ -188,7 +194,15 @@ def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
     for answer in first_answers[3:]:  # its other answers are rated well later: the score recovers
         assert _rate(base_url, api_key, answer.id, 5).status_code == 202
     eventually(lambda: int(store.hget(score_key, "n") or 0) >= 5)
-    assert _source(ask(7)) == "data_analyst:expert-model-b@scripted"
+    # B (3/7 after five ratings) is usable again; models are tried best score first, as in the original, so A
+    # (no ratings yet: the neutral 0.5) answers until its own ratings put it below B
+    again = ask(7)
+    assert _source(again) == "data_analyst:expert-model@scripted"
+    a_key = f"expert:tscore:{namespace}:tenant-e2e:data_analyst:expert-model"
+    for answer in (skipped, again, ask(8)):
+        assert _rate(base_url, api_key, answer.id, 1).status_code == 202
+    eventually(lambda: int(store.hget(a_key, "n") or 0) >= 3)
+    assert _source(ask(9)) == "data_analyst:expert-model-b@scripted"
 
 
 def test_a_dead_inference_server_is_skipped_and_the_request_still_answered(

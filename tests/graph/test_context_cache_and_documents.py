@@ -42,7 +42,7 @@ async def test_the_context_is_cached_until_the_tenants_graph_changes(
                                             Provenance(tenant=tenant, source="extracted", origin="a1"))
     fresh = await rag.context(tenant, question, {})
     assert fresh["data"]["cached"] is False  # the write moved the tenant's graph version
-    assert "- Klaxiprone TREATS Headache [0.63]" in fresh["content"]
+    assert "- Klaxiprone TREATS Headache [0.54]" in fresh["content"]
     other = await rag.context(f"{tenant}-b", question, {})
     assert "Klaxiprone" not in other["content"]  # another tenant: another cache entry, no leak
 

@@ -108,7 +108,9 @@ async def _cached_answer(loop: Loop, tenant: str, question: str, fact: str) -> t
     assert scope is not None
     key = cache_key(scope, question, request.response_id)
     await cache.remember(key, scope, request, question)
-    answer = Answer(**request.child_fields(), mode="moe-orchestrator", content=f"{question} Take 4 g an hour.",
+    content = (f"{question} Take 4 g an hour, every hour, for as long as the cough lasts; no doctor needs to "
+               "see you first (a wrong answer, long enough to be cached).")
+    answer = Answer(**request.child_fields(), mode="moe-orchestrator", content=content,
                     cache_key=key, question=question, experts_used=["medical_consult"],
                     models_used=[ModelUse(model="expert-model", category="medical_consult")],
                     sources=[Source(kind="expert", ref="medical_consult:expert-model@scripted"),

@@ -114,15 +114,15 @@ async def test_decay_deletes_exactly_the_relations_the_rule_names_each_with_an_a
         return written.id
 
     try:
-        decayed = await write("Oldmycin", "TREATS", "Cough", 0.8, age_days=400)  # 0.56 * 0.21 = 0.12
-        healer = await write("Oldmycin", "IS_A", "Antibiotic", 0.3, source="gap_healer", age_days=100)  # 0.16
-        weak = await write("Oldmycin", "AFFECTS", "Liver", 0.2)  # 0.14, fresh but below the floor
+        decayed = await write("Oldmycin", "TREATS", "Cough", 0.8, age_days=400)  # 0.48 * 0.3 = 0.144
+        healer = await write("Oldmycin", "IS_A", "Antibiotic", 0.3, source="gap_healer", age_days=100)  # 0.196
+        weak = await write("Oldmycin", "AFFECTS", "Liver", 0.2)  # 0.12, fresh but below the floor
         verified = await write("Oldmycin", "CAUSES", "Nausea", 0.8, age_days=400)
-        await apply_feedback(graph_db, TrustPolicy(), tenant, [verified], 5, "fb")  # 0.15, but verified
+        await apply_feedback(graph_db, TrustPolicy(), tenant, [verified], 5, "fb")  # 0.216, and verified
         twice = await write("Oldmycin", "TREATS", "Fever", 0.8, origin="a1")
         await write("Oldmycin", "TREATS", "Fever", 0.8, origin="a2")
-        await graph_db.write(BACKDATE, id=twice, seconds=400 * DAY_S)  # 0.12, but asserted twice
-        recent = await write("Oldmycin", "TREATS", "Headache", 0.8)  # 0.56
+        await graph_db.write(BACKDATE, id=twice, seconds=400 * DAY_S)  # 0.144, but asserted twice
+        recent = await write("Oldmycin", "TREATS", "Headache", 0.8)  # 0.48
         foreign = await write("Oldmycin", "TREATS", "Cough", 0.8, owner=other, age_days=400)  # another tenant
 
         events = await _lint(graph_services, tenant, ["decay"])
@@ -151,7 +151,7 @@ async def test_contradictions_keep_the_trusted_side_and_orphans_go(
     deleted = {(e["action"], e["details"]["check"]): e for e in events}
     assert deleted[("relation_deleted", "contradictions")]["subject"] == weak.id
     assert deleted[("relation_deleted", "contradictions")]["details"]["kept"]["id"] == strong.id
-    assert deleted[("relation_deleted", "decay")]["subject"] == lonely.id  # trust 0.07
+    assert deleted[("relation_deleted", "decay")]["subject"] == lonely.id  # trust 0.06
     orphans = sorted(e["details"]["name"] for e in events if e["action"] == "entity_deleted")
     assert orphans == ["Snerk", "Wibble"]  # left without relations by the decay deletion
     assert titles(await relations(graph_db, tenant)) == ["Grobnar TREATS Headache"]

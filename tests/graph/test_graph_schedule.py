@@ -76,7 +76,7 @@ async def test_a_scheduled_lint_run_is_in_the_history_and_its_metrics_in_prometh
     store = GraphStore(graph_db)
     old = await store.write_triple(Triple(subject="Zorbicin", relation="TREATS", object="Flimflam Fever",
                                           confidence=0.8), Provenance(tenant=tenant, source="extracted", origin="a1"))
-    await graph_db.write(BACKDATE, id=old.id, seconds=400 * DAY_S)  # trust 0.12 < 0.2: the decay rule applies
+    await graph_db.write(BACKDATE, id=old.id, seconds=400 * DAY_S)  # trust 0.144 < 0.2: the decay rule applies
     port = free_port()
     healer = ServiceProcess("gap-healer", port, _env(
         infra, neo4j_url, graph_services.namespace, scripted_server.url, port,

@@ -29,7 +29,7 @@ from moe_core.graph.bundles import (
     verify,
 )
 from moe_core.graph.names import entity_uid, normalize
-from moe_core.graph.trust import TrustPolicy
+from moe_core.graph.trust import WEIGHT_EXTRACTED, TrustPolicy
 from moe_core.observability.metrics import REGISTRY
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import purge, relations, titles
@@ -168,7 +168,7 @@ async def test_an_import_waits_for_other_admins_then_applies_once_with_imported_
     assert (imported["source"], imported["response_id"], imported["object_tenant"]) == (
         "imported", f"import:{cs['id']}", "__shared__")
     expected = TrustPolicy().trust(confidence=0.9, source="imported", asserted_at=0, verified=False, now=0)
-    assert imported["trust"] == pytest.approx(expected, rel=1e-3) and expected < 0.9 * 0.7  # below extracted
+    assert imported["trust"] == pytest.approx(expected, rel=1e-3) and expected < 0.9 * WEIGHT_EXTRACTED
     changed = rows["Quorvexin TREATS Glimmer Syndrome"]
     assert (changed["source"], changed["version"], changed["assertions"]) == ("extracted", 2, 2)
     applied = (await api.get(f"/v1/knowledge/imports/{cs['id']}", headers=bearer(viewer))).json()

@@ -69,7 +69,7 @@ async def test_an_answers_triples_appear_and_a_later_question_receives_them(
 
     result = await ask(graph_services, tenant, "Is quellmycin safe with a blood thinner for my sinus blockage?")
     assert (result["kind"], result["category"], result["error"]) == ("graph", "knowledge_graph", None)
-    assert "- Quellmycin TREATS Sinus Blockage [0.63]" in result["content"]
+    assert "- Quellmycin TREATS Sinus Blockage [0.54]" in result["content"]
     assert "- Quellmycin INTERACTS_WITH Warfarin" in result["content"]
     by_ref = {s["ref"]: s for s in result["sources"]}
     for row in rows:
@@ -113,7 +113,7 @@ async def test_feedback_verifies_and_flags_and_flagged_facts_leave_the_context(
     rows = {r["type"]: r for r in await relations(graph_db, tenant)}
     assert (rows["TREATS"]["verified"], rows["TREATS"]["flagged"]) == (True, False)
     assert (rows["CAUSES"]["verified"], rows["CAUSES"]["flagged"]) == (False, True)
-    assert rows["TREATS"]["trust"] == pytest.approx(0.9 * 0.7 * 1.25)
+    assert rows["TREATS"]["trust"] == pytest.approx(0.9 * 0.6 * 1.5)  # the original's weight and bonus
     result = await ask(graph_services, tenant, "Tell me about pexomil")
     assert "Pexomil TREATS Cough" in result["content"] and "Nausea" not in result["content"]
 

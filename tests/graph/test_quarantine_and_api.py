@@ -8,7 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from moe_core.graph import GraphDB
+from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.graph.quarantine import Quarantine
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles
@@ -52,6 +53,7 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     assert (drug["subject"], drug["relation"], drug["status"], drug["tenant"]) == (
         "Zentavir", "IS_A", "pending", tenant)
     assert drug["reach"] > 30 and drug["response_id"] == event.response_id
+    assert drug["expires_at"] == pytest.approx(drug["created_at"] + 7 * 86_400)  # the original's 7 days
 
     assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(user)),
                         403, "insufficient_role")
@@ -138,3 +140,21 @@ async def test_memory_ingest_publishes_an_ingest_event_for_admins_only(
     assert_openai_error(await api.post("/v1/memory/ingest", content=b"{nope", headers=bearer(admin)), 400, None)
     assert_openai_error(await api.post("/v1/memory/ingest", json={**body, "extra": 1}, headers=bearer(admin)),
                         400, "invalid_value")
+
+
+async def test_a_quarantined_triple_nobody_decides_expires(graph_db: GraphDB, tenant: str) -> None:
+    """The original keeps moe:quarantine for 7 days; here an item past its time to live is `expired`."""
+    quarantine = Quarantine(GraphStore(graph_db))
+    prov = Provenance(tenant=tenant, source="extracted", domain="general", origin=f"r-{uuid.uuid4().hex[:8]}")
+    old, _ = await quarantine.hold(Triple(subject="Qa", relation="USES", object="Qb", confidence=0.9), prov, 25, 20,
+                                   ttl_s=0.001)
+    kept, _ = await quarantine.hold(Triple(subject="Qc", relation="USES", object="Qd", confidence=0.9), prov, 25, 20,
+                                    ttl_s=3600)
+    forever, _ = await quarantine.hold(Triple(subject="Qe", relation="USES", object="Qf", confidence=0.9), prov, 25,
+                                       20)
+    assert [i["id"] for i in await quarantine.pending([tenant], "expired")] == [old]
+    assert sorted(i["id"] for i in await quarantine.pending([tenant])) == sorted([kept, forever])
+    assert (await quarantine.get(old, [tenant]) or {})["status"] == "expired"
+    assert await quarantine.decide(old, [tenant], approve=True, actor="admin") is None  # too late to approve
+    assert (await quarantine.decide(kept, [tenant], approve=False, actor="admin")) is not None
+    assert titles(await relations(graph_db, tenant)) == []

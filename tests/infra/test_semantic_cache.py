@@ -41,6 +41,13 @@ from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.infra
 PLAN = json.dumps({"tasks": [{"category": "technical_support", "instruction": "answer the question"}]})
+# Answers long enough to be cached (the original's minimum, MOE_CACHE_MIN_ANSWER_CHARS: 150 characters)
+WIFI = ("Press Fn+F5 (or the key with the antenna symbol) to switch the radio on, then open Settings, Network & "
+        "Internet, Wi-Fi, and turn Wi-Fi on; pick your network and enter its password.")
+PORT = ("PostgreSQL listens on TCP port 5432 by default; on Debian 12 the packaged cluster 15/main uses it unless "
+        "another cluster already holds it (see port in postgresql.conf and pg_lsclusters).")
+RHINE = ("No. The Danube (about 2,850 km) is longer than the Rhine (about 1,230 km); the Danube is the second "
+         "longest river in Europe after the Volga, the Rhine only about the twelfth.")
 
 
 def _chat(question: str, tenant: str = "tenant-a") -> ChatRequest:
@@ -123,7 +130,7 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
     # the merger answers; the planner stores the answer under the plan's cache key
     models = [ModelUse(model="expert-a", category="technical_support")]
     await harness.send(Answer(response_id=rid, tenant_id="tenant-a", deadline_at=deadline_in(60),
-                              mode="moe-orchestrator", content="Press Fn+F5, then enable Wi-Fi in Settings.",
+                              mode="moe-orchestrator", content=WIFI,
                               usage=Usage(prompt_tokens=50, completion_tokens=12), model_calls=2,
                               experts_used=["technical_support"], cache_key=plan["cache_key"], question=question,
                               models_used=models), harness.topics.answers)
@@ -134,7 +141,7 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
 
     # the planner also keeps the answer as an exact repeat for the gateway
     exact = await eventually(lambda: cache.exact.answer(_chat(question)))
-    assert exact.content == "Press Fn+F5, then enable Wi-Fi in Settings."
+    assert exact.content == WIFI
 
     calls = harness.llm_calls()
     for repeat in (question, "How can I switch on the wifi on my Lenovo laptop?"):
@@ -143,7 +150,7 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
         assert kind == "answer", f"{repeat!r} was planned instead of answered from the cache"
         assert answer["cache_hit"] is True and answer["model_calls"] == 0
         assert answer["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}
-        assert answer["content"] == "Press Fn+F5, then enable Wi-Fi in Settings."
+        assert answer["content"] == WIFI
         assert answer["cache_key"] == plan["cache_key"] and answer["question"] == repeat
         assert answer["models_used"] == [m.model_dump() for m in models]
         assert harness.reader.on(harness.topics.plans, lambda b, r=rid2: b["response_id"] == r) == []
@@ -172,7 +179,7 @@ async def test_a_redelivered_request_republishes_the_same_cached_answer(harness:
     rid = await harness.ask(question)
     _, plan = await harness.outcome(rid)
     await harness.send(Answer(response_id=rid, tenant_id="tenant-a", deadline_at=deadline_in(60),
-                              mode="moe-orchestrator", content="5432.", cache_key=plan["cache_key"], question=question),
+                              mode="moe-orchestrator", content=PORT, cache_key=plan["cache_key"], question=question),
                        harness.topics.answers)
     collection = await harness.planner.vectors.collection(harness.planner.cache.name)  # type: ignore[union-attr]
     await eventually(lambda: _has(collection, plan["cache_key"]))
@@ -182,7 +189,7 @@ async def test_a_redelivered_request_republishes_the_same_cached_answer(harness:
     await harness.send(request, harness.topics.requests)  # at-least-once: the same request again
     answers = await harness.reader.wait(harness.topics.answers, lambda b: b["response_id"] == request.response_id,
                                         count=2)
-    assert answers[0]["content"] == answers[1]["content"] == "5432." and answers[0]["cache_hit"]
+    assert answers[0]["content"] == answers[1]["content"] == PORT and answers[0]["cache_hit"]
     assert answers[0]["cache_key"] == answers[1]["cache_key"] == plan["cache_key"]
 
 
@@ -224,7 +231,7 @@ async def test_a_rating_that_overtakes_its_answer_and_a_deleted_collection(harne
                    cache_key=key)
     assert await cache.flag(bad) is False  # nothing stored yet ...
     answer = Answer(response_id=request.response_id, tenant_id="tenant-a", deadline_at=deadline_in(60),
-                    mode="moe-orchestrator", content="No.", cache_key=key, question=question)
+                    mode="moe-orchestrator", content=RHINE, cache_key=key, question=question)
     assert await cache.store(answer) is False  # ... and the answer that arrives later is never stored
     assert (await cache.lookup(scope, question)).hit is None
 
@@ -269,3 +276,21 @@ async def _has(collection: Any, key: str) -> bool:
 async def _flagged(collection: Any, key: str) -> bool:
     found = await collection.get(ids=[key], include=["metadatas"])
     return bool(found["ids"]) and bool(found["metadatas"][0].get("flagged"))
+
+
+async def test_an_answer_shorter_than_the_originals_minimum_is_not_cached(harness: Harness) -> None:
+    """CACHE_MIN_RESPONSE_LEN: the original stores an answer of 150 characters or more only."""
+    cache = harness.planner.cache
+    assert cache is not None and cache.settings.cache_min_answer_chars == 150
+    stored = {}
+    for content in ("5432.", "x" * 149, PORT):
+        question = f"Which port does PostgreSQL use, case {len(content)}?"
+        request = _chat(question)
+        scope = cache_scope(request)
+        assert scope is not None
+        key = cache_key(scope, question, request.response_id)
+        await cache.remember(key, scope, request, question)
+        stored[len(content)] = await cache.store(Answer(
+            response_id=request.response_id, tenant_id="tenant-a", deadline_at=deadline_in(60),
+            mode="moe-orchestrator", content=content, cache_key=key, question=question))
+    assert stored == {5: False, 149: False, len(PORT): True}

@@ -14,6 +14,7 @@ from expert_worker.scoring import ScoreBoard
 from expert_worker.tiers import TieredExpert, groups, split_tiers
 from moe_core.contracts import ExpertTask, Feedback, ModelUse, deadline_in
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
+from moe_core.inference.config import parameters_b, tier_of
 from moe_core.settings import FleetSettings
 from tests.support.scripted_llm import create_app
 
@@ -128,3 +129,89 @@ async def test_a_direct_task_stops_at_the_first_tier_that_answers(llm: Any) -> N
     _script(llm, {"small-a": "x", "small-b": "x", "big": "4"}, status={"small-a": 500, "small-b": 500})
     result = await _expert(llm).run(_task().model_copy(update={"direct": True}), MESSAGES)
     assert (result.content, result.model) == ("4", "big")  # a tier that failed outright still escalates
+
+
+@pytest.mark.parametrize("model, size, tier", [
+    ("phi4:14b", 14, 1), ("qwq:32b", 32, 2), ("gpt-oss:20b", 20, 1), ("qwen2.5-72b-instruct", 72, 2),
+    ("Llama-3.1-8B-Instruct", 8, 1), ("smollm2-135m", 0.135, 1), ("mixtral:8x7b", 56, 2), ("qwen3-30b-a3b", 30, 2),
+    ("expert-model", None, 1), ("phi-3-mini", None, 1),
+])
+def test_a_models_tier_follows_its_size_as_in_the_original(model: str, size: float | None, tier: int) -> None:
+    assert parameters_b(model) == (pytest.approx(size) if size is not None else None)
+    assert tier_of(model, 20) == tier
+
+
+def test_tiers_come_from_the_size_unless_an_entry_states_one() -> None:
+    settings = FleetSettings(
+        inference_servers=json.dumps([{"name": "s", "url": "http://s"}]),
+        expert_templates=json.dumps({"math": ["phi4:14b", "qwq:32b", {"model": "llama3.3:70b", "tier": 1},
+                                              {"model": "gemma3:4b", "tier": 2}]}))
+    refs = InferenceConfig.from_settings(settings).for_expert("math")
+    assert [(r.model, r.tier) for r in refs] == [("phi4:14b", 1), ("qwq:32b", 2), ("llama3.3:70b", 1),
+                                                 ("gemma3:4b", 2)]
+    wider = FleetSettings(inference_servers=settings.inference_servers, expert_templates=settings.expert_templates,
+                          expert_tier_boundary_b=40)  # EXPERT_TIER_BOUNDARY_B
+    assert [r.tier for r in InferenceConfig.from_settings(wider).for_expert("math")] == [1, 1, 1, 2]
+
+
+SIZED = ["phi4:14b", "qwq:32b"]
+
+
+def _sized_expert(llm: Any, **settings: Any) -> TieredExpert:
+    """A fleet configured like the original: EXPERT_TEMPLATES names a small and a large model, no tiers."""
+    fleet = FleetSettings(inference_servers=json.dumps([{"name": "s", "url": "http://s", "max_retries": 0}]),
+                          expert_templates=json.dumps({"math": SIZED}))
+    client = InferenceClient(InferenceConfig.from_settings(fleet),
+                             httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    return TieredExpert(client, None, max_tokens=100, max_output_chars=1000, parallel=1, **settings)
+
+
+async def test_a_fleet_with_a_tier_one_and_a_tier_two_model_escalates_on_a_low_confidence_answer(llm: Any) -> None:
+    llm.state.scripted.set_script({"models": SIZED, "rules": [
+        {"model": "phi4:14b", "reply": "CORE_FINDING: maybe 5\nCONFIDENCE: low"},
+        {"model": "qwq:32b", "reply": "CORE_FINDING: 4\nCONFIDENCE: high"}]})
+    llm.state.scripted.clear_calls()
+    result = await _sized_expert(llm).run(_task(), MESSAGES)
+    assert (result.content, result.confidence, result.model) == ("4", "high", "qwq:32b")
+    assert _called(llm) == ["phi4:14b", "qwq:32b"]  # the small one first, the large one after it
+    assert [a["tier"] for a in result.data["attempts"]] == [1, 2]  # type: ignore[index]
+
+    llm.state.scripted.set_script({"models": SIZED, "rules": [
+        {"model": "phi4:14b", "reply": "CORE_FINDING: 4\nCONFIDENCE: high"},
+        {"model": "qwq:32b", "reply": "CORE_FINDING: four\nCONFIDENCE: high"}]})
+    llm.state.scripted.clear_calls()
+    assert (await _sized_expert(llm).run(_task(), MESSAGES)).model == "phi4:14b"
+    assert _called(llm) == ["phi4:14b"]  # confident: tier two never runs
+
+
+async def test_a_forced_ensemble_asks_both_tiers_at_once(llm: Any) -> None:
+    llm.state.scripted.set_script({"models": SIZED, "rules": [
+        {"model": "phi4:14b", "reply": "CORE_FINDING: 4\nCONFIDENCE: high"},
+        {"model": "qwq:32b", "reply": "CORE_FINDING: four\nCONFIDENCE: high"}]})
+    llm.state.scripted.clear_calls()
+    result = await _sized_expert(llm, ensemble=True).run(_task(), MESSAGES)
+    assert sorted(_called(llm)) == ["phi4:14b", "qwq:32b"]  # both, though tier one was confident
+    assert result.model == "qwq:32b"  # equally confident: the higher tier
+    llm.state.scripted.clear_calls()
+    direct = await _sized_expert(llm, ensemble=True).run(_task().model_copy(update={"direct": True}), MESSAGES)
+    assert _called(llm) == ["phi4:14b"] and direct.model == "phi4:14b"  # a trivial question: one plain call
+
+
+async def test_a_named_template_can_force_the_ensemble_and_its_tiers_follow_the_size(llm: Any) -> None:
+    fleet = FleetSettings(
+        inference_servers=json.dumps([{"name": "s", "url": "http://s", "models": SIZED, "max_retries": 0}]),
+        named_templates="version: 1\ntemplates:\n  both:\n    ensemble: true\n    experts:\n"
+                        "      math: [phi4:14b, qwq:32b]\n")
+    config = InferenceConfig.from_settings(fleet)
+    assert [(r.model, r.tier) for r in config.for_expert("math", "both")] == [("phi4:14b", 1), ("qwq:32b", 2)]
+    llm.state.scripted.set_script({"models": SIZED, "rules": [
+        {"model": "phi4:14b", "reply": "CORE_FINDING: 4\nCONFIDENCE: high"},
+        {"model": "qwq:32b", "reply": "CORE_FINDING: four\nCONFIDENCE: medium"}]})
+    llm.state.scripted.clear_calls()
+    client = InferenceClient(config, httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)))
+    expert = TieredExpert(client, None, max_tokens=100, max_output_chars=1000, parallel=1)
+    result = await expert.run(_task().model_copy(update={"template": "both"}), MESSAGES)
+    assert sorted(_called(llm)) == ["phi4:14b", "qwq:32b"] and result.model == "phi4:14b"  # the more confident
+    llm.state.scripted.clear_calls()
+    await expert.run(_task(), MESSAGES)  # without the template: no ensemble (the default role: phi4:14b@s)
+    assert _called(llm) == ["phi4:14b"]

@@ -47,9 +47,9 @@ def test_the_weaker_side_of_a_contradiction_goes_and_the_ontology_stays() -> Non
 
 
 def test_decay_uses_the_current_trust() -> None:
-    policy, now = TrustPolicy(half_life_days=100), 1e9
-    row = {"confidence": 0.8, "source": "extracted", "verified": False, "assertions": 1}
-    assert decayed({**row, "asserted_at": now - 300 * DAY_S}, policy, now) == (True, pytest.approx(0.07))
+    policy, now = TrustPolicy(), 1e9
+    row = {"confidence": 0.5, "source": "extracted", "verified": False, "assertions": 1}
+    assert decayed({**row, "asserted_at": now - 300 * DAY_S}, policy, now) == (True, pytest.approx(0.09))
     assert decayed({**row, "asserted_at": now - DAY_S}, policy, now)[0] is False
 
 

@@ -9,27 +9,43 @@ from hypothesis import strategies as st
 from moe_core.graph.trust import DAY_S, TrustPolicy, extraction_confidence
 
 pytestmark = pytest.mark.unit
-POLICY = TrustPolicy(half_life_days=100.0)
+POLICY = TrustPolicy()  # the original's: weights 1.0 / 0.9 / 0.6, max(0.3, 1 - days/365), 1.5 x
 NOW = 1_000_000_000.0
 
 
 def test_trust_is_confidence_times_source_weight_times_decay_times_verified_bonus() -> None:
     fresh = POLICY.trust(confidence=0.8, source="extracted", asserted_at=NOW, verified=False, now=NOW)
-    assert fresh == pytest.approx(0.8 * 0.7)
-    half = POLICY.trust(confidence=0.8, source="extracted", asserted_at=NOW - 100 * DAY_S, verified=False, now=NOW)
-    assert half == pytest.approx(0.8 * 0.7 * 0.5)
-    verified = POLICY.trust(confidence=0.8, source="extracted", asserted_at=NOW - 100 * DAY_S, verified=True, now=NOW)
-    assert verified == pytest.approx(0.8 * 0.7 * 0.5 * 1.25)
+    assert fresh == pytest.approx(0.8 * 0.6)
+    aged = POLICY.trust(confidence=0.8, source="extracted", asserted_at=NOW - 73 * DAY_S, verified=False, now=NOW)
+    assert aged == pytest.approx(0.8 * 0.6 * 0.8)  # 1 - 73/365
+    verified = POLICY.trust(confidence=0.8, source="extracted", asserted_at=NOW - 73 * DAY_S, verified=True, now=NOW)
+    assert verified == pytest.approx(0.8 * 0.6 * 0.8 * 1.5)
     healer = POLICY.trust(confidence=1.0, source="gap_healer", asserted_at=NOW, verified=False, now=NOW)
-    assert healer == pytest.approx(0.8)
+    assert healer == pytest.approx(0.9)
 
 
-def test_the_curated_ontology_does_not_decay_and_trust_is_capped() -> None:
-    old = POLICY.trust(confidence=1.0, source="ontology", asserted_at=NOW - 10_000 * DAY_S, verified=True, now=NOW)
-    assert old == 1.0
+def test_decay_is_linear_over_a_year_and_never_below_its_minimum() -> None:
+    assert POLICY.decay(0) == 1.0
+    assert POLICY.decay(182.5 * DAY_S) == pytest.approx(0.5)
+    assert POLICY.decay(300 * DAY_S) == pytest.approx(0.3)  # 1 - 300/365 = 0.18, floored
+    assert POLICY.decay(10_000 * DAY_S) == pytest.approx(0.3)
+    assert TrustPolicy(decay_days=0).decay(1e12) == 1.0
+
+
+def test_a_verified_learned_fact_stays_retrievable_however_old() -> None:
+    """The issue's case: 0.5 from a medium answer, user-verified, years old, still above the lint floor."""
+    old = POLICY.trust(confidence=0.425, source="extracted", asserted_at=NOW - 3 * 365 * DAY_S, verified=True,
+                       now=NOW)
+    assert old == pytest.approx(0.425 * 0.6 * 0.3 * 1.5)
+    assert not POLICY.decayed(trust=old, verified=True, assertions=1, source="extracted")
+
+
+def test_the_ontology_decays_too_and_trust_is_capped() -> None:
+    old = POLICY.trust(confidence=1.0, source="ontology", asserted_at=NOW - 10_000 * DAY_S, verified=False, now=NOW)
+    assert old == pytest.approx(0.3)
+    assert POLICY.trust(confidence=1.0, source="ontology", asserted_at=NOW, verified=True, now=NOW) == 1.0
     future = POLICY.trust(confidence=0.5, source="extracted", asserted_at=NOW + DAY_S, verified=False, now=NOW)
-    assert future == pytest.approx(0.35)  # a clock skew never raises trust above the fresh value
-    assert TrustPolicy(half_life_days=0).decay(1e12) == 1.0
+    assert future == pytest.approx(0.3)  # a clock skew never raises trust above the fresh value
 
 
 @pytest.mark.parametrize("trust, verified, assertions, source, expected", [

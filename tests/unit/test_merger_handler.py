@@ -189,11 +189,16 @@ async def test_modes_shape_the_judged_answer(redis, namespace: str) -> None:
 
 
 async def test_plan_mode_shows_the_plan_before_the_answer(redis, namespace: str) -> None:
-    h = Harness(namespace, redis, [])
+    """The plan mode forces the thinking step (as in the original): even one confident result goes through
+    thinking and the judge."""
+    h = Harness(namespace, redis, [{"model": "think-model", "reply": "One source."},
+                                   {"model": "judge-model", "reply": "Paris."}])
     async with TestKafkaBroker(h.bus.broker):
         await h.send(h.plan(("t1", "expert", "general"), mode="moe-orchestrator-plan"),
                      h.result("t1", "general", "Paris.", "high"))
-    assert h.out["answers"][0].content == "Plan:\n1. [expert] general: do general\n\nParis."
+    [answer] = h.out["answers"]
+    assert answer.content == "Plan:\n1. [expert] general: do general\n\nParis."
+    assert answer.reasoning == "One source." and len(h.calls("think-model")) == len(h.calls("judge-model")) == 1
 
 
 async def test_cache_hits_are_learned(redis, namespace: str) -> None:

@@ -177,3 +177,14 @@ def test_learning_events() -> None:
     cached = learning.cache_hit_event(hit)
     assert cached is not None and (cached.cache_hit, cached.knowledge_type, cached.source_model) == (True, "math", "m2")
     assert learning.cache_hit_event(answer) is None
+
+
+@pytest.mark.parametrize("mode", ["moe-orchestrator-agent-orchestrated", "moe-orchestrator-research",
+                                  "moe-orchestrator-report", "moe-orchestrator-plan"])
+def test_the_modes_that_force_the_thinking_step_in_the_original_do(mode: str) -> None:
+    plan = _plan(("t1", "expert", "general"), mode=mode)
+    high = _by_id(_res("t1", "general", "Paris.", "high"))
+    assert synthesis.needs_thinking(plan, list(high.values()), get_mode(mode))
+    assert synthesis.fast_path(plan, high, get_mode(mode)) is None  # the trace must reach the judge
+    assert not synthesis.needs_thinking(plan, list(high.values()), DEFAULT)
+    assert synthesis.fast_path(plan, high, DEFAULT) is high["t1"]

@@ -40,7 +40,7 @@ async def test_a_bad_model_is_skipped_then_comes_back_when_its_score_recovers(re
     for i in range(2):  # later ratings of its earlier answers are good
         await board.record(_feedback(f"{namespace}-p{i}", 5, ("m1", "math")))
     assert (await board.score("math", "m1", "t")).value == pytest.approx(3 / 7)
-    assert await board.usable("math", refs, "t") == refs  # back
+    assert await board.usable("math", refs, "t") == refs[::-1]  # back, after m2 (no evidence: 0.5 > 3/7)
 
 
 @pytest.mark.infra  # real stores
@@ -91,3 +91,27 @@ async def test_a_tenants_ratings_change_its_own_routing_only_approved_ones_every
         await board.record(_feedback(f"{namespace}-g{i}", 1, ("m2", "math"), tenant="a", approved=True))
     assert (await board.score("math", "m2")).n == 3 and (await board.score("math", "m2", "a")).n == 3
     assert await board.usable("math", refs, "b") == refs[:1]
+
+
+@pytest.mark.infra  # real stores
+async def test_a_rating_of_three_has_no_effect_as_in_the_original(redis: Redis, namespace: str) -> None:
+    board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=1, half_life_s=0)
+    assert await board.record(_feedback(f"{namespace}-3", 3, ("m1", "math"))) is False
+    assert await board.score("math", "m1", "t") == Score()
+    counting = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=1, half_life_s=0, count_neutral=True)
+    assert await counting.record(_feedback(f"{namespace}-3b", 3, ("m1", "math"))) is True
+    assert await counting.score("math", "m1", "t") == Score(neu=1, n=1)
+
+
+@pytest.mark.infra  # real stores
+async def test_models_are_tried_best_score_first(redis: Redis, namespace: str) -> None:
+    board = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=2, half_life_s=0)
+    refs = [ModelRef(model="m1"), ModelRef(model="m2"), ModelRef(model="m3")]
+    assert await board.usable("math", refs, "t") == refs  # no evidence: the template order
+    for i in range(2):
+        await board.record(_feedback(f"{namespace}-o{i}", 5, ("m3", "math")))
+        await board.record(_feedback(f"{namespace}-q{i}", 4 if i else 2, ("m1", "math")))
+    # m3: 3/4, m2: no evidence (0.5), m1: one good one bad -> 2/4 = 0.5 (a tie keeps the template order)
+    assert [r.model for r in await board.usable("math", refs, "t")] == ["m3", "m1", "m2"]
+    unordered = ScoreBoard(redis, namespace, min_score=0.3, min_ratings=2, half_life_s=0, order=False)
+    assert await unordered.usable("math", refs, "t") == refs

@@ -280,7 +280,9 @@ class IngestEvent(Envelope):
     question: str
     answer: str
     mode: str = "moe-orchestrator"
-    knowledge_type: str = Field(default="general", description="e.g. medical, legal, technical, math, general")
+    knowledge_type: str = Field(default="general", description="factual or procedural (the extraction strategy, "
+                                "as in the original), or a domain (medical, legal, technical, math, general: then "
+                                "the question decides the strategy)")
     source_expert: str | None = None
     source_model: str | None = None
     confidence: Confidence = "medium"

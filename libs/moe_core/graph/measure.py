@@ -3,6 +3,7 @@ ontology gaps by state (the whole database: one fleet per Neo4j)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from moe_core.graph.driver import GraphDB
@@ -22,10 +23,11 @@ RETURN entities, relations
 
 QUARANTINE = """
 MATCH (q:Quarantine)
-RETURN q.status AS status, count(q) AS n
+RETURN CASE WHEN q.status = 'pending' AND q.expires_at IS NOT NULL AND q.expires_at <= $now THEN 'expired'
+            ELSE q.status END AS status, count(q) AS n
 """
 
-QUARANTINE_STATUSES = ("pending", "approved", "rejected")
+QUARANTINE_STATUSES = ("pending", "approved", "rejected", "expired")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class GraphCounts:
 
 async def count_graph(db: GraphDB) -> GraphCounts:
     size = (await db.read(SIZE))[0]
-    held = {r["status"]: int(r["n"]) for r in await db.read(QUARANTINE)}
+    held = {r["status"]: int(r["n"]) for r in await db.read(QUARANTINE, now=time.time())}
     return GraphCounts(entities=int(size["entities"]), relations=int(size["relations"]),
                        quarantine={s: held.get(s, 0) for s in QUARANTINE_STATUSES}, gaps=await Gaps(db).counts())
 

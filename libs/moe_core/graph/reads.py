@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from moe_core.graph.driver import GraphDB
@@ -14,7 +15,8 @@ CALL () {
   RETURN count(r) AS relations, sum(CASE WHEN r.verified THEN 1 ELSE 0 END) AS verified,
          sum(CASE WHEN r.flagged THEN 1 ELSE 0 END) AS flagged
 }
-CALL () { MATCH (q:Quarantine) WHERE q.tenant IN $tenants AND q.status = 'pending' RETURN count(q) AS quarantined }
+CALL () { MATCH (q:Quarantine) WHERE q.tenant IN $tenants AND q.status = 'pending'
+          AND (q.expires_at IS NULL OR q.expires_at > $now) RETURN count(q) AS quarantined }
 CALL () { MATCH (s:Synthesis) WHERE s.tenant IN $tenants RETURN count(s) AS syntheses }
 RETURN entities, relations, verified, flagged, quarantined, syntheses
 """
@@ -49,7 +51,7 @@ ORDER BY rank, size(e.key), e.name
 
 
 async def stats(db: GraphDB, tenants: list[str]) -> dict[str, Any]:
-    counts = (await db.read(COUNTS, tenants=tenants))[0]
+    counts = (await db.read(COUNTS, tenants=tenants, now=time.time()))[0]
     by_type: dict[str, int] = {}
     by_source: dict[str, int] = {}
     by_tenant: dict[str, dict[str, int]] = {t: {"entities": 0, "relations": 0} for t in tenants}

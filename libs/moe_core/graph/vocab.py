@@ -37,6 +37,9 @@ RELATION_SET = frozenset(RELATION_TYPES)
 # Procedural requirement chains: an action requires a condition / document / step, or a location.
 PROCEDURAL_TYPES: tuple[str, ...] = ("REQUIRES", "PERFORMED_AT")
 
+# The relations a procedural extraction uses: requirements, places, and causal or part-of chains.
+PROCEDURAL_EXTRACTION: tuple[str, ...] = ("REQUIRES", "PERFORMED_AT", "CAUSES", "DEPENDS_ON", "PART_OF", "PRODUCES")
+
 # Pairs that cannot both hold between the same subject and object (checked in both directions).
 CONFLICTS: tuple[tuple[str, str], ...] = (("TREATS", "CAUSES"), ("TREATS", "CONTRAINDICATES"))
 

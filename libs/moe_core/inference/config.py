@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, TypeAdapter, field_validator
+from pydantic import AliasChoices, BaseModel, Field, TypeAdapter, field_validator, model_validator
 
 from moe_core.inference.errors import InferenceError
 from moe_core.settings import FleetSettings
@@ -37,11 +38,35 @@ class InferenceServer(BaseModel):
         return value[:-3] if value.endswith("/v1") else value
 
 
+# A parameter count in a model's name: "phi4:14b", "qwen2.5-72b-instruct", "Llama-3.1-8B", "smollm2-135m",
+# "mixtral:8x7b" (8 x 7); "qwen3-30b-a3b" is 30 (the active "a3b" is not preceded by a separator).
+_SIZE = re.compile(r"(?<![a-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)([bm])(?![a-z0-9])", re.IGNORECASE)
+
+
+def parameters_b(model: str) -> float | None:
+    """The model's size in billions of parameters as its name states it; None when the name does not."""
+    found = _SIZE.search(model)
+    if found is None:
+        return None
+    experts, size, unit = found.groups()
+    value = float(size) * (int(experts) if experts else 1)
+    return value / 1000 if unit.lower() == "m" else value
+
+
+def tier_of(model: str, boundary_b: float) -> int:
+    """The original's two tiers by size: up to `boundary_b` billion parameters tier 1, above tier 2; a name
+    that states no size is tier 1."""
+    size = parameters_b(model)
+    return 2 if size is not None and size > boundary_b else 1
+
+
 class ModelRef(BaseModel):
     """`model` (floats to any server that has it) or `model@server` (that server only).
 
     In EXPERT_TEMPLATES an entry may also be an object `{"model", "endpoint" or "server", "tier"}`:
-    tier 1 models (small, fast) run first, tier 2 only when no tier-1 answer is high confidence."""
+    tier 1 models run first, tier 2 only when no tier-1 answer is high confidence. Without a `tier`, the
+    model's size decides (as in the original: up to EXPERT_TIER_BOUNDARY_B billion parameters, 20, tier 1;
+    `InferenceConfig` resolves it)."""
 
     model: str = Field(min_length=1)
     server: str | None = Field(default=None, validation_alias=AliasChoices("server", "endpoint"))
@@ -61,6 +86,12 @@ class ModelRef(BaseModel):
     def __str__(self) -> str:
         return f"{self.model}@{self.server}" if self.server else self.model
 
+    def sized(self, boundary_b: float) -> ModelRef:
+        """This ref with its tier: the one it states, else the one its model's size gives."""
+        if "tier" in self.model_fields_set:
+            return self
+        return self.model_copy(update={"tier": tier_of(self.model, boundary_b)})
+
 
 _refs = TypeAdapter(dict[str, list[str | dict[str, Any]]])
 
@@ -71,6 +102,17 @@ class InferenceConfig(BaseModel):
     experts: dict[str, list[ModelRef]] = Field(default_factory=dict)
     templates: dict[str, Any] = Field(default_factory=dict, description="Named expert templates "
                                       "(moe_core.templates.ExpertTemplate), selected per request")
+    tier_boundary_b: float = Field(default=20.0, gt=0, description="Expert entries without a tier: up to this "
+                                   "many billion parameters tier 1, above tier 2")
+
+    @model_validator(mode="after")
+    def _tiers(self) -> InferenceConfig:
+        """Every expert entry (global and in the named templates) with its tier."""
+        self.experts = {c: [r.sized(self.tier_boundary_b) for r in refs] for c, refs in self.experts.items()}
+        for template in self.templates.values():
+            template.experts = {c: [r.sized(self.tier_boundary_b) for r in refs]
+                                for c, refs in template.experts.items()}
+        return self
 
     @classmethod
     def from_settings(cls, settings: FleetSettings) -> InferenceConfig:
@@ -89,7 +131,8 @@ class InferenceConfig(BaseModel):
         from moe_core.templates import load_templates  # (it builds on this module's ModelRef)
 
         templates = load_templates(settings.expert_templates_file, servers, settings.named_templates)
-        return cls(servers=servers, roles=roles, experts=experts, templates=templates)
+        return cls(servers=servers, roles=roles, experts=experts, templates=templates,
+                   tier_boundary_b=settings.expert_tier_boundary_b)
 
     def template(self, name: str | None) -> ExpertTemplate | None:
         """The named template (None without a name); InferenceError when this service does not know it."""
@@ -120,7 +163,7 @@ class InferenceConfig(BaseModel):
         """The `vision` expert's models, each pinned to a server that takes images for it (`vision_models`);
         when none of the template's models can, every model a server declares for images. Empty: this
         configuration cannot look at an image."""
-        refs = [ModelRef(model=ref.model, server=server.name, tier=ref.tier)
+        refs = [ModelRef(model=ref.model, server=server.name, tier=ref.sized(self.tier_boundary_b).tier)
                 for ref in self.for_expert("vision", template) for server in self.candidates(ref)
                 if server.sees(ref.model)]
         return refs or [ModelRef(model=model, server=server.name)

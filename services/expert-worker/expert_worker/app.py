@@ -31,11 +31,12 @@ class ExpertWorker:
         self.outcomes = outcomes
         self.images = ImageStore(redis, settings.topic_namespace)
         self.scores = (ScoreBoard(redis, settings.topic_namespace, min_score=settings.score_min,
-                                  min_ratings=settings.score_min_ratings, half_life_s=settings.score_half_life_s)
+                                  min_ratings=settings.score_min_ratings, half_life_s=settings.score_half_life_s,
+                                  count_neutral=settings.score_count_neutral, order=settings.score_order)
                        if settings.scores_enabled else None)
         self.experts = TieredExpert(inference, self.scores, max_tokens=settings.expert_max_tokens,
                                     max_output_chars=settings.expert_max_output_chars,
-                                    parallel=settings.expert_parallel)
+                                    parallel=settings.expert_parallel, ensemble=settings.expert_force_ensemble)
 
     async def handle(self, task: ExpertTask) -> None:
         # a Cancel stops the model calls of this request (before and during)

@@ -14,7 +14,7 @@ from moe_core.modes import expert_suffix
 __all__ = ["expert_messages", "parse_output", "system_prompt"]
 
 
-def expert_messages(task: ExpertTask, *, history_turns: int = 6, history_chars: int = 6000,
+def expert_messages(task: ExpertTask, *, history_turns: int = 4, history_chars: int = 3000,
                     few_shot_chars: int = 3000) -> list[dict[str, Any]]:
     system = system_prompt(task.category) + expert_suffix(task.mode)
     if is_passthrough(task):  # agents: the conversation itself, with tool calls and results

@@ -1,15 +1,18 @@
 """Learning from feedback: a Laplace-smoothed score per tenant x model x category, kept in Redis.
 
-Ratings 1-2 count as negative, 3 as neutral (half positive, half negative), 4-5 as positive:
+As in the original, ratings 1-2 count as negative, 4-5 as positive, and a 3 has no effect
+(`count_neutral`, MOE_SCORE_COUNT_NEUTRAL, counts it as half positive, half negative instead):
 
     score = (positive + neutral / 2 + 1) / (ratings + 2)
 
 Scores are per tenant: a tenant's ratings change that tenant's routing only. A global score (every
 tenant) is changed only by admin-approved ratings (`Feedback.approved`, set by the gateway for an admin
 key that asks for it). A model is skipped for a category when its tenant score or its global score is
-under `score_min` after at least `score_min_ratings` ratings (never the last model of a category). The
-counts behind a score decay with a half-life, so old verdicts fade towards the neutral prior; the number
-of ratings (`n`, the evidence) does not. A skipped model comes back when its score recovers.
+under `score_min` after at least `score_min_ratings` ratings (never the last model of a category); the
+others are tried best score first (`order`; a score with fewer ratings counts as the neutral 0.5; a tie
+keeps the template order). Scores are permanent, as the original's (`half_life_s` 0); with a half-life
+the counts behind a score decay, so old verdicts fade towards the neutral prior; the number of ratings
+(`n`, the evidence) does not. A skipped model comes back when its score recovers.
 
 Redis: `expert:tscore:<ns>:<tenant>:<category>:<model>` (a tenant's) and `expert:score:<ns>:<category>:<model>`
 (global) hashes {pos, neg, neu, n, t}; `expert:rated:<ns>:<response_id>` marks a feedback as counted
@@ -74,7 +77,8 @@ class Score:
 
 class ScoreBoard:
     def __init__(self, redis: Redis, namespace: str, *, min_score: float, min_ratings: int,
-                 half_life_s: float, dedupe_ttl_s: int = 30 * 86400) -> None:
+                 half_life_s: float, dedupe_ttl_s: int = 30 * 86400, count_neutral: bool = False,
+                 order: bool = True) -> None:
         self.redis = redis
         self.prefix = f"expert:score:{namespace}"
         self.tenant_prefix = f"expert:tscore:{namespace}"
@@ -84,6 +88,8 @@ class ScoreBoard:
         self.min_ratings = min_ratings
         self.half_life_s = half_life_s
         self.dedupe_ttl_s = dedupe_ttl_s
+        self.count_neutral = count_neutral
+        self.order = order
 
     def _key(self, category: str, model: str, tenant_id: str | None = None) -> str:
         if tenant_id is None:
@@ -94,8 +100,8 @@ class ScoreBoard:
         """Count one rating for every model x category of the answer in its tenant's scores (and in the global
         ones if an admin approved it); False if already counted."""
         uses = sorted({(u.category, u.model) for u in feedback.models_used})
-        if not uses:
-            return False
+        if not uses or (feedback.rating == 3 and not self.count_neutral):
+            return False  # (a 3 has no effect, as in the original)
         scopes: list[str | None] = [feedback.tenant_id, *([None] if feedback.approved else [])]
         keys = [f"{self.rated}:{feedback.response_id}",
                 *(self._key(c, m, scope) for scope in scopes for c, m in uses)]
@@ -115,12 +121,24 @@ class ScoreBoard:
     def skipped(self, score: Score) -> bool:
         return score.n >= self.min_ratings and score.value < self.min_score
 
+    def effective(self, score: Score) -> float:
+        """The score routing goes by: its value after `min_ratings` ratings, else the neutral prior."""
+        return score.value if score.n >= self.min_ratings else 0.5
+
     async def usable(self, category: str, refs: list[ModelRef], tenant_id: str | None = None) -> list[ModelRef]:
         """The refs whose model is neither disabled by an operator (moe_core.switches) nor skipped for this
-        category (by the global score, or by the tenant's own); all of them if every one would be."""
+        category (by the global score, or by the tenant's own); all of them if every one would be. Best
+        score first (the tenant's when it has enough ratings, else the global one), ties in template order."""
         off = await self.redis.smembers(experts_key(self.namespace))
         enabled = [ref for ref in refs if expert_member(category, ref.model) not in off] or refs
         scopes = [None, tenant_id] if tenant_id is not None else [None]
-        keep = [ref for ref in enabled
-                if not any([self.skipped(await self.score(category, ref.model, s)) for s in scopes])]
-        return keep or enabled
+        scored = [(ref, [await self.score(category, ref.model, s) for s in scopes]) for ref in enabled]
+        keep = [(ref, scores) for ref, scores in scored if not any(self.skipped(s) for s in scores)] or scored
+        if self.order:
+            keep = sorted(keep, key=lambda pair: -self._rank(pair[1]))
+        return [ref for ref, _ in keep]
+
+    def _rank(self, scores: list[Score]) -> float:
+        """The tenant's score when it has the evidence, else the global one (scores: [global, tenant?])."""
+        chosen = next((s for s in reversed(scores) if s.n >= self.min_ratings), scores[0])
+        return self.effective(chosen)

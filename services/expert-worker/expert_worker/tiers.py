@@ -1,10 +1,13 @@
-"""Two-tier experts: tier-1 models (small, fast) first; tier 2 only when no tier-1 answer is high confidence
-(a direct task, a trivial question, stops at the first tier that answers).
+"""Two-tier experts, as in the original: tier-1 models (up to EXPERT_TIER_BOUNDARY_B billion parameters, or
+`"tier": 1`) first; tier 2 only when no tier-1 answer is high confidence (a direct task, a trivial question,
+stops at the first tier that answers). A forced ensemble (MOE_EXPERT_FORCE_ENSEMBLE, or a named template's
+`ensemble: true`) asks both tiers side by side instead.
 
-The models of a category come from EXPERT_TEMPLATES (`{"category": ["small", {"model": "big", "tier": 2}]}`),
-minus those skipped for bad feedback. Within a tier, `MOE_EXPERT_PARALLEL` models answer side by side
-(default 1: the first model that answers, the others are its failover). The most confident answer wins;
-on a tie the higher tier, then the template order. Usage is the sum of every call.
+The models of a category come from EXPERT_TEMPLATES (`{"category": ["phi4:14b", "qwq:32b"]}`; an entry's
+`tier` overrides its size), minus those skipped for bad feedback, best score first. Within a tier,
+`MOE_EXPERT_PARALLEL` models answer side by side (default 1: the first model that answers, the others are
+its failover). The most confident answer wins; on a tie the higher tier, then the order. Usage is the sum
+of every call.
 """
 
 from __future__ import annotations
@@ -59,12 +62,20 @@ def best(attempts: list[Attempt]) -> Attempt | None:
 
 class TieredExpert:
     def __init__(self, inference: InferenceClient, scores: ScoreBoard | None, *, max_tokens: int,
-                 max_output_chars: int, parallel: int) -> None:
+                 max_output_chars: int, parallel: int, ensemble: bool = False) -> None:
         self.inference = inference
         self.scores = scores
         self.max_tokens = max_tokens
         self.max_output_chars = max_output_chars
         self.parallel = parallel
+        self.ensemble = ensemble
+
+    def _ensemble(self, task: ExpertTask) -> bool:
+        """Both tiers side by side: configured for every task, or by the task's named template."""
+        if task.direct:  # a trivial question: one plain call
+            return False
+        template = self.inference.config.templates.get(task.template or "")
+        return self.ensemble or bool(getattr(template, "ensemble", False))
 
     async def refs(self, category: str, tenant_id: str | None = None, template: str | None = None) -> list[ModelRef]:
         refs = self.inference.config.for_expert(category, template)
@@ -79,7 +90,13 @@ class TieredExpert:
         except InferenceError as exc:  # a template this worker does not know: a clear failed result
             attempts.append(Attempt(1, 0, error=exc))
             refs = []
-        for tier_refs in split_tiers(refs):
+        tiers = split_tiers(refs)
+        if self._ensemble(task) and len(tiers) > 1:  # the forced ensemble: every tier at once
+            every = [(t[0].tier, group) for t in tiers for group in groups(t, self.parallel)]
+            attempts += await asyncio.gather(*(self._call(task, messages, group, tier, i)
+                                               for i, (tier, group) in enumerate(every)))
+            tiers = []
+        for tier_refs in tiers:
             tier = tier_refs[0].tier
             batch = groups(tier_refs, self.parallel)
             done = await asyncio.gather(*(self._call(task, messages, group, tier, len(attempts) + i)

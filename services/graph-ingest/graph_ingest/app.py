@@ -42,6 +42,8 @@ class GraphIngest:
         self.store = GraphStore(db, self.policy)
         self.quarantine = Quarantine(self.store)
         self.memo = memo  # extracted triples per answer: a redelivery writes the same ones
+        # the original's ingest semaphore: background extraction calls capped per replica
+        self.calls = asyncio.Semaphore(settings.graph_ingest_concurrency)
 
     async def on_ingest(self, event: IngestEvent) -> None:
         reason = core.skip_reason(event)
@@ -76,20 +78,21 @@ class GraphIngest:
         stored = await self.memo.get(event.response_id)
         if stored is not None:
             return [Triple.model_validate(t) for t in json.loads(stored)]
-        max_triples = self.settings.graph_max_triples
+        max_triples, kind = self.settings.graph_max_triples, core.event_strategy(event)
         try:
-            completion = await self.inference.chat(
-                self.inference.config.for_role(self.settings.graph_ingest_role),
-                core.extraction_messages(event, max_triples),
-                max_tokens=self.settings.graph_ingest_max_tokens, temperature=0.0,
-                json_schema=core.triples_schema(max_triples), schema_name="triples",
-                timeout_s=self.settings.graph_ingest_timeout_s,
-            )
+            async with self.calls:
+                completion = await self.inference.chat(
+                    self.inference.config.for_role(self.settings.graph_ingest_role),
+                    core.extraction_messages(event, max_triples, kind),
+                    max_tokens=self.settings.graph_ingest_max_tokens, temperature=0.0,
+                    json_schema=core.triples_schema(max_triples, kind), schema_name="triples",
+                    timeout_s=self.settings.graph_ingest_timeout_s,
+                )
         except InferenceError as exc:
             log.warning("triple extraction failed for %s, nothing learned: %s", event.response_id, exc)
             await self._audit(event, "ingest_failed", event.response_id, f"extraction failed: {exc}")
             return None
-        triples = core.sanitise(completion.content, max_triples)
+        triples = core.sanitise(completion.content, max_triples, kind)
         kept = await self.memo.put_first(event.response_id, json.dumps([t.model_dump() for t in triples]))
         return [Triple.model_validate(t) for t in json.loads(kept)]
 
@@ -103,7 +106,8 @@ class GraphIngest:
         reach = await self.store.reach(prov.tenant, triple)
         threshold = self.settings.graph_blast_radius_max
         if blast_radius_exceeded(reach, threshold):
-            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold)
+            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold,
+                                                ttl_s=self.settings.graph_quarantine_ttl_s)
             await self._audit(event, "quarantined", qid, f"blast radius {reach} > {threshold}",
                               {"triple": triple.model_dump(), "reach": reach, "threshold": threshold})
             return None

@@ -1,5 +1,6 @@
-"""Pure graph-ingest logic: the extraction prompt and its JSON schema, sanitising the model's triples,
-which events to learn from, the knowledge domain, and what a conflict means."""
+"""Pure graph-ingest logic: the extraction prompt and its JSON schema (a factual or a procedural strategy,
+chosen by the event's knowledge_type as in the original), sanitising the model's triples, which events to
+learn from, the knowledge domain, and what a conflict means."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pydantic import ValidationError
 from moe_core.contracts import IngestEvent
 from moe_core.graph.model import Triple
 from moe_core.graph.names import MAX_NAME_CHARS, normalize
-from moe_core.graph.vocab import DOMAINS, RELATION_TYPES, SHARED_TENANT
+from moe_core.graph.vocab import DOMAINS, PROCEDURAL_EXTRACTION, RELATION_TYPES, SHARED_TENANT
+from moe_core.knowledge import Kind, strategy
 
 MAX_ANSWER_CHARS = 6000
 MAX_ENTITY_CHARS = 80  # what the model may generate; bounded so a small model cannot ramble
@@ -24,7 +26,17 @@ DOMAIN_HINTS = {
 }
 
 
-def triples_schema(max_triples: int) -> dict[str, Any]:
+def relations_for(kind: Kind) -> tuple[str, ...]:
+    """The relation types a strategy extracts: every type for facts; requirements, places and causal chains
+    for procedures."""
+    return PROCEDURAL_EXTRACTION if kind == "procedural" else RELATION_TYPES
+
+
+def event_strategy(event: IngestEvent) -> Kind:
+    return strategy(event.knowledge_type, event.question)
+
+
+def triples_schema(max_triples: int, kind: Kind = "factual") -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
@@ -35,7 +47,7 @@ def triples_schema(max_triples: int) -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "subject": {"type": "string", "minLength": 1, "maxLength": MAX_ENTITY_CHARS},
-                        "relation": {"type": "string", "enum": list(RELATION_TYPES)},
+                        "relation": {"type": "string", "enum": list(relations_for(kind))},
                         "object": {"type": "string", "minLength": 1, "maxLength": MAX_ENTITY_CHARS},
                         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
                     },
@@ -47,21 +59,39 @@ def triples_schema(max_triples: int) -> dict[str, Any]:
     }
 
 
-def extraction_messages(event: IngestEvent, max_triples: int) -> list[dict[str, str]]:
-    system = (
-        f"You extract at most {max_triples} factual triples from an answer for a knowledge graph. "
-        "Subject and object are short entity names (a drug, a disease, a law, a technology, a concept), "
-        "never sentences. Use only these relations: " + ", ".join(RELATION_TYPES) + ". "
-        "Only extract facts the answer states; give each a confidence between 0 and 1. "
-        'Answer only with JSON: {"triples": [{"subject": "...", "relation": "...", "object": "...", '
-        '"confidence": 0.9}]}'
-    )
+_JSON = ('Answer only with JSON: {"triples": [{"subject": "...", "relation": "...", "object": "...", '
+         '"confidence": 0.9}]}')
+
+
+def extraction_messages(event: IngestEvent, max_triples: int, kind: Kind | None = None) -> list[dict[str, str]]:
+    """The extraction call: factual triples (entities, measurements, definitions), or, for procedural
+    knowledge, requirement chains (an action REQUIRES a document, condition or step; is PERFORMED_AT a
+    place; causes or depends on another)."""
+    kind = kind or event_strategy(event)
+    if kind == "procedural":
+        system = (
+            f"You extract at most {max_triples} procedural requirements from an answer for a knowledge graph. "
+            "The subject is a short action (e.g. 'Renew passport', 'Deploy service'); the object is what it "
+            "requires (a document, a condition, an earlier step), where it is performed, or what it causes. "
+            "Use REQUIRES for prerequisites, PERFORMED_AT for places, CAUSES, DEPENDS_ON, PART_OF and PRODUCES "
+            "for causal chains and steps; only these relations: " + ", ".join(PROCEDURAL_EXTRACTION) + ". "
+            "Only extract what the answer states; give each a confidence between 0 and 1. " + _JSON
+        )
+    else:
+        system = (
+            f"You extract at most {max_triples} factual triples from an answer for a knowledge graph. "
+            "Subject and object are short entity names (a drug, a disease, a law, a technology, a concept), "
+            "never sentences. Use only these relations: " + ", ".join(RELATION_TYPES) + ". "
+            "Only extract facts the answer states; give each a confidence between 0 and 1. " + _JSON
+        )
     user = f"Question: {event.question[:1000]}\n\nAnswer:\n{event.answer[:MAX_ANSWER_CHARS]}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def sanitise(raw: str, max_triples: int) -> list[Triple]:
-    """Keep the well-formed triples of the model's output: known relation, short names, no duplicates."""
+def sanitise(raw: str, max_triples: int, kind: Kind = "factual") -> list[Triple]:
+    """Keep the well-formed triples of the model's output: a relation of the strategy, short names, no
+    duplicates."""
+    allowed = relations_for(kind)
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, TypeError):
@@ -80,6 +110,8 @@ def sanitise(raw: str, max_triples: int) -> list[Triple]:
                             object=str(item.get("object", ""))[:MAX_NAME_CHARS],
                             confidence=_confidence(item.get("confidence")))
         except ValidationError:
+            continue
+        if triple.relation not in allowed:
             continue
         key = (normalize(triple.subject), triple.relation, normalize(triple.object))
         if key in seen:

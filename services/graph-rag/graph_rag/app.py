@@ -25,6 +25,7 @@ from moe_core.graph import GraphDB, GraphStore, visible_tenants
 from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
+from moe_core.knowledge import question_kind
 from moe_core.memory import FilterError, collection_name, parse_filters
 from moe_core.stage import Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources
@@ -103,14 +104,16 @@ class GraphRag:
             await self.retriever.chains(uids, tenants, floor, self.settings.graph_max_chains * FETCH_FACTOR),
             self.settings.graph_max_chains) if self.settings.graph_max_chains else []
         terms = [m.name for m in found.matches] + found.unknown
+        kind = question_kind(question)
         documents, complete = await self._documents(scope, terms, filters)
         data = {
             "entities": [{"uid": m.uid, "name": m.name, "term": m.term, "fuzzy": m.fuzzy, "tenant": m.tenant}
                          for m in found.matches],
             "facts": facts, "chains": chains, "documents": documents, "unknown_terms": found.unknown,
-            "trust_floor": floor, "cached": False,
+            "trust_floor": floor, "cached": False, "knowledge_type": kind,
         }
-        ctx = {"content": core.content(facts, chains, documents, self.settings.graph_document_chars),
+        ctx = {"content": core.content(facts, chains, documents, self.settings.graph_document_chars,
+                                       procedural=kind == "procedural"),
                "sources": [s.model_dump() for s in core.sources(facts, chains, documents)], "data": data}
         return ctx, complete
 

@@ -55,14 +55,22 @@ def document_label(doc: dict[str, Any]) -> str:
     return str(title or source or doc["text"][:80])
 
 
+PROCEDURAL_BLOCK = "[Procedural Requirements]"
+
+
 def content(facts: list[dict[str, Any]], chains: list[dict[str, Any]], documents: list[dict[str, Any]],
-            document_chars: int = 300) -> str:
-    """The compact text the judge reads. Empty when there is nothing (the merger then ignores it)."""
+            document_chars: int = 300, procedural: bool = False) -> str:
+    """The compact text the judge reads. Empty when there is nothing (the merger then ignores it). For a
+    procedural question the requirement chains come first, as the original's [Procedural Requirements]
+    block."""
     lines: list[str] = []
+    if chains and procedural:
+        lines.append(f"{PROCEDURAL_BLOCK} (action -> what it requires / where it happens; follow them in order):")
+        lines += [f"- {chain_text(c)}" for c in chains]
     if facts:
         lines.append("Knowledge graph facts (trust in brackets):")
         lines += [f"- {fact_title(f)} [{(f['trust'] or 0.0):.2f}]" for f in facts]
-    if chains:
+    if chains and not procedural:
         lines.append("Requirements (action -> what it requires / where it happens):")
         lines += [f"- {chain_text(c)}" for c in chains]
     if documents:

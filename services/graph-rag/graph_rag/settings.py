@@ -1,12 +1,14 @@
 from pydantic import AliasChoices, Field
 
 from moe_core.graph.settings import GraphSettings
+from moe_core.seed import SEED_ARCHITECTURE, SeedDefault
 
 
 class GraphRagSettings(GraphSettings):
     service_name: str = "graph-rag"
     http_port: int = 8106
-    graph_cache_ttl_s: int = Field(default=300, ge=0, description="Redis cache of a question's context; 0 = off")
+    graph_cache_ttl_s: int = Field(default=3600, ge=0, description="Redis cache of a question's context (keyed by "
+                                   "the tenant's graph version: a changed graph is a new entry); 0 = off")
     graph_max_facts: int = Field(default=20, ge=1, le=200, description="Facts per context")
     graph_max_chains: int = Field(default=5, ge=0, le=50, description="Requirement chains per context")
     graph_max_gaps: int = Field(default=3, ge=0, le=20, description="Unknown terms reported per question")
@@ -29,3 +31,9 @@ class GraphRagSettings(GraphSettings):
     graph_document_chars: int = Field(default=1000, ge=100, le=20_000, description="Characters of a chunk "
                                       "shown to the judge")
     result_ttl_s: int = Field(default=3600, description="How long a task's result is remembered for redeliveries")
+
+
+SEED_DEFAULTS = (
+    SeedDefault("GraphRAG cache (moe:graph:*)", "TTL 1 h", "MOE_GRAPH_CACHE_TTL_S", 3600,
+                doc=f"{SEED_ARCHITECTURE}: Cache Key Reference"),
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from moe_core.contracts import Answer, Confidence, IngestEvent, TaskResult
+from moe_core.knowledge import question_kind
 
 KNOWLEDGE_TYPES = {
     "medical_consult": "medical", "legal_advisor": "legal", "code_reviewer": "technical",
@@ -13,9 +14,13 @@ KNOWLEDGE_TYPES = {
 MAX_INSIGHT_CHARS = 1000
 
 
-def knowledge_type(category: str | None, kind: str = "expert") -> str:
+def knowledge_type(category: str | None, kind: str = "expert", question: str = "") -> str:
+    """`procedural` for an answer to a procedural question (the original's tag: graph-ingest extracts
+    requirement chains from it; source_expert still names the domain), else the domain of the category."""
     if kind == "tool":
         return "precision"
+    if question_kind(question) == "procedural":
+        return "procedural"
     return KNOWLEDGE_TYPES.get(category or "general", "general")
 
 
@@ -35,7 +40,8 @@ def ingest_event(answer: Answer, lead: TaskResult | None, used: int) -> IngestEv
         question=answer.question,
         answer=answer.content,
         mode=answer.mode,
-        knowledge_type=knowledge_type(lead.category if lead else None, lead.kind if lead else "expert"),
+        knowledge_type=knowledge_type(lead.category if lead else None, lead.kind if lead else "expert",
+                                      answer.question),
         source_expert=lead.category if lead else None,
         source_model=lead.model if lead else None,
         confidence=confidence,
@@ -54,7 +60,7 @@ def cache_hit_event(answer: Answer) -> IngestEvent | None:
         question=answer.question,
         answer=answer.content,
         mode=answer.mode,
-        knowledge_type=knowledge_type(first.category if first else None),
+        knowledge_type=knowledge_type(first.category if first else None, question=answer.question),
         source_expert=first.category if first else None,
         source_model=first.model if first else None,
         confidence="high",

@@ -1,5 +1,6 @@
 from pydantic import Field
 
+from moe_core.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
 from moe_core.settings import FleetSettings
 
 
@@ -17,3 +18,13 @@ class MergerSettings(FleetSettings):
     thinking_time_share: float = Field(default=0.5, gt=0, le=1, description="Share of the time left it may use")
     research_fallback: bool = Field(default=True, description="Search the web for low-confidence expert results")
     research_fallback_min_s: float = Field(default=5.0, ge=0, description="Time left needed to start a fallback")
+
+
+SEED_DEFAULTS = (
+    SeedDefault("thinking_node", "for plans with > 1 task or a low-confidence expert (and force_think modes)",
+                "MOE_THINKING", True, doc=f"{SEED_SYSTEM}: thinking_node"),
+    SeedDefault("research_fallback", "web research for each CONFIDENCE: low expert result", "MOE_RESEARCH_FALLBACK",
+                True, doc=f"{SEED_SYSTEM}: research_fallback_node"),
+    SeedDefault("critic_node", "only medical_consult / legal_advisor", "merger.synthesis:CRITIC_CATEGORIES",
+                ["legal_advisor", "medical_consult"], doc=f"{SEED_ARCHITECTURE}: Node Descriptions"),
+)

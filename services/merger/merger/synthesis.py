@@ -62,8 +62,10 @@ def with_tool_calls(results: dict[str, TaskResult]) -> TaskResult | None:
     return sorted(calling, key=lambda r: (RANK[r.confidence], r.task_id))[0] if calling else None
 
 
-def needs_thinking(plan: Plan, results: list[TaskResult]) -> bool:
-    return len(plan.tasks) > 1 or any(r.confidence == "low" for r in results)
+def needs_thinking(plan: Plan, results: list[TaskResult], mode: Mode | None = None) -> bool:
+    """The original's rule: more than one task, or a low-confidence result; always in a force_think mode."""
+    return (mode is not None and mode.force_think) or len(plan.tasks) > 1 or any(r.confidence == "low"
+                                                                                 for r in results)
 
 
 def critic_pending(plan: Plan) -> bool:

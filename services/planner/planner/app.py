@@ -152,7 +152,7 @@ class Planner:
         return plan.model_copy(update={"few_shot": lookup.few_shot, "cache_key": key})
 
     async def _route(self, request: ChatRequest, question: str, base: dict[str, Any]) -> Plan:
-        complexity = estimate(question)
+        complexity = estimate(question, self.settings.planner_trivial_max_words)
         if self.plan_cache and not request.replay_of:  # (3) plan cache (a replay plans afresh)
             cached = await self.plan_cache.get(plan_scope(request), question)
             if cached is not None:

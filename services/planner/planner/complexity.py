@@ -18,7 +18,8 @@ _GREETING = re.compile(
 _REASONING = re.compile(
     r"\b(why|how (does|do|did|can|could|would|should|is|are)|explain|prove|derive|reason|justify|"
     r"step[- ]by[- ]step|what if|calculate|compute|solve|analy[sz]e|evaluate|assess|debug|review|"
-    r"implement|write|design|plan|compare|difference)\b", re.IGNORECASE)
+    r"implement|write|design|plan|compare|difference|think (through|about)|decid(e|ing)|decisions?|advi[cs]e|"
+    r"recommend)\b", re.IGNORECASE)
 # Asking for breadth or several deliverables: complex.
 _COMPLEX = re.compile(
     r"\b(compare|comparison|versus|vs\.?|trade-?offs?|pros and cons|advantages and disadvantages|"
@@ -27,19 +28,19 @@ _COMPLEX = re.compile(
 _JOINERS = re.compile(r"\b(and then|and also|as well as|additionally|furthermore|also)\b|;", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", re.MULTILINE)
 
-TRIVIAL_MAX_WORDS = 9
+TRIVIAL_MAX_WORDS = 15  # the original's: <= 15-word simple factual queries (MOE_PLANNER_TRIVIAL_MAX_WORDS)
 COMPLEX_MIN_WORDS = 60
 
 
-def estimate(question: str) -> Complexity:
+def estimate(question: str, trivial_max_words: int = TRIVIAL_MAX_WORDS) -> Complexity:
     text = question.strip()
     words = len(text.split())
     questions = text.count("?")
     parts = questions + len(_JOINERS.findall(text)) + len(_LIST_ITEM.findall(text))
     if "```" in text or words >= COMPLEX_MIN_WORDS or parts >= 3 or _COMPLEX.search(text):
         return "complex"
-    if _GREETING.match(text) and words <= TRIVIAL_MAX_WORDS:
+    if _GREETING.match(text) and words <= trivial_max_words:
         return "trivial"
-    if words <= TRIVIAL_MAX_WORDS and questions <= 1 and parts <= 1 and not _REASONING.search(text):
+    if words <= trivial_max_words and questions <= 1 and parts <= 1 and not _REASONING.search(text):
         return "trivial"
     return "moderate"

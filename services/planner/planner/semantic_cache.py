@@ -153,8 +153,9 @@ class SemanticCache:
 
     async def store(self, answer: Answer) -> bool:
         """Cache a good answer under its key; True when written. Idempotent (upsert by key)."""
-        if not cacheable(answer) or len(answer.content) > self.settings.cache_max_answer_chars:
-            return False
+        s = self.settings
+        if not cacheable(answer) or not s.cache_min_answer_chars <= len(answer.content) <= s.cache_max_answer_chars:
+            return False  # (the original caches answers of more than 150 characters only)
         pending_key = f"{self._pending}:{answer.cache_key}"
         pipe = self.redis.pipeline(transaction=False)  # one round trip: what to store, and whether it was rated
         pipe.get(pending_key)

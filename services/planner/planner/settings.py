@@ -1,5 +1,6 @@
 from pydantic import Field
 
+from moe_core.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
 from moe_core.settings import FleetSettings
 
 
@@ -21,16 +22,49 @@ class PlannerSettings(FleetSettings):
     cache_few_shot_max: int = Field(default=2, ge=0, le=8, description="Few-shot examples per plan")
     cache_ttl_s: int = Field(default=7 * 86400, ge=60, description="Entries older than this are not used")
     cache_max_answer_chars: int = Field(default=20_000, ge=100, description="Longer answers are not cached")
+    cache_min_answer_chars: int = Field(default=150, ge=0, description="Shorter answers are not cached")
     cache_pending_ttl_s: int = Field(default=3600, ge=60, description="How long a plan waits for its answer")
     # plan cache (Redis) and routing without the planner model
     plan_cache_enabled: bool = Field(default=True, description="Reuse the planner model's plan of the same "
                                       "normalised question (Redis)")
-    plan_cache_ttl_s: int = Field(default=3600, ge=1, description="How long a cached plan is reused")
+    plan_cache_ttl_s: int = Field(default=1800, ge=1, description="How long a cached plan is reused")
     router_enabled: bool = Field(default=True, description="Semantic router: a clear match skips the planner "
                                   "model")
     router_threshold: float = Field(default=0.55, ge=0, le=2, description="Distance of a clear route")
     router_margin: float = Field(default=0.15, ge=0, le=2, description="Lead over the next category")
     planner_skip_trivial: bool = Field(default=True, description="Trivial questions: one expert, no planner")
+    planner_trivial_max_words: int = Field(default=15, ge=0, description="A question of at most this many words "
+                                           "that asks for no reasoning and has one part is trivial")
     planner_graph_tasks: bool = Field(default=True, description="Add a knowledge-graph task to non-trivial plans")
     planner_research_tasks: bool = Field(default=True, description="The planner model may plan a web research task "
                                          "(a query) for questions that need current or external facts")
+
+
+_CACHE = f"{SEED_ARCHITECTURE}: Configuration Reference (Caching & Thresholds)"
+_MEASURED = "docs/semantic-cache.md#measured-hit-and-false-hit-rates-per-threshold"
+SEED_DEFAULTS = (
+    SeedDefault("CACHE_HIT_THRESHOLD", "0.15", "MOE_CACHE_HARD_THRESHOLD", 0.15, ours=0.16, doc=_CACHE,
+                why=f"measured ({_MEASURED}): on the labelled set of 68 paraphrases and 114 near misses, 0.16 "
+                    "answers 64/68 paraphrases from the cache (0.14: 62/68) with 0/114 false hits (the guards)"),
+    SeedDefault("SOFT_CACHE_THRESHOLD", "0.50", "MOE_CACHE_SOFT_THRESHOLD", 0.50, ours=0.35, doc=_CACHE,
+                why=f"measured ({_MEASURED}): the lower-case scope pairs (same sentence, another subject) sit at "
+                    "0.28-0.62 from each other; at 0.50 many of them would ride along as examples"),
+    SeedDefault("SOFT_CACHE_MAX_EXAMPLES", "2", "MOE_CACHE_FEW_SHOT_MAX", 2, doc=_CACHE),
+    SeedDefault("CACHE_MIN_RESPONSE_LEN", "150 chars", "MOE_CACHE_MIN_ANSWER_CHARS", 150, doc=_CACHE),
+    SeedDefault("semantic cache (moe_fact_cache) TTL", "permanent (flagged if bad)", "MOE_CACHE_TTL_S", None,
+                ours=7 * 86_400, doc=f"{SEED_ARCHITECTURE}: Cache Key Reference",
+                why="structural: an entry is also the gateway's exact-repeat answer in Redis, which must not grow "
+                    "without bound; an entry past 7 days costs one pipeline run, never a wrong answer (a bad "
+                    "rating flags it at once, as in the original)"),
+    SeedDefault("plan cache (moe:plan:*) TTL", "30 min", "MOE_PLAN_CACHE_TTL_S", 1800,
+                doc=f"{SEED_ARCHITECTURE}: Cache Key Reference"),
+    SeedDefault("complexity routing: trivial", "<= 15-word simple factual queries", "MOE_PLANNER_TRIVIAL_MAX_WORDS",
+                15, doc=f"{SEED_ARCHITECTURE}: optimisations"),
+    SeedDefault("planner subtasks", "1-4", "MOE_PLANNER_MAX_TASKS", 4, doc=f"{SEED_SYSTEM}: planner_node"),
+    SeedDefault("PLANNER_TIMEOUT", "300 s", "MOE_PLANNER_TIMEOUT_S", 300.0, ours=60.0,
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (History & Timeouts)",
+                why="structural: every request has an absolute deadline (MOE_REQUEST_TIMEOUT_S, 120 s); a planner "
+                    "call may take at most 60 s of it, so the fallback plan still leaves the experts time"),
+    SeedDefault("graph_rag node", "after every plan; skipped for trivial queries", "MOE_PLANNER_GRAPH_TASKS", True,
+                doc=f"{SEED_ARCHITECTURE}: Node Descriptions, optimisations"),
+)
