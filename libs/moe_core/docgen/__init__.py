@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moe_core.docgen import local_doc, retention_doc, settings_doc
+from moe_core.docgen import local_doc, pg_doc, retention_doc, settings_doc
 from moe_core.docgen.markers import Section, replaced
 
 SECTIONS: tuple[Section, ...] = (
     Section("docs/settings.md", "settings", "the pydantic-settings classes of each service (moe_core.docgen)",
             settings_doc.reference),
     Section("docs/audit.md", "retention", "moe_core.retention", retention_doc.table),
+    Section("docs/operations.md", "pg-tables", "moe_core.pg.tables", pg_doc.table),
     Section("deploy/local/README.md", "components", "deploy/local/fleetlib (registry, config)", local_doc.components),
 )
 

@@ -76,6 +76,7 @@ TABLES: tuple[PgTable, ...] = (
             "the log's OpenLineage events", store="audit", view=True),
 )
 
+MIGRATOR_ONLY = ("moe_migrations", "moe_schema_applied")  # the migrations' own bookkeeping: no service's
 MIGRATOR_ROLE = "moe_migrator"  # owns the fleet store's tables; only migrates
 AUDIT_MIGRATOR_ROLE = "moe_audit_migrator"  # owns the audit store (codex_lineage.migrate)
 
