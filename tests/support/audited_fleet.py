@@ -61,6 +61,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         "MOE_PLANNER_GRAPH_TASKS": "false",  # no graph-rag in this fleet: the plans are the scripted ones
         "MOE_AUDIT_SIGNING_KEY": str(private),
         "MOE_AUDIT_PUBLIC_KEY": str(public),
+        "MOE_AUDIT_KEYRING": str(keys / "audit-keyring.json"),  # made beside the key pair (audit_key.ensure)
         "MOE_AUDIT_TSA_URL": infra["tsa"],
         "MOE_AUDIT_TSA_CHAIN": infra["tsa-chain"],
         "MOE_AUDIT_CHECKPOINT_INTERVAL_S": "1",

@@ -96,6 +96,7 @@ def endpoints() -> dict[str, str]:
         "tsa": f"http://{HOST}:{port('tsa')}/api/v1/timestamp",
         "tsa-chain": str(DATA / "tsa" / "tsa-chain.pem"),
         "audit-public-key": str(DATA / "codex-lineage" / "audit-public-key.pem"),
+        "audit-keyring": str(DATA / "codex-lineage" / "audit-keyring.json"),
     }
     for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
         eps[svc] = f"http://{HOST}:{port(svc)}"
@@ -117,6 +118,7 @@ ENDPOINT_ENV = {
     "MOE_AUDIT_TSA_URL": "tsa",
     "MOE_AUDIT_TSA_CHAIN": "tsa-chain",
     "MOE_AUDIT_PUBLIC_KEY": "audit-public-key",
+    "MOE_AUDIT_KEYRING": "audit-keyring",
 }
 
 

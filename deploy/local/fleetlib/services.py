@@ -53,7 +53,6 @@ def service_env(name: str) -> dict[str, str]:
         private, _ = audit_key.ensure()
         env["MOE_AUDIT_SIGNING_KEY"] = str(private)
         env["MOE_AUDIT_CHECKPOINT_FILE"] = str(audit_key.CHECKPOINTS)
-        env["MOE_AUDIT_KEYRING"] = str(audit_key.KEYRING)
         env["MOE_AUDIT_WRITER_DSN"] = eps["postgres-codex-lineage"]
         env["MOE_AUDIT_WRITER_ROLE"] = config.CODEX_LINEAGE_ROLE
         env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the operator's role reads it too

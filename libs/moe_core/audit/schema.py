@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS {s}.audit_log (
     signature    text NOT NULL,
     PRIMARY KEY (tenant_id, seq)
 );
+ALTER TABLE {s}.audit_log ADD COLUMN IF NOT EXISTS key_id text;
 CREATE UNIQUE INDEX IF NOT EXISTS audit_log_position ON {s}.audit_log (topic, partition, "offset")
     WHERE kind = 'record';
 CREATE UNIQUE INDEX IF NOT EXISTS audit_log_event ON {s}.audit_log (run_id, event_type, event_time, job_name)

@@ -3,12 +3,13 @@ the roles they log in as, from moe_core.pg.tables."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from moe_core.pg.tables import PRIVILEGES, TABLES, role_of
 
 
-def _uses(table_access: dict[str, frozenset[str]], services: list[str]) -> str:
+def _uses(table_access: Mapping[str, frozenset[str]], services: list[str]) -> str:
     return ", ".join(f"{s} (`{role_of(s)}`: {' '.join(p for p in PRIVILEGES if p in table_access[s])})"
                      for s in services) or "—"
 
@@ -16,7 +17,7 @@ def _uses(table_access: dict[str, frozenset[str]], services: list[str]) -> str:
 def table(repo: Path) -> str:
     lines = ["| table | store | owner (migration) | readers | writers | what it holds |", "|---|---|---|---|---|---|"]
     for t in TABLES:
-        access = dict(t.access)
+        access = t.access
         name = f"`{t.name}`" + (" (view)" if t.view else "")
         lines.append(f"| {name} | {t.store} | {t.owner} | {_uses(access, t.readers())} | "
                      f"{_uses(access, t.writers())} | {t.purpose} |")
