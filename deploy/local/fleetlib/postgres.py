@@ -94,50 +94,32 @@ async def _ensure_role_and_db() -> None:
         await conn.close()
 
 
-async def _sql(conn: Any, template: str, *identifiers: str | None) -> None:
-    """A statement with identifiers (and passwords) quoted by the server: format(%I, %L)."""
-    args = ", ".join(f"${i + 2}::text" for i in range(len(identifiers)))
-    await conn.execute(await conn.fetchval(f"SELECT format($1::text, {args})", template, *identifiers))
-
-
 async def _ensure_roles(conn: Any, db: str) -> None:
     """The stores' owners, which only migrate (the fleet store's: python -m moe_core.pg.migrate; the audit
     store's: python -m codex_lineage.migrate), and each service's own role (moe_core.pg.tables.role_of), whose
-    grants the migrations make from the declaration. The operator's role (`moe`) is a member of the fleet
-    store's migrator (its owner's rights there) and only reads the audit store. A cluster with passwords gets
-    generated ones (fleetlib.secrets)."""
-    roles = (config.MIGRATOR_ROLE, config.AUDIT_MIGRATOR_ROLE, *map(config.service_role, config.PG_SERVICES))
-    for role in roles:
-        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-            password = secrets.generate(role) if secrets.get("postgres") else None
-            await _sql(conn, "CREATE ROLE %I LOGIN PASSWORD %L", role, password)  # NULL: none
-    for migrator in (config.MIGRATOR_ROLE, config.AUDIT_MIGRATOR_ROLE):
-        await _sql(conn, "GRANT CREATE, CONNECT ON DATABASE %I TO %I", db, migrator)
-    if not await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", config.POSTGRES_USER, config.MIGRATOR_ROLE):
-        await _sql(conn, "GRANT %I TO %I", config.MIGRATOR_ROLE, config.POSTGRES_USER)
+    grants the migrations make from the declaration (moe_core.pg.roles). The operator's role (`moe`) is a member
+    of the fleet store's migrator (its owner's rights there) and only reads the audit store. A cluster with
+    passwords gets generated ones (fleetlib.secrets), set when a role is made."""
+    from moe_core.pg import roles
+
+    with_passwords = bool(secrets.get("postgres"))
+    missing = [r for r in roles.every_role() if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1",
+                                                                         r)]
+    passwords = {r: secrets.generate(r) if with_passwords else None for r in missing}
+    await roles.ensure_roles(conn, db, passwords, config.POSTGRES_USER)
 
 
 async def adopt_fleet_tables() -> None:
     """Tables of the fleet store made before the migrator role existed belong to the fleet's role (`moe`): hand
-    them to the migrator, and let it create in the public schema (run before the migration; as the superuser)."""
+    them to the migrator (run before the migration; as the superuser)."""
     import asyncpg
 
-    from moe_core.pg.migrate import LOCK as MIGRATION_LOCK
-    from moe_core.pg.tables import tables
+    from moe_core.pg import roles
 
-    names = [t.name for t in tables("fleet")] + ["moe_schema_applied", "moe_migrations"]
     conn = await asyncpg.connect(host=config.HOST, port=config.port("postgres"), user=OS_USER,
                                  password=secrets.get("postgres-admin"), database=config.POSTGRES_DB, timeout=3)
     try:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", MIGRATION_LOCK)  # not while one runs
-            await _sql(conn, "GRANT USAGE, CREATE ON SCHEMA public TO %I", config.MIGRATOR_ROLE)
-            for name, kind in await conn.fetch(
-                    "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'v') "
-                    "AND c.relowner::regrole::text <> $2", names, config.MIGRATOR_ROLE):
-                await _sql(conn, f"ALTER {'VIEW' if kind == 'v' else 'TABLE'} public.%I OWNER TO %I", name,
-                           config.MIGRATOR_ROLE)
+        await roles.adopt(conn)
     finally:
         await conn.close()
 
