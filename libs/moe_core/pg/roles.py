@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 from pydantic import Field
@@ -65,6 +66,15 @@ async def adopt(conn: Any) -> list[str]:
     return adopted
 
 
+def password_of(role: str) -> str | None:
+    """MOE_PG_PASSWORD_<ROLE>, else the password of MOE_PG_DSN_<ROLE> (the DSN the role logs in with)."""
+    given = os.environ.get(f"MOE_PG_PASSWORD_{role.upper()}")
+    if given is not None:
+        return given
+    dsn = urlsplit(os.environ.get(f"MOE_PG_DSN_{role.upper()}", ""))
+    return unquote(dsn.password) if dsn.password and unquote(dsn.username or "") == role else None
+
+
 class RolesSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
@@ -77,7 +87,7 @@ class RolesSettings(BaseSettings):
 async def run(settings: RolesSettings) -> list[str]:
     conn = await asyncpg.connect(settings.pg_admin_dsn, timeout=10)
     try:
-        passwords = {r: os.environ.get(f"MOE_PG_PASSWORD_{r.upper()}") for r in every_role()}
+        passwords = {r: password_of(r) for r in every_role()}
         await ensure_roles(conn, await conn.fetchval("SELECT current_database()"), passwords,
                            settings.pg_operator_role or None)
         return await adopt(conn)
