@@ -35,8 +35,8 @@ async def sql(conn: Any, template: str, *values: str | None) -> None:
 
 async def ensure_roles(conn: Any, database: str, passwords: Mapping[str, str | None],
                        operator: str | None = None) -> None:
-    """Every role (LOGIN; its password set when given), the migrators' CREATE on the database and on schema
-    public; `operator` (an operator's role, not a service's) becomes a member of the fleet store's migrator."""
+    """Every role (LOGIN; its password set when given), the migrators' CREATE on the database (on schema public:
+    `adopt`); `operator` (an operator's role, not a service's) becomes a member of the fleet store's migrator."""
     for role in every_role():
         password = passwords.get(role)
         verb = "ALTER" if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role) else "CREATE"
@@ -44,18 +44,19 @@ async def ensure_roles(conn: Any, database: str, passwords: Mapping[str, str | N
             await sql(conn, f"{verb} ROLE %I LOGIN PASSWORD %L", role, password)  # NULL: none
     for migrator in (MIGRATOR_ROLE, AUDIT_MIGRATOR_ROLE):
         await sql(conn, "GRANT CREATE, CONNECT ON DATABASE %I TO %I", database, migrator)
-    await sql(conn, "GRANT USAGE, CREATE ON SCHEMA public TO %I", MIGRATOR_ROLE)
     if operator and not await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", operator, MIGRATOR_ROLE):
         await sql(conn, "GRANT %I TO %I", MIGRATOR_ROLE, operator)
 
 
 async def adopt(conn: Any) -> list[str]:
-    """Hand the fleet store's tables and views that another role owns (made before the migrator existed, by
-    the role the gateway used) to the migrator; returns their names."""
+    """Let the migrator create in the connected database's schema public, and hand it the fleet store's tables
+    and views that another role owns (made before the migrator existed, by the role the gateway used); returns
+    their names. Connected to the fleet's database (a schema's grants are per database)."""
     names = [t.name for t in tables("fleet")] + list(MIGRATOR_ONLY)
     adopted = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", LOCK)
+        await sql(conn, "GRANT USAGE, CREATE ON SCHEMA public TO %I", MIGRATOR_ROLE)
         for name, kind in await conn.fetch(
                 "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'v') "
