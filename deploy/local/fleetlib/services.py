@@ -106,11 +106,13 @@ _MIGRATING = threading.Lock()
 
 
 def migrate_fleet_store() -> None:
-    """The fleet store's tables and every service's grants (moe_core.pg.migrate), made by its migrator role
-    before a service that uses Postgres starts; a store made before that role existed is adopted first."""
+    """The fleet store's tables and every service's grants (moe_core.pg.migrate), then the audit store's
+    (codex_lineage.migrate: the gateway reads it too), each made by its migrator role before a service that
+    uses Postgres starts; stores made before those roles existed are adopted first. Once per process."""
     with _MIGRATING:
         if not _MIGRATED:
             _migrate_fleet_store()
+            migrate_audit_store()
             _MIGRATED.append(True)
 
 
@@ -131,8 +133,6 @@ def _migrate_fleet_store() -> None:
 def _prepare(name: str, module: str) -> list[str]:
     if name in config.PG_SERVICES:
         migrate_fleet_store()
-    if name == "codex-lineage":
-        migrate_audit_store()
     return [str(config.PYTHON), "-m", module]
 
 
