@@ -11,7 +11,7 @@ TEST_WORKERS ?= 2
 # (as the coding client's PYTHONDONTWRITEBYTECODE=1 asks) cost minutes of CPU per `make test`.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install up down status logs key test test-unit lint schemas bench soak precision replay clean
+.PHONY: help install up down status logs key test test-unit lint schemas bench soak precision replay rotate-audit-key clean
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
@@ -68,6 +68,12 @@ test: install lint
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed
 	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.replay $(ARGS)
+
+# A new audit signing key for codex-lineage (docs/audit.md#key-rotation): the old public key stays in the keyring.
+rotate-audit-key: .venv/.installed
+	@$(FLEET) down codex-lineage
+	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.rotate_key
+	@$(FLEET) up codex-lineage
 
 test-unit: .venv/.installed
 	@$(PY) -m pytest -m "unit and not (infra or e2e or chaos)" $(PYTEST_ARGS)

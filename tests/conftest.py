@@ -53,8 +53,10 @@ def endpoints() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def infra(endpoints: dict[str, str]) -> dict[str, str]:
-    """Kafka, Redis and Postgres, started once per session if they are not running."""
+    """Kafka, Redis and Postgres, started once per session if they are not running; the fleet store's tables
+    and each service's role with its grants made (as fleetctl does before the services start)."""
     fleet.ensure_up(["kafka", "redis", "postgres"])
+    fleet.migrate()
     return endpoints
 
 

@@ -20,6 +20,8 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] not in services.SERVICES:
         print(f"usage: with_fleet_env.py <{'|'.join(services.SERVICES)}> <command> [args…]", file=sys.stderr)
         return 2
+    if argv[0] in config.PG_SERVICES:  # its tables and grants exist before its command runs (`make key` before `up`)
+        services.migrate_fleet_store()
     env = services.service_env(argv[0])
     if argv[0] == "codex-lineage":  # an operator's replay: rebuild writes scratch schemas as the store's owner
         env.setdefault("MOE_AUDIT_MIGRATOR_DSN", config.endpoints()["postgres-audit-migrator"])

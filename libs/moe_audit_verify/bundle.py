@@ -4,6 +4,7 @@
     entries.jsonl       one entry per line: {"content": {...}, "hash": ..., "signature": ...}
     checkpoints.jsonl   one checkpoint per line: {"checkpoint": {...}, "signature": ..., "timestamp": ...}
     public-key.pem      codex-lineage's public key (a copy: check its id against the published one)
+    keyring.json        every key codex-lineage signed with, each retired one with its retirement time (a copy)
     tsa-chain.pem       the timestamp authority's certificate chain (a copy, likewise)
 
 The entries run from just after a checkpoint made at or before `since` (or from the tenant's first entry)

@@ -15,7 +15,7 @@ from typing import Any
 
 from moe_audit_verify.format import GENESIS, chain_hash, checkpoint_bytes, content_hash, entry_message, entry_name
 from moe_audit_verify.format import unb64 as _unb64
-from moe_audit_verify.keys import PublicKey
+from moe_audit_verify.keys import KeyRing, PublicKey
 from moe_audit_verify.timestamps import TsaChain
 
 SHIFTS = (-1, 1, -2, 2, -3, 3, -4, 4)  # how far a renumbered entry is looked for from its stored seq
@@ -71,9 +71,13 @@ class Problem:
 
 @dataclass(frozen=True)
 class Trust:
-    key: PublicKey
+    key: PublicKey | KeyRing  # one key, or the keyring (the key in use and the retired ones)
     tsa: TsaChain | None
     max_skew_s: float = 300.0  # how far a timestamp's time may be from its checkpoint's own time
+
+    @property
+    def ring(self) -> KeyRing:
+        return KeyRing.of(self.key)
 
 
 def parse_time(value: str) -> datetime:
@@ -89,14 +93,20 @@ def check_checkpoints(checkpoints: list[Checkpoint], trust: Trust, tenant: str) 
         if cp.body.get("tenant_id") != tenant:
             problems.append(Problem(cp.name, f"belongs to tenant {cp.body.get('tenant_id')!r}, not {tenant!r}"))
             continue
-        if cp.body.get("key_id") != trust.key.id:
-            problems.append(Problem(cp.name, f"signed by key {cp.body.get('key_id')}, not by the given key "
-                                             f"{trust.key.id}"))
+        key_id, ring = cp.body.get("key_id"), trust.ring
+        key = ring.get(key_id)
+        if key is None:
+            problems.append(Problem(cp.name, f"signed by key {key_id}, not by a given key ({ring.describe()})"))
             continue
         data = checkpoint_bytes(cp.body)
-        if not trust.key.verifies(data, cp.signature):
+        if not key.verifies(data, cp.signature):
             problems.append(Problem(cp.name, "signature does not match: the checkpoint was changed after "
                                              "codex-lineage signed it, or was never signed by it"))
+            continue
+        retired = ring.retired_by(key_id, cp.time)
+        if retired is not None:
+            problems.append(Problem(cp.name, f"signed by key {key_id} after its retirement at "
+                                             f"{retired.isoformat()}: a retired key vouches for nothing later"))
             continue
         valid.append(cp)
         problems += _timestamp_problems(cp, data, trust)
@@ -124,7 +134,7 @@ def _timestamp_problems(cp: Checkpoint, data: bytes, trust: Trust) -> list[Probl
     return []
 
 
-def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: PublicKey, tenant: str,
+def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: PublicKey | KeyRing, tenant: str,
                  first_seq: int, *, require_anchor: bool) -> list[Problem]:
     """`entries`: the stretch from `first_seq` on; `checkpoints`: valid ones (check_checkpoints), including
     the one of size first_seq - 1 that anchors the start (unless first_seq is 1)."""
@@ -135,6 +145,7 @@ def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: Publi
                  for e in entries if e.content.get("tenant_id") != tenant]
     signed = signed_positions(entries, key)
     problems += position_problems(entries, signed)
+    problems += retired_signers(entries, KeyRing.of(key))
     sizes = [c.size for c in checkpoints if c.size >= first_seq]
     end = max([e.seq for e in entries] + [s for s in signed if s is not None] + sizes + [first_seq - 1])
     present = {s if s is not None else e.seq for e, s in zip(entries, signed, strict=True)}
@@ -169,12 +180,28 @@ def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: Publi
     return problems
 
 
-def signed_positions(entries: list[Entry], key: PublicKey) -> list[int | None]:
+def retired_signers(entries: list[Entry], ring: KeyRing) -> list[Problem]:
+    """Entries signed (by their content's key id) with a key retired before they were recorded."""
+    problems = []
+    for entry in entries:
+        try:
+            recorded = parse_time(str(entry.content.get("recorded_at")))
+        except ValueError:
+            continue
+        retired = ring.retired_by(entry.content.get("key_id"), recorded)
+        if retired is not None:
+            problems.append(Problem(entry.name, f"signed by key {entry.content.get('key_id')} after its retirement "
+                                                f"at {retired.isoformat()}"))
+    return problems
+
+
+def signed_positions(entries: list[Entry], key: PublicKey | KeyRing) -> list[int | None]:
     """For each entry, the seq its signature was made for (None: its content is not what was signed)."""
+    key = KeyRing.of(key)
     out: list[int | None] = []
     failing: list[int] = []
     for i, entry in enumerate(entries):
-        ok = key.verifies(entry_message(content_hash(entry.content)), entry.signature)
+        ok = key.verifies(entry_message(content_hash(entry.content)), entry.signature, entry.content.get("key_id"))
         out.append(entry.seq if ok else None)
         if not ok:
             failing.append(i)
@@ -183,7 +210,7 @@ def signed_positions(entries: list[Entry], key: PublicKey) -> list[int | None]:
         entry = entries[i]
         for seq in [entry.seq + d for d in SHIFTS] + sorted(others - {entry.seq}):
             if seq >= 1 and key.verifies(entry_message(content_hash({**entry.content, "seq": seq})),
-                                         entry.signature):
+                                         entry.signature, entry.content.get("key_id")):
                 out[i] = seq
                 break
     return out

@@ -4,7 +4,7 @@ by the key's SHA-256 hash, read only) and an in-cluster service key (a setting, 
 A key is accepted when it exists, is neither revoked nor expired and its default tenant is not disabled.
 Accepted keys are remembered for `cache_ttl_s` (short: a revocation takes effect within it); unknown keys
 are never cached, so guessed keys cannot grow the cache. The key store's tables are created by the
-gateway; before that every API key is unknown (only the service key works).
+migrator role (moe_core.pg.migrate); before that every API key is unknown (only the service key works).
 """
 
 from __future__ import annotations

@@ -81,6 +81,9 @@ class FleetSettings(BaseSettings):
                               description="Postgres schema of the audit store (written by codex-lineage)")
     audit_public_key: str = Field(default="", description="codex-lineage's audit public key (PEM file): verifying "
                                                           "the audit store's signatures (GET /v1/audit?verify=true)")
+    audit_keyring: str = Field(default="", description="codex-lineage's keyring (JSON file): every public key it "
+                                                       "signed with and when each was retired; verifying accepts "
+                                                       "them all (python -m codex_lineage.rotate_key)")
     audit_tsa_chain: str = Field(default="", description="The timestamp authority's certificate chain (PEM file): "
                                                          "verifying the checkpoints' RFC 3161 timestamps")
     audit_timestamp_skew_s: float = Field(default=300.0, gt=0, description="How far a checkpoint's timestamp may "

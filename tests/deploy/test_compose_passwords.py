@@ -41,6 +41,24 @@ def test_every_store_and_every_stage_uses_its_password() -> None:
             assert env.get("MOE_NEO4J_PASSWORD") == "n3o-pw", name
 
 
+def test_each_postgres_user_logs_in_as_its_own_role_made_before_it_starts() -> None:
+    from moe_core.pg.tables import role_of, services
+
+    result = _model({"PG_GATEWAY_PASSWORD": "gw-pw", "PG_MCP_PASSWORD": "mcp-pw"})
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)["services"]
+    for name in services():
+        env = model[name]["environment"]
+        assert env["MOE_POSTGRES_DSN"].startswith(f"postgresql://{role_of(name)}:"), name
+        assert model[name]["depends_on"]["pg-migrate"]["condition"] == "service_completed_successfully", name
+        assert "MOE_AUDIT_MIGRATE_ON_START" not in env, name
+    assert model["gateway"]["environment"]["MOE_POSTGRES_DSN"].startswith("postgresql://moe_gateway:gw-pw@")
+    migrate = model["pg-migrate"]
+    assert migrate["environment"]["MOE_PG_PASSWORD_MOE_MCP"] == "mcp-pw"
+    assert "moe_core.pg.migrate" in " ".join(migrate["command"])
+    assert _model({"PG_MCP_PASSWORD": ""}).returncode != 0
+
+
 def test_a_missing_redis_password_is_an_error() -> None:
     result = _model({"REDIS_PASSWORD": ""})
     assert result.returncode != 0

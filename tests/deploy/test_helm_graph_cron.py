@@ -50,3 +50,4 @@ def test_a_bad_cron_schedule_is_refused() -> None:
     result = run([helm(), "template", "moe", str(CHART), "--set", "graphMaintenance.cronJobs.enabled=true",
                   "--set", "graphMaintenance.cronJobs.lint=every night"])
     assert result.returncode != 0 and "graphMaintenance" in result.stderr
+

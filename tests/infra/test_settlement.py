@@ -19,7 +19,7 @@ from gateway.limits import Limiter, Limits
 from gateway.metering import Metering
 from gateway.settings import GatewaySettings
 from gateway.settlement import Settlements
-from gateway.usage import USAGE_SCHEMA, UsageStore
+from gateway.usage import UsageStore
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, Usage, deadline_in
 from moe_core.token_budget import BudgetExhausted, TokenBudgets
 
@@ -28,9 +28,8 @@ pytestmark = pytest.mark.infra
 
 @pytest.fixture
 async def usage(infra: dict[str, str]) -> AsyncIterator[UsageStore]:
-    store = await KeyStore.connect(infra["postgres"])
+    store = await KeyStore.connect(infra["postgres-gateway"])  # the gateway's role: its usage grants
     try:
-        await store.migrate(USAGE_SCHEMA)
         yield UsageStore(store.pool)
     finally:
         await store.close()

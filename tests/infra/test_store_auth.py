@@ -101,3 +101,37 @@ async def test_neo4j_needs_its_password(fresh: tuple[dict[str, str], dict[str, s
     records, _, _ = await driver.execute_query("RETURN 1 AS one")
     assert records[0]["one"] == 1
     await driver.close()
+
+
+async def test_a_fresh_postgres_gets_each_services_role_with_its_password_and_migrates(
+        fresh: tuple[dict[str, str], dict[str, str], Path]) -> None:
+    """A fresh clone's path: the roles (migrators, each service's) made with generated passwords; the migration
+    fleetctl runs before the services start makes the tables, and each role gets its declared grants only."""
+    from moe_core.pg.roles import every_role
+    from moe_core.pg.tables import role_of, services
+
+    eps, secrets, data = fresh
+    assert all(len(secrets[role]) >= 24 for role in every_role())
+    port = eps["postgres"].rsplit(":", 1)[1].split("/")[0]
+    env = {**os.environ, "MOE_DATA_DIR": str(data), "MOE_POSTGRES_PORT": port}
+    done = subprocess.run([sys.executable, "-c", "from fleetlib import api; api.migrate()"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False, cwd=REPO / "deploy" / "local")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for service in services():
+        role = role_of(service)
+        assert f"//{role}:{secrets[role]}@" in eps[f"postgres-{service}"]
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(host="127.0.0.1", port=int(port), user=role, password="wrong", database="moe",
+                                  timeout=5)
+    gateway = await asyncpg.connect(eps["postgres-gateway"], timeout=5)
+    mcp = await asyncpg.connect(eps["postgres-mcp"], timeout=5)
+    try:
+        assert await gateway.fetchval("SELECT count(*) FROM api_keys") == 0
+        assert await mcp.fetchval("SELECT count(*) FROM api_keys_resolved") == 0
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await mcp.execute("INSERT INTO api_keys DEFAULT VALUES")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await gateway.execute("CREATE TABLE intruder (a int)")
+    finally:
+        await gateway.close()
+        await mcp.close()

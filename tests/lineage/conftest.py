@@ -26,7 +26,7 @@ class LineageFleet:
     fleet: Fleet
     env: dict[str, str]
     schema: str
-    dsn: str  # the fleet's role, as the gateway uses it (it may only read the audit store)
+    dsn: str  # the gateway's own role (it may only read the audit store)
     owner_dsn: str  # the audit store's owner: the database owner's rights
     rules: Path  # codex-lineage's compliance rule files (a copy of policy/compliance the tests may break)
 
@@ -71,7 +71,7 @@ def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
         env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
                "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"],  # the operator's replay, as with_fleet_env
                "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
-        yield LineageFleet(running.fleet, env, running.schema, infra["postgres"], running.owner_dsn, rules)
+        yield LineageFleet(running.fleet, env, running.schema, infra["postgres-gateway"], running.owner_dsn, rules)
     shutil.rmtree(rules.parent, ignore_errors=True)
 
 

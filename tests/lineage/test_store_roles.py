@@ -1,6 +1,7 @@
 """Least privilege in the audit store of the running lineage fleet: its tables belong to the migrator role
 (python -m codex_lineage.migrate made them before codex-lineage started); codex-lineage's own role may read and
-insert, nothing else; the gateway's role (the fleet's) may only read, and cannot create or alter the store."""
+insert, nothing else; the gateway's own role may only read, and cannot create or alter the store
+(tests/infra/test_pg_roles.py tries every declared privilege of every service)."""
 
 from __future__ import annotations
 

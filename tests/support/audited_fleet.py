@@ -38,7 +38,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
     """Started and ready; `extra` adds or overrides environment variables. codex-lineage gets a signing key of
     this fleet's own and the local timestamp authority (started if it is not running), checkpointing every
     second. The audit schema is made by its migrator role first; codex-lineage writes with its own role
-    (SELECT and INSERT), the other services' role (the fleet's) may only read it."""
+    (SELECT and INSERT), the gateway's role (and the operator's, `moe`) may only read it."""
     from fleetlib import api, audit_key  # deploy/local (tests/conftest puts it on the path)
 
     api.ensure_up(["tsa"])
@@ -61,6 +61,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         "MOE_PLANNER_GRAPH_TASKS": "false",  # no graph-rag in this fleet: the plans are the scripted ones
         "MOE_AUDIT_SIGNING_KEY": str(private),
         "MOE_AUDIT_PUBLIC_KEY": str(public),
+        "MOE_AUDIT_KEYRING": str(keys / "audit-keyring.json"),  # made beside the key pair (audit_key.ensure)
         "MOE_AUDIT_TSA_URL": infra["tsa"],
         "MOE_AUDIT_TSA_CHAIN": infra["tsa-chain"],
         "MOE_AUDIT_CHECKPOINT_INTERVAL_S": "1",
@@ -75,6 +76,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         if name not in SERVICES:
             del fleet.services[name]
     fleet.services["codex-lineage"].env["MOE_AUDIT_WRITER_DSN"] = infra["postgres-codex-lineage"]
+    fleet.services["codex-lineage"].env["MOE_POSTGRES_DSN"] = infra["postgres-codex-lineage"]
     for name, service in fleet.services.items():  # the signing key is codex-lineage's alone
         if name != "codex-lineage":
             service.env.pop("MOE_AUDIT_SIGNING_KEY", None)

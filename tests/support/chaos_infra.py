@@ -69,8 +69,11 @@ class PrivateInfra:
         return result.stdout
 
     def up(self, *names: str) -> None:
-        """Start (or start again) and wait until ready: fleetctl's own start and readiness checks."""
+        """Start (or start again) and wait until ready: fleetctl's own start and readiness checks; a private
+        Postgres gets the fleet store's tables and roles as fleetctl makes them before the services start."""
         self._fleetlib(sys.executable, "fleetctl.py", "up", *(names or self.components))
+        if "postgres" in (names or self.components):
+            self._fleetlib(sys.executable, "-c", "from fleetlib import api; api.migrate()")
 
     def endpoints(self) -> dict[str, str]:
         if not self._endpoints:

@@ -112,9 +112,10 @@ class Fleet:
             env = {"MOE_NEO4J_URL": _ensure_neo4j(), **neo4j_env(), **env}
         if "codex-lineage" in names and "MOE_AUDIT_SIGNING_KEY" not in env:
             env = {**_audit_keys(), **env}
+        roles = _roles(env)
         for name in names:
             port = free_port()
-            service_env = {**os.environ, **env, "MOE_HTTP_PORT": str(port)}
+            service_env = {**os.environ, **env, "MOE_HTTP_PORT": str(port), **roles.get(name, {})}
             if name == "gateway":
                 service_env["MOE_GATEWAY_WORKERS"] = str(gateway_workers)
             self.services[name] = ServiceProcess(name, port, service_env)
@@ -143,6 +144,19 @@ class Fleet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _roles(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each service that touches Postgres logs in as its own role (as fleetctl starts it), unless the test
+    gave another DSN; codex-lineage migrating its own store at start keeps the fleet's role (one role)."""
+    from fleetlib import api  # deploy/local (tests/conftest puts it on the path)
+
+    eps = api.endpoints()
+    if env.get("MOE_POSTGRES_DSN", eps["postgres"]) != eps["postgres"]:
+        return {}
+    single = env.get("MOE_AUDIT_MIGRATE_ON_START", "").lower() == "true"
+    return {name: {"MOE_POSTGRES_DSN": eps[f"postgres-{name}"]} for name in MODULES
+            if f"postgres-{name}" in eps and not (name == "codex-lineage" and single)}
 
 
 def _audit_keys() -> dict[str, str]:

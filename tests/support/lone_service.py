@@ -27,7 +27,7 @@ def _lone(name: str, infra: dict[str, str], prefix: str, timeout_s: float,
         "MOE_TOPIC_NAMESPACE": new_namespace(prefix),
         "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
         "MOE_REDIS_URL": infra["redis"],
-        "MOE_POSTGRES_DSN": infra["postgres"],
+        "MOE_POSTGRES_DSN": infra.get(f"postgres-{name}", infra["postgres"]),  # its own role, if it has one
         "MOE_HTTP_PORT": str(port),
         **extra,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from . import config, registry, supervisor
 
@@ -13,6 +14,26 @@ ENDPOINTS: dict[str, str] = config.endpoints()
 def endpoints() -> dict[str, str]:
     """Endpoints for the current environment (ports may be overridden by MOE_*_PORT variables)."""
     return config.endpoints()
+
+
+def _in_thread(run: Callable[[], None], name: str) -> None:
+    """Run `run` here, or on a helper thread when an event loop is running here (asyncio.run inside)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        run()
+    else:
+        worker = threading.Thread(target=run, name=name)
+        worker.start()
+        worker.join()
+
+
+def migrate() -> None:
+    """The fleet store's tables and grants, as `fleetctl up` makes them before the services start (Postgres
+    must be up): for tests and scripts that start services themselves."""
+    from . import services
+
+    _in_thread(services.migrate_fleet_store, "fleetctl-migrate")
 
 
 def ensure_up(components: list[str] | None = None) -> None:
@@ -28,13 +49,6 @@ def ensure_up(components: list[str] | None = None) -> None:
         with supervisor.locked():
             result.append(asyncio.run(supervisor.up_async(comps)))
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        run()
-    else:
-        worker = threading.Thread(target=run, name="fleetctl-ensure-up")
-        worker.start()
-        worker.join()
+    _in_thread(run, "fleetctl-ensure-up")
     if result != [0]:
         raise RuntimeError(f"fleetctl: could not bring up {[c.name for c in comps]} (see output above)")

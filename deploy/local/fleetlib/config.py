@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from moe_core.pg import tables as pg_tables
+
 HERE = Path(__file__).resolve().parent  # deploy/local/fleetlib
 LOCAL = HERE.parent  # deploy/local
 REPO = LOCAL.parent.parent
@@ -47,11 +49,18 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
 
 SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer", "codex-lineage")
 LLM_MODEL_ALIAS = "smollm2-135m"
-POSTGRES_USER = "moe"
+POSTGRES_USER = "moe"  # the operator's role (replay, keys, psql): a member of the fleet store's migrator
 POSTGRES_DB = "moe"
-# The audit store's roles (issue 24): its owner, which only migrates, and codex-lineage's own (SELECT, INSERT).
-AUDIT_MIGRATOR_ROLE = "moe_audit_migrator"
-CODEX_LINEAGE_ROLE = "moe_codex_lineage"
+# Least privilege (issue 24): the stores' owners, which only migrate, and each service's own role with exactly
+# the grants moe_core.pg.tables declares (moe_gateway, moe_mcp, moe_gap_healer, moe_codex_lineage, ...).
+MIGRATOR_ROLE = pg_tables.MIGRATOR_ROLE
+AUDIT_MIGRATOR_ROLE = pg_tables.AUDIT_MIGRATOR_ROLE
+CODEX_LINEAGE_ROLE = pg_tables.role_of("codex-lineage")
+PG_SERVICES = tuple(pg_tables.services())  # the services that touch Postgres, each with its own role
+
+
+def service_role(service: str) -> str:
+    return pg_tables.role_of(service)
 
 
 def port(name: str) -> int:
@@ -73,7 +82,8 @@ def endpoints() -> dict[str, str]:
         "redis": f"redis://{f':{redis_pw}@' if redis_pw else ''}{HOST}:{port('redis')}/0",
         "postgres": postgres(POSTGRES_USER, pg_pw),
         "postgres-audit-migrator": postgres(AUDIT_MIGRATOR_ROLE, secrets.get(AUDIT_MIGRATOR_ROLE)),
-        "postgres-codex-lineage": postgres(CODEX_LINEAGE_ROLE, secrets.get(CODEX_LINEAGE_ROLE)),
+        "postgres-migrator": postgres(MIGRATOR_ROLE, secrets.get(MIGRATOR_ROLE)),
+        **{f"postgres-{s}": postgres(service_role(s), secrets.get(service_role(s))) for s in PG_SERVICES},
         "neo4j": f"bolt://{HOST}:{port('neo4j')}",
         "neo4j-user": "neo4j" if neo4j_pw else "",
         "neo4j-password": neo4j_pw or "",
@@ -86,6 +96,7 @@ def endpoints() -> dict[str, str]:
         "tsa": f"http://{HOST}:{port('tsa')}/api/v1/timestamp",
         "tsa-chain": str(DATA / "tsa" / "tsa-chain.pem"),
         "audit-public-key": str(DATA / "codex-lineage" / "audit-public-key.pem"),
+        "audit-keyring": str(DATA / "codex-lineage" / "audit-keyring.json"),
     }
     for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
         eps[svc] = f"http://{HOST}:{port(svc)}"
@@ -107,6 +118,7 @@ ENDPOINT_ENV = {
     "MOE_AUDIT_TSA_URL": "tsa",
     "MOE_AUDIT_TSA_CHAIN": "tsa-chain",
     "MOE_AUDIT_PUBLIC_KEY": "audit-public-key",
+    "MOE_AUDIT_KEYRING": "audit-keyring",
 }
 
 

@@ -89,22 +89,39 @@ async def _ensure_role_and_db() -> None:
             await conn.execute(create)
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
             await conn.execute(f'CREATE DATABASE "{db}" OWNER "{user}"')
-        await _ensure_audit_roles(conn, db)
+        await _ensure_roles(conn, db)
     finally:
         await conn.close()
 
 
-async def _ensure_audit_roles(conn: Any, db: str) -> None:
-    """The audit store's owner (it only migrates: python -m codex_lineage.migrate) and codex-lineage's own role
-    (SELECT and INSERT on the audit tables, granted by the migration); the fleet's role only reads them.
-    A cluster with passwords gets generated ones (fleetlib.secrets)."""
-    for role in (config.AUDIT_MIGRATOR_ROLE, config.CODEX_LINEAGE_ROLE):
-        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-            password = secrets.generate(role) if secrets.get("postgres") else None
-            await conn.execute(await conn.fetchval("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, "
-                                                   "$2::text)", role, password))
-    await conn.execute(await conn.fetchval("SELECT format('GRANT CREATE, CONNECT ON DATABASE %I TO %I', $1::text, "
-                                           "$2::text)", db, config.AUDIT_MIGRATOR_ROLE))
+async def _ensure_roles(conn: Any, db: str) -> None:
+    """The stores' owners, which only migrate (the fleet store's: python -m moe_core.pg.migrate; the audit
+    store's: python -m codex_lineage.migrate), and each service's own role (moe_core.pg.tables.role_of), whose
+    grants the migrations make from the declaration (moe_core.pg.roles). The operator's role (`moe`) is a member
+    of the fleet store's migrator (its owner's rights there) and only reads the audit store. A cluster with
+    passwords gets generated ones (fleetlib.secrets), set when a role is made."""
+    from moe_core.pg import roles
+
+    with_passwords = bool(secrets.get("postgres"))
+    missing = [r for r in roles.every_role() if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1",
+                                                                         r)]
+    passwords = {r: secrets.generate(r) if with_passwords else None for r in missing}
+    await roles.ensure_roles(conn, db, passwords, config.POSTGRES_USER)
+
+
+async def adopt_fleet_tables() -> None:
+    """Tables of the fleet store made before the migrator role existed belong to the fleet's role (`moe`): hand
+    them to the migrator (run before the migration; as the superuser)."""
+    import asyncpg
+
+    from moe_core.pg import roles
+
+    conn = await asyncpg.connect(host=config.HOST, port=config.port("postgres"), user=OS_USER,
+                                 password=secrets.get("postgres-admin"), database=config.POSTGRES_DB, timeout=3)
+    try:
+        await roles.adopt(conn)
+    finally:
+        await conn.close()
 
 
 async def adopt_audit_schema(schema: str = "audit") -> None:
@@ -148,6 +165,6 @@ COMPONENT = Component(
     clients=("asyncpg",),
     name="postgres", group="infra", port_key="postgres", prepare=prepare, check=check, deadline=60,
     match=lambda: f"-D {PGDATA}", env=_env, user=OS_USER,
-    ready="role and database `moe` ensured, asyncpg connect as `moe`, `SELECT 1`",
+    ready="roles (`moe`, the migrators, each service's) and database `moe` ensured, connect as `moe`, `SELECT 1`",
     stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for clients to disconnect
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 
 from . import audit_key, config
@@ -46,13 +47,15 @@ def service_env(name: str) -> dict[str, str]:
     env["MOE_HTTP_PORT"] = str(config.port(name))
     if name == "gateway":
         env["MOE_GATEWAY_WORKERS"] = "2"  # more than one replica, sharing the port
+    if name in config.PG_SERVICES:  # its own role, with the grants moe_core.pg.tables declares
+        env["MOE_POSTGRES_DSN"] = eps[f"postgres-{name}"]
     if name == "codex-lineage":  # the only holder of the audit signing key and of the audit store's writer role
         private, _ = audit_key.ensure()
         env["MOE_AUDIT_SIGNING_KEY"] = str(private)
         env["MOE_AUDIT_CHECKPOINT_FILE"] = str(audit_key.CHECKPOINTS)
         env["MOE_AUDIT_WRITER_DSN"] = eps["postgres-codex-lineage"]
         env["MOE_AUDIT_WRITER_ROLE"] = config.CODEX_LINEAGE_ROLE
-        env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the gateway's (and every other service's) role
+        env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the operator's role reads it too
     # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
     env["MOE_REQUEST_TIMEOUT_S"] = "300"
     env.update(read_env_file())
@@ -98,9 +101,38 @@ def migrate_audit_store() -> None:
         raise RuntimeError(f"the audit store's migration failed: {done.stdout}{done.stderr}")
 
 
+_MIGRATED: list[bool] = []  # once per fleetctl run (its services are prepared side by side)
+_MIGRATING = threading.Lock()
+
+
+def migrate_fleet_store() -> None:
+    """The fleet store's tables and every service's grants (moe_core.pg.migrate), then the audit store's
+    (codex_lineage.migrate: the gateway reads it too), each made by its migrator role before a service that
+    uses Postgres starts; stores made before those roles existed are adopted first. Once per process."""
+    with _MIGRATING:
+        if not _MIGRATED:
+            _migrate_fleet_store()
+            migrate_audit_store()
+            _MIGRATED.append(True)
+
+
+def _migrate_fleet_store() -> None:
+    import asyncio
+
+    from . import postgres
+
+    asyncio.run(postgres.adopt_fleet_tables())
+    env = service_env("gateway")
+    env["MOE_PG_MIGRATOR_DSN"] = config.endpoints()["postgres-migrator"]
+    done = subprocess.run([str(config.PYTHON), "-m", "moe_core.pg.migrate"], env=env, capture_output=True,  # noqa: S603
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the fleet store's migration failed: {done.stdout}{done.stderr}")
+
+
 def _prepare(name: str, module: str) -> list[str]:
-    if name == "codex-lineage":
-        migrate_audit_store()
+    if name in config.PG_SERVICES:
+        migrate_fleet_store()
     return [str(config.PYTHON), "-m", module]
 
 

@@ -15,7 +15,7 @@ from moe_core.audit.signer import Signer
 
 COLUMNS = ("tenant_id", "seq", "kind", "recorded_at", "response_id", "topic", "partition", "offset", "broker_ts",
            "message_type", "stage", "created_at", "payload", "rseq", "run_id", "event_type", "event_time",
-           "job_name", "source_ts", "origin", "body", "prev_hash", "hash", "signature")
+           "job_name", "source_ts", "origin", "body", "prev_hash", "hash", "signature", "key_id")
 RECORD_FIELDS = ("response_id", "topic", "partition", "offset", "broker_ts", "message_type", "stage", "created_at",
                  "payload", "rseq")
 EVENT_FIELDS = ("response_id", "run_id", "event_type", "event_time", "job_name", "source_ts", "origin", "body")
@@ -46,10 +46,14 @@ def event_key(values: dict[str, Any]) -> tuple[str, str, datetime, str]:
     return values["run_id"], values["event_type"], values["event_time"], values["job_name"]
 
 
-def content(kind: str, tenant_id: str, seq: int, recorded_at: datetime, values: Any) -> dict[str, Any]:
-    """The signed content of an entry: JSON strings, integers and nulls only (times as ISO 8601, UTC)."""
+def content(kind: str, tenant_id: str, seq: int, recorded_at: datetime, values: Any,
+            key_id: str | None = None) -> dict[str, Any]:
+    """The signed content of an entry: JSON strings, integers and nulls only (times as ISO 8601, UTC), with the id
+    of the key that signs it (entries signed before key ids were recorded have none)."""
     fields = RECORD_FIELDS if kind == "record" else EVENT_FIELDS
-    out = {"kind": kind, "tenant_id": tenant_id, "seq": seq, "recorded_at": iso(recorded_at)}
+    out: dict[str, Any] = {"kind": kind, "tenant_id": tenant_id, "seq": seq, "recorded_at": iso(recorded_at)}
+    if key_id is not None:
+        out["key_id"] = key_id
     for name in fields:
         value = values[name]
         out[name] = iso(value) if name in TIMES else value
@@ -57,7 +61,7 @@ def content(kind: str, tenant_id: str, seq: int, recorded_at: datetime, values: 
 
 
 def content_of_row(row: Any) -> dict[str, Any]:
-    return content(row["kind"], row["tenant_id"], row["seq"], row["recorded_at"], row)
+    return content(row["kind"], row["tenant_id"], row["seq"], row["recorded_at"], row, row.get("key_id"))
 
 
 def entry_of_row(row: Any) -> Entry:
@@ -83,10 +87,10 @@ def seal(signer: Signer, head: Head, kind: str, tenant_id: str, recorded_at: dat
          values: dict[str, Any]) -> tuple[Any, ...]:
     """The next entry of a tenant's chain as a row (COLUMNS order); advances `head`."""
     seq = head.seq + 1
-    body = content(kind, tenant_id, seq, recorded_at, values)
+    body = content(kind, tenant_id, seq, recorded_at, values, signer.key_id)
     digest = content_hash(body)
     prev, head.seq, head.hash = head.hash, seq, chain_hash(head.hash, digest)
     row = {**{c: None for c in COLUMNS}, **values, "tenant_id": tenant_id, "seq": seq, "kind": kind,
            "recorded_at": recorded_at, "prev_hash": prev, "hash": head.hash,
-           "signature": signer.sign(entry_message(digest))}
+           "signature": signer.sign(entry_message(digest)), "key_id": signer.key_id}
     return tuple(row[c] for c in COLUMNS)

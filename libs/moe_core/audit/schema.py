@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from moe_core.pg import grants
+from moe_core.pg.tables import READ, RECORDER, role_of, services
+
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 MIGRATION_LOCK = 424243
 
@@ -43,6 +46,7 @@ CREATE TABLE IF NOT EXISTS {s}.audit_log (
     signature    text NOT NULL,
     PRIMARY KEY (tenant_id, seq)
 );
+ALTER TABLE {s}.audit_log ADD COLUMN IF NOT EXISTS key_id text;
 CREATE UNIQUE INDEX IF NOT EXISTS audit_log_position ON {s}.audit_log (topic, partition, "offset")
     WHERE kind = 'record';
 CREATE UNIQUE INDEX IF NOT EXISTS audit_log_event ON {s}.audit_log (run_id, event_type, event_time, job_name)
@@ -83,21 +87,11 @@ def quoted_schema(name: str) -> str:
     return f'"{name}"'
 
 
-WRITER_GRANTS = ("GRANT USAGE ON SCHEMA %1$I TO %2$I",
-                 "GRANT SELECT, INSERT ON %1$I.audit_log, %1$I.audit_checkpoints TO %2$I",
-                 "GRANT SELECT ON %1$I.audit_records, %1$I.lineage_events TO %2$I",
-                 "REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA %1$I FROM %2$I",
-                 "REVOKE CREATE ON SCHEMA %1$I FROM %2$I")
-READER_GRANTS = ("GRANT USAGE ON SCHEMA %1$I TO %2$I",
-                 "GRANT SELECT ON ALL TABLES IN SCHEMA %1$I TO %2$I",
-                 "REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA %1$I FROM %2$I",
-                 "REVOKE CREATE ON SCHEMA %1$I FROM %2$I")
-
-
 async def migrate(conn: Any, schema: str, writer: str | None = None, readers: tuple[str, ...] = ()) -> None:
     """Create (or bring up to date) the store's tables as the connected role, which owns them; one migrator at a
-    time. With `writer` (codex-lineage's role: SELECT and INSERT, nothing else) and `readers` (e.g. the
-    gateway's role: SELECT only) the grants are (re)made too. Role names go through format(%I)."""
+    time; then the grants of the declaration (moe_core.pg.tables) to every declared service's role that exists.
+    `writer` stands for codex-lineage's role (SELECT and INSERT, nothing else) if it has another name;
+    `readers` (an operator's roles) get SELECT only. Role names go through format(%I)."""
     s = quoted_schema(schema)
     await conn.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
     try:
@@ -108,13 +102,18 @@ async def migrate(conn: Any, schema: str, writer: str | None = None, readers: tu
                                        schema, table):
                     await conn.execute(f'ALTER TABLE {s}."{table}" RENAME TO "{table}_v1"')
             await conn.execute(DDL.replace("{s}", s))
-            for grants, role in [(WRITER_GRANTS, writer)] + [(READER_GRANTS, r) for r in readers]:
-                if not role:
-                    continue
-                if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-                    raise ValueError(f"the audit store's role {role!r} does not exist")
-                for grant in grants:
-                    await conn.execute(await conn.fetchval("SELECT format($1::text, $2::text, $3::text)", grant,
-                                                           schema, role))
+            await _grant(conn, schema, writer, readers)
     finally:
         await conn.execute(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+
+
+async def _grant(conn: Any, schema: str, writer: str | None, readers: tuple[str, ...]) -> None:
+    roles, _ = await grants.existing(conn, {s: role_of(s) for s in services()})
+    named = [r for r in (writer, *readers) if r]
+    _, missing = await grants.existing(conn, {r: r for r in named}, own=True)
+    if missing:
+        raise ValueError(f"the audit store's role {missing[0]!r} does not exist")
+    others, _ = await grants.existing(conn, {r: r for r in named})  # not the owner: it keeps its rights
+    if writer in others:
+        roles[RECORDER] = writer
+    await grants.apply(conn, grants.grants("audit", schema, roles, {r: READ for r in readers if r in others}))

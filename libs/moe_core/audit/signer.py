@@ -47,6 +47,13 @@ class Signer:
         return cls(key)
 
     @classmethod
+    def from_pem(cls, pem: bytes) -> Signer:
+        key = load_pem_private_key(pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise SigningKeyError("not an Ed25519 key")
+        return cls(key)
+
+    @classmethod
     def ephemeral(cls) -> Signer:
         """A throw-away key (a rebuild's scratch store: not the record)."""
         return cls(Ed25519PrivateKey.generate())

@@ -19,8 +19,8 @@ from moe_core.audit.signer import Signer
 
 INSERT = ('INSERT INTO audit_log (tenant_id, seq, kind, recorded_at, response_id, topic, partition, "offset", '
           "broker_ts, message_type, stage, created_at, payload, rseq, run_id, event_type, event_time, job_name, "
-          "source_ts, origin, body, prev_hash, hash, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-          "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)")  # entries.COLUMNS, in order
+          "source_ts, origin, body, prev_hash, hash, signature, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+          "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)")  # entries.COLUMNS
 LockedEvent = tuple[dict[str, Any], str | None, str, datetime | None, str]  # event, response_id, tenant, ts, origin
 
 

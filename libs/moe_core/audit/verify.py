@@ -8,22 +8,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from moe_audit_verify.keys import PublicKey
+from moe_audit_verify.keys import KeyRing, PublicKey
 from moe_audit_verify.segment import Checkpoint, Problem, Trust, check_checkpoints, verify_chain
 from moe_audit_verify.timestamps import TsaChain
 from moe_core.audit.entries import checkpoint_of_row, entry_of_row
 
 
-def load_trust(public_key: str, tsa_chain: str, max_skew_s: float = 300.0) -> Trust | str:
-    """The verification material from files (MOE_AUDIT_PUBLIC_KEY, MOE_AUDIT_TSA_CHAIN), or why it is not there."""
-    if not public_key:
+def load_trust(public_key: str, tsa_chain: str, max_skew_s: float = 300.0, keyring: str = "") -> Trust | str:
+    """The verification material from files (MOE_AUDIT_PUBLIC_KEY, MOE_AUDIT_KEYRING: every key codex-lineage
+    signed with, MOE_AUDIT_TSA_CHAIN), or why it is not there."""
+    if not public_key and not keyring:
         return "no public key configured (MOE_AUDIT_PUBLIC_KEY): the signatures cannot be checked"
     try:
-        key = PublicKey.from_pem(Path(public_key).read_bytes())
+        ring = KeyRing.from_json(Path(keyring).read_bytes()) if keyring else KeyRing([])
+        if public_key:
+            key = PublicKey.from_pem(Path(public_key).read_bytes())
+            ring.keys.setdefault(key.id, key)
         chain = TsaChain(Path(tsa_chain).read_bytes()) if tsa_chain else None
     except (OSError, ValueError) as exc:
         return f"the verification keys cannot be read: {exc}"
-    return Trust(key, chain, max_skew_s)
+    return Trust(ring, chain, max_skew_s)
 
 
 async def verify_request(store: Any, response_id: str, trust: Trust | str | None) -> dict[str, Any]:

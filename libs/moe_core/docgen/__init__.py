@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moe_core.docgen import local_doc, retention_doc, seed_doc, settings_doc
+from moe_core.docgen import local_doc, pg_doc, retention_doc, seed_doc, settings_doc
 from moe_core.docgen.markers import Section, replaced
 
 SECTIONS: tuple[Section, ...] = (
@@ -16,6 +16,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("docs/seed-defaults.md", "seed-defaults", "the SEED_DEFAULTS rows beside the settings (moe_core.seed)",
             seed_doc.table),
     Section("docs/audit.md", "retention", "moe_core.retention", retention_doc.table),
+    Section("docs/operations.md", "pg-tables", "moe_core.pg.tables", pg_doc.table),
     Section("deploy/local/README.md", "components", "deploy/local/fleetlib (registry, config)", local_doc.components),
 )
 

@@ -1,7 +1,8 @@
 """The history of the graph's maintenance runs (scheduled lint and heal runs, cron jobs, manual runs) in
 Postgres: when a run started and finished, its kind and trigger, what it changed (counts) and its outcome.
 One table for the whole fleet; `namespace` (MOE_TOPIC_NAMESPACE) keeps fleets that share a database apart.
-Written by the gap-healer, read by the gateway (GET /v1/admin/graph-runs)."""
+Written by the gap-healer, read by the gateway (GET /v1/admin/graph-runs); the table is made by the migrator
+role (moe_core.pg.ddl)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,6 @@ import asyncpg
 RunKind = Literal["lint", "heal"]
 RUN_KINDS: tuple[RunKind, ...] = ("lint", "heal")
 Outcome = Literal["running", "ok", "failed"]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS graph_runs (
-    id          text PRIMARY KEY,
-    namespace   text NOT NULL,
-    kind        text NOT NULL,
-    trigger     text NOT NULL,
-    replica     text NOT NULL,
-    started_at  timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    outcome     text NOT NULL DEFAULT 'running',
-    counts      jsonb NOT NULL DEFAULT '{}'::jsonb,
-    error       text
-);
-CREATE INDEX IF NOT EXISTS graph_runs_ns_kind_started ON graph_runs (namespace, kind, started_at DESC);
-"""
 
 START = """
 INSERT INTO graph_runs (id, namespace, kind, trigger, replica) VALUES ($1, $2, $3, $4, $5)
@@ -59,17 +44,7 @@ class RunHistory:
 
     @classmethod
     async def connect(cls, dsn: str, namespace: str) -> RunHistory:
-        history = cls(await asyncpg.create_pool(dsn, min_size=1, max_size=2), namespace)
-        await history.migrate()
-        return history
-
-    async def migrate(self) -> None:
-        async with self.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtext('graph_runs'))")  # replicas start together
-            try:
-                await conn.execute(SCHEMA)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext('graph_runs'))")
+        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=2), namespace)
 
     async def close(self) -> None:
         await self.pool.close()

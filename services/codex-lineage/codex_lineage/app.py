@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -30,7 +31,8 @@ from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
 from codex_lineage.settings import LineageSettings
-from moe_core.audit.signer import Signer
+from moe_core.audit import keyring
+from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.service import create_service_app
@@ -72,6 +74,9 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     lineage = lineage_for(settings, bus)
     client = extra_client(settings.lineage_transport)
     signer = Signer.from_file(settings.audit_signing_key)  # refuses to start without its key
+    if settings.audit_keyring and (retired := keyring.retired(Path(settings.audit_keyring), signer.public)):
+        raise SigningKeyError(f"the audit signing key {signer.key_id} was retired at {retired.isoformat()} "
+                              f"({settings.audit_keyring}): it signs nothing any more")
     anchoring = anchoring_for(settings, bus, signer)
 
     async def on_batch(msg: KafkaMessage) -> None:

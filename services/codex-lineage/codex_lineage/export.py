@@ -87,7 +87,7 @@ async def _export(settings: LineageSettings, store: AuditStore, tenant: str, sin
                 "exported_at": iso(await pool.fetchval("SELECT clock_timestamp()"))}
     _write(out, manifest, [{"content": content_of_row(r), "hash": r["hash"], "signature": r["signature"]}
                            for r in entries], [checkpoint_record(checkpoint_of_row(r)) for r in checkpoints],
-           key, settings.audit_tsa_chain)
+           key, settings.audit_tsa_chain, settings.audit_keyring)
     return manifest
 
 
@@ -118,11 +118,13 @@ def _check_target(out: Path) -> None:
 
 
 def _write(out: Path, manifest: dict[str, Any], entries: list[dict[str, Any]], checkpoints: list[dict[str, Any]],
-           public_key: bytes, tsa_chain: str) -> None:
+           public_key: bytes, tsa_chain: str, keyring: str = "") -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, items in (("entries.jsonl", entries), ("checkpoints.jsonl", checkpoints)):
         (out / name).write_text("".join(json.dumps(i, sort_keys=True, ensure_ascii=False) + "\n" for i in items))
     (out / "public-key.pem").write_bytes(public_key)
     if tsa_chain:
         (out / "tsa-chain.pem").write_bytes(Path(tsa_chain).read_bytes())
+    if keyring:  # every key codex-lineage signed with: the period may span a key rotation
+        (out / "keyring.json").write_bytes(Path(keyring).read_bytes())
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

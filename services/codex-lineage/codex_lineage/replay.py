@@ -65,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("response_id", nargs="?")
     v.add_argument("--checkpoints", action="store_true")
     v.add_argument("--tenant")
+    v.add_argument("--keyring", help="the keyring (JSON) of every key codex-lineage signed with (default: "
+                                     "MOE_AUDIT_KEYRING)")
     x = sub.add_parser("export", help="export a tenant's period for the standalone verifier")
     x.add_argument("--tenant", required=True)
     x.add_argument("--since", type=when, required=True)
@@ -111,7 +113,8 @@ async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int
                 stamp = "timestamped" if cp.timestamp else "NOT timestamped"
                 print(f"{cp.body['time']}  {cp.body['tenant_id']}  size={cp.size}  root={cp.root}  {stamp}")
             return 0
-        trust = load_trust(settings.audit_public_key, settings.audit_tsa_chain, settings.audit_timestamp_skew_s)
+        trust = load_trust(settings.audit_public_key, settings.audit_tsa_chain, settings.audit_timestamp_skew_s,
+                           args.keyring or settings.audit_keyring)
         try:
             result = await store.verify(args.response_id, trust)
         except asyncpg.UndefinedTableError:

@@ -15,7 +15,7 @@ from gateway.keystore import KeyStore
 from gateway.limits import Limiter
 from gateway.metering import Metering
 from gateway.settings import GatewaySettings
-from gateway.usage import USAGE_SCHEMA, UsageApi, UsageStore
+from gateway.usage import UsageApi, UsageStore
 from gateway.usage_metrics import tenant_metrics_router
 from moe_core.bus import Bus
 
@@ -38,10 +38,9 @@ class Accounts:
         return self._usage
 
     async def start(self) -> None:
-        """After the key store is open: the usage table, then the key-change subscription."""
-        store = self.store()
-        await store.migrate(USAGE_SCHEMA)
-        self._usage = UsageStore(store.pool)
+        """After the key store is open: the usage store (its tables are the migrator's), then the key-change
+        subscription."""
+        self._usage = UsageStore(self.store().pool)
         await self.events.start()
 
     async def close(self) -> None:

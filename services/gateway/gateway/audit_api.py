@@ -90,7 +90,7 @@ class AuditApi:
                                 "stage_runs": stage_runs(events), "lineage_events": len(events)}
         if verify:  # with the public key and the TSA chain only: the gateway cannot sign
             s = self.settings
-            trust = load_trust(s.audit_public_key, s.audit_tsa_chain, s.audit_timestamp_skew_s)
+            trust = load_trust(s.audit_public_key, s.audit_tsa_chain, s.audit_timestamp_skew_s, s.audit_keyring)
             body["verification"] = await store.verify(response_id, trust)
         return body
 

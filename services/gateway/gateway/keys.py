@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import asyncpg
 from redis.exceptions import RedisError
 
 from gateway.key_audit import change_event, publish_alone
@@ -94,7 +95,12 @@ def main() -> int:
     ensure = sub.add_parser("ensure", help="print a valid local admin key kept in a file, creating it if needed")
     ensure.add_argument("--file", required=True)
     ensure.add_argument("--name", default="local-admin")
-    return asyncio.run(_main(parser.parse_args()))
+    try:
+        return asyncio.run(_main(parser.parse_args()))
+    except asyncpg.UndefinedTableError as exc:  # the gateway no longer makes its tables
+        print(f"the key store's tables do not exist ({exc}): run python -m moe_core.pg.migrate as the migrator "
+              "role first (make key, make up and the chart's pg-migrate Job do)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

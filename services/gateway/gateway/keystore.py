@@ -9,7 +9,6 @@ Redis channel (gateway.key_events) and clears every replica's cache. Unknown key
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -26,38 +25,8 @@ from moe_core.auth import hash_key
 Role = Literal["admin", "user"]
 CACHE_MAX = 10_000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id          text PRIMARY KEY,
-    name        text NOT NULL,
-    key_hash    text NOT NULL UNIQUE,
-    role        text NOT NULL CHECK (role IN ('admin', 'user')),
-    tenant_ids  text[] NOT NULL CHECK (cardinality(tenant_ids) > 0),
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    revoked_at  timestamptz
-);
-ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at timestamptz;
-ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS allowed_models text[];
-ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
-ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS rotated_at timestamptz;
-ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS default_template text;
-CREATE TABLE IF NOT EXISTS tenants (
-    id          text PRIMARY KEY,
-    name        text NOT NULL DEFAULT '',
-    limits      jsonb NOT NULL DEFAULT '{}',
-    disabled    boolean NOT NULL DEFAULT false,
-    created_at  timestamptz NOT NULL DEFAULT now()
-);
-INSERT INTO tenants (id) SELECT DISTINCT unnest(tenant_ids) FROM api_keys ON CONFLICT DO NOTHING;
-CREATE OR REPLACE VIEW api_keys_resolved AS
-SELECT k.id, k.name, k.role, k.tenant_ids, k.created_at, k.revoked_at, k.expires_at, k.rotated_at,
-       k.allowed_models, k.limits, k.key_hash,
-       (SELECT coalesce(jsonb_object_agg(t.id, jsonb_build_object('limits', t.limits, 'disabled', t.disabled)),
-                        '{}') FROM tenants t WHERE t.id = ANY(k.tenant_ids)) AS tenants
-FROM api_keys k;
-"""
 # The default template is read beside the view (not in it): a replica of an older version re-creating the
-# view at start-up must not meet a column it does not know.
+# view in its migration must not meet a column it does not know.
 KEY_ROWS = "SELECT r.*, k.default_template FROM api_keys_resolved r JOIN api_keys k ON k.id = r.id"
 
 
@@ -133,32 +102,10 @@ class KeyStore:
     @classmethod
     async def connect(cls, dsn: str, cache_ttl_s: float = 10.0, negative_ttl_s: float = 1.0) -> KeyStore:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=5)
-        store = cls(pool, cache_ttl_s, negative_ttl_s)
-        await store.migrate()
-        return store
+        return cls(pool, cache_ttl_s, negative_ttl_s)  # the tables are the migrator's (moe_core.pg.migrate)
 
     async def close(self) -> None:
         await self.pool.close()
-
-    async def migrate(self, *statements: str) -> None:
-        """The key and tenant tables (plus `statements`), created or extended under one advisory lock."""
-        # DDL (ALTER TABLE takes an exclusive lock even when it changes nothing) is run only when this exact
-        # schema was never applied: gateways starting side by side must not deadlock with key lookups.
-        statements = (SCHEMA, *statements)
-        digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
-        async with self.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(424242)")
-            try:
-                if await conn.fetchval("SELECT to_regclass('moe_schema_applied') IS NOT NULL") and \
-                        await conn.fetchval("SELECT true FROM moe_schema_applied WHERE digest = $1", digest):
-                    return
-                for statement in statements:
-                    await conn.execute(statement)
-                await conn.execute("CREATE TABLE IF NOT EXISTS moe_schema_applied (digest text PRIMARY KEY, "
-                                   "applied_at timestamptz NOT NULL DEFAULT now())")
-                await conn.execute("INSERT INTO moe_schema_applied (digest) VALUES ($1) ON CONFLICT DO NOTHING", digest)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(424242)")
 
     async def ping(self) -> None:
         await self.pool.fetchval("SELECT 1")

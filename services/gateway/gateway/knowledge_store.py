@@ -1,5 +1,6 @@
 """Change sets of knowledge imports in Postgres: the bundle, its diff, the approvals (one row per admin
-key: the primary key makes a second approval by the same key impossible) and the decision."""
+key: the primary key makes a second approval by the same key impossible) and the decision. The tables are
+made by the migrator role (moe_core.pg.ddl)."""
 
 from __future__ import annotations
 
@@ -9,35 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS knowledge_change_sets (
-    id                 text PRIMARY KEY,
-    tenant             text NOT NULL,
-    status             text NOT NULL CHECK (status IN ('pending', 'applied', 'rejected')),
-    importer_key       text NOT NULL,
-    bundle_digest      text NOT NULL,
-    bundle             jsonb NOT NULL,
-    diff               jsonb NOT NULL,
-    domains            text[] NOT NULL,
-    approvals_required integer NOT NULL,
-    policy_digest      text NOT NULL,
-    created_at         timestamptz NOT NULL DEFAULT now(),
-    decided_at         timestamptz,
-    decided_by         text,
-    note               text NOT NULL DEFAULT '',
-    result             jsonb
-);
-CREATE INDEX IF NOT EXISTS knowledge_change_sets_tenant_status
-    ON knowledge_change_sets (tenant, status, created_at DESC);
-CREATE TABLE IF NOT EXISTS knowledge_approvals (
-    change_set_id text NOT NULL REFERENCES knowledge_change_sets (id),
-    key_id        text NOT NULL,
-    approved_at   timestamptz NOT NULL DEFAULT now(),
-    note          text NOT NULL DEFAULT '',
-    PRIMARY KEY (change_set_id, key_id)
-);
-"""
 
 # The three selects share their column list (written out: no SQL is assembled at run time).
 SELECT_ONE = (
@@ -96,23 +68,10 @@ def _row(row: asyncpg.Record) -> dict[str, Any]:
 class ChangeSets:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._migrated = False
-
-    async def migrate(self) -> None:
-        if self._migrated:
-            return
-        async with self.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(424243)")
-            try:
-                await conn.execute(SCHEMA)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(424243)")
-        self._migrated = True
 
     async def create(self, *, id: str, tenant: str, status: str, importer_key: str, bundle: dict[str, Any],
                      diff: dict[str, Any], domains: list[str], approvals_required: int, policy_digest: str,
                      decided_by: str | None = None, result: dict[str, Any] | None = None) -> dict[str, Any]:
-        await self.migrate()
         await self.pool.execute(INSERT, id, tenant, status, importer_key, bundle["digest"], json.dumps(bundle),
                                 json.dumps(diff), domains, approvals_required, policy_digest, decided_by,
                                 None if result is None else json.dumps(result))
@@ -121,24 +80,20 @@ class ChangeSets:
         return found
 
     async def get(self, cs_id: str, tenants: list[str]) -> dict[str, Any] | None:
-        await self.migrate()
         row = await self.pool.fetchrow(SELECT_ONE, cs_id, tenants)
         return _row(row) if row else None
 
     async def find(self, tenants: list[str], status: str | None, limit: int) -> list[dict[str, Any]]:
-        await self.migrate()
         return [_row(r) for r in await self.pool.fetch(SELECT_LIST, tenants, status, limit)]
 
     async def pending_count(self) -> int:
         """Change sets waiting for approval, all tenants (for the moe_knowledge_imports_pending gauge)."""
-        await self.migrate()
         return int(await self.pool.fetchval(PENDING))
 
     @asynccontextmanager
     async def locked(self, cs_id: str, tenants: list[str]) -> AsyncIterator[Locked]:
         """The change set, row-locked for one decision (approvals of one change set run one at a time).
         Everything done through the handle commits together, or not at all if the block raises."""
-        await self.migrate()
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(SELECT_LOCKED, cs_id, tenants)
             yield Locked(conn, cs_id, _row(row) if row else None)

@@ -89,9 +89,7 @@ class OpsApi:
         limit = _int_param(request, "limit", 50, 1, 500)
         try:
             if self._history is None:
-                history = RunHistory(self.keystore().pool, self.settings.topic_namespace)
-                await history.migrate()  # the table may not exist before the gap-healer's first run
-                self._history = history
+                self._history = RunHistory(self.keystore().pool, self.settings.topic_namespace)
             runs = await self._history.recent(kind, outcome, limit)
         except (asyncpg.PostgresError, OSError) as exc:
             raise OpenAIError(503, "the run history (Postgres) is unavailable", "server_error",

@@ -23,36 +23,6 @@ from gateway.openai_api import OpenAIError
 from gateway.usage_metrics import count_usage
 
 MAX_DAYS = 366
-USAGE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS usage_daily (
-    day                date   NOT NULL,
-    tenant_id          text   NOT NULL,
-    key_id             text   NOT NULL,
-    mode               text   NOT NULL,
-    model              text   NOT NULL,
-    requests           bigint NOT NULL DEFAULT 0,
-    prompt_tokens      bigint NOT NULL DEFAULT 0,
-    completion_tokens  bigint NOT NULL DEFAULT 0,
-    cost_micros        bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, tenant_id, key_id, mode, model)
-);
-CREATE INDEX IF NOT EXISTS usage_daily_key ON usage_daily (key_id, day);
-CREATE TABLE IF NOT EXISTS usage_requests (
-    response_id        text        PRIMARY KEY,
-    day                date        NOT NULL,
-    tenant_id          text        NOT NULL,
-    key_id             text        NOT NULL,
-    mode               text        NOT NULL,
-    model              text        NOT NULL,
-    prompt_tokens      bigint      NOT NULL,
-    completion_tokens  bigint      NOT NULL,
-    cost_micros        bigint      NOT NULL,
-    outcome            text        NOT NULL,
-    settled_by         text        NOT NULL,
-    settled_at         timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS usage_requests_key ON usage_requests (key_id, day);
-"""
 # One settled request: its row in usage_requests and, only if that row is new, added to its day's row.
 RECORD_REQUEST = (
     "WITH new AS (INSERT INTO usage_requests (response_id, day, tenant_id, key_id, mode, model, prompt_tokens, "

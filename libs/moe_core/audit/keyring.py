@@ -1,0 +1,77 @@
+"""codex-lineage's signing key and its keyring on disk: the private key (0600, codex-lineage's alone), the public
+key in use, and the keyring (every public key it has signed with, each retired one with its retirement time)
+that exports carry and verifiers accept (moe_audit_verify.keys.KeyRing). `rotate` makes a new key: the old
+public key stays in the keyring, retired now; the old private key is destroyed, so nothing later can carry
+its signature."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from moe_audit_verify.keys import KeyRing, PublicKey
+from moe_core.audit.signer import Signer
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Atomically (a temporary file beside it, then rename): a crash never leaves half a key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def _new_private() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption())
+
+
+def read_keyring(keyring: Path) -> KeyRing | None:
+    return KeyRing.from_json(keyring.read_bytes()) if keyring.is_file() else None
+
+
+def ensure(private: Path, public: Path, keyring: Path | None = None) -> Signer:
+    """The key pair (generated when the private key is missing; never replaced) and the keyring holding its
+    public key."""
+    if not private.is_file():
+        _write(private, _new_private(), 0o600)
+    private.chmod(0o600)
+    signer = Signer.from_file(private)
+    if not public.is_file():
+        _write(public, signer.public.pem(), 0o644)
+    if keyring is not None:
+        ring = read_keyring(keyring) or KeyRing([])
+        if signer.key_id not in ring.keys:
+            ring.keys[signer.key_id] = signer.public
+            _write(keyring, ring.to_json().encode(), 0o644)
+    return signer
+
+
+def rotate(private: Path, public: Path, keyring: Path, now: datetime | None = None) -> tuple[str, str]:
+    """A new signing key in place of the old one, which is retired in the keyring at `now`. Returns (old id,
+    new id). Run while codex-lineage is stopped: it reads its key at start."""
+    old = ensure(private, public, keyring)
+    ring = read_keyring(keyring)
+    assert ring is not None
+    ring.retired[old.key_id] = (now or datetime.now(UTC)).replace(microsecond=0)
+    new_pem = _new_private()
+    new = Signer.from_pem(new_pem)
+    ring.keys[new.key_id] = new.public
+    _write(keyring, ring.to_json().encode(), 0o644)  # first: a key is never in use before it is in the ring
+    _write(private, new_pem, 0o600)  # the old private key is gone
+    _write(public, new.public.pem(), 0o644)
+    return old.key_id, new.key_id
+
+
+def retired(keyring: Path, key: PublicKey) -> datetime | None:
+    """When `key` was retired according to the keyring (None: in use, or no keyring)."""
+    ring = read_keyring(keyring)
+    return ring.retired.get(key.id) if ring is not None else None

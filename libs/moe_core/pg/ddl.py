@@ -1,0 +1,128 @@
+"""The DDL of the fleet store's tables (the public schema), one migration per group, applied in order by the
+migrator role (moe_core.pg.migrate). Every statement is idempotent (IF NOT EXISTS, OR REPLACE): a migration
+brings any earlier version of the store up to date. The audit store's DDL is moe_core.audit.schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    tables: tuple[str, ...]  # the declared tables (moe_core.pg.tables) it creates
+    sql: str
+
+
+KEYS = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id          text PRIMARY KEY,
+    name        text NOT NULL,
+    key_hash    text NOT NULL UNIQUE,
+    role        text NOT NULL CHECK (role IN ('admin', 'user')),
+    tenant_ids  text[] NOT NULL CHECK (cardinality(tenant_ids) > 0),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+);
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at timestamptz;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS allowed_models text[];
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS rotated_at timestamptz;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS default_template text;
+CREATE TABLE IF NOT EXISTS tenants (
+    id          text PRIMARY KEY,
+    name        text NOT NULL DEFAULT '',
+    limits      jsonb NOT NULL DEFAULT '{}',
+    disabled    boolean NOT NULL DEFAULT false,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO tenants (id) SELECT DISTINCT unnest(tenant_ids) FROM api_keys ON CONFLICT DO NOTHING;
+CREATE OR REPLACE VIEW api_keys_resolved AS
+SELECT k.id, k.name, k.role, k.tenant_ids, k.created_at, k.revoked_at, k.expires_at, k.rotated_at,
+       k.allowed_models, k.limits, k.key_hash,
+       (SELECT coalesce(jsonb_object_agg(t.id, jsonb_build_object('limits', t.limits, 'disabled', t.disabled)),
+                        '{}') FROM tenants t WHERE t.id = ANY(k.tenant_ids)) AS tenants
+FROM api_keys k;
+"""
+USAGE = """
+CREATE TABLE IF NOT EXISTS usage_daily (
+    day                date   NOT NULL,
+    tenant_id          text   NOT NULL,
+    key_id             text   NOT NULL,
+    mode               text   NOT NULL,
+    model              text   NOT NULL,
+    requests           bigint NOT NULL DEFAULT 0,
+    prompt_tokens      bigint NOT NULL DEFAULT 0,
+    completion_tokens  bigint NOT NULL DEFAULT 0,
+    cost_micros        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, tenant_id, key_id, mode, model)
+);
+CREATE INDEX IF NOT EXISTS usage_daily_key ON usage_daily (key_id, day);
+CREATE TABLE IF NOT EXISTS usage_requests (
+    response_id        text        PRIMARY KEY,
+    day                date        NOT NULL,
+    tenant_id          text        NOT NULL,
+    key_id             text        NOT NULL,
+    mode               text        NOT NULL,
+    model              text        NOT NULL,
+    prompt_tokens      bigint      NOT NULL,
+    completion_tokens  bigint      NOT NULL,
+    cost_micros        bigint      NOT NULL,
+    outcome            text        NOT NULL,
+    settled_by         text        NOT NULL,
+    settled_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS usage_requests_key ON usage_requests (key_id, day);
+"""
+
+KNOWLEDGE_IMPORTS = """
+CREATE TABLE IF NOT EXISTS knowledge_change_sets (
+    id                 text PRIMARY KEY,
+    tenant             text NOT NULL,
+    status             text NOT NULL CHECK (status IN ('pending', 'applied', 'rejected')),
+    importer_key       text NOT NULL,
+    bundle_digest      text NOT NULL,
+    bundle             jsonb NOT NULL,
+    diff               jsonb NOT NULL,
+    domains            text[] NOT NULL,
+    approvals_required integer NOT NULL,
+    policy_digest      text NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    decided_at         timestamptz,
+    decided_by         text,
+    note               text NOT NULL DEFAULT '',
+    result             jsonb
+);
+CREATE INDEX IF NOT EXISTS knowledge_change_sets_tenant_status
+    ON knowledge_change_sets (tenant, status, created_at DESC);
+CREATE TABLE IF NOT EXISTS knowledge_approvals (
+    change_set_id text NOT NULL REFERENCES knowledge_change_sets (id),
+    key_id        text NOT NULL,
+    approved_at   timestamptz NOT NULL DEFAULT now(),
+    note          text NOT NULL DEFAULT '',
+    PRIMARY KEY (change_set_id, key_id)
+);
+"""
+
+GRAPH_RUNS = """
+CREATE TABLE IF NOT EXISTS graph_runs (
+    id          text PRIMARY KEY,
+    namespace   text NOT NULL,
+    kind        text NOT NULL,
+    trigger     text NOT NULL,
+    replica     text NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    outcome     text NOT NULL DEFAULT 'running',
+    counts      jsonb NOT NULL DEFAULT '{}'::jsonb,
+    error       text
+);
+CREATE INDEX IF NOT EXISTS graph_runs_ns_kind_started ON graph_runs (namespace, kind, started_at DESC);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
+    Migration("usage", ("usage_daily", "usage_requests"), USAGE),
+    Migration("knowledge-imports", ("knowledge_change_sets", "knowledge_approvals"), KNOWLEDGE_IMPORTS),
+    Migration("graph-runs", ("graph_runs",), GRAPH_RUNS),
+)
