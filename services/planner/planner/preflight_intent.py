@@ -68,7 +68,9 @@ OPERATORS = re.compile(
     r"\b(?:plus|minus|times|divided|multipl\w*|add|adds|added|adding|subtract\w*|sum|total|double|twice|half|triple|squared?|"
     r"cubed?|root|round\w*|weighted|first|last|top|bottom|only|each|per|then|after|before|more|less|increase\w*|"
     r"decrease\w*|remov\w*|ignor\w*|drop\w*|if|when|but|or|oder|und dann|split|share|including|incl|tax|fees?|"
-    r"extra|inflation|withdraw\w*|contribut\w*|every|a month|a year|a week|a day)\b|[+*<>]", I)
+    r"extra|inflation|withdraw\w*|contribut\w*|every|a month|a year|a week|a day|inclusive|exclusive|both|counting|"
+    r"business|working|werktag\w*|arbeitstag\w*|second|third|fourth|fifth|\d+(?:st|nd|rd|th)|next|previous|"
+    r"digits?|bits?|padded|signed)\b|[+*<>]", I)
 OWN_OPERATORS = {"subnet": {"first", "last"}, "dates": {"plus", "minus", "after", "before", "if", "+"},
                  "finance": {"if", "per", "total"}, "units": {"per"}}
 

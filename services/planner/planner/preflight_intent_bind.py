@@ -103,7 +103,7 @@ def bases(text: str) -> Hit | None:
     literals, integers = list(LITERAL.finditer(plain)), INTEGER.findall(LITERAL.sub(" ", plain))
     names = {BASES.get(w.lower(), 16 if w.lower().startswith("hex") else 2 if w.lower().startswith("bin") else 0)
              for w in BASE_WORD.findall(LITERAL.sub(" ", plain))}
-    if len(literals) + len(integers) != 1 or 0 in names:
+    if len(literals) + len(integers) != 1 or 0 in names or re.search(r"\d", INTEGER.sub(" ", LITERAL.sub(" ", plain))):
         return None
     if literals:
         source = {"x": 16, "b": 2, "o": 8}[literals[0]["k"].lower()]
@@ -126,9 +126,10 @@ def _valid(digits: str, base: int) -> bool:
 
 
 def prime(text: str) -> Hit | None:
-    integers = INTEGER.findall(_numbers(text))
-    if len(integers) != 1:
-        return None
+    plain = _numbers(text)
+    integers = INTEGER.findall(plain)
+    if len(integers) != 1 or re.search(r"\d", INTEGER.sub(" ", plain)):
+        return None  # no number or two, or a digit no integer binds ("the 3rd largest")
     n = integers[0].replace(",", "")
     if re.search(r"\b(?:largest|biggest|greatest|highest|größte\w*|höchste\w*)\b", text, I):
         canonical = f"largest prime factor of {n}"
@@ -187,7 +188,9 @@ def dates(text: str) -> Hit | None:
     durations = list(DURATION.finditer(skeleton))
     if re.search(r"\d", DURATION.sub(" ", skeleton)):
         return None  # a number no date value binds
-    if len(found) == 2 and not durations and re.search(r"\b(?:days|tage)\b", skeleton, I):
+    reversed_order = len(found) == 2 and re.search(rf"\b(?:from|since|vom|von|seit)\s+(?:the\s+|dem\s+)?"
+                                                   rf"{re.escape(found[1])}", plain, I)
+    if len(found) == 2 and not durations and not reversed_order and re.search(r"\b(?:days|tage)\b", skeleton, I):
         canonical = f"days between {found[0]} and {found[1]}"
     elif len(found) == 1 and not durations and re.search(r"\b(?:weekday|day of the week|wochentag)\b", skeleton, I):
         canonical = f"what weekday is {found[0]}"
@@ -211,18 +214,23 @@ def units(text: str) -> Hit | None:
     if len(sources) != 1 or len(re.findall(r"\d+(?:[.,]\d+)?", plain)) != 1:
         return None
     value, source = sources[0]
+    if re.search(r"\b(?:and|und|or|oder)\b", plain[plain.index(value):], I):
+        return None  # "in Fahrenheit and Kelvin": two targets
     targets = {t for t in targets if t and unit_name(t) != unit_name(source or "")}
     if len(targets) != 1:
         return None  # no target unit, or two
     return convert(Question(raw=text, text=f"{value} {source} to {targets.pop()}"))
 
 
-NOT_UNITS = {"in", "an", "as", "at", "to", "percent", "prozent"}  # words pint reads as units that are none here
+# words pint reads as units (or as the start of one) that are none here
+NOT_UNITS = {"in", "a", "an", "as", "at", "to", "of", "on", "by", "or", "and", "the", "is", "for", "percent", "prozent"}
 
 
 def _longest_unit(words: str) -> str | None:
     """The longest run of leading words (up to three) that names a unit: 'miles per hour here' -> 'miles per hour'."""
     parts = words.split()
+    if not parts or parts[0].lower() in NOT_UNITS:
+        return None
     for n in range(min(3, len(parts)), 0, -1):
         candidate = " ".join(parts[:n])
         if len(candidate) > 1 and candidate.lower() not in NOT_UNITS and unit_name(candidate):
