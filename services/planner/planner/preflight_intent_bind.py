@@ -26,7 +26,7 @@ from planner.preflight_units import convert, unit_name
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 LITERAL = re.compile(r"(?<![\w.])0(?P<k>[xbo])(?P<d>[0-9a-f]+)(?![\w.])", I)
-INTEGER = re.compile(rf"(?<![\w.,/:-])(?:{INT})(?![\w.,/:%-]|,\d)")
+INTEGER = re.compile(rf"(?<![\w.,/:-])(?:{INT})(?![\w./:%-]|[.,]\d)")
 NUMBER = re.compile(rf"(?<![\w.,/:-])(?P<v>{NUM})\s?(?P<u>[^\W\d_][\w/^\u00b0\u00b5]*(?:\s+[^\W\d_]+){{0,2}})", I)
 BASE_WORD = re.compile(r"\b(?:hexadecimal|hexadezimal|hexzahl|hex|binary|binär\w*|bin|octal|oktal|decimal|dezimal|"
                        r"dec)\b", I)
