@@ -34,9 +34,10 @@ REFUSE = re.compile(  # the markers of the distractors in the tuning, heldout, h
     r"afford|a lot|long way|too (?:far|much|many|big|small|long)|not|never|without|except|excluding|instead|nicht|"
     r"kein\w*|ohne|sollte\w*|lohnt|warum|wieso|geschah|passiert\w*|gut|schlecht|besser|empfehl\w*|bedeut\w*)\b", I)
 CUES: dict[str, re.Pattern[str]] = {
-    "subnet": re.compile(r"\b(?:broadcast\w*|network|netz\w*|netmask|mask|maske|wildcard|hosts?|devices?|usable|"
-                         r"nutzbare\w*|addresses|adressen|cidr|prefix|präfix|subnet\w*|first|last|highest|lowest|"
-                         r"range|part|inside|within|contains?)\b", I),
+    # the facts asked, not the topic: "my office network is 10.20.0.0/22" asks nothing
+    "subnet": re.compile(r"\b(?:broadcast\w*|network (?:address|id)|netzadresse|netmask|mask|\w*maske|wildcard|"
+                         r"hosts?|devices?|usable|nutzbare\w*|addresses|adressen|cidr|prefix|präfix|first|last|"
+                         r"highest|lowest|range|part of|inside|within|contains?|belongs?)\b", I),
     "bases": re.compile(r"(?:\b0x[0-9a-f]+\b|\b(?:binary|bin|hex\w*|octal|oktal|decimal|dec|dezimal|binär\w*|"
                         r"base[ -]?\d{1,2})\b)", I),
     "primes": re.compile(r"\b(?:prime?s?|prim\w*|factor\w*|divisors?|divides|teiler)\b", I),

@@ -79,6 +79,9 @@ def subnet(text: str) -> Hit | None:
     rest = PREFIX.sub(" ", IP.sub(" ", CIDR.sub(" ", text)))
     if re.search(r"\d", rest):
         return None  # a number no subnet value binds
+    if re.search(r"\b(?:first|last|highest|lowest|erste\w*|letzte\w*)\b", rest, I) and \
+            not re.search(r"\b(?:usable|hosts?|nutzbare\w*|verwendbare\w*)\b", rest, I):
+        return None  # "the last address": the broadcast address or the last usable host?
     if len(nets) == 1 and not ips and not prefixes:
         return "subnet_calc", {"network": nets[0]}
     if len(nets) == 1 and len(ips) == 1 and not prefixes and INSIDE.search(rest):
@@ -142,6 +145,9 @@ def prime(text: str) -> Hit | None:
     return primes(Question(raw=text, text=canonical))
 
 
+MONTHLY = re.compile(r"\b(?:monthly|(?:a|per|each) month|monatsrate|monatliche\w*)\b", I)  # what a payment is per
+
+
 def finance(text: str) -> Hit | None:
     body = german.decimal_commas(text) if re.search(r"\d,\d{1,2}\b", text) else text
     if body is None:
@@ -153,7 +159,7 @@ def finance(text: str) -> Hit | None:
         return None
     amount, rate = f"${amounts[0]}", f"{percents[0]}%"
     duration = f"{years[0][0]} {years[0][1]}" if years else ""
-    frequencies = {m[0].lower() for m in FREQUENCY_WORD.finditer(body)}
+    frequencies = [m[0].lower() for m in FREQUENCY_WORD.finditer(body)]  # "deposit monthly ... compounded monthly": two
     kinds = {kind for kind, cue in (
         ("tip", r"\b(?:tip|gratuity|trinkgeld)\b"), ("loan", r"\b(?:loan|mortgage|borrow\w*|kredit|darlehen|monatsrate|"
                                                           r"monthly payment)\b"),
@@ -164,15 +170,17 @@ def finance(text: str) -> Hit | None:
     per_period = PER_PERIOD.search(body) or re.search(r"\b(?:a|per|each|every|pro) (?:month|monat|week|woche|day|"
                                                       r"tag)\b", body, I)
     if (kind == "tip" and re.search(r"\b(?:total|per|each|with|plus|including|split|altogether)\b", body, I)) or \
-            (kind == "loan" and re.search(r"\b(?:total|overall|interest paid|altogether)\b", body, I)) or \
+            (kind == "loan" and (re.search(r"\b(?:total|overall|interest paid|altogether)\b", body, I) or
+                                 not MONTHLY.search(body))) or \
             (kind != "loan" and per_period):
         return None  # the bill with the tip, a tip per person, the total paid, a monthly deposit: not the reading
     if kind == "tip":
         canonical = f"tip {rate} on {amount}" if not years and not frequencies else ""
     elif kind == "loan":
-        canonical = f"monthly payment on a {amount} loan at {rate} for {duration}" if years and not frequencies else ""
+        canonical = f"monthly payment on a {amount} loan at {rate} for {duration}" if years and \
+            not [f for f in frequencies if f != "monthly"] else ""
     elif kind == "compound":
-        every = f" compounded {frequencies.pop()}" if frequencies else ""
+        every = f" compounded {frequencies[0]}" if frequencies else ""
         canonical = f"compound interest on {amount} at {rate}{every} for {duration}" if years else ""
     else:
         canonical = f"simple interest on {amount} at {rate} for {duration}" if years and not frequencies else ""
