@@ -13,7 +13,7 @@ TEMPLATES: list[Template] = [
     ("subnet_calc", "net", "usable", "terse", "usable IPs {net}"),
     ("subnet_calc", "net", "mask", "chatty", "which netmask would {net} use on a router config?"),
     ("subnet_calc", "prefix", "usable", "chatty", "A /{p} gives me how many usable hosts?"),
-    ("subnet_calc", "mask", "prefix", "terse", "{mask} as a prefix length"),
+    ("subnet_calc", "mask", "prefix", "terse", "slash notation for mask {mask}"),
     ("subnet_calc", "contains", "contains", "chatty", "Does {net} contain the address {ip}?"),
     ("subnet_calc", "net", "network", "other-language", "Netzadresse zu {hostnet} bitte"),
     # --- bases ---
@@ -38,7 +38,7 @@ TEMPLATES: list[Template] = [
     # --- dates ---
     ("date_diff", "two_dates", "days", "chatty", "Can you tell me the number of days from {a_dmy} to {b_dmy}?"),
     ("date_diff", "two_dates", "days", "terse", "days {a_short} - {b_short}"),
-    ("day_of_week", "one_date", "weekday", "terse", "weekday of {iso}"),
+    ("day_of_week", "one_date", "weekday", "terse", "{iso} = which weekday"),
     ("day_of_week", "one_date", "weekday", "chatty", "Was {mdy} a weekday or a weekend - which day exactly?"),
     ("date_add", "one_date", "plus_n", "chatty", "Starting {mdy}, where do I land {n} days later?"),
     ("date_add", "one_date", "minus_n", "terse", "{n} days earlier than {iso}"),
