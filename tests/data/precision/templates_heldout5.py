@@ -32,7 +32,8 @@ TEMPLATES: list[Template] = [
     ("decimal_finance", "simple", "interest", "chatty", "What simple interest does ${p} earn at {r}% over {y} years?"),
     ("decimal_finance", "loan", "payment", "chatty",
      "Mortgage question: ${p} borrowed at {r}% for {y} years, what's the monthly payment?"),
-    ("decimal_finance", "tip", "tip", "chatty", "the bill is ${bill} and I want to leave {pct}% - how much is the tip?"),
+    ("decimal_finance", "tip", "tip", "chatty",
+     "the bill is ${bill} and I want to leave {pct}% - how much is the tip?"),
     ("decimal_finance", "compound", "total", "other-language",
      "{p_plain} Euro zu {r}% Zinseszins, {freq_de} verzinst, über {y} Jahre: Endbetrag?"),
     # --- dates ---
