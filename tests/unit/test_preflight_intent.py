@@ -118,6 +118,7 @@ def test_refusal_signals_hand_over(question: str) -> None:
     "the 3rd largest prime factor of 30030",  # an ordinal
     "How many days until 2030-01-01 from 2025-06-01 counting both ends?",  # inclusive count, reversed range
     "30 degrees Celsius in Fahrenheit and Kelvin",  # two targets
+    "The median of 3, 5, 7 is what, doubled?",  # a computation on the tool's result
 ])
 def test_conflicting_signals_and_changing_words_hand_over(question: str) -> None:
     assert handed_over(question)

@@ -66,9 +66,10 @@ DISTINCT: dict[str, re.Pattern[str]] = {
 # words that change a computation; the canonical phrasing the binders build would drop them, so they hand over
 # (a family keeps the ones that are its own cues: dates read after/before/plus/minus, subnets first/last ...)
 OPERATORS = re.compile(
-    r"\b(?:plus|minus|times|divided|multipl\w*|add|adds|added|adding|subtract\w*|sum|total|double|twice|half|triple|squared?|"
-    r"cubed?|root|round\w*|weighted|first|last|top|bottom|only|each|per|then|after|before|more|less|increase\w*|"
-    r"decrease\w*|remov\w*|ignor\w*|drop\w*|if|when|but|or|oder|und dann|split|share|including|incl|tax|fees?|"
+    r"\b(?:plus|minus|times|divid\w*|multipl\w*|add|adds|added|adding|subtract\w*|sum|sums|total|doubl\w*|twice|"
+    r"half|halv\w*|tripl\w*|squar\w*|cube[ds]?|root|round\w*|weight\w*|first|last|top|bottom|only|each|per|then|"
+    r"after|before|more|less|fewer|increas\w*|decreas\w*|reduc\w*|differen\w*|remov\w*|ignor\w*|drop\w*|if|when|but|or|"
+    r"oder|und dann|split|share|including|incl|tax|fees?|"
     r"extra|inflation|withdraw\w*|contribut\w*|every|a month|a year|a week|a day|inclusive|exclusive|both|counting|"
     r"business|working|werktag\w*|arbeitstag\w*|second|third|fourth|fifth|\d+(?:st|nd|rd|th)|next|previous|"
     r"digits?|bits?|padded|signed)\b|[+*<>]", I)
