@@ -90,8 +90,9 @@ def test_a_tool_that_is_switched_off_is_not_planned() -> None:
 
 @pytest.mark.infra  # real Redis behind the planner's memo; FastStream's in-memory broker
 async def test_the_planner_adds_the_tool_task_its_model_did_not_plan(redis, namespace: str) -> None:
-    question = ("I'm planning my savings. If I invest $2,000 at 5% compounded yearly for 3 years, "
-                "how much do I end up with?")
+    # (a question the preflight alone does not claim: the first sentence asks for a judgement)
+    question = ("I'm planning my savings and wonder whether it is a good idea. If I invest $2,000 at 5% compounded "
+                "yearly for 3 years, how much do I end up with?")
     llm, bus = planner_on(namespace, redis, [{"reply": json.dumps({"tasks": [
         {"category": "general", "instruction": "Explain saving with compound interest"}]})}])
     plans = collect(bus, bus.topics.plans, Plan)
@@ -121,7 +122,7 @@ async def test_on_the_real_broker_the_rescued_tool_task_reaches_the_mcp_topic(
     app = planner_app(settings)
     bus = Bus(settings)
     rid = f"r{uuid.uuid4().hex[:8]}"
-    question = "We are splitting the office network. What is the broadcast address of 172.20.64.0/18?"
+    question = "We are splitting the office network, but why? What is the broadcast address of 172.20.64.0/18?"
     request = ChatRequest(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
                           messages=[ChatMessage(role="user", content=question)])
     async with app.router.lifespan_context(app):

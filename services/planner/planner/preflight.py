@@ -19,6 +19,7 @@ from planner.preflight_bases import number_base
 from planner.preflight_chain import compound
 from planner.preflight_dates import calendar, current_time, date_add, date_diff, timezone, today_free, weekday
 from planner.preflight_dates_typed import dates_typed
+from planner.preflight_intent import intent_match
 from planner.preflight_lexicon import Question, take_quotes
 from planner.preflight_money import finance_typed
 from planner.preflight_netfacts import subnet_typed
@@ -72,7 +73,7 @@ def match(question: str) -> Hit | None:
         hit = rule(q)
         if hit is not None:
             return hit
-    return None
+    return intent_match(q)  # the second path: intent from signals, arguments from typed readers
 
 
 def recognise(question: str, tools: ToolCatalogue) -> PlannedTask | None:

