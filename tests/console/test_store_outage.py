@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from control_plane.console.core import ConsoleCore
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from gateway.console.core import ConsoleCore
-from gateway.keystore import KeyStore
+from moe_core.access.keystore import KeyStore
 from tests.support.fleet import free_port
 
 pytestmark = pytest.mark.infra

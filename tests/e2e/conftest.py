@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fleetlib import api as fleetlib_api
 
-from gateway.keystore import Role
+from moe_core.access.keystore import Role
 from tests.conftest import Scripted, scripted_env
 from tests.e2e.accounts_fixtures import (  # noqa: F401  (two gateway replicas for the admin API and limits)
     accounts_driver_fixture,

@@ -181,8 +181,8 @@ async def test_the_key_cli_publishes_audit_events(infra: dict[str, str]) -> None
            "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"]}
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "gateway.keys", *args], env=env, capture_output=True, text=True,
-                              timeout=120, check=True)
+        done = subprocess.run([sys.executable, "-m", "control_plane.keys", *args], env=env, capture_output=True,
+                              text=True, timeout=120, check=True)
         assert "warning" not in done.stderr, done.stderr
         return done.stdout.strip()
 

@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from control_plane.graph_api import DecisionBody, IngestBody
+from control_plane.knowledge_io import ExportBody
+from control_plane.memory_api import SearchBody, TextDocument
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
@@ -22,9 +25,6 @@ from pydantic import BaseModel
 from gateway.anthropic_api import CountTokensRequest, MessagesRequest
 from gateway.app import create_app
 from gateway.feedback import FeedbackBody
-from gateway.graph_api import DecisionBody, IngestBody
-from gateway.knowledge_io import ExportBody
-from gateway.memory_api import SearchBody, TextDocument
 from gateway.openai_api import ChatCompletionRequest
 from gateway.responses_api import ResponsesRequest
 from gateway.settings import GatewaySettings

@@ -18,12 +18,12 @@ from fastapi import FastAPI
 from gap_healer.app import create_app as gap_healer_app
 from gap_healer.settings import GapHealerSettings
 from gateway.app import create_app as gateway_app
-from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
 from graph_ingest.app import create_app as graph_ingest_app
 from graph_ingest.settings import GraphIngestSettings
 from graph_rag.app import create_app as graph_rag_app
 from graph_rag.settings import GraphRagSettings
+from moe_core.access.keystore import KeyStore
 from moe_core.bus import Bus
 from moe_core.contracts import Envelope
 from moe_core.graph import GraphDB

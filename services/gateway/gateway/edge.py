@@ -14,12 +14,12 @@ import json
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.anthropic_api import error_body
+from gateway.anthropic_errors import error_body
 from gateway.edge_json import MODEL_ROUTES, EdgeError, check_depth, check_shape, image_payloads
 from gateway.edge_settings import EdgeSettings
 from gateway.edge_text import body_not_utf8, check_form_charset, check_headers
-from gateway.openai_api import OpenAIError
 from moe_core.observability.metrics import GATEWAY_REQUESTS
+from moe_core.openai_error import OpenAIError
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORMS = (b"multipart/form-data", b"application/x-www-form-urlencoded")  # Starlette decodes these itself

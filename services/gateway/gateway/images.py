@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gateway.openai_api import OpenAIError
 from moe_core.contracts import ChatMessage, ImageRef
 from moe_core.images import ImageStore, image_ref, sniff
 from moe_core.inference import InferenceConfig
 from moe_core.observability.metrics import GATEWAY_IMAGES
+from moe_core.openai_error import OpenAIError
 
 IMAGE_PARTS = ("image_url", "image")  # OpenAI content part, Anthropic content block
 
