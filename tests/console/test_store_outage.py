@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from control_plane.console.core import ConsoleCore
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from control_plane.console.core import ConsoleCore
 from moe_core.access.keystore import KeyStore
 from tests.support.fleet import free_port
 

@@ -101,9 +101,9 @@ async def test_a_key_lives_is_rotated_and_revoked_fleet_wide_with_audit_events(
     assert secret not in str(events) and rotated["secret"] not in str(events)
 
 
-async def test_a_user_key_cannot_use_the_admin_api(accounts_gateway: ServiceProcess, admin: Admin) -> None:
+async def test_a_user_key_cannot_use_the_admin_api(accounts_control_plane: ServiceProcess, admin: Admin) -> None:
     user = (await admin.key(await admin.tenant()))["secret"]
-    async with httpx.AsyncClient(base_url=accounts_gateway.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=accounts_control_plane.url, timeout=30) as http:
         forbidden = await http.post("/v1/admin/tenants", json={"id": "nope"},
                                     headers={"Authorization": f"Bearer {user}"})
         anonymous = await http.get("/v1/admin/keys")

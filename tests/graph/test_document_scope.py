@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from control_plane.memory_store import MemoryStore, NewDocument
 from redis.asyncio import Redis
 
+from control_plane.memory_store import MemoryStore, NewDocument
 from graph_rag.app import GraphRag
 from graph_rag.documents import DocumentLookup
 from graph_rag.settings import GraphRagSettings

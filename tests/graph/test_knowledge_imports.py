@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 
+from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from moe_core.graph import GraphDB, GraphStore, Provenance, Triple, bundles_graph
 from moe_core.graph.bundles import (
     BundleEntity,

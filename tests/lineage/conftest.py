@@ -23,12 +23,16 @@ class LineageFleet:
     fleet: Fleet
     env: dict[str, str]
     schema: str
-    dsn: str  # the fleet's role, as the gateway uses it (it may only read the audit store)
+    dsn: str  # the fleet's role, as the control plane uses it (it may only read the audit store)
     owner_dsn: str  # the audit store's owner: the database owner's rights
 
     @property
     def gateway(self) -> str:
         return self.fleet["gateway"].url
+
+    @property
+    def control_plane(self) -> str:
+        return self.fleet["control-plane"].url
 
     @property
     def lineage(self) -> str:

@@ -24,6 +24,7 @@ from moe_core.access.throttle import Throttle
 from moe_core.access.usage_store import USAGE_SCHEMA, UsageStore
 from moe_core.bus import Bus
 from moe_core.inference import InferenceConfig
+from moe_core.input_limits import InputLimits
 from moe_core.openai_error import install_error_handlers
 from moe_core.service import create_service_app
 from moe_core.stores import redis_client
@@ -100,6 +101,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[start],
                              on_shutdown=[graph.close, audit.close, stop], manage_broker=manage_broker)
     app.state.key_guard = KeyGuard(limiter, settings.limit_failed_key_lookups_per_minute)  # failed key lookups
+    app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, lists, strings, Unicode
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -15,11 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import anthropic_routes, models_routes, openai_routes, responses_routes, tenant_metrics
 from gateway.accounts import Accounts
-from gateway.anthropic_errors import error_response
+from gateway.anthropic_errors import error_body, error_response
 from gateway.chat import ChatService
 from gateway.chat_extras import chat_extras
+from gateway.declaration import SERVICE
 from gateway.deps import Edge
-from gateway.edge import InputLimits
 from gateway.feedback import AnswerRecorder
 from gateway.pending import Pending
 from gateway.responses_store import ResponseStore
@@ -31,8 +33,8 @@ from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
 from moe_core.access.throttle import Throttle
 from moe_core.bus import Bus, wait_positioned
-from moe_core.contracts import Answer, AnswerDelta, Progress
 from moe_core.exact_cache import ExactAnswers
+from moe_core.input_limits.middleware import InputLimits
 from moe_core.observability.metrics import GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError, install_error_handlers, openai_response
 from moe_core.service import create_service_app
@@ -59,14 +61,13 @@ def create_app(
     on_answer = answers.recording(accounts.metering.settling(pending.deliver), pending.is_open)
     # Every replica reads every reply partition (no group) and keeps the ones it is waiting for; records of
     # requests this replica does not wait for are dropped by key, unparsed.
-    replies = [
-        bus.subscribe(bus.topics.answers, Answer, on_answer, group=False, offset_reset="latest",
-                      wanted=pending.is_open),
-        bus.subscribe(bus.topics.progress, Progress, pending.deliver, group=False, offset_reset="latest",
-                      wanted=pending.is_open),
-        bus.subscribe(bus.topics.deltas, AnswerDelta, pending.deliver, group=False, offset_reset="latest",
-                      wanted=pending.is_open),
-    ]
+    # The subscriptions are the declared ones (gateway.declaration), each to its handler.
+    handlers: dict[str, Callable[[Any], Awaitable[None]]] = {"deliver_answer": on_answer, "deliver": pending.deliver}
+    replies = []
+    for declared in SERVICE.consumes:
+        assert declared.model is not None
+        replies.append(bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
+                                     group=declared.group, offset_reset="latest", wanted=pending.is_open))
     exact = ExactAnswers(redis, settings.topic_namespace, 0) if settings.exact_cache else None
     extras = chat_extras(settings, bus, redis)  # images for the vision expert, client housekeeping
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=answers.record_quietly,
@@ -107,7 +108,7 @@ def create_app(
     app.state.pending = pending
     app.state.edge = Edge(settings, chat, responses, resume)  # what the handlers are given (gateway.deps)
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
-    app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, list and string sizes
+    app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings
     app.add_middleware(ReplicaHeader)
     install_error_handlers(app, render=render_error, on_error=count_error)
     for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, tenant_metrics):
@@ -120,6 +121,11 @@ def render_error(request: Request, error: OpenAIError) -> JSONResponse:
     if request.url.path.startswith(anthropic_routes.PREFIX):
         return error_response(error)
     return openai_response(request, error)
+
+
+def envelope(path: str, error: OpenAIError) -> dict[str, Any]:
+    """The error body of the protocol `path` belongs to (the input guard's refusals)."""
+    return error_body(error) if path.startswith(anthropic_routes.PREFIX) else error.body()
 
 
 def count_error(request: Request, error: OpenAIError) -> None:

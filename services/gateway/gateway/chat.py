@@ -112,7 +112,7 @@ class ChatService:
                 else:
                     try:
                         await self.bus.publish(request, self.bus.topics.requests)
-                    except TOO_LARGE_ERRORS as exc:  # the edge's estimate (gateway.edge) was not enough
+                    except TOO_LARGE_ERRORS as exc:  # the input guard's estimate was not enough
                         raise OpenAIError(413, f"the request is larger than the fleet's bus carries: {exc}",
                                           code="request_too_large") from None
         except BaseException:

@@ -1,6 +1,7 @@
 """Images in requests: OpenAI `image_url` parts and Anthropic `image` blocks (base64, data URLs; http(s) URLs
-only from the hosts MOE_IMAGE_URL_HOSTS allows), checked against the limits (gateway.image_settings), stored
-once in Redis (moe_core.images) and referenced from the messages, for the `vision` expert.
+only from the hosts MOE_IMAGE_URL_HOSTS allows), checked against the limits
+(moe_core.input_limits.image_settings), stored once in Redis (moe_core.images) and referenced from the
+messages, for the `vision` expert.
 
 Refused with 400 in the API's envelope: no configured server whose model takes images (`vision_models` in
 INFERENCE_SERVERS), too many or too large images, bytes that are not an image of an accepted type, bad base64,

@@ -5,11 +5,11 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from gateway.edge_settings import EdgeSettings
 from gateway.housekeeping import HousekeepingSettings
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.access.limits import ModelPrice
 from moe_core.access.throttle import ThrottleSettings
+from moe_core.input_limits.settings import EdgeSettings
 from moe_core.settings import FleetSettings
 
 

@@ -1,8 +1,8 @@
-"""The gateway's edge: every request body bounded while it is read, its JSON nesting bounded before it
-is decoded, its lists and strings bounded after, and its text Unicode (UTF-8 bytes, no lone surrogate in a
-string or key; the same for the headers read as text); and a model request that would cause a message
-larger than the broker accepts refused at the door. Errors in the API's own envelope (Anthropic's under
-/v1/messages, OpenAI's elsewhere), never a 500.
+"""The guard in front of the edge and the control plane: every request body bounded while it is read, its
+JSON nesting bounded before it is decoded, its lists and strings bounded after, and its text Unicode (UTF-8
+bytes, no lone surrogate in a string or key; the same for the headers read as text); and a model request
+that would cause a message larger than the broker accepts refused at the door. Errors in the API's own
+envelope (`envelope`: the edge gives Anthropic's under /v1/messages; OpenAI's by default), never a 500.
 
 Pure ASGI (not BaseHTTPMiddleware): the buffered body is replayed to the route, then `receive` is the
 server's again, so a client's disconnect still reaches streams and cancellation."""
@@ -10,14 +10,15 @@ server's again, so a client's disconnect still reaches streams and cancellation.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.anthropic_errors import error_body
-from gateway.edge_json import MODEL_ROUTES, EdgeError, check_depth, check_shape, image_payloads
-from gateway.edge_settings import EdgeSettings
-from gateway.edge_text import body_not_utf8, check_form_charset, check_headers
+from moe_core.input_limits.json_shape import MODEL_ROUTES, EdgeError, check_depth, check_shape, image_payloads
+from moe_core.input_limits.settings import EdgeSettings
+from moe_core.input_limits.text import body_not_utf8, check_form_charset, check_headers
 from moe_core.observability.metrics import GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError
 
@@ -25,10 +26,18 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORMS = (b"multipart/form-data", b"application/x-www-form-urlencoded")  # Starlette decodes these itself
 
 
+Envelope = Callable[[str, OpenAIError], dict[str, Any]]  # (path, error) -> the error body of that path's API
+
+
+def openai_envelope(_: str, error: OpenAIError) -> dict[str, Any]:
+    return error.body()
+
+
 class InputLimits:
-    def __init__(self, app: ASGIApp, limits: EdgeSettings) -> None:
+    def __init__(self, app: ASGIApp, limits: EdgeSettings, envelope: Envelope = openai_envelope) -> None:
         self.app = app
         self.limits = limits
+        self.envelope = envelope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,12 +45,12 @@ class InputLimits:
             return
         path: str = scope["path"]
         if "\x00" in path or b"%00" in scope.get("query_string", b""):  # no store takes a NUL (Postgres)
-            await _refuse(EdgeError(400, "the path or query holds a NUL character"), path)(scope, receive, send)
+            await self._refuse(EdgeError(400, "the path or query holds a NUL character"), path)(scope, receive, send)
             return
         try:
             check_headers(scope["headers"])
         except EdgeError as exc:
-            await _refuse(exc, path)(scope, receive, send)
+            await self._refuse(exc, path)(scope, receive, send)
             return
         if scope["method"] not in _WITH_BODY:
             await self.app(scope, receive, send)
@@ -54,7 +63,7 @@ class InputLimits:
             elif body:  # JSON, whatever the Content-Type says (the model routes decode any body as JSON)
                 self._check(path, body)
         except EdgeError as exc:
-            await _refuse(exc, path)(scope, receive, send)
+            await self._refuse(exc, path)(scope, receive, send)
             return
         replayed = False
 
@@ -89,6 +98,11 @@ class InputLimits:
                 break
         return b"".join(chunks)
 
+    def _refuse(self, exc: EdgeError, path: str) -> JSONResponse:
+        GATEWAY_REQUESTS.labels("edge", "-", str(exc.status)).inc()
+        error = OpenAIError(exc.status, exc.message, code=exc.code, param=exc.param)
+        return JSONResponse(self.envelope(path, error), status_code=exc.status)
+
     def _check(self, path: str, body: bytes) -> None:
         check_depth(body, self.limits.max_json_depth)
         try:
@@ -115,10 +129,3 @@ def _content_type(scope: Scope) -> bytes:
 
 def _reads_forms(path: str) -> bool:
     return path == "/v1/memory/documents" or path == "/console" or path.startswith("/console/")
-
-
-def _refuse(exc: EdgeError, path: str) -> JSONResponse:
-    GATEWAY_REQUESTS.labels("edge", "-", str(exc.status)).inc()
-    error = OpenAIError(exc.status, exc.message, code=exc.code, param=exc.param)
-    body = error_body(error) if path.startswith("/v1/messages") else error.body()
-    return JSONResponse(body, status_code=exc.status)

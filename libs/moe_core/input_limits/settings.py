@@ -1,9 +1,9 @@
-"""Limits on what the gateway accepts at its edge (gateway.edge); every value can be set as MOE_<NAME>."""
+"""Limits on what the edge and the control plane accept (moe_core.input_limits.middleware); each is MOE_<NAME>."""
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from gateway.image_settings import ImageSettings
+from moe_core.input_limits.image_settings import ImageSettings
 
 
 class EdgeSettings(ImageSettings):  # the images' own limits (gateway.images) replace the string limit for them

@@ -10,11 +10,11 @@ from collections.abc import Iterable
 
 from python_multipart.multipart import parse_options_header
 
-from gateway.edge_json import EdgeError
+from moe_core.input_limits.json_shape import EdgeError
 
 FORM_CHARSETS = frozenset({"utf-8", "ascii", "iso8859-1"})  # codecs' names; none decodes to a lone surrogate
 
-# The headers the gateway reads as text (moe_core.access.request_auth, template_select, resume, X-Request-Timeout, the
+# The headers read as text (moe_core.access.request_auth, the edge's template_select, resume, X-Request-Timeout, the
 # console's CSRF token). Others are not read, so a proxy's own non-UTF-8 header does not make a request fail.
 TEXT_HEADERS = frozenset({b"authorization", b"x-api-key", b"x-moe-tenant", b"x-moe-template", b"last-event-id",
                           b"x-request-timeout", b"x-csrf-token"})

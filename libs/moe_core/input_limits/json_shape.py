@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.edge_settings import EdgeSettings
+from moe_core.input_limits.settings import EdgeSettings
 from moe_core.unicode_text import lone_surrogate, surrogate_message
 
 _NOISE = bytes(range(256)).translate(None, b'[]{}"')  # every byte that is neither a bracket nor a quote
