@@ -144,7 +144,8 @@ def subscriber_options(settings: FleetSettings, consumes: Consumes,
 
 
 def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus: Bus | None,
-                 handlers: dict[str, Handler] | None, commits: OffsetCommits | None = None) -> tuple[KafkaRouter, dict[str, Any]]:
+                 handlers: dict[str, Handler] | None,
+                 commits: OffsetCommits | None = None) -> tuple[KafkaRouter, dict[str, Any]]:
     """The stage's router: a subscriber per (enabled) consumption, a publisher per declared topic (for the
     document; the stage publishes through its Bus). handlers=None: no-op handlers (the AsyncAPI document
     of a stage that is not running). `commits`: the offset notes of its group consumers (a test's, to

@@ -12,6 +12,7 @@ from .component import Component
 # component name -> (python module run with `python -m`, readiness path)
 SERVICES: dict[str, tuple[str, str]] = {
     "gateway": ("gateway", "/ready"),
+    "control-plane": ("control_plane", "/ready"),
     "planner": ("planner", "/ready"),
     "expert-worker": ("expert_worker", "/ready"),
     "merger": ("merger", "/ready"),
@@ -52,7 +53,7 @@ def service_env(name: str) -> dict[str, str]:
         env["MOE_AUDIT_CHECKPOINT_FILE"] = str(audit_key.CHECKPOINTS)
         env["MOE_AUDIT_WRITER_DSN"] = eps["postgres-codex-lineage"]
         env["MOE_AUDIT_WRITER_ROLE"] = config.CODEX_LINEAGE_ROLE
-        env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the gateway's (and every other service's) role
+        env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the control plane's (and every other service's) role
     # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
     env["MOE_REQUEST_TIMEOUT_S"] = "300"
     env.update(read_env_file())
