@@ -23,6 +23,6 @@ class ControlPlaneSettings(ThrottleSettings, MemorySettings,  # ThrottleSettings
     neo4j_url: str = Field(default="bolt://127.0.0.1:7687",
                            validation_alias=AliasChoices("MOE_NEO4J_URL", "MOE_NEO4J_URI", "neo4j_url"),
                            description="Knowledge graph for /graph/* (MOE_NEO4J_URI is accepted too)")
-    neo4j_user: str = ""
-    neo4j_password: str = ""
-    neo4j_database: str = "neo4j"
+    neo4j_user: str = Field(default="", description="Knowledge graph: the user (empty: no authentication)")
+    neo4j_password: str = Field(default="", description="Knowledge graph: the password")
+    neo4j_database: str = Field(default="neo4j", description="Knowledge graph: the database")
