@@ -11,8 +11,8 @@
     POST  /v1/admin/keys/{id}/rotate        new secret, old one refused at once   -> KeySecret
     POST  /v1/admin/keys/{id}/revoke        refused fleet-wide from now on        -> KeyOut
 
-Every change is announced to all gateway replicas (moe_core.access.key_events: their key caches are cleared) and
-published as an AuditEvent on the audit topic (actor: the admin key; never a secret).
+Every change is announced to every gateway and control-plane replica (moe_core.access.key_events: their key
+caches are cleared) and published as an AuditEvent on the audit topic (actor: the admin key; never a secret).
 """
 
 from __future__ import annotations

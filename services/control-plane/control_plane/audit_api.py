@@ -55,7 +55,7 @@ class AuditApi:
         self.router.add_api_route("/v1/lineage/{response_id}", self.lineage, methods=["GET"])
 
     async def store(self) -> AuditStore:
-        if self._store is None:  # read-only: codex-lineage's migration creates the tables, never the gateway
+        if self._store is None:  # read-only: codex-lineage's migration creates the tables, never the control plane
             self._store = await AuditStore.connect(self.settings.postgres_dsn, self.settings.audit_schema,
                                                    migrate=False)
         return self._store
@@ -88,7 +88,7 @@ class AuditApi:
         body: dict[str, Any] = {"object": "audit.request", "response_id": response_id, "tenant_id": owner,
                                 "timeline": timeline(await store.records(response_id)),
                                 "stage_runs": stage_runs(events), "lineage_events": len(events)}
-        if verify:  # with the public key and the TSA chain only: the gateway cannot sign
+        if verify:  # with the public key and the TSA chain only: the control plane cannot sign
             s = self.settings
             trust = load_trust(s.audit_public_key, s.audit_tsa_chain, s.audit_timestamp_skew_s)
             body["verification"] = await store.verify(response_id, trust)

@@ -1,4 +1,4 @@
-"""The knowledge-graph API of the gateway: statistics, search, the quarantine review (list, approve,
+"""The knowledge-graph API of the control plane: statistics, search, the quarantine review (list, approve,
 reject) and POST /v1/memory/ingest. Every call needs a key; writes need an admin key. A key acts only
 on its own tenants (and reads the shared ontology)."""
 

@@ -1,5 +1,5 @@
 """The knowledge-import policy (policy as code, policy/knowledge-imports.yaml): which domains need
-approval, by how many admin keys, and the largest bundle. Loaded and validated when the gateway starts."""
+approval, by how many admin keys, and the largest bundle. Loaded and validated when the control plane starts."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ class MemorySettings(BaseSettings):
     memory_pdf_timeout_s: float = Field(default=60.0, gt=0, le=3600, description="... and that is killed after "
                                         "this much wall time: more -> 422 document_too_complex")
     memory_pdf_memory_mb: int = Field(default=1024, ge=128, description="... with at most this much address space")
-    memory_pdf_workers: int = Field(default=2, ge=1, le=64, description="PDFs read at once per gateway process "
+    memory_pdf_workers: int = Field(default=2, ge=1, le=64, description="PDFs read at once per control-plane process "
                                     "(more wait for a slot)")
     memory_max_documents: int = Field(default=1000, ge=1, description="Most documents one tenant keeps: "
                                       "more -> 409")

@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from moe_core.answer_records import PREFIX as ANSWER_PREFIX
 from moe_core.exact_cache import question_key
 from moe_core.modes import MODES
 
@@ -77,7 +78,7 @@ async def planner_patterns(redis: Redis, namespace: str, scan: int, top: int,
 
 async def _rated_answers(redis: Redis, namespace: str, scan: int) -> list[tuple[str, int]]:
     """(question, rating) of the answers rated through POST /v1/feedback that are still recorded."""
-    marks = await _scan(redis, f"gateway:answer:{namespace}:*:rated", scan)
+    marks = await _scan(redis, f"{ANSWER_PREFIX}:{namespace}:*:rated", scan)  # moe_core.answer_records
     if not marks:
         return []
     records = await redis.mget([m[: -len(":rated")] for m in marks])

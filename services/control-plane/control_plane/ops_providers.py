@@ -1,6 +1,6 @@
 """GET /v1/admin/providers: every configured inference server, as the fleet sees it now.
 
-- health: a live probe from this gateway (the heartbeat's probe: /v1/models or Ollama's /api/ps and
+- health: a live probe from this control plane (the heartbeat's probe: /v1/models or Ollama's /api/ps and
   /api/tags) with its round trip, and the fleet's shared heartbeat in Redis (moe_core.inference.fleet);
 - loaded models: what the probe found loaded (else what the heartbeat last recorded);
 - breaker: `open` while the fleet's down mark is set after a failed call (skipped first by every stage until

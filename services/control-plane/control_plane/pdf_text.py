@@ -1,6 +1,6 @@
 """A PDF's text, read in a child process under hard bounds: a few kilobytes of PDF can expand to megabytes
 of text per page at seconds of CPU each (compressed content streams, form XObjects drawn thousands of
-times, one stream shared by hundreds of pages), so pypdf never runs in the gateway's own process.
+times, one stream shared by hundreds of pages), so pypdf never runs in the control plane's own process.
 
 The child (`python -m control_plane.pdf_child`) reads the PDF on stdin, limits itself before it parses anything
 (RLIMIT_CPU: the kernel stops it at MOE_MEMORY_PDF_CPU_S seconds of CPU; RLIMIT_AS: MOE_MEMORY_PDF_MEMORY_MB),

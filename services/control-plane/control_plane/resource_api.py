@@ -1,4 +1,4 @@
-"""What the gateway's resource APIs share (tenant documents, knowledge imports): routes declared as a table,
+"""What the control plane's resource APIs share (tenant documents, knowledge imports): routes declared as a table,
 integer and enumerated query parameters, not-found errors, and a store that is down answered as a 503 in the
 API's own envelope (with Retry-After) rather than a stack trace."""
 

@@ -21,7 +21,7 @@ from moe_core.settings import FleetSettings
 
 def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis, store: Callable[[], KeyStore],
                   audit_store: Callable[[], Awaitable[AuditStore]]) -> ConsoleCore | None:
-    """Add the console's routes to the gateway app (unless MOE_CONSOLE_ENABLED=false)."""
+    """Add the console's routes to the control-plane app (unless MOE_CONSOLE_ENABLED=false)."""
     console = ConsoleSettings()
     if not console.enabled:
         return None

@@ -1,4 +1,4 @@
-"""The console calls the gateway's own HTTP API in-process (ASGI, no network hop) with the signed-in admin
+"""The console calls the control plane's own HTTP API in-process (ASGI, no network hop) with the signed-in admin
 key: every page goes through exactly the routes, authorisation, validation and audit events an API client
 gets; the console holds no second copy of that logic."""
 

@@ -1,5 +1,5 @@
 """Console pages for running the fleet: quarantine review, knowledge imports and their diffs, recent requests
-and a request's audit timeline, graph statistics. Reads and decisions go through the gateway's own APIs
+and a request's audit timeline, graph statistics. Reads and decisions go through the control plane's own APIs
 (/graph/*, /v1/knowledge/imports, /v1/audit/{id}); the list of recent requests is read from the audit store
 that GET /v1/audit/{id} reads (codex-lineage's hash-chained records)."""
 
