@@ -286,3 +286,6 @@ class KeyStore:
             tenant_id, name, limits.model_dump_json(exclude_none=True) if limits is not None else None, disabled)
         self.invalidate()
         return _tenant(row) if row else None
+
+
+key_from_row = _key  # one decoding of a key row for every verifier (moe_core.auth)
