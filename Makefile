@@ -47,7 +47,7 @@ logs: .venv/.installed
 
 key: .venv/.installed
 	@$(FLEET) up postgres kafka >/dev/null
-	@$(PY) deploy/local/with_fleet_env.py gateway $(PY) -m gateway.keys ensure --file .data/local-admin.key
+	@$(PY) deploy/local/with_fleet_env.py control-plane $(PY) -m control_plane.keys ensure --file .data/local-admin.key
 
 schemas: .venv/.installed
 	@$(PY) -m moe_core.contracts.schema_export schemas
@@ -55,7 +55,7 @@ schemas: .venv/.installed
 
 lint: .venv/.installed
 	@.venv/bin/ruff check -q libs services tests deploy bench
-	@.venv/bin/mypy -p moe_core -p moe_audit_verify -p gateway -p planner -p expert_worker -p merger -p mcp_service -p research -p critic -p graph_rag -p graph_ingest -p gap_healer -p codex_lineage
+	@.venv/bin/mypy -p moe_core -p moe_audit_verify -p gateway -p control_plane -p planner -p expert_worker -p merger -p mcp_service -p research -p critic -p graph_rag -p graph_ingest -p gap_healer -p codex_lineage
 	@.venv/bin/mypy bench
 
 # First the newcomer tier alone (make up, the printed curl and the README's snippet, make down: NEWCOMER=0

@@ -45,7 +45,7 @@ def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str
 
 
 async def _key(dsn: str, tenant: str, revoke: str | None = None) -> tuple[str, str]:
-    from gateway.keystore import KeyStore
+    from moe_core.access.keystore import KeyStore
 
     store = await KeyStore.connect(dsn)
     try:

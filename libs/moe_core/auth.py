@@ -1,7 +1,9 @@
-"""Verifying a caller outside the gateway: the gateway's API keys (the same Postgres key store, looked up
-by the key's SHA-256 hash, read only) and an in-cluster service key (a setting, a Secret in Helm).
+"""Verifying a caller of a service without the request path's key check (mcp): the fleet's API keys (the
+Postgres key store, looked up by the key's SHA-256 hash with the same query and row decoding as
+moe_core.access.keystore, read only) and an in-cluster service key (a setting, a Secret in Helm).
 
-A key is accepted when it exists, is neither revoked nor expired and its default tenant is not disabled.
+A key is accepted when it exists, is neither revoked nor expired and its default tenant is not disabled
+(`accepted`, the rule the edge's and the control plane's key check apply too).
 Accepted keys are remembered for `cache_ttl_s` (short: a revocation takes effect within it); unknown keys
 are never cached, so guessed keys cannot grow the cache. The key store's tables are created by the
 migrator role (moe_core.pg.migrate); before that every API key is unknown (only the service key works).
@@ -11,17 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 CACHE_MAX = 1000
-LOOKUP = ("SELECT id, role, tenant_ids, revoked_at, expires_at, tenants FROM api_keys_resolved "
-          "WHERE key_hash = $1")
+
+
+if TYPE_CHECKING:
+    from moe_core.access.keystore import ApiKey
 
 
 def hash_key(token: str) -> str:
@@ -41,6 +45,11 @@ class Caller:
     id: str
     role: str  # admin | user | service
     tenant_ids: tuple[str, ...]
+
+
+def accepted(key: ApiKey, now: datetime | None = None) -> bool:
+    """The one rule every verifier applies: not revoked, not expired, its default tenant not disabled."""
+    return key.revoked_at is None and not key.expired(now) and key.default_tenant not in key.disabled_tenants
 
 
 class AuthUnavailable(Exception):
@@ -79,21 +88,18 @@ class KeyVerifier:
         return caller
 
     async def _lookup(self, digest: str) -> Caller | None:
+        from moe_core.access.keystore import KEY_ROWS, key_from_row  # it imports hash_key from here
+
         try:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=3, timeout=5,
                                                        command_timeout=5)
-            row = await self._pool.fetchrow(LOOKUP, digest)
+            row = await self._pool.fetchrow(KEY_ROWS + " WHERE r.key_hash = $1", digest)
         except asyncpg.UndefinedTableError:
-            return None  # the gateway has not created the key store yet: no API key exists
+            return None  # the key store has not been created yet: no API key exists
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             raise AuthUnavailable(f"the key store is unavailable: {exc}") from exc
-        if row is None or row["revoked_at"] is not None:
+        key = key_from_row(row) if row is not None else None
+        if key is None or not accepted(key):
             return None
-        if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
-            return None
-        tenants = json.loads(row["tenants"]) if isinstance(row["tenants"], str) else row["tenants"]
-        tenant_ids = tuple(row["tenant_ids"])
-        if (tenants or {}).get(tenant_ids[0], {}).get("disabled"):
-            return None
-        return Caller(row["id"], row["role"], tenant_ids)
+        return Caller(key.id, key.role, key.tenant_ids)

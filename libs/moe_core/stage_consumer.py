@@ -43,6 +43,7 @@ from moe_core.stage import EVERY_TOPIC
 if TYPE_CHECKING:
     from faststream.message import StreamMessage
 
+    from moe_core.service_declaration import ServiceDeclaration
     from moe_core.stage import Consumes, Stage
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ def subscriber_options(settings: FleetSettings, consumes: Consumes,
     return kwargs
 
 
-def stage_router(stage: Stage, settings: FleetSettings, bus: Bus | None, handlers: dict[str, Handler] | None,
+def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus: Bus | None,
+                 handlers: dict[str, Handler] | None,
                  commits: OffsetCommits | None = None) -> tuple[KafkaRouter, dict[str, Any]]:
     """The stage's router: a subscriber per (enabled) consumption, a publisher per declared topic (for the
     document; the stage publishes through its Bus). handlers=None: no-op handlers (the AsyncAPI document

@@ -1,6 +1,7 @@
-"""What is generated from the stage declarations: docs/asyncapi.json (FastStream's AsyncAPI document of
-every stage) and the service table in docs/architecture.md (between the `stages` markers); and, through
-moe_core.docgen, the other generated sections of the docs (settings, retention, local components).
+"""What is generated from the stage and service declarations: docs/asyncapi.json (FastStream's AsyncAPI
+document of every stage and service) and the service table in docs/architecture.md (between the `stages`
+markers); and, through moe_core.docgen, the other generated sections of the docs (settings, retention, local
+components).
 
     python -m moe_core.stage_docs [--check] [REPO]     (`make schemas` writes; --check fails on drift)
 """
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 from moe_core import docgen, stage_registry
+from moe_core.service_declaration import ServiceDeclaration
 from moe_core.stage import Stage
 from moe_core.stage_runtime import fleet_document
 
@@ -23,7 +25,7 @@ ARCHITECTURE = Path("docs") / "architecture.md"
 
 
 def asyncapi_json() -> str:
-    return json.dumps(fleet_document(stage_registry.stages()), indent=2, sort_keys=True) + "\n"
+    return json.dumps(fleet_document(stage_registry.declarations()), indent=2, sort_keys=True) + "\n"
 
 
 def _topics(names: list[str]) -> str:
@@ -33,12 +35,12 @@ def _topics(names: list[str]) -> str:
                      for n in names) or "—"
 
 
-def _row(entry: stage_registry.Service, stage: Stage | None) -> str:
+def _row(entry: stage_registry.Service, stage: Stage | ServiceDeclaration | None) -> str:
     if stage is None:
         return f"| {entry.name} | `{entry.package}` | {entry.port} | {entry.role} | | | | |"
     consumed = _topics([c.topic for c in stage.consumes])
-    memo = f"`{stage.memo.prefix}`" if stage.memo else "—"
-    cancel = "yes" if stage.cancel else "—"
+    memo = f"`{stage.memo.prefix}`" if isinstance(stage, Stage) and stage.memo else "—"
+    cancel = "yes" if isinstance(stage, Stage) and stage.cancel else "—"
     return (f"| {entry.name} | `{entry.package}` | {entry.port} | {stage.summary} | {consumed} | "
             f"{_topics(list(stage.publishes))} | {', '.join(stage.needs)} | {memo} / {cancel} |")
 

@@ -1,9 +1,10 @@
-"""The fleet's services, declared once: name, Python package, HTTP port and (for a stage on the stage
-runtime) where its Stage declaration lives. The local supervisor, compose/, helm/, Prometheus, the Grafana
+"""The fleet's services, declared once: name, Python package, HTTP port and where its declaration lives (a
+Stage on the stage runtime, or a ServiceDeclaration for a service with its own app: the edge, the control
+plane, codex-lineage). The local supervisor, compose/, helm/, Prometheus, the Grafana
 dashboards, docs/asyncapi.json and the service table in docs/architecture.md are generated from this list
 or checked against it (tests/deploy/test_stage_registry.py).
 
-Adding a stage: a row here, its package under services/<name>/, then `make schemas`.
+Adding a service: a row here, its package under services/<name>/ with its declaration, then `make schemas`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from moe_core.service_declaration import ServiceDeclaration
     from moe_core.stage import Stage
+
 
 
 @dataclass(frozen=True)
@@ -21,20 +24,20 @@ class Service:
     name: str  # kebab-case: the folder, compose service, Helm component, OTEL service and consumer group
     package: str  # run as `python -m <package>`
     port: int
-    stage: str | None = None  # "<module>:<attribute>" of its Stage declaration; None: its own app
-    role: str = ""  # one line for the service table when it has no Stage declaration
+    stage: str | None = None  # "<module>:<attribute>" of its Stage or ServiceDeclaration
+    role: str = ""  # one line for the service table when it has no declaration
 
-    def declaration(self) -> Stage | None:
+    def declaration(self) -> Stage | ServiceDeclaration | None:
         if self.stage is None:
             return None
         module, _, attr = self.stage.partition(":")
-        declared: Stage = getattr(importlib.import_module(module), attr)
+        declared: Stage | ServiceDeclaration = getattr(importlib.import_module(module), attr)
         return declared
 
 
 FLEET: tuple[Service, ...] = (
-    Service("gateway", "gateway", 8002, role="OpenAI- and Anthropic-compatible API: requests in, answers and "
-            "progress out; keys, audit and the admin API in Postgres"),
+    Service("gateway", "gateway", 8002, "gateway.declaration:SERVICE"),
+    Service("control-plane", "control_plane", 8110, "control_plane.declaration:SERVICE"),
     Service("planner", "planner", 8101, "planner.app:STAGE"),
     Service("expert-worker", "expert_worker", 8102, "expert_worker.app:STAGE"),
     Service("merger", "merger", 8103, "merger.app:STAGE"),
@@ -44,8 +47,7 @@ FLEET: tuple[Service, ...] = (
     Service("graph-rag", "graph_rag", 8106, "graph_rag.app:STAGE"),
     Service("graph-ingest", "graph_ingest", 8107, "graph_ingest.app:STAGE"),
     Service("gap-healer", "gap_healer", 8108, "gap_healer.app:STAGE"),
-    Service("codex-lineage", "codex_lineage", 8109, role="Every topic (own group) -> the hash-chained audit "
-            "store and OpenLineage runs in Postgres; POST /api/v1/lineage; the replay command"),
+    Service("codex-lineage", "codex_lineage", 8109, "codex_lineage.declaration:SERVICE"),
 )
 
 
@@ -61,5 +63,12 @@ def service(name: str) -> Service:
 
 
 def stages() -> list[Stage]:
-    """Every Stage declaration of the fleet (imports the stage packages)."""
+    """Every Stage declaration of the fleet, the pipeline stages (imports the stage packages)."""
+    from moe_core.stage import Stage
+
+    return [d for d in declarations() if isinstance(d, Stage)]
+
+
+def declarations() -> list[Stage | ServiceDeclaration]:
+    """Every declaration of the fleet: the stages and the services with their own app."""
     return [d for d in (s.declaration() for s in FLEET) if d is not None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -21,6 +21,7 @@ from moe_core.stage_consumer import Handler, stage_router
 from moe_core.stage_resources import Resources, close_resources, make_resources
 
 if TYPE_CHECKING:
+    from moe_core.service_declaration import ServiceDeclaration
     from moe_core.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -108,14 +109,14 @@ def _checks(res: Resources, target: Any) -> dict[str, Check]:
     return checks
 
 
-def fleet_document(stages: list[Stage], namespace: str = "moe") -> dict[str, Any]:
-    """FastStream's AsyncAPI document of every declared stage, from the declarations alone: nothing is
-    connected or built (docs/asyncapi.json, `make schemas`)."""
+def fleet_document(stages: Sequence[Stage | ServiceDeclaration], namespace: str = "moe") -> dict[str, Any]:
+    """FastStream's AsyncAPI document of every declared stage and service, from the declarations alone:
+    nothing is connected or built (docs/asyncapi.json, `make schemas`)."""
     broker = KafkaBroker("kafka:9092", client_id="moe-fleet")
     for stage in stages:
         settings = stage.settings.model_construct(topic_namespace=namespace)
         broker.include_router(stage_router(stage, settings, None, None)[0])
     spec = AsyncAPI(broker, title="MoE Sovereign Fleet", schema_version=ASYNCAPI_VERSION,
-                    description="Every stage's topics, generated from the stage declarations "
+                    description="Every service's topics, generated from the stage and service declarations "
                                 "(moe_core.stage_registry).")
     return spec.to_specification().to_jsonable()

@@ -80,7 +80,8 @@ async def test_every_message_delivered_twice_counts_once(
     rid = str(outcome.body["id"]).removeprefix("chatcmpl-")
     ingested = await _until(lambda: _nonzero(_ingested(private_infra, rid)), "the answer to be ingested")
     async with httpx.AsyncClient(timeout=30) as http:
-        rated = await http.post(f"{chaos_url}/feedback", json={"response_id": rid, "rating": 5},
+        rated = await http.post(f"{chaos_fleet['control-plane'].url}/v1/feedback",
+                                json={"response_id": rid, "rating": 5},
                                 headers={"Authorization": f"Bearer {chaos_key}"})
     assert rated.status_code == 202, rated.text
     redis = Redis.from_url(private_infra.endpoints()["redis"], decode_responses=True)

@@ -64,7 +64,7 @@ def _reload_until(browser: webdriver.Chrome, url: str, done: Callable[[], bool],
 
 def test_a_user_key_cannot_sign_in(console_fleet: Fleet, console_keys: ConsoleKeys, browser: webdriver.Chrome,
                                    shots: Path) -> None:
-    base = console_fleet["gateway"].url
+    base = console_fleet["control-plane"].url
     _sign_in(browser, base, console_keys.user)
     _wait(browser, ec.presence_of_element_located((By.ID, "error")), "the refusal")
     assert "needs an admin key" in _text(browser, "#error")
@@ -76,7 +76,7 @@ def test_a_user_key_cannot_sign_in(console_fleet: Fleet, console_keys: ConsoleKe
 
 def test_sign_in_create_use_see_usage_revoke(console_fleet: Fleet, console_keys: ConsoleKeys, scripted_server: Scripted,
                                              browser: webdriver.Chrome, shots: Path) -> None:
-    base = console_fleet["gateway"].url
+    base = console_fleet["control-plane"].url
     _sign_in(browser, base, console_keys.admin)
     _wait(browser, ec.presence_of_element_located((By.ID, "new-key")), "the keys page")
     cookie = browser.get_cookie("moe_console")
@@ -114,7 +114,8 @@ def test_sign_in_create_use_see_usage_revoke(console_fleet: Fleet, console_keys:
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital of Peru {m}"))},
         {"model": "expert-model", "contains": m, "reply": "Lima is the capital of Peru.\nCONFIDENCE: high"},
     ])
-    client = openai.OpenAI(base_url=f"{base}/v1", api_key=secret, max_retries=0, timeout=60)
+    client = openai.OpenAI(base_url=f"{console_fleet['gateway'].url}/v1", api_key=secret, max_retries=0,
+                           timeout=60)
     response = client.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"What is the capital of Peru? {m}"}])
     assert response.choices[0].message.content == "Lima is the capital of Peru."
@@ -155,7 +156,7 @@ def test_sign_in_create_use_see_usage_revoke(console_fleet: Fleet, console_keys:
 
 def test_a_form_without_its_csrf_token_is_refused(console_fleet: Fleet, console_keys: ConsoleKeys,
                                                   browser: webdriver.Chrome, shots: Path) -> None:
-    base = console_fleet["gateway"].url
+    base = console_fleet["control-plane"].url
     _sign_in(browser, base, console_keys.admin)
     _wait(browser, ec.presence_of_element_located((By.ID, "new-key")), "the keys page")
     tenant = f"csrf-{uuid.uuid4().hex[:8]}"
@@ -181,7 +182,7 @@ def test_a_form_without_its_csrf_token_is_refused(console_fleet: Fleet, console_
     ("GET", "/console/requests/r1"), ("GET", "/console/graph"), ("POST", "/console/logout"),
 ])
 def test_every_page_needs_a_signed_in_session(console_fleet: Fleet, method: str, path: str) -> None:
-    base = console_fleet["gateway"].url
+    base = console_fleet["control-plane"].url
     for cookie in ({}, {"moe_console": "forged.00ff"}):
         reply = httpx.request(method, f"{base}{path}", cookies=cookie, follow_redirects=False, timeout=30)
         assert reply.status_code == 303, (path, reply.text)
@@ -203,7 +204,7 @@ async def _rate(redis_url: str, namespace: str, tenant: str) -> None:
 
 def test_an_expert_model_is_taken_out_of_service_and_back(console_fleet: Fleet, console_keys: ConsoleKeys,
                                                            browser: webdriver.Chrome, shots: Path) -> None:
-    base = console_fleet["gateway"].url
+    base = console_fleet["control-plane"].url
     env = console_fleet["gateway"].env
     asyncio.run(_rate(env["MOE_REDIS_URL"], env["MOE_TOPIC_NAMESPACE"], console_keys.tenant))
     _sign_in(browser, base, console_keys.admin)

@@ -48,11 +48,11 @@ async def _purge(url: str, *tenants: str) -> None:
 
 def test_a_pending_import_shows_its_diff_and_is_approved(console_fleet: Fleet, console_keys: ConsoleKeys,
                                                          browser: webdriver.Chrome, shots: Path) -> None:
-    gateway = console_fleet["gateway"]
-    base, neo4j = gateway.url, gateway.env["MOE_NEO4J_URL"]
+    control_plane = console_fleet["control-plane"]
+    base, neo4j = control_plane.url, control_plane.env["MOE_NEO4J_URL"]
     source, subject = f"cs-{uuid.uuid4().hex[:8]}", f"Quorvex{uuid.uuid4().hex[:6]} Cache"
     asyncio.run(_seed(neo4j, source, subject))
-    exporter, importer = new_keys(gateway.env["MOE_POSTGRES_DSN"], ("console-exporter", "user", [source]),
+    exporter, importer = new_keys(control_plane.env["MOE_POSTGRES_DSN"], ("console-exporter", "user", [source]),
                                   ("console-importer", "admin", [console_keys.tenant]))
     try:
         bundle = httpx.post(f"{base}/v1/knowledge/export", json={"domain": "technical"}, timeout=30,

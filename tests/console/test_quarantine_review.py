@@ -51,7 +51,7 @@ async def _purge(url: str, tenant: str) -> None:
 
 def test_approve_with_a_note_and_reject_with_a_reason(console_fleet: Fleet, console_keys: ConsoleKeys,
                                                       browser: webdriver.Chrome, shots: Path) -> None:
-    base, neo4j = console_fleet["gateway"].url, console_fleet["gateway"].env["MOE_NEO4J_URL"]
+    base, neo4j = console_fleet["control-plane"].url, console_fleet["gateway"].env["MOE_NEO4J_URL"]
     tag = uuid.uuid4().hex[:6]
     keep, drop = asyncio.run(_hold(neo4j, console_keys.tenant, [f"Billing{tag}", f"Ledger{tag}"]))
     try:

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from gateway.console.core import ConsoleCore
-from gateway.keystore import KeyStore
+from control_plane.console.core import ConsoleCore
+from moe_core.access.keystore import KeyStore
 from tests.support.fleet import free_port
 
 pytestmark = pytest.mark.infra

@@ -42,13 +42,16 @@ class Claim:
 
 
 CLAIMS = [
-    Claim("README.md", rf"{N} services: the gateway, {N} pipeline stages and codex-lineage", (SERVICES, STAGES)),
+    Claim("README.md", rf"{N} services: the gateway \(the edge: the protocols\), the control plane \(administration, "
+                       rf"the console,\s+documents, the audit API\), {N} pipeline stages and codex-lineage",
+          (SERVICES, STAGES)),
     Claim("README.md", rf"and the {N} services, waits", (SERVICES,)),
     Claim("README.md", rf"All {N} mode ids", (MODE_IDS,)),
     Claim("README.md", rf"the mcp service's {N} precision tools", (TOOLS,)),
     Claim("README.md", rf"the {N} categories with their system prompts", (CATEGORIES,)),
     Claim("README.md", rf"ontology \({N} entities with aliases, {N} typed relations", (ENTITIES, RELATIONS)),
-    Claim("docs/architecture.md", rf"A fleet of {N} Python services — the gateway, {N} pipeline stages",
+    Claim("docs/architecture.md",
+          rf"A fleet of {N} Python services — the gateway, the control plane, {N} pipeline stages",
           (SERVICES, STAGES)),
     Claim("docs/architecture.md", rf"`ontology.yaml`: {N} entities \({N} classes\).*?\s{N} typed relations",
           (ENTITIES, CLASSES, RELATIONS)),

@@ -1,6 +1,6 @@
 """docs/topics.md's table and the gateway's topics in docs/architecture.md against the code: every topic
-and its message (moe_core.contracts), who publishes and who consumes it (the stage declarations; the
-gateway's publish and subscribe calls, which it declares nowhere else)."""
+and its message (moe_core.contracts), who publishes and who consumes it (the stage and service declarations,
+which tests/deploy/test_stage_registry.py holds against the topics each package's code names)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,8 @@ def _topics_in(call: ast.Call) -> set[str]:
             and isinstance(node.value, ast.Attribute) and node.value.attr == "topics"}
 
 
-def undeclared_topics(service: str) -> tuple[set[str], set[str]]:
-    """(published, consumed) by a service outside the stage runtime (the gateway, codex-lineage), read from its
-    calls: publish/publish_all(…topics.X…), subscribe(…)."""
+def called_topics(service: str) -> tuple[set[str], set[str]]:
+    """(published, consumed) as a service's calls name them: publish/publish_all(…topics.X…), subscribe(…)."""
     published, consumed = set(), set()
     for path in (REPO / "services" / service / service.replace("-", "_")).rglob("*.py"):
         for call in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)):
@@ -53,20 +52,22 @@ def declared() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         for topic in stage.publishes:
             producers[topic].add(entry.name)
         for consumes in stage.all_consumed():
-            if consumes.topic != EVERY_TOPIC:
+            if consumes.topic != EVERY_TOPIC:  # the recorder reads every topic; topics.md says so once
                 consumers[consumes.topic].add(entry.name)
-    for service in ("gateway", RECORDER):
-        published, consumed = undeclared_topics(service)
-        for topic in published:
-            producers[topic].add(service)
-        for topic in consumed if service == "gateway" else ():  # the recorder reads every topic
-            consumers[topic].add(service)
     return producers, consumers
 
 
+def gateway_topics() -> tuple[set[str], set[str]]:
+    """(published, consumed) as the gateway declares them (gateway.declaration: its app subscribes from it)."""
+    gateway = stage_registry.service("gateway").declaration()
+    assert gateway is not None
+    return set(gateway.publishes), {c.topic for c in gateway.all_consumed()}
+
+
 def test_the_gateway_calls_are_found() -> None:
-    published, consumed = undeclared_topics("gateway")
+    published, consumed = gateway_topics()
     assert {"requests", "answers", "cancel"} <= published and consumed == {"answers", "progress", "deltas"}
+    assert called_topics("gateway")[0] <= published  # every topic its code publishes to is declared
 
 
 def test_the_topic_table_is_the_topics_their_messages_producers_and_consumers() -> None:
@@ -88,7 +89,7 @@ def test_the_architecture_names_the_gateway_topics() -> None:
     sentence = re.search(r"The gateway reads (.+?) \*\*without a consumer group\*\*.*? and publishes (.+?)\.", text)
     assert sentence, "docs/architecture.md no longer says which topics the gateway reads and publishes"
     reads, publishes = (re.findall(r"`([a-z.-]+)`", re.sub(r"\([^)]*\)", "", part)) for part in sentence.groups())
-    published, consumed = undeclared_topics("gateway")
+    published, consumed = gateway_topics()
     assert sorted(reads) == sorted(consumed) and sorted(publishes) == sorted(published)
     row = re.search(r"\| gateway publishes (.+?); Postgres holds", re.sub(r"^.*?\| gateway publishes `feedback`[^|]*\|",
                                                                          "| gateway publishes", text))

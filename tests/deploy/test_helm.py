@@ -75,8 +75,9 @@ def test_helm_default_render() -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/alive"
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
-        assert ("MOE_POSTGRES_DSN" in env) == (name in ("gateway", "codex-lineage", "mcp", "gap-healer"))  # mcp: API
-        # keys; gap-healer: the graph's run history
+        # mcp: API keys; gap-healer: the graph's run history
+        with_dsn = ("gateway", "control-plane", "codex-lineage", "mcp", "gap-healer")
+        assert ("MOE_POSTGRES_DSN" in env) == (name in with_dsn)
     dashboards = kinds["ConfigMap"]["moe-dashboards"]["data"]
     assert json.loads(dashboards["fleet-overview.json"])["uid"] == "moe-fleet-overview"
     assert set(dashboards) == {p.name for p in (CHART / "dashboards").glob("*.json")}

@@ -11,7 +11,7 @@ import pytest
 from tests.deploy.doc_support import REPO
 
 pytestmark = pytest.mark.unit
-STATIC = REPO / "services" / "gateway" / "gateway" / "console" / "static"
+STATIC = REPO / "services" / "control-plane" / "control_plane" / "console" / "static"
 
 
 def test_the_license_is_apache_2() -> None:

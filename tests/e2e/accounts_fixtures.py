@@ -1,5 +1,6 @@
 """A gateway of two replicas on one port (own topic namespace, a model price configured, key caches that
-would hold for ten minutes) with a BusDriver playing the backend, an admin key, and admin-API helpers."""
+would hold for ten minutes) with a BusDriver playing the backend, the control plane beside it (admin API,
+usage), an admin key, and admin-API helpers."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 from tests.support.keys import create_key
-from tests.support.lone_service import driving, lone_gateway
+from tests.support.lone_service import driving, lone_control_plane, lone_gateway
 
 PRICES = {"moe-orchestrator": {"input": 2.0, "output": 10.0}}  # per million tokens
 
@@ -25,6 +26,12 @@ def accounts_gateway_fixture(infra: dict[str, str]) -> Iterator[ServiceProcess]:
                       MOE_KEY_CACHE_TTL_S="600",  # only the fleet-wide announcement can make a change visible in time
                       MOE_MODEL_PRICES=json.dumps(PRICES), MOE_EXACT_CACHE="false") as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="package", name="accounts_control_plane")
+def accounts_control_plane_fixture(accounts_gateway: ServiceProcess) -> Iterator[ServiceProcess]:
+    with lone_control_plane(accounts_gateway) as control_plane:
+        yield control_plane
 
 
 @pytest.fixture(scope="package", name="accounts_driver")
@@ -64,8 +71,8 @@ class Admin:
 
 
 @pytest.fixture(name="admin")
-async def admin_fixture(accounts_gateway: ServiceProcess, admin_key: str) -> AsyncIterator[Admin]:
-    client = Admin(accounts_gateway.url, admin_key)
+async def admin_fixture(accounts_control_plane: ServiceProcess, admin_key: str) -> AsyncIterator[Admin]:
+    client = Admin(accounts_control_plane.url, admin_key)
     yield client
     await client.aclose()
 

@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 from fleetlib import api as fleetlib_api
 
-from gateway.keystore import Role
+from moe_core.access.keystore import Role
 from tests.conftest import Scripted, scripted_env
-from tests.e2e.accounts_fixtures import (  # noqa: F401  (two gateway replicas for the admin API and limits)
+from tests.e2e.accounts_fixtures import (  # noqa: F401  (two gateway replicas for limits, the admin API beside)
+    accounts_control_plane_fixture,
     accounts_driver_fixture,
     accounts_gateway_fixture,
     admin_fixture,
     admin_key_fixture,
 )
 from tests.e2e.gateway_fixtures import (  # noqa: F401  (a gateway alone, the bus behind it, SDK clients)
+    bare_control_plane,
     bare_gateway,
     driver,
     gw,
@@ -70,3 +72,9 @@ def api_key(infra: dict[str, str]) -> str:
 @pytest.fixture(scope="package")
 def base_url(fleet: Fleet) -> str:
     return f"{fleet['gateway'].url}/v1"
+
+
+@pytest.fixture(scope="package")
+def control_url(fleet: Fleet) -> str:
+    """The control plane's API (feedback, documents, admin, usage)."""
+    return f"{fleet['control-plane'].url}/v1"

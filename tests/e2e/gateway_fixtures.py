@@ -1,5 +1,5 @@
 """A gateway alone on the real broker (own topic namespace), driven by a BusDriver playing the backend, and the
-official openai and anthropic SDKs as its clients."""
+official openai and anthropic SDKs as its clients; a control plane beside it when a test asks for one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
-from tests.support.lone_service import driving, lone_gateway
+from tests.support.lone_service import driving, lone_control_plane, lone_gateway
 
 KEEPALIVE_S = 0.5
 
@@ -20,6 +20,13 @@ KEEPALIVE_S = 0.5
 def bare_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     with lone_gateway(infra, "gw", MOE_KEEPALIVE_S=str(KEEPALIVE_S)) as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="package")
+def bare_control_plane(bare_gateway: ServiceProcess) -> Iterator[ServiceProcess]:
+    """The control plane beside the lone gateway (its namespace and stores)."""
+    with lone_control_plane(bare_gateway) as control_plane:
+        yield control_plane
 
 
 @pytest.fixture(scope="package")

@@ -22,7 +22,7 @@ from fleetlib import api as fleetlib_api
 
 from tests.support.fleet import ServiceProcess
 from tests.support.keys import create_keys
-from tests.support.lone_service import lone_gateway
+from tests.support.lone_service import lone_control_plane, lone_gateway
 
 pytestmark = pytest.mark.e2e
 LIMIT = 2  # calls a minute of each limited endpoint, per key
@@ -41,6 +41,13 @@ def tight(infra: dict[str, str]) -> Iterator[ServiceProcess]:
                       MOE_NEO4J_USER=ends.get("neo4j-user", ""),
                       MOE_NEO4J_PASSWORD=ends.get("neo4j-password", "")) as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="module")
+def tight_control_plane(tight: ServiceProcess) -> Iterator[ServiceProcess]:
+    """The control plane beside `tight`, with its limits (uploads, audit verifications, exports)."""
+    with lone_control_plane(tight) as control_plane:
+        yield control_plane
 
 
 async def _keys(infra: dict[str, str], count: int) -> list[str]:
@@ -99,9 +106,9 @@ async def test_a_flood_of_made_up_keys_is_throttled_per_address_while_valid_keys
         assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "invalid_api_key")
 
 
-async def test_uploads_are_limited_per_key(tight: ServiceProcess, infra: dict[str, str]) -> None:
+async def test_uploads_are_limited_per_key(tight_control_plane: ServiceProcess, infra: dict[str, str]) -> None:
     key, other, warm = await _keys(infra, 3)
-    async with httpx.AsyncClient(base_url=tight.url, timeout=120) as http:
+    async with httpx.AsyncClient(base_url=tight_control_plane.url, timeout=120) as http:
         assert (await http.post("/v1/memory/documents", headers=_from("192.0.2.1", warm),  # the embedder loaded
                                 json={"text": "# Warm-up"})).status_code == 201
         await _fresh_minute()
@@ -120,12 +127,12 @@ async def test_uploads_are_limited_per_key(tight: ServiceProcess, infra: dict[st
                 await http.delete(f"/v1/memory/documents/{doc['id']}", headers=_from("192.0.2.1", secret))
 
 
-async def test_audit_verification_and_exports_are_limited_per_key(tight: ServiceProcess,
+async def test_audit_verification_and_exports_are_limited_per_key(tight_control_plane: ServiceProcess,
                                                                    infra: dict[str, str]) -> None:
     key, other = await _keys(infra, 2)
     unknown = f"chatcmpl-{uuid.uuid4().hex}"
     await _fresh_minute()
-    async with httpx.AsyncClient(base_url=tight.url, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=tight_control_plane.url, timeout=60) as http:
         verified = await _burst(http, "GET", f"/v1/audit/{unknown}", _from("192.0.2.2", key),
                                 params={"verify": "true"})
         assert [r.status_code for r in verified] == [404] * LIMIT + [429] * 2

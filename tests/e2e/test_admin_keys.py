@@ -101,9 +101,9 @@ async def test_a_key_lives_is_rotated_and_revoked_fleet_wide_with_audit_events(
     assert secret not in str(events) and rotated["secret"] not in str(events)
 
 
-async def test_a_user_key_cannot_use_the_admin_api(accounts_gateway: ServiceProcess, admin: Admin) -> None:
+async def test_a_user_key_cannot_use_the_admin_api(accounts_control_plane: ServiceProcess, admin: Admin) -> None:
     user = (await admin.key(await admin.tenant()))["secret"]
-    async with httpx.AsyncClient(base_url=accounts_gateway.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=accounts_control_plane.url, timeout=30) as http:
         forbidden = await http.post("/v1/admin/tenants", json={"id": "nope"},
                                     headers={"Authorization": f"Bearer {user}"})
         anonymous = await http.get("/v1/admin/keys")
@@ -181,8 +181,8 @@ async def test_the_key_cli_publishes_audit_events(infra: dict[str, str]) -> None
            "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"]}
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "gateway.keys", *args], env=env, capture_output=True, text=True,
-                              timeout=120, check=True)
+        done = subprocess.run([sys.executable, "-m", "control_plane.keys", *args], env=env, capture_output=True,
+                              text=True, timeout=120, check=True)
         assert "warning" not in done.stderr, done.stderr
         return done.stdout.strip()
 

@@ -34,7 +34,7 @@ BUDGET = 1700
 
 @pytest.fixture
 async def fleet_admin(fleet: Fleet, infra: dict[str, str]) -> AsyncIterator[Admin]:
-    admin = Admin(fleet["gateway"].url, await create_key(infra["postgres"], "e2e-budget-admin", "admin",
+    admin = Admin(fleet["control-plane"].url, await create_key(infra["postgres"], "e2e-budget-admin", "admin",
                                                          ["tenant-e2e-admin"]))
     yield admin
     await admin.aclose()
@@ -82,7 +82,7 @@ async def test_concurrent_orchestrated_requests_never_overspend_a_nearly_spent_b
 
 async def _usage(fleet: Fleet, key: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.get(f"{fleet['gateway'].url}/v1/usage", headers={"Authorization": f"Bearer {key}"})
+        response = await http.get(f"{fleet['control-plane'].url}/v1/usage", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result

@@ -93,7 +93,7 @@ BERLIN = ("Berlin is the capital of Germany and its largest city, on the Spree; 
           "moved there from Bonn in 1999, nine years after reunification.")
 
 def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
-        client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, base_url: str, api_key: str,
+        client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, control_url: str, api_key: str,
         store: Redis) -> None:
     m = marker()
     question = f"What is the capital of France? {m}"
@@ -132,7 +132,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     assert other.metadata["cache_hit"] is False and other.choices[0].message.content == BERLIN  # type: ignore[index]
 
     # a bad rating of the cached answer flags the entry: the next ask goes through the pipeline again
-    assert _rate(base_url, api_key, again.id, 1).status_code == 202
+    assert _rate(control_url, api_key, again.id, 1).status_code == 202
     eventually(lambda: (_cache_entry(chroma, namespace, question) or {}).get("flagged"))
     assert not store.exists(exact_key)  # the gateway no longer has it either
     fresh = _ask(client, question)
@@ -140,7 +140,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
 
 
 def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
-        client: openai.OpenAI, scripted: Scripted, base_url: str, api_key: str, infra: dict[str, str]) -> None:
+        client: openai.OpenAI, scripted: Scripted, control_url: str, api_key: str, infra: dict[str, str]) -> None:
     m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Say yes {m}"))},
@@ -148,21 +148,21 @@ def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
     ])
     answer = _ask(client, f"Is water wet? {m}")
     rid = answer.metadata["response_id"]  # type: ignore[index]
-    assert httpx.post(f"{base_url}/feedback", json={"response_id": rid, "rating": 5}).status_code == 401
+    assert httpx.post(f"{control_url}/feedback", json={"response_id": rid, "rating": 5}).status_code == 401
     for bad in ({"response_id": rid, "rating": 0}, {"response_id": rid, "rating": 6}, {"response_id": rid},
                 {"response_id": rid, "rating": "5"}, {"response_id": rid, "rating": 4.5},
                 {"response_id": rid, "rating": 5, "extra": 1}):
-        response = httpx.post(f"{base_url}/feedback", json=bad, headers={"Authorization": f"Bearer {api_key}"})
+        response = httpx.post(f"{control_url}/feedback", json=bad, headers={"Authorization": f"Bearer {api_key}"})
         assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
-    unknown = _rate(base_url, api_key, uuid.uuid4().hex, 5)
+    unknown = _rate(control_url, api_key, uuid.uuid4().hex, 5)
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "response_not_found"
     stranger = asyncio.run(_create_key(infra["postgres"], "user", f"tenant-other-{m}"))
-    foreign = _rate(base_url, stranger, answer.id, 5)
+    foreign = _rate(control_url, stranger, answer.id, 5)
     assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "response_not_found"
-    accepted = _rate(base_url, api_key, answer.id, 5)  # the chatcmpl- id works as well as the bare one
+    accepted = _rate(control_url, api_key, answer.id, 5)  # the chatcmpl- id works as well as the bare one
     assert accepted.status_code == 202 and accepted.json() == {
         "object": "feedback", "response_id": rid, "rating": 5, "status": "recorded"}
-    again = _rate(base_url, api_key, rid, 1)
+    again = _rate(control_url, api_key, rid, 1)
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_rated"
 
 
@@ -171,7 +171,8 @@ def _source(answer: Any) -> str:
 
 
 def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
-        client: openai.OpenAI, scripted: Scripted, base_url: str, api_key: str, store: Redis, namespace: str) -> None:
+        client: openai.OpenAI, scripted: Scripted, control_url: str, api_key: str, store: Redis,
+        namespace: str) -> None:
     journey = marker()
     scripted.script([
         {"model": "planner-model", "contains": journey, "reply": plan_reply(("data_analyst", f"Analyse {journey}"))},
@@ -186,13 +187,13 @@ def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
     first_answers = [ask(n) for n in range(1, 6)]
     assert {_source(a) for a in first_answers} == {"data_analyst:expert-model-b@scripted"}  # first in its template
     for answer in first_answers[:3]:
-        assert _rate(base_url, api_key, answer.id, 1).status_code == 202
+        assert _rate(control_url, api_key, answer.id, 1).status_code == 202
     eventually(lambda: int(store.hget(score_key, "n") or 0) >= 3)  # the worker counted the three ratings
     skipped = ask(6)
     assert _source(skipped) == "data_analyst:expert-model@scripted"
     assert skipped.choices[0].message.content == "Mean is 4 (model A)."
     for answer in first_answers[3:]:  # its other answers are rated well later: the score recovers
-        assert _rate(base_url, api_key, answer.id, 5).status_code == 202
+        assert _rate(control_url, api_key, answer.id, 5).status_code == 202
     eventually(lambda: int(store.hget(score_key, "n") or 0) >= 5)
     # B (3/7 after five ratings) is usable again; models are tried best score first, as in the original, so A
     # (no ratings yet: the neutral 0.5) answers until its own ratings put it below B
@@ -200,7 +201,7 @@ def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
     assert _source(again) == "data_analyst:expert-model@scripted"
     a_key = f"expert:tscore:{namespace}:tenant-e2e:data_analyst:expert-model"
     for answer in (skipped, again, ask(8)):
-        assert _rate(base_url, api_key, answer.id, 1).status_code == 202
+        assert _rate(control_url, api_key, answer.id, 1).status_code == 202
     eventually(lambda: int(store.hget(a_key, "n") or 0) >= 3)
     assert _source(ask(9)) == "data_analyst:expert-model-b@scripted"
 

@@ -1,4 +1,4 @@
-"""Hostile input at the gateway's edge (gateway.edge), on a real gateway process: a 50 MB body, deep JSON
+"""Hostile input at the edge (moe_core.input_limits.middleware), on a real gateway process: a 50 MB body, deep JSON
 nesting, 100,000 messages, too many tools and stop sequences, an over-long string, a request whose fan-out
 would not fit the broker, and text that is not Unicode (a lone UTF-16 surrogate in any string or key of any
 route's body, raw or escaped; a body, a text header or a form charset that is not UTF-8): each a 400/413 in
@@ -17,15 +17,17 @@ import pytest
 
 from tests.support.fleet import ServiceProcess, free_port, running
 from tests.support.namespaces import new_namespace
+from tests.support.split_routes import SplitTransport
 
 pytestmark = pytest.mark.e2e
 FIFTY_MB = 50 * 1024 * 1024
 
 
 @pytest.fixture
-def http(bare_gateway: ServiceProcess, api_key: str) -> Iterator[httpx.Client]:
+def http(bare_gateway: ServiceProcess, bare_control_plane: ServiceProcess, api_key: str) -> Iterator[httpx.Client]:
+    """The protocol routes on the gateway, the others (feedback, admin, documents, …) on the control plane."""
     with httpx.Client(base_url=bare_gateway.url, headers={"Authorization": f"Bearer {api_key}"},
-                      timeout=60) as client:
+                      transport=SplitTransport(bare_control_plane.url), timeout=60) as client:
         yield client
 
 

@@ -64,16 +64,17 @@ async def _ask(gateway: ServiceProcess, driver: BusDriver, key: str, usage: tupl
     await backend
 
 
-async def _usage(gateway: ServiceProcess, key: str, query: str = "", expect: int = 200) -> dict[str, Any]:
+async def _usage(control_plane: ServiceProcess, key: str, query: str = "", expect: int = 200) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.get(f"{gateway.url}/v1/usage{query}", headers={"Authorization": f"Bearer {key}"})
+        response = await http.get(f"{control_plane.url}/v1/usage{query}", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == expect, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
 async def test_concurrent_requests_never_overspend_a_nearly_spent_budget(
-        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin, redis: Redis) -> None:
+        accounts_gateway: ServiceProcess, accounts_control_plane: ServiceProcess,
+        accounts_driver: BusDriver, admin: Admin, redis: Redis) -> None:
     tenant = await admin.tenant()
     m = f"C{uuid.uuid4().hex[:8]}"
     each = _estimate(f"Question {m}-0", 50)  # the least a request must be able to reserve
@@ -101,7 +102,7 @@ async def test_concurrent_requests_never_overspend_a_nearly_spent_budget(
     assert all(r.code == "rate_limit_exceeded" and int(r.response.headers["retry-after"]) >= 1 for r in refused)
     assert await budgets.left(admitted[0].response_id) == 0  # settled: closed, no late model call runs
 
-    totals = (await _usage(accounts_gateway, key["secret"]))["totals"]
+    totals = (await _usage(accounts_control_plane, key["secret"]))["totals"]
     assert totals["total_tokens"] == 40 + each <= budget and totals["requests"] == 2
     await _ask(accounts_gateway, accounts_driver, key["secret"], (each - 50, 50))  # the refund made room again
     with pytest.raises(openai.RateLimitError):  # what is left is less than one more request
@@ -170,12 +171,12 @@ async def test_requests_per_minute(accounts_gateway: ServiceProcess, accounts_dr
     raise AssertionError("two minute boundaries in two attempts")
 
 
-async def test_a_cost_budget_from_configured_prices(accounts_gateway: ServiceProcess, accounts_driver: BusDriver,
-                                                    admin: Admin) -> None:
+async def test_a_cost_budget_from_configured_prices(accounts_gateway: ServiceProcess,
+        accounts_control_plane: ServiceProcess, accounts_driver: BusDriver, admin: Admin) -> None:
     # moe-orchestrator costs 2 per million input and 10 per million output tokens (accounts_fixtures.PRICES)
     key = await admin.key(await admin.tenant(), limits={"cost_per_day": 0.001})
     await _ask(accounts_gateway, accounts_driver, key["secret"], (100, 50), max_tokens=40)  # 0.0007
-    report = await _usage(accounts_gateway, key["secret"])
+    report = await _usage(accounts_control_plane, key["secret"])
     assert report["totals"]["cost"] == pytest.approx(0.0007) and report["current"]["cost_per_day"] == 0.0007
     with pytest.raises(openai.RateLimitError) as refused:  # 40 output tokens alone would cost 0.0004
         await _oai(accounts_gateway, key["secret"]).chat.completions.create(
@@ -203,13 +204,14 @@ def _sum(expositions: list[str], name: str, labels: dict[str, str]) -> float:
 
 
 async def test_usage_by_day_mode_and_model_with_the_same_figures_in_prometheus(
-        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin, admin_key: str) -> None:
+        accounts_gateway: ServiceProcess, accounts_control_plane: ServiceProcess,
+        accounts_driver: BusDriver, admin: Admin, admin_key: str) -> None:
     tenant, other = await admin.tenant(), await admin.tenant()
     key = await admin.key(tenant)
     await _ask(accounts_gateway, accounts_driver, key["secret"], (10, 5))
     await _ask(accounts_gateway, accounts_driver, key["secret"], (20, 7), stream=True)
     await _ask(accounts_gateway, accounts_driver, key["secret"], (4, 1), model="claude-sonnet-4-5")
-    report = await _usage(accounts_gateway, key["secret"])
+    report = await _usage(accounts_control_plane, key["secret"])
     assert report["key_id"] == key["id"]
     rows = {(r["mode"], r["model"]): r for r in report["data"]}
     assert set(rows) == {(MODE, MODE), (MODE, "claude-sonnet-4-5")}
@@ -219,12 +221,12 @@ async def test_usage_by_day_mode_and_model_with_the_same_figures_in_prometheus(
     assert rows[MODE, MODE]["cost"] == pytest.approx((30 * 2 + 12 * 10) / 1e6)  # the mode's price
     assert report["totals"]["total_tokens"] == 47 and report["current"]["tokens_per_day"] == 47
 
-    assert (await _usage(accounts_gateway, key["secret"], f"?tenant_id={tenant}"))["totals"]["requests"] == 3
-    await _usage(accounts_gateway, key["secret"], f"?tenant_id={other}", expect=403)
-    await _usage(accounts_gateway, key["secret"], "?key_id=someoneelse", expect=403)
-    await _usage(accounts_gateway, key["secret"], "?start=yesterday", expect=400)
-    await _usage(accounts_gateway, key["secret"], "?start=2026-02-01&end=2026-01-01", expect=400)
-    seen_by_admin = await _usage(accounts_gateway, admin_key, f"?key_id={key['id']}")
+    assert (await _usage(accounts_control_plane, key["secret"], f"?tenant_id={tenant}"))["totals"]["requests"] == 3
+    await _usage(accounts_control_plane, key["secret"], f"?tenant_id={other}", expect=403)
+    await _usage(accounts_control_plane, key["secret"], "?key_id=someoneelse", expect=403)
+    await _usage(accounts_control_plane, key["secret"], "?start=yesterday", expect=400)
+    await _usage(accounts_control_plane, key["secret"], "?start=2026-02-01&end=2026-01-01", expect=400)
+    seen_by_admin = await _usage(accounts_control_plane, admin_key, f"?key_id={key['id']}")
     assert seen_by_admin["totals"] == report["totals"]
 
     # per tenant and key: only for admin keys, at /v1/admin/metrics
@@ -248,7 +250,8 @@ async def test_usage_by_day_mode_and_model_with_the_same_figures_in_prometheus(
 
 
 async def test_a_request_abandoned_before_its_answer_is_charged_what_its_model_calls_held(
-        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin, redis: Redis) -> None:
+        accounts_gateway: ServiceProcess, accounts_control_plane: ServiceProcess,
+        accounts_driver: BusDriver, admin: Admin, redis: Redis) -> None:
     key = await admin.key(await admin.tenant())
     m = f"A{uuid.uuid4().hex[:8]}"
     body = {"model": MODE, "stream": True, "max_tokens": 50, "messages": [{"role": "user", "content": f"Question {m}"}]}
@@ -261,7 +264,7 @@ async def test_a_request_abandoned_before_its_answer_is_charged_what_its_model_c
         assert await budgets.take(request.response_id, 300, 40) == 40  # a stage's model call holds 340
     await accounts_driver.cancel(request.response_id)  # the gateway saw the client go
     deadline = time.monotonic() + 15
-    while (totals := (await _usage(accounts_gateway, key["secret"]))["totals"])["requests"] == 0:
+    while (totals := (await _usage(accounts_control_plane, key["secret"]))["totals"])["requests"] == 0:
         assert time.monotonic() < deadline, "the abandoned request was never charged"
         await asyncio.sleep(0.1)
     assert totals["total_tokens"] == 340

@@ -44,10 +44,11 @@ def test_the_judge_sees_only_the_tenants_documents_of_the_planned_domain_with_th
     tenant_a, tenant_b = f"mem-a-{uuid.uuid4().hex[:6]}", f"mem-b-{uuid.uuid4().hex[:6]}"
     key_a = asyncio.run(_create_key(infra["postgres"], "user", tenant_a))
     key_b = asyncio.run(_create_key(infra["postgres"], "user", tenant_b))
+    documents_url = f"{fleet['control-plane'].url}/v1"  # documents are the control plane's
     try:
-        vpn = _upload(base_url, key_a, text=VPN_A, domain="technical", source="it/vpn.md")
-        _upload(base_url, key_a, text=LEAVE_A, domain="legal", source="hr/leave.md")
-        _upload(base_url, key_b, text=VPN_B, domain="technical", source="globex/vpn.md")
+        vpn = _upload(documents_url, key_a, text=VPN_A, domain="technical", source="it/vpn.md")
+        _upload(documents_url, key_a, text=LEAVE_A, domain="legal", source="hr/leave.md")
+        _upload(documents_url, key_b, text=VPN_B, domain="technical", source="globex/vpn.md")
         m = f"M{uuid.uuid4().hex[:8]}"
         scripted.script([
             {"model": "planner-model", "contains": m, "reply": plan_reply(("technical_support", f"VPN reset {m}"))},
@@ -68,5 +69,5 @@ def test_the_judge_sees_only_the_tenants_documents_of_the_planned_domain_with_th
         assert [(s["title"], s["url"]) for s in documents] == [
             ("VPN tokens (it/vpn.md)", f"/v1/memory/documents/{vpn['id']}")]
     finally:
-        _delete_all(base_url, key_a)
-        _delete_all(base_url, key_b)
+        _delete_all(documents_url, key_a)
+        _delete_all(documents_url, key_b)

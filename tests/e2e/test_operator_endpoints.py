@@ -37,12 +37,12 @@ def prom(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pro
 
 @pytest.fixture(scope="module")
 def ops_gateway(fleet: Fleet, prom: Prometheus) -> Iterator[str]:
-    """One more gateway replica of the fleet, told where Prometheus is."""
+    """One more control plane of the fleet (the operator endpoints are its), told where Prometheus is."""
     port = free_port()
-    env = {**fleet["gateway"].env, "MOE_HTTP_PORT": str(port), "MOE_GATEWAY_WORKERS": "1",
+    env = {**fleet["control-plane"].env, "MOE_HTTP_PORT": str(port),
            "MOE_PROMETHEUS_URL": prom.url, "MOE_OPS_LATENCY_WINDOW": "30m"}
-    with running(ServiceProcess("gateway", port, env)) as gateway:
-        yield gateway.url
+    with running(ServiceProcess("control-plane", port, env)) as control_plane:
+        yield control_plane.url
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_planner_patterns_count_the_cached_plans_and_their_ratings(
         {"contains": m, "reply": f"Done {m}.\nCONFIDENCE: high"}])
     before = _patterns(ops_gateway, keys["admin"]).get(shape, {"plans": 0, "ratings": 0})
     answer = _ask(fleet["gateway"].url, keys["user"], f"Compare 3 with 5, and why? {m}")
-    rated = httpx.post(f"{fleet['gateway'].url}/v1/feedback", headers={"Authorization": f"Bearer {keys['user']}"},
+    rated = httpx.post(f"{fleet['control-plane'].url}/v1/feedback", headers={"Authorization": f"Bearer {keys['user']}"},
                        json={"response_id": answer.id, "rating": 4}, timeout=30)
     assert rated.status_code == 202, rated.text
     after = _patterns(ops_gateway, keys["admin"])[shape]

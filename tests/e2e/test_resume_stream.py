@@ -24,9 +24,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from gateway.keystore import KeyStore
-from gateway.limits import Limiter
 from gateway.settlement import Settlements
+from moe_core.access.keystore import KeyStore
+from moe_core.access.limits import Limiter
 from moe_core.contracts import ChatRequest, Usage
 from moe_core.token_budget import TokenBudgets
 from tests.e2e.conftest import _create_key

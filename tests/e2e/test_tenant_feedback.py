@@ -41,7 +41,7 @@ def _rate(base_url: str, key: str, response_id: str, rating: int, **extra: Any) 
 
 
 def test_one_tenants_bad_ratings_do_not_change_another_tenants_routing(
-        fleet: Fleet, infra: dict[str, str], scripted: Scripted, base_url: str) -> None:
+        fleet: Fleet, infra: dict[str, str], scripted: Scripted, base_url: str, control_url: str) -> None:
     namespace = fleet["gateway"].env["MOE_TOPIC_NAMESPACE"]
     tenant_a, tenant_b = f"tenant-a-{uuid.uuid4().hex[:6]}", f"tenant-b-{uuid.uuid4().hex[:6]}"
     key_a = asyncio.run(_create_key(infra["postgres"], "user", tenant_a))
@@ -55,9 +55,9 @@ def test_one_tenants_bad_ratings_do_not_change_another_tenants_routing(
     ])
     answers = [_source(a, f"What is the mean of dataset {n}? {journey}") for n in range(5)]
     assert {source for source, _ in answers} == {MODEL_B}
-    assert _rate(base_url, key_a, answers[0][1], 1, approved=True).status_code == 403  # a user key: no global
+    assert _rate(control_url, key_a, answers[0][1], 1, approved=True).status_code == 403  # a user key: no global
     for _, rid in answers:
-        assert _rate(base_url, key_a, rid, 1).status_code == 202
+        assert _rate(control_url, key_a, rid, 1).status_code == 202
     store = Redis.from_url(infra["redis"], decode_responses=True)
     try:
         own = f"expert:tscore:{namespace}:{tenant_a}:data_analyst:expert-model-b"

@@ -1,6 +1,6 @@
-"""A real gateway for the OpenAPI fuzz run (own topic namespace, Neo4j for /graph), an admin key, and a
-stand-in for the fleet behind it on the real broker that answers every request at once (the fuzz run is
-about the gateway's edge, not the pipeline)."""
+"""A real gateway and a control plane beside it for the OpenAPI fuzz run (own topic namespace, Neo4j for
+/graph), an admin key, and a stand-in for the fleet behind it on the real broker that answers every request
+at once (the fuzz run is about the edges, not the pipeline)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from moe_core.contracts import Answer, ChatRequest
 from moe_core.settings import FleetSettings
 from tests.support.fleet import ServiceProcess
 from tests.support.keys import new_key
-from tests.support.lone_service import lone_gateway
+from tests.support.lone_service import lone_control_plane, lone_gateway
 
 
 @pytest.fixture(scope="package")
@@ -28,6 +28,13 @@ def fuzz_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
                       MOE_NEO4J_PASSWORD=ends.get("neo4j-password", ""), MOE_CHROMA_URL=ends["chroma"]) as gateway:
         with _answering(infra["kafka"], gateway.env["MOE_TOPIC_NAMESPACE"]):
             yield gateway
+
+
+@pytest.fixture(scope="package")
+def fuzz_control_plane(fuzz_gateway: ServiceProcess) -> Iterator[ServiceProcess]:
+    """The control plane beside the fuzzed gateway (admin, documents, graph, knowledge, usage, audit)."""
+    with lone_control_plane(fuzz_gateway) as control_plane:
+        yield control_plane
 
 
 @pytest.fixture(scope="package")

@@ -1,5 +1,5 @@
-"""Schemathesis over the gateway's OpenAPI on a real gateway process with a valid (admin) key: every
-operation (both APIs, feedback, graph, admin, knowledge, usage, audit) gets generated valid and invalid
+"""Schemathesis over the gateway's and the control plane's OpenAPI on real processes with a valid (admin)
+key: every operation (both APIs, feedback, graph, admin, knowledge, usage, audit) gets generated valid and invalid
 input; no response is a 5xx and every error is in the API's own envelope (Anthropic's under
 /v1/messages, OpenAI's elsewhere). A second run puts a lone UTF-16 surrogate into one string or key of
 every generated body (tests/fuzz/lone_surrogates.py): always a 400 naming where it is. The routes that read
@@ -19,18 +19,21 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from control_plane.app import create_app as control_plane_app
+from control_plane.feedback import FeedbackBody
+from control_plane.graph_api import DecisionBody, IngestBody
+from control_plane.knowledge_io import ExportBody
+from control_plane.memory_api import SearchBody, TextDocument
+from control_plane.settings import ControlPlaneSettings
 from gateway.anthropic_api import CountTokensRequest, MessagesRequest
 from gateway.app import create_app
-from gateway.feedback import FeedbackBody
-from gateway.graph_api import DecisionBody, IngestBody
-from gateway.knowledge_io import ExportBody
-from gateway.memory_api import SearchBody, TextDocument
 from gateway.openai_api import ChatCompletionRequest
 from gateway.responses_api import ResponsesRequest
 from gateway.settings import GatewaySettings
 from moe_core.unicode_text import find_lone_surrogate
 from tests.fuzz.lone_surrogates import with_lone_surrogate
 from tests.support.fleet import ServiceProcess
+from tests.support.split_routes import is_edge
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = int(os.environ.get("MOE_FUZZ_EXAMPLES", "12"))
@@ -45,8 +48,11 @@ BUNDLE = json.loads((Path(__file__).resolve().parents[2] / "docs" / "knowledge-b
 
 
 def _document() -> dict[str, Any]:
-    document = create_app(GatewaySettings(), manage_broker=False).openapi()
+    document = create_app(GatewaySettings(), manage_broker=False).openapi()  # the edge's and the control plane's
+    control = control_plane_app(ControlPlaneSettings(), manage_broker=False).openapi()
+    document["paths"].update(control["paths"])
     components = document.setdefault("components", {}).setdefault("schemas", {})
+    components.update(control.get("components", {}).get("schemas", {}))
     components.update({k: json.loads(json.dumps(v).replace("#/$defs/", "#/components/schemas/"))
                        for k, v in BUNDLE.get("$defs", {}).items()})
     for path, model in BODIES.items():
@@ -70,8 +76,10 @@ with_bodies.config.phases.update(phases=["fuzzing"])
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-def test_no_5xx_and_every_error_in_its_envelope(case: Any, fuzz_gateway: ServiceProcess, fuzz_key: str) -> None:
-    response = case.call(base_url=fuzz_gateway.url, headers={"Authorization": f"Bearer {fuzz_key}"}, timeout=60)
+def test_no_5xx_and_every_error_in_its_envelope(case: Any, fuzz_gateway: ServiceProcess,
+                                                fuzz_control_plane: ServiceProcess, fuzz_key: str) -> None:
+    response = case.call(base_url=_base(case, fuzz_gateway, fuzz_control_plane),
+                         headers={"Authorization": f"Bearer {fuzz_key}"}, timeout=60)
     assert response.status_code < 500, _where(case, response)
     if response.status_code >= 400:
         _error(case, response)
@@ -86,8 +94,10 @@ def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
 @with_bodies.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_a_lone_surrogate_anywhere_in_a_body_is_400_naming_where(case: Any, fuzz_gateway: ServiceProcess,
+                                                                 fuzz_control_plane: ServiceProcess,
                                                                  fuzz_key: str) -> None:
-    response = case.call(base_url=fuzz_gateway.url, headers={"Authorization": f"Bearer {fuzz_key}"}, timeout=60)
+    response = case.call(base_url=_base(case, fuzz_gateway, fuzz_control_plane),
+                         headers={"Authorization": f"Bearer {fuzz_key}"}, timeout=60)
     expected = find_lone_surrogate(case.body) if isinstance(case.body, (dict, list, str)) else None
     if expected is None:  # a body without a string or key to put one into (a number, [], {})
         if response.status_code >= 400:
@@ -101,6 +111,11 @@ def test_a_lone_surrogate_anywhere_in_a_body_is_400_naming_where(case: Any, fuzz
         assert message == expected, _where(case, response)
     else:
         assert "NUL" in message or "MOE_" in message, _where(case, response)
+
+
+def _base(case: Any, gateway: ServiceProcess, control_plane: ServiceProcess) -> str:
+    """The service that serves the operation: the gateway its protocols, the control plane the rest."""
+    return gateway.url if is_edge(case.operation.path) else control_plane.url
 
 
 def _error(case: Any, response: Any) -> tuple[str, str | None]:

@@ -1,5 +1,6 @@
 """The graph tier: real Neo4j (ontology seeded once per session), real Kafka, and the graph services
-(graph-ingest, graph-rag, gap-healer) plus the gateway running in this process under one namespace.
+(graph-ingest, graph-rag, gap-healer) plus the gateway and the control plane running in this process under one
+namespace.
 Tests isolate themselves by a unique tenant id, removed afterwards."""
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from control_plane.app import create_app as control_plane_app
+from control_plane.settings import ControlPlaneSettings
 from gap_healer.app import create_app as gap_healer_app
 from gap_healer.settings import GapHealerSettings
 from gateway.app import create_app as gateway_app
-from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
 from graph_ingest.app import create_app as graph_ingest_app
 from graph_ingest.settings import GraphIngestSettings
 from graph_rag.app import create_app as graph_rag_app
 from graph_rag.settings import GraphRagSettings
+from moe_core.access.keystore import KeyStore
 from moe_core.bus import Bus
 from moe_core.contracts import Envelope
 from moe_core.graph import GraphDB
@@ -32,6 +35,7 @@ from moe_core.settings import FleetSettings
 from tests.conftest import SCRIPTED_MODELS, Scripted
 from tests.graph.helpers import TopicTap, purge, run_in_process
 from tests.support.namespaces import new_namespace
+from tests.support.split_routes import SplitASGITransport
 from tests.support.store_auth import neo4j_auth
 
 
@@ -103,6 +107,7 @@ async def graph_services(infra: dict[str, str], neo4j_url: str, graph_db: GraphD
         "graph-rag": graph_rag_app(GraphRagSettings(**common)),
         "gap-healer": gap_healer_app(GapHealerSettings(**common)),
         "gateway": gateway_app(GatewaySettings(**common)),
+        "control-plane": control_plane_app(ControlPlaneSettings(**common)),
     }
     bus = Bus(FleetSettings(**common, service_name="graph-tests"))
     tap = TopicTap(infra["kafka"], *[getattr(bus.topics, t) for t in
@@ -111,7 +116,10 @@ async def graph_services(infra: dict[str, str], neo4j_url: str, graph_db: GraphD
     async with AsyncExitStack() as stack:
         await run_in_process(stack, apps.values(), bus, tap)
         stack.push_async_callback(keystore.close)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=apps["gateway"]), base_url="http://gateway")
+        # one client for both: the protocol routes reach the gateway, the others the control plane
+        both = SplitASGITransport(httpx.ASGITransport(app=apps["gateway"]),
+                                  httpx.ASGITransport(app=apps["control-plane"]))
+        client = httpx.AsyncClient(transport=both, base_url="http://gateway")
         stack.push_async_callback(client.aclose)
         admin = (await keystore.create("graph-admin", "admin", ["gt-admin-unused"]))[1]
         user = (await keystore.create("graph-user", "user", ["gt-user-unused"]))[1]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
-from gateway.memory_store import MemoryStore, NewDocument
+from control_plane.memory_store import MemoryStore, NewDocument
 from graph_rag.app import GraphRag
 from graph_rag.documents import DocumentLookup
 from graph_rag.settings import GraphRagSettings

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
+from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from moe_core.graph import GraphDB, GraphStore, Provenance, Triple, bundles_graph
 from moe_core.graph.bundles import (
     BundleEntity,

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from gateway.limits import Limiter, LimitExceeded, Limits, ModelPrice, windows
+from moe_core.access.limits import Limiter, LimitExceeded, Limits, ModelPrice, windows
 
 pytestmark = pytest.mark.infra
 

@@ -15,7 +15,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from gateway.keystore import KeyStore
+from moe_core.access.keystore import KeyStore
 from tests.support.fleet import ServiceProcess
 from tests.support.lone_service import lone_service
 

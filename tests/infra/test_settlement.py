@@ -14,12 +14,12 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from gateway.keystore import ApiKey, KeyStore
-from gateway.limits import Limiter, Limits
 from gateway.metering import Metering
 from gateway.settings import GatewaySettings
 from gateway.settlement import Settlements
-from gateway.usage import UsageStore
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.limits import Limiter, Limits
+from moe_core.access.usage_store import UsageStore
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, Usage, deadline_in
 from moe_core.token_budget import BudgetExhausted, TokenBudgets
 

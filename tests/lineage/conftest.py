@@ -26,13 +26,17 @@ class LineageFleet:
     fleet: Fleet
     env: dict[str, str]
     schema: str
-    dsn: str  # the gateway's own role (it may only read the audit store)
+    dsn: str  # the control plane's own role: it serves the audit API and may only read the audit store
     owner_dsn: str  # the audit store's owner: the database owner's rights
     rules: Path  # codex-lineage's compliance rule files (a copy of policy/compliance the tests may break)
 
     @property
     def gateway(self) -> str:
         return self.fleet["gateway"].url
+
+    @property
+    def control_plane(self) -> str:
+        return self.fleet["control-plane"].url
 
     @property
     def lineage(self) -> str:
@@ -71,7 +75,8 @@ def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
         env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
                "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"],  # the operator's replay, as with_fleet_env
                "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
-        yield LineageFleet(running.fleet, env, running.schema, infra["postgres-gateway"], running.owner_dsn, rules)
+        yield LineageFleet(running.fleet, env, running.schema, infra["postgres-control-plane"], running.owner_dsn,
+                           rules)
     shutil.rmtree(rules.parent, ignore_errors=True)
 
 

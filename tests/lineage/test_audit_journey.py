@@ -62,7 +62,7 @@ def journey(lineage_fleet: LineageFleet, scripted_server: Scripted, keys: Keys) 
     deadline = time.monotonic() + 90
     events: list[dict[str, Any]] = []
     while time.monotonic() < deadline:  # codex-lineage is off the request path: it catches up on its own
-        reply = httpx.get(f"{lineage_fleet.gateway}/v1/lineage/{rid}", headers=_auth(keys.user), timeout=10)
+        reply = httpx.get(f"{lineage_fleet.control_plane}/v1/lineage/{rid}", headers=_auth(keys.user), timeout=10)
         events = reply.json().get("events", []) if reply.status_code == 200 else []
         ended = {e["job"]["name"] for e in events if e["eventType"] in ("COMPLETE", "FAIL")}
         experts = {e["run"]["runId"] for e in events if e["job"]["name"] == "expert-worker.expert"
@@ -78,7 +78,7 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def _audit(fleet: LineageFleet, rid: str, token: str, **params: str) -> httpx.Response:
-    return httpx.get(f"{fleet.gateway}/v1/audit/{rid}", headers=_auth(token), params=params, timeout=30)
+    return httpx.get(f"{fleet.control_plane}/v1/audit/{rid}", headers=_auth(token), params=params, timeout=30)
 
 
 def test_audit_lists_every_stage_run_with_its_times(lineage_fleet: LineageFleet, journey: dict[str, Any],
@@ -129,9 +129,9 @@ def test_another_tenants_request_is_not_found_like_an_unknown_one(lineage_fleet:
     unknown = _audit(lineage_fleet, f"no-such-{uuid.uuid4().hex}", keys.user)
     assert foreign.status_code == unknown.status_code == 404
     assert foreign.json()["error"]["code"] == unknown.json()["error"]["code"] == "not_found"
-    lineage = httpx.get(f"{lineage_fleet.gateway}/v1/lineage/{journey['rid']}", headers=_auth(keys.other))
+    lineage = httpx.get(f"{lineage_fleet.control_plane}/v1/lineage/{journey['rid']}", headers=_auth(keys.other))
     assert lineage.status_code == 404
-    assert httpx.get(f"{lineage_fleet.gateway}/v1/audit/{journey['rid']}").status_code == 401
+    assert httpx.get(f"{lineage_fleet.control_plane}/v1/audit/{journey['rid']}").status_code == 401
     assert _audit(lineage_fleet, journey["rid"], "moe-wrong-key").status_code == 401
     assert _audit(lineage_fleet, journey["rid"], keys.admin).status_code == 200  # an admin sees every tenant
     as_client_saw_it = _audit(lineage_fleet, f"chatcmpl-{journey['rid']}", keys.user)  # the SDK's id works too
@@ -141,7 +141,8 @@ def test_another_tenants_request_is_not_found_like_an_unknown_one(lineage_fleet:
 
 def test_lineage_is_openlineage_json_with_start_and_complete_per_run(lineage_fleet: LineageFleet,
                                                                      journey: dict[str, Any], keys: Keys) -> None:
-    reply = httpx.get(f"{lineage_fleet.gateway}/v1/lineage/{journey['rid']}", headers=_auth(keys.user), timeout=30)
+    reply = httpx.get(f"{lineage_fleet.control_plane}/v1/lineage/{journey['rid']}", headers=_auth(keys.user),
+                      timeout=30)
     assert reply.status_code == 200
     events = reply.json()["events"]
     validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=FORMATS)

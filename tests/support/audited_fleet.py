@@ -1,5 +1,5 @@
-"""A lean fleet for the audit journeys (lineage, admin console): gateway, planner, expert-worker, merger and
-codex-lineage as real processes, with their own topic namespace and their own audit schema in Postgres
+"""A lean fleet for the audit journeys (lineage, admin console): gateway, control-plane, planner, expert-worker,
+merger and codex-lineage as real processes, with their own topic namespace and their own audit schema in Postgres
 (dropped afterwards), scripted models, every request planned by the scripted planner."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.conftest import scripted_env
 from tests.support.fleet import REPO, Fleet
 from tests.support.namespaces import new_namespace
 
-SERVICES = ("gateway", "planner", "expert-worker", "merger", "codex-lineage")
+SERVICES = ("gateway", "control-plane", "planner", "expert-worker", "merger", "codex-lineage")
 
 
 @dataclass

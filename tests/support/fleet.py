@@ -19,7 +19,8 @@ from tests.support.store_auth import neo4j_env
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / ".data" / "logs"
-MODULES = {"gateway": "gateway", "planner": "planner", "expert-worker": "expert_worker", "merger": "merger",
+MODULES = {"gateway": "gateway", "control-plane": "control_plane", "planner": "planner",
+           "expert-worker": "expert_worker", "merger": "merger",
            "mcp": "mcp_service", "research": "research", "critic": "critic", "graph-rag": "graph_rag",
            "graph-ingest": "graph_ingest", "gap-healer": "gap_healer", "codex-lineage": "codex_lineage"}
 # Started only when a test asks for them (Fleet(extra=...)): they call models after an answer is given,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.keystore import KeyStore, Role
+from moe_core.access.keystore import KeyStore, Role
 
 
 async def create_keys(dsn: str, *keys: tuple[str, Role, list[str]]) -> list[str]:

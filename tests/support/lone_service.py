@@ -1,5 +1,5 @@
 """One service alone on the real broker (own topic namespace; the session's Kafka, Redis and Postgres), a
-gateway so, and a BusDriver playing the fleet behind a gateway."""
+gateway so (and a control plane beside it), and a BusDriver playing the fleet behind a gateway."""
 
 from __future__ import annotations
 
@@ -40,6 +40,15 @@ def lone_gateway(infra: dict[str, str], prefix: str, workers: int = 1,
     """A gateway of `workers` replicas (30 s request timeout); `extra` adds or overrides environment variables."""
     env = {"MOE_REQUEST_TIMEOUT_S": "30", "MOE_GATEWAY_WORKERS": str(workers), "MOE_LOG_LEVEL": "INFO", **extra}
     return _lone("gateway", infra, prefix, 180, env)
+
+
+def lone_control_plane(beside: ServiceProcess, timeout_s: float = 180,
+                       **extra: str) -> AbstractContextManager[ServiceProcess]:
+    """A control plane beside a lone gateway: its topic namespace and stores (so key changes reach the gateway's
+    replicas), a port of its own; `extra` adds or overrides environment variables."""
+    port = free_port()
+    env = {**beside.env, "MOE_HTTP_PORT": str(port), **extra}
+    return running(ServiceProcess("control-plane", port, env), timeout_s)
 
 
 @asynccontextmanager

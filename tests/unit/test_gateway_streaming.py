@@ -12,12 +12,12 @@ import pytest
 
 from gateway.anthropic_api import MessagesRequest, parse_messages_request
 from gateway.anthropic_chat import AnthropicStream
-from gateway.openai_api import OpenAIError
 from gateway.openai_chat import OpenAIStream
 from gateway.session import ClientGone, RequestRun
 from gateway.tools import RAW_ARGUMENTS, arguments_object, arguments_string, openai_tool_choice
 from gateway.transcript import REVISED_NOTE, Text, Transcript, remainder
 from moe_core.contracts import Answer, AnswerDelta, ChatMessage, ChatRequest, Progress, Usage, deadline_in
+from moe_core.openai_error import OpenAIError
 from tests.support.scripted_llm import create_app as scripted_app
 
 pytestmark = pytest.mark.unit

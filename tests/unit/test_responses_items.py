@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.openai_api import OpenAIError
 from gateway.responses_api import parse_responses_request
 from gateway.responses_store import ResponseStore
+from moe_core.openai_error import OpenAIError
 from moe_core.stores import redis_client
 
 pytestmark = pytest.mark.unit

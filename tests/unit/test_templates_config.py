@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from gateway import template_select
-from gateway.openai_api import OpenAIError
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
 from moe_core.exact_cache import cache_scope
 from moe_core.inference import InferenceConfig, InferenceError
+from moe_core.openai_error import OpenAIError
 from moe_core.settings import FleetSettings
 from moe_core.templates import DEFAULT_FILE, REPO, TemplateError, load_templates
 

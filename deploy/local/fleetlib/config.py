@@ -33,6 +33,7 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "chroma": ("MOE_CHROMA_PORT", 8000),
     "llm": ("MOE_LLM_PORT", 8081),
     "gateway": ("MOE_GATEWAY_PORT", 8002),
+    "control-plane": ("MOE_CONTROL_PLANE_PORT", 8110),
     "planner": ("MOE_PLANNER_PORT", 8101),
     "expert-worker": ("MOE_EXPERT_WORKER_PORT", 8102),
     "merger": ("MOE_MERGER_PORT", 8103),
@@ -47,7 +48,8 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "tsa": ("MOE_TSA_PORT", 8190),
 }
 
-SERVICE_NAMES_EXTRA = ("mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer", "codex-lineage")
+SERVICE_NAMES_EXTRA = ("control-plane", "mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer",
+                       "codex-lineage")
 LLM_MODEL_ALIAS = "smollm2-135m"
 POSTGRES_USER = "moe"  # the operator's role (replay, keys, psql): a member of the fleet store's migrator
 POSTGRES_DB = "moe"
@@ -114,7 +116,7 @@ ENDPOINT_ENV = {
     "MOE_CHROMA_URL": "chroma",
     "MOE_LOCAL_LLM_URL": "llm",
     "MOE_LOCAL_LLM_MODEL": "llm-model",
-    "MOE_PROMETHEUS_URL": "prometheus",  # the gateway's GET /v1/admin/providers: latency percentiles
+    "MOE_PROMETHEUS_URL": "prometheus",  # the control plane's GET /v1/admin/providers: latency percentiles
     "MOE_AUDIT_TSA_URL": "tsa",
     "MOE_AUDIT_TSA_CHAIN": "tsa-chain",
     "MOE_AUDIT_PUBLIC_KEY": "audit-public-key",

@@ -13,6 +13,7 @@ from .component import Component
 # component name -> (python module run with `python -m`, readiness path)
 SERVICES: dict[str, tuple[str, str]] = {
     "gateway": ("gateway", "/ready"),
+    "control-plane": ("control_plane", "/ready"),
     "planner": ("planner", "/ready"),
     "expert-worker": ("expert_worker", "/ready"),
     "merger": ("merger", "/ready"),

@@ -18,9 +18,9 @@ READ: frozenset[Privilege] = frozenset({"SELECT"})
 APPEND: frozenset[Privilege] = frozenset({"SELECT", "INSERT"})
 WRITE: frozenset[Privilege] = frozenset({"SELECT", "INSERT", "UPDATE"})
 
-# Who does what (service names as in stage_registry). The gateway split moves ADMIN to "control-plane".
+# Who does what (service names as in stage_registry).
 EDGE = "gateway"  # checks API keys, meters usage
-ADMIN = "gateway"  # keys and tenants, usage reports, knowledge imports, graph runs, the audit API
+ADMIN = "control-plane"  # keys and tenants, usage reports, knowledge imports, graph runs, the audit API
 GRAPH_MAINTAINER = "gap-healer"  # the scheduled lint and heal runs
 RECORDER = "codex-lineage"  # the audit record's only writer
 TOOLS = "mcp"  # the precision tools' API checks keys
@@ -60,7 +60,7 @@ TABLES: tuple[PgTable, ...] = (
             "a key with its tenants' limits and state (what a key check reads)", view=True),
     PgTable("usage_daily", ADMIN, uses((EDGE, WRITE), (ADMIN, READ)),
             "usage per day, tenant, key, mode and model"),
-    PgTable("usage_requests", ADMIN, uses((EDGE, APPEND)), "one row per settled request (charged once)"),
+    PgTable("usage_requests", ADMIN, uses((EDGE, APPEND), (ADMIN, READ)), "one row per settled request (charged once)"),
     PgTable("knowledge_change_sets", ADMIN, uses((ADMIN, WRITE)),
             "knowledge imports: bundle, diff, status, decision"),
     PgTable("knowledge_approvals", ADMIN, uses((ADMIN, APPEND)), "one approval per change set and key"),

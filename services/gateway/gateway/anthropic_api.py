@@ -1,5 +1,5 @@
 """Anthropic Messages wire shapes: the request model and its mapping to the internal (OpenAI-form) chat,
-the message body, stop reasons and the error envelope {"type": "error", "error": {type, message}}."""
+the message body and stop reasons (its error envelope: gateway.anthropic_errors)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.openai_api import TOOL_NAME, OpenAIError
-from gateway.tools import openai_call, openai_tool, openai_tool_choice, tool_calls, tool_use_block
+from gateway.tools import TOOL_NAME, openai_call, openai_tool, openai_tool_choice, tool_calls, tool_use_block
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
+from moe_core.openai_error import OpenAIError
 
 if TYPE_CHECKING:
     from gateway.images import ImageInput
@@ -17,11 +17,6 @@ if TYPE_CHECKING:
 MAX_TOKENS_CAP = 32768  # the fleet's own limit per model call; larger client budgets are capped
 IGNORED_BLOCKS = {"thinking", "redacted_thinking"}
 REMINDER = ("<system-reminder>", "</system-reminder>")  # earlier turns' thinking is not sent to the experts
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-               503: "overloaded_error", 504: "timeout_error"}
-
-
 class AnthropicTool(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -225,8 +220,3 @@ def message_body(mode: str, answer: Answer, thinking: bool, stop_sequence: str |
         "stop_sequence": stop_sequence if not answer.tool_calls else None,
         "usage": usage_body(answer),
     }
-
-
-def error_body(exc: OpenAIError) -> dict[str, Any]:
-    kind = ERROR_TYPES.get(exc.status, "api_error" if exc.status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": kind, "message": exc.message}}

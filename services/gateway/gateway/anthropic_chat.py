@@ -17,10 +17,11 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
 
-from gateway.anthropic_api import MessagesRequest, error_body, message_body, stop_reason, usage_body
+from gateway.anthropic_api import MessagesRequest, message_body, stop_reason, usage_body
+from gateway.anthropic_errors import error_body
 from gateway.chat import ChatService, final_answer
+from gateway.chat_errors import answer_error
 from gateway.images import ImageInput
-from gateway.openai_api import OpenAIError, answer_error
 from gateway.openai_chat import SSE_HEADERS
 from gateway.session import RequestRun
 from gateway.stream_registry import resumable
@@ -29,11 +30,7 @@ from gateway.token_count import count_prompt
 from gateway.tools import tool_calls, tool_use_block
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
-
-
-def error_response(exc: OpenAIError) -> JSONResponse:
-    GATEWAY_REQUESTS.labels("messages", "-", str(exc.status)).inc()
-    return JSONResponse(error_body(exc), status_code=exc.status, headers=getattr(exc, "headers", None))
+from moe_core.openai_error import OpenAIError
 
 
 async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: str, http: Request,

@@ -13,20 +13,21 @@ from typing import Any
 from starlette.requests import Request
 
 from gateway import template_select
-from gateway.auth import current_key
+from gateway.chat_errors import answer_error
 from gateway.housekeeping import Housekeeping
 from gateway.images import ImageInput, ImageIntake
 from gateway.metering import Metering
-from gateway.openai_api import OpenAIError, answer_error
 from gateway.pending import Pending
 from gateway.session import ClientGone, RequestRun
 from gateway.settings import GatewaySettings
 from gateway.stream_registry import StreamRegistry
+from moe_core.access.request_auth import current_key
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
 from moe_core.exact_cache import ExactAnswers
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE, GATEWAY_LATENCY, GATEWAY_REQUESTS
+from moe_core.openai_error import OpenAIError
 from moe_core.redelivery import TOO_LARGE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class ChatService:
         if found is None:
             raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
         mode, model_id, named = found
-        key = current_key.get()  # the verified key of this request (gateway.auth)
+        key = current_key.get()  # the verified key of this request (moe_core.access.request_auth)
         template = template_select.choose(named, template, key.default_template if key else None, self.templates)
         if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
             raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
@@ -111,7 +112,7 @@ class ChatService:
                 else:
                     try:
                         await self.bus.publish(request, self.bus.topics.requests)
-                    except TOO_LARGE_ERRORS as exc:  # the edge's estimate (gateway.edge) was not enough
+                    except TOO_LARGE_ERRORS as exc:  # the input guard's estimate was not enough
                         raise OpenAIError(413, f"the request is larger than the fleet's bus carries: {exc}",
                                           code="request_too_large") from None
         except BaseException:

@@ -1,6 +1,7 @@
 """Images in requests: OpenAI `image_url` parts and Anthropic `image` blocks (base64, data URLs; http(s) URLs
-only from the hosts MOE_IMAGE_URL_HOSTS allows), checked against the limits (gateway.image_settings), stored
-once in Redis (moe_core.images) and referenced from the messages, for the `vision` expert.
+only from the hosts MOE_IMAGE_URL_HOSTS allows), checked against the limits
+(moe_core.input_limits.image_settings), stored once in Redis (moe_core.images) and referenced from the
+messages, for the `vision` expert.
 
 Refused with 400 in the API's envelope: no configured server whose model takes images (`vision_models` in
 INFERENCE_SERVERS), too many or too large images, bytes that are not an image of an accepted type, bad base64,
@@ -17,11 +18,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gateway.openai_api import OpenAIError
 from moe_core.contracts import ChatMessage, ImageRef
 from moe_core.images import ImageStore, image_ref, sniff
 from moe_core.inference import InferenceConfig
 from moe_core.observability.metrics import GATEWAY_IMAGES
+from moe_core.openai_error import OpenAIError
 
 IMAGE_PARTS = ("image_url", "image")  # OpenAI content part, Anthropic content block
 

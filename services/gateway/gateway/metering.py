@@ -15,7 +15,7 @@ Settling does not depend on the replica that reserved: what it needs is kept in 
 (gateway.settlement, same round trip) and claimed by exactly one settler fleet-wide — this replica on the
 Answer, a replica that resumed the stream (gateway.resume), or, when the owner died and nobody resumed, a
 surviving replica's sweeper (gateway.settle_sweep). Each request is charged once, in the counters and as one
-row of `usage_requests` (gateway.usage).
+row of `usage_requests` (moe_core.access.usage_store).
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from gateway.keystore import ApiKey
-from gateway.limits import Limiter, LimitExceeded, ModelPrice
-from gateway.openai_api import OpenAIError
 from gateway.settings import GatewaySettings
 from gateway.settlement import Claim, Hold, Kind, Settlements
-from gateway.usage import UsageStore
+from moe_core.access.keystore import ApiKey
+from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice
+from moe_core.access.usage_store import UsageStore
 from moe_core.contracts import Answer, ChatRequest
 from moe_core.observability.metrics import GATEWAY_LIMITED
+from moe_core.openai_error import OpenAIError
 from moe_core.token_budget import IMAGE_TOKENS, TokenBudgets, prompt_bound
 
 if TYPE_CHECKING:

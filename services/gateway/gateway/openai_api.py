@@ -1,15 +1,15 @@
-"""OpenAI wire shapes: the request model, response and chunk objects, and the error envelope."""
+"""OpenAI wire shapes: the request model, response and chunk objects (the error envelope: moe_core.openai_error)."""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.tools import tool_calls
+from gateway.tools import TOOL_NAME, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, Usage
 from moe_core.modes import MODES as MODE_CATALOGUE
+from moe_core.openai_error import OpenAIError, parse_object
 
 if TYPE_CHECKING:
     from gateway.images import ImageInput
@@ -18,24 +18,6 @@ if TYPE_CHECKING:
 MODES: dict[str, str] = {mode.id: mode.description for mode in MODE_CATALOGUE.values()}
 ReasoningFormat = Literal["reasoning_content", "think", "none"]
 REASONING_FORMATS: tuple[str, ...] = ("reasoning_content", "think", "none")
-TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
-
-
-RETRY_AFTER_S = 5  # the Retry-After of a 503 (a store or the broker is unavailable)
-
-
-class OpenAIError(Exception):
-    """An error of the API; rendered in the OpenAI envelope (the Anthropic surface converts it)."""
-
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
-        # Something the request needs is unavailable for now: tell the client when to try again.
-        self.headers: dict[str, str] | None = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 class FunctionCall(BaseModel):
@@ -229,40 +211,3 @@ def chunk_body(completion_id: str, created: int, mode: str, delta: dict[str, Any
         "system_fingerprint": None,
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
-
-
-def answer_error(answer: Answer) -> OpenAIError | None:
-    if answer.error is None:
-        return None
-    if answer.error.code == "deadline_exceeded":
-        return OpenAIError(504, answer.error.message, "timeout_error", "deadline_exceeded")
-    return OpenAIError(503, answer.error.message, "server_error", answer.error.code)
-
-
-def deadline_error() -> OpenAIError:
-    return OpenAIError(504, "the request did not complete before its deadline", "timeout_error",
-                       "deadline_exceeded")
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def parse_json_body(raw: bytes, model: type[ModelT]) -> ModelT:
-    """A JSON object body validated by `model`; any problem is a 400 in the OpenAI error envelope."""
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise OpenAIError(400, "the request body is not valid JSON") from None
-    return parse_object(data, model)
-
-
-def parse_object(data: Any, model: type[ModelT]) -> ModelT:
-    if not isinstance(data, dict):
-        raise OpenAIError(400, "the request body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        raise OpenAIError(400, f"invalid request: {param or 'body'}: {first['msg']}", param=param,
-                          code="invalid_value") from None

@@ -17,12 +17,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
 
 from gateway.chat import ChatService, final_answer
+from gateway.chat_errors import answer_error
 from gateway.images import ImageInput
 from gateway.openai_api import (
     ChatCompletionRequest,
-    OpenAIError,
     ReasoningFormat,
-    answer_error,
     chunk_body,
     completion_body,
     finish_reason,
@@ -36,6 +35,7 @@ from gateway.template_select import header_template
 from gateway.tools import tool_calls
 from gateway.transcript import Done, KeepAlive, Text
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
+from moe_core.openai_error import OpenAIError
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

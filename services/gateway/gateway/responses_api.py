@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.openai_api import TOOL_NAME, OpenAIError, parse_object
-from gateway.tools import tool_calls
+from gateway.tools import TOOL_NAME, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
+from moe_core.openai_error import OpenAIError, parse_object
 
 IGNORED_ITEMS = {"reasoning"}
 TEXT_PARTS = {"input_text", "output_text", "text"}

@@ -23,8 +23,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 
 from gateway.chat import ChatService, final_answer
-from gateway.keystore import ApiKey
-from gateway.openai_api import OpenAIError, answer_error
+from gateway.chat_errors import answer_error
 from gateway.openai_chat import SSE_HEADERS
 from gateway.responses_api import (
     ResponsesRequest,
@@ -40,8 +39,10 @@ from gateway.stream_ids import KEEP_ALIVE
 from gateway.stream_registry import resumable
 from gateway.template_select import header_template
 from gateway.transcript import Done, KeepAlive, Text
+from moe_core.access.keystore import ApiKey
 from moe_core.contracts import Answer, ChatMessage
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
+from moe_core.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 Finish = Callable[[dict[str, Any], Answer], Awaitable[None]]

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.openai_api import OpenAIError
 from moe_core.contracts import ChatMessage
+from moe_core.openai_error import OpenAIError
 
 
 class StoredResponse(BaseModel):

@@ -25,8 +25,6 @@ from starlette.requests import Request
 
 from gateway.anthropic_chat import AnthropicStream
 from gateway.chat import ChatService
-from gateway.keystore import ApiKey
-from gateway.openai_api import OpenAIError
 from gateway.openai_chat import SSE_HEADERS, OpenAIStream
 from gateway.pending import Event
 from gateway.responses_api import ResponsesRequest
@@ -36,10 +34,12 @@ from gateway.session import RequestRun
 from gateway.stream_ids import Position, with_ids
 from gateway.stream_registry import Api, StreamRecord, StreamRegistry
 from gateway.stream_replay import Replay
-from gateway.throttle import Throttle
+from moe_core.access.keystore import ApiKey
+from moe_core.access.throttle import Throttle
 from moe_core.contracts import Answer, ChatMessage, ChatRequest
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import GATEWAY_RESUMED
+from moe_core.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 LAST_EVENT_ID = "last-event-id"

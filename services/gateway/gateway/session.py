@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.background import BackgroundTask
 
-from gateway.openai_api import deadline_error
+from gateway.chat_errors import deadline_error
 from gateway.pending import Event
 from gateway.stop_sequences import StopFilter, cut
 from gateway.stream_ids import StreamCursor

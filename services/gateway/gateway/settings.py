@@ -1,20 +1,21 @@
+"""The edge's settings (prefix MOE_): the protocols, limits at the edge, streams and resumes, usage settlement."""
+
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from gateway.edge_settings import EdgeSettings
 from gateway.housekeeping import HousekeepingSettings
-from gateway.limits import ModelPrice
-from gateway.memory_settings import MemorySettings
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
-from gateway.throttle import ThrottleSettings
+from moe_core.access.limits import ModelPrice
+from moe_core.access.throttle import ThrottleSettings
+from moe_core.input_limits.settings import EdgeSettings
 from moe_core.settings import FleetSettings
 
 
-class GatewaySettings(ThrottleSettings, MemorySettings, HousekeepingSettings,  # ThrottleSettings: per-key calls
+class GatewaySettings(ThrottleSettings, HousekeepingSettings,  # ThrottleSettings: stream resumes, failed key lookups
                       EdgeSettings,  # EdgeSettings: limits at the edge
-                      FleetSettings):  # MemorySettings: tenant documents (gateway.memory_api)
+                      FleetSettings):
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     service_name: str = "gateway"
@@ -53,12 +54,6 @@ class GatewaySettings(ThrottleSettings, MemorySettings, HousekeepingSettings,  #
                                     "request the cap lets carry the whole prompt (an agent's tool list and system "
                                     "prompt go to the planner, the experts and the judge)")
     max_prompt_chars: int = Field(default=200_000, ge=1)
-    neo4j_url: str = Field(default="bolt://127.0.0.1:7687",
-                           validation_alias=AliasChoices("MOE_NEO4J_URL", "MOE_NEO4J_URI", "neo4j_url"),
-                           description="Knowledge graph for /graph/* (MOE_NEO4J_URI is accepted too)")
-    neo4j_user: str = ""
-    neo4j_password: str = ""
-    neo4j_database: str = "neo4j"
     reasoning_format: Literal["reasoning_content", "think", "none"] = Field(
         default="reasoning_content",
         description="OpenAI streams: live progress and thinking as reasoning_content deltas, a <think> block "

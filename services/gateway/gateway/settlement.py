@@ -10,7 +10,7 @@ stream (gateway.resume), or the sweeper (gateway.settle_sweep) when its owner di
 `claim` (one script) closes the budget, decides the usage once — the first claim's usage is kept, a later
 claim reuses it — and takes a lease; only the lease holder charges. `finish` (one script) applies the
 counters' deltas, marks the hold settled and drops it from the index, once: a second finish changes
-nothing. The usage row is written between the two, idempotent per response id (gateway.usage), so a
+nothing. The usage row is written between the two, idempotent per response id (moe_core.access.usage_store), so a
 settler that dies after its claim leaves a hold the sweeper settles after the lease, with the same usage,
 charged once.
 """
@@ -24,7 +24,7 @@ from typing import Literal, cast
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from gateway.limits import ModelPrice, Reservation
+from moe_core.access.limits import ModelPrice, Reservation
 from moe_core.token_budget import TokenBudgets
 
 LEASE_S = 30.0  # a settler that died holding its claim is replaced after this

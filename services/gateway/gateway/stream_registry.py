@@ -17,9 +17,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.auth import current_key
 from gateway.session import RequestRun
 from gateway.stream_ids import with_ids
+from moe_core.access.request_auth import current_key
 from moe_core.contracts import ChatRequest
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from starlette.requests import Request
 
 from gateway.model_map import resolve_mode
-from gateway.openai_api import OpenAIError
 from moe_core.inference import InferenceConfig
 from moe_core.modes import DEFAULT_MODE, MODES
+from moe_core.openai_error import OpenAIError
 from moe_core.settings import FleetSettings
 from moe_core.templates import ExpertTemplate
 

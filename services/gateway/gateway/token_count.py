@@ -11,8 +11,8 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from gateway.openai_api import OpenAIError
 from moe_core.contracts import ChatMessage
+from moe_core.openai_error import OpenAIError
 
 
 @lru_cache(maxsize=1)

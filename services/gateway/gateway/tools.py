@@ -8,6 +8,7 @@ from typing import Any
 
 from moe_core.contracts import Answer
 
+TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"  # a tool name both protocols accept
 RAW_ARGUMENTS = "_raw_arguments"  # Anthropic input for arguments that are not a JSON object
 
 

@@ -1,0 +1,96 @@
+"""Usage per day, tenant, key, mode and model in Postgres (one upserted row per combination), one row per
+settled request (`usage_requests`: what it was charged, answered or abandoned, settled by its owner, the
+replica that resumed it, or the sweeper) and the same figures as Prometheus counters. The edge writes it
+(gateway.metering settles each request); the control plane reads it (`GET /v1/usage`, control_plane.usage_api).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+from pydantic import BaseModel, Field
+
+from moe_core.access.limits import Limits
+from moe_core.access.usage_metrics import count_usage
+
+# One settled request: its row in usage_requests and, only if that row is new, added to its day's row.
+RECORD_REQUEST = (
+    "WITH new AS (INSERT INTO usage_requests (response_id, day, tenant_id, key_id, mode, model, prompt_tokens, "
+    "completion_tokens, cost_micros, outcome, settled_by) VALUES ($9, (now() AT TIME ZONE 'UTC')::date, $1, $2, $3, "
+    "$4, $6, $7, $8, $10, $11) ON CONFLICT (response_id) DO NOTHING RETURNING day) "
+    "INSERT INTO usage_daily AS u (day, tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, "
+    "cost_micros) SELECT day, $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint, $7::bigint, $8::bigint "
+    "FROM new "
+    "ON CONFLICT (day, tenant_id, key_id, mode, model) DO UPDATE SET requests = u.requests + $5, "
+    "prompt_tokens = u.prompt_tokens + $6, completion_tokens = u.completion_tokens + $7, "
+    "cost_micros = u.cost_micros + $8 RETURNING 1")
+
+
+class UsageFigures(BaseModel):
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost: float = Field(default=0.0, description="In the currency of the configured model prices")
+
+
+class UsageRow(UsageFigures):
+    date: date
+    mode: str = Field(description="The fleet mode that served the requests")
+    model: str = Field(description="The model id the client asked for")
+
+
+class UsageReport(BaseModel):
+    object: str = "usage"
+    tenant_id: str | None
+    key_id: str | None
+    start: date
+    end: date
+    totals: UsageFigures
+    data: list[UsageRow] = Field(description="One row per day, mode and model, ordered by day")
+    limits: Limits | None = Field(default=None, description="The limits of the key or tenant asked about")
+    current: dict[str, int | float] | None = Field(
+        default=None, description="Counters now held against those limits (this minute, day and month)")
+
+
+class UsageStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def record(self, *, tenant_id: str, key_id: str, mode: str, model: str, requests: int,
+                     prompt_tokens: int, completion_tokens: int, cost_micros: int | None,
+                     response_id: str | None = None, outcome: str = "answered", settled_by: str = "owner") -> bool:
+        """Add usage to its day's row (and Prometheus). With a response id: once per response — its row in
+        usage_requests (answered or abandoned, and who settled it) is written in the same statement, and a
+        response recorded before changes nothing (False)."""
+        if response_id is not None:
+            added = await self.pool.fetchval(RECORD_REQUEST, tenant_id, key_id, mode, model, requests, prompt_tokens,
+                                             completion_tokens, cost_micros or 0, response_id, outcome, settled_by)
+            if added is None:
+                return False
+        else:
+            await self._add(tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros)
+        count_usage(tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros)
+        return True
+
+    async def _add(self, tenant_id: str, key_id: str, mode: str, model: str, requests: int, prompt_tokens: int,
+                   completion_tokens: int, cost_micros: int | None) -> None:
+        await self.pool.execute(
+            "INSERT INTO usage_daily AS u (day, tenant_id, key_id, mode, model, requests, prompt_tokens, "
+            "completion_tokens, cost_micros) VALUES ((now() AT TIME ZONE 'UTC')::date, $1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (day, tenant_id, key_id, mode, model) DO UPDATE SET requests = u.requests + $5, "
+            "prompt_tokens = u.prompt_tokens + $6, completion_tokens = u.completion_tokens + $7, "
+            "cost_micros = u.cost_micros + $8",
+            tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros or 0)
+
+    async def rows(self, tenant_id: str | None, key_id: str | None, start: date, end: date) -> list[UsageRow]:
+        records = await self.pool.fetch(
+            "SELECT day, mode, model, sum(requests) AS requests, sum(prompt_tokens) AS prompt, "
+            "sum(completion_tokens) AS completion, sum(cost_micros) AS cost FROM usage_daily "
+            "WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR tenant_id = $3) "
+            "AND ($4::text IS NULL OR key_id = $4) "
+            "GROUP BY day, mode, model ORDER BY day, mode, model", start, end, tenant_id, key_id)
+        return [UsageRow(date=r["day"], mode=r["mode"], model=r["model"], requests=r["requests"],
+                         prompt_tokens=r["prompt"], completion_tokens=r["completion"],
+                         total_tokens=r["prompt"] + r["completion"], cost=r["cost"] / 1_000_000) for r in records]

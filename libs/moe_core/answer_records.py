@@ -1,0 +1,46 @@
+"""What a rating of an answer needs, kept in Redis for the feedback window: the edge records it when it
+receives an Answer it is waiting for (before the client sees it), the control plane's POST /v1/feedback
+reads it. The one reader and writer of the `gateway:answer:` keys (value: AnswerRecord JSON; TTL:
+MOE_FEEDBACK_WINDOW_S; `<key>:rated` marks an answer rated once)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+
+from moe_core.contracts import Answer, ModelUse
+
+PREFIX = "gateway:answer"
+
+
+class AnswerRecord(BaseModel):
+    tenant_id: str
+    models_used: list[ModelUse] = Field(default_factory=list)
+    cache_key: str | None = None
+    question: str = ""
+    graph_refs: list[str] = Field(default_factory=list)
+
+
+class AnswerRecords:
+    def __init__(self, redis: Redis, namespace: str, ttl_s: int) -> None:
+        self.redis = redis
+        self.prefix = f"{PREFIX}:{namespace}"
+        self.ttl_s = ttl_s
+
+    async def record(self, answer: Answer) -> None:
+        """Remember who owns this answer and what a rating of it concerns."""
+        record = AnswerRecord(
+            tenant_id=answer.tenant_id, models_used=answer.models_used, cache_key=answer.cache_key,
+            question=answer.question, graph_refs=[s.ref for s in answer.sources if s.kind == "graph"])
+        await self.redis.set(f"{self.prefix}:{answer.response_id}", record.model_dump_json(), ex=self.ttl_s)
+
+    async def get(self, response_id: str) -> AnswerRecord | None:
+        raw = await self.redis.get(f"{self.prefix}:{response_id}")
+        return AnswerRecord.model_validate_json(raw) if raw else None
+
+    async def mark_rated(self, response_id: str, rating: int) -> bool:
+        """False when the answer was rated before."""
+        return bool(await self.redis.set(f"{self.prefix}:{response_id}:rated", str(rating), nx=True, ex=self.ttl_s))
+
+    async def unmark_rated(self, response_id: str) -> None:
+        await self.redis.delete(f"{self.prefix}:{response_id}:rated")

@@ -1,0 +1,186 @@
+"""The admin API (admin keys only; a user key gets 403): tenants and keys, their limits, expiry and models.
+
+    POST  /v1/admin/tenants                 create a tenant                       -> 201 TenantOut
+    GET   /v1/admin/tenants                 list tenants                          -> TenantList
+    GET   /v1/admin/tenants/{id}            one tenant                            -> TenantOut
+    PATCH /v1/admin/tenants/{id}            name, limits, disabled                -> TenantOut
+    POST  /v1/admin/keys                    create a key (secret shown once)      -> 201 KeySecret
+    GET   /v1/admin/keys[?tenant_id=]       list keys (never secrets)             -> KeyList
+    GET   /v1/admin/keys/{id}               one key                               -> KeyOut
+    PATCH /v1/admin/keys/{id}               name, expiry, models, limits, template -> KeyOut
+    POST  /v1/admin/keys/{id}/rotate        new secret, old one refused at once   -> KeySecret
+    POST  /v1/admin/keys/{id}/revoke        refused fleet-wide from now on        -> KeyOut
+
+Every change is announced to every gateway and control-plane replica (moe_core.access.key_events: their key
+caches are cleared) and published as an AuditEvent on the audit topic (actor: the admin key; never a secret).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from redis.exceptions import RedisError
+
+from control_plane.admin_models import (
+    KeyCreate,
+    KeyList,
+    KeyOut,
+    KeySecret,
+    KeyUpdate,
+    TenantCreate,
+    TenantList,
+    TenantOut,
+    TenantUpdate,
+)
+from control_plane.key_audit import change_event
+from moe_core.access.key_events import KeyEvents
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.request_auth import require_admin
+from moe_core.bus import Bus
+from moe_core.openai_error import OpenAIError
+from moe_core.templates import ExpertTemplate
+
+log = logging.getLogger(__name__)
+
+
+def _expiry(body: KeyCreate | KeyUpdate) -> datetime | None:
+    if body.expires_in_days is not None:
+        return datetime.now(UTC) + timedelta(days=body.expires_in_days)
+    return body.expires_at
+
+
+def _no_key(key_id: str) -> OpenAIError:
+    return OpenAIError(404, f"No active key '{key_id}'", param="key_id", code="key_not_found")
+
+
+def _no_tenant(tenant_id: str) -> OpenAIError:
+    return OpenAIError(404, f"No tenant '{tenant_id}'", param="tenant_id", code="tenant_not_found")
+
+
+class AdminApi:
+    def __init__(self, bus: Bus, store: Callable[[], KeyStore], events: KeyEvents,
+                 templates: Mapping[str, ExpertTemplate] | None = None) -> None:
+        self.bus = bus
+        self.store = store
+        self.events = events
+        self.templates = templates or {}  # the expert templates a key's default_template may name
+        self.router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(self.admin)])
+        r = self.router
+        r.add_api_route("/tenants", self.create_tenant, methods=["POST"], status_code=201, response_model=TenantOut)
+        r.add_api_route("/tenants", self.list_tenants, methods=["GET"], response_model=TenantList)
+        r.add_api_route("/tenants/{tenant_id}", self.get_tenant, methods=["GET"], response_model=TenantOut)
+        r.add_api_route("/tenants/{tenant_id}", self.update_tenant, methods=["PATCH"], response_model=TenantOut)
+        r.add_api_route("/keys", self.create_key, methods=["POST"], status_code=201, response_model=KeySecret)
+        r.add_api_route("/keys", self.list_keys, methods=["GET"], response_model=KeyList)
+        r.add_api_route("/keys/{key_id}", self.get_key, methods=["GET"], response_model=KeyOut)
+        r.add_api_route("/keys/{key_id}", self.update_key, methods=["PATCH"], response_model=KeyOut)
+        r.add_api_route("/keys/{key_id}/rotate", self.rotate_key, methods=["POST"], response_model=KeySecret)
+        r.add_api_route("/keys/{key_id}/revoke", self.revoke_key, methods=["POST"], response_model=KeyOut)
+
+    async def admin(self, request: Request) -> ApiKey:
+        key = await require_admin(request, self.store())
+        request.state.admin = key
+        return key
+
+    # -- tenants ---------------------------------------------------------------------------------------
+    async def create_tenant(self, body: TenantCreate, request: Request) -> TenantOut:
+        tenant = await self.store().create_tenant(body.id, body.name, body.limits)
+        if tenant is None:
+            raise OpenAIError(409, f"Tenant '{body.id}' exists already", param="id", code="tenant_exists")
+        await self._changed(request, "tenant.created", f"tenant:{tenant.id}", tenant.id, body.model_dump(mode="json"))
+        return TenantOut.of(tenant)
+
+    async def list_tenants(self) -> TenantList:
+        return TenantList(data=[TenantOut.of(t) for t in await self.store().tenants()])
+
+    async def get_tenant(self, tenant_id: str) -> TenantOut:
+        tenant = await self.store().tenant(tenant_id)
+        if tenant is None:
+            raise _no_tenant(tenant_id)
+        return TenantOut.of(tenant)
+
+    async def update_tenant(self, tenant_id: str, body: TenantUpdate, request: Request) -> TenantOut:
+        tenant = await self.store().update_tenant(tenant_id, name=body.name, limits=body.limits,
+                                                  disabled=body.disabled)
+        if tenant is None:
+            raise _no_tenant(tenant_id)
+        await self._changed(request, "tenant.updated", f"tenant:{tenant_id}", tenant_id,
+                            body.model_dump(mode="json", exclude_unset=True))
+        return TenantOut.of(tenant)
+
+    # -- keys ------------------------------------------------------------------------------------------
+    async def create_key(self, body: KeyCreate, request: Request) -> KeySecret:
+        store = self.store()
+        for tenant_id in body.tenant_ids:
+            if await store.tenant(tenant_id) is None:
+                raise _no_tenant(tenant_id)
+        self._check_template(body.default_template)
+        key, secret = await store.create(body.name, body.role, body.tenant_ids, expires_at=_expiry(body),
+                                         allowed_models=body.allowed_models, limits=body.limits,
+                                         default_template=body.default_template)
+        await self._changed(request, "key.created", f"key:{key.id}", key.default_tenant,
+                            KeyOut.of(key).model_dump(mode="json"))
+        return KeySecret(**KeyOut.of(key).model_dump(), secret=secret)
+
+    async def list_keys(self, tenant_id: str | None = None) -> KeyList:
+        return KeyList(data=[KeyOut.of(k) for k in await self.store().keys(tenant_id)])
+
+    async def get_key(self, key_id: str) -> KeyOut:
+        key = await self.store().get(key_id)
+        if key is None:
+            raise OpenAIError(404, f"No key '{key_id}'", param="key_id", code="key_not_found")
+        return KeyOut.of(key)
+
+    async def update_key(self, key_id: str, body: KeyUpdate, request: Request) -> KeyOut:
+        self._check_template(body.default_template)
+        key = await self.store().update(
+            key_id, name=body.name, expires_at=_expiry(body), clear_expiry=body.clear_expiry,
+            allowed_models=body.allowed_models, clear_models=body.clear_allowed_models, limits=body.limits,
+            default_template=body.default_template, clear_template=body.clear_default_template)
+        if key is None:
+            raise _no_key(key_id)
+        await self._changed(request, "key.updated", f"key:{key_id}", key.default_tenant,
+                            body.model_dump(mode="json", exclude_unset=True))
+        return KeyOut.of(key)
+
+    def _check_template(self, name: str | None) -> None:
+        if name is not None and name not in self.templates:
+            known = ", ".join(sorted(self.templates)) or "none is configured"
+            raise OpenAIError(404, f"The expert template '{name}' does not exist (templates: {known})",
+                              param="default_template", code="template_not_found")
+
+    async def rotate_key(self, key_id: str, request: Request) -> KeySecret:
+        rotated = await self.store().rotate(key_id)
+        if rotated is None:
+            raise _no_key(key_id)
+        key, secret = rotated
+        await self._changed(request, "key.rotated", f"key:{key_id}", key.default_tenant, {})
+        return KeySecret(**KeyOut.of(key).model_dump(), secret=secret)
+
+    async def revoke_key(self, key_id: str, request: Request) -> KeyOut:
+        store = self.store()
+        if not await store.revoke(key_id):
+            raise _no_key(key_id)
+        key = await store.get(key_id)
+        assert key is not None
+        await self._changed(request, "key.revoked", f"key:{key_id}", key.default_tenant, {})
+        return KeyOut.of(key)
+
+    # -- announcements ---------------------------------------------------------------------------------
+    async def _changed(self, request: Request, action: str, subject: str, tenant_id: str,
+                       details: dict[str, Any]) -> None:
+        """Clear every replica's key cache, then publish the audit event."""
+        try:
+            await self.events.announce(subject)
+        except (RedisError, OSError) as exc:  # the caches expire by themselves (MOE_KEY_CACHE_TTL_S)
+            log.error("key change %s not announced: %s", subject, exc)
+        admin: ApiKey = request.state.admin
+        event = change_event(f"key:{admin.id}", action, subject, tenant_id, details)
+        try:
+            await self.bus.publish(event, self.bus.topics.audit)
+        except Exception:  # the change is made; its record must not be lost silently
+            log.exception("audit event %s %s not published", action, subject)

@@ -1,0 +1,108 @@
+"""control-plane: everything an operator, an administrator or an auditor does — tenants and keys, usage,
+knowledge imports and quarantine review, tenant documents, the audit and lineage API, operator endpoints,
+feedback and the console. The request path is the edge's (services/gateway); both share only libs/."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from control_plane.admin_api import AdminApi
+from control_plane.audit_api import AuditApi
+from control_plane.console import mount_console
+from control_plane.feedback import FeedbackApi
+from control_plane.graph_api import GraphApi
+from control_plane.knowledge_api import KnowledgeApi
+from control_plane.memory_api import MemoryApi
+from control_plane.ops_api import OpsApi
+from control_plane.settings import ControlPlaneSettings
+from control_plane.usage_api import UsageApi
+from moe_core.access.key_events import KeyEvents
+from moe_core.access.key_guard import KeyGuard
+from moe_core.access.keystore import KeyStore
+from moe_core.access.limits import Limiter
+from moe_core.access.throttle import Throttle
+from moe_core.access.usage_store import UsageStore
+from moe_core.bus import Bus
+from moe_core.inference import InferenceConfig
+from moe_core.input_limits import InputLimits
+from moe_core.openai_error import install_error_handlers
+from moe_core.service import create_service_app
+from moe_core.stores import redis_client
+
+
+class Stores:
+    """The key store (`app.state.key_store`, what every route's key check reads) and the usage rows, opened at
+    start-up (or given by a test)."""
+
+    def __init__(self, settings: ControlPlaneSettings, keystore: KeyStore | None) -> None:
+        self.settings = settings
+        self.given = keystore
+        self._keys = keystore
+        self._usage: UsageStore | None = None
+
+    def keys(self) -> KeyStore:
+        if self._keys is None:
+            raise RuntimeError("the key store is not open yet")
+        return self._keys
+
+    def usage(self) -> UsageStore:
+        if self._usage is None:
+            raise RuntimeError("the usage store is not open yet")
+        return self._usage
+
+    async def open(self) -> KeyStore:
+        if self._keys is None:
+            self._keys = await KeyStore.connect(self.settings.postgres_dsn, self.settings.key_cache_ttl_s,
+                                                self.settings.key_negative_ttl_s)
+        self._usage = UsageStore(self._keys.pool)
+        return self._keys
+
+    async def close(self) -> None:
+        if self.given is None and self._keys is not None:
+            await self._keys.close()
+            self._keys = None
+
+
+def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
+               keystore: KeyStore | None = None, manage_broker: bool = True) -> FastAPI:
+    settings = settings or ControlPlaneSettings()
+    bus = bus or Bus(settings)
+    redis = redis_client(settings.redis_url)
+    stores = Stores(settings, keystore)
+    limiter = Limiter(redis, settings.topic_namespace)
+    throttle = Throttle(limiter, settings)  # per-key limits of uploads, verifications, exports
+    events = KeyEvents(redis, settings.topic_namespace, lambda: stores.keys().invalidate())  # every replica's cache
+    graph = GraphApi(settings, bus, stores.keys)  # /graph/*, quarantine review, POST /v1/memory/ingest
+    audit = AuditApi(settings, stores.keys, throttle)  # GET /v1/audit/{id}, /v1/lineage/{id}
+    routers: list[APIRouter] = [api.router for api in (
+        AdminApi(bus, stores.keys, events, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
+        UsageApi(stores.usage, stores.keys, limiter),  # GET /v1/usage
+        graph,
+        audit,
+        KnowledgeApi(bus, stores.keys, lambda: graph.db, throttle),  # bundles, four-eyes imports
+        FeedbackApi(bus, redis, settings.topic_namespace, settings.feedback_window_s),  # POST /v1/feedback
+        OpsApi(settings, redis, stores.keys, lambda: graph.db),  # operators' endpoints
+        MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle),  # tenant documents
+    )]
+
+    async def start() -> None:
+        app.state.key_store = await stores.open()
+        await events.start()
+
+    async def stop() -> None:
+        await events.close()
+        await stores.close()
+        await redis.aclose()
+
+    async def postgres_ready() -> None:
+        await stores.keys().ping()
+
+    app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[start],
+                             on_shutdown=[graph.close, audit.close, stop], manage_broker=manage_broker)
+    app.state.key_guard = KeyGuard(limiter, settings.limit_failed_key_lookups_per_minute)  # failed key lookups
+    app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, lists, strings, Unicode
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    mount_console(app, settings, bus, redis, stores.keys, audit.store)  # /console (admin UI)
+    return app

@@ -1,0 +1,33 @@
+"""The admin console: a server-rendered UI under /console (Jinja2 templates + htmx, every asset served from
+this package). See docs/console.md."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from control_plane.console.accounts import AccountPages
+from control_plane.console.core import ConsoleCore
+from control_plane.console.fleet import FleetPage
+from control_plane.console.operations import OperationPages
+from control_plane.console.settings import ConsoleSettings
+from moe_core.access.keystore import KeyStore
+from moe_core.audit.store import AuditStore
+from moe_core.bus import Bus
+from moe_core.settings import FleetSettings
+
+
+def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis, store: Callable[[], KeyStore],
+                  audit_store: Callable[[], Awaitable[AuditStore]]) -> ConsoleCore | None:
+    """Add the console's routes to the control-plane app (unless MOE_CONSOLE_ENABLED=false)."""
+    console = ConsoleSettings()
+    if not console.enabled:
+        return None
+    core = ConsoleCore(redis, settings.topic_namespace, store, app, console)
+    AccountPages(core)
+    FleetPage(core, settings, redis, bus)
+    OperationPages(core, audit_store)
+    app.include_router(core.router)
+    return core

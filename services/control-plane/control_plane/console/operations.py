@@ -1,0 +1,99 @@
+"""Console pages for running the fleet: quarantine review, knowledge imports and their diffs, recent requests
+and a request's audit timeline, graph statistics. Reads and decisions go through the control plane's own APIs
+(/graph/*, /v1/knowledge/imports, /v1/audit/{id}); the list of recent requests is read from the audit store
+that GET /v1/audit/{id} reads (codex-lineage's hash-chained records)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+
+from control_plane.console.api import ApiError
+from control_plane.console.core import ConsoleCore
+from control_plane.console.sessions import Session
+from moe_core.audit.store import AuditStore
+
+RECENT = 50
+
+
+def _id(request: Request, name: str) -> str:
+    return quote(request.path_params[name], safe="")
+
+
+class OperationPages:
+    def __init__(self, core: ConsoleCore, audit_store: Callable[[], Awaitable[AuditStore]]) -> None:
+        self.core = core
+        self.audit_store = audit_store
+        core.page("/quarantine", self.quarantine)
+        core.page("/quarantine/{item_id}/{decision}", self.decide, "POST")
+        core.page("/imports", self.imports)
+        core.page("/imports/{cs_id}", self.import_detail)
+        core.page("/imports/{cs_id}/{decision}", self.decide_import, "POST")
+        core.page("/requests", self.requests)
+        core.page("/requests/{response_id}", self.request_detail)
+        core.page("/graph", self.graph)
+
+    async def quarantine(self, request: Request, s: Session, *, status: int = 200, **context: Any) -> Response:
+        state = request.query_params.get("status", "pending")
+        items = (await self.core.api.call(s.token, "GET", "/graph/quarantine", params={"status": state}))["data"]
+        return self.core.render(request, "quarantine.html", s, status=status, items=items, state=state, **context)
+
+    async def decide(self, request: Request, s: Session) -> Response:
+        decision = request.path_params["decision"]
+        if decision not in ("approve", "reject"):
+            return self.core.render(request, "error.html", s, status=404, message="no such decision")
+        note = str((await request.form()).get("note") or "").strip()
+        if decision == "reject" and not note:
+            return await self.quarantine(request, s, status=400, error="A rejection needs a reason.")
+        try:
+            await self.core.api.call(s.token, "POST", f"/graph/quarantine/{_id(request, 'item_id')}/{decision}",
+                                     body={"note": note})
+        except ApiError as exc:
+            return await self.quarantine(request, s, status=exc.status, error=exc.message)
+        return RedirectResponse("/console/quarantine", status_code=303)
+
+    async def imports(self, request: Request, s: Session) -> Response:
+        state = request.query_params.get("status", "pending")
+        sets = (await self.core.api.call(s.token, "GET", "/v1/knowledge/imports", params={"status": state}))["data"]
+        return self.core.render(request, "imports.html", s, sets=sets, state=state)
+
+    async def import_detail(self, request: Request, s: Session, *, status: int = 200, **context: Any) -> Response:
+        cs = await self.core.api.call(s.token, "GET", f"/v1/knowledge/imports/{_id(request, 'cs_id')}")
+        return self.core.render(request, "imports_detail.html", s, status=status, cs=cs, **context)
+
+    async def decide_import(self, request: Request, s: Session) -> Response:
+        decision = request.path_params["decision"]
+        if decision not in ("approve", "reject"):
+            return self.core.render(request, "error.html", s, status=404, message="no such decision")
+        note = str((await request.form()).get("note") or "").strip()
+        cs_id = _id(request, "cs_id")
+        try:
+            await self.core.api.call(s.token, "POST", f"/v1/knowledge/imports/{cs_id}/{decision}", body={"note": note})
+        except ApiError as exc:
+            return await self.import_detail(request, s, status=exc.status, error=exc.message)
+        return RedirectResponse(f"/console/imports/{cs_id}", status_code=303)
+
+    async def requests(self, request: Request, s: Session) -> Response:
+        wanted = request.query_params.get("id", "").strip()
+        if wanted:
+            return RedirectResponse(f"/console/requests/{quote(wanted, safe='')}", status_code=303)
+        store = await self.audit_store()
+        rows = await store.pool.fetch(
+            "SELECT response_id, min(tenant_id) AS tenant_id, min(broker_ts) AS first, max(broker_ts) AS last, "
+            "count(*) AS records, string_agg(DISTINCT stage, ', ') AS stages FROM audit_records "
+            "WHERE broker_ts > now() - interval '7 days' GROUP BY response_id ORDER BY max(broker_ts) DESC LIMIT $1",
+            RECENT)
+        return self.core.render(request, "requests.html", s, rows=[dict(r) for r in rows])
+
+    async def request_detail(self, request: Request, s: Session) -> Response:
+        audit = await self.core.api.call(s.token, "GET", f"/v1/audit/{_id(request, 'response_id')}",
+                                         params={"verify": "true"})
+        return self.core.render(request, "requests_detail.html", s, audit=audit)
+
+    async def graph(self, request: Request, s: Session) -> Response:
+        stats = await self.core.api.call(s.token, "GET", "/graph/stats")
+        return self.core.render(request, "graph.html", s, stats=stats)

@@ -1,0 +1,191 @@
+"""The knowledge-graph API of the control plane: statistics, search, the quarantine review (list, approve,
+reject) and POST /v1/memory/ingest. Every call needs a key; writes need an admin key. A key acts only
+on its own tenants (and reads the shared ontology)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.settings import ControlPlaneSettings
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.request_auth import authenticate, require_admin
+from moe_core.bus import Bus
+from moe_core.contracts import IngestEvent
+from moe_core.contracts.envelope import deadline_in
+from moe_core.contracts.messages import Confidence
+from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, reads, visible_tenants
+from moe_core.graph.audit import audit_event
+from moe_core.graph.quarantine import Quarantine, Status
+from moe_core.openai_error import OpenAIError, parse_json_body
+
+INGEST_DEADLINE_S = 3600.0
+STATUSES = ("pending", "approved", "rejected", "all")
+
+
+class IngestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=20_000, description="The knowledge to learn (an answer, a note)")
+    question: str = Field(default="", max_length=2000)
+    knowledge_type: str = Field(default="general", max_length=64)
+    confidence: Confidence = "medium"
+    synthesis_insight: str | None = Field(default=None, max_length=4000)
+    tenant: str | None = Field(default=None, description="One of the key's tenants (default: its first)")
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000)
+
+
+def _tenants(key: ApiKey) -> list[str]:
+    out: list[str] = []
+    for tenant in key.tenant_ids:
+        out += [t for t in visible_tenants(tenant) if t not in out]
+    return out
+
+
+def _own(key: ApiKey) -> list[str]:
+    return list(key.tenant_ids)
+
+
+async def _json_body(request: Request, model: type[BaseModel], required: bool) -> Any:
+    raw = await request.body()
+    if not raw.strip() and not required:
+        return model()
+    return parse_json_body(raw, model)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise OpenAIError(400, f"{name} must be an integer from {low} to {high}", param=name, code="invalid_value")
+    return value
+
+
+class GraphApi:
+    def __init__(self, settings: ControlPlaneSettings, bus: Bus, keystore: Callable[[], KeyStore]) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.keystore = keystore
+        self._db: GraphDB | None = None
+        self.router = APIRouter()
+        self._routes()
+
+    @property
+    def db(self) -> GraphDB:
+        if self._db is None:
+            self._db = GraphDB.from_settings(self.settings)
+        return self._db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+
+    def _routes(self) -> None:
+        r = self.router
+        r.add_api_route("/graph/stats", self.stats, methods=["GET"])
+        r.add_api_route("/graph/search", self.search, methods=["GET"])
+        r.add_api_route("/graph/quarantine", self.quarantine_list, methods=["GET"])
+        r.add_api_route("/graph/quarantine/{item_id}/approve", self.approve, methods=["POST"])
+        r.add_api_route("/graph/quarantine/{item_id}/reject", self.reject, methods=["POST"])
+        r.add_api_route("/v1/memory/ingest", self.ingest, methods=["POST"], status_code=202)
+
+    async def stats(self, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        tenants = _tenants(key)
+        with _graph_errors():
+            body = await reads.stats(self.db, tenants)
+        return {"object": "graph.stats", "tenants": tenants, **body}
+
+    async def search(self, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        q = request.query_params.get("q", "").strip()
+        if not q or len(q) > 200:
+            raise OpenAIError(400, "q must be 1 to 200 characters", param="q", code="invalid_value")
+        limit = _int_param(request, "limit", 10, 1, 100)
+        with _graph_errors():
+            found = await reads.search(self.db, _tenants(key), q, limit)
+        return {"object": "list", "query": q, "data": found}
+
+    async def quarantine_list(self, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        status = request.query_params.get("status", "pending")
+        if status not in STATUSES:
+            raise OpenAIError(400, f"status must be one of {', '.join(STATUSES)}", param="status",
+                              code="invalid_value")
+        limit = _int_param(request, "limit", 50, 1, 500)
+        with _graph_errors():
+            chosen = None if status == "all" else cast(Status, status)
+            items = await self._quarantine().pending(_own(key), chosen, limit)
+        return {"object": "list", "data": items}
+
+    async def approve(self, item_id: str, request: Request) -> dict[str, Any]:
+        return await self._decide(item_id, request, approve=True)
+
+    async def reject(self, item_id: str, request: Request) -> dict[str, Any]:
+        return await self._decide(item_id, request, approve=False)
+
+    async def _decide(self, item_id: str, request: Request, *, approve: bool) -> dict[str, Any]:
+        key = await require_admin(request, self.keystore())
+        body: DecisionBody = await _json_body(request, DecisionBody, required=False)
+        quarantine = self._quarantine()
+        actor = f"key:{key.id}"
+        with _graph_errors():
+            decision = await quarantine.decide(item_id, _own(key), approve, actor, body.note)
+            if decision is None:
+                item = await quarantine.get(item_id, _own(key))
+                if item is None:
+                    raise OpenAIError(404, f"no quarantined item {item_id!r}", param="id", code="not_found")
+                raise OpenAIError(409, f"the item was already {item['status']}", code="already_decided")
+        item = decision.item
+        action = "quarantine_approved" if approve else "quarantine_rejected"
+        details = {"triple": {k: item.get(k) for k in ("subject", "relation", "object", "confidence")},
+                   "relation_id": item.get("relation_id"), "note": body.note}
+        event = audit_event(None, actor=actor, action=action, subject=item_id, response_id=item.get("response_id")
+                            or item_id, tenant=item["tenant"], reason=body.note or action, details=details)
+        await self.bus.publish(event, self.bus.topics.audit)
+        return {"object": "graph.quarantine_item", **item}
+
+    async def ingest(self, request: Request) -> JSONResponse:
+        key = await require_admin(request, self.keystore())
+        body: IngestBody = await _json_body(request, IngestBody, required=True)
+        tenant = body.tenant or key.default_tenant
+        if tenant not in key.tenant_ids:
+            raise OpenAIError(403, f"the key may not write to tenant {tenant!r}", "permission_error",
+                              code="tenant_forbidden", param="tenant")
+        rid = f"mem-{uuid.uuid4().hex}"
+        event = IngestEvent(response_id=rid, deadline_at=deadline_in(INGEST_DEADLINE_S), tenant_id=tenant,
+                            question=body.question, answer=body.text, knowledge_type=body.knowledge_type,
+                            confidence=body.confidence, synthesis_insight=body.synthesis_insight,
+                            source_expert="memory-api")
+        await self.bus.publish(event, self.bus.topics.ingest)
+        return JSONResponse({"object": "memory.ingest", "id": rid, "status": "queued", "tenant": tenant},
+                            status_code=202)
+
+    def _quarantine(self) -> Quarantine:
+        return Quarantine(GraphStore(self.db))
+
+
+@contextmanager
+def _graph_errors() -> Iterator[None]:
+    """Neo4j being down is a 503 in the API's own error format, not a stack trace."""
+    try:
+        yield
+    except GraphUnavailable as exc:
+        raise OpenAIError(503, "the knowledge graph is unavailable", "server_error",
+                          code="graph_unavailable") from exc

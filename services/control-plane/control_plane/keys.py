@@ -1,0 +1,107 @@
+"""Key management CLI: python -m control_plane.keys create|revoke|list|ensure."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+from redis.exceptions import RedisError
+
+from control_plane.key_audit import change_event, publish_alone
+from control_plane.settings import ControlPlaneSettings
+from moe_core.access.key_events import KeyEvents
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.stores import redis_client
+
+
+async def _main(args: argparse.Namespace) -> int:
+    store = await KeyStore.connect(ControlPlaneSettings().postgres_dsn, cache_ttl_s=0)
+    try:
+        if args.cmd == "create":
+            key, token = await store.create(args.name, args.role, args.tenant or ["default"])
+            await _audit("key.created", key)
+            print(token)
+            print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
+        elif args.cmd == "revoke":
+            if not await store.revoke(args.id):
+                print(f"no active key with id {args.id}", file=sys.stderr)
+                return 1
+            await _announce(f"key:{args.id}")
+            revoked = await store.get(args.id)
+            assert revoked is not None
+            await _audit("key.revoked", revoked)
+            print(f"revoked {args.id}", file=sys.stderr)
+        elif args.cmd == "list":
+            for key in await store.keys():
+                state = "revoked" if key.revoked_at else "expired" if key.expired() else "active"
+                print(f"{key.id}\t{key.name}\t{key.role}\t{','.join(key.tenant_ids)}\t{state}")
+        elif args.cmd == "ensure":
+            print(await _ensure(store, Path(args.file), args.name))
+    finally:
+        await store.close()
+    return 0
+
+
+async def _announce(subject: str) -> None:
+    """Tell the running gateway replicas (their key caches) at once, as the admin API does."""
+    settings = ControlPlaneSettings()
+    redis = redis_client(settings.redis_url)
+    try:
+        await KeyEvents(redis, settings.topic_namespace, lambda: None).announce(subject)
+    except (RedisError, OSError) as exc:
+        print(f"gateways not told (their caches expire within MOE_KEY_CACHE_TTL_S): {exc}", file=sys.stderr)
+    finally:
+        await redis.aclose()
+
+
+async def _audit(action: str, key: ApiKey) -> None:
+    details = {"name": key.name, "role": key.role, "tenant_ids": list(key.tenant_ids)}
+    event = change_event(f"cli:{getpass.getuser()}", action, f"key:{key.id}", key.default_tenant, details)
+    if not await publish_alone(ControlPlaneSettings(), event):
+        print("warning: the audit event could not be published (Kafka unreachable)", file=sys.stderr)
+
+
+async def _ensure(store: KeyStore, path: Path, name: str) -> str:
+    """Print the local admin key kept in `path`, creating a new one if it is missing or no longer valid."""
+    token = path.read_text().strip() if path.exists() else ""  # noqa: ASYNC240 (a tiny local file)
+    if token:
+        key = await store.verify(token)
+        if key is not None and key.revoked_at is None and not key.expired() and key.role == "admin":
+            return token
+    key, token = await store.create(name, "admin", ["default"])
+    await _audit("key.created", key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m control_plane.keys", description="Manage gateway API keys")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    create = sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", choices=["admin", "user"], default="user")
+    create.add_argument("--tenant", action="append", help="tenant id (repeatable; default: default)")
+    revoke = sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    sub.add_parser("list", help="list keys (never the secrets)")
+    ensure = sub.add_parser("ensure", help="print a valid local admin key kept in a file, creating it if needed")
+    ensure.add_argument("--file", required=True)
+    ensure.add_argument("--name", default="local-admin")
+    try:
+        return asyncio.run(_main(parser.parse_args()))
+    except asyncpg.UndefinedTableError as exc:  # the gateway no longer makes its tables
+        print(f"the key store's tables do not exist ({exc}): run python -m moe_core.pg.migrate as the migrator "
+              "role first (make key, make up and the chart's pg-migrate Job do)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

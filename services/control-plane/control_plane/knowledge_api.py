@@ -1,0 +1,237 @@
+"""Approval-gated knowledge imports (the four-eyes rule): export a tenant's subgraph as a bundle, import a
+bundle as a pending change set (nothing written), list change sets with their diffs, approve (by admin keys
+that are not the importer's, as many as the policy asks; then applied, idempotently) or reject. Every step
+is an audit event keyed by the change set id."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
+from typing import Any, NamedTuple, NoReturn
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from control_plane.knowledge_io import DecisionBody, ExportBody, parse_bundle, read_limited, view
+from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
+from control_plane.knowledge_store import ChangeSets, Locked
+from control_plane.resource_api import choice_param, int_param, not_found, router, unavailable
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.request_auth import authenticate, require_admin
+from moe_core.access.throttle import Throttle
+from moe_core.bus import Bus
+from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, bundles_graph
+from moe_core.graph.audit import audit_event
+from moe_core.graph.bundles import Bundle, Selection
+from moe_core.observability.metrics import KNOWLEDGE_IMPORT_EVENTS, KNOWLEDGE_IMPORTS_PENDING
+from moe_core.openai_error import OpenAIError, parse_json_body
+
+log = logging.getLogger(__name__)
+STATUSES = ("pending", "applied", "rejected", "all")
+Event = tuple[str, str, dict[str, Any]]
+# Actions after which the number of pending change sets is counted again for the gauge.
+COUNTED = frozenset({"knowledge_import_created", "knowledge_import_applied", "knowledge_import_rejected"})
+
+
+class Decision(NamedTuple):
+    key: ApiKey
+    body: DecisionBody
+    lk: Locked
+    cs: dict[str, Any]
+    tenant: str
+
+
+class KnowledgeApi:
+    def __init__(self, bus: Bus, keystore: Callable[[], KeyStore], graph: Callable[[], GraphDB], throttle: Throttle,
+                 policy: ImportPolicy | None = None, settings: KnowledgeSettings | None = None) -> None:
+        self.bus, self.keystore, self.graph, self.throttle = bus, keystore, graph, throttle
+        self._sets: ChangeSets | None = None
+        self.policy_error = ""
+        self.policy = policy
+        if policy is None:
+            path = (settings or KnowledgeSettings()).policy_path()
+            try:
+                self.policy = load_policy(path)
+            except PolicyError as exc:  # the chat API keeps working; these routes answer 503 with the reason
+                self.policy_error = str(exc)
+                log.error("knowledge imports disabled: %s", exc)
+        self.router = router(("POST", "/v1/knowledge/export", self.export),
+                             ("POST", "/v1/knowledge/imports", self.create, 201),
+                             ("GET", "/v1/knowledge/imports", self.list_sets),
+                             ("GET", "/v1/knowledge/imports/{cs_id}", self.get),
+                             ("POST", "/v1/knowledge/imports/{cs_id}/approve", self.approve),
+                             ("POST", "/v1/knowledge/imports/{cs_id}/reject", self.reject))
+
+    @property
+    def sets(self) -> ChangeSets:
+        if self._sets is None:
+            self._sets = ChangeSets(self.keystore().pool)
+        return self._sets
+
+    def _policy(self) -> ImportPolicy:
+        if self.policy is None:
+            raise OpenAIError(503, self.policy_error, "server_error", code="policy_unavailable")
+        return self.policy
+
+    def _store(self) -> GraphStore:
+        return GraphStore(self.graph())
+
+    async def _audit(self, key: ApiKey, action: str, cs_id: str, tenant: str, reason: str,
+                     details: dict[str, Any]) -> None:
+        event = audit_event(None, actor=f"key:{key.id}", action=action, subject=cs_id, response_id=cs_id,
+                            tenant=tenant, reason=reason, details=details)
+        await self.bus.publish(event, self.bus.topics.audit)
+        KNOWLEDGE_IMPORT_EVENTS.labels(action).inc()
+        if action in COUNTED:
+            KNOWLEDGE_IMPORTS_PENDING.set(await self.sets.pending_count())
+
+    async def _refuse(self, key: ApiKey, cs_id: str, tenant: str, exc: OpenAIError) -> NoReturn:
+        await self._audit(key, "knowledge_import_refused", cs_id, tenant, exc.message,
+                          {"status": exc.status, "code": exc.code})
+        raise exc
+
+    async def export(self, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        await self.throttle.spend(key, "exports")  # a tenant's subgraph read: limited per key
+        body: ExportBody = parse_json_body(await request.body() or b"{}", ExportBody)
+        tenant = _own_tenant(key, body.tenant)
+        policy = self._policy()
+        selection = Selection(domain=body.domain, entities=body.entities)
+        with _graph_errors():
+            try:
+                bundle = await bundles_graph.export(self._store(), tenant, selection, f"key:{key.id}",
+                                                    policy.max_relations, policy.max_entities)
+            except bundles_graph.TooLarge as exc:
+                raise OpenAIError(413, str(exc), code="selection_too_large") from None
+            except ValidationError as exc:  # the graph holds something the bundle format cannot carry
+                raise OpenAIError(422, f"the selection cannot be exported: {exc.errors()[0]['msg']}",
+                                  code="unexportable") from None
+        export_id = f"kexp-{uuid.uuid4().hex}"
+        await self._audit(key, "knowledge_exported", export_id, tenant, "export",
+                          {"digest": bundle["digest"], "selection": selection.model_dump(),
+                           "entities": len(bundle["entities"]), "relations": len(bundle["relations"])})
+        return bundle
+
+    async def create(self, request: Request) -> JSONResponse:
+        key = await require_admin(request, self.keystore())
+        tenant = _own_tenant(key, request.query_params.get("tenant"))
+        policy = self._policy()
+        cs_id = f"kcs-{uuid.uuid4().hex}"
+        try:
+            raw = await read_limited(request, policy.max_bundle_bytes)
+            document, bundle = parse_bundle(raw, policy.max_entities, policy.max_relations)
+        except OpenAIError as exc:
+            await self._refuse(key, cs_id, tenant, exc)
+        required = policy.approvals_required(bundle.domains())
+        with _graph_errors():
+            plan = (await bundles_graph.diff(self._store(), tenant, bundle)).as_dict()
+        cs = await self.sets.create(id=cs_id, tenant=tenant, status="pending", importer_key=key.id,
+                                    bundle=document, diff=plan,
+                                    domains=bundle.domains(), approvals_required=required,
+                                    policy_digest=policy.digest)
+        await self._audit(key, "knowledge_import_created", cs_id, tenant, "bundle imported as a pending change set",
+                          {"digest": bundle.digest, "origin_tenant": bundle.origin.tenant, "domains": cs["domains"],
+                           "approvals_required": required, "summary": plan["summary"],
+                           "policy_digest": policy.digest})
+        if required == 0:
+            cs = await self._apply_now(key, cs_id, tenant, "the policy needs no approval for these domains")
+        return JSONResponse(view(cs), status_code=201)
+
+    async def list_sets(self, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        status = choice_param(request, "status", STATUSES, "pending")
+        limit = int_param(request, "limit", 50, 1, 500)
+        items = await self.sets.find(list(key.tenant_ids), None if status == "all" else status, limit)
+        KNOWLEDGE_IMPORTS_PENDING.set(await self.sets.pending_count())
+        return {"object": "list", "data": [view(cs) for cs in items]}
+
+    async def get(self, cs_id: str, request: Request) -> dict[str, Any]:
+        key = await authenticate(request, self.keystore())
+        cs = await self.sets.get(cs_id, list(key.tenant_ids))
+        if cs is None:
+            raise not_found("change set", cs_id)
+        return view(cs)
+
+    @asynccontextmanager
+    async def _deciding(self, request: Request, cs_id: str, verb: str) -> AsyncIterator[Decision]:
+        """An admin key's decision on a change set, under its row lock: not the importer's key (four-eyes rule)."""
+        key = await require_admin(request, self.keystore())
+        body: DecisionBody = parse_json_body(await request.body() or b"{}", DecisionBody)
+        async with self.sets.locked(cs_id, list(key.tenant_ids)) as lk:
+            cs = lk.item
+            if cs is None:
+                raise not_found("change set", cs_id)
+            if cs["importer_key"] == key.id:
+                await self._refuse(key, cs_id, cs["tenant"], OpenAIError(
+                    403, f"the importer's key may not {verb} its own import (four-eyes rule)", "permission_error",
+                    code="self_approval"))
+            yield Decision(key, body, lk, cs, cs["tenant"])
+
+    async def approve(self, cs_id: str, request: Request) -> dict[str, Any]:
+        async with self._deciding(request, cs_id, "approve") as (key, body, lk, cs, tenant):
+            actor = f"key:{key.id}"
+            if await lk.has_approved(key.id):
+                await self._refuse(key, cs_id, tenant, OpenAIError(
+                    403, "this key has approved this change set already; another admin key must approve",
+                    "permission_error", code="duplicate_approval"))
+            if cs["status"] == "rejected":
+                raise OpenAIError(409, "the change set was rejected", code="already_decided")
+            if cs["status"] == "applied":  # idempotent: nothing is written again
+                await self._audit(key, "knowledge_import_already_applied", cs_id, tenant, body.note or "approve",
+                                  {"digest": cs["bundle_digest"]})
+                return view(cs)
+            count = await lk.approve(key.id, body.note)
+            events: list[Event] = [("knowledge_import_approved", body.note or "approved",
+                       {"approvals": count, "approvals_required": cs["approvals_required"]})]
+            if count >= cs["approvals_required"]:
+                events.append(await self._write(lk, cs, body.note, actor))
+        for action, reason, details in events:  # after the commit: a failed apply leaves no approval behind
+            await self._audit(key, action, cs_id, tenant, reason, details)
+        return view(await self._reload(cs_id, tenant))
+
+    async def reject(self, cs_id: str, request: Request) -> dict[str, Any]:
+        async with self._deciding(request, cs_id, "decide on") as (key, body, lk, cs, tenant):
+            if cs["status"] != "pending":
+                raise OpenAIError(409, f"the change set was already {cs['status']}", code="already_decided")
+            await lk.decide("rejected", f"key:{key.id}", body.note, None)
+            await self._audit(key, "knowledge_import_rejected", cs_id, tenant, body.note or "rejected",
+                              {"digest": cs["bundle_digest"]})
+        return view(await self._reload(cs_id, tenant))
+
+    async def _apply_now(self, key: ApiKey, cs_id: str, tenant: str, note: str) -> dict[str, Any]:
+        async with self.sets.locked(cs_id, [tenant]) as lk:
+            assert lk.item is not None
+            action, reason, details = await self._write(lk, lk.item, note, "policy")
+        await self._audit(key, action, cs_id, tenant, reason, details)
+        return await self._reload(cs_id, tenant)
+
+    async def _write(self, lk: Locked, cs: dict[str, Any], note: str, actor: str) -> Event:
+        """Apply to the graph, then mark applied in the same Postgres transaction (a failure keeps it pending)."""
+        bundle = Bundle.model_validate(cs["bundle"])
+        with _graph_errors():
+            result = await bundles_graph.apply(self._store(), cs["tenant"], bundle, cs["id"])
+        await lk.decide("applied", actor, note, result)
+        return ("knowledge_import_applied", note or "applied",
+                {"digest": cs["bundle_digest"], "decided_by": actor, "entities_created": result["entities_created"],
+                 "relations_written": len(result["relations_written"]),
+                 "skipped_conflicting": result["skipped_conflicting"]})
+
+    async def _reload(self, cs_id: str, tenant: str) -> dict[str, Any]:
+        cs = await self.sets.get(cs_id, [tenant])
+        assert cs is not None
+        return cs
+
+
+def _own_tenant(key: ApiKey, wanted: str | None) -> str:
+    tenant = wanted or key.default_tenant
+    if tenant not in key.tenant_ids:
+        raise OpenAIError(403, f"the key may not act for tenant {tenant!r}", "permission_error",
+                          code="tenant_forbidden", param="tenant")
+    return tenant
+
+
+def _graph_errors() -> AbstractContextManager[None]:
+    return unavailable("the knowledge graph", "graph_unavailable", (GraphUnavailable,))

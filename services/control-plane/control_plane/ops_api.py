@@ -1,0 +1,97 @@
+"""The operators' endpoints (admin keys; a user key gets 403 in the API's envelope):
+
+    GET /v1/admin/providers                 every inference server: health, latency, loaded models, breaker
+    GET /v1/admin/ontology-gaps             the unknown terms and their state    [?state=&tenant=&limit=]
+    GET /v1/admin/planner-patterns          the most frequent plans per category [?category=&limit=]
+    GET /v1/admin/graph-runs                the graph's maintenance runs         [?kind=&outcome=&limit=]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import asyncpg
+from fastapi import APIRouter, Request
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from control_plane.graph_api import _graph_errors, _int_param
+from control_plane.ops_patterns import planner_patterns
+from control_plane.ops_providers import providers
+from control_plane.ops_settings import OpsSettings
+from moe_core.access.keystore import KeyStore
+from moe_core.access.request_auth import require_admin
+from moe_core.graph import GraphDB
+from moe_core.graph.gaps import GAP_STATES, Gaps, GapState
+from moe_core.graph.run_history import RUN_KINDS, RunHistory
+from moe_core.openai_error import OpenAIError
+from moe_core.settings import FleetSettings
+
+OUTCOMES = ("running", "ok", "failed")
+
+
+def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and value not in allowed:
+        raise OpenAIError(400, f"{name} must be one of {', '.join(allowed)}", param=name, code="invalid_value")
+    return value
+
+
+class OpsApi:
+    def __init__(self, settings: FleetSettings, redis: Redis, keystore: Callable[[], KeyStore],
+                 graph: Callable[[], GraphDB], ops: OpsSettings | None = None) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keystore = keystore
+        self.graph = graph
+        self.ops = ops or OpsSettings()
+        self._history: RunHistory | None = None
+        self.router = APIRouter(prefix="/v1/admin")
+        for path, handler in (("/providers", self.providers), ("/ontology-gaps", self.ontology_gaps),
+                              ("/planner-patterns", self.planner_patterns), ("/graph-runs", self.graph_runs)):
+            self.router.add_api_route(path, handler, methods=["GET"])
+
+    async def providers(self, request: Request) -> dict[str, Any]:
+        await require_admin(request, self.keystore())
+        try:
+            return await providers(self.settings, self.ops, self.redis)
+        except (RedisError, OSError) as exc:
+            raise OpenAIError(503, "the fleet's shared state (Redis) is unavailable", "server_error",
+                              code="store_unavailable") from exc
+
+    async def ontology_gaps(self, request: Request) -> dict[str, Any]:
+        await require_admin(request, self.keystore())
+        state = cast(GapState | None, _choice(request, "state", GAP_STATES))
+        tenant = request.query_params.get("tenant") or None
+        limit = _int_param(request, "limit", 100, 1, 1000)
+        with _graph_errors():
+            gaps = Gaps(self.graph())
+            found = await gaps.find([tenant] if tenant else None, state, limit)
+            counts = await gaps.counts() if tenant is None else None
+        return {"object": "list", "data": found, "counts": counts}
+
+    async def planner_patterns(self, request: Request) -> dict[str, Any]:
+        await require_admin(request, self.keystore())
+        limit = _int_param(request, "limit", 10, 1, 100)
+        category = request.query_params.get("category") or None
+        try:
+            return await planner_patterns(self.redis, self.settings.topic_namespace, self.ops.ops_patterns_scan,
+                                          limit, category)
+        except (RedisError, OSError) as exc:
+            raise OpenAIError(503, "the plan cache (Redis) is unavailable", "server_error",
+                              code="store_unavailable") from exc
+
+    async def graph_runs(self, request: Request) -> dict[str, Any]:
+        await require_admin(request, self.keystore())
+        kind = _choice(request, "kind", RUN_KINDS)
+        outcome = _choice(request, "outcome", OUTCOMES)
+        limit = _int_param(request, "limit", 50, 1, 500)
+        try:
+            if self._history is None:
+                self._history = RunHistory(self.keystore().pool, self.settings.topic_namespace)
+            runs = await self._history.recent(kind, outcome, limit)
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise OpenAIError(503, "the run history (Postgres) is unavailable", "server_error",
+                              code="store_unavailable") from exc
+        return {"object": "list", "data": runs}

@@ -1,0 +1,74 @@
+"""`GET /v1/usage?tenant_id=&key_id=&start=YYYY-MM-DD&end=YYYY-MM-DD`: usage by day, mode and model (UTC days,
+both included; default: this month so far), read from the rows the edge settles (moe_core.access.usage_store).
+A user key sees its own key (the default) or one of its own tenants (403 otherwise); an admin key sees any
+key or tenant, or the whole fleet with no filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import APIRouter, Request
+
+from moe_core.access.keystore import KeyStore
+from moe_core.access.limits import Limiter
+from moe_core.access.request_auth import authenticate
+from moe_core.access.usage_store import UsageFigures, UsageReport, UsageRow, UsageStore
+from moe_core.openai_error import OpenAIError
+
+MAX_DAYS = 366
+
+
+def _totals(rows: list[UsageRow]) -> UsageFigures:
+    return UsageFigures(requests=sum(r.requests for r in rows), prompt_tokens=sum(r.prompt_tokens for r in rows),
+                        completion_tokens=sum(r.completion_tokens for r in rows),
+                        total_tokens=sum(r.total_tokens for r in rows), cost=round(sum(r.cost for r in rows), 6))
+
+
+def _day(raw: str | None, default: date, name: str) -> date:
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise OpenAIError(400, f"{name} must be a date (YYYY-MM-DD)", param=name) from None
+
+
+class UsageApi:
+    def __init__(self, usage: Callable[[], UsageStore], store: Callable[[], KeyStore], limiter: Limiter) -> None:
+        self.usage = usage
+        self.store = store
+        self.limiter = limiter
+        self.router = APIRouter()
+        self.router.add_api_route("/v1/usage", self.get_usage, methods=["GET"], response_model=UsageReport,
+                                  summary="Requests, tokens and spend by day, mode and model")
+
+    async def get_usage(self, request: Request, tenant_id: str | None = None, key_id: str | None = None,
+                        start: str | None = None, end: str | None = None) -> UsageReport:
+        key = await authenticate(request, self.store())
+        if key.role != "admin":
+            if tenant_id is not None and tenant_id not in key.tenant_ids:
+                raise OpenAIError(403, f"This API key does not belong to tenant '{tenant_id}'.", "permission_error",
+                                  param="tenant_id", code="wrong_tenant")
+            if key_id is not None and key_id != key.id:
+                raise OpenAIError(403, "A user key sees only its own usage.", "permission_error", param="key_id",
+                                  code="insufficient_role")
+            if tenant_id is None:
+                key_id = key.id
+        today = datetime.now(UTC).date()
+        first, last = _day(start, today.replace(day=1), "start"), _day(end, today, "end")
+        if first > last or last - first > timedelta(days=MAX_DAYS):
+            raise OpenAIError(400, f"start must not be after end, and the period at most {MAX_DAYS} days",
+                              param="start")
+        rows = await self.usage().rows(tenant_id, key_id, first, last)
+        report = UsageReport(tenant_id=tenant_id, key_id=key_id, start=first, end=last, totals=_totals(rows), data=rows)
+        if key_id is not None:
+            owner = key if key_id == key.id else await self.store().get(key_id)
+            report.limits = owner.limits if owner else None
+            report.current = await self.limiter.used("key", key_id)
+        elif tenant_id is not None:
+            tenant = await self.store().tenant(tenant_id)
+            report.limits = tenant.limits if tenant else None
+            report.current = await self.limiter.used("tenant", tenant_id)
+        return report

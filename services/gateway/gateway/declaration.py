@@ -1,0 +1,22 @@
+"""The edge, declared like a stage (moe_core.service_declaration): what it reads and publishes on the bus
+and the stores it needs. gateway.app makes exactly the declared subscriptions."""
+
+from gateway.settings import GatewaySettings
+from moe_core.contracts import Answer, AnswerDelta, Progress
+from moe_core.service_declaration import ServiceDeclaration
+from moe_core.stage import Consumes
+
+SERVICE = ServiceDeclaration(
+    name="gateway",
+    settings=GatewaySettings,
+    summary="The edge: the OpenAI, Anthropic and Responses protocols; a request in (key check, limits, budgets), "
+            "its events streamed back (resumable)",
+    consumes=(
+        Consumes("answers", Answer, "deliver_answer", group=False,
+                 description="every replica reads every partition and keeps the answers it waits for"),
+        Consumes("progress", Progress, "deliver", group=False, description="live progress of waited-for requests"),
+        Consumes("deltas", AnswerDelta, "deliver", group=False, description="answer tokens as they are written"),
+    ),
+    publishes=("requests", "cancel", "answers", "audit"),  # answers, audit: exact-cache hits and housekeeping
+    needs=("redis", "postgres", "inference"),  # postgres: the key check and usage settlement
+)

@@ -1,0 +1,45 @@
+"""GET /v1/models and /v1/models/{id}: one body both SDKs read, OpenAI's list plus Anthropic's paging and
+model fields (type, display_name, created_at); ids are the modes and moe-orchestrator@<expert template>."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from gateway import template_select
+from gateway.deps import EdgeParts, VerifiedKey
+from gateway.openai_api import MODES
+from moe_core.openai_error import OpenAIError
+
+router = APIRouter(tags=["models"])
+CREATED = int(time.time())
+CREATED_AT = datetime.fromtimestamp(CREATED, UTC).isoformat().replace("+00:00", "Z")
+
+
+@router.get("/v1/models")
+async def list_models(_: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
+    templates = edge.chat.templates
+    ids = list(MODES) + template_select.model_ids(templates)  # moe-orchestrator@<expert template>
+    return {"object": "list", "data": [_model(m, templates) for m in ids], "has_more": False, "first_id": ids[0],
+            "last_id": ids[-1]}
+
+
+@router.get("/v1/models/{model_id}")
+async def get_model(model_id: str, _: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
+    templates = edge.chat.templates
+    found = template_select.resolve(model_id, edge.settings.model_map)  # a client's own id (model map), @template
+    if found is None:
+        raise OpenAIError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+    mode, _base, name = found
+    if name is not None and name not in templates:
+        raise template_select.not_found(name, templates, "model")
+    return {**_model(f"{mode}@{name}" if name else mode, templates), "id": model_id, "display_name": model_id}
+
+
+def _model(mode: str, templates: template_select.Templates) -> dict[str, object]:
+    """A model entry in the OpenAI shape, with Anthropic's fields (type, display_name, created_at) too."""
+    return {"id": mode, "object": "model", "created": CREATED, "owned_by": "moe-sovereign", "type": "model",
+            "display_name": mode, "created_at": CREATED_AT,
+            "description": template_select.describe(mode, templates)}
