@@ -1,4 +1,6 @@
-"""The broker's ACLs, generated from the stage declarations: each service's principal (`User:<service>`) may
+"""The broker's ACLs, generated from the stage declarations: each service's principal (`User:<service>`; in
+another topic namespace `User:<service>.<namespace>`, like its consumer group, so a test fleet's principals
+never share a credential with the fleet's) may
 read exactly the topics it consumes (and use its own consumer group) and write exactly the topics it
 publishes plus the dead-letter topic; nothing else (the broker runs with allow.everyone.if.no.acl.found=false).
 
@@ -10,13 +12,12 @@ Topic creation and retention are the admin principal's (fleetctl, the chart's to
 kafka-setup): services run with MOE_KAFKA_CREATE_TOPICS=false.
 
     python -m moe_core.broker_acls [--namespace moe] [--markdown]      (print the ACLs)
-    python -m moe_core.broker_acls --apply [--namespace moe]           (as the admin: MOE_KAFKA_* settings)
+Applied (with the topics and the principals' SCRAM credentials) by `python -m moe_core.kafka_setup`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -78,13 +79,16 @@ def declared_grants() -> list[Grants]:
 
 
 def group_id(service: str, namespace: str) -> str:
-    """The consumer group of a service in a namespace (as FleetSettings.group_id)."""
+    """The consumer group of a service in a namespace (as FleetSettings.group_id); also its principal's name."""
     return service if namespace == "moe" else f"{service}.{namespace}"
+
+
+principal_name = group_id
 
 
 def service_acls(grants: Grants, namespace: str = "moe") -> list[Acl]:
     topics = Topics.for_namespace(namespace)
-    who = f"User:{grants.service}"
+    who = f"User:{principal_name(grants.service, namespace)}"
     acls: set[Acl] = set()
     for kind in grants.consumes:
         name, pattern = (f"{namespace}.", "prefixed") if kind == EVERY_TOPIC else (getattr(topics, kind), "literal")
@@ -101,9 +105,9 @@ def fleet_acls(namespace: str = "moe") -> list[Acl]:
     return [acl for grants in declared_grants() for acl in service_acls(grants, namespace)]
 
 
-def principals() -> list[str]:
-    """The service principals' user names (one SCRAM credential each)."""
-    return [g.service for g in declared_grants()]
+def principals(namespace: str = "moe") -> list[str]:
+    """The service principals' user names in a namespace (one SCRAM credential each)."""
+    return [principal_name(g.service, namespace) for g in declared_grants()]
 
 
 def markdown(namespace: str = "moe") -> str:
@@ -114,9 +118,10 @@ def markdown(namespace: str = "moe") -> str:
         reads = sorted({a.name + ("*" if a.pattern == "prefixed" else "") for a in acls
                         if a.resource == "topic" and a.operation == "read"})
         writes = sorted({a.name for a in acls if a.resource == "topic" and a.operation == "write"})
-        group = group_id(grants.service, namespace) if grants.group else "—"
-        lines.append(f"| `User:{grants.service}` | {', '.join(f'`{t}`' for t in reads) or '—'} | "
-                     f"{', '.join(f'`{t}`' for t in writes)} | {f'`{group}`' if grants.group else group} |")
+        group = f"`{group_id(grants.service, namespace)}`" if grants.group else "—"
+        who = principal_name(grants.service, namespace)
+        lines.append(f"| `User:{who}` | {', '.join(f'`{t}`' for t in reads) or '—'} | "
+                     f"{', '.join(f'`{t}`' for t in writes)} | {group} |")
     return "\n".join(lines)
 
 
@@ -125,16 +130,8 @@ def main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--namespace", default="moe")
     parser.add_argument("--markdown", action="store_true", help="the principals table (docs/security.md)")
-    parser.add_argument("--apply", action="store_true", help="create the missing ACLs and delete stale ones of "
-                                                             "the service principals, as MOE_KAFKA_USERNAME")
     args = parser.parse_args(argv)
-    if args.apply:
-        from moe_core.kafka_admin import apply_acls
-
-        created, deleted = asyncio.run(apply_acls(fleet_acls(args.namespace), principals=principals(),
-                                                  namespace=args.namespace))
-        print(f"kafka ACLs of namespace {args.namespace}: {created} created, {deleted} stale deleted")
-    elif args.markdown:
+    if args.markdown:
         print(markdown(args.namespace))
     else:
         print(json.dumps([asdict(a) for a in fleet_acls(args.namespace)], indent=1))

@@ -244,12 +244,16 @@ class Bus:
     async def ensure_topics(self) -> None:
         """Create the fleet's topics if they do not exist (explicitly, never by auto-create); nothing when
         MOE_KAFKA_CREATE_TOPICS is off (an admin principal does it where the broker has ACLs)."""
-        if not self.settings.kafka_create_topics:
-            return
-        days = retention_days(self.settings.topic_retention_days)
-        configs = {getattr(self.topics, kind): {"retention.ms": retention_ms(n)} for kind, n in days.items()}
-        await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(), self.settings.topic_partitions, configs,
-                            settings=self.settings)
+        if self.settings.kafka_create_topics:
+            await ensure_fleet_topics(self.settings)
+
+
+async def ensure_fleet_topics(settings: FleetSettings) -> None:
+    """The topics of the settings' namespace, with their retention (as the settings' principal)."""
+    topics = Topics.for_namespace(settings.topic_namespace)
+    days = retention_days(settings.topic_retention_days)
+    configs = {getattr(topics, kind): {"retention.ms": retention_ms(n)} for kind, n in days.items()}
+    await ensure_topics(settings.kafka_bootstrap, topics.all(), settings.topic_partitions, configs, settings=settings)
 
 
 async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
@@ -269,7 +273,8 @@ async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
 
 
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
-                        configs: dict[str, dict[str, str]] | None = None, *, settings: FleetSettings | None = None) -> None:
+                        configs: dict[str, dict[str, str]] | None = None, *,
+                        settings: FleetSettings | None = None) -> None:
     """Create missing topics with their configs (retention); existing topics whose configs differ are updated.
     The client connects as `settings` say (default: the environment's MOE_KAFKA_*)."""
     configs = configs or {}

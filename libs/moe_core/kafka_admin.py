@@ -14,13 +14,13 @@ from aiokafka.errors import for_code
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import CompactArray, CompactBytes, CompactString, Int8, Int16, Int32, Schema, TaggedFields
 
-from moe_core.broker_acls import Acl, group_id
+from moe_core.broker_acls import Acl, Operation, Pattern, Resource, group_id
 from moe_core.kafka_clients import client_kwargs
 from moe_core.settings import FleetSettings
 
-RESOURCE = {"topic": 2, "group": 3}
-PATTERN = {"literal": 3, "prefixed": 4}
-OPERATION = {"read": 3, "write": 4, "describe": 8}
+RESOURCE: dict[Resource, int] = {"topic": 2, "group": 3}
+PATTERN: dict[Pattern, int] = {"literal": 3, "prefixed": 4}
+OPERATION: dict[Operation, int] = {"read": 3, "write": 4, "describe": 8}
 ALLOW, ANY = 3, 1
 SCRAM_SHA_512, SCRAM_ITERATIONS = 2, 4096
 S = CompactString("utf-8")
@@ -107,8 +107,8 @@ class _Request(Request[Any]):
 
     def __init__(self, struct: RequestStruct) -> None:
         self.struct = struct
-        self.API_KEY = struct.API_KEY  # type: ignore[misc]
-        self._CLASSES = (type(struct),)  # type: ignore[assignment]
+        self.API_KEY = struct.API_KEY
+        self._CLASSES = (type(struct),)
 
     def build(self, request_struct_class: Any) -> Any:
         return self.struct
@@ -143,15 +143,16 @@ class KafkaAdmin:
 
     async def acls(self, principal: str | None = None) -> set[Acl]:
         """The ALLOW ACLs of one principal (or of every principal) that this module's vocabulary names."""
-        names = {v: k for k, v in RESOURCE.items()}, {v: k for k, v in PATTERN.items()}, \
-            {v: k for k, v in OPERATION.items()}
+        resources = {v: k for k, v in RESOURCE.items()}
+        patterns = {v: k for k, v in PATTERN.items()}
+        operations = {v: k for k, v in OPERATION.items()}
         response = await self._send(DescribeAclsRequest_v3(ANY, None, ANY, principal, None, ANY, ALLOW, {}))
         _check(response.error_code, response.error_message, "describe ACLs")
         out = set()
         for rtype, rname, ptype, bindings, _ in response.resources:
             for who, _host, op, _perm, _ in bindings:
-                if rtype in names[0] and ptype in names[1] and op in names[2]:
-                    out.add(Acl(who, names[0][rtype], rname, names[1][ptype], names[2][op]))
+                if rtype in resources and ptype in patterns and op in operations:
+                    out.add(Acl(who, resources[rtype], rname, patterns[ptype], operations[op]))
         return out
 
     async def create_acls(self, acls: Iterable[Acl]) -> int:
@@ -174,7 +175,7 @@ class KafkaAdmin:
 
     async def upsert_scram(self, users: dict[str, str]) -> None:
         """Create or replace the SCRAM-SHA-512 credential of each user (name -> password)."""
-        upsertions = []
+        upsertions: list[tuple[Any, ...]] = []
         for name, password in sorted(users.items()):
             salt = os.urandom(32)
             salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, SCRAM_ITERATIONS)
@@ -182,6 +183,14 @@ class KafkaAdmin:
         response = await self._send(AlterUserScramCredentialsRequest_v0([], upsertions, {}))
         for user, code, message, _ in response.results:
             _check(code, message, f"SCRAM credential of {user}")
+
+    async def delete_scram(self, users: list[str]) -> None:
+        """Remove the SCRAM-SHA-512 credentials of these users (a missing one is not an error)."""
+        response = await self._send(AlterUserScramCredentialsRequest_v0(
+            [(name, SCRAM_SHA_512, {}) for name in users], [], {}))
+        for user, code, message, _ in response.results:
+            if code not in (0, 91):  # 91: RESOURCE_NOT_FOUND, no such credential
+                _check(code, message, f"SCRAM credential of {user}")
 
 
 def _in_namespace(acl: Acl, namespace: str, services: list[str]) -> bool:

@@ -22,7 +22,7 @@ class FleetSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
         default="SCRAM-SHA-512", description="The SASL mechanism (with a SASL_* protocol)")
     kafka_username: str = Field(default="", description="The service's Kafka principal (its own name in the local "
-                                                        "fleet, compose and the chart: its ACLs come from its declaration)")
+                                "fleet, compose and the chart: its ACLs come from its declaration)")
     kafka_password: SecretStr = Field(default=SecretStr(""), description="The principal's SCRAM password")
     kafka_ca_file: str = Field(default="", description="CA certificate (PEM) the broker's TLS certificate is verified "
                                                        "with (SSL, SASL_SSL); empty = the system's trust store")

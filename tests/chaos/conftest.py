@@ -57,6 +57,7 @@ def chaos_fleet(private_infra: PrivateInfra, scripted_server: Scripted,
 def _start(fleet: Fleet) -> None:
     """Fleet.start, except that a service whose free port was taken before it bound it (other sessions start
     processes all the time on this machine) is started again on another port."""
+    fleet.principals.set_up()
     for service in fleet.services.values():
         service.start()
     for service in fleet.services.values():

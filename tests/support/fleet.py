@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.broker_principals import Principals
 from tests.support.store_auth import neo4j_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,9 +113,10 @@ class Fleet:
             env = {"MOE_NEO4J_URL": _ensure_neo4j(), **neo4j_env(), **env}
         if "codex-lineage" in names and "MOE_AUDIT_SIGNING_KEY" not in env:
             env = {**_audit_keys(), **env}
+        self.principals = Principals({**os.environ, **env}, names)
         for name in names:
             port = free_port()
-            service_env = {**os.environ, **env, "MOE_HTTP_PORT": str(port)}
+            service_env = {**os.environ, **env, **self.principals.env(name), "MOE_HTTP_PORT": str(port)}
             if name == "gateway":
                 service_env["MOE_GATEWAY_WORKERS"] = str(gateway_workers)
             self.services[name] = ServiceProcess(name, port, service_env)
@@ -123,6 +125,7 @@ class Fleet:
         return self.services[name]
 
     def start(self) -> None:
+        self.principals.set_up()
         for service in self.services.values():
             service.start()
         for service in self.services.values():
@@ -131,6 +134,7 @@ class Fleet:
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
+        self.principals.tear_down()
 
     def __enter__(self) -> Fleet:
         """Started and ready (what did start is stopped again if one service does not get ready)."""

@@ -20,8 +20,9 @@ import base64
 import secrets
 import subprocess
 
-from moe_core.settings import FleetSettings
 from pydantic import SecretStr
+
+from moe_core.settings import FleetSettings
 
 from . import config, jvm
 from . import secrets as passwords
