@@ -253,7 +253,8 @@ async def ensure_fleet_topics(settings: FleetSettings) -> None:
     topics = Topics.for_namespace(settings.topic_namespace)
     days = retention_days(settings.topic_retention_days)
     configs = {getattr(topics, kind): {"retention.ms": retention_ms(n)} for kind, n in days.items()}
-    await ensure_topics(settings.kafka_bootstrap, topics.all(), settings.topic_partitions, configs, settings=settings)
+    await ensure_topics(settings.kafka_bootstrap, topics.all(), settings.topic_partitions, configs, settings=settings,
+                        replication=settings.topic_replication_factor)
 
 
 async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
@@ -274,7 +275,7 @@ async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
 
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
                         configs: dict[str, dict[str, str]] | None = None, *,
-                        settings: FleetSettings | None = None) -> None:
+                        settings: FleetSettings | None = None, replication: int = 1) -> None:
     """Create missing topics with their configs (retention); existing topics whose configs differ are updated.
     The client connects as `settings` say (default: the environment's MOE_KAFKA_*)."""
     configs = configs or {}
@@ -282,7 +283,8 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(n, partitions, 1, topic_configs=configs.get(n, {})) for n in names if n not in existing]
+        missing = [NewTopic(n, partitions, replication, topic_configs=configs.get(n, {})) for n in names
+               if n not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)

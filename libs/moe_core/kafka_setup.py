@@ -6,8 +6,9 @@ services start, the chart as a Job, compose as its `kafka-setup` service.
     python -m moe_core.kafka_setup [--namespace moe] [--principals FILE]
 
 FILE (or MOE_KAFKA_PRINCIPALS_FILE): JSON {"<principal>": "<password>", ...}, a principal being the service's
-name (`<service>.<namespace>` in another namespace); without it the credentials are left as they are (managed
-elsewhere, e.g. by the platform's Kafka operator).
+name (`<service>.<namespace>` in another namespace); or a directory with one file per principal holding its
+password, named by its service (a mounted Kubernetes Secret; files of no service, such as `admin`, are skipped). Without
+it the credentials are left as they are (managed elsewhere, e.g. by the platform's Kafka operator).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from moe_core.broker_acls import fleet_acls, principals
+from moe_core.broker_acls import declared_grants, fleet_acls, principal_name, principals
 from moe_core.bus import ensure_fleet_topics
 from moe_core.kafka_admin import KafkaAdmin, apply_acls
 from moe_core.settings import FleetSettings
@@ -80,6 +81,15 @@ async def tear_down(settings: FleetSettings) -> None:
         await admin.delete_scram(principals(settings.topic_namespace))
 
 
+def read_principals(path: Path, namespace: str) -> dict[str, str]:
+    """{principal: password} from a JSON file, or from a directory of one file per principal."""
+    if not path.is_dir():
+        return dict(json.loads(path.read_text()))
+    services = {g.service for g in declared_grants()}
+    return {principal_name(f.name, namespace): f.read_text().strip() for f in sorted(path.iterdir())
+            if f.name in services and f.is_file()}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m moe_core.kafka_setup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,7 +100,7 @@ def main(argv: list[str]) -> int:
     settings = FleetSettings()
     if args.namespace:
         settings = settings.model_copy(update={"topic_namespace": args.namespace})
-    passwords = json.loads(Path(args.principals).read_text()) if args.principals else None
+    passwords = read_principals(Path(args.principals), settings.topic_namespace) if args.principals else None
     created, deleted = asyncio.run(set_up(settings, passwords))
     print(f"kafka set up for namespace {settings.topic_namespace}: topics ensured, "
           f"{len(passwords or {})} credentials, {created} ACLs created, {deleted} stale deleted")

@@ -34,6 +34,8 @@ class FleetSettings(BaseSettings):
                                  "(moe.requests.v1 ...); also suffixes consumer groups; tests use their own")
     topic_partitions: int = Field(default=6, ge=1, description="Partitions of the topics the services create "
                                   "(existing topics are not resized)")
+    topic_replication_factor: int = Field(default=1, ge=1, description="Replicas of each topic created (the "
+                                          "chart's kafka-setup Job sets topics.replicationFactor)")
     redis_url: str = Field(default="redis://127.0.0.1:6380/0", description="Redis: request state, memos, caches")
     postgres_dsn: str = Field(default="postgresql://moe@127.0.0.1:5433/moe",
                               description="Postgres: keys, usage, the audit store, the graph's run history")
