@@ -3,12 +3,13 @@ topics with their retention, the service principals' SCRAM credentials and their
 stage declarations, moe_core.broker_acls; stale ones deleted). Idempotent: fleetctl runs it before the
 services start, the chart as a Job, compose as its `kafka-setup` service.
 
-    python -m moe_core.kafka_setup [--namespace moe] [--principals FILE]
+    python -m moe_core.kafka_setup [--namespace moe] [--principals FILE | --principals-env]
 
 FILE (or MOE_KAFKA_PRINCIPALS_FILE): JSON {"<principal>": "<password>", ...}, a principal being the service's
 name (`<service>.<namespace>` in another namespace); or a directory with one file per principal holding its
 password, named by its service (a mounted Kubernetes Secret; files of no service, such as `admin`, are skipped). Without
-it the credentials are left as they are (managed elsewhere, e.g. by the platform's Kafka operator).
+it (or --principals-env: MOE_KAFKA_PRINCIPAL_<SERVICE> variables, e.g. MOE_KAFKA_PRINCIPAL_EXPERT_WORKER; compose)
+the credentials are left as they are (managed elsewhere, e.g. by the platform's Kafka operator).
 """
 
 from __future__ import annotations
@@ -90,17 +91,34 @@ def read_principals(path: Path, namespace: str) -> dict[str, str]:
             if f.name in services and f.is_file()}
 
 
+def env_principals(namespace: str) -> dict[str, str]:
+    """{principal: password} from MOE_KAFKA_PRINCIPAL_<SERVICE> (upper case, `-` as `_`); every service needs one."""
+    out, missing = {}, []
+    for grants in declared_grants():
+        value = os.environ.get(f"MOE_KAFKA_PRINCIPAL_{grants.service.upper().replace('-', '_')}", "")
+        if value:
+            out[principal_name(grants.service, namespace)] = value
+        else:
+            missing.append(grants.service)
+    if missing:
+        raise SystemExit(f"no MOE_KAFKA_PRINCIPAL_<SERVICE> password for: {', '.join(missing)}")
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m moe_core.kafka_setup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--namespace", default=None, help="topic namespace (default: MOE_TOPIC_NAMESPACE)")
     parser.add_argument("--principals", default=os.environ.get("MOE_KAFKA_PRINCIPALS_FILE", ""),
-                        help="JSON file {service: password}")
+                        help="JSON file {principal: password}, or a directory of files named by service")
+    parser.add_argument("--principals-env", action="store_true",
+                        help="the passwords from MOE_KAFKA_PRINCIPAL_<SERVICE> variables")
     args = parser.parse_args(argv)
     settings = FleetSettings()
     if args.namespace:
         settings = settings.model_copy(update={"topic_namespace": args.namespace})
-    passwords = read_principals(Path(args.principals), settings.topic_namespace) if args.principals else None
+    passwords = (env_principals(settings.topic_namespace) if args.principals_env
+                 else read_principals(Path(args.principals), settings.topic_namespace) if args.principals else None)
     created, deleted = asyncio.run(set_up(settings, passwords))
     print(f"kafka set up for namespace {settings.topic_namespace}: topics ensured, "
           f"{len(passwords or {})} credentials, {created} ACLs created, {deleted} stale deleted")
