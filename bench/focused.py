@@ -26,6 +26,7 @@ async def commits(intervals: list[int]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
     from moe_core.bus import Bus
+    from moe_core.kafka_clients import client_kwargs
     from moe_core.offset_commits import OffsetCommits
     helpers = importlib.import_module("tests.broker.test_batched_commits")  # (not type-checked with bench)
     _consume, _request, _settings = helpers._consume, helpers._request, helpers._settings
@@ -47,7 +48,7 @@ async def commits(intervals: list[int]) -> None:
         consumer = await _consume(settings, _counter(done, seen), OffsetCommits(interval))
         await asyncio.sleep(3)  # joined and positioned
         calls[0] = 0
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+        producer = AIOKafkaProducer(**client_kwargs(settings))
         await producer.start()
         cpu = time.process_time()
         for i in range(N_RECORDS):  # a steady stream, one record every 5 ms
@@ -58,7 +59,7 @@ async def commits(intervals: list[int]) -> None:
         cpu = time.process_time() - cpu
         await producer.stop()
         await consumer.broker.stop()
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**client_kwargs(settings))
         await admin.start()
         try:  # this measurement's own topics
             await admin.delete_topics([t for t in bus.topics.all() if t.startswith(settings.topic_namespace)])

@@ -11,12 +11,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.stats import summary_ms
 from moe_core.bus import ensure_topics
+from moe_core.kafka_clients import client_kwargs
 
 
 async def probe(bootstrap: str, topic: str, messages: int = 200) -> dict[str, object]:
     await ensure_topics(bootstrap, [topic], 1)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=bootstrap), acks="all", enable_idempotence=True, linger_ms=0)
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap=bootstrap), group_id=None, enable_auto_commit=False,
                                 fetch_max_wait_ms=10)
     await producer.start()
     await consumer.start()

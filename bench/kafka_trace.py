@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from moe_core.contracts import Topics
+from moe_core.kafka_clients import client_kwargs
 
 TASK_TOPICS = ("tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph")
 READ = ("requests", "plans", *TASK_TOPICS, "results", "drafts", "answers")
@@ -51,7 +52,7 @@ async def read_traces(bootstrap: str, namespace: str, rids: set[str]) -> dict[st
     traces: dict[str, dict[str, Any]] = {}
     if not partitions:
         return traces
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap=bootstrap), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     try:
@@ -78,7 +79,7 @@ async def read_traces(bootstrap: str, namespace: str, rids: set[str]) -> dict[st
 
 
 async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-trace")
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap), client_id="bench-trace")
     await admin.start()
     try:
         existing = set(await admin.list_topics())

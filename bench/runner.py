@@ -61,7 +61,9 @@ async def _key(dsn: str, tenant: str, revoke: str | None = None) -> tuple[str, s
 async def _delete_topics(bootstrap: str, namespace: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-cleanup")
+    from moe_core.kafka_clients import client_kwargs
+
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap), client_id="bench-cleanup")
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(f"{namespace}.")]

@@ -3,6 +3,7 @@ and a scripted inference server standing in for model servers."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ def _unit_tests_touch_no_store(request: pytest.FixtureRequest, monkeypatch: pyte
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Delete the topics this session's namespaces created (a local broker would keep thousands)."""
-    deleted = topic_cleanup.clean(fleet.endpoints()["kafka"])
+    deleted = topic_cleanup.clean(fleet.endpoints()["kafka"], fleet_config.kafka_admin_env())
     if deleted:
         print(f"\ntopic clean-up: deleted the {deleted} Kafka topics this test session created")
 
@@ -57,7 +58,8 @@ def infra(endpoints: dict[str, str]) -> dict[str, str]:
     and each service's role with its grants made (as fleetctl does before the services start)."""
     fleet.ensure_up(["kafka", "redis", "postgres"])
     fleet.migrate()
-    return endpoints
+    os.environ.update(fleet_config.kafka_admin_env())  # the session's own Kafka clients: the broker's admin
+    return {**endpoints, **fleet.endpoints()}
 
 
 @pytest.fixture

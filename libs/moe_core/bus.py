@@ -29,9 +29,10 @@ from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 
 from moe_core.contracts import DeadLetter, Envelope, Topics, headers
+from moe_core.kafka_clients import broker_security, client_kwargs, principal
 from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
 from moe_core.observability.lag import track_consumer_lag
-from moe_core.observability.metrics import MESSAGES_DEAD_LETTERED, STAGE_SECONDS
+from moe_core.observability.metrics import KAFKA_REFUSED, MESSAGES_DEAD_LETTERED, STAGE_SECONDS
 from moe_core.redelivery import Redelivery
 from moe_core.retention import retention_days, retention_ms
 from moe_core.run_clock import RunClockMiddleware, run_started
@@ -42,12 +43,20 @@ M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[M], Awaitable[None]]
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, OSError, asyncio.TimeoutError)
+AUTHORIZATION_ERRORS: tuple[type[BaseException], ...] = ()
 try:  # Redis and Kafka outages are transient: let the message be redelivered.
-    from aiokafka.errors import KafkaError
+    from aiokafka.errors import (
+        ClusterAuthorizationFailedError,
+        GroupAuthorizationFailedError,
+        KafkaError,
+        TopicAuthorizationFailedError,
+    )
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     TRANSIENT_ERRORS += (KafkaError, RedisConnectionError, RedisTimeoutError)
+    AUTHORIZATION_ERRORS = (TopicAuthorizationFailedError, GroupAuthorizationFailedError,
+                            ClusterAuthorizationFailedError)
 except ImportError:  # pragma: no cover
     pass
 
@@ -56,11 +65,25 @@ class PermanentError(Exception):
     """A handler's way to say: this message can never be processed; dead-letter it."""
 
 
+class BrokerRefused(PermanentError):
+    """The broker refused the service's principal (its ACLs do not name the topic): retrying cannot help."""
+
+
+def refused(settings: FleetSettings, topic: str, operation: str, exc: BaseException) -> BrokerRefused:
+    """Count and log a refusal of the broker; the error to raise instead of the client's (not transient)."""
+    who = principal(settings)
+    KAFKA_REFUSED.labels(settings.service_name, topic, operation).inc()
+    log.error("the Kafka broker refused %s to %s %s (%s): its ACLs, generated from the declaration, do not "
+              "allow it", who, operation, topic, type(exc).__name__)
+    return BrokerRefused(f"the broker refused {who} to {operation} {topic}: {type(exc).__name__}")
+
+
 def make_broker(settings: FleetSettings) -> KafkaBroker:
     tracer_provider = configure_tracing(settings.service_name, settings.otel_exporter_endpoint)
     broker = KafkaBroker(
         settings.kafka_bootstrap,
         client_id=settings.service_name,
+        security=broker_security(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=0,
@@ -106,6 +129,12 @@ class Bus:
         await asyncio.gather(*(self.publish(message, topic) for message, topic in messages))
 
     async def _send(self, message: Envelope, topic: str) -> None:
+        try:
+            await self._publish_raw(message, topic)
+        except AUTHORIZATION_ERRORS as exc:
+            raise refused(self.settings, topic, "write", exc) from None
+
+    async def _publish_raw(self, message: Envelope, topic: str) -> None:
         await self.broker.publish(
             message.model_dump_json().encode(),
             topic=topic,
@@ -136,12 +165,15 @@ class Bus:
         )
         MESSAGES_DEAD_LETTERED.labels(self.settings.service_name, letter.source_topic, error_type).inc()
         log.warning("dead-lettered a message from %s: %s", letter.source_topic, reason[:300])
-        await self.broker.publish(
-            letter.model_dump_json().encode(),
-            topic=self.topics.deadletter,
-            key=rid.encode() if rid else None,
-            headers={headers.DLQ_REASON: reason[:500], headers.PRODUCER: self.settings.service_name},
-        )
+        try:
+            await self.broker.publish(
+                letter.model_dump_json().encode(),
+                topic=self.topics.deadletter,
+                key=rid.encode() if rid else None,
+                headers={headers.DLQ_REASON: reason[:500], headers.PRODUCER: self.settings.service_name},
+            )
+        except AUTHORIZATION_ERRORS as exc:
+            raise refused(self.settings, self.topics.deadletter, "write", exc) from None
 
     def subscribe(
         self,
@@ -210,10 +242,19 @@ class Bus:
         return subscriber
 
     async def ensure_topics(self) -> None:
-        """Create the fleet's topics if they do not exist (explicitly, never by auto-create)."""
-        days = retention_days(self.settings.topic_retention_days)
-        configs = {getattr(self.topics, kind): {"retention.ms": retention_ms(n)} for kind, n in days.items()}
-        await ensure_topics(self.settings.kafka_bootstrap, self.topics.all(), self.settings.topic_partitions, configs)
+        """Create the fleet's topics if they do not exist (explicitly, never by auto-create); nothing when
+        MOE_KAFKA_CREATE_TOPICS is off (an admin principal does it where the broker has ACLs)."""
+        if self.settings.kafka_create_topics:
+            await ensure_fleet_topics(self.settings)
+
+
+async def ensure_fleet_topics(settings: FleetSettings) -> None:
+    """The topics of the settings' namespace, with their retention (as the settings' principal)."""
+    topics = Topics.for_namespace(settings.topic_namespace)
+    days = retention_days(settings.topic_retention_days)
+    configs = {getattr(topics, kind): {"retention.ms": retention_ms(n)} for kind, n in days.items()}
+    await ensure_topics(settings.kafka_bootstrap, topics.all(), settings.topic_partitions, configs, settings=settings,
+                        replication=settings.topic_replication_factor)
 
 
 async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
@@ -233,14 +274,17 @@ async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
 
 
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
-                        configs: dict[str, dict[str, str]] | None = None) -> None:
-    """Create missing topics with their configs (retention); existing topics whose configs differ are updated."""
+                        configs: dict[str, dict[str, str]] | None = None, *,
+                        settings: FleetSettings | None = None, replication: int = 1) -> None:
+    """Create missing topics with their configs (retention); existing topics whose configs differ are updated.
+    The client connects as `settings` say (default: the environment's MOE_KAFKA_*)."""
     configs = configs or {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="moe-admin")
+    admin = AIOKafkaAdminClient(**client_kwargs(settings, bootstrap=bootstrap), client_id="moe-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(n, partitions, 1, topic_configs=configs.get(n, {})) for n in names if n not in existing]
+        missing = [NewTopic(n, partitions, replication, topic_configs=configs.get(n, {})) for n in names
+               if n not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)

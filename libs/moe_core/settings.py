@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moe_core.seed import SEED_ARCHITECTURE, SEED_ENTERPRISE, SEED_SYSTEM, SeedDefault
@@ -16,10 +18,26 @@ class FleetSettings(BaseSettings):
     service_name: str = Field(default="moe", description="Names the service in metrics, traces and logs, and "
                               "its consumer group (each service sets its own)")
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        default="PLAINTEXT", description="How the Kafka clients connect: SASL_PLAINTEXT (the local fleet), SASL_SSL "
+                                         "(SASL over TLS, verified with kafka_ca_file), SSL or PLAINTEXT (no identity)")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", description="The SASL mechanism (with a SASL_* protocol)")
+    kafka_username: str = Field(default="", description="The service's Kafka principal (its own name in the local "
+                                "fleet, compose and the chart: its ACLs come from its declaration)")
+    kafka_password: SecretStr = Field(default=SecretStr(""), description="The principal's SCRAM password")
+    kafka_ca_file: str = Field(default="", description="CA certificate (PEM) the broker's TLS certificate is verified "
+                                                       "with (SSL, SASL_SSL); empty = the system's trust store")
+    kafka_create_topics: bool = Field(
+        default=True, description="Create the fleet's topics and update their retention at start; false where an "
+                                  "admin does it (fleetctl, the chart's topics Job, compose's kafka-setup) and the "
+                                  "service's principal may not (broker ACLs)")
     topic_namespace: str = Field(default="moe", pattern=r"^[a-zA-Z0-9_-]+$", description="Topic prefix "
                                  "(moe.requests.v1 ...); also suffixes consumer groups; tests use their own")
     topic_partitions: int = Field(default=6, ge=1, description="Partitions of the topics the services create "
                                   "(existing topics are not resized)")
+    topic_replication_factor: int = Field(default=1, ge=1, description="Replicas of each topic created (the "
+                                          "chart's kafka-setup Job sets topics.replicationFactor)")
     redis_url: str = Field(default="redis://127.0.0.1:6380/0", description="Redis: request state, memos, caches")
     postgres_dsn: str = Field(default="postgresql://moe@127.0.0.1:5433/moe",
                               description="Postgres: keys, usage, the audit store, the graph's run history")
@@ -96,6 +114,14 @@ class FleetSettings(BaseSettings):
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "MOE_OTEL_EXPORTER_ENDPOINT"),
         description="OTLP/gRPC endpoint the spans are exported to; empty = no export",
     )
+
+    @model_validator(mode="after")
+    def _kafka_identity(self) -> FleetSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_username and self.kafka_password.get_secret_value()):
+            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs MOE_KAFKA_USERNAME and "
+                             "MOE_KAFKA_PASSWORD")
+        return self
 
     def group_id(self) -> str:
         """Consumer group: the service name, namespaced so test fleets never join production groups."""

@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.kafka_clients import client_kwargs
 from moe_core.offset_commits import OffsetCommits
 from moe_core.settings import FleetSettings
 from moe_core.stage import Consumes, Stage
@@ -43,7 +44,7 @@ def _request(rid: str) -> bytes:
 
 
 async def _produce(bootstrap: str, topic: str, prefix: str) -> list[str]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=bootstrap))
     await producer.start()
     try:
         rids = [f"{prefix}-{i}" for i in range(RECORDS)]
@@ -55,7 +56,7 @@ async def _produce(bootstrap: str, topic: str, prefix: str) -> list[str]:
 
 
 async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

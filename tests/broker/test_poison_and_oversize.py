@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, deadline_in
+from moe_core.kafka_clients import client_kwargs
 from moe_core.settings import FleetSettings
 from moe_core.stage import Consumes, Stage
 from moe_core.stage_consumer import stage_router
@@ -63,7 +64,7 @@ async def test_poison_and_oversized_messages_are_dead_lettered_and_the_partition
         router, _ = stage_router(stage, settings, bus, {"on_request": handle})
         bus.broker.include_router(router)
     rid = {kind: f"{kind}-{uuid.uuid4().hex[:8]}" for kind in ("oversize", "flaky", "poison", "bytes", "next")}
-    producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"])
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]))
     await producer.start()
     await bus.broker.start()
     try:

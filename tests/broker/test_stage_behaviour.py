@@ -40,6 +40,7 @@ from moe_core.contracts import (
     ResearchTask,
     deadline_in,
 )
+from moe_core.kafka_clients import client_kwargs
 from planner.app import create_app as planner_app
 from planner.settings import PlannerSettings
 from research.app import create_app as research_app
@@ -116,7 +117,7 @@ STAGES: dict[str, tuple[Callable[..., FastAPI], type, str, str, Callable[[str], 
 
 
 async def _collect(bootstrap: str, topic: str, want: int, timeout: float = 20) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(bootstrap=bootstrap), auto_offset_reset="earliest",
                                 group_id=None, fetch_max_wait_ms=50)
     await consumer.start()
     records: list[Any] = []
@@ -143,7 +144,7 @@ async def test_stage_contract_on_the_real_broker(stage: str, infra: dict[str, st
     app = factory(settings)
     bus = Bus(settings)
     rid = f"r{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"])
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]))
     async with app.router.lifespan_context(app):
         await producer.start()
         try:

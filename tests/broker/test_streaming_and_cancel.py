@@ -19,6 +19,7 @@ from expert_worker.settings import ExpertSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
 from moe_core.contracts import Cancel, Envelope, ExpertTask, Plan, PlannedTask, TaskResult, Topics, deadline_in
+from moe_core.kafka_clients import client_kwargs
 from tests.conftest import Scripted, scripted_env
 from tests.support.topic_reader import TopicReader
 
@@ -34,7 +35,7 @@ async def running(factory: Callable[..., FastAPI], settings: Any) -> AsyncIterat
 
 
 async def _publish(bootstrap: str, topic: str, *messages: Envelope) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=bootstrap), acks="all")
     await producer.start()
     try:
         for message in messages:

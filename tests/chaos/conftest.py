@@ -3,6 +3,7 @@ so that killing, restarting and freezing them touches nothing another test sessi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -28,6 +29,9 @@ def private_infra() -> Iterator[PrivateInfra]:
         except RuntimeError as exc:  # a loaded machine can start Neo4j slower than fleetctl waits: once more
             print(f"chaos: private infrastructure not ready, waiting once more: {str(exc)[:200]}")
             infra.up()
+        # the tier's own Kafka clients connect as the admin (its password is the shared broker's: chaos_infra)
+        os.environ.update({k: v for k, v in infra.service_env().items() if k.startswith("MOE_KAFKA_")
+                           and k != "MOE_KAFKA_BOOTSTRAP"})
         yield infra
     finally:
         infra.close()
@@ -57,6 +61,7 @@ def chaos_fleet(private_infra: PrivateInfra, scripted_server: Scripted,
 def _start(fleet: Fleet) -> None:
     """Fleet.start, except that a service whose free port was taken before it bound it (other sessions start
     processes all the time on this machine) is started again on another port."""
+    fleet.principals.set_up()
     for service in fleet.services.values():
         service.start()
     for service in fleet.services.values():

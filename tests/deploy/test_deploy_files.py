@@ -98,7 +98,7 @@ def test_values_match_schema() -> None:
 
 def test_compose_stages_are_the_fleet() -> None:
     services = compose_model()["services"]
-    stages = {n: s for n, s in services.items() if s.get("command", [])[:2] == ["python", "-m"]}
+    stages = {n: s for n, s in services.items() if s.get("command", [])[:2] == ["python", "-m"] and n != "kafka-setup"}
     assert set(stages) == set(SERVICES)
     for name, svc in stages.items():
         module, port = SERVICES[name]
@@ -110,6 +110,8 @@ def test_compose_stages_are_the_fleet() -> None:
         conditions = {d["condition"] for d in svc["depends_on"].values()}
         assert conditions <= {"service_healthy", "service_completed_successfully"}, name
         assert svc["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert svc["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully", name
+        assert env["MOE_KAFKA_USERNAME"] == name and env["MOE_KAFKA_PASSWORD"], name  # its own principal
     assert "replicas" in services["expert-worker"]["deploy"]
     assert "ports" not in services["expert-worker"], "a published port prevents scaling"
 
@@ -138,9 +140,11 @@ def test_prometheus_scrapes_every_stage_and_loads_the_alerts() -> None:
 
 
 def test_topics_match_the_contracts() -> None:
+    """The chart's kafka-topics list (a broker without SASL) is the contracts'; compose and the chart with SASL
+    make them with moe_core.kafka_setup, from the contracts themselves."""
     expected = fleet_topics()
-    compose_env = compose_model()["services"]["topics"]["environment"]
-    assert [f"moe.{t}.v1" for t in compose_env["TOPICS"].split()] == expected
+    setup = compose_model()["services"]["kafka-setup"]
+    assert setup["command"][:3] == ["python", "-m", "moe_core.kafka_setup"]
     values = chart_values()
     assert [f"{values['kafka']['topicNamespace']}.{t}.v1" for t in values["topics"]["names"]] == expected
     for name, comp in values["components"].items():

@@ -18,6 +18,7 @@ from moe_core.contracts import LintRequest, OntologyGap, deadline_in
 from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.graph.feedback import apply_feedback
 from moe_core.graph.trust import DAY_S, TrustPolicy
+from moe_core.kafka_clients import client_kwargs
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices, _common
 from tests.graph.helpers import purge, relations, titles
@@ -72,7 +73,7 @@ async def test_the_one_shot_mode_drains_waiting_gaps_and_commits(
     from moe_core.contracts import Topics
 
     await ensure_topics(infra["kafka"], Topics.for_namespace(namespace).all(), 2)
-    producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"])
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]))
     await producer.start()
     try:
         for term in terms:

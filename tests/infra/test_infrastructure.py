@@ -17,19 +17,21 @@ async def test_kafka_produce_consume(infra: dict[str, str]) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+    from moe_core.kafka_clients import client_kwargs
+
     topic = f"test-infra-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra["kafka"])
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=infra["kafka"]))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"], linger_ms=0)
+        producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]), linger_ms=0)
         await producer.start()
         try:
             meta = await producer.send_and_wait(topic, b"hello fleet", key=b"k1")
             assert meta.topic == topic
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra["kafka"], group_id=f"g-{topic}",
+        consumer = AIOKafkaConsumer(topic, **client_kwargs(bootstrap=infra["kafka"]), group_id=f"g-{topic}",
                                     auto_offset_reset="earliest", fetch_max_wait_ms=50)
         await consumer.start()
         try:

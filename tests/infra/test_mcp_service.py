@@ -22,6 +22,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from moe_core.contracts import TaskResult, ToolTask, Topics, deadline_in
 from moe_core.contracts.tools import TOOL_SPECS
+from moe_core.kafka_clients import client_kwargs
 from tests.support.fleet import ServiceProcess, free_port
 from tests.support.namespaces import new_namespace
 
@@ -55,7 +56,8 @@ def _task(rid: str, tool: str, args: dict[str, Any], task_id: str = "t1") -> Too
 
 
 async def _results(bootstrap: str, topic: str, rid: str, want: int, timeout: float = 30) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(bootstrap=bootstrap), auto_offset_reset="earliest",
+                                group_id=None,
                                 fetch_max_wait_ms=50)
     await consumer.start()
     found: list[Any] = []
@@ -72,7 +74,7 @@ async def _results(bootstrap: str, topic: str, rid: str, want: int, timeout: flo
 async def test_tool_task_becomes_an_exact_result_once(mcp: ServiceProcess, infra: dict[str, str]) -> None:
     topics = Topics.for_namespace(mcp.env["MOE_TOPIC_NAMESPACE"])
     rid = f"r{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"])
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]))
     await producer.start()
     try:
         task = _task(rid, "calculate", {"expression": "17% of 2340"}).model_dump_json().encode()

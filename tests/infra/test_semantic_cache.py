@@ -28,6 +28,7 @@ from moe_core.contracts import (
     deadline_in,
 )
 from moe_core.inference import InferenceClient, InferenceConfig
+from moe_core.kafka_clients import client_kwargs
 from planner import router as router_module
 from planner.app import Planner, create_app
 from planner.cache_text import normalise
@@ -110,7 +111,7 @@ async def harness(infra: dict[str, str]) -> AsyncIterator[Harness]:
     app = create_app(settings, inference=inference)
     planner: Planner = app.state.planner
     topics = Topics.for_namespace(namespace)
-    producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"], linger_ms=0)
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]), linger_ms=0)
     async with app.router.lifespan_context(app):
         await producer.start()
         try:

@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from moe_core.contracts.topics import Topics
+from moe_core.kafka_clients import client_kwargs
 from tests.lineage.conftest import Keys, LineageFleet
 from tests.support.prometheus_server import running_prometheus
 
@@ -46,7 +47,7 @@ def _set_retention(bootstrap: str, topic: str, days: int, **extra: str) -> None:
     configs = {"retention.ms": str(days * DAY_MS), **{k.replace("_", "."): v for k, v in extra.items()}}
 
     async def alter() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap))
         await admin.start()
         try:
             await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])

@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from moe_core.bus import Bus
+from moe_core.kafka_clients import client_kwargs
 from moe_core.settings import FleetSettings
 
 pytestmark = pytest.mark.infra
@@ -17,7 +18,7 @@ DAY_MS = 86_400_000
 
 
 async def _retention(bootstrap: str, topics: list[str]) -> dict[str, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap))
     await admin.start()
     try:
         responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])

@@ -25,6 +25,7 @@ import openai
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from moe_core.kafka_clients import client_kwargs
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.lineage.attacker import Attacker
@@ -270,7 +271,8 @@ async def test_checkpoints_are_published_on_the_topic_and_in_the_file(lineage_fl
     lines = Path(lineage_fleet.env["MOE_AUDIT_CHECKPOINT_FILE"]).read_text().splitlines()
     assert latest in [json.loads(line)["checkpoint"] for line in lines]
     topic = f"{lineage_fleet.env['MOE_TOPIC_NAMESPACE']}.audit-checkpoints.v1"
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=lineage_fleet.env["MOE_KAFKA_BOOTSTRAP"], group_id=None,
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(bootstrap=lineage_fleet.env["MOE_KAFKA_BOOTSTRAP"]),
+                                group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import openai
 from aiokafka import AIOKafkaProducer
 
+from moe_core.kafka_clients import client_kwargs
 from tests.conftest import Scripted
 from tests.support.fleet import Fleet
 
@@ -79,7 +80,7 @@ def send_traffic(base_url: str, api_key: str, fleet: Fleet, scripted: Scripted, 
 
 
 async def _publish_garbage(kafka: str, namespace: str, marker: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=kafka))
     await producer.start()
     try:
         await producer.send_and_wait(f"{namespace}.requests.v1", b'{"not": "a request"}', key=marker.encode())

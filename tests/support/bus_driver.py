@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
 from moe_core.contracts import Answer, AnswerDelta, Cancel, ChatRequest, Envelope, Progress, Topics
+from moe_core.kafka_clients import client_kwargs
 from tests.support.topic_reader import stop_consumer, wait_until
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,10 +30,11 @@ class BusDriver:
 
     async def start(self) -> None:
         """The topics exist (the gateway created them); read them from the start, without a group."""
-        self._consumer = AIOKafkaConsumer(self.topics.requests, self.topics.cancel, bootstrap_servers=self.bootstrap,
+        self._consumer = AIOKafkaConsumer(self.topics.requests, self.topics.cancel,
+                                          **client_kwargs(bootstrap=self.bootstrap),
                                           group_id=None, auto_offset_reset="earliest", enable_auto_commit=False,
                                           fetch_max_wait_ms=10)
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0, acks="all")
+        self._producer = AIOKafkaProducer(**client_kwargs(bootstrap=self.bootstrap), linger_ms=0, acks="all")
         await self._consumer.start()
         await self._producer.start()
         self._reader = asyncio.create_task(self._read())

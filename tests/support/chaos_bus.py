@@ -8,6 +8,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from moe_core.kafka_clients import client_kwargs
 from tests.support.topic_reader import stop_consumer
 
 Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
@@ -23,13 +24,13 @@ async def partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[Topi
 
 async def records_of(bootstrap: str, topics: list[str], key: str) -> list[Record]:
     """Every record keyed `key` on `topics`, read from the start up to their current ends (no group)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap))
     await admin.start()
     try:
         parts = await partitions(admin, topics)
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap=bootstrap), group_id=None, enable_auto_commit=False,
                                 fetch_max_wait_ms=10)
     await consumer.start()
     try:
@@ -48,7 +49,7 @@ async def records_of(bootstrap: str, topics: list[str], key: str) -> list[Record
 
 
 async def publish_again(bootstrap: str, records: list[Record]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0,
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=bootstrap), acks="all", linger_ms=0,
                                 max_request_size=16 * 1024 * 1024)
     await producer.start()
     try:
@@ -60,8 +61,8 @@ async def publish_again(bootstrap: str, records: list[Record]) -> None:
 
 async def wait_consumed(bootstrap: str, topics: list[str], timeout_s: float = 90) -> None:
     """Until every consumer group's committed offsets reach the current end of `topics` (lag 0)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap))
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap=bootstrap), group_id=None)
     await admin.start()
     await consumer.start()
     try:

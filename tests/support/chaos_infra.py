@@ -60,6 +60,16 @@ class PrivateInfra:
             for var in PORT_VARS[name]:
                 self.env[var] = str(free_port())
         self._endpoints: dict[str, str] = {}
+        self._share_kafka_admin()
+
+    def _share_kafka_admin(self) -> None:
+        """The private broker's admin gets the shared one's password: the session's own Kafka clients connect as
+        the admin (MOE_KAFKA_* of its environment) to either broker."""
+        from fleetlib import secrets  # deploy/local (tests/conftest puts it on the path)
+
+        path = self.dir / "secrets.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps({"kafka-admin": secrets.generate("kafka-admin")}))
 
     def _fleetlib(self, *args: str, timeout_s: float = 300) -> str:
         result = subprocess.run(args, env={**os.environ, **self.env}, cwd=LOCAL, capture_output=True, text=True,
@@ -91,7 +101,11 @@ class PrivateInfra:
         names = {"MOE_KAFKA_BOOTSTRAP": "kafka", "MOE_REDIS_URL": "redis", "MOE_POSTGRES_DSN": "postgres",
                  "MOE_NEO4J_URL": "neo4j", "MOE_NEO4J_USER": "neo4j", "MOE_NEO4J_PASSWORD": "neo4j",
                  "MOE_CHROMA_URL": "chroma"}
-        return {k: v for k, v in env.items() if names[k] in self.components}
+        picked = {k: v for k, v in env.items() if names[k] in self.components}
+        if "kafka" in self.components:  # the admin (the test's own clients); each service gets its principal
+            picked |= {"MOE_KAFKA_SECURITY_PROTOCOL": eps["kafka-security-protocol"],
+                       "MOE_KAFKA_USERNAME": eps["kafka-admin-user"], "MOE_KAFKA_PASSWORD": eps["kafka-admin-password"]}
+        return picked
 
     def pid(self, name: str) -> int | None:
         try:

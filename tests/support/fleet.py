@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.broker_principals import Principals
 from tests.support.store_auth import neo4j_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,9 +115,11 @@ class Fleet:
         if "codex-lineage" in names and "MOE_AUDIT_SIGNING_KEY" not in env:
             env = {**_audit_keys(), **env}
         roles = _roles(env)
+        self.principals = Principals({**os.environ, **env}, names)
         for name in names:
             port = free_port()
-            service_env = {**os.environ, **env, "MOE_HTTP_PORT": str(port), **roles.get(name, {})}
+            service_env = {**os.environ, **env, **self.principals.env(name), "MOE_HTTP_PORT": str(port),
+                           **roles.get(name, {})}
             if name == "gateway":
                 service_env["MOE_GATEWAY_WORKERS"] = str(gateway_workers)
             self.services[name] = ServiceProcess(name, port, service_env)
@@ -125,6 +128,7 @@ class Fleet:
         return self.services[name]
 
     def start(self) -> None:
+        self.principals.set_up()
         for service in self.services.values():
             service.start()
         for service in self.services.values():
@@ -133,6 +137,7 @@ class Fleet:
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
+        self.principals.tear_down()
 
     def __enter__(self) -> Fleet:
         """Started and ready (what did start is stopped again if one service does not get ready)."""

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from moe_core.kafka_clients import client_kwargs
+from moe_core.settings import FleetSettings
 from tests.support.namespaces import of_this_session
 
 BATCH = 100
@@ -29,8 +31,8 @@ def _reachable(bootstrap: str) -> bool:
         return False
 
 
-async def _list(bootstrap: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+async def _list(bootstrap: str, settings: FleetSettings) -> set[str]:
+    admin = AIOKafkaAdminClient(**client_kwargs(settings, bootstrap=bootstrap), request_timeout_ms=10_000)
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -38,8 +40,8 @@ async def _list(bootstrap: str) -> set[str]:
         await admin.close()
 
 
-async def _delete(bootstrap: str, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60_000)
+async def _delete(bootstrap: str, topics: list[str], settings: FleetSettings) -> None:
+    admin = AIOKafkaAdminClient(**client_kwargs(settings, bootstrap=bootstrap), request_timeout_ms=60_000)
     await admin.start()
     try:
         for i in range(0, len(topics), BATCH):
@@ -52,14 +54,16 @@ def to_delete(existing: Iterable[str]) -> list[str]:
     return sorted(t for t in existing if of_this_session(t))
 
 
-def clean(bootstrap: str) -> int:
-    """Delete the session's topics; returns how many were deleted (0 when the broker is gone)."""
+def clean(bootstrap: str, admin_env: dict[str, str]) -> int:
+    """Delete the session's topics as the broker's admin (MOE_KAFKA_* of `admin_env`); returns how many were
+    deleted (0 when the broker is gone)."""
     if not _reachable(bootstrap):
         return 0
     try:
-        doomed = to_delete(asyncio.run(_list(bootstrap)))
+        settings = FleetSettings(**{k.removeprefix("MOE_").lower(): v for k, v in admin_env.items()})
+        doomed = to_delete(asyncio.run(_list(bootstrap, settings)))
         if doomed:
-            asyncio.run(_delete(bootstrap, doomed))
+            asyncio.run(_delete(bootstrap, doomed, settings))
         return len(doomed)
     except Exception:  # clean-up must never fail a session
         return 0

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from moe_core.kafka_clients import client_kwargs
+
 T = TypeVar("T")
 
 
@@ -53,7 +55,7 @@ class TopicReader:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> TopicReader:
-        self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=None,
+        self._consumer = AIOKafkaConsumer(*self.topics, **client_kwargs(bootstrap=self.bootstrap), group_id=None,
                                           auto_offset_reset="earliest", enable_auto_commit=False,
                                           fetch_max_wait_ms=10, metadata_max_age_ms=1000)
         await self._consumer.start()

@@ -21,6 +21,7 @@ from mcp_service.tools import IMPLEMENTATIONS
 from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, PlannedTask, ToolTask, deadline_in
 from moe_core.contracts.tools import select_tools
+from moe_core.kafka_clients import client_kwargs
 from planner.app import create_app as planner_app
 from planner.rescue import clauses, rescue
 from planner.settings import PlannerSettings
@@ -126,7 +127,7 @@ async def test_on_the_real_broker_the_rescued_tool_task_reaches_the_mcp_topic(
     request = ChatRequest(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
                           messages=[ChatMessage(role="user", content=question)])
     async with app.router.lifespan_context(app):
-        producer = AIOKafkaProducer(bootstrap_servers=infra["kafka"])
+        producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]))
         await producer.start()
         try:
             await producer.send_and_wait(bus.topics.requests, request.model_dump_json().encode(), key=rid.encode())
@@ -141,8 +142,8 @@ async def test_on_the_real_broker_the_rescued_tool_task_reaches_the_mcp_topic(
 
 
 async def _first(bootstrap: str, topic: str, timeout: float = 30) -> Any:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
-                                fetch_max_wait_ms=50)
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(bootstrap=bootstrap), auto_offset_reset="earliest",
+                                group_id=None, fetch_max_wait_ms=50)
     await consumer.start()
     try:
         end = asyncio.get_running_loop().time() + timeout

@@ -81,6 +81,11 @@ def endpoints() -> dict[str, str]:
 
     eps = {
         "kafka": f"{HOST}:{port('kafka')}",
+        # SASL/SCRAM (fleetlib.kafka): every client names its principal; the admin (a super user) is fleetctl's
+        # and the tests'; each service has its own (services.service_env)
+        "kafka-security-protocol": "SASL_PLAINTEXT",
+        "kafka-admin-user": "admin",
+        "kafka-admin-password": secrets.get("kafka-admin") or "",
         "redis": f"redis://{f':{redis_pw}@' if redis_pw else ''}{HOST}:{port('redis')}/0",
         "postgres": postgres(POSTGRES_USER, pg_pw),
         "postgres-audit-migrator": postgres(AUDIT_MIGRATOR_ROLE, secrets.get(AUDIT_MIGRATOR_ROLE)),
@@ -108,6 +113,7 @@ def endpoints() -> dict[str, str]:
 # Environment handed to the services (defaults; .data/fleet.env and then os.environ win).
 ENDPOINT_ENV = {
     "MOE_KAFKA_BOOTSTRAP": "kafka",
+    "MOE_KAFKA_SECURITY_PROTOCOL": "kafka-security-protocol",
     "MOE_REDIS_URL": "redis",
     "MOE_POSTGRES_DSN": "postgres",
     "MOE_NEO4J_URI": "neo4j",
@@ -122,6 +128,14 @@ ENDPOINT_ENV = {
     "MOE_AUDIT_PUBLIC_KEY": "audit-public-key",
     "MOE_AUDIT_KEYRING": "audit-keyring",
 }
+
+
+def kafka_admin_env() -> dict[str, str]:
+    """The Kafka admin principal's client settings (MOE_KAFKA_*): fleetctl's set-up, operator tools, tests."""
+    eps = endpoints()
+    return {"MOE_KAFKA_BOOTSTRAP": eps["kafka"], "MOE_KAFKA_SECURITY_PROTOCOL": eps["kafka-security-protocol"],
+            "MOE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "MOE_KAFKA_USERNAME": eps["kafka-admin-user"],
+            "MOE_KAFKA_PASSWORD": eps["kafka-admin-password"]}
 
 
 def log_path(name: str) -> Path:

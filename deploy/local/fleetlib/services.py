@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 
-from . import audit_key, config
+from . import audit_key, config, secrets
 from .component import Component
 
 # component name -> (python module run with `python -m`, readiness path)
@@ -61,9 +62,49 @@ def service_env(name: str) -> dict[str, str]:
     env["MOE_REQUEST_TIMEOUT_S"] = "300"
     env.update(read_env_file())
     env.update(os.environ)
+    env.update(kafka_principal_env(name))  # a service's broker identity is its own, whatever the caller's is
     paths = [str(config.REPO / "libs")] + [str(p) for p in sorted((config.REPO / "services").glob("*"))]
     env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
     return env
+
+
+def _principal(name: str) -> str:
+    from moe_core.broker_acls import principal_name
+
+    return principal_name(name, os.environ.get("MOE_TOPIC_NAMESPACE") or read_env_file().get("MOE_TOPIC_NAMESPACE",
+                                                                                              "moe"))
+
+
+def kafka_principal_env(name: str) -> dict[str, str]:
+    """Service `name`'s own Kafka principal (its ACLs: moe_core.broker_acls); topics are the admin's to make."""
+    principal = _principal(name)
+    return {"MOE_KAFKA_USERNAME": principal, "MOE_KAFKA_PASSWORD": secrets.generate(f"kafka-{principal}"),
+            "MOE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "MOE_KAFKA_CREATE_TOPICS": "false"}
+
+
+_KAFKA_SET_UP: list[bool] = []
+_KAFKA_LOCK = threading.Lock()
+
+
+def set_up_kafka() -> None:
+    """Once per fleetctl run, before the first service: the namespace's topics, every service principal's SCRAM
+    credential and its ACLs (moe_core.kafka_setup, as the admin)."""
+    with _KAFKA_LOCK:
+        if _KAFKA_SET_UP:
+            return
+        passwords = {_principal(name): secrets.generate(f"kafka-{_principal(name)}") for name in SERVICES}
+        path = config.DATA / "kafka" / "principals.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(json.dumps(passwords))
+        env = {**service_env("gateway"), **config.kafka_admin_env(), "MOE_KAFKA_CREATE_TOPICS": "true",
+               "MOE_SERVICE_NAME": "kafka-setup"}
+        done = subprocess.run([str(config.PYTHON), "-m", "moe_core.kafka_setup", "--principals", str(path)],  # noqa: S603
+                              env=env, capture_output=True, text=True, check=False, cwd=config.REPO)
+        if done.returncode != 0:
+            raise RuntimeError(f"the broker's set-up (topics, principals, ACLs) failed: {done.stdout}{done.stderr}")
+        _KAFKA_SET_UP.append(True)
 
 
 def run(name: str, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -132,6 +173,7 @@ def _migrate_fleet_store() -> None:
 
 
 def _prepare(name: str, module: str) -> list[str]:
+    set_up_kafka()
     if name in config.PG_SERVICES:
         migrate_fleet_store()
     return [str(config.PYTHON), "-m", module]

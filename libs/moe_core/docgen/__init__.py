@@ -18,7 +18,14 @@ SECTIONS: tuple[Section, ...] = (
     Section("docs/audit.md", "retention", "moe_core.retention", retention_doc.table),
     Section("docs/operations.md", "pg-tables", "moe_core.pg.tables", pg_doc.table),
     Section("deploy/local/README.md", "components", "deploy/local/fleetlib (registry, config)", local_doc.components),
+    Section("docs/security.md", "broker-acls", "moe_core.broker_acls", lambda repo: _broker_acls()),
 )
+
+
+def _broker_acls() -> str:
+    from moe_core import broker_acls
+
+    return broker_acls.markdown()
 
 
 def expected(repo: Path, path: str) -> str:

@@ -13,6 +13,12 @@ MESSAGES_DEAD_LETTERED = Counter(
     ["service", "topic", "error_type"],
     registry=REGISTRY,
 )
+KAFKA_REFUSED = Counter(
+    "moe_kafka_refused_total",
+    "Kafka requests the broker refused for the service's principal (ACLs: a topic or group it may not use)",
+    ["service", "topic", "operation"],
+    registry=REGISTRY,
+)
 STAGE_SECONDS = Histogram(
     "moe_stage_seconds",
     "Time a stage spends on one message",

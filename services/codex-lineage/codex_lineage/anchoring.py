@@ -22,6 +22,7 @@ from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
 from moe_core.bus import Bus
 from moe_core.contracts import AuditCheckpoint, headers
+from moe_core.kafka_clients import client_kwargs
 from moe_core.observability.metrics import AUDIT_CHECKPOINTS
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
 @asynccontextmanager
 async def standalone_anchoring(settings: LineageSettings, signer: Signer, topic: str) -> AsyncIterator[Anchoring]:
     """The same outlets for a command outside the service (replay export closing a period): its own producer."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, client_id="moe-replay")
+    producer = AIOKafkaProducer(**client_kwargs(settings), client_id="moe-replay")
     await producer.start()
 
     async def publish(record: dict[str, Any]) -> None:

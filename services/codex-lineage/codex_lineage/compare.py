@@ -15,6 +15,7 @@ from moe_core.audit.entries import record_values
 from moe_core.audit.records import AuditRecord, iso
 from moe_core.audit.store import AuditStore
 from moe_core.contracts import Topics
+from moe_core.kafka_clients import client_kwargs
 
 FIELDS = ("response_id", "message_type", "stage", "broker_ts", "created_at", "payload")
 
@@ -26,13 +27,13 @@ def _fields(values: dict[str, Any], tenant: str) -> dict[str, Any]:
 
 async def _offsets(bootstrap: str, group: str, parts: list[TopicPartition]) -> tuple[dict[Any, int], dict[Any, int]]:
     """(codex-lineage's committed offsets, the first offsets Kafka still retains) of these partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="moe-replay")
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap), client_id="moe-replay")
     await admin.start()
     try:
         committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap=bootstrap), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         first = await consumer.beginning_offsets(parts) if parts else {}

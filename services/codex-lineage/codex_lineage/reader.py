@@ -13,11 +13,12 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from moe_core.audit.records import AuditRecord, from_kafka, message_types
 from moe_core.contracts import Topics
+from moe_core.kafka_clients import client_kwargs
 
 
 async def partitions(bootstrap: str, names: list[str]) -> list[TopicPartition]:
     """Every partition of the named topics that exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="moe-replay")
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap), client_id="moe-replay")
     await admin.start()
     try:
         found = await admin.describe_topics(names)
@@ -39,7 +40,7 @@ async def read_records(bootstrap: str, topics: Topics, since: datetime | None = 
     """The records of every topic with broker time in [since, until) that are still retained, up to the end
     offsets at the time of the call. Filtered by response_id (the record key) and tenant when given."""
     types = message_types(topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap=bootstrap), enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=100)
     parts = await partitions(bootstrap, topics.recorded())
     if response_id:  # every message of a request is keyed by its id: only that key's partition of each topic

@@ -17,6 +17,7 @@ from codex_lineage.settings import LineageSettings
 from moe_core.audit.records import AuditRecord
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatRequest, Plan, utcnow
+from moe_core.kafka_clients import client_kwargs
 
 
 def first(records: list[AuditRecord], message_type: str) -> dict[str, Any] | None:
@@ -57,7 +58,7 @@ async def rerun(settings: LineageSettings, response_id: str, timeout_s: float) -
     request = ChatRequest.model_validate(recorded).model_copy(update={
         "response_id": new_id, "replay_of": response_id, "created_at": utcnow(), "started_at": None,
         "deadline_at": utcnow() + timedelta(seconds=timeout_s), "live": False, "stream": False})
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None,
                                 auto_offset_reset="latest", enable_auto_commit=False, fetch_max_wait_ms=100)
     parts = await partitions(settings.kafka_bootstrap, [bus.topics.plans, bus.topics.answers])
     await consumer.start()

@@ -17,6 +17,7 @@ from gap_healer.settings import GapHealerSettings
 from moe_core.bus import PermanentError
 from moe_core.contracts import DeadLetter, LintRequest, OntologyGap, headers
 from moe_core.graph.lifecycle import prepare_graph
+from moe_core.kafka_clients import client_kwargs
 
 log = logging.getLogger(__name__)
 ASSIGN_TIMEOUT_S = 30.0
@@ -41,7 +42,7 @@ async def run_once(settings: GapHealerSettings, healer: GapHealer | None = None)
     }
     await bus.ensure_topics()
     await bus.broker.start()
-    consumer = AIOKafkaConsumer(*handlers, bootstrap_servers=settings.kafka_bootstrap, group_id=settings.group_id(),
+    consumer = AIOKafkaConsumer(*handlers, **client_kwargs(settings), group_id=settings.group_id(),
                                 enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50)
     done = Drained()
     try:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from gateway.pending import Event
 from gateway.stream_ids import Position
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress, Topics
+from moe_core.kafka_clients import client_kwargs
 from moe_core.settings import FleetSettings
 
 log = logging.getLogger(__name__)
@@ -122,13 +123,13 @@ class Replay:
 
 
 def _consumer(settings: FleetSettings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+    return AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False,
                             auto_offset_reset="earliest", fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms)
 
 
 async def partitions_of(settings: FleetSettings, topics: list[str], keys: list[str]) -> dict[str, dict[str, int]]:
     """topic -> key -> the partition the producers' default partitioner puts that key's records in."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
         described = {t["topic"]: t for t in await admin.describe_topics(topics)}

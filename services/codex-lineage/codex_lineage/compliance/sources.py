@@ -16,6 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.store import AuditStore
 from moe_core.contracts.topics import Topics
+from moe_core.kafka_clients import client_kwargs
 
 DAY_MS = 86_400_000
 
@@ -53,7 +54,7 @@ class Sources:
 
     async def _read_retention(self) -> dict[str, float | None]:
         names = self.topics.all()
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, client_id="moe-compliance",
+        admin = AIOKafkaAdminClient(**client_kwargs(self.settings), client_id="moe-compliance",
                                     request_timeout_ms=10_000)
         await admin.start()
         try:
