@@ -1,6 +1,7 @@
 """Least privilege in the audit store of the running lineage fleet: its tables belong to the migrator role
 (python -m codex_lineage.migrate made them before codex-lineage started); codex-lineage's own role may read and
-insert, nothing else; the gateway's own role may only read, and cannot create or alter the store
+insert, nothing else; the control plane's own role (it serves the audit API) may only read, and cannot create
+or alter the store; the gateway's own role cannot even read it
 (tests/infra/test_pg_roles.py tries every declared privilege of every service)."""
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ async def _refused(dsn: str, statements: list[str]) -> None:
         await conn.close()
 
 
-async def test_the_gateways_role_reads_the_audit_store_and_cannot_write_it(lineage_fleet: LineageFleet) -> None:
-    assert lineage_fleet.fleet["gateway"].env["MOE_POSTGRES_DSN"] == lineage_fleet.dsn
+async def test_the_control_planes_role_reads_the_audit_store_and_cannot_write_it(lineage_fleet: LineageFleet) -> None:
+    assert lineage_fleet.fleet["control-plane"].env["MOE_POSTGRES_DSN"] == lineage_fleet.dsn
     s = f'"{lineage_fleet.schema}"'
+    edge = await asyncpg.connect(lineage_fleet.fleet["gateway"].env["MOE_POSTGRES_DSN"])
+    try:  # the edge checks keys and settles usage: the record is none of its business
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await edge.fetchval(f"SELECT count(*) FROM {s}.audit_log")
+    finally:
+        await edge.close()
     conn = await asyncpg.connect(lineage_fleet.dsn)
     try:
         assert await conn.fetchval(f"SELECT count(*) FROM {s}.audit_log") > 0  # the journeys were recorded

@@ -46,9 +46,14 @@ def lone_control_plane(beside: ServiceProcess, timeout_s: float = 180,
                        **extra: str) -> AbstractContextManager[ServiceProcess]:
     """A control plane beside a lone gateway: its topic namespace and stores (so key changes reach the gateway's
     replicas), a port of its own; `extra` adds or overrides environment variables."""
+    from fleetlib import api  # deploy/local (tests/conftest puts it on the path)
+
+    eps = api.endpoints()
     port = free_port()
-    env = {**beside.env, "MOE_HTTP_PORT": str(port), **extra}
-    return running(ServiceProcess("control-plane", port, env), timeout_s)
+    env = {**beside.env, "MOE_HTTP_PORT": str(port)}
+    if env.get("MOE_POSTGRES_DSN") == eps.get("postgres-gateway"):  # its own role, not the edge's
+        env["MOE_POSTGRES_DSN"] = eps["postgres-control-plane"]
+    return running(ServiceProcess("control-plane", port, {**env, **extra}), timeout_s)
 
 
 @asynccontextmanager

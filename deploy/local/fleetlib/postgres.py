@@ -53,7 +53,7 @@ def prepare() -> list[str]:
         if PGDATA.exists():
             shutil.rmtree(PGDATA)  # a half-finished initdb of ours
         _chown(PGDATA, 0o700)
-        secrets.generate("postgres")  # the fleet role's, set in _ensure_role_and_db
+        secrets.generate("postgres")  # the fleet role's, set in ensure_role_and_db
         pwfile = PGDATA.parent / "postgres-initdb.pw"
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -76,7 +76,7 @@ def prepare() -> list[str]:
             "-k", str(SOCKET_DIR), "-c", "shared_buffers=64MB", "-c", "max_connections=100"]
 
 
-async def _ensure_role_and_db() -> None:
+async def ensure_role_and_db() -> None:
     import asyncpg
 
     conn = await asyncpg.connect(host=config.HOST, port=config.port("postgres"), user=OS_USER,
@@ -152,7 +152,7 @@ async def adopt_audit_schema(schema: str = "audit") -> None:
 async def check() -> None:
     import asyncpg
 
-    await _ensure_role_and_db()
+    await ensure_role_and_db()
     conn = await asyncpg.connect(config.endpoints()["postgres"], timeout=3)
     try:
         if await conn.fetchval("SELECT 1") != 1:

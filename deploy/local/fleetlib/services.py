@@ -163,6 +163,7 @@ def _migrate_fleet_store() -> None:
 
     from . import postgres
 
+    asyncio.run(postgres.ensure_role_and_db())  # a service added since the store was made gets its role
     asyncio.run(postgres.adopt_fleet_tables())
     env = service_env("gateway")
     env["MOE_PG_MIGRATOR_DSN"] = config.endpoints()["postgres-migrator"]
