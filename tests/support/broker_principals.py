@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any
 
 from aiokafka.errors import KafkaError
 
@@ -17,8 +18,8 @@ from moe_core.settings import FleetSettings
 
 def settings_of(env: dict[str, str]) -> FleetSettings:
     """The Kafka client settings an environment names (MOE_KAFKA_*, MOE_TOPIC_NAMESPACE)."""
-    fields = {k.removeprefix("MOE_").lower(): v for k, v in env.items()
-              if k.startswith("MOE_KAFKA_") or k == "MOE_TOPIC_NAMESPACE"}
+    fields: dict[str, Any] = {k.removeprefix("MOE_").lower(): v for k, v in env.items()
+                              if k.startswith("MOE_KAFKA_") or k == "MOE_TOPIC_NAMESPACE"}  # validated as settings
     return FleetSettings(**fields)
 
 
