@@ -22,6 +22,7 @@ from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
 
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 from fleetlib import api as fleetapi
+from fleetlib import config as fleetconfig
 
 log = logging.getLogger("bench")
 INFRA = ["kafka", "redis", "postgres", "chroma", "neo4j"]
@@ -40,6 +41,9 @@ def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str
         "MODEL_ASSIGNMENTS": json.dumps({"planner": ["planner-model"], "judge": ["judge-model"],
                                          "default": [EXPERT_MODEL]}),
         "EXPERT_TEMPLATES": json.dumps({"general": [EXPERT_MODEL]}),
+        # the bench's own namespace on the authenticated broker: its fleet connects as the broker's admin (which
+        # makes the namespace's topics), not as the production principals
+        **fleetconfig.kafka_admin_env(),
         **extra,
     }
 

@@ -52,6 +52,11 @@ def accepted(key: ApiKey, now: datetime | None = None) -> bool:
     return key.revoked_at is None and not key.expired(now) and key.default_tenant not in key.disabled_tenants
 
 
+# The key check of a service that only verifies keys (mcp): the resolved view alone, which is all its role may
+# read (moe_core.pg.tables); a key's default template is the edge's business.
+TOOL_KEY_ROW = "SELECT r.*, NULL::text AS default_template FROM api_keys_resolved r WHERE r.key_hash = $1"
+
+
 class AuthUnavailable(Exception):
     """The key store cannot be asked (Postgres down): the caller should answer 503, not 401."""
 
@@ -88,13 +93,13 @@ class KeyVerifier:
         return caller
 
     async def _lookup(self, digest: str) -> Caller | None:
-        from moe_core.access.keystore import KEY_ROWS, key_from_row  # it imports hash_key from here
+        from moe_core.access.keystore import key_from_row  # it imports hash_key from here
 
         try:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=3, timeout=5,
                                                        command_timeout=5)
-            row = await self._pool.fetchrow(KEY_ROWS + " WHERE r.key_hash = $1", digest)
+            row = await self._pool.fetchrow(TOOL_KEY_ROW, digest)
         except asyncpg.UndefinedTableError:
             return None  # the key store has not been created yet: no API key exists
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:

@@ -46,7 +46,7 @@ async def admin_token(infra: dict[str, str]) -> str:
 async def admin_http(fleet: Fleet, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
     """Per test: a pooled connection idle past the gateway's keep-alive would be closed under it."""
     token = admin_token
-    async with httpx.AsyncClient(base_url=f"{fleet['gateway'].url}/v1/admin", timeout=30,
+    async with httpx.AsyncClient(base_url=f"{fleet['control-plane'].url}/v1/admin", timeout=30,
                                  headers={"Authorization": f"Bearer {token}"}) as http:
         yield http
 

@@ -103,7 +103,7 @@ async def test_learned_knowledge_reaches_the_judge_is_cited_and_a_bad_rating_rem
     response = await client.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"{question} {first}"}])
     assert response.choices[0].message.content == "Trembolex helps with night cramps."
-    assert "- Trembolex TREATS Night Cramps [0.54]" in judge_prompt(scripted, first)  # 0.9 x medium x extracted
+    assert "- Trembolex TREATS Night Cramps [0.46]" in judge_prompt(scripted, first)  # 0.9 x 0.85 x 0.6
     sources = response.metadata["sources"]  # type: ignore[attr-defined]
     assert {"kind": "graph", "ref": fact["id"], "title": "Trembolex TREATS Night Cramps"} in sources
 

@@ -18,9 +18,7 @@ from moe_core.graph.store import GraphStore, Written
 
 Status = Literal["pending", "approved", "rejected", "expired"]
 
-# The item's state: a pending item past its expiry is expired.
-STATE = ("CASE WHEN q.status = 'pending' AND q.expires_at IS NOT NULL AND q.expires_at <= $now "
-         "THEN 'expired' ELSE q.status END")
+# The item's state (LIST, GET): a pending item past its expiry is expired.
 
 
 def blast_radius_exceeded(reach: int, threshold: int) -> bool:
@@ -38,20 +36,23 @@ ON CREATE SET q.tenant = $tenant, q.subject = $subject, q.relation = $relation, 
 RETURN q.id AS id, q.created_at = $now AS created, q.status AS status
 """
 
-LIST = f"""
+LIST = """
 MATCH (q:Quarantine)
 WHERE q.tenant IN $tenants
-WITH q, {STATE} AS state
+WITH q, CASE WHEN q.status = 'pending' AND q.expires_at IS NOT NULL AND q.expires_at <= $now
+             THEN 'expired' ELSE q.status END AS state
 WHERE $status IS NULL OR state = $status
-RETURN q {{.*, status: state}} AS item
+RETURN q {.*, status: state} AS item
 ORDER BY q.created_at DESC, q.id
 LIMIT $limit
 """
 
-GET = f"""
-MATCH (q:Quarantine {{id: $id}})
+GET = """
+MATCH (q:Quarantine {id: $id})
 WHERE q.tenant IN $tenants
-RETURN q {{.*, status: {STATE}}} AS item
+WITH q, CASE WHEN q.status = 'pending' AND q.expires_at IS NOT NULL AND q.expires_at <= $now
+             THEN 'expired' ELSE q.status END AS state
+RETURN q {.*, status: state} AS item
 """
 
 DECIDE = """
