@@ -122,7 +122,7 @@ def start_fleet(env: dict[str, str], gateway_workers: int, extra: tuple[str, ...
     """The test fleet's services as real processes (own namespace), plus the on-demand ones in `extra`
     (graph-ingest, gap-healer); a generous readiness wait: on two busy cores a service can take minutes
     to import and connect."""
-    fleet = Fleet(env, gateway_workers=gateway_workers, extra=extra)
+    fleet = Fleet(env, gateway_workers=gateway_workers, extra=extra, own_principals=False)  # the admin's (runner)
     try:
         for service in fleet.services.values():
             service.start()

@@ -7,6 +7,7 @@ graph runs; every one answers admin keys only (users: 403, no key: 401, in the A
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -93,8 +94,14 @@ def test_providers_show_health_latency_loaded_models_and_breaker(
     _ask(gateway, keys["user"], f"Second question {m}")
     prom.wait_at_least('sum(moe_inference_seconds_count{server="scripted"})', before + 1)
 
-    body = _get(f"{ops_gateway}/v1/admin/providers", keys["admin"]).json()
-    servers = {s["name"]: s for s in body["data"]}
+    # the percentiles are a rate over Prometheus' samples: present once a scrape after the increase is stored
+    deadline = time.monotonic() + 60
+    while True:
+        body = _get(f"{ops_gateway}/v1/admin/providers", keys["admin"]).json()
+        servers = {s["name"]: s for s in body["data"]}
+        if servers.get("scripted", {}).get("latency_s") is not None or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert set(servers) == {"scripted", "scripted-b"}  # every configured server
     assert body["latency_source"].startswith("prometheus")
     a = servers["scripted"]

@@ -26,9 +26,9 @@ def settings_of(env: dict[str, str]) -> FleetSettings:
 class Principals:
     """The principals of one namespace's services; none when the broker in `env` has no SASL."""
 
-    def __init__(self, admin_env: dict[str, str], services: list[str]) -> None:
+    def __init__(self, admin_env: dict[str, str], services: list[str], own: bool = True) -> None:
         self.admin = settings_of(admin_env)
-        self.enabled = self.admin.kafka_security_protocol.startswith("SASL_")
+        self.enabled = own and self.admin.kafka_security_protocol.startswith("SASL_")
         namespace = self.admin.topic_namespace
         self.passwords = {name: secrets.token_urlsafe(18) for name in services} if self.enabled else {}
         self.names = {name: principal_name(name, namespace) for name in services}

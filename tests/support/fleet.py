@@ -107,7 +107,8 @@ def running(service: ServiceProcess, timeout_s: float = 180) -> Iterator[Service
 class Fleet:
     """The fleet's services (ON_DEMAND ones when asked for) with one environment: start all, wait for all."""
 
-    def __init__(self, env: dict[str, str], gateway_workers: int = 2, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, env: dict[str, str], gateway_workers: int = 2, extra: tuple[str, ...] = (),
+                 own_principals: bool = True) -> None:
         self.services: dict[str, ServiceProcess] = {}
         names = [n for n in MODULES if n not in ON_DEMAND or n in extra]
         if GRAPH_SERVICES & set(names):
@@ -115,7 +116,7 @@ class Fleet:
         if "codex-lineage" in names and "MOE_AUDIT_SIGNING_KEY" not in env:
             env = {**_audit_keys(), **env}
         roles = _roles(env)
-        self.principals = Principals({**os.environ, **env}, names)
+        self.principals = Principals({**os.environ, **env}, names, own_principals)  # False: as in `env`
         for name in names:
             port = free_port()
             service_env = {**os.environ, **env, **self.principals.env(name), "MOE_HTTP_PORT": str(port),
