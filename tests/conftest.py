@@ -54,9 +54,10 @@ def endpoints() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def infra(endpoints: dict[str, str]) -> dict[str, str]:
-    """Kafka, Redis and Postgres, started once per session if they are not running; the fleet store's tables
-    and each service's role with its grants made (as fleetctl does before the services start)."""
-    fleet.ensure_up(["kafka", "redis", "postgres"])
+    """Kafka, Redis, Postgres and Open Policy Agent (the control plane's write decisions), started once per
+    session if they are not running; the fleet store's tables and each service's role with its grants made (as
+    fleetctl does before the services start)."""
+    fleet.ensure_up(["kafka", "redis", "postgres", "opa"])
     fleet.migrate()
     os.environ.update(fleet_config.kafka_admin_env())  # the session's own Kafka clients: the broker's admin
     return {**endpoints, **fleet.endpoints()}

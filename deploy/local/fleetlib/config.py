@@ -46,6 +46,7 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "codex-lineage": ("MOE_CODEX_LINEAGE_PORT", 8109),
     "prometheus": ("MOE_PROMETHEUS_PORT", 9090),
     "tsa": ("MOE_TSA_PORT", 8190),
+    "opa": ("MOE_OPA_PORT", 8181),
 }
 
 SERVICE_NAMES_EXTRA = ("control-plane", "mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer",
@@ -104,6 +105,9 @@ def endpoints() -> dict[str, str]:
         "tsa-chain": str(DATA / "tsa" / "tsa-chain.pem"),
         "audit-public-key": str(DATA / "codex-lineage" / "audit-public-key.pem"),
         "audit-keyring": str(DATA / "codex-lineage" / "audit-keyring.json"),
+        # the control plane's policy decisions (Open Policy Agent over policy/opa) and the files it watches
+        "opa": f"http://{HOST}:{port('opa')}",
+        "opa-policy-dir": str(REPO / "policy" / "opa"),
     }
     for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
         eps[svc] = f"http://{HOST}:{port(svc)}"
@@ -127,6 +131,8 @@ ENDPOINT_ENV = {
     "MOE_AUDIT_TSA_CHAIN": "tsa-chain",
     "MOE_AUDIT_PUBLIC_KEY": "audit-public-key",
     "MOE_AUDIT_KEYRING": "audit-keyring",
+    "MOE_OPA_URL": "opa",
+    "MOE_OPA_POLICY_DIR": "opa-policy-dir",
 }
 
 

@@ -1,5 +1,6 @@
 """Pinned Go tools from the Go module proxy: helm and kubeconform (checking the deploy files, with KEDA's CRDs)
-and Sigstore's timestamp-server (the local RFC 3161 timestamp authority, fleetlib.tsa).
+Sigstore's timestamp-server (the local RFC 3161 timestamp authority, fleetlib.tsa) and Open Policy Agent
+(the control plane's policy decisions, fleetlib.opa).
 
 `go install` builds into .data/bin with its module and build caches under .data/go, so a second run
 (or a rebuild after a version bump) costs seconds, not minutes. A `<tool>.version` file beside each
@@ -23,6 +24,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "helm": ("helm.sh/helm/v3/cmd/helm", "v3.21.4"),
     "kubeconform": ("github.com/yannh/kubeconform/cmd/kubeconform", "v0.7.0"),
     "timestamp-server": ("github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server", "v2.1.3"),
+    # Open Policy Agent: the control plane's write decisions over policy/opa/*.rego (fleetlib.opa)
+    "opa": ("github.com/open-policy-agent/opa", "v1.22.2"),
 }
 # Modules only downloaded (not built): KEDA's CRDs give the ScaledObject schema for kubeconform.
 KEDA_MODULE = ("github.com/kedacore/keda/v2", "v2.18.1")
@@ -40,7 +43,8 @@ def go_env() -> dict[str, str]:
 def _go() -> str:
     go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").is_file() else None)
     if go is None:
-        raise GoToolError("go not found (needed to build helm, kubeconform and timestamp-server): install Go >= 1.25")
+        raise GoToolError("go not found (needed to build helm, kubeconform, timestamp-server and opa): "
+                          "install Go >= 1.26")
     return go
 
 

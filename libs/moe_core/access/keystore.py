@@ -15,14 +15,15 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import asyncpg
 
 from moe_core.access.limits import Limits
 from moe_core.auth import hash_key
 
-Role = Literal["admin", "user"]
+Role = Literal["admin", "user", "operator"]  # admin: a tenant admin; operator: the fleet operator (docs/security.md)
+ADMIN_ROLES = frozenset({"admin", "operator"})
 CACHE_MAX = 10_000
 
 # The default template is read beside the view (not in it): a replica of an older version re-creating the
@@ -120,7 +121,7 @@ class KeyStore:
                      allowed_models: list[str] | None = None, limits: Limits | None = None,
                      default_template: str | None = None) -> tuple[ApiKey, str]:
         """Create a key (its tenants are created if missing); the token is returned once, never stored."""
-        if role not in ("admin", "user"):
+        if role not in get_args(Role):
             raise ValueError(f"unknown role {role!r}")
         if not tenant_ids or any(not t.strip() for t in tenant_ids):
             raise ValueError("a key needs at least one non-empty tenant id")

@@ -23,7 +23,7 @@ import asyncpg
 from fastapi import Depends, Request
 
 from moe_core.access.key_guard import KeyGuard
-from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.keystore import ADMIN_ROLES, ApiKey, KeyStore
 from moe_core.auth import bearer_token
 from moe_core.openai_error import OpenAIError
 
@@ -107,9 +107,10 @@ def _ignore_outcome(task: asyncio.Future[ApiKey | None]) -> None:
 
 
 async def require_admin(request: Request, store: KeyStore) -> ApiKey:
-    """A verified key with the admin role (writes to shared state need it)."""
+    """A verified key with an admin role: a tenant admin (admin) or the fleet operator (operator). What each may
+    do beyond that is the policy's decision (control_plane.policy_gate)."""
     key = await authenticate(request, store)
-    if key.role != "admin":
+    if key.role not in ADMIN_ROLES:
         raise OpenAIError(403, "This endpoint needs an admin key.", "permission_error", code="insufficient_role")
     return key
 

@@ -138,6 +138,14 @@ KNOWLEDGE_IMPORT_EVENTS = Counter(
     "moe_knowledge_import_events_total", "Steps of knowledge exports and imports (the audit actions)", ["action"],
     registry=REGISTRY,
 )
+POLICY_DECISIONS = Counter(
+    "moe_policy_decisions_total", "Write decisions asked of Open Policy Agent, by action and outcome (allowed, "
+    "denied, unavailable: OPA could not decide, so nothing was written)", ["action", "outcome"], registry=REGISTRY,
+)
+POLICY_FILES_NOT_IN_FORCE = Gauge(
+    "moe_policy_files_not_in_force", "1 while the policy files on disk differ from the policies OPA has in force "
+    "(a change that does not parse or compile: the previous policies decide), as last checked", registry=REGISTRY,
+)
 KNOWLEDGE_IMPORTS_PENDING = Gauge(
     "moe_knowledge_imports_pending", "Knowledge-import change sets waiting for approval (all tenants; as this "
     "replica last counted them: take the max over replicas)", registry=REGISTRY,

@@ -44,6 +44,17 @@ SELECT k.id, k.name, k.role, k.tenant_ids, k.created_at, k.revoked_at, k.expires
                         '{}') FROM tenants t WHERE t.id = ANY(k.tenant_ids)) AS tenants
 FROM api_keys k;
 """
+# The fleet operator's role (docs/security.md, "Two admin scopes"): the role check of a store made before it is
+# replaced once (a tenant admin keeps role admin; the operator's keys are role operator).
+KEY_ROLES = """
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'api_keys_role_check'
+                 AND pg_get_constraintdef(oid) LIKE '%operator%') THEN
+    ALTER TABLE api_keys DROP CONSTRAINT IF EXISTS api_keys_role_check;
+    ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check CHECK (role IN ('admin', 'user', 'operator'));
+  END IF;
+END $$;
+"""
 USAGE = """
 CREATE TABLE IF NOT EXISTS usage_daily (
     day                date   NOT NULL,
@@ -122,6 +133,7 @@ CREATE INDEX IF NOT EXISTS graph_runs_ns_kind_started ON graph_runs (namespace, 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
+    Migration("key-roles", (), KEY_ROLES),
     Migration("usage", ("usage_daily", "usage_requests"), USAGE),
     Migration("knowledge-imports", ("knowledge_change_sets", "knowledge_approvals"), KNOWLEDGE_IMPORTS),
     Migration("graph-runs", ("graph_runs",), GRAPH_RUNS),

@@ -40,7 +40,7 @@ async def require_admin(request: Request, keys: Any) -> None:
         "WHERE k.key_hash = $1 AND k.revoked_at IS NULL", hashlib.sha256(token.strip().encode()).hexdigest())
     if row is None or (row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC)):
         raise ApiError(401, "incorrect API key", "invalid_api_key")
-    if row["role"] != "admin":
+    if row["role"] not in ("admin", "operator"):
         raise ApiError(403, "this endpoint needs an admin key", "insufficient_role")
 
 

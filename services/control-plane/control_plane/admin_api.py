@@ -1,4 +1,9 @@
-"""The admin API (admin keys only; a user key gets 403): tenants and keys, their limits, expiry and models.
+"""The admin API (admin and operator keys; a user key gets 403): tenants and keys, their limits, expiry and models.
+
+Two scopes, decided by Open Policy Agent (policy/opa/admin.rego, through control_plane.policy_gate; every
+decision an audit record): a tenant admin (role admin) manages its own tenants' keys and limits only (a key
+for another tenant: 403; another tenant's key or tenant: 404); the fleet operator (role operator) creates
+tenants, manages every key and reads across tenants, each such read an audit record of its own.
 
     POST  /v1/admin/tenants                 create a tenant                       -> 201 TenantOut
     GET   /v1/admin/tenants                 list tenants                          -> TenantList
@@ -37,8 +42,9 @@ from control_plane.admin_models import (
     TenantUpdate,
 )
 from control_plane.key_audit import change_event
+from control_plane.policy_gate import PolicyGate
 from moe_core.access.key_events import KeyEvents
-from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.keystore import ApiKey, KeyStore, Tenant
 from moe_core.access.request_auth import require_admin
 from moe_core.bus import Bus
 from moe_core.openai_error import OpenAIError
@@ -62,9 +68,10 @@ def _no_tenant(tenant_id: str) -> OpenAIError:
 
 
 class AdminApi:
-    def __init__(self, bus: Bus, store: Callable[[], KeyStore], events: KeyEvents,
+    def __init__(self, bus: Bus, store: Callable[[], KeyStore], events: KeyEvents, gate: PolicyGate,
                  templates: Mapping[str, ExpertTemplate] | None = None) -> None:
         self.bus = bus
+        self.gate = gate
         self.store = store
         self.events = events
         self.templates = templates or {}  # the expert templates a key's default_template may name
@@ -87,23 +94,50 @@ class AdminApi:
         return key
 
     # -- tenants ---------------------------------------------------------------------------------------
+    async def _decide(self, request: Request, action: str, tenants: list[str], subject: str,
+                      **resource: Any) -> None:
+        """The policy's decision on `action` over a subject of `tenants` (raises its refusal)."""
+        admin: ApiKey = request.state.admin
+        await self.gate.decide(admin, "moe/admin/decision", action, tenants[0] if tenants else "",
+                               {"tenants": tenants, **resource}, subject)
+
+    async def _read(self, request: Request, action: str, tenants: list[str], subject: str) -> None:
+        """A read of another tenant's data is a policy decision (and an audit record); one's own is not."""
+        admin: ApiKey = request.state.admin
+        if not set(tenants) <= set(admin.tenant_ids):
+            await self._decide(request, action, tenants, subject)
+
     async def create_tenant(self, body: TenantCreate, request: Request) -> TenantOut:
+        await self._decide(request, "tenant.create", [body.id], f"tenant:{body.id}")
         tenant = await self.store().create_tenant(body.id, body.name, body.limits)
         if tenant is None:
             raise OpenAIError(409, f"Tenant '{body.id}' exists already", param="id", code="tenant_exists")
         await self._changed(request, "tenant.created", f"tenant:{tenant.id}", tenant.id, body.model_dump(mode="json"))
         return TenantOut.of(tenant)
 
-    async def list_tenants(self) -> TenantList:
-        return TenantList(data=[TenantOut.of(t) for t in await self.store().tenants()])
+    async def list_tenants(self, request: Request) -> TenantList:
+        """A tenant admin's own tenants; the operator's list of every tenant is a cross-tenant read."""
+        admin: ApiKey = request.state.admin
+        tenants: list[Tenant] = await self.store().tenants()
+        if admin.role == "operator":
+            await self._read(request, "tenant.read", [t.id for t in tenants] or list(admin.tenant_ids), "tenants")
+        else:
+            tenants = [t for t in tenants if t.id in admin.tenant_ids]
+        return TenantList(data=[TenantOut.of(t) for t in tenants])
 
-    async def get_tenant(self, tenant_id: str) -> TenantOut:
+    async def get_tenant(self, tenant_id: str, request: Request) -> TenantOut:
+        try:  # another tenant is unknown to whoever may not read it
+            await self._read(request, "tenant.read", [tenant_id], f"tenant:{tenant_id}")
+        except OpenAIError as exc:
+            raise _no_tenant(tenant_id) if exc.status == 404 else exc from None
         tenant = await self.store().tenant(tenant_id)
         if tenant is None:
             raise _no_tenant(tenant_id)
         return TenantOut.of(tenant)
 
     async def update_tenant(self, tenant_id: str, body: TenantUpdate, request: Request) -> TenantOut:
+        await self._decide(request, "tenant.update", [tenant_id], f"tenant:{tenant_id}",
+                           fields=sorted(body.model_dump(exclude_unset=True)))
         tenant = await self.store().update_tenant(tenant_id, name=body.name, limits=body.limits,
                                                   disabled=body.disabled)
         if tenant is None:
@@ -119,6 +153,7 @@ class AdminApi:
             if await store.tenant(tenant_id) is None:
                 raise _no_tenant(tenant_id)
         self._check_template(body.default_template)
+        await self._decide(request, "key.create", list(body.tenant_ids), "key:new", role=body.role)
         key, secret = await store.create(body.name, body.role, body.tenant_ids, expires_at=_expiry(body),
                                          allowed_models=body.allowed_models, limits=body.limits,
                                          default_template=body.default_template)
@@ -126,17 +161,38 @@ class AdminApi:
                             KeyOut.of(key).model_dump(mode="json"))
         return KeySecret(**KeyOut.of(key).model_dump(), secret=secret)
 
-    async def list_keys(self, tenant_id: str | None = None) -> KeyList:
-        return KeyList(data=[KeyOut.of(k) for k in await self.store().keys(tenant_id)])
+    async def list_keys(self, request: Request, tenant_id: str | None = None) -> KeyList:
+        """A tenant admin sees the keys of its own tenants; the operator every key (a cross-tenant read)."""
+        admin: ApiKey = request.state.admin
+        if tenant_id is not None:
+            await self._read(request, "key.read", [tenant_id], f"keys:{tenant_id}")
+        keys = await self.store().keys(tenant_id)
+        if admin.role == "operator" and tenant_id is None:
+            await self._read(request, "key.read", sorted({t for k in keys for t in k.tenant_ids}), "keys")
+        elif tenant_id is None:
+            keys = [k for k in keys if set(k.tenant_ids) & set(admin.tenant_ids)]
+        return KeyList(data=[KeyOut.of(k) for k in keys])
 
-    async def get_key(self, key_id: str) -> KeyOut:
+    async def _key(self, key_id: str, request: Request, action: str) -> ApiKey:
+        """The key (404 if unknown) once the policy lets the caller `action` it."""
         key = await self.store().get(key_id)
+        unknown = OpenAIError(404, f"No key '{key_id}'", param="key_id", code="key_not_found")
         if key is None:
-            raise OpenAIError(404, f"No key '{key_id}'", param="key_id", code="key_not_found")
-        return KeyOut.of(key)
+            raise unknown
+        try:  # another tenant's key is unknown to whoever may not read it
+            await self._read(request, "key.read", list(key.tenant_ids), f"key:{key_id}")
+        except OpenAIError as exc:
+            raise unknown if exc.status == 404 else exc from None
+        if action != "key.read":
+            await self._decide(request, action, list(key.tenant_ids), f"key:{key_id}", role=key.role)
+        return key
+
+    async def get_key(self, key_id: str, request: Request) -> KeyOut:
+        return KeyOut.of(await self._key(key_id, request, "key.read"))
 
     async def update_key(self, key_id: str, body: KeyUpdate, request: Request) -> KeyOut:
         self._check_template(body.default_template)
+        await self._key(key_id, request, "key.update")
         key = await self.store().update(
             key_id, name=body.name, expires_at=_expiry(body), clear_expiry=body.clear_expiry,
             allowed_models=body.allowed_models, clear_models=body.clear_allowed_models, limits=body.limits,
@@ -154,6 +210,7 @@ class AdminApi:
                               param="default_template", code="template_not_found")
 
     async def rotate_key(self, key_id: str, request: Request) -> KeySecret:
+        await self._key(key_id, request, "key.rotate")
         rotated = await self.store().rotate(key_id)
         if rotated is None:
             raise _no_key(key_id)
@@ -162,6 +219,7 @@ class AdminApi:
         return KeySecret(**KeyOut.of(key).model_dump(), secret=secret)
 
     async def revoke_key(self, key_id: str, request: Request) -> KeyOut:
+        await self._key(key_id, request, "key.revoke")
         store = self.store()
         if not await store.revoke(key_id):
             raise _no_key(key_id)

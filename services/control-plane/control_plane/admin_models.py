@@ -71,7 +71,8 @@ class KeyCreate(_KeySettings):
     name: str = Field(min_length=1, max_length=200)
     tenant_ids: list[str] = Field(min_length=1, max_length=32,
                                   description="Tenants the key acts for (existing ones); the first is its default")
-    role: Literal["admin", "user"] = "user"
+    role: Literal["admin", "user", "operator"] = Field(default="user", description="user; admin: a tenant admin "
+                                                      "of its tenants; operator: the fleet operator")
     limits: Limits = Field(default_factory=Limits)
 
 

@@ -4,16 +4,21 @@ feedback and the console. The request path is the edge's (services/gateway); bot
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, FastAPI
 
 from control_plane.admin_api import AdminApi
 from control_plane.audit_api import AuditApi
 from control_plane.console import mount_console
+from control_plane.domain_resolver import Keywords, KeywordsError, load_keywords
 from control_plane.feedback import FeedbackApi
 from control_plane.graph_api import GraphApi
 from control_plane.knowledge_api import KnowledgeApi
 from control_plane.memory_api import MemoryApi
 from control_plane.ops_api import OpsApi
+from control_plane.policy_api import PolicyApi
+from control_plane.policy_gate import PolicyGate
 from control_plane.settings import ControlPlaneSettings
 from control_plane.usage_api import UsageApi
 from moe_core.access.key_events import KeyEvents
@@ -26,8 +31,11 @@ from moe_core.bus import Bus
 from moe_core.inference import InferenceConfig
 from moe_core.input_limits import InputLimits
 from moe_core.openai_error import install_error_handlers
+from moe_core.policy import PolicyClient
 from moe_core.service import create_service_app
 from moe_core.stores import redis_client
+
+log = logging.getLogger(__name__)
 
 
 class Stores:
@@ -63,6 +71,15 @@ class Stores:
             self._keys = None
 
 
+def domain_keywords(settings: ControlPlaneSettings) -> Keywords | str:
+    """The words that resolve knowledge domains, or why they cannot be read (the routes needing them: 503)."""
+    try:
+        return load_keywords(settings.keywords_path())
+    except KeywordsError as exc:
+        log.error("knowledge imports and memory ingest disabled: %s", exc)
+        return str(exc)
+
+
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
                keystore: KeyStore | None = None, manage_broker: bool = True) -> FastAPI:
     settings = settings or ControlPlaneSettings()
@@ -72,14 +89,18 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     limiter = Limiter(redis, settings.topic_namespace)
     throttle = Throttle(limiter, settings)  # per-key limits of uploads, verifications, exports
     events = KeyEvents(redis, settings.topic_namespace, lambda: stores.keys().invalidate())  # every replica's cache
-    graph = GraphApi(settings, bus, stores.keys)  # /graph/*, quarantine review, POST /v1/memory/ingest
-    audit = AuditApi(settings, stores.keys, throttle)  # GET /v1/audit/{id}, /v1/lineage/{id}
+    opa = PolicyClient(settings.opa_url, settings.opa_timeout_s)
+    gate = PolicyGate(opa, bus)  # write decisions by Open Policy Agent, each an audit record
+    keywords = domain_keywords(settings)
+    graph = GraphApi(settings, bus, stores.keys, gate, keywords)  # /graph/*, quarantine review, memory ingest
+    audit = AuditApi(settings, stores.keys, throttle, gate)  # GET /v1/audit/{id}, /v1/lineage/{id}
     routers: list[APIRouter] = [api.router for api in (
-        AdminApi(bus, stores.keys, events, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
+        AdminApi(bus, stores.keys, events, gate, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
+        PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
         UsageApi(stores.usage, stores.keys, limiter),  # GET /v1/usage
         graph,
         audit,
-        KnowledgeApi(bus, stores.keys, lambda: graph.db, throttle),  # bundles, four-eyes imports
+        KnowledgeApi(bus, stores.keys, lambda: graph.db, throttle, gate, keywords),  # bundles, four-eyes imports
         FeedbackApi(bus, redis, settings.topic_namespace, settings.feedback_window_s),  # POST /v1/feedback
         OpsApi(settings, redis, stores.keys, lambda: graph.db),  # operators' endpoints
         MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle),  # tenant documents
@@ -98,7 +119,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         await stores.keys().ping()
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[start],
-                             on_shutdown=[graph.close, audit.close, stop], manage_broker=manage_broker)
+                             on_shutdown=[graph.close, audit.close, opa.close, stop], manage_broker=manage_broker)
     app.state.key_guard = KeyGuard(limiter, settings.limit_failed_key_lookups_per_minute)  # failed key lookups
     app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, lists, strings, Unicode
     install_error_handlers(app)

@@ -5,8 +5,9 @@ order, with stage, topic, partition, offset, created_at, broker timestamp and a 
 stage runs (from the lineage: job, start, end, state) and, with verify=true, the hash-chain verification.
 GET /v1/lineage/{response_id}: the request's OpenLineage run events.
 
-Any key may read its own tenants' requests; an admin key reads all. Another tenant's request is a 404,
-exactly like an unknown one (nobody learns which ids exist)."""
+Any key may read its own tenants' requests (a tenant admin too: no more). Another tenant's request is a 404,
+exactly like an unknown one (nobody learns which ids exist), unless the policy lets the caller read across
+tenants (policy/opa/admin.rego: the fleet operator): each such read is a policy decision and an audit record."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Request
 
+from control_plane.policy_gate import PolicyGate
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import authenticate
@@ -45,8 +47,10 @@ def stage_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class AuditApi:
-    def __init__(self, settings: ControlPlaneSettings, keys: Callable[[], KeyStore], throttle: Throttle) -> None:
+    def __init__(self, settings: ControlPlaneSettings, keys: Callable[[], KeyStore], throttle: Throttle,
+                 gate: PolicyGate) -> None:
         self.settings = settings
+        self.gate = gate
         self.throttle = throttle
         self.keys = keys
         self._store: AuditStore | None = None
@@ -77,8 +81,14 @@ class AuditApi:
         except asyncpg.UndefinedTableError:
             raise OpenAIError(503, "the audit store is not set up yet (codex-lineage creates it)", "server_error",
                               code="audit_store_missing") from None
-        if owner is None or (key.role != "admin" and owner not in key.tenant_ids):
-            raise OpenAIError(404, f"No audit record of request '{response_id}'", code="not_found")
+        missing = OpenAIError(404, f"No audit record of request '{response_id}'", code="not_found")
+        if owner is None:
+            raise missing
+        if owner not in key.tenant_ids:  # another tenant's: only where the policy allows, and audited
+            decision = await self.gate.ask(key, "moe/admin/decision", "audit.read", owner,
+                                           {"tenants": [owner], "response_id": response_id}, response_id)
+            if not decision.allowed:
+                raise missing
         return store, owner
 
     async def audit(self, response_id: str, request: Request, verify: bool = False) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """The knowledge-graph API of the control plane: statistics, search, the quarantine review (list, approve,
 reject) and POST /v1/memory/ingest. Every call needs a key; writes need an admin key. A key acts only
-on its own tenants (and reads the shared ontology)."""
+on its own tenants (and reads the shared ontology). Memory ingest is Open Policy Agent's decision
+(policy/opa/memory.rego, over the domains the server resolves from the text), an audit record with the
+policy's version."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.domain_resolver import Keywords, resolve_text, words
+from control_plane.policy_gate import PolicyGate
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate, require_admin
@@ -78,8 +82,11 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 class GraphApi:
-    def __init__(self, settings: ControlPlaneSettings, bus: Bus, keystore: Callable[[], KeyStore]) -> None:
+    def __init__(self, settings: ControlPlaneSettings, bus: Bus, keystore: Callable[[], KeyStore], gate: PolicyGate,
+                 keywords: Keywords | str) -> None:
         self.settings = settings
+        self.gate = gate
+        self.keywords = keywords
         self.bus = bus
         self.keystore = keystore
         self._db: GraphDB | None = None
@@ -169,13 +176,16 @@ class GraphApi:
             raise OpenAIError(403, f"the key may not write to tenant {tenant!r}", "permission_error",
                               code="tenant_forbidden", param="tenant")
         rid = f"mem-{uuid.uuid4().hex}"
+        domains = resolve_text(f"{body.question}\n{body.text}", words(self.keywords))
+        decision = await self.gate.decide(key, "moe/memory/decision", "memory.ingest", tenant, {
+            "chars": len(body.text), "domains": domains, "knowledge_type": body.knowledge_type}, rid)
         event = IngestEvent(response_id=rid, deadline_at=deadline_in(INGEST_DEADLINE_S), tenant_id=tenant,
                             question=body.question, answer=body.text, knowledge_type=body.knowledge_type,
                             confidence=body.confidence, synthesis_insight=body.synthesis_insight,
                             source_expert="memory-api")
         await self.bus.publish(event, self.bus.topics.ingest)
-        return JSONResponse({"object": "memory.ingest", "id": rid, "status": "queued", "tenant": tenant},
-                            status_code=202)
+        return JSONResponse({"object": "memory.ingest", "id": rid, "status": "queued", "tenant": tenant,
+                             "domains": domains, "policy_version": decision.version.digest}, status_code=202)
 
     def _quarantine(self) -> Quarantine:
         return Quarantine(GraphStore(self.db))

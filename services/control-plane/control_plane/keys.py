@@ -87,7 +87,8 @@ def main() -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     create = sub.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=["admin", "user"], default="user")
+    create.add_argument("--role", choices=["admin", "user", "operator"], default="user",
+                        help="admin: a tenant admin of --tenant; operator: the fleet operator")
     create.add_argument("--tenant", action="append", help="tenant id (repeatable; default: default)")
     revoke = sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")

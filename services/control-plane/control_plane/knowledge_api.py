@@ -1,7 +1,12 @@
 """Approval-gated knowledge imports (the four-eyes rule): export a tenant's subgraph as a bundle, import a
 bundle as a pending change set (nothing written), list change sets with their diffs, approve (by admin keys
 that are not the importer's, as many as the policy asks; then applied, idempotently) or reject. Every step
-is an audit event keyed by the change set id."""
+is an audit event keyed by the change set id.
+
+How many approvals a bundle needs and who may approve are Open Policy Agent's decisions (policy/opa/
+knowledge.rego, through control_plane.policy_gate: each one an audit record with the policy's version),
+over the domains the server resolves from the bundle's entities and the graph (control_plane.domain_resolver),
+not the importer's labels. policy/knowledge-imports.yaml still bounds a bundle's size."""
 
 from __future__ import annotations
 
@@ -15,9 +20,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from control_plane.domain_resolver import Keywords, resolve_bundle, words
 from control_plane.knowledge_io import DecisionBody, ExportBody, parse_bundle, read_limited, view
 from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from control_plane.knowledge_store import ChangeSets, Locked
+from control_plane.policy_gate import PolicyGate
 from control_plane.resource_api import choice_param, int_param, not_found, router, unavailable
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate, require_admin
@@ -46,8 +53,10 @@ class Decision(NamedTuple):
 
 class KnowledgeApi:
     def __init__(self, bus: Bus, keystore: Callable[[], KeyStore], graph: Callable[[], GraphDB], throttle: Throttle,
-                 policy: ImportPolicy | None = None, settings: KnowledgeSettings | None = None) -> None:
+                 gate: PolicyGate, keywords: Keywords | str, policy: ImportPolicy | None = None,
+                 settings: KnowledgeSettings | None = None) -> None:
         self.bus, self.keystore, self.graph, self.throttle = bus, keystore, graph, throttle
+        self.gate, self.keywords = gate, keywords
         self._sets: ChangeSets | None = None
         self.policy_error = ""
         self.policy = policy
@@ -125,17 +134,21 @@ class KnowledgeApi:
             document, bundle = parse_bundle(raw, policy.max_entities, policy.max_relations)
         except OpenAIError as exc:
             await self._refuse(key, cs_id, tenant, exc)
-        required = policy.approvals_required(bundle.domains())
         with _graph_errors():
+            found = await resolve_bundle(self.graph(), tenant, bundle, words(self.keywords))
             plan = (await bundles_graph.diff(self._store(), tenant, bundle)).as_dict()
+        decision = await self.gate.decide(key, "moe/knowledge/decision", "knowledge.import", tenant, {
+            "domains": found.as_input(), "labels": bundle.domains(), "digest": bundle.digest,
+            "entities": len(bundle.entities), "relations": len(bundle.relations)}, cs_id)
+        required, domains = int(decision.result["approvals_required"]), list(decision.result["domains"])
         cs = await self.sets.create(id=cs_id, tenant=tenant, status="pending", importer_key=key.id,
-                                    bundle=document, diff=plan,
-                                    domains=bundle.domains(), approvals_required=required,
+                                    bundle=document, diff=plan, domains=domains, approvals_required=required,
                                     policy_digest=policy.digest)
         await self._audit(key, "knowledge_import_created", cs_id, tenant, "bundle imported as a pending change set",
                           {"digest": bundle.digest, "origin_tenant": bundle.origin.tenant, "domains": cs["domains"],
+                           "labels": bundle.domains(), "unresolved": found.unresolved[:50],
                            "approvals_required": required, "summary": plan["summary"],
-                           "policy_digest": policy.digest})
+                           "policy_digest": policy.digest, "policy_version": decision.version.digest})
         if required == 0:
             cs = await self._apply_now(key, cs_id, tenant, "the policy needs no approval for these domains")
         return JSONResponse(view(cs), status_code=201)
@@ -157,26 +170,27 @@ class KnowledgeApi:
 
     @asynccontextmanager
     async def _deciding(self, request: Request, cs_id: str, verb: str) -> AsyncIterator[Decision]:
-        """An admin key's decision on a change set, under its row lock: not the importer's key (four-eyes rule)."""
+        """An admin key's decision on a change set, under its row lock, if the policy lets this principal make it
+        (policy/opa/knowledge.rego: not the importer, not twice; the four-eyes rule)."""
         key = await require_admin(request, self.keystore())
         body: DecisionBody = parse_json_body(await request.body() or b"{}", DecisionBody)
         async with self.sets.locked(cs_id, list(key.tenant_ids)) as lk:
             cs = lk.item
             if cs is None:
                 raise not_found("change set", cs_id)
-            if cs["importer_key"] == key.id:
+            resource = {"importer": f"key:{cs['importer_key']}", "approvers": [a["key"] for a in cs["approvals"]],
+                        "status": cs["status"], "approvals_required": cs["approvals_required"]}
+            decision = await self.gate.ask(key, "moe/knowledge/decision", f"knowledge.{verb}", cs["tenant"],
+                                           resource, cs_id)
+            if not decision.allowed:
+                first = (decision.denials or [{"code": "policy_denied", "reason": "the policy does not allow it"}])[0]
                 await self._refuse(key, cs_id, cs["tenant"], OpenAIError(
-                    403, f"the importer's key may not {verb} its own import (four-eyes rule)", "permission_error",
-                    code="self_approval"))
+                    int(first.get("status", 403)), str(first["reason"]), "permission_error", code=str(first["code"])))
             yield Decision(key, body, lk, cs, cs["tenant"])
 
     async def approve(self, cs_id: str, request: Request) -> dict[str, Any]:
         async with self._deciding(request, cs_id, "approve") as (key, body, lk, cs, tenant):
             actor = f"key:{key.id}"
-            if await lk.has_approved(key.id):
-                await self._refuse(key, cs_id, tenant, OpenAIError(
-                    403, "this key has approved this change set already; another admin key must approve",
-                    "permission_error", code="duplicate_approval"))
             if cs["status"] == "rejected":
                 raise OpenAIError(409, "the change set was rejected", code="already_decided")
             if cs["status"] == "applied":  # idempotent: nothing is written again
@@ -193,7 +207,7 @@ class KnowledgeApi:
         return view(await self._reload(cs_id, tenant))
 
     async def reject(self, cs_id: str, request: Request) -> dict[str, Any]:
-        async with self._deciding(request, cs_id, "decide on") as (key, body, lk, cs, tenant):
+        async with self._deciding(request, cs_id, "reject") as (key, body, lk, cs, tenant):
             if cs["status"] != "pending":
                 raise OpenAIError(409, f"the change set was already {cs['status']}", code="already_decided")
             await lk.decide("rejected", f"key:{key.id}", body.note, None)

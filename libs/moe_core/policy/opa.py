@@ -1,0 +1,102 @@
+"""An Open Policy Agent client: a decision is `POST /v1/data/<path>` with an input document (OPA's Data API);
+the version of the policies in force is a digest of the modules OPA serves (`GET /v1/policies`), so it names
+exactly what decided, whichever files are on disk. OPA unreachable, slow, or answering without a decision
+is PolicyUnavailable: the caller fails closed (a 503 in its API's format), never allows by default."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+import httpx
+
+VERSION_TTL_S = 1.0  # the version is read again at most once a second (a reload shows within that)
+
+
+class PolicyUnavailable(RuntimeError):
+    """No decision could be had from OPA (down, slow, an error, or the rule is undefined)."""
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    digest: str  # "sha256:" over the module names and texts, in name order
+    modules: tuple[str, ...]  # the file names of the modules in force
+
+
+@dataclass(frozen=True)
+class Decision:
+    path: str  # the rule asked, e.g. moe/knowledge/decision
+    input: dict[str, Any]
+    result: dict[str, Any]
+    version: PolicyVersion
+    denials: list[dict[str, Any]] = field(default_factory=list)  # {code, status, reason}, most severe first
+
+    @property
+    def allowed(self) -> bool:
+        return bool(self.result.get("allow")) and not self.denials
+
+    def summary(self) -> dict[str, Any]:
+        """What an audit record keeps of it: the rule, the version, the input and the result."""
+        return {"policy": self.path, "policy_version": self.version.digest, "input": self.input,
+                "result": self.result}
+
+
+def version_of(modules: Iterable[tuple[str, bytes]]) -> PolicyVersion:
+    """The digest of modules given as (file name, text); the same for OPA's modules and the files on disk."""
+    items = sorted((PurePosixPath(name).name, text) for name, text in modules)
+    h = hashlib.sha256()
+    for name, text in items:
+        h.update(name.encode() + b"\0" + hashlib.sha256(text).digest())
+    return PolicyVersion("sha256:" + h.hexdigest(), tuple(name for name, _ in items))
+
+
+class PolicyClient:
+    def __init__(self, url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._version: tuple[float, PolicyVersion] | None = None
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _get(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = await self._client.request(method, f"{self.url}{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            raise PolicyUnavailable(f"the policy engine (OPA at {self.url}) is unreachable: "
+                                    f"{type(exc).__name__}") from exc
+        if resp.status_code != 200:
+            raise PolicyUnavailable(f"the policy engine answered {resp.status_code} to {method} {path}: "
+                                    f"{resp.text[:300]}")
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise PolicyUnavailable(f"the policy engine's answer to {path} is not JSON") from exc
+
+    async def version(self, fresh: bool = False) -> PolicyVersion:
+        """The version of the policies OPA has in force (cached for VERSION_TTL_S unless `fresh`)."""
+        now = time.monotonic()
+        if not fresh and self._version is not None and self._version[0] > now:
+            return self._version[1]
+        body = await self._get("GET", "/v1/policies")
+        modules = [(str(m.get("id", "")), str(m.get("raw", "")).encode()) for m in body.get("result") or []]
+        if not modules:
+            raise PolicyUnavailable("the policy engine has no policies loaded")
+        version = version_of(modules)
+        self._version = (now + VERSION_TTL_S, version)
+        return version
+
+    async def decide(self, path: str, input_: dict[str, Any]) -> Decision:
+        """OPA's decision of `path` (a rule whose value is an object with `allow` and `deny`) for `input_`."""
+        version = await self.version()
+        body = await self._get("POST", f"/v1/data/{path}", json={"input": input_})
+        result = body.get("result")
+        if not isinstance(result, dict) or "allow" not in result:
+            raise PolicyUnavailable(f"the policy has no decision at {path} for this input (undefined)")
+        denials = sorted((d for d in result.get("deny") or [] if isinstance(d, dict)),
+                         key=lambda d: (-int(d.get("status", 403)), str(d.get("code", ""))))
+        return Decision(path, input_, result, version, denials)

@@ -1,0 +1,80 @@
+# Key and tenant administration, and reads across tenants (docs/security.md, "Two admin scopes").
+# A tenant admin (role admin) manages its own tenants' keys and limits; the fleet operator (role operator)
+# manages tenants and every key, and reads across tenants where `operator_reads` allows (each such read is
+# an audit record of its own).
+# input.action: tenant.create | tenant.update | tenant.read | key.create | key.update | key.rotate |
+#   key.revoke | key.read | audit.read
+# input.resource: {"tenants": [tenants the subject belongs to], "role": the new or changed key's role,
+#   "fields": [changed fields]}
+package moe.admin
+
+import data.moe.scopes
+
+# What an operator may read across tenants (a tenant admin never reads another tenant's data).
+operator_reads := {"tenant.read", "key.read", "audit.read"}
+
+# What a tenant admin may change of its own tenant (disabling a tenant is the operator's).
+tenant_admin_fields := {"name", "limits"}
+
+writes := {"tenant.create", "tenant.update", "key.create", "key.update", "key.rotate", "key.revoke"}
+
+reads := {"tenant.read", "key.read", "audit.read"}
+
+subject_tenants := {t | some t in input.resource.tenants}
+
+foreign := subject_tenants - {t | some t in input.principal.tenants}
+
+deny contains scopes.deny_reason("unknown_action", 400, sprintf("unknown action %q", [input.action])) if {
+	not input.action in (writes | reads)
+}
+
+deny contains scopes.deny_reason("insufficient_role", 403, "this needs an admin key") if {
+	input.action in writes
+	not scopes.is_admin
+}
+
+deny contains scopes.deny_reason("operator_only", 403, "only the fleet operator creates tenants") if {
+	input.action == "tenant.create"
+	not scopes.is_operator
+}
+
+deny contains scopes.deny_reason("tenant_forbidden", 403, msg) if {
+	input.action in writes
+	not scopes.is_operator
+	count(foreign) > 0
+	msg := sprintf("a tenant admin manages only its own tenants; not %s", [concat(", ", sort(foreign))])
+}
+
+deny contains scopes.deny_reason("operator_only", 403, msg) if {
+	input.action == "tenant.update"
+	not scopes.is_operator
+	some field in input.resource.fields
+	not field in tenant_admin_fields
+	msg := sprintf("only the fleet operator changes a tenant's %q", [field])
+}
+
+deny contains scopes.deny_reason("operator_only", 403, "only the fleet operator manages operator keys") if {
+	startswith(input.action, "key.")
+	input.action in writes
+	not scopes.is_operator
+	input.resource.role == "operator"
+}
+
+# Another tenant's data is not found for whoever may not read it (nobody learns which ids exist).
+deny contains scopes.deny_reason("not_found", 404, "not found") if {
+	input.action in reads
+	count(foreign) > 0
+	not operator_may_read
+}
+
+operator_may_read if {
+	scopes.is_operator
+	input.action in operator_reads
+}
+
+decision := {
+	"allow": count(deny) == 0,
+	"deny": deny,
+	# a read of a tenant the principal does not belong to: the caller writes an audit record of it
+	"cross_tenant": count(foreign) > 0,
+}

@@ -1,0 +1,60 @@
+package moe.admin_test
+
+import data.moe.admin
+
+key(role, tenants) := {"id": "key:k", "key_id": "k", "role": role, "tenants": tenants}
+
+req(principal, action, resource) := {"action": action, "principal": principal, "resource": resource}
+
+codes(inp) := {r.code | some r in denied} if denied := admin.deny with input as inp
+
+test_a_tenant_admin_mints_keys_for_its_own_tenant if {
+	admin.decision.allow with input as req(key("admin", ["t1"]), "key.create", {"tenants": ["t1"], "role": "user"})
+	admin.decision.allow with input as req(key("admin", ["t1"]), "key.create", {"tenants": ["t1"], "role": "admin"})
+}
+
+test_a_tenant_admin_may_not_mint_a_key_for_another_tenant if {
+	codes(req(key("admin", ["t1"]), "key.create", {"tenants": ["t1", "t2"], "role": "user"})) == {"tenant_forbidden"}
+}
+
+test_only_the_operator_mints_operator_keys if {
+	codes(req(key("admin", ["t1"]), "key.create", {"tenants": ["t1"], "role": "operator"})) == {"operator_only"}
+	admin.decision.allow with input as req(key("operator", ["ops"]), "key.create", {"tenants": ["t9"], "role": "operator"})
+}
+
+test_only_the_operator_creates_tenants if {
+	codes(req(key("admin", ["t1"]), "tenant.create", {"tenants": ["t1"]})) == {"operator_only"}
+	admin.decision.allow with input as req(key("operator", ["ops"]), "tenant.create", {"tenants": ["t2"]})
+}
+
+test_a_tenant_admin_changes_its_limits_but_does_not_disable_it if {
+	admin.decision.allow with input as req(key("admin", ["t1"]), "tenant.update", {"tenants": ["t1"], "fields": ["limits"]})
+	codes(req(key("admin", ["t1"]), "tenant.update", {"tenants": ["t1"], "fields": ["disabled"]})) == {"operator_only"}
+	codes(req(key("admin", ["t1"]), "tenant.update", {"tenants": ["t2"], "fields": ["name"]})) == {"tenant_forbidden"}
+}
+
+test_a_user_key_administers_nothing if {
+	codes(req(key("user", ["t1"]), "key.revoke", {"tenants": ["t1"], "role": "user"})) == {"insufficient_role"}
+}
+
+test_another_tenants_data_is_not_found_for_a_tenant_admin if {
+	d := admin.decision with input as req(key("admin", ["t1"]), "audit.read", {"tenants": ["t2"]})
+	not d.allow
+	{r.code | some r in d.deny} == {"not_found"}
+}
+
+test_the_operator_reads_across_tenants_and_it_is_marked if {
+	d := admin.decision with input as req(key("operator", ["ops"]), "audit.read", {"tenants": ["t2"]})
+	d.allow
+	d.cross_tenant
+}
+
+test_an_own_tenant_read_is_not_cross_tenant if {
+	d := admin.decision with input as req(key("admin", ["t1"]), "key.read", {"tenants": ["t1"]})
+	d.allow
+	not d.cross_tenant
+}
+
+test_an_unknown_action_is_refused if {
+	codes(req(key("operator", ["ops"]), "tenant.delete", {"tenants": []})) == {"unknown_action"}
+}

@@ -1,0 +1,38 @@
+# Learning from text: POST /v1/memory/ingest (the control plane) and the triples graph-ingest learns.
+# input.action: "memory.ingest" | "graph.learned_triple"
+# input.resource (memory.ingest): {"chars": n, "domains": [domains the server resolved from the text]}
+# input.resource (graph.learned_triple): {"domains": [domains of the triple's entities and relation]}
+package moe.memory
+
+import data.moe.domains
+import data.moe.scopes
+
+max_ingest_chars := 20000
+
+touched := {d | some d in input.resource.domains} & domains.protected
+
+deny contains scopes.deny_reason("insufficient_role", 403, "learning from text needs an admin key") if {
+	input.action == "memory.ingest"
+	not scopes.is_admin
+}
+
+deny contains scopes.deny_reason("tenant_forbidden", 403, msg) if {
+	input.action == "memory.ingest"
+	scopes.is_admin
+	not scopes.member(input.tenant)
+	msg := sprintf("the principal may not write to tenant %q", [input.tenant])
+}
+
+deny contains scopes.deny_reason("too_large", 413, msg) if {
+	input.action == "memory.ingest"
+	input.resource.chars > max_ingest_chars
+	msg := sprintf("at most %d characters are learned at once", [max_ingest_chars])
+}
+
+# allowed: what may be written; quarantine: which protected domains send the learned triples to review
+decision := {
+	"allow": count(deny) == 0,
+	"deny": deny,
+	"quarantine": count(touched) > 0,
+	"protected_domains": sort(touched),
+}
