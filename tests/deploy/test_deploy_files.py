@@ -120,7 +120,7 @@ def test_helm_components_are_the_fleet() -> None:
     components = chart_values()["components"]
     stages = {n: c for n, c in components.items() if c.get("module")}
     assert set(stages) == set(SERVICES)
-    assert set(components) - set(stages) == {"llm"}
+    assert set(components) - set(stages) == {"llm", "opa"}
     for name, comp in stages.items():
         assert (comp["module"], comp["port"]) == SERVICES[name]
         assert set(comp) >= {"enabled", "replicas", "port", "env", "resources", "autoscaling"}

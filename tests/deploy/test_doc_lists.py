@@ -74,9 +74,9 @@ def test_the_readme_lists_each_service_port() -> None:
     assert re.findall(r"([a-z-]+) (\d+)", text) == [(s.name, str(s.port)) for s in stage_registry.FLEET]
 
 
-def test_the_helm_chart_has_no_component_beyond_the_services_and_the_llm() -> None:
+def test_the_helm_chart_has_no_component_beyond_the_services_the_llm_and_opa() -> None:
     components = yaml.safe_load((REPO / "helm" / "moe-fleet" / "values.yaml").read_text())["components"]
-    assert sorted(components) == sorted([*NAMES, "llm"])
+    assert sorted(components) == sorted([*NAMES, "llm", "opa"])
 
 
 STORES = {"redis": "Redis", "neo4j": "Neo4j"}  # a stage's needs that /ready checks (moe_core.stage_runtime)

@@ -61,7 +61,7 @@ def test_helm_rejects_bad_values() -> None:
 
 def test_helm_default_render() -> None:
     kinds = by_kind(rendered_docs([]))
-    components = {f"moe-{n}" for n in [*SERVICES, "llm"]}
+    components = {f"moe-{n}" for n in [*SERVICES, "llm", "opa"]}
     assert set(kinds["Deployment"]) == components
     assert set(kinds["Service"]) == components
     assert "ScaledObject" not in kinds, "KEDA objects need keda.enabled=true"
@@ -114,7 +114,7 @@ def test_network_policies_let_only_the_gateway_in_from_outside() -> None:
     assert deny["podSelector"]["matchLabels"] == release and deny["policyTypes"] == ["Ingress"]
     assert "ingress" not in deny  # selected and nothing allowed: everything is denied unless allowed below
     monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
-    for name, (_, port) in [*SERVICES.items(), ("llm", ("", 8081))]:
+    for name, (_, port) in [*SERVICES.items(), ("llm", ("", 8081)), ("opa", ("", 8181))]:
         spec = policies[f"moe-{name}-ingress"]
         assert spec["podSelector"]["matchLabels"] == {**release, "app.kubernetes.io/component": name}
         rules = spec["ingress"]
@@ -126,7 +126,7 @@ def test_network_policies_let_only_the_gateway_in_from_outside() -> None:
             assert rule.get("from"), f"{name} accepts anyone"
             assert rule["from"] in (monitoring, [{"podSelector": {"matchLabels": release}}]), (name, rule)
         insiders = [r for r in rules if r["from"] == [{"podSelector": {"matchLabels": release}}]]
-        assert bool(insiders) == (name in ("llm", "mcp")), name
+        assert bool(insiders) == (name in ("llm", "mcp", "opa")), name
     egress_on = [d["spec"] for d in rendered_docs([], ["networkPolicy.egress.enabled=true"])
                  if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "moe-egress"]
     assert egress_on and egress_on[0]["egress"][0]["ports"][0] == {"port": 53, "protocol": "UDP"}
@@ -230,3 +230,27 @@ def test_chart_dashboards_are_the_grafana_folder() -> None:
     """One folder of dashboards: the chart's dashboards/ is a link to grafana/dashboards (Helm follows it)."""
     link = CHART / "dashboards"
     assert link.is_symlink() and link.resolve() == (CHART.parents[1] / "grafana" / "dashboards").resolve()
+
+
+def test_opa_decides_over_the_repositorys_policies_and_the_control_plane_asks_it() -> None:
+    """The `opa` component watches the policies ConfigMap, which holds policy/opa without its tests, byte for byte."""
+    kinds = by_kind(rendered_docs([]))
+    policies = kinds["ConfigMap"]["moe-opa-policies"]["data"]
+    repo = CHART.parent.parent / "policy" / "opa"
+    expected = {p.name: p.read_text().rstrip("\n") for p in repo.glob("*.rego") if not p.name.endswith("_test.rego")}
+    assert policies == expected and "knowledge.rego" in policies
+    pod = kinds["Deployment"]["moe-opa"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"][:3] == ["/opa", "run", "--server"] and "--watch" in container["command"]
+    assert container["command"][-1] == "/policies" and container["readinessProbe"]["httpGet"]["path"] == "/health"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert mounts["policies"] == "/policies" and volumes["policies"]["configMap"]["name"] == "moe-opa-policies"
+    assert kinds["ConfigMap"]["moe-env"]["data"]["MOE_OPA_URL"] == "http://moe-opa:8181"
+    cp = kinds["Deployment"]["moe-control-plane"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in cp["containers"][0]["env"]}
+    assert env["MOE_OPA_POLICY_DIR"] == "/etc/moe/policy/opa"
+    assert {m["mountPath"] for m in cp["containers"][0]["volumeMounts"]} >= {"/etc/moe/policy/opa"}
+    elsewhere = rendered_docs([], ["opa.url=http://opa.policy:8181", "components.opa.enabled=false"])
+    assert by_kind(elsewhere)["ConfigMap"]["moe-env"]["data"]["MOE_OPA_URL"] == "http://opa.policy:8181"
+    assert "moe-opa" not in by_kind(elsewhere)["Deployment"]

@@ -108,6 +108,7 @@ def endpoints() -> dict[str, str]:
         # the control plane's policy decisions (Open Policy Agent over policy/opa) and the files it watches
         "opa": f"http://{HOST}:{port('opa')}",
         "opa-policy-dir": str(REPO / "policy" / "opa"),
+        "opa-binary": str(DATA / "bin" / "opa"),  # `opa check` in the control plane's policy report
     }
     for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
         eps[svc] = f"http://{HOST}:{port(svc)}"
@@ -133,6 +134,7 @@ ENDPOINT_ENV = {
     "MOE_AUDIT_KEYRING": "audit-keyring",
     "MOE_OPA_URL": "opa",
     "MOE_OPA_POLICY_DIR": "opa-policy-dir",
+    "MOE_OPA_BINARY": "opa-binary",
 }
 
 

@@ -120,6 +120,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[start],
                              on_shutdown=[graph.close, audit.close, opa.close, stop], manage_broker=manage_broker)
+    app.state.policy = opa  # the policy engine's client (its url: MOE_OPA_URL)
     app.state.key_guard = KeyGuard(limiter, settings.limit_failed_key_lookups_per_minute)  # failed key lookups
     app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, lists, strings, Unicode
     install_error_handlers(app)

@@ -1,0 +1,76 @@
+"""Open Policy Agent for tests: the built binary (fleetlib.gotools) and a private `opa run --server --watch`
+on a free port over a directory of its own (a copy of policy/opa a test may break), stopped afterwards."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY_DIR = REPO / "policy" / "opa"
+
+
+def binary() -> str:
+    """The `opa` binary `make install` builds (built here if missing: the first run takes minutes)."""
+    from fleetlib import gotools  # deploy/local (tests/conftest puts it on the path)
+
+    gotools.ensure_tool("opa")
+    return str(gotools.binary("opa"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
+
+
+@dataclass
+class Engine:
+    url: str
+    policy_dir: Path
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def private_engine(work: Path) -> Iterator[Engine]:
+    """OPA watching a copy of policy/opa in `work`, ready (its /health 200) before it is yielded."""
+    policies = work / "opa"
+    shutil.copytree(POLICY_DIR, policies)
+    port, log = _free_port(), work / "opa.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch",
+                                 "--skip-version-check", "--disable-telemetry", "--log-format", "json",
+                                 "--ignore", "*_test.rego", str(policies)], stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"opa exited ({proc.returncode}): {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"opa did not become ready: {log.read_text()[-2000:]}")
+        yield Engine(url, policies, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
