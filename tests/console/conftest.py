@@ -44,7 +44,9 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
 @pytest.fixture(scope="package")
 def console_keys(infra: dict[str, str]) -> ConsoleKeys:
     tenant = new_namespace("ct")
-    admin, user = new_keys(infra["postgres"], ("console-admin", "admin", [tenant]), ("console-user", "user", [tenant]))
+    # the fleet operator: the journey creates a tenant (a tenant admin may not)
+    admin, user = new_keys(infra["postgres"], ("console-admin", "operator", [tenant]),
+                           ("console-user", "user", [tenant]))
     return ConsoleKeys(admin, user, tenant)
 
 

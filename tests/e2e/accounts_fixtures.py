@@ -42,7 +42,8 @@ async def accounts_driver_fixture(accounts_gateway: ServiceProcess, infra: dict[
 
 @pytest.fixture(scope="package", name="admin_key")
 async def admin_key_fixture(infra: dict[str, str]) -> str:
-    return await create_key(infra["postgres"], "e2e-accounts-admin", "admin", ["tenant-e2e-admin"])
+    # the fleet operator: these tests create tenants and keys of other tenants (a tenant admin may not)
+    return await create_key(infra["postgres"], "e2e-accounts-admin", "operator", ["tenant-e2e-admin"])
 
 
 class Admin:

@@ -34,9 +34,19 @@ def engine(tmp_path: Path) -> Iterator[opa.Engine]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def postgres(endpoints: dict[str, str]) -> str:
+    """Only the key store is needed here: Postgres (started if missing) with the fleet store's tables."""
+    from fleetlib import api
+
+    api.ensure_up(["postgres"])
+    api.migrate()
+    return api.endpoints()["postgres"]
+
+
 @pytest.fixture
-async def admin(infra: dict[str, str], engine: opa.Engine) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    store = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
+async def admin(postgres: str, engine: opa.Engine) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    store = await KeyStore.connect(postgres, cache_ttl_s=0)
     _, token = await store.create("policy-admin", "admin", ["policy-tests"])
     settings = PolicySettings(opa_url=engine.url, opa_policy_dir=engine.policy_dir, opa_binary=opa.binary())
     client = PolicyClient(engine.url)

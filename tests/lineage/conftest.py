@@ -53,7 +53,8 @@ class Keys:
     tenant: str
     user: str
     other: str
-    admin: str
+    admin: str  # the fleet operator: reads across tenants where the policy allows (each read audited)
+    tenant_admin: str  # a tenant admin of another tenant: sees only its own
 
 
 @pytest.fixture(scope="package")
@@ -83,7 +84,7 @@ def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
 @pytest.fixture(scope="package")
 def keys(infra: dict[str, str]) -> Keys:
     tenant = new_namespace("tenant")
-    user, other, admin = new_keys(infra["postgres"], ("lineage-user", "user", [tenant]),
-                                  ("lineage-other", "user", [f"{tenant}-other"]),
-                                  ("lineage-admin", "admin", [f"{tenant}-admin"]))
-    return Keys(tenant, user, other, admin)
+    user, other, admin, tenant_admin = new_keys(
+        infra["postgres"], ("lineage-user", "user", [tenant]), ("lineage-other", "user", [f"{tenant}-other"]),
+        ("lineage-admin", "operator", [f"{tenant}-admin"]), ("lineage-tenant-admin", "admin", [f"{tenant}-other"]))
+    return Keys(tenant, user, other, admin, tenant_admin)

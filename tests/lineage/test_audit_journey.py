@@ -81,6 +81,29 @@ def _audit(fleet: LineageFleet, rid: str, token: str, **params: str) -> httpx.Re
     return httpx.get(f"{fleet.control_plane}/v1/audit/{rid}", headers=_auth(token), params=params, timeout=30)
 
 
+def _cross_tenant_reads(fleet: LineageFleet, tenant: str, rid: str) -> int:
+    """The operator's reads of `rid` in the tenant's audit chain (policy_decision records of audit.read), once
+    codex-lineage has stored at least one (it consumes the audit topic; 60 s at most)."""
+    query = (f"SELECT count(*) FROM {fleet.schema}.audit_log WHERE tenant_id = $1 AND kind = 'record' "
+             "AND payload LIKE '%policy_decision%' AND payload LIKE '%audit.read%' AND payload LIKE $2")
+
+    async def count() -> int:
+        conn = await asyncpg.connect(fleet.owner_dsn)
+        try:
+            return int(await conn.fetchval(query, tenant, f"%{rid}%"))
+        finally:
+            await conn.close()
+
+    import asyncio
+
+    for _ in range(120):
+        found = asyncio.run(count())
+        if found:
+            return found
+        time.sleep(0.5)
+    return 0
+
+
 def test_audit_lists_every_stage_run_with_its_times(lineage_fleet: LineageFleet, journey: dict[str, Any],
                                                     keys: Keys) -> None:
     reply = _audit(lineage_fleet, journey["rid"], keys.user)
@@ -133,7 +156,9 @@ def test_another_tenants_request_is_not_found_like_an_unknown_one(lineage_fleet:
     assert lineage.status_code == 404
     assert httpx.get(f"{lineage_fleet.control_plane}/v1/audit/{journey['rid']}").status_code == 401
     assert _audit(lineage_fleet, journey["rid"], "moe-wrong-key").status_code == 401
-    assert _audit(lineage_fleet, journey["rid"], keys.admin).status_code == 200  # an admin sees every tenant
+    assert _audit(lineage_fleet, journey["rid"], keys.tenant_admin).status_code == 404  # another tenant's admin
+    assert _audit(lineage_fleet, journey["rid"], keys.admin).status_code == 200  # the operator: policy allows it
+    assert _cross_tenant_reads(lineage_fleet, keys.tenant, journey["rid"]) >= 1  # and that read is on the record
     as_client_saw_it = _audit(lineage_fleet, f"chatcmpl-{journey['rid']}", keys.user)  # the SDK's id works too
     assert as_client_saw_it.status_code == 200 and as_client_saw_it.json()["response_id"] == journey["rid"]
     assert _audit(lineage_fleet, journey["rid"], keys.user, verify="maybe").status_code == 400

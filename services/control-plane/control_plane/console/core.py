@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 from control_plane.console.api import ApiError, InternalApi
 from control_plane.console.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions, same
 from control_plane.console.settings import ConsoleSettings
-from moe_core.access.keystore import KeyStore
+from moe_core.access.keystore import ADMIN_ROLES, KeyStore
 from moe_core.access.request_auth import look_up
 from moe_core.openai_error import OpenAIError
 
@@ -94,7 +94,7 @@ class ConsoleCore:
         if session is None:
             return None
         key = await self.store().verify(session.token)
-        if key is None or key.role != "admin" or key.revoked_at is not None or key.expired():
+        if key is None or key.role not in ADMIN_ROLES or key.revoked_at is not None or key.expired():
             await self.sessions.close(session.sid)  # the key was revoked, expired or demoted: sign in again
             return None
         return session
@@ -126,7 +126,7 @@ class ConsoleCore:
             key = await look_up(request, self.store(), token) if token else None  # throttled like the API's
             if key is None or key.revoked_at is not None or key.expired():
                 return self._login_form(request, "This key is not valid.", 401)
-            if key.role != "admin":
+            if key.role not in ADMIN_ROLES:
                 return self._login_form(request, "The console needs an admin key; this is a user key.", 403)
             cookie = await self.sessions.open(token, key.id)
         except STORE_ERRORS as exc:
