@@ -34,7 +34,8 @@ BUDGET = 1700
 
 @pytest.fixture
 async def fleet_admin(fleet: Fleet, infra: dict[str, str]) -> AsyncIterator[Admin]:
-    admin = Admin(fleet["control-plane"].url, await create_key(infra["postgres"], "e2e-budget-admin", "admin",
+    # the fleet operator: it creates a tenant (a tenant admin may not)
+    admin = Admin(fleet["control-plane"].url, await create_key(infra["postgres"], "e2e-budget-admin", "operator",
                                                          ["tenant-e2e-admin"]))
     yield admin
     await admin.aclose()
