@@ -58,3 +58,8 @@ test_an_own_tenant_read_is_not_cross_tenant if {
 test_an_unknown_action_is_refused if {
 	codes(req(key("operator", ["ops"]), "tenant.delete", {"tenants": []})) == {"unknown_action"}
 }
+
+test_usage_of_another_tenant_is_the_operators_only if {
+	codes(req(key("admin", ["t1"]), "usage.read", {"tenants": ["t2"]})) == {"not_found"}
+	admin.decision.allow with input as req(key("operator", ["ops"]), "usage.read", {"tenants": ["*"]})
+}

@@ -97,7 +97,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, gate, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
-        UsageApi(stores.usage, stores.keys, limiter),  # GET /v1/usage
+        UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
         graph,
         audit,
         KnowledgeApi(bus, stores.keys, lambda: graph.db, throttle, gate, keywords),  # bundles, four-eyes imports

@@ -1,7 +1,9 @@
 """`GET /v1/usage?tenant_id=&key_id=&start=YYYY-MM-DD&end=YYYY-MM-DD`: usage by day, mode and model (UTC days,
 both included; default: this month so far), read from the rows the edge settles (moe_core.access.usage_store).
-A user key sees its own key (the default) or one of its own tenants (403 otherwise); an admin key sees any
-key or tenant, or the whole fleet with no filter.
+A user key sees its own key (the default) or one of its own tenants (403 otherwise); a tenant admin its
+tenants and their keys (default: its first tenant; another tenant's or its key: 404); the fleet operator any key
+or tenant, or the whole fleet with no filter, each read of another tenant a policy decision and an audit record
+(policy/opa/admin.rego, usage.read).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter, Request
 
-from moe_core.access.keystore import KeyStore
+from control_plane.policy_gate import PolicyGate
+from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.limits import Limiter
 from moe_core.access.request_auth import authenticate
 from moe_core.access.usage_store import UsageFigures, UsageReport, UsageRow, UsageStore
@@ -36,7 +39,9 @@ def _day(raw: str | None, default: date, name: str) -> date:
 
 
 class UsageApi:
-    def __init__(self, usage: Callable[[], UsageStore], store: Callable[[], KeyStore], limiter: Limiter) -> None:
+    def __init__(self, usage: Callable[[], UsageStore], store: Callable[[], KeyStore], limiter: Limiter,
+                 gate: PolicyGate) -> None:
+        self.gate = gate
         self.usage = usage
         self.store = store
         self.limiter = limiter
@@ -47,7 +52,9 @@ class UsageApi:
     async def get_usage(self, request: Request, tenant_id: str | None = None, key_id: str | None = None,
                         start: str | None = None, end: str | None = None) -> UsageReport:
         key = await authenticate(request, self.store())
-        if key.role != "admin":
+        if key.role != "user":
+            tenant_id = await self._admin_scope(key, tenant_id, key_id)
+        else:
             if tenant_id is not None and tenant_id not in key.tenant_ids:
                 raise OpenAIError(403, f"This API key does not belong to tenant '{tenant_id}'.", "permission_error",
                                   param="tenant_id", code="wrong_tenant")
@@ -72,3 +79,21 @@ class UsageApi:
             report.limits = tenant.limits if tenant else None
             report.current = await self.limiter.used("tenant", tenant_id)
         return report
+
+    async def _admin_scope(self, key: ApiKey, tenant_id: str | None, key_id: str | None) -> str | None:
+        """The tenant an admin reads (its own by default); another tenant's usage only where the policy allows."""
+        if tenant_id is None and key_id is None and key.role == "admin":
+            tenant_id = key.default_tenant
+        tenants = [tenant_id] if tenant_id is not None else []
+        if key_id is not None:
+            owner = await self.store().get(key_id)
+            tenants += list(owner.tenant_ids) if owner is not None else ["?"]
+        if not tenants:
+            tenants = ["*"]  # the whole fleet
+        if not set(tenants) <= set(key.tenant_ids):
+            decision = await self.gate.ask(key, "moe/admin/decision", "usage.read", tenants[0],
+                                           {"tenants": sorted(set(tenants))}, f"usage:{tenant_id or key_id or '*'}")
+            if not decision.allowed:
+                raise OpenAIError(404, "No usage of this tenant or key", param="tenant_id" if tenant_id else "key_id",
+                                  code="not_found")
+        return tenant_id
