@@ -67,13 +67,15 @@ async def _audit(action: str, key: ApiKey) -> None:
 
 
 async def _ensure(store: KeyStore, path: Path, name: str) -> str:
-    """Print the local admin key kept in `path`, creating a new one if it is missing or no longer valid."""
+    """Print the local operator's key kept in `path`, creating a new one if it is missing or no longer valid.
+    It is the fleet operator's (role operator: every tenant and key, docs/security.md); a key of the tenant-admin
+    role left there by an earlier version is replaced (and stays valid for its tenant until revoked)."""
     token = path.read_text().strip() if path.exists() else ""  # noqa: ASYNC240 (a tiny local file)
     if token:
         key = await store.verify(token)
-        if key is not None and key.revoked_at is None and not key.expired() and key.role == "admin":
+        if key is not None and key.revoked_at is None and not key.expired() and key.role == "operator":
             return token
-    key, token = await store.create(name, "admin", ["default"])
+    key, token = await store.create(name, "operator", ["default"])
     await _audit("key.created", key)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -93,7 +95,7 @@ def main() -> int:
     revoke = sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
     sub.add_parser("list", help="list keys (never the secrets)")
-    ensure = sub.add_parser("ensure", help="print a valid local admin key kept in a file, creating it if needed")
+    ensure = sub.add_parser("ensure", help="print a valid local operator key kept in a file, creating it if needed")
     ensure.add_argument("--file", required=True)
     ensure.add_argument("--name", default="local-admin")
     try:
