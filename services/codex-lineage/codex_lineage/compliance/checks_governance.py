@@ -20,7 +20,7 @@ ACTIVE_ADMIN_KEYS = """
 SELECT k.id, k.created_at, (to_jsonb(k) ->> 'expires_at')::timestamptz AS expires_at,
        (to_jsonb(k) ->> 'rotated_at')::timestamptz AS rotated_at
 FROM api_keys k
-WHERE k.role = 'admin' AND k.revoked_at IS NULL
+WHERE k.role IN ('admin', 'operator') AND k.revoked_at IS NULL
   AND ((to_jsonb(k) ->> 'expires_at') IS NULL OR (to_jsonb(k) ->> 'expires_at')::timestamptz > now())
 ORDER BY k.created_at
 """
