@@ -1,12 +1,12 @@
 """An Open Policy Agent client: a decision is `POST /v1/data/<path>` with an input document (OPA's Data API);
-the version of the policies in force is a digest of the modules OPA serves (`GET /v1/policies`), so it names
-exactly what decided, whichever files are on disk. OPA unreachable, slow, or answering without a decision
+the version of the policies in force is a digest of the modules OPA serves (`GET /v1/policies`), read before and
+after the decision (a reload in between: asked again), so it names exactly what decided, whichever files are on
+disk. OPA unreachable, slow, or answering without a decision
 is PolicyUnavailable: the caller fails closed (a 503 in its API's format), never allows by default."""
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-VERSION_TTL_S = 1.0  # the version is read again at most once a second (a reload shows within that)
+ATTEMPTS = 3  # a decision asked again while the policies reload under it
 
 
 class PolicyUnavailable(RuntimeError):
@@ -58,7 +58,6 @@ class PolicyClient:
     def __init__(self, url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
         self.url = url.rstrip("/")
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
-        self._version: tuple[float, PolicyVersion] | None = None
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -77,23 +76,25 @@ class PolicyClient:
         except ValueError as exc:
             raise PolicyUnavailable(f"the policy engine's answer to {path} is not JSON") from exc
 
-    async def version(self, fresh: bool = False) -> PolicyVersion:
-        """The version of the policies OPA has in force (cached for VERSION_TTL_S unless `fresh`)."""
-        now = time.monotonic()
-        if not fresh and self._version is not None and self._version[0] > now:
-            return self._version[1]
+    async def version(self) -> PolicyVersion:
+        """The version of the policies OPA has in force now."""
         body = await self._get("GET", "/v1/policies")
         modules = [(str(m.get("id", "")), str(m.get("raw", "")).encode()) for m in body.get("result") or []]
         if not modules:
             raise PolicyUnavailable("the policy engine has no policies loaded")
-        version = version_of(modules)
-        self._version = (now + VERSION_TTL_S, version)
-        return version
+        return version_of(modules)
 
     async def decide(self, path: str, input_: dict[str, Any]) -> Decision:
-        """OPA's decision of `path` (a rule whose value is an object with `allow` and `deny`) for `input_`."""
-        version = await self.version()
-        body = await self._get("POST", f"/v1/data/{path}", json={"input": input_})
+        """OPA's decision of `path` (a rule whose value is an object with `allow` and `deny`) for `input_`, with
+        the version it was made under (the same before and after it)."""
+        for _ in range(ATTEMPTS):
+            before = await self.version()
+            body = await self._get("POST", f"/v1/data/{path}", json={"input": input_})
+            version = await self.version()
+            if version == before:
+                break
+        else:
+            raise PolicyUnavailable(f"the policies changed during each of {ATTEMPTS} decisions: try again")
         result = body.get("result")
         if not isinstance(result, dict) or "allow" not in result:
             raise PolicyUnavailable(f"the policy has no decision at {path} for this input (undefined)")

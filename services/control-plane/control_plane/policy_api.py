@@ -56,7 +56,7 @@ class PolicyApi:
     async def status(self, request: Request) -> dict[str, Any]:
         await require_admin(request, self.keystore())
         try:
-            in_force = await self.client.version(fresh=True)
+            in_force = await self.client.version()
         except PolicyUnavailable as exc:
             raise OpenAIError(503, str(exc), "server_error", code="policy_unavailable") from None
         body: dict[str, Any] = {"object": "policy.status", "engine": self.client.url, "version": in_force.digest,
