@@ -129,7 +129,9 @@ async def test_a_tenant_admin_administers_its_own_tenant_and_the_operator_every_
 
     seen = await api.get(f"/v1/admin/keys/{their_key}", headers=bearer(operator))  # a cross-tenant read: audited
     assert seen.status_code == 200 and seen.json()["tenant_ids"] == [other]
-    [read] = await decisions(graph_services, 1, subject=f"key:{their_key}", decision="key.read")
+    denied = await decisions(graph_services, 2, subject=f"key:{their_key}", decision="key.read", outcome="denied")
+    assert {r["actor"] for r in denied} == {denied[0]["details"]["input"]["principal"]["id"]}  # the tenant admin
+    [read] = await decisions(graph_services, 1, subject=f"key:{their_key}", decision="key.read", outcome="allowed")
     assert read["tenant_id"] == other and read["details"]["result"]["cross_tenant"] is True
     assert read["details"]["outcome"] == "allowed" and read["details"]["policy_version"].startswith("sha256:")
     refused = await decisions(graph_services, 1, subject="key:new", decision="key.create", outcome="denied")

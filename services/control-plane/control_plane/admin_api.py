@@ -149,11 +149,12 @@ class AdminApi:
     # -- keys ------------------------------------------------------------------------------------------
     async def create_key(self, body: KeyCreate, request: Request) -> KeySecret:
         store = self.store()
+        # the policy first: a tenant admin learns nothing of other tenants, not even whether they exist
+        await self._decide(request, "key.create", list(body.tenant_ids), "key:new", role=body.role)
         for tenant_id in body.tenant_ids:
             if await store.tenant(tenant_id) is None:
                 raise _no_tenant(tenant_id)
         self._check_template(body.default_template)
-        await self._decide(request, "key.create", list(body.tenant_ids), "key:new", role=body.role)
         key, secret = await store.create(body.name, body.role, body.tenant_ids, expires_at=_expiry(body),
                                          allowed_models=body.allowed_models, limits=body.limits,
                                          default_template=body.default_template)
