@@ -92,8 +92,13 @@ async def test_a_key_lives_is_rotated_and_revoked_fleet_wide_with_audit_events(
         assert refused.value.code == "key_revoked"
         await admin.call("POST", f"/keys/{key_id}/revoke", expect=404)  # revoked once
 
-        events = await reader.wait(audit_topic, lambda e: e["subject"] in (f"tenant:{tenant}", f"key:{key_id}"),
-                                   count=4)
+        events = await reader.wait(audit_topic, lambda e: e["subject"] in (f"tenant:{tenant}", f"key:{key_id}")
+                                   and e["action"] != "policy_decision", count=4)
+        decided = await reader.wait(audit_topic, lambda e: e["subject"] in (f"tenant:{tenant}", f"key:{key_id}")
+                                    and e["action"] == "policy_decision" and e["details"]["outcome"] == "allowed",
+                                    count=3)  # every change was the policy's decision first (docs/security.md)
+    assert {"tenant.create", "key.rotate", "key.revoke"} <= {e["details"]["decision"] for e in decided}
+    assert all(e["details"]["policy_version"].startswith("sha256:") for e in decided)
     events.sort(key=lambda e: e["created_at"])  # a tenant's and a key's events are keyed (partitioned) apart
     assert [e["action"] for e in events] == ["tenant.created", "key.created", "key.rotated", "key.revoked"]
     assert {e["actor"] for e in events} == {f"key:{admin_key.split('-')[1]}"}  # tokens are moe-<key id>-<secret>
