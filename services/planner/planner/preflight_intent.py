@@ -27,7 +27,8 @@ MARGIN = 2  # the leader's lead over the runner-up
 
 # a question about a tool's topic that no tool answers: advice, judgement, history, meaning, negation
 REFUSE = re.compile(  # the markers of the distractors in the tuning, heldout, heldout2 and heldout3 sets
-    r"\b(?:should|shall|ought|worth|good|bad|better|best|worse|worst|idea|safe|secure|hack\w*|risk\w*|\w*lucky|"
+    r"\b(?:should|shall|ought|worth(?!\s+(?:after|in|by)\b|$)|good|bad|better|best|worse|worst|idea|safe|secure|"
+    r"hack\w*|risk\w*|\w*lucky|"
     r"numerolog\w*|lottery|winning|won|team|dream\w*|meaning|rude|polite|expect|waiters?|japan|famous|born|"
     r"died|happen\w*|history|historic\w*|weather|president|remind|remember|commute|walk|fit in|stars?|sky|worried|"
     r"worry|complain\w*|decided|recommend\w*|advice|opinion|why|who|explain|reason|compare[ds]?|versus|vs|deal|"
@@ -46,7 +47,8 @@ CUES: dict[str, re.Pattern[str]] = {
                           r"dollars?|lend|invest\w*|deposit\w*|earn\w*)\b)", I),
     "dates": re.compile(r"\b(?:days?|weeks?|weekday|tage?n?|wochentag|date|datum|after|before|later|earlier|"
                         r"prior|since|until|between|zwischen|nach|vor|plus|minus|fell|fall|falls)\b", I),
-    "units": re.compile(r"\b(?:convert\w*|expressed|equals?|umgerechnet|umrechnen|rechne|in|into|to|as|nach)\b|=",
+    "units": re.compile(r"\b(?:convert\w*|expressed|equals?|umgerechnet|umrechnen|rechne|in|into|to|as|nach|how many|"
+                        r"wie ?viele?)\b|=",
                         I),
     "statistics": re.compile(r"\b(?:mean|average|avg|median|std|stdev|deviation|variance|mittelwert|"
                              r"durchschnitt\w*|standardabweichung|varianz)\b", I),
@@ -68,13 +70,18 @@ DISTINCT: dict[str, re.Pattern[str]] = {
 OPERATORS = re.compile(
     r"\b(?:plus|minus|times|divid\w*|multipl\w*|add|adds|added|adding|subtract\w*|sum|sums|total|doubl\w*|twice|"
     r"half|halv\w*|tripl\w*|squar\w*|cube[ds]?|root|round\w*|weight\w*|first|last|top|bottom|only|each|per|then|"
-    r"after|before|more|less|fewer|increas\w*|decreas\w*|reduc\w*|differen\w*|remov\w*|ignor\w*|drop\w*|if|when|but|or|"
-    r"oder|und dann|split|share|including|incl|tax|fees?|"
+    r"after|before|more|less|fewer|increas\w*|decreas\w*|reduc\w*|differen\w*|remov\w*|ignor\w*|drop\w*|if|"
+    r"when(?!\s+(?:written|expressed|converted|shown|represented|put)\b)|but|(?:or|oder)(?=\W+(?:\S+\W+){0,2}\d)|"
+    r"und dann|split|share|including|incl|tax|fees?|"
     r"extra|inflation|withdraw\w*|contribut\w*|every|a month|a year|a week|a day|inclusive|exclusive|both|counting|"
-    r"business|working|werktag\w*|arbeitstag\w*|second|third|fourth|fifth|\d+(?:st|nd|rd|th)|next|previous|"
+    r"business|working|werktag\w*|arbeitstag\w*|(?<!per )(?<!pro )second|third|fourth|fifth|\d+(?:st|nd|rd|th)|"
+    r"next|previous|"
     r"digits?|bits?|padded|signed)\b|[+*<>]", I)
-OWN_OPERATORS = {"subnet": {"first", "last"}, "dates": {"plus", "minus", "after", "before", "if", "+"},
+OWN_OPERATORS = {"subnet": {"first", "last", "total"}, "dates": {"plus", "minus", "after", "before", "if", "+"},
                  "finance": {"if", "per", "total"}, "units": {"per"}}
+# a family's own reading of an operator word: "worth after 6 years" names the duration, it adds no step
+OWN_PHRASES = {"finance": re.compile(r"\b(?:after|in|for|over)\s+(?=\d{1,4}[\s-](?:years?|yrs?|months?|jahre?n?|"
+                                     r"monate?n?)\b)", I)}
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,8 @@ def score(text: str) -> Intent:
         return Intent(None, scores)
     if any(pattern.search(text) for family, pattern in DISTINCT.items() if family != leader):
         return Intent(None, scores, refused=True)  # a conflicting signal
-    own = OWN_OPERATORS.get(leader, set())
-    if any(m[0].lower() not in own for m in OPERATORS.finditer(text)):
+    own, phrase = OWN_OPERATORS.get(leader, set()), OWN_PHRASES.get(leader)
+    if any(m[0].lower() not in own for m in OPERATORS.finditer(phrase.sub(" ", text) if phrase else text)):
         return Intent(None, scores, refused=True)  # a word that changes the computation
     return Intent(leader, scores)
 
@@ -111,7 +118,8 @@ def intent_match(q: Question) -> Hit | None:
     """(tool, arguments) when one tool clearly leads and every argument is bound from a typed value, else None."""
     if q.quoted or stray_quote(q.text) or len(re.findall(r"[?!]", q.raw)) > 1:
         return None  # quoted text is the strict grammars' business; two questions in one: the planner
-    intent = score(q.text)
+    text = bind.ARROW_TO.sub(" to ", q.text).strip()
+    intent = score(text)
     if intent.family is None:
         return None
-    return bind.BINDERS[intent.family](q.text)
+    return bind.BINDERS[intent.family](text)

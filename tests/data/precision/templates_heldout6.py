@@ -1,7 +1,9 @@
 """HELD-APART phrasing templates, sixth round (issue 30, third round): written and committed BEFORE the third
 round's changes to the preflight (which studied the misses of heldout3, heldout4 and heldout5), and never tuned
-against, so its first run after that round measures how those changes generalise. No template text here may
-appear in the other template files."""
+against, so its first run after that round measures how those changes generalise. Eight templates written with
+these turned out to be in earlier parts already (common phrasings such as "{iso} + {n} days"); they were
+dropped, not replaced, so that every template here predates the round. No template text here may appear in the
+other template files."""
 
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ TEMPLATES: list[Template] = [
     # --- money ---
     ("decimal_finance", "compound", "total", "chatty",
      "If I put ${p} away at {r}% compounded {freq} for {y} years, how much will I have?"),
-    ("decimal_finance", "simple", "interest", "terse", "simple interest: ${p}, {r}%, {y} years"),
     ("decimal_finance", "loan", "payment", "chatty",
      "I'm borrowing ${p} over {y} years at {r}%. What would my monthly payment be?"),
     ("decimal_finance", "tip", "tip", "terse", "{pct}% tip on a ${bill} check"),
@@ -44,22 +45,16 @@ TEMPLATES: list[Template] = [
     ("date_diff", "two_dates", "days", "terse", "{a_iso} to {b_iso}: days?"),
     ("day_of_week", "one_date", "weekday", "chatty", "Do you know what day of the week {dmy} was?"),
     ("day_of_week", "one_date", "weekday", "terse", "weekday for {iso}"),
-    ("date_add", "one_date", "plus_n", "terse", "{iso} + {n} days"),
     ("date_add", "one_date", "minus_n", "chatty", "What was the date {n} days before {mdy}?"),
     ("date_add", "one_date", "plus_small", "words", "{small_words} days after {dmy}, which date is that?"),
-    ("date_diff", "two_dates", "days", "other-language", "Wie viele Tage liegen zwischen dem {a_de} und dem {b_de}?"),
     # --- units ---
     ("unit_convert", "units", "result", "chatty", "Could you convert {v} {f_long} to {t_long} for me?"),
-    ("unit_convert", "units", "result", "terse", "{v}{f} in {t}"),
-    ("unit_convert", "units", "result", "chatty", "How many {t_long} are there in {v} {f_long}?"),
-    ("unit_convert", "temperature", "c_to_f", "chatty", "It's {c} degrees Celsius outside - what's that in Fahrenheit?"),
-    ("unit_convert", "units", "small_result", "words", "what is {small_words} {f_long} in {t_long}"),
-    ("unit_convert", "units", "result", "other-language", "Rechne {v_de} {f_de} in {t_de} um"),
+    ("unit_convert", "temperature", "c_to_f", "chatty",
+     "It's {c} degrees Celsius outside - what's that in Fahrenheit?"),
     # --- statistics ---
     ("statistics_calc", "numbers", "mean", "terse", "mean of {list}?"),
     ("statistics_calc", "numbers", "median", "chatty", "I measured {list_and}. What's the median value?"),
     ("statistics_calc", "numbers", "pstdev", "terse", "population standard deviation {list}"),
-    ("statistics_calc", "numbers", "mean", "other-language", "Durchschnitt von {list_de}?"),
     # --- distractors ---
     (None, "net", "", "chatty", "My ISP gave me {net} - is that enough for a small office?"),
     (None, "base", "", "chatty", "Is {n} considered a big number in computing?"),
