@@ -160,12 +160,32 @@ def test_pounds_converted_to_a_mass_are_a_weight_and_to_a_currency_go_to_the_pla
     assert handed_over("how many pounds do I get for 5 dollars")
 
 
-def test_or_between_words_is_answered_and_between_values_handed_over() -> None:
+def test_or_between_two_facts_the_tool_reports_is_answered() -> None:
     assert answer("Was 2024-01-06 a weekday or a weekend?", "day_of_week")["weekday"] == "Saturday"
-    assert answer("Is 10.0.0.5 inside 10.0.0.0/24 or outside?", "subnet_calc") is not None
-    for question in ("5 km or 10 km in miles?", "What's the date 3 days after 2024-01-01 or 2024-02-01?",
-                     "convert 5 km to miles or feet", "What's the hex or octal form of 255?"):
+    assert answer("2024-01-06: weekday or weekend?", "day_of_week")["weekend"] is True
+
+
+@pytest.mark.parametrize("question", [
+    "5 km or 10 km in miles?", "What's the date 3 days after 2024-01-01 or 2024-02-01?",
+    "convert 5 km to miles or feet", "What's the hex or octal form of 255?", "Is 2024-12-25 a Monday or a holiday?",
+    "days between 2024-01-01 and 2024-03-01, or weeks?", "Is 10.0.0.5 inside 10.0.0.0/24 or outside?"])
+def test_or_between_values_or_with_something_else_hands_over(question: str) -> None:
+    assert handed_over(question)
+
+
+def test_a_yes_no_question_is_answered_only_for_a_fact_the_tool_reports() -> None:
+    assert answer("is 10.0.0.5 in 10.0.0.0/24", "subnet_calc")["contains"]["inside"] is True
+    assert answer("Was 2024-01-06 a weekday?", "day_of_week")["weekday"] == "Saturday"
+    for question in ("Is a 15% tip on $80 generous?", "Is a 15% tip on $80 fair?", "Is 255 in hex FF?",
+                     "Is 10.0.0.0/24's broadcast 10.0.0.255?", "Would 12 km -> miles be far?"):
         assert handed_over(question), question
+
+
+@pytest.mark.parametrize("question", ["5 km => m => cm", "5 km to miles to feet",
+                                      "2024-03-05: weekday or weekend, and is it a holiday?",
+                                      "10.0.0.0/24 broadcast, and what about 10.0.1.0/24?"])
+def test_two_targets_or_a_second_question_hand_over(question: str) -> None:
+    assert handed_over(question)
 
 
 def test_a_subnets_total_is_its_addresses() -> None:

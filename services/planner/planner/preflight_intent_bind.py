@@ -34,6 +34,7 @@ BASE_WORD = re.compile(r"\b(?:hexadecimal|hexadezimal|hexzahl|hex|binary|binär\
 ARROW_TO = re.compile(r"\s*(?:->|=>|\u2192)\s*")
 TARGET = re.compile(r"(?:\b(?:in|into|to|as|nach|umgerechnet in|how many|wie ?viele?)|=\s*\??)\s+"
                     r"(?P<t>[^\W\d_][\w/^\u00b0\u00b5]*(?:\s+[^\W\d_]+){0,2})", I)
+EVERY_TARGET = re.compile(rf"(?={TARGET.pattern})", I)  # overlapping: each connective with what follows it
 # a numeral named by its base word ("hex ab12", "binary 1011"): a typed value of that base
 NAMED = re.compile(r"\b(?P<w>hexadecimal|hex|binary|bin|octal|oct)\s+(?:number\s+|value\s+)?(?P<d>[0-9a-f]+)\b"
                    r"(?!\s+(?:in|to|into|as)\s+(?:hex|bin|oct))", I)
@@ -255,7 +256,7 @@ def units(text: str) -> Hit | None:
     plain = _numbers(plain)
     sources = [(m["v"], _longest_unit(m["u"])) for m in NUMBER.finditer(plain)]
     sources = [(v, u) for v, u in sources if u]
-    targets = {_longest_unit(m["t"]) for m in TARGET.finditer(plain)} - {None}
+    targets = {_longest_unit(m["t"]) for m in EVERY_TARGET.finditer(plain)} - {None}  # "to m to cm": two
     if len(sources) != 1 or len(re.findall(r"\d+(?:[.,]\d+)?", plain)) != 1:
         return None
     value, source = sources[0]
