@@ -8,8 +8,9 @@ of them claims a question, this path scores each tool family by the signals in t
 It answers only when the intent is unambiguous: one family has a typed value AND a cue, scores at least
 MIN_SCORE and leads every other family by MARGIN; no refusal signal is in the question (advice, opinion,
 history, numerology, negation: the distractors' markers); and the family's binder (preflight_intent_bind)
-binds every argument from a typed value of the text, with exactly one candidate per argument. Anything
-else goes to the planner: correct before complete."""
+binds every argument from a typed value of the text, with exactly one candidate per argument. A yes/no question
+is answered only when it asks a fact the tool reports (a subnet's membership, a date's weekday), and "or" only
+between two such facts. Anything else goes to the planner: correct before complete."""
 
 from __future__ import annotations
 
