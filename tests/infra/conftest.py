@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,10 +13,12 @@ if str(LOCAL) not in sys.path:
     sys.path.insert(0, str(LOCAL))
 
 import fleetctl  # noqa: E402
+from fleetlib import config as fleet_config  # noqa: E402
 
 
 @pytest.fixture(scope="package")
 def infra() -> dict[str, str]:
     """Endpoints of the running infrastructure (kafka, redis, postgres, neo4j, chroma, llm)."""
     fleetctl.ensure_up(["infra"])
+    os.environ.update(fleet_config.kafka_admin_env())  # the tier's own Kafka clients: the broker's admin
     return fleetctl.endpoints()
