@@ -19,6 +19,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("docs/operations.md", "pg-tables", "moe_core.pg.tables", pg_doc.table),
     Section("deploy/local/README.md", "components", "deploy/local/fleetlib (registry, config)", local_doc.components),
     Section("docs/security.md", "broker-acls", "moe_core.broker_acls", lambda repo: _broker_acls()),
+    Section("docs/operations.md", "redis-keys", "moe_core.redis_keys", lambda repo: _redis_keys()),
     # deployment lists (moe_core.docgen.deploy_lists)
     Section("compose/prometheus.yml", "scrape-jobs", "moe_core.stage_registry", deploy_lists.prometheus_jobs,
             "hash"),
@@ -28,6 +29,12 @@ SECTIONS: tuple[Section, ...] = (
     Section("pyproject.toml", "first-party", "moe_core.stage_registry", deploy_lists.first_party, "hash"),
     Section("Makefile", "mypy-packages", "moe_core.stage_registry", deploy_lists.makefile_mypy, "hash"),
 )
+
+
+def _redis_keys() -> str:
+    from moe_core import redis_keys
+
+    return redis_keys.markdown()
 
 
 def _broker_acls() -> str:
