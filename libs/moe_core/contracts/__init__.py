@@ -34,6 +34,7 @@ from moe_core.contracts.messages import (
     TaskResult,
     ToolTask,
     Usage,
+    UsageCharged,
 )
 from moe_core.contracts.topics import TOPIC_MESSAGES, Topics
 
@@ -74,6 +75,7 @@ __all__ = [
     "Topics",
     "TraceContext",
     "Usage",
+    "UsageCharged",
     "deadline_in",
     "utcnow",
 ]

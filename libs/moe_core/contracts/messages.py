@@ -348,6 +348,24 @@ class AuditCheckpoint(BaseModel):
     timestamp: str | None = Field(default=None, description="The RFC 3161 TimeStampResp (DER, base64)")
 
 
+class UsageCharged(Envelope):
+    """gateway -> control-plane: one request's settled usage (gateway.metering), written once per response_id
+    into usage_requests and usage_daily by the control plane (control_plane.usage_recorder). Published
+    before the edge finishes the request's counters, so a settler that dies in between leaves the hold to the
+    sweeper, which publishes the same charge again (the writer ignores it). deadline_at: the request's."""
+
+    key_id: str = Field(min_length=1, max_length=128)
+    mode: str = Field(min_length=1, max_length=128, description="The fleet mode that served the request")
+    model: str = Field(min_length=1, max_length=256, description="The model id the client asked for")
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    cost_micros: int | None = Field(default=None, ge=0, description="Millionths of the price's currency; unset: "
+                                                                    "the model has no configured price")
+    outcome: Literal["answered", "abandoned"]
+    settled_by: Literal["owner", "adopter", "sweeper"] = Field(
+        description="Who settled it: the replica that accepted it, the one that resumed its stream, or the sweeper")
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "ChatRequest": ChatRequest,
     "Plan": Plan,
@@ -368,4 +386,5 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "LintRequest": LintRequest,
     "AuditEvent": AuditEvent,
     "AuditCheckpoint": AuditCheckpoint,
+    "UsageCharged": UsageCharged,
 }

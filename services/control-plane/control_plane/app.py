@@ -4,11 +4,16 @@ feedback and the console. The request path is the edge's (services/gateway); bot
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
 from control_plane.admin_api import AdminApi
 from control_plane.audit_api import AuditApi
 from control_plane.console import mount_console
+from control_plane.declaration import SERVICE
 from control_plane.feedback import FeedbackApi
 from control_plane.graph_api import GraphApi
 from control_plane.knowledge_api import KnowledgeApi
@@ -16,6 +21,7 @@ from control_plane.memory_api import MemoryApi
 from control_plane.ops_api import OpsApi
 from control_plane.settings import ControlPlaneSettings
 from control_plane.usage_api import UsageApi
+from control_plane.usage_recorder import UsageRecorder
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
@@ -34,11 +40,14 @@ class Stores:
     """The key store (`app.state.key_store`, what every route's key check reads) and the usage rows, opened at
     start-up (or given by a test)."""
 
+    OPEN_WAIT_S = 60.0
+
     def __init__(self, settings: ControlPlaneSettings, keystore: KeyStore | None) -> None:
         self.settings = settings
         self.given = keystore
         self._keys = keystore
         self._usage: UsageStore | None = None
+        self._opened = asyncio.Event()
 
     def keys(self) -> KeyStore:
         if self._keys is None:
@@ -50,14 +59,25 @@ class Stores:
             raise RuntimeError("the usage store is not open yet")
         return self._usage
 
+    async def usage_opened(self) -> UsageStore:
+        """The usage store once start-up opened it (the usage subscriber may get a charge before): a transient
+        error (redelivered) if it does not open in time."""
+        try:
+            await asyncio.wait_for(self._opened.wait(), self.OPEN_WAIT_S)
+        except TimeoutError:
+            raise ConnectionError("the usage store did not open") from None
+        return self.usage()
+
     async def open(self) -> KeyStore:
         if self._keys is None:
             self._keys = await KeyStore.connect(self.settings.postgres_dsn, self.settings.key_cache_ttl_s,
                                                 self.settings.key_negative_ttl_s)
         self._usage = UsageStore(self._keys.pool)
+        self._opened.set()
         return self._keys
 
     async def close(self) -> None:
+        self._opened.clear()
         if self.given is None and self._keys is not None:
             await self._keys.close()
             self._keys = None
@@ -74,6 +94,13 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     events = KeyEvents(redis, settings.topic_namespace, lambda: stores.keys().invalidate())  # every replica's cache
     graph = GraphApi(settings, bus, stores.keys)  # /graph/*, quarantine review, POST /v1/memory/ingest
     audit = AuditApi(settings, stores.keys, throttle)  # GET /v1/audit/{id}, /v1/lineage/{id}
+    usage = UsageRecorder(stores.usage_opened)  # the edge's usage charges -> usage_requests, usage_daily
+    # The subscriptions are the declared ones (control_plane.declaration), each to its handler.
+    handlers: dict[str, Callable[[Any], Awaitable[None]]] = {"record_usage": usage.handle}
+    for declared in SERVICE.consumes:
+        assert declared.model is not None
+        bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
+                      group=declared.group)
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
         UsageApi(stores.usage, stores.keys, limiter),  # GET /v1/usage

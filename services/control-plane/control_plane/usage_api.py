@@ -1,5 +1,6 @@
 """`GET /v1/usage?tenant_id=&key_id=&start=YYYY-MM-DD&end=YYYY-MM-DD`: usage by day, mode and model (UTC days,
-both included; default: this month so far), read from the rows the edge settles (moe_core.access.usage_store).
+both included; default: this month so far), read from the rows written from the edge's usage topic
+(control_plane.usage_recorder, moe_core.access.usage_store).
 A user key sees its own key (the default) or one of its own tenants (403 otherwise); an admin key sees any
 key or tenant, or the whole fleet with no filter.
 """
@@ -9,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from moe_core.access.keystore import KeyStore
 from moe_core.access.limits import Limiter
-from moe_core.access.request_auth import authenticate
+from moe_core.access.request_auth import VerifiedKey
 from moe_core.access.usage_store import UsageFigures, UsageReport, UsageRow, UsageStore
 from moe_core.openai_error import OpenAIError
 
@@ -44,9 +45,9 @@ class UsageApi:
         self.router.add_api_route("/v1/usage", self.get_usage, methods=["GET"], response_model=UsageReport,
                                   summary="Requests, tokens and spend by day, mode and model")
 
-    async def get_usage(self, request: Request, tenant_id: str | None = None, key_id: str | None = None,
+    async def get_usage(self, key: VerifiedKey, tenant_id: str | None = None, key_id: str | None = None,
                         start: str | None = None, end: str | None = None) -> UsageReport:
-        key = await authenticate(request, self.store())
+        """The key (a FastAPI dependency: moe_core.access.request_auth) decides what it may see."""
         if key.role != "admin":
             if tenant_id is not None and tenant_id not in key.tenant_ids:
                 raise OpenAIError(403, f"This API key does not belong to tenant '{tenant_id}'.", "permission_error",
