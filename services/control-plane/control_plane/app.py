@@ -14,6 +14,7 @@ from control_plane.graph_api import GraphApi
 from control_plane.knowledge_api import KnowledgeApi
 from control_plane.memory_api import MemoryApi
 from control_plane.ops_api import OpsApi
+from control_plane.principals_api import PrincipalsApi
 from control_plane.settings import ControlPlaneSettings
 from control_plane.usage_api import UsageApi
 from moe_core.access.key_events import KeyEvents
@@ -76,6 +77,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     audit = AuditApi(settings, stores.keys, throttle)  # GET /v1/audit/{id}, /v1/lineage/{id}
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
+        PrincipalsApi(bus, stores.keys),  # /v1/admin/principals
         UsageApi(stores.usage, stores.keys, limiter),  # GET /v1/usage
         graph,
         audit,
