@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from control_plane.admin_api import AdminApi
 from control_plane.audit_api import AuditApi
 from control_plane.console import mount_console
+from control_plane.console.oidc_settings import OidcSettings
 from control_plane.feedback import FeedbackApi
 from control_plane.graph_api import GraphApi
 from control_plane.knowledge_api import KnowledgeApi
@@ -65,7 +66,8 @@ class Stores:
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
-               keystore: KeyStore | None = None, manage_broker: bool = True) -> FastAPI:
+               keystore: KeyStore | None = None, manage_broker: bool = True,
+               oidc: OidcSettings | None = None) -> FastAPI:
     settings = settings or ControlPlaneSettings()
     bus = bus or Bus(settings)
     redis = redis_client(settings.redis_url)
@@ -106,5 +108,5 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    mount_console(app, settings, bus, redis, stores.keys, audit.store)  # /console (admin UI)
+    mount_console(app, settings, bus, redis, stores.keys, audit.store, oidc)  # /console (admin UI; OIDC sign-in)
     return app
