@@ -35,6 +35,7 @@ CONSOLE = "http://console.test"
 CALLBACK = f"{CONSOLE}/console/oidc/callback"
 ALICE = User(f"alice-{uuid.uuid4().hex[:6]}@example.org", "correct horse battery", "Alice")
 MALLORY = User(f"mallory-{uuid.uuid4().hex[:6]}@example.org", "staple", "Mallory")
+BOB = User(f"bob-{uuid.uuid4().hex[:6]}@example.org", "tr0ub4dor", "Bob")
 
 
 @dataclass
@@ -42,21 +43,21 @@ class Consoles:
     dex: Dex
     tenant: str
     admin: str  # an admin key (automation) of the tenant
-    apps: dict[str, httpx.AsyncClient]  # "good", "other-audience", "other-issuer"
+    apps: dict[str, httpx.AsyncClient]  # "good", "allow-list", "other-audience", "other-issuer"
     keystore: KeyStore
 
 
 @pytest.fixture(scope="module")
 def dex() -> Iterator[Dex]:
     clients = [Client("moe-console", uuid.uuid4().hex, CALLBACK), Client("other-app", uuid.uuid4().hex, CALLBACK)]
-    with running_dex(clients, [ALICE, MALLORY]) as running:
+    with running_dex(clients, [ALICE, MALLORY, BOB]) as running:
         yield running
 
 
-def _oidc(dex: Dex, client: str, issuer: str | None = None, audience: str = "") -> OidcSettings:
+def _oidc(dex: Dex, client: str, issuer: str | None = None, **more: str) -> OidcSettings:
     c = dex.clients[client]
     return OidcSettings(issuer=issuer or dex.issuer, client_id=c.id, client_secret=c.secret,
-                        redirect_uri=c.redirect_uri, audience=audience, provider_name="Dex")
+                        redirect_uri=c.redirect_uri, provider_name="Dex", **more)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,8 @@ async def consoles(infra: dict[str, str], dex: Dex) -> AsyncIterator[Consoles]:
                 "other-issuer": _oidc(dex, "moe-console", issuer=localhost)}
     keystore = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
     tenant = f"oidc-{uuid.uuid4().hex[:8]}"
+    variants["allow-list"] = _oidc(dex, "moe-console", allowed_emails=f"someone@example.org, {BOB.email.upper()}",
+                                   default_tenant=tenant)
     admin = (await keystore.create("oidc-test-admin", "admin", [tenant]))[1]
     async with AsyncExitStack() as stack:
         stack.push_async_callback(keystore.close)
@@ -177,6 +180,20 @@ async def test_a_person_nobody_provisioned_is_refused(consoles: Consoles) -> Non
     response, _ = await sign_in(consoles.apps["good"], MALLORY)
     refused(response, 403, "not provisioned")
     assert [p for p in await Principals(consoles.keystore.pool).list() if p.email == MALLORY.email] == []
+
+
+async def test_an_allowed_address_creates_the_person_at_first_sign_in_only(consoles: Consoles) -> None:
+    principals = Principals(consoles.keystore.pool)
+    assert [p for p in await principals.list() if p.email == BOB.email] == []
+    response, _ = await sign_in(consoles.apps["allow-list"], BOB)
+    assert response.status_code == 200, response.text
+    (bob,) = [p for p in await principals.list() if p.email == BOB.email]
+    assert (bob.kind, bob.tenant, bob.display_name, bob.oidc_issuer) == ("person", consoles.tenant, "Bob",
+                                                                         consoles.dex.issuer)
+    again, _ = await sign_in(consoles.apps["allow-list"], BOB)
+    assert again.status_code == 200
+    assert [p.id for p in await principals.list() if p.email == BOB.email] == [bob.id]
+    refused((await sign_in(consoles.apps["allow-list"], MALLORY))[0], 403, "not provisioned")
 
 
 async def test_a_token_for_another_audience_is_refused(consoles: Consoles) -> None:
