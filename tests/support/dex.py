@@ -71,8 +71,9 @@ def _config(issuer: str, port: int, clients: list[Client], users: list[User]) ->
         "logger": {"level": "info"},
         "staticClients": [{"id": c.id, "secret": c.secret, "name": c.id, "redirectURIs": [c.redirect_uri]}
                           for c in clients],
+        # Dex refuses a bcrypt cost below 10 at sign-in
         "staticPasswords": [{"email": u.email, "username": u.name, "userID": str(uuid.uuid4()),
-                             "hash": bcrypt.hashpw(u.password.encode(), bcrypt.gensalt(rounds=6)).decode()}
+                             "hash": bcrypt.hashpw(u.password.encode(), bcrypt.gensalt(rounds=10)).decode()}
                             for u in users],
     }
 
