@@ -13,12 +13,14 @@ from fastapi import APIRouter, FastAPI
 from control_plane.admin_api import AdminApi
 from control_plane.audit_api import AuditApi
 from control_plane.console import mount_console
+from control_plane.console.oidc_settings import OidcSettings
 from control_plane.declaration import SERVICE
 from control_plane.feedback import FeedbackApi
 from control_plane.graph_api import GraphApi
 from control_plane.knowledge_api import KnowledgeApi
 from control_plane.memory_api import MemoryApi
 from control_plane.ops_api import OpsApi
+from control_plane.principals_api import PrincipalsApi
 from control_plane.settings import ControlPlaneSettings
 from control_plane.usage_api import UsageApi
 from control_plane.usage_recorder import UsageRecorder
@@ -84,7 +86,8 @@ class Stores:
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
-               keystore: KeyStore | None = None, manage_broker: bool = True) -> FastAPI:
+               keystore: KeyStore | None = None, manage_broker: bool = True,
+               oidc: OidcSettings | None = None) -> FastAPI:
     settings = settings or ControlPlaneSettings()
     bus = bus or Bus(settings)
     redis = redis_client(settings.redis_url)
@@ -103,6 +106,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
                       group=declared.group)
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
+        PrincipalsApi(bus, stores.keys),  # /v1/admin/principals
         UsageApi(stores.usage, stores.keys, limiter),  # GET /v1/usage
         graph,
         audit,
@@ -131,5 +135,5 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    mount_console(app, settings, bus, redis, stores.keys, audit.store)  # /console (admin UI)
+    mount_console(app, settings, bus, redis, stores.keys, audit.store, oidc)  # /console (admin UI; OIDC sign-in)
     return app

@@ -1,7 +1,8 @@
 """Approval-gated knowledge imports (the four-eyes rule): export a tenant's subgraph as a bundle, import a
 bundle as a pending change set (nothing written), list change sets with their diffs, approve (by admin keys
-that are not the importer's, as many as the policy asks; then applied, idempotently) or reject. Every step
-is an audit event keyed by the change set id."""
+of principals other than the importer's, as many distinct principals as the policy asks; then applied,
+idempotently) or reject. Four-eyes counts principals (moe_core.access.principals), never keys: a principal's
+second key is the same pair of eyes. Every step is an audit event keyed by the change set id."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, Poli
 from control_plane.knowledge_store import ChangeSets, Locked
 from control_plane.resource_api import choice_param, int_param, not_found, router, unavailable
 from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.principals import own_principal
 from moe_core.access.request_auth import authenticate, require_admin
 from moe_core.access.throttle import Throttle
 from moe_core.bus import Bus
@@ -82,7 +84,7 @@ class KnowledgeApi:
     async def _audit(self, key: ApiKey, action: str, cs_id: str, tenant: str, reason: str,
                      details: dict[str, Any]) -> None:
         event = audit_event(None, actor=f"key:{key.id}", action=action, subject=cs_id, response_id=cs_id,
-                            tenant=tenant, reason=reason, details=details)
+                            tenant=tenant, reason=reason, details={"principal": key.principal_id, **details})
         await self.bus.publish(event, self.bus.topics.audit)
         KNOWLEDGE_IMPORT_EVENTS.labels(action).inc()
         if action in COUNTED:
@@ -129,7 +131,7 @@ class KnowledgeApi:
         with _graph_errors():
             plan = (await bundles_graph.diff(self._store(), tenant, bundle)).as_dict()
         cs = await self.sets.create(id=cs_id, tenant=tenant, status="pending", importer_key=key.id,
-                                    bundle=document, diff=plan,
+                                    importer_principal=key.principal_id, bundle=document, diff=plan,
                                     domains=bundle.domains(), approvals_required=required,
                                     policy_digest=policy.digest)
         await self._audit(key, "knowledge_import_created", cs_id, tenant, "bundle imported as a pending change set",
@@ -157,33 +159,35 @@ class KnowledgeApi:
 
     @asynccontextmanager
     async def _deciding(self, request: Request, cs_id: str, verb: str) -> AsyncIterator[Decision]:
-        """An admin key's decision on a change set, under its row lock: not the importer's key (four-eyes rule)."""
+        """An admin key's decision on a change set, under its row lock: not a key of the importer's principal
+        (four-eyes rule)."""
         key = await require_admin(request, self.keystore())
         body: DecisionBody = parse_json_body(await request.body() or b"{}", DecisionBody)
         async with self.sets.locked(cs_id, list(key.tenant_ids)) as lk:
             cs = lk.item
             if cs is None:
                 raise not_found("change set", cs_id)
-            if cs["importer_key"] == key.id:
+            if importer_of(cs) == key.principal_id:
                 await self._refuse(key, cs_id, cs["tenant"], OpenAIError(
-                    403, f"the importer's key may not {verb} its own import (four-eyes rule)", "permission_error",
-                    code="self_approval"))
+                    403, f"the importer may not {verb} its own import, with any of its keys (four-eyes rule: "
+                         f"principal {key.principal_id} imported it)", "permission_error", code="self_approval"))
             yield Decision(key, body, lk, cs, cs["tenant"])
 
     async def approve(self, cs_id: str, request: Request) -> dict[str, Any]:
         async with self._deciding(request, cs_id, "approve") as (key, body, lk, cs, tenant):
             actor = f"key:{key.id}"
-            if await lk.has_approved(key.id):
+            if await lk.has_approved(key.principal_id):
                 await self._refuse(key, cs_id, tenant, OpenAIError(
-                    403, "this key has approved this change set already; another admin key must approve",
-                    "permission_error", code="duplicate_approval"))
+                    403, f"principal {key.principal_id} has approved this change set already (with this or another "
+                         "of its keys); another principal must approve", "permission_error",
+                    code="duplicate_approval"))
             if cs["status"] == "rejected":
                 raise OpenAIError(409, "the change set was rejected", code="already_decided")
             if cs["status"] == "applied":  # idempotent: nothing is written again
                 await self._audit(key, "knowledge_import_already_applied", cs_id, tenant, body.note or "approve",
                                   {"digest": cs["bundle_digest"]})
                 return view(cs)
-            count = await lk.approve(key.id, body.note)
+            count = await lk.approve(key.id, key.principal_id, body.note)
             events: list[Event] = [("knowledge_import_approved", body.note or "approved",
                        {"approvals": count, "approvals_required": cs["approvals_required"]})]
             if count >= cs["approvals_required"]:
@@ -223,6 +227,11 @@ class KnowledgeApi:
         cs = await self.sets.get(cs_id, [tenant])
         assert cs is not None
         return cs
+
+
+def importer_of(cs: dict[str, Any]) -> str:
+    """The principal that imported a change set (one made before principals existed: its key's own account)."""
+    return str(cs.get("importer_principal") or own_principal(cs["importer_key"]))
 
 
 def _own_tenant(key: ApiKey, wanted: str | None) -> str:
