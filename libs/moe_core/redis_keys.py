@@ -118,7 +118,7 @@ KEYS: tuple[RedisKey, ...] = (
 # Strings of the form `<word>:` that are not Redis keys (ids, audit subjects, text): the test skips them.
 NOT_KEYS: frozenset[str] = frozenset({
     "answer:",  # codex-lineage's rerun report text
-    "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:",  # audit subjects, origins
+    "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:", "principal:",  # audit subjects
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
 })
