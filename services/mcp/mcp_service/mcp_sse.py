@@ -17,7 +17,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.sse import SseServerTransport
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 SSE_PATH = "/mcp/sse"
 MESSAGES_PATH = "/mcp/messages/"
@@ -39,11 +39,32 @@ class _SseStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         _bind_caller(scope)
+        stream = _Ending(send)
         try:
-            async with self.transport.connect_sse(scope, receive, send) as (read, write):
+            async with self.transport.connect_sse(scope, receive, stream.send) as (read, write):
                 await self.server.run(read, write, self.server.create_initialization_options())
         except ValueError:
             return  # refused by the transport's Host/Origin check, which has already answered (421/403)
+        await stream.end()
+
+
+class _Ending:
+    """The stream's messages, passed on; `end` completes a response the event stream left open (it stops
+    without its last message when the server shuts down, which the ASGI server reports as an error)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = self.ended = False
+
+    async def send(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.ended = True
+        await self._send(message)
+
+    async def end(self) -> None:
+        if self.started and not self.ended:
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _SseMessages:
