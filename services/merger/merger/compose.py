@@ -151,7 +151,7 @@ class Composer:
         try:
             async for delta in self.inference.stream(
                 self._refs("judge", "judge", plan.template),
-                synthesis.judge_messages(plan, good, reasoning, mode),
+                synthesis.judge_messages(plan, good, reasoning, mode, self.settings.judge_insight),
                 max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
                 temperature=plan.params.temperature,
                 timeout_s=plan.remaining_seconds(),

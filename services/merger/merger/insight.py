@@ -15,9 +15,9 @@ from moe_core.contracts import SynthesisInsight
 log = logging.getLogger(__name__)
 OPEN, CLOSE = "<SYNTHESIS_INSIGHT>", "</SYNTHESIS_INSIGHT>"
 MAX_BLOCK_CHARS = 4000
-RULE = (f"Only if the merged answer states something no single source does, end it with {OPEN}"
-        '{"summary": "<that insight in one sentence>", "entities": ["<entity>", ...], '
-        f'"insight_type": "comparison|causal|procedural|synthesis"}}{CLOSE}; otherwise write no such block.')
+# 9 words more for the judge (tests/unit/test_prompt_overhead.py), only when it merges several results
+RULE = (f'If combining sources yields a new insight, append {OPEN}{{"summary":"…","entities":[…],'
+        f'"insight_type":"comparison|causal|procedural|synthesis"}}{CLOSE}.')
 
 
 class InsightStripper:

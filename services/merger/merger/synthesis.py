@@ -102,7 +102,8 @@ def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, s
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode) -> list[dict[str, str]]:
+def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode,
+                   insight_block: bool = True) -> list[dict[str, str]]:
     rules = [
         "Merge the sources into one correct, complete answer.",
         f"If they disagree, trust: {PRIORITY_TEXT}.",
@@ -116,7 +117,7 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
         rules.append("Cite web facts as [n], the web result's number.")
     if mode.judge_instruction:
         rules.append(mode.judge_instruction)
-    if len(results) >= 2:  # a synthesis of several results may hold an insight worth keeping (merger.insight)
+    if insight_block and len(results) >= 2:  # a synthesis of several results may hold an insight (merger.insight)
         rules.append(insight.RULE)
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
     user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
