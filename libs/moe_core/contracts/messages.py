@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -274,6 +274,17 @@ class Feedback(Envelope):
                                     "no models_used, so it flags cache and graph but changes no model score)")
 
 
+class SynthesisInsight(BaseModel):
+    """The judge's insight block (`<SYNTHESIS_INSIGHT>{...}</SYNTHESIS_INSIGHT>`, stripped from the answer): what
+    the merged answer says that no single source did. graph-ingest keeps it as a :Synthesis node."""
+
+    summary: str = Field(min_length=1, max_length=1000)
+    entities: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=20,
+                                                                   description="The entities it concerns")
+    insight_type: str = Field(default="synthesis", max_length=40,
+                              description="comparison, causal, procedural, synthesis ... (the judge's word)")
+
+
 class IngestEvent(Envelope):
     """merger -> graph-ingest: an answer to learn from."""
 
@@ -286,7 +297,9 @@ class IngestEvent(Envelope):
     source_expert: str | None = None
     source_model: str | None = None
     confidence: Confidence = "medium"
-    synthesis_insight: str | None = None
+    synthesis_insight: str | None = Field(default=None, description="The insight's summary (`synthesis`), as text")
+    synthesis: SynthesisInsight | None = Field(default=None, description="The judge's insight block, when it "
+                                               "emitted one for an answer merged from two or more results")
     cache_hit: bool = False
 
 
