@@ -72,14 +72,15 @@ async def _authenticates(settings: FleetSettings, user: str, password: str, time
 
 
 async def tear_down(settings: FleetSettings) -> None:
-    """A throwaway namespace's principals gone: their ACLs and SCRAM credentials (its topics are deleted
-    elsewhere). Never the fleet's own (`moe`)."""
+    """A throwaway namespace's principals gone: their ACLs deleted and their SCRAM credentials revoked (replaced
+    by unknown passwords, never deleted: KafkaAdmin.revoke_scram says why); its topics are deleted elsewhere.
+    Never the fleet's own (`moe`)."""
     if settings.topic_namespace == "moe":
         raise ValueError("the fleet's own namespace is never torn down")
     await apply_acls([], principals=principals(settings.topic_namespace), namespace=settings.topic_namespace,
                      settings=settings)
     async with KafkaAdmin(settings) as admin:
-        await admin.delete_scram(principals(settings.topic_namespace))
+        await admin.revoke_scram(principals(settings.topic_namespace))
 
 
 def read_principals(path: Path, namespace: str) -> dict[str, str]:

@@ -141,6 +141,13 @@ SEED_DEFAULTS = (
                 why="structural: one poll serves both the health check and the warm-model list, with no "
                     "per-request /api/ps fan-out; 10 s keeps the warm list fresher than the original's 60 s "
                     "registry, at one request per server and interval across the fleet"),
+    SeedDefault("VRAM unload after each expert", "on: async keep_alive=0 after each expert call",
+                "moe_core.inference.config:UNLOAD_AFTER_EXPERT", True, ours=False,
+                doc=f"{SEED_ARCHITECTURE}: Optimization table (VRAM unload after inference)",
+                why="structural: the embedded server is llama.cpp, which has no unload, and where one model serves "
+                    "the experts and the judge an unload after every expert call reloads it for the judge; an "
+                    "Ollama server opts in with `unload_after_expert` in INFERENCE_SERVERS (its expert calls then "
+                    "carry keep_alive 0)"),
     SeedDefault("LOG_LEVEL", "INFO", "MOE_LOG_LEVEL", "INFO", doc=f"{SEED_SYSTEM}: 13. Configuration"),
     SeedDefault("EXPERT_TIMEOUT / JUDGE_TIMEOUT", "900 s each", "MOE_REQUEST_TIMEOUT_S", 900.0, ours=120.0,
                 doc=_HISTORY,

@@ -1,8 +1,9 @@
 """The fleet's services, declared once: name, Python package, HTTP port and where its declaration lives (a
 Stage on the stage runtime, or a ServiceDeclaration for a service with its own app: the edge, the control
-plane, codex-lineage). The local supervisor, compose/, helm/, Prometheus, the Grafana
-dashboards, docs/asyncapi.json and the service table in docs/architecture.md are generated from this list
-or checked against it (tests/deploy/test_stage_registry.py).
+plane, codex-lineage). Generated from this list by `make schemas`: docs/asyncapi.json, the service table in
+docs/architecture.md, Prometheus's scrape jobs, pyproject's package paths and the Makefile's mypy packages
+(moe_core.docgen.deploy_lists); checked against it (tests/deploy/test_stage_registry.py): the local
+supervisor, compose's services, Helm's components and the Grafana dashboards.
 
 Adding a service: a row here, its package under services/<name>/ with its declaration, then `make schemas`.
 """

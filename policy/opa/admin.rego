@@ -3,7 +3,7 @@
 # manages tenants and every key, and reads across tenants where `operator_reads` allows (each such read is
 # an audit record of its own).
 # input.action: tenant.create | tenant.update | tenant.read | key.create | key.update | key.rotate |
-#   key.revoke | key.read | audit.read | usage.read
+#   key.revoke | key.read | audit.read | usage.read | principal.create | principal.read
 # input.resource: {"tenants": [tenants the subject belongs to], "role": the new or changed key's role,
 #   "fields": [changed fields]}
 package moe.admin
@@ -11,14 +11,14 @@ package moe.admin
 import data.moe.scopes
 
 # What an operator may read across tenants (a tenant admin never reads another tenant's data).
-operator_reads := {"tenant.read", "key.read", "audit.read", "usage.read"}
+operator_reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read"}
 
 # What a tenant admin may change of its own tenant (disabling a tenant is the operator's).
 tenant_admin_fields := {"name", "limits"}
 
-writes := {"tenant.create", "tenant.update", "key.create", "key.update", "key.rotate", "key.revoke"}
+writes := {"tenant.create", "tenant.update", "key.create", "key.update", "key.rotate", "key.revoke", "principal.create"}
 
-reads := {"tenant.read", "key.read", "audit.read", "usage.read"}
+reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read"}
 
 subject_tenants := {t | some t in input.resource.tenants}
 

@@ -63,3 +63,11 @@ test_usage_of_another_tenant_is_the_operators_only if {
 	codes(req(key("admin", ["t1"]), "usage.read", {"tenants": ["t2"]})) == {"not_found"}
 	admin.decision.allow with input as req(key("operator", ["ops"]), "usage.read", {"tenants": ["*"]})
 }
+
+test_a_tenant_admin_manages_principals_of_its_own_tenant_only if {
+	admin.decision.allow with input as req(key("admin", ["t1"]), "principal.create", {"tenants": ["t1"]})
+	codes(req(key("admin", ["t1"]), "principal.create", {"tenants": ["t2"]})) == {"tenant_forbidden"}
+	codes(req(key("admin", ["t1"]), "principal.read", {"tenants": ["t2"]})) == {"not_found"}
+	admin.decision.allow with input as req(key("operator", ["ops"]), "principal.create", {"tenants": ["t2"]})
+	admin.decision.allow with input as req(key("operator", ["ops"]), "principal.read", {"tenants": ["t2"]})
+}

@@ -32,13 +32,13 @@ deny contains scopes.deny_reason("tenant_forbidden", 403, msg) if {
 deny contains scopes.deny_reason("self_approval", 403, msg) if {
 	input.action in {"knowledge.approve", "knowledge.reject"}
 	input.principal.id == input.resource.importer
-	msg := "the importer may not approve or reject its own import (four-eyes rule)"
+	msg := sprintf("the importer may not approve or reject its own import, with any of its keys (four-eyes rule: principal %s imported it)", [input.resource.importer])
 }
 
 deny contains scopes.deny_reason("duplicate_approval", 403, msg) if {
 	input.action == "knowledge.approve"
 	input.principal.id in input.resource.approvers
-	msg := "this principal has approved this change set already; another admin must approve"
+	msg := "this principal has approved this change set already (with this or another of its keys); another principal must approve"
 }
 
 decision := {

@@ -1,5 +1,6 @@
 # Who a principal is: its role and the tenants it belongs to. Shared by every decision.
-# input.principal: {"id": "key:<id>" (a person's principal id once keys belong to principals), "key_id",
+# input.principal: {"id": the principal behind the key (moe_core.access.principals: a service account
+# "sa-<key id>" or a person; one principal's keys are one actor), "key_id",
 # "role": "user" | "admin" (a tenant admin) | "operator" (the fleet operator), "tenants": [...]}
 package moe.scopes
 

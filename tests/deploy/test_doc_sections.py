@@ -72,3 +72,17 @@ def test_every_setting_says_what_it_does() -> None:
     missing = {(entry.name, s.name) for entry in stage_registry.FLEET
                for s in settings_catalog.service(entry.name, REPO).values() if not s.description}
     assert missing <= UNDESCRIBED, f"give these settings a Field(description=...): {sorted(missing - UNDESCRIBED)}"
+
+
+@pytest.mark.parametrize("path", ["Makefile", "pyproject.toml", "compose/prometheus.yml", "helm/moe-fleet/values.yaml"])
+def test_a_deploy_list_edited_by_hand_is_out_of_date(tmp_path: Path, path: str) -> None:
+    """The deployment lists are generated (moe_core.docgen.deploy_lists): a service or topic dropped by hand
+    from one of them is drift, and `make schemas` writes it back."""
+    text = (REPO / path).read_text()
+    for section in (s for s in docgen.SECTIONS if s.path == path):
+        body = markers.current(text, section)
+        edited = markers.replaced(text, section, body.replace("codex", "codecs").replace("usage", "usages"))
+        assert edited != text, f"{section.name}: nothing to edit"
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(edited)
+        assert docgen.expected(tmp_path, path) == text

@@ -9,6 +9,7 @@ admitted and each spent hundreds of tokens: the settled total was well over the 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -67,7 +68,7 @@ async def test_concurrent_orchestrated_requests_never_overspend_a_nearly_spent_b
     assert len(answered) + len(refused) == len(results), results
     assert answered, "at least one request gets what is left of the budget"
     spent = sum(r.usage.total_tokens for r in answered)
-    totals = (await _usage(fleet, key["secret"]))["totals"]
+    totals = (await _usage(fleet, key["secret"], requests=len(answered)))["totals"]
     assert totals["total_tokens"] == spent <= BUDGET
     assert totals["requests"] == len(answered)
 
@@ -81,9 +82,16 @@ async def test_concurrent_orchestrated_requests_never_overspend_a_nearly_spent_b
     assert all(r.choices[0].finish_reason == "length" for r in noted)
 
 
-async def _usage(fleet: Fleet, key: str) -> dict[str, Any]:
+async def _usage(fleet: Fleet, key: str, requests: int = 0, timeout_s: float = 30) -> dict[str, Any]:
+    """The key's usage report, once it counts `requests` requests (the control plane writes the rows from the
+    gateway's usage topic, a moment after the answers) or the time is up."""
+    deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.get(f"{fleet['control-plane'].url}/v1/usage", headers={"Authorization": f"Bearer {key}"})
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
+        while True:
+            response = await http.get(f"{fleet['control-plane'].url}/v1/usage",
+                                      headers={"Authorization": f"Bearer {key}"})
+            assert response.status_code == 200, response.text
+            result: dict[str, Any] = response.json()
+            if result["totals"]["requests"] >= requests or time.monotonic() > deadline:
+                return result
+            await asyncio.sleep(0.2)

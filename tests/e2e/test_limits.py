@@ -64,12 +64,20 @@ async def _ask(gateway: ServiceProcess, driver: BusDriver, key: str, usage: tupl
     await backend
 
 
-async def _usage(control_plane: ServiceProcess, key: str, query: str = "", expect: int = 200) -> dict[str, Any]:
+async def _usage(control_plane: ServiceProcess, key: str, query: str = "", expect: int = 200,
+                 requests: int = 0, timeout_s: float = 30) -> dict[str, Any]:
+    """The usage report, once it counts `requests` requests (the control plane writes the rows from the
+    gateway's usage topic, a moment after the answer) or the time is up."""
+    deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.get(f"{control_plane.url}/v1/usage{query}", headers={"Authorization": f"Bearer {key}"})
-    assert response.status_code == expect, response.text
-    result: dict[str, Any] = response.json()
-    return result
+        while True:
+            response = await http.get(f"{control_plane.url}/v1/usage{query}",
+                                      headers={"Authorization": f"Bearer {key}"})
+            assert response.status_code == expect, response.text
+            result: dict[str, Any] = response.json()
+            if expect != 200 or result["totals"]["requests"] >= requests or time.monotonic() > deadline:
+                return result
+            await asyncio.sleep(0.2)
 
 
 async def test_concurrent_requests_never_overspend_a_nearly_spent_budget(
@@ -102,7 +110,7 @@ async def test_concurrent_requests_never_overspend_a_nearly_spent_budget(
     assert all(r.code == "rate_limit_exceeded" and int(r.response.headers["retry-after"]) >= 1 for r in refused)
     assert await budgets.left(admitted[0].response_id) == 0  # settled: closed, no late model call runs
 
-    totals = (await _usage(accounts_control_plane, key["secret"]))["totals"]
+    totals = (await _usage(accounts_control_plane, key["secret"], requests=2))["totals"]
     assert totals["total_tokens"] == 40 + each <= budget and totals["requests"] == 2
     await _ask(accounts_gateway, accounts_driver, key["secret"], (each - 50, 50))  # the refund made room again
     with pytest.raises(openai.RateLimitError):  # what is left is less than one more request
@@ -176,7 +184,7 @@ async def test_a_cost_budget_from_configured_prices(accounts_gateway: ServicePro
     # moe-orchestrator costs 2 per million input and 10 per million output tokens (accounts_fixtures.PRICES)
     key = await admin.key(await admin.tenant(), limits={"cost_per_day": 0.001})
     await _ask(accounts_gateway, accounts_driver, key["secret"], (100, 50), max_tokens=40)  # 0.0007
-    report = await _usage(accounts_control_plane, key["secret"])
+    report = await _usage(accounts_control_plane, key["secret"], requests=1)
     assert report["totals"]["cost"] == pytest.approx(0.0007) and report["current"]["cost_per_day"] == 0.0007
     with pytest.raises(openai.RateLimitError) as refused:  # 40 output tokens alone would cost 0.0004
         await _oai(accounts_gateway, key["secret"]).chat.completions.create(
@@ -211,7 +219,7 @@ async def test_usage_by_day_mode_and_model_with_the_same_figures_in_prometheus(
     await _ask(accounts_gateway, accounts_driver, key["secret"], (10, 5))
     await _ask(accounts_gateway, accounts_driver, key["secret"], (20, 7), stream=True)
     await _ask(accounts_gateway, accounts_driver, key["secret"], (4, 1), model="claude-sonnet-4-5")
-    report = await _usage(accounts_control_plane, key["secret"])
+    report = await _usage(accounts_control_plane, key["secret"], requests=3)
     assert report["key_id"] == key["id"]
     rows = {(r["mode"], r["model"]): r for r in report["data"]}
     assert set(rows) == {(MODE, MODE), (MODE, "claude-sonnet-4-5")}

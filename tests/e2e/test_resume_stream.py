@@ -32,6 +32,7 @@ from moe_core.token_budget import TokenBudgets
 from tests.e2e.conftest import _create_key
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess, free_port
+from tests.support.lone_service import lone_control_plane
 from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +58,8 @@ def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
             gateway.start()
         for gateway in pair:
             gateway.wait_ready()
-        yield pair
+        with lone_control_plane(pair[0]):  # writes the usage rows from the replicas' usage topic
+            yield pair
     finally:
         for gateway in pair:
             gateway.stop()

@@ -90,7 +90,7 @@ def _common(infra: dict[str, str], namespace: str, neo4j: str, scripted_url: str
     servers = [{"name": "scripted", "url": scripted_url, "models": SCRIPTED_MODELS, "max_retries": 0,
                 "timeout_s": 30}]
     return {"topic_namespace": namespace, "kafka_bootstrap": infra["kafka"], "redis_url": infra["redis"],
-            "postgres_dsn": infra["postgres"], "neo4j_url": neo4j, "consumer_workers": 1,
+            "postgres_dsn": infra["postgres"], "neo4j_url": neo4j, "consumer_workers": 1, "opa_url": infra["opa"],
             **dict(zip(("neo4j_user", "neo4j_password"), neo4j_auth(), strict=True)),
             "inference_servers": json.dumps(servers),
             "model_assignments": json.dumps({"default": ["expert-model"], "planner": ["planner-model"],

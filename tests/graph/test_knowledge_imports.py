@@ -224,6 +224,57 @@ async def test_a_rejected_import_writes_nothing(graph_services: GraphServices, g
         "knowledge_import_created", "knowledge_import_refused", "knowledge_import_rejected"]
 
 
+async def principal_with_keys(api: httpx.AsyncClient, admin: str, tenant: str, name: str,
+                              keys: int) -> tuple[str, list[str]]:
+    """A service-account principal made through the admin API, and the secrets of `keys` admin keys of it."""
+    made = await api.post("/v1/admin/principals", json={"kind": "service", "tenant_id": tenant, "display_name": name},
+                          headers=bearer(admin))
+    assert made.status_code == 201, made.text
+    principal = made.json()["id"]
+    secrets = []
+    for n in range(keys):
+        key = await api.post("/v1/admin/keys", json={"name": f"{name} {n}", "role": "admin", "tenant_ids": [tenant],
+                                                     "principal_id": principal}, headers=bearer(admin))
+        assert key.status_code == 201 and key.json()["principal_id"] == principal, key.text
+        secrets.append(key.json()["secret"])
+    return principal, secrets
+
+
+@pytest.mark.infra
+async def test_four_eyes_counts_principals_not_keys(graph_services: GraphServices, graph_db: GraphDB, tenant: str,
+                                                    target: str) -> None:
+    api = graph_services.gateway
+    await source_and_target(graph_db, tenant, target)
+    bundle = await export(api, await graph_services.admin_key_for(tenant), domain="medical")  # two approvals
+    admin = await graph_services.admin_key_for(target)
+    importer, (imports, own_other_key) = await principal_with_keys(api, admin, target, "import bot", 2)
+    reviewer, (first, second) = await principal_with_keys(api, admin, target, "reviewer", 2)
+    other, (third,) = await principal_with_keys(api, admin, target, "second reviewer", 1)
+    before = snapshot(await relations(graph_db, target))
+
+    cs = (await import_bundle(api, imports, bundle)).json()
+    assert (cs["status"], cs["approvals_required"], cs["importer_principal"]) == ("pending", 2, importer)
+    approve = f"/v1/knowledge/imports/{cs['id']}/approve"
+    refusal = await api.post(approve, headers=bearer(own_other_key))  # the importer's second admin key
+    assert_openai_error(refusal, 403, "self_approval")
+    assert importer in refusal.json()["error"]["message"]
+    assert_openai_error(await api.post(f"/v1/knowledge/imports/{cs['id']}/reject", headers=bearer(own_other_key)),
+                        403, "self_approval")
+
+    once = await api.post(approve, json={"note": "first pair of eyes"}, headers=bearer(first))
+    assert once.status_code == 200 and once.json()["status"] == "pending", once.text
+    assert_openai_error(await api.post(approve, headers=bearer(second)), 403, "duplicate_approval")  # same person
+    assert snapshot(await relations(graph_db, target)) == before  # one principal, however many keys: not applied
+
+    done = await api.post(approve, json={"note": "second pair of eyes"}, headers=bearer(third))
+    assert done.status_code == 200 and done.json()["status"] == "applied", done.text
+    assert [a["principal"] for a in done.json()["approvals"]] == [reviewer, other]
+    assert snapshot(await relations(graph_db, target)) != before
+    events = await graph_services.tap.wait(graph_services.bus.topics.audit,
+                                           lambda m: m["response_id"] == cs["id"], count=7)
+    assert {e["details"]["principal"] for e in events} == {importer, reviewer, other}
+
+
 def math_bundle(tenant: str) -> dict[str, Any]:
     origin = Origin.model_validate({"tenant": tenant, "exported_at": "2026-01-01T00:00:00Z", "exported_by": "test",
                                     "graph_version": 0, "selection": Selection(domain="math")})

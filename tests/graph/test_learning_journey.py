@@ -48,6 +48,23 @@ async def ask(svc: GraphServices, tenant: str, question: str) -> dict[str, Any]:
     return result
 
 
+async def test_the_judges_insight_becomes_a_synthesis_node_about_its_entities(
+        graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
+    marker = uuid.uuid4().hex[:8]
+    scripted.script([extraction_rule(marker, [("Zelmorin", "TREATS", "Sinus Blockage", 0.9)])])
+    insight = {"summary": "Zelmorin clears the sinuses but must not meet warfarin.", "insight_type": "causal",
+               "entities": ["Zelmorin", "Warfarin", "Unknownium"]}
+    event = ingest_event(tenant, marker, synthesis=insight, synthesis_insight=insight["summary"])
+    await learn(graph_services, event)
+    [node] = await graph_db.read(
+        "MATCH (s:Synthesis {tenant: $t}) OPTIONAL MATCH (s)-[:ABOUT]->(e) RETURN s.text AS text, "
+        "s.insight_type AS type, s.entities AS named, s.response_id AS rid, collect(e.name) AS about", t=tenant)
+    assert (node["text"], node["type"], node["named"], node["rid"]) == (
+        insight["summary"], "causal", insight["entities"], event.response_id)
+    # the answer's own entities, and the shared Warfarin by name; a name the graph does not know links nothing
+    assert sorted(node["about"]) == ["Sinus Blockage", "Warfarin", "Zelmorin"]
+
+
 async def test_an_answers_triples_appear_and_a_later_question_receives_them(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     marker = uuid.uuid4().hex[:8]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,10 +13,15 @@ if str(LOCAL) not in sys.path:
     sys.path.insert(0, str(LOCAL))
 
 import fleetctl  # noqa: E402
+from fleetlib import api as fleet_api  # noqa: E402
+from fleetlib import config as fleet_config  # noqa: E402
 
 
 @pytest.fixture(scope="package")
 def infra() -> dict[str, str]:
-    """Endpoints of the running infrastructure (kafka, redis, postgres, neo4j, chroma, llm)."""
+    """Endpoints of the running infrastructure (kafka, redis, postgres, neo4j, chroma, llm), its tables and
+    roles made (as the session-wide fixture in tests/conftest.py does)."""
     fleetctl.ensure_up(["infra"])
+    fleet_api.migrate()  # the fleet store's tables and each service's grants, as the declarations say now
+    os.environ.update(fleet_config.kafka_admin_env())  # the tier's own Kafka clients: the broker's admin
     return fleetctl.endpoints()

@@ -1,7 +1,9 @@
 """A request's usage is settled exactly once fleet-wide (gateway.settlement, gateway.metering), on real Redis
 and Postgres: two gateway replicas' meterings (same namespace) race to settle one request, a settler that
-dies after its claim or after its usage row is replaced without a second charge, a request that never
-entered the fleet gives its reservation back."""
+dies after its claim or after its usage was written is replaced without a second charge, a request that never
+entered the fleet gives its reservation back. Each settled charge goes straight to the control plane's writer
+(control_plane.usage_recorder, as its role); the path over the `usage` topic is tests/infra/test_usage_topic.py.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from control_plane.usage_recorder import UsageRecorder
 from gateway.metering import Metering
 from gateway.settings import GatewaySettings
 from gateway.settlement import Settlements
@@ -28,7 +31,7 @@ pytestmark = pytest.mark.infra
 
 @pytest.fixture
 async def usage(infra: dict[str, str]) -> AsyncIterator[UsageStore]:
-    store = await KeyStore.connect(infra["postgres-gateway"])  # the gateway's role: its usage grants
+    store = await KeyStore.connect(infra["postgres-control-plane"])  # the usage rows' writer: the control plane
     try:
         yield UsageStore(store.pool)
     finally:
@@ -37,8 +40,15 @@ async def usage(infra: dict[str, str]) -> AsyncIterator[UsageStore]:
 
 def _replicas(redis: Redis, namespace: str, usage: UsageStore) -> tuple[Metering, Metering]:
     settings = GatewaySettings(topic_namespace=namespace, resume_grace_s=0, settle_orphan_after_s=0)
-    return (Metering(settings, Limiter(redis, namespace), lambda: usage),
-            Metering(settings, Limiter(redis, namespace), lambda: usage))
+    writer = UsageRecorder(_opened(usage))  # each charge written as the usage topic's consumer writes it
+    return (Metering(settings, Limiter(redis, namespace), writer.handle),
+            Metering(settings, Limiter(redis, namespace), writer.handle))
+
+
+def _opened(usage: UsageStore) -> Any:
+    async def store() -> UsageStore:
+        return usage
+    return store
 
 
 async def _reserve(metering: Metering) -> tuple[ApiKey, ChatRequest]:

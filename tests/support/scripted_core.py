@@ -171,7 +171,21 @@ class ScriptState:
         self.loaded = None if models is None else list(models)
 
     def loaded_models(self) -> list[str]:
-        return self.models() if self.loaded is None else [m for m in self.models() if m in self.loaded]
+        if self.loaded is None:
+            return self.models()
+        loaded = {normalize_model(m) for m in self.loaded}
+        return [m for m in self.models() if normalize_model(m) in loaded]
+
+    def served(self, model: str, keep_alive: Any) -> None:
+        """Ollama's memory after a call: the model is loaded, unless the call's keep_alive was zero (0, "0",
+        "0s", "0m": unload once answered)."""
+        with self._lock:
+            loaded = [normalize_model(m) for m in (self.loaded if self.loaded is not None else self.script["models"])]
+            name = normalize_model(model)
+            if str(keep_alive).strip() in ("0", "0s", "0m", "0h"):
+                self.loaded = [m for m in loaded if m != name]
+            elif name not in loaded:
+                self.loaded = [*loaded, name]
 
     # -- request path ------------------------------------------------------------------------
     def models(self) -> list[str]:

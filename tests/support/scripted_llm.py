@@ -9,7 +9,8 @@ Subprocess:   ``python -m tests.support.scripted_llm --port 0 --host 127.0.0.1 [
 Script format, token counting and truncation rules: see ``tests/support/scripted_core.py``.
 Control endpoints: ``PUT /_script``, ``GET|DELETE /_calls``, ``POST /_fail {"status","times"}``,
 ``POST /_down``, ``POST /_up``. They keep working while the server is "down".
-``state.set_loaded([...])`` limits what /api/ps and /v1/models report as loaded (default: every model).
+``state.set_loaded([...])`` limits what /api/ps and /v1/models report as loaded (default: every model). An
+Ollama call (``/api/chat``) loads its model, and one with ``keep_alive`` 0 unloads it once answered, as Ollama does.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ async def _chat(request: Request, api: str) -> Response:
         msg = f"scripted error (status {reply.status})"
         return error_response(api, reply.status, msg, code="scripted_error")
 
+    if api == "ollama":  # Ollama's memory follows the call (no keep_alive: it stays loaded)
+        state.served(model, body.get("keep_alive"))
     if reply.tool_calls:
         return _tool_reply(request, call, api, model, messages, reply, stream, body)
     text, finish = truncate(reply.text, max_tokens)

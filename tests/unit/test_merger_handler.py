@@ -90,7 +90,10 @@ def _usage_of(calls: list[dict[str, Any]]) -> tuple[int, int]:
 async def test_thinking_and_judge_stream_as_deltas_and_add_up(redis, namespace: str) -> None:
     h = Harness(namespace, redis, [
         {"model": "think-model", "reply": "Both say the Moon. The graph confirms it."},
-        {"model": "judge-model", "reply": "The Moon's gravity [REF:Moon] causes tides [REF:Earth] twice a day."},
+        {"model": "judge-model", "reply": "The Moon's gravity [REF:Moon] causes tides [REF:Earth] twice a day. "
+                                          '<SYNTHESIS_INSIGHT>{"summary": "Tides follow the Moon\'s gravity.", '
+                                          '"entities": ["Moon", "Tide"], "insight_type": "causal"}'
+                                          "</SYNTHESIS_INSIGHT>"},
     ])
     graph_sources = [Source(kind="graph", ref="rel-7", title="Moon CAUSES Tide")]
     async with TestKafkaBroker(h.bus.broker):
@@ -116,7 +119,10 @@ async def test_thinking_and_judge_stream_as_deltas_and_add_up(redis, namespace: 
     assert [p.event for p in h.out["progress"]] == ["thinking", "judging"]
     [learned] = h.out["ingest"]
     assert (learned.answer, learned.source_expert, learned.confidence) == (answer.content, "science", "high")
-    assert learned.synthesis_insight == answer.reasoning and learned.question == "What about tides?"
+    assert learned.question == "What about tides?" and "SYNTHESIS" not in h.streamed("content")
+    assert learned.synthesis is not None and learned.synthesis_insight == "Tides follow the Moon's gravity."
+    assert (learned.synthesis.entities, learned.synthesis.insight_type) == (["Moon", "Tide"], "causal")
+    assert "<SYNTHESIS_INSIGHT>" in judge["messages"][0]["content"]  # three results: the judge may emit one
 
 
 async def test_single_confident_expert_is_the_fast_path_and_still_learned(redis, namespace: str) -> None:

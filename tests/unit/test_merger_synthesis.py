@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 
 from merger import fallback, learning, synthesis
-from moe_core.contracts import Answer, FewShot, ModelUse, Plan, PlannedTask, Source, TaskResult, deadline_in
+from moe_core.contracts import (
+    Answer,
+    FewShot,
+    ModelUse,
+    Plan,
+    PlannedTask,
+    Source,
+    SynthesisInsight,
+    TaskResult,
+    deadline_in,
+)
 from moe_core.modes import get_mode
 
 pytestmark = pytest.mark.unit
@@ -164,12 +174,16 @@ def test_learning_events() -> None:
     answer = Answer(**ENV, deadline_at=deadline_in(9), mode="moe-orchestrator", content="Use aspirin.",
                     question="Headache?", reasoning="Both agree.")
     lead = _res("t1", "medical_consult", conf="high")
-    event = learning.ingest_event(answer, lead, used=2)
+    insight = SynthesisInsight(summary="Aspirin and rest together.", entities=["Aspirin"], insight_type="causal")
+    event = learning.ingest_event(answer, lead, used=2, insight=insight)
     assert event is not None
     assert (event.question, event.answer, event.knowledge_type, event.source_expert, event.source_model,
-            event.confidence, event.synthesis_insight, event.cache_hit) == (
-        "Headache?", "Use aspirin.", "medical", "medical_consult", "m", "high", "Both agree.", False)
-    assert learning.ingest_event(answer, lead, used=1).synthesis_insight is None  # type: ignore[union-attr]
+            event.confidence, event.synthesis_insight, event.synthesis, event.cache_hit) == (
+        "Headache?", "Use aspirin.", "medical", "medical_consult", "m", "high", "Aspirin and rest together.",
+        insight, False)
+    assert learning.ingest_event(answer, lead, used=1, insight=insight).synthesis is None  # type: ignore[union-attr]
+    without = learning.ingest_event(answer, lead, used=2)  # no block: the thinking trace is no insight
+    assert without is not None and (without.synthesis, without.synthesis_insight) == (None, None)
     tool = learning.ingest_event(answer, _res("p1", "precision", kind="tool", conf="high"), used=1)
     assert tool is not None and tool.knowledge_type == "precision"
     assert learning.ingest_event(answer.model_copy(update={"finish_reason": "deadline"}), lead, 1) is None

@@ -14,7 +14,7 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 from expert_worker.core import expert_messages
-from merger import synthesis
+from merger import insight, synthesis
 from moe_core.bus import Bus
 from moe_core.contracts import (
     EXPERT_CATEGORIES,
@@ -110,7 +110,8 @@ def test_each_call_s_own_instruction_text_is_bounded() -> None:
     """What a call carries besides the question, the plan's instruction, the sources and the examples (words,
     before issue 13's second pass -> now): the planner 52 -> 46 (no tools, no research), an expert's system
     prompt 54-61 -> 46-55, the thinking step's 34 -> 24, the judge's 39 -> 33 (a plain request: no tool, no
-    web, no mode rule; plus the knowledge-graph rule when there is a graph result)."""
+    web, no mode rule; plus the knowledge-graph rule when there is a graph result, and issue 28's insight rule,
+    9 words, when it merges two or more results and MOE_JUDGE_INSIGHT is on)."""
     plan = _plan("general", "science")
     planner = core.planner_messages(QUESTION, list(EXPERT_CATEGORIES), 4)
     assert _words(planner) - len(QUESTION.split()) <= 46
@@ -119,10 +120,14 @@ def test_each_call_s_own_instruction_text_is_bounded() -> None:
         assert _words(expert_messages(task)[:1]) <= 55, category
     assert _words(synthesis.thinking_messages(plan, _results())[:1]) <= 24
     plain = plan.model_copy(update={"few_shot": []})
-    assert _words(synthesis.judge_messages(plain, _results(), "", get_mode(None))[:1]) <= 33
+    assert _words(synthesis.judge_messages(plain, _results(), "", get_mode(None), False)[:1]) <= 33
+    merged = synthesis.judge_messages(plain, _results(), "", get_mode(None))[0]["content"]  # two results
+    assert insight.RULE in merged and len(merged.split()) <= 33 + len(insight.RULE.split()) <= 33 + 10
+    alone = synthesis.judge_messages(plain, _results()[:1], "", get_mode(None))[0]["content"]
+    assert insight.RULE not in alone and len(alone.split()) <= 33
     graph = TaskResult(**F, task_id="g1", kind="graph", category="knowledge_graph", content="G")
     ref_rule = "After each knowledge-graph fact write [REF:<entity>] naming its entity."
-    judge = synthesis.judge_messages(plain, [*_results(), graph], "", get_mode(None))[0]["content"]
+    judge = synthesis.judge_messages(plain, [*_results(), graph], "", get_mode(None), False)[0]["content"]
     assert ref_rule in judge and len(judge.split()) <= 33 + len(ref_rule.split())
 
 

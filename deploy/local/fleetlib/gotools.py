@@ -1,6 +1,7 @@
-"""Pinned Go tools from the Go module proxy: helm and kubeconform (checking the deploy files, with KEDA's CRDs)
-Sigstore's timestamp-server (the local RFC 3161 timestamp authority, fleetlib.tsa) and Open Policy Agent
-(the control plane's policy decisions, fleetlib.opa).
+"""Pinned Go tools from the Go module proxy: helm and kubeconform (checking the deploy files, with KEDA's CRDs),
+Sigstore's timestamp-server (the local RFC 3161 timestamp authority, fleetlib.tsa), Open Policy Agent
+(the control plane's policy decisions, fleetlib.opa) and Dex (the OpenID Connect provider the console's
+sign-in tests run against, tests/support/dex.py).
 
 `go install` builds into .data/bin with its module and build caches under .data/go, so a second run
 (or a rebuild after a version bump) costs seconds, not minutes. A `<tool>.version` file beside each
@@ -27,6 +28,15 @@ TOOLS: dict[str, tuple[str, str]] = {
     # Open Policy Agent: the control plane's write decisions over policy/opa/*.rego (fleetlib.opa)
     "opa": ("github.com/open-policy-agent/opa", "v1.22.2"),
 }
+# Tools `go install pkg@version` cannot build, built from their module's source instead: Dex's v2 tags are not
+# Go-module versions (its module path has no /v2), so the proxy serves a tag by its commit's pseudo-version,
+# and its go.mod replaces its api/v2 module with a local directory the module zip does not carry (the replace
+# is dropped: the published api/v2 version it requires is used). Built without cgo (no SQLite storage; the
+# tests use in-memory storage). tool -> (module, pseudo-version, package, the tag it is, replaces to drop)
+SOURCE_BUILT: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
+    "dex": ("github.com/dexidp/dex", "v0.0.0-20260303133905-11d2eeb52b42", "./cmd/dex", "v2.45.1",
+            ("github.com/dexidp/dex/api/v2",)),
+}
 # Modules only downloaded (not built): KEDA's CRDs give the ScaledObject schema for kubeconform.
 KEDA_MODULE = ("github.com/kedacore/keda/v2", "v2.18.1")
 
@@ -48,8 +58,9 @@ def _go() -> str:
     return go
 
 
-def _run(argv: list[str]) -> str:
-    res = subprocess.run(argv, capture_output=True, text=True, env=go_env(), check=False)  # noqa: S603
+def _run(argv: list[str], cgo: bool = True) -> str:
+    env = go_env() if cgo else {**go_env(), "CGO_ENABLED": "0"}
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)  # noqa: S603
     if res.returncode != 0:
         tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-20:])
         raise GoToolError(f"{' '.join(argv)} failed (exit {res.returncode}):\n{tail}")
@@ -60,9 +71,13 @@ def binary(tool: str) -> Path:
     return BIN / tool
 
 
+def _version(tool: str) -> str:
+    return TOOLS[tool][1] if tool in TOOLS else f"{SOURCE_BUILT[tool][3]} ({SOURCE_BUILT[tool][1]})"
+
+
 def installed(tool: str) -> bool:
     marker = BIN / f"{tool}.version"
-    return binary(tool).is_file() and marker.is_file() and marker.read_text().strip() == TOOLS[tool][1]
+    return binary(tool).is_file() and marker.is_file() and marker.read_text().strip() == _version(tool)
 
 
 def ensure_tool(tool: str) -> bool:
@@ -74,6 +89,28 @@ def ensure_tool(tool: str) -> bool:
     BIN.mkdir(parents=True, exist_ok=True)
     _run([_go(), "install", f"{package}@{version}"])
     (BIN / f"{tool}.version").write_text(version + "\n")
+    return True
+
+
+def ensure_source_built(tool: str) -> bool:
+    """Build `tool` from its module's source at the pinned version unless it is there; True if it was built."""
+    if installed(tool):
+        return False
+    module, version, package, tag, drop = SOURCE_BUILT[tool]
+    print(f"install: building {tool} {tag} from {module}@{version} (cached under {GOPATH}) ...", flush=True)
+    info = json.loads(_run([_go(), "mod", "download", "-json", f"{module}@{version}"]))
+    work = GOPATH / "src-build" / tool
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(info["Dir"], work)
+    for path in [work, *work.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only
+    for replaced in drop:
+        _run([_go(), "-C", str(work), "mod", "edit", f"-dropreplace={replaced}"])
+        _run([_go(), "-C", str(work), "mod", "download", replaced])  # the required version, with its go.sum lines
+    BIN.mkdir(parents=True, exist_ok=True)
+    _run([_go(), "-C", str(work), "build", "-trimpath", "-o", str(binary(tool)), package], cgo=False)
+    (BIN / f"{tool}.version").write_text(_version(tool) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
     return True
 
 
@@ -90,4 +127,6 @@ def keda_module_dir() -> Path:
 def ensure() -> None:
     for tool in TOOLS:
         ensure_tool(tool)
+    for tool in SOURCE_BUILT:
+        ensure_source_built(tool)
     keda_module_dir()

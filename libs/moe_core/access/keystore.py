@@ -1,6 +1,7 @@
 """API keys and tenants in Postgres: only a SHA-256 hash of each key is stored; each key has tenants, a
-role, an optional expiry, optional allowed models and limits and an optional default expert template; each
-tenant has limits and can be disabled.
+role, an optional expiry, optional allowed models and limits and an optional default expert template, and
+belongs to one principal (a person or a service account, moe_core.access.principals); each tenant has limits and
+can be disabled.
 
 Verified keys are cached per process (`cache_ttl_s`); a change anywhere in the fleet is announced on a
 Redis channel (moe_core.access.key_events) and clears every replica's cache. Unknown keys are cached only briefly
@@ -20,6 +21,7 @@ from typing import Any, Literal, get_args
 import asyncpg
 
 from moe_core.access.limits import Limits
+from moe_core.access.principals import add_service_account, own_principal
 from moe_core.auth import hash_key
 
 Role = Literal["admin", "user", "operator"]  # admin: a tenant admin; operator: the fleet operator (docs/security.md)
@@ -28,7 +30,8 @@ CACHE_MAX = 10_000
 
 # The default template is read beside the view (not in it): a replica of an older version re-creating the
 # view in its migration must not meet a column it does not know.
-KEY_ROWS = "SELECT r.*, k.default_template FROM api_keys_resolved r JOIN api_keys k ON k.id = r.id"
+KEY_ROWS = ("SELECT r.*, k.default_template, k.principal_id FROM api_keys_resolved r "
+            "JOIN api_keys k ON k.id = r.id")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class ApiKey:
     created_at: datetime | None = None
     rotated_at: datetime | None = None
     default_template: str | None = None  # the expert template its requests use unless they name one
+    principal_id: str = ""  # who holds it (moe_core.access.principals); four-eyes counts principals, not keys
 
     @property
     def default_tenant(self) -> str:
@@ -84,6 +88,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
         tenant_limits={t: Limits.model_validate(v["limits"]) for t, v in tenants.items()},
         disabled_tenants=frozenset(t for t, v in tenants.items() if v["disabled"]),
         created_at=row["created_at"], rotated_at=row["rotated_at"], default_template=row["default_template"],
+        principal_id=row.get("principal_id") or own_principal(row["id"]),
     )
 
 
@@ -119,8 +124,9 @@ class KeyStore:
     # -- keys ------------------------------------------------------------------------------------------
     async def create(self, name: str, role: Role, tenant_ids: list[str], *, expires_at: datetime | None = None,
                      allowed_models: list[str] | None = None, limits: Limits | None = None,
-                     default_template: str | None = None) -> tuple[ApiKey, str]:
-        """Create a key (its tenants are created if missing); the token is returned once, never stored."""
+                     default_template: str | None = None, principal_id: str | None = None) -> tuple[ApiKey, str]:
+        """Create a key (its tenants are created if missing); the token is returned once, never stored. It
+        belongs to `principal_id` (an existing principal), else to a new service account of its own."""
         if role not in get_args(Role):
             raise ValueError(f"unknown role {role!r}")
         if not tenant_ids or any(not t.strip() for t in tenant_ids):
@@ -129,11 +135,14 @@ class KeyStore:
         token = new_token(key_id)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("INSERT INTO tenants (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", tenant_ids)
+            if principal_id is None:
+                principal_id = own_principal(key_id)
+                await add_service_account(conn, principal_id, tenant_ids[0], name)
             await conn.execute(
                 "INSERT INTO api_keys (id, name, key_hash, role, tenant_ids, expires_at, allowed_models, limits, "
-                "default_template) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "default_template, principal_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 key_id, name, hash_key(token), role, tenant_ids, expires_at, allowed_models,
-                (limits or Limits()).model_dump_json(exclude_none=True), default_template,
+                (limits or Limits()).model_dump_json(exclude_none=True), default_template, principal_id,
             )
         key = await self.get(key_id)
         assert key is not None
@@ -143,10 +152,10 @@ class KeyStore:
         row = await self.pool.fetchrow(KEY_ROWS + " WHERE r.id = $1", key_id)
         return _key(row) if row else None
 
-    async def keys(self, tenant_id: str | None = None) -> list[ApiKey]:
+    async def keys(self, tenant_id: str | None = None, principal_id: str | None = None) -> list[ApiKey]:
         rows = await self.pool.fetch(
-            KEY_ROWS + " WHERE $1::text IS NULL OR $1 = ANY(r.tenant_ids) ORDER BY r.created_at, r.id",
-            tenant_id)
+            KEY_ROWS + " WHERE ($1::text IS NULL OR $1 = ANY(r.tenant_ids)) AND ($2::text IS NULL OR "
+            "k.principal_id = $2) ORDER BY r.created_at, r.id", tenant_id, principal_id)
         return [_key(r) for r in rows]
 
     async def update(self, key_id: str, *, name: str | None = None, expires_at: datetime | None = None,

@@ -1,7 +1,9 @@
-"""Usage per day, tenant, key, mode and model in Postgres (one upserted row per combination), one row per
+"""Usage per day, tenant, key, mode and model in Postgres (one upserted row per combination) and one row per
 settled request (`usage_requests`: what it was charged, answered or abandoned, settled by its owner, the
-replica that resumed it, or the sweeper) and the same figures as Prometheus counters. The edge writes it
-(gateway.metering settles each request); the control plane reads it (`GET /v1/usage`, control_plane.usage_api).
+replica that resumed it, or the sweeper). The edge settles each request and publishes its charge on the `usage`
+topic (gateway.metering); the control plane writes it here (control_plane.usage_recorder, once per response id)
+and reads it (`GET /v1/usage`, control_plane.usage_api). The Prometheus figures are the edge's
+(moe_core.access.usage_metrics).
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from moe_core.access.limits import Limits
-from moe_core.access.usage_metrics import count_usage
 
-# One settled request: its row in usage_requests and, only if that row is new, added to its day's row.
+# One settled request: its row in usage_requests and, only if that row is new, added to its day's row (the day
+# it was settled, else today).
 RECORD_REQUEST = (
     "WITH new AS (INSERT INTO usage_requests (response_id, day, tenant_id, key_id, mode, model, prompt_tokens, "
-    "completion_tokens, cost_micros, outcome, settled_by) VALUES ($9, (now() AT TIME ZONE 'UTC')::date, $1, $2, $3, "
-    "$4, $6, $7, $8, $10, $11) ON CONFLICT (response_id) DO NOTHING RETURNING day) "
+    "completion_tokens, cost_micros, outcome, settled_by) VALUES ($9, COALESCE($12::date, "
+    "(now() AT TIME ZONE 'UTC')::date), $1, $2, $3, $4, $6, $7, $8, $10, $11) "
+    "ON CONFLICT (response_id) DO NOTHING RETURNING day) "
     "INSERT INTO usage_daily AS u (day, tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, "
     "cost_micros) SELECT day, $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint, $7::bigint, $8::bigint "
     "FROM new "
@@ -60,18 +63,17 @@ class UsageStore:
 
     async def record(self, *, tenant_id: str, key_id: str, mode: str, model: str, requests: int,
                      prompt_tokens: int, completion_tokens: int, cost_micros: int | None,
-                     response_id: str | None = None, outcome: str = "answered", settled_by: str = "owner") -> bool:
-        """Add usage to its day's row (and Prometheus). With a response id: once per response — its row in
-        usage_requests (answered or abandoned, and who settled it) is written in the same statement, and a
-        response recorded before changes nothing (False)."""
+                     response_id: str | None = None, outcome: str = "answered", settled_by: str = "owner",
+                     day: date | None = None) -> bool:
+        """Add usage to its day's row (`day`, UTC; default today). With a response id: once per response — its
+        row in usage_requests (answered or abandoned, and who settled it) is written in the same statement,
+        and a response recorded before changes nothing (False)."""
         if response_id is not None:
             added = await self.pool.fetchval(RECORD_REQUEST, tenant_id, key_id, mode, model, requests, prompt_tokens,
-                                             completion_tokens, cost_micros or 0, response_id, outcome, settled_by)
-            if added is None:
-                return False
-        else:
-            await self._add(tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros)
-        count_usage(tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros)
+                                             completion_tokens, cost_micros or 0, response_id, outcome, settled_by,
+                                             day)
+            return added is not None
+        await self._add(tenant_id, key_id, mode, model, requests, prompt_tokens, completion_tokens, cost_micros)
         return True
 
     async def _add(self, tenant_id: str, key_id: str, mode: str, model: str, requests: int, prompt_tokens: int,

@@ -31,9 +31,11 @@ from moe_core.contracts.messages import (
     Progress,
     ResearchTask,
     Source,
+    SynthesisInsight,
     TaskResult,
     ToolTask,
     Usage,
+    UsageCharged,
 )
 from moe_core.contracts.topics import TOPIC_MESSAGES, Topics
 
@@ -69,11 +71,13 @@ __all__ = [
     "Progress",
     "ResearchTask",
     "Source",
+    "SynthesisInsight",
     "TaskResult",
     "ToolTask",
     "Topics",
     "TraceContext",
     "Usage",
+    "UsageCharged",
     "deadline_in",
     "utcnow",
 ]

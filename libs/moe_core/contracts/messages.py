@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -274,6 +274,17 @@ class Feedback(Envelope):
                                     "no models_used, so it flags cache and graph but changes no model score)")
 
 
+class SynthesisInsight(BaseModel):
+    """The judge's insight block (`<SYNTHESIS_INSIGHT>{...}</SYNTHESIS_INSIGHT>`, stripped from the answer): what
+    the merged answer says that no single source did. graph-ingest keeps it as a :Synthesis node."""
+
+    summary: str = Field(min_length=1, max_length=1000)
+    entities: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=20,
+                                                                   description="The entities it concerns")
+    insight_type: str = Field(default="synthesis", max_length=40,
+                              description="comparison, causal, procedural, synthesis ... (the judge's word)")
+
+
 class IngestEvent(Envelope):
     """merger -> graph-ingest: an answer to learn from."""
 
@@ -286,7 +297,9 @@ class IngestEvent(Envelope):
     source_expert: str | None = None
     source_model: str | None = None
     confidence: Confidence = "medium"
-    synthesis_insight: str | None = None
+    synthesis_insight: str | None = Field(default=None, description="The insight's summary (`synthesis`), as text")
+    synthesis: SynthesisInsight | None = Field(default=None, description="The judge's insight block, when it "
+                                               "emitted one for an answer merged from two or more results")
     cache_hit: bool = False
 
 
@@ -348,6 +361,24 @@ class AuditCheckpoint(BaseModel):
     timestamp: str | None = Field(default=None, description="The RFC 3161 TimeStampResp (DER, base64)")
 
 
+class UsageCharged(Envelope):
+    """gateway -> control-plane: one request's settled usage (gateway.metering), written once per response_id
+    into usage_requests and usage_daily by the control plane (control_plane.usage_recorder). Published
+    before the edge finishes the request's counters, so a settler that dies in between leaves the hold to the
+    sweeper, which publishes the same charge again (the writer ignores it). deadline_at: the request's."""
+
+    key_id: str = Field(min_length=1, max_length=128)
+    mode: str = Field(min_length=1, max_length=128, description="The fleet mode that served the request")
+    model: str = Field(min_length=1, max_length=256, description="The model id the client asked for")
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    cost_micros: int | None = Field(default=None, ge=0, description="Millionths of the price's currency; unset: "
+                                                                    "the model has no configured price")
+    outcome: Literal["answered", "abandoned"]
+    settled_by: Literal["owner", "adopter", "sweeper"] = Field(
+        description="Who settled it: the replica that accepted it, the one that resumed its stream, or the sweeper")
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "ChatRequest": ChatRequest,
     "Plan": Plan,
@@ -368,4 +399,5 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "LintRequest": LintRequest,
     "AuditEvent": AuditEvent,
     "AuditCheckpoint": AuditCheckpoint,
+    "UsageCharged": UsageCharged,
 }

@@ -28,6 +28,7 @@ class Topics:
     linting: str
     audit: str
     audit_checkpoints: str
+    usage: str
 
     @classmethod
     def for_namespace(cls, namespace: str = "moe") -> Topics:
@@ -51,6 +52,7 @@ class Topics:
             linting=f"{namespace}.linting.v1",
             audit=f"{namespace}.audit.v1",
             audit_checkpoints=f"{namespace}.audit-checkpoints.v1",
+            usage=f"{namespace}.usage.v1",
         )
 
     def for_task_kind(self, kind: str) -> str:
@@ -88,6 +90,7 @@ TOPIC_MESSAGES: dict[str, str] = {
     "linting": "LintRequest",
     "audit": "AuditEvent",
     "audit_checkpoints": "AuditCheckpoint",
+    "usage": "UsageCharged",
 }
 # Keyed by tenant, not by response_id, and not part of any request's record.
 UNRECORDED = frozenset({"audit_checkpoints"})

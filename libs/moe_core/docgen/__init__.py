@@ -1,4 +1,4 @@
-"""Sections of the hand-written docs that are generated from the code (`make schemas`, through
+"""Sections of the hand-written docs (and deployment files) that are generated from the code (`make schemas`, through
 moe_core.stage_docs) and checked for drift by tests/deploy/test_doc_sections.py. Each section sits between
 markers in its document (moe_core.docgen.markers); the prose around it stays the author's.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moe_core.docgen import local_doc, pg_doc, retention_doc, seed_doc, settings_doc
+from moe_core.docgen import deploy_lists, local_doc, pg_doc, retention_doc, seed_doc, settings_doc
 from moe_core.docgen.markers import Section, replaced
 
 SECTIONS: tuple[Section, ...] = (
@@ -19,7 +19,22 @@ SECTIONS: tuple[Section, ...] = (
     Section("docs/operations.md", "pg-tables", "moe_core.pg.tables", pg_doc.table),
     Section("deploy/local/README.md", "components", "deploy/local/fleetlib (registry, config)", local_doc.components),
     Section("docs/security.md", "broker-acls", "moe_core.broker_acls", lambda repo: _broker_acls()),
+    Section("docs/operations.md", "redis-keys", "moe_core.redis_keys", lambda repo: _redis_keys()),
+    # deployment lists (moe_core.docgen.deploy_lists)
+    Section("compose/prometheus.yml", "scrape-jobs", "moe_core.stage_registry", deploy_lists.prometheus_jobs,
+            "hash"),
+    Section("helm/moe-fleet/values.yaml", "topics", "moe_core.contracts.Topics", deploy_lists.helm_topics, "hash"),
+    Section("pyproject.toml", "package-folders", "moe_core.stage_registry", deploy_lists.setuptools_where, "hash"),
+    Section("pyproject.toml", "mypy-path", "moe_core.stage_registry", deploy_lists.mypy_path, "hash"),
+    Section("pyproject.toml", "first-party", "moe_core.stage_registry", deploy_lists.first_party, "hash"),
+    Section("Makefile", "mypy-packages", "moe_core.stage_registry", deploy_lists.makefile_mypy, "hash"),
 )
+
+
+def _redis_keys() -> str:
+    from moe_core import redis_keys
+
+    return redis_keys.markdown()
 
 
 def _broker_acls() -> str:

@@ -108,12 +108,15 @@ class InferenceClient:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         user: str | None = None,
+        unload: bool = False,
     ) -> Completion:
         """One completion from the first candidate that answers; retryable failures fail over.
 
         tools / tool_choice: OpenAI tool definitions passed to the model; its calls come back in
         Completion.tool_calls (OpenAI form, also for Ollama servers).
-        user: the end user, for sticky server affinity of floating models."""
+        user: the end user, for sticky server affinity of floating models.
+        unload: an expert's call: a server configured to (`unload_after_expert`, Ollama) unloads the model once
+        it has answered."""
         call = {
             "messages": messages,
             "max_tokens": max_tokens,
@@ -122,6 +125,7 @@ class InferenceClient:
             "schema_name": schema_name,
             "tools": tools or None,
             "tool_choice": tool_choice if tools else None,
+            "unload": unload,
         }
         held = await self._hold(messages, (tools or []) + ([json_schema] if json_schema else []), max_tokens)
         if held is not None:
@@ -282,7 +286,8 @@ class InferenceClient:
 
     def _request(self, server: InferenceServer, model: str, call: dict[str, Any], stream: bool) -> tuple[str, dict]:
         if server.api == "ollama":
-            return f"{server.url}/api/chat", protocols.ollama_body(call, model, stream)
+            keep_alive = 0 if call.get("unload") and server.unload_after_expert else None
+            return f"{server.url}/api/chat", protocols.ollama_body({**call, "keep_alive": keep_alive}, model, stream)
         return f"{server.url}/v1/chat/completions", protocols.openai_body(call, model, stream)
 
     def _headers(self, server: InferenceServer) -> dict[str, str]:

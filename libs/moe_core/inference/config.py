@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from moe_core.templates import ExpertTemplate
 
 
+# An expert's call to an Ollama server unloads its model afterwards (keep_alive 0) when the server says so; the
+# original always does (docs/seed-defaults.md: its row in moe_core.settings.SEED_DEFAULTS says why not here).
+UNLOAD_AFTER_EXPERT = False
+
+
 class InferenceServer(BaseModel):
     name: str = Field(min_length=1)
     url: str = Field(description="Base URL, e.g. http://127.0.0.1:8081 (a trailing /v1 is accepted)")
@@ -26,6 +31,21 @@ class InferenceServer(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=10)
     vision_models: list[str] = Field(default_factory=list, description="Models on this server that accept "
                                      'images (OpenAI image_url parts); ["*"]: every model it serves')
+    # The original's CLUSTER_HARDWARE (GPU nodes, their GPU-class priority) as fields of each server.
+    gpu_count: int = Field(default=1, ge=1, le=1024, description="GPUs behind the server: a floating model's "
+                           "load score is the server's running calls per GPU")
+    priority: int = Field(default=0, ge=-1000, le=1000, description="GPU-class priority: among servers equally "
+                          "placed (health, affinity, warm model, load per GPU), the higher is tried first")
+    unload_after_expert: bool = Field(default=UNLOAD_AFTER_EXPERT, description="Ollama only: an expert's call "
+                                      "asks the server to unload the model once it has answered (keep_alive 0), "
+                                      "freeing VRAM for the judge (the original's unload after each expert)")
+
+    @model_validator(mode="after")
+    def _unload_needs_ollama(self) -> InferenceServer:
+        if self.unload_after_expert and self.api != "ollama":
+            raise ValueError(f"server {self.name!r}: unload_after_expert needs api 'ollama' (keep_alive is "
+                             "Ollama's); an OpenAI-compatible server keeps its own models")
+        return self
 
     def sees(self, model: str) -> bool:
         """Whether `model` on this server takes images."""

@@ -15,9 +15,10 @@ call (moe_core.inference.client); with several, a finished call's in-flight mark
 pipeline that records its success.
 
 Order of the servers a floating model (`model` without `@server`) may use: healthy before unhealthy,
-then the user's affinity server, then servers where the model is already loaded, then the least busy,
-then configuration order. Unhealthy servers stay in the list, last: when every server looks down, they
-are still tried.
+then the user's affinity server, then servers where the model is already loaded (Ollama's /api/ps, OpenAI's
+/v1/models, from the heartbeat), then the least busy (running calls per GPU, `gpu_count`), then the higher
+GPU-class `priority`, then configuration order. Unhealthy servers stay in the list, last: when every server
+looks down, they are still tried.
 """
 
 from __future__ import annotations
@@ -75,10 +76,11 @@ def order_servers(model: str, servers: list[InferenceServer], views: dict[str, S
         view = views.get(server.name)
         return server.models != [] or view is None or not view.models or _base(model) in view.models
 
-    def key(item: tuple[int, InferenceServer]) -> tuple[bool, bool, bool, int, int]:
+    def key(item: tuple[int, InferenceServer]) -> tuple[bool, bool, bool, float, int, int]:
         index, server = item
         view = views.get(server.name) or ServerView(server.name)
-        return (not view.healthy, server.name != affinity, _base(model) not in view.loaded, view.inflight, index)
+        return (not view.healthy, server.name != affinity, _base(model) not in view.loaded,
+                view.inflight / server.gpu_count, -server.priority, index)
 
     usable = [s for s in servers if has(s)] or servers
     return [s for _, s in sorted(enumerate(usable), key=key)]

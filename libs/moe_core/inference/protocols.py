@@ -42,6 +42,8 @@ def ollama_body(call: dict[str, Any], model: str, stream: bool) -> dict[str, Any
         body["tools"] = call["tools"]
     if call.get("json_schema") is not None:
         body["format"] = call["json_schema"]
+    if call.get("keep_alive") is not None:  # 0: unload the model once this call has answered
+        body["keep_alive"] = call["keep_alive"]
     return body
 
 

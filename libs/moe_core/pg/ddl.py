@@ -131,10 +131,46 @@ CREATE TABLE IF NOT EXISTS graph_runs (
 CREATE INDEX IF NOT EXISTS graph_runs_ns_kind_started ON graph_runs (namespace, kind, started_at DESC);
 """
 
+# Principals: the person or service account behind every key (and console session). Every key that existed
+# before becomes its own service account ('sa-' + key id, the same rule ApiKey applies to a key row without
+# one), so nothing breaks; the four-eyes tables learn whose key imported and approved.
+PRINCIPALS = """
+CREATE TABLE IF NOT EXISTS principals (
+    id           text PRIMARY KEY,
+    kind         text NOT NULL CHECK (kind IN ('person', 'service')),
+    tenant       text NOT NULL,
+    display_name text NOT NULL DEFAULT '',
+    email        text,
+    oidc_issuer  text,
+    oidc_subject text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    disabled_at  timestamptz,
+    CHECK (kind = 'person' OR (email IS NULL AND oidc_subject IS NULL)),
+    CHECK ((oidc_issuer IS NULL) = (oidc_subject IS NULL))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS principals_oidc ON principals (oidc_issuer, oidc_subject)
+    WHERE oidc_subject IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS principals_email ON principals (lower(email)) WHERE email IS NOT NULL;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS principal_id text REFERENCES principals (id);
+INSERT INTO principals (id, kind, tenant, display_name)
+SELECT 'sa-' || k.id, 'service', k.tenant_ids[1], k.name FROM api_keys k WHERE k.principal_id IS NULL
+ON CONFLICT DO NOTHING;
+UPDATE api_keys SET principal_id = 'sa-' || id WHERE principal_id IS NULL;
+CREATE INDEX IF NOT EXISTS api_keys_principal ON api_keys (principal_id);
+ALTER TABLE knowledge_change_sets ADD COLUMN IF NOT EXISTS importer_principal text;
+UPDATE knowledge_change_sets cs SET importer_principal = coalesce(k.principal_id, 'sa-' || cs.importer_key)
+FROM api_keys k WHERE k.id = cs.importer_key AND cs.importer_principal IS NULL;
+ALTER TABLE knowledge_approvals ADD COLUMN IF NOT EXISTS principal_id text;
+UPDATE knowledge_approvals a SET principal_id = coalesce(k.principal_id, 'sa-' || a.key_id)
+FROM api_keys k WHERE k.id = a.key_id AND a.principal_id IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS knowledge_approvals_principal ON knowledge_approvals (change_set_id, principal_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
     Migration("key-roles", (), KEY_ROLES),
     Migration("usage", ("usage_daily", "usage_requests"), USAGE),
     Migration("knowledge-imports", ("knowledge_change_sets", "knowledge_approvals"), KNOWLEDGE_IMPORTS),
     Migration("graph-runs", ("graph_runs",), GRAPH_RUNS),
+    Migration("principals", ("principals",), PRINCIPALS),
 )

@@ -19,7 +19,7 @@ APPEND: frozenset[Privilege] = frozenset({"SELECT", "INSERT"})
 WRITE: frozenset[Privilege] = frozenset({"SELECT", "INSERT", "UPDATE"})
 
 # Who does what (service names as in stage_registry).
-EDGE = "gateway"  # checks API keys, meters usage
+EDGE = "gateway"  # checks API keys (its usage goes to the control plane over the usage topic)
 ADMIN = "control-plane"  # keys and tenants, usage reports, knowledge imports, graph runs, the audit API
 GRAPH_MAINTAINER = "gap-healer"  # the scheduled lint and heal runs
 RECORDER = "codex-lineage"  # the audit record's only writer
@@ -56,14 +56,17 @@ TABLES: tuple[PgTable, ...] = (
     PgTable("api_keys", ADMIN, uses((ADMIN, WRITE), (EDGE, READ), (RECORDER, READ)),
             "API keys (SHA-256 hashes only), their role, tenants, expiry, models, limits"),
     PgTable("tenants", ADMIN, uses((ADMIN, WRITE), (EDGE, READ)), "tenants: name, limits, disabled"),
+    PgTable("principals", ADMIN, uses((ADMIN, WRITE)),
+            "people and service accounts: every key and console session belongs to one (OIDC subject for people)"),
     PgTable("api_keys_resolved", ADMIN, uses((ADMIN, READ), (EDGE, READ), (TOOLS, READ)),
             "a key with its tenants' limits and state (what a key check reads)", view=True),
-    PgTable("usage_daily", ADMIN, uses((EDGE, WRITE), (ADMIN, READ)),
-            "usage per day, tenant, key, mode and model"),
-    PgTable("usage_requests", ADMIN, uses((EDGE, APPEND), (ADMIN, READ)), "one row per settled request (charged once)"),
+    PgTable("usage_daily", ADMIN, uses((ADMIN, WRITE)),
+            "usage per day, tenant, key, mode and model (written from the edge's usage topic)"),
+    PgTable("usage_requests", ADMIN, uses((ADMIN, APPEND)),
+            "one row per settled request (charged once; written from the edge's usage topic)"),
     PgTable("knowledge_change_sets", ADMIN, uses((ADMIN, WRITE)),
             "knowledge imports: bundle, diff, status, decision"),
-    PgTable("knowledge_approvals", ADMIN, uses((ADMIN, APPEND)), "one approval per change set and key"),
+    PgTable("knowledge_approvals", ADMIN, uses((ADMIN, APPEND)), "one approval per change set and principal (and key)"),
     PgTable("graph_runs", GRAPH_MAINTAINER, uses((GRAPH_MAINTAINER, WRITE), (ADMIN, READ)),
             "the graph's maintenance runs (lint, heal)"),
     PgTable("audit_log", RECORDER, uses((RECORDER, APPEND), (ADMIN, READ)),

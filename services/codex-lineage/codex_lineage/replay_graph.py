@@ -64,8 +64,7 @@ class Rebuild:
         for item in details["triples"]:
             written = await self.store.write_triple(Triple.model_validate(item), prov)
             uids += [written.subject_uid, written.object_uid]
-        if event.synthesis_insight and event.synthesis_insight.strip():
-            await write_synthesis(self.db, prov, event.question, event.synthesis_insight, uids)
+        await write_synthesis(self.db, prov, event, uids)
 
     async def approved(self, record: AuditRecord) -> None:
         """Write a quarantined triple an admin approved, as Quarantine.decide does (origin `quarantine:<id>`)."""

@@ -21,7 +21,7 @@ MATCH (s:Synthesis)
 WHERE s.tenant IN $tenants AND s.response_id IN $origins
 OPTIONAL MATCH (s)-[:ABOUT]->(e:Entity)
 RETURN s.tenant AS tenant, s.response_id AS response_id, s.text AS text, s.domain AS domain,
-       s.expert AS expert, s.model AS model, collect(e.key) AS about
+       s.expert AS expert, s.model AS model, s.insight_type AS insight_type, collect(e.key) AS about
 """
 
 DROP_TENANT = """
@@ -53,7 +53,8 @@ async def dump(db: GraphDB, tenants: dict[str, str], origins: set[str]) -> set[s
     for s in await db.read(SYNTHESES, tenants=names, origins=wanted):
         about = ",".join(sorted(s["about"]))
         lines.add(f"synthesis {tenants[s['tenant']]} | {s['response_id']} | domain={s['domain']} "
-                  f"expert={s['expert']} model={s['model']} about={about} text={s['text']!r}")
+                  f"expert={s['expert']} model={s['model']} type={s['insight_type']} about={about} "
+                  f"text={s['text']!r}")
     return lines
 
 

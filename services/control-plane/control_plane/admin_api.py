@@ -10,6 +10,7 @@ tenants, manages every key and reads across tenants, each such read an audit rec
     GET   /v1/admin/tenants/{id}            one tenant                            -> TenantOut
     PATCH /v1/admin/tenants/{id}            name, limits, disabled                -> TenantOut
     POST  /v1/admin/keys                    create a key (secret shown once)      -> 201 KeySecret
+                                            (for a principal: principal_id; principals_api.py)
     GET   /v1/admin/keys[?tenant_id=]       list keys (never secrets)             -> KeyList
     GET   /v1/admin/keys/{id}               one key                               -> KeyOut
     PATCH /v1/admin/keys/{id}               name, expiry, models, limits, template -> KeyOut
@@ -45,6 +46,7 @@ from control_plane.key_audit import change_event
 from control_plane.policy_gate import PolicyGate
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore, Tenant
+from moe_core.access.principals import Principals
 from moe_core.access.request_auth import require_admin
 from moe_core.bus import Bus
 from moe_core.openai_error import OpenAIError
@@ -155,9 +157,11 @@ class AdminApi:
             if await store.tenant(tenant_id) is None:
                 raise _no_tenant(tenant_id)
         self._check_template(body.default_template)
+        if body.principal_id is not None:
+            await self._check_principal(body.principal_id, body.tenant_ids)
         key, secret = await store.create(body.name, body.role, body.tenant_ids, expires_at=_expiry(body),
                                          allowed_models=body.allowed_models, limits=body.limits,
-                                         default_template=body.default_template)
+                                         default_template=body.default_template, principal_id=body.principal_id)
         await self._changed(request, "key.created", f"key:{key.id}", key.default_tenant,
                             KeyOut.of(key).model_dump(mode="json"))
         return KeySecret(**KeyOut.of(key).model_dump(), secret=secret)
@@ -204,6 +208,15 @@ class AdminApi:
                             body.model_dump(mode="json", exclude_unset=True))
         return KeyOut.of(key)
 
+    async def _check_principal(self, principal_id: str, tenant_ids: list[str]) -> None:
+        principal = await Principals(self.store().pool).get(principal_id)
+        if principal is None or principal.disabled_at is not None:
+            raise OpenAIError(404, f"No active principal '{principal_id}'", param="principal_id",
+                              code="principal_not_found")
+        if principal.tenant not in tenant_ids:
+            raise OpenAIError(400, f"The key's tenants must include its principal's tenant '{principal.tenant}'",
+                              param="principal_id", code="invalid_value")
+
     def _check_template(self, name: str | None) -> None:
         if name is not None and name not in self.templates:
             known = ", ".join(sorted(self.templates)) or "none is configured"
@@ -238,7 +251,8 @@ class AdminApi:
         except (RedisError, OSError) as exc:  # the caches expire by themselves (MOE_KEY_CACHE_TTL_S)
             log.error("key change %s not announced: %s", subject, exc)
         admin: ApiKey = request.state.admin
-        event = change_event(f"key:{admin.id}", action, subject, tenant_id, details)
+        event = change_event(f"key:{admin.id}", action, subject, tenant_id,
+                             {**details, "by_principal": admin.principal_id})
         try:
             await self.bus.publish(event, self.bus.topics.audit)
         except Exception:  # the change is made; its record must not be lost silently

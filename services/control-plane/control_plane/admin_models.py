@@ -74,6 +74,9 @@ class KeyCreate(_KeySettings):
     role: Literal["admin", "user", "operator"] = Field(default="user", description="user; admin: a tenant admin "
                                                       "of its tenants; operator: the fleet operator")
     limits: Limits = Field(default_factory=Limits)
+    principal_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                     description="The principal (person or service account) the key belongs to; "
+                                                 "unset: a new service account of its own")
 
 
 class KeyUpdate(_KeySettings):
@@ -100,6 +103,7 @@ class KeyOut(BaseModel):
     allowed_models: list[str] | None
     limits: Limits
     default_template: str | None = None
+    principal_id: str = ""
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyOut:
@@ -109,7 +113,7 @@ class KeyOut(BaseModel):
                    created_at=key.created_at, expires_at=key.expires_at, revoked_at=key.revoked_at,
                    rotated_at=key.rotated_at,
                    allowed_models=list(key.allowed_models) if key.allowed_models is not None else None,
-                   limits=key.limits, default_template=key.default_template)
+                   limits=key.limits, default_template=key.default_template, principal_id=key.principal_id)
 
 
 class KeySecret(KeyOut):

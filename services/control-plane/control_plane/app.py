@@ -4,13 +4,18 @@ feedback and the console. The request path is the edge's (services/gateway); bot
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from control_plane.admin_api import AdminApi
 from control_plane.audit_api import AuditApi
 from control_plane.console import mount_console
+from control_plane.console.oidc_settings import OidcSettings
+from control_plane.declaration import SERVICE
 from control_plane.domain_resolver import Keywords, KeywordsError, load_keywords
 from control_plane.feedback import FeedbackApi
 from control_plane.graph_api import GraphApi
@@ -19,8 +24,10 @@ from control_plane.memory_api import MemoryApi
 from control_plane.ops_api import OpsApi
 from control_plane.policy_api import PolicyApi
 from control_plane.policy_gate import PolicyGate
+from control_plane.principals_api import PrincipalsApi
 from control_plane.settings import ControlPlaneSettings
 from control_plane.usage_api import UsageApi
+from control_plane.usage_recorder import UsageRecorder
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
@@ -42,11 +49,14 @@ class Stores:
     """The key store (`app.state.key_store`, what every route's key check reads) and the usage rows, opened at
     start-up (or given by a test)."""
 
+    OPEN_WAIT_S = 60.0
+
     def __init__(self, settings: ControlPlaneSettings, keystore: KeyStore | None) -> None:
         self.settings = settings
         self.given = keystore
         self._keys = keystore
         self._usage: UsageStore | None = None
+        self._opened = asyncio.Event()
 
     def keys(self) -> KeyStore:
         if self._keys is None:
@@ -58,14 +68,25 @@ class Stores:
             raise RuntimeError("the usage store is not open yet")
         return self._usage
 
+    async def usage_opened(self) -> UsageStore:
+        """The usage store once start-up opened it (the usage subscriber may get a charge before): a transient
+        error (redelivered) if it does not open in time."""
+        try:
+            await asyncio.wait_for(self._opened.wait(), self.OPEN_WAIT_S)
+        except TimeoutError:
+            raise ConnectionError("the usage store did not open") from None
+        return self.usage()
+
     async def open(self) -> KeyStore:
         if self._keys is None:
             self._keys = await KeyStore.connect(self.settings.postgres_dsn, self.settings.key_cache_ttl_s,
                                                 self.settings.key_negative_ttl_s)
         self._usage = UsageStore(self._keys.pool)
+        self._opened.set()
         return self._keys
 
     async def close(self) -> None:
+        self._opened.clear()
         if self.given is None and self._keys is not None:
             await self._keys.close()
             self._keys = None
@@ -81,7 +102,8 @@ def domain_keywords(settings: ControlPlaneSettings) -> Keywords | str:
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
-               keystore: KeyStore | None = None, manage_broker: bool = True) -> FastAPI:
+               keystore: KeyStore | None = None, manage_broker: bool = True,
+               oidc: OidcSettings | None = None) -> FastAPI:
     settings = settings or ControlPlaneSettings()
     bus = bus or Bus(settings)
     redis = redis_client(settings.redis_url)
@@ -94,9 +116,17 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     keywords = domain_keywords(settings)
     graph = GraphApi(settings, bus, stores.keys, gate, keywords)  # /graph/*, quarantine review, memory ingest
     audit = AuditApi(settings, stores.keys, throttle, gate)  # GET /v1/audit/{id}, /v1/lineage/{id}
+    usage = UsageRecorder(stores.usage_opened)  # the edge's usage charges -> usage_requests, usage_daily
+    # The subscriptions are the declared ones (control_plane.declaration), each to its handler.
+    handlers: dict[str, Callable[[Any], Awaitable[None]]] = {"record_usage": usage.handle}
+    for declared in SERVICE.consumes:
+        assert declared.model is not None
+        bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
+                      group=declared.group)
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, gate, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
+        PrincipalsApi(bus, stores.keys, gate),  # /v1/admin/principals (scoped by the policy)
         UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
         graph,
         audit,
@@ -126,5 +156,5 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    mount_console(app, settings, bus, redis, stores.keys, audit.store)  # /console (admin UI)
+    mount_console(app, settings, bus, redis, stores.keys, audit.store, oidc)  # /console (admin UI; OIDC sign-in)
     return app

@@ -1,14 +1,22 @@
-"""The control plane, declared like a stage (moe_core.service_declaration): it reads no topic; it publishes
-the audit events of administration, ratings and knowledge for the graph."""
+"""The control plane, declared like a stage (moe_core.service_declaration): it reads the edge's usage charges
+(and writes them to Postgres: control_plane.usage_recorder); it publishes the audit events of administration,
+ratings and knowledge for the graph. control_plane.app makes exactly the declared subscriptions."""
 
 from control_plane.settings import ControlPlaneSettings
+from moe_core.contracts import UsageCharged
 from moe_core.service_declaration import ServiceDeclaration
+from moe_core.stage import Consumes
 
 SERVICE = ServiceDeclaration(
     name="control-plane",
     settings=ControlPlaneSettings,
     summary="Administration: tenants and keys, usage, knowledge imports and quarantine review, tenant documents, "
             "the audit and lineage API, operator endpoints, feedback, the console",
+    consumes=(
+        Consumes("usage", UsageCharged, "record_usage",
+                 description="each settled request's charge, written once per response id (usage_requests, "
+                             "usage_daily)"),
+    ),
     publishes=("audit", "feedback", "ingest"),
     needs=("redis", "postgres", "neo4j", "chroma"),
 )

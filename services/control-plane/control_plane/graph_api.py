@@ -162,7 +162,7 @@ class GraphApi:
         item = decision.item
         action = "quarantine_approved" if approve else "quarantine_rejected"
         details = {"triple": {k: item.get(k) for k in ("subject", "relation", "object", "confidence")},
-                   "relation_id": item.get("relation_id"), "note": body.note}
+                   "relation_id": item.get("relation_id"), "note": body.note, "principal": key.principal_id}
         event = audit_event(None, actor=actor, action=action, subject=item_id, response_id=item.get("response_id")
                             or item_id, tenant=item["tenant"], reason=body.note or action, details=details)
         await self.bus.publish(event, self.bus.topics.audit)

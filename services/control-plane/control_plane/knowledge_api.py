@@ -1,12 +1,14 @@
 """Approval-gated knowledge imports (the four-eyes rule): export a tenant's subgraph as a bundle, import a
 bundle as a pending change set (nothing written), list change sets with their diffs, approve (by admin keys
-that are not the importer's, as many as the policy asks; then applied, idempotently) or reject. Every step
-is an audit event keyed by the change set id.
+of principals other than the importer's, as many distinct principals as the policy asks; then applied,
+idempotently) or reject. Four-eyes counts principals (moe_core.access.principals), never keys: a principal's
+second key is the same pair of eyes. Every step is an audit event keyed by the change set id.
 
 How many approvals a bundle needs and who may approve are Open Policy Agent's decisions (policy/opa/
 knowledge.rego, through control_plane.policy_gate: each one an audit record with the policy's version),
 over the domains the server resolves from the bundle's entities and the graph (control_plane.domain_resolver),
-not the importer's labels. policy/knowledge-imports.yaml still bounds a bundle's size."""
+not the importer's labels, and over principals: the importer's and the approvers' (`ApiKey.principal_id`).
+policy/knowledge-imports.yaml still bounds a bundle's size."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from control_plane.knowledge_store import ChangeSets, Locked
 from control_plane.policy_gate import PolicyGate
 from control_plane.resource_api import choice_param, int_param, not_found, router, unavailable
 from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.principals import own_principal
 from moe_core.access.request_auth import authenticate, require_admin
 from moe_core.access.throttle import Throttle
 from moe_core.bus import Bus
@@ -91,7 +94,7 @@ class KnowledgeApi:
     async def _audit(self, key: ApiKey, action: str, cs_id: str, tenant: str, reason: str,
                      details: dict[str, Any]) -> None:
         event = audit_event(None, actor=f"key:{key.id}", action=action, subject=cs_id, response_id=cs_id,
-                            tenant=tenant, reason=reason, details=details)
+                            tenant=tenant, reason=reason, details={"principal": key.principal_id, **details})
         await self.bus.publish(event, self.bus.topics.audit)
         KNOWLEDGE_IMPORT_EVENTS.labels(action).inc()
         if action in COUNTED:
@@ -142,7 +145,8 @@ class KnowledgeApi:
             "entities": len(bundle.entities), "relations": len(bundle.relations)}, cs_id)
         required, domains = int(decision.result["approvals_required"]), list(decision.result["domains"])
         cs = await self.sets.create(id=cs_id, tenant=tenant, status="pending", importer_key=key.id,
-                                    bundle=document, diff=plan, domains=domains, approvals_required=required,
+                                    importer_principal=key.principal_id, bundle=document, diff=plan,
+                                    domains=domains, approvals_required=required,
                                     policy_digest=policy.digest)
         await self._audit(key, "knowledge_import_created", cs_id, tenant, "bundle imported as a pending change set",
                           {"digest": bundle.digest, "origin_tenant": bundle.origin.tenant, "domains": cs["domains"],
@@ -170,15 +174,16 @@ class KnowledgeApi:
 
     @asynccontextmanager
     async def _deciding(self, request: Request, cs_id: str, verb: str) -> AsyncIterator[Decision]:
-        """An admin key's decision on a change set, under its row lock, if the policy lets this principal make it
-        (policy/opa/knowledge.rego: not the importer, not twice; the four-eyes rule)."""
+        """An admin key's decision on a change set, under its row lock, if the policy lets this key's principal
+        make it (policy/opa/knowledge.rego, the four-eyes rule: not the importer's principal, with any of its keys;
+        not a principal that approved already)."""
         key = await require_admin(request, self.keystore())
         body: DecisionBody = parse_json_body(await request.body() or b"{}", DecisionBody)
         async with self.sets.locked(cs_id, list(key.tenant_ids)) as lk:
             cs = lk.item
             if cs is None:
                 raise not_found("change set", cs_id)
-            resource = {"importer": f"key:{cs['importer_key']}", "approvers": [a["key"] for a in cs["approvals"]],
+            resource = {"importer": importer_of(cs), "approvers": approvers_of(cs),
                         "status": cs["status"], "approvals_required": cs["approvals_required"]}
             decision = await self.gate.ask(key, "moe/knowledge/decision", f"knowledge.{verb}", cs["tenant"],
                                            resource, cs_id)
@@ -197,7 +202,7 @@ class KnowledgeApi:
                 await self._audit(key, "knowledge_import_already_applied", cs_id, tenant, body.note or "approve",
                                   {"digest": cs["bundle_digest"]})
                 return view(cs)
-            count = await lk.approve(key.id, body.note)
+            count = await lk.approve(key.id, key.principal_id, body.note)
             events: list[Event] = [("knowledge_import_approved", body.note or "approved",
                        {"approvals": count, "approvals_required": cs["approvals_required"]})]
             if count >= cs["approvals_required"]:
@@ -237,6 +242,17 @@ class KnowledgeApi:
         cs = await self.sets.get(cs_id, [tenant])
         assert cs is not None
         return cs
+
+
+def importer_of(cs: dict[str, Any]) -> str:
+    """The principal that imported a change set (one made before principals existed: its key's own account)."""
+    return str(cs.get("importer_principal") or own_principal(cs["importer_key"]))
+
+
+def approvers_of(cs: dict[str, Any]) -> list[str]:
+    """The distinct principals that approved a change set (an approval from before principals: its key's own)."""
+    return sorted({str(a.get("principal") or own_principal(str(a["key"]).removeprefix("key:")))
+                   for a in cs["approvals"]})
 
 
 def _own_tenant(key: ApiKey, wanted: str | None) -> str:

@@ -73,7 +73,7 @@ def view(cs: dict[str, Any]) -> dict[str, Any]:
     bundle = cs["bundle"]
     return {
         "object": "knowledge.change_set", "id": cs["id"], "tenant": cs["tenant"], "status": cs["status"],
-        "importer": f"key:{cs['importer_key']}",
+        "importer": f"key:{cs['importer_key']}", "importer_principal": cs["importer_principal"],
         "bundle": {"digest": bundle["digest"], "format": bundle["format"], "version": bundle["version"],
                    "origin": bundle["origin"], "entities": len(bundle["entities"]),
                    "relations": len(bundle["relations"])},

@@ -1,5 +1,6 @@
-"""Change sets of knowledge imports in Postgres: the bundle, its diff, the approvals (one row per admin
-key: the primary key makes a second approval by the same key impossible) and the decision. The tables are
+"""Change sets of knowledge imports in Postgres: the bundle, its diff, the approvals (one row per principal
+and key: a unique index makes a second approval by the same principal impossible, whichever of its keys it
+uses) and the decision. The tables are
 made by the migrator role (moe_core.pg.ddl)."""
 
 from __future__ import annotations
@@ -13,43 +14,52 @@ import asyncpg
 
 # The three selects share their column list (written out: no SQL is assembled at run time).
 SELECT_ONE = (
-    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.bundle_digest, cs.bundle, cs.diff, cs.domains, "
-    "cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, cs.note, cs.result, "
-    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'at', a.approved_at, 'note', a.note) "
-    "ORDER BY a.approved_at) FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
+    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
+    "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
+    "cs.note, cs.result, "
+    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'principal', a.principal_id, "
+    "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
+    "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
     "FROM knowledge_change_sets cs "
     "WHERE cs.id = $1 AND cs.tenant = ANY($2::text[])"
 )
 SELECT_LOCKED = (
-    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.bundle_digest, cs.bundle, cs.diff, cs.domains, "
-    "cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, cs.note, cs.result, "
-    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'at', a.approved_at, 'note', a.note) "
-    "ORDER BY a.approved_at) FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
+    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
+    "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
+    "cs.note, cs.result, "
+    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'principal', a.principal_id, "
+    "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
+    "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
     "FROM knowledge_change_sets cs "
     "WHERE cs.id = $1 AND cs.tenant = ANY($2::text[]) FOR UPDATE OF cs"
 )
 SELECT_LIST = (
-    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.bundle_digest, cs.bundle, cs.diff, cs.domains, "
-    "cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, cs.note, cs.result, "
-    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'at', a.approved_at, 'note', a.note) "
-    "ORDER BY a.approved_at) FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
+    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
+    "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
+    "cs.note, cs.result, "
+    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'principal', a.principal_id, "
+    "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
+    "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
     "FROM knowledge_change_sets cs "
     "WHERE cs.tenant = ANY($1::text[]) AND ($2::text IS NULL OR cs.status = $2) "
     "ORDER BY cs.created_at DESC, cs.id LIMIT $3"
 )
 INSERT = """
 INSERT INTO knowledge_change_sets (id, tenant, status, importer_key, bundle_digest, bundle, diff, domains,
-                                   approvals_required, policy_digest, decided_at, decided_by, result)
+                                   approvals_required, policy_digest, decided_at, decided_by, result,
+                                   importer_principal)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10,
-        CASE WHEN $3 = 'applied' THEN now() END, $11, $12::jsonb)
+        CASE WHEN $3 = 'applied' THEN now() END, $11, $12::jsonb, $13)
 """
 APPROVE = """
-INSERT INTO knowledge_approvals (change_set_id, key_id, note) VALUES ($1, $2, $3)
+INSERT INTO knowledge_approvals (change_set_id, key_id, principal_id, note) VALUES ($1, $2, $3, $4)
 ON CONFLICT DO NOTHING
 """
 PENDING = "SELECT count(*) FROM knowledge_change_sets WHERE status = 'pending'"
-HAS_APPROVED = "SELECT EXISTS (SELECT 1 FROM knowledge_approvals WHERE change_set_id = $1 AND key_id = $2)"
-COUNT = "SELECT count(*) FROM knowledge_approvals WHERE change_set_id = $1"
+HAS_APPROVED = ("SELECT EXISTS (SELECT 1 FROM knowledge_approvals WHERE change_set_id = $1 "
+                "AND coalesce(principal_id, 'sa-' || key_id) = $2)")
+COUNT = ("SELECT count(DISTINCT coalesce(principal_id, 'sa-' || key_id)) FROM knowledge_approvals "
+         "WHERE change_set_id = $1")
 DECIDE = """
 UPDATE knowledge_change_sets SET status = $2, decided_at = now(), decided_by = $3, note = $4, result = $5::jsonb
 WHERE id = $1 AND status = 'pending'
@@ -69,12 +79,13 @@ class ChangeSets:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def create(self, *, id: str, tenant: str, status: str, importer_key: str, bundle: dict[str, Any],
+    async def create(self, *, id: str, tenant: str, status: str, importer_key: str, importer_principal: str,
+                     bundle: dict[str, Any],
                      diff: dict[str, Any], domains: list[str], approvals_required: int, policy_digest: str,
                      decided_by: str | None = None, result: dict[str, Any] | None = None) -> dict[str, Any]:
         await self.pool.execute(INSERT, id, tenant, status, importer_key, bundle["digest"], json.dumps(bundle),
                                 json.dumps(diff), domains, approvals_required, policy_digest, decided_by,
-                                None if result is None else json.dumps(result))
+                                None if result is None else json.dumps(result), importer_principal)
         found = await self.get(id, [tenant])
         assert found is not None
         return found
@@ -103,12 +114,12 @@ class Locked:
     def __init__(self, conn: asyncpg.Connection, cs_id: str, item: dict[str, Any] | None) -> None:
         self.conn, self.id, self.item = conn, cs_id, item
 
-    async def has_approved(self, key_id: str) -> bool:
-        return bool(await self.conn.fetchval(HAS_APPROVED, self.id, key_id))
+    async def has_approved(self, principal_id: str) -> bool:
+        return bool(await self.conn.fetchval(HAS_APPROVED, self.id, principal_id))
 
-    async def approve(self, key_id: str, note: str) -> int:
-        """Record the key's approval; the number of approvals so far."""
-        await self.conn.execute(APPROVE, self.id, key_id, note)
+    async def approve(self, key_id: str, principal_id: str, note: str) -> int:
+        """Record the principal's approval (through one of its keys); the number of distinct principals so far."""
+        await self.conn.execute(APPROVE, self.id, key_id, principal_id, note)
         return int(await self.conn.fetchval(COUNT, self.id))
 
     async def decide(self, status: str, actor: str, note: str, result: dict[str, Any] | None) -> None:

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from moe_core.access.keystore import ApiKey
+from moe_core.access.principals import own_principal
 from moe_core.bus import Bus
 from moe_core.graph.audit import audit_event
 from moe_core.observability.metrics import POLICY_DECISIONS
@@ -20,8 +21,9 @@ TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 413: "inval
 
 
 def principal(key: ApiKey) -> dict[str, Any]:
-    """Who acts: the principal behind the key (its id is the key's until keys belong to principals)."""
-    pid = getattr(key, "principal_id", None) or f"key:{key.id}"
+    """Who acts: the principal behind the key (moe_core.access.principals; a key with none recorded: its own
+    service account), so one principal's keys are one actor to every policy."""
+    pid = key.principal_id or own_principal(key.id)
     return {"id": pid, "key_id": key.id, "role": key.role, "tenants": list(key.tenant_ids)}
 
 

@@ -1,5 +1,6 @@
 """`GET /v1/usage?tenant_id=&key_id=&start=YYYY-MM-DD&end=YYYY-MM-DD`: usage by day, mode and model (UTC days,
-both included; default: this month so far), read from the rows the edge settles (moe_core.access.usage_store).
+both included; default: this month so far), read from the rows written from the edge's usage topic
+(control_plane.usage_recorder, moe_core.access.usage_store).
 A user key sees its own key (the default) or one of its own tenants (403 otherwise); a tenant admin its
 tenants and their keys (default: its first tenant; another tenant's or its key: 404); the fleet operator any key
 or tenant, or the whole fleet with no filter, each read of another tenant a policy decision and an audit record
@@ -11,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from control_plane.policy_gate import PolicyGate
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.limits import Limiter
-from moe_core.access.request_auth import authenticate
+from moe_core.access.request_auth import VerifiedKey
 from moe_core.access.usage_store import UsageFigures, UsageReport, UsageRow, UsageStore
 from moe_core.openai_error import OpenAIError
 
@@ -49,9 +50,10 @@ class UsageApi:
         self.router.add_api_route("/v1/usage", self.get_usage, methods=["GET"], response_model=UsageReport,
                                   summary="Requests, tokens and spend by day, mode and model")
 
-    async def get_usage(self, request: Request, tenant_id: str | None = None, key_id: str | None = None,
+    async def get_usage(self, key: VerifiedKey, tenant_id: str | None = None, key_id: str | None = None,
                         start: str | None = None, end: str | None = None) -> UsageReport:
-        key = await authenticate(request, self.store())
+        """The key (a FastAPI dependency: moe_core.access.request_auth) decides what it may see; an admin key's
+        reach beyond its own tenants is the policy's decision."""
         if key.role != "user":
             tenant_id = await self._admin_scope(key, tenant_id, key_id)
         else:

@@ -114,7 +114,8 @@ class TieredExpert:
             completion = await self.inference.chat(
                 refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
                 temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
-                tools=task.tools or None, tool_choice=task.tool_choice, user=task.user)
+                tools=task.tools or None, tool_choice=task.tool_choice, user=task.user,
+                unload=True)  # where a server is configured to, its model leaves VRAM for the judge
         except InferenceError as exc:
             EXPERT_CALLS.labels(task.category, str(tier), "error").inc()
             return Attempt(tier, order, error=exc)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import anthropic_routes, models_routes, openai_routes, responses_routes, tenant_metrics
+from gateway import anthropic_routes, models_routes, openai_routes, provider_status, responses_routes, tenant_metrics
 from gateway.accounts import Accounts
 from gateway.anthropic_errors import error_body, error_response
 from gateway.chat import ChatService
@@ -31,6 +31,7 @@ from gateway.settle_sweep import SettleSweeper
 from gateway.stream_registry import StreamRegistry
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
+from moe_core.access.limits import Limiter
 from moe_core.access.throttle import Throttle
 from moe_core.bus import Bus, wait_positioned
 from moe_core.exact_cache import ExactAnswers
@@ -56,7 +57,7 @@ def create_app(
     pending = Pending()
     holder: dict[str, KeyStore] = {}
     answers = AnswerRecorder(redis, settings.topic_namespace, settings.feedback_window_s)  # what a rating needs
-    accounts = Accounts(settings, redis, lambda: holder["store"])  # limits, usage settlement, key changes
+    accounts = Accounts(settings, redis, lambda: holder["store"], bus)  # limits, usage settlement, key changes
     # usage settled against the key's limits, the answer recorded for feedback, then delivered
     on_answer = answers.recording(accounts.metering.settling(pending.deliver), pending.is_open)
     # Every replica reads every reply partition (no group) and keeps the ones it is waiting for; records of
@@ -107,11 +108,13 @@ def create_app(
                              on_shutdown=[close_store, extras.aclose], manage_broker=manage_broker)
     app.state.pending = pending
     app.state.edge = Edge(settings, chat, responses, resume)  # what the handlers are given (gateway.deps)
+    app.state.limit_reader = Limiter(redis, settings.topic_namespace)  # GET /v1/provider-status reads it
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings
     app.add_middleware(ReplicaHeader)
     install_error_handlers(app, render=render_error, on_error=count_error)
-    for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, tenant_metrics):
+    for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, provider_status,
+                     tenant_metrics):
         app.include_router(protocol.router)
     return app
 

@@ -17,6 +17,8 @@ SERVICE = ServiceDeclaration(
         Consumes("progress", Progress, "deliver", group=False, description="live progress of waited-for requests"),
         Consumes("deltas", AnswerDelta, "deliver", group=False, description="answer tokens as they are written"),
     ),
-    publishes=("requests", "cancel", "answers", "audit"),  # answers, audit: exact-cache hits and housekeeping
-    needs=("redis", "postgres", "inference"),  # postgres: the key check and usage settlement
+    # answers, audit: exact-cache hits and housekeeping; usage: each settled request's charge (the control plane
+    # writes it)
+    publishes=("requests", "cancel", "answers", "audit", "usage"),
+    needs=("redis", "postgres", "inference"),  # postgres: the key check only (read)
 )

@@ -14,8 +14,10 @@ still hold, and its budget is closed (no further call runs).
 Settling does not depend on the replica that reserved: what it needs is kept in Redis with the budget
 (gateway.settlement, same round trip) and claimed by exactly one settler fleet-wide — this replica on the
 Answer, a replica that resumed the stream (gateway.resume), or, when the owner died and nobody resumed, a
-surviving replica's sweeper (gateway.settle_sweep). Each request is charged once, in the counters and as one
-row of `usage_requests` (moe_core.access.usage_store).
+surviving replica's sweeper (gateway.settle_sweep). Each request is charged once: in the counters, in this
+replica's Prometheus usage counters, and as one UsageCharged event on the `usage` topic, which the control plane
+writes as one row of `usage_requests` (control_plane.usage_recorder; a repeated event changes nothing). The
+edge writes no usage to Postgres.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -35,8 +38,8 @@ from gateway.settings import GatewaySettings
 from gateway.settlement import Claim, Hold, Kind, Settlements
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice
-from moe_core.access.usage_store import UsageStore
-from moe_core.contracts import Answer, ChatRequest
+from moe_core.access.usage_metrics import count_usage
+from moe_core.contracts import Answer, ChatRequest, UsageCharged
 from moe_core.observability.metrics import GATEWAY_LIMITED
 from moe_core.openai_error import OpenAIError
 from moe_core.token_budget import IMAGE_TOKENS, TokenBudgets, prompt_bound
@@ -62,11 +65,16 @@ def estimate(request: ChatRequest, default_completion: int, multiplier: float = 
     return math.ceil(prompt * multiplier), math.ceil(completion * multiplier)
 
 
+PublishUsage = Callable[[UsageCharged], Awaitable[object]]
+
+
 class Metering:
-    def __init__(self, settings: GatewaySettings, limiter: Limiter, usage: Callable[[], UsageStore]) -> None:
+    def __init__(self, settings: GatewaySettings, limiter: Limiter, publish_usage: PublishUsage) -> None:
+        """publish_usage: hands a settled request's charge on and returns once it is durable (the edge: published
+        to the `usage` topic with the broker's acknowledgement, gateway.accounts)."""
         self.settings = settings
         self.limiter = limiter
-        self.usage = usage
+        self.publish_usage = publish_usage
         self.budgets = TokenBudgets(limiter.redis, settings.topic_namespace)
         self.settlements = Settlements(limiter.redis, settings.topic_namespace, self.budgets)
         self.streams: StreamRegistry | None = None  # resumable streams: a dropped stream's settling waits
@@ -195,21 +203,26 @@ class Metering:
             return None
 
     async def _charge(self, response_id: str, claim: Claim, by: str) -> bool:
-        """The usage row (once per response id), then the counters (once): a failure in between leaves the
-        hold to the sweeper, which repeats both without charging twice."""
+        """The usage event (acknowledged by the broker), then the counters (once): a failure in between leaves
+        the hold to the sweeper, which repeats both; the event's writer keeps one row per response id and the
+        counters are finished once, so nothing is charged twice."""
         hold = claim.hold
         assert hold is not None
+        cost = hold.cost(claim.prompt, claim.completion)
+        charged = claim.outcome != "withdrawn"
         try:
-            if claim.outcome != "withdrawn":
-                await self.usage().record(
-                    tenant_id=hold.tenant_id, key_id=hold.key_id, mode=hold.mode, model=hold.model, requests=1,
-                    prompt_tokens=claim.prompt, completion_tokens=claim.completion,
-                    cost_micros=hold.cost(claim.prompt, claim.completion), response_id=response_id,
-                    outcome=claim.outcome, settled_by=by)
-            await self.settlements.finish(response_id, claim)
+            if charged:
+                await self.publish_usage(UsageCharged(
+                    response_id=response_id, tenant_id=hold.tenant_id,
+                    deadline_at=datetime.fromtimestamp(hold.deadline, UTC), key_id=hold.key_id, mode=hold.mode,
+                    model=hold.model, prompt_tokens=claim.prompt, completion_tokens=claim.completion,
+                    cost_micros=cost, outcome=claim.outcome, settled_by=by))  # type: ignore[arg-type]
+            first = await self.settlements.finish(response_id, claim)
         except Exception:  # the answer matters more than its accounting; retried by the sweeper
             log.exception("usage of %s (%s/%s) not settled", response_id, hold.tenant_id, hold.key_id)
             return False
+        if charged and first:  # this process's Prometheus counters, once per request fleet-wide
+            count_usage(hold.tenant_id, hold.key_id, hold.mode, hold.model, 1, claim.prompt, claim.completion, cost)
         return True
 
     def _detach(self, work: Awaitable[object]) -> None:

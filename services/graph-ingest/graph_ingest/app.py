@@ -65,8 +65,7 @@ class GraphIngest:
                 written.append(outcome[0])
                 learned.append(triple.model_dump())
                 entity_uids += outcome[1]
-        if event.synthesis_insight and event.synthesis_insight.strip():
-            await write_synthesis(self.db, prov, event.question, event.synthesis_insight, entity_uids)
+        await write_synthesis(self.db, prov, event, entity_uids)  # the judge's insight, if it emitted one
         stats = {"declared_entities": len({normalize(n) for t in triples for n in (t.subject, t.object)}),
                  "declared_relations": len(triples), "before": before,
                  "after": await tenant_size(self.db, prov.tenant)}  # codex-lineage's drift checks read these

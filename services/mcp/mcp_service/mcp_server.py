@@ -1,4 +1,5 @@
-"""The MCP front door: the official SDK's low-level server (streamable HTTP at /mcp) over the registry.
+"""The MCP front door: the official SDK's low-level server (streamable HTTP at /mcp, the legacy SSE transport at
+/mcp/sse: mcp_sse.py) over the registry.
 The low-level server is used because each tool already has its own JSON Schema contract; the
 decorator API would derive schemas from Python signatures instead."""
 
@@ -13,6 +14,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import BaseRoute
 
+from mcp_service.mcp_sse import sse_routes
 from mcp_service.registry import Outcome, Registry
 from mcp_service.settings import McpSettings
 
@@ -61,10 +63,12 @@ def security(settings: McpSettings) -> TransportSecuritySettings:
 
 
 def mcp_routes(registry: Registry, settings: McpSettings) -> tuple[list[BaseRoute], Hook, Hook]:
-    """The /mcp route and (start, stop) hooks running the SDK session manager inside the app's lifespan."""
+    """The /mcp routes (streamable HTTP, SSE) and (start, stop) hooks running the SDK session manager inside the
+    app's lifespan."""
     server = build_server(registry)
+    guard = security(settings)
     starlette_app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True,
-                                               json_response=True, transport_security=security(settings))
+                                               json_response=True, transport_security=guard)
     stack = AsyncExitStack()
 
     async def start() -> None:
@@ -73,4 +77,4 @@ def mcp_routes(registry: Registry, settings: McpSettings) -> tuple[list[BaseRout
     async def stop() -> None:
         await stack.aclose()
 
-    return list(starlette_app.routes), start, stop
+    return [*sse_routes(server, guard), *starlette_app.routes], start, stop

@@ -145,7 +145,7 @@ class Merger:
 
     async def finish(self, plan: Plan | None, composition: Composition) -> None:
         answer, path = composition.answer, composition.path
-        ingest = learning.ingest_event(answer, composition.lead, composition.used)
+        ingest = learning.ingest_event(answer, composition.lead, composition.used, composition.insight)
         if ingest is not None:
             await self.state.put_ingest(ingest)
         if plan is not None and synthesis.critic_pending(plan) and path in ("fast", "judge", "judge_failed"):

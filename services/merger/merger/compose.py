@@ -9,10 +9,11 @@ from typing import Any
 
 from merger import core, provenance, synthesis
 from merger.deltas import DeltaSender
+from merger.insight import InsightStripper
 from merger.settings import MergerSettings
 from moe_core import shaping
 from moe_core.bus import Bus
-from moe_core.contracts import Answer, ErrorInfo, Plan, Progress, TaskResult, Usage
+from moe_core.contracts import Answer, ErrorInfo, Plan, Progress, SynthesisInsight, TaskResult, Usage
 from moe_core.contracts.messages import FinishReason
 from moe_core.inference import InferenceClient, InferenceError, ModelRef
 from moe_core.modes import Mode, get_mode
@@ -26,6 +27,7 @@ class Composition:
     path: str  # tools | fast | judge | judge_failed | failed | deadline
     lead: TaskResult | None = None  # the result that carried the answer (for learning)
     used: int = 0  # how many results the answer merged
+    insight: SynthesisInsight | None = None  # the judge's insight block (stripped from the answer)
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Generated:
     finish: str | None = None
     refs: list[str] | None = None
     calls: int = 0
+    insight: SynthesisInsight | None = None
 
 
 def cancelled_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
@@ -108,7 +111,7 @@ class Composer:
                             prefix + synthesis.keep_computed(judged.text, good), base["missing"]),
                         finish_reason=finish, usage=total + (judged.usage or Usage()),
                         model_calls=calls + thought.calls + judged.calls, reasoning=thought.text)
-        return Composition(answer, "judge", lead, len(good))
+        return Composition(answer, "judge", lead, len(good), judged.insight if len(good) >= 2 else None)
 
     async def _think(self, plan: Plan, good: list[TaskResult], sender: DeltaSender) -> Generated:
         """A short reasoning trace, streamed as reasoning deltas. A failure leaves what was streamed."""
@@ -134,8 +137,9 @@ class Composer:
 
     async def _judge(self, plan: Plan, good: list[TaskResult], reasoning: str, mode: Mode,
                      sender: DeltaSender | None, prefix: str) -> Generated | None:
-        """The judge's answer, stripped of [REF:] tags and shaped for the mode as it streams."""
-        stripper, shaper = provenance.RefStripper(), shaping.for_mode(mode)
+        """The judge's answer, stripped of its insight block (merger.insight) and [REF:] tags and shaped for the
+        mode as it streams."""
+        insight, stripper, shaper = InsightStripper(), provenance.RefStripper(), shaping.for_mode(mode)
         out = Generated(calls=1)
 
         def emit(text: str) -> None:
@@ -147,7 +151,7 @@ class Composer:
         try:
             async for delta in self.inference.stream(
                 self._refs("judge", "judge", plan.template),
-                synthesis.judge_messages(plan, good, reasoning, mode),
+                synthesis.judge_messages(plan, good, reasoning, mode, self.settings.judge_insight),
                 max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
                 temperature=plan.params.temperature,
                 timeout_s=plan.remaining_seconds(),
@@ -155,11 +159,12 @@ class Composer:
                 if delta.done:
                     out.usage, out.finish = delta.usage, delta.finish_reason
                     continue
-                emit(shaper.feed(stripper.feed(delta.content)))
+                emit(shaper.feed(stripper.feed(insight.feed(delta.content))))
         except InferenceError as exc:
             log.warning("judge failed, answering with the best result: %s", exc)
             return None
-        emit(shaper.feed(stripper.flush()) + shaper.flush())
+        emit(shaper.feed(stripper.feed(insight.flush()) + stripper.flush()) + shaper.flush())
+        out.insight = insight.insight()
         out.text = out.text[len(prefix):]  # the caller puts the prefix in front of the final text
         out.refs = stripper.refs
         return out

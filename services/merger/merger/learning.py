@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moe_core.contracts import Answer, Confidence, IngestEvent, TaskResult
+from moe_core.contracts import Answer, Confidence, IngestEvent, SynthesisInsight, TaskResult
 from moe_core.knowledge import question_kind
 
 KNOWLEDGE_TYPES = {
@@ -11,7 +11,6 @@ KNOWLEDGE_TYPES = {
     "reasoning": "reasoning", "translation": "language", "creative_writer": "creative", "vision": "vision",
     "knowledge_graph": "general", "research": "general", "general": "general",
 }
-MAX_INSIGHT_CHARS = 1000
 
 
 def knowledge_type(category: str | None, kind: str = "expert", question: str = "") -> str:
@@ -24,17 +23,19 @@ def knowledge_type(category: str | None, kind: str = "expert", question: str = "
     return KNOWLEDGE_TYPES.get(category or "general", "general")
 
 
-def ingest_event(answer: Answer, lead: TaskResult | None, used: int) -> IngestEvent | None:
+def ingest_event(answer: Answer, lead: TaskResult | None, used: int,
+                 insight: SynthesisInsight | None = None) -> IngestEvent | None:
     """None for answers not worth learning from (errors, nothing said, cut off at the deadline).
 
     lead: the result that carried the answer (the fast path's, or the best one the judge merged);
-    used: how many results the judge merged — a synthesis of two or more keeps its reasoning as insight."""
+    used: how many results the judge merged; insight: the judge's insight block, kept only for a synthesis of
+    two or more (the original's synthesis_insight: the thinking trace is not an insight)."""
     if answer.error is not None or not answer.content.strip() or answer.finish_reason in ("deadline", "error"):
         return None
     if answer.replay_of:  # a replay (replay rerun) is not learned into the graph
         return None
     confidence: Confidence = lead.confidence if lead is not None else "medium"
-    insight = answer.reasoning.strip()[:MAX_INSIGHT_CHARS] if used >= 2 and answer.reasoning.strip() else None
+    insight = insight if used >= 2 else None
     return IngestEvent(
         **answer.child_fields(),
         question=answer.question,
@@ -45,7 +46,8 @@ def ingest_event(answer: Answer, lead: TaskResult | None, used: int) -> IngestEv
         source_expert=lead.category if lead else None,
         source_model=lead.model if lead else None,
         confidence=confidence,
-        synthesis_insight=insight,
+        synthesis_insight=insight.summary if insight is not None else None,
+        synthesis=insight,
         cache_hit=answer.cache_hit,
     )
 

@@ -14,6 +14,9 @@ class MergerSettings(FleetSettings):
     claim_lease_s: float = Field(default=10.0, gt=0, description="Composing an answer holds a lease this long, "
                                  "renewed while it works: a replica that dies hands the request on after it")
     thinking: bool = Field(default=True, description="A reasoning trace before the judge")
+    judge_insight: bool = Field(default=True, description="The judge, merging two or more results, may end with "
+                                "an insight block (kept as a :Synthesis node, never shown); false saves its rule's "
+                                "prompt words")
     thinking_max_tokens: int = Field(default=256, ge=16, description="Token budget of the thinking step")
     thinking_time_share: float = Field(default=0.5, gt=0, le=1, description="Share of the time left it may use")
     research_fallback: bool = Field(default=True, description="Search the web for low-confidence expert results")
@@ -23,6 +26,8 @@ class MergerSettings(FleetSettings):
 SEED_DEFAULTS = (
     SeedDefault("thinking_node", "for plans with > 1 task or a low-confidence expert (and force_think modes)",
                 "MOE_THINKING", True, doc=f"{SEED_SYSTEM}: thinking_node"),
+    SeedDefault("synthesis_insight", "optional <SYNTHESIS_INSIGHT> block of the judge, stripped, kept as :Synthesis",
+                "MOE_JUDGE_INSIGHT", True, doc=f"{SEED_ARCHITECTURE}: Node Descriptions (merger_node)"),
     SeedDefault("research_fallback", "web research for each CONFIDENCE: low expert result", "MOE_RESEARCH_FALLBACK",
                 True, doc=f"{SEED_SYSTEM}: research_fallback_node"),
     SeedDefault("critic_node", "only medical_consult / legal_advisor", "merger.synthesis:CRITIC_CATEGORIES",

@@ -3,6 +3,7 @@ prompts, the answer's sources, and whether a critic must see the answer first.""
 
 from __future__ import annotations
 
+from merger import insight
 from merger.core import FALLBACK_PREFIX, RANK, missing, result_sources, usable
 from moe_core.contracts import Plan, TaskResult
 from moe_core.modes import Mode
@@ -101,7 +102,8 @@ def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, s
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode) -> list[dict[str, str]]:
+def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode,
+                   insight_block: bool = True) -> list[dict[str, str]]:
     rules = [
         "Merge the sources into one correct, complete answer.",
         f"If they disagree, trust: {PRIORITY_TEXT}.",
@@ -115,6 +117,8 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
         rules.append("Cite web facts as [n], the web result's number.")
     if mode.judge_instruction:
         rules.append(mode.judge_instruction)
+    if insight_block and len(results) >= 2:  # a synthesis of several results may hold an insight (merger.insight)
+        rules.append(insight.RULE)
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
     user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]

@@ -34,8 +34,9 @@ Rule = Callable[[Question], Hit | None]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 MAX_QUESTION = 400
 # questions about a thing, not requests to compute it: never a tool answer
-# ("how does 255 look in hex" asks for a value, not about one)
-ABOUT = re.compile(r"^(?:why|how (?:do|does|did|can|could|should|would|is|are)(?! [\w.]+ look\b)|explain|describe|"
+# ("how does 255 look in hex", "how would 255 be written in octal" ask for a value, not about one)
+ABOUT = re.compile(r"^(?:why|how (?:do|does|did|can|could|should|would|is|are)(?! [\w.]+ (?:be )?(?:look|written|"
+                   r"expressed|represented|shown|displayed)\b)|explain|describe|"
                    r"should|who|where|"
                    r"what (?:is|are) (?:a|an|the) (?:difference|purpose|point|use)|tell me about|warum|pourquoi|"
                    r"wie (?:funktioniert|geht|kann|macht|hei\u00dft)|comment|qu'est)\b", I)

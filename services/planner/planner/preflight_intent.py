@@ -8,8 +8,9 @@ of them claims a question, this path scores each tool family by the signals in t
 It answers only when the intent is unambiguous: one family has a typed value AND a cue, scores at least
 MIN_SCORE and leads every other family by MARGIN; no refusal signal is in the question (advice, opinion,
 history, numerology, negation: the distractors' markers); and the family's binder (preflight_intent_bind)
-binds every argument from a typed value of the text, with exactly one candidate per argument. Anything
-else goes to the planner: correct before complete."""
+binds every argument from a typed value of the text, with exactly one candidate per argument. A yes/no question
+is answered only when it asks a fact the tool reports (a subnet's membership, a date's weekday), and "or" only
+between two such facts. Anything else goes to the planner: correct before complete."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ MARGIN = 2  # the leader's lead over the runner-up
 
 # a question about a tool's topic that no tool answers: advice, judgement, history, meaning, negation
 REFUSE = re.compile(  # the markers of the distractors in the tuning, heldout, heldout2 and heldout3 sets
-    r"\b(?:should|shall|ought|worth|good|bad|better|best|worse|worst|idea|safe|secure|hack\w*|risk\w*|\w*lucky|"
+    r"\b(?:should|shall|ought|worth(?!\s+(?:after|in|by)\b|$)|good|bad|better|best|worse|worst|idea|safe|secure|"
+    r"hack\w*|risk\w*|\w*lucky|"
     r"numerolog\w*|lottery|winning|won|team|dream\w*|meaning|rude|polite|expect|waiters?|japan|famous|born|"
     r"died|happen\w*|history|historic\w*|weather|president|remind|remember|commute|walk|fit in|stars?|sky|worried|"
     r"worry|complain\w*|decided|recommend\w*|advice|opinion|why|who|explain|reason|compare[ds]?|versus|vs|deal|"
@@ -44,9 +46,10 @@ CUES: dict[str, re.Pattern[str]] = {
     "finance": re.compile(r"(?:[$\u20ac\u00a3]|%|\b(?:interest|compound\w*|simple|loan|mortgage|borrow\w*|payment|"
                           r"apr|tip|gratuity|zinse\w*|zins|kredit|darlehen|monatsrate|rate|trinkgeld|euro?s?|"
                           r"dollars?|lend|invest\w*|deposit\w*|earn\w*)\b)", I),
-    "dates": re.compile(r"\b(?:days?|weeks?|weekday|tage?n?|wochentag|date|datum|after|before|later|earlier|"
-                        r"prior|since|until|between|zwischen|nach|vor|plus|minus|fell|fall|falls)\b", I),
-    "units": re.compile(r"\b(?:convert\w*|expressed|equals?|umgerechnet|umrechnen|rechne|in|into|to|as|nach)\b|=",
+    "dates": re.compile(r"\b(?:days?|weeks?|weekday|weekend|tage?n?|wochentag|wochenende|date|datum|after|before|"
+                        r"later|earlier|prior|since|until|between|zwischen|nach|vor|plus|minus|fell|fall|falls)\b", I),
+    "units": re.compile(r"\b(?:convert\w*|expressed|equals?|umgerechnet|umrechnen|rechne|in|into|to|as|nach|how many|"
+                        r"wie ?viele?)\b|=",
                         I),
     "statistics": re.compile(r"\b(?:mean|average|avg|median|std|stdev|deviation|variance|mittelwert|"
                              r"durchschnitt\w*|standardabweichung|varianz)\b", I),
@@ -68,13 +71,39 @@ DISTINCT: dict[str, re.Pattern[str]] = {
 OPERATORS = re.compile(
     r"\b(?:plus|minus|times|divid\w*|multipl\w*|add|adds|added|adding|subtract\w*|sum|sums|total|doubl\w*|twice|"
     r"half|halv\w*|tripl\w*|squar\w*|cube[ds]?|root|round\w*|weight\w*|first|last|top|bottom|only|each|per|then|"
-    r"after|before|more|less|fewer|increas\w*|decreas\w*|reduc\w*|differen\w*|remov\w*|ignor\w*|drop\w*|if|when|but|or|"
-    r"oder|und dann|split|share|including|incl|tax|fees?|"
+    r"after|before|more|less|fewer|increas\w*|decreas\w*|reduc\w*|differen\w*|remov\w*|ignor\w*|drop\w*|if|"
+    r"when(?!\s+(?:written|expressed|converted|shown|represented|put)\b)|but|or|oder|"
+    r"und dann|split|share|including|incl|tax|fees?|(?:and|und) (?:is|are|was|what|which|how|when|why|does|do|ist|was)|"
     r"extra|inflation|withdraw\w*|contribut\w*|every|a month|a year|a week|a day|inclusive|exclusive|both|counting|"
-    r"business|working|werktag\w*|arbeitstag\w*|second|third|fourth|fifth|\d+(?:st|nd|rd|th)|next|previous|"
+    r"business|working|werktag\w*|arbeitstag\w*|(?<!per )(?<!pro )second|third|fourth|fifth|\d+(?:st|nd|rd|th)|"
+    r"next|previous|"
     r"digits?|bits?|padded|signed)\b|[+*<>]", I)
-OWN_OPERATORS = {"subnet": {"first", "last"}, "dates": {"plus", "minus", "after", "before", "if", "+"},
+OWN_OPERATORS = {"subnet": {"first", "last", "total"}, "dates": {"plus", "minus", "after", "before", "if", "+"},
                  "finance": {"if", "per", "total"}, "units": {"per"}}
+# a family's own reading of an operator word: "worth after 6 years" names the duration, it adds no step
+OWN_PHRASES = {"finance": re.compile(r"\b(?:after|in|for|over)\s+(?=\d{1,4}[\s-](?:years?|yrs?|months?|jahre?n?|"
+                                     r"monate?n?)\b)", I)}
+
+
+# a yes/no question ("is 91 ... ?", "was 2024-01-06 ... ?"; not a request "can you ..."): a tool answers it only
+# when it asks a fact the tool reports (a subnet's membership, a date's weekday); "is a 15% tip on $80 generous?"
+# asks for a judgement the number does not give
+YES_NO = re.compile(r"^(?:is|are|was(?!\s+(?:ist|sind|war|geschah|passiert\w*|kostet|ergibt|macht|bedeutet)\b)|"
+                    r"were|does|do|did|has|have|had|will|would|should)\b(?!\s+(?:you|u|ya)\b)", I)
+DAY_NAMES = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+PREDICATES = {"subnet": re.compile(r"\b(?:in|inside|within|part of|belongs?|contains?|includes?)\b", I),
+              "dates": re.compile(rf"\b(?:weekday|weekend|{DAY_NAMES})\b", I)}
+ARTICLE = re.compile(r"^(?:a|an|the|ein|eine|einen|der|die|das)$", I)
+
+
+def _alternative_of_facts(text: str, at: re.Match[str], leader: str) -> bool:
+    """'or' between two facts the tool reports together ('a weekday or a weekend', 'mean or median'), not between
+    values or a fact and something else ('a Monday or a holiday', '2024-01-01 or 2024-02-01')."""
+    before = [w for w in re.findall(r"[\w/.-]+", text[:at.start()]) if not ARTICLE.match(w)]
+    after = [w for w in re.findall(r"[\w/.-]+", text[at.end():]) if not ARTICLE.match(w)]
+    facts = (CUES[leader], PREDICATES.get(leader))
+    return bool(before and after) and all(any(p is not None and p.fullmatch(word) for p in facts)
+                                          for word in (before[-1], after[0]))
 
 
 @dataclass(frozen=True)
@@ -101,9 +130,15 @@ def score(text: str) -> Intent:
         return Intent(None, scores)
     if any(pattern.search(text) for family, pattern in DISTINCT.items() if family != leader):
         return Intent(None, scores, refused=True)  # a conflicting signal
-    own = OWN_OPERATORS.get(leader, set())
-    if any(m[0].lower() not in own for m in OPERATORS.finditer(text)):
+    own, phrase = OWN_OPERATORS.get(leader, set()), OWN_PHRASES.get(leader)
+    checked = phrase.sub(" ", text) if phrase else text
+    if any(m[0].lower() not in own and not (m[0].lower() in {"or", "oder"} and
+                                             _alternative_of_facts(checked, m, leader))
+           for m in OPERATORS.finditer(checked)):
         return Intent(None, scores, refused=True)  # a word that changes the computation
+    predicate = PREDICATES.get(leader)
+    if YES_NO.match(text) and not (predicate and predicate.search(text)):
+        return Intent(None, scores, refused=True)  # a yes/no question about something the tool does not report
     return Intent(leader, scores)
 
 
@@ -111,7 +146,8 @@ def intent_match(q: Question) -> Hit | None:
     """(tool, arguments) when one tool clearly leads and every argument is bound from a typed value, else None."""
     if q.quoted or stray_quote(q.text) or len(re.findall(r"[?!]", q.raw)) > 1:
         return None  # quoted text is the strict grammars' business; two questions in one: the planner
-    intent = score(q.text)
+    text = bind.ARROW_TO.sub(" to ", q.text).strip()
+    intent = score(text)
     if intent.family is None:
         return None
-    return bind.BINDERS[intent.family](q.text)
+    return bind.BINDERS[intent.family](text)

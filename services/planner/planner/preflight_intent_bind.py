@@ -21,17 +21,20 @@ from planner.preflight_money import DURATION as YEARS
 from planner.preflight_netfacts import ANY, CIDR, IP, PREFIX
 from planner.preflight_numbers import primes
 from planner.preflight_stats_typed import LIST, statistics_typed
-from planner.preflight_units import convert, unit_name
+from planner.preflight_units import convert, unit_name, units_convertible
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 LITERAL = re.compile(r"(?<![\w.])0(?P<k>[xbo])(?P<d>[0-9a-f]+)(?![\w.])", I)
-INTEGER = re.compile(rf"(?<![\w.,/:-])(?:{INT})(?![\w./:%-]|[.,]\d)")
+INTEGER = re.compile(rf"(?<![\w.,/:-])(?:{INT})(?![\w./%-]|:\d|[.,]\d)")  # "7918: largest ..." is no time
 NUMBER = re.compile(rf"(?<![\w.,/:-])(?P<v>{NUM})\s?(?P<u>[^\W\d_][\w/^\u00b0\u00b5]*(?:\s+[^\W\d_]+){{0,2}})", I)
 BASE_WORD = re.compile(r"\b(?:hexadecimal|hexadezimal|hexzahl|hex|binary|binär\w*|bin|octal|oktal|decimal|dezimal|"
                        r"dec)\b", I)
-TARGET = re.compile(r"(?:\b(?:in|into|to|as|nach|umgerechnet in)|=\s*\??)\s+"
+# an arrow is the terse register's "to": "66792 -> binary", "921.2 miles => feet", "10.0.0.0/22 -> broadcast"
+ARROW_TO = re.compile(r"\s*(?:->|=>|\u2192)\s*")
+TARGET = re.compile(r"(?:\b(?:in|into|to|as|nach|umgerechnet in|how many|wie ?viele?)|=\s*\??)\s+"
                     r"(?P<t>[^\W\d_][\w/^\u00b0\u00b5]*(?:\s+[^\W\d_]+){0,2})", I)
+EVERY_TARGET = re.compile(rf"(?={TARGET.pattern})", I)  # overlapping: each connective with what follows it
 # a numeral named by its base word ("hex ab12", "binary 1011"): a typed value of that base
 NAMED = re.compile(r"\b(?P<w>hexadecimal|hex|binary|bin|octal|oct)\s+(?:number\s+|value\s+)?(?P<d>[0-9a-f]+)\b"
                    r"(?!\s+(?:in|to|into|as)\s+(?:hex|bin|oct))", I)
@@ -42,13 +45,24 @@ SIZE = re.compile(r"\b(?:mask|netmask|maske|netzmaske|wildcard|hosts?|devices?|a
 PREFIX_ASKED = re.compile(r"\b(?:cidr|prefix|präfix|slash|notation|length)\b", I)
 
 
+# "one" as a pronoun ("quick one: 5 km in miles", "which one is the broadcast"): after a determiner or before a
+# pause, not a number
+PRONOUN_ONE = re.compile(r"\b(?:(?<=which )|(?<=this )|(?<=that )|(?<=the )|(?<=each )|(?<=any )|(?<=quick )|"
+                         r"(?<=another ))one\b|\bone\b(?=\s*(?:[:;!?]|\s-\s|$))", I)
+# a base named as the result ("when written in decimal", "expressed as hex"): the other base word is the source's
+TARGET_BASE = re.compile(r"\b(?:written|expressed|converted|shown|represented|displayed)\s+(?:in|as|into|to)\s+"
+                         r"(?P<w>hexadecimal|hexadezimal|hex|binary|bin|octal|oktal|decimal|dezimal|dec)\b", I)
+
+
 def _numbers(text: str) -> str:
+    text = PRONOUN_ONE.sub("it", text)
     return numbers_from_words(text) or text
 
 
 def _list_end(text: str) -> str:
-    """A comma after a list before the words go on ("4, 8, 15, what's the median") is not part of the list."""
-    return re.sub(r"(?<=\d),(?=\s+[^\W\d_])", " ,", text)
+    """A comma or a full stop after a list before the words go on ("4, 8, 15, what's the median", "4, 8, 15. What's
+    the median") is not part of the list."""
+    return re.sub(r"(?<=\d)([,.])(?=\s+[^\W\d_])", r" \1", text)
 
 
 def typed_families(text: str) -> set[str]:
@@ -59,7 +73,9 @@ def typed_families(text: str) -> set[str]:
         found.add("subnet")
     if DATES.search(text) or DATES.search(german.decimal_commas(text) or text):
         found.add("dates")
-    if CURRENCY.search(text) or (PERCENT.search(text) and YEARS.search(text)):
+    currencies = {m[0].lower() for m in CURRENCY.finditer(text)}
+    if currencies - {"pounds"} or (currencies and not _mass_pounds(plain)) or \
+            (PERCENT.search(text) and YEARS.search(text)):
         found.add("finance")
     listed = LIST.search(_list_end(plain))
     if listed and len(re.findall(r"\d+(?:\.\d+)?", listed[0])) >= 3:
@@ -69,16 +85,23 @@ def typed_families(text: str) -> set[str]:
             found.add("bases")
         if INTEGER.search(plain) and re.search(r"\bprim", plain, I):
             found.add("primes")
-        if any(_longest_unit(m["u"]) for m in NUMBER.finditer(german.units_in_english(plain))):
+        german_plain = german.decimal_commas(plain) or plain if german.UNIT_WORD.search(plain) else plain
+        if any(_longest_unit(m["u"]) for m in NUMBER.finditer(german.units_in_english(german_plain))):
             found.add("units")
     return found
+
+
+def _mass_pounds(text: str) -> bool:
+    """'833.8 pounds => ounces': pounds converted to a mass unit are a weight, not a currency."""
+    return any(unit_name(m["t"].split()[0]) and units_convertible("pound", unit_name(m["t"].split()[0]) or "")
+               for m in TARGET.finditer(ARROW_TO.sub(" to ", text)))
 
 
 def subnet(text: str) -> Hit | None:
     nets, ips, prefixes = CIDR.findall(text), IP.findall(text), [m["n"] for m in PREFIX.finditer(text)]
     rest = PREFIX.sub(" ", IP.sub(" ", CIDR.sub(" ", text)))
-    if re.search(r"\d", rest):
-        return None  # a number no subnet value binds
+    if re.search(r"\d", _numbers(rest)):
+        return None  # a number (or a number word: "two /24 blocks") no subnet value binds
     if re.search(r"\b(?:first|last|highest|lowest|erste\w*|letzte\w*)\b", rest, I) and \
             not re.search(r"\b(?:usable|hosts?|nutzbare\w*|verwendbare\w*)\b", rest, I):
         return None  # "the last address": the broadcast address or the last usable host?
@@ -101,11 +124,10 @@ def bases(text: str) -> Hit | None:
     plain = _numbers(text)
     named = [m for m in NAMED.finditer(plain) if _valid(m["d"], NAMED_BASE[m["w"].lower()])]
     if len(named) == 1 and not LITERAL.search(plain):  # "hex ab12": the numeral and its base are one typed value
-        prefix = {16: "0x", 2: "0b", 8: "0o"}[NAMED_BASE[named[0]["w"].lower()]]
+        prefix = _PREFIX[NAMED_BASE[named[0]["w"].lower()]]
         plain = plain[:named[0].start()] + f"{prefix}{named[0]['d']}" + plain[named[0].end():]
     literals, integers = list(LITERAL.finditer(plain)), INTEGER.findall(LITERAL.sub(" ", plain))
-    names = {BASES.get(w.lower(), 16 if w.lower().startswith("hex") else 2 if w.lower().startswith("bin") else 0)
-             for w in BASE_WORD.findall(LITERAL.sub(" ", plain))}
+    names = {_base_of(w) for w in BASE_WORD.findall(LITERAL.sub(" ", plain))}
     if len(literals) + len(integers) != 1 or 0 in names or re.search(r"\d", INTEGER.sub(" ", LITERAL.sub(" ", plain))):
         return None
     if literals:
@@ -114,10 +136,26 @@ def bases(text: str) -> Hit | None:
         value = literals[0][0]
     else:
         targets, value = names, integers[0].replace(",", "")
+        marked = {_base_of(m["w"]) for m in TARGET_BASE.finditer(plain)}
+        if len(targets) == 2 and len(marked) == 1 and marked < targets:  # "1010 in binary when written in decimal"
+            source = (targets - marked).pop()
+            attached = re.search(rf"(?<![\w.]){re.escape(value)}\s+(?:in|as)\s+(?P<w>{BASE_WORD.pattern})", plain, I)
+            if not attached or _base_of(attached["w"]) != source or not _valid(value, source) or \
+                    re.search(r"\b(?:and|und|or|oder)\b", plain, I):
+                return None  # the other base word is not the numeral's own ("10 written in hex and in binary")
+            value, targets = f"{_PREFIX[source]}{value}" if source != 10 else value, marked
     if len(targets) != 1:
         return None  # no target base, or two ("what is 1010 in binary when written in decimal": which way?)
     name = {2: "binary", 8: "octal", 10: "decimal", 16: "hex"}[targets.pop()]
     return number_base(Question(raw=text, text=f"{value} to {name}"))
+
+
+_PREFIX = {16: "0x", 2: "0b", 8: "0o"}
+
+
+def _base_of(word: str) -> int:
+    w = word.lower()
+    return BASES.get(w, 16 if w.startswith("hex") else 2 if w.startswith("bin") else 0)
 
 
 def _valid(digits: str, base: int) -> bool:
@@ -218,7 +256,7 @@ def units(text: str) -> Hit | None:
     plain = _numbers(plain)
     sources = [(m["v"], _longest_unit(m["u"])) for m in NUMBER.finditer(plain)]
     sources = [(v, u) for v, u in sources if u]
-    targets = {_longest_unit(m["t"]) for m in TARGET.finditer(plain)} - {None}
+    targets = {_longest_unit(m["t"]) for m in EVERY_TARGET.finditer(plain)} - {None}  # "to m to cm": two
     if len(sources) != 1 or len(re.findall(r"\d+(?:[.,]\d+)?", plain)) != 1:
         return None
     value, source = sources[0]
@@ -234,15 +272,25 @@ def units(text: str) -> Hit | None:
 NOT_UNITS = {"in", "a", "an", "as", "at", "to", "of", "on", "by", "or", "and", "the", "is", "for", "percent", "prozent"}
 
 
+# one-letter unit symbols with one meaning after a number ("168 lb -> g", "207.3 min to s"); k, K, M, t stay out
+SYMBOLS = {"g", "m", "s", "h", "l", "L", "J"}
+
+
 def _longest_unit(words: str) -> str | None:
-    """The longest run of leading words (up to three) that names a unit: 'miles per hour here' -> 'miles per hour'."""
+    """The longest run of leading words (up to three) that names a unit: 'miles per hour here' -> 'miles per hour'.
+    A function word is in no unit ('meters in' is no meter-inch); a capitalised name ('Yards', German nouns) is
+    read in lower case when only that form is a unit."""
     parts = words.split()
     if not parts or parts[0].lower() in NOT_UNITS:
         return None
     for n in range(min(3, len(parts)), 0, -1):
         candidate = " ".join(parts[:n])
-        if len(candidate) > 1 and candidate.lower() not in NOT_UNITS and unit_name(candidate):
+        if any(p.lower() in NOT_UNITS for p in parts[:n]) or (len(candidate) == 1 and candidate not in SYMBOLS):
+            continue
+        if unit_name(candidate):
             return candidate
+        if len(candidate) > 2 and candidate[0].isupper() and candidate[1:].islower() and unit_name(candidate.lower()):
+            return candidate.lower()
     return None
 
 

@@ -61,11 +61,14 @@ FILLER = {"if", "i", "at", "for", "over", "in", "after", "years", "year", "month
           "into"} | COMMON
 
 
+JUDGEMENT = re.compile(r"\bworth\s+it\b|\blohnt\b", I)  # "is it worth it to invest $1000 at 5% ...": advice, not a sum
+
+
 def finance_typed(q: Question) -> Hit | None:
     body = numbers_from_words(strip_request(q.text))
     if body and GERMAN.search(body):
         body = decimal_commas(body)  # "3,5 %"; "1.500 Euro" (1500 or 1.5?) goes to the planner
-    if not body or q.quoted or stray_quote(body) or PER_PERIOD.search(body):
+    if not body or q.quoted or stray_quote(body) or PER_PERIOD.search(body) or JUDGEMENT.search(body):
         return None
     percents, durations = PERCENT.findall(body), list(DURATION.finditer(body))
     rest = DURATION.sub(" ", PERCENT.sub(" ", body))

@@ -16,6 +16,7 @@ from tests.data.precision import (
     templates_heldout3,
     templates_heldout4,
     templates_heldout5,
+    templates_heldout6,
     templates_tuning,
 )
 
@@ -24,7 +25,8 @@ PER_TEMPLATE = 10
 PARTS = {"generated-tuning": templates_tuning.TEMPLATES, "generated-heldout": templates_heldout.TEMPLATES,
          "generated-heldout2": templates_heldout2.TEMPLATES, "generated-heldout3": templates_heldout3.TEMPLATES,
          "generated-heldout4": templates_heldout4.TEMPLATES,
-         "generated-heldout5": templates_heldout5.TEMPLATES}
+         "generated-heldout5": templates_heldout5.TEMPLATES,
+         "generated-heldout6": templates_heldout6.TEMPLATES}
 CATEGORY = {"subnet_calc": "subnets", "number_base": "bases", "prime_factorize": "primes",
             "decimal_finance": "finance", "date_diff": "dates", "day_of_week": "dates", "date_add": "dates",
             "unit_convert": "units", "statistics_calc": "statistics"}

@@ -11,6 +11,8 @@ from redis.asyncio import Redis
 from control_plane.console.accounts import AccountPages
 from control_plane.console.core import ConsoleCore
 from control_plane.console.fleet import FleetPage
+from control_plane.console.oidc_login import OidcLogin
+from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.operations import OperationPages
 from control_plane.console.settings import ConsoleSettings
 from moe_core.access.keystore import KeyStore
@@ -20,8 +22,10 @@ from moe_core.settings import FleetSettings
 
 
 def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis, store: Callable[[], KeyStore],
-                  audit_store: Callable[[], Awaitable[AuditStore]]) -> ConsoleCore | None:
-    """Add the console's routes to the control-plane app (unless MOE_CONSOLE_ENABLED=false)."""
+                  audit_store: Callable[[], Awaitable[AuditStore]],
+                  oidc: OidcSettings | None = None) -> ConsoleCore | None:
+    """Add the console's routes to the control-plane app (unless MOE_CONSOLE_ENABLED=false); OpenID Connect
+    sign-in too when MOE_OIDC_ISSUER is set."""
     console = ConsoleSettings()
     if not console.enabled:
         return None
@@ -29,5 +33,8 @@ def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis,
     AccountPages(core)
     FleetPage(core, settings, redis, bus)
     OperationPages(core, audit_store)
+    oidc = oidc or OidcSettings()
+    if oidc.enabled:
+        OidcLogin(core, oidc, redis, settings.topic_namespace, bus)
     app.include_router(core.router)
     return core

@@ -43,6 +43,7 @@ class ConsoleCore:
         self.sessions = Sessions(redis, namespace, self.settings.session_ttl_s)
         self.store = store
         self.api = InternalApi(app)
+        self.sso_label = ""  # set when OpenID Connect sign-in is on (console/oidc_login.py)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.router = APIRouter(prefix="/console", include_in_schema=False)
         r = self.router
@@ -111,7 +112,8 @@ class ConsoleCore:
 
     def _login_form(self, request: Request, error: str | None = None, status: int = 200) -> Response:
         nonce = secrets.token_urlsafe(32)
-        response = self.render(request, "login.html", None, status=status, login_csrf=nonce, error=error)
+        response = self.render(request, "login.html", None, status=status, login_csrf=nonce, error=error,
+                               sso=self.sso_label)
         response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/console",
                             secure=self.settings.secure_cookie, max_age=3600)
         return response
@@ -140,6 +142,11 @@ class ConsoleCore:
         return response
 
     async def logout(self, request: Request, session: Session) -> Response:
+        if session.minted:  # the OIDC session's own key: through the admin API (announced, audited)
+            try:
+                await self.api.call(session.token, "POST", f"/v1/admin/keys/{session.key_id}/revoke")
+            except ApiError:
+                pass  # already revoked; it expires with the session in any case
         await self.sessions.close(session.sid)
         response = RedirectResponse("/console/login", status_code=303)
         response.delete_cookie(COOKIE, path="/console")

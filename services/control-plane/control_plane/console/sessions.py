@@ -9,7 +9,10 @@ CSRF: the synchronizer token pattern (OWASP's first choice): a random token per 
 sent back by every state-changing form as a hidden field; compared in constant time. The sign-in form, which
 runs before any session, uses a double-submit cookie (`moe_console_login`, HttpOnly, SameSite=Strict).
 
-    console:<ns>:session:<sid>   hash {masked, csrf, key_id}   TTL MOE_CONSOLE_SESSION_TTL_S
+A session opened by an OpenID Connect sign-in (console/oidc_login.py) holds a short-lived admin key minted for
+the person's principal at sign-in (`minted`): signing out revokes it.
+
+    console:<ns>:session:<sid>   hash {masked, csrf, key_id, minted}   TTL MOE_CONSOLE_SESSION_TTL_S
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Session:
     token: str  # the admin key, rebuilt for this request only
     key_id: str
     csrf: str
+    minted: bool = False  # the key was made for this session (OIDC sign-in): revoked at sign-out
 
 
 def _xor(data: bytes, pad: bytes) -> bytes:
@@ -49,14 +53,14 @@ class Sessions:
         self.prefix = f"console:{namespace}:session"
         self.ttl_s = ttl_s
 
-    async def open(self, token: str, key_id: str) -> str:
+    async def open(self, token: str, key_id: str, minted: bool = False) -> str:
         """A new session for a verified admin key; returns the cookie value (session id + pad)."""
         raw = token.encode()
         pad = secrets.token_bytes(len(raw))
         sid = secrets.token_urlsafe(_SID_BYTES)
         name = f"{self.prefix}:{sid}"
         await self.redis.hset(name, mapping={"masked": _xor(raw, pad).hex(), "csrf": secrets.token_urlsafe(32),
-                                             "key_id": key_id})
+                                             "key_id": key_id, "minted": "1" if minted else ""})
         await self.redis.expire(name, self.ttl_s)
         return f"{sid}.{pad.hex()}"
 
@@ -72,7 +76,7 @@ class Sessions:
             token = _xor(masked, pad).decode()
         except (ValueError, UnicodeDecodeError):
             return None
-        return Session(sid, token, _text(found, "key_id"), _text(found, "csrf"))
+        return Session(sid, token, _text(found, "key_id"), _text(found, "csrf"), _text(found, "minted") == "1")
 
     async def close(self, sid: str) -> None:
         await self.redis.delete(f"{self.prefix}:{sid}")

@@ -1,0 +1,55 @@
+"""Deployment lists generated from the registry (moe_core.stage_registry) and the contracts, written between
+`#` comment markers by `make schemas` (tests/deploy/test_doc_sections.py fails when one is out of date):
+Prometheus's scrape jobs (compose/prometheus.yml), the chart's topic names (helm/moe-fleet/values.yaml), the
+package paths of pyproject.toml (setuptools, mypy, ruff's first-party list) and the Makefile's mypy packages.
+Adding a service is its registry row; adding a topic is its Topics field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from moe_core import stage_registry
+from moe_core.contracts import Topics
+from moe_core.docgen.retention_doc import topic_label
+
+LIBS = ("moe_core", "moe_audit_verify")  # the packages under libs/
+
+
+def _folders() -> list[str]:
+    return ["libs", *(f"services/{s.name}" for s in stage_registry.FLEET)]
+
+
+def _packages() -> list[str]:
+    return [*LIBS, *(s.package for s in stage_registry.FLEET)]
+
+
+def _quoted(items: list[str]) -> str:
+    return ", ".join(f'"{i}"' for i in items)
+
+
+def prometheus_jobs(repo: Path) -> str:
+    """One scrape job per service, named like it; DNS discovery finds every replica."""
+    jobs = [f"  - job_name: {s.name}\n    dns_sd_configs:\n      - names: [{s.name}]\n        type: A\n"
+            f"        port: {s.port}" for s in stage_registry.FLEET]
+    return "\n".join(jobs)
+
+
+def helm_topics(repo: Path) -> str:
+    """The chart's topic names (`<topicNamespace>.<name>.v1`), in the contracts' order."""
+    return "\n".join(f"    - {topic_label(field)}" for field in Topics.__dataclass_fields__)
+
+
+def setuptools_where(repo: Path) -> str:
+    return f"where = [{_quoted(_folders())}]"
+
+
+def mypy_path(repo: Path) -> str:
+    return f'mypy_path = "{":".join(_folders())}"'
+
+
+def first_party(repo: Path) -> str:
+    return f"known-first-party = [{_quoted([*_packages(), 'tests'])}]"
+
+
+def makefile_mypy(repo: Path) -> str:
+    return "MYPY_PACKAGES := " + " ".join(f"-p {p}" for p in _packages())

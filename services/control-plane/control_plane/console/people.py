@@ -1,0 +1,60 @@
+"""Who a verified OpenID Connect sign-in is: the person principal it maps to, by this policy (docs/identity.md):
+
+1. a person already bound to the token's issuer and subject;
+2. else a person an operator provisioned by e-mail address (POST /v1/admin/principals, kind person), when the
+   token's e-mail address is verified (`email_verified: true`) and matches: the subject is bound to it now,
+   once and for good;
+3. else, when the verified e-mail address is in MOE_OIDC_ALLOWED_EMAILS or one of the token's groups is in
+   MOE_OIDC_ALLOWED_GROUPS, a new person in MOE_OIDC_DEFAULT_TENANT;
+4. else refused (403): nobody is created on first sign-in unless the settings say so.
+
+A disabled person is refused whichever way it was found."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from control_plane.console.oidc_settings import OidcSettings
+from control_plane.console.oidc_tokens import Refused
+from moe_core.access.principals import Principal, PrincipalExists, Principals
+
+
+def _groups(claims: Mapping[str, Any], claim: str) -> set[str]:
+    found = claims.get(claim)
+    return {str(g) for g in found} if isinstance(found, list) else set()
+
+
+def display_name(claims: Mapping[str, Any]) -> str:
+    for name in ("name", "preferred_username", "email", "sub"):
+        if isinstance(claims.get(name), str) and claims[name].strip():
+            return str(claims[name]).strip()[:200]
+    return ""
+
+
+async def person_for(claims: Mapping[str, Any], settings: OidcSettings, principals: Principals) -> Principal:
+    issuer, subject = str(claims["iss"]), str(claims["sub"])
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    verified = email is not None and claims.get("email_verified") is True
+    try:
+        found = await principals.by_subject(issuer, subject)
+        if found is None and verified and email:
+            found = await principals.bind(issuer, subject, email, display_name(claims))
+        if found is None and _allowed(email if verified else None, _groups(claims, settings.groups_claim), settings):
+            found = await principals.create("person", settings.default_tenant, display_name(claims),
+                                            email=email if verified else None, issuer=issuer, subject=subject)
+    except PrincipalExists as exc:
+        raise Refused(f"{exc}: ask an operator to check the console's principals", 403) from None
+    if found is None:
+        who = email or subject
+        raise Refused(f"{who} signed in at the identity provider but is not provisioned for this console: an operator "
+                      "adds people with POST /v1/admin/principals (or MOE_OIDC_ALLOWED_EMAILS / _GROUPS)", 403)
+    if found.kind != "person":
+        raise Refused(f"principal {found.id} is a service account: it cannot sign in", 403)
+    if found.disabled_at is not None:
+        raise Refused(f"principal {found.id} is disabled", 403)
+    return found
+
+
+def _allowed(email: str | None, groups: set[str], settings: OidcSettings) -> bool:
+    return (email is not None and email.lower() in settings.emails()) or bool(groups & settings.groups())

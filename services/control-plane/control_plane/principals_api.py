@@ -1,0 +1,150 @@
+"""The admin API's principals (admin and operator keys only): who holds keys and console sessions. Scoped as the
+keys are (policy/opa/admin.rego, principal.create and principal.read, through control_plane.policy_gate): a tenant
+admin makes and sees the principals of its own tenants only (another tenant's: 403 to make, 404 to read); the
+fleet operator every tenant's, each read across tenants an audit record.
+
+    POST  /v1/admin/principals                  a service account, or a person provisioned by e-mail  -> 201
+    GET   /v1/admin/principals[?tenant_id=]     list                                                   -> list
+    GET   /v1/admin/principals/{id}             one, with the ids of its keys                          -> one
+
+A key is created for a principal with POST /v1/admin/keys {"principal_id": ...}; a key created without one
+gets a service account of its own. A person provisioned here by e-mail address is bound to their OpenID
+Connect subject the first time they sign in to the console (docs/identity.md). Every change is an audit event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from control_plane.admin_models import TENANT_ID
+from control_plane.key_audit import change_event
+from control_plane.policy_gate import PolicyGate
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.principals import Principal, PrincipalExists, Principals
+from moe_core.access.request_auth import require_admin
+from moe_core.bus import Bus
+from moe_core.openai_error import OpenAIError
+
+log = logging.getLogger(__name__)
+EMAIL = r"^[^@\s]{1,128}@[^@\s]{1,253}$"
+
+
+class PrincipalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["service", "person"] = "service"
+    tenant_id: str = Field(pattern=TENANT_ID, description="The (existing) tenant the principal belongs to")
+    display_name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, pattern=EMAIL, max_length=320,
+                              description="A person's e-mail address: bound to their OIDC subject at first sign-in")
+
+    @model_validator(mode="after")
+    def _person_has_email(self) -> PrincipalCreate:
+        if self.kind == "person" and not self.email:
+            raise ValueError("a person is provisioned by e-mail address (bound to the OIDC subject at sign-in)")
+        if self.kind == "service" and self.email:
+            raise ValueError("a service account has no e-mail address")
+        return self
+
+
+class PrincipalOut(BaseModel):
+    object: Literal["principal"] = "principal"
+    id: str
+    kind: str
+    tenant_id: str
+    display_name: str
+    email: str | None
+    oidc_issuer: str | None
+    oidc_subject: str | None
+    created_at: datetime | None
+    disabled_at: datetime | None
+    key_ids: list[str] | None = None
+
+    @classmethod
+    def of(cls, p: Principal, keys: list[ApiKey] | None = None) -> PrincipalOut:
+        return cls(id=p.id, kind=p.kind, tenant_id=p.tenant, display_name=p.display_name, email=p.email,
+                   oidc_issuer=p.oidc_issuer, oidc_subject=p.oidc_subject, created_at=p.created_at,
+                   disabled_at=p.disabled_at, key_ids=None if keys is None else [k.id for k in keys])
+
+
+class PrincipalList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[PrincipalOut]
+
+
+class PrincipalsApi:
+    def __init__(self, bus: Bus, store: Callable[[], KeyStore], gate: PolicyGate) -> None:
+        self.bus = bus
+        self.gate = gate
+        self.store = store
+        self.router = APIRouter(prefix="/v1/admin/principals", tags=["admin"], dependencies=[Depends(self.admin)])
+        r = self.router
+        r.add_api_route("", self.create, methods=["POST"], status_code=201, response_model=PrincipalOut)
+        r.add_api_route("", self.list, methods=["GET"], response_model=PrincipalList)
+        r.add_api_route("/{principal_id}", self.get, methods=["GET"], response_model=PrincipalOut)
+
+    def principals(self) -> Principals:
+        return Principals(self.store().pool)
+
+    async def admin(self, request: Request) -> ApiKey:
+        key = await require_admin(request, self.store())
+        request.state.admin = key
+        return key
+
+    async def _decide(self, admin: ApiKey, action: str, tenants: Sequence[str], subject: str) -> None:
+        """The policy's decision on `action` over principals of `tenants` (raises its refusal)."""
+        await self.gate.decide(admin, "moe/admin/decision", action, tenants[0] if tenants else "",
+                               {"tenants": [*tenants]}, subject)
+
+    async def _read(self, admin: ApiKey, tenants: Sequence[str], subject: str) -> None:
+        """A read of another tenant's principals is a policy decision (and an audit record); one's own is not."""
+        if not set(tenants) <= set(admin.tenant_ids):
+            await self._decide(admin, "principal.read", tenants, subject)
+
+    async def create(self, body: PrincipalCreate, request: Request) -> PrincipalOut:
+        # the policy first: a tenant admin learns nothing of other tenants, not even whether they exist
+        await self._decide(request.state.admin, "principal.create", [body.tenant_id], "principal:new")
+        if await self.store().tenant(body.tenant_id) is None:
+            raise OpenAIError(404, f"No tenant '{body.tenant_id}'", param="tenant_id", code="tenant_not_found")
+        try:
+            made = await self.principals().create(body.kind, body.tenant_id, body.display_name, email=body.email)
+        except PrincipalExists as exc:
+            raise OpenAIError(409, str(exc), param="email", code="principal_exists") from None
+        admin: ApiKey = request.state.admin
+        event = change_event(f"key:{admin.id}", "principal.created", f"principal:{made.id}", made.tenant,
+                             {**body.model_dump(mode="json"), "by_principal": admin.principal_id})
+        try:
+            await self.bus.publish(event, self.bus.topics.audit)
+        except Exception:  # the change is made; its record must not be lost silently
+            log.exception("audit event principal.created %s not published", made.id)
+        return PrincipalOut.of(made, [])
+
+    async def list(self, request: Request, tenant_id: str | None = None) -> PrincipalList:
+        """A tenant admin sees the principals of its own tenants; the operator every one (a cross-tenant read)."""
+        admin: ApiKey = request.state.admin
+        if tenant_id is not None:
+            await self._read(admin, [tenant_id], f"principals:{tenant_id}")
+        found = await self.principals().list(tenant_id)
+        if admin.role == "operator" and tenant_id is None:
+            await self._read(admin, sorted({p.tenant for p in found}), "principals")
+        elif tenant_id is None:
+            found = [p for p in found if p.tenant in admin.tenant_ids]
+        return PrincipalList(data=[PrincipalOut.of(p) for p in found])
+
+    async def get(self, principal_id: str, request: Request) -> PrincipalOut:
+        found = await self.principals().get(principal_id)
+        unknown = OpenAIError(404, f"No principal '{principal_id}'", param="principal_id",
+                              code="principal_not_found")
+        if found is None:
+            raise unknown
+        try:  # another tenant's principal is unknown to whoever may not read it
+            await self._read(request.state.admin, [found.tenant], f"principal:{principal_id}")
+        except OpenAIError as exc:
+            raise unknown if exc.status == 404 else exc from None
+        return PrincipalOut.of(found, await self.store().keys(principal_id=principal_id))

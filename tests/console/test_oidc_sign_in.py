@@ -1,0 +1,227 @@
+"""Console sign-in through a real OpenID Connect provider (Dex, tests/support/dex.py) on the real Postgres,
+Redis and Kafka: the control plane runs in this process, the provider is a real server on loopback, and the
+test plays the browser — GET the console's sign-in, follow the redirect to Dex, POST Dex's own password form
+(read from its HTML), carry the code back to the callback — then uses the console session.
+
+Refusals, each with its reason and a 4xx/502 status, never a 500: a person nobody provisioned, a console whose
+client's tokens carry another audience, a provider whose discovery names another issuer, a tampered nonce, a
+tampered or replayed state."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from control_plane.app import create_app
+from control_plane.console.oidc_settings import OidcSettings
+from control_plane.settings import ControlPlaneSettings
+from moe_core.access.keystore import KeyStore
+from moe_core.access.principals import Principals
+from tests.support.dex import Client, Dex, User, running_dex
+from tests.support.namespaces import new_namespace
+
+pytestmark = pytest.mark.infra
+
+CONSOLE = "http://console.test"
+CALLBACK = f"{CONSOLE}/console/oidc/callback"
+ALICE = User(f"alice-{uuid.uuid4().hex[:6]}@example.org", "correct horse battery", "Alice")
+MALLORY = User(f"mallory-{uuid.uuid4().hex[:6]}@example.org", "staple", "Mallory")
+BOB = User(f"bob-{uuid.uuid4().hex[:6]}@example.org", "tr0ub4dor", "Bob")
+
+
+@dataclass
+class Consoles:
+    dex: Dex
+    tenant: str
+    admin: str  # an admin key (automation) of the tenant
+    apps: dict[str, httpx.AsyncClient]  # "good", "allow-list", "other-audience", "other-issuer"
+    keystore: KeyStore
+
+
+@pytest.fixture(scope="module")
+def dex() -> Iterator[Dex]:
+    clients = [Client("moe-console", uuid.uuid4().hex, CALLBACK), Client("other-app", uuid.uuid4().hex, CALLBACK)]
+    with running_dex(clients, [ALICE, MALLORY, BOB]) as running:
+        yield running
+
+
+def _oidc(dex: Dex, client: str, issuer: str | None = None, **more: str) -> OidcSettings:
+    c = dex.clients[client]
+    return OidcSettings(issuer=issuer or dex.issuer, client_id=c.id, client_secret=c.secret,
+                        redirect_uri=c.redirect_uri, provider_name="Dex", **more)
+
+
+@pytest.fixture(scope="module")
+async def consoles(infra: dict[str, str], dex: Dex) -> AsyncIterator[Consoles]:
+    common: dict[str, Any] = {"topic_namespace": new_namespace("oidc"), "kafka_bootstrap": infra["kafka"],
+                              "redis_url": infra["redis"], "postgres_dsn": infra["postgres"]}
+    localhost = dex.issuer.replace("127.0.0.1", "localhost")  # the same server, named otherwise than it names itself
+    variants = {"good": _oidc(dex, "moe-console"),
+                "other-audience": _oidc(dex, "other-app", audience="moe-console"),
+                "other-issuer": _oidc(dex, "moe-console", issuer=localhost)}
+    keystore = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
+    tenant = f"oidc-{uuid.uuid4().hex[:8]}"
+    variants["allow-list"] = _oidc(dex, "moe-console", allowed_emails=f"someone@example.org, {BOB.email.upper()}",
+                                   default_tenant=tenant)
+    admin = (await keystore.create("oidc-test-admin", "admin", [tenant]))[1]
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(keystore.close)
+        clients: dict[str, httpx.AsyncClient] = {}
+        for name, oidc in variants.items():
+            app: FastAPI = create_app(ControlPlaneSettings(**common), oidc=oidc)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=CONSOLE, timeout=30))
+        yield Consoles(dex, tenant, admin, clients, keystore)
+
+
+class _Form(HTMLParser):
+    """The first form of a page: its action and its inputs' names and values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action, self._inside = found.get("action") or "", True
+        elif tag == "input" and self._inside and found.get("name"):
+            self.fields[str(found["name"])] = found.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._inside = False
+
+
+async def sign_in(console: httpx.AsyncClient, user: User,
+                  tamper: Callable[[str], str] | None = None) -> tuple[httpx.Response, str]:
+    """Drive the whole sign-in as a browser would; the callback's response and the callback URL Dex sent."""
+    start = await console.get("/console/oidc/start")
+    assert start.status_code == 303, start.text
+    authorize = start.headers["location"]
+    async with httpx.AsyncClient(timeout=30) as browser:  # the browser's side of the provider
+        page = await browser.get(tamper(authorize) if tamper else authorize, follow_redirects=True)
+        assert page.status_code == 200, page.text[:500]
+        form = _Form()
+        form.feed(page.text)
+        assert form.action is not None and {"login", "password"} <= set(form.fields), page.text[:800]
+        answer = await browser.post(urljoin(str(page.url), form.action),
+                                    data={**form.fields, "login": user.email, "password": user.password})
+        while answer.is_redirect and not answer.headers["location"].startswith(CALLBACK):
+            answer = await browser.get(urljoin(str(answer.url), answer.headers["location"]))
+        assert answer.is_redirect, answer.text[:800]
+    callback = answer.headers["location"]
+    return await console.get(callback.removeprefix(CONSOLE)), callback
+
+
+def _with_param(url: str, name: str, value: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    return urlunsplit(parts._replace(query=urlencode({**query, name: value})))
+
+
+def refused(response: httpx.Response, status: int, reason: str) -> None:
+    assert response.status_code == status, response.text[:800]
+    assert "Sign-in refused" in response.text and reason in response.text, response.text[:800]
+
+
+async def test_a_provisioned_person_signs_in_through_dex_and_the_session_is_theirs(consoles: Consoles) -> None:
+    console = consoles.apps["good"]
+    admin = {"Authorization": f"Bearer {consoles.admin}"}
+    made = await console.post("/v1/admin/principals", headers=admin, json={
+        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Alice A.", "email": ALICE.email})
+    assert made.status_code == 201, made.text
+    person = made.json()
+    assert (person["kind"], person["oidc_subject"], person["key_ids"]) == ("person", None, [])
+
+    login = await console.get("/console/login")
+    assert 'href="/console/oidc/start"' in login.text and "Sign in with Dex" in login.text
+    response, _ = await sign_in(console, ALICE)
+    assert response.status_code == 200, response.text
+    keys = await console.get("/console/keys")  # the session cookie set by the callback works
+    assert keys.status_code == 200 and 'id="new-key"' in keys.text
+
+    bound = (await console.get(f"/v1/admin/principals/{person['id']}", headers=admin)).json()
+    assert (bound["oidc_issuer"], bound["email"]) == (consoles.dex.issuer, ALICE.email)
+    assert bound["oidc_subject"] and len(bound["key_ids"]) == 1  # the session's own key, the person's
+    session_key = await consoles.keystore.get(bound["key_ids"][0])
+    assert session_key is not None and session_key.principal_id == person["id"] and session_key.role == "admin"
+    assert session_key.expires_at is not None and session_key.tenant_ids == (consoles.tenant,)
+
+    again, _ = await sign_in(console, ALICE)  # the second sign-in finds the person by subject, not e-mail
+    assert again.status_code == 200
+    assert len((await console.get(f"/v1/admin/principals/{person['id']}", headers=admin)).json()["key_ids"]) == 2
+    assert len([p for p in await Principals(consoles.keystore.pool).list(consoles.tenant)
+                if p.email == ALICE.email]) == 1
+
+    page = await console.get("/console/keys")
+    csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    out = await console.post("/console/logout", data={"csrf_token": csrf})
+    assert out.status_code == 303
+    keys_now = {k.id: k for k in await consoles.keystore.keys(principal_id=person["id"])}
+    assert keys_now[session_key.id].revoked_at is None  # the first session is another session
+    assert [k.revoked_at is not None for k in keys_now.values()].count(True) == 1  # sign-out revoked its own key
+    assert (await console.get("/console/keys")).status_code == 303  # and the session is gone
+
+
+async def test_a_person_nobody_provisioned_is_refused(consoles: Consoles) -> None:
+    response, _ = await sign_in(consoles.apps["good"], MALLORY)
+    refused(response, 403, "not provisioned")
+    assert [p for p in await Principals(consoles.keystore.pool).list() if p.email == MALLORY.email] == []
+
+
+async def test_an_allowed_address_creates_the_person_at_first_sign_in_only(consoles: Consoles) -> None:
+    principals = Principals(consoles.keystore.pool)
+    assert [p for p in await principals.list() if p.email == BOB.email] == []
+    response, _ = await sign_in(consoles.apps["allow-list"], BOB)
+    assert response.status_code == 200, response.text
+    (bob,) = [p for p in await principals.list() if p.email == BOB.email]
+    assert (bob.kind, bob.tenant, bob.display_name, bob.oidc_issuer) == ("person", consoles.tenant, "Bob",
+                                                                         consoles.dex.issuer)
+    again, _ = await sign_in(consoles.apps["allow-list"], BOB)
+    assert again.status_code == 200
+    assert [p.id for p in await principals.list() if p.email == BOB.email] == [bob.id]
+    refused((await sign_in(consoles.apps["allow-list"], MALLORY))[0], 403, "not provisioned")
+
+
+async def test_a_token_for_another_audience_is_refused(consoles: Consoles) -> None:
+    response, _ = await sign_in(consoles.apps["other-audience"], ALICE)  # Dex issues it for other-app
+    refused(response, 401, "wrong audience")
+    assert "other-app" in response.text and "moe-console" in response.text
+
+
+async def test_a_provider_that_names_another_issuer_is_refused(consoles: Consoles) -> None:
+    response = await consoles.apps["other-issuer"].get("/console/oidc/start")
+    refused(response, 502, "wrong issuer")
+    assert consoles.dex.issuer in response.text
+
+
+async def test_a_tampered_nonce_is_refused(consoles: Consoles) -> None:
+    response, _ = await sign_in(consoles.apps["good"], ALICE,
+                                tamper=lambda url: _with_param(url, "nonce", "forged-" + uuid.uuid4().hex))
+    refused(response, 401, "wrong nonce")
+
+
+async def test_a_tampered_or_replayed_state_is_refused(consoles: Consoles) -> None:
+    console = consoles.apps["good"]
+    response, callback = await sign_in(console, ALICE, tamper=lambda url: _with_param(url, "state", "forged"))
+    refused(response, 400, "wrong state")
+
+    ok, callback = await sign_in(console, ALICE)
+    assert ok.status_code == 200
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    console.cookies.set("moe_console_oidc", state, domain="console.test", path="/console")  # as if kept
+    replay = await console.get(callback.removeprefix(CONSOLE))
+    refused(replay, 400, "unknown or expired state")

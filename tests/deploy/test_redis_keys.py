@@ -1,0 +1,96 @@
+"""Every Redis key prefix the code spells is declared (moe_core.redis_keys): owner, value type, TTL. The code
+is read, not run: every string literal and f-string head of the form `<word>:` (or `{…}:<word>`) in libs/
+and services/ must be a declared prefix or named as not a key (NOT_KEYS)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from moe_core import redis_keys, stage_registry
+from tests.deploy.doc_support import REPO
+
+pytestmark = pytest.mark.unit
+HEAD = re.compile(r"^(?:[a-z][a-z-]*|\{\}):(?!//)\S*$")
+NAMESPACE = {"namespace", "topic_namespace", "ns"}  # a placeholder that starts a key with the namespace
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant):
+            out.add(id(body[0].value))
+    return out
+
+
+def heads(source: str) -> set[str]:
+    """The literal starts (up to the first placeholder; a leading placeholder is `{}`) of the strings that look
+    like Redis keys."""
+    tree = ast.parse(source)
+    skip = _docstrings(tree)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            skip |= {id(p) for p in node.values}
+            first, rest = node.values[0], node.values[1:]
+            if isinstance(first, ast.FormattedValue):  # `{namespace}:what…` starts a key; `{self.prefix}:…` does not
+                text = rest[0].value if rest and isinstance(rest[0], ast.Constant) else ""
+                named = ast.unparse(first.value).split(".")[-1]
+                head = "{}:" + str(text)[1:].split(":")[0] if named in NAMESPACE and str(text)[:1] == ":" else ""
+            else:
+                head = ""
+                for part in node.values:
+                    if not isinstance(part, ast.Constant):
+                        break
+                    head += str(part.value)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            head = node.value
+        else:
+            continue
+        if head and HEAD.match(head):
+            found.add(head)
+    return found
+
+
+def used() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for root in ("libs", "services"):
+        for path in sorted((REPO / root).rglob("*.py")):
+            if path.name == "redis_keys.py":  # the declarations themselves
+                continue
+            for head in heads(path.read_text()):
+                out.setdefault(head, []).append(str(path.relative_to(REPO)))
+    return out
+
+
+def _declared(head: str) -> bool:
+    if head in redis_keys.NOT_KEYS:
+        return True
+    return any(head == k.prefix or (head.startswith(k.prefix.rstrip(":") + ":") and k.prefix.endswith(":"))
+               for k in redis_keys.KEYS)
+
+
+def test_every_key_prefix_the_code_spells_is_declared() -> None:
+    undeclared = {head: paths for head, paths in used().items() if not _declared(head)}
+    assert not undeclared, f"declare these Redis key prefixes in moe_core.redis_keys (or NOT_KEYS): {undeclared}"
+
+
+def test_every_declared_prefix_is_used_and_owned_by_a_service() -> None:
+    spelled = used()
+    names = set(stage_registry.names())
+    for key in redis_keys.KEYS:
+        assert any(h == key.prefix or h.startswith(key.prefix) for h in spelled), f"{key.prefix} is not used"
+        assert key.owner in names and set(key.readers) <= names, key.prefix
+    assert len({k.prefix for k in redis_keys.KEYS}) == len(redis_keys.KEYS)
+
+
+def test_an_undeclared_prefix_is_caught(tmp_path: Path) -> None:
+    source = 'PREFIX = f"newstage:thing:{namespace}"\nOTHER = f"{ns}:things"\nok = f"moe:limits:{ns}"\n'
+    found = heads(source)
+    assert found == {"newstage:thing:", "{}:things", "moe:limits:"}
+    assert [h for h in sorted(found) if not _declared(h)] == ["newstage:thing:", "{}:things"]

@@ -1,0 +1,179 @@
+"""Usage leaves the edge as events: the edge's metering publishes each settled request's charge on the `usage`
+topic (the real broker) and the control plane, a real process, writes it to Postgres once per response id
+(control_plane.usage_recorder). Settlers racing, and the same charge delivered again, leave one row; a message
+that is not a charge goes to the dead-letter topic with the reason, and the consumer goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from redis.asyncio import Redis
+
+from gateway.accounts import Accounts
+from gateway.settings import GatewaySettings
+from moe_core.access.keystore import ApiKey
+from moe_core.access.limits import Limits
+from moe_core.bus import Bus
+from moe_core.contracts import Answer, ChatMessage, ChatRequest, Topics, Usage, UsageCharged, deadline_in
+from moe_core.kafka_clients import client_kwargs
+from tests.support.fleet import ServiceProcess
+from tests.support.lone_service import lone_service
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def control_plane(infra: dict[str, str]) -> Iterator[ServiceProcess]:
+    with lone_service("control-plane", infra, "usage") as service:
+        yield service
+
+
+@pytest.fixture
+async def edge(control_plane: ServiceProcess, redis: Redis) -> AsyncIterator[tuple[Accounts, Accounts, Bus]]:
+    """Two edge replicas' accounts (their meterings publish through one real Bus) on the control plane's namespace."""
+    settings = GatewaySettings(topic_namespace=control_plane.env["MOE_TOPIC_NAMESPACE"],
+                               kafka_bootstrap=control_plane.env["MOE_KAFKA_BOOTSTRAP"], resume_grace_s=0,
+                               settle_orphan_after_s=0)
+    bus = Bus(settings)
+    await bus.broker.start()
+    try:
+        yield (Accounts(settings, redis, _no_keys, bus), Accounts(settings, redis, _no_keys, bus), bus)
+    finally:
+        await bus.broker.stop()
+
+
+def _no_keys() -> Any:
+    raise AssertionError("settling reads no key store")
+
+
+@pytest.fixture
+async def pool(infra: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(infra["postgres-control-plane"], min_size=1, max_size=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def _rows(pool: asyncpg.Pool, key_id: str, want: int, timeout_s: float = 45) -> list[dict[str, Any]]:
+    """The key's rows in usage_requests, once there are `want` of them (or the time is up)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while True:
+        rows = [dict(r) for r in await pool.fetch("SELECT * FROM usage_requests WHERE key_id = $1", key_id)]
+        if len(rows) >= want or loop.time() > end:
+            return rows
+        await asyncio.sleep(0.2)
+
+
+async def _consumed(control_plane: ServiceProcess, timeout_s: float = 45) -> None:
+    """Until the control plane's consumer group has committed every record of the usage topic."""
+    namespace = control_plane.env["MOE_TOPIC_NAMESPACE"]
+    topic = Topics.for_namespace(namespace).usage
+    kwargs = client_kwargs(bootstrap=control_plane.env["MOE_KAFKA_BOOTSTRAP"])
+    consumer = AIOKafkaConsumer(**kwargs)
+    admin = AIOKafkaAdminClient(**kwargs)
+    await consumer.start()
+    await admin.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer.topics()
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while True:
+            committed = await admin.list_consumer_group_offsets(f"control-plane.{namespace}")
+            if all(tp in committed and committed[tp].offset >= n for tp, n in ends.items() if n > 0):
+                return
+            assert loop.time() < end, f"the control plane did not consume the usage topic: {committed} < {ends}"
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+        await consumer.stop()
+
+
+def _key() -> ApiKey:
+    return ApiKey(id=f"k{uuid.uuid4().hex[:10]}", name="k", role="user", tenant_ids=("t-usage",),
+                  limits=Limits(tokens_per_month=10**9))
+
+
+def _request() -> ChatRequest:
+    return ChatRequest(response_id=uuid.uuid4().hex, tenant_id="t-usage", deadline_at=deadline_in(30),
+                       mode="moe-orchestrator", messages=[ChatMessage(role="user", content="What is 2+2?")])
+
+
+async def test_a_charge_settled_at_the_edge_becomes_one_row_written_by_the_control_plane(
+        edge: tuple[Accounts, Accounts, Bus], control_plane: ServiceProcess, pool: asyncpg.Pool) -> None:
+    owner, other, bus = edge
+    key, request = _key(), _request()
+    await owner.metering.reserve(key, request, "moe-orchestrator")
+    answer = Answer(**request.child_fields(), mode=request.mode, content="4",
+                    usage=Usage(prompt_tokens=12, completion_tokens=3))
+    # the owner's subscriber and a replica that resumed the stream race: one of them publishes the charge
+    await asyncio.gather(owner.metering.settle(answer), other.metering.settle(answer, adopted=True))
+    rows = await _rows(pool, key.id, 1)
+    assert [(r["response_id"], r["prompt_tokens"], r["completion_tokens"], r["outcome"]) for r in rows] == \
+        [(request.response_id, 12, 3, "answered")]
+    assert rows[0]["settled_by"] in ("owner", "adopter")
+
+    # the same charge again (a sweeper repeating a settler that died after publishing): nothing changes
+    again = UsageCharged(response_id=request.response_id, tenant_id="t-usage", deadline_at=request.deadline_at,
+                         key_id=key.id, mode=request.mode, model="moe-orchestrator", prompt_tokens=99,
+                         completion_tokens=99, outcome="answered", settled_by="sweeper")
+    await bus.publish(again, bus.topics.usage)
+    await _consumed(control_plane)
+    assert await _rows(pool, key.id, 1) == rows
+    daily = await pool.fetch("SELECT requests, prompt_tokens, completion_tokens FROM usage_daily WHERE key_id = $1",
+                             key.id)
+    assert [tuple(r) for r in daily] == [(1, 12, 3)]
+
+
+async def test_a_message_that_is_not_a_charge_is_dead_lettered_with_the_reason_and_the_next_is_written(
+        edge: tuple[Accounts, Accounts, Bus], control_plane: ServiceProcess, pool: asyncpg.Pool,
+        infra: dict[str, str]) -> None:
+    _, _, bus = edge
+    topics = bus.topics
+    rid = f"bad{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.usage, json.dumps({"response_id": rid, "key_id": "k"}).encode(),
+                                     key=rid.encode())
+    finally:
+        await producer.stop()
+    key = _key()
+    good = UsageCharged(response_id=rid, tenant_id="t-usage", deadline_at=deadline_in(30), key_id=key.id,
+                        mode="moe-orchestrator", model="gpt-4o", prompt_tokens=5, completion_tokens=2,
+                        cost_micros=40, outcome="abandoned", settled_by="sweeper")
+    await bus.publish(good, topics.usage)  # the same key, after the bad one: the consumer went on
+    rows = await _rows(pool, key.id, 1)
+    assert [(r["model"], r["prompt_tokens"], r["cost_micros"], r["outcome"], r["settled_by"]) for r in rows] == \
+        [("gpt-4o", 5, 40, "abandoned", "sweeper")]
+
+    consumer = AIOKafkaConsumer(topics.deadletter, **client_kwargs(bootstrap=infra["kafka"]),
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    letters: list[dict[str, Any]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 30
+        while not letters and loop.time() < end:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                letters += [json.loads(r.value) for r in records if r.key == rid.encode()]
+    finally:
+        await consumer.stop()
+    assert len(letters) == 1
+    letter = letters[0]
+    assert (letter["source_topic"], letter["consumer"], letter["error_type"]) == (
+        topics.usage, "control-plane", "validation_error")
+    assert letter["reason"].startswith("invalid UsageCharged") and "tenant_id" in letter["reason"]
