@@ -26,6 +26,9 @@ from codex_lineage.compliance.sources import Sources
 from codex_lineage.compliance_api import compliance_router
 from codex_lineage.drift.runs import DriftSettings, Runs
 from codex_lineage.drift_api import drift_router
+from codex_lineage.evidence.writer import Material
+from codex_lineage.evidence_api import evidence_router
+from codex_lineage.export import close_now
 from codex_lineage.health_loop import health_loop
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.migrate import migrate
@@ -151,6 +154,11 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes))
     app.include_router(compliance_router(compliance, sources, lambda: holder["keys"]))
     app.include_router(drift_router(lambda: holder["runs"], lambda: holder["keys"], settings.drift_window_h))
+    app.include_router(evidence_router(
+        lambda: holder["store"].pool, lambda: holder["keys"], signer,
+        lambda: Material.from_files(settings.audit_keyring, settings.audit_tsa_chain),
+        lambda tenant: close_now(holder["store"], anchoring, tenant), lambda: compliance.evaluate(sources()),
+        settings.evidence_max_days))
     app.state.holder = holder
     app.state.compliance = compliance
     return app

@@ -9,6 +9,9 @@
   verify --checkpoints [--tenant T]                          the latest signed checkpoints
   export --tenant T --since T --until T --out DIR            a tenant's period for the offline verifier
                                                             (python -m moe_audit_verify DIR)
+  evidence RESPONSE_ID | --tenant T --since T --until T      an evidence bundle (record, checkpoints, lineage,
+           --out DIR|FILE.tar.gz                            keys, signed manifest of digests), verified by
+                                                            python -m moe_audit_verify PATH
   rerun RESPONSE_ID [--timeout S]                            the recorded request through today's fleet
 
 Settings come from the environment like every service's (MOE_KAFKA_BOOTSTRAP, MOE_TOPIC_NAMESPACE,
@@ -28,6 +31,7 @@ from typing import Any
 import asyncpg
 
 from codex_lineage.compare import compare_with_topics
+from codex_lineage.evidence.command import export_evidence
 from codex_lineage.export import export_period
 from codex_lineage.reader import read_records
 from codex_lineage.rebuild import rebuild_lineage
@@ -72,6 +76,12 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--since", type=when, required=True)
     x.add_argument("--until", type=when, required=True)
     x.add_argument("--out", type=Path, required=True, help="a new (or empty) directory")
+    e = sub.add_parser("evidence", help="an evidence bundle of a request or a tenant's period (signed manifest)")
+    e.add_argument("response_id", nargs="?")
+    e.add_argument("--tenant")
+    e.add_argument("--since", type=when)
+    e.add_argument("--until", type=when)
+    e.add_argument("--out", type=Path, required=True, help="a new (or empty) directory, or a .tar.gz file")
     u = sub.add_parser("rerun", help="send a recorded request through today's fleet, print the differences")
     u.add_argument("response_id")
     u.add_argument("--timeout", type=float, default=300.0)
@@ -149,6 +159,8 @@ async def main(argv: list[str] | None = None) -> int:
         return await run_verify(settings, args)
     if args.command == "export":
         return await export_period(settings, args.tenant, args.since, args.until, args.out)
+    if args.command == "evidence":
+        return await export_evidence(settings, args.out, args.response_id, args.tenant, args.since, args.until)
     if args.command == "rebuild" and args.what == "graph":
         return await rebuild_graph(settings, args.since, args.until, args.keep)
     if args.command == "rebuild":
