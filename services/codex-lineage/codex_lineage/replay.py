@@ -12,7 +12,9 @@
   evidence RESPONSE_ID | --tenant T --since T --until T      an evidence bundle (record, checkpoints, lineage,
            --out DIR|FILE.tar.gz                            keys, signed manifest of digests), verified by
                                                             python -m moe_audit_verify PATH
-  rerun RESPONSE_ID [--timeout S]                            the recorded request through today's fleet
+  rerun [--today] RESPONSE_ID [--timeout S]                  the recorded request through today's fleet
+  rerun --as-recorded RESPONSE_ID [--json]                   the request stage by stage as the signed record
+                                                            holds it (models, servers, digests)
 
 Settings come from the environment like every service's (MOE_KAFKA_BOOTSTRAP, MOE_TOPIC_NAMESPACE,
 MOE_POSTGRES_DSN, MOE_AUDIT_SCHEMA, MOE_AUDIT_PUBLIC_KEY, MOE_AUDIT_TSA_CHAIN, MOE_NEO4J_URL, …).
@@ -30,6 +32,7 @@ from typing import Any
 
 import asyncpg
 
+from codex_lineage.as_recorded import present
 from codex_lineage.compare import compare_with_topics
 from codex_lineage.evidence.command import export_evidence
 from codex_lineage.export import export_period
@@ -84,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True, help="a new (or empty) directory, or a .tar.gz file")
     u = sub.add_parser("rerun", help="send a recorded request through today's fleet, print the differences")
     u.add_argument("response_id")
+    how = u.add_mutually_exclusive_group()
+    how.add_argument("--today", action="store_true", help="through today's fleet, differences stage by stage "
+                                                          "(the default)")
+    how.add_argument("--as-recorded", action="store_true", help="re-present it stage by stage from the signed "
+                                                                "record: models, servers, digests")
+    u.add_argument("--json", action="store_true", help="--as-recorded: as JSON")
     u.add_argument("--timeout", type=float, default=300.0)
     return p
 
@@ -165,6 +174,8 @@ async def main(argv: list[str] | None = None) -> int:
         return await rebuild_graph(settings, args.since, args.until, args.keep)
     if args.command == "rebuild":
         return await rebuild_lineage(settings, args.since, args.until, args.schema, args.keep)
+    if args.as_recorded:
+        return await present(settings, args.response_id, args.json)
     return await rerun(settings, args.response_id, args.timeout)
 
 
