@@ -20,6 +20,10 @@ from faststream.kafka.annotations import KafkaMessage
 from codex_lineage import facets
 from codex_lineage.anchoring import anchoring_for, checkpoint_loop
 from codex_lineage.api import router
+from codex_lineage.catalog.entries import Names, postgres_namespace
+from codex_lineage.catalog.entries import entries as catalog_entries
+from codex_lineage.catalog.entries import load as load_catalog
+from codex_lineage.catalog_api import catalog_router
 from codex_lineage.compliance.engine import Compliance
 from codex_lineage.compliance.rules import resolve
 from codex_lineage.compliance.sources import Sources
@@ -35,6 +39,7 @@ from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
 from codex_lineage.settings import LineageSettings
 from moe_core.audit import keyring
+from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.bus import TRANSIENT_ERRORS, Bus
@@ -159,6 +164,15 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         lambda: Material.from_files(settings.audit_keyring, settings.audit_tsa_chain),
         lambda tenant: close_now(holder["store"], anchoring, tenant), lambda: compliance.evaluate(sources()),
         settings.evidence_max_days))
+    catalog = load_catalog(resolve(settings.catalog_file))  # missing or not one: refused at start
+    names = Names(bus.topics, datasets(settings), postgres_namespace(settings.audit_writer_dsn or
+                                                                     settings.postgres_dsn),
+                  settings.audit_schema, settings.lineage_namespace)
+
+    async def catalog_items() -> list[dict[str, Any]]:
+        return catalog_entries(catalog, names, await tenants(holder["store"]))
+
+    app.include_router(catalog_router(catalog_items, lambda: holder["keys"]))
     app.state.holder = holder
     app.state.compliance = compliance
     return app
