@@ -4,7 +4,7 @@ Verifies an exported audit period or an evidence bundle offline (no database, no
 signature and place in the tenant's chain, the chain against the signed checkpoints, each checkpoint's RFC 3161
 timestamp against the timestamp authority's certificate chain, and that checkpoints close the period at both ends. An
 evidence bundle (a request's or a period's record with its lineage events, a signed manifest of digests:
-moe_audit_verify.evidence; a directory or its .tar.gz) fails on any changed byte as well.
+moe_audit_verify.evidence; a directory or its .tar) fails on any changed byte as well.
 
 Give the public keys (or codex-lineage's keyring: every key it signed with, each retired one with its retirement
 time) and the TSA chain you obtained from the operator and the authority yourself; without them the copies
@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m moe_audit_verify", description=__doc__.splitlines()[2],
                                 epilog="Exit status: 0 verified, 1 findings, 2 unusable input.")
     p.add_argument("export", type=Path, help="the export directory (replay export --out DIR), or an evidence bundle "
-                                             "(replay evidence: a directory or its .tar.gz)")
+                                             "(replay evidence: a directory or its .tar)")
     p.add_argument("--public-key", type=Path, action="append", default=[],
                    help="a public key of codex-lineage, PEM; repeat it for several (default: the export's copy)")
     p.add_argument("--keyring", type=Path, help="codex-lineage's keyring, JSON: every key it signed with and when "
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if is_evidence(args.export):
-            with opened(args.export) as folder:
-                return verify_evidence_cli(args, folder, trust_of)
+            with opened(args.export) as (folder, packing):
+                return verify_evidence_cli(args, folder, trust_of, packing)
     except (BundleError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

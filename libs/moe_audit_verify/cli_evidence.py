@@ -10,15 +10,18 @@ from pathlib import Path
 
 from moe_audit_verify.evidence import read_evidence, verify_evidence
 from moe_audit_verify.published import compare, read_published
-from moe_audit_verify.segment import Trust
+from moe_audit_verify.segment import Problem, Trust
 
 TrustOf = Callable[[argparse.Namespace, Path], tuple[Trust, str, str]]
 
 
-def verify_evidence_cli(args: argparse.Namespace, folder: Path, trust_of: TrustOf) -> int:
+def verify_evidence_cli(args: argparse.Namespace, folder: Path, trust_of: TrustOf,
+                        packing: list[Problem] | None = None) -> int:
+    """`packing`: the findings about the archive the bundle came in (moe_audit_verify.evidence.opened)."""
     ev = read_evidence(folder)
     trust, key_from, chain_from = trust_of(args, folder)
     verdict = verify_evidence(ev, trust)
+    verdict.problems[:0] = packing or []
     if args.published:
         for chain in ev.chains:
             found, unreadable = read_published(args.published, chain["tenant_id"])

@@ -1,5 +1,5 @@
 """An evidence bundle (written by `replay evidence` or GET /v1/evidence): one request's or one tenant's period's
-record, for an auditor to verify offline. A directory, or the same as a .tar.gz archive:
+record, for an auditor to verify offline. A directory, or the same as a .tar archive (packed canonically: pack):
 
     manifest.json      format moe-evidence/1, the scope (a request, or a tenant and a period), the chain stretches
                        it holds (tenant, first_seq, last_seq), the signing key's id, and every other file's
@@ -19,9 +19,11 @@ signatures and the RFC 3161 timestamps, which nobody but codex-lineage and the t
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,21 +49,42 @@ def is_evidence(path: Path) -> bool:
         return False
 
 
+def pack(files: dict[str, bytes], root: str) -> bytes:
+    """The canonical archive of a bundle: an uncompressed POSIX (ustar) tar, one folder `root`, the files sorted by
+    name, every header field fixed (mode 0644, owner 0, time 0). The verifier packs what it unpacked the same way
+    and compares the bytes, so a changed byte anywhere in the archive — header, padding, end — fails too."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size, info.mode, info.mtime, info.uid, info.gid, info.uname, info.gname = (
+                len(data), 0o644, 0, 0, 0, "", "")
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 @contextmanager
-def opened(path: Path) -> Iterator[Path]:
-    """The bundle's directory: `path` itself, or a .tar.gz unpacked into a temporary one (no links, no paths
-    outside it: tarfile's data filter)."""
+def opened(path: Path) -> Iterator[tuple[Path, list[Problem]]]:
+    """The bundle's directory: `path` itself, or an archive unpacked into a temporary one (no links, no paths
+    outside it: tarfile's data filter), with a finding when the archive is not the canonical packing of its files."""
     if path.is_dir():
-        yield path
+        yield path, []
         return
     with tempfile.TemporaryDirectory(prefix="moe-evidence-") as tmp:
         try:
             with tarfile.open(path, "r:*") as archive:
                 archive.extractall(tmp, filter="data")
-        except (OSError, tarfile.TarError, EOFError) as exc:
+        except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
             raise BundleError(f"{path}: not a readable evidence archive ({exc})") from None
-        inner = [p for p in Path(tmp).iterdir()]
-        yield inner[0] if len(inner) == 1 and inner[0].is_dir() else Path(tmp)
+        inner = list(Path(tmp).iterdir())
+        if len(inner) != 1 or not inner[0].is_dir():
+            raise BundleError(f"{path}: an evidence archive holds one folder")
+        folder = inner[0]
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        problems = [] if pack(files, folder.name) == path.read_bytes() else [
+            Problem(path.name, "its bytes are not the canonical packing of the files it holds: the archive was "
+                               "changed or repacked (the files themselves are checked below)")]
+        yield folder, problems
 
 
 @dataclass

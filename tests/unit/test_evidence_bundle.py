@@ -14,9 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from codex_lineage.evidence.gather import Stretch
-from codex_lineage.evidence.writer import Material, bundle_files, write_directory
+from codex_lineage.evidence.writer import Material, archive, bundle_files, write_directory
+from moe_audit_verify.cli import main as verify_main
 from moe_audit_verify.evidence import read_evidence, verify_evidence
 from moe_audit_verify.format import CHECKPOINT_FORMAT, GENESIS, checkpoint_bytes, manifest_message
 from moe_audit_verify.keys import KeyRing
@@ -166,3 +171,37 @@ def test_lineage_events_that_are_not_the_signed_ones_and_extra_files_are_named(t
     assert findings == ["note.txt: not listed in the manifest: added to the bundle",
                         "lineage.jsonl: holds 1 events that are not the 1 the signed lineage entries hold: changed, "
                         "added or removed"]
+
+
+def _throwaway_root() -> bytes:
+    """A self-signed certificate standing in for the TSA's chain (nothing here is timestamped)."""
+    key = Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test root")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(T0).not_valid_after(T0 + timedelta(days=1)).sign(key, None))
+    return cert.public_bytes(Encoding.PEM)
+
+
+def test_a_changed_byte_in_the_archive_is_a_clear_error_or_a_finding(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Every byte of the archive, changed, is a finding or a clear error: the archive is packed canonically and
+    the verifier repacks what it unpacked (headers, padding and end blocks are covered, not only the files)."""
+    signer = Signer.ephemeral()
+    keyring = tmp_path / "keyring.json"
+    keyring.write_text(KeyRing([signer.public]).to_json())
+    files = bundle_files([_stretch(signer)], {"kind": "request", "response_id": "mine"}, signer,
+                         Material(keyring=keyring.read_bytes(), tsa_chain=_throwaway_root()), "2026-11-01T13:00:00Z")
+    data = archive(files, "evidence-mine")
+    path = tmp_path / "bundle.tar"
+    path.write_bytes(data)
+    assert verify_main([str(path), "--keyring", str(keyring)]) == 1  # only the missing timestamps (no TSA here)
+    untouched = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAILED")]
+    assert untouched and all("RFC 3161" in ln or "no TSA" in ln for ln in untouched), untouched
+    for position in range(0, len(data), 61):  # a prime stride: headers, contents, padding and the end blocks
+        changed = bytearray(data)
+        changed[position] ^= 0x01
+        path.write_bytes(bytes(changed))
+        code = verify_main([str(path), "--keyring", str(keyring)])
+        out = capsys.readouterr()
+        found = [ln for ln in out.out.splitlines() if ln.startswith("FAILED")]
+        assert (code == 2 and out.err.startswith("error: ")) or (code == 1 and len(found) > len(untouched)), position

@@ -1,4 +1,4 @@
-"""GET /v1/evidence?response_id=… | ?tenant_id=…&since=…&until=…: an evidence bundle as a .tar.gz (the layout:
+"""GET /v1/evidence?response_id=… | ?tenant_id=…&since=…&until=…: an evidence bundle as a .tar (the layout:
 moe_audit_verify.evidence), with the compliance report at export time (compliance.json). Admin keys only.
 A period longer than MOE_EVIDENCE_MAX_DAYS, a missing or doubled scope or a time that does not parse is a 400,
 a request or tenant with no record a 404, no checkpoint that can close the scope now a 503."""
@@ -69,7 +69,7 @@ def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], si
                 raise ApiError(exc.status, str(exc).replace("--until", "until"), code) from None
         except ApiError as exc:
             return exc.response()
-        return Response(archive(files, scope.name), media_type="application/gzip",
-                        headers={"Content-Disposition": f'attachment; filename="{scope.name}.tar.gz"'})
+        return Response(archive(files, scope.name), media_type="application/x-tar",
+                        headers={"Content-Disposition": f'attachment; filename="{scope.name}.tar"'})
 
     return api

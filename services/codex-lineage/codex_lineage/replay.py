@@ -10,7 +10,7 @@
   export --tenant T --since T --until T --out DIR            a tenant's period for the offline verifier
                                                             (python -m moe_audit_verify DIR)
   evidence RESPONSE_ID | --tenant T --since T --until T      an evidence bundle (record, checkpoints, lineage,
-           --out DIR|FILE.tar.gz                            keys, signed manifest of digests), verified by
+           --out DIR|FILE.tar                            keys, signed manifest of digests), verified by
                                                             python -m moe_audit_verify PATH
   rerun [--today] RESPONSE_ID [--timeout S]                  the recorded request through today's fleet
   rerun --as-recorded RESPONSE_ID [--json]                   the request stage by stage as the signed record
@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--tenant")
     e.add_argument("--since", type=when)
     e.add_argument("--until", type=when)
-    e.add_argument("--out", type=Path, required=True, help="a new (or empty) directory, or a .tar.gz file")
+    e.add_argument("--out", type=Path, required=True, help="a new (or empty) directory, or a .tar file")
     u = sub.add_parser("rerun", help="send a recorded request through today's fleet, print the differences")
     u.add_argument("response_id")
     how = u.add_mutually_exclusive_group()

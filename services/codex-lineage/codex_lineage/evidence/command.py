@@ -1,5 +1,5 @@
 """`replay evidence (RESPONSE_ID | --tenant T --since … --until …) --out PATH`: an evidence bundle written as a
-directory, or as a .tar.gz when PATH ends so. Needs codex-lineage's signing key (it signs the manifest, and a
+directory, or as a .tar when PATH ends so. Needs codex-lineage's signing key (it signs the manifest, and a
 checkpoint closing the scope when none does yet)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from codex_lineage.settings import LineageSettings
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 
-ARCHIVES = (".tar.gz", ".tgz")
+ARCHIVES = (".tar",)
 
 
 async def export_evidence(settings: LineageSettings, out: Path, response_id: str | None, tenant: str | None,

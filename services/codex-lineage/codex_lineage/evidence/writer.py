@@ -1,18 +1,16 @@
 """An evidence bundle's files (the layout: moe_audit_verify.evidence), its signed manifest, and the bundle as a
-directory or a .tar.gz archive."""
+directory or a .tar archive."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from codex_lineage.evidence.gather import Stretch
-from moe_audit_verify.evidence import MANIFEST, SIGNATURE
+from moe_audit_verify.evidence import MANIFEST, SIGNATURE, pack
 from moe_audit_verify.format import EVIDENCE_FORMAT, manifest_message
 from moe_audit_verify.links import Link
 from moe_audit_verify.segment import Entry
@@ -87,11 +85,5 @@ def write_directory(out: Path, files: dict[str, bytes]) -> None:
 
 
 def archive(files: dict[str, bytes], root: str) -> bytes:
-    """The bundle as a .tar.gz with one top folder `root`."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(f"{root}/{name}")
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    """The bundle as one .tar with one top folder `root`, packed canonically (the verifier repacks and compares)."""
+    return pack(files, root)
