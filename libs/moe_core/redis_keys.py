@@ -121,6 +121,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:", "principal:",  # audit subjects
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
+    "r:*", "dataset:",  # a tarfile mode; catalog ids
 })
 
 
