@@ -1,8 +1,10 @@
-"""python -m moe_audit_verify EXPORT_DIR [--public-key PEM]... [--keyring JSON] [--tsa-chain PEM] [--published FILE]
+"""python -m moe_audit_verify EXPORT [--public-key PEM]... [--keyring JSON] [--tsa-chain PEM] [--published FILE]
 
-Verifies an exported audit period offline (no database, no fleet): every entry's Ed25519 signature and place
-in the tenant's chain, the chain against the signed checkpoints, each checkpoint's RFC 3161 timestamp
-against the timestamp authority's certificate chain, and that checkpoints close the period at both ends.
+Verifies an exported audit period or an evidence bundle offline (no database, no fleet): every entry's Ed25519
+signature and place in the tenant's chain, the chain against the signed checkpoints, each checkpoint's RFC 3161
+timestamp against the timestamp authority's certificate chain, and that checkpoints close the period at both ends. An
+evidence bundle (a request's or a period's record with its lineage events, a signed manifest of digests:
+moe_audit_verify.evidence; a directory or its .tar) fails on any changed byte as well.
 
 Give the public keys (or codex-lineage's keyring: every key it signed with, each retired one with its retirement
 time) and the TSA chain you obtained from the operator and the authority yourself; without them the copies
@@ -19,6 +21,8 @@ import sys
 from pathlib import Path
 
 from moe_audit_verify.bundle import BundleError, read_bundle, verify_bundle
+from moe_audit_verify.cli_evidence import verify_evidence_cli
+from moe_audit_verify.evidence import is_evidence, opened
 from moe_audit_verify.keys import KeyRing, PublicKey
 from moe_audit_verify.published import compare, read_published
 from moe_audit_verify.segment import Trust
@@ -28,7 +32,8 @@ from moe_audit_verify.timestamps import TsaChain
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m moe_audit_verify", description=__doc__.splitlines()[2],
                                 epilog="Exit status: 0 verified, 1 findings, 2 unusable input.")
-    p.add_argument("export", type=Path, help="the export directory (replay export --out DIR)")
+    p.add_argument("export", type=Path, help="the export directory (replay export --out DIR), or an evidence bundle "
+                                             "(replay evidence: a directory or its .tar)")
     p.add_argument("--public-key", type=Path, action="append", default=[],
                    help="a public key of codex-lineage, PEM; repeat it for several (default: the export's copy)")
     p.add_argument("--keyring", type=Path, help="codex-lineage's keyring, JSON: every key it signed with and when "
@@ -50,23 +55,38 @@ def _read(given: Path | None, fallback: Path, what: str) -> tuple[bytes, str]:
         raise BundleError(f"{what}: cannot read {path} ({exc.strerror})") from None
 
 
-def _keys(args: argparse.Namespace) -> tuple[KeyRing, str]:
+def _keys(args: argparse.Namespace, folder: Path | None = None) -> tuple[KeyRing, str]:
     """The keys to trust: the given keyring and public keys; with neither, the export's keyring (or its key)."""
+    folder = folder or args.export
     ring = KeyRing([])
     given = args.keyring or args.public_key
-    keyring = args.keyring or (None if given or not (args.export / "keyring.json").is_file()
-                               else args.export / "keyring.json")
+    keyring = args.keyring or (None if given or not (folder / "keyring.json").is_file()
+                               else folder / "keyring.json")
     if keyring is not None:
         ring = KeyRing.from_json(_read(keyring, keyring, "keyring")[0])
-    pems = list(args.public_key) or ([] if keyring is not None else [args.export / "public-key.pem"])
+    pems = list(args.public_key) or ([] if keyring is not None else [folder / "public-key.pem"])
     for pem in pems:
         key = PublicKey.from_pem(_read(pem, pem, "public key")[0])
         ring.keys.setdefault(key.id, key)
     return ring, "given" if given else "the export's own copy: compare it with the published one"
 
 
+def trust_of(args: argparse.Namespace, folder: Path) -> tuple[Trust, str, str]:
+    """The keys and the TSA chain to trust, and where each came from (given, or the bundle's own copy)."""
+    keys, key_from = _keys(args, folder)
+    chain_pem, chain_from = _read(args.tsa_chain, folder / "tsa-chain.pem", "TSA chain")
+    return Trust(keys, TsaChain(chain_pem), args.max_skew), key_from, chain_from
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        if is_evidence(args.export):
+            with opened(args.export) as (folder, packing):
+                return verify_evidence_cli(args, folder, trust_of, packing)
+    except (BundleError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         bundle = read_bundle(args.export)
         keys, key_from = _keys(args)

@@ -15,6 +15,8 @@ GENESIS = "0" * 64  # the "previous hash" of a tenant's first entry
 ENTRY_DOMAIN = b"moe-audit-entry/1\n"
 CHECKPOINT_FORMAT = "moe-audit-checkpoint/1"
 EXPORT_FORMAT = "moe-audit-export/1"
+EVIDENCE_FORMAT = "moe-evidence/1"  # an evidence bundle (moe_audit_verify.evidence)
+MANIFEST_DOMAIN = b"moe-evidence-manifest/1\n"
 
 
 def canonical(value: Any) -> str:
@@ -39,6 +41,11 @@ def entry_message(content_hash_: str) -> bytes:
 def checkpoint_bytes(checkpoint: dict[str, Any]) -> bytes:
     """What a checkpoint's signature and its RFC 3161 timestamp cover."""
     return canonical(checkpoint).encode()
+
+
+def manifest_message(manifest: bytes) -> bytes:
+    """What an evidence bundle's manifest signature (manifest.sig) covers: the manifest file's exact bytes."""
+    return MANIFEST_DOMAIN + manifest
 
 
 def key_id(raw_public_key: bytes) -> str:

@@ -7,7 +7,7 @@ import binascii
 import json
 from datetime import datetime
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
@@ -24,7 +24,7 @@ class PublicKey:
     def from_pem(cls, pem: bytes) -> PublicKey:
         try:
             key = load_pem_public_key(pem)
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise ValueError(f"not a PEM public key: {exc}") from None
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError("the public key is not an Ed25519 key")

@@ -122,6 +122,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
     "key:new", "keys:", "principal:new", "principals:", "usage:",  # policy decisions' subjects (policy_gate)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
+    "r:*", "dataset:",  # a tarfile mode; catalog ids
 })
 
 

@@ -1,7 +1,7 @@
 """What is generated from the stage and service declarations: docs/asyncapi.json (FastStream's AsyncAPI
-document of every stage and service) and the service table in docs/architecture.md (between the `stages`
-markers); and, through moe_core.docgen, the other generated sections of the docs (settings, retention, local
-components).
+document of every stage and service), docs/catalog.json (the data catalog: moe_core.catalog) and the service
+table in docs/architecture.md (between the `stages` markers); and, through moe_core.docgen, the other
+generated sections of the docs (settings, retention, local components).
 
     python -m moe_core.stage_docs [--check] [REPO]     (`make schemas` writes; --check fails on drift)
 """
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from moe_core import docgen, stage_registry
+from moe_core.catalog import CATALOG, catalog_json
 from moe_core.service_declaration import ServiceDeclaration
 from moe_core.stage import Stage
 from moe_core.stage_runtime import fleet_document
@@ -65,6 +66,8 @@ def drift(repo: Path) -> list[str]:
     out = []
     if not (repo / ASYNCAPI).is_file() or (repo / ASYNCAPI).read_text() != asyncapi_json():
         out.append(str(ASYNCAPI))
+    if not (repo / CATALOG).is_file() or (repo / CATALOG).read_text() != catalog_json():
+        out.append(str(CATALOG))
     text = (repo / ARCHITECTURE).read_text()
     if with_table(text) != text:
         out.append(str(ARCHITECTURE))
@@ -73,6 +76,7 @@ def drift(repo: Path) -> list[str]:
 
 def write(repo: Path) -> None:
     (repo / ASYNCAPI).write_text(asyncapi_json())
+    (repo / CATALOG).write_text(catalog_json())
     path = repo / ARCHITECTURE
     path.write_text(with_table(path.read_text()))
     docgen.write(repo)

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 
 from tests.conftest import Scripted
@@ -41,6 +46,53 @@ class LineageFleet:
     @property
     def lineage(self) -> str:
         return self.fleet["codex-lineage"].url
+
+    def get(self, path: str, key: str | None, **params: str) -> httpx.Response:
+        """GET codex-lineage's API with `key` as the bearer (None: no Authorization header)."""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.get(f"{self.lineage}{path}", params=params, headers=headers, timeout=120)
+
+    def publish_audit(self, events: list[Any], service: str = "gateway") -> None:
+        """Audit events on the fleet's audit topic, published as `service` (on the real broker)."""
+        from moe_core.bus import Bus
+        from moe_core.settings import FleetSettings
+
+        async def send() -> None:
+            bus = Bus(FleetSettings(kafka_bootstrap=self.env["MOE_KAFKA_BOOTSTRAP"], service_name=service,
+                                    topic_namespace=self.env["MOE_TOPIC_NAMESPACE"]))
+            await bus.broker.start()
+            try:
+                for event in events:
+                    await bus.publish(event, bus.topics.audit)
+            finally:
+                await bus.broker.stop()
+
+        asyncio.run(send())
+
+    def wait_settled(self, tenant: str, ingests: int = 1) -> None:
+        """Until the tenant's chain stops growing (its requests' last messages, their `ingests` ingest events, are
+        recorded) and a checkpoint covers its head."""
+        asyncio.run(self._settled(tenant, ingests))
+
+    async def _settled(self, tenant: str, ingests: int) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        schema = f'"{self.schema}"'
+        try:
+            deadline, last, steady = time.monotonic() + 90, -1, 0
+            while time.monotonic() < deadline:
+                head = await conn.fetchval(f"SELECT max(seq) FROM {schema}.audit_log WHERE tenant_id=$1", tenant) or 0
+                covered = await conn.fetchval(f"SELECT max(size) FROM {schema}.audit_checkpoints WHERE tenant_id=$1",
+                                              tenant) or 0
+                ingested = await conn.fetchval(f"SELECT count(*) FROM {schema}.audit_log WHERE tenant_id=$1 AND "
+                                               "message_type='IngestEvent'", tenant)
+                steady = steady + 1 if head == last and covered == head and ingested >= ingests else 0
+                if steady >= 6:
+                    return
+                last = head
+                await asyncio.sleep(0.5)
+            raise AssertionError(f"the chain of {tenant} did not settle (head {last})")
+        finally:
+            await conn.close()
 
     def replay(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
         """The replay command as an operator runs it (a process with the fleet's environment)."""

@@ -19,6 +19,7 @@ import jsonschema
 import openai
 import pytest
 
+from codex_lineage.as_recorded import digest
 from codex_lineage.lineage import parent_run_id
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
@@ -214,7 +215,9 @@ def test_replay_rerun_asks_todays_fleet_under_a_new_id(lineage_fleet: LineageFle
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"replayed {journey['rid']} as replay-")
-    assert lines[1:] == ["plan:    same", "experts: same", "answer:  same"]  # the same scripted models answer
+    assert lines[1:] == ["plan:    same", "task:    expert:general: same (expert-model)",
+                         "task:    expert:science: same (expert-model)", "experts: same",
+                         "answer:  same"]  # the same scripted models answer, stage by stage
     new_id = lines[0].rsplit(" ", 1)[1]
     deadline = time.monotonic() + 60
     timeline: list[dict[str, Any]] = []
@@ -227,6 +230,25 @@ def test_replay_rerun_asks_todays_fleet_under_a_new_id(lineage_fleet: LineageFle
     original = _audit(lineage_fleet, journey["rid"], keys.user).json()["timeline"]
     assert any(r["message_type"] == "IngestEvent" for r in original)
     assert not any(r["message_type"] == "IngestEvent" for r in timeline)  # a replay is not learned
+
+
+def test_replay_rerun_as_recorded_presents_every_stage_from_the_signed_record(
+        lineage_fleet: LineageFleet, journey: dict[str, Any]) -> None:
+    done = lineage_fleet.replay("rerun", "--as-recorded", journey["rid"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"as recorded: {journey['rid']} (tenant ") and ", verified (" in lines[0], lines[0]
+    [plan] = [ln for ln in lines if ln.startswith("plan ")]
+    assert "by planner-model: 2 tasks (expert:general, expert:science)" in plan, plan
+    tasks = sorted(ln for ln in lines if ln.startswith("task "))
+    assert len(tasks) == 2 and all(" expert-model @ " in t and " output sha256:" in t for t in tasks), tasks
+    assert "expert:general" in tasks[0] + tasks[1] and "expert:science" in tasks[0] + tasks[1]
+    [answer] = [ln for ln in lines if ln.startswith("answer ")]
+    assert f"content {digest(journey['answer'])} ({len(journey['answer'])} chars)" in answer, answer
+    as_json = json.loads(lineage_fleet.replay("rerun", "--as-recorded", "--json", journey["rid"]).stdout)
+    assert as_json["verified"] and [s["stage"] for s in as_json["stages"]][:2] == ["request", "plan"]
+    missing = lineage_fleet.replay("rerun", "--as-recorded", f"r-{uuid.uuid4().hex}")
+    assert missing.returncode == 2 and "no stored record of" in missing.stderr
 
 
 def test_replay_timeline_works_with_codex_lineage_stopped(lineage_fleet: LineageFleet, journey: dict[str, Any],

@@ -32,11 +32,6 @@ STATUSES = {"pass", "fail", "not_applicable"}
 STEADY = {"topic_retention", "writer_least_privilege", "document_on_file", "import_policy", "alert_rules"}
 
 
-def _get(fleet: LineageFleet, path: str, key: str | None, **params: str) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.get(f"{fleet.lineage}{path}", params=params, headers=headers, timeout=120)
-
-
 def _rule(report: dict[str, Any], framework: str, rule: str) -> dict[str, Any]:
     fw = next(f for f in report["frameworks"] if f["framework"] == framework)
     return next(r for r in fw["rules"] if r["id"] == rule)
@@ -61,7 +56,7 @@ def _wait_rule(fleet: LineageFleet, key: str, status: str, timeout_s: float = 60
     """The Art. 19 rule once it has `status` (the broker applies config changes asynchronously)."""
     end, rule = time.monotonic() + timeout_s, {}
     while time.monotonic() < end:
-        rule = _rule(_get(fleet, "/v1/compliance/report", key, framework="eu-ai-act").json(), *ART19)
+        rule = _rule(fleet.get("/v1/compliance/report", key, framework="eu-ai-act").json(), *ART19)
         if rule["status"] == status:
             return rule
         time.sleep(0.5)
@@ -84,7 +79,7 @@ def audit_topic(lineage_fleet: LineageFleet) -> Iterator[str]:
 
 
 def test_the_report_lists_every_rule_with_its_evidence(lineage_fleet: LineageFleet, keys: Keys) -> None:
-    response = _get(lineage_fleet, "/v1/compliance/report", keys.admin)
+    response = lineage_fleet.get("/v1/compliance/report", keys.admin)
     assert response.status_code == 200, response.text
     report = response.json()
     assert report["rules_error"] is None
@@ -112,10 +107,10 @@ def test_the_report_lists_every_rule_with_its_evidence(lineage_fleet: LineageFle
     assert _rule(report, "eu-ai-act", "art12-integrity")["evidence"]["role"] == "moe_codex_lineage"
     assert _rule(report, "dsgvo", "art35-dpia")["status"] == "fail"
     assert _rule(report, "dsgvo", "art30-erasure-time-limits")["status"] == "pass"
-    markdown = _get(lineage_fleet, "/v1/compliance/report", keys.admin, format="markdown")
+    markdown = lineage_fleet.get("/v1/compliance/report", keys.admin, format="markdown")
     assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/markdown")
     assert "| art19-log-retention: " in markdown.text and f'"{topics.audit}": 365' in markdown.text
-    page = _get(lineage_fleet, "/v1/compliance/report", keys.admin, format="html")
+    page = lineage_fleet.get("/v1/compliance/report", keys.admin, format="html")
     assert page.status_code == 200 and "art19-log-retention" in page.text and "<table>" in page.text
 
 
@@ -162,7 +157,7 @@ def test_a_broken_rule_file_is_refused_on_reload_and_the_previous_rules_stay(
         error = reload.json()["error"]
         assert error["code"] == "invalid_rules" and f"{path}:" in error["message"]
         assert "previous rules stay" in error["message"]
-        report = _get(lineage_fleet, "/v1/compliance/report", keys.admin, framework="dora").json()
+        report = lineage_fleet.get("/v1/compliance/report", keys.admin, framework="dora").json()
         assert report["rules_error"] and f"{path}:" in report["rules_error"]
         assert [r["id"] for r in report["frameworks"][0]["rules"]] == [
             r["id"] for r in yaml.safe_load(good)["rules"]]
@@ -171,7 +166,7 @@ def test_a_broken_rule_file_is_refused_on_reload_and_the_previous_rules_stay(
     reload = httpx.post(f"{lineage_fleet.lineage}/v1/compliance/rules/reload",
                         headers={"Authorization": f"Bearer {keys.admin}"}, timeout=30)
     assert reload.status_code == 200 and "dora" in reload.json()["frameworks"]
-    assert _get(lineage_fleet, "/v1/compliance/report", keys.admin, framework="dora").json()["rules_error"] is None
+    assert lineage_fleet.get("/v1/compliance/report", keys.admin, framework="dora").json()["rules_error"] is None
 
 
 def test_bad_input_gets_the_apis_envelope(lineage_fleet: LineageFleet, keys: Keys) -> None:
@@ -179,27 +174,10 @@ def test_bad_input_gets_the_apis_envelope(lineage_fleet: LineageFleet, keys: Key
              (keys.admin, {"framework": "sox"}, 404, "not_found"),
              (keys.admin, {"format": "pdf"}, 400, "invalid_parameter")]
     for key, params, status, code in cases:
-        response = _get(lineage_fleet, "/v1/compliance/report", key, **params)
+        response = lineage_fleet.get("/v1/compliance/report", key, **params)
         assert response.status_code == status and response.json()["error"]["code"] == code, response.text
-    listed = _get(lineage_fleet, "/v1/compliance/frameworks", keys.admin).json()
+    listed = lineage_fleet.get("/v1/compliance/frameworks", keys.admin).json()
     assert {f["framework"] for f in listed["data"]} >= {"eu-ai-act", "dsgvo", "nis2", "dora", "bsi-grundschutz"}
-
-
-def _publish_audit(fleet: LineageFleet, events: list[Any]) -> None:
-    from moe_core.bus import Bus
-    from moe_core.settings import FleetSettings
-
-    async def send() -> None:
-        bus = Bus(FleetSettings(kafka_bootstrap=fleet.env["MOE_KAFKA_BOOTSTRAP"], service_name="gateway",
-                                topic_namespace=fleet.env["MOE_TOPIC_NAMESPACE"]))
-        await bus.broker.start()
-        try:
-            for event in events:
-                await bus.publish(event, bus.topics.audit)
-        finally:
-            await bus.broker.stop()
-
-    asyncio.run(send())
 
 
 def _change_set(tenant: str, cs: str, importer: str, approvers: list[str], digest: str | None) -> list[Any]:
@@ -222,11 +200,11 @@ def test_approval_coverage_policy_versions_and_anchoring_are_read_from_the_recor
 
     tenant = f"{keys.tenant}-imports"
     good, bad = f"kcs-{uuid.uuid4().hex}", f"kcs-{uuid.uuid4().hex}"
-    _publish_audit(lineage_fleet, [*_change_set(tenant, good, "key:imp", ["key:b", "key:c"], "sha256:" + "ab" * 32),
-                                   *_change_set(tenant, bad, "key:imp", ["key:imp", "key:b"], None)])
+    lineage_fleet.publish_audit([*_change_set(tenant, good, "key:imp", ["key:b", "key:c"], "sha256:" + "ab" * 32),
+                                 *_change_set(tenant, bad, "key:imp", ["key:imp", "key:b"], None)])
     end, report = time.monotonic() + 90, {}
     while time.monotonic() < end:
-        report = _get(lineage_fleet, "/v1/compliance/report", keys.admin, framework="eu-ai-act").json()
+        report = lineage_fleet.get("/v1/compliance/report", keys.admin, framework="eu-ai-act").json()
         coverage = _rule(report, "eu-ai-act", "art14-approval-coverage")
         anchoring = _rule(report, "eu-ai-act", "art12-anchoring")
         if bad in coverage["evidence"].get("uncovered", []) and tenant in anchoring["evidence"]["tenants"] \

@@ -5,7 +5,6 @@ moe_data_health_runs; unknown datasets and runs are 404 and bad parameters 400 i
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -13,9 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from moe_core.bus import Bus
 from moe_core.graph.audit import audit_event
-from moe_core.settings import FleetSettings
 from tests.lineage.conftest import Keys, LineageFleet
 from tests.support.namespaces import new_namespace
 
@@ -39,29 +36,10 @@ def _import(tenant: str, cs: str) -> list[Any]:
                         response_id=cs, details={"entities_created": 4, "relations_written": 4})]
 
 
-def _publish(fleet: LineageFleet, events: list[Any]) -> None:
-    async def send() -> None:
-        bus = Bus(FleetSettings(kafka_bootstrap=fleet.env["MOE_KAFKA_BOOTSTRAP"], service_name="graph-ingest",
-                                topic_namespace=fleet.env["MOE_TOPIC_NAMESPACE"]))
-        await bus.broker.start()
-        try:
-            for event in events:
-                await bus.publish(event, bus.topics.audit)
-        finally:
-            await bus.broker.stop()
-
-    asyncio.run(send())
-
-
-def _get(fleet: LineageFleet, path: str, key: str | None, **params: str) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.get(f"{fleet.lineage}{path}", params=params, headers=headers, timeout=60)
-
-
 def _wait_runs(fleet: LineageFleet, key: str, dataset: str, count: int) -> dict[str, Any]:
     end, body = time.monotonic() + 90, {}
     while time.monotonic() < end:
-        response = _get(fleet, "/v1/health/drift", key, dataset=dataset)
+        response = fleet.get("/v1/health/drift", key, dataset=dataset)
         if response.status_code == 200:
             body = response.json()
             if len(body["data"]) >= count:
@@ -80,11 +58,11 @@ def test_an_ingest_run_that_adds_zero_entities_raises_its_flag(lineage_fleet: Li
     tenant = new_namespace("drift")
     dataset = f"graph/{tenant}"
     grew, stalled, cs = f"r-{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:10]}", f"kcs-{uuid.uuid4().hex}"
-    assert _get(lineage_fleet, "/v1/health/drift", keys.admin, dataset=dataset).status_code == 404
-    _publish(lineage_fleet, [_ingested(tenant, grew, 6, 100, 106, (50, 53)),
-                             _ingested(tenant, stalled, 6, 106, 106, (53, 56)),
-                             _ingested(tenant, stalled, 6, 106, 106, (56, 56)),  # redelivered: counted once
-                             *_import(tenant, cs)])
+    assert lineage_fleet.get("/v1/health/drift", keys.admin, dataset=dataset).status_code == 404
+    lineage_fleet.publish_audit([_ingested(tenant, grew, 6, 100, 106, (50, 53)),
+                                 _ingested(tenant, stalled, 6, 106, 106, (53, 56)),
+                                 _ingested(tenant, stalled, 6, 106, 106, (56, 56)),  # redelivered: counted once
+                                 *_import(tenant, cs)], service="graph-ingest")
     body = _wait_runs(lineage_fleet, keys.admin, dataset, 3)
     runs = {r["id"]: r for r in body["data"]}
     assert set(runs) == {f"ingest:{grew}", f"ingest:{stalled}", f"import:{cs}"}
@@ -95,11 +73,11 @@ def test_an_ingest_run_that_adds_zero_entities_raises_its_flag(lineage_fleet: Li
     assert runs[f"import:{cs}"]["severity"] == "ok" and runs[f"import:{cs}"]["declared_from"] == "bundle"
     assert body["summary"]["by_severity"]["crit"] == 1 and body["summary"]["by_flag"]["zero_entities_added"] == 1
     assert body["datasets"][dataset]["runs"] == 3 and body["datasets"][dataset]["entities_added"] == 10
-    crit = _get(lineage_fleet, "/v1/health/drift", keys.admin, dataset=dataset, severity="crit").json()
+    crit = lineage_fleet.get("/v1/health/drift", keys.admin, dataset=dataset, severity="crit").json()
     assert [r["id"] for r in crit["data"]] == [f"ingest:{stalled}"]
-    one = _get(lineage_fleet, f"/v1/health/drift/runs/ingest:{stalled}", keys.admin)
+    one = lineage_fleet.get(f"/v1/health/drift/runs/ingest:{stalled}", keys.admin)
     assert one.status_code == 200 and one.json()["flags"] == ["zero_entities_added"]
-    summary = _get(lineage_fleet, f"/v1/health/drift/datasets/{dataset}", keys.admin).json()
+    summary = lineage_fleet.get(f"/v1/health/drift/datasets/{dataset}", keys.admin).json()
     assert summary["severity"] == "crit" and summary["latest"]["id"] == f"import:{cs}"
     end = time.monotonic() + 60
     while _crit_runs(lineage_fleet) < 1 and time.monotonic() < end:  # the periodic evaluation (2 s here)
@@ -119,8 +97,8 @@ def test_unknown_datasets_and_runs_are_404_and_bad_parameters_400(lineage_fleet:
              ("/v1/health/drift", {"severity": "fatal"}, 400, "invalid_parameter"),
              ("/v1/health/drift/datasets", {"hours": "-1"}, 400, "invalid_parameter")]
     for path, params, status, code in cases:
-        response = _get(lineage_fleet, path, keys.admin, **params)
+        response = lineage_fleet.get(path, keys.admin, **params)
         assert response.status_code == status, (path, params, response.text)
         assert response.json()["error"]["code"] == code
-    assert _get(lineage_fleet, "/v1/health/drift", None).status_code == 401
-    assert _get(lineage_fleet, "/v1/health/drift", keys.user).status_code == 403
+    assert lineage_fleet.get("/v1/health/drift", None).status_code == 401
+    assert lineage_fleet.get("/v1/health/drift", keys.user).status_code == 403

@@ -7,7 +7,6 @@ errors. Each attack is undone before the next (the snapshot is written back)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -61,31 +60,8 @@ def recorded(lineage_fleet: LineageFleet, scripted_server: Scripted, infra: dict
     response = client.chat.completions.create(model="moe-orchestrator",
                                               messages=[{"role": "user", "content": f"Why tides? {m}"}])
     rid = response.id.removeprefix("chatcmpl-")
-    asyncio.run(_settled(lineage_fleet, tenant))
+    lineage_fleet.wait_settled(tenant)
     return Recorded(rid, tenant, since, datetime.now(UTC))
-
-
-async def _settled(fleet: LineageFleet, tenant: str) -> None:
-    """Until the tenant's chain stops growing (the request's last messages, its ingest event, are recorded)
-    and a checkpoint covers its head."""
-    conn = await asyncpg.connect(fleet.dsn)
-    schema = f'"{fleet.schema}"'
-    try:
-        deadline, last, steady = time.monotonic() + 90, -1, 0
-        while time.monotonic() < deadline:
-            head = await conn.fetchval(f"SELECT max(seq) FROM {schema}.audit_log WHERE tenant_id=$1", tenant) or 0
-            covered = await conn.fetchval(f"SELECT max(size) FROM {schema}.audit_checkpoints WHERE tenant_id=$1",
-                                          tenant) or 0
-            ingested = await conn.fetchval(f"SELECT 1 FROM {schema}.audit_log WHERE tenant_id=$1 AND "
-                                           "message_type='IngestEvent'", tenant)
-            steady = steady + 1 if head == last and covered == head and ingested else 0
-            if steady >= 6:
-                return
-            last = head
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"the chain of {tenant} did not settle (head {last})")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

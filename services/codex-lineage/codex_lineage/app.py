@@ -20,18 +20,26 @@ from faststream.kafka.annotations import KafkaMessage
 from codex_lineage import facets
 from codex_lineage.anchoring import anchoring_for, checkpoint_loop
 from codex_lineage.api import router
+from codex_lineage.catalog.entries import Names, postgres_namespace
+from codex_lineage.catalog.entries import entries as catalog_entries
+from codex_lineage.catalog.entries import load as load_catalog
+from codex_lineage.catalog_api import catalog_router
 from codex_lineage.compliance.engine import Compliance
 from codex_lineage.compliance.rules import resolve
 from codex_lineage.compliance.sources import Sources
 from codex_lineage.compliance_api import compliance_router
 from codex_lineage.drift.runs import DriftSettings, Runs
 from codex_lineage.drift_api import drift_router
+from codex_lineage.evidence.writer import Material
+from codex_lineage.evidence_api import evidence_router
+from codex_lineage.export import close_now
 from codex_lineage.health_loop import health_loop
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
 from codex_lineage.settings import LineageSettings
 from moe_core.audit import keyring
+from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.bus import TRANSIENT_ERRORS, Bus
@@ -151,6 +159,20 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes))
     app.include_router(compliance_router(compliance, sources, lambda: holder["keys"]))
     app.include_router(drift_router(lambda: holder["runs"], lambda: holder["keys"], settings.drift_window_h))
+    app.include_router(evidence_router(
+        lambda: holder["store"].pool, lambda: holder["keys"], signer,
+        lambda: Material.from_files(settings.audit_keyring, settings.audit_tsa_chain),
+        lambda tenant: close_now(holder["store"], anchoring, tenant), lambda: compliance.evaluate(sources()),
+        settings.evidence_max_days))
+    catalog = load_catalog(resolve(settings.catalog_file))  # missing or not one: refused at start
+    names = Names(bus.topics, datasets(settings), postgres_namespace(settings.audit_writer_dsn or
+                                                                     settings.postgres_dsn),
+                  settings.audit_schema, settings.lineage_namespace)
+
+    async def catalog_items() -> list[dict[str, Any]]:
+        return catalog_entries(catalog, names, await tenants(holder["store"]))
+
+    app.include_router(catalog_router(catalog_items, lambda: holder["keys"]))
     app.state.holder = holder
     app.state.compliance = compliance
     return app

@@ -16,20 +16,17 @@ from typing import Any
 import asyncpg
 
 from codex_lineage.anchoring import standalone_anchoring
+from codex_lineage.evidence.gather import ExportError, period_stretch
 from codex_lineage.settings import LineageSettings
 from moe_audit_verify.format import EXPORT_FORMAT
 from moe_audit_verify.keys import PublicKey
-from moe_core.audit.checkpoints import ChainBroken, checkpoint
+from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, content_of_row
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaError
 from moe_core.contracts import Topics
-
-
-class ExportError(Exception):
-    """Nothing (or nothing verifiable) to export: the reason, for the operator."""
 
 
 async def export_period(settings: LineageSettings, tenant: str, since: datetime, until: datetime, out: Path) -> int:
@@ -59,49 +56,40 @@ async def export_period(settings: LineageSettings, tenant: str, since: datetime,
 
 async def _export(settings: LineageSettings, store: AuditStore, tenant: str, since: datetime, until: datetime,
                   out: Path) -> dict[str, Any]:
-    pool = store.pool
-    span = await pool.fetchrow("SELECT count(*) AS n, min(seq) AS lo FROM audit_log WHERE tenant_id=$1 AND "
-                               "recorded_at >= $2 AND recorded_at < $3", tenant, since, until)
-    if not span["n"]:
-        if not await pool.fetchval("SELECT 1 FROM audit_log WHERE tenant_id=$1 LIMIT 1", tenant):
-            raise ExportError(f"no audit record of tenant {tenant!r} at all (unknown tenant?)")
-        raise ExportError(f"tenant {tenant!r} has no audit record between {iso(since)} and {iso(until)}")
-    if until > await pool.fetchval("SELECT clock_timestamp()"):
-        raise ExportError(f"the period has not ended yet (--until {iso(until)} is in the future)")
-    start = await pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time <= $2 AND size < $3 "
-                                "ORDER BY time DESC LIMIT 1", tenant, since, span["lo"])
-    closing = await pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time >= $2 "
-                                  "ORDER BY time LIMIT 1", tenant, until)
-    if closing is None:
-        closing = await _close_period(settings, store, tenant)
-    first = start["size"] + 1 if start else 1
-    entries = await pool.fetch("SELECT * FROM audit_log WHERE tenant_id=$1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
-                               tenant, first, closing["size"])
-    checkpoints = await pool.fetch("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time >= $2 AND time <= $3 "
-                                   "ORDER BY time", tenant, start["time"] if start else since - timedelta(days=36500),
-                                   closing["time"])
+    stretch = await period_stretch(store.pool, tenant, since, until, lambda t: close_period(settings, store, t))
     key = _public_key(settings)
     manifest = {"format": EXPORT_FORMAT, "tenant_id": tenant, "since": iso(since), "until": iso(until),
-                "first_seq": first, "last_seq": closing["size"], "entries": len(entries), "in_period": span["n"],
-                "checkpoints": len(checkpoints), "key_id": PublicKey.from_pem(key).id,
-                "exported_at": iso(await pool.fetchval("SELECT clock_timestamp()"))}
-    _write(out, manifest, [{"content": content_of_row(r), "hash": r["hash"], "signature": r["signature"]}
-                           for r in entries], [checkpoint_record(checkpoint_of_row(r)) for r in checkpoints],
-           key, settings.audit_tsa_chain, settings.audit_keyring)
+                "first_seq": stretch.first_seq, "last_seq": stretch.last_seq, "entries": len(stretch.rows),
+                "in_period": stretch.in_period, "checkpoints": len(stretch.checkpoints),
+                "key_id": PublicKey.from_pem(key).id,
+                "exported_at": iso(await store.pool.fetchval("SELECT clock_timestamp()"))}
+    entries = [{"content": content_of_row(r), "hash": r["hash"], "signature": r["signature"]} for r in stretch.rows]
+    checkpoints = [checkpoint_record(checkpoint_of_row(r)) for r in stretch.checkpoints]
+    _write(out, manifest, entries, checkpoints, key, settings.audit_tsa_chain, settings.audit_keyring)
     return manifest
 
 
-async def _close_period(settings: LineageSettings, store: AuditStore, tenant: str) -> Any:
-    """A checkpoint made now (the period just ended and none followed it yet)."""
+async def close_period(settings: LineageSettings, store: AuditStore, tenant: str) -> Any:
+    """A checkpoint made now (the period or request just ended and none followed it yet), with codex-lineage's
+    key and the timestamp authority, published like every checkpoint."""
     try:
         signer = Signer.from_file(settings.audit_signing_key)
         topic = Topics.for_namespace(settings.topic_namespace).audit_checkpoints
         async with standalone_anchoring(settings, signer, topic) as anchoring:
-            made = await checkpoint(store, tenant, anchoring, max_age=timedelta(0))
-    except (SigningKeyError, TsaError, ChainBroken) as exc:
-        raise ExportError(f"no checkpoint closes the period yet, and none can be made now: {exc}") from exc
+            return await close_now(store, anchoring, tenant)
+    except SigningKeyError as exc:
+        raise ExportError(f"no checkpoint closes the period yet, and none can be made now: {exc}", 503) from exc
+
+
+async def close_now(store: AuditStore, anchoring: Anchoring, tenant: str) -> Any:
+    """The stored row of a checkpoint of the tenant's chain made now with `anchoring` (ExportError, 503: none can
+    be made: the timestamp authority is unreachable or the chain is broken)."""
+    try:
+        made = await checkpoint(store, tenant, anchoring, max_age=timedelta(0))
+    except (TsaError, ChainBroken) as exc:
+        raise ExportError(f"no checkpoint closes the period yet, and none can be made now: {exc}", 503) from exc
     if made is None:
-        raise ExportError("could not make the checkpoint that closes the period; try again")
+        raise ExportError("could not make the checkpoint that closes the period; try again", 503)
     return await store.pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND time=$2", tenant,
                                      made.time)
 

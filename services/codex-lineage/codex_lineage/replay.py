@@ -9,7 +9,12 @@
   verify --checkpoints [--tenant T]                          the latest signed checkpoints
   export --tenant T --since T --until T --out DIR            a tenant's period for the offline verifier
                                                             (python -m moe_audit_verify DIR)
-  rerun RESPONSE_ID [--timeout S]                            the recorded request through today's fleet
+  evidence RESPONSE_ID | --tenant T --since T --until T      an evidence bundle (record, checkpoints, lineage,
+           --out DIR|FILE.tar                            keys, signed manifest of digests), verified by
+                                                            python -m moe_audit_verify PATH
+  rerun [--today] RESPONSE_ID [--timeout S]                  the recorded request through today's fleet
+  rerun --as-recorded RESPONSE_ID [--json]                   the request stage by stage as the signed record
+                                                            holds it (models, servers, digests)
 
 Settings come from the environment like every service's (MOE_KAFKA_BOOTSTRAP, MOE_TOPIC_NAMESPACE,
 MOE_POSTGRES_DSN, MOE_AUDIT_SCHEMA, MOE_AUDIT_PUBLIC_KEY, MOE_AUDIT_TSA_CHAIN, MOE_NEO4J_URL, …).
@@ -27,7 +32,9 @@ from typing import Any
 
 import asyncpg
 
+from codex_lineage.as_recorded import present
 from codex_lineage.compare import compare_with_topics
+from codex_lineage.evidence.command import export_evidence
 from codex_lineage.export import export_period
 from codex_lineage.reader import read_records
 from codex_lineage.rebuild import rebuild_lineage
@@ -72,8 +79,20 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--since", type=when, required=True)
     x.add_argument("--until", type=when, required=True)
     x.add_argument("--out", type=Path, required=True, help="a new (or empty) directory")
+    e = sub.add_parser("evidence", help="an evidence bundle of a request or a tenant's period (signed manifest)")
+    e.add_argument("response_id", nargs="?")
+    e.add_argument("--tenant")
+    e.add_argument("--since", type=when)
+    e.add_argument("--until", type=when)
+    e.add_argument("--out", type=Path, required=True, help="a new (or empty) directory, or a .tar file")
     u = sub.add_parser("rerun", help="send a recorded request through today's fleet, print the differences")
     u.add_argument("response_id")
+    how = u.add_mutually_exclusive_group()
+    how.add_argument("--today", action="store_true", help="through today's fleet, differences stage by stage "
+                                                          "(the default)")
+    how.add_argument("--as-recorded", action="store_true", help="re-present it stage by stage from the signed "
+                                                                "record: models, servers, digests")
+    u.add_argument("--json", action="store_true", help="--as-recorded: as JSON")
     u.add_argument("--timeout", type=float, default=300.0)
     return p
 
@@ -149,10 +168,14 @@ async def main(argv: list[str] | None = None) -> int:
         return await run_verify(settings, args)
     if args.command == "export":
         return await export_period(settings, args.tenant, args.since, args.until, args.out)
+    if args.command == "evidence":
+        return await export_evidence(settings, args.out, args.response_id, args.tenant, args.since, args.until)
     if args.command == "rebuild" and args.what == "graph":
         return await rebuild_graph(settings, args.since, args.until, args.keep)
     if args.command == "rebuild":
         return await rebuild_lineage(settings, args.since, args.until, args.schema, args.keep)
+    if args.as_recorded:
+        return await present(settings, args.response_id, args.json)
     return await rerun(settings, args.response_id, args.timeout)
 
 

@@ -1,6 +1,7 @@
 """`replay rerun RESPONSE_ID`: what would the fleet answer today? The recorded ChatRequest is published again
 under a new response_id marked `replay_of` (the planner neither reads nor fills its caches for it, the
-merger learns nothing from it), and the differences in plan, experts and answer are printed."""
+merger learns nothing from it), and the differences are printed stage by stage: the plan, each task (the model
+that answered it, its output), the experts and the answer. (`--as-recorded`: codex_lineage.as_recorded.)"""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from codex_lineage.as_recorded import digest
 from codex_lineage.reader import partitions, read_records
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.records import AuditRecord
 from moe_core.bus import Bus
-from moe_core.contracts import Answer, ChatRequest, Plan, utcnow
+from moe_core.contracts import Answer, ChatRequest, Plan, TaskResult, Topics, utcnow
 from moe_core.kafka_clients import client_kwargs
 
 
@@ -31,10 +33,39 @@ def describe_plan(plan: dict[str, Any] | None) -> list[str]:
             for t in plan.get("tasks") or []]
 
 
-def differences(old: list[AuditRecord], plan: dict[str, Any] | None, answer: dict[str, Any]) -> list[str]:
+def task_runs(results: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """Each task (kind:category) with the models that answered it and digests of their outputs."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for r in results:
+        out.setdefault(f"{r.get('kind')}:{r.get('category')}", []).append(
+            (str(r.get("model") or "-"), digest(r.get("content") or r.get("data") or "")))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def task_lines(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
+    """Stage by stage: per task, whether the model and the output are the same today."""
+    old, new = task_runs(before), task_runs(after)
+    lines = []
+    for task in sorted(set(old) | set(new)):
+        a, b = old.get(task, []), new.get(task, [])
+        models_a, models_b = [m for m, _ in a], [m for m, _ in b]
+        if a == b:
+            lines.append(f"task:    {task}: same ({', '.join(models_a)})")
+        elif not a or not b:
+            lines.append(f"task:    {task}: {'only today' if not a else 'not run today'}")
+        else:
+            model = "same model" if models_a == models_b else f"model {models_a} -> {models_b}"
+            lines.append(f"task:    {task}: {model}, output differs")
+    return lines
+
+
+def differences(old: list[AuditRecord], plan: dict[str, Any] | None, answer: dict[str, Any],
+                results: list[dict[str, Any]] | None = None) -> list[str]:
     old_plan, old_answer = first(old, "Plan"), first(old, "Answer") or {}
     lines = ["plan:    " + ("same" if describe_plan(old_plan) == describe_plan(plan) else
                             f"{describe_plan(old_plan)} -> {describe_plan(plan)}")]
+    if results is not None:
+        lines += task_lines([r.payload for r in old if r.message_type == "TaskResult"], results)
     before, after = old_answer.get("experts_used") or [], answer.get("experts_used") or []
     lines.append("experts: " + ("same" if before == after else f"{before} -> {after}"))
     a, b = str(old_answer.get("content", "")), str(answer.get("content", ""))
@@ -60,7 +91,7 @@ async def rerun(settings: LineageSettings, response_id: str, timeout_s: float) -
         "deadline_at": utcnow() + timedelta(seconds=timeout_s), "live": False, "stream": False})
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None,
                                 auto_offset_reset="latest", enable_auto_commit=False, fetch_max_wait_ms=100)
-    parts = await partitions(settings.kafka_bootstrap, [bus.topics.plans, bus.topics.answers])
+    parts = await partitions(settings.kafka_bootstrap, [bus.topics.plans, bus.topics.results, bus.topics.answers])
     await consumer.start()
     try:
         consumer.assign(parts)
@@ -72,18 +103,19 @@ async def rerun(settings: LineageSettings, response_id: str, timeout_s: float) -
             await bus.publish(request, bus.topics.requests)
         finally:
             await bus.broker.stop()
-        plan, answer = await asyncio.wait_for(_collect(consumer, new_id, bus.topics.plans), timeout_s)
+        plan, results, answer = await asyncio.wait_for(_collect(consumer, new_id, bus.topics), timeout_s)
     finally:
         await consumer.stop()
     print(f"replayed {response_id} as {new_id}")
-    for line in differences(old, plan, answer):
+    for line in differences(old, plan, answer, results):
         print(line)
     return 0
 
 
 async def _collect(consumer: AIOKafkaConsumer, response_id: str,
-                   plans_topic: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+                   topics: Topics) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
     plan: dict[str, Any] | None = None
+    results: list[dict[str, Any]] = []
     key = response_id.encode()
     while True:
         batch = await consumer.getmany(timeout_ms=500)
@@ -91,7 +123,9 @@ async def _collect(consumer: AIOKafkaConsumer, response_id: str,
             for msg in messages:
                 if msg.key != key or msg.value is None:
                     continue
-                if msg.topic == plans_topic:
+                if msg.topic == topics.plans:
                     plan = Plan.model_validate_json(msg.value).model_dump(mode="json")
+                elif msg.topic == topics.results:
+                    results.append(TaskResult.model_validate_json(msg.value).model_dump(mode="json"))
                 else:
-                    return plan, Answer.model_validate_json(msg.value).model_dump(mode="json")
+                    return plan, results, Answer.model_validate_json(msg.value).model_dump(mode="json")

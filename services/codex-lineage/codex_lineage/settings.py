@@ -68,3 +68,7 @@ class LineageSettings(FleetSettings):
                                     "crit from this many declared entities on (warn below)")
     drift_window_h: float = Field(default=24.0, gt=0, description="Data health: the window of the metric "
                                   "moe_data_health_runs and of the compliance rules that read drift")
+    evidence_max_days: float = Field(default=31.0, gt=0, description="Evidence bundles: the longest period one bundle "
+                                     "may cover (a longer one is refused with this limit: export it in parts)")
+    catalog_file: str = Field(default="docs/catalog.json", description="The data catalog generated from the "
+                              "declarations by `make schemas` (relative: working directory, then the repository)")

@@ -1,0 +1,106 @@
+"""`replay rerun --as-recorded RESPONSE_ID`: the request re-presented stage by stage exactly as the signed record
+holds it (the audit store, so it outlives the topics' retention): what was asked, the plan and the model that
+made it, every task with the model and server that answered it and a digest of its instruction and output, and
+the answer with the models it used. Pure functions over the request's records; the command verifies the record
+first (signatures, chain, checkpoints, timestamps) and says so."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import Any
+
+from codex_lineage.settings import LineageSettings
+from moe_core.audit.records import AuditRecord
+from moe_core.audit.store import AuditStore
+from moe_core.audit.verify import load_trust
+
+TASKS = ("ExpertTask", "ToolTask", "ResearchTask", "GraphTask")
+NOT_RECORDED = ("prompt template digests, policy and configuration versions per stage run are not recorded yet: "
+                "only the models and servers each stage reports")
+
+
+def digest(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stages(records: list[AuditRecord]) -> list[dict[str, Any]]:
+    """One row per stage run, in the order the record holds them."""
+    rows: list[dict[str, Any]] = []
+    instructions: dict[str, str] = {}
+    for record in records:
+        p, kind = record.payload, record.message_type
+        if kind == "ChatRequest":
+            rows.append({"stage": "request", "mode": p.get("mode"), "messages": len(p.get("messages") or []),
+                         "digest": digest(p.get("messages"))})
+        elif kind == "Plan":
+            tasks = [f"{t.get('kind')}:{t.get('category')}" for t in p.get("tasks") or []]
+            instructions.update({str(t.get("task_id")): str(t.get("instruction")) for t in p.get("tasks") or []})
+            rows.append({"stage": "plan", "source": p.get("source"), "model": p.get("planner_model"),
+                         "tasks": tasks, "digest": digest(p.get("tasks"))})
+        elif kind == "TaskResult":
+            tid = str(p.get("task_id"))
+            rows.append({"stage": "task", "task_id": tid, "task": f"{p.get('kind')}:{p.get('category')}",
+                         "model": p.get("model"), "server": p.get("server"), "confidence": p.get("confidence"),
+                         "error": p.get("error"), "instruction": digest(instructions[tid]) if tid in instructions
+                         else None, "output": digest(p.get("content") or p.get("data") or ""),
+                         "chars": len(str(p.get("content") or ""))})
+        elif kind in ("Draft", "Answer"):
+            answer = p.get("answer", p) if kind == "Draft" else p
+            rows.append({"stage": "draft" if kind == "Draft" else "answer", "by": record.stage,
+                         "models": {m.get("category"): m.get("model") for m in answer.get("models_used") or []},
+                         "experts": answer.get("experts_used") or [], "cache_hit": bool(answer.get("cache_hit")),
+                         "digest": digest(str(answer.get("content") or "")),
+                         "chars": len(str(answer.get("content") or ""))})
+    return rows
+
+
+def line(row: dict[str, Any]) -> str:
+    """A stage run as one line of the command's output."""
+    stage = row["stage"]
+    if stage == "request":
+        return f"request  {row['mode']}, {row['messages']} messages, {row['digest']}"
+    if stage == "plan":
+        return (f"plan     {row['source']} by {row['model'] or '-'}: {len(row['tasks'])} tasks "
+                f"({', '.join(row['tasks'])}), {row['digest']}")
+    if stage == "task":
+        failed = f"  error {row['error']}" if row["error"] else ""
+        return (f"task     {row['task_id']} {row['task']}  {row['model'] or '-'} @ {row['server'] or '-'}  "
+                f"confidence {row['confidence']}  instruction {row['instruction'] or '-'}  output {row['output']} "
+                f"({row['chars']} chars){failed}")
+    models = ", ".join(f"{c}={m}" for c, m in sorted(row["models"].items())) or "-"
+    return (f"{stage:<8} by {row['by']}  models {models}  content {row['digest']} ({row['chars']} chars)"
+            + ("  (cache hit)" if row["cache_hit"] else ""))
+
+
+async def present(settings: LineageSettings, response_id: str, as_json: bool) -> int:
+    """Print the request's stage runs from the audit store; exit 1 when its record does not verify, 2 when there is
+    none."""
+    store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, migrate=False)
+    try:
+        records = await store.records(response_id)
+        if not records:
+            print(f"no stored record of {response_id}", file=sys.stderr)
+            return 2
+        trust = load_trust(settings.audit_public_key, settings.audit_tsa_chain, settings.audit_timestamp_skew_s,
+                           settings.audit_keyring)
+        verdict = await store.verify(response_id, trust)
+    finally:
+        await store.close()
+    rows = stages(records)
+    if as_json:
+        print(json.dumps({"response_id": response_id, "tenant_id": records[0].tenant_id,
+                          "verified": verdict["verified"], "problems": verdict["problems"], "stages": rows,
+                          "not_recorded": NOT_RECORDED}, indent=1, ensure_ascii=False))
+    else:
+        state = "verified" if verdict["verified"] else "NOT verified"
+        print(f"as recorded: {response_id} (tenant {records[0].tenant_id}): {len(records)} records, {state} "
+              "(signatures, chain, checkpoints, timestamps)")
+        for problem in verdict["problems"]:
+            print(f"FAILED   {problem['record']}: {problem['problem']}")
+        for row in rows:
+            print(line(row))
+        print(f"note     {NOT_RECORDED}")
+    return 0 if verdict["verified"] else 1

@@ -1,0 +1,62 @@
+"""GET /v1/catalog (`?q=` words, `?kind=` topic|table|store|graph_domain|job), GET /v1/catalog/lineage
+(`?node_id=`, `depth` 1..20, `direction` both|upstream|downstream: the declared lineage graph in Marquez's shape)
+and GET /v1/catalog/{id} (one entry). Admin keys only. An unknown entry or node is 404, a bad parameter 400."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from codex_lineage import params
+from codex_lineage.api import ApiError, require_admin
+from codex_lineage.catalog.entries import KINDS, search
+from codex_lineage.catalog.graph import DIRECTIONS, lineage
+
+
+def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_keys: Callable[[], Any]) -> APIRouter:
+    """`items`: the catalog's entries now (the tenants' graph domains come from the record)."""
+    api = APIRouter()
+
+    @api.get("/v1/catalog")
+    async def listing(request: Request) -> JSONResponse:
+        try:
+            await require_admin(request, get_keys())
+            kind = params.choice(request, "kind", KINDS, None)
+        except ApiError as exc:
+            return exc.response()
+        found = search(await items(), request.query_params.get("q"), kind)
+        return JSONResponse({"object": "list", "data": found})
+
+    @api.get("/v1/catalog/lineage")
+    async def graph(request: Request) -> JSONResponse:
+        try:
+            await require_admin(request, get_keys())
+            node = request.query_params.get("node_id")
+            if not node:
+                raise ApiError(400, "node_id is required (an id from /v1/catalog)", "invalid_parameter")
+            depth = params.number(request, "depth", 2, 1, 20)
+            if depth != int(depth):
+                raise ApiError(400, "depth must be a whole number between 1 and 20", "invalid_parameter")
+            direction = params.choice(request, "direction", DIRECTIONS, "both") or "both"
+            try:
+                return JSONResponse(lineage(await items(), node, int(depth), direction))
+            except KeyError:
+                raise ApiError(404, f"no catalog entry {node!r}", "not_found") from None
+        except ApiError as exc:
+            return exc.response()
+
+    @api.get("/v1/catalog/{entry_id:path}")
+    async def entry(request: Request, entry_id: str) -> JSONResponse:
+        try:
+            await require_admin(request, get_keys())
+            found = next((i for i in await items() if i["id"] == entry_id), None)
+            if found is None:
+                raise ApiError(404, f"no catalog entry {entry_id!r}", "not_found")
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse(found)
+
+    return api

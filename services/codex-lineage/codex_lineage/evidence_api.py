@@ -1,0 +1,75 @@
+"""GET /v1/evidence?response_id=… | ?tenant_id=…&since=…&until=…: an evidence bundle as a .tar (the layout:
+moe_audit_verify.evidence), with the compliance report at export time (compliance.json). Admin keys only.
+A period longer than MOE_EVIDENCE_MAX_DAYS, a missing or doubled scope or a time that does not parse is a 400,
+a request or tenant with no record a 404, no checkpoint that can close the scope now a 503."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from codex_lineage.api import ApiError, require_admin
+from codex_lineage.evidence.gather import Close, ExportError
+from codex_lineage.evidence.scope import Scope, build
+from codex_lineage.evidence.writer import Material, archive
+from moe_core.audit.signer import Signer
+from moe_core.contracts.client_ids import bare_response_id
+
+
+def _time(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO 8601 date-time", "invalid_parameter") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _scope(request: Request, max_days: float) -> Scope:
+    rid = request.query_params.get("response_id")
+    try:
+        return Scope.of(bare_response_id(rid) if rid else None, request.query_params.get("tenant_id"),
+                        _time(request, "since"), _time(request, "until"), max_days)
+    except ExportError as exc:
+        raise ApiError(400, str(exc).replace("--until", "until"), "invalid_parameter") from None
+
+
+def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], signer: Signer,
+                    material: Callable[[], Material], close: Close, report: Callable[[], Awaitable[Any]],
+                    max_days: float) -> APIRouter:
+    """`material`: the keyring and TSA chain to copy (read per bundle: a rotation changes the keyring); `close`:
+    makes a checkpoint of a tenant's chain now; `report`: evaluates the compliance report."""
+    api = APIRouter()
+
+    @api.get("/v1/evidence")
+    async def evidence(request: Request) -> Response:
+        try:
+            await require_admin(request, get_keys())
+            scope = _scope(request, max_days)
+            try:
+                copies = material()
+            except OSError as exc:
+                raise ApiError(503, f"the verification material cannot be read: {exc}", "unavailable") from None
+
+            async def compliance() -> dict[str, bytes]:
+                text = json.dumps(await report(), indent=1, ensure_ascii=False, default=str) + "\n"
+                return {"compliance.json": text.encode()}
+
+            try:
+                files = await build(get_pool(), scope, signer, copies, close, compliance)
+            except ExportError as exc:
+                code = {404: "not_found", 503: "unavailable"}.get(exc.status, "invalid_parameter")
+                raise ApiError(exc.status, str(exc).replace("--until", "until"), code) from None
+        except ApiError as exc:
+            return exc.response()
+        return Response(archive(files, scope.name), media_type="application/x-tar",
+                        headers={"Content-Disposition": f'attachment; filename="{scope.name}.tar"'})
+
+    return api

@@ -1,0 +1,57 @@
+"""`replay rerun --as-recorded`'s stage rows from a request's records, and `--today`'s per-task differences."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from codex_lineage.as_recorded import digest, line, stages
+from codex_lineage.rerun import task_lines
+from moe_core.audit.records import AuditRecord
+
+pytestmark = pytest.mark.unit
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _record(message_type: str, stage: str, payload: dict[str, Any], offset: int) -> AuditRecord:
+    return AuditRecord(response_id="r1", topic="t", partition=0, offset=offset, broker_ts=NOW, tenant_id="acme",
+                       message_type=message_type, stage=stage, created_at=NOW, payload=payload)
+
+
+def _result(category: str, model: str, content: str) -> dict[str, Any]:
+    return {"task_id": f"t-{category}", "kind": "expert", "category": category, "model": model,
+            "server": "local", "confidence": "high", "content": content}
+
+
+RECORDS = [
+    _record("ChatRequest", "gateway", {"mode": "moe-orchestrator", "messages": [{"role": "user", "content": "Q"}]}, 1),
+    _record("Plan", "planner", {"source": "llm", "planner_model": "planner-model", "tasks": [
+        {"task_id": "t-general", "kind": "expert", "category": "general", "instruction": "Explain"}]}, 2),
+    _record("ExpertTask", "planner", {"task_id": "t-general"}, 3),
+    _record("TaskResult", "expert-worker", _result("general", "expert-model", "The moon pulls."), 4),
+    _record("Answer", "merger", {"content": "Tides.", "models_used": [{"model": "expert-model",
+                                                                       "category": "general"}]}, 5),
+]
+
+
+def test_every_stage_run_with_its_model_server_and_digests() -> None:
+    rows = stages(RECORDS)
+    assert [r["stage"] for r in rows] == ["request", "plan", "task", "answer"]
+    task = rows[2]
+    assert (task["model"], task["server"], task["instruction"], task["output"]) == (
+        "expert-model", "local", digest("Explain"), digest("The moon pulls."))
+    assert line(rows[1]) == f"plan     llm by planner-model: 1 tasks (expert:general), {rows[1]['digest']}"
+    assert line(rows[3]) == f"answer   by merger  models general=expert-model  content {digest('Tides.')} (6 chars)"
+
+
+def test_todays_differences_per_task() -> None:
+    before = [_result("general", "expert-model", "The moon pulls."), _result("code", "coder", "x = 1")]
+    after = [_result("general", "expert-model-2", "The moon pulls hard."), _result("math", "solver", "2")]
+    assert task_lines(before, before) == ["task:    expert:code: same (coder)",
+                                          "task:    expert:general: same (expert-model)"]
+    assert task_lines(before, after) == [
+        "task:    expert:code: not run today",
+        "task:    expert:general: model ['expert-model'] -> ['expert-model-2'], output differs",
+        "task:    expert:math: only today"]
