@@ -78,9 +78,15 @@ def _lines(bundle: Bundle, name: str) -> list[tuple[int, dict[str, Any]]]:
         text = (bundle.path / name).read_text()
     except OSError as exc:
         raise BundleError(f"{bundle.path}/{name}: cannot be read ({exc})") from None
+    return json_objects(text, name, bundle.problems, skip_blank=True)
+
+
+def json_objects(text: str, name: str, problems: list[Problem], *,
+                 skip_blank: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each line of a JSON-lines file; a line that is no JSON object is a problem."""
     out = []
     for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+        if skip_blank and not line.strip():
             continue
         try:
             item = json.loads(line)
@@ -89,7 +95,7 @@ def _lines(bundle: Bundle, name: str) -> list[tuple[int, dict[str, Any]]]:
         if isinstance(item, dict):
             out.append((number, item))
         else:
-            bundle.problems.append(Problem(f"{name} line {number}", "not a JSON object"))
+            problems.append(Problem(f"{name} line {number}", "not a JSON object"))
     return out
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moe_audit_verify.bundle import Bundle, BundleError, verify_bundle
+from moe_audit_verify.bundle import Bundle, BundleError, json_objects, verify_bundle
 from moe_audit_verify.format import EVIDENCE_FORMAT, manifest_message
 from moe_audit_verify.links import Link, verify_links
 from moe_audit_verify.segment import Checkpoint, Entry, Problem, Trust, check_checkpoints, retired_signers
@@ -157,17 +157,7 @@ def jsonl(ev: Evidence, name: str, required: bool = True) -> list[tuple[int, dic
         if required:
             ev.problems.append(Problem(name, "missing from the bundle"))
         return []
-    out = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        try:
-            item = json.loads(line)
-        except ValueError:
-            item = None
-        if isinstance(item, dict):
-            out.append((number, item))
-        else:
-            ev.problems.append(Problem(f"{name} line {number}", "not a JSON object"))
-    return out
+    return json_objects(path.read_text(errors="replace"), name, ev.problems)
 
 
 @dataclass
