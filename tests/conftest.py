@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 from fleetlib import api as fleet  # noqa: E402
 from fleetlib import config as fleet_config  # noqa: E402
 
-from tests.support import tiers, topic_cleanup  # noqa: E402
+from tests.support import package_clock, tiers, topic_cleanup  # noqa: E402
 from tests.support.namespaces import new_namespace  # noqa: E402
 from tests.support.scripted_llm import create_app as scripted_app  # noqa: E402
 from tests.support.scripted_llm import start_server_thread  # noqa: E402
@@ -33,6 +33,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> tiers.TierSc
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tiers.check(items)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    package_clock.logreport(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    package_clock.summary(terminalreporter)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
-from moe_core.bus import Bus
+from moe_core.bus import AUTHORIZATION_ERRORS, TRANSIENT_ERRORS, Bus
 from moe_core.observability import configure_logging, metrics_response
 from moe_core.settings import FleetSettings
 
@@ -48,10 +48,10 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
         if manage_broker:
-            await bus.ensure_topics()
+            await started(bus.ensure_topics, settings.startup_retry_s, "topics")
             await bus.broker.start()
         for hook in on_startup or []:
-            await hook()
+            await started(hook, settings.startup_retry_s, getattr(hook, "__qualname__", "start-up"))
         log.info("%s started", settings.service_name)
         try:
             yield
@@ -65,6 +65,26 @@ def create_service_app(
     app = FastAPI(title=settings.service_name, lifespan=lifespan)
     add_health_routes(app, checks)
     return app
+
+
+async def started(step: Hook, retry_s: float, what: str, first_delay_s: float = 0.5) -> None:
+    """Run one start-up step; a transient failure (a store busy or electing, a deadlock under load) is retried
+    with backoff for `retry_s` seconds, each retry a warning, before the service gives up (and exits). Steps
+    are idempotent: topics, schemas and seeds are created only where missing."""
+    end, delay = time.monotonic() + retry_s, first_delay_s
+    while True:
+        try:
+            await step()
+            return
+        except AUTHORIZATION_ERRORS:  # not transient: a missing ACL stays missing
+            raise
+        except TRANSIENT_ERRORS as exc:
+            if time.monotonic() + delay > end:
+                raise
+            log.warning("start-up step %s failed transiently (%s: %s); retrying in %.1f s",
+                        what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def add_health_routes(app: FastAPI, checks: dict[str, Check]) -> None:

@@ -46,6 +46,9 @@ class FleetSettings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level")
     log_json: bool = Field(default=False, description="Log JSON lines (with service and response_id)")
     consumer_workers: int = Field(default=4, ge=1, description="Partitions processed concurrently")
+    startup_retry_s: float = Field(default=120.0, ge=0, description="A store or broker that fails transiently "
+                                   "while the service starts (a busy Neo4j, a broker still electing) is retried "
+                                   "this long with backoff before the service gives up and exits")
     retry_base_s: float = Field(default=0.5, gt=0, description="A transient failure's first backoff "
                                 "before the record is redelivered; doubled per attempt (moe_core.redelivery)")
     retry_cap_s: float = Field(default=30.0, gt=0, description="The longest backoff between redeliveries")

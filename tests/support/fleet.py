@@ -90,7 +90,14 @@ class ServiceProcess:
                 self.kill()
 
     def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+        """The log's last lines, after its first traceback or error (the cause, which a long shutdown pushes out
+        of the tail)."""
+        if not self.log.exists():
+            return ""
+        text = self.log.read_text(errors="replace").splitlines()
+        first = next((i for i, line in enumerate(text) if "Traceback" in line or " ERROR " in line), None)
+        cause = text[first:first + 40] if first is not None and first < len(text) - lines else []
+        return "\n".join([*cause, *(["[...]"] if cause else []), *text[-lines:]])
 
 
 @contextmanager
