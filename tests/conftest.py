@@ -33,6 +33,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> tiers.TierSc
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tiers.check(items)
+    tiers.longest_first(items)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
