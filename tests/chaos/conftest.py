@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Scripted, scripted_env
 from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
 from tests.support.chaos_infra import PrivateInfra
-from tests.support.fleet import Fleet, free_port
+from tests.support.fleet import Fleet
 from tests.support.keys import new_key
 from tests.support.namespaces import new_namespace
 
@@ -52,29 +52,10 @@ def chaos_fleet(private_infra: PrivateInfra, scripted_server: Scripted,
     }
     fleet = Fleet(env, gateway_workers=1, extra=("graph-ingest",))
     try:
-        _start(fleet)
+        fleet.start(attempts=3)  # other sessions start processes all the time: a taken port is retried
         yield fleet
     finally:
         fleet.stop()
-
-
-def _start(fleet: Fleet) -> None:
-    """Fleet.start, except that a service whose free port was taken before it bound it (other sessions start
-    processes all the time on this machine) is started again on another port."""
-    fleet.principals.set_up()
-    for service in fleet.services.values():
-        service.start()
-    for service in fleet.services.values():
-        for attempt in range(3):
-            try:
-                service.wait_ready()
-                break
-            except RuntimeError:
-                if attempt == 2 or service.proc is None or service.proc.poll() is None:
-                    raise
-                service.port = free_port()
-                service.env["MOE_HTTP_PORT"] = str(service.port)
-                service.start()
 
 
 @pytest.fixture(scope="package")

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -135,12 +136,28 @@ class Fleet:
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
 
-    def start(self) -> None:
+    def start(self, attempts: int = 2) -> None:
+        """Start all, then wait for all. A service that exits while starting is started again (on a new port)
+        up to `attempts` times in all, as a supervisor would, and says so with the cause from its log: a free
+        port taken by another process before the service bound it, or a failure the service does not retry."""
         self.principals.set_up()
         for service in self.services.values():
             service.start()
         for service in self.services.values():
-            service.wait_ready()
+            for attempt in range(1, attempts + 1):
+                try:
+                    service.wait_ready()
+                    break
+                except RuntimeError as exc:
+                    if attempt == attempts or service.proc is None or service.proc.poll() is None:
+                        raise
+                    print(f"fleet: {service.name} exited while starting (attempt {attempt}); starting it again:\n"
+                          f"{str(exc)[:4000]}", file=sys.stderr)
+                    warnings.warn(f"{service.name} exited while starting and was started again: {str(exc)[:600]}",
+                                  RuntimeWarning, stacklevel=2)
+                    service.port = free_port()
+                    service.env["MOE_HTTP_PORT"] = str(service.port)
+                    service.start()
 
     def stop(self) -> None:
         for service in self.services.values():
