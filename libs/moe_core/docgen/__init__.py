@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moe_core.docgen import deploy_lists, local_doc, pg_doc, retention_doc, seed_doc, settings_doc
+from moe_core.docgen import compose_lists, deploy_lists, helm_lists, local_doc, pg_doc, retention_doc, seed_doc, settings_doc
 from moe_core.docgen.markers import Section, replaced
+
+_REGISTRY = "moe_core.stage_registry and the declarations"
+_PG = "moe_core.stage_registry and moe_core.pg.tables"
 
 SECTIONS: tuple[Section, ...] = (
     Section("docs/settings.md", "settings", "the pydantic-settings classes of each service (moe_core.docgen)",
@@ -28,6 +31,14 @@ SECTIONS: tuple[Section, ...] = (
     Section("pyproject.toml", "mypy-path", "moe_core.stage_registry", deploy_lists.mypy_path, "hash"),
     Section("pyproject.toml", "first-party", "moe_core.stage_registry", deploy_lists.first_party, "hash"),
     Section("Makefile", "mypy-packages", "moe_core.stage_registry", deploy_lists.makefile_mypy, "hash"),
+    # compose's and the chart's services (moe_core.docgen.compose_lists, helm_lists)
+    Section("compose/compose.yaml", "services", _REGISTRY, compose_lists.services, "hash"),
+    Section("compose/compose.yaml", "kafka-principals", _REGISTRY, compose_lists.kafka_principals, "hash"),
+    Section("compose/compose.yaml", "pg-passwords", _PG, compose_lists.pg_passwords, "hash"),
+    Section("compose/.env", "service-ports", _REGISTRY, compose_lists.published_ports, "hash"),
+    Section("compose/.env", "pg-passwords", _PG, compose_lists.env_pg_passwords, "hash"),
+    Section("compose/.env", "kafka-passwords", _REGISTRY, compose_lists.env_kafka_passwords, "hash"),
+    Section("helm/moe-fleet/values.yaml", "services", _REGISTRY, helm_lists.components, "hash"),
 )
 
 
