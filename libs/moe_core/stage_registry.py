@@ -11,7 +11,7 @@ Adding a service: a row here, its package under services/<name>/ with its declar
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from moe_core.deployment import Autoscaling, Deployment
@@ -31,7 +31,7 @@ class Service:
     role: str = ""  # one line for the service table when it has no declaration
     ready: str = ""  # what its `/ready` checks, in words; "" = Kafka and the stores its Stage needs
     serves: str = ""  # what it serves besides /alive, /ready and /metrics (the docs' ports table)
-    deploy: Deployment = Deployment()  # compose and Helm beyond the declaration (moe_core.deployment)
+    deploy: Deployment = field(default_factory=Deployment)  # compose and Helm beyond the declaration
 
     def port_variable(self) -> str:
         """The variable that moves its port in the local fleet (`make up`) and, when published, in compose."""
@@ -51,7 +51,8 @@ _STAGE_WAITS = ("kafka", "kafka-setup", "redis", "postgres", "pg-migrate")
 
 FLEET: tuple[Service, ...] = (
     Service("gateway", "gateway", 8002, "gateway.declaration:SERVICE", ready="Kafka + Postgres",
-            serves="the protocols under `/v1` (chat completions, messages, responses, models)",
+            serves="the protocols under `/v1` (chat completions, messages, responses, models); "
+                   "`/v1/admin/metrics` (this process's usage counters, admin keys)",
             deploy=Deployment(
                 replicas=2, autoscaling=Autoscaling(
                     min=2, max=6, lag=0, topic="",
@@ -88,11 +89,12 @@ FLEET: tuple[Service, ...] = (
             ready="Kafka + Redis; SearXNG is not checked: when it is down, research tasks get error results",
             deploy=Deployment(
                 compose_env={"MOE_SEARXNG_URL": "${MOE_SEARXNG_URL}"},
-                helm_env={"MOE_SEARXNG_URL": "http://searxng:8080  # a SearXNG instance with the JSON format enabled"})),
+                helm_env={"MOE_SEARXNG_URL": "http://searxng:8080  # a SearXNG instance with the JSON format "
+                                             "enabled"})),
     Service("critic", "critic", 8105, "critic.app:STAGE"),
     Service("mcp", "mcp_service", 8003, "mcp_service.app:STAGE", ready="Kafka + Redis + tool workers running",
             serves="`GET /tools`, `POST /invoke` and MCP at `/mcp` (streamable HTTP) and `/mcp/sse` (legacy SSE) "
-                   "(all need a key: [security](#security-defaults))",
+                   "(all need a key: docs/operations.md#security-defaults)",
             deploy=Deployment(
                 note="Precision tools: tasks.mcp consumer, REST (/tools, /invoke) and an MCP server (/mcp)",
                 cpu="200m", memory="512Mi", memory_limit="1536Mi", resources_note="SymPy and pint in each tool worker",

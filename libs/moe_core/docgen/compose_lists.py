@@ -48,7 +48,8 @@ def _environment(entry: Service) -> list[str]:
            "MOE_KAFKA_USERNAME": f"{entry.name}  # its own principal: the ACLs of its declaration",
            "MOE_KAFKA_PASSWORD": f"${{{var}:?set {var} in compose/.env}}",
            "OTEL_SERVICE_NAME": entry.name}
-    lines = ["    environment:", "      <<: *fleet-env", *env_lines(env, "      "), f"      MOE_HTTP_PORT: {entry.port}"]
+    lines = ["    environment:", "      <<: *fleet-env", *env_lines(env, "      "),
+             f"      MOE_HTTP_PORT: {entry.port}"]
     more: dict[str, str] = {}
     if uses_postgres(entry):
         more["MOE_POSTGRES_DSN"] = (f"postgresql://{pg_tables.role_of(entry.name)}:${{PG_{upper(entry.name)}_PASSWORD}}"
