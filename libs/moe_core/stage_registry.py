@@ -1,12 +1,14 @@
-"""The fleet's services, declared once: name, Python package, HTTP port and where its declaration lives (a
+"""The fleet's services, declared once: name, Python package, HTTP port, where its declaration lives (a
 Stage on the stage runtime, or a ServiceDeclaration for a service with its own app: the edge, the control
-plane, codex-lineage). Generated from this list by `make schemas`: docs/asyncapi.json, the service table in
-docs/architecture.md, Prometheus's scrape jobs, pyproject's package paths and the Makefile's mypy packages
-(moe_core.docgen.deploy_lists); checked against it (tests/deploy/test_stage_registry.py): the local
-supervisor, compose's services, Helm's components and the Grafana dashboards.
+plane, codex-lineage) and how it is deployed beyond what the declaration says (moe_core.deployment).
 
-Adding a service: a row here, its package under services/<name>/ with its declaration, then `make schemas`.
-"""
+Generated from these rows and the declarations by `make schemas` (moe_core.stage_docs, moe_core.docgen):
+docs/asyncapi.json, the service table of docs/architecture.md, compose's services and passwords, the chart's
+components, Prometheus's scrape jobs, pyproject's package paths, the Makefile's mypy packages, the ports
+tables of the docs and the dashboards' service lists. The local supervisor (deploy/local/fleetlib) reads them.
+
+Adding a service: its folder services/<name>/ (its package with its declaration, its README) and a row here,
+then `make schemas` (tests/deploy/test_new_service.py does exactly that in a copy of the repository)."""
 
 from __future__ import annotations
 

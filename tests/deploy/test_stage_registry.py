@@ -1,7 +1,8 @@
-"""One declared list of services (moe_core.stage_registry): everything else is generated from it or
-must agree with it under the same name — the stage declarations and their settings, the generated docs
-(AsyncAPI, the service table), pyproject and the Makefile, the local supervisor, compose/, helm/,
-Prometheus and the Grafana dashboards."""
+"""One declared list of services (moe_core.stage_registry): everything else is generated from it or reads it,
+under the same name — the stage declarations and their settings, the generated docs (AsyncAPI, the service
+table), pyproject and the Makefile, the local supervisor, compose/, helm/, Prometheus and the Grafana
+dashboards. These tests read the generated files back as their tools do (test_doc_sections.py: they are what
+`make schemas` writes now; test_new_service.py: a new row reaches every one of them)."""
 
 from __future__ import annotations
 

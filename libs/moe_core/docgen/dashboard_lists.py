@@ -11,7 +11,7 @@ from moe_core import stage_registry
 from moe_core.stage import Stage
 
 KNOWLEDGE_GRAPH = "grafana/dashboards/knowledge-graph.json"
-_SELECTOR = re.compile(r'service=~\\"[a-z|-]+\\"')
+_SELECTOR = re.compile(r'\b(service|app_name)=~\\"[a-z|-]+\\"')  # the stage runtime's and FastStream's labels
 
 
 def graph_stages() -> list[str]:
@@ -20,8 +20,9 @@ def graph_stages() -> list[str]:
 
 
 def knowledge_graph(repo: Path, text: str) -> str:
-    """The dashboard with every `service=~"…"` selector naming the graph stages."""
+    """The dashboard with every `service=~"…"` (and FastStream's `app_name=~"…"`) selector naming the graph
+    stages."""
     if not _SELECTOR.search(text):
         raise ValueError(f"{KNOWLEDGE_GRAPH}: no service=~ selector left to write the graph stages into")
-    selector = 'service=~\\"' + "|".join(graph_stages()) + '\\"'
-    return _SELECTOR.sub(lambda _: selector, text)
+    names = "|".join(graph_stages())
+    return _SELECTOR.sub(lambda match: f'{match.group(1)}=~\\"{names}\\"', text)
