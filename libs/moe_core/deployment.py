@@ -38,10 +38,10 @@ class Deployment:
     memory_limit: str = "512Mi"
     resources_note: str = ""
     autoscaling: Autoscaling = Autoscaling()
-    env: dict[str, str] = field(default_factory=dict)  # in compose and Helm alike
-    compose_env: dict[str, str] = field(default_factory=dict)  # compose only (after `env`)
-    helm_env: dict[str, str] = field(default_factory=dict)  # Helm only (after `env`)
-    helm: dict[str, Any] = field(default_factory=dict)  # more keys of the Helm component (the chart's switches)
-    compose: dict[str, Any] = field(default_factory=dict)  # more keys of the compose service (volumes, secrets)
+    env: dict[str, str] = field(default_factory=dict, hash=False)  # in compose and Helm alike
+    compose_env: dict[str, str] = field(default_factory=dict, hash=False)  # compose only (after `env`)
+    helm_env: dict[str, str] = field(default_factory=dict, hash=False)  # Helm only (after `env`)
+    helm: dict[str, Any] = field(default_factory=dict, hash=False)  # more keys of its Helm component (switches)
+    compose: dict[str, Any] = field(default_factory=dict, hash=False)  # more keys of its compose service
     publish: Literal["", "host", "loopback"] = ""  # compose: publish the port as ${<NAME>_PORT} (compose/.env)
     waits_for: tuple[str, ...] | None = None  # compose's depends_on; None = from the declaration's needs
