@@ -69,11 +69,6 @@ def test_hand_written_lists_name_what_the_code_declares(path: str, pattern: str,
     assert (items if ordered else sorted(items)) == (want if ordered else sorted(want)), f"{path}: {text}"
 
 
-def test_the_readme_lists_each_service_port() -> None:
-    text = found("README.md", r"\| `MOE_HTTP_HOST` / `MOE_HTTP_PORT` \| [^|]+ \| ([^|]+) \|")
-    assert re.findall(r"([a-z-]+) (\d+)", text) == [(s.name, str(s.port)) for s in stage_registry.FLEET]
-
-
 def test_the_helm_chart_has_no_component_beyond_the_services_the_llm_and_opa() -> None:
     components = yaml.safe_load((REPO / "helm" / "moe-fleet" / "values.yaml").read_text())["components"]
     assert sorted(components) == sorted([*NAMES, "llm", "opa"])
@@ -82,11 +77,15 @@ def test_the_helm_chart_has_no_component_beyond_the_services_the_llm_and_opa() -
 STORES = {"redis": "Redis", "neo4j": "Neo4j"}  # a stage's needs that /ready checks (moe_core.stage_runtime)
 
 
-def test_the_ports_table_of_operations_covers_every_component_with_its_port() -> None:
+def test_the_ports_tables_of_operations_cover_every_component_with_its_port() -> None:
+    """The services' table is generated (moe_core.docgen.port_docs), the infrastructure's hand-written: both
+    state the supervisor's ports, and each stage's /ready checks the stores its declaration needs."""
     config = fleetlib_config()
-    table = next(t for t in tables("docs/operations.md") if t.header[:2] == ["component", "port"])
-    rows = {r[0].split(" ")[0].lower().replace("local", "llm"): r for r in table.rows}
+    services, infra_table = (next(t for t in tables("docs/operations.md") if t.header[0] == first)
+                             for first in ("service", "component"))
+    rows = {r[0].split(" ")[0].lower().replace("local", "llm"): r for r in [*services.rows, *infra_table.rows]}
     infra = [c for c in config.PORT_DEFAULTS if c not in NAMES and "-" not in c]
+    assert [r[0] for r in services.rows] == NAMES
     assert sorted(rows) == sorted([*NAMES, *infra])
     for name, row in rows.items():
         ports = [int(p) for p in re.findall(r"\b(\d{4,5})\b", row[1])]

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from moe_core import docgen, stage_docs, stage_registry
-from moe_core.docgen import markers, settings_catalog
+from moe_core.docgen import dashboard_lists, markers, settings_catalog
 from moe_core.docgen.markers import Section
 from tests.deploy.doc_support import REPO
 
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("path", sorted({s.path for s in docgen.SECTIONS}))
+@pytest.mark.parametrize("path", sorted(docgen.paths()))
 def test_generated_sections_are_what_make_schemas_writes_now(path: str) -> None:
     assert (REPO / path).read_text() == docgen.expected(REPO, path), f"{path}: run `make schemas`"
 
@@ -57,6 +57,7 @@ def test_missing_or_doubled_markers_are_an_error(tmp_path: Path, text: str) -> N
 def test_drift_names_the_documents_make_schemas_would_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo, section = _doc(tmp_path, f"{section_begin()}\n| a | 2 |\n<!-- ports:end -->\n")
     monkeypatch.setattr(docgen, "SECTIONS", (section,))
+    monkeypatch.setattr(docgen, "REWRITES", ())
     assert docgen.drift(repo) == ["doc.md"]
     docgen.write(repo)
     assert docgen.drift(repo) == []
@@ -74,15 +75,28 @@ def test_every_setting_says_what_it_does() -> None:
     assert missing <= UNDESCRIBED, f"give these settings a Field(description=...): {sorted(missing - UNDESCRIBED)}"
 
 
-@pytest.mark.parametrize("path", ["Makefile", "pyproject.toml", "compose/prometheus.yml", "helm/moe-fleet/values.yaml"])
+@pytest.mark.parametrize("path", ["Makefile", "pyproject.toml", "compose/prometheus.yml", "helm/moe-fleet/values.yaml",
+                                  "compose/compose.yaml", "compose/.env"])
 def test_a_deploy_list_edited_by_hand_is_out_of_date(tmp_path: Path, path: str) -> None:
     """The deployment lists are generated (moe_core.docgen.deploy_lists): a service or topic dropped by hand
     from one of them is drift, and `make schemas` writes it back."""
     text = (REPO / path).read_text()
     for section in (s for s in docgen.SECTIONS if s.path == path):
         body = markers.current(text, section)
-        edited = markers.replaced(text, section, body.replace("codex", "codecs").replace("usage", "usages"))
+        edited = markers.replaced(text, section, body.replace("codex", "codecs").replace("usage", "usages")
+                                  .replace("gateway", "gate-way").replace("GATEWAY", "GATE_WAY")
+                                  .replace("8002", "8012"))
         assert edited != text, f"{section.name}: nothing to edit"
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(edited)
         assert docgen.expected(tmp_path, path) == text
+
+
+def test_a_dashboard_service_list_edited_by_hand_is_out_of_date(tmp_path: Path) -> None:
+    """The dashboards' service lists (JSON: rewritten where they stand) are generated too."""
+    path = dashboard_lists.KNOWLEDGE_GRAPH
+    text = (REPO / path).read_text()
+    assert "graph-ingest|" in text
+    (tmp_path / path).parent.mkdir(parents=True)
+    (tmp_path / path).write_text(text.replace("graph-ingest|", ""))
+    assert docgen.expected(tmp_path, path) == text

@@ -1,7 +1,8 @@
-"""One declared list of services (moe_core.stage_registry): everything else is generated from it or
-must agree with it under the same name — the stage declarations and their settings, the generated docs
-(AsyncAPI, the service table), pyproject and the Makefile, the local supervisor, compose/, helm/,
-Prometheus and the Grafana dashboards."""
+"""One declared list of services (moe_core.stage_registry): everything else is generated from it or reads it,
+under the same name — the stage declarations and their settings, the generated docs (AsyncAPI, the service
+table), pyproject and the Makefile, the local supervisor, compose/, helm/, Prometheus and the Grafana
+dashboards. These tests read the generated files back as their tools do (test_doc_sections.py: they are what
+`make schemas` writes now; test_new_service.py: a new row reaches every one of them)."""
 
 from __future__ import annotations
 
@@ -106,22 +107,17 @@ def test_pyproject_and_makefile_cover_every_service() -> None:
 
 
 def test_local_supervisor_covers_every_service() -> None:
-    from fleetlib import config, services
+    """The supervisor reads the registry (fleetlib.config, services): every service a component, in the
+    registry's order, on its port, moved by MOE_<NAME>_PORT."""
+    from fleetlib import config, registry, services
 
-    assert {"gateway", "planner", "expert-worker", "merger", *config.SERVICE_NAMES_EXTRA} == set(NAMES)
+    assert list(config.SERVICE_NAMES) == NAMES == registry.GROUPS["services"]
     endpoints = config.endpoints()
     for entry in FLEET:
-        assert config.PORT_DEFAULTS[entry.name][1] == entry.port, entry.name
+        assert config.PORT_DEFAULTS[entry.name] == (f"MOE_{entry.name.upper().replace('-', '_')}_PORT", entry.port)
         assert services.SERVICES[entry.name][0] == entry.package, entry.name
         assert endpoints[entry.name].endswith(f":{config.port(entry.name)}")  # the default unless overridden
     assert set(services.SERVICES) == set(NAMES)
-
-
-def test_the_test_fleet_and_the_bench_start_every_service() -> None:
-    from tests.support.fleet import MODULES  # tests/e2e and bench/ start services from this map
-
-    for entry in FLEET:
-        assert MODULES[entry.name] == entry.package, entry.name
 
 
 def test_compose_runs_every_service_under_its_name() -> None:

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import httpx
 
+from moe_core import stage_registry
 from tests.support.broker_principals import Principals
 from tests.support.store_auth import neo4j_env
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = REPO / ".data" / "logs"
-MODULES = {"gateway": "gateway", "control-plane": "control_plane", "planner": "planner",
-           "expert-worker": "expert_worker", "merger": "merger",
-           "mcp": "mcp_service", "research": "research", "critic": "critic", "graph-rag": "graph_rag",
-           "graph-ingest": "graph_ingest", "gap-healer": "gap_healer", "codex-lineage": "codex_lineage"}
+MODULES = {s.name: s.package for s in stage_registry.FLEET}
 # Started only when a test asks for them (Fleet(extra=...)): they call models after an answer is given,
 # which would add calls to other journeys' recorded model calls.
 # codex-lineage: only the audit and lineage journeys need it (one more consumer of every topic).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from moe_core import stage_registry
 from moe_core.pg import tables as pg_tables
 
 HERE = Path(__file__).resolve().parent  # deploy/local/fleetlib
@@ -32,25 +33,14 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "postgres": ("MOE_POSTGRES_PORT", 5433),
     "chroma": ("MOE_CHROMA_PORT", 8000),
     "llm": ("MOE_LLM_PORT", 8081),
-    "gateway": ("MOE_GATEWAY_PORT", 8002),
-    "control-plane": ("MOE_CONTROL_PLANE_PORT", 8110),
-    "planner": ("MOE_PLANNER_PORT", 8101),
-    "expert-worker": ("MOE_EXPERT_WORKER_PORT", 8102),
-    "merger": ("MOE_MERGER_PORT", 8103),
-    "mcp": ("MOE_MCP_PORT", 8003),
-    "research": ("MOE_RESEARCH_PORT", 8104),
-    "critic": ("MOE_CRITIC_PORT", 8105),
-    "graph-rag": ("MOE_GRAPH_RAG_PORT", 8106),
-    "graph-ingest": ("MOE_GRAPH_INGEST_PORT", 8107),
-    "gap-healer": ("MOE_GAP_HEALER_PORT", 8108),
-    "codex-lineage": ("MOE_CODEX_LINEAGE_PORT", 8109),
+    # the fleet's services: their registry rows (moe_core.stage_registry), moved by MOE_<NAME>_PORT
+    **{s.name: (s.port_variable(), s.port) for s in stage_registry.FLEET},
     "prometheus": ("MOE_PROMETHEUS_PORT", 9090),
     "tsa": ("MOE_TSA_PORT", 8190),
     "opa": ("MOE_OPA_PORT", 8181),
 }
 
-SERVICE_NAMES_EXTRA = ("control-plane", "mcp", "research", "critic", "graph-rag", "graph-ingest", "gap-healer",
-                       "codex-lineage")
+SERVICE_NAMES = tuple(stage_registry.names())  # the fleet's services, in the registry's (start) order
 LLM_MODEL_ALIAS = "smollm2-135m"
 POSTGRES_USER = "moe"  # the operator's role (replay, keys, psql): a member of the fleet store's migrator
 POSTGRES_DB = "moe"
@@ -110,7 +100,7 @@ def endpoints() -> dict[str, str]:
         "opa-policy-dir": str(REPO / "policy" / "opa"),
         "opa-binary": str(DATA / "bin" / "opa"),  # `opa check` in the control plane's policy report
     }
-    for svc in ("gateway", "planner", "expert-worker", "merger", *SERVICE_NAMES_EXTRA):
+    for svc in SERVICE_NAMES:
         eps[svc] = f"http://{HOST}:{port(svc)}"
     return eps
 

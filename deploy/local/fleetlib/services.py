@@ -1,4 +1,5 @@
-"""The fleet's own microservices. Adding one is one row in SERVICES."""
+"""The fleet's own microservices: the registry's (moe_core.stage_registry), each run as `python -m <package>`
+and ready when its `/ready` answers 200. Adding one is its registry row (and its folder)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,13 @@ import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 
+from moe_core import stage_registry
+
 from . import audit_key, config, secrets
 from .component import Component
 
 # component name -> (python module run with `python -m`, readiness path)
-SERVICES: dict[str, tuple[str, str]] = {
-    "gateway": ("gateway", "/ready"),
-    "control-plane": ("control_plane", "/ready"),
-    "planner": ("planner", "/ready"),
-    "expert-worker": ("expert_worker", "/ready"),
-    "merger": ("merger", "/ready"),
-    "research": ("research", "/ready"),
-    "critic": ("critic", "/ready"),
-    "mcp": ("mcp_service", "/ready"),
-    "graph-rag": ("graph_rag", "/ready"),
-    "graph-ingest": ("graph_ingest", "/ready"),
-    "gap-healer": ("gap_healer", "/ready"),
-    "codex-lineage": ("codex_lineage", "/ready"),
-}
+SERVICES: dict[str, tuple[str, str]] = {s.name: (s.package, "/ready") for s in stage_registry.FLEET}
 FLEET_ENV = config.DATA / "fleet.env"
 
 

@@ -5,10 +5,27 @@ markers in its document (moe_core.docgen.markers); the prose around it stays the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from moe_core.docgen import deploy_lists, local_doc, pg_doc, retention_doc, seed_doc, settings_doc
+from moe_core import stage_registry
+from moe_core.docgen import (
+    compose_lists,
+    dashboard_lists,
+    deploy_lists,
+    helm_lists,
+    local_doc,
+    pg_doc,
+    port_docs,
+    retention_doc,
+    seed_doc,
+    settings_doc,
+)
 from moe_core.docgen.markers import Section, replaced
+
+_REGISTRY = "moe_core.stage_registry and the declarations"
+_PG = "moe_core.stage_registry and moe_core.pg.tables"
 
 SECTIONS: tuple[Section, ...] = (
     Section("docs/settings.md", "settings", "the pydantic-settings classes of each service (moe_core.docgen)",
@@ -28,6 +45,24 @@ SECTIONS: tuple[Section, ...] = (
     Section("pyproject.toml", "mypy-path", "moe_core.stage_registry", deploy_lists.mypy_path, "hash"),
     Section("pyproject.toml", "first-party", "moe_core.stage_registry", deploy_lists.first_party, "hash"),
     Section("Makefile", "mypy-packages", "moe_core.stage_registry", deploy_lists.makefile_mypy, "hash"),
+    # compose's and the chart's services (moe_core.docgen.compose_lists, helm_lists)
+    Section("compose/compose.yaml", "services", _REGISTRY, compose_lists.services, "hash"),
+    Section("compose/compose.yaml", "kafka-principals", _REGISTRY, compose_lists.kafka_principals, "hash"),
+    Section("compose/compose.yaml", "pg-passwords", _PG, compose_lists.pg_passwords, "hash"),
+    Section("compose/.env", "service-ports", _REGISTRY, compose_lists.published_ports, "hash"),
+    Section("compose/.env", "pg-passwords", _PG, compose_lists.env_pg_passwords, "hash"),
+    Section("compose/.env", "kafka-passwords", _REGISTRY, compose_lists.env_kafka_passwords, "hash"),
+    Section("helm/moe-fleet/values.yaml", "services", _REGISTRY, helm_lists.components, "hash"),
+    # the services' ports in the docs (moe_core.docgen.port_docs)
+    Section("docs/operations.md", "service-ports", _REGISTRY, port_docs.operations_table),
+    Section("README.md", "service-ports", _REGISTRY, port_docs.readme_ports),
+    *(Section(f"services/{entry.name}/README.md", "http-port", _REGISTRY, partial(port_docs.service_readme, entry))
+      for entry in stage_registry.FLEET),
+)
+
+# Files without comments to mark a section in: (path, the whole text -> the text as generated now).
+REWRITES: tuple[tuple[str, Callable[[Path, str], str]], ...] = (
+    (dashboard_lists.KNOWLEDGE_GRAPH, dashboard_lists.knowledge_graph),
 )
 
 
@@ -49,17 +84,24 @@ def expected(repo: Path, path: str) -> str:
     for section in SECTIONS:
         if section.path == path:
             text = replaced(text, section, section.render(repo))
+    for rewritten, rewrite in REWRITES:
+        if rewritten == path:
+            text = rewrite(repo, text)
     return text
+
+
+def paths() -> list[str]:
+    """Every file with a generated part."""
+    return list(dict.fromkeys([*(s.path for s in SECTIONS), *(p for p, _ in REWRITES)]))
 
 
 def drift(repo: Path) -> list[str]:
     """The documents whose generated sections differ from what the code generates now."""
-    return [path for path in dict.fromkeys(s.path for s in SECTIONS)
-            if (repo / path).read_text() != expected(repo, path)]
+    return [path for path in paths() if (repo / path).read_text() != expected(repo, path)]
 
 
 def write(repo: Path) -> None:
-    for path in dict.fromkeys(s.path for s in SECTIONS):
+    for path in paths():
         text = expected(repo, path)
         if (repo / path).read_text() != text:
             (repo / path).write_text(text)

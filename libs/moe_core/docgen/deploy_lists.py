@@ -2,7 +2,8 @@
 `#` comment markers by `make schemas` (tests/deploy/test_doc_sections.py fails when one is out of date):
 Prometheus's scrape jobs (compose/prometheus.yml), the chart's topic names (helm/moe-fleet/values.yaml), the
 package paths of pyproject.toml (setuptools, mypy, ruff's first-party list) and the Makefile's mypy packages.
-Adding a service is its registry row; adding a topic is its Topics field."""
+Adding a service is its registry row; adding a topic is its Topics field. Compose's and the chart's services:
+moe_core.docgen.compose_lists and helm_lists."""
 
 from __future__ import annotations
 

@@ -54,7 +54,9 @@ def _span(text: str, section: Section) -> tuple[int, int]:
 def replaced(text: str, section: Section, body: str) -> str:
     """The text with the section's body (and its begin marker) written anew."""
     start, stop = _span(text, section)
-    return f"{text[:start]}{section.begin()}\n{body.rstrip()}\n{section.end()}{text[stop:]}"
+    indent = text[text.rfind("\n", 0, start) + 1:start]  # an indented begin marker: the end marker alike
+    indent = indent if not indent.strip() else ""
+    return f"{text[:start]}{section.begin()}\n{body.rstrip()}\n{indent}{section.end()}{text[stop:]}"
 
 
 def current(text: str, section: Section) -> str:
