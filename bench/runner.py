@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -16,16 +15,12 @@ from typing import Any
 import uvloop
 
 from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, stages
-from bench.config import REPO, BenchConfig
+from bench.config import BenchConfig
+from bench.infra import INFRA, connect, kafka_admin_env, pid_path
 from bench.loadgen import Cell, Target
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
 
-sys.path.insert(0, str(REPO / "deploy" / "local"))
-from fleetlib import api as fleetapi
-from fleetlib import config as fleetconfig
-
 log = logging.getLogger("bench")
-INFRA = ["kafka", "redis", "postgres", "chroma", "neo4j"]
 REQUEST_TIMEOUT_S = 30
 IDLE_SECONDS = 5  # how long the fleet's idle CPU is measured (subtracted from the per-request CPU)
 
@@ -43,7 +38,7 @@ def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str
         "EXPERT_TEMPLATES": json.dumps({"general": [EXPERT_MODEL]}),
         # the bench's own namespace on the authenticated broker: its fleet connects as the broker's admin (which
         # makes the namespace's topics), not as the production principals
-        **fleetconfig.kafka_admin_env(),
+        **kafka_admin_env(),
         **extra,
     }
 
@@ -82,7 +77,7 @@ class Benchmark:
         self.cfg = cfg
         self.stem = stem
         self.namespace = f"bench{uuid.uuid4().hex[:8]}"
-        self.eps = fleetapi.endpoints()
+        self.eps = connect()  # the infrastructure up, this process's Kafka clients the broker's admin
         self.started: list[procs.Proc] = []
         self.fleet: Any = None
         self.available: dict[str, str | None] = {}
@@ -92,7 +87,6 @@ class Benchmark:
 
     def run(self) -> dict[str, Any]:
         cfg, started_at, t0 = self.cfg, datetime.now(UTC), time.perf_counter()
-        fleetapi.ensure_up(INFRA)
         load_before = machine.load_average()
         key_id = None
         try:
@@ -272,7 +266,7 @@ class Benchmark:
 
 def _pid_file(name: str) -> int | None:
     try:
-        return int((REPO / ".data" / "run" / f"{name}.pid").read_text().strip())
+        return int(pid_path(name).read_text().strip())  # fleetlib's (MOE_DATA_DIR honoured)
     except (OSError, ValueError):
         return None
 
