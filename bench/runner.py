@@ -36,6 +36,9 @@ def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str
         "MODEL_ASSIGNMENTS": json.dumps({"planner": ["planner-model"], "judge": ["judge-model"],
                                          "default": [EXPERT_MODEL]}),
         "EXPERT_TEMPLATES": json.dumps({"general": [EXPERT_MODEL]}),
+        # the scripted answers are one short line; the cache's minimum (150 characters, the original's) would
+        # store none of them and leave the cache path without a hit
+        "MOE_CACHE_MIN_ANSWER_CHARS": "0",
         # the bench's own namespace on the authenticated broker: its fleet connects as the broker's admin (which
         # makes the namespace's topics), not as the production principals
         **kafka_admin_env(),
