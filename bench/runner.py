@@ -14,7 +14,7 @@ from typing import Any
 
 import uvloop
 
-from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, stages
+from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, stages, streams
 from bench.config import BenchConfig
 from bench.infra import INFRA, connect, kafka_admin_env, pid_path
 from bench.loadgen import Cell, Target
@@ -137,6 +137,7 @@ class Benchmark:
             "summary": summary, "added_latency_ms": added, "litellm_ratio": analyze.litellm_ratios(added),
             "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
             "cpu_profile": phases["profile"],
+            "streams": phases.get("streams", []), "streams_model_s": cfg.streams_model_s,
             "hops": analyze.hop_table(cells, traces), "hop_definitions": kafka_trace.HOPS,
             "stages": analyze.stage_table(cell_stats),
             "kafka_messages_per_request": analyze.messages_per_request(cells, traces),
@@ -196,7 +197,11 @@ class Benchmark:
             tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)
                       for name in cfg.paths if name in targets}
             profiled = await self._profile(http, targets.get(cfg.profile_path))
-        return {"cells": cells, "sustained": sustained, "tokens": tokens, "profile": profiled}
+        held = []
+        if cfg.streams and time.monotonic() < self.deadline:
+            held = await streams.run(targets, llm_url, cfg.streams, cfg.streams_model_s,
+                                     REQUEST_TIMEOUT_S + cfg.streams_model_s + 30, self._cpu_groups, self.idle, log)
+        return {"cells": cells, "sustained": sustained, "tokens": tokens, "profile": profiled, "streams": held}
 
     async def _profile(self, http: Any, target: Target | None) -> dict[str, Any] | None:
         """py-spy on every service while the profiled path (default full) runs at concurrency 8 (not counted)."""

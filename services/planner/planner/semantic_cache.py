@@ -210,14 +210,16 @@ class SemanticCache:
             async with self._collection() as collection:
                 await self._writes.upsert(collection, Entry(entry.cache_key, decode_vector(entry.vector).tolist(),
                                                             entry.normalised, chroma_metadata(entry)))
-                if await self.redis.set(self._sweep_key, "1", nx=True, ex=3600):
+                pipe = self.redis.pipeline(transaction=False)  # one round trip: sweep due? rated before stored?
+                pipe.set(self._sweep_key, "1", nx=True, ex=3600)
+                pipe.get(f"{self._early_flags}:{entry.cache_key}")
+                sweep_due, early = await pipe.execute()
+                if sweep_due:
                     await self._sweep(collection)
         except Exception as exc:
             raise ConnectionError(f"Chroma write-behind of {entry.cache_key} failed: {exc}") from exc
-        if not entry.flagged:
-            early = await self.redis.get(f"{self._early_flags}:{entry.cache_key}")
-            if early is not None and _text(early) == entry.tenant_id:
-                await self._flag_entry(entry, None)  # rated before it was stored (the rating's request unknown)
+        if not entry.flagged and early is not None and _text(early) == entry.tenant_id:
+            await self._flag_entry(entry, None)  # rated before it was stored (the rating's request unknown)
 
     async def flag(self, feedback: Feedback) -> bool:
         """Negative feedback (1-2) flags the entry the answer came from or was stored as: the flagged entry is
