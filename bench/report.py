@@ -192,10 +192,11 @@ def _streams(result: dict[str, Any]) -> list[str]:
                              default=0) for r in rows}
     lines = ["### Streams at scale (N SSE streams at once; the model takes "
              f"{result.get('streams_model_s', '?')} s per completion)", "",
-             "Each stream's reply is a numbered word sequence: *held* = HTTP 200, every word in order, the finish "
-             "chunk and `[DONE]`; *dropped* counts missing frames (words, finish, done) of the streams that got 200; "
-             "*failed*: another status, a stream error or a timeout. CPU per stream like the cells (CPU seconds of "
-             "each process group, net of idle).", "",
+             "Each stream's reply is a numbered word sequence: *held* = HTTP 200, every word in order, the "
+             "finish chunk and `[DONE]`; *dropped* counts missing frames (words, finish, done) of the streams "
+             "that got 200 and no error frame; *failed*: another status, an error frame (e.g. the deadline "
+             "passed) or a client timeout. CPU per stream like the cells (CPU seconds of each process group, "
+             "net of idle).", "",
              _table(["target", "N", "held", "dropped frames", "reordered", "failed", "frames / stream", "took s",
                      "latency p50 ms", "p99 ms", "CPU ms / stream (all)", "first errors"],
                     [[r["target"], r["streams"], r["held"], r["dropped_frames"], r["reordered_frames"], r["failed"],

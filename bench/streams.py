@@ -43,7 +43,8 @@ class Stream:
     latency_s: float = 0.0
 
     def dropped(self) -> int:
-        """Frames that never came: missing words, a missing finish chunk, a missing [DONE]."""
+        """Frames that never came: missing words, a missing finish chunk, a missing [DONE] (counted for streams
+        that ended without an error frame: one that did is failed, e.g. its deadline passed)."""
         return WORDS - len(set(self.words) & set(range(WORDS))) + (not self.finished) + (not self.done)
 
     def reordered(self) -> int:
@@ -100,7 +101,7 @@ def summary(target: str, n: int, streams: list[Stream], elapsed_s: float, cpu_ms
                      for s in streams if not s.held())
     return {
         "target": target, "streams": n, "held": sum(s.held() for s in streams),
-        "dropped_frames": sum(s.dropped() for s in streams if s.status == 200),
+        "dropped_frames": sum(s.dropped() for s in streams if s.status == 200 and s.error is None),
         "reordered_frames": sum(s.reordered() for s in streams),
         "failed": sum(s.status != 200 or s.error is not None for s in streams),
         "frames_per_stream": round(sum(s.frames for s in streams) / max(n, 1), 1),
