@@ -64,7 +64,7 @@ def markdown(result: dict[str, Any], link_prefix: str = "") -> str:
                [[n, p["description"], "yes" if p["available"] else f"not available: {p['reason']}"]
                 for n, p in result["paths"].items() if n in ("direct", "litellm") or n in cfg["paths"]]),
         "", *_latency(result), "", *_streaming(result), "", *_hops(result), "", *_tokens(result), "",
-        *_cpu(result), "", *_streams(result), "", *report_stages.stage_lines(result), "", *_memory(result),
+        *_cpu(result), "", *_streams(result), *report_stages.stage_lines(result), "", *_memory(result),
         *report_stages.memory_lines(result), "", *report_stages.profile_lines(result, link_prefix),
         "", "### Targets", "",
         _table(["target", "goal", "measured", "met"],
@@ -203,7 +203,7 @@ def _streams(result: dict[str, Any]) -> list[str]:
                       r["frames_per_stream"], r["elapsed_s"], r["latency_ms"].get("p50"), r["latency_ms"].get("p99"),
                       round(sum(r["cpu_ms_per_stream"].values()), 1),
                       "; ".join(f"{k} ({v})" for k, v in r["errors"].items()) or "-"] for r in rows]), "",
-             "Most streams held at once with 0 dropped: " + ", ".join(f"{t} {n}" for t, n in held.items()) + "."]
+             "Most streams held at once with 0 dropped: " + ", ".join(f"{t} {n}" for t, n in held.items()) + ".", ""]
     return lines
 
 
