@@ -16,7 +16,7 @@ import yaml
 
 from moe_core.contracts import CacheEntry
 from moe_core.embeddings import cosine_distance, get_embedder
-from planner.cache_index import ENTRY_OVERHEAD_BYTES, CacheIndex, decode_vector, encode_vector
+from planner.cache_index import ENTRY_OVERHEAD_BYTES, CacheIndex, decode_vector, encode_vector, unit
 from planner.cache_text import normalise
 from planner.semantic_cache import Candidate, decide
 from planner.settings import PlannerSettings
@@ -107,3 +107,19 @@ def test_each_tenant_is_bounded_and_loses_its_least_recently_used_entries_first(
 def test_vectors_travel_as_exact_float32() -> None:
     vector = get_embedder().embed(["how do i turn on the wifi"])[0]
     assert np.array_equal(decode_vector(encode_vector(vector)), vector.astype(np.float32))
+
+
+def test_stores_and_flags_past_the_matrix_capacity_keep_every_row_in_place() -> None:
+    rng = np.random.default_rng(7)
+    vectors = {f"k{i}": unit(rng.standard_normal(DIM)) for i in range(20)}  # rows: 8 -> 16 -> 32
+    index = CacheIndex(tenant_max_bytes=1 << 30)
+    for key, vector in vectors.items():
+        index.apply(_entry(key, vector))
+    for key in ("k3", "k19", "k0"):  # a middle row, the last row, the first row
+        index.apply(_entry(key, vectors.pop(key), flagged=True))
+    index.apply(_entry("k5", vectors["k5"] * 2))  # the same key again: one row, replaced
+    probe = unit(rng.standard_normal(DIM))
+    found = index.nearest("s", probe, 100, newer_than=0)
+    expected = sorted(((k, cosine_distance(v, probe)) for k, v in vectors.items()), key=lambda kv: kv[1])
+    assert [e.cache_key for e, _ in found] == [k for k, _ in expected] and len(index) == 17
+    assert np.allclose([d for _, d in found], [d for _, d in expected], atol=1e-5)

@@ -48,17 +48,47 @@ class Indexed:
     size: int
 
 
-@dataclass
 class _Scope:
-    keys: set[str] = field(default_factory=set)
-    order: list[str] = field(default_factory=list)  # the matrix's rows
-    matrix: np.ndarray | None = None
-    created: np.ndarray | None = None
+    """One scope's unit vectors as the rows of one matrix (grown by doubling; a removed row is replaced by the
+    last one), so a store or a flag changes one row instead of rebuilding the scope's matrix."""
 
-    def rebuild(self, entries: dict[str, Indexed]) -> None:
-        self.order = sorted(self.keys)
-        self.matrix = np.stack([entries[k].vector for k in self.order]) if self.order else None
-        self.created = np.array([entries[k].entry.created_at for k in self.order], dtype=np.float64)
+    def __init__(self, dim: int) -> None:
+        self.keys: list[str] = []  # the key of each row
+        self.row: dict[str, int] = {}
+        self.matrix = np.empty((8, dim), dtype=np.float32)
+        self.created = np.empty(8, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, key: str, vector: np.ndarray, created_at: float) -> None:
+        i = self.row.get(key)
+        if i is None:
+            i = len(self.keys)
+            if i == len(self.matrix):
+                self.matrix = np.concatenate([self.matrix, np.empty_like(self.matrix)])
+                self.created = np.concatenate([self.created, np.empty_like(self.created)])
+            self.keys.append(key)
+            self.row[key] = i
+        self.matrix[i] = vector
+        self.created[i] = created_at
+
+    def remove(self, key: str) -> None:
+        i = self.row.pop(key, None)
+        if i is None:
+            return
+        last = len(self.keys) - 1
+        if i != last:
+            moved = self.keys[last]
+            self.matrix[i], self.created[i] = self.matrix[last], self.created[last]
+            self.keys[i], self.row[moved] = moved, i
+        self.keys.pop()
+
+    def nearest(self, vector: np.ndarray, k: int, newer_than: float) -> list[tuple[str, float]]:
+        n = len(self.keys)
+        dist = 1.0 - self.matrix[:n] @ vector
+        live = np.flatnonzero(self.created[:n] >= newer_than)
+        return [(self.keys[i], float(dist[i])) for i in live[np.argsort(dist[live], kind="stable")[:k]]]
 
 
 @dataclass
@@ -99,8 +129,7 @@ class CacheIndex:
         vector = unit(decode_vector(entry.vector))
         size = vector.nbytes + len(entry.question) + len(entry.normalised) + len(entry.answer) + ENTRY_OVERHEAD_BYTES
         self._entries[entry.cache_key] = Indexed(entry, vector, size)
-        self._scopes.setdefault(entry.scope, _Scope()).keys.add(entry.cache_key)
-        self._scopes[entry.scope].matrix = None
+        self._scopes.setdefault(entry.scope, _Scope(vector.shape[0])).add(entry.cache_key, vector, entry.created_at)
         tenant = self._tenants.setdefault(entry.tenant_id, _Tenant())
         tenant.entries[entry.cache_key] = None
         tenant.size += size
@@ -121,15 +150,9 @@ class CacheIndex:
         """The k entries of `scope` created at or after `newer_than` nearest to `vector`, with their cosine
         distances, nearest first."""
         found = self._scopes.get(scope)
-        if found is None or not found.keys or k <= 0:
+        if found is None or k <= 0:
             return []
-        if found.matrix is None:
-            found.rebuild(self._entries)
-        assert found.matrix is not None and found.created is not None
-        dist = 1.0 - found.matrix @ unit(vector)
-        live = np.flatnonzero(found.created >= newer_than)
-        nearest = live[np.argsort(dist[live], kind="stable")[:k]]
-        return [(self._entries[found.order[i]].entry, float(dist[i])) for i in nearest]
+        return [(self._entries[key].entry, dist) for key, dist in found.nearest(unit(vector), k, newer_than)]
 
     def _remove(self, key: str) -> None:
         old = self._entries.pop(key, None)
@@ -137,9 +160,8 @@ class CacheIndex:
             return
         scope = self._scopes.get(old.entry.scope)
         if scope is not None:
-            scope.keys.discard(key)
-            scope.matrix = None
-            if not scope.keys:
+            scope.remove(key)
+            if not scope:
                 del self._scopes[old.entry.scope]
         tenant = self._tenants.get(old.entry.tenant_id)
         if tenant is not None:
