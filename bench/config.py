@@ -34,6 +34,9 @@ class BenchConfig:
     # LiteLLM as its docs advise for production: workers = CPU count ("Setting workers equal to CPU count gives
     # optimal performance", docs.litellm.ai/docs/benchmarks), no logging callbacks (bench/litellm.yaml)
     litellm_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # streams at scale (bench/streams.py): N SSE streams at once per target, the model taking this long
+    streams: list[int] = field(default_factory=lambda: [16, 64, 256])
+    streams_model_s: float = 1.0
     out_dir: Path = REPO / "bench" / "results"
     docs: bool = True  # regenerate docs/performance.md and bench/results/latest.*
     fleet_env: dict[str, str] = field(default_factory=dict)
@@ -46,6 +49,7 @@ class BenchConfig:
 def quick() -> BenchConfig:
     return BenchConfig(profile="quick", concurrency=[1, 8], runs=1, cell_seconds=1.0, cell_requests=40,
                        profile_seconds=0, token_samples=2, sustain_seconds=0, probe_messages=50, budget_s=300,
+                       streams=[16],
                        command="make bench BENCH_QUICK=1")
 
 
@@ -72,6 +76,10 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
                         help="also start graph-ingest and gap-healer (their background model calls count too)")
     parser.add_argument("--gateway-workers", type=int)
     parser.add_argument("--litellm-workers", type=int)
+    parser.add_argument("--streams", help="streams at scale: N concurrent SSE streams per target, comma separated "
+                        "(e.g. 16,64,256; 0 = none)")
+    parser.add_argument("--streams-model-s", type=float, help="seconds the slow model takes per completion in the "
+                        "streams cells (default 1)")
     parser.add_argument("--out", type=Path, help="directory for <timestamp>.json/.md/.png")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/performance.md or latest.*")
     parser.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE",
@@ -85,6 +93,8 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
             parser.error(f"unknown paths {sorted(unknown)}; choose from {', '.join(FLEET_PATHS)}")
     if args.concurrency:
         cfg.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if args.streams is not None:
+        cfg.streams = [int(n) for n in args.streams.split(",") if int(n) > 0]
     if args.stream:
         cfg.stream = {"both": [False, True], "yes": [True], "no": [False]}[args.stream]
     for name, attr in (("runs", "runs"), ("seconds", "cell_seconds"), ("requests", "cell_requests"),
@@ -92,7 +102,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
                        ("kafka_probe", "probe_messages"), ("profile", "profile_seconds"),
                        ("profile_path", "profile_path"),
                        ("gateway_workers", "gateway_workers"), ("litellm_workers", "litellm_workers"),
-                       ("budget", "budget_s"), ("out", "out_dir")):
+                       ("budget", "budget_s"), ("out", "out_dir"), ("streams_model_s", "streams_model_s")):
         if getattr(args, name) is not None:
             setattr(cfg, attr, getattr(args, name))
     cfg.litellm = cfg.litellm and not args.no_litellm

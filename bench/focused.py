@@ -1,5 +1,6 @@
 """Focused, load-independent measurements of issue 13's fixes (counts, not timings), each runnable on a
-busy machine against the running Kafka and Redis:
+busy machine against the local Kafka and Redis (addresses and credentials from fleetlib, bench.infra; started
+if they are not running):
 
   python -m bench.focused commits [INTERVAL_MS ...]  broker commits per record (AIOKafkaConsumer.commit counted)
   python -m bench.focused merger                     Redis round trips of the merger per full request
@@ -17,6 +18,8 @@ import importlib
 import sys
 import time
 from typing import Any
+
+from bench.infra import connect
 
 N_RECORDS = 400
 
@@ -40,8 +43,9 @@ async def commits(intervals: list[int]) -> None:
         await original(self, offsets)
 
     AIOKafkaConsumer.commit = counting
+    eps = connect(["kafka"])  # the bench's clients are the broker's admin (SASL/SCRAM): MOE_KAFKA_* set
     for interval in intervals:
-        settings = _settings("127.0.0.1:9092", new_namespace("t"), interval)
+        settings = _settings(eps["kafka"], new_namespace("t"), interval)
         bus = Bus(settings)
         await bus.ensure_topics()
         done, seen = asyncio.Event(), [0]
@@ -85,7 +89,7 @@ async def merger_round_trips() -> None:
     new_namespace = importlib.import_module("tests.support.namespaces").new_namespace
     Harness = importlib.import_module("tests.unit.test_merger_handler").Harness
     round_trips = importlib.import_module("tests.support.store_calls").redis_round_trips  # as the bench tests count
-    redis = redis_client("redis://127.0.0.1:6380/0")
+    redis = redis_client(connect(["redis"])["redis"])  # with the password of .data/secrets.json, if any
     counts = []
     for _ in range(3):
         namespace = new_namespace("t")

@@ -1,4 +1,5 @@
-"""graph-rag's document lookup per full request, counted (not timed), on the running Redis, Chroma and Neo4j:
+"""graph-rag's document lookup per full request, counted (not timed), on the local Redis, Chroma and Neo4j
+(addresses and credentials from fleetlib, bench.infra; started if they are not running):
 
   python -m bench.graphrag_costs [N]
 
@@ -17,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import sys
 import time
 import uuid
 from typing import Any
+
+from bench.infra import connect
 
 DOC = "# VPN tokens\n\nA lost VPN token is replaced by the IT service desk within one working day."
 
@@ -44,7 +48,9 @@ async def costs(n: int) -> None:
     neo4j_auth = importlib.import_module("tests.support.store_auth").neo4j_auth
     namespace = importlib.import_module("tests.support.namespaces").new_namespace("b")
 
-    settings = GraphRagSettings(topic_namespace=namespace)
+    eps = connect(["kafka", "redis", "chroma", "neo4j"])
+    stores: dict[str, Any] = {"redis_url": eps["redis"], "chroma_url": eps["chroma"], "kafka_bootstrap": eps["kafka"]}
+    settings = GraphRagSettings(topic_namespace=namespace, neo4j_url=eps["neo4j"], **stores)
     name = collection_name(namespace)
     embedder, computed = MiniLMEmbedder(), [0]  # graph-rag's own (the planner's is get_embedder())
     compute = embedder._compute
@@ -56,9 +62,12 @@ async def costs(n: int) -> None:
     embedder._compute = counting  # type: ignore[method-assign]  # counted the same way in an older tree
     redis, db = redis_client(settings.redis_url), GraphDB(settings.neo4j_url, *neo4j_auth())
     rag = GraphRag(settings, Bus(settings), db, redis, DocumentLookup(settings.chroma_url, name, embedder=embedder))
-    planner = PlannerSettings(topic_namespace=namespace)
+    planner = PlannerSettings(topic_namespace=namespace, **stores)
     vectors = Vectors(planner.chroma_url)
-    cache = SemanticCache(vectors, redis, planner)
+    takes_bus = "bus" in inspect.signature(SemanticCache).parameters  # an older tree's has no topic to publish to
+    cache: Any = SemanticCache(vectors, redis, planner, *([Bus(planner)] if takes_bus else []))
+    if takes_bus:
+        cache.index.loaded.set()  # a fresh namespace: nothing to read from its (absent) cache topic
     with_docs = f"bench-docs-{uuid.uuid4().hex[:6]}"
     await MemoryStore(settings.chroma_url, name, get_embedder()).add(NewDocument(
         tenant=with_docs, title="VPN tokens", source="it/vpn.md", domain="it", document_set="",

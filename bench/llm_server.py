@@ -8,7 +8,9 @@ fleet's reported usage against what the inference server really saw.
     python -m bench.llm_server --port 0 --script replies.json   # prints ``LISTENING http://...``
 
 Endpoints: ``POST /v1/chat/completions`` (stream or not), ``GET /v1/models``, ``GET /health``,
-``GET /_stats`` (counters), ``POST /_stats/reset``.
+``GET /_stats`` (counters), ``POST /_stats/reset``, ``POST /_slow`` (a slow model for the streams cell:
+``{"seconds": S, "replies": {...}}`` makes every completion take S seconds, a streamed one spread over its
+frames, with these replies; ``{}`` makes it instant again).
 Script: ``{"replies": {"<model>": "<text>"}, "default": "<text>"}``; ``{last_user}`` in a reply is
 replaced by the last user message.
 """
@@ -80,6 +82,8 @@ class App:
     def __init__(self, script: dict[str, Any]) -> None:
         self.script = script
         self.counters = Counters()
+        self.slow_s = 0.0
+        self.slow_replies: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -101,6 +105,11 @@ class App:
         elif path == "/_stats/reset" and method == "POST":
             self.counters.reset()
             await _json(send, 200, {"ok": True})
+        elif path == "/_slow" and method == "POST":
+            slow = orjson.loads(await _body(receive) or b"{}")
+            self.slow_s = float(slow.get("seconds", 0.0))
+            self.slow_replies = {str(k): str(v) for k, v in (slow.get("replies") or {}).items()}
+            await _json(send, 200, {"ok": True})
         else:
             await _json(send, 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
 
@@ -114,16 +123,22 @@ class App:
                                               "type": "invalid_request_error"}})
             return
         model, messages = body["model"], body.get("messages") or []
-        text, finish = truncate(reply_for(self.script, model, messages),
+        script = {**self.script, "replies": {**self.script.get("replies", {}), **self.slow_replies}}
+        text, finish = truncate(reply_for(script, model, messages),
                                 body.get("max_tokens", body.get("max_completion_tokens")))
         p, c = prompt_tokens(messages), completion_tokens(text)
         self.counters.add(model, p, c)
         usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
-            frames = b"".join(openai_frames(model, text, finish, usage, include))
-            await _send(send, 200, frames, b"text/event-stream")
+            frames = openai_frames(model, text, finish, usage, include)
+            if self.slow_s > 0:
+                await _paced(send, frames, self.slow_s)
+            else:
+                await _send(send, 200, b"".join(frames), b"text/event-stream")
         else:
+            if self.slow_s > 0:
+                await asyncio.sleep(self.slow_s)
             await _json(send, 200, completion(model, text, finish, usage))
 
 
@@ -140,6 +155,15 @@ async def _send(send: Any, status: int, body: bytes, content_type: bytes) -> Non
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _paced(send: Any, frames: list[bytes], seconds: float) -> None:
+    """A slow model's stream: the frames spread evenly over `seconds`."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    for frame in frames:
+        await asyncio.sleep(seconds / len(frames))
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _json(send: Any, status: int, data: Any) -> None:

@@ -64,7 +64,7 @@ def markdown(result: dict[str, Any], link_prefix: str = "") -> str:
                [[n, p["description"], "yes" if p["available"] else f"not available: {p['reason']}"]
                 for n, p in result["paths"].items() if n in ("direct", "litellm") or n in cfg["paths"]]),
         "", *_latency(result), "", *_streaming(result), "", *_hops(result), "", *_tokens(result), "",
-        *_cpu(result), "", *report_stages.stage_lines(result), "", *_memory(result),
+        *_cpu(result), "", *_streams(result), *report_stages.stage_lines(result), "", *_memory(result),
         *report_stages.memory_lines(result), "", *report_stages.profile_lines(result, link_prefix),
         "", "### Targets", "",
         _table(["target", "goal", "measured", "met"],
@@ -182,6 +182,29 @@ def _cpu(result: dict[str, Any]) -> list[str]:
             "varied more than this path added). On 2 cores, 2000 ms / (sum of the row) bounds the throughput.",
             "",
             _table(["path", "conc.", *groups, "fleet (without llm, litellm)", *infra, "fleet + infra"], rows)]
+
+
+def _streams(result: dict[str, Any]) -> list[str]:
+    rows = result.get("streams") or []
+    if not rows:
+        return []
+    held = {r["target"]: max((x["streams"] for x in rows if x["target"] == r["target"] and x["held"] == x["streams"]),
+                             default=0) for r in rows}
+    lines = ["### Streams at scale (N SSE streams at once; the model takes "
+             f"{result.get('streams_model_s', '?')} s per completion)", "",
+             "Each stream's reply is a numbered word sequence: *held* = HTTP 200, every word in order, the "
+             "finish chunk and `[DONE]`; *dropped* counts missing frames (words, finish, done) of the streams "
+             "that got 200 and no error frame; *failed*: another status, an error frame (e.g. the deadline "
+             "passed) or a client timeout. CPU per stream like the cells (CPU seconds of each process group, "
+             "net of idle).", "",
+             _table(["target", "N", "held", "dropped frames", "reordered", "failed", "frames / stream", "took s",
+                     "latency p50 ms", "p99 ms", "CPU ms / stream (all)", "first errors"],
+                    [[r["target"], r["streams"], r["held"], r["dropped_frames"], r["reordered_frames"], r["failed"],
+                      r["frames_per_stream"], r["elapsed_s"], r["latency_ms"].get("p50"), r["latency_ms"].get("p99"),
+                      round(sum(r["cpu_ms_per_stream"].values()), 1),
+                      "; ".join(f"{k} ({v})" for k, v in r["errors"].items()) or "-"] for r in rows]), "",
+             "Most streams held at once with 0 dropped: " + ", ".join(f"{t} {n}" for t, n in held.items()) + ".", ""]
+    return lines
 
 
 def _memory(result: dict[str, Any]) -> list[str]:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -15,17 +14,13 @@ from typing import Any
 
 import uvloop
 
-from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, stages
-from bench.config import REPO, BenchConfig
+from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, stages, streams
+from bench.config import BenchConfig
+from bench.infra import INFRA, connect, kafka_admin_env, pid_path
 from bench.loadgen import Cell, Target
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
 
-sys.path.insert(0, str(REPO / "deploy" / "local"))
-from fleetlib import api as fleetapi
-from fleetlib import config as fleetconfig
-
 log = logging.getLogger("bench")
-INFRA = ["kafka", "redis", "postgres", "chroma", "neo4j"]
 REQUEST_TIMEOUT_S = 30
 IDLE_SECONDS = 5  # how long the fleet's idle CPU is measured (subtracted from the per-request CPU)
 
@@ -41,9 +36,12 @@ def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str
         "MODEL_ASSIGNMENTS": json.dumps({"planner": ["planner-model"], "judge": ["judge-model"],
                                          "default": [EXPERT_MODEL]}),
         "EXPERT_TEMPLATES": json.dumps({"general": [EXPERT_MODEL]}),
+        # the scripted answers are one short line; the cache's minimum (150 characters, the original's) would
+        # store none of them and leave the cache path without a hit
+        "MOE_CACHE_MIN_ANSWER_CHARS": "0",
         # the bench's own namespace on the authenticated broker: its fleet connects as the broker's admin (which
         # makes the namespace's topics), not as the production principals
-        **fleetconfig.kafka_admin_env(),
+        **kafka_admin_env(),
         **extra,
     }
 
@@ -82,7 +80,7 @@ class Benchmark:
         self.cfg = cfg
         self.stem = stem
         self.namespace = f"bench{uuid.uuid4().hex[:8]}"
-        self.eps = fleetapi.endpoints()
+        self.eps = connect()  # the infrastructure up, this process's Kafka clients the broker's admin
         self.started: list[procs.Proc] = []
         self.fleet: Any = None
         self.available: dict[str, str | None] = {}
@@ -92,7 +90,6 @@ class Benchmark:
 
     def run(self) -> dict[str, Any]:
         cfg, started_at, t0 = self.cfg, datetime.now(UTC), time.perf_counter()
-        fleetapi.ensure_up(INFRA)
         load_before = machine.load_average()
         key_id = None
         try:
@@ -140,6 +137,7 @@ class Benchmark:
             "summary": summary, "added_latency_ms": added, "litellm_ratio": analyze.litellm_ratios(added),
             "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
             "cpu_profile": phases["profile"],
+            "streams": phases.get("streams", []), "streams_model_s": cfg.streams_model_s,
             "hops": analyze.hop_table(cells, traces), "hop_definitions": kafka_trace.HOPS,
             "stages": analyze.stage_table(cell_stats),
             "kafka_messages_per_request": analyze.messages_per_request(cells, traces),
@@ -199,7 +197,11 @@ class Benchmark:
             tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)
                       for name in cfg.paths if name in targets}
             profiled = await self._profile(http, targets.get(cfg.profile_path))
-        return {"cells": cells, "sustained": sustained, "tokens": tokens, "profile": profiled}
+        held = []
+        if cfg.streams and time.monotonic() < self.deadline:
+            held = await streams.run(targets, llm_url, cfg.streams, cfg.streams_model_s,
+                                     REQUEST_TIMEOUT_S + cfg.streams_model_s + 30, self._cpu_groups, self.idle, log)
+        return {"cells": cells, "sustained": sustained, "tokens": tokens, "profile": profiled, "streams": held}
 
     async def _profile(self, http: Any, target: Target | None) -> dict[str, Any] | None:
         """py-spy on every service while the profiled path (default full) runs at concurrency 8 (not counted)."""
@@ -272,7 +274,7 @@ class Benchmark:
 
 def _pid_file(name: str) -> int | None:
     try:
-        return int((REPO / ".data" / "run" / f"{name}.pid").read_text().strip())
+        return int(pid_path(name).read_text().strip())  # fleetlib's (MOE_DATA_DIR honoured)
     except (OSError, ValueError):
         return None
 

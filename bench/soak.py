@@ -29,8 +29,9 @@ import uvloop
 
 from bench import loadgen, procs, soak_report
 from bench.config import REPO
+from bench.infra import INFRA, connect
 from bench.loadgen import Target
-from bench.runner import INFRA, _delete_topics, _key, _pid_file, fleet_env, fleetapi
+from bench.runner import _delete_topics, _key, _pid_file, fleet_env
 from bench.scenarios import FLEET_MODEL, PATHS, SCRIPT
 
 log = logging.getLogger("bench.soak")
@@ -128,8 +129,7 @@ async def _cancelled(http: aiohttp.ClientSession, gateway: str) -> int | None:
 
 
 def run(cfg: SoakConfig) -> dict[str, Any]:
-    eps = fleetapi.endpoints()
-    fleetapi.ensure_up(INFRA)
+    eps = connect()  # the infrastructure up, this process's Kafka clients the broker's admin
     namespace = f"soak{uuid.uuid4().hex[:8]}"
     started_at, t0 = datetime.now(UTC), time.perf_counter()
     llm_url, llm = procs.start_llm_server(SCRIPT)

@@ -29,6 +29,7 @@ from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 
 from moe_core.contracts import DeadLetter, Envelope, Topics, headers
+from moe_core.contracts.topics import COMPACTED
 from moe_core.kafka_clients import broker_security, client_kwargs, principal
 from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
 from moe_core.observability.lag import track_consumer_lag
@@ -147,6 +148,16 @@ class Bus:
             },
         )
 
+    async def publish_keyed(self, message: BaseModel, topic: str, key: str) -> None:
+        """Publish a message that belongs to no request (the latest state of `key` on a compacted topic, such as
+        a semantic-cache entry), keyed by `key`, and wait for the broker's acknowledgement."""
+        try:
+            await self.broker.publish(message.model_dump_json().encode(), topic=topic, key=key.encode(),
+                                      headers={headers.MESSAGE_TYPE: type(message).__name__,
+                                               headers.PRODUCER: self.settings.service_name})
+        except AUTHORIZATION_ERRORS as exc:
+            raise refused(self.settings, topic, "write", exc) from None
+
     async def dead_letter(self, msg: KafkaMessage, reason: str, error_type: str) -> None:
         raw = msg.raw_message
         body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
@@ -252,7 +263,9 @@ async def ensure_fleet_topics(settings: FleetSettings) -> None:
     """The topics of the settings' namespace, with their retention (as the settings' principal)."""
     topics = Topics.for_namespace(settings.topic_namespace)
     days = retention_days(settings.topic_retention_days)
-    configs = {getattr(topics, kind): {"retention.ms": retention_ms(n)} for kind, n in days.items()}
+    configs = {getattr(topics, kind): {"retention.ms": retention_ms(n),
+                                       **({"cleanup.policy": "compact,delete"} if kind in COMPACTED else {})}
+               for kind, n in days.items()}
     await ensure_topics(settings.kafka_bootstrap, topics.all(), settings.topic_partitions, configs, settings=settings,
                         replication=settings.topic_replication_factor)
 
@@ -271,6 +284,25 @@ async def wait_positioned(subscriber: Any, timeout_s: float = 20.0) -> None:
         await asyncio.sleep(0.05)
     for partition in consumer.assignment():
         await consumer.position(partition)
+
+
+async def wait_caught_up(subscriber: Any, timeout_s: float = 300.0) -> None:
+    """Wait until a started, group-less subscriber reading from the earliest offset has read what its partitions
+    held when this was called (a state rebuilt from a compacted topic); TimeoutError after timeout_s (the
+    process does not start half-built: its supervisor starts it again)."""
+    consumer = getattr(subscriber, "consumer", None)
+    if consumer is None:  # the in-memory test broker delivers as it publishes
+        return
+    await wait_positioned(subscriber, timeout_s)
+    ends = await consumer.end_offsets(list(consumer.assignment()))
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    for partition, last in ends.items():
+        while await consumer.position(partition) < last:
+            if loop.time() > end:
+                raise TimeoutError(f"{partition.topic}: not read up to its end within {timeout_s:.0f} s")
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0)  # the handler of the last record fetched runs before the stage starts
 
 
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moe_core import stage_registry
-from moe_core.contracts.topics import TOPIC_MESSAGES, UNRECORDED
+from moe_core.contracts.topics import TOPIC_MESSAGES, UNRECORDED, topic_key
 from moe_core.pg.tables import TABLES
 from moe_core.retention import DEFAULT_RETENTION_DAYS
 from moe_core.stage import EVERY_TOPIC
@@ -44,7 +44,7 @@ def catalog_document() -> dict[str, Any]:
                      "records_every_topic": every,
                      "tables": uses, "stores": sorted(set(d.needs) & set(STORES))})
     topics = [{"kind": "topic", "field": field, "message": message, "schema": f"{message}.schema.json",
-               "key": "tenant_id" if field in UNRECORDED else "response_id",
+               "key": topic_key(field),
                "retention_days": DEFAULT_RETENTION_DAYS.get(field),
                "owners": sorted(set(producers.get(field, []))), "consumers": sorted(set(consumers.get(field, [])))}
               for field, message in sorted(TOPIC_MESSAGES.items())]

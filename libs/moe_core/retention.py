@@ -14,6 +14,7 @@ DEFAULT_RETENTION_DAYS: dict[str, int] = {
     "results": 30, "answers": 30, "drafts": 30, "feedback": 90, "ingest": 90, "ontology_gaps": 90, "linting": 90,
     "audit": 365, "deadletter": 365, "usage": 365, "progress": 7, "deltas": 7, "cancel": 7,
     "audit_checkpoints": -1,  # signed checkpoints of the audit store: small, and proof for as long as it is kept
+    "cache_entries": 7,  # compacted; the semantic cache's entries expire after 7 days (MOE_CACHE_TTL_S) anyway
 }
 
 

@@ -39,7 +39,9 @@ EVERY_TOPIC = "*"  # a consumer of every topic of the namespace (e.g. an audit o
 @dataclass(frozen=True)
 class Consumes:
     """One subscription. group=False: every process reads every partition, nothing is committed (a
-    broadcast such as `cancel`), from the latest offset. `when` decides from the domain object whether
+    broadcast such as `cancel`), from the latest offset; with from_start=True from the earliest instead (a
+    state every process rebuilds from a compacted topic: the runtime lets the stage start only once the
+    subscription has read what the topic held). `when` decides from the domain object whether
     the subscription is made at all (e.g. the planner reads answers only with its semantic cache on).
     topic=EVERY_TOPIC reads every topic; model=None hands the handler FastStream's raw KafkaMessage
     (nothing is parsed, so nothing is dead-lettered for its shape)."""
@@ -50,8 +52,11 @@ class Consumes:
     group: bool = True
     when: Callable[[Any], bool] | None = None
     description: str = ""
+    from_start: bool = False
 
     def __post_init__(self) -> None:
+        if self.from_start and self.group:
+            raise ValueError(f"{self.topic}: from_start is for group-less subscriptions (a group resumes its offsets)")
         if self.topic not in TOPIC_FIELDS and self.topic != EVERY_TOPIC:
             raise ValueError(f"unknown topic {self.topic!r}; known: {sorted(TOPIC_FIELDS)}")
 

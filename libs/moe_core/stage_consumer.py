@@ -139,8 +139,15 @@ def subscriber_options(settings: FleetSettings, consumes: Consumes,
         if settings.consumer_workers > 1 and consumes.topic != EVERY_TOPIC:  # FastStream: one topic only
             kwargs["max_workers"] = settings.consumer_workers
     else:
-        kwargs.update(ack_policy=AckPolicy.ACK_FIRST, auto_offset_reset="latest")
+        kwargs.update(ack_policy=AckPolicy.ACK_FIRST, auto_offset_reset="earliest" if consumes.from_start else "latest")
     return kwargs
+
+
+def subscriber_title(stage: Stage | ServiceDeclaration, consumes: Consumes) -> str:
+    """The subscription's AsyncAPI channel: `<stage>:<topic>`, plus `:<handler>` where the stage reads one topic
+    two ways (e.g. group-less and in its group)."""
+    twice = sum(c.topic == consumes.topic for c in stage.all_consumed()) > 1
+    return f"{stage.name}:{consumes.topic}" + (f":{consumes.handler}" if twice else "")
 
 
 def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus: Bus | None,
@@ -161,7 +168,7 @@ def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus
         names = topics.all() if consumes.topic == EVERY_TOPIC else [getattr(topics, consumes.topic)]
         subscriber = router.subscriber(
             *names, decoder=_decoder(consumes.model) if consumes.model is not None else None,
-            title=f"{stage.name}:{consumes.topic}",
+            title=subscriber_title(stage, consumes),
             description=consumes.description or None, **subscriber_options(settings, consumes, commits))
         subscriber(_typed(consumes, handler))
         subscribers[consumes.handler] = subscriber

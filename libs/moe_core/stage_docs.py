@@ -39,7 +39,7 @@ def _topics(names: list[str]) -> str:
 def _row(entry: stage_registry.Service, stage: Stage | ServiceDeclaration | None) -> str:
     if stage is None:
         return f"| {entry.name} | `{entry.package}` | {entry.port} | {entry.role} | | | | |"
-    consumed = _topics([c.topic for c in stage.consumes])
+    consumed = _topics(list(dict.fromkeys(c.topic for c in stage.consumes)))
     memo = f"`{stage.memo.prefix}`" if isinstance(stage, Stage) and stage.memo else "—"
     cancel = "yes" if isinstance(stage, Stage) and stage.cancel else "—"
     return (f"| {entry.name} | `{entry.package}` | {entry.port} | {stage.summary} | {consumed} | "

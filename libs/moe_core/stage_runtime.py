@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from moe_core.bus import Bus, wait_positioned
+from moe_core.bus import Bus, wait_caught_up, wait_positioned
 from moe_core.service import Check, create_service_app
 from moe_core.settings import FleetSettings
 from moe_core.stage_consumer import Handler, stage_router
@@ -36,11 +36,14 @@ def build_app(stage: Stage, settings: FleetSettings, *, bus: Bus | None = None, 
     router, subscribers = stage_router(stage, settings, res.bus, handlers)
     res.bus.broker.include_router(router)
     cancel_feed = subscribers.get("<cancel>")
+    rebuilt = [subscribers[c.handler] for c in stage.all_consumed() if c.from_start and c.handler in subscribers]
     background: list[asyncio.Task[None]] = []
 
     async def start() -> None:
         if cancel_feed is not None:
             await wait_positioned(cancel_feed)  # a Cancel published from now on reaches this process
+        for subscriber in rebuilt:  # a state rebuilt from a compacted topic is complete before the stage starts
+            await wait_caught_up(subscriber)
         if stage.heartbeat and res.inference_client is not None and res.inference_client.fleet is not None:
             background.append(asyncio.create_task(res.inference_client.run_heartbeat(), name="inference-heartbeat"))
         if hasattr(target, "start"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -31,6 +31,7 @@ class TimedRedis(Redis):
         return TimedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
+REDIS_MAX_CONNECTIONS = 256  # per process
 REDIS_TIMEOUT_S = 5.0  # a hung Redis (no answer on an open connection) fails the command, never the request
 
 
@@ -38,8 +39,15 @@ def redis_client(url: str) -> Redis:
     """Pub/sub listeners are not cut by the socket timeout (redis-py reads them without one). A connection
     Redis closed (it restarted) is retried on a new one; a timeout is not (a hung Redis fails fast)."""
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError,))
-    return TimedRedis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=REDIS_TIMEOUT_S,
-                               health_check_interval=30, retry=retry)
+    # A blocking pool: past REDIS_MAX_CONNECTIONS commands in flight, the next one waits (up to the timeout) for a
+    # connection; redis-py's default pool (100) raised "Too many connections" at once, so a burst of streams
+    # (bench/streams.py: 256 at once) failed its key checks.
+    pool = BlockingConnectionPool.from_url(url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_TIMEOUT_S,
+                                           decode_responses=True, socket_connect_timeout=3,
+                                           socket_timeout=REDIS_TIMEOUT_S, health_check_interval=30, retry=retry)
+    client = TimedRedis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # as from_url does: closing the client closes its pool
+    return client
 
 
 async def redis_ready(client: Redis) -> None:

@@ -29,7 +29,8 @@ def result(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> t
     out = tmp_path_factory.mktemp("bench")
     argv = [sys.executable, "-m", "bench", "--paths", "full", "--concurrency", "1", "--requests", str(REQUESTS),
             "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm", "--token-samples", "1", "--sustain", "0",
-            "--kafka-probe", "20", "--profile", "0", "--no-docs", "--out", str(out)]
+            "--kafka-probe", "20", "--profile", "0", "--streams", "4", "--streams-model-s", "0.2", "--no-docs",
+            "--out", str(out)]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     files = sorted(out.glob("*.json"))
@@ -102,3 +103,11 @@ def test_per_stage_breakdown_from_the_services_counters(result: tuple[Path, dict
     assert all(memory[s]["start_mb"] > 0 and memory[s]["end_mb"] > 0 for s in FLEET_SERVICES)
     md = next(out.glob("*.md")).read_text()
     assert "### Where the time goes, per stage" in md and "| full | 1 | merger |" in md
+
+
+def test_the_streams_cell_checks_every_frame_of_each_stream(result: tuple[Path, dict]) -> None:
+    _, data = result
+    [direct] = data["streams"]  # only the fleet's trivial path (not measured here) would add a row
+    assert (direct["target"], direct["streams"], direct["held"], direct["failed"]) == ("direct", 4, 4, 0)
+    assert direct["dropped_frames"] == direct["reordered_frames"] == 0
+    assert direct["frames_per_stream"] == 44.0  # role, 40 words, finish, usage, [DONE]

@@ -19,6 +19,7 @@ from moe_core import stage_docs, stage_registry
 from moe_core.contracts import Topics
 from moe_core.service_declaration import ServiceDeclaration
 from moe_core.stage import EVERY_TOPIC, Stage
+from moe_core.stage_consumer import subscriber_title
 
 pytestmark = pytest.mark.unit
 
@@ -84,7 +85,7 @@ def test_the_asyncapi_document_names_every_consumed_and_published_topic() -> Non
             if consumes.topic == EVERY_TOPIC:  # one channel per topic
                 assert all(f"{entry.name}:*:{t}" in channels for t in Topics.for_namespace("moe").all())
                 continue
-            channel = channels[f"{entry.name}:{consumes.topic}"]
+            channel = channels[subscriber_title(stage, consumes)]
             assert channel["address"] == getattr(Topics.for_namespace("moe"), consumes.topic)
         for topic in stage.publishes:
             assert f"{entry.name}:{topic}:publish" in channels

@@ -106,6 +106,22 @@ async def test_a_flood_of_made_up_keys_is_throttled_per_address_while_valid_keys
         assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "invalid_api_key")
 
 
+async def test_a_burst_of_a_new_keys_first_requests_is_one_lookup_not_a_flood(
+        tight: ServiceProcess, infra: dict[str, str]) -> None:
+    """Many streams opened at once with a key the replica has not cached yet (bench/streams.py): concurrent lookups
+    of one token share one, so they take one failed-lookup slot, not one each (which turned into 429s)."""
+    address = f"203.0.113.{secrets.randbelow(200) + 1}"  # an address of its own: its counter starts at zero
+    [valid] = await _keys(infra, 1)
+    async with httpx.AsyncClient(base_url=tight.url, timeout=30) as http:
+        burst = await asyncio.gather(*(http.get("/v1/models", headers=_from(address, valid))
+                                       for _ in range(FAILED_LOOKUPS * 5)))
+        assert [r.status_code for r in burst] == [200] * (FAILED_LOOKUPS * 5), [r.text for r in burst][:3]
+        # made-up keys from that address are still counted from zero: the burst used no slot
+        flood = [await http.get("/v1/models", headers=_from(address, f"moe-{secrets.token_urlsafe(24)}"))
+                 for _ in range(FAILED_LOOKUPS)]
+        assert [r.status_code for r in flood] == [401] * FAILED_LOOKUPS
+
+
 async def test_uploads_are_limited_per_key(tight_control_plane: ServiceProcess, infra: dict[str, str]) -> None:
     key, other, warm = await _keys(infra, 3)
     async with httpx.AsyncClient(base_url=tight_control_plane.url, timeout=120) as http:

@@ -90,7 +90,8 @@ async def test_graph_rag_uses_the_question_vector_the_planner_shared(scope: Scop
     vpn = await scope.write(tenant, VPN)
     planner = PlannerSettings(redis_url=infra["redis"], chroma_url=infra["chroma"], topic_namespace=scope.namespace)
     vectors = Vectors(planner.chroma_url)
-    cache = SemanticCache(vectors, scope.redis, planner)
+    cache = SemanticCache(vectors, scope.redis, planner, Bus(planner))
+    cache.index.loaded.set()  # no cache topic is read here: the index is empty and complete
     question = "Who replaces a lost VPN token?"
     request = ChatRequest(response_id=uuid.uuid4().hex, tenant_id=tenant, deadline_at=deadline_in(60),
                           mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)])

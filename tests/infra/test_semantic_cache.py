@@ -47,6 +47,10 @@ WIFI = ("Press Fn+F5 (or the key with the antenna symbol) to switch the radio on
         "Internet, Wi-Fi, and turn Wi-Fi on; pick your network and enter its password.")
 PORT = ("PostgreSQL listens on TCP port 5432 by default; on Debian 12 the packaged cluster 15/main uses it unless "
         "another cluster already holds it (see port in postgresql.conf and pg_lsclusters).")
+STICKY = ("On a directory the sticky bit (chmod +t, shown as t in ls -ld) lets only a file's owner, the "
+          "directory's owner or root delete or rename the files in it, as on /tmp, whatever the write permissions.")
+UMASK = ("umask 027 removes write permission for the group and every permission for others from new files and "
+         "directories: a new file gets 640 (rw-r-----) and a new directory 750 (rwxr-x---) by default on Linux.")
 RHINE = ("No. The Danube (about 2,850 km) is longer than the Rhine (about 1,230 km); the Danube is the second "
          "longest river in Europe after the Volga, the Rhine only about the twelfth.")
 
@@ -58,8 +62,9 @@ def _chat(question: str, tenant: str = "tenant-a") -> ChatRequest:
 
 class Harness:
     def __init__(self, planner: Planner, llm: Any, topics: Topics, producer: AIOKafkaProducer,
-                 reader: TopicReader) -> None:
+                 reader: TopicReader, settings: PlannerSettings, inference: InferenceClient) -> None:
         self.planner, self.llm, self.topics, self.producer, self.reader = planner, llm, topics, producer, reader
+        self.settings, self.inference = settings, inference
 
     def llm_calls(self) -> int:
         return len(self.llm.state.scripted.get_calls())
@@ -116,7 +121,7 @@ async def harness(infra: dict[str, str]) -> AsyncIterator[Harness]:
         await producer.start()
         try:
             async with TopicReader(infra["kafka"], topics.plans, topics.answers) as reader:
-                yield Harness(planner, llm, topics, producer, reader)
+                yield Harness(planner, llm, topics, producer, reader, settings, inference)
         finally:
             await producer.stop()
             assert planner.cache is not None and planner.vectors is not None
@@ -236,14 +241,24 @@ async def test_a_rating_that_overtakes_its_answer_and_a_deleted_collection(harne
     assert await cache.store(answer) is False  # ... and the answer that arrives later is never stored
     assert (await cache.lookup(scope, question)).hit is None
 
-    # an operator empties the cache by deleting the collection: the planner re-creates it
-    client = await harness.planner.vectors.client()  # type: ignore[union-attr]
+    # an operator deletes the Chroma collection: lookups never touch Chroma (the index answers), and the next
+    # write-behind re-creates it (its stale handle fails once: the entry is redelivered)
+    vectors = harness.planner.vectors
+    assert vectors is not None
+    client = await vectors.client()
     await client.delete_collection(cache.name)
-    with pytest.raises(Exception):  # noqa: B017 - the stale handle fails once (the planner logs and plans)
-        await cache.lookup(scope, question)
     assert (await cache.lookup(scope, question)).hit is None
     kind, plan = await harness.outcome(await harness.ask(question))
     assert kind == "plan" and plan["cache_key"]
+    await harness.send(Answer(response_id=plan["response_id"], tenant_id="tenant-a", deadline_at=deadline_in(60),
+                              mode="moe-orchestrator", content=RHINE, cache_key=plan["cache_key"],
+                              question=question), harness.topics.answers)
+
+    async def stored_again() -> bool:
+        vectors.forget(cache.name)  # the test's own fresh handle
+        return await _has(await vectors.collection(cache.name), plan["cache_key"])
+
+    await eventually(stored_again, timeout_s=30)
 
 
 async def test_router_prototypes_are_seeded_once(infra: dict[str, str]) -> None:
@@ -274,6 +289,14 @@ async def _has(collection: Any, key: str) -> bool:
     return bool((await collection.get(ids=[key]))["ids"])
 
 
+async def _in_index(cache: Any, key: str) -> bool:
+    return cache.index.get(key) is not None
+
+
+async def _not_in_index(cache: Any, key: str) -> bool:
+    return cache.index.get(key) is None
+
+
 async def _flagged(collection: Any, key: str) -> bool:
     found = await collection.get(ids=[key], include=["metadatas"])
     return bool(found["ids"]) and bool(found["metadatas"][0].get("flagged"))
@@ -295,3 +318,48 @@ async def test_an_answer_shorter_than_the_originals_minimum_is_not_cached(harnes
             response_id=request.response_id, tenant_id="tenant-a", deadline_at=deadline_in(60),
             mode="moe-orchestrator", content=content, cache_key=key, question=question))
     assert stored == {5: False, 149: False, len(PORT): True}
+
+
+async def test_a_new_replica_rebuilds_its_index_from_the_topic_and_decides_as_chroma_would(harness: Harness) -> None:
+    """Last in the module: the second replica joins the planner group (a rebalance) while it runs."""
+    cache = harness.planner.cache
+    assert cache is not None and harness.planner.vectors is not None
+    stored = {}
+    for question, content in (("What does the sticky bit do on a Linux directory?", STICKY),
+                              ("What does umask 027 mean for new files on Linux?", UMASK)):
+        rid = await harness.ask(question)
+        _, plan = await harness.outcome(rid)
+        await harness.send(Answer(response_id=rid, tenant_id="tenant-a", deadline_at=deadline_in(60),
+                                  mode="moe-orchestrator", content=content, cache_key=plan["cache_key"],
+                                  question=question), harness.topics.answers)
+        stored[content] = plan["cache_key"]
+    key, flagged = stored[STICKY], stored[UMASK]
+    await eventually(lambda: _in_index(cache, flagged))
+    await harness.send(Feedback(response_id="r-umask", tenant_id="tenant-a", deadline_at=deadline_in(60), rating=1,
+                                cache_key=flagged), harness.topics.feedback)
+    await eventually(lambda: _not_in_index(cache, flagged))  # flagged: gone from the first replica's index
+    collection = await harness.planner.vectors.collection(cache.name)
+    await eventually(lambda: _has(collection, key))  # written behind
+
+    second_app = create_app(harness.settings, inference=harness.inference)
+    async with second_app.router.lifespan_context(second_app):  # started: the index was read from the topic
+        second = second_app.state.planner.cache
+        assert second is not cache and second.index.loaded.is_set()
+        entry = second.index.get(key)
+        assert entry is not None and entry.answer == STICKY
+        assert second.index.get(flagged) is None  # its flag came after it on the topic
+        scope = cache_scope(_chat(question))
+        assert scope is not None
+        paraphrase = "What does the sticky bit do on a directory in Linux?"
+        lookup = await second.lookup(scope, paraphrase)
+        assert lookup.hit is not None and lookup.hit.key == key and lookup.hit.answer == STICKY
+        # the index's candidates are a filtered Chroma query's, with the same distances (over the entries the
+        # Chroma copy holds: the earlier test deleted the collection, the topic kept the entries before it)
+        [vector] = await harness.planner.vectors.embed([normalise(paraphrase)])
+        where = {"$and": [{"scope": scope}, {"flagged": False}]}
+        found = await collection.query(query_embeddings=[vector], n_results=4, include=["distances"], where=where)
+        in_chroma = set((await collection.get(where=where))["ids"])
+        in_memory = [(e, d) for e, d in second.index.nearest(scope, vector, 100, newer_than=0)
+                     if e.cache_key in in_chroma][:4]
+        assert [e.cache_key for e, _ in in_memory] == found["ids"][0]
+        assert all(abs(d - c) < 1e-4 for (_, d), c in zip(in_memory, found["distances"][0], strict=True))

@@ -65,9 +65,40 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
 async def look_up(request: Request, store: KeyStore, token: str) -> ApiKey | None:
     """The token's key from the replica's cache, else from the key store, counted against the client's failed
     lookups (moe_core.access.key_guard: 429 past the limit, before the lookup; a lookup that finds a key, or cannot be
-    made, is not a failure); 503 when the key store is down."""
+    made, is not a failure); 503 when the key store is down. Concurrent lookups of one token share the first one's
+    (and its outcome): a burst of a new key's first requests is one lookup, not one failed-lookup slot each."""
     if (cached := store.cached(token)) is not None:
         return cached
+    flight = (id(store), token)
+    if (pending := _IN_FLIGHT.get(flight)) is not None:
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            if not pending.cancelled():
+                raise  # this request was cancelled, not the lookup it waited for
+            return await look_up(request, store, token)  # the first request went away mid-lookup: look up anew
+    future: asyncio.Future[ApiKey | None] = asyncio.get_running_loop().create_future()
+    _IN_FLIGHT[flight] = future
+    try:
+        key = await _look_up_counted(request, store, token)
+    except Exception as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved here: nobody may be waiting
+        raise
+    except BaseException:
+        future.cancel()
+        raise
+    else:
+        future.set_result(key)
+        return key
+    finally:
+        _IN_FLIGHT.pop(flight, None)
+
+
+_IN_FLIGHT: dict[tuple[int, str], asyncio.Future[ApiKey | None]] = {}
+
+
+async def _look_up_counted(request: Request, store: KeyStore, token: str) -> ApiKey | None:
     guard: KeyGuard | None = getattr(request.app.state, "key_guard", None)
     slot = await guard.take(request) if guard is not None else None
     try:

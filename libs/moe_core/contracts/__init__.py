@@ -8,6 +8,7 @@ from moe_core.contracts.messages import (
     AnswerDelta,
     AuditCheckpoint,
     AuditEvent,
+    CacheEntry,
     Cancel,
     ChatMessage,
     ChatRequest,
@@ -37,7 +38,7 @@ from moe_core.contracts.messages import (
     Usage,
     UsageCharged,
 )
-from moe_core.contracts.topics import TOPIC_MESSAGES, Topics
+from moe_core.contracts.topics import TOPIC_MESSAGES, Topics, topic_key
 
 __all__ = [
     "EXPERT_CATEGORIES",
@@ -47,6 +48,7 @@ __all__ = [
     "AnswerDelta",
     "AuditCheckpoint",
     "AuditEvent",
+    "CacheEntry",
     "Cancel",
     "ChatMessage",
     "ChatRequest",
@@ -79,5 +81,6 @@ __all__ = [
     "Usage",
     "UsageCharged",
     "deadline_in",
+    "topic_key",
     "utcnow",
 ]

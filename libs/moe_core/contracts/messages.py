@@ -379,6 +379,29 @@ class UsageCharged(Envelope):
         description="Who settled it: the replica that accepted it, the one that resumed its stream, or the sweeper")
 
 
+class CacheEntry(BaseModel):
+    """planner -> cache-entries (compacted), keyed by cache_key: one semantic-cache entry as it is now. The topic
+    is the cache's source of truth: every planner replica keeps an in-memory index of it (rebuilt from the
+    topic at start), and the planner group writes it behind into Chroma, the durable, queryable copy. A
+    flag is the same entry again with `flagged` set (compaction keeps the latest). Not an envelope: it
+    belongs to no request's record (the answer is on `answers`, the rating on `feedback`)."""
+
+    cache_key: str = Field(min_length=1, max_length=128)
+    scope: str = Field(min_length=1, max_length=128, description="Hash of tenant, mode and system prompt")
+    tenant_id: str = Field(min_length=1, max_length=128)
+    mode: str = Field(max_length=128)
+    question: str = Field(description="The question as asked")
+    normalised: str = Field(description="The normalised question, the text that was embedded")
+    vector: str = Field(description="Its embedding: little-endian float32, base64")
+    answer: str
+    experts_used: list[str] = Field(default_factory=list)
+    models_used: list[ModelUse] = Field(default_factory=list)
+    response_id: str = Field(description="The request whose answer this is")
+    created_at: float = Field(description="When the answer was stored (Unix seconds): the entry's age")
+    flagged: bool = Field(default=False, description="Rated 1-2: never used again, not even as an example")
+    flagged_by: str | None = Field(default=None, description="The response_id of the rating's request")
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "ChatRequest": ChatRequest,
     "Plan": Plan,
@@ -400,4 +423,5 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "AuditEvent": AuditEvent,
     "AuditCheckpoint": AuditCheckpoint,
     "UsageCharged": UsageCharged,
+    "CacheEntry": CacheEntry,
 }

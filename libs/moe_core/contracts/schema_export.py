@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from moe_core.contracts.messages import MESSAGE_MODELS
-from moe_core.contracts.topics import TOPIC_MESSAGES, UNRECORDED, Topics
+from moe_core.contracts.topics import TOPIC_MESSAGES, Topics, topic_key
 
 
 def render() -> dict[str, str]:
@@ -19,7 +19,7 @@ def render() -> dict[str, str]:
         files[f"{name}.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     topics = Topics.for_namespace("moe")
     index = {getattr(topics, field): {"message": msg, "schema": f"{msg}.schema.json",
-                                      "key": "tenant_id" if field in UNRECORDED else "response_id"}
+                                      "key": topic_key(field)}
              for field, msg in TOPIC_MESSAGES.items()}
     files["topics.json"] = json.dumps(index, indent=2, sort_keys=True) + "\n"
     return files

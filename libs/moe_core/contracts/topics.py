@@ -29,6 +29,7 @@ class Topics:
     audit: str
     audit_checkpoints: str
     usage: str
+    cache_entries: str
 
     @classmethod
     def for_namespace(cls, namespace: str = "moe") -> Topics:
@@ -53,6 +54,7 @@ class Topics:
             audit=f"{namespace}.audit.v1",
             audit_checkpoints=f"{namespace}.audit-checkpoints.v1",
             usage=f"{namespace}.usage.v1",
+            cache_entries=f"{namespace}.cache-entries.v1",
         )
 
     def for_task_kind(self, kind: str) -> str:
@@ -91,6 +93,18 @@ TOPIC_MESSAGES: dict[str, str] = {
     "audit": "AuditEvent",
     "audit_checkpoints": "AuditCheckpoint",
     "usage": "UsageCharged",
+    "cache_entries": "CacheEntry",
 }
-# Keyed by tenant, not by response_id, and not part of any request's record.
-UNRECORDED = frozenset({"audit_checkpoints"})
+# Not part of any request's record: audit checkpoints (keyed by tenant) and the semantic cache's entries (keyed by
+# cache_key: derived state, whose answer is recorded on `answers` and whose flag on `feedback`).
+UNRECORDED = frozenset({"audit_checkpoints", "cache_entries"})
+# The record key of a topic's messages: response_id unless named here.
+TOPIC_KEYS: dict[str, str] = {"audit_checkpoints": "tenant_id", "cache_entries": "cache_key"}
+# Compacted topics (cleanup.policy): the latest message per key is the state; `delete` too, so entries older than
+# the topic's retention go (the cache's entries expire after MOE_CACHE_TTL_S, 7 days, anyway).
+COMPACTED = frozenset({"cache_entries"})
+
+
+def topic_key(field: str) -> str:
+    """The message field a topic's records are keyed by."""
+    return TOPIC_KEYS.get(field, "response_id")

@@ -17,6 +17,7 @@ from moe_core.cancellation import RequestCancelled
 from moe_core.contracts import (
     EXPERT_CATEGORIES,
     Answer,
+    CacheEntry,
     ChatMessage,
     ChatRequest,
     Complexity,
@@ -78,7 +79,8 @@ class Planner:
         self.tools = ToolCatalogue.from_settings(settings)
         self.vectors = vectors
         self.redis = redis
-        self.cache = SemanticCache(vectors, redis, settings) if vectors and settings.semantic_cache_enabled else None
+        self.cache = (SemanticCache(vectors, redis, settings, bus) if vectors and settings.semantic_cache_enabled
+                      else None)
         self.router = (SemanticRouter(vectors, settings.router_threshold, settings.router_margin)
                        if vectors and settings.router_enabled else None)
         self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
@@ -116,6 +118,11 @@ class Planner:
         return Outcome(plan=stamped(augment(decided, request, self.settings)))
 
     async def start(self) -> None:
+        """After the runtime read the cache topic up to its end (Consumes.from_start): the index is complete."""
+        if self.cache is not None:
+            self.cache.index.loaded.set()
+            log.info("semantic cache index: %d entries from %d messages", len(self.cache.index),
+                     self.cache.index.applied)
         await self.warm()
 
     def _progress(self, request: ChatRequest, event: str, detail: str) -> tuple[Progress, str]:
@@ -220,6 +227,16 @@ class Planner:
         if self.cache is not None and cacheable(answer):
             await _transient(self.cache.store(answer))
 
+    async def on_cache_entry(self, entry: CacheEntry) -> None:
+        """Every message of the cache topic (group-less, from the start): this replica's index."""
+        if self.cache is not None:
+            self.cache.on_entry(entry)
+
+    async def persist_cache_entry(self, entry: CacheEntry) -> None:
+        """The planner group's write-behind of the cache topic into Chroma (the durable copy)."""
+        if self.cache is not None:
+            await self.cache.persist(entry)
+
     async def on_feedback(self, feedback: Feedback) -> None:
         """Negative feedback flags the answer's cache entry."""
         if self.cache is not None:
@@ -310,8 +327,13 @@ STAGE = Stage(
     consumes=(Consumes("requests", ChatRequest, "handle"),
               Consumes("answers", Answer, "on_answer", when=_caching, description="good answers fill the cache"),
               Consumes("feedback", Feedback, "on_feedback", when=_caching,
-                       description="negative feedback flags a cache entry")),
-    publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress"),
+                       description="negative feedback flags a cache entry"),
+              Consumes("cache_entries", CacheEntry, "on_cache_entry", group=False, from_start=True, when=_caching,
+                       description="every replica's in-memory cache index, rebuilt from the start"),
+              Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching,
+                       description="written behind into Chroma, the cache's durable copy")),
+    publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress",
+               "cache_entries"),
     needs=("redis", "inference"),
     memo=MemoPolicy("planner:outcome", Outcome, ttl="plan_ttl_s"),
     cancel=CancelPolicy(),

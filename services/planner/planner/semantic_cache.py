@@ -1,16 +1,22 @@
-"""Semantic cache: earlier answers found by the meaning of the question (Chroma, MiniLM embeddings).
+"""Semantic cache: earlier answers found by the meaning of the question (MiniLM embeddings).
 
-Entries embed the NORMALISED QUESTION and keep the answer in metadata (the original system embedded the
-answer and searched with the question, so it could barely hit). One collection per topic namespace; an
-entry is scoped by tenant, mode and system prompt (`scope`). Lookup: the nearest unflagged, unexpired
-entries of the scope; distance <= hard threshold and no guard objection (planner.cache_text.conflict) is a
-hit, answered with no model call; up to the soft threshold the entries become few-shot examples.
+Entries embed the NORMALISED QUESTION and keep the answer beside it (the original system embedded the answer
+and searched with the question, so it could barely hit). An entry is scoped by tenant, mode and system prompt
+(`scope`). Lookup: the nearest unflagged, unexpired entries of the scope; distance <= hard threshold and no
+guard objection (planner.cache_text.conflict) is a hit, answered with no model call; up to the soft threshold
+the entries become few-shot examples.
+
+Where the entries live: the compacted topic `cache-entries` is the source of truth (one message per entry,
+keyed by cache_key; a flag is the entry again, flagged). Every planner replica reads it whole into an
+in-memory index (planner.cache_index; rebuilt from the topic at start, before the replica plans) and looks
+up there, in process; the planner group writes each message behind into Chroma (one collection per topic
+namespace), the durable, queryable copy, off the request path.
 
 Writing: when the planner plans a cacheable request it remembers (Redis) the question and scope under the
 plan's `cache_key` (and shares the question's vector with graph-rag: moe_core.question_vectors); the merger
-copies the key onto the Answer; the planner consumes `answers` and stores good answers (no error, not a hit,
-finish stop), and also as an exact repeat in Redis for the gateway (moe_core.exact_cache). Negative feedback
-(rating 1-2) flags the entry and removes the exact repeat.
+copies the key onto the Answer; the planner consumes `answers` and publishes good answers (no error, not a
+hit, finish stop) to the cache topic, and also writes them as exact repeats in Redis for the gateway
+(moe_core.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from moe_core import exact_cache, question_vectors
-from moe_core.contracts import Answer, ChatRequest, Feedback, FewShot, ModelUse
+from moe_core.bus import Bus
+from moe_core.contracts import Answer, CacheEntry, ChatRequest, Feedback, FewShot, ModelUse
 from moe_core.exact_cache import ExactAnswers, ExactEntry, cache_scope
 from moe_core.observability.metrics import SEMANTIC_CACHE
+from planner.cache_index import CacheIndex, decode_vector, encode_vector
 from planner.cache_text import conflict, normalise
 from planner.cache_writes import Entry, GroupUpserts
 from planner.settings import PlannerSettings
@@ -105,15 +113,20 @@ class PendingEntry(BaseModel):
 
 
 class SemanticCache:
-    def __init__(self, vectors: Vectors, redis: Redis, settings: PlannerSettings) -> None:
+    """Lookups from this replica's in-memory index (planner.cache_index) of the cache topic; stores and flags
+    published to that topic; Chroma written behind by the planner group (`persist`), off the request path."""
+
+    def __init__(self, vectors: Vectors, redis: Redis, settings: PlannerSettings, bus: Bus) -> None:
         self.vectors = vectors
         self.redis = redis
         self.settings = settings
+        self.bus = bus
+        self.index = CacheIndex(settings.cache_index_tenant_max_mb * 1024 * 1024)
         self.name = collection_name("moe-cache", settings.topic_namespace)
         self._pending = f"planner:cachectx:{settings.topic_namespace}"
         self._early_flags = f"planner:cacheflag:{settings.topic_namespace}"
         self.exact = ExactAnswers(redis, settings.topic_namespace, settings.cache_ttl_s)  # the gateway's repeats
-        self._writes = GroupUpserts()  # concurrent stores share one Chroma upsert
+        self._writes = GroupUpserts()  # concurrent write-behinds share one Chroma upsert
 
     @asynccontextmanager
     async def _collection(self) -> AsyncIterator[Any]:
@@ -125,18 +138,15 @@ class SemanticCache:
             raise
 
     async def lookup(self, scope: str, question: str) -> Lookup:
-        async with self._collection() as collection:
-            return await self._lookup(collection, scope, question)
-
-    async def _lookup(self, collection: Any, scope: str, question: str) -> Lookup:
+        """The nearest unflagged, unexpired entries of the scope, from the index; the decision is `decide`'s."""
         s = self.settings
-        [vector] = await self.vectors.embed([normalise(question)])
-        where = {"$and": [{"scope": scope}, {"flagged": False}, {"created_at": {"$gte": time.time() - s.cache_ttl_s}}]}
-        found = await collection.query(query_embeddings=[vector], n_results=max(s.cache_few_shot_max, 1) + 3,
-                                       where=where, include=["distances", "metadatas"])
-        candidates = [_candidate(key, meta, dist) for key, meta, dist in
-                      zip(found["ids"][0], found["metadatas"][0], found["distances"][0], strict=True)]
-        lookup = decide(candidates, question, s.cache_hard_threshold, s.cache_soft_threshold, s.cache_few_shot_max)
+        await self.index.loaded.wait()  # a replica starting up answers from a complete index only
+        [vector] = await self.vectors.embed_array([normalise(question)])
+        found = self.index.nearest(scope, vector, max(s.cache_few_shot_max, 1) + 3, time.time() - s.cache_ttl_s)
+        lookup = decide([_candidate(entry, dist) for entry, dist in found], question, s.cache_hard_threshold,
+                        s.cache_soft_threshold, s.cache_few_shot_max)
+        if lookup.hit is not None:
+            self.index.touch(lookup.hit.key)
         SEMANTIC_CACHE.labels("lookup", lookup.reason).inc()
         return lookup
 
@@ -152,7 +162,7 @@ class SemanticCache:
         await pipe.execute()
 
     async def store(self, answer: Answer) -> bool:
-        """Cache a good answer under its key; True when written. Idempotent (upsert by key)."""
+        """Cache a good answer under its key (published to the cache topic); True when written. Idempotent."""
         s = self.settings
         if not cacheable(answer) or not s.cache_min_answer_chars <= len(answer.content) <= s.cache_max_answer_chars:
             return False  # (the original caches answers of more than 150 characters only)
@@ -164,61 +174,85 @@ class SemanticCache:
         if raw is None:
             return False  # not planned as cacheable here, already stored, or waited too long
         try:
-            entry = PendingEntry.model_validate_json(raw)
+            pending = PendingEntry.model_validate_json(raw)
         except ValidationError:
             return False
-        if entry.tenant_id != answer.tenant_id:
+        if pending.tenant_id != answer.tenant_id:
             log.warning("answer %s: tenant differs from its plan's; not cached", answer.response_id)
             return False
         if flagged:
             await self.redis.delete(pending_key)  # rated 1-2 before it was stored: never cache it
             return False
-        normalised = normalise(entry.question)
-        [vector] = await self.vectors.embed([normalised])
-        metadata: dict[str, Any] = {
-            "scope": entry.scope, "tenant_id": entry.tenant_id, "mode": entry.mode, "question": entry.question,
-            "answer": answer.content, "experts_used": json.dumps(answer.experts_used),
-            "models_used": json.dumps([m.model_dump() for m in answer.models_used]),
-            "response_id": answer.response_id, "created_at": time.time(), "flagged": False,
-        }
-        async with self._collection() as collection:
-            await self._writes.upsert(collection, Entry(str(answer.cache_key), vector, normalised, metadata))
-            pipe = self.redis.pipeline(transaction=False)  # one round trip: done, the exact repeat, sweep due?
-            pipe.delete(pending_key)
-            self.exact.put_in(pipe, entry.scope, ExactEntry(
-                cache_key=str(answer.cache_key), question=entry.question, answer=answer.content,
-                experts_used=answer.experts_used, models_used=answer.models_used))
-            pipe.set(self._sweep_key, "1", nx=True, ex=3600)
-            sweep_due = (await pipe.execute())[-1]
-            SEMANTIC_CACHE.labels("store", "stored").inc()
-            if sweep_due:
-                await self._sweep(collection)
+        normalised = normalise(pending.question)
+        [vector] = await self.vectors.embed_array([normalised])
+        entry = CacheEntry(
+            cache_key=str(answer.cache_key), scope=pending.scope, tenant_id=pending.tenant_id, mode=pending.mode,
+            question=pending.question, normalised=normalised, vector=encode_vector(vector), answer=answer.content,
+            experts_used=answer.experts_used, models_used=answer.models_used, response_id=answer.response_id,
+            created_at=time.time())
+        await self._publish(entry)
+        pipe = self.redis.pipeline(transaction=False)  # one round trip: done, and the exact repeat
+        pipe.delete(pending_key)
+        self.exact.put_in(pipe, entry.scope, _exact(entry))
+        await pipe.execute()
+        SEMANTIC_CACHE.labels("store", "stored").inc()
         return True
+
+    def on_entry(self, entry: CacheEntry) -> None:
+        """Every message of the cache topic, in every replica (group-less, from the start): the index."""
+        self.index.apply(entry)
+
+    async def persist(self, entry: CacheEntry) -> None:
+        """The planner group's write-behind of one message of the cache topic into Chroma (upsert by key; a
+        failure is transient: the message is redelivered, the collection re-created if it was deleted). A
+        rating that found the entry nowhere yet (its early flag) flags it now."""
+        try:
+            async with self._collection() as collection:
+                await self._writes.upsert(collection, Entry(entry.cache_key, decode_vector(entry.vector).tolist(),
+                                                            entry.normalised, chroma_metadata(entry)))
+                pipe = self.redis.pipeline(transaction=False)  # one round trip: sweep due? rated before stored?
+                pipe.set(self._sweep_key, "1", nx=True, ex=3600)
+                pipe.get(f"{self._early_flags}:{entry.cache_key}")
+                sweep_due, early = await pipe.execute()
+                if sweep_due:
+                    await self._sweep(collection)
+        except Exception as exc:
+            raise ConnectionError(f"Chroma write-behind of {entry.cache_key} failed: {exc}") from exc
+        if not entry.flagged and early is not None and _text(early) == entry.tenant_id:
+            await self._flag_entry(entry, None)  # rated before it was stored (the rating's request unknown)
 
     async def flag(self, feedback: Feedback) -> bool:
-        """Negative feedback (1-2) flags the entry the answer came from or was stored as."""
+        """Negative feedback (1-2) flags the entry the answer came from or was stored as: the flagged entry is
+        published (every index drops it; Chroma marks it), its exact repeat deleted."""
         if feedback.rating > 2 or not feedback.cache_key:
             return False
-        async with self._collection() as collection:
-            return await self._flag(collection, feedback, feedback.cache_key)
-
-    async def _flag(self, collection: Any, feedback: Feedback, key: str) -> bool:
-        found = await collection.get(ids=[key], include=["metadatas"])
-        if not found["ids"]:  # not stored yet (the rating overtook the answer): refuse it when it comes
-            await self.redis.set(f"{self._early_flags}:{key}", feedback.tenant_id,
-                                 ex=self.settings.cache_pending_ttl_s)
-            return False
-        metadata = dict(found["metadatas"][0] or {})
-        if metadata.get("tenant_id") != feedback.tenant_id:
+        key = feedback.cache_key
+        entry = self.index.get(key)
+        if entry is None:  # not in this replica's index (evicted, expired, or not stored yet): the durable copy
+            async with self._collection() as collection:
+                found = await collection.get(ids=[key], include=["metadatas", "embeddings", "documents"])
+            if not found["ids"]:  # not stored yet (the rating overtook the answer): refuse it when it comes
+                await self.redis.set(f"{self._early_flags}:{key}", feedback.tenant_id,
+                                     ex=self.settings.cache_pending_ttl_s)
+                return False
+            entry = entry_of(key, found["metadatas"][0], found["embeddings"][0], found["documents"][0])
+        if entry.tenant_id != feedback.tenant_id:
             log.warning("feedback %s: entry of another tenant, not flagged", feedback.response_id)
             return False
-        await self.exact.drop(str(metadata.get("scope", "")), str(metadata.get("question", "")))
-        if not metadata.get("flagged"):
-            metadata["flagged"] = True
-            metadata["flagged_by"] = feedback.response_id
-            await collection.update(ids=[key], metadatas=[metadata])
-            SEMANTIC_CACHE.labels("flag", "flagged").inc()
+        if not entry.flagged:
+            await self._flag_entry(entry, feedback.response_id)
+        else:
+            await self.exact.drop(entry.scope, entry.question)
         return True
+
+    async def _flag_entry(self, entry: CacheEntry, by: str | None) -> None:
+        await self.exact.drop(entry.scope, entry.question)  # before the entry: the gateway stops serving it first
+        await self._publish(entry.model_copy(update={"flagged": True, "flagged_by": by}))
+        SEMANTIC_CACHE.labels("flag", "flagged").inc()
+
+    async def _publish(self, entry: CacheEntry) -> None:
+        await self.bus.publish_keyed(entry, self.bus.topics.cache_entries, entry.cache_key)
+        self.index.apply(entry)  # this replica reads its own write at once (the topic's copy applies it again)
 
     @property
     def _sweep_key(self) -> str:
@@ -226,16 +260,55 @@ class SemanticCache:
 
     async def _sweep(self, collection: Any) -> None:
         """At most once per hour per namespace (the caller took the hour's `_sweep_key`): delete expired
-        entries."""
+        entries from Chroma (the index ignores them by age; the topic deletes them by its retention)."""
         await collection.delete(where={"created_at": {"$lt": time.time() - self.settings.cache_ttl_s}})
 
 
-def _candidate(key: str, meta: Any, distance: float) -> Candidate:
+def chroma_metadata(entry: CacheEntry) -> dict[str, Any]:
+    """The Chroma copy's metadata of an entry (what lookups filtered on before the index, and what an
+    operator queries)."""
+    metadata: dict[str, Any] = {
+        "scope": entry.scope, "tenant_id": entry.tenant_id, "mode": entry.mode, "question": entry.question,
+        "answer": entry.answer, "experts_used": json.dumps(entry.experts_used),
+        "models_used": json.dumps([m.model_dump() for m in entry.models_used]),
+        "response_id": entry.response_id, "created_at": entry.created_at, "flagged": entry.flagged,
+    }
+    if entry.flagged_by:
+        metadata["flagged_by"] = entry.flagged_by
+    return metadata
+
+
+def entry_of(key: str, meta: Any, embedding: Any, document: Any) -> CacheEntry:
+    """An entry from its Chroma copy (a rating of an entry this replica's index no longer holds)."""
     meta = dict(meta or {})
+    experts, models = _lists(meta)
+    return CacheEntry(
+        cache_key=key, scope=str(meta.get("scope", "")) or "-", tenant_id=str(meta.get("tenant_id", "")) or "-",
+        mode=str(meta.get("mode", "")), question=str(meta.get("question", "")), normalised=str(document or ""),
+        vector=encode_vector(embedding), answer=str(meta.get("answer", "")), experts_used=experts,
+        models_used=models, response_id=str(meta.get("response_id", "")),
+        created_at=float(meta.get("created_at", 0.0)), flagged=bool(meta.get("flagged", False)),
+        flagged_by=meta.get("flagged_by"))
+
+
+def _lists(meta: dict[str, Any]) -> tuple[list[str], list[ModelUse]]:
     try:
         experts = [str(e) for e in json.loads(meta.get("experts_used") or "[]")]
         models = [ModelUse.model_validate(m) for m in json.loads(meta.get("models_used") or "[]")]
     except (ValueError, ValidationError):
-        experts, models = [], []
-    return Candidate(key=key, question=str(meta.get("question", "")), answer=str(meta.get("answer", "")),
-                     distance=float(distance), experts_used=experts, models_used=models)
+        return [], []
+    return experts, models
+
+
+def _exact(entry: CacheEntry) -> ExactEntry:
+    return ExactEntry(cache_key=entry.cache_key, question=entry.question, answer=entry.answer,
+                      experts_used=entry.experts_used, models_used=entry.models_used)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _candidate(entry: CacheEntry, distance: float) -> Candidate:
+    return Candidate(key=entry.cache_key, question=entry.question, answer=entry.answer, distance=distance,
+                     experts_used=list(entry.experts_used), models_used=list(entry.models_used))

@@ -23,6 +23,9 @@ class PlannerSettings(FleetSettings):
     cache_ttl_s: int = Field(default=7 * 86400, ge=60, description="Entries older than this are not used")
     cache_max_answer_chars: int = Field(default=20_000, ge=100, description="Longer answers are not cached")
     cache_min_answer_chars: int = Field(default=150, ge=0, description="Shorter answers are not cached")
+    cache_index_tenant_max_mb: int = Field(default=64, ge=1, description="Memory of one tenant's entries in "
+                                           "each replica's in-process cache index (estimated); past it the "
+                                           "least recently used are evicted from the index")
     cache_pending_ttl_s: int = Field(default=3600, ge=60, description="How long a plan waits for its answer")
     # plan cache (Redis) and routing without the planner model
     plan_cache_enabled: bool = Field(default=True, description="Reuse the planner model's plan of the same "

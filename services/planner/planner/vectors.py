@@ -55,6 +55,10 @@ class Vectors:
         vectors = await asyncio.to_thread(self.embedder.embed, texts)
         return [[float(x) for x in v] for v in vectors]
 
+    async def embed_array(self, texts: list[str]) -> Any:
+        """Unit vectors as one float32 array (len(texts), dim), off the event loop."""
+        return await asyncio.to_thread(self.embedder.embed, texts)
+
     def embedded(self, question: str) -> tuple[str, Any]:
         """(the text the planner embeds for `question`, its vector if this process embedded it recently or None)."""
         text = normalise(question)
