@@ -1,5 +1,6 @@
-"""graph-ingest: answers -> triples in the knowledge graph (or quarantine); feedback -> verified or
-flagged relations; trust recomputed in pages; every decision on the audit topic."""
+"""graph-ingest: answers -> triples in the knowledge graph (or quarantine: a dense hub, or a protected domain
+held by the write policy, graph_ingest.policy); feedback -> verified or flagged relations; trust recomputed in
+pages; every decision on the audit topic."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from graph_ingest import core
+from graph_ingest.policy import LearningPolicy
 from graph_ingest.settings import GraphIngestSettings
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.contracts import Envelope, Feedback, IngestEvent
@@ -26,6 +28,8 @@ from moe_core.graph.synthesis import write_synthesis
 from moe_core.graph.trust import extraction_confidence
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
+from moe_core.policy import PolicyClient
+from moe_core.policy.domains import Keywords, KeywordsError, load_keywords
 from moe_core.stage import Consumes, Stage
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ class GraphIngest:
         self.memo = memo  # extracted triples per answer: a redelivery writes the same ones
         # the original's ingest semaphore: background extraction calls capped per replica
         self.calls = asyncio.Semaphore(settings.graph_ingest_concurrency)
+        self.learning = LearningPolicy(PolicyClient(settings.opa_url, settings.opa_timeout_s), db,
+                                       _keywords(settings), settings.service_name)
 
     async def on_ingest(self, event: IngestEvent) -> None:
         reason = core.skip_reason(event)
@@ -104,6 +110,15 @@ class GraphIngest:
             return None
         reach = await self.store.reach(prov.tenant, triple)
         threshold = self.settings.graph_blast_radius_max
+        verdict = await self.learning.decide(event, triple)  # OPA down: PolicyDown, the answer is redelivered
+        await self.bus.publish(self.learning.record(event, triple, verdict), self.bus.topics.audit)
+        if verdict.held:
+            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold, reason=verdict.reason(),
+                                                ttl_s=self.settings.graph_quarantine_ttl_s)
+            await self._audit(event, "quarantined", qid, verdict.reason(),
+                              {"triple": triple.model_dump(), "domains": verdict.domains,
+                               "policy_version": verdict.decision.version.digest})
+            return None
         if blast_radius_exceeded(reach, threshold):
             qid, _ = await self.quarantine.hold(triple, prov, reach, threshold,
                                                 ttl_s=self.settings.graph_quarantine_ttl_s)
@@ -135,6 +150,9 @@ class GraphIngest:
     async def start(self) -> None:
         await prepare_graph(self.db, seed=self.settings.graph_seed_ontology)
 
+    async def close(self) -> None:
+        await self.learning.close()
+
     def background(self) -> list[Callable[[], Awaitable[None]]]:
         return [self.run_trust_recompute]
 
@@ -147,6 +165,16 @@ class GraphIngest:
                 log.info("trust recomputed: %d relations, %d changed", done.scanned, done.changed)
             except TRANSIENT_ERRORS:
                 log.exception("trust recomputation failed; next period retries")
+
+
+def _keywords(settings: GraphIngestSettings) -> Keywords | str:
+    """The words that resolve a triple's domains, or why they cannot be read (then nothing is learned: every
+    answer is redelivered, then dead-lettered with this reason)."""
+    try:
+        return load_keywords(settings.keywords_path())
+    except KeywordsError as exc:
+        log.error("learned triples cannot be checked by the policy, nothing is learned: %s", exc)
+        return str(exc)
 
 
 STAGE = Stage(
