@@ -110,20 +110,20 @@ class GraphIngest:
             return None
         reach = await self.store.reach(prov.tenant, triple)
         threshold = self.settings.graph_blast_radius_max
-        verdict = await self.learning.decide(event, triple)  # OPA down: PolicyDown, the answer is redelivered
-        await self.bus.publish(self.learning.record(event, triple, verdict), self.bus.topics.audit)
-        if verdict.held:
-            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold, reason=verdict.reason(),
-                                                ttl_s=self.settings.graph_quarantine_ttl_s)
-            await self._audit(event, "quarantined", qid, verdict.reason(),
-                              {"triple": triple.model_dump(), "domains": verdict.domains,
-                               "policy_version": verdict.decision.version.digest})
-            return None
         if blast_radius_exceeded(reach, threshold):
             qid, _ = await self.quarantine.hold(triple, prov, reach, threshold,
                                                 ttl_s=self.settings.graph_quarantine_ttl_s)
             await self._audit(event, "quarantined", qid, f"blast radius {reach} > {threshold}",
                               {"triple": triple.model_dump(), "reach": reach, "threshold": threshold})
+            return None
+        verdict = await self.learning.decide(event, triple)  # OPA down: PolicyDown, the answer is redelivered
+        await self.bus.publish(self.learning.record(event, triple, verdict), self.bus.topics.audit)
+        if verdict.held:  # a protected domain (or refused): an admin decides, as for a dense triple
+            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold, reason=verdict.reason(),
+                                                ttl_s=self.settings.graph_quarantine_ttl_s)
+            await self._audit(event, "quarantined", qid, verdict.reason(),
+                              {"triple": triple.model_dump(), "domains": verdict.domains, "policy": "held",
+                               "policy_version": verdict.decision.version.digest})
             return None
         written = await self.store.write_triple(triple, prov)
         if conflicts:
