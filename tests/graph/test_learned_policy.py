@@ -31,7 +31,8 @@ def audited(svc: GraphServices, response_id: str, action: str) -> list[dict[str,
 async def test_a_learned_medical_triple_waits_for_review_whatever_the_answer_is_labelled(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     m, api = uuid.uuid4().hex[:8], graph_services.gateway
-    medical, technical = (f"Zelvoprin {m}", "TREATS", f"Blorp {m}"), (f"Frobnik {m}", "PART_OF", f"Kubernetes Cluster {m}")
+    medical = (f"Zelvoprin {m}", "TREATS", f"Blorp {m}")
+    technical = (f"Frobnik {m}", "PART_OF", f"Kubernetes Cluster {m}")
     scripted.script([extraction_rule(m, [(*medical, 0.9), (*technical, 0.9)])])
     event = ingest_event(tenant, m, knowledge_type="math", source_expert="math")  # the labels say math
     await learn(graph_services, event)
