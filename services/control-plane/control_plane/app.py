@@ -126,7 +126,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, gate, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
-        PrincipalsApi(bus, stores.keys, gate),  # /v1/admin/principals (scoped by the policy)
+        PrincipalsApi(bus, stores.keys, gate, events),  # /v1/admin/principals (scoped by the policy)
         UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
         graph,
         audit,
