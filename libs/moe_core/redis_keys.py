@@ -121,6 +121,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:", "principal:",  # audit subjects
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
     "key:new", "keys:", "principal:new", "principals:", "usage:",  # policy decisions' subjects (policy_gate)
+    "service:",  # a service acting as a principal (graph-ingest asking the write policy)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
     "r:*", "dataset:",  # a tarfile mode; catalog ids
 })
