@@ -102,6 +102,8 @@ KEYS: tuple[RedisKey, ...] = (
              purpose="an unknown term reported once"),
     RedisKey("graph-ingest:triples:", "graph-ingest:triples:<ns>:<response_id>", "graph-ingest", "string (memo)",
              "MOE_INGEST_MEMO_TTL_S", purpose="an answer's triples extracted once"),
+    RedisKey("graph-ingest:domains:", "graph-ingest:domains:<ns>:<response_id>", "graph-ingest", "string (memo)",
+             "MOE_INGEST_MEMO_TTL_S", purpose="the domains of an answer's triples, resolved before any was written"),
     RedisKey("gap-healer:class:", "gap-healer:class:<ns>:<term>", "gap-healer", "string (memo)",
              "MOE_GAP_MEMO_TTL_S", purpose="a term classified once"),
     RedisKey("graph-schedule:", "graph-schedule:<ns>:<kind>", "gap-healer", "string lock", "the run's timeout + 60 s",

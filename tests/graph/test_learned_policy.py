@@ -121,3 +121,45 @@ async def test_memory_ingest_of_a_protected_text_holds_every_triple_learned_from
     listed = (await api.get("/graph/quarantine", headers=bearer(admin))).json()["data"]
     assert [(i["subject"], i["status"]) for i in listed if i["response_id"] == body["id"]] == [(technical[0],
                                                                                                 "pending")]
+
+
+class _DownOnce(PolicyClient):
+    """The service's real client; its `nth` decision finds OPA unreachable (as if it went down mid-answer)."""
+
+    def __init__(self, url: str, nth: int) -> None:
+        super().__init__(url)
+        self.calls, self.nth, self.failed = 0, nth, asyncio.Event()
+
+    async def decide(self, path: str, input_: dict[str, Any]) -> Decision:
+        self.calls += 1
+        if self.calls != self.nth:
+            return await super().decide(path, input_)
+        real, self.url = self.url, "http://127.0.0.1:9"  # nothing listens there
+        try:
+            return await super().decide(path, input_)
+        finally:
+            self.url = real
+            self.failed.set()
+
+
+async def test_an_answer_redelivered_after_a_partial_write_is_decided_on_the_same_domains(
+        graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
+    m = uuid.uuid4().hex[:8]
+    first, second = (f"Frobnik {m}", "PART_OF", f"Kubernetes Cluster {m}"), (f"Glimmer {m}", "PART_OF", f"Zorgon {m}")
+    scripted.script([extraction_rule(m, [(*first, 0.9), (*second, 0.9)])])
+    learning = graph_services.apps["graph-ingest"].state.graph_ingest.learning
+    real, flaky = learning.client, _DownOnce(learning.client.url, nth=2)
+    learning.client = flaky
+    try:
+        event = ingest_event(tenant, m)  # labelled medical: the entities it writes are filed under medical
+        await graph_services.publish(event, "ingest")
+        await asyncio.wait_for(flaky.failed.wait(), 30)  # the first triple written, OPA gone for the second
+        [done] = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda r: r["response_id"] == (
+            event.response_id) and r["action"] == "ingested")  # redelivered and decided
+    finally:
+        learning.client = real
+        await flaky.close()
+    # the first triple's entities, filed by the first attempt, did not make it look medical the second time
+    assert audited(graph_services, event.response_id, "quarantined") == []
+    assert len(done["details"]["relations"]) == 2
+    assert sorted(titles(await relations(graph_db, tenant))) == sorted([" ".join(first), " ".join(second)])

@@ -58,11 +58,15 @@ class LearningPolicy:
     async def close(self) -> None:
         await self.client.close()
 
-    async def decide(self, event: IngestEvent, triple: Triple) -> Verdict:
-        """OPA's decision on writing `triple` learned from `event` (raises PolicyDown when there is none)."""
+    async def resolve(self, event: IngestEvent, triple: Triple) -> list[str]:
+        """The domains the server resolves for `triple` (raises PolicyDown when the word list is unreadable)."""
         if isinstance(self.keywords, str):
             raise PolicyDown(self.keywords)
-        found = await resolve_triple(self.db, event.tenant_id, triple, self.keywords)
+        return await resolve_triple(self.db, event.tenant_id, triple, self.keywords)
+
+    async def decide(self, event: IngestEvent, triple: Triple, found: list[str]) -> Verdict:
+        """OPA's decision on writing `triple` learned from `event`, whose own domains are `found` (raises
+        PolicyDown when there is none)."""
         document = sorted(set(event.review_domains))
         resource: dict[str, Any] = {"domains": sorted(set(found) | set(document)), "triple_domains": found,
                                     "document_domains": document, "triple": triple.title()}
