@@ -2,7 +2,8 @@
 Postgres key store, looked up by the key's SHA-256 hash with the same query and row decoding as
 moe_core.access.keystore, read only) and an in-cluster service key (a setting, a Secret in Helm).
 
-A key is accepted when it exists, is neither revoked nor expired and its default tenant is not disabled
+A key is accepted when it exists, is neither revoked nor expired, its principal and its default tenant are not
+disabled
 (`accepted`, the rule the edge's and the control plane's key check apply too).
 Accepted keys are remembered for `cache_ttl_s` (short: a revocation takes effect within it); unknown keys
 are never cached, so guessed keys cannot grow the cache. The key store's tables are created by the
@@ -48,13 +49,16 @@ class Caller:
 
 
 def accepted(key: ApiKey, now: datetime | None = None) -> bool:
-    """The one rule every verifier applies: not revoked, not expired, its default tenant not disabled."""
-    return key.revoked_at is None and not key.expired(now) and key.default_tenant not in key.disabled_tenants
+    """The one rule every verifier applies: not revoked, not expired, its principal not disabled, its default
+    tenant not disabled."""
+    return (key.revoked_at is None and not key.expired(now) and key.principal_disabled_at is None
+            and key.default_tenant not in key.disabled_tenants)
 
 
 # The key check of a service that only verifies keys (mcp): the resolved view alone, which is all its role may
 # read (moe_core.pg.tables); a key's default template is the edge's business.
-TOOL_KEY_ROW = "SELECT r.*, NULL::text AS default_template FROM api_keys_resolved r WHERE r.key_hash = $1"
+TOOL_KEY_ROW = ("SELECT r.*, NULL::text AS default_template, kp.principal_disabled_at FROM api_keys_resolved r "
+                "LEFT JOIN key_principals kp ON kp.id = r.id WHERE r.key_hash = $1")
 
 
 class AuthUnavailable(Exception):

@@ -102,6 +102,8 @@ KEYS: tuple[RedisKey, ...] = (
              purpose="an unknown term reported once"),
     RedisKey("graph-ingest:triples:", "graph-ingest:triples:<ns>:<response_id>", "graph-ingest", "string (memo)",
              "MOE_INGEST_MEMO_TTL_S", purpose="an answer's triples extracted once"),
+    RedisKey("graph-ingest:domains:", "graph-ingest:domains:<ns>:<response_id>", "graph-ingest", "string (memo)",
+             "MOE_INGEST_MEMO_TTL_S", purpose="the domains of an answer's triples, resolved before any was written"),
     RedisKey("gap-healer:class:", "gap-healer:class:<ns>:<term>", "gap-healer", "string (memo)",
              "MOE_GAP_MEMO_TTL_S", purpose="a term classified once"),
     RedisKey("graph-schedule:", "graph-schedule:<ns>:<kind>", "gap-healer", "string lock", "the run's timeout + 60 s",
@@ -121,6 +123,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:", "principal:",  # audit subjects
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
     "key:new", "keys:", "principal:new", "principals:", "usage:",  # policy decisions' subjects (policy_gate)
+    "service:",  # a service acting as a principal (graph-ingest asking the write policy)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
     "r:*", "dataset:",  # a tarfile mode; catalog ids
 })

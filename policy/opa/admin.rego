@@ -3,9 +3,10 @@
 # manages tenants and every key, and reads across tenants where `operator_reads` allows (each such read is
 # an audit record of its own).
 # input.action: tenant.create | tenant.update | tenant.read | key.create | key.update | key.rotate |
-#   key.revoke | key.read | audit.read | usage.read | principal.create | principal.read
-# input.resource: {"tenants": [tenants the subject belongs to], "role": the new or changed key's role,
-#   "fields": [changed fields]}
+#   key.revoke | key.read | audit.read | usage.read | principal.create | principal.read | principal.disable |
+#   principal.enable
+# input.resource: {"tenants": [tenants the subject belongs to], "role": the new or changed key's role (for a
+#   principal: the highest role of its keys), "fields": [changed fields], "principal": the principal changed}
 package moe.admin
 
 import data.moe.scopes
@@ -16,7 +17,10 @@ operator_reads := {"tenant.read", "key.read", "audit.read", "usage.read", "princ
 # What a tenant admin may change of its own tenant (disabling a tenant is the operator's).
 tenant_admin_fields := {"name", "limits"}
 
-writes := {"tenant.create", "tenant.update", "key.create", "key.update", "key.rotate", "key.revoke", "principal.create"}
+writes := {
+	"tenant.create", "tenant.update", "key.create", "key.update", "key.rotate", "key.revoke", "principal.create",
+	"principal.disable", "principal.enable",
+}
 
 reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read"}
 
@@ -58,6 +62,18 @@ deny contains scopes.deny_reason("operator_only", 403, "only the fleet operator 
 	input.action in writes
 	not scopes.is_operator
 	input.resource.role == "operator"
+}
+
+deny contains scopes.deny_reason("operator_only", 403, "only the fleet operator disables or enables a holder of operator keys") if {
+	input.action in {"principal.disable", "principal.enable"}
+	not scopes.is_operator
+	input.resource.role == "operator"
+}
+
+# Nobody locks themselves out (another admin or the operator disables a principal).
+deny contains scopes.deny_reason("self_disable", 403, "a principal may not disable itself") if {
+	input.action == "principal.disable"
+	input.resource.principal == input.principal.id
 }
 
 # Another tenant's data is not found for whoever may not read it (nobody learns which ids exist).

@@ -71,3 +71,15 @@ test_a_tenant_admin_manages_principals_of_its_own_tenant_only if {
 	admin.decision.allow with input as req(key("operator", ["ops"]), "principal.create", {"tenants": ["t2"]})
 	admin.decision.allow with input as req(key("operator", ["ops"]), "principal.read", {"tenants": ["t2"]})
 }
+
+test_a_tenant_admin_disables_and_enables_principals_of_its_own_tenant_only if {
+	admin.decision.allow with input as req(key("admin", ["t1"]), "principal.disable", {"tenants": ["t1"], "principal": "p-1", "role": "admin"})
+	admin.decision.allow with input as req(key("admin", ["t1"]), "principal.enable", {"tenants": ["t1"], "principal": "p-1", "role": "user"})
+	codes(req(key("admin", ["t1"]), "principal.disable", {"tenants": ["t2"], "principal": "p-2", "role": "user"})) == {"tenant_forbidden"}
+	codes(req(key("admin", ["t1"]), "principal.disable", {"tenants": ["t1"], "principal": "p-3", "role": "operator"})) == {"operator_only"}
+	admin.decision.allow with input as req(key("operator", ["ops"]), "principal.disable", {"tenants": ["t2"], "principal": "p-3", "role": "operator"})
+}
+
+test_nobody_disables_itself if {
+	codes(req(key("operator", ["ops"]), "principal.disable", {"tenants": ["ops"], "principal": "key:k", "role": "operator"})) == {"self_disable"}
+}

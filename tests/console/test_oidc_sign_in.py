@@ -5,7 +5,10 @@ test plays the browser — GET the console's sign-in, follow the redirect to Dex
 
 Refusals, each with its reason and a 4xx/502 status, never a 500: a person nobody provisioned, a console whose
 client's tokens carry another audience, a provider whose discovery names another issuer, a tampered nonce, a
-tampered or replayed state."""
+tampered or replayed state, a person outside the allowed groups (the groups claim Dex issues).
+
+A principal disabled by an admin: its console session ends and its keys answer 401 principal_disabled at once;
+enabled again, its keys work; both changes audit events, each a policy decision with the policy's version."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from moe_core.access.keystore import KeyStore
 from moe_core.access.principals import Principals
 from tests.support.dex import Client, Dex, User, running_dex
 from tests.support.namespaces import new_namespace
+from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.infra
 
@@ -36,6 +40,9 @@ CALLBACK = f"{CONSOLE}/console/oidc/callback"
 ALICE = User(f"alice-{uuid.uuid4().hex[:6]}@example.org", "correct horse battery", "Alice")
 MALLORY = User(f"mallory-{uuid.uuid4().hex[:6]}@example.org", "staple", "Mallory")
 BOB = User(f"bob-{uuid.uuid4().hex[:6]}@example.org", "tr0ub4dor", "Bob")
+CAROL = User(f"carol-{uuid.uuid4().hex[:6]}@example.org", "hunter22", "Carol", ("moe-console-admins", "staff"))
+ERIN = User(f"erin-{uuid.uuid4().hex[:6]}@example.org", "letmein!", "Erin", ("staff",))
+DAVE = User(f"dave-{uuid.uuid4().hex[:6]}@example.org", "swordfish", "Dave")
 
 
 @dataclass
@@ -43,14 +50,16 @@ class Consoles:
     dex: Dex
     tenant: str
     admin: str  # an admin key (automation) of the tenant
-    apps: dict[str, httpx.AsyncClient]  # "good", "allow-list", "other-audience", "other-issuer"
+    apps: dict[str, httpx.AsyncClient]  # "good", "allow-list", "group-list", "other-audience", "other-issuer"
     keystore: KeyStore
+    namespace: str
+    kafka: str
 
 
 @pytest.fixture(scope="module")
 def dex() -> Iterator[Dex]:
     clients = [Client("moe-console", uuid.uuid4().hex, CALLBACK), Client("other-app", uuid.uuid4().hex, CALLBACK)]
-    with running_dex(clients, [ALICE, MALLORY, BOB]) as running:
+    with running_dex(clients, [ALICE, MALLORY, BOB, CAROL, ERIN, DAVE]) as running:
         yield running
 
 
@@ -63,7 +72,8 @@ def _oidc(dex: Dex, client: str, issuer: str | None = None, **more: str) -> Oidc
 @pytest.fixture(scope="module")
 async def consoles(infra: dict[str, str], dex: Dex) -> AsyncIterator[Consoles]:
     common: dict[str, Any] = {"topic_namespace": new_namespace("oidc"), "kafka_bootstrap": infra["kafka"],
-                              "redis_url": infra["redis"], "postgres_dsn": infra["postgres"]}
+                              "redis_url": infra["redis"], "postgres_dsn": infra["postgres"],
+                              "opa_url": infra["opa"]}
     localhost = dex.issuer.replace("127.0.0.1", "localhost")  # the same server, named otherwise than it names itself
     variants = {"good": _oidc(dex, "moe-console"),
                 "other-audience": _oidc(dex, "other-app", audience="moe-console"),
@@ -72,6 +82,8 @@ async def consoles(infra: dict[str, str], dex: Dex) -> AsyncIterator[Consoles]:
     tenant = f"oidc-{uuid.uuid4().hex[:8]}"
     variants["allow-list"] = _oidc(dex, "moe-console", allowed_emails=f"someone@example.org, {BOB.email.upper()}",
                                    default_tenant=tenant)
+    variants["group-list"] = _oidc(dex, "moe-console", allowed_groups="moe-console-admins",
+                                   scopes="openid email profile groups", default_tenant=tenant)
     admin = (await keystore.create("oidc-test-admin", "admin", [tenant]))[1]
     async with AsyncExitStack() as stack:
         stack.push_async_callback(keystore.close)
@@ -81,7 +93,7 @@ async def consoles(infra: dict[str, str], dex: Dex) -> AsyncIterator[Consoles]:
             await stack.enter_async_context(app.router.lifespan_context(app))
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=CONSOLE, timeout=30))
-        yield Consoles(dex, tenant, admin, clients, keystore)
+        yield Consoles(dex, tenant, admin, clients, keystore, common["topic_namespace"], infra["kafka"])
 
 
 class _Form(HTMLParser):
@@ -225,3 +237,64 @@ async def test_a_tampered_or_replayed_state_is_refused(consoles: Consoles) -> No
     console.cookies.set("moe_console_oidc", state, domain="console.test", path="/console")  # as if kept
     replay = await console.get(callback.removeprefix(CONSOLE))
     refused(replay, 400, "unknown or expired state")
+
+
+async def test_a_member_of_an_allowed_group_is_created_at_first_sign_in_and_others_are_refused(
+        consoles: Consoles) -> None:
+    principals = Principals(consoles.keystore.pool)
+    response, _ = await sign_in(consoles.apps["group-list"], CAROL)  # Dex's groups claim names moe-console-admins
+    assert response.status_code == 200, response.text
+    (carol,) = [p for p in await principals.list() if p.email == CAROL.email]
+    assert (carol.kind, carol.tenant, carol.oidc_issuer) == ("person", consoles.tenant, consoles.dex.issuer)
+    refused((await sign_in(consoles.apps["group-list"], ERIN))[0], 403, "not provisioned")  # staff only
+    assert [p for p in await principals.list() if p.email == ERIN.email] == []
+    refused((await sign_in(consoles.apps["allow-list"], ERIN))[0], 403, "not provisioned")  # not on that list
+
+
+async def test_a_disabled_person_is_signed_out_and_their_keys_refused_until_enabled(consoles: Consoles) -> None:
+    console, admin = consoles.apps["good"], {"Authorization": f"Bearer {consoles.admin}"}
+    made = await console.post("/v1/admin/principals", headers=admin, json={
+        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Dave", "email": DAVE.email})
+    assert made.status_code == 201, made.text
+    dave = made.json()["id"]
+    key = await console.post("/v1/admin/keys", headers=admin, json={
+        "name": "dave's automation", "tenant_ids": [consoles.tenant], "role": "admin", "principal_id": dave})
+    assert key.status_code == 201, key.text
+    daves = {"Authorization": f"Bearer {key.json()['secret']}"}
+    assert (await console.get(f"/v1/admin/principals/{dave}", headers=daves)).status_code == 200
+    response, _ = await sign_in(console, DAVE)
+    assert response.status_code == 200 and (await console.get("/console/keys")).status_code == 200
+
+    audit = f"{consoles.namespace}.audit.v1"
+    async with TopicReader(consoles.kafka, audit) as reader:
+        off = await console.post(f"/v1/admin/principals/{dave}/disable", headers=admin)
+        assert off.status_code == 200, off.text
+        assert off.json()["disabled_at"] is not None
+        assert (await console.get("/console/keys")).status_code == 303  # the session ended at once
+        refused_key = await console.get(f"/v1/admin/principals/{dave}", headers=daves)
+        assert refused_key.status_code == 401 and refused_key.json()["error"] == {
+            "message": "The principal this API key belongs to is disabled.", "type": "invalid_request_error",
+            "param": None, "code": "principal_disabled"}
+        refused((await sign_in(console, DAVE))[0], 403, "is disabled")
+
+        on = await console.post(f"/v1/admin/principals/{dave}/enable", headers=admin)
+        assert on.status_code == 200 and on.json()["disabled_at"] is None
+        assert (await console.get(f"/v1/admin/principals/{dave}", headers=daves)).status_code == 200
+
+        changes = await reader.wait(audit, lambda e: e["subject"] == f"principal:{dave}"
+                                    and e["action"] in ("principal.disabled", "principal.enabled"), count=2)
+        decided = await reader.wait(audit, lambda e: e["subject"] == f"principal:{dave}"
+                                    and e["action"] == "policy_decision", count=2)
+    admin_id = consoles.admin.split("-")[1]  # tokens are moe-<key id>-<secret>
+    assert sorted(e["action"] for e in changes) == ["principal.disabled", "principal.enabled"]
+    assert {e["actor"] for e in changes} == {f"key:{admin_id}"} and all(e["details"]["by_principal"] for e in changes)
+    assert {e["details"]["decision"] for e in decided} == {"principal.disable", "principal.enable"}
+    assert all(e["details"]["policy_version"].startswith("sha256:") for e in decided)
+
+    own = (await consoles.keystore.get(admin_id))
+    assert own is not None
+    self_disable = await console.post(f"/v1/admin/principals/{own.principal_id}/disable", headers=admin)
+    assert (self_disable.status_code, self_disable.json()["error"]["code"]) == (403, "self_disable")
+    elsewhere = (await consoles.keystore.create("elsewhere", "user", [f"oidc-x-{uuid.uuid4().hex[:6]}"]))[0]
+    hidden = await console.post(f"/v1/admin/principals/{elsewhere.principal_id}/disable", headers=admin)
+    assert (hidden.status_code, hidden.json()["error"]["code"]) == (404, "principal_not_found")

@@ -21,7 +21,7 @@ from moe_core.graph import GraphDB
 from tests.conftest import Scripted, scripted_env
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations
-from tests.graph.test_learning_journey import EXTRACT, extraction_rule
+from tests.graph.test_learning_journey import EXTRACT, approve_held, extraction_rule
 from tests.support.fleet import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
@@ -91,10 +91,8 @@ async def test_learned_knowledge_reaches_the_judge_is_cited_and_a_bad_rating_rem
     accepted = await gateway.post("/v1/memory/ingest", headers={"Authorization": f"Bearer {admin}"},
                                   json={"text": "Trembolex treats night cramps.", "question": f"Cramps? {learn}"})
     assert accepted.status_code == 202, accepted.text
-
-    async def learned() -> list[dict[str, Any]]:
-        return await relations(graph_db, tenant)
-    [fact] = await wait_for(learned, "learning the memory")
+    await approve_held(graph_services, tenant, accepted.json()["id"], 1)  # medical: written once approved
+    [fact] = await relations(graph_db, tenant)
     assert (fact["subject"], fact["type"], fact["object"]) == ("Trembolex", "TREATS", "Night Cramps")
 
     client = openai.AsyncOpenAI(api_key=user, base_url="http://gateway/v1", max_retries=0,

@@ -89,8 +89,8 @@ async def eventually(check: Any, timeout_s: float = 30) -> Any:
 async def _fact(loop: Loop, db: GraphDB, scripted: Scripted, tenant: str, subject: str) -> str:
     """One relation learned the real way (an answer ingested): its id."""
     marker = uuid.uuid4().hex[:8]
-    scripted.script([extraction_rule(marker, [(subject, "TREATS", "Cough", 0.9)])])
-    event = ingest_event(tenant, marker)
+    scripted.script([extraction_rule(marker, [(subject, "PART_OF", "Glorp Kit", 0.9)])])  # no review needed
+    event = ingest_event(tenant, marker, knowledge_type="technical", source_expert="technical_support")
     await loop.bus.publish(event, loop.bus.topics.ingest)
     await loop.tap.wait(loop.bus.topics.audit,
                         lambda m: m["response_id"] == event.response_id and m["action"] == "ingested")

@@ -1,6 +1,7 @@
-"""Learning on the real broker and the real Neo4j: an answer's triples appear in the graph, a later
-related question receives them as context, feedback verifies or flags, conflicts with curated
-knowledge are refused, a redelivered answer changes nothing."""
+"""Learning on the real broker and the real Neo4j: an answer's triples appear in the graph (a medical one once an
+admin approved it: learned triples in protected domains wait for review, tests/graph/test_learned_policy.py), a
+later related question receives them as context, feedback verifies or flags, conflicts with curated knowledge
+are refused, a redelivered answer changes nothing."""
 
 from __future__ import annotations
 
@@ -40,6 +41,16 @@ async def learn(svc: GraphServices, event: IngestEvent) -> dict[str, Any]:
     return done
 
 
+async def approve_held(svc: GraphServices, tenant: str, response_id: str, count: int) -> list[dict[str, Any]]:
+    """An admin approves the `count` triples of an answer the write policy held for review (a protected domain)."""
+    held = await svc.tap.wait(svc.bus.topics.audit, lambda m: m["response_id"] == response_id
+                              and m["action"] == "quarantined" and m["details"].get("policy") == "held", count=count)
+    headers = {"Authorization": f"Bearer {await svc.admin_key_for(tenant)}"}
+    approved = [await svc.gateway.post(f"/graph/quarantine/{h['subject']}/approve", headers=headers) for h in held]
+    assert [a.status_code for a in approved] == [200] * count, [a.text for a in approved]
+    return [a.json() for a in approved]
+
+
 async def ask(svc: GraphServices, tenant: str, question: str) -> dict[str, Any]:
     task = GraphTask(response_id=f"q-{uuid.uuid4().hex[:12]}", tenant_id=tenant, deadline_at=deadline_in(60),
                      task_id="t2", question=question)
@@ -51,8 +62,8 @@ async def ask(svc: GraphServices, tenant: str, question: str) -> dict[str, Any]:
 async def test_the_judges_insight_becomes_a_synthesis_node_about_its_entities(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     marker = uuid.uuid4().hex[:8]
-    scripted.script([extraction_rule(marker, [("Zelmorin", "TREATS", "Sinus Blockage", 0.9)])])
-    insight = {"summary": "Zelmorin clears the sinuses but must not meet warfarin.", "insight_type": "causal",
+    scripted.script([extraction_rule(marker, [("Zelmorin", "PART_OF", "Sinus Kit", 0.9)])])  # no protected domain
+    insight = {"summary": "Zelmorin is part of the sinus kit but must not meet warfarin.", "insight_type": "causal",
                "entities": ["Zelmorin", "Warfarin", "Unknownium"]}
     event = ingest_event(tenant, marker, synthesis=insight, synthesis_insight=insight["summary"])
     await learn(graph_services, event)
@@ -62,7 +73,7 @@ async def test_the_judges_insight_becomes_a_synthesis_node_about_its_entities(
     assert (node["text"], node["type"], node["named"], node["rid"]) == (
         insight["summary"], "causal", insight["entities"], event.response_id)
     # the answer's own entities, and the shared Warfarin by name; a name the graph does not know links nothing
-    assert sorted(node["about"]) == ["Sinus Blockage", "Warfarin", "Zelmorin"]
+    assert sorted(node["about"]) == ["Sinus Kit", "Warfarin", "Zelmorin"]
 
 
 async def test_an_answers_triples_appear_and_a_later_question_receives_them(
@@ -73,16 +84,15 @@ async def test_an_answers_triples_appear_and_a_later_question_receives_them(
         ("Quellmycin", "CURES", "Everything", 1.0)])])  # the last is outside the vocabulary: dropped
     event = ingest_event(tenant, marker, synthesis_insight="Quellmycin is the first choice for sinus blockage.")
     done = await learn(graph_services, event)
-    assert done["actor"] == "graph-ingest" and len(done["details"]["relations"]) == 2
+    assert done["actor"] == "graph-ingest" and done["details"]["relations"] == []  # medical: held for review
+    assert await relations(graph_db, tenant) == []
+    approved = await approve_held(graph_services, tenant, event.response_id, 2)
+    assert {a["response_id"] for a in approved} == {event.response_id}
     rows = await relations(graph_db, tenant)
     assert titles(rows) == ["Quellmycin INTERACTS_WITH Warfarin", "Quellmycin TREATS Sinus Blockage"]
-    assert {(r["source"], r["domain"], r["response_id"], r["version"]) for r in rows} == {
-        ("extracted", "medical", event.response_id, 1)}
+    assert {(r["source"], r["domain"], r["version"]) for r in rows} == {("extracted", "medical", 1)}
+    assert {r["response_id"] for r in rows} == {f"quarantine:{a['id']}" for a in approved}
     assert [r["object_tenant"] for r in rows] == ["__shared__", tenant]  # Warfarin is the shared entity
-    synthesis = await graph_db.read("MATCH (s:Synthesis {tenant: $t})-[:ABOUT]->(e) RETURN s.text AS text, "
-                                    "collect(e.name) AS about", t=tenant)
-    assert synthesis[0]["text"].startswith("Quellmycin is the first choice")
-    assert sorted(synthesis[0]["about"]) == ["Quellmycin", "Sinus Blockage", "Warfarin"]
 
     result = await ask(graph_services, tenant, "Is quellmycin safe with a blood thinner for my sinus blockage?")
     assert (result["kind"], result["category"], result["error"]) == ("graph", "knowledge_graph", None)
@@ -101,7 +111,7 @@ async def test_an_answers_triples_appear_and_a_later_question_receives_them(
 async def test_a_redelivered_answer_writes_nothing_new_and_calls_no_model(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     marker = uuid.uuid4().hex[:8]
-    scripted.script([extraction_rule(marker, [("Drebomab", "TREATS", "Asthma", 0.9)])])
+    scripted.script([extraction_rule(marker, [("Drebomab", "PART_OF", "Zorgon Kit", 0.9)])])
     event = ingest_event(tenant, marker)
     await learn(graph_services, event)
     await graph_services.publish(event, "ingest")  # at-least-once: the same answer again
@@ -117,7 +127,9 @@ async def test_feedback_verifies_and_flags_and_flagged_facts_leave_the_context(
     marker = uuid.uuid4().hex[:8]
     scripted.script([extraction_rule(marker, [("Pexomil", "TREATS", "Cough", 0.9),
                                               ("Pexomil", "CAUSES", "Nausea", 0.6)])])
-    await learn(graph_services, ingest_event(tenant, marker))
+    event = ingest_event(tenant, marker)
+    await learn(graph_services, event)
+    await approve_held(graph_services, tenant, event.response_id, 2)  # medical: written once an admin approved
     ids = {r["type"]: r["id"] for r in await relations(graph_db, tenant)}
     for rating, ref, action in [(5, ids["TREATS"], "relations_verified"), (1, ids["CAUSES"], "relations_flagged")]:
         feedback = Feedback(response_id=f"f-{uuid.uuid4().hex[:10]}", tenant_id=tenant, deadline_at=deadline_in(60),
@@ -146,4 +158,7 @@ async def test_a_contradiction_of_the_curated_ontology_is_refused_with_an_audit_
                                         == event.response_id and m["action"] == "conflict_rejected")
     assert refused["subject"] == "Advil TREATS stomach ulcer"
     assert [(c["type"], c["source"]) for c in refused["details"]["conflicts"]] == [("CAUSES", "ontology")]
-    assert titles(await relations(graph_db, tenant)) == ["Ibuprofen TREATS Toothache"]
+    assert await relations(graph_db, tenant) == []  # the other one is medical: it waits for review
+    [held] = graph_services.tap.seen(graph_services.bus.topics.audit, lambda m: m["response_id"]
+                                     == event.response_id and m["action"] == "quarantined")
+    assert held["details"]["triple"]["subject"] == "Ibuprofen" and held["details"]["policy"] == "held"

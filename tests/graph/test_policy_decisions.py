@@ -154,3 +154,24 @@ async def test_nothing_is_written_while_the_policy_engine_is_unreachable(graph_s
     finally:
         client.url = saved
     assert {k.id for k in await graph_services.keystore.keys(tenant)} == before
+
+
+async def test_a_key_rotation_is_an_audit_event_naming_who_rotated_which_key(graph_services: GraphServices,
+                                                                              tenant: str) -> None:
+    api, admin = graph_services.gateway, await graph_services.admin_key_for(tenant)
+    made = await api.post("/v1/admin/keys", json={"name": "bot", "tenant_ids": [tenant]}, headers=bearer(admin))
+    assert made.status_code == 201, made.text
+    key_id = made.json()["id"]
+    rotated = await api.post(f"/v1/admin/keys/{key_id}/rotate", headers=bearer(admin))
+    assert rotated.status_code == 200, rotated.text
+    [event] = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda m: m["action"] == "key.rotated"
+                                            and m["subject"] == f"key:{key_id}")
+    rotator = await graph_services.keystore.verify(admin)
+    assert rotator is not None
+    assert (event["actor"], event["tenant_id"]) == (f"key:{rotator.id}", tenant)
+    assert event["details"]["by_principal"] == rotator.principal_id
+    assert (event["details"]["name"], event["details"]["role"], event["details"]["id"]) == ("bot", "user", key_id)
+    assert event["details"]["rotated_at"] is not None
+    assert made.json()["secret"] not in str(event) and rotated.json()["secret"] not in str(event)
+    [decided] = await decisions(graph_services, 1, subject=f"key:{key_id}", decision="key.rotate")
+    assert decided["details"]["outcome"] == "allowed" and decided["details"]["policy_version"].startswith("sha256:")

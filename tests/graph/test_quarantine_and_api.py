@@ -34,11 +34,11 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     marker, api = uuid.uuid4().hex[:8], graph_services.gateway
     scripted.script([extraction_rule(marker, [
         ("Zentavir", "IS_A", "Drug", 0.9),  # Drug reaches ~47 entities in two hops (limit 30): quarantined
-        ("Zentavir", "TREATS", "Blorp Fever", 0.8),  # two new entities: reach 0, written
+        ("Zentavir", "PART_OF", "Blorp Kit", 0.8),  # two new entities: reach 0, no protected domain: written
         ("Zentavir", "AFFECTS", "Disease", 0.5)])])  # quarantined too; this one will be rejected
     event = ingest_event(tenant, marker)
     await learn(graph_services, event)
-    assert titles(await relations(graph_db, tenant)) == ["Zentavir TREATS Blorp Fever"]
+    assert titles(await relations(graph_db, tenant)) == ["Zentavir PART_OF Blorp Kit"]
     held = graph_services.tap.seen(graph_services.bus.topics.audit,
                                    lambda m: m["response_id"] == event.response_id and m["action"] == "quarantined")
     assert sorted(h["details"]["triple"]["object"] for h in held) == ["Disease", "Drug"]
@@ -61,7 +61,7 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(other_admin)),
                         404, "not_found")
     assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve"), 401, "invalid_api_key")
-    assert titles(await relations(graph_db, tenant)) == ["Zentavir TREATS Blorp Fever"]  # still not written
+    assert titles(await relations(graph_db, tenant)) == ["Zentavir PART_OF Blorp Kit"]  # still not written
 
     approved = await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(admin),
                               json={"note": "checked by a pharmacist"})
@@ -70,7 +70,7 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     assert (body["status"], body["note"]) == ("approved", "checked by a pharmacist")
     assert body["decided_by"].startswith("key:")
     rows = {f"{r['subject']} {r['type']} {r['object']}": r for r in await relations(graph_db, tenant)}
-    assert sorted(rows) == ["Zentavir IS_A Drug", "Zentavir TREATS Blorp Fever"]
+    assert sorted(rows) == ["Zentavir IS_A Drug", "Zentavir PART_OF Blorp Kit"]
     assert rows["Zentavir IS_A Drug"]["id"] == body["relation_id"]
     assert rows["Zentavir IS_A Drug"]["object_tenant"] == "__shared__"
     assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(admin)),
@@ -95,12 +95,12 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
 async def test_stats_and_search_are_scoped_to_the_keys_tenants(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     marker, api = uuid.uuid4().hex[:8], graph_services.gateway
-    scripted.script([extraction_rule(marker, [("Frumbolin", "TREATS", "Headache", 0.9)])])
+    scripted.script([extraction_rule(marker, [("Frumbolin", "PART_OF", "Glorp Widget", 0.9)])])
     await learn(graph_services, ingest_event(tenant, marker))
     mine, stranger = await graph_services.user_key_for(tenant), await graph_services.user_key_for(f"{tenant}-s")
     stats = (await api.get("/graph/stats", headers=bearer(mine))).json()
     assert stats["object"] == "graph.stats" and stats["tenants"] == [tenant, "__shared__"]
-    assert stats["by_tenant"][tenant] == {"entities": 1, "relations": 1}
+    assert stats["by_tenant"][tenant] == {"entities": 2, "relations": 1}
     assert stats["by_tenant"]["__shared__"]["entities"] >= 200
     assert stats["relations_by_source"]["extracted"] == 1 and stats["quarantined"] == 0
     theirs = (await api.get("/graph/stats", headers=bearer(stranger))).json()
@@ -108,7 +108,8 @@ async def test_stats_and_search_are_scoped_to_the_keys_tenants(
 
     found = (await api.get("/graph/search", params={"q": "frumbol"}, headers=bearer(mine))).json()["data"]
     assert [e["name"] for e in found] == ["Frumbolin"]
-    assert [(r["type"], r["other"], r["direction"]) for r in found[0]["relations"]] == [("TREATS", "Headache", "out")]
+    assert [(r["type"], r["other"], r["direction"]) for r in found[0]["relations"]] == [
+        ("PART_OF", "Glorp Widget", "out")]
     assert (await api.get("/graph/search", params={"q": "frumbol"}, headers=bearer(stranger))).json()["data"] == []
     shared = (await api.get("/graph/search", params={"q": "tylenol"}, headers=bearer(stranger))).json()["data"]
     assert shared[0]["name"] == "Paracetamol"

@@ -48,9 +48,12 @@ async def test_the_rebuilt_graph_equals_the_live_one_and_tampering_is_named(
     await learn(graph_services, ingest_event(tenant, first, synthesis_insight="Zorvatin is a migraine drug."))
     await learn(graph_services, ingest_event(tenant, second))
     admin = {"Authorization": f"Bearer {await graph_services.admin_key_for(tenant)}"}
-    [held] = (await graph_services.gateway.get("/graph/quarantine", headers=admin)).json()["data"]
-    approved = await graph_services.gateway.post(f"/graph/quarantine/{held['id']}/approve", headers=admin)
-    assert approved.status_code == 200, approved.text
+    # held: the dense one, and the medical ones (learned triples in protected domains wait for review)
+    held = (await graph_services.gateway.get("/graph/quarantine", headers=admin)).json()["data"]
+    assert {h["relation"] for h in held} >= {"IS_A", "TREATS", "INTERACTS_WITH"}
+    for item in held:
+        approved = await graph_services.gateway.post(f"/graph/quarantine/{item['id']}/approve", headers=admin)
+        assert approved.status_code == 200, approved.text
     ids = {r["type"]: r["id"] for r in await relations(graph_db, tenant)}
     assert sorted(ids) == ["CAUSES", "INTERACTS_WITH", "IS_A", "TREATS"]
     rating = Feedback(response_id=f"f-{uuid.uuid4().hex[:10]}", tenant_id=tenant, deadline_at=deadline_in(60),
@@ -63,7 +66,7 @@ async def test_the_rebuilt_graph_equals_the_live_one_and_tampering_is_named(
     code, out = await replay(graph_services, infra, "rebuild", "graph", *window)
     assert code == 0, out
     assert "EQUAL: the rebuilt graph is the live graph" in out
-    assert "2 answers learned, 1 quarantine approvals" in out
+    assert f"2 answers learned, {len(held)} quarantine approvals" in out
     assert "not rebuilt" not in out
     leftovers = await graph_db.read("MATCH (n) WHERE n.tenant STARTS WITH '~rebuild-' AND n.tenant ENDS WITH $t "
                                     "RETURN count(n) AS n", t=tenant)

@@ -34,6 +34,7 @@ class User:
     email: str
     password: str
     name: str
+    groups: tuple[str, ...] = ()  # the ID token's groups claim (asked for with the `groups` scope)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def _config(issuer: str, port: int, clients: list[Client], users: list[User]) ->
                           for c in clients],
         # Dex refuses a bcrypt cost below 10 at sign-in
         "staticPasswords": [{"email": u.email, "username": u.name, "userID": str(uuid.uuid4()),
-                             "hash": bcrypt.hashpw(u.password.encode(), bcrypt.gensalt(rounds=10)).decode()}
+                             "hash": bcrypt.hashpw(u.password.encode(), bcrypt.gensalt(rounds=10)).decode(),
+                             **({"groups": list(u.groups)} if u.groups else {})}
                             for u in users],
     }
 

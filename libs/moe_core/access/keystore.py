@@ -1,7 +1,7 @@
 """API keys and tenants in Postgres: only a SHA-256 hash of each key is stored; each key has tenants, a
 role, an optional expiry, optional allowed models and limits and an optional default expert template, and
-belongs to one principal (a person or a service account, moe_core.access.principals); each tenant has limits and
-can be disabled.
+belongs to one principal (a person or a service account, moe_core.access.principals; a disabled principal's keys
+are refused); each tenant has limits and can be disabled.
 
 Verified keys are cached per process (`cache_ttl_s`); a change anywhere in the fleet is announced on a
 Redis channel (moe_core.access.key_events) and clears every replica's cache. Unknown keys are cached only briefly
@@ -30,8 +30,8 @@ CACHE_MAX = 10_000
 
 # The default template is read beside the view (not in it): a replica of an older version re-creating the
 # view in its migration must not meet a column it does not know.
-KEY_ROWS = ("SELECT r.*, k.default_template, k.principal_id FROM api_keys_resolved r "
-            "JOIN api_keys k ON k.id = r.id")
+KEY_ROWS = ("SELECT r.*, k.default_template, k.principal_id, kp.principal_disabled_at FROM api_keys_resolved r "
+            "JOIN api_keys k ON k.id = r.id LEFT JOIN key_principals kp ON kp.id = r.id")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class ApiKey:
     rotated_at: datetime | None = None
     default_template: str | None = None  # the expert template its requests use unless they name one
     principal_id: str = ""  # who holds it (moe_core.access.principals); four-eyes counts principals, not keys
+    principal_disabled_at: datetime | None = None  # its principal is disabled: the key is refused
 
     @property
     def default_tenant(self) -> str:
@@ -89,6 +90,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
         disabled_tenants=frozenset(t for t, v in tenants.items() if v["disabled"]),
         created_at=row["created_at"], rotated_at=row["rotated_at"], default_template=row["default_template"],
         principal_id=row.get("principal_id") or own_principal(row["id"]),
+        principal_disabled_at=row.get("principal_disabled_at"),
     )
 
 

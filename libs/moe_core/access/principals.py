@@ -42,6 +42,11 @@ BIND = (
     "WHERE kind = 'person' AND oidc_subject IS NULL AND lower(email) = lower($3) "
     "RETURNING id, kind, tenant, display_name, email, oidc_issuer, oidc_subject, created_at, disabled_at"
 )
+SET_DISABLED = (
+    "UPDATE principals SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) ELSE NULL END "
+    "WHERE id = $1 "
+    "RETURNING id, kind, tenant, display_name, email, oidc_issuer, oidc_subject, created_at, disabled_at"
+)
 INSERT_SERVICE = ("INSERT INTO principals (id, kind, tenant, display_name) VALUES ($1, 'service', $2, $3) "
                   "ON CONFLICT DO NOTHING")
 
@@ -116,6 +121,12 @@ class Principals:
 
     async def by_subject(self, issuer: str, subject: str) -> Principal | None:
         row = await self.pool.fetchrow(BY_SUBJECT, issuer, subject)
+        return _principal(row) if row else None
+
+    async def set_disabled(self, principal_id: str, disabled: bool) -> Principal | None:
+        """Disable (from now: every key and console session of the principal is refused) or enable it again;
+        None if there is no such principal. Disabling a disabled principal keeps its first disabled_at."""
+        row = await self.pool.fetchrow(SET_DISABLED, principal_id, disabled)
         return _principal(row) if row else None
 
     async def bind(self, issuer: str, subject: str, email: str, display_name: str) -> Principal | None:

@@ -2,8 +2,9 @@
 as Anthropic clients send it) is looked up (hashed) in the key store.
 
 Refused: no key or an unknown key (401 invalid_api_key), a revoked key (401 key_revoked), an expired key
-(401 key_expired), a key whose tenant is disabled (403 tenant_disabled), and a key used for a tenant it
-does not belong to (`X-Moe-Tenant` header; 403 wrong_tenant). The errors are OpenAIErrors: each API
+(401 key_expired), a key whose principal is disabled (401 principal_disabled), a key whose tenant is disabled
+(403 tenant_disabled), and a key used for a tenant it does not belong to (`X-Moe-Tenant` header; 403
+wrong_tenant). The errors are OpenAIErrors: each API
 renders them in its own envelope. A key store that is down or does not answer in time is a 503
 (auth_unavailable, with Retry-After) for keys not in the cache. Too many lookups that found no key from one
 client address: 429 (rate_limit_exceeded, with Retry-After) before the lookup (moe_core.access.key_guard).
@@ -49,6 +50,8 @@ async def authenticate(request: Request, store: KeyStore) -> ApiKey:
         raise OpenAIError(401, "This API key has been revoked.", code="key_revoked")
     if key.expired():
         raise OpenAIError(401, "This API key has expired.", code="key_expired")
+    if key.principal_disabled_at is not None:
+        raise OpenAIError(401, "The principal this API key belongs to is disabled.", code="principal_disabled")
     wanted = request.headers.get(TENANT_HEADER, "").strip()
     if wanted:
         if wanted not in key.tenant_ids:

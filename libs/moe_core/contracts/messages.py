@@ -301,6 +301,9 @@ class IngestEvent(Envelope):
     synthesis: SynthesisInsight | None = Field(default=None, description="The judge's insight block, when it "
                                                "emitted one for an answer merged from two or more results")
     cache_hit: bool = False
+    review_domains: list[str] = Field(default_factory=list, description="Protected domains the control plane's "
+                                      "policy found in the text (POST /v1/memory/ingest): every triple learned "
+                                      "from it waits in the quarantine for review")
 
 
 class OntologyGap(Envelope):

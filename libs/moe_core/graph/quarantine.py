@@ -1,4 +1,5 @@
-"""Quarantine: a triple that would touch a densely connected part of the graph waits for an admin.
+"""Quarantine: a triple that would touch a densely connected part of the graph, or that the write policy holds
+(a protected domain, graph_ingest.policy), waits for an admin.
 Approving writes it (in the same transaction as the decision); rejecting only records the decision. An item
 not decided within its time to live (the original's 7 days, MOE_GRAPH_QUARANTINE_TTL_S) expires: it is
 listed as `expired` and can no longer be decided."""
@@ -79,12 +80,12 @@ class Quarantine:
         self.store = store
 
     async def hold(self, triple: Triple, prov: Provenance, reach: int, threshold: int,
-                   ttl_s: float = 0) -> tuple[str, bool]:
+                   ttl_s: float = 0, reason: str | None = None) -> tuple[str, bool]:
         """Put a triple in quarantine for `ttl_s` (0: until decided); idempotent per answer and triple.
-        Returns (id, newly created)."""
+        `reason`: why (default: the blast radius). Returns (id, newly created)."""
         now = time.time()
         qid = quarantine_id(prov.tenant, prov.origin, triple.subject, triple.relation, triple.object)
-        reason = f"blast radius: the triple reaches {reach} entities within two hops (limit {threshold})"
+        reason = reason or f"blast radius: the triple reaches {reach} entities within two hops (limit {threshold})"
         rows = await self.store.db.write(
             CREATE, id=qid, tenant=prov.tenant, subject=triple.subject, relation=triple.relation,
             object=triple.object, confidence=triple.confidence, source=prov.source, domain=prov.domain, reach=reach,

@@ -140,7 +140,8 @@ KNOWLEDGE_IMPORT_EVENTS = Counter(
 )
 POLICY_DECISIONS = Counter(
     "moe_policy_decisions_total", "Write decisions asked of Open Policy Agent, by action and outcome (allowed, "
-    "denied, unavailable: OPA could not decide, so nothing was written)", ["action", "outcome"], registry=REGISTRY,
+    "denied, held: a learned triple sent to review, unavailable: OPA could not decide, so nothing was written)",
+    ["action", "outcome"], registry=REGISTRY,
 )
 POLICY_FILES_NOT_IN_FORCE = Gauge(
     "moe_policy_files_not_in_force", "1 while the policy files on disk differ from the policies OPA has in force "

@@ -166,6 +166,14 @@ FROM api_keys k WHERE k.id = a.key_id AND a.principal_id IS NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS knowledge_approvals_principal ON knowledge_approvals (change_set_id, principal_id);
 """
 
+# A disabled principal's keys are refused at once: the key checks read its state through this view (the edge and
+# the tools' key check never read the principals table itself: names and e-mail addresses are not theirs).
+PRINCIPAL_STATE = """
+CREATE OR REPLACE VIEW key_principals AS
+SELECT k.id, p.disabled_at AS principal_disabled_at
+FROM api_keys k LEFT JOIN principals p ON p.id = k.principal_id;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
     Migration("key-roles", (), KEY_ROLES),
@@ -173,4 +181,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("knowledge-imports", ("knowledge_change_sets", "knowledge_approvals"), KNOWLEDGE_IMPORTS),
     Migration("graph-runs", ("graph_runs",), GRAPH_RUNS),
     Migration("principals", ("principals",), PRINCIPALS),
+    Migration("principal-state", ("key_principals",), PRINCIPAL_STATE),
 )

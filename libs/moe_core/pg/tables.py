@@ -60,6 +60,8 @@ TABLES: tuple[PgTable, ...] = (
             "people and service accounts: every key and console session belongs to one (OIDC subject for people)"),
     PgTable("api_keys_resolved", ADMIN, uses((ADMIN, READ), (EDGE, READ), (TOOLS, READ)),
             "a key with its tenants' limits and state (what a key check reads)", view=True),
+    PgTable("key_principals", ADMIN, uses((ADMIN, READ), (EDGE, READ), (TOOLS, READ)),
+            "whether a key's principal is disabled (what a key check reads beside api_keys_resolved)", view=True),
     PgTable("usage_daily", ADMIN, uses((ADMIN, WRITE)),
             "usage per day, tenant, key, mode and model (written from the edge's usage topic)"),
     PgTable("usage_requests", ADMIN, uses((ADMIN, APPEND)),

@@ -229,7 +229,9 @@ class AdminApi:
         if rotated is None:
             raise _no_key(key_id)
         key, secret = rotated
-        await self._changed(request, "key.rotated", f"key:{key_id}", key.default_tenant, {})
+        # who rotated which key, and the key as it is now (as key.created records it; never the secret)
+        await self._changed(request, "key.rotated", f"key:{key_id}", key.default_tenant,
+                            KeyOut.of(key).model_dump(mode="json"))
         return KeySecret(**KeyOut.of(key).model_dump(), secret=secret)
 
     async def revoke_key(self, key_id: str, request: Request) -> KeyOut:

@@ -16,7 +16,6 @@ from control_plane.audit_api import AuditApi
 from control_plane.console import mount_console
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.declaration import SERVICE
-from control_plane.domain_resolver import Keywords, KeywordsError, load_keywords
 from control_plane.feedback import FeedbackApi
 from control_plane.graph_api import GraphApi
 from control_plane.knowledge_api import KnowledgeApi
@@ -39,6 +38,7 @@ from moe_core.inference import InferenceConfig
 from moe_core.input_limits import InputLimits
 from moe_core.openai_error import install_error_handlers
 from moe_core.policy import PolicyClient
+from moe_core.policy.domains import Keywords, KeywordsError, load_keywords
 from moe_core.service import create_service_app
 from moe_core.stores import redis_client
 
@@ -126,7 +126,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, gate, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
-        PrincipalsApi(bus, stores.keys, gate),  # /v1/admin/principals (scoped by the policy)
+        PrincipalsApi(bus, stores.keys, gate, events),  # /v1/admin/principals (scoped by the policy)
         UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
         graph,
         audit,

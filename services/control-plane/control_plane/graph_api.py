@@ -2,7 +2,8 @@
 reject) and POST /v1/memory/ingest. Every call needs a key; writes need an admin key. A key acts only
 on its own tenants (and reads the shared ontology). Memory ingest is Open Policy Agent's decision
 (policy/opa/memory.rego, over the domains the server resolves from the text), an audit record with the
-policy's version."""
+policy's version; a text in a protected domain is learned for review only: graph-ingest holds every triple
+extracted from it in the quarantine (IngestEvent.review_domains)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.domain_resolver import Keywords, resolve_text, words
-from control_plane.policy_gate import PolicyGate
+from control_plane.policy_gate import PolicyGate, words
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate, require_admin
@@ -28,6 +28,7 @@ from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, reads, visible
 from moe_core.graph.audit import audit_event
 from moe_core.graph.quarantine import Quarantine, Status
 from moe_core.openai_error import OpenAIError, parse_json_body
+from moe_core.policy.domains import Keywords, resolve_text
 
 INGEST_DEADLINE_S = 3600.0
 STATUSES = ("pending", "approved", "rejected", "all")
@@ -179,13 +180,17 @@ class GraphApi:
         domains = resolve_text(f"{body.question}\n{body.text}", words(self.keywords))
         decision = await self.gate.decide(key, "moe/memory/decision", "memory.ingest", tenant, {
             "chars": len(body.text), "domains": domains, "knowledge_type": body.knowledge_type}, rid)
+        # a protected domain in the text: every triple learned from it waits in the quarantine (graph-ingest asks
+        # the same policy per triple, with these domains)
+        review = sorted(decision.result.get("protected_domains") or []) if decision.result.get("quarantine") else []
         event = IngestEvent(response_id=rid, deadline_at=deadline_in(INGEST_DEADLINE_S), tenant_id=tenant,
                             question=body.question, answer=body.text, knowledge_type=body.knowledge_type,
                             confidence=body.confidence, synthesis_insight=body.synthesis_insight,
-                            source_expert="memory-api")
+                            source_expert="memory-api", review_domains=review)
         await self.bus.publish(event, self.bus.topics.ingest)
         return JSONResponse({"object": "memory.ingest", "id": rid, "status": "queued", "tenant": tenant,
-                             "domains": domains, "policy_version": decision.version.digest}, status_code=202)
+                             "domains": domains, "review": bool(review), "review_domains": review,
+                             "policy_version": decision.version.digest}, status_code=202)
 
     def _quarantine(self) -> Quarantine:
         return Quarantine(GraphStore(self.db))

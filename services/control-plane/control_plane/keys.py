@@ -1,4 +1,5 @@
-"""Key management CLI: python -m control_plane.keys create|revoke|list|ensure."""
+"""Key management CLI: python -m control_plane.keys create|rotate|revoke|list|ensure. Every change is an audit
+event (actor cli:<operating-system user>), as the admin API's are."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ async def _main(args: argparse.Namespace) -> int:
             await _audit("key.created", key)
             print(token)
             print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
+        elif args.cmd == "rotate":
+            rotated = await store.rotate(args.id)
+            if rotated is None:
+                print(f"no active key with id {args.id}", file=sys.stderr)
+                return 1
+            await _announce(f"key:{args.id}")  # the old secret is refused by every replica at once
+            await _audit("key.rotated", rotated[0])
+            print(rotated[1])
+            print(f"rotated {args.id}: the old secret no longer works", file=sys.stderr)
         elif args.cmd == "revoke":
             if not await store.revoke(args.id):
                 print(f"no active key with id {args.id}", file=sys.stderr)
@@ -92,6 +102,8 @@ def main() -> int:
     create.add_argument("--role", choices=["admin", "user", "operator"], default="user",
                         help="admin: a tenant admin of --tenant; operator: the fleet operator")
     create.add_argument("--tenant", action="append", help="tenant id (repeatable; default: default)")
+    rotate = sub.add_parser("rotate", help="a new secret for a key (printed once); the old one stops working")
+    rotate.add_argument("id")
     revoke = sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
     sub.add_parser("list", help="list keys (never the secrets)")

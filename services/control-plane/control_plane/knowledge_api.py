@@ -6,7 +6,7 @@ second key is the same pair of eyes. Every step is an audit event keyed by the c
 
 How many approvals a bundle needs and who may approve are Open Policy Agent's decisions (policy/opa/
 knowledge.rego, through control_plane.policy_gate: each one an audit record with the policy's version),
-over the domains the server resolves from the bundle's entities and the graph (control_plane.domain_resolver),
+over the domains the server resolves from the bundle's entities and the graph (moe_core.policy.domains),
 not the importer's labels, and over principals: the importer's and the approvers' (`ApiKey.principal_id`).
 policy/knowledge-imports.yaml still bounds a bundle's size."""
 
@@ -22,11 +22,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from control_plane.domain_resolver import Keywords, resolve_bundle, words
 from control_plane.knowledge_io import DecisionBody, ExportBody, parse_bundle, read_limited, view
 from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from control_plane.knowledge_store import ChangeSets, Locked
-from control_plane.policy_gate import PolicyGate
+from control_plane.policy_gate import PolicyGate, words
 from control_plane.resource_api import choice_param, int_param, not_found, router, unavailable
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import own_principal
@@ -38,6 +37,7 @@ from moe_core.graph.audit import audit_event
 from moe_core.graph.bundles import Bundle, Selection
 from moe_core.observability.metrics import KNOWLEDGE_IMPORT_EVENTS, KNOWLEDGE_IMPORTS_PENDING
 from moe_core.openai_error import OpenAIError, parse_json_body
+from moe_core.policy.domains import Keywords, resolve_bundle
 
 log = logging.getLogger(__name__)
 STATUSES = ("pending", "applied", "rejected", "all")

@@ -15,9 +15,17 @@ from moe_core.graph.audit import audit_event
 from moe_core.observability.metrics import POLICY_DECISIONS
 from moe_core.openai_error import OpenAIError
 from moe_core.policy import Decision, PolicyClient, PolicyUnavailable
+from moe_core.policy.domains import Keywords
 
 log = logging.getLogger(__name__)
 TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 413: "invalid_request_error"}
+
+
+def words(keywords: Keywords | str) -> Keywords:
+    """The loaded domain word list (moe_core.policy.domains), or a 503 naming why it could not be loaded."""
+    if isinstance(keywords, str):
+        raise OpenAIError(503, keywords, "server_error", code="policy_unavailable")
+    return keywords
 
 
 def principal(key: ApiKey) -> dict[str, Any]:

@@ -6,10 +6,17 @@ fleet operator every tenant's, each read across tenants an audit record.
     POST  /v1/admin/principals                  a service account, or a person provisioned by e-mail  -> 201
     GET   /v1/admin/principals[?tenant_id=]     list                                                   -> list
     GET   /v1/admin/principals/{id}             one, with the ids of its keys                          -> one
+    POST  /v1/admin/principals/{id}/disable     its keys and console sessions refused from now on      -> one
+    POST  /v1/admin/principals/{id}/enable      accepted again                                          -> one
 
 A key is created for a principal with POST /v1/admin/keys {"principal_id": ...}; a key created without one
 gets a service account of its own. A person provisioned here by e-mail address is bound to their OpenID
 Connect subject the first time they sign in to the console (docs/identity.md). Every change is an audit event.
+
+Disabling is the policy's decision (principal.disable: a tenant admin disables its own tenant's principals, not
+itself and not a holder of operator keys); it is announced to every replica at once (their key caches cleared,
+moe_core.access.key_events), so the principal's keys answer 401 principal_disabled and its console sessions end
+on their next request; its keys are kept (enable makes them work again, unless revoked or expired meanwhile).
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from redis.exceptions import RedisError
 
 from control_plane.admin_models import TENANT_ID
 from control_plane.key_audit import change_event
 from control_plane.policy_gate import PolicyGate
+from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import Principal, PrincipalExists, Principals
 from moe_core.access.request_auth import require_admin
@@ -79,8 +88,9 @@ class PrincipalList(BaseModel):
 
 
 class PrincipalsApi:
-    def __init__(self, bus: Bus, store: Callable[[], KeyStore], gate: PolicyGate) -> None:
+    def __init__(self, bus: Bus, store: Callable[[], KeyStore], gate: PolicyGate, events: KeyEvents) -> None:
         self.bus = bus
+        self.events = events
         self.gate = gate
         self.store = store
         self.router = APIRouter(prefix="/v1/admin/principals", tags=["admin"], dependencies=[Depends(self.admin)])
@@ -88,6 +98,8 @@ class PrincipalsApi:
         r.add_api_route("", self.create, methods=["POST"], status_code=201, response_model=PrincipalOut)
         r.add_api_route("", self.list, methods=["GET"], response_model=PrincipalList)
         r.add_api_route("/{principal_id}", self.get, methods=["GET"], response_model=PrincipalOut)
+        r.add_api_route("/{principal_id}/disable", self.disable, methods=["POST"], response_model=PrincipalOut)
+        r.add_api_route("/{principal_id}/enable", self.enable, methods=["POST"], response_model=PrincipalOut)
 
     def principals(self) -> Principals:
         return Principals(self.store().pool)
@@ -137,14 +149,51 @@ class PrincipalsApi:
             found = [p for p in found if p.tenant in admin.tenant_ids]
         return PrincipalList(data=[PrincipalOut.of(p) for p in found])
 
-    async def get(self, principal_id: str, request: Request) -> PrincipalOut:
+    async def _found(self, principal_id: str, admin: ApiKey) -> Principal:
+        """The principal (404 if unknown, or another tenant's to whoever may not read it)."""
         found = await self.principals().get(principal_id)
         unknown = OpenAIError(404, f"No principal '{principal_id}'", param="principal_id",
                               code="principal_not_found")
         if found is None:
             raise unknown
         try:  # another tenant's principal is unknown to whoever may not read it
-            await self._read(request.state.admin, [found.tenant], f"principal:{principal_id}")
+            await self._read(admin, [found.tenant], f"principal:{principal_id}")
         except OpenAIError as exc:
             raise unknown if exc.status == 404 else exc from None
+        return found
+
+    async def get(self, principal_id: str, request: Request) -> PrincipalOut:
+        found = await self._found(principal_id, request.state.admin)
         return PrincipalOut.of(found, await self.store().keys(principal_id=principal_id))
+
+    async def disable(self, principal_id: str, request: Request) -> PrincipalOut:
+        return await self._set_disabled(principal_id, request, True)
+
+    async def enable(self, principal_id: str, request: Request) -> PrincipalOut:
+        return await self._set_disabled(principal_id, request, False)
+
+    async def _set_disabled(self, principal_id: str, request: Request, disabled: bool) -> PrincipalOut:
+        admin: ApiKey = request.state.admin
+        found = await self._found(principal_id, admin)
+        keys = await self.store().keys(principal_id=principal_id)
+        roles = {k.role for k in keys}
+        role = "operator" if "operator" in roles else "admin" if "admin" in roles else "user"
+        action = "principal.disable" if disabled else "principal.enable"
+        await self.gate.decide(admin, "moe/admin/decision", action, found.tenant, {
+            "tenants": [found.tenant], "principal": found.id, "role": role}, f"principal:{found.id}")
+        changed = await self.principals().set_disabled(found.id, disabled)
+        if changed is None:
+            raise OpenAIError(404, f"No principal '{principal_id}'", param="principal_id", code="principal_not_found")
+        try:  # every replica's key cache: the principal's keys are refused (or accepted again) at once
+            await self.events.announce(f"principal:{found.id}")
+        except (RedisError, OSError) as exc:  # the caches expire by themselves (MOE_KEY_CACHE_TTL_S)
+            log.error("principal change %s not announced: %s", found.id, exc)
+        event = change_event(f"key:{admin.id}", "principal.disabled" if disabled else "principal.enabled",
+                             f"principal:{found.id}", found.tenant,
+                             {"by_principal": admin.principal_id, "key_ids": [k.id for k in keys],
+                              "disabled_at": changed.disabled_at.isoformat() if changed.disabled_at else None})
+        try:
+            await self.bus.publish(event, self.bus.topics.audit)
+        except Exception:  # the change is made; its record must not be lost silently
+            log.exception("audit event %s %s not published", event.action, found.id)
+        return PrincipalOut.of(changed, keys)

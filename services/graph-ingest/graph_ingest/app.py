@@ -1,5 +1,6 @@
-"""graph-ingest: answers -> triples in the knowledge graph (or quarantine); feedback -> verified or
-flagged relations; trust recomputed in pages; every decision on the audit topic."""
+"""graph-ingest: answers -> triples in the knowledge graph (or quarantine: a dense hub, or a protected domain
+held by the write policy, graph_ingest.policy); feedback -> verified or flagged relations; trust recomputed in
+pages; every decision on the audit topic."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from graph_ingest import core
+from graph_ingest.policy import LearningPolicy
 from graph_ingest.settings import GraphIngestSettings
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.contracts import Envelope, Feedback, IngestEvent
@@ -26,6 +28,8 @@ from moe_core.graph.synthesis import write_synthesis
 from moe_core.graph.trust import extraction_confidence
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
+from moe_core.policy import PolicyClient
+from moe_core.policy.domains import Keywords, KeywordsError, load_keywords
 from moe_core.stage import Consumes, Stage
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 
 class GraphIngest:
     def __init__(self, settings: GraphIngestSettings, bus: Bus, db: GraphDB, inference: InferenceClient,
-                 memo: Memo) -> None:
+                 memo: Memo, domains: Memo) -> None:
         self.settings = settings
         self.bus = bus
         self.db = db
@@ -42,8 +46,11 @@ class GraphIngest:
         self.store = GraphStore(db, self.policy)
         self.quarantine = Quarantine(self.store)
         self.memo = memo  # extracted triples per answer: a redelivery writes the same ones
+        self.domains = domains  # their domains, resolved before any was written: a redelivery decides the same
         # the original's ingest semaphore: background extraction calls capped per replica
         self.calls = asyncio.Semaphore(settings.graph_ingest_concurrency)
+        self.learning = LearningPolicy(PolicyClient(settings.opa_url, settings.opa_timeout_s), db,
+                                       _keywords(settings), settings.service_name)
 
     async def on_ingest(self, event: IngestEvent) -> None:
         reason = core.skip_reason(event)
@@ -57,10 +64,11 @@ class GraphIngest:
                    for t in triples]
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model)
+        resolved = await self._domains(event, triples)
         written, learned, entity_uids = [], [], []
         before = await tenant_size(self.db, prov.tenant)
-        for triple in triples:
-            outcome = await self._learn(event, triple, prov)
+        for triple, domains in zip(triples, resolved, strict=True):
+            outcome = await self._learn(event, triple, prov, domains)
             if outcome is not None:
                 written.append(outcome[0])
                 learned.append(triple.model_dump())
@@ -95,7 +103,19 @@ class GraphIngest:
         kept = await self.memo.put_first(event.response_id, json.dumps([t.model_dump() for t in triples]))
         return [Triple.model_validate(t) for t in json.loads(kept)]
 
-    async def _learn(self, event: IngestEvent, triple: Triple, prov: Provenance) -> tuple[str, list[str]] | None:
+    async def _domains(self, event: IngestEvent, triples: list[Triple]) -> list[list[str]]:
+        """Each triple's domains, resolved once per answer before any of its triples is written: an answer
+        redelivered after a partial write (OPA went down mid-answer) is decided on the same domains, not on
+        entities its own first attempt filed."""
+        stored = await self.domains.get(event.response_id)
+        if stored is None:
+            found = [await self.learning.resolve(event, t) for t in triples]
+            stored = await self.domains.put_first(event.response_id, json.dumps(found))
+        kept = json.loads(stored)
+        return kept if len(kept) == len(triples) else [await self.learning.resolve(event, t) for t in triples]
+
+    async def _learn(self, event: IngestEvent, triple: Triple, prov: Provenance,
+                     domains: list[str]) -> tuple[str, list[str]] | None:
         conflicts = await self.store.conflicts(prov.tenant, triple)
         if core.conflict_decision(conflicts) == "reject":
             await self._audit(event, "conflict_rejected", triple.title(),
@@ -109,6 +129,15 @@ class GraphIngest:
                                                 ttl_s=self.settings.graph_quarantine_ttl_s)
             await self._audit(event, "quarantined", qid, f"blast radius {reach} > {threshold}",
                               {"triple": triple.model_dump(), "reach": reach, "threshold": threshold})
+            return None
+        verdict = await self.learning.decide(event, triple, domains)  # OPA down: PolicyDown, redelivered
+        await self.bus.publish(self.learning.record(event, triple, verdict), self.bus.topics.audit)
+        if verdict.held:  # a protected domain (or refused): an admin decides, as for a dense triple
+            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold, reason=verdict.reason(),
+                                                ttl_s=self.settings.graph_quarantine_ttl_s)
+            await self._audit(event, "quarantined", qid, verdict.reason(),
+                              {"triple": triple.model_dump(), "domains": verdict.domains, "policy": "held",
+                               "policy_version": verdict.decision.version.digest})
             return None
         written = await self.store.write_triple(triple, prov)
         if conflicts:
@@ -135,6 +164,9 @@ class GraphIngest:
     async def start(self) -> None:
         await prepare_graph(self.db, seed=self.settings.graph_seed_ontology)
 
+    async def close(self) -> None:
+        await self.learning.close()
+
     def background(self) -> list[Callable[[], Awaitable[None]]]:
         return [self.run_trust_recompute]
 
@@ -149,11 +181,22 @@ class GraphIngest:
                 log.exception("trust recomputation failed; next period retries")
 
 
+def _keywords(settings: GraphIngestSettings) -> Keywords | str:
+    """The words that resolve a triple's domains, or why they cannot be read (then nothing is learned: every
+    answer is redelivered, then dead-lettered with this reason)."""
+    try:
+        return load_keywords(settings.keywords_path())
+    except KeywordsError as exc:
+        log.error("learned triples cannot be checked by the policy, nothing is learned: %s", exc)
+        return str(exc)
+
+
 STAGE = Stage(
     name="graph-ingest",
     settings=GraphIngestSettings,
     build=lambda res: GraphIngest(res.settings, res.bus, res.db, res.inference, res.memo(
-        f"graph-ingest:triples:{res.settings.topic_namespace}", res.settings.ingest_memo_ttl_s)),
+        f"graph-ingest:triples:{res.settings.topic_namespace}", res.settings.ingest_memo_ttl_s), res.memo(
+        f"graph-ingest:domains:{res.settings.topic_namespace}", res.settings.ingest_memo_ttl_s)),
     summary="Answers -> triples in the knowledge graph (or quarantine); feedback -> verified or flagged "
             "relations; trust recomputed in pages; every decision on the audit topic.",
     consumes=(Consumes("ingest", IngestEvent, "on_ingest"), Consumes("feedback", Feedback, "on_feedback")),

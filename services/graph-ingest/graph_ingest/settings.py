@@ -1,10 +1,11 @@
 from pydantic import Field
 
 from moe_core.graph.settings import GraphSettings
+from moe_core.policy.settings import PolicyEngineSettings
 from moe_core.seed import SEED_ARCHITECTURE, SEED_ENTERPRISE, SEED_SYSTEM, SeedDefault
 
 
-class GraphIngestSettings(GraphSettings):
+class GraphIngestSettings(PolicyEngineSettings, GraphSettings):  # PolicyEngineSettings: learned triples' policy
     service_name: str = "graph-ingest"
     http_port: int = 8107
     graph_ingest_concurrency: int = Field(default=2, ge=1, description="Extraction calls one replica makes at "

@@ -95,8 +95,9 @@ class ConsoleCore:
         if session is None:
             return None
         key = await self.store().verify(session.token)
-        if key is None or key.role not in ADMIN_ROLES or key.revoked_at is not None or key.expired():
-            await self.sessions.close(session.sid)  # the key was revoked, expired or demoted: sign in again
+        if key is None or key.role not in ADMIN_ROLES or key.revoked_at is not None or key.expired() or (
+                key.principal_disabled_at is not None):
+            await self.sessions.close(session.sid)  # revoked, expired, demoted or its person disabled: sign in again
             return None
         return session
 

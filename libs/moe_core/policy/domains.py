@@ -2,7 +2,10 @@
 an entity the tenant's graph or the base ontology knows has that entity's domain; otherwise the words of its
 name and type (policy/domain-keywords.yaml) decide; a relation has its type's domain and its entities'. An
 item neither resolves is unresolved: only then does its label count (policy/opa/knowledge.rego), and it can
-only add approvals."""
+only add approvals.
+
+One resolver for every writer that asks the policy: the control plane (knowledge imports, memory ingest) and
+graph-ingest (a learned triple, `resolve_triple`)."""
 
 from __future__ import annotations
 
@@ -15,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moe_core.graph import GraphDB, visible_tenants
 from moe_core.graph.bundles import Bundle
+from moe_core.graph.model import Triple
 from moe_core.graph.names import normalize
-from moe_core.openai_error import OpenAIError
 
 NO_EVIDENCE = frozenset({"general"})  # a graph entity filed under "general" says nothing about its domain
 KNOWN_DOMAINS = """
@@ -107,11 +110,14 @@ async def resolve_bundle(db: GraphDB, tenant: str, bundle: Bundle, words: Keywor
     return Resolution(sorted(resolved), sorted(labels), unresolved)
 
 
-def words(keywords: Keywords | str) -> Keywords:
-    """The loaded word list, or a 503 naming why it could not be loaded."""
-    if isinstance(keywords, str):
-        raise OpenAIError(503, keywords, "server_error", code="policy_unavailable")
-    return keywords
+async def resolve_triple(db: GraphDB, tenant: str, triple: Triple, words: Keywords) -> list[str]:
+    """The domains a learned triple touches: its relation type's, and each endpoint's (the domain the tenant's
+    graph or the base ontology files an entity of that name or alias in, and the words of the name)."""
+    known = await graph_domains(db, tenant, {normalize(triple.subject), normalize(triple.object)})
+    found = words.of_relation(triple.relation)
+    for name in (triple.subject, triple.object):
+        found |= known.get(normalize(name), set()) | words.of_words(name)
+    return sorted(found)
 
 
 def resolve_text(text: str, words: Keywords) -> list[str]:

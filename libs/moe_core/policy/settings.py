@@ -1,0 +1,33 @@
+"""Settings of a service that asks Open Policy Agent for write decisions (prefix MOE_): where OPA answers and the
+word list that resolves knowledge domains (moe_core.policy.domains). The control plane and graph-ingest share it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def in_repo(path: Path) -> Path:
+    """A relative path as given if it exists in the working directory, else the repository's."""
+    if path.is_absolute() or path.exists() or not (REPO / path).exists():
+        return path
+    return REPO / path
+
+
+class PolicyEngineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    opa_url: str = Field(default="http://127.0.0.1:8181", description="Open Policy Agent's REST API: every write "
+                         "decision (imports, memory ingest, learned triples in protected domains, keys, tenants, "
+                         "principals) is asked there; down means nothing is written (503, or a redelivery)")
+    opa_timeout_s: float = Field(default=2.0, gt=0, le=30, description="How long a policy decision may take")
+    domain_keywords: Path = Field(default=Path("policy/domain-keywords.yaml"),
+                                  description="The words that resolve the knowledge domains of a change or a "
+                                              "learned triple")
+
+    def keywords_path(self) -> Path:
+        return in_repo(self.domain_keywords)
