@@ -99,6 +99,12 @@ class GatewaySettings(ThrottleSettings, HousekeepingSettings,  # ThrottleSetting
 SEED_DEFAULTS = (
     SeedDefault("CLAUDE_CODE_PROFILES", "[] (JSON array of integration profiles)", "MOE_CLIENT_PROFILES", [],
                 doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Claude Code / Agent Integration)"),
+    SeedDefault("CLAUDE_CODE_MODELS", "(8 claude-* IDs), comma-separated", "MOE_MODEL_MAP", None,
+                ours=dict(DEFAULT_MODEL_MAP),
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Claude Code / Agent Integration)",
+                why="structural: a map of shell patterns to modes instead of a list of ids: every claude-* id "
+                    "(and OpenAI's gpt-*, o*, codex-*) works without a change when a new model id appears, and an "
+                    "entry can send one id to another mode"),
     SeedDefault("TOOL_MAX_TOKENS", "8192", "MOE_TOOL_MAX_TOKENS", 8192,
                 doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Claude Code / Agent Integration)"),
     SeedDefault("REASONING_MAX_TOKENS", "16384", "MOE_REASONING_MAX_TOKENS", 16384,
