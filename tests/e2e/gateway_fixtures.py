@@ -3,6 +3,7 @@ official openai and anthropic SDKs as its clients; a control plane beside it whe
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import anthropic
@@ -14,11 +15,17 @@ from tests.support.fleet import ServiceProcess
 from tests.support.lone_service import driving, lone_control_plane, lone_gateway
 
 KEEPALIVE_S = 0.5
+WEBUI_KEY = "e2e-open-webui"
+PROFILES_ENV = json.dumps([  # the lone gateway's (tests/e2e/test_client_profiles.py)
+    {"name": "claude-code", "user_agents": ["claude-cli/*"], "mode": "moe-orchestrator-agent-orchestrated",
+     "tool_max_tokens": 4096},
+    {"name": "open-webui", "keys": [WEBUI_KEY], "max_tokens": 2048, "reasoning_format": "think"},
+])
 
 
 @pytest.fixture(scope="package")
 def bare_gateway(infra: dict[str, str]) -> Iterator[ServiceProcess]:
-    with lone_gateway(infra, "gw", MOE_KEEPALIVE_S=str(KEEPALIVE_S)) as gateway:
+    with lone_gateway(infra, "gw", MOE_KEEPALIVE_S=str(KEEPALIVE_S), MOE_CLIENT_PROFILES=PROFILES_ENV) as gateway:
         yield gateway
 
 

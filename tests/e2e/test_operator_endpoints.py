@@ -142,6 +142,12 @@ def _switch(fleet: Fleet, *, enabled: bool) -> None:
     asyncio.run(switch())
 
 
+def _learned(url: str, key: str) -> dict[tuple[str, ...], int]:
+    """The planner's learned combinations (GET /v1/admin/planner-patterns' `learned`) -> successes."""
+    body = _get(f"{url}/v1/admin/planner-patterns", key, limit=100).json()
+    return {tuple(p["pattern"]): p["successes"] for p in body["learned"]}
+
+
 def _patterns(url: str, key: str) -> dict[tuple[str, ...], dict[str, Any]]:
     body = _get(f"{url}/v1/admin/planner-patterns", key, category="data_analyst", limit=100).json()
     return {tuple(p["pattern"]): p for c in body["data"] for p in c["patterns"]}
@@ -156,6 +162,7 @@ def test_planner_patterns_count_the_cached_plans_and_their_ratings(
          "reply": plan_reply(("data_analyst", f"Compute {m}"), ("general", f"Explain {m}"))},
         {"contains": m, "reply": f"Done {m}.\nCONFIDENCE: high"}])
     before = _patterns(ops_gateway, keys["admin"]).get(shape, {"plans": 0, "ratings": 0})
+    learned_before = _learned(ops_gateway, keys["admin"]).get(("data_analyst", "general"), 0)
     answer = _ask(fleet["gateway"].url, keys["user"], f"Compare 3 with 5, and why? {m}")
     rated = httpx.post(f"{fleet['control-plane'].url}/v1/feedback", headers={"Authorization": f"Bearer {keys['user']}"},
                        json={"response_id": answer.id, "rating": 4}, timeout=30)
@@ -164,6 +171,12 @@ def test_planner_patterns_count_the_cached_plans_and_their_ratings(
     assert after["plans"] == before["plans"] + 1
     assert after["ratings"] == before["ratings"] + 1 and after["mean_rating"] is not None
     assert after["planner_models"] == ["planner-model"]
+    # the rating of 4 taught the planner the answer's expert combination (through moe.feedback.v1, so: eventually)
+    deadline = time.monotonic() + 30
+    while _learned(ops_gateway, keys["admin"]).get(("data_analyst", "general"), 0) == learned_before:
+        assert time.monotonic() < deadline, "the planner did not learn the well-rated combination"
+        time.sleep(0.5)
+    assert _learned(ops_gateway, keys["admin"])[("data_analyst", "general")] == learned_before + 1
     bad = _get(f"{ops_gateway}/v1/admin/planner-patterns", keys["admin"], limit=0)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "limit"
 

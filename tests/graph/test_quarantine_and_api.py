@@ -107,14 +107,23 @@ async def test_stats_and_search_are_scoped_to_the_keys_tenants(
     assert theirs["by_tenant"][f"{tenant}-s"] == {"entities": 0, "relations": 0}
 
     found = (await api.get("/graph/search", params={"q": "frumbol"}, headers=bearer(mine))).json()["data"]
-    assert [e["name"] for e in found] == ["Frumbolin"]
+    assert [e["name"] for e in found] == ["Frumbolin"] and 0.55 <= found[0]["score"] < 1
     assert [(r["type"], r["other"], r["direction"]) for r in found[0]["relations"]] == [
         ("PART_OF", "Glorp Widget", "out")]
     assert (await api.get("/graph/search", params={"q": "frumbol"}, headers=bearer(stranger))).json()["data"] == []
+    kept = await graph_db.read("MATCH (e:Entity {tenant: $t}) RETURN e.search_texts AS texts, e.search_vectors AS v",
+                               t=tenant)  # its vectors, kept on the entity for the next search
+    assert kept[0]["texts"] == ["Frumbolin"] and len(kept[0]["v"]) > 384
     shared = (await api.get("/graph/search", params={"q": "tylenol"}, headers=bearer(stranger))).json()["data"]
-    assert shared[0]["name"] == "Paracetamol"
-    assert_openai_error(await api.get("/graph/search", headers=bearer(mine)), 400, "invalid_value")
-    assert_openai_error(await api.get("/graph/search?q=x&limit=0", headers=bearer(mine)), 400, "invalid_value")
+    assert (shared[0]["name"], shared[0]["score"]) == ("Paracetamol", 1.0)  # an alias: exact
+    # semantic, not a substring: no name or alias contains "heart attacks"; best first, none below the threshold
+    near = (await api.get("/graph/search", params={"q": "heart attacks", "limit": 3}, headers=bearer(mine))).json()
+    assert near["data"][0]["name"] == "Myocardial Infarction" and near["data"][0]["score"] > 0.9
+    scores = [e["score"] for e in near["data"]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True) and min(scores) >= 0.55
+    assert all(e["tenant"] == "__shared__" for e in near["data"])
+    for bad in ("", "?q=%20", f"?q={'x' * 201}", "?q=x&limit=0", "?q=x&limit=abc", "?q=x&limit=101"):
+        assert_openai_error(await api.get(f"/graph/search{bad}", headers=bearer(mine)), 400, "invalid_value")
     assert_openai_error(await api.get("/graph/stats"), 401, "invalid_api_key")
 
 

@@ -32,4 +32,7 @@ async def check() -> None:
 
 
 COMPONENT = Component(name="opa", group="infra", port_key="opa", prepare=prepare, check=check, deadline=60,
-                      match=lambda: str(POLICY_DIR), ready="`GET /health` 200 (the policies are loaded)")
+                      # the address, not the policy folder: a worktree's folder is not the running OPA's (main's), and
+                      # a mismatch made every worktree drop the shared OPA's pid file and fail on its busy port
+                      match=lambda: f"--addr {config.HOST}:{config.port('opa')}",
+                      ready="`GET /health` 200 (the policies are loaded)")

@@ -104,5 +104,6 @@ CHROMA = Component(name="chroma", group="infra", port_key="chroma", prepare=chro
                    check=chroma_check, deadline=60, match=lambda: f"--path {CHROMA_DIR}", env=chroma_env,
                    ready="`GET /api/v2/heartbeat` (v1 fallback)")
 LLM = Component(name="llm", group="infra", port_key="llm", prepare=llm_prepare, check=llm_check,
-                deadline=60, match=lambda: str(LLM_SERVER), env=llm_env,
+                # the script's name, not its path: a worktree's path is not the running server's (main's)
+                deadline=60, match=lambda: f"deploy/local/{LLM_SERVER.name}", env=llm_env,
                 ready=f"`GET /health` 200, then a 2-token chat completion of `{config.LLM_MODEL_ALIAS}`")

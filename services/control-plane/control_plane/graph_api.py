@@ -27,6 +27,8 @@ from moe_core.contracts.messages import Confidence
 from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, reads, visible_tenants
 from moe_core.graph.audit import audit_event
 from moe_core.graph.quarantine import Quarantine, Status
+from moe_core.graph.semantic_search import EntityVectors
+from moe_core.graph.semantic_search import search as semantic_search
 from moe_core.openai_error import OpenAIError, parse_json_body
 from moe_core.policy.domains import Keywords, resolve_text
 
@@ -91,6 +93,7 @@ class GraphApi:
         self.bus = bus
         self.keystore = keystore
         self._db: GraphDB | None = None
+        self._vectors: EntityVectors | None = None
         self.router = APIRouter()
         self._routes()
 
@@ -127,8 +130,18 @@ class GraphApi:
             raise OpenAIError(400, "q must be 1 to 200 characters", param="q", code="invalid_value")
         limit = _int_param(request, "limit", 10, 1, 100)
         with _graph_errors():
-            found = await reads.search(self.db, _tenants(key), q, limit)
+            found = await semantic_search(self.db, self.vectors, _tenants(key), q, limit=limit,
+                                          min_similarity=self.settings.graph_search_min_similarity,
+                                          max_candidates=self.settings.graph_search_candidates)
         return {"object": "list", "query": q, "data": found}
+
+    @property
+    def vectors(self) -> EntityVectors:
+        """Entity names' vectors for the semantic search (the embedding model loads on the first search)."""
+        if self._vectors is None:
+            from moe_core.embeddings import get_embedder
+            self._vectors = EntityVectors(get_embedder())
+        return self._vectors
 
     async def quarantine_list(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())

@@ -5,13 +5,16 @@ Sources: the planner's plan cache in Redis (one entry per distinct question the 
 `planner:plancache:<ns>:*`, see planner.plan_cache), and the feedback the gateway recorded for its answers
 (`gateway:answer:<ns>:<id>` and its `:rated` mark): a rated answer whose question has a cached plan (in
 any mode) adds its rating to that plan's pattern. Both are bounded (MOE_OPS_PATTERNS_SCAN entries each).
+`learned` lists the planner's learned patterns (planner.learned_patterns: the expert combinations of answers
+rated 4 or 5, kept 180 days after their last success), most successful first.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -73,7 +76,24 @@ async def planner_patterns(redis: Redis, namespace: str, scan: int, top: int,
             by_category[cat].append(row)
     data = [{"category": cat, "patterns": sorted(rows, key=lambda r: (-r["plans"], -r["ratings"], r["pattern"]))[:top]}
             for cat, rows in sorted(by_category.items()) if category is None or cat == category]
-    return {"object": "list", "data": data, "plan_cache_entries": len(plans), "rated_answers": len(rated)}
+    return {"object": "list", "data": data, "plan_cache_entries": len(plans), "rated_answers": len(rated),
+            "learned": await learned_patterns(redis, namespace, top, category)}
+
+
+async def learned_patterns(redis: Redis, namespace: str, top: int, category: str | None = None) -> list[dict[str, Any]]:
+    """The planner's learned expert combinations (its `planner:success` keys), most successful first."""
+    recent = cast(list[tuple[Any, float]], await redis.zrange(f"planner:success:{namespace}", 0, -1,
+                                                              withscores=True))
+    if not recent:
+        return []
+    names = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in recent]
+    counts = await redis.hmget(f"planner:success-count:{namespace}", names)
+    rows: list[dict[str, Any]] = [{"pattern": name.split("+"), "successes": int(c or 0),
+             "last_success": datetime.fromtimestamp(float(at), UTC).isoformat()}
+            for name, c, (_, at) in zip(names, counts, recent, strict=True)
+            if category is None or category in name.split("+")]
+    rows.sort(key=lambda r: (-int(r["successes"]), str(r["last_success"])))
+    return rows[:top]
 
 
 async def _rated_answers(redis: Redis, namespace: str, scan: int) -> list[tuple[str, int]]:

@@ -28,3 +28,9 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
     neo4j_user: str = Field(default="", description="Knowledge graph: the user (empty: no authentication)")
     neo4j_password: str = Field(default="", description="Knowledge graph: the password")
     neo4j_database: str = Field(default="neo4j", description="Knowledge graph: the database")
+    graph_search_min_similarity: float = Field(
+        default=0.55, ge=0, le=1, description="GET /graph/search: entities whose name and aliases are all less "
+        "similar (cosine) to the query are left out (0.55: a made-up word's best match in the base ontology scores "
+        "0.49)")
+    graph_search_candidates: int = Field(default=20_000, ge=1, le=1_000_000, description="GET /graph/search: at "
+                                         "most this many entities of the key's tenants are compared with the query")

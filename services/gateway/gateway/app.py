@@ -20,6 +20,7 @@ from gateway.accounts import Accounts
 from gateway.anthropic_errors import error_body, error_response
 from gateway.chat import ChatService
 from gateway.chat_extras import chat_extras
+from gateway.client_profiles import ClientHeaders
 from gateway.declaration import SERVICE
 from gateway.deps import Edge
 from gateway.feedback import AnswerRecorder
@@ -112,6 +113,7 @@ def create_app(
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings
     app.add_middleware(ReplicaHeader)
+    app.add_middleware(ClientHeaders)  # the headers that choose a client profile (gateway.client_profiles)
     install_error_handlers(app, render=render_error, on_error=count_error)
     for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, provider_status,
                      tenant_metrics):

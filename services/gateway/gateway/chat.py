@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from gateway import template_select
+from gateway import client_profiles, template_select
 from gateway.chat_errors import answer_error
 from gateway.housekeeping import Housekeeping
 from gateway.images import ImageInput, ImageIntake
@@ -25,6 +25,7 @@ from moe_core.access.request_auth import current_key
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
 from moe_core.exact_cache import ExactAnswers
+from moe_core.modes import MODES
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE, GATEWAY_LATENCY, GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError
@@ -78,7 +79,11 @@ class ChatService:
             raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
         mode, model_id, named = found
         key = current_key.get()  # the verified key of this request (moe_core.access.request_auth)
-        template = template_select.choose(named, template, key.default_template if key else None, self.templates)
+        profile = client_profiles.choose(self.settings.client_profiles, key)  # per-client defaults
+        if profile is not None and profile.mode and model_id not in MODES and named is None:  # a client's own id
+            mode = profile.mode
+        fallback = (key.default_template if key else None) or (profile.template if profile else None)
+        template = template_select.choose(named, template, fallback, self.templates)
         if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
             raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
                               param="model", code="model_not_allowed")
@@ -90,11 +95,14 @@ class ChatService:
             raise OpenAIError(400, "the messages are too long", param="messages", code="context_length_exceeded")
         if not any(m.role == "user" and (m.content.strip() or m.images) for m in messages):
             raise OpenAIError(400, "at least one non-empty user message is required", param="messages")
+        cap, is_default = client_profiles.token_cap(profile, mode, bool(tools), self.settings.tool_max_tokens,
+                                                    self.settings.reasoning_max_tokens)
+        params = client_profiles.capped(params or GenerationParams(), cap, is_default)
         rid = uuid.uuid4().hex
         limit = self.settings.request_timeout_s
         request = ChatRequest(
             response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(min(timeout_s or limit, limit)),
-            mode=mode, messages=messages, params=params or GenerationParams(), stream=stream, live=stream, user=user,
+            mode=mode, messages=messages, params=params, stream=stream, live=stream, user=user,
             tools=tools or [], tool_choice=tool_choice, template=template,
         )
         if self.metering is not None:  # limits and budgets: 429 before anything enters the fleet
@@ -122,6 +130,7 @@ class ChatService:
             raise
         run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
+        run.profile = profile
         if hit is not None and self.housekeeping is not None and chore:  # audited once the client has it
             run.after_response = partial(self.housekeeping.record, hit, chore)
         elif hit is not None:  # published once the client has its answer

@@ -48,7 +48,8 @@ async def complete(chat: ChatService, body: ChatCompletionRequest, tenant_id: st
         stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.tool_choice,
         timeout_s=timeout_s, template=header_template(http), images=images,
     )
-    reasoning = body.reasoning_format(chat.settings.reasoning_format)
+    own = run.profile.reasoning_format if run.profile else None  # a client profile's (gateway.client_profiles)
+    reasoning = body.reasoning_format(own or chat.settings.reasoning_format)
     if body.stream:
         stream = OpenAIStream(run, reasoning, body.include_usage)
         frames = await resumable(chat.streams, run, "chat", {"reasoning": reasoning,

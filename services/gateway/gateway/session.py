@@ -9,6 +9,7 @@ from typing import Any
 from starlette.background import BackgroundTask
 
 from gateway.chat_errors import deadline_error
+from gateway.client_profiles import ClientProfile
 from gateway.pending import Event
 from gateway.stop_sequences import StopFilter, cut
 from gateway.stream_ids import StreamCursor
@@ -39,6 +40,7 @@ class RequestRun:
         self._on_close = on_close
         self._closed = False
         self.after_response: Callable[[], Awaitable[None]] | None = None  # work for after the reply is sent
+        self.profile: ClientProfile | None = None  # the client profile it runs with (gateway.client_profiles)
 
     def background(self) -> BackgroundTask | None:
         """`after_response` as the response's background task: it runs once the reply is on the wire."""

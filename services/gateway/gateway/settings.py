@@ -5,11 +5,13 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.client_profiles import ClientProfile, check_profiles
 from gateway.housekeeping import HousekeepingSettings
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.access.limits import ModelPrice
 from moe_core.access.throttle import ThrottleSettings
 from moe_core.input_limits.settings import EdgeSettings
+from moe_core.seed import SEED_ARCHITECTURE, SeedDefault
 from moe_core.settings import FleetSettings
 
 
@@ -72,6 +74,14 @@ class GatewaySettings(ThrottleSettings, HousekeepingSettings,  # ThrottleSetting
         description="Client model ids (shell wildcards) -> modes, JSON, e.g. "
                     '{"claude-*haiku*": "moe-orchestrator-concise", "claude-*": "moe-orchestrator"}',
     )
+    client_profiles: list[ClientProfile] = Field(
+        default_factory=list, description="Client profiles (gateway.client_profiles), JSON array: per-client "
+        'defaults chosen by X-MOE-Profile, the key or the User-Agent, e.g. [{"name": "claude-code", "user_agents": '
+        '["claude-cli/*"], "mode": "moe-orchestrator-agent-orchestrated"}]')
+    tool_max_tokens: int = Field(default=8192, ge=1, le=32768, description="Cap on the answer's tokens of a "
+                                 "request with tools (a client profile may set its own)")
+    reasoning_max_tokens: int = Field(default=16384, ge=1, le=32768, description="Cap on the answer's tokens in a "
+                                      "mode that forces the thinking step (a client profile may set its own)")
     responses_ttl_s: int = Field(default=7 * 86400, ge=60, description="How long stored Responses API "
                                                                      "responses (previous_response_id) live")
 
@@ -79,3 +89,24 @@ class GatewaySettings(ThrottleSettings, HousekeepingSettings,  # ThrottleSetting
     @classmethod
     def _model_map(cls, value: dict[str, str]) -> dict[str, str]:
         return check_model_map(value)
+
+    @field_validator("client_profiles")
+    @classmethod
+    def _client_profiles(cls, value: list[ClientProfile]) -> list[ClientProfile]:
+        return check_profiles(value)
+
+
+SEED_DEFAULTS = (
+    SeedDefault("CLAUDE_CODE_PROFILES", "[] (JSON array of integration profiles)", "MOE_CLIENT_PROFILES", [],
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Claude Code / Agent Integration)"),
+    SeedDefault("CLAUDE_CODE_MODELS", "(8 claude-* IDs), comma-separated", "MOE_MODEL_MAP", None,
+                ours=dict(DEFAULT_MODEL_MAP),
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Claude Code / Agent Integration)",
+                why="structural: a map of shell patterns to modes instead of a list of ids: every claude-* id "
+                    "(and OpenAI's gpt-*, o*, codex-*) works without a change when a new model id appears, and an "
+                    "entry can send one id to another mode"),
+    SeedDefault("TOOL_MAX_TOKENS", "8192", "MOE_TOOL_MAX_TOKENS", 8192,
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Claude Code / Agent Integration)"),
+    SeedDefault("REASONING_MAX_TOKENS", "16384", "MOE_REASONING_MAX_TOKENS", 16384,
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Claude Code / Agent Integration)"),
+)

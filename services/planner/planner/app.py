@@ -41,6 +41,7 @@ from moe_core.stage_resources import Outcomes, Resources, stamped
 from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
 from planner.complexity import estimate
+from planner.learned_patterns import LearnedPatterns
 from planner.modes import expert_history
 from planner.plan_cache import CachedPlan, PlanCache
 from planner.preflight import recognise
@@ -85,6 +86,7 @@ class Planner:
                        if vectors and settings.router_enabled else None)
         self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
                            if settings.plan_cache_enabled else None)
+        self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
 
     async def handle(self, request: ChatRequest) -> None:
         try:  # a client that went away stops its planning (and the planner model's call) too
@@ -201,10 +203,11 @@ class Planner:
         tools = self.tools if self.tools is not None and self.tools.may_help(question) else None
         # a web search may be planned only where current facts may matter (planner.research_tasks), like the tools
         research = research_tasks.offered(question, self.settings)
+        learned = await _soft(self.patterns.hints(self.settings.planner_learned_patterns), "learned patterns")
         try:
             completion = await self.inference.chat(
                 self.inference.config.for_role("planner", request.template),  # the request's template first
-                core.planner_messages(question, self.categories, max_tasks, tools, research),
+                core.planner_messages(question, self.categories, max_tasks, tools, research, learned),
                 max_tokens=self.settings.planner_max_tokens,
                 temperature=0.0,
                 json_schema=core.plan_schema(self.categories, max_tasks, tools, research),
@@ -238,9 +241,10 @@ class Planner:
             await self.cache.persist(entry)
 
     async def on_feedback(self, feedback: Feedback) -> None:
-        """Negative feedback flags the answer's cache entry."""
+        """Negative feedback flags the answer's cache entry; positive feedback teaches a planner pattern."""
         if self.cache is not None:
             await _transient(self.cache.flag(feedback))
+        await self.patterns.record(feedback)
 
     async def warm(self) -> None:
         """Load the embedding model and seed the router's prototypes before the first request."""
@@ -326,8 +330,8 @@ STAGE = Stage(
             "router, planner model); a semantic cache hit answers at once.",
     consumes=(Consumes("requests", ChatRequest, "handle"),
               Consumes("answers", Answer, "on_answer", when=_caching, description="good answers fill the cache"),
-              Consumes("feedback", Feedback, "on_feedback", when=_caching,
-                       description="negative feedback flags a cache entry"),
+              Consumes("feedback", Feedback, "on_feedback",
+                       description="negative feedback flags a cache entry, positive teaches a planner pattern"),
               Consumes("cache_entries", CacheEntry, "on_cache_entry", group=False, from_start=True, when=_caching,
                        description="every replica's in-memory cache index, rebuilt from the start"),
               Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching,

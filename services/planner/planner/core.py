@@ -51,8 +51,9 @@ def _task_schema(categories: list[str], max_tasks: int) -> dict[str, Any]:
     }
 
 
-def planner_messages(question: str, categories: list[str], max_tasks: int,
-                     tools: ToolCatalogue | None = None, research: bool = False) -> list[dict[str, str]]:
+def planner_messages(question: str, categories: list[str], max_tasks: int, tools: ToolCatalogue | None = None,
+                     research: bool = False, learned: list[str] | None = None) -> list[dict[str, str]]:
+    """The planner model's messages; `learned`: expert combinations users rated well (planner.learned_patterns)."""
     catalogue = ", ".join(categories)  # names only: they say what they cover (each name is prompt tokens)
     system = (
         f"Split the question into 1 to {max_tasks} independent tasks for specialist experts, as few as possible "
@@ -63,6 +64,8 @@ def planner_messages(question: str, categories: list[str], max_tasks: int,
         system += "\n" + tools.prompt()
     if research:
         system += "\n" + research_tasks.PROMPT
+    if learned:
+        system += f"\nCombinations that answered well before (reuse one that fits): {', '.join(learned)}."
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 

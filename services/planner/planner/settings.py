@@ -31,6 +31,12 @@ class PlannerSettings(FleetSettings):
     plan_cache_enabled: bool = Field(default=True, description="Reuse the planner model's plan of the same "
                                       "normalised question (Redis)")
     plan_cache_ttl_s: int = Field(default=1800, ge=1, description="How long a cached plan is reused")
+    planner_patterns_retention_days: float = Field(default=180.0, gt=0, le=3650, description="Learned planner "
+                                                   "patterns: an expert combination with no well-rated answer for "
+                                                   "this long is forgotten (planner.learned_patterns)")
+    planner_learned_patterns: int = Field(default=3, ge=0, le=10, description="Learned planner patterns: the most "
+                                          "successful expert combinations named in the planner model's prompt "
+                                          "(0: none)")
     router_enabled: bool = Field(default=True, description="Semantic router: a clear match skips the planner "
                                   "model")
     router_threshold: float = Field(default=0.55, ge=0, le=2, description="Distance of a clear route")
@@ -60,6 +66,8 @@ SEED_DEFAULTS = (
                     "without bound; an entry past 7 days costs one pipeline run, never a wrong answer (a bad "
                     "rating flags it at once, as in the original)"),
     SeedDefault("plan cache (moe:plan:*) TTL", "30 min", "MOE_PLAN_CACHE_TTL_S", 1800,
+                doc=f"{SEED_ARCHITECTURE}: Cache Key Reference"),
+    SeedDefault("planner patterns (moe:planner_success)", "180 days", "MOE_PLANNER_PATTERNS_RETENTION_DAYS", 180.0,
                 doc=f"{SEED_ARCHITECTURE}: Cache Key Reference"),
     SeedDefault("complexity routing: trivial", "<= 15-word simple factual queries", "MOE_PLANNER_TRIVIAL_MAX_WORDS",
                 15, doc=f"{SEED_ARCHITECTURE}: optimisations"),
