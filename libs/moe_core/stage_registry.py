@@ -108,7 +108,10 @@ FLEET: tuple[Service, ...] = (
     Service("graph-rag", "graph_rag", 8106, "graph_rag.app:STAGE", deploy=Deployment(
         memory="384Mi", memory_limit="768Mi", resources_note="+ the MiniLM embedding model (the question's vector)",
         env={"MOE_CHROMA_URL": f"{_CHROMA}  # tenant documents, searched for every graph task"})),
-    Service("graph-ingest", "graph_ingest", 8107, "graph_ingest.app:STAGE"),
+    Service("graph-ingest", "graph_ingest", 8107, "graph_ingest.app:STAGE", deploy=Deployment(
+        compose_env={"MOE_OPA_URL": "http://opa:8181  # a learned triple's write decision (OPA down: redelivered, "
+                                    "never written)"},
+        waits_for=("kafka", "kafka-setup", "redis", "neo4j", "llm", "opa"))),
     Service("gap-healer", "gap_healer", 8108, "gap_healer.app:STAGE"),
     Service("codex-lineage", "codex_lineage", 8109, "codex_lineage.declaration:SERVICE", ready="Kafka + Postgres",
             serves="`POST /api/v1/lineage`, `GET /api/v1/lineage?response_id=` (admin key)",
