@@ -6,6 +6,7 @@ changes the store)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -189,6 +190,13 @@ def test_lineage_is_openlineage_json_with_start_and_complete_per_run(lineage_fle
     assert expert["run"]["facets"]["moe_model"]["server"] == "scripted"
     assert expert["run"]["facets"]["moe_tokens"]["completionTokens"] > 0
     assert expert["inputs"][0]["name"].endswith(".tasks.expert.v1")
+    # every stage run says which configuration and prompt templates it ran with
+    prompts = {e["job"]["name"]: e["run"]["facets"]["moe_versions"]["promptDigests"] for e in events}
+    assert set(prompts["planner.plan"]) == {"planner.plan"}
+    assert set(prompts["expert-worker.expert"]) <= {f"expert.{c}" for c in ("general", "science")}
+    assert "merger.judge" in prompts["merger.merge"]
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", e["run"]["facets"]["moe_versions"]["configDigest"])
+               for e in events)
     assert expert["inputs"][0]["namespace"].startswith("kafka://")
     # every custom facet names a JSON Schema codex-lineage serves
     for name, facet in expert["run"]["facets"].items():

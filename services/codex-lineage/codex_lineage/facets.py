@@ -73,6 +73,20 @@ class MoeErrorRunFacet(RunFacet):
         return schema_url("MoeErrorRunFacet")
 
 
+@attr.define
+class MoeVersionsRunFacet(RunFacet):
+    """What the stage run ran with (Envelope.versions): its service, the digest of its configuration and of every
+    prompt template it sent a model (name -> sha256:<hex>)."""
+
+    service: str = attr.field(default="")
+    configDigest: str = attr.field(default="")
+    promptDigests: dict[str, str] = attr.field(factory=dict)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("MoeVersionsRunFacet")
+
+
 def _schema(name: str, props: dict[str, Any]) -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_url(name).split("#")[0],
             "$defs": {name: {"allOf": [
@@ -88,11 +102,16 @@ FACET_FIELDS: dict[str, dict[str, Any]] = {
     "MoeTenantRunFacet": {"tenantId": {"type": "string"}, "responseId": {"type": "string"}, "replayOf": _S},
     "MoeOutcomeRunFacet": {"confidence": _S, "category": _S, "tool": _S, "cacheHit": _B, "detail": _S},
     "MoeErrorRunFacet": {"message": {"type": "string"}, "errorType": _S},
+    "MoeVersionsRunFacet": {"service": {"type": "string"},
+                            "configDigest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+                            "promptDigests": {"type": "object", "additionalProperties": {
+                                "type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}},
 }
 
 
 FACET_KEYS = {"MoeModelRunFacet": "moe_model", "MoeTokensRunFacet": "moe_tokens", "MoeTenantRunFacet": "moe_tenant",
-              "MoeOutcomeRunFacet": "moe_outcome", "MoeErrorRunFacet": "moe_error"}
+              "MoeOutcomeRunFacet": "moe_outcome", "MoeErrorRunFacet": "moe_error",
+              "MoeVersionsRunFacet": "moe_versions"}
 
 
 def facet_schema(name: str) -> dict[str, Any] | None:

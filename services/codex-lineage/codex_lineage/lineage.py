@@ -26,6 +26,7 @@ from codex_lineage.facets import (
     MoeOutcomeRunFacet,
     MoeTenantRunFacet,
     MoeTokensRunFacet,
+    MoeVersionsRunFacet,
 )
 from moe_core.audit.records import AuditRecord, iso
 from moe_core.contracts import Topics
@@ -83,7 +84,8 @@ class Lineage:
         start = _time(p.get("started_at")) or end
         kind = record.message_type
         tenant: dict[str, RunFacet] = {"moe_tenant": MoeTenantRunFacet(tenantId=record.tenant_id, responseId=rid,
-                                                  replayOf=p.get("replay_of"))}
+                                                  replayOf=p.get("replay_of")),
+                                  **_versions(p.get("versions"))}
         if kind == "ChatRequest":
             return [self._event(EventType.START, PARENT_JOB, parent_run_id(rid), end, [], [self._topic("requests")],
                                 {**tenant, **_outcome(detail=str(p.get("mode")))}, parent=None)]
@@ -198,6 +200,17 @@ def _time(value: Any) -> datetime | None:
 
 def _model(model: Any, server: Any) -> dict[str, RunFacet]:
     return {"moe_model": MoeModelRunFacet(model=model, server=server)} if model or server else {}
+
+
+def _versions(recorded: Any) -> dict[str, RunFacet]:
+    """The configuration and prompt template digests the record's stage run stamped on it (none: not recorded)."""
+    if not isinstance(recorded, dict) or not recorded.get("config"):
+        return {}
+    prompts = recorded.get("prompts")
+    prompts = prompts if isinstance(prompts, dict) else {}
+    return {"moe_versions": MoeVersionsRunFacet(service=str(recorded.get("service") or ""),
+                                                configDigest=str(recorded["config"]),
+                                                promptDigests={str(k): str(v) for k, v in sorted(prompts.items())})}
 
 
 def _tokens(usage: Any) -> dict[str, RunFacet]:

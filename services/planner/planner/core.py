@@ -7,6 +7,7 @@ from typing import Any
 
 from moe_core.contracts import ChatMessage, PlannedTask
 from moe_core.contracts.tools import PRECISION_CATEGORY
+from moe_core.run_versions import prompt_used
 from planner import research_tasks
 from planner.tool_catalogue import ToolCatalogue
 
@@ -63,6 +64,7 @@ def planner_messages(question: str, categories: list[str], max_tasks: int,
         system += "\n" + tools.prompt()
     if research:
         system += "\n" + research_tasks.PROMPT
+    prompt_used("planner.plan", system)
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 

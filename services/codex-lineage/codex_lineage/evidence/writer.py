@@ -14,6 +14,8 @@ from moe_audit_verify.evidence import MANIFEST, SIGNATURE, pack
 from moe_audit_verify.format import EVIDENCE_FORMAT, manifest_message
 from moe_audit_verify.links import Link
 from moe_audit_verify.segment import Entry
+from moe_audit_verify.versions import NAME as VERSIONS
+from moe_audit_verify.versions import rows as versions_rows
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, content_of_row
 from moe_core.audit.signer import Signer
 
@@ -54,9 +56,11 @@ def bundle_files(stretches: list[Stretch], scope: dict[str, Any], signer: Signer
         checkpoints += [checkpoint_record(checkpoint_of_row(r)) for r in stretch.checkpoints]
     entries.sort(key=lambda e: (str(e.content["tenant_id"]), e.seq))
     lineage = [json.loads(e.content["body"]) for e in entries if e.content["kind"] == "lineage"]
+    versions = versions_rows(entries)
     files = {"entries.jsonl": _jsonl([{"content": e.content, "hash": e.hash, "signature": e.signature}
                                       for e in entries]),
              "checkpoints.jsonl": _jsonl(checkpoints), "lineage.jsonl": _jsonl(lineage),
+             VERSIONS: _jsonl(versions),
              "public-key.pem": signer.public.pem()}
     if rid is not None:
         files["links.jsonl"] = _jsonl(links)
@@ -70,7 +74,7 @@ def bundle_files(stretches: list[Stretch], scope: dict[str, Any], signer: Signer
                 "chains": [{"tenant_id": s.tenant, "first_seq": s.first_seq, "last_seq": s.last_seq}
                            for s in stretches],
                 "counts": {"entries": len(entries), "links": len(links), "checkpoints": len(checkpoints),
-                           "lineage_events": len(lineage)},
+                           "lineage_events": len(lineage), "versioned_records": len(versions)},
                 "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                           for name, data in sorted(files.items())},
                 "verify": VERIFY.format(bundle="<this bundle>")}
