@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from codex_lineage.classes import DataClasses, classify_request
 from codex_lineage.facets import facet_schema
 from moe_core.audit.store import AuditStore
 
@@ -73,7 +74,9 @@ def _request_of(event: dict[str, Any]) -> tuple[str | None, str | None]:
     return tenant.get("responseId"), tenant.get("tenantId")
 
 
-def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max_bytes: int) -> APIRouter:
+def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max_bytes: int,
+           get_classes: Callable[[], DataClasses] | None = None) -> APIRouter:
+    """`get_classes`: the data-class file in force (a request's classification beside its events)."""
     api = APIRouter()
 
     @api.post("/api/v1/lineage", status_code=201)
@@ -101,7 +104,12 @@ def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max
             await require_admin(request, get_keys())
         except ApiError as exc:
             return exc.response()
-        return JSONResponse({"events": await store.lineage(response_id)})
+        found = await store.lineage(response_id)
+        body: dict[str, Any] = {"events": found}
+        tenant = next((t for _, t in map(_request_of, found) if t), None)
+        if get_classes is not None and tenant is not None:
+            body["classification"] = {"tenant_id": tenant, **classify_request(get_classes(), tenant, found)}
+        return JSONResponse(body)
 
     @api.get("/api/v1/facets/{name}.json", include_in_schema=False)
     async def schema(name: str) -> JSONResponse:
