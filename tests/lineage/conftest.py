@@ -55,6 +55,11 @@ class LineageFleet:
 
     def publish_audit(self, events: list[Any], service: str = "gateway") -> None:
         """Audit events on the fleet's audit topic, published as `service` (on the real broker)."""
+        self.publish([(event, "audit") for event in events], service)
+
+    def publish(self, messages: list[tuple[Any, str]], service: str) -> None:
+        """Messages on the fleet's topics (by Topics attribute, e.g. "results"), published as `service` (on the
+        real broker), as that stage would."""
         from moe_core.bus import Bus
         from moe_core.settings import FleetSettings
 
@@ -63,8 +68,8 @@ class LineageFleet:
                                     topic_namespace=self.env["MOE_TOPIC_NAMESPACE"]))
             await bus.broker.start()
             try:
-                for event in events:
-                    await bus.publish(event, bus.topics.audit)
+                for message, topic in messages:
+                    await bus.publish(message, getattr(bus.topics, topic))
             finally:
                 await bus.broker.stop()
 
