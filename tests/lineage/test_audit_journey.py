@@ -225,6 +225,7 @@ def test_replay_rerun_asks_todays_fleet_under_a_new_id(lineage_fleet: LineageFle
     assert lines[0].startswith(f"replayed {journey['rid']} as replay-")
     assert lines[1:] == ["plan:    same", "task:    expert:general: same (expert-model)",
                          "task:    expert:science: same (expert-model)", "experts: same",
+                         "plan:    versions same", "answer:  versions same",  # same settings and prompt templates
                          "answer:  same"]  # the same scripted models answer, stage by stage
     new_id = lines[0].rsplit(" ", 1)[1]
     deadline = time.monotonic() + 60
