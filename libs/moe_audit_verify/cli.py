@@ -43,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
                                                   "checkpoint file, JSON lines): the export's must be among them")
     p.add_argument("--max-skew", type=float, default=300.0,
                    help="seconds a timestamp may differ from its checkpoint's time (default 300)")
+    p.add_argument("--expect-versions", type=Path, help="an evidence bundle: the configuration and prompt template "
+                   "digests you approved, JSON {service: {config: [...], prompts: {name: [...]}}} (the `versions` of "
+                   "a reviewed bundle's --json); any stage run with another fails")
     p.add_argument("--json", action="store_true", help="the result as one JSON object")
     return p
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from moe_audit_verify.evidence import read_evidence, verify_evidence
 from moe_audit_verify.published import compare, read_published
 from moe_audit_verify.segment import Problem, Trust
+from moe_audit_verify.versions import summary, unexpected
 
 TrustOf = Callable[[argparse.Namespace, Path], tuple[Trust, str, str]]
 
@@ -27,6 +28,13 @@ def verify_evidence_cli(args: argparse.Namespace, folder: Path, trust_of: TrustO
             found, unreadable = read_published(args.published, chain["tenant_id"])
             ours = [c for c in verdict.given_checkpoints if c.body.get("tenant_id") == chain["tenant_id"]]
             verdict.problems += unreadable + compare(ours, found, args.published.name)
+    if getattr(args, "expect_versions", None):
+        try:
+            expected = json.loads(Path(args.expect_versions).read_text())
+        except (OSError, ValueError) as exc:
+            verdict.problems.append(Problem(str(args.expect_versions), f"cannot be read as JSON ({exc})"))
+        else:
+            verdict.problems += unexpected(verdict.versions, expected if isinstance(expected, dict) else {})
     scope = ev.scope
     what = (f"request {scope['response_id']}" if scope["kind"] == "request"
             else f"tenant {scope['tenant_id']}, {scope['since']} .. {scope['until']}")
@@ -34,7 +42,8 @@ def verify_evidence_cli(args: argparse.Namespace, folder: Path, trust_of: TrustO
     if args.json:
         print(json.dumps({"verified": ok, "format": ev.manifest["format"], "scope": scope, "chains": ev.chains,
                           "entries": verdict.entries, "checkpoints": verdict.checkpoints,
-                          "lineage_events": verdict.lineage_events, "key_ids": list(trust.ring.keys),
+                          "lineage_events": verdict.lineage_events, "versions": summary(verdict.versions),
+                          "key_ids": list(trust.ring.keys),
                           "tsa_root_sha256": trust.tsa.fingerprint() if trust.tsa else None,
                           "problems": [p.as_dict() for p in verdict.problems]}, indent=1))
         return 0 if ok else 1
@@ -44,6 +53,10 @@ def verify_evidence_cli(args: argparse.Namespace, folder: Path, trust_of: TrustO
     print(f"public keys: {trust.ring.describe()} ({key_from})")
     if trust.tsa is not None:
         print(f"TSA root certificate: sha256 {trust.tsa.fingerprint()} ({chain_from})")
+    for service, used in summary(verdict.versions).items():
+        prompts = ", ".join(f"{name} {' '.join(d[:19] for d in ds)}" for name, ds in used["prompts"].items())
+        print(f"versions: {service} config {' '.join(d[:19] for d in used['config'])}"
+              + (f"; prompts {prompts}" if prompts else ""))
     for problem in verdict.problems:
         print(f"FAILED  {problem.record}: {problem.problem}")
     if ok:

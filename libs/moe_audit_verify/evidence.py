@@ -9,6 +9,8 @@ record, for an auditor to verify offline. A directory, or the same as a .tar arc
     links.jsonl        (a request) every entry of the stretches as a link: seq, content hash, signature, key id
     checkpoints.jsonl  the signed checkpoints with their RFC 3161 timestamps
     lineage.jsonl      the OpenLineage run events of the entries, one per line (derived: checked against them)
+    versions.jsonl     per record, the configuration and prompt template digests of the stage run that made it
+                       (derived: checked against the entries; moe_audit_verify.versions)
     public-key.pem, keyring.json, tsa-chain.pem   copies of the verification material
     compliance.json    (when exported over the API) the compliance report at export time: codex-lineage's
                        statement, covered by the manifest's signature, not by the chain
@@ -34,6 +36,9 @@ from moe_audit_verify.bundle import Bundle, BundleError, json_objects, verify_bu
 from moe_audit_verify.format import EVIDENCE_FORMAT, manifest_message
 from moe_audit_verify.links import Link, verify_links
 from moe_audit_verify.segment import Checkpoint, Entry, Problem, Trust, check_checkpoints, retired_signers
+from moe_audit_verify.versions import NAME as VERSIONS
+from moe_audit_verify.versions import problems as versions_problems
+from moe_audit_verify.versions import rows as versions_rows
 
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 REQUIRED = ("entries.jsonl", "checkpoints.jsonl", "lineage.jsonl")
@@ -167,6 +172,7 @@ class EvidenceVerdict:
     checkpoints: int  # valid ones
     lineage_events: int
     given_checkpoints: list[Checkpoint] = field(default_factory=list)  # as in the bundle (for --published)
+    versions: list[dict[str, Any]] = field(default_factory=list)  # the signed records' versions (checked)
 
 
 def verify_evidence(ev: Evidence, trust: Trust) -> EvidenceVerdict:
@@ -202,7 +208,11 @@ def verify_evidence(ev: Evidence, trust: Trust) -> EvidenceVerdict:
     if request:
         problems += request_problems(entries, str(ev.scope.get("response_id")))
     events = lineage_problems(ev, entries)
-    return EvidenceVerdict(ev.problems + problems + events[1], len(entries), valid_count, events[0], checkpoints)
+    signed = versions_rows(entries)
+    given = [item for _, item in jsonl(ev, VERSIONS, required=False)] if (ev.path / VERSIONS).is_file() else None
+    problems += versions_problems(given, signed)
+    return EvidenceVerdict(ev.problems + problems + events[1], len(entries), valid_count, events[0], checkpoints,
+                           signed)
 
 
 def _entries(ev: Evidence) -> list[Entry]:

@@ -37,6 +37,7 @@ from moe_core.observability.metrics import KAFKA_REFUSED, MESSAGES_DEAD_LETTERED
 from moe_core.redelivery import Redelivery
 from moe_core.retention import retention_days, retention_ms
 from moe_core.run_clock import RunClockMiddleware, run_started
+from moe_core.run_versions import config_digest, versions
 from moe_core.settings import FleetSettings
 
 log = logging.getLogger(__name__)
@@ -110,17 +111,23 @@ class Bus:
         self.topics = Topics.for_namespace(settings.topic_namespace)
         self.broker = broker or make_broker(settings)
         self.redelivery = Redelivery(settings.retry_base_s, settings.retry_cap_s, settings.retry_max_attempts)
+        self.config_digest = config_digest(settings)
 
     async def publish(self, message: Envelope, topic: str) -> None:
         """Publish an envelope keyed by response_id and wait for the broker's acknowledgement. A live event
         (progress, answer delta) of a request whose client does not stream is not published: nobody reads it
-        (the final Answer carries the content and the reasoning)."""
+        (the final Answer carries the content and the reasoning). Every other message is stamped with the versions
+        of the stage run that made it (configuration and prompt template digests, moe_core.run_versions), unless
+        it carries them already (a stored outcome republished)."""
         if getattr(message, "live_event", False) and not message.live:
             return
         if message.trace.traceparent is None:
             message = message.model_copy(update={"trace": current_trace_context()})
         if message.started_at is None and (started := run_started()) is not None:
             message = message.model_copy(update={"started_at": started})
+        if message.versions is None and not getattr(message, "live_event", False):
+            message = message.model_copy(update={"versions": versions(self.settings.service_name,
+                                                                      self.config_digest)})
         with _trace_of(message):
             await self._send(message, topic)
 

@@ -13,6 +13,9 @@ from faststream import BaseMiddleware
 from moe_core.contracts.envelope import utcnow
 
 RUN_STARTED: ContextVar[datetime | None] = ContextVar("moe_run_started", default=None)
+# The prompt templates the current stage run used (name -> digest; moe_core.run_versions.prompt_used): a dict made
+# per consumed message, shared by reference with the tasks the run starts.
+RUN_PROMPTS: ContextVar[dict[str, str] | None] = ContextVar("moe_run_prompts", default=None)
 
 
 def run_started() -> datetime | None:
@@ -21,8 +24,9 @@ def run_started() -> datetime | None:
 
 class RunClockMiddleware(BaseMiddleware):
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
-        token = RUN_STARTED.set(utcnow())
+        token, prompts = RUN_STARTED.set(utcnow()), RUN_PROMPTS.set({})
         try:
             return await call_next(msg)
         finally:
+            RUN_PROMPTS.reset(prompts)
             RUN_STARTED.reset(token)

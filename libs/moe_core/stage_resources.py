@@ -14,6 +14,7 @@ from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Envelope
 from moe_core.idempotency import Memo
 from moe_core.run_clock import run_started
+from moe_core.run_versions import config_digest, versions
 from moe_core.settings import FleetSettings
 
 if TYPE_CHECKING:
@@ -26,22 +27,31 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 
-def stamped(value: M) -> M:
-    """The value with the start of the stage run that made it (`started_at`, lineage): stored with it, so a
-    redelivery republishes the same message, not one that claims a later run."""
-    started = run_started()
-    if started is None or not isinstance(value, Envelope) or value.started_at is not None:
+def stamped(value: M, service: str = "", config: str = "") -> M:
+    """The value with the start of the stage run that made it (`started_at`, lineage) and, given the service and its
+    configuration digest, the run's versions (moe_core.run_versions): stored with it, so a redelivery republishes
+    the same message, not one that claims a later run (or none of the prompts the first run used)."""
+    if not isinstance(value, Envelope):
         return value
-    return value.model_copy(update={"started_at": started})
+    update: dict[str, Any] = {}
+    started = run_started()
+    if started is not None and value.started_at is None:
+        update["started_at"] = started
+    if config and value.versions is None:
+        update["versions"] = versions(service, config)
+    return value.model_copy(update=update) if update else value
 
 
 class Outcomes(Generic[M]):
     """At-least-once delivery means a handler sees a message twice: the first stored outcome stands."""
 
-    def __init__(self, memo: Memo, model: type[M], cancels: Cancellations | None) -> None:
+    def __init__(self, memo: Memo, model: type[M], cancels: Cancellations | None,
+                 settings: FleetSettings | None = None) -> None:
         self.memo = memo
         self.model = model
         self.cancels = cancels
+        self.service = settings.service_name if settings is not None else ""
+        self.config = config_digest(settings) if settings is not None else ""
 
     async def once(self, key: str, compute: Callable[[], Awaitable[M]], *, message: Envelope | None = None,
                    cancelled: Callable[[], M] | None = None, expired: Callable[[], M] | None = None) -> tuple[M, bool]:
@@ -64,7 +74,7 @@ class Outcomes(Generic[M]):
                 value = cancelled()
         else:
             value = await compute()
-        value = stamped(value)
+        value = stamped(value, self.service, self.config)
         fresh = value.model_dump_json()
         kept = await self.memo.put_first(key, fresh)
         return (value, True) if kept == fresh else (self.model.model_validate_json(kept), False)
@@ -124,7 +134,8 @@ class Resources:
         if policy is None:
             raise RuntimeError(f"stage {self.stage.name} declares no memo policy")
         prefix = policy.prefix.format(namespace=self.settings.topic_namespace)
-        return Outcomes(Memo(self.redis, prefix, int(getattr(self.settings, policy.ttl))), policy.model, self.cancels)
+        return Outcomes(Memo(self.redis, prefix, int(getattr(self.settings, policy.ttl))), policy.model, self.cancels,
+                        self.settings)
 
     def memo(self, prefix: str, ttl_s: int) -> Memo:
         """A further remembered value (e.g. a model's classification) in the stage's Redis."""

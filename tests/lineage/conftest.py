@@ -34,6 +34,7 @@ class LineageFleet:
     dsn: str  # the control plane's own role: it serves the audit API and may only read the audit store
     owner_dsn: str  # the audit store's owner: the database owner's rights
     rules: Path  # codex-lineage's compliance rule files (a copy of policy/compliance the tests may break)
+    classes: Path  # its data-class file (a copy of policy/data-classes.yaml the tests may change)
 
     @property
     def gateway(self) -> str:
@@ -54,6 +55,11 @@ class LineageFleet:
 
     def publish_audit(self, events: list[Any], service: str = "gateway") -> None:
         """Audit events on the fleet's audit topic, published as `service` (on the real broker)."""
+        self.publish([(event, "audit") for event in events], service)
+
+    def publish(self, messages: list[tuple[Any, str]], service: str) -> None:
+        """Messages on the fleet's topics (by Topics attribute, e.g. "results"), published as `service` (on the
+        real broker), as that stage would."""
         from moe_core.bus import Bus
         from moe_core.settings import FleetSettings
 
@@ -62,8 +68,8 @@ class LineageFleet:
                                     topic_namespace=self.env["MOE_TOPIC_NAMESPACE"]))
             await bus.broker.start()
             try:
-                for event in events:
-                    await bus.publish(event, bus.topics.audit)
+                for message, topic in messages:
+                    await bus.publish(message, getattr(bus.topics, topic))
             finally:
                 await bus.broker.stop()
 
@@ -123,13 +129,15 @@ def tsa(infra: dict[str, str]) -> dict[str, str]:
 def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
     rules = Path(tempfile.mkdtemp(prefix="compliance-rules-")) / "compliance"
     shutil.copytree(REPO / "policy" / "compliance", rules)
+    classes = rules.parent / "data-classes.yaml"
+    shutil.copy(REPO / "policy" / "data-classes.yaml", classes)
     with audited_fleet(infra, scripted_server.url, "lin", MOE_COMPLIANCE_RULES_DIR=str(rules),
-                       MOE_COMPLIANCE_INTERVAL_S="2") as running:
+                       MOE_DATA_CLASSES_FILE=str(classes), MOE_COMPLIANCE_INTERVAL_S="2") as running:
         env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
                "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"],  # the operator's replay, as with_fleet_env
                "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
         yield LineageFleet(running.fleet, env, running.schema, infra["postgres-control-plane"], running.owner_dsn,
-                           rules)
+                           rules, classes)
     shutil.rmtree(rules.parent, ignore_errors=True)
 
 

@@ -6,6 +6,7 @@ changes the store)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -189,6 +190,13 @@ def test_lineage_is_openlineage_json_with_start_and_complete_per_run(lineage_fle
     assert expert["run"]["facets"]["moe_model"]["server"] == "scripted"
     assert expert["run"]["facets"]["moe_tokens"]["completionTokens"] > 0
     assert expert["inputs"][0]["name"].endswith(".tasks.expert.v1")
+    # every stage run says which configuration and prompt templates it ran with
+    prompts = {e["job"]["name"]: e["run"]["facets"]["moe_versions"]["promptDigests"] for e in events}
+    assert set(prompts["planner.plan"]) == {"planner.plan"}
+    assert set(prompts["expert-worker.expert"]) <= {f"expert.{c}" for c in ("general", "science")}
+    assert "merger.judge" in prompts["merger.merge"]
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", e["run"]["facets"]["moe_versions"]["configDigest"])
+               for e in events)
     assert expert["inputs"][0]["namespace"].startswith("kafka://")
     # every custom facet names a JSON Schema codex-lineage serves
     for name, facet in expert["run"]["facets"].items():
@@ -217,6 +225,7 @@ def test_replay_rerun_asks_todays_fleet_under_a_new_id(lineage_fleet: LineageFle
     assert lines[0].startswith(f"replayed {journey['rid']} as replay-")
     assert lines[1:] == ["plan:    same", "task:    expert:general: same (expert-model)",
                          "task:    expert:science: same (expert-model)", "experts: same",
+                         "plan:    versions same", "answer:  versions same",  # same settings and prompt templates
                          "answer:  same"]  # the same scripted models answer, stage by stage
     new_id = lines[0].rsplit(" ", 1)[1]
     deadline = time.monotonic() + 60

@@ -80,8 +80,9 @@ def _offline(fleet: LineageFleet, bundle: Path, infra: dict[str, str]) -> subpro
 
 
 def _verify_in_process(fleet: LineageFleet, bundle: Path, infra: dict[str, str],
-                       capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = verify_main([str(bundle), "--keyring", fleet.env["MOE_AUDIT_KEYRING"], "--tsa-chain", infra["tsa-chain"]])
+                       capsys: pytest.CaptureFixture[str], *more: str | Path) -> tuple[int, str]:
+    code = verify_main([str(bundle), "--keyring", fleet.env["MOE_AUDIT_KEYRING"], "--tsa-chain", infra["tsa-chain"],
+                        *map(str, more)])
     return code, capsys.readouterr().out
 
 
@@ -115,6 +116,20 @@ def test_a_requests_bundle_verifies_offline_and_every_changed_byte_fails(
     verified = _offline(lineage_fleet, folder, infra)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f"VERIFIED: the manifest's signature and every file's digest; {len(entries)} entries" in verified.stdout
+    versions = [json.loads(line) for line in (folder / "versions.jsonl").read_text().splitlines()]
+    assert {v["service"] for v in versions} >= {"gateway", "planner", "expert-worker", "merger"}
+    assert "versions: planner config sha256:" in verified.stdout and "planner.plan sha256:" in verified.stdout
+    # the digests an auditor approved (here: this bundle's own) pass; another planner prompt does not
+    approved = json.loads(subprocess.run([sys.executable, "-m", "moe_audit_verify", str(folder), "--keyring",
+                                          lineage_fleet.env["MOE_AUDIT_KEYRING"], "--json"], cwd=REPO, check=False,
+                                         capture_output=True, text=True, timeout=120).stdout)["versions"]
+    (tmp_path / "approved.json").write_text(json.dumps(approved))
+    code, _ = _verify_in_process(lineage_fleet, folder, infra, capsys, "--expect-versions", tmp_path / "approved.json")
+    assert code == 0
+    approved["planner"]["prompts"]["planner.plan"] = ["sha256:" + "0" * 64]
+    (tmp_path / "changed.json").write_text(json.dumps(approved))
+    code, out = _verify_in_process(lineage_fleet, folder, infra, capsys, "--expect-versions", tmp_path / "changed.json")
+    assert code == 1 and "planner sent prompt template planner.plan sha256:" in out and "not an approved one" in out
 
     for name in sorted(p.name for p in folder.iterdir()):
         changed = tmp_path / f"changed-{name}"

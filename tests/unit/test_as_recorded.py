@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from codex_lineage.as_recorded import digest, line, stages
-from codex_lineage.rerun import task_lines
+from codex_lineage.as_recorded import digest, line, stages, versions_line
+from codex_lineage.rerun import task_lines, version_lines
 from moe_core.audit.records import AuditRecord
 
 pytestmark = pytest.mark.unit
@@ -55,3 +55,18 @@ def test_todays_differences_per_task() -> None:
         "task:    expert:code: not run today",
         "task:    expert:general: model ['expert-model'] -> ['expert-model-2'], output differs",
         "task:    expert:math: only today"]
+
+
+def test_each_stage_run_with_the_versions_it_recorded() -> None:
+    judge = {"service": "merger", "config": "sha256:" + "a" * 64, "prompts": {"merger.judge": "sha256:" + "b" * 64}}
+    records = [*RECORDS[:4], _record("Answer", "merger", {**RECORDS[4].payload, "versions": judge}, 5)]
+    rows = stages(records)
+    assert rows[3]["versions"] == judge and rows[0]["versions"] == {}
+    assert versions_line(rows[3]) == (f"         merger config sha256:{'a' * 16}  prompts merger.judge=sha256:"
+                                      f"{'b' * 16}")
+    assert versions_line(rows[0]) == "         versions not recorded"
+    today = {**judge, "prompts": {"merger.judge": "sha256:" + "c" * 64}}
+    assert version_lines({"versions": judge}, {"versions": judge}, "answer") == ["answer:  versions same"]
+    assert version_lines({"versions": judge}, {"versions": today}, "answer") == [
+        "answer:  versions changed: prompt merger.judge"]
+    assert version_lines({}, {"versions": today}, "plan") == ["plan:    versions not recorded then"]

@@ -3,7 +3,7 @@ memory (two requests interleaved in one tenant's chain, signed checkpoints witho
 findings are the only ones of an untouched bundle; the real authority is in tests/lineage/test_evidence.py).
 Findings that survive a manifest re-signed with codex-lineage's own key: a withheld record of the request, a
 changed link of the other request, lineage events that are not the signed ones, a file the manifest does not
-list."""
+list, versions that are not the signed records' or not the approved ones."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from moe_audit_verify.evidence import read_evidence, verify_evidence
 from moe_audit_verify.format import CHECKPOINT_FORMAT, GENESIS, checkpoint_bytes, manifest_message
 from moe_audit_verify.keys import KeyRing
 from moe_audit_verify.segment import Trust
+from moe_audit_verify.versions import summary, unexpected
 from moe_core.audit.entries import COLUMNS, Head, seal
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer
@@ -35,10 +36,17 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TENANT = "acme"
 
 
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+VERSIONS = {"service": "merger", "config": _digest("merger settings"), "prompts": {"merger.judge": _digest("Merge")}}
+
+
 def _record(rid: str, rseq: int, at: datetime) -> dict[str, Any]:
     return {"response_id": rid, "topic": "moe.answers.v1", "partition": 0, "offset": rseq + 100 * len(rid),
             "broker_ts": at, "message_type": "Answer", "stage": "merger", "created_at": at,
-            "payload": json.dumps({"text": f"answer {rseq} of {rid}"}), "rseq": rseq}
+            "payload": json.dumps({"text": f"answer {rseq} of {rid}", "versions": VERSIONS}), "rseq": rseq}
 
 
 def _event(rid: str, at: datetime) -> dict[str, Any]:
@@ -143,7 +151,9 @@ def test_a_withheld_record_of_the_request_is_named(tmp_path: Path) -> None:
     folder = _bundle(tmp_path, signer)
     _write(folder / "entries.jsonl", [e for e in _lines(folder / "entries.jsonl") if e["content"].get("rseq") != 2])
     _resign(folder, signer)
-    assert _findings(folder, signer) == ["request mine: its records 2 are not in the bundle: withheld or deleted"]
+    assert _findings(folder, signer) == [
+        "request mine: its records 2 are not in the bundle: withheld or deleted",
+        "versions.jsonl: holds 3 rows that are not the 2 the signed records carry: changed, added or removed"]
 
 
 def test_a_changed_link_breaks_its_signature_and_the_chain(tmp_path: Path) -> None:
@@ -171,6 +181,27 @@ def test_lineage_events_that_are_not_the_signed_ones_and_extra_files_are_named(t
     assert findings == ["note.txt: not listed in the manifest: added to the bundle",
                         "lineage.jsonl: holds 1 events that are not the 1 the signed lineage entries hold: changed, "
                         "added or removed"]
+
+
+def test_versions_are_the_signed_records_and_only_approved_ones_pass(tmp_path: Path) -> None:
+    signer = Signer.ephemeral()
+    folder = _bundle(tmp_path, signer)
+    rows = _lines(folder / "versions.jsonl")
+    assert [(r["seq"], r["service"], r["prompts"]) for r in rows] == [
+        (3, "merger", VERSIONS["prompts"]), (5, "merger", VERSIONS["prompts"]), (8, "merger", VERSIONS["prompts"])]
+    verdict = verify_evidence(read_evidence(folder), Trust(KeyRing([signer.public]), None))
+    approved = summary(verdict.versions)
+    assert approved == {"merger": {"config": [VERSIONS["config"]], "prompts": {"merger.judge": [_digest("Merge")]}}}
+    assert unexpected(verdict.versions, approved) == []
+    other = {"merger": {**approved["merger"], "prompts": {"merger.judge": [_digest("Merge, more briefly")]}}}
+    assert [f"{p.record}: {p.problem}" for p in unexpected(verdict.versions, other)] == [
+        f"seq {seq} ({TENANT}, Answer of mine): merger sent prompt template merger.judge {_digest('Merge')}, not an "
+        "approved one" for seq in (3, 5, 8)]
+    rows[1]["prompts"] = {"merger.judge": _digest("Merge, more briefly")}  # claims another prompt
+    _write(folder / "versions.jsonl", rows)
+    _resign(folder, signer)
+    assert _findings(folder, signer) == ["versions.jsonl: holds 3 rows that are not the 3 the signed records carry: "
+                                         "changed, added or removed"]
 
 
 def _throwaway_root() -> bytes:

@@ -96,7 +96,8 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _text(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    # keys sorted: a payload read back from the store (stored sorted) summarises as the one read from the topic
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= SUMMARY_TEXT else text[:SUMMARY_TEXT] + "…"
 
 

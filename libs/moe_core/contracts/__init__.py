@@ -1,6 +1,6 @@
 """The only source of message shapes in the fleet."""
 
-from moe_core.contracts.envelope import Envelope, TraceContext, deadline_in, utcnow
+from moe_core.contracts.envelope import Envelope, RunVersions, TraceContext, deadline_in, utcnow
 from moe_core.contracts.experts import EXPERT_CATEGORIES
 from moe_core.contracts.messages import (
     MESSAGE_MODELS,
@@ -72,6 +72,7 @@ __all__ = [
     "PlannedTask",
     "Progress",
     "ResearchTask",
+    "RunVersions",
     "Source",
     "SynthesisInsight",
     "TaskResult",

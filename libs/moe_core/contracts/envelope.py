@@ -19,6 +19,18 @@ class TraceContext(BaseModel):
     tracestate: str | None = None
 
 
+class RunVersions(BaseModel):
+    """What the stage run that published a message ran with (moe_core.run_versions): an auditor proves with it
+    which configuration and which prompt templates produced an answer."""
+
+    service: str = Field(description="The service that published the message")
+    config: str = Field(description="sha256:<hex> of the service's settings as canonical JSON (secrets and "
+                        "passwords masked; moe_core.run_versions.config_view)")
+    prompts: dict[str, str] = Field(default_factory=dict, description="Prompt template name -> sha256:<hex> of "
+                                    "its text as sent (the system part, without the user's data); empty: the run "
+                                    "called no model")
+
+
 class Envelope(BaseModel):
     """Common header of every message. Unknown fields are ignored so producers may add fields first."""
 
@@ -39,6 +51,9 @@ class Envelope(BaseModel):
     template: str | None = Field(default=None, max_length=64, description="The named expert template the "
                                  "request runs with (planner, expert and judge models; moe_core.templates); "
                                  "unset = the global model assignments")
+    versions: RunVersions | None = Field(default=None, description="The configuration and prompt template "
+                                         "digests of the stage run that published this message (set by the bus); "
+                                         "unset = not recorded (older producers, live events)")
 
     def remaining_seconds(self, now: datetime | None = None) -> float:
         return (self.deadline_at - (now or utcnow())).total_seconds()

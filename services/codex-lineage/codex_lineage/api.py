@@ -1,5 +1,7 @@
 """HTTP API of codex-lineage: POST /api/v1/lineage (the endpoint Marquez offers, so any OpenLineage producer
-can send here), GET /api/v1/lineage?response_id=… and the JSON Schemas of the fleet's facets.
+can send here), GET /api/v1/lineage?response_id=… (a request's events) or ?fact_id=… / ?cache_key=… (the
+requests whose lineage used that knowledge-graph fact or semantic-cache entry) and the JSON Schemas of the fleet's
+facets.
 
 Writes and reads need an admin key of the fleet (the gateway's key table, `Authorization: Bearer <key>`,
 which is what openlineage-python's HttpTransport sends with auth type api_key)."""
@@ -16,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from codex_lineage.classes import DataClasses, classify_request
 from codex_lineage.facets import facet_schema
 from moe_core.audit.store import AuditStore
 
@@ -73,7 +76,28 @@ def _request_of(event: dict[str, Any]) -> tuple[str | None, str | None]:
     return tenant.get("responseId"), tenant.get("tenantId")
 
 
-def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max_bytes: int) -> APIRouter:
+USED_BY = """
+SELECT tenant_id, response_id, job_name, run_id, min(event_time) AS at FROM audit_log
+WHERE kind = 'lineage' AND response_id IS NOT NULL AND body::jsonb @> $1::jsonb
+GROUP BY tenant_id, response_id, job_name, run_id ORDER BY min(event_time), response_id LIMIT 1000
+"""
+
+
+async def used_by(store: AuditStore, asked: dict[str, str]) -> list[dict[str, Any]]:
+    """The stage runs whose lineage names the fact or cache entry as an input (at most 1000, oldest first)."""
+    facet: dict[str, Any]
+    if "fact_id" in asked:
+        facet = {"moe_graph_facts": {"factIds": [asked["fact_id"]]}}
+    else:
+        facet = {"moe_cache_entry": {"cacheKey": asked["cache_key"]}}
+    rows = await store.pool.fetch(USED_BY, json.dumps({"inputs": [{"inputFacets": facet}]}))
+    return [{"tenant_id": r["tenant_id"], "response_id": r["response_id"], "job": r["job_name"],
+             "run_id": r["run_id"], "at": r["at"].isoformat()} for r in rows]
+
+
+def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max_bytes: int,
+           get_classes: Callable[[], DataClasses] | None = None) -> APIRouter:
+    """`get_classes`: the data-class file in force (a request's classification beside its events)."""
     api = APIRouter()
 
     @api.post("/api/v1/lineage", status_code=201)
@@ -95,13 +119,25 @@ def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max
         return JSONResponse({"stored": added}, status_code=201)
 
     @api.get("/api/v1/lineage")
-    async def events(request: Request, response_id: str) -> JSONResponse:
+    async def events(request: Request) -> JSONResponse:
         store = get_store()
         try:
             await require_admin(request, get_keys())
+            asked = {k: v for k in ("response_id", "fact_id", "cache_key") if (v := request.query_params.get(k))}
+            if len(asked) != 1:
+                raise ApiError(400, "give one of response_id, fact_id (a knowledge-graph fact) or cache_key (a "
+                                    "semantic-cache entry)", "invalid_parameter")
         except ApiError as exc:
             return exc.response()
-        return JSONResponse({"events": await store.lineage(response_id)})
+        if "response_id" not in asked:
+            return JSONResponse({"object": "list", "data": await used_by(store, asked)})
+        response_id = asked["response_id"]
+        found = await store.lineage(response_id)
+        body: dict[str, Any] = {"events": found}
+        tenant = next((t for _, t in map(_request_of, found) if t), None)
+        if get_classes is not None and tenant is not None:
+            body["classification"] = {"tenant_id": tenant, **classify_request(get_classes(), tenant, found)}
+        return JSONResponse(body)
 
     @api.get("/api/v1/facets/{name}.json", include_in_schema=False)
     async def schema(name: str) -> JSONResponse:

@@ -24,6 +24,7 @@ from codex_lineage.catalog.entries import Names, postgres_namespace
 from codex_lineage.catalog.entries import entries as catalog_entries
 from codex_lineage.catalog.entries import load as load_catalog
 from codex_lineage.catalog_api import catalog_router
+from codex_lineage.classes import ClassesFile
 from codex_lineage.compliance.engine import Compliance
 from codex_lineage.compliance.rules import resolve
 from codex_lineage.compliance.sources import Sources
@@ -78,6 +79,7 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     holder: dict[str, Any] = {}
     ready = asyncio.Event()
     compliance = Compliance(resolve(settings.compliance_rules_dir))  # a broken rule file: refused here, file:line
+    classes = ClassesFile(resolve(settings.data_classes_file))  # a broken data-class file: refused here
     drift_cfg = DriftSettings(settings.drift_threshold, settings.drift_min_declared)
     lineage = lineage_for(settings, bus)
     client = extra_client(settings.lineage_transport)
@@ -149,30 +151,34 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
 
     def sources() -> Sources:
         return Sources(settings, bus.topics, holder["store"], holder["keys"],
-                       lambda hours: holder["runs"].summary(hours))
+                       lambda hours: holder["runs"].summary(hours), classes.current)
 
     async def postgres_ready() -> None:
         await holder["store"].pool.fetchval("SELECT 1")
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
                              on_shutdown=[close_store])
-    app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes))
+    app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes,
+                              classes.current))
     app.include_router(compliance_router(compliance, sources, lambda: holder["keys"]))
     app.include_router(drift_router(lambda: holder["runs"], lambda: holder["keys"], settings.drift_window_h))
     app.include_router(evidence_router(
         lambda: holder["store"].pool, lambda: holder["keys"], signer,
         lambda: Material.from_files(settings.audit_keyring, settings.audit_tsa_chain),
         lambda tenant: close_now(holder["store"], anchoring, tenant), lambda: compliance.evaluate(sources()),
-        settings.evidence_max_days))
+        settings.evidence_max_days, classes.current))
     catalog = load_catalog(resolve(settings.catalog_file))  # missing or not one: refused at start
     names = Names(bus.topics, datasets(settings), postgres_namespace(settings.audit_writer_dsn or
                                                                      settings.postgres_dsn),
                   settings.audit_schema, settings.lineage_namespace)
 
     async def catalog_items() -> list[dict[str, Any]]:
-        return catalog_entries(catalog, names, await tenants(holder["store"]))
+        policy = classes.current()
+        return [{**e, "classification": policy.of_entry(e["kind"], e["name"])}
+                for e in catalog_entries(catalog, names, await tenants(holder["store"]))]
 
     app.include_router(catalog_router(catalog_items, lambda: holder["keys"]))
     app.state.holder = holder
     app.state.compliance = compliance
+    app.state.classes = classes
     return app

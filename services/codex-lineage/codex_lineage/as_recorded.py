@@ -17,8 +17,8 @@ from moe_core.audit.store import AuditStore
 from moe_core.audit.verify import load_trust
 
 TASKS = ("ExpertTask", "ToolTask", "ResearchTask", "GraphTask")
-NOT_RECORDED = ("prompt template digests, policy and configuration versions per stage run are not recorded yet: "
-                "only the models and servers each stage reports")
+NOT_RECORDED = ("policy versions per stage run are not recorded yet, and the pipeline is not re-executed with the "
+                "recorded model outputs")
 
 
 def digest(value: Any) -> str:
@@ -26,8 +26,18 @@ def digest(value: Any) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def versions(payload: dict[str, Any]) -> dict[str, Any]:
+    """The service, configuration digest and prompt template digests the stage run stamped on its message
+    (moe_core.run_versions; {} when it recorded none)."""
+    recorded = payload.get("versions")
+    if not isinstance(recorded, dict):
+        return {}
+    return {"service": recorded.get("service"), "config": recorded.get("config"),
+            "prompts": dict(sorted((recorded.get("prompts") or {}).items()))}
+
+
 def stages(records: list[AuditRecord]) -> list[dict[str, Any]]:
-    """One row per stage run, in the order the record holds them."""
+    """One row per stage run, in the order the record holds them, each with the versions it ran with."""
     rows: list[dict[str, Any]] = []
     instructions: dict[str, str] = {}
     for record in records:
@@ -54,7 +64,23 @@ def stages(records: list[AuditRecord]) -> list[dict[str, Any]]:
                          "experts": answer.get("experts_used") or [], "cache_hit": bool(answer.get("cache_hit")),
                          "digest": digest(str(answer.get("content") or "")),
                          "chars": len(str(answer.get("content") or ""))})
+        else:
+            continue
+        rows[-1]["versions"] = versions(p)
     return rows
+
+
+def _short(value: Any) -> str:
+    return str(value)[:23] if value else "-"
+
+
+def versions_line(row: dict[str, Any]) -> str:
+    """The versions of a stage run as the indented line under it (digests shortened; --json has them whole)."""
+    v = row.get("versions") or {}
+    if not v:
+        return "         versions not recorded"
+    prompts = " ".join(f"{name}={_short(d)}" for name, d in v["prompts"].items()) or "none"
+    return f"         {v['service']} config {_short(v['config'])}  prompts {prompts}"
 
 
 def line(row: dict[str, Any]) -> str:
@@ -102,5 +128,6 @@ async def present(settings: LineageSettings, response_id: str, as_json: bool) ->
             print(f"FAILED   {problem['record']}: {problem['problem']}")
         for row in rows:
             print(line(row))
+            print(versions_line(row))
         print(f"note     {NOT_RECORDED}")
     return 0 if verdict["verified"] else 1

@@ -1,6 +1,7 @@
-"""GET /v1/catalog (`?q=` words, `?kind=` topic|table|store|graph_domain|job), GET /v1/catalog/lineage
-(`?node_id=`, `depth` 1..20, `direction` both|upstream|downstream: the declared lineage graph in Marquez's shape)
-and GET /v1/catalog/{id} (one entry). Admin keys only. An unknown entry or node is 404, a bad parameter 400."""
+"""GET /v1/catalog (`?q=` words, `?kind=` topic|table|store|graph_domain|job, `?classification=` a data class),
+GET /v1/catalog/lineage (`?node_id=`, `depth` 1..20, `direction` both|upstream|downstream: the declared lineage
+graph in Marquez's shape) and GET /v1/catalog/{id} (one entry). Admin keys only. An unknown entry or node is 404,
+a bad parameter 400."""
 
 from __future__ import annotations
 
@@ -25,9 +26,15 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
         try:
             await require_admin(request, get_keys())
             kind = params.choice(request, "kind", KINDS, None)
+            everything = await items()
+            known = sorted({i["classification"]["class"] for i in everything if "classification" in i})
+            wanted = request.query_params.get("classification")
+            if wanted is not None and wanted not in known:
+                raise ApiError(400, f"classification must be one of {', '.join(known)}", "invalid_parameter")
         except ApiError as exc:
             return exc.response()
-        found = search(await items(), request.query_params.get("q"), kind)
+        found = [i for i in search(everything, request.query_params.get("q"), kind)
+                 if wanted is None or i.get("classification", {}).get("class") == wanted]
         return JSONResponse({"object": "list", "data": found})
 
     @api.get("/v1/catalog/lineage")

@@ -1,5 +1,6 @@
 """GET /v1/evidence?response_id=… | ?tenant_id=…&since=…&until=…: an evidence bundle as a .tar (the layout:
-moe_audit_verify.evidence), with the compliance report at export time (compliance.json). Admin keys only.
+moe_audit_verify.evidence), with the compliance report at export time (compliance.json) and the requests' data
+classes (classification.json). Admin keys only.
 A period longer than MOE_EVIDENCE_MAX_DAYS, a missing or doubled scope or a time that does not parse is a 400,
 a request or tenant with no record a 404, no checkpoint that can close the scope now a 503."""
 
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from codex_lineage.api import ApiError, require_admin
+from codex_lineage.classes import DataClasses
 from codex_lineage.evidence.gather import Close, ExportError
 from codex_lineage.evidence.scope import Scope, build
 from codex_lineage.evidence.writer import Material, archive
@@ -43,7 +45,7 @@ def _scope(request: Request, max_days: float) -> Scope:
 
 def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], signer: Signer,
                     material: Callable[[], Material], close: Close, report: Callable[[], Awaitable[Any]],
-                    max_days: float) -> APIRouter:
+                    max_days: float, classes: Callable[[], DataClasses] | None = None) -> APIRouter:
     """`material`: the keyring and TSA chain to copy (read per bundle: a rotation changes the keyring); `close`:
     makes a checkpoint of a tenant's chain now; `report`: evaluates the compliance report."""
     api = APIRouter()
@@ -63,7 +65,8 @@ def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], si
                 return {"compliance.json": text.encode()}
 
             try:
-                files = await build(get_pool(), scope, signer, copies, close, compliance)
+                files = await build(get_pool(), scope, signer, copies, close, compliance,
+                                    classes() if classes is not None else None)
             except ExportError as exc:
                 code = {404: "not_found", 503: "unavailable"}.get(exc.status, "invalid_parameter")
                 raise ApiError(exc.status, str(exc).replace("--until", "until"), code) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import attr
-from openlineage.client.generated.base import RunFacet
+from openlineage.client.generated.base import InputDatasetFacet, RunFacet
 
 SCHEMA_BASE = ["http://127.0.0.1:8109/api/v1/facets"]  # from settings (MOE_LINEAGE_FACET_BASE)
 
@@ -73,12 +73,53 @@ class MoeErrorRunFacet(RunFacet):
         return schema_url("MoeErrorRunFacet")
 
 
+@attr.define
+class MoeVersionsRunFacet(RunFacet):
+    """What the stage run ran with (Envelope.versions): its service, the digest of its configuration and of every
+    prompt template it sent a model (name -> sha256:<hex>)."""
+
+    service: str = attr.field(default="")
+    configDigest: str = attr.field(default="")
+    promptDigests: dict[str, str] = attr.field(factory=dict)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("MoeVersionsRunFacet")
+
+
+@attr.define
+class MoeGraphFactsInputDatasetFacet(InputDatasetFacet):
+    """Which knowledge-graph facts (relation ids) and documents a graph task's result was built from."""
+
+    factIds: list[str] = attr.field(factory=list)
+    documents: list[str] = attr.field(factory=list)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("MoeGraphFactsInputDatasetFacet")
+
+
+@attr.define
+class MoeCacheEntryInputDatasetFacet(InputDatasetFacet):
+    """The semantic-cache entry that answered the request."""
+
+    cacheKey: str = attr.field(default="")
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("MoeCacheEntryInputDatasetFacet")
+
+
 def _schema(name: str, props: dict[str, Any]) -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_url(name).split("#")[0],
             "$defs": {name: {"allOf": [
-                {"$ref": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunFacet"},
+                {"$ref": f"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/{_base(name)}"},
                 {"type": "object", "properties": props}]}},
             "type": "object", "properties": {FACET_KEYS[name]: {"$ref": f"#/$defs/{name}"}}}
+
+
+def _base(name: str) -> str:
+    return "InputDatasetFacet" if name.endswith("InputDatasetFacet") else "RunFacet"
 
 
 _S, _I, _B = {"type": ["string", "null"]}, {"type": "integer", "minimum": 0}, {"type": ["boolean", "null"]}
@@ -88,11 +129,20 @@ FACET_FIELDS: dict[str, dict[str, Any]] = {
     "MoeTenantRunFacet": {"tenantId": {"type": "string"}, "responseId": {"type": "string"}, "replayOf": _S},
     "MoeOutcomeRunFacet": {"confidence": _S, "category": _S, "tool": _S, "cacheHit": _B, "detail": _S},
     "MoeErrorRunFacet": {"message": {"type": "string"}, "errorType": _S},
+    "MoeVersionsRunFacet": {"service": {"type": "string"},
+                            "configDigest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+                            "promptDigests": {"type": "object", "additionalProperties": {
+                                "type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}},
+    "MoeGraphFactsInputDatasetFacet": {"factIds": {"type": "array", "items": {"type": "string"}},
+                                       "documents": {"type": "array", "items": {"type": "string"}}},
+    "MoeCacheEntryInputDatasetFacet": {"cacheKey": {"type": "string"}},
 }
 
 
 FACET_KEYS = {"MoeModelRunFacet": "moe_model", "MoeTokensRunFacet": "moe_tokens", "MoeTenantRunFacet": "moe_tenant",
-              "MoeOutcomeRunFacet": "moe_outcome", "MoeErrorRunFacet": "moe_error"}
+              "MoeOutcomeRunFacet": "moe_outcome", "MoeErrorRunFacet": "moe_error",
+              "MoeVersionsRunFacet": "moe_versions", "MoeGraphFactsInputDatasetFacet": "moe_graph_facts",
+              "MoeCacheEntryInputDatasetFacet": "moe_cache_entry"}
 
 
 def facet_schema(name: str) -> dict[str, Any] | None:

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from openlineage.client.generated.base import EventType, InputDataset, Job, OutputDataset, Run, RunEvent, RunFacet
+from openlineage.client.generated.base import (
+    EventType,
+    InputDataset,
+    InputDatasetFacet,
+    Job,
+    OutputDataset,
+    Run,
+    RunEvent,
+    RunFacet,
+)
 from openlineage.client.generated.error_message_run import ErrorMessageRunFacet
 from openlineage.client.generated.parent_run import Job as ParentJob
 from openlineage.client.generated.parent_run import ParentRunFacet
@@ -21,11 +30,14 @@ from openlineage.client.generated.parent_run import Run as ParentRun
 from openlineage.client.serde import Serde
 
 from codex_lineage.facets import (
+    MoeCacheEntryInputDatasetFacet,
     MoeErrorRunFacet,
+    MoeGraphFactsInputDatasetFacet,
     MoeModelRunFacet,
     MoeOutcomeRunFacet,
     MoeTenantRunFacet,
     MoeTokensRunFacet,
+    MoeVersionsRunFacet,
 )
 from moe_core.audit.records import AuditRecord, iso
 from moe_core.contracts import Topics
@@ -61,6 +73,7 @@ class StageRun:
     outputs: list[tuple[str, str]]
     facets: dict[str, RunFacet]
     error: str | None = None
+    input_facets: dict[str, dict[str, InputDatasetFacet]] | None = None  # by input dataset name
 
 
 class Lineage:
@@ -83,7 +96,8 @@ class Lineage:
         start = _time(p.get("started_at")) or end
         kind = record.message_type
         tenant: dict[str, RunFacet] = {"moe_tenant": MoeTenantRunFacet(tenantId=record.tenant_id, responseId=rid,
-                                                  replayOf=p.get("replay_of"))}
+                                                  replayOf=p.get("replay_of")),
+                                  **_versions(p.get("versions"))}
         if kind == "ChatRequest":
             return [self._event(EventType.START, PARENT_JOB, parent_run_id(rid), end, [], [self._topic("requests")],
                                 {**tenant, **_outcome(detail=str(p.get("mode")))}, parent=None)]
@@ -101,14 +115,16 @@ class Lineage:
             if start == end and p.get("duration_ms"):
                 start = end - timedelta(milliseconds=float(p["duration_ms"]))
             inputs = [self._topic(TASK_TOPIC.get(task_kind, "tasks_expert"))]
+            used: dict[str, dict[str, InputDatasetFacet]] = {}
             if task_kind == "graph":
                 inputs.append((self.ds.graph, "knowledge-graph"))
+                used = _graph_facts(p.get("sources"))
             runs.append(StageRun(f"{record.stage}.{task_kind}", f"task/{p.get('task_id')}", start, end, inputs,
                                  [self._topic("results")],
                                  {**_model(p.get("model"), p.get("server")), **_tokens(p.get("usage")),
                                   **_outcome(confidence=p.get("confidence"), category=p.get("category"),
                                              tool=(p.get("data") or {}).get("tool") if task_kind == "tool" else None)},
-                                 error=p.get("error")))
+                                 error=p.get("error"), input_facets=used))
         elif kind == "Draft":
             runs.append(self._merge(record, start, end, p.get("answer") or {}, self._topic("drafts")))
         elif kind == "Answer":
@@ -150,8 +166,13 @@ class Lineage:
             return self._merge(record, start, end, p, self._topic("answers"))
         name = "cache" if p.get("cache_hit") else "answer"  # planner (cache hit, preflight), gateway (exact repeat)
         inputs = [self._topic("requests")] + ([(self.ds.chroma, "semantic-cache")] if p.get("cache_hit") else [])
+        entry: dict[str, dict[str, InputDatasetFacet]] = {}
+        if p.get("cache_hit") and p.get("cache_key"):
+            key = str(p["cache_key"])
+            entry = {"semantic-cache": {"moe_cache_entry": MoeCacheEntryInputDatasetFacet(cacheKey=key)}}
         return StageRun(f"{record.stage}.{name}", name, start, end, inputs, [self._topic("answers")],
-                        {**_tokens(p.get("usage")), **_outcome(cache_hit=bool(p.get("cache_hit")))}, _error_text(p))
+                        {**_tokens(p.get("usage")), **_outcome(cache_hit=bool(p.get("cache_hit")))}, _error_text(p),
+                        entry)
 
     def _merge(self, record: AuditRecord, start: datetime, end: datetime, answer: dict[str, Any],
                out: tuple[str, str]) -> StageRun:
@@ -163,14 +184,18 @@ class Lineage:
     def _stage_events(self, rid: str, run: StageRun, tenant: dict[str, RunFacet]) -> list[RunEvent]:
         rid_ = run_id(rid, run.key)
         facets = {**tenant, **run.facets}
-        start = self._event(EventType.START, run.job, rid_, run.start, run.inputs, run.outputs, facets, parent=rid)
+        used = run.input_facets or {}
+        start = self._event(EventType.START, run.job, rid_, run.start, run.inputs, run.outputs, facets, parent=rid,
+                            input_facets=used)
         if run.error:
             facets = {**facets, **_error(run.error, None)}
         end_type = EventType.FAIL if run.error else EventType.COMPLETE
-        return [start, self._event(end_type, run.job, rid_, run.end, run.inputs, run.outputs, facets, parent=rid)]
+        return [start, self._event(end_type, run.job, rid_, run.end, run.inputs, run.outputs, facets, parent=rid,
+                                   input_facets=used)]
 
     def _event(self, event_type: EventType, job: str, rid_: str, at: datetime, inputs: list[tuple[str, str]],
-               outputs: list[tuple[str, str]], facets: dict[str, RunFacet], *, parent: str | None) -> RunEvent:
+               outputs: list[tuple[str, str]], facets: dict[str, RunFacet], *, parent: str | None,
+               input_facets: dict[str, dict[str, InputDatasetFacet]] | None = None) -> RunEvent:
         run_facets = dict(facets)
         if parent is not None:
             run_facets["parent"] = ParentRunFacet(run=ParentRun(runId=parent_run_id(parent)),
@@ -178,9 +203,13 @@ class Lineage:
                                                   producer=PRODUCER)
         for facet in run_facets.values():
             facet._producer = PRODUCER
+        used = input_facets or {}
+        for facets_of in used.values():
+            for input_facet in facets_of.values():
+                input_facet._producer = PRODUCER
         return RunEvent(eventType=event_type, eventTime=iso(at) or "", producer=PRODUCER,
                         run=Run(runId=rid_, facets=run_facets), job=Job(namespace=self.ns, name=job),
-                        inputs=[InputDataset(namespace=n, name=d) for n, d in inputs],
+                        inputs=[InputDataset(namespace=n, name=d, inputFacets=used.get(d) or None) for n, d in inputs],
                         outputs=[OutputDataset(namespace=n, name=d) for n, d in outputs])
 
     def _topic(self, attr_name: str) -> tuple[str, str]:
@@ -198,6 +227,29 @@ def _time(value: Any) -> datetime | None:
 
 def _model(model: Any, server: Any) -> dict[str, RunFacet]:
     return {"moe_model": MoeModelRunFacet(model=model, server=server)} if model or server else {}
+
+
+def _versions(recorded: Any) -> dict[str, RunFacet]:
+    """The configuration and prompt template digests the record's stage run stamped on it (none: not recorded)."""
+    if not isinstance(recorded, dict) or not recorded.get("config"):
+        return {}
+    prompts = recorded.get("prompts")
+    prompts = prompts if isinstance(prompts, dict) else {}
+    return {"moe_versions": MoeVersionsRunFacet(service=str(recorded.get("service") or ""),
+                                                configDigest=str(recorded["config"]),
+                                                promptDigests={str(k): str(v) for k, v in sorted(prompts.items())})}
+
+
+def _graph_facts(sources: Any) -> dict[str, dict[str, InputDatasetFacet]]:
+    """The graph facts (relation ids) and documents a graph result names as its sources, as the knowledge graph's
+    input facet ({} when it names none)."""
+    refs = [s for s in sources or [] if isinstance(s, dict)]
+    facts = sorted({str(s.get("ref")) for s in refs if s.get("kind") == "graph" and s.get("ref")})
+    documents = sorted({str(s.get("ref")) for s in refs if s.get("kind") == "document" and s.get("ref")})
+    if not facts and not documents:
+        return {}
+    return {"knowledge-graph": {"moe_graph_facts": MoeGraphFactsInputDatasetFacet(factIds=facts,
+                                                                                 documents=documents)}}
 
 
 def _tokens(usage: Any) -> dict[str, RunFacet]:

@@ -1,7 +1,8 @@
 """`replay rerun RESPONSE_ID`: what would the fleet answer today? The recorded ChatRequest is published again
 under a new response_id marked `replay_of` (the planner neither reads nor fills its caches for it, the
 merger learns nothing from it), and the differences are printed stage by stage: the plan, each task (the model
-that answered it, its output), the experts and the answer. (`--as-recorded`: codex_lineage.as_recorded.)"""
+that answered it, its output), the experts and the answer, and which stages ran with another configuration or
+other prompt templates than recorded. (`--as-recorded`: codex_lineage.as_recorded.)"""
 
 from __future__ import annotations
 
@@ -59,6 +60,17 @@ def task_lines(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> lis
     return lines
 
 
+def version_lines(before: dict[str, Any] | None, after: dict[str, Any] | None, stage: str) -> list[str]:
+    """Whether `stage` ran today with the recorded configuration and prompt templates (digests compared)."""
+    a, b = (before or {}).get("versions") or {}, (after or {}).get("versions") or {}
+    if not a or not b:
+        return [] if not a and not b else [f"{stage + ':':<9}versions {'not recorded then' if not a else 'not today'}"]
+    changed = ["config"] if a.get("config") != b.get("config") else []
+    pa, pb = a.get("prompts") or {}, b.get("prompts") or {}
+    changed += [f"prompt {name}" for name in sorted(set(pa) | set(pb)) if pa.get(name) != pb.get(name)]
+    return [f"{stage + ':':<9}versions " + ("same" if not changed else "changed: " + ", ".join(changed))]
+
+
 def differences(old: list[AuditRecord], plan: dict[str, Any] | None, answer: dict[str, Any],
                 results: list[dict[str, Any]] | None = None) -> list[str]:
     old_plan, old_answer = first(old, "Plan"), first(old, "Answer") or {}
@@ -68,6 +80,7 @@ def differences(old: list[AuditRecord], plan: dict[str, Any] | None, answer: dic
         lines += task_lines([r.payload for r in old if r.message_type == "TaskResult"], results)
     before, after = old_answer.get("experts_used") or [], answer.get("experts_used") or []
     lines.append("experts: " + ("same" if before == after else f"{before} -> {after}"))
+    lines += version_lines(old_plan, plan, "plan") + version_lines(old_answer, answer, "answer")
     a, b = str(old_answer.get("content", "")), str(answer.get("content", ""))
     if a == b:
         lines.append("answer:  same")
@@ -87,7 +100,7 @@ async def rerun(settings: LineageSettings, response_id: str, timeout_s: float) -
         return 2
     new_id = f"replay-{uuid.uuid4().hex[:24]}"
     request = ChatRequest.model_validate(recorded).model_copy(update={
-        "response_id": new_id, "replay_of": response_id, "created_at": utcnow(), "started_at": None,
+        "response_id": new_id, "replay_of": response_id, "created_at": utcnow(), "started_at": None, "versions": None,
         "deadline_at": utcnow() + timedelta(seconds=timeout_s), "live": False, "stream": False})
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None,
                                 auto_offset_reset="latest", enable_auto_commit=False, fetch_max_wait_ms=100)

@@ -70,5 +70,8 @@ class LineageSettings(FleetSettings):
                                   "moe_data_health_runs and of the compliance rules that read drift")
     evidence_max_days: float = Field(default=31.0, gt=0, description="Evidence bundles: the longest period one bundle "
                                      "may cover (a longer one is refused with this limit: export it in parts)")
+    data_classes_file: str = Field(default="policy/data-classes.yaml", description="The data classes of the catalog's "
+                                   "datasets and the tenants' requests, and where each class may go (relative: working "
+                                   "directory, then the repository); a file that does not parse refuses the start")
     catalog_file: str = Field(default="docs/catalog.json", description="The data catalog generated from the "
                               "declarations by `make schemas` (relative: working directory, then the repository)")

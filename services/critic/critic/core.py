@@ -8,6 +8,7 @@ from typing import Literal
 
 from moe_core import shaping
 from moe_core.contracts import Answer, Draft, ErrorInfo, Usage
+from moe_core.run_versions import prompt_used
 
 DOMAINS = {"medical_consult": "medical", "legal_advisor": "legal"}
 UNREVIEWED_NOTE = "\n\n(Note: this answer could not be double-checked.)"
@@ -44,6 +45,7 @@ def review_messages(draft: Draft) -> list[dict[str, str]]:
         "answer; if it is dangerous, unlawful or lacks an essential warning, reply UNSAFE: and the corrected "
         "complete answer. The corrected answer is written for the user, without commentary about the review."
     )
+    prompt_used("critic.review", system)
     user = f"Question: {draft.question}\n\nAnswer to review:\n{draft.answer.content}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

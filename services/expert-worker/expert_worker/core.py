@@ -10,6 +10,7 @@ from expert_worker.prompts import system_prompt
 from expert_worker.protocol import parse
 from moe_core.contracts import Confidence, ExpertTask
 from moe_core.modes import expert_suffix
+from moe_core.run_versions import prompt_used
 
 __all__ = ["expert_messages", "parse_output", "system_prompt"]
 
@@ -18,13 +19,16 @@ def expert_messages(task: ExpertTask, *, history_turns: int = 4, history_chars: 
                     few_shot_chars: int = 3000) -> list[dict[str, Any]]:
     system = system_prompt(task.category) + expert_suffix(task.mode)
     if is_passthrough(task):  # agents: the conversation itself, with tool calls and results
+        prompt_used(f"expert.agent.{task.category}", system)
         return agent_messages(task, system)
     if task.direct:  # a trivial question: what the user would send the model, plus what the mode asks
+        prompt_used("expert.direct", expert_suffix(task.mode).strip())  # (the user's own system text is theirs)
         system_parts = [m.content for m in task.history if m.role == "system"] + [expert_suffix(task.mode).strip()]
         own = "\n\n".join(p for p in system_parts if p)
         direct: list[dict[str, Any]] = [{"role": "system", "content": own}] if own else []
         direct += [wire(m) for m in compress(task.history, history_turns, history_chars)]
         return [*direct, {"role": "user", "content": task.question or task.instruction}]
+    prompt_used(f"expert.{task.category}", system)  # the template, before the examples (data, not template)
     system += few_shot_block(task.few_shot, few_shot_chars)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     messages += [wire(m) for m in compress(task.history, history_turns, history_chars)]

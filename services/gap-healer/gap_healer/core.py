@@ -10,6 +10,7 @@ from typing import Any
 from moe_core.graph.names import MAX_NAME_CHARS, clean_name, normalize
 from moe_core.graph.trust import TrustPolicy
 from moe_core.graph.vocab import DOMAINS
+from moe_core.run_versions import prompt_used
 
 MAX_ALIASES = 3
 MAX_GENERATED_NAME = 80
@@ -48,6 +49,7 @@ def classification_messages(term: str, context: str, classes: list[str]) -> list
         'Answer only with JSON: {"is_entity": true, "name": "...", "parent": "...", "domain": "...", '
         '"aliases": ["..."], "confidence": 0.8}'
     )
+    prompt_used("gap-healer.classify", system)
     user = f"Term: {term}\nSeen in the question: {context[:1000]}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

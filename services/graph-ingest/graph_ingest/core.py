@@ -14,6 +14,7 @@ from moe_core.graph.model import Triple
 from moe_core.graph.names import MAX_NAME_CHARS, normalize
 from moe_core.graph.vocab import DOMAINS, PROCEDURAL_EXTRACTION, RELATION_TYPES, SHARED_TENANT
 from moe_core.knowledge import Kind, strategy
+from moe_core.run_versions import prompt_used
 
 MAX_ANSWER_CHARS = 6000
 MAX_ENTITY_CHARS = 80  # what the model may generate; bounded so a small model cannot ramble
@@ -84,6 +85,7 @@ def extraction_messages(event: IngestEvent, max_triples: int, kind: Kind | None 
             "never sentences. Use only these relations: " + ", ".join(RELATION_TYPES) + ". "
             "Only extract facts the answer states; give each a confidence between 0 and 1. " + _JSON
         )
+    prompt_used(f"graph-ingest.extract.{kind}", system)
     user = f"Question: {event.question[:1000]}\n\nAnswer:\n{event.answer[:MAX_ANSWER_CHARS]}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

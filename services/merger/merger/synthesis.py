@@ -7,6 +7,7 @@ from merger import insight
 from merger.core import FALLBACK_PREFIX, RANK, missing, result_sources, usable
 from moe_core.contracts import Plan, TaskResult
 from moe_core.modes import Mode
+from moe_core.run_versions import prompt_used
 
 __all__ = ["FALLBACK_PREFIX", "RANK", "missing", "result_sources", "usable"]  # one notion each, in core
 # Source priority when results disagree (the judge is told the same order).
@@ -98,6 +99,7 @@ def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, s
     by it). The trust order is the sources' order (`_blocks`), so it is said, not spelled out again."""
     system = ("Before answering, think briefly about the sources (most trusted first): agreement, "
               "contradictions, which to trust, gaps. At most 6 short lines, not the answer.")
+    prompt_used("merger.thinking", system)
     user = f"Question: {plan.question}\n\n{_blocks(results)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -119,6 +121,7 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
         rules.append(mode.judge_instruction)
     if insight_block and len(results) >= 2:  # a synthesis of several results may hold an insight (merger.insight)
         rules.append(insight.RULE)
+    prompt_used("merger.judge", " ".join(rules))
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
     user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]

@@ -113,11 +113,12 @@ class Planner:
 
     async def _decide(self, request: ChatRequest) -> Outcome:
         decided = await self._plan(request)
+        run = (self.settings.service_name, self.bus.config_digest)  # versions stored with the outcome
         if isinstance(decided, Answer):
-            return Outcome(answer=stamped(decided))
+            return Outcome(answer=stamped(decided, *run))
         if decided.source == "preflight":  # exact: nothing to add
-            return Outcome(plan=stamped(decided))
-        return Outcome(plan=stamped(augment(decided, request, self.settings)))
+            return Outcome(plan=stamped(decided, *run))
+        return Outcome(plan=stamped(augment(decided, request, self.settings), *run))
 
     async def start(self) -> None:
         """After the runtime read the cache topic up to its end (Consumes.from_start): the index is complete."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from moe_core.contracts import ChatMessage, PlannedTask
 from moe_core.contracts.tools import PRECISION_CATEGORY
+from moe_core.run_versions import prompt_used
 from planner import research_tasks
 from planner.tool_catalogue import ToolCatalogue
 
@@ -66,6 +67,7 @@ def planner_messages(question: str, categories: list[str], max_tasks: int, tools
         system += "\n" + research_tasks.PROMPT
     if learned:
         system += f"\nCombinations that answered well before (reuse one that fits): {', '.join(learned)}."
+    prompt_used("planner.plan", system)
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 

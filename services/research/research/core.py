@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from moe_core.contracts import Confidence, ResearchTask, Source
+from moe_core.run_versions import prompt_used
 from research.searxng import WebHit
 
 MAX_QUERY_CHARS = 400
@@ -55,5 +56,6 @@ def summary_messages(question: str, hits: list[WebHit]) -> list[dict[str, str]]:
         "You answer a question from web search results only. Cite the results you use as [n] with their "
         "numbers. If the results do not answer the question, say so. At most 150 words."
     )
+    prompt_used("research.summary", system)
     user = f"Question: {question}\n\nSearch results:\n\n{digest(hits)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from codex_lineage.compliance import checks_classes as cls
 from codex_lineage.compliance import checks_governance as gov
 from codex_lineage.compliance import checks_operations as ops
 from codex_lineage.compliance import checks_record as rec
@@ -21,5 +22,6 @@ CHECKS: dict[str, Check] = {
     "alert_rules": ops.alert_rules,
     "backups": ops.backups,
     "data_health": ops.data_health,
+    "data_class_flow": cls.data_class_flow,
 }
 NAMES = frozenset(CHECKS)

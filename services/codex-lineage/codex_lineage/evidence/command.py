@@ -11,6 +11,8 @@ from pathlib import Path
 
 import asyncpg
 
+from codex_lineage.classes import ClassesFile, DataClassError
+from codex_lineage.compliance.rules import resolve
 from codex_lineage.evidence.gather import ExportError
 from codex_lineage.evidence.scope import Scope, build
 from codex_lineage.evidence.writer import Material, archive, write_directory
@@ -35,7 +37,10 @@ async def export_evidence(settings: LineageSettings, out: Path, response_id: str
         store = await AuditStore.connect(settings.audit_writer_dsn or settings.postgres_dsn, settings.audit_schema,
                                          migrate=False)
         try:
-            files = await build(store.pool, scope, signer, material, lambda t: close_period(settings, store, t))
+            files = await build(store.pool, scope, signer, material, lambda t: close_period(settings, store, t),
+                                classes=ClassesFile(resolve(settings.data_classes_file)).current())
+        except DataClassError as exc:
+            raise ExportError(str(exc)) from None
         except asyncpg.UndefinedTableError:
             raise ExportError(f"the audit store {settings.audit_schema!r} does not exist") from None
         finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from codex_lineage.classes import DataClasses
 from codex_lineage.evidence.gather import Close, ExportError, period_stretch, request_stretches
 from codex_lineage.evidence.writer import Material, bundle_files
 from moe_core.audit.records import iso
@@ -57,7 +58,8 @@ class Scope:
 
 
 async def build(pool: Any, scope: Scope, signer: Signer, material: Material, close: Close,
-                extra: Callable[[], Awaitable[dict[str, bytes]]] | None = None) -> dict[str, bytes]:
+                extra: Callable[[], Awaitable[dict[str, bytes]]] | None = None,
+                classes: DataClasses | None = None) -> dict[str, bytes]:
     """Every file of the bundle (ExportError: nothing of the scope is recorded, 404; or no checkpoint can close
     it); `extra` adds files once the scope is known to be recorded."""
     if scope.response_id:
@@ -67,4 +69,4 @@ async def build(pool: Any, scope: Scope, signer: Signer, material: Material, clo
         stretches = [await period_stretch(pool, scope.tenant, scope.since, scope.until, close)]
     exported_at = str(iso(await pool.fetchval("SELECT clock_timestamp()")))
     return bundle_files(stretches, scope.manifest(), signer, material, exported_at,
-                        await extra() if extra is not None else None)
+                        await extra() if extra is not None else None, classes)

@@ -28,7 +28,8 @@ from moe_core.access.request_auth import look_up
 from moe_core.openai_error import OpenAIError
 
 HERE = Path(__file__).parent
-STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css"}
+STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "cytoscape.min.js": "text/javascript",
+          "lineage.js": "text/javascript"}
 STORE_ERRORS = (RedisError, PostgresError, OSError)  # shown as a 503 page, never a 500
 Page = Callable[[Request, Session], Awaitable[Response]]
 NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",

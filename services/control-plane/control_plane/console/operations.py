@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from control_plane.console.api import ApiError
 from control_plane.console.core import ConsoleCore
+from control_plane.console.lineage_graph import elements
 from control_plane.console.sessions import Session
 from moe_core.audit.store import AuditStore
 
@@ -35,6 +36,7 @@ class OperationPages:
         core.page("/imports/{cs_id}/{decision}", self.decide_import, "POST")
         core.page("/requests", self.requests)
         core.page("/requests/{response_id}", self.request_detail)
+        core.page("/requests/{response_id}/lineage", self.lineage)
         core.page("/graph", self.graph)
 
     async def quarantine(self, request: Request, s: Session, *, status: int = 200, **context: Any) -> Response:
@@ -93,6 +95,15 @@ class OperationPages:
         audit = await self.core.api.call(s.token, "GET", f"/v1/audit/{_id(request, 'response_id')}",
                                          params={"verify": "true"})
         return self.core.render(request, "requests_detail.html", s, audit=audit)
+
+    async def lineage(self, request: Request, s: Session) -> Response:
+        """The request's lineage as a graph (drawn in the browser by Cytoscape.js: static/lineage.js)."""
+        rid = _id(request, "response_id")
+        found = await self.core.api.call(s.token, "GET", f"/v1/lineage/{rid}")  # (_id: already quoted)
+        graph = elements(found.get("events") or [])
+        kinds = [e["data"].get("kind") for e in graph]
+        return self.core.render(request, "requests_lineage.html", s, response_id=found.get("response_id", rid),
+                                elements=graph, runs=kinds.count("run"), datasets=kinds.count("dataset"))
 
     async def graph(self, request: Request, s: Session) -> Response:
         stats = await self.core.api.call(s.token, "GET", "/graph/stats")

@@ -1,0 +1,43 @@
+"""A request's OpenLineage events as the elements of a graph (Cytoscape.js' JSON: nodes and edges): one node per
+stage run (its job), one per dataset it read or wrote (namespace:name), an edge from each input dataset to the run
+and from the run to each output. START and COMPLETE of a run are one node; the request's parent run is left out
+(every stage run is its child). Pure: events in, elements out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARENT_JOB = "request"
+
+
+def _short(namespace: str, name: str) -> str:
+    return name if namespace.startswith(("kafka://", "postgres://")) else f"{namespace.split('://')[0]}: {name}"
+
+
+def elements(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    nodes: dict[str, dict[str, Any]] = {}
+    edges: dict[str, dict[str, Any]] = {}
+    for event in events:
+        job = str((event.get("job") or {}).get("name") or "")
+        run = str((event.get("run") or {}).get("runId") or "")
+        if not run or job == PARENT_JOB:
+            continue
+        facets = (event.get("run") or {}).get("facets") or {}
+        failed = event.get("eventType") == "FAIL" or "moe_error" in facets
+        node = nodes.setdefault(f"run:{run}", {"id": f"run:{run}", "label": job, "kind": "run", "failed": False})
+        node["failed"] = node["failed"] or failed
+        model = facets.get("moe_model") or {}
+        if model.get("model"):
+            node["model"] = f"{model.get('model')} @ {model.get('server') or '-'}"
+        for direction in ("inputs", "outputs"):
+            for ds in event.get(direction) or []:
+                ns, name = str(ds.get("namespace")), str(ds.get("name"))
+                did = f"dataset:{ns}:{name}"
+                data = nodes.setdefault(did, {"id": did, "label": _short(ns, name), "kind": "dataset"})
+                used = (ds.get("inputFacets") or {}).get("moe_graph_facts") or {}
+                if used.get("factIds"):
+                    data["facts"] = sorted(set(data.get("facts", [])) | set(used["factIds"]))
+                source, target = (did, f"run:{run}") if direction == "inputs" else (f"run:{run}", did)
+                eid = f"{source}->{target}"
+                edges.setdefault(eid, {"id": eid, "source": source, "target": target})
+    return [{"data": n} for n in nodes.values()] + [{"data": e} for e in edges.values()]
