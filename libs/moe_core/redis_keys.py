@@ -133,7 +133,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "key:new", "keys:", "principal:new", "principals:", "usage:",  # policy decisions' subjects (policy_gate)
     "service:",  # a service acting as a principal (graph-ingest asking the write policy)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
-    "r:*", "dataset:",  # a tarfile mode; catalog ids
+    "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids
 })
 
 

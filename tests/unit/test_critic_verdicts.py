@@ -76,6 +76,7 @@ async def test_a_wrong_verdict_publishes_its_flag_before_the_answer_and_once_per
     assert kinds == ["feedback", "answer", "feedback", "answer"]
     first, second = (m for k, m in order if k == "feedback")
     assert first == second and isinstance(first, Feedback)  # same created_at: graph-ingest counts it once
+    assert first.versions is not None and "critic.review" in first.versions.prompts  # the first run's prompts
     assert (first.source, first.rating, first.graph_refs) == ("critic", 1, ["rel-1", "rel-2"])
     answer = next(m for k, m in order if k == "answer")
     assert isinstance(answer, Answer) and answer.content == "Never take more than 4 g a day."
