@@ -49,7 +49,8 @@ class Critic:
             answer, how, result = await self._review(draft)
             flag = flags.flag_for(draft, result) if result is not None else None
             if flag is not None:  # stored before the answer: a redelivery finds both or neither
-                await self.flag_memo.put_first(draft.response_id, stamped(flag, self.settings.service_name, self.bus.config_digest).model_dump_json())
+                flag = stamped(flag, self.settings.service_name, self.bus.config_digest)  # this run's versions
+                await self.flag_memo.put_first(draft.response_id, flag.model_dump_json())
             detail = result.kind if result is not None and not result.confirmed else ""
             return decided(answer, how)
 
