@@ -150,6 +150,7 @@ def test_helm_keda_render() -> None:
     docs = rendered_docs(["ci/keda-values.yaml"])
     scaled = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ScaledObject"}
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    triggers_auth = {d["metadata"]["name"]: d for d in docs if d["kind"] == "TriggerAuthentication"}
     expected = {n for n, c in values["components"].items() if c["autoscaling"]["enabled"] and c["autoscaling"]["topic"]}
     assert {"planner", "expert-worker", "merger"} <= expected
     assert {n.removeprefix("moe-") for n in scaled} == expected
@@ -167,6 +168,15 @@ def test_helm_keda_render() -> None:
         assert meta["lagThreshold"] == str(auto["lagThreshold"])
         assert obj["spec"]["maxReplicaCount"] <= values["kafka"]["topicPartitions"]
         assert "replicas" not in deployments[f"moe-{name}"]["spec"], "KEDA owns the replica count"
+        # the broker authenticates KEDA too: as the component's own principal (name and password as its pods)
+        assert (meta["sasl"], meta["tls"]) == ("scram_sha512", "enable")
+        auth = triggers_auth[trigger["authenticationRef"]["name"]]["spec"]
+        container = deployments[f"moe-{name}"]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert auth["env"] == [{"parameter": "username", "name": "MOE_KAFKA_USERNAME", "containerName": name}]
+        assert env["MOE_KAFKA_USERNAME"]["value"] == name
+        assert auth["secretTargetRef"] == [{"parameter": "password", **env["MOE_KAFKA_PASSWORD"]["valueFrom"][
+            "secretKeyRef"]}]
     hpas = {d["metadata"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
     assert hpas == {"moe-gateway"}, "gateway has no consumer group: it scales on CPU"
 
