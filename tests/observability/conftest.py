@@ -74,8 +74,12 @@ def traffic(observed_fleet: Fleet, prom: Prometheus, infra: dict[str, str], scri
     so every rate has a before and an after)."""
     key = new_key(infra["postgres"], "observability", "user", ["tenant-observability"])
     base_url = f"{observed_fleet['gateway'].url}/v1"
+    # every service scraped once before any traffic: each counter has a sample from before its first increase
+    prom.wait_at_least("count(up == 1)", len(observed_fleet.services), timeout_s=60)
     first = send_traffic(base_url, key, observed_fleet, scripted_server, scripted_server_b, infra["kafka"], 1)
     prom.wait_at_least("sum(moe_gateway_requests_total)", first.requests, timeout_s=60)
     second = send_traffic(base_url, key, observed_fleet, scripted_server, scripted_server_b, infra["kafka"], 2)
     prom.wait_at_least("sum(moe_gateway_requests_total)", first.requests + second.requests, timeout_s=60)
+    # the two-expert questions' graph tasks (graph-rag) reached Prometheus too, not only the gateway's count
+    prom.wait_at_least('sum(moe_stage_seconds_count{service="graph-rag"})', 1, timeout_s=60)
     return second
