@@ -111,9 +111,10 @@ async def test_stats_and_search_are_scoped_to_the_keys_tenants(
     assert [(r["type"], r["other"], r["direction"]) for r in found[0]["relations"]] == [
         ("PART_OF", "Glorp Widget", "out")]
     assert (await api.get("/graph/search", params={"q": "frumbol"}, headers=bearer(stranger))).json()["data"] == []
-    kept = await graph_db.read("MATCH (e:Entity {tenant: $t}) RETURN e.search_texts AS texts, e.search_vectors AS v",
-                               t=tenant)  # its vectors, kept on the entity for the next search
-    assert kept[0]["texts"] == ["Frumbolin"] and len(kept[0]["v"]) > 384
+    kept = await graph_db.read(  # each entity's vectors, kept on it for the next search
+        "MATCH (e:Entity {tenant: $t}) RETURN e.name AS name, e.search_texts AS texts, e.search_vectors AS v", t=tenant)
+    by_name = {row["name"]: row for row in kept}
+    assert by_name["Frumbolin"]["texts"] == ["Frumbolin"] and len(by_name["Frumbolin"]["v"]) > 384
     shared = (await api.get("/graph/search", params={"q": "tylenol"}, headers=bearer(stranger))).json()["data"]
     assert (shared[0]["name"], shared[0]["score"]) == ("Paracetamol", 1.0)  # an alias: exact
     # semantic, not a substring: no name or alias contains "heart attacks"; best first, none below the threshold
