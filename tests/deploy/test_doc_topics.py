@@ -1,6 +1,7 @@
-"""docs/topics.md's table and the gateway's topics in docs/architecture.md against the code: every topic
-and its message (moe_core.contracts), who publishes and who consumes it (the stage and service declarations,
-which tests/deploy/test_stage_registry.py holds against the topics each package's code names)."""
+"""docs/topics.md's prose and the gateway's topics in docs/architecture.md against the code: who publishes and
+who consumes each topic (the stage and service declarations, which tests/deploy/test_stage_registry.py holds
+against the topics each package's code names). docs/topics.md's table is generated from the same declarations
+(moe_core.docgen.topic_doc; tests/deploy/test_doc_sections.py fails on drift)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ from moe_core import stage_registry
 from moe_core.contracts import Topics
 from moe_core.contracts.topics import TOPIC_MESSAGES
 from moe_core.stage import EVERY_TOPIC
-from tests.deploy.doc_support import REPO, leading_names, read, tables
+from tests.deploy.doc_support import REPO, leading_names, read
 
 pytestmark = pytest.mark.unit
 
 NAMES = [s.name for s in stage_registry.FLEET]
 TOPICS = Topics.for_namespace("moe")
-RECORDER = "codex-lineage"  # reads every topic; topics.md says so once, beside the table
 
 
 def _topics_in(call: ast.Call) -> set[str]:
@@ -68,20 +68,6 @@ def test_the_gateway_calls_are_found() -> None:
     published, consumed = gateway_topics()
     assert {"requests", "answers", "cancel"} <= published and consumed == {"answers", "progress", "deltas"}
     assert called_topics("gateway")[0] <= published  # every topic its code publishes to is declared
-
-
-def test_the_topic_table_is_the_topics_their_messages_producers_and_consumers() -> None:
-    table = next(t for t in tables("docs/topics.md") if t.header[:2] == ["topic", "message"])
-    field_of = {getattr(TOPICS, f): f for f in TOPIC_MESSAGES}
-    rows = {r[0].strip("`"): r for r in table.rows}
-    assert sorted(rows) == sorted(field_of), "one row per topic"
-    producers, consumers = declared()
-    for address, row in rows.items():
-        topic = field_of[address]
-        assert row[1].strip("`") == TOPIC_MESSAGES[topic], row
-        assert set(leading_names(row[2], NAMES)) == producers[topic], f"{address}: producers {sorted(producers[topic])}"
-        assert set(leading_names(row[3], NAMES)) - {RECORDER} == consumers[topic], \
-            f"{address}: consumers {sorted(consumers[topic])}"
 
 
 def test_the_architecture_names_the_gateway_topics() -> None:

@@ -21,6 +21,7 @@ from moe_core.docgen import (
     retention_doc,
     seed_doc,
     settings_doc,
+    topic_doc,
 )
 from moe_core.docgen.markers import Section, replaced
 
@@ -33,6 +34,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("docs/seed-defaults.md", "seed-defaults", "the SEED_DEFAULTS rows beside the settings (moe_core.seed)",
             seed_doc.table),
     Section("docs/audit.md", "retention", "moe_core.retention", retention_doc.table),
+    Section("docs/topics.md", "topics", "moe_core.contracts.topics and the declarations", topic_doc.table),
     Section("docs/operations.md", "pg-tables", "moe_core.pg.tables", pg_doc.table),
     Section("deploy/local/README.md", "components", "deploy/local/fleetlib (registry, config)", local_doc.components),
     Section("docs/security.md", "broker-acls", "moe_core.broker_acls", lambda repo: _broker_acls()),
