@@ -4,7 +4,7 @@
 # an audit record of its own).
 # input.action: tenant.create | tenant.update | tenant.read | key.create | key.update | key.rotate |
 #   key.revoke | key.read | audit.read | usage.read | principal.create | principal.read | principal.disable |
-#   principal.enable
+#   principal.enable | config.read (the fleet's configuration: the operator only)
 # input.resource: {"tenants": [tenants the subject belongs to], "role": the new or changed key's role (for a
 #   principal: the highest role of its keys), "fields": [changed fields], "principal": the principal changed}
 package moe.admin
@@ -12,7 +12,7 @@ package moe.admin
 import data.moe.scopes
 
 # What an operator may read across tenants (a tenant admin never reads another tenant's data).
-operator_reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read"}
+operator_reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read", "config.read"}
 
 # What a tenant admin may change of its own tenant (disabling a tenant is the operator's).
 tenant_admin_fields := {"name", "limits"}
@@ -22,7 +22,7 @@ writes := {
 	"principal.disable", "principal.enable",
 }
 
-reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read"}
+reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read", "config.read"}
 
 subject_tenants := {t | some t in input.resource.tenants}
 
@@ -68,6 +68,11 @@ deny contains scopes.deny_reason("operator_only", 403, "only the fleet operator 
 	input.action in {"principal.disable", "principal.enable"}
 	not scopes.is_operator
 	input.resource.role == "operator"
+}
+
+deny contains scopes.deny_reason("operator_only", 403, "only the fleet operator reads the fleet's configuration") if {
+	input.action == "config.read"
+	not scopes.is_operator
 }
 
 # Nobody locks themselves out (another admin or the operator disables a principal).

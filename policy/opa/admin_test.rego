@@ -83,3 +83,9 @@ test_a_tenant_admin_disables_and_enables_principals_of_its_own_tenant_only if {
 test_nobody_disables_itself if {
 	codes(req(key("operator", ["ops"]), "principal.disable", {"tenants": ["ops"], "principal": "key:k", "role": "operator"})) == {"self_disable"}
 }
+
+test_only_the_operator_reads_the_fleet_configuration if {
+	codes(req(key("admin", ["t1"]), "config.read", {"tenants": []})) == {"operator_only"}
+	codes(req(key("user", ["t1"]), "config.read", {"tenants": []})) == {"operator_only"}
+	admin.decision.allow with input as req(key("operator", ["ops"]), "config.read", {"tenants": []})
+}

@@ -128,7 +128,9 @@ def test_sign_in_create_use_see_usage_revoke(console_fleet: Fleet, console_keys:
     browser.save_screenshot(str(shots / "03-key-usage.png"))
 
     rid = response.id.removeprefix("chatcmpl-")
-    _reload_until(browser, f"{base}/console/requests", lambda: rid in browser.page_source, "the recent request")
+    # the key's tenant is not the operator's own: it lists it by name (a cross-tenant read, on the record)
+    _reload_until(browser, f"{base}/console/requests?tenant={tenant}", lambda: rid in browser.page_source,
+                  "the recent request")
     browser.save_screenshot(str(shots / "04-recent-requests.png"))
     browser.find_element(By.LINK_TEXT, rid).click()
     _wait(browser, ec.presence_of_element_located((By.ID, "timeline")), "the audit timeline")
@@ -152,6 +154,18 @@ def test_sign_in_create_use_see_usage_revoke(console_fleet: Fleet, console_keys:
         browser.save_screenshot(str(shots / f"{name}.png"))
     browser.get(f"{base}/console/fleet")
     assert "scripted" in _text(browser, "#servers")
+
+    # what the system we replace shows its admins: maintenance runs, tool calls, the live configuration
+    for page, table, name in (("healer", "#runs", "11-graph-maintenance"),
+                              ("tool-calls", "#tool-calls", "12-tool-calls")):
+        browser.get(f"{base}/console/{page}")
+        assert browser.find_elements(By.CSS_SELECTOR, table), f"{page}: no table for a signed-in operator"
+        browser.save_screenshot(str(shots / f"{name}.png"))
+    _reload_until(browser, f"{base}/console/config", lambda: "merger" in _text(browser, "#service-versions"),
+                  "what the merger last ran with")
+    assert "sha256:" in _text(browser, "#service-versions") and "general" in _text(browser, "#templates")
+    assert "***" in _text(browser, "#settings")  # the store passwords, never their values
+    browser.save_screenshot(str(shots / "13-configuration.png"))
 
 
 def test_a_form_without_its_csrf_token_is_refused(console_fleet: Fleet, console_keys: ConsoleKeys,
@@ -179,7 +193,8 @@ def test_a_form_without_its_csrf_token_is_refused(console_fleet: Fleet, console_
     ("POST", "/console/tenants"), ("POST", "/console/tenants/t1"), ("GET", "/console/fleet"),
     ("GET", "/console/quarantine"), ("POST", "/console/quarantine/q1/approve"), ("GET", "/console/imports"),
     ("GET", "/console/imports/c1"), ("POST", "/console/imports/c1/reject"), ("GET", "/console/requests"),
-    ("GET", "/console/requests/r1"), ("GET", "/console/graph"), ("POST", "/console/logout"),
+    ("GET", "/console/requests/r1"), ("GET", "/console/graph"), ("GET", "/console/healer"),
+    ("GET", "/console/tool-calls"), ("GET", "/console/config"), ("POST", "/console/logout"),
 ])
 def test_every_page_needs_a_signed_in_session(console_fleet: Fleet, method: str, path: str) -> None:
     base = console_fleet["control-plane"].url

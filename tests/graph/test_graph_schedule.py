@@ -164,7 +164,12 @@ async def test_a_heal_run_retries_the_gaps_whose_classification_failed(
         assert outcome == "failed"
     finally:
         await close(healer)
-    admin = {"Authorization": f"Bearer {graph_services.admin_key}"}
+    admin = {"Authorization": f"Bearer {await graph_services.admin_key_for(tenant)}"}
+    stranger = {"Authorization": f"Bearer {graph_services.admin_key}"}  # an admin of another tenant: not found
+    hidden = await graph_services.gateway.get("/v1/admin/ontology-gaps", params={"tenant": tenant}, headers=stranger)
+    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "not_found"
+    assert term not in {g["term"] for g in (await graph_services.gateway.get(
+        "/v1/admin/ontology-gaps", headers=stranger)).json()["data"]}  # nor in its own list
     gaps = await graph_services.gateway.get("/v1/admin/ontology-gaps", params={"tenant": tenant}, headers=admin)
     [gap] = gaps.json()["data"]
     assert (gap["term"], gap["state"], gap["attempts"], gap["seen"]) == (term, "open", 1, 1) and gap["last_error"]

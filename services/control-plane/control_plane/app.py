@@ -13,6 +13,8 @@ from fastapi import APIRouter, FastAPI
 
 from control_plane.admin_api import AdminApi
 from control_plane.audit_api import AuditApi
+from control_plane.audit_lists import AuditLists
+from control_plane.config_api import ConfigApi
 from control_plane.console import mount_console
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.declaration import SERVICE
@@ -123,13 +125,16 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         assert declared.model is not None
         bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
                       group=declared.group)
+    inference = InferenceConfig.from_settings(settings)
     routers: list[APIRouter] = [api.router for api in (
-        AdminApi(bus, stores.keys, events, gate, InferenceConfig.from_settings(settings).templates),  # /v1/admin/*
+        AdminApi(bus, stores.keys, events, gate, inference.templates),  # /v1/admin/*
+        ConfigApi(settings, inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
         PrincipalsApi(bus, stores.keys, gate, events),  # /v1/admin/principals (scoped by the policy)
         UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
         graph,
         audit,
+        AuditLists(stores.keys, audit.store, gate),  # GET /v1/audit, /v1/tool-calls (recent, own tenants)
         KnowledgeApi(bus, stores.keys, lambda: graph.db, throttle, gate, keywords),  # bundles, four-eyes imports
         FeedbackApi(bus, redis, settings.topic_namespace, settings.feedback_window_s),  # POST /v1/feedback
         OpsApi(settings, redis, stores.keys, lambda: graph.db),  # operators' endpoints
@@ -156,5 +161,5 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    mount_console(app, settings, bus, redis, stores.keys, audit.store, oidc)  # /console (admin UI; OIDC sign-in)
+    mount_console(app, settings, bus, redis, stores.keys, oidc)  # /console (admin UI; OIDC sign-in)
     return app

@@ -2,6 +2,7 @@
 
     GET /v1/admin/providers                 every inference server: health, latency, loaded models, breaker
     GET /v1/admin/ontology-gaps             the unknown terms and their state    [?state=&tenant=&limit=]
+                                            (a tenant admin: its own tenants only)
     GET /v1/admin/planner-patterns          the most frequent plans per category [?category=&limit=]
     GET /v1/admin/graph-runs                the graph's maintenance runs         [?kind=&outcome=&limit=]
 """
@@ -61,14 +62,22 @@ class OpsApi:
                               code="store_unavailable") from exc
 
     async def ontology_gaps(self, request: Request) -> dict[str, Any]:
-        await require_admin(request, self.keystore())
+        """The gaps of one tenant (`?tenant=`), else of every tenant for the fleet operator and of its own
+        tenants for a tenant admin (a gap holds a term from a tenant's question: another tenant's is a 404)."""
+        key = await require_admin(request, self.keystore())
         state = cast(GapState | None, _choice(request, "state", GAP_STATES))
         tenant = request.query_params.get("tenant") or None
         limit = _int_param(request, "limit", 100, 1, 1000)
+        if tenant is not None and key.role != "operator" and tenant not in key.tenant_ids:
+            raise OpenAIError(404, f"No ontology gaps of tenant '{tenant}'", code="not_found", param="tenant")
+        tenants = [tenant] if tenant else (None if key.role == "operator" else list(key.tenant_ids))
         with _graph_errors():
             gaps = Gaps(self.graph())
-            found = await gaps.find([tenant] if tenant else None, state, limit)
-            counts = await gaps.counts() if tenant is None else None
+            found = await gaps.find(tenants, state, limit)
+            counts = None
+            if tenant is None:  # by state: the whole fleet's, or the sum over the admin's tenants
+                per = [await gaps.counts()] if tenants is None else [await gaps.counts(t) for t in tenants]
+                counts = {s: sum(c[s] for c in per) for s in GAP_STATES}
         return {"object": "list", "data": found, "counts": counts}
 
     async def planner_patterns(self, request: Request) -> dict[str, Any]:

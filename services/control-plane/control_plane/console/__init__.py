@@ -3,12 +3,13 @@ this package). See docs/console.md."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from control_plane.console.accounts import AccountPages
+from control_plane.console.admin_pages import AdminPages
 from control_plane.console.core import ConsoleCore
 from control_plane.console.fleet import FleetPage
 from control_plane.console.oidc_login import OidcLogin
@@ -16,13 +17,11 @@ from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.operations import OperationPages
 from control_plane.console.settings import ConsoleSettings
 from moe_core.access.keystore import KeyStore
-from moe_core.audit.store import AuditStore
 from moe_core.bus import Bus
 from moe_core.settings import FleetSettings
 
 
 def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis, store: Callable[[], KeyStore],
-                  audit_store: Callable[[], Awaitable[AuditStore]],
                   oidc: OidcSettings | None = None) -> ConsoleCore | None:
     """Add the console's routes to the control-plane app (unless MOE_CONSOLE_ENABLED=false); OpenID Connect
     sign-in too when MOE_OIDC_ISSUER is set."""
@@ -32,7 +31,8 @@ def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis,
     core = ConsoleCore(redis, settings.topic_namespace, store, app, console)
     AccountPages(core)
     FleetPage(core, settings, redis, bus)
-    OperationPages(core, audit_store)
+    OperationPages(core)
+    AdminPages(core)
     oidc = oidc or OidcSettings()
     if oidc.enabled:
         OidcLogin(core, oidc, redis, settings.topic_namespace, bus)

@@ -1,11 +1,10 @@
 """Console pages for running the fleet: quarantine review, knowledge imports and their diffs, recent requests
 and a request's audit timeline, graph statistics. Reads and decisions go through the control plane's own APIs
-(/graph/*, /v1/knowledge/imports, /v1/audit/{id}); the list of recent requests is read from the audit store
-that GET /v1/audit/{id} reads (codex-lineage's hash-chained records)."""
+(/graph/*, /v1/knowledge/imports, /v1/audit and /v1/audit/{id}: codex-lineage's signed records, the signed-in
+key's own tenants)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +15,6 @@ from control_plane.console.api import ApiError
 from control_plane.console.core import ConsoleCore
 from control_plane.console.lineage_graph import elements
 from control_plane.console.sessions import Session
-from moe_core.audit.store import AuditStore
 
 RECENT = 50
 
@@ -26,9 +24,8 @@ def _id(request: Request, name: str) -> str:
 
 
 class OperationPages:
-    def __init__(self, core: ConsoleCore, audit_store: Callable[[], Awaitable[AuditStore]]) -> None:
+    def __init__(self, core: ConsoleCore) -> None:
         self.core = core
-        self.audit_store = audit_store
         core.page("/quarantine", self.quarantine)
         core.page("/quarantine/{item_id}/{decision}", self.decide, "POST")
         core.page("/imports", self.imports)
@@ -83,13 +80,11 @@ class OperationPages:
         wanted = request.query_params.get("id", "").strip()
         if wanted:
             return RedirectResponse(f"/console/requests/{quote(wanted, safe='')}", status_code=303)
-        store = await self.audit_store()
-        rows = await store.pool.fetch(
-            "SELECT response_id, min(tenant_id) AS tenant_id, min(broker_ts) AS first, max(broker_ts) AS last, "
-            "count(*) AS records, string_agg(DISTINCT stage, ', ') AS stages FROM audit_records "
-            "WHERE broker_ts > now() - interval '7 days' GROUP BY response_id ORDER BY max(broker_ts) DESC LIMIT $1",
-            RECENT)
-        return self.core.render(request, "requests.html", s, rows=[dict(r) for r in rows])
+        # through GET /v1/audit: the signed-in key's own tenants only (the operator's too: another tenant is
+        # opened by its id, a policy decision of its own)
+        tenant = request.query_params.get("tenant", "").strip()
+        rows = (await self.core.api.call(s.token, "GET", "/v1/audit", params={"limit": RECENT, "tenant": tenant}))
+        return self.core.render(request, "requests.html", s, rows=rows["data"], tenant=tenant)
 
     async def request_detail(self, request: Request, s: Session) -> Response:
         audit = await self.core.api.call(s.token, "GET", f"/v1/audit/{_id(request, 'response_id')}",
