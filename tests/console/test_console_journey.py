@@ -245,3 +245,36 @@ def test_an_expert_model_is_taken_out_of_service_and_back(console_fleet: Fleet, 
     browser.save_screenshot(str(shots / "12-expert-disabled.png"))
     browser.find_element(By.CSS_SELECTOR, f"#{b} button").click()
     _wait(browser, lambda d: state(b) == "enabled", "expert-model-b enabled again")
+
+    # a precision tool, as an mcp replica lists it: switched off and on again, each switch in Redis
+    asyncio.run(_serve_tools(env["MOE_REDIS_URL"], env["MOE_TOPIC_NAMESPACE"]))
+    browser.get(f"{base}/console/fleet")
+    assert state("tool-calculate") == "enabled"
+    browser.find_element(By.CSS_SELECTOR, "#tool-calculate button").click()
+    _wait(browser, lambda d: state("tool-calculate") == "disabled", "calculate disabled")
+    assert asyncio.run(_disabled_tools(env["MOE_REDIS_URL"], env["MOE_TOPIC_NAMESPACE"])) == {"calculate"}
+    browser.save_screenshot(str(shots / "12b-tool-disabled.png"))
+    browser.find_element(By.CSS_SELECTOR, "#tool-calculate button").click()
+    _wait(browser, lambda d: state("tool-calculate") == "enabled", "calculate enabled again")
+    assert asyncio.run(_disabled_tools(env["MOE_REDIS_URL"], env["MOE_TOPIC_NAMESPACE"])) == set()
+
+
+async def _serve_tools(redis_url: str, namespace: str) -> None:
+    from moe_core.contracts.tools import select_tools
+    from moe_core.tool_switches import publish_catalog
+
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await publish_catalog(redis, namespace, select_tools("calculate").values())
+    finally:
+        await redis.aclose()
+
+
+async def _disabled_tools(redis_url: str, namespace: str) -> set[str]:
+    from moe_core.switches import Switches
+
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return await Switches(redis, namespace).disabled("tool")
+    finally:
+        await redis.aclose()

@@ -41,3 +41,27 @@ async def test_a_disabled_expert_model_is_left_out_of_its_category_only(redis: R
     assert await board.usable("math", refs) == refs  # every model off: the category keeps them all
     await switches.set("expert", expert_member("math", "m1"), enabled=True)
     assert await board.usable("math", refs) == refs[:1]
+
+
+async def test_a_disabled_tool_is_refused_by_the_registry_and_left_out_of_its_lists(redis: Redis,
+                                                                                    namespace: str) -> None:
+    from mcp_service.registry import Registry
+    from mcp_service.runner import WorkerPool
+    from moe_core.contracts.tools import select_tools
+    from moe_core.tool_switches import DisabledTools, publish_catalog, read_catalog
+
+    specs = select_tools("calculate, hash_text")
+    registry = Registry(specs, WorkerPool(1), switches=DisabledTools(redis, namespace, ttl_s=0))  # never started
+    try:
+        await publish_catalog(redis, namespace, specs.values())  # as each mcp replica does at start
+        assert set(await read_catalog(redis, namespace)) == {"calculate", "hash_text"}
+        switches = Switches(redis, namespace)
+        assert await switches.set("tool", "hash_text", enabled=False)
+        refused = await registry.ainvoke("hash_text", {"text": "x", "algorithm": "sha256"}, via="rest")
+        assert (refused.ok, refused.code, refused.tool) == (False, "tool_disabled", "hash_text")
+        assert "switched off" in refused.message and refused.version == specs["hash_text"].version
+        assert [s.name for s in await registry.enabled_specs()] == ["calculate"]
+        assert await switches.set("tool", "hash_text", enabled=True)
+        assert [s.name for s in await registry.enabled_specs()] == ["calculate", "hash_text"]
+    finally:
+        registry.close()

@@ -12,10 +12,12 @@ from functools import cached_property
 from typing import Any, Literal
 
 ToolErrorCode = Literal[
-    "unknown_tool", "wrong_arguments", "input_schema_invalid", "tool_execution_error", "result_too_large", "timeout"
+    "unknown_tool", "wrong_arguments", "input_schema_invalid", "tool_execution_error", "result_too_large", "timeout",
+    "tool_disabled",
 ]
 ERROR_CODES: tuple[ToolErrorCode, ...] = (
-    "unknown_tool", "wrong_arguments", "input_schema_invalid", "tool_execution_error", "result_too_large", "timeout"
+    "unknown_tool", "wrong_arguments", "input_schema_invalid", "tool_execution_error", "result_too_large", "timeout",
+    "tool_disabled",
 )
 PRECISION_CATEGORY = "precision"  # the category of every tool task (plans, results, metrics)
 

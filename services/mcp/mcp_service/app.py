@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from mcp_service import core
 from mcp_service.auth import KeyAuth
@@ -22,6 +23,7 @@ from moe_core.contracts.tools import select_tools
 from moe_core.service import Check
 from moe_core.stage import Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources
+from moe_core.tool_switches import DisabledTools, publish_catalog
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,9 @@ class ToolWorker:
     """The Kafka front door: one ToolTask in, one TaskResult out (remembered, so redelivery agrees)."""
 
     def __init__(self, settings: McpSettings, bus: Bus, registry: Registry, pool: WorkerPool,
-                 outcomes: Outcomes[TaskResult]) -> None:
+                 outcomes: Outcomes[TaskResult], redis: Redis) -> None:
         self.settings = settings
+        self.redis = redis
         self.bus = bus
         self.registry = registry
         self.pool = pool
@@ -59,6 +62,7 @@ class ToolWorker:
 
     async def start(self) -> None:
         self.pool.start_in_background()  # the forkserver preloads SymPy and pint (seconds); /ready waits for it
+        await publish_catalog(self.redis, self.settings.topic_namespace, self.registry.specs.values())  # the console's
         await self._start_mcp()
 
     async def close(self) -> None:
@@ -83,8 +87,10 @@ class ToolWorker:
 def build(res: Resources) -> ToolWorker:
     settings: McpSettings = res.settings
     pool = WorkerPool(settings.tool_workers, settings.tool_memory_mb, settings.tool_max_result_bytes)
-    registry = Registry(select_tools(settings.tools_enabled, settings.tools_disabled), pool, settings.tool_timeout_s)
-    return ToolWorker(settings, res.bus, registry, pool, res.outcomes())
+    switches = DisabledTools(res.redis, settings.topic_namespace, settings.tool_switch_ttl_s)  # the operator's
+    registry = Registry(select_tools(settings.tools_enabled, settings.tools_disabled), pool, settings.tool_timeout_s,
+                        switches)
+    return ToolWorker(settings, res.bus, registry, pool, res.outcomes(), res.redis)
 
 
 STAGE = Stage(

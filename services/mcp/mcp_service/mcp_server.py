@@ -27,7 +27,7 @@ def build_server(registry: Registry) -> Server[Any]:
         return types.ListToolsResult(tools=[
             types.Tool(name=spec.name, description=spec.description, input_schema=spec.input_schema,
                        _meta={"moe/version": spec.version, "moe/schema_sha256": spec.schema_sha256})
-            for spec in registry.specs.values()
+            for spec in await registry.enabled_specs()
         ])
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:

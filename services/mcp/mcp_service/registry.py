@@ -16,6 +16,7 @@ from prometheus_client import Counter, Histogram
 from mcp_service.runner import RawOutcome, WorkerPool
 from moe_core.contracts.tools import ToolErrorCode, ToolSpec
 from moe_core.observability.metrics import REGISTRY
+from moe_core.tool_switches import DisabledTools
 
 TOOL_CALLS = Counter("moe_tool_calls_total", "Precision tool calls", ["tool", "outcome", "via"], registry=REGISTRY)
 TOOL_SECONDS = Histogram("moe_tool_seconds", "Duration of one precision tool call", ["tool"], registry=REGISTRY,
@@ -54,6 +55,7 @@ class Registry:
     specs: dict[str, ToolSpec]
     pool: WorkerPool
     timeout_s: float = 5.0
+    switches: DisabledTools | None = None  # the operator's switches (moe_core.tool_switches); None: all on
     validators: dict[str, Draft202012Validator] = field(init=False, default_factory=dict)
     broken: dict[str, str] = field(init=False, default_factory=dict)
     executor: ThreadPoolExecutor = field(init=False)
@@ -108,7 +110,20 @@ class Registry:
                        schema_sha256=spec.schema_sha256 if spec else None, text=raw.text, result=raw.result,
                        code=raw.code, message=raw.message, duration_ms=duration * 1000)
 
+    async def disabled(self) -> frozenset[str]:
+        return await self.switches.names() if self.switches is not None else frozenset()
+
+    async def enabled_specs(self) -> list[ToolSpec]:
+        """The tools served now: the configured ones the operator has not switched off."""
+        off = await self.disabled()
+        return [spec for name, spec in self.specs.items() if name not in off]
+
     async def ainvoke(self, name: str, args: Any, timeout_s: float | None = None, via: str = "direct") -> Outcome:
+        if name in self.specs and name in await self.disabled():
+            TOOL_CALLS.labels(name, "tool_disabled", via).inc()
+            spec = self.specs[name]
+            return Outcome(tool=name, version=spec.version, schema_sha256=spec.schema_sha256, code="tool_disabled",
+                           message=f"the operator has switched off tool {name}")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.invoke, name, args, timeout_s, via)
 

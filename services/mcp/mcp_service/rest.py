@@ -17,7 +17,7 @@ from mcp_service.registry import Registry
 from moe_core.unicode_text import find_lone_surrogate
 
 STATUS = {"unknown_tool": 404, "wrong_arguments": 422, "input_schema_invalid": 422, "tool_execution_error": 422,
-          "result_too_large": 422, "timeout": 504}
+          "result_too_large": 422, "timeout": 504, "tool_disabled": 503}
 
 
 class InvokeRequest(BaseModel):
@@ -54,7 +54,7 @@ def add_rest_routes(app: FastAPI, registry: Registry) -> None:
 
     @app.get("/tools")
     async def tools() -> dict[str, Any]:
-        return {"tools": registry.contracts()}
+        return {"tools": [spec.contract() for spec in await registry.enabled_specs()]}
 
     @app.post("/invoke")
     async def invoke(body: InvokeRequest) -> JSONResponse:

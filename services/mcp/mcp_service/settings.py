@@ -7,6 +7,8 @@ class McpSettings(FleetSettings):
     service_name: str = "mcp"
     http_port: int = 8003
     tool_timeout_s: float = Field(default=5.0, gt=0, description="hard time bound of one tool call")
+    tool_switch_ttl_s: float = Field(default=1.0, ge=0, le=60, description="How often the operator's tool "
+                                     "switches (the console's on/off) are read from Redis, at most")
     tool_workers: int = Field(default=2, ge=1, le=64, description="worker processes running tool calls")
     tool_memory_mb: int = Field(default=1024, ge=0, description="address-space limit per worker; 0 = none")
     tool_max_result_bytes: int = Field(default=1_000_000, ge=1000, description="largest result (JSON bytes)")

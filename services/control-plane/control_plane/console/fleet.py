@@ -5,6 +5,7 @@ calls in flight) plus a live probe from this page (the same probe the heartbeat 
 Experts: the feedback scores the expert-worker keeps in Redis (global and per tenant, see _scores), shown
 with the expert-worker's formula, score = (positive + neutral / 2 + 1) / (ratings + 2), from the counts as
 last written (the decay towards the prior is applied when the next rating arrives).
+Tools: the precision tools the mcp replicas serve (their catalog in Redis, moe_core.tool_switches).
 Enable/disable: the operator switches of moe_core.switches; every switch is an audit event (actor: the key).
 """
 
@@ -28,6 +29,7 @@ from moe_core.inference.config import InferenceConfig, InferenceServer
 from moe_core.inference.fleet import InferenceFleet, probe
 from moe_core.settings import FleetSettings
 from moe_core.switches import Kind, Switches, expert_member
+from moe_core.tool_switches import read_catalog
 
 MAX_SCORES = 500
 
@@ -49,11 +51,15 @@ class FleetPage:
         core.page("/fleet", self.fleet)
         core.page("/fleet/servers/{name}", self.switch_server, "POST")
         core.page("/fleet/experts/{category}/{model}", self.switch_expert, "POST")
+        core.page("/fleet/tools/{name}", self.switch_tool, "POST")
 
     async def fleet(self, request: Request, s: Session, *, status: int = 200, error: str | None = None) -> Response:
         config = InferenceConfig.from_settings(self.settings)
         views = await InferenceFleet(self.redis, self.namespace).views(config.servers)
         off_servers, off_experts = await self.switches.disabled("server"), await self.switches.disabled("expert")
+        off_tools = await self.switches.disabled("tool")
+        tools = [{"name": name, **info, "enabled": name not in off_tools}
+                 for name, info in (await read_catalog(self.redis, self.namespace)).items()]
         async with httpx.AsyncClient() as http:
             probes = await asyncio.gather(*(_timed_probe(server, http) for server in config.servers))
         servers = [{"name": srv.name, "url": srv.url, "api": srv.api, "shared": views[srv.name], "probe": found,
@@ -63,7 +69,8 @@ class FleetPage:
                     "enabled": expert_member(category, ref.model) not in off_experts}
                    for category, refs in sorted(config.experts.items()) for ref in refs]
         return self.core.render(request, "fleet.html", s, status=status, error=error, servers=servers,
-                                experts=experts, scores=await self._scores(), single=len(config.servers) < 2)
+                                experts=experts, scores=await self._scores(), single=len(config.servers) < 2,
+                                tools=tools)
 
     async def switch_server(self, request: Request, s: Session) -> Response:
         name = request.path_params["name"]
@@ -83,6 +90,12 @@ class FleetPage:
                                     error=f"'{model}' is the last enabled model of '{category}': not disabled.")
         return await self._switch(request, s, "expert", expert_member(category, model),
                                   {"category": category, "model": model})
+
+    async def switch_tool(self, request: Request, s: Session) -> Response:
+        name = request.path_params["name"]
+        if name not in await read_catalog(self.redis, self.namespace):
+            return await self.fleet(request, s, status=404, error=f"No precision tool '{name}' is served.")
+        return await self._switch(request, s, "tool", name, {"tool": name})
 
     async def _switch(self, request: Request, s: Session, kind: Kind, member: str, details: dict[str, str]) -> Response:
         enable = str((await request.form()).get("enabled")) == "true"
