@@ -21,8 +21,17 @@ test_a_protected_domain_goes_to_review if {
 	d.protected_domains == ["medical"]
 }
 
-test_ingest_is_refused_to_users_other_tenants_and_huge_texts if {
-	{r.code | some r in memory.deny} == {"insufficient_role"} with input as ingest("user", "t1", 1, [])
+test_a_user_key_ingests_into_its_own_tenant_and_a_protected_domain_goes_to_review if {
+	d := memory.decision with input as ingest("user", "t1", 100, ["technical"])
+	d.allow
+	not d.quarantine
+	held := memory.decision with input as ingest("user", "t1", 100, ["legal"])
+	held.allow
+	held.quarantine
+}
+
+test_ingest_is_refused_to_other_tenants_and_huge_texts if {
+	{r.code | some r in memory.deny} == {"tenant_forbidden"} with input as ingest("user", "t2", 1, [])
 	{r.code | some r in memory.deny} == {"tenant_forbidden"} with input as ingest("admin", "t2", 1, [])
 	{r.code | some r in memory.deny} == {"too_large"} with input as ingest("admin", "t1", 20001, [])
 }

@@ -9,9 +9,11 @@ openai-agents from requirements.lock). Their telemetry and other network calls a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from fleetlib import npmtools
 
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
-from tests.support.fleet import Fleet
+from tests.support.fleet import REPO, Fleet
+from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.e2e
 CLI_TIMEOUT_S = 150
@@ -41,12 +44,12 @@ def claude() -> Path:
 
 
 def _claude_p(claude: Path, fleet: Fleet, api_key: str, prompt: str, workdir: Path, *extra: str,
-              headers: str = "", ok: bool = True) -> dict[str, Any]:
+              headers: str = "", ok: bool = True, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
     """`claude -p` with its default model; the JSON result (type result, is_error, result, num_turns)."""
     home = workdir / "home"
     home.mkdir(exist_ok=True)
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "ANTHROPIC_BASE_URL": fleet["gateway"].url,
-           "ANTHROPIC_API_KEY": api_key, **QUIET_ENV}
+           "ANTHROPIC_API_KEY": api_key, **QUIET_ENV, **(env_extra or {})}
     if headers:
         env["ANTHROPIC_CUSTOM_HEADERS"] = headers
     done = subprocess.run([str(claude), "-p", prompt, "--output-format", "json", *extra], cwd=workdir, env=env,
@@ -99,6 +102,38 @@ def test_claude_code_is_told_plainly_when_a_request_cannot_finish(claude: Path, 
                        headers="X-Request-Timeout: 3", ok=False)
     assert "The request did not finish in time: no answer from general." in result["result"]
     assert "too late" not in result["result"] and "->" not in result["result"]  # no stand-in, no graph facts
+
+
+def test_claude_codes_memory_hook_sends_the_turn_to_memory_ingest_with_the_users_key(
+        claude: Path, fleet: Fleet, api_key: str, scripted: Scripted, infra: dict[str, str], tmp_path: Path) -> None:
+    """deploy/claude-code/moe_memory_hook.py as a user installs it (a Stop hook in Claude Code's settings): the
+    turn's question and answer reach POST /v1/memory/ingest with the user's key, and the ingest topic."""
+    m = marker()
+    answer = f"Basalt forms when lava cools quickly at the surface, {m}; granite cools slowly underground."
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Explain basalt {m}"))},
+        {"model": "expert-model", "contains": m, "reply": f"{answer}\nCONFIDENCE: high"},
+    ])
+    (tmp_path / "home" / ".claude").mkdir(parents=True)
+    log = tmp_path / "hook.log"  # what the hook says (stderr), for a failure's message
+    hook = f"{sys.executable} {REPO / 'deploy' / 'claude-code' / 'moe_memory_hook.py'} 2>>{log}"
+    (tmp_path / "home" / ".claude" / "settings.json").write_text(json.dumps(
+        {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": hook}]}]}}))
+    ingest = f"{fleet['gateway'].env['MOE_TOPIC_NAMESPACE']}.ingest.v1"
+
+    async def sent() -> list[dict[str, Any]]:
+        async with TopicReader(infra["kafka"], ingest) as reader:
+            await asyncio.to_thread(_claude_p, claude, fleet, api_key, f"How does basalt form? {m}", tmp_path,
+                                    env_extra={"MOE_MEMORY_URL": f"{fleet['control-plane'].url}/v1/memory/ingest"})
+            return await reader.wait(ingest, lambda e: m in e.get("answer", "") and e["source_expert"] == "memory-api",
+                                     timeout_s=60)  # (the merger publishes the answer for learning too)
+
+    try:
+        [event] = asyncio.run(sent())
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the hook said: {log.read_text() if log.exists() else '(it never ran)'}") from exc
+    assert event["answer"] == answer and m in event["question"] and event["tenant_id"] == "tenant-e2e"
+    assert event["review_domains"] == []
 
 
 # -- OpenAI's Codex CLI on the Responses API ------------------------------------------------------------

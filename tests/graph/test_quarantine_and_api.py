@@ -128,7 +128,7 @@ async def test_stats_and_search_are_scoped_to_the_keys_tenants(
     assert_openai_error(await api.get("/graph/stats"), 401, "invalid_api_key")
 
 
-async def test_memory_ingest_publishes_an_ingest_event_for_admins_only(
+async def test_memory_ingest_publishes_an_ingest_event_for_any_key_of_the_tenant(
         graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
     api = graph_services.gateway
     admin, user = await graph_services.admin_key_for(tenant), await graph_services.user_key_for(tenant)
@@ -142,7 +142,11 @@ async def test_memory_ingest_publishes_an_ingest_event_for_admins_only(
                                             lambda m: m["response_id"] == receipt["id"])
     assert (event["tenant_id"], event["answer"], event["knowledge_type"], event["confidence"]) == (
         tenant, body["text"], "medical", "high")
-    assert_openai_error(await api.post("/v1/memory/ingest", json=body, headers=bearer(user)), 403, "insufficient_role")
+    # a user key learns into its own tenant too (Claude Code's memory hook); a medical text waits for review
+    by_user = await api.post("/v1/memory/ingest", json=body, headers=bearer(user))
+    assert by_user.status_code == 202 and by_user.json()["review_domains"] == ["medical"], by_user.text
+    assert_openai_error(await api.post("/v1/memory/ingest", json={**body, "tenant": "someone-else"},
+                                       headers=bearer(user)), 403, "tenant_forbidden")
     assert_openai_error(await api.post("/v1/memory/ingest", json=body), 401, "invalid_api_key")
     assert_openai_error(await api.post("/v1/memory/ingest", json={**body, "tenant": "someone-else"},
                                        headers=bearer(admin)), 403, "tenant_forbidden")

@@ -1,6 +1,7 @@
 """The knowledge-graph API of the control plane: statistics, search, the quarantine review (list, approve,
-reject) and POST /v1/memory/ingest. Every call needs a key; writes need an admin key. A key acts only
-on its own tenants (and reads the shared ontology). Memory ingest is Open Policy Agent's decision
+reject) and POST /v1/memory/ingest. Every call needs a key; quarantine decisions need an admin key, memory
+ingest any key (a user's Claude Code memory hook too). A key acts only on its own tenants (and reads the shared
+ontology). Memory ingest is Open Policy Agent's decision
 (policy/opa/memory.rego, over the domains the server resolves from the text), an audit record with the
 policy's version; a text in a protected domain is learned for review only: graph-ingest holds every triple
 extracted from it in the quarantine (IngestEvent.review_domains)."""
@@ -183,7 +184,7 @@ class GraphApi:
         return {"object": "graph.quarantine_item", **item}
 
     async def ingest(self, request: Request) -> JSONResponse:
-        key = await require_admin(request, self.keystore())
+        key = await authenticate(request, self.keystore())  # any key, into its own tenants (memory.rego decides)
         body: IngestBody = await _json_body(request, IngestBody, required=True)
         tenant = body.tenant or key.default_tenant
         if tenant not in key.tenant_ids:
