@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
             yield AuditedFleet(fleet, env, schema, keys, owner)
     finally:
         asyncio.run(_drop_schema(owner, schema))
+        shutil.rmtree(keys, ignore_errors=True)  # the fleet's signing key and checkpoint file
 
 
 def _migrate(env: dict[str, str]) -> None:
