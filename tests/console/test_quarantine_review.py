@@ -61,6 +61,7 @@ def test_approve_with_a_note_and_reject_with_a_reason(console_fleet: Fleet, cons
         WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "new-key")))
         browser.get(f"{base}/console/quarantine")
         assert f"Billing{tag}" in browser.page_source and f"Ledger{tag}" in browser.page_source
+        assert 'data-approvals="0" data-required="1"' in browser.page_source  # not a protected domain: one admin
         browser.save_screenshot(str(shots / "13-quarantine-pending.png"))
 
         approve = browser.find_element(By.CSS_SELECTOR, f'form[action="/console/quarantine/{keep}/approve"]')

@@ -86,12 +86,12 @@ async def test_learned_knowledge_reaches_the_judge_is_cited_and_a_bad_rating_rem
     scripted.script([extraction_rule(learn, [("Trembolex", "TREATS", "Night Cramps", 0.9)]),
                      *chat_rules(first, "Trembolex helps with night cramps [REF:Trembolex]."),
                      *chat_rules(second, "No known remedy.")])
-    admin, user = await graph_services.admin_key_for(tenant), await graph_services.user_key_for(tenant)
+    user = await graph_services.user_key_for(tenant)
     gateway = graph_services.gateway
-    accepted = await gateway.post("/v1/memory/ingest", headers={"Authorization": f"Bearer {admin}"},
+    accepted = await gateway.post("/v1/memory/ingest", headers={"Authorization": f"Bearer {user}"},
                                   json={"text": "Trembolex treats night cramps.", "question": f"Cramps? {learn}"})
-    assert accepted.status_code == 202, accepted.text
-    await approve_held(graph_services, tenant, accepted.json()["id"], 1)  # medical: written once approved
+    assert accepted.status_code == 202, accepted.text  # a user's note (its Claude Code hook, say)
+    await approve_held(graph_services, tenant, accepted.json()["id"], 1)  # medical: written once two admins approve
     [fact] = await relations(graph_db, tenant)
     assert (fact["subject"], fact["type"], fact["object"]) == ("Trembolex", "TREATS", "Night Cramps")
 

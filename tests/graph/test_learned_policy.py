@@ -19,7 +19,7 @@ from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles
 from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
 from tests.graph.test_policy_decisions import policy_version
-from tests.graph.test_quarantine_and_api import bearer
+from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
 
 pytestmark = pytest.mark.infra
 
@@ -56,9 +56,44 @@ async def test_a_learned_medical_triple_waits_for_review_whatever_the_answer_is_
     listed = (await api.get("/graph/quarantine", headers=bearer(admin))).json()["data"]
     [item] = [i for i in listed if i["subject"] == medical[0]]
     assert item["status"] == "pending" and "protected domain medical" in item["reason"]
-    approved = await api.post(f"/graph/quarantine/{item['id']}/approve", headers=bearer(admin))
-    assert approved.status_code == 200, approved.text
+    assert (item["approvals"], item["approvals_required"]) == ([], 2)  # medical: four eyes
+
+    # four-eyes by principals: the first approval is kept, not applied; the same principal's second key counts
+    # nothing; another principal's approval writes the triple
+    first, [_, same_person_token] = await keystore_pair(graph_services, tenant)
+    one = await api.post(f"/graph/quarantine/{item['id']}/approve", headers=bearer(first), json={"note": "checked"})
+    assert one.status_code == 200, one.text
+    assert (one.json()["status"], len(one.json()["approvals"]), one.json()["approvals_required"]) == ("pending", 1, 2)
+    assert titles(await relations(graph_db, tenant)) == [" ".join(technical)]
+    assert_openai_error(await api.post(f"/graph/quarantine/{item['id']}/approve", headers=bearer(same_person_token)),
+                        409, "already_approved")
+    two = await api.post(f"/graph/quarantine/{item['id']}/approve", headers=bearer(admin))
+    assert two.status_code == 200 and two.json()["status"] == "approved", two.text
+    assert [a["principal"] for a in two.json()["approvals"]] == [one.json()["approvals"][0]["principal"],
+                                                                  two.json()["approvals"][1]["principal"]]
+    assert len({a["principal"] for a in two.json()["approvals"]}) == 2
     assert sorted(titles(await relations(graph_db, tenant))) == sorted([" ".join(technical), " ".join(medical)])
+    assert_openai_error(await api.post(f"/graph/quarantine/{item['id']}/approve", headers=bearer(admin)),
+                        409, "already_decided")
+    # on the record: each approval, the application, and the policy's decisions with its version
+    approvals = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda r: r["subject"] == item["id"]
+                                              and r["action"] == "quarantine_approval", count=2)
+    assert [r["details"]["approvals"] for r in approvals] == [1, 2]
+    [applied] = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda r: r["subject"] == item["id"]
+                                              and r["action"] == "quarantine_approved")
+    assert applied["details"]["approvals_required"] == 2 and applied["details"]["domains"] == ["medical"]
+    asked = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda r: r["subject"] == item["id"]
+                                          and r["action"] == "policy_decision", count=3)
+    assert {r["details"]["policy_version"] for r in asked} == {version}
+    assert [r["details"]["outcome"] for r in asked].count("denied") == 1  # the same principal's second key
+
+
+async def keystore_pair(graph_services: GraphServices, tenant: str) -> tuple[str, list[str]]:
+    """Two admin keys of one principal of the tenant: (the first's token, [the second's id, its token])."""
+    first, token = await graph_services.keystore.create("graph-admin-p", "admin", [tenant])
+    second, second_token = await graph_services.keystore.create("graph-admin-p2", "admin", [tenant],
+                                                                principal_id=first.principal_id)
+    return token, [second.id, second_token]
 
 
 class _Watched(PolicyClient):

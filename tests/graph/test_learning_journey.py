@@ -42,12 +42,13 @@ async def learn(svc: GraphServices, event: IngestEvent) -> dict[str, Any]:
 
 
 async def approve_held(svc: GraphServices, tenant: str, response_id: str, count: int) -> list[dict[str, Any]]:
-    """An admin approves the `count` triples of an answer the write policy held for review (a protected domain)."""
+    """Two admins (two principals: a protected domain needs four eyes) approve the `count` triples of an answer the
+    write policy held for review."""
     held = await svc.tap.wait(svc.bus.topics.audit, lambda m: m["response_id"] == response_id
                               and m["action"] == "quarantined" and m["details"].get("policy") == "held", count=count)
-    headers = {"Authorization": f"Bearer {await svc.admin_key_for(tenant)}"}
-    approved = [await svc.gateway.post(f"/graph/quarantine/{h['subject']}/approve", headers=headers) for h in held]
-    assert [a.status_code for a in approved] == [200] * count, [a.text for a in approved]
+    approved = [await svc.approve(h["subject"], tenant) for h in held]
+    assert [(a.status_code, a.json().get("status")) for a in approved] == [(200, "approved")] * count, [
+        a.text for a in approved]
     return [a.json() for a in approved]
 
 

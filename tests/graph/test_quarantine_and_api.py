@@ -3,6 +3,7 @@ the gateway; the rest of the gateway's graph API (stats, search, memory ingest) 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -63,12 +64,21 @@ async def test_a_dense_triple_waits_in_quarantine_until_an_admin_approves_it(
     assert_openai_error(await api.post(f"/graph/quarantine/{drug['id']}/approve"), 401, "invalid_api_key")
     assert titles(await relations(graph_db, tenant)) == ["Zentavir PART_OF Blorp Kit"]  # still not written
 
-    approved = await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(admin),
-                              json={"note": "checked by a pharmacist"})
+    # a drug is a medical fact (the server resolves the domain from the shared ontology): two principals approve
+    first = await api.post(f"/graph/quarantine/{drug['id']}/approve", headers=bearer(admin),
+                           json={"note": "checked by a pharmacist"})
+    assert first.status_code == 200, first.text
+    assert (first.json()["status"], len(first.json()["approvals"]), first.json()["approvals_required"]) == (
+        "pending", 1, 2)
+    assert titles(await relations(graph_db, tenant)) == ["Zentavir PART_OF Blorp Kit"]  # one pair of eyes: not yet
+    approved = await api.post(f"/graph/quarantine/{drug['id']}/approve",
+                              headers=bearer(await graph_services.second_approver_for(tenant)),
+                              json={"note": "and by a physician"})
     assert approved.status_code == 200, approved.text
     body = approved.json()
-    assert (body["status"], body["note"]) == ("approved", "checked by a pharmacist")
-    assert body["decided_by"].startswith("key:")
+    assert (body["status"], body["note"], len(body["approvals"])) == ("approved", "and by a physician", 2)
+    assert body["decided_by"].startswith("key:") and body["approval_notes"] == ["checked by a pharmacist",
+                                                                                "and by a physician"]
     rows = {f"{r['subject']} {r['type']} {r['object']}": r for r in await relations(graph_db, tenant)}
     assert sorted(rows) == ["Zentavir IS_A Drug", "Zentavir PART_OF Blorp Kit"]
     assert rows["Zentavir IS_A Drug"]["id"] == body["relation_id"]
@@ -157,6 +167,23 @@ async def test_memory_ingest_publishes_an_ingest_event_for_any_key_of_the_tenant
                         400, "invalid_value")
 
 
+async def test_approvals_at_the_same_moment_write_the_triple_once(graph_db: GraphDB, tenant: str) -> None:
+    """Four-eyes under concurrency: three principals approve an item that needs two at once; the item's write lock
+    orders them, so exactly one approval completes it and writes the triple, and the third finds it decided."""
+    quarantine = Quarantine(GraphStore(graph_db))
+    prov = Provenance(tenant=tenant, source="extracted", domain="medical", origin=f"r-{uuid.uuid4().hex[:8]}")
+    qid, _ = await quarantine.hold(Triple(subject="Quorvex", relation="TREATS", object="Gout", confidence=0.9), prov,
+                                   0, 30, reason="protected domain medical", domains=["medical"])
+    outcomes = await asyncio.gather(*(quarantine.approve(qid, [tenant], f"person-{n}", f"k{n}", f"key:k{n}", "", 2)
+                                      for n in range(3)))
+    applied = [o for o in outcomes if o is not None and o.written is not None]
+    assert len(applied) == 1 and sum(o is None for o in outcomes) == 1  # one completes it, one comes too late
+    item = await quarantine.get(qid, [tenant])
+    assert item is not None and item["status"] == "approved" and len(item["approved_by"]) == 2
+    assert titles(await relations(graph_db, tenant)) == ["Quorvex TREATS Gout"]
+    assert await quarantine.approve(qid, [tenant], "person-0", "k9", "key:k9", "", 2) is None  # decided: no more
+
+
 async def test_a_quarantined_triple_nobody_decides_expires(graph_db: GraphDB, tenant: str) -> None:
     """The original keeps moe:quarantine for 7 days; here an item past its time to live is `expired`."""
     quarantine = Quarantine(GraphStore(graph_db))
@@ -170,6 +197,6 @@ async def test_a_quarantined_triple_nobody_decides_expires(graph_db: GraphDB, te
     assert [i["id"] for i in await quarantine.pending([tenant], "expired")] == [old]
     assert sorted(i["id"] for i in await quarantine.pending([tenant])) == sorted([kept, forever])
     assert (await quarantine.get(old, [tenant]) or {})["status"] == "expired"
-    assert await quarantine.decide(old, [tenant], approve=True, actor="admin") is None  # too late to approve
-    assert (await quarantine.decide(kept, [tenant], approve=False, actor="admin")) is not None
+    assert await quarantine.approve(old, [tenant], "p1", "k1", "admin", "", 1) is None  # too late to approve
+    assert (await quarantine.reject(kept, [tenant], actor="admin")) is not None
     assert titles(await relations(graph_db, tenant)) == []

@@ -304,6 +304,8 @@ class IngestEvent(Envelope):
     review_domains: list[str] = Field(default_factory=list, description="Protected domains the control plane's "
                                       "policy found in the text (POST /v1/memory/ingest): every triple learned "
                                       "from it waits in the quarantine for review")
+    submitted_by: str | None = Field(default=None, max_length=200, description="The principal whose key sent the "
+                                     "text (POST /v1/memory/ingest); it may not approve what is held from it")
 
 
 class OntologyGap(Envelope):

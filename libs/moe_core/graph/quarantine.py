@@ -1,6 +1,9 @@
 """Quarantine: a triple that would touch a densely connected part of the graph, or that the write policy holds
-(a protected domain, graph_ingest.policy), waits for an admin.
-Approving writes it (in the same transaction as the decision); rejecting only records the decision. An item
+(a protected domain, graph_ingest.policy), waits for admins.
+Four-eyes: an item needs approvals by as many distinct principals as the policy asks for its domains
+(policy/opa/quarantine.rego: two for medical or legal); each approval is kept on the item (principal, key,
+time, note), a principal counts once whichever of its keys it uses, and the approval that reaches the number
+writes the triple in the same transaction. One rejection is final (it writes nothing). An item
 not decided within its time to live (the original's 7 days, MOE_GRAPH_QUARANTINE_TTL_S) expires: it is
 listed as `expired` and can no longer be decided."""
 
@@ -33,7 +36,7 @@ ON CREATE SET q.tenant = $tenant, q.subject = $subject, q.relation = $relation, 
               q.confidence = $confidence, q.source = $source, q.domain = $domain, q.reach = $reach,
               q.threshold = $threshold, q.reason = $reason, q.status = 'pending', q.created_at = $now,
               q.response_id = $origin, q.expert = $expert, q.model = $model,
-              q.expires_at = $expires_at
+              q.expires_at = $expires_at, q.domains = $domains, q.submitted_by = $submitted_by
 RETURN q.id AS id, q.created_at = $now AS created, q.status AS status
 """
 
@@ -63,6 +66,28 @@ SET q.status = $status, q.decided_at = $now, q.decided_by = $actor, q.note = $no
 RETURN q {.*} AS item
 """
 
+# One approval by one principal: the item's write lock first (SET), then the checks on what is committed now, so
+# two approvals at once are counted one after the other and the item is written once.
+APPROVE = """
+MATCH (q:Quarantine {id: $id})
+WHERE q.tenant IN $tenants
+SET q.approval_seq = coalesce(q.approval_seq, 0) + 1
+WITH q
+WHERE q.status = 'pending' AND (q.expires_at IS NULL OR q.expires_at > $now)
+  AND NOT $principal IN coalesce(q.approved_by, [])
+SET q.approved_by = coalesce(q.approved_by, []) + $principal,
+    q.approved_keys = coalesce(q.approved_keys, []) + $key_id,
+    q.approved_at = coalesce(q.approved_at, []) + $now,
+    q.approval_notes = coalesce(q.approval_notes, []) + $note,
+    q.approvals_required = $required
+WITH q, size(q.approved_by) >= $required AS complete
+SET q.status = CASE WHEN complete THEN 'approved' ELSE q.status END,
+    q.decided_at = CASE WHEN complete THEN $now ELSE q.decided_at END,
+    q.decided_by = CASE WHEN complete THEN $actor ELSE q.decided_by END,
+    q.note = CASE WHEN complete THEN $note ELSE q.note END
+RETURN q {.*} AS item, complete
+"""
+
 SET_RELATION = """
 MATCH (q:Quarantine {id: $id})
 SET q.relation_id = $relation_id
@@ -80,9 +105,12 @@ class Quarantine:
         self.store = store
 
     async def hold(self, triple: Triple, prov: Provenance, reach: int, threshold: int,
-                   ttl_s: float = 0, reason: str | None = None) -> tuple[str, bool]:
+                   ttl_s: float = 0, reason: str | None = None, domains: list[str] | None = None,
+                   submitted_by: str | None = None) -> tuple[str, bool]:
         """Put a triple in quarantine for `ttl_s` (0: until decided); idempotent per answer and triple.
-        `reason`: why (default: the blast radius). Returns (id, newly created)."""
+        `reason`: why (default: the blast radius); `domains`: the ones the server resolved for it (they decide how
+        many approvals it needs); `submitted_by`: the principal whose text it was learned from (it may not approve
+        it). Returns (id, newly created)."""
         now = time.time()
         qid = quarantine_id(prov.tenant, prov.origin, triple.subject, triple.relation, triple.object)
         reason = reason or f"blast radius: the triple reaches {reach} entities within two hops (limit {threshold})"
@@ -90,7 +118,8 @@ class Quarantine:
             CREATE, id=qid, tenant=prov.tenant, subject=triple.subject, relation=triple.relation,
             object=triple.object, confidence=triple.confidence, source=prov.source, domain=prov.domain, reach=reach,
             threshold=threshold, reason=reason, now=now, origin=prov.origin, expert=prov.expert,
-            model=prov.model, expires_at=now + ttl_s if ttl_s > 0 else None)
+            model=prov.model, expires_at=now + ttl_s if ttl_s > 0 else None,
+            domains=sorted(set(domains)) if domains else [prov.domain], submitted_by=submitted_by)
         return qid, bool(rows[0]["created"])
 
     async def pending(self, tenants: list[str], status: Status | None = "pending",
@@ -102,23 +131,34 @@ class Quarantine:
         rows = await self.store.db.read(GET, id=qid, tenants=tenants, now=time.time())
         return rows[0]["item"] if rows else None
 
-    async def decide(self, qid: str, tenants: list[str], approve: bool, actor: str, note: str = "") -> Decision | None:
-        """Approve (write the triple) or reject a pending item. None: no pending item with this id."""
+    async def approve(self, qid: str, tenants: list[str], principal: str, key_id: str, actor: str, note: str,
+                      required: int) -> Decision | None:
+        """One principal's approval of a pending item; the one that reaches `required` approvals writes the triple
+        (Decision.written). None: no pending item with this id, or this principal approved it already."""
 
         async def work(tx: AsyncManagedTransaction) -> Decision | None:
-            rows = await tx_data(tx, DECIDE, id=qid, tenants=tenants, status="approved" if approve else "rejected",
-                                 now=time.time(), actor=actor, note=note)
+            rows = await tx_data(tx, APPROVE, id=qid, tenants=tenants, principal=principal, key_id=key_id,
+                                 now=time.time(), note=note, required=required, actor=actor)
             if not rows:
                 return None
             item = rows[0]["item"]
-            if not approve:
+            if not rows[0]["complete"]:
                 return Decision(item, None)
-            triple = Triple(subject=item["subject"], relation=item["relation"], object=item["object"],
-                            confidence=item["confidence"])
-            prov = Provenance(tenant=item["tenant"], source=item["source"], domain=item.get("domain") or "general",
-                              origin=f"quarantine:{qid}", expert=item.get("expert"), model=item.get("model"))
-            written = await self.store.write_in(tx, triple, prov)
-            await tx_data(tx, SET_RELATION, id=qid, relation_id=written.id)
-            return Decision({**item, "relation_id": written.id}, written)
+            return await self._write(tx, qid, item)
 
         return await self.store.db.transaction(work)
+
+    async def _write(self, tx: AsyncManagedTransaction, qid: str, item: dict[str, Any]) -> Decision:
+        triple = Triple(subject=item["subject"], relation=item["relation"], object=item["object"],
+                        confidence=item["confidence"])
+        prov = Provenance(tenant=item["tenant"], source=item["source"], domain=item.get("domain") or "general",
+                          origin=f"quarantine:{qid}", expert=item.get("expert"), model=item.get("model"))
+        written = await self.store.write_in(tx, triple, prov)
+        await tx_data(tx, SET_RELATION, id=qid, relation_id=written.id)
+        return Decision({**item, "relation_id": written.id}, written)
+
+    async def reject(self, qid: str, tenants: list[str], actor: str, note: str = "") -> Decision | None:
+        """Reject a pending item (final: nothing is written). None: no pending item with this id."""
+        rows = await self.store.db.write(DECIDE, id=qid, tenants=tenants, status="rejected", now=time.time(),
+                                         actor=actor, note=note)
+        return Decision(rows[0]["item"], None) if rows else None

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.policy_gate import PolicyGate, words
+from control_plane.policy_gate import PolicyGate, principal, words
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate, require_admin
@@ -31,6 +31,7 @@ from moe_core.graph.quarantine import Quarantine, Status
 from moe_core.graph.semantic_search import EntityVectors
 from moe_core.graph.semantic_search import search as semantic_search
 from moe_core.openai_error import OpenAIError, parse_json_body
+from moe_core.policy import PolicyUnavailable
 from moe_core.policy.domains import Keywords, resolve_text
 
 INGEST_DEADLINE_S = 3600.0
@@ -52,6 +53,13 @@ class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(default="", max_length=2000)
+
+
+def _approvals(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The item's approvals so far: who (principal, key) and when."""
+    keys, times = item.get("approved_keys") or [], item.get("approved_at") or []
+    return [{"principal": p, "key_id": keys[i] if i < len(keys) else None, "at": times[i] if i < len(times) else None}
+            for i, p in enumerate(item.get("approved_by") or [])]
 
 
 def _tenants(key: ApiKey) -> list[str]:
@@ -154,7 +162,23 @@ class GraphApi:
         with _graph_errors():
             chosen = None if status == "all" else cast(Status, status)
             items = await self._quarantine().pending(_own(key), chosen, limit)
-        return {"object": "list", "data": items}
+        return {"object": "list", "data": [{**item, "approvals": _approvals(item),
+                                            "approvals_required": await self._shown_required(key, item)}
+                                           for item in items]}
+
+    async def _shown_required(self, key: ApiKey, item: dict[str, Any]) -> int | None:
+        """How many approvals the item needs, for display: fixed at its first approval, else what the policy says
+        now (asked without an audit record: nothing is decided here); None when the policy cannot be asked."""
+        if item.get("approvals_required") or item.get("status") != "pending":
+            return int(item.get("approvals_required") or 1)
+        input_ = {"action": "graph.quarantine_approve", "principal": principal(key), "tenant": item["tenant"],
+                  "resource": {"domains": item.get("domains") or [item.get("domain") or "general"],
+                               "approvers": [], "submitted_by": item.get("submitted_by") or ""}}
+        try:
+            decision = await self.gate.client.decide("moe/quarantine/decision", input_)
+        except PolicyUnavailable:
+            return None
+        return int(decision.result.get("approvals_required") or 1)
 
     async def approve(self, item_id: str, request: Request) -> dict[str, Any]:
         return await self._decide(item_id, request, approve=True)
@@ -163,25 +187,58 @@ class GraphApi:
         return await self._decide(item_id, request, approve=False)
 
     async def _decide(self, item_id: str, request: Request, *, approve: bool) -> dict[str, Any]:
+        """Reject (one admin, final) or approve: four-eyes by principals, as many as the policy asks for the item's
+        domains (policy/opa/quarantine.rego); the approval that reaches the number writes the triple."""
         key = await require_admin(request, self.keystore())
         body: DecisionBody = await _json_body(request, DecisionBody, required=False)
         quarantine = self._quarantine()
         actor = f"key:{key.id}"
         with _graph_errors():
-            decision = await quarantine.decide(item_id, _own(key), approve, actor, body.note)
-            if decision is None:
-                item = await quarantine.get(item_id, _own(key))
-                if item is None:
-                    raise OpenAIError(404, f"no quarantined item {item_id!r}", param="id", code="not_found")
-                raise OpenAIError(409, f"the item was already {item['status']}", code="already_decided")
+            item = await self._pending(quarantine, item_id, key)
+            if approve:
+                required = await self._approvals_required(key, item)
+                decision = await quarantine.approve(item_id, _own(key), principal(key)["id"], key.id, actor,
+                                                    body.note, required)
+            else:
+                decision = await quarantine.reject(item_id, _own(key), actor, body.note)
+            if decision is None:  # decided or approved by this principal in the meantime
+                await self._pending(quarantine, item_id, key)
+                raise OpenAIError(409, "this principal has approved the item already", code="already_approved")
         item = decision.item
-        action = "quarantine_approved" if approve else "quarantine_rejected"
+        applied = item.get("status") == "approved"
+        if approve:
+            await self._audit(actor, "quarantine_approval", item_id, item, key, body.note)
+        if applied or not approve:
+            await self._audit(actor, "quarantine_approved" if approve else "quarantine_rejected", item_id, item, key,
+                              body.note)
+        return {"object": "graph.quarantine_item", **item, "approvals": _approvals(item),
+                "approvals_required": item.get("approvals_required") or 1}
+
+    async def _pending(self, quarantine: Quarantine, item_id: str, key: ApiKey) -> dict[str, Any]:
+        """The key's tenants' pending item (404 unknown or another tenant's; 409 decided or expired)."""
+        item = await quarantine.get(item_id, _own(key))
+        if item is None:
+            raise OpenAIError(404, f"no quarantined item {item_id!r}", param="id", code="not_found")
+        if item["status"] != "pending":
+            raise OpenAIError(409, f"the item was already {item['status']}", code="already_decided")
+        return item
+
+    async def _approvals_required(self, key: ApiKey, item: dict[str, Any]) -> int:
+        """The policy's number of approvals for the item (an audit record); its refusal in the API's envelope."""
+        decision = await self.gate.decide(key, "moe/quarantine/decision", "graph.quarantine_approve", item["tenant"], {
+            "domains": item.get("domains") or [item.get("domain") or "general"],
+            "approvers": item.get("approved_by") or [], "submitted_by": item.get("submitted_by") or ""}, item["id"])
+        return int(decision.result.get("approvals_required") or 1)
+
+    async def _audit(self, actor: str, action: str, item_id: str, item: dict[str, Any], key: ApiKey,
+                     note: str) -> None:
         details = {"triple": {k: item.get(k) for k in ("subject", "relation", "object", "confidence")},
-                   "relation_id": item.get("relation_id"), "note": body.note, "principal": key.principal_id}
+                   "relation_id": item.get("relation_id"), "note": note, "principal": key.principal_id,
+                   "approvals": len(item.get("approved_by") or []),
+                   "approvals_required": item.get("approvals_required") or 1, "domains": item.get("domains")}
         event = audit_event(None, actor=actor, action=action, subject=item_id, response_id=item.get("response_id")
-                            or item_id, tenant=item["tenant"], reason=body.note or action, details=details)
+                            or item_id, tenant=item["tenant"], reason=note or action, details=details)
         await self.bus.publish(event, self.bus.topics.audit)
-        return {"object": "graph.quarantine_item", **item}
 
     async def ingest(self, request: Request) -> JSONResponse:
         key = await authenticate(request, self.keystore())  # any key, into its own tenants (memory.rego decides)
@@ -200,7 +257,7 @@ class GraphApi:
         event = IngestEvent(response_id=rid, deadline_at=deadline_in(INGEST_DEADLINE_S), tenant_id=tenant,
                             question=body.question, answer=body.text, knowledge_type=body.knowledge_type,
                             confidence=body.confidence, synthesis_insight=body.synthesis_insight,
-                            source_expert="memory-api", review_domains=review)
+                            source_expert="memory-api", review_domains=review, submitted_by=principal(key)["id"])
         await self.bus.publish(event, self.bus.topics.ingest)
         return JSONResponse({"object": "memory.ingest", "id": rid, "status": "queued", "tenant": tenant,
                              "domains": domains, "review": bool(review), "review_domains": review,

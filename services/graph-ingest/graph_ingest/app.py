@@ -126,7 +126,8 @@ class GraphIngest:
         threshold = self.settings.graph_blast_radius_max
         if blast_radius_exceeded(reach, threshold):
             qid, _ = await self.quarantine.hold(triple, prov, reach, threshold,
-                                                ttl_s=self.settings.graph_quarantine_ttl_s)
+                                                ttl_s=self.settings.graph_quarantine_ttl_s, domains=domains,
+                                                submitted_by=event.submitted_by)
             await self._audit(event, "quarantined", qid, f"blast radius {reach} > {threshold}",
                               {"triple": triple.model_dump(), "reach": reach, "threshold": threshold})
             return None
@@ -134,7 +135,8 @@ class GraphIngest:
         await self.bus.publish(self.learning.record(event, triple, verdict), self.bus.topics.audit)
         if verdict.held:  # a protected domain (or refused): an admin decides, as for a dense triple
             qid, _ = await self.quarantine.hold(triple, prov, reach, threshold, reason=verdict.reason(),
-                                                ttl_s=self.settings.graph_quarantine_ttl_s)
+                                                ttl_s=self.settings.graph_quarantine_ttl_s, domains=verdict.domains,
+                                                submitted_by=event.submitted_by)
             await self._audit(event, "quarantined", qid, verdict.reason(),
                               {"triple": triple.model_dump(), "domains": verdict.domains, "policy": "held",
                                "policy_version": verdict.decision.version.digest})

@@ -1,0 +1,33 @@
+package moe.quarantine_test
+
+import data.moe.quarantine
+
+approve(principal, role, resource) := {
+	"action": "graph.quarantine_approve", "tenant": "t1",
+	"principal": {"id": principal, "key_id": "k", "role": role, "tenants": ["t1"]},
+	"resource": resource,
+}
+
+codes(inp) := {r.code | some r in denied} if denied := quarantine.deny with input as inp
+
+test_a_protected_domain_needs_two_principals_a_dense_general_triple_one if {
+	medical := quarantine.decision with input as approve("p1", "admin", {"domains": ["medical"], "approvers": [], "submitted_by": ""})
+	medical.allow
+	medical.approvals_required == 2
+	general := quarantine.decision with input as approve("p1", "admin", {"domains": ["general"], "approvers": [], "submitted_by": ""})
+	general.approvals_required == 1
+	none := quarantine.decision with input as approve("p1", "admin", {"domains": [], "approvers": [], "submitted_by": ""})
+	none.approvals_required == 1
+	math := quarantine.decision with input as approve("p1", "admin", {"domains": ["math"], "approvers": [], "submitted_by": ""})
+	math.approvals_required == 1
+}
+
+test_one_principal_counts_once_and_never_for_its_own_text if {
+	codes(approve("p1", "admin", {"domains": ["legal"], "approvers": ["p1"], "submitted_by": ""})) == {"already_approved"}
+	codes(approve("p1", "admin", {"domains": ["legal"], "approvers": [], "submitted_by": "p1"})) == {"own_submission"}
+	quarantine.decision.allow with input as approve("p2", "admin", {"domains": ["legal"], "approvers": ["p1"], "submitted_by": "p3"})
+}
+
+test_a_user_key_approves_nothing if {
+	codes(approve("p1", "user", {"domains": ["general"], "approvers": [], "submitted_by": ""})) == {"insufficient_role"}
+}
