@@ -125,12 +125,25 @@ async def rerun(settings: LineageSettings, response_id: str, timeout_s: float) -
     return 0
 
 
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[Any, int]) -> bool:
+    """Whether the consumer has not yet read some partition up to its given end offset."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
 async def _collect(consumer: AIOKafkaConsumer, response_id: str,
                    topics: Topics) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
+    """The replay's plan, task results and answer. Partitions are fetched independently, so the answer can be read
+    before results published earlier: once it is seen, the other partitions are read up to the offsets they had
+    then (everything published before the answer), and only then is the collection complete."""
     plan: dict[str, Any] | None = None
     results: list[dict[str, Any]] = []
+    answer: dict[str, Any] | None = None
+    ends: dict[Any, int] = {}
     key = response_id.encode()
-    while True:
+    while answer is None or await _behind(consumer, ends):
         batch = await consumer.getmany(timeout_ms=500)
         for messages in batch.values():
             for msg in messages:
@@ -140,5 +153,8 @@ async def _collect(consumer: AIOKafkaConsumer, response_id: str,
                     plan = Plan.model_validate_json(msg.value).model_dump(mode="json")
                 elif msg.topic == topics.results:
                     results.append(TaskResult.model_validate_json(msg.value).model_dump(mode="json"))
-                else:
-                    return plan, results, Answer.model_validate_json(msg.value).model_dump(mode="json")
+                elif answer is None:
+                    answer = Answer.model_validate_json(msg.value).model_dump(mode="json")
+                    others = [tp for tp in consumer.assignment() if tp.topic != topics.answers]
+                    ends = dict(await consumer.end_offsets(others))
+    return plan, results, answer
