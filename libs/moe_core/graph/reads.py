@@ -31,31 +31,21 @@ MATCH (e:Entity) WHERE e.tenant IN $tenants
 RETURN e.tenant AS tenant, count(*) AS n
 """
 
-# What a search answers per entity: the entity and its relations within the tenants, most trusted first (shared by the
-# name search here and the semantic search, moe_core.graph.semantic_search).
-ENTITY = "e {.uid, .name, .type, .domain, .aliases, .tenant, .source}"
-
-
-def with_relations(carried: str) -> str:
-    """Cypher that collects `e`'s relations (at most $max_relations) as `relations`, carrying `carried` along."""
-    return f"""OPTIONAL MATCH (e)-[r:REL]-(o:Entity)
-WHERE r.tenant IN $tenants AND o.tenant IN $tenants
-WITH {carried}, r, o
-ORDER BY r.trust DESC, r.id
-WITH {carried}, collect(CASE WHEN r IS NULL THEN NULL ELSE {{
-    id: r.id, type: r.type, direction: CASE WHEN startNode(r) = e THEN 'out' ELSE 'in' END, other: o.name,
-    trust: r.trust, verified: r.verified, flagged: r.flagged, source: r.source, version: r.version
-}}END)[..$max_relations] AS relations"""
-
-
-SEARCH = f"""
+SEARCH = """
 MATCH (e:Entity)
 WHERE e.tenant IN $tenants AND (e.key CONTAINS $q OR any(a IN e.alias_keys WHERE a CONTAINS $q))
 WITH e, CASE WHEN e.key = $q OR $q IN e.alias_keys THEN 0 WHEN e.key STARTS WITH $q THEN 1 ELSE 2 END AS rank
 ORDER BY rank, size(e.key), e.name
 LIMIT $limit
-{with_relations('e, rank')}
-RETURN {ENTITY} AS entity, relations, rank
+OPTIONAL MATCH (e)-[r:REL]-(o:Entity)
+WHERE r.tenant IN $tenants AND o.tenant IN $tenants
+WITH e, rank, r, o
+ORDER BY r.trust DESC, r.id
+WITH e, rank, collect(CASE WHEN r IS NULL THEN NULL ELSE {
+    id: r.id, type: r.type, direction: CASE WHEN startNode(r) = e THEN 'out' ELSE 'in' END, other: o.name,
+    trust: r.trust, verified: r.verified, flagged: r.flagged, source: r.source, version: r.version
+}END)[..$max_relations] AS relations
+RETURN e {.uid, .name, .type, .domain, .aliases, .tenant, .source} AS entity, relations, rank
 ORDER BY rank, size(e.key), e.name
 """
 

@@ -25,7 +25,6 @@ from neo4j.exceptions import Neo4jError
 from moe_core.embeddings import DIMENSION
 from moe_core.graph.driver import GraphDB, GraphUnavailable
 from moe_core.graph.names import normalize
-from moe_core.graph.reads import ENTITY, with_relations
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +36,18 @@ ORDER BY e.uid
 LIMIT $max
 """
 
-DETAILS = f"""
+DETAILS = """
 UNWIND range(0, size($uids) - 1) AS i
-MATCH (e:Entity {{uid: $uids[i]}}) WHERE e.tenant IN $tenants
-{with_relations('i, e')}
-RETURN {ENTITY} AS entity, relations
+MATCH (e:Entity {uid: $uids[i]}) WHERE e.tenant IN $tenants
+OPTIONAL MATCH (e)-[r:REL]-(o:Entity)
+WHERE r.tenant IN $tenants AND o.tenant IN $tenants
+WITH i, e, r, o
+ORDER BY r.trust DESC, r.id
+WITH i, e, collect(CASE WHEN r IS NULL THEN NULL ELSE {
+    id: r.id, type: r.type, direction: CASE WHEN startNode(r) = e THEN 'out' ELSE 'in' END, other: o.name,
+    trust: r.trust, verified: r.verified, flagged: r.flagged, source: r.source, version: r.version
+}END)[..$max_relations] AS relations
+RETURN e {.uid, .name, .type, .domain, .aliases, .tenant, .source} AS entity, relations
 ORDER BY i
 """
 
