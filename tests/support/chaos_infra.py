@@ -19,9 +19,9 @@ from pathlib import Path
 from tests.support.fleet import REPO, free_port
 
 LOCAL = REPO / "deploy" / "local"
-PORT_VARS = {"kafka": ("MOE_KAFKA_PORT", "MOE_KAFKA_CONTROLLER_PORT"), "redis": ("MOE_REDIS_PORT",),
-             "postgres": ("MOE_POSTGRES_PORT",), "neo4j": ("MOE_NEO4J_BOLT_PORT", "MOE_NEO4J_HTTP_PORT"),
-             "chroma": ("MOE_CHROMA_PORT",)}
+PORT_VARS = {"kafka": ("MOE_KAFKA_PORT", "MOE_KAFKA_CONTROLLER_PORT", "MOE_KAFKA_TLS_PORT"),
+             "redis": ("MOE_REDIS_PORT",), "postgres": ("MOE_POSTGRES_PORT",),
+             "neo4j": ("MOE_NEO4J_BOLT_PORT", "MOE_NEO4J_HTTP_PORT"), "chroma": ("MOE_CHROMA_PORT",)}
 STOP_SIGNAL = {"postgres": signal.SIGINT}  # postgres: "fast" shutdown, as fleetctl does
 
 

@@ -27,6 +27,7 @@ HOST = "127.0.0.1"
 PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "kafka": ("MOE_KAFKA_PORT", 9092),
     "kafka-controller": ("MOE_KAFKA_CONTROLLER_PORT", 19093),
+    "kafka-tls": ("MOE_KAFKA_TLS_PORT", 9094),
     "neo4j": ("MOE_NEO4J_BOLT_PORT", 7687),
     "neo4j-http": ("MOE_NEO4J_HTTP_PORT", 7474),
     "redis": ("MOE_REDIS_PORT", 6380),
@@ -75,6 +76,9 @@ def endpoints() -> dict[str, str]:
         # SASL/SCRAM (fleetlib.kafka): every client names its principal; the admin (a super user) is fleetctl's
         # and the tests'; each service has its own (services.service_env)
         "kafka-security-protocol": "SASL_PLAINTEXT",
+        # the same principals over TLS (SASL_SSL), verified with the machine's own CA (fleetlib.kafka_tls)
+        "kafka-tls": f"{HOST}:{port('kafka-tls')}",
+        "kafka-ca-file": str(DATA / "kafka" / "tls" / "ca.pem"),
         "kafka-admin-user": "admin",
         "kafka-admin-password": secrets.get("kafka-admin") or "",
         "redis": f"redis://{f':{redis_pw}@' if redis_pw else ''}{HOST}:{port('redis')}/0",

@@ -1,7 +1,8 @@
 """Apache Kafka 4.1.1, one combined broker+controller node (KRaft) from Maven Central jars, authenticated:
 
-- the client listener speaks SASL_PLAINTEXT with SCRAM-SHA-512 only; the StandardAuthorizer refuses whatever no
-  ACL allows (allow.everyone.if.no.acl.found=false);
+- the client listener speaks SASL_PLAINTEXT with SCRAM-SHA-512 only, a second one (MOE_KAFKA_TLS_PORT, 9094) the
+  same over TLS (SASL_SSL; its certificate from the machine's own CA, fleetlib.kafka_tls); the StandardAuthorizer
+  refuses whatever no ACL allows (allow.everyone.if.no.acl.found=false);
 - `admin` is the super user of fleetctl, the topic set-up and the tests; each service has its own principal
   (its name) whose ACLs come from its declaration (moe_core.broker_acls, applied by fleetlib.kafka_setup);
 - the controller listener uses PLAIN with a static `controller` user (KRaft cannot bootstrap SCRAM there);
@@ -24,7 +25,7 @@ from pydantic import SecretStr
 
 from moe_core.settings import FleetSettings
 
-from . import config, jvm
+from . import config, jvm, kafka_tls
 from . import secrets as passwords
 from .component import Component
 
@@ -69,7 +70,7 @@ def admin_password() -> str:
 def _properties(adopting: bool) -> str:
     """adopting: the admin's SCRAM credential is not in the metadata yet (a directory formatted before SASL), so
     the broker listener also offers PLAIN with the static admin user, and the broker uses it itself."""
-    broker, controller = config.port("kafka"), config.port("kafka-controller")
+    broker, controller, tls = config.port("kafka"), config.port("kafka-controller"), config.port("kafka-tls")
     h = config.HOST
     admin, ctl = admin_password(), passwords.generate(f"kafka-{CONTROLLER}")
     mechanisms, inter = ("SCRAM-SHA-512,PLAIN", "PLAIN") if adopting else ("SCRAM-SHA-512", "SCRAM-SHA-512")
@@ -78,11 +79,15 @@ def _properties(adopting: bool) -> str:
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers={h}:{controller}
-listeners=BROKER://{h}:{broker},CONTROLLER://{h}:{controller}
-advertised.listeners=BROKER://{h}:{broker},CONTROLLER://{h}:{controller}
+listeners=BROKER://{h}:{broker},TLS://{h}:{tls},CONTROLLER://{h}:{controller}
+advertised.listeners=BROKER://{h}:{broker},TLS://{h}:{tls},CONTROLLER://{h}:{controller}
 inter.broker.listener.name=BROKER
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,BROKER:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,BROKER:SASL_PLAINTEXT,TLS:SASL_SSL
+listener.name.tls.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.tls.scram-sha-512.sasl.jaas.config={SCRAM} required;
+listener.name.tls.ssl.keystore.type=PEM
+listener.name.tls.ssl.keystore.location={kafka_tls.KEYSTORE}
 sasl.enabled.mechanisms={mechanisms}
 sasl.mechanism.inter.broker.protocol={inter}
 listener.name.broker.sasl.enabled.mechanisms={mechanisms}
@@ -142,6 +147,7 @@ def _scram(password: str) -> str:
 
 def prepare() -> list[str]:
     HOME.mkdir(parents=True, exist_ok=True)
+    kafka_tls.ensure()  # the TLS listener's keystore (made when missing or expiring)
     formatted = (HOME / "data" / "meta.properties").exists()
     _secret_file(PROPS, _properties(adopting=formatted and not ADMIN_SCRAM.exists()))
     LOG4J.write_text(LOG4J_TEXT)
