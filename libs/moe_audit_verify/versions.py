@@ -2,7 +2,8 @@
 the SHA-256 of its configuration and of each prompt template it sent a model (moe_core.run_versions in the fleet).
 One line per record that carries them, in chain order:
 
-    {"tenant_id", "seq", "response_id", "message_type", "stage", "service", "config", "prompts": {name: digest}}
+    {"tenant_id", "seq", "response_id", "message_type", "stage", "service", "config", "prompts": {name: digest},
+     "policies": {decision path: version of the policies}}
 
 The verifier recomputes the file from the signed entries (a changed digest there is a changed entry, whose
 signature fails) and, given the digests an auditor approved (--expect-versions, the `summary` format below),
@@ -35,7 +36,7 @@ def rows(entries: list[Entry]) -> list[dict[str, Any]]:
             out.append({"tenant_id": c.get("tenant_id"), "seq": c.get("seq"), "response_id": c.get("response_id"),
                         "message_type": c.get("message_type"), "stage": c.get("stage"),
                         "service": versions.get("service"), "config": versions.get("config"),
-                        "prompts": versions.get("prompts") or {}})
+                        "prompts": versions.get("prompts") or {}, "policies": versions.get("policies") or {}})
     return out
 
 

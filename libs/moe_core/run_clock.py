@@ -16,6 +16,9 @@ RUN_STARTED: ContextVar[datetime | None] = ContextVar("moe_run_started", default
 # The prompt templates the current stage run used (name -> digest; moe_core.run_versions.prompt_used): a dict made
 # per consumed message, shared by reference with the tasks the run starts.
 RUN_PROMPTS: ContextVar[dict[str, str] | None] = ContextVar("moe_run_prompts", default=None)
+# The policy decisions the current stage run asked (path -> version of the policies in force;
+# moe_core.run_versions.policy_used), made and shared the same way.
+RUN_POLICIES: ContextVar[dict[str, str] | None] = ContextVar("moe_run_policies", default=None)
 
 
 def run_started() -> datetime | None:
@@ -24,9 +27,10 @@ def run_started() -> datetime | None:
 
 class RunClockMiddleware(BaseMiddleware):
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
-        token, prompts = RUN_STARTED.set(utcnow()), RUN_PROMPTS.set({})
+        token, prompts, policies = RUN_STARTED.set(utcnow()), RUN_PROMPTS.set({}), RUN_POLICIES.set({})
         try:
             return await call_next(msg)
         finally:
+            RUN_POLICIES.reset(policies)
             RUN_PROMPTS.reset(prompts)
             RUN_STARTED.reset(token)

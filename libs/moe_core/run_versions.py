@@ -1,5 +1,6 @@
 """What a stage run ran with, stamped on every message it publishes (`Envelope.versions`, the lineage facet
-`moe_versions`): the digest of the service's configuration and of each prompt template it sent a model.
+`moe_versions`): the digest of the service's configuration, of each prompt template it sent a model and the
+version of the policies of each policy decision it asked (`policy_used`, recorded by moe_core.policy itself).
 
 - The **configuration digest** is the SHA-256 of the service's settings as canonical JSON (`config_view`: every
   setting by name, sorted; secrets — `SecretStr` — appear as `***`, and a password in a URL is replaced by `***`), so
@@ -21,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 from moe_core.contracts.envelope import RunVersions
-from moe_core.run_clock import RUN_PROMPTS
+from moe_core.run_clock import RUN_POLICIES, RUN_PROMPTS
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@/\s]+@")
 
@@ -40,6 +41,18 @@ def prompt_used(name: str, text: str) -> None:
 
 def run_prompts() -> dict[str, str]:
     return dict(sorted((RUN_PROMPTS.get() or {}).items()))
+
+
+def policy_used(path: str, version: str) -> None:
+    """Record that the current stage run asked the policy decision `path` under policies of this version (every
+    decision of moe_core.policy.PolicyClient does). Outside a stage run it records nothing."""
+    policies = RUN_POLICIES.get()
+    if policies is not None:
+        policies[path] = version
+
+
+def run_policies() -> dict[str, str]:
+    return dict(sorted((RUN_POLICIES.get() or {}).items()))
 
 
 def _masked(value: Any) -> Any:
@@ -68,4 +81,4 @@ def config_digest(settings: BaseModel) -> str:
 
 def versions(service: str, config: str) -> RunVersions:
     """The versions of the current stage run, for a message it publishes."""
-    return RunVersions(service=service, config=config, prompts=run_prompts())
+    return RunVersions(service=service, config=config, prompts=run_prompts(), policies=run_policies())

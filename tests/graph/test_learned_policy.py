@@ -46,6 +46,8 @@ async def test_a_learned_medical_triple_waits_for_review_whatever_the_answer_is_
     held, allowed = by_subject[" ".join(medical)], by_subject[" ".join(technical)]
     assert (held["details"]["outcome"], allowed["details"]["outcome"]) == ("held", "allowed")
     assert {r["details"]["policy_version"] for r in decided} == {version}
+    # the stage run itself names the policies it decided under (Envelope.versions, on every message it published)
+    assert {r["versions"]["policies"]["moe/memory/decision"] for r in decided} == {version}
     assert {r["actor"] for r in decided} == {"service:graph-ingest"}
     assert held["details"]["input"]["resource"]["triple_domains"] == ["medical"]
     assert held["details"]["result"]["protected_domains"] == ["medical"]

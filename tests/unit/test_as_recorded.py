@@ -61,7 +61,7 @@ def test_each_stage_run_with_the_versions_it_recorded() -> None:
     judge = {"service": "merger", "config": "sha256:" + "a" * 64, "prompts": {"merger.judge": "sha256:" + "b" * 64}}
     records = [*RECORDS[:4], _record("Answer", "merger", {**RECORDS[4].payload, "versions": judge}, 5)]
     rows = stages(records)
-    assert rows[3]["versions"] == judge and rows[0]["versions"] == {}
+    assert rows[3]["versions"] == {**judge, "policies": {}} and rows[0]["versions"] == {}
     assert versions_line(rows[3]) == (f"         merger config sha256:{'a' * 16}  prompts merger.judge=sha256:"
                                       f"{'b' * 16}")
     assert versions_line(rows[0]) == "         versions not recorded"
@@ -69,4 +69,11 @@ def test_each_stage_run_with_the_versions_it_recorded() -> None:
     assert version_lines({"versions": judge}, {"versions": judge}, "answer") == ["answer:  versions same"]
     assert version_lines({"versions": judge}, {"versions": today}, "answer") == [
         "answer:  versions changed: prompt merger.judge"]
+    # a stage run that decided by policy names the policies' version; another version today is a change
+    decided = {**judge, "policies": {"moe/memory/decision": "sha256:" + "d" * 64}}
+    [row] = stages([_record("Answer", "merger", {**RECORDS[4].payload, "versions": decided}, 5)])[-1:]
+    assert versions_line(row).endswith(f"  policies moe/memory/decision=sha256:{'d' * 16}")
+    newer = {**decided, "policies": {"moe/memory/decision": "sha256:" + "e" * 64}}
+    assert version_lines({"versions": decided}, {"versions": newer}, "answer") == [
+        "answer:  versions changed: policy moe/memory/decision"]
     assert version_lines({}, {"versions": today}, "plan") == ["plan:    versions not recorded then"]

@@ -29,6 +29,10 @@ class RunVersions(BaseModel):
     prompts: dict[str, str] = Field(default_factory=dict, description="Prompt template name -> sha256:<hex> of "
                                     "its text as sent (the system part, without the user's data); empty: the run "
                                     "called no model")
+    policies: dict[str, str] = Field(default_factory=dict, description="Policy decision path (e.g. "
+                                     "moe/memory/decision) -> sha256:<hex> of the policies in force when the run "
+                                     "asked it (Open Policy Agent's modules); empty: the run decided nothing by "
+                                     "policy")
 
 
 class Envelope(BaseModel):

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from moe_core.run_versions import policy_used
+
 ATTEMPTS = 3  # a decision asked again while the policies reload under it
 
 
@@ -100,4 +102,5 @@ class PolicyClient:
             raise PolicyUnavailable(f"the policy has no decision at {path} for this input (undefined)")
         denials = sorted((d for d in result.get("deny") or [] if isinstance(d, dict)),
                          key=lambda d: (-int(d.get("status", 403)), str(d.get("code", ""))))
+        policy_used(path, version.digest)  # a stage run's messages name the policies it decided under
         return Decision(path, input_, result, version, denials)

@@ -27,13 +27,14 @@ def digest(value: Any) -> str:
 
 
 def versions(payload: dict[str, Any]) -> dict[str, Any]:
-    """The service, configuration digest and prompt template digests the stage run stamped on its message
-    (moe_core.run_versions; {} when it recorded none)."""
+    """The service, configuration digest, prompt template digests and policy versions the stage run stamped on its
+    message (moe_core.run_versions; {} when it recorded none)."""
     recorded = payload.get("versions")
     if not isinstance(recorded, dict):
         return {}
     return {"service": recorded.get("service"), "config": recorded.get("config"),
-            "prompts": dict(sorted((recorded.get("prompts") or {}).items()))}
+            "prompts": dict(sorted((recorded.get("prompts") or {}).items())),
+            "policies": dict(sorted((recorded.get("policies") or {}).items()))}
 
 
 def stages(records: list[AuditRecord]) -> list[dict[str, Any]]:
@@ -80,7 +81,9 @@ def versions_line(row: dict[str, Any]) -> str:
     if not v:
         return "         versions not recorded"
     prompts = " ".join(f"{name}={_short(d)}" for name, d in v["prompts"].items()) or "none"
-    return f"         {v['service']} config {_short(v['config'])}  prompts {prompts}"
+    policies = " ".join(f"{name}={_short(d)}" for name, d in (v.get("policies") or {}).items())
+    return f"         {v['service']} config {_short(v['config'])}  prompts {prompts}" + (
+        f"  policies {policies}" if policies else "")
 
 
 def line(row: dict[str, Any]) -> str:

@@ -68,6 +68,8 @@ def version_lines(before: dict[str, Any] | None, after: dict[str, Any] | None, s
     changed = ["config"] if a.get("config") != b.get("config") else []
     pa, pb = a.get("prompts") or {}, b.get("prompts") or {}
     changed += [f"prompt {name}" for name in sorted(set(pa) | set(pb)) if pa.get(name) != pb.get(name)]
+    qa, qb = a.get("policies") or {}, b.get("policies") or {}
+    changed += [f"policy {name}" for name in sorted(set(qa) | set(qb)) if qa.get(name) != qb.get(name)]
     return [f"{stage + ':':<9}versions " + ("same" if not changed else "changed: " + ", ".join(changed))]
 
 
