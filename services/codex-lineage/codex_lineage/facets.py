@@ -81,6 +81,7 @@ class MoeVersionsRunFacet(RunFacet):
     service: str = attr.field(default="")
     configDigest: str = attr.field(default="")
     promptDigests: dict[str, str] = attr.field(factory=dict)
+    policyDigests: dict[str, str] = attr.field(factory=dict)  # decision path -> version of the policies asked
 
     @staticmethod
     def _get_schema() -> str:
@@ -132,6 +133,8 @@ FACET_FIELDS: dict[str, dict[str, Any]] = {
     "MoeVersionsRunFacet": {"service": {"type": "string"},
                             "configDigest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
                             "promptDigests": {"type": "object", "additionalProperties": {
+                                "type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}},
+                            "policyDigests": {"type": "object", "additionalProperties": {
                                 "type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}}},
     "MoeGraphFactsInputDatasetFacet": {"factIds": {"type": "array", "items": {"type": "string"}},
                                        "documents": {"type": "array", "items": {"type": "string"}}},

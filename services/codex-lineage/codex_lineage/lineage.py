@@ -230,14 +230,17 @@ def _model(model: Any, server: Any) -> dict[str, RunFacet]:
 
 
 def _versions(recorded: Any) -> dict[str, RunFacet]:
-    """The configuration and prompt template digests the record's stage run stamped on it (none: not recorded)."""
+    """The configuration, prompt template and policy digests the record's stage run stamped on it (none: not
+    recorded)."""
     if not isinstance(recorded, dict) or not recorded.get("config"):
         return {}
-    prompts = recorded.get("prompts")
+    prompts, policies = recorded.get("prompts"), recorded.get("policies")
     prompts = prompts if isinstance(prompts, dict) else {}
+    policies = policies if isinstance(policies, dict) else {}
     return {"moe_versions": MoeVersionsRunFacet(service=str(recorded.get("service") or ""),
                                                 configDigest=str(recorded["config"]),
-                                                promptDigests={str(k): str(v) for k, v in sorted(prompts.items())})}
+                                                promptDigests={str(k): str(v) for k, v in sorted(prompts.items())},
+                                                policyDigests={str(k): str(v) for k, v in sorted(policies.items())})}
 
 
 def _graph_facts(sources: Any) -> dict[str, dict[str, InputDatasetFacet]]:
