@@ -54,6 +54,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS audit_log_event ON {s}.audit_log (run_id, even
 CREATE INDEX IF NOT EXISTS audit_log_rid ON {s}.audit_log (response_id, seq);
 CREATE INDEX IF NOT EXISTS audit_log_recorded ON {s}.audit_log (tenant_id, recorded_at);
 CREATE INDEX IF NOT EXISTS audit_log_source_ts ON {s}.audit_log (source_ts) WHERE kind = 'lineage';
+CREATE INDEX IF NOT EXISTS audit_log_lineage_inputs ON {s}.audit_log
+    USING gin ((body::jsonb -> 'inputs') jsonb_path_ops) WHERE kind = 'lineage';
 CREATE TABLE IF NOT EXISTS {s}.audit_checkpoints (
     tenant_id  text NOT NULL,
     size       bigint NOT NULL,

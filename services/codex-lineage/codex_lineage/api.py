@@ -78,7 +78,7 @@ def _request_of(event: dict[str, Any]) -> tuple[str | None, str | None]:
 
 USED_BY = """
 SELECT tenant_id, response_id, job_name, run_id, min(event_time) AS at FROM audit_log
-WHERE kind = 'lineage' AND response_id IS NOT NULL AND body::jsonb @> $1::jsonb
+WHERE kind = 'lineage' AND response_id IS NOT NULL AND (body::jsonb -> 'inputs') @> $1::jsonb
 GROUP BY tenant_id, response_id, job_name, run_id ORDER BY min(event_time), response_id LIMIT 1000
 """
 
@@ -90,7 +90,7 @@ async def used_by(store: AuditStore, asked: dict[str, str]) -> list[dict[str, An
         facet = {"moe_graph_facts": {"factIds": [asked["fact_id"]]}}
     else:
         facet = {"moe_cache_entry": {"cacheKey": asked["cache_key"]}}
-    rows = await store.pool.fetch(USED_BY, json.dumps({"inputs": [{"inputFacets": facet}]}))
+    rows = await store.pool.fetch(USED_BY, json.dumps([{"inputFacets": facet}]))  # (index audit_log_lineage_inputs)
     return [{"tenant_id": r["tenant_id"], "response_id": r["response_id"], "job": r["job_name"],
              "run_id": r["run_id"], "at": r["at"].isoformat()} for r in rows]
 
