@@ -94,14 +94,19 @@ def test_providers_show_health_latency_loaded_models_and_breaker(
     _ask(gateway, keys["user"], f"Second question {m}")
     prom.wait_at_least('sum(moe_inference_seconds_count{server="scripted"})', before + 1)
 
-    # the percentiles are a rate over Prometheus' samples: present once a scrape after the increase is stored
-    deadline = time.monotonic() + 60
+    # the percentiles are a rate over Prometheus' samples: present once a scrape after an increase of a series it
+    # had sampled before is stored. A question answered by another process of a stage starts that process's series
+    # (no rate yet), so while there is none another question is asked.
+    deadline, asked = time.monotonic() + 90, 2
     while True:
         body = _get(f"{ops_gateway}/v1/admin/providers", keys["admin"]).json()
         servers = {s["name"]: s for s in body["data"]}
         if servers.get("scripted", {}).get("latency_s") is not None or time.monotonic() > deadline:
             break
         time.sleep(1)
+        if asked < 6:
+            asked += 1
+            _ask(gateway, keys["user"], f"Question {asked} {m}")
     assert set(servers) == {"scripted", "scripted-b"}  # every configured server
     assert body["latency_source"].startswith("prometheus")
     a = servers["scripted"]

@@ -64,7 +64,8 @@ def recorded(lineage_fleet: LineageFleet, scripted_server: Scripted, keys: Keys)
 
 def test_recent_requests_are_listed_for_their_own_tenant_only(lineage_fleet: LineageFleet, recorded: dict[str, str],
                                                               keys: Keys) -> None:
-    mine = _until(lineage_fleet, "/v1/audit", keys.user, lambda d: any(r["response_id"] == recorded["rid"] for r in d))
+    mine = _until(lineage_fleet, "/v1/audit", keys.user, lambda d: any(  # codex-lineage records as it reads
+        r["response_id"] == recorded["rid"] and r["records"] >= 4 and "planner" in r["stages"] for r in d))
     [row] = [r for r in mine if r["response_id"] == recorded["rid"]]
     assert row["tenant_id"] == keys.tenant and row["records"] >= 4 and "planner" in row["stages"]
     assert {r["tenant_id"] for r in mine} == {keys.tenant}
