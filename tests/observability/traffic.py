@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import openai
@@ -27,6 +28,7 @@ class Traffic:
     requests: int = 0
     merged_response_id: str = ""  # the two-expert request: gateway -> planner -> experts -> merger -> gateway
     response_ids: list[str] = field(default_factory=list)
+    more: Callable[[], Traffic] | None = field(default=None, repr=False, compare=False)  # one more round
 
 
 def plan_reply(*tasks: tuple[str, str]) -> str:

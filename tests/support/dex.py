@@ -52,7 +52,7 @@ def binary() -> Path:
         sys.path.insert(0, str(local))
     from fleetlib import gotools
 
-    gotools.ensure_source_built("dex")  # a few minutes once, then cached in .data
+    gotools.ensure_source_built("dex")  # a few minutes once, then cached (.data/bin)
     return gotools.binary("dex")
 
 

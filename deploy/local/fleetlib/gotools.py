@@ -3,9 +3,11 @@ Sigstore's timestamp-server (the local RFC 3161 timestamp authority, fleetlib.ts
 (the control plane's policy decisions, fleetlib.opa) and Dex (the OpenID Connect provider the console's
 sign-in tests run against, tests/support/dex.py).
 
-`go install` builds into .data/bin with its module and build caches under .data/go, so a second run
-(or a rebuild after a version bump) costs seconds, not minutes. A `<tool>.version` file beside each
-binary records what was built; nothing is rebuilt while it matches.
+`go install` builds into .data/bin. Go's module and build caches are the user's (`MOE_GO_CACHE`, default
+~/.cache/moe-fleet/go; both are content-addressed and safe to share), so a second run, a rebuild after a
+version bump or another checkout on the same machine (a git worktree, a fresh clone for CI) costs seconds,
+not the ~10 CPU-minutes of building these tools anew. A `<tool>.version` file beside each binary records
+what was built; nothing is rebuilt while it matches.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 from . import config
 
 BIN = config.DATA / "bin"
-GOPATH = config.DATA / "go"
+GOPATH = config.DATA / "go"  # Dex's source build
+CACHE = Path(os.environ.get("MOE_GO_CACHE") or Path.home() / ".cache" / "moe-fleet" / "go")
+MODCACHE = CACHE / "mod"
 # tool -> (package, version)
 TOOLS: dict[str, tuple[str, str]] = {
     "helm": ("helm.sh/helm/v3/cmd/helm", "v3.21.4"),
@@ -46,8 +50,8 @@ class GoToolError(RuntimeError):
 
 
 def go_env() -> dict[str, str]:
-    return {**os.environ, "GOBIN": str(BIN), "GOPATH": str(GOPATH), "GOMODCACHE": str(GOPATH / "pkg" / "mod"),
-            "GOCACHE": str(GOPATH / "cache"), "GOFLAGS": "-modcacherw", "GOTOOLCHAIN": "local"}
+    return {**os.environ, "GOBIN": str(BIN), "GOPATH": str(GOPATH), "GOMODCACHE": str(MODCACHE),
+            "GOCACHE": str(CACHE / "build"), "GOFLAGS": "-modcacherw", "GOTOOLCHAIN": "local"}
 
 
 def _go() -> str:
@@ -85,7 +89,7 @@ def ensure_tool(tool: str) -> bool:
     if installed(tool):
         return False
     package, version = TOOLS[tool]
-    print(f"install: go install {package}@{version} (cached under {GOPATH}) ...", flush=True)
+    print(f"install: go install {package}@{version} (Go's caches under {CACHE}) ...", flush=True)
     BIN.mkdir(parents=True, exist_ok=True)
     _run([_go(), "install", f"{package}@{version}"])
     (BIN / f"{tool}.version").write_text(version + "\n")
@@ -97,7 +101,7 @@ def ensure_source_built(tool: str) -> bool:
     if installed(tool):
         return False
     module, version, package, tag, drop = SOURCE_BUILT[tool]
-    print(f"install: building {tool} {tag} from {module}@{version} (cached under {GOPATH}) ...", flush=True)
+    print(f"install: building {tool} {tag} from {module}@{version} (Go's caches under {CACHE}) ...", flush=True)
     info = json.loads(_run([_go(), "mod", "download", "-json", f"{module}@{version}"]))
     work = GOPATH / "src-build" / tool
     shutil.rmtree(work, ignore_errors=True)
@@ -117,7 +121,7 @@ def ensure_source_built(tool: str) -> bool:
 def keda_module_dir() -> Path:
     """The KEDA module's source tree in the module cache (downloaded once, ~2.5 MB)."""
     module, version = KEDA_MODULE
-    path = GOPATH / "pkg" / "mod" / f"{module}@{version}"
+    path = MODCACHE / f"{module}@{version}"
     if not (path / "config" / "crd" / "bases").is_dir():
         info = json.loads(_run([_go(), "mod", "download", "-json", f"{module}@{version}"]))
         path = Path(info["Dir"])
