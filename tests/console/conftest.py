@@ -34,8 +34,9 @@ class ConsoleKeys:
 
 @pytest.fixture(scope="package")
 def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[Fleet]:
-    fleetlib_api.ensure_up(["neo4j"])  # the graph page's statistics
-    graph = {"MOE_NEO4J_URL": fleetlib_api.endpoints()["neo4j"], **neo4j_env()}
+    fleetlib_api.ensure_up(["neo4j", "chroma"])  # the graph page's statistics; an import's source document
+    stores = fleetlib_api.endpoints()
+    graph = {"MOE_NEO4J_URL": stores["neo4j"], "MOE_CHROMA_URL": stores["chroma"], **neo4j_env()}
     with audited_fleet(infra, scripted_server.url, "con", gateway_workers=2, MOE_EXACT_CACHE="false",
                        **graph) as running:
         yield running.fleet

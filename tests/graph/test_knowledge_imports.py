@@ -390,10 +390,13 @@ async def test_the_bulk_assert_of_imports_leaves_what_the_single_assert_leaves(
                                for n in (triple.subject, triple.object)])
     row = {"subject": entity_uid(target, "plinkor"), "object": entity_uid(target, "zarnet"), "type": "USES",
            "confidence": 0.6, "domain": "general"}
-    for origin, confidence in (("one", 0.6), ("one", 0.6), ("two", 0.8)):  # new, repeated, another origin
-        prov = Provenance(tenant, "extracted", origin=origin)
+    doc = "doc-1@sha256:ab"
+    # new, repeated, another origin (an import naming its source document), that import again
+    for origin, confidence, imp, document in (("one", 0.6, None, None), ("one", 0.6, None, None),
+                                              ("import:kcs-1", 0.8, "kcs-1", doc), ("import:kcs-1", 0.8, "kcs-1", doc)):
+        prov = Provenance(tenant, "extracted", origin=origin, import_id=imp, document=document)
         await store.write_triple(triple.model_copy(update={"confidence": confidence}), prov)
-        bulk = Provenance(target, "extracted", origin=origin)
+        bulk = Provenance(target, "extracted", origin=origin, import_id=imp, document=document)
         rows = [{**row, "confidence": confidence}]
         await graph_db.transaction(lambda tx, rows=rows, p=bulk: store.assert_many_in(tx, rows, p))
         [single] = [r["p"] for r in await graph_db.read(PROPERTIES, tenant=tenant)]
@@ -403,6 +406,7 @@ async def test_the_bulk_assert_of_imports_leaves_what_the_single_assert_leaves(
         assert {k: single[k] for k in same} == {k: many[k] for k in same}
         assert single["trust"] == pytest.approx(many["trust"], rel=1e-3)
     assert (many["version"], many["assertions"], many["confidence"]) == (2, 2, 0.8)
+    assert (many["imports"], many["documents"]) == (["kcs-1"], [doc])  # the provenance, each once
 
 
 @pytest.mark.infra

@@ -42,3 +42,40 @@ def test_runs_datasets_and_edges_once_each() -> None:
                      ("run:g", "dataset:kafka://k:9092:moe.results.v1"),
                      ("dataset:kafka://k:9092:moe.tasks.expert.v1", "run:x"),
                      ("run:x", "dataset:kafka://k:9092:moe.results.v1")}
+
+
+def test_the_provenance_of_the_facts_joins_the_runs_already_drawn_with_details() -> None:
+    from control_plane.console.lineage_graph import provenance_elements
+    from moe_core.audit.fact_lineage import Graph
+
+    g = Graph("answer:r1")
+    g.node("answer:r1", "answer", "r1")
+    g.node("run:g", "run", "graph-rag.graph")
+    g.node("fact:rel-1", "fact", "A USES B", fact_id="rel-1")
+    g.node("import:kcs-1", "import", "kcs-1", status="applied", approvals_required=1, importer="p-1", domains=None)
+    g.node("approval:kcs-1:p-2", "approval", "approved by p-2", principal="p-2", at="2026-11-24T07:00:00+00:00")
+    g.node("document:doc-1", "document", "Inventory", document_id="doc-1", sha256="sha256:ab")
+    for s, t, r in (("run:g", "answer:r1", "answered"), ("fact:rel-1", "run:g", "used_by"),
+                    ("import:kcs-1", "fact:rel-1", "wrote"), ("approval:kcs-1:p-2", "import:kcs-1", "approved"),
+                    ("document:doc-1", "import:kcs-1", "source_of")):
+        g.edge(s, t, r)
+    out = provenance_elements(g.as_dict(), {"run:g"})
+    nodes = {e["data"]["id"]: e["data"] for e in out if "source" not in e["data"]}
+    assert set(nodes) == {"fact:rel-1", "import:kcs-1", "approval:kcs-1:p-2", "document:doc-1"}  # no answer, run
+    assert nodes["import:kcs-1"]["details"] == "status: applied; importer: p-1; approvals required: 1"
+    assert nodes["document:doc-1"]["details"] == "document: doc-1; digest: sha256:ab"
+    assert nodes["approval:kcs-1:p-2"]["details"] == "principal: p-2; at: 2026-11-24T07:00:00+00:00"
+    edges = {(e["data"]["source"], e["data"]["target"]) for e in out if "source" in e["data"]}
+    assert edges == {("fact:rel-1", "run:g"), ("import:kcs-1", "fact:rel-1"), ("approval:kcs-1:p-2", "import:kcs-1"),
+                     ("document:doc-1", "import:kcs-1")}  # the answer is the page: no edge to it
+    assert provenance_elements(None, {"run:g"}) == []
+
+
+def test_graph_runs_collects_the_facts_each_run_used() -> None:
+    from moe_core.audit.fact_lineage import graph_runs
+
+    facts = {"moe_graph_facts": {"factIds": ["rel-2", "rel-1"], "documents": []}}
+    events = [_event("START", "g", "graph-rag.graph", [("neo4j://n:7687", "knowledge-graph", facts)], []),
+              _event("COMPLETE", "g", "graph-rag.graph", [("neo4j://n:7687", "knowledge-graph", facts)], []),
+              _event("START", "e", "expert-worker.expert", [(KAFKA, "moe.tasks.expert.v1", {})], [])]
+    assert graph_runs(events) == {"g": ("graph-rag.graph", ["rel-1", "rel-2"])}

@@ -56,6 +56,8 @@ CREATE INDEX IF NOT EXISTS audit_log_recorded ON {s}.audit_log (tenant_id, recor
 CREATE INDEX IF NOT EXISTS audit_log_source_ts ON {s}.audit_log (source_ts) WHERE kind = 'lineage';
 CREATE INDEX IF NOT EXISTS audit_log_lineage_inputs ON {s}.audit_log
     USING gin ((body::jsonb -> 'inputs') jsonb_path_ops) WHERE kind = 'lineage';
+CREATE INDEX IF NOT EXISTS audit_log_audit_actions ON {s}.audit_log (tenant_id, ((payload::jsonb) ->> 'action'))
+    WHERE kind = 'record' AND message_type = 'AuditEvent';
 CREATE TABLE IF NOT EXISTS {s}.audit_checkpoints (
     tenant_id  text NOT NULL,
     size       bigint NOT NULL,

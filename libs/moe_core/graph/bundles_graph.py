@@ -194,9 +194,12 @@ async def diff(store: GraphStore, tenant: str, bundle: Bundle) -> Diff:
     return out
 
 
-async def apply(store: GraphStore, tenant: str, bundle: Bundle, import_id: str) -> dict[str, Any]:
+async def apply(store: GraphStore, tenant: str, bundle: Bundle, import_id: str,
+                document: str | None = None) -> dict[str, Any]:
     """Write the added entities and the added and changed relations of a fresh diff in one transaction.
-    Relations conflicting with verified facts are skipped. Safe to repeat (origin = import:<id>)."""
+    Relations conflicting with verified facts are skipped. Safe to repeat (origin = import:<id>). Every written
+    relation keeps the change set in its `imports` and the import's source document (`document`:
+    `<document id>@sha256:<hex>`, when it names one) in its `documents`."""
     plan = await diff(store, tenant, bundle)
     added_keys = {normalize(e["name"]) for e in plan.entities_added}
     new_entities = [{"uid": entity_uid(tenant, normalize(e.name)), "key": normalize(e.name), "name": e.name,
@@ -213,7 +216,8 @@ async def apply(store: GraphStore, tenant: str, bundle: Bundle, import_id: str) 
         uid = await resolve_many_in(tx, tenant, keys)
         rows = [{"subject": uid[normalize(rel.subject)], "object": uid[normalize(rel.object)], "type": rel.relation,
                  "confidence": rel.confidence, "domain": rel.domain} for rel in (bundle.relations[i] for i in todo)]
-        written = await store.assert_many_in(tx, rows, Provenance(tenant=tenant, source=IMPORTED, origin=origin))
+        written = await store.assert_many_in(tx, rows, Provenance(tenant=tenant, source=IMPORTED, origin=origin,
+                                                                  import_id=import_id, document=document))
         return [w.id for w in written]
 
     written = await store.db.transaction(work)

@@ -55,3 +55,5 @@ class Provenance:
     expert: str | None = None
     model: str | None = None
     entity_type: str = "Concept"
+    import_id: str | None = None  # the knowledge import (change set id) that writes: kept in the relation's `imports`
+    document: str | None = None  # its source document, `<document id>@sha256:<hex>`: kept in `documents`

@@ -1,5 +1,10 @@
 """Writes and checks shared by the graph services and the gateway: entity resolution, conflict check,
-blast radius, MERGE of a relation (version counter, provenance, trust) and the per-tenant graph version."""
+blast radius, MERGE of a relation (version counter, provenance, trust) and the per-tenant graph version.
+
+A relation's provenance: `response_id` (the origin that created it), `asserted_by` (the last origins that asserted
+it: answers `<response id>`, imports `import:<change set id>`), and, kept whole, `imports` (every knowledge import's
+change set id that wrote it) and `documents` (every source document those imports named, as
+`<document id>@sha256:<hex>`)."""
 
 from __future__ import annotations
 
@@ -58,7 +63,11 @@ SET r.version = CASE WHEN repeated THEN r.version ELSE r.version + 1 END,
     r.assertions = CASE WHEN repeated THEN r.assertions ELSE r.assertions + 1 END,
     r.asserted_by = CASE WHEN repeated THEN r.asserted_by ELSE (r.asserted_by + [$origin])[-$keep..] END,
     r.asserted_at = CASE WHEN repeated THEN r.asserted_at ELSE $now END,
-    r.confidence = CASE WHEN r.confidence < $confidence THEN $confidence ELSE r.confidence END
+    r.confidence = CASE WHEN r.confidence < $confidence THEN $confidence ELSE r.confidence END,
+    r.imports = CASE WHEN $import_id IS NULL OR $import_id IN coalesce(r.imports, []) THEN coalesce(r.imports, [])
+                     ELSE coalesce(r.imports, []) + [$import_id] END,
+    r.documents = CASE WHEN $document IS NULL OR $document IN coalesce(r.documents, []) THEN coalesce(r.documents, [])
+                       ELSE coalesce(r.documents, []) + [$document] END
 RETURN r.id AS id, created, repeated, r.version AS version, r.assertions AS assertions,
        r.confidence AS confidence, r.source AS source, r.asserted_at AS asserted_at, r.verified AS verified
 """
@@ -78,7 +87,11 @@ SET r.version = CASE WHEN repeated THEN r.version ELSE r.version + 1 END,
     r.assertions = CASE WHEN repeated THEN r.assertions ELSE r.assertions + 1 END,
     r.asserted_by = CASE WHEN repeated THEN r.asserted_by ELSE (r.asserted_by + [$origin])[-$keep..] END,
     r.asserted_at = CASE WHEN repeated THEN r.asserted_at ELSE $now END,
-    r.confidence = CASE WHEN r.confidence < row.confidence THEN row.confidence ELSE r.confidence END
+    r.confidence = CASE WHEN r.confidence < row.confidence THEN row.confidence ELSE r.confidence END,
+    r.imports = CASE WHEN $import_id IS NULL OR $import_id IN coalesce(r.imports, []) THEN coalesce(r.imports, [])
+                     ELSE coalesce(r.imports, []) + [$import_id] END,
+    r.documents = CASE WHEN $document IS NULL OR $document IN coalesce(r.documents, []) THEN coalesce(r.documents, [])
+                       ELSE coalesce(r.documents, []) + [$document] END
 RETURN r.id AS id, row.subject AS subject, row.object AS object, created, repeated, r.version AS version,
        r.confidence AS confidence, r.source AS source, r.asserted_at AS asserted_at, r.verified AS verified
 """
@@ -158,7 +171,8 @@ class GraphStore:
         rows = await tx_data(tx, ASSERT_RELATION, subject=subject, object=obj, id=rid, type=triple.relation,
                              tenant=prov.tenant, source=prov.source, domain=prov.domain,
                              confidence=triple.confidence, now=now, expert=prov.expert, model=prov.model,
-                             origin=prov.origin or f"write:{now}", keep=MAX_ASSERTED_BY)
+                             origin=prov.origin or f"write:{now}", keep=MAX_ASSERTED_BY,
+                             import_id=prov.import_id, document=prov.document)
         row = rows[0]
         trust = self.policy.trust(confidence=row["confidence"], source=row["source"],
                                   asserted_at=row["asserted_at"], verified=row["verified"], now=now)
@@ -177,7 +191,7 @@ class GraphStore:
         rows = [{**r, "id": relation_id(prov.tenant, r["subject"], r["type"], r["object"])} for r in rows]
         out = await tx_data(tx, ASSERT_RELATIONS, rows=rows, tenant=prov.tenant, source=prov.source, now=now,
                             expert=prov.expert, model=prov.model, origin=prov.origin or f"write:{now}",
-                            keep=MAX_ASSERTED_BY)
+                            keep=MAX_ASSERTED_BY, import_id=prov.import_id, document=prov.document)
         written = [Written(r["id"], r["created"], r["repeated"], r["version"], r["subject"], r["object"],
                            self.policy.trust(confidence=r["confidence"], source=r["source"],
                                              asserted_at=r["asserted_at"], verified=r["verified"], now=now))

@@ -174,6 +174,12 @@ SELECT k.id, p.disabled_at AS principal_disabled_at
 FROM api_keys k LEFT JOIN principals p ON p.id = k.principal_id;
 """
 
+# A knowledge import may name its source document (a tenant document it was curated from): its id, digest, title
+# and source, so every fact the import writes leads back to it (docs/codex.md, "Where a fact came from").
+KNOWLEDGE_SOURCES = """
+ALTER TABLE knowledge_change_sets ADD COLUMN IF NOT EXISTS source_document jsonb;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
     Migration("key-roles", (), KEY_ROLES),
@@ -182,4 +188,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("graph-runs", ("graph_runs",), GRAPH_RUNS),
     Migration("principals", ("principals",), PRINCIPALS),
     Migration("principal-state", ("key_principals",), PRINCIPAL_STATE),
+    Migration("knowledge-sources", (), KNOWLEDGE_SOURCES),
 )

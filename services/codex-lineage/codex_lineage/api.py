@@ -32,19 +32,20 @@ class ApiError(Exception):
         return JSONResponse({"error": {"message": self.message, "code": self.code}}, status_code=self.status)
 
 
-async def require_admin(request: Request, keys: Any) -> None:
-    """`keys`: a pool on the fleet's role (MOE_POSTGRES_DSN), which reads the key table; the audit store's own
-    role reads and inserts its tables only."""
+async def require_admin(request: Request, keys: Any) -> list[str]:
+    """The admin key's tenants. `keys`: a pool on the fleet's role (MOE_POSTGRES_DSN), which reads the key table;
+    the audit store's own role reads and inserts its tables only."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send an admin API key as 'Authorization: Bearer <key>'", "invalid_api_key")
     row = await keys.fetchrow(
-        "SELECT k.role, (to_jsonb(k) ->> 'expires_at')::timestamptz AS expires_at FROM api_keys k "
+        "SELECT k.role, k.tenant_ids, (to_jsonb(k) ->> 'expires_at')::timestamptz AS expires_at FROM api_keys k "
         "WHERE k.key_hash = $1 AND k.revoked_at IS NULL", hashlib.sha256(token.strip().encode()).hexdigest())
     if row is None or (row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC)):
         raise ApiError(401, "incorrect API key", "invalid_api_key")
     if row["role"] not in ("admin", "operator"):
         raise ApiError(403, "this endpoint needs an admin key", "insufficient_role")
+    return [str(t) for t in row["tenant_ids"]]
 
 
 def check_event(event: Any) -> dict[str, Any]:

@@ -126,6 +126,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
                       group=declared.group)
     inference = InferenceConfig.from_settings(settings)
+    memory = MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle)  # tenant documents
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, gate, inference.templates),  # /v1/admin/*
         ConfigApi(settings, inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
@@ -135,10 +136,11 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         graph,
         audit,
         AuditLists(stores.keys, audit.store, gate),  # GET /v1/audit, /v1/tool-calls (recent, own tenants)
-        KnowledgeApi(bus, stores.keys, lambda: graph.db, throttle, gate, keywords),  # bundles, four-eyes imports
+        KnowledgeApi(bus, stores.keys, lambda: graph.db, throttle, gate, keywords,  # bundles, four-eyes imports
+                     documents=memory.document),  # an import's source document: one of the tenant's
         FeedbackApi(bus, redis, settings.topic_namespace, settings.feedback_window_s),  # POST /v1/feedback
         OpsApi(settings, redis, stores.keys, lambda: graph.db),  # operators' endpoints
-        MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle),  # tenant documents
+        memory,
     )]
 
     async def start() -> None:

@@ -3,7 +3,8 @@
 GET /v1/audit/{response_id}[?verify=true]: the timeline (every message of every topic for the request, in
 order, with stage, topic, partition, offset, created_at, broker timestamp and a payload summary), the
 stage runs (from the lineage: job, start, end, state) and, with verify=true, the hash-chain verification.
-GET /v1/lineage/{response_id}: the request's OpenLineage run events.
+GET /v1/lineage/{response_id}: the request's OpenLineage run events, and the provenance of the knowledge-graph facts
+it used (moe_core.audit.fact_lineage: the imports that wrote them, their approvals, their source documents).
 
 Any key may read its own tenants' requests (a tenant admin too: no more). Another tenant's request is a 404,
 exactly like an unknown one (nobody learns which ids exist), unless the policy lets the caller read across
@@ -22,6 +23,7 @@ from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import authenticate
 from moe_core.access.throttle import Throttle
+from moe_core.audit.fact_lineage import FactLineage
 from moe_core.audit.store import AuditStore, timeline
 from moe_core.audit.verify import load_trust
 from moe_core.contracts.client_ids import bare_response_id
@@ -105,6 +107,9 @@ class AuditApi:
         return body
 
     async def lineage(self, response_id: str, request: Request) -> dict[str, Any]:
-        store, _ = await self._visible(request, response_id)
+        store, owner = await self._visible(request, response_id)
         response_id = bare_response_id(response_id)
-        return {"object": "lineage.request", "response_id": response_id, "events": await store.lineage(response_id)}
+        # where the facts it used came from: their imports, approvals and source documents (the signed record)
+        provenance = await FactLineage(store).answer(response_id, [owner])
+        return {"object": "lineage.request", "response_id": response_id, "events": await store.lineage(response_id),
+                "provenance": provenance}

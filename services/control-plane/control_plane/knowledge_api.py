@@ -8,13 +8,17 @@ How many approvals a bundle needs and who may approve are Open Policy Agent's de
 knowledge.rego, through control_plane.policy_gate: each one an audit record with the policy's version),
 over the domains the server resolves from the bundle's entities and the graph (moe_core.policy.domains),
 not the importer's labels, and over principals: the importer's and the approvers' (`ApiKey.principal_id`).
-policy/knowledge-imports.yaml still bounds a bundle's size."""
+policy/knowledge-imports.yaml still bounds a bundle's size.
+
+An import may name its source document (`?document_id=`: a document of the tenant, POST /v1/memory/documents): the
+change set keeps its id, digest, title and source, the audit events carry it, and every relation the import writes
+keeps the change set and the document as its provenance (docs/codex.md, "Where a fact came from")."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any, NamedTuple, NoReturn
 
@@ -44,6 +48,7 @@ STATUSES = ("pending", "applied", "rejected", "all")
 Event = tuple[str, str, dict[str, Any]]
 # Actions after which the number of pending change sets is counted again for the gauge.
 COUNTED = frozenset({"knowledge_import_created", "knowledge_import_applied", "knowledge_import_rejected"})
+Documents = Callable[[str, str], Awaitable[dict[str, Any] | None]]  # (tenant, document id) -> the document or None
 
 
 class Decision(NamedTuple):
@@ -57,8 +62,9 @@ class Decision(NamedTuple):
 class KnowledgeApi:
     def __init__(self, bus: Bus, keystore: Callable[[], KeyStore], graph: Callable[[], GraphDB], throttle: Throttle,
                  gate: PolicyGate, keywords: Keywords | str, policy: ImportPolicy | None = None,
-                 settings: KnowledgeSettings | None = None) -> None:
+                 settings: KnowledgeSettings | None = None, documents: Documents | None = None) -> None:
         self.bus, self.keystore, self.graph, self.throttle = bus, keystore, graph, throttle
+        self.documents = documents
         self.gate, self.keywords = gate, keywords
         self._sets: ChangeSets | None = None
         self.policy_error = ""
@@ -135,6 +141,7 @@ class KnowledgeApi:
         try:
             raw = await read_limited(request, policy.max_bundle_bytes)
             document, bundle = parse_bundle(raw, policy.max_entities, policy.max_relations)
+            source = await self._source_document(tenant, request.query_params.get("document_id"))
         except OpenAIError as exc:
             await self._refuse(key, cs_id, tenant, exc)
         with _graph_errors():
@@ -147,15 +154,29 @@ class KnowledgeApi:
         cs = await self.sets.create(id=cs_id, tenant=tenant, status="pending", importer_key=key.id,
                                     importer_principal=key.principal_id, bundle=document, diff=plan,
                                     domains=domains, approvals_required=required,
-                                    policy_digest=policy.digest)
+                                    policy_digest=policy.digest, source_document=source)
         await self._audit(key, "knowledge_import_created", cs_id, tenant, "bundle imported as a pending change set",
                           {"digest": bundle.digest, "origin_tenant": bundle.origin.tenant, "domains": cs["domains"],
                            "labels": bundle.domains(), "unresolved": found.unresolved[:50],
                            "approvals_required": required, "summary": plan["summary"],
-                           "policy_digest": policy.digest, "policy_version": decision.version.digest})
+                           "policy_digest": policy.digest, "policy_version": decision.version.digest,
+                           "document": source})
         if required == 0:
             cs = await self._apply_now(key, cs_id, tenant, "the policy needs no approval for these domains")
         return JSONResponse(view(cs), status_code=201)
+
+    async def _source_document(self, tenant: str, document_id: str | None) -> dict[str, Any] | None:
+        """The import's source document, a document of the tenant (404 when it has none of that id)."""
+        if document_id is None:
+            return None
+        if not 0 < len(document_id) <= 200 or self.documents is None:
+            raise OpenAIError(400, "document_id must name a document of the tenant (1 to 200 characters)",
+                              param="document_id", code="invalid_value")
+        found = await self.documents(tenant, document_id)
+        if found is None:
+            raise not_found("document", document_id)
+        return {"id": found["id"], "sha256": f"sha256:{found['sha256']}", "title": found.get("title"),
+                "source": found.get("source")}
 
     async def list_sets(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
@@ -231,17 +252,24 @@ class KnowledgeApi:
         """Apply to the graph, then mark applied in the same Postgres transaction (a failure keeps it pending)."""
         bundle = Bundle.model_validate(cs["bundle"])
         with _graph_errors():
-            result = await bundles_graph.apply(self._store(), cs["tenant"], bundle, cs["id"])
+            result = await bundles_graph.apply(self._store(), cs["tenant"], bundle, cs["id"], document_ref(cs))
         await lk.decide("applied", actor, note, result)
         return ("knowledge_import_applied", note or "applied",
                 {"digest": cs["bundle_digest"], "decided_by": actor, "entities_created": result["entities_created"],
                  "relations_written": len(result["relations_written"]),
-                 "skipped_conflicting": result["skipped_conflicting"]})
+                 "relation_ids": result["relations_written"],  # the facts it wrote: their lineage (codex-lineage)
+                 "document": cs.get("source_document"), "skipped_conflicting": result["skipped_conflicting"]})
 
     async def _reload(self, cs_id: str, tenant: str) -> dict[str, Any]:
         cs = await self.sets.get(cs_id, [tenant])
         assert cs is not None
         return cs
+
+
+def document_ref(cs: dict[str, Any]) -> str | None:
+    """The change set's source document as its relations keep it: `<document id>@sha256:<hex>` (None: none)."""
+    doc = cs.get("source_document")
+    return f"{doc['id']}@{doc['sha256']}" if doc else None
 
 
 def importer_of(cs: dict[str, Any]) -> str:

@@ -80,5 +80,5 @@ def view(cs: dict[str, Any]) -> dict[str, Any]:
         "domains": cs["domains"], "approvals_required": cs["approvals_required"], "approvals": cs["approvals"],
         "diff": cs["diff"], "policy_digest": cs["policy_digest"], "created_at": _iso(cs["created_at"]),
         "decided_at": _iso(cs["decided_at"]), "decided_by": cs["decided_by"], "note": cs["note"],
-        "result": cs["result"],
+        "result": cs["result"], "source_document": cs.get("source_document"),
     }

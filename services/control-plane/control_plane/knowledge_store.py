@@ -1,6 +1,6 @@
-"""Change sets of knowledge imports in Postgres: the bundle, its diff, the approvals (one row per principal
-and key: a unique index makes a second approval by the same principal impossible, whichever of its keys it
-uses) and the decision. The tables are
+"""Change sets of knowledge imports in Postgres: the bundle, its diff, its source document (when it names one),
+the approvals (one row per principal and key: a unique index makes a second approval by the same principal
+impossible, whichever of its keys it uses) and the decision. The tables are
 made by the migrator role (moe_core.pg.ddl)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import asyncpg
 SELECT_ONE = (
     "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
     "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
-    "cs.note, cs.result, "
+    "cs.note, cs.result, cs.source_document, "
     "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'principal', a.principal_id, "
     "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
     "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
@@ -26,7 +26,7 @@ SELECT_ONE = (
 SELECT_LOCKED = (
     "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
     "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
-    "cs.note, cs.result, "
+    "cs.note, cs.result, cs.source_document, "
     "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'principal', a.principal_id, "
     "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
     "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
@@ -36,7 +36,7 @@ SELECT_LOCKED = (
 SELECT_LIST = (
     "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
     "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
-    "cs.note, cs.result, "
+    "cs.note, cs.result, cs.source_document, "
     "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'principal', a.principal_id, "
     "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
     "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
@@ -47,9 +47,9 @@ SELECT_LIST = (
 INSERT = """
 INSERT INTO knowledge_change_sets (id, tenant, status, importer_key, bundle_digest, bundle, diff, domains,
                                    approvals_required, policy_digest, decided_at, decided_by, result,
-                                   importer_principal)
+                                   importer_principal, source_document)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10,
-        CASE WHEN $3 = 'applied' THEN now() END, $11, $12::jsonb, $13)
+        CASE WHEN $3 = 'applied' THEN now() END, $11, $12::jsonb, $13, $14::jsonb)
 """
 APPROVE = """
 INSERT INTO knowledge_approvals (change_set_id, key_id, principal_id, note) VALUES ($1, $2, $3, $4)
@@ -68,7 +68,7 @@ WHERE id = $1 AND status = 'pending'
 
 def _row(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
-    for name in ("bundle", "diff", "result", "approvals"):
+    for name in ("bundle", "diff", "result", "approvals", "source_document"):
         if isinstance(out[name], str):
             out[name] = json.loads(out[name])
     out["domains"] = list(out["domains"])
@@ -82,10 +82,12 @@ class ChangeSets:
     async def create(self, *, id: str, tenant: str, status: str, importer_key: str, importer_principal: str,
                      bundle: dict[str, Any],
                      diff: dict[str, Any], domains: list[str], approvals_required: int, policy_digest: str,
-                     decided_by: str | None = None, result: dict[str, Any] | None = None) -> dict[str, Any]:
+                     decided_by: str | None = None, result: dict[str, Any] | None = None,
+                     source_document: dict[str, Any] | None = None) -> dict[str, Any]:
         await self.pool.execute(INSERT, id, tenant, status, importer_key, bundle["digest"], json.dumps(bundle),
                                 json.dumps(diff), domains, approvals_required, policy_digest, decided_by,
-                                None if result is None else json.dumps(result), importer_principal)
+                                None if result is None else json.dumps(result), importer_principal,
+                                None if source_document is None else json.dumps(source_document))
         found = await self.get(id, [tenant])
         assert found is not None
         return found

@@ -170,6 +170,11 @@ class MemoryApi:
             raise not_found("document", document_id)
         return doc
 
+    async def document(self, tenant: str, document_id: str) -> dict[str, Any] | None:
+        """One of the tenant's documents (None: it has none of that id); the store down is a 503."""
+        with _store_errors(self.store):
+            return await self.store.get(tenant, document_id)
+
     async def delete(self, document_id: str, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
         with _store_errors(self.store):

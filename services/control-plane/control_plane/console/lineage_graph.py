@@ -1,7 +1,9 @@
 """A request's OpenLineage events as the elements of a graph (Cytoscape.js' JSON: nodes and edges): one node per
 stage run (its job), one per dataset it read or wrote (namespace:name), an edge from each input dataset to the run
 and from the run to each output. START and COMPLETE of a run are one node; the request's parent run is left out
-(every stage run is its child). Pure: events in, elements out."""
+(every stage run is its child). The provenance of the knowledge-graph facts a run used (moe_core.audit.fact_lineage)
+adds a node per fact, the import that wrote it, its approvals and its source document, each with its details.
+Pure: events in, elements out."""
 
 from __future__ import annotations
 
@@ -41,3 +43,38 @@ def elements(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 eid = f"{source}->{target}"
                 edges.setdefault(eid, {"id": eid, "source": source, "target": target})
     return [{"data": n} for n in nodes.values()] + [{"data": e} for e in edges.values()]
+
+
+# What the page shows of a provenance node when it is selected, per kind: (label, key in its data).
+DETAILS = {
+    "fact": (("fact", "fact_id"),),
+    "import": (("status", "status"), ("importer", "importer"), ("imported", "imported_at"),
+               ("approvals required", "approvals_required"), ("applied", "applied_at"),
+               ("relations written", "relations_written"), ("bundle", "bundle_digest"),
+               ("from tenant", "origin_tenant"), ("policy", "policy_version")),
+    "approval": (("principal", "principal"), ("key", "key"), ("at", "at"), ("note", "note")),
+    "document": (("document", "document_id"), ("digest", "sha256"), ("source", "source")),
+}
+
+
+def provenance_elements(provenance: dict[str, Any] | None, known: set[str]) -> list[dict[str, Any]]:
+    """The facts, imports, approvals and documents of a request's provenance graph, and the edges between them and
+    the stage runs already drawn (`known`: their node ids). The answer node itself is the page."""
+    if not provenance:
+        return []
+    out: list[dict[str, Any]] = []
+    drawn = set(known)
+    for node in provenance.get("nodes") or []:
+        kind, data = node.get("kind"), node.get("data") or {}
+        if kind not in DETAILS or node["id"] in drawn:
+            continue
+        details = "; ".join(f"{label}: {data[key]}" for label, key in DETAILS[kind] if data.get(key) not in (None, ""))
+        out.append({"data": {"id": node["id"], "label": str(node.get("label") or node["id"]), "kind": kind,
+                             "details": details}})
+        drawn.add(node["id"])
+    for edge in provenance.get("edges") or []:
+        if edge["source"] in drawn and edge["target"] in drawn:
+            eid = f"{edge['source']}->{edge['target']}"
+            out.append({"data": {"id": eid, "source": edge["source"], "target": edge["target"],
+                                 "relation": edge.get("relation")}})
+    return out

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from control_plane.console.api import ApiError
 from control_plane.console.core import ConsoleCore
-from control_plane.console.lineage_graph import elements
+from control_plane.console.lineage_graph import elements, provenance_elements
 from control_plane.console.sessions import Session
 
 RECENT = 50
@@ -96,9 +96,12 @@ class OperationPages:
         rid = _id(request, "response_id")
         found = await self.core.api.call(s.token, "GET", f"/v1/lineage/{rid}")  # (_id: already quoted)
         graph = elements(found.get("events") or [])
+        graph += provenance_elements(found.get("provenance"), {e["data"]["id"] for e in graph})
         kinds = [e["data"].get("kind") for e in graph]
         return self.core.render(request, "requests_lineage.html", s, response_id=found.get("response_id", rid),
-                                elements=graph, runs=kinds.count("run"), datasets=kinds.count("dataset"))
+                                elements=graph, runs=kinds.count("run"), datasets=kinds.count("dataset"),
+                                facts=kinds.count("fact"), imports=kinds.count("import"),
+                                documents=kinds.count("document"))
 
     async def graph(self, request: Request, s: Session) -> Response:
         stats = await self.core.api.call(s.token, "GET", "/graph/stats")

@@ -18,6 +18,14 @@
         { selector: "node[kind = 'run'][?failed]", style: { "background-color": "#c62828" } },
         { selector: "node[kind = 'dataset']", style: { "shape": "barrel", "background-color": "#6b7380",
                                                        "width": 20, "height": 20 } },
+        { selector: "node[kind = 'fact']", style: { "shape": "ellipse", "background-color": "#2e7d32",
+                                                    "width": 16, "height": 16 } },
+        { selector: "node[kind = 'import']", style: { "shape": "hexagon", "background-color": "#ef8f00",
+                                                      "width": 24, "height": 22 } },
+        { selector: "node[kind = 'approval']", style: { "shape": "diamond", "background-color": "#6a1b9a",
+                                                        "width": 18, "height": 18 } },
+        { selector: "node[kind = 'document']", style: { "shape": "rectangle", "background-color": "#90a4ae",
+                                                        "width": 16, "height": 22 } },
         { selector: "edge", style: { "width": 1.5, "line-color": "#9aa5b5", "target-arrow-color": "#9aa5b5",
                                      "target-arrow-shape": "triangle", "curve-style": "bezier" } }
       ]
@@ -25,7 +33,8 @@
     cy.on("tap", "node", function (evt) {
       var d = evt.target.data();
       var info = document.getElementById("lineage-selected");
-      info.textContent = d.label + (d.model ? " — " + d.model : "") + (d.facts ? " — facts: " + d.facts.join(", ") : "");
+      info.textContent = d.label + (d.model ? " — " + d.model : "") + (d.facts ? " — facts: " + d.facts.join(", ") : "") +
+        (d.details ? " — " + d.details : "");
     });
     window.lineageGraph = cy;
     box.setAttribute("data-drawn", String(cy.nodes().length));

@@ -1,0 +1,193 @@
+"""Where the facts of an answer came from, and where an import's or a document's facts went, read from the signed
+record only (the audit store; never the graph, which changes): an answer -> the graph-rag runs that used knowledge-
+graph facts (their lineage's `moe_graph_facts` input facet) -> each fact -> the knowledge import that wrote it (its
+`knowledge_import_applied` event lists the relation ids) -> the import's approvals (principals and times) and its
+source document (id, digest, title); and the other way, an import or a document -> the facts it wrote -> every
+answer whose lineage used one of them. Tenant-scoped: only the given tenants' records are read.
+
+The result is a graph: {"object": "lineage.graph", "root", "nodes": [{"id", "kind", "label", "data"}],
+"edges": [{"source", "target", "relation"}]}, node ids `answer:<response id>`, `run:<run id>`, `fact:<relation
+id>`, `import:<change set id>`, `approval:<change set id>:<principal>`, `document:<document id>`; edges point the
+way the data flowed (document -> import -> fact -> run -> answer; approval -> import)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from moe_core.audit.store import AuditStore
+
+APPLIED = "knowledge_import_applied"
+MAX_FACTS = 500  # facts followed downstream from one import or document
+MAX_ANSWERS = 1000
+
+# (index audit_log_audit_actions: a tenant's audit events by action)
+IMPORTS_OF_FACTS = """
+SELECT l.response_id AS import_id, f.fact AS fact_id FROM audit_log l
+CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(l.payload::jsonb -> 'details' -> 'relation_ids', '[]'))
+     AS f(fact)
+WHERE l.kind = 'record' AND l.message_type = 'AuditEvent' AND l.tenant_id = ANY($1::text[])
+  AND (l.payload::jsonb ->> 'action') = 'knowledge_import_applied' AND f.fact = ANY($2::text[])
+"""
+
+IMPORTS_OF_DOCUMENT = """
+SELECT DISTINCT l.response_id AS import_id FROM audit_log l
+WHERE l.kind = 'record' AND l.message_type = 'AuditEvent' AND l.tenant_id = ANY($1::text[])
+  AND (l.payload::jsonb ->> 'action') = 'knowledge_import_applied'
+  AND (l.payload::jsonb -> 'details' -> 'document' ->> 'id') = $2
+ORDER BY 1
+"""
+
+IMPORT_EVENTS = """
+SELECT l.payload, l.created_at, l.broker_ts FROM audit_log l
+WHERE l.response_id = $1 AND l.kind = 'record' AND l.message_type = 'AuditEvent' AND l.tenant_id = ANY($2::text[])
+ORDER BY l.rseq, l.seq
+"""
+
+# (index audit_log_lineage_inputs) the graph tasks whose lineage names the fact, in the given tenants
+ANSWERS_OF_FACT = """
+SELECT DISTINCT response_id, run_id, job_name FROM audit_log
+WHERE kind = 'lineage' AND response_id IS NOT NULL AND tenant_id = ANY($2::text[])
+  AND (body::jsonb -> 'inputs') @> $1::jsonb
+ORDER BY response_id LIMIT 1000
+"""
+
+
+@dataclass
+class Graph:
+    root: str
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def node(self, nid: str, kind: str, label: str, **data: Any) -> str:
+        known = self.nodes.setdefault(nid, {"id": nid, "kind": kind, "label": label, "data": {}})
+        known["data"].update({k: v for k, v in data.items() if v is not None})
+        return nid
+
+    def edge(self, source: str, target: str, relation: str) -> None:
+        self.edges.setdefault((source, target), relation)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"object": "lineage.graph", "root": self.root, "nodes": list(self.nodes.values()),
+                "edges": [{"source": s, "target": t, "relation": r} for (s, t), r in self.edges.items()]}
+
+
+def graph_runs(events: list[dict[str, Any]]) -> dict[str, tuple[str, list[str]]]:
+    """run id -> (job, fact ids) of the stage runs whose lineage names knowledge-graph facts as an input."""
+    runs: dict[str, tuple[str, list[str]]] = {}
+    for event in events:
+        for ds in event.get("inputs") or []:
+            used = ((ds.get("inputFacets") or {}).get("moe_graph_facts") or {}).get("factIds") or []
+            if used:
+                rid = str(event["run"]["runId"])
+                job, known = runs.get(rid, (str(event["job"]["name"]), []))
+                runs[rid] = (job, sorted(set(known) | {str(f) for f in used}))
+    return runs
+
+
+def fact_titles(store_records: list[Any]) -> dict[str, str]:
+    """relation id -> its title ("subject RELATION object"), as the graph results of the record name their sources."""
+    titles: dict[str, str] = {}
+    for record in store_records:
+        if record.message_type == "TaskResult":
+            for s in record.payload.get("sources") or []:
+                if isinstance(s, dict) and s.get("kind") == "graph" and s.get("ref") and s.get("title"):
+                    titles[str(s["ref"])] = str(s["title"])
+    return titles
+
+
+class FactLineage:
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+
+    async def answer(self, response_id: str, tenants: list[str]) -> dict[str, Any] | None:
+        """Upstream of an answer (None: no record of it in these tenants)."""
+        owner = await self.store.owner(response_id)
+        if owner is None or owner not in tenants:
+            return None
+        g = Graph(f"answer:{response_id}")
+        g.node(g.root, "answer", response_id, tenant_id=owner)
+        titles = fact_titles(await self.store.records(response_id))
+        facts: set[str] = set()
+        for run_id, (job, used) in graph_runs(await self.store.lineage(response_id)).items():
+            run = g.node(f"run:{run_id}", "run", job, run_id=run_id, facts=len(used))
+            g.edge(run, g.root, "answered")
+            for fact in used:
+                g.edge(g.node(f"fact:{fact}", "fact", titles.get(fact, fact), fact_id=fact), run, "used_by")
+                facts.add(fact)
+        if facts:
+            rows = await self.store.pool.fetch(IMPORTS_OF_FACTS, [owner], sorted(facts))
+            for row in rows:
+                await self._import(g, str(row["import_id"]), [owner])
+                g.edge(f"import:{row['import_id']}", f"fact:{row['fact_id']}", "wrote")
+        return g.as_dict()
+
+    async def import_downstream(self, import_id: str, tenants: list[str]) -> dict[str, Any] | None:
+        """An import, its approvals and document, its facts and every answer that used them (None: unknown here)."""
+        g = Graph(f"import:{import_id}")
+        written = await self._import(g, import_id, tenants)
+        if written is None:
+            return None
+        await self._downstream(g, import_id, written, tenants)
+        return g.as_dict()
+
+    async def document_downstream(self, document_id: str, tenants: list[str]) -> dict[str, Any] | None:
+        """A source document, the applied imports that name it and everything downstream of them (None: no applied
+        import of these tenants names it)."""
+        rows = await self.store.pool.fetch(IMPORTS_OF_DOCUMENT, tenants, document_id)
+        if not rows:
+            return None
+        g = Graph(f"document:{document_id}")
+        for row in rows:
+            import_id = str(row["import_id"])
+            written = await self._import(g, import_id, tenants) or []
+            await self._downstream(g, import_id, written, tenants)
+        return g.as_dict()
+
+    async def _import(self, g: Graph, import_id: str, tenants: list[str]) -> list[str] | None:
+        """The import's node with its approvals and source document; the relation ids it wrote (None: no record)."""
+        rows = await self.store.pool.fetch(IMPORT_EVENTS, import_id, tenants)
+        events = [(json.loads(r["payload"]), (r["created_at"] or r["broker_ts"]).isoformat()) for r in rows]
+        by_action = {p.get("action"): (p, at) for p, at in events}
+        if "knowledge_import_created" not in by_action:
+            return None
+        created, created_at = by_action["knowledge_import_created"]
+        applied = by_action.get(APPLIED)
+        details, done = created.get("details") or {}, (applied[0].get("details") or {}) if applied else {}
+        nid = g.node(f"import:{import_id}", "import", import_id, import_id=import_id,
+                     tenant_id=created.get("tenant_id"), status="applied" if applied else "pending",
+                     bundle_digest=details.get("digest"),
+                     origin_tenant=details.get("origin_tenant"), domains=details.get("domains"),
+                     importer=details.get("principal"), imported_at=created_at,
+                     approvals_required=details.get("approvals_required"), policy_version=details.get("policy_version"),
+                     applied_at=applied[1] if applied else None, decided_by=done.get("decided_by"),
+                     relations_written=done.get("relations_written"))
+        for payload, at in events:
+            if payload.get("action") == "knowledge_import_approved":
+                who = str((payload.get("details") or {}).get("principal") or payload.get("actor"))
+                g.edge(g.node(f"approval:{import_id}:{who}", "approval", f"approved by {who}", principal=who,
+                              key=payload.get("actor"), at=at, note=payload.get("reason")), nid, "approved")
+        document = done.get("document") or details.get("document")
+        if isinstance(document, dict) and document.get("id"):
+            doc = g.node(f"document:{document['id']}", "document", str(document.get("title") or document["id"]),
+                         document_id=document["id"], sha256=document.get("sha256"), title=document.get("title"),
+                         source=document.get("source"))
+            g.edge(doc, nid, "source_of")
+        return [str(f) for f in done.get("relation_ids") or []] if applied else []
+
+    async def _downstream(self, g: Graph, import_id: str, facts: list[str], tenants: list[str]) -> None:
+        answers = 0
+        for fact in facts[:MAX_FACTS]:
+            used = json.dumps([{"inputFacets": {"moe_graph_facts": {"factIds": [fact]}}}])
+            rows = await self.store.pool.fetch(ANSWERS_OF_FACT, used, tenants)
+            if not rows:
+                continue
+            g.edge(f"import:{import_id}", g.node(f"fact:{fact}", "fact", fact, fact_id=fact), "wrote")
+            for row in rows:
+                run = g.node(f"run:{row['run_id']}", "run", str(row["job_name"]), run_id=row["run_id"])
+                g.edge(f"fact:{fact}", run, "used_by")
+                answers += f"answer:{row['response_id']}" not in g.nodes
+                g.edge(run, g.node(f"answer:{row['response_id']}", "answer", str(row["response_id"])), "answered")
+                if answers >= MAX_ANSWERS:
+                    return

@@ -1,0 +1,51 @@
+"""Where an answer's facts came from and where an import's or a document's facts went (moe_core.audit.fact_lineage,
+read from the signed record): GET /v1/lineage/answers/{response_id} (upstream: the graph-rag runs, the facts they
+used, the imports that wrote them with their approvals, the source documents), GET /v1/lineage/imports/{id} and
+GET /v1/lineage/documents/{id} (downstream: the facts written and every answer that used one). Admin keys, and only
+their own tenants: an id of another tenant is a 404 like an unknown one."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from codex_lineage.api import ApiError, require_admin
+from moe_core.audit.fact_lineage import FactLineage
+from moe_core.audit.store import AuditStore
+
+MAX_ID = 200
+Lookup = Callable[[FactLineage, str, list[str]], Awaitable[dict[str, Any] | None]]
+
+
+def fact_lineage_router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any]) -> APIRouter:
+    api = APIRouter()
+
+    async def answer(request: Request, what: str, ident: str, lookup: Lookup) -> JSONResponse:
+        try:
+            tenants = await require_admin(request, get_keys())
+            if not 0 < len(ident) <= MAX_ID:
+                raise ApiError(400, f"a {what} id has 1 to {MAX_ID} characters", "invalid_parameter")
+            found = await lookup(FactLineage(get_store()), ident, tenants)
+            if found is None:
+                raise ApiError(404, f"no {what} {ident!r} in the key's tenants", "not_found")
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse(found)
+
+    @api.get("/v1/lineage/answers/{response_id}")
+    async def upstream(request: Request, response_id: str) -> JSONResponse:
+        return await answer(request, "answer", response_id.removeprefix("chatcmpl-"),
+                            lambda f, i, t: f.answer(i, t))
+
+    @api.get("/v1/lineage/imports/{import_id}")
+    async def from_import(request: Request, import_id: str) -> JSONResponse:
+        return await answer(request, "import", import_id, lambda f, i, t: f.import_downstream(i, t))
+
+    @api.get("/v1/lineage/documents/{document_id}")
+    async def from_document(request: Request, document_id: str) -> JSONResponse:
+        return await answer(request, "document", document_id, lambda f, i, t: f.document_downstream(i, t))
+
+    return api

@@ -1,0 +1,170 @@
+"""Where a fact in an answer came from, on the real broker and stores (Kafka, Postgres, Neo4j, Chroma, OPA): a tenant
+uploads a document, imports a bundle naming it as the source, another admin approves (four eyes); the relation in
+Neo4j keeps the import and the document as its provenance; an answer whose graph task used the fact (published as
+graph-rag and the merger publish them) leads, through codex-lineage's lineage graph, to the fact, the approved import
+with its approval (principal and time) and the source document; the document's and the import's downstream list
+the answer; another tenant's admin gets 404 for all of them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fleetlib import api as fleetlib_api
+
+from moe_core.contracts import Answer, Source, TaskResult, deadline_in
+from moe_core.graph import GraphDB
+from moe_core.graph.bundles import BundleEntity, BundleRelation, Origin, Selection, seal
+from tests.conftest import Scripted
+from tests.lineage.conftest import LineageFleet
+from tests.support.audited_fleet import audited_fleet
+from tests.support.keys import new_keys
+from tests.support.namespaces import new_namespace
+from tests.support.store_auth import neo4j_auth, neo4j_env
+
+pytestmark = pytest.mark.infra
+WAIT_S = 90
+PROVENANCE = "MATCH ()-[r:REL {id: $id}]->() RETURN r.imports AS imports, r.documents AS documents, r.source AS source"
+
+
+@pytest.fixture(scope="module")
+def fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
+    fleetlib_api.ensure_up(["neo4j", "chroma"])  # the import's graph writes; the tenant's documents
+    stores = fleetlib_api.endpoints()
+    with audited_fleet(infra, scripted_server.url, "fl", MOE_NEO4J_URL=stores["neo4j"],
+                       MOE_CHROMA_URL=stores["chroma"], **neo4j_env()) as running:
+        yield LineageFleet(running.fleet, running.env, running.schema, infra["postgres-control-plane"],
+                           running.owner_dsn, Path("."), Path("."))
+
+
+def _call(method: str, url: str, key: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, url, headers={"Authorization": f"Bearer {key}"}, timeout=120, **kwargs)
+
+
+def _bundle(tag: str) -> tuple[dict[str, Any], str]:
+    subject, obj = f"Zorblat Engine {tag}", f"Quandrix Store {tag}"
+    origin = Origin(tenant=f"elsewhere-{tag}", exported_at=datetime.now(UTC), exported_by="key:elsewhere",
+                    graph_version=1, selection=Selection())
+    entities = [BundleEntity(name=subject, type="Software"), BundleEntity(name=obj, type="Software")]
+    relation = BundleRelation(subject=subject, relation="USES", object=obj, confidence=0.8, domain="technical")
+    return seal(origin, entities, [relation]), f"{subject} USES {obj}"
+
+
+def _graph(fleet: LineageFleet, path: str, key: str, ready: Any) -> dict[str, Any]:
+    """codex-lineage's answer once `ready(graph)` holds (it records the messages within seconds)."""
+    deadline, body = time.monotonic() + WAIT_S, {}
+    while time.monotonic() < deadline:
+        reply = fleet.get(path, key)
+        assert reply.status_code in (200, 404), reply.text
+        body = reply.json()
+        if reply.status_code == 200 and ready(body):
+            return dict(body)
+        time.sleep(0.5)
+    raise AssertionError(f"{path}: {body}")
+
+
+def _nodes(graph: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [n for n in graph["nodes"] if n["kind"] == kind]
+
+
+def _edges(graph: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(e["source"], e["target"], e["relation"]) for e in graph["edges"]}
+
+
+def test_an_answers_fact_leads_to_its_approved_import_and_source_document_and_back(
+        fleet: LineageFleet, infra: dict[str, str]) -> None:
+    tag = uuid.uuid4().hex[:8]
+    tenant = new_namespace("fl")
+    importer, approver, stranger = new_keys(
+        infra["postgres"], ("fl-importer", "admin", [tenant]), ("fl-approver", "admin", [tenant]),
+        ("fl-stranger", "admin", [f"{tenant}-other"]))
+    cp = fleet.control_plane
+
+    uploaded = _call("POST", f"{cp}/v1/memory/documents", importer,
+                     json={"title": f"Platform inventory {tag}", "source": "inventory.md",
+                           "text": f"# Platform inventory {tag}\n\nThe Zorblat Engine {tag} uses the Quandrix Store."})
+    assert uploaded.status_code == 201, uploaded.text
+    document = uploaded.json()
+    bundle, title = _bundle(tag)
+    unknown = _call("POST", f"{cp}/v1/knowledge/imports", importer, params={"tenant": tenant, "document_id": "doc-no"},
+                    content=json.dumps(bundle).encode())
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found", unknown.text
+    created = _call("POST", f"{cp}/v1/knowledge/imports", importer,
+                    params={"tenant": tenant, "document_id": document["id"]},
+                    content=json.dumps(bundle).encode())
+    assert created.status_code == 201, created.text
+    cs = created.json()
+    assert cs["status"] == "pending" and cs["source_document"]["id"] == document["id"], cs
+    assert cs["source_document"]["sha256"] == f"sha256:{document['sha256']}", cs
+    approved = _call("POST", f"{cp}/v1/knowledge/imports/{cs['id']}/approve", approver, json={"note": "checked"})
+    assert approved.status_code == 200 and approved.json()["status"] == "applied", approved.text
+    [fact] = approved.json()["result"]["relations_written"]
+
+    # the graph write path: the relation keeps the import and its source document
+    async def provenance() -> dict[str, Any]:
+        user, password = neo4j_auth()
+        db = GraphDB(fleetlib_api.endpoints()["neo4j"], user, password)
+        try:
+            return (await db.read(PROVENANCE, id=fact))[0]
+        finally:
+            await db.close()
+
+    kept = asyncio.run(provenance())
+    assert kept == {"imports": [cs["id"]], "documents": [f"{document['id']}@sha256:{document['sha256']}"],
+                    "source": "imported"}, kept
+
+    # an answer whose graph task used the fact, as graph-rag and the merger publish them
+    rid = f"fl-{tag}"
+    common: dict[str, Any] = {"response_id": rid, "tenant_id": tenant, "deadline_at": deadline_in(60)}
+    fleet.publish([(TaskResult(task_id="t1", kind="graph", category="technical", content=title,
+                               sources=[Source(kind="graph", ref=fact, title=title)], **common), "results")],
+                  "graph-rag")
+    fleet.publish([(Answer(mode="moe-orchestrator", content=f"It uses the Quandrix Store {tag}.", **common),
+                    "answers")], "merger")
+
+    graph = _graph(fleet, f"/v1/lineage/answers/{rid}", importer, lambda g: _nodes(g, "approval"))
+    [run] = _nodes(graph, "run")
+    assert run["label"] == "graph-rag.graph", run
+    [fact_node] = _nodes(graph, "fact")
+    assert (fact_node["id"], fact_node["label"]) == (f"fact:{fact}", title), fact_node
+    [imp] = _nodes(graph, "import")
+    assert imp["id"] == f"import:{cs['id']}" and imp["data"]["status"] == "applied", imp
+    assert imp["data"]["bundle_digest"] == bundle["digest"] and imp["data"]["relations_written"] == 1, imp
+    assert imp["data"]["importer"] == cs["importer_principal"], imp
+    [approval] = _nodes(graph, "approval")
+    assert approval["data"]["principal"] == approved.json()["approvals"][0]["principal"], approval
+    assert approval["data"]["principal"] != imp["data"]["importer"] and approval["data"]["note"] == "checked"
+    assert datetime.fromisoformat(approval["data"]["at"]) <= datetime.fromisoformat(imp["data"]["applied_at"])
+    [doc] = _nodes(graph, "document")
+    assert doc["data"] == {"document_id": document["id"], "sha256": f"sha256:{document['sha256']}",
+                           "title": document["title"], "source": "inventory.md"}, doc
+    assert {(doc["id"], imp["id"], "source_of"), (approval["id"], imp["id"], "approved"),
+            (imp["id"], fact_node["id"], "wrote"), (fact_node["id"], run["id"], "used_by"),
+            (run["id"], f"answer:{rid}", "answered")} <= _edges(graph), graph["edges"]
+
+    # downstream: from the document and from the import to the answer
+    for path in (f"/v1/lineage/documents/{document['id']}", f"/v1/lineage/imports/{cs['id']}"):
+        down = _graph(fleet, path, importer, lambda g: _nodes(g, "answer"))
+        assert [n["id"] for n in _nodes(down, "answer")] == [f"answer:{rid}"], down
+        assert (f"import:{cs['id']}", f"fact:{fact}", "wrote") in _edges(down), down["edges"]
+
+    # the console's source: the control plane's lineage of the request carries the same provenance
+    console = _call("GET", f"{cp}/v1/lineage/{rid}", importer).json()
+    assert {n["kind"] for n in console["provenance"]["nodes"]} >= {"fact", "import", "approval", "document"}, console
+
+    # another tenant's admin, unknown ids, no key
+    for path in (f"/v1/lineage/answers/{rid}", f"/v1/lineage/documents/{document['id']}",
+                 f"/v1/lineage/imports/{cs['id']}"):
+        refused = fleet.get(path, stranger)
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found", refused.text
+        assert fleet.get(path, None).status_code == 401
+    for path in ("/v1/lineage/answers/never", "/v1/lineage/documents/doc-never", "/v1/lineage/imports/kcs-never"):
+        assert fleet.get(path, importer).status_code == 404
