@@ -12,8 +12,9 @@ from moe_core.stage import Consumes
 SERVICE = ServiceDeclaration(
     name="control-plane",
     settings=ControlPlaneSettings,
-    summary="Administration: tenants and keys, usage, knowledge imports and quarantine review, tenant documents, "
-            "the audit and lineage API, operator endpoints, feedback, the console",
+    summary="Administration: tenants and keys, usage and the limits' status, knowledge imports and quarantine "
+            "review, tenant documents, the audit and lineage API, operator endpoints, feedback, the console; "
+            "settles the requests of an edge replica that died",
     consumes=(
         Consumes("usage", UsageCharged, "record_usage",
                  description="each settled request's charge, written once per response id (usage_requests, "

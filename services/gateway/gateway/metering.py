@@ -87,7 +87,7 @@ class Metering(Settler):
         return prices.get(model) or prices.get(mode)
 
     def due(self, request: ChatRequest) -> float:
-        """When the request's owner must have settled it (else a surviving replica's sweeper does)."""
+        """When the request's owner must have settled it (else the control plane's sweeper does)."""
         s = self.settings
         return request.deadline_at.timestamp() + s.deadline_grace_s + s.resume_grace_s + s.settle_orphan_after_s
 
