@@ -62,7 +62,8 @@ def declared_grants() -> list[Grants]:
         stage = entry.declaration()
         if stage is not None:
             consumed = stage.all_consumed()
-            out.append(Grants(entry.name, tuple(dict.fromkeys(c.topic for c in consumed)), stage.publishes,
+            read = [c.topic for c in consumed] + list(getattr(stage, "reads", ()))  # a service's read-backs too
+            out.append(Grants(entry.name, tuple(dict.fromkeys(read)), stage.publishes,
                               any(c.group for c in consumed)))
         else:
             raise ValueError(f"service {entry.name} has no declaration (moe_core.stage_registry)")

@@ -2,7 +2,8 @@
 that several replicas of different services write, the one that defines it), who else reads or writes it,
 its value type and time to live. The table in docs/operations.md is generated from it (`make schemas`), and
 tests/deploy/test_redis_keys.py fails when a module of libs/ or services/ spells a key prefix that is not
-declared here (it reads every string literal and f-string head of the form `<word>:`).
+declared here (it reads every string literal and f-string head of the form `<word>:`), or when a service's code,
+or a libs definition it imports, reaches a prefix whose owner or readers do not name that service.
 
 `prefix` is the key's literal start as the code spells it (up to its first placeholder); `<ns>` in `key` is
 MOE_TOPIC_NAMESPACE. Today's keys follow four conventions (`<service>:<what>:<ns>:…`, `moe:<what>:<ns>:…`,
@@ -32,11 +33,13 @@ KEYS: tuple[RedisKey, ...] = (
              ("control-plane",), "limits and budgets at the edge; the control plane reads them for GET /v1/usage"),
     RedisKey("moe:budget:", "moe:budget:<ns>:<response_id>[:exhausted]", "gateway", "string (tokens left)",
              "the request's deadline + 120 s", ("planner", "expert-worker", "merger", "research", "critic",
-                                                "graph-rag"), "a request's token budget, held by each model call"),
+                                                "graph-rag", "graph-ingest", "gap-healer", "control-plane"),
+             "a request's token budget, held by each model call (closed by whoever settles it)"),
     RedisKey("moe:settle:", "moe:settle:<ns>:<response_id>[:lease], :due, :sweep", "gateway",
              "hash (the hold), sorted set (due index), strings (lease, sweep turn)",
-             "deadline + 1 day (hold), 30 s (lease), 900 s after settling",
-             purpose="what settling a request needs, claimed once fleet-wide (the charge goes out on `usage`)"),
+             "deadline + 1 day (hold), 30 s (lease), 900 s after settling", ("control-plane",),
+             "what settling a request needs, claimed once fleet-wide (the charge goes out on `usage`; "
+             "moe_core.access.settlement; the control plane sweeps what a dead replica left)"),
     RedisKey("moe:keys:", "moe:keys:<ns>:changed", "control-plane", "pub/sub channel", "none (a channel)",
              ("gateway", "mcp", "codex-lineage"), "a key or tenant changed: every replica clears its key cache"),
     RedisKey("gateway:stream:", "gateway:stream:<ns>:<response_id>[:gen]", "gateway",
@@ -88,7 +91,8 @@ KEYS: tuple[RedisKey, ...] = (
     RedisKey("inference:", "inference:<ns>:{servers,load,down:<server>,affinity:<user>:<model>,disabled}",
              "expert-worker", "hashes, sorted sets, strings, set",
              "3 heartbeats (health), MOE_INFERENCE_AFFINITY_TTL_S",
-             ("planner", "merger", "research", "critic", "graph-rag", "graph-ingest", "gap-healer", "control-plane"),
+             ("planner", "merger", "research", "critic", "graph-rag", "graph-ingest", "gap-healer", "control-plane",
+              "gateway"),
              "the inference fleet's shared state (moe_core.inference.fleet), servers switched off (switches)"),
     RedisKey("merger:", "merger:<ns>:<response_id>:{plan,results,...}, merger:<ns>:deadlines", "merger",
              "strings, hashes, sorted set (deadlines)", "MOE_STATE_TTL_S",

@@ -30,11 +30,12 @@ class ServiceDeclaration:
     consumes: tuple[Consumes, ...] = ()
     publishes: tuple[str, ...] = ()
     needs: tuple[Store, ...] = ()
+    reads: tuple[str, ...] = ()  # topics read back by key without a subscription (no group): read grants only
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.publishes if t not in TOPIC_FIELDS]
+        unknown = [t for t in (*self.publishes, *self.reads) if t not in TOPIC_FIELDS]
         if unknown:
-            raise ValueError(f"service {self.name}: unknown published topics {unknown}")
+            raise ValueError(f"service {self.name}: unknown published or read topics {unknown}")
 
     def all_consumed(self) -> list[Consumes]:
         return list(self.consumes)

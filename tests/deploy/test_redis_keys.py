@@ -1,6 +1,8 @@
 """Every Redis key prefix the code spells is declared (moe_core.redis_keys): owner, value type, TTL. The code
 is read, not run: every string literal and f-string head of the form `<word>:` (or `{…}:<word>`) in libs/
-and services/ must be a declared prefix or named as not a key (NOT_KEYS)."""
+and services/ must be a declared prefix or named as not a key (NOT_KEYS). And a service reaches only the keys
+it declares: its own code, and the libs definitions it imports (tests/deploy/redis_usage.py), spell only
+prefixes whose owner it is or whose readers name it."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from moe_core import redis_keys, stage_registry
 from tests.deploy.doc_support import REPO
+from tests.deploy.redis_usage import reached, service_heads
 
 pytestmark = pytest.mark.unit
 HEAD = re.compile(r"^(?:[a-z][a-z-]*|\{\}):(?!//)\S*$")
@@ -94,3 +97,46 @@ def test_an_undeclared_prefix_is_caught(tmp_path: Path) -> None:
     found = heads(source)
     assert found == {"newstage:thing:", "{}:things", "moe:limits:"}
     assert [h for h in sorted(found) if not _declared(h)] == ["newstage:thing:", "{}:things"]
+
+
+def _key(head: str) -> redis_keys.RedisKey | None:
+    return next((k for k in redis_keys.KEYS if head == k.prefix or (k.prefix.endswith(":") and head.startswith(
+        k.prefix.rstrip(":") + ":"))), None)
+
+
+# What the static reading reaches but the service never runs, each with the reason.
+NOT_REACHED: dict[tuple[str, str], str] = {
+    (stage, "cancel:"): "the stage runtime makes its Cancellations only for a stage that follows `cancel` "
+                        "(moe_core.stage_resources: stage.cancel is None)"
+    for stage in ("mcp", "graph-rag", "gap-healer")
+}
+
+
+def undeclared_reads(service: str, reached_heads: dict[str, list[str]]) -> list[str]:
+    out = []
+    for head, where in sorted(reached_heads.items()):
+        key = _key(head)
+        if key is not None and service != key.owner and service not in key.readers \
+                and (service, key.prefix) not in NOT_REACHED:
+            out.append(f"{service} reaches {key.prefix} ({', '.join(sorted(set(where)))}), owned by {key.owner}")
+    return out
+
+
+@pytest.mark.parametrize("service", stage_registry.names())
+def test_a_service_reaches_only_the_keys_it_declares(service: str) -> None:
+    found = service_heads(REPO / "services" / service, REPO / "libs", heads)
+    assert undeclared_reads(service, found) == [], "name the service among the key's readers (moe_core.redis_keys)"
+
+
+def test_the_check_follows_imported_definitions_and_catches_an_undeclared_read() -> None:
+    libs = REPO / "libs"
+    assert "expert:disabled:" in reached(libs, {("moe_core.switches", "experts_key")}, heads)
+    assert "mcp:disabled:" not in reached(libs, {("moe_core.switches", "experts_key")}, heads)
+    settle = reached(libs, {("moe_core.access.settler", "Settler")}, heads)  # through Settlements, its module
+    assert "moe:settle:" in settle
+    assert undeclared_reads("planner", {"moe:settle:": ["x.py via moe_core.access.settler.Settler"]}) == [
+        "planner reaches moe:settle: (x.py via moe_core.access.settler.Settler), owned by gateway"]
+    assert undeclared_reads("control-plane", {"moe:settle:": ["settle_sweep.py"]}) == []
+    for service, prefix in NOT_REACHED:  # an exemption names a stage that truly does not follow cancel
+        declared = stage_registry.service(service).declaration()
+        assert declared is not None and getattr(declared, "cancel", "missing") is None, (service, prefix)

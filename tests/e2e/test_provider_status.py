@@ -1,7 +1,8 @@
-"""GET /v1/provider-status on the edge (two gateway replicas, real Redis, Postgres and Kafka; a BusDriver plays the
-fleet and sets each Answer's usage): the calling key's and its tenant's limits with what the window has used and
-what is left, after real requests; `limited` with the window's reset when a limit has no room (and the chat API
-refuses the same key); the tenant chosen with X-Moe-Tenant; key errors in the OpenAI envelope."""
+"""GET /v1/provider-status on the control plane, reading the edge's limits (two gateway replicas beside it, real
+Redis, Postgres and Kafka; a BusDriver plays the fleet and sets each Answer's usage): the calling key's and its
+tenant's limits with what the window has used and what is left, after real requests; `limited` with the window's
+reset when a limit has no room (and the chat API refuses the same key); the tenant chosen with X-Moe-Tenant; key
+errors in the OpenAI envelope."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ pytestmark = pytest.mark.e2e
 MODE = "moe-orchestrator"
 
 
-async def _status(gateway: ServiceProcess, headers: dict[str, str], expect: int = 200) -> dict[str, Any]:
+async def _status(control_plane: ServiceProcess, headers: dict[str, str], expect: int = 200) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.get(f"{gateway.url}/v1/provider-status", headers=headers)
+        response = await http.get(f"{control_plane.url}/v1/provider-status", headers=headers)
     assert response.status_code == expect, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -58,11 +59,12 @@ async def _ask(gateway: ServiceProcess, driver: BusDriver, key: str, prompt: int
 
 
 async def test_the_status_shows_the_limits_used_and_left_after_a_request(
-        accounts_gateway: ServiceProcess, accounts_driver: BusDriver, admin: Admin) -> None:
+        accounts_gateway: ServiceProcess, accounts_control_plane: ServiceProcess, accounts_driver: BusDriver,
+        admin: Admin) -> None:
     tenant = await admin.tenant(limits={"tokens_per_month": 100_000})
     key = await admin.key(tenant, limits={"requests_per_minute": 5, "tokens_per_day": 50_000})
     auth = {"Authorization": f"Bearer {key['secret']}"}
-    fresh = await _status(accounts_gateway, auth)
+    fresh = await _status(accounts_control_plane, auth)
     assert (fresh["object"], fresh["status"], fresh["retry_after_s"]) == ("provider_status", "ok", None)
     assert fresh["key"]["id"] == key["id"] and fresh["tenant"]["id"] == tenant
     rpm = _limits(fresh["key"])["requests_per_minute"]
@@ -73,7 +75,7 @@ async def test_the_status_shows_the_limits_used_and_left_after_a_request(
 
     await _fresh_minute()
     await _ask(accounts_gateway, accounts_driver, key["secret"], 30, 10)  # settled: 40 tokens, one request
-    after = await _status(accounts_gateway, {"x-api-key": key["secret"]})  # as Anthropic clients send the key
+    after = await _status(accounts_control_plane, {"x-api-key": key["secret"]})  # as Anthropic clients send it
     mine, theirs = _limits(after["key"]), _limits(after["tenant"])
     assert (mine["requests_per_minute"]["used"], mine["requests_per_minute"]["remaining"]) == (1, 4)
     assert (mine["tokens_per_day"]["used"], mine["tokens_per_day"]["remaining"]) == (40, 49_960)
@@ -82,10 +84,10 @@ async def test_the_status_shows_the_limits_used_and_left_after_a_request(
     assert after["status"] == "ok"
 
 
-async def test_a_limit_without_room_is_limited_until_its_window_resets(accounts_gateway: ServiceProcess,
-                                                                        admin: Admin) -> None:
+async def test_a_limit_without_room_is_limited_until_its_window_resets(
+        accounts_gateway: ServiceProcess, accounts_control_plane: ServiceProcess, admin: Admin) -> None:
     key = (await admin.key(await admin.tenant(), limits={"tokens_per_month": 0}))["secret"]
-    status = await _status(accounts_gateway, {"Authorization": f"Bearer {key}"})
+    status = await _status(accounts_control_plane, {"Authorization": f"Bearer {key}"})
     spent = _limits(status["key"])["tokens_per_month"]
     assert status["status"] == "limited" and spent["exhausted"] and spent["remaining"] == 0
     assert status["retry_after_s"] == spent["resets_in_s"] >= 1
@@ -94,22 +96,23 @@ async def test_a_limit_without_room_is_limited_until_its_window_resets(accounts_
             .completions.create(model=MODE, messages=[{"role": "user", "content": "hello"}])
 
 
-async def test_the_tenant_is_the_one_the_request_acts_for(accounts_gateway: ServiceProcess, admin: Admin) -> None:
+async def test_the_tenant_is_the_one_the_request_acts_for(accounts_control_plane: ServiceProcess, admin: Admin) -> None:
     first = await admin.tenant(limits={"tokens_per_day": 10})
     second = await admin.tenant(limits={"tokens_per_day": 0})
     key = (await admin.call("POST", "/keys", {"name": "e2e", "tenant_ids": [first, second]}, 201))["secret"]
-    default = await _status(accounts_gateway, {"Authorization": f"Bearer {key}"})
-    chosen = await _status(accounts_gateway, {"Authorization": f"Bearer {key}", "X-Moe-Tenant": second})
+    default = await _status(accounts_control_plane, {"Authorization": f"Bearer {key}"})
+    chosen = await _status(accounts_control_plane, {"Authorization": f"Bearer {key}", "X-Moe-Tenant": second})
     assert (default["tenant"]["id"], default["status"]) == (first, "ok")
     assert (chosen["tenant"]["id"], chosen["status"]) == (second, "limited")
     assert _limits(chosen["tenant"])["tokens_per_day"]["max"] == 0
 
 
-async def test_key_errors_are_in_the_openai_envelope(accounts_gateway: ServiceProcess, admin: Admin) -> None:
-    missing = await _status(accounts_gateway, {}, 401)
+async def test_key_errors_are_in_the_openai_envelope(accounts_control_plane: ServiceProcess, admin: Admin) -> None:
+    missing = await _status(accounts_control_plane, {}, 401)
     assert missing["error"]["code"] == "invalid_api_key"
-    assert (await _status(accounts_gateway, {"Authorization": "Bearer moe-nope-guessed"}, 401))["error"]["code"] \
-        == "invalid_api_key"
+    guessed = await _status(accounts_control_plane, {"Authorization": "Bearer moe-nope-guessed"}, 401)
+    assert guessed["error"]["code"] == "invalid_api_key"
     key = (await admin.key(await admin.tenant()))["secret"]
-    wrong = await _status(accounts_gateway, {"Authorization": f"Bearer {key}", "X-Moe-Tenant": "not-mine"}, 403)
+    wrong = await _status(accounts_control_plane, {"Authorization": f"Bearer {key}", "X-Moe-Tenant": "not-mine"},
+                          403)
     assert (wrong["error"]["type"], wrong["error"]["code"]) == ("permission_error", "wrong_tenant")

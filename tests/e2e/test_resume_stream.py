@@ -5,7 +5,7 @@ Two gateway replicas (separate processes) on one topic namespace; a BusDriver pl
 so the test decides when each delta exists: some are shown, the serving replica is SIGKILLed (or the client
 drops), the rest are published, and the stream is resumed. Whichever replica settles a request's usage, it is
 charged once (one row of usage_requests, the key's counters equal to it): the one that resumed the stream, or,
-when nobody resumes, a surviving replica's sweeper. A resume past the deadline gets the rest or a clear 504.
+when nobody resumes, the control plane's sweeper. A resume past the deadline gets the rest or a clear 504.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from gateway.settlement import Settlements
 from moe_core.access.keystore import KeyStore
 from moe_core.access.limits import Limiter
+from moe_core.access.settlement import Settlements
 from moe_core.contracts import ChatRequest, Usage
 from moe_core.token_budget import TokenBudgets
 from tests.e2e.conftest import _create_key
@@ -58,7 +58,7 @@ def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
             gateway.start()
         for gateway in pair:
             gateway.wait_ready()
-        with lone_control_plane(pair[0]):  # writes the usage rows from the replicas' usage topic
+        with lone_control_plane(pair[0]):  # writes the usage rows from the usage topic; sweeps a dead replica's
             yield pair
     finally:
         for gateway in pair:
@@ -283,7 +283,7 @@ async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
     assert await _charged(redis, first.env["MOE_TOPIC_NAMESPACE"], key_id) == 18
 
 
-async def test_requests_of_a_killed_replica_that_nobody_resumes_are_settled_once_by_a_survivor(
+async def test_requests_of_a_killed_replica_that_nobody_resumes_are_settled_once_by_the_control_plane(
         replicas: list[ServiceProcess], bus: BusDriver, infra: dict[str, str], redis: Redis) -> None:
     _ensure_up(replicas)
     first = replicas[0]
@@ -303,7 +303,7 @@ async def test_requests_of_a_killed_replica_that_nobody_resumes_are_settled_once
         assert await TokenBudgets(redis, namespace).take(silent.response_id, 40, 10) == 10  # a model call: 50
         first.kill()  # both requests' replica is gone; nobody resumes them
     await bus.answer(answered, "Hi.", usage=Usage(prompt_tokens=5, completion_tokens=3))
-    rows = await _settled(infra, [answered.response_id, silent.response_id])  # the survivor's sweeper
+    rows = await _settled(infra, [answered.response_id, silent.response_id])  # the control plane's sweeper
     assert [(r["prompt_tokens"] + r["completion_tokens"], r["outcome"], r["settled_by"])
             for r in (rows[answered.response_id], rows[silent.response_id])] == \
         [(8, "answered", "sweeper"), (50, "abandoned", "sweeper")]

@@ -1,4 +1,4 @@
-"""A request's usage is settled exactly once fleet-wide (gateway.settlement, gateway.metering), on real Redis
+"""A request's usage is settled exactly once fleet-wide (moe_core.access.settlement, gateway.metering), on real Redis
 and Postgres: two gateway replicas' meterings (same namespace) race to settle one request, a settler that
 dies after its claim or after its usage was written is replaced without a second charge, a request that never
 entered the fleet gives its reservation back. Each settled charge goes straight to the control plane's writer
@@ -19,9 +19,9 @@ from redis.asyncio import Redis
 from control_plane.usage_recorder import UsageRecorder
 from gateway.metering import Metering
 from gateway.settings import GatewaySettings
-from gateway.settlement import Settlements
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.limits import Limiter, Limits
+from moe_core.access.settlement import Settlements
 from moe_core.access.usage_store import UsageStore
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, Usage, deadline_in
 from moe_core.token_budget import BudgetExhausted, TokenBudgets

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from control_plane.app import create_app as control_plane_app
 from control_plane.settings import ControlPlaneSettings
-from gateway import anthropic_routes, models_routes, openai_routes, provider_status, responses_routes
+from gateway import anthropic_routes, models_routes, openai_routes, responses_routes
 from gateway.app import create_app as gateway_app
 from gateway.settings import GatewaySettings
 
@@ -22,8 +22,7 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 PROTOCOLS = {"/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses",
-             "/v1/responses/{response_id}", "/v1/models", "/v1/models/{model_id}",
-             "/v1/provider-status"}  # the limits the edge applies, as clients poll them (Claude Code)
+             "/v1/responses/{response_id}", "/v1/models", "/v1/models/{model_id}"}
 HEALTH_AND_METRICS = {"/alive", "/ready", "/metrics", "/v1/admin/metrics"}
 
 
@@ -46,7 +45,8 @@ def test_the_control_plane_serves_no_protocol_route() -> None:
     paths = _paths(control_plane_app(ControlPlaneSettings(), manage_broker=False))
     assert not paths & PROTOCOLS
     assert {"/v1/admin/keys", "/v1/usage", "/v1/feedback", "/v1/audit/{response_id}", "/v1/memory/documents",
-            "/v1/knowledge/imports", "/graph/quarantine"} <= paths
+            "/v1/knowledge/imports", "/graph/quarantine",
+            "/v1/provider-status"} <= paths  # the limits the edge applies, as clients poll them (Claude Code)
 
 
 @pytest.mark.parametrize(("package", "other"), [("gateway", "control_plane"), ("control_plane", "gateway")])
@@ -63,8 +63,7 @@ def test_each_protocol_has_one_router_of_named_handlers() -> None:
     routers = {openai_routes: {"/v1/chat/completions"},
                anthropic_routes: {"/v1/messages", "/v1/messages/count_tokens"},
                responses_routes: {"/v1/responses", "/v1/responses/{response_id}"},
-               models_routes: {"/v1/models", "/v1/models/{model_id}"},
-               provider_status: {"/v1/provider-status"}}
+               models_routes: {"/v1/models", "/v1/models/{model_id}"}}
     for module, paths in routers.items():
         routes = [r for r in module.router.routes if isinstance(r, APIRoute)]
         assert {r.path for r in routes} == paths, module.__name__

@@ -67,6 +67,8 @@ def _consumers(kind: str) -> list[str]:
                 group = f"`{declared.name}`" if consumes.group else (
                     "no group, from the start" if consumes.from_start else "no group: every process")
                 out.append(f"{declared.name} ({group})")
+        if kind in getattr(declared, "reads", ()):  # read back by key, no subscription (ServiceDeclaration.reads)
+            out.append(f"{declared.name} (no group: reads back by key)")
     return list(dict.fromkeys(out))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from control_plane import provider_status
 from control_plane.admin_api import AdminApi
 from control_plane.audit_api import AuditApi
 from control_plane.audit_lists import AuditLists
@@ -27,12 +28,14 @@ from control_plane.policy_api import PolicyApi
 from control_plane.policy_gate import PolicyGate
 from control_plane.principals_api import PrincipalsApi
 from control_plane.settings import ControlPlaneSettings
+from control_plane.settle_sweep import SettleSweeper
 from control_plane.usage_api import UsageApi
 from control_plane.usage_recorder import UsageRecorder
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
 from moe_core.access.limits import Limiter
+from moe_core.access.settler import Settler
 from moe_core.access.throttle import Throttle
 from moe_core.access.usage_store import UsageStore
 from moe_core.bus import Bus
@@ -119,6 +122,9 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     graph = GraphApi(settings, bus, stores.keys, gate, keywords)  # /graph/*, quarantine review, memory ingest
     audit = AuditApi(settings, stores.keys, throttle, gate)  # GET /v1/audit/{id}, /v1/lineage/{id}
     usage = UsageRecorder(stores.usage_opened)  # the edge's usage charges -> usage_requests, usage_daily
+    # the requests whose edge replica died, settled here (their charges go out on `usage` like the edge's)
+    sweeper = SettleSweeper(settings, settings, Settler(redis, settings.topic_namespace,
+                                                        lambda charge: bus.publish(charge, bus.topics.usage)))
     # The subscriptions are the declared ones (control_plane.declaration), each to its handler.
     handlers: dict[str, Callable[[Any], Awaitable[None]]] = {"record_usage": usage.handle}
     for declared in SERVICE.consumes:
@@ -133,6 +139,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
         PrincipalsApi(bus, stores.keys, gate, events),  # /v1/admin/principals (scoped by the policy)
         UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
+        provider_status,  # GET /v1/provider-status: the calling key's limits, used and left (read only)
         graph,
         audit,
         AuditLists(stores.keys, audit.store, gate),  # GET /v1/audit, /v1/tool-calls (recent, own tenants)
@@ -146,8 +153,10 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     async def start() -> None:
         app.state.key_store = await stores.open()
         await events.start()
+        sweeper.start()
 
     async def stop() -> None:
+        await sweeper.close()
         await events.close()
         await stores.close()
         await redis.aclose()
@@ -158,6 +167,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[start],
                              on_shutdown=[graph.close, audit.close, opa.close, stop], manage_broker=manage_broker)
     app.state.policy = opa  # the policy engine's client (its url: MOE_OPA_URL)
+    app.state.limit_reader = limiter  # the edge's limit counters, read by GET /v1/provider-status
     app.state.key_guard = KeyGuard(limiter, settings.limit_failed_key_lookups_per_minute)  # failed key lookups
     app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, lists, strings, Unicode
     install_error_handlers(app)

@@ -5,6 +5,7 @@ from pydantic_settings import SettingsConfigDict
 
 from control_plane.memory_settings import MemorySettings
 from control_plane.policy_settings import PolicySettings
+from control_plane.settle_sweep import SweepSettings
 from moe_core.access.throttle import ThrottleSettings
 from moe_core.input_limits import EdgeSettings
 from moe_core.settings import FleetSettings
@@ -12,6 +13,7 @@ from moe_core.settings import FleetSettings
 
 class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent's write decisions (policy_gate)
                            ThrottleSettings, MemorySettings,  # ThrottleSettings: per-key calls (uploads, exports…)
+                           SweepSettings,  # SweepSettings: settling the requests of an edge replica that died
                            EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.input_limits)
                            FleetSettings):  # MemorySettings: tenant documents (control_plane.memory_api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import anthropic_routes, models_routes, openai_routes, provider_status, responses_routes, tenant_metrics
+from gateway import anthropic_routes, models_routes, openai_routes, responses_routes, tenant_metrics
 from gateway.accounts import Accounts
 from gateway.anthropic_errors import error_body, error_response
 from gateway.chat import ChatService
@@ -28,11 +28,9 @@ from gateway.pending import Pending
 from gateway.responses_store import ResponseStore
 from gateway.resume import StreamResume
 from gateway.settings import GatewaySettings
-from gateway.settle_sweep import SettleSweeper
 from gateway.stream_registry import StreamRegistry
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
-from moe_core.access.limits import Limiter
 from moe_core.access.throttle import Throttle
 from moe_core.bus import Bus, wait_positioned
 from moe_core.exact_cache import ExactAnswers
@@ -79,7 +77,6 @@ def create_app(
     chat.streams = StreamRegistry(redis, settings.topic_namespace, grace_s=settings.resume_grace_s,
                                   deadline_grace_s=settings.deadline_grace_s)  # resumable streams
     accounts.metering.streams = chat.streams  # a dropped stream's usage waits for its resume
-    sweeper = SettleSweeper(accounts.metering)  # settles the requests of a replica that died
     resume = StreamResume(chat, chat.streams, responses, throttle, on_answer=answers.record_quietly)  # Last-Event-ID
     if keystore is not None:
         holder["store"] = keystore
@@ -90,13 +87,11 @@ def create_app(
                                                      settings.key_negative_ttl_s)
         app.state.key_store = holder["store"]  # what the routers' key check reads
         await accounts.start()
-        sweeper.start()
         for subscriber in replies:
             await wait_positioned(subscriber)
 
     async def close_store() -> None:
         await chat.aclose()
-        await sweeper.close()
         await accounts.close()
         if keystore is None and "store" in holder:
             await holder.pop("store").close()
@@ -109,14 +104,12 @@ def create_app(
                              on_shutdown=[close_store, extras.aclose], manage_broker=manage_broker)
     app.state.pending = pending
     app.state.edge = Edge(settings, chat, responses, resume)  # what the handlers are given (gateway.deps)
-    app.state.limit_reader = Limiter(redis, settings.topic_namespace)  # GET /v1/provider-status reads it
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings
     app.add_middleware(ReplicaHeader)
     app.add_middleware(ClientHeaders)  # the headers that choose a client profile (gateway.client_profiles)
     install_error_handlers(app, render=render_error, on_error=count_error)
-    for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, provider_status,
-                     tenant_metrics):
+    for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, tenant_metrics):
         app.include_router(protocol.router)
     return app
 

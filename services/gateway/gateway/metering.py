@@ -12,12 +12,12 @@ so. A request abandoned before its Answer (client gone, deadline) is charged wha
 still hold, and its budget is closed (no further call runs).
 
 Settling does not depend on the replica that reserved: what it needs is kept in Redis with the budget
-(gateway.settlement, same round trip) and claimed by exactly one settler fleet-wide — this replica on the
-Answer, a replica that resumed the stream (gateway.resume), or, when the owner died and nobody resumed, a
-surviving replica's sweeper (gateway.settle_sweep). Each request is charged once: in the counters, in this
-replica's Prometheus usage counters, and as one UsageCharged event on the `usage` topic, which the control plane
-writes as one row of `usage_requests` (control_plane.usage_recorder; a repeated event changes nothing). The
-edge writes no usage to Postgres.
+(moe_core.access.settlement, same round trip) and claimed by exactly one settler fleet-wide
+(moe_core.access.settler) — this replica on the Answer, a replica that resumed the stream (gateway.resume), or,
+when the owner died and nobody resumed, the control plane's sweeper (control_plane.settle_sweep). Each request
+is charged once: in the counters, in its settler's Prometheus usage counters, and as one UsageCharged event on
+the `usage` topic, which the control plane writes as one row of `usage_requests` (control_plane.usage_recorder;
+a repeated event changes nothing). The edge writes no usage to Postgres.
 """
 
 from __future__ import annotations
@@ -28,21 +28,20 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
 from gateway.settings import GatewaySettings
-from gateway.settlement import Claim, Hold, Kind, Settlements
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice
-from moe_core.access.usage_metrics import count_usage
-from moe_core.contracts import Answer, ChatRequest, UsageCharged
+from moe_core.access.settlement import Hold
+from moe_core.access.settler import PublishUsage, Settler
+from moe_core.contracts import Answer, ChatRequest
 from moe_core.observability.metrics import GATEWAY_LIMITED
 from moe_core.openai_error import OpenAIError
-from moe_core.token_budget import IMAGE_TOKENS, TokenBudgets, prompt_bound
+from moe_core.token_budget import IMAGE_TOKENS, prompt_bound
 
 if TYPE_CHECKING:
     from gateway.stream_registry import StreamRegistry
@@ -65,18 +64,13 @@ def estimate(request: ChatRequest, default_completion: int, multiplier: float = 
     return math.ceil(prompt * multiplier), math.ceil(completion * multiplier)
 
 
-PublishUsage = Callable[[UsageCharged], Awaitable[object]]
-
-
-class Metering:
+class Metering(Settler):
     def __init__(self, settings: GatewaySettings, limiter: Limiter, publish_usage: PublishUsage) -> None:
         """publish_usage: hands a settled request's charge on and returns once it is durable (the edge: published
         to the `usage` topic with the broker's acknowledgement, gateway.accounts)."""
+        super().__init__(limiter.redis, settings.topic_namespace, publish_usage)  # claim and charge, once
         self.settings = settings
         self.limiter = limiter
-        self.publish_usage = publish_usage
-        self.budgets = TokenBudgets(limiter.redis, settings.topic_namespace)
-        self.settlements = Settlements(limiter.redis, settings.topic_namespace, self.budgets)
         self.streams: StreamRegistry | None = None  # resumable streams: a dropped stream's settling waits
         # requests this replica reserved and has not settled -> a stream's deadline (epoch s; 0: not a stream)
         self._mine: dict[str, float] = {}
@@ -93,13 +87,13 @@ class Metering:
         return prices.get(model) or prices.get(mode)
 
     def due(self, request: ChatRequest) -> float:
-        """When the request's owner must have settled it (else a surviving replica's sweeper does)."""
+        """When the request's owner must have settled it (else the control plane's sweeper does)."""
         s = self.settings
         return request.deadline_at.timestamp() + s.deadline_grace_s + s.resume_grace_s + s.settle_orphan_after_s
 
     async def reserve(self, key: ApiKey | None, request: ChatRequest, model: str) -> None:
         """Reserve the request's token cap against its key's and tenant's limits and open it as the request's
-        token budget, with what settling it needs (gateway.settlement), or raise 429 (LimitExceeded) / 503
+        token budget, with what settling it needs (moe_core.access.settlement), or raise 429 (LimitExceeded) / 503
         (limits unavailable)."""
         if key is None:  # not an authenticated client request (internal use)
             return
@@ -148,19 +142,6 @@ class Metering:
             return answer
         return out_of_budget(answer, claim.hold.tokens) if claim.exhausted else answer
 
-    async def settle_orphan(self, response_id: str, answer: Answer | None) -> bool:
-        """The sweeper: settle a request whose owner did not, by its Answer if there is one; True if charged."""
-        if answer is not None:
-            return (await self._settle_answer(answer, "sweeper"))[1]
-        return await self.close(response_id, "spent", "sweeper")
-
-    async def _settle_answer(self, answer: Answer, by: str) -> tuple[Claim | None, bool]:
-        """The claim (None: Redis failed), and whether this call charged it."""
-        claim = await self._claim(answer.response_id, "answer", answer.usage.prompt_tokens,
-                                  answer.usage.completion_tokens, "answered")
-        charged = claim is not None and claim.state == "mine" and await self._charge(answer.response_id, claim, by)
-        return claim, charged
-
     def release(self, response_id: str, *, abandoned: bool, published: bool = True) -> None:
         """The request ended without a settled Answer: abandoned (charged what its model calls used or still
         hold) or never published (the reservation is given back). A stream whose client went away before its
@@ -185,45 +166,6 @@ class Metering:
         work = partial(self.close, response_id, "spent", "adopter")
         streams = self.streams if client_gone else None
         self._detach(streams.unless_resumed(response_id, generation, work) if streams is not None else work())
-
-    async def close(self, response_id: str, kind: Kind, by: str) -> bool:
-        """Settle a request without its Answer: `spent` charges what its model calls used or still hold (its
-        budget is closed: no further call runs), `withdraw` gives the reservation back; True if this call did."""
-        claim = await self._claim(response_id, kind, outcome="abandoned")
-        if claim is None or claim.state != "mine":
-            return False
-        return await self._charge(response_id, claim, by)
-
-    async def _claim(self, response_id: str, kind: Kind, prompt: int = 0, completion: int = 0,
-                     outcome: str = "answered") -> Claim | None:
-        try:
-            return await self.settlements.claim(response_id, kind, prompt, completion, outcome)
-        except (RedisError, OSError) as exc:  # the hold stays: the sweeper settles it once Redis is back
-            log.warning("usage of %s not settled now: %s", response_id, exc)
-            return None
-
-    async def _charge(self, response_id: str, claim: Claim, by: str) -> bool:
-        """The usage event (acknowledged by the broker), then the counters (once): a failure in between leaves
-        the hold to the sweeper, which repeats both; the event's writer keeps one row per response id and the
-        counters are finished once, so nothing is charged twice."""
-        hold = claim.hold
-        assert hold is not None
-        cost = hold.cost(claim.prompt, claim.completion)
-        charged = claim.outcome != "withdrawn"
-        try:
-            if charged:
-                await self.publish_usage(UsageCharged(
-                    response_id=response_id, tenant_id=hold.tenant_id,
-                    deadline_at=datetime.fromtimestamp(hold.deadline, UTC), key_id=hold.key_id, mode=hold.mode,
-                    model=hold.model, prompt_tokens=claim.prompt, completion_tokens=claim.completion,
-                    cost_micros=cost, outcome=claim.outcome, settled_by=by))  # type: ignore[arg-type]
-            first = await self.settlements.finish(response_id, claim)
-        except Exception:  # the answer matters more than its accounting; retried by the sweeper
-            log.exception("usage of %s (%s/%s) not settled", response_id, hold.tenant_id, hold.key_id)
-            return False
-        if charged and first:  # this process's Prometheus counters, once per request fleet-wide
-            count_usage(hold.tenant_id, hold.key_id, hold.mode, hold.model, 1, claim.prompt, claim.completion, cost)
-        return True
 
     def _detach(self, work: Awaitable[object]) -> None:
         task = asyncio.get_running_loop().create_task(self._quietly(work))

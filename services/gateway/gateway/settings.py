@@ -30,14 +30,9 @@ class GatewaySettings(ThrottleSettings, HousekeepingSettings,  # ThrottleSetting
                                   "client went away waits for it to resume (Last-Event-ID) before its Cancel")
     resume_lookback_s: float = Field(default=30.0, ge=0, description="Resumable streams: the request's events are "
                                      "read back from this long before its creation (clock skew between hosts)")
-    settle_sweep_interval_s: float = Field(default=15.0, gt=0, le=3600, description="Usage: how often a replica "
-                                          "looks for requests whose replica died before settling them (one "
-                                          "replica per interval sweeps)")
-    settle_sweep_batch: int = Field(default=50, ge=1, le=1000, description="Usage: at most this many such "
-                                    "requests settled per sweep")
     settle_orphan_after_s: float = Field(default=30.0, ge=0, description="Usage: a request not settled this long "
                                          "after its deadline (plus MOE_DEADLINE_GRACE_S and MOE_RESUME_GRACE_S) is "
-                                         "settled by the sweeper")
+                                         "settled by the control plane's sweeper")
     key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached (changes "
                                                                    "clear every replica's cache at once)")
     key_negative_ttl_s: float = Field(default=1.0, ge=0, description="How long an unknown key is cached")

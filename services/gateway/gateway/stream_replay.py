@@ -4,8 +4,8 @@ The records are fed to a RequestRun's queue, first in the interleaving a stream 
 renderer arrives at the state the client saw), then as they come, the Answer last. Every record of a
 request is keyed by its response_id: one partition per topic (the producers' murmur2 partitioner), read
 from `lookback_s` before the request was created (broker time; clock skew between hosts). Past the deadline
-only what the topics hold now is read (`read_published`). `published_answers` finds the Answers of several
-requests at once (the settle sweeper, gateway.settle_sweep).
+only what the topics hold now is read (`read_published`). Reading a key's partitions back is
+moe_core.topic_reads (the control plane's settle sweeper reads Answers with it too).
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
 from gateway.pending import Event
 from gateway.stream_ids import Position
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress, Topics
-from moe_core.kafka_clients import client_kwargs
 from moe_core.settings import FleetSettings
+from moe_core.topic_reads import behind, keyed_consumer, partitions_of, seek_since
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ class Replay:
 
     async def run(self) -> None:
         """Read until the Answer was fed, or `linger_s` past the deadline (cancelled when the connection ends)."""
-        consumer = _consumer(self.settings)
+        consumer = keyed_consumer(self.settings)
         await consumer.start()
         try:
             await self._position(consumer)
@@ -80,7 +78,7 @@ class Replay:
     async def read_published(self, timeout_s: float) -> None:
         """Past the deadline: feed what the topics hold now (up to their current ends), without waiting for
         more; `answered` tells whether the Answer was among it."""
-        consumer = _consumer(self.settings)
+        consumer = keyed_consumer(self.settings)
         await consumer.start()
         try:
             await self._position(consumer)
@@ -120,74 +118,3 @@ class Replay:
             if self.on_answer is not None:
                 event = await self.on_answer(event)
         self.queue.put_nowait(event)
-
-
-def _consumer(settings: FleetSettings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False,
-                            auto_offset_reset="earliest", fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms)
-
-
-async def partitions_of(settings: FleetSettings, topics: list[str], keys: list[str]) -> dict[str, dict[str, int]]:
-    """topic -> key -> the partition the producers' default partitioner puts that key's records in."""
-    admin = AIOKafkaAdminClient(**client_kwargs(settings))
-    await admin.start()
-    try:
-        described = {t["topic"]: t for t in await admin.describe_topics(topics)}
-    finally:
-        await admin.close()
-    out: dict[str, dict[str, int]] = {}
-    for topic in topics:
-        numbers = sorted(p["partition"] for p in described.get(topic, {}).get("partitions", []))
-        if not numbers:
-            raise RuntimeError(f"topic {topic} has no partitions")
-        out[topic] = {key: int(DefaultPartitioner()(key.encode(), numbers, numbers)) for key in keys}
-    return out
-
-
-async def seek_since(consumer: AIOKafkaConsumer, since: dict[TopicPartition, float]) -> dict[TopicPartition, int]:
-    """Seek each (assigned) partition to its first record at or after `since` (epoch s); their end offsets."""
-    found = await consumer.offsets_for_times({tp: int(at * 1000) for tp, at in since.items()})
-    ends: dict[TopicPartition, int] = await consumer.end_offsets(list(since))
-    for tp in since:
-        offset = found.get(tp)
-        consumer.seek(tp, offset.offset if offset is not None else ends[tp])
-    return ends
-
-
-async def behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    """Some partition has not been read up to its end offset yet."""
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return True
-    return False
-
-
-async def published_answers(settings: FleetSettings, requests: dict[str, float], *, lookback_s: float,
-                            timeout_s: float) -> dict[str, Answer]:
-    """The Answers on the answers topic now for these requests (response_id -> creation, epoch s); one
-    consumer, each partition read from its earliest request's creation up to its current end."""
-    topic = Topics.for_namespace(settings.topic_namespace).answers
-    where = (await partitions_of(settings, [topic], list(requests)))[topic]
-    since: dict[TopicPartition, float] = {}
-    for rid, created in requests.items():
-        tp = TopicPartition(topic, where[rid])
-        since[tp] = min(since.get(tp, created), created) - lookback_s
-    consumer = _consumer(settings)
-    await consumer.start()
-    found: dict[str, Answer] = {}
-    try:
-        consumer.assign(list(since))
-        ends = await seek_since(consumer, since)
-        async with asyncio.timeout(timeout_s):
-            while await behind(consumer, ends):
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        rid = record.key.decode(errors="replace") if record.key else ""
-                        if rid in requests and rid not in found and record.value is not None:
-                            try:
-                                found[rid] = Answer.model_validate_json(record.value)
-                            except ValidationError:
-                                log.warning("skipping an invalid Answer record of %s", rid)
-    finally:
-        await consumer.stop()
-    return found

@@ -1,9 +1,10 @@
 """GET /v1/provider-status: the rate-limit status of the calling key, the original's endpoint that Claude Code's
-integration polls before it sends work. For the key and for the tenant it acts for (`X-Moe-Tenant`, else its
-default): every limit with what this window has used, what is left and when the window resets — the same
-counters the limits hook reserves against (moe_core.access.limits), read, never changed. `status` is
-`limited` when a limit has no room left, so the next request is refused (429) until `retry_after_s`; `ok`
-does not promise admission: a request whose token estimate exceeds what is left is refused too."""
+integration polls before it sends work (a read of the edge's limits, not a protocol: the control plane's). For
+the key and for the tenant it acts for (`X-Moe-Tenant`, else its default): every limit with what this window
+has used, what is left and when the window resets — the same counters the edge's limits hook reserves against
+(moe_core.access.limits), read, never changed. `status` is `limited` when a limit has no room left, so the next
+request is refused (429) until `retry_after_s`; `ok` does not promise admission: a request whose token
+estimate exceeds what is left is refused too."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from redis.exceptions import RedisError
 
-from gateway.deps import VerifiedKey
 from moe_core.access.limits import COUNTERS, Limiter, Limits, Scope, windows
+from moe_core.access.request_auth import VerifiedKey
 from moe_core.openai_error import OpenAIError
 
 router = APIRouter(tags=["limits"])
@@ -21,7 +22,7 @@ router = APIRouter(tags=["limits"])
 
 @router.get("/v1/provider-status")
 async def provider_status(request: Request, key: VerifiedKey) -> dict[str, Any]:
-    limiter: Limiter = request.app.state.limit_reader  # the limits' counters (gateway.app)
+    limiter: Limiter = request.app.state.limit_reader  # the edge's limit counters (control_plane.app)
     tenant = key.default_tenant
     try:
         scopes = {"key": await _scope(limiter, "key", key.id, key.limits),

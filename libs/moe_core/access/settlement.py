@@ -1,11 +1,13 @@
 """What settling a request needs, kept in Redis beside its token budget, and the claim that lets exactly one
-gateway replica settle it (gateway.metering).
+settler fleet-wide settle it: the edge's metering (gateway.metering) or the control plane's sweeper
+(control_plane.settle_sweep), both through moe_core.access.settler. The declared reader and writer of the
+`moe:settle:` keys (moe_core.redis_keys).
 
 `open` writes, in the one round trip that opens the request's budget, its *hold* — the reservation's counters
 and amounts, key, tenant, mode, model, price and estimates — as a hash `moe:settle:<ns>:<response_id>`, and
 indexes it in `moe:settle:<ns>:due` (a sorted set scored by the time its owner must have settled it). Any
 replica may then settle it: the owner on its Answer or when it is abandoned, a replica that resumed its
-stream (gateway.resume), or the sweeper (gateway.settle_sweep) when its owner died.
+stream (gateway.resume), or the control plane's sweeper (control_plane.settle_sweep) when its owner died.
 
 `claim` (one script) closes the budget, decides the usage once — the first claim's usage is kept, a later
 claim reuses it — and takes a lease; only the lease holder charges. `finish` (one script) applies the
