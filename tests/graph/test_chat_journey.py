@@ -2,7 +2,8 @@
 POST /v1/memory/ingest is learned, a later related question's judge receives it as context and cites
 it (metadata.sources has the relation), a bad rating flags it, and the next question no longer sees it.
 planner, expert-worker and merger run as real processes; the graph services and the gateway run in the
-test process (all on the real broker, Neo4j, Redis and Postgres)."""
+test process (all on the real broker, Neo4j, Redis and Postgres). A procedural question gets the requirement chains
+learned earlier as the [Procedural Requirements] block, and the judge's insight block becomes a :Synthesis node."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from moe_core.graph import GraphDB
 from tests.conftest import Scripted, scripted_env
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations
-from tests.graph.test_learning_journey import EXTRACT, approve_held, extraction_rule
+from tests.graph.test_learning_journey import EXTRACT, approve_held, extraction_rule, ingest_event, learn
 from tests.support.fleet import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
@@ -117,3 +118,49 @@ async def test_learned_knowledge_reaches_the_judge_is_cited_and_a_bad_rating_rem
     assert again.choices[0].message.content == "No known remedy."
     assert "Trembolex TREATS Night Cramps" not in judge_prompt(scripted, second)
     await client.close()
+
+
+async def test_a_procedural_question_gets_the_requirements_block_and_the_judges_insight_becomes_a_synthesis_node(
+        graph_services: GraphServices, chat_stages: dict[str, ServiceProcess], graph_db: GraphDB,
+        scripted: Scripted, tenant: str) -> None:
+    """Through the gateway and the whole fleet: requirement chains learned from a procedural answer reach the
+    judge of a later procedural question as the [Procedural Requirements] block; the judge's insight block is
+    not in the user's answer and is kept as a :Synthesis node of the answer."""
+    m = uuid.uuid4().hex[:8]
+    action = f"Renew Glorbian Permit {m}"
+    learned = {"triples": [
+        {"subject": action, "relation": "REQUIRES", "object": f"Glorbian Birth Record {m}", "confidence": 0.9},
+        {"subject": action, "relation": "PERFORMED_AT", "object": f"Glorbian Permit Office {m}", "confidence": 0.9}]}
+    insight = {"summary": f"Renewing the permit {m} means bringing the birth record to the permit office.",
+               "entities": [action, f"Glorbian Permit Office {m}"], "insight_type": "procedural"}
+    answer = "Bring your Glorbian birth record to the permit office."
+    scripted.script([
+        {"model": "expert-model", "system_contains": "procedural requirements", "contains": m,
+         "reply": json.dumps(learned)},  # requirement chains: of the earlier answer, and again of this one
+        {"model": "judge-model", "contains": m, "system_contains": "think briefly", "reply": "The graph says."},
+        *chat_rules(m, f"{answer}<SYNTHESIS_INSIGHT>{json.dumps(insight)}</SYNTHESIS_INSIGHT>")])
+    await learn(graph_services, ingest_event(
+        tenant, m, question=f"How do I renew my glorbian permit {m}?", answer="Bring the record to the office.",
+        knowledge_type="procedural", source_expert="general"))
+    assert len(await relations(graph_db, tenant)) == 2
+
+    user = await graph_services.user_key_for(tenant)
+    client = openai.AsyncOpenAI(api_key=user, base_url="http://gateway/v1", max_retries=0,
+                                http_client=httpx.AsyncClient(transport=graph_services.gateway._transport, timeout=90))
+    response = await client.chat.completions.create(
+        model="moe-orchestrator", messages=[{"role": "user", "content": f"How do I renew glorbian permit {m}?"}])
+    await client.close()
+    assert response.choices[0].message.content == answer  # the block is stripped from what the user gets
+    prompt = judge_prompt(scripted, m)
+    assert "[Procedural Requirements]" in prompt
+    assert f"- {action} -> REQUIRES Glorbian Birth Record {m}" in prompt
+    assert f"- {action} -> PERFORMED_AT Glorbian Permit Office {m}" in prompt
+
+    async def synthesis() -> list[dict[str, Any]]:
+        return await graph_db.read(
+            "MATCH (s:Synthesis {tenant: $t}) OPTIONAL MATCH (s)-[:ABOUT]->(e) RETURN s.text AS text, "
+            "s.insight_type AS type, s.response_id AS rid, collect(e.name) AS about", t=tenant)
+    [node] = await wait_for(synthesis, "the :Synthesis node of the judge's insight")
+    assert (node["text"], node["type"]) == (insight["summary"], "procedural")
+    assert response.id == f"chatcmpl-{node['rid']}"  # the node of this answer
+    assert action in node["about"]

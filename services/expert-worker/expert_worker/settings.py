@@ -34,6 +34,12 @@ _HISTORY = f"{SEED_ARCHITECTURE}: Configuration Reference (History & Timeouts)"
 SEED_DEFAULTS = (
     SeedDefault("two-tier routing", "T1 first; T2 only if T1 is not high confidence; T1 + T2 when forced",
                 "MOE_EXPERT_FORCE_ENSEMBLE", False, doc=f"{SEED_ARCHITECTURE}: Expert Routing"),
+    SeedDefault("models of a tier", "all at once (\"otherwise all T2 models run in parallel\")", "MOE_EXPERT_PARALLEL",
+                None, ours=1, doc=f"{SEED_SYSTEM}: Two-Tier System",
+                why="deliberate: every model asked is a full call on the request's token budget, and the merger "
+                    "keeps one result per category (the most confident), so the fleet asks a tier's first model "
+                    "(best score first) and the others only as its failover; MOE_EXPERT_PARALLEL=N asks N side "
+                    "by side, the original's behaviour for tiers of up to N models"),
     SeedDefault("MAX_EXPERT_OUTPUT_CHARS", "2400", "MOE_EXPERT_MAX_OUTPUT_CHARS", 2400,
                 doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Caching & Thresholds)"),
     SeedDefault("HISTORY_MAX_TURNS", "4", "MOE_EXPERT_HISTORY_TURNS", 4, doc=_HISTORY),
