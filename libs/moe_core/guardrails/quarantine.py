@@ -81,9 +81,8 @@ class QuarantineStore:
         """The newest decisions of the tenants, newest first."""
         found: list[Decision] = []
         for tenant in tenants:
-            rids: list[bytes | str] = await self.redis.zrevrange(self._index(tenant, kind), 0, limit - 1)
-            for rid in rids:
-                decision = await self.get(tenant, rid.decode() if isinstance(rid, bytes) else rid)
+            for raw in await self.redis.zrevrange(self._index(tenant, kind), 0, limit - 1):
+                decision = await self.get(tenant, raw.decode() if isinstance(raw, bytes) else str(raw))
                 if decision is not None:
                     found.append(decision)
         return sorted(found, key=lambda d: d.created_at, reverse=True)[:limit]
