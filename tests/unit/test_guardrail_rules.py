@@ -34,7 +34,7 @@ def test_a_valid_file_gives_each_tenant_its_rules() -> None:
     acme = rules.tenants["acme"]
     assert [r.id for r in acme.output] == ["codename", "no-iban", "weapons"]
     assert [r.id for r in acme.input] == ["no-cards"]
-    assert acme.output[2].span_class == "topic:weapons"
+    assert acme.output[2].span_class == "topic/weapons"
 
 
 @pytest.mark.parametrize(("text", "line", "words"), [

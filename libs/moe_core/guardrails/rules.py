@@ -84,10 +84,10 @@ class Rule(BaseModel):
 
     @property
     def span_class(self) -> str:
-        """What kind of text matched, never the text: the detector, `pattern` or `topic:<name>`."""
+        """What kind of text matched, never the text: the detector, `pattern` or `topic/<name>`."""
         if self.detector is not None:
             return self.detector
-        return f"topic:{self.topic or self.id}" if self.keywords is not None else "pattern"
+        return f"topic/{self.topic or self.id}" if self.keywords is not None else "pattern"
 
     @cached_property
     def regex(self) -> re.Pattern[str] | None:
