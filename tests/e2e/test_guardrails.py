@@ -143,3 +143,19 @@ async def test_an_input_rule_refuses_before_any_model_sees_the_question(
         audit: list[dict[str, Any]] = await reader.wait(_topics(fleet).audit, lambda e: e["response_id"] == rid)
         assert audit[0]["details"]["direction"] == "input" and audit[0]["subject"] == "no-card-numbers"
     assert calls_for(scripted.calls(), m) == [], "no model saw the question"
+
+
+async def test_a_reviewed_medical_answer_passes_the_guardrail_after_the_critic(
+        fleet: Fleet, scripted: Scripted, base_url: str, keys: dict[str, str]) -> None:
+    m = f"M{uuid.uuid4().hex[:8]}"
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("medical_consult", f"Dose {m}"))},
+        {"model": "expert-model", "contains": m, "reply": "Take 4 g every hour.\nCONFIDENCE: high"},
+        {"model": "judge-model", "contains": m, "system_contains": "You review",
+         "reply": "Corrected answer: Never take more than 4 g a day; ask Project Bluebird staff."},
+    ])
+    _, content, finish, seen = await _ask(_client(base_url, keys["user"]), f"How much paracetamol? {m}", True)
+    assert finish == "content_filter" and "(rule no-codename)" in content, "the critic's correction was checked"
+    assert "Bluebird" not in seen and "4 g" not in seen
+    review = [c for c in calls_for(scripted.calls(), m) if "You review" in str(c["messages"][0].get("content"))]
+    assert len(review) == 1, "the critic reviewed the draft before the guardrail saw it"
