@@ -83,6 +83,17 @@ class FleetSettings(BaseSettings):
         description="Named expert templates (YAML, moe_core.templates), selected per key or request; a relative "
                     "path is looked up in the working directory, then the repository; empty = none",
     )
+    guardrails_file: str = Field(
+        default="policy/guardrails.yaml",
+        description="Guardrail rules per tenant (YAML, moe_core.guardrails): checked at start (a file that does "
+                    "not parse stops it, naming the line); a relative path is looked up in the working directory, "
+                    "then the repository; empty = none",
+    )
+    guardrails: str = Field(default="", description="The guardrails file's YAML text itself (Helm, compose); set, "
+                                                    "it wins over the file")
+    guardrails_reload_s: float = Field(default=5.0, gt=0, description="How often the guardrails file is looked at "
+                                       "again; a change that does not parse keeps the previous rules (logged, "
+                                       "counted)")
     named_templates: str = Field(
         default="", description="The templates file's YAML text itself (Helm, compose); set, it wins over the file",
     )

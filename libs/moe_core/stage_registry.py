@@ -94,6 +94,7 @@ FLEET: tuple[Service, ...] = (
                 helm_env={"MOE_SEARXNG_URL": "http://searxng:8080  # a SearXNG instance with the JSON format "
                                              "enabled"})),
     Service("critic", "critic", 8105, "critic.app:STAGE"),
+    Service("guardrail", "guardrail", 8111, "guardrail.app:STAGE"),
     Service("mcp", "mcp_service", 8003, "mcp_service.app:STAGE", ready="Kafka + Redis + tool workers running",
             serves="`GET /tools`, `POST /invoke` and MCP at `/mcp` (streamable HTTP) and `/mcp/sse` (legacy SSE) "
                    "(all need a key: docs/operations.md#security-defaults)",

@@ -23,6 +23,8 @@ from graph_ingest.app import create_app as graph_ingest_app
 from graph_ingest.settings import GraphIngestSettings
 from graph_rag.app import create_app as graph_rag_app
 from graph_rag.settings import GraphRagSettings
+from guardrail.app import create_app as guardrail_app
+from guardrail.settings import GuardrailSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
 from moe_core.bus import Bus
@@ -78,6 +80,10 @@ def _critic_input(rid: str) -> Draft:
                  answer=Answer(**fields, mode="moe-orchestrator", content="Drink water."))
 
 
+def _guard_input(rid: str) -> Draft:  # tenant "t" has no rules (the repository's default): passed unchanged
+    return _critic_input(rid).model_copy(update={"categories": [], "guarded": True})
+
+
 def _graph_input(rid: str) -> GraphTask:
     return GraphTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), task_id="t2",
                      question="Does aspirin interact with warfarin?")
@@ -110,6 +116,7 @@ STAGES: dict[str, tuple[Callable[..., FastAPI], type, str, str, Callable[[str], 
     "merger": (merger_app, MergerSettings, "plans", "answers", _merger_input),  # answers at its deadline
     "research": (research_app, ResearchSettings, "tasks_research", "results", _research_input),
     "critic": (critic_app, CriticSettings, "drafts", "answers", _critic_input),
+    "guardrail": (guardrail_app, GuardrailSettings, "guard", "answers", _guard_input),
     "graph-rag": (_with_neo4j(graph_rag_app), GraphRagSettings, "tasks_graph", "results", _graph_input),
     "graph-ingest": (_with_neo4j(graph_ingest_app), GraphIngestSettings, "ingest", "audit", _ingest_input),
     "gap-healer": (_with_neo4j(gap_healer_app), GapHealerSettings, "linting", "audit", _lint_input),

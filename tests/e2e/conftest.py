@@ -32,6 +32,7 @@ from tests.support.namespaces import new_namespace
 
 REQUEST_TIMEOUT_S = 45
 TEMPLATES_FILE = Path(__file__).resolve().parents[1] / "data" / "templates.yaml"
+GUARDRAILS_FILE = Path(__file__).resolve().parents[1] / "data" / "guardrails.yaml"  # guards tenant-guarded only
 
 
 async def _create_key(dsn: str, role: Role, tenant: str) -> str:
@@ -59,6 +60,7 @@ def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: S
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "MOE_SCORE_MIN_RATINGS": "3",  # feedback journeys: a model is skipped after three bad ratings
         "MOE_EXPERT_TEMPLATES_FILE": str(TEMPLATES_FILE),  # named expert templates (tests/e2e/test_templates.py)
+        "MOE_GUARDRAILS_FILE": str(GUARDRAILS_FILE),  # tests/e2e/test_guardrails.py
     }
     with Fleet(env) as fleet:
         yield fleet

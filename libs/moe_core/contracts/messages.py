@@ -16,7 +16,7 @@ Complexity = Literal["trivial", "moderate", "complex"]
 LintCheck = Literal["orphans", "contradictions", "decay"]
 LINT_CHECKS: tuple[LintCheck, ...] = ("orphans", "contradictions", "decay")
 PlanSource = Literal["llm", "fallback", "router", "preflight", "plan_cache", "cache"]
-FinishReason = Literal["stop", "length", "deadline", "error"]
+FinishReason = Literal["stop", "length", "deadline", "error", "content_filter"]  # content_filter: a guardrail
 
 
 class ImageRef(BaseModel):
@@ -231,13 +231,16 @@ class Answer(Envelope):
 
 
 class Draft(Envelope):
-    """merger -> critic: an answer to be checked before it reaches the user (medical, legal)."""
+    """merger -> critic (drafts: medical, legal) and merger or critic -> guardrail (guard: a tenant with output
+    guardrails): an answer to be checked before it reaches the user."""
 
     question: str
     categories: list[str] = Field(default_factory=list)
     answer: Answer
     ingest: IngestEvent | None = Field(default=None, description="What to learn from the final answer "
                                        "(the critic publishes it with the answer the user gets)")
+    guarded: bool = Field(default=False, description="The tenant has output guardrails: the critic sends its "
+                          "reviewed answer on to the guardrail stage (topic guard), not to answers")
 
 
 class AnswerDelta(Envelope):

@@ -30,6 +30,7 @@ class Topics:
     audit_checkpoints: str
     usage: str
     cache_entries: str
+    guard: str
 
     @classmethod
     def for_namespace(cls, namespace: str = "moe") -> Topics:
@@ -55,6 +56,7 @@ class Topics:
             audit_checkpoints=f"{namespace}.audit-checkpoints.v1",
             usage=f"{namespace}.usage.v1",
             cache_entries=f"{namespace}.cache-entries.v1",
+            guard=f"{namespace}.guard.v1",
         )
 
     def for_task_kind(self, kind: str) -> str:
@@ -94,6 +96,7 @@ TOPIC_MESSAGES: dict[str, str] = {
     "audit_checkpoints": "AuditCheckpoint",
     "usage": "UsageCharged",
     "cache_entries": "CacheEntry",
+    "guard": "Draft",
 }
 # Not part of any request's record: audit checkpoints (keyed by tenant) and the semantic cache's entries (keyed by
 # cache_key: derived state, whose answer is recorded on `answers` and whose flag on `feedback`).

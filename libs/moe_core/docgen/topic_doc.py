@@ -22,7 +22,9 @@ TOPIC_NOTES: dict[str, str] = {
     "tasks_graph": "the one `knowledge_graph` task of every non-trivial plan",
     "results": "the outcome of one task, whichever worker ran it",
     "drafts": "a medical or legal answer the critic reviews before it is published",
-    "ingest": "an answer to learn from (every published answer; reviewed ones from the critic; "
+    "guard": "an answer of a tenant with output guardrails, checked by the guardrail stage before it is published",
+    "ingest": "an answer to learn from (every published answer; reviewed ones from the critic, guarded ones from "
+              "the guardrail stage (never a blocked one); "
               "`POST /v1/memory/ingest`)",
     "ontology_gaps": "terms the knowledge graph does not know",
     "linting": "a request to lint the graph: an operator or a scheduler (no fleet service publishes it)",

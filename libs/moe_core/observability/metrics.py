@@ -116,6 +116,16 @@ GATEWAY_LIMITED = Counter(
 MERGER_FINALIZED = Counter(
     "moe_merger_answers_total", "Answers produced by the merger", ["path"], registry=REGISTRY
 )
+GUARDRAIL_DECISIONS = Counter(
+    "moe_guardrail_decisions_total",
+    "Guardrail decisions on questions (input) and answers (output): the rule and its action (block, redact)",
+    ["direction", "rule", "action"], registry=REGISTRY,
+)
+GUARDRAIL_RELOAD_ERRORS = Counter(
+    "moe_guardrail_reload_errors_total",
+    "Guardrail rule files that did not parse on reload (the previous rules stayed in force)",
+    ["service"], registry=REGISTRY,
+)
 PLANNER_ROUTES = Counter(
     "moe_planner_routes_total",
     "How the planner answered or planned a request (preflight, cache_hit, plan_cache, router, trivial, llm, fallback)",

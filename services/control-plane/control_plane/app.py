@@ -21,6 +21,7 @@ from control_plane.console.oidc_settings import OidcSettings
 from control_plane.declaration import SERVICE
 from control_plane.feedback import FeedbackApi
 from control_plane.graph_api import GraphApi
+from control_plane.guardrails_api import GuardrailsApi
 from control_plane.knowledge_api import KnowledgeApi
 from control_plane.memory_api import MemoryApi
 from control_plane.ops_api import OpsApi
@@ -148,6 +149,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         FeedbackApi(bus, redis, settings.topic_namespace, settings.feedback_window_s),  # POST /v1/feedback
         OpsApi(settings, redis, stores.keys, lambda: graph.db),  # operators' endpoints
         memory,
+        GuardrailsApi(stores.keys, redis, settings.topic_namespace),  # /v1/guardrails/*: quarantine, journal
     )]
 
     async def start() -> None:

@@ -61,12 +61,18 @@ class Critic:
         stored_flag = await self.flag_memo.get(draft.response_id)
         if stored_flag is not None:  # published before the answer, the same event on every redelivery
             await self.bus.publish(Feedback.model_validate_json(stored_flag), self.bus.topics.feedback)
+        if draft.guarded:  # the tenant's guardrails see the reviewed answer before the user does (and learn it)
+            await self.bus.publish(draft.model_copy(update={"answer": answer, "categories": []}), self.bus.topics.guard)
+        else:
+            await self._publish(draft, answer)
+        if verdict != "republished":
+            await self._progress(draft, verdict, detail)
+
+    async def _publish(self, draft: Draft, answer: Answer) -> None:
         await self.bus.publish(answer, self.bus.topics.answers)
         if draft.ingest is not None and answer.error is None:
             ingest = draft.ingest.model_copy(update={"answer": answer.content})
             await self.bus.publish(ingest, self.bus.topics.ingest)
-        if verdict != "republished":
-            await self._progress(draft, verdict, detail)
 
     async def _review(self, draft: Draft) -> tuple[Answer, str, core.Verdict | None]:
         try:
@@ -100,7 +106,7 @@ STAGE = Stage(
     summary="Drafts of medical and legal answers -> a second pass -> the answer the user gets; a wrong or "
             "unsafe verdict flags the cache entry and the cited graph facts (feedback, source critic).",
     consumes=(Consumes("drafts", Draft, "handle"),),
-    publishes=("answers", "ingest", "progress", "feedback"),
+    publishes=("answers", "guard", "ingest", "progress", "feedback"),
     needs=("redis", "inference"),
     memo=MemoPolicy("critic:answer", Answer, ttl="answer_ttl_s"),
     cancel=CancelPolicy(),

@@ -196,6 +196,8 @@ def stop_reason(answer: Answer, stop_sequence: str | None = None) -> str:
         return "tool_use"
     if stop_sequence is not None:
         return "stop_sequence"
+    if answer.finish_reason == "content_filter":  # a guardrail's refusal (moe_core.guardrails)
+        return "refusal"
     return "max_tokens" if answer.finish_reason == "length" else "end_turn"
 
 

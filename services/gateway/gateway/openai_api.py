@@ -161,6 +161,8 @@ def usage_body(usage: Usage) -> dict[str, int]:
 def finish_reason(answer: Answer) -> str:
     if answer.tool_calls:
         return "tool_calls"
+    if answer.finish_reason == "content_filter":  # a guardrail's refusal (moe_core.guardrails)
+        return "content_filter"
     return "length" if answer.finish_reason == "length" else "stop"
 
 

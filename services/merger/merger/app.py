@@ -20,6 +20,7 @@ from merger.state import MergerState
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Answer, Cancel, Draft, Plan, Progress, TaskResult
+from moe_core.guardrails import GuardrailBook
 from moe_core.inference import InferenceClient
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import MERGER_FINALIZED
@@ -38,6 +39,7 @@ class Merger:
         self.state = MergerState(redis, settings.topic_namespace, settings.state_ttl_s)
         self.composer = Composer(settings, bus, inference)
         self.cancels = cancels or Cancellations(redis, settings.topic_namespace)
+        self.guard = GuardrailBook.from_settings(settings)  # tenants with output rules: their answers go to `guard`
         self.sweeper = True
         self._waiting: dict[str, asyncio.Task[None]] = {}  # requests another replica held the claim of
 
@@ -93,8 +95,10 @@ class Merger:
         renewing = asyncio.create_task(self._renew(rid, token, lease))
         try:
             try:
-                stream = not synthesis.critic_pending(plan)
-                composition = await self.cancels.run(rid, self.composer.compose(plan, results, stream=stream))
+                guarded = self.guard.guards(plan.tenant_id)
+                stream = not synthesis.critic_pending(plan) and not guarded
+                composition = await self.cancels.run(rid, self.composer.compose(plan, results, stream=stream,
+                                                                                muted=guarded))
             except RequestCancelled:
                 composition = Composition(cancelled_answer(plan, results), "cancelled")
             await self.finish(plan, composition)
@@ -139,7 +143,7 @@ class Merger:
             return True
         draft = snap.draft
         if draft is not None:
-            await self.bus.publish(draft, self.bus.topics.drafts)
+            await self.bus.publish(draft, self._draft_topic(draft))
             return True
         return False
 
@@ -148,18 +152,29 @@ class Merger:
         ingest = learning.ingest_event(answer, composition.lead, composition.used, composition.insight)
         if ingest is not None:
             await self.state.put_ingest(ingest)
+        guarded = self.guard.guards(answer.tenant_id)
         if plan is not None and synthesis.critic_pending(plan) and path in ("fast", "judge", "judge_failed"):
             draft = await self.state.put_draft(Draft(
                 **plan.child_fields(), question=plan.question, categories=[t.category for t in plan.tasks],
-                answer=answer, ingest=ingest))
+                answer=answer, ingest=ingest, guarded=guarded))
             await self.bus.publish(draft, self.bus.topics.drafts)
             await self._progress(plan, "critic", "the answer goes to the critic first")
+        elif guarded:  # no categories: a draft without the critic's categories goes to `guard` (_draft_topic)
+            draft = await self.state.put_draft(Draft(
+                **answer.child_fields(), question=answer.question or (plan.question if plan else ""),
+                answer=answer, ingest=ingest, guarded=True))
+            await self.bus.publish(draft, self.bus.topics.guard)
         else:
             final = await self.state.put_answer(answer)
             await self.bus.publish_all([(final, self.bus.topics.answers),
                                         *([(ingest, self.bus.topics.ingest)] if ingest is not None else [])])
         MERGER_FINALIZED.labels(path).inc()
         log.info("answered via %s (missing: %s)", path, ",".join(answer.missing) or "-")
+
+    def _draft_topic(self, draft: Draft) -> str:
+        """A stored draft goes where it went first: the critic's categories to the critic, else the guardrail."""
+        critic = any(c in synthesis.CRITIC_CATEGORIES for c in draft.categories)
+        return self.bus.topics.drafts if critic else self.bus.topics.guard
 
     async def _progress(self, plan: Plan, event: str, detail: str) -> None:
         await self.bus.publish(Progress(**plan.child_fields(), stage="merger", event=event, detail=detail),
@@ -210,7 +225,7 @@ STAGE = Stage(
             "is learned.",
     consumes=(Consumes("plans", Plan, "on_plan"), Consumes("results", TaskResult, "on_result"),
               Consumes("answers", Answer, "on_answer", description="cache hits are learned too")),
-    publishes=("answers", "drafts", "deltas", "ingest", "progress", "tasks_research"),
+    publishes=("answers", "drafts", "guard", "deltas", "ingest", "progress", "tasks_research"),
     needs=("redis", "inference"),
     cancel=CancelPolicy(handler="on_cancel"),
 )

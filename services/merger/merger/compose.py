@@ -57,8 +57,10 @@ class Composer:
         """The role's models: the request's expert template first (moe_core.templates), then the global roles."""
         return self.inference.config.for_role(role, template, fallback=fallback)
 
-    async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool) -> Composition:
-        """stream=False: nothing of the content is published (a critic sees it first); reasoning always is."""
+    async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool,
+                      muted: bool = False) -> Composition:
+        """stream=False: nothing of the content is published (a critic sees it first); reasoning is, unless
+        muted (the tenant's guardrails see the answer first)."""
         mode = get_mode(plan.mode)
         base: dict[str, Any] = core.base_answer(plan, results)
         missing = base["missing"]
@@ -79,7 +81,7 @@ class Composer:
             base["sources"] = core.result_sources([single])
             content = core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing)
             return Composition(Answer(**base, content=content, usage=usage, model_calls=calls), "fast", single, 1)
-        sender = DeltaSender(self.bus, plan.child_fields())
+        sender = DeltaSender(self.bus, plan.child_fields(), muted=muted)
         try:
             composition = await self._synthesise(plan, good, mode, base, usage, calls, sender, stream, prefix)
         except BaseException:

@@ -18,8 +18,9 @@ Channel = Literal["content", "reasoning"]
 
 
 class DeltaSender:
-    def __init__(self, bus: Bus, envelope: dict[str, Any], stage: str = "merger") -> None:
+    def __init__(self, bus: Bus, envelope: dict[str, Any], stage: str = "merger", muted: bool = False) -> None:
         self.bus = bus
+        self.muted = muted  # nothing is published (a guardrail sees the answer first: not even the reasoning)
         self.envelope = envelope
         self.stage = stage
         self.seq = 0
@@ -30,7 +31,7 @@ class DeltaSender:
         self._task: asyncio.Task[None] | None = None
 
     def put(self, channel: Channel, text: str) -> None:
-        if not text:
+        if not text or self.muted:
             return
         self._queue.append((channel, text))
         self.sent[channel] += text

@@ -34,6 +34,8 @@ from moe_core.contracts import (
     ToolTask,
     Usage,
 )
+from moe_core.guardrails import GuardrailBook
+from moe_core.guardrails.inputs import check_input
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
@@ -86,18 +88,24 @@ class Planner:
                        if vectors and settings.router_enabled else None)
         self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
                            if settings.plan_cache_enabled else None)
+        self.guard = GuardrailBook.from_settings(settings)  # input rules (moe_core.guardrails.inputs)
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
 
     async def handle(self, request: ChatRequest) -> None:
+        checked = check_input(self.guard, request, core.last_user_question(request.messages))  # before any model
+        if checked.audit is not None:
+            await self.bus.publish(checked.audit, self.bus.topics.audit)
+        request = checked.request
         try:  # a client that went away stops its planning (and the planner model's call) too
-            outcome, _ = await self.outcomes.once(request.response_id, lambda: self._decide(request),
+            outcome, _ = await self.outcomes.once(request.response_id, lambda: self._decide(request, checked.refusal),
                                                   message=request)
         except RequestCancelled:
             log.info("request cancelled before it was planned: nothing published")
             return
         if outcome.answer is not None:
-            await self.bus.publish_all([(outcome.answer, self.bus.topics.answers),
-                                        self._progress(request, "cache_hit", outcome.answer.cache_key or "")])
+            refused = outcome.answer.finish_reason == "content_filter"
+            await self.bus.publish_all([(outcome.answer, self.bus.topics.answers), self._progress(
+                request, "guardrail" if refused else "cache_hit", outcome.answer.cache_key or "")])
             return
         plan = outcome.plan
         if plan is None:
@@ -111,8 +119,8 @@ class Planner:
             self._progress(request, "planned", ", ".join(t.category for t in plan.tasks)),
         ])
 
-    async def _decide(self, request: ChatRequest) -> Outcome:
-        decided = await self._plan(request)
+    async def _decide(self, request: ChatRequest, refusal: Answer | None = None) -> Outcome:
+        decided = refusal or await self._plan(request)
         run = (self.settings.service_name, self.bus.config_digest)  # versions stored with the outcome
         if isinstance(decided, Answer):
             return Outcome(answer=stamped(decided, *run))
@@ -338,7 +346,7 @@ STAGE = Stage(
               Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching,
                        description="written behind into Chroma, the cache's durable copy")),
     publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress",
-               "cache_entries"),
+               "cache_entries", "audit"),
     needs=("redis", "inference"),
     memo=MemoPolicy("planner:outcome", Outcome, ttl="plan_ttl_s"),
     cancel=CancelPolicy(),

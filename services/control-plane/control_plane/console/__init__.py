@@ -12,6 +12,7 @@ from control_plane.console.accounts import AccountPages
 from control_plane.console.admin_pages import AdminPages
 from control_plane.console.core import ConsoleCore
 from control_plane.console.fleet import FleetPage
+from control_plane.console.guardrail_pages import GuardrailPages
 from control_plane.console.oidc_login import OidcLogin
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.operations import OperationPages
@@ -32,6 +33,7 @@ def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis,
     AccountPages(core)
     FleetPage(core, settings, redis, bus)
     OperationPages(core)
+    GuardrailPages(core)
     AdminPages(core)
     oidc = oidc or OidcSettings()
     if oidc.enabled:
