@@ -150,6 +150,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "service:",  # a service acting as a principal (graph-ingest asking the write policy)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
     "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids
+    "fact:", "document:", "approval:",  # node ids of a fact's lineage graph (moe_core.audit.fact_lineage)
 })
 
 

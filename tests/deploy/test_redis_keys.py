@@ -108,7 +108,7 @@ def _key(head: str) -> redis_keys.RedisKey | None:
 NOT_REACHED: dict[tuple[str, str], str] = {
     (stage, "cancel:"): "the stage runtime makes its Cancellations only for a stage that follows `cancel` "
                         "(moe_core.stage_resources: stage.cancel is None)"
-    for stage in ("mcp", "graph-rag", "gap-healer")
+    for stage in ("mcp", "graph-rag", "gap-healer", "guardrail")
 }
 
 

@@ -277,7 +277,7 @@ async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
         == ["stop"]
     assert all(c["id"] == f"chatcmpl-{request.response_id}" for c in finals)
     # settled once, by the replica that resumed it: the Answer's usage, not the reserved cap
-    row = (await _settled(infra, [request.response_id], timeout_s=0))[request.response_id]
+    row = (await _settled(infra, [request.response_id]))[request.response_id]  # written from the usage topic
     assert (row["prompt_tokens"], row["completion_tokens"], row["outcome"], row["settled_by"]) == \
         (11, 7, "answered", "adopter")
     assert await _charged(redis, first.env["MOE_TOPIC_NAMESPACE"], key_id) == 18
