@@ -126,6 +126,7 @@ async def test_a_tenant_admin_creates_edits_and_deletes_its_template_each_change
 @pytest.mark.parametrize(("template", "name", "needle"), [
     ({"experts": {"code_reviewer": ["expert-model@nowhere"]}}, "ok", "unknown server 'nowhere'"),
     ({"experts": {"code_reviewer": ["no-such-model"]}}, "ok", "no configured server serves the model"),
+    ({"judge": ["no-such-model@local"]}, "ok", "the server 'local' does not serve 'no-such-model'"),
     ({"experts": {"astrology": ["expert-model"]}}, "ok", "unknown category 'astrology'"),
     ({"experts": {"code_reviewer": []}}, "ok", "the model list is empty"),
     ({}, "ok", "names no models"),

@@ -9,10 +9,11 @@ templates page and an API client call the same routes.
 
 A template is the file's (moe_core.templates.ExpertTemplate): per expert category an ordered list of
 `model@server` entries (or `model`: any server that has it), plus the planner's, the judge's and the thinking
-step's; each entry is checked against the configured inference servers (an unknown server, a model no server
-serves, an unknown category: 400 naming the entry). Every create, edit and delete is the policy's decision
-(policy/opa/admin.rego, template.create|update|delete) and an audit event on the audit topic. Another tenant's
-templates are unknown (404) to a tenant admin; the fleet operator's read of them is a decision and a record.
+step's; each entry is checked against the configured inference servers (an unknown server, a model the named
+server or no server serves, an unknown category: 400 naming the entry). Every create, edit and delete is the
+policy's decision (policy/opa/admin.rego, template.create|update|delete) and an audit event on the audit topic.
+Another tenant's templates are unknown (404) to a tenant admin; the fleet operator's read of them is a decision
+and a record.
 """
 
 from __future__ import annotations
@@ -121,6 +122,11 @@ class TemplatesApi:
     def _check(self, name: str, template: ExpertTemplate) -> None:
         """400 naming every entry the configured servers cannot serve."""
         found = problems(name, template, self.inference.servers)
+        served = {s.name: set(s.models) for s in self.inference.servers}
+        found += [f"template {name!r}: {place}: {ref}: the server {ref.server!r} does not serve {ref.model!r} "
+                  f"(it serves: {', '.join(sorted(served[ref.server]))})"
+                  for place, refs in template.lists().items() for ref in refs
+                  if ref.server in served and served[ref.server] and ref.model not in served[ref.server]]
         if found:
             raise OpenAIError(400, "; ".join(found), param="template", code="invalid_template")
 
