@@ -9,6 +9,7 @@ Only the control plane writes the table (moe_core.pg.tables); SQL parameterised,
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,3 +85,15 @@ class TenantTemplates:
 
     async def delete(self, tenant: str, name: str) -> bool:
         return await self.pool.fetchval(DELETE, tenant, name) is not None
+
+    async def effective(self, tenant: str, defaults: Mapping[str, ExpertTemplate],
+                        tier_boundary_b: float) -> dict[str, ExpertTemplate]:
+        """The templates a request of `tenant` may select: the file defaults, each overlaid by the tenant's own of
+        the same name, plus the tenant's others; every expert entry with its tier (as InferenceConfig gives the
+        file's). The reader a stage uses to honour a tenant's template (not wired into the stages yet)."""
+        found = dict(defaults)
+        for stored in await self.list([tenant]):
+            template = stored.template.model_copy()
+            template.experts = {c: [r.sized(tier_boundary_b) for r in refs] for c, refs in template.experts.items()}
+            found[stored.name] = template
+        return found

@@ -157,3 +157,33 @@ async def test_a_malformed_body_is_a_400_in_the_apis_format(plane: Plane, infra:
     bad_path = await plane.api.put(f"/v1/admin/templates/{tenant}/Not%20A%20Name",
                                    json={"template": {"judge": ["judge-model"]}}, headers=bearer(admin))
     error(bad_path, 400, "invalid_value")
+
+
+async def test_a_tenants_own_templates_overlay_the_file_defaults_for_that_tenant_only(
+        plane: Plane, infra: dict[str, str]) -> None:
+    from moe_core.access.keystore import KeyStore
+    from moe_core.templates import ExpertTemplate
+    from moe_core.tenant_templates import TenantTemplates
+
+    tag = uuid.uuid4().hex[:8]
+    tenant, other = f"tpl-e-{tag}", f"tpl-f-{tag}"
+    [admin] = await create_keys(infra["postgres"], ("tpl-admin", "admin", [tenant]))
+    made = await plane.api.post("/v1/admin/templates", headers=bearer(admin), json={
+        "tenant_id": tenant, "name": "shared", "template": {"experts": {"code_reviewer": ["expert-model-b@local"]}}})
+    assert made.status_code == 201, made.text
+    defaults = {"shared": ExpertTemplate.model_validate({"experts": {"code_reviewer": ["expert-model"]}}),
+                "fallback": ExpertTemplate.model_validate({"judge": ["judge-model"]})}
+    store = await KeyStore.connect(infra["postgres"])
+    try:
+        templates = TenantTemplates(store.pool)
+        # stored directly (the API would refuse models this plane's servers do not serve): tiers by size
+        assert await templates.create(tenant, f"big-{tag}", ExpertTemplate.model_validate(
+            {"experts": {"math": ["qwen2.5-72b@local", "phi4:14b@local"]}}), "test") is not None
+        mine = await templates.effective(tenant, defaults, tier_boundary_b=20)
+        theirs = await templates.effective(other, defaults, tier_boundary_b=20)
+    finally:
+        await store.close()
+    assert sorted(mine) == sorted(["shared", "fallback", f"big-{tag}"])
+    assert [str(r) for r in mine["shared"].experts["code_reviewer"]] == ["expert-model-b@local"]
+    assert [r.tier for r in mine[f"big-{tag}"].experts["math"]] == [2, 1]  # tiers from the models' sizes
+    assert theirs == defaults and [str(r) for r in defaults["shared"].experts["code_reviewer"]] == ["expert-model"]
