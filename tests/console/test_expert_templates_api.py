@@ -187,3 +187,22 @@ async def test_a_tenants_own_templates_overlay_the_file_defaults_for_that_tenant
     assert [str(r) for r in mine["shared"].experts["code_reviewer"]] == ["expert-model-b@local"]
     assert [r.tier for r in mine[f"big-{tag}"].experts["math"]] == [2, 1]  # tiers from the models' sizes
     assert theirs == defaults and [str(r) for r in defaults["shared"].experts["code_reviewer"]] == ["expert-model"]
+
+
+async def test_the_operator_manages_any_tenants_templates_each_cross_tenant_read_on_the_record(
+        plane: Plane, infra: dict[str, str]) -> None:
+    tag = uuid.uuid4().hex[:8]
+    tenant = f"tpl-g-{tag}"
+    operator, admin = await create_keys(infra["postgres"], ("tpl-operator", "operator", [f"ops-{tag}"]),
+                                        ("tpl-admin", "admin", [tenant]))
+    body = {"tenant_id": tenant, "name": "ops", "template": {"judge": ["judge-model@local"]}}
+    made = await plane.api.post("/v1/admin/templates", json=body, headers=bearer(operator))
+    assert made.status_code == 201, made.text
+    path = f"/v1/admin/templates/{tenant}/ops"
+    assert (await plane.api.get(path, headers=bearer(operator))).json()["template"]["judge"] == ["judge-model@local"]
+    assert [t["name"] for t in (await plane.api.get("/v1/admin/templates", headers=bearer(admin))).json()["data"]] \
+        == ["ops"]  # the tenant's admin sees what the operator made for it
+    reads = await plane.tap.wait(plane.bus.topics.audit, lambda m: m["action"] == "policy_decision"
+                                 and m["subject"] == f"template:{tenant}/ops"
+                                 and m["details"]["decision"] == "template.read")
+    assert reads[0]["details"]["outcome"] == "allowed" and reads[0]["tenant_id"] == tenant
