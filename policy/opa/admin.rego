@@ -4,7 +4,8 @@
 # an audit record of its own).
 # input.action: tenant.create | tenant.update | tenant.read | key.create | key.update | key.rotate |
 #   key.revoke | key.read | audit.read | usage.read | principal.create | principal.read | principal.disable |
-#   principal.enable | config.read (the fleet's configuration: the operator only)
+#   principal.enable | config.read (the fleet's configuration: the operator only) | template.create |
+#   template.update | template.delete | template.read (a tenant's expert templates, moe_core.tenant_templates)
 # input.resource: {"tenants": [tenants the subject belongs to], "role": the new or changed key's role (for a
 #   principal: the highest role of its keys), "fields": [changed fields], "principal": the principal changed}
 package moe.admin
@@ -12,17 +13,17 @@ package moe.admin
 import data.moe.scopes
 
 # What an operator may read across tenants (a tenant admin never reads another tenant's data).
-operator_reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read", "config.read"}
+operator_reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read", "config.read", "template.read"}
 
 # What a tenant admin may change of its own tenant (disabling a tenant is the operator's).
 tenant_admin_fields := {"name", "limits"}
 
 writes := {
 	"tenant.create", "tenant.update", "key.create", "key.update", "key.rotate", "key.revoke", "principal.create",
-	"principal.disable", "principal.enable",
+	"principal.disable", "principal.enable", "template.create", "template.update", "template.delete",
 }
 
-reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read", "config.read"}
+reads := {"tenant.read", "key.read", "audit.read", "usage.read", "principal.read", "config.read", "template.read"}
 
 subject_tenants := {t | some t in input.resource.tenants}
 

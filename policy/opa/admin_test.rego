@@ -89,3 +89,12 @@ test_only_the_operator_reads_the_fleet_configuration if {
 	codes(req(key("user", ["t1"]), "config.read", {"tenants": []})) == {"operator_only"}
 	admin.decision.allow with input as req(key("operator", ["ops"]), "config.read", {"tenants": []})
 }
+
+test_a_tenant_admin_manages_expert_templates_of_its_own_tenant_only if {
+	admin.decision.allow with input as req(key("admin", ["t1"]), "template.create", {"tenants": ["t1"]})
+	admin.decision.allow with input as req(key("admin", ["t1"]), "template.delete", {"tenants": ["t1"]})
+	codes(req(key("admin", ["t1"]), "template.update", {"tenants": ["t2"]})) == {"tenant_forbidden"}
+	codes(req(key("admin", ["t1"]), "template.read", {"tenants": ["t2"]})) == {"not_found"}
+	codes(req(key("user", ["t1"]), "template.create", {"tenants": ["t1"]})) == {"insufficient_role"}
+	admin.decision.allow with input as req(key("operator", ["t0"]), "template.update", {"tenants": ["t2"]})
+}

@@ -195,6 +195,8 @@ def test_a_form_without_its_csrf_token_is_refused(console_fleet: Fleet, console_
     ("GET", "/console/imports/c1"), ("POST", "/console/imports/c1/reject"), ("GET", "/console/requests"),
     ("GET", "/console/requests/r1"), ("GET", "/console/graph"), ("GET", "/console/healer"),
     ("GET", "/console/tool-calls"), ("GET", "/console/config"), ("POST", "/console/logout"),
+    ("GET", "/console/templates"), ("POST", "/console/templates"), ("GET", "/console/templates/t1/n1"),
+    ("POST", "/console/templates/t1/n1"),
 ])
 def test_every_page_needs_a_signed_in_session(console_fleet: Fleet, method: str, path: str) -> None:
     base = console_fleet["control-plane"].url

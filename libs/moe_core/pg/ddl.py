@@ -180,6 +180,20 @@ KNOWLEDGE_SOURCES = """
 ALTER TABLE knowledge_change_sets ADD COLUMN IF NOT EXISTS source_document jsonb;
 """
 
+# Expert templates a tenant admin makes in the console or the admin API (moe_core.tenant_templates); the
+# repository's file templates stay every tenant's defaults.
+EXPERT_TEMPLATES = """
+CREATE TABLE IF NOT EXISTS expert_templates (
+    tenant_id   text        NOT NULL,
+    name        text        NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9._-]{0,62}$'),
+    body        jsonb       NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    updated_by  text        NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
     Migration("key-roles", (), KEY_ROLES),
@@ -189,4 +203,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("principals", ("principals",), PRINCIPALS),
     Migration("principal-state", ("key_principals",), PRINCIPAL_STATE),
     Migration("knowledge-sources", (), KNOWLEDGE_SOURCES),
+    Migration("expert-templates", ("expert_templates",), EXPERT_TEMPLATES),
 )

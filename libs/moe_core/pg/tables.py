@@ -17,6 +17,7 @@ PRIVILEGES: tuple[Privilege, ...] = ("SELECT", "INSERT", "UPDATE", "DELETE")
 READ: frozenset[Privilege] = frozenset({"SELECT"})
 APPEND: frozenset[Privilege] = frozenset({"SELECT", "INSERT"})
 WRITE: frozenset[Privilege] = frozenset({"SELECT", "INSERT", "UPDATE"})
+MANAGE: frozenset[Privilege] = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
 
 # Who does what (service names as in stage_registry).
 EDGE = "gateway"  # checks API keys (its usage goes to the control plane over the usage topic)
@@ -58,6 +59,8 @@ TABLES: tuple[PgTable, ...] = (
     PgTable("tenants", ADMIN, uses((ADMIN, WRITE), (EDGE, READ)), "tenants: name, limits, disabled"),
     PgTable("principals", ADMIN, uses((ADMIN, WRITE)),
             "people and service accounts: every key and console session belongs to one (OIDC subject for people)"),
+    PgTable("expert_templates", ADMIN, uses((ADMIN, MANAGE)),
+            "expert templates a tenant admin made (moe_core.tenant_templates): tenant, name, models, who changed it"),
     PgTable("api_keys_resolved", ADMIN, uses((ADMIN, READ), (EDGE, READ), (TOOLS, READ)),
             "a key with its tenants' limits and state (what a key check reads)", view=True),
     PgTable("key_principals", ADMIN, uses((ADMIN, READ), (EDGE, READ), (TOOLS, READ)),

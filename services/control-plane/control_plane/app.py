@@ -30,6 +30,7 @@ from control_plane.policy_gate import PolicyGate
 from control_plane.principals_api import PrincipalsApi
 from control_plane.settings import ControlPlaneSettings
 from control_plane.settle_sweep import SettleSweeper
+from control_plane.templates_api import TemplatesApi
 from control_plane.usage_api import UsageApi
 from control_plane.usage_recorder import UsageRecorder
 from moe_core.access.key_events import KeyEvents
@@ -139,6 +140,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         ConfigApi(settings, inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
         PrincipalsApi(bus, stores.keys, gate, events),  # /v1/admin/principals (scoped by the policy)
+        TemplatesApi(bus, stores.keys, gate, inference, inference.templates),  # /v1/admin/templates (per tenant)
         UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
         provider_status,  # GET /v1/provider-status: the calling key's limits, used and left (read only)
         graph,

@@ -17,6 +17,7 @@ from control_plane.console.oidc_login import OidcLogin
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.operations import OperationPages
 from control_plane.console.settings import ConsoleSettings
+from control_plane.console.template_pages import TemplatePages
 from moe_core.access.keystore import KeyStore
 from moe_core.bus import Bus
 from moe_core.settings import FleetSettings
@@ -35,6 +36,7 @@ def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis,
     OperationPages(core)
     GuardrailPages(core)
     AdminPages(core)
+    TemplatePages(core)
     oidc = oidc or OidcSettings()
     if oidc.enabled:
         OidcLogin(core, oidc, redis, settings.topic_namespace, bus)
