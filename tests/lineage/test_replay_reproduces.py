@@ -43,7 +43,7 @@ def recorded(lineage_fleet: LineageFleet, scripted_server: Scripted, infra: dict
     ])
     client = openai.OpenAI(base_url=f"{lineage_fleet.gateway}/v1", api_key=key, max_retries=0, timeout=90)
     response = client.chat.completions.create(
-        model="moe-orchestrator", messages=[{"role": "user", "content": f"What causes eclipses? {m}"}])
+        model="moe-orchestrator", messages=[{"role": "user", "content": f"Why are there eclipses? {m}"}])
     lineage_fleet.wait_settled(tenant)  # every record stored and covered by a checkpoint
     return {"rid": response.id.removeprefix("chatcmpl-"), "m": m, "answer": response.choices[0].message.content}
 
@@ -132,8 +132,9 @@ def test_a_changed_prompt_template_is_named_and_not_reproduced(lineage_fleet: Li
 def test_a_tampered_record_is_not_re_executed(lineage_fleet: LineageFleet, recorded: dict[str, Any],
                                               changed_models: str) -> None:
     table = f'"{lineage_fleet.schema}".audit_log'
-    swap = (f"UPDATE {table} SET payload = replace(payload, $2, $3) WHERE response_id=$1 "
-            "AND message_type='TaskResult'")
+    swap = (f"UPDATE {table} SET payload = replace(payload, $2, $3) WHERE response_id=$1 AND seq = (SELECT min(seq) "
+            f"FROM {table} "
+            "WHERE response_id=$1 AND kind='record' AND message_type='TaskResult' AND strpos(payload, $2) > 0)")
 
     async def tamper(old: str, new: str) -> str:
         conn = await asyncpg.connect(lineage_fleet.owner_dsn)  # the store's owner, nothing recomputed
