@@ -94,8 +94,9 @@ def test_as_recorded_reproduces_the_answer_after_the_models_changed(
     answered, total = map(int, re.search(r": (\d+) of (\d+) recorded model calls", head).groups())  # type: ignore[union-attr]
     assert answered == total >= 4, head  # planner, two experts, the judge (and the merger's thinking)
     compared = lines[lines.index(head) + 1:]
-    assert compared[:3] == ["plan     same: 2 tasks", "task t1  same: expert:general", "task t2  same: expert:science"]
-    assert compared[3].startswith(f"answer   same: {len(recorded['answer'])} chars, sha256:"), compared
+    assert compared[:3] == ["  plan     same: 2 tasks", "  task t1  same: expert:general",
+                            "  task t2  same: expert:science"]
+    assert compared[3].startswith(f"  answer   same: {len(recorded['answer'])} chars, sha256:"), compared
     assert lines[-1] == "REPRODUCED: the answer is byte for byte the recorded one"
     assert calls_for(scripted_server.calls(), changed_models) == []  # no model was asked
     replay_id = head.split()[2].rstrip(":")

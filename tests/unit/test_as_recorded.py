@@ -88,8 +88,8 @@ def test_a_re_execution_with_the_recorded_answer_is_reproduced() -> None:
     plan, result, answer = (next(r.payload for r in RECORDS if r.message_type == t) for t in ("Plan", "TaskResult",
                                                                                                 "Answer"))
     reproduced, lines = compare(RECORDS, plan, [result], answer)
-    assert reproduced and lines == ["plan     same: 1 tasks", "task t-general same: expert:general",
-                                    f"answer   same: 6 chars, {digest('Tides.')}",
+    assert reproduced and lines == ["  plan     same: 1 tasks", "  task t-general same: expert:general",
+                                    f"  answer   same: 6 chars, {digest('Tides.')}",
                                     "REPRODUCED: the answer is byte for byte the recorded one"]
 
 
@@ -100,7 +100,7 @@ def test_the_first_differing_stage_is_named_with_the_replay_error() -> None:
                                                                               "task_id": "t-general", "error": error}])
     reproduced, lines = compare(RECORDS, plan, [failed], {"content": "Something else."})
     assert not reproduced
-    assert lines[1] == f"task t-general DIFFERS: expert:general ({error})"
+    assert lines[1] == f"  task t-general DIFFERS: expert:general ({error})"
     assert lines[-1] == f"NOT REPRODUCED: first differing stage: task t-general ({error})"
 
 

@@ -71,7 +71,7 @@ def compare(records: list[AuditRecord], plan: dict[str, Any] | None, results: li
     def stage(name: str, same: bool, detail: str, errors: list[dict[str, Any]]) -> None:
         nonlocal first
         why = f" ({errors[0]['error']})" if errors and not same else ""
-        lines.append(f"{name:<8} {'same' if same else 'DIFFERS'}" + (f": {detail}" if detail else "") + why)
+        lines.append(f"  {name:<8} {'same' if same else 'DIFFERS'}" + (f": {detail}" if detail else "") + why)
         if not same and first is None:
             first = name + why
 
