@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from moe_core.contracts import DeadLetter, Envelope, Topics, headers
 from moe_core.contracts.topics import COMPACTED
+from moe_core.inference.replay import take_outputs
 from moe_core.kafka_clients import broker_security, client_kwargs, principal
 from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
 from moe_core.observability.lag import track_consumer_lag
@@ -118,7 +119,8 @@ class Bus:
         (progress, answer delta) of a request whose client does not stream is not published: nobody reads it
         (the final Answer carries the content and the reasoning). Every other message is stamped with the versions
         of the stage run that made it (configuration and prompt template digests, moe_core.run_versions), unless
-        it carries them already (a stored outcome republished)."""
+        it carries them already (a stored outcome republished), and with the run's model calls not yet on an
+        earlier message (moe_core.inference.replay)."""
         if getattr(message, "live_event", False) and not message.live:
             return
         if message.trace.traceparent is None:
@@ -128,6 +130,8 @@ class Bus:
         if message.versions is None and not getattr(message, "live_event", False):
             message = message.model_copy(update={"versions": versions(self.settings.service_name,
                                                                       self.config_digest)})
+        if message.model_outputs is None and not getattr(message, "live_event", False):
+            message = message.model_copy(update={"model_outputs": take_outputs()})
         with _trace_of(message):
             await self._send(message, topic)
 

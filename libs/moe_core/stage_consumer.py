@@ -34,6 +34,7 @@ from moe_core import contracts
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.contracts import Envelope, Topics, headers
 from moe_core.contracts.topics import TOPIC_MESSAGES
+from moe_core.inference.replay import run_scope
 from moe_core.observability import bind_response_id, current_trace_context
 from moe_core.observability.metrics import STAGE_SECONDS
 from moe_core.offset_commits import OffsetCommits
@@ -112,11 +113,14 @@ def _decoder(model: type[BaseModel]) -> Callable[..., Awaitable[BaseModel]]:
     return decode
 
 
-def _typed(consumes: Consumes, handler: Handler) -> Handler:
-    """A handler whose signature names the model: FastStream's AsyncAPI takes the payload schema from it."""
+def _typed(consumes: Consumes, handler: Handler, service: str) -> Handler:
+    """A handler whose signature names the model: FastStream's AsyncAPI takes the payload schema from it. Each
+    call is a stage run whose model calls are recorded, or answered from the record in a replay as recorded
+    (moe_core.inference.replay)."""
 
     async def handle(message: Any) -> None:
-        await handler(message)
+        with run_scope(service, message):
+            await handler(message)
 
     handle.__annotations__ = {"message": consumes.model or KafkaMessage, "return": None}
     handle.__name__ = handle.__qualname__ = consumes.handler.strip("<>")
@@ -170,7 +174,7 @@ def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus
             *names, decoder=_decoder(consumes.model) if consumes.model is not None else None,
             title=subscriber_title(stage, consumes),
             description=consumes.description or None, **subscriber_options(settings, consumes, commits))
-        subscriber(_typed(consumes, handler))
+        subscriber(_typed(consumes, handler, settings.service_name))
         subscribers[consumes.handler] = subscriber
     for topic in stage.publishes:
         model = getattr(contracts, TOPIC_MESSAGES[topic])

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from codex_lineage.as_recorded import digest, line, stages, versions_line
+from codex_lineage.reproduce import compare, recorded_outputs
 from codex_lineage.rerun import task_lines, version_lines
 from moe_core.audit.records import AuditRecord
 
@@ -77,3 +78,35 @@ def test_each_stage_run_with_the_versions_it_recorded() -> None:
     assert version_lines({"versions": decided}, {"versions": newer}, "answer") == [
         "answer:  versions changed: policy moe/memory/decision"]
     assert version_lines({}, {"versions": today}, "plan") == ["plan:    versions not recorded then"]
+
+
+def _replayed(payload: dict[str, Any], **update: Any) -> dict[str, Any]:
+    return {**payload, **update}
+
+
+def test_a_re_execution_with_the_recorded_answer_is_reproduced() -> None:
+    plan, result, answer = (next(r.payload for r in RECORDS if r.message_type == t) for t in ("Plan", "TaskResult",
+                                                                                                "Answer"))
+    reproduced, lines = compare(RECORDS, plan, [result], answer)
+    assert reproduced and lines == ["  plan     same: 1 tasks", "  task t-general same: expert:general",
+                                    f"  answer   same: 6 chars, {digest('Tides.')}",
+                                    "REPRODUCED: the answer is byte for byte the recorded one"]
+
+
+def test_the_first_differing_stage_is_named_with_the_replay_error() -> None:
+    plan, result = (next(r.payload for r in RECORDS if r.message_type == t) for t in ("Plan", "TaskResult"))
+    error = "replay as recorded: expert-worker task t-general: the record holds no model call of it"
+    failed = _replayed(result, content="", error="replay: …", model_outputs=[{"stage": "expert-worker",
+                                                                              "task_id": "t-general", "error": error}])
+    reproduced, lines = compare(RECORDS, plan, [failed], {"content": "Something else."})
+    assert not reproduced
+    assert lines[1] == f"  task t-general DIFFERS: expert:general ({error})"
+    assert lines[-1] == f"NOT REPRODUCED: first differing stage: task t-general ({error})"
+
+
+def test_recorded_outputs_count_a_republished_message_once_and_skip_replayed_ones() -> None:
+    output = {"stage": "planner", "system": "sha256:a", "prompt": "sha256:b", "content": "{}"}
+    plan = _record("Plan", "planner", {"tasks": [], "model_outputs": [output]}, 1)
+    again = _record("Plan", "planner", {"tasks": [], "model_outputs": [output]}, 2)  # a redelivery
+    replayed = _record("Answer", "merger", {"model_outputs": [{**output, "stage": "merger", "replayed": True}]}, 3)
+    assert [o.stage for o in recorded_outputs([plan, again, replayed])] == ["planner"]

@@ -1,6 +1,6 @@
 """The only source of message shapes in the fleet."""
 
-from moe_core.contracts.envelope import Envelope, RunVersions, TraceContext, deadline_in, utcnow
+from moe_core.contracts.envelope import Envelope, ModelOutput, RunVersions, TraceContext, deadline_in, utcnow
 from moe_core.contracts.experts import EXPERT_CATEGORIES
 from moe_core.contracts.messages import (
     MESSAGE_MODELS,
@@ -66,6 +66,7 @@ __all__ = [
     "ImageRef",
     "IngestEvent",
     "LintRequest",
+    "ModelOutput",
     "ModelUse",
     "OntologyGap",
     "Plan",

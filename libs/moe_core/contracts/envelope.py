@@ -35,6 +35,28 @@ class RunVersions(BaseModel):
                                      "policy")
 
 
+class ModelOutput(BaseModel):
+    """One model call of a stage run as it was answered (moe_core.inference.replay): what `replay rerun
+    --as-recorded` answers the same call with when it re-executes the request."""
+
+    stage: str = Field(description="The service whose run called the model")
+    task_id: str | None = Field(default=None, description="The task the run worked on (task stages); unset: a "
+                                "request-level run (planner, merger, critic)")
+    system: str = Field(description="sha256:<hex> of the call's system text (its prompt template as rendered)")
+    prompt: str = Field(description="sha256:<hex> of the whole call: messages, tools, output schema")
+    content: str = Field(default="", description="The model's output text as received")
+    finish_reason: str = "stop"
+    model: str = ""
+    server: str = ""
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list, description="The model's tool calls")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    replayed: bool = Field(default=False, description="Answered from the record (a replay as recorded), no model "
+                           "was called")
+    error: str | None = Field(default=None, description="A replay as recorded could not answer the call from "
+                              "the record: why (the call failed)")
+
+
 class Envelope(BaseModel):
     """Common header of every message. Unknown fields are ignored so producers may add fields first."""
 
@@ -58,6 +80,13 @@ class Envelope(BaseModel):
     versions: RunVersions | None = Field(default=None, description="The configuration and prompt template "
                                          "digests of the stage run that published this message (set by the bus); "
                                          "unset = not recorded (older producers, live events)")
+    model_outputs: list[ModelOutput] | None = Field(default=None, description="The model calls of the stage run "
+                                                    "that published this message, with their outputs, each on the "
+                                                    "first message the run published after it (set by the bus); "
+                                                    "unset: none")
+    as_recorded: list[ModelOutput] | None = Field(default=None, description="A replay as recorded (`replay rerun "
+                                                  "--as-recorded`): the model outputs of the original request, which "
+                                                  "answer this replay's model calls instead of the models")
 
     def remaining_seconds(self, now: datetime | None = None) -> float:
         return (self.deadline_at - (now or utcnow())).total_seconds()
@@ -75,6 +104,7 @@ class Envelope(BaseModel):
             "live": self.live,
             "replay_of": self.replay_of,
             "template": self.template,
+            "as_recorded": self.as_recorded,
         }
 
 

@@ -15,8 +15,8 @@ import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from moe_core.contracts import Usage
-from moe_core.inference import protocols
+from moe_core.contracts import ModelOutput, Usage
+from moe_core.inference import protocols, replay
 from moe_core.inference import tools as tool_wire
 from moe_core.inference.config import InferenceConfig, InferenceServer, ModelRef
 from moe_core.inference.errors import InferenceError
@@ -127,6 +127,10 @@ class InferenceClient:
             "tool_choice": tool_choice if tools else None,
             "unload": unload,
         }
+        recorded = replay.answer(call)  # a replay as recorded: the record answers, no model is called
+        if recorded is not None:
+            return Completion(recorded.content, recorded.finish_reason, _usage(recorded), recorded.model,
+                              recorded.server, list(recorded.tool_calls))
         held = await self._hold(messages, (tools or []) + ([json_schema] if json_schema else []), max_tokens)
         if held is not None:
             call["max_tokens"] = held.max_tokens
@@ -134,6 +138,8 @@ class InferenceClient:
         try:
             completion = await self._chat(refs, call, timeout_s, user)
             used = completion.usage.total_tokens
+            replay.record(call, completion.content, completion.finish_reason, completion.model, completion.server,
+                          completion.tool_calls, completion.usage.prompt_tokens, completion.usage.completion_tokens)
             return completion
         finally:
             await self._release(held, used)
@@ -177,14 +183,27 @@ class InferenceClient:
         With tools, the model's tool calls are assembled and delivered on the last (done) delta."""
         call = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature,
                 "tools": tools or None, "tool_choice": tool_choice if tools else None}
+        recorded = replay.answer(call)  # a replay as recorded: the record answers, no model is called
+        if recorded is not None:
+            if recorded.content:
+                yield StreamDelta(content=recorded.content, model=recorded.model, server=recorded.server)
+            yield StreamDelta(done=True, finish_reason=recorded.finish_reason, usage=_usage(recorded),
+                              model=recorded.model, server=recorded.server, tool_calls=list(recorded.tool_calls))
+            return
         held = await self._hold(messages, tools, max_tokens)
         if held is not None:
             call["max_tokens"] = held.max_tokens
         used = held.tokens if held else 0  # a stream left before its end keeps all it held
+        text: list[str] = []
         try:
             async for delta in self._stream(refs, call, timeout_s, user):
                 if delta.done:  # without usage from the server, the call keeps all it held
                     used = delta.usage.total_tokens if delta.usage else (held.tokens if held else 0)
+                    usage = delta.usage or Usage()
+                    replay.record(call, "".join(text), delta.finish_reason or "stop", delta.model, delta.server,
+                                  delta.tool_calls, usage.prompt_tokens, usage.completion_tokens)
+                else:
+                    text.append(delta.content)
                 yield delta
         finally:
             await self._release(held, used)
@@ -387,6 +406,10 @@ def _raise_for_status(response: httpx.Response, server: str, model: str) -> None
         text = response.text[:300]
         status = response.status_code
         raise InferenceError("http_status", f"HTTP {status}: {text}", server=server, model=model, status=status)
+
+
+def _usage(recorded: ModelOutput) -> Usage:
+    return Usage(prompt_tokens=recorded.prompt_tokens, completion_tokens=recorded.completion_tokens)
 
 
 def _count(server: str, model: str, usage: Usage) -> None:

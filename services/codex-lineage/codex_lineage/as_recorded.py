@@ -2,7 +2,8 @@
 holds it (the audit store, so it outlives the topics' retention): what was asked, the plan and the model that
 made it, every task with the model and server that answered it and a digest of its instruction and output, and
 the answer with the models it used. Pure functions over the request's records; the command verifies the record
-first (signatures, chain, checkpoints, timestamps) and says so."""
+first (signatures, chain, checkpoints, timestamps) and says so, then re-executes the request with the recorded
+model outputs and compares (codex_lineage.reproduce; `--no-execute`: the listing only)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from moe_core.audit.store import AuditStore
 from moe_core.audit.verify import load_trust
 
 TASKS = ("ExpertTask", "ToolTask", "ResearchTask", "GraphTask")
-NOT_RECORDED = ("policy versions per stage run are not recorded yet, and the pipeline is not re-executed with the "
-                "recorded model outputs")
+NOT_RECORDED = ("the re-execution answers model calls from the record; tool results are not replayed: precision "
+                "tools run again, web searches and knowledge-graph reads read today's data (a difference shows in "
+                "their task)")
 
 
 def digest(value: Any) -> str:
@@ -104,9 +106,13 @@ def line(row: dict[str, Any]) -> str:
             + ("  (cache hit)" if row["cache_hit"] else ""))
 
 
-async def present(settings: LineageSettings, response_id: str, as_json: bool) -> int:
-    """Print the request's stage runs from the audit store; exit 1 when its record does not verify, 2 when there is
-    none."""
+async def present(settings: LineageSettings, response_id: str, as_json: bool, execute: bool = True,
+                  timeout_s: float = 300.0) -> int:
+    """Print the request's stage runs from the audit store and (execute) re-execute it with the recorded model
+    outputs; exit 0 when it verifies (and reproduces), 1 when its record does not verify or the answer is not
+    reproduced, 2 when there is no record."""
+    from codex_lineage.reproduce import reproduce  # (it uses this module's digest)
+
     store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, migrate=False)
     try:
         records = await store.records(response_id)
@@ -119,10 +125,16 @@ async def present(settings: LineageSettings, response_id: str, as_json: bool) ->
     finally:
         await store.close()
     rows = stages(records)
+    outcome: dict[str, Any] | None = None
+    if execute and verdict["verified"]:
+        outcome = await reproduce(settings, records, timeout_s)
+    elif execute:  # a record that does not verify proves nothing: it is not re-executed
+        outcome = {"replay_id": None, "reproduced": False, "answered_from_record": 0,
+                   "lines": ["NOT REPRODUCED: the record does not verify, so it is not re-executed"]}
     if as_json:
         print(json.dumps({"response_id": response_id, "tenant_id": records[0].tenant_id,
                           "verified": verdict["verified"], "problems": verdict["problems"], "stages": rows,
-                          "not_recorded": NOT_RECORDED}, indent=1, ensure_ascii=False))
+                          "reproduction": outcome, "not_recorded": NOT_RECORDED}, indent=1, ensure_ascii=False))
     else:
         state = "verified" if verdict["verified"] else "NOT verified"
         print(f"as recorded: {response_id} (tenant {records[0].tenant_id}): {len(records)} records, {state} "
@@ -133,4 +145,8 @@ async def present(settings: LineageSettings, response_id: str, as_json: bool) ->
             print(line(row))
             print(versions_line(row))
         print(f"note     {NOT_RECORDED}")
-    return 0 if verdict["verified"] else 1
+        for text in (outcome or {}).get("lines", []):
+            print(text)
+    if not verdict["verified"]:
+        return 1
+    return 0 if outcome is None or outcome["reproduced"] else 1

@@ -13,8 +13,10 @@
            --out DIR|FILE.tar                            keys, signed manifest of digests), verified by
                                                             python -m moe_audit_verify PATH
   rerun [--today] RESPONSE_ID [--timeout S]                  the recorded request through today's fleet
-  rerun --as-recorded RESPONSE_ID [--json]                   the request stage by stage as the signed record
-                                                            holds it (models, servers, digests)
+  rerun --as-recorded RESPONSE_ID [--json] [--no-execute]   the request stage by stage as the signed record
+                                                            holds it (models, servers, digests), re-executed
+                                                            with the recorded model outputs: REPRODUCED or
+                                                            the first differing stage and why
 
 Settings come from the environment like every service's (MOE_KAFKA_BOOTSTRAP, MOE_TOPIC_NAMESPACE,
 MOE_POSTGRES_DSN, MOE_AUDIT_SCHEMA, MOE_AUDIT_PUBLIC_KEY, MOE_AUDIT_TSA_CHAIN, MOE_NEO4J_URL, …).
@@ -91,8 +93,10 @@ def parser() -> argparse.ArgumentParser:
     how.add_argument("--today", action="store_true", help="through today's fleet, differences stage by stage "
                                                           "(the default)")
     how.add_argument("--as-recorded", action="store_true", help="re-present it stage by stage from the signed "
-                                                                "record: models, servers, digests")
+                                                                "record (models, servers, digests) and re-execute it "
+                                                                "with the recorded model outputs")
     u.add_argument("--json", action="store_true", help="--as-recorded: as JSON")
+    u.add_argument("--no-execute", action="store_true", help="--as-recorded: the listing only, no re-execution")
     u.add_argument("--timeout", type=float, default=300.0)
     return p
 
@@ -175,7 +179,7 @@ async def main(argv: list[str] | None = None) -> int:
     if args.command == "rebuild":
         return await rebuild_lineage(settings, args.since, args.until, args.schema, args.keep)
     if args.as_recorded:
-        return await present(settings, args.response_id, args.json)
+        return await present(settings, args.response_id, args.json, not args.no_execute, args.timeout)
     return await rerun(settings, args.response_id, args.timeout)
 
 

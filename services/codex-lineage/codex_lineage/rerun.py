@@ -100,10 +100,28 @@ async def rerun(settings: LineageSettings, response_id: str, timeout_s: float) -
     if recorded is None:
         print(f"no recorded request {response_id} on {bus.topics.requests} (retention?)")
         return 2
-    new_id = f"replay-{uuid.uuid4().hex[:24]}"
-    request = ChatRequest.model_validate(recorded).model_copy(update={
-        "response_id": new_id, "replay_of": response_id, "created_at": utcnow(), "started_at": None, "versions": None,
-        "deadline_at": utcnow() + timedelta(seconds=timeout_s), "live": False, "stream": False})
+    request = replay_request(recorded, response_id, timeout_s)
+    plan, results, answer = await send(settings, request, timeout_s)
+    print(f"replayed {response_id} as {request.response_id}")
+    for line in differences(old, plan, answer, results):
+        print(line)
+    return 0
+
+
+def replay_request(recorded: dict[str, Any], response_id: str, timeout_s: float, **update: Any) -> ChatRequest:
+    """The recorded ChatRequest under a new response_id marked `replay_of` (nothing is learned from it), as a
+    non-streaming request due within `timeout_s`; `update`: further fields (`as_recorded`)."""
+    return ChatRequest.model_validate(recorded).model_copy(update={
+        "response_id": f"replay-{uuid.uuid4().hex[:24]}", "replay_of": response_id, "created_at": utcnow(),
+        "started_at": None, "versions": None, "model_outputs": None, "as_recorded": None,
+        "deadline_at": utcnow() + timedelta(seconds=timeout_s), "live": False, "stream": False, **update})
+
+
+async def send(settings: LineageSettings, request: ChatRequest,
+               timeout_s: float) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
+    """Publish the request and collect its plan, task results and answer from the topics (TimeoutError after
+    timeout_s)."""
+    bus = Bus(settings)
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None,
                                 auto_offset_reset="latest", enable_auto_commit=False, fetch_max_wait_ms=100)
     parts = await partitions(settings.kafka_bootstrap, [bus.topics.plans, bus.topics.results, bus.topics.answers])
@@ -118,13 +136,9 @@ async def rerun(settings: LineageSettings, response_id: str, timeout_s: float) -
             await bus.publish(request, bus.topics.requests)
         finally:
             await bus.broker.stop()
-        plan, results, answer = await asyncio.wait_for(_collect(consumer, new_id, bus.topics), timeout_s)
+        return await asyncio.wait_for(_collect(consumer, request.response_id, bus.topics), timeout_s)
     finally:
         await consumer.stop()
-    print(f"replayed {response_id} as {new_id}")
-    for line in differences(old, plan, answer, results):
-        print(line)
-    return 0
 
 
 async def _behind(consumer: AIOKafkaConsumer, ends: dict[Any, int]) -> bool:

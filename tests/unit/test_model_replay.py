@@ -1,0 +1,95 @@
+"""The model-client hook (moe_core.inference.replay): a stage run's model calls recorded with their outputs, and a
+replay as recorded answered from them — or refused, naming the stage, the task and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from moe_core.contracts import ExpertTask, ModelOutput, Plan, PlannedTask, deadline_in
+from moe_core.inference import InferenceClient, InferenceConfig, InferenceError, InferenceServer, ModelRef
+from moe_core.inference.replay import digests, record, run_scope, take_outputs
+
+pytestmark = pytest.mark.unit
+SYSTEM = [{"role": "system", "content": "You are the planner."}, {"role": "user", "content": "Why tides?"}]
+NOWHERE = InferenceServer(name="nowhere", url="http://127.0.0.1:9", models=["m"], max_retries=0, timeout_s=1)
+
+
+def _task(**fields: Any) -> ExpertTask:
+    return ExpertTask(response_id="r1", tenant_id="acme", deadline_at=deadline_in(60), task_id="t2",
+                      category="general", instruction="Explain", question="Why tides?", **fields)
+
+
+def _output(stage: str, task_id: str | None, messages: list[dict[str, Any]], content: str) -> ModelOutput:
+    system, prompt = digests({"messages": messages})
+    return ModelOutput(stage=stage, task_id=task_id, system=system, prompt=prompt, content=content, model="m",
+                       server="s", prompt_tokens=3, completion_tokens=2)
+
+
+def test_a_stage_runs_calls_are_kept_and_stamped_once() -> None:
+    with run_scope("expert-worker", _task()):
+        record({"messages": SYSTEM}, "The moon.", "stop", "m", "s", [], 3, 2)
+        [kept] = take_outputs() or []
+        assert take_outputs() is None  # each call on one message only
+    assert (kept.stage, kept.task_id, kept.content, kept.replayed) == ("expert-worker", "t2", "The moon.", False)
+    assert (kept.system, kept.prompt) == digests({"messages": SYSTEM})
+    assert take_outputs() is None  # outside a stage run nothing is kept
+
+
+def test_only_task_messages_name_a_task() -> None:
+    plan = Plan(response_id="r1", tenant_id="acme", deadline_at=deadline_in(60), mode="m", question="q",
+                tasks=[PlannedTask(task_id="t1", category="general", instruction="q")])
+    with run_scope("merger", plan) as scope:
+        assert scope.task_id is None and scope.recorded is None
+
+
+async def test_a_replay_is_answered_from_the_record_without_a_model() -> None:
+    client = InferenceClient(InferenceConfig(servers=[NOWHERE]))  # a call to it would fail
+    recorded = [_output("planner", None, SYSTEM, '{"tasks": []}'), _output("expert-worker", "t2", SYSTEM, "Moon."),
+                _output("expert-worker", "t2", SYSTEM, "Sun.")]  # the same call twice: answered in order
+    try:
+        with run_scope("expert-worker", _task(as_recorded=recorded)):
+            done = await client.chat([ModelRef(model="m")], SYSTEM)
+            streamed = [d async for d in client.stream([ModelRef(model="m")], SYSTEM)]
+            [first, second] = take_outputs() or []
+    finally:
+        await client.aclose()
+    assert (done.content, done.model, done.usage.total_tokens) == ("Moon.", "m", 5)
+    assert "".join(d.content for d in streamed) == "Sun." and streamed[-1].done
+    assert first.replayed and second.replayed
+
+
+@pytest.mark.parametrize(("recorded_messages", "why"), [
+    ([{"role": "system", "content": "You were the planner."}, SYSTEM[1]], "its system prompt differs from the recorded "
+                                                                          "one (the prompt template changed"),
+    ([SYSTEM[0], {"role": "user", "content": "Why waves?"}], "its prompt differs from the recorded one (same system "
+                                                            "text, other input)"),
+])
+async def test_a_call_the_record_cannot_answer_fails_naming_stage_task_and_why(recorded_messages: list[Any],
+                                                                               why: str) -> None:
+    client = InferenceClient(InferenceConfig(servers=[NOWHERE]))
+    try:
+        with run_scope("expert-worker", _task(as_recorded=[_output("expert-worker", "t2", recorded_messages, "x")])):
+            with pytest.raises(InferenceError) as failed:
+                await client.chat([ModelRef(model="m")], SYSTEM)
+            [kept] = take_outputs() or []
+    finally:
+        await client.aclose()
+    assert failed.value.kind == "replay" and not failed.value.retryable
+    assert f"replay as recorded: expert-worker task t2: {why}" in str(failed.value)
+    assert kept.error is not None and kept.error.startswith("replay as recorded: expert-worker task t2")
+
+
+async def test_a_call_of_another_task_or_a_second_call_is_not_answered() -> None:
+    client = InferenceClient(InferenceConfig(servers=[NOWHERE]))
+    try:
+        with run_scope("expert-worker", _task(as_recorded=[_output("expert-worker", "t1", SYSTEM, "x")])):
+            with pytest.raises(InferenceError, match="expert-worker task t2: the record holds no model call of it"):
+                await client.chat([ModelRef(model="m")], SYSTEM)
+        with run_scope("expert-worker", _task(as_recorded=[_output("expert-worker", "t2", SYSTEM, "x")])):
+            await client.chat([ModelRef(model="m")], SYSTEM)
+            with pytest.raises(InferenceError, match="holds 1 such call"):
+                await client.chat([ModelRef(model="m")], SYSTEM)
+    finally:
+        await client.aclose()
