@@ -146,7 +146,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "answer:",  # codex-lineage's rerun report text
     "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:", "principal:",  # audit subjects
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
-    "key:new", "keys:", "principal:new", "principals:", "usage:",  # policy decisions' subjects (policy_gate)
+    "key:new", "keys:", "principal:new", "principals:", "usage:", "templates:",  # policy decisions' subjects
     "service:",  # a service acting as a principal (graph-ingest asking the write policy)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
     "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids

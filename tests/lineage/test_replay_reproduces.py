@@ -54,7 +54,8 @@ def changed_models(scripted_server: Scripted, recorded: dict[str, Any]) -> Itera
     m = recorded["m"]
     scripted_server.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Something else {m}"))},
-        {"model": "expert-model", "contains": m, "reply": "Nobody knows.\nCONFIDENCE: low"},
+        # confident: a low-confidence answer sends the merger to its research fallback, and this fleet has no research
+        {"model": "expert-model", "contains": m, "reply": "Nobody knows.\nCONFIDENCE: medium"},
         {"model": "judge-model", "contains": m, "reply": "Eclipses are a mystery today."},
     ], default_reply="a changed model")
     yield m

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from merger import reads
 from merger.reads import Snapshot
 from moe_core.contracts import Answer, Draft, Envelope, IngestEvent, Plan, PlannedTask, TaskResult, utcnow
+from moe_core.inference.replay import take_outputs
+
+E = TypeVar("E", bound=Envelope)
 
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
@@ -85,11 +90,13 @@ class MergerState:
 
     async def put_answer(self, answer: Answer) -> Answer:
         """First answer wins; returns the answer that stands. The request leaves the deadline watch."""
+        answer = _with_outputs(answer)
         won, raw = await self._put_first(self._k(answer.response_id, "answer"), answer)
         return answer if won or not raw else Answer.model_validate_json(raw)
 
     async def put_draft(self, draft: Draft) -> Draft:
-        """The answer went to the critic: first draft wins; the request leaves the deadline watch."""
+        """The answer went to the critic or the guardrail: first draft wins; the request leaves the deadline watch."""
+        draft = _with_outputs(draft)
         won, raw = await self._put_first(self._k(draft.response_id, "draft"), draft)
         return draft if won or not raw else Draft.model_validate_json(raw)
 
@@ -116,3 +123,11 @@ class MergerState:
     async def due(self, limit: int = 50) -> list[str]:
         now = utcnow().timestamp()
         return [str(r) for r in await self.redis.zrangebyscore(self.deadlines, "-inf", now, start=0, num=limit)]
+
+
+def _with_outputs(message: E) -> E:
+    """The run's model calls (moe_core.inference.replay) stored with the message, so a redelivery republishes them
+    as the first delivery published them, not a copy without them."""
+    if message.model_outputs is None and (outputs := take_outputs()) is not None:
+        return message.model_copy(update={"model_outputs": outputs})
+    return message
