@@ -11,10 +11,10 @@ from pathlib import Path
 
 from moe_core.guardrails.rules import Direction, GuardrailError, Rule, RuleFile, parse
 from moe_core.observability.metrics import GUARDRAIL_RELOAD_ERRORS
+from moe_core.policy.settings import in_repo
 
 log = logging.getLogger(__name__)
 DEFAULT_FILE = Path("policy/guardrails.yaml")
-REPO = Path(__file__).resolve().parents[3]
 
 
 def resolve_path(raw: str) -> Path | None:
@@ -22,9 +22,7 @@ def resolve_path(raw: str) -> Path | None:
     setting is empty, or the default file is absent)."""
     if not raw.strip():
         return None
-    path = Path(raw)
-    if not path.is_absolute() and not path.exists() and (REPO / path).exists():
-        path = REPO / path
+    path = in_repo(Path(raw))
     if not path.exists() and Path(raw) == DEFAULT_FILE:
         return None
     return path
