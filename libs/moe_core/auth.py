@@ -1,4 +1,4 @@
-"""Verifying a caller of a service without the request path's key check (mcp): the fleet's API keys (the
+"""Verifying a caller of a service without the request path's key check (mcp, codex-lineage): the fleet's API keys (the
 Postgres key store, looked up by the key's SHA-256 hash with the same query and row decoding as
 moe_core.access.keystore, read only) and an in-cluster service key (a setting, a Secret in Helm).
 
@@ -55,8 +55,8 @@ def accepted(key: ApiKey, now: datetime | None = None) -> bool:
             and key.default_tenant not in key.disabled_tenants)
 
 
-# The key check of a service that only verifies keys (mcp): the resolved view alone, which is all its role may
-# read (moe_core.pg.tables); a key's default template is the edge's business.
+# The key check of a service that only verifies keys (mcp, codex-lineage): the resolved view alone, which is all
+# its role may read (moe_core.pg.tables); a key's default template is the edge's business.
 TOOL_KEY_ROW = ("SELECT r.*, NULL::text AS default_template, kp.principal_disabled_at FROM api_keys_resolved r "
                 "LEFT JOIN key_principals kp ON kp.id = r.id WHERE r.key_hash = $1")
 
@@ -97,18 +97,27 @@ class KeyVerifier:
         return caller
 
     async def _lookup(self, digest: str) -> Caller | None:
-        from moe_core.access.keystore import key_from_row  # it imports hash_key from here
-
         try:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=3, timeout=5,
                                                        command_timeout=5)
-            row = await self._pool.fetchrow(TOOL_KEY_ROW, digest)
-        except asyncpg.UndefinedTableError:
-            return None  # the key store has not been created yet: no API key exists
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             raise AuthUnavailable(f"the key store is unavailable: {exc}") from exc
-        key = key_from_row(row) if row is not None else None
-        if key is None or not accepted(key):
-            return None
-        return Caller(key.id, key.role, key.tenant_ids)
+        return await caller_of(self._pool, digest)
+
+
+async def caller_of(pool: asyncpg.Pool, digest: str) -> Caller | None:
+    """The caller a key's hash belongs to if the key is `accepted`, read through `pool` (a service with its own
+    pool on its role: codex-lineage); AuthUnavailable when Postgres cannot be asked."""
+    from moe_core.access.keystore import key_from_row  # it imports hash_key from here
+
+    try:
+        row = await pool.fetchrow(TOOL_KEY_ROW, digest)
+    except asyncpg.UndefinedTableError:
+        return None  # the key store has not been created yet: no API key exists
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise AuthUnavailable(f"the key store is unavailable: {exc}") from exc
+    key = key_from_row(row) if row is not None else None
+    if key is None or not accepted(key):
+        return None
+    return Caller(key.id, key.role, key.tenant_ids)

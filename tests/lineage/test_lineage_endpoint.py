@@ -13,6 +13,9 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.generated.base import EventType, Job, Run, RunEvent
 
 from codex_lineage.facets import MoeTenantRunFacet
+from moe_core.access.keystore import KeyStore
+from moe_core.access.limits import Limits
+from moe_core.access.principals import Principals
 from tests.lineage.conftest import Keys, LineageFleet
 
 pytestmark = pytest.mark.e2e
@@ -65,3 +68,32 @@ def test_the_lineage_endpoint_needs_a_key(lineage_fleet: LineageFleet) -> None:
     reply = httpx.get(f"{lineage_fleet.lineage}/api/v1/lineage", params={"response_id": "x"},
                       headers={"Authorization": "Bearer moe-wrong"})
     assert reply.status_code == 401 and reply.json()["error"]["code"] == "invalid_api_key"
+
+
+async def test_a_disabled_tenants_or_principals_admin_key_is_refused(lineage_fleet: LineageFleet,
+                                                                     infra: dict[str, str]) -> None:
+    """codex-lineage checks keys by the fleet's one rule (moe_core.auth): an operator key is refused once its
+    tenant or its principal is disabled, and accepted again once enabled."""
+    store = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
+    try:
+        tenant = f"lin-off-{uuid.uuid4().hex[:8]}"
+        await store.create_tenant(tenant, "switched off", Limits())
+        _, tenant_token = await store.create("lineage-off-tenant", "operator", [tenant])
+        person = await Principals(store.pool).create("person", tenant, "Pat", email=f"pat-{tenant}@example.org")
+        _, person_token = await store.create("lineage-off-person", "operator", [f"{tenant}-p"], principal_id=person.id)
+
+        def status(token: str) -> tuple[int, str]:
+            reply = httpx.get(f"{lineage_fleet.lineage}/api/v1/lineage", params={"response_id": "x"},
+                              headers={"Authorization": f"Bearer {token}"})
+            return reply.status_code, reply.json().get("error", {}).get("code", "") if reply.status_code >= 400 else ""
+
+        assert status(tenant_token) == (200, "") and status(person_token) == (200, "")
+        await store.update_tenant(tenant, disabled=True)
+        await Principals(store.pool).set_disabled(person.id, True)
+        assert status(tenant_token) == (401, "invalid_api_key")
+        assert status(person_token) == (401, "invalid_api_key")
+        await store.update_tenant(tenant, disabled=False)
+        await Principals(store.pool).set_disabled(person.id, False)
+        assert status(tenant_token) == (200, "") and status(person_token) == (200, "")
+    finally:
+        await store.close()

@@ -8,11 +8,10 @@ which is what openlineage-python's HttpTransport sends with auth type api_key)."
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,6 +20,7 @@ from fastapi.responses import JSONResponse
 from codex_lineage.classes import DataClasses, classify_request
 from codex_lineage.facets import facet_schema
 from moe_core.audit.store import AuditStore
+from moe_core.auth import AuthUnavailable, bearer_token, caller_of, hash_key
 
 
 class ApiError(Exception):
@@ -33,19 +33,21 @@ class ApiError(Exception):
 
 
 async def require_admin(request: Request, keys: Any) -> list[str]:
-    """The admin key's tenants. `keys`: a pool on the fleet's role (MOE_POSTGRES_DSN), which reads the key table;
-    the audit store's own role reads and inserts its tables only."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    """The admin key's tenants. `keys`: a pool on the fleet's role (MOE_POSTGRES_DSN), which reads the key check's
+    views; the audit store's own role reads and inserts its tables only. The key is checked by the fleet's one
+    rule (moe_core.auth.accepted: not revoked or expired, its principal and its tenant not disabled)."""
+    token = bearer_token(request.headers.get("authorization", ""))
+    if not token:
         raise ApiError(401, "send an admin API key as 'Authorization: Bearer <key>'", "invalid_api_key")
-    row = await keys.fetchrow(
-        "SELECT k.role, k.tenant_ids, (to_jsonb(k) ->> 'expires_at')::timestamptz AS expires_at FROM api_keys k "
-        "WHERE k.key_hash = $1 AND k.revoked_at IS NULL", hashlib.sha256(token.strip().encode()).hexdigest())
-    if row is None or (row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC)):
+    try:
+        caller = await caller_of(keys, hash_key(token))
+    except AuthUnavailable:
+        raise ApiError(503, "the key store is unavailable; try again", "auth_unavailable") from None
+    if caller is None:
         raise ApiError(401, "incorrect API key", "invalid_api_key")
-    if row["role"] not in ("admin", "operator"):
+    if caller.role not in ("admin", "operator"):
         raise ApiError(403, "this endpoint needs an admin key", "insufficient_role")
-    return [str(t) for t in row["tenant_ids"]]
+    return list(caller.tenant_ids)
 
 
 def check_event(event: Any) -> dict[str, Any]:
