@@ -11,8 +11,8 @@ DAY_MS = 86_400_000
 # them): a year; live-only events: 7 days.
 DEFAULT_RETENTION_DAYS: dict[str, int] = {
     "requests": 30, "plans": 30, "tasks_expert": 30, "tasks_mcp": 30, "tasks_research": 30, "tasks_graph": 30,
-    "results": 30, "answers": 30, "drafts": 30, "guard": 30, "feedback": 90, "ingest": 90, "ontology_gaps": 90,
-    "linting": 90,
+    "results": 30, "answers": 30, "drafts": 30, "guard": 30, "housekeeping": 30, "feedback": 90, "ingest": 90,
+    "ontology_gaps": 90, "linting": 90,
     "audit": 365, "deadletter": 365, "usage": 365, "progress": 7, "deltas": 7, "cancel": 7,
     "audit_checkpoints": -1,  # signed checkpoints of the audit store: small, and proof for as long as it is kept
     "cache_entries": 7,  # compacted; the semantic cache's entries expire after 7 days (MOE_CACHE_TTL_S) anyway

@@ -53,7 +53,7 @@ IMAGE_TOKENS = 16384  # an image part: what a vision encoder makes of one image 
 
 
 def _text_only(message: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """The message without its image parts (OpenAI content parts; gateway.images), and how many it had."""
+    """The message without its image parts (OpenAI content parts; moe_core.input_limits.images), and how many it had."""
     content = message.get("content")
     if not isinstance(content, list):
         return message, 0

@@ -1,4 +1,4 @@
-"""Client profiles (gateway.client_profiles): which profile a request gets (header, key, User-Agent) and the
+"""Client profiles (moe_core.client_profiles): which profile a request gets (header, key, User-Agent) and the
 token caps it applies; bad configuration fails at start-up. The edge applying them:
 tests/e2e/test_client_profiles.py."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from gateway.client_profiles import ClientProfile, capped, choose, client_headers, token_cap
 from gateway.settings import GatewaySettings
 from moe_core.access.keystore import ApiKey
+from moe_core.client_profiles import ClientProfile, capped, choose, client_headers, token_cap
 from moe_core.contracts import GenerationParams
 from moe_core.openai_error import OpenAIError
 

@@ -11,13 +11,14 @@ import httpx
 import pytest
 
 from gateway.anthropic_api import MessagesRequest, parse_messages_request
-from gateway.anthropic_chat import AnthropicStream
-from gateway.openai_chat import OpenAIStream
+from gateway.anthropic_chat import AnthropicFrames
+from gateway.openai_chat import OpenAIFrames
 from gateway.session import ClientGone, RequestRun
+from gateway.stream import sse
 from gateway.tools import RAW_ARGUMENTS, arguments_object, arguments_string, openai_tool_choice
-from gateway.transcript import REVISED_NOTE, Text, Transcript, remainder
 from moe_core.contracts import Answer, AnswerDelta, ChatMessage, ChatRequest, Progress, Usage, deadline_in
 from moe_core.openai_error import OpenAIError
+from moe_core.transcript import REVISED_NOTE, Text, Transcript, remainder
 from tests.support.scripted_llm import create_app as scripted_app
 
 pytestmark = pytest.mark.unit
@@ -99,7 +100,7 @@ async def _collect(stream: Any, events: list[Any]) -> list[str]:
     run: RequestRun = stream.run
     for event in events:
         run.queue.put_nowait(event)
-    return [frame async for frame in stream.sse()]
+    return [frame async for frame in sse(run, stream)]
 
 
 def _run(closed: list[tuple[str, str | None]], seconds: float = 30, keepalive_s: float = 5) -> RequestRun:
@@ -120,7 +121,7 @@ async def test_anthropic_stream_opens_and_closes_blocks_in_order() -> None:
     answer = Answer(**_fields(), mode="moe-orchestrator", content="Hi!",
                     usage=Usage(prompt_tokens=3, completion_tokens=2),
                     tool_calls=[{"id": "c1", "function": {"name": "f", "arguments": "not json"}}])
-    frames = await _collect(AnthropicStream(_run(closed), thinking=True),
+    frames = await _collect(AnthropicFrames(_run(closed), thinking=True),
                             [_progress(), _delta(0, "Hi"), answer])
     events = _anthropic_events(frames)
     assert [n for n, _ in events] == [
@@ -138,7 +139,7 @@ async def test_anthropic_stream_opens_and_closes_blocks_in_order() -> None:
 
 async def test_anthropic_stream_without_thinking_and_a_deadline_error() -> None:
     closed: list[tuple[str, str | None]] = []
-    frames = await _collect(AnthropicStream(_run(closed, seconds=0.05), thinking=False), [_progress()])
+    frames = await _collect(AnthropicFrames(_run(closed, seconds=0.05), thinking=False), [_progress()])
     events = _anthropic_events(frames)
     assert [n for n, _ in events] == ["message_start", "ping", "error"]
     assert events[-1][1]["error"]["type"] == "timeout_error"
@@ -148,8 +149,7 @@ async def test_anthropic_stream_without_thinking_and_a_deadline_error() -> None:
 async def test_openai_think_format_and_keep_alives() -> None:
     closed: list[tuple[str, str | None]] = []
     run = _run(closed, keepalive_s=0.01)
-    stream = OpenAIStream(run, "think", include_usage=False)
-    frames = stream.sse()
+    frames = sse(run, OpenAIFrames(run, "think", include_usage=False))
     first = await anext(frames)
     assert json.loads(first.removeprefix("data: "))["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert await anext(frames) == ": keep-alive\n"  # nothing arrived yet
@@ -164,7 +164,8 @@ async def test_openai_think_format_and_keep_alives() -> None:
 
 async def test_an_abandoned_stream_is_closed_as_client_disconnected() -> None:
     closed: list[tuple[str, str | None]] = []
-    frames = OpenAIStream(_run(closed), "reasoning_content", include_usage=False).sse()
+    run = _run(closed)
+    frames = sse(run, OpenAIFrames(run, "reasoning_content", include_usage=False))
     await anext(frames)
     await frames.aclose()  # what the server does when the client goes away
     assert closed == [("r1", "client_disconnected")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.housekeeping import recognise
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.housekeeping import recognise
 from tests.support.openwebui import KINDS, render
 
 pytestmark = pytest.mark.unit

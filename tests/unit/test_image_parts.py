@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from gateway.anthropic_api import MessagesRequest
-from gateway.images import ImageInput
 from gateway.openai_api import ChatCompletionRequest
 from moe_core.contracts import deadline_in
 from moe_core.images import image_ref, sniff
 from moe_core.inference import InferenceConfig
+from moe_core.input_limits.images import ImageInput
 from moe_core.input_limits.json_shape import image_payloads
 from moe_core.openai_error import OpenAIError
 from moe_core.settings import FleetSettings

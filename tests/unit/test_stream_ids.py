@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from gateway.anthropic_chat import AnthropicStream
-from gateway.openai_chat import OpenAIStream
+from gateway.anthropic_chat import AnthropicFrames
+from gateway.openai_chat import OpenAIFrames
 from gateway.pending import Event
 from gateway.session import RequestRun
+from gateway.stream import sse
 from gateway.stream_ids import Position, StreamCursor, with_ids
 from gateway.stream_replay import Replay
 from moe_core.contracts import Answer, AnswerDelta, ChatMessage, ChatRequest, Progress, Topics, deadline_in
@@ -38,8 +39,8 @@ def _events() -> list[Event]:
 
 Renderer = Callable[[RequestRun], AsyncIterator[str]]
 RENDERERS: dict[str, Renderer] = {
-    "openai": lambda run: OpenAIStream(run, "reasoning_content", True).sse(),
-    "anthropic": lambda run: AnthropicStream(run, True).sse(),
+    "openai": lambda run: sse(run, OpenAIFrames(run, "reasoning_content", True)),
+    "anthropic": lambda run: sse(run, AnthropicFrames(run, True)),
 }
 
 

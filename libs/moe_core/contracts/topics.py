@@ -31,6 +31,7 @@ class Topics:
     usage: str
     cache_entries: str
     guard: str
+    housekeeping: str
 
     @classmethod
     def for_namespace(cls, namespace: str = "moe") -> Topics:
@@ -57,6 +58,7 @@ class Topics:
             usage=f"{namespace}.usage.v1",
             cache_entries=f"{namespace}.cache-entries.v1",
             guard=f"{namespace}.guard.v1",
+            housekeeping=f"{namespace}.housekeeping.v1",
         )
 
     def for_task_kind(self, kind: str) -> str:
@@ -97,6 +99,7 @@ TOPIC_MESSAGES: dict[str, str] = {
     "usage": "UsageCharged",
     "cache_entries": "CacheEntry",
     "guard": "Draft",
+    "housekeeping": "ChatRequest",
 }
 # Not part of any request's record: audit checkpoints (keyed by tenant) and the semantic cache's entries (keyed by
 # cache_key: derived state, whose answer is recorded on `answers` and whose flag on `feedback`).

@@ -22,6 +22,8 @@ TOPIC_NOTES: dict[str, str] = {
     "tasks_graph": "the one `knowledge_graph` task of every non-trivial plan",
     "results": "the outcome of one task, whichever worker ran it",
     "drafts": "a medical or legal answer the critic reviews before it is published",
+    "housekeeping": "a client's own chore (a chat title, tags, ...: moe_core.housekeeping), routed by the gateway "
+                    "past the pipeline: the planner answers it with one small-model call",
     "guard": "an answer of a tenant with output guardrails, checked by the guardrail stage before it is published",
     "ingest": "an answer to learn from (every published answer; reviewed ones from the critic, guarded ones from "
               "the guardrail stage (never a blocked one); "
@@ -29,9 +31,10 @@ TOPIC_NOTES: dict[str, str] = {
     "ontology_gaps": "terms the knowledge graph does not know",
     "linting": "a request to lint the graph: an operator or a scheduler (no fleet service publishes it)",
     "audit": "knowledge and administration decisions (quarantine, keys, documents, imports, policy decisions), "
-             "and the gateway's housekeeping answers",
+             "and the gateway's routing of a client's housekeeping request",
     "progress": "a stage's progress notes for the stream",
-    "answers": "the final answer: the merger's, the critic's, a semantic-cache hit (planner) or an exact repeat "
+    "answers": "the final answer: the merger's, the critic's, a semantic-cache hit or a housekeeping answer "
+               "(planner) or an exact repeat "
                "the gateway answered itself",
     "feedback": "a rating (`POST /v1/feedback`) or the critic's wrong/unsafe verdict: expert scores, cache flags, "
                 "verified or flagged relations",

@@ -1,4 +1,4 @@
-"""Limits on the images a request may carry (gateway.images); every value can be set as MOE_<NAME>."""
+"""Limits on the images a request may carry (moe_core.input_limits.images); every value can be set as MOE_<NAME>."""
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict

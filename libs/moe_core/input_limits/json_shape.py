@@ -55,7 +55,7 @@ def check_shape(data: Any, path: str, limits: EdgeSettings) -> None:
 
 def image_payloads(data: Any) -> dict[str, int]:
     """Where a model request carries image data (OpenAI image_url parts, Anthropic image blocks) and how long
-    each string is. Images travel beside the bus, by reference (gateway.images): the bus estimate does not
+    each string is. Images travel beside the bus, by reference (moe_core.input_limits.images): the bus estimate does not
     count them, and their own limit (MOE_IMAGE_MAX_BYTES) replaces the string limit."""
     found: dict[str, int] = {}
     messages = data.get("messages") if isinstance(data, dict) else None

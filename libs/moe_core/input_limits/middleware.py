@@ -112,7 +112,7 @@ class InputLimits:
         except (ValueError, RecursionError):
             data = None  # the route answers ill-formed JSON in its own words
         if path in MODEL_ROUTES and not path.endswith("/count_tokens"):
-            carried = len(body) - sum(image_payloads(data).values())  # images go by reference (gateway.images)
+            carried = len(body) - sum(image_payloads(data).values())  # images go by reference (.images)
             need = carried * self.limits.fanout_copies
             if need > self.limits.broker_max_message_bytes:
                 raise EdgeError(413, f"this request ({len(body)} bytes) would put messages of about {need} "

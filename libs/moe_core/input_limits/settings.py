@@ -6,7 +6,7 @@ from pydantic_settings import SettingsConfigDict
 from moe_core.input_limits.image_settings import ImageSettings
 
 
-class EdgeSettings(ImageSettings):  # the images' own limits (gateway.images) replace the string limit for them
+class EdgeSettings(ImageSettings):  # the images' own limits (.images) replace the string limit for them
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest request body (bytes), "

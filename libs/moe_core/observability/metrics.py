@@ -67,8 +67,8 @@ GATEWAY_EXACT_CACHE = Counter(
     "moe_gateway_exact_cache_total", "Exact-repeat lookups in the gateway (hit: answered with no hop)", ["outcome"],
     registry=REGISTRY,
 )
-GATEWAY_HOUSEKEEPING = Counter(
-    "moe_gateway_housekeeping_total", "Client housekeeping requests (title, tags, ...) answered on the cheap path",
+PLANNER_HOUSEKEEPING = Counter(
+    "moe_planner_housekeeping_total", "Client housekeeping requests (title, tags, ...) answered on the cheap path",
     ["kind", "outcome"], registry=REGISTRY,
 )
 GATEWAY_IMAGES = Counter(

@@ -12,7 +12,7 @@ from moe_core.contracts import Answer, ChatMessage, GenerationParams
 from moe_core.openai_error import OpenAIError
 
 if TYPE_CHECKING:
-    from gateway.images import ImageInput
+    from moe_core.input_limits.images import ImageInput
 
 MAX_TOKENS_CAP = 32768  # the fleet's own limit per model call; larger client budgets are capped
 IGNORED_BLOCKS = {"thinking", "redacted_thinking"}
@@ -93,6 +93,8 @@ class MessagesRequest(BaseModel):
     def openai_tool_choice(self) -> str | dict[str, Any] | None:
         return openai_tool_choice(self.tool_choice)
 
+    chat_tool_choice = openai_tool_choice  # what the chat flow calls (gateway.chat.ProtocolRequest)
+
     @property
     def user(self) -> str | None:
         user = (self.metadata or {}).get("user_id")
@@ -151,7 +153,9 @@ def _convert(message: AnthropicMessage, where: str, reminders: list[str],
     for j, block in enumerate(message.content):
         kind = block.get("type")
         if kind == "image" and message.role == "user" and images is not None:
-            from gateway.images import anthropic_block  # gateway.images raises gateway.openai_api's error
+            from moe_core.input_limits.images import (
+                anthropic_block,  # moe_core.input_limits.images raises gateway.openai_api's error
+            )
 
             images.append(anthropic_block(block, f"{where}.{j}"))
         elif kind == "text":

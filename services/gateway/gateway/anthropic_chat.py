@@ -10,53 +10,43 @@ events; errors after the stream began are an `error` event.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
 from gateway.anthropic_api import MessagesRequest, message_body, stop_reason, usage_body
 from gateway.anthropic_errors import error_body
-from gateway.chat import ChatService, final_answer
-from gateway.chat_errors import answer_error
-from gateway.images import ImageInput
-from gateway.openai_chat import SSE_HEADERS
+from gateway.chat import ChatService
 from gateway.session import RequestRun
-from gateway.stream_registry import resumable
-from gateway.template_select import header_template, resolve
-from gateway.token_count import count_prompt
+from gateway.stream import reply
+from gateway.stream_registry import Api
+from gateway.template_select import resolve
 from gateway.tools import tool_calls, tool_use_block
-from gateway.transcript import Done, KeepAlive, Text
-from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
+from moe_core.contracts import Answer
+from moe_core.input_limits.images import ImageInput
+from moe_core.observability.metrics import GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError
+from moe_core.token_count import count_prompt
+from moe_core.transcript import Done, Text
 
 
 async def create_message(chat: ChatService, body: MessagesRequest, tenant_id: str, http: Request,
                          timeout_s: float | None = None) -> Response:
-    images: list[ImageInput] = []  # image blocks, checked and stored by the ChatService (gateway.images)
-    run = await chat.start(
-        mode=body.model, messages=body.chat_messages(images), tenant_id=tenant_id, params=body.params(),
-        stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.openai_tool_choice(),
-        timeout_s=timeout_s, template=header_template(http), images=images,
-    )
+    images: list[ImageInput] = []  # image blocks, checked and stored by the ChatService
+    run = await chat.open(body, body.chat_messages(images), tenant_id, http, timeout_s, images)
     thinking = body.wants_thinking(chat.settings.anthropic_thinking)
-    headers = {"request-id": run.request.response_id}
-    if body.stream:
-        frames = await resumable(chat.streams, run, "messages", {"thinking": thinking},
-                                 AnthropicStream(run, thinking).sse())
-        return StreamingResponse(frames, media_type="text/event-stream",
-                                 headers={**SSE_HEADERS, **headers}, background=run.background())
-    answer = await final_answer(run, http, "messages")
-    if answer is None:
-        return Response(status_code=499, background=run.background())
-    return JSONResponse(message_body(body.model, answer, thinking, run.stop_sequence), headers=headers,
-                        background=run.background())
+
+    async def message(answer: Answer) -> dict[str, Any]:
+        return message_body(body.model, answer, thinking, run.stop_sequence)
+
+    return await reply(chat, run, http, AnthropicFrames(run, thinking), {"thinking": thinking}, message,
+                       headers={"request-id": run.request.response_id})
 
 
 def count_tokens(body: MessagesRequest, model_map: Mapping[str, str]) -> JSONResponse:
-    """POST /v1/messages/count_tokens: the prompt's tokens (gateway.token_count), nothing is generated."""
+    """POST /v1/messages/count_tokens: the prompt's tokens (moe_core.token_count), nothing is generated."""
     found = resolve(body.model, model_map)  # also `<mode>@<template>`
     if found is None:
         raise OpenAIError(404, f"The model '{body.model}' does not exist", param="model", code="model_not_found")
@@ -64,8 +54,10 @@ def count_tokens(body: MessagesRequest, model_map: Mapping[str, str]) -> JSONRes
     return JSONResponse({"input_tokens": count_prompt(body.chat_messages([]), body.tool_defs())})
 
 
-class AnthropicStream:
-    """Renders one run as Anthropic stream events, opening and closing content blocks as needed."""
+class AnthropicFrames:
+    """One run as Anthropic stream events, opening and closing content blocks as needed (gateway.stream)."""
+
+    api: Api = "messages"
 
     def __init__(self, run: RequestRun, thinking: bool) -> None:
         self.run = run
@@ -73,34 +65,15 @@ class AnthropicStream:
         self.mode = run.request.mode
         self.index = -1
         self.open: str | None = None  # type of the open content block
-        self.first_token = True
 
-    async def sse(self) -> AsyncIterator[str]:
-        started = time.perf_counter()
-        try:
-            yield _event("message_start", {"type": "message_start", "message": {
-                "id": f"msg_{self.run.request.response_id}", "type": "message", "role": "assistant",
-                "model": self.mode, "content": [], "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": 0, "output_tokens": 0}}})
-            yield _ping()
-            async for event in self.run.events():
-                if isinstance(event, KeepAlive):
-                    yield _ping()
-                elif isinstance(event, Text):
-                    if event.channel == "content" and self.first_token:
-                        self.first_token = False
-                        GATEWAY_FIRST_TOKEN.labels("messages").observe(time.perf_counter() - started)
-                    for frame in self._text(event):
-                        yield frame
-                elif isinstance(event, Done):
-                    for frame in self._done(event):
-                        yield frame
-        except OpenAIError as exc:
-            GATEWAY_REQUESTS.labels("messages", self.mode, str(exc.status)).inc()
-            yield _event("error", error_body(exc))
-        finally:
-            self.run.close()
-            GATEWAY_LATENCY.labels("messages", "true").observe(time.perf_counter() - started)
+    def opening(self) -> list[str]:
+        return [_event("message_start", {"type": "message_start", "message": {
+            "id": f"msg_{self.run.request.response_id}", "type": "message", "role": "assistant",
+            "model": self.mode, "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0}}}), self.keepalive()]
+
+    def keepalive(self) -> str:
+        return _event("ping", {"type": "ping"})
 
     def _start(self, block: dict[str, Any]) -> list[str]:
         frames = self._stop()
@@ -119,7 +92,7 @@ class AnthropicStream:
     def _delta(self, delta: dict[str, Any]) -> str:
         return _event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
 
-    def _text(self, event: Text) -> list[str]:
+    def text(self, event: Text) -> list[str]:
         if event.channel == "reasoning":
             if not self.thinking:
                 return []
@@ -129,12 +102,14 @@ class AnthropicStream:
         frames = [] if self.open == "text" else self._start({"type": "text", "text": ""})
         return [*frames, self._delta({"type": "text_delta", "text": event.text})]
 
-    def _done(self, event: Done) -> list[str]:
+    def failed(self, error: OpenAIError) -> list[str]:
+        return [_event("error", error_body(error))]
+
+    def refused(self, error: OpenAIError) -> list[str]:
+        return [*self._stop(), *self.failed(error)]
+
+    async def done(self, event: Done) -> list[str]:
         answer = event.answer
-        error = answer_error(answer)
-        if error is not None and not answer.content and not answer.tool_calls:
-            GATEWAY_REQUESTS.labels("messages", self.mode, str(error.status)).inc()
-            return [*self._stop(), _event("error", error_body(error))]
         frames = []
         for call in tool_calls(answer):
             block = tool_use_block(call)
@@ -147,13 +122,8 @@ class AnthropicStream:
                                                "stop_sequence": None if answer.tool_calls else self.run.stop_sequence},
             "usage": usage_body(answer)}))
         frames.append(_event("message_stop", {"type": "message_stop"}))
-        GATEWAY_REQUESTS.labels("messages", self.mode, "200").inc()
         return frames
 
 
 def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
-
-
-def _ping() -> str:
-    return _event("ping", {"type": "ping"})

@@ -19,8 +19,6 @@ from gateway import anthropic_routes, models_routes, openai_routes, responses_ro
 from gateway.accounts import Accounts
 from gateway.anthropic_errors import error_body, error_response
 from gateway.chat import ChatService
-from gateway.chat_extras import chat_extras
-from gateway.client_profiles import ClientHeaders
 from gateway.declaration import SERVICE
 from gateway.deps import Edge
 from gateway.feedback import AnswerRecorder
@@ -33,7 +31,11 @@ from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
 from moe_core.access.throttle import Throttle
 from moe_core.bus import Bus, wait_positioned
+from moe_core.client_profiles import ClientHeaders
 from moe_core.exact_cache import ExactAnswers
+from moe_core.images import ImageStore
+from moe_core.inference import InferenceConfig
+from moe_core.input_limits.images import ImageIntake
 from moe_core.input_limits.middleware import InputLimits
 from moe_core.observability.metrics import GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError, install_error_handlers, openai_response
@@ -69,9 +71,10 @@ def create_app(
         replies.append(bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
                                      group=declared.group, offset_reset="latest", wanted=pending.is_open))
     exact = ExactAnswers(redis, settings.topic_namespace, 0) if settings.exact_cache else None
-    extras = chat_extras(settings, bus, redis)  # images for the vision expert, client housekeeping
+    # images for the vision expert: INFERENCE_SERVERS says which models take them
+    images = ImageIntake(settings, InferenceConfig.from_settings(settings), ImageStore(redis, settings.topic_namespace))
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=answers.record_quietly,
-                       metering=accounts.metering, images=extras.images, housekeeping=extras.housekeeping)
+                       metering=accounts.metering, images=images)
     throttle = Throttle(accounts.limiter, settings)  # per-key limit of stream resumes
     responses = ResponseStore(redis, settings.topic_namespace, settings.responses_ttl_s)
     chat.streams = StreamRegistry(redis, settings.topic_namespace, grace_s=settings.resume_grace_s,
@@ -101,13 +104,13 @@ def create_app(
         await holder["store"].ping()
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
-                             on_shutdown=[close_store, extras.aclose], manage_broker=manage_broker)
+                             on_shutdown=[close_store, images.aclose], manage_broker=manage_broker)
     app.state.pending = pending
     app.state.edge = Edge(settings, chat, responses, resume)  # what the handlers are given (gateway.deps)
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings
     app.add_middleware(ReplicaHeader)
-    app.add_middleware(ClientHeaders)  # the headers that choose a client profile (gateway.client_profiles)
+    app.add_middleware(ClientHeaders)  # the headers that choose a client profile (moe_core.client_profiles)
     install_error_handlers(app, render=render_error, on_error=count_error)
     for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, tenant_metrics):
         app.include_router(protocol.router)

@@ -8,23 +8,24 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
-from gateway import client_profiles, template_select
+from gateway import template_select
 from gateway.chat_errors import answer_error
-from gateway.housekeeping import Housekeeping
-from gateway.images import ImageInput, ImageIntake
 from gateway.metering import Metering
 from gateway.pending import Pending
 from gateway.session import ClientGone, RequestRun
 from gateway.settings import GatewaySettings
 from gateway.stream_registry import StreamRegistry
+from moe_core import client_profiles
 from moe_core.access.request_auth import current_key
 from moe_core.bus import Bus
-from moe_core.contracts import Answer, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
+from moe_core.contracts import Answer, AuditEvent, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
 from moe_core.exact_cache import ExactAnswers
+from moe_core.housekeeping import recognise
+from moe_core.input_limits.images import ImageInput, ImageIntake
 from moe_core.modes import MODES
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -34,17 +35,29 @@ from moe_core.redelivery import TOO_LARGE_ERRORS
 log = logging.getLogger(__name__)
 
 
+class ProtocolRequest(Protocol):
+    """What every protocol's request model gives the chat flow (openai_api, anthropic_api, responses_api)."""
+
+    model: str
+    stream: bool
+
+    @property
+    def user(self) -> str | None: ...
+    def params(self) -> GenerationParams: ...
+    def tool_defs(self) -> list[dict[str, Any]]: ...
+    def chat_tool_choice(self) -> str | dict[str, Any] | None: ...
+
+
 class ChatService:
     def __init__(self, settings: GatewaySettings, bus: Bus, pending: Pending, *, exact: ExactAnswers | None = None,
                  on_local_answer: Callable[[Answer], Awaitable[None]] | None = None,
                  metering: Metering | None = None,
-                 images: ImageIntake | None = None, housekeeping: Housekeeping | None = None) -> None:
+                 images: ImageIntake | None = None) -> None:
         """exact: answer exact repeats of cached questions from Redis; on_local_answer: what happens to such
         an answer besides the client (recorded for feedback), before the client sees it; metering: the
         key's limits and budgets (reserved here, settled on the Answer). images: checks and stores a request's
-        images (gateway.images); housekeeping: a client's own chores on one small-model call (gateway.housekeeping)."""
+        images (moe_core.input_limits.images)."""
         self.images = images
-        self.housekeeping = housekeeping
         self.metering = metering
         self.settings = settings
         self.bus = bus
@@ -54,6 +67,15 @@ class ChatService:
         self._background: set[asyncio.Task[None]] = set()
         self.streams: StreamRegistry | None = None  # resumable streams (gateway.resume): Cancel waits its grace
         self.templates = template_select.load(settings)  # named expert templates, checked at start-up
+
+    async def open(self, body: ProtocolRequest, messages: list[ChatMessage], tenant_id: str, http: Request,
+                   timeout_s: float | None, images: list[ImageInput] | None = None) -> RequestRun:
+        """`start` for a protocol's request: its messages as the chat flow has them (`images` collected from
+        them), X-MOE-Template, X-Request-Timeout."""
+        return await self.start(
+            mode=body.model, messages=messages, tenant_id=tenant_id, params=body.params(), stream=body.stream,
+            user=body.user, tools=body.tool_defs(), tool_choice=body.chat_tool_choice(), timeout_s=timeout_s,
+            template=template_select.header_template(http), images=images)
 
     async def start(
         self,
@@ -87,7 +109,7 @@ class ChatService:
         if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
             raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
                               param="model", code="model_not_allowed")
-        if images:  # checked, stored beside the bus; the messages carry references (gateway.images)
+        if images:  # checked, stored beside the bus; the messages carry references (moe_core.input_limits.images)
             if self.images is None:
                 raise OpenAIError(400, "images are not accepted by this gateway", param="messages")
             messages = await self.images.resolve(messages, images)
@@ -108,15 +130,17 @@ class ChatService:
         if self.metering is not None:  # limits and budgets: 429 before anything enters the fleet
             await self.metering.reserve(key, request, client_model)
         queue = self.pending.open(rid)
-        chore = self.housekeeping.recognise(request) if self.housekeeping is not None else None
+        chore = recognise(request) if self.settings.housekeeping_enabled else None  # a client's own chore
         try:
             with bind_response_id(rid):
-                hit = await (self.housekeeping.answer(request, chore) if self.housekeeping and chore
-                             else self._exact_hit(request))
+                hit = None if chore else await self._exact_hit(request)
                 if hit is not None:
                     if self.metering is not None:
                         await self.metering.settle(hit)
                     queue.put_nowait(hit)
+                elif chore:  # past the pipeline: the planner answers it with one small-model call
+                    await self.bus.publish_all([(request, self.bus.topics.housekeeping),
+                                                (housekeeping_audit(request, chore), self.bus.topics.audit)])
                 else:
                     try:
                         await self.bus.publish(request, self.bus.topics.requests)
@@ -131,9 +155,7 @@ class ChatService:
         run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
         run.profile = profile
-        if hit is not None and self.housekeeping is not None and chore:  # audited once the client has it
-            run.after_response = partial(self.housekeeping.record, hit, chore)
-        elif hit is not None:  # published once the client has its answer
+        if hit is not None:  # published once the client has its answer
             run.after_response = partial(self._publish_answer, hit)
         return run
 
@@ -195,6 +217,13 @@ class ChatService:
         if self._background:
             grace = self.streams.grace_s if self.streams is not None else 0.0
             await asyncio.wait(set(self._background), timeout=5 + grace)
+
+
+def housekeeping_audit(request: ChatRequest, kind: str) -> AuditEvent:
+    """The record of a request sent past the pipeline: its kind; its Answer (model, usage, error) follows."""
+    return AuditEvent(**request.child_fields(), actor="gateway", action="housekeeping", subject=kind,
+                      reason="client housekeeping request: one small-model call, no plan, no experts, "
+                             "no graph ingest, no cache write", details={"kind": kind})
 
 
 async def client_gone(request: Request) -> None:

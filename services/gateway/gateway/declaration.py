@@ -17,8 +17,9 @@ SERVICE = ServiceDeclaration(
         Consumes("progress", Progress, "deliver", group=False, description="live progress of waited-for requests"),
         Consumes("deltas", AnswerDelta, "deliver", group=False, description="answer tokens as they are written"),
     ),
-    # answers, audit: exact-cache hits and housekeeping; usage: each settled request's charge (the control plane
-    # writes it)
-    publishes=("requests", "cancel", "answers", "audit", "usage"),
-    needs=("redis", "postgres", "inference"),  # postgres: the key check only (read)
+    # housekeeping: a client's own chores, answered by the planner past the pipeline (moe_core.housekeeping);
+    # answers: exact-cache hits; audit: the routing of a housekeeping request; usage: each settled request's charge
+    # (the control plane writes it)
+    publishes=("requests", "housekeeping", "cancel", "answers", "audit", "usage"),
+    needs=("redis", "postgres"),  # postgres: the key check only (read)
 )

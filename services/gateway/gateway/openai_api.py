@@ -12,7 +12,7 @@ from moe_core.modes import MODES as MODE_CATALOGUE
 from moe_core.openai_error import OpenAIError, parse_object
 
 if TYPE_CHECKING:
-    from gateway.images import ImageInput
+    from moe_core.input_limits.images import ImageInput
 
 # Every model id the gateway accepts (the shared catalogue; planner, experts and merger give each its behaviour).
 MODES: dict[str, str] = {mode.id: mode.description for mode in MODE_CATALOGUE.values()}
@@ -70,7 +70,9 @@ class InMessage(BaseModel):
         parts = []
         for j, part in enumerate(self.content):
             if part.get("type") == "image_url" and images is not None and self.role == "user":
-                from gateway.images import openai_part  # gateway.images raises this module's OpenAIError
+                from moe_core.input_limits.images import (
+                    openai_part,  # moe_core.input_limits.images raises this module's OpenAIError
+                )
 
                 images.append(openai_part(part, f"{where}.content.{j}"))
                 images[-1].message = index
@@ -139,6 +141,9 @@ class ChatCompletionRequest(BaseModel):
 
     def tool_defs(self) -> list[dict[str, Any]]:
         return [t.model_dump(exclude_none=True) for t in self.tools or []]
+
+    def chat_tool_choice(self) -> str | dict[str, Any] | None:
+        return self.tool_choice
 
     def reasoning_format(self, default: ReasoningFormat) -> ReasoningFormat:
         fmt = (self.metadata or {}).get("reasoning_format")

@@ -9,16 +9,12 @@ per request `metadata.reasoning_format`); answer tokens as `content` deltas as t
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.requests import Request
 
-from gateway.chat import ChatService, final_answer
-from gateway.chat_errors import answer_error
-from gateway.images import ImageInput
+from gateway.chat import ChatService
 from gateway.openai_api import (
     ChatCompletionRequest,
     ReasoningFormat,
@@ -29,98 +25,67 @@ from gateway.openai_api import (
     usage_body,
 )
 from gateway.session import RequestRun
+from gateway.stream import reply
 from gateway.stream_ids import KEEP_ALIVE
-from gateway.stream_registry import resumable
-from gateway.template_select import header_template
+from gateway.stream_registry import Api
 from gateway.tools import tool_calls
-from gateway.transcript import Done, KeepAlive, Text
-from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
+from moe_core.contracts import Answer
+from moe_core.input_limits.images import ImageInput
 from moe_core.openai_error import OpenAIError
+from moe_core.transcript import Done, Text
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+DONE = "data: [DONE]\n\n"
 
 
 async def complete(chat: ChatService, body: ChatCompletionRequest, tenant_id: str, http: Request,
                    timeout_s: float | None = None) -> Response:
-    images: list[ImageInput] = []  # image_url parts, checked and stored by the ChatService (gateway.images)
-    run = await chat.start(
-        mode=body.model, messages=body.chat_messages(images), tenant_id=tenant_id, params=body.params(),
-        stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.tool_choice,
-        timeout_s=timeout_s, template=header_template(http), images=images,
-    )
-    own = run.profile.reasoning_format if run.profile else None  # a client profile's (gateway.client_profiles)
+    images: list[ImageInput] = []  # image_url parts, checked and stored by the ChatService
+    run = await chat.open(body, body.chat_messages(images), tenant_id, http, timeout_s, images)
+    own = run.profile.reasoning_format if run.profile else None  # a client profile's (moe_core.client_profiles)
     reasoning = body.reasoning_format(own or chat.settings.reasoning_format)
-    if body.stream:
-        stream = OpenAIStream(run, reasoning, body.include_usage)
-        frames = await resumable(chat.streams, run, "chat", {"reasoning": reasoning,
-                                                             "include_usage": body.include_usage}, stream.sse())
-        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS,
-                                 background=run.background())
-    return await _respond(run, reasoning, http)
-
-
-async def _respond(run: RequestRun, reasoning: ReasoningFormat, http: Request) -> Response:
-    answer = await final_answer(run, http, "chat")
-    if answer is None:
-        return Response(status_code=499, background=run.background())
     request = run.request
-    created = int(request.created_at.timestamp())
-    return JSONResponse(completion_body(f"chatcmpl-{request.response_id}", created, request.mode, answer, reasoning),
-                        background=run.background())
+
+    async def completion(answer: Answer) -> dict[str, Any]:
+        return completion_body(f"chatcmpl-{request.response_id}", int(request.created_at.timestamp()),
+                               request.mode, answer, reasoning)
+
+    return await reply(chat, run, http, OpenAIFrames(run, reasoning, body.include_usage),
+                       {"reasoning": reasoning, "include_usage": body.include_usage}, completion)
 
 
-class OpenAIStream:
-    """Renders one run as chat.completion.chunk events."""
+class OpenAIFrames:
+    """One run as chat.completion.chunk events (gateway.stream writes them)."""
+
+    api: Api = "chat"
 
     def __init__(self, run: RequestRun, reasoning: ReasoningFormat, include_usage: bool) -> None:
         self.run = run
         self.reasoning = reasoning
         self.include_usage = include_usage
-        self.request = run.request
+        self.mode = run.request.mode
         self.cid = f"chatcmpl-{run.request.response_id}"
         self.created = int(run.request.created_at.timestamp())
         self.think_open = False
-        self.first_token = True
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return chunk_body(self.cid, self.created, self.request.mode, delta, finish)
+        return chunk_body(self.cid, self.created, self.mode, delta, finish)
 
-    async def sse(self) -> AsyncIterator[str]:
-        started = time.perf_counter()
-        mode = self.request.mode
-        try:
-            yield _sse(self.chunk({"role": "assistant", "content": ""}))
-            async for event in self.run.events():
-                if isinstance(event, KeepAlive):
-                    yield KEEP_ALIVE
-                elif isinstance(event, Text):
-                    delta = self._text(event)
-                    if delta is not None:
-                        if event.channel == "content" and self.first_token:
-                            self.first_token = False
-                            GATEWAY_FIRST_TOKEN.labels("chat").observe(time.perf_counter() - started)
-                        yield _sse(self.chunk(delta))
-                elif isinstance(event, Done):
-                    for frame in self._done(event):
-                        yield frame
-        except OpenAIError as exc:
-            GATEWAY_REQUESTS.labels("chat", mode, str(exc.status)).inc()
-            yield _sse(exc.body())
-            yield "data: [DONE]\n\n"
-        finally:
-            self.run.close()
-            GATEWAY_LATENCY.labels("chat", "true").observe(time.perf_counter() - started)
+    def opening(self) -> list[str]:
+        return [_sse(self.chunk({"role": "assistant", "content": ""}))]
 
-    def _text(self, event: Text) -> dict[str, Any] | None:
+    def keepalive(self) -> str:
+        return KEEP_ALIVE
+
+    def text(self, event: Text) -> list[str]:
         if event.channel == "reasoning":
             if self.reasoning == "reasoning_content":
-                return {"reasoning_content": event.text}
+                return [_sse(self.chunk({"reasoning_content": event.text}))]
             if self.reasoning == "think":
                 opening = "" if self.think_open else "<think>\n"
                 self.think_open = True
-                return {"content": opening + event.text}
-            return None
-        return {"content": self._close_think() + event.text}
+                return [_sse(self.chunk({"content": opening + event.text}))]
+            return []
+        return [_sse(self.chunk({"content": self._close_think() + event.text}))]
 
     def _close_think(self) -> str:
         if not self.think_open:
@@ -128,12 +93,13 @@ class OpenAIStream:
         self.think_open = False
         return "\n</think>\n\n"
 
-    def _done(self, event: Done) -> list[str]:
-        answer, mode = event.answer, self.request.mode
-        error = answer_error(answer)
-        if error is not None and not answer.content and not answer.tool_calls:
-            GATEWAY_REQUESTS.labels("chat", mode, str(error.status)).inc()
-            return [_sse(error.body()), "data: [DONE]\n\n"]
+    def failed(self, error: OpenAIError) -> list[str]:
+        return [_sse(error.body()), DONE]
+
+    refused = failed
+
+    async def done(self, event: Done) -> list[str]:
+        answer = event.answer
         frames = []
         closing = self._close_think()
         if closing:
@@ -149,9 +115,7 @@ class OpenAIStream:
             usage_chunk["choices"] = []
             usage_chunk["usage"] = usage_body(answer.usage)
             frames.append(_sse(usage_chunk))
-        frames.append("data: [DONE]\n\n")
-        GATEWAY_REQUESTS.labels("chat", mode, "200").inc()
-        return frames
+        return [*frames, DONE]
 
 
 def _sse(data: dict[str, Any]) -> str:

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
-from gateway.chat import ChatService, final_answer
-from gateway.chat_errors import answer_error
-from gateway.openai_chat import SSE_HEADERS
+from gateway.chat import ChatService
 from gateway.responses_api import (
     ResponsesRequest,
     assistant_turn,
@@ -35,14 +32,13 @@ from gateway.responses_api import (
 )
 from gateway.responses_store import ResponseStore, StoredResponse
 from gateway.session import RequestRun
+from gateway.stream import reply
 from gateway.stream_ids import KEEP_ALIVE
-from gateway.stream_registry import resumable
-from gateway.template_select import header_template
-from gateway.transcript import Done, KeepAlive, Text
+from gateway.stream_registry import Api
 from moe_core.access.keystore import ApiKey
 from moe_core.contracts import Answer, ChatMessage
-from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError
+from moe_core.transcript import Done, Text
 
 log = logging.getLogger(__name__)
 Finish = Callable[[dict[str, Any], Answer], Awaitable[None]]
@@ -55,24 +51,16 @@ async def create_response(chat: ChatService, store: ResponseStore, body: Respons
         earlier = (await store.load(body.previous_response_id, key.default_tenant, "previous_response_id")).conversation
     turn = body.input_messages()
     system = [ChatMessage(role="system", content=body.instructions)] if body.instructions else []
-    run = await chat.start(
-        mode=body.model, messages=system + earlier + turn, tenant_id=key.default_tenant, params=body.params(),
-        stream=body.stream, user=body.user, tools=body.tool_defs(), tool_choice=body.chat_tool_choice(),
-        timeout_s=timeout_s, template=header_template(http),
-    )
-
+    run = await chat.open(body, system + earlier + turn, key.default_tenant, http, timeout_s)
     finish = finisher(store, body, key, earlier, turn)
-    if body.stream:
-        frames = await resumable(chat.streams, run, "responses", {"body": body.model_dump(mode="json")},
-                                 ResponsesStream(run, body, finish).sse())
-        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS,
-                                 background=run.background())
-    answer = await final_answer(run, http, "responses")
-    if answer is None:
-        return Response(status_code=499, background=run.background())
-    response = response_body(body, run.request.response_id, _created(run), answer=answer)
-    await finish(response, answer)
-    return JSONResponse(response, background=run.background())
+
+    async def stored(answer: Answer) -> dict[str, Any]:
+        response = response_body(body, run.request.response_id, _created(run), answer=answer)
+        await finish(response, answer)
+        return response
+
+    return await reply(chat, run, http, ResponsesFrames(run, body, finish), {"body": body.model_dump(mode="json")},
+                       stored)
 
 
 def finisher(store: ResponseStore, body: ResponsesRequest, key: ApiKey, earlier: list[ChatMessage],
@@ -99,18 +87,18 @@ def _created(run: RequestRun) -> int:
     return int(run.request.created_at.timestamp())
 
 
-class ResponsesStream:
-    """Renders one run as Responses API stream events, opening and closing output items as needed."""
+class ResponsesFrames:
+    """One run as Responses API stream events, opening and closing output items as needed (gateway.stream)."""
+
+    api: Api = "responses"
 
     def __init__(self, run: RequestRun, body: ResponsesRequest, finish: Finish) -> None:
         self.run, self.body, self.finish = run, body, finish
         self.rid = run.request.response_id
-        self.mode = run.request.mode
         self.seq = 0
         self.items: list[dict[str, Any]] = []  # finished output items
         self.open: str | None = None  # "reasoning" or "message"
-        self.text = ""  # of the open item
-        self.first_token = True
+        self.open_text = ""  # of the open item
 
     def _event(self, kind: str, **data: Any) -> str:
         payload = {"type": kind, **data, "sequence_number": self.seq}
@@ -120,37 +108,19 @@ class ResponsesStream:
     def _response(self, status: str, **extra: Any) -> dict[str, Any]:
         return response_body(self.body, self.rid, _created(self.run), status=status, output=list(self.items), **extra)
 
-    async def sse(self) -> AsyncIterator[str]:
-        started = time.perf_counter()
-        try:
-            yield self._event("response.created", response=self._response("in_progress"))
-            yield self._event("response.in_progress", response=self._response("in_progress"))
-            async for event in self.run.events():
-                if isinstance(event, KeepAlive):
-                    yield KEEP_ALIVE
-                elif isinstance(event, Text):
-                    if event.channel == "content" and self.first_token:
-                        self.first_token = False
-                        GATEWAY_FIRST_TOKEN.labels("responses").observe(time.perf_counter() - started)
-                    for frame in self._text(event):
-                        yield frame
-                elif isinstance(event, Done):
-                    for frame in await self._done(event.answer):
-                        yield frame
-        except OpenAIError as exc:
-            GATEWAY_REQUESTS.labels("responses", self.mode, str(exc.status)).inc()
-            yield from_frames(self._failed(exc))
-        finally:
-            self.run.close()
-            GATEWAY_LATENCY.labels("responses", "true").observe(time.perf_counter() - started)
+    def opening(self) -> list[str]:
+        return [self._event("response.created", response=self._response("in_progress")),
+                self._event("response.in_progress", response=self._response("in_progress"))]
 
+    def keepalive(self) -> str:
+        return KEEP_ALIVE
     def _where(self) -> dict[str, Any]:
         item = reasoning_item(self.rid, "") if self.open == "reasoning" else message_item(self.rid, "")
         return {"item_id": item["id"], "output_index": len(self.items)}
 
     def _start(self, kind: str) -> list[str]:
         frames = self._close()
-        self.open, self.text = kind, ""
+        self.open, self.open_text = kind, ""
         if kind == "reasoning":
             frames.append(self._event("response.output_item.added", output_index=len(self.items),
                                       item=reasoning_item(self.rid, "")))
@@ -166,7 +136,7 @@ class ResponsesStream:
     def _close(self) -> list[str]:
         if self.open is None:
             return []
-        where, text = self._where(), self.text
+        where, text = self._where(), self.open_text
         if self.open == "reasoning":
             item = reasoning_item(self.rid, text)
             frames = [self._event("response.reasoning_summary_text.done", **where, summary_index=0, text=text),
@@ -182,10 +152,10 @@ class ResponsesStream:
         self.open = None
         return frames
 
-    def _text(self, event: Text) -> list[str]:
+    def text(self, event: Text) -> list[str]:
         kind = "reasoning" if event.channel == "reasoning" else "message"
         frames = [] if self.open == kind else self._start(kind)
-        self.text += event.text
+        self.open_text += event.text
         if kind == "reasoning":
             frames.append(self._event("response.reasoning_summary_text.delta", **self._where(), summary_index=0,
                                       delta=event.text))
@@ -194,11 +164,8 @@ class ResponsesStream:
                                       delta=event.text, logprobs=[]))
         return frames
 
-    async def _done(self, answer: Answer) -> list[str]:
-        error = answer_error(answer)
-        if error is not None and not answer.content and not answer.tool_calls:
-            GATEWAY_REQUESTS.labels("responses", self.mode, str(error.status)).inc()
-            return self._failed(error)
+    async def done(self, event: Done) -> list[str]:
+        answer = event.answer
         frames = self._close()
         for item in function_call_items(answer, self.body.custom_tools()):
             index = len(self.items)
@@ -217,14 +184,11 @@ class ResponsesStream:
         await self.finish(response, answer)
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         frames.append(self._event(kind, response=response))
-        GATEWAY_REQUESTS.labels("responses", self.mode, "200").inc()
         return frames
 
-    def _failed(self, error: OpenAIError) -> list[str]:
+    def failed(self, error: OpenAIError) -> list[str]:
         frames = self._close()
         frames.append(self._event("response.failed", response=self._response("failed", error=error)))
         return frames
 
-
-def from_frames(frames: list[str]) -> str:
-    return "".join(frames)
+    refused = failed

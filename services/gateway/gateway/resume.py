@@ -23,14 +23,15 @@ from fastapi.responses import Response, StreamingResponse
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
-from gateway.anthropic_chat import AnthropicStream
+from gateway.anthropic_chat import AnthropicFrames
 from gateway.chat import ChatService
-from gateway.openai_chat import SSE_HEADERS, OpenAIStream
+from gateway.openai_chat import OpenAIFrames
 from gateway.pending import Event
 from gateway.responses_api import ResponsesRequest
-from gateway.responses_chat import ResponsesStream, finisher
+from gateway.responses_chat import ResponsesFrames, finisher
 from gateway.responses_store import ResponseStore
 from gateway.session import RequestRun
+from gateway.stream import SSE_HEADERS, Frames, sse
 from gateway.stream_ids import Position, with_ids
 from gateway.stream_registry import Api, StreamRecord, StreamRegistry
 from gateway.stream_replay import Replay
@@ -105,16 +106,19 @@ class StreamResume:
 
     async def _render(self, record: StreamRecord, run: RequestRun, key: ApiKey) -> AsyncIterator[str]:
         spec: dict[str, Any] = record.spec
+        frames: Frames
         if record.api == "chat":
-            return OpenAIStream(run, spec["reasoning"], bool(spec["include_usage"])).sse()
-        if record.api == "messages":
-            return AnthropicStream(run, bool(spec["thinking"])).sse()
-        body = ResponsesRequest.model_validate(spec["body"])
-        earlier: list[ChatMessage] = []
-        if body.previous_response_id:
-            earlier = (await self.responses.load(body.previous_response_id, record.tenant_id)).conversation
-        owner = replace(key, tenant_ids=(record.tenant_id,))  # stored under the tenant the stream was opened for
-        return ResponsesStream(run, body, finisher(self.responses, body, owner, earlier, body.input_messages())).sse()
+            frames = OpenAIFrames(run, spec["reasoning"], bool(spec["include_usage"]))
+        elif record.api == "messages":
+            frames = AnthropicFrames(run, bool(spec["thinking"]))
+        else:
+            body = ResponsesRequest.model_validate(spec["body"])
+            earlier: list[ChatMessage] = []
+            if body.previous_response_id:
+                earlier = (await self.responses.load(body.previous_response_id, record.tenant_id)).conversation
+            owner = replace(key, tenant_ids=(record.tenant_id,))  # stored under the tenant the stream was opened for
+            frames = ResponsesFrames(run, body, finisher(self.responses, body, owner, earlier, body.input_messages()))
+        return sse(run, frames)
 
     async def _published(self, replay: Replay) -> None:
         """A request past its deadline (and grace): its Answer is on the topics, or there is nothing to resume."""

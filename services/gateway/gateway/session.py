@@ -9,12 +9,12 @@ from typing import Any
 from starlette.background import BackgroundTask
 
 from gateway.chat_errors import deadline_error
-from gateway.client_profiles import ClientProfile
 from gateway.pending import Event
-from gateway.stop_sequences import StopFilter, cut
 from gateway.stream_ids import StreamCursor
-from gateway.transcript import Done, KeepAlive, StreamEvent, Transcript
+from moe_core.client_profiles import ClientProfile
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress
+from moe_core.stop_sequences import StopFilter, cut
+from moe_core.transcript import Done, KeepAlive, StreamEvent, Transcript
 
 
 class ClientGone(Exception):
@@ -40,7 +40,7 @@ class RequestRun:
         self._on_close = on_close
         self._closed = False
         self.after_response: Callable[[], Awaitable[None]] | None = None  # work for after the reply is sent
-        self.profile: ClientProfile | None = None  # the client profile it runs with (gateway.client_profiles)
+        self.profile: ClientProfile | None = None  # the client profile it runs with (moe_core.client_profiles)
 
     def background(self) -> BackgroundTask | None:
         """`after_response` as the response's background task: it runs once the reply is on the wire."""
@@ -120,7 +120,7 @@ class RequestRun:
                 return self._stopped(event)
 
     def _stopped(self, answer: Answer) -> Answer:
-        """The Answer ended at the request's first stop sequence (gateway.stop_sequences)."""
+        """The Answer ended at the request's first stop sequence (moe_core.stop_sequences)."""
         answer, self.stop_sequence = cut(answer, self.request.params.stop)
         return answer
 

@@ -5,17 +5,17 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from gateway.client_profiles import ClientProfile, check_profiles
-from gateway.housekeeping import HousekeepingSettings
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.access.limits import ModelPrice
 from moe_core.access.throttle import ThrottleSettings
+from moe_core.client_profiles import ClientProfile, check_profiles
+from moe_core.housekeeping import HousekeepingSwitch
 from moe_core.input_limits.settings import EdgeSettings
 from moe_core.seed import SEED_ARCHITECTURE, SeedDefault
 from moe_core.settings import FleetSettings
 
 
-class GatewaySettings(ThrottleSettings, HousekeepingSettings,  # ThrottleSettings: stream resumes, failed key lookups
+class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings: stream resumes, failed key lookups
                       EdgeSettings,  # EdgeSettings: limits at the edge
                       FleetSettings):
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
@@ -70,7 +70,7 @@ class GatewaySettings(ThrottleSettings, HousekeepingSettings,  # ThrottleSetting
                     '{"claude-*haiku*": "moe-orchestrator-concise", "claude-*": "moe-orchestrator"}',
     )
     client_profiles: list[ClientProfile] = Field(
-        default_factory=list, description="Client profiles (gateway.client_profiles), JSON array: per-client "
+        default_factory=list, description="Client profiles (moe_core.client_profiles), JSON array: per-client "
         'defaults chosen by X-MOE-Profile, the key or the User-Agent, e.g. [{"name": "claude-code", "user_agents": '
         '["claude-cli/*"], "mode": "moe-orchestrator-agent-orchestrated"}]')
     tool_max_tokens: int = Field(default=8192, ge=1, le=32768, description="Cap on the answer's tokens of a "

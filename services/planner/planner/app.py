@@ -43,6 +43,7 @@ from moe_core.stage_resources import Outcomes, Resources, stamped
 from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
 from planner.complexity import estimate
+from planner.housekeeping import Housekeeping
 from planner.learned_patterns import LearnedPatterns
 from planner.modes import expert_history
 from planner.plan_cache import CachedPlan, PlanCache
@@ -90,6 +91,10 @@ class Planner:
                            if settings.plan_cache_enabled else None)
         self.guard = GuardrailBook.from_settings(settings)  # input rules (moe_core.guardrails.inputs)
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
+        self.housekeeping = Housekeeping(settings, inference, bus)  # a client's chores: one small-model call
+
+    async def answer_housekeeping(self, request: ChatRequest) -> None:
+        await self.housekeeping.handle(request)
 
     async def handle(self, request: ChatRequest) -> None:
         checked = check_input(self.guard, request, core.last_user_question(request.messages))  # before any model
@@ -338,6 +343,8 @@ STAGE = Stage(
     summary="Requests -> a plan and its typed tasks (precision preflight, semantic cache, plan cache, "
             "router, planner model); a semantic cache hit answers at once.",
     consumes=(Consumes("requests", ChatRequest, "handle"),
+              Consumes("housekeeping", ChatRequest, "answer_housekeeping",
+                       description="a client's housekeeping request (routed by the gateway): one small-model call"),
               Consumes("answers", Answer, "on_answer", when=_caching, description="good answers fill the cache"),
               Consumes("feedback", Feedback, "on_feedback",
                        description="negative feedback flags a cache entry, positive teaches a planner pattern"),

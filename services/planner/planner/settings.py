@@ -1,10 +1,11 @@
 from pydantic import Field
 
+from moe_core.housekeeping import HousekeepingSettings
 from moe_core.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
 from moe_core.settings import FleetSettings
 
 
-class PlannerSettings(FleetSettings):
+class PlannerSettings(HousekeepingSettings, FleetSettings):
     service_name: str = "planner"
     http_port: int = 8101
     planner_max_tasks: int = Field(default=4, ge=1, le=8, description="Most tasks a plan may hold")
