@@ -6,11 +6,18 @@ MOE_FEEDBACK_WINDOW_S; `<key>:rated` marks an answer rated once)."""
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio import Redis
 
 from moe_core.contracts import Answer, ModelUse
 
 PREFIX = "gateway:answer"
+
+
+class AnswerRecordSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    feedback_window_s: int = Field(default=7 * 86400, ge=60, description="How long an answer can be rated")
 
 
 class AnswerRecord(BaseModel):

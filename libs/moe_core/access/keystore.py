@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 import asyncpg
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moe_core.access.limits import Limits
 from moe_core.access.principals import add_service_account, own_principal
@@ -32,6 +34,16 @@ CACHE_MAX = 10_000
 # view in its migration must not meet a column it does not know.
 KEY_ROWS = ("SELECT r.*, k.default_template, k.principal_id, kp.principal_disabled_at FROM api_keys_resolved r "
             "JOIN api_keys k ON k.id = r.id LEFT JOIN key_principals kp ON kp.id = r.id")
+
+
+class KeyCacheSettings(BaseSettings):
+    """How long a replica keeps what its key check read (the edge's and the control plane's)."""
+
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached (changes "
+                                                                   "clear every replica's cache at once)")
+    key_negative_ttl_s: float = Field(default=1.0, ge=0, description="How long an unknown key is cached")
 
 
 @dataclass(frozen=True)

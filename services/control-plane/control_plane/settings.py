@@ -6,7 +6,9 @@ from pydantic_settings import SettingsConfigDict
 from control_plane.memory_settings import MemorySettings
 from control_plane.policy_settings import PolicySettings
 from control_plane.settle_sweep import SweepSettings
+from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.throttle import ThrottleSettings
+from moe_core.answer_records import AnswerRecordSettings
 from moe_core.input_limits import EdgeSettings
 from moe_core.settings import FleetSettings
 
@@ -14,16 +16,13 @@ from moe_core.settings import FleetSettings
 class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent's write decisions (policy_gate)
                            ThrottleSettings, MemorySettings,  # ThrottleSettings: per-key calls (uploads, exports…)
                            SweepSettings,  # SweepSettings: settling the requests of an edge replica that died
+                           KeyCacheSettings, AnswerRecordSettings,  # the key check's cache, the feedback window
                            EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.input_limits)
                            FleetSettings):  # MemorySettings: tenant documents (control_plane.memory_api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     service_name: str = "control-plane"
     http_port: int = 8110  # the local fleet sets it from MOE_CONTROL_PLANE_PORT
-    key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached (changes "
-                                                                   "clear every replica's cache at once)")
-    key_negative_ttl_s: float = Field(default=1.0, ge=0, description="How long an unknown key is cached")
-    feedback_window_s: int = Field(default=7 * 86400, ge=60, description="How long an answer can be rated")
     neo4j_url: str = Field(default="bolt://127.0.0.1:7687",
                            validation_alias=AliasChoices("MOE_NEO4J_URL", "MOE_NEO4J_URI", "neo4j_url"),
                            description="Knowledge graph for /graph/* (MOE_NEO4J_URI is accepted too)")

@@ -6,8 +6,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
+from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.limits import ModelPrice
 from moe_core.access.throttle import ThrottleSettings
+from moe_core.answer_records import AnswerRecordSettings
 from moe_core.client_profiles import ClientProfile, check_profiles
 from moe_core.housekeeping import HousekeepingSwitch
 from moe_core.input_limits.settings import EdgeSettings
@@ -16,6 +18,7 @@ from moe_core.settings import FleetSettings
 
 
 class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings: stream resumes, failed key lookups
+                      KeyCacheSettings, AnswerRecordSettings,  # the key check's cache, the feedback window
                       EdgeSettings,  # EdgeSettings: limits at the edge
                       FleetSettings):
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
@@ -33,9 +36,6 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
     settle_orphan_after_s: float = Field(default=30.0, ge=0, description="Usage: a request not settled this long "
                                          "after its deadline (plus MOE_DEADLINE_GRACE_S and MOE_RESUME_GRACE_S) is "
                                          "settled by the control plane's sweeper")
-    key_cache_ttl_s: float = Field(default=10.0, ge=0, description="How long a verified key is cached (changes "
-                                                                   "clear every replica's cache at once)")
-    key_negative_ttl_s: float = Field(default=1.0, ge=0, description="How long an unknown key is cached")
     model_prices: dict[str, ModelPrice] = Field(
         default_factory=dict, description='JSON {mode or client model id: {"input": x, "output": y}}, prices per '
                                           "million tokens: enables cost budgets and spend in /v1/usage")
@@ -61,7 +61,6 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
         description="Anthropic streams: live progress and thinking as thinking blocks unless the request "
                     'says thinking {"type": "disabled"}',
     )
-    feedback_window_s: int = Field(default=7 * 86400, ge=60, description="How long an answer can be rated")
     exact_cache: bool = Field(default=True, description="Answer exact repeats of cached questions here, from Redis "
                                                         "(written by the planner's semantic cache), with no hop")
     model_map: dict[str, str] = Field(
