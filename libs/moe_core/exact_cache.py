@@ -4,7 +4,8 @@ The semantic cache (planner) finds an answer by meaning: an embedding, a Chroma 
 two Kafka hops away from the client. A question asked again word for word (after normalisation: case,
 spacing, contractions, outer punctuation) needs none of that. When the planner stores an answer in the
 semantic cache it also writes it here; the gateway looks here before it publishes a request and answers
-an exact repeat itself. Same scope (tenant, mode, system prompt), same expiry; a flagged entry
+an exact repeat itself. Same scope (tenant, mode, system prompt, expert template and, for a tenant's own
+template, the digest of its models), same expiry; a flagged entry
 (rating 1-2) is removed here when the planner flags it in Chroma.
 """
 
@@ -57,6 +58,8 @@ def cache_scope(request: ChatRequest) -> str | None:
     parts = [request.tenant_id, request.mode, system]
     if request.template:  # another template's models give another answer (no key changes without one)
         parts.append(f"template:{request.template}")
+    if request.template_models is not None:  # a tenant's own: its models (an edited template is another one)
+        parts.append(f"template-models={request.template_models.digest()}")
     raw = "\x00".join(parts)
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 

@@ -135,6 +135,10 @@ KEYS: tuple[RedisKey, ...] = (
     # the control plane
     RedisKey("console:", "console:<ns>:session:<sid>", "control-plane", "hash {masked, csrf, key_id}",
              "MOE_CONSOLE_SESSION_TTL_S", purpose="console sessions"),
+    RedisKey("control-plane:templates:", "control-plane:templates:<ns>:<tenant>", "control-plane",
+             "string (JSON: the tenant's own expert templates)", "none (rewritten on every change and at start)",
+             ("gateway",), "tenant expert templates the edge resolves a request's template from "
+             "(moe_core.published_templates)"),
     RedisKey("memory:version:", "memory:version:<ns>:<tenant>", "control-plane", "string counter", "none",
              ("graph-rag",), "a tenant's documents changed (caches keyed by it go stale)"),
     RedisKey("memory:presence:", "memory:presence:<ns>:<tenant>", "control-plane", "string flag", "none",

@@ -9,6 +9,9 @@ an unknown category, an empty model list, an unknown server or a model no config
 the start with a message naming the template and the entry. What a template leaves out falls back: an
 expert category to the template's `general` list, then to the global assignment; `thinking` to the
 template's `judge`; a role to the global role.
+
+A tenant's own templates (moe_core.tenant_templates) are not in the file: the edge resolves them and the request
+carries their models (Envelope.template_models); `of_message` gives a stage what a message runs with.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from moe_core.contracts import Envelope, TemplateModels
 from moe_core.contracts.experts import EXPERT_CATEGORIES
 from moe_core.inference.config import InferenceServer, ModelRef
 
@@ -138,3 +142,32 @@ def load_templates(raw_path: str, servers: list[InferenceServer], inline: str = 
     if found:
         raise TemplateError(f"expert templates {path}: " + "; ".join(found))
     return parsed.templates
+
+
+def carried(template: ExpertTemplate, tier_boundary_b: float) -> TemplateModels:
+    """The template as a message carries it: every entry with its tier (stated, else by the model's size)."""
+    def refs(values: list[ModelRef] | None) -> list[dict[str, Any]] | None:
+        if values is None:
+            return None
+        return [{"model": r.model, "server": r.server, "tier": r.sized(tier_boundary_b).tier} for r in values]
+
+    return TemplateModels.model_validate({
+        "experts": {c: refs(v) for c, v in template.experts.items()}, "planner": refs(template.planner),
+        "judge": refs(template.judge), "thinking": refs(template.thinking), "ensemble": template.ensemble})
+
+
+def from_carried(models: TemplateModels) -> ExpertTemplate:
+    """The carried models as a template (InferenceConfig.for_role/for_expert take it like a name)."""
+    def refs(values: list[Any] | None) -> list[ModelRef] | None:
+        return None if values is None else [ModelRef(model=r.model, server=r.server, tier=r.tier) for r in values]
+
+    return ExpertTemplate(experts={c: refs(v) or [] for c, v in models.experts.items()}, ensemble=models.ensemble,
+                          planner=refs(models.planner), judge=refs(models.judge), thinking=refs(models.thinking))
+
+
+def of_message(message: Envelope) -> str | ExpertTemplate | None:
+    """What a message runs with: the models it carries (a tenant's template, resolved at the edge), else its
+    template's name (a file template every stage has), else None (the global assignments)."""
+    if message.template_models is not None:
+        return from_carried(message.template_models)
+    return message.template

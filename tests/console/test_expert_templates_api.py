@@ -33,6 +33,7 @@ class Plane:
     api: httpx.AsyncClient
     bus: Bus
     tap: TopicTap
+    settings: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ async def plane(infra: dict[str, str]) -> AsyncIterator[Plane]:
         await run_in_process(stack, [app], bus, tap)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://control-plane")
         stack.push_async_callback(client.aclose)
-        yield Plane(client, bus, tap)
+        yield Plane(client, bus, tap, common)
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -206,3 +207,46 @@ async def test_the_operator_manages_any_tenants_templates_each_cross_tenant_read
                                  and m["subject"] == f"template:{tenant}/ops"
                                  and m["details"]["decision"] == "template.read")
     assert reads[0]["details"]["outcome"] == "allowed" and reads[0]["tenant_id"] == tenant
+
+
+async def test_each_change_is_published_for_the_edge_and_a_start_publishes_every_tenant(
+        plane: Plane, infra: dict[str, str]) -> None:
+    """The edge reads a tenant's templates from Redis (moe_core.published_templates), never from the table: every
+    create, edit and delete is there when the API answers; a control plane that starts publishes every tenant again
+    (a key Redis lost comes back, a key of a tenant without templates goes)."""
+    from redis.asyncio import Redis
+
+    from control_plane.app import create_app
+    from moe_core.published_templates import PublishedTemplates, published_key
+
+    tag = uuid.uuid4().hex[:8]
+    tenant, ghost = f"tpl-p-{tag}", f"tpl-q-{tag}"
+    [admin] = await create_keys(infra["postgres"], ("tpl-admin", "admin", [tenant]))
+    namespace = plane.settings["topic_namespace"]
+    redis = Redis.from_url(infra["redis"], decode_responses=True)
+    edge = PublishedTemplates(redis, namespace)
+    try:
+        made = await plane.api.post("/v1/admin/templates", headers=bearer(admin), json={
+            "tenant_id": tenant, "name": "mine", "template": {"experts": {"code_reviewer": ["expert-model-b@local"]}}})
+        assert made.status_code == 201, made.text
+        seen = await edge.of_tenant(tenant)
+        assert [str(r) for r in seen["mine"].experts["code_reviewer"]] == ["expert-model-b@local"]
+        path = f"/v1/admin/templates/{tenant}/mine"
+        edited = await plane.api.put(path, headers=bearer(admin), json={"template": {"judge": ["judge-model@local"]}})
+        assert edited.status_code == 200, edited.text
+        seen = await edge.of_tenant(tenant)
+        assert seen["mine"].experts == {} and [str(r) for r in seen["mine"].judge or []] == ["judge-model@local"]
+        assert await edge.of_tenant(ghost) == {}
+
+        await redis.delete(published_key(namespace, tenant))  # lost (a flush), and a stale key of a tenant with none
+        await redis.set(published_key(namespace, ghost), '{"version": 1, "templates": {"old": {"judge": ["x"]}}}')
+        restarted = create_app(ControlPlaneSettings(**plane.settings))
+        async with restarted.router.lifespan_context(restarted):
+            pass
+        assert [str(r) for r in (await edge.of_tenant(tenant))["mine"].judge or []] == ["judge-model@local"]
+        assert await redis.exists(published_key(namespace, ghost)) == 0
+
+        assert (await plane.api.delete(path, headers=bearer(admin))).status_code == 200
+        assert await edge.of_tenant(tenant) == {}  # gone when the API answered
+    finally:
+        await redis.aclose()

@@ -172,3 +172,53 @@ def test_cached_answers_are_kept_apart_per_template() -> None:
 
     assert len({cache_scope(request(None)), cache_scope(request("a")), cache_scope(request("b"))}) == 3
     assert request("a").child_fields()["template"] == "a"  # every follow-up message carries it
+
+
+def test_a_tenants_template_travels_with_its_models_and_the_stages_call_them(tmp_path: Path) -> None:
+    """The edge's carried models (tiers by size at the edge) are what planner, experts and judge get for the
+    message, whatever the stage's own file says about that name; its caches scope by the models' digest."""
+    from moe_core.templates import ExpertTemplate, carried, of_message
+
+    config = InferenceConfig.from_settings(settings(tmp_path, GOOD))
+    own = ExpertTemplate.model_validate({"experts": {"general": ["mid@cpu", "qwen2.5-72b@gpu1"]},
+                                         "judge": ["small"], "ensemble": True})
+    models = carried(own, 20.0)
+    request = ChatRequest(response_id="r", tenant_id="t", deadline_at=deadline_in(5), mode="moe-orchestrator",
+                          messages=[ChatMessage(role="user", content="hi")], template="small", template_models=models)
+    chosen = of_message(request)
+    assert isinstance(chosen, ExpertTemplate) and chosen.ensemble
+    assert [(r.model, r.server, r.tier) for r in config.for_expert("math", chosen)] == [
+        ("mid", "cpu", 1), ("qwen2.5-72b", "gpu1", 2)]  # the tenant's general, tiers by size; not the file's small
+    assert [str(r) for r in config.for_role("judge", chosen, fallback="judge")] == ["small"]
+    assert [str(r) for r in config.for_role("planner", chosen)] == ["mid"]  # none in it: the global planner
+    assert request.child_fields()["template_models"] == models  # every follow-up message carries them
+
+    file_small = request.model_copy(update={"template_models": None})
+    assert of_message(file_small) == "small"
+    edited = request.model_copy(update={"template_models": carried(own.model_copy(update={"judge": None}), 20.0)})
+    assert len({cache_scope(request), cache_scope(file_small), cache_scope(edited)}) == 3
+
+
+async def test_the_edge_answers_503_when_the_tenants_templates_cannot_be_read(tmp_path: Path) -> None:
+    """Redis unreachable (nothing listens on port 1): a request naming a template is refused with a clear 503, never
+    run with the file's template of that name; a request naming none needs no lookup."""
+    base = settings(tmp_path, GOOD)
+    edge = template_select.EdgeTemplates(InferenceConfig.from_settings(base).templates,
+                                         base.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    try:
+        assert await edge.choose("t", None, None, None) == (None, None)
+        with pytest.raises(OpenAIError) as err:
+            await edge.choose("t", "small", None, None)
+        assert (err.value.status, err.value.code, err.value.type) == (503, "templates_unavailable", "server_error")
+    finally:
+        await edge.aclose()
+
+
+def test_sticky_servers_fall_back_to_the_keys_principal() -> None:
+    from moe_core.access.keystore import ApiKey
+
+    key = ApiKey("k1", "k", "user", ("t",), principal_id="person-7")
+    assert template_select.affinity_user("alice", key) == "alice"
+    assert template_select.affinity_user(None, key) == "principal:person-7"
+    assert template_select.affinity_user("", key) == "principal:person-7"
+    assert template_select.affinity_user(None, None) is None

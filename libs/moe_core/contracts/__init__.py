@@ -38,6 +38,7 @@ from moe_core.contracts.messages import (
     Usage,
     UsageCharged,
 )
+from moe_core.contracts.template_models import CarriedModel, TemplateModels
 from moe_core.contracts.topics import TOPIC_MESSAGES, Topics, topic_key
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "AuditEvent",
     "CacheEntry",
     "Cancel",
+    "CarriedModel",
     "ChatMessage",
     "ChatRequest",
     "Complexity",
@@ -77,6 +79,7 @@ __all__ = [
     "Source",
     "SynthesisInsight",
     "TaskResult",
+    "TemplateModels",
     "ToolTask",
     "Topics",
     "TraceContext",

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from moe_core.contracts.template_models import TemplateModels
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -77,6 +79,10 @@ class Envelope(BaseModel):
     template: str | None = Field(default=None, max_length=64, description="The named expert template the "
                                  "request runs with (planner, expert and judge models; moe_core.templates); "
                                  "unset = the global model assignments")
+    template_models: TemplateModels | None = Field(default=None, description="The models of the request's "
+                                                   "template when it is the tenant's own (resolved at the edge; "
+                                                   "stages call these, moe_core.templates.of_message); unset: a "
+                                                   "file template by its name, or none")
     versions: RunVersions | None = Field(default=None, description="The configuration and prompt template "
                                          "digests of the stage run that published this message (set by the bus); "
                                          "unset = not recorded (older producers, live events)")
@@ -104,6 +110,7 @@ class Envelope(BaseModel):
             "live": self.live,
             "replay_of": self.replay_of,
             "template": self.template,
+            "template_models": self.template_models,
             "as_recorded": self.as_recorded,
         }
 

@@ -154,16 +154,20 @@ class InferenceConfig(BaseModel):
         return cls(servers=servers, roles=roles, experts=experts, templates=templates,
                    tier_boundary_b=settings.expert_tier_boundary_b)
 
-    def template(self, name: str | None) -> ExpertTemplate | None:
-        """The named template (None without a name); InferenceError when this service does not know it."""
+    def template(self, name: str | ExpertTemplate | None) -> ExpertTemplate | None:
+        """The named template (None without a name); InferenceError when this service does not know it. A
+        template itself (a tenant's, carried by the message: moe_core.templates.of_message) is taken as it is."""
         if not name:
             return None
+        if not isinstance(name, str):
+            return name
         if name not in self.templates:
             raise InferenceError("unknown_template", f"no expert template {name!r} is configured here "
                                  f"(known: {', '.join(self.templates) or 'none'})")
         return self.templates[name]
 
-    def for_role(self, role: str, template: str | None = None, fallback: str | None = None) -> list[ModelRef]:
+    def for_role(self, role: str, template: str | ExpertTemplate | None = None,
+                 fallback: str | None = None) -> list[ModelRef]:
         """The role's models: the template's (role, then fallback), else the global role, fallback, default."""
         chain = [role] + ([fallback] if fallback else [])
         chosen = self.template(template)
@@ -172,14 +176,14 @@ class InferenceConfig(BaseModel):
                 return list(refs)
         return next((self.roles[name] for name in chain if self.roles.get(name)), self.roles["default"])
 
-    def for_expert(self, category: str, template: str | None = None) -> list[ModelRef]:
+    def for_expert(self, category: str, template: str | ExpertTemplate | None = None) -> list[ModelRef]:
         """A category's models: the template's (category, then general), else the global assignment."""
         chosen = self.template(template)
         if chosen is not None and (refs := chosen.experts.get(category) or chosen.experts.get("general")):
             return list(refs)
         return self.experts.get(category) or self.experts.get("general") or self.for_role("default")
 
-    def vision_refs(self, template: str | None = None) -> list[ModelRef]:
+    def vision_refs(self, template: str | ExpertTemplate | None = None) -> list[ModelRef]:
         """The `vision` expert's models, each pinned to a server that takes images for it (`vision_models`);
         when none of the template's models can, every model a server declares for images. Empty: this
         configuration cannot look at an image."""

@@ -6,7 +6,8 @@ Keys (namespace = MOE_TOPIC_NAMESPACE, so test fleets never share state):
                                           (written by the heartbeat; expires after 3 heartbeats)
   inference:<ns>:down:<name>        str   set for MOE_INFERENCE_UNHEALTHY_S after a failed call
   inference:<ns>:inflight:<name>    zset  one member per running call (score = start time)
-  inference:<ns>:affinity:<user>:<model>  str  server name, TTL MOE_INFERENCE_AFFINITY_TTL_S
+  inference:<ns>:affinity:<user>:<model>  str  server name, TTL MOE_INFERENCE_AFFINITY_TTL_S; <user> is the
+                                          client's `user`, else `principal:<id>` of its key (`affinity_user`)
   inference:<ns>:beat:<name>        str   heartbeat lock: one poller per server and interval in the fleet
 
 The bookkeeping costs Redis round trips on every model call, so it is kept only where it can change a
@@ -42,6 +43,14 @@ from moe_core.switches import servers_key
 
 log = logging.getLogger(__name__)
 INFLIGHT_HORIZON_S = 600.0
+
+
+def affinity_user(user: str | None, principal_id: str | None) -> str | None:
+    """Who a request's model calls stick to (ChatRequest.user): the client's `user` field, else the principal its
+    API key belongs to (a client that sends no `user` still keeps its server and its warm KV cache)."""
+    if user:
+        return user
+    return f"principal:{principal_id}" if principal_id else None
 
 
 @dataclass

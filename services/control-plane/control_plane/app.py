@@ -135,12 +135,13 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
                       group=declared.group)
     inference = InferenceConfig.from_settings(settings)
     memory = MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle)  # tenant documents
+    templates = TemplatesApi(bus, stores.keys, gate, inference, inference.templates, redis, settings.topic_namespace)
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, gate, inference.templates),  # /v1/admin/*
         ConfigApi(settings, inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
         PrincipalsApi(bus, stores.keys, gate, events),  # /v1/admin/principals (scoped by the policy)
-        TemplatesApi(bus, stores.keys, gate, inference, inference.templates),  # /v1/admin/templates (per tenant)
+        templates,  # /v1/admin/templates (per tenant), published into Redis for the edge
         UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
         provider_status,  # GET /v1/provider-status: the calling key's limits, used and left (read only)
         graph,
@@ -158,6 +159,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         app.state.key_store = await stores.open()
         await events.start()
         sweeper.start()
+        await templates.start()  # every tenant's templates into Redis, where the edge reads them
 
     async def stop() -> None:
         await sweeper.close()

@@ -14,6 +14,11 @@ server or no server serves, an unknown category: 400 naming the entry). Every cr
 policy's decision (policy/opa/admin.rego, template.create|update|delete) and an audit event on the audit topic.
 Another tenant's templates are unknown (404) to a tenant admin; the fleet operator's read of them is a decision
 and a record.
+
+After every change, and for every tenant when the control plane starts, the tenant's templates are published into
+Redis (moe_core.published_templates), where the edge reads them: a request naming one runs with its models, and a
+deleted one is unknown to the next request. A change saved but not published (Redis unavailable) is a 503
+`templates_not_published` saying so.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
 
 from control_plane.admin_models import TENANT_ID
 from control_plane.key_audit import change_event
@@ -35,6 +41,7 @@ from moe_core.access.request_auth import require_admin
 from moe_core.bus import Bus
 from moe_core.inference import InferenceConfig
 from moe_core.openai_error import OpenAIError
+from moe_core.published_templates import TemplatePublisher
 from moe_core.templates import NAME, ExpertTemplate, problems
 from moe_core.tenant_templates import StoredTemplate, TenantTemplates, body_of
 
@@ -84,8 +91,10 @@ def _plain(template: ExpertTemplate) -> dict[str, Any]:
 
 class TemplatesApi:
     def __init__(self, bus: Bus, store: Callable[[], KeyStore], gate: PolicyGate, inference: InferenceConfig,
-                 defaults: Mapping[str, ExpertTemplate]) -> None:
+                 defaults: Mapping[str, ExpertTemplate], redis: Redis, namespace: str) -> None:
         self.bus = bus
+        self.redis = redis
+        self.namespace = namespace
         self.store = store
         self.gate = gate
         self.inference = inference
@@ -100,6 +109,28 @@ class TemplatesApi:
 
     def templates(self) -> TenantTemplates:
         return TenantTemplates(self.store().pool)
+
+    def publisher(self) -> TemplatePublisher:
+        return TemplatePublisher(self.store().pool, self.redis, self.namespace)
+
+    async def start(self) -> None:
+        """Every tenant's templates into Redis for the edge (they may have changed while no control plane ran)."""
+        try:
+            count = await self.publisher().publish_all()
+        except Exception:  # the control plane serves on; each tenant's next change publishes it
+            log.exception("tenant expert templates not published at start: the edge has the last published ones")
+            return
+        log.info("tenant expert templates published for %d tenants", count)
+
+    async def _publish(self, tenant: str) -> None:
+        try:
+            await self.publisher().publish(tenant)
+        except Exception as exc:
+            log.exception("tenant %s: expert templates not published", tenant)
+            raise OpenAIError(503, f"The change is saved, but the edge could not be given the templates of tenant "
+                                   f"'{tenant}' ({type(exc).__name__}): requests still see the previous ones until "
+                                   "the next change or the control plane's restart publishes them.", "server_error",
+                              code="templates_not_published") from None
 
     async def admin(self, request: Request) -> ApiKey:
         key = await require_admin(request, self.store())
@@ -178,6 +209,7 @@ class TemplatesApi:
             raise OpenAIError(409, f"Tenant '{body.tenant_id}' has an expert template '{body.name}' already: "
                                    "edit it", param="name", code="template_exists")
         await self._audit(admin, "template.created", body.tenant_id, body.name, {"template": _plain(made.template)})
+        await self._publish(body.tenant_id)
         return TemplateOut.of(made)
 
     async def update(self, tenant_id: str, name: str, body: TemplateUpdate, request: Request) -> TemplateOut:
@@ -191,6 +223,7 @@ class TemplatesApi:
             raise self._missing(tenant_id, name)
         await self._audit(admin, "template.updated", tenant_id, name,
                           {"before": _plain(before.template), "template": _plain(changed.template)})
+        await self._publish(tenant_id)
         return TemplateOut.of(changed)
 
     async def delete(self, tenant_id: str, name: str, request: Request) -> dict[str, Any]:
@@ -201,4 +234,5 @@ class TemplatesApi:
         if before is None or not await self.templates().delete(tenant_id, name):
             raise self._missing(tenant_id, name)
         await self._audit(admin, "template.deleted", tenant_id, name, {"before": _plain(before.template)})
+        await self._publish(tenant_id)
         return {"object": "expert_template.deleted", "tenant_id": tenant_id, "name": name, "deleted": True}

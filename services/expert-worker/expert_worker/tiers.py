@@ -22,6 +22,7 @@ from expert_worker.scoring import ScoreBoard
 from moe_core.contracts import ExpertTask, TaskResult, Usage
 from moe_core.inference import Completion, InferenceClient, InferenceError, ModelRef
 from moe_core.observability.metrics import EXPERT_CALLS
+from moe_core.templates import ExpertTemplate, of_message
 
 _RANK = {"high": 0, "medium": 1, "low": 2}
 
@@ -74,10 +75,12 @@ class TieredExpert:
         """Both tiers side by side: configured for every task, or by the task's named template."""
         if task.direct:  # a trivial question: one plain call
             return False
-        template = self.inference.config.templates.get(task.template or "")
+        chosen = of_message(task)  # the models the task carries (a tenant's template), else the named one
+        template = self.inference.config.templates.get(chosen) if isinstance(chosen, str) else chosen
         return self.ensemble or bool(getattr(template, "ensemble", False))
 
-    async def refs(self, category: str, tenant_id: str | None = None, template: str | None = None) -> list[ModelRef]:
+    async def refs(self, category: str, tenant_id: str | None = None,
+                   template: str | ExpertTemplate | None = None) -> list[ModelRef]:
         refs = self.inference.config.for_expert(category, template)
         return await self.scores.usable(category, refs, tenant_id) if self.scores is not None else refs
 
@@ -85,8 +88,9 @@ class TieredExpert:
         started = time.perf_counter()
         attempts: list[Attempt] = []
         try:  # the request's expert template (moe_core.templates), else the global assignment
-            refs = (self.inference.config.vision_refs(task.template) if task.images  # a model that takes images
-                    else await self.refs(task.category, task.tenant_id, task.template))
+            template = of_message(task)  # a tenant's template: the models the task carries
+            refs = (self.inference.config.vision_refs(template) if task.images  # a model that takes images
+                    else await self.refs(task.category, task.tenant_id, template))
         except InferenceError as exc:  # a template this worker does not know: a clear failed result
             attempts.append(Attempt(1, 0, error=exc))
             refs = []

@@ -105,7 +105,7 @@ class ChatService:
         if profile is not None and profile.mode and model_id not in MODES and named is None:  # a client's own id
             mode = profile.mode
         fallback = (key.default_template if key else None) or (profile.template if profile else None)
-        template = template_select.choose(named, template, fallback, self.templates)
+        template, template_models = await self.templates.choose(tenant_id, named, template, fallback)
         if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
             raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
                               param="model", code="model_not_allowed")
@@ -124,8 +124,9 @@ class ChatService:
         limit = self.settings.request_timeout_s
         request = ChatRequest(
             response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(min(timeout_s or limit, limit)),
-            mode=mode, messages=messages, params=params, stream=stream, live=stream, user=user,
-            tools=tools or [], tool_choice=tool_choice, template=template,
+            mode=mode, messages=messages, params=params, stream=stream, live=stream,
+            user=template_select.affinity_user(user, key),  # sticky servers: the client's user, else the principal
+            tools=tools or [], tool_choice=tool_choice, template=template, template_models=template_models,
         )
         if self.metering is not None:  # limits and budgets: 429 before anything enters the fleet
             await self.metering.reserve(key, request, client_model)
@@ -213,10 +214,11 @@ class ChatService:
                 log.exception("could not publish Cancel")
 
     async def aclose(self) -> None:
-        """Let pending Cancel messages go out before the broker stops."""
+        """Let pending Cancel messages go out before the broker stops; close the tenant templates' reader."""
         if self._background:
             grace = self.streams.grace_s if self.streams is not None else 0.0
             await asyncio.wait(set(self._background), timeout=5 + grace)
+        await self.templates.aclose()
 
 
 def housekeeping_audit(request: ChatRequest, kind: str) -> AuditEvent:

@@ -2,8 +2,16 @@
 (`moe-orchestrator@<name>`, also after a mode or a mapped client id: `moe-orchestrator-code@<name>`), else
 the `X-MOE-Template` header, else the API key's default template, else none (the global assignments).
 
+The names a request may use are the file templates (policy/templates.yaml, every tenant's) and its tenant's own
+(made in the console or at /v1/admin/templates), read per request from the key the control plane publishes
+(moe_core.published_templates): a tenant's template of a file template's name is that tenant's version of it
+and wins. The request then carries the tenant template's models (ChatRequest.template_models), so the planner,
+the experts and the judge call them without reading the control plane's table; a deleted template is gone with
+the next request. Another tenant's templates are unknown (404).
+
 A name that is not configured is a 404 `template_not_found` in the API's envelope; a model suffix and a
-header naming different templates are a 400 (one request, one set of models).
+header naming different templates are a 400 (one request, one set of models); the tenant's templates cannot be
+read (Redis down) is a 503 `templates_unavailable`, never another template's models.
 """
 
 from __future__ import annotations
@@ -13,19 +21,61 @@ from collections.abc import Mapping
 from starlette.requests import Request
 
 from gateway.model_map import resolve_mode
+from moe_core.access.keystore import ApiKey
+from moe_core.contracts import TemplateModels
 from moe_core.inference import InferenceConfig
+from moe_core.inference.fleet import affinity_user as _affinity_user
 from moe_core.modes import DEFAULT_MODE, MODES
 from moe_core.openai_error import OpenAIError
+from moe_core.published_templates import PublishedTemplates, PublishedTemplatesError
 from moe_core.settings import FleetSettings
-from moe_core.templates import ExpertTemplate
+from moe_core.stores import redis_client
+from moe_core.templates import ExpertTemplate, carried
 
 TEMPLATE_HEADER = "x-moe-template"
 Templates = Mapping[str, ExpertTemplate]
 
 
-def load(settings: FleetSettings) -> dict[str, ExpertTemplate]:
+class EdgeTemplates(dict[str, ExpertTemplate]):
+    """The file templates (what GET /v1/models lists), and per request the tenant's own (`choose`)."""
+
+    def __init__(self, templates: Mapping[str, ExpertTemplate], settings: FleetSettings) -> None:
+        super().__init__(templates)
+        self.settings = settings
+        self._published: PublishedTemplates | None = None
+
+    def published(self) -> PublishedTemplates:
+        """The reader of the published tenant templates, on a Redis client of its own (made in the serving loop
+        on the first request that names a template)."""
+        if self._published is None:
+            self._published = PublishedTemplates(redis_client(self.settings.redis_url), self.settings.topic_namespace)
+        return self._published
+
+    async def aclose(self) -> None:
+        if self._published is not None:
+            await self._published.redis.aclose()
+            self._published = None
+
+    async def choose(self, tenant_id: str, from_model: str | None, from_header: str | None,
+                     key_default: str | None) -> tuple[str | None, TemplateModels | None]:
+        """The request's template name (checked against the file's and the tenant's own) and, for a tenant's
+        own, its models as the request carries them. No name anywhere: no lookup."""
+        if not (from_model or from_header or key_default):
+            return None, None
+        try:
+            own = await self.published().of_tenant(tenant_id)
+        except PublishedTemplatesError as exc:
+            raise OpenAIError(503, f"The tenant's expert templates cannot be read right now ({exc}); try again "
+                                   "shortly.", "server_error", code="templates_unavailable") from None
+        name = choose(from_model, from_header, key_default, {**self, **own})  # the tenant's own wins
+        if name is not None and name in own:
+            return name, carried(own[name], self.settings.expert_tier_boundary_b)
+        return name, None
+
+
+def load(settings: FleetSettings) -> EdgeTemplates:
     """The configured templates, checked against the inference servers (TemplateError: start-up fails)."""
-    return InferenceConfig.from_settings(settings).templates
+    return EdgeTemplates(InferenceConfig.from_settings(settings).templates, settings)
 
 
 def split_template(model: str) -> tuple[str, str | None]:
@@ -88,3 +138,8 @@ def choose(from_model: str | None, from_header: str | None, key_default: str | N
                                "more; pick one per request or ask an admin to change the key",
                           param="model", code="template_not_found")
     return key_default
+
+
+def affinity_user(user: str | None, key: ApiKey | None) -> str | None:
+    """The request's sticky-server user: the client's `user`, else its key's principal (moe_core.inference.fleet)."""
+    return _affinity_user(user, key.principal_id if key is not None else None)

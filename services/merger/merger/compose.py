@@ -17,6 +17,7 @@ from moe_core.contracts import Answer, ErrorInfo, Plan, Progress, SynthesisInsig
 from moe_core.contracts.messages import FinishReason
 from moe_core.inference import InferenceClient, InferenceError, ModelRef
 from moe_core.modes import Mode, get_mode
+from moe_core.templates import ExpertTemplate, of_message
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Composer:
         self.bus = bus
         self.inference = inference
 
-    def _refs(self, role: str, fallback: str, template: str | None = None) -> list[ModelRef]:
+    def _refs(self, role: str, fallback: str, template: str | ExpertTemplate | None = None) -> list[ModelRef]:
         """The role's models: the request's expert template first (moe_core.templates), then the global roles."""
         return self.inference.config.for_role(role, template, fallback=fallback)
 
@@ -121,7 +122,7 @@ class Composer:
         out = Generated()
         try:
             async for delta in self.inference.stream(
-                self._refs("thinking", "judge", plan.template),
+                self._refs("thinking", "judge", of_message(plan)),
                 synthesis.thinking_messages(plan, good),
                 max_tokens=self.settings.thinking_max_tokens,
                 temperature=plan.params.temperature,
@@ -152,7 +153,7 @@ class Composer:
         emit(prefix)
         try:
             async for delta in self.inference.stream(
-                self._refs("judge", "judge", plan.template),
+                self._refs("judge", "judge", of_message(plan)),
                 synthesis.judge_messages(plan, good, reasoning, mode, self.settings.judge_insight),
                 max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
                 temperature=plan.params.temperature,

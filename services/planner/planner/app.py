@@ -40,6 +40,7 @@ from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources, stamped
+from moe_core.templates import of_message
 from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
 from planner.complexity import estimate
@@ -220,7 +221,7 @@ class Planner:
         learned = await _soft(self.patterns.hints(self.settings.planner_learned_patterns), "learned patterns")
         try:
             completion = await self.inference.chat(
-                self.inference.config.for_role("planner", request.template),  # the request's template first
+                self.inference.config.for_role("planner", of_message(request)),  # the request's template first
                 core.planner_messages(question, self.categories, max_tasks, tools, research, learned),
                 max_tokens=self.settings.planner_max_tokens,
                 temperature=0.0,
@@ -292,8 +293,10 @@ async def _transient(step: Awaitable[Any]) -> None:
 
 
 def plan_scope(request: ChatRequest) -> str:
-    """The plan cache's scope: the mode, and the expert template (its own planner model plans for it)."""
-    return f"{request.mode}@{request.template}" if request.template else request.mode
+    """The plan cache's scope: the mode, and the expert template (its own planner model plans for it); a tenant's
+    own template by its models' digest too (another tenant's of the same name plans with other models)."""
+    scope = f"{request.mode}@{request.template}" if request.template else request.mode
+    return f"{scope}#{request.template_models.digest()}" if request.template_models is not None else scope
 
 
 def images_of(request: ChatRequest) -> list[ImageRef]:
