@@ -20,6 +20,8 @@ from faststream.kafka.annotations import KafkaMessage
 from codex_lineage import facets
 from codex_lineage.anchoring import anchoring_for, checkpoint_loop
 from codex_lineage.api import router
+from codex_lineage.catalog.documents import document_sets
+from codex_lineage.catalog.documents import entry as document_set_entry
 from codex_lineage.catalog.entries import Names, postgres_namespace
 from codex_lineage.catalog.entries import entries as catalog_entries
 from codex_lineage.catalog.entries import load as load_catalog
@@ -186,8 +188,12 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
 
     async def catalog_items() -> list[dict[str, Any]]:
         policy = classes.current()
-        return [{**e, "classification": policy.of_entry(e["kind"], e["name"])}
-                for e in catalog_entries(catalog, names, await tenants(holder["store"]))]
+        known = await tenants(holder["store"])
+        items = catalog_entries(catalog, names, known)
+        items += [document_set_entry(s, names.datasets.chroma) for s in await document_sets(holder["store"].pool,
+                                                                                             known)]
+        return [{**e, "classification": policy.of_entry(e["kind"], e["name"], e["facets"].get("tenant"))}
+                for e in items]
 
     app.include_router(catalog_router(catalog_items, lambda: holder["keys"]))
     app.state.holder = holder
