@@ -103,11 +103,12 @@ KEYS: tuple[RedisKey, ...] = (
              purpose="a verdict's feedback published once"),
     RedisKey("guardrail:answer", "guardrail:answer:<ns>:<response_id>", "guardrail", "string (JSON Answer)",
              "MOE_ANSWER_TTL_S", purpose="memo: the checked answer"),
-    RedisKey("guardrail:decision:", "guardrail:decision:<ns>:<tenant>:<response_id>", "guardrail",
-             "string (JSON Decision)", "MOE_GUARDRAIL_RETENTION_S", ("control-plane",),
-             "a blocked answer in quarantine, or a redaction's journal entry (moe_core.guardrails.quarantine)"),
+    RedisKey("guardrail:decision:", "guardrail:decision:<ns>:<tenant>:<response_id>[:input]", "guardrail",
+             "string (JSON Decision)", "MOE_GUARDRAIL_RETENTION_S", ("control-plane", "planner"),
+             "a blocked answer in quarantine, or a redaction's journal entry (moe_core.guardrails.quarantine); "
+             "`:input`: an input redaction, written by the planner"),
     RedisKey("guardrail:index:", "guardrail:index:<ns>:<tenant>:<kind: block or redact>", "guardrail",
-             "sorted set (response ids by time)", "MOE_GUARDRAIL_RETENTION_S", ("control-plane",),
+             "sorted set (response ids by time)", "MOE_GUARDRAIL_RETENTION_S", ("control-plane", "planner"),
              "a tenant's quarantine and journal, newest first"),
     RedisKey("research:result", "research:result:<ns>:<response_id>:<task_id>", "research", "string (JSON TaskResult)",
              "MOE_RESULT_TTL_S", purpose="memo"),
@@ -154,7 +155,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "service:",  # a service acting as a principal (graph-ingest asking the write policy)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
     "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids
-    "fact:", "document:", "approval:",  # node ids of a fact's lineage graph (moe_core.audit.fact_lineage)
+    "fact:", "document:", "approval:", "memory:",  # node ids of a fact's lineage graph (moe_core.audit.fact_lineage)
 })
 
 

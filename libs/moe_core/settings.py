@@ -94,6 +94,9 @@ class FleetSettings(BaseSettings):
     guardrails_reload_s: float = Field(default=5.0, gt=0, description="How often the guardrails file is looked at "
                                        "again; a change that does not parse keeps the previous rules (logged, "
                                        "counted)")
+    guardrail_retention_s: int = Field(default=90 * 86400, ge=3600, description="How long a quarantined answer "
+                                       "and a redaction's journal entry (input or output) are kept for review (the "
+                                       "audit record of the decision is permanent)")
     named_templates: str = Field(
         default="", description="The templates file's YAML text itself (Helm, compose); set, it wins over the file",
     )

@@ -48,6 +48,11 @@ class Service:
 
 
 _CHROMA = "http://chroma:8000"
+
+# the guardrail rules (docs/codex.md#guardrails) in compose: the host file GUARDRAILS_HOST_FILE, mounted into the
+# services that apply them (Helm: guardrails.appliedBy and templates/guardrails.yaml)
+_GUARDRAILS_ENV = {"MOE_GUARDRAILS_FILE": "/etc/moe/guardrails/guardrails.yaml  # from GUARDRAILS_HOST_FILE"}
+_GUARDRAILS_MOUNT = {"volumes": ["${GUARDRAILS_HOST_FILE}:/etc/moe/guardrails/guardrails.yaml:ro"]}
 _NEO4J_DOCS = {"MOE_NEO4J_URL": "bolt://neo4j:7687"}
 _STAGE_WAITS = ("kafka", "kafka-setup", "redis", "postgres", "pg-migrate")
 
@@ -81,20 +86,24 @@ FLEET: tuple[Service, ...] = (
                 publish="host", waits_for=(*_STAGE_WAITS, "opa"))),
     Service("planner", "planner", 8101, "planner.app:STAGE", deploy=Deployment(
         memory="384Mi", memory_limit="768Mi", resources_note="+ the MiniLM embedding model (onnxruntime) in memory",
-        env={"MOE_CHROMA_URL": f"{_CHROMA}  # semantic cache and router (degrades to planning without it)"})),
+        env={"MOE_CHROMA_URL": f"{_CHROMA}  # semantic cache and router (degrades to planning without it)"},
+        compose_env=_GUARDRAILS_ENV, compose=_GUARDRAILS_MOUNT)),
     Service("expert-worker", "expert_worker", 8102, "expert_worker.app:STAGE", deploy=Deployment(
         replicas=2, cpu="200m", memory_limit="768Mi",
         autoscaling=Autoscaling(min=2, max=6, lag=10, note="at most kafka.topicPartitions: extra consumers idle"),
         compose={"deploy": {"replicas": "${EXPERT_WORKER_REPLICAS}"}})),
-    Service("merger", "merger", 8103, "merger.app:STAGE", deploy=Deployment(autoscaling=Autoscaling(topic="results"))),
+    Service("merger", "merger", 8103, "merger.app:STAGE", deploy=Deployment(
+        autoscaling=Autoscaling(topic="results"), compose_env=_GUARDRAILS_ENV, compose=_GUARDRAILS_MOUNT)),
     Service("research", "research", 8104, "research.app:STAGE",
             ready="Kafka + Redis; SearXNG is not checked: when it is down, research tasks get error results",
             deploy=Deployment(
                 compose_env={"MOE_SEARXNG_URL": "${MOE_SEARXNG_URL}"},
                 helm_env={"MOE_SEARXNG_URL": "http://searxng:8080  # a SearXNG instance with the JSON format "
                                              "enabled"})),
-    Service("critic", "critic", 8105, "critic.app:STAGE"),
-    Service("guardrail", "guardrail", 8111, "guardrail.app:STAGE"),
+    Service("critic", "critic", 8105, "critic.app:STAGE",
+            deploy=Deployment(compose_env=_GUARDRAILS_ENV, compose=_GUARDRAILS_MOUNT)),
+    Service("guardrail", "guardrail", 8111, "guardrail.app:STAGE",
+            deploy=Deployment(compose_env=_GUARDRAILS_ENV, compose=_GUARDRAILS_MOUNT)),
     Service("mcp", "mcp_service", 8003, "mcp_service.app:STAGE", ready="Kafka + Redis + tool workers running",
             serves="`GET /tools`, `POST /invoke` and MCP at `/mcp` (streamable HTTP) and `/mcp/sse` (legacy SSE) "
                    "(all need a key: docs/operations.md#security-defaults)",

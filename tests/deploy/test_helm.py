@@ -264,3 +264,36 @@ def test_opa_decides_over_the_repositorys_policies_and_the_control_plane_asks_it
     elsewhere = rendered_docs([], ["opa.url=http://opa.policy:8181", "components.opa.enabled=false"])
     assert by_kind(elsewhere)["ConfigMap"]["moe-env"]["data"]["MOE_OPA_URL"] == "http://opa.policy:8181"
     assert "moe-opa" not in by_kind(elsewhere)["Deployment"]
+
+
+def test_the_guardrail_rules_are_mounted_into_the_services_that_apply_them(tmp_path: Path) -> None:
+    """The rules from values (default: policy/guardrails.yaml) in a ConfigMap, mounted as a directory (a change
+    reaches the pods) into planner, merger, critic and guardrail with MOE_GUARDRAILS_FILE; a ConfigMap of one's own
+    replaces it; rules that are not YAML fail the render."""
+    def pods(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {name: d["spec"]["template"]["spec"] for name, d in by_kind(docs)["Deployment"].items()}
+
+    docs = rendered_docs([])
+    repo = CHART.parent.parent / "policy" / "guardrails.yaml"
+    assert by_kind(docs)["ConfigMap"]["moe-guardrails"]["data"]["guardrails.yaml"] == repo.read_text().rstrip("\n")
+    for name, pod in pods(docs).items():
+        env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        guarded = name.removeprefix("moe-") in ("planner", "merger", "critic", "guardrail")
+        assert (env.get("MOE_GUARDRAILS_FILE") == "/etc/moe/guardrails/guardrails.yaml") is guarded, name
+        assert (mounts.get("guardrails") == "/etc/moe/guardrails") is guarded, name
+        if guarded:
+            assert env["MOE_GUARDRAILS_RELOAD_S"] == "5"
+            [volume] = [v for v in pod["volumes"] if v["name"] == "guardrails"]
+            assert volume["configMap"]["name"] == "moe-guardrails" and "subPath" not in str(mounts)
+    rules = "version: 1\ntenants:\n  acme:\n    input:\n      - {id: no-iban, detector: iban, action: redact}\n"
+    values = tmp_path / "guardrails.yaml"
+    values.write_text(json.dumps({"guardrails": {"rules": rules, "reloadSeconds": 2}}))
+    mine = rendered_docs([str(values)])
+    assert by_kind(mine)["ConfigMap"]["moe-guardrails"]["data"]["guardrails.yaml"] == rules.rstrip("\n")
+    own = rendered_docs([], ["guardrails.existingConfigMap=acme-guardrails"])
+    assert "moe-guardrails" not in by_kind(own)["ConfigMap"]
+    [volume] = [v for v in pods(own)["moe-guardrail"]["volumes"] if v["name"] == "guardrails"]
+    assert volume["configMap"]["name"] == "acme-guardrails"
+    broken = run([helm(), "template", "moe", str(CHART), "--set", "guardrails.rules=tenants: [acme"])
+    assert broken.returncode != 0 and "guardrails.rules is not YAML" in broken.stderr

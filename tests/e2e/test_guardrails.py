@@ -3,7 +3,8 @@
 finish_reason content_filter, streamed or not, and none of its text is streamed; it is quarantined (the
 control plane lists and shows it to the tenant's admin, a 404 for another tenant's), an audit record names the
 rule, and nothing of it is learned. A redact rule cuts out only the matched span; an input rule refuses
-before any model sees the question; a tenant without rules is unaffected."""
+before any model sees the question, or redacts it (the models see only the redacted text; the redaction is
+audited and journalled); a tenant without rules is unaffected."""
 
 from __future__ import annotations
 
@@ -143,6 +144,31 @@ async def test_an_input_rule_refuses_before_any_model_sees_the_question(
         audit: list[dict[str, Any]] = await reader.wait(_topics(fleet).audit, lambda e: e["response_id"] == rid)
         assert audit[0]["details"]["direction"] == "input" and audit[0]["subject"] == "no-card-numbers"
     assert calls_for(scripted.calls(), m) == [], "no model saw the question"
+
+
+async def test_an_input_rule_redacts_the_question_before_any_model_sees_it_and_journals_it(
+        fleet: Fleet, infra: dict[str, str], scripted: Scripted, base_url: str, control_url: str,
+        keys: dict[str, str]) -> None:
+    m = f"M{uuid.uuid4().hex[:8]}"
+    _script(scripted, m, "Transfers to that account take one day.")
+    async with TopicReader(infra["kafka"], _topics(fleet).audit) as reader:
+        rid, content, finish, _ = await _ask(_client(base_url, keys["user"]),
+                                             f"How long does a transfer to {IBAN} take? {m}", False)
+        assert (content, finish) == ("Transfers to that account take one day.", "stop")
+        audit = (await reader.wait(_topics(fleet).audit, lambda e: e["response_id"] == rid
+                                   and e["action"] == "guardrail.redact"))[0]
+        assert (audit["subject"], audit["details"]["direction"]) == ("no-iban-in", "input")
+        assert "DE89" not in json.dumps(audit)
+    models = calls_for(scripted.calls(), m)
+    assert {c["model"] for c in models} >= {"planner-model", "expert-model"}, models
+    seen = json.dumps([c["messages"] for c in models])
+    assert "[REDACTED:iban]" in seen and "DE89" not in seen and "3704" not in seen, "no model saw the IBAN"
+    journal = _get(f"{control_url}/guardrails/journal", keys["admin"]).json()["data"]
+    entry = next(e for e in journal if e["response_id"] == rid)
+    assert (entry["direction"], entry["rule"], entry["action"]) == ("input", "no-iban-in", "redact")
+    assert entry["classes"] == ["iban"] and entry["hits"][0]["count"] == 1 and "DE89" not in json.dumps(entry)
+    assert all(e["response_id"] != rid
+               for e in _get(f"{control_url}/guardrails/journal", keys["other_admin"]).json()["data"])
 
 
 async def test_a_reviewed_medical_answer_passes_the_guardrail_after_the_critic(

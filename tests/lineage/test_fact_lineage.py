@@ -3,7 +3,8 @@ uploads a document, imports a bundle naming it as the source, another admin appr
 Neo4j keeps the import and the document as its provenance; an answer whose graph task used the fact (published as
 graph-rag and the merger publish them) leads, through codex-lineage's lineage graph, to the fact, the approved import
 with its approval (principal and time) and the source document; the document's and the import's downstream list
-the answer; another tenant's admin gets 404 for all of them."""
+the answer; another tenant's admin gets 404 for all of them. A fact graph-ingest learned leads to the answer or the
+memory-ingest event it was learned from (its `ingested` event's `learned_from`; older events by their id)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ import httpx
 import pytest
 from fleetlib import api as fleetlib_api
 
-from moe_core.contracts import Answer, Source, TaskResult, deadline_in
+from graph_ingest.provenance import learned_from
+from moe_core.contracts import Answer, IngestEvent, Source, TaskResult, deadline_in
 from moe_core.graph import GraphDB
+from moe_core.graph.audit import audit_event
 from moe_core.graph.bundles import BundleEntity, BundleRelation, Origin, Selection, seal
 from tests.conftest import Scripted
 from tests.lineage.conftest import LineageFleet
@@ -168,3 +171,46 @@ def test_an_answers_fact_leads_to_its_approved_import_and_source_document_and_ba
         assert fleet.get(path, None).status_code == 401
     for path in ("/v1/lineage/answers/never", "/v1/lineage/documents/doc-never", "/v1/lineage/imports/kcs-never"):
         assert fleet.get(path, importer).status_code == 404
+
+
+def test_a_learned_fact_leads_to_the_answer_or_memory_ingest_it_was_learned_from(
+        fleet: LineageFleet, infra: dict[str, str]) -> None:
+    tag = uuid.uuid4().hex[:8]
+    tenant = new_namespace("fl")
+    [admin, stranger] = new_keys(infra["postgres"], ("fl-learned", "admin", [tenant]),
+                                 ("fl-learned-stranger", "admin", [f"{tenant}-other"]))
+    taught_by, learned_in, legacy = f"fl-src-{tag}", f"mem-{uuid.uuid4().hex}", f"mem-{uuid.uuid4().hex}"
+    facts = {f"rel-a-{tag}": "Alpha USES Beta", f"rel-m-{tag}": "Gamma PART_OF Delta", f"rel-l-{tag}": "Eps USES Zeta"}
+    ids = list(facts)
+    # graph-ingest's `ingested` events as it publishes them: the relations written and where they were learned from
+    origins = [IngestEvent(response_id=taught_by, tenant_id=tenant, deadline_at=deadline_in(60), question="q",
+                           answer="a", source_expert="technical_support", source_model="expert-model"),
+               IngestEvent(response_id=learned_in, tenant_id=tenant, deadline_at=deadline_in(60), question="q",
+                           answer="a", source_expert="memory-api", submitted_by="principal-bob")]
+    events = [audit_event(None, actor="graph-ingest", action="ingested", subject=o.response_id, tenant=tenant,
+                          response_id=o.response_id, reason="1 of 1 triples written",
+                          details={"relations": [fact], "triples": [], "learned_from": learned_from(o)})
+              for o, fact in zip(origins, ids, strict=False)]
+    events.append(audit_event(None, actor="graph-ingest", action="ingested", subject=legacy, tenant=tenant,
+                              response_id=legacy, reason="recorded before learned_from",
+                              details={"relations": [ids[2]], "triples": []}))
+    fleet.publish_audit(events, service="graph-ingest")
+    rid = f"fl-use-{tag}"
+    common: dict[str, Any] = {"response_id": rid, "tenant_id": tenant, "deadline_at": deadline_in(60)}
+    fleet.publish([(TaskResult(task_id="t1", kind="graph", category="technical", content="facts",
+                               sources=[Source(kind="graph", ref=f, title=t) for f, t in facts.items()], **common),
+                    "results")], "graph-rag")
+    fleet.publish([(Answer(mode="moe-orchestrator", content="Alpha uses Beta.", **common), "answers")], "merger")
+
+    graph = _graph(fleet, f"/v1/lineage/answers/{rid}", admin,
+                   lambda g: len(_nodes(g, "memory_ingest")) == 2 and len(_nodes(g, "answer")) == 2)
+    edges = _edges(graph)
+    assert {(f"answer:{taught_by}", f"fact:{ids[0]}", "learned"), (f"memory:{learned_in}", f"fact:{ids[1]}", "learned"),
+            (f"memory:{legacy}", f"fact:{ids[2]}", "learned")} <= edges, graph["edges"]
+    by_id = {n["id"]: n for n in graph["nodes"]}
+    source = by_id[f"answer:{taught_by}"]["data"]
+    assert source["expert"] == "technical_support" and source["model"] == "expert-model" and source["learned_at"]
+    memory = by_id[f"memory:{learned_in}"]
+    assert memory["kind"] == "memory_ingest" and memory["data"]["submitted_by"] == "principal-bob", memory
+    assert not _nodes(graph, "import")  # learned, not imported
+    assert fleet.get(f"/v1/lineage/answers/{rid}", stranger).status_code == 404

@@ -2,13 +2,16 @@
 record only (the audit store; never the graph, which changes): an answer -> the graph-rag runs that used knowledge-
 graph facts (their lineage's `moe_graph_facts` input facet) -> each fact -> the knowledge import that wrote it (its
 `knowledge_import_applied` event lists the relation ids) -> the import's approvals (principals and times) and its
-source document (id, digest, title); and the other way, an import or a document -> the facts it wrote -> every
-answer whose lineage used one of them. Tenant-scoped: only the given tenants' records are read.
+source document (id, digest, title), or -> the answer or memory-ingest event graph-ingest learned it from (its
+`ingested` event lists the relation ids it wrote, with `learned_from`); and the other way, an import or a
+document -> the facts it wrote -> every answer whose lineage used one of them. Tenant-scoped: only the given
+tenants' records are read.
 
 The result is a graph: {"object": "lineage.graph", "root", "nodes": [{"id", "kind", "label", "data"}],
 "edges": [{"source", "target", "relation"}]}, node ids `answer:<response id>`, `run:<run id>`, `fact:<relation
-id>`, `import:<change set id>`, `approval:<change set id>:<principal>`, `document:<document id>`; edges point the
-way the data flowed (document -> import -> fact -> run -> answer; approval -> import)."""
+id>`, `import:<change set id>`, `approval:<change set id>:<principal>`, `document:<document id>`, `memory:<event
+id>`; edges point the way the data flowed (document -> import -> fact -> run -> answer; approval -> import; an answer
+or memory-ingest event -> `learned` -> fact)."""
 
 from __future__ import annotations
 
@@ -30,6 +33,19 @@ CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(l.payload::jsonb -> 'detai
 WHERE l.kind = 'record' AND l.message_type = 'AuditEvent' AND l.tenant_id = ANY($1::text[])
   AND (l.payload::jsonb ->> 'action') = 'knowledge_import_applied' AND f.fact = ANY($2::text[])
 """
+
+# the ingest runs that wrote the facts (graph-ingest's `ingested` events), with where each learned them from
+LEARNED_FACTS = """
+SELECT l.response_id AS origin_id, f.fact AS fact_id, l.payload::jsonb -> 'details' -> 'learned_from' AS learned_from,
+       coalesce(l.created_at, l.broker_ts) AS at
+FROM audit_log l
+CROSS JOIN LATERAL jsonb_array_elements_text(coalesce(l.payload::jsonb -> 'details' -> 'relations', '[]'))
+     AS f(fact)
+WHERE l.kind = 'record' AND l.message_type = 'AuditEvent' AND l.tenant_id = ANY($1::text[])
+  AND (l.payload::jsonb ->> 'action') = 'ingested' AND f.fact = ANY($2::text[])
+ORDER BY l.seq
+"""
+MEMORY_PREFIX = "mem-"  # the control plane's POST /v1/memory/ingest events (older records have no learned_from)
 
 IMPORTS_OF_DOCUMENT = """
 SELECT DISTINCT l.response_id AS import_id FROM audit_log l
@@ -121,6 +137,9 @@ class FactLineage:
             for row in rows:
                 await self._import(g, str(row["import_id"]), [owner])
                 g.edge(f"import:{row['import_id']}", f"fact:{row['fact_id']}", "wrote")
+            for row in await self.store.pool.fetch(LEARNED_FACTS, [owner], sorted(facts)):
+                g.edge(_learned_node(g, str(row["origin_id"]), row["learned_from"], row["at"].isoformat()),
+                       f"fact:{row['fact_id']}", "learned")
         return g.as_dict()
 
     async def import_downstream(self, import_id: str, tenants: list[str]) -> dict[str, Any] | None:
@@ -191,3 +210,14 @@ class FactLineage:
                 g.edge(run, g.node(f"answer:{row['response_id']}", "answer", str(row["response_id"])), "answered")
                 if answers >= MAX_ANSWERS:
                     return
+
+
+def _learned_node(g: Graph, origin_id: str, raw: str | None, at: str) -> str:
+    """The answer or memory-ingest event a fact was learned from (kind from `learned_from`, else from the id)."""
+    origin = json.loads(raw) if raw else {}
+    memory = origin.get("kind") == "memory_ingest" or (not origin and origin_id.startswith(MEMORY_PREFIX))
+    details = {"response_id": origin_id, "learned_at": at, "submitted_by": origin.get("submitted_by"),
+               "expert": origin.get("source_expert"), "model": origin.get("source_model")}
+    if memory:
+        return g.node(f"memory:{origin_id}", "memory_ingest", f"memory ingest {origin_id}", **details)
+    return g.node(f"answer:{origin_id}", "answer", origin_id, **details)

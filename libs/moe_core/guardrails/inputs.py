@@ -1,7 +1,7 @@
 """Input rules, applied by the planner before any model sees the question: the text of the user's messages
 against the tenant's `input` rules. A block rule's match ends the request with a refusal (and an audit
 record); redact rules' matches are replaced in the messages the fleet goes on with (and an audit record
-says which rules changed what class of text)."""
+says which rules changed what class of text, and a journal entry, `decision`, for the tenant's review)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from moe_core.contracts import Answer, AuditEvent, ChatRequest
 from moe_core.guardrails import outcomes
 from moe_core.guardrails.book import GuardrailBook
 from moe_core.guardrails.engine import Verdict, check
+from moe_core.guardrails.quarantine import Decision
 from moe_core.observability.metrics import GUARDRAIL_DECISIONS
 
 
@@ -19,6 +20,7 @@ class InputCheck:
     request: ChatRequest  # the request to go on with (redacted where a redact rule matched)
     refusal: Answer | None = None
     audit: AuditEvent | None = None
+    decision: Decision | None = None  # a redaction: the self-correction journal's entry (never the removed text)
 
 
 def check_input(book: GuardrailBook, request: ChatRequest, question: str) -> InputCheck:
@@ -45,4 +47,5 @@ def check_input(book: GuardrailBook, request: ChatRequest, question: str) -> Inp
     if redacted is None:
         return InputCheck(request)
     return InputCheck(request.model_copy(update={"messages": messages}), None,
-                      outcomes.audit(request, redacted, "input"))
+                      outcomes.audit(request, redacted, "input"),
+                      Decision.of(request.response_id, request.tenant_id, "input", redacted, "", ""))

@@ -4,7 +4,8 @@ goes to the self-correction journal (which rule changed what class of text, how 
 removed text). Kept in Redis for MOE_GUARDRAIL_RETENTION_S, one index per tenant and kind; the audit
 record of each decision (moe.audit.v1) is the permanent proof, this is the review copy.
 
-Keys: `guardrail:decision:<ns>:<tenant>:<response_id>` (JSON Decision) and
+Keys: `guardrail:decision:<ns>:<tenant>:<response_id>` (JSON Decision; an input redaction, journalled by the
+planner: `<response_id>:input`) and
 `guardrail:index:<ns>:<tenant>:<block|redact>` (sorted set of response ids by time).
 """
 
@@ -63,12 +64,14 @@ class QuarantineStore:
         return f"guardrail:index:{self.ns}:{tenant}:{kind}"
 
     async def put_first(self, decision: Decision) -> Decision:
-        """Store the decision unless one is stored for the request already (a redelivery): the stored one."""
-        key = self._key(decision.tenant_id, decision.response_id)
-        await self.redis.set(key, decision.model_dump_json(), nx=True, ex=self.retention_s)
-        stored = await self.get(decision.tenant_id, decision.response_id) or decision
+        """Store the decision unless one is stored for the request and direction already (a redelivery): the stored
+        one. An input decision (the planner's) is kept beside the output one, as `<response_id>:input`."""
+        slot = decision.response_id if decision.direction == "output" else f"{decision.response_id}:input"
+        await self.redis.set(self._key(decision.tenant_id, slot), decision.model_dump_json(), nx=True,
+                             ex=self.retention_s)
+        stored = await self.get(decision.tenant_id, slot) or decision
         index = self._index(stored.tenant_id, stored.action)
-        await self.redis.zadd(index, {stored.response_id: stored.created_at})
+        await self.redis.zadd(index, {slot: stored.created_at})
         await self.redis.zremrangebyscore(index, "-inf", time.time() - self.retention_s)
         await self.redis.expire(index, self.retention_s)
         return stored

@@ -223,6 +223,15 @@ DATA_HEALTH_RUNS = Gauge(
     "moe_data_health_runs", "Ingest runs (graph-ingest, knowledge imports) of the data-health window "
     "(MOE_DRIFT_WINDOW_H) by the severity the drift checks gave them", ["severity"], registry=REGISTRY,
 )
+DATA_HEALTH_SIGNALS = Gauge(
+    "moe_data_health_signals", "Data-health checks of the semantic cache (check=cache: one per tenant) and the "
+    "experts' scores (check=scores: one per tenant x category x model) in the window, by severity",
+    ["check", "severity"], registry=REGISTRY,
+)
+DATA_HEALTH_SIGNAL_FLAGS = Gauge(
+    "moe_data_health_signal_flags", "Cache and score data-health checks of the window that raised each drift flag",
+    ["flag"], registry=REGISTRY,
+)
 DATA_HEALTH_FLAGS = Gauge(
     "moe_data_health_flags", "Ingest runs of the data-health window that raised each drift flag", ["flag"],
     registry=REGISTRY,

@@ -20,6 +20,8 @@ from faststream.kafka.annotations import KafkaMessage
 from codex_lineage import facets
 from codex_lineage.anchoring import anchoring_for, checkpoint_loop
 from codex_lineage.api import router
+from codex_lineage.catalog.documents import document_sets
+from codex_lineage.catalog.documents import entry as document_set_entry
 from codex_lineage.catalog.entries import Names, postgres_namespace
 from codex_lineage.catalog.entries import entries as catalog_entries
 from codex_lineage.catalog.entries import load as load_catalog
@@ -29,8 +31,11 @@ from codex_lineage.compliance.engine import Compliance
 from codex_lineage.compliance.rules import resolve
 from codex_lineage.compliance.sources import Sources
 from codex_lineage.compliance_api import compliance_router
+from codex_lineage.drift.feedback_signals import Signals
 from codex_lineage.drift.runs import DriftSettings, Runs
+from codex_lineage.drift.signals import SignalSettings
 from codex_lineage.drift_api import drift_router
+from codex_lineage.drift_signals_api import drift_signals_router
 from codex_lineage.evidence.writer import Material
 from codex_lineage.evidence_api import evidence_router
 from codex_lineage.export import close_now
@@ -82,6 +87,9 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     compliance = Compliance(resolve(settings.compliance_rules_dir))  # a broken rule file: refused here, file:line
     classes = ClassesFile(resolve(settings.data_classes_file))  # a broken data-class file: refused here
     drift_cfg = DriftSettings(settings.drift_threshold, settings.drift_min_declared)
+    signal_cfg = SignalSettings(settings.drift_baseline_h, settings.drift_min_ratings, settings.drift_false_hit_rate,
+                                settings.drift_hit_rate_drop, settings.drift_min_answers, settings.drift_score_drop,
+                                settings.drift_score_stale_h)
     lineage = lineage_for(settings, bus)
     client = extra_client(settings.lineage_transport)
     signer = Signer.from_file(settings.audit_signing_key)  # refuses to start without its key
@@ -136,7 +144,9 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         holder["recorder"] = Recorder(bus.topics, store, lineage, client)
         holder["checkpoints"] = asyncio.create_task(checkpoint_loop(settings, store, anchoring))
         holder["runs"] = Runs(store, drift_cfg)
-        holder["health"] = asyncio.create_task(health_loop(settings, compliance, sources, holder["runs"]))
+        holder["signals"] = Signals(store, signal_cfg)
+        holder["health"] = asyncio.create_task(health_loop(settings, compliance, sources, holder["runs"],
+                                                           holder["signals"]))
         ready.set()
 
     async def close_store() -> None:
@@ -163,6 +173,8 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
                               classes.current))
     app.include_router(fact_lineage_router(lambda: holder["store"], lambda: holder["keys"]))
     app.include_router(compliance_router(compliance, sources, lambda: holder["keys"]))
+    app.include_router(drift_signals_router(lambda: holder["signals"], lambda: holder["keys"],
+                                            settings.drift_window_h))
     app.include_router(drift_router(lambda: holder["runs"], lambda: holder["keys"], settings.drift_window_h))
     app.include_router(evidence_router(
         lambda: holder["store"].pool, lambda: holder["keys"], signer,
@@ -176,8 +188,12 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
 
     async def catalog_items() -> list[dict[str, Any]]:
         policy = classes.current()
-        return [{**e, "classification": policy.of_entry(e["kind"], e["name"])}
-                for e in catalog_entries(catalog, names, await tenants(holder["store"]))]
+        known = await tenants(holder["store"])
+        items = catalog_entries(catalog, names, known)
+        items += [document_set_entry(s, names.datasets.chroma) for s in await document_sets(holder["store"].pool,
+                                                                                             known)]
+        return [{**e, "classification": policy.of_entry(e["kind"], e["name"], e["facets"].get("tenant"))}
+                for e in items]
 
     app.include_router(catalog_router(catalog_items, lambda: holder["keys"]))
     app.state.holder = holder

@@ -1,4 +1,5 @@
-"""GET /v1/catalog (`?q=` words, `?kind=` topic|table|store|graph_domain|job, `?classification=` a data class),
+"""GET /v1/catalog (`?q=` words, `?kind=` topic|table|store|graph_domain|document_set|job,
+`?classification=` a data class),
 GET /v1/catalog/lineage (`?node_id=`, `depth` 1..20, `direction` both|upstream|downstream: the declared lineage
 graph in Marquez's shape) and GET /v1/catalog/{id} (one entry). Admin keys only. An unknown entry or node is 404,
 a bad parameter 400."""
@@ -18,7 +19,7 @@ from codex_lineage.catalog.graph import DIRECTIONS, lineage
 
 
 def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_keys: Callable[[], Any]) -> APIRouter:
-    """`items`: the catalog's entries now (the tenants' graph domains come from the record)."""
+    """`items`: the catalog's entries now (the tenants' graph domains and document sets come from the record)."""
     api = APIRouter()
 
     @api.get("/v1/catalog")

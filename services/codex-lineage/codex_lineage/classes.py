@@ -65,8 +65,11 @@ class DataClasses(BaseModel):
         return {**self.marking(name or self.default_class),
                 "source": f"tenant policy ({tenant})" if name else "default_class"}
 
-    def of_entry(self, kind: str, name: str) -> dict[str, str]:
+    def of_entry(self, kind: str, name: str, tenant: str | None = None) -> dict[str, str]:
+        """The first matching `datasets` rule's class; else, for a tenant's dataset, the tenant's class."""
         rule = next((r for r in self.datasets if r.kind == kind and fnmatchcase(name, r.name)), None)
+        if rule is None and tenant is not None:
+            return {k: v for k, v in self.of_tenant(tenant).items() if k != "source"}
         return self.marking(rule.data_class if rule else self.default_class)
 
 

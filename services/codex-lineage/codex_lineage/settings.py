@@ -68,6 +68,20 @@ class LineageSettings(FleetSettings):
                                     "crit from this many declared entities on (warn below)")
     drift_window_h: float = Field(default=24.0, gt=0, description="Data health: the window of the metric "
                                   "moe_data_health_runs and of the compliance rules that read drift")
+    drift_baseline_h: float = Field(default=168.0, gt=0, description="Data health of the cache and the scores: the "
+                                    "hours before the window that the window is compared with")
+    drift_min_ratings: int = Field(default=3, ge=1, description="Data health: ratings a window (and its baseline) "
+                                   "needs before cache_false_hits or score_drop is judged")
+    drift_false_hit_rate: float = Field(default=0.3, gt=0, le=1, description="Data health: the share of rated cache "
+                                        "hits rated 1-2 that raises cache_false_hits (warn; crit from twice it)")
+    drift_hit_rate_drop: float = Field(default=0.5, gt=0, lt=1, description="Data health: cache_hit_rate_drop when "
+                                       "the hit rate fell by this share of the baseline's")
+    drift_min_answers: int = Field(default=10, ge=1, description="Data health: answers a window and its baseline "
+                                   "need before cache_hit_rate_drop is judged")
+    drift_score_drop: float = Field(default=0.25, gt=0, lt=1, description="Data health: a fall of a model's score "
+                                    "for a category by this much raises score_drop (warn; crit from twice it)")
+    drift_score_stale_h: float = Field(default=72.0, gt=0, description="Data health: score_stale when a model x "
+                                       "category rated in the baseline has had no rating for this many hours")
     evidence_max_days: float = Field(default=31.0, gt=0, description="Evidence bundles: the longest period one bundle "
                                      "may cover (a longer one is refused with this limit: export it in parts)")
     data_classes_file: str = Field(default="policy/data-classes.yaml", description="The data classes of the catalog's "

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from graph_ingest import core
 from graph_ingest.policy import LearningPolicy
+from graph_ingest.provenance import keep_learned_from, learned_from
 from graph_ingest.settings import GraphIngestSettings
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.contracts import Envelope, Feedback, IngestEvent
@@ -77,8 +78,11 @@ class GraphIngest:
         stats = {"declared_entities": len({normalize(n) for t in triples for n in (t.subject, t.object)}),
                  "declared_relations": len(triples), "before": before,
                  "after": await tenant_size(self.db, prov.tenant)}  # codex-lineage's drift checks read these
+        origin = learned_from(event)  # codex-lineage's fact lineage follows it from the record
+        await keep_learned_from(self.db, prov.tenant, written, origin)
         await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
-                          {"relations": written, "triples": learned, "domain": prov.domain, "stats": stats})
+                          {"relations": written, "triples": learned, "domain": prov.domain, "stats": stats,
+                           "learned_from": origin})
 
     async def _triples(self, event: IngestEvent) -> list[Triple] | None:
         """The answer's triples: remembered per answer, so a redelivery writes the same ones."""

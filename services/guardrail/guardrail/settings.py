@@ -7,6 +7,3 @@ class GuardrailSettings(FleetSettings):
     service_name: str = "guardrail"
     http_port: int = 8111
     answer_ttl_s: int = Field(default=3600, description="How long a checked answer is remembered for redeliveries")
-    guardrail_retention_s: int = Field(default=90 * 86400, ge=3600, description="How long a quarantined answer "
-                                       "and a redaction's journal entry are kept for review (the audit record "
-                                       "of the decision is permanent)")

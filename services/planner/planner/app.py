@@ -36,6 +36,7 @@ from moe_core.contracts import (
 )
 from moe_core.guardrails import GuardrailBook
 from moe_core.guardrails.inputs import check_input
+from moe_core.guardrails.quarantine import QuarantineStore
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
@@ -91,6 +92,7 @@ class Planner:
         self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
                            if settings.plan_cache_enabled else None)
         self.guard = GuardrailBook.from_settings(settings)  # input rules (moe_core.guardrails.inputs)
+        self.journal = QuarantineStore(redis, settings.topic_namespace, settings.guardrail_retention_s)
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
         self.housekeeping = Housekeeping(settings, inference, bus)  # a client's chores: one small-model call
 
@@ -101,6 +103,8 @@ class Planner:
         checked = check_input(self.guard, request, core.last_user_question(request.messages))  # before any model
         if checked.audit is not None:
             await self.bus.publish(checked.audit, self.bus.topics.audit)
+        if checked.decision is not None:  # an input redaction: the tenant's self-correction journal
+            await self.journal.put_first(checked.decision)
         request = checked.request
         try:  # a client that went away stops its planning (and the planner model's call) too
             outcome, _ = await self.outcomes.once(request.response_id, lambda: self._decide(request, checked.refusal),

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from codex_lineage.lineage import Datasets
 from moe_core.contracts import Topics
 
-KINDS = ("topic", "table", "store", "graph_domain", "job")
+KINDS = ("topic", "table", "store", "graph_domain", "document_set", "job")
 
 
 @dataclass(frozen=True)

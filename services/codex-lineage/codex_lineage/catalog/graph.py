@@ -29,6 +29,10 @@ def edges(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
                 writes = set(privileges) - {"SELECT"}
                 out.append((job["id"], by_kind[("table", table)]) if writes else (by_kind[("table", table)],
                                                                                    job["id"]))
+    jobs = {i["name"]: i["id"] for i in items if i["kind"] == "job"}
+    for docs in (i for i in items if i["kind"] == "document_set"):  # written by its owners, read by graph-rag
+        out += [(jobs[o], docs["id"]) for o in docs["owners"] if o in jobs]
+        out += [(docs["id"], jobs[r]) for r in docs["facets"].get("read_by", []) if r in jobs]
     return sorted(set(out))
 
 

@@ -1,0 +1,60 @@
+"""Data health of the semantic cache and the experts' scores over HTTP: GET /v1/health/drift/cache (per tenant:
+hit rate and false hits, flags, history) and GET /v1/health/drift/scores (per tenant x category x model: the score
+in the window against its baseline, flags, history). `hours` (the window), `periods` (how many windows of history,
+1-90), `tenant` (404 when the record does not know it), `severity` (only checks of that severity). Admin keys."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from codex_lineage import params
+from codex_lineage.api import ApiError, require_admin
+from codex_lineage.drift.feedback_signals import CACHE_FLAGS, SCORE_FLAGS, Signals, summarise
+from codex_lineage.drift.flags import SEVERITIES
+
+MAX_HOURS = 24 * 366
+TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+KNOWN_TENANT = "SELECT EXISTS (SELECT 1 FROM audit_log WHERE tenant_id = $1)"
+
+
+def drift_signals_router(get_signals: Callable[[], Signals], get_keys: Callable[[], Any],
+                         default_hours: float) -> APIRouter:
+    api = APIRouter()
+
+    async def query(request: Request, check: str) -> JSONResponse:
+        signals = get_signals()
+        try:
+            await require_admin(request, get_keys())
+            hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
+            periods = int(params.number(request, "periods", 7, 1, 90))
+            severity = params.choice(request, "severity", SEVERITIES, None)
+            tenant = request.query_params.get("tenant")
+            if tenant is not None:
+                if not TENANT.match(tenant):
+                    raise ApiError(400, "tenant must be a tenant id (1-128 letters, digits, ._:@-)",
+                                   "invalid_parameter")
+                if not await signals.store.pool.fetchval(KNOWN_TENANT, tenant):
+                    raise ApiError(404, f"no tenant {tenant!r} in the record", "not_found")
+        except ApiError as exc:
+            return exc.response()
+        run: Callable[..., Awaitable[list[dict[str, Any]]]] = signals.cache if check == "cache" else signals.scores
+        found = await run(hours, periods, tenant)
+        listed = [c for c in found if severity is None or c["severity"] == severity]
+        return JSONResponse({"object": "list", "check": check, "window_hours": hours,
+                             "baseline_hours": signals.cfg.baseline_h, "periods": periods, "data": listed,
+                             "summary": summarise(found, CACHE_FLAGS if check == "cache" else SCORE_FLAGS, hours)})
+
+    @api.get("/v1/health/drift/cache")
+    async def cache(request: Request) -> JSONResponse:
+        return await query(request, "cache")
+
+    @api.get("/v1/health/drift/scores")
+    async def scores(request: Request) -> JSONResponse:
+        return await query(request, "scores")
+
+    return api
