@@ -8,6 +8,7 @@ graph read that differs now. Its own fleet (graph-rag, graph-ingest) and its own
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import uuid
@@ -113,7 +114,7 @@ def test_the_original_plan_had_the_graph_task_and_the_graph_learned_since(record
     assert [(t["kind"], t["category"]) for t in plan["tasks"]] == [("expert", "general"), ("graph", "knowledge_graph")]
     graph = next(r for r in records if r["type"] == "TaskResult" and r["kind"] == "graph")
     assert recorded["term"] not in graph["content"]  # it knew nothing of the term then
-    assert "1 of 1 triples written" in str(recorded["learned"].get("detail")), recorded["learned"]
+    assert recorded["learned"]["reason"] == "1 of 1 triples written", recorded["learned"]
 
 
 def test_as_recorded_reproduces_after_the_graph_learned_and_the_models_changed(
@@ -159,7 +160,7 @@ def test_a_graph_task_whose_instruction_differs_is_named(graph_fleet: LineageFle
         changed = []
         for r in records:
             if r.message_type == "GraphTask":
-                r = r.model_copy(update={"payload": {**r.payload, "question": "Something else entirely?"}})
+                r = dataclasses.replace(r, payload={**r.payload, "question": "Something else entirely?"})
             changed.append(r)
         return await reproduce(settings, changed, 90)
 
