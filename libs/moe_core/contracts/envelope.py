@@ -55,6 +55,9 @@ class ModelOutput(BaseModel):
                            "was called")
     error: str | None = Field(default=None, description="A replay as recorded could not answer the call from "
                               "the record: why (the call failed)")
+    failure: dict[str, Any] | None = Field(default=None, description="The call failed (every server and model "
+                                           "tried): the inference error's kind, message, server, model and status; "
+                                           "a replay as recorded fails the same call the same way")
 
 
 class RecordedResult(BaseModel):

@@ -23,7 +23,6 @@ from moe_core.audit.records import AuditRecord
 from moe_core.contracts import FewShot, ModelOutput, RecordedResult
 from moe_core.stage_replay import REPLAY_ERROR, recorded_results
 
-
 # what the fleet learns after the answer (graph-ingest's extraction, gap-healer) publishes these: no part of it
 LEARNING = frozenset({"AuditEvent", "OntologyGap", "LintRequest"})
 
