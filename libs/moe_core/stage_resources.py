@@ -11,12 +11,13 @@ from pydantic import BaseModel
 
 from moe_core.bus import Bus
 from moe_core.cancellation import Cancellations, RequestCancelled
-from moe_core.contracts import Envelope
+from moe_core.contracts import Envelope, TaskResult
 from moe_core.idempotency import Memo
 from moe_core.inference.replay import take_outputs
 from moe_core.run_clock import run_started
 from moe_core.run_versions import config_digest, versions
 from moe_core.settings import FleetSettings
+from moe_core.stage_replay import recorded_result
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -63,10 +64,16 @@ class Outcomes(Generic[M]):
         one that stands). With the `message` being handled: past its deadline, `expired()` is the outcome
         (nothing is computed); with the stage's cancellation policy, a Cancel of its request stops the
         computation and `cancelled()` is the outcome (without one, RequestCancelled propagates and nothing
-        is stored)."""
+        is stored). A tool task of a replay as recorded is answered from the record, nothing computed
+        (moe_core.stage_replay; fresh=False: its side effects, e.g. reported gaps, happened in the original run)."""
         stored = await self.memo.get(key)
         if stored:
             return self.model.model_validate_json(stored), False
+        recorded = recorded_result(self.service, message) if self.model is TaskResult else None
+        if recorded is not None:
+            replayed = stamped(recorded, self.service, self.config)
+            kept = await self.memo.put_first(key, replayed.model_dump_json())
+            return self.model.model_validate_json(kept), False
         if message is not None and expired is not None and message.expired():
             value = expired()
         elif message is not None and self.cancels is not None:

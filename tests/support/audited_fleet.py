@@ -35,8 +35,9 @@ class AuditedFleet:
 
 @contextmanager
 def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway_workers: int = 1,
-                  **extra: str) -> Iterator[AuditedFleet]:
-    """Started and ready; `extra` adds or overrides environment variables. codex-lineage gets a signing key of
+                  services: tuple[str, ...] = (), **extra: str) -> Iterator[AuditedFleet]:
+    """Started and ready; `services`: more of the fleet's services (e.g. graph-rag, graph-ingest); `extra` adds or
+    overrides environment variables. codex-lineage gets a signing key of
     this fleet's own and the local timestamp authority (started if it is not running), checkpointing every
     second. The audit schema is made by its migrator role first; codex-lineage writes with its own role
     (SELECT and INSERT), the gateway's role (and the operator's, `moe`) may only read it."""
@@ -72,9 +73,9 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
     owner = infra["postgres-audit-migrator"]
     _migrate({**env, "MOE_AUDIT_MIGRATOR_DSN": owner, "MOE_AUDIT_WRITER_ROLE": "moe_codex_lineage",
               "MOE_AUDIT_READER_ROLES": "moe"})
-    fleet = Fleet(env, gateway_workers=gateway_workers, extra=("codex-lineage",))
+    fleet = Fleet(env, gateway_workers=gateway_workers, extra=("codex-lineage", *services))
     for name in list(fleet.services):
-        if name not in SERVICES:
+        if name not in SERVICES and name not in services:
             del fleet.services[name]
     fleet.services["codex-lineage"].env["MOE_AUDIT_WRITER_DSN"] = infra["postgres-codex-lineage"]
     fleet.services["codex-lineage"].env["MOE_POSTGRES_DSN"] = infra["postgres-codex-lineage"]

@@ -93,3 +93,22 @@ async def test_a_call_of_another_task_or_a_second_call_is_not_answered() -> None
                 await client.chat([ModelRef(model="m")], SYSTEM)
     finally:
         await client.aclose()
+
+
+async def test_a_call_that_failed_then_fails_the_same_way_in_the_replay() -> None:
+    client = InferenceClient(InferenceConfig(servers=[NOWHERE]))  # nothing listens: the call fails
+    try:
+        with run_scope("expert-worker", _task()):
+            with pytest.raises(InferenceError) as failed:
+                await client.chat([ModelRef(model="m")], SYSTEM)
+            [kept] = take_outputs() or []
+        assert kept.failure is not None and kept.failure["kind"] == failed.value.kind and kept.content == ""
+        assert kept.system == digests({"messages": SYSTEM})[0] and kept.replayed is False
+        with run_scope("expert-worker", _task(as_recorded=[kept])):
+            with pytest.raises(InferenceError) as replayed:
+                await client.chat([ModelRef(model="m")], SYSTEM)
+            [again] = take_outputs() or []
+    finally:
+        await client.aclose()
+    assert str(replayed.value) == str(failed.value) and replayed.value.kind == failed.value.kind
+    assert again.replayed and again.failure == kept.failure

@@ -1,6 +1,14 @@
 """The only source of message shapes in the fleet."""
 
-from moe_core.contracts.envelope import Envelope, ModelOutput, RunVersions, TraceContext, deadline_in, utcnow
+from moe_core.contracts.envelope import (
+    Envelope,
+    ModelOutput,
+    RecordedResult,
+    RunVersions,
+    TraceContext,
+    deadline_in,
+    utcnow,
+)
 from moe_core.contracts.experts import EXPERT_CATEGORIES
 from moe_core.contracts.messages import (
     MESSAGE_MODELS,
@@ -74,6 +82,7 @@ __all__ = [
     "Plan",
     "PlannedTask",
     "Progress",
+    "RecordedResult",
     "ResearchTask",
     "RunVersions",
     "Source",

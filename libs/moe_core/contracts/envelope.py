@@ -57,6 +57,25 @@ class ModelOutput(BaseModel):
                            "was called")
     error: str | None = Field(default=None, description="A replay as recorded could not answer the call from "
                               "the record: why (the call failed)")
+    failure: dict[str, Any] | None = Field(default=None, description="The call failed (every server and model "
+                                           "tried): the inference error's kind, message, server, model and status; "
+                                           "a replay as recorded fails the same call the same way")
+
+
+class RecordedResult(BaseModel):
+    """A tool task's result as the record of the original request holds it (a precision tool, a web search, a
+    knowledge-graph read): what `replay rerun --as-recorded` answers the same task with instead of running the tool
+    against today's data (moe_core.stage_replay)."""
+
+    task_id: str = Field(description="The task of the original plan")
+    kind: str = Field(description="Its kind: tool | research | graph")
+    category: str = Field(description="Its category")
+    instruction: str = Field(description="sha256:<hex> of the task message's instruction as the original run "
+                             "received it (moe_core.stage_replay.instruction_digest): a re-run task whose "
+                             "instruction differs is not answered from the record")
+    result: dict[str, Any] = Field(default_factory=dict, description="The recorded TaskResult's own fields "
+                                   "(content, data, sources, confidence, error, model, server, usage, duration_ms, "
+                                   "tool_calls)")
 
 
 class Envelope(BaseModel):
@@ -93,6 +112,10 @@ class Envelope(BaseModel):
     as_recorded: list[ModelOutput] | None = Field(default=None, description="A replay as recorded (`replay rerun "
                                                   "--as-recorded`): the model outputs of the original request, which "
                                                   "answer this replay's model calls instead of the models")
+    as_recorded_results: list[RecordedResult] | None = Field(default=None, description="A replay as recorded: "
+                                                             "the tool task results of the original request, "
+                                                             "which answer this replay's tool, research and graph "
+                                                             "tasks instead of today's tools and data")
 
     def remaining_seconds(self, now: datetime | None = None) -> float:
         return (self.deadline_at - (now or utcnow())).total_seconds()
@@ -112,6 +135,7 @@ class Envelope(BaseModel):
             "template": self.template,
             "template_models": self.template_models,
             "as_recorded": self.as_recorded,
+            "as_recorded_results": self.as_recorded_results,
         }
 
 

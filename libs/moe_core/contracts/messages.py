@@ -95,6 +95,10 @@ class ChatRequest(Envelope):
     tools: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI tool definitions (agents)")
     tool_choice: str | dict[str, Any] | None = Field(
         default=None, description='OpenAI tool_choice: "auto" | "none" | "required" | {type: function, ...}')
+    recorded_few_shot: list[FewShot] | None = Field(
+        default=None, description="A replay as recorded (`replay rerun --as-recorded`): the few-shot examples the "
+                                  "original plan carried from the semantic cache, which the planner takes instead "
+                                  "of a cache lookup; unset: not such a replay")
 
 
 class PlannedTask(BaseModel):
@@ -192,6 +196,8 @@ class TaskResult(Envelope):
     sources: list[Source] = Field(default_factory=list)
     data: dict[str, Any] | None = Field(default=None, description="Structured result (tools, graph)")
     tool_calls: list[dict[str, Any]] = Field(default_factory=list, description="OpenAI tool calls to pass back")
+    from_record: bool = Field(default=False, description="A replay as recorded answered this tool task from the "
+                              "record of the original request (no tool ran, no data was read)")
 
 
 class Progress(Envelope):

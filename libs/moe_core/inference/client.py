@@ -136,7 +136,11 @@ class InferenceClient:
             call["max_tokens"] = held.max_tokens
         used = 0
         try:
-            completion = await self._chat(refs, call, timeout_s, user)
+            try:
+                completion = await self._chat(refs, call, timeout_s, user)
+            except InferenceError as exc:
+                replay.record_failure(call, exc)  # on the record: a replay as recorded fails it the same way
+                raise
             used = completion.usage.total_tokens
             replay.record(call, completion.content, completion.finish_reason, completion.model, completion.server,
                           completion.tool_calls, completion.usage.prompt_tokens, completion.usage.completion_tokens)
@@ -205,6 +209,10 @@ class InferenceClient:
                 else:
                     text.append(delta.content)
                 yield delta
+        except InferenceError as exc:
+            if not text:  # failed before its first token: on the record, a replay fails it the same way
+                replay.record_failure(call, exc)
+            raise
         finally:
             await self._release(held, used)
 

@@ -10,7 +10,9 @@
   use of one digest gets the n-th recorded output). A call the record cannot answer fails (InferenceError kind
   `replay`) naming the stage, the task and why: the system text (prompt template) differs from the recorded one,
   the rest of the prompt differs, or the record holds no call of that stage and task. It is recorded too, with its
-  error, so the command can name the first stage that did not reproduce.
+  error, so the command can name the first stage that did not reproduce. A call that failed in the original run
+  (every server tried: a timeout, a refusal) is kept with its error (`failure`) and fails the same way in the
+  replay, so the stage does what it did then (a fallback plan, a failed task).
 
 The run's scope (`run_scope`) is opened by the stage consumer around each handler (moe_core.stage_consumer)."""
 
@@ -91,6 +93,10 @@ def answer(call: dict[str, Any]) -> ModelOutput | None:
         scope.used[prompt] = n + 1
         found = same[n].model_copy(update={"replayed": True})
         scope.outputs.append(found)
+        if found.failure is not None:  # it failed then: it fails the same way now
+            f = found.failure
+            raise InferenceError(str(f.get("kind")), str(f.get("detail")), server=str(f.get("server") or ""),
+                                 model=str(f.get("model") or ""), status=int(f.get("status") or 0))
         return found
     if same:
         why = f"the record holds {len(same)} such call(s), this is call {n + 1}"
@@ -118,6 +124,19 @@ def record(call: dict[str, Any], content: str, finish_reason: str, model: str, s
                                      content=content, finish_reason=finish_reason, model=model, server=server,
                                      tool_calls=tool_calls, prompt_tokens=prompt_tokens,
                                      completion_tokens=completion_tokens))
+
+
+def record_failure(call: dict[str, Any], error: InferenceError) -> None:
+    """Keep a model call of the current stage run that failed, with its error (outside a stage run, or a call a
+    replay as recorded could not answer: nothing more)."""
+    scope = RUN_SCOPE.get()
+    if scope is None or error.kind == "replay":
+        return
+    system, prompt = digests(call)
+    scope.outputs.append(ModelOutput(stage=scope.stage, task_id=scope.task_id, system=system, prompt=prompt,
+                                     model=error.model, server=error.server, failure={
+                                         "kind": error.kind, "detail": error.detail, "server": error.server,
+                                         "model": error.model, "status": error.status}))
 
 
 def take_outputs() -> list[ModelOutput] | None:

@@ -18,9 +18,10 @@ from moe_core.audit.store import AuditStore
 from moe_core.audit.verify import load_trust
 
 TASKS = ("ExpertTask", "ToolTask", "ResearchTask", "GraphTask")
-NOT_RECORDED = ("the re-execution answers model calls from the record; tool results are not replayed: precision "
-                "tools run again, web searches and knowledge-graph reads read today's data (a difference shows in "
-                "their task)")
+NOT_RECORDED = ("the re-execution answers model calls, precision tool results, web searches and knowledge-graph "
+                "reads from the record (and the plan's few-shot examples); it re-runs the stage code itself, so a "
+                "changed prompt template, configuration or planner rule shows in its stage; the planner's learned "
+                "patterns are not on the record and are read today (a changed one shows as a differing plan)")
 
 
 def digest(value: Any) -> str:

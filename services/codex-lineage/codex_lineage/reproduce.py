@@ -4,34 +4,50 @@ The signed record holds, on the messages each stage run published, the model cal
 (`Envelope.model_outputs`, moe_core.inference.replay). Once the record verifies, the recorded ChatRequest goes
 through today's fleet under a new response_id (`replay_of`: no cache, nothing learned) carrying those outputs
 (`as_recorded`): the real stage code runs, and every model call is answered from the record of the original run
-(same stage, task and call digest) instead of a model. The plan, each task's result and the answer are compared
-with the recorded ones; the answer must be byte for byte the recorded one. A call the record cannot answer (a
-changed prompt template, an input that differs, no such call) fails in its stage and is named."""
+(same stage, task and call digest) instead of a model. Tool, research and graph tasks are answered from their
+recorded results (`as_recorded_results`, moe_core.stage_replay: same task, same instruction digest) instead of
+today's tools and data, and the planner takes the recorded plan's few-shot examples instead of the semantic cache.
+The plan, each task's result and the answer are compared with the recorded ones; the answer must be byte for byte
+the recorded one. A call or a tool task the record cannot answer (a changed prompt template, an input or an
+instruction that differs, no such call or task) fails in its stage and is named."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from codex_lineage.as_recorded import digest
+from codex_lineage.as_recorded import TASKS, digest
 from codex_lineage.rerun import replay_request, send
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.records import AuditRecord
-from moe_core.contracts import ModelOutput
+from moe_core.contracts import FewShot, ModelOutput, RecordedResult
+from moe_core.stage_replay import REPLAY_ERROR, recorded_results
+
+# what the fleet learns after the answer (graph-ingest's extraction, gap-healer) publishes these: no part of it
+LEARNING = frozenset({"AuditEvent", "OntologyGap", "LintRequest"})
 
 
 def recorded_outputs(records: list[AuditRecord]) -> list[ModelOutput]:
-    """Every model output the request's records carry, in record order; a message republished unchanged (a
-    redelivery) counts once."""
+    """Every model output the request's records carry, in record order, but those of the learning after the answer
+    (LEARNING: a replay learns nothing); a message republished unchanged (a redelivery) counts once."""
     seen: set[str] = set()
     outputs: list[ModelOutput] = []
     for record in records:
+        if record.message_type in LEARNING:
+            continue
         body = json.dumps(record.payload, sort_keys=True)
         if body in seen:
             continue
         seen.add(body)
         outputs += [ModelOutput.model_validate(o) for o in record.payload.get("model_outputs") or []]
     return [o for o in outputs if not o.replayed and o.error is None]
+
+
+def tool_results(records: list[AuditRecord]) -> list[RecordedResult]:
+    """The recorded results of the request's tool, research and graph tasks, each with the digest of its task's
+    instruction (moe_core.stage_replay), which answer the re-execution's same tasks."""
+    tasks = [{**r.payload, "message_type": r.message_type} for r in records if r.message_type in TASKS]
+    return recorded_results(tasks, [r.payload for r in records if r.message_type == "TaskResult"])
 
 
 def not_replayable(records: list[AuditRecord]) -> str | None:
@@ -83,7 +99,11 @@ def compare(records: list[AuditRecord], plan: dict[str, Any] | None, results: li
         if a is None or b is None:
             stage(f"task {task_id}", False, "not recorded" if a is None else "not run", mine)
             continue
-        stage(f"task {task_id}", _task_view(a) == _task_view(b), f"{b.get('kind')}:{b.get('category')}", mine)
+        if str(b.get("error") or "").startswith(REPLAY_ERROR):  # a tool task the record could not answer
+            mine = [*mine, {"error": b["error"]}]
+        origin = ", answered from the record" if b.get("from_record") else ""
+        stage(f"task {task_id}", _task_view(a) == _task_view(b), f"{b.get('kind')}:{b.get('category')}{origin}",
+              mine)
     before, after = str(old_answer.get("content", "")), str(answer.get("content", ""))
     reproduced = before == after
     stage("answer", reproduced, f"{len(after)} chars, {digest(after)}" + (
@@ -110,8 +130,11 @@ async def reproduce(settings: LineageSettings, records: list[AuditRecord], timeo
         return {"replay_id": None, "reproduced": False, "answered_from_record": 0,
                 "lines": [f"NOT REPRODUCED: not re-executable: {reason}"]}
     outputs = recorded_outputs(records)
+    tools = tool_results(records)
     request = next(r.payload for r in records if r.message_type == "ChatRequest")
-    replay = replay_request(request, response_id, timeout_s, as_recorded=outputs)
+    recorded_plan = next((r.payload for r in records if r.message_type == "Plan"), {})
+    replay = replay_request(request, response_id, timeout_s, as_recorded=outputs, as_recorded_results=tools,
+                            recorded_few_shot=[FewShot.model_validate(f) for f in recorded_plan.get("few_shot") or []])
     try:
         plan, results, answer = await send(settings, replay, timeout_s)
     except TimeoutError:
@@ -119,7 +142,8 @@ async def reproduce(settings: LineageSettings, records: list[AuditRecord], timeo
                 "lines": [f"NOT REPRODUCED: no answer of {replay.response_id} within {timeout_s:.0f} s"]}
     reproduced, lines = compare(records, plan, results, answer)
     calls = answered([*([plan] if plan else []), *results, answer])
-    head = (f"re-executed as {replay.response_id}: {calls} of {len(outputs)} recorded model calls answered from "
-            "the record, no model called")
+    replayed = sum(1 for r in results if r.get("from_record"))
+    head = (f"re-executed as {replay.response_id}: {calls} of {len(outputs)} recorded model calls and {replayed} of "
+            f"{len(tools)} recorded tool results answered from the record, no model called, no tool run")
     return {"replay_id": replay.response_id, "reproduced": reproduced, "answered_from_record": calls,
-            "lines": [head, *lines]}
+            "tool_results_from_record": replayed, "lines": [head, *lines]}

@@ -177,7 +177,7 @@ class Planner:
         elif self.vectors is not None and (graph_tasks.needs_graph(plan, self.settings)
                                            or any(t.kind == "graph" for t in plan.tasks)):  # for graph-rag
             await _soft(self.vectors.share(self.redis, self.settings.topic_namespace, question), "question vector")
-        return plan.model_copy(update={"few_shot": lookup.few_shot, "cache_key": key})
+        return plan.model_copy(update={"few_shot": few_shot(request, lookup), "cache_key": key})
 
     async def _route(self, request: ChatRequest, question: str, base: dict[str, Any]) -> Plan:
         complexity = estimate(question, self.settings.planner_trivial_max_words)
@@ -271,6 +271,12 @@ class Planner:
             await _soft(self.vectors.warm(), "embedding warm-up")
         if self.router is not None:
             await _soft(self.router.seed(), "router seeding")
+
+
+def few_shot(request: ChatRequest, lookup: Lookup) -> list[FewShot]:
+    """The plan's few-shot examples: the semantic cache's, or in a replay as recorded (which reads no cache) the
+    ones the original plan carried (ChatRequest.recorded_few_shot), so the experts and the judge see them again."""
+    return lookup.few_shot if request.recorded_few_shot is None else list(request.recorded_few_shot)
 
 
 def _single(category: str, question: str) -> PlannedTask:
