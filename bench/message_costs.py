@@ -8,9 +8,10 @@ Prometheus middlewares, its access logger), driven by FastStream's in-memory Tes
 Kafka nor the network is measured: only the runtime's own work. Each of N rounds publishes an ExpertTask
 through the Bus (stamping, encoding, the producer span and metrics), the stage consumes it (decoding, consumer
 span, metrics, the handler's run scope) and publishes a TaskResult of about the size of a real one, which a
-second subscriber consumes. Printed: CPU microseconds per hop (one publish + one consumption), and with
---profile the cProfile breakdown of the same rounds by where the time goes (tracing, metrics, logging,
-pydantic, run versions, the FastStream machinery).
+second subscriber consumes. Printed: CPU microseconds per hop (one publish + one consumption), the lowest and
+the median of 5 runs; with --profile one run's cProfile breakdown by where the time goes (tracing, metrics,
+logging, pydantic, run versions, the FastStream machinery; cProfile attributes time inside coroutines
+unreliably: take it as a pointer, and measure a change by switching the part off).
 
 For a before/after, run it with an older tree first on PYTHONPATH (as bench.cache_costs):
 `git archive <rev> libs | tar -x -C /tmp/before` and `PYTHONPATH=.:/tmp/before/libs python -m bench.message_costs`.
@@ -28,6 +29,7 @@ import time
 from typing import Any
 
 WARMUP = 200
+REPEATS = 5
 CATEGORIES = (  # first match wins, by file path of the frame
     ("tracing (opentelemetry)", ("opentelemetry",)),
     ("metrics (prometheus_client)", ("prometheus_client", "faststream/prometheus")),
@@ -117,8 +119,14 @@ def _breakdown(profiler: cProfile.Profile, hops: int) -> list[tuple[str, float, 
 
 def main(argv: list[str]) -> None:
     n = next((int(a) for a in argv if a.isdigit()), 2000)
-    result = asyncio.run(run(n, "--profile" in argv))
-    print(f"{result['rounds']} rounds, {result['hops']} hops: {result['cpu_us_per_hop']} µs of CPU per hop")
+    if "--profile" not in argv:  # REPEATS runs; the lowest is the least disturbed by other users of the machine
+        runs = sorted(asyncio.run(run(n, False))["cpu_us_per_hop"] for _ in range(REPEATS))
+        print(f"{n} rounds, {2 * n} hops, {REPEATS} runs: {runs[0]} µs of CPU per hop (lowest), "
+              f"{runs[REPEATS // 2]} (median)")
+        return
+    result = asyncio.run(run(n, True))
+    print(f"{result['rounds']} rounds, {result['hops']} hops: {result['cpu_us_per_hop']} µs of CPU per hop "
+          "(under cProfile)")
     for name, us, share in result.get("breakdown", []):
         print(f"  {name:40s} {us:8.1f} µs/hop  {share:5.1f} %")
 

@@ -22,7 +22,6 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -34,6 +33,7 @@ from moe_core.inference.replay import take_outputs
 from moe_core.kafka_clients import broker_security, client_kwargs, principal
 from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
 from moe_core.observability.errors import record_failure
+from moe_core.observability.kafka_tracing import kafka_tracing
 from moe_core.observability.lag import track_consumer_lag
 from moe_core.observability.metrics import KAFKA_REFUSED, MESSAGES_DEAD_LETTERED, STAGE_SECONDS
 from moe_core.redelivery import Redelivery
@@ -98,7 +98,7 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
         log_level=logging.DEBUG,
         middlewares=(
             RunClockMiddleware,  # started_at of what a stage run publishes (lineage)
-            KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            kafka_tracing(tracer_provider),  # spans per message, sampled (moe_core.observability.kafka_tracing)
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name),
         ),
     )
