@@ -59,7 +59,7 @@ class Cancellations:
         for future in list(self._inflight.get(rid, ())):
             future.cancel()
         await self.redis.set(self._key(rid), "1", ex=self.ttl_s)
-        log.info("request cancelled")
+        log.debug("request cancelled")  # every process of the stage sees every Cancel: not one INFO line each
 
     async def is_cancelled(self, rid: str) -> bool:
         if rid in self._marked:
