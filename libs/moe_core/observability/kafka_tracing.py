@@ -30,7 +30,7 @@ def kafka_tracing(tracer_provider: TracerProvider) -> type[BaseMiddleware]:
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
             raw = msg.raw_message
             topic = getattr(raw, "topic", None)
-            if not isinstance(topic, str):  # a batch: not used by the fleet; traced as FastStream would not be
+            if not isinstance(topic, str):  # a batch subscriber (the fleet has none): not traced
                 return await call_next(msg)
             parent = _PROPAGATOR.extract(msg.headers or {})
             attributes: dict[str, Any] = {"messaging.system": "kafka", "messaging.destination.name": topic,
@@ -77,6 +77,7 @@ def _text(key: Any) -> str:
 
 
 def _failed(span: trace.Span, exc: BaseException) -> None:
-    if span.is_recording():
+    status = getattr(span, "status", None)  # the runtime may have recorded it already (errors.record_failure)
+    if span.is_recording() and getattr(status, "status_code", None) != StatusCode.ERROR:
         span.record_exception(exc)
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:500]))
