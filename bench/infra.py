@@ -34,8 +34,11 @@ def pid_path(name: str) -> Path:
 
 
 def connect(components: list[str] | None = None) -> dict[str, str]:
-    """Start `components` (default: everything the bench uses) if they are not running, point this process's
-    Kafka clients at the admin principal, and return the endpoints."""
+    """Start `components` (default: everything the bench uses) if they are not running, make the fleet store's
+    tables where Postgres is among them (as `fleetctl up` does before the services start: a fresh clone's
+    Postgres has none), point this process's Kafka clients at the admin principal, and return the endpoints."""
     fleetapi.ensure_up(components or INFRA)
+    if "postgres" in (components or INFRA):
+        fleetapi.migrate()
     os.environ.update(kafka_admin_env())
     return endpoints()

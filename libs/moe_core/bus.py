@@ -22,7 +22,6 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -33,6 +32,8 @@ from moe_core.contracts.topics import COMPACTED
 from moe_core.inference.replay import take_outputs
 from moe_core.kafka_clients import broker_security, client_kwargs, principal
 from moe_core.observability import REGISTRY, bind_response_id, configure_tracing, current_trace_context
+from moe_core.observability.errors import record_failure
+from moe_core.observability.kafka_tracing import kafka_tracing
 from moe_core.observability.lag import track_consumer_lag
 from moe_core.observability.metrics import KAFKA_REFUSED, MESSAGES_DEAD_LETTERED, STAGE_SECONDS
 from moe_core.redelivery import Redelivery
@@ -82,7 +83,8 @@ def refused(settings: FleetSettings, topic: str, operation: str, exc: BaseExcept
 
 
 def make_broker(settings: FleetSettings) -> KafkaBroker:
-    tracer_provider = configure_tracing(settings.service_name, settings.otel_exporter_endpoint)
+    tracer_provider = configure_tracing(settings.service_name, settings.otel_exporter_endpoint,
+                                        settings.trace_sample_ratio)
     broker = KafkaBroker(
         settings.kafka_bootstrap,
         client_id=settings.service_name,
@@ -96,7 +98,7 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
         log_level=logging.DEBUG,
         middlewares=(
             RunClockMiddleware,  # started_at of what a stage run publishes (lineage)
-            KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            kafka_tracing(tracer_provider),  # spans per message, sampled (moe_core.observability.kafka_tracing)
             KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name),
         ),
     )
@@ -121,17 +123,20 @@ class Bus:
         of the stage run that made it (configuration and prompt template digests, moe_core.run_versions), unless
         it carries them already (a stored outcome republished), and with the run's model calls not yet on an
         earlier message (moe_core.inference.replay)."""
-        if getattr(message, "live_event", False) and not message.live:
+        live_event = getattr(message, "live_event", False)
+        if live_event and not message.live:
             return
+        update: dict[str, Any] = {}  # one copy of the message, however many stamps it gets
         if message.trace.traceparent is None:
-            message = message.model_copy(update={"trace": current_trace_context()})
+            update["trace"] = current_trace_context()
         if message.started_at is None and (started := run_started()) is not None:
-            message = message.model_copy(update={"started_at": started})
-        if message.versions is None and not getattr(message, "live_event", False):
-            message = message.model_copy(update={"versions": versions(self.settings.service_name,
-                                                                      self.config_digest)})
-        if message.model_outputs is None and not getattr(message, "live_event", False):
-            message = message.model_copy(update={"model_outputs": take_outputs()})
+            update["started_at"] = started
+        if message.versions is None and not live_event:
+            update["versions"] = versions(self.settings.service_name, self.config_digest)
+        if message.model_outputs is None and not live_event:
+            update["model_outputs"] = take_outputs()
+        if update:
+            message = message.model_copy(update=update)
         with _trace_of(message):
             await self._send(message, topic)
 
@@ -237,10 +242,12 @@ class Bus:
                     self.redelivery.done(msg)
                 except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
                     log.exception("transient failure")
+                    record_failure(topic, rid, exc)
                     if await self.redelivery.redeliver(msg, exc, self.dead_letter):
                         raise
                 except Exception as exc:
                     log.exception("handler failed")
+                    record_failure(topic, rid, exc)
                     await self.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)
                 finally:
                     STAGE_SECONDS.labels(service, topic).observe(time.perf_counter() - started)

@@ -59,7 +59,7 @@ class Cancellations:
         for future in list(self._inflight.get(rid, ())):
             future.cancel()
         await self.redis.set(self._key(rid), "1", ex=self.ttl_s)
-        log.info("request cancelled")
+        log.debug("request cancelled")  # every process of the stage sees every Cancel: not one INFO line each
 
     async def is_cancelled(self, rid: str) -> bool:
         if rid in self._marked:
@@ -69,14 +69,33 @@ class Cancellations:
             return True
         return False
 
+    async def read_with(self, rid: str, key: str) -> str | None:
+        """GET `key` (e.g. a stored outcome) and learn whether request `rid` was cancelled, in one round trip (a
+        pipeline): a `run(rid, work, checked=True)` after it needs no round trip of its own."""
+        if rid in self._marked:
+            value = await self.redis.get(key)
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.exists(self._key(rid))
+            value, marked = await pipe.execute()
+            if marked:
+                self._mark(rid)
+        return value if isinstance(value, str) or value is None else str(value)
+
     async def check(self, rid: str) -> None:
         if await self.is_cancelled(rid):
             raise RequestCancelled(rid)
 
-    async def run(self, rid: str, work: Awaitable[T]) -> T:
-        """Run `work` unless the request is cancelled; a Cancel while it runs stops it (RequestCancelled)."""
+    async def run(self, rid: str, work: Awaitable[T], *, checked: bool = False) -> T:
+        """Run `work` unless the request is cancelled; a Cancel while it runs stops it (RequestCancelled).
+        checked=True: Redis was just asked (`read_with`), so only this process's marks are looked at."""
         try:
-            await self.check(rid)
+            if checked:
+                if rid in self._marked:
+                    raise RequestCancelled(rid)
+            else:
+                await self.check(rid)
         except BaseException:
             _close(work)
             raise

@@ -13,15 +13,16 @@ class Memo:
         self.prefix = prefix
         self.ttl_s = ttl_s
 
-    def _key(self, key: str) -> str:
+    def key(self, key: str) -> str:
+        """The Redis key of `key`'s outcome."""
         return f"{self.prefix}:{key}"
 
     async def get(self, key: str) -> str | None:
-        value = await self.redis.get(self._key(key))
+        value = await self.redis.get(self.key(key))
         return value if isinstance(value, str) or value is None else str(value)
 
     async def put_first(self, key: str, value: str) -> str:
         """Store `value` unless an outcome exists; return the outcome that stands."""
-        if await self.redis.set(self._key(key), value, nx=True, ex=self.ttl_s):
+        if await self.redis.set(self.key(key), value, nx=True, ex=self.ttl_s):
             return value
         return await self.get(key) or value

@@ -131,6 +131,12 @@ class FleetSettings(BaseSettings):
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "MOE_OTEL_EXPORTER_ENDPOINT"),
         description="OTLP/gRPC endpoint the spans are exported to; empty = no export",
     )
+    trace_sample_ratio: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="Share of new traces recorded (parent-based: a trace is kept whole or not at all); errors, dead "
+                    "letters and cancellations are recorded always (moe_core.observability.sampling); 1 = every "
+                    "trace",
+    )
 
     @model_validator(mode="after")
     def _kafka_identity(self) -> FleetSettings:

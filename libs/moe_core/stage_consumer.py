@@ -11,7 +11,9 @@ AsyncAPI document carries every message's schema).
   redelivered, until its attempts run out (then dead-lettered); a message the broker refuses for its size
   is dead-lettered at once (moe_core.redelivery);
 - tracing and FastStream's Prometheus metrics come from the broker's middlewares (outside this one);
-  the stage's own `moe_stage_seconds` and the response_id on every log line come from here.
+  the stage's own `moe_stage_seconds` and the response_id on every log line come from here, and a failure is
+  put on the trace here (the consumer span, or a span of its own in a trace not sampled:
+  moe_core.observability.errors).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from moe_core.contracts import Envelope, Topics, headers
 from moe_core.contracts.topics import TOPIC_MESSAGES
 from moe_core.inference.replay import run_scope
 from moe_core.observability import bind_response_id, current_trace_context
+from moe_core.observability.errors import record_failure
 from moe_core.observability.metrics import STAGE_SECONDS
 from moe_core.offset_commits import OffsetCommits
 from moe_core.settings import FleetSettings
@@ -74,11 +77,13 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
                         bus.redelivery.done(msg)
                     return result
                 except InvalidPayload as exc:
+                    record_failure(topic, str(rid), exc)
                     if bus is not None:
                         await bus.dead_letter(msg, str(exc), "validation_error")  # type: ignore[arg-type]
                     return None
                 except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
                     log.exception("transient failure")
+                    record_failure(topic, str(rid), exc)
                     if bus is None or topic == bus.topics.deadletter:  # never a dead letter of a dead letter
                         await asyncio.sleep(1.0)
                         raise
@@ -87,6 +92,7 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
                     return None
                 except Exception as exc:
                     log.exception("handler failed")
+                    record_failure(topic, str(rid), exc)
                     if bus is None:
                         raise
                     if topic == bus.topics.deadletter:  # never a dead letter of a dead letter (no loop)

@@ -66,7 +66,11 @@ class Outcomes(Generic[M]):
         computation and `cancelled()` is the outcome (without one, RequestCancelled propagates and nothing
         is stored). A tool task of a replay as recorded is answered from the record, nothing computed
         (moe_core.stage_replay; fresh=False: its side effects, e.g. reported gaps, happened in the original run)."""
-        stored = await self.memo.get(key)
+        cancels = self.cancels if message is not None else None
+        if cancels is not None and message is not None:  # the outcome and the Cancel mark in one round trip
+            stored = await cancels.read_with(message.response_id, self.memo.key(key))
+        else:
+            stored = await self.memo.get(key)
         if stored:
             return self.model.model_validate_json(stored), False
         recorded = recorded_result(self.service, message) if self.model is TaskResult else None
@@ -76,9 +80,9 @@ class Outcomes(Generic[M]):
             return self.model.model_validate_json(kept), False
         if message is not None and expired is not None and message.expired():
             value = expired()
-        elif message is not None and self.cancels is not None:
+        elif message is not None and cancels is not None:
             try:
-                value = await self.cancels.run(message.response_id, compute())
+                value = await cancels.run(message.response_id, compute(), checked=True)
             except RequestCancelled:
                 if cancelled is None:
                     raise

@@ -50,6 +50,7 @@ def observed_fleet(infra: dict[str, str], scripted_server: Scripted, scripted_se
         "MOE_ROUTER_ENABLED": "false",  # the scripted plans decide the experts
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "MOE_TRACE_SAMPLE_RATIO": "1",  # every trace recorded: the tests follow one request's spans
     }
     try:
         with Fleet(env, gateway_workers=1, extra=("graph-ingest", "gap-healer", "codex-lineage")) as fleet:

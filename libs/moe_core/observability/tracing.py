@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from moe_core.contracts.envelope import TraceContext
+from moe_core.observability.sampling import FleetSampler
 
 log = logging.getLogger(__name__)
 # Export promptly: a request's spans should reach the collector while someone is looking at it.
@@ -36,13 +37,14 @@ def otlp_exporter(endpoint: str) -> OTLPSpanExporter:
     return OTLPSpanExporter(endpoint=f"{parts.hostname}:{parts.port or 4317}", insecure=parts.scheme == "http")
 
 
-def configure_tracing(service: str, otlp_endpoint: str = "") -> TracerProvider:
-    """Install the process's tracer provider once (tests create many apps in one process)."""
+def configure_tracing(service: str, otlp_endpoint: str = "", sample_ratio: float = 1.0) -> TracerProvider:
+    """Install the process's tracer provider once (tests create many apps in one process), sampling
+    `sample_ratio` of new traces (moe_core.observability.sampling: errors and audit topics always)."""
     global _provider
     if _provider is not None:
         return _provider
     # shutdown_on_exit (the default) flushes the last spans when the service stops.
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=FleetSampler(sample_ratio))
     if otlp_endpoint:
         provider.add_span_processor(BatchSpanProcessor(otlp_exporter(otlp_endpoint),
                                                        schedule_delay_millis=EXPORT_DELAY_MS))
