@@ -6,6 +6,7 @@ request names a template (gateway.template_select), so it never reads the table 
     control-plane:templates:<ns>:<tenant>   string, JSON {"version": 1, "templates": {name: template}}; no TTL
                                             (deleted when the tenant has none left)
 
+The writer is moe_core.template_publisher (it reads the table; this module does not, so the edge imports no SQL).
 A publish reads the tenant's rows and writes the key under a per-tenant Postgres advisory lock, so two control-plane
 replicas changing one tenant's templates at once leave the later state, never an older one. The key is written after
 the change is committed: a deleted template stops applying with the next request.
@@ -17,17 +18,13 @@ import json
 import logging
 from typing import Any
 
-import asyncpg
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from moe_core.templates import ExpertTemplate
-from moe_core.tenant_templates import LIST, StoredTemplate, body_of
 
 log = logging.getLogger(__name__)
 VERSION = 1
-LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7028))"  # one tenant's publishes, one at a time
-TENANTS = "SELECT DISTINCT tenant_id FROM expert_templates"
 
 
 class PublishedTemplatesError(RuntimeError):
@@ -38,10 +35,6 @@ def published_key(namespace: str, tenant: str) -> str:
     return f"control-plane:templates:{namespace}:{tenant}"
 
 
-def encode(stored: list[StoredTemplate]) -> str:
-    return json.dumps({"version": VERSION, "templates": {t.name: json.loads(body_of(t.template)) for t in stored}})
-
-
 def decode(raw: str) -> dict[str, ExpertTemplate]:
     try:
         data: dict[str, Any] = json.loads(raw)
@@ -50,35 +43,6 @@ def decode(raw: str) -> dict[str, ExpertTemplate]:
         return {name: ExpertTemplate.model_validate(body) for name, body in data["templates"].items()}
     except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
         raise PublishedTemplatesError(f"the published templates cannot be read: {exc}") from None
-
-
-class TemplatePublisher:
-    """The control plane's side: each tenant's rows into its key."""
-
-    def __init__(self, pool: asyncpg.Pool, redis: Redis, namespace: str) -> None:
-        self.pool = pool
-        self.redis = redis
-        self.namespace = namespace
-
-    async def publish(self, tenant: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(LOCK, f"expert_templates/{tenant}")
-            stored = [StoredTemplate.of(r) for r in await conn.fetch(LIST, [tenant])]
-            key = published_key(self.namespace, tenant)
-            if stored:
-                await self.redis.set(key, encode(stored))
-            else:
-                await self.redis.delete(key)
-
-    async def publish_all(self) -> int:
-        """Every tenant with templates, and every tenant whose key is there without them (deleted while this
-        control plane was down); how many tenants were published."""
-        tenants = {r["tenant_id"] for r in await self.pool.fetch(TENANTS)}
-        head = published_key(self.namespace, "")
-        tenants |= {str(k)[len(head):] async for k in self.redis.scan_iter(match=f"{head}*", count=500)}
-        for tenant in sorted(tenants):
-            await self.publish(tenant)
-        return len(tenants)
 
 
 class PublishedTemplates:

@@ -41,7 +41,7 @@ from moe_core.access.request_auth import require_admin
 from moe_core.bus import Bus
 from moe_core.inference import InferenceConfig
 from moe_core.openai_error import OpenAIError
-from moe_core.published_templates import TemplatePublisher
+from moe_core.template_publisher import TemplatePublisher
 from moe_core.templates import NAME, ExpertTemplate, problems
 from moe_core.tenant_templates import StoredTemplate, TenantTemplates, body_of
 
