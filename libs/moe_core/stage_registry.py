@@ -76,7 +76,8 @@ FLEET: tuple[Service, ...] = (
                 memory="384Mi", memory_limit="768Mi",
                 resources_note="+ the MiniLM embedding model (uploads are embedded here): ~380 MiB measured",
                 autoscaling=Autoscaling(lag=0, topic="", note="consumes no topic: scale it on CPU"),
-                env={"MOE_CHROMA_URL": f"{_CHROMA}  # tenant documents (/v1/memory/documents)"},
+                env={"MOE_CHROMA_URL": f"{_CHROMA}  # tenant documents (/v1/memory/documents)",
+                     "MOE_CONSOLE_CODEX_LINEAGE_URL": "http://codex-lineage:8109  # the console's data-health page"},
                 compose_env={"MOE_OPA_URL": "http://opa:8181  # every write decision (fails closed while OPA is down)",
                              "MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa  # compared with what OPA has in force "
                                                    "(GET /v1/admin/policy)"},

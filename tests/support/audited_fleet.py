@@ -79,6 +79,8 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
             del fleet.services[name]
     fleet.services["codex-lineage"].env["MOE_AUDIT_WRITER_DSN"] = infra["postgres-codex-lineage"]
     fleet.services["codex-lineage"].env["MOE_POSTGRES_DSN"] = infra["postgres-codex-lineage"]
+    # the console's data-health page asks codex-lineage's API
+    fleet.services["control-plane"].env["MOE_CONSOLE_CODEX_LINEAGE_URL"] = fleet["codex-lineage"].url
     for name, service in fleet.services.items():  # the signing key is codex-lineage's alone
         if name != "codex-lineage":
             service.env.pop("MOE_AUDIT_SIGNING_KEY", None)
