@@ -5,10 +5,12 @@ suffix or X-MOE-Template header), or made with a key whose default template it i
 GET /v1/models lists it for its tenant only; a template of a file template's name is the tenant's
 version of it; another tenant cannot use it (404 template_not_found in the API's envelope); once deleted, the next
 request is a 404. The exact cache never answers one template's request with another template's answer, an edited
-template's included. Sticky server selection keys on the key's principal when the client sends no `user`."""
+template's included. Sticky server selection keys on the key's principal when the client sends no `user`. An edge
+replica that cannot read the tenant's templates (its Redis gone) answers 503 templates_unavailable."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,7 +28,7 @@ from moe_core.exact_cache import ExactAnswers, cache_scope
 from moe_core.templates import ExpertTemplate, carried
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
-from tests.support.fleet import Fleet
+from tests.support.fleet import Fleet, ServiceProcess, free_port
 from tests.support.keys import create_keys
 
 pytestmark = pytest.mark.e2e
@@ -290,3 +292,38 @@ async def test_a_keys_default_template_may_be_its_tenants_own_never_another_tena
         finally:
             assert (await other_admin.delete(f"/templates/{OTHER}/{theirs}")).status_code == 200
             assert (await admin.delete(f"/templates/{TENANT}/{name}")).status_code == 200
+
+
+async def test_an_edge_that_cannot_read_the_tenants_templates_answers_503_templates_unavailable(
+        fleet: Fleet, tokens: dict[str, str]) -> None:
+    """A gateway whose Redis is a port nothing listens on: what needs the tenant's templates (the models list, a
+    template's model, a request naming a template) is a 503 `templates_unavailable` in the OpenAI envelope, never a
+    500 and never the file template of that name; a model naming no template needs no lookup."""
+    port = free_port()
+    env = {**fleet["gateway"].env, "MOE_HTTP_PORT": str(port), "MOE_GATEWAY_WORKERS": "1",
+           "MOE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # a replica of the fleet's edge, its Redis gone
+    process = ServiceProcess("gateway", port, env)
+    process.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"{process.url}/v1", timeout=60,
+                                     headers={"Authorization": f"Bearer {tokens['user']}"}) as edge:
+            end = time.monotonic() + 120
+            while True:  # /ready says Redis is down: wait for the process to serve at all
+                assert process.proc is not None and process.proc.poll() is None, process.tail(60)
+                try:
+                    if (await edge.get(f"{process.url}/alive")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < end, process.tail(60)
+                await asyncio.sleep(0.2)
+            assert (await edge.get("/models/moe-orchestrator")).status_code == 200, process.tail(60)
+            for response in (await edge.get("/models"), await edge.get("/models/moe-orchestrator@alpha"),
+                             await edge.post("/chat/completions", json={
+                                 "model": "moe-orchestrator@alpha", "messages": [{"role": "user", "content": "hi"}]})):
+                assert response.status_code == 503, (response.text, process.tail(60))
+                error = response.json()["error"]
+                assert (error["code"], error["type"]) == ("templates_unavailable", "server_error"), error
+                assert "try again" in error["message"]
+    finally:
+        process.stop()
