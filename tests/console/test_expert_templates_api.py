@@ -250,3 +250,58 @@ async def test_each_change_is_published_for_the_edge_and_a_start_publishes_every
         assert await edge.of_tenant(tenant) == {}  # gone when the API answered
     finally:
         await redis.aclose()
+
+
+async def test_a_change_redis_cannot_take_is_saved_and_a_503_templates_not_published(
+        plane: Plane, infra: dict[str, str]) -> None:
+    """Redis is down when a template changes (a control plane whose Redis is a port nothing listens on, beside the
+    real one): the change is saved in Postgres and the admin is told, in the API's envelope, that the edge does not
+    have it yet (503 templates_not_published); the next change through a control plane with Redis publishes it."""
+    from fastapi import FastAPI
+    from redis.asyncio import Redis
+
+    from control_plane.policy_gate import PolicyGate
+    from control_plane.templates_api import TemplatesApi
+    from moe_core.access.keystore import KeyStore
+    from moe_core.inference import InferenceConfig
+    from moe_core.openai_error import install_error_handlers
+    from moe_core.policy import PolicyClient
+    from moe_core.published_templates import PublishedTemplates
+    from tests.support.fleet import free_port
+
+    tag = uuid.uuid4().hex[:8]
+    tenant = f"tpl-r-{tag}"
+    [admin] = await create_keys(infra["postgres"], ("tpl-admin", "admin", [tenant]))
+    settings = ControlPlaneSettings(**plane.settings)
+    store = await KeyStore.connect(infra.get("postgres-control-plane", infra["postgres"]), cache_ttl_s=0)
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", decode_responses=True, socket_connect_timeout=1)
+    live = Redis.from_url(infra["redis"], decode_responses=True)
+    inference, opa = InferenceConfig.from_settings(settings), PolicyClient(settings.opa_url, settings.opa_timeout_s)
+    api = TemplatesApi(plane.bus, lambda: store, PolicyGate(opa, plane.bus), inference, inference.templates, dead,
+                       settings.topic_namespace)
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(api.router)
+    edge = PublishedTemplates(live, settings.topic_namespace)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp") as down:
+            made = await down.post("/v1/admin/templates", headers=bearer(admin), json={
+                "tenant_id": tenant, "name": "kept", "template": {"judge": ["judge-model@local"]}})
+            message = error(made, 503, "templates_not_published")
+            assert "saved" in message and tenant in message and made.json()["error"]["type"] == "server_error"
+            assert await edge.of_tenant(tenant) == {}  # the edge does not have it
+            path = f"/v1/admin/templates/{tenant}/kept"
+            assert (await plane.api.get(path, headers=bearer(admin))).status_code == 200  # but it is saved
+            deleted = await down.delete(path, headers=bearer(admin))
+            error(deleted, 503, "templates_not_published")
+
+        made = await plane.api.post("/v1/admin/templates", headers=bearer(admin), json={
+            "tenant_id": tenant, "name": "kept", "template": {"judge": ["judge-model@local"]}})
+        assert made.status_code == 201, made.text  # the delete was saved too: the name is free again
+        assert list(await edge.of_tenant(tenant)) == ["kept"]  # Redis back in reach: published
+        assert (await plane.api.delete(path, headers=bearer(admin))).status_code == 200
+    finally:
+        await dead.aclose()
+        await live.aclose()
+        await opa.close()
+        await store.close()

@@ -106,3 +106,26 @@ def test_housekeeping_is_still_authenticated(base_url: str, scripted: Scripted) 
         anonymous.chat.completions.create(model="moe-orchestrator", messages=request_messages(  # type: ignore[arg-type]
             "title", chat("z")))
     assert scripted.calls() == []
+
+
+def test_a_housekeeping_request_whose_model_call_fails_is_a_clear_503(
+        client: openai.OpenAI, scripted: Scripted) -> None:
+    """The planner's one model call fails (the inference server answers 500 on every try): the client gets a 503
+    `housekeeping_failed` in the OpenAI envelope, streamed or not, never a 500 or a hang; nothing else is called."""
+    scripted.script([{"model": "expert-model", "status": 500, "reply": "the server broke"}], default_reply=TITLE)
+    messages = request_messages("title", chat(f"F{uuid.uuid4().hex[:8]}"))
+    with pytest.raises(openai.InternalServerError) as err:
+        client.chat.completions.create(model="moe-orchestrator", messages=messages)  # type: ignore[arg-type]
+    assert err.value.status_code == 503
+    body = err.value.body
+    assert isinstance(body, dict) and body["type"] == "server_error" and body["code"] == "housekeeping_failed"
+    assert "title" in body["message"] and "failed" in body["message"]
+    assert {c["model"] for c in scripted.calls()} == {"expert-model"}  # no planner, no expert, no judge
+
+    stream = client.chat.completions.create(model="moe-orchestrator", messages=messages,  # type: ignore[arg-type]
+                                            stream=True)
+    with pytest.raises(openai.APIError) as streamed:
+        for _ in stream:
+            pass
+    assert isinstance(streamed.value.body, dict) and streamed.value.body["code"] == "housekeeping_failed"
+    assert streamed.value.body["type"] == "server_error"  # the error frame in the stream, then [DONE]

@@ -1,13 +1,16 @@
 """A tenant's own expert templates through the whole fleet (control plane, gateway, planner, expert-worker, merger
 on the real Kafka, Redis and Postgres; the scripted inference server records which model each call asked): a tenant
 admin makes a template at /v1/admin/templates whose expert differs from the global one; a request naming it (model
-suffix or X-MOE-Template header) is answered by that model; a template of a file template's name is the tenant's
+suffix or X-MOE-Template header), or made with a key whose default template it is, is answered by that model;
+GET /v1/models lists it for its tenant only; a template of a file template's name is the tenant's
 version of it; another tenant cannot use it (404 template_not_found in the API's envelope); once deleted, the next
 request is a 404. The exact cache never answers one template's request with another template's answer, an edited
-template's included. Sticky server selection keys on the key's principal when the client sends no `user`."""
+template's included. Sticky server selection keys on the key's principal when the client sends no `user`. An edge
+replica that cannot read the tenant's templates (its Redis gone) answers 503 templates_unavailable."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,7 +28,7 @@ from moe_core.exact_cache import ExactAnswers, cache_scope
 from moe_core.templates import ExpertTemplate, carried
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
-from tests.support.fleet import Fleet
+from tests.support.fleet import Fleet, ServiceProcess, free_port
 from tests.support.keys import create_keys
 
 pytestmark = pytest.mark.e2e
@@ -48,9 +51,10 @@ def eventually(check: Callable[[], T], timeout_s: float = 30) -> T:
 
 @pytest.fixture(scope="module")
 async def tokens(infra: dict[str, str]) -> dict[str, str]:
-    admin, user, stranger = await create_keys(infra["postgres"], ("tpl-own-admin", "admin", [TENANT]),
-                                              ("tpl-own-user", "user", [TENANT]), ("tpl-other", "user", [OTHER]))
-    return {"admin": admin, "user": user, "other": stranger}
+    admin, user, stranger, other_admin = await create_keys(
+        infra["postgres"], ("tpl-own-admin", "admin", [TENANT]), ("tpl-own-user", "user", [TENANT]),
+        ("tpl-other", "user", [OTHER]), ("tpl-other-admin", "admin", [OTHER]))
+    return {"admin": admin, "user": user, "other": stranger, "other_admin": other_admin}
 
 
 @pytest.fixture
@@ -220,3 +224,106 @@ async def test_sticky_servers_key_on_the_principal_when_the_client_sends_no_user
                                          messages=[{"role": "user", "content": f"Tides? {m}"}])
     assert eventually(lambda: store.get(f"inference:{namespace}:affinity:{user}:expert-model")) == "scripted"
     assert store.get(affinity) is None
+
+
+async def test_the_models_list_has_the_tenants_own_templates_and_never_another_tenants(
+        base_url: str, admin: httpx.AsyncClient, tokens: dict[str, str]) -> None:
+    name = f"listed-{uuid.uuid4().hex[:6]}"
+    await _make(admin, name, {"description": "tides by b", "experts": {"general": ["expert-model-b@scripted"]}})
+    model_id = f"moe-orchestrator@{name}"
+    try:
+        client, stranger = _client(base_url, tokens["user"]), _client(base_url, tokens["other"])
+        listed = {m.id: m for m in (await client.models.list()).data}
+        assert {"moe-orchestrator", "moe-orchestrator@alpha", "moe-orchestrator@beta", model_id} <= set(listed)
+        description = str(listed[model_id].description)  # type: ignore[attr-defined]
+        assert f"expert template '{name}'" in description and "tides by b" in description
+        one = await client.models.retrieve(model_id)
+        assert (one.id, one.object) == (model_id, "model")
+
+        theirs = {m.id for m in (await stranger.models.list()).data}
+        assert model_id not in theirs and "moe-orchestrator@alpha" in theirs  # the file's only
+        with pytest.raises(openai.NotFoundError) as err:
+            await stranger.models.retrieve(model_id)
+        assert (err.value.code, err.value.param, err.value.type) == ("template_not_found", "model",
+                                                                      "invalid_request_error")
+        assert "(templates: alpha, beta)" in err.value.message  # the names it lists are the file's only
+    finally:
+        assert (await admin.delete(f"/templates/{TENANT}/{name}")).status_code == 200
+    with pytest.raises(openai.NotFoundError):  # deleted: gone from the owner's models too
+        await client.models.retrieve(model_id)
+    assert model_id not in {m.id for m in (await client.models.list()).data}
+
+
+async def test_a_keys_default_template_may_be_its_tenants_own_never_another_tenants(
+        base_url: str, fleet: Fleet, admin: httpx.AsyncClient, tokens: dict[str, str], scripted: Scripted) -> None:
+    name, theirs = f"keyed-{uuid.uuid4().hex[:6]}", f"theirs-{uuid.uuid4().hex[:6]}"
+    await _make(admin, name, {"experts": {"general": ["expert-model-b@scripted"]}})
+    async with httpx.AsyncClient(base_url=f"{fleet['control-plane'].url}/v1/admin", timeout=30,
+                                 headers={"Authorization": f"Bearer {tokens['other_admin']}"}) as other_admin:
+        made = await other_admin.post("/templates", json={"tenant_id": OTHER, "name": theirs,
+                                                          "template": {"experts": {"general": ["expert-model"]}}})
+        assert made.status_code == 201, made.text
+        try:
+            refused = await admin.post("/keys", json={"name": "k", "tenant_ids": [TENANT], "default_template": theirs})
+            assert refused.status_code == 404, refused.text  # another tenant's: unknown, and its names unlisted
+            error = refused.json()["error"]
+            assert (error["code"], error["param"], error["type"]) == ("template_not_found", "default_template",
+                                                                      "invalid_request_error")
+            assert name in error["message"] and "alpha" in error["message"]  # what this tenant may name
+
+            created = await admin.post("/keys", json={"name": "keyed", "tenant_ids": [TENANT],
+                                                      "default_template": name})
+            assert created.status_code == 201, created.text
+            key = created.json()
+            assert key["default_template"] == name
+            m = marker()  # no template named: the key's, the tenant's own
+            _script(scripted, m, "expert-model-b", f"Tides by the key's template {m}.")
+            answer = await _ask(_client(base_url, key["secret"]), f"Why are there tides? {m}")
+            assert answer.choices[0].message.content == f"Tides by the key's template {m}."
+            assert _models(scripted, m) == {"planner-model", "expert-model-b"}
+            assert answer.metadata["template"] == name  # type: ignore[index]
+
+            changed = await admin.patch(f"/keys/{key['id']}", json={"default_template": theirs})
+            assert changed.status_code == 404 and changed.json()["error"]["code"] == "template_not_found"
+            changed = await admin.patch(f"/keys/{key['id']}", json={"default_template": "alpha"})
+            assert changed.status_code == 200 and changed.json()["default_template"] == "alpha"
+            changed = await admin.patch(f"/keys/{key['id']}", json={"default_template": name})
+            assert changed.status_code == 200 and changed.json()["default_template"] == name
+        finally:
+            assert (await other_admin.delete(f"/templates/{OTHER}/{theirs}")).status_code == 200
+            assert (await admin.delete(f"/templates/{TENANT}/{name}")).status_code == 200
+
+
+async def test_an_edge_that_cannot_read_the_tenants_templates_answers_503_templates_unavailable(
+        fleet: Fleet, tokens: dict[str, str]) -> None:
+    """A gateway whose Redis is a port nothing listens on: what needs the tenant's templates (the models list, a
+    template's model, a request naming a template) is a 503 `templates_unavailable` in the OpenAI envelope, never a
+    500 and never the file template of that name; a model naming no template needs no lookup."""
+    port = free_port()
+    env = {**fleet["gateway"].env, "MOE_HTTP_PORT": str(port), "MOE_GATEWAY_WORKERS": "1",
+           "MOE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # a replica of the fleet's edge, its Redis gone
+    process = ServiceProcess("gateway", port, env)
+    process.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"{process.url}/v1", timeout=60,
+                                     headers={"Authorization": f"Bearer {tokens['user']}"}) as edge:
+            end = time.monotonic() + 120
+            while True:  # /ready says Redis is down: wait for the process to serve at all
+                assert process.proc is not None and process.proc.poll() is None, process.tail(60)
+                try:
+                    if (await edge.get(f"{process.url}/alive")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < end, process.tail(60)
+                await asyncio.sleep(0.2)
+            assert (await edge.get("/models/moe-orchestrator")).status_code == 200, process.tail(60)
+            for response in (await edge.get("/models"), await edge.get("/models/moe-orchestrator@alpha"),
+                             await edge.post("/chat/completions", json={
+                                 "model": "moe-orchestrator@alpha", "messages": [{"role": "user", "content": "hi"}]})):
+                assert response.status_code == 503, (response.text, process.tail(60))
+                error = response.json()["error"]
+                assert (error["code"], error["type"]) == ("templates_unavailable", "server_error"), error
+                assert "try again" in error["message"]
+    finally:
+        process.stop()

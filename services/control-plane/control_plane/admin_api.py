@@ -14,6 +14,8 @@ tenants, manages every key and reads across tenants, each such read an audit rec
     GET   /v1/admin/keys[?tenant_id=]       list keys (never secrets)             -> KeyList
     GET   /v1/admin/keys/{id}               one key                               -> KeyOut
     PATCH /v1/admin/keys/{id}               name, expiry, models, limits, template -> KeyOut
+                                            (default_template: a file template or one of the key's
+                                            first tenant's own, /v1/admin/templates; another's is a 404)
     POST  /v1/admin/keys/{id}/rotate        new secret, old one refused at once   -> KeySecret
     POST  /v1/admin/keys/{id}/revoke        refused fleet-wide from now on        -> KeyOut
 
@@ -51,6 +53,7 @@ from moe_core.access.request_auth import require_admin
 from moe_core.bus import Bus
 from moe_core.openai_error import OpenAIError
 from moe_core.templates import ExpertTemplate
+from moe_core.tenant_templates import TenantTemplates
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +159,7 @@ class AdminApi:
         for tenant_id in body.tenant_ids:
             if await store.tenant(tenant_id) is None:
                 raise _no_tenant(tenant_id)
-        self._check_template(body.default_template)
+        await self._check_template(body.default_template, body.tenant_ids[0])
         if body.principal_id is not None:
             await self._check_principal(body.principal_id, body.tenant_ids)
         key, secret = await store.create(body.name, body.role, body.tenant_ids, expires_at=_expiry(body),
@@ -196,8 +199,8 @@ class AdminApi:
         return KeyOut.of(await self._key(key_id, request, "key.read"))
 
     async def update_key(self, key_id: str, body: KeyUpdate, request: Request) -> KeyOut:
-        self._check_template(body.default_template)
-        await self._key(key_id, request, "key.update")
+        before = await self._key(key_id, request, "key.update")
+        await self._check_template(body.default_template, before.default_tenant)
         key = await self.store().update(
             key_id, name=body.name, expires_at=_expiry(body), clear_expiry=body.clear_expiry,
             allowed_models=body.allowed_models, clear_models=body.clear_allowed_models, limits=body.limits,
@@ -217,9 +220,14 @@ class AdminApi:
             raise OpenAIError(400, f"The key's tenants must include its principal's tenant '{principal.tenant}'",
                               param="principal_id", code="invalid_value")
 
-    def _check_template(self, name: str | None) -> None:
-        if name is not None and name not in self.templates:
-            known = ", ".join(sorted(self.templates)) or "none is configured"
+    async def _check_template(self, name: str | None, tenant: str) -> None:
+        """A key's default template: a file template or one of its default tenant's own (the tenant its requests
+        run for, whose templates the edge looks the name up in); another tenant's is unknown (404)."""
+        if name is None or name in self.templates:
+            return
+        own = {t.name for t in await TenantTemplates(self.store().pool).list([tenant])}
+        if name not in own:
+            known = ", ".join(sorted({*self.templates, *own})) or "none is configured"
             raise OpenAIError(404, f"The expert template '{name}' does not exist (templates: {known})",
                               param="default_template", code="template_not_found")
 

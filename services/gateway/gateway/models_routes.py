@@ -1,5 +1,8 @@
 """GET /v1/models and /v1/models/{id}: one body both SDKs read, OpenAI's list plus Anthropic's paging and
-model fields (type, display_name, created_at); ids are the modes and moe-orchestrator@<expert template>."""
+model fields (type, display_name, created_at); ids are the modes and moe-orchestrator@<expert template>: the
+file's templates and the caller's tenant's own (published by the control plane, moe_core.published_templates; a
+tenant's template of a file template's name is listed once, as the tenant's). Another tenant's are unknown (404);
+the tenant's templates cannot be read (Redis down) is a 503 `templates_unavailable`, as for a chat request."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from gateway import template_select
-from gateway.deps import EdgeParts, VerifiedKey
+from gateway.deps import Edge, EdgeParts, VerifiedKey
 from gateway.openai_api import MODES
+from moe_core.access.keystore import ApiKey
 from moe_core.openai_error import OpenAIError
+from moe_core.published_templates import PublishedTemplatesError
 
 router = APIRouter(tags=["models"])
 CREATED = int(time.time())
@@ -19,23 +24,33 @@ CREATED_AT = datetime.fromtimestamp(CREATED, UTC).isoformat().replace("+00:00", 
 
 
 @router.get("/v1/models")
-async def list_models(_: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
-    templates = edge.chat.templates
+async def list_models(key: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
+    templates = await _templates(edge, key)
     ids = list(MODES) + template_select.model_ids(templates)  # moe-orchestrator@<expert template>
     return {"object": "list", "data": [_model(m, templates) for m in ids], "has_more": False, "first_id": ids[0],
             "last_id": ids[-1]}
 
 
 @router.get("/v1/models/{model_id}")
-async def get_model(model_id: str, _: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
-    templates = edge.chat.templates
+async def get_model(model_id: str, key: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
     found = template_select.resolve(model_id, edge.settings.model_map)  # a client's own id (model map), @template
     if found is None:
         raise OpenAIError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
     mode, _base, name = found
+    templates = await _templates(edge, key) if name is not None else edge.chat.templates
     if name is not None and name not in templates:
         raise template_select.not_found(name, templates, "model")
     return {**_model(f"{mode}@{name}" if name else mode, templates), "id": model_id, "display_name": model_id}
+
+
+async def _templates(edge: Edge, key: ApiKey) -> template_select.Templates:
+    """The file's templates and the key's tenant's own (the tenant its chat requests run for); the tenant's win."""
+    try:
+        own = await edge.chat.templates.published().of_tenant(key.default_tenant)
+    except PublishedTemplatesError as exc:
+        raise OpenAIError(503, f"The tenant's expert templates cannot be read right now ({exc}); try again shortly.",
+                          "server_error", code="templates_unavailable") from None
+    return {**edge.chat.templates, **own}
 
 
 def _model(mode: str, templates: template_select.Templates) -> dict[str, object]:
