@@ -11,13 +11,14 @@ import pytest
 
 from moe_core.graph.audit import audit_event
 from tests.lineage.conftest import Keys, LineageFleet
+from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_catalog_names_the_fleets_datasets_and_a_tenants_graph_domain(lineage_fleet: LineageFleet,
-                                                                          keys: Keys) -> None:
+                                                                          keys: Keys, infra: dict[str, str]) -> None:
     namespace = lineage_fleet.env["MOE_TOPIC_NAMESPACE"]
     topics = lineage_fleet.get("/v1/catalog", keys.admin, kind="topic").json()["data"]
     requests = next(t for t in topics if t["name"] == f"{namespace}.requests.v1")
@@ -39,6 +40,23 @@ def test_the_catalog_names_the_fleets_datasets_and_a_tenants_graph_domain(lineag
                               direction="downstream").json()["graph"]
     assert {n["id"] for n in graph} >= {requests["id"], "job:moe-sovereign:planner"}
     assert all(n["depth"] <= 1 for n in graph)
+
+    # the tenant's own admin sees its domain; another tenant's admin gets the 404 of an unknown entry, does not find
+    # it in the list nor as a lineage node, and still sees the fleet-wide entries
+    [own] = new_keys(infra["postgres"], ("catalog-own-admin", "admin", [tenant]))
+    mine = lineage_fleet.get("/v1/catalog", own, kind="graph_domain").json()["data"]
+    assert [d["facets"]["tenant"] for d in mine] == [tenant]
+    assert lineage_fleet.get(f"/v1/catalog/{domains[0]['id']}", own).status_code == 200
+    unknown = lineage_fleet.get("/v1/catalog/dataset:nowhere:nothing", keys.tenant_admin).json()["error"]
+    refused = lineage_fleet.get(f"/v1/catalog/{domains[0]['id']}", keys.tenant_admin)
+    assert refused.status_code == 404
+    assert refused.json()["error"] == {**unknown, "message": f"no catalog entry {domains[0]['id']!r}"}
+    node = lineage_fleet.get("/v1/catalog/lineage", keys.tenant_admin, node_id=domains[0]["id"])
+    assert node.status_code == 404 and node.json()["error"]["code"] == "not_found", node.text
+    listed = lineage_fleet.get("/v1/catalog", keys.tenant_admin).json()["data"]
+    assert not [e for e in listed if e["facets"].get("tenant") not in (None, f"{keys.tenant}-other")], listed
+    assert requests["id"] in {e["id"] for e in listed}  # the topics are the fleet's
+    assert tenant in {e["facets"].get("tenant") for e in lineage_fleet.get("/v1/catalog", keys.admin).json()["data"]}
 
 
 def test_bad_catalog_requests_get_the_apis_envelope(lineage_fleet: LineageFleet, keys: Keys) -> None:

@@ -180,6 +180,19 @@ def test_bad_input_gets_the_apis_envelope(lineage_fleet: LineageFleet, keys: Key
     assert {f["framework"] for f in listed["data"]} >= {"eu-ai-act", "dsgvo", "nis2", "dora", "bsi-grundschutz"}
 
 
+def test_the_fleets_report_and_its_rules_are_the_operators(lineage_fleet: LineageFleet, keys: Keys) -> None:
+    """The report names every tenant's chains, imports and requests: a tenant admin gets 403 for it and for a
+    reload, and reads the rules themselves."""
+    report = lineage_fleet.get("/v1/compliance/report", keys.tenant_admin)
+    assert report.status_code == 403 and report.json()["error"]["code"] == "operator_only", report.text
+    reload = httpx.post(f"{lineage_fleet.lineage}/v1/compliance/rules/reload",
+                        headers={"Authorization": f"Bearer {keys.tenant_admin}"}, timeout=30)
+    assert reload.status_code == 403 and reload.json()["error"]["code"] == "operator_only", reload.text
+    rules = lineage_fleet.get("/v1/compliance/frameworks", keys.tenant_admin)
+    assert rules.status_code == 200 and rules.json()["data"], rules.text
+    assert lineage_fleet.get("/v1/compliance/report", keys.admin).status_code == 200
+
+
 def _change_set(tenant: str, cs: str, importer: str, approvers: list[str], digest: str | None) -> list[Any]:
     from moe_core.graph.audit import audit_event
 

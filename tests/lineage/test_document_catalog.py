@@ -54,7 +54,9 @@ def _sets(fleet: LineageFleet, key: str, tenant: str, ready: Any) -> list[dict[s
 def test_a_tenants_document_sets_are_catalog_entries(fleet: LineageFleet, infra: dict[str, str]) -> None:
     tag = uuid.uuid4().hex[:8]
     tenant = new_namespace("dc")
-    [admin] = new_keys(infra["postgres"], ("dc-admin", "admin", [tenant]))
+    [admin, stranger, operator] = new_keys(infra["postgres"], ("dc-admin", "admin", [tenant]),
+                                           ("dc-stranger", "admin", [f"{tenant}-other"]),
+                                           ("dc-operator", "operator", [f"{tenant}-ops"]))
     kept = _upload(fleet, admin, f"Lease contract {tag}", "contracts")
     gone = _upload(fleet, admin, f"Old lease {tag}", "contracts")
     _upload(fleet, admin, f"Staff handbook {tag}", "handbooks")
@@ -87,3 +89,14 @@ def test_a_tenants_document_sets_are_catalog_entries(fleet: LineageFleet, infra:
                                         "job:moe-sovereign:graph-rag"}
     assert fleet.get("/v1/catalog", admin, kind="documents").status_code == 400
     assert fleet.get(f"/v1/catalog/dataset:chroma://x:memory/{tenant}/nope", admin).status_code == 404
+
+    # another tenant's admin: the set is a 404 like an unknown one, not listed, not found by its title; the
+    # fleet operator sees it
+    for path, params in ((f"/v1/catalog/{contracts['id']}", {}), ("/v1/catalog/lineage", {"node_id": contracts["id"]})):
+        refused = fleet.get(path, stranger, **params)
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found", refused.text
+    assert fleet.get("/v1/catalog", stranger, q=tenant).json()["data"] == []
+    assert fleet.get("/v1/catalog", stranger, q=f"handbook {tag}").json()["data"] == []
+    assert {e["id"] for e in fleet.get("/v1/catalog", operator, q=tenant, kind="document_set").json()["data"]} == {
+        e["id"] for e in found}
+    assert fleet.get(f"/v1/catalog/{contracts['id']}", operator).status_code == 200

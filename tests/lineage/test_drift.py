@@ -14,6 +14,7 @@ import pytest
 
 from moe_core.graph.audit import audit_event
 from tests.lineage.conftest import Keys, LineageFleet
+from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.e2e
@@ -102,3 +103,37 @@ def test_unknown_datasets_and_runs_are_404_and_bad_parameters_400(lineage_fleet:
         assert response.json()["error"]["code"] == code
     assert lineage_fleet.get("/v1/health/drift", None).status_code == 401
     assert lineage_fleet.get("/v1/health/drift", keys.user).status_code == 403
+
+
+def test_a_tenant_admin_sees_only_its_own_tenants_runs_and_the_operator_sees_all(
+        lineage_fleet: LineageFleet, keys: Keys, infra: dict[str, str]) -> None:
+    mine, theirs = new_namespace("drift-own"), new_namespace("drift-foreign")
+    [admin] = new_keys(infra["postgres"], ("drift-own-admin", "admin", [mine]))
+    own, foreign = f"r-{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:10]}"
+    lineage_fleet.publish_audit([_ingested(mine, own, 6, 10, 16, (5, 8)),
+                                 _ingested(theirs, foreign, 6, 10, 10, (5, 8))], service="graph-ingest")
+    _wait_runs(lineage_fleet, keys.admin, f"graph/{theirs}", 1)  # the operator reads any tenant
+    _wait_runs(lineage_fleet, admin, f"graph/{mine}", 1)
+
+    # another tenant's dataset and run are 404 with the words of an unknown one
+    unknown = lineage_fleet.get("/v1/health/drift/datasets/graph/no-such-tenant-x1", admin).json()["error"]
+    for path, params in ((f"/v1/health/drift/datasets/graph/{theirs}", {}),
+                         ("/v1/health/drift", {"dataset": f"graph/{theirs}"})):
+        refused = lineage_fleet.get(path, admin, **params)
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["error"] == {**unknown, "message": f"no dataset graph/{theirs}"}
+    refused = lineage_fleet.get(f"/v1/health/drift/runs/ingest:{foreign}", admin)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found", refused.text
+    assert lineage_fleet.get(f"/v1/health/drift/runs/ingest:{own}", admin).status_code == 200
+
+    # the lists without a filter hold only the caller's tenants; the operator's hold both
+    listed = lineage_fleet.get("/v1/health/drift", admin, limit="500").json()
+    assert {r["tenant"] for r in listed["data"]} == {mine} and set(listed["datasets"]) == {f"graph/{mine}"}
+    assert listed["summary"]["runs"] == 1, listed["summary"]
+    datasets = lineage_fleet.get("/v1/health/drift/datasets", admin).json()["data"]
+    assert [d["dataset"] for d in datasets] == [f"graph/{mine}"]
+    fleet_wide = lineage_fleet.get("/v1/health/drift", keys.admin, limit="500").json()
+    assert {f"ingest:{own}", f"ingest:{foreign}"} <= {r["id"] for r in fleet_wide["data"]}
+    every = {d["dataset"] for d in lineage_fleet.get("/v1/health/drift/datasets", keys.admin).json()["data"]}
+    assert {f"graph/{mine}", f"graph/{theirs}"} <= every
+    assert lineage_fleet.get(f"/v1/health/drift/runs/ingest:{foreign}", keys.admin).status_code == 200

@@ -16,6 +16,7 @@ import pytest
 
 from moe_core.contracts import Answer, Feedback, ModelUse, deadline_in
 from tests.lineage.conftest import Keys, LineageFleet
+from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +56,8 @@ def _gauge(fleet: LineageFleet, check: str, severity: str) -> float:
     return float(line.split()[-1]) if line else -1.0
 
 
-def test_false_cache_hits_and_a_falling_score_are_flagged(lineage_fleet: LineageFleet, keys: Keys) -> None:
+def test_false_cache_hits_and_a_falling_score_are_flagged(lineage_fleet: LineageFleet, keys: Keys,
+                                                          infra: dict[str, str]) -> None:
     tenant = new_namespace("health")
     now = datetime.now(UTC)
     recent, earlier, old = now - timedelta(hours=2), now - timedelta(hours=30), now - timedelta(hours=100)
@@ -96,6 +98,19 @@ def test_false_cache_hits_and_a_falling_score_are_flagged(lineage_fleet: Lineage
     assert items[("general", "m-ok")]["severity"] == "ok" and items[("general", "m-ok")]["flags"] == []
     assert [s["model"] for s in lineage_fleet.get("/v1/health/drift/scores", keys.admin, tenant=tenant,
                                                    severity="crit").json()["data"]] == ["m-drop"]
+
+    # the tenant's own admin sees its checks; another tenant's admin gets the 404 of an unknown tenant and its
+    # lists hold none of them; the operator's lists hold them
+    [own] = new_keys(infra["postgres"], ("health-own-admin", "admin", [tenant]))
+    for path in ("/v1/health/drift/cache", "/v1/health/drift/scores"):
+        assert {c["tenant"] for c in lineage_fleet.get(path, own).json()["data"]} == {tenant}
+        refused = lineage_fleet.get(path, keys.tenant_admin, tenant=tenant)
+        unknown = lineage_fleet.get(path, keys.tenant_admin, tenant="no-such-tenant-x1")
+        assert refused.status_code == unknown.status_code == 404, refused.text
+        assert refused.json()["error"]["message"] == unknown.json()["error"]["message"].replace(
+            "no-such-tenant-x1", tenant)
+        assert tenant not in {c["tenant"] for c in lineage_fleet.get(path, keys.tenant_admin).json()["data"]}
+        assert tenant in {c["tenant"] for c in lineage_fleet.get(path, keys.admin).json()["data"]}
     end = time.monotonic() + 60
     while min(_gauge(lineage_fleet, "cache", "crit"), _gauge(lineage_fleet, "scores", "crit")) < 1 \
             and time.monotonic() < end:  # the periodic evaluation (2 s here)

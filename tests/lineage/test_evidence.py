@@ -232,3 +232,33 @@ def test_bad_evidence_requests_get_the_apis_envelope(lineage_fleet: LineageFleet
     assert "maximum of 31 days (MOE_EVIDENCE_MAX_DAYS)" in too_long
     empty = lineage_fleet.replay("evidence", "--tenant", requests.tenant, "--out", "/nonexistent/x")
     assert empty.returncode == 2 and "give a response id, or a tenant with since and until" in empty.stderr
+
+
+def test_a_tenant_admin_exports_only_its_own_tenants_bundles(
+        lineage_fleet: LineageFleet, requests: Requests, keys: Keys, infra: dict[str, str], tmp_path: Path) -> None:
+    """Another tenant's admin gets the 404 of an unknown request or tenant (by response id and by tenant); the
+    tenant's own admin gets its bundle (without the fleet's compliance report, which names every tenant) and it
+    verifies offline."""
+    [own] = new_keys(infra["postgres"], ("evidence-own-admin", "admin", [requests.tenant]))
+    period = {"since": requests.since.isoformat(), "until": requests.until.isoformat()}
+    nobody = f"nobody-{uuid.uuid4().hex[:6]}"
+    bare = requests.rid.removeprefix("chatcmpl-")  # the id the error names
+    for params, unknown in (({"response_id": bare}, {"response_id": f"r-{uuid.uuid4().hex}"}),
+                            ({"tenant_id": requests.tenant, **period}, {"tenant_id": nobody, **period})):
+        refused = lineage_fleet.get("/v1/evidence", keys.tenant_admin, **params)
+        never = lineage_fleet.get("/v1/evidence", keys.tenant_admin, **unknown)
+        assert refused.status_code == never.status_code == 404, refused.text
+        assert refused.json()["error"]["code"] == never.json()["error"]["code"] == "not_found"
+        words = refused.json()["error"]["message"]
+        assert words == never.json()["error"]["message"].replace(str(next(iter(unknown.values()))),
+                                                                  str(next(iter(params.values())))), words
+    for params in ({"response_id": requests.rid}, {"tenant_id": requests.tenant, **period}):
+        response = lineage_fleet.get("/v1/evidence", own, **params)
+        assert response.status_code == 200, (params, response.text)
+        with tarfile.open(fileobj=io.BytesIO(response.content)) as tar:
+            assert not [m.name for m in tar.getmembers() if m.name.endswith("/compliance.json")]
+        archive = tmp_path / "own.tar"
+        archive.write_bytes(response.content)
+        verified = _offline(lineage_fleet, archive, infra)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert lineage_fleet.get("/v1/evidence", keys.admin, tenant_id=requests.tenant, **period).status_code == 200

@@ -177,8 +177,9 @@ def test_a_learned_fact_leads_to_the_answer_or_memory_ingest_it_was_learned_from
         fleet: LineageFleet, infra: dict[str, str]) -> None:
     tag = uuid.uuid4().hex[:8]
     tenant = new_namespace("fl")
-    [admin, stranger] = new_keys(infra["postgres"], ("fl-learned", "admin", [tenant]),
-                                 ("fl-learned-stranger", "admin", [f"{tenant}-other"]))
+    [admin, stranger, operator] = new_keys(infra["postgres"], ("fl-learned", "admin", [tenant]),
+                                           ("fl-learned-stranger", "admin", [f"{tenant}-other"]),
+                                           ("fl-learned-operator", "operator", [f"{tenant}-ops"]))
     taught_by, learned_in, legacy = f"fl-src-{tag}", f"mem-{uuid.uuid4().hex}", f"mem-{uuid.uuid4().hex}"
     facts = {f"rel-a-{tag}": "Alpha USES Beta", f"rel-m-{tag}": "Gamma PART_OF Delta", f"rel-l-{tag}": "Eps USES Zeta"}
     ids = list(facts)
@@ -214,3 +215,5 @@ def test_a_learned_fact_leads_to_the_answer_or_memory_ingest_it_was_learned_from
     assert memory["kind"] == "memory_ingest" and memory["data"]["submitted_by"] == "principal-bob", memory
     assert not _nodes(graph, "import")  # learned, not imported
     assert fleet.get(f"/v1/lineage/answers/{rid}", stranger).status_code == 404
+    seen = fleet.get(f"/v1/lineage/answers/{rid}", operator)  # the operator reads every tenant's
+    assert seen.status_code == 200 and {n["id"] for n in seen.json()["nodes"]} == set(by_id), seen.text

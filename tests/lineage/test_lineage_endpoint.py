@@ -21,10 +21,10 @@ from tests.lineage.conftest import Keys, LineageFleet
 pytestmark = pytest.mark.e2e
 
 
-def _event(response_id: str) -> RunEvent:
+def _event(response_id: str, tenant: str = "outside") -> RunEvent:
     return RunEvent(eventType=EventType.START, eventTime=datetime.now(UTC).isoformat(),
                     run=Run(runId=str(uuid.uuid4()),
-                            facets={"moe_tenant": MoeTenantRunFacet(tenantId="outside", responseId=response_id)}),
+                            facets={"moe_tenant": MoeTenantRunFacet(tenantId=tenant, responseId=response_id)}),
                     job=Job(namespace="outside-etl", name="nightly.load"), producer="https://example.org/etl")
 
 
@@ -45,6 +45,28 @@ def test_openlineage_http_transport_sends_to_codex_lineage(lineage_fleet: Lineag
     with pytest.raises(requests.HTTPError) as refused:  # a user key may not write lineage
         _client(lineage_fleet.lineage, keys.user).emit(_event(rid))
     assert refused.value.response is not None and refused.value.response.status_code == 403
+
+
+def test_a_tenant_admin_writes_and_reads_only_its_own_tenants_lineage(lineage_fleet: LineageFleet,
+                                                                      keys: Keys) -> None:
+    """keys.tenant_admin administers `<tenant>-other`: it posts for that tenant, not for another one nor into
+    another tenant's request (403), and another tenant's request reads like an unknown one (no events)."""
+    own, theirs = f"own-{uuid.uuid4().hex}", f"theirs-{uuid.uuid4().hex}"
+    _client(lineage_fleet.lineage, keys.tenant_admin).emit(_event(own, f"{keys.tenant}-other"))
+    _client(lineage_fleet.lineage, keys.admin).emit(_event(theirs, keys.tenant))  # the operator: any tenant
+
+    def read(rid: str, key: str) -> list[dict[str, object]]:
+        reply = lineage_fleet.get("/api/v1/lineage", key, response_id=rid)
+        assert reply.status_code == 200, reply.text
+        return list(reply.json()["events"])
+
+    assert len(read(own, keys.tenant_admin)) == 1 and len(read(theirs, keys.admin)) == 1
+    assert read(theirs, keys.tenant_admin) == read(f"never-{uuid.uuid4().hex}", keys.tenant_admin) == []
+    for event in (_event(f"new-{uuid.uuid4().hex}", keys.tenant), _event(theirs, f"{keys.tenant}-other")):
+        with pytest.raises(requests.HTTPError) as refused:
+            _client(lineage_fleet.lineage, keys.tenant_admin).emit(event)
+        assert refused.value.response is not None and refused.value.response.status_code == 403
+    assert len(read(theirs, keys.admin)) == 1  # nothing joined the other tenant's request
 
 
 @pytest.mark.parametrize(("body", "reason"), [

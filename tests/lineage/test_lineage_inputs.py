@@ -56,6 +56,10 @@ def test_a_requests_lineage_names_the_graph_facts_and_the_cache_entry_that_answe
                if i["name"] == "semantic-cache"}
     assert entry == cache_key
     assert lineage_fleet.get("/api/v1/lineage", keys.admin, fact_id=f"never-{tag}").json()["data"] == []
+    # another tenant's admin: the requests are not listed, and their lineage reads like an unknown request's
+    for asked in ({"fact_id": fact}, {"cache_key": cache_key}):
+        assert lineage_fleet.get("/api/v1/lineage", keys.tenant_admin, **asked).json()["data"] == []
+    assert lineage_fleet.get("/api/v1/lineage", keys.tenant_admin, response_id=graph_rid).json() == {"events": []}
 
 
 def test_the_search_by_fact_or_cache_entry_has_an_index_on_what_it_filters(lineage_fleet: LineageFleet) -> None:

@@ -4,7 +4,10 @@ requests whose lineage used that knowledge-graph fact or semantic-cache entry) a
 facets.
 
 Writes and reads need an admin key of the fleet (the gateway's key table, `Authorization: Bearer <key>`,
-which is what openlineage-python's HttpTransport sends with auth type api_key)."""
+which is what openlineage-python's HttpTransport sends with auth type api_key). A tenant admin posts events only
+for its own tenants (the event's `moe_tenant` facet names one of them, and its request is not another tenant's:
+else 403) and reads only its tenants' requests (another's is a 404 like an unknown one; the fact and cache-entry
+lists hold only its tenants' runs); the fleet operator reads all (codex_lineage.access)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from codex_lineage.access import NO_TENANT, REQUEST_TENANTS, Access
 from codex_lineage.classes import DataClasses, classify_request
 from codex_lineage.facets import facet_schema
 from moe_core.audit.store import AuditStore
@@ -32,10 +36,11 @@ class ApiError(Exception):
         return JSONResponse({"error": {"message": self.message, "code": self.code}}, status_code=self.status)
 
 
-async def require_admin(request: Request, keys: Any) -> list[str]:
-    """The admin key's tenants. `keys`: a pool on the fleet's role (MOE_POSTGRES_DSN), which reads the key check's
-    views; the audit store's own role reads and inserts its tables only. The key is checked by the fleet's one
-    rule (moe_core.auth.accepted: not revoked or expired, its principal and its tenant not disabled)."""
+async def require_admin(request: Request, keys: Any) -> Access:
+    """The admin key's role and tenants (what it may see: codex_lineage.access). `keys`: a pool on the fleet's
+    role (MOE_POSTGRES_DSN), which reads the key check's views; the audit store's own role reads and inserts its
+    tables only. The key is checked by the fleet's one rule (moe_core.auth.accepted: not revoked or expired, its
+    principal and its tenant not disabled)."""
     token = bearer_token(request.headers.get("authorization", ""))
     if not token:
         raise ApiError(401, "send an admin API key as 'Authorization: Bearer <key>'", "invalid_api_key")
@@ -47,7 +52,7 @@ async def require_admin(request: Request, keys: Any) -> list[str]:
         raise ApiError(401, "incorrect API key", "invalid_api_key")
     if caller.role not in ("admin", "operator"):
         raise ApiError(403, "this endpoint needs an admin key", "insufficient_role")
-    return list(caller.tenant_ids)
+    return Access(caller.role, tuple(caller.tenant_ids))
 
 
 def check_event(event: Any) -> dict[str, Any]:
@@ -98,6 +103,12 @@ async def used_by(store: AuditStore, asked: dict[str, str]) -> list[dict[str, An
              "run_id": r["run_id"], "at": r["at"].isoformat()} for r in rows]
 
 
+async def _writable(store: AuditStore, access: Access, response_id: str) -> bool:
+    """A tenant admin's event may join a request that is not recorded yet or is one of its tenants'."""
+    found = {r["tenant_id"] for r in await store.pool.fetch(REQUEST_TENANTS, response_id)} - {NO_TENANT}
+    return found <= set(access.tenants)
+
+
 def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max_bytes: int,
            get_classes: Callable[[], DataClasses] | None = None) -> APIRouter:
     """`get_classes`: the data-class file in force (a request's classification beside its events)."""
@@ -107,7 +118,7 @@ def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max
     async def receive(request: Request) -> JSONResponse:
         store = get_store()
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             body = await request.body()
             if len(body) > max_bytes:
                 raise ApiError(413, f"the event is larger than {max_bytes} bytes", "too_large")
@@ -116,6 +127,10 @@ def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise ApiError(400, "the body is not valid JSON", "invalid_json") from None
             rid, tenant = _request_of(event)
+            if not access.fleet and (tenant is None or not access.owns(tenant) or (
+                    rid is not None and not await _writable(store, access, rid))):
+                raise ApiError(403, "a tenant admin posts lineage only for its own tenants' requests (run.facets."
+                                    "moe_tenant.tenantId one of the key's tenants)", "tenant_forbidden")
             added = await store.add_events([event], response_id=rid, tenant_id=tenant, source_ts=None, origin="api")
         except ApiError as exc:
             return exc.response()
@@ -125,7 +140,7 @@ def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max
     async def events(request: Request) -> JSONResponse:
         store = get_store()
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             asked = {k: v for k in ("response_id", "fact_id", "cache_key") if (v := request.query_params.get(k))}
             if len(asked) != 1:
                 raise ApiError(400, "give one of response_id, fact_id (a knowledge-graph fact) or cache_key (a "
@@ -133,8 +148,10 @@ def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max
         except ApiError as exc:
             return exc.response()
         if "response_id" not in asked:
-            return JSONResponse({"object": "list", "data": await used_by(store, asked)})
+            return JSONResponse({"object": "list", "data": access.visible(await used_by(store, asked), "tenant_id")})
         response_id = asked["response_id"]
+        if not await access.sees_request(store.pool, response_id):
+            return JSONResponse({"events": []})  # what an unknown request answers
         found = await store.lineage(response_id)
         body: dict[str, Any] = {"events": found}
         tenant = next((t for _, t in map(_request_of, found) if t), None)

@@ -2,7 +2,10 @@
 `?classification=` a data class),
 GET /v1/catalog/lineage (`?node_id=`, `depth` 1..20, `direction` both|upstream|downstream: the declared lineage
 graph in Marquez's shape) and GET /v1/catalog/{id} (one entry). Admin keys only. An unknown entry or node is 404,
-a bad parameter 400."""
+a bad parameter 400. A tenant admin sees the fleet-wide entries (topics, tables, stores, jobs) and its own tenants'
+(graph domains, document sets: an entry whose facets name a tenant); another tenant's entry is a 404 like an
+unknown one, and is neither listed nor a node of the lineage graph. The fleet operator sees all
+(codex_lineage.access)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from codex_lineage import params
+from codex_lineage.access import Access
 from codex_lineage.api import ApiError, require_admin
 from codex_lineage.catalog.entries import KINDS, search
 from codex_lineage.catalog.graph import DIRECTIONS, lineage
@@ -22,12 +26,15 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
     """`items`: the catalog's entries now (the tenants' graph domains and document sets come from the record)."""
     api = APIRouter()
 
+    async def seen(access: Access) -> list[dict[str, Any]]:
+        return [i for i in await items() if access.sees(i["facets"].get("tenant"))]
+
     @api.get("/v1/catalog")
     async def listing(request: Request) -> JSONResponse:
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             kind = params.choice(request, "kind", KINDS, None)
-            everything = await items()
+            everything = await seen(access)
             known = sorted({i["classification"]["class"] for i in everything if "classification" in i})
             wanted = request.query_params.get("classification")
             if wanted is not None and wanted not in known:
@@ -41,7 +48,7 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
     @api.get("/v1/catalog/lineage")
     async def graph(request: Request) -> JSONResponse:
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             node = request.query_params.get("node_id")
             if not node:
                 raise ApiError(400, "node_id is required (an id from /v1/catalog)", "invalid_parameter")
@@ -50,7 +57,7 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
                 raise ApiError(400, "depth must be a whole number between 1 and 20", "invalid_parameter")
             direction = params.choice(request, "direction", DIRECTIONS, "both") or "both"
             try:
-                return JSONResponse(lineage(await items(), node, int(depth), direction))
+                return JSONResponse(lineage(await seen(access), node, int(depth), direction))
             except KeyError:
                 raise ApiError(404, f"no catalog entry {node!r}", "not_found") from None
         except ApiError as exc:
@@ -59,8 +66,8 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
     @api.get("/v1/catalog/{entry_id:path}")
     async def entry(request: Request, entry_id: str) -> JSONResponse:
         try:
-            await require_admin(request, get_keys())
-            found = next((i for i in await items() if i["id"] == entry_id), None)
+            access = await require_admin(request, get_keys())
+            found = next((i for i in await seen(access) if i["id"] == entry_id), None)
             if found is None:
                 raise ApiError(404, f"no catalog entry {entry_id!r}", "not_found")
         except ApiError as exc:

@@ -1,6 +1,8 @@
 """GET /v1/compliance/report (JSON, Markdown or HTML), GET /v1/compliance/frameworks (the rules, unevaluated),
 POST /v1/compliance/rules/reload (re-read the rule files: a broken file is a 400 naming its line, and the
-previous rules stay). Admin keys only, like the rest of codex-lineage's API."""
+previous rules stay). The report evaluates the whole fleet and its evidence names every tenant's chains, imports
+and requests, and a reload changes the fleet's rules: both are the fleet operator's (role operator; a tenant admin
+gets 403 operator_only). The frameworks (the rules, no data) are open to any admin key (codex_lineage.access)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from codex_lineage import params
+from codex_lineage.access import Access
 from codex_lineage.api import ApiError, require_admin
 from codex_lineage.compliance import render
 from codex_lineage.compliance.engine import Compliance
@@ -20,13 +23,19 @@ from codex_lineage.compliance.sources import Sources
 FORMATS = ("json", "markdown", "html")
 
 
+def _operator(access: Access) -> None:
+    if not access.fleet:
+        raise ApiError(403, "the compliance report and its rules are the fleet operator's (it names every "
+                            "tenant's records): this needs an operator key", "operator_only")
+
+
 def compliance_router(engine: Compliance, sources: Callable[[], Sources], get_keys: Callable[[], Any]) -> APIRouter:
     api = APIRouter()
 
     @api.get("/v1/compliance/report")
     async def report(request: Request) -> Response:
         try:
-            await require_admin(request, get_keys())
+            _operator(await require_admin(request, get_keys()))
             fmt = params.choice(request, "format", FORMATS, "json")
             framework = request.query_params.get("framework")
             if framework is not None and engine.framework(framework) is None:
@@ -53,7 +62,7 @@ def compliance_router(engine: Compliance, sources: Callable[[], Sources], get_ke
     @api.post("/v1/compliance/rules/reload")
     async def reload(request: Request) -> JSONResponse:
         try:
-            await require_admin(request, get_keys())
+            _operator(await require_admin(request, get_keys()))
             try:
                 changed = engine.reload(force=True)
             except RulesError as exc:

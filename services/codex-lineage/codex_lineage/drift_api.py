@@ -1,7 +1,8 @@
 """Data health over HTTP: GET /v1/health/drift (ingest runs with their drift flags, newest first, filtered by
 dataset and severity, with the window's summary and each dataset's graph rates), GET /v1/health/drift/datasets,
 GET /v1/health/drift/datasets/{dataset} and GET /v1/health/drift/runs/{run_id}. Unknown dataset or run: 404.
-Admin keys only."""
+Admin keys only; a tenant admin sees only its own tenants' datasets and runs (another tenant's is a 404 like an
+unknown one, the lists hold only its own), the fleet operator all (codex_lineage.access)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from codex_lineage import params
+from codex_lineage.access import Access
 from codex_lineage.api import ApiError, require_admin
 from codex_lineage.drift.flags import SEVERITIES
 from codex_lineage.drift.runs import GRAPH, Runs, summarise
@@ -28,28 +30,35 @@ def _dataset_tenant(dataset: str) -> str:
     return dataset[len(GRAPH):]
 
 
+def _seen(access: Access, found: list[dict[str, Any]], graphs: dict[str, Any]
+          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The runs and graph rates of the caller's tenants."""
+    return ([r for r in found if access.owns(r["tenant"])],
+            {name: g for name, g in graphs.items() if access.owns(name[len(GRAPH):])})
+
+
 def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], default_hours: float) -> APIRouter:
     api = APIRouter()
 
-    async def known(runs: Runs, tenant: str) -> None:
-        if not await runs.store.pool.fetchval(KNOWN_TENANT, tenant):
+    async def known(runs: Runs, access: Access, tenant: str) -> None:
+        if not access.owns(tenant) or not await runs.store.pool.fetchval(KNOWN_TENANT, tenant):
             raise ApiError(404, f"no dataset graph/{tenant}", "not_found")
 
     @api.get("/v1/health/drift")
     async def history(request: Request) -> JSONResponse:
         runs = get_runs()
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
             limit = int(params.number(request, "limit", 50, 1, 500))
             severity = params.choice(request, "severity", SEVERITIES, None)
             dataset = request.query_params.get("dataset")
             tenant = _dataset_tenant(dataset) if dataset is not None else None
             if tenant is not None:
-                await known(runs, tenant)
+                await known(runs, access, tenant)
         except ApiError as exc:
             return exc.response()
-        found, graphs = await runs.window(hours, tenant)
+        found, graphs = _seen(access, *await runs.window(hours, tenant))
         listed = [r for r in reversed(found) if severity is None or r["severity"] == severity]
         return JSONResponse({"object": "list", "data": listed[:limit], "summary": summarise(found, hours),
                              "datasets": graphs})
@@ -58,11 +67,11 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     async def datasets(request: Request) -> JSONResponse:
         runs = get_runs()
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
         except ApiError as exc:
             return exc.response()
-        found, graphs = await runs.window(hours)
+        found, graphs = _seen(access, *await runs.window(hours))
         return JSONResponse({"object": "list", "window_hours": hours, "data": [
             {"dataset": name, **graph, **{k: v for k, v in summarise(
                 [r for r in found if r["dataset"] == name], hours).items() if k != "runs"}}
@@ -72,10 +81,10 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     async def dataset(dataset: str, request: Request) -> JSONResponse:
         runs = get_runs()
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
             tenant = _dataset_tenant(dataset)
-            await known(runs, tenant)
+            await known(runs, access, tenant)
         except ApiError as exc:
             return exc.response()
         found, graphs = await runs.window(hours, tenant)
@@ -86,12 +95,12 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     async def run(run_id: str, request: Request) -> JSONResponse:
         runs = get_runs()
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             hours = params.number(request, "hours", MAX_HOURS, 0.01, MAX_HOURS)
             if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
                 raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
             found, _ = await runs.window(hours, response_id=run_id.partition(":")[2])
-            match = next((r for r in found if r["id"] == run_id), None)
+            match = next((r for r in found if r["id"] == run_id and access.owns(r["tenant"])), None)
             if match is None:
                 raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
         except ApiError as exc:

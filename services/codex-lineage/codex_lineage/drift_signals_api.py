@@ -29,7 +29,7 @@ def drift_signals_router(get_signals: Callable[[], Signals], get_keys: Callable[
     async def query(request: Request, check: str) -> JSONResponse:
         signals = get_signals()
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
             periods = int(params.number(request, "periods", 7, 1, 90))
             severity = params.choice(request, "severity", SEVERITIES, None)
@@ -38,12 +38,12 @@ def drift_signals_router(get_signals: Callable[[], Signals], get_keys: Callable[
                 if not TENANT.match(tenant):
                     raise ApiError(400, "tenant must be a tenant id (1-128 letters, digits, ._:@-)",
                                    "invalid_parameter")
-                if not await signals.store.pool.fetchval(KNOWN_TENANT, tenant):
+                if not access.owns(tenant) or not await signals.store.pool.fetchval(KNOWN_TENANT, tenant):
                     raise ApiError(404, f"no tenant {tenant!r} in the record", "not_found")
         except ApiError as exc:
             return exc.response()
         run: Callable[..., Awaitable[list[dict[str, Any]]]] = signals.cache if check == "cache" else signals.scores
-        found = await run(hours, periods, tenant)
+        found = [c for c in await run(hours, periods, tenant) if access.owns(c["tenant"])]
         listed = [c for c in found if severity is None or c["severity"] == severity]
         return JSONResponse({"object": "list", "check": check, "window_hours": hours,
                              "baseline_hours": signals.cfg.baseline_h, "periods": periods, "data": listed,

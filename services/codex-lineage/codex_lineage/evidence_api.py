@@ -1,6 +1,8 @@
 """GET /v1/evidence?response_id=… | ?tenant_id=…&since=…&until=…: an evidence bundle as a .tar (the layout:
 moe_audit_verify.evidence), with the compliance report at export time (compliance.json) and the requests' data
-classes (classification.json). Admin keys only.
+classes (classification.json). Admin keys only: a tenant admin exports only its own tenants' periods and requests
+(another tenant's is a 404 exactly like one with no record; the bundle's compliance report is the fleet's and is
+left out of a tenant admin's bundle), the fleet operator any (codex_lineage.access).
 A period longer than MOE_EVIDENCE_MAX_DAYS, a missing or doubled scope or a time that does not parse is a 400,
 a request or tenant with no record a 404, no checkpoint that can close the scope now a 503."""
 
@@ -14,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from codex_lineage.access import Access
 from codex_lineage.api import ApiError, require_admin
 from codex_lineage.classes import DataClasses
 from codex_lineage.evidence.gather import Close, ExportError
@@ -43,6 +46,15 @@ def _scope(request: Request, max_days: float) -> Scope:
         raise ApiError(400, str(exc).replace("--until", "until"), "invalid_parameter") from None
 
 
+async def _visible(pool: Any, access: Access, scope: Scope) -> None:
+    """404 for a scope of another tenant, with the words of the one that has no record (gather)."""
+    if scope.response_id:
+        if not await access.sees_request(pool, scope.response_id):
+            raise ApiError(404, f"no audit record of request {scope.response_id!r}", "not_found")
+    elif scope.tenant is not None and not access.owns(scope.tenant):
+        raise ApiError(404, f"no audit record of tenant {scope.tenant!r} at all (unknown tenant?)", "not_found")
+
+
 def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], signer: Signer,
                     material: Callable[[], Material], close: Close, report: Callable[[], Awaitable[Any]],
                     max_days: float, classes: Callable[[], DataClasses] | None = None) -> APIRouter:
@@ -53,8 +65,9 @@ def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], si
     @api.get("/v1/evidence")
     async def evidence(request: Request) -> Response:
         try:
-            await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             scope = _scope(request, max_days)
+            await _visible(get_pool(), access, scope)
             try:
                 copies = material()
             except OSError as exc:
@@ -65,7 +78,7 @@ def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], si
                 return {"compliance.json": text.encode()}
 
             try:
-                files = await build(get_pool(), scope, signer, copies, close, compliance,
+                files = await build(get_pool(), scope, signer, copies, close, compliance if access.fleet else None,
                                     classes() if classes is not None else None)
             except ExportError as exc:
                 code = {404: "not_found", 503: "unavailable"}.get(exc.status, "invalid_parameter")

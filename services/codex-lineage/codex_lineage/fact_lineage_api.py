@@ -2,7 +2,8 @@
 read from the signed record): GET /v1/lineage/answers/{response_id} (upstream: the graph-rag runs, the facts they
 used, the imports that wrote them with their approvals, the source documents), GET /v1/lineage/imports/{id} and
 GET /v1/lineage/documents/{id} (downstream: the facts written and every answer that used one). Admin keys, and only
-their own tenants: an id of another tenant is a 404 like an unknown one."""
+their own tenants: an id of another tenant is a 404 like an unknown one; the fleet operator reads every tenant's
+(codex_lineage.access)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from codex_lineage.api import ApiError, require_admin
+from moe_core.audit.checkpoints import tenants as all_tenants
 from moe_core.audit.fact_lineage import FactLineage
 from moe_core.audit.store import AuditStore
 
@@ -25,10 +27,12 @@ def fact_lineage_router(get_store: Callable[[], AuditStore], get_keys: Callable[
 
     async def answer(request: Request, what: str, ident: str, lookup: Lookup) -> JSONResponse:
         try:
-            tenants = await require_admin(request, get_keys())
+            access = await require_admin(request, get_keys())
             if not 0 < len(ident) <= MAX_ID:
                 raise ApiError(400, f"a {what} id has 1 to {MAX_ID} characters", "invalid_parameter")
-            found = await lookup(FactLineage(get_store()), ident, tenants)
+            store = get_store()
+            tenants = await all_tenants(store) if access.fleet else list(access.tenants)
+            found = await lookup(FactLineage(store), ident, tenants)
             if found is None:
                 raise ApiError(404, f"no {what} {ident!r} in the key's tenants", "not_found")
         except ApiError as exc:
