@@ -182,6 +182,11 @@ def test_planner_patterns_count_the_cached_plans_and_their_ratings(
         assert time.monotonic() < deadline, "the planner did not learn the well-rated combination"
         time.sleep(0.5)
     assert _learned(ops_gateway, keys["admin"])[("data_analyst", "general")] == learned_before + 1
+    # learned per tenant: the tenant admin sees its own tenant's, another tenant's is a 404
+    own = _get(f"{ops_gateway}/v1/admin/planner-patterns", keys["admin"], tenant="tenant-e2e", limit=100).json()
+    assert {tuple(p["pattern"]): p["tenants"] for p in own["learned"]}[("data_analyst", "general")] == ["tenant-e2e"]
+    foreign = _get(f"{ops_gateway}/v1/admin/planner-patterns", keys["admin"], tenant="tenant-elsewhere")
+    assert foreign.status_code == 404 and foreign.json()["error"]["param"] == "tenant"
     bad = _get(f"{ops_gateway}/v1/admin/planner-patterns", keys["admin"], limit=0)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "limit"
 

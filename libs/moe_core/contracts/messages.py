@@ -99,6 +99,10 @@ class ChatRequest(Envelope):
         default=None, description="A replay as recorded (`replay rerun --as-recorded`): the few-shot examples the "
                                   "original plan carried from the semantic cache, which the planner takes instead "
                                   "of a cache lookup; unset: not such a replay")
+    recorded_patterns: list[str] | None = Field(
+        default=None, description="A replay as recorded: the learned planner patterns the original plan's prompt "
+                                  "named (Plan.learned_patterns), which the planner names instead of the tenant's "
+                                  "patterns of today; unset: not such a replay")
 
 
 class PlannedTask(BaseModel):
@@ -125,6 +129,10 @@ class Plan(Envelope):
     few_shot: list[FewShot] = Field(default_factory=list)
     cache_key: str | None = Field(default=None, description="Semantic-cache entry this answer belongs to")
     user: str | None = None
+    learned_patterns: list[str] | None = Field(
+        default=None, description="The learned planner patterns (expert combinations the tenant rated well) the "
+                                  "planner model's prompt named, most successful first; null: the planner model was "
+                                  "not asked")
 
     def is_direct(self) -> bool:
         """A trivial question routed to one expert: answered by one plain model call (no expert protocol,

@@ -19,9 +19,8 @@ from moe_core.audit.verify import load_trust
 
 TASKS = ("ExpertTask", "ToolTask", "ResearchTask", "GraphTask")
 NOT_RECORDED = ("the re-execution answers model calls, precision tool results, web searches and knowledge-graph "
-                "reads from the record (and the plan's few-shot examples); it re-runs the stage code itself, so a "
-                "changed prompt template, configuration or planner rule shows in its stage; the planner's learned "
-                "patterns are not on the record and are read today (a changed one shows as a differing plan)")
+                "reads from the record (and the plan's few-shot examples and learned patterns); it re-runs the stage "
+                "code itself, so a changed prompt template, configuration or planner rule shows in its stage")
 
 
 def digest(value: Any) -> str:

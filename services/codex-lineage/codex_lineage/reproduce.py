@@ -6,7 +6,8 @@ through today's fleet under a new response_id (`replay_of`: no cache, nothing le
 (`as_recorded`): the real stage code runs, and every model call is answered from the record of the original run
 (same stage, task and call digest) instead of a model. Tool, research and graph tasks are answered from their
 recorded results (`as_recorded_results`, moe_core.stage_replay: same task, same instruction digest) instead of
-today's tools and data, and the planner takes the recorded plan's few-shot examples instead of the semantic cache.
+today's tools and data, and the planner takes the recorded plan's few-shot examples instead of the semantic cache
+and its learned patterns (`Plan.learned_patterns`) instead of the tenant's patterns of today.
 The plan, each task's result and the answer are compared with the recorded ones; the answer must be byte for byte
 the recorded one. A call or a tool task the record cannot answer (a changed prompt template, an input or an
 instruction that differs, no such call or task) fails in its stage and is named."""
@@ -134,7 +135,8 @@ async def reproduce(settings: LineageSettings, records: list[AuditRecord], timeo
     request = next(r.payload for r in records if r.message_type == "ChatRequest")
     recorded_plan = next((r.payload for r in records if r.message_type == "Plan"), {})
     replay = replay_request(request, response_id, timeout_s, as_recorded=outputs, as_recorded_results=tools,
-                            recorded_few_shot=[FewShot.model_validate(f) for f in recorded_plan.get("few_shot") or []])
+                            recorded_few_shot=[FewShot.model_validate(f) for f in recorded_plan.get("few_shot") or []],
+                            recorded_patterns=recorded_plan.get("learned_patterns"))
     try:
         plan, results, answer = await send(settings, replay, timeout_s)
     except TimeoutError:

@@ -3,7 +3,7 @@
     GET /v1/admin/providers                 every inference server: health, latency, loaded models, breaker
     GET /v1/admin/ontology-gaps             the unknown terms and their state    [?state=&tenant=&limit=]
                                             (a tenant admin: its own tenants only)
-    GET /v1/admin/planner-patterns          the most frequent plans per category [?category=&limit=]
+    GET /v1/admin/planner-patterns          the most frequent plans per category [?category=&tenant=&limit=]
     GET /v1/admin/graph-runs                the graph's maintenance runs         [?kind=&outcome=&limit=]
 """
 
@@ -81,12 +81,18 @@ class OpsApi:
         return {"object": "list", "data": found, "counts": counts}
 
     async def planner_patterns(self, request: Request) -> dict[str, Any]:
-        await require_admin(request, self.keystore())
+        """Plan shapes, and the learned patterns of one tenant (`?tenant=`), else of every tenant for the fleet
+        operator and of its own tenants for a tenant admin (learned patterns are per tenant)."""
+        key = await require_admin(request, self.keystore())
         limit = _int_param(request, "limit", 10, 1, 100)
         category = request.query_params.get("category") or None
+        tenant = request.query_params.get("tenant") or None
+        if tenant is not None and key.role != "operator" and tenant not in key.tenant_ids:
+            raise OpenAIError(404, f"No planner patterns of tenant '{tenant}'", code="not_found", param="tenant")
+        tenants = [tenant] if tenant else (None if key.role == "operator" else list(key.tenant_ids))
         try:
             return await planner_patterns(self.redis, self.settings.topic_namespace, self.ops.ops_patterns_scan,
-                                          limit, category)
+                                          limit, category, tenants)
         except (RedisError, OSError) as exc:
             raise OpenAIError(503, "the plan cache (Redis) is unavailable", "server_error",
                               code="store_unavailable") from exc

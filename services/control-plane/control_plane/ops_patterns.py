@@ -6,7 +6,8 @@ Sources: the planner's plan cache in Redis (one entry per distinct question the 
 (`gateway:answer:<ns>:<id>` and its `:rated` mark): a rated answer whose question has a cached plan (in
 any mode) adds its rating to that plan's pattern. Both are bounded (MOE_OPS_PATTERNS_SCAN entries each).
 `learned` lists the planner's learned patterns (planner.learned_patterns: the expert combinations of answers
-rated 4 or 5, kept 180 days after their last success), most successful first.
+rated 4 or 5, kept 180 days after their last success, per tenant) of the tenants the admin may see (the fleet
+operator: every tenant's), most successful first.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ async def _scan(redis: Redis, match: str, limit: int) -> list[str]:
 
 
 async def planner_patterns(redis: Redis, namespace: str, scan: int, top: int,
-                           category: str | None = None) -> dict[str, Any]:
+                           category: str | None = None, tenants: list[str] | None = None) -> dict[str, Any]:
     prefix = f"planner:plancache:{namespace}"
     keys = [k for k in await _scan(redis, f"{prefix}:*", scan)]
     values = await redis.mget(keys) if keys else []
@@ -77,21 +78,33 @@ async def planner_patterns(redis: Redis, namespace: str, scan: int, top: int,
     data = [{"category": cat, "patterns": sorted(rows, key=lambda r: (-r["plans"], -r["ratings"], r["pattern"]))[:top]}
             for cat, rows in sorted(by_category.items()) if category is None or cat == category]
     return {"object": "list", "data": data, "plan_cache_entries": len(plans), "rated_answers": len(rated),
-            "learned": await learned_patterns(redis, namespace, top, category)}
+            "learned": await learned_patterns(redis, namespace, top, category, tenants, scan)}
 
 
-async def learned_patterns(redis: Redis, namespace: str, top: int, category: str | None = None) -> list[dict[str, Any]]:
-    """The planner's learned expert combinations (its `planner:success` keys), most successful first."""
-    recent = cast(list[tuple[Any, float]], await redis.zrange(f"planner:success:{namespace}", 0, -1,
-                                                              withscores=True))
-    if not recent:
-        return []
-    names = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in recent]
-    counts = await redis.hmget(f"planner:success-count:{namespace}", names)
-    rows: list[dict[str, Any]] = [{"pattern": name.split("+"), "successes": int(c or 0),
-             "last_success": datetime.fromtimestamp(float(at), UTC).isoformat()}
-            for name, c, (_, at) in zip(names, counts, recent, strict=True)
-            if category is None or category in name.split("+")]
+async def learned_patterns(redis: Redis, namespace: str, top: int, category: str | None = None,
+                           tenants: list[str] | None = None, scan: int = 2000) -> list[dict[str, Any]]:
+    """The planner's learned expert combinations (its per-tenant `planner:success` keys) of `tenants` (None: every
+    tenant's, at most `scan`), most successful first; a combination several tenants learned sums their successes."""
+    prefix = f"planner:success:{namespace}:"
+    if tenants is None:
+        tenants = [k[len(prefix):] for k in await _scan(redis, f"{prefix}*", scan)]
+    merged: dict[str, dict[str, Any]] = {}
+    for tenant in sorted(set(tenants)):
+        recent = cast(list[tuple[Any, float]], await redis.zrange(prefix + tenant, 0, -1, withscores=True))
+        if not recent:
+            continue
+        names = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in recent]
+        counts = await redis.hmget(f"planner:success-count:{namespace}:{tenant}", names)
+        for name, c, (_, at) in zip(names, counts, recent, strict=True):
+            if category is not None and category not in name.split("+"):
+                continue
+            row = merged.setdefault(name, {"pattern": name.split("+"), "successes": 0, "at": 0.0, "tenants": []})
+            row["successes"] += int(c or 0)
+            row["at"] = max(row["at"], float(at))
+            row["tenants"].append(tenant)
+    rows: list[dict[str, Any]] = [
+        {"pattern": r["pattern"], "successes": r["successes"], "tenants": r["tenants"],
+         "last_success": datetime.fromtimestamp(r["at"], UTC).isoformat()} for r in merged.values()]
     rows.sort(key=lambda r: (-int(r["successes"]), str(r["last_success"])))
     return rows[:top]
 

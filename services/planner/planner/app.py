@@ -222,7 +222,8 @@ class Planner:
         tools = self.tools if self.tools is not None and self.tools.may_help(question) else None
         # a web search may be planned only where current facts may matter (planner.research_tasks), like the tools
         research = research_tasks.offered(question, self.settings)
-        learned = await _soft(self.patterns.hints(self.settings.planner_learned_patterns), "learned patterns")
+        learned = await self._learned(request)
+        base = {**base, "learned_patterns": learned}  # on the record: a replay as recorded uses these again
         try:
             completion = await self.inference.chat(
                 self.inference.config.for_role("planner", of_message(request)),  # the request's template first
@@ -243,6 +244,15 @@ class Planner:
             return Plan(**base, tasks=core.fallback_plan(question), source="fallback",
                         planner_model=completion.model, usage=usage)
         return Plan(**base, tasks=tasks, source="llm", planner_model=completion.model, usage=usage)
+
+    async def _learned(self, request: ChatRequest) -> list[str]:
+        """The learned patterns the planner model's prompt names: the tenant's own (planner.learned_patterns), or in
+        a replay as recorded the ones the original plan named (ChatRequest.recorded_patterns)."""
+        if request.recorded_patterns is not None:
+            return list(request.recorded_patterns)
+        found = await _soft(self.patterns.hints(request.tenant_id, self.settings.planner_learned_patterns),
+                            "learned patterns")
+        return found or []
 
     async def on_answer(self, answer: Answer) -> None:
         """Store good answers in the semantic cache (group consumer of `answers`)."""

@@ -7,6 +7,10 @@ and its last success time is set. A combination with no success for `MOE_PLANNER
 is forgotten. The planner model's prompt names the `MOE_PLANNER_LEARNED_PATTERNS` most successful combinations
 (3; 0: none), so a question like one that went well gets planned the same way; GET /v1/admin/planner-patterns
 lists them.
+
+Patterns are a tenant's own (`planner:success:<ns>:<tenant>`): a tenant's ratings shape its own plans only, never
+another tenant's. The hint the planner model saw is recorded on the plan (`Plan.learned_patterns`), and a replay as
+recorded takes it from there (`ChatRequest.recorded_patterns`) instead of today's patterns.
 """
 
 from __future__ import annotations
@@ -36,15 +40,25 @@ def pattern_of(feedback: Feedback) -> str | None:
     return "+".join(categories) or None
 
 
+MAX_CACHED_TENANTS = 1000  # the hints' per-tenant read cache starts afresh past this many tenants
+
+
 class LearnedPatterns:
     def __init__(self, redis: Redis, namespace: str, retention_days: float, refresh_s: float = 30.0) -> None:
         self.redis = redis
-        self.last = f"planner:success:{namespace}"  # zset: combination -> its last success (unix time)
-        self.counts = f"planner:success-count:{namespace}"  # hash: combination -> successes
+        self.namespace = namespace
         self.seen = f"planner:success-seen:{namespace}:"  # + response_id: each answer counts once
         self.retention_s = int(retention_days * DAY_S)
         self.refresh_s = refresh_s
-        self._top: tuple[float, list[Learned]] | None = None  # (read at, top) for the planner's prompt
+        self._top: dict[str, tuple[float, list[Learned]]] = {}  # tenant -> (read at, top) for the planner's prompt
+
+    def last(self, tenant: str) -> str:
+        """The tenant's zset: combination -> its last success (unix time)."""
+        return f"planner:success:{self.namespace}:{tenant}"
+
+    def counts(self, tenant: str) -> str:
+        """The tenant's hash: combination -> successes."""
+        return f"planner:success-count:{self.namespace}:{tenant}"
 
     async def record(self, feedback: Feedback, now: float | None = None) -> bool:
         """Remember a positively rated answer's combination (True) or ignore the rating (False)."""
@@ -54,44 +68,50 @@ class LearnedPatterns:
         if not await self.redis.set(self.seen + feedback.response_id, 1, nx=True, ex=self.retention_s):
             return False  # a redelivered or repeated rating of the same answer
         now = time.time() if now is None else now
+        tenant = feedback.tenant_id
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self.last, {pattern: now})
-            pipe.hincrby(self.counts, pattern, 1)
+            pipe.zadd(self.last(tenant), {pattern: now})
+            pipe.hincrby(self.counts(tenant), pattern, 1)
             await pipe.execute()
-        await self.forget_old(now)
-        self._top = None
+        await self.forget_old(tenant, now)
+        self._top.pop(tenant, None)
         return True
 
-    async def forget_old(self, now: float | None = None) -> list[str]:
-        """Drop the combinations with no success within the retention; returns them."""
+    async def forget_old(self, tenant: str, now: float | None = None) -> list[str]:
+        """Drop the tenant's combinations with no success within the retention; returns them."""
         now = time.time() if now is None else now
-        raw = await self.redis.zrangebyscore(self.last, "-inf", now - self.retention_s)
+        raw = await self.redis.zrangebyscore(self.last(tenant), "-inf", now - self.retention_s)
         old = [m.decode() if isinstance(m, bytes) else str(m) for m in raw]
         if old:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(self.last, *old)
-                pipe.hdel(self.counts, *old)
+                pipe.zrem(self.last(tenant), *old)
+                pipe.hdel(self.counts(tenant), *old)
                 await pipe.execute()
         return old
 
-    async def top(self, n: int, now: float | None = None) -> list[Learned]:
-        """The `n` most successful combinations still within the retention: pattern, successes, last success."""
+    async def top(self, tenant: str, n: int, now: float | None = None) -> list[Learned]:
+        """The tenant's `n` most successful combinations still within the retention: pattern, successes, last
+        success."""
         now = time.time() if now is None else now
-        recent = cast(list[tuple[Any, float]],
-                      await self.redis.zrangebyscore(self.last, now - self.retention_s, "+inf", withscores=True))
+        recent = cast(list[tuple[Any, float]], await self.redis.zrangebyscore(
+            self.last(tenant), now - self.retention_s, "+inf", withscores=True))
         if not recent:
             return []
         names = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in recent]
-        counts = await self.redis.hmget(self.counts, names)
+        counts = await self.redis.hmget(self.counts(tenant), names)
         rows = [Learned(name, int(c or 0), float(at)) for name, c, (_, at) in zip(names, counts, recent, strict=True)]
         rows.sort(key=lambda r: (-r.successes, -r.last_success, r.pattern))
         return rows[:n]
 
-    async def hints(self, n: int) -> list[str]:
-        """The planner prompt's combinations (read at most every `refresh_s`, not per request)."""
+    async def hints(self, tenant: str, n: int) -> list[str]:
+        """The planner prompt's combinations for the tenant's request (read at most every `refresh_s` per tenant,
+        not per request)."""
         if n <= 0:
             return []
         now = time.monotonic()
-        if self._top is None or now - self._top[0] > self.refresh_s:
-            self._top = (now, await self.top(n))
-        return [row.pattern for row in self._top[1][:n]]
+        cached = self._top.get(tenant)
+        if cached is None or now - cached[0] > self.refresh_s:
+            if len(self._top) >= MAX_CACHED_TENANTS:
+                self._top.clear()
+            cached = self._top[tenant] = (now, await self.top(tenant, n))
+        return [row.pattern for row in cached[1][:n]]
