@@ -114,7 +114,7 @@ def replay_request(recorded: dict[str, Any], response_id: str, timeout_s: float,
     return ChatRequest.model_validate(recorded).model_copy(update={
         "response_id": f"replay-{uuid.uuid4().hex[:24]}", "replay_of": response_id, "created_at": utcnow(),
         "started_at": None, "versions": None, "model_outputs": None, "as_recorded": None,
-        "as_recorded_results": None, "recorded_few_shot": None,
+        "as_recorded_results": None, "recorded_few_shot": None, "recorded_patterns": None,
         "deadline_at": utcnow() + timedelta(seconds=timeout_s), "live": False, "stream": False, **update})
 
 
