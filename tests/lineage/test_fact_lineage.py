@@ -4,7 +4,10 @@ Neo4j keeps the import and the document as its provenance; an answer whose graph
 graph-rag and the merger publish them) leads, through codex-lineage's lineage graph, to the fact, the approved import
 with its approval (principal and time) and the source document; the document's and the import's downstream list
 the answer; another tenant's admin gets 404 for all of them. A fact graph-ingest learned leads to the answer or the
-memory-ingest event it was learned from (its `ingested` event's `learned_from`; older events by their id)."""
+memory-ingest event it was learned from (its `ingested` event's `learned_from`; older events by their id). A learned
+medical triple graph-ingest held in the quarantine and two admins released (four eyes) leads from a later answer that
+used it to the quarantine entry (held, why), both approvals (principals, keys, notes) and the answer it was learned
+from; that answer's own lineage leads down to the fact released from it."""
 
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from tests.support.store_auth import neo4j_auth, neo4j_env
 
 pytestmark = pytest.mark.infra
 WAIT_S = 90
+EXTRACT = "extract at most"  # a phrase of graph-ingest's system prompt (tests/graph/test_learning_journey.py)
 PROVENANCE = "MATCH ()-[r:REL {id: $id}]->() RETURN r.imports AS imports, r.documents AS documents, r.source AS source"
 
 
@@ -42,7 +46,7 @@ PROVENANCE = "MATCH ()-[r:REL {id: $id}]->() RETURN r.imports AS imports, r.docu
 def fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
     fleetlib_api.ensure_up(["neo4j", "chroma"])  # the import's graph writes; the tenant's documents
     stores = fleetlib_api.endpoints()
-    with audited_fleet(infra, scripted_server.url, "fl", MOE_NEO4J_URL=stores["neo4j"],
+    with audited_fleet(infra, scripted_server.url, "fl", services=("graph-ingest",), MOE_NEO4J_URL=stores["neo4j"],
                        MOE_CHROMA_URL=stores["chroma"], **neo4j_env()) as running:
         yield LineageFleet(running.fleet, running.env, running.schema, infra["postgres-control-plane"],
                            running.owner_dsn, Path("."), Path("."))
@@ -217,3 +221,79 @@ def test_a_learned_fact_leads_to_the_answer_or_memory_ingest_it_was_learned_from
     assert fleet.get(f"/v1/lineage/answers/{rid}", stranger).status_code == 404
     seen = fleet.get(f"/v1/lineage/answers/{rid}", operator)  # the operator reads every tenant's
     assert seen.status_code == 200 and {n["id"] for n in seen.json()["nodes"]} == set(by_id), seen.text
+
+
+def test_a_held_then_released_fact_leads_to_its_quarantine_entry_approvals_and_the_answer_it_was_learned_from(
+        fleet: LineageFleet, infra: dict[str, str], scripted_server: Scripted) -> None:
+    tag = uuid.uuid4().hex[:8]
+    tenant = new_namespace("fl")
+    first, second, stranger = new_keys(infra["postgres"], ("fl-q-first", "admin", [tenant]),
+                                       ("fl-q-second", "admin", [tenant]),
+                                       ("fl-q-stranger", "admin", [f"{tenant}-other"]))
+    cp = fleet.control_plane
+    medical = (f"Zelvoprin {tag}", "TREATS", f"Blorp {tag}")
+    title = " ".join(medical)
+    reply = {"triples": [{"subject": medical[0], "relation": medical[1], "object": medical[2], "confidence": 0.9}]}
+    scripted_server.script([{"model": "expert-model", "system_contains": EXTRACT, "contains": tag,
+                             "reply": json.dumps(reply)}])
+    # an answer the merger hands to graph-ingest: its medical triple is held for review (a protected domain)
+    taught = f"fl-taught-{tag}"
+    fleet.publish([(IngestEvent(response_id=taught, tenant_id=tenant, deadline_at=deadline_in(60),
+                                question=f"What treats it? {tag}", answer="Some answer text.",
+                                knowledge_type="medical", confidence="high", source_expert="medical_consult",
+                                source_model="expert-model"), "ingest")], "merger")
+    deadline, item = time.monotonic() + WAIT_S, None
+    while item is None and time.monotonic() < deadline:
+        listed = _call("GET", f"{cp}/graph/quarantine", first).json()["data"]
+        item = next((i for i in listed if i["subject"] == medical[0]), None)
+        time.sleep(0.5)
+    assert item is not None and "protected domain medical" in item["reason"], item
+    # four eyes: two principals release it; the second approval writes the relation
+    one = _call("POST", f"{cp}/graph/quarantine/{item['id']}/approve", first, json={"note": "dosage checked"})
+    assert one.status_code == 200 and one.json()["status"] == "pending", one.text
+    two = _call("POST", f"{cp}/graph/quarantine/{item['id']}/approve", second, json={"note": "second look"})
+    assert two.status_code == 200 and two.json()["status"] == "approved", two.text
+    fact = two.json()["relation_id"]
+    principals = [a["principal"] for a in two.json()["approvals"]]
+    assert fact and len(set(principals)) == 2, two.text
+
+    # a later answer whose graph task used the released fact, as graph-rag and the merger publish them
+    rid = f"fl-later-{tag}"
+    common: dict[str, Any] = {"response_id": rid, "tenant_id": tenant, "deadline_at": deadline_in(60)}
+    fleet.publish([(TaskResult(task_id="t1", kind="graph", category="medical", content=title,
+                               sources=[Source(kind="graph", ref=fact, title=title)], **common), "results")],
+                  "graph-rag")
+    fleet.publish([(Answer(mode="moe-orchestrator", content=f"Zelvoprin {tag} treats Blorp.", **common),
+                    "answers")], "merger")
+
+    entry = f"quarantine:{item['id']}"
+    graph = _graph(fleet, f"/v1/lineage/answers/{rid}", first,
+                   lambda g: len(_nodes(g, "approval")) == 2 and f"answer:{taught}" in {n["id"] for n in g["nodes"]})
+    by_id = {n["id"]: n for n in graph["nodes"]}
+    [run] = _nodes(graph, "run")
+    held = by_id[entry]
+    assert held["kind"] == "quarantine" and held["data"]["status"] == "released", held
+    assert "protected domain medical" in held["data"]["reason"] and held["data"]["domains"] == ["medical"], held
+    assert held["data"]["approvals_required"] == 2 and held["data"]["triple"] == title, held
+    assert held["data"]["relation_id"] == fact and held["data"]["held_at"] <= held["data"]["released_at"], held
+    approvals = {n["data"]["principal"]: n for n in _nodes(graph, "approval")}
+    assert sorted(approvals) == sorted(principals), approvals
+    assert {n["data"]["note"] for n in approvals.values()} == {"dosage checked", "second look"}, approvals
+    assert all(n["data"]["key"].startswith("key:") and n["data"]["at"] for n in approvals.values()), approvals
+    origin = by_id[f"answer:{taught}"]["data"]
+    assert origin["expert"] == "medical_consult" and origin["model"] == "expert-model", origin
+    assert {(f"answer:{taught}", entry, "held"), (entry, f"fact:{fact}", "released"),
+            *((f"approval:quarantine:{item['id']}:{p}", entry, "approved") for p in principals),
+            (f"fact:{fact}", run["id"], "used_by"), (run["id"], f"answer:{rid}", "answered")} <= _edges(graph), (
+        graph["edges"])
+    assert not _nodes(graph, "import")  # released, not imported
+
+    # downstream from the answer it was learned from: the entry and the fact released from it
+    down = _graph(fleet, f"/v1/lineage/answers/{taught}", second, lambda g: entry in {n["id"] for n in g["nodes"]})
+    assert {(f"answer:{taught}", entry, "held"), (entry, f"fact:{fact}", "released")} <= _edges(down), down["edges"]
+    assert len(_nodes(down, "approval")) == 2, down
+
+    # another tenant's admin
+    for path in (f"/v1/lineage/answers/{rid}", f"/v1/lineage/answers/{taught}"):
+        refused = fleet.get(path, stranger)
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found", refused.text

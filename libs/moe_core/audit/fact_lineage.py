@@ -3,9 +3,13 @@ record only (the audit store; never the graph, which changes): an answer -> the 
 graph facts (their lineage's `moe_graph_facts` input facet) -> each fact -> the knowledge import that wrote it (its
 `knowledge_import_applied` event lists the relation ids) -> the import's approvals (principals and times) and its
 source document (id, digest, title), or -> the answer or memory-ingest event graph-ingest learned it from (its
-`ingested` event lists the relation ids it wrote, with `learned_from`); and the other way, an import or a
-document -> the facts it wrote -> every answer whose lineage used one of them. Tenant-scoped: only the given
-tenants' records are read.
+`ingested` event lists the relation ids it wrote, with `learned_from`), or -> the quarantine entry that held it (a
+protected domain, the write policy's refusal or a dense hub: graph-ingest's `quarantined` event, with why) and was
+released by admins (the control plane's `quarantine_approval` events: principal, key, time, note; its
+`quarantine_approved` event names the relation id the release wrote) -> the answer or memory-ingest event it was
+learned from; and the other way, an import or a document -> the facts it wrote -> every answer whose lineage used one
+of them, and an answer -> the quarantine entries of the triples learned from it -> the facts released. Tenant-scoped:
+only the given tenants' records are read.
 
 The result is a graph: {"object": "lineage.graph", "root", "nodes": [{"id", "kind", "label", "data"}],
 "edges": [{"source", "target", "relation"}]}, node ids `answer:<response id>`, `run:<run id>`, `fact:<relation
@@ -46,6 +50,26 @@ WHERE l.kind = 'record' AND l.message_type = 'AuditEvent' AND l.tenant_id = ANY(
 ORDER BY l.seq
 """
 MEMORY_PREFIX = "mem-"  # the control plane's POST /v1/memory/ingest events (older records have no learned_from)
+
+# the quarantine releases that wrote the facts (the control plane's `quarantine_approved` events name the relation)
+RELEASED_FACTS = """
+SELECT DISTINCT l.response_id AS origin_id FROM audit_log l
+WHERE l.kind = 'record' AND l.message_type = 'AuditEvent' AND l.tenant_id = ANY($1::text[])
+  AND (l.payload::jsonb ->> 'action') = 'quarantine_approved'
+  AND (l.payload::jsonb -> 'details' ->> 'relation_id') = ANY($2::text[])
+ORDER BY 1
+"""
+
+# (index audit_log_rid) the quarantine record of the triples learned from one answer or memory-ingest event: the
+# holds, approvals, releases and rejections (subject: the entry id), and graph-ingest's `ingested` event
+QUARANTINE_OF_ORIGIN = """
+SELECT l.payload, coalesce(l.created_at, l.broker_ts) AS at FROM audit_log l
+WHERE l.response_id = $1 AND l.kind = 'record' AND l.message_type = 'AuditEvent' AND l.tenant_id = ANY($2::text[])
+  AND (l.payload::jsonb ->> 'action') = ANY(ARRAY['quarantined', 'quarantine_approval', 'quarantine_approved',
+                                                  'quarantine_rejected', 'ingested'])
+ORDER BY l.rseq, l.seq
+"""
+QUARANTINE_ACTIONS = ("quarantined", "quarantine_approval", "quarantine_approved", "quarantine_rejected")
 
 IMPORTS_OF_DOCUMENT = """
 SELECT DISTINCT l.response_id AS import_id FROM audit_log l
@@ -140,6 +164,9 @@ class FactLineage:
             for row in await self.store.pool.fetch(LEARNED_FACTS, [owner], sorted(facts)):
                 g.edge(_learned_node(g, str(row["origin_id"]), row["learned_from"], row["at"].isoformat()),
                        f"fact:{row['fact_id']}", "learned")
+            for row in await self.store.pool.fetch(RELEASED_FACTS, [owner], sorted(facts)):
+                await self._quarantine(g, str(row["origin_id"]), [owner], facts)
+        await self._quarantine(g, response_id, [owner], None)  # downstream: what was held from this answer
         return g.as_dict()
 
     async def import_downstream(self, import_id: str, tenants: list[str]) -> dict[str, Any] | None:
@@ -195,6 +222,56 @@ class FactLineage:
             g.edge(doc, nid, "source_of")
         return [str(f) for f in done.get("relation_ids") or []] if applied else []
 
+    async def _quarantine(self, g: Graph, origin_id: str, tenants: list[str], facts: set[str] | None) -> None:
+        """The quarantine entries of the triples learned from `origin_id` (with `facts`: only those whose release
+        wrote one of them): each entry (held, why, when; released or rejected) with the approvals by principal, the
+        origin -> `held` -> entry and entry -> `released` -> fact edges."""
+        rows = await self.store.pool.fetch(QUARANTINE_OF_ORIGIN, origin_id, tenants)
+        events = [(json.loads(r["payload"]), r["at"].isoformat()) for r in rows]
+        ingested = next(((p, at) for p, at in events if p.get("action") == "ingested"), None)
+        trails: dict[str, list[tuple[dict[str, Any], str]]] = {}
+        for payload, at in events:
+            if payload.get("action") in QUARANTINE_ACTIONS and payload.get("subject"):
+                trails.setdefault(str(payload["subject"]), []).append((payload, at))
+        for qid, trail in trails.items():
+            first: dict[str, tuple[dict[str, Any], str]] = {}
+            for payload, at in trail:
+                first.setdefault(str(payload["action"]), (payload, at))
+            released = first.get("quarantine_approved")
+            done = (released[0].get("details") or {}) if released else {}
+            fact = str(done["relation_id"]) if done.get("relation_id") else None
+            if facts is not None and fact not in facts:
+                continue
+            held, held_at = first.get("quarantined", ({}, None))
+            hold = held.get("details") or {}
+            rejected = first.get("quarantine_rejected")
+            triple = hold.get("triple") or done.get("triple") or {}
+            status = "released" if released else "rejected" if rejected else "held"
+            nid = g.node(f"quarantine:{qid}", "quarantine", f"quarantine {qid}", entry_id=qid, status=status,
+                         reason=held.get("reason"), held_at=held_at, held_by=held.get("actor"),
+                         domains=hold.get("domains") or done.get("domains"), policy=hold.get("policy"),
+                         policy_version=hold.get("policy_version"), reach=hold.get("reach"),
+                         triple=" ".join(str(triple.get(k)) for k in ("subject", "relation", "object")) if triple
+                         else None, approvals_required=done.get("approvals_required"),
+                         released_at=released[1] if released else None,
+                         rejected_at=rejected[1] if rejected else None,
+                         rejected_by=rejected[0].get("actor") if rejected else None, relation_id=fact)
+            for payload, at in trail:
+                if payload.get("action") == "quarantine_approval":
+                    details = payload.get("details") or {}
+                    who = str(details.get("principal") or payload.get("actor"))
+                    g.edge(g.node(f"approval:quarantine:{qid}:{who}", "approval", f"approved by {who}",
+                                  principal=who, key=payload.get("actor"), at=at, note=details.get("note") or None),
+                           nid, "approved")
+            if facts is None:  # downstream of the answer (the root)
+                g.edge(g.root, nid, "held")
+            else:
+                origin = (ingested[0].get("details") or {}).get("learned_from") if ingested else None
+                g.edge(_learned_node(g, origin_id, json.dumps(origin) if origin else None,
+                                     ingested[1] if ingested else held_at), nid, "held")
+            if fact is not None:
+                g.edge(nid, g.node(f"fact:{fact}", "fact", str(done.get("relation_id")), fact_id=fact), "released")
+
     async def _downstream(self, g: Graph, import_id: str, facts: list[str], tenants: list[str]) -> None:
         answers = 0
         for fact in facts[:MAX_FACTS]:
@@ -212,7 +289,7 @@ class FactLineage:
                     return
 
 
-def _learned_node(g: Graph, origin_id: str, raw: str | None, at: str) -> str:
+def _learned_node(g: Graph, origin_id: str, raw: str | None, at: str | None) -> str:
     """The answer or memory-ingest event a fact was learned from (kind from `learned_from`, else from the id)."""
     origin = json.loads(raw) if raw else {}
     memory = origin.get("kind") == "memory_ingest" or (not origin and origin_id.startswith(MEMORY_PREFIX))
