@@ -283,7 +283,7 @@ def test_a_held_then_released_fact_leads_to_its_quarantine_entry_approvals_and_t
     origin = by_id[f"answer:{taught}"]["data"]
     assert origin["expert"] == "medical_consult" and origin["model"] == "expert-model", origin
     assert {(f"answer:{taught}", entry, "held"), (entry, f"fact:{fact}", "released"),
-            *((f"approval:quarantine:{item['id']}:{p}", entry, "approved") for p in principals),
+            *((f"approval:{entry}:{p}", entry, "approved") for p in principals),
             (f"fact:{fact}", run["id"], "used_by"), (run["id"], f"answer:{rid}", "answered")} <= _edges(graph), (
         graph["edges"])
     assert not _nodes(graph, "import")  # released, not imported

@@ -260,7 +260,7 @@ class FactLineage:
                 if payload.get("action") == "quarantine_approval":
                     details = payload.get("details") or {}
                     who = str(details.get("principal") or payload.get("actor"))
-                    g.edge(g.node(f"approval:quarantine:{qid}:{who}", "approval", f"approved by {who}",
+                    g.edge(g.node(f"approval:{nid}:{who}", "approval", f"approved by {who}",
                                   principal=who, key=payload.get("actor"), at=at, note=details.get("note") or None),
                            nid, "approved")
             if facts is None:  # downstream of the answer (the root)
