@@ -71,6 +71,36 @@ def test_the_provenance_of_the_facts_joins_the_runs_already_drawn_with_details()
     assert provenance_elements(None, {"run:g"}) == []
 
 
+def test_a_fact_released_from_the_quarantine_shows_the_entry_its_approvals_and_the_answer_it_came_from() -> None:
+    from control_plane.console.lineage_graph import provenance_elements
+    from moe_core.audit.fact_lineage import Graph
+
+    g = Graph("answer:r2")
+    g.node("answer:r2", "answer", "r2")
+    g.node("run:g", "run", "graph-rag.graph")
+    g.node("fact:rel-9", "fact", "rel-9", fact_id="rel-9")
+    g.node("quarantine:q-1", "quarantine", "quarantine q-1", status="released", reason="protected domain medical",
+           approvals_required=2)
+    for who in ("p-1", "p-2"):
+        g.node(f"approval:quarantine:q-1:{who}", "approval", f"approved by {who}", principal=who)
+        g.edge(f"approval:quarantine:q-1:{who}", "quarantine:q-1", "approved")
+    g.node("answer:r1", "answer", "r1", source_expert="medical", source_model="m")
+    for s, t, r in (("run:g", "answer:r2", "answered"), ("fact:rel-9", "run:g", "used_by"),
+                    ("quarantine:q-1", "fact:rel-9", "released"), ("answer:r1", "quarantine:q-1", "held")):
+        g.edge(s, t, r)
+    out = provenance_elements(g.as_dict(), {"run:g"})
+    nodes = {e["data"]["id"]: e["data"] for e in out if "source" not in e["data"]}
+    assert set(nodes) == {"fact:rel-9", "quarantine:q-1", "approval:quarantine:q-1:p-1",
+                          "approval:quarantine:q-1:p-2", "answer:r1"}  # not the page's own answer r2
+    assert nodes["quarantine:q-1"]["details"] == ("status: released; why: protected domain medical; "
+                                                  "approvals required: 2")
+    assert nodes["answer:r1"]["details"] == "expert: medical; model: m"
+    edges = {(e["data"]["source"], e["data"]["target"]) for e in out if "source" in e["data"]}
+    assert edges == {("fact:rel-9", "run:g"), ("quarantine:q-1", "fact:rel-9"), ("answer:r1", "quarantine:q-1"),
+                     ("approval:quarantine:q-1:p-1", "quarantine:q-1"),
+                     ("approval:quarantine:q-1:p-2", "quarantine:q-1")}
+
+
 def test_graph_runs_collects_the_facts_each_run_used() -> None:
     from moe_core.audit.fact_lineage import graph_runs
 

@@ -54,11 +54,17 @@ DETAILS = {
                ("from tenant", "origin_tenant"), ("policy", "policy_version")),
     "approval": (("principal", "principal"), ("key", "key"), ("at", "at"), ("note", "note")),
     "document": (("document", "document_id"), ("digest", "sha256"), ("source", "source")),
+    "quarantine": (("status", "status"), ("why", "reason"), ("held", "held_at"), ("triple", "triple"),
+                   ("domains", "domains"), ("approvals required", "approvals_required"), ("released", "released_at"),
+                   ("rejected", "rejected_at"), ("policy", "policy_version")),
+    "answer": (("tenant", "tenant_id"), ("expert", "source_expert"), ("model", "source_model")),
+    "memory_ingest": (("submitted by", "submitted_by"),),
 }
 
 
 def provenance_elements(provenance: dict[str, Any] | None, known: set[str]) -> list[dict[str, Any]]:
-    """The facts, imports, approvals and documents of a request's provenance graph, and the edges between them and
+    """The facts, imports, approvals, documents and quarantine entries (with the answer or memory-ingest text a held
+    fact was learned from) of a request's provenance graph, and the edges between them and
     the stage runs already drawn (`known`: their node ids). The answer node itself is the page."""
     if not provenance:
         return []
@@ -66,7 +72,7 @@ def provenance_elements(provenance: dict[str, Any] | None, known: set[str]) -> l
     drawn = set(known)
     for node in provenance.get("nodes") or []:
         kind, data = node.get("kind"), node.get("data") or {}
-        if kind not in DETAILS or node["id"] in drawn:
+        if kind not in DETAILS or node["id"] in drawn or node["id"] == provenance.get("root"):  # the page's answer
             continue
         details = "; ".join(f"{label}: {data[key]}" for label, key in DETAILS[kind] if data.get(key) not in (None, ""))
         out.append({"data": {"id": node["id"], "label": str(node.get("label") or node["id"]), "kind": kind,

@@ -26,6 +26,10 @@
                                                         "width": 18, "height": 18 } },
         { selector: "node[kind = 'document']", style: { "shape": "rectangle", "background-color": "#90a4ae",
                                                         "width": 16, "height": 22 } },
+        { selector: "node[kind = 'quarantine']", style: { "shape": "octagon", "background-color": "#b71c1c",
+                                                          "width": 20, "height": 20 } },
+        { selector: "node[kind = 'answer'], node[kind = 'memory_ingest']", style: { "shape": "tag",
+                                                          "background-color": "#00838f", "width": 18, "height": 18 } },
         { selector: "edge", style: { "width": 1.5, "line-color": "#9aa5b5", "target-arrow-color": "#9aa5b5",
                                      "target-arrow-shape": "triangle", "curve-style": "bezier" } }
       ]
