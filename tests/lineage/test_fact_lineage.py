@@ -7,7 +7,8 @@ the answer; another tenant's admin gets 404 for all of them. A fact graph-ingest
 memory-ingest event it was learned from (its `ingested` event's `learned_from`; older events by their id). A learned
 medical triple graph-ingest held in the quarantine and two admins released (four eyes) leads from a later answer that
 used it to the quarantine entry (held, why), both approvals (principals, keys, notes) and the answer it was learned
-from; that answer's own lineage leads down to the fact released from it."""
+from; that answer's own lineage leads down to the fact released from it. A document chunk a graph-rag run quoted
+directly (no import) leads from the answer to the document (`quoted_by`) and from the document to the answer."""
 
 from __future__ import annotations
 
@@ -295,5 +296,46 @@ def test_a_held_then_released_fact_leads_to_its_quarantine_entry_approvals_and_t
 
     # another tenant's admin
     for path in (f"/v1/lineage/answers/{rid}", f"/v1/lineage/answers/{taught}"):
+        refused = fleet.get(path, stranger)
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found", refused.text
+
+
+def test_a_document_chunk_graph_rag_quoted_leads_to_the_answer_and_back(
+        fleet: LineageFleet, infra: dict[str, str]) -> None:
+    tag = uuid.uuid4().hex[:8]
+    tenant = new_namespace("fl")
+    owner, stranger = new_keys(infra["postgres"], ("fl-quoted", "admin", [tenant]),
+                               ("fl-quoted-stranger", "admin", [f"{tenant}-other"]))
+    uploaded = _call("POST", f"{fleet.control_plane}/v1/memory/documents", owner,
+                     json={"title": f"Runbook {tag}", "source": "runbook.md",
+                           "text": f"# Runbook {tag}\n\nRestart the Zorblat Engine {tag} before noon."})
+    assert uploaded.status_code == 201, uploaded.text
+    document = uploaded.json()["id"]
+    # an answer whose graph task quoted the document's chunk directly (no import, no fact), as graph-rag publishes it
+    rid, chunk = f"fl-quote-{tag}", f"tenant-documents/{document}:0"
+    common: dict[str, Any] = {"response_id": rid, "tenant_id": tenant, "deadline_at": deadline_in(60)}
+    fleet.publish([(TaskResult(task_id="t1", kind="graph", category="technical", content="Restart it before noon.",
+                               sources=[Source(kind="document", ref=chunk, title=f"Runbook {tag}",
+                                               url=f"/v1/memory/documents/{document}")], **common), "results")],
+                  "graph-rag")
+    fleet.publish([(Answer(mode="moe-orchestrator", content="Restart it before noon.", **common), "answers")],
+                  "merger")
+
+    up = _graph(fleet, f"/v1/lineage/answers/{rid}", owner, lambda g: _nodes(g, "document"))
+    [run] = _nodes(up, "run")
+    [doc] = _nodes(up, "document")
+    assert (doc["id"], doc["label"]) == (f"document:{document}", f"Runbook {tag}"), doc
+    assert doc["data"] == {"document_id": document, "chunks": [chunk]}, doc
+    assert {(doc["id"], run["id"], "quoted_by"), (run["id"], f"answer:{rid}", "answered")} <= _edges(up), up["edges"]
+    assert not _nodes(up, "import") and not _nodes(up, "fact")  # quoted, not imported
+
+    down = _graph(fleet, f"/v1/lineage/documents/{document}", owner, lambda g: _nodes(g, "answer"))
+    assert down["root"] == f"document:{document}", down
+    assert [n["id"] for n in _nodes(down, "answer")] == [f"answer:{rid}"], down
+    assert {(f"document:{document}", run["id"], "quoted_by"), (run["id"], f"answer:{rid}", "answered")} <= (
+        _edges(down)), down["edges"]
+
+    # another tenant's admin: neither the answer nor the document
+    for path in (f"/v1/lineage/answers/{rid}", f"/v1/lineage/documents/{document}"):
         refused = fleet.get(path, stranger)
         assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found", refused.text

@@ -8,14 +8,16 @@ protected domain, the write policy's refusal or a dense hub: graph-ingest's `qua
 released by admins (the control plane's `quarantine_approval` events: principal, key, time, note; its
 `quarantine_approved` event names the relation id the release wrote) -> the answer or memory-ingest event it was
 learned from; and the other way, an import or a document -> the facts it wrote -> every answer whose lineage used one
-of them, and an answer -> the quarantine entries of the triples learned from it -> the facts released. Tenant-scoped:
-only the given tenants' records are read.
+of them, and an answer -> the quarantine entries of the triples learned from it -> the facts released. A tenant
+document whose chunk a graph-rag run quoted directly (the facet's `documents`: chunk refs `<collection>/<document
+id>:<n>`) leads to that run and its answer, both ways: document -> `quoted_by` -> run -> answer. Tenant-scoped: only
+the given tenants' records are read.
 
 The result is a graph: {"object": "lineage.graph", "root", "nodes": [{"id", "kind", "label", "data"}],
 "edges": [{"source", "target", "relation"}]}, node ids `answer:<response id>`, `run:<run id>`, `fact:<relation
 id>`, `import:<change set id>`, `approval:<change set id>:<principal>`, `document:<document id>`, `memory:<event
-id>`; edges point the way the data flowed (document -> import -> fact -> run -> answer; approval -> import; an answer
-or memory-ingest event -> `learned` -> fact)."""
+id>`; edges point the way the data flowed (document -> import -> fact -> run -> answer; document -> `quoted_by` ->
+run; approval -> import; an answer or memory-ingest event -> `learned` -> fact)."""
 
 from __future__ import annotations
 
@@ -93,6 +95,26 @@ WHERE kind = 'lineage' AND response_id IS NOT NULL AND tenant_id = ANY($2::text[
 ORDER BY response_id LIMIT 1000
 """
 
+# (index audit_log_lineage_inputs: the runs whose facet names documents at all) the graph tasks whose lineage quotes a
+# chunk of the document (chunk refs `<collection>/<document id>:<n>`), in the given tenants
+ANSWERS_QUOTING_DOCUMENT = """
+SELECT DISTINCT l.response_id, l.run_id, l.job_name FROM audit_log l
+WHERE l.kind = 'lineage' AND l.response_id IS NOT NULL AND l.tenant_id = ANY($2::text[])
+  AND (l.body::jsonb -> 'inputs') @> '[{"inputFacets": {"moe_graph_facts": {"documents": []}}}]'::jsonb
+  AND EXISTS (SELECT 1 FROM jsonb_array_elements(l.body::jsonb -> 'inputs') AS i(ds)
+              CROSS JOIN LATERAL jsonb_array_elements_text(
+                  coalesce(i.ds -> 'inputFacets' -> 'moe_graph_facts' -> 'documents', '[]')) AS d(ref)
+              WHERE regexp_replace(d.ref, '^.*/|:[0-9]+$', '', 'g') = $1)
+ORDER BY l.response_id LIMIT 1000
+"""
+
+
+def document_of(ref: str) -> str:
+    """The document id of a quoted chunk ref (`<collection>/<document id>:<n>`)."""
+    chunk = ref.rsplit("/", 1)[-1]
+    head, _, n = chunk.rpartition(":")
+    return head if head and n.isdigit() else chunk
+
 
 @dataclass
 class Graph:
@@ -126,13 +148,29 @@ def graph_runs(events: list[dict[str, Any]]) -> dict[str, tuple[str, list[str]]]
     return runs
 
 
+def quoted_documents(events: list[dict[str, Any]]) -> dict[str, tuple[str, dict[str, list[str]]]]:
+    """run id -> (job, document id -> the chunk refs quoted) of the stage runs whose lineage quotes tenant document
+    chunks directly (the `moe_graph_facts` facet's `documents`)."""
+    runs: dict[str, tuple[str, dict[str, list[str]]]] = {}
+    for event in events:
+        for ds in event.get("inputs") or []:
+            quoted = ((ds.get("inputFacets") or {}).get("moe_graph_facts") or {}).get("documents") or []
+            if quoted:
+                rid = str(event["run"]["runId"])
+                docs = runs.setdefault(rid, (str(event["job"]["name"]), {}))[1]
+                for ref in quoted:
+                    chunks = docs.setdefault(document_of(str(ref)), [])
+                    chunks[:] = sorted(set(chunks) | {str(ref)})
+    return runs
+
+
 def fact_titles(store_records: list[Any]) -> dict[str, str]:
     """relation id -> its title ("subject RELATION object"), as the graph results of the record name their sources."""
     titles: dict[str, str] = {}
     for record in store_records:
         if record.message_type == "TaskResult":
             for s in record.payload.get("sources") or []:
-                if isinstance(s, dict) and s.get("kind") == "graph" and s.get("ref") and s.get("title"):
+                if isinstance(s, dict) and s.get("kind") in ("graph", "document") and s.get("ref") and s.get("title"):
                     titles[str(s["ref"])] = str(s["title"])
     return titles
 
@@ -150,12 +188,20 @@ class FactLineage:
         g.node(g.root, "answer", response_id, tenant_id=owner)
         titles = fact_titles(await self.store.records(response_id))
         facts: set[str] = set()
-        for run_id, (job, used) in graph_runs(await self.store.lineage(response_id)).items():
+        events = await self.store.lineage(response_id)
+        for run_id, (job, used) in graph_runs(events).items():
             run = g.node(f"run:{run_id}", "run", job, run_id=run_id, facts=len(used))
             g.edge(run, g.root, "answered")
             for fact in used:
                 g.edge(g.node(f"fact:{fact}", "fact", titles.get(fact, fact), fact_id=fact), run, "used_by")
                 facts.add(fact)
+        for run_id, (job, quoted) in quoted_documents(events).items():
+            run = g.node(f"run:{run_id}", "run", job, run_id=run_id)
+            g.edge(run, g.root, "answered")
+            for document_id, chunks in quoted.items():
+                title = next((titles[c] for c in chunks if c in titles), document_id)
+                g.edge(g.node(f"document:{document_id}", "document", title, document_id=document_id, chunks=chunks),
+                       run, "quoted_by")
         if facts:
             rows = await self.store.pool.fetch(IMPORTS_OF_FACTS, [owner], sorted(facts))
             for row in rows:
@@ -179,16 +225,22 @@ class FactLineage:
         return g.as_dict()
 
     async def document_downstream(self, document_id: str, tenants: list[str]) -> dict[str, Any] | None:
-        """A source document, the applied imports that name it and everything downstream of them (None: no applied
-        import of these tenants names it)."""
+        """A source document, the applied imports that name it and everything downstream of them, and the graph-rag
+        runs that quoted one of its chunks directly with their answers (None: neither in these tenants)."""
         rows = await self.store.pool.fetch(IMPORTS_OF_DOCUMENT, tenants, document_id)
-        if not rows:
+        quoting = await self.store.pool.fetch(ANSWERS_QUOTING_DOCUMENT, document_id, tenants)
+        if not rows and not quoting:
             return None
         g = Graph(f"document:{document_id}")
         for row in rows:
             import_id = str(row["import_id"])
             written = await self._import(g, import_id, tenants) or []
             await self._downstream(g, import_id, written, tenants)
+        doc = g.node(g.root, "document", document_id, document_id=document_id)
+        for row in quoting:
+            run = g.node(f"run:{row['run_id']}", "run", str(row["job_name"]), run_id=row["run_id"])
+            g.edge(doc, run, "quoted_by")
+            g.edge(run, g.node(f"answer:{row['response_id']}", "answer", str(row["response_id"])), "answered")
         return g.as_dict()
 
     async def _import(self, g: Graph, import_id: str, tenants: list[str]) -> list[str] | None:
