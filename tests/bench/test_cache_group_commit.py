@@ -67,3 +67,14 @@ async def test_a_failed_upsert_reaches_every_writer_of_its_batch(collection: Any
     assert 1 in failed  # the wrong entry's own writer always hears of it
     await writes.upsert(collection, _entry(4))  # the batcher is usable afterwards
     assert (await collection.get(ids=["k4"]))["ids"] == ["k4"]
+
+
+async def test_writes_within_the_linger_share_one_upsert(collection: Any) -> None:
+    writes = GroupUpserts(linger_s=1.0)  # the planner's write-behind: MOE_CACHE_WRITE_LINGER_MS
+    before = store_calls("chroma", "upsert")
+    first = asyncio.ensure_future(writes.upsert(collection, _entry(20)))
+    await asyncio.sleep(0.1)  # the first writer lingers; the others arrive while no upsert is in flight
+    await asyncio.gather(first, *(writes.upsert(collection, _entry(i)) for i in range(21, 24)))
+    assert store_calls("chroma", "upsert") - before == 1
+    stored = await collection.get(ids=[f"k{i}" for i in range(20, 24)])
+    assert sorted(stored["ids"]) == [f"k{i}" for i in range(20, 24)]

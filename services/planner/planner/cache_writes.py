@@ -1,7 +1,9 @@
 """Group commit of semantic-cache writes: one Chroma upsert carries every entry that arrived while the
-previous upsert was in flight. Alone, a write goes out at once (no added wait); under load, N answers cost
-one request instead of N (Chroma spends about 10 ms of CPU per upsert call and about 1.3 ms per entry of a
-batched one, measured on the bench machine; docs/performance.md)."""
+previous upsert was in flight, or during the linger before it. N answers cost one request instead of N
+(Chroma spends about 10 ms of CPU per upsert call and about 1.3 ms per entry of a batched one, measured on
+the bench machine; docs/performance.md). The write is behind the request path (the cache topic is the
+source of truth and every replica's index reads it at once), so waiting `linger_s` before a write costs no
+request anything and lets the write-behind consumers' concurrent messages share the call."""
 
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ class Entry:
 class GroupUpserts:
     """Per collection: the first writer upserts; writers that arrive meanwhile wait and go out together."""
 
-    def __init__(self, max_batch: int = 64) -> None:
+    def __init__(self, max_batch: int = 64, linger_s: float = 0.0) -> None:
         self.max_batch = max_batch
+        self.linger_s = linger_s
         self._pending: dict[int, list[tuple[Entry, asyncio.Future[None]]]] = {}
         self._busy: set[int] = set()
 
@@ -33,6 +36,8 @@ class GroupUpserts:
         if slot not in self._busy:
             self._busy.add(slot)
             try:
+                if self.linger_s > 0:  # the leader waits for the other consumers' entries to join it
+                    await asyncio.sleep(self.linger_s)
                 while queue := self._pending.get(slot):
                     self._pending[slot] = queue[self.max_batch:]
                     await self._write(collection, queue[:self.max_batch])

@@ -126,7 +126,7 @@ class SemanticCache:
         self._pending = f"planner:cachectx:{settings.topic_namespace}"
         self._early_flags = f"planner:cacheflag:{settings.topic_namespace}"
         self.exact = ExactAnswers(redis, settings.topic_namespace, settings.cache_ttl_s)  # the gateway's repeats
-        self._writes = GroupUpserts()  # concurrent write-behinds share one Chroma upsert
+        self._writes = GroupUpserts(linger_s=settings.cache_write_linger_ms / 1000)  # write-behinds share upserts
 
     @asynccontextmanager
     async def _collection(self) -> AsyncIterator[Any]:

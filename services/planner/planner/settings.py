@@ -28,6 +28,9 @@ class PlannerSettings(HousekeepingSettings, FleetSettings):
                                            "each replica's in-process cache index (estimated); past it the "
                                            "least recently used are evicted from the index")
     cache_pending_ttl_s: int = Field(default=3600, ge=60, description="How long a plan waits for its answer")
+    cache_write_linger_ms: int = Field(default=250, ge=0, le=5000, description="The Chroma write-behind waits "
+                                       "this long before an upsert so that concurrent entries share it (off "
+                                       "the request path: the index reads the cache topic at once)")
     # plan cache (Redis) and routing without the planner model
     plan_cache_enabled: bool = Field(default=True, description="Reuse the planner model's plan of the same "
                                       "normalised question (Redis)")
