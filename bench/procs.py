@@ -104,7 +104,11 @@ def launch_litellm(llm_url: str, workers: int) -> tuple[str, Proc]:
     port = free_port()
     env = {"BENCH_LLM_URL": f"{llm_url}/v1", "BENCH_LITELLM_KEY": LITELLM_KEY,
            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download of the cost map at start-up
-           "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "PYTHONPATH": ""}
+           # docs.litellm.ai/docs/proxy/prod: FastAPI's info logs off, no .env loading in production
+           "LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION", "LITELLM_TELEMETRY": "False", "PYTHONPATH": "",
+           # bytecode cached as an installed package has it (a coding client's PYTHONDONTWRITEBYTECODE=1 would
+           # have LiteLLM compile every lazily imported module from source)
+           "PYTHONDONTWRITEBYTECODE": ""}
     argv = [str(BENCH_VENV / "bin" / "litellm"), "--config", str(LITELLM_CONFIG), "--host", "127.0.0.1",
             "--port", str(port), "--num_workers", str(workers)]
     if workers > 1:  # uvicorn's default worker health check kills workers that import slowly on 2 busy cores

@@ -1,0 +1,54 @@
+"""LiteLLM's proxy is benchmarked as its docs advise for production (bench/litellm.yaml, bench/procs.py):
+the launcher's environment and arguments, the config's settings, and its virtualenv able to import the
+OpenTelemetry module 1.106.2 imports on every request (without opentelemetry-sdk that import fails each time
+and costs about a third of a worker's CPU)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from bench import procs
+
+pytestmark = pytest.mark.unit
+
+
+class _Recorded:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.name, self.argv, self.env = name, argv, env or {}
+
+
+def test_launcher_sets_the_production_environment_and_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procs, "Proc", _Recorded)
+    base, started = procs.launch_litellm("http://127.0.0.1:9", workers=2)
+    proc: Any = started
+    assert base.startswith("http://127.0.0.1:")
+    assert proc.env["LITELLM_MODE"] == "PRODUCTION" and proc.env["LITELLM_LOG"] == "ERROR"
+    assert proc.env["PYTHONDONTWRITEBYTECODE"] == ""  # bytecode cached, even under a client that disables it
+    assert proc.env["BENCH_LLM_URL"] == "http://127.0.0.1:9/v1" and proc.env["BENCH_LITELLM_KEY"].startswith("sk-")
+    argv = proc.argv
+    assert argv[argv.index("--num_workers") + 1] == "2"
+    assert argv[argv.index("--config") + 1] == str(procs.LITELLM_CONFIG)
+
+
+def test_config_authenticates_and_does_no_per_request_extras() -> None:
+    config = yaml.safe_load(procs.LITELLM_CONFIG.read_text())
+    general, settings = config["general_settings"], config["litellm_settings"]
+    assert general["master_key"] == "os.environ/BENCH_LITELLM_KEY"  # every request is authenticated
+    assert general["disable_spend_logs"] is True and general["disable_error_logs"] is True
+    assert settings["callbacks"] == [] and settings["num_retries"] == 0 and settings["set_verbose"] is False
+    assert settings["telemetry"] is False and settings["json_logs"] is True
+    assert config["router_settings"]["routing_strategy"] == "simple-shuffle"
+
+
+@pytest.mark.skipif(procs.litellm_available() is not None, reason="LiteLLM's .venv-bench is not installed")
+def test_litellm_venv_imports_the_module_its_auth_loads_per_request() -> None:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": ""}
+    done = subprocess.run([str(procs.BENCH_VENV / "bin" / "python"), "-c",
+                           "import litellm.integrations.otel.logger"],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
