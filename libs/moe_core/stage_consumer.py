@@ -10,8 +10,9 @@ AsyncAPI document carries every message's schema).
 - a transient failure (broker, Redis, network): re-raised after an exponential backoff, so the record is
   redelivered, until its attempts run out (then dead-lettered); a message the broker refuses for its size
   is dead-lettered at once (moe_core.redelivery);
-- tracing and FastStream's Prometheus metrics come from the broker's middlewares (outside this one);
-  the stage's own `moe_stage_seconds` and the response_id on every log line come from here, and a failure is
+- tracing comes from the broker's middleware (outside this one); the metrics are one `moe_stage_seconds`
+  observation per message, by outcome (ok, retried, dead_lettered, failed), made here (FastStream's Prometheus
+  middleware is not installed: moe_core.bus.make_broker), as is the response_id on every log line; a failure is
   put on the trace here (the consumer span, or a span of its own in a trace not sampled:
   moe_core.observability.errors).
 """
@@ -70,25 +71,31 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
             topic = getattr(raw, "topic", "?")
             rid = (msg.headers or {}).get(headers.RESPONSE_ID) or _key_of(raw) or "-"
             started = time.perf_counter()
+            outcome = "failed"  # the message's one observation (moe_stage_seconds), by how its handling ended
             with bind_response_id(str(rid)):
                 try:
                     result = await call_next(msg)
                     if bus is not None:
                         bus.redelivery.done(msg)
+                    outcome = "ok"
                     return result
                 except InvalidPayload as exc:
                     record_failure(topic, str(rid), exc)
                     if bus is not None:
                         await bus.dead_letter(msg, str(exc), "validation_error")  # type: ignore[arg-type]
+                        outcome = "dead_lettered"
                     return None
                 except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
                     log.exception("transient failure")
                     record_failure(topic, str(rid), exc)
                     if bus is None or topic == bus.topics.deadletter:  # never a dead letter of a dead letter
                         await asyncio.sleep(1.0)
+                        outcome = "retried"
                         raise
                     if await bus.redelivery.redeliver(msg, exc, bus.dead_letter):
+                        outcome = "retried"
                         raise
+                    outcome = "dead_lettered"
                     return None
                 except Exception as exc:
                     log.exception("handler failed")
@@ -98,9 +105,10 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
                     if topic == bus.topics.deadletter:  # never a dead letter of a dead letter (no loop)
                         return None
                     await bus.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)  # type: ignore[arg-type]
+                    outcome = "dead_lettered"
                     return None
                 finally:
-                    STAGE_SECONDS.labels(service, topic).observe(time.perf_counter() - started)
+                    STAGE_SECONDS.labels(service, topic, outcome).observe(time.perf_counter() - started)
 
     return StageMiddleware
 

@@ -19,12 +19,21 @@ KAFKA_REFUSED = Counter(
     ["service", "topic", "operation"],
     registry=REGISTRY,
 )
+# The stage runtime's one observation per consumed message (its _count: messages handled, by how their handling
+# ended) and one increment per published message; FastStream's Prometheus middleware is not installed (issue 29).
 STAGE_SECONDS = Histogram(
     "moe_stage_seconds",
-    "Time a stage spends on one message",
-    ["service", "topic"],
+    "Time a stage spends on one message, by how its handling ended (outcome: ok, retried: a transient failure, "
+    "delivered again; dead_lettered; failed: neither retried nor dead-lettered)",
+    ["service", "topic", "outcome"],
     registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+MESSAGES_PUBLISHED = Counter(
+    "moe_messages_published_total",
+    "Messages a service published through its bus (the broker acknowledged them), by destination topic",
+    ["service", "topic"],
+    registry=REGISTRY,
 )
 STORE_SECONDS = Histogram(
     "moe_store_seconds",
