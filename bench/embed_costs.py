@@ -96,25 +96,53 @@ def decisions(embed: Callable[[list[str]], np.ndarray]) -> tuple[list[bool], lis
     return hits, distances, decided
 
 
+def coincident(embedder: Any, texts: list[str], n: int) -> float:
+    """CPU ms per text when `texts` are asked for by one thread each at the same time."""
+    import threading
+
+    def once() -> None:
+        embedder.clear()
+        threads = [threading.Thread(target=embedder.embed, args=([t],)) for t in texts]
+        with embedder._run_lock:  # they all queue while a run is on, as under load
+            for thread in threads:
+                thread.start()
+            while len(embedder._queue) < len(texts):
+                time.sleep(0.0005)
+        for thread in threads:
+            thread.join()
+
+    return cpu_ms(once, n) / len(texts)
+
+
 def main(n: int) -> None:
+    from bench.scenarios import full_question, trivial_question
     from moe_core.embeddings import MiniLMEmbedder
+    from planner.cache_text import normalise
 
     embedder = MiniLMEmbedder(cache_size=0)
-    texts = questions()
-    for text in texts:
+    for text in questions():
         parts = split(embedder, text, n)
         print(f"{len(text)} chars, {parts['tokens']:.0f} tokens: " + ", ".join(
             f"{k} {v:.2f} ms" for k, v in parts.items() if k != "tokens") + " CPU per embedding")
-    batch = [f"{t} {i}" for i in range(4) for t in texts]
-    per_text = cpu_ms(lambda: embedder._compute(batch), max(n // 8, 5)) / len(batch)
-    print(f"a batch of {len(batch)} (padded to the longest): {per_text:.2f} ms CPU per question")
-    reference = MiniLMEmbedder(cache_size=0, tuned=False)
-    mine, ref = decisions(embedder._compute), decisions(reference._compute)
-    changed = [i for i, (x, y) in enumerate(zip(mine[0], ref[0], strict=True)) if x != y]
-    worst = max(abs(x - y) for x, y in zip(mine[1], ref[1], strict=True))
-    print(f"cache pairs: {sum(mine[0])}/{len(mine[0])} hits, {len(changed)} decisions differ from the plain "
-          f"session, largest distance difference {worst:.2e}; router: "
-          f"{sum(1 for x, y in zip(mine[2], ref[2], strict=True) if x != y)} of {len(mine[2])} decisions differ")
+    batched = MiniLMEmbedder()
+    for name, make in (("full", full_question), ("trivial", trivial_question)):
+        texts = [normalise(make(i)) for i in range(8)]
+
+        def one_by_one(t: list[str] = texts) -> None:
+            for x in t:
+                embedder._compute([x])
+
+        alone = cpu_ms(one_by_one, max(n // 8, 5)) / len(texts)
+        together = coincident(batched, texts, max(n // 8, 5))
+        print(f"8 {name} questions at once: {together:.2f} ms CPU per question coalesced, {alone:.2f} one by one")
+    alone_hits, alone_d, alone_routes = decisions(embedder._compute)
+    padded = " ".join(["padding"] * 40)
+    mixed_hits, mixed_d, mixed_routes = decisions(lambda ts: embedder._compute([*ts, padded])[: len(ts)])
+    print(f"cache pairs: {sum(alone_hits)}/{len(alone_hits)} hits; in a batch with a longer text "
+          f"{sum(1 for x, y in zip(alone_hits, mixed_hits, strict=True) if x != y)} decisions differ, largest "
+          f"distance difference {max(abs(x - y) for x, y in zip(alone_d, mixed_d, strict=True)):.1e}; router: "
+          f"{sum(1 for x, y in zip(alone_routes, mixed_routes, strict=True) if x != y)} of {len(alone_routes)} "
+          "decisions differ")
 
 
 if __name__ == "__main__":
