@@ -31,6 +31,7 @@ from moe_core.inference import InferenceClient, InferenceConfig
 from moe_core.kafka_clients import client_kwargs
 from planner import router as router_module
 from planner.app import Planner, create_app
+from planner.cache_index import decode_vector
 from planner.cache_text import normalise
 from planner.router import SemanticRouter
 from planner.semantic_cache import cache_key, cache_scope
@@ -318,6 +319,46 @@ async def test_an_answer_shorter_than_the_originals_minimum_is_not_cached(harnes
             response_id=request.response_id, tenant_id="tenant-a", deadline_at=deadline_in(60),
             mode="moe-orchestrator", content=content, cache_key=key, question=question))
     assert stored == {5: False, 149: False, len(PORT): True}
+
+
+async def test_the_store_takes_the_lookups_vector_and_embeds_nothing_on_any_replica(harness: Harness) -> None:
+    """The question is embedded once per request: the replica that stores the answer (here: one whose embedder
+    never saw the question) takes the vector remembered with the pending entry; a pending entry without one
+    (remembered before any lookup, as by an older planner) is embedded at the store."""
+    cache, vectors = harness.planner.cache, harness.planner.vectors
+    assert cache is not None and vectors is not None
+    embedder = vectors.embedder
+    question = f"How do I rotate the nginx access log every {uuid.uuid4().int % 900 + 100} megabytes?"
+    request = _chat(question)
+    scope = cache_scope(request)
+    assert scope is not None
+    key = cache_key(scope, question, request.response_id)
+    assert (await cache.lookup(scope, question)).hit is None  # the one computation of this request
+    await cache.remember(key, scope, request, question)
+    _, looked_up = vectors.embedded(question)
+    assert looked_up is not None
+    embedder.clear()  # as on another replica
+    computed = embedder.computations
+    assert await cache.store(Answer(response_id=request.response_id, tenant_id="tenant-a",
+                                    deadline_at=deadline_in(60), mode="moe-orchestrator", content=PORT,
+                                    cache_key=key, question=question))
+    assert embedder.computations == computed
+    entry = cache.index.get(key)
+    assert entry is not None and decode_vector(entry.vector).tolist() == looked_up.tolist()  # exact float32
+
+    older_question = question.replace("How do I", "How can I")
+    older = _chat(older_question)
+    older_key = cache_key(scope, older_question, older.response_id)
+    embedder.clear()
+    await cache.remember(older_key, scope, older, older_question)  # no lookup before it: no vector to keep
+    assert await cache.store(Answer(response_id=older.response_id, tenant_id="tenant-a",
+                                    deadline_at=deadline_in(60), mode="moe-orchestrator", content=PORT,
+                                    cache_key=older_key, question=older_question))
+    assert embedder.computations == computed + 1
+    stored = cache.index.get(older_key)
+    assert stored is not None
+    fresh = embedder.embed([normalise(older_question)])[0]
+    assert decode_vector(stored.vector).tolist() == fresh.tolist()
 
 
 async def test_a_new_replica_rebuilds_its_index_from_the_topic_and_decides_as_chroma_would(harness: Harness) -> None:

@@ -57,3 +57,50 @@ def test_callers_cannot_change_the_cached_vector() -> None:
     vector[0][:] = 0.0
     assert np.linalg.norm(embedder.embed(["stable"])[0]) == pytest.approx(1.0, abs=1e-5)
     assert embedder.computed == [["stable"]]
+
+
+def test_texts_asked_for_at_the_same_time_run_in_one_batch_with_the_same_vectors() -> None:
+    """Callers that queue while a model run is on share the next run (texts of similar length in one group, a
+    much longer one apart); each gets exactly the vector it would get alone."""
+    import threading
+    import time
+
+    short = ["what is the capital of france", "how do i reset my password", "who wrote hamlet"]
+    long = "compare a violin and a telescope as they were in the year 1700: explain in detail how each was made"
+    alone = {t: MiniLMEmbedder(cache_size=0).embed([t])[0] for t in [*short, long]}
+    embedder = Counting()
+    embedder.embed(["warm up"])
+    results: dict[str, np.ndarray] = {}
+    with embedder._run_lock:  # a model run is on: the callers below queue up
+        threads = [threading.Thread(target=lambda t=t: results.update({t: embedder.embed([t])[0]}))
+                   for t in [*short, long]]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(embedder._queue) < 4:
+            assert time.monotonic() < deadline, "the callers did not queue"
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(30)
+    assert embedder.computed[0] == ["warm up"]
+    assert sorted(map(sorted, embedder.computed[1:])) == sorted([sorted(short), [long]])  # 2 runs, 4 callers
+    assert embedder.coalesced == 4 and embedder.computations == 5
+    for text, vector in results.items():
+        np.testing.assert_allclose(vector, alone[text], rtol=0, atol=1e-6)
+
+
+def test_a_failed_batch_fails_every_caller_and_the_next_call_runs_again() -> None:
+    class Failing(Counting):
+        fail = True
+
+        def _compute(self, texts: list[str]) -> np.ndarray:
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("model run failed")
+            return super()._compute(texts)
+
+    embedder = Failing()
+    with pytest.raises(RuntimeError, match="model run failed"):
+        embedder.embed(["a question"])
+    assert embedder.cached("a question") is None
+    assert embedder.embed(["a question"]).shape == (1, 384) and embedder.computed == [["a question"]]

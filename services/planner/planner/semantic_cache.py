@@ -12,10 +12,11 @@ in-memory index (planner.cache_index; rebuilt from the topic at start, before th
 up there, in process; the planner group writes each message behind into Chroma (one collection per topic
 namespace), the durable, queryable copy, off the request path.
 
-Writing: when the planner plans a cacheable request it remembers (Redis) the question and scope under the
-plan's `cache_key` (and shares the question's vector with graph-rag: moe_core.question_vectors); the merger
+Writing: when the planner plans a cacheable request it remembers (Redis) the question, scope and the question's
+vector under the plan's `cache_key` (and shares the vector with graph-rag: moe_core.question_vectors); the merger
 copies the key onto the Answer; the planner consumes `answers` and publishes good answers (no error, not a
-hit, finish stop) to the cache topic, and also writes them as exact repeats in Redis for the gateway
+hit, finish stop) to the cache topic with the remembered vector (whichever replica consumes the answer, the
+question is not embedded again), and also writes them as exact repeats in Redis for the gateway
 (moe_core.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
 """
 
@@ -30,12 +31,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from moe_core import exact_cache, question_vectors
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, CacheEntry, ChatRequest, Feedback, FewShot, ModelUse
+from moe_core.embeddings import MODEL_ID
 from moe_core.exact_cache import ExactAnswers, ExactEntry, cache_scope
 from moe_core.observability.metrics import SEMANTIC_CACHE
 from planner.cache_index import CacheIndex, decode_vector, encode_vector
@@ -110,6 +113,15 @@ class PendingEntry(BaseModel):
     tenant_id: str
     mode: str
     question: str
+    vector: str | None = None  # the normalised question's embedding (float32, base64), as the lookup computed it
+    model: str | None = None  # the model that computed it: a vector of another model is not stored
+
+    def carried(self) -> np.ndarray | None:
+        """The remembered vector, if it is this model's and well formed; else None (then the store embeds)."""
+        if self.vector is None or self.model != MODEL_ID:
+            return None
+        decoded = question_vectors.decode(self.vector)
+        return None if decoded is None else np.asarray(decoded, dtype=np.float32)
 
 
 class SemanticCache:
@@ -152,11 +164,14 @@ class SemanticCache:
 
     async def remember(self, key: str, scope: str, request: ChatRequest, question: str) -> None:
         """Note what the answer of this plan will be cached under (the Answer carries only the key); in the
-        same round trip, share the question's vector (embedded by the lookup) with graph-rag."""
+        same round trip, share the question's vector (embedded by the lookup) with graph-rag. The vector is kept
+        with the pending entry too, so the replica that stores the answer does not embed the question again."""
+        text, vector = self.vectors.embedded(question)
         entry = PendingEntry(scope=scope, tenant_id=request.tenant_id, mode=request.mode, question=question)
+        if vector is not None:
+            entry.vector, entry.model = encode_vector(vector), MODEL_ID
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(f"{self._pending}:{key}", entry.model_dump_json(), ex=self.settings.cache_pending_ttl_s)
-        text, vector = self.vectors.embedded(question)
         if vector is not None:  # not embedded (e.g. the lookup failed): graph-rag embeds it itself
             question_vectors.share(pipe, self.settings.topic_namespace, text, vector)
         await pipe.execute()
@@ -184,7 +199,9 @@ class SemanticCache:
             await self.redis.delete(pending_key)  # rated 1-2 before it was stored: never cache it
             return False
         normalised = normalise(pending.question)
-        [vector] = await self.vectors.embed_array([normalised])
+        vector = pending.carried()
+        if vector is None:  # remembered before the lookup could embed it, or by an older planner
+            [vector] = await self.vectors.embed_array([normalised])
         entry = CacheEntry(
             cache_key=str(answer.cache_key), scope=pending.scope, tenant_id=pending.tenant_id, mode=pending.mode,
             question=pending.question, normalised=normalised, vector=encode_vector(vector), answer=answer.content,
