@@ -92,7 +92,9 @@ def markdown(result: dict[str, Any]) -> str:
         "the semantic cache's entries (every full-pipeline question here is new), Postgres usage rows and "
         "whatever other sessions on the machine do — so a growing infrastructure row is not a leak by "
         "itself. A step (a one-time allocation) late in a short soak shows as a slope: the chart tells a "
-        "step from a trend; a longer soak (`SOAK=1800`) tells them apart.", "",
+        "step from a trend; a longer soak (`SOAK=1800`) tells them apart. The planner's own bounded caches "
+        "(its cache index and its recent vectors) run with small bounds in the soak (`bench/soak.py` "
+        "SOAK_ENV), so they are full and evicting after the warm-up instead of filling through the run.", "",
         "`make soak` (`SOAK=<seconds>`, default 300) runs it alone; `make bench` runs it after the benchmark "
         "(`SOAK=0` skips it). Code: `bench/soak.py`, `bench/soak_report.py`.", MARK_END, ""])
 

@@ -249,9 +249,9 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
 
 
 @lru_cache(maxsize=4)
-def get_embedder(threads: int = 1) -> MiniLMEmbedder:
-    """The process-wide embedder (one model load per process)."""
-    return MiniLMEmbedder(threads)
+def get_embedder(threads: int = 1, cache_size: int = CACHE_SIZE) -> MiniLMEmbedder:
+    """The process-wide embedder (one model load per process and size of its recent-vectors cache)."""
+    return MiniLMEmbedder(threads, cache_size)
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -351,7 +351,7 @@ def build(res: Resources) -> Planner:
     settings: PlannerSettings = res.settings
     vectors = res.extra.get("vectors")
     if vectors is None and (settings.semantic_cache_enabled or settings.router_enabled):
-        vectors = Vectors(settings.chroma_url)
+        vectors = Vectors(settings.chroma_url, settings.embedding_cache_size)
     return Planner(settings, res.bus, res.inference, res.redis, vectors, res.outcomes())
 
 

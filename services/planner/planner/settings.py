@@ -28,6 +28,9 @@ class PlannerSettings(HousekeepingSettings, FleetSettings):
                                            "each replica's in-process cache index (estimated); past it the "
                                            "least recently used are evicted from the index")
     cache_pending_ttl_s: int = Field(default=3600, ge=60, description="How long a plan waits for its answer")
+    embedding_cache_size: int = Field(default=4096, ge=1, description="Recent texts whose vectors the planner "
+                                      "keeps in memory (about 1.5 KiB each; the router and the cache store reuse "
+                                      "the lookup's vector from it)")
     cache_write_linger_ms: int = Field(default=250, ge=0, le=5000, description="The Chroma write-behind waits "
                                        "this long before an upsert so that concurrent entries share it (off "
                                        "the request path: the index reads the cache topic at once)")

@@ -9,16 +9,16 @@ from typing import Any
 from redis.asyncio import Redis
 
 from moe_core import question_vectors
-from moe_core.embeddings import chroma_client, get_embedder
+from moe_core.embeddings import CACHE_SIZE, chroma_client, get_embedder
 from planner.cache_text import normalise
 
 log = logging.getLogger(__name__)
 
 
 class Vectors:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cache_size: int = CACHE_SIZE) -> None:
         self.url = url
-        self.embedder = get_embedder()
+        self.embedder = get_embedder(cache_size=cache_size)
         self._client: Any = None
         self._collections: dict[str, Any] = {}
         self._lock = asyncio.Lock()
