@@ -1,9 +1,11 @@
 """A lean fleet for the audit and lineage journeys: gateway, planner, expert-worker, merger and codex-lineage
-(own topic namespace, own audit schema in Postgres, scripted models), plus keys of two tenants and an admin."""
+(own topic namespace, own audit schema in Postgres, scripted models), plus keys of two tenants and an admin; and what
+the `replay rerun` journeys share (a request asked and read back from the record, the models changed since)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -17,12 +19,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+import openai
 import pytest
 
 from tests.conftest import Scripted
-from tests.support.audited_fleet import audited_fleet
+from tests.e2e.helpers import plan_reply
+from tests.support.audited_fleet import AuditedFleet, audited_fleet
 from tests.support.fleet import REPO, Fleet
-from tests.support.keys import new_keys
+from tests.support.keys import new_key, new_keys
 from tests.support.namespaces import new_namespace
 
 
@@ -35,6 +39,15 @@ class LineageFleet:
     owner_dsn: str  # the audit store's owner: the database owner's rights
     rules: Path  # codex-lineage's compliance rule files (a copy of policy/compliance the tests may break)
     classes: Path  # its data-class file (a copy of policy/data-classes.yaml the tests may change)
+
+    @classmethod
+    def of(cls, running: AuditedFleet, infra: dict[str, str], rules: Path, classes: Path) -> LineageFleet:
+        """An audited fleet with the environment the operator's replay command runs in (as with_fleet_env):
+        codex-lineage's port, its writer role and the audit store's migrator."""
+        env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
+               "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"], "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
+        return cls(running.fleet, env, running.schema, infra["postgres-control-plane"], running.owner_dsn, rules,
+                   classes)
 
     @property
     def gateway(self) -> str:
@@ -105,6 +118,43 @@ class LineageFleet:
         return subprocess.run([sys.executable, "-m", "codex_lineage.replay", *args], env={**os.environ, **self.env},
                               cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False)
 
+    def rerun(self, how: str, rid: str) -> subprocess.CompletedProcess[str]:
+        """`replay rerun --as-recorded|--today <rid>`, the re-execution given 90 s."""
+        return self.replay("rerun", how, rid, "--timeout", "90", timeout_s=180)
+
+    def ask(self, key: str, question: str) -> tuple[str, str]:
+        """One question through the gateway with the OpenAI SDK as `key`: (the response id, the answer)."""
+        client = openai.OpenAI(base_url=f"{self.gateway}/v1", api_key=key, max_retries=0, timeout=90)
+        response = client.chat.completions.create(model="moe-orchestrator",
+                                                  messages=[{"role": "user", "content": question}])
+        return response.id.removeprefix("chatcmpl-"), response.choices[0].message.content or ""
+
+    def records(self, rid: str) -> list[dict[str, Any]]:
+        """The request's records in chain order, each its payload with its message type under "type" (read as
+        the audit store's owner)."""
+        async def fetch() -> list[dict[str, Any]]:
+            conn = await asyncpg.connect(self.owner_dsn)
+            try:
+                rows = await conn.fetch(f'SELECT message_type, payload FROM "{self.schema}".audit_log '
+                                        "WHERE response_id=$1 AND kind='record' ORDER BY seq", rid)
+            finally:
+                await conn.close()
+            return [{"type": r["message_type"], **json.loads(r["payload"])} for r in rows]
+
+        return asyncio.run(fetch())
+
+
+def reexecution(lines: list[str]) -> tuple[str, str]:
+    """A rerun's head line (`re-executed as replay-…: …`) and the re-execution's response id."""
+    head = next(ln for ln in lines if ln.startswith("re-executed as replay-"))
+    return head, head.split()[2].rstrip(":")
+
+
+def tenant_user(infra: dict[str, str], name: str) -> tuple[str, str]:
+    """A tenant of its own and a user key of it: (tenant, key)."""
+    tenant = new_namespace("tenant")
+    return tenant, new_key(infra["postgres"], name, "user", [tenant])
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -133,11 +183,7 @@ def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
     shutil.copy(REPO / "policy" / "data-classes.yaml", classes)
     with audited_fleet(infra, scripted_server.url, "lin", MOE_COMPLIANCE_RULES_DIR=str(rules),
                        MOE_DATA_CLASSES_FILE=str(classes), MOE_COMPLIANCE_INTERVAL_S="2") as running:
-        env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
-               "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"],  # the operator's replay, as with_fleet_env
-               "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
-        yield LineageFleet(running.fleet, env, running.schema, infra["postgres-control-plane"], running.owner_dsn,
-                           rules, classes)
+        yield LineageFleet.of(running, infra, rules, classes)
     shutil.rmtree(rules.parent, ignore_errors=True)
 
 
@@ -148,3 +194,17 @@ def keys(infra: dict[str, str]) -> Keys:
         infra["postgres"], ("lineage-user", "user", [tenant]), ("lineage-other", "user", [f"{tenant}-other"]),
         ("lineage-admin", "operator", [f"{tenant}-admin"]), ("lineage-tenant-admin", "admin", [f"{tenant}-other"]))
     return Keys(tenant, user, other, admin, tenant_admin)
+
+
+@pytest.fixture
+def changed_models(scripted_server: Scripted, recorded: dict[str, Any]) -> Iterator[str]:
+    """The models have since changed: every one answers the module's `recorded` request (its marker "m")
+    otherwise. Yields the marker."""
+    m = recorded["m"]
+    scripted_server.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Something else {m}"))},
+        # confident: a low-confidence answer sends the merger to its research fallback, and this fleet has no research
+        {"model": "expert-model", "contains": m, "reply": "Nobody knows.\nCONFIDENCE: medium"},
+        {"model": "judge-model", "contains": m, "reply": "It is a mystery today."},
+    ], default_reply="a changed model")
+    yield m

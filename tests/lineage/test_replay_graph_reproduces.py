@@ -15,8 +15,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
-import openai
 import pytest
 
 from codex_lineage.reproduce import reproduce
@@ -24,11 +22,9 @@ from codex_lineage.settings import LineageSettings
 from moe_core.audit.store import AuditStore
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
-from tests.lineage.conftest import LineageFleet
+from tests.lineage.conftest import LineageFleet, reexecution, tenant_user
 from tests.support.audited_fleet import audited_fleet
 from tests.support.fleet import REPO
-from tests.support.keys import new_key
-from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.e2e
 EXTRACT = "extract at most"  # a phrase of graph-ingest's system prompt (tests/graph/test_learning_journey.py)
@@ -40,30 +36,14 @@ def graph_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[Li
     with audited_fleet(infra, scripted_server.url, "lgr", services=("graph-rag", "graph-ingest"),
                        MOE_PLANNER_GRAPH_TASKS="true", MOE_GRAPH_DOCUMENTS="false",
                        MOE_GRAPH_CACHE_TTL_S="0") as running:
-        env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
-               "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"], "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
-        yield LineageFleet(running.fleet, env, running.schema, infra["postgres-control-plane"], running.owner_dsn,
-                           REPO / "policy" / "compliance", REPO / "policy" / "data-classes.yaml")
-
-
-def _records(fleet: LineageFleet, rid: str) -> list[dict[str, Any]]:
-    async def fetch() -> list[dict[str, Any]]:
-        conn = await asyncpg.connect(fleet.owner_dsn)
-        try:
-            rows = await conn.fetch(f'SELECT message_type, payload FROM "{fleet.schema}".audit_log '
-                                    "WHERE response_id=$1 AND kind='record' ORDER BY seq", rid)
-        finally:
-            await conn.close()
-        return [{"type": r["message_type"], **json.loads(r["payload"])} for r in rows]
-
-    return asyncio.run(fetch())
+        yield LineageFleet.of(running, infra, REPO / "policy" / "compliance", REPO / "policy" / "data-classes.yaml")
 
 
 def _wait_learned(fleet: LineageFleet, rid: str) -> dict[str, Any]:
     """graph-ingest's audit event that it learned from the answer (on the record)."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        done = [r for r in _records(fleet, rid) if r["type"] == "AuditEvent" and r.get("action") == "ingested"]
+        done = [r for r in fleet.records(rid) if r["type"] == "AuditEvent" and r.get("action") == "ingested"]
         if done:
             return done[0]
         time.sleep(0.5)
@@ -74,8 +54,7 @@ def _wait_learned(fleet: LineageFleet, rid: str) -> dict[str, Any]:
 def recorded(graph_fleet: LineageFleet, scripted_server: Scripted, infra: dict[str, str]) -> dict[str, Any]:
     """One request: an expert task and the graph task (which finds nothing yet), merged by the judge; graph-ingest
     then learns a fact about the asked-about term from the answer."""
-    tenant = new_namespace("tenant")
-    key = new_key(infra["postgres"], "replay-graph-user", "user", [tenant])
+    tenant, key = tenant_user(infra, "replay-graph-user")
     m = f"Q{uuid.uuid4().hex[:8]}"
     term = f"Velor{m[1:7]}"  # a term of the question the graph learns about
     scripted_server.script([
@@ -87,29 +66,15 @@ def recorded(graph_fleet: LineageFleet, scripted_server: Scripted, infra: dict[s
          "reply": f"{term} circles its star every 3 days.\nCONFIDENCE: high"},
         {"model": "judge-model", "contains": m, "reply": f"{term} is a planet:\n  it circles its star every 3 days."},
     ])
-    client = openai.OpenAI(base_url=f"{graph_fleet.gateway}/v1", api_key=key, max_retries=0, timeout=90)
-    response = client.chat.completions.create(
-        model="moe-orchestrator", messages=[{"role": "user", "content": f"How does {term} move in its orbit? {m}"}])
-    rid = response.id.removeprefix("chatcmpl-")
+    rid, answer = graph_fleet.ask(key, f"How does {term} move in its orbit? {m}")
     learned = _wait_learned(graph_fleet, rid)
     graph_fleet.wait_settled(tenant)  # every record stored and covered by a checkpoint
-    return {"rid": rid, "m": m, "term": term, "answer": response.choices[0].message.content, "learned": learned}
-
-
-@pytest.fixture
-def changed_models(scripted_server: Scripted, recorded: dict[str, Any]) -> Iterator[str]:
-    m = recorded["m"]
-    scripted_server.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Something else {m}"))},
-        {"model": "expert-model", "contains": m, "reply": "Nobody knows.\nCONFIDENCE: medium"},
-        {"model": "judge-model", "contains": m, "reply": "Orbits are a mystery today."},
-    ], default_reply="a changed model")
-    yield m
+    return {"rid": rid, "m": m, "term": term, "answer": answer, "learned": learned}
 
 
 def test_the_original_plan_had_the_graph_task_and_the_graph_learned_since(recorded: dict[str, Any],
                                                                           graph_fleet: LineageFleet) -> None:
-    records = _records(graph_fleet, recorded["rid"])
+    records = graph_fleet.records(recorded["rid"])
     plan = next(r for r in records if r["type"] == "Plan")
     assert [(t["kind"], t["category"]) for t in plan["tasks"]] == [("expert", "general"), ("graph", "knowledge_graph")]
     graph = next(r for r in records if r["type"] == "TaskResult" and r["kind"] == "graph")
@@ -119,16 +84,16 @@ def test_the_original_plan_had_the_graph_task_and_the_graph_learned_since(record
 
 def test_as_recorded_reproduces_after_the_graph_learned_and_the_models_changed(
         graph_fleet: LineageFleet, scripted_server: Scripted, recorded: dict[str, Any], changed_models: str) -> None:
-    today = graph_fleet.replay("rerun", "--today", recorded["rid"], "--timeout", "90", timeout_s=180)
+    today = graph_fleet.rerun("--today", recorded["rid"])
     assert today.returncode == 0, today.stdout + today.stderr
     # today's graph read knows the learned fact: the graph task's output differs now
     assert "task:    graph:knowledge_graph: same model, output differs" in today.stdout, today.stdout
     before = len(calls_for(scripted_server.calls(), changed_models))
 
-    done = graph_fleet.replay("rerun", "--as-recorded", recorded["rid"], "--timeout", "90", timeout_s=180)
+    done = graph_fleet.rerun("--as-recorded", recorded["rid"])
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    head = next(ln for ln in lines if ln.startswith("re-executed as replay-"))
+    head, replay_id = reexecution(lines)
     assert " and 1 of 1 recorded tool results answered from the record" in head, head
     compared = lines[lines.index(head) + 1:]
     assert compared[:3] == ["  plan     same: 2 tasks", "  task t1  same: expert:general",
@@ -136,8 +101,7 @@ def test_as_recorded_reproduces_after_the_graph_learned_and_the_models_changed(
     assert compared[3].startswith(f"  answer   same: {len(recorded['answer'])} chars, sha256:"), compared
     assert lines[-1] == "REPRODUCED: the answer is byte for byte the recorded one"
     assert len(calls_for(scripted_server.calls(), changed_models)) == before  # no model was asked
-    replay_id = head.split()[2].rstrip(":")
-    replayed = _records(graph_fleet, replay_id)
+    replayed = graph_fleet.records(replay_id)
     answer = next(p for p in replayed if p["type"] == "Answer")
     assert answer["content"] == recorded["answer"] and answer["replay_of"] == recorded["rid"]
     graph = next(p for p in replayed if p["type"] == "TaskResult" and p["kind"] == "graph")

@@ -13,16 +13,13 @@ import uuid
 from typing import Any
 
 import asyncpg
-import openai
 import pytest
 from redis.asyncio import Redis
 
 from moe_core.contracts import Feedback, ModelUse, deadline_in
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
-from tests.lineage.conftest import LineageFleet
-from tests.support.keys import new_key
-from tests.support.namespaces import new_namespace
+from tests.lineage.conftest import LineageFleet, reexecution, tenant_user
 
 pytestmark = pytest.mark.e2e
 HINT = "Combinations that answered well before (reuse one that fits): "
@@ -44,10 +41,7 @@ def _script(scripted: Scripted, m: str) -> None:
 
 
 def _ask(fleet: LineageFleet, key: str, m: str) -> str:
-    client = openai.OpenAI(base_url=f"{fleet.gateway}/v1", api_key=key, max_retries=0, timeout=90)
-    response = client.chat.completions.create(
-        model="moe-orchestrator", messages=[{"role": "user", "content": f"Why are there eclipses? {m}"}])
-    return response.id.removeprefix("chatcmpl-")
+    return fleet.ask(key, f"Why are there eclipses? {m}")[0]
 
 
 def _planner_prompt(scripted: Scripted, m: str) -> str:
@@ -99,9 +93,8 @@ def _plan(fleet: LineageFleet, rid: str) -> dict[str, Any]:
 
 def test_patterns_are_a_tenants_own_and_a_replay_as_recorded_names_the_recorded_ones(
         lineage_fleet: LineageFleet, scripted_server: Scripted, infra: dict[str, str]) -> None:
-    tenant, other = new_namespace("tenant"), new_namespace("tenant")
-    key = new_key(infra["postgres"], "patterns-user", "user", [tenant])
-    other_key = new_key(infra["postgres"], "patterns-other", "user", [other])
+    tenant, key = tenant_user(infra, "patterns-user")
+    other, other_key = tenant_user(infra, "patterns-other")
     _rate(lineage_fleet, infra["redis"], tenant, [ModelUse(model="expert-model", category="math")], 1)
 
     m = f"P{uuid.uuid4().hex[:8]}"
@@ -125,17 +118,16 @@ def test_patterns_are_a_tenants_own_and_a_replay_as_recorded_names_the_recorded_
     assert _plan(lineage_fleet, other_rid)["learned_patterns"] == []
 
     _script(scripted_server, m)
-    done = lineage_fleet.replay("rerun", "--as-recorded", rid, "--timeout", "90", timeout_s=180)
+    done = lineage_fleet.rerun("--as-recorded", rid)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert "  plan     same: 2 tasks" in lines, done.stdout
     assert lines[-1] == "REPRODUCED: the answer is byte for byte the recorded one", done.stdout
     assert calls_for(scripted_server.calls(), m) == []  # no model was asked
-    head = next(ln for ln in lines if ln.startswith("re-executed as replay-"))
-    replay_id = head.split()[2].rstrip(":")
+    _, replay_id = reexecution(lines)
     assert _plan(lineage_fleet, replay_id)["learned_patterns"] == ["math"]  # the recorded hint, not today's
 
-    today = lineage_fleet.replay("rerun", "--today", rid, "--timeout", "90", timeout_s=180)
+    today = lineage_fleet.rerun("--today", rid)
     assert today.returncode == 0, today.stdout + today.stderr
     plan_line = next(ln for ln in today.stdout.splitlines() if ln.startswith("plan:"))
     assert plan_line != "plan:    same" and "data_analyst" in plan_line, today.stdout  # today's patterns

@@ -8,18 +8,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
-import openai
 import pytest
 
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
-from tests.lineage.conftest import LineageFleet
-from tests.support.keys import new_key
-from tests.support.namespaces import new_namespace
+from tests.lineage.conftest import LineageFleet, reexecution, tenant_user
 
 pytestmark = pytest.mark.e2e
 JUDGED = ("An eclipse needs the new moon on a node of its orbit:\n  the moon then covers the sun (or the earth's "
@@ -29,8 +25,7 @@ JUDGED = ("An eclipse needs the new moon on a node of its orbit:\n  the moon the
 @pytest.fixture(scope="module")
 def recorded(lineage_fleet: LineageFleet, scripted_server: Scripted, infra: dict[str, str]) -> dict[str, Any]:
     """One request of a tenant of its own: two expert tasks merged by the judge, recorded and checkpointed."""
-    tenant = new_namespace("tenant")
-    key = new_key(infra["postgres"], "replay-user", "user", [tenant])
+    tenant, key = tenant_user(infra, "replay-user")
     m = f"E{uuid.uuid4().hex[:8]}"
     scripted_server.script([
         {"model": "planner-model", "contains": m,
@@ -41,44 +36,14 @@ def recorded(lineage_fleet: LineageFleet, scripted_server: Scripted, infra: dict
          "reply": "The orbits cross at two nodes.\nCONFIDENCE: high"},
         {"model": "judge-model", "contains": m, "reply": JUDGED},
     ])
-    client = openai.OpenAI(base_url=f"{lineage_fleet.gateway}/v1", api_key=key, max_retries=0, timeout=90)
-    response = client.chat.completions.create(
-        model="moe-orchestrator", messages=[{"role": "user", "content": f"Why are there eclipses? {m}"}])
+    rid, answer = lineage_fleet.ask(key, f"Why are there eclipses? {m}")
     lineage_fleet.wait_settled(tenant)  # every record stored and covered by a checkpoint
-    return {"rid": response.id.removeprefix("chatcmpl-"), "m": m, "answer": response.choices[0].message.content}
-
-
-@pytest.fixture
-def changed_models(scripted_server: Scripted, recorded: dict[str, Any]) -> Iterator[str]:
-    """The models have since changed: every one answers otherwise. Yields the request's marker."""
-    m = recorded["m"]
-    scripted_server.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Something else {m}"))},
-        # confident: a low-confidence answer sends the merger to its research fallback, and this fleet has no research
-        {"model": "expert-model", "contains": m, "reply": "Nobody knows.\nCONFIDENCE: medium"},
-        {"model": "judge-model", "contains": m, "reply": "Eclipses are a mystery today."},
-    ], default_reply="a changed model")
-    yield m
-
-
-def _payloads(fleet: LineageFleet, rid: str) -> list[dict[str, Any]]:
-    import json
-
-    async def fetch() -> list[dict[str, Any]]:
-        conn = await asyncpg.connect(fleet.owner_dsn)
-        try:
-            rows = await conn.fetch(f'SELECT message_type, payload FROM "{fleet.schema}".audit_log '
-                                    "WHERE response_id=$1 AND kind='record' ORDER BY seq", rid)
-        finally:
-            await conn.close()
-        return [{"type": r["message_type"], **json.loads(r["payload"])} for r in rows]
-
-    return asyncio.run(fetch())
+    return {"rid": rid, "m": m, "answer": answer}
 
 
 def test_the_record_holds_every_model_call_with_its_output(lineage_fleet: LineageFleet,
                                                            recorded: dict[str, Any]) -> None:
-    outputs = [o for p in _payloads(lineage_fleet, recorded["rid"]) for o in p.get("model_outputs") or []]
+    outputs = [o for p in lineage_fleet.records(recorded["rid"]) for o in p.get("model_outputs") or []]
     by_stage = sorted((o["stage"], o["task_id"] or "-") for o in outputs)
     assert ("planner", "-") in by_stage and ("expert-worker", "t1") in by_stage and ("expert-worker", "t2") in by_stage
     judge = [o for o in outputs if o["stage"] == "merger" and o["content"] == JUDGED]
@@ -88,10 +53,10 @@ def test_the_record_holds_every_model_call_with_its_output(lineage_fleet: Lineag
 
 def test_as_recorded_reproduces_the_answer_after_the_models_changed(
         lineage_fleet: LineageFleet, scripted_server: Scripted, recorded: dict[str, Any], changed_models: str) -> None:
-    done = lineage_fleet.replay("rerun", "--as-recorded", recorded["rid"], "--timeout", "90", timeout_s=180)
+    done = lineage_fleet.rerun("--as-recorded", recorded["rid"])
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    head = next(ln for ln in lines if ln.startswith("re-executed as replay-"))
+    head, replay_id = reexecution(lines)
     answered, total = map(int, re.search(r": (\d+) of (\d+) recorded model calls", head).groups())  # type: ignore[union-attr]
     assert answered == total >= 4, head  # planner, two experts, the judge (and the merger's thinking)
     compared = lines[lines.index(head) + 1:]
@@ -100,13 +65,12 @@ def test_as_recorded_reproduces_the_answer_after_the_models_changed(
     assert compared[3].startswith(f"  answer   same: {len(recorded['answer'])} chars, sha256:"), compared
     assert lines[-1] == "REPRODUCED: the answer is byte for byte the recorded one"
     assert calls_for(scripted_server.calls(), changed_models) == []  # no model was asked
-    replay_id = head.split()[2].rstrip(":")
-    replayed = _payloads(lineage_fleet, replay_id)  # the re-execution is on the record too, as a replay
+    replayed = lineage_fleet.records(replay_id)  # the re-execution is on the record too, as a replay
     answer = next(p for p in replayed if p["type"] == "Answer")
     assert answer["content"] == recorded["answer"] and answer["replay_of"] == recorded["rid"]
     assert all(o["replayed"] for p in replayed for o in p.get("model_outputs") or [])
     assert not any(p["type"] == "IngestEvent" for p in replayed)  # nothing learned from it
-    today = lineage_fleet.replay("rerun", "--today", recorded["rid"], "--timeout", "90", timeout_s=180)
+    today = lineage_fleet.rerun("--today", recorded["rid"])
     assert today.returncode == 0 and "answer:  same" not in today.stdout, today.stdout  # the models did change
 
 
@@ -119,7 +83,7 @@ def test_a_changed_prompt_template_is_named_and_not_reproduced(lineage_fleet: Li
     try:
         planner.start()
         planner.wait_ready()
-        done = lineage_fleet.replay("rerun", "--as-recorded", recorded["rid"], "--timeout", "90", timeout_s=180)
+        done = lineage_fleet.rerun("--as-recorded", recorded["rid"])
     finally:
         planner.stop()
         planner.env = original
@@ -147,7 +111,7 @@ def test_a_tampered_record_is_not_re_executed(lineage_fleet: LineageFleet, recor
 
     assert asyncio.run(tamper("The orbits cross at two nodes.", "The orbits never cross.")) == "UPDATE 1"
     try:
-        done = lineage_fleet.replay("rerun", "--as-recorded", recorded["rid"], "--timeout", "90", timeout_s=180)
+        done = lineage_fleet.rerun("--as-recorded", recorded["rid"])
     finally:
         asyncio.run(tamper("The orbits never cross.", "The orbits cross at two nodes."))
     assert done.returncode == 1, done.stdout + done.stderr

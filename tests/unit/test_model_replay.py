@@ -3,6 +3,10 @@ replay as recorded answered from them — or refused, naming the stage, the task
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -112,3 +116,61 @@ async def test_a_call_that_failed_then_fails_the_same_way_in_the_replay() -> Non
         await client.aclose()
     assert str(replayed.value) == str(failed.value) and replayed.value.kind == failed.value.kind
     assert again.replayed and again.failure == kept.failure
+
+
+@asynccontextmanager
+async def _cut_stream(pieces: list[str]) -> AsyncIterator[tuple[str, list[str]]]:
+    """An OpenAI-compatible server whose streamed answer breaks off: it sends `pieces` as chunks of an SSE stream,
+    then closes the connection without ending it (a server crashing mid-answer). Yields its URL and the request
+    lines it was sent."""
+    asked: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        asked.append(head.split("\r\n")[0])
+        length = next(int(v) for k, _, v in (ln.partition(":") for ln in head.split("\r\n"))
+                      if k.lower() == "content-length")
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in pieces:
+            event = f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': piece}}]})}\n\n".encode()
+            writer.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", asked
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _drain(client: InferenceClient, into: list[str]) -> None:
+    async for delta in client.stream([ModelRef(model="m")], SYSTEM):
+        into.append(delta.content)
+
+
+async def test_a_stream_that_failed_after_its_first_tokens_is_replayed_with_what_it_had_streamed() -> None:
+    streamed: list[str] = []
+    again: list[str] = []
+    async with _cut_stream(["The moon ", "covers "]) as (url, asked):
+        client = InferenceClient(InferenceConfig(servers=[InferenceServer(name="cut", url=url, models=["m"],
+                                                                          max_retries=0, timeout_s=30)]))
+        try:
+            with run_scope("expert-worker", _task()):
+                with pytest.raises(InferenceError) as failed:
+                    await _drain(client, streamed)
+                [kept] = take_outputs() or []
+            with run_scope("expert-worker", _task(as_recorded=[kept])):
+                with pytest.raises(InferenceError) as replayed:
+                    await _drain(client, again)
+                [answered] = take_outputs() or []
+        finally:
+            await client.aclose()
+    assert "".join(streamed) == "The moon covers " and failed.value.kind == "connect"
+    assert kept.content == "The moon covers " and kept.failure is not None and kept.failure["kind"] == "connect"
+    assert (kept.server, kept.model, kept.replayed) == ("cut", "m", False)
+    assert "".join(again) == "The moon covers " and str(replayed.value) == str(failed.value)
+    assert answered.replayed and answered.failure == kept.failure
+    assert asked == ["POST /v1/chat/completions HTTP/1.1"]  # the replay asked no server

@@ -129,6 +129,8 @@ class InferenceClient:
         }
         recorded = replay.answer(call)  # a replay as recorded: the record answers, no model is called
         if recorded is not None:
+            if (error := replay.failed(recorded)) is not None:  # it failed then: it fails the same way now
+                raise error
             return Completion(recorded.content, recorded.finish_reason, _usage(recorded), recorded.model,
                               recorded.server, list(recorded.tool_calls))
         held = await self._hold(messages, (tools or []) + ([json_schema] if json_schema else []), max_tokens)
@@ -191,6 +193,8 @@ class InferenceClient:
         if recorded is not None:
             if recorded.content:
                 yield StreamDelta(content=recorded.content, model=recorded.model, server=recorded.server)
+            if (error := replay.failed(recorded)) is not None:  # it failed then, after what it had streamed
+                raise error
             yield StreamDelta(done=True, finish_reason=recorded.finish_reason, usage=_usage(recorded),
                               model=recorded.model, server=recorded.server, tool_calls=list(recorded.tool_calls))
             return
@@ -209,9 +213,8 @@ class InferenceClient:
                 else:
                     text.append(delta.content)
                 yield delta
-        except InferenceError as exc:
-            if not text:  # failed before its first token: on the record, a replay fails it the same way
-                replay.record_failure(call, exc)
+        except InferenceError as exc:  # on the record with what it had streamed: a replay fails it the same way
+            replay.record_failure(call, exc, "".join(text))
             raise
         finally:
             await self._release(held, used)

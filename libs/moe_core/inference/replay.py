@@ -12,7 +12,9 @@
   the rest of the prompt differs, or the record holds no call of that stage and task. It is recorded too, with its
   error, so the command can name the first stage that did not reproduce. A call that failed in the original run
   (every server tried: a timeout, a refusal) is kept with its error (`failure`) and fails the same way in the
-  replay, so the stage does what it did then (a fallback plan, a failed task).
+  replay, so the stage does what it did then (a fallback plan, a failed task). A streamed call that failed after
+  its first tokens is kept with what it had streamed (`content`) and its error: the replay streams that text, then
+  fails the same way (the merger's thinking keeps what was streamed, as it did then).
 
 The run's scope (`run_scope`) is opened by the stage consumer around each handler (moe_core.stage_consumer)."""
 
@@ -80,7 +82,8 @@ def replaying() -> bool:
 
 def answer(call: dict[str, Any]) -> ModelOutput | None:
     """The recorded output that answers this call when the run replays as recorded (None: not replaying; call the
-    model). Raises InferenceError("replay", …) when the record cannot answer it."""
+    model). Raises InferenceError("replay", …) when the record cannot answer it. A call that failed then is
+    answered too (its `failure` set, `content` what it had streamed): the caller fails it with `failed(output)`."""
     scope = RUN_SCOPE.get()
     if scope is None or scope.recorded is None:
         return None
@@ -93,10 +96,6 @@ def answer(call: dict[str, Any]) -> ModelOutput | None:
         scope.used[prompt] = n + 1
         found = same[n].model_copy(update={"replayed": True})
         scope.outputs.append(found)
-        if found.failure is not None:  # it failed then: it fails the same way now
-            f = found.failure
-            raise InferenceError(str(f.get("kind")), str(f.get("detail")), server=str(f.get("server") or ""),
-                                 model=str(f.get("model") or ""), status=int(f.get("status") or 0))
         return found
     if same:
         why = f"the record holds {len(same)} such call(s), this is call {n + 1}"
@@ -126,15 +125,25 @@ def record(call: dict[str, Any], content: str, finish_reason: str, model: str, s
                                      completion_tokens=completion_tokens))
 
 
-def record_failure(call: dict[str, Any], error: InferenceError) -> None:
-    """Keep a model call of the current stage run that failed, with its error (outside a stage run, or a call a
-    replay as recorded could not answer: nothing more)."""
+def failed(output: ModelOutput) -> InferenceError | None:
+    """The error a recorded call failed with (None: it did not fail), raised again by a replay as recorded."""
+    f = output.failure
+    if f is None:
+        return None
+    return InferenceError(str(f.get("kind")), str(f.get("detail")), server=str(f.get("server") or ""),
+                          model=str(f.get("model") or ""), status=int(f.get("status") or 0))
+
+
+def record_failure(call: dict[str, Any], error: InferenceError, streamed: str = "") -> None:
+    """Keep a model call of the current stage run that failed, with its error and (a streamed call that failed
+    after its first tokens) what it had streamed (outside a stage run, or a call a replay as recorded could not
+    answer: nothing more)."""
     scope = RUN_SCOPE.get()
     if scope is None or error.kind == "replay":
         return
     system, prompt = digests(call)
     scope.outputs.append(ModelOutput(stage=scope.stage, task_id=scope.task_id, system=system, prompt=prompt,
-                                     model=error.model, server=error.server, failure={
+                                     content=streamed, model=error.model, server=error.server, failure={
                                          "kind": error.kind, "detail": error.detail, "server": error.server,
                                          "model": error.model, "status": error.status}))
 

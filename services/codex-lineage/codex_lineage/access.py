@@ -19,6 +19,9 @@ NO_TENANT = "-"
 # The tenants a request's entries are in (its records' and its events' chains).
 REQUEST_TENANTS = "SELECT DISTINCT tenant_id FROM audit_log WHERE response_id = $1"
 
+# Does the record know the tenant (has its chain an entry)?
+KNOWN_TENANT = "SELECT EXISTS (SELECT 1 FROM audit_log WHERE tenant_id = $1)"
+
 
 @dataclass(frozen=True)
 class Access:
@@ -45,6 +48,12 @@ class Access:
         """The items the caller sees (`tenant_of`: the key naming an item's tenant; a missing or null one is
         fleet-wide)."""
         return [i for i in items if self.sees(i.get(tenant_of))]
+
+    async def sees_tenant(self, pool: Any, tenant: str) -> bool:
+        """A named tenant (a `tenant` filter, a dataset graph/<tenant>) is the caller's and the record knows it.
+        False for another tenant's exactly as for an unknown one (the store is not asked then), so the caller
+        answers both with the same 404."""
+        return self.owns(tenant) and bool(await pool.fetchval(KNOWN_TENANT, tenant))
 
     async def sees_request(self, pool: Any, response_id: str) -> bool:
         """A request is the caller's when every chain its entries are in is one of the caller's tenants, apart

@@ -20,8 +20,6 @@ from codex_lineage.drift.flags import SEVERITIES
 from codex_lineage.drift.runs import GRAPH, Runs, summarise
 
 DATASET = re.compile(r"^graph/[A-Za-z0-9._:@-]{1,128}$")
-MAX_HOURS = 24 * 366
-KNOWN_TENANT = "SELECT EXISTS (SELECT 1 FROM audit_log WHERE tenant_id = $1)"
 
 
 def _dataset_tenant(dataset: str) -> str:
@@ -41,7 +39,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     api = APIRouter()
 
     async def known(runs: Runs, access: Access, tenant: str) -> None:
-        if not access.owns(tenant) or not await runs.store.pool.fetchval(KNOWN_TENANT, tenant):
+        if not await access.sees_tenant(runs.store.pool, tenant):
             raise ApiError(404, f"no dataset graph/{tenant}", "not_found")
 
     @api.get("/v1/health/drift")
@@ -49,7 +47,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
         runs = get_runs()
         try:
             access = await require_admin(request, get_keys())
-            hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
+            hours = params.hours(request, default_hours)
             limit = int(params.number(request, "limit", 50, 1, 500))
             severity = params.choice(request, "severity", SEVERITIES, None)
             dataset = request.query_params.get("dataset")
@@ -68,7 +66,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
         runs = get_runs()
         try:
             access = await require_admin(request, get_keys())
-            hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
+            hours = params.hours(request, default_hours)
         except ApiError as exc:
             return exc.response()
         found, graphs = _seen(access, *await runs.window(hours))
@@ -82,7 +80,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
         runs = get_runs()
         try:
             access = await require_admin(request, get_keys())
-            hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
+            hours = params.hours(request, default_hours)
             tenant = _dataset_tenant(dataset)
             await known(runs, access, tenant)
         except ApiError as exc:
@@ -96,7 +94,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
         runs = get_runs()
         try:
             access = await require_admin(request, get_keys())
-            hours = params.number(request, "hours", MAX_HOURS, 0.01, MAX_HOURS)
+            hours = params.hours(request, params.MAX_HOURS)
             if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
                 raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
             found, _ = await runs.window(hours, response_id=run_id.partition(":")[2])

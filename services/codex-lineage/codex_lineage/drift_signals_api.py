@@ -17,9 +17,7 @@ from codex_lineage.api import ApiError, require_admin
 from codex_lineage.drift.feedback_signals import CACHE_FLAGS, SCORE_FLAGS, Signals, summarise
 from codex_lineage.drift.flags import SEVERITIES
 
-MAX_HOURS = 24 * 366
 TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
-KNOWN_TENANT = "SELECT EXISTS (SELECT 1 FROM audit_log WHERE tenant_id = $1)"
 
 
 def drift_signals_router(get_signals: Callable[[], Signals], get_keys: Callable[[], Any],
@@ -30,7 +28,7 @@ def drift_signals_router(get_signals: Callable[[], Signals], get_keys: Callable[
         signals = get_signals()
         try:
             access = await require_admin(request, get_keys())
-            hours = params.number(request, "hours", default_hours, 0.01, MAX_HOURS)
+            hours = params.hours(request, default_hours)
             periods = int(params.number(request, "periods", 7, 1, 90))
             severity = params.choice(request, "severity", SEVERITIES, None)
             tenant = request.query_params.get("tenant")
@@ -38,7 +36,7 @@ def drift_signals_router(get_signals: Callable[[], Signals], get_keys: Callable[
                 if not TENANT.match(tenant):
                     raise ApiError(400, "tenant must be a tenant id (1-128 letters, digits, ._:@-)",
                                    "invalid_parameter")
-                if not access.owns(tenant) or not await signals.store.pool.fetchval(KNOWN_TENANT, tenant):
+                if not await access.sees_tenant(signals.store.pool, tenant):
                     raise ApiError(404, f"no tenant {tenant!r} in the record", "not_found")
         except ApiError as exc:
             return exc.response()

@@ -8,6 +8,8 @@ from fastapi import Request
 
 from codex_lineage.api import ApiError
 
+MAX_HOURS = 24 * 366  # the longest window a health query may ask for (`hours`)
+
 
 def choice(request: Request, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
     value = request.query_params.get(name, default)
@@ -27,3 +29,8 @@ def number(request: Request, name: str, default: float, low: float, high: float)
     if not math.isfinite(value) or not low <= value <= high:
         raise ApiError(400, f"{name} must be a number between {low:g} and {high:g}", "invalid_parameter")
     return value
+
+
+def hours(request: Request, default: float) -> float:
+    """The window of a health query (`hours`, 0.01 to MAX_HOURS)."""
+    return number(request, "hours", default, 0.01, MAX_HOURS)
