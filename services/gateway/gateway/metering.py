@@ -18,6 +18,10 @@ when the owner died and nobody resumed, the control plane's sweeper (control_pla
 is charged once: in the counters, in its settler's Prometheus usage counters, and as one UsageCharged event on
 the `usage` topic, which the control plane writes as one row of `usage_requests` (control_plane.usage_recorder;
 a repeated event changes nothing). The edge writes no usage to Postgres.
+
+An exact repeat of a cached question (gateway.chat) is reserved and read in one round trip
+(moe_core.access.edge_hit): a hit is counted as one request with no tokens, its hold written decided and
+claimed, and `settle_hit` publishes its usage and finishes the hold after the reply.
 """
 
 from __future__ import annotations
