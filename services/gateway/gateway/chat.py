@@ -180,7 +180,11 @@ class ChatService:
             GATEWAY_EXACT_CACHE.labels("miss").inc()
             await self.metering.reserve(key, request, model)
             return None, None
-        return await self._answered(answer), found.hold
+        try:
+            return await self._answered(answer), found.hold
+        except BaseException:  # e.g. cancelled before the client has it: the request is given back
+            self.metering.release_hit(request.response_id, found.hold)
+            raise
 
     async def _exact_hit(self, request: ChatRequest) -> Answer | None:
         """An exact repeat of a cached question, unmetered (internal use): one read. Redis trouble is a miss."""

@@ -160,6 +160,10 @@ class Metering(Settler):
         """A hit that is not answered after all (its entry unreadable): its request is given back, no charge."""
         await self._charge(response_id, Claim("mine", hold, 0, 0, "withdrawn", False), "owner")
 
+    def release_hit(self, response_id: str, hold: Hold) -> None:
+        """`withdraw_hit` detached from the request's task (which is failing or being cancelled)."""
+        self._detach(self.withdraw_hit(response_id, hold))
+
     def settling(self, deliver: Callable[[Answer], Awaitable[None]]) -> Callable[[Answer], Awaitable[None]]:
         """Wrap the answers subscriber: settle an Answer this replica holds a reservation for, then deliver."""
         async def on_answer(answer: Answer) -> None:
