@@ -107,17 +107,28 @@ class ExactAnswers:
     async def drop(self, scope: str, question: str) -> None:
         await self.redis.delete(self.key(scope, question))
 
-    async def answer(self, request: ChatRequest) -> Answer | None:
-        """The cached answer of an exact repeat of a cacheable request, or None."""
+    def lookup(self, request: ChatRequest) -> tuple[str, str] | None:
+        """Where an exact repeat's answer would be, (Redis key, question), without a round trip; None: the
+        request is not cacheable (the edge reads the key in the limits' round trip, moe_core.access.edge_hit)."""
         scope = cache_scope(request)
         if scope is None:
             return None
         question = next(m.content.strip() for m in request.messages if m.role == "user")
-        raw = await self.redis.get(self.key(scope, question))
-        if raw is None:
+        return self.key(scope, question), question
+
+    async def answer(self, request: ChatRequest) -> Answer | None:
+        """The cached answer of an exact repeat of a cacheable request, or None."""
+        found = self.lookup(request)
+        if found is None:
             return None
-        try:
-            entry = ExactEntry.model_validate_json(raw)
-        except ValidationError:
-            return None
-        return cached_answer(request, entry, question)
+        raw = await self.redis.get(found[0])
+        return None if raw is None else answer_of(request, raw, found[1])
+
+
+def answer_of(request: ChatRequest, raw: str | bytes, question: str) -> Answer | None:
+    """The Answer of a stored entry (its JSON as read); None: a damaged entry, a miss."""
+    try:
+        entry = ExactEntry.model_validate_json(raw)
+    except ValidationError:
+        return None
+    return cached_answer(request, entry, question)

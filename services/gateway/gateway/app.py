@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import anthropic_routes, models_routes, openai_routes, responses_routes, tenant_metrics
@@ -31,7 +30,7 @@ from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
 from moe_core.access.throttle import Throttle
 from moe_core.bus import Bus, wait_positioned
-from moe_core.client_profiles import ClientHeaders
+from moe_core.client_profiles import client_headers
 from moe_core.exact_cache import ExactAnswers
 from moe_core.images import ImageStore
 from moe_core.inference import InferenceConfig
@@ -43,6 +42,7 @@ from moe_core.service import create_service_app
 from moe_core.stores import redis_client
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
+REPLICA_HEADER = (b"x-moe-replica", REPLICA.encode("latin-1"))
 
 
 def create_app(
@@ -109,8 +109,7 @@ def create_app(
     app.state.edge = Edge(settings, chat, responses, resume)  # what the handlers are given (gateway.deps)
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings
-    app.add_middleware(ReplicaHeader)
-    app.add_middleware(ClientHeaders)  # the headers that choose a client profile (moe_core.client_profiles)
+    app.add_middleware(EdgeHeaders)  # x-moe-replica out; the headers that choose a client profile in
     install_error_handlers(app, render=render_error, on_error=count_error)
     for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, tenant_metrics):
         app.include_router(protocol.router)
@@ -134,9 +133,10 @@ def count_error(request: Request, error: OpenAIError) -> None:
         GATEWAY_REQUESTS.labels("api", "-", str(error.status)).inc()
 
 
-class ReplicaHeader:
-    """Adds x-moe-replica to every response. Pure ASGI (not BaseHTTPMiddleware), so streams and client
-    disconnects pass through untouched."""
+class EdgeHeaders:
+    """One pure-ASGI layer (not BaseHTTPMiddleware, so streams and client disconnects pass through untouched)
+    for what every request needs around it: the headers that choose a client profile kept for the chat flow
+    (moe_core.client_profiles.client_headers, as its ClientHeaders does), and x-moe-replica on every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -145,10 +145,17 @@ class ReplicaHeader:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        profile = user_agent = ""
+        for name, value in scope["headers"]:
+            if name == b"x-moe-profile":
+                profile = value.decode("latin-1").strip()
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+        client_headers.set((profile, user_agent))
 
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).append("x-moe-replica", REPLICA)
+                message["headers"] = [*message.get("headers", ()), REPLICA_HEADER]
             await send(message)
 
         await self.app(scope, receive, send_with_header)

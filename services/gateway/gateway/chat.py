@@ -20,10 +20,12 @@ from gateway.session import ClientGone, RequestRun
 from gateway.settings import GatewaySettings
 from gateway.stream_registry import StreamRegistry
 from moe_core import client_profiles
+from moe_core.access.keystore import ApiKey
 from moe_core.access.request_auth import current_key
+from moe_core.access.settlement import Hold
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, AuditEvent, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
-from moe_core.exact_cache import ExactAnswers
+from moe_core.exact_cache import ExactAnswers, answer_of
 from moe_core.housekeeping import recognise
 from moe_core.input_limits.images import ImageInput, ImageIntake
 from moe_core.modes import MODES
@@ -128,16 +130,13 @@ class ChatService:
             user=template_select.affinity_user(user, key),  # sticky servers: the client's user, else the principal
             tools=tools or [], tool_choice=tool_choice, template=template, template_models=template_models,
         )
-        if self.metering is not None:  # limits and budgets: 429 before anything enters the fleet
-            await self.metering.reserve(key, request, client_model)
-        queue = self.pending.open(rid)
         chore = recognise(request) if self.settings.housekeeping_enabled else None  # a client's own chore
+        with bind_response_id(rid):  # limits and budgets: 429 before anything enters the fleet; an exact repeat
+            hit, held = await self._reserve(key, request, client_model, exact=not chore)
+        queue = self.pending.open(rid)
         try:
             with bind_response_id(rid):
-                hit = None if chore else await self._exact_hit(request)
                 if hit is not None:
-                    if self.metering is not None:
-                        await self.metering.settle(hit)
                     queue.put_nowait(hit)
                 elif chore:  # past the pipeline: the planner answers it with one small-model call
                     await self.bus.publish_all([(request, self.bus.topics.housekeeping),
@@ -156,15 +155,40 @@ class ChatService:
         run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
         run.profile = profile
-        if hit is not None:  # published once the client has its answer
-            run.after_response = partial(self._publish_answer, hit)
+        if hit is not None:  # settled and published once the client has its answer
+            run.after_response = partial(self._after_hit, hit, held)
         return run
 
+    async def _reserve(self, key: ApiKey | None, request: ChatRequest, model: str,
+                       exact: bool) -> tuple[Answer | None, Hold | None]:
+        """The request's limits and budgets (gateway.metering) and, for an exact repeat of a cached question, its
+        answer: one Redis round trip for both when the request is metered (moe_core.access.edge_hit). A hit is
+        recorded for feedback before the client sees it; its usage is settled after the reply (its hold)."""
+        lookup = self.exact.lookup(request) if exact and self.exact is not None and not any(
+            m.images for m in request.messages) else None  # with images the text alone is not the question
+        if self.metering is None or key is None:
+            hit = await self._exact_hit(request) if lookup is not None else None
+            return hit, None
+        found = await self.metering.reserve(key, request, model, lookup[0] if lookup is not None else None)
+        if found is None or lookup is None:
+            if lookup is not None:
+                GATEWAY_EXACT_CACHE.labels("miss").inc()
+            return None, None
+        answer = answer_of(request, found.entry, lookup[1])
+        if answer is None:  # a damaged entry: a miss after all, reserved as one
+            await self.metering.withdraw_hit(request.response_id, found.hold)
+            GATEWAY_EXACT_CACHE.labels("miss").inc()
+            await self.metering.reserve(key, request, model)
+            return None, None
+        try:
+            return await self._answered(answer), found.hold
+        except BaseException:  # e.g. cancelled before the client has it: the request is given back
+            self.metering.release_hit(request.response_id, found.hold)
+            raise
+
     async def _exact_hit(self, request: ChatRequest) -> Answer | None:
-        """An exact repeat of a cached question: answered here, then published to `answers` after the
-        reply (audit, learning: the merger's ingest event of a cache hit). Redis trouble is a miss."""
-        if self.exact is None or any(m.images for m in request.messages):  # the text alone is not the question
-            return None
+        """An exact repeat of a cached question, unmetered (internal use): one read. Redis trouble is a miss."""
+        assert self.exact is not None
         try:
             hit = await self.exact.answer(request)
         except Exception as exc:  # the fleet answers it the usual way
@@ -174,13 +198,21 @@ class ChatService:
         if hit is None:
             GATEWAY_EXACT_CACHE.labels("miss").inc()
             return None
+        return await self._answered(hit)
+
+    async def _answered(self, hit: Answer) -> Answer:
         GATEWAY_EXACT_CACHE.labels("hit").inc()
         if self.on_local_answer is not None:
             await self.on_local_answer(hit)
         return hit
 
-    async def _publish_answer(self, answer: Answer) -> None:
+    async def _after_hit(self, answer: Answer, held: Hold | None) -> None:
+        """After the reply to an exact repeat: its usage settled (off the response's path, never lost: a failure
+        leaves it to the control plane's sweeper), then its Answer published to `answers` (audit, learning: the
+        merger's ingest event of a cache hit)."""
         with bind_response_id(answer.response_id):
+            if held is not None and self.metering is not None:
+                await self.metering.settle_hit(answer.response_id, held)
             try:
                 await self.bus.publish(answer, self.bus.topics.answers)
             except Exception:

@@ -18,6 +18,10 @@ when the owner died and nobody resumed, the control plane's sweeper (control_pla
 is charged once: in the counters, in its settler's Prometheus usage counters, and as one UsageCharged event on
 the `usage` topic, which the control plane writes as one row of `usage_requests` (control_plane.usage_recorder;
 a repeated event changes nothing). The edge writes no usage to Postgres.
+
+An exact repeat of a cached question (gateway.chat) is reserved and read in one round trip
+(moe_core.access.edge_hit): a hit is counted as one request with no tokens, its hold written decided and
+claimed, and `settle_hit` publishes its usage and finishes the hold after the reply.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from gateway.settings import GatewaySettings
+from moe_core.access.edge_hit import EdgeHits, Hit
 from moe_core.access.keystore import ApiKey
-from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice
-from moe_core.access.settlement import Hold
+from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice, Reservation
+from moe_core.access.settlement import Claim, Hold
 from moe_core.access.settler import PublishUsage, Settler
 from moe_core.contracts import Answer, ChatRequest
-from moe_core.observability.metrics import GATEWAY_LIMITED
+from moe_core.observability.metrics import GATEWAY_EXACT_CACHE, GATEWAY_LIMITED
 from moe_core.openai_error import OpenAIError
 from moe_core.token_budget import IMAGE_TOKENS, prompt_bound
 
@@ -71,6 +76,7 @@ class Metering(Settler):
         super().__init__(limiter.redis, settings.topic_namespace, publish_usage)  # claim and charge, once
         self.settings = settings
         self.limiter = limiter
+        self.hits = EdgeHits(limiter, self.settlements)  # an exact repeat: limits and its answer, one round trip
         self.streams: StreamRegistry | None = None  # resumable streams: a dropped stream's settling waits
         # requests this replica reserved and has not settled -> a stream's deadline (epoch s; 0: not a stream)
         self._mine: dict[str, float] = {}
@@ -91,12 +97,15 @@ class Metering(Settler):
         s = self.settings
         return request.deadline_at.timestamp() + s.deadline_grace_s + s.resume_grace_s + s.settle_orphan_after_s
 
-    async def reserve(self, key: ApiKey | None, request: ChatRequest, model: str) -> None:
+    async def reserve(self, key: ApiKey | None, request: ChatRequest, model: str,
+                      exact_key: str | None = None) -> Hit | None:
         """Reserve the request's token cap against its key's and tenant's limits and open it as the request's
         token budget, with what settling it needs (moe_core.access.settlement), or raise 429 (LimitExceeded) / 503
-        (limits unavailable)."""
+        (limits unavailable). exact_key: where an exact repeat's cached answer would be (moe_core.exact_cache),
+        read in the same round trip (moe_core.access.edge_hit): a hit is counted (one request, no tokens) and
+        returned with its hold, decided; `settle_hit` settles it after the reply (or `withdraw_hit` gives it back)."""
         if key is None:  # not an authenticated client request (internal use)
-            return
+            return None
         prompt, completion = estimate(request, self.settings.limit_completion_tokens,
                                       self.settings.limit_reserve_multiplier)
         least = prompt + completion
@@ -105,12 +114,22 @@ class Metering(Settler):
         counters = self.limiter.counters([("key", key.id, key.limits), ("tenant", tenant, key.limits_of(tenant))],
                                          priced=price is not None)
         ttl = math.ceil(request.remaining_seconds()) + BUDGET_TTL_MARGIN_S
+        want, rate = max(self.cap(request), least), price.micros_per_token if price else 0.0
+        fields = {"key_id": key.id, "tenant_id": tenant, "mode": request.mode, "model": model, "price": price,
+                  "prompt": prompt, "completion": completion, "created": request.created_at.timestamp(),
+                  "deadline": request.deadline_at.timestamp()}
         try:
-            reservation = await self.limiter.reserve(counters, max(self.cap(request), least), least,
-                                                     price.micros_per_token if price else 0.0)
-            hold = Hold.of(reservation, key_id=key.id, tenant_id=tenant, mode=request.mode, model=model, price=price,
-                           prompt=prompt, completion=completion, created=request.created_at.timestamp(),
-                           deadline=request.deadline_at.timestamp())
+            if exact_key is None:
+                reservation = await self.limiter.reserve(counters, want, least, rate)
+            else:
+                found = await self.hits.reserve(counters, want, least, rate, exact_key=exact_key,
+                                                response_id=request.response_id,
+                                                hold=Hold.of(Reservation(counters, 0, 0), **fields),
+                                                hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request))
+                if isinstance(found, Hit):
+                    return found
+                reservation = found
+            hold = Hold.of(reservation, **fields)
             try:
                 await self.settlements.open(request.response_id, hold, budget_ttl_s=ttl,
                                             hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request))
@@ -125,6 +144,25 @@ class Metering(Settler):
             raise OpenAIError(503, "Limits and budgets cannot be checked right now; try again shortly.",
                               "server_error", code="limits_unavailable") from exc
         self._mine[request.response_id] = request.deadline_at.timestamp() if request.stream else 0.0
+        return None
+
+    async def settle_hit(self, response_id: str, hold: Hold) -> bool:
+        """After the reply: an exact repeat's usage event (answered, no tokens), then its hold finished, once
+        (moe_core.access.settler). On failure the hold stays, decided, for the control plane's sweeper once its
+        lease runs out (it charges the same, once): logged, and counted as
+        moe_gateway_exact_cache_total{outcome="settle_deferred"}."""
+        charged = await self._charge(response_id, Claim("mine", hold, 0, 0, "answered", False), "owner")
+        if not charged:
+            GATEWAY_EXACT_CACHE.labels("settle_deferred").inc()
+        return charged
+
+    async def withdraw_hit(self, response_id: str, hold: Hold) -> None:
+        """A hit that is not answered after all (its entry unreadable): its request is given back, no charge."""
+        await self._charge(response_id, Claim("mine", hold, 0, 0, "withdrawn", False), "owner")
+
+    def release_hit(self, response_id: str, hold: Hold) -> None:
+        """`withdraw_hit` detached from the request's task (which is failing or being cancelled)."""
+        self._detach(self.withdraw_hit(response_id, hold))
 
     def settling(self, deliver: Callable[[Answer], Awaitable[None]]) -> Callable[[Answer], Awaitable[None]]:
         """Wrap the answers subscriber: settle an Answer this replica holds a reservation for, then deliver."""

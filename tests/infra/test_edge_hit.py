@@ -1,0 +1,203 @@
+"""An exact repeat answered at the edge, on real Redis and Postgres (moe_core.access.edge_hit, gateway.metering):
+the key's limits and the cached answer in one round trip, the feedback record in a second before the reply,
+the usage settled after it in one more; the limits still refuse a hit (429), a hit whose settling failed is
+charged once by the control plane's sweeper, and a damaged entry gives its request back.
+Round trips are counted by a Redis client that counts every command and pipeline it sends."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from control_plane.usage_recorder import UsageRecorder
+from gateway.metering import Metering
+from gateway.settings import GatewaySettings
+from moe_core.access.edge_hit import Hit
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.limits import Limiter, LimitExceeded, Limits
+from moe_core.access.usage_store import UsageStore
+from moe_core.answer_records import AnswerRecords
+from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, UsageCharged, deadline_in
+from moe_core.exact_cache import ExactAnswers, ExactEntry, answer_of, cache_scope
+from moe_core.observability.metrics import REGISTRY
+
+pytestmark = pytest.mark.infra
+QUESTION = "What is the capital of France?"
+TENANT = "t-edge-hit"
+
+
+class CountingPipeline(Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        self.counts[0] += 1  # type: ignore[attr-defined]
+        return await super().execute(raise_on_error)
+
+
+class CountingRedis(Redis):
+    """Counts round trips: each command (a script call is one EVALSHA) and each pipeline."""
+
+    counts: list[int]
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.counts[0] += 1
+        return await super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
+        pipe = CountingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.counts = self.counts  # type: ignore[attr-defined]
+        return pipe
+
+
+@pytest.fixture
+async def counting(infra: dict[str, str]) -> AsyncIterator[CountingRedis]:
+    client = CountingRedis.from_url(infra["redis"], decode_responses=True)
+    client.counts = [0]
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def usage(infra: dict[str, str]) -> AsyncIterator[UsageStore]:
+    store = await KeyStore.connect(infra["postgres-control-plane"])  # the usage rows' writer: the control plane
+    try:
+        yield UsageStore(store.pool)
+    finally:
+        await store.close()
+
+
+def _writer(usage: UsageStore) -> UsageRecorder:
+    async def opened() -> UsageStore:
+        return usage
+    return UsageRecorder(opened)  # type: ignore[arg-type]
+
+
+def _metering(redis: Redis, namespace: str, publish: Any) -> Metering:
+    settings = GatewaySettings(topic_namespace=namespace, resume_grace_s=0, settle_orphan_after_s=0)
+    return Metering(settings, Limiter(redis, namespace), publish)
+
+
+def _request(question: str = QUESTION) -> ChatRequest:
+    return ChatRequest(response_id=uuid.uuid4().hex, tenant_id=TENANT, deadline_at=deadline_in(30),
+                       mode="moe-orchestrator", messages=[ChatMessage(role="user", content=question)])
+
+
+def _key(limits: Limits) -> ApiKey:
+    return ApiKey(id=f"k{uuid.uuid4().hex[:10]}", name="k", role="user", tenant_ids=(TENANT,), limits=limits)
+
+
+async def _cached(redis: Redis, namespace: str) -> ExactAnswers:
+    exact = ExactAnswers(redis, namespace, ttl_s=60)
+    await exact.put(cache_scope(_request()) or "", ExactEntry(
+        cache_key="entry-1", question=QUESTION, answer="Paris.", experts_used=["general"],
+        models_used=[ModelUse(model="m", category="general")]))
+    return exact
+
+
+async def _rows(pool: asyncpg.Pool, key: ApiKey) -> list[tuple[str, int, int, str, str]]:
+    rows = await pool.fetch("SELECT response_id, prompt_tokens, completion_tokens, outcome, settled_by "
+                            "FROM usage_requests WHERE key_id = $1 ORDER BY response_id", key.id)
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def test_an_exact_repeat_costs_two_round_trips_before_the_reply_and_one_after(
+        counting: CountingRedis, namespace: str, usage: UsageStore) -> None:
+    metering = _metering(counting, namespace, _writer(usage).handle)
+    exact = await _cached(counting, namespace)
+    records = AnswerRecords(counting, namespace, 3600)
+    key = _key(Limits(requests_per_minute=3, tokens_per_day=10**6))
+    answered = []
+    for _ in range(3):
+        request = _request("  what's the capital of france ")  # the same words after normalisation
+        lookup = exact.lookup(request)
+        assert lookup is not None
+        before = counting.counts[0]
+        found = await metering.reserve(key, request, "moe-orchestrator", lookup[0])  # limits + the cached answer
+        assert isinstance(found, Hit)
+        answer = answer_of(request, found.entry, lookup[1])
+        assert answer is not None and (answer.content, answer.cache_hit, answer.cache_key) == ("Paris.", True,
+                                                                                                "entry-1")
+        await records.record(answer)  # what a rating needs, before the client sees the answer
+        on_path = counting.counts[0] - before
+        assert await metering.settle_hit(request.response_id, found.hold)  # after the reply
+        answered.append((request.response_id, on_path, counting.counts[0] - before - on_path))
+    # the first call of a script loads it (a second and third round trip, once per Redis); then 2 + 1
+    assert [(on_path, after) for _, on_path, after in answered[1:]] == [(2, 1), (2, 1)]
+
+    record = await records.get(answered[0][0])
+    assert record is not None and (record.tenant_id, record.cache_key, record.question) == (
+        TENANT, "entry-1", "what's the capital of france")
+    used = await metering.limiter.used("key", key.id)
+    assert (used["requests_per_minute"], used["tokens_per_minute"], used["tokens_per_day"]) == (3, 0, 0)
+    assert (await metering.limiter.used("tenant", TENANT))["requests_per_minute"] >= 3  # the tenant's too
+    assert sorted(await _rows(usage.pool, key)) == sorted((rid, 0, 0, "answered", "owner") for rid, *_ in answered)
+    assert await metering.settlements.due(10**12, 100) == []  # nothing left for the sweeper
+
+    with pytest.raises(LimitExceeded) as refused:  # the key's fourth request this minute, a hit or not
+        await metering.reserve(key, _request(), "moe-orchestrator", exact.lookup(_request())[0])  # type: ignore[index]
+    assert (refused.value.status, refused.value.scope, refused.value.limit) == (429, "key", "requests_per_minute")
+    assert refused.value.body()["error"]["code"] == "rate_limit_exceeded"
+    assert (await metering.limiter.used("key", key.id))["requests_per_minute"] == 3  # nothing counted
+
+
+async def test_a_hit_needs_room_for_its_estimate_in_every_token_budget(
+        redis: Redis, namespace: str, usage: UsageStore) -> None:
+    metering = _metering(redis, namespace, _writer(usage).handle)
+    exact = await _cached(redis, namespace)
+    key = _key(Limits(tokens_per_day=1))  # spent: less room than any request's estimate
+    request = _request()
+    with pytest.raises(LimitExceeded) as refused:
+        await metering.reserve(key, request, "moe-orchestrator", exact.lookup(request)[0])  # type: ignore[index]
+    assert (refused.value.status, refused.value.limit) == (429, "tokens_per_day")
+    assert (await metering.limiter.used("key", key.id))["requests_per_minute"] == 0
+    assert await metering.settlements.due(10**12, 100) == []  # no hold was opened
+
+
+async def test_a_hit_whose_settling_failed_is_charged_once_by_the_sweeper(
+        redis: Redis, namespace: str, usage: UsageStore) -> None:
+    async def broker_down(charge: UsageCharged) -> None:
+        raise ConnectionError("the broker did not acknowledge")
+
+    owner = _metering(redis, namespace, broker_down)
+    sweeper = _metering(redis, namespace, _writer(usage).handle)  # the control plane's settler
+    exact = await _cached(redis, namespace)
+    key = _key(Limits(requests_per_minute=10))
+    request = _request()
+    found = await owner.reserve(key, request, "moe-orchestrator", exact.lookup(request)[0])  # type: ignore[index]
+    assert isinstance(found, Hit)
+    deferred = _deferred()
+    assert not await owner.settle_hit(request.response_id, found.hold)
+    assert _deferred() == deferred + 1  # logged and counted
+    assert await owner.settlements.due(10**12, 100) == [request.response_id]  # the hold stays, for the sweeper
+    # while the owner's lease lasts the sweeper leaves it; once it ran out (deleted here: it lasts 30 s)
+    assert not await sweeper.settle_orphan(request.response_id, None)
+    await redis.delete(f"{owner.settlements.key(request.response_id)}:lease")
+    assert await sweeper.settle_orphan(request.response_id, None)
+    assert not await sweeper.settle_orphan(request.response_id, None)  # once
+    assert await _rows(usage.pool, key) == [(request.response_id, 0, 0, "answered", "sweeper")]
+    used = await owner.limiter.used("key", key.id)
+    assert (used["requests_per_minute"], used["tokens_per_minute"]) == (1, 0)
+
+
+async def test_a_damaged_entry_gives_its_request_back(redis: Redis, namespace: str, usage: UsageStore) -> None:
+    metering = _metering(redis, namespace, _writer(usage).handle)
+    exact = ExactAnswers(redis, namespace, ttl_s=60)
+    request = _request()
+    lookup = exact.lookup(request)
+    assert lookup is not None
+    await redis.set(lookup[0], "{not json")
+    key = _key(Limits(requests_per_minute=10))
+    found = await metering.reserve(key, request, "moe-orchestrator", lookup[0])
+    assert isinstance(found, Hit) and answer_of(request, found.entry, lookup[1]) is None
+    await metering.withdraw_hit(request.response_id, found.hold)
+    assert (await metering.limiter.used("key", key.id))["requests_per_minute"] == 0
+    assert await _rows(usage.pool, key) == []
+    assert await metering.settlements.due(10**12, 100) == []
+
+
+def _deferred() -> float:
+    return REGISTRY.get_sample_value("moe_gateway_exact_cache_total", {"outcome": "settle_deferred"}) or 0.0
