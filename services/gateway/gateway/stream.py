@@ -1,6 +1,6 @@
 """One stream writer for every protocol: a run's events (moe_core.transcript: Text, KeepAlive, Done) through
-the protocol's frame encoder (`Frames`: openai_chat.OpenAIFrames, anthropic_chat.AnthropicFrames,
-responses_chat.ResponsesFrames), with the request counts, the first-token and latency metrics, and the error
+the protocol's frame encoder (`Frames`: openai_routes.OpenAIFrames, anthropic_routes.AnthropicFrames,
+responses_routes.ResponsesFrames), with the request counts, the first-token and latency metrics, and the error
 frames when the run fails; and the one reply of a request, a live SSE stream (registered for a resume) or one
 JSON body."""
 
@@ -14,8 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
 
 from gateway.chat import ChatService, final_answer
-from gateway.chat_errors import answer_error
-from gateway.session import RequestRun
+from gateway.session import RequestRun, answer_error
 from gateway.stream_registry import Api, resumable
 from moe_core.contracts import Answer
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
