@@ -3,16 +3,14 @@ the message body and stop reasons (its error envelope: gateway.anthropic_errors)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.tools import TOOL_NAME, openai_call, openai_tool, openai_tool_choice, tool_calls, tool_use_block
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
+from moe_core.input_limits.images import ImageInput, anthropic_block
 from moe_core.openai_error import OpenAIError, parse_object
-
-if TYPE_CHECKING:
-    from moe_core.input_limits.images import ImageInput
 
 MAX_TOKENS_CAP = 32768  # the fleet's own limit per model call; larger client budgets are capped
 IGNORED_BLOCKS = {"thinking", "redacted_thinking"}  # earlier turns' thinking is not sent to the experts
@@ -155,10 +153,6 @@ def _convert(message: AnthropicMessage, where: str, reminders: list[str],
     for j, block in enumerate(message.content):
         kind = block.get("type")
         if kind == "image" and message.role == "user" and images is not None:
-            from moe_core.input_limits.images import (
-                anthropic_block,  # moe_core.input_limits.images raises gateway.openai_api's error
-            )
-
             images.append(anthropic_block(block, f"{where}.{j}"))
         elif kind == "text":
             text = _text_of(block, where)

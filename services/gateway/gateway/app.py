@@ -105,7 +105,6 @@ def create_app(
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
                              on_shutdown=[close_store, images.aclose], manage_broker=manage_broker)
-    app.state.pending = pending
     app.state.edge = Edge(settings, chat, responses, resume)  # what the handlers are given (gateway.deps)
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings

@@ -15,7 +15,8 @@ from starlette.requests import Request
 
 from gateway.chat import ChatService, final_answer
 from gateway.session import RequestRun, answer_error
-from gateway.stream_registry import Api, resumable
+from gateway.stream_ids import with_ids
+from gateway.stream_registry import Api
 from moe_core.contracts import Answer
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError
@@ -78,9 +79,10 @@ async def reply(chat: ChatService, run: RequestRun, http: Request, frames: Frame
     """A streamed request's SSE (its renderer's options `spec` kept for a resume, gateway.resume), else the
     Answer's JSON `body` (499 when the client went away first)."""
     if run.request.stream:
-        stream = await resumable(chat.streams, run, frames.api, spec, sse(run, frames))
-        return StreamingResponse(stream, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})},
-                                 background=run.background())
+        if chat.streams is not None:  # registered for a resume before the first frame is sent
+            await chat.streams.register(run, frames.api, spec)
+        return StreamingResponse(with_ids(sse(run, frames), run.cursor), media_type="text/event-stream",
+                                 headers={**SSE_HEADERS, **(headers or {})}, background=run.background())
     answer = await final_answer(run, http, frames.api)
     if answer is None:
         return Response(status_code=499, background=run.background())
