@@ -5,8 +5,9 @@
 For each protocol, a typical agent request (a system prompt, three turns, one tool, a tool call and its result)
 is parsed from its JSON body, validated into the protocol's request model, turned into the internal messages,
 tools and parameters the chat flow publishes, and its Answer rendered as the protocol's JSON body: what the edge
-does per request besides the bus and Redis. N rounds (2,000 by default) per protocol; printed: the lowest and the
-median of 5 runs, per request.
+does per request besides the bus and Redis. The whole gateway is imported first, as in its process (the cyclic
+garbage collector's full passes cost more with more objects loaded). N rounds (2,000 by default) per
+protocol; printed: the lowest and the median of 5 runs, per request.
 
 For a before/after, run it with an older tree first on PYTHONPATH:
 `git archive <rev> libs services/gateway | tar -x -C /tmp/before` and
@@ -21,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import gateway.app  # noqa: F401 (the gateway process's modules loaded, as in production: the garbage collector's work)
 from gateway.anthropic_api import message_body, parse_messages_request
 from gateway.openai_api import completion_body, parse_request
 from gateway.responses_api import parse_responses_request, response_body
