@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from gateway.anthropic_api import MessagesRequest, parse_messages_request
-from gateway.anthropic_chat import AnthropicFrames
-from gateway.openai_chat import OpenAIFrames
+from gateway.anthropic_routes import AnthropicFrames
+from gateway.openai_routes import OpenAIFrames
 from gateway.session import ClientGone, RequestRun
 from gateway.stream import sse
 from gateway.tools import RAW_ARGUMENTS, arguments_object, arguments_string, openai_tool_choice

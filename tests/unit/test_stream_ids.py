@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from gateway.anthropic_chat import AnthropicFrames
-from gateway.openai_chat import OpenAIFrames
+from gateway.anthropic_routes import AnthropicFrames
+from gateway.openai_routes import OpenAIFrames
 from gateway.pending import Event
 from gateway.session import RequestRun
 from gateway.stream import sse

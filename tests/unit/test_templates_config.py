@@ -14,6 +14,7 @@ from moe_core.exact_cache import cache_scope
 from moe_core.inference import InferenceConfig, InferenceError
 from moe_core.openai_error import OpenAIError
 from moe_core.settings import FleetSettings
+from moe_core.stores import redis_client
 from moe_core.templates import DEFAULT_FILE, REPO, TemplateError, load_templates
 
 pytestmark = pytest.mark.unit
@@ -203,15 +204,15 @@ async def test_the_edge_answers_503_when_the_tenants_templates_cannot_be_read(tm
     """Redis unreachable (nothing listens on port 1): a request naming a template is refused with a clear 503, never
     run with the file's template of that name; a request naming none needs no lookup."""
     base = settings(tmp_path, GOOD)
-    edge = template_select.EdgeTemplates(InferenceConfig.from_settings(base).templates,
-                                         base.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    redis = redis_client("redis://127.0.0.1:1/0")  # the edge's client (gateway.app), here to nothing
+    edge = template_select.EdgeTemplates(InferenceConfig.from_settings(base).templates, base, redis)
     try:
         assert await edge.choose("t", None, None, None) == (None, None)
         with pytest.raises(OpenAIError) as err:
             await edge.choose("t", "small", None, None)
         assert (err.value.status, err.value.code, err.value.type) == (503, "templates_unavailable", "server_error")
     finally:
-        await edge.aclose()
+        await redis.aclose()
 
 
 def test_sticky_servers_fall_back_to_the_keys_principal() -> None:

@@ -3,20 +3,20 @@ the message body and stop reasons (its error envelope: gateway.anthropic_errors)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.tools import TOOL_NAME, openai_call, openai_tool, openai_tool_choice, tool_calls, tool_use_block
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
-from moe_core.openai_error import OpenAIError
-
-if TYPE_CHECKING:
-    from moe_core.input_limits.images import ImageInput
+from moe_core.input_limits.images import ImageInput, anthropic_block
+from moe_core.openai_error import OpenAIError, parse_object
 
 MAX_TOKENS_CAP = 32768  # the fleet's own limit per model call; larger client budgets are capped
-IGNORED_BLOCKS = {"thinking", "redacted_thinking"}
-REMINDER = ("<system-reminder>", "</system-reminder>")  # earlier turns' thinking is not sent to the experts
+IGNORED_BLOCKS = {"thinking", "redacted_thinking"}  # earlier turns' thinking is not sent to the experts
+REMINDER = ("<system-reminder>", "</system-reminder>")  # harness context in a user's turn (is_reminder)
+
+
 class AnthropicTool(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -153,10 +153,6 @@ def _convert(message: AnthropicMessage, where: str, reminders: list[str],
     for j, block in enumerate(message.content):
         kind = block.get("type")
         if kind == "image" and message.role == "user" and images is not None:
-            from moe_core.input_limits.images import (
-                anthropic_block,  # moe_core.input_limits.images raises gateway.openai_api's error
-            )
-
             images.append(anthropic_block(block, f"{where}.{j}"))
         elif kind == "text":
             text = _text_of(block, where)
@@ -185,14 +181,7 @@ def _convert(message: AnthropicMessage, where: str, reminders: list[str],
 
 
 def parse_messages_request(data: Any, model: type[MessagesRequest] = MessagesRequest) -> MessagesRequest:
-    if not isinstance(data, dict):
-        raise OpenAIError(400, "the request body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise OpenAIError(400, f"{where}: {first['msg']}", param=where) from exc
+    return parse_object(data, model)
 
 
 def stop_reason(answer: Answer, stop_sequence: str | None = None) -> str:

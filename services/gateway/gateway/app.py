@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import anthropic_routes, models_routes, openai_routes, responses_routes, tenant_metrics
+from gateway import anthropic_routes, models_routes, openai_routes, responses_routes, template_select, tenant_metrics
 from gateway.accounts import Accounts
 from gateway.anthropic_errors import error_body, error_response
 from gateway.chat import ChatService
@@ -74,7 +74,7 @@ def create_app(
     # images for the vision expert: INFERENCE_SERVERS says which models take them
     images = ImageIntake(settings, InferenceConfig.from_settings(settings), ImageStore(redis, settings.topic_namespace))
     chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=answers.record_quietly,
-                       metering=accounts.metering, images=images)
+                       metering=accounts.metering, images=images, templates=template_select.load(settings, redis))
     throttle = Throttle(accounts.limiter, settings)  # per-key limit of stream resumes
     responses = ResponseStore(redis, settings.topic_namespace, settings.responses_ttl_s)
     chat.streams = StreamRegistry(redis, settings.topic_namespace, grace_s=settings.resume_grace_s,
@@ -105,7 +105,6 @@ def create_app(
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
                              on_shutdown=[close_store, images.aclose], manage_broker=manage_broker)
-    app.state.pending = pending
     app.state.edge = Edge(settings, chat, responses, resume)  # what the handlers are given (gateway.deps)
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings

@@ -13,10 +13,9 @@ from typing import Any, Protocol
 from starlette.requests import Request
 
 from gateway import template_select
-from gateway.chat_errors import answer_error
 from gateway.metering import Metering
 from gateway.pending import Pending
-from gateway.session import ClientGone, RequestRun
+from gateway.session import ClientGone, RequestRun, answer_error
 from gateway.settings import GatewaySettings
 from gateway.stream_registry import StreamRegistry
 from moe_core import client_profiles
@@ -53,12 +52,12 @@ class ProtocolRequest(Protocol):
 class ChatService:
     def __init__(self, settings: GatewaySettings, bus: Bus, pending: Pending, *, exact: ExactAnswers | None = None,
                  on_local_answer: Callable[[Answer], Awaitable[None]] | None = None,
-                 metering: Metering | None = None,
-                 images: ImageIntake | None = None) -> None:
+                 metering: Metering | None = None, images: ImageIntake | None = None,
+                 templates: template_select.EdgeTemplates) -> None:
         """exact: answer exact repeats of cached questions from Redis; on_local_answer: what happens to such
         an answer besides the client (recorded for feedback), before the client sees it; metering: the
         key's limits and budgets (reserved here, settled on the Answer). images: checks and stores a request's
-        images (moe_core.input_limits.images)."""
+        images (moe_core.input_limits.images); templates: the named expert templates (checked at start-up)."""
         self.images = images
         self.metering = metering
         self.settings = settings
@@ -68,36 +67,18 @@ class ChatService:
         self.on_local_answer = on_local_answer
         self._background: set[asyncio.Task[None]] = set()
         self.streams: StreamRegistry | None = None  # resumable streams (gateway.resume): Cancel waits its grace
-        self.templates = template_select.load(settings)  # named expert templates, checked at start-up
+        self.templates = templates
 
     async def open(self, body: ProtocolRequest, messages: list[ChatMessage], tenant_id: str, http: Request,
                    timeout_s: float | None, images: list[ImageInput] | None = None) -> RequestRun:
-        """`start` for a protocol's request: its messages as the chat flow has them (`images` collected from
-        them), X-MOE-Template, X-Request-Timeout."""
-        return await self.start(
-            mode=body.model, messages=messages, tenant_id=tenant_id, params=body.params(), stream=body.stream,
-            user=body.user, tools=body.tool_defs(), tool_choice=body.chat_tool_choice(), timeout_s=timeout_s,
-            template=template_select.header_template(http), images=images)
-
-    async def start(
-        self,
-        *,
-        mode: str,
-        messages: list[ChatMessage],
-        tenant_id: str,
-        params: GenerationParams | None = None,
-        stream: bool = False,
-        user: str | None = None,
-        tools: list[dict[str, Any]] | None = None,
-        tool_choice: str | dict[str, Any] | None = None,
-        timeout_s: float | None = None,
-        template: str | None = None,
-        images: list[ImageInput] | None = None,
-    ) -> RequestRun:
-        """Validate and publish one request; the returned run must be closed when the connection ends.
-        timeout_s: a client's shorter deadline (X-Request-Timeout); never longer than configured.
-        template: the X-MOE-Template header (gateway.template_select: the model id's @suffix comes first)."""
-        client_model = mode
+        """Validate and publish a protocol's request, its messages as the chat flow has them (`images` collected
+        from them); the returned run must be closed when the connection ends. timeout_s: a client's shorter
+        deadline (X-Request-Timeout); never longer than configured. The X-MOE-Template header names a template
+        (gateway.template_select: the model id's @suffix comes first)."""
+        client_model = mode = body.model
+        params, stream, user, tools, tool_choice = (body.params(), body.stream, body.user, body.tool_defs(),
+                                                    body.chat_tool_choice())
+        template = template_select.header_template(http)
         found = template_select.resolve(mode, self.settings.model_map)  # a client's own id -> our mode (@template)
         if found is None:
             raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
@@ -246,11 +227,10 @@ class ChatService:
                 log.exception("could not publish Cancel")
 
     async def aclose(self) -> None:
-        """Let pending Cancel messages go out before the broker stops; close the tenant templates' reader."""
+        """Let pending Cancel messages go out before the broker stops."""
         if self._background:
             grace = self.streams.grace_s if self.streams is not None else 0.0
             await asyncio.wait(set(self._background), timeout=5 + grace)
-        await self.templates.aclose()
 
 
 def housekeeping_audit(request: ChatRequest, kind: str) -> AuditEvent:

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
-from gateway.chat import ChatService
-from gateway.responses_store import ResponseStore
-from gateway.resume import StreamResume
-from gateway.settings import GatewaySettings
 from moe_core.access.request_auth import VerifiedKey  # noqa: F401 (re-exported for the routers)
 from moe_core.openai_error import OpenAIError
+
+if TYPE_CHECKING:  # (the resume renders through the routers' frame encoders, which import this module)
+    from gateway.chat import ChatService
+    from gateway.responses_store import ResponseStore
+    from gateway.resume import StreamResume
+    from gateway.settings import GatewaySettings
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from gateway.deps import Edge, EdgeParts, VerifiedKey
 from gateway.openai_api import MODES
 from moe_core.access.keystore import ApiKey
 from moe_core.openai_error import OpenAIError
-from moe_core.published_templates import PublishedTemplatesError
 
 router = APIRouter(tags=["models"])
 CREATED = int(time.time())
@@ -45,12 +44,7 @@ async def get_model(model_id: str, key: VerifiedKey, edge: EdgeParts) -> dict[st
 
 async def _templates(edge: Edge, key: ApiKey) -> template_select.Templates:
     """The file's templates and the key's tenant's own (the tenant its chat requests run for); the tenant's win."""
-    try:
-        own = await edge.chat.templates.published().of_tenant(key.default_tenant)
-    except PublishedTemplatesError as exc:
-        raise OpenAIError(503, f"The tenant's expert templates cannot be read right now ({exc}); try again shortly.",
-                          "server_error", code="templates_unavailable") from None
-    return {**edge.chat.templates, **own}
+    return {**edge.chat.templates, **await edge.chat.templates.of_tenant(key.default_tenant)}
 
 
 def _model(mode: str, templates: template_select.Templates) -> dict[str, object]:

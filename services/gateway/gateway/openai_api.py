@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.tools import TOOL_NAME, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, Usage
+from moe_core.input_limits.images import ImageInput, openai_part
 from moe_core.modes import MODES as MODE_CATALOGUE
 from moe_core.openai_error import OpenAIError, parse_object
-
-if TYPE_CHECKING:
-    from moe_core.input_limits.images import ImageInput
 
 # Every model id the gateway accepts (the shared catalogue; planner, experts and merger give each its behaviour).
 MODES: dict[str, str] = {mode.id: mode.description for mode in MODE_CATALOGUE.values()}
@@ -70,10 +68,6 @@ class InMessage(BaseModel):
         parts = []
         for j, part in enumerate(self.content):
             if part.get("type") == "image_url" and images is not None and self.role == "user":
-                from moe_core.input_limits.images import (
-                    openai_part,  # moe_core.input_limits.images raises this module's OpenAIError
-                )
-
                 images.append(openai_part(part, f"{where}.content.{j}"))
                 images[-1].message = index
                 continue

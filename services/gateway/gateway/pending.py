@@ -32,6 +32,3 @@ class Pending:
         queue = self._queues.get(event.response_id)
         if queue is not None:
             queue.put_nowait(event)
-
-    def __len__(self) -> int:
-        return len(self._queues)

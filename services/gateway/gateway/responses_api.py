@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.tools import TOOL_NAME, tool_calls
+from gateway.tools import TOOL_NAME, openai_tool, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
 from moe_core.openai_error import OpenAIError, parse_object
 
@@ -39,14 +39,8 @@ class FunctionTool(BaseModel):
     strict: bool | None = None
 
     def chat_tool(self) -> dict[str, Any]:
-        if self.type == "custom":
-            parameters = CUSTOM_INPUT
-        else:
-            parameters = self.parameters or {"type": "object", "properties": {}}
-        function: dict[str, Any] = {"name": self.name, "parameters": parameters}
-        if self.description:
-            function["description"] = self.description
-        return {"type": "function", "function": function}
+        parameters = CUSTOM_INPUT if self.type == "custom" else self.parameters or {"type": "object", "properties": {}}
+        return openai_tool(self.name, self.description, parameters)
 
 
 class ResponsesRequest(BaseModel):

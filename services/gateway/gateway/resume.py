@@ -23,12 +23,12 @@ from fastapi.responses import Response, StreamingResponse
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
-from gateway.anthropic_chat import AnthropicFrames
+from gateway.anthropic_routes import AnthropicFrames
 from gateway.chat import ChatService
-from gateway.openai_chat import OpenAIFrames
+from gateway.openai_routes import OpenAIFrames
 from gateway.pending import Event
 from gateway.responses_api import ResponsesRequest
-from gateway.responses_chat import ResponsesFrames, finisher
+from gateway.responses_routes import ResponsesFrames, finisher
 from gateway.responses_store import ResponseStore
 from gateway.session import RequestRun
 from gateway.stream import SSE_HEADERS, Frames, sse

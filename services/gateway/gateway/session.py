@@ -1,4 +1,6 @@
-"""One published request as its client connection sees it: live events in order, then exactly one end."""
+"""One published request as its client connection sees it: live events in order, then exactly one end; the
+errors of that end, whatever the protocol (an Answer that carries an error, a deadline that passed), as
+OpenAIErrors that each protocol renders in its own envelope."""
 
 from __future__ import annotations
 
@@ -8,13 +10,26 @@ from typing import Any
 
 from starlette.background import BackgroundTask
 
-from gateway.chat_errors import deadline_error
 from gateway.pending import Event
 from gateway.stream_ids import StreamCursor
 from moe_core.client_profiles import ClientProfile
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress
+from moe_core.openai_error import OpenAIError
 from moe_core.stop_sequences import StopFilter, cut
 from moe_core.transcript import Done, KeepAlive, StreamEvent, Transcript
+
+
+def answer_error(answer: Answer) -> OpenAIError | None:
+    if answer.error is None:
+        return None
+    if answer.error.code == "deadline_exceeded":
+        return OpenAIError(504, answer.error.message, "timeout_error", "deadline_exceeded")
+    return OpenAIError(503, answer.error.message, "server_error", answer.error.code)
+
+
+def deadline_error() -> OpenAIError:
+    return OpenAIError(504, "the request did not complete before its deadline", "timeout_error",
+                       "deadline_exceeded")
 
 
 class ClientGone(Exception):

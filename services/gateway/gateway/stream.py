@@ -1,6 +1,6 @@
 """One stream writer for every protocol: a run's events (moe_core.transcript: Text, KeepAlive, Done) through
-the protocol's frame encoder (`Frames`: openai_chat.OpenAIFrames, anthropic_chat.AnthropicFrames,
-responses_chat.ResponsesFrames), with the request counts, the first-token and latency metrics, and the error
+the protocol's frame encoder (`Frames`: openai_routes.OpenAIFrames, anthropic_routes.AnthropicFrames,
+responses_routes.ResponsesFrames), with the request counts, the first-token and latency metrics, and the error
 frames when the run fails; and the one reply of a request, a live SSE stream (registered for a resume) or one
 JSON body."""
 
@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
 
 from gateway.chat import ChatService, final_answer
-from gateway.chat_errors import answer_error
-from gateway.session import RequestRun
-from gateway.stream_registry import Api, resumable
+from gateway.session import RequestRun, answer_error
+from gateway.stream_ids import with_ids
+from gateway.stream_registry import Api
 from moe_core.contracts import Answer
 from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError
@@ -79,9 +79,10 @@ async def reply(chat: ChatService, run: RequestRun, http: Request, frames: Frame
     """A streamed request's SSE (its renderer's options `spec` kept for a resume, gateway.resume), else the
     Answer's JSON `body` (499 when the client went away first)."""
     if run.request.stream:
-        stream = await resumable(chat.streams, run, frames.api, spec, sse(run, frames))
-        return StreamingResponse(stream, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})},
-                                 background=run.background())
+        if chat.streams is not None:  # registered for a resume before the first frame is sent
+            await chat.streams.register(run, frames.api, spec)
+        return StreamingResponse(with_ids(sse(run, frames), run.cursor), media_type="text/event-stream",
+                                 headers={**SSE_HEADERS, **(headers or {})}, background=run.background())
     answer = await final_answer(run, http, frames.api)
     if answer is None:
         return Response(status_code=499, background=run.background())

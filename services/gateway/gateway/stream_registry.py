@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -18,7 +18,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.session import RequestRun
-from gateway.stream_ids import with_ids
 from moe_core.access.request_auth import current_key
 from moe_core.contracts import ChatRequest
 
@@ -81,11 +80,3 @@ class StreamRegistry:
             current = generation  # cannot tell: cancel, as without resumable streams
         if current == generation:
             await cancel()
-
-
-async def resumable(registry: StreamRegistry | None, run: RequestRun, api: Api, spec: dict[str, Any],
-                    frames: AsyncIterator[str]) -> AsyncIterator[str]:
-    """A new stream's frames with their ids, registered for resumption before the first frame is sent."""
-    if registry is not None and run.request.stream:
-        await registry.register(run, api, spec)
-    return with_ids(frames, run.cursor)

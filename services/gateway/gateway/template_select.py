@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from redis.asyncio import Redis
 from starlette.requests import Request
 
 from gateway.model_map import resolve_mode
@@ -29,7 +30,6 @@ from moe_core.modes import DEFAULT_MODE, MODES
 from moe_core.openai_error import OpenAIError
 from moe_core.published_templates import PublishedTemplates, PublishedTemplatesError
 from moe_core.settings import FleetSettings
-from moe_core.stores import redis_client
 from moe_core.templates import ExpertTemplate, carried
 
 TEMPLATE_HEADER = "x-moe-template"
@@ -37,24 +37,21 @@ Templates = Mapping[str, ExpertTemplate]
 
 
 class EdgeTemplates(dict[str, ExpertTemplate]):
-    """The file templates (what GET /v1/models lists), and per request the tenant's own (`choose`)."""
+    """The file templates (what GET /v1/models lists), and per request the tenant's own (`choose`), read through
+    the edge's Redis client (gateway.app's, shared with the limits, feedback and the exact cache)."""
 
-    def __init__(self, templates: Mapping[str, ExpertTemplate], settings: FleetSettings) -> None:
+    def __init__(self, templates: Mapping[str, ExpertTemplate], settings: FleetSettings, redis: Redis) -> None:
         super().__init__(templates)
         self.settings = settings
-        self._published: PublishedTemplates | None = None
+        self.published = PublishedTemplates(redis, settings.topic_namespace)
 
-    def published(self) -> PublishedTemplates:
-        """The reader of the published tenant templates, on a Redis client of its own (made in the serving loop
-        on the first request that names a template)."""
-        if self._published is None:
-            self._published = PublishedTemplates(redis_client(self.settings.redis_url), self.settings.topic_namespace)
-        return self._published
-
-    async def aclose(self) -> None:
-        if self._published is not None:
-            await self._published.redis.aclose()
-            self._published = None
+    async def of_tenant(self, tenant_id: str) -> dict[str, ExpertTemplate]:
+        """The tenant's own templates; a 503 `templates_unavailable` when they cannot be read."""
+        try:
+            return await self.published.of_tenant(tenant_id)
+        except PublishedTemplatesError as exc:
+            raise OpenAIError(503, f"The tenant's expert templates cannot be read right now ({exc}); try again "
+                                   "shortly.", "server_error", code="templates_unavailable") from None
 
     async def choose(self, tenant_id: str, from_model: str | None, from_header: str | None,
                      key_default: str | None) -> tuple[str | None, TemplateModels | None]:
@@ -62,20 +59,16 @@ class EdgeTemplates(dict[str, ExpertTemplate]):
         own, its models as the request carries them. No name anywhere: no lookup."""
         if not (from_model or from_header or key_default):
             return None, None
-        try:
-            own = await self.published().of_tenant(tenant_id)
-        except PublishedTemplatesError as exc:
-            raise OpenAIError(503, f"The tenant's expert templates cannot be read right now ({exc}); try again "
-                                   "shortly.", "server_error", code="templates_unavailable") from None
+        own = await self.of_tenant(tenant_id)
         name = choose(from_model, from_header, key_default, {**self, **own})  # the tenant's own wins
         if name is not None and name in own:
             return name, carried(own[name], self.settings.expert_tier_boundary_b)
         return name, None
 
 
-def load(settings: FleetSettings) -> EdgeTemplates:
+def load(settings: FleetSettings, redis: Redis) -> EdgeTemplates:
     """The configured templates, checked against the inference servers (TemplateError: start-up fails)."""
-    return EdgeTemplates(InferenceConfig.from_settings(settings).templates, settings)
+    return EdgeTemplates(InferenceConfig.from_settings(settings).templates, settings, redis)
 
 
 def split_template(model: str) -> tuple[str, str | None]:

@@ -58,7 +58,7 @@ def openai_call(tool_id: str, name: str, value: dict[str, Any]) -> dict[str, Any
 
 
 def openai_tool(name: str, description: str | None, input_schema: dict[str, Any]) -> dict[str, Any]:
-    """An Anthropic tool definition -> the OpenAI form."""
+    """A tool definition (an Anthropic or a Responses API tool) -> the OpenAI form."""
     function: dict[str, Any] = {"name": name, "parameters": input_schema}
     if description:
         function["description"] = description
