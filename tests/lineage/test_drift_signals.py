@@ -75,7 +75,7 @@ def test_false_cache_hits_and_a_falling_score_are_flagged(lineage_fleet: Lineage
 
     cache = _wait(lineage_fleet, keys.admin, "/v1/health/drift/cache", tenant,
                   lambda b: b["data"] and b["data"][0]["window"]["rated_hits"] == 3
-                  and b["data"][0]["baseline"]["answers"] == 10)
+                  and b["data"][0]["window"]["answers"] == 10 and b["data"][0]["baseline"]["answers"] == 10)
     [check] = cache["data"]
     assert check["dataset"] == f"cache/{tenant}" and check["severity"] == "crit"
     assert check["flags"] == ["cache_false_hits", "cache_hit_rate_drop"]

@@ -47,6 +47,13 @@ def test_every_stage_run_with_its_model_server_and_digests() -> None:
     assert line(rows[3]) == f"answer   by merger  models general=expert-model  content {digest('Tides.')} (6 chars)"
 
 
+def test_a_result_the_audit_received_before_its_plan_is_presented_after_it_with_its_instruction() -> None:
+    arrived = [RECORDS[0], RECORDS[3], RECORDS[4], RECORDS[1], RECORDS[2]]  # the results topic was read first
+    rows = stages(arrived)
+    assert [r["stage"] for r in rows] == ["request", "plan", "task", "answer"]
+    assert rows[2]["instruction"] == digest("Explain")
+
+
 def test_todays_differences_per_task() -> None:
     before = [_result("general", "expert-model", "The moon pulls."), _result("code", "coder", "x = 1")]
     after = [_result("general", "expert-model-2", "The moon pulls hard."), _result("math", "solver", "2")]

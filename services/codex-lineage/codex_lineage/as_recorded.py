@@ -39,10 +39,16 @@ def versions(payload: dict[str, Any]) -> dict[str, Any]:
             "policies": dict(sorted((recorded.get("policies") or {}).items()))}
 
 
+STAGE_ORDER = {"request": 0, "plan": 1, "task": 2, "draft": 3, "answer": 4}
+
+
 def stages(records: list[AuditRecord]) -> list[dict[str, Any]]:
-    """One row per stage run, in the order the record holds them, each with the versions it ran with."""
+    """One row per stage run, in the pipeline's order (request, plan, tasks, draft, answer; runs of one stage in
+    the order the record holds them), each with the versions it ran with. The record holds them in the order the
+    audit consumer received them from their topics, so a task's result can precede its plan there."""
     rows: list[dict[str, Any]] = []
-    instructions: dict[str, str] = {}
+    instructions = {str(t.get("task_id")): str(t.get("instruction")) for r in records if r.message_type == "Plan"
+                    for t in r.payload.get("tasks") or []}
     for record in records:
         p, kind = record.payload, record.message_type
         if kind == "ChatRequest":
@@ -50,7 +56,6 @@ def stages(records: list[AuditRecord]) -> list[dict[str, Any]]:
                          "digest": digest(p.get("messages"))})
         elif kind == "Plan":
             tasks = [f"{t.get('kind')}:{t.get('category')}" for t in p.get("tasks") or []]
-            instructions.update({str(t.get("task_id")): str(t.get("instruction")) for t in p.get("tasks") or []})
             rows.append({"stage": "plan", "source": p.get("source"), "model": p.get("planner_model"),
                          "tasks": tasks, "digest": digest(p.get("tasks"))})
         elif kind == "TaskResult":
@@ -70,7 +75,7 @@ def stages(records: list[AuditRecord]) -> list[dict[str, Any]]:
         else:
             continue
         rows[-1]["versions"] = versions(p)
-    return rows
+    return sorted(rows, key=lambda row: STAGE_ORDER[row["stage"]])
 
 
 def _short(value: Any) -> str:
