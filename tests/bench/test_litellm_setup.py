@@ -5,8 +5,6 @@ and costs about a third of a worker's CPU)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from typing import Any
 
 import pytest
@@ -45,10 +43,10 @@ def test_config_authenticates_and_does_no_per_request_extras() -> None:
     assert config["router_settings"]["routing_strategy"] == "simple-shuffle"
 
 
-@pytest.mark.skipif(procs.litellm_available() is not None, reason="LiteLLM's .venv-bench is not installed")
-def test_litellm_venv_imports_the_module_its_auth_loads_per_request() -> None:
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": ""}
-    done = subprocess.run([str(procs.BENCH_VENV / "bin" / "python"), "-c",
-                           "import litellm.integrations.otel.logger"],
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_litellm_venv_pins_the_module_its_auth_loads_per_request() -> None:
+    """`make bench` installs .venv-bench from this lock; without opentelemetry-sdk in it, 1.106.2's auth import
+    fails on every request (checked against the installed venv by `make bench`'s LiteLLM cells, not here:
+    the suite does not install LiteLLM)."""
+    lock = (procs.REPO / "bench" / "requirements-litellm.lock").read_text().splitlines()
+    pins = {line.split("==")[0] for line in lock if "==" in line and not line.startswith("#")}
+    assert {"litellm", "opentelemetry-sdk", "opentelemetry-api"} <= pins
