@@ -43,6 +43,16 @@ class Cancellations:
     def _key(self, rid: str) -> str:
         return f"{self.prefix}:{rid}"
 
+    def key(self, rid: str) -> str:
+        """The Redis key of request `rid`'s mark, for a caller that reads it in a pipeline of its own (`note`)."""
+        return self._key(rid)
+
+    def note(self, rid: str, marked: bool) -> None:
+        """The caller read `key(rid)` in its own round trip: remember a mark, so `run(..., checked=True)` and
+        `is_cancelled(..., checked=True)` after it need no round trip of their own."""
+        if marked:
+            self._mark(rid)
+
     def subscribe(self, bus: Any, then: Callable[[Cancel], Awaitable[None]] | None = None) -> Any:
         """Broadcast subscription (no group): every process of the stage sees every Cancel."""
 
@@ -61,26 +71,37 @@ class Cancellations:
         await self.redis.set(self._key(rid), "1", ex=self.ttl_s)
         log.debug("request cancelled")  # every process of the stage sees every Cancel: not one INFO line each
 
-    async def is_cancelled(self, rid: str) -> bool:
+    async def is_cancelled(self, rid: str, *, checked: bool = False) -> bool:
+        """checked=True: Redis was just asked (`read_with`, `note`): only this process's marks are looked at."""
         if rid in self._marked:
             return True
+        if checked:
+            return False
         if await self.redis.exists(self._key(rid)):
             self._mark(rid)
             return True
         return False
 
-    async def read_with(self, rid: str, key: str) -> str | None:
+    async def read_with(self, rid: str, key: str,
+                        also: Callable[[Any], Callable[[list[Any]], None]] | None = None) -> str | None:
         """GET `key` (e.g. a stored outcome) and learn whether request `rid` was cancelled, in one round trip (a
-        pipeline): a `run(rid, work, checked=True)` after it needs no round trip of its own."""
-        if rid in self._marked:
+        pipeline): a `run(rid, work, checked=True)` after it needs no round trip of its own. `also(pipe)` queues
+        further reads on the same pipeline and returns what takes their replies."""
+        known = rid in self._marked
+        if known and also is None:
             value = await self.redis.get(key)
         else:
             pipe = self.redis.pipeline(transaction=False)
             pipe.get(key)
-            pipe.exists(self._key(rid))
-            value, marked = await pipe.execute()
-            if marked:
+            if not known:
+                pipe.exists(self._key(rid))
+            take = also(pipe) if also is not None else None
+            replies = await pipe.execute()
+            value = replies[0]
+            if not known and replies[1]:
                 self._mark(rid)
+            if take is not None:
+                take(replies[1 if known else 2:])
         return value if isinstance(value, str) or value is None else str(value)
 
     async def check(self, rid: str) -> None:

@@ -59,16 +59,26 @@ class Outcomes(Generic[M]):
         self.config = config_digest(settings) if settings is not None else ""
 
     async def once(self, key: str, compute: Callable[[], Awaitable[M]], *, message: Envelope | None = None,
-                   cancelled: Callable[[], M] | None = None, expired: Callable[[], M] | None = None) -> tuple[M, bool]:
+                   cancelled: Callable[[], M] | None = None, expired: Callable[[], M] | None = None,
+                   also: Callable[[Any], Callable[[list[Any]], None]] | None = None) -> tuple[M, bool]:
         """The outcome of `key`: stored, or made now and stored (fresh=True when this call's outcome is the
         one that stands). With the `message` being handled: past its deadline, `expired()` is the outcome
         (nothing is computed); with the stage's cancellation policy, a Cancel of its request stops the
         computation and `cancelled()` is the outcome (without one, RequestCancelled propagates and nothing
         is stored). A tool task of a replay as recorded is answered from the record, nothing computed
-        (moe_core.stage_replay; fresh=False: its side effects, e.g. reported gaps, happened in the original run)."""
+        (moe_core.stage_replay; fresh=False: its side effects, e.g. reported gaps, happened in the original run).
+        `also(pipe)`: further reads the computation will need, queued in the same round trip as the stored outcome
+        (it returns what takes their replies; e.g. the expert-worker's scores)."""
         cancels = self.cancels if message is not None else None
         if cancels is not None and message is not None:  # the outcome and the Cancel mark in one round trip
-            stored = await cancels.read_with(message.response_id, self.memo.key(key))
+            stored = await cancels.read_with(message.response_id, self.memo.key(key), also)
+        elif also is not None:
+            pipe = self.memo.redis.pipeline(transaction=False)
+            pipe.get(self.memo.key(key))
+            take = also(pipe)
+            replies = await pipe.execute()
+            stored = replies[0]
+            take(replies[1:])
         else:
             stored = await self.memo.get(key)
         if stored:

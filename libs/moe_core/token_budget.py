@@ -20,6 +20,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from moe_core import redis_batch
+
 PER_MESSAGE = 16  # chat-template tokens a message may add (role markers, separators)
 PER_CALL = 32  # a template's tokens around the whole conversation (BOS, generation prompt, tool preamble)
 
@@ -106,7 +108,14 @@ class TokenBudgets:
         """Hold `prompt` + the call's max_tokens; returns the max_tokens the call may use (max_tokens or less),
         None when the request has no budget (not metered), or raises BudgetExhausted."""
         key = self.key(response_id)
-        grant = int(await self._take(keys=[key, f"{key}:exhausted"], args=[prompt, max_tokens or 0, 3600]))
+        keys, args = [key, f"{key}:exhausted"], [prompt, max_tokens or 0, 3600]
+        if redis_batch.pending():  # give-backs deferred by earlier calls of this handler go out first, same trip
+            pipe = self.redis.pipeline(transaction=False)
+            redis_batch.flush_into(pipe)
+            pipe.eval(TAKE, len(keys), *keys, *args)  # (EVAL, not EVALSHA: a pipeline would ask SCRIPT EXISTS first)
+            grant = int((await pipe.execute())[-1])
+        else:
+            grant = int(await self._take(keys=keys, args=args))
         if grant == -1:
             return None
         if grant == -2:
@@ -114,9 +123,14 @@ class TokenBudgets:
         return grant
 
     async def give_back(self, response_id: str, tokens: int) -> None:
-        """What a call held but did not use (negative: it used more than it held)."""
-        if tokens:
-            await self._give_back(keys=[self.key(response_id)], args=[tokens])
+        """What a call held but did not use (negative: it used more than it held). Inside a handler's
+        `redis_batch.deferring` scope it goes out with the handler's next round trip (the next call's take, the
+        stored outcome), before anything the handler stores or publishes after it."""
+        if not tokens:
+            return
+        key = self.key(response_id)
+        if not redis_batch.defer(lambda pipe: pipe.eval(GIVE_BACK, 1, key, tokens)):
+            await self._give_back(keys=[key], args=[tokens])
 
     async def exhausted(self, response_id: str) -> bool:
         """A call of this request was refused for want of budget."""

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from expert_worker import core, vision
-from expert_worker.scoring import ScoreBoard
+from expert_worker.scoring import ScoreBoard, ScoresAhead
 from expert_worker.settings import ExpertSettings
 from expert_worker.tiers import TieredExpert
+from moe_core import redis_batch
 from moe_core.bus import Bus
 from moe_core.contracts import ExpertTask, Feedback, Progress, TaskResult
 from moe_core.images import ImageStore
@@ -29,6 +30,7 @@ class ExpertWorker:
         self.bus = bus
         self.inference = inference
         self.outcomes = outcomes
+        self.redis = redis
         self.images = ImageStore(redis, settings.topic_namespace)
         self.scores = (ScoreBoard(redis, settings.topic_namespace, min_score=settings.score_min,
                                   min_ratings=settings.score_min_ratings, half_life_s=settings.score_half_life_s,
@@ -39,11 +41,16 @@ class ExpertWorker:
                                     parallel=settings.expert_parallel, ensemble=settings.expert_force_ensemble)
 
     async def handle(self, task: ExpertTask) -> None:
-        # a Cancel stops the model calls of this request (before and during)
-        result, _ = await self.outcomes.once(
-            f"{task.response_id}:{task.task_id}", lambda: self._run(task), message=task,
-            cancelled=lambda: self._failed(task, "cancelled"),
-            expired=lambda: self._failed(task, "deadline passed before the task started"))
+        # a Cancel stops the model calls of this request (before and during); the model calls' budget give-backs
+        # go out with the next call's take or with the stored outcome (moe_core.redis_batch), before the publish;
+        # the scores that route the task are read with the stored outcome and the Cancel mark, in one round trip
+        ahead = self.experts.read_ahead(task)
+        async with redis_batch.deferring(self.redis):
+            result, _ = await self.outcomes.once(
+                f"{task.response_id}:{task.task_id}", lambda: self._run(task, ahead), message=task,
+                cancelled=lambda: self._failed(task, "cancelled"),
+                expired=lambda: self._failed(task, "deadline passed before the task started"),
+                also=ahead.queue if ahead is not None else None)
         event = "failed" if result.error else "answered"
         progress = Progress(**task.child_fields(), stage="expert-worker", event=event, detail=task.category,
                             task_id=task.task_id)
@@ -54,7 +61,7 @@ class ExpertWorker:
         return TaskResult(**task.child_fields(), task_id=task.task_id, category=task.category, confidence="low",
                           error=error)
 
-    async def _run(self, task: ExpertTask) -> TaskResult:
+    async def _run(self, task: ExpertTask, ahead: ScoresAhead | None = None) -> TaskResult:
         s = self.settings
         messages = core.expert_messages(task, history_turns=s.expert_history_turns,
                                         history_chars=s.expert_history_chars, few_shot_chars=s.expert_few_shot_chars)
@@ -63,7 +70,7 @@ class ExpertWorker:
                 messages = await vision.with_images(messages, task, self.images)
             except vision.ImageMissing as exc:
                 return self._failed(task, str(exc))
-        result = await self.experts.run(task, messages)
+        result = await self.experts.run(task, messages, ahead)
         if result.error:
             log.warning("expert %s failed: %s", task.category, result.error)
         return result

@@ -22,7 +22,9 @@ count a rating without marking it or the other way round.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -47,6 +49,10 @@ for i = 2, #KEYS do
 end
 return 1
 """
+
+
+def _scopes(tenant_id: str | None) -> list[str | None]:
+    return [None, tenant_id] if tenant_id is not None else [None]
 
 
 def kind(rating: int) -> str:
@@ -111,12 +117,14 @@ class ScoreBoard:
 
     async def score(self, category: str, model: str, tenant_id: str | None = None) -> Score:
         """A tenant's score (tenant_id), or the global one (None)."""
-        raw = await self.redis.hgetall(self._key(category, model, tenant_id))
+        return self._parse(await self.redis.hgetall(self._key(category, model, tenant_id)), time.time())
+
+    def _parse(self, raw: dict[Any, Any], now: float) -> Score:
         if not raw:
             return Score()
         stored = Score(float(raw.get("pos", 0)), float(raw.get("neg", 0)), float(raw.get("neu", 0)),
                        int(raw.get("n", 0)))
-        return stored.decayed(time.time() - float(raw.get("t", time.time())), self.half_life_s)
+        return stored.decayed(now - float(raw.get("t", now)), self.half_life_s)
 
     def skipped(self, score: Score) -> bool:
         return score.n >= self.min_ratings and score.value < self.min_score
@@ -128,11 +136,26 @@ class ScoreBoard:
     async def usable(self, category: str, refs: list[ModelRef], tenant_id: str | None = None) -> list[ModelRef]:
         """The refs whose model is neither disabled by an operator (moe_core.switches) nor skipped for this
         category (by the global score, or by the tenant's own); all of them if every one would be. Best
-        score first (the tenant's when it has enough ratings, else the global one), ties in template order."""
-        off = await self.redis.smembers(experts_key(self.namespace))
-        enabled = [ref for ref in refs if expert_member(category, ref.model) not in off] or refs
-        scopes = [None, tenant_id] if tenant_id is not None else [None]
-        scored = [(ref, [await self.score(category, ref.model, s) for s in scopes]) for ref in enabled]
+        score first (the tenant's when it has enough ratings, else the global one), ties in template order.
+        One Redis round trip: the operator's switches and the scores of every ref (also of a switched-off one)."""
+        pipe = self.redis.pipeline(transaction=False)
+        self.queue_reads(pipe, category, refs, tenant_id)
+        return self.ranked(await pipe.execute(), category, refs, tenant_id)
+
+    def queue_reads(self, pipe: Any, category: str, refs: list[ModelRef], tenant_id: str | None) -> None:
+        """What `usable` reads, queued on a pipeline (the switches, then each ref's global and tenant score)."""
+        pipe.smembers(experts_key(self.namespace))
+        for ref in refs:
+            for scope in _scopes(tenant_id):
+                pipe.hgetall(self._key(category, ref.model, scope))
+
+    def ranked(self, replies: list[Any], category: str, refs: list[ModelRef], tenant_id: str | None) -> list[ModelRef]:
+        """`usable`'s answer from the replies of `queue_reads` (the last replies of the pipeline)."""
+        width = len(_scopes(tenant_id))
+        off, *raw = replies[len(replies) - 1 - width * len(refs):]
+        now = time.time()
+        every = [(ref, [self._parse(r, now) for r in raw[i * width:(i + 1) * width]]) for i, ref in enumerate(refs)]
+        scored = [(ref, scores) for ref, scores in every if expert_member(category, ref.model) not in off] or every
         keep = [(ref, scores) for ref, scores in scored if not any(self.skipped(s) for s in scores)] or scored
         if self.order:
             keep = sorted(keep, key=lambda pair: -self._rank(pair[1]))
@@ -142,3 +165,23 @@ class ScoreBoard:
         """The tenant's score when it has the evidence, else the global one (scores: [global, tenant?])."""
         chosen = next((s for s in reversed(scores) if s.n >= self.min_ratings), scores[0])
         return self.effective(chosen)
+
+
+@dataclass
+class ScoresAhead:
+    """A task's score reads sent ahead, in the pipeline that reads its stored outcome (Outcomes.once `also`):
+    the routing of its models then needs no round trip of its own."""
+
+    board: ScoreBoard
+    category: str
+    refs: list[ModelRef]
+    tenant_id: str | None
+    usable: list[ModelRef] | None = None  # set once the replies are in
+
+    def queue(self, pipe: Any) -> Callable[[list[Any]], None]:
+        self.board.queue_reads(pipe, self.category, self.refs, self.tenant_id)
+
+        def take(replies: list[Any]) -> None:
+            self.usable = self.board.ranked(replies, self.category, self.refs, self.tenant_id)
+
+        return take

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from expert_worker import protocol
-from expert_worker.scoring import ScoreBoard
+from expert_worker.scoring import ScoreBoard, ScoresAhead
 from moe_core.contracts import ExpertTask, TaskResult, Usage
 from moe_core.inference import Completion, InferenceClient, InferenceError, ModelRef
 from moe_core.observability.metrics import EXPERT_CALLS
@@ -80,17 +80,32 @@ class TieredExpert:
         return self.ensemble or bool(getattr(template, "ensemble", False))
 
     async def refs(self, category: str, tenant_id: str | None = None,
-                   template: str | ExpertTemplate | None = None) -> list[ModelRef]:
+                   template: str | ExpertTemplate | None = None, ahead: ScoresAhead | None = None) -> list[ModelRef]:
         refs = self.inference.config.for_expert(category, template)
+        if ahead is not None and ahead.usable is not None and (ahead.category, ahead.refs, ahead.tenant_id) == (
+                category, refs, tenant_id):
+            return ahead.usable  # read ahead with the task's stored outcome
         return await self.scores.usable(category, refs, tenant_id) if self.scores is not None else refs
 
-    async def run(self, task: ExpertTask, messages: list[dict[str, Any]]) -> TaskResult:
+    def read_ahead(self, task: ExpertTask) -> ScoresAhead | None:
+        """The score reads `run` will need for this task, to be sent ahead (None: it needs none)."""
+        if self.scores is None or task.images:  # the vision models are not scored
+            return None
+        try:
+            refs = self.inference.config.for_expert(task.category, of_message(task))
+        except InferenceError:  # `run` reports it
+            return None
+        return ScoresAhead(self.scores, task.category, refs, task.tenant_id)
+
+    async def run(self, task: ExpertTask, messages: list[dict[str, Any]],
+                  ahead: ScoresAhead | None = None) -> TaskResult:
+        """ahead: the scores read ahead (read_ahead), else they are read here."""
         started = time.perf_counter()
         attempts: list[Attempt] = []
         try:  # the request's expert template (moe_core.templates), else the global assignment
             template = of_message(task)  # a tenant's template: the models the task carries
             refs = (self.inference.config.vision_refs(template) if task.images  # a model that takes images
-                    else await self.refs(task.category, task.tenant_id, template))
+                    else await self.refs(task.category, task.tenant_id, template, ahead))
         except InferenceError as exc:  # a template this worker does not know: a clear failed result
             attempts.append(Attempt(1, 0, error=exc))
             refs = []

@@ -17,6 +17,7 @@ from merger.compose import Composer, Composition, cancelled_answer
 from merger.reads import Snapshot
 from merger.settings import MergerSettings
 from merger.state import MergerState
+from moe_core import redis_batch
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Answer, Cancel, Draft, Plan, Progress, TaskResult
@@ -36,9 +37,10 @@ class Merger:
         self.settings = settings
         self.bus = bus
         self.inference = inference
-        self.state = MergerState(redis, settings.topic_namespace, settings.state_ttl_s)
-        self.composer = Composer(settings, bus, inference)
         self.cancels = cancels or Cancellations(redis, settings.topic_namespace)
+        # every snapshot reads the request's Cancel mark too: composing needs no round trip of its own to check it
+        self.state = MergerState(redis, settings.topic_namespace, settings.state_ttl_s, cancel_key=self.cancels.key)
+        self.composer = Composer(settings, bus, inference)
         self.guard = GuardrailBook.from_settings(settings)  # tenants with output rules: their answers go to `guard`
         self.sweeper = True
         self._waiting: dict[str, asyncio.Task[None]] = {}  # requests another replica held the claim of
@@ -61,9 +63,10 @@ class Merger:
     async def on_cancel(self, cancel: Cancel) -> None:
         """Every replica sees every Cancel: the one that gets the claim closes the request at once."""
         rid = cancel.response_id
-        if await self.state.answer(rid) is not None or await self.state.draft(rid) is not None:
+        snap = await self.state.snapshot(rid)  # answer, draft and plan in one round trip
+        if snap.answer is not None or snap.draft is not None:
             return
-        plan = await self.state.plan(rid)
+        plan = snap.plan
         if plan is None:  # not planned yet: try_finish sees the mark when the plan arrives
             return
         if await self.state.claim(rid, plan.remaining_seconds() + self.settings.claim_margin_s):
@@ -74,6 +77,8 @@ class Merger:
         snap = snap or await self.state.snapshot(rid)
         if await self._republish(snap):
             return
+        checked = snap.cancelled is not None  # the Cancel mark was read with the state: no round trip of its own
+        self.cancels.note(rid, bool(snap.cancelled))
         plan, results = snap.plan, snap.results
         if plan is None:
             return
@@ -81,7 +86,7 @@ class Merger:
             return
         extra = fallback.fallback_task(plan, results, self.settings.research_fallback,
                                        self.settings.research_fallback_min_s)
-        if extra is not None and not await self.cancels.is_cancelled(rid):
+        if extra is not None and not await self.cancels.is_cancelled(rid, checked=checked):
             if await self.state.add_fallback(rid, extra):
                 await self.bus.publish(fallback.research_message(plan, extra), self.bus.topics.tasks_research)
                 await self._progress(plan, "researching", "low-confidence results: searching the web")
@@ -93,15 +98,16 @@ class Merger:
             self._look_again_later(rid)  # another replica composes it, or died doing so: its lease lapses
             return
         renewing = asyncio.create_task(self._renew(rid, token, lease))
-        try:
-            try:
-                guarded = self.guard.guards(plan.tenant_id)
-                stream = not synthesis.critic_pending(plan) and not guarded
-                composition = await self.cancels.run(rid, self.composer.compose(plan, results, stream=stream,
-                                                                                muted=guarded))
-            except RequestCancelled:
-                composition = Composition(cancelled_answer(plan, results), "cancelled")
-            await self.finish(plan, composition)
+        try:  # a model call's budget give-back goes out with the next call's take or with the stored answer
+            async with redis_batch.deferring(self.state.redis):
+                try:
+                    guarded = self.guard.guards(plan.tenant_id)
+                    stream = not synthesis.critic_pending(plan) and not guarded
+                    composition = await self.cancels.run(rid, self.composer.compose(plan, results, stream=stream,
+                                                                                    muted=guarded), checked=checked)
+                except RequestCancelled:
+                    composition = Composition(cancelled_answer(plan, results), "cancelled")
+                await self.finish(plan, composition)
         finally:
             renewing.cancel()
 
@@ -129,8 +135,9 @@ class Merger:
         self._waiting.pop(rid, None)
         with bind_response_id(rid):
             try:
-                if await self.state.answer(rid) is None and await self.state.draft(rid) is None:
-                    await self.try_finish(rid)
+                snap = await self.state.snapshot(rid)
+                if snap.answer is None and snap.draft is None:
+                    await self.try_finish(rid, snap)
             except TRANSIENT_ERRORS as exc:  # the deadline sweep still answers it
                 log.warning("could not look at %s again: %s", rid, exc)
 
@@ -150,22 +157,20 @@ class Merger:
     async def finish(self, plan: Plan | None, composition: Composition) -> None:
         answer, path = composition.answer, composition.path
         ingest = learning.ingest_event(answer, composition.lead, composition.used, composition.insight)
-        if ingest is not None:
-            await self.state.put_ingest(ingest)
         guarded = self.guard.guards(answer.tenant_id)
         if plan is not None and synthesis.critic_pending(plan) and path in ("fast", "judge", "judge_failed"):
             draft = await self.state.put_draft(Draft(
                 **plan.child_fields(), question=plan.question, categories=[t.category for t in plan.tasks],
-                answer=answer, ingest=ingest, guarded=guarded))
+                answer=answer, ingest=ingest, guarded=guarded), ingest)
             await self.bus.publish(draft, self.bus.topics.drafts)
             await self._progress(plan, "critic", "the answer goes to the critic first")
         elif guarded:  # no categories: a draft without the critic's categories goes to `guard` (_draft_topic)
             draft = await self.state.put_draft(Draft(
                 **answer.child_fields(), question=answer.question or (plan.question if plan else ""),
-                answer=answer, ingest=ingest, guarded=True))
+                answer=answer, ingest=ingest, guarded=True), ingest)
             await self.bus.publish(draft, self.bus.topics.guard)
         else:
-            final = await self.state.put_answer(answer)
+            final = await self.state.put_answer(answer, ingest)  # the ingest event in the same round trip
             await self.bus.publish_all([(final, self.bus.topics.answers),
                                         *([(ingest, self.bus.topics.ingest)] if ingest is not None else [])])
         MERGER_FINALIZED.labels(path).inc()

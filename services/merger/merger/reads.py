@@ -1,6 +1,7 @@
 """What `try_finish` needs to know about a request, read in one Redis round trip: the stored answer,
 draft and ingest event (a redelivery republishes them), the plan with its research fallback task, and the
-results. Queued on a pipeline of its own or behind the write of the message that arrived (MergerState)."""
+results, and (given the key of the request's Cancel mark, moe_core.cancellation) whether it was cancelled. Queued on
+a pipeline of its own or behind the write of the message that arrived (MergerState)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from redis.asyncio.client import Pipeline
 from moe_core.contracts import Answer, Draft, IngestEvent, Plan, PlannedTask, TaskResult
 
 PARTS = ("answer", "draft", "ingest", "plan", "fallback")
-READS = len(PARTS) + 1  # the string parts, then the results hash
 
 
 @dataclass
@@ -22,27 +22,34 @@ class Snapshot:
     ingest: IngestEvent | None = None
     plan: Plan | None = None
     results: dict[str, TaskResult] = field(default_factory=dict)
+    cancelled: bool | None = None  # the request's Cancel mark as read with the rest (None: not read)
 
 
-def queue(pipe: Pipeline, key: Any, rid: str) -> None:
-    """Append the reads to `pipe` (key(rid, part) names a part's key); parse() takes their replies."""
+def queue(pipe: Pipeline, key: Any, rid: str, cancel_key: str | None = None) -> None:
+    """Append the reads to `pipe` (key(rid, part) names a part's key; cancel_key: the request's Cancel mark);
+    parse() takes their replies."""
     pipe.mget([key(rid, part) for part in PARTS])
     pipe.hgetall(key(rid, "results"))
+    if cancel_key is not None:
+        pipe.exists(cancel_key)
 
 
-def parse(replies: list[Any]) -> Snapshot:
-    """The last two replies of a pipeline that queue()d the reads. Only what try_finish will look at is
-    parsed: a stored answer or draft ends it."""
+def parse(replies: list[Any], cancel: bool = False) -> Snapshot:
+    """The last replies of a pipeline that queue()d the reads (cancel: with the Cancel mark). Only what
+    try_finish will look at is parsed: a stored answer or draft ends it."""
+    marked = bool(replies[-1]) if cancel else None
+    if cancel:
+        replies = replies[:-1]
     (answer, draft, ingest, plan, extra), results = replies[-2], replies[-1]
     if answer:
         return Snapshot(answer=Answer.model_validate_json(answer),
-                        ingest=IngestEvent.model_validate_json(ingest) if ingest else None)
+                        ingest=IngestEvent.model_validate_json(ingest) if ingest else None, cancelled=marked)
     if draft:
-        return Snapshot(draft=Draft.model_validate_json(draft))
+        return Snapshot(draft=Draft.model_validate_json(draft), cancelled=marked)
     if not plan:
-        return Snapshot()
+        return Snapshot(cancelled=marked)
     parsed = Plan.model_validate_json(plan)
     if extra:
         parsed.tasks = [*parsed.tasks, PlannedTask.model_validate_json(extra)]
     return Snapshot(plan=parsed, results={str(task_id): TaskResult.model_validate_json(value)
-                                          for task_id, value in results.items()})
+                                          for task_id, value in results.items()}, cancelled=marked)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from redis.asyncio import Redis
@@ -9,6 +10,7 @@ from redis.asyncio.client import Pipeline
 
 from merger import reads
 from merger.reads import Snapshot
+from moe_core import redis_batch
 from moe_core.contracts import Answer, Draft, Envelope, IngestEvent, Plan, PlannedTask, TaskResult, utcnow
 from moe_core.inference.replay import take_outputs
 
@@ -18,11 +20,20 @@ _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPI
 
 
 class MergerState:
-    def __init__(self, redis: Redis, namespace: str, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, namespace: str, ttl_s: int,
+                 cancel_key: Callable[[str], str] | None = None) -> None:
+        """cancel_key: the Redis key of a request's Cancel mark (moe_core.cancellation), read with every snapshot."""
         self.redis = redis
         self.prefix = f"merger:{namespace}"
         self.deadlines = f"{self.prefix}:deadlines"
         self.ttl_s = ttl_s
+        self.cancel_key = cancel_key
+
+    def _queue_reads(self, pipe: Pipeline, rid: str) -> None:
+        reads.queue(pipe, self._k, rid, self.cancel_key(rid) if self.cancel_key is not None else None)
+
+    def _parse(self, replies: list[object]) -> Snapshot:
+        return reads.parse(replies, cancel=self.cancel_key is not None)
 
     def _k(self, rid: str, part: str) -> str:
         return f"{self.prefix}:{rid}:{part}"
@@ -32,8 +43,8 @@ class MergerState:
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(self._k(plan.response_id, "plan"), plan.model_dump_json(), nx=True, ex=self.ttl_s)
         self._track(pipe, plan)
-        reads.queue(pipe, self._k, plan.response_id)
-        return reads.parse(await pipe.execute())
+        self._queue_reads(pipe, plan.response_id)
+        return self._parse(await pipe.execute())
 
     async def save_result(self, result: TaskResult) -> Snapshot:
         """Store the result and read the request's state back, in one round trip."""
@@ -42,14 +53,14 @@ class MergerState:
         pipe.hsetnx(key, result.task_id, result.model_dump_json())
         pipe.expire(key, self.ttl_s)
         self._track(pipe, result)
-        reads.queue(pipe, self._k, result.response_id)
-        return reads.parse(await pipe.execute())
+        self._queue_reads(pipe, result.response_id)
+        return self._parse(await pipe.execute())
 
     async def snapshot(self, rid: str) -> Snapshot:
         """Answer, draft, ingest event, plan and results in one round trip (merger.reads)."""
         pipe = self.redis.pipeline(transaction=False)
-        reads.queue(pipe, self._k, rid)
-        return reads.parse(await pipe.execute())
+        self._queue_reads(pipe, rid)
+        return self._parse(await pipe.execute())
 
     def _track(self, pipe: Pipeline, message: Envelope) -> None:
         """Watch the request's deadline (a late message of an answered request is dropped by the sweep)."""
@@ -88,33 +99,39 @@ class MergerState:
         """Extend a lease this replica holds (`token`); False if it lapsed or is another's."""
         return bool(await self.redis.eval(_RENEW, 1, self._k(rid, "claim"), token, str(max(int(seconds * 1000), 100))))
 
-    async def put_answer(self, answer: Answer) -> Answer:
-        """First answer wins; returns the answer that stands. The request leaves the deadline watch."""
+    async def put_answer(self, answer: Answer, ingest: IngestEvent | None = None) -> Answer:
+        """First answer wins; returns the answer that stands. The request leaves the deadline watch. `ingest`: the
+        answer's ingest event, stored (unless stored) in the same round trip."""
         answer = _with_outputs(answer)
-        won, raw = await self._put_first(self._k(answer.response_id, "answer"), answer)
+        won, raw = await self._put_first(self._k(answer.response_id, "answer"), answer, ingest)
         return answer if won or not raw else Answer.model_validate_json(raw)
 
-    async def put_draft(self, draft: Draft) -> Draft:
+    async def put_draft(self, draft: Draft, ingest: IngestEvent | None = None) -> Draft:
         """The answer went to the critic or the guardrail: first draft wins; the request leaves the deadline watch."""
         draft = _with_outputs(draft)
-        won, raw = await self._put_first(self._k(draft.response_id, "draft"), draft)
+        won, raw = await self._put_first(self._k(draft.response_id, "draft"), draft, ingest)
         return draft if won or not raw else Draft.model_validate_json(raw)
 
-    async def _put_first(self, key: str, message: Envelope) -> tuple[bool, str | None]:
-        """One round trip: store unless stored, leave the deadline watch, read what stands."""
+    async def _put_first(self, key: str, message: Envelope, ingest: IngestEvent | None) -> tuple[bool, str | None]:
+        """One round trip: the writes the handler deferred (moe_core.redis_batch: its model calls' budget
+        give-backs), the ingest event unless stored, the message unless stored, leave the deadline watch, read
+        what stands."""
         pipe = self.redis.pipeline(transaction=True)
+        redis_batch.flush_into(pipe)
+        if ingest is not None:
+            self._queue_ingest(pipe, ingest)
         pipe.set(key, message.model_dump_json(), nx=True, ex=self.ttl_s)
         pipe.zrem(self.deadlines, message.response_id)
         pipe.get(key)
-        won, _, raw = await pipe.execute()
+        *_, won, _, raw = await pipe.execute()
         return bool(won), raw
 
     async def draft(self, rid: str) -> Draft | None:
         raw = await self.redis.get(self._k(rid, "draft"))
         return Draft.model_validate_json(raw) if raw else None
 
-    async def put_ingest(self, event: IngestEvent) -> None:
-        await self.redis.set(self._k(event.response_id, "ingest"), event.model_dump_json(), nx=True, ex=self.ttl_s)
+    def _queue_ingest(self, pipe: Pipeline, event: IngestEvent) -> None:
+        pipe.set(self._k(event.response_id, "ingest"), event.model_dump_json(), nx=True, ex=self.ttl_s)
 
     async def ingest(self, rid: str) -> IngestEvent | None:
         raw = await self.redis.get(self._k(rid, "ingest"))
