@@ -18,28 +18,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from moe_core.access.limits import Counter, Limiter, LimitExceeded, Reservation
+from moe_core.access.limits import COUNTER_RULES, Counter, Limiter, LimitExceeded, Reservation
 from moe_core.access.settlement import LEASE_S, Hold, Settlements
 
 # KEYS: the n counters, then the cached answer, the hold, its lease, the due index. ARGV: tokens wanted, tokens
 # at least, cost micros per token, n, (limit, kind, ttl) per counter, then hold json, prompt estimate, hold ttl,
 # due, response id, lease ms. Returns {refused counter, 0} | {0, grant} (a miss, reserved) | {0, 0, entry} (a hit).
-RESERVE_OR_HIT = """
-local want, least, rate, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local grant = want
-for i = 1, n do
-  local limit, kind = tonumber(ARGV[3 * i + 2]), ARGV[3 * i + 3]
-  local room = limit - tonumber(redis.call('GET', KEYS[i]) or '0')
-  if kind == 'cost' then
-    if rate > 0 then room = math.floor(room / rate) else room = grant end
-  end
-  if kind == 'requests' then
-    if room < 1 then return {i, 0} end
-  else
-    if room < least then return {i, 0} end
-    if room < grant then grant = room end
-  end
-end
+RESERVE_OR_HIT = COUNTER_RULES + """
+local n = tonumber(ARGV[4])
+local refused, grant = check(n, 2)
+if refused > 0 then return {refused, 0} end
 local entry = redis.call('GET', KEYS[n + 1])
 if entry then
   for i = 1, n do
@@ -56,12 +44,7 @@ if entry then
   redis.call('ZADD', KEYS[n + 4], ARGV[b + 3], ARGV[b + 4])
   return {0, 0, entry}
 end
-for i = 1, n do
-  local kind, amount = ARGV[3 * i + 3], grant
-  if kind == 'requests' then amount = 1 elseif kind == 'cost' then amount = math.ceil(grant * rate) end
-  redis.call('INCRBY', KEYS[i], amount)
-  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3 * i + 4]) end
-end
+take(n, 2, grant)
 return {0, grant}
 """
 

@@ -27,30 +27,44 @@ MAX_RATE = 10_000_000  # requests per minute: anything above is a typo, not a li
 MAX_TOKENS = 10**13
 MAX_COST = 10**9
 
-# ARGV: tokens wanted, tokens at least, cost micros per token, then (limit, kind, ttl) per counter. Grants the
-# tokens wanted, or as many as every token and cost counter has room for (never fewer than the least).
-RESERVE = """
+# The counters' checks and takes, shared by RESERVE and moe_core.access.edge_hit's RESERVE_OR_HIT (one copy of
+# the rule). ARGV[1..3]: tokens wanted, tokens at least, cost micros per token; counter i's (limit, kind, ttl)
+# at ARGV[3 * i + base .. 3 * i + base + 2]. check: the first counter without room (its index) and 0, or 0
+# and the grant: the tokens wanted, or as many as every token and cost counter has room for (never fewer than
+# the least). take: counts the grant in every counter (a request counter 1, a cost counter its cost).
+COUNTER_RULES = """
 local want, least, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local grant = want
-for i = 1, #KEYS do
-  local limit, kind = tonumber(ARGV[3 * i + 1]), ARGV[3 * i + 2]
-  local room = limit - tonumber(redis.call('GET', KEYS[i]) or '0')
-  if kind == 'cost' then
-    if rate > 0 then room = math.floor(room / rate) else room = grant end
+local function check(n, base)
+  local grant = want
+  for i = 1, n do
+    local limit, kind = tonumber(ARGV[3 * i + base]), ARGV[3 * i + base + 1]
+    local room = limit - tonumber(redis.call('GET', KEYS[i]) or '0')
+    if kind == 'cost' then
+      if rate > 0 then room = math.floor(room / rate) else room = grant end
+    end
+    if kind == 'requests' then
+      if room < 1 then return i, 0 end
+    else
+      if room < least then return i, 0 end
+      if room < grant then grant = room end
+    end
   end
-  if kind == 'requests' then
-    if room < 1 then return {i, 0} end
-  else
-    if room < least then return {i, 0} end
-    if room < grant then grant = room end
+  return 0, grant
+end
+local function take(n, base, grant)
+  for i = 1, n do
+    local kind, amount = ARGV[3 * i + base + 1], grant
+    if kind == 'requests' then amount = 1 elseif kind == 'cost' then amount = math.ceil(grant * rate) end
+    redis.call('INCRBY', KEYS[i], amount)
+    if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3 * i + base + 2]) end
   end
 end
-for i = 1, #KEYS do
-  local kind, amount = ARGV[3 * i + 2], grant
-  if kind == 'requests' then amount = 1 elseif kind == 'cost' then amount = math.ceil(grant * rate) end
-  redis.call('INCRBY', KEYS[i], amount)
-  if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3 * i + 3]) end
-end
+"""
+# ARGV: tokens wanted, tokens at least, cost micros per token, then (limit, kind, ttl) per counter (KEYS).
+RESERVE = COUNTER_RULES + """
+local refused, grant = check(#KEYS, 1)
+if refused > 0 then return {refused, 0} end
+take(#KEYS, 1, grant)
 return {0, grant}
 """
 SETTLE = """
