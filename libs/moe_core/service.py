@@ -56,6 +56,9 @@ def create_service_app(
         try:
             yield
         finally:
+            if manage_broker:  # in-flight messages end (or stay uncommitted) before the hooks close the stores
+                for subscriber in bus.broker.subscribers:
+                    await subscriber.stop()
             for hook in on_shutdown or []:
                 await hook()
             if manage_broker:
