@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Scripted, scripted_env
+from tests.conftest import fleet as fleetctl
 from tests.e2e.research_fixtures import Searx, searxng, searxng_server  # noqa: F401  (research's web)
 from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet
@@ -50,6 +51,7 @@ def chaos_fleet(private_infra: PrivateInfra, scripted_server: Scripted,
         "MOE_ROUTER_ENABLED": "false",  # every request goes through the scripted planner model
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
     }
+    fleetctl.ensure_up(["opa"])  # graph-ingest's write decisions (stateless: the session's shared one)
     fleet = Fleet(env, gateway_workers=1, extra=("graph-ingest",))
     try:
         fleet.start(attempts=3)  # other sessions start processes all the time: a taken port is retried
