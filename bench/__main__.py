@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chart, config, profile, report
+from bench import analyze, chart, config, profile, report
 from bench.config import REPO
 from bench.runner import Benchmark
 
@@ -28,7 +28,11 @@ def render(path: Path) -> int:
     """Rewrite a result's Markdown, chart, and (for latest.json) docs/performance.md, e.g. after editing
     bench/analysis.md; nothing is measured."""
     result = json.loads(path.read_text())
-    path.with_suffix(".md").write_text(f"# Benchmark {path.stem}\n\n{report.markdown(result)}")
+    result["targets"] = analyze.targets_of(result)  # the current goals, from the stored measurements
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    md = path.with_suffix(".md")
+    title = md.read_text().split("\n", 1)[0] if md.exists() else f"# Benchmark {path.stem}"  # the run's stamp
+    md.write_text(f"{title}\n\n{report.markdown(result)}")
     chart.draw(result, path.with_suffix(".png"))
     if path.resolve() == (LATEST / "latest.json").resolve():
         DOC.write_text(report.performance_doc(result, "../bench/results/latest.png"))

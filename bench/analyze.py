@@ -120,8 +120,10 @@ def messages_per_request(cells: list[Cell], traces: dict[str, dict[str, Any]]) -
 
 def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: dict[str, Any],
             sustained: dict[str, Any] | None, available: dict[str, str | None],
-            memory_growth: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Issue 13's targets, each with the measured value (at concurrency 1, non-streaming, unless said)."""
+            memory_growth: dict[str, Any] | None = None,
+            streams: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Issue 29's targets (with issue 13's for throughput of the trivial path, memory and tokens), each with the
+    measured value (at concurrency 1, non-streaming, unless said)."""
     def add(target: str, pct: str, concurrency: int = 1) -> float | None:
         return next((r[pct] for r in added if r["target"] == target and not r["stream"]
                      and r["concurrency"] == concurrency), None)
@@ -144,15 +146,17 @@ def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: 
     worst = max((v for v in (memory_growth or {}).values() if v.get("growth_mb") is not None),
                 key=lambda v: v["growth_mb"], default=None)
     rows = [
-        _target("CPU per full request, all processes incl. infrastructure", "<= 30 ms", full_cpu(summary),
-                lambda v: v <= 30, "full"),
-        _target("full pipeline throughput (sustained)", ">= 60 req/s", full_rps, lambda v: v >= 60, "full"),
-        _target("full pipeline added latency p50", "<= 30 ms", add("full", "p50"), lambda v: v <= 30, "full"),
+        _target("CPU per full request, all processes incl. infrastructure", "<= 40 ms", full_cpu(summary),
+                lambda v: v <= 40, "full"),
+        _target("full pipeline throughput (sustained)", ">= 40 req/s", full_rps, lambda v: v >= 40, "full"),
+        _target("full pipeline added latency p50", "<= 40 ms", add("full", "p50"), lambda v: v <= 40, "full"),
         _target("trivial path added latency p50", "<= LiteLLM's", add("trivial", "p50"),
                 lambda v: (ref := add("litellm", "p50")) is not None and v <= ref, "trivial"),
         _target("trivial path throughput", ">= LiteLLM's", best_rps("trivial"),
                 lambda v: lite_rps is not None and v >= lite_rps, "trivial"),
         _target("cache hit latency p50", "<= 3 ms", latency("cache", "p50"), lambda v: v <= 3, "cache"),
+        _target("concurrent SSE streams held, trivial path, 0 frames dropped", ">= 256", held_streams(streams),
+                lambda v: v >= 256, "trivial"),
         _target("memory flat across the run (largest growth of one service, MB)", "<= 10 % or <= 20 MB",
                 worst["growth_mb"] if worst else None,
                 lambda v: worst is not None and (v <= 20 or (worst.get("growth_pct") or 0) <= 10), "full"),
@@ -165,6 +169,26 @@ def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: 
         else:
             row.pop("path")
     return rows
+
+
+def held_streams(streams: list[dict[str, Any]] | None) -> int | None:
+    """The most trivial-path streams held at once in a cell where every one was held and no frame dropped or
+    reordered (0 when no cell was clean; None: no stream cell ran)."""
+    cells = [s for s in streams or [] if s["target"] == "trivial"]
+    if not cells:
+        return None
+    clean = [s["streams"] for s in cells
+             if s["held"] == s["streams"] and not s["dropped_frames"] and not s["reordered_frames"]]
+    return max(clean, default=0)
+
+
+def targets_of(result: dict[str, Any], fleet_services: set[str] | None = None) -> list[dict[str, Any]]:
+    """The targets of a stored result (bench render recomputes them, so the table follows the current goals)."""
+    available = {name: p.get("reason") for name, p in result["paths"].items()}
+    growth = {k: v for k, v in (result.get("memory_growth") or {}).items()
+              if k not in BASELINE_GROUPS and (fleet_services is None or k in fleet_services)}
+    return targets(result["summary"], result["added_latency_ms"], result["tokens"], result.get("sustained"),
+                   available, growth, result.get("streams"))
 
 
 INFRA_GROUPS = ("kafka", "redis", "postgres", "chroma", "neo4j")

@@ -143,7 +143,8 @@ class Benchmark:
             "kafka_messages_per_request": analyze.messages_per_request(cells, traces),
             "memory_growth": memory_growth,
             "targets": analyze.targets(summary, added, phases["tokens"], sustained, self.available, {
-                k: v for k, v in memory_growth.items() if self.fleet and k in self.fleet.services}),
+                k: v for k, v in memory_growth.items() if self.fleet and k in self.fleet.services},
+                phases.get("streams", [])),
             "cells": cell_stats,
         }
 
