@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply
+from tests.support.fleet import Fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -134,3 +135,23 @@ def test_two_gateway_replicas_both_serve(base_url: str, api_key: str, scripted: 
         if len(replicas) >= 2:
             break
     assert len(replicas) >= 2
+
+
+def test_a_request_leaves_no_info_line_in_the_stages_logs(client: openai.OpenAI, scripted: Scripted,
+                                                         fleet: Fleet) -> None:
+    """Per-message logging is DEBUG (issue 29 item 3): an ordinary request writes no INFO line in any stage's log;
+    what happened to it is on the audit and trace records."""
+    m = marker()
+    scripted.script([
+        {"model": "planner-model", "contains": m,
+         "reply": plan_reply(("general", f"Explain dunes {m}"), ("science", f"Give the physics of dunes {m}"))},
+        {"model": "expert-model", "contains": m, "reply": "Wind moves sand.\nCONFIDENCE: medium"},
+        {"model": "judge-model", "contains": m, "reply": "Dunes are sand moved by wind."},
+    ])
+    response = client.chat.completions.create(
+        model="moe-orchestrator", messages=[{"role": "user", "content": f"How do dunes form? {m}"}])
+    assert response.choices[0].message.content == "Dunes are sand moved by wind."
+    rid = response.id.removeprefix("chatcmpl-")
+    lines = [line for service in fleet.services.values() if service.log.exists()
+             for line in service.log.read_text(errors="replace").splitlines() if f"rid={rid}" in line]
+    assert [line for line in lines if " INFO " in line] == []

@@ -174,7 +174,7 @@ class Merger:
             await self.bus.publish_all([(final, self.bus.topics.answers),
                                         *([(ingest, self.bus.topics.ingest)] if ingest is not None else [])])
         MERGER_FINALIZED.labels(path).inc()
-        log.info("answered via %s (missing: %s)", path, ",".join(answer.missing) or "-")
+        log.debug("answered via %s (missing: %s)", path, ",".join(answer.missing) or "-")
 
     def _draft_topic(self, draft: Draft) -> str:
         """A stored draft goes where it went first: the critic's categories to the critic, else the guardrail."""

@@ -158,7 +158,7 @@ class Planner:
         task = recognise(question, self.tools)  # (1) precision preflight: one tool task, no model call
         if task is not None:
             PLANNER_ROUTES.labels("preflight").inc()
-            log.info("preflight: %s %s", task.tool, task.args)
+            log.debug("preflight: %s %s", task.tool, task.args)
             return Plan(**base, tasks=[task], source="preflight", complexity="trivial")
         scope = cache_scope(request) if self.cache else None
         lookup = Lookup()
@@ -167,7 +167,7 @@ class Planner:
             lookup = found or lookup
             if lookup.hit is not None:
                 PLANNER_ROUTES.labels("cache_hit").inc()
-                log.info("semantic cache hit %s (distance %.3f)", lookup.hit.key, lookup.hit.distance)
+                log.debug("semantic cache hit %s (distance %.3f)", lookup.hit.key, lookup.hit.distance)
                 return cached_answer(request, lookup.hit, question)
         plan = await self._route(request, question, base)
         key = None
