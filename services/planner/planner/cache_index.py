@@ -24,6 +24,11 @@ from moe_core.contracts import CacheEntry
 from moe_core.observability.metrics import SEMANTIC_CACHE
 
 ENTRY_OVERHEAD_BYTES = 600  # the Python objects around an entry's texts and vector (an estimate)
+# Rows of one matrix-vector product. numpy's OpenBLAS runs a product of more than 460,800 elements (1,200 rows of
+# 384) on its thread pool, whose threads then spin-wait for more work: ~30 ms of CPU per lookup on the bench
+# machine, every lookup, once a scope held 1,200 entries (bench/analysis.md, "The planner's jump"). Products
+# of at most this many elements stay on the calling thread (the distances are bit for bit the same).
+PRODUCT_ELEMENTS = 1 << 18
 
 
 def encode_vector(vector: np.ndarray | list[float]) -> str:
@@ -86,7 +91,9 @@ class _Scope:
 
     def nearest(self, vector: np.ndarray, k: int, newer_than: float) -> list[tuple[str, float]]:
         n = len(self.keys)
-        dist = 1.0 - self.matrix[:n] @ vector
+        step = max(1, PRODUCT_ELEMENTS // max(self.matrix.shape[1], 1))
+        dist = 1.0 - np.concatenate([self.matrix[i:min(i + step, n)] @ vector for i in range(0, n, step)]
+                                    or [np.empty(0, dtype=np.float32)])
         live = np.flatnonzero(self.created[:n] >= newer_than)
         return [(self.keys[i], float(dist[i])) for i in live[np.argsort(dist[live], kind="stable")[:k]]]
 
