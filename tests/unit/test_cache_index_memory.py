@@ -56,6 +56,6 @@ def test_an_entry_read_back_carries_its_vector() -> None:
     index = CacheIndex(tenant_max_bytes=BOUND)
     index.apply(CacheEntry.model_validate_json(_message(1, vector)))
     entry = index.get(f"{1:032x}")
-    assert entry is not None and np.allclose(decode_vector(entry.vector), vector, atol=1e-7)
+    assert entry is not None and np.array_equal(decode_vector(entry.vector), vector)  # the vector it came with
     index.apply(entry.model_copy(update={"flagged": True}))  # a flag of the entry read back (SemanticCache.flag)
     assert index.get(f"{1:032x}") is None and len(index) == 0

@@ -25,6 +25,7 @@ from moe_core.observability.metrics import SEMANTIC_CACHE
 
 # the Python objects around an entry's texts and row (measured: tests/unit/test_cache_index_memory.py)
 ENTRY_OVERHEAD_BYTES = 2600
+UNIT_TOLERANCE = 1e-6  # a float32 vector normalised once has a norm within ~1e-7 of 1
 # Rows of one matrix-vector product. numpy's OpenBLAS runs a product of more than 460,800 elements (1,200 rows of
 # 384) on its thread pool, whose threads then spin-wait for more work: ~30 ms of CPU per lookup on the bench
 # machine, every lookup, once a scope held 1,200 entries (bench/analysis.md, "The planner's jump"). Products
@@ -48,9 +49,11 @@ def decode_vector(text: str) -> np.ndarray:
 
 
 def unit(vector: np.ndarray | list[float]) -> np.ndarray:
+    """The vector at unit length; one already so (as the embedder's are) unchanged, bit for bit: the index holds
+    an entry's vector as its row only, and `CacheIndex.get` gives back the vector the entry came with."""
     v = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0 else v
+    return v / norm if norm > 0 and abs(norm - 1.0) > UNIT_TOLERANCE else v
 
 
 @dataclass
@@ -132,7 +135,8 @@ class CacheIndex:
         return tenant.size if tenant else 0
 
     def get(self, key: str) -> CacheEntry | None:
-        """The entry as applied, its vector encoded from its row (unit length: the same cosine distances)."""
+        """The entry as applied, its vector encoded from its row (the vector it came with when that was of unit
+        length, as every embedding is; else that vector at unit length: the same cosine distances)."""
         found = self._entries.get(key)
         if found is None:
             return None
