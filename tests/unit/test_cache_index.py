@@ -16,7 +16,7 @@ import yaml
 
 from moe_core.contracts import CacheEntry
 from moe_core.embeddings import cosine_distance, get_embedder
-from planner.cache_index import ENTRY_OVERHEAD_BYTES, CacheIndex, decode_vector, encode_vector, unit
+from planner.cache_index import ENTRY_OVERHEAD_BYTES, CacheIndex, decode_vector, encode_vector, text_bytes, unit
 from planner.cache_text import normalise
 from planner.semantic_cache import Candidate, decide
 from planner.settings import PlannerSettings
@@ -90,7 +90,7 @@ def test_scopes_flags_and_expiry() -> None:
 
 def test_each_tenant_is_bounded_and_loses_its_least_recently_used_entries_first() -> None:
     answer = "x" * 1000
-    size = DIM * 4 + len(answer) + 2 + ENTRY_OVERHEAD_BYTES  # vector, texts ("q" twice), overhead
+    size = DIM * 4 + text_bytes(_entry("t1-0", _basis(0), tenant="t1", answer=answer)) + ENTRY_OVERHEAD_BYTES
     index = CacheIndex(tenant_max_bytes=3 * size)
     for i in range(3):
         index.apply(_entry(f"t1-{i}", _basis(i), tenant="t1", answer=answer))

@@ -23,7 +23,20 @@ import numpy as np
 from moe_core.contracts import CacheEntry
 from moe_core.observability.metrics import SEMANTIC_CACHE
 
-ENTRY_OVERHEAD_BYTES = 600  # the Python objects around an entry's texts and vector (an estimate)
+# the Python objects around an entry's texts and row (measured: tests/unit/test_cache_index_memory.py)
+ENTRY_OVERHEAD_BYTES = 2600
+UNIT_TOLERANCE = 1e-6  # a float32 vector normalised once has a norm within ~1e-7 of 1
+# Rows of one matrix-vector product. numpy's OpenBLAS runs a product of more than 460,800 elements (1,200 rows of
+# 384) on its thread pool, whose threads then spin-wait for more work: ~30 ms of CPU per lookup on the bench
+# machine, every lookup, once a scope held 1,200 entries (bench/analysis.md, "The planner's jump"). Products
+# of at most this many elements stay on the calling thread (the distances are bit for bit the same).
+PRODUCT_ELEMENTS = 1 << 18
+
+
+def text_bytes(entry: CacheEntry) -> int:
+    """The characters of an entry's texts as the index holds them (its vector is held as a matrix row)."""
+    return sum(len(t) for t in (entry.question, entry.normalised, entry.answer, entry.cache_key, entry.scope,
+                                entry.tenant_id, entry.mode, entry.response_id, *entry.experts_used))
 
 
 def encode_vector(vector: np.ndarray | list[float]) -> str:
@@ -36,21 +49,23 @@ def decode_vector(text: str) -> np.ndarray:
 
 
 def unit(vector: np.ndarray | list[float]) -> np.ndarray:
+    """The vector at unit length; one already so (as the embedder's are) unchanged, bit for bit: the index holds
+    an entry's vector as its row only, and `CacheIndex.get` gives back the vector the entry came with."""
     v = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0 else v
+    return v / norm if norm > 0 and abs(norm - 1.0) > UNIT_TOLERANCE else v
 
 
 @dataclass
 class Indexed:
-    entry: CacheEntry
-    vector: np.ndarray  # unit length, float32
+    entry: CacheEntry  # held without its vector (the scope's matrix row is the vector; `get` encodes it again)
     size: int
 
 
 class _Scope:
-    """One scope's unit vectors as the rows of one matrix (grown by doubling; a removed row is replaced by the
-    last one), so a store or a flag changes one row instead of rebuilding the scope's matrix."""
+    """One scope's unit vectors as the rows of one matrix (grown by a quarter, so at most a fifth of it is
+    spare; a removed row is replaced by the last one), so a store or a flag changes one row instead of
+    rebuilding the scope's matrix."""
 
     def __init__(self, dim: int) -> None:
         self.keys: list[str] = []  # the key of each row
@@ -66,8 +81,9 @@ class _Scope:
         if i is None:
             i = len(self.keys)
             if i == len(self.matrix):
-                self.matrix = np.concatenate([self.matrix, np.empty_like(self.matrix)])
-                self.created = np.concatenate([self.created, np.empty_like(self.created)])
+                more = max(8, i // 4)
+                self.matrix = np.concatenate([self.matrix, np.empty((more, self.matrix.shape[1]), np.float32)])
+                self.created = np.concatenate([self.created, np.empty(more, dtype=np.float64)])
             self.keys.append(key)
             self.row[key] = i
         self.matrix[i] = vector
@@ -86,7 +102,9 @@ class _Scope:
 
     def nearest(self, vector: np.ndarray, k: int, newer_than: float) -> list[tuple[str, float]]:
         n = len(self.keys)
-        dist = 1.0 - self.matrix[:n] @ vector
+        step = max(1, PRODUCT_ELEMENTS // max(self.matrix.shape[1], 1))
+        dist = 1.0 - np.concatenate([self.matrix[i:min(i + step, n)] @ vector for i in range(0, n, step)]
+                                    or [np.empty(0, dtype=np.float32)])
         live = np.flatnonzero(self.created[:n] >= newer_than)
         return [(self.keys[i], float(dist[i])) for i in live[np.argsort(dist[live], kind="stable")[:k]]]
 
@@ -117,8 +135,13 @@ class CacheIndex:
         return tenant.size if tenant else 0
 
     def get(self, key: str) -> CacheEntry | None:
+        """The entry as applied, its vector encoded from its row (the vector it came with when that was of unit
+        length, as every embedding is; else that vector at unit length: the same cosine distances)."""
         found = self._entries.get(key)
-        return found.entry if found else None
+        if found is None:
+            return None
+        scope = self._scopes[found.entry.scope]
+        return found.entry.model_copy(update={"vector": encode_vector(scope.matrix[scope.row[key]])})
 
     def apply(self, entry: CacheEntry) -> None:
         """One message of the topic (idempotent: the same message twice leaves the same index)."""
@@ -127,8 +150,8 @@ class CacheIndex:
         if entry.flagged:
             return
         vector = unit(decode_vector(entry.vector))
-        size = vector.nbytes + len(entry.question) + len(entry.normalised) + len(entry.answer) + ENTRY_OVERHEAD_BYTES
-        self._entries[entry.cache_key] = Indexed(entry, vector, size)
+        size = vector.nbytes + text_bytes(entry) + ENTRY_OVERHEAD_BYTES
+        self._entries[entry.cache_key] = Indexed(entry.model_copy(update={"vector": ""}), size)
         self._scopes.setdefault(entry.scope, _Scope(vector.shape[0])).add(entry.cache_key, vector, entry.created_at)
         tenant = self._tenants.setdefault(entry.tenant_id, _Tenant())
         tenant.entries[entry.cache_key] = None
