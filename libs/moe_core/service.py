@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
+from moe_core.blas import limit_blas_threads
 from moe_core.bus import AUTHORIZATION_ERRORS, TRANSIENT_ERRORS, Bus
 from moe_core.observability import configure_logging, metrics_response
 from moe_core.settings import FleetSettings
@@ -47,6 +48,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        limit_blas_threads(settings.blas_threads)  # numpy's products on the calling thread (moe_core.blas)
         if manage_broker:
             await started(bus.ensure_topics, settings.startup_retry_s, "topics")
             await bus.broker.start()

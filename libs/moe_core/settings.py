@@ -46,6 +46,8 @@ class FleetSettings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level")
     log_json: bool = Field(default=False, description="Log JSON lines (with service and response_id)")
     consumer_workers: int = Field(default=4, ge=1, description="Partitions processed concurrently")
+    blas_threads: int = Field(default=1, ge=1, description="Threads of numpy's BLAS in each service process "
+                              "(moe_core.blas): a service scales by processes and replicas")
     startup_retry_s: float = Field(default=120.0, ge=0, description="A store or broker that fails transiently "
                                    "while the service starts (a busy Neo4j, a broker still electing) is retried "
                                    "this long with backoff before the service gives up and exits")

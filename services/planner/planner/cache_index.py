@@ -26,11 +26,6 @@ from moe_core.observability.metrics import SEMANTIC_CACHE
 # the Python objects around an entry's texts and row (measured: tests/unit/test_cache_index_memory.py)
 ENTRY_OVERHEAD_BYTES = 2600
 UNIT_TOLERANCE = 1e-6  # a float32 vector normalised once has a norm within ~1e-7 of 1
-# Rows of one matrix-vector product. numpy's OpenBLAS runs a product of more than 460,800 elements (1,200 rows of
-# 384) on its thread pool, whose threads then spin-wait for more work: ~30 ms of CPU per lookup on the bench
-# machine, every lookup, once a scope held 1,200 entries (bench/analysis.md, "The planner's jump"). Products
-# of at most this many elements stay on the calling thread (the distances are bit for bit the same).
-PRODUCT_ELEMENTS = 1 << 18
 
 
 def text_bytes(entry: CacheEntry) -> int:
@@ -102,9 +97,7 @@ class _Scope:
 
     def nearest(self, vector: np.ndarray, k: int, newer_than: float) -> list[tuple[str, float]]:
         n = len(self.keys)
-        step = max(1, PRODUCT_ELEMENTS // max(self.matrix.shape[1], 1))
-        dist = 1.0 - np.concatenate([self.matrix[i:min(i + step, n)] @ vector for i in range(0, n, step)]
-                                    or [np.empty(0, dtype=np.float32)])
+        dist = 1.0 - self.matrix[:n] @ vector  # on this thread: the service limits BLAS to one (moe_core.blas)
         live = np.flatnonzero(self.created[:n] >= newer_than)
         return [(self.keys[i], float(dist[i])) for i in live[np.argsort(dist[live], kind="stable")[:k]]]
 

@@ -1,0 +1,22 @@
+"""The BLAS thread pool of a service process (numpy's OpenBLAS), limited once when the service starts.
+
+OpenBLAS hands a product of more than ~460,000 elements (e.g. 1,200 rows of 384) to its own thread pool, whose
+threads then spin-wait for more work: in the planner, once a cache scope held 1,200 entries every lookup cost
+~30 ms more CPU (bench/analysis.md, "The planner's jump"); graph-rag's document search has the same product. A
+service scales by processes and replicas, each answering many requests at once, so by default its products stay
+on the calling thread (MOE_BLAS_THREADS=1)."""
+
+from __future__ import annotations
+
+import numpy  # noqa: F401  (loads OpenBLAS, so that the limit applies to it)
+from threadpoolctl import threadpool_info, threadpool_limits
+
+
+def limit_blas_threads(threads: int) -> None:
+    """From now on, every BLAS library loaded in this process uses at most `threads` threads."""
+    threadpool_limits(limits=threads, user_api="blas")
+
+
+def blas_threads() -> list[int]:
+    """The thread count of each BLAS library loaded in this process."""
+    return [int(info["num_threads"]) for info in threadpool_info() if info.get("user_api") == "blas"]
