@@ -60,7 +60,11 @@ def create_service_app(
         finally:
             if manage_broker:  # in-flight messages end (or stay uncommitted) before the hooks close the stores
                 for subscriber in bus.broker.subscribers:
-                    await subscriber.stop()
+                    try:
+                        await subscriber.stop()
+                    except Exception as exc:  # e.g. a fetch timing out on a slow broker: the rest still stops
+                        log.warning("a subscriber did not stop cleanly (%s: %s); its uncommitted messages are "
+                                    "redelivered", type(exc).__name__, exc)
             for hook in on_shutdown or []:
                 await hook()
             if manage_broker:

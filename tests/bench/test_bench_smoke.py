@@ -21,7 +21,8 @@ FLEET_SERVICES = ("gateway", "planner", "expert-worker", "merger")
 TARGETS = {"CPU per full request, all processes incl. infrastructure", "full pipeline throughput (sustained)",
            "full pipeline added latency p50", "trivial path added latency p50", "trivial path throughput",
            "cache hit latency p50", "memory flat across the run (largest growth of one service, MB)",
-           "token overhead, full pipeline", "token overhead, fast path"}
+           "token overhead, full pipeline", "token overhead, fast path",
+           "concurrent SSE streams held, trivial path, 0 frames dropped"}
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,8 @@ def test_summary_added_latency_hops_tokens_memory_and_targets(result: tuple[Path
     assert {t["target"] for t in data["targets"]} == TARGETS
     trivial = next(t for t in data["targets"] if t["target"] == "trivial path added latency p50")
     assert trivial["measured"] is None and trivial["note"]  # not measured in this run, and says so
+    streams = next(t for t in data["targets"] if t["target"].startswith("concurrent SSE streams"))
+    assert streams["measured"] is None and streams["note"]  # only the direct target's streams ran
     assert data["machine"]["cores"] and data["machine"]["python"]
 
 
