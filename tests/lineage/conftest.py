@@ -129,14 +129,21 @@ class LineageFleet:
                                                   messages=[{"role": "user", "content": question}])
         return response.id.removeprefix("chatcmpl-"), response.choices[0].message.content or ""
 
-    def records(self, rid: str) -> list[dict[str, Any]]:
+    def records(self, rid: str, until: str | None = None, timeout_s: float = 60) -> list[dict[str, Any]]:
         """The request's records in chain order, each its payload with its message type under "type" (read as
-        the audit store's owner)."""
+        the audit store's owner). until: a message type to wait for (codex-lineage writes the record from the
+        topics after the client already has its answer)."""
         async def fetch() -> list[dict[str, Any]]:
             conn = await asyncpg.connect(self.owner_dsn)
             try:
-                rows = await conn.fetch(f'SELECT message_type, payload FROM "{self.schema}".audit_log '
-                                        "WHERE response_id=$1 AND kind='record' ORDER BY seq", rid)
+                end = asyncio.get_running_loop().time() + timeout_s
+                while True:
+                    rows = await conn.fetch(f'SELECT message_type, payload FROM "{self.schema}".audit_log '
+                                            "WHERE response_id=$1 AND kind='record' ORDER BY seq", rid)
+                    if until is None or any(r["message_type"] == until for r in rows):
+                        break
+                    assert asyncio.get_running_loop().time() < end, f"no {until} recorded for {rid}"
+                    await asyncio.sleep(0.2)
             finally:
                 await conn.close()
             return [{"type": r["message_type"], **json.loads(r["payload"])} for r in rows]

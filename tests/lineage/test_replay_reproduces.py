@@ -65,7 +65,7 @@ def test_as_recorded_reproduces_the_answer_after_the_models_changed(
     assert compared[3].startswith(f"  answer   same: {len(recorded['answer'])} chars, sha256:"), compared
     assert lines[-1] == "REPRODUCED: the answer is byte for byte the recorded one"
     assert calls_for(scripted_server.calls(), changed_models) == []  # no model was asked
-    replayed = lineage_fleet.records(replay_id)  # the re-execution is on the record too, as a replay
+    replayed = lineage_fleet.records(replay_id, until="Answer")  # the re-execution is on the record too, as a replay
     answer = next(p for p in replayed if p["type"] == "Answer")
     assert answer["content"] == recorded["answer"] and answer["replay_of"] == recorded["rid"]
     assert all(o["replayed"] for p in replayed for o in p.get("model_outputs") or [])
