@@ -81,6 +81,21 @@ def refused(settings: FleetSettings, topic: str, operation: str, exc: BaseExcept
     return BrokerRefused(f"the broker refused {who} to {operation} {topic}: {type(exc).__name__}")
 
 
+class _TopicsExist(logging.Filter):
+    """FastStream warns at every subscriber's start that it does not create topics: the fleet's bootstrap does
+    (moe_core.bus.ensure_fleet_topics)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Auto create topics is disabled")
+
+
+# FastStream's records in the fleet's format (moe_core.observability.logging; its own logger writes colour codes
+# to stdout): its warnings and errors, not its INFO lines per consumer assignment and subscriber task.
+BROKER_LOG = logging.getLogger("moe_core.broker")
+BROKER_LOG.setLevel(logging.WARNING)
+BROKER_LOG.addFilter(_TopicsExist())
+
+
 def make_broker(settings: FleetSettings) -> KafkaBroker:
     """The service's broker. Its middlewares are only what every message needs: the run clock and the spans.
     Metrics are the runtime's own, one observation per consumed message (`moe_stage_seconds`, by outcome, in
@@ -99,6 +114,7 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
         allow_auto_create_topics=False,
         graceful_timeout=30.0,
         log_level=logging.DEBUG,
+        logger=BROKER_LOG,
         middlewares=(
             RunClockMiddleware,  # started_at of what a stage run publishes (lineage)
             kafka_tracing(tracer_provider),  # spans per message, sampled (moe_core.observability.kafka_tracing)

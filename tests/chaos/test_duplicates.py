@@ -7,18 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
 
 import httpx
 import pytest
-from neo4j import AsyncGraphDatabase
 from redis.asyncio import Redis
 
 from moe_core.contracts import Topics
-from moe_core.graph.vocab import RELATION_TYPES
 from tests.chaos.conftest import TENANT
+from tests.chaos.ingest import answered_and_extracted, ingested, nonzero, until
 from tests.conftest import Scripted
-from tests.e2e.helpers import plan_reply
 from tests.support.chaos import ask
 from tests.support.chaos_bus import publish_again, records_of, wait_consumed
 from tests.support.chaos_infra import PrivateInfra
@@ -26,36 +23,10 @@ from tests.support.fleet import Fleet
 from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.chaos
-EXTRACTION = "You extract at most"  # graph-ingest's system prompt
-
-
-async def _ingested(infra: PrivateInfra, response_id: str) -> tuple[int, int]:
-    """(relations asserted by this answer, the sum of their assertion counts)."""
-    eps = infra.endpoints()
-    auth = (eps["neo4j-user"], eps["neo4j-password"]) if eps["neo4j-password"] else None
-    driver = AsyncGraphDatabase.driver(eps["neo4j"], auth=auth)
-    try:
-        records, _, _ = await driver.execute_query(
-            "MATCH ()-[r]->() WHERE $rid IN r.asserted_by RETURN count(r) AS n, sum(r.assertions) AS a",
-            rid=response_id)
-        return int(records[0]["n"]), int(records[0]["a"] or 0)
-    finally:
-        await driver.close()
-
-
 async def _ratings(redis: Redis, namespace: str) -> dict[str, str]:
     """The tenant's rating counts (n) per category and model."""
     keys = [k async for k in redis.scan_iter(f"expert:tscore:{namespace}:{TENANT}:*")]
     return {k: str(await redis.hget(k, "n")) for k in sorted(keys)}
-
-
-async def _until(check: Any, what: str, timeout_s: float = 60) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout_s
-    while not (found := await check()):
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return found
 
 
 async def test_every_message_delivered_twice_counts_once(
@@ -63,22 +34,15 @@ async def test_every_message_delivered_twice_counts_once(
         scripted: Scripted) -> None:
     m = f"D{uuid.uuid4().hex[:8]}"
     reply = f"Twice told is once answered ({m})."
-    triples = {"triples": [{"subject": f"Dupa {m}", "relation": RELATION_TYPES[0], "object": f"Dupb {m}",
-                            "confidence": 0.9}]}
-    scripted.script([
-        # this answer's extraction only: a late ingest of an earlier test's answer must not assert the triple
-        {"system_contains": EXTRACTION, "contains": m, "reply": json.dumps(triples)},
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", m))},
-        {"model": "expert-model", "contains": m, "reply": f"{reply}\nCONFIDENCE: high"},
-        {"model": "judge-model", "contains": m, "reply": reply},
-    ])
+    # this answer's extraction only: a late ingest of an earlier test's answer must not assert the triple
+    scripted.script(answered_and_extracted(m, reply, "Dup"))
     namespace = chaos_fleet["gateway"].env["MOE_TOPIC_NAMESPACE"]
     topics = Topics.for_namespace(namespace)
     bootstrap = private_infra.endpoints()["kafka"]
     outcome = await asyncio.to_thread(ask, chaos_url, chaos_key, f"Tell me once {m}")
     assert outcome.status == 200 and outcome.content == reply, (outcome.status, outcome.body)
     rid = str(outcome.body["id"]).removeprefix("chatcmpl-")
-    ingested = await _until(lambda: _nonzero(_ingested(private_infra, rid)), "the answer to be ingested")
+    counted = await until(lambda: nonzero(ingested(private_infra, rid)), "the answer to be ingested")
     async with httpx.AsyncClient(timeout=30) as http:
         rated = await http.post(f"{chaos_fleet['control-plane'].url}/v1/feedback",
                                 json={"response_id": rid, "rating": 5},
@@ -86,7 +50,7 @@ async def test_every_message_delivered_twice_counts_once(
     assert rated.status_code == 202, rated.text
     redis = Redis.from_url(private_infra.endpoints()["redis"], decode_responses=True)
     try:
-        ratings = await _until(lambda: _ratings(redis, namespace), "the rating to be counted")
+        ratings = await until(lambda: _ratings(redis, namespace), "the rating to be counted")
         await wait_consumed(bootstrap, topics.all())
         calls = len([c for c in scripted.calls() if m in json.dumps(c["messages"])])
 
@@ -98,7 +62,7 @@ async def test_every_message_delivered_twice_counts_once(
         await wait_consumed(bootstrap, topics.all())
 
         assert len([c for c in scripted.calls() if m in json.dumps(c["messages"])]) == calls  # nothing redone
-        assert await _ingested(private_infra, rid) == ingested  # one ingest
+        assert await ingested(private_infra, rid) == counted  # one ingest
         assert await _ratings(redis, namespace) == ratings  # one feedback count
         assert set(ratings.values()) == {"1"}
     finally:
@@ -107,7 +71,3 @@ async def test_every_message_delivered_twice_counts_once(
         answers = await reader.wait(topics.answers, lambda a: a.get("response_id") == rid, count=2)
     assert {a["content"] for a in answers} == {reply}  # one answer (the same one, however often delivered)
 
-
-async def _nonzero(pending: Any) -> Any:
-    found = await pending
-    return found if found[0] else None

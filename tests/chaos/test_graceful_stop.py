@@ -16,10 +16,8 @@ import uuid
 import pytest
 
 from moe_core.contracts import Topics
-from moe_core.graph.vocab import RELATION_TYPES
-from tests.chaos.test_duplicates import EXTRACTION, _ingested, _nonzero, _until
+from tests.chaos.ingest import EXTRACTION, answered_and_extracted, ingested, nonzero, until
 from tests.conftest import Scripted
-from tests.e2e.helpers import plan_reply
 from tests.support.chaos import ask, wait_until
 from tests.support.chaos_bus import records_of
 from tests.support.chaos_infra import PrivateInfra
@@ -34,16 +32,7 @@ async def test_a_stage_stopped_mid_message_finishes_it_once_without_dead_letter(
         scripted: Scripted) -> None:
     m = f"G{uuid.uuid4().hex[:8]}"
     reply = f"Stopped politely ({m})."
-    triples = {"triples": [{"subject": f"Stopa {m}", "relation": RELATION_TYPES[0], "object": f"Stopb {m}",
-                            "confidence": 0.9}]}
-    scripted.script([
-        {"system_contains": EXTRACTION, "contains": m, "reply": json.dumps(triples), "delay_ms": HELD_MS,
-         "times": 1},
-        {"system_contains": EXTRACTION, "contains": m, "reply": json.dumps(triples)},  # after a redelivery
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", m))},
-        {"model": "expert-model", "contains": m, "reply": f"{reply}\nCONFIDENCE: high"},
-        {"model": "judge-model", "contains": m, "reply": reply},
-    ])
+    scripted.script(answered_and_extracted(m, reply, "Stop", held_ms=HELD_MS))  # then one after a redelivery
     stage = chaos_fleet["graph-ingest"]
     topics = Topics.for_namespace(chaos_fleet["gateway"].env["MOE_TOPIC_NAMESPACE"])
     bootstrap = private_infra.endpoints()["kafka"]
@@ -56,13 +45,13 @@ async def test_a_stage_stopped_mid_message_finishes_it_once_without_dead_letter(
                    for c in scripted.calls())
 
     await asyncio.to_thread(wait_until, extracting, "graph-ingest's extraction call to be held")
-    assert await _ingested(private_infra, rid) == (0, 0)  # still in flight
+    assert await ingested(private_infra, rid) == (0, 0)  # still in flight
     await asyncio.to_thread(stage.stop)  # SIGTERM; SIGKILL only after 20 s
     assert stage.proc is not None and stage.proc.returncode == -signal.SIGTERM, stage.tail()  # not killed
     assert "graph-ingest stopped" in stage.tail(5), stage.tail()  # its shutdown ran to the end
     stage.start()
     await asyncio.to_thread(stage.wait_ready)
-    ingested = await _until(lambda: _nonzero(_ingested(private_infra, rid)), "the answer to be ingested")
-    assert ingested == (1, 1), ingested  # one relation, asserted once: finished or redelivered, not both
+    counted = await until(lambda: nonzero(ingested(private_infra, rid)), "the answer to be ingested")
+    assert counted == (1, 1), counted  # one relation, asserted once: finished or redelivered, not both
     dead = [value for _, _, value, _ in await records_of(bootstrap, [topics.deadletter], rid)]
     assert dead == [], dead

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import openai
@@ -11,6 +12,8 @@ import pytest
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply
 from tests.support.fleet import Fleet
+
+RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")  # a log record's first line
 
 pytestmark = pytest.mark.e2e
 
@@ -155,3 +158,17 @@ def test_a_request_leaves_no_info_line_in_the_stages_logs(client: openai.OpenAI,
     lines = [line for service in fleet.services.values() if service.log.exists()
              for line in service.log.read_text(errors="replace").splitlines() if f"rid={rid}" in line]
     assert [line for line in lines if " INFO " in line] == []
+
+
+def test_every_stage_logs_in_the_fleets_format(client: openai.OpenAI, fleet: Fleet) -> None:
+    """One log format fleet-wide (moe_core.observability.logging): FastStream's and Neo4j's records go through it
+    too: no terminal colour codes in a log file, every record names its service and response id, and no start-up
+    warning that is not one (FastStream's "auto create topics is disabled": the fleet creates its topics)."""
+    assert client.models.list().data  # the fleet is up and answering
+    for name, service in fleet.services.items():
+        text = service.log.read_text(errors="replace") if service.log.exists() else ""
+        records = [line for line in text.splitlines() if RECORD.match(line)]
+        assert records, f"{name} wrote no log record"
+        assert "\x1b[" not in text, f"{name}'s log has terminal colour codes"
+        assert "Auto create topics is disabled" not in text
+        assert [line for line in records if " rid=" not in line] == [], f"{name}: a record outside the format"

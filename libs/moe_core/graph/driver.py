@@ -45,8 +45,10 @@ class GraphDB:
 
     def __init__(self, url: str, user: str = "", password: str = "", database: str = "neo4j") -> None:
         auth = (user, password) if user else None
-        self.driver = AsyncGraphDatabase.driver(url, auth=auth, connection_timeout=5,
-                                                max_transaction_retry_time=10)
+        # UNRECOGNIZED: a property key no node has yet (e.g. `expires_at` on a fresh graph) is not a fault of the
+        # query; Neo4j would warn about it on every run until the first node carries it.
+        self.driver = AsyncGraphDatabase.driver(url, auth=auth, connection_timeout=5, max_transaction_retry_time=10,
+                                                notifications_disabled_classifications=["UNRECOGNIZED"])
         self.database = database
 
     @classmethod

@@ -65,3 +65,6 @@ def configure_logging(service: str, level: str = "INFO", json_lines: bool = Fals
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "httpx", "httpcore", "neo4j"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    own = logging.getLogger("faststream")  # FastStream's own handler writes colour codes to stdout: ours instead
+    own.handlers[:] = []
+    own.propagate = True
