@@ -12,6 +12,10 @@ MOE_KAFKA_COMMIT_INTERVAL_MS, when a partition is revoked (rebalance) and when t
   fetched again from the last commit (handlers are idempotent, moe_core.idempotency).
 - A transient failure still seeks back (nack on the real consumer): the record is redelivered.
 - interval 0: every acknowledgement commits at once (FastStream's own behaviour, one round trip each).
+- Records handled concurrently (moe_core.key_ordered) are registered with `begin` when dispatched: a record's
+  acknowledgement then moves its partition's note only up to the lowest offset still in flight, and a transient
+  failure marks the record for a retry in place instead of seeking back. A partition revoked meanwhile starts a
+  new generation: what the old one's records acknowledge later is not noted (they are fetched again).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
+RETRY = "moe_retry"  # set on a record handled concurrently whose handling asked for a redelivery
+GENERATION = "moe_generation"  # set on a record handled concurrently: its partition's generation at dispatch
 
 
 class OffsetCommits:
@@ -37,14 +43,28 @@ class OffsetCommits:
         self._timers: dict[Any, asyncio.Task[None]] = {}
         self._hooked: set[int] = set()
         self._locks: dict[Any, asyncio.Lock] = {}
+        self._flight: dict[TopicPartition, _InFlight] = {}  # partitions with records handled concurrently
+
+    def begin(self, record: Any) -> None:
+        """A record dispatched to be handled concurrently with others of its partition (its generation noted on
+        it: the partition's at dispatch)."""
+        flight = self._flight.setdefault(TopicPartition(record.topic, record.partition), _InFlight())
+        flight.open.add(record.offset)
+        setattr(record, GENERATION, flight.generation)
 
     def deferred(self, consumer: Any, record: Any) -> _Deferred:
         """What FastStream's message sees as its consumer: `commit()` notes this record."""
         if id(consumer) not in self._hooked:
             self._hook_stop(consumer)
-        return _Deferred(self, consumer, TopicPartition(record.topic, record.partition), record.offset + 1)
+        tp = TopicPartition(record.topic, record.partition)
+        return _Deferred(self, consumer, tp, record, getattr(record, GENERATION, None))
 
-    async def note(self, consumer: Any, tp: TopicPartition, offset: int) -> None:
+    async def note(self, consumer: Any, tp: TopicPartition, offset: int, generation: int | None = None) -> None:
+        if generation is not None:  # handled concurrently: up to the lowest record still in flight
+            flight = self._flight.get(tp)
+            if flight is None or flight.generation != generation:
+                return  # revoked since: fetched again by its owner
+            offset = flight.done(offset - 1)
         self._pending.setdefault(consumer, {})[tp] = offset
         if self.interval_s <= 0:
             await self.flush(consumer)
@@ -90,6 +110,13 @@ class OffsetCommits:
     def listener(self) -> ConsumerRebalanceListener:
         return _FlushOnRevoke(self)
 
+    def revoked(self, tps: set[TopicPartition]) -> None:
+        """The records in flight of revoked partitions are the next owner's: their acknowledgements are not noted."""
+        for tp in tps:
+            flight = self._flight.get(tp)
+            if flight is not None:
+                flight.restart()
+
     def _hook_stop(self, consumer: Any) -> None:
         """Flush before the consumer stops (FastStream stops it after cancelling its consume loop)."""
         self._hooked.add(id(consumer))
@@ -111,19 +138,46 @@ class OffsetCommits:
         consumer.stop = stop_after_flush
 
 
+class _InFlight:
+    """One partition's records handled concurrently: the offsets not finished, the end of those that are."""
+
+    __slots__ = ("end", "generation", "open")
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.open: set[int] = set()
+        self.end = 0
+
+    def done(self, offset: int) -> int:
+        """The record at `offset` finished: the offset the partition may be committed to now."""
+        self.open.discard(offset)
+        self.end = max(self.end, offset + 1)
+        return min(self.open) if self.open else self.end
+
+    def restart(self) -> None:
+        self.generation += 1
+        self.open.clear()
+        self.end = 0
+
+
 class _Deferred:
     """Stands in for the AIOKafkaConsumer on one FastStream message."""
 
-    __slots__ = ("_commits", "_consumer", "_offset", "_tp")
+    __slots__ = ("_commits", "_consumer", "_generation", "_record", "_tp")
 
-    def __init__(self, commits: OffsetCommits, consumer: Any, tp: TopicPartition, offset: int) -> None:
-        self._commits, self._consumer, self._tp, self._offset = commits, consumer, tp, offset
+    def __init__(self, commits: OffsetCommits, consumer: Any, tp: TopicPartition, record: Any,
+                 generation: int | None) -> None:
+        self._commits, self._consumer, self._tp, self._record = commits, consumer, tp, record
+        self._generation = generation
 
     async def commit(self) -> None:
-        await self._commits.note(self._consumer, self._tp, self._offset)
+        await self._commits.note(self._consumer, self._tp, self._record.offset + 1, self._generation)
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
-        self._consumer.seek(partition, offset)
+        if self._generation is None:
+            self._consumer.seek(partition, offset)
+        else:  # handled concurrently: retried in place (moe_core.key_ordered), the later records go on
+            setattr(self._record, RETRY, True)
 
 
 class _FlushOnRevoke(ConsumerRebalanceListener):
@@ -132,6 +186,7 @@ class _FlushOnRevoke(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self.commits.flush_all(set(revoked))
+        self.commits.revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         return None

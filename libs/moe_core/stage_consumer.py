@@ -2,6 +2,8 @@
 middleware keeps the bus's guarantees, the payload parsed by a decoder into the declared model (so the
 AsyncAPI document carries every message's schema).
 
+- a group subscription handles up to MOE_CONSUMER_IN_FLIGHT records at once, in order per key
+  (moe_core.key_ordered);
 - group consumers acknowledge after the handler returned (AckPolicy.NACK_ON_ERROR); the acknowledgement
   notes the record's offset and the notes are committed together at most every
   MOE_KAFKA_COMMIT_INTERVAL_MS, on rebalance and on shutdown (moe_core.offset_commits);
@@ -38,6 +40,7 @@ from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.contracts import Envelope, Topics, headers
 from moe_core.contracts.topics import TOPIC_MESSAGES
 from moe_core.inference.replay import run_scope
+from moe_core.key_ordered import KeyOrdered
 from moe_core.observability import bind_response_id, current_trace_context
 from moe_core.observability.errors import record_failure
 from moe_core.observability.metrics import STAGE_SECONDS
@@ -154,8 +157,8 @@ def subscriber_options(settings: FleetSettings, consumes: Consumes,
                       auto_offset_reset="earliest")
         if commits is not None:
             kwargs["listener"] = commits.listener()  # flush the noted offsets of revoked partitions
-        if settings.consumer_workers > 1 and consumes.topic != EVERY_TOPIC:  # FastStream: one topic only
-            kwargs["max_workers"] = settings.consumer_workers
+        if settings.consumer_in_flight == 1 and settings.consumer_workers > 1 and consumes.topic != EVERY_TOPIC:
+            kwargs["max_workers"] = settings.consumer_workers  # FastStream's: one topic only
     else:
         kwargs.update(ack_policy=AckPolicy.ACK_FIRST, auto_offset_reset="earliest" if consumes.from_start else "latest")
     return kwargs
@@ -189,6 +192,8 @@ def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus
             title=subscriber_title(stage, consumes),
             description=consumes.description or None, **subscriber_options(settings, consumes, commits))
         subscriber(_typed(consumes, handler, settings.service_name))
+        if consumes.group and settings.consumer_in_flight > 1:  # many records in flight, in order per key
+            KeyOrdered(subscriber, commits, settings.consumer_in_flight)
         subscribers[consumes.handler] = subscriber
     for topic in stage.publishes:
         model = getattr(contracts, TOPIC_MESSAGES[topic])
