@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 NUM = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+"
@@ -97,6 +98,7 @@ NOT_ENGLISH = re.compile(r"\b(?:was ist|wie ?viel|ist|sind|combien|font|fait|vau
                          r"ciento)\b", I)
 
 
+@lru_cache(maxsize=1024)  # a pure function the preflight's readers call several times on one question
 def numbers_from_words(text: str) -> str | None:
     """Number words (and "2 million") as digits; None when a run of number words is not one number. Number
     words are read in English only ("Billion" is 10^12 in German): other questions keep their words."""
@@ -128,6 +130,7 @@ def plain_number(text: str) -> str:
     return text.replace(",", "").lstrip("+")
 
 
+@lru_cache(maxsize=1024)  # a pure function the preflight's readers call about 30 times on one question
 def strip_request(text: str) -> str:
     """The question without its lead-in and courtesy tail: 'hey, could you work out 3 + 4 for me' -> '3 + 4'."""
     text = TAIL.sub("", text.strip())
