@@ -370,8 +370,11 @@ class InferenceClient:
                     await response.aread()
                     _raise_for_status(response, server.name, model)
                 async for line in response.aiter_lines():
-                    calls.feed(line, ollama)
-                    piece, finish_now, usage_now = _parse_stream_line(line, ollama)
+                    chunk = _stream_chunk(line, ollama)  # parsed once, read for the text and the tool calls
+                    if chunk is None:
+                        continue
+                    calls.feed(chunk, ollama)
+                    piece, finish_now, usage_now = _read_chunk(chunk, ollama)
                     finish = finish_now or finish
                     usage = usage_now or usage
                     if piece:
@@ -389,19 +392,22 @@ class InferenceClient:
                           tool_calls=calls.result())
 
 
-def _parse_stream_line(line: str, ollama: bool) -> tuple[str, str | None, Usage | None]:
+def _stream_chunk(line: str, ollama: bool) -> dict[str, Any] | None:
+    """One line of a streamed reply as its chunk; None for blanks, SSE comments and [DONE]. A line that is not
+    JSON raises (the server is broken, not quiet)."""
     if ollama:
-        if not line.strip():
-            return "", None, None
-        data = json.loads(line)
-        piece = (data.get("message") or {}).get("content") or ""
-        if data.get("done"):
-            done = Usage(prompt_tokens=data.get("prompt_eval_count", 0), completion_tokens=data.get("eval_count", 0))
-            return piece, data.get("done_reason") or "stop", done
+        return json.loads(line) if line.strip() else None
+    return protocols.openai_stream_line(line)
+
+
+def _read_chunk(chunk: dict[str, Any], ollama: bool) -> tuple[str, str | None, Usage | None]:
+    if ollama:
+        piece = (chunk.get("message") or {}).get("content") or ""
+        if chunk.get("done"):
+            done = Usage(prompt_tokens=chunk.get("prompt_eval_count", 0),
+                         completion_tokens=chunk.get("eval_count", 0))
+            return piece, chunk.get("done_reason") or "stop", done
         return piece, None, None
-    chunk = protocols.openai_stream_line(line)
-    if chunk is None:
-        return "", None, None
     usage: Usage | None = None
     if chunk.get("usage"):
         u = chunk["usage"]

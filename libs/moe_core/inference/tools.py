@@ -53,10 +53,8 @@ class ToolCallAssembler:
     def __init__(self) -> None:
         self._parts: dict[int, dict[str, Any]] = {}
 
-    def feed(self, line: str, ollama: bool) -> None:
-        chunk = _ollama_line(line) if ollama else _sse_line(line)
-        if not chunk:
-            return
+    def feed(self, chunk: dict[str, Any], ollama: bool) -> None:
+        """One parsed stream chunk (moe_core.inference.client parses each line once for everything it reads)."""
         if ollama:
             for call in (chunk.get("message") or {}).get("tool_calls") or []:
                 self._parts[len(self._parts)] = _openai_call(call)
@@ -78,26 +76,3 @@ class ToolCallAssembler:
 
     def result(self) -> list[dict[str, Any]]:
         return [_openai_call(self._parts[i]) for i in sorted(self._parts)]
-
-
-def _sse_line(line: str) -> dict[str, Any] | None:
-    if not line.startswith("data:"):
-        return None
-    payload = line[5:].strip()
-    if not payload or payload == "[DONE]":
-        return None
-    try:
-        chunk = json.loads(payload)
-    except json.JSONDecodeError:
-        return None
-    return chunk if isinstance(chunk, dict) else None
-
-
-def _ollama_line(line: str) -> dict[str, Any] | None:
-    if not line.strip():
-        return None
-    try:
-        chunk = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return chunk if isinstance(chunk, dict) else None
