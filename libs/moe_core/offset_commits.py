@@ -65,6 +65,9 @@ class OffsetCommits:
             if flight is None or flight.generation != generation:
                 return  # revoked since: fetched again by its owner
             offset = flight.done(offset - 1)
+            if offset <= flight.noted:
+                return  # an earlier record is still in flight: nothing new to commit
+            flight.noted = offset
         self._pending.setdefault(consumer, {})[tp] = offset
         if self.interval_s <= 0:
             await self.flush(consumer)
@@ -141,12 +144,13 @@ class OffsetCommits:
 class _InFlight:
     """One partition's records handled concurrently: the offsets not finished, the end of those that are."""
 
-    __slots__ = ("end", "generation", "open")
+    __slots__ = ("end", "generation", "noted", "open")
 
     def __init__(self) -> None:
         self.generation = 0
         self.open: set[int] = set()
         self.end = 0
+        self.noted = 0  # the offset last handed to the notes
 
     def done(self, offset: int) -> int:
         """The record at `offset` finished: the offset the partition may be committed to now."""
@@ -157,7 +161,7 @@ class _InFlight:
     def restart(self) -> None:
         self.generation += 1
         self.open.clear()
-        self.end = 0
+        self.end = self.noted = 0
 
 
 class _Deferred:
