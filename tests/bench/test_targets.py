@@ -34,7 +34,8 @@ def test_render_recomputes_the_stored_targets() -> None:
     assert rows["CPU per full request, all processes incl. infrastructure"]["measured"] == analyze.full_cpu(
         result["summary"])
     better = copy.deepcopy(result)
-    better["streams"] = [*better.get("streams", []), _streams(256, 256)]
+    others = [s for s in better.get("streams", []) if s["target"] != "trivial"]  # whatever the stored run held
+    better["streams"] = [*others, _streams(256, 256)]
     streams = "concurrent SSE streams held, trivial path, 0 frames dropped"
     assert {t["target"]: t for t in analyze.targets_of(better)}[streams]["met"] is True
     better["streams"][-1] = _streams(256, 255)
