@@ -62,7 +62,9 @@ def create_service_app(
                 for subscriber in bus.broker.subscribers:
                     try:
                         await subscriber.stop()
-                    except Exception as exc:  # e.g. a fetch timing out on a slow broker: the rest still stops
+                    except (Exception, asyncio.CancelledError) as exc:  # e.g. a fetch timing out on a slow broker
+                        if isinstance(exc, asyncio.CancelledError) and _cancelling():
+                            raise  # this shutdown itself is cancelled, not one of the subscriber's own tasks
                         log.warning("a subscriber did not stop cleanly (%s: %s); its uncommitted messages are "
                                     "redelivered", type(exc).__name__, exc)
             for hook in on_shutdown or []:
@@ -74,6 +76,11 @@ def create_service_app(
     app = FastAPI(title=settings.service_name, lifespan=lifespan)
     add_health_routes(app, checks)
     return app
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def started(step: Hook, retry_s: float, what: str, first_delay_s: float = 0.5) -> None:

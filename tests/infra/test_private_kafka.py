@@ -15,6 +15,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -69,6 +70,17 @@ async def _authenticates(settings: FleetSettings) -> bool:
         await admin.close()
 
 
+def _refused_soon(settings: FleetSettings, within_s: float = 15.0) -> bool:
+    """The broker applies a deleted SCRAM credential from its metadata log, not in the deleting call's reply: a
+    connection right after it may still authenticate (seen once in a fresh-clone CI run)."""
+    end = time.monotonic() + within_s
+    while asyncio.run(_authenticates(settings)):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def _as(settings: FleetSettings, user: str, password: str) -> FleetSettings:
     return settings.model_copy(update={"kafka_username": user, "kafka_password": SecretStr(password)})
 
@@ -115,7 +127,7 @@ def test_torn_down_principals_leave_every_other_credential_working_across_a_rest
     asyncio.run(set_up(kept, {"planner.kept": "kept-secret-1"}))
     asyncio.run(set_up(gone, {"planner.gone": "gone-secret-1"}))
     asyncio.run(tear_down(gone))
-    assert not asyncio.run(_authenticates(_as(admin, "planner.gone", "gone-secret-1")))
+    assert _refused_soon(_as(admin, "planner.gone", "gone-secret-1"))
 
     infra.stop("kafka")
     infra.up("kafka")  # fleetctl's readiness check connects as the admin: it fails if the admin was lost
