@@ -36,7 +36,7 @@ class KeyOrdered:
         self.places = asyncio.Semaphore(in_flight)
         self._handle = subscriber.consume_one
         self._last: dict[Any, asyncio.Task[None]] = {}  # per key: its latest record's task
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to running tasks
         subscriber.consume_one = self.dispatch
 
     async def dispatch(self, raw: Any) -> None:
