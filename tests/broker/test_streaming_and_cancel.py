@@ -133,3 +133,57 @@ async def test_cancel_stops_an_expert_call_and_refuses_the_requests_next_tasks(
     assert (stopped["task_id"], stopped["error"]) == ("t1", "cancelled")
     assert (refused[1]["task_id"], refused[1]["error"]) == ("t2", "cancelled")
     assert len(env.calls("expert-model")) == 1  # no call for t2, no retry of t1
+
+
+def _direct(rid: str, deadline: Any, stream_answer: bool) -> tuple[Plan, ExpertTask]:
+    """A trivial question's plan (the router's, one expert: Plan.is_direct) and its one task."""
+    question = f"Name a colour {rid}"
+    plan = Plan(response_id=rid, tenant_id="t", deadline_at=deadline, mode="moe-orchestrator", question=question,
+                tasks=[PlannedTask(task_id="t1", category="general", instruction=question)], source="router",
+                complexity="trivial")
+    task = ExpertTask(**plan.child_fields(), task_id="t1", category="general", instruction=question,
+                      question=question, direct=True, stream_answer=stream_answer)
+    return plan, task
+
+
+async def test_a_trivial_questions_answer_streams_from_its_expert_while_the_model_writes_it(
+        env: Scripted, infra: dict[str, str], namespace: str) -> None:
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    env.script([{"model": "expert-model", "contains": rid, "reply": f"  {SLOW_ANSWER}\n", "token_delay_ms": 60}])
+    topics = Topics.for_namespace(namespace)
+    expert = ExpertSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                            consumer_workers=1)
+    merger = MergerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                            consumer_workers=1)
+    plan, task = _direct(rid, deadline_in(60), stream_answer=True)
+    async with running(expert_app, expert), running(merger_app, merger), \
+            TopicReader(infra["kafka"], topics.deltas, topics.answers) as reader:
+        await _publish(infra["kafka"], topics.plans, plan)
+        await _publish(infra["kafka"], topics.tasks_expert, task)
+        await reader.wait(topics.deltas, lambda d: d["channel"] == "content")
+        [call] = [c for c in env.calls("expert-model") if rid in str(c["messages"])]
+        assert call["stream"] is True
+        assert not call["completed"], "the first piece of the answer arrived only after the model finished"
+        [answer] = await reader.wait(topics.answers)
+    deltas = reader.on(topics.deltas)
+    assert {d["stage"] for d in deltas} == {"expert-worker"}  # the fast path: the merger streams nothing more
+    assert "".join(d["content"] for d in deltas) == answer["content"] == SLOW_ANSWER  # trimmed as the answer is
+    assert [d["seq"] for d in deltas] == list(range(len(deltas))) and len(deltas) > 1
+    assert answer["experts_used"] and answer["usage"]["completion_tokens"] > 0
+
+
+async def test_an_expert_task_not_marked_for_streaming_streams_nothing(
+        env: Scripted, infra: dict[str, str], namespace: str) -> None:
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    env.script([{"model": "expert-model", "contains": rid, "reply": SLOW_ANSWER}])
+    topics = Topics.for_namespace(namespace)
+    settings = ExpertSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                              consumer_workers=1)
+    _, task = _direct(rid, deadline_in(60), stream_answer=False)
+    async with running(expert_app, settings), TopicReader(infra["kafka"], topics.deltas, topics.results) as reader:
+        await _publish(infra["kafka"], topics.tasks_expert, task)
+        [result] = await reader.wait(topics.results)
+    assert result["content"] == SLOW_ANSWER
+    [call] = [c for c in env.calls("expert-model") if rid in str(c["messages"])]
+    assert call["stream"] is False
+    assert reader.on(topics.deltas) == []

@@ -74,12 +74,16 @@ def test_the_local_model_answers_non_streamed(client: openai.OpenAI) -> None:
 
 
 def test_the_local_model_answers_streamed(client: openai.OpenAI) -> None:
+    """A trivial question's answer arrives as the model writes it (its expert streams it: ExpertTask.stream_answer),
+    in several pieces, not in one piece at the end."""
     stream = client.chat.completions.create(
-        model="moe-orchestrator", messages=[{"role": "user", "content": f"Name a primary colour. (ref {_ref()})"}],
+        model="moe-orchestrator",
+        messages=[{"role": "user", "content": f"What is the population of Japan and its capital city? (ref {_ref()})"}],
         max_tokens=64, stream=True, stream_options={"include_usage": True})
     chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text.strip()
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert "".join(pieces).strip()
+    assert len(pieces) >= 2, pieces
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
 
 

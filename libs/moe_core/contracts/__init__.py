@@ -9,7 +9,7 @@ from moe_core.contracts.envelope import (
     deadline_in,
     utcnow,
 )
-from moe_core.contracts.experts import EXPERT_CATEGORIES
+from moe_core.contracts.experts import CRITIC_CATEGORIES, EXPERT_CATEGORIES
 from moe_core.contracts.messages import (
     MESSAGE_MODELS,
     Answer,
@@ -50,6 +50,7 @@ from moe_core.contracts.template_models import CarriedModel, TemplateModels
 from moe_core.contracts.topics import TOPIC_MESSAGES, Topics, topic_key
 
 __all__ = [
+    "CRITIC_CATEGORIES",
     "EXPERT_CATEGORIES",
     "MESSAGE_MODELS",
     "TOPIC_MESSAGES",

@@ -14,3 +14,7 @@ EXPERT_CATEGORIES: dict[str, str] = {
     "data_analyst": "data, statistics, tables, charts",
     "science": "physics, chemistry, biology, astronomy",
 }
+
+# The categories whose answers the critic reviews before the user sees them (the original's critic node): the
+# merger sends them to the critic, and no stage streams their answer text to the client.
+CRITIC_CATEGORIES = frozenset({"medical_consult", "legal_advisor"})

@@ -159,6 +159,9 @@ class ExpertTask(Envelope):
                                                     "no expert protocol (Plan.is_direct)")
     images: list[ImageRef] = Field(default_factory=list, description="category vision: the request's images, "
                                    "sent to a model that accepts images")
+    stream_answer: bool = Field(default=False, description="The worker streams its answer to the client (deltas) "
+                                "as the model writes it: a direct task of a live request whose answer the merger "
+                                "passes on as it is (no critic, no output guardrails, no plan shown, no tools)")
 
 
 class ToolTask(Envelope):
@@ -258,8 +261,8 @@ class Draft(Envelope):
 
 
 class AnswerDelta(Envelope):
-    """merger/critic -> gateway: a piece of the answer or of the reasoning, streamed as generated (not
-    published when not `live`)."""
+    """merger/critic, or the expert-worker for a task marked stream_answer -> gateway: a piece of the answer or
+    of the reasoning, streamed as generated (not published when not `live`)."""
 
     live_event: ClassVar[bool] = True
 

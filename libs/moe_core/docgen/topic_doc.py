@@ -38,7 +38,8 @@ TOPIC_NOTES: dict[str, str] = {
                "the gateway answered itself",
     "feedback": "a rating (`POST /v1/feedback`) or the critic's wrong/unsafe verdict: expert scores, cache flags, "
                 "verified or flagged relations",
-    "deltas": "the judge's tokens and the thinking as generated (the critic publishes none)",
+    "deltas": "the judge's tokens and the thinking as generated, or a trivial question's answer as its expert writes "
+              "it (ExpertTask.stream_answer; the critic publishes none)",
     "cancel": "the client disconnected or the deadline passed: every process of the cancellable stages stops the "
               "request",
     "deadletter": "a message that could not be processed, with its reason (`Bus.dead_letter`, any consumer); read "

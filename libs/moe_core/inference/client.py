@@ -183,12 +183,14 @@ class InferenceClient:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         user: str | None = None,
+        unload: bool = False,
     ) -> AsyncIterator[StreamDelta]:
         """Stream from the first candidate that accepts the request (failover before the first token).
 
-        With tools, the model's tool calls are assembled and delivered on the last (done) delta."""
+        With tools, the model's tool calls are assembled and delivered on the last (done) delta. unload: as `chat`'s
+        (an expert's streamed call)."""
         call = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature,
-                "tools": tools or None, "tool_choice": tool_choice if tools else None}
+                "tools": tools or None, "tool_choice": tool_choice if tools else None, "unload": unload}
         recorded = replay.answer(call)  # a replay as recorded: the record answers, no model is called
         if recorded is not None:
             if recorded.content:

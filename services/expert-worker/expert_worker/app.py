@@ -15,6 +15,7 @@ from expert_worker.tiers import TieredExpert
 from moe_core import redis_batch
 from moe_core.bus import Bus
 from moe_core.contracts import ExpertTask, Feedback, Progress, TaskResult
+from moe_core.deltas import DeltaSender
 from moe_core.images import ImageStore
 from moe_core.inference import InferenceClient
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
@@ -70,7 +71,19 @@ class ExpertWorker:
                 messages = await vision.with_images(messages, task, self.images)
             except vision.ImageMissing as exc:
                 return self._failed(task, str(exc))
-        result = await self.experts.run(task, messages, ahead)
+        # a direct task of a live request: its answer goes to the client as it is written (ExpertTask.stream_answer)
+        sender = DeltaSender(self.bus, task.child_fields(), stage="expert-worker") if task.stream_answer else None
+        try:
+            result = await self.experts.run(task, messages, ahead, sender)
+        except BaseException:
+            if sender is not None:
+                await sender.abort()
+            raise
+        if sender is not None:  # what was streamed is on the topic before the result (the merger's answer)
+            try:
+                await sender.close()
+            except Exception as exc:  # the answer itself is whole: the client gets it with the Answer
+                log.warning("streamed answer of %s not wholly published: %s", task.task_id, exc)
         if result.error:
             log.warning("expert %s failed: %s", task.category, result.error)
         return result
@@ -89,7 +102,7 @@ STAGE = Stage(
     summary="Expert tasks -> results from the category's models (tiers, scores from users' ratings).",
     consumes=(Consumes("tasks_expert", ExpertTask, "handle"),
               Consumes("feedback", Feedback, "on_feedback", description="ratings score model x category")),
-    publishes=("results", "progress"),
+    publishes=("results", "progress", "deltas"),
     needs=("redis", "inference"),
     memo=MemoPolicy("expert:result", TaskResult, ttl="result_ttl_s"),
     cancel=CancelPolicy(),

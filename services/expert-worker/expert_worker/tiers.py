@@ -19,8 +19,11 @@ from typing import Any
 
 from expert_worker import protocol
 from expert_worker.scoring import ScoreBoard, ScoresAhead
+from moe_core import shaping
 from moe_core.contracts import ExpertTask, TaskResult, Usage
+from moe_core.deltas import DeltaSender
 from moe_core.inference import Completion, InferenceClient, InferenceError, ModelRef
+from moe_core.inference.client import StreamDelta
 from moe_core.observability.metrics import EXPERT_CALLS
 from moe_core.templates import ExpertTemplate, of_message
 
@@ -98,8 +101,9 @@ class TieredExpert:
         return ScoresAhead(self.scores, task.category, refs, task.tenant_id)
 
     async def run(self, task: ExpertTask, messages: list[dict[str, Any]],
-                  ahead: ScoresAhead | None = None) -> TaskResult:
-        """ahead: the scores read ahead (read_ahead), else they are read here."""
+                  ahead: ScoresAhead | None = None, sender: DeltaSender | None = None) -> TaskResult:
+        """ahead: the scores read ahead (read_ahead), else they are read here. sender: a task marked stream_answer
+        streams its answer to the client through it, from a call that runs alone (not side by side)."""
         started = time.perf_counter()
         attempts: list[Attempt] = []
         try:  # the request's expert template (moe_core.templates), else the global assignment
@@ -118,7 +122,8 @@ class TieredExpert:
         for tier_refs in tiers:
             tier = tier_refs[0].tier
             batch = groups(tier_refs, self.parallel)
-            done = await asyncio.gather(*(self._call(task, messages, group, tier, len(attempts) + i)
+            alone = sender if len(batch) == 1 else None
+            done = await asyncio.gather(*(self._call(task, messages, group, tier, len(attempts) + i, alone)
                                           for i, group in enumerate(batch)))
             attempts += done
             top = best(attempts)
@@ -128,19 +133,49 @@ class TieredExpert:
         return self._result(task, attempts, (time.perf_counter() - started) * 1000)
 
     async def _call(self, task: ExpertTask, messages: list[dict[str, Any]], refs: list[ModelRef], tier: int,
-                    order: int) -> Attempt:
+                    order: int, sender: DeltaSender | None = None) -> Attempt:
         try:
-            completion = await self.inference.chat(
-                refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
-                temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
-                tools=task.tools or None, tool_choice=task.tool_choice, user=task.user,
-                unload=True)  # where a server is configured to, its model leaves VRAM for the judge
+            if sender is not None:
+                completion = await self._streamed(task, messages, refs, sender)
+            else:
+                completion = await self.inference.chat(
+                    refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
+                    temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
+                    tools=task.tools or None, tool_choice=task.tool_choice, user=task.user,
+                    unload=True)  # where a server is configured to, its model leaves VRAM for the judge
         except InferenceError as exc:
             EXPERT_CALLS.labels(task.category, str(tier), "error").inc()
             return Attempt(tier, order, error=exc)
         output = protocol.parse(completion.content, self.max_output_chars)
         EXPERT_CALLS.labels(task.category, str(tier), output.confidence).inc()
         return Attempt(tier, order, output=output, completion=completion)
+
+    async def _streamed(self, task: ExpertTask, messages: list[dict[str, Any]], refs: list[ModelRef],
+                        sender: DeltaSender) -> Completion:
+        """One model call whose answer goes to the client as the model writes it (ExpertTask.stream_answer),
+        shaped for the mode as the merger's fast path shapes the final answer, so what the client saw is the
+        start of it. Only the text the output cap surely keeps is streamed (protocol.cap cuts at most a fifth
+        of its length back to a space); the rest comes with the answer."""
+        shaper = shaping.for_mode(task.mode)
+        kept = int((self.max_output_chars - len(protocol.TRUNCATED)) * 0.8)
+        raw: list[str] = []
+        written = 0  # of the raw text, leading whitespace left out (as protocol.parse strips it)
+        end = StreamDelta()
+        async for delta in self.inference.stream(
+                refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
+                temperature=task.params.temperature, timeout_s=task.remaining_seconds(), user=task.user,
+                unload=True):
+            if delta.done:
+                end = delta
+                continue
+            raw.append(delta.content)
+            written += len(delta.content.lstrip()) if not written else len(delta.content)
+            if written <= kept:
+                sender.put("content", shaper.feed(delta.content))
+        if written <= kept:
+            sender.put("content", shaper.flush())
+        return Completion("".join(raw), end.finish_reason or "stop", end.usage or Usage(), end.model, end.server,
+                          end.tool_calls)
 
     def _result(self, task: ExpertTask, attempts: list[Attempt], duration_ms: float) -> TaskResult:
         base = {**task.child_fields(), "task_id": task.task_id, "category": task.category,

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from merger import core, provenance, synthesis
-from merger.deltas import DeltaSender
 from merger.insight import InsightStripper
 from merger.settings import MergerSettings
 from moe_core import shaping
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, ErrorInfo, Plan, Progress, SynthesisInsight, TaskResult, Usage
 from moe_core.contracts.messages import FinishReason
+from moe_core.deltas import DeltaSender
 from moe_core.inference import InferenceClient, InferenceError, ModelRef
 from moe_core.modes import Mode, get_mode
 from moe_core.templates import ExpertTemplate, of_message

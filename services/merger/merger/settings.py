@@ -30,6 +30,6 @@ SEED_DEFAULTS = (
                 "MOE_JUDGE_INSIGHT", True, doc=f"{SEED_ARCHITECTURE}: Node Descriptions (merger_node)"),
     SeedDefault("research_fallback", "web research for each CONFIDENCE: low expert result", "MOE_RESEARCH_FALLBACK",
                 True, doc=f"{SEED_SYSTEM}: research_fallback_node"),
-    SeedDefault("critic_node", "only medical_consult / legal_advisor", "merger.synthesis:CRITIC_CATEGORIES",
+    SeedDefault("critic_node", "only medical_consult / legal_advisor", "moe_core.contracts:CRITIC_CATEGORIES",
                 ["legal_advisor", "medical_consult"], doc=f"{SEED_ARCHITECTURE}: Node Descriptions"),
 )

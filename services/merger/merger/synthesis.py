@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from merger import insight
 from merger.core import FALLBACK_PREFIX, RANK, missing, result_sources, usable
-from moe_core.contracts import Plan, TaskResult
+from moe_core.contracts import CRITIC_CATEGORIES, Plan, TaskResult
 from moe_core.modes import Mode
 from moe_core.run_versions import prompt_used
 
-__all__ = ["FALLBACK_PREFIX", "RANK", "missing", "result_sources", "usable"]  # one notion each, in core
+__all__ = ["CRITIC_CATEGORIES", "FALLBACK_PREFIX", "RANK", "missing", "result_sources", "usable"]  # one notion each, in
+# core (the critic's categories: in the contracts, the planner reads them too)
 # Source priority when results disagree (the judge is told the same order).
 PRIORITY = ("reasoning", "precision tool", "knowledge graph", "expert", "web", "cache")
 PRIORITY_TEXT = " > ".join(PRIORITY)
 # The judge sees the semantic cache's nearest example only, its answer cut to this: it is the lowest-priority
 # source, and every word of it is a prompt token of the judge call.
 CACHE_EXAMPLE_CHARS = 600
-CRITIC_CATEGORIES = frozenset({"medical_consult", "legal_advisor"})
 
 
 def source_class(result: TaskResult) -> str:

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from moe_core.bus import Bus, PermanentError
 from moe_core.cancellation import RequestCancelled
 from moe_core.contracts import (
+    CRITIC_CATEGORIES,
     EXPERT_CATEGORIES,
     Answer,
     CacheEntry,
@@ -38,6 +39,7 @@ from moe_core.guardrails import GuardrailBook
 from moe_core.guardrails.inputs import check_input
 from moe_core.guardrails.quarantine import QuarantineStore
 from moe_core.inference import InferenceClient, InferenceError
+from moe_core.modes import get_mode
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
 from moe_core.stage_resources import Outcomes, Resources, stamped
@@ -121,10 +123,11 @@ class Planner:
         if plan is None:
             raise PermanentError("stored planner outcome has neither plan nor answer")
         history = expert_history(request, HISTORY_TURNS, direct=plan.is_direct())
+        streamed = streams_answer(request, plan, self.guard.guards(request.tenant_id))
         # the merger keeps results that arrive before their plan: plan and tasks go out side by side
         await self.bus.publish_all([
             (plan, self.bus.topics.plans),
-            *((task_message(request, plan, task, history), self.bus.topics.for_task_kind(task.kind))
+            *((task_message(request, plan, task, history, streamed), self.bus.topics.for_task_kind(task.kind))
               for task in plan.tasks),
             self._progress(request, "planned", ", ".join(t.category for t in plan.tasks)),
         ])
@@ -324,8 +327,20 @@ def images_of(request: ChatRequest) -> list[ImageRef]:
     return [ref for m in request.messages if m.role == "user" for ref in m.images]
 
 
-def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: list[ChatMessage]) -> Envelope:
-    """The message a planned task becomes on its kind's topic."""
+def streams_answer(request: ChatRequest, plan: Plan, guarded: bool) -> bool:
+    """Whether the plan's one expert streams its answer to the client as the model writes it
+    (ExpertTask.stream_answer): a direct plan of a live request, whose answer the merger's fast path passes on as
+    the expert wrote it. Not when the critic reviews the category, the tenant has output guardrails (`guarded`:
+    either sees the answer before the client), the mode has no fast path (its judge writes every answer) or shows
+    the plan in front of the answer, or the request has tools (the answer may be a tool call)."""
+    mode = get_mode(request.mode)
+    return (request.live and plan.is_direct() and not guarded and not request.tools and mode.fast_path
+            and not mode.show_plan and not any(t.category in CRITIC_CATEGORIES for t in plan.tasks))
+
+
+def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: list[ChatMessage],
+                 stream_answer: bool = False) -> Envelope:
+    """The message a planned task becomes on its kind's topic (`stream_answer`: streams_answer's decision)."""
     fields = {**request.child_fields(), "task_id": task.task_id, "question": plan.question}
     if task.kind == "tool":
         return ToolTask(**fields, tool=task.tool or task.category, args=task.args)
@@ -337,7 +352,7 @@ def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: l
     return ExpertTask(**fields, category=task.category, instruction=task.instruction, history=history,
                       params=request.params, mode=request.mode, few_shot=_expert_few_shot(plan), user=request.user,
                       tools=request.tools, tool_choice=request.tool_choice, direct=plan.is_direct(),
-                      images=images_of(request) if task.category == "vision" else [])
+                      images=images_of(request) if task.category == "vision" else [], stream_answer=stream_answer)
 
 
 def _expert_few_shot(plan: Plan) -> list[FewShot]:
