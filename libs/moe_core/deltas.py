@@ -18,8 +18,11 @@ Channel = Literal["content", "reasoning"]
 
 
 class DeltaSender:
-    def __init__(self, bus: Bus, envelope: dict[str, Any], stage: str = "merger", muted: bool = False) -> None:
+    def __init__(self, bus: Bus, topic: str, envelope: dict[str, Any], stage: str = "merger",
+                 muted: bool = False) -> None:
+        """topic: the stage's `deltas` topic (named by the stage, which declares it published)."""
         self.bus = bus
+        self.topic = topic
         self.muted = muted  # nothing is published (a guardrail sees the answer first: not even the reasoning)
         self.envelope = envelope
         self.stage = stage
@@ -48,7 +51,7 @@ class DeltaSender:
                 for channel, text in _merge(batch):
                     delta = AnswerDelta(**self.envelope, seq=self.seq, channel=channel, content=text,
                                         stage=self.stage)
-                    await self.bus.publish(delta, self.bus.topics.deltas)
+                    await self.bus.publish(delta, self.topic)
                     self.seq += 1
             if self._closing:
                 return

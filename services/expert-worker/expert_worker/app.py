@@ -72,7 +72,8 @@ class ExpertWorker:
             except vision.ImageMissing as exc:
                 return self._failed(task, str(exc))
         # a direct task of a live request: its answer goes to the client as it is written (ExpertTask.stream_answer)
-        sender = DeltaSender(self.bus, task.child_fields(), stage="expert-worker") if task.stream_answer else None
+        sender = (DeltaSender(self.bus, self.bus.topics.deltas, task.child_fields(), stage="expert-worker")
+                  if task.stream_answer else None)
         try:
             result = await self.experts.run(task, messages, ahead, sender)
         except BaseException:

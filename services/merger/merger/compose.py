@@ -82,7 +82,7 @@ class Composer:
             base["sources"] = core.result_sources([single])
             content = core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing)
             return Composition(Answer(**base, content=content, usage=usage, model_calls=calls), "fast", single, 1)
-        sender = DeltaSender(self.bus, plan.child_fields(), muted=muted)
+        sender = DeltaSender(self.bus, self.bus.topics.deltas, plan.child_fields(), muted=muted)
         try:
             composition = await self._synthesise(plan, good, mode, base, usage, calls, sender, stream, prefix)
         except BaseException:
