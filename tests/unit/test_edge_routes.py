@@ -5,7 +5,9 @@ functions of one router per protocol."""
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -69,3 +71,24 @@ def test_each_protocol_has_one_router_of_named_handlers() -> None:
         assert {r.path for r in routes} == paths, module.__name__
         for route in routes:  # a module-level function, findable by name (no closure inside create_app)
             assert getattr(module, route.endpoint.__name__) is route.endpoint
+
+
+def test_no_protocol_handler_or_dependency_runs_in_the_thread_pool() -> None:
+    """A plain-function endpoint or dependency is run in FastAPI's thread pool: a thread hop (and the GIL handed
+    back and forth) on every request of the hot path. The protocols' handlers and their dependencies are async."""
+    edge = gateway_app(GatewaySettings(), manage_broker=False)
+
+    def sync_calls(dependant: Any) -> list[str]:
+        found = [] if dependant.call is None or inspect.iscoroutinefunction(dependant.call) else \
+            [getattr(dependant.call, "__qualname__", repr(dependant.call))]
+        return found + [name for sub in dependant.dependencies for name in sync_calls(sub)]
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:  # an included router keeps its own routes
+        return [r for route in routes for r in ([route] if isinstance(route, APIRoute) else
+                                                api_routes(route.original_router.routes)
+                                                if hasattr(route, "original_router") else [])]
+
+    routes = [r for r in api_routes(edge.routes) if r.path in PROTOCOLS]
+    assert {r.path for r in routes} == PROTOCOLS
+    for route in routes:
+        assert sync_calls(route.dependant) == [], route.path

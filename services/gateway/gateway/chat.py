@@ -189,15 +189,19 @@ class ChatService:
 
     async def _after_hit(self, answer: Answer, held: Hold | None) -> None:
         """After the reply to an exact repeat: its usage settled (off the response's path, never lost: a failure
-        leaves it to the control plane's sweeper), then its Answer published to `answers` (audit, learning: the
-        merger's ingest event of a cache hit)."""
+        leaves it to the control plane's sweeper) and its Answer published to `answers` (audit, learning: the
+        merger's ingest event of a cache hit), side by side: the usage event and the Answer leave in one produce
+        request."""
         with bind_response_id(answer.response_id):
-            if held is not None and self.metering is not None:
-                await self.metering.settle_hit(answer.response_id, held)
-            try:
-                await self.bus.publish(answer, self.bus.topics.answers)
-            except Exception:
-                log.exception("could not publish the exact-repeat answer")
+            settling = [self.metering.settle_hit(answer.response_id, held)] \
+                if held is not None and self.metering is not None else []
+            await asyncio.gather(*settling, self._publish_hit(answer))
+
+    async def _publish_hit(self, answer: Answer) -> None:
+        try:
+            await self.bus.publish(answer, self.bus.topics.answers)
+        except Exception:
+            log.exception("could not publish the exact-repeat answer")
 
     def _closed(self, request: ChatRequest, abandoned: str | None) -> None:
         self.pending.close(request.response_id)

@@ -31,7 +31,8 @@ class Edge:
     resume: StreamResume  # Last-Event-ID: the rest of a dropped stream
 
 
-def edge(request: Request) -> Edge:
+async def edge(request: Request) -> Edge:
+    """(async: FastAPI runs a plain function dependency in its thread pool, a thread hop on every request)"""
     parts: Edge = request.app.state.edge
     return parts
 
