@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from moe_core.exact_cache import normalise, plain
 
@@ -225,7 +226,10 @@ class QuestionFeatures:
     tokens: frozenset[str]
 
 
+@lru_cache(maxsize=4096)
 def features(question: str) -> QuestionFeatures:
+    """(Memoised: a pure function of the text, and a lookup compares the query with the same nearest entries'
+    questions again and again.)"""
     tokens = words(question)
     return QuestionFeatures(
         numbers=_numbers(question),
