@@ -1,9 +1,10 @@
 """Group commit of semantic-cache writes: one Chroma upsert carries every entry that arrived while the
 previous upsert was in flight, or during the linger before it. N answers cost one request instead of N
 (Chroma spends about 15-18 ms of CPU per upsert call and about 1 ms per entry of a batched one, measured on
-the bench machine: 18.2 ms per entry upserted alone, 3.2 in batches of 8, 1.3 in batches of 32; docs/performance.md). The write is behind the request path (the cache topic is the
-source of truth and every replica's index reads it at once), so waiting `linger_s` before a write costs no
-request anything and lets the write-behind consumers' concurrent messages share the call."""
+the bench machine: 18.2 ms per entry upserted alone, 3.2 in batches of 8, 1.3 in batches of 32;
+docs/performance.md). The write is behind the request path (the cache topic is the source of truth and every
+replica's index reads it at once), so waiting `linger_s` before a write costs no request anything and lets the
+write-behind consumers' concurrent messages share the call."""
 
 from __future__ import annotations
 
