@@ -226,10 +226,10 @@ class QuestionFeatures:
     tokens: frozenset[str]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def features(question: str) -> QuestionFeatures:
     """(Memoised: a pure function of the text, and a lookup compares the query with the same nearest entries'
-    questions again and again.)"""
+    questions again and again. About 2.3 KB an entry: at most ~2.4 MB, full after a few hundred lookups.)"""
     tokens = words(question)
     return QuestionFeatures(
         numbers=_numbers(question),
