@@ -5,6 +5,7 @@ merger mid-stream and in the expert-worker mid-call — with no further call of 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,7 +19,17 @@ from expert_worker.app import create_app as expert_app
 from expert_worker.settings import ExpertSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
-from moe_core.contracts import Cancel, Envelope, ExpertTask, Plan, PlannedTask, TaskResult, Topics, deadline_in
+from moe_core.contracts import (
+    Cancel,
+    ChatMessage,
+    Envelope,
+    ExpertTask,
+    Plan,
+    PlannedTask,
+    TaskResult,
+    Topics,
+    deadline_in,
+)
 from moe_core.kafka_clients import client_kwargs
 from tests.conftest import Scripted, scripted_env
 from tests.support.topic_reader import TopicReader
@@ -135,14 +146,20 @@ async def test_cancel_stops_an_expert_call_and_refuses_the_requests_next_tasks(
     assert len(env.calls("expert-model")) == 1  # no call for t2, no retry of t1
 
 
-def _direct(rid: str, deadline: Any, stream_answer: bool) -> tuple[Plan, ExpertTask]:
+PATH = {"type": "object", "properties": {"path": {"type": "string"}}}
+TOOLS = [{"type": "function", "function": {"name": "read_file", "description": "Read a file", "parameters": PATH}}]
+
+
+def _direct(rid: str, deadline: Any, stream_answer: bool, tools: list[dict[str, Any]] | None = None
+            ) -> tuple[Plan, ExpertTask]:
     """A trivial question's plan (the router's, one expert: Plan.is_direct) and its one task."""
     question = f"Name a colour {rid}"
     plan = Plan(response_id=rid, tenant_id="t", deadline_at=deadline, mode="moe-orchestrator", question=question,
                 tasks=[PlannedTask(task_id="t1", category="general", instruction=question)], source="router",
                 complexity="trivial")
     task = ExpertTask(**plan.child_fields(), task_id="t1", category="general", instruction=question,
-                      question=question, direct=True, stream_answer=stream_answer)
+                      question=question, direct=True, stream_answer=stream_answer, tools=tools or [],
+                      history=[ChatMessage(role="user", content=question)] if tools else [])
     return plan, task
 
 
@@ -187,3 +204,34 @@ async def test_an_expert_task_not_marked_for_streaming_streams_nothing(
     [call] = [c for c in env.calls("expert-model") if rid in str(c["messages"])]
     assert call["stream"] is False
     assert reader.on(topics.deltas) == []
+
+
+async def test_an_agents_streamed_answer_and_its_tool_call(env: Scripted, infra: dict[str, str],
+                                                            namespace: str) -> None:
+    """A direct task with tools (an agent's turn) streams its text like any other; a reply that is a tool call
+    streams no text and its call reaches the Answer whole, assembled from the model's streamed fragments."""
+    said, called = f"r{uuid.uuid4().hex[:8]}", f"r{uuid.uuid4().hex[:8]}"
+    env.script([{"model": "expert-model", "contains": said, "reply": SLOW_ANSWER, "token_delay_ms": 30},
+                {"model": "expert-model", "contains": called,
+                 "tool_calls": [{"name": "read_file", "arguments": {"path": "README.md"}}]}])
+    topics = Topics.for_namespace(namespace)
+    expert = ExpertSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                            consumer_workers=1)
+    merger = MergerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                            consumer_workers=1)
+    async with running(expert_app, expert), running(merger_app, merger), \
+            TopicReader(infra["kafka"], topics.deltas, topics.answers) as reader:
+        for rid in (said, called):
+            plan, task = _direct(rid, deadline_in(60), stream_answer=True, tools=TOOLS)
+            await _publish(infra["kafka"], topics.plans, plan)
+            await _publish(infra["kafka"], topics.tasks_expert, task)
+        answers = {a["response_id"]: a for a in await reader.wait(topics.answers, count=2)}
+    calls = {rid: next(c for c in env.calls("expert-model") if rid in str(c["messages"])) for rid in (said, called)}
+    assert all(c["stream"] is True and c["body"]["tools"] for c in calls.values())
+    text = [d for d in reader.on(topics.deltas) if d["response_id"] == said]
+    assert "".join(d["content"] for d in text) == answers[said]["content"] == SLOW_ANSWER and len(text) > 1
+    assert not answers[said]["tool_calls"]
+    assert [d for d in reader.on(topics.deltas) if d["response_id"] == called] == []
+    [call] = answers[called]["tool_calls"]
+    assert (call["id"], call["function"]["name"], json.loads(call["function"]["arguments"])) == (
+        "call_0", "read_file", {"path": "README.md"})

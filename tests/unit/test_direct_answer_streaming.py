@@ -44,8 +44,6 @@ def test_no_stream_from_the_expert_when_someone_sees_the_answer_first_or_it_is_n
     assert not streams_answer(request, plan, guarded=True)  # the tenant's output guardrails check it first
     for category in ("medical_consult", "legal_advisor"):  # the critic reviews it first
         assert not streams_answer(request, _plan(category), guarded=False)
-    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
-    assert not streams_answer(_request(tools=tools), plan, guarded=False)  # the answer may be a tool call
     for mode in (m.id for m in MODES.values() if not m.fast_path or m.show_plan):  # the judge writes the answer
         assert not streams_answer(_request(mode=mode), _plan(mode=mode), guarded=False), mode
     for not_direct in (_plan(source="llm"), _plan(complexity="moderate"), _plan(tasks=2)):  # a judge merges
@@ -55,3 +53,14 @@ def test_no_stream_from_the_expert_when_someone_sees_the_answer_first_or_it_is_n
 def test_a_task_is_not_streamed_unless_the_planner_says_so() -> None:
     request, plan = _request(), _plan()
     assert task_message(request, plan, plan.tasks[0], []).stream_answer is False  # type: ignore[attr-defined]
+
+
+def test_an_agents_answer_streams_unless_the_mode_would_reshape_text_a_tool_call_keeps_as_written() -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    assert streams_answer(_request(tools=tools), _plan(), guarded=False)  # Claude Code, Open WebUI with tools
+    reshaping = [m.id for m in MODES.values() if m.fast_path and not m.show_plan
+                 and (m.code_only or m.sections or m.word_limit)]
+    assert reshaping  # e.g. the concise mode's word limit
+    for mode in reshaping:
+        assert streams_answer(_request(mode=mode), _plan(mode=mode), guarded=False), mode  # no tools: shaped
+        assert not streams_answer(_request(mode=mode, tools=tools), _plan(mode=mode), guarded=False), mode

@@ -161,7 +161,8 @@ class ExpertTask(Envelope):
                                    "sent to a model that accepts images")
     stream_answer: bool = Field(default=False, description="The worker streams its answer to the client (deltas) "
                                 "as the model writes it: a direct task of a live request whose answer the merger "
-                                "passes on as it is (no critic, no output guardrails, no plan shown, no tools)")
+                                "passes on as it is (no critic, no output guardrails, no plan shown; with tools "
+                                "only in a mode that reshapes nothing)")
 
 
 class ToolTask(Envelope):

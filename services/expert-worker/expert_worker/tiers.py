@@ -163,8 +163,9 @@ class TieredExpert:
         end = StreamDelta()
         async for delta in self.inference.stream(
                 refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
-                temperature=task.params.temperature, timeout_s=task.remaining_seconds(), user=task.user,
-                unload=True):
+                temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
+                tools=task.tools or None, tool_choice=task.tool_choice, user=task.user,
+                unload=True):  # an agent's tool calls come assembled on the last delta
             if delta.done:
                 end = delta
                 continue

@@ -332,10 +332,12 @@ def streams_answer(request: ChatRequest, plan: Plan, guarded: bool) -> bool:
     (ExpertTask.stream_answer): a direct plan of a live request, whose answer the merger's fast path passes on as
     the expert wrote it. Not when the critic reviews the category, the tenant has output guardrails (`guarded`:
     either sees the answer before the client), the mode has no fast path (its judge writes every answer) or shows
-    the plan in front of the answer, or the request has tools (the answer may be a tool call)."""
+    the plan in front of the answer. With tools (agents), only in a mode that shapes nothing but whitespace: an
+    answer that is a tool call keeps its text as the model wrote it, unshaped (the merger's tools path)."""
     mode = get_mode(request.mode)
-    return (request.live and plan.is_direct() and not guarded and not request.tools and mode.fast_path
-            and not mode.show_plan and not any(t.category in CRITIC_CATEGORIES for t in plan.tasks))
+    reshaped = mode.code_only or mode.sections or bool(mode.word_limit)
+    return (request.live and plan.is_direct() and not guarded and not (request.tools and reshaped)
+            and mode.fast_path and not mode.show_plan and not any(t.category in CRITIC_CATEGORIES for t in plan.tasks))
 
 
 def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: list[ChatMessage],
