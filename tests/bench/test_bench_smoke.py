@@ -101,7 +101,9 @@ def test_per_stage_breakdown_from_the_services_counters(result: tuple[Path, dict
     assert services["merger"]["handlers"]["results"]["per_request"] >= 2
     assert services["merger"]["model"]["judge-model"]["per_request"] >= 1
     assert services["merger"]["stores"]["redis"]["per_request"] > 0  # its partial state lives in Redis
-    assert services["planner"]["stores"]["chroma"]["per_request"] > 0  # the semantic-cache lookup
+    # the planner's memo of its outcome (Redis); its Chroma writes are behind the request path, batched over
+    # MOE_CACHE_WRITE_LINGER_MS, so a cell of a few requests may end before they land
+    assert services["planner"]["stores"]["redis"]["per_request"] > 0
     memory = data["memory_growth"]
     assert all(memory[s]["start_mb"] > 0 and memory[s]["end_mb"] > 0 for s in FLEET_SERVICES)
     md = next(out.glob("*.md")).read_text()
