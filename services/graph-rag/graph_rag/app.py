@@ -36,6 +36,10 @@ FETCH_FACTOR = 5
 MAX_QUESTION_CHARS = 4000  # terms are taken from the start of a very long question
 
 
+async def _nothing() -> list[dict[str, Any]]:
+    return []
+
+
 class GraphRag:
     def __init__(self, settings: GraphRagSettings, bus: Bus, db: GraphDB, redis: Redis,
                  documents: DocumentLookup | None = None, outcomes: Outcomes[TaskResult] | None = None) -> None:
@@ -73,12 +77,14 @@ class GraphRag:
     async def context(self, tenant: str, question: str, filters: dict[str, Any]) -> dict[str, Any]:
         """The context for one question, from the Redis cache while the tenant's graph is unchanged."""
         tenants = visible_tenants(tenant)
-        versions = await self.store.versions(tenants)
         tag = f"{self.settings.graph_trust_floor}:{self.settings.graph_max_facts}:{self.settings.graph_max_chains}"
         scope = None
         if self.documents is not None:  # the tenant's or the shared documents changed: a new context
-            scope = await doc_scope.read_scope(self.redis, self.settings.topic_namespace, tenant, question)
+            versions, scope = await asyncio.gather(self.store.versions(tenants), doc_scope.read_scope(
+                self.redis, self.settings.topic_namespace, tenant, question))
             tag += f":docs={scope.tag}"
+        else:
+            versions = await self.store.versions(tenants)
         cache_key = f"{self.cache_prefix}:{core.cache_key(tenant, question, filters, versions, tag)}"
         ttl = self.settings.graph_cache_ttl_s
         if ttl:
@@ -97,12 +103,13 @@ class GraphRag:
         lexicons = [await self.retriever.lexicon(t, versions.get(t, 0)) for t in tenants]
         found = extract(question[:MAX_QUESTION_CHARS], lexicons, self.settings.graph_max_gaps)
         uids = found.uids()
-        floor, limit = self.settings.graph_trust_floor, self.settings.graph_max_facts
-        facts = core.rank_facts(await self.retriever.facts(uids, tenants, floor, limit * FETCH_FACTOR),
-                                set(uids), limit)
-        chains = core.maximal_chains(
-            await self.retriever.chains(uids, tenants, floor, self.settings.graph_max_chains * FETCH_FACTOR),
-            self.settings.graph_max_chains) if self.settings.graph_max_chains else []
+        floor, limit, max_chains = self.settings.graph_trust_floor, self.settings.graph_max_facts, \
+            self.settings.graph_max_chains
+        found_facts, found_chains = await asyncio.gather(  # two reads at once: the task waits for the longer one
+            self.retriever.facts(uids, tenants, floor, limit * FETCH_FACTOR),
+            self.retriever.chains(uids, tenants, floor, max_chains * FETCH_FACTOR) if max_chains else _nothing())
+        facts = core.rank_facts(found_facts, set(uids), limit)
+        chains = core.maximal_chains(found_chains, max_chains) if max_chains else []
         terms = [m.name for m in found.matches] + found.unknown
         kind = question_kind(question)
         documents, complete = await self._documents(scope, terms, filters)

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rapidfuzz.distance import Levenshtein
+
 from graph_rag.stopwords import is_stopword
 from moe_core.graph.names import normalize
 
@@ -89,18 +91,9 @@ def max_edits(length: int) -> int:
 
 
 def bounded_levenshtein(a: str, b: str, bound: int) -> int | None:
-    """Edit distance of a and b, or None when it exceeds `bound` (stops early)."""
-    if abs(len(a) - len(b)) > bound:
-        return None
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-        if min(current) > bound:
-            return None
-        previous = current
-    return previous[-1] if previous[-1] <= bound else None
+    """Edit distance of a and b, or None when it exceeds `bound` (rapidfuzz stops early, in C)."""
+    distance = Levenshtein.distance(a, b, score_cutoff=bound)
+    return distance if distance <= bound else None
 
 
 def tokens(text: str) -> list[str]:
