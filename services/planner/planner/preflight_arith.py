@@ -50,11 +50,13 @@ FOLLOW = [(r"^(?:add|plus)\s+", "+ "), (r"^(?:subtract|minus|take away)\s+", "- 
           (r"^(?:multiply(?: it)? by|times|multiplied by)\s+", "* "), (r"^(?:divide(?: it)? by|divided by)\s+", "/ ")]
 
 
+REWRITES = [(re.compile(pattern, I), replacement) for pattern, replacement in (*OPERATORS, *PHRASES)]  # compiled once
+FOLLOWS = [(re.compile(pattern, I), symbol) for pattern, symbol in FOLLOW]
+
+
 def _rewrite(text: str) -> str:
-    for pattern, replacement in OPERATORS:
-        text = re.sub(pattern, replacement, text, flags=I)
-    for pattern, replacement in PHRASES:
-        text = re.sub(pattern, replacement, text, flags=I)
+    for pattern, replacement in REWRITES:
+        text = pattern.sub(replacement, text)
     return " ".join(text.split())
 
 
@@ -66,8 +68,8 @@ def _steps(text: str) -> str | None:
     expression = _rewrite(parts[0])
     for part in parts[1:]:
         follow = part.strip()
-        for pattern, symbol in FOLLOW:
-            follow = re.sub(pattern, symbol, follow, flags=I)
+        for pattern, symbol in FOLLOWS:
+            follow = pattern.sub(symbol, follow)
         follow = _rewrite(follow)
         if not re.match(r"[-+*/^]\s*\S", follow):
             return None  # "then" without an operation: not a chain of arithmetic

@@ -10,7 +10,7 @@ from typing import Any
 from planner.preflight_dates import shift
 from planner.preflight_lexicon import NUM, Question, numbers_from_words, strip_request
 from planner.preflight_numbers import ROMAN
-from planner.preflight_text import HASHES, argument
+from planner.preflight_text import HASH_NAMES, HASHES, argument
 from planner.preflight_units import convert
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
@@ -19,6 +19,7 @@ PREV = "$prev"
 OPS = {"plus": "+", "+": "+", "minus": "-", "-": "-", "times": "*", "multiplied by": "*", "*": "*", "x": "*",
        "divided by": "/", "/": "/"}
 THEN = {"multiply": "*", "multiplied": "*", "divide": "/", "divided": "/", "add": "+", "subtract": "-"}
+OP_NAMES = "|".join(re.escape(o) for o in sorted(OPS, key=len, reverse=True))
 
 
 def _chain(*steps: tuple[str, dict[str, Any]]) -> Hit:
@@ -33,9 +34,8 @@ def weekday_after(body: str) -> Hit | None:
 
 
 def hash_of_base64(q: Question, body: str) -> Hit | None:
-    names = "|".join(re.escape(n) for n in sorted(HASHES, key=len, reverse=True))
-    m = re.fullmatch(rf"(?:the )?(?P<alg>{names})(?: hash| digest)? of (?:the )?base[ -]?64(?: encoding| encoded form)?"
-                     rf" of (?P<t>.+)", body, I)
+    m = re.fullmatch(rf"(?:the )?(?P<alg>{HASH_NAMES})(?: hash| digest)? of (?:the )?base[ -]?64"
+                     rf"(?: encoding| encoded form)? of (?P<t>.+)", body, I)
     text = argument(q, m["t"]) if m else None
     if m is None or text is None:
         return None
@@ -54,8 +54,7 @@ def prime_of_based(body: str) -> Hit | None:
 
 
 def roman_arithmetic(body: str) -> Hit | None:
-    ops = "|".join(re.escape(o) for o in sorted(OPS, key=len, reverse=True))
-    m = re.fullmatch(rf"(?P<r>[IVXLCDM]{{1,15}}) (?P<op>{ops}) (?P<n>{NUM})", body)
+    m = re.fullmatch(rf"(?P<r>[IVXLCDM]{{1,15}}) (?P<op>{OP_NAMES}) (?P<n>{NUM})", body)
     if not m or not re.fullmatch(ROMAN, m["r"]):
         return None
     return _chain(("roman_numeral", {"value": m["r"]}),

@@ -32,6 +32,9 @@ def _names(table: dict[str, str]) -> str:
     return "|".join(re.escape(n) for n in sorted(table, key=len, reverse=True))
 
 
+HASH_NAMES, CHECKSUM_NAMES = _names(HASHES), _names(CHECKSUMS)  # the alternations, once (the patterns use them)
+
+
 def argument(q: Question, token: str) -> str | None:
     """The text a quoted slot stands for, or a short bare argument (at most three plain words)."""
     quoted = q.slot(token)
@@ -44,7 +47,7 @@ def argument(q: Question, token: str) -> str | None:
 
 
 def hashing(q: Question) -> tuple[str, dict[str, Any]] | None:
-    body, names = strip_request(q.text), _names(HASHES)
+    body, names = strip_request(q.text), HASH_NAMES
     shapes = [rf"(?:the )?(?P<alg>{names})(?: (?:hash|digest|checksum|sum|value|hex digest))? (?:of|for) {ARG_LEAD}"
               rf"(?P<t>.+)", rf"(?P<alg>{names}) (?P<t>{SLOT}|\S+)",
               rf"hash {ARG_LEAD}(?P<t>{SLOT}|\S+) (?:with|using|in) (?P<alg>{names})",
@@ -85,7 +88,7 @@ def base64(q: Question) -> tuple[str, dict[str, Any]] | None:
 
 def checksum(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = strip_request(q.text)
-    names = _names(CHECKSUMS)
+    names = CHECKSUM_NAMES
     m = re.fullmatch(rf"(?:the )?(?P<alg>{names})(?: (?:checksum|sum|hash|value))? (?:of|for) {ARG_LEAD}(?P<t>.+)",
                      body, I) or re.fullmatch(rf"(?P<alg>{names}) (?P<t>{SLOT}|\S+)", body, I)
     if m and (text := argument(q, m["t"])) is not None:
