@@ -57,9 +57,9 @@ class GraphRag:
         result, fresh = await self.outcomes.once(
             f"{task.response_id}:{task.task_id}", lambda: self._run(task), message=task,
             expired=lambda: TaskResult(**late, confidence="low", error="deadline passed before the task started"))
-        if fresh:
-            await self._report_gaps(task, (result.data or {}).get("unknown_terms", []))
-        await self.bus.publish(result, self.bus.topics.results)
+        gaps = await self._new_gaps(task, (result.data or {}).get("unknown_terms", [])) if fresh else []
+        await self.bus.publish_all([(result, self.bus.topics.results),  # one wait for the broker, not one per gap
+                                    *((gap, self.bus.topics.ontology_gaps) for gap in gaps)])
 
     async def _run(self, task: GraphTask) -> TaskResult:
         started = time.perf_counter()
@@ -145,13 +145,17 @@ class GraphRag:
             return []
         return await documents.lookup(scope.text, terms, parse_filters(filters), scope.tenant, scope.vector)
 
-    async def _report_gaps(self, task: GraphTask, terms: list[str]) -> None:
-        for term in terms:
-            flag = f"graph-rag:gap:{self.settings.topic_namespace}:{task.tenant_id}:{normalize(term)}"
-            if not await self.redis.set(flag, "1", nx=True, ex=self.settings.graph_gap_ttl_s):
-                continue  # reported recently for this tenant
-            gap = OntologyGap(**task.child_fields(), term=term[:200], context=task.question[:2000])
-            await self.bus.publish(gap, self.bus.topics.ontology_gaps)
+    async def _new_gaps(self, task: GraphTask, terms: list[str]) -> list[OntologyGap]:
+        """The unknown terms not reported for this tenant within graph_gap_ttl_s, flagged in one round trip."""
+        if not terms:
+            return []
+        flags = [f"graph-rag:gap:{self.settings.topic_namespace}:{task.tenant_id}:{normalize(t)}" for t in terms]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for flag in flags:
+                pipe.set(flag, "1", nx=True, ex=self.settings.graph_gap_ttl_s)
+            first = await pipe.execute()
+        return [OntologyGap(**task.child_fields(), term=term[:200], context=task.question[:2000])
+                for term, new in zip(terms, first, strict=True) if new]
 
     async def start(self) -> None:
         await prepare_graph(self.store.db, seed=self.settings.graph_seed_ontology)
