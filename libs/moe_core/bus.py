@@ -170,17 +170,17 @@ class Bus:
             raise refused(self.settings, topic, "write", exc) from None
 
     async def _publish_raw(self, message: Envelope, topic: str) -> None:
-        await self.broker.publish(
-            message.model_dump_json().encode(),
-            topic=topic,
-            key=message.response_id.encode(),
-            headers={
-                headers.RESPONSE_ID: message.response_id,
-                headers.MESSAGE_TYPE: type(message).__name__,
-                headers.SCHEMA_VERSION: str(message.schema_version),
-                headers.PRODUCER: self.settings.service_name,
-            },
-        )
+        marks = {
+            headers.RESPONSE_ID: message.response_id,
+            headers.MESSAGE_TYPE: type(message).__name__,
+            headers.SCHEMA_VERSION: str(message.schema_version),
+            headers.PRODUCER: self.settings.service_name,
+        }
+        task_id = getattr(message, "task_id", None)
+        if isinstance(task_id, str):  # a task or its result: ordered per task where its consumer says so
+            marks[headers.TASK_ID] = task_id
+        await self.broker.publish(message.model_dump_json().encode(), topic=topic,
+                                  key=message.response_id.encode(), headers=marks)
         MESSAGES_PUBLISHED.labels(self.settings.service_name, topic).inc()
 
     async def publish_keyed(self, message: BaseModel, topic: str, key: str) -> None:

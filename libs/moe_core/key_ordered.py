@@ -5,7 +5,9 @@ the next: a stage whose handler waits on a model for a second handles one reques
 however idle its CPU. Here the consumer's loop only dispatches: each record is handled in a task of its own, up
 to MOE_CONSUMER_IN_FLIGHT at once per subscription (the loop waits for a free place: back-pressure, not an
 unbounded queue), and records with the same key (the response_id: one request's messages) strictly one after
-the other, in partition order, as before.
+the other, in partition order, as before. On a task topic (Consumes.per_task) the order is per task instead (the
+key and the task-id header moe_core.bus stamps): a plan's two experts (or tools, or searches) share the request's
+key and partition, and each waited for the other's model call.
 
 What stays as it was:
 - the whole of FastStream's handling per record (the middlewares, the decoder, the acknowledgement) runs in the
@@ -24,14 +26,16 @@ import asyncio
 from functools import partial
 from typing import Any
 
+from moe_core.contracts.headers import TASK_ID
 from moe_core.offset_commits import RETRY, OffsetCommits
 
 
 class KeyOrdered:
     """Installs itself as the subscriber's `consume_one`: the consumer loop's one call per record."""
 
-    def __init__(self, subscriber: Any, commits: OffsetCommits, in_flight: int) -> None:
+    def __init__(self, subscriber: Any, commits: OffsetCommits, in_flight: int, per_task: bool = False) -> None:
         self.subscriber = subscriber
+        self.per_task = per_task  # order by (key, the task-id header): a request's tasks run at once
         self.commits = commits
         self.places = asyncio.Semaphore(in_flight)
         self._handle = subscriber.consume_one
@@ -43,6 +47,8 @@ class KeyOrdered:
         await self.places.acquire()
         self.commits.begin(raw)
         key = raw.key
+        if self.per_task and key is not None:
+            key = (key, _task_id(raw))
         before = self._last.get(key) if key is not None else None
         task = asyncio.get_running_loop().create_task(self._run(raw, before))
         if key is not None:
@@ -66,3 +72,8 @@ class KeyOrdered:
         self.tasks.discard(task)
         if key is not None and self._last.get(key) is task:
             del self._last[key]
+
+
+def _task_id(raw: Any) -> bytes | None:
+    """The record's task-id header (moe_core.bus stamps it on every task and result), if any."""
+    return next((value for name, value in (raw.headers or ()) if name == TASK_ID), None)

@@ -44,7 +44,9 @@ class Consumes:
     subscription has read what the topic held). `when` decides from the domain object whether
     the subscription is made at all (e.g. the planner reads answers only with its semantic cache on).
     topic=EVERY_TOPIC reads every topic; model=None hands the handler FastStream's raw KafkaMessage
-    (nothing is parsed, so nothing is dead-lettered for its shape)."""
+    (nothing is parsed, so nothing is dead-lettered for its shape). per_task=True: the topic's records of one
+    request are independent tasks (a plan's experts, tools, searches), handled at once rather than one after the
+    other; only the records of one task keep their order (moe_core.key_ordered)."""
 
     topic: str
     model: type[BaseModel] | None
@@ -53,8 +55,11 @@ class Consumes:
     when: Callable[[Any], bool] | None = None
     description: str = ""
     from_start: bool = False
+    per_task: bool = False  # one request's records are independent tasks: run at once, in order per task only
 
     def __post_init__(self) -> None:
+        if self.per_task and not self.group:
+            raise ValueError(f"{self.topic}: per_task orders a group's records (moe_core.key_ordered)")
         if self.from_start and self.group:
             raise ValueError(f"{self.topic}: from_start is for group-less subscriptions (a group resumes its offsets)")
         if self.topic not in TOPIC_FIELDS and self.topic != EVERY_TOPIC:

@@ -193,7 +193,7 @@ def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus
             description=consumes.description or None, **subscriber_options(settings, consumes, commits))
         subscriber(_typed(consumes, handler, settings.service_name))
         if consumes.group and settings.consumer_in_flight > 1:  # many records in flight, in order per key
-            KeyOrdered(subscriber, commits, settings.consumer_in_flight)
+            KeyOrdered(subscriber, commits, settings.consumer_in_flight, per_task=consumes.per_task)
         subscribers[consumes.handler] = subscriber
     for topic in stage.publishes:
         model = getattr(contracts, TOPIC_MESSAGES[topic])

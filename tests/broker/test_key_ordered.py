@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from moe_core.bus import Bus
-from moe_core.contracts import ChatRequest
+from moe_core.contracts import ChatRequest, ExpertTask, deadline_in
 from moe_core.offset_commits import OffsetCommits
 from moe_core.settings import FleetSettings
+from moe_core.stage import Consumes, Stage
+from moe_core.stage_consumer import stage_router
 from tests.broker.test_batched_commits import _committed, _consume, _is, _request, _until
 
 pytestmark = pytest.mark.infra
@@ -154,3 +157,54 @@ async def test_a_transient_failure_is_retried_in_place(infra: dict[str, str], na
         await producer.broker.stop()
     assert attempts["flaky-0"] == 3
     assert handled == Counter({f"flaky-{i}": 1 for i in range(6)})
+
+
+TASK_STAGE = Stage(name="per-task-test", settings=FleetSettings, build=lambda res: None, needs=(), publishes=(),
+                   consumes=(Consumes("tasks_expert", ExpertTask, "on_task", per_task=True),), summary="a test stage")
+
+
+def _task(rid: str, task_id: str, note: str = "") -> ExpertTask:
+    return ExpertTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(60), task_id=task_id,
+                      category="general", instruction=note or task_id, question="q")
+
+
+async def _consume_tasks(settings: FleetSettings, handle: Callable[[ExpertTask], Awaitable[None]]) -> Bus:
+    bus = Bus(settings)
+    router, _ = stage_router(TASK_STAGE, settings, bus, {"on_task": handle},
+                             OffsetCommits(settings.kafka_commit_interval_ms))
+    bus.broker.include_router(router)
+    await bus.broker.start()
+    return bus
+
+
+async def test_a_requests_tasks_run_at_once_on_a_per_task_topic(infra: dict[str, str], namespace: str) -> None:
+    """A plan's tasks share the request's key (and so its partition): on a per-task subscription each is handled
+    without waiting for the others (each handler here waits until all three are in flight), while one task's own
+    records still come one after the other, in order."""
+    settings = _settings(infra["kafka"], namespace)
+    producer = await _started(settings)
+    together, active, most, everyone_in = 3, Counter[str](), 0, asyncio.Event()
+    handled: list[str] = []
+
+    async def handle(task: ExpertTask) -> None:
+        nonlocal most
+        active[task.task_id] += 1
+        most = max(most, len(+active))
+        if len(+active) == together:
+            everyone_in.set()
+        if task.instruction != "again":
+            await asyncio.wait_for(everyone_in.wait(), 20)
+        handled.append(f"{task.task_id}:{task.instruction}")
+        active[task.task_id] -= 1
+
+    for message in (_task("plan-1", "t1"), _task("plan-1", "t2"), _task("plan-1", "t1", "again"),
+                    _task("plan-1", "t3")):
+        await producer.publish(message, producer.topics.tasks_expert)  # the Bus stamps the task-id header
+    consumer = await _consume_tasks(settings, handle)
+    try:
+        await _until(lambda: _is(len(handled) == 4), "every task handled")
+    finally:
+        await consumer.broker.stop()
+        await producer.broker.stop()
+    assert most == together  # t1, t2 and t3 at once; with the request's order t2 would wait for t1 for ever
+    assert handled.index("t1:t1") < handled.index("t1:again")  # t1's second record after its first

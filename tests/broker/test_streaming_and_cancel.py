@@ -19,6 +19,7 @@ from expert_worker.app import create_app as expert_app
 from expert_worker.settings import ExpertSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
+from moe_core.bus import Bus
 from moe_core.contracts import (
     Cancel,
     ChatMessage,
@@ -144,6 +145,32 @@ async def test_cancel_stops_an_expert_call_and_refuses_the_requests_next_tasks(
     assert (stopped["task_id"], stopped["error"]) == ("t1", "cancelled")
     assert (refused[1]["task_id"], refused[1]["error"]) == ("t2", "cancelled")
     assert len(env.calls("expert-model")) == 1  # no call for t2, no retry of t1
+
+
+async def test_a_plans_two_experts_call_their_models_at_once(env: Scripted, infra: dict[str, str],
+                                                              namespace: str) -> None:
+    """Both tasks carry the request's key, so they share a partition: the expert-worker starts the second one's
+    model call while the first one's is still running (before, the second waited for the first), and a Cancel then
+    stops both."""
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    env.script([{"model": "expert-model", "contains": rid, "reply": "late\nCONFIDENCE: high", "delay_ms": 20_000}])
+    topics = Topics.for_namespace(namespace)
+    settings = ExpertSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                              consumer_workers=1)
+    tasks = [ExpertTask(response_id=rid, tenant_id="t", deadline_at=deadline_in(60), task_id=tid, category="general",
+                        instruction=f"answer {tid} of {rid}", question=f"q {rid}") for tid in ("t1", "t2")]
+    async with running(expert_app, settings), TopicReader(infra["kafka"], topics.results) as reader:
+        planner = Bus(settings)  # published as the planner publishes them: the Bus stamps the task-id header
+        await planner.broker.connect()
+        try:
+            await planner.publish_all([(task, topics.tasks_expert) for task in tasks])
+        finally:
+            await planner.broker.stop()
+        await _until(lambda: len(env.calls("expert-model")) == 2)  # within 20 s: the first call is still running
+        assert not any(call["completed"] for call in env.calls("expert-model"))
+        await _publish(infra["kafka"], topics.cancel, Cancel(**tasks[0].child_fields()))
+        stopped = await reader.wait(topics.results, count=2)
+    assert sorted((r["task_id"], r["error"]) for r in stopped) == [("t1", "cancelled"), ("t2", "cancelled")]
 
 
 PATH = {"type": "object", "properties": {"path": {"type": "string"}}}

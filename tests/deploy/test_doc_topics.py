@@ -106,3 +106,14 @@ def test_the_progress_stages_and_the_cancel_subscribers_are_the_declared_ones() 
     assert stages and sorted(re.findall(r"`([a-z-]+)`", stages.group(1))) == sorted(producers["progress"])
     cancel = re.search(r"`libs/moe_core/cancellation.py`\): (.+?) subscribe without a group", text)
     assert cancel and sorted(leading_names(cancel.group(1), NAMES)) == sorted(consumers["cancel"] - {"gateway"})
+
+
+def test_the_kafka_headers_table_lists_every_header_the_bus_sets() -> None:
+    """docs/topics.md "Kafka headers": one row per header constant of moe_core.contracts.headers (the dead-letter
+    reason is named below the table), none that the code does not set."""
+    from moe_core.contracts import headers
+    section = read("docs/topics.md").split("## Kafka headers", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([\w-]+)`", section, re.M)) | set(re.findall(r"`([\w-]+)`, `([\w-]+)`", section)[0])
+    constants = {v for k, v in vars(headers).items() if k.isupper() and isinstance(v, str)}
+    assert rows == constants - {headers.DLQ_REASON}
+    assert f"`{headers.DLQ_REASON}`" in section

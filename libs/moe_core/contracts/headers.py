@@ -4,6 +4,7 @@ RESPONSE_ID = "x-moe-response-id"
 MESSAGE_TYPE = "x-moe-message-type"
 SCHEMA_VERSION = "x-moe-schema-version"
 PRODUCER = "x-moe-producer"
+TASK_ID = "x-moe-task-id"  # a task and its result: which of the request's tasks (moe_core.key_ordered, per_task)
 DLQ_REASON = "x-moe-dlq-reason"
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"

@@ -101,7 +101,7 @@ STAGE = Stage(
     settings=ExpertSettings,
     build=lambda res: ExpertWorker(res.settings, res.bus, res.inference, res.redis, res.outcomes()),
     summary="Expert tasks -> results from the category's models (tiers, scores from users' ratings).",
-    consumes=(Consumes("tasks_expert", ExpertTask, "handle"),
+    consumes=(Consumes("tasks_expert", ExpertTask, "handle", per_task=True),
               Consumes("feedback", Feedback, "on_feedback", description="ratings score model x category")),
     publishes=("results", "progress", "deltas"),
     needs=("redis", "inference"),

@@ -183,7 +183,7 @@ STAGE = Stage(
     build=build,
     summary="Graph tasks -> knowledge-graph context (facts, requirement chains, documents); unknown terms "
             "-> ontology gaps.",
-    consumes=(Consumes("tasks_graph", GraphTask, "handle"),),
+    consumes=(Consumes("tasks_graph", GraphTask, "handle", per_task=True),),
     publishes=("results", "ontology_gaps"),
     needs=("redis", "neo4j"),
     memo=MemoPolicy("graph-rag:result", TaskResult, ttl="result_ttl_s"),

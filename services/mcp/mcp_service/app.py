@@ -98,7 +98,7 @@ STAGE = Stage(
     settings=McpSettings,
     build=build,
     summary="Precision tools from one registry: tool tasks -> results (also REST and an MCP server).",
-    consumes=(Consumes("tasks_mcp", ToolTask, "handle"),),
+    consumes=(Consumes("tasks_mcp", ToolTask, "handle", per_task=True),),
     publishes=("results", "progress"),
     needs=("redis",),
     memo=MemoPolicy("mcp:result", TaskResult, ttl="result_ttl_s"),

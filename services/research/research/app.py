@@ -101,7 +101,7 @@ STAGE = Stage(
     settings=ResearchSettings,
     build=build,
     summary="Research tasks -> web results (SearXNG), numbered sources and a cited summary.",
-    consumes=(Consumes("tasks_research", ResearchTask, "handle"),),
+    consumes=(Consumes("tasks_research", ResearchTask, "handle", per_task=True),),
     publishes=("results", "progress"),
     needs=("redis", "inference"),
     memo=MemoPolicy("research:result", TaskResult, ttl="result_ttl_s"),
