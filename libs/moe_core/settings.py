@@ -48,8 +48,9 @@ class FleetSettings(BaseSettings):
     consumer_workers: int = Field(default=4, ge=1, description="Consumers per group subscription when "
                                   "MOE_CONSUMER_IN_FLIGHT is 1 (each handles its partitions one record at a time)")
     consumer_in_flight: int = Field(default=64, ge=1, description="Records a group subscription handles at once "
-                                    "(moe_core.key_ordered: one consumer, in order per key, the commit never past "
-                                    "a record in flight); 1: one record at a time per consumer")
+                                    "(moe_core.key_ordered: one consumer, in order per key, on the task topics per "
+                                    "task, the commit never past a record in flight); 1: one record at a time per "
+                                    "consumer (a plan's tasks then wait for each other)")
     blas_threads: int = Field(default=1, ge=1, description="Threads of numpy's BLAS in each service process "
                               "(moe_core.blas): a service scales by processes and replicas")
     startup_retry_s: float = Field(default=120.0, ge=0, description="A store or broker that fails transiently "
