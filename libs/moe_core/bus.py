@@ -238,7 +238,8 @@ class Bus:
 
         group=True: the service's consumer group shares the partitions (each message handled once).
         group=False: this process reads every partition without committing (e.g. gateway replies).
-        wanted: a filter on the record key (the response_id); other records are dropped unparsed.
+        wanted: a filter on the record key (the response_id); other records are dropped unparsed, before
+        FastStream's handling.
         """
         service = self.settings.service_name
 
@@ -296,6 +297,8 @@ class Bus:
             kwargs.update(ack_policy=AckPolicy.ACK_FIRST)
         subscriber = self.broker.subscriber(topic, **kwargs)
         subscriber(on_message)
+        if wanted is not None and hasattr(subscriber, "consume_one"):
+            _drop_unwanted(subscriber, wanted)
         return subscriber
 
     async def ensure_topics(self) -> None:
@@ -400,6 +403,20 @@ def _trace_of(message: Envelope) -> Iterator[None]:
         yield
     finally:
         otel_context.detach(token)
+
+
+def _drop_unwanted(subscriber: Any, wanted: Callable[[str], bool]) -> None:
+    """Records whose key is not wanted are dropped where the consumer loop hands them over, before FastStream's
+    handling (its parser, middlewares, trace span and metrics): every gateway replica reads every reply of the
+    fleet and wants only its own requests'. (on_message checks again for brokers that call it directly.)"""
+    consume_one = subscriber.consume_one
+
+    async def consume_wanted(raw: Any) -> None:
+        key = _key_of(raw)
+        if key is None or wanted(key):
+            await consume_one(raw)
+
+    subscriber.consume_one = consume_wanted
 
 
 def _key_of(raw: Any) -> str | None:

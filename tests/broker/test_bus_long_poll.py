@@ -45,3 +45,42 @@ async def test_a_record_ends_the_long_poll(infra: dict[str, str], namespace: str
             assert await asyncio.wait_for(got.get(), timeout=FETCH_WAIT_MS / 1000 / 3) == rid
     finally:
         await bus.broker.stop()
+
+
+async def test_a_reply_subscription_drops_unwanted_records_before_faststream(infra: dict[str, str],
+                                                                            namespace: str) -> None:
+    """`wanted` (a gateway replica's own requests): the other records never reach FastStream's handling (its
+    parser, middlewares and trace span: `subscriber.consume`), the wanted ones do."""
+    settings = FleetSettings(service_name="wanted", kafka_bootstrap=infra["kafka"], topic_namespace=namespace)
+    bus = Bus(settings)
+    await ensure_topics(settings.kafka_bootstrap, [bus.topics.requests], 2)
+    got: list[str] = []
+
+    async def handler(request: ChatRequest) -> None:
+        got.append(request.response_id)
+
+    subscriber = bus.subscribe(bus.topics.requests, ChatRequest, handler, group=False, offset_reset="latest",
+                               wanted=lambda rid: rid.startswith("mine-"))
+    handled, consume = [], subscriber.consume
+
+    async def counted(msg: object) -> object:
+        handled.append(msg)
+        return await consume(msg)
+
+    subscriber.consume = counted
+    await bus.broker.start()
+    try:
+        await wait_positioned(subscriber)
+        rids = ["mine-1", "other-1", "other-2", "mine-2", "other-3", "mine-3"]
+        await bus.publish_all([(ChatRequest(response_id=rid, tenant_id="t", deadline_at=deadline_in(60),
+                                            mode="moe-orchestrator", messages=[ChatMessage(role="user", content="hi")]),
+                                bus.topics.requests) for rid in rids])
+        for _ in range(100):
+            if len(got) == 3:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # the other records have arrived too by now (same batch of publishes)
+    finally:
+        await bus.broker.stop()
+    assert sorted(got) == ["mine-1", "mine-2", "mine-3"]
+    assert len(handled) == 3  # FastStream handled only the wanted records
