@@ -191,3 +191,24 @@ def test_gcd_times_lcm_is_the_product(a: int, b: int) -> None:
 def test_prime_factors_multiply_back(n: int) -> None:
     result = ok("prime_factorize", {"n": n})
     assert math.prod(int(p) for p in result["flat"]) == n
+
+
+def _reference_distance(first: str, second: str) -> int:
+    """The textbook dynamic programme (unit costs, code points): what text_compare computed before rapidfuzz."""
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, 1):
+        current = [i]
+        for j, b in enumerate(second, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1]
+
+
+@given(first=st.text(max_size=30), second=st.text(max_size=30), case_sensitive=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_text_compare_is_the_edit_distance(first: str, second: str, case_sensitive: bool) -> None:
+    from mcp_service.tools.edit import text_compare
+    out = text_compare({"first": first, "second": second, "case_sensitive": case_sensitive}).result
+    a, b = (first, second) if case_sensitive else (first.casefold(), second.casefold())
+    assert out["distance"] == _reference_distance(a, b)
+    assert out["identical"] == (a == b)
