@@ -66,10 +66,10 @@ class GraphDB:
 
     async def read(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
         """One read as an auto-commit query: one round trip (RUN and PULL together), where a managed transaction
-        takes two (BEGIN with RUN and PULL, then COMMIT) and costs Neo4j about 0.7 ms more CPU (bench/analysis.md,
-        "Neo4j reads"). It carries the bookmarks of execute_query (the writes), so it sees this driver's writes
-        in a cluster too. A transient failure is retried once as a managed transaction (the driver's own retries
-        with backoff, as before)."""
+        takes two (BEGIN with RUN and PULL, then COMMIT) and costs Neo4j about 0.7 ms more CPU
+        (`python -m bench.graph_task_costs`). It carries the bookmarks of execute_query (the writes), so it sees
+        this driver's writes in a cluster too. A transient failure is retried once as a managed transaction (the
+        driver's own retries with backoff, as before)."""
         async with _transient(QUERY_TIMEOUT_S):
             with store_call("neo4j", "read"):
                 try:

@@ -36,10 +36,6 @@ FETCH_FACTOR = 5
 MAX_QUESTION_CHARS = 4000  # terms are taken from the start of a very long question
 
 
-async def _nothing() -> list[dict[str, Any]]:
-    return []
-
-
 class GraphRag:
     def __init__(self, settings: GraphRagSettings, bus: Bus, db: GraphDB, redis: Redis,
                  documents: DocumentLookup | None = None, outcomes: Outcomes[TaskResult] | None = None) -> None:
@@ -107,9 +103,9 @@ class GraphRag:
             self.settings.graph_max_chains
         found_facts, found_chains = await asyncio.gather(  # two reads at once: the task waits for the longer one
             self.retriever.facts(uids, tenants, floor, limit * FETCH_FACTOR),
-            self.retriever.chains(uids, tenants, floor, max_chains * FETCH_FACTOR) if max_chains else _nothing())
+            self.retriever.chains(uids, tenants, floor, max_chains * FETCH_FACTOR))
         facts = core.rank_facts(found_facts, set(uids), limit)
-        chains = core.maximal_chains(found_chains, max_chains) if max_chains else []
+        chains = core.maximal_chains(found_chains, max_chains)
         terms = [m.name for m in found.matches] + found.unknown
         kind = question_kind(question)
         documents, complete = await self._documents(scope, terms, filters)

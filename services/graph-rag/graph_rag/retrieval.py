@@ -67,7 +67,7 @@ class Retriever:
         return await self.db.read(FACTS, uids=uids, tenants=tenants, floor=floor, fetch=fetch)
 
     async def chains(self, uids: list[str], tenants: list[str], floor: float, fetch: int) -> list[dict[str, Any]]:
-        if not uids:
+        if not uids or fetch <= 0:  # fetch 0: chains are switched off (MOE_GRAPH_MAX_CHAINS=0)
             return []
         return await self.db.read(CHAINS, uids=uids, tenants=tenants, floor=floor, fetch=fetch,
                                   procedural=list(PROCEDURAL_TYPES))

@@ -10,7 +10,7 @@ from typing import Any
 from planner.preflight_dates import shift
 from planner.preflight_lexicon import NUM, Question, numbers_from_words, strip_request
 from planner.preflight_numbers import ROMAN
-from planner.preflight_text import HASH_NAMES, HASHES, argument
+from planner.preflight_text import HASH_NAMES, HASHES, alternation, argument
 from planner.preflight_units import convert
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
@@ -19,7 +19,7 @@ PREV = "$prev"
 OPS = {"plus": "+", "+": "+", "minus": "-", "-": "-", "times": "*", "multiplied by": "*", "*": "*", "x": "*",
        "divided by": "/", "/": "/"}
 THEN = {"multiply": "*", "multiplied": "*", "divide": "/", "divided": "/", "add": "+", "subtract": "-"}
-OP_NAMES = "|".join(re.escape(o) for o in sorted(OPS, key=len, reverse=True))
+OP_NAMES = alternation(OPS)
 
 
 def _chain(*steps: tuple[str, dict[str, Any]]) -> Hit:

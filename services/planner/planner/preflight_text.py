@@ -28,11 +28,12 @@ ARG_LEAD = r"(?:the (?:word|string|text|phrase|message) )?"
 SLOT = r"QUOTED\d"
 
 
-def _names(table: dict[str, str]) -> str:
+def alternation(table: dict[str, str]) -> str:
+    """A regex alternation of the table's names, longest first (so "sha-256" wins over "sha")."""
     return "|".join(re.escape(n) for n in sorted(table, key=len, reverse=True))
 
 
-HASH_NAMES, CHECKSUM_NAMES = _names(HASHES), _names(CHECKSUMS)  # the alternations, once (the patterns use them)
+HASH_NAMES, CHECKSUM_NAMES = alternation(HASHES), alternation(CHECKSUMS)  # built once, used by every match
 
 
 def argument(q: Question, token: str) -> str | None:
