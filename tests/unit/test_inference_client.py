@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import httpx
 import pytest
@@ -102,6 +103,29 @@ async def test_timeout_is_reported_as_timeout() -> None:
         assert err.value.kind == "timeout"
         await client.aclose()
     finally:
+        stop()
+
+
+async def test_a_refused_connection_is_reported_as_connect_and_fails_over() -> None:
+    """The client's own connections (httpx over aiohttp): a server that refuses is `connect` (aiohttp's error
+    reaches httpx as a connect *timeout*; the client reads its cause), and the next server answers."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens on the port any more: a connection is refused at once
+    url, stop = start_server_thread({"models": ["m"], "rules": [{"reply": "from alive"}]})
+    config = InferenceConfig.from_settings(FleetSettings(inference_servers=json.dumps([
+        {"name": "refuses", "url": f"http://127.0.0.1:{port}", "models": ["m"], "max_retries": 0},
+        {"name": "alive", "url": url, "models": ["m"], "max_retries": 0}])))
+    client = InferenceClient(config)
+    try:
+        with pytest.raises(InferenceError) as err:
+            await client.chat([ModelRef(model="m", server="refuses")], MSGS)
+        assert err.value.kind == "connect" and err.value.retryable
+        result = await client.chat([ModelRef(model="m")], MSGS)
+        assert (result.content, result.server) == ("from alive", "alive")
+    finally:
+        await client.aclose()
         stop()
 
 

@@ -34,6 +34,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -221,7 +222,7 @@ async def probe(server: InferenceServer, http: httpx.AsyncClient) -> ServerView:
             models.raise_for_status()
             view.models = {_base(str(m.get("id", ""))) for m in models.json().get("data", [])}
             view.loaded = set(view.models)  # OpenAI-compatible servers list what they serve now
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+    except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
         log.info("server %s looks down: %s: %s", server.name, type(exc).__name__, exc)
         view.healthy = False
     view.loaded.discard("")
