@@ -78,10 +78,10 @@ def rescue(question: str, tasks: list[PlannedTask], tools: ToolCatalogue, max_ta
     if any(t.kind == "tool" for t in tasks):
         return tasks
     out: list[PlannedTask] = []
-    for task in tasks:
-        found = recognise(task.instruction, tools) if task.kind == "expert" else None
-        out.append(task if found is None or not _grounded(task.instruction, question)
-                   else found.model_copy(update={"instruction": task.instruction}))
+    for task in tasks:  # grounded first: a few regular expressions, where the preflight's grammars take ~0.4 ms
+        found = recognise(task.instruction, tools) \
+            if task.kind == "expert" and _grounded(task.instruction, question) else None
+        out.append(task if found is None else found.model_copy(update={"instruction": task.instruction}))
     if any(t.kind == "tool" for t in out):
         return _numbered(_unique(out))
     extra = _claimed_clauses(question, tools) or []
