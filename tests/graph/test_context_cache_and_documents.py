@@ -14,6 +14,7 @@ import pytest
 from graph_rag.app import GraphRag
 from graph_rag.documents import DocumentLookup
 from graph_rag.settings import GraphRagSettings
+from moe_core import redis_batch
 from moe_core.bus import Bus
 from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
 from moe_core.stores import redis_client
@@ -90,3 +91,16 @@ async def test_documents_are_filtered_by_the_plans_metadata_and_the_tenant(
     assert {"kind": "document", "ref": f"{collection.name}/d2", "url": None,
             "title": "Warfarin and aspirin together raise the bleeding risk."} in scoped["sources"]
     assert any(f["subject"] == "Aspirin" and f["object"] == "Warfarin" for f in scoped["data"]["facts"])
+
+
+async def test_in_a_task_the_context_cache_write_goes_with_the_handlers_next_round_trip(
+        rag: GraphRag, tenant: str) -> None:
+    """Inside a handler's scope (GraphRag.handle opens one) the cache write is queued for the stored outcome's
+    round trip (moe_core.redis_batch), not sent alone; it reaches Redis by the scope's end at the latest."""
+    question = "What does Zentrimab do to a fever?"
+    async with redis_batch.deferring(rag.redis):
+        first = await rag.context(tenant, question, {})
+        assert first["data"]["cached"] is False and redis_batch.pending() == 1
+    assert redis_batch.pending() == 0
+    again = await rag.context(tenant, question, {})
+    assert again["data"]["cached"] is True and again["content"] == first["content"]

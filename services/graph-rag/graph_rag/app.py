@@ -18,6 +18,7 @@ from graph_rag.documents import DocumentLookup
 from graph_rag.retrieval import Retriever
 from graph_rag.settings import GraphRagSettings
 from graph_rag.terms import extract
+from moe_core import redis_batch
 from moe_core.bus import Bus
 from moe_core.contracts import GraphTask, OntologyGap, Source, TaskResult
 from moe_core.embeddings import get_embedder
@@ -50,9 +51,10 @@ class GraphRag:
 
     async def handle(self, task: GraphTask) -> None:
         late = {**task.child_fields(), "task_id": task.task_id, "kind": "graph", "category": CATEGORY}
-        result, fresh = await self.outcomes.once(
-            f"{task.response_id}:{task.task_id}", lambda: self._run(task), message=task,
-            expired=lambda: TaskResult(**late, confidence="low", error="deadline passed before the task started"))
+        async with redis_batch.deferring(self.redis):  # the context cache's write goes with the stored outcome
+            result, fresh = await self.outcomes.once(
+                f"{task.response_id}:{task.task_id}", lambda: self._run(task), message=task,
+                expired=lambda: TaskResult(**late, confidence="low", error="deadline passed before the task started"))
         gaps = await self._new_gaps(task, (result.data or {}).get("unknown_terms", [])) if fresh else []
         await self.bus.publish_all([(result, self.bus.topics.results),  # one wait for the broker, not one per gap
                                     *((gap, self.bus.topics.ontology_gaps) for gap in gaps)])
@@ -90,8 +92,10 @@ class GraphRag:
                 ctx["data"]["cached"] = True
                 return ctx
         ctx, complete = await self._build(tenant, tenants, versions, question, filters, scope)
-        if ttl and complete:
-            await self.redis.set(cache_key, json.dumps(ctx), ex=ttl)
+        if ttl and complete:  # in a task: with its stored outcome, one round trip (moe_core.redis_batch)
+            payload = json.dumps(ctx)
+            if not redis_batch.defer(lambda pipe: pipe.set(cache_key, payload, ex=ttl)):
+                await self.redis.set(cache_key, payload, ex=ttl)
         return ctx
 
     async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
