@@ -397,9 +397,9 @@ class InferenceClient:
 
 def default_http() -> httpx.AsyncClient:
     """httpx's API over aiohttp's connections (httpx_aiohttp, by httpx's maintainer; what the openai SDK offers as
-    DefaultAioHttpClient): httpx's own connection layer (httpcore, h11) cost twice the CPU per model call, e.g. 0.79
-    against 0.37 ms for a completion and 1.6 against 0.7 ms for a streamed one of 40 pieces
-    (`python -m bench.http_costs`). Timeouts mean what they meant: connect, and each read."""
+    DefaultAioHttpClient). With httpx's own connection layer (httpcore, h11) a model call cost the calling service
+    1.5-2.4 ms of CPU for a completion and 2.4-3.3 ms for a streamed one of 40 pieces; over aiohttp 1.3-1.6 and
+    1.7 (`python -m bench.http_costs`). Timeouts mean what they meant: connect, and each read."""
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS)
     return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), limits=limits)
 
