@@ -4,6 +4,7 @@ as the broker expects). Sent as the admin principal of the settings (a super use
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import secrets
@@ -212,4 +213,25 @@ async def apply_acls(acls: list[Acl], *, principals: list[str], namespace: str,
                 if _in_namespace(a, namespace, principals)}
         created = await admin.create_acls(sorted(wanted - have))
         deleted = await admin.delete_acls(sorted(have - wanted))
+        if created or deleted:
+            await _applied(admin, wanted, principals=principals, namespace=namespace)
     return created, deleted
+
+
+async def _applied(admin: KafkaAdmin, wanted: set[Acl], *, principals: list[str], namespace: str,
+                   timeout_s: float = 30.0) -> None:
+    """Wait until the broker authorizes by exactly `wanted`. CreateAcls returns once the controller has them;
+    the broker applies the metadata a moment later (on a loaded machine, long enough for a service started at
+    once to be refused its first write: ClusterAuthorizationFailed on the idempotent producer's id).
+    DescribeAcls is answered from the broker's authorizer, so what it lists is what the broker enforces."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while True:
+        visible = {a for p in principals for a in await admin.acls(f"User:{p}")}
+        stale = {a for a in visible if _in_namespace(a, namespace, principals)} - wanted
+        if wanted <= visible and not stale:
+            return
+        if loop.time() > end:
+            raise TimeoutError(f"the broker did not apply the ACLs of {namespace!r} within {timeout_s:.0f} s "
+                               f"({len(wanted - visible)} missing, {len(stale)} stale)")
+        await asyncio.sleep(0.1)
