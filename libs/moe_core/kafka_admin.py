@@ -209,13 +209,17 @@ async def apply_acls(acls: list[Acl], *, principals: list[str], namespace: str,
     these principals, on this namespace's topics and groups) deleted. Returns (created, deleted)."""
     wanted = set(acls)
     async with KafkaAdmin(settings) as admin:
-        have = {a for p in principals for a in await admin.acls(f"User:{p}")
-                if _in_namespace(a, namespace, principals)}
+        have = {a for a in await _held(admin, principals) if _in_namespace(a, namespace, principals)}
         created = await admin.create_acls(sorted(wanted - have))
         deleted = await admin.delete_acls(sorted(have - wanted))
         if created or deleted:
             await _applied(admin, wanted, principals=principals, namespace=namespace)
     return created, deleted
+
+
+async def _held(admin: KafkaAdmin, principals: list[str]) -> set[Acl]:
+    """Every ACL of the principals, as the broker lists them."""
+    return {a for p in principals for a in await admin.acls(f"User:{p}")}
 
 
 async def _applied(admin: KafkaAdmin, wanted: set[Acl], *, principals: list[str], namespace: str,
@@ -227,7 +231,7 @@ async def _applied(admin: KafkaAdmin, wanted: set[Acl], *, principals: list[str]
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout_s
     while True:
-        visible = {a for p in principals for a in await admin.acls(f"User:{p}")}
+        visible = await _held(admin, principals)
         stale = {a for a in visible if _in_namespace(a, namespace, principals)} - wanted
         if wanted <= visible and not stale:
             return

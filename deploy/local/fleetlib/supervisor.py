@@ -105,15 +105,14 @@ async def _bring_up(comp: Component, pool: ThreadPoolExecutor) -> tuple[bool, bo
             return start, False
     err = await _wait_ready(comp, announce=start)
     if err:
-        stale = not start and err.startswith("not ready after")  # running before, alive, and never answered
-        _report(comp, f"{err}\n{already_running_hint(comp)}" if stale else err)
+        pid = None if start else proc.alive(comp.name, comp.match())  # running before, still alive, never answered
+        _report(comp, err if pid is None else f"{err}\n{already_running_hint(comp, pid)}")
         return start, False
     return start, True
 
 
-def already_running_hint(comp: Component) -> str:
+def already_running_hint(comp: Component, pid: int) -> str:
     """Why a component this command did not start may never answer: it answers somewhere else."""
-    pid = proc.alive(comp.name, comp.match())
     return (f"{comp.name} was already running when this command began (pid {pid}, from its pid file) and does not "
             f"answer on {config.HOST}:{comp.port} here: if it was started in another network namespace or "
             "container, `make down` stops it and `make up` starts it again here")
