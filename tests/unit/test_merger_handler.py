@@ -234,3 +234,26 @@ async def test_a_judge_failure_falls_back_to_the_best_result(redis, namespace: s
         await h.send(h.plan(("t1", "expert", "general"), ("t2", "expert", "math")),
                      h.result("t1", "general", "low answer", "low"), h.result("t2", "math", "4", "high"))
     assert h.out["answers"][0].content == "4"
+
+
+async def test_context_alone_is_never_the_answer_when_the_experts_and_the_judge_fail(redis, namespace: str) -> None:
+    """Every model down: the expert failed, the graph task found facts, the judge failed. The facts are context
+    for a judge, not an answer: the request fails with what could not answer (found by stopping the model server
+    under `make up`: the client got "blue IS_A Software [0.72]" as its answer)."""
+    h = Harness(namespace, redis, [{"model": "judge-model", "status": 500}], thinking=False, research_fallback=False)
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "science"), ("t2", "graph", "knowledge_graph")),
+                     h.result("t1", "science", "", error="connect: refused"),
+                     h.result("t2", "knowledge_graph", "Knowledge graph facts:\n- blue IS_A Software [0.72]",
+                              kind="graph"))
+    [answer] = h.out["answers"]
+    assert answer.error is not None and answer.error.code == "inference_unavailable"
+    assert "science" in answer.error.message and "IS_A" not in answer.content
+
+
+async def test_a_failed_expert_is_named_as_a_gap_not_as_late(redis, namespace: str) -> None:
+    h = Harness(namespace, redis, [{"model": "judge-model", "status": 500}], thinking=False, research_fallback=False)
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general"), ("t2", "expert", "math")),
+                     h.result("t1", "general", "", error="connect: refused"), h.result("t2", "math", "4", "high"))
+    assert h.out["answers"][0].content == "4\n\n(Incomplete: no usable answer from: general.)"

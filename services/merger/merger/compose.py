@@ -103,6 +103,13 @@ class Composer:
         lead = next((r for r in good if r.kind in ("expert", "tool")), good[0])  # what answers, not context
         if judged is None or not judged.text.strip():  # the judge failed or said nothing: the best result
             spent = judged or Generated()
+            if lead.kind not in core.ANSWERING:  # only context came back (graph facts, web snippets): no answer
+                gaps = ", ".join(base["missing"]) or "the experts"
+                return Composition(Answer(
+                    **base, finish_reason="error", usage=total + (spent.usage or Usage()),
+                    model_calls=calls + thought.calls + spent.calls, reasoning=thought.text,
+                    error=ErrorInfo(code="inference_unavailable", message=f"no expert could answer ({gaps}) and the "
+                                    "judge could not answer from the context")), "failed")
             base["sources"] = core.result_sources([lead])
             content = core.with_gaps_note(prefix + shaping.shape(mode, lead.content), base["missing"])
             answer = Answer(**base, content=content, usage=total + (spent.usage or Usage()),

@@ -35,8 +35,11 @@ def missing(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
     return out
 
 
-def with_gaps_note(content: str, gaps: list[str]) -> str:
-    return f"{content}\n\n(Incomplete: no answer in time from: {', '.join(gaps)}.)" if gaps else content
+def with_gaps_note(content: str, gaps: list[str], *, deadline: bool = False) -> str:
+    """The answer and, when tasks did not answer, which: at the deadline they did not answer in time; when
+    composing, every task had come back and those failed or came back empty."""
+    why = "no answer in time from" if deadline else "no usable answer from"
+    return f"{content}\n\n(Incomplete: {why}: {', '.join(gaps)}.)" if gaps else content
 
 
 def usable(results: dict[str, TaskResult]) -> list[TaskResult]:
@@ -103,7 +106,8 @@ def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields
         return Answer(**fields, finish_reason="deadline", usage=usage, model_calls=model_calls(plan, results),
                       error=ErrorInfo(code="deadline_exceeded",
                                       message=f"The request did not finish in time: no answer from {gaps}."))
-    return Answer(**fields, content=with_gaps_note(good[0].content, fields["missing"]), finish_reason="deadline",
+    return Answer(**fields, content=with_gaps_note(good[0].content, fields["missing"], deadline=True),
+                  finish_reason="deadline",
                   usage=usage, model_calls=model_calls(plan, results))
 
 
