@@ -78,3 +78,35 @@ async def test_writes_within_the_linger_share_one_upsert(collection: Any) -> Non
     assert store_calls("chroma", "upsert") - before == 1
     stored = await collection.get(ids=[f"k{i}" for i in range(20, 24)])
     assert sorted(stored["ids"]) == [f"k{i}" for i in range(20, 24)]
+
+
+class Busy:
+    """The collection on busy cores: each upsert takes half a second longer."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self.calls: list[list[str]] = []
+
+    async def upsert(self, **kwargs: Any) -> None:
+        self.calls.append(list(kwargs["ids"]))
+        await self.collection.upsert(**kwargs)
+        await asyncio.sleep(0.5)
+
+
+async def test_entries_that_arrive_during_a_write_linger_for_the_next_batch(collection: Any) -> None:
+    """Before, the entries that arrived during a write went out as soon as it ended: on busy cores, one or two
+    at a time (python -m bench.cache_write_costs: 2.1 entries per call)."""
+    writes, busy = GroupUpserts(linger_s=1.0), Busy(collection)
+    first = asyncio.ensure_future(writes.upsert(busy, _entry(30)))
+    await asyncio.sleep(1.2)  # the first batch is being written (1.0 s of linger, then 0.5 s of writing)
+    during = asyncio.ensure_future(writes.upsert(busy, _entry(31)))
+    await asyncio.sleep(0.7)  # the write ended; the next batch lingers
+    await asyncio.gather(first, during, writes.upsert(busy, _entry(32)))
+    assert busy.calls == [["k30"], ["k31", "k32"]]
+
+
+async def test_a_full_batch_does_not_wait_for_the_linger(collection: Any) -> None:
+    writes = GroupUpserts(max_batch=4, linger_s=60.0)
+    await asyncio.wait_for(asyncio.gather(*(writes.upsert(collection, _entry(i)) for i in range(40, 44))), 30)
+    stored = await collection.get(ids=[f"k{i}" for i in range(40, 44)])
+    assert sorted(stored["ids"]) == [f"k{i}" for i in range(40, 44)]
