@@ -16,6 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from moe_core import question_vectors
 from moe_core.contracts import (
     Answer,
     ChatMessage,
@@ -29,6 +30,7 @@ from moe_core.contracts import (
 )
 from moe_core.inference import InferenceClient, InferenceConfig
 from moe_core.kafka_clients import client_kwargs
+from moe_core.stores import redis_client
 from planner import router as router_module
 from planner.app import Planner, create_app
 from planner.cache_index import decode_vector
@@ -39,6 +41,7 @@ from planner.settings import PlannerSettings
 from planner.vectors import Vectors
 from tests.support.namespaces import new_namespace
 from tests.support.scripted_llm import create_app as scripted_app
+from tests.support.store_calls import store_ops
 from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.infra
@@ -224,6 +227,40 @@ async def test_router_and_trivial_questions_skip_the_planner_model(harness: Harn
     assert harness.llm_calls() == calls + 1  # only the unclear one asked the planner model
 
 
+async def test_a_planned_requests_writes_go_with_its_stored_outcome(harness: Harness, infra: dict[str, str]) -> None:
+    """The planner model's budget give-back, the plan cache, the cache's pending entry and the question's vector
+    are written with the stored outcome, in one round trip before the plan is published (moe_core.redis_batch);
+    each was a round trip of its own before."""
+    cache = harness.planner.cache
+    assert cache is not None
+    await eventually(lambda: _quiet(cache))  # no write-behind of an earlier test's entry in flight
+    question = "Why does my Debian laptop lose its wifi connection after waking from suspend?"
+    before = store_ops("redis")
+    rid = await harness.ask(question)
+    kind, plan = await harness.outcome(rid)
+    ops = {op: n - before.get(op, 0) for op, n in store_ops("redis").items() if n - before.get(op, 0)}
+    assert kind == "plan" and plan["source"] == "llm" and plan["cache_key"]
+    print(ops)
+    redis = redis_client(infra["redis"])
+    try:  # all of it is there by the time the plan is out
+        assert harness.planner.plan_cache is not None
+        assert await redis.exists(harness.planner.plan_cache.key("moe-orchestrator", question))
+        assert await redis.exists(f"{cache._pending}:{plan['cache_key']}")
+        text, _ = cache.vectors.embedded(question)
+        assert await redis.exists(question_vectors.key(harness.settings.topic_namespace, text))
+    finally:
+        await redis.aclose()
+    # the plan cache's read, the Cancel mark's read and the stored outcome with the writes, and the learned
+    # patterns' read unless this replica read them lately (before: two more, the plan cache's write and the
+    # outcome's on their own)
+    assert ops.pop("zrangebyscore", 0) <= 1
+    assert ops == {"get": 1, "pipeline": 2}
+
+
+async def _quiet(cache: Any) -> bool:
+    return not cache._writes._busy
+
+
 async def test_a_rating_that_overtakes_its_answer_and_a_deleted_collection(harness: Harness) -> None:
     cache = harness.planner.cache
     assert cache is not None
@@ -404,3 +441,4 @@ async def test_a_new_replica_rebuilds_its_index_from_the_topic_and_decides_as_ch
                      if e.cache_key in in_chroma][:4]
         assert [e.cache_key for e, _ in in_memory] == found["ids"][0]
         assert all(abs(d - c) < 1e-4 for (_, d), c in zip(in_memory, found["distances"][0], strict=True))
+

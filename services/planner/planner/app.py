@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from moe_core import redis_batch
 from moe_core.bus import Bus, PermanentError
 from moe_core.cancellation import RequestCancelled
 from moe_core.contracts import (
@@ -109,8 +110,12 @@ class Planner:
             await self.journal.put_first(checked.decision)
         request = checked.request
         try:  # a client that went away stops its planning (and the planner model's call) too
-            outcome, _ = await self.outcomes.once(request.response_id, lambda: self._decide(request, checked.refusal),
-                                                  message=request)
+            # writes nothing reads before the plan is out (the model call's budget give-back, the plan cache, the
+            # cache's pending entry, the question's vector) go with the stored outcome: one round trip, before the
+            # publish (moe_core.redis_batch)
+            async with redis_batch.deferring(self.redis):
+                outcome, _ = await self.outcomes.once(
+                    request.response_id, lambda: self._decide(request, checked.refusal), message=request)
         except RequestCancelled:
             log.info("request cancelled before it was planned: nothing published")
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 
+from moe_core import redis_batch
 from moe_core.contracts import Complexity, PlannedTask
 from moe_core.exact_cache import question_key
 
@@ -39,4 +40,7 @@ class PlanCache:
             return None
 
     async def put(self, mode: str, question: str, plan: CachedPlan) -> None:
-        await self.redis.set(self.key(mode, question), plan.model_dump_json(), ex=self.ttl_s)
+        """In the planner's handler the write goes with its stored outcome (moe_core.redis_batch)."""
+        key, value, ttl = self.key(mode, question), plan.model_dump_json(), self.ttl_s
+        if not redis_batch.defer(lambda pipe: pipe.set(key, value, ex=ttl)):
+            await self.redis.set(key, value, ex=ttl)

@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from moe_core import exact_cache, question_vectors
+from moe_core import exact_cache, question_vectors, redis_batch
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, CacheEntry, ChatRequest, Feedback, FewShot, ModelUse
 from moe_core.embeddings import MODEL_ID
@@ -170,11 +170,17 @@ class SemanticCache:
         entry = PendingEntry(scope=scope, tenant_id=request.tenant_id, mode=request.mode, question=question)
         if vector is not None:
             entry.vector, entry.model = encode_vector(vector), MODEL_ID
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(f"{self._pending}:{key}", entry.model_dump_json(), ex=self.settings.cache_pending_ttl_s)
-        if vector is not None:  # not embedded (e.g. the lookup failed): graph-rag embeds it itself
-            question_vectors.share(pipe, self.settings.topic_namespace, text, vector)
-        await pipe.execute()
+        pending, ttl = f"{self._pending}:{key}", self.settings.cache_pending_ttl_s
+        namespace = self.settings.topic_namespace
+
+        def write(pipe: Any) -> None:
+            pipe.set(pending, entry.model_dump_json(), ex=ttl)
+            if vector is not None:  # not embedded (e.g. the lookup failed): graph-rag embeds it itself
+                question_vectors.share(pipe, namespace, text, vector)
+        if not redis_batch.defer(write):  # in the planner's handler: with its stored outcome (moe_core.redis_batch)
+            pipe = self.redis.pipeline(transaction=False)
+            write(pipe)
+            await pipe.execute()
 
     async def store(self, answer: Answer) -> bool:
         """Cache a good answer under its key (published to the cache topic); True when written. Idempotent."""

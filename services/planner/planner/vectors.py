@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from moe_core import question_vectors
+from moe_core import question_vectors, redis_batch
 from moe_core.embeddings import CACHE_SIZE, chroma_client, get_embedder
 from planner.cache_text import normalise
 
@@ -70,7 +70,8 @@ class Vectors:
         text, vector = self.embedded(question)
         if vector is None:
             return False
-        await question_vectors.share(redis, namespace, text, vector)
+        if not redis_batch.defer(lambda pipe: question_vectors.share(pipe, namespace, text, vector)):
+            await question_vectors.share(redis, namespace, text, vector)  # outside a handler's scope: at once
         return True
 
     async def heartbeat(self) -> None:
