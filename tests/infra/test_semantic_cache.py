@@ -419,7 +419,11 @@ async def test_a_new_replica_rebuilds_its_index_from_the_topic_and_decides_as_ch
     collection = await harness.planner.vectors.collection(cache.name)
     await eventually(lambda: _has(collection, key))  # written behind
 
-    second_app = create_app(harness.settings, inference=harness.inference)
+    # its own model client: the runtime closes a stage's client when the stage stops, and the module's later
+    # tests still plan with the first one's
+    own = InferenceClient(InferenceConfig.from_settings(harness.settings),
+                          httpx.AsyncClient(transport=httpx.ASGITransport(app=harness.llm)))
+    second_app = create_app(harness.settings, inference=own)
     async with second_app.router.lifespan_context(second_app):  # started: the index was read from the topic
         second = second_app.state.planner.cache
         assert second is not cache and second.index.loaded.is_set()
