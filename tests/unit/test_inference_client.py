@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
@@ -124,6 +125,92 @@ async def test_a_refused_connection_is_reported_as_connect_and_fails_over() -> N
         assert err.value.kind == "connect" and err.value.retryable
         result = await client.chat([ModelRef(model="m")], MSGS)
         assert (result.content, result.server) == ("from alive", "alive")
+    finally:
+        await client.aclose()
+        stop()
+
+
+class DropsKeptAlive:
+    """An inference server that answers the first request of a connection and keeps it open, then closes it
+    when a second request arrives on it: the race of a client sending on a kept-alive connection while the
+    server closes it as idle (seen with llama.cpp's server under `make up`: the judge's call failed with
+    'Server disconnected')."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.dropped = 0
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                body = json.loads(await reader.readexactly(length))
+                if served:
+                    self.dropped += 1
+                    return  # closed without an answer
+                served += 1
+                self.answered += 1
+                writer.write(_reply(body.get("stream", False)))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+
+def _reply(stream: bool) -> bytes:
+    if stream:
+        chunk = {"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]}
+        payload = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+        kind = b"text/event-stream"
+    else:
+        payload = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                                           "finish_reason": "stop"}],
+                              "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode()
+        kind = b"application/json"
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: " + kind + b"\r\nContent-Length: " + str(len(payload)).encode()
+            + b"\r\n\r\n" + payload)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_kept_alive_connection_the_server_dropped_is_tried_again_on_a_new_one(stream: bool) -> None:
+    server = DropsKeptAlive()
+    url = await server.start()
+    config = InferenceConfig.from_settings(FleetSettings(inference_servers=json.dumps([
+        {"name": "only", "url": url, "models": ["m"], "max_retries": 0}])))  # one server, no retries
+    client = InferenceClient(config)
+
+    async def call() -> str:
+        if stream:
+            return "".join([d.content async for d in client.stream([ModelRef(model="m")], MSGS) if not d.done])
+        return (await client.chat([ModelRef(model="m")], MSGS)).content
+    try:
+        assert [await call() for _ in range(3)] == ["ok", "ok", "ok"]  # before: 'connect: ... Server disconnected'
+        assert (server.answered, server.dropped) == (3, 2)  # the second and third went out on a kept-alive one
+    finally:
+        await client.aclose()
+        server.server.close()
+
+
+async def test_a_stream_retries_a_brief_overload_as_a_call_does() -> None:
+    """Before the first piece a streamed call retries a 503 on the same server (max_retries), as `chat` does;
+    it used to give up after one attempt."""
+    url, stop = start_server_thread({"models": ["m"], "rules": [{"reply": "streamed"}]})
+    config = InferenceConfig.from_settings(FleetSettings(inference_servers=json.dumps([
+        {"name": "busy", "url": url, "models": ["m"], "max_retries": 2}])))
+    client = InferenceClient(config)
+    try:
+        async with httpx.AsyncClient() as http:
+            await http.post(f"{url}/_fail", json={"status": 503, "times": 2})
+        text = "".join([d.content async for d in client.stream([ModelRef(model="m")], MSGS) if not d.done])
+        assert text == "streamed"
     finally:
         await client.aclose()
         stop()

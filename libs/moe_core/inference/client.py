@@ -32,6 +32,10 @@ FLEET_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 # what a model call's connection can fail with: httpx's own, and aiohttp's where httpx_aiohttp leaves one unmapped
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, aiohttp.ClientError, TimeoutError)
 MAX_CONNECTIONS = 200
+# An idle connection is not used again after this long: below the 5 s after which uvicorn (vLLM's server) and
+# cpp-httplib (llama.cpp's) close an idle kept-alive connection, so the client never sends on one the server is
+# closing at that moment (what is left of that race is retried: InferenceError.dropped).
+KEEPALIVE_S = 4.0
 
 log = logging.getLogger(__name__)
 
@@ -230,19 +234,27 @@ class InferenceClient:
                       user: str | None) -> AsyncIterator[StreamDelta]:
         errors: list[InferenceError] = []
         for ref, server in await self._ordered_targets(refs, user):
-            started = False
-            try:
-                async with self._running(server) as slot:
-                    async for delta in self._stream_once(server, ref.model, call, timeout_s):
-                        started = True
-                        yield delta
-                    await self._succeeded(server, ref.model, user, slot)
-                return
-            except InferenceError as exc:
-                await self._failed(server, exc)
-                if started:
-                    raise
-                errors.append(exc)
+            for attempt in range(server.max_retries + 1):  # as `_chat`'s, until the first piece
+                started = False
+                try:
+                    async with self._running(server) as slot:
+                        async for delta in self._stream_once(server, ref.model, call, timeout_s):
+                            started = True
+                            yield delta
+                        await self._succeeded(server, ref.model, user, slot)
+                    return
+                except InferenceError as exc:
+                    await self._failed(server, exc)
+                    if started:
+                        raise
+                    errors.append(exc)
+                    log.warning("inference attempt %d failed: %s", attempt + 1, exc)
+                    if not exc.retryable:
+                        raise _combine(errors, refs) from exc
+                    if not exc.retry_same_server:
+                        break
+                    if attempt < server.max_retries:
+                        await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         raise _combine(errors, refs)
 
     async def _hold(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
@@ -333,6 +345,18 @@ class InferenceClient:
     async def _once(
         self, server: InferenceServer, model: str, call: dict[str, Any], timeout_s: float | None
     ) -> Completion:
+        """One call; a connection the server dropped without answering is tried once more on a new one."""
+        try:
+            return await self._post(server, model, call, timeout_s)
+        except InferenceError as exc:
+            if not exc.dropped:
+                raise
+            log.info("%s dropped the connection without answering (%s); trying once more", server.name, exc.detail)
+            return await self._post(server, model, call, timeout_s)
+
+    async def _post(
+        self, server: InferenceServer, model: str, call: dict[str, Any], timeout_s: float | None
+    ) -> Completion:
         url, body = self._request(server, model, call, stream=False)
         started = time.perf_counter()
         outcome = "error"
@@ -358,6 +382,23 @@ class InferenceClient:
         return Completion(content, finish, usage, model, server.name, tool_calls)
 
     async def _stream_once(
+        self, server: InferenceServer, model: str, call: dict[str, Any], timeout_s: float | None
+    ) -> AsyncIterator[StreamDelta]:
+        """One streamed call; a connection the server dropped before the first piece is tried once more on a new
+        one (nothing has reached the caller yet)."""
+        started = False
+        try:
+            async for delta in self._stream_post(server, model, call, timeout_s):
+                started = True
+                yield delta
+        except InferenceError as exc:
+            if started or not exc.dropped:
+                raise
+            log.info("%s dropped the connection without answering (%s); trying once more", server.name, exc.detail)
+            async for delta in self._stream_post(server, model, call, timeout_s):
+                yield delta
+
+    async def _stream_post(
         self, server: InferenceServer, model: str, call: dict[str, Any], timeout_s: float | None
     ) -> AsyncIterator[StreamDelta]:
         url, body = self._request(server, model, call, stream=True)
@@ -400,7 +441,7 @@ def default_http() -> httpx.AsyncClient:
     DefaultAioHttpClient). With httpx's own connection layer (httpcore, h11) a model call cost the calling service
     1.5-2.4 ms of CPU for a completion and 2.4-3.3 ms for a streamed one of 40 pieces; over aiohttp 1.3-1.6 and
     1.7 (`python -m bench.http_costs`). Timeouts mean what they meant: connect, and each read."""
-    limits = httpx.Limits(max_connections=MAX_CONNECTIONS)
+    limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_S)
     return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), limits=limits)
 
 
@@ -411,7 +452,8 @@ def transport_failure(exc: BaseException, server: str, model: str) -> InferenceE
     cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
     timed_out = isinstance(cause, (httpx.TimeoutException, TimeoutError))  # aiohttp's timeouts are TimeoutErrors
     kind, default = ("timeout", "timed out") if timed_out else ("connect", type(cause).__name__)
-    return InferenceError(kind, str(exc) or default, server=server, model=model)
+    dropped = isinstance(cause, (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError))
+    return InferenceError(kind, str(exc) or default, server=server, model=model, dropped=dropped)
 
 
 def _stream_chunk(line: str, ollama: bool) -> dict[str, Any] | None:

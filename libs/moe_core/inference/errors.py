@@ -6,13 +6,17 @@ from __future__ import annotations
 class InferenceError(Exception):
     """kind: timeout | connect | http_status | bad_response | no_server | cancelled | unknown_template."""
 
-    def __init__(self, kind: str, message: str, *, server: str = "", model: str = "", status: int = 0) -> None:
+    def __init__(self, kind: str, message: str, *, server: str = "", model: str = "", status: int = 0,
+                 dropped: bool = False) -> None:
         super().__init__(f"{kind}: {message} (server={server or '-'}, model={model or '-'})")
         self.kind = kind
         self.detail = message
         self.server = server
         self.model = model
         self.status = status
+        # the server closed the connection without an answer: most often a kept-alive connection it had just
+        # closed as idle while the request went out. The client tries once more at once, on a new connection.
+        self.dropped = dropped
 
     @property
     def retryable(self) -> bool:
