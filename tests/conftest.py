@@ -132,8 +132,8 @@ def scripted_env(url: str, url_b: str | None = None) -> dict[str, str]:
     """Inference configuration pointing every role at the scripted server.
 
     With url_b, a second server "scripted-b" comes first in the list, serving only FLEET_MODEL (the
-    `vision` expert's model, also served by "scripted"): the fleet prefers it until it fails. Only "scripted"
-    declares FLEET_MODEL as taking images: a task with images goes there."""
+    `vision` and `translation` experts' model, also served by "scripted"): the fleet prefers it until it fails.
+    Only "scripted" declares FLEET_MODEL as taking images: a task with images goes there."""
     import json
 
     servers = [{"name": "scripted", "url": url, "models": SCRIPTED_MODELS, "max_retries": 0, "timeout_s": 60,
@@ -145,8 +145,9 @@ def scripted_env(url: str, url_b: str | None = None) -> dict[str, str]:
         "INFERENCE_SERVERS": json.dumps(servers),
         "MODEL_ASSIGNMENTS": json.dumps({"planner": ["planner-model"], "judge": ["judge-model"],
                                          "default": ["expert-model"]}),
-        # data_analyst: two models in order (feedback scoring tests); vision: a floating fleet model
+        # data_analyst: two models in order (feedback scoring tests); vision (images) and translation (text: the
+        # failover tests) a floating fleet model
         "EXPERT_TEMPLATES": json.dumps({"general": ["expert-model"],
                                         "data_analyst": ["expert-model-b", "expert-model"],
-                                        "vision": [FLEET_MODEL]}),
+                                        "vision": [FLEET_MODEL], "translation": [FLEET_MODEL]}),
     }

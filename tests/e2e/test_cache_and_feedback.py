@@ -210,22 +210,23 @@ def test_a_dead_inference_server_is_skipped_and_the_request_still_answered(
         client: openai.OpenAI, scripted: Scripted, scripted_server_b: Scripted, store: Redis, namespace: str) -> None:
     m = marker()
     scripted.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("vision", f"Describe it {m}"))},
-        {"model": "fleet-model", "contains": m, "reply": "A cat (server A).\nCONFIDENCE: high"},
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("translation", f"Translate it {m}"))},
+        {"model": "fleet-model", "contains": m, "reply": "Grazie mille (server A).\nCONFIDENCE: high"},
     ])
-    scripted_server_b.script([{"model": "fleet-model", "contains": m, "reply": "A cat (server B).\nCONFIDENCE: high"}])
+    scripted_server_b.script([{"model": "fleet-model", "contains": m,
+                               "reply": "Grazie mille (server B).\nCONFIDENCE: high"}])
     scripted_server_b.state.up()
-    try:
-        before = _ask(client, f"What is in the picture? {m} 1")
-        assert _source(before) == "vision:fleet-model@scripted-b"  # the fleet's first choice while it is up
+    try:  # the router sends these to the translation expert, whose model both servers serve
+        before = _ask(client, f"Translate 'thank you very much' into Italian {m} 1")
+        assert _source(before) == "translation:fleet-model@scripted-b"  # the fleet's first choice while it is up
         scripted_server_b.state.down()
-        after = _ask(client, f"What is in the picture? {m} 2")
-        assert after.choices[0].message.content == "A cat (server A)."
-        assert _source(after) == "vision:fleet-model@scripted"
+        after = _ask(client, f"Translate 'thank you very much' into Italian {m} 2")
+        assert after.choices[0].message.content == "Grazie mille (server A)."
+        assert _source(after) == "translation:fleet-model@scripted"
         down = store.exists(f"inference:{namespace}:down:scripted-b")
         beat = store.hget(f"inference:{namespace}:server:scripted-b", "healthy")
         assert down or beat == "0"  # the fleet knows: failed call, or the heartbeat saw it
-        again = _ask(client, f"What is in the picture? {m} 3")
-        assert _source(again) == "vision:fleet-model@scripted"
+        again = _ask(client, f"Translate 'thank you very much' into Italian {m} 3")
+        assert _source(again) == "translation:fleet-model@scripted"
     finally:
         scripted_server_b.state.up()

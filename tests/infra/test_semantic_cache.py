@@ -227,6 +227,23 @@ async def test_router_and_trivial_questions_skip_the_planner_model(harness: Harn
     assert harness.llm_calls() == calls + 1  # only the unclear one asked the planner model
 
 
+async def test_a_text_only_question_is_never_given_to_the_vision_expert(harness: Harness) -> None:
+    """Found under `make up`: "What colour is the car in the picture?" (a vision prototype) and "Name three
+    colours." were routed to the vision expert with no image. A request with images goes to it before any routing;
+    a text-only one is routed elsewhere, and the planner model is not offered the category."""
+    for question in ("What colour is the car in the picture?", "What breed is the dog in this picture?"):
+        kind, plan = await harness.outcome(await harness.ask(question))
+        assert kind == "plan" and plan["tasks"]
+        assert "vision" not in [t.get("category") for t in plan["tasks"]], (question, plan["tasks"])
+    before = len(harness.llm.state.scripted.get_calls())
+    kind, plan = await harness.outcome(await harness.ask(
+        "Could you describe in detail everything one would see in an old photograph of a 1962 kitchen, and why?"))
+    assert kind == "plan" and plan["source"] == "llm"
+    [call] = harness.llm.state.scripted.get_calls()[before:]
+    schema = json.dumps(call["body"]["response_format"])
+    assert "technical_support" in schema and "vision" not in schema  # the categories the model may choose
+
+
 async def test_a_planned_requests_writes_go_with_its_stored_outcome(harness: Harness, infra: dict[str, str]) -> None:
     """The planner model's budget give-back, the plan cache, the cache's pending entry and the question's vector
     are written with the stored outcome, in one round trip before the plan is published (moe_core.redis_batch);

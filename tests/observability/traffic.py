@@ -2,7 +2,7 @@
 
 - a two-expert question (planner model, two experts, graph context, judge) and its exact repeat (cache hit);
 - a streamed question (time to first token);
-- a vision question whose first inference server fails once (failover: the breaker opens);
+- a translation whose first inference server fails once (failover: the breaker opens);
 - a precision question (the mcp tools, no model);
 - an unreadable message on the requests topic (the planner dead-letters it).
 """
@@ -48,10 +48,11 @@ def send_traffic(base_url: str, api_key: str, fleet: Fleet, scripted: Scripted, 
         {"model": "judge-model", "contains": m, "reply": "Tides come from the moon's differential gravity."},
         {"model": "planner-model", "contains": f"capital {m}", "reply": plan_reply(("general", f"Capital {m}"))},
         {"model": "expert-model", "contains": f"Capital {m}", "reply": "Paris.\nCONFIDENCE: high"},
-        {"model": "planner-model", "contains": f"picture {m}", "reply": plan_reply(("vision", f"Describe it {m}"))},
-        {"model": "fleet-model", "contains": m, "reply": "A cat.\nCONFIDENCE: high"},
+        {"model": "planner-model", "contains": f"Italian {m}",
+         "reply": plan_reply(("translation", f"Translate it {m}"))},
+        {"model": "fleet-model", "contains": m, "reply": "Grazie mille.\nCONFIDENCE: high"},
     ])
-    scripted_b.script([{"model": "fleet-model", "contains": m, "reply": "A cat (B).\nCONFIDENCE: high"}])
+    scripted_b.script([{"model": "fleet-model", "contains": m, "reply": "Grazie mille (B).\nCONFIDENCE: high"}])
     scripted_b.state.up()
     client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=90)
     out = Traffic()
@@ -73,7 +74,7 @@ def send_traffic(base_url: str, api_key: str, fleet: Fleet, scripted: Scripted, 
     out.requests += 1
     scripted_b.state.fail(503, 1)  # server B's next call fails: the call moves to server A
     try:
-        ask(f"What is in the picture {m}?", user=m)  # a new user: no affinity to server A yet
+        ask(f"Translate 'thank you very much' into Italian {m}", user=m)  # a new user: no affinity to A yet
     finally:
         scripted_b.state.fail(503, 0)
     ask(f"What is 17% of {2340 + round_no}?")

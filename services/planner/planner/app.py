@@ -84,7 +84,9 @@ class Planner:
         self.bus = bus
         self.inference = inference
         self.outcomes = outcomes
-        self.categories = list(EXPERT_CATEGORIES)
+        # what the planner model may choose: a request with images is the vision expert's before any routing
+        # (`_plan`), so a text-only one never is (a trial under `make up` saw "Name three colours." go to vision)
+        self.categories = [c for c in EXPERT_CATEGORIES if c != "vision"]
         self.tools = ToolCatalogue.from_settings(settings)
         self.vectors = vectors
         self.redis = redis
@@ -197,6 +199,8 @@ class Planner:
         route = None  # (4) semantic router; complex questions always go to the planner model
         if self.router and complexity != "complex":
             route = await _soft(self.router.route(question), "semantic router")
+            if route is not None and route.category not in self.categories:  # vision: images only (`_plan`)
+                route = None
         if route is not None and route.clear:
             PLANNER_ROUTES.labels("router").inc()
             return self._rescued(Plan(**base, tasks=[_single(route.category, question)], source="router",
