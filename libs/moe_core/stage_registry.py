@@ -106,8 +106,8 @@ FLEET: tuple[Service, ...] = (
     Service("guardrail", "guardrail", 8111, "guardrail.app:STAGE",
             deploy=Deployment(compose_env=_GUARDRAILS_ENV, compose=_GUARDRAILS_MOUNT)),
     Service("mcp", "mcp_service", 8003, "mcp_service.app:STAGE", ready="Kafka + Redis + tool workers running",
-            serves="`GET /tools`, `POST /invoke` and MCP at `/mcp` (streamable HTTP) and `/mcp/sse` (legacy SSE) "
-                   "(all need a key: docs/operations.md#security-defaults)",
+            serves="`GET /tools` (the tool contracts, open), `POST /invoke` and MCP at `/mcp` (streamable HTTP) and "
+                   "`/mcp/sse` (legacy SSE) (these need a key: docs/operations.md#security-defaults)",
             deploy=Deployment(
                 note="Precision tools: tasks.mcp consumer, REST (/tools, /invoke) and an MCP server (/mcp)",
                 cpu="200m", memory="512Mi", memory_limit="1536Mi", resources_note="SymPy and pint in each tool worker",

@@ -155,6 +155,9 @@ async def test_a_key_may_use_only_its_allowed_models(accounts_gateway: ServicePr
             model="moe-orchestrator", messages=[{"role": "user", "content": "hi"}])
     assert (refused.value.code, refused.value.param) == ("model_not_allowed", "model")
     await _ask(accounts_gateway, accounts_driver, key, model="moe-orchestrator-concise")
+    # the list shows what the key may use (it listed every mode)
+    listed = [m.id async for m in _oai(accounts_gateway, key).models.list()]
+    assert listed == ["moe-orchestrator-concise"]
 
 
 @pytest.mark.parametrize("limits", [{"requests_per_minute": -1}, {"tokens_per_day": 10**20},

@@ -253,3 +253,14 @@ async def test_bad_requests_get_the_openai_envelope(bare_gateway: ServiceProcess
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         unauthenticated = await http.get(f"{bare_gateway.url}/v1/responses/resp_nothing")
         assert unauthenticated.status_code == 401
+
+
+async def test_an_input_without_a_user_message_names_input(bare_gateway: ServiceProcess, api_key: str) -> None:
+    """Found in a new-user trial: the error named `messages`, a field the Responses API does not have."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(f"{bare_gateway.url}/v1/responses", headers={"Authorization": f"Bearer {api_key}"},
+                                   json={"model": "moe-orchestrator", "input": [
+                                       {"type": "function_call_output", "call_id": "nope", "output": "x"}]})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "input" and "user message" in error["message"]

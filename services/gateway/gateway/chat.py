@@ -70,11 +70,13 @@ class ChatService:
         self.templates = templates
 
     async def open(self, body: ProtocolRequest, messages: list[ChatMessage], tenant_id: str, http: Request,
-                   timeout_s: float | None, images: list[ImageInput] | None = None) -> RequestRun:
+                   timeout_s: float | None, images: list[ImageInput] | None = None,
+                   messages_param: str = "messages") -> RequestRun:
         """Validate and publish a protocol's request, its messages as the chat flow has them (`images` collected
         from them); the returned run must be closed when the connection ends. timeout_s: a client's shorter
         deadline (X-Request-Timeout); never longer than configured. The X-MOE-Template header names a template
-        (gateway.template_select: the model id's @suffix comes first)."""
+        (gateway.template_select: the model id's @suffix comes first). messages_param: the field an error about the
+        messages names (the Responses API's is `input`)."""
         client_model = mode = body.model
         params, stream, user, tools, tool_choice = (body.params(), body.stream, body.user, body.tool_defs(),
                                                     body.chat_tool_choice())
@@ -94,12 +96,13 @@ class ChatService:
                               param="model", code="model_not_allowed")
         if images:  # checked, stored beside the bus; the messages carry references (moe_core.input_limits.images)
             if self.images is None:
-                raise OpenAIError(400, "images are not accepted by this gateway", param="messages")
+                raise OpenAIError(400, "images are not accepted by this gateway", param=messages_param)
             messages = await self.images.resolve(messages, images)
         if sum(len(m.content) for m in messages) > self.settings.max_prompt_chars:
-            raise OpenAIError(400, "the messages are too long", param="messages", code="context_length_exceeded")
+            raise OpenAIError(400, "the messages are too long", param=messages_param,
+                              code="context_length_exceeded")
         if not any(m.role == "user" and (m.content.strip() or m.images) for m in messages):
-            raise OpenAIError(400, "at least one non-empty user message is required", param="messages")
+            raise OpenAIError(400, "at least one non-empty user message is required", param=messages_param)
         cap, is_default = client_profiles.token_cap(profile, mode, bool(tools), self.settings.tool_max_tokens,
                                                     self.settings.reasoning_max_tokens)
         params = client_profiles.capped(params or GenerationParams(), cap, is_default)

@@ -58,5 +58,6 @@ def request_timeout(request: Request) -> float | None:
     except ValueError:
         value = -1.0
     if not 0 < value <= 86_400:
-        raise OpenAIError(400, "X-Request-Timeout must be a number of seconds > 0", param="X-Request-Timeout")
+        raise OpenAIError(400, "X-Request-Timeout must be a number of seconds greater than 0 and at most 86400",
+                          param="X-Request-Timeout")
     return value

@@ -25,7 +25,9 @@ CREATED_AT = datetime.fromtimestamp(CREATED, UTC).isoformat().replace("+00:00", 
 @router.get("/v1/models")
 async def list_models(key: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
     templates = await _templates(edge, key)
-    ids = list(MODES) + template_select.model_ids(templates)  # moe-orchestrator@<expert template>
+    ids = [m for m in [*MODES, *template_select.model_ids(templates)] if _allowed(key, m)]  # also mode@template
+    if not ids:
+        return {"object": "list", "data": [], "has_more": False, "first_id": None, "last_id": None}
     return {"object": "list", "data": [_model(m, templates) for m in ids], "has_more": False, "first_id": ids[0],
             "last_id": ids[-1]}
 
@@ -40,6 +42,11 @@ async def get_model(model_id: str, key: VerifiedKey, edge: EdgeParts) -> dict[st
     if name is not None and name not in templates:
         raise template_select.not_found(name, templates, "model")
     return {**_model(f"{mode}@{name}" if name else mode, templates), "id": model_id, "display_name": model_id}
+
+
+def _allowed(key: ApiKey, model_id: str) -> bool:
+    """What a chat request with this id may use (ChatService.open's check): the id itself or its mode."""
+    return key.allows(model_id) or key.allows(template_select.split_template(model_id)[0])
 
 
 async def _templates(edge: Edge, key: ApiKey) -> template_select.Templates:

@@ -58,7 +58,8 @@ async def create_responses(request: Request, key: VerifiedKey, edge: EdgeParts) 
                                              "previous_response_id")).conversation
     turn = body.input_messages()
     system = [ChatMessage(role="system", content=body.instructions)] if body.instructions else []
-    run = await edge.chat.open(body, system + earlier + turn, key.default_tenant, request, request_timeout(request))
+    run = await edge.chat.open(body, system + earlier + turn, key.default_tenant, request, request_timeout(request),
+                               messages_param="input")
     finish = finisher(edge.responses, body, key, earlier, turn)
 
     async def stored(answer: Answer) -> dict[str, Any]:
