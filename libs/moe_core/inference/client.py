@@ -170,16 +170,23 @@ class InferenceClient:
                         await self._succeeded(server, ref.model, user, slot)
                     return completion
                 except InferenceError as exc:
-                    errors.append(exc)
-                    log.warning("inference attempt %d failed: %s", attempt + 1, exc)
-                    await self._failed(server, exc)
-                    if not exc.retryable:
-                        raise _combine(errors, refs) from exc
-                    if not exc.retry_same_server:
+                    if not await self._again(server, exc, errors, refs, attempt):
                         break
-                    if attempt < server.max_retries:
-                        await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         raise _combine(errors, refs)
+
+    async def _again(self, server: InferenceServer, exc: InferenceError, errors: list[InferenceError],
+                     refs: list[ModelRef], attempt: int) -> bool:
+        """After a failed attempt: raises when no other attempt can help; True to try the same server again (after
+        a backoff), False to move on to the next."""
+        await self._failed(server, exc)
+        errors.append(exc)
+        log.warning("inference attempt %d failed: %s", attempt + 1, exc)
+        if not exc.retryable:
+            raise _combine(errors, refs) from exc
+        if not exc.retry_same_server or attempt >= server.max_retries:
+            return False
+        await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
+        return True
 
     async def stream(
         self,
@@ -244,17 +251,11 @@ class InferenceClient:
                         await self._succeeded(server, ref.model, user, slot)
                     return
                 except InferenceError as exc:
-                    await self._failed(server, exc)
                     if started:
+                        await self._failed(server, exc)
                         raise
-                    errors.append(exc)
-                    log.warning("inference attempt %d failed: %s", attempt + 1, exc)
-                    if not exc.retryable:
-                        raise _combine(errors, refs) from exc
-                    if not exc.retry_same_server:
+                    if not await self._again(server, exc, errors, refs, attempt):
                         break
-                    if attempt < server.max_retries:
-                        await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         raise _combine(errors, refs)
 
     async def _hold(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
