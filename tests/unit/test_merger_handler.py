@@ -257,3 +257,16 @@ async def test_a_failed_expert_is_named_as_a_gap_not_as_late(redis, namespace: s
         await h.send(h.plan(("t1", "expert", "general"), ("t2", "expert", "math")),
                      h.result("t1", "general", "", error="connect: refused"), h.result("t2", "math", "4", "high"))
     assert h.out["answers"][0].content == "4\n\n(Incomplete: no usable answer from: general.)"
+
+
+async def test_a_source_header_the_judge_copies_is_not_shown(redis, namespace: str) -> None:
+    """Seen with the embedded model under `make up`: an answer began "#3 expert/creative_writer, medium:", the
+    header the judge's sources are listed under (merger.synthesis)."""
+    h = Harness(namespace, redis, [{"model": "judge-model",
+                                    "reply": "#1 expert/science, high:\nTides come from the Moon."}], thinking=False)
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general"), ("t2", "expert", "science")),
+                     h.result("t1", "general", "The Moon pulls."), h.result("t2", "science", "Gravity.", "high"))
+    [answer] = h.out["answers"]
+    assert answer.content == "Tides come from the Moon."
+    assert h.streamed("content") == answer.content

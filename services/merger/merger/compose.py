@@ -10,6 +10,7 @@ from typing import Any
 from merger import core, provenance, synthesis
 from merger.insight import InsightStripper
 from merger.settings import MergerSettings
+from merger.source_labels import LabelStripper
 from moe_core import shaping
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, ErrorInfo, Plan, Progress, SynthesisInsight, TaskResult, Usage
@@ -147,9 +148,10 @@ class Composer:
 
     async def _judge(self, plan: Plan, good: list[TaskResult], reasoning: str, mode: Mode,
                      sender: DeltaSender | None, prefix: str) -> Generated | None:
-        """The judge's answer, stripped of its insight block (merger.insight) and [REF:] tags and shaped for the
-        mode as it streams."""
+        """The judge's answer, stripped of copied source headers (merger.source_labels), its insight block
+        (merger.insight) and [REF:] tags and shaped for the mode as it streams."""
         insight, stripper, shaper = InsightStripper(), provenance.RefStripper(), shaping.for_mode(mode)
+        labels = LabelStripper()
         out = Generated(calls=1)
 
         def emit(text: str) -> None:
@@ -169,11 +171,12 @@ class Composer:
                 if delta.done:
                     out.usage, out.finish = delta.usage, delta.finish_reason
                     continue
-                emit(shaper.feed(stripper.feed(insight.feed(delta.content))))
+                emit(shaper.feed(stripper.feed(insight.feed(labels.feed(delta.content)))))
         except InferenceError as exc:
             log.warning("judge failed, answering with the best result: %s", exc)
             return None
-        emit(shaper.feed(stripper.feed(insight.flush()) + stripper.flush()) + shaper.flush())
+        tail = insight.feed(labels.flush()) + insight.flush()
+        emit(shaper.feed(stripper.feed(tail) + stripper.flush()) + shaper.flush())
         out.insight = insight.insight()
         out.text = out.text[len(prefix):]  # the caller puts the prefix in front of the final text
         out.refs = stripper.refs
