@@ -7,7 +7,7 @@ give-back after a model call (moe_core.token_budget). The next pipeline of the s
 stored outcome, the merger's answer); whatever is still queued when the scope ends goes out in one pipeline
 then, also when the handler failed. So every deferred write reaches Redis before the handler's outcome is
 stored or published, as before, one round trip later at most. Outside a scope `defer` returns False and the
-caller sends the write itself (nothing changes for stages that open none).
+caller sends the write itself; `send` does either (nothing changes for stages that open none).
 
 The queue is shared by reference with the tasks the handler starts (asyncio copies the context), so a write
 deferred in a side-by-side model call is flushed by whichever round trip of the handler comes next.
@@ -56,6 +56,16 @@ def defer(write: Write) -> bool:
         return False
     queue.append(write)
     return True
+
+
+async def send(redis: Redis, command: Write) -> None:
+    """`command` (it queues its writes on a pipeline) with the current scope's next round trip; outside a scope
+    sent now, as one round trip. For writes nothing reads before the handler's outcome is stored."""
+    if defer(command):
+        return
+    pipe = redis.pipeline(transaction=False)
+    command(pipe)
+    await pipe.execute()
 
 
 def pending() -> int:

@@ -94,8 +94,7 @@ class GraphRag:
         ctx, complete = await self._build(tenant, tenants, versions, question, filters, scope)
         if ttl and complete:  # in a task: with its stored outcome, one round trip (moe_core.redis_batch)
             payload = json.dumps(ctx)
-            if not redis_batch.defer(lambda pipe: pipe.set(cache_key, payload, ex=ttl)):
-                await self.redis.set(cache_key, payload, ex=ttl)
+            await redis_batch.send(self.redis, lambda pipe: pipe.set(cache_key, payload, ex=ttl))
         return ctx
 
     async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,

@@ -42,5 +42,4 @@ class PlanCache:
     async def put(self, mode: str, question: str, plan: CachedPlan) -> None:
         """In the planner's handler the write goes with its stored outcome (moe_core.redis_batch)."""
         key, value, ttl = self.key(mode, question), plan.model_dump_json(), self.ttl_s
-        if not redis_batch.defer(lambda pipe: pipe.set(key, value, ex=ttl)):
-            await self.redis.set(key, value, ex=ttl)
+        await redis_batch.send(self.redis, lambda pipe: pipe.set(key, value, ex=ttl))

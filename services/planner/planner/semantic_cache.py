@@ -177,10 +177,7 @@ class SemanticCache:
             pipe.set(pending, entry.model_dump_json(), ex=ttl)
             if vector is not None:  # not embedded (e.g. the lookup failed): graph-rag embeds it itself
                 question_vectors.share(pipe, namespace, text, vector)
-        if not redis_batch.defer(write):  # in the planner's handler: with its stored outcome (moe_core.redis_batch)
-            pipe = self.redis.pipeline(transaction=False)
-            write(pipe)
-            await pipe.execute()
+        await redis_batch.send(self.redis, write)  # in the planner's handler: with its stored outcome
 
     async def store(self, answer: Answer) -> bool:
         """Cache a good answer under its key (published to the cache topic); True when written. Idempotent."""

@@ -70,8 +70,7 @@ class Vectors:
         text, vector = self.embedded(question)
         if vector is None:
             return False
-        if not redis_batch.defer(lambda pipe: question_vectors.share(pipe, namespace, text, vector)):
-            await question_vectors.share(redis, namespace, text, vector)  # outside a handler's scope: at once
+        await redis_batch.send(redis, lambda pipe: question_vectors.share(pipe, namespace, text, vector))
         return True
 
     async def heartbeat(self) -> None:
