@@ -4,7 +4,6 @@ file that answers somewhere else (another network namespace or container) is nam
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import uuid
@@ -13,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fleetlib import config, proc, supervisor
 from fleetlib.component import Component
+
+from tests.support import ports
 
 pytestmark = pytest.mark.unit
 
@@ -24,9 +25,7 @@ async def _refused() -> None:
 @pytest.fixture(autouse=True)
 def free_port(monkeypatch: pytest.MonkeyPatch) -> int:
     """The components' port (the timestamp authority's key, moved): one nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind((config.HOST, 0))
-        port = int(probe.getsockname()[1])
+    port = ports.free_port(config.HOST)
     monkeypatch.setenv("MOE_TSA_PORT", str(port))
     return port
 

@@ -5,7 +5,6 @@ password users whose bcrypt hashes are made here at run time — on a free loopb
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,7 @@ import httpx
 import yaml
 
 from tests.support.fleet import REPO
+from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,6 @@ def binary() -> Path:
     return gotools.binary("dex")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _config(issuer: str, port: int, clients: list[Client], users: list[User]) -> dict[str, object]:
     return {
         "issuer": issuer,
@@ -84,7 +78,7 @@ def _config(issuer: str, port: int, clients: list[Client], users: list[User]) ->
 def running_dex(clients: list[Client], users: list[User], timeout_s: float = 60.0) -> Iterator[Dex]:
     """Dex on 127.0.0.1 with these clients and users, ready (its discovery document answers)."""
     exe = binary()
-    port = _free_port()
+    port = free_port()
     issuer = f"http://127.0.0.1:{port}/dex"
     with tempfile.TemporaryDirectory(prefix="dex-") as tmp:
         config = Path(tmp) / "config.yaml"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 
 from moe_core import stage_registry
 from tests.support.broker_principals import Principals
+from tests.support.ports import free_port
 from tests.support.store_auth import neo4j_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,12 +28,6 @@ MODULES = {s.name: s.package for s in stage_registry.FLEET}
 # codex-lineage: only the audit and lineage journeys need it (one more consumer of every topic).
 ON_DEMAND = frozenset({"graph-ingest", "gap-healer", "codex-lineage"})
 GRAPH_SERVICES = frozenset({"graph-rag", "graph-ingest", "gap-healer"})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

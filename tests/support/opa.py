@@ -4,7 +4,6 @@ on a free port over a directory of its own (a copy of policy/opa a test may brea
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_DIR = REPO / "policy" / "opa"
@@ -37,18 +38,12 @@ class Engine:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def private_engine(work: Path) -> Iterator[Engine]:
     """OPA watching a copy of policy/opa in `work`, ready (its /health 200) before it is yielded."""
     policies = work / "opa"
     shutil.copytree(POLICY_DIR, policies)
-    port, log = _free_port(), work / "opa.log"
+    port, log = free_port(), work / "opa.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch",
                                  "--skip-version-check", "--disable-telemetry", "--log-format", "json",

@@ -3,7 +3,6 @@ heartbeat registry. Real Redis and real HTTP servers (scripted inference servers
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from redis.asyncio import Redis
 
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
 from moe_core.inference.fleet import ServerView, order_servers
+from tests.support.ports import free_port
 from tests.support.scripted_llm import create_app, start_server_thread
 
 pytestmark = pytest.mark.unit
@@ -36,9 +36,7 @@ def test_order_healthy_then_affinity_then_loaded_then_least_busy_then_config() -
 
 
 def _dead_url() -> str:
-    with socket.socket() as sock:  # a port nobody listens on: connection refused
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"  # a port nobody listens on: connection refused
 
 
 class Servers:
