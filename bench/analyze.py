@@ -121,7 +121,7 @@ def messages_per_request(cells: list[Cell], traces: dict[str, dict[str, Any]]) -
 def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: dict[str, Any],
             sustained: dict[str, Any] | None, available: dict[str, str | None],
             memory_growth: dict[str, Any] | None = None,
-            streams: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+            streams: list[dict[str, Any]] | None = None, soak: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Issue 29's targets (with issue 13's for throughput of the trivial path, memory and tokens), each with the
     measured value (at concurrency 1, non-streaming, unless said)."""
     def add(target: str, pct: str, concurrency: int = 1) -> float | None:
@@ -160,6 +160,9 @@ def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: 
         _target("memory flat across the run (largest growth of one service, MB)", "<= 10 % or <= 20 MB",
                 worst["growth_mb"] if worst else None,
                 lambda v: worst is not None and (v <= 20 or (worst.get("growth_pct") or 0) <= 10), "full"),
+        _target("memory flat in the soak (largest second-half growth of a fleet service, MB)",
+                "every fleet service flat", (soak or {}).get("largest_growth_mb"),
+                lambda _v: bool((soak or {}).get("fleet_flat")), "soak"),
         _target("token overhead, full pipeline", "<= 8x", token_ratio("full"), lambda v: v <= 8, "full"),
         _target("token overhead, fast path", "1x", token_ratio("trivial"), lambda v: v <= 1.0, "trivial"),
     ]
@@ -185,10 +188,23 @@ def held_streams(streams: list[dict[str, Any]] | None) -> int | None:
 def targets_of(result: dict[str, Any], fleet_services: set[str] | None = None) -> list[dict[str, Any]]:
     """The targets of a stored result (bench render recomputes them, so the table follows the current goals)."""
     available = {name: p.get("reason") for name, p in result["paths"].items()}
+    available["soak"] = "no soak after this run (make bench SOAK=0)"
     growth = {k: v for k, v in (result.get("memory_growth") or {}).items()
               if k not in BASELINE_GROUPS and (fleet_services is None or k in fleet_services)}
     return targets(result["summary"], result["added_latency_ms"], result["tokens"], result.get("sustained"),
-                   available, growth, result.get("streams"))
+                   available, growth, result.get("streams"), result.get("soak"))
+
+
+def soak_summary(soak: dict[str, Any]) -> dict[str, Any]:
+    """What the targets table keeps of a soak (bench.soak adds it to latest.json): whether every fleet service
+    was flat over the second half, and the largest growth among them."""
+    fleet = {name: soak["verdicts"].get(name) or {} for name in soak["fleet"]}
+    growth = {name: v["second_half_growth_mb"] for name, v in fleet.items()
+              if v.get("second_half_growth_mb") is not None}
+    worst = max(growth, key=lambda name: growth[name], default=None)
+    return {"started_at": soak["started_at"], "seconds": soak["config"]["seconds"],
+            "requests": soak["traffic"]["total"], "fleet_flat": soak["fleet_flat"],
+            "largest_growth_mb": growth[worst] if worst else None, "largest_growth_service": worst}
 
 
 INFRA_GROUPS = ("kafka", "redis", "postgres", "chroma", "neo4j")

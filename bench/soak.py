@@ -27,7 +27,8 @@ import aiohttp
 import orjson
 import uvloop
 
-from bench import loadgen, procs, soak_report
+from bench import __main__ as bench_main
+from bench import analyze, loadgen, procs, soak_report
 from bench.config import REPO
 from bench.infra import INFRA, connect
 from bench.loadgen import Target
@@ -187,6 +188,18 @@ def _write(result: dict[str, Any], names: list[str], docs: bool) -> None:
         DOC.write_text(soak_report.replace_section(DOC.read_text() if DOC.exists() else "# Performance\n", section))
 
 
+def _into_latest(result: dict[str, Any]) -> None:
+    """The soak's verdict into the benchmark's latest.json (make bench runs the soak right after it), whose
+    targets table then shows issue 29's "memory flat in the soak"; the page is rendered again."""
+    latest = RESULTS / "latest.json"
+    if not latest.exists():
+        return
+    bench = json.loads(latest.read_text())
+    bench["soak"] = analyze.soak_summary(result)
+    latest.write_text(json.dumps(bench, indent=1) + "\n")
+    bench_main.render(latest)
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "render":
         return render()
@@ -207,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
     _write(result, [f"{stamp}-soak"] + (["latest-soak"] if cfg.docs else []), cfg.docs)
+    if cfg.docs:
+        _into_latest(result)
     growing = [n for n, v in result["verdicts"].items() if v.get("flat") is False]
     log.info("soak: fleet memory %s; growing: %s", "flat" if result["fleet_flat"] else "NOT flat",
              ", ".join(growing) or "none")

@@ -40,3 +40,27 @@ def test_render_recomputes_the_stored_targets() -> None:
     assert {t["target"]: t for t in analyze.targets_of(better)}[streams]["met"] is True
     better["streams"][-1] = _streams(256, 255)
     assert {t["target"]: t for t in analyze.targets_of(better)}[streams]["measured"] < 256
+
+
+def _soak(growths: dict[str, float], allowed: float = 3.0) -> dict[str, Any]:
+    verdicts = {name: {"second_half_growth_mb": g, "allowed_mb": allowed, "flat": g <= allowed}
+                for name, g in growths.items()}
+    verdicts["redis"] = {"second_half_growth_mb": 149.0, "allowed_mb": 10.0, "flat": False}  # infrastructure
+    fleet = sorted(growths)
+    return {"started_at": "2026-11-25T09:30:00+00:00", "config": {"seconds": 300}, "traffic": {"total": 9000},
+            "fleet": fleet, "verdicts": verdicts, "fleet_flat": all(verdicts[n]["flat"] for n in fleet)}
+
+
+def test_the_soak_row_reads_the_soak_that_followed_the_run() -> None:
+    row_name = "memory flat in the soak (largest second-half growth of a fleet service, MB)"
+    result = json.loads(LATEST.read_text())
+    result.pop("soak", None)
+    row = {t["target"]: t for t in analyze.targets_of(result)}[row_name]
+    assert row["measured"] is None and row["met"] is None and "SOAK=0" in row["note"]
+    result["soak"] = analyze.soak_summary(_soak({"planner": 0.6, "gateway": 0.4}))
+    row = {t["target"]: t for t in analyze.targets_of(result)}[row_name]
+    assert (row["measured"], row["met"]) == (0.6, True)  # Redis, not a fleet service, grew and does not count
+    result["soak"] = analyze.soak_summary(_soak({"planner": 6.5, "gateway": 0.4}))
+    row = {t["target"]: t for t in analyze.targets_of(result)}[row_name]
+    assert (row["measured"], row["met"]) == (6.5, False)
+    assert result["soak"]["largest_growth_service"] == "planner"
