@@ -121,7 +121,11 @@ async def test_a_user_key_cannot_use_the_admin_api(accounts_control_plane: Servi
 async def test_expired_wrong_tenant_and_disabled_tenant_keys_are_refused_in_each_envelope(
         accounts_gateway: ServiceProcess, admin: Admin) -> None:
     tenant, other = await admin.tenant(), await admin.tenant()
-    expired = await admin.key(tenant, expires_at=(datetime.now(UTC) - timedelta(seconds=1)).isoformat())
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    never = await admin.call("POST", "/keys", {"name": "e2e", "tenant_ids": [tenant], "expires_at": past}, 400)
+    assert (never["error"]["code"], never["error"]["param"]) == ("invalid_expiry", "expires_at")
+    created = await admin.key(tenant)  # an admin may expire a live key at once (as revoking it would)
+    expired = {**created, **await admin.call("PATCH", f"/keys/{created['id']}", {"expires_at": past})}
     assert expired["status"] == "expired"
     ant = anthropic.AsyncAnthropic(base_url=accounts_gateway.url, api_key=expired["secret"], max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as err:
@@ -158,6 +162,21 @@ async def test_a_key_may_use_only_its_allowed_models(accounts_gateway: ServicePr
     # the list shows what the key may use (it listed every mode)
     listed = [m.id async for m in _oai(accounts_gateway, key).models.list()]
     assert listed == ["moe-orchestrator-concise"]
+
+
+async def test_a_key_is_given_only_model_ids_a_request_can_use(admin: Admin) -> None:
+    """A typo in allowed_models would leave a key refused every model: ids are checked as a request's would be."""
+    tenant = await admin.tenant()
+    ok = await admin.key(tenant, allowed_models=["moe-orchestrator-code", "claude-sonnet-4-5", "gpt-4o"])
+    assert ok["allowed_models"] == ["moe-orchestrator-code", "claude-sonnet-4-5", "gpt-4o"]
+    for model in ("moe-orchestrater", "claude-*", "llama3"):  # a typo, a pattern, an id the model map does not take
+        bad = await admin.call("POST", "/keys", {"name": "x", "tenant_ids": [tenant], "allowed_models": [model]}, 400)
+        assert (bad["error"]["type"], bad["error"]["code"], bad["error"]["param"]) == (
+            "invalid_request_error", "model_not_found", "allowed_models")
+        assert f"'{model}'" in bad["error"]["message"] and "moe-orchestrator-concise" in bad["error"]["message"]
+    missing = await admin.call("PATCH", f"/keys/{ok['id']}", {"allowed_models": ["moe-orchestrator@no-such"]}, 404)
+    assert (missing["error"]["code"], missing["error"]["param"]) == ("template_not_found", "allowed_models")
+    assert (await admin.call("GET", f"/keys/{ok['id']}"))["allowed_models"] == ok["allowed_models"]  # unchanged
 
 
 @pytest.mark.parametrize("limits", [{"requests_per_minute": -1}, {"tokens_per_day": 10**20},

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from gateway.model_map import DEFAULT_MODEL_MAP, resolve_mode
 from gateway.settings import GatewaySettings
+from moe_core.model_map import DEFAULT_MODEL_MAP, resolve_mode
 
 pytestmark = pytest.mark.unit
 

@@ -12,6 +12,7 @@ from gateway import template_select
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
 from moe_core.exact_cache import cache_scope
 from moe_core.inference import InferenceConfig, InferenceError
+from moe_core.model_map import resolve
 from moe_core.openai_error import OpenAIError
 from moe_core.settings import FleetSettings
 from moe_core.stores import redis_client
@@ -137,16 +138,16 @@ def test_the_files_text_may_come_from_the_environment(tmp_path: Path) -> None:
 
 def test_model_ids_name_a_mode_and_a_template() -> None:
     model_map = {"claude-*": "moe-orchestrator", "exact@id": "moe-orchestrator-code"}
-    assert template_select.resolve("moe-orchestrator@small", model_map) == ("moe-orchestrator", "moe-orchestrator",
+    assert resolve("moe-orchestrator@small", model_map) == ("moe-orchestrator", "moe-orchestrator",
                                                                             "small")
-    assert template_select.resolve("moe-orchestrator-code@small", model_map) == (
+    assert resolve("moe-orchestrator-code@small", model_map) == (
         "moe-orchestrator-code", "moe-orchestrator-code", "small")
-    assert template_select.resolve("claude-sonnet-4-5@small", model_map) == (
+    assert resolve("claude-sonnet-4-5@small", model_map) == (
         "moe-orchestrator", "claude-sonnet-4-5", "small")
-    assert template_select.resolve("exact@id", model_map) == ("moe-orchestrator-code", "exact@id", None)
-    assert template_select.resolve("moe-orchestrator", model_map) == ("moe-orchestrator", "moe-orchestrator", None)
-    assert template_select.resolve("unknown@small", model_map) is None
-    assert template_select.resolve("moe-orchestrator@", model_map) is None
+    assert resolve("exact@id", model_map) == ("moe-orchestrator-code", "exact@id", None)
+    assert resolve("moe-orchestrator", model_map) == ("moe-orchestrator", "moe-orchestrator", None)
+    assert resolve("unknown@small", model_map) is None
+    assert resolve("moe-orchestrator@", model_map) is None
 
 
 def test_the_request_picks_over_the_key_and_unknown_names_are_404(tmp_path: Path) -> None:

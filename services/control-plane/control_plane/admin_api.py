@@ -51,6 +51,8 @@ from moe_core.access.keystore import ApiKey, KeyStore, Tenant
 from moe_core.access.principals import Principals
 from moe_core.access.request_auth import require_admin
 from moe_core.bus import Bus
+from moe_core.model_map import DEFAULT_MODEL_MAP, resolve
+from moe_core.modes import MODES
 from moe_core.openai_error import OpenAIError
 from moe_core.templates import ExpertTemplate
 from moe_core.tenant_templates import TenantTemplates
@@ -74,12 +76,14 @@ def _no_tenant(tenant_id: str) -> OpenAIError:
 
 class AdminApi:
     def __init__(self, bus: Bus, store: Callable[[], KeyStore], events: KeyEvents, gate: PolicyGate,
-                 templates: Mapping[str, ExpertTemplate] | None = None) -> None:
+                 templates: Mapping[str, ExpertTemplate] | None = None,
+                 model_map: Mapping[str, str] | None = None) -> None:
         self.bus = bus
         self.gate = gate
         self.store = store
         self.events = events
         self.templates = templates or {}  # the expert templates a key's default_template may name
+        self.model_map = DEFAULT_MODEL_MAP if model_map is None else model_map  # the edge's (MOE_MODEL_MAP)
         self.router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(self.admin)])
         r = self.router
         r.add_api_route("/tenants", self.create_tenant, methods=["POST"], status_code=201, response_model=TenantOut)
@@ -159,7 +163,11 @@ class AdminApi:
         for tenant_id in body.tenant_ids:
             if await store.tenant(tenant_id) is None:
                 raise _no_tenant(tenant_id)
+        if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
+            raise OpenAIError(400, f"expires_at {body.expires_at.isoformat()} is in the past: the key would never "
+                                   "work", param="expires_at", code="invalid_expiry")
         await self._check_template(body.default_template, body.tenant_ids[0])
+        await self._check_models(body.allowed_models, body.tenant_ids[0])
         if body.principal_id is not None:
             await self._check_principal(body.principal_id, body.tenant_ids)
         key, secret = await store.create(body.name, body.role, body.tenant_ids, expires_at=_expiry(body),
@@ -201,6 +209,7 @@ class AdminApi:
     async def update_key(self, key_id: str, body: KeyUpdate, request: Request) -> KeyOut:
         before = await self._key(key_id, request, "key.update")
         await self._check_template(body.default_template, before.default_tenant)
+        await self._check_models(body.allowed_models, before.default_tenant)
         key = await self.store().update(
             key_id, name=body.name, expires_at=_expiry(body), clear_expiry=body.clear_expiry,
             allowed_models=body.allowed_models, clear_models=body.clear_allowed_models, limits=body.limits,
@@ -220,7 +229,21 @@ class AdminApi:
             raise OpenAIError(400, f"The key's tenants must include its principal's tenant '{principal.tenant}'",
                               param="principal_id", code="invalid_value")
 
-    async def _check_template(self, name: str | None, tenant: str) -> None:
+    async def _check_models(self, models: list[str] | None, tenant: str) -> None:
+        """A key's allowed models are ids a request can use: a mode or a client id the model map takes, either
+        with `@<template>` of a template the key's default tenant has. An id no request can name (a typo) is a
+        400, not a key that is refused every model."""
+        for model in models or []:
+            found = None if any(c in model for c in "*?[") else resolve(model, self.model_map)
+            if found is None:
+                raise OpenAIError(
+                    400, f"allowed_models: '{model}' is not a model id a request can use: a mode "
+                         f"({', '.join(MODES)}) or a client model id the model map takes ({', '.join(self.model_map)}"
+                         "), either optionally with @<expert template>; ids, not patterns",
+                    param="allowed_models", code="model_not_found")
+            await self._check_template(found[2], tenant, "allowed_models")
+
+    async def _check_template(self, name: str | None, tenant: str, param: str = "default_template") -> None:
         """A key's default template: a file template or one of its default tenant's own (the tenant its requests
         run for, whose templates the edge looks the name up in); another tenant's is unknown (404)."""
         if name is None or name in self.templates:
@@ -229,7 +252,7 @@ class AdminApi:
         if name not in own:
             known = ", ".join(sorted({*self.templates, *own})) or "none is configured"
             raise OpenAIError(404, f"The expert template '{name}' does not exist (templates: {known})",
-                              param="default_template", code="template_not_found")
+                              param=param, code="template_not_found")
 
     async def rotate_key(self, key_id: str, request: Request) -> KeySecret:
         await self._key(key_id, request, "key.rotate")

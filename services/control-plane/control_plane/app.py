@@ -137,7 +137,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     memory = MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle)  # tenant documents
     templates = TemplatesApi(bus, stores.keys, gate, inference, inference.templates, redis, settings.topic_namespace)
     routers: list[APIRouter] = [api.router for api in (
-        AdminApi(bus, stores.keys, events, gate, inference.templates),  # /v1/admin/*
+        AdminApi(bus, stores.keys, events, gate, inference.templates, settings.model_map),  # /v1/admin/*
         ConfigApi(settings, inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
         PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
         PrincipalsApi(bus, stores.keys, gate, events),  # /v1/admin/principals (scoped by the policy)

@@ -10,6 +10,7 @@ from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.throttle import ThrottleSettings
 from moe_core.answer_records import AnswerRecordSettings
 from moe_core.input_limits import EdgeSettings
+from moe_core.model_map import ModelMapSettings
 from moe_core.settings import FleetSettings
 
 
@@ -18,6 +19,7 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
                            SweepSettings,  # SweepSettings: settling the requests of an edge replica that died
                            KeyCacheSettings, AnswerRecordSettings,  # the key check's cache, the feedback window
                            EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.input_limits)
+                           ModelMapSettings,  # the edge's model map: a key's allowed models are checked with it
                            FleetSettings):  # MemorySettings: tenant documents (control_plane.memory_api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 

@@ -23,10 +23,10 @@ from gateway.deps import EdgeParts, VerifiedKey, json_body, request_timeout
 from gateway.session import RequestRun
 from gateway.stream import reply
 from gateway.stream_registry import Api
-from gateway.template_select import resolve
 from gateway.tools import tool_calls, tool_use_block
 from moe_core.contracts import Answer
 from moe_core.input_limits.images import ImageInput
+from moe_core.model_map import resolve
 from moe_core.observability.metrics import GATEWAY_REQUESTS
 from moe_core.openai_error import OpenAIError
 from moe_core.token_count import count_prompt

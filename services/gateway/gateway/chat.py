@@ -27,6 +27,7 @@ from moe_core.contracts import Answer, AuditEvent, Cancel, ChatMessage, ChatRequ
 from moe_core.exact_cache import ExactAnswers, answer_of
 from moe_core.housekeeping import recognise
 from moe_core.input_limits.images import ImageInput, ImageIntake
+from moe_core.model_map import resolve
 from moe_core.modes import MODES
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE, GATEWAY_LATENCY, GATEWAY_REQUESTS
@@ -81,7 +82,7 @@ class ChatService:
         params, stream, user, tools, tool_choice = (body.params(), body.stream, body.user, body.tool_defs(),
                                                     body.chat_tool_choice())
         template = template_select.header_template(http)
-        found = template_select.resolve(mode, self.settings.model_map)  # a client's own id -> our mode (@template)
+        found = resolve(mode, self.settings.model_map)  # a client's own id -> our mode (@template)
         if found is None:
             raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
         mode, model_id, named = found

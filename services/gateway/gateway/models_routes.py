@@ -15,6 +15,7 @@ from gateway import template_select
 from gateway.deps import Edge, EdgeParts, VerifiedKey
 from gateway.openai_api import MODES
 from moe_core.access.keystore import ApiKey
+from moe_core.model_map import resolve, split_template
 from moe_core.openai_error import OpenAIError
 
 router = APIRouter(tags=["models"])
@@ -34,7 +35,7 @@ async def list_models(key: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
 
 @router.get("/v1/models/{model_id}")
 async def get_model(model_id: str, key: VerifiedKey, edge: EdgeParts) -> dict[str, object]:
-    found = template_select.resolve(model_id, edge.settings.model_map)  # a client's own id (model map), @template
+    found = resolve(model_id, edge.settings.model_map)  # a client's own id (model map), @template
     if found is None:
         raise OpenAIError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
     mode, _base, name = found
@@ -46,7 +47,7 @@ async def get_model(model_id: str, key: VerifiedKey, edge: EdgeParts) -> dict[st
 
 def _allowed(key: ApiKey, model_id: str) -> bool:
     """What a chat request with this id may use (ChatService.open's check): the id itself or its mode."""
-    return key.allows(model_id) or key.allows(template_select.split_template(model_id)[0])
+    return key.allows(model_id) or key.allows(split_template(model_id)[0])
 
 
 async def _templates(edge: Edge, key: ApiKey) -> template_select.Templates:

@@ -5,7 +5,6 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from gateway.model_map import DEFAULT_MODEL_MAP, check_model_map
 from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.limits import ModelPrice
 from moe_core.access.throttle import ThrottleSettings
@@ -13,6 +12,7 @@ from moe_core.answer_records import AnswerRecordSettings
 from moe_core.client_profiles import ClientProfile, check_profiles
 from moe_core.housekeeping import HousekeepingSwitch
 from moe_core.input_limits.settings import EdgeSettings
+from moe_core.model_map import DEFAULT_MODEL_MAP, ModelMapSettings
 from moe_core.seed import SEED_ARCHITECTURE, SeedDefault
 from moe_core.settings import FleetSettings
 
@@ -20,6 +20,7 @@ from moe_core.settings import FleetSettings
 class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings: stream resumes, failed key lookups
                       KeyCacheSettings, AnswerRecordSettings,  # the key check's cache, the feedback window
                       EdgeSettings,  # EdgeSettings: limits at the edge
+                      ModelMapSettings,  # client model ids -> modes (the control plane checks keys with it)
                       FleetSettings):
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
@@ -63,11 +64,6 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
     )
     exact_cache: bool = Field(default=True, description="Answer exact repeats of cached questions here, from Redis "
                                                         "(written by the planner's semantic cache), with no hop")
-    model_map: dict[str, str] = Field(
-        default_factory=lambda: dict(DEFAULT_MODEL_MAP),
-        description="Client model ids (shell wildcards) -> modes, JSON, e.g. "
-                    '{"claude-*haiku*": "moe-orchestrator-concise", "claude-*": "moe-orchestrator"}',
-    )
     client_profiles: list[ClientProfile] = Field(
         default_factory=list, description="Client profiles (moe_core.client_profiles), JSON array: per-client "
         'defaults chosen by X-MOE-Profile, the key or the User-Agent, e.g. [{"name": "claude-code", "user_agents": '
@@ -78,11 +74,6 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
                                       "mode that forces the thinking step (a client profile may set its own)")
     responses_ttl_s: int = Field(default=7 * 86400, ge=60, description="How long stored Responses API "
                                                                      "responses (previous_response_id) live")
-
-    @field_validator("model_map")
-    @classmethod
-    def _model_map(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_model_map(value)
 
     @field_validator("client_profiles")
     @classmethod

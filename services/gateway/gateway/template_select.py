@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from redis.asyncio import Redis
 from starlette.requests import Request
 
-from gateway.model_map import resolve_mode
 from moe_core.access.keystore import ApiKey
 from moe_core.contracts import TemplateModels
 from moe_core.inference import InferenceConfig
 from moe_core.inference.fleet import affinity_user as _affinity_user
+from moe_core.model_map import split_template
 from moe_core.modes import DEFAULT_MODE, MODES
 from moe_core.openai_error import OpenAIError
 from moe_core.published_templates import PublishedTemplates, PublishedTemplatesError
@@ -69,24 +69,6 @@ class EdgeTemplates(dict[str, ExpertTemplate]):
 def load(settings: FleetSettings, redis: Redis) -> EdgeTemplates:
     """The configured templates, checked against the inference servers (TemplateError: start-up fails)."""
     return EdgeTemplates(InferenceConfig.from_settings(settings).templates, settings, redis)
-
-
-def split_template(model: str) -> tuple[str, str | None]:
-    """`moe-orchestrator-code@small` -> ("moe-orchestrator-code", "small"); no suffix -> (model, None)."""
-    base, at, name = model.rpartition("@")
-    if not at or not base or not name:
-        return model, None
-    return base, name
-
-
-def resolve(model: str, model_map: Mapping[str, str]) -> tuple[str, str, str | None] | None:
-    """(mode, the model id without the template, the template named in it) or None (an unknown id). An id
-    that is itself a mode or an exact model-map key is taken whole; else an `@<name>` suffix is a template."""
-    if model in MODES or model in model_map:
-        return resolve_mode(model, model_map) or model, model, None
-    base, name = split_template(model)
-    mode = resolve_mode(base, model_map)
-    return (mode, base, name) if mode is not None else None
 
 
 def model_ids(templates: Templates) -> list[str]:
