@@ -17,6 +17,8 @@ REPO = LOCAL.parent.parent
 INSTALLED = REPO / ".data"  # what `make install` put there (jars under lib/)
 DATA = Path(os.environ.get("MOE_DATA_DIR") or INSTALLED)  # state of the running stores (override: throwaway)
 LOGS = DATA / "logs"
+# A component's log past this size is set aside as <name>.log.1 (the one before is dropped) when it starts again
+LOG_ROTATE_BYTES = int(float(os.environ.get("MOE_FLEET_LOG_ROTATE_MB", "64")) * 1024 * 1024)
 RUN = DATA / "run"
 LIB = INSTALLED / "lib"
 VENV_BIN = REPO / ".venv" / "bin"

@@ -58,6 +58,20 @@ def exit_code(name: str) -> int | None:
     return None if child is None else child.poll()
 
 
+def rotate(log: Path, limit: int | None = None) -> bool:
+    """Set a log past `limit` bytes (MOE_FLEET_LOG_ROTATE_MB) aside as <log>.1, dropping the previous one: a
+    component's logs stay within about twice the limit however often it restarts. The running process keeps
+    its own file, so this happens only before a start."""
+    limit = config.LOG_ROTATE_BYTES if limit is None else limit
+    try:
+        if log.stat().st_size <= limit:
+            return False
+    except FileNotFoundError:
+        return False
+    log.replace(log.with_name(log.name + ".1"))
+    return True
+
+
 def spawn(
     name: str,
     argv: Sequence[str],
@@ -70,6 +84,7 @@ def spawn(
     config.LOGS.mkdir(parents=True, exist_ok=True)
     config.RUN.mkdir(parents=True, exist_ok=True)
     log = config.log_path(name)
+    rotate(log)
     with log.open("ab") as out:
         stamp = datetime.now().isoformat(timespec="seconds")
         out.write(f"\n===== fleetctl: starting {name} at {stamp}: {' '.join(argv)}\n".encode())
