@@ -22,7 +22,8 @@ TARGETS = {"CPU per full request, all processes incl. infrastructure", "full pip
            "full pipeline added latency p50", "trivial path added latency p50", "trivial path throughput",
            "cache hit latency p50", "memory flat across the run (largest growth of one service, MB)",
            "token overhead, full pipeline", "token overhead, fast path",
-           "concurrent SSE streams held, trivial path, 0 frames dropped"}
+           "concurrent SSE streams held, trivial path, 0 frames dropped",
+           "memory flat in the soak (largest second-half growth of a fleet service, MB)"}
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,8 @@ def test_summary_added_latency_hops_tokens_memory_and_targets(result: tuple[Path
     assert trivial["measured"] is None and trivial["note"]  # not measured in this run, and says so
     streams = next(t for t in data["targets"] if t["target"].startswith("concurrent SSE streams"))
     assert streams["measured"] is None and streams["note"]  # only the direct target's streams ran
+    soak = next(t for t in data["targets"] if t["target"].startswith("memory flat in the soak"))
+    assert soak["measured"] is None and "SOAK=0" in soak["note"]  # the soak runs after the benchmark
     assert data["machine"]["cores"] and data["machine"]["python"]
 
 
