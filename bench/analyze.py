@@ -139,6 +139,8 @@ def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: 
     def token_ratio(path: str) -> float | None:
         return (tokens.get(path) or {}).get("ratio")
 
+    available = {"soak": "the soak runs after the benchmark and adds its verdict (none with make bench SOAK=0)",
+                 **available}
     full_rps = (sustained or {}).get("throughput_rps")
     if full_rps is None:
         full_rps = best_rps("full")
@@ -188,7 +190,6 @@ def held_streams(streams: list[dict[str, Any]] | None) -> int | None:
 def targets_of(result: dict[str, Any], fleet_services: set[str] | None = None) -> list[dict[str, Any]]:
     """The targets of a stored result (bench render recomputes them, so the table follows the current goals)."""
     available = {name: p.get("reason") for name, p in result["paths"].items()}
-    available["soak"] = "no soak after this run (make bench SOAK=0)"
     growth = {k: v for k, v in (result.get("memory_growth") or {}).items()
               if k not in BASELINE_GROUPS and (fleet_services is None or k in fleet_services)}
     return targets(result["summary"], result["added_latency_ms"], result["tokens"], result.get("sustained"),
