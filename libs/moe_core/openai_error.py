@@ -6,7 +6,8 @@ the handlers that render every error of an app in an envelope."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 RETRY_AFTER_S = 5  # the Retry-After of a 503 (a store or the broker is unavailable)
+# Parts of a validation error's location that name pydantic's union members, not the client's fields
+# (`input.str`, `messages.0.UserMessage.content`, `function-after[…]`): a field is snake_case, a member is not.
+_MEMBER = re.compile(r"^([A-Z]|(str|int|float|bool|bytes|none|list|dict|set|tuple|literal|function-\w+|tagged-union"
+                     r"|json-or-python|is-instance|chain|lax-or-strict)(\[.*)?$)")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -25,6 +30,8 @@ class OpenAIError(Exception):
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
                  code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
+        if code is None and status == 400 and type_ == "invalid_request_error":
+            code = "invalid_value"  # every 400 names its reason (docs/api.md's errors table)
         self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
         # Something the request needs is unavailable for now: tell the client when to try again.
         self.headers: dict[str, str] | None = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
@@ -48,10 +55,17 @@ def parse_object(data: Any, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        raise OpenAIError(400, f"invalid request: {param or 'body'}: {first['msg']}", param=param,
-                          code="invalid_value") from None
+        raise field_error(exc.errors()[0]) from None
+
+
+def field_error(first: Mapping[str, Any]) -> OpenAIError:
+    """A validation error as the client sees it: the field by its own path (no union member names, no `body`),
+    the reason without pydantic's "Value error, " prefix."""
+    if first["type"] == "json_invalid":
+        return OpenAIError(400, "the request body is not valid JSON", code="invalid_value")
+    param = ".".join(str(p) for p in first["loc"] if p != "body" and not _MEMBER.match(str(p))) or None
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return OpenAIError(400, f"invalid request: {param or 'body'}: {message}", param=param, code="invalid_value")
 
 
 Render = Callable[[Request, OpenAIError], JSONResponse]
@@ -83,9 +97,11 @@ def install_error_handlers(app: FastAPI, render: Render = openai_response,
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0]  # e.g. an admin API body: the field that is wrong, as parse_object does
-        param = ".".join(str(p) for p in first["loc"] if p != "body") or None
-        return render(request, OpenAIError(400, f"invalid request: {param or 'body'}: {first['msg']}", param=param,
-                                           code="invalid_value"))
+        if tuple(first["loc"]) == ("body",) and "json" not in request.headers.get("content-type", ""):
+            return render(request, OpenAIError(  # curl -d sends a form's content type; FastAPI reads JSON only
+                400, "the request body must be JSON, sent with Content-Type: application/json (curl: -H "
+                     "'Content-Type: application/json')", code="invalid_value"))
+        return render(request, field_error(first))
 
     app.add_exception_handler(OpenAIError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

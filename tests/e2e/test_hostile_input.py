@@ -8,6 +8,7 @@ builds)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import anthropic
@@ -309,3 +310,74 @@ def test_a_form_in_a_charset_that_decodes_to_surrogates_is_400(http: httpx.Clien
     error = _openai_error(http.post("/v1/memory/documents", content=upload.read(),
                                     headers={"Content-Type": f"{content_type}; charset=utf-7"}), 400, "invalid_text")
     assert error["param"] == "Content-Type" and "utf-7" in error["message"]
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/v1/chat/completions", {"model": "moe-orchestrator", "messages": [{"role": "user", "content": "hi"}],
+                              "stream": "yes"}, "stream"),
+    ("/v1/responses", {"model": "moe-orchestrator", "input": "hi", "store": "no"}, "store"),
+    ("/v1/chat/completions", {"model": "moe-orchestrator", "messages": [{"role": "user", "content": "hi"}],
+                              "stream": True, "stream_options": {"include_usage": 1}}, "stream_options.include_usage"),
+])
+def test_a_flag_that_is_not_a_boolean_is_400_not_read_as_one(http: httpx.Client, path: str, body: dict,
+                                                             param: str) -> None:
+    """"yes", "no" and 1 are not booleans: read loosely, "no" would mean false and "yes" a stream nobody asked for."""
+    error = _openai_error(http.post(path, json=body), 400, "invalid_value")
+    assert error["param"] == param and "valid boolean" in error["message"]
+
+
+def test_an_anthropic_stream_flag_that_is_not_a_boolean_is_its_400(http: httpx.Client) -> None:
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "stream": "yes",
+            "messages": [{"role": "user", "content": "hi"}]}
+    assert "valid boolean" in _anthropic_error(http.post("/v1/messages", json=body), 400, "invalid_request_error")
+
+
+def test_a_validation_error_names_the_clients_field_not_pydantics_union_member(http: httpx.Client) -> None:
+    error = _openai_error(http.post("/v1/responses", json={"model": "moe-orchestrator", "input": 5}), 400)
+    assert error["param"] == "input" and error["code"] == "invalid_value"
+    unknown = {"model": "moe-orchestrator", "messages": [{"role": "user", "content": "hi"}],
+               "tools": [{"type": "function", "function": {"name": "lookup"}}],
+               "tool_choice": {"type": "function", "function": {"name": "other"}}}
+    error = _openai_error(http.post("/v1/chat/completions", json=unknown), 400, "invalid_value")
+    assert "'other'" in error["message"] and "Value error" not in error["message"]
+
+
+def test_a_system_message_alone_is_a_400_with_its_code(http: httpx.Client) -> None:
+    body = {"model": "moe-orchestrator", "messages": [{"role": "system", "content": "be brief"}]}
+    error = _openai_error(http.post("/v1/chat/completions", json=body), 400, "invalid_value")
+    assert error["param"] == "messages"
+
+
+@pytest.fixture
+def admin_http(bare_control_plane: ServiceProcess, admin_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=bare_control_plane.url, headers={"Authorization": f"Bearer {admin_key}"},
+                      timeout=60) as client:
+        yield client
+
+
+def test_an_admin_body_without_a_json_content_type_says_which_header_to_send(admin_http: httpx.Client) -> None:
+    """curl -d sends application/x-www-form-urlencoded: the admin API reads JSON only (and a browser's form cannot
+    post to it), so the error says what to send."""
+    raw = b'{"id": "team-a"}'
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    error = _openai_error(admin_http.post("/v1/admin/tenants", content=raw, headers=form), 400, "invalid_value")
+    assert "Content-Type: application/json" in error["message"]
+    error = _openai_error(admin_http.post("/v1/admin/tenants", content=b"{nope",
+                                    headers={"Content-Type": "application/json"}), 400, "invalid_value")
+    assert error["param"] is None and error["message"] == "the request body is not valid JSON"
+
+
+def test_a_key_update_neither_reads_yes_as_true_nor_sets_and_clears_at_once(admin_http: httpx.Client) -> None:
+    http = admin_http
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    assert http.post("/v1/admin/tenants", json={"id": tenant}).status_code == 201
+    key = http.post("/v1/admin/keys", json={"name": "k", "tenant_ids": [tenant], "expires_in_days": 1}).json()
+    loose = _openai_error(http.patch(f"/v1/admin/keys/{key['id']}", json={"clear_expiry": "yes"}), 400, "invalid_value")
+    assert loose["param"] == "clear_expiry"
+    both = _openai_error(http.patch(f"/v1/admin/keys/{key['id']}", json={
+        "allowed_models": ["moe-orchestrator"], "clear_allowed_models": True}), 400, "invalid_value")
+    assert "allowed_models or clear_allowed_models" in both["message"]
+    far = _openai_error(http.post("/v1/admin/keys", json={"name": "k", "tenant_ids": [tenant],
+                                                          "expires_at": "9999-12-31T23:59:59Z"}), 400, "invalid_value")
+    assert "3660 days" in far["message"]
+    assert http.get(f"/v1/admin/keys/{key['id']}").json()["expires_at"] == key["expires_at"]  # unchanged

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from moe_core.access.keystore import ApiKey, Tenant
 from moe_core.access.limits import Limits
@@ -27,7 +27,7 @@ class TenantUpdate(BaseModel):
 
     name: str | None = Field(default=None, max_length=200)
     limits: Limits | None = Field(default=None, description="Replaces the tenant's limits")
-    disabled: bool | None = Field(default=None, description="A disabled tenant's keys are refused (403)")
+    disabled: StrictBool | None = Field(default=None, description="A disabled tenant's keys are refused (403)")
 
 
 class TenantOut(BaseModel):
@@ -62,6 +62,8 @@ class _KeySettings(BaseModel):
             raise ValueError("give expires_at or expires_in_days, not both")
         if self.expires_at is not None and self.expires_at.tzinfo is None:
             raise ValueError("expires_at needs a time zone (e.g. 2027-01-01T00:00:00Z)")
+        if self.expires_at is not None and self.expires_at > datetime.now(UTC) + timedelta(days=MAX_EXPIRY_DAYS):
+            raise ValueError(f"expires_at is more than {MAX_EXPIRY_DAYS} days away (as expires_in_days may be)")
         if any(not m.strip() or len(m) > 200 for m in self.allowed_models or []):
             raise ValueError("allowed_models must be non-empty model ids")
         return self
@@ -82,9 +84,17 @@ class KeyCreate(_KeySettings):
 class KeyUpdate(_KeySettings):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     limits: Limits | None = Field(default=None, description="Replaces the key's limits")
-    clear_expiry: bool = Field(default=False, description="Remove the expiry")
-    clear_allowed_models: bool = Field(default=False, description="Allow every model again")
-    clear_default_template: bool = Field(default=False, description="Back to the global models")
+    clear_expiry: StrictBool = Field(default=False, description="Remove the expiry")
+    clear_allowed_models: StrictBool = Field(default=False, description="Allow every model again")
+    clear_default_template: StrictBool = Field(default=False, description="Back to the global models")
+
+    @model_validator(mode="after")
+    def _set_or_clear(self) -> KeyUpdate:
+        for field, clear in (("allowed_models", "clear_allowed_models"), ("default_template", "clear_default_template"),
+                             ("expires_at", "clear_expiry"), ("expires_in_days", "clear_expiry")):
+            if getattr(self, clear) and getattr(self, field) is not None:
+                raise ValueError(f"give {field} or {clear}, not both")
+        return self
 
 
 class KeyOut(BaseModel):

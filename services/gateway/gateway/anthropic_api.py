@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway.tools import TOOL_NAME, openai_call, openai_tool, openai_tool_choice, tool_calls, tool_use_block
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
@@ -38,7 +38,7 @@ class MessagesRequest(BaseModel):
     messages: list[AnthropicMessage] = Field(min_length=1)
     max_tokens: int = Field(ge=1)
     system: str | list[dict[str, Any]] | None = None
-    stream: bool = False
+    stream: StrictBool = False
     temperature: float | None = Field(default=None, ge=0, le=1)
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0)

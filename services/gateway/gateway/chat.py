@@ -103,7 +103,8 @@ class ChatService:
             raise OpenAIError(400, "the messages are too long", param=messages_param,
                               code="context_length_exceeded")
         if not any(m.role == "user" and (m.content.strip() or m.images) for m in messages):
-            raise OpenAIError(400, "at least one non-empty user message is required", param=messages_param)
+            raise OpenAIError(400, "at least one non-empty user message is required", param=messages_param,
+                              code="invalid_value")
         cap, is_default = client_profiles.token_cap(profile, mode, bool(tools), self.settings.tool_max_tokens,
                                                     self.settings.reasoning_max_tokens)
         params = client_profiles.capped(params or GenerationParams(), cap, is_default)

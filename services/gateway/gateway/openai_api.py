@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway.tools import TOOL_NAME, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, Usage
@@ -85,7 +85,7 @@ class InMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(BaseModel):
@@ -93,7 +93,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1)
     messages: list[InMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1, le=32768)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=32768)
@@ -104,7 +104,7 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
     tools: list[ToolDef] | None = Field(default=None, max_length=128)
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: StrictBool | None = None
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")

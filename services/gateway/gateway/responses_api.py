@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway.tools import TOOL_NAME, openai_tool, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
@@ -36,7 +36,7 @@ class FunctionTool(BaseModel):
     name: str = Field(pattern=TOOL_NAME)
     description: str | None = None
     parameters: dict[str, Any] | None = None
-    strict: bool | None = None
+    strict: StrictBool | None = None
 
     def chat_tool(self) -> dict[str, Any]:
         parameters = CUSTOM_INPUT if self.type == "custom" else self.parameters or {"type": "object", "properties": {}}
@@ -52,9 +52,9 @@ class ResponsesRequest(BaseModel):
     previous_response_id: str | None = Field(default=None, min_length=1, max_length=200)
     tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    stream: bool = False
-    store: bool = True
+    parallel_tool_calls: StrictBool | None = None
+    stream: StrictBool = False
+    store: StrictBool = True
     max_output_tokens: int | None = Field(default=None, ge=1, le=32768)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
