@@ -11,7 +11,7 @@ TEST_WORKERS ?= 2
 # (as the coding client's PYTHONDONTWRITEBYTECODE=1 asks) cost minutes of CPU per `make test`.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install up down status logs key test test-unit lint schemas bench soak precision replay rotate-audit-key clean
+.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay rotate-audit-key clean
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
@@ -20,6 +20,7 @@ help:
 	@echo "make soak    SOAK=<seconds> (300) of mixed traffic, every process's memory: flat? -> docs/performance.md"
 	@echo "make precision  the exact answers' evaluation (precision, recall) -> docs/precision.md"
 	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
+	@echo "make keys ARGS=\"list\"  the key CLI: create | list | rotate | revoke (docs/operations.md#api-keys)"
 	@echo "make down | status | logs | key | schemas | lint"
 
 # A .venv that is a symbolic link belongs to another checkout (a git worktree sharing it): installing this
@@ -50,6 +51,10 @@ logs: .venv/.installed
 key: .venv/.installed
 	@$(FLEET) up postgres kafka >/dev/null
 	@$(PY) deploy/local/with_fleet_env.py control-plane $(PY) -m control_plane.keys ensure --file .data/local-admin.key
+
+# The key CLI with the local fleet's credentials (docs/operations.md#api-keys): make keys ARGS="list"
+keys: .venv/.installed
+	@$(PY) deploy/local/with_fleet_env.py control-plane $(PY) -m control_plane.keys $(ARGS)
 
 schemas: .venv/.installed
 	@$(PY) -m moe_core.contracts.schema_export schemas

@@ -207,20 +207,31 @@ async def test_the_key_cli_publishes_audit_events(infra: dict[str, str]) -> None
     env = {**os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("cli"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
            "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"]}
 
+    def run(*args: str, dsn: str = infra["postgres"]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "control_plane.keys", *args], env={**env, "MOE_POSTGRES_DSN": dsn},
+                              capture_output=True, text=True, timeout=120, check=False)
+
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "control_plane.keys", *args], env=env, capture_output=True,
-                              text=True, timeout=120, check=True)
-        assert "warning" not in done.stderr, done.stderr
+        done = run(*args)
+        assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
         return done.stdout.strip()
 
-    token = await asyncio.to_thread(cli, "create", "--name", "cli-bot", "--tenant", "cli-tenant")
+    tenant = f"cli-{uuid.uuid4().hex[:8]}"
+    typo = await asyncio.to_thread(run, "create", "--name", "cli-bot", "--tenant", tenant)  # not created by a typo
+    assert (typo.returncode, typo.stdout) == (1, "") and f"no tenant '{tenant}'" in typo.stderr
+    wrong = infra["postgres"].replace("://", "://nobody-here:wrong@", 1) if "@" not in infra["postgres"] else \
+        infra["postgres"].split("://", 1)[0] + "://nobody-here:wrong@" + infra["postgres"].rsplit("@", 1)[1]
+    refused = await asyncio.to_thread(run, "list", dsn=wrong)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr and "make keys" in refused.stderr
+    assert "wrong" not in refused.stderr  # the password is never printed
+    token = await asyncio.to_thread(cli, "create", "--name", "cli-bot", "--tenant", tenant, "--new-tenant")
     key_id = token.split("-")[1]
     await asyncio.to_thread(cli, "revoke", key_id)
     audit_topic = f"{env['MOE_TOPIC_NAMESPACE']}.audit.v1"
     async with TopicReader(infra["kafka"], audit_topic) as reader:
         events = await reader.wait(audit_topic, lambda e: e["subject"] == f"key:{key_id}", count=2)
     assert [e["action"] for e in events] == ["key.created", "key.revoked"]
-    assert events[0]["actor"].startswith("cli:") and events[0]["tenant_id"] == "cli-tenant"
+    assert events[0]["actor"].startswith("cli:") and events[0]["tenant_id"] == tenant
     assert token not in str(events)
 
 

@@ -24,7 +24,15 @@ async def _main(args: argparse.Namespace) -> int:
     store = await KeyStore.connect(ControlPlaneSettings().postgres_dsn, cache_ttl_s=0)
     try:
         if args.cmd == "create":
-            key, token = await store.create(args.name, args.role, args.tenant or ["default"])
+            tenants = args.tenant or ["default"]
+            missing = [t for t in tenants if await store.tenant(t) is None]
+            if missing and not args.new_tenant:  # a typo would otherwise make a tenant of its own
+                print(f"no tenant {', '.join(map(repr, missing))}: create it with the admin API (docs/api.md) or pass "
+                      "--new-tenant to create it here", file=sys.stderr)
+                return 1
+            key, token = await store.create(args.name, args.role, tenants)
+            if missing:
+                print(f"created tenant {', '.join(map(repr, missing))}", file=sys.stderr)
             await _audit("key.created", key)
             print(token)
             print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
@@ -102,6 +110,7 @@ def main() -> int:
     create.add_argument("--role", choices=["admin", "user", "operator"], default="user",
                         help="admin: a tenant admin of --tenant; operator: the fleet operator")
     create.add_argument("--tenant", action="append", help="tenant id (repeatable; default: default)")
+    create.add_argument("--new-tenant", action="store_true", help="create the tenants that do not exist yet")
     rotate = sub.add_parser("rotate", help="a new secret for a key (printed once); the old one stops working")
     rotate.add_argument("id")
     revoke = sub.add_parser("revoke", help="revoke a key by id")
@@ -115,6 +124,12 @@ def main() -> int:
     except asyncpg.UndefinedTableError as exc:  # the gateway no longer makes its tables
         print(f"the key store's tables do not exist ({exc}): run python -m moe_core.pg.migrate as the migrator "
               "role first (make key, make up and the chart's pg-migrate Job do)", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as exc:  # unreachable, or refused (the wrong role or password)
+        dsn = ControlPlaneSettings().postgres_dsn
+        where = dsn.rsplit("@", 1)[-1] if "@" in dsn else dsn  # never the password
+        print(f"cannot use the key store at {where}: {exc}. With the local fleet run `make keys ARGS=\"...\"` "
+              "(it brings the control plane's credentials); elsewhere set MOE_POSTGRES_DSN", file=sys.stderr)
         return 2
 
 
