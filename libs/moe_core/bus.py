@@ -112,7 +112,7 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
         linger_ms=0,
         request_timeout_ms=30_000,
         allow_auto_create_topics=False,
-        graceful_timeout=30.0,
+        graceful_timeout=settings.shutdown_grace_s,  # then moe_core.service cancels what still runs
         log_level=logging.DEBUG,
         logger=BROKER_LOG,
         middlewares=(

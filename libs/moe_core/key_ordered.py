@@ -16,8 +16,9 @@ What stays as it was:
   to the lowest offset still in flight (moe_core.offset_commits.OffsetCommits.begin);
 - a transient failure is retried in place after its backoff (moe_core.redelivery: the same attempts and dead
   letter) instead of seeking the partition back, which would fetch every later record again;
-- a stop waits for the records being handled (FastStream's graceful timeout) before the consumer commits and
-  stops: a record not started by then is fetched again by the next owner.
+- a stop waits for the records being handled (FastStream's graceful timeout, MOE_SHUTDOWN_GRACE_S) before the
+  consumer commits and stops: a record not started by then is fetched again by the next owner; one still being
+  handled then is cancelled (`cancel`, moe_core.service) and, never committed, handled again by the next owner.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 
 from moe_core.contracts.headers import TASK_ID
 from moe_core.offset_commits import RETRY, OffsetCommits
+
+_ATTRIBUTE = "moe_key_ordered"
 
 
 class KeyOrdered:
@@ -42,6 +45,14 @@ class KeyOrdered:
         self._last: dict[Any, asyncio.Task[None]] = {}  # per key: its latest record's task
         self.tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to running tasks
         subscriber.consume_one = self.dispatch
+        setattr(subscriber, _ATTRIBUTE, self)
+
+    def cancel(self) -> list[asyncio.Task[None]]:
+        """Cancel every record still in flight (after the subscriber stopped); the tasks, to await their end."""
+        tasks = [t for t in self.tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        return tasks
 
     async def dispatch(self, raw: Any) -> None:
         await self.places.acquire()
@@ -72,6 +83,12 @@ class KeyOrdered:
         self.tasks.discard(task)
         if key is not None and self._last.get(key) is task:
             del self._last[key]
+
+
+def of(subscriber: Any) -> KeyOrdered | None:
+    """The subscriber's KeyOrdered, if one is installed."""
+    found = getattr(subscriber, _ATTRIBUTE, None)
+    return found if isinstance(found, KeyOrdered) else None
 
 
 def _task_id(raw: Any) -> bytes | None:

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
+from moe_core import key_ordered
 from moe_core.blas import limit_blas_threads
 from moe_core.bus import AUTHORIZATION_ERRORS, TRANSIENT_ERRORS, Bus
 from moe_core.observability import configure_logging, metrics_response
@@ -59,14 +62,9 @@ def create_service_app(
             yield
         finally:
             if manage_broker:  # in-flight messages end (or stay uncommitted) before the hooks close the stores
-                for subscriber in bus.broker.subscribers:
-                    try:
-                        await subscriber.stop()
-                    except (Exception, asyncio.CancelledError) as exc:  # e.g. a fetch timing out on a slow broker
-                        if isinstance(exc, asyncio.CancelledError) and _cancelling():
-                            raise  # this shutdown itself is cancelled, not one of the subscriber's own tasks
-                        log.warning("a subscriber did not stop cleanly (%s: %s); its uncommitted messages are "
-                                    "redelivered", type(exc).__name__, exc)
+                subscribers = list(bus.broker.subscribers)
+                await asyncio.gather(*(_stop(s) for s in subscribers))  # each waits MOE_SHUTDOWN_GRACE_S, at once
+                await _cancel_in_flight(subscribers)
             for hook in on_shutdown or []:
                 await hook()
             if manage_broker:
@@ -76,6 +74,27 @@ def create_service_app(
     app = FastAPI(title=settings.service_name, lifespan=lifespan)
     add_health_routes(app, checks)
     return app
+
+
+async def _stop(subscriber: Any) -> None:
+    try:
+        await subscriber.stop()  # waits for the messages being handled, up to the broker's graceful timeout
+    except (Exception, asyncio.CancelledError) as exc:  # e.g. a fetch timing out on a slow broker
+        if isinstance(exc, asyncio.CancelledError) and _cancelling():
+            raise  # this shutdown itself is cancelled, not one of the subscriber's own tasks
+        log.warning("a subscriber did not stop cleanly (%s: %s); its uncommitted messages are redelivered",
+                    type(exc).__name__, exc)
+
+
+async def _cancel_in_flight(subscribers: list[Any]) -> None:
+    """Messages still being handled after the grace (a model call that takes minutes) are cancelled before the
+    stores close: uncommitted, the next owner handles them again; a handler left running would fail on a closed
+    store and dead-letter its message."""
+    tasks = [t for s in subscribers if (ordered := key_ordered.of(s)) is not None for t in ordered.cancel()]
+    if tasks:
+        log.warning("%d message(s) still being handled after the shutdown grace were cancelled; they are "
+                    "redelivered", len(tasks))
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _cancelling() -> bool:
@@ -162,5 +181,5 @@ def run(factory_path: str, settings: FleetSettings, workers: int = 1) -> None:
         workers=workers,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),  # open requests (streams), then messages
     )

@@ -56,6 +56,10 @@ class FleetSettings(BaseSettings):
     startup_retry_s: float = Field(default=120.0, ge=0, description="A store or broker that fails transiently "
                                    "while the service starts (a busy Neo4j, a broker still electing) is retried "
                                    "this long with backoff before the service gives up and exits")
+    shutdown_grace_s: float = Field(default=6.0, ge=0, description="A stopping service waits this long for the "
+                                    "HTTP requests and then the messages it is handling; what is still running is "
+                                    "cancelled (a message stays uncommitted: the next owner handles it). Twice it "
+                                    "stays below the supervisor's kill timeout (fleetctl 15 s, Kubernetes 30 s)")
     retry_base_s: float = Field(default=0.5, gt=0, description="A transient failure's first backoff "
                                 "before the record is redelivered; doubled per attempt (moe_core.redelivery)")
     retry_cap_s: float = Field(default=30.0, gt=0, description="The longest backoff between redeliveries")
