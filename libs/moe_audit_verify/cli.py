@@ -22,6 +22,7 @@ from pathlib import Path
 
 from moe_audit_verify.bundle import BundleError, read_bundle, verify_bundle
 from moe_audit_verify.cli_evidence import verify_evidence_cli
+from moe_audit_verify.diagnosis import cause
 from moe_audit_verify.evidence import is_evidence, opened
 from moe_audit_verify.keys import KeyRing, PublicKey
 from moe_audit_verify.published import compare, read_published
@@ -105,18 +106,22 @@ def main(argv: list[str] | None = None) -> int:
         verdict.problems += unreadable + compare(bundle.checkpoints, found, args.published.name)
     m = bundle.manifest
     ok = not verdict.problems
+    why = cause(verdict.problems, [e.content.get("key_id") for e in bundle.entries]
+                + [c.body.get("key_id") for c in bundle.checkpoints], trust.ring)
     if args.json:
         print(json.dumps({"verified": ok, "tenant_id": bundle.tenant, "since": m["since"], "until": m["until"],
                           "entries": len(bundle.entries), "in_period": verdict.in_period,
                           "checkpoints": verdict.checkpoints, "key_ids": list(trust.ring.keys),
                           "tsa_root_sha256": trust.tsa.fingerprint() if trust.tsa else None,
-                          "problems": [p.as_dict() for p in verdict.problems]}, indent=1))
+                          "cause": why, "problems": [p.as_dict() for p in verdict.problems]}, indent=1))
         return 0 if ok else 1
     print(f"export: tenant {bundle.tenant}, {m['since']} .. {m['until']}: {len(bundle.entries)} entries "
           f"from seq {m['first_seq']}, {len(bundle.checkpoints)} checkpoints")
     print(f"public keys: {trust.ring.describe()} ({key_from})")
     if trust.tsa is not None:
         print(f"TSA root certificate: sha256 {trust.tsa.fingerprint()} ({chain_from})")
+    if why:
+        print(f"CAUSE   {why}")
     for problem in verdict.problems:
         print(f"FAILED  {problem.record}: {problem.problem}")
     if ok:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from moe_audit_verify.diagnosis import cause
 from moe_audit_verify.evidence import read_evidence, verify_evidence
 from moe_audit_verify.published import compare, read_published
 from moe_audit_verify.segment import Problem, Trust
@@ -39,13 +40,15 @@ def verify_evidence_cli(args: argparse.Namespace, folder: Path, trust_of: TrustO
     what = (f"request {scope['response_id']}" if scope["kind"] == "request"
             else f"tenant {scope['tenant_id']}, {scope['since']} .. {scope['until']}")
     ok = not verdict.problems
+    signers = [ev.manifest.get("key_id")] + [c.body.get("key_id") for c in verdict.given_checkpoints]
+    why = cause(verdict.problems, signers, trust.ring)
     if args.json:
         print(json.dumps({"verified": ok, "format": ev.manifest["format"], "scope": scope, "chains": ev.chains,
                           "entries": verdict.entries, "checkpoints": verdict.checkpoints,
                           "lineage_events": verdict.lineage_events, "versions": summary(verdict.versions),
                           "key_ids": list(trust.ring.keys),
                           "tsa_root_sha256": trust.tsa.fingerprint() if trust.tsa else None,
-                          "problems": [p.as_dict() for p in verdict.problems]}, indent=1))
+                          "cause": why, "problems": [p.as_dict() for p in verdict.problems]}, indent=1))
         return 0 if ok else 1
     stretches = ", ".join(f"{c['tenant_id']} seq {c['first_seq']}..{c['last_seq']}" for c in ev.chains)
     print(f"evidence bundle: {what}: {verdict.entries} entries ({stretches}), {verdict.lineage_events} lineage "
@@ -57,6 +60,8 @@ def verify_evidence_cli(args: argparse.Namespace, folder: Path, trust_of: TrustO
         prompts = ", ".join(f"{name} {' '.join(d[:19] for d in ds)}" for name, ds in used["prompts"].items())
         print(f"versions: {service} config {' '.join(d[:19] for d in used['config'])}"
               + (f"; prompts {prompts}" if prompts else ""))
+    if why:
+        print(f"CAUSE   {why}")
     for problem in verdict.problems:
         print(f"FAILED  {problem.record}: {problem.problem}")
     if ok:

@@ -77,10 +77,11 @@ def opened(path: Path) -> Iterator[tuple[Path, list[Problem]]]:
         return
     with tempfile.TemporaryDirectory(prefix="moe-evidence-") as tmp:
         try:
-            with tarfile.open(path, "r:*") as archive:
+            with tarfile.open(path, "r:") as archive:  # uncompressed, as replay evidence writes it
                 archive.extractall(tmp, filter="data")
         except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
-            raise BundleError(f"{path}: not a readable evidence archive ({exc})") from None
+            raise BundleError(f"{path}: not a readable evidence archive (an uncompressed tar, as replay evidence "
+                              f"writes it): {exc}") from None
         inner = list(Path(tmp).iterdir())
         if len(inner) != 1 or not inner[0].is_dir():
             raise BundleError(f"{path}: an evidence archive holds one folder")

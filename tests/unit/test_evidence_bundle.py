@@ -236,3 +236,24 @@ def test_a_changed_byte_in_the_archive_is_a_clear_error_or_a_finding(tmp_path: P
         out = capsys.readouterr()
         found = [ln for ln in out.out.splitlines() if ln.startswith("FAILED")]
         assert (code == 2 and out.err.startswith("error: ")) or (code == 1 and len(found) > len(untouched)), position
+
+
+def test_an_outdated_keyring_is_named_as_the_cause_before_the_findings(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Verified with a keyring that lacks the key the bundle was signed with (rotated since), every signature
+    fails: the first line after the header says so, instead of dozens of lines that read like tampering."""
+    signer, other = Signer.ephemeral(), Signer.ephemeral()
+    keyring, stale = tmp_path / "keyring.json", tmp_path / "stale.json"
+    keyring.write_text(KeyRing([signer.public]).to_json())
+    stale.write_text(KeyRing([other.public]).to_json())
+    files = bundle_files([_stretch(signer)], {"kind": "request", "response_id": "mine"}, signer,
+                         Material(keyring=keyring.read_bytes(), tsa_chain=_throwaway_root()), "2026-11-01T13:00:00Z")
+    path = tmp_path / "bundle.tar"
+    path.write_bytes(archive(files, "evidence-mine"))
+    assert verify_main([str(path), "--keyring", str(stale)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(("CAUSE", "FAILED")))
+    assert lines[first].startswith("CAUSE") and f"signed with key {signer.public.id}" in lines[first]
+    assert other.public.id in lines[first] and "keyring" in lines[first]
+    assert verify_main([str(path), "--keyring", str(keyring), "--json"]) == 1  # the right keys: no such cause
+    assert "signed with key" not in (json.loads(capsys.readouterr().out)["cause"] or "")
