@@ -77,7 +77,7 @@ def opened(path: Path) -> Iterator[tuple[Path, list[Problem]]]:
         return
     with tempfile.TemporaryDirectory(prefix="moe-evidence-") as tmp:
         try:
-            with tarfile.open(path, "r:") as archive:  # uncompressed, as replay evidence writes it
+            with tarfile.TarFile(path) as archive:  # uncompressed, as replay evidence writes it
                 archive.extractall(tmp, filter="data")
         except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
             raise BundleError(f"{path}: not a readable evidence archive (an uncompressed tar, as replay evidence "
