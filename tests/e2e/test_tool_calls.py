@@ -17,7 +17,7 @@ import pytest
 
 from moe_core.contracts import ChatMessage, Usage
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, marker, weather_rules
+from tests.e2e.helpers import calls_for, marker, plan_reply, weather_rules
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -131,3 +131,27 @@ async def test_tool_round_trip_through_the_expert_model(base_url: str, api_key: 
     assert (result["content"], result["tool_call_id"]) == ("3 C", call.id)
     asked = next(x for x in answered if x.get("tool_calls"))["tool_calls"]
     assert [(c["id"], c["function"]["name"]) for c in asked] == [(call.id, "get_weather")]
+
+
+async def test_a_required_tool_call_the_model_does_not_make_is_an_error_not_text(
+        base_url: str, api_key: str, scripted: Scripted) -> None:
+    """tool_choice "required" (or a named function) promises the client a tool call: the models answering with
+    text is a 502 tool_choice_unmet, never a text answer with finish_reason "stop" (a new user's trial got the
+    text from the embedded model); streamed, no text reaches the client before the error."""
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
+    m = marker()
+    scripted.script([{"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Weather {m}"))},
+                     {"model": "expert-model", "contains": m, "reply": "It is probably sunny.\nCONFIDENCE: high"}])
+    question = [{"role": "user", "content": f"Weather in Oslo? {m}"}]
+    with pytest.raises(openai.APIStatusError) as refused:
+        await client.chat.completions.create(model="moe-orchestrator", tools=[WEATHER], messages=question,
+                                             tool_choice="required")
+    assert (refused.value.status_code, refused.value.code) == (502, "tool_choice_unmet")
+    assert "without calling a tool" in refused.value.message
+    texts = []
+    with pytest.raises(openai.APIError) as streamed:
+        async for chunk in await client.chat.completions.create(
+                model="moe-orchestrator", tools=[WEATHER], messages=question, stream=True,
+                tool_choice={"type": "function", "function": {"name": "get_weather"}}):
+            texts += [c.delta.content for c in chunk.choices if c.delta.content]
+    assert "get_weather" in str(streamed.value) and texts == []

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from expert_worker.scoring import ScoreBoard
 from expert_worker.tiers import TieredExpert, groups, split_tiers
+from moe_core import tool_choice
 from moe_core.contracts import ExpertTask, Feedback, ModelUse, deadline_in
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
 from moe_core.inference.config import parameters_b, tier_of
@@ -215,3 +216,40 @@ async def test_a_named_template_can_force_the_ensemble_and_its_tiers_follow_the_
     llm.state.scripted.clear_calls()
     await expert.run(_task(), MESSAGES)  # without the template: no ensemble (the default role: phi4:14b@s)
     assert _called(llm) == ["phi4:14b"]
+
+
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}},
+         {"type": "function", "function": {"name": "other", "parameters": {"type": "object", "properties": {}}}}]
+
+
+def _tool_task(choice: str | dict[str, Any]) -> ExpertTask:
+    return _task().model_copy(update={"tools": TOOLS, "tool_choice": choice, "direct": True})
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "lookup"}}])
+async def test_a_forced_tool_choice_is_never_met_with_text(llm: Any, choice: str | dict[str, Any]) -> None:
+    """The client demanded a tool call: tier 1's text does not end the task (tier 2 may call the tool), and when no
+    model calls it the task fails, saying so, instead of passing text off as the answer."""
+    _script(llm, {"small-a": "CORE_FINDING: it is sunny\nCONFIDENCE: high", "big": "CORE_FINDING: sunny"})
+    result = await _expert(llm).run(_tool_task(choice), MESSAGES)
+    assert _called(llm) == ["small-a", "big"]
+    assert result.error is not None and result.error.startswith(tool_choice.UNMET) and not result.tool_calls
+    llm.state.scripted.set_script({"models": MODELS, "rules": [
+        {"model": "small-a", "reply": "CORE_FINDING: sunny\nCONFIDENCE: high"},
+        {"model": "big", "tool_calls": [{"name": "lookup", "arguments": {"city": "Oslo"}}]}]})
+    result = await _expert(llm).run(_tool_task(choice), MESSAGES)
+    assert result.error is None and [c["function"]["name"] for c in result.tool_calls or []] == ["lookup"]
+
+
+async def test_a_named_tool_choice_is_not_met_by_another_function(llm: Any) -> None:
+    llm.state.scripted.set_script({"models": MODELS, "rules": [
+        {"tool_calls": [{"name": "other", "arguments": {}}]}]})
+    result = await _expert(llm).run(_tool_task({"type": "function", "function": {"name": "lookup"}}), MESSAGES)
+    assert result.error is not None and "the function 'lookup'" in result.error
+    result = await _expert(llm).run(_tool_task("auto"), MESSAGES)  # nothing forced: any call (or text) answers
+    assert result.error is None and [c["function"]["name"] for c in result.tool_calls or []] == ["other"]
+
+
+def test_what_a_tool_choice_forces() -> None:
+    assert [tool_choice.forced_tool(c) for c in (None, "auto", "none", "required")] == [False, False, False, True]
+    assert tool_choice.forced_tool({"type": "function", "function": {"name": "lookup"}}) == "lookup"

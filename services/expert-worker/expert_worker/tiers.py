@@ -26,6 +26,7 @@ from moe_core.inference import Completion, InferenceClient, InferenceError, Mode
 from moe_core.inference.client import StreamDelta
 from moe_core.observability.metrics import EXPERT_CALLS
 from moe_core.templates import ExpertTemplate, of_message
+from moe_core.tool_choice import forced_tool, meets, unmet_error
 
 _RANK = {"high": 0, "medium": 1, "low": 2}
 
@@ -57,11 +58,13 @@ class Attempt:
                 "confidence": self.output.confidence}
 
 
-def best(attempts: list[Attempt]) -> Attempt | None:
+def best(attempts: list[Attempt], forced: str | bool = False) -> Attempt | None:
+    """The most confident answer; with a forced tool_choice, one that calls the tool as demanded first."""
     answered = [a for a in attempts if a.output is not None]
     if not answered:
         return None
-    return min(answered, key=lambda a: (_RANK[a.output.confidence], -a.tier, a.order))  # type: ignore[union-attr]
+    return min(answered, key=lambda a: (not meets(a.completion, forced), _RANK[a.output.confidence],  # type: ignore[union-attr]
+                                        -a.tier, a.order))
 
 
 class TieredExpert:
@@ -119,18 +122,21 @@ class TieredExpert:
             attempts += await asyncio.gather(*(self._call(task, messages, group, tier, i)
                                                for i, (tier, group) in enumerate(every)))
             tiers = []
+        forced = forced_tool(task.tool_choice) if task.tools else False
         for tier_refs in tiers:
             tier = tier_refs[0].tier
             batch = groups(tier_refs, self.parallel)
-            alone = sender if len(batch) == 1 else None
+            alone = sender if len(batch) == 1 and not forced else None  # text is no answer to a forced tool call
             done = await asyncio.gather(*(self._call(task, messages, group, tier, len(attempts) + i, alone)
                                           for i, group in enumerate(batch)))
             attempts += done
-            top = best(attempts)
+            top = best(attempts, forced)
+            if top is not None and not meets(top.completion, forced):
+                continue  # the next tier's models may call the tool
             if top is not None and (top.output.confidence == "high" or top.completion.tool_calls  # type: ignore[union-attr]
                                     or task.direct):  # a direct answer states no confidence: no second tier
                 break
-        return self._result(task, attempts, (time.perf_counter() - started) * 1000)
+        return self._result(task, attempts, (time.perf_counter() - started) * 1000, forced)
 
     async def _call(self, task: ExpertTask, messages: list[dict[str, Any]], refs: list[ModelRef], tier: int,
                     order: int, sender: DeltaSender | None = None) -> Attempt:
@@ -178,17 +184,22 @@ class TieredExpert:
         return Completion("".join(raw), end.finish_reason or "stop", end.usage or Usage(), end.model, end.server,
                           end.tool_calls)
 
-    def _result(self, task: ExpertTask, attempts: list[Attempt], duration_ms: float) -> TaskResult:
+    def _result(self, task: ExpertTask, attempts: list[Attempt], duration_ms: float,
+                forced: str | bool = False) -> TaskResult:
         base = {**task.child_fields(), "task_id": task.task_id, "category": task.category,
                 "duration_ms": duration_ms}
         usage = Usage()
         for attempt in attempts:
             if attempt.completion is not None:
                 usage = usage + attempt.completion.usage
-        top = best(attempts)
+        top = best(attempts, forced)
         if top is None or top.output is None or top.completion is None:
             reasons = "; ".join(str(a.error) for a in attempts if a.error)[:2000] or "no model for this category"
             return TaskResult(**base, confidence="low", error=reasons, usage=usage)
+        if not meets(top.completion, forced):  # never a text answer where the client demanded a tool call
+            return TaskResult(**base, confidence="low", usage=usage, model=top.completion.model,
+                              server=top.completion.server, data={"attempts": [a.summary() for a in attempts]},
+                              error=unmet_error(forced))
         data = {**top.output.data(), "attempts": [a.summary() for a in attempts]}
         return TaskResult(**base, content=top.output.content, confidence=top.output.confidence,
                           model=top.completion.model, server=top.completion.server, usage=usage, data=data,

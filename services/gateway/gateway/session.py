@@ -24,6 +24,8 @@ def answer_error(answer: Answer) -> OpenAIError | None:
         return None
     if answer.error.code == "deadline_exceeded":
         return OpenAIError(504, answer.error.message, "timeout_error", "deadline_exceeded")
+    if answer.error.code == "tool_choice_unmet":  # the models answered, but not as the request demanded
+        return OpenAIError(502, answer.error.message, "server_error", answer.error.code)
     return OpenAIError(503, answer.error.message, "server_error", answer.error.code)
 
 

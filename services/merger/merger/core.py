@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from moe_core import tool_choice
 from moe_core.contracts import Answer, ErrorInfo, ModelUse, Plan, Source, TaskResult, Usage
 
 RANK = {"high": 0, "medium": 1, "low": 2}
@@ -113,6 +114,8 @@ def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields
 
 def failed_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
     reasons = "; ".join(sorted({r.error or "empty answer" for r in results.values()}))[:1000]
+    unmet = any((r.error or "").startswith(tool_choice.UNMET) for r in results.values())
     return Answer(**base_answer(plan, results), finish_reason="error",
                   usage=total_usage(plan, results), model_calls=model_calls(plan, results),
-                  error=ErrorInfo(code="inference_unavailable", message=f"no expert could answer: {reasons}"))
+                  error=ErrorInfo(code="tool_choice_unmet" if unmet else "inference_unavailable",
+                                  message=f"no expert could answer: {reasons}"))
