@@ -62,17 +62,21 @@ def test_the_catalog_names_the_fleets_datasets_and_a_tenants_graph_domain(lineag
 def test_bad_catalog_requests_get_the_apis_envelope(lineage_fleet: LineageFleet, keys: Keys) -> None:
     cases = [("/v1/catalog", None, {}, 401, "invalid_api_key"),
              ("/v1/catalog", keys.user, {}, 403, "insufficient_role"),
-             ("/v1/catalog", keys.admin, {"kind": "lake"}, 400, "invalid_parameter"),
+             ("/v1/catalog", keys.admin, {"kind": "lake"}, 400, "invalid_value"),
              ("/v1/catalog/dataset:nowhere:nothing", keys.admin, {}, 404, "not_found"),
-             ("/v1/catalog/lineage", keys.admin, {}, 400, "invalid_parameter"),
+             ("/v1/catalog/lineage", keys.admin, {}, 400, "invalid_value"),
              ("/v1/catalog/lineage", keys.admin, {"node_id": "dataset:nowhere:nothing"}, 404, "not_found"),
              ("/v1/catalog/lineage", keys.admin, {"node_id": "job:moe-sovereign:planner", "depth": "0"}, 400,
-              "invalid_parameter"),
+              "invalid_value"),
              ("/v1/catalog/lineage", keys.admin, {"node_id": "job:moe-sovereign:planner", "depth": "1.5"}, 400,
-              "invalid_parameter"),
+              "invalid_value"),
              ("/v1/catalog/lineage", keys.admin, {"node_id": "job:moe-sovereign:planner", "direction": "sideways"},
-              400, "invalid_parameter")]
+              400, "invalid_value")]
+    kinds = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
+             404: "invalid_request_error"}
     for path, key, params, status, code in cases:
         response = lineage_fleet.get(path, key, **params)
         assert response.status_code == status, (path, params, response.text)
-        assert response.json()["error"]["code"] == code
+        error = response.json()["error"]  # the fleet's one envelope, as the control plane and the edge answer
+        assert set(error) == {"message", "type", "param", "code"} and error["message"], error
+        assert (error["code"], error["type"]) == (code, kinds[status])

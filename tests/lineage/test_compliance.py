@@ -172,7 +172,7 @@ def test_a_broken_rule_file_is_refused_on_reload_and_the_previous_rules_stay(
 def test_bad_input_gets_the_apis_envelope(lineage_fleet: LineageFleet, keys: Keys) -> None:
     cases = [(None, {}, 401, "invalid_api_key"), (keys.user, {}, 403, "insufficient_role"),
              (keys.admin, {"framework": "sox"}, 404, "not_found"),
-             (keys.admin, {"format": "pdf"}, 400, "invalid_parameter")]
+             (keys.admin, {"format": "pdf"}, 400, "invalid_value")]
     for key, params, status, code in cases:
         response = lineage_fleet.get("/v1/compliance/report", key, **params)
         assert response.status_code == status and response.json()["error"]["code"] == code, response.text

@@ -91,12 +91,12 @@ def test_unknown_datasets_and_runs_are_404_and_bad_parameters_400(lineage_fleet:
              ("/v1/health/drift/datasets/graph/no-such-tenant-x1", {}, 404, "not_found"),
              ("/v1/health/drift/runs/ingest:r-does-not-exist", {}, 404, "not_found"),
              ("/v1/health/drift/runs/whatever", {}, 404, "not_found"),
-             ("/v1/health/drift", {"dataset": "cache/x"}, 400, "invalid_parameter"),
-             ("/v1/health/drift", {"hours": "soon"}, 400, "invalid_parameter"),
-             ("/v1/health/drift", {"hours": "nan"}, 400, "invalid_parameter"),
-             ("/v1/health/drift", {"limit": "0"}, 400, "invalid_parameter"),
-             ("/v1/health/drift", {"severity": "fatal"}, 400, "invalid_parameter"),
-             ("/v1/health/drift/datasets", {"hours": "-1"}, 400, "invalid_parameter")]
+             ("/v1/health/drift", {"dataset": "cache/x"}, 400, "invalid_value"),
+             ("/v1/health/drift", {"hours": "soon"}, 400, "invalid_value"),
+             ("/v1/health/drift", {"hours": "nan"}, 400, "invalid_value"),
+             ("/v1/health/drift", {"limit": "0"}, 400, "invalid_value"),
+             ("/v1/health/drift", {"severity": "fatal"}, 400, "invalid_value"),
+             ("/v1/health/drift/datasets", {"hours": "-1"}, 400, "invalid_value")]
     for path, params, status, code in cases:
         response = lineage_fleet.get(path, keys.admin, **params)
         assert response.status_code == status, (path, params, response.text)

@@ -121,11 +121,11 @@ def test_false_cache_hits_and_a_falling_score_are_flagged(lineage_fleet: Lineage
 def test_unknown_tenants_are_404_and_bad_parameters_400(lineage_fleet: LineageFleet, keys: Keys) -> None:
     for path in ("/v1/health/drift/cache", "/v1/health/drift/scores"):
         for params, status, code in (({"tenant": "no-such-tenant-x1"}, 404, "not_found"),
-                                     ({"tenant": "bad tenant!"}, 400, "invalid_parameter"),
-                                     ({"hours": "nan"}, 400, "invalid_parameter"),
-                                     ({"periods": "0"}, 400, "invalid_parameter"),
-                                     ({"periods": "91"}, 400, "invalid_parameter"),
-                                     ({"severity": "fatal"}, 400, "invalid_parameter")):
+                                     ({"tenant": "bad tenant!"}, 400, "invalid_value"),
+                                     ({"hours": "nan"}, 400, "invalid_value"),
+                                     ({"periods": "0"}, 400, "invalid_value"),
+                                     ({"periods": "91"}, 400, "invalid_value"),
+                                     ({"severity": "fatal"}, 400, "invalid_value")):
             response = lineage_fleet.get(path, keys.admin, **params)
             assert response.status_code == status, (path, params, response.text)
             assert response.json()["error"]["code"] == code

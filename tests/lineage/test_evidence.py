@@ -214,12 +214,12 @@ def test_bad_evidence_requests_get_the_apis_envelope(lineage_fleet: LineageFleet
     since, long_after = requests.since.isoformat(), (requests.since + timedelta(days=40)).isoformat()
     cases = [(None, {"response_id": requests.rid}, 401, "invalid_api_key"),
              (keys.user, {"response_id": requests.rid}, 403, "insufficient_role"),
-             (keys.admin, {}, 400, "invalid_parameter"),
-             (keys.admin, {"response_id": requests.rid, "tenant_id": requests.tenant}, 400, "invalid_parameter"),
+             (keys.admin, {}, 400, "invalid_value"),
+             (keys.admin, {"response_id": requests.rid, "tenant_id": requests.tenant}, 400, "invalid_value"),
              (keys.admin, {"tenant_id": requests.tenant, "since": "yesterday", "until": since}, 400,
-              "invalid_parameter"),
+              "invalid_value"),
              (keys.admin, {"tenant_id": requests.tenant, "since": since, "until": long_after}, 400,
-              "invalid_parameter"),
+              "invalid_value"),
              (keys.admin, {"response_id": f"r-{uuid.uuid4().hex}"}, 404, "not_found"),
              (keys.admin, {"tenant_id": f"nobody-{uuid.uuid4().hex[:6]}", "since": since,
                            "until": requests.until.isoformat()}, 404, "not_found")]

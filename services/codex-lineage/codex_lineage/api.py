@@ -25,15 +25,19 @@ from codex_lineage.classes import DataClasses, classify_request
 from codex_lineage.facets import facet_schema
 from moe_core.audit.store import AuditStore
 from moe_core.auth import AuthUnavailable, bearer_token, caller_of, hash_key
+from moe_core.openai_error import OpenAIError
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, code: str) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+class ApiError(OpenAIError):
+    """An error of codex-lineage's API in the fleet's one envelope (moe_core.openai_error: message, type, param,
+    code), as the control plane and the edge answer."""
+
+    def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
+        kind = "permission_error" if status == 403 else "server_error" if status >= 500 else "invalid_request_error"
+        super().__init__(status, message, kind, code, param)
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": {"message": self.message, "code": self.code}}, status_code=self.status)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 async def require_admin(request: Request, keys: Any) -> Access:
@@ -144,7 +148,7 @@ def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max
             asked = {k: v for k in ("response_id", "fact_id", "cache_key") if (v := request.query_params.get(k))}
             if len(asked) != 1:
                 raise ApiError(400, "give one of response_id, fact_id (a knowledge-graph fact) or cache_key (a "
-                                    "semantic-cache entry)", "invalid_parameter")
+                                    "semantic-cache entry)", "invalid_value")
         except ApiError as exc:
             return exc.response()
         if "response_id" not in asked:

@@ -38,7 +38,7 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
             known = sorted({i["classification"]["class"] for i in everything if "classification" in i})
             wanted = request.query_params.get("classification")
             if wanted is not None and wanted not in known:
-                raise ApiError(400, f"classification must be one of {', '.join(known)}", "invalid_parameter")
+                raise ApiError(400, f"classification must be one of {', '.join(known)}", "invalid_value")
         except ApiError as exc:
             return exc.response()
         found = [i for i in search(everything, request.query_params.get("q"), kind)
@@ -51,10 +51,10 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
             access = await require_admin(request, get_keys())
             node = request.query_params.get("node_id")
             if not node:
-                raise ApiError(400, "node_id is required (an id from /v1/catalog)", "invalid_parameter")
+                raise ApiError(400, "node_id is required (an id from /v1/catalog)", "invalid_value")
             depth = params.number(request, "depth", 2, 1, 20)
             if depth != int(depth):
-                raise ApiError(400, "depth must be a whole number between 1 and 20", "invalid_parameter")
+                raise ApiError(400, "depth must be a whole number between 1 and 20", "invalid_value")
             direction = params.choice(request, "direction", DIRECTIONS, "both") or "both"
             try:
                 return JSONResponse(lineage(await seen(access), node, int(depth), direction))

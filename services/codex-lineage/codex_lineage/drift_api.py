@@ -24,7 +24,7 @@ DATASET = re.compile(r"^graph/[A-Za-z0-9._:@-]{1,128}$")
 
 def _dataset_tenant(dataset: str) -> str:
     if not DATASET.match(dataset):
-        raise ApiError(400, "dataset must be graph/<tenant> (the tenant's knowledge graph)", "invalid_parameter")
+        raise ApiError(400, "dataset must be graph/<tenant> (the tenant's knowledge graph)", "invalid_value")
     return dataset[len(GRAPH):]
 
 

@@ -35,7 +35,7 @@ def drift_signals_router(get_signals: Callable[[], Signals], get_keys: Callable[
             if tenant is not None:
                 if not TENANT.match(tenant):
                     raise ApiError(400, "tenant must be a tenant id (1-128 letters, digits, ._:@-)",
-                                   "invalid_parameter")
+                                   "invalid_value")
                 if not await access.sees_tenant(signals.store.pool, tenant):
                     raise ApiError(404, f"no tenant {tenant!r} in the record", "not_found")
         except ApiError as exc:

@@ -33,7 +33,7 @@ def _time(request: Request, name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(400, f"{name} must be an ISO 8601 date-time", "invalid_parameter") from None
+        raise ApiError(400, f"{name} must be an ISO 8601 date-time", "invalid_value") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -43,7 +43,7 @@ def _scope(request: Request, max_days: float) -> Scope:
         return Scope.of(bare_response_id(rid) if rid else None, request.query_params.get("tenant_id"),
                         _time(request, "since"), _time(request, "until"), max_days)
     except ExportError as exc:
-        raise ApiError(400, str(exc).replace("--until", "until"), "invalid_parameter") from None
+        raise ApiError(400, str(exc).replace("--until", "until"), "invalid_value") from None
 
 
 async def _visible(pool: Any, access: Access, scope: Scope) -> None:
@@ -81,7 +81,7 @@ def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], si
                 files = await build(get_pool(), scope, signer, copies, close, compliance if access.fleet else None,
                                     classes() if classes is not None else None)
             except ExportError as exc:
-                code = {404: "not_found", 503: "unavailable"}.get(exc.status, "invalid_parameter")
+                code = {404: "not_found", 503: "unavailable"}.get(exc.status, "invalid_value")
                 raise ApiError(exc.status, str(exc).replace("--until", "until"), code) from None
         except ApiError as exc:
             return exc.response()

@@ -29,7 +29,7 @@ def fact_lineage_router(get_store: Callable[[], AuditStore], get_keys: Callable[
         try:
             access = await require_admin(request, get_keys())
             if not 0 < len(ident) <= MAX_ID:
-                raise ApiError(400, f"a {what} id has 1 to {MAX_ID} characters", "invalid_parameter")
+                raise ApiError(400, f"a {what} id has 1 to {MAX_ID} characters", "invalid_value")
             store = get_store()
             tenants = await all_tenants(store) if access.fleet else list(access.tenants)
             found = await lookup(FactLineage(store), ident, tenants)

@@ -14,7 +14,7 @@ MAX_HOURS = 24 * 366  # the longest window a health query may ask for (`hours`)
 def choice(request: Request, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
     value = request.query_params.get(name, default)
     if value is not None and value not in allowed:
-        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}", "invalid_parameter")
+        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}", "invalid_value")
     return value
 
 
@@ -25,9 +25,9 @@ def number(request: Request, name: str, default: float, low: float, high: float)
     try:
         value = float(raw)
     except ValueError:
-        raise ApiError(400, f"{name} must be a number between {low:g} and {high:g}", "invalid_parameter") from None
+        raise ApiError(400, f"{name} must be a number between {low:g} and {high:g}", "invalid_value") from None
     if not math.isfinite(value) or not low <= value <= high:
-        raise ApiError(400, f"{name} must be a number between {low:g} and {high:g}", "invalid_parameter")
+        raise ApiError(400, f"{name} must be a number between {low:g} and {high:g}", "invalid_value")
     return value
 
 
