@@ -125,6 +125,9 @@ def main() -> int:
         print(f"the key store's tables do not exist ({exc}): run python -m moe_core.pg.migrate as the migrator "
               "role first (make key, make up and the chart's pg-migrate Job do)", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): nothing to report about the store
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except (OSError, asyncpg.PostgresError) as exc:  # unreachable, or refused (the wrong role or password)
         dsn = ControlPlaneSettings().postgres_dsn
         where = dsn.rsplit("@", 1)[-1] if "@" in dsn else dsn  # never the password
