@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+import asyncpg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleetlib import config, services
@@ -21,7 +23,12 @@ def main(argv: list[str]) -> int:
         print(f"usage: with_fleet_env.py <{'|'.join(services.SERVICES)}> <command> [args…]", file=sys.stderr)
         return 2
     if argv[0] in config.PG_SERVICES:  # its tables and grants exist before its command runs (`make key` before `up`)
-        services.migrate_fleet_store()
+        try:
+            services.migrate_fleet_store()
+        except (OSError, asyncpg.PostgresError) as exc:  # Postgres down or refusing: one line, not a traceback
+            print(f"the local Postgres ({config.endpoints()['postgres'].rsplit('@', 1)[-1]}) cannot be used: {exc}. "
+                  "Is it running? `make status` shows it, `make up` starts it", file=sys.stderr)
+            return 2
     env = services.service_env(argv[0])
     if argv[0] == "codex-lineage":  # an operator's replay: rebuild writes scratch schemas as the store's owner
         env.setdefault("MOE_AUDIT_MIGRATOR_DSN", config.endpoints()["postgres-audit-migrator"])

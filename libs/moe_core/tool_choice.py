@@ -1,6 +1,7 @@
 """A request's tool_choice that demands a call ("required", a named function; Anthropic's "any" and "tool" as the
 edge maps them): the expert-worker never lets a text answer stand for it (it tries the next tier's models, then
-fails the task with `unmet_error`), and the merger answers such a request with the error `tool_choice_unmet`."""
+fails the task with `unmet_error`), and the merger answers such a request with the error `tool_choice_unmet`
+(the edge's 422)."""
 
 from __future__ import annotations
 

@@ -381,3 +381,20 @@ def test_a_key_update_neither_reads_yes_as_true_nor_sets_and_clears_at_once(admi
                                                           "expires_at": "9999-12-31T23:59:59Z"}), 400, "invalid_value")
     assert "3660 days" in far["message"]
     assert http.get(f"/v1/admin/keys/{key['id']}").json()["expires_at"] == key["expires_at"]  # unchanged
+
+
+def _errors_counted(gateway: ServiceProcess, endpoint: str, status: str) -> float:
+    text = httpx.get(f"{gateway.url}/metrics", timeout=30).text
+    series = f'moe_gateway_requests_total{{endpoint="{endpoint}",mode="-",status="{status}"}} '
+    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(series)), 0.0)
+
+
+def test_a_refused_request_is_counted_under_its_own_endpoint(http: httpx.Client, bare_gateway: ServiceProcess) -> None:
+    """Errors before the chat flow were all counted as endpoint "api": the chat API's 4xx/5xx could not be told from
+    the Responses API's on the dashboard."""
+    before = {e: _errors_counted(bare_gateway, e, "400") for e in ("chat", "responses")}
+    _openai_error(http.post("/v1/responses", json={"model": "moe-orchestrator", "input": 5}), 400)
+    _openai_error(http.post("/v1/responses", json={"model": "moe-orchestrator", "input": 5}), 400)
+    _openai_error(http.post("/v1/chat/completions", json={"model": "moe-orchestrator", "messages": 5}), 400)
+    assert _errors_counted(bare_gateway, "responses", "400") == before["responses"] + 2
+    assert _errors_counted(bare_gateway, "chat", "400") == before["chat"] + 1

@@ -136,7 +136,7 @@ async def test_tool_round_trip_through_the_expert_model(base_url: str, api_key: 
 async def test_a_required_tool_call_the_model_does_not_make_is_an_error_not_text(
         base_url: str, api_key: str, scripted: Scripted) -> None:
     """tool_choice "required" (or a named function) promises the client a tool call: the models answering with
-    text is a 502 tool_choice_unmet, never a text answer with finish_reason "stop" (a new user's trial got the
+    text is a 422 tool_choice_unmet, never a text answer with finish_reason "stop" (a new user's trial got the
     text from the embedded model); streamed, no text reaches the client before the error."""
     client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
     m = marker()
@@ -146,7 +146,7 @@ async def test_a_required_tool_call_the_model_does_not_make_is_an_error_not_text
     with pytest.raises(openai.APIStatusError) as refused:
         await client.chat.completions.create(model="moe-orchestrator", tools=[WEATHER], messages=question,
                                              tool_choice="required")
-    assert (refused.value.status_code, refused.value.code) == (502, "tool_choice_unmet")
+    assert (refused.value.status_code, refused.value.code) == (422, "tool_choice_unmet")
     assert "without calling a tool" in refused.value.message
     texts = []
     with pytest.raises(openai.APIError) as streamed:

@@ -127,9 +127,16 @@ def envelope(path: str, error: OpenAIError) -> dict[str, Any]:
     return error_body(error) if path.startswith(anthropic_routes.PREFIX) else error.body()
 
 
+ENDPOINTS = (("/v1/chat/completions", "chat"), ("/v1/responses", "responses"), ("/v1/models", "models"))
+
+
 def count_error(request: Request, error: OpenAIError) -> None:
-    if not request.url.path.startswith(anthropic_routes.PREFIX):  # the Anthropic envelope counts its own
-        GATEWAY_REQUESTS.labels("api", "-", str(error.status)).inc()
+    """An error before the chat flow counted the request, by the endpoint the answers count it under (its mode
+    is not known yet: "-"), so a dashboard tells the chat API's errors from the Responses API's."""
+    path = request.url.path
+    if not path.startswith(anthropic_routes.PREFIX):  # the Anthropic envelope counts its own
+        endpoint = next((name for prefix, name in ENDPOINTS if path.startswith(prefix)), "other")
+        GATEWAY_REQUESTS.labels(endpoint, "-", str(error.status)).inc()
 
 
 class EdgeHeaders:

@@ -24,8 +24,8 @@ def answer_error(answer: Answer) -> OpenAIError | None:
         return None
     if answer.error.code == "deadline_exceeded":
         return OpenAIError(504, answer.error.message, "timeout_error", "deadline_exceeded")
-    if answer.error.code == "tool_choice_unmet":  # the models answered, but not as the request demanded
-        return OpenAIError(502, answer.error.message, "server_error", answer.error.code)
+    if answer.error.code == "tool_choice_unmet":  # the models answered, not as the request demanded: a retry
+        return OpenAIError(422, answer.error.message, code=answer.error.code)  # would not help, nor is it an outage
     return OpenAIError(503, answer.error.message, "server_error", answer.error.code)
 
 

@@ -1,0 +1,26 @@
+"""`make keys`, `make key` and `make replay` run through deploy/local/with_fleet_env.py: with the local Postgres
+down it says so in one line (exit 2), not with the migration's traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_postgres_that_is_not_running_is_one_line() -> None:
+    nothing = free_port()  # nobody listens there: the connection is refused at once
+    done = subprocess.run([sys.executable, "deploy/local/with_fleet_env.py", "control-plane", "true"], cwd=REPO,
+                          env={**os.environ, "MOE_POSTGRES_PORT": str(nothing)}, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and f"127.0.0.1:{nothing}" in done.stderr and "make up" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
