@@ -297,3 +297,30 @@ def test_the_guardrail_rules_are_mounted_into_the_services_that_apply_them(tmp_p
     assert volume["configMap"]["name"] == "acme-guardrails"
     broken = run([helm(), "template", "moe", str(CHART), "--set", "guardrails.rules=tenants: [acme"])
     assert broken.returncode != 0 and "guardrails.rules is not YAML" in broken.stderr
+
+
+def test_the_readme_creates_every_secret_key_the_chart_reads() -> None:
+    """helm/README.md's `kubectl create secret` commands are what an operator runs before `helm install`: every
+    (Secret, key) a default render reads must be among them (the control plane's Postgres key and the Kafka
+    passwords were missing, so pods could not start)."""
+    import re
+
+    wanted: set[tuple[str, str]] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("secretKeyRef")
+            if isinstance(ref, dict):
+                wanted.add((ref["name"], ref["key"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for doc in rendered_docs([]):
+        walk(doc)
+    readme = (CHART.parent / "README.md").read_text().replace("\\\n", " ")
+    given = {(m.group(1), key) for m in re.finditer(r"kubectl create secret generic (\S+)([^\n]*)", readme)
+             for key in re.findall(r"--from-literal=([\w-]+)=", m.group(2))}
+    assert wanted and not wanted - given, sorted(wanted - given)
