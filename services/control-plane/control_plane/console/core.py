@@ -29,7 +29,7 @@ from moe_core.openai_error import OpenAIError
 
 HERE = Path(__file__).parent
 STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "cytoscape.min.js": "text/javascript",
-          "lineage.js": "text/javascript"}
+          "lineage.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 STORE_ERRORS = (RedisError, PostgresError, OSError)  # shown as a 503 page, never a 500
 Page = Callable[[Request, Session], Awaitable[Response]]
 NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
