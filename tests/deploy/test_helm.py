@@ -324,3 +324,17 @@ def test_the_readme_creates_every_secret_key_the_chart_reads() -> None:
     given = {(m.group(1), key) for m in re.finditer(r"kubectl create secret generic (\S+)([^\n]*)", readme)
              for key in re.findall(r"--from-literal=([\w-]+)=", m.group(2))}
     assert wanted and not wanted - given, sorted(wanted - given)
+
+
+def test_no_pod_mounts_a_service_account_token_and_replicated_components_have_disruption_budgets() -> None:
+    """No component or job talks to the Kubernetes API, so none gets a token; a component that runs more than one
+    replica (or autoscales) loses at most one to a node drain (a single replica's drain is not held)."""
+    docs = rendered_docs(["ci/keda-values.yaml"])
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")]
+    pods += [d["spec"]["jobTemplate"]["spec"]["template"]["spec"] for d in docs if d["kind"] == "CronJob"]
+    assert pods and all(p.get("automountServiceAccountToken") is False for p in pods)
+    budgets = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "PodDisruptionBudget"}
+    scaled = {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"
+              and (d["spec"].get("replicas") is None or d["spec"]["replicas"] > 1)}
+    assert scaled and set(budgets) == scaled
+    assert all(b["maxUnavailable"] == 1 and "minAvailable" not in b for b in budgets.values())
