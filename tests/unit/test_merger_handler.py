@@ -222,9 +222,14 @@ async def test_a_cancelled_request_ends_without_any_model_call(redis, namespace:
     async with TestKafkaBroker(h.bus.broker):
         await h.send(plan, h.result("t1", "general", "a"))
         await h.send(Cancel(**plan.child_fields()))
-        await h.send(h.result("t2", "math", "b"))
+        await h.send(h.result("t2", "math", "b"))  # a late result: new to the request, it publishes nothing
+        late = len(h.out["answers"])
+        await h.send(h.result("t1", "general", "a"))  # a redelivery: the stored answer again (its publish may be lost)
     assert h.calls() == []
+    assert late == 1  # the audit timeline showed the same Answer twice
     assert [a.error.code if a.error else None for a in h.out["answers"]] == ["cancelled", "cancelled"]
+    first, again = h.out["answers"]
+    assert (again.content, again.error, again.usage) == (first.content, first.error, first.usage)
     assert h.out["ingest"] == []
 
 

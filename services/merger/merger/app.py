@@ -142,7 +142,12 @@ class Merger:
                 log.warning("could not look at %s again: %s", rid, exc)
 
     async def _republish(self, snap: Snapshot) -> bool:
-        """A redelivery after the outcome was stored: publish the stored outcome again."""
+        """A redelivery after the outcome was stored: publish the stored outcome again (its first publish may have
+        been lost with the replica that stored it). A message new to the request (a task's result arriving after
+        the request was answered, e.g. cancelled) changes nothing and publishes nothing: the outcome is not
+        published twice. True: the request is finished."""
+        if (snap.answer is not None or snap.draft is not None) and snap.fresh:
+            return True
         done, ingest = snap.answer, snap.ingest
         if done is not None:
             await self.bus.publish_all([(done, self.bus.topics.answers),

@@ -23,6 +23,7 @@ class Snapshot:
     plan: Plan | None = None
     results: dict[str, TaskResult] = field(default_factory=dict)
     cancelled: bool | None = None  # the request's Cancel mark as read with the rest (None: not read)
+    fresh: bool | None = None  # the message's own write stored something new (False: seen before; None: no write)
 
 
 def queue(pipe: Pipeline, key: Any, rid: str, cancel_key: str | None = None) -> None:

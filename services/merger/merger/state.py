@@ -44,7 +44,7 @@ class MergerState:
         pipe.set(self._k(plan.response_id, "plan"), plan.model_dump_json(), nx=True, ex=self.ttl_s)
         self._track(pipe, plan)
         self._queue_reads(pipe, plan.response_id)
-        return self._parse(await pipe.execute())
+        return self._fresh(await pipe.execute())
 
     async def save_result(self, result: TaskResult) -> Snapshot:
         """Store the result and read the request's state back, in one round trip."""
@@ -54,7 +54,13 @@ class MergerState:
         pipe.expire(key, self.ttl_s)
         self._track(pipe, result)
         self._queue_reads(pipe, result.response_id)
-        return self._parse(await pipe.execute())
+        return self._fresh(await pipe.execute())
+
+    def _fresh(self, replies: list[object]) -> Snapshot:
+        """The state read back, and whether the message's own write (the pipeline's first) stored it anew."""
+        snap = self._parse(replies)
+        snap.fresh = bool(replies[0])
+        return snap
 
     async def snapshot(self, rid: str) -> Snapshot:
         """Answer, draft, ingest event, plan and results in one round trip (merger.reads)."""
