@@ -307,6 +307,7 @@ async def test_bad_bundles_are_refused_with_the_reason_and_nothing_is_written(
     tampered = {**good, "relations": [{**good["relations"][0], "confidence": 1.0}]}
     unknown = {**good, "relations": [{**good["relations"][0], "relation": "LOVES"}]}
     dangling = {**good, "entities": good["entities"][:1]}
+    empty = {**good, "entities": [], "relations": []}  # an export that matched nothing: no change set to approve
     cases: list[tuple[bytes, int, str, str]] = [
         (b"{not json", 400, "invalid_bundle", "not valid JSON"),
         (b"[]", 400, "invalid_bundle", "JSON object"),
@@ -316,6 +317,7 @@ async def test_bad_bundles_are_refused_with_the_reason_and_nothing_is_written(
         (json.dumps({**unknown, "digest": digest_of(unknown)}).encode(), 400, "invalid_bundle", "vocabulary"),
         (json.dumps({**dangling, "digest": digest_of(dangling)}).encode(), 400, "invalid_bundle", "not in entities"),
         (json.dumps({**good, "extra": 1}).encode(), 400, "invalid_bundle", "extra"),
+        (json.dumps({**empty, "digest": digest_of(empty)}).encode(), 400, "invalid_bundle", "nothing to import"),
         (json.dumps({**good, "relations": good["relations"] * (policy.max_relations + 1)}).encode(), 413,
          "bundle_too_large", "relations"),
         (b" " * (policy.max_bundle_bytes + 1), 413, "bundle_too_large", "bytes"),

@@ -47,8 +47,8 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 def parse_bundle(raw: bytes, max_entities: int, max_relations: int) -> tuple[dict[str, Any], Bundle]:
-    """The document as received and its verified bundle; else 400 (not JSON, not a bundle, digest mismatch)
-    or 413 (more items than the policy allows)."""
+    """The document as received and its verified bundle; else 400 (not JSON, not a bundle, digest mismatch,
+    nothing in it) or 413 (more items than the policy allows)."""
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -59,9 +59,13 @@ def parse_bundle(raw: bytes, max_entities: int, max_relations: int) -> tuple[dic
             if isinstance(items, list) and len(items) > most:
                 raise too_large(f"the bundle has {len(items)} {name}; the policy allows at most {most}")
     try:
-        return document, verify(document)
+        bundle = verify(document)
     except BundleError as exc:
         raise OpenAIError(400, f"invalid bundle: {exc}", code="invalid_bundle") from None
+    if not bundle.entities and not bundle.relations:  # an export whose selection matched nothing
+        raise OpenAIError(400, "invalid bundle: it holds no entities and no relations, nothing to import (did the "
+                               "export's selection match anything?)", code="invalid_bundle")
+    return document, bundle
 
 
 def _iso(value: datetime | None) -> str | None:
