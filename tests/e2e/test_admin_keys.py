@@ -230,7 +230,9 @@ async def test_the_key_cli_publishes_audit_events(infra: dict[str, str]) -> None
     audit_topic = f"{env['MOE_TOPIC_NAMESPACE']}.audit.v1"
     async with TopicReader(infra["kafka"], audit_topic) as reader:
         events = await reader.wait(audit_topic, lambda e: e["subject"] == f"key:{key_id}", count=2)
+        made = await reader.wait(audit_topic, lambda e: e["subject"] == f"tenant:{tenant}", count=1)
     assert [e["action"] for e in events] == ["key.created", "key.revoked"]
+    assert made[0]["action"] == "tenant.created" and made[0]["actor"].startswith("cli:")  # --new-tenant, audited
     assert events[0]["actor"].startswith("cli:") and events[0]["tenant_id"] == tenant
     assert token not in str(events)
 

@@ -15,6 +15,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fleet import ServiceProcess, free_port, running
 from tests.support.namespaces import new_namespace
@@ -384,9 +385,10 @@ def test_a_key_update_neither_reads_yes_as_true_nor_sets_and_clears_at_once(admi
 
 
 def _errors_counted(gateway: ServiceProcess, endpoint: str, status: str) -> float:
+    wanted = {"endpoint": endpoint, "mode": "-", "status": status}
     text = httpx.get(f"{gateway.url}/metrics", timeout=30).text
-    series = f'moe_gateway_requests_total{{endpoint="{endpoint}",mode="-",status="{status}"}} '
-    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(series)), 0.0)
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == "moe_gateway_requests_total" and s.labels == wanted)
 
 
 def test_a_refused_request_is_counted_under_its_own_endpoint(http: httpx.Client, bare_gateway: ServiceProcess) -> None:

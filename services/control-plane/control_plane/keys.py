@@ -17,6 +17,7 @@ from control_plane.key_audit import change_event, publish_alone
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.contracts import AuditEvent
 from moe_core.stores import redis_client
 
 
@@ -31,8 +32,10 @@ async def _main(args: argparse.Namespace) -> int:
                       "--new-tenant to create it here", file=sys.stderr)
                 return 1
             key, token = await store.create(args.name, args.role, tenants)
-            if missing:
-                print(f"created tenant {', '.join(map(repr, missing))}", file=sys.stderr)
+            for tenant in missing:  # made with the key: an audit event of its own, as the admin API's
+                await _publish(change_event(f"cli:{getpass.getuser()}", "tenant.created", f"tenant:{tenant}", tenant,
+                                            {"name": "", "via": "keys create --new-tenant"}))
+                print(f"created tenant {tenant!r}", file=sys.stderr)
             await _audit("key.created", key)
             print(token)
             print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
@@ -79,7 +82,10 @@ async def _announce(subject: str) -> None:
 
 async def _audit(action: str, key: ApiKey) -> None:
     details = {"name": key.name, "role": key.role, "tenant_ids": list(key.tenant_ids)}
-    event = change_event(f"cli:{getpass.getuser()}", action, f"key:{key.id}", key.default_tenant, details)
+    await _publish(change_event(f"cli:{getpass.getuser()}", action, f"key:{key.id}", key.default_tenant, details))
+
+
+async def _publish(event: AuditEvent) -> None:
     if not await publish_alone(ControlPlaneSettings(), event):
         print("warning: the audit event could not be published (Kafka unreachable)", file=sys.stderr)
 

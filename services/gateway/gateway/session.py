@@ -18,15 +18,17 @@ from moe_core.openai_error import OpenAIError
 from moe_core.stop_sequences import StopFilter, cut
 from moe_core.transcript import Done, KeepAlive, StreamEvent, Transcript
 
+# An Answer's error code -> the status and type the client gets; any other code is a 503 (the fleet could not
+# answer now). tool_choice_unmet: the models answered, not as the request demanded; a retry would not help, nor
+# is it an outage.
+ANSWER_ERRORS = {"deadline_exceeded": (504, "timeout_error"), "tool_choice_unmet": (422, "invalid_request_error")}
+
 
 def answer_error(answer: Answer) -> OpenAIError | None:
     if answer.error is None:
         return None
-    if answer.error.code == "deadline_exceeded":
-        return OpenAIError(504, answer.error.message, "timeout_error", "deadline_exceeded")
-    if answer.error.code == "tool_choice_unmet":  # the models answered, not as the request demanded: a retry
-        return OpenAIError(422, answer.error.message, code=answer.error.code)  # would not help, nor is it an outage
-    return OpenAIError(503, answer.error.message, "server_error", answer.error.code)
+    status, kind = ANSWER_ERRORS.get(answer.error.code, (503, "server_error"))
+    return OpenAIError(status, answer.error.message, kind, answer.error.code)
 
 
 def deadline_error() -> OpenAIError:
