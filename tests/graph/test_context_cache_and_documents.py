@@ -104,3 +104,32 @@ async def test_in_a_task_the_context_cache_write_goes_with_the_handlers_next_rou
     assert redis_batch.pending() == 0
     again = await rag.context(tenant, question, {})
     assert again["data"]["cached"] is True and again["content"] == first["content"]
+
+
+async def test_facts_and_requirement_chains_come_in_one_neo4j_read(
+        rag: GraphRag, graph_db: GraphDB, tenant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A question about known entities costs two reads: the graph versions (the cache key) and one query for
+    both the facts and the requirement chains (graph_rag.retrieval.CONTEXT); a question about none, one."""
+    store = GraphStore(graph_db)
+    for relation, obj in (("REQUIRES", "Quorvian Passport"), ("PERFORMED_AT", "Quorvian Embassy"),
+                          ("CAUSES", "Quorvian Paperwork")):
+        await store.write_triple(Triple(subject="Quorvian Visa", relation=relation, object=obj, confidence=0.9),
+                                 Provenance(tenant=tenant, source="extracted", origin="q1"))
+    await rag.context(tenant, "warm up the lexicon", {})  # the lexicon's own read, once per graph version
+    reads: list[str] = []
+    real = graph_db.read
+
+    async def counted(query: Any, **params: Any) -> list[dict[str, Any]]:
+        reads.append(query)
+        return await real(query, **params)
+
+    monkeypatch.setattr(graph_db, "read", counted)
+    ctx = await rag.context(tenant, "How do I get a quorvian visa?", {})
+    assert len(reads) == 2
+    assert {(f["subject"], f["type"], f["object"]) for f in ctx["data"]["facts"]} == {
+        ("Quorvian Visa", "REQUIRES", "Quorvian Passport"), ("Quorvian Visa", "PERFORMED_AT", "Quorvian Embassy"),
+        ("Quorvian Visa", "CAUSES", "Quorvian Paperwork")}
+    assert sorted(c["types"] for c in ctx["data"]["chains"]) == [["PERFORMED_AT"], ["REQUIRES"]]
+    reads.clear()
+    none = await rag.context(tenant, "How do I bake sourdough bread?", {})
+    assert len(reads) == 1 and none["data"]["facts"] == [] and none["data"]["chains"] == []

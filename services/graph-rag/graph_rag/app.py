@@ -104,9 +104,8 @@ class GraphRag:
         uids = found.uids()
         floor, limit, max_chains = self.settings.graph_trust_floor, self.settings.graph_max_facts, \
             self.settings.graph_max_chains
-        found_facts, found_chains = await asyncio.gather(  # two reads at once: the task waits for the longer one
-            self.retriever.facts(uids, tenants, floor, limit * FETCH_FACTOR),
-            self.retriever.chains(uids, tenants, floor, max_chains * FETCH_FACTOR))
+        found_facts, found_chains = await self.retriever.context(uids, tenants, floor, limit * FETCH_FACTOR,
+                                                                 max_chains * FETCH_FACTOR)
         facts = core.rank_facts(found_facts, set(uids), limit)
         chains = core.maximal_chains(found_chains, max_chains)
         terms = [m.name for m in found.matches] + found.unknown
