@@ -46,3 +46,19 @@ async def test_an_ingest_run_that_adds_zero_entities_raises_its_flag(
     run = _ingest_run(stalled, now, tenant, cfg)
     assert run["flags"] == ["zero_entities_added"] and run["severity"] == "crit"
     assert run["dataset"] == f"graph/{tenant}" and run["id"] == f"ingest:{stalled['response_id']}"
+
+
+async def test_a_run_whose_triples_wait_for_review_is_no_drift(
+        graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
+    """Medical triples wait for an admin's review (tests/graph/test_learned_policy.py): nothing is written now, so
+    the graph's not growing is no drift. The second trial saw such a run rated warn zero_entities_added."""
+    m = uuid.uuid4().hex[:8]
+    scripted.script([extraction_rule(m, [(f"Zelvoprin {m}", "TREATS", f"Blorp {m}", 0.9),
+                                         (f"Quavotrin {m}", "TREATS", f"Snerb {m}", 0.9)])])
+    held = await learn(graph_services, ingest_event(tenant, m, knowledge_type="medical", source_expert="medical"))
+    stats = held["details"]["stats"]
+    assert (stats["declared_entities"], stats["declared_relations"]) == (4, 2)
+    assert (stats["written_entities"], stats["written_relations"]) == (0, 0)
+    run = _ingest_run(held, datetime.now(UTC), tenant, DriftSettings(threshold=0.3, min_declared=5))
+    assert (run["severity"], run["flags"]) == ("info", [])
+    assert (run["declared_relations"], run["written_relations"], run["not_written_relations"]) == (2, 0, 2)

@@ -66,7 +66,7 @@ class GraphIngest:
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model)
         resolved = await self._domains(event, triples)
-        written, learned, entity_uids = [], [], []
+        written, learned, entity_uids, kept = [], [], [], []
         before = await tenant_size(self.db, prov.tenant)
         for triple, domains in zip(triples, resolved, strict=True):
             outcome = await self._learn(event, triple, prov, domains)
@@ -74,10 +74,13 @@ class GraphIngest:
                 written.append(outcome[0])
                 learned.append(triple.model_dump())
                 entity_uids += outcome[1]
+                kept.append(triple)
         await write_synthesis(self.db, prov, event, entity_uids)  # the judge's insight, if it emitted one
-        stats = {"declared_entities": len({normalize(n) for t in triples for n in (t.subject, t.object)}),
-                 "declared_relations": len(triples), "before": before,
-                 "after": await tenant_size(self.db, prov.tenant)}  # codex-lineage's drift checks read these
+        # codex-lineage's drift checks read these: what the extraction declared, and of it what was written (a
+        # triple held for review or rejected adds nothing now, and is no drift)
+        stats = {"declared_entities": _entities(triples), "declared_relations": len(triples),
+                 "written_entities": _entities(kept), "written_relations": len(kept), "before": before,
+                 "after": await tenant_size(self.db, prov.tenant)}
         origin = learned_from(event)  # codex-lineage's fact lineage follows it from the record
         await keep_learned_from(self.db, prov.tenant, written, origin)
         await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
@@ -215,3 +218,8 @@ STAGE = Stage(
 def create_app(settings: GraphIngestSettings | None = None, **overrides: Any) -> FastAPI:
     """Overrides (tests): bus, db, inference, redis, manage_broker."""
     return STAGE.create_app(settings, **overrides)
+
+
+def _entities(triples: list[Triple]) -> int:
+    """The distinct entities the triples name."""
+    return len({normalize(n) for t in triples for n in (t.subject, t.object)})

@@ -45,12 +45,20 @@ def _ingest_run(event: dict[str, Any], at: datetime, tenant: str, cfg: DriftSett
     if not isinstance(stats, dict):  # recorded before graph-ingest reported its counts
         return {**run, "severity": "info", "flags": [], "note": "no counts recorded for this run"}
     before, after = stats.get("before") or {}, stats.get("after") or {}
-    drift = compute_drift(int(stats.get("declared_entities", 0)), int(stats.get("declared_relations", 0)),
+    declared = {"declared_entities": int(stats.get("declared_entities", 0)),
+                "declared_relations": int(stats.get("declared_relations", 0))}
+    # what was written is what the graph should have grown by: triples held for review or rejected add nothing
+    # (recorded before graph-ingest reported them: all that was declared)
+    entities = int(stats.get("written_entities", declared["declared_entities"]))
+    relations = int(stats.get("written_relations", declared["declared_relations"]))
+    drift = compute_drift(entities, relations,
                           int(after.get("entities", 0)) - int(before.get("entities", 0)),
                           int(after.get("relations", 0)) - int(before.get("relations", 0)),
                           shrank=int(after.get("entities", 0)) < int(before.get("entities", 0)),
                           threshold=cfg.threshold, min_declared=cfg.min_declared)
-    return {**run, **drift, "before": before, "after": after}
+    not_written = declared["declared_relations"] - relations
+    return {**run, **drift, "written_entities": entities, "written_relations": relations, **declared,
+            "not_written_relations": not_written, "before": before, "after": after}
 
 
 def _import_run(event: dict[str, Any], created: dict[str, Any] | None, at: datetime, tenant: str,
