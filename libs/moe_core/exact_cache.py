@@ -76,6 +76,25 @@ class ExactEntry(BaseModel):
     answer: str
     experts_used: list[str] = Field(default_factory=list)
     models_used: list[ModelUse] = Field(default_factory=list)
+    completion_tokens: int | None = Field(default=None, description="As CacheEntry.completion_tokens")
+
+
+def answer_tokens(entry: ExactEntry) -> int:
+    """The tokens the cached answer took: its model calls' completion tokens (for a composed answer the experts'
+    too, so never fewer than the answer's own), or for an entry without the count its characters / 4."""
+    if entry.completion_tokens is not None:
+        return entry.completion_tokens
+    return -(-len(entry.answer) // 4)
+
+
+def fits(request: ChatRequest, entry: ExactEntry) -> bool:
+    """Whether a cached answer is one this request may get: not longer than its max_tokens, and without any of its
+    stop sequences (a model would have stopped there). Otherwise the request is answered afresh, where both
+    apply."""
+    params = request.params
+    if params.max_tokens is not None and answer_tokens(entry) > params.max_tokens:
+        return False
+    return not any(stop and stop in entry.answer for stop in params.stop or [])
 
 
 def cached_answer(request: ChatRequest, entry: ExactEntry, question: str) -> Answer:
@@ -126,9 +145,10 @@ class ExactAnswers:
 
 
 def answer_of(request: ChatRequest, raw: str | bytes, question: str) -> Answer | None:
-    """The Answer of a stored entry (its JSON as read); None: a damaged entry, a miss."""
+    """The Answer of a stored entry (its JSON as read); None: a miss, for a damaged entry or one that does not
+    `fit` the request."""
     try:
         entry = ExactEntry.model_validate_json(raw)
     except ValidationError:
         return None
-    return cached_answer(request, entry, question)
+    return cached_answer(request, entry, question) if fits(request, entry) else None

@@ -139,6 +139,36 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     assert fresh.metadata["cache_hit"] is False and fresh.choices[0].message.content == BERLIN  # type: ignore[index]
 
 
+def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_not_served(
+        client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, store: Redis) -> None:
+    """The cache keeps whole answers; a request whose max_tokens is smaller than the tokens the answer took, or whose
+    stop sequence the answer holds, is answered afresh (where both apply), by the gateway's exact repeat and by
+    the planner's semantic cache alike (moe_core.exact_cache.fits). A new user got the cached 75 words with
+    finish_reason stop for max_tokens=2."""
+    m = marker()
+    question = f"What is the capital of France? {m}"
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital {m}"))},
+        {"model": "expert-model", "contains": m, "reply": f"{PARIS}\nCONFIDENCE: high"},
+    ])
+    first = _ask(client, question)
+    took = first.usage.completion_tokens  # type: ignore[union-attr]
+    assert first.metadata["cache_hit"] is False and took > 2  # type: ignore[index]
+    eventually(lambda: _cache_entry(chroma, namespace, question))
+    eventually(lambda: store.exists(_exact_key(namespace, question)))
+    paraphrase = f"What's France's capital city? {m}"
+    for ask in (question, paraphrase):  # word for word (the gateway) and by meaning (the planner)
+        for limits in ({"max_tokens": took - 1}, {"stop": ["Seine"]}):
+            calls = len(calls_for(scripted.calls(), m))
+            fresh = client.chat.completions.create(  # type: ignore[call-overload]
+                model="moe-orchestrator", messages=[{"role": "user", "content": ask}], **limits)
+            assert fresh.metadata["cache_hit"] is False, (ask, limits)  # type: ignore[index]
+            assert len(calls_for(scripted.calls(), m)) > calls  # the pipeline answered it
+        fits = client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": ask}],
+                                              max_tokens=took, stop=["Lyon"])
+        assert fits.metadata["cache_hit"] is True and fits.choices[0].message.content == PARIS  # type: ignore[index]
+
+
 def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
         client: openai.OpenAI, scripted: Scripted, control_url: str, api_key: str, infra: dict[str, str]) -> None:
     m = marker()

@@ -426,6 +426,9 @@ class CacheEntry(BaseModel):
     created_at: float = Field(description="When the answer was stored (Unix seconds): the entry's age")
     flagged: bool = Field(default=False, description="Rated 1-2: never used again, not even as an example")
     flagged_by: str | None = Field(default=None, description="The response_id of the rating's request")
+    completion_tokens: int | None = Field(default=None, ge=0, description=(
+        "The completion tokens the answer's model calls produced (the answer's usage): a request whose max_tokens "
+        "is smaller is answered afresh (moe_core.exact_cache.fits); None: an entry of an older planner"))
 
 
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from moe_core import redis_batch
+from moe_core import exact_cache, redis_batch
 from moe_core.bus import Bus, PermanentError
 from moe_core.cancellation import RequestCancelled
 from moe_core.contracts import (
@@ -175,6 +175,10 @@ class Planner:
         if self.cache and scope:  # (2) semantic cache
             found = await _soft(self.cache.lookup(scope, question), "semantic cache lookup")
             lookup = found or lookup
+            if lookup.hit is not None and not exact_cache.fits(request, lookup.hit.entry()):
+                log.info("semantic cache hit %s not used: longer than max_tokens or holds a stop sequence",
+                         lookup.hit.key)
+                lookup = Lookup(few_shot=lookup.few_shot, reason="unfit")
             if lookup.hit is not None:
                 PLANNER_ROUTES.labels("cache_hit").inc()
                 log.debug("semantic cache hit %s (distance %.3f)", lookup.hit.key, lookup.hit.distance)

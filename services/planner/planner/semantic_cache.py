@@ -66,10 +66,12 @@ class Candidate:
     distance: float
     experts_used: list[str] = field(default_factory=list)
     models_used: list[ModelUse] = field(default_factory=list)
+    completion_tokens: int | None = None
 
     def entry(self) -> ExactEntry:
         return ExactEntry(cache_key=self.key, question=self.question, answer=self.answer,
-                          experts_used=self.experts_used, models_used=self.models_used)
+                          experts_used=self.experts_used, models_used=self.models_used,
+                          completion_tokens=self.completion_tokens)
 
 
 @dataclass
@@ -209,7 +211,7 @@ class SemanticCache:
             cache_key=str(answer.cache_key), scope=pending.scope, tenant_id=pending.tenant_id, mode=pending.mode,
             question=pending.question, normalised=normalised, vector=encode_vector(vector), answer=answer.content,
             experts_used=answer.experts_used, models_used=answer.models_used, response_id=answer.response_id,
-            created_at=time.time())
+            created_at=time.time(), completion_tokens=answer.usage.completion_tokens)
         await self._publish(entry)
         pipe = self.redis.pipeline(transaction=False)  # one round trip: done, and the exact repeat
         pipe.delete(pending_key)
@@ -322,7 +324,8 @@ def _lists(meta: dict[str, Any]) -> tuple[list[str], list[ModelUse]]:
 
 def _exact(entry: CacheEntry) -> ExactEntry:
     return ExactEntry(cache_key=entry.cache_key, question=entry.question, answer=entry.answer,
-                      experts_used=entry.experts_used, models_used=entry.models_used)
+                      experts_used=entry.experts_used, models_used=entry.models_used,
+                      completion_tokens=entry.completion_tokens)
 
 
 def _text(value: Any) -> str:
@@ -331,4 +334,5 @@ def _text(value: Any) -> str:
 
 def _candidate(entry: CacheEntry, distance: float) -> Candidate:
     return Candidate(key=entry.cache_key, question=entry.question, answer=entry.answer, distance=distance,
-                     experts_used=list(entry.experts_used), models_used=list(entry.models_used))
+                     experts_used=list(entry.experts_used), models_used=list(entry.models_used),
+                     completion_tokens=entry.completion_tokens)
