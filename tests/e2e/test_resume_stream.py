@@ -230,6 +230,9 @@ async def test_only_the_key_that_opened_a_stream_may_resume_it(
         assert anonymous.status_code == 401 and "error" in anonymous.json()
         garbage = await http.post(url, json=body, headers=_auth(api_key, "not-an-id"))
         assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "invalid_last_event_id"
+        # well formed, but naming events the stream never had: refused too (a new user's waited 313 s for nothing)
+        unsent = await http.post(url, json=body, headers=_auth(api_key, f"{request.response_id}.p999.0"))
+        assert unsent.status_code == 400 and unsent.json()["error"]["code"] == "invalid_last_event_id"
         wrong_api = await http.post(f"{gateway.url}/v1/messages", json=body, headers=_auth(api_key, last_id))
         assert wrong_api.status_code == 404 and wrong_api.json()["type"] == "error"  # Anthropic's envelope
     await bus.answer(request, "Hello.")

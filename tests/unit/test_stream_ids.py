@@ -76,7 +76,9 @@ def test_ids_name_the_consumed_events_and_reject_what_the_gateway_never_sent() -
     assert cursor.position().render() == f"{RID}.p1d1p1d1.2"
     assert Position.parse(f"{RID}.p1d1p1d1.2") == Position(RID, (("p", 1), ("d", 1), ("p", 1), ("d", 1)), 2)
     assert Position.parse(f"{RID}..0") == Position(RID, (), 0)
-    for bad in ["", "x", f"{RID}.q1.0", f"{RID}.p0.0", f"{RID}.p1", "ABC.p1.0", f"{RID}.p1.0\nid: x"]:
+    assert Position.parse(f"{RID}.p2d3a1.1") == Position(RID, (("p", 2), ("d", 3), ("a", 1)), 1)
+    for bad in ["", "x", f"{RID}.q1.0", f"{RID}.p0.0", f"{RID}.p1", "ABC.p1.0", f"{RID}.p1.0\nid: x",
+                f"{RID}.p1p1.0", f"{RID}.a1p1.0", f"{RID}.a5.0", f"{RID}.p2a2.0", f"{RID}.a1a1.0"]:  # never rendered
         assert Position.parse(bad) is None, bad
 
 

@@ -45,6 +45,12 @@ from moe_core.openai_error import OpenAIError
 log = logging.getLogger(__name__)
 LAST_EVENT_ID = "last-event-id"
 REPLAY_WINDOW_S = 10.0
+SEEN_CHECK_S = 2.0  # how long the events a Last-Event-ID names may take to be read back before it is refused
+
+
+def never_sent() -> OpenAIError:
+    return OpenAIError(400, "Last-Event-ID is not an event id this gateway sent", param="Last-Event-ID",
+                       code="invalid_last_event_id")
 
 
 class StreamResume:
@@ -65,8 +71,7 @@ class StreamResume:
         await self.throttle.spend(key, "stream_resumes")  # a read-back of the request's topics: limited per key
         position = Position.parse(raw)
         if position is None:
-            raise OpenAIError(400, "Last-Event-ID is not an event id this gateway sent", param="Last-Event-ID",
-                              code="invalid_last_event_id")
+            raise never_sent()
         try:
             record = await self.registry.load(position.response_id)
         except (RedisError, OSError):
@@ -84,9 +89,12 @@ class StreamResume:
                         on_answer=self._answered)
         if request.remaining_seconds() < -settings.deadline_grace_s:  # over: only what was published, at once
             await self._published(replay)
+        else:  # what the client saw, read back before anything is sent: an id naming more is refused
+            await self._seen(replay)
         try:
             generation = await self.registry.attach(request)
         except (RedisError, OSError):
+            await replay.close()
             raise OpenAIError(503, "streams cannot be resumed right now; try again", "service_unavailable",
                               code="resume_unavailable") from None
         task = asyncio.get_running_loop().create_task(self._replay(replay))
@@ -120,6 +128,17 @@ class StreamResume:
             frames = ResponsesFrames(run, body, finisher(self.responses, body, owner, earlier, body.input_messages()))
         return sse(run, frames)
 
+    async def _seen(self, replay: Replay) -> None:
+        with bind_response_id(replay.request.response_id):
+            try:
+                seen = await replay.seen(SEEN_CHECK_S)
+            except Exception:
+                log.exception("reading the stream's events back failed")
+                raise OpenAIError(503, "the stream's events cannot be read back right now; try again",
+                                  "service_unavailable", code="resume_unavailable") from None
+        if not seen:
+            raise never_sent()
+
     async def _published(self, replay: Replay) -> None:
         """A request past its deadline (and grace): its Answer is on the topics, or there is nothing to resume."""
         with bind_response_id(replay.request.response_id):
@@ -129,6 +148,8 @@ class StreamResume:
                 log.exception("reading the stream's events back failed")
                 raise OpenAIError(503, "the stream's events cannot be read back right now; try again",
                                   "service_unavailable", code="resume_unavailable") from None
+        if replay.path:  # the topics hold fewer events than the id names
+            raise never_sent()
         if not replay.answered:
             raise OpenAIError(504, "The request's deadline passed before it was answered: its answer is not on the "
                                    "fleet's topics (never published, or no longer kept). Nothing more to resume.",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 from moe_core.contracts import Answer, AnswerDelta, Progress
 
@@ -50,6 +51,10 @@ class Position:
         if match is None:
             return None
         path = tuple((kind, int(count)) for kind, count in _RUN.findall(match.group(2)))
+        merged = any(a[0] == b[0] for a, b in pairwise(path))  # a stream's runs never repeat a kind
+        answer = [i for i, (kind, count) in enumerate(path) if kind == "a"]  # the Answer comes once, last
+        if merged or answer not in ([], [len(path) - 1]) or (answer and path[-1][1] != 1):
+            return None
         return cls(match.group(1), path, int(match.group(3)))
 
 

@@ -47,16 +47,47 @@ class Replay:
         self.waiting: dict[str, deque[Event]] = {"p": deque(), "d": deque(), "a": deque()}
         self.answered = False
         self.ends: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None  # positioned by `seen`, read on by `run`
 
-    async def run(self) -> None:
-        """Read until the Answer was fed, or `linger_s` past the deadline (cancelled when the connection ends)."""
+    async def seen(self, timeout_s: float) -> bool:
+        """Whether every event the position names is on the topics: each was published before the client saw
+        it, so an id naming more was never sent. Reads until they are all fed, `timeout_s` at most (an exact
+        repeat's Answer is published just after its reply); the consumer is kept for `run`."""
         consumer = keyed_consumer(self.settings)
         await consumer.start()
         try:
             await self._position(consumer)
+            async with asyncio.timeout(timeout_s):
+                while self.path:
+                    await self._take(await consumer.getmany(timeout_ms=200))
+        except TimeoutError:
+            pass
+        except BaseException:
+            await consumer.stop()
+            raise
+        if self.path:
+            await consumer.stop()
+            return False
+        self._consumer = consumer
+        return True
+
+    async def run(self) -> None:
+        """Read until the Answer was fed, or `linger_s` past the deadline (cancelled when the connection ends)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
+            consumer = keyed_consumer(self.settings)
+            await consumer.start()
+            await self._position(consumer)
+        try:
             while not self.answered and self.request.remaining_seconds() > -self.linger_s:
                 await self._take(await consumer.getmany(timeout_ms=1000))
         finally:
+            await consumer.stop()
+
+    async def close(self) -> None:
+        """Stop a consumer `seen` kept when `run` will not."""
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
             await consumer.stop()
 
     async def _take(self, batch: dict[TopicPartition, list[Any]]) -> None:
