@@ -123,6 +123,9 @@ class FleetSettings(BaseSettings):
     local_llm_url: str = Field(default="http://127.0.0.1:8081",
                                description="The embedded LLM: the one server when INFERENCE_SERVERS is empty")
     local_llm_model: str = Field(default="smollm2-135m", description="The model the embedded LLM serves")
+    local_llm_timeout_s: float = Field(default=120.0, gt=0, description="The embedded LLM's per-call timeout (a "
+                                       "call still ends at its request's deadline); `make up` sets it to the "
+                                       "request timeout, 300 s: a CPU model sharing 2 cores can be slow")
     audit_schema: str = Field(default="audit", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
                               description="Postgres schema of the audit store (written by codex-lineage)")
     audit_public_key: str = Field(default="", description="codex-lineage's audit public key (PEM file): verifying "

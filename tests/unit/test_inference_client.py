@@ -221,6 +221,18 @@ def test_defaults_point_at_the_local_model() -> None:
     assert [str(r) for r in config.for_role("planner")] == ["smollm2-135m@local"]
     assert [str(r) for r in config.for_expert("math")] == ["smollm2-135m@local"]
     assert config.servers[0].url == "http://127.0.0.1:8081"
+    assert config.servers[0].timeout_s == 120.0
+
+
+def test_the_local_fleet_gives_the_embedded_model_as_long_as_a_request_has() -> None:
+    """`make up` sets a request's deadline to 300 s for the slow CPU model; its calls used to time out at 120 s
+    (a new user's 503 `inference_unavailable` after 120 s)."""
+    from fleetlib.services import service_env
+
+    env = service_env("expert-worker")
+    assert env["MOE_LOCAL_LLM_TIMEOUT_S"] == env["MOE_REQUEST_TIMEOUT_S"] == "300"
+    config = InferenceConfig.from_settings(FleetSettings(local_llm_timeout_s=float(env["MOE_LOCAL_LLM_TIMEOUT_S"])))
+    assert config.servers[0].timeout_s == 300.0
 
 
 def test_assignments_come_from_configuration() -> None:

@@ -49,7 +49,7 @@ def service_env(name: str) -> dict[str, str]:
         env["MOE_AUDIT_WRITER_ROLE"] = config.CODEX_LINEAGE_ROLE
         env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the operator's role reads it too
     # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
-    env["MOE_REQUEST_TIMEOUT_S"] = "300"
+    env["MOE_REQUEST_TIMEOUT_S"] = env["MOE_LOCAL_LLM_TIMEOUT_S"] = "300"  # a model call as long as its request
     env.update(read_env_file())
     env.update(os.environ)
     env.update(kafka_principal_env(name))  # a service's broker identity is its own, whatever the caller's is

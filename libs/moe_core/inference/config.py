@@ -140,7 +140,8 @@ class InferenceConfig(BaseModel):
             servers = TypeAdapter(list[InferenceServer]).validate_json(settings.inference_servers)
         else:
             servers = [
-                InferenceServer(name="local", url=settings.local_llm_url, models=[settings.local_llm_model])
+                InferenceServer(name="local", url=settings.local_llm_url, models=[settings.local_llm_model],
+                                timeout_s=settings.local_llm_timeout_s)
             ]
         if not servers:
             raise ValueError("INFERENCE_SERVERS is an empty list")
