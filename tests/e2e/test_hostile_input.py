@@ -343,6 +343,26 @@ def test_a_validation_error_names_the_clients_field_not_pydantics_union_member(h
     assert "'other'" in error["message"] and "Value error" not in error["message"]
 
 
+_HI = {"model": "moe-orchestrator", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize(("path", "body", "param", "words"), [
+    ("/v1/chat/completions", {**_HI, "response_format": {"type": "json_object"}}, "response_format", "structured"),
+    ("/v1/chat/completions", {**_HI, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "city", "schema": {"type": "object"}}}}, "response_format", "structured"),
+    ("/v1/chat/completions", {**_HI, "logprobs": True}, "logprobs", "logprobs"),
+    ("/v1/chat/completions", {**_HI, "top_logprobs": 2}, "top_logprobs", "logprobs"),
+    ("/v1/responses", {"model": "moe-orchestrator", "input": "hi", "text": {"format": {
+        "type": "json_schema", "name": "city", "schema": {"type": "object"}}}}, "text", "structured"),
+])
+def test_structured_output_and_logprobs_are_refused_not_ignored(http: httpx.Client, path: str, body: dict,
+                                                              param: str, words: str) -> None:
+    """A new user got prose for json_schema (and the SDK's parse() failed on it) and logprobs null: a clear 400 says
+    what the fleet cannot do. A text format, logprobs false and top_logprobs 0 are what it does anyway."""
+    error = _openai_error(http.post(path, json=body), 400, "invalid_value")
+    assert error["param"] == param and words in error["message"]
+
+
 def test_a_system_message_alone_is_a_400_with_its_code(http: httpx.Client) -> None:
     body = {"model": "moe-orchestrator", "messages": [{"role": "system", "content": "be brief"}]}
     error = _openai_error(http.post("/v1/chat/completions", json=body), 400, "invalid_value")

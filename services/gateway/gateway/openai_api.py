@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from gateway.tools import TOOL_NAME, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, Usage
@@ -16,6 +16,17 @@ from moe_core.openai_error import OpenAIError, parse_object
 MODES: dict[str, str] = {mode.id: mode.description for mode in MODE_CATALOGUE.values()}
 ReasoningFormat = Literal["reasoning_content", "think", "none"]
 REASONING_FORMATS: tuple[str, ...] = ("reasoning_content", "think", "none")
+# Refused rather than ignored: a client relying on them would get prose, or no logprobs, without a word.
+NO_STRUCTURED_OUTPUT = ("structured output (json_object, json_schema) is not supported: the answer is merged from "
+                        "several models' prose; ask for JSON in the messages, or use a tool (function calling)")
+NO_LOGPROBS = "logprobs are not available: the answer is merged from several models' outputs"
+
+
+def text_format_only(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A response format of type text (or none); any other is refused (NO_STRUCTURED_OUTPUT)."""
+    if value is not None and value.get("type", "text") != "text":
+        raise ValueError(NO_STRUCTURED_OUTPUT)
+    return value
 
 
 class FunctionCall(BaseModel):
@@ -106,6 +117,18 @@ class ChatCompletionRequest(BaseModel):
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: StrictBool | None = None
     metadata: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    _text_only = field_validator("response_format")(text_format_only)
+
+    @field_validator("logprobs", "top_logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: bool | int | None) -> bool | int | None:
+        if value:
+            raise ValueError(NO_LOGPROBS)
+        return value
 
     @model_validator(mode="after")
     def _tool_choice(self) -> ChatCompletionRequest:

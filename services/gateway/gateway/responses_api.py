@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from gateway.openai_api import text_format_only
 from gateway.tools import TOOL_NAME, openai_tool, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
 from moe_core.openai_error import OpenAIError, parse_object
@@ -60,6 +61,14 @@ class ResponsesRequest(BaseModel):
     top_p: float | None = Field(default=None, gt=0, le=1)
     user: str | None = None
     metadata: dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _text_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and isinstance(value.get("format"), dict):
+            text_format_only(value["format"])
+        return value
 
     @model_validator(mode="after")
     def _tools(self) -> ResponsesRequest:
