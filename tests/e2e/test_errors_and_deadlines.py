@@ -94,6 +94,30 @@ def test_deadline_with_nothing_answered_is_504(base_url: str, api_key: str, scri
     assert err.value.code == "deadline_exceeded"
 
 
+def test_a_request_longer_than_every_models_context_is_400_not_a_retryable_503(
+        base_url: str, api_key: str, scripted: Scripted) -> None:
+    """The inference server refuses the prompt as longer than its context (llama.cpp's 400): no retry mends that, so
+    the client gets 400 context_length_exceeded (Anthropic: invalid_request_error), never the 503 / overloaded_error
+    that Claude Code and the Codex CLI retried for minutes."""
+    import anthropic
+
+    m = marker()
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Answer it {m}"))},
+        {"model": "expert-model", "contains": m, "reply": "never sent", "context_tokens": 5},
+        {"model": "judge-model", "contains": m, "reply": "never sent", "context_tokens": 5},
+    ])
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": m}])
+    assert err.value.status_code == 400 and err.value.code == "context_length_exceeded"
+    assert "longer than the models' context" in err.value.message
+    ant = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key=api_key, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        ant.messages.create(model="moe-orchestrator", max_tokens=64, messages=[{"role": "user", "content": f"{m} 2"}])
+    assert refused.value.status_code == 400 and refused.value.body["error"]["type"] == "invalid_request_error"
+
+
 def test_sigkill_of_the_expert_worker_loses_nothing(
         fleet: Fleet, base_url: str, api_key: str, scripted: Scripted) -> None:
     m = marker()

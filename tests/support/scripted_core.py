@@ -17,6 +17,8 @@ Token counting rule (deterministic, asserted by tests elsewhere):
 * A rule with ``tool_calls`` (``[{"name", "arguments": {...}}]``) answers with those tool calls
   (ids ``call_0``, ``call_1``, ...; content empty, recorded ``reply`` ""; finish reason
   ``tool_calls``); its ``completion_tokens`` is therefore 1 (the minimum).
+* A rule with ``context_tokens`` N refuses a request of more than N prompt tokens as llama.cpp's server does:
+  HTTP 400 "request (P tokens) exceeds the available context size (N tokens), try increasing it".
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ DEFAULT_SCRIPT: dict[str, Any] = {
     "default_reply": "scripted default reply",
 }
 RULE_KEYS = {"model", "contains", "system_contains", "reply", "delay_ms", "token_delay_ms", "status", "times",
-             "tool_calls"}
+             "tool_calls", "context_tokens"}
 _PIECE_RE = re.compile(r"\s*\S+\s*")
 
 
@@ -123,6 +125,7 @@ class Reply:
     delay_ms: float = 0
     token_delay_ms: float = 0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "arguments": {...}}]
+    context_tokens: int = 0  # > 0: a prompt longer than this is refused as llama.cpp refuses it (HTTP 400)
 
 
 @dataclass
@@ -238,6 +241,7 @@ class ScriptState:
                     delay_ms=float(rule.get("delay_ms", 0) or 0),
                     token_delay_ms=float(rule.get("token_delay_ms", 0) or 0),
                     tool_calls=list(rule.get("tool_calls") or []),
+                    context_tokens=int(rule.get("context_tokens", 0) or 0),
                 )
             return Reply(text=self.script["default_reply"].replace("{last_user}", user), rule=None)
 

@@ -106,6 +106,11 @@ async def _chat(request: Request, api: str) -> Response:
         state.update(call, status=reply.status)
         msg = f"scripted error (status {reply.status})"
         return error_response(api, reply.status, msg, code="scripted_error")
+    if reply.context_tokens and (asked := prompt_tokens(messages)) > reply.context_tokens:  # as llama.cpp says it
+        state.update(call, status=400)
+        return error_response(api, 400, f"request ({asked} tokens) exceeds the available context size "
+                                        f"({reply.context_tokens} tokens), try increasing it",
+                              code="exceed_context_size_error")
 
     if api == "ollama":  # Ollama's memory follows the call (no keep_alive: it stays loaded)
         state.served(model, body.get("keep_alive"))

@@ -50,6 +50,23 @@ async def test_json_schema_is_sent_as_response_format() -> None:
                                                                                "schema": {"type": "object"}}}
 
 
+async def test_a_request_longer_than_the_models_context_is_its_own_kind_and_never_retried() -> None:
+    """llama.cpp refuses a prompt over its context with HTTP 400: kind context_length, so the merger answers the
+    client's 400 context_length_exceeded instead of a 503 that agent clients retry for minutes."""
+    app = create_app({"models": ["m"], "rules": [{"reply": "ok", "context_tokens": 3}]})
+    client = _client(app, [{"name": "a", "url": "http://a", "models": ["m"], "max_retries": 2}])
+    with pytest.raises(InferenceError) as caught:
+        await client.chat([ModelRef(model="m")], [{"role": "user", "content": "four words are too many"}])
+    assert caught.value.kind == "context_length" and not caught.value.retryable
+    assert "exceeds the available context size" in str(caught.value)
+    assert len(app.state.scripted.get_calls()) == 1
+    assert (await client.chat([ModelRef(model="m")], [{"role": "user", "content": "short"}])).content == "ok"
+    app.state.scripted.fail(400, 1)  # another 400 stays what it was
+    with pytest.raises(InferenceError) as other:
+        await client.chat([ModelRef(model="m")], MSGS)
+    assert other.value.kind == "http_status"
+
+
 async def test_retries_a_transient_failure_on_the_same_server() -> None:
     app = create_app({"models": ["m"], "rules": [{"reply": "ok"}]})
     app.state.scripted.fail(503, 1)

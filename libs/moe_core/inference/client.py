@@ -21,7 +21,7 @@ from moe_core.contracts import ModelOutput, Usage
 from moe_core.inference import protocols, replay
 from moe_core.inference import tools as tool_wire
 from moe_core.inference.config import InferenceConfig, InferenceServer, ModelRef
-from moe_core.inference.errors import InferenceError
+from moe_core.inference.errors import InferenceError, http_kind
 from moe_core.inference.fleet import InferenceFleet, Slot, order_servers
 from moe_core.observability import current_response_id
 from moe_core.observability.metrics import INFERENCE_FAILOVERS, INFERENCE_SECONDS, INFERENCE_TOKENS
@@ -487,7 +487,8 @@ def _raise_for_status(response: httpx.Response, server: str, model: str) -> None
     if response.status_code >= 400:
         text = response.text[:300]
         status = response.status_code
-        raise InferenceError("http_status", f"HTTP {status}: {text}", server=server, model=model, status=status)
+        raise InferenceError(http_kind(status, text), f"HTTP {status}: {text}", server=server, model=model,
+                             status=status)
 
 
 def _usage(recorded: ModelOutput) -> Usage:

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+# How servers say that a request does not fit the model's context: llama.cpp ("exceeds the available context
+# size"), OpenAI and vLLM ("maximum context length", code context_length_exceeded), Ollama ("context length"),
+# Anthropic-style ("prompt is too long").
+CONTEXT_LENGTH = re.compile(r"context[ _](?:size|length|window)|context_length_exceeded|prompt is too long", re.I)
+
+
+def http_kind(status: int, body: str) -> str:
+    """The kind of a server's HTTP error: `context_length` for a 400 (or 413) about the model's context, which no
+    retry of the same request mends, else `http_status`."""
+    return "context_length" if status in (400, 413) and CONTEXT_LENGTH.search(body) else "http_status"
+
 
 class InferenceError(Exception):
-    """kind: timeout | connect | http_status | bad_response | no_server | cancelled | unknown_template."""
+    """kind: timeout | connect | http_status | context_length | bad_response | no_server | cancelled |
+    unknown_template."""
 
     def __init__(self, kind: str, message: str, *, server: str = "", model: str = "", status: int = 0,
                  dropped: bool = False) -> None:

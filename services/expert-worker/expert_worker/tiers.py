@@ -194,7 +194,10 @@ class TieredExpert:
                 usage = usage + attempt.completion.usage
         top = best(attempts, forced)
         if top is None or top.output is None or top.completion is None:
-            reasons = "; ".join(str(a.error) for a in attempts if a.error)[:2000] or "no model for this category"
+            # a request too long for a model's context first only when it was every model's reason (the merger
+            # then answers the client's 400 context_length_exceeded, not a retryable 503)
+            failed = sorted((a.error for a in attempts if a.error), key=lambda e: e.kind == "context_length")
+            reasons = "; ".join(map(str, failed))[:2000] or "no model for this category"
             return TaskResult(**base, confidence="low", error=reasons, usage=usage)
         if not meets(top.completion, forced):  # never a text answer where the client demanded a tool call
             return TaskResult(**base, confidence="low", usage=usage, model=top.completion.model,

@@ -21,7 +21,8 @@ from moe_core.transcript import Done, KeepAlive, StreamEvent, Transcript
 # An Answer's error code -> the status and type the client gets; any other code is a 503 (the fleet could not
 # answer now). tool_choice_unmet: the models answered, not as the request demanded; a retry would not help, nor
 # is it an outage.
-ANSWER_ERRORS = {"deadline_exceeded": (504, "timeout_error"), "tool_choice_unmet": (422, "invalid_request_error")}
+ANSWER_ERRORS = {"deadline_exceeded": (504, "timeout_error"), "tool_choice_unmet": (422, "invalid_request_error"),
+                 "context_length_exceeded": (400, "invalid_request_error")}
 
 
 def answer_error(answer: Answer) -> OpenAIError | None:

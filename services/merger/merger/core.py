@@ -9,6 +9,8 @@ from typing import Any
 from moe_core import tool_choice
 from moe_core.contracts import Answer, ErrorInfo, ModelUse, Plan, Source, TaskResult, Usage
 
+CONTEXT_LENGTH = "context_length:"  # a failed task's error when every model refused the request as too long
+
 RANK = {"high": 0, "medium": 1, "low": 2}
 ANSWERING = ("expert", "tool")  # result kinds that answer; graph and research results are context
 FALLBACK_PREFIX = "rf"  # task ids of the merger's own research fallback tasks
@@ -114,8 +116,13 @@ def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields
 
 def failed_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
     reasons = "; ".join(sorted({r.error or "empty answer" for r in results.values()}))[:1000]
-    unmet = any((r.error or "").startswith(tool_choice.UNMET) for r in results.values())
+    errors = [r.error for r in results.values() if r.error]  # a context task without facts failed nothing
+    if any(e.startswith(tool_choice.UNMET) for e in errors):
+        code, message = "tool_choice_unmet", f"no expert could answer: {reasons}"
+    elif errors and all(e.startswith(CONTEXT_LENGTH) for e in errors):  # no retry mends it: the client's 400
+        code, message = "context_length_exceeded", f"the request is longer than the models' context: {reasons}"
+    else:
+        code, message = "inference_unavailable", f"no expert could answer: {reasons}"
     return Answer(**base_answer(plan, results), finish_reason="error",
                   usage=total_usage(plan, results), model_calls=model_calls(plan, results),
-                  error=ErrorInfo(code="tool_choice_unmet" if unmet else "inference_unavailable",
-                                  message=f"no expert could answer: {reasons}"))
+                  error=ErrorInfo(code=code, message=message))
