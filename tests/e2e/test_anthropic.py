@@ -130,7 +130,7 @@ async def test_stream_helper_accumulates_the_final_message(gw_anthropic: anthrop
 async def test_raw_stream_starts_with_message_start_and_ping(bare_gateway: ServiceProcess, api_key: str,
                                                              driver: BusDriver) -> None:
     m = marker()
-    body = {"model": "moe-orchestrator", "max_tokens": 32, "stream": True,
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 32, "stream": True,  # Claude Code's own id
             "messages": [{"role": "user", "content": f"Raw {m}"}]}
     async with httpx.AsyncClient(timeout=30) as http, http.stream(
             "POST", f"{bare_gateway.url}/v1/messages", json=body, headers={"x-api-key": api_key}) as response:
@@ -142,6 +142,7 @@ async def test_raw_stream_starts_with_message_start_and_ping(bare_gateway: Servi
     names = [line.removeprefix("event: ") for line in raw if line.startswith("event: ")]
     datas = [json.loads(line.removeprefix("data: ")) for line in raw if line.startswith("data: ")]
     assert names[:2] == ["message_start", "ping"]
+    assert datas[0]["message"]["model"] == "claude-sonnet-4-5"  # echoed as a non-streamed message echoes it
     assert [n for n in names[2:] if n != "ping"] == [  # pings: keep-alives while the answer was awaited
         "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
     assert [d["type"] for d in datas] == names  # every event's data names its own type

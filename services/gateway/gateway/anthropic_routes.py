@@ -50,7 +50,8 @@ async def messages(request: Request, key: VerifiedKey, edge: EdgeParts) -> Respo
     async def message(answer: Answer) -> dict[str, Any]:
         return message_body(body.model, answer, thinking, run.stop_sequence)
 
-    return await reply(edge.chat, run, request, AnthropicFrames(run, thinking), {"thinking": thinking}, message,
+    return await reply(edge.chat, run, request, AnthropicFrames(run, thinking, body.model),
+                       {"thinking": thinking, "model": body.model}, message,
                        headers={"request-id": run.request.response_id})
 
 
@@ -71,17 +72,18 @@ class AnthropicFrames:
 
     api: Api = "messages"
 
-    def __init__(self, run: RequestRun, thinking: bool) -> None:
+    def __init__(self, run: RequestRun, thinking: bool, model: str | None = None) -> None:
+        """model: the client's id, echoed as a non-streamed message echoes it (else the fleet's mode)."""
         self.run = run
         self.thinking = thinking
-        self.mode = run.request.mode
+        self.model = model or run.request.mode
         self.index = -1
         self.open: str | None = None  # type of the open content block
 
     def opening(self) -> list[str]:
         return [_event("message_start", {"type": "message_start", "message": {
             "id": f"msg_{self.run.request.response_id}", "type": "message", "role": "assistant",
-            "model": self.mode, "content": [], "stop_reason": None, "stop_sequence": None,
+            "model": self.model, "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": 0, "output_tokens": 0}}}), self.keepalive()]
 
     def keepalive(self) -> str:

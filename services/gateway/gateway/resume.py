@@ -118,7 +118,7 @@ class StreamResume:
         if record.api == "chat":
             frames = OpenAIFrames(run, spec["reasoning"], bool(spec["include_usage"]))
         elif record.api == "messages":
-            frames = AnthropicFrames(run, bool(spec["thinking"]))
+            frames = AnthropicFrames(run, bool(spec["thinking"]), spec.get("model"))
         else:
             body = ResponsesRequest.model_validate(spec["body"])
             earlier: list[ChatMessage] = []
