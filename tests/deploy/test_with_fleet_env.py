@@ -24,3 +24,17 @@ def test_a_postgres_that_is_not_running_is_one_line() -> None:
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and f"127.0.0.1:{nothing}" in done.stderr and "make up" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_embedded_llm_reads_fleet_env_as_the_services_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: overrides go in .data/fleet.env. MOE_LLM_CTX there had no effect on the embedded model (only in the
+    environment of `make up`): a new user could not give Claude Code the context it needs."""
+    from fleetlib import config, simple
+
+    env_file = tmp_path / "fleet.env"
+    env_file.write_text("MOE_LLM_CTX=16384\nexport MOE_LLM_PARALLEL='2'\n")
+    monkeypatch.setattr(config, "FLEET_ENV", env_file)
+    monkeypatch.delenv("MOE_LLM_CTX", raising=False)
+    monkeypatch.setenv("MOE_LLM_PARALLEL", "3")  # the caller's environment wins, as for the services
+    env = simple.llm_env()
+    assert (env["MOE_LLM_CTX"], env["MOE_LLM_PARALLEL"]) == ("16384", "3")

@@ -148,3 +148,18 @@ def log_path(name: str) -> Path:
 
 def pid_path(name: str) -> Path:
     return RUN / f"{name}.pid"
+
+
+FLEET_ENV = DATA / "fleet.env"
+
+
+def read_env_file() -> dict[str, str]:
+    """.data/fleet.env's `KEY=VALUE` lines: the operator's overrides, for the services and the embedded LLM."""
+    out: dict[str, str] = {}
+    if FLEET_ENV.is_file():
+        for line in FLEET_ENV.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, value = line.removeprefix("export ").split("=", 1)
+                out[key.strip()] = value.strip().strip("'\"")
+    return out

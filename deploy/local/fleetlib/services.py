@@ -16,20 +16,6 @@ from .component import Component
 
 # component name -> (python module run with `python -m`, readiness path)
 SERVICES: dict[str, tuple[str, str]] = {s.name: (s.package, "/ready") for s in stage_registry.FLEET}
-FLEET_ENV = config.DATA / "fleet.env"
-
-
-def read_env_file() -> dict[str, str]:
-    out: dict[str, str] = {}
-    if FLEET_ENV.is_file():
-        for line in FLEET_ENV.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, value = line.removeprefix("export ").split("=", 1)
-                out[key.strip()] = value.strip().strip("'\"")
-    return out
-
-
 def service_env(name: str) -> dict[str, str]:
     """Endpoint defaults < .data/fleet.env < the caller's environment."""
     eps = config.endpoints()
@@ -50,7 +36,7 @@ def service_env(name: str) -> dict[str, str]:
         env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the operator's role reads it too
     # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
     env["MOE_REQUEST_TIMEOUT_S"] = env["MOE_LOCAL_LLM_TIMEOUT_S"] = "300"  # a model call as long as its request
-    env.update(read_env_file())
+    env.update(config.read_env_file())
     env.update(os.environ)
     env.update(kafka_principal_env(name))  # a service's broker identity is its own, whatever the caller's is
     paths = [str(config.REPO / "libs")] + [str(p) for p in sorted((config.REPO / "services").glob("*"))]
@@ -61,8 +47,8 @@ def service_env(name: str) -> dict[str, str]:
 def _principal(name: str) -> str:
     from moe_core.broker_acls import principal_name
 
-    return principal_name(name, os.environ.get("MOE_TOPIC_NAMESPACE") or read_env_file().get("MOE_TOPIC_NAMESPACE",
-                                                                                              "moe"))
+    namespace = os.environ.get("MOE_TOPIC_NAMESPACE") or config.read_env_file().get("MOE_TOPIC_NAMESPACE", "moe")
+    return principal_name(name, namespace)
 
 
 def kafka_principal_env(name: str) -> dict[str, str]:

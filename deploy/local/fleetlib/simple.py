@@ -77,8 +77,9 @@ def llm_prepare() -> list[str]:
 
 
 def llm_env() -> dict[str, str]:
-    return {**os.environ, "MOE_LLM_PORT": str(config.port("llm")), "MOE_LLM_HOST": config.HOST,
-            "MOE_LLM_ALIAS": config.LLM_MODEL_ALIAS}
+    # .data/fleet.env's MOE_LLM_* (context, slots, threads) as for the services, the caller's environment first
+    return {**config.read_env_file(), **os.environ, "MOE_LLM_PORT": str(config.port("llm")),
+            "MOE_LLM_HOST": config.HOST, "MOE_LLM_ALIAS": config.LLM_MODEL_ALIAS}
 
 
 async def llm_check() -> None:
