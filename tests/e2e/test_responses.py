@@ -46,6 +46,28 @@ async def test_create_and_retrieve_with_instructions(gw: openai.AsyncOpenAI, dri
     assert again.model_dump() == response.model_dump()
 
 
+async def test_an_answer_cut_at_max_output_tokens_is_incomplete_with_its_message(
+        gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
+    """The response and its message item are both `incomplete` (the message said `completed`, a new user saw),
+    created and streamed alike."""
+    m = marker()
+    task = asyncio.create_task(gw.responses.create(model="moe-orchestrator", input=f"Long {m}", max_output_tokens=4))
+    await driver.answer(await driver.request(m), "One two three four", finish_reason="length")
+    response = await task
+    assert (response.status, response.incomplete_details and response.incomplete_details.reason) == (
+        "incomplete", "max_output_tokens")
+    assert [(item.type, item.status) for item in response.output] == [("message", "incomplete")]  # type: ignore[union-attr]
+    assert response.output_text == "One two three four"
+    stream = await gw.responses.create(model="moe-orchestrator", input=f"Long {m} 2", max_output_tokens=4,
+                                       stream=True)
+    await driver.answer(await driver.request(f"{m} 2"), "One two three four", finish_reason="length")
+    events = [event async for event in stream]
+    done = [e.item for e in events if e.type == "response.output_item.done"]  # type: ignore[union-attr]
+    assert [(item.type, item.status) for item in done] == [("message", "incomplete")]  # type: ignore[union-attr]
+    assert events[-1].type == "response.incomplete"
+    assert events[-1].response.output[0].status == "incomplete"  # type: ignore[union-attr]
+
+
 async def test_message_items_and_a_client_model_id(gw: openai.AsyncOpenAI, driver: BusDriver) -> None:
     m = marker()
     task = asyncio.create_task(gw.responses.create(model="gpt-4.1", input=[

@@ -168,9 +168,15 @@ def parse_responses_request(data: Any) -> ResponsesRequest:
 
 
 def message_item(rid: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" \
-        else []
+    """The answer's text as a message item; `incomplete` when it was cut at max_output_tokens, as the response."""
+    content = [] if status == "in_progress" else [{"type": "output_text", "text": text, "annotations": [],
+                                                   "logprobs": []}]
     return {"type": "message", "id": f"msg_{rid}", "status": status, "role": "assistant", "content": content}
+
+
+def cut_short(answer: Answer) -> bool:
+    """The answer stopped at max_output_tokens: the response and its message are `incomplete`."""
+    return answer.finish_reason == "length" and not answer.tool_calls
 
 
 def reasoning_item(rid: str, text: str) -> dict[str, Any]:
@@ -206,7 +212,8 @@ def output_items(answer: Answer, custom: frozenset[str] = frozenset()) -> list[d
     """The response's output: the fleet's reasoning (as a reasoning summary), the text, the tool calls."""
     items = [reasoning_item(answer.response_id, answer.reasoning)] if answer.reasoning.strip() else []
     if answer.content:
-        items.append(message_item(answer.response_id, answer.content))
+        items.append(message_item(answer.response_id, answer.content, "incomplete" if cut_short(answer) else
+                                  "completed"))
     return items + function_call_items(answer, custom)
 
 
@@ -224,7 +231,7 @@ def response_body(body: ResponsesRequest, rid: str, created: int, *, status: str
     incomplete = None
     if answer is not None:
         output = output if output is not None else output_items(answer, body.custom_tools())
-        if answer.finish_reason == "length" and not answer.tool_calls:
+        if cut_short(answer):
             status, incomplete = "incomplete", {"reason": "max_output_tokens"}
     return {
         "id": f"resp_{rid}", "object": "response", "created_at": created, "status": status,

@@ -25,6 +25,7 @@ from gateway.deps import EdgeParts, VerifiedKey, json_body, request_timeout
 from gateway.responses_api import (
     ResponsesRequest,
     assistant_turn,
+    cut_short,
     function_call_items,
     message_item,
     parse_responses_request,
@@ -143,7 +144,8 @@ class ResponsesFrames:
                                       part={"type": "output_text", "text": "", "annotations": [], "logprobs": []}))
         return frames
 
-    def _close(self) -> list[str]:
+    def _close(self, status: str = "completed") -> list[str]:
+        """The open item's end; status: the message's (`incomplete`: the answer was cut at max_output_tokens)."""
         if self.open is None:
             return []
         where, text = self._where(), self.open_text
@@ -153,7 +155,7 @@ class ResponsesFrames:
                       self._event("response.reasoning_summary_part.done", **where, summary_index=0,
                                   part={"type": "summary_text", "text": text})]
         else:
-            item = message_item(self.rid, text)
+            item = message_item(self.rid, text, status)
             frames = [self._event("response.output_text.done", **where, content_index=0, text=text, logprobs=[]),
                       self._event("response.content_part.done", **where, content_index=0,
                                   part=item["content"][0])]
@@ -176,7 +178,7 @@ class ResponsesFrames:
 
     async def done(self, event: Done) -> list[str]:
         answer = event.answer
-        frames = self._close()
+        frames = self._close("incomplete" if cut_short(answer) else "completed")
         for item in function_call_items(answer, self.body.custom_tools()):
             index = len(self.items)
             field, kind = ("input", "custom_tool_call_input") if item["type"] == "custom_tool_call" \
