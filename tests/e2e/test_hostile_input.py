@@ -363,6 +363,19 @@ def test_structured_output_and_logprobs_are_refused_not_ignored(http: httpx.Clie
     assert error["param"] == param and words in error["message"]
 
 
+def test_text_past_the_prompt_limit_is_400_naming_the_limit_and_its_setting(http: httpx.Client) -> None:
+    body = {"model": "moe-orchestrator", "messages": [{"role": "user", "content": "word " * 50_000}]}  # 250,000
+    error = _openai_error(http.post("/v1/chat/completions", json=body), 400, "context_length_exceeded")
+    assert "200000 characters" in error["message"] and "MOE_MAX_PROMPT_CHARS" in error["message"]
+
+
+def test_an_anthropic_server_tool_is_refused_as_one(http: httpx.Client) -> None:
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
+    message = _anthropic_error(http.post("/v1/messages", json=body), 400, "invalid_request_error")
+    assert "server tools (web_search_20250305) are not supported" in message and "input_schema: Field" not in message
+
+
 def test_a_system_message_alone_is_a_400_with_its_code(http: httpx.Client) -> None:
     body = {"model": "moe-orchestrator", "messages": [{"role": "system", "content": "be brief"}]}
     error = _openai_error(http.post("/v1/chat/completions", json=body), 400, "invalid_value")

@@ -25,6 +25,14 @@ class AnthropicTool(BaseModel):
     input_schema: dict[str, Any]
     type: Literal["custom"] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _client_tools_only(cls, value: Any) -> Any:
+        kind = value.get("type") if isinstance(value, dict) else None
+        if kind not in (None, "custom"):  # e.g. web_search_20250305: run by Anthropic's servers, not here
+            raise ValueError(f"server tools ({kind}) are not supported: only client tools with an input_schema")
+        return value
+
 
 class AnthropicMessage(BaseModel):
     role: Literal["user", "assistant"]

@@ -100,8 +100,8 @@ class ChatService:
                 raise OpenAIError(400, "images are not accepted by this gateway", param=messages_param)
             messages = await self.images.resolve(messages, images)
         if sum(len(m.content) for m in messages) > self.settings.max_prompt_chars:
-            raise OpenAIError(400, "the messages are too long", param=messages_param,
-                              code="context_length_exceeded")
+            raise OpenAIError(400, f"the messages are too long: more than {self.settings.max_prompt_chars} characters "
+                                   "(MOE_MAX_PROMPT_CHARS)", param=messages_param, code="context_length_exceeded")
         if not any(m.role == "user" and (m.content.strip() or m.images) for m in messages):
             raise OpenAIError(400, "at least one non-empty user message is required", param=messages_param,
                               code="invalid_value")

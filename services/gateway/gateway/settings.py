@@ -51,7 +51,8 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
     limit_prompt_calls: int = Field(default=6, ge=0, le=100, description="Limits: how many model calls of a "
                                     "request the cap lets carry the whole prompt (an agent's tool list and system "
                                     "prompt go to the planner, the experts and the judge)")
-    max_prompt_chars: int = Field(default=200_000, ge=1)
+    max_prompt_chars: int = Field(default=200_000, ge=1, description="The most characters of text a request's messages "
+                                  "may hold together (400 context_length_exceeded above)")
     reasoning_format: Literal["reasoning_content", "think", "none"] = Field(
         default="reasoning_content",
         description="OpenAI streams: live progress and thinking as reasoning_content deltas, a <think> block "

@@ -118,7 +118,7 @@ def failed_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
     reasons = "; ".join(sorted({r.error or "empty answer" for r in results.values()}))[:1000]
     errors = [r.error for r in results.values() if r.error]  # a context task without facts failed nothing
     if any(e.startswith(tool_choice.UNMET) for e in errors):
-        code, message = "tool_choice_unmet", f"no expert could answer: {reasons}"
+        code, message = "tool_choice_unmet", reasons  # the models answered, but not with the tool call demanded
     elif errors and all(e.startswith(CONTEXT_LENGTH) for e in errors):  # no retry mends it: the client's 400
         code, message = "context_length_exceeded", f"the request is longer than the models' context: {reasons}"
     else:
