@@ -30,7 +30,8 @@ KEYS: tuple[RedisKey, ...] = (
     # the edge
     RedisKey("moe:limits:", "moe:limits:<ns>:<key or tenant>:<id>:<window>", "gateway",
              "string counters (requests, tokens, cost micros)", "the window (minute, day, month)",
-             ("control-plane",), "limits and budgets at the edge; the control plane reads them for GET /v1/usage"),
+             ("control-plane", "mcp"), "limits and budgets at the edge; the control plane reads them for GET "
+             "/v1/usage and counts its endpoints' calls per key, as mcp counts a key's tool calls"),
     RedisKey("moe:budget:", "moe:budget:<ns>:<response_id>[:exhausted]", "gateway", "string (tokens left)",
              "the request's deadline + 120 s", ("planner", "expert-worker", "merger", "research", "critic",
                                                 "graph-rag", "graph-ingest", "gap-healer", "control-plane"),

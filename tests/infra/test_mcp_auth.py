@@ -5,6 +5,7 @@ with an Authorization header."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -82,3 +83,41 @@ async def test_mcp_server_needs_a_valid_key(mcp: ServiceProcess, keys: tuple[str
             crc = await client.call_tool(CALL["tool"], CALL["args"])
             assert not crc.is_error and crc.structured_content is not None
             assert crc.structured_content["hex"] == "cbf43926"
+
+
+@pytest.fixture(scope="module")
+def limited_mcp(infra: dict[str, str]) -> Iterator[ServiceProcess]:
+    with lone_service("mcp", infra, "mcplim", 300, MOE_TOOL_WORKERS="1", MOE_MCP_SERVICE_KEY=SERVICE_KEY,
+                      MOE_LIMIT_TOOL_CALLS_PER_MINUTE="3") as service:
+        yield service
+
+
+async def test_a_keys_tool_calls_are_limited_per_minute_and_the_service_keys_are_not(
+        limited_mcp: ServiceProcess, keys: tuple[str, str], infra: dict[str, str]) -> None:
+    """A user key's calls to /invoke and /mcp count against MOE_LIMIT_TOOL_CALLS_PER_MINUTE (the tool workers are
+    shared with the planner's preflight); past it 429 with Retry-After. A new user's key limited to 2 requests a
+    minute at the gateway made unlimited tool calls here."""
+    import time
+
+    live, _ = keys
+    store = await KeyStore.connect(infra["postgres"])
+    try:
+        _, other = await store.create("mcp-auth-other", "user", ["mcp-auth"])
+    finally:
+        await store.close()
+    if time.time() % 60 > 50:  # the counters are per calendar minute: start in a fresh one
+        await asyncio.sleep(61 - time.time() % 60)
+    async with httpx.AsyncClient(base_url=limited_mcp.url, timeout=30) as http:
+        bearer = {"authorization": f"Bearer {live}"}
+        assert [(await http.post("/invoke", json=CALL, headers=bearer)).status_code for _ in range(3)] == [200] * 3
+        over = await http.post("/invoke", json=CALL, headers=bearer)
+        assert over.status_code == 429 and over.json()["error"]["code"] == "rate_limit_exceeded"
+        assert 1 <= int(over.headers["retry-after"]) <= 60
+        mcp_message = await http.post("/mcp", headers={**bearer, "accept": "application/json"},
+                                      json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert mcp_message.status_code == 429  # the MCP door counts too
+        ok = await http.post("/invoke", json=CALL, headers={"authorization": f"Bearer {other}"})
+        assert ok.status_code == 200  # another key: its own count
+        service = [(await http.post("/invoke", json=CALL, headers={"authorization": f"Bearer {SERVICE_KEY}"}))
+                   .status_code for _ in range(5)]
+        assert service == [200] * 5  # the in-cluster service key is not limited

@@ -1,7 +1,8 @@
 """Per-key limits on the endpoints whose cost no token budget sees: uploads (POST /v1/memory/documents: a
 PDF is read, every chunk embedded), audit verification (GET /v1/audit/{id}?verify=true: the request's whole
-hash chain re-read and re-hashed), knowledge exports (POST /v1/knowledge/export: a tenant's subgraph) and
-stream resumes (Last-Event-ID: the request's topics read back). Each call is counted before any work, on
+hash chain re-read and re-hashed), knowledge exports (POST /v1/knowledge/export: a tenant's subgraph), stream
+resumes (Last-Event-ID: the request's topics read back) and precision-tool calls over HTTP (the mcp service's
+/invoke and /mcp: the tool workers, shared with the planner's preflight). Each call is counted before any work, on
 the gateway's limiter (moe_core.access.limits: one atomic Redis script per call, fleet-wide); past the limit it is a
 429 with Retry-After (the rest of the minute) in the API's own envelope. The failed-key-lookup limit per
 client address is moe_core.access.key_guard's."""
@@ -21,7 +22,7 @@ from moe_core.observability.metrics import GATEWAY_LIMITED
 from moe_core.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
-Endpoint = Literal["uploads", "audit_verifications", "exports", "stream_resumes"]
+Endpoint = Literal["uploads", "audit_verifications", "exports", "stream_resumes", "tool_calls"]
 
 
 class ThrottleSettings(BaseSettings):
@@ -35,6 +36,8 @@ class ThrottleSettings(BaseSettings):
                                           "/v1/knowledge/export calls a minute")
     limit_stream_resumes_per_minute: int = Field(default=60, ge=1, le=MAX_RATE, description="Per key: stream "
                                                  "resumes (a request with Last-Event-ID) a minute")
+    limit_tool_calls_per_minute: int = Field(default=120, ge=1, le=MAX_RATE, description="Per key: HTTP calls to "
+                                             "the mcp service's /invoke and /mcp (each MCP message) a minute")
     limit_failed_key_lookups_per_minute: int = Field(default=30, ge=1, le=MAX_RATE, description="Per client "
                                                      "address: key lookups that found no key, a minute; past it "
                                                      "keys not verified lately are answered 429 unseen")
@@ -45,10 +48,12 @@ class Throttle:
         self.limiter = limiter
         self.settings = settings
 
-    async def spend(self, key: ApiKey, endpoint: Endpoint) -> None:
-        """Count one call of `endpoint` by `key`: LimitExceeded (429) past the limit, 503 if Redis is down."""
+    async def spend(self, key: ApiKey | str, endpoint: Endpoint) -> None:
+        """Count one call of `endpoint` by `key` (or a key's id): LimitExceeded (429) past the limit, 503 if Redis is
+        down."""
         name = f"{endpoint}_per_minute"
-        counter = self.limiter.counter("key", key.id, name, getattr(self.settings, f"limit_{name}"))
+        ident = key if isinstance(key, str) else key.id
+        counter = self.limiter.counter("key", ident, name, getattr(self.settings, f"limit_{name}"))
         try:
             await self.limiter.take(counter)
         except LimitExceeded as exc:

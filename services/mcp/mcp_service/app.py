@@ -16,6 +16,8 @@ from mcp_service.registry import Registry
 from mcp_service.rest import add_rest_routes
 from mcp_service.runner import WorkerPool
 from mcp_service.settings import McpSettings
+from moe_core.access.limits import Limiter
+from moe_core.access.throttle import Throttle
 from moe_core.auth import KeyVerifier
 from moe_core.bus import Bus
 from moe_core.contracts import Progress, TaskResult, ToolTask
@@ -79,7 +81,8 @@ class ToolWorker:
 
     def mount(self, app: FastAPI) -> None:
         app.router.routes.extend(self.mcp_routes)
-        app.add_middleware(KeyAuth, verifier=self.verifier)  # /invoke and /mcp need a key (mcp_service.auth)
+        throttle = Throttle(Limiter(self.redis, self.settings.topic_namespace), self.settings)  # a key's calls a minute
+        app.add_middleware(KeyAuth, verifier=self.verifier, throttle=throttle)  # /invoke and /mcp need a key
         add_rest_routes(app, self.registry)
         app.state.registry = self.registry
 

@@ -4,7 +4,9 @@ Postgres key store through moe_core.auth) or the in-cluster service key (`MOE_MC
 
 `GET /tools` (the tool contracts, no work done), `/health`, `/ready` and `/metrics` stay open. The
 pipeline's tool tasks over Kafka are not HTTP and are unaffected. Refusals: 401 (no, unknown, revoked or
-expired key) with `WWW-Authenticate: Bearer`, 503 when the key store cannot be asked.
+expired key) with `WWW-Authenticate: Bearer`, 503 when the key store cannot be asked. An API key's calls are
+counted (`MOE_LIMIT_TOOL_CALLS_PER_MINUTE`, moe_core.access.throttle): past it 429 with Retry-After; the service
+key's are not.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from moe_core.access.limits import LimitExceeded
+from moe_core.access.throttle import Throttle
 from moe_core.auth import AuthUnavailable, KeyVerifier, bearer_token
+from moe_core.openai_error import OpenAIError
 
 PROTECTED = ("/invoke", "/mcp")
 
@@ -25,9 +30,10 @@ def protected(path: str) -> bool:
 class KeyAuth:
     """Pure ASGI middleware (streaming responses of /mcp pass through untouched)."""
 
-    def __init__(self, app: ASGIApp, verifier: KeyVerifier) -> None:
+    def __init__(self, app: ASGIApp, verifier: KeyVerifier, throttle: Throttle | None = None) -> None:
         self.app = app
         self.verifier = verifier
+        self.throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not protected(scope["path"]):
@@ -45,6 +51,15 @@ class KeyAuth:
                        else "Incorrect, revoked or expired API key")
             await _refuse(send, 401, "invalid_api_key", message, {"www-authenticate": 'Bearer realm="moe-mcp"'})
             return
+        if self.throttle is not None and caller.role != "service":
+            try:
+                await self.throttle.spend(caller.id, "tool_calls")
+            except LimitExceeded as exc:
+                await _refuse(send, 429, "rate_limit_exceeded", exc.message, {"retry-after": str(exc.retry_after_s)})
+                return
+            except OpenAIError as exc:  # Redis down: an unchecked limit is not a limit
+                await _refuse(send, exc.status, exc.code or "limits_unavailable", exc.message, {"retry-after": "5"})
+                return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)
 

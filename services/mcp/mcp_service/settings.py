@@ -1,9 +1,10 @@
 from pydantic import Field, SecretStr
 
+from moe_core.access.throttle import ThrottleSettings
 from moe_core.settings import FleetSettings
 
 
-class McpSettings(FleetSettings):
+class McpSettings(ThrottleSettings, FleetSettings):  # ThrottleSettings: a key's tool calls a minute
     service_name: str = "mcp"
     http_port: int = 8003
     tool_timeout_s: float = Field(default=5.0, gt=0, description="hard time bound of one tool call")
