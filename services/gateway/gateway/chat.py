@@ -103,8 +103,9 @@ class ChatService:
             raise OpenAIError(400, f"the messages are too long: more than {self.settings.max_prompt_chars} characters "
                                    "(MOE_MAX_PROMPT_CHARS)", param=messages_param, code="context_length_exceeded")
         if not any(m.role == "user" and (m.content.strip() or m.images) for m in messages):
-            raise OpenAIError(400, "at least one non-empty user message is required", param=messages_param,
-                              code="invalid_value")
+            raise OpenAIError(400, "at least one non-empty user message is required (tool results alone ask nothing: "
+                                   "send the conversation they belong to, or its previous_response_id)",
+                              param=messages_param, code="invalid_value")
         cap, is_default = client_profiles.token_cap(profile, mode, bool(tools), self.settings.tool_max_tokens,
                                                     self.settings.reasoning_max_tokens)
         params = client_profiles.capped(params or GenerationParams(), cap, is_default)
