@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from expert_worker.scoring import ScoreBoard
 from expert_worker.tiers import TieredExpert, groups, split_tiers
 from moe_core import tool_choice
-from moe_core.contracts import ExpertTask, Feedback, ModelUse, deadline_in
+from moe_core.contracts import ExpertTask, Feedback, GenerationParams, ModelUse, deadline_in
 from moe_core.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
 from moe_core.inference.config import parameters_b, tier_of
 from moe_core.settings import FleetSettings
@@ -130,6 +130,15 @@ async def test_a_direct_task_stops_at_the_first_tier_that_answers(llm: Any) -> N
     _script(llm, {"small-a": "x", "small-b": "x", "big": "4"}, status={"small-a": 500, "small-b": 500})
     result = await _expert(llm).run(_task().model_copy(update={"direct": True}), MESSAGES)
     assert (result.content, result.model) == ("4", "big")  # a tier that failed outright still escalates
+
+
+async def test_an_answer_cut_at_max_tokens_is_a_length_result(llm: Any) -> None:
+    _script(llm, {"small-a": "four is the sum of two and two", "big": "four"})
+    task = _task().model_copy(update={"direct": True, "params": GenerationParams(max_tokens=2)})
+    result = await _expert(llm).run(task, MESSAGES)
+    assert (result.content, result.finish_reason) == ("four is", "length")
+    whole = await _expert(llm).run(_task().model_copy(update={"direct": True}), MESSAGES)
+    assert whole.finish_reason == "stop"
 
 
 @pytest.mark.parametrize("model, size, tier", [

@@ -136,6 +136,17 @@ async def test_single_confident_expert_is_the_fast_path_and_still_learned(redis,
     assert [(e.answer, e.confidence, e.synthesis_insight) for e in h.out["ingest"]] == [("Paris.", "high", None)]
 
 
+async def test_a_fast_path_answer_cut_at_max_tokens_says_length(redis, namespace: str) -> None:
+    """A direct expert's answer cut at the client's max_tokens is the answer as it is: finish_reason length (a real
+    user's max_tokens=2 got "Lis" with finish_reason stop), and so it is never cached as a whole answer."""
+    h = Harness(namespace, redis, [])
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "general")),
+                     h.result("t1", "general", "Lis", "high", finish_reason="length"))
+    assert [(a.content, a.finish_reason) for a in h.out["answers"]] == [("Lis", "length")]
+    assert h.calls() == []  # the fast path: no judge
+
+
 async def test_medical_answers_go_to_the_critic_without_content_deltas(redis, namespace: str) -> None:
     h = Harness(namespace, redis, [{"model": "think-model", "reply": "Check the dose."},
                                    {"model": "judge-model", "reply": "Take 500 mg."}])

@@ -200,6 +200,8 @@ class TaskResult(Envelope):
     category: str
     content: str = ""
     confidence: Confidence = "medium"
+    finish_reason: FinishReason = Field(default="stop", description="length: the answering model stopped at "
+                                        "max_tokens (the merger's fast path answers with it)")
     model: str | None = None
     server: str | None = None
     usage: Usage = Field(default_factory=Usage)

@@ -205,5 +205,6 @@ class TieredExpert:
                               error=unmet_error(forced))
         data = {**top.output.data(), "attempts": [a.summary() for a in attempts]}
         return TaskResult(**base, content=top.output.content, confidence=top.output.confidence,
+                          finish_reason="length" if top.completion.finish_reason == "length" else "stop",
                           model=top.completion.model, server=top.completion.server, usage=usage, data=data,
                           tool_calls=top.completion.tool_calls)

@@ -82,7 +82,8 @@ class Composer:
         if single is not None:
             base["sources"] = core.result_sources([single])
             content = core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing)
-            return Composition(Answer(**base, content=content, usage=usage, model_calls=calls), "fast", single, 1)
+            return Composition(Answer(**base, content=content, usage=usage, model_calls=calls,  # cut at max_tokens:
+                                      finish_reason=single.finish_reason), "fast", single, 1)  # length, as it was
         sender = DeltaSender(self.bus, self.bus.topics.deltas, plan.child_fields(), muted=muted)
         try:
             composition = await self._synthesise(plan, good, mode, base, usage, calls, sender, stream, prefix)
