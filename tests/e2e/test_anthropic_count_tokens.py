@@ -82,3 +82,7 @@ async def test_an_unmapped_model_id_is_still_404(gw_anthropic: anthropic.AsyncAn
     with pytest.raises(anthropic.NotFoundError):
         await gw_anthropic.messages.create(model="mistral-large", max_tokens=8,
                                            messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.NotFoundError) as unknown:  # /v1/models serves both SDKs: Anthropic's envelope here
+        await gw_anthropic.models.retrieve("mistral-large")
+    assert unknown.value.body == {"type": "error", "error": {  # type: ignore[comparison-overlap]
+        "type": "not_found_error", "message": "The model 'mistral-large' does not exist"}}

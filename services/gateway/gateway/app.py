@@ -116,9 +116,12 @@ def create_app(
 
 
 def render_error(request: Request, error: OpenAIError) -> JSONResponse:
-    """An error in the envelope of the protocol its path belongs to."""
+    """An error in the envelope of the protocol its path belongs to; /v1/models serves both SDKs, so its errors
+    are Anthropic's for a client that sends `anthropic-version` (the Anthropic SDK, Claude Code)."""
     if request.url.path.startswith(anthropic_routes.PREFIX):
         return error_response(error)
+    if request.url.path.startswith("/v1/models") and "anthropic-version" in request.headers:
+        return JSONResponse(error_body(error), status_code=error.status, headers=error.headers)
     return openai_response(request, error)
 
 
