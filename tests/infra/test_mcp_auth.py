@@ -60,6 +60,11 @@ async def test_rest_invoke_needs_a_valid_key(mcp: ServiceProcess, keys: tuple[st
             assert ok.status_code == 200 and ok.json()["result"]["hex"] == "cbf43926", headers
 
 
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    return [leaf for e in group.exceptions
+            for leaf in (_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])]
+
+
 def _client(url: str, token: str | None) -> Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return Client(streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)))
@@ -76,7 +81,12 @@ async def test_mcp_server_needs_a_valid_key(mcp: ServiceProcess, keys: tuple[str
         with pytest.raises(BaseExceptionGroup) as refused_by_sdk:  # the SDK reports the 401 as an MCPError
             async with _client(f"{mcp.url}/mcp", token) as client:
                 await client.list_tools()
-        assert refused_by_sdk.value.subgroup(MCPError) is not None, token
+        errors = refused_by_sdk.value.subgroup(MCPError)
+        assert errors is not None, token
+        # the body is a JSON-RPC error, so the SDK shows the fleet's reason (not "Server returned an error response")
+        reason = "No API key" if token is None else "Incorrect, revoked or expired API key"
+        leaves = [str(e) for e in _leaves(errors)]
+        assert any(reason in leaf for leaf in leaves), leaves
     for token in (live, SERVICE_KEY):
         async with _client(f"{mcp.url}/mcp", token) as client:
             assert "checksum" in {t.name for t in (await client.list_tools()).tools}

@@ -44,28 +44,40 @@ class KeyAuth:
         try:
             caller = await self.verifier.verify(token)
         except AuthUnavailable as exc:
-            await _refuse(send, 503, "auth_unavailable", str(exc), {"retry-after": "5"})
+            await _refuse(scope, send, 503, "auth_unavailable", str(exc), {"retry-after": "5"})
             return
         if caller is None:
             message = ("No API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'" if not token
                        else "Incorrect, revoked or expired API key")
-            await _refuse(send, 401, "invalid_api_key", message, {"www-authenticate": 'Bearer realm="moe-mcp"'})
+            await _refuse(scope, send, 401, "invalid_api_key", message,
+                          {"www-authenticate": 'Bearer realm="moe-mcp"'})
             return
         if self.throttle is not None and caller.role != "service":
             try:
                 await self.throttle.spend(caller.id, "tool_calls")
             except LimitExceeded as exc:
-                await _refuse(send, 429, "rate_limit_exceeded", exc.message, {"retry-after": str(exc.retry_after_s)})
+                await _refuse(scope, send, 429, "rate_limit_exceeded", exc.message,
+                              {"retry-after": str(exc.retry_after_s)})
                 return
             except OpenAIError as exc:  # Redis down: an unchecked limit is not a limit
-                await _refuse(send, exc.status, exc.code or "limits_unavailable", exc.message, {"retry-after": "5"})
+                await _refuse(scope, send, exc.status, exc.code or "limits_unavailable", exc.message,
+                              {"retry-after": "5"})
                 return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send, status: int, code: str, message: str, extra: dict[str, str]) -> None:
-    body = json.dumps({"ok": False, "tool": None, "error": {"code": code, "message": message}}).encode()
+JSONRPC_UNAUTHORIZED = -32001  # an implementation-defined server error (JSON-RPC reserves -32000..-32099)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, extra: dict[str, str]) -> None:
+    """/invoke's error body; on /mcp a JSON-RPC error, which the MCP SDKs show the user (else only "Server returned
+    an error response")."""
+    if scope["path"].startswith("/mcp"):
+        error = {"code": JSONRPC_UNAUTHORIZED, "message": message, "data": {"code": code}}
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
+    else:
+        body = json.dumps({"ok": False, "tool": None, "error": {"code": code, "message": message}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                *((k.encode(), v.encode()) for k, v in extra.items())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
