@@ -89,6 +89,8 @@ def _cache_entry(chroma: Any, namespace: str, question: str) -> dict[str, Any] |
 # Answers the semantic cache keeps: the original's minimum is 150 characters (MOE_CACHE_MIN_ANSWER_CHARS)
 PARIS = ("Paris is the capital of France and its largest city, on the Seine; it has been the seat of the "
          "French government for most of the time since the tenth century.")  # >= 150 chars: cached
+OLYMPUS = ("Olympus Mons, on the Tharsis plateau of Mars, is the tallest volcano known in the solar system: about "
+           "22 km above the surrounding plains, some two and a half times the height of Everest.")
 BERLIN = ("Berlin is the capital of Germany and its largest city, on the Spree; the seat of the government "
           "moved there from Bonn in 1999, nine years after reunification.")
 
@@ -146,19 +148,20 @@ def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_no
     the planner's semantic cache alike (moe_core.exact_cache.fits). A new user got the cached 75 words with
     finish_reason stop for max_tokens=2."""
     m = marker()
-    question = f"What is the capital of France? {m}"
+    # a question of its own: no other test's entry is near it (the other tests cache answers about France)
+    question = f"What is the tallest volcano on Mars? {m}"
     scripted.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital {m}"))},
-        {"model": "expert-model", "contains": m, "reply": f"{PARIS}\nCONFIDENCE: high"},
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the volcano {m}"))},
+        {"model": "expert-model", "contains": m, "reply": f"{OLYMPUS}\nCONFIDENCE: high"},
     ])
     first = _ask(client, question)
     took = first.usage.completion_tokens  # type: ignore[union-attr]
     assert first.metadata["cache_hit"] is False and took > 2  # type: ignore[index]
     eventually(lambda: _cache_entry(chroma, namespace, question))
     eventually(lambda: store.exists(_exact_key(namespace, question)))
-    paraphrase = f"What's France's capital city? {m}"
+    paraphrase = f"Which volcano on Mars is the tallest? {m}"
     for ask in (question, paraphrase):  # word for word (the gateway) and by meaning (the planner)
-        for limits in ({"max_tokens": took - 1}, {"stop": ["Seine"]}):
+        for limits in ({"max_tokens": took - 1}, {"stop": ["Tharsis"]}):
             calls = len(calls_for(scripted.calls(), m))
             fresh = client.chat.completions.create(  # type: ignore[call-overload]
                 model="moe-orchestrator", messages=[{"role": "user", "content": ask}], **limits)
@@ -166,7 +169,7 @@ def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_no
             assert len(calls_for(scripted.calls(), m)) > calls  # the pipeline answered it
         fits = client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": ask}],
                                               max_tokens=took, stop=["Lyon"])
-        assert fits.metadata["cache_hit"] is True and fits.choices[0].message.content == PARIS  # type: ignore[index]
+        assert fits.metadata["cache_hit"] is True and fits.choices[0].message.content == OLYMPUS  # type: ignore[index]
 
 
 def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(

@@ -71,9 +71,9 @@ JSONRPC_UNAUTHORIZED = -32001  # an implementation-defined server error (JSON-RP
 
 
 async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, extra: dict[str, str]) -> None:
-    """/invoke's error body; on /mcp a JSON-RPC error, which the MCP SDKs show the user (else only "Server returned
-    an error response")."""
-    if scope["path"].startswith("/mcp"):
+    """/invoke's error body; on /mcp (streamable HTTP) a JSON-RPC error, which the MCP SDKs show the user (else only
+    "Server returned an error response"). The legacy SSE transport's client gives up on the status alone."""
+    if scope["path"].rstrip("/") == "/mcp":
         error = {"code": JSONRPC_UNAUTHORIZED, "message": message, "data": {"code": code}}
         body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
     else:
