@@ -53,10 +53,8 @@ class Replay:
         """Whether every event the position names is on the topics: each was published before the client saw
         it, so an id naming more was never sent. Reads until they are all fed, `timeout_s` at most (an exact
         repeat's Answer is published just after its reply); the consumer is kept for `run`."""
-        consumer = keyed_consumer(self.settings)
-        await consumer.start()
+        consumer = await self._started()
         try:
-            await self._position(consumer)
             async with asyncio.timeout(timeout_s):
                 while self.path:
                     await self._take(await consumer.getmany(timeout_ms=200))
@@ -74,10 +72,7 @@ class Replay:
     async def run(self) -> None:
         """Read until the Answer was fed, or `linger_s` past the deadline (cancelled when the connection ends)."""
         consumer, self._consumer = self._consumer, None
-        if consumer is None:
-            consumer = keyed_consumer(self.settings)
-            await consumer.start()
-            await self._position(consumer)
+        consumer = consumer or await self._started()
         try:
             while not self.answered and self.request.remaining_seconds() > -self.linger_s:
                 await self._take(await consumer.getmany(timeout_ms=1000))
@@ -99,6 +94,17 @@ class Replay:
                     self._arrived(record.topic, record.value)
         await self._feed()
 
+    async def _started(self) -> AIOKafkaConsumer:
+        """A started consumer on this request's partitions, positioned `lookback_s` before it was created."""
+        consumer = keyed_consumer(self.settings)
+        await consumer.start()
+        try:
+            await self._position(consumer)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
     async def _position(self, consumer: AIOKafkaConsumer) -> None:
         found = await partitions_of(self.settings, list(self.sources), [self.request.response_id])
         parts = [TopicPartition(topic, found[topic][self.request.response_id]) for topic in self.sources]
@@ -109,10 +115,8 @@ class Replay:
     async def read_published(self, timeout_s: float) -> None:
         """Past the deadline: feed what the topics hold now (up to their current ends), without waiting for
         more; `answered` tells whether the Answer was among it."""
-        consumer = keyed_consumer(self.settings)
-        await consumer.start()
+        consumer = await self._started()
         try:
-            await self._position(consumer)
             async with asyncio.timeout(timeout_s):
                 while not self.answered and await behind(consumer, self.ends):
                     await self._take(await consumer.getmany(timeout_ms=500))

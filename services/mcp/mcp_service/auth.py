@@ -15,7 +15,6 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from moe_core.access.limits import LimitExceeded
 from moe_core.access.throttle import Throttle
 from moe_core.auth import AuthUnavailable, KeyVerifier, bearer_token
 from moe_core.openai_error import OpenAIError
@@ -55,13 +54,9 @@ class KeyAuth:
         if self.throttle is not None and caller.role != "service":
             try:
                 await self.throttle.spend(caller.id, "tool_calls")
-            except LimitExceeded as exc:
-                await _refuse(scope, send, 429, "rate_limit_exceeded", exc.message,
-                              {"retry-after": str(exc.retry_after_s)})
-                return
-            except OpenAIError as exc:  # Redis down: an unchecked limit is not a limit
-                await _refuse(scope, send, exc.status, exc.code or "limits_unavailable", exc.message,
-                              {"retry-after": "5"})
+            except OpenAIError as exc:  # 429 past the limit (LimitExceeded), 503 when Redis cannot count it
+                headers = {k.lower(): v for k, v in (exc.headers or {}).items()}  # both carry Retry-After
+                await _refuse(scope, send, exc.status, exc.code or "limits_unavailable", exc.message, headers)
                 return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)
