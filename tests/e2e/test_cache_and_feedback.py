@@ -156,12 +156,14 @@ def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_no
     ])
     first = _ask(client, question)
     took = first.usage.completion_tokens  # type: ignore[union-attr]
-    assert first.metadata["cache_hit"] is False and took > 2  # type: ignore[index]
+    assert first.metadata["cache_hit"] is False and took > 10  # type: ignore[index]
     eventually(lambda: _cache_entry(chroma, namespace, question))
     eventually(lambda: store.exists(_exact_key(namespace, question)))
     paraphrase = f"Which volcano on Mars is the tallest? {m}"
     for ask in (question, paraphrase):  # word for word (the gateway) and by meaning (the planner)
-        for limits in ({"max_tokens": took - 1}, {"stop": ["Tharsis"]}):
+        # 10 is below every entry's count: a repeat planned from the plan cache stores an entry without the
+        # planner's tokens (fewer than `took`), but never fewer than the expert's ~30 words
+        for limits in ({"max_tokens": 10}, {"stop": ["Tharsis"]}):
             calls = len(calls_for(scripted.calls(), m))
             fresh = client.chat.completions.create(  # type: ignore[call-overload]
                 model="moe-orchestrator", messages=[{"role": "user", "content": ask}], **limits)
