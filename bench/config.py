@@ -23,6 +23,7 @@ class BenchConfig:
     cell_seconds: float = 3.0  # each cell ends after this many seconds ...
     cell_requests: int = 3000  # ... or this many requests, whichever comes first
     warmup: bool = True  # `concurrency` unrecorded requests before each cell
+    neo4j_warm: int = 2000  # graph-rag reads that warm Neo4j's JIT before the cells (bench.neo4j_warm; 0: none)
     token_samples: int = 5  # requests per path for the token comparison
     sustain_seconds: float = 15.0  # one long full-pipeline cell at the highest concurrency (0 = none)
     probe_messages: int = 200  # Kafka publish/consume probe
@@ -65,6 +66,8 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--seconds", type=float, help="time budget of one cell")
     parser.add_argument("--requests", type=int, help="request budget of one cell")
     parser.add_argument("--no-warmup", action="store_true")
+    parser.add_argument("--neo4j-warm", type=int, metavar="N",
+                        help="graph-rag reads that warm Neo4j before the cells (default 2000; 0: Neo4j as it is)")
     parser.add_argument("--token-samples", type=int)
     parser.add_argument("--sustain", type=float, help="seconds of the sustained full-pipeline cell (0 = none)")
     parser.add_argument("--kafka-probe", type=int, help="messages of the Kafka publish/consume probe")
@@ -108,6 +111,8 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     cfg.litellm = cfg.litellm and not args.no_litellm
     cfg.learning = cfg.learning or args.learning
     cfg.warmup = cfg.warmup and not args.no_warmup
+    if args.neo4j_warm is not None:
+        cfg.neo4j_warm = max(args.neo4j_warm, 0)
     cfg.docs = cfg.docs and not args.no_docs
     cfg.fleet_env = dict(kv.split("=", 1) for kv in args.fleet_env)
     if argv:

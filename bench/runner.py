@@ -18,6 +18,7 @@ from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, 
 from bench.config import BenchConfig
 from bench.infra import INFRA, connect, kafka_admin_env, pid_path
 from bench.loadgen import Cell, Target
+from bench.neo4j_warm import warm as warm_neo4j
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
 
 log = logging.getLogger("bench")
@@ -87,6 +88,7 @@ class Benchmark:
         self.deadline = time.monotonic() + cfg.budget_s  # no new cell starts after this
         self.skipped: list[str] = []
         self.idle: dict[str, float] = {}
+        self.neo4j_warm: dict[str, Any] | None = None
 
     def run(self) -> dict[str, Any]:
         cfg, started_at, t0 = self.cfg, datetime.now(UTC), time.perf_counter()
@@ -133,7 +135,7 @@ class Benchmark:
             "namespace": self.namespace,
             "paths": {name: {"description": PATHS[name].description, "available": self.available.get(name) is None,
                              "reason": self.available.get(name)} for name in PATHS},
-            "skipped_cells": self.skipped, "idle_cores": self.idle,
+            "skipped_cells": self.skipped, "idle_cores": self.idle, "neo4j_warm": self.neo4j_warm,
             "summary": summary, "added_latency_ms": added, "litellm_ratio": analyze.litellm_ratios(added),
             "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
             "cpu_profile": phases["profile"],
@@ -183,6 +185,9 @@ class Benchmark:
                 log.info("path %s: %s", name, "available" if reason is None else f"NOT available: {reason}")
                 if reason:
                     del targets[name]
+            if "full" in targets and cfg.neo4j_warm:  # a warm Neo4j, as in production (bench.neo4j_warm)
+                self.neo4j_warm = await warm_neo4j(self.eps, f"tenant-{self.namespace}", cfg.neo4j_warm)
+                log.info("Neo4j warmed: %s", self.neo4j_warm)
             self.idle = await measure.idle_rates(self._cpu_groups, IDLE_SECONDS)
             log.info("idle: fleet %.2f cores, kafka %.2f cores", sum(
                 v for k, v in self.idle.items() if self.fleet and k in self.fleet.services), self.idle.get("kafka", 0))
@@ -196,7 +201,7 @@ class Benchmark:
                 sustained = await measure.sustained(http, cfg, targets["full"])
                 cells.append(sustained)
             tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)
-                      for name in cfg.paths if name in targets}
+                      for name in cfg.paths if name in targets and cfg.token_samples > 0}
             profiled = await self._profile(http, targets.get(cfg.profile_path))
         held = []
         if cfg.streams and time.monotonic() < self.deadline:

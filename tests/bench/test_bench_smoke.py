@@ -17,6 +17,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 REQUESTS = 3
+NEO4J_WARM = 20
 FLEET_SERVICES = ("gateway", "planner", "expert-worker", "merger")
 TARGETS = {"CPU per full request, all processes incl. infrastructure", "full pipeline throughput (sustained)",
            "full pipeline added latency p50", "trivial path added latency p50", "trivial path throughput",
@@ -31,7 +32,8 @@ def result(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> t
     out = tmp_path_factory.mktemp("bench")
     argv = [sys.executable, "-m", "bench", "--paths", "full", "--concurrency", "1", "--requests", str(REQUESTS),
             "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm", "--token-samples", "1", "--sustain", "0",
-            "--kafka-probe", "20", "--profile", "0", "--streams", "4", "--streams-model-s", "0.2", "--no-docs",
+            "--kafka-probe", "20", "--profile", "0", "--neo4j-warm", str(NEO4J_WARM), "--streams", "4",
+            "--streams-model-s", "0.2", "--no-docs",
             "--out", str(out)]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -47,6 +49,12 @@ def test_writes_json_markdown_and_chart_but_not_the_docs(result: tuple[Path, dic
     md = (out / f"{stem}.md").read_text()
     assert "### Latency and throughput" in md and "### Targets" in md and "| full |" in md
     assert not list(out.glob("latest.*"))  # --no-docs leaves docs/performance.md and latest.* alone
+
+
+def test_neo4j_is_warmed_with_graph_rags_reads_before_the_cells(result: tuple[Path, dict]) -> None:
+    warm = result[1]["neo4j_warm"]
+    assert warm["questions"] == NEO4J_WARM, warm
+    assert warm["neo4j_cpu_ms_first"] >= 0 and warm["neo4j_cpu_ms_last"] >= 0, warm
 
 
 def test_the_full_path_was_taken_by_every_request(result: tuple[Path, dict]) -> None:
