@@ -40,6 +40,8 @@ class Deployment:
     autoscaling: Autoscaling = Autoscaling()
     env: dict[str, str] = field(default_factory=dict, hash=False)  # in compose and Helm alike
     compose_env: dict[str, str] = field(default_factory=dict, hash=False)  # compose only (after `env`)
+    # compose's observability layer (compose/compose.observability.yaml): beside the collector's endpoint
+    observability_env: dict[str, str] = field(default_factory=dict, hash=False)
     helm_env: dict[str, str] = field(default_factory=dict, hash=False)  # Helm only (after `env`)
     helm: dict[str, Any] = field(default_factory=dict, hash=False)  # more keys of its Helm component (switches)
     compose: dict[str, Any] = field(default_factory=dict, hash=False)  # more keys of its compose service

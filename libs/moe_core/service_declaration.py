@@ -13,11 +13,11 @@ from the declaration (a subscription that is not declared cannot be made).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from moe_core.settings import FleetSettings
-from moe_core.stage import TOPIC_FIELDS, Consumes
+from moe_core.stage import TOPIC_FIELDS, Consumes, Notes
 
 Store = Literal["redis", "postgres", "neo4j", "chroma", "inference"]
 
@@ -31,6 +31,7 @@ class ServiceDeclaration:
     publishes: tuple[str, ...] = ()
     needs: tuple[Store, ...] = ()
     reads: tuple[str, ...] = ()  # topics read back by key without a subscription (no group): read grants only
+    notes: Notes = field(default_factory=Notes)  # for the docs: its state and redelivery (docs/architecture.md)
 
     def __post_init__(self) -> None:
         unknown = [t for t in (*self.publishes, *self.reads) if t not in TOPIC_FIELDS]

@@ -8,12 +8,16 @@ components, Prometheus's scrape jobs, pyproject's package paths, the Makefile's 
 tables of the docs and the dashboards' service lists. The local supervisor (deploy/local/fleetlib) reads them.
 
 Adding a service: its folder services/<name>/ (its package with its declaration, its README) and a row here,
-then `make schemas` (tests/deploy/test_new_service.py does exactly that in a copy of the repository)."""
+then `make schemas`, which also installs the new package (tests/deploy/test_new_service.py does exactly that in a
+copy of the repository and runs the docs' and deployment checks there)."""
 
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from moe_core.deployment import Autoscaling, Deployment
@@ -43,8 +47,21 @@ class Service:
         if self.stage is None:
             return None
         module, _, attr = self.stage.partition(":")
-        declared: Stage | ServiceDeclaration = getattr(importlib.import_module(module), attr)
+        declared: Stage | ServiceDeclaration = getattr(_import(module, self.name), attr)
         return declared
+
+
+def _import(module: str, name: str) -> ModuleType:
+    """A declaration's module. A service added a moment ago is not installed yet (the editable install learns its
+    folder from pyproject, which `make schemas` writes): its folder in this checkout is then on the path."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        folder = Path(__file__).resolve().parents[2] / "services" / name
+        if exc.name != module.split(".")[0] or not folder.is_dir() or str(folder) in sys.path:
+            raise
+        sys.path.append(str(folder))
+        return importlib.import_module(module)
 
 
 _CHROMA = "http://chroma:8000"
@@ -82,6 +99,8 @@ FLEET: tuple[Service, ...] = (
                              "MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa  # compared with what OPA has in force "
                                                    "(GET /v1/admin/policy)"},
                 helm_env={"MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa"},
+                observability_env={"MOE_PROMETHEUS_URL": "http://prometheus:9090  # the providers' latency "
+                                                         "percentiles (GET /v1/admin/providers)"},
                 helm={"policies": "/etc/moe/policy/opa", "oidc": True, "service": {"type": "ClusterIP"}},
                 compose={"volumes": ["../policy/opa:/etc/moe/policy/opa:ro"]},
                 publish="host", waits_for=(*_STAGE_WAITS, "opa"))),

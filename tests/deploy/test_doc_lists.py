@@ -20,7 +20,7 @@ from moe_core.docgen.retention_doc import topic_label
 from moe_core.graph import ontology, vocab
 from moe_core.modes import DEFAULT_MODE, MODES
 from moe_core.stage import Stage
-from tests.deploy.doc_support import REPO, fleetlib_config, leading_names, read, tables
+from tests.deploy.doc_support import REPO, fleetlib_config, read, tables
 
 pytestmark = pytest.mark.unit
 
@@ -48,7 +48,6 @@ def found(path: str, pattern: str) -> str:
 
 # (document, the list's sentence with the list as group 1, what it lists, in order?)
 LISTS: list[tuple[str, str, Callable[[], list[str]], bool]] = [
-    ("README.md", r"\| `services/<name>/` \| ([^:|]+):", lambda: NAMES, True),
     ("README.md", r"Model ids select a mode \((.+?)\);", lambda: [m.removeprefix(DEFAULT_MODE) or m for m in MODES],
      True),
     ("README.md", r"ontology \(\d+ entities with aliases, \d+ typed relations, ([a-z/]+)\)", ontology_domains, False),
@@ -56,8 +55,6 @@ LISTS: list[tuple[str, str, Callable[[], list[str]], bool]] = [
     ("docs/architecture.md", r"with aliases in the (.+?) domains", ontology_domains, False),
     ("docs/architecture.md", r"\(`vocab\.py`: (.+?)\), not a relationship type", lambda: [*vocab.RELATION_TYPES], True),
     ("services/expert-worker/README.md", r"each of the \d+ categories \((.+?)\)", lambda: [*EXPERT_CATEGORIES], True),
-    ("compose/README.md", r"and the stages: (.+?) \(the graph stages", lambda: NAMES, False),
-    ("helm/README.md", r"`components:` in `values.yaml`\s*\((.+?)\);", lambda: [*NAMES, "llm"], False),
 ]
 
 
@@ -97,13 +94,6 @@ def test_the_ports_tables_of_operations_cover_every_component_with_its_port() ->
             assert checked, rows[entry.name]
             stores = [s for s in ("Kafka", "Redis", "Neo4j", "Postgres") if s in checked.group(1)]
             assert stores == ["Kafka", *(STORES[n] for n in stage.needs if n in STORES)], rows[entry.name]
-
-
-def test_the_state_and_idempotency_tables_have_a_row_per_service() -> None:
-    for table in tables("docs/architecture.md"):
-        if table.header[:2] in (["service", "state"], ["stage", "dedupe"]):
-            named = [n for row in table.rows for n in leading_names(row[0], NAMES)]
-            assert sorted(named) == sorted(NAMES), f"docs/architecture.md:{table.line}"
 
 
 def test_the_mcp_readme_lists_every_tool() -> None:

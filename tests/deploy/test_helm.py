@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helm_examples import RENDER_CASES  # deploy/local: what `make schemas` renders
 
 from tests.deploy import kube_schemas
 from tests.deploy.deploy_support import (
@@ -30,8 +31,6 @@ from tests.deploy.deploy_support import (
 
 pytestmark = pytest.mark.unit
 
-# Helm renders checked in as examples: example file -> values files (relative to the chart).
-RENDER_CASES = {"default.yaml": [], "keda.yaml": ["ci/keda-values.yaml"]}
 
 
 def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -232,8 +231,8 @@ def test_render_validates_with_kubernetes_validate(profile: str) -> None:
 def test_rendered_examples_are_up_to_date(example: str) -> None:
     rendered = helm_template(RENDER_CASES[example])
     path = EXAMPLES / example
-    assert path.is_file(), f"missing {path}; see helm/README.md to regenerate"
-    assert path.read_text() == rendered, f"{path} is stale; see helm/README.md to regenerate"
+    assert path.is_file(), f"missing {path}; run `make schemas`"
+    assert path.read_text() == rendered, f"{path} is stale; run `make schemas`"
 
 
 def test_chart_dashboards_are_the_grafana_folder() -> None:

@@ -115,3 +115,14 @@ def published_ports(repo: Path) -> str:
     return "\n".join(f"{upper(e.name)}_PORT={e.port}" for e in stage_registry.FLEET if e.deploy.publish)
 
 
+
+
+def observability(repo: Path) -> str:
+    """compose/compose.observability.yaml: every service exports its traces to the layer's collector (`*otel`),
+    with its Deployment's observability_env beside it."""
+    lines = []
+    for entry in stage_registry.FLEET:
+        extra = entry.deploy.observability_env
+        lines += [f"  {entry.name}:", "    environment: *otel"] if not extra else \
+            [f"  {entry.name}:", "    environment:", "      <<: *otel", *env_lines(extra, "      ")]
+    return "\n".join(lines)

@@ -10,6 +10,7 @@ from moe_core import stage_registry
 from moe_core.docgen.compose_lists import needs, uses_postgres
 from moe_core.docgen.retention_doc import topic_label
 from moe_core.docgen.yaml_lines import env_lines, flow
+from moe_core.pg import tables as pg_tables
 from moe_core.stage import EVERY_TOPIC
 from moe_core.stage_registry import Service
 
@@ -46,3 +47,37 @@ def component(entry: Service) -> str:
 def components(repo: Path) -> str:
     """Every registry service's component, in the registry's order."""
     return "\n\n".join(component(entry) for entry in stage_registry.FLEET)
+
+
+def _continued(first: str, items: list[str], width: int = 112) -> list[str]:
+    """A shell command's words over lines of at most `width` characters, each but the last ending in a backslash."""
+    lines, line = [], first
+    for item in items:
+        if len(line) + 1 + len(item) > width:
+            lines.append(line + " \\")
+            line = "  " + item
+        else:
+            line += " " + item
+    return [*lines, line]
+
+
+def secrets(repo: Path) -> str:
+    """helm/README.md: the `kubectl create secret` commands an operator runs before `helm install`, one Postgres DSN
+    per service role (moe_core.pg.tables) and migration role, one Kafka SCRAM password per service."""
+    dsn = "postgresql://{role}:...@postgres:5432/moe"
+    pg = [(e.name, pg_tables.role_of(e.name)) for e in stage_registry.FLEET if uses_postgres(e)]
+    pg += [("migrator", pg_tables.MIGRATOR_ROLE), ("audit-migrator", pg_tables.AUDIT_MIGRATOR_ROLE)]
+    postgres = [f"--from-literal={key}={dsn.format(role=role)}" for key, role in pg]
+    lines = ["```bash", *_continued("kubectl create secret generic moe-postgres", postgres, width=60)]
+    lines[-1] += " \\"
+    lines += ["  --from-literal=admin=postgresql://postgres:...@postgres:5432/moe"
+              "        # with --set postgres.createRoles=true",
+              "kubectl create secret generic moe-neo4j --from-literal=password=...",
+              "kubectl create secret generic moe-redis --from-literal=url=redis://:...@redis:6379/0",
+              'kubectl create secret generic moe-mcp --from-literal=service-key="$(openssl rand -base64 32)"',
+              "# kafka.auth (on by default): the broker's SCRAM passwords, the admin's and one per component "
+              "(docs/security.md)",
+              *_continued("kubectl create secret generic moe-kafka",
+                          [f"--from-literal={name}=..." for name in ["admin", *stage_registry.names()]]),
+              "```"]
+    return "\n".join(lines)

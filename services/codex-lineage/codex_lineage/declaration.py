@@ -3,7 +3,7 @@ group) and publishes the signed checkpoints of the audit chains and, for `replay
 
 from codex_lineage.settings import LineageSettings
 from moe_core.service_declaration import ServiceDeclaration
-from moe_core.stage import EVERY_TOPIC, Consumes
+from moe_core.stage import EVERY_TOPIC, Consumes, Notes
 
 SERVICE = ServiceDeclaration(
     name="codex-lineage",
@@ -13,4 +13,11 @@ SERVICE = ServiceDeclaration(
     consumes=(Consumes(EVERY_TOPIC, None, "record", description="every message, recorded once in order"),),
     publishes=("audit_checkpoints", "requests"),
     needs=("postgres",),
+    notes=Notes(keeps="Postgres schema `MOE_AUDIT_SCHEMA` (`audit`): `audit_log` (one "
+                    "Ed25519-signed hash chain per tenant: every record and OpenLineage event), "
+                    "`audit_checkpoints` (signed, RFC 3161-timestamped checkpoints), views "
+                    "`audit_records`, `lineage_events` ([audit.md](audit.md))",
+                dedupe="an audit record is unique by (topic, partition, offset); a lineage event "
+                       "by (run, type, time, job)",
+                redelivery="the record and its events are not stored again"),
 )

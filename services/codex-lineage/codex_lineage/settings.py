@@ -60,8 +60,8 @@ class LineageSettings(FleetSettings):
         default="", description="A Prometheus whose loaded rules the monitoring rules check too (empty: the rule "
                                 "file only)")
     knowledge_policy: str = Field(default="policy/knowledge-imports.yaml",
-                                  description="The knowledge-import policy the oversight rules read (the gateway's "
-                                              "MOE_KNOWLEDGE_POLICY)")
+                                  description="The knowledge-import policy the oversight rules read (the control "
+                                              "plane's MOE_KNOWLEDGE_POLICY)")
     drift_threshold: float = Field(default=0.3, gt=0, lt=1, description="Data health: how far an ingest run's "
                                    "actual growth may differ from what it declared (share) before a warn flag")
     drift_min_declared: int = Field(default=5, ge=1, description="Data health: the flag zero_entities_added is "

@@ -7,7 +7,7 @@ subscriptions."""
 from control_plane.settings import ControlPlaneSettings
 from moe_core.contracts import UsageCharged
 from moe_core.service_declaration import ServiceDeclaration
-from moe_core.stage import Consumes
+from moe_core.stage import Consumes, Notes
 
 SERVICE = ServiceDeclaration(
     name="control-plane",
@@ -23,4 +23,13 @@ SERVICE = ServiceDeclaration(
     reads=("answers",),  # the settle sweeper: the Answers of requests whose edge replica died, read back by key
     publishes=("audit", "feedback", "ingest", "usage"),
     needs=("redis", "postgres", "neo4j", "chroma"),
+    notes=Notes(keeps="Postgres: `api_keys`, `tenants` (the admin API), "
+                    "`usage_daily`/`usage_requests` (written from the `usage` topic, read by `GET"
+                    " /v1/usage`), `knowledge_change_sets`, `knowledge_approvals` (imports "
+                    "awaiting the four-eyes approval, [knowledge-bundles.md](knowledge-"
+                    "bundles.md)), reads the audit store; reads and decides in Neo4j for "
+                    "`/graph/*`; Chroma (tenant documents); Redis: console sessions, reads "
+                    "`gateway:answer:*` (feedback)",
+                dedupe="a `usage` event is written once per response id (`usage_requests`)",
+                redelivery="a repeated charge changes nothing"),
 )

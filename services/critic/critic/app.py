@@ -14,7 +14,7 @@ from moe_core.bus import Bus
 from moe_core.contracts import Answer, Draft, Feedback, Progress
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError, ModelRef
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
+from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 from moe_core.stage_resources import Outcomes, Resources, stamped
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,10 @@ STAGE = Stage(
     needs=("redis", "inference"),
     memo=MemoPolicy("critic:answer", Answer, ttl="answer_ttl_s"),
     cancel=CancelPolicy(),
+    notes=Notes(keeps="Redis `critic:answer:<response_id>` (answer memo)",
+                dedupe="`Memo` keyed by `response_id`",
+                redelivery="republishes the stored final answer (and ingest event) without "
+                           "reviewing again"),
 )
 
 

@@ -18,7 +18,7 @@ from moe_core.contracts import ExpertTask, Feedback, Progress, TaskResult
 from moe_core.deltas import DeltaSender
 from moe_core.images import ImageStore
 from moe_core.inference import InferenceClient
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
+from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 from moe_core.stage_resources import Outcomes
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,14 @@ STAGE = Stage(
     cancel=CancelPolicy(),
     heartbeat=True,
     state="worker",
+    notes=Notes(keeps="Redis `expert:result:<response_id>:<task_id>` (result memo, TTL "
+                    "`MOE_RESULT_TTL_S` 3600 s), `expert:tscore:<ns>:<tenant>:<category>:<model>`"
+                    " (a tenant's feedback scores), `expert:score:<ns>:<category>:<model>` "
+                    "(global: admin-approved ratings only), `inference:<ns>:*` (fleet state)",
+                dedupe="`Memo` keyed by `response_id:task_id`",
+                redelivery="republishes the stored result instead of calling the model again; a "
+                           "feedback is counted once (`expert:rated:<ns>:<response_id>` set in "
+                           "the same Lua script as the scores)"),
 )
 
 

@@ -23,7 +23,7 @@ from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import GRAPH_DECAY_DELETIONS, GRAPH_GAP_DECISIONS, GRAPH_LINT_FINDINGS
-from moe_core.stage import Consumes, Stage
+from moe_core.stage import Consumes, Notes, Stage
 from moe_core.stage_resources import make_resources
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,10 @@ STAGE = Stage(
     publishes=("audit",),
     needs=("redis", "inference", "neo4j"),
     request_budget=False,  # healing the ontology is the fleet's work, not the client's spend
+    notes=Notes(keeps="Neo4j; Redis `gap-healer:class:<ns>:<tenant>:<term>` (classifications)",
+                dedupe="a term already known is skipped; classifications kept per tenant and "
+                       "term; deletions re-check their rule in the deleting statement",
+                redelivery="no second model call; nothing left to delete"),
 )
 
 

@@ -4,7 +4,7 @@ and the stores it needs. gateway.app makes exactly the declared subscriptions.""
 from gateway.settings import GatewaySettings
 from moe_core.contracts import Answer, AnswerDelta, Progress
 from moe_core.service_declaration import ServiceDeclaration
-from moe_core.stage import Consumes
+from moe_core.stage import Consumes, Notes
 
 SERVICE = ServiceDeclaration(
     name="gateway",
@@ -22,4 +22,13 @@ SERVICE = ServiceDeclaration(
     # (the control plane writes it)
     publishes=("requests", "housekeeping", "cancel", "answers", "audit", "usage"),
     needs=("redis", "postgres"),  # postgres: the key check only (read)
+    notes=Notes(keeps="Postgres: reads `api_keys`/`tenants` (SHA-256 hashes only), nothing else "
+                    "(usage goes out on the `usage` topic); in-process map of waiting requests; "
+                    "Redis limits and reservations, resumable streams, stored responses, "
+                    "`gateway:answer:<ns>:<response_id>` (owner and metadata of each answer for "
+                    "`POST /v1/feedback`, `MOE_FEEDBACK_WINDOW_S`, `moe_core.answer_records`), "
+                    "reads `cache:exact:<ns>:*`",
+                dedupe="keeps only the replies whose `response_id` it is waiting for",
+                redelivery="duplicates or replies of other replicas are dropped; after the first "
+                           "`Answer` the request is closed and later copies are ignored"),
 )

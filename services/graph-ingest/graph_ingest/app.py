@@ -31,7 +31,7 @@ from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.policy import PolicyClient
 from moe_core.policy.domains import Keywords, KeywordsError, load_keywords
-from moe_core.stage import Consumes, Stage
+from moe_core.stage import Consumes, Notes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,14 @@ STAGE = Stage(
     publishes=("audit",),
     needs=("redis", "inference", "neo4j"),
     request_budget=False,  # learning after the answer: not the client's spend
+    notes=Notes(keeps="Neo4j (entities, relations, `:Quarantine`, `:Synthesis`); Redis `graph-"
+                    "ingest:triples:<ns>:<response_id>` (extracted triples)",
+                dedupe="extracted triples kept per `response_id`; relations MERGEd on a stable "
+                       "id, `version`/`assertions` counted once per answer (`asserted_by`), "
+                       "quarantine items MERGEd on (answer, triple); feedback marks once per "
+                       "feedback message (`feedback_by`)",
+                redelivery="writes the same triples again without a model call: nothing changes; "
+                           "audit events repeat with the same `details.event_id`"),
 )
 
 

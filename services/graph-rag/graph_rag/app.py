@@ -28,7 +28,7 @@ from moe_core.graph.names import normalize
 from moe_core.idempotency import Memo
 from moe_core.knowledge import question_kind
 from moe_core.memory import FilterError, collection_name, parse_filters
-from moe_core.stage import Consumes, MemoPolicy, Stage
+from moe_core.stage import Consumes, MemoPolicy, Notes, Stage
 from moe_core.stage_resources import Outcomes, Resources
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,12 @@ STAGE = Stage(
     publishes=("results", "ontology_gaps"),
     needs=("redis", "neo4j"),
     memo=MemoPolicy("graph-rag:result", TaskResult, ttl="result_ttl_s"),
+    notes=Notes(keeps="Neo4j (reads); Redis `graph-rag:result:*` (result memo), `graph-"
+                    "rag:ctx:<ns>:*` (context cache, TTL `MOE_GRAPH_CACHE_TTL_S`), `graph-"
+                    "rag:gap:*` (gap dedupe); Chroma `moe-memory-<ns>` (tenant documents, read; "
+                    "written by the control plane's `/v1/memory/documents`)",
+                dedupe="`Memo` keyed by `response_id:task_id`; gaps `SET NX` per tenant and term",
+                redelivery="republishes the stored result; gaps only from the first attempt"),
 )
 
 

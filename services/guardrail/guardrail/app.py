@@ -16,7 +16,7 @@ from moe_core.contracts import Answer, Draft, Progress
 from moe_core.guardrails import GuardrailBook, check, outcomes
 from moe_core.guardrails.quarantine import Decision, QuarantineStore
 from moe_core.observability.metrics import GUARDRAIL_DECISIONS
-from moe_core.stage import Consumes, MemoPolicy, Stage
+from moe_core.stage import Consumes, MemoPolicy, Notes, Stage
 from moe_core.stage_resources import Outcomes, Resources
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,13 @@ STAGE = Stage(
     publishes=("answers", "ingest", "progress", "audit"),
     needs=("redis",),
     memo=MemoPolicy("guardrail:answer", Answer, ttl="answer_ttl_s"),  # no cancel policy: a check is local
+    notes=Notes(keeps="Redis `guardrail:answer:<ns>:<response_id>` (answer memo), "
+                    "`guardrail:decision:<ns>:<tenant>:<response_id>` and "
+                    "`guardrail:index:<ns>:<tenant>:<kind>` (quarantine and journal, "
+                    "`MOE_GUARDRAIL_RETENTION_S`)",
+                dedupe="`Memo` keyed by `response_id`; the decision `SET NX` before the answer",
+                redelivery="republishes the stored answer (and ingest event, unless blocked); the"
+                           " audit event carries a deterministic `event_id`"),
 )
 
 

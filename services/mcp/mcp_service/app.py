@@ -23,7 +23,7 @@ from moe_core.bus import Bus
 from moe_core.contracts import Progress, TaskResult, ToolTask
 from moe_core.contracts.tools import select_tools
 from moe_core.service import Check
-from moe_core.stage import Consumes, MemoPolicy, Stage
+from moe_core.stage import Consumes, MemoPolicy, Notes, Stage
 from moe_core.stage_resources import Outcomes, Resources
 from moe_core.tool_switches import DisabledTools, publish_catalog
 
@@ -106,6 +106,10 @@ STAGE = Stage(
     needs=("redis",),
     memo=MemoPolicy("mcp:result", TaskResult, ttl="result_ttl_s"),
     state="worker",
+    notes=Notes(keeps="Redis `mcp:result:<response_id>:<task_id>` (result memo); tools run in "
+                    "killable worker processes",
+                dedupe="`Memo` keyed by `response_id:task_id`",
+                redelivery="republishes the stored result without running the tool again"),
 )
 
 

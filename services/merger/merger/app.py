@@ -25,7 +25,7 @@ from moe_core.guardrails import GuardrailBook
 from moe_core.inference import InferenceClient
 from moe_core.observability import bind_response_id
 from moe_core.observability.metrics import MERGER_FINALIZED
-from moe_core.stage import CancelPolicy, Consumes, Stage
+from moe_core.stage import CancelPolicy, Consumes, Notes, Stage
 from moe_core.stage_resources import Resources
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,14 @@ STAGE = Stage(
     publishes=("answers", "drafts", "guard", "deltas", "ingest", "progress", "tasks_research"),
     needs=("redis", "inference"),
     cancel=CancelPolicy(handler="on_cancel"),
+    notes=Notes(keeps="Redis "
+                    "`merger:<namespace>:<response_id>:{plan,fallback,results,answer,draft,ingest,claim}`"
+                    " + sorted set `merger:<namespace>:deadlines`",
+                dedupe="plan `SET NX`; each result `HSETNX` by `task_id`; the research fallback "
+                       "task `SET NX` (added once); a **claim** key (`SET NX` with expiry) elects"
+                       " the one replica that composes; the answer (or draft) and its ingest "
+                       "event are stored with `SET NX` — **first answer wins**",
+                redelivery="if an answer (draft) is stored, republishes it and its ingest event"),
 )
 
 

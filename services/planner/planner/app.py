@@ -42,7 +42,7 @@ from moe_core.guardrails.quarantine import QuarantineStore
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.modes import get_mode
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
+from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 from moe_core.stage_resources import Outcomes, Resources, stamped
 from moe_core.templates import of_message
 from planner import core, graph_tasks, research_tasks
@@ -410,6 +410,16 @@ STAGE = Stage(
     needs=("redis", "inference"),
     memo=MemoPolicy("planner:outcome", Outcome, ttl="plan_ttl_s"),
     cancel=CancelPolicy(),
+    notes=Notes(keeps="Redis `planner:outcome:<response_id>` (plan or cache-hit memo, TTL "
+                    "`MOE_PLAN_TTL_S` 3600 s), `planner:plancache:*`, `planner:cachectx:*`, "
+                    "`cache:exact:<ns>:*` (exact repeats for the gateway); topic `<ns>.cache-"
+                    "entries.v1` (the semantic cache's entries, compacted; every replica's in-"
+                    "memory index is read from it) with Chroma `moe-cache-<ns>` as its copy "
+                    "written behind, `moe-router-<hash>` (router prototypes)",
+                dedupe="`Memo` keyed by `response_id` (Redis `SET NX`, first writer wins)",
+                redelivery="republishes the stored plan and the same tasks (or the same cache-hit"
+                           " answer) instead of planning again; cache writes are upserts by "
+                           "`cache_key`, flags are idempotent"),
 )
 
 

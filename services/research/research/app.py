@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from moe_core.bus import Bus
 from moe_core.contracts import Progress, ResearchTask, TaskResult, Usage
 from moe_core.inference import InferenceClient, InferenceError
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Stage
+from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 from moe_core.stage_resources import Outcomes, Resources
 from research import core
 from research.searxng import SearchError, SearxngClient, WebHit
@@ -107,6 +107,10 @@ STAGE = Stage(
     memo=MemoPolicy("research:result", TaskResult, ttl="result_ttl_s"),
     cancel=CancelPolicy(),
     state="researcher",
+    notes=Notes(keeps="Redis `research:result:<response_id>:<task_id>` (result memo); SearXNG "
+                    "(`MOE_SEARXNG_URL`)",
+                dedupe="`Memo` keyed by `response_id:task_id`",
+                redelivery="republishes the stored result without searching again"),
 )
 
 
