@@ -152,6 +152,7 @@ KEYS: tuple[RedisKey, ...] = (
 NOT_KEYS: frozenset[str] = frozenset({
     "answer:",  # codex-lineage's rerun report text
     "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:", "principal:",  # audit subjects
+    "cli:uid-", "audit-key:", "policy:",  # actors and subjects of operators' commands, a policy version
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
     "key:new", "keys:", "principal:new", "principals:", "usage:", "templates:",  # policy decisions' subjects
     "service:",  # a service acting as a principal (graph-ingest asking the write policy)

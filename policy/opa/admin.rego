@@ -7,7 +7,8 @@
 #   principal.enable | config.read (the fleet's configuration: the operator only) | template.create |
 #   template.update | template.delete | template.read (a tenant's expert templates, moe_core.tenant_templates)
 # input.resource: {"tenants": [tenants the subject belongs to], "role": the new or changed key's role (for a
-#   principal: the highest role of its keys), "fields": [changed fields], "principal": the principal changed}
+#   principal: the highest role of its keys), "fields": [changed fields], "principal": the principal changed (a
+#   key's: its holder), "principal_kind": that principal's kind (person | service) for key.create and key.rotate}
 package moe.admin
 
 import data.moe.scopes
@@ -74,6 +75,16 @@ deny contains scopes.deny_reason("operator_only", 403, "only the fleet operator 
 deny contains scopes.deny_reason("operator_only", 403, "only the fleet operator reads the fleet's configuration") if {
 	input.action == "config.read"
 	not scopes.is_operator
+}
+
+# A person's keys are that person's alone: made by their own sign-in (the console), by themselves, or by the
+# operator's key CLI on the host (an audited bootstrap); no admin mints or rotates a key for another person, so no
+# admin can approve as someone else (the four-eyes rule counts people).
+deny contains scopes.deny_reason("person_key_forbidden", 403, msg) if {
+	input.action in {"key.create", "key.rotate"}
+	input.resource.principal_kind == "person"
+	input.resource.principal != input.principal.id
+	msg := sprintf("a person's keys are their own: only %s may create or rotate a key of theirs (signed in, or the operator's key CLI)", [input.resource.principal])
 }
 
 # Nobody locks themselves out (another admin or the operator disables a principal).

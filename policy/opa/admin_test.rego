@@ -13,6 +13,18 @@ test_a_tenant_admin_mints_keys_for_its_own_tenant if {
 	admin.decision.allow with input as req(key("admin", ["t1"]), "key.create", {"tenants": ["t1"], "role": "admin"})
 }
 
+test_a_persons_keys_are_made_and_rotated_by_that_person_only if {
+	for_bob := {"tenants": ["t1"], "role": "admin", "principal": "p-bob", "principal_kind": "person"}
+	codes(req(key("admin", ["t1"]), "key.create", for_bob)) == {"person_key_forbidden"}
+	codes(req(key("operator", ["t1"]), "key.rotate", for_bob)) == {"person_key_forbidden"}
+	bob := {"id": "p-bob", "key_id": "k2", "role": "admin", "tenants": ["t1"]}
+	admin.decision.allow with input as req(bob, "key.create", for_bob)
+	admin.decision.allow with input as req(bob, "key.rotate", for_bob)
+	admin.decision.allow with input as req(key("admin", ["t1"]), "key.revoke", for_bob)
+	service := {"tenants": ["t1"], "role": "admin", "principal": "sa-x", "principal_kind": "service"}
+	admin.decision.allow with input as req(key("admin", ["t1"]), "key.create", service)
+}
+
 test_a_tenant_admin_may_not_mint_a_key_for_another_tenant if {
 	codes(req(key("admin", ["t1"]), "key.create", {"tenants": ["t1", "t2"], "role": "user"})) == {"tenant_forbidden"}
 }

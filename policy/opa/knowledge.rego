@@ -3,7 +3,8 @@
 # input.tenant: the tenant the change set is for
 # input.resource (knowledge.import): {"domains": {"resolved": [...], "unresolved_labels": [...]},
 #   "entities": n, "relations": n}
-# input.resource (approve, reject): {"importer": principal id, "approvers": [principal ids], "status": ...}
+# input.resource (approve, reject): {"importer": principal id, "approvers": [principal ids], "status": ...,
+#   "approvals_required": n}
 package moe.knowledge
 
 import data.moe.domains
@@ -33,6 +34,16 @@ deny contains scopes.deny_reason("self_approval", 403, msg) if {
 	input.action in {"knowledge.approve", "knowledge.reject"}
 	input.principal.id == input.resource.importer
 	msg := sprintf("the importer may not approve or reject its own import, with any of its keys (four-eyes rule: principal %s imported it)", [input.resource.importer])
+}
+
+# Four eyes are two people's: where a change set needs two approvals or more, a service account's key does not
+# approve (a principal is a person or a service account, moe_core.access.principals; a person's keys come only
+# from their own sign-in or the operator's key CLI, admin.rego).
+deny contains scopes.deny_reason("approver_not_a_person", 403, msg) if {
+	input.action == "knowledge.approve"
+	input.resource.approvals_required >= 2
+	not input.principal.kind == "person" # fails closed: a principal of no stated kind is no person
+	msg := sprintf("this change set needs %d people's approvals: a service account's key may not approve it (principal %s); approve signed in as a person", [input.resource.approvals_required, input.principal.id])
 }
 
 deny contains scopes.deny_reason("duplicate_approval", 403, msg) if {

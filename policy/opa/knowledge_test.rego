@@ -2,7 +2,9 @@ package moe.knowledge_test
 
 import data.moe.knowledge
 
-admin(id, tenants) := {"id": id, "key_id": id, "role": "admin", "tenants": tenants}
+admin(id, tenants) := {"id": id, "kind": "person", "key_id": id, "role": "admin", "tenants": tenants}
+
+service(id, tenants) := {"id": id, "kind": "service", "key_id": id, "role": "admin", "tenants": tenants}
 
 imported(resolved, labels) := {
 	"action": "knowledge.import", "principal": admin("key:a", ["t1"]), "tenant": "t1",
@@ -40,7 +42,16 @@ test_another_tenant_is_forbidden if {
 
 approval(who, importer, approvers) := {
 	"action": "knowledge.approve", "principal": who, "tenant": "t1",
-	"resource": {"importer": importer, "approvers": approvers, "status": "pending"},
+	"resource": {"importer": importer, "approvers": approvers, "status": "pending", "approvals_required": 2},
+}
+
+test_four_eyes_are_people_a_service_account_approves_only_a_single_approval if {
+	d := knowledge.decision with input as approval(service("sa-b", ["t1"]), "key:a", [])
+	{r.code | some r in d.deny} == {"approver_not_a_person"}
+	no_kind := json.remove(approval(admin("key:b", ["t1"]), "key:a", []), ["/principal/kind"])
+	{r.code | some r in knowledge.deny} == {"approver_not_a_person"} with input as no_kind
+	single := json.patch(approval(service("sa-b", ["t1"]), "key:a", []), [{"op": "replace", "path": "/resource/approvals_required", "value": 1}])
+	knowledge.decision.allow with input as single
 }
 
 test_the_importer_may_not_approve if {

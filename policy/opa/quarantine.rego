@@ -23,6 +23,14 @@ deny contains scopes.deny_reason("own_submission", 403, msg) if {
 	msg := "the principal who submitted the text may not approve what was learned from it"
 }
 
+# Four eyes are two people's (knowledge.rego): where two approvals or more are needed, a service account does not
+# approve.
+deny contains scopes.deny_reason("approver_not_a_person", 403, msg) if {
+	approvals_required >= 2
+	not input.principal.kind == "person" # fails closed: a principal of no stated kind is no person
+	msg := sprintf("this item needs %d people's approvals: a service account's key may not approve it (principal %s); approve signed in as a person", [approvals_required, input.principal.id])
+}
+
 deny contains scopes.deny_reason("already_approved", 409, msg) if {
 	input.principal.id in {a | some a in input.resource.approvers}
 	msg := "this principal has approved the item already: another key of the same principal does not count twice"

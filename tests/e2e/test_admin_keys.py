@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -207,8 +208,9 @@ async def test_the_key_cli_publishes_audit_events(infra: dict[str, str]) -> None
     env = {**os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("cli"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
            "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"]}
 
-    def run(*args: str, dsn: str = infra["postgres"]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "control_plane.keys", *args], env={**env, "MOE_POSTGRES_DSN": dsn},
+    def run(*args: str, dsn: str = infra["postgres"], **more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "control_plane.keys", *args],
+                              env={**env, "MOE_POSTGRES_DSN": dsn, **more},
                               capture_output=True, text=True, timeout=120, check=False)
 
     def cli(*args: str) -> str:
@@ -227,13 +229,32 @@ async def test_the_key_cli_publishes_audit_events(infra: dict[str, str]) -> None
     token = await asyncio.to_thread(cli, "create", "--name", "cli-bot", "--tenant", tenant, "--new-tenant")
     key_id = token.split("-")[1]
     await asyncio.to_thread(cli, "revoke", key_id)
+    # no key without its record: Kafka unreachable, the key is revoked again and its secret never printed
+    unrecorded = await asyncio.to_thread(run, "create", "--name", "ghost", "--role", "operator", "--tenant", tenant,
+                                         MOE_KAFKA_BOOTSTRAP="127.0.0.1:1")
+    assert (unrecorded.returncode, unrecorded.stdout) == (1, "") and "revoked again" in unrecorded.stderr
+    ghosts = [line for line in cli("list").splitlines() if "\tghost\t" in line]
+    assert ghosts and all(line.endswith("\trevoked") for line in ghosts), ghosts
+    # a person's key from the operator's CLI (the admin API mints none for another person); the actor is the
+    # process's account, not $USER
+    person_token = await asyncio.to_thread(run, "create", "--name", "pat's key", "--role", "admin", "--tenant", tenant,
+                                           "--person", "Pat", USER="someone-else", LOGNAME="someone-else")
+    assert person_token.returncode == 0, person_token.stderr
+    person_key_id = person_token.stdout.strip().split("-")[1]
     audit_topic = f"{env['MOE_TOPIC_NAMESPACE']}.audit.v1"
     async with TopicReader(infra["kafka"], audit_topic) as reader:
         events = await reader.wait(audit_topic, lambda e: e["subject"] == f"key:{key_id}", count=2)
         made = await reader.wait(audit_topic, lambda e: e["subject"] == f"tenant:{tenant}", count=1)
+        [pat] = await reader.wait(audit_topic, lambda e: e["subject"] == f"key:{person_key_id}", count=1)
+        [person] = await reader.wait(audit_topic, lambda e: e["action"] == "principal.created"
+                                     and e["tenant_id"] == tenant, count=1)
     assert [e["action"] for e in events] == ["key.created", "key.revoked"]
     assert made[0]["action"] == "tenant.created" and made[0]["actor"].startswith("cli:")  # --new-tenant, audited
-    assert events[0]["actor"].startswith("cli:") and events[0]["tenant_id"] == tenant
+    account = f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    assert events[0]["actor"] == account and events[0]["tenant_id"] == tenant
+    assert (pat["actor"], person["actor"]) == (account, account)  # not cli:someone-else
+    assert pat["details"]["principal"] == person["subject"].removeprefix("principal:")
+    assert person["subject"].startswith("principal:p-") and person["details"]["display_name"] == "Pat"
     assert token not in str(events)
 
 

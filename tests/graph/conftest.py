@@ -34,6 +34,7 @@ from moe_core.graph.lifecycle import prepare_graph
 from moe_core.settings import FleetSettings
 from tests.conftest import SCRIPTED_MODELS, Scripted
 from tests.graph.helpers import TopicTap, purge, run_in_process
+from tests.support.keys import person_key
 from tests.support.namespaces import new_namespace
 from tests.support.split_routes import SplitASGITransport
 from tests.support.store_auth import neo4j_auth
@@ -78,13 +79,14 @@ class GraphServices:
         await self.bus.publish(message, getattr(self.bus.topics, topic))
 
     async def admin_key_for(self, tenant: str) -> str:
+        """The tenant's admin: a person (four-eyes approvals are people's)."""
         if tenant not in self.tenant_keys:
-            self.tenant_keys[tenant] = (await self.keystore.create("graph-admin", "admin", [tenant]))[1]
+            self.tenant_keys[tenant] = (await person_key(self.keystore, "graph admin", "admin", [tenant]))[1]
         return self.tenant_keys[tenant]
 
     async def second_approver_for(self, tenant: str) -> str:
-        """An admin key of the tenant held by another principal than admin_key_for's (four-eyes)."""
-        return (await self.keystore.create("graph-admin-b", "admin", [tenant]))[1]
+        """An admin key of the tenant held by another person than admin_key_for's (four-eyes)."""
+        return (await person_key(self.keystore, "graph admin b", "admin", [tenant]))[1]
 
     async def approve(self, item_id: str, tenant: str) -> httpx.Response:
         """Approve a quarantined item as far as it goes: by the tenant's admin, and when the policy asks for a

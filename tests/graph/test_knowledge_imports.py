@@ -34,6 +34,7 @@ from moe_core.observability.metrics import REGISTRY
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import purge, relations, titles
 from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
+from tests.support.keys import person_key
 
 REPO = Path(__file__).resolve().parents[2]
 VERIFY = "MATCH ()-[r:REL {id: $id}]->() SET r.verified = true"
@@ -151,7 +152,8 @@ async def test_an_import_waits_for_other_admins_then_applies_once_with_imported_
     assert_openai_error(await api.post(f"/v1/knowledge/imports/kcs-{uuid.uuid4().hex}/approve",
                                        headers=bearer(importer)), 404, "not_found")
 
-    approvers = [(await graph_services.keystore.create("approver", "admin", [target]))[1] for _ in range(required + 1)]
+    approvers = [(await person_key(graph_services.keystore, "approver", "admin", [target]))[1]
+                 for _ in range(required + 1)]
     for n, approver in enumerate(approvers[:required], 1):
         assert snapshot(await relations(graph_db, target)) == before  # not yet: n - 1 < required approvals
         response = await api.post(approve, json={"note": f"checked by reviewer {n}"}, headers=bearer(approver))
@@ -240,6 +242,14 @@ async def principal_with_keys(api: httpx.AsyncClient, admin: str, tenant: str, n
     return principal, secrets
 
 
+async def person_with_keys(services: GraphServices, tenant: str, name: str, keys: int) -> tuple[str, list[str]]:
+    """A person and the secrets of `keys` admin keys of theirs, made as the operator's key CLI makes them."""
+    principal, first = await person_key(services.keystore, name, "admin", [tenant])
+    more = [(await services.keystore.create(f"{name} {n}", "admin", [tenant], principal_id=principal))[1]
+            for n in range(1, keys)]
+    return principal, [first, *more]
+
+
 @pytest.mark.infra
 async def test_four_eyes_counts_principals_not_keys(graph_services: GraphServices, graph_db: GraphDB, tenant: str,
                                                     target: str) -> None:
@@ -247,9 +257,14 @@ async def test_four_eyes_counts_principals_not_keys(graph_services: GraphService
     await source_and_target(graph_db, tenant, target)
     bundle = await export(api, await graph_services.admin_key_for(tenant), domain="medical")  # two approvals
     admin = await graph_services.admin_key_for(target)
-    importer, (imports, own_other_key) = await principal_with_keys(api, admin, target, "import bot", 2)
-    reviewer, (first, second) = await principal_with_keys(api, admin, target, "reviewer", 2)
-    other, (third,) = await principal_with_keys(api, admin, target, "second reviewer", 1)
+    importer, (imports, own_other_key) = await person_with_keys(graph_services, target, "importer", 2)
+    reviewer, (first, second) = await person_with_keys(graph_services, target, "reviewer", 2)
+    other, (third,) = await person_with_keys(graph_services, target, "second reviewer", 1)
+    # one admin alone: the service accounts it makes do not approve, and it mints no key for another person
+    bot, (bot_a,) = await principal_with_keys(api, admin, target, "approval bot", 1)
+    as_reviewer = await api.post("/v1/admin/keys", json={"name": "as reviewer", "role": "admin", "tenant_ids": [target],
+                                                         "principal_id": reviewer}, headers=bearer(admin))
+    assert_openai_error(as_reviewer, 403, "person_key_forbidden")
     before = snapshot(await relations(graph_db, target))
 
     cs = (await import_bundle(api, imports, bundle)).json()
@@ -261,6 +276,7 @@ async def test_four_eyes_counts_principals_not_keys(graph_services: GraphService
     assert_openai_error(await api.post(f"/v1/knowledge/imports/{cs['id']}/reject", headers=bearer(own_other_key)),
                         403, "self_approval")
 
+    assert_openai_error(await api.post(approve, headers=bearer(bot_a)), 403, "approver_not_a_person")
     once = await api.post(approve, json={"note": "first pair of eyes"}, headers=bearer(first))
     assert once.status_code == 200 and once.json()["status"] == "pending", once.text
     assert_openai_error(await api.post(approve, headers=bearer(second)), 403, "duplicate_approval")  # same person
@@ -271,8 +287,8 @@ async def test_four_eyes_counts_principals_not_keys(graph_services: GraphService
     assert [a["principal"] for a in done.json()["approvals"]] == [reviewer, other]
     assert snapshot(await relations(graph_db, target)) != before
     events = await graph_services.tap.wait(graph_services.bus.topics.audit,
-                                           lambda m: m["response_id"] == cs["id"], count=7)
-    assert {e["details"]["principal"] for e in events} == {importer, reviewer, other}
+                                           lambda m: m["response_id"] == cs["id"], count=8)
+    assert {e["details"]["principal"] for e in events} == {importer, reviewer, other, bot}
 
 
 def math_bundle(tenant: str) -> dict[str, Any]:
@@ -424,7 +440,7 @@ async def test_concurrent_approvals_are_counted_one_at_a_time_and_apply_once(
     required = policy.approvals_required(["legal"])
     cs = (await import_bundle(api, await graph_services.admin_key_for(target), bundle)).json()
     assert (cs["status"], cs["approvals_required"]) == ("pending", required)
-    keys = [(await graph_services.keystore.create("approver", "admin", [target]))[1] for _ in range(required + 2)]
+    keys = [(await person_key(graph_services.keystore, "approver", "admin", [target]))[1] for _ in range(required + 2)]
     responses = await asyncio.gather(*[api.post(f"/v1/knowledge/imports/{cs['id']}/approve", headers=bearer(k))
                                        for k in keys])
     assert [r.status_code for r in responses] == [200] * len(keys)

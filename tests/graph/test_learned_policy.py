@@ -20,6 +20,7 @@ from tests.graph.helpers import relations, titles
 from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
 from tests.graph.test_policy_decisions import policy_version
 from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
+from tests.support.keys import person_key
 
 pytestmark = pytest.mark.infra
 
@@ -91,10 +92,10 @@ async def test_a_learned_medical_triple_waits_for_review_whatever_the_answer_is_
 
 
 async def keystore_pair(graph_services: GraphServices, tenant: str) -> tuple[str, list[str]]:
-    """Two admin keys of one principal of the tenant: (the first's token, [the second's id, its token])."""
-    first, token = await graph_services.keystore.create("graph-admin-p", "admin", [tenant])
+    """Two admin keys of one person of the tenant: (the first's token, [the second's id, its token])."""
+    person, token = await person_key(graph_services.keystore, "graph admin p", "admin", [tenant])
     second, second_token = await graph_services.keystore.create("graph-admin-p2", "admin", [tenant],
-                                                                principal_id=first.principal_id)
+                                                                principal_id=person)
     return token, [second.id, second_token]
 
 

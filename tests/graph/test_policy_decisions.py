@@ -18,6 +18,7 @@ from moe_core.graph.bundles import BundleEntity, BundleRelation, Origin, seal
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles
 from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
+from tests.support.keys import person_key
 
 pytestmark = pytest.mark.infra
 
@@ -68,7 +69,7 @@ async def test_a_math_labelled_medical_fact_waits_for_two_approvers(
     assert record["details"]["result"]["approvals_required"] == 2
 
     approve = f"/v1/knowledge/imports/{cs['id']}/approve"
-    first, second = [(await graph_services.keystore.create("approver", "admin", [tenant]))[1] for _ in range(2)]
+    first, second = [(await person_key(graph_services.keystore, "approver", "admin", [tenant]))[1] for _ in range(2)]
     assert (await api.post(approve, headers=bearer(first))).json()["status"] == "pending"
     assert titles(await relations(graph_db, tenant)) == []
     assert_openai_error(await api.post(approve, headers=bearer(importer)), 403, "self_approval")

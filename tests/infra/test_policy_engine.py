@@ -15,12 +15,17 @@ import pytest
 from fastapi import FastAPI
 
 from control_plane.policy_api import PolicyApi, files_version
+from control_plane.policy_gate import PolicyGate
 from control_plane.policy_settings import PolicySettings
-from moe_core.access.keystore import KeyStore
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.bus import Bus
 from moe_core.observability.metrics import REGISTRY
 from moe_core.openai_error import install_error_handlers
 from moe_core.policy import PolicyClient, PolicyUnavailable
+from moe_core.settings import FleetSettings
 from tests.support import opa
+from tests.support.namespaces import new_namespace
+from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.infra
 IMPORT = {"action": "knowledge.import", "tenant": "t1",
@@ -131,3 +136,42 @@ async def test_no_engine_and_no_decision_are_unavailable_never_an_allow(engine: 
             await client.decide("moe/knowledge/decision", {**IMPORT, "action": "knowledge.sell"})
     finally:
         await client.close()
+
+
+async def test_a_policy_change_is_on_the_record_beside_the_decisions_it_changed(engine: opa.Engine,
+                                                                                 infra: dict[str, str]) -> None:
+    """An insider who edits policy/opa on disk changes what the next decision says (OPA reloads it): the control
+    plane's gate puts the change on the audit topic before the first decision under it (found in a trial: only
+    the decisions' version hash showed it)."""
+    settings = FleetSettings(topic_namespace=new_namespace("pol"), kafka_bootstrap=infra["kafka"],
+                             service_name="control-plane")
+    bus = Bus(settings)
+    await bus.ensure_topics()
+    await bus.broker.start()
+    client = PolicyClient(engine.url)
+    gate = PolicyGate(client, bus)
+    key = ApiKey("k1", "policy-admin", "admin", ("t1",), principal_id="p-1", principal_kind="person")
+    try:
+        first = await gate.ask(key, "moe/knowledge/decision", "knowledge.import", "t1", IMPORT["resource"], "kcs-1")
+        await gate.ask(key, "moe/knowledge/decision", "knowledge.import", "t1", IMPORT["resource"], "kcs-2")
+        domains = engine.policy_dir / "domains.rego"
+        domains.write_text(domains.read_text().replace('"medical": 2,', '"medical": 3,'))
+
+        async def changed() -> bool:
+            return (await client.decide("moe/knowledge/decision", IMPORT)).version.digest != first.version.digest
+        await until(changed, "the changed policy deciding")
+        second = await gate.ask(key, "moe/knowledge/decision", "knowledge.import", "t1", IMPORT["resource"], "kcs-3")
+        assert second.result["approvals_required"] == 3
+    finally:
+        await client.close()
+        await bus.broker.stop()
+    topic = bus.topics.audit
+    async with TopicReader(infra["kafka"], topic) as reader:
+        decided = await reader.wait(topic, lambda e: e["action"] == "policy_decision", count=3)
+        [record] = await reader.wait(topic, lambda e: e["action"] == "policy.version_changed", count=1)
+    assert (record["details"]["from"], record["details"]["to"]) == (first.version.digest, second.version.digest)
+    assert record["actor"] == "service:control-plane" and "domains.rego" in record["details"]["modules"]
+    by_version = sorted((d["details"]["policy_version"], d["created_at"]) for d in decided)
+    assert sorted(v for v, _ in by_version) == sorted([first.version.digest] * 2 + [second.version.digest])
+    [under_new] = [at for v, at in by_version if v == second.version.digest]
+    assert record["created_at"] <= under_new  # made before the first decision under the new policies

@@ -8,8 +8,10 @@ missing there, one that differs, and one published but left out of the export ar
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import pwd
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ from moe_core.audit.signer import Signer
 from moe_core.audit.tsa import TsaClient
 from moe_core.audit.verify import load_trust
 from tests.support.fleet import REPO
+from tests.support.namespaces import new_namespace
+from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.infra
 TENANT = "acme"
@@ -192,16 +196,31 @@ def test_replay_verify_and_the_audit_api_trust_every_key_of_the_keyring(rotated:
     assert isinstance(load_trust("", "", 300.0, str(rotated.keys / "nowhere.json")), str)
 
 
-def test_the_rotation_command_retires_the_key_and_codex_lineage_refuses_a_retired_one(tmp_path: Path) -> None:
+async def test_the_rotation_command_retires_the_key_on_the_record_and_codex_lineage_refuses_a_retired_one(
+        tmp_path: Path, infra: dict[str, str]) -> None:
     private, public, ring = tmp_path / "k.pem", tmp_path / "p.pem", tmp_path / "ring.json"
     old = keyring.ensure(private, public, ring)
+    namespace = new_namespace("rot")
     env = {**os.environ, "MOE_AUDIT_SIGNING_KEY": str(private), "MOE_AUDIT_PUBLIC_KEY": str(public),
-           "MOE_AUDIT_KEYRING": str(ring)}
-    done = subprocess.run([sys.executable, "-m", "codex_lineage.rotate_key"], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=False)
+           "MOE_AUDIT_KEYRING": str(ring), "MOE_TOPIC_NAMESPACE": namespace, "MOE_KAFKA_BOOTSTRAP": infra["kafka"]}
+
+    def rotate(**more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "codex_lineage.rotate_key"], env={**env, **more}, cwd=REPO,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    unrecorded = await asyncio.to_thread(rotate, MOE_KAFKA_BOOTSTRAP="127.0.0.1:1")  # no record, no rotation
+    assert unrecorded.returncode == 1 and "not rotated" in unrecorded.stderr, unrecorded.stderr
+    assert Signer.from_file(private).key_id == old.key_id
+    done = await asyncio.to_thread(rotate)
     assert done.returncode == 0, done.stderr
     new = Signer.from_file(private)
     assert f"{old.key_id} retired, {new.key_id} in use" in done.stdout
+    topic = f"{namespace}.audit.v1"
+    async with TopicReader(infra["kafka"], topic) as reader:
+        [event] = await reader.wait(topic, lambda e: e["action"] == "audit_key.rotated", count=1)
+    assert event["details"] == {"event_id": event["details"]["event_id"], "retired": old.key_id, "in_use": new.key_id}
+    assert event["actor"] == f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    assert event["subject"] == f"audit-key:{new.key_id}"
     assert (private.stat().st_mode & 0o777) == 0o600 and public.read_bytes() == new.public.pem()
     loaded = KeyRing.from_json(ring.read_bytes())
     assert set(loaded.keys) == {old.key_id, new.key_id} and set(loaded.retired) == {old.key_id}

@@ -16,7 +16,7 @@ from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.recorder import Recorder, extra_client
 from moe_audit_verify.segment import Trust
 from moe_audit_verify.timestamps import TsaChain
-from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint, file_outlet
+from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint, file_outlet, published_heads
 from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
@@ -78,11 +78,35 @@ async def test_batches_single_records_and_events_form_one_signed_chain(store: Au
         "signature does not match: changed after codex-lineage signed it, or inserted (never signed by "
         "codex-lineage)")}
     await store.pool.execute("UPDATE audit_log SET hash = $1 WHERE tenant_id = 'acme' AND seq = 6", "f" * 64)
-    with pytest.raises(ChainBroken, match="no longer has the hash it signed"):  # a rewritten chain: never signed
+    with pytest.raises(ChainBroken, match=r"no longer has the (hash it signed|root it published)"):  # never signed
         await checkpoint(store, "acme", anchoring, max_age=timedelta(0))
     assert await store.verify(rid, "no public key") == {
         "verified": False, "records": 5, "anchored": False,
         "problems": [{"record": "verification", "problem": "no public key"}]}
+
+
+async def test_a_chain_cut_back_below_its_published_checkpoint_is_never_signed_again(store: AuditStore,
+                                                                                       tmp_path: Path) -> None:
+    """An insider's truncation (found in a trial): the newest entries deleted together with their checkpoint rows.
+    The stored chain verifies from the cut, so without the published file codex-lineage would sign it anew and
+    number new entries from the cut; with it (read at start) it refuses until an operator looks."""
+    rid = f"r-{uuid.uuid4().hex}"
+    await store.append_many([(r, []) for r in _records(rid, 0, 4)])
+    published = tmp_path / "cp.jsonl"
+    made = await checkpoint(store, "acme", Anchoring(SIGNER, None, [file_outlet(str(published))]))
+    assert made is not None and made.size == 4
+    await store.pool.execute("DELETE FROM audit_log WHERE tenant_id = 'acme' AND seq > 2")
+    await store.pool.execute("DELETE FROM audit_checkpoints WHERE tenant_id = 'acme'")
+    restarted = Anchoring(SIGNER, None, [file_outlet(str(published))], published_heads(str(published)))
+    assert restarted.published["acme"]["size"] == 4
+    with pytest.raises(ChainBroken, match=r"size 4\) is beyond the stored chain's head \(2\): entries were deleted"):
+        await checkpoint(store, "acme", restarted)
+    await store.append_many([(r, []) for r in _records(rid, 10, 3)])  # new entries 3..5 where 3..4 were
+    with pytest.raises(ChainBroken, match="no longer has the root it published"):
+        await checkpoint(store, "acme", restarted)
+    assert len(published.read_text().splitlines()) == 1  # nothing signed over the cut
+    unaware = await checkpoint(store, "acme", Anchoring(SIGNER, None, []))  # what it did before: a forked head
+    assert unaware is not None and unaware.size == 5
 
 
 async def test_a_configured_openlineage_transport_gets_every_new_event(store: AuditStore, tmp_path: Path) -> None:

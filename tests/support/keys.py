@@ -29,3 +29,13 @@ def new_keys(dsn: str, *keys: tuple[str, Role, list[str]]) -> list[str]:
 def new_key(dsn: str, name: str, role: Role, tenants: list[str]) -> str:
     """create_key, outside an event loop (a synchronous fixture)."""
     return new_keys(dsn, (name, role, tenants))[0]
+
+
+async def person_key(store: KeyStore, name: str, role: Role, tenants: list[str]) -> tuple[str, str]:
+    """(principal id, secret) of a new person with one key, made as the operator's key CLI makes a person's key
+    (the admin API makes a person's keys only for that person: policy/opa/admin.rego). Four-eyes approvals are
+    people's (policy/opa/knowledge.rego, quarantine.rego)."""
+    from moe_core.access.principals import Principals
+
+    person = await Principals(store.pool).create("person", tenants[0], name)
+    return person.id, (await store.create(name, role, tenants, principal_id=person.id))[1]

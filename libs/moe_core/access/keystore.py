@@ -32,7 +32,8 @@ CACHE_MAX = 10_000
 
 # The default template is read beside the view (not in it): a replica of an older version re-creating the
 # view in its migration must not meet a column it does not know.
-KEY_ROWS = ("SELECT r.*, k.default_template, k.principal_id, kp.principal_disabled_at FROM api_keys_resolved r "
+KEY_ROWS = ("SELECT r.*, k.default_template, k.principal_id, kp.principal_disabled_at, kp.principal_kind "
+            "FROM api_keys_resolved r "
             "JOIN api_keys k ON k.id = r.id LEFT JOIN key_principals kp ON kp.id = r.id")
 
 
@@ -63,6 +64,7 @@ class ApiKey:
     default_template: str | None = None  # the expert template its requests use unless they name one
     principal_id: str = ""  # who holds it (moe_core.access.principals); four-eyes counts principals, not keys
     principal_disabled_at: datetime | None = None  # its principal is disabled: the key is refused
+    principal_kind: str = "service"  # person | service: four-eyes approvals are people's (policy/opa)
 
     @property
     def default_tenant(self) -> str:
@@ -103,6 +105,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
         created_at=row["created_at"], rotated_at=row["rotated_at"], default_template=row["default_template"],
         principal_id=row.get("principal_id") or own_principal(row["id"]),
         principal_disabled_at=row.get("principal_disabled_at"),
+        principal_kind=row.get("principal_kind") or "service",
     )
 
 

@@ -27,6 +27,9 @@ class Anchoring:
     signer: Signer
     tsa: TsaClient | None
     outlets: list[Outlet] = field(default_factory=list)
+    # the newest checkpoint of each tenant this codex-lineage published outside the database (the append-only file,
+    # read at start and kept current): the database must still hold it, or the chain was cut back since
+    published: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ChainBroken(RuntimeError):
@@ -59,6 +62,7 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
             return None
         if last is not None and last["size"] == head["seq"] and (max_age is None or now - last["time"] < max_age):
             return None
+        await _check_published(conn, tenant, head, last, anchoring.published.get(tenant))
         await _check_extension(conn, tenant, last, anchoring)
     body = {"format": CHECKPOINT_FORMAT, "tenant_id": tenant, "size": head["seq"], "root": head["hash"],
             "time": iso(now), "key_id": anchoring.signer.key_id}
@@ -74,7 +78,46 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
     made = checkpoint_of_row(row)
     for outlet in anchoring.outlets:
         await outlet(checkpoint_record(made))
+    anchoring.published[tenant] = body
     return made
+
+
+async def _check_published(conn: Any, tenant: str, head: Any, last: Any, published: dict[str, Any] | None) -> None:
+    """The chain still holds what was published: the entry at the published size with the published root, and
+    the published checkpoint itself (a database whose newest entries were deleted together with their
+    checkpoints would otherwise be signed anew from the cut, its sequence numbers used again)."""
+    if published is None:
+        return
+    size, root, time = int(published["size"]), str(published["root"]), str(published["time"])
+    cut = f"tenant {tenant}: the published checkpoint of {time} (size {size})"
+    if head["seq"] < size:
+        raise ChainBroken(f"{cut} is beyond the stored chain's head ({head['seq']}): entries were deleted")
+    stored = await conn.fetchval("SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq=$2", tenant, size)
+    if stored != root:
+        raise ChainBroken(f"{cut}: the stored entry {size} no longer has the root it published: the chain was "
+                          "changed in the database")
+    if last is None or last["time"] < datetime.fromisoformat(time):
+        raise ChainBroken(f"{cut} is no longer in the database (its newest is "
+                          f"{iso(last['time']) if last is not None else 'none'}): checkpoints were deleted")
+
+
+def published_heads(path: str) -> dict[str, dict[str, Any]]:
+    """The newest published checkpoint of each tenant in the append-only file (none: an empty map)."""
+    heads: dict[str, dict[str, Any]] = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return heads
+    for line in lines:
+        try:
+            body = json.loads(line)["checkpoint"]
+            tenant, time = str(body["tenant_id"]), str(body["time"])
+            when = datetime.fromisoformat(time)
+        except (ValueError, KeyError, TypeError):
+            continue  # not a checkpoint: the verifier reports such lines
+        if tenant not in heads or datetime.fromisoformat(str(heads[tenant]["time"])) < when:
+            heads[tenant] = body
+    return heads
 
 
 async def _check_extension(conn: Any, tenant: str, last: Any, anchoring: Anchoring) -> None:

@@ -174,6 +174,14 @@ SELECT k.id, p.disabled_at AS principal_disabled_at
 FROM api_keys k LEFT JOIN principals p ON p.id = k.principal_id;
 """
 
+# The four-eyes rule counts people: a key's principal kind (person or service account) is what the policies are
+# given with it, read through the same view (the names and e-mail addresses stay in `principals`).
+PRINCIPAL_KIND = """
+CREATE OR REPLACE VIEW key_principals AS
+SELECT k.id, p.disabled_at AS principal_disabled_at, p.kind AS principal_kind
+FROM api_keys k LEFT JOIN principals p ON p.id = k.principal_id;
+"""
+
 # A knowledge import may name its source document (a tenant document it was curated from): its id, digest, title
 # and source, so every fact the import writes leads back to it (docs/codex.md, "Where a fact came from").
 KNOWLEDGE_SOURCES = """
@@ -204,4 +212,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("principal-state", ("key_principals",), PRINCIPAL_STATE),
     Migration("knowledge-sources", (), KNOWLEDGE_SOURCES),
     Migration("expert-templates", ("expert_templates",), EXPERT_TEMPLATES),
+    Migration("principal-kind", (), PRINCIPAL_KIND),
 )

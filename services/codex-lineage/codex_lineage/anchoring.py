@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from codex_lineage.settings import LineageSettings
 from moe_audit_verify.timestamps import TsaChain
-from moe_core.audit.checkpoints import Anchoring, Outlet, checkpoint_all, file_outlet
+from moe_core.audit.checkpoints import Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
@@ -54,9 +54,11 @@ def kafka_outlet(bus: Bus) -> Outlet:
 def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
                   outlets: list[Outlet] | None = None) -> Anchoring:
     outlets = list(outlets or []) + ([kafka_outlet(bus)] if bus is not None else [])
+    published = {}
     if settings.audit_checkpoint_file:
         outlets.append(file_outlet(settings.audit_checkpoint_file))
-    return Anchoring(signer, tsa_client(settings), outlets)
+        published = published_heads(settings.audit_checkpoint_file)  # what the database must still hold
+    return Anchoring(signer, tsa_client(settings), outlets, published)
 
 
 @asynccontextmanager

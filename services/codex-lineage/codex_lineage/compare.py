@@ -61,8 +61,9 @@ async def compare_with_topics(settings: LineageSettings, store: AuditStore,
         if row is None:
             tp = TopicPartition(record.topic, record.partition)
             if record.offset < committed.get(tp, -1):
-                problems.append({"record": name, "problem": "missing: the Kafka record is not in the store "
-                                                            "(codex-lineage had stored it: deleted)"})
+                problems.append({"record": name, "problem": "missing: the Kafka record is not in the store, though "
+                                                            "codex-lineage's group is past it (deleted from the "
+                                                            "store, or its offsets were moved past it unrecorded)"})
             else:
                 notes.append(f"{name}: not recorded yet (codex-lineage has not reached it)")
             continue
@@ -79,5 +80,6 @@ async def compare_with_topics(settings: LineageSettings, store: AuditStore,
             problems.append({"record": name, "problem": "not in Kafka: the topic holds no such record of this "
                                                         "request (inserted, or its position was changed)"})
         else:
-            notes.append(f"{name}: no longer retained by Kafka (compared with the chain only)")
+            notes.append(f"{name}: no longer in Kafka (retention, or records deleted from the topic; compared "
+                         "with the chain only)")
     return problems, notes, compared

@@ -11,7 +11,7 @@ SERVICE = ServiceDeclaration(
     summary="Every topic (own group) -> the hash-chained audit store and OpenLineage runs in Postgres; "
             "POST /api/v1/lineage; the replay command",
     consumes=(Consumes(EVERY_TOPIC, None, "record", description="every message, recorded once in order"),),
-    publishes=("audit_checkpoints", "requests"),
+    publishes=("audit_checkpoints", "requests", "audit"),  # audit: the signing key's rotation (rotate_key)
     needs=("postgres",),
     notes=Notes(keeps="Postgres schema `MOE_AUDIT_SCHEMA` (`audit`): `audit_log` (one "
                     "Ed25519-signed hash chain per tenant: every record and OpenLineage event), "

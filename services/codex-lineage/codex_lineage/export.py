@@ -50,7 +50,8 @@ async def export_period(settings: LineageSettings, tenant: str, since: datetime,
           f"({written['entries']} with the stretch to the checkpoints around it, seq {written['first_seq']}.."
           f"{written['last_seq']}), {written['checkpoints']} checkpoints -> {out}")
     print(f"verify it offline: python -m moe_audit_verify {out} --public-key <codex-lineage's public key> "
-          "--tsa-chain <the TSA's certificate chain>")
+          "--tsa-chain <the TSA's certificate chain> --published <your own copy of the published checkpoints> "
+          "(only --published catches a chain cut back together with its checkpoints)")
     return 0
 
 

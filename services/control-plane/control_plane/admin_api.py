@@ -159,7 +159,9 @@ class AdminApi:
     async def create_key(self, body: KeyCreate, request: Request) -> KeySecret:
         store = self.store()
         # the policy first: a tenant admin learns nothing of other tenants, not even whether they exist
-        await self._decide(request, "key.create", list(body.tenant_ids), "key:new", role=body.role)
+        holder = await Principals(store.pool).get(body.principal_id) if body.principal_id is not None else None
+        await self._decide(request, "key.create", list(body.tenant_ids), "key:new", role=body.role,
+                           principal=body.principal_id, principal_kind=holder.kind if holder else None)
         for tenant_id in body.tenant_ids:
             if await store.tenant(tenant_id) is None:
                 raise _no_tenant(tenant_id)
@@ -200,7 +202,8 @@ class AdminApi:
         except OpenAIError as exc:
             raise unknown if exc.status == 404 else exc from None
         if action != "key.read":
-            await self._decide(request, action, list(key.tenant_ids), f"key:{key_id}", role=key.role)
+            await self._decide(request, action, list(key.tenant_ids), f"key:{key_id}", role=key.role,
+                               principal=key.principal_id, principal_kind=key.principal_kind)
         return key
 
     async def get_key(self, key_id: str, request: Request) -> KeyOut:

@@ -4,16 +4,13 @@ never a secret."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 from typing import Any
 
-from moe_core.bus import Bus
 from moe_core.contracts import AuditEvent, deadline_in
-from moe_core.settings import FleetSettings
+from moe_core.publish_once import publish_alone, reachable
 
-log = logging.getLogger(__name__)
+__all__ = ["change_event", "publish_alone", "reachable"]
 AUDIT_DEADLINE_S = 3600.0
 
 
@@ -27,18 +24,3 @@ def change_event(actor: str, action: str, subject: str, tenant_id: str, details:
     return AuditEvent(response_id=rid, tenant_id=tenant_id,
                       deadline_at=deadline_in(AUDIT_DEADLINE_S), actor=actor, action=action, subject=subject,
                       details=details)
-
-
-async def publish_alone(settings: FleetSettings, event: AuditEvent, timeout_s: float = 10.0) -> bool:
-    """Publish one event from a process without a running broker (the CLI); False if Kafka is unreachable."""
-    bus = Bus(settings)
-    try:
-        await asyncio.wait_for(bus.ensure_topics(), timeout_s)  # as every service does at start
-        await asyncio.wait_for(bus.broker.start(), timeout_s)
-        await asyncio.wait_for(bus.publish(event, bus.topics.audit), timeout_s)
-        return True
-    except Exception as exc:  # reported to the operator by the caller
-        log.warning("audit event %s %s not published: %s", event.action, event.subject, exc)
-        return False
-    finally:
-        await bus.broker.stop()

@@ -1,11 +1,14 @@
 """Key management CLI: python -m control_plane.keys create|rotate|revoke|list|ensure. Every change is an audit
-event (actor cli:<operating-system user>), as the admin API's are."""
+event (actor cli:<operating-system account>, from the process's user id, not from $USER), as the admin API's are,
+and a change that cannot be recorded does not happen: a key made while Kafka is unreachable is revoked again and
+its secret never printed (exit 1). It is also the one way to give a person a key without their own sign-in
+(`--person NAME` makes the person, `--principal p-…` an existing one): the admin API mints no key for another
+person (policy/opa/admin.rego), so this host-level bootstrap is where a person's first key can come from."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import sys
 from pathlib import Path
@@ -14,10 +17,13 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from control_plane.key_audit import change_event, publish_alone
+from control_plane.key_audit import reachable as broker_reachable
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.principals import Principals
 from moe_core.contracts import AuditEvent
+from moe_core.publish_once import os_actor
 from moe_core.stores import redis_client
 
 
@@ -31,21 +37,37 @@ async def _main(args: argparse.Namespace) -> int:
                 print(f"no tenant {', '.join(map(repr, missing))}: create it with the admin API (docs/api.md) or pass "
                       "--new-tenant to create it here", file=sys.stderr)
                 return 1
-            key, token = await store.create(args.name, args.role, tenants)
-            for tenant in missing:  # made with the key: an audit event of its own, as the admin API's
-                await _publish(change_event(f"cli:{getpass.getuser()}", "tenant.created", f"tenant:{tenant}", tenant,
-                                            {"name": "", "via": "keys create --new-tenant"}))
-                print(f"created tenant {tenant!r}", file=sys.stderr)
-            await _audit("key.created", key)
+            holder = await _holder(store, args, tenants)
+            if holder is None:
+                return 1
+            key, token = await store.create(args.name, args.role, tenants, principal_id=holder or None)
+            try:
+                for tenant in missing:  # made with the key: an audit event of its own, as the admin API's
+                    await _publish(change_event(os_actor(), "tenant.created", f"tenant:{tenant}", tenant,
+                                                {"name": "", "via": "keys create --new-tenant"}))
+                    print(f"created tenant {tenant!r}", file=sys.stderr)
+                await _audit("key.created", key)
+            except Unrecorded as exc:  # never a key without its record: revoked again, its secret never shown
+                await store.revoke(key.id)
+                print(f"{exc}: key {key.id} revoked again, its secret not printed", file=sys.stderr)
+                return 1
             print(token)
             print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
         elif args.cmd == "rotate":
+            if not await reachable():  # asked first: a rotation cannot be undone
+                print(f"{Unrecorded.MESSAGE}: the key was not rotated", file=sys.stderr)
+                return 1
             rotated = await store.rotate(args.id)
             if rotated is None:
                 print(f"no active key with id {args.id}", file=sys.stderr)
                 return 1
             await _announce(f"key:{args.id}")  # the old secret is refused by every replica at once
-            await _audit("key.rotated", rotated[0])
+            try:
+                await _audit("key.rotated", rotated[0])
+            except Unrecorded as exc:  # the new secret is withheld: nobody holds an unrecorded secret
+                print(f"{exc}: {args.id} was rotated but its new secret is not printed; rotate it again",
+                      file=sys.stderr)
+                return 1
             print(rotated[1])
             print(f"rotated {args.id}: the old secret no longer works", file=sys.stderr)
         elif args.cmd == "revoke":
@@ -55,7 +77,11 @@ async def _main(args: argparse.Namespace) -> int:
             await _announce(f"key:{args.id}")
             revoked = await store.get(args.id)
             assert revoked is not None
-            await _audit("key.revoked", revoked)
+            try:
+                await _audit("key.revoked", revoked)
+            except Unrecorded as exc:  # revoked stays revoked (the safe side), said loudly
+                print(f"{exc}: {args.id} IS revoked, but the revocation is not on the record", file=sys.stderr)
+                return 1
             print(f"revoked {args.id}", file=sys.stderr)
         elif args.cmd == "list":
             for key in await store.keys():
@@ -80,14 +106,46 @@ async def _announce(subject: str) -> None:
         await redis.aclose()
 
 
+class Unrecorded(Exception):
+    MESSAGE = "the audit event could not be published (Kafka unreachable)"
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
 async def _audit(action: str, key: ApiKey) -> None:
-    details = {"name": key.name, "role": key.role, "tenant_ids": list(key.tenant_ids)}
-    await _publish(change_event(f"cli:{getpass.getuser()}", action, f"key:{key.id}", key.default_tenant, details))
+    details = {"name": key.name, "role": key.role, "tenant_ids": list(key.tenant_ids), "principal": key.principal_id}
+    await _publish(change_event(os_actor(), action, f"key:{key.id}", key.default_tenant, details))
 
 
 async def _publish(event: AuditEvent) -> None:
     if not await publish_alone(ControlPlaneSettings(), event):
-        print("warning: the audit event could not be published (Kafka unreachable)", file=sys.stderr)
+        raise Unrecorded
+
+
+async def reachable() -> bool:
+    """Whether an audit event can be published now (a rotation asks before it happens)."""
+    return await broker_reachable(ControlPlaneSettings())
+
+
+async def _holder(store: KeyStore, args: argparse.Namespace, tenants: list[str]) -> str | None:
+    """The principal the new key belongs to: --principal (an existing one of the key's tenants), a new person
+    (--person), or "" (a new service account of its own); None: refused (said on stderr)."""
+    principals = Principals(store.pool)
+    if args.person:
+        person = await principals.create("person", tenants[0], args.person, email=args.email)
+        await _publish(change_event(os_actor(), "principal.created", f"principal:{person.id}", person.tenant,
+                                    {"kind": "person", "display_name": args.person, "email": args.email,
+                                     "via": "keys create --person"}))
+        print(f"created person {person.id} ({args.person})", file=sys.stderr)
+        return person.id
+    if args.principal:
+        found = await principals.get(args.principal)
+        if found is None or found.disabled_at is not None or found.tenant not in tenants:
+            print(f"no active principal {args.principal!r} of tenant {', '.join(tenants)}", file=sys.stderr)
+            return None
+        return found.id
+    return ""
 
 
 async def _ensure(store: KeyStore, path: Path, name: str) -> str:
@@ -100,7 +158,11 @@ async def _ensure(store: KeyStore, path: Path, name: str) -> str:
         if key is not None and key.revoked_at is None and not key.expired() and key.role == "operator":
             return token
     key, token = await store.create(name, "operator", ["default"])
-    await _audit("key.created", key)
+    try:
+        await _audit("key.created", key)
+    except Unrecorded:
+        await store.revoke(key.id)
+        raise
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -117,6 +179,10 @@ def main() -> int:
                         help="admin: a tenant admin of --tenant; operator: the fleet operator")
     create.add_argument("--tenant", action="append", help="tenant id (repeatable; default: default)")
     create.add_argument("--new-tenant", action="store_true", help="create the tenants that do not exist yet")
+    holder = create.add_mutually_exclusive_group()
+    holder.add_argument("--principal", help="the key's principal (an existing person or service account of --tenant)")
+    holder.add_argument("--person", metavar="NAME", help="make a person of the first --tenant and the key theirs")
+    create.add_argument("--email", help="with --person: their e-mail address (binds their OIDC sign-in later)")
     rotate = sub.add_parser("rotate", help="a new secret for a key (printed once); the old one stops working")
     rotate.add_argument("id")
     revoke = sub.add_parser("revoke", help="revoke a key by id")

@@ -32,13 +32,14 @@ def principal(key: ApiKey) -> dict[str, Any]:
     """Who acts: the principal behind the key (moe_core.access.principals; a key with none recorded: its own
     service account), so one principal's keys are one actor to every policy."""
     pid = key.principal_id or own_principal(key.id)
-    return {"id": pid, "key_id": key.id, "role": key.role, "tenants": list(key.tenant_ids)}
+    return {"id": pid, "kind": key.principal_kind, "key_id": key.id, "role": key.role, "tenants": list(key.tenant_ids)}
 
 
 class PolicyGate:
     def __init__(self, client: PolicyClient, bus: Bus) -> None:
         self.client = client
         self.bus = bus
+        self.version: str | None = None  # the policy version of this process's last decision
 
     async def decide(self, key: ApiKey, path: str, action: str, tenant: str, resource: dict[str, Any],
                      subject: str) -> Decision:
@@ -65,8 +66,27 @@ class PolicyGate:
                               code="policy_unavailable") from None
         outcome = "allowed" if decision.allowed else "denied"
         POLICY_DECISIONS.labels(action, outcome).inc()
+        await self._changed_policy(decision.version.digest, decision.version.modules)
         await self.record(key, action, subject, tenant, outcome, decision.summary())
         return decision
+
+    async def _changed_policy(self, digest: str, modules: tuple[str, ...]) -> None:
+        """The policies in force changed since this process's last decision (an edit of policy/opa, OPA reloading
+        it): a record of its own before the first decision under them, so the change is on the record beside the
+        decisions it changed (whoever edited the file is not known here: see the deployment's file history)."""
+        if self.version == digest:
+            return
+        previous, self.version = self.version, digest
+        if previous is None:
+            return  # this process's first decision: nothing to compare with
+        event = audit_event(None, actor=f"service:{self.bus.settings.service_name}", action="policy.version_changed",
+                            subject=f"policy:{digest}", response_id=f"policy-version-{digest.removeprefix('sha256:')}",
+                            tenant="system", reason="the policies in force changed",
+                            details={"from": previous, "to": digest, "modules": list(modules)})
+        try:
+            await self.bus.publish(event, self.bus.topics.audit)
+        except Exception:  # the decision stands; a lost record is logged loudly (as every audit publisher)
+            log.exception("audit record of the policy change %s -> %s not published", previous, digest)
 
     async def record(self, key: ApiKey, action: str, subject: str, tenant: str, outcome: str,
                      details: dict[str, Any]) -> None:

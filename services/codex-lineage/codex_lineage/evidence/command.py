@@ -53,7 +53,8 @@ async def export_evidence(settings: LineageSettings, out: Path, response_id: str
     print(f"evidence bundle of {scope.manifest()}: {counts['entries']} entries, {counts['lineage_events']} lineage "
           f"events, {counts['checkpoints']} checkpoints, {len(files)} files -> {out}")
     print(f"verify it offline: python -m moe_audit_verify {out} --keyring <codex-lineage's keyring> "
-          "--tsa-chain <the TSA's certificate chain>")
+          "--tsa-chain <the TSA's certificate chain> --published <your own copy of the published checkpoints> "
+          "(only --published catches a chain cut back together with its checkpoints)")
     return 0
 
 
