@@ -33,7 +33,7 @@ from moe_core.graph.bundles import BundleEntity, BundleRelation, Origin, Selecti
 from tests.conftest import Scripted
 from tests.lineage.conftest import LineageFleet
 from tests.support.audited_fleet import audited_fleet
-from tests.support.keys import new_keys
+from tests.support.keys import new_keys, new_person_keys
 from tests.support.namespaces import new_namespace
 from tests.support.store_auth import neo4j_auth, neo4j_env
 
@@ -228,9 +228,9 @@ def test_a_held_then_released_fact_leads_to_its_quarantine_entry_approvals_and_t
         fleet: LineageFleet, infra: dict[str, str], scripted_server: Scripted) -> None:
     tag = uuid.uuid4().hex[:8]
     tenant = new_namespace("fl")
-    first, second, stranger = new_keys(infra["postgres"], ("fl-q-first", "admin", [tenant]),
-                                       ("fl-q-second", "admin", [tenant]),
-                                       ("fl-q-stranger", "admin", [f"{tenant}-other"]))
+    first, second = new_person_keys(infra["postgres"], ("fl-q-first", "admin", [tenant]),  # four eyes: people's
+                                    ("fl-q-second", "admin", [tenant]))
+    [stranger] = new_keys(infra["postgres"], ("fl-q-stranger", "admin", [f"{tenant}-other"]))
     cp = fleet.control_plane
     medical = (f"Zelvoprin {tag}", "TREATS", f"Blorp {tag}")
     title = " ".join(medical)

@@ -39,3 +39,15 @@ async def person_key(store: KeyStore, name: str, role: Role, tenants: list[str])
 
     person = await Principals(store.pool).create("person", tenants[0], name)
     return person.id, (await store.create(name, role, tenants, principal_id=person.id))[1]
+
+
+def new_person_keys(dsn: str, *keys: tuple[str, Role, list[str]]) -> list[str]:
+    """The secrets of keys of new persons, one person per (name, role, tenants), outside an event loop."""
+    async def made() -> list[str]:
+        store = await KeyStore.connect(dsn)
+        try:
+            return [(await person_key(store, name, role, tenants))[1] for name, role, tenants in keys]
+        finally:
+            await store.close()
+
+    return asyncio.run(made())
