@@ -4,6 +4,7 @@ committed offsets tell a record it must already have stored (missing: deleted) f
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,6 +17,7 @@ from moe_core.audit.records import AuditRecord, iso
 from moe_core.audit.store import AuditStore
 from moe_core.contracts import Topics
 from moe_core.kafka_clients import client_kwargs
+from moe_core.retention import retention_days
 
 FIELDS = ("response_id", "message_type", "stage", "broker_ts", "created_at", "payload")
 
@@ -73,13 +75,35 @@ async def compare_with_topics(settings: LineageSettings, store: AuditStore,
         if changed:
             problems.append({"record": name, "problem": f"differs from the Kafka record it was stored from: "
                                                         f"{', '.join(changed)} changed"})
+    kept, now = retention_of(settings, topics), datetime.now(UTC)
     for name, row in sorted(stored.items()):
         if name in kafka:
             continue
-        if row["offset"] >= first.get(TopicPartition(row["topic"], row["partition"]), row["offset"] + 1):
-            problems.append({"record": name, "problem": "not in Kafka: the topic holds no such record of this "
-                                                        "request (inserted, or its position was changed)"})
+        start = first.get(TopicPartition(row["topic"], row["partition"]), row["offset"] + 1)
+        problem, note = not_in_kafka(row, start, kept.get(row["topic"], -1), now)
+        if problem:
+            problems.append({"record": name, "problem": problem})
         else:
-            notes.append(f"{name}: no longer in Kafka (retention, or records deleted from the topic; compared "
-                         "with the chain only)")
+            notes.append(f"{name}: {note}")
     return problems, notes, compared
+
+
+def not_in_kafka(row: Any, log_start: int, days: int, now: datetime) -> tuple[str, str]:
+    """(problem, note) of a stored record its topic no longer holds: within the log (inserted or moved), gone
+    before the topic's retention (`days`, -1: forever) could have removed it (deleted from the topic), or
+    simply older than the retention (a note: compared with the chain only)."""
+    if row["offset"] >= log_start:
+        return ("not in Kafka: the topic holds no such record of this request (inserted, or its position was "
+                "changed)"), ""
+    age = now - row["broker_ts"]
+    if days == -1 or age < timedelta(days=days):
+        keeps = "forever" if days == -1 else f"{days} days"
+        return (f"deleted from Kafka before its retention ({age.total_seconds() / 3600:.1f} h old, the topic keeps "
+                f"{keeps}): records were removed from the topic (delete-records)"), ""
+    return "", f"no longer retained by Kafka (older than the topic's {days} days; compared with the chain only)"
+
+
+def retention_of(settings: LineageSettings, topics: Topics) -> dict[str, int]:
+    """Each topic's retention in days as the fleet sets it (moe_core.retention; -1: forever)."""
+    days = retention_days(settings.topic_retention_days)
+    return {getattr(topics, kind): value for kind, value in days.items() if hasattr(topics, kind)}
