@@ -118,6 +118,25 @@ def test_a_request_longer_than_every_models_context_is_400_not_a_retryable_503(
     assert refused.value.status_code == 400 and refused.value.body["error"]["type"] == "invalid_request_error"
 
 
+def test_a_503_names_no_server_or_model_of_the_fleet(base_url: str, api_key: str, scripted: Scripted) -> None:
+    """Every expert call fails: the client is told the failure's kind and the response id, never the inference
+    servers' names or addresses or the models (a bank's API client saw them in the 503's message)."""
+    m = marker()
+    scripted.script([
+        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Fail it {m}"))},
+        {"model": "expert-model", "contains": m, "status": 500},
+        {"model": "judge-model", "contains": m, "status": 500},
+    ])
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+    with pytest.raises(openai.InternalServerError) as err:
+        client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": m}])
+    assert err.value.status_code == 503 and err.value.code == "inference_unavailable"
+    said = err.value.message
+    assert "no expert could answer (http_status); " in said and "response id " in said
+    for internal in ("scripted", "expert-model", "127.0.0.1", "server=", "http://"):
+        assert internal not in said
+
+
 def test_sigkill_of_the_expert_worker_loses_nothing(
         fleet: Fleet, base_url: str, api_key: str, scripted: Scripted) -> None:
     m = marker()

@@ -117,3 +117,24 @@ def test_expert_task_round_trips() -> None:
     task = ExpertTask(response_id="r", tenant_id="t", deadline_at=deadline_in(5), task_id="t1",
                       category="general", instruction="i", question="q")
     assert ExpertTask.model_validate_json(task.model_dump_json()) == task
+
+
+def test_a_failed_answer_tells_the_client_the_kind_and_keeps_servers_and_models_for_the_record() -> None:
+    """A 503 named the fleet's inference hosts and models to any API client (stop 42's finding): the client's
+    message has the failure kinds and the response id; which server and model failed is the record's detail."""
+    errors = {"t1": "connect: All connection attempts failed (server=gpu-node-7.bank.internal, model=qwen2.5-72b)",
+              "t2": "timeout: no answer in 30 s (server=gpu-node-9.bank.internal, model=llama3-70b); http_status: "
+                    "Server error '502 Bad Gateway' for url 'http://10.4.0.9:8080/v1/chat/completions' "
+                    "(server=gpu-node-3, model=mistral)"}
+    answer = merger_core.failed_answer(_plan(2), {k: _result(k, "low", "", v) for k, v in errors.items()})
+    assert answer.error is not None and answer.error.code == "inference_unavailable"
+    said = answer.error.message
+    assert said == ("no expert could answer (connect, http_status, timeout); the fleet's operators find each model's "
+                    "reason under the response id r")
+    for secret in ("gpu-node", "10.4.0.9", "qwen", "llama", "mistral", "server="):
+        assert secret not in said and secret in answer.error.detail
+    too_long = merger_core.failed_answer(_plan(1), {"t1": _result("t1", "low", "", "context_length: the request "
+                                                                   "exceeds the available context size (server=a, "
+                                                                   "model=secret-model)")})
+    assert too_long.error is not None and too_long.error.code == "context_length_exceeded"
+    assert "secret-model" not in too_long.error.message and "secret-model" in too_long.error.detail

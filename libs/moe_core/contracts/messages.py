@@ -226,8 +226,12 @@ class Progress(Envelope):
 
 
 class ErrorInfo(BaseModel):
+    """code and message are the client's (no server, host or model of the fleet in them); detail is the
+    operators' (each failed task's reason, with its server and model): on the record, never sent to a client."""
+
     code: str
     message: str
+    detail: str = ""
 
 
 class Answer(Envelope):

@@ -16,9 +16,12 @@ def http_kind(status: int, body: str) -> str:
     return "context_length" if status in (400, 413) and CONTEXT_LENGTH.search(body) else "http_status"
 
 
+KINDS = frozenset({"timeout", "connect", "http_status", "context_length", "bad_response", "no_server", "cancelled",
+                   "unknown_template"})
+
+
 class InferenceError(Exception):
-    """kind: timeout | connect | http_status | context_length | bad_response | no_server | cancelled |
-    unknown_template."""
+    """kind: one of KINDS."""
 
     def __init__(self, kind: str, message: str, *, server: str = "", model: str = "", status: int = 0,
                  dropped: bool = False) -> None:

@@ -132,7 +132,9 @@ class Lineage:
             error = p.get("error") or {}
             facets: dict[str, RunFacet] = {**tenant, **_tokens(p.get("usage"))}
             if error:
-                facets.update(_error(str(error.get("message") or error), str(error.get("code") or "")))
+                said = str(error.get("message") or error)  # the client's words, then the operators' detail
+                detail = error.get("detail") or ""
+                facets.update(_error(f"{said}: {detail}" if detail else said, str(error.get("code") or "")))
             final = (EventType.FAIL if error else EventType.COMPLETE, facets)
         elif kind == "AuditEvent":
             details = p.get("details") or {}

@@ -8,6 +8,7 @@ from typing import Any
 
 from moe_core import tool_choice
 from moe_core.contracts import Answer, ErrorInfo, ModelUse, Plan, Source, TaskResult, Usage
+from moe_core.inference.errors import KINDS
 
 CONTEXT_LENGTH = "context_length:"  # a failed task's error when every model refused the request as too long
 
@@ -115,14 +116,31 @@ def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields
 
 
 def failed_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
+    """Every answering task failed. The client is told what kind of failure it was; which servers and models
+    failed, and why, is the Answer's `error.detail` (the record's, never the client's)."""
     reasons = "; ".join(sorted({r.error or "empty answer" for r in results.values()}))[:1000]
     errors = [r.error for r in results.values() if r.error]  # a context task without facts failed nothing
-    if any(e.startswith(tool_choice.UNMET) for e in errors):
-        code, message = "tool_choice_unmet", reasons  # the models answered, but not with the tool call demanded
+    unmet = sorted({e for e in errors if e.startswith(tool_choice.UNMET)})
+    if unmet:  # the models answered, but not with the tool call demanded (the wording names no model)
+        code, message = "tool_choice_unmet", "; ".join(unmet)
     elif errors and all(e.startswith(CONTEXT_LENGTH) for e in errors):  # no retry mends it: the client's 400
-        code, message = "context_length_exceeded", f"the request is longer than the models' context: {reasons}"
+        code, message = "context_length_exceeded", ("the request is longer than the models' context: shorten the "
+                                                     "messages (or the conversation) and send it again")
     else:
-        code, message = "inference_unavailable", f"no expert could answer: {reasons}"
+        kinds = ", ".join(sorted(failure_kinds(errors))) or "empty answers"
+        code, message = "inference_unavailable", (f"no expert could answer ({kinds}); the fleet's operators find "
+                                                  f"each model's reason under the response id {plan.response_id}")
     return Answer(**base_answer(plan, results), finish_reason="error",
                   usage=total_usage(plan, results), model_calls=model_calls(plan, results),
-                  error=ErrorInfo(code=code, message=message))
+                  error=ErrorInfo(code=code, message=message, detail=reasons))
+
+
+def failure_kinds(errors: list[str]) -> set[str]:
+    """The kinds of the inference failures in tasks' errors (moe_core.inference.errors.KINDS: each error starts
+    `<kind>: `); any other reason counts as `failed`."""
+    found = set()
+    for error in errors:
+        for reason in error.split("; "):
+            kind = reason.split(":", 1)[0].strip()
+            found.add(kind if kind in KINDS else "failed")
+    return found
