@@ -73,39 +73,69 @@ class GraphRag:
                           duration_ms=(time.perf_counter() - started) * 1000)
 
     async def context(self, tenant: str, question: str, filters: dict[str, Any]) -> dict[str, Any]:
-        """The context for one question, from the Redis cache while the tenant's graph is unchanged."""
+        """The context for one question, from the Redis cache while the tenant's graph is unchanged.
+
+        The graph versions in the cache key are the ones this process last read (graph_rag.retrieval.Retriever.seen)
+        and are checked, not trusted: by the context query itself, which reads the versions with the facts (a new
+        question costs one Neo4j read, not two), or by a versions read for a cached context or a question about no
+        known entity. Versions that moved meanwhile mean another round with the current ones."""
         tenants = visible_tenants(tenant)
         tag = f"{self.settings.graph_trust_floor}:{self.settings.graph_max_facts}:{self.settings.graph_max_chains}"
+        seen = self.retriever.seen(tenants)
         scope = None
         if self.documents is not None:  # the tenant's or the shared documents changed: a new context
-            versions, scope = await asyncio.gather(self.store.versions(tenants), doc_scope.read_scope(
-                self.redis, self.settings.topic_namespace, tenant, question))
+            read_scope = doc_scope.read_scope(self.redis, self.settings.topic_namespace, tenant, question)
+            if seen is None:
+                versions, scope = await asyncio.gather(self._versions(tenants), read_scope)
+            else:
+                versions, scope = seen, await read_scope
             tag += f":docs={scope.tag}"
         else:
-            versions = await self.store.versions(tenants)
-        cache_key = f"{self.cache_prefix}:{core.cache_key(tenant, question, filters, versions, tag)}"
-        ttl = self.settings.graph_cache_ttl_s
-        if ttl:
-            cached = await self.redis.get(cache_key)
+            versions = seen if seen is not None else await self._versions(tenants)
+        checked, ttl = seen is None, self.settings.graph_cache_ttl_s
+        for _ in range(2):
+            cache_key = f"{self.cache_prefix}:{core.cache_key(tenant, question, filters, versions, tag)}"
+            cached = await self.redis.get(cache_key) if ttl else None
             if cached:
-                ctx: dict[str, Any] = json.loads(cached)
-                ctx["data"]["cached"] = True
+                current = versions if checked else await self._versions(tenants)
+                if current == versions:
+                    ctx: dict[str, Any] = json.loads(cached)
+                    ctx["data"]["cached"] = True
+                    return ctx
+                versions, checked = current, True
+                continue
+            ctx, complete, read = await self._build(tenant, tenants, versions, question, filters, scope)
+            current = read if read is not None else versions if checked else await self._versions(tenants)
+            if current == versions:
+                if ttl and complete:
+                    await self._remember(cache_key, ctx, ttl)
                 return ctx
-        ctx, complete = await self._build(tenant, tenants, versions, question, filters, scope)
-        if ttl and complete:  # in a task: with its stored outcome, one round trip (moe_core.redis_batch)
-            payload = json.dumps(ctx)
-            await redis_batch.send(self.redis, lambda pipe: pipe.set(cache_key, payload, ex=ttl))
-        return ctx
+            versions, checked = current, True  # built with an older graph's lexicon: again with the current one
+        ctx, _, _ = await self._build(tenant, tenants, versions, question, filters, scope)
+        return ctx  # the graph moved twice while this question was answered: its context, not cached
+
+    async def _remember(self, key: str, ctx: dict[str, Any], ttl: int) -> None:
+        """In a task: with its stored outcome, one round trip (moe_core.redis_batch)."""
+        payload = json.dumps(ctx)
+        await redis_batch.send(self.redis, lambda pipe: pipe.set(key, payload, ex=ttl))
+
+    async def _versions(self, tenants: list[str]) -> dict[str, int]:
+        versions = await self.store.versions(tenants)
+        self.retriever.saw(versions)
+        return versions
 
     async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
-                     filters: dict[str, Any], scope: DocumentScope | None) -> tuple[dict[str, Any], bool]:
+                     filters: dict[str, Any],
+                     scope: DocumentScope | None) -> tuple[dict[str, Any], bool, dict[str, int] | None]:
+        """(the context, whether it is complete enough to cache, the graph versions its query read: None when
+        the question names no known entity and nothing was read)."""
         lexicons = [await self.retriever.lexicon(t, versions.get(t, 0)) for t in tenants]
         found = extract(question[:MAX_QUESTION_CHARS], lexicons, self.settings.graph_max_gaps)
         uids = found.uids()
         floor, limit, max_chains = self.settings.graph_trust_floor, self.settings.graph_max_facts, \
             self.settings.graph_max_chains
-        found_facts, found_chains = await self.retriever.context(uids, tenants, floor, limit * FETCH_FACTOR,
-                                                                 max_chains * FETCH_FACTOR)
+        found_facts, found_chains, read = await self.retriever.context(uids, tenants, floor, limit * FETCH_FACTOR,
+                                                                       max_chains * FETCH_FACTOR)
         facts = core.rank_facts(found_facts, set(uids), limit)
         chains = core.maximal_chains(found_chains, max_chains)
         terms = [m.name for m in found.matches] + found.unknown
@@ -120,7 +150,7 @@ class GraphRag:
         ctx = {"content": core.content(facts, chains, documents, self.settings.graph_document_chars,
                                        procedural=kind == "procedural"),
                "sources": [s.model_dump() for s in core.sources(facts, chains, documents)], "data": data}
-        return ctx, complete
+        return ctx, complete, read
 
     async def _documents(self, scope: DocumentScope | None, terms: list[str],
                          filters: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:

@@ -1,5 +1,6 @@
 """Reads from Neo4j for graph-rag: lexicons per tenant (cached by graph version), facts within two
-hops, and procedural requirement chains. Flagged and low-trust relations are never returned."""
+hops, and procedural requirement chains, with the graph versions they were read at. Flagged and low-trust
+relations are never returned."""
 
 from __future__ import annotations
 
@@ -16,9 +17,16 @@ WHERE e.tenant = $tenant
 RETURN e.uid AS uid, e.name AS name, e.key AS key, e.alias_keys AS alias_keys
 """
 
-# Facts within two hops and the procedural requirement chains, in one round trip: Neo4j's floor per query is
-# about 1.4 ms of its CPU and 0.5 ms of ours (`python -m bench.graph_task_costs`), so two reads cost more than one.
+# The tenants' graph versions, then the facts within two hops and the procedural requirement chains, in one round
+# trip: Neo4j's floor per query is about 1.4 ms of its CPU and 0.5 ms of ours (`python -m bench.graph_task_costs`),
+# so two reads cost more than one. The versions are read first: a write committed while the query runs can make
+# the facts newer than the versions they are stored under (rebuilt at the next request), never older.
 CONTEXT = """
+CALL () {
+  UNWIND $tenants AS t
+  OPTIONAL MATCH (v:GraphVersion {tenant: t})
+  RETURN collect([t, coalesce(v.n, 0)]) AS versions
+}
 CALL () {
   MATCH (e:Entity)
   WHERE e.uid IN $uids AND e.tenant IN $tenants
@@ -44,7 +52,7 @@ CALL () {
   RETURN collect({names: [n IN nodes(p) | n.name], types: [q IN r | q.type], ids: [q IN r | q.id],
                   trusts: [q IN r | q.trust]}) AS chains
 }
-RETURN facts, chains
+RETURN versions, facts, chains
 """
 
 
@@ -52,7 +60,22 @@ class Retriever:
     def __init__(self, db: GraphDB, max_cached_tenants: int = 256) -> None:
         self.db = db
         self._lexicons: OrderedDict[str, tuple[int, Lexicon]] = OrderedDict()
+        self._seen: OrderedDict[str, int] = OrderedDict()  # each tenant's graph version as last read from Neo4j
         self.max_cached = max_cached_tenants
+
+    def seen(self, tenants: list[str]) -> dict[str, int] | None:
+        """The tenants' graph versions as this process last read them (None: one of them never read). Only a guess
+        of the current ones: a context built on them is checked against the versions its own query reads."""
+        if not all(t in self._seen for t in tenants):
+            return None
+        return {t: self._seen[t] for t in tenants}
+
+    def saw(self, versions: dict[str, int]) -> None:
+        for tenant, version in versions.items():
+            self._seen[tenant] = version
+            self._seen.move_to_end(tenant)
+        while len(self._seen) > self.max_cached:
+            self._seen.popitem(last=False)
 
     async def lexicon(self, tenant: str, version: int) -> Lexicon:
         """The tenant's lexicon, reloaded only when the tenant's graph version moved."""
@@ -67,11 +90,14 @@ class Retriever:
         return lexicon
 
     async def context(self, uids: list[str], tenants: list[str], floor: float, fetch: int,
-                      chain_fetch: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Facts (at most `fetch`) and requirement chains (at most `chain_fetch`; 0: chains are switched off,
-        MOE_GRAPH_MAX_CHAINS=0) around the asked-about entities; no read without one."""
+                      chain_fetch: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int] | None]:
+        """Facts (at most `fetch`), requirement chains (at most `chain_fetch`; 0: chains are switched off,
+        MOE_GRAPH_MAX_CHAINS=0) around the asked-about entities, and the tenants' graph versions read with them;
+        no read without an entity (versions None)."""
         if not uids:
-            return [], []
+            return [], [], None
         [row] = await self.db.read(CONTEXT, uids=uids, tenants=tenants, floor=floor, fetch=fetch,
                                    chain_fetch=max(chain_fetch, 0), procedural=list(PROCEDURAL_TYPES))
-        return row["facts"], row["chains"]
+        versions = {str(tenant): int(n) for tenant, n in row["versions"]}
+        self.saw(versions)
+        return row["facts"], row["chains"], versions
