@@ -1,7 +1,9 @@
 # Learning from text: POST /v1/memory/ingest (the control plane) and the triples graph-ingest learns.
-# input.action: "memory.ingest" | "graph.learned_triple"
+# input.action: "memory.ingest" | "graph.learned_triple" | "memory.document_delete"
 # input.resource (memory.ingest): {"chars": n, "domains": [domains the server resolved from the text]}
 # input.resource (graph.learned_triple): {"domains": [domains of the triple's entities and relation]}
+# input.resource (memory.document_delete): {"uploaded_by": the principal who uploaded the document (null: not
+#   recorded, an upload from before it was), "domain": the document's}
 package moe.memory
 
 import data.moe.domains
@@ -24,6 +26,17 @@ deny contains scopes.deny_reason("too_large", 413, msg) if {
 	input.resource.chars > max_ingest_chars
 	msg := sprintf("at most %d characters are learned at once", [max_ingest_chars])
 }
+
+# A tenant's document is deleted by the principal who uploaded it, or by an admin of the tenant (a clinician's key
+# does not delete the knowledge owner's documents); one of no recorded uploader, by an admin only.
+deny contains scopes.deny_reason("not_document_owner", 403, msg) if {
+	input.action == "memory.document_delete"
+	not scopes.admin_of(input.tenant)
+	not uploaded_by_the_principal
+	msg := sprintf("only the principal who uploaded this document (%s) or an admin of tenant %q may delete it", [object.get(input.resource, "uploaded_by", null), input.tenant])
+}
+
+uploaded_by_the_principal if input.resource.uploaded_by == input.principal.id
 
 # allowed: what may be written; quarantine: which protected domains send the learned triples to review
 decision := {

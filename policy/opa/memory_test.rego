@@ -48,3 +48,22 @@ test_a_learned_triple_in_a_protected_domain_is_quarantined if {
 	d.allow
 	d.quarantine
 }
+
+delete(role, id, tenants, uploaded_by) := {
+	"action": "memory.document_delete", "tenant": "t1",
+	"principal": {"id": id, "key_id": "k", "role": role, "tenants": tenants},
+	"resource": {"uploaded_by": uploaded_by, "domain": "medical"},
+}
+
+test_the_uploader_and_the_tenants_admins_delete_a_document if {
+	memory.decision.allow with input as delete("user", "person-kim", ["t1"], "person-kim")
+	memory.decision.allow with input as delete("admin", "person-ada", ["t1"], "person-kim")
+	memory.decision.allow with input as delete("operator", "op", ["t1"], "person-kim")
+	memory.decision.allow with input as delete("admin", "person-ada", ["t1"], null)
+}
+
+test_another_user_or_another_tenants_admin_does_not if {
+	{r.code | some r in memory.deny} == {"not_document_owner"} with input as delete("user", "nurse", ["t1"], "person-kim")
+	{r.code | some r in memory.deny} == {"not_document_owner"} with input as delete("user", "nurse", ["t1"], null)
+	{r.code | some r in memory.deny} == {"not_document_owner"} with input as delete("admin", "adm2", ["t2"], "person-kim")
+}

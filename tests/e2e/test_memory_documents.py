@@ -71,3 +71,28 @@ def test_the_judge_sees_only_the_tenants_documents_of_the_planned_domain_with_th
     finally:
         _delete_all(documents_url, key_a)
         _delete_all(documents_url, key_b)
+
+
+def test_a_document_is_deleted_by_its_uploader_or_a_tenant_admin_not_by_another_user(
+        fleet: Fleet, infra: dict[str, str]) -> None:
+    """A clinician's key deleted the knowledge owner's document (a hospital's trial): a document is deleted by the
+    principal who uploaded it or by an admin of the tenant (policy/opa/memory.rego, memory.document_delete)."""
+    tenant = f"mem-d-{uuid.uuid4().hex[:6]}"
+    owner, nurse, admin = (asyncio.run(_create_key(infra["postgres"], role, tenant))  # each its own principal
+                           for role in ("user", "user", "admin"))
+    url = f"{fleet['control-plane'].url}/v1/memory/documents"
+    ward = _upload(f"{fleet['control-plane'].url}/v1", owner, domain="medical", source="ward7/escalation.md",
+                   text="# Ward 7 escalation\n\nA Zelvora score of 5 or more: call the rapid response team at once.")
+    notes = _upload(f"{fleet['control-plane'].url}/v1", owner, text="# Notes\n\nThe owner's own notes.")
+    assert ward["uploaded_by"] and ward["uploaded_by"].startswith("sa-")
+
+    def delete(key: str, doc: dict[str, Any]) -> httpx.Response:
+        return httpx.delete(f"{url}/{doc['id']}", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+    refused = delete(nurse, ward)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_document_owner", refused.text
+    assert ward["uploaded_by"] in refused.json()["error"]["message"]
+    kept = httpx.get(f"{url}/{ward['id']}", headers={"Authorization": f"Bearer {owner}"}, timeout=30)
+    assert kept.status_code == 200 and kept.json()["uploaded_by"] == ward["uploaded_by"]
+    assert delete(admin, ward).status_code == 200  # the tenant's admin
+    assert delete(owner, notes).status_code == 200  # the uploader

@@ -162,8 +162,10 @@ async def test_markdown_and_pdf_uploads_are_retrievable_with_their_source(
     assert await search(a, "How are bedridden patients evacuated?", {"document_set": "archive"}) == []
     await a.call("DELETE", f"/v1/memory/documents/{pdf['id']}", expect=404)
     audit = await graph_services.tap.wait(graph_services.bus.topics.audit,
-                                          lambda m: m["subject"] == pdf["id"], count=2)
-    assert sorted(m["action"] for m in audit) == ["memory_document_added", "memory_document_deleted"]
+                                          lambda m: m["subject"] == pdf["id"], count=3)
+    # the deletion's policy decision (its uploader or a tenant admin: policy/opa/memory.rego) is on the record too
+    assert sorted(m["action"] for m in audit) == ["memory_document_added", "memory_document_deleted",
+                                                  "policy_decision"]
     assert {m["tenant_id"] for m in audit} == {a.name}
 
 

@@ -23,6 +23,7 @@ from moe_core.docgen import (
     seed_doc,
     settings_doc,
     topic_doc,
+    vocab_doc,
 )
 from moe_core.docgen.markers import Section, replaced
 
@@ -35,6 +36,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("docs/seed-defaults.md", "seed-defaults", "the SEED_DEFAULTS rows beside the settings (moe_core.seed)",
             seed_doc.table),
     Section("docs/audit.md", "retention", "moe_core.retention", retention_doc.table),
+    Section("docs/knowledge-bundles.md", "vocabulary", "moe_core.graph.vocab and policy/domain-keywords.yaml",
+            vocab_doc.table),
     Section("docs/architecture.md", "service-state", _REGISTRY, notes_doc.state),
     Section("docs/architecture.md", "redelivery", _REGISTRY, notes_doc.redelivery),
     Section("docs/topics.md", "topics", "moe_core.contracts.topics and the declarations", topic_doc.table),

@@ -1,7 +1,9 @@
 """Tenant documents ("scoped memory"): POST /v1/memory/documents (JSON text, or a multipart file: Markdown,
 plain text, PDF), GET /v1/memory/documents (own, filtered), GET and DELETE /v1/memory/documents/{id},
 POST /v1/memory/search (the filtered lookup graph-rag runs for a question). Any verified key; the tenant is
-the key's (X-Moe-Tenant picks one of its tenants). Additions and deletions are audit events."""
+the key's (X-Moe-Tenant picks one of its tenants). A document is deleted by the principal who uploaded it or by
+an admin of the tenant (policy/opa/memory.rego, action memory.document_delete: a clinician's key does not delete
+the knowledge owner's documents). Additions, deletions and refusals are audit events."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from control_plane.memory_files import Limits, MediaType, MemoryInputError, chec
 from control_plane.memory_settings import MemorySettings
 from control_plane.memory_store import MemoryStore, NewDocument
 from control_plane.pdf_text import PdfWorker
+from control_plane.policy_gate import PolicyGate, principal
 from control_plane.resource_api import int_param, not_found, router, unavailable
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import authenticate
@@ -70,8 +73,9 @@ class SearchBody(BaseModel):
 
 class MemoryApi:
     def __init__(self, settings: MemorySettings, namespace: str, bus: Bus, keystore: Callable[[], KeyStore],
-                 redis: Redis, throttle: Throttle, store: MemoryStore | None = None) -> None:
+                 redis: Redis, throttle: Throttle, gate: PolicyGate, store: MemoryStore | None = None) -> None:
         self.settings = settings
+        self.gate = gate
         self.throttle = throttle
         self.namespace = namespace
         self.bus = bus
@@ -105,7 +109,7 @@ class MemoryApi:
         doc = NewDocument(tenant=tenant, title=title, source=fields.source or title, domain=fields.domain,
                           document_set=fields.document_set, media_type=kind, chars=len(text), chunks=parts,
                           doc_time=int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()),
-                          sha256=hashlib.sha256(text.encode()).hexdigest())
+                          sha256=hashlib.sha256(text.encode()).hexdigest(), uploaded_by=principal(key)["id"])
         with _store_errors(self.store):
             if await self.store.count(tenant) >= self.settings.memory_max_documents:
                 raise OpenAIError(409, f"the tenant keeps at most {self.settings.memory_max_documents} documents "
@@ -179,7 +183,13 @@ class MemoryApi:
         key = await authenticate(request, self.keystore())
         with _store_errors(self.store):
             doc = await self.store.get(key.default_tenant, document_id)
-            if doc is None or not await self.store.delete(key.default_tenant, document_id):
+        if doc is None:
+            raise not_found("document", document_id)
+        await self.gate.decide(key, "moe/memory/decision", "memory.document_delete", key.default_tenant,
+                               {"uploaded_by": doc.get("uploaded_by") or None, "domain": doc.get("domain")},
+                               document_id)  # the uploader or a tenant admin; a refusal is a 403, audited
+        with _store_errors(self.store):
+            if not await self.store.delete(key.default_tenant, document_id):
                 raise not_found("document", document_id)
         await self._changed(key.default_tenant)
         await self._audit("memory_document_deleted", key.default_tenant, f"key:{key.id}", doc)

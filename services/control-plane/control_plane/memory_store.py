@@ -17,7 +17,7 @@ from moe_core.memory.store import lookup
 
 EMBED_BATCH = 32
 WRITE_BATCH = 256
-DOC_FIELDS = ("title", "source", "domain", "document_set", "media_type", "chars", "chunks", "sha256")
+DOC_FIELDS = ("title", "source", "domain", "document_set", "media_type", "chars", "chunks", "sha256", "uploaded_by")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class NewDocument:
     sha256: str
     chunks: list[str]
     chars: int
+    uploaded_by: str = ""  # the principal who uploaded it (who, besides the tenant's admins, may delete it)
     id: str = field(default_factory=lambda: f"doc-{uuid.uuid4().hex}")
 
 
@@ -81,7 +82,7 @@ class MemoryStore:
         base = {TENANT_KEY: doc.tenant, "document_id": doc.id, "title": doc.title, "source": doc.source,
                 "domain": doc.domain, "document_set": doc.document_set, "media_type": doc.media_type,
                 DOC_TIME_KEY: doc.doc_time, "created_at": now, "created_ns": time.time_ns(), "chars": doc.chars,
-                "chunks": len(doc.chunks), "sha256": doc.sha256}
+                "chunks": len(doc.chunks), "sha256": doc.sha256, "uploaded_by": doc.uploaded_by}
         ids = [f"{doc.id}:{i}" for i in range(len(doc.chunks))]
         metas = [{**base, "chunk": i} for i in range(len(doc.chunks))]
         collection = await self.collection()
