@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
+from typing import Any
 
-from planner.complexity import estimate
+import pytest
+from faststream.kafka import TestKafkaBroker
+
+from moe_core.contracts import ChatMessage, ChatRequest, Plan, deadline_in
+from moe_core.policy.settings import in_repo
+from planner.complexity import ProtectedDomains, estimate, with_domains
+from tests.support.in_memory import collect, planner_on
 
 pytestmark = pytest.mark.unit
 
@@ -46,3 +54,38 @@ def test_the_trivial_word_limit_is_the_originals_fifteen_and_configurable() -> N
     assert estimate(fifteen) == "trivial"
     assert estimate(fifteen + " more") == "moderate"
     assert estimate(fifteen, trivial_max_words=9) == "moderate"
+
+
+KEYWORDS = in_repo(Path("policy/domain-keywords.yaml"))
+SEPSIS = "Is Vexotrin safe for a sepsis patient with severe kidney disease?"
+
+
+def test_a_short_question_of_a_protected_domain_is_never_trivial() -> None:
+    """A hospital's trial: a 12-word clinical question was trivial, so one general expert answered it without the
+    tenant's reviewed knowledge, its documents or the medical critic (MOE_PLANNER_NEVER_TRIVIAL_DOMAINS)."""
+    protected = ProtectedDomains.load(KEYWORDS, "medical,legal")
+    assert estimate(SEPSIS) == "trivial" and with_domains("trivial", SEPSIS, protected) == "moderate"
+    assert protected.touched("Which statute governs this contract clause?") == {"legal"}
+    assert with_domains("trivial", "What is the capital of France?", protected) == "trivial"
+    assert with_domains("complex", SEPSIS, protected) == "complex"
+    assert with_domains("trivial", SEPSIS, ProtectedDomains.load(KEYWORDS, "")) == "trivial"  # none listed
+    assert with_domains("trivial", SEPSIS, ProtectedDomains.load(KEYWORDS, "legal")) == "trivial"
+
+
+@pytest.mark.infra  # the planner's memo is real Redis; FastStream's in-memory broker
+async def test_the_planner_gives_a_short_clinical_question_the_graph_and_a_short_other_one_the_trivial_route(
+        redis: Any, namespace: str) -> None:
+    llm, bus = planner_on(namespace, redis, [{"reply": json.dumps({"tasks": [
+        {"category": "medical_consult", "instruction": "answer the question"}]})}],
+                          planner_skip_trivial=True, planner_graph_tasks=True)
+    plans = collect(bus, bus.topics.plans, Plan)
+    async with TestKafkaBroker(bus.broker):
+        for i, question in enumerate((SEPSIS, "What is the capital of France?")):
+            await bus.publish(ChatRequest(response_id=f"r{i}-{namespace}", tenant_id="t", deadline_at=deadline_in(30),
+                                          mode="moe-orchestrator",
+                                          messages=[ChatMessage(role="user", content=question)]), bus.topics.requests)
+    clinical, capital = plans
+    assert clinical.complexity == "moderate" and clinical.source == "llm"
+    assert [t.kind for t in clinical.tasks] == ["expert", "graph"]
+    assert capital.complexity == "trivial" and [t.kind for t in capital.tasks] == ["expert"]
+    assert len(llm.state.scripted.get_calls()) == 1  # the trivial route asked no planner model

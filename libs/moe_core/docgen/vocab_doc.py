@@ -12,7 +12,8 @@ from moe_core.policy.domains import load_keywords
 
 def table(repo: Path) -> str:
     keywords = load_keywords(repo / "policy" / "domain-keywords.yaml")
-    lines = ["| relation | counts in the domain | direction | contradicts | requirement chains |", "|---|---|---|---|---|"]
+    lines = ["| relation | counts in the domain | direction | contradicts | requirement chains |",
+             "|---|---|---|---|---|"]
     for relation in vocab.RELATION_TYPES:
         domains = ", ".join(sorted(keywords.of_relation(relation))) or "its entities' only"
         direction = "either way" if relation in vocab.SYMMETRIC_TYPES else "subject → object"

@@ -1,5 +1,6 @@
 """Settings of a service that asks Open Policy Agent for write decisions (prefix MOE_): where OPA answers and the
-word list that resolves knowledge domains (moe_core.policy.domains). The control plane and graph-ingest share it."""
+word list that resolves knowledge domains (moe_core.policy.domains). The control plane and graph-ingest share it;
+the planner reads the word list alone (DomainWordsSettings)."""
 
 from __future__ import annotations
 
@@ -18,16 +19,25 @@ def in_repo(path: Path) -> Path:
     return REPO / path
 
 
-class PolicyEngineSettings(BaseSettings):
+class DomainWordsSettings(BaseSettings):
+    """Where the words that resolve knowledge domains are (policy/domain-keywords.yaml): the control plane and
+    graph-ingest (the domains of a change or a learned triple) and the planner (a protected domain's question is
+    never trivial) read it."""
+
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    domain_keywords: Path = Field(default=Path("policy/domain-keywords.yaml"),
+                                  description="The words that resolve the knowledge domains of a change, a "
+                                              "learned triple or a question")
+
+    def keywords_path(self) -> Path:
+        return in_repo(self.domain_keywords)
+
+
+class PolicyEngineSettings(DomainWordsSettings):
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     opa_url: str = Field(default="http://127.0.0.1:8181", description="Open Policy Agent's REST API: every write "
                          "decision (imports, memory ingest, learned triples in protected domains, keys, tenants, "
                          "principals) is asked there; down means nothing is written (503, or a redelivery)")
     opa_timeout_s: float = Field(default=2.0, gt=0, le=30, description="How long a policy decision may take")
-    domain_keywords: Path = Field(default=Path("policy/domain-keywords.yaml"),
-                                  description="The words that resolve the knowledge domains of a change or a "
-                                              "learned triple")
-
-    def keywords_path(self) -> Path:
-        return in_repo(self.domain_keywords)

@@ -47,7 +47,7 @@ from moe_core.stage_resources import Outcomes, Resources, stamped
 from moe_core.templates import of_message
 from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
-from planner.complexity import estimate
+from planner.complexity import ProtectedDomains, estimate, with_domains
 from planner.housekeeping import Housekeeping
 from planner.learned_patterns import LearnedPatterns
 from planner.modes import expert_history
@@ -98,6 +98,7 @@ class Planner:
                            if settings.plan_cache_enabled else None)
         self.guard = GuardrailBook.from_settings(settings)  # input rules (moe_core.guardrails.inputs)
         self.journal = QuarantineStore(redis, settings.topic_namespace, settings.guardrail_retention_s)
+        self.protected = ProtectedDomains.load(settings.keywords_path(), settings.planner_never_trivial_domains)
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
         self.housekeeping = Housekeeping(settings, inference, bus)  # a client's chores: one small-model call
 
@@ -194,7 +195,8 @@ class Planner:
         return plan.model_copy(update={"few_shot": few_shot(request, lookup), "cache_key": key})
 
     async def _route(self, request: ChatRequest, question: str, base: dict[str, Any]) -> Plan:
-        complexity = estimate(question, self.settings.planner_trivial_max_words)
+        complexity = with_domains(estimate(question, self.settings.planner_trivial_max_words), question,
+                                  self.protected)  # a protected domain's question is never trivial
         if self.plan_cache and not request.replay_of:  # (3) plan cache (a replay plans afresh)
             cached = await self.plan_cache.get(plan_scope(request), question)
             if cached is not None:

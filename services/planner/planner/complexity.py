@@ -8,8 +8,10 @@ complex  -> always the planner model (several parts, analysis, long text).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from moe_core.contracts import Complexity
+from moe_core.policy.domains import Keywords, load_keywords
 
 _GREETING = re.compile(
     r"^(hi|hello|hey|hallo|good (morning|afternoon|evening)|thanks|thank you|thx|ok|okay|bye|goodbye|yes|no)\b",
@@ -44,3 +46,29 @@ def estimate(question: str, trivial_max_words: int = TRIVIAL_MAX_WORDS) -> Compl
     if words <= trivial_max_words and questions <= 1 and parts <= 1 and not _REASONING.search(text):
         return "trivial"
     return "moderate"
+
+
+class ProtectedDomains:
+    """Whether a question's words belong to a domain that is never trivial (MOE_PLANNER_NEVER_TRIVIAL_DOMAINS,
+    the words of policy/domain-keywords.yaml as the control plane resolves them): a short clinical or legal
+    question still gets the tenant's reviewed knowledge, its documents and the critic (a hospital's trial: "Is
+    Vexotrin safe for a sepsis patient with severe kidney disease?" went to one general expert and was answered
+    against the approved import's CONTRAINDICATES)."""
+
+    def __init__(self, keywords: Keywords | None, domains: frozenset[str]) -> None:
+        self.keywords = keywords
+        self.domains = domains
+
+    @classmethod
+    def load(cls, path: Path, listed: str) -> ProtectedDomains:
+        """The listed domains with the word list (KeywordsError: the planner does not start without it)."""
+        domains = frozenset(d.strip() for d in listed.split(",") if d.strip())
+        return cls(load_keywords(path) if domains else None, domains)
+
+    def touched(self, question: str) -> set[str]:
+        return self.keywords.of_words(question) & self.domains if self.keywords is not None else set()
+
+
+def with_domains(complexity: Complexity, question: str, protected: ProtectedDomains) -> Complexity:
+    """A trivial estimate raised to moderate for a question of a protected domain."""
+    return "moderate" if complexity == "trivial" and protected.touched(question) else complexity

@@ -1,11 +1,12 @@
 from pydantic import Field
 
 from moe_core.housekeeping import HousekeepingSettings
+from moe_core.policy.settings import DomainWordsSettings
 from moe_core.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
 from moe_core.settings import FleetSettings
 
 
-class PlannerSettings(HousekeepingSettings, FleetSettings):
+class PlannerSettings(HousekeepingSettings, DomainWordsSettings, FleetSettings):
     service_name: str = "planner"
     http_port: int = 8101
     planner_max_tasks: int = Field(default=4, ge=1, le=8, description="Most tasks a plan may hold")
@@ -50,6 +51,10 @@ class PlannerSettings(HousekeepingSettings, FleetSettings):
     router_threshold: float = Field(default=0.55, ge=0, le=2, description="Distance of a clear route")
     router_margin: float = Field(default=0.15, ge=0, le=2, description="Lead over the next category")
     planner_skip_trivial: bool = Field(default=True, description="Trivial questions: one expert, no planner")
+    planner_never_trivial_domains: str = Field(
+        default="medical,legal", description="A question whose words belong to one of these knowledge domains "
+        "(policy/domain-keywords.yaml; comma-separated, empty: none) is never trivial, however short: it is routed "
+        "or planned, with the knowledge graph, the tenant's documents and the critic where they apply")
     planner_trivial_max_words: int = Field(default=15, ge=0, description="A question of at most this many words "
                                            "that asks for no reasoning and has one part is trivial")
     planner_graph_tasks: bool = Field(default=True, description="Add a knowledge-graph task to non-trivial plans")
