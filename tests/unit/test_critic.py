@@ -38,6 +38,19 @@ def test_an_empty_reply_is_no_verdict() -> None:
     assert core.verdict("Corrected answer:   ") is None
 
 
+@pytest.mark.parametrize("reply", [
+    "Question: Is Vexotrin safe for a sepsis patient?\n\nAnswer to review:\nNo, no answer possible",
+    "WRONG: Question: Is it safe?\nAnswer to review:\nYes.",
+    "UNSAFE:\nThe answer is wrong.\n\nAnswer to review:\nTake it.",
+])
+def test_a_reply_that_echoes_the_review_prompt_is_no_verdict(reply: str) -> None:
+    """A hospital's trial: the small model's "correction" was its own prompt's scaffolding, and it replaced the
+    answer; such a reply is no verdict (the draft goes out marked as not double-checked)."""
+    assert core.verdict(reply) is None
+    assert core.verdict("WRONG: Ask the question again tomorrow.") == core.Verdict("wrong", "Ask the question again "
+                                                                                           "tomorrow.")
+
+
 def _draft(rid: str, mode: str = "moe-orchestrator", deadline_s: float = 30) -> Draft:
     fields = {"response_id": rid, "tenant_id": "t", "deadline_at": deadline_in(deadline_s)}
     answer = Answer(**fields, mode=mode, content=DRAFT_TEXT, usage=Usage(prompt_tokens=10, completion_tokens=5),

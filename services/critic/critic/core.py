@@ -15,6 +15,9 @@ UNREVIEWED_NOTE = "\n\n(Note: this answer could not be double-checked.)"
 _CONFIRMED = re.compile(r"^[\W_]*CONFIRMED(?![A-Za-z])")  # upper case: "Confirmed cases ..." is an answer
 _LABEL = re.compile(r"^\s*\**\s*(?:corrected(?: answer)?|correction)\s*\**\s*:\s*\**\s*", re.IGNORECASE)
 _FAULT = re.compile(r"^[\W_]*(WRONG|UNSAFE)[\W_]*?:\s*\**\s*", re.IGNORECASE)
+# The review prompt's own scaffolding (review_messages): a reply that repeats it is the prompt echoed, not an
+# answer for the user (a small model's "correction" was "Question: …\n\nAnswer to review:\n…").
+_ECHO = re.compile(r"^\s*question:|^\s*answer to review:", re.IGNORECASE | re.MULTILINE)
 Kind = Literal["right", "wrong", "unsafe"]
 
 
@@ -51,7 +54,9 @@ def review_messages(draft: Draft) -> list[dict[str, str]]:
 
 
 def verdict(reply: str) -> Verdict | None:
-    """CONFIRMED (right), WRONG:/UNSAFE: and the corrected answer, or None when the reply says nothing usable."""
+    """CONFIRMED (right), WRONG:/UNSAFE: and the corrected answer, or None when the reply says nothing usable (empty,
+    or the review prompt's `Question:` / `Answer to review:` lines echoed back: the draft then goes out marked
+    unreviewed)."""
     text = reply.strip()
     if not text:
         return None
@@ -63,7 +68,9 @@ def verdict(reply: str) -> Verdict | None:
         kind = "unsafe" if fault.group(1).lower() == "unsafe" else "wrong"
         text = text[fault.end():]
     corrected = _LABEL.sub("", text, count=1).strip()
-    return Verdict(kind, corrected) if corrected else None
+    if not corrected or _ECHO.search(corrected):  # nothing, or the review prompt echoed: no usable verdict
+        return None
+    return Verdict(kind, corrected)
 
 
 def reviewed(draft: Draft, result: Verdict, usage: Usage) -> Answer:
