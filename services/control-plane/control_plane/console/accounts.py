@@ -43,7 +43,7 @@ class AccountPages:
         tenants = (await api.call(s.token, "GET", "/v1/admin/tenants"))["data"]
         keys = (await api.call(s.token, "GET", "/v1/admin/keys",
                                params={"tenant_id": request.query_params.get("tenant_id")}))["data"]
-        usage = await api.call(s.token, "GET", "/v1/usage")  # the whole fleet, this month
+        usage = await api.call(s.token, "GET", "/v1/usage")  # this month: the whole fleet (operator) or own tenant
         return self.core.render(request, "keys.html", s, status=status, tenants=tenants, keys=keys, usage=usage,
                                 limit_fields=LIMIT_FIELDS, **context)
 

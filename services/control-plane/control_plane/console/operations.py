@@ -62,7 +62,17 @@ class OperationPages:
 
     async def import_detail(self, request: Request, s: Session, *, status: int = 200, **context: Any) -> Response:
         cs = await self.core.api.call(s.token, "GET", f"/v1/knowledge/imports/{_id(request, 'cs_id')}")
-        return self.core.render(request, "imports_detail.html", s, status=status, cs=cs, **context)
+        wanted = {cs.get("importer_principal")} | {a.get("principal") for a in cs["approvals"]}
+        names = {p: await self._name(s, p) for p in wanted if p}
+        return self.core.render(request, "imports_detail.html", s, status=status, cs=cs, names=names, **context)
+
+    async def _name(self, s: Session, principal: str) -> str:
+        """A principal's display name, for the reviewer ('' when it has none or this key may not read it)."""
+        try:
+            found = await self.core.api.call(s.token, "GET", f"/v1/admin/principals/{quote(principal, safe='')}")
+        except ApiError:
+            return ""
+        return str(found.get("display_name") or "")
 
     async def decide_import(self, request: Request, s: Session) -> Response:
         decision = request.path_params["decision"]
