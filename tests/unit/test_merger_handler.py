@@ -83,6 +83,22 @@ class Harness:
         return "".join(d.content for d in self.out["deltas"] if d.channel == channel)
 
 
+async def test_the_graph_facts_the_judge_did_not_tag_are_the_answers_graph_context(redis, namespace: str) -> None:
+    """A judge that tags no fact (the local model never does): the facts it was given are still on the answer, as
+    `graph_context` sources, so a clinician sees which reviewed knowledge it was written with."""
+    judge = {"model": "judge-model", "reply": "Do not give Vexotrin with severe kidney disease."}
+    h = Harness(namespace, redis, [judge], thinking=False, research_fallback=False)
+    facts = [Source(kind="graph", ref="rel-9", title="Vexotrin CONTRAINDICATES Severe kidney disease")]
+    async with TestKafkaBroker(h.bus.broker):
+        await h.send(h.plan(("t1", "expert", "medical_consult"), ("g1", "graph", "knowledge_graph")),
+                     h.result("t1", "medical_consult", "It is safe.", "medium"),
+                     h.result("g1", "knowledge_graph", "Vexotrin CONTRAINDICATES Severe kidney disease", kind="graph",
+                              sources=facts))
+    [out] = h.out["answers"] or [d.answer for d in h.out["drafts"]]  # a medical answer goes to the critic first
+    assert [(s.kind, s.ref) for s in out.sources] == [("expert", "medical_consult:expert-model@s"),
+                                                      ("graph_context", "rel-9")]
+
+
 def _usage_of(calls: list[dict[str, Any]]) -> tuple[int, int]:
     return (sum(prompt_tokens(c["messages"]) for c in calls), sum(completion_tokens(c["reply"]) for c in calls))
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from merger.provenance import RefStripper, graph_sources, strip_refs
+from merger.provenance import RefStripper, graph_context, graph_sources, strip_refs
 from moe_core.contracts import Source, TaskResult, deadline_in
 
 pytestmark = pytest.mark.unit
@@ -46,3 +46,18 @@ def test_refs_map_to_the_graph_results_relations() -> None:
     assert [(s.kind, s.ref, s.title) for s in sources] == [
         ("graph", "rel-1", "Aspirin TREATS Headache"), ("graph", "rel-2", "Aspirin INTERACTS_WITH Warfarin"),
         ("graph", "Unknown Thing", "Unknown Thing"), ("graph", "rel-3", "Ibuprofen TREATS Fever")]
+
+
+
+def test_the_facts_the_judge_was_given_and_did_not_cite_are_its_context() -> None:
+    graph = TaskResult(response_id="r", tenant_id="t", deadline_at=deadline_in(9), task_id="g1", kind="graph",
+                       category="knowledge_graph", content="facts", sources=[
+                           Source(kind="graph", ref="rel-1", title="Vexotrin CONTRAINDICATES Severe kidney disease"),
+                           Source(kind="graph", ref="rel-2", title="Vexotrin TREATS Sepsis"),
+                           Source(kind="document", ref="col/doc-1:0", title="Ward 7")])
+    cited = graph_sources(["rel-2"], [graph])
+    assert [(s.kind, s.ref) for s in cited + graph_context([graph], cited)] == [
+        ("graph", "rel-2"), ("graph_context", "rel-1")]
+    assert [(s.kind, s.ref, s.title) for s in graph_context([graph], [])] == [
+        ("graph_context", "rel-1", "Vexotrin CONTRAINDICATES Severe kidney disease"),
+        ("graph_context", "rel-2", "Vexotrin TREATS Sepsis")]

@@ -63,7 +63,8 @@ class Usage(BaseModel):
 
 
 class Source(BaseModel):
-    kind: str = Field(description="expert | web | graph | tool | cache | reasoning")
+    kind: str = Field(description="expert | web | graph (a fact the answer cited) | graph_context (a fact the judge "
+                                  "was given and did not cite) | document | tool | cache | reasoning")
     ref: str
     title: str | None = None
     url: str | None = None

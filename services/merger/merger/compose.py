@@ -117,7 +117,8 @@ class Composer:
             answer = Answer(**base, content=content, usage=total + (spent.usage or Usage()),
                             model_calls=calls + thought.calls + spent.calls, reasoning=thought.text)
             return Composition(answer, "judge_failed", lead, 1)
-        base["sources"] = core.result_sources(good) + provenance.graph_sources(judged.refs or [], good)
+        cited = provenance.graph_sources(judged.refs or [], good)
+        base["sources"] = core.result_sources(good) + cited + provenance.graph_context(good, cited)
         finish: FinishReason = "length" if judged.finish == "length" else "stop"
         answer = Answer(**base, content=core.with_gaps_note(
                             prefix + synthesis.keep_computed(judged.text, good), base["missing"]),

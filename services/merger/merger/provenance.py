@@ -96,3 +96,17 @@ def graph_sources(refs: list[str], results: list[TaskResult]) -> list[Source]:
                 seen.add(source.ref)
                 out.append(source.model_copy(update={"kind": "graph"}))
     return out
+
+
+def graph_context(results: list[TaskResult], cited: list[Source]) -> list[Source]:
+    """The knowledge-graph facts the judge was given and did not cite, as `graph_context` sources: the reader sees
+    what reviewed knowledge the answer was written with (a knowledge owner's trial: approved facts reached the judge
+    and the answer showed none, since the local model writes no [REF:] tags). Only cited facts are `graph` sources,
+    which a rating verifies or flags."""
+    seen = {s.ref for s in cited}
+    out: list[Source] = []
+    for source in (s for r in results if r.kind == "graph" for s in r.sources if s.kind == "graph"):
+        if source.ref not in seen:
+            seen.add(source.ref)
+            out.append(source.model_copy(update={"kind": "graph_context"}))
+    return out
