@@ -142,7 +142,10 @@ FLEET: tuple[Service, ...] = (
         compose_env={"MOE_OPA_URL": "http://opa:8181  # a learned triple's write decision (OPA down: redelivered, "
                                     "never written)"},
         waits_for=("kafka", "kafka-setup", "redis", "neo4j", "llm", "opa"))),
-    Service("gap-healer", "gap_healer", 8108, "gap_healer.app:STAGE"),
+    Service("gap-healer", "gap_healer", 8108, "gap_healer.app:STAGE", deploy=Deployment(
+        compose_env={"MOE_OPA_URL": "http://opa:8181  # a classification's write decision (OPA down: redelivered, "
+                                    "never written)"},
+        waits_for=("kafka", "kafka-setup", "redis", "neo4j", "postgres", "pg-migrate", "llm", "opa"))),
     Service("codex-lineage", "codex_lineage", 8109, "codex_lineage.declaration:SERVICE", ready="Kafka + Postgres",
             serves="`POST /api/v1/lineage`, `GET /api/v1/lineage?response_id=` (admin key)",
             deploy=Deployment(

@@ -1,7 +1,9 @@
-# Learning from text: POST /v1/memory/ingest (the control plane) and the triples graph-ingest learns.
+# Learning from text: POST /v1/memory/ingest (the control plane), the triples graph-ingest learns and the
+# classifications the gap-healer makes of unknown terms (moe_core.policy.learned); deleting a tenant document.
 # input.action: "memory.ingest" | "graph.learned_triple" | "memory.document_delete"
 # input.resource (memory.ingest): {"chars": n, "domains": [domains the server resolved from the text]}
-# input.resource (graph.learned_triple): {"domains": [domains of the triple's entities and relation]}
+# input.resource (graph.learned_triple): {"domains": [domains of the triple's entities and relation, and of what
+#   it was learned from: the memory-ingest text's, or the gap's question and the classification's label]}
 # input.resource (memory.document_delete): {"uploaded_by": the principal who uploaded the document (null: not
 #   recorded, an upload from before it was), "domain": the document's}
 package moe.memory

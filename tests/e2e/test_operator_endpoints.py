@@ -193,7 +193,8 @@ def test_planner_patterns_count_the_cached_plans_and_their_ratings(
 
 def test_ontology_gaps_and_graph_runs_answer_admins(ops_gateway: str, keys: dict[str, str]) -> None:
     gaps = _get(f"{ops_gateway}/v1/admin/ontology-gaps", keys["admin"])
-    assert gaps.status_code == 200 and set(gaps.json()["counts"]) == {"open", "healed", "rejected"}
+    assert gaps.status_code == 200 and set(gaps.json()["counts"]) == {"open", "healed", "rejected",
+                                                                                   "quarantined"}
     bad = _get(f"{ops_gateway}/v1/admin/ontology-gaps", keys["admin"], state="forgotten")
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "state"
     runs = _get(f"{ops_gateway}/v1/admin/graph-runs", keys["admin"], outcome="ok")

@@ -1,7 +1,9 @@
 """Ontology gaps as state in the graph: one `OntologyGap` node per tenant and normalised term, written by the
 gap-healer when a gap arrives and when it is decided. States: `open` (received; not classified yet, or the
 model call failed: the scheduled heal run retries it), `healed` (an entity now exists), `rejected` (the model
-did not classify it as a known kind of entity). Read by the operators' endpoint and the graph metrics."""
+did not classify it as a known kind of entity), `quarantined` (its classification waits in the quarantine for
+review: a protected domain, or refused by the write policy; once approved, the next gap of the term finds it known
+and marks it healed). Read by the operators' endpoint and the graph metrics."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from moe_core.graph.driver import GraphDB
 from moe_core.graph.names import _digest, clean_name, normalize
 from moe_core.graph.vocab import ALL_TENANTS
 
-GapState = Literal["open", "healed", "rejected"]
-GAP_STATES: tuple[GapState, ...] = ("open", "healed", "rejected")
+GapState = Literal["open", "healed", "rejected", "quarantined"]
+GAP_STATES: tuple[GapState, ...] = ("open", "healed", "rejected", "quarantined")
 
 SEEN = """
 MERGE (g:OntologyGap {id: $id})

@@ -1,5 +1,6 @@
 """Quarantine: a triple that would touch a densely connected part of the graph, or that the write policy holds
-(a protected domain, graph_ingest.policy), waits for admins.
+(a protected domain, moe_core.policy.learned: a triple graph-ingest learned, or a gap-healer classification),
+waits for admins.
 Four-eyes: an item needs approvals by as many distinct principals as the policy asks for its domains
 (policy/opa/quarantine.rego: two for medical or legal); each approval is kept on the item (principal, key,
 time, note), a principal counts once whichever of its keys it uses, and the approval that reaches the number
@@ -36,7 +37,8 @@ ON CREATE SET q.tenant = $tenant, q.subject = $subject, q.relation = $relation, 
               q.confidence = $confidence, q.source = $source, q.domain = $domain, q.reach = $reach,
               q.threshold = $threshold, q.reason = $reason, q.status = 'pending', q.created_at = $now,
               q.response_id = $origin, q.expert = $expert, q.model = $model,
-              q.expires_at = $expires_at, q.domains = $domains, q.submitted_by = $submitted_by
+              q.expires_at = $expires_at, q.domains = $domains, q.submitted_by = $submitted_by,
+              q.entity_type = $entity_type
 RETURN q.id AS id, q.created_at = $now AS created, q.status AS status
 """
 
@@ -119,7 +121,8 @@ class Quarantine:
             object=triple.object, confidence=triple.confidence, source=prov.source, domain=prov.domain, reach=reach,
             threshold=threshold, reason=reason, now=now, origin=prov.origin, expert=prov.expert,
             model=prov.model, expires_at=now + ttl_s if ttl_s > 0 else None,
-            domains=sorted(set(domains)) if domains else [prov.domain], submitted_by=submitted_by)
+            domains=sorted(set(domains)) if domains else [prov.domain], submitted_by=submitted_by,
+            entity_type=prov.entity_type)
         return qid, bool(rows[0]["created"])
 
     async def pending(self, tenants: list[str], status: Status | None = "pending",
@@ -152,7 +155,8 @@ class Quarantine:
         triple = Triple(subject=item["subject"], relation=item["relation"], object=item["object"],
                         confidence=item["confidence"])
         prov = Provenance(tenant=item["tenant"], source=item["source"], domain=item.get("domain") or "general",
-                          origin=f"quarantine:{qid}", expert=item.get("expert"), model=item.get("model"))
+                          origin=f"quarantine:{qid}", expert=item.get("expert"), model=item.get("model"),
+                          entity_type=item.get("entity_type") or "Concept")  # a new entity's type (a gap's class)
         written = await self.store.write_in(tx, triple, prov)
         await tx_data(tx, SET_RELATION, id=qid, relation_id=written.id)
         return Decision({**item, "relation_id": written.id}, written)

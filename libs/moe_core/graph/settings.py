@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moe_core.graph.trust import TrustPolicy
 from moe_core.seed import SEED_ENTERPRISE, SEED_SYSTEM, SeedDefault
@@ -32,6 +32,15 @@ class GraphSettings(FleetSettings):
     def trust_policy(self) -> TrustPolicy:
         return TrustPolicy(decay_days=self.graph_trust_decay_days, decay_min=self.graph_trust_decay_min,
                            decay_floor=self.graph_decay_floor)
+
+
+class QuarantineSettings(BaseSettings):
+    """A writer that holds triples in the quarantine for review (graph-ingest, gap-healer)."""
+
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    graph_quarantine_ttl_s: int = Field(default=7 * 86_400, ge=0, description="A quarantined triple not decided "
+                                        "within this long expires (listed as expired, no longer decided); 0 = never")
 
 
 _TRUST = f"{SEED_ENTERPRISE}: Confidence Decay"

@@ -182,8 +182,9 @@ GRAPH_DECAY_DELETIONS = Counter(
     "moe_graph_decay_deletions_total", "Relations deleted by the decay rule (trust below the floor)", registry=REGISTRY,
 )
 GRAPH_GAP_DECISIONS = Counter(
-    "moe_graph_gap_decisions_total", "Ontology gaps decided by the gap-healer (healed, rejected) or whose "
-    "classification failed (failed: the gap stays open)", ["outcome"], registry=REGISTRY,
+    "moe_graph_gap_decisions_total", "Ontology gaps decided by the gap-healer (healed, rejected, quarantined: "
+    "the classification waits for review) or whose classification failed (failed: the gap stays open)",
+    ["outcome"], registry=REGISTRY,
 )
 GRAPH_RUNS = Counter(
     "moe_graph_runs_total", "Graph maintenance runs (lint, heal) by trigger and outcome",
@@ -197,7 +198,8 @@ GRAPH_SIZE = Gauge(
     "moe_graph_size", "What the knowledge graph holds (all tenants): entities, relations", ["kind"], registry=REGISTRY,
 )
 GRAPH_GAPS = Gauge(
-    "moe_graph_ontology_gaps", "Ontology gaps by state (open, healed, rejected)", ["state"], registry=REGISTRY,
+    "moe_graph_ontology_gaps", "Ontology gaps by state (open, healed, rejected, quarantined)", ["state"],
+    registry=REGISTRY,
 )
 GRAPH_QUARANTINE = Gauge(
     "moe_graph_quarantine_items", "Quarantined triples by status: every addition is counted until decided "

@@ -1,5 +1,6 @@
-"""gap-healer: ontology gaps -> classified entities (source gap_healer); lint requests -> contradiction
-resolution, decay deletion and orphan cleanup. Every decision is an audit event."""
+"""gap-healer: ontology gaps -> classified entities (source gap_healer), or, when the write policy holds the
+classification (a protected domain: gap_healer.review), a quarantine item for review; lint requests ->
+contradiction resolution, decay deletion and orphan cleanup. Every decision is an audit event."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gap_healer import core
+from gap_healer import core, review
+from gap_healer.aliases import apply_aliases
 from gap_healer.lint import Deletion, Linter
 from gap_healer.settings import GapHealerSettings
 from moe_core.bus import Bus
@@ -20,9 +22,11 @@ from moe_core.graph.audit import audit_event
 from moe_core.graph.gaps import Gaps
 from moe_core.graph.lifecycle import prepare_graph
 from moe_core.graph.names import normalize
+from moe_core.graph.quarantine import Quarantine
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
 from moe_core.observability.metrics import GRAPH_DECAY_DELETIONS, GRAPH_GAP_DECISIONS, GRAPH_LINT_FINDINGS
+from moe_core.policy.learned import LearningPolicy, Verdict
 from moe_core.stage import Consumes, Notes, Stage
 from moe_core.stage_resources import make_resources
 
@@ -34,12 +38,8 @@ WHERE e.tenant = $shared AND e.is_class
 RETURN e.name AS name
 ORDER BY e.name
 """
-
-SET_ALIASES = """
-MATCH (e:Entity {uid: $uid})
-WHERE e.tenant = $tenant AND e.source = 'gap_healer'
-SET e.aliases = $aliases, e.alias_keys = $alias_keys
-"""
+# A held classification's quarantine item names no blast-radius limit (its `threshold`): the write policy held it
+NO_LIMIT = -1
 
 
 class GapHealer:
@@ -52,23 +52,28 @@ class GapHealer:
         self.store = GraphStore(db, settings.trust_policy())
         self.linter = Linter(db, settings.trust_policy(), settings.lint_page_size)
         self.memo = memo  # classifications per tenant and term: a redelivery asks no model again
-        self.gaps = Gaps(db)  # each gap's state (open, healed, rejected) for operators and metrics
+        self.gaps = Gaps(db)  # each gap's state (open, healed, rejected, quarantined) for operators and metrics
+        self.quarantine = Quarantine(self.store)
+        self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
         self.schedule: Any = None  # gap_healer.schedule.Scheduler, made at start
 
     async def on_gap(self, gap: OntologyGap) -> None:
         await self.heal(gap)
 
     async def heal(self, gap: OntologyGap) -> str:
-        """Classify and write one gap; the outcome: healed, rejected, failed (stays open), known, ignored."""
+        """Classify and write one gap; the outcome: healed, quarantined (held for review), rejected, failed
+        (stays open), known, waiting (its classification waits for review already), ignored."""
         term = gap.term.strip()
         if gap.tenant_id == SHARED_TENANT or not normalize(term):
             return "ignored"
         state = await self.gaps.seen(gap.tenant_id, term, gap.context, gap.response_id)
         known = await self.store.resolve(gap.tenant_id, term)
-        if known is not None:  # healed meanwhile (or a redelivery): nothing to do
-            if state == "open":
+        if known is not None:  # healed meanwhile (or a redelivery, or its held classification approved)
+            if state in ("open", "quarantined"):
                 await self.gaps.decide(gap.tenant_id, term, "healed", "the term is known now")
             return "known"
+        if state == "quarantined":  # reviewers decide its classification: no second item per question
+            return "waiting"
         classes = [r["name"] for r in await self.db.read(CLASSES, shared=SHARED_TENANT)]
         if not classes:
             raise RuntimeError("the base ontology has no classes (not seeded?)")
@@ -85,18 +90,39 @@ class GapHealer:
             return "rejected"
         prov = Provenance(tenant=gap.tenant_id, source="gap_healer", domain=found.domain,
                           origin=f"gap:{gap.response_id}:{normalize(term)}", entity_type=found.parent)
-        written = await self.store.write_triple(
-            Triple(subject=found.name, relation="IS_A", object=found.parent, confidence=found.confidence), prov)
-        if found.aliases:
-            await self.db.write(SET_ALIASES, uid=written.subject_uid, tenant=gap.tenant_id, aliases=found.aliases,
-                                alias_keys=sorted({normalize(a) for a in found.aliases}))
+        triple = review.classified_triple(found)
+        verdict = await review.decide(self.learning, gap, triple, found)  # OPA down: PolicyDown, redelivered
+        await self.bus.publish(self.learning.record(gap, triple, verdict), self.bus.topics.audit)
+        if verdict.held:
+            return await self._hold(gap, term, triple, prov, found, verdict)
+        written = await self.store.write_triple(triple, prov)
+        aliases = await apply_aliases(self.db, gap.tenant_id, written.subject_uid, found.aliases)
         await self._audit(gap, "gap_healed", written.id, f"{found.name} IS_A {found.parent}",
-                          {"entity": written.subject_uid, "domain": found.domain, "aliases": found.aliases,
-                           "confidence": found.confidence})
+                          {"entity": written.subject_uid, "domain": found.domain, "aliases": aliases.kept,
+                           "aliases_dropped": aliases.dropped, "confidence": found.confidence,
+                           "domains": verdict.domains, "policy_version": verdict.decision.version.digest})
         await self.gaps.decide(gap.tenant_id, term, "healed", f"{found.name} IS_A {found.parent}",
                                entity=written.subject_uid, parent=found.parent)
         GRAPH_GAP_DECISIONS.labels("healed").inc()
         return "healed"
+
+    async def _hold(self, gap: OntologyGap, term: str, triple: Triple, prov: Provenance,
+                    found: core.Classification, verdict: Verdict) -> str:
+        """A protected domain (or refused): the classification waits in the quarantine like a learned triple; its
+        aliases are not applied (only recorded); the gap is quarantined, not healed."""
+        reach = await self.store.reach(gap.tenant_id, triple)
+        qid, _ = await self.quarantine.hold(triple, prov, reach, NO_LIMIT, reason=verdict.reason(),
+                                            ttl_s=self.settings.graph_quarantine_ttl_s, domains=verdict.domains)
+        await self._audit(gap, "gap_quarantined", qid, verdict.reason(),
+                          {"triple": triple.model_dump(), "entity_type": found.parent, "domain": found.domain,
+                           "domains": verdict.domains, "policy": verdict.outcome,
+                           "policy_version": verdict.decision.version.digest, "confidence": found.confidence,
+                           "aliases_not_applied": found.aliases})
+        await self.gaps.decide(gap.tenant_id, term, "quarantined",
+                               f"{triple.title()} waits for review (quarantine {qid}): {verdict.reason()}",
+                               parent=found.parent)
+        GRAPH_GAP_DECISIONS.labels("quarantined").inc()
+        return "quarantined"
 
     async def _classify(self, gap: OntologyGap, term: str, classes: list[str]) -> str | None:
         key = f"{gap.tenant_id}:{normalize(term)}"
@@ -146,6 +172,7 @@ class GapHealer:
     async def close(self) -> None:
         if self.schedule is not None:
             await self.schedule.close()
+        await self.learning.close()
 
     async def _audit(self, cause: Envelope, action: str, subject: str, reason: str = "",
                      details: dict[str, object] | None = None) -> None:
@@ -159,16 +186,19 @@ STAGE = Stage(
     settings=GapHealerSettings,
     build=lambda res: GapHealer(res.settings, res.bus, res.db, res.inference, res.memo(
         f"gap-healer:class:{res.settings.topic_namespace}", res.settings.gap_memo_ttl_s)),
-    summary="Ontology gaps -> classified entities; lint requests -> contradiction resolution, decay deletion "
-            "and orphan clean-up. Every decision is an audit event.",
+    summary="Ontology gaps -> classified entities (or the quarantine: a protected domain); lint requests -> "
+            "contradiction resolution, decay deletion and orphan clean-up. Every decision is an audit event.",
     consumes=(Consumes("ontology_gaps", OntologyGap, "on_gap"), Consumes("linting", LintRequest, "on_lint")),
     publishes=("audit",),
     needs=("redis", "inference", "neo4j"),
     request_budget=False,  # healing the ontology is the fleet's work, not the client's spend
-    notes=Notes(keeps="Neo4j; Redis `gap-healer:class:<ns>:<tenant>:<term>` (classifications)",
-                dedupe="a term already known is skipped; classifications kept per tenant and "
-                       "term; deletions re-check their rule in the deleting statement",
-                redelivery="no second model call; nothing left to delete"),
+    notes=Notes(keeps="Neo4j (entities, `:OntologyGap`, `:Quarantine`); Redis "
+                      "`gap-healer:class:<ns>:<tenant>:<term>` (classifications)",
+                dedupe="a term already known is skipped, one whose classification waits for review too; "
+                       "classifications kept per tenant and term; quarantine items MERGEd on (gap, triple); "
+                       "deletions re-check their rule in the deleting statement",
+                redelivery="no second model call; the same quarantine item and policy decision; nothing left "
+                           "to delete"),
 )
 
 

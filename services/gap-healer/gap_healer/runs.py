@@ -49,8 +49,8 @@ async def heal_run(healer: GapHealer, settings: GapHealerSettings, run_id: str) 
                               context=gap.get("context") or "")
         outcomes[await healer.heal(message)] += 1
     left = (await healer.gaps.counts(settings.graph_schedule_tenant))["open"]
-    return {"retried": len(gaps), **{k: outcomes.get(k, 0) for k in ("healed", "rejected", "failed", "known")},
-            "open_after": left}
+    kinds = ("healed", "rejected", "quarantined", "failed", "known")
+    return {"retried": len(gaps), **{k: outcomes.get(k, 0) for k in kinds}, "open_after": left}
 
 
 RUNNERS: dict[RunKind, Callable[[GapHealer, GapHealerSettings, str], Awaitable[dict[str, Any]]]] = {

@@ -68,7 +68,7 @@ class Scheduler:
                                                 "heal": settings.graph_heal_interval_s}
         for check in ("contradictions", "decay", "orphans"):  # every series exists from the start (at 0)
             GRAPH_LINT_FINDINGS.labels(check)
-        for outcome in ("healed", "rejected", "failed"):
+        for outcome in ("healed", "rejected", "quarantined", "failed"):
             GRAPH_GAP_DECISIONS.labels(outcome)
         GRAPH_DECAY_DELETIONS.inc(0)
         for kind in RUN_KINDS:

@@ -1,9 +1,10 @@
 from pydantic import Field
 
-from moe_core.graph.settings import GraphSettings
+from moe_core.graph.settings import GraphSettings, QuarantineSettings
+from moe_core.policy.settings import PolicyEngineSettings
 
 
-class GapHealerSettings(GraphSettings):
+class GapHealerSettings(PolicyEngineSettings, QuarantineSettings, GraphSettings):  # classifications' write policy
     service_name: str = "gap-healer"
     http_port: int = 8108
     gap_healer_role: str = Field(default="gap_healer", description="MODEL_ASSIGNMENTS role; falls back to default")

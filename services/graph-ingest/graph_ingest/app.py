@@ -1,5 +1,5 @@
 """graph-ingest: answers -> triples in the knowledge graph (or quarantine: a dense hub, or a protected domain
-held by the write policy, graph_ingest.policy); feedback -> verified or flagged relations; trust recomputed in
+held by the write policy, moe_core.policy.learned); feedback -> verified or flagged relations; trust recomputed in
 pages; every decision on the audit topic."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI
 
 from graph_ingest import core
-from graph_ingest.policy import LearningPolicy
 from graph_ingest.provenance import keep_learned_from, learned_from
 from graph_ingest.settings import GraphIngestSettings
 from moe_core.bus import TRANSIENT_ERRORS, Bus
@@ -29,8 +28,7 @@ from moe_core.graph.synthesis import write_synthesis
 from moe_core.graph.trust import extraction_confidence
 from moe_core.idempotency import Memo
 from moe_core.inference import InferenceClient, InferenceError
-from moe_core.policy import PolicyClient
-from moe_core.policy.domains import Keywords, KeywordsError, load_keywords
+from moe_core.policy.learned import LearningPolicy
 from moe_core.stage import Consumes, Notes, Stage
 
 log = logging.getLogger(__name__)
@@ -50,8 +48,7 @@ class GraphIngest:
         self.domains = domains  # their domains, resolved before any was written: a redelivery decides the same
         # the original's ingest semaphore: background extraction calls capped per replica
         self.calls = asyncio.Semaphore(settings.graph_ingest_concurrency)
-        self.learning = LearningPolicy(PolicyClient(settings.opa_url, settings.opa_timeout_s), db,
-                                       _keywords(settings), settings.service_name)
+        self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
 
     async def on_ingest(self, event: IngestEvent) -> None:
         reason = core.skip_reason(event)
@@ -116,10 +113,11 @@ class GraphIngest:
         entities its own first attempt filed."""
         stored = await self.domains.get(event.response_id)
         if stored is None:
-            found = [await self.learning.resolve(event, t) for t in triples]
+            found = [await self.learning.resolve(event.tenant_id, t) for t in triples]
             stored = await self.domains.put_first(event.response_id, json.dumps(found))
         kept = json.loads(stored)
-        return kept if len(kept) == len(triples) else [await self.learning.resolve(event, t) for t in triples]
+        return kept if len(kept) == len(triples) else [await self.learning.resolve(event.tenant_id, t)
+                                                       for t in triples]
 
     async def _learn(self, event: IngestEvent, triple: Triple, prov: Provenance,
                      domains: list[str]) -> tuple[str, list[str]] | None:
@@ -138,7 +136,8 @@ class GraphIngest:
             await self._audit(event, "quarantined", qid, f"blast radius {reach} > {threshold}",
                               {"triple": triple.model_dump(), "reach": reach, "threshold": threshold})
             return None
-        verdict = await self.learning.decide(event, triple, domains)  # OPA down: PolicyDown, redelivered
+        # OPA down: PolicyDown, redelivered
+        verdict = await self.learning.decide(event.tenant_id, triple, domains, event.review_domains)
         await self.bus.publish(self.learning.record(event, triple, verdict), self.bus.topics.audit)
         if verdict.held:  # a protected domain (or refused): an admin decides, as for a dense triple
             qid, _ = await self.quarantine.hold(triple, prov, reach, threshold, reason=verdict.reason(),
@@ -188,16 +187,6 @@ class GraphIngest:
                 log.info("trust recomputed: %d relations, %d changed", done.scanned, done.changed)
             except TRANSIENT_ERRORS:
                 log.exception("trust recomputation failed; next period retries")
-
-
-def _keywords(settings: GraphIngestSettings) -> Keywords | str:
-    """The words that resolve a triple's domains, or why they cannot be read (then nothing is learned: every
-    answer is redelivered, then dead-lettered with this reason)."""
-    try:
-        return load_keywords(settings.keywords_path())
-    except KeywordsError as exc:
-        log.error("learned triples cannot be checked by the policy, nothing is learned: %s", exc)
-        return str(exc)
 
 
 STAGE = Stage(

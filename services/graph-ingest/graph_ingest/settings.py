@@ -1,11 +1,11 @@
 from pydantic import Field
 
-from moe_core.graph.settings import GraphSettings
+from moe_core.graph.settings import GraphSettings, QuarantineSettings
 from moe_core.policy.settings import PolicyEngineSettings
 from moe_core.seed import SEED_ARCHITECTURE, SEED_ENTERPRISE, SEED_SYSTEM, SeedDefault
 
 
-class GraphIngestSettings(PolicyEngineSettings, GraphSettings):  # PolicyEngineSettings: learned triples' policy
+class GraphIngestSettings(PolicyEngineSettings, QuarantineSettings, GraphSettings):  # learned triples' policy
     service_name: str = "graph-ingest"
     http_port: int = 8107
     graph_ingest_concurrency: int = Field(default=2, ge=1, description="Extraction calls one replica makes at "
@@ -13,8 +13,6 @@ class GraphIngestSettings(PolicyEngineSettings, GraphSettings):  # PolicyEngineS
     graph_max_triples: int = Field(default=8, ge=1, le=8, description="Triples extracted per answer")
     graph_blast_radius_max: int = Field(
         default=30, ge=0, description="Quarantine a triple whose endpoints reach more entities in two hops")
-    graph_quarantine_ttl_s: int = Field(default=7 * 86_400, ge=0, description="A quarantined triple not decided "
-                                        "within this long expires (listed as expired, no longer decided); 0 = never")
     graph_ingest_role: str = Field(default="ingest", description="MODEL_ASSIGNMENTS role; falls back to default")
     graph_ingest_max_tokens: int = Field(default=400, ge=32, description="Token budget of the extraction")
     graph_ingest_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of the extraction call")

@@ -1,0 +1,72 @@
+"""A classification's aliases, never taken from another entity: an alias whose normalized key already names
+another entity the tenant sees (moe_core.graph.visible_tenants: its key or one of its alias_keys) is dropped. The
+owners are read first (to say which entity holds a dropped alias) and checked again in the writing statement, so
+an alias claimed meanwhile is not taken either."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from moe_core.graph import GraphDB, visible_tenants
+from moe_core.graph.names import normalize
+
+OWNERS = """
+MATCH (e:Entity)
+WHERE e.tenant IN $tenants AND e.uid <> $uid AND (e.key IN $keys OR any(k IN e.alias_keys WHERE k IN $keys))
+RETURN e.name AS name, e.tenant AS tenant, e.key AS key, e.alias_keys AS alias_keys
+ORDER BY CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, e.name
+"""
+
+# Sets the aliases of a gap-healer entity that no other visible entity names (by key or alias), in one statement.
+SET_ALIASES = """
+MATCH (e:Entity {uid: $uid})
+WHERE e.tenant = $tenant AND e.source = 'gap_healer'
+UNWIND $keys AS k
+OPTIONAL MATCH (o:Entity)
+WHERE o.tenant IN $tenants AND o.uid <> e.uid AND (o.key = k OR k IN o.alias_keys)
+WITH e, k, count(o) AS owners
+WITH e, [x IN collect(CASE WHEN owners = 0 THEN k END) WHERE x IS NOT NULL] AS free
+SET e.aliases = [a IN $aliases WHERE a.key IN free | a.name], e.alias_keys = [k IN $keys WHERE k IN free]
+RETURN free
+"""
+
+
+@dataclass(frozen=True)
+class Aliases:
+    kept: list[str]
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # {alias, reason, owner, owner_tenant}
+
+
+def distinct(aliases: list[str]) -> list[dict[str, str]]:
+    """The proposed aliases with their keys, the first of each key."""
+    seen: dict[str, str] = {}
+    for alias in aliases:
+        seen.setdefault(normalize(alias), alias)
+    return [{"name": name, "key": key} for key, name in seen.items() if key]
+
+
+async def apply_aliases(db: GraphDB, tenant: str, uid: str, proposed: list[str]) -> Aliases:
+    """Give the gap-healer's entity `uid` the proposed aliases no other visible entity names."""
+    wanted = distinct(proposed)
+    if not wanted:
+        return Aliases([])
+    tenants, keys = visible_tenants(tenant), sorted(a["key"] for a in wanted)
+    owners: dict[str, dict[str, Any]] = {}
+    for row in await db.read(OWNERS, tenants=tenants, tenant=tenant, uid=uid, keys=keys):
+        for key in {row["key"], *(row["alias_keys"] or [])} & set(keys):
+            owners.setdefault(key, row)
+    rows = await db.write(SET_ALIASES, uid=uid, tenant=tenant, tenants=tenants, keys=keys, aliases=wanted)
+    if not rows:  # the term resolved meanwhile to an entity the gap-healer did not make: its aliases stay
+        return Aliases([], [{"alias": a["name"], "reason": "the entity is not the gap-healer's", "owner": None,
+                             "owner_tenant": None} for a in wanted])
+    free = set(rows[0]["free"])
+    dropped = []
+    for alias in wanted:
+        if alias["key"] in free:
+            continue
+        owner = owners.get(alias["key"])
+        dropped.append({"alias": alias["name"], "reason": "names another entity" if owner else
+                        "named another entity when written",
+                        "owner": owner["name"] if owner else None, "owner_tenant": owner["tenant"] if owner else None})
+    return Aliases([a["name"] for a in wanted if a["key"] in free], dropped)
