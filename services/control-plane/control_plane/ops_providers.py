@@ -31,16 +31,19 @@ QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
 async def latency_percentiles(ops: OpsSettings, http: httpx.AsyncClient) -> tuple[dict[str, dict[str, float]], str]:
-    """{server: {p50, p95, p99} in seconds} and where it came from (or why it is missing)."""
+    """{server: {p50, p95, p99} in seconds} and where it came from (or why it is missing). The three quantiles are
+    evaluated at one instant (a scrape stored between the queries gave a server p95 and p99 without p50); a
+    server is listed with all three or not at all."""
     if not ops.prometheus_url:
         return {}, "unavailable: MOE_PROMETHEUS_URL is not set"
     found: dict[str, dict[str, float]] = {}
+    at = f"{time.time():.3f}"
     for name, q in QUANTILES.items():
         expr = (f"histogram_quantile({q}, sum by (le, server) "
                 f"(rate(moe_inference_seconds_bucket[{ops.ops_latency_window}])))")
         try:
-            response = await http.get(f"{ops.prometheus_url.rstrip('/')}/api/v1/query", params={"query": expr},
-                                      timeout=10)
+            response = await http.get(f"{ops.prometheus_url.rstrip('/')}/api/v1/query",
+                                      params={"query": expr, "time": at}, timeout=10)
             response.raise_for_status()
             result = response.json()["data"]["result"]
         except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -50,7 +53,8 @@ async def latency_percentiles(ops: OpsSettings, http: httpx.AsyncClient) -> tupl
             value = float(series["value"][1])
             if value == value:  # NaN: no calls in the window
                 found.setdefault(series["metric"].get("server", ""), {})[name] = round(value, 4)
-    return found, f"prometheus (moe_inference_seconds, {ops.ops_latency_window})"
+    complete = {server: values for server, values in found.items() if len(values) == len(QUANTILES)}
+    return complete, f"prometheus (moe_inference_seconds, {ops.ops_latency_window})"
 
 
 async def _timed_probe(server: InferenceServer, http: httpx.AsyncClient) -> dict[str, Any]:
