@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,10 +41,19 @@ async def _bring_up(component: Component) -> tuple[bool, bool]:
         return await supervisor._bring_up(component, pool)
 
 
+def _wait_exec(pid: int, token: str) -> None:
+    """Until the child has exec'ed: for a moment after Popen its cmdline is still this test's (CI, under load)."""
+    deadline = time.monotonic() + 10
+    while token not in proc.cmdline(pid):
+        assert time.monotonic() < deadline, f"pid {pid} never ran with {token} in its cmdline"
+        time.sleep(0.01)
+
+
 def test_a_component_running_before_that_never_answers_is_reported_with_the_way_out(
         capsys: pytest.CaptureFixture[str]) -> None:
     name, token = f"hint-test-{uuid.uuid4().hex[:8]}", f"hint-token-{uuid.uuid4().hex}"
     elsewhere = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", token])
+    _wait_exec(elsewhere.pid, token)
     config.pid_path(name).parent.mkdir(parents=True, exist_ok=True)
     config.pid_path(name).write_text(str(elsewhere.pid))
     try:
