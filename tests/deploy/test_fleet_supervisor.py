@@ -82,3 +82,13 @@ def test_a_component_this_command_started_is_reported_without_it(capsys: pytest.
         config.pid_path(name).unlink(missing_ok=True)
     assert (started, ok) == (True, False)
     assert f"FAILED {name}: not ready after 1s" in out and "already running" not in out
+
+
+def test_a_component_whose_preparation_gives_no_command_is_reported_not_crashed(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    name = f"hint-test-{uuid.uuid4().hex[:8]}"
+    component = Component(name=name, group="infra", port_key="tsa", deadline=0.6, check=_refused,
+                          prepare=lambda: [], match=lambda: name)
+    started, ok = asyncio.run(_bring_up(component))
+    assert (started, ok) == (True, False)
+    assert f"FAILED {name}: preparing gave no command to start" in capsys.readouterr().out

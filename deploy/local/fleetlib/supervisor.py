@@ -83,6 +83,8 @@ def _start(comp: Component) -> str | None:
         argv = comp.prepare()
     except Exception as exc:
         return f"preparing failed: {exc}"
+    if not argv:
+        return "preparing gave no command to start"
     env = comp.env() if comp.env else None
     pid = proc.spawn(comp.name, argv, env=env, user=comp.user)
     print(f"{comp.name}: started (pid {pid}), waiting up to {comp.deadline:.0f}s", flush=True)
