@@ -11,15 +11,12 @@ The control plane runs in this process (uvicorn in a thread, OIDC on) on the rea
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
@@ -29,6 +26,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from control_plane.app import create_app
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.settings import ControlPlaneSettings
+from tests.support import uvicorn_thread
 from tests.support.dex import Client, Dex, User, running_dex
 from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace
@@ -51,20 +49,12 @@ def sso_console(infra: dict[str, str]) -> Iterator[tuple[str, Dex]]:
                                         opa_url=infra["opa"])
         oidc = OidcSettings(issuer=dex.issuer, client_id=client.id, client_secret=client.secret,
                             redirect_uri=client.redirect_uri, provider_name="Dex")
-        server = uvicorn.Server(uvicorn.Config(create_app(settings, oidc=oidc), host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="on"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the control plane did not start")
-            time.sleep(0.05)
+        stop = uvicorn_thread.serve(create_app(settings, oidc=oidc), uvicorn_thread.bind(port=port),
+                                    start_timeout=60, stop_timeout=15, what="the control plane")
         try:
             yield base, dex
         finally:
-            server.should_exit = True
-            thread.join(timeout=15)
+            stop()
 
 
 def test_the_sso_link_takes_the_browser_to_the_provider_and_back_signed_in(

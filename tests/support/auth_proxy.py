@@ -6,18 +6,16 @@ through unchanged. Runs in a daemon thread: ``url, stop = start_auth_proxy(upstr
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
+
+from tests.support import uvicorn_thread
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-authorization", "content-length"}
 
@@ -51,19 +49,6 @@ def create_app(upstream: str, key: str) -> Starlette:
 
 
 def start_auth_proxy(upstream: str, key: str) -> tuple[str, Callable[[], None]]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(upstream, key), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the auth proxy did not start")
-        time.sleep(0.05)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+    sock = uvicorn_thread.bind()
+    stop = uvicorn_thread.serve(create_app(upstream, key), sock, stop_timeout=10, what="the auth proxy")
+    return uvicorn_thread.url("127.0.0.1", sock), stop

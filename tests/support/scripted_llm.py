@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tests.support import uvicorn_thread
 from tests.support.scripted_core import (
     Reply,
     ScriptState,
@@ -258,19 +258,6 @@ def create_app(script: dict[str, Any] | None = None) -> Starlette:
     return app
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
-
-
-def _url(host: str, sock: socket.socket) -> str:
-    port = sock.getsockname()[1]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 def _server(app: Starlette) -> uvicorn.Server:
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=1)
@@ -284,23 +271,9 @@ def start_server_thread(
 
     Pass ``app=create_app(...)`` to keep a handle on ``app.state.scripted``.
     """
-    app = app or create_app(script)
-    sock = _bind(host, 0)
-    server = _server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("scripted LLM server failed to start")
-        time.sleep(0.005)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
-
-    return _url(host, sock), stop
+    sock = uvicorn_thread.bind(host)
+    stop = uvicorn_thread.serve(app or create_app(script), sock, lifespan="off", what="scripted LLM server")
+    return uvicorn_thread.url(host, sock), stop
 
 
 async def _serve_cli(server: uvicorn.Server, sock: socket.socket, url: str) -> None:
@@ -322,8 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.script:
         with open(args.script, encoding="utf-8") as fh:
             script = json.load(fh)
-    sock = _bind(args.host, args.port)
-    asyncio.run(_serve_cli(_server(create_app(script)), sock, _url(args.host, sock)))
+    sock = uvicorn_thread.bind(args.host, args.port)
+    asyncio.run(_serve_cli(_server(create_app(script)), sock, uvicorn_thread.url(args.host, sock)))
 
 
 if __name__ == "__main__":
