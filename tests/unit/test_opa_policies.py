@@ -52,6 +52,9 @@ def test_the_domain_words_name_known_domains_and_relations() -> None:
     assert words.of_words("Glimmer Syndromes") == {"medical"}  # a whole word, plural folded
     assert words.of_words("Zorn Kernel") == set() and words.of_words("Syndromeless") == set()
     assert resolve_text("The statute regulates the dosage of a drug.", words) == ["legal", "medical"]
+    # all of a text, not a name's first 120 characters (a neutral preamble hid a medical document from review)
+    preamble = "This handbook was written by the night shift team of ward seven for new colleagues. " * 5
+    assert resolve_text(preamble + "Give the drug at the dose on the chart.", words) == ["medical"]
 
 
 def test_the_version_of_the_files_is_the_digest_of_their_names_and_texts(tmp_path: Path) -> None:

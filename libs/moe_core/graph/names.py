@@ -12,12 +12,16 @@ MAX_NAME_CHARS = 120
 
 
 def normalize(name: str) -> str:
-    """Lower case, accents folded, punctuation (but + # . - ') dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFKD", name)
+    """Lower case, accents folded, punctuation (but + # . - ') dropped, whitespace collapsed; a name's length."""
+    return fold(name)[:MAX_NAME_CHARS]
+
+
+def fold(text: str) -> str:
+    """normalize without the bound: all of a text (the words a text's domains are resolved from)."""
+    text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     text = _DROP.sub(" ", text.replace("_", " "))
-    text = _SPACE.sub(" ", text).strip(" .-'")
-    return text[:MAX_NAME_CHARS]
+    return _SPACE.sub(" ", text).strip(" .-'")
 
 
 def clean_name(name: str) -> str:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from moe_core.graph import GraphDB, visible_tenants
 from moe_core.graph.bundles import Bundle
 from moe_core.graph.model import Triple
-from moe_core.graph.names import normalize
+from moe_core.graph.names import fold, normalize
 
 NO_EVIDENCE = frozenset({"general"})  # a graph entity filed under "general" says nothing about its domain
 KNOWN_DOMAINS = """
@@ -43,7 +43,8 @@ class Keywords(BaseModel):
     domains: dict[str, DomainWords]
 
     def of_words(self, text: str) -> set[str]:
-        words = {w for w in _WORD.findall(normalize(text))}
+        """The domains whose words the text uses, anywhere in it (not only within a name's length)."""
+        words = {w for w in _WORD.findall(fold(text))}
         words |= {w[:-1] for w in words if len(w) > 3 and w.endswith("s")}
         return {d for d, rule in self.domains.items() if words & {w.lower() for w in rule.words}}
 
