@@ -43,6 +43,8 @@ BODIES: dict[str, type[BaseModel]] = {"/v1/chat/completions": ChatCompletionRequ
                                       "/v1/memory/ingest": IngestBody, "/v1/knowledge/export": ExportBody,
                                       "/graph/quarantine/{item_id}/approve": DecisionBody,
                                       "/graph/quarantine/{item_id}/reject": DecisionBody,
+                                      "/v1/memory/documents/{document_id}/approve": DecisionBody,
+                                      "/v1/memory/documents/{document_id}/reject": DecisionBody,
                                       "/v1/memory/documents": TextDocument, "/v1/memory/search": SearchBody}
 BUNDLE = json.loads((Path(__file__).resolve().parents[2] / "docs" / "knowledge-bundle.schema.json").read_text())
 

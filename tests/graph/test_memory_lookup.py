@@ -2,7 +2,8 @@
 the gateway's API (Markdown as JSON text and as a file, PDF as a file), listed, read, searched and deleted
 per tenant; graph-rag's filtered lookup (on by default) on the real broker returns only the asking tenant's
 documents of the plan's domain, each with its source; bad filters and bad documents (a PDF bomb among them)
-are 400/413 in the OpenAI envelope."""
+are 400/413 in the OpenAI envelope. A document in a protected domain is searched once two admin persons of the
+tenant approved it (its review: tests/graph/test_memory_review.py)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,17 @@ async def tenants(graph_services: GraphServices) -> AsyncIterator[tuple[Tenant, 
             await tenant.call("DELETE", f"/v1/memory/documents/{doc['id']}")
 
 
+async def release(svc: GraphServices, tenant: Tenant, doc: dict[str, Any]) -> dict[str, Any]:
+    """A document held for review (a protected domain: policy/opa/memory.rego), approved by two admin persons."""
+    assert doc["status"] == "pending_review", doc
+    for key in (await svc.admin_key_for(tenant.name), await svc.second_approver_for(tenant.name)):
+        answer = await svc.gateway.post(f"/v1/memory/documents/{doc['id']}/approve",
+                                        headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "searchable", answer.text
+    return dict(answer.json())
+
+
 async def graph_context(svc: GraphServices, tenant: str, filters: dict[str, Any]) -> dict[str, Any]:
     """graph-rag's answer to a graph task on the real broker (its document lookup is on by default)."""
     task = GraphTask(response_id=uuid.uuid4().hex, tenant_id=tenant, deadline_at=deadline_in(60), task_id="t9",
@@ -87,8 +99,10 @@ async def test_a_filtered_lookup_returns_only_the_tenants_documents_of_that_doma
     other = await b.upload(text=WARFARIN_B, domain="medical", source="clinic-b/warfarin.md")
     assert (policy["tenant"], policy["domain"], policy["title"], policy["chunks"]) == (
         a.name, "medical", "Warfarin policy", 1)
+    for tenant, doc in ((a, policy), (a, contracts), (b, other)):  # medical and legal: held until approved
+        await release(graph_services, tenant, doc)
 
-    scoped = await graph_context(graph_services, a.name, {"domain": "medical"})  # the upload is found at once
+    scoped = await graph_context(graph_services, a.name, {"domain": "medical"})  # found once released
     documents = scoped["data"]["documents"]
     assert {d["document_id"] for d in documents} == {policy["id"]}  # not B's, not A's legal one
     assert "[source: Warfarin policy (ward7/warfarin.md)] # Warfarin policy Elderly patients" in scoped["content"]
@@ -129,6 +143,9 @@ async def test_markdown_and_pdf_uploads_are_retrievable_with_their_source(
         "text/markdown", "night-shift.md", "handbooks", "2024-03-01")
     assert (pdf["media_type"], pdf["source"], pdf["title"], pdf["date"]) == (
         "application/pdf", "evacuation.pdf", "evacuation.pdf", "2019-06-30")
+    assert md["review_domains"] == pdf["review_domains"] == ["medical"]  # their texts: "drug", "patients"
+    for doc in (md, pdf):
+        await release(graph_services, a, doc)
 
     async def search(tenant: Tenant, query: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
         found = await tenant.call("POST", "/v1/memory/search", json={"query": query, "filters": filters})
@@ -162,10 +179,12 @@ async def test_markdown_and_pdf_uploads_are_retrievable_with_their_source(
     assert await search(a, "How are bedridden patients evacuated?", {"document_set": "archive"}) == []
     await a.call("DELETE", f"/v1/memory/documents/{pdf['id']}", expect=404)
     audit = await graph_services.tap.wait(graph_services.bus.topics.audit,
-                                          lambda m: m["subject"] == pdf["id"], count=3)
-    # the deletion's policy decision (its uploader or a tenant admin: policy/opa/memory.rego) is on the record too
-    assert sorted(m["action"] for m in audit) == ["memory_document_added", "memory_document_deleted",
-                                                  "policy_decision"]
+                                          lambda m: m["subject"] == pdf["id"], count=9)
+    # the policy's decisions (held at upload, two approvals, the deletion by its uploader or a tenant admin:
+    # policy/opa/memory.rego) are on the record too
+    assert sorted(m["action"] for m in audit) == [
+        "memory_document_approved", "memory_document_approved", "memory_document_deleted", "memory_document_held",
+        "memory_document_released", *["policy_decision"] * 4]
     assert {m["tenant_id"] for m in audit} == {a.name}
 
 

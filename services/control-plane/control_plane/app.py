@@ -134,7 +134,8 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
                       group=declared.group)
     inference = InferenceConfig.from_settings(settings)
-    memory = MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle, gate)  # tenant documents
+    memory = MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle, gate,  # tenant documents
+                       keywords)  # a protected domain's document is held for review (memory.rego)
     templates = TemplatesApi(bus, stores.keys, gate, inference, inference.templates, redis, settings.topic_namespace)
     routers: list[APIRouter] = [api.router for api in (
         AdminApi(bus, stores.keys, events, gate, inference.templates, settings.model_map),  # /v1/admin/*

@@ -3,7 +3,12 @@ plain text, PDF), GET /v1/memory/documents (own, filtered), GET and DELETE /v1/m
 POST /v1/memory/search (the filtered lookup graph-rag runs for a question). Any verified key; the tenant is
 the key's (X-Moe-Tenant picks one of its tenants). A document is deleted by the principal who uploaded it or by
 an admin of the tenant (policy/opa/memory.rego, action memory.document_delete: a clinician's key does not delete
-the knowledge owner's documents). Additions, deletions and refusals are audit events."""
+the knowledge owner's documents). Additions, deletions and refusals are audit events.
+
+A document in a protected domain (its label, or a domain the server resolves from its text as for memory ingest:
+policy/opa/memory.rego, action memory.document_upload) is stored but held: status pending_review, not searched for
+answers (graph-rag) nor by POST /v1/memory/search, until as many distinct principals approve it as a knowledge
+import of its domains needs (control_plane.memory_review: POST /v1/memory/documents/{id}/approve, /reject)."""
 
 from __future__ import annotations
 
@@ -27,12 +32,13 @@ from starlette.formparsers import MultiPartException
 
 from control_plane import memory_audit
 from control_plane.memory_files import Limits, MediaType, MemoryInputError, check_text, chunks, media_type, text_of
+from control_plane.memory_review import MemoryReview
 from control_plane.memory_settings import MemorySettings
-from control_plane.memory_store import MemoryStore, NewDocument
+from control_plane.memory_store import PENDING, SEARCHABLE, MemoryStore, NewDocument, Review, new_document_id
 from control_plane.pdf_text import PdfWorker
-from control_plane.policy_gate import PolicyGate, principal
-from control_plane.resource_api import int_param, not_found, router, unavailable
-from moe_core.access.keystore import KeyStore
+from control_plane.policy_gate import PolicyGate, principal, words
+from control_plane.resource_api import choice_param, int_param, not_found, router, unavailable
+from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate
 from moe_core.access.throttle import Throttle
 from moe_core.bus import Bus
@@ -41,9 +47,11 @@ from moe_core.memory import FilterError, MemoryFilters, collection_name, parse_f
 from moe_core.memory.filters import DOMAIN_PATTERN
 from moe_core.memory.store import version_key
 from moe_core.openai_error import OpenAIError, parse_json_body, parse_object
+from moe_core.policy.domains import Keywords, resolve_text
 
 log = logging.getLogger(__name__)
-LIST_PARAMS = ("domain", "document_set", "from", "to", "limit", "offset")
+LIST_PARAMS = ("domain", "document_set", "from", "to", "status", "limit", "offset")
+STATUSES = (PENDING, SEARCHABLE, "all")
 FORM_FIELDS = ("file", "title", "source", "domain", "document_set", "date")
 STORE_ERRORS = (httpx.HTTPError, ConnectionError, ChromaError, ValueError, RuntimeError)  # Chroma down or broken
 
@@ -73,9 +81,11 @@ class SearchBody(BaseModel):
 
 class MemoryApi:
     def __init__(self, settings: MemorySettings, namespace: str, bus: Bus, keystore: Callable[[], KeyStore],
-                 redis: Redis, throttle: Throttle, gate: PolicyGate, store: MemoryStore | None = None) -> None:
+                 redis: Redis, throttle: Throttle, gate: PolicyGate, keywords: Keywords | str,
+                 store: MemoryStore | None = None) -> None:
         self.settings = settings
         self.gate = gate
+        self.keywords = keywords
         self.throttle = throttle
         self.namespace = namespace
         self.bus = bus
@@ -87,10 +97,14 @@ class MemoryApi:
                         settings.memory_pdf_workers)
         self.limits = Limits(settings.memory_max_file_bytes, settings.memory_max_chars, settings.memory_max_pdf_pages,
                              pdf)
+        self.review = MemoryReview(self.store, gate, keystore, redis, namespace, bus, self._changed,
+                                   lambda: _store_errors(self.store))
         self.router = router(("POST", "/v1/memory/documents", self.create, 201),
                              ("GET", "/v1/memory/documents", self.documents),
                              ("GET", "/v1/memory/documents/{document_id}", self.get),
                              ("DELETE", "/v1/memory/documents/{document_id}", self.delete),
+                             ("POST", "/v1/memory/documents/{document_id}/approve", self.review.approve),
+                             ("POST", "/v1/memory/documents/{document_id}/reject", self.review.reject),
                              ("POST", "/v1/memory/search", self.search))
 
     async def create(self, request: Request) -> dict[str, Any]:
@@ -99,6 +113,8 @@ class MemoryApi:
         tenant = key.default_tenant
         with _input_errors():
             fields, text, kind = await self._read(request)
+        document_id = new_document_id()
+        review = await self._review(key, tenant, fields.domain, text, document_id)
         # CPU-bound (tokenising every chunk): off the event loop that streams other requests' answers
         parts = await asyncio.to_thread(chunks, text, kind, self.settings.memory_chunk_tokens,
                                         self.settings.memory_chunk_overlap)
@@ -109,15 +125,30 @@ class MemoryApi:
         doc = NewDocument(tenant=tenant, title=title, source=fields.source or title, domain=fields.domain,
                           document_set=fields.document_set, media_type=kind, chars=len(text), chunks=parts,
                           doc_time=int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()),
-                          sha256=hashlib.sha256(text.encode()).hexdigest(), uploaded_by=principal(key)["id"])
+                          sha256=hashlib.sha256(text.encode()).hexdigest(), uploaded_by=principal(key)["id"],
+                          id=document_id)
         with _store_errors(self.store):
             if await self.store.count(tenant) >= self.settings.memory_max_documents:
                 raise OpenAIError(409, f"the tenant keeps at most {self.settings.memory_max_documents} documents "
                                        "(MOE_MEMORY_MAX_DOCUMENTS): delete some first", code="too_many_documents")
-            body = await self.store.add(doc)
-        await self._changed(tenant)
-        await self._audit("memory_document_added", tenant, f"key:{key.id}", body)
+            body = await self.store.add(doc, review)
+        if review is None:
+            await self._changed(tenant)
+            await self._audit("memory_document_added", tenant, f"key:{key.id}", body)
+        else:  # not searched yet: graph-rag's cached contexts are still right
+            await self._audit("memory_document_held", tenant, f"key:{key.id}", body)
         return body
+
+    async def _review(self, key: ApiKey, tenant: str, label: str, text: str, document_id: str) -> Review | None:
+        """The policy's decision on an upload: None (searchable at once) or the review that holds it."""
+        keywords = words(self.keywords)
+        domains = await asyncio.to_thread(resolve_text, text, keywords)  # every word of up to 500,000 characters
+        decision = await self.gate.decide(key, "moe/memory/decision", "memory.document_upload", tenant,
+                                          {"domain": label, "domains": domains}, document_id)
+        if not decision.result.get("review"):
+            return None
+        return Review(sorted(decision.result.get("protected_domains") or []),
+                      max(1, int(decision.result.get("approvals_required") or 1)))
 
     async def _read(self, request: Request) -> tuple[DocumentFields, str, MediaType]:
         content_type = request.headers.get("content-type", "").lower()
@@ -155,14 +186,15 @@ class MemoryApi:
         unknown = sorted(k for k in params if k not in LIST_PARAMS)
         if unknown:
             raise OpenAIError(400, f"unknown filter {unknown[0]!r}; the filters are domain, document_set, from, "
-                                   "to (and limit, offset)", param=unknown[0], code="unknown_filter")
+                                   "to, status (and limit, offset)", param=unknown[0], code="unknown_filter")
+        status = choice_param(request, "status", STATUSES, "all")
         raw: dict[str, Any] = {k: params.getlist(k) for k in ("domain", "document_set") if k in params}
         if "from" in params or "to" in params:
             raw["time_range"] = {k: params[k] for k in ("from", "to") if k in params}
         filters = _filters(raw)
         limit, offset = int_param(request, "limit", 100, 1, 1000), int_param(request, "offset", 0, 0, 1_000_000)
         with _store_errors(self.store):
-            docs = await self.store.documents(key.default_tenant, filters)
+            docs = await self.store.documents(key.default_tenant, filters, None if status == "all" else status)
         page = docs[offset:offset + limit]
         return {"object": "list", "data": page, "total": len(docs), "has_more": offset + limit < len(docs)}
 
@@ -188,12 +220,19 @@ class MemoryApi:
         await self.gate.decide(key, "moe/memory/decision", "memory.document_delete", key.default_tenant,
                                {"uploaded_by": doc.get("uploaded_by") or None, "domain": doc.get("domain")},
                                document_id)  # the uploader or a tenant admin; a refusal is a 403, audited
-        with _store_errors(self.store):
-            if not await self.store.delete(key.default_tenant, document_id):
-                raise not_found("document", document_id)
+        if doc["status"] == PENDING:  # not while a review releases it into search
+            async with self.review.locked(document_id):
+                await self._delete(key.default_tenant, document_id)
+        else:
+            await self._delete(key.default_tenant, document_id)
         await self._changed(key.default_tenant)
         await self._audit("memory_document_deleted", key.default_tenant, f"key:{key.id}", doc)
         return {"object": "memory.document.deleted", "id": document_id, "deleted": True}
+
+    async def _delete(self, tenant: str, document_id: str) -> None:
+        with _store_errors(self.store):
+            if not await self.store.delete(tenant, document_id):
+                raise not_found("document", document_id)
 
     async def search(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())

@@ -1,5 +1,6 @@
 """Tenants' document sets as catalog entries, read from the signed record: the control plane's
-`memory_document_added` and `memory_document_deleted` audit events (POST / DELETE /v1/memory/documents) give, per
+`memory_document_added` and `memory_document_deleted` audit events (POST / DELETE /v1/memory/documents; a document
+held for review is stored too, `memory_document_held`, until it is deleted or `memory_document_rejected`) give, per
 tenant and document set, the documents it holds now (id, title, digest, chunks, domain) and when it last changed.
 A set whose documents were all deleted stays listed with 0 documents (its record remains). Its data class is the
 one a `document_set` rule of policy/data-classes.yaml gives, else the tenant's class."""
@@ -18,7 +19,8 @@ WHERE kind = 'record' AND message_type = 'AuditEvent' AND tenant_id = ANY($1::te
   AND (payload::jsonb ->> 'action') = ANY($2::text[])
 ORDER BY tenant_id, seq
 """
-ACTIONS = ["memory_document_added", "memory_document_deleted"]
+ADDED = ("memory_document_added", "memory_document_held")  # stored (searchable, or held for review)
+ACTIONS = [*ADDED, "memory_document_deleted", "memory_document_rejected"]
 MAX_TITLES = 20
 RETENTION = {"days": None, "rule": "kept until the tenant deletes a document (DELETE /v1/memory/documents/{id}); the "
                                    "audit record of every addition and deletion is kept with the audit log"}
@@ -35,7 +37,7 @@ async def document_sets(pool: Any, tenants: list[str]) -> list[dict[str, Any]]:
         found = sets.setdefault((row["tenant_id"], name), {"tenant": row["tenant_id"], "document_set": name,
                                                            "documents": {}, "changed_at": None})
         found["changed_at"] = row["at"].isoformat()
-        if row["action"] == "memory_document_added":
+        if row["action"] in ADDED:
             found["documents"][row["document_id"]] = {"id": row["document_id"], **{
                 k: details.get(k) for k in ("title", "source", "domain", "chunks", "sha256")}}
         else:
