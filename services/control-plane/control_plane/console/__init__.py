@@ -12,6 +12,7 @@ from control_plane.console.accounts import AccountPages
 from control_plane.console.admin_pages import AdminPages
 from control_plane.console.core import ConsoleCore
 from control_plane.console.data_health import DataHealthPage
+from control_plane.console.document_pages import DocumentPages
 from control_plane.console.fleet import FleetPage
 from control_plane.console.guardrail_pages import GuardrailPages
 from control_plane.console.oidc_login import OidcLogin
@@ -35,6 +36,7 @@ def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis,
     AccountPages(core)
     FleetPage(core, settings, redis, bus)
     OperationPages(core)
+    DocumentPages(core)  # tenant documents held for review
     GuardrailPages(core)
     DataHealthPage(core, console)
     AdminPages(core)
