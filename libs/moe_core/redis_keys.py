@@ -146,6 +146,9 @@ KEYS: tuple[RedisKey, ...] = (
              ("graph-rag",), "a tenant's documents changed (caches keyed by it go stale)"),
     RedisKey("memory:presence:", "memory:presence:<ns>:<tenant>", "control-plane", "string flag", "none",
              ("graph-rag",), "the tenant has documents (no lookup otherwise)"),
+    RedisKey("memory:review-lock:", "memory:review-lock:<ns>:<document_id>", "control-plane", "string lock",
+             "120 s (control_plane.memory_review.LOCK_S)",
+             purpose="one review decision (or deletion) of a held document at a time, on every replica"),
 )
 
 # Strings of the form `<word>:` that are not Redis keys (ids, audit subjects, text): the test skips them.
