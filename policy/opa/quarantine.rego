@@ -4,7 +4,9 @@
 # its entities, the graph and the text's words), never a label.
 # input.action: "graph.quarantine_approve"
 # input.resource: {"domains": [...], "approvers": [principals who approved it so far],
-#                  "submitted_by": the principal whose memory-ingest text it was learned from, or ""}
+#                  "submitted_by": the principal whose memory-ingest text it was learned from, or whose question
+#                                  raised the ontology gap a held classification came from (OntologyGap.asked_by),
+#                                  or ""}
 package moe.quarantine
 
 import data.moe.domains
@@ -20,7 +22,7 @@ deny contains scopes.deny_reason("insufficient_role", 403, "approving a quaranti
 deny contains scopes.deny_reason("own_submission", 403, msg) if {
 	input.resource.submitted_by != ""
 	input.resource.submitted_by == input.principal.id
-	msg := "the principal who submitted the text may not approve what was learned from it"
+	msg := "the principal who submitted the text (or asked the question) it was learned from may not approve it"
 }
 
 # Four eyes are two people's (knowledge.rego): where two approvals or more are needed, a service account does not

@@ -38,3 +38,12 @@ test_one_principal_counts_once_and_never_for_its_own_text if {
 test_a_user_key_approves_nothing if {
 	codes(approve("p1", "user", {"domains": ["general"], "approvers": [], "submitted_by": ""})) == {"insufficient_role"}
 }
+
+# A gap-healer classification held for review is submitted by the principal whose question raised the gap
+# (OntologyGap.asked_by): the asker is never one of its two approvers, first or second; other people are.
+test_the_asker_of_a_held_gap_classification_may_not_approve_it if {
+	codes(approve("asker", "admin", {"domains": ["medical"], "approvers": [], "submitted_by": "asker"})) == {"own_submission"}
+	codes(approve("asker", "admin", {"domains": ["medical"], "approvers": ["p2"], "submitted_by": "asker"})) == {"own_submission"}
+	quarantine.decision.allow with input as approve("p2", "admin", {"domains": ["medical"], "approvers": [], "submitted_by": "asker"})
+	quarantine.decision.allow with input as approve("p3", "admin", {"domains": ["medical"], "approvers": ["p2"], "submitted_by": "asker"})
+}

@@ -70,6 +70,12 @@ class ApiKey:
     def default_tenant(self) -> str:
         return self.tenant_ids[0]
 
+    @property
+    def principal(self) -> str:
+        """Who acts with it: its principal, or (none recorded) its own service account; one principal's keys are
+        one actor to every policy."""
+        return self.principal_id or own_principal(self.id)
+
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 

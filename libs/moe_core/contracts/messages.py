@@ -104,6 +104,11 @@ class ChatRequest(Envelope):
         default=None, description="A replay as recorded: the learned planner patterns the original plan's prompt "
                                   "named (Plan.learned_patterns), which the planner names instead of the tenant's "
                                   "patterns of today; unset: not such a replay")
+    asked_by: str | None = Field(default=None, max_length=200, description="The principal behind the request's "
+                                 "verified key (moe_core.access; its id, never the key): carried only to the graph "
+                                 "task and the ontology gaps its question raises, so the asker may not approve a "
+                                 "classification their own question led to; unset: no key (an open gateway) or an "
+                                 "older producer")
 
 
 class PlannedTask(BaseModel):
@@ -191,6 +196,8 @@ class GraphTask(Envelope):
     task_id: str
     question: str
     metadata_filters: dict[str, Any] = Field(default_factory=dict)
+    asked_by: str | None = Field(default=None, max_length=200, description="ChatRequest.asked_by: the principal "
+                                 "who asked the question (copied onto the ontology gaps it raises)")
 
 
 class TaskResult(Envelope):
@@ -341,6 +348,9 @@ class OntologyGap(Envelope):
 
     term: str = Field(min_length=1, max_length=200)
     context: str = Field(default="", max_length=2000)
+    asked_by: str | None = Field(default=None, max_length=200, description="The principal whose question raised "
+                                 "the gap (GraphTask.asked_by): a classification held for review from it is "
+                                 "submitted by them, and they may not approve it; unset: not known")
 
 
 class LintRequest(Envelope):

@@ -4,7 +4,8 @@ waits for admins.
 Four-eyes: an item needs approvals by as many distinct principals as the policy asks for its domains
 (policy/opa/quarantine.rego: two for medical or legal); each approval is kept on the item (principal, key,
 time, note), a principal counts once whichever of its keys it uses, and the approval that reaches the number
-writes the triple in the same transaction. One rejection is final (it writes nothing). An item
+writes the triple in the same transaction. One rejection is final (it writes nothing); the rejection of a gap-healer
+classification marks its ontology gap `rejected` in the same transaction (moe_core.graph.gaps). An item
 not decided within its time to live (the original's 7 days, MOE_GRAPH_QUARANTINE_TTL_S) expires: it is
 listed as `expired` and can no longer be decided."""
 
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from neo4j import AsyncManagedTransaction
 
 from moe_core.graph.driver import tx_data
+from moe_core.graph.gaps import review_rejected_in
 from moe_core.graph.model import Provenance, Triple
 from moe_core.graph.names import quarantine_id
 from moe_core.graph.store import GraphStore, Written
@@ -100,6 +102,7 @@ SET q.relation_id = $relation_id
 class Decision:
     item: dict[str, Any]
     written: Written | None
+    gap: dict[str, Any] | None = None  # a rejected classification's ontology gap, as the rejection left it
 
 
 class Quarantine:
@@ -161,8 +164,17 @@ class Quarantine:
         await tx_data(tx, SET_RELATION, id=qid, relation_id=written.id)
         return Decision({**item, "relation_id": written.id}, written)
 
-    async def reject(self, qid: str, tenants: list[str], actor: str, note: str = "") -> Decision | None:
-        """Reject a pending item (final: nothing is written). None: no pending item with this id."""
-        rows = await self.store.db.write(DECIDE, id=qid, tenants=tenants, status="rejected", now=time.time(),
-                                         actor=actor, note=note)
-        return Decision(rows[0]["item"], None) if rows else None
+    async def reject(self, qid: str, tenants: list[str], actor: str, note: str = "", *,
+                     principal: str | None = None, key_id: str | None = None) -> Decision | None:
+        """Reject a pending item (final: nothing is written); a gap-healer classification's ontology gap becomes
+        `rejected` by `principal` in the same transaction (Decision.gap). None: no pending item with this id."""
+
+        async def work(tx: AsyncManagedTransaction) -> Decision | None:
+            rows = await tx_data(tx, DECIDE, id=qid, tenants=tenants, status="rejected", now=time.time(), actor=actor,
+                                 note=note)
+            if not rows:
+                return None
+            item = rows[0]["item"]
+            return Decision(item, None, await review_rejected_in(tx, item, principal, key_id, note))
+
+        return await self.store.db.transaction(work)

@@ -200,7 +200,8 @@ class GraphApi:
                 decision = await quarantine.approve(item_id, _own(key), principal(key)["id"], key.id, actor,
                                                     body.note, required)
             else:
-                decision = await quarantine.reject(item_id, _own(key), actor, body.note)
+                decision = await quarantine.reject(item_id, _own(key), actor, body.note, principal=key.principal,
+                                                   key_id=key.id)
             if decision is None:  # decided or approved by this principal in the meantime
                 await self._pending(quarantine, item_id, key)
                 raise OpenAIError(409, "this principal has approved the item already", code="already_approved")
@@ -211,6 +212,8 @@ class GraphApi:
         if applied or not approve:
             await self._audit(actor, "quarantine_approved" if approve else "quarantine_rejected", item_id, item, key,
                               body.note)
+        if decision.gap is not None:  # a gap-healer classification: its gap may be classified again (gap-healer)
+            await self._audit_gap(actor, decision.gap, item, key, body.note)
         return {"object": "graph.quarantine_item", **item, "approvals": _approvals(item),
                 "approvals_required": item.get("approvals_required") or 1}
 
@@ -238,6 +241,16 @@ class GraphApi:
                    "approvals_required": item.get("approvals_required") or 1, "domains": item.get("domains")}
         event = audit_event(None, actor=actor, action=action, subject=item_id, response_id=item.get("response_id")
                             or item_id, tenant=item["tenant"], reason=note or action, details=details)
+        await self.bus.publish(event, self.bus.topics.audit)
+
+    async def _audit_gap(self, actor: str, gap: dict[str, Any], item: dict[str, Any], key: ApiKey, note: str) -> None:
+        """`gap_review_rejected`: the rejection's effect on the ontology gap the classification was held for."""
+        details = {"term": gap.get("term"), "state": gap.get("state"), "quarantine_id": item["id"],
+                   "rejected_class": item.get("object"), "principal": key.principal, "note": note,
+                   "review_rejections": gap.get("review_rejections"), "rejected_classes": gap.get("rejected_classes")}
+        event = audit_event(None, actor=actor, action="gap_review_rejected", subject=str(gap["id"]),
+                            response_id=item.get("response_id") or item["id"], tenant=item["tenant"],
+                            reason=str(gap.get("reason") or ""), details=details)
         await self.bus.publish(event, self.bus.topics.audit)
 
     async def ingest(self, request: Request) -> JSONResponse:

@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 from moe_core.access.keystore import ApiKey
-from moe_core.access.principals import own_principal
 from moe_core.bus import Bus
 from moe_core.graph.audit import audit_event
 from moe_core.observability.metrics import POLICY_DECISIONS
@@ -31,8 +30,8 @@ def words(keywords: Keywords | str) -> Keywords:
 def principal(key: ApiKey) -> dict[str, Any]:
     """Who acts: the principal behind the key (moe_core.access.principals; a key with none recorded: its own
     service account), so one principal's keys are one actor to every policy."""
-    pid = key.principal_id or own_principal(key.id)
-    return {"id": pid, "kind": key.principal_kind, "key_id": key.id, "role": key.role, "tenants": list(key.tenant_ids)}
+    return {"id": key.principal, "kind": key.principal_kind, "key_id": key.id, "role": key.role,
+            "tenants": list(key.tenant_ids)}
 
 
 class PolicyGate:

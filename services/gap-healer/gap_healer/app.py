@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 
-from gap_healer import core, review
+from gap_healer import core, retry, review
 from gap_healer.aliases import apply_aliases
 from gap_healer.lint import Deletion, Linter
 from gap_healer.settings import GapHealerSettings
@@ -38,6 +40,7 @@ WHERE e.tenant = $shared AND e.is_class
 RETURN e.name AS name
 ORDER BY e.name
 """
+QUARANTINE_ID = re.compile(r"\(quarantine (q[0-9a-f]+)\)")  # a gap held before its quarantine_id was kept
 # A held classification's quarantine item names no blast-radius limit (its `threshold`): the write policy held it
 NO_LIMIT = -1
 
@@ -62,25 +65,35 @@ class GapHealer:
 
     async def heal(self, gap: OntologyGap) -> str:
         """Classify and write one gap; the outcome: healed, quarantined (held for review), rejected, failed
-        (stays open), known, waiting (its classification waits for review already), ignored."""
+        (stays open), known, waiting (its classification waits for review already), cooling_down or review_limit
+        (reviewers rejected its classification: gap_healer.retry), ignored."""
         term = gap.term.strip()
         if gap.tenant_id == SHARED_TENANT or not normalize(term):
             return "ignored"
-        state = await self.gaps.seen(gap.tenant_id, term, gap.context, gap.response_id)
+        seen = await self.gaps.seen(gap.tenant_id, term, gap.context, gap.response_id, gap.asked_by)
+        state = seen["state"]
         known = await self.store.resolve(gap.tenant_id, term)
         if known is not None:  # healed meanwhile (or a redelivery, or its held classification approved)
-            if state in ("open", "quarantined"):
+            if state in ("open", "quarantined") or (state == "rejected" and seen.get("review_rejections")):
                 await self.gaps.decide(gap.tenant_id, term, "healed", "the term is known now")
             return "known"
         if state == "quarantined":  # reviewers decide its classification: no second item per question
-            return "waiting"
-        classes = [r["name"] for r in await self.db.read(CLASSES, shared=SHARED_TENANT)]
-        if not classes:
+            seen = await self._review_outcome(gap, term, seen)
+            if seen["state"] == "quarantined":
+                return "waiting"
+        held_back = retry.held_back(seen, self.settings.gap_review_retry_after_s,
+                                    self.settings.gap_max_review_rejections, time.time())
+        if held_back is not None:  # reviewers rejected its classification: not again at once, nor for ever
+            return held_back
+        ontology = [r["name"] for r in await self.db.read(CLASSES, shared=SHARED_TENANT)]
+        if not ontology:
             raise RuntimeError("the base ontology has no classes (not seeded?)")
-        raw = await self._classify(gap, term, classes)
-        if raw is None:
+        classes = retry.classes_left(ontology, seen)
+        classified = await self._classify(gap, term, classes, retry.memo_round(seen))
+        if classified is None:
             GRAPH_GAP_DECISIONS.labels("failed").inc()
             return "failed"
+        raw, asked_by = classified
         found = core.parse_classification(raw, term, classes, self.settings.gap_min_confidence)
         if found is None:
             reason = "not a known kind of entity, or not confident enough"
@@ -93,8 +106,8 @@ class GapHealer:
         triple = review.classified_triple(found)
         verdict = await review.decide(self.learning, gap, triple, found)  # OPA down: PolicyDown, redelivered
         await self.bus.publish(self.learning.record(gap, triple, verdict), self.bus.topics.audit)
-        if verdict.held:
-            return await self._hold(gap, term, triple, prov, found, verdict)
+        if verdict.held:  # submitted by the asker whose question the classification came from: not their approval
+            return await self._hold(gap, term, triple, prov, found, verdict, asked_by)
         written = await self.store.write_triple(triple, prov)
         aliases = await apply_aliases(self.db, gap.tenant_id, written.subject_uid, found.aliases)
         await self._audit(gap, "gap_healed", written.id, f"{found.name} IS_A {found.parent}",
@@ -107,41 +120,76 @@ class GapHealer:
         return "healed"
 
     async def _hold(self, gap: OntologyGap, term: str, triple: Triple, prov: Provenance,
-                    found: core.Classification, verdict: Verdict) -> str:
+                    found: core.Classification, verdict: Verdict, asked_by: str | None) -> str:
         """A protected domain (or refused): the classification waits in the quarantine like a learned triple; its
-        aliases are not applied (only recorded); the gap is quarantined, not healed."""
+        aliases are not applied (only recorded); the gap is quarantined, not healed. The item is submitted by the
+        principal whose question the classification was made from (quarantine.rego: own_submission)."""
         reach = await self.store.reach(gap.tenant_id, triple)
         qid, _ = await self.quarantine.hold(triple, prov, reach, NO_LIMIT, reason=verdict.reason(),
-                                            ttl_s=self.settings.graph_quarantine_ttl_s, domains=verdict.domains)
+                                            ttl_s=self.settings.graph_quarantine_ttl_s, domains=verdict.domains,
+                                            submitted_by=asked_by)
         await self._audit(gap, "gap_quarantined", qid, verdict.reason(),
                           {"triple": triple.model_dump(), "entity_type": found.parent, "domain": found.domain,
                            "domains": verdict.domains, "policy": verdict.outcome,
                            "policy_version": verdict.decision.version.digest, "confidence": found.confidence,
-                           "aliases_not_applied": found.aliases})
+                           "aliases_not_applied": found.aliases, "submitted_by": asked_by})
         await self.gaps.decide(gap.tenant_id, term, "quarantined",
                                f"{triple.title()} waits for review (quarantine {qid}): {verdict.reason()}",
-                               parent=found.parent)
+                               parent=found.parent, quarantine_id=qid)
         GRAPH_GAP_DECISIONS.labels("quarantined").inc()
         return "quarantined"
 
-    async def _classify(self, gap: OntologyGap, term: str, classes: list[str]) -> str | None:
-        key = f"{gap.tenant_id}:{normalize(term)}"
+    async def _review_outcome(self, gap: OntologyGap, term: str, seen: dict[str, Any]) -> dict[str, Any]:
+        """The gap as its held classification's review left it: still `quarantined` while the item is pending;
+        `rejected` when reviewers rejected it (normally recorded by the rejection itself; here for an item rejected
+        before that was recorded), `open` again when it expired unreviewed or was approved but is not in the graph."""
+        qid = str(seen.get("quarantine_id") or next(iter(QUARANTINE_ID.findall(str(seen.get("reason") or ""))), ""))
+        item = await self.quarantine.get(qid, [gap.tenant_id]) if qid else None
+        if item is None or item["status"] == "pending":
+            return seen
+        if item["status"] == "rejected":
+            after = await self.gaps.review_rejected(item, item.get("decided_by"), None, str(item.get("note") or ""))
+            if after is not None:
+                await self._audit(gap, "gap_review_rejected", str(after["id"]), str(after.get("reason") or ""),
+                                  {"term": after.get("term"), "state": after["state"], "quarantine_id": qid,
+                                   "rejected_class": item.get("object"), "principal": item.get("decided_by"),
+                                   "note": item.get("note") or "", "review_rejections": after.get("review_rejections"),
+                                   "rejected_classes": after.get("rejected_classes")})
+        else:
+            why = ("expired unreviewed" if item["status"] == "expired"
+                   else "was approved but is not in the graph")
+            after = await self.gaps.reopen(gap.tenant_id, term, qid, f"its classification (quarantine {qid}) {why}")
+            if after is not None:
+                await self._audit(gap, "gap_reopened", str(after["id"]), str(after.get("reason") or ""),
+                                  {"term": after.get("term"), "quarantine_id": qid, "status": item["status"]})
+        return after if after is not None else await self.gaps.seen(gap.tenant_id, term, gap.context,
+                                                                    gap.response_id, gap.asked_by)
+
+    async def _classify(self, gap: OntologyGap, term: str, classes: list[str],
+                        round_: str = "") -> tuple[str, str | None] | None:
+        """The model's classification and the principal whose question it was made from (remembered with it, so
+        a later gap reusing it holds it as that asker's); None: the call failed."""
+        key = f"{gap.tenant_id}:{normalize(term)}{round_}"
         stored = await self.memo.get(key)
-        if stored is not None:
-            return str(json.loads(stored))
-        try:
-            completion = await self.inference.chat(
-                self.inference.config.for_role(self.settings.gap_healer_role),
-                core.classification_messages(term, gap.context, classes),
-                max_tokens=self.settings.gap_max_tokens, temperature=0.0,
-                json_schema=core.classification_schema(classes), schema_name="classification",
-                timeout_s=self.settings.gap_timeout_s,
-            )
-        except InferenceError as exc:
-            log.warning("classifying %r failed, the gap stays open: %s", term, exc)
-            await self.gaps.failed(gap.tenant_id, term, f"{type(exc).__name__}: {exc}")
-            return None
-        return str(json.loads(await self.memo.put_first(key, json.dumps(completion.content))))
+        if stored is None:
+            try:
+                completion = await self.inference.chat(
+                    self.inference.config.for_role(self.settings.gap_healer_role),
+                    core.classification_messages(term, gap.context, classes),
+                    max_tokens=self.settings.gap_max_tokens, temperature=0.0,
+                    json_schema=core.classification_schema(classes), schema_name="classification",
+                    timeout_s=self.settings.gap_timeout_s,
+                )
+            except InferenceError as exc:
+                log.warning("classifying %r failed, the gap stays open: %s", term, exc)
+                await self.gaps.failed(gap.tenant_id, term, f"{type(exc).__name__}: {exc}")
+                return None
+            stored = await self.memo.put_first(key, json.dumps({"content": completion.content,
+                                                                "asked_by": gap.asked_by}))
+        value = json.loads(stored)
+        if isinstance(value, dict):
+            return str(value.get("content") or ""), value.get("asked_by")
+        return str(value), gap.asked_by  # remembered before the asker was: this gap's
 
     async def on_lint(self, request: LintRequest) -> None:
         await self.lint(request)
@@ -193,9 +241,11 @@ STAGE = Stage(
     needs=("redis", "inference", "neo4j"),
     request_budget=False,  # healing the ontology is the fleet's work, not the client's spend
     notes=Notes(keeps="Neo4j (entities, `:OntologyGap`, `:Quarantine`); Redis "
-                      "`gap-healer:class:<ns>:<tenant>:<term>` (classifications)",
-                dedupe="a term already known is skipped, one whose classification waits for review too; "
-                       "classifications kept per tenant and term; quarantine items MERGEd on (gap, triple); "
+                      "`gap-healer:class:<ns>:<tenant>:<term>[:review<n>]` (classifications, with their asker)",
+                dedupe="a term already known is skipped, one whose classification waits for review too, one "
+                       "whose classification reviewers rejected until MOE_GAP_REVIEW_RETRY_AFTER_S has passed (and "
+                       "for good after MOE_GAP_MAX_REVIEW_REJECTIONS); classifications kept per tenant, term and "
+                       "rejection round; quarantine items MERGEd on (gap, triple); "
                        "deletions re-check their rule in the deleting statement",
                 redelivery="no second model call; the same quarantine item and policy decision; nothing left "
                            "to delete"),

@@ -46,7 +46,7 @@ async def heal_run(healer: GapHealer, settings: GapHealerSettings, run_id: str) 
     for gap in gaps:
         message = OntologyGap(response_id=gap.get("response_id") or f"heal-{run_id}", tenant_id=gap["tenant"],
                               deadline_at=deadline_in(RUN_DEADLINE_S), term=gap["term"],
-                              context=gap.get("context") or "")
+                              context=gap.get("context") or "", asked_by=gap.get("asked_by"))
         outcomes[await healer.heal(message)] += 1
     left = (await healer.gaps.counts(settings.graph_schedule_tenant))["open"]
     kinds = ("healed", "rejected", "quarantined", "failed", "known")

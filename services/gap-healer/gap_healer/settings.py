@@ -12,6 +12,12 @@ class GapHealerSettings(PolicyEngineSettings, QuarantineSettings, GraphSettings)
     gap_max_tokens: int = Field(default=200, ge=32, description="Token budget of the classification")
     gap_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of the classification call")
     gap_memo_ttl_s: int = Field(default=86_400, ge=60, description="How long a classification is remembered")
+    gap_review_retry_after_s: float = Field(default=86_400.0, ge=0, description="After reviewers rejected a term's "
+                                            "held classification, a new gap of the term waits this long before the "
+                                            "term is classified again (without the rejected classes)")
+    gap_max_review_rejections: int = Field(default=3, ge=1, description="After this many rejected classifications "
+                                           "a term is not classified again by itself (it stays rejected until it "
+                                           "is known otherwise, e.g. imported)")
     lint_page_size: int = Field(default=500, ge=1, le=10_000, description="Relations / entities per page of "
                                 "a lint run")
     # The graph's maintenance schedule (gap_healer.schedule); run history in Postgres (MOE_POSTGRES_DSN).

@@ -116,6 +116,7 @@ class ChatService:
             mode=mode, messages=messages, params=params, stream=stream, live=stream,
             user=template_select.affinity_user(user, key),  # sticky servers: the client's user, else the principal
             tools=tools or [], tool_choice=tool_choice, template=template, template_models=template_models,
+            asked_by=key.principal if key is not None else None,  # the principal id, never the key (graph gaps)
         )
         chore = recognise(request) if self.settings.housekeeping_enabled else None  # a client's own chore
         with bind_response_id(rid):  # limits and budgets: 429 before anything enters the fleet; an exact repeat

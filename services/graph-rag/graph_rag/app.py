@@ -182,7 +182,8 @@ class GraphRag:
             for flag in flags:
                 pipe.set(flag, "1", nx=True, ex=self.settings.graph_gap_ttl_s)
             first = await pipe.execute()
-        return [OntologyGap(**task.child_fields(), term=term[:200], context=task.question[:2000])
+        return [OntologyGap(**task.child_fields(), term=term[:200], context=task.question[:2000],
+                            asked_by=task.asked_by)  # the asker may not approve what their question led to
                 for term, new in zip(terms, first, strict=True) if new]
 
     async def start(self) -> None:

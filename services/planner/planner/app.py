@@ -365,7 +365,7 @@ def task_message(request: ChatRequest, plan: Plan, task: PlannedTask, history: l
         queries = task.args.get("queries") or [task.instruction]
         return ResearchTask(**fields, queries=[str(q) for q in queries], category=task.category)
     if task.kind == "graph":
-        return GraphTask(**fields, metadata_filters=plan.metadata_filters)
+        return GraphTask(**fields, metadata_filters=plan.metadata_filters, asked_by=request.asked_by)
     return ExpertTask(**fields, category=task.category, instruction=task.instruction, history=history,
                       params=request.params, mode=request.mode, few_shot=_expert_few_shot(plan), user=request.user,
                       tools=request.tools, tool_choice=request.tool_choice, direct=plan.is_direct(),
