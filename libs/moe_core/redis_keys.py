@@ -158,7 +158,8 @@ NOT_KEYS: frozenset[str] = frozenset({
     "cli:uid-", "audit-key:", "policy:",  # actors and subjects of operators' commands, a policy version
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
     "key:new", "keys:", "principal:new", "principals:", "usage:", "templates:",  # policy decisions' subjects
-    "service:",  # a service acting as a principal (graph-ingest asking the write policy)
+    "service:", "service:gap-healer",  # a service acting as a principal (graph-ingest asking the write policy; the
+    # gap-healer as the decider of its own gap decisions, moe_core.graph.gaps.HEALER)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
     "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids
     "fact:", "document:", "approval:", "memory:",  # node ids of a fact's lineage graph (moe_core.audit.fact_lineage)
