@@ -5,7 +5,7 @@ two Kafka hops away from the client. A question asked again word for word (after
 spacing, contractions, outer punctuation) needs none of that. When the planner stores an answer in the
 semantic cache it also writes it here; the gateway looks here before it publishes a request and answers
 an exact repeat itself. Same scope (tenant, mode, system prompt, expert template and, for a tenant's own
-template, the digest of its models), same expiry; a flagged entry
+template, the digest of its models; a structured request's response_format), same expiry; a flagged entry
 (rating 1-2) is removed here when the planner flags it in Chroma.
 """
 
@@ -60,6 +60,9 @@ def cache_scope(request: ChatRequest) -> str | None:
         parts.append(f"template:{request.template}")
     if request.template_models is not None:  # a tenant's own: its models (an edited template is another one)
         parts.append(f"template-models={request.template_models.digest()}")
+    fmt = request.params.response_format
+    if fmt is not None:  # a structured answer is no answer to a prose request, nor another format's (no key changes
+        parts.append(f"format={fmt.model_dump_json()}")  # without one)
     raw = "\x00".join(parts)
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 

@@ -346,21 +346,39 @@ def test_a_validation_error_names_the_clients_field_not_pydantics_union_member(h
 _HI = {"model": "moe-orchestrator", "messages": [{"role": "user", "content": "hi"}]}
 
 
+_BIG_SCHEMA = {"type": "object", "properties": {f"field_{i}": {"type": "string", "description": "x" * 300}
+                                                for i in range(120)}}  # > 32,768 characters as JSON
+
+
 @pytest.mark.parametrize(("path", "body", "param", "words"), [
-    ("/v1/chat/completions", {**_HI, "response_format": {"type": "json_object"}}, "response_format", "structured"),
+    ("/v1/chat/completions", {**_HI, "response_format": {"type": "xml"}}, "response_format", "json_schema, got 'xml'"),
+    ("/v1/chat/completions", {**_HI, "response_format": {"type": "json_schema"}}, "response_format.json_schema",
+     "is required"),
     ("/v1/chat/completions", {**_HI, "response_format": {"type": "json_schema", "json_schema": {
-        "name": "city", "schema": {"type": "object"}}}}, "response_format", "structured"),
+        "name": "city", "schema": ["not", "an", "object"]}}}, "response_format.json_schema.schema", "JSON Schema"),
+    ("/v1/chat/completions", {**_HI, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "city", "schema": {"type": "nothing"}}}}, "response_format.json_schema.schema", "not a valid"),
+    ("/v1/chat/completions", {**_HI, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "a city!", "schema": {"type": "object"}}}}, "response_format.json_schema.name", "must match"),
+    ("/v1/chat/completions", {**_HI, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "city", "schema": _BIG_SCHEMA}}}, "response_format.json_schema.schema", "too large"),
     ("/v1/chat/completions", {**_HI, "logprobs": True}, "logprobs", "logprobs"),
     ("/v1/chat/completions", {**_HI, "top_logprobs": 2}, "top_logprobs", "logprobs"),
+    ("/v1/responses", {"model": "moe-orchestrator", "input": "hi", "text": {"format": {"type": "yaml"}}},
+     "text.format", "json_schema, got 'yaml'"),
     ("/v1/responses", {"model": "moe-orchestrator", "input": "hi", "text": {"format": {
-        "type": "json_schema", "name": "city", "schema": {"type": "object"}}}}, "text", "structured"),
+        "type": "json_schema", "name": "x" * 65, "schema": {"type": "object"}}}}, "text.format.name", "must match"),
+    ("/v1/responses", {"model": "moe-orchestrator", "input": "hi", "text": {"format": {
+        "type": "json_schema", "name": "city", "schema": "object"}}}, "text.format.schema", "JSON Schema"),
 ])
-def test_structured_output_and_logprobs_are_refused_not_ignored(http: httpx.Client, path: str, body: dict,
-                                                              param: str, words: str) -> None:
-    """A new user got prose for json_schema (and the SDK's parse() failed on it) and logprobs null: a clear 400 says
-    what the fleet cannot do. A text format, logprobs false and top_logprobs 0 are what it does anyway."""
+def test_a_bad_response_format_and_logprobs_are_refused_naming_the_param(http: httpx.Client, path: str, body: dict,
+                                                                        param: str, words: str) -> None:
+    """A format the fleet cannot hold an answer to (an unknown type, a schema that is no JSON Schema object, a name
+    the models' APIs refuse, a schema too large) is a 400 naming the field, before anything enters the fleet; so are
+    logprobs, which it cannot give (a new user got logprobs null without a word). A text format, logprobs false and
+    top_logprobs 0 are what it does anyway."""
     error = _openai_error(http.post(path, json=body), 400, "invalid_value")
-    assert error["param"] == param and words in error["message"]
+    assert error["param"] == param and words in error["message"], error
 
 
 def test_text_past_the_prompt_limit_is_400_naming_the_limit_and_its_setting(http: httpx.Client) -> None:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from guardrail.app import create_app
 from guardrail.settings import GuardrailSettings
 from moe_core.bus import Bus
-from moe_core.contracts import Answer, AuditEvent, Draft, IngestEvent, deadline_in
+from moe_core.contracts import Answer, AuditEvent, Draft, IngestEvent, ResponseFormat, deadline_in
 from moe_core.guardrails.quarantine import QuarantineStore
 
 pytestmark = pytest.mark.unit
@@ -92,3 +92,22 @@ async def test_a_tenant_without_rules_passes_unchanged(redis: Redis, namespace: 
     assert [a.content for a in out["answers"]] == ["Project Bluebird starts in May."]
     assert [i.answer for i in out["ingest"]] == ["Project Bluebird starts in May."]
     assert out["audit"] == []
+
+
+@pytest.mark.infra
+async def test_a_structured_answers_redaction_stands_while_it_matches_the_format_else_it_is_refused(
+        redis: Redis, namespace: str) -> None:
+    """Structured output (moe_core.structured): a redaction inside a JSON string keeps the JSON; one that leaves no
+    answer in the format (here an IBAN the schema wants as a pattern) refuses the answer (content_filter)."""
+    bus, out = _app(namespace, redis)
+    schema = {"type": "object", "properties": {"iban": {"type": "string", "pattern": "^[A-Z]{2}[0-9 ]+$"}}}
+    fmt = ResponseFormat(type="json_schema", name="payment", json_schema=schema)
+    fine = _draft(f"r1-{namespace}", "acme", json.dumps({"note": f"Pay to {IBAN}."}))
+    broken = _draft(f"r2-{namespace}", "acme", json.dumps({"iban": IBAN}))
+    async with TestKafkaBroker(bus.broker):
+        await bus.publish(fine.model_copy(update={"response_format": ResponseFormat(type="json_object")}),
+                          bus.topics.guard)
+        await bus.publish(broken.model_copy(update={"response_format": fmt}), bus.topics.guard)
+    kept, refused = out["answers"]
+    assert json.loads(kept.content) == {"note": "Pay to [REDACTED:iban]."} and kept.finish_reason == "stop"
+    assert refused.finish_reason == "content_filter" and IBAN not in refused.content

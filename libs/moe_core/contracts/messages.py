@@ -40,11 +40,27 @@ class ChatMessage(BaseModel):
     images: list[ImageRef] = Field(default_factory=list, description="user: the images sent with this message")
 
 
+class ResponseFormat(BaseModel):
+    """Structured output a client asked for (OpenAI `response_format`, the Responses API's `text.format`): the final
+    answer is exactly one JSON value the gateway checks against it (moe_core.structured). json_object is the schema
+    {"type": "object"}."""
+
+    type: Literal["json_object", "json_schema"]
+    name: str = Field(default="output", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    json_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"},
+                                        description="The JSON Schema of the answer (the client's `schema`)")
+    strict: bool | None = None
+    description: str | None = None
+
+
 class GenerationParams(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=32768)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     stop: list[str] | None = None
+    response_format: ResponseFormat | None = Field(
+        default=None, description="Structured output: the call that writes the final answer (a direct task's one "
+                                  "expert call, else the judge) is constrained to it; unset: prose")
 
 
 class Usage(BaseModel):
@@ -273,6 +289,8 @@ class Draft(Envelope):
                                        "(the critic publishes it with the answer the user gets)")
     guarded: bool = Field(default=False, description="The tenant has output guardrails: the critic sends its "
                           "reviewed answer on to the guardrail stage (topic guard), not to answers")
+    response_format: ResponseFormat | None = Field(default=None, description="The request's structured output: "
+                                                   "critic and guardrail do not turn the answer into other text")
 
 
 class AnswerDelta(Envelope):

@@ -118,6 +118,7 @@ class InferenceClient:
         tool_choice: str | dict[str, Any] | None = None,
         user: str | None = None,
         unload: bool = False,
+        strict: bool | None = None,
     ) -> Completion:
         """One completion from the first candidate that answers; retryable failures fail over.
 
@@ -132,6 +133,7 @@ class InferenceClient:
             "temperature": temperature,
             "json_schema": json_schema,
             "schema_name": schema_name,
+            "strict": strict,
             "tools": tools or None,
             "tool_choice": tool_choice if tools else None,
             "unload": unload,
@@ -200,13 +202,18 @@ class InferenceClient:
         tool_choice: str | dict[str, Any] | None = None,
         user: str | None = None,
         unload: bool = False,
+        json_schema: dict[str, Any] | None = None,
+        schema_name: str = "output",
+        strict: bool | None = None,
     ) -> AsyncIterator[StreamDelta]:
         """Stream from the first candidate that accepts the request (failover before the first token).
 
         With tools, the model's tool calls are assembled and delivered on the last (done) delta. unload: as `chat`'s
-        (an expert's streamed call)."""
+        (an expert's streamed call). json_schema / schema_name / strict: as `chat`'s (a structured answer)."""
         call = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature,
                 "tools": tools or None, "tool_choice": tool_choice if tools else None, "unload": unload}
+        if json_schema is not None:  # (only then: an unconstrained call's record digest stays as it was)
+            call.update(json_schema=json_schema, schema_name=schema_name, strict=strict)
         recorded = replay.answer(call)  # a replay as recorded: the record answers, no model is called
         if recorded is not None:
             if recorded.content:
@@ -216,7 +223,7 @@ class InferenceClient:
             yield StreamDelta(done=True, finish_reason=recorded.finish_reason, usage=_usage(recorded),
                               model=recorded.model, server=recorded.server, tool_calls=list(recorded.tool_calls))
             return
-        held = await self._hold(messages, tools, max_tokens)
+        held = await self._hold(messages, (tools or []) + ([json_schema] if json_schema else []), max_tokens)
         if held is not None:
             call["max_tokens"] = held.max_tokens
         used = held.tokens if held else 0  # a stream left before its end keeps all it held

@@ -19,6 +19,8 @@ def openai_body(call: dict[str, Any], model: str, stream: bool) -> dict[str, Any
             "type": "json_schema",
             "json_schema": {"name": call.get("schema_name", "output"), "schema": call["json_schema"]},
         }
+        if call.get("strict") is not None:  # a client's structured output: its strict flag
+            body["response_format"]["json_schema"]["strict"] = call["strict"]
     if call.get("tools"):
         body["tools"] = call["tools"]
         if call.get("tool_choice") is not None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from moe_core import shaping
+from moe_core import shaping, structured
 from moe_core.contracts import Answer, Draft, ErrorInfo, Usage
 from moe_core.run_versions import prompt_used
 
 DOMAINS = {"medical_consult": "medical", "legal_advisor": "legal"}
 UNREVIEWED_NOTE = "\n\n(Note: this answer could not be double-checked.)"
+UNSAFE_WITHHELD = ("The answer was withheld: the review found it unsafe and no corrected answer in the requested "
+                   "format was available.")
 _CONFIRMED = re.compile(r"^[\W_]*CONFIRMED(?![A-Za-z])")  # upper case: "Confirmed cases ..." is an answer
 _LABEL = re.compile(r"^\s*\**\s*(?:corrected(?: answer)?|correction)\s*\**\s*:\s*\**\s*", re.IGNORECASE)
 _FAULT = re.compile(r"^[\W_]*(WRONG|UNSAFE)[\W_]*?:\s*\**\s*", re.IGNORECASE)
@@ -48,7 +50,10 @@ def review_messages(draft: Draft) -> list[dict[str, str]]:
         "answer; if it is dangerous, unlawful or lacks an essential warning, reply UNSAFE: and the corrected "
         "complete answer. The corrected answer is written for the user, without commentary about the review."
     )
-    prompt_used("critic.review", system)
+    if draft.response_format is not None:  # the client asked for JSON: a correction must be JSON in that format
+        system += (" The answer is JSON in a format the user's program requires: a corrected answer is the whole "
+                   "corrected JSON in the same format, nothing else after WRONG: or UNSAFE:.")
+    prompt_used("critic.review.structured" if draft.response_format is not None else "critic.review", system)
     user = f"Question: {draft.question}\n\nAnswer to review:\n{draft.answer.content}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -74,23 +79,35 @@ def verdict(reply: str) -> Verdict | None:
 
 
 def reviewed(draft: Draft, result: Verdict, usage: Usage) -> Answer:
-    """The answer the user gets: the draft when confirmed, else the corrected text (shaped for the mode)."""
+    """The answer the user gets: the draft when confirmed, else the corrected text (shaped for the mode). A
+    structured request's answer is never turned into prose: a correction replaces it only when it is JSON in the
+    request's format (unshaped); else a wrong draft stays as it is, flagged (critic.flags) and marked in the
+    reasoning, and an unsafe one is withheld (content_filter, as a guardrail's refusal)."""
     answer = draft.answer
     note = "Critic: confirmed the draft." if result.confirmed else f"Critic: corrected the draft ({result.kind})."
-    update = {
-        "usage": answer.usage + usage,
-        "model_calls": answer.model_calls + 1,
-        "reasoning": _with_line(answer.reasoning, note),
-    }
-    if not result.confirmed:
+    update: dict[str, Any] = {"usage": answer.usage + usage, "model_calls": answer.model_calls + 1}
+    fmt = draft.response_format
+    if result.confirmed:
+        pass
+    elif fmt is None:
         update["content"] = shaping.shape(answer.mode, result.corrected)
+    elif structured.mismatch(result.corrected, fmt) is None:
+        update["content"] = result.corrected.strip()
+    elif result.kind == "unsafe":
+        note = "Critic: the draft is unsafe and its correction is not in the requested format: withheld."
+        update.update(content=UNSAFE_WITHHELD, finish_reason="content_filter")
+    else:
+        note = (f"Critic: flagged the draft ({result.kind}); its correction is not in the requested format, so the "
+                "draft's JSON is kept.")
+    update["reasoning"] = _with_line(answer.reasoning, note)
     return answer.model_copy(update=update)
 
 
 def unreviewed(draft: Draft, why: str) -> Answer:
     """No review possible (the model failed, the deadline passed): the draft, marked as not checked."""
     answer = draft.answer
-    return answer.model_copy(update={"content": answer.content + UNREVIEWED_NOTE,
+    note = "" if draft.response_format is not None else UNREVIEWED_NOTE  # JSON stays JSON: the reasoning says it
+    return answer.model_copy(update={"content": answer.content + note,
                                      "reasoning": _with_line(answer.reasoning, f"Critic: not reviewed ({why}).")})
 
 

@@ -8,6 +8,7 @@ from expert_worker.history import compress, few_shot_block
 from expert_worker.passthrough import agent_messages, is_passthrough, wire
 from expert_worker.prompts import system_prompt
 from expert_worker.protocol import parse
+from moe_core import structured
 from moe_core.contracts import Confidence, ExpertTask
 from moe_core.modes import expert_suffix
 from moe_core.run_versions import prompt_used
@@ -22,8 +23,10 @@ def expert_messages(task: ExpertTask, *, history_turns: int = 4, history_chars: 
         prompt_used(f"expert.agent.{task.category}", system)
         return agent_messages(task, system)
     if task.direct:  # a trivial question: what the user would send the model, plus what the mode asks
-        prompt_used("expert.direct", expert_suffix(task.mode).strip())  # (the user's own system text is theirs)
-        system_parts = [m.content for m in task.history if m.role == "system"] + [expert_suffix(task.mode).strip()]
+        fmt = task.params.response_format  # structured output: its JSON instead of the mode's shape
+        asked = structured.instruction(fmt) if fmt is not None else expert_suffix(task.mode).strip()
+        prompt_used("expert.direct", asked)  # (the user's own system text is theirs)
+        system_parts = [m.content for m in task.history if m.role == "system"] + [asked]
         own = "\n\n".join(p for p in system_parts if p)
         direct: list[dict[str, Any]] = [{"role": "system", "content": own}] if own else []
         direct += [wire(m) for m in compress(task.history, history_turns, history_chars)]

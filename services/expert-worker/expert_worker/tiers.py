@@ -19,8 +19,8 @@ from typing import Any
 
 from expert_worker import protocol
 from expert_worker.scoring import ScoreBoard, ScoresAhead
-from moe_core import shaping
-from moe_core.contracts import ExpertTask, TaskResult, Usage
+from moe_core import shaping, structured
+from moe_core.contracts import ExpertTask, ResponseFormat, TaskResult, Usage
 from moe_core.deltas import DeltaSender
 from moe_core.inference import Completion, InferenceClient, InferenceError, ModelRef
 from moe_core.inference.client import StreamDelta
@@ -29,6 +29,17 @@ from moe_core.templates import ExpertTemplate, of_message
 from moe_core.tool_choice import forced_tool, meets, unmet_error
 
 _RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+def final_format(task: ExpertTask) -> ResponseFormat | None:
+    """The structured output this task's answer must be in: a direct task's answer is the final one (the merger's
+    fast path passes it on); every other expert answers the judge in prose."""
+    return task.params.response_format if task.direct else None
+
+
+def constrained(task: ExpertTask) -> dict[str, Any]:
+    """The model call's output constraint (moe_core.inference: response_format json_schema, Ollama's format)."""
+    return structured.constraint(final_format(task))
 
 
 def split_tiers(refs: list[ModelRef]) -> list[list[ModelRef]]:
@@ -148,11 +159,13 @@ class TieredExpert:
                     refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
                     temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
                     tools=task.tools or None, tool_choice=task.tool_choice, user=task.user,
-                    unload=True)  # where a server is configured to, its model leaves VRAM for the judge
+                    unload=True,  # where a server is configured to, its model leaves VRAM for the judge
+                    **constrained(task))
         except InferenceError as exc:
             EXPERT_CALLS.labels(task.category, str(tier), "error").inc()
             return Attempt(tier, order, error=exc)
-        output = protocol.parse(completion.content, self.max_output_chars)
+        output = (protocol.ExpertOutput(content=completion.content.strip()) if final_format(task) is not None
+                  else protocol.parse(completion.content, self.max_output_chars))  # structured: as the model wrote it
         EXPERT_CALLS.labels(task.category, str(tier), output.confidence).inc()
         return Attempt(tier, order, output=output, completion=completion)
 
@@ -162,8 +175,9 @@ class TieredExpert:
         shaped for the mode as the merger's fast path shapes the final answer, so what the client saw is the
         start of it. Only the text the output cap surely keeps is streamed (protocol.cap cuts at most a fifth
         of its length back to a space); the rest comes with the answer."""
-        shaper = shaping.for_mode(task.mode)
-        kept = int((self.max_output_chars - len(protocol.TRUNCATED)) * 0.8)
+        structured = final_format(task) is not None  # the JSON as written: not shaped, not capped
+        shaper = shaping.Chain(shaping.Trim()) if structured else shaping.for_mode(task.mode)
+        kept = 1 << 62 if structured else int((self.max_output_chars - len(protocol.TRUNCATED)) * 0.8)
         raw: list[str] = []
         written = 0  # of the raw text, leading whitespace left out (as protocol.parse strips it)
         end = StreamDelta()
@@ -171,7 +185,7 @@ class TieredExpert:
                 refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
                 temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
                 tools=task.tools or None, tool_choice=task.tool_choice, user=task.user,
-                unload=True):  # an agent's tool calls come assembled on the last delta
+                unload=True, **constrained(task)):  # an agent's tool calls come assembled on the last delta
             if delta.done:
                 end = delta
                 continue

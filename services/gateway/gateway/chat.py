@@ -118,7 +118,8 @@ class ChatService:
             tools=tools or [], tool_choice=tool_choice, template=template, template_models=template_models,
             asked_by=key.principal if key is not None else None,  # the principal id, never the key (graph gaps)
         )
-        chore = recognise(request) if self.settings.housekeeping_enabled else None  # a client's own chore
+        chore = (recognise(request) if self.settings.housekeeping_enabled and params.response_format is None
+                 else None)  # a client's own chore (a structured one takes the pipeline: its judge writes JSON)
         with bind_response_id(rid):  # limits and budgets: 429 before anything enters the fleet; an exact repeat
             hit, held = await self._reserve(key, request, client_model, exact=not chore)
         queue = self.pending.open(rid)

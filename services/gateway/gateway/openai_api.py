@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_validator, model_validator
 
 from gateway.tools import TOOL_NAME, tool_calls
-from moe_core.contracts import Answer, ChatMessage, GenerationParams, Usage
+from moe_core import structured
+from moe_core.contracts import Answer, ChatMessage, GenerationParams, ResponseFormat, Usage
 from moe_core.input_limits.images import ImageInput, openai_part
 from moe_core.modes import MODES as MODE_CATALOGUE
 from moe_core.openai_error import OpenAIError, parse_object
@@ -16,17 +17,8 @@ from moe_core.openai_error import OpenAIError, parse_object
 MODES: dict[str, str] = {mode.id: mode.description for mode in MODE_CATALOGUE.values()}
 ReasoningFormat = Literal["reasoning_content", "think", "none"]
 REASONING_FORMATS: tuple[str, ...] = ("reasoning_content", "think", "none")
-# Refused rather than ignored: a client relying on them would get prose, or no logprobs, without a word.
-NO_STRUCTURED_OUTPUT = ("structured output (json_object, json_schema) is not supported: the answer is merged from "
-                        "several models' prose; ask for JSON in the messages, or use a tool (function calling)")
+# Refused rather than ignored: a client relying on them would get no logprobs without a word.
 NO_LOGPROBS = "logprobs are not available: the answer is merged from several models' outputs"
-
-
-def text_format_only(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A response format of type text (or none); any other is refused (NO_STRUCTURED_OUTPUT)."""
-    if value is not None and value.get("type", "text") != "text":
-        raise ValueError(NO_STRUCTURED_OUTPUT)
-    return value
 
 
 class FunctionCall(BaseModel):
@@ -120,8 +112,7 @@ class ChatCompletionRequest(BaseModel):
     response_format: dict[str, Any] | None = None
     logprobs: StrictBool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-
-    _text_only = field_validator("response_format")(text_format_only)
+    _format: ResponseFormat | None = PrivateAttr(default=None)  # response_format read (moe_core.structured)
 
     @field_validator("logprobs", "top_logprobs")
     @classmethod
@@ -145,6 +136,7 @@ class ChatCompletionRequest(BaseModel):
         fmt = (self.metadata or {}).get("reasoning_format")
         if fmt is not None and fmt not in REASONING_FORMATS:
             raise ValueError(f"metadata.reasoning_format must be one of {', '.join(REASONING_FORMATS)}")
+        self._format = structured.from_wire(self.response_format, "response_format")  # a bad one: its 400
         return self
 
     def chat_messages(self, images: list[ImageInput] | None = None) -> list[ChatMessage]:
@@ -154,7 +146,8 @@ class ChatCompletionRequest(BaseModel):
     def params(self) -> GenerationParams:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
         return GenerationParams(max_tokens=self.max_completion_tokens or self.max_tokens,
-                                temperature=self.temperature, top_p=self.top_p, stop=stop)
+                                temperature=self.temperature, top_p=self.top_p, stop=stop,
+                                response_format=self._format)
 
     def tool_defs(self) -> list[dict[str, Any]]:
         return [t.model_dump(exclude_none=True) for t in self.tools or []]
@@ -163,8 +156,11 @@ class ChatCompletionRequest(BaseModel):
         return self.tool_choice
 
     def reasoning_format(self, default: ReasoningFormat) -> ReasoningFormat:
+        """The request's, else `default`; never `think` for structured output (its <think> block would stand in
+        front of the JSON in `content`): the reasoning then goes in `reasoning_content`."""
         fmt = (self.metadata or {}).get("reasoning_format")
-        return fmt if fmt in REASONING_FORMATS else default
+        chosen: ReasoningFormat = fmt if fmt in REASONING_FORMATS else default
+        return "reasoning_content" if chosen == "think" and self._format is not None else chosen
 
     @property
     def include_usage(self) -> bool:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
 
-from gateway.openai_api import text_format_only
 from gateway.tools import TOOL_NAME, openai_tool, tool_calls
-from moe_core.contracts import Answer, ChatMessage, GenerationParams
+from moe_core import structured
+from moe_core.contracts import Answer, ChatMessage, GenerationParams, ResponseFormat
 from moe_core.openai_error import OpenAIError, parse_object
 
 IGNORED_ITEMS = {"reasoning"}
@@ -62,16 +62,11 @@ class ResponsesRequest(BaseModel):
     user: str | None = None
     metadata: dict[str, Any] | None = None
     text: dict[str, Any] | None = None
-
-    @field_validator("text")
-    @classmethod
-    def _text_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and isinstance(value.get("format"), dict):
-            text_format_only(value["format"])
-        return value
+    _format: ResponseFormat | None = PrivateAttr(default=None)  # text.format read (moe_core.structured)
 
     @model_validator(mode="after")
     def _tools(self) -> ResponsesRequest:
+        self._format = structured.from_wire((self.text or {}).get("format"), "text.format", nested=False)
         names = {t.name for t in self.function_tools()}
         choice = self.tool_choice
         if isinstance(choice, dict):
@@ -103,7 +98,12 @@ class ResponsesRequest(BaseModel):
         return self.tool_choice
 
     def params(self) -> GenerationParams:
-        return GenerationParams(max_tokens=self.max_output_tokens, temperature=self.temperature, top_p=self.top_p)
+        return GenerationParams(max_tokens=self.max_output_tokens, temperature=self.temperature, top_p=self.top_p,
+                                response_format=self._format)
+
+    def text_body(self) -> dict[str, Any]:
+        """The response object's `text`: the request's format, as it was sent."""
+        return {"format": structured.to_wire(self._format, nested=False)}
 
     def input_messages(self) -> list[ChatMessage]:
         """This request's input as internal messages (without instructions and earlier turns)."""
@@ -240,7 +240,7 @@ def response_body(body: ResponsesRequest, rid: str, created: int, *, status: str
         "max_output_tokens": body.max_output_tokens, "model": body.model, "output": output or [],
         "parallel_tool_calls": body.parallel_tool_calls if body.parallel_tool_calls is not None else True,
         "previous_response_id": body.previous_response_id, "reasoning": {"effort": None, "summary": None},
-        "store": body.store, "temperature": body.temperature, "text": {"format": {"type": "text"}},
+        "store": body.store, "temperature": body.temperature, "text": body.text_body(),
         "tool_choice": body.tool_choice or "auto", "tools": body.tools or [], "top_p": body.top_p,
         "truncation": "disabled", "usage": usage_body(answer) if answer is not None else None,
         "user": body.user, "metadata": body.metadata or {},

@@ -12,6 +12,7 @@ from starlette.background import BackgroundTask
 
 from gateway.pending import Event
 from gateway.stream_ids import StreamCursor
+from moe_core import structured
 from moe_core.client_profiles import ClientProfile
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress
 from moe_core.openai_error import OpenAIError
@@ -19,9 +20,10 @@ from moe_core.stop_sequences import StopFilter, cut
 from moe_core.transcript import Done, KeepAlive, StreamEvent, Transcript
 
 # An Answer's error code -> the status and type the client gets; any other code is a 503 (the fleet could not
-# answer now). tool_choice_unmet: the models answered, not as the request demanded; a retry would not help, nor
-# is it an outage.
+# answer now). tool_choice_unmet and response_format_unmet: the models answered, not as the request demanded; a retry
+# would not help, nor is it an outage.
 ANSWER_ERRORS = {"deadline_exceeded": (504, "timeout_error"), "tool_choice_unmet": (422, "invalid_request_error"),
+                 structured.UNMET: (422, "invalid_request_error"),
                  "context_length_exceeded": (400, "invalid_request_error")}
 
 
@@ -140,8 +142,12 @@ class RequestRun:
                 return self._stopped(event)
 
     def _stopped(self, answer: Answer) -> Answer:
-        """The Answer ended at the request's first stop sequence (moe_core.stop_sequences)."""
+        """The Answer ended at the request's first stop sequence (moe_core.stop_sequences); of a structured request,
+        checked against its format (moe_core.structured: whatever stage or cache produced it), unless a stop
+        sequence cut it (returned as produced, as one cut at max_tokens)."""
         answer, self.stop_sequence = cut(answer, self.request.params.stop)
+        if self.stop_sequence is None:
+            answer = structured.checked(answer, self.request.params.response_format)
         return answer
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from guardrail.settings import GuardrailSettings
+from moe_core import structured
 from moe_core.bus import Bus
 from moe_core.contracts import Answer, Draft, Progress
 from moe_core.guardrails import GuardrailBook, check, outcomes
@@ -50,6 +51,9 @@ class Guardrail:
                      ",".join(decision.classes))  # never the text
             if verdict.blocked_by is not None:
                 return outcomes.refused(answer, verdict.blocked_by)
+            fmt = draft.response_format  # structured output: a redaction that breaks the JSON is no answer in it
+            if fmt is not None and structured.mismatch(verdict.text, fmt) is not None:
+                return outcomes.refused(answer, verdict.hits[0].rule)
             note = "Guardrail: redacted " + ", ".join(f"{c['class']} ({c['rule']})" for c in verdict.changes) + "."
             return answer.model_copy(update={"content": verdict.text, "reasoning": _with_line(answer.reasoning, note)})
 

@@ -166,13 +166,14 @@ class Merger:
         if plan is not None and synthesis.critic_pending(plan) and path in ("fast", "judge", "judge_failed"):
             draft = await self.state.put_draft(Draft(
                 **plan.child_fields(), question=plan.question, categories=[t.category for t in plan.tasks],
-                answer=answer, ingest=ingest, guarded=guarded), ingest)
+                answer=answer, ingest=ingest, guarded=guarded, response_format=plan.params.response_format), ingest)
             await self.bus.publish(draft, self.bus.topics.drafts)
             await self._progress(plan, "critic", "the answer goes to the critic first")
         elif guarded:  # no categories: a draft without the critic's categories goes to `guard` (_draft_topic)
             draft = await self.state.put_draft(Draft(
                 **answer.child_fields(), question=answer.question or (plan.question if plan else ""),
-                answer=answer, ingest=ingest, guarded=True), ingest)
+                answer=answer, ingest=ingest, guarded=True,
+                response_format=plan.params.response_format if plan else None), ingest)
             await self.bus.publish(draft, self.bus.topics.guard)
         else:
             final = await self.state.put_answer(answer, ingest)  # the ingest event in the same round trip

@@ -11,9 +11,18 @@ from merger import core, provenance, synthesis
 from merger.insight import InsightStripper
 from merger.settings import MergerSettings
 from merger.source_labels import LabelStripper
-from moe_core import shaping
+from moe_core import shaping, structured
 from moe_core.bus import Bus
-from moe_core.contracts import Answer, ErrorInfo, Plan, Progress, SynthesisInsight, TaskResult, Usage
+from moe_core.contracts import (
+    Answer,
+    ErrorInfo,
+    Plan,
+    Progress,
+    ResponseFormat,
+    SynthesisInsight,
+    TaskResult,
+    Usage,
+)
 from moe_core.contracts.messages import FinishReason
 from moe_core.deltas import DeltaSender
 from moe_core.inference import InferenceClient, InferenceError, ModelRef
@@ -40,6 +49,28 @@ class Generated:
     refs: list[str] | None = None
     calls: int = 0
     insight: SynthesisInsight | None = None
+
+
+def checked(composition: Composition, fmt: ResponseFormat | None) -> Composition:
+    """A structured request's answer checked against its format (moe_core.structured): one that does not match is
+    an error, never stored in a cache nor sent to the critic as a draft (path `failed`)."""
+    answer = structured.checked(composition.answer, fmt)
+    return composition if answer is composition.answer else Composition(answer, "failed", composition.lead)
+
+
+class AsIs:
+    """A stripper that keeps everything (a structured answer's judge: no source labels, insight or [REF:] tags)."""
+
+    refs: list[str] = []
+
+    def feed(self, text: str) -> str:
+        return text
+
+    def flush(self) -> str:
+        return ""
+
+    def insight(self) -> SynthesisInsight | None:
+        return None
 
 
 def cancelled_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
@@ -77,13 +108,16 @@ class Composer:
             if plan.remaining_seconds() < 0.5:  # the workers ran out of time, not out of luck
                 return Composition(core.partial_answer(plan, results, plan.child_fields()), "deadline")
             return Composition(core.failed_answer(plan, results), "failed")
-        prefix = synthesis.render_plan(plan) + "\n\n" if mode.show_plan else ""
+        fmt = plan.params.response_format  # structured output: the final call's JSON, nothing added or reshaped
+        prefix = synthesis.render_plan(plan) + "\n\n" if mode.show_plan and fmt is None else ""
         single = synthesis.fast_path(plan, results, mode)
         if single is not None:
             base["sources"] = core.result_sources([single])
-            content = core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing)
-            return Composition(Answer(**base, content=content, usage=usage, model_calls=calls,  # cut at max_tokens:
-                                      finish_reason=single.finish_reason), "fast", single, 1)  # length, as it was
+            content = (single.content if fmt is not None  # a direct task's constrained answer, as written
+                       else core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing))
+            answer = Answer(**base, content=content, usage=usage, model_calls=calls,
+                            finish_reason=single.finish_reason)  # cut at max_tokens: length, as it was
+            return checked(Composition(answer, "fast", single, 1), fmt)
         sender = DeltaSender(self.bus, self.bus.topics.deltas, plan.child_fields(), muted=muted)
         try:
             composition = await self._synthesise(plan, good, mode, base, usage, calls, sender, stream, prefix)
@@ -91,7 +125,7 @@ class Composer:
             await sender.abort()
             raise
         await sender.close()
-        return composition
+        return checked(composition, fmt)
 
     async def _synthesise(self, plan: Plan, good: list[TaskResult], mode: Mode, base: dict[str, Any], usage: Usage,
                           calls: int, sender: DeltaSender, stream: bool, prefix: str) -> Composition:
@@ -105,6 +139,12 @@ class Composer:
         lead = next((r for r in good if r.kind in ("expert", "tool")), good[0])  # what answers, not context
         if judged is None or not judged.text.strip():  # the judge failed or said nothing: the best result
             spent = judged or Generated()
+            if plan.params.response_format is not None:  # the results are prose: only the judge writes the JSON
+                return Composition(Answer(
+                    **base, finish_reason="error", usage=total + (spent.usage or Usage()),
+                    model_calls=calls + thought.calls + spent.calls, reasoning=thought.text,
+                    error=ErrorInfo(code="inference_unavailable", message="the judge, which writes the answer in the "
+                                    "requested response_format, could not answer")), "failed")
             if lead.kind not in core.ANSWERING:  # only context came back (graph facts, web snippets): no answer
                 gaps = ", ".join(base["missing"]) or "the experts"
                 return Composition(Answer(
@@ -120,8 +160,9 @@ class Composer:
         cited = provenance.graph_sources(judged.refs or [], good)
         base["sources"] = core.result_sources(good) + cited + provenance.graph_context(good, cited)
         finish: FinishReason = "length" if judged.finish == "length" else "stop"
-        answer = Answer(**base, content=core.with_gaps_note(
-                            prefix + synthesis.keep_computed(judged.text, good), base["missing"]),
+        content = (judged.text if plan.params.response_format is not None  # the JSON as the judge wrote it
+                   else core.with_gaps_note(prefix + synthesis.keep_computed(judged.text, good), base["missing"]))
+        answer = Answer(**base, content=content,
                         finish_reason=finish, usage=total + (judged.usage or Usage()),
                         model_calls=calls + thought.calls + judged.calls, reasoning=thought.text)
         return Composition(answer, "judge", lead, len(good), judged.insight if len(good) >= 2 else None)
@@ -151,9 +192,13 @@ class Composer:
     async def _judge(self, plan: Plan, good: list[TaskResult], reasoning: str, mode: Mode,
                      sender: DeltaSender | None, prefix: str) -> Generated | None:
         """The judge's answer, stripped of copied source headers (merger.source_labels), its insight block
-        (merger.insight) and [REF:] tags and shaped for the mode as it streams."""
-        insight, stripper, shaper = InsightStripper(), provenance.RefStripper(), shaping.for_mode(mode)
-        labels = LabelStripper()
+        (merger.insight) and [REF:] tags and shaped for the mode as it streams. Of a structured request, the JSON
+        its call was constrained to, as written (leading whitespace aside)."""
+        fmt = plan.params.response_format
+        insight: InsightStripper | AsIs = InsightStripper() if fmt is None else AsIs()
+        stripper: provenance.RefStripper | AsIs = provenance.RefStripper() if fmt is None else AsIs()
+        labels: LabelStripper | AsIs = LabelStripper() if fmt is None else AsIs()  # structured: none was asked for
+        shaper = shaping.for_mode(mode) if fmt is None else shaping.Chain(shaping.Trim())  # nor is it shaped
         out = Generated(calls=1)
 
         def emit(text: str) -> None:
@@ -169,6 +214,7 @@ class Composer:
                 max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
                 temperature=plan.params.temperature,
                 timeout_s=plan.remaining_seconds(),
+                **structured.constraint(fmt),
             ):
                 if delta.done:
                     out.usage, out.finish = delta.usage, delta.finish_reason

@@ -101,8 +101,9 @@ def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields
         return Answer(**rid_fields, mode="unknown", finish_reason="deadline",
                       error=ErrorInfo(code="deadline_exceeded", message="the request was not planned in time"))
     # Only what answers the question may stand in for the answer: knowledge-graph facts and web snippets
-    # are context for a judge, never a reply of their own.
-    good = [r for r in usable(results) if r.kind in ANSWERING]
+    # are context for a judge, never a reply of their own; for a structured request nothing does (its results
+    # are prose: only its judge writes the JSON).
+    good = [r for r in usable(results) if r.kind in ANSWERING and plan.params.response_format is None]
     fields = base_answer(plan, results)
     usage = total_usage(plan, results)
     if not good:

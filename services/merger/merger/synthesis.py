@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from merger import insight
 from merger.core import FALLBACK_PREFIX, RANK, missing, result_sources, usable
-from moe_core.contracts import CRITIC_CATEGORIES, Plan, TaskResult
+from moe_core import structured
+from moe_core.contracts import CRITIC_CATEGORIES, Plan, ResponseFormat, TaskResult
 from moe_core.modes import Mode
 from moe_core.run_versions import prompt_used
 
@@ -47,8 +48,9 @@ def fast_path(plan: Plan, results: dict[str, TaskResult], mode: Mode) -> TaskRes
 
     Expert tasks always count (a failed expert is a gap the judge should see); graph, research and tool
     tasks count only when they found something. A single high-confidence tool result is exact. A direct
-    plan (a trivial question, one plain model call) states no confidence: its one answer is final."""
-    if not mode.fast_path:
+    plan (a trivial question, one plain model call) states no confidence: its one answer is final. A structured
+    request's answer is written by its judge unless it is a direct plan's (its one call was constrained)."""
+    if not mode.fast_path or (plan.params.response_format is not None and not plan.is_direct()):
         return None
     good = dedup(usable(results))
     good_ids = {r.task_id for r in usable(results)}
@@ -106,6 +108,9 @@ def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, s
 
 def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode,
                    insight_block: bool = True) -> list[dict[str, str]]:
+    fmt = plan.params.response_format
+    if fmt is not None:  # the client's format is the answer's shape: no mode shape, tags or insight block in it
+        return structured_judge_messages(plan, results, reasoning, fmt)
     rules = [
         "Merge the sources into one correct, complete answer.",
         f"If they disagree, trust: {PRIORITY_TEXT}.",
@@ -122,6 +127,23 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
     if insight_block and len(results) >= 2:  # a synthesis of several results may hold an insight (merger.insight)
         rules.append(insight.RULE)
     prompt_used("merger.judge", " ".join(rules))
+    thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
+    user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
+    return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
+
+
+def structured_judge_messages(plan: Plan, results: list[TaskResult], reasoning: str,
+                              fmt: ResponseFormat) -> list[dict[str, str]]:
+    """The judge of a structured request: the same sources and trust order; the answer is the client's JSON (its
+    call is constrained to the format too), with the precision tools' figures as computed."""
+    rules = [
+        "Merge the sources into one correct, complete answer.",
+        f"If they disagree, trust: {PRIORITY_TEXT}.",
+    ]
+    if any(r.kind == "tool" for r in results):
+        rules.append("Precision tools are exact: use each one's result exactly as computed.")
+    rules.append(structured.instruction(fmt))
+    prompt_used("merger.judge.structured", " ".join(rules[:-1]))  # the schema is the client's data, not template
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
     user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
