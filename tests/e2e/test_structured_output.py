@@ -155,7 +155,7 @@ def test_parse_on_a_trivial_question_constrains_its_one_direct_call(client: open
     assert _client_schema(streamed[0]) is not None
 
 
-def test_json_object_on_the_responses_api(client: openai.OpenAI, scripted: Scripted) -> None:
+def test_json_object_and_parse_on_the_responses_api(client: openai.OpenAI, scripted: Scripted) -> None:
     m = marker()
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital {m}"))},
@@ -171,6 +171,14 @@ def test_json_object_on_the_responses_api(client: openai.OpenAI, scripted: Scrip
     judge = [c for c in calls_for(scripted.calls(), m) if c["model"] == "judge-model"][-1]
     assert _client_schema(judge) == {"type": "json_schema", "json_schema": {"name": "output",
                                                                             "schema": {"type": "object"}}}
+
+    n = marker()  # the SDK's responses.parse with a pydantic model: text.format json_schema
+    scripted.script(_one_expert_then_judge(n, json.dumps(PARIS)))
+    parsed = client.responses.parse(model="moe-orchestrator", input=f"The capital of France? {n}", text_format=City)
+    assert parsed.output_parsed == City(**PARIS)
+    assert parsed.text is not None and parsed.text.format is not None and parsed.text.format.type == "json_schema"
+    judge = [c for c in calls_for(scripted.calls(), n) if c["model"] == "judge-model"][-1]
+    assert (_client_schema(judge) or {})["json_schema"]["name"] == "City"
 
 
 def _one_expert_then_judge(m: str, judged: str) -> list[dict[str, Any]]:
@@ -211,6 +219,41 @@ def test_an_answer_that_does_not_match_is_a_422_and_one_cut_at_max_tokens_comes_
     with pytest.raises(openai.APIError) as in_stream:
         list(streamed)
     assert "response_format" in str(in_stream.value)
+
+
+class Dose(BaseModel):
+    drug: str
+    max_grams_per_day: float
+
+
+def test_the_critic_replaces_structured_content_only_with_json_in_its_format(
+        client: openai.OpenAI, scripted: Scripted) -> None:
+    """The critic reviews a medical answer (as for prose); its prose correction would break the client's program, so
+    the draft's JSON stays, flagged; a correction in the format replaces it."""
+    prose_fix, json_fix = marker(), marker()
+    draft = {"drug": "paracetamol", "max_grams_per_day": 12}
+    scripted.script([
+        *[rule for m in (prose_fix, json_fix) for rule in (
+            {"model": "planner-model", "contains": m, "reply": plan_reply(("medical_consult", f"Paracetamol {m}"))},
+            {"model": "expert-model", "contains": m, "reply": "Up to 4 g a day.\nCONFIDENCE: high"},
+            {"model": "judge-model", "contains": m, "system_contains": "Merge the sources",
+             "reply": json.dumps(draft)})],
+        {"model": "judge-model", "contains": prose_fix, "system_contains": "You review",
+         "reply": "WRONG: Never take more than 4 g of paracetamol a day."},
+        {"model": "judge-model", "contains": json_fix, "system_contains": "You review",
+         "reply": 'WRONG: {"drug": "paracetamol", "max_grams_per_day": 4}'},
+    ])
+    kept = client.chat.completions.parse(
+        model="moe-orchestrator", response_format=Dose,
+        messages=[{"role": "user", "content": f"How much paracetamol may an adult take a day? {prose_fix}"}])
+    assert kept.choices[0].message.parsed == Dose(**draft)
+    assert "flagged the draft (wrong)" in kept.choices[0].message.reasoning_content  # type: ignore[attr-defined]
+    review = [c for c in calls_for(scripted.calls(), prose_fix) if "You review" in c["messages"][0]["content"]]
+    assert len(review) == 1 and "same format" in review[0]["messages"][0]["content"]
+    fixed = client.chat.completions.parse(
+        model="moe-orchestrator", response_format=Dose,
+        messages=[{"role": "user", "content": f"How much paracetamol may an adult take a day? {json_fix}"}])
+    assert fixed.choices[0].message.parsed == Dose(drug="paracetamol", max_grams_per_day=4)
 
 
 def _exact_key(namespace: str, question: str, fmt: ResponseFormat | None) -> str:
