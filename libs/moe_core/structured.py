@@ -125,12 +125,22 @@ def constraint(fmt: ResponseFormat | None) -> dict[str, Any]:
     return {"json_schema": fmt.json_schema, "schema_name": fmt.name, "strict": fmt.strict}
 
 
+JSON_OBJECT_RULE = "Answer with one JSON object only: no text before or after it, no code fence."
+JSON_SCHEMA_RULE = ("Answer with one JSON value only, no text before or after it and no code fence, matching the JSON "
+                    "Schema {name}{about}: {schema}")
+
+
 def instruction(fmt: ResponseFormat) -> str:
     """What the constrained call is told besides the server-side constraint: JSON only, and the schema (its
-    descriptions say what each field means)."""
+    descriptions say what each field means). The prompt template (run_versions.prompt_used) is the rule without the
+    client's schema (`template`)."""
     if fmt.type == "json_object":
-        return "Answer with one JSON object only: no text before or after it, no code fence."
+        return JSON_OBJECT_RULE
     about = f" ({fmt.description})" if fmt.description else ""
     schema = json.dumps(fmt.json_schema, separators=(",", ":"), ensure_ascii=False)
-    return (f"Answer with one JSON value only, no text before or after it and no code fence, matching the JSON "
-            f"Schema {fmt.name!r}{about}: {schema}")
+    return JSON_SCHEMA_RULE.format(name=repr(fmt.name), about=about, schema=schema)
+
+
+def template(fmt: ResponseFormat) -> str:
+    """The instruction's template, the same for every schema: what a run records as its prompt version."""
+    return JSON_OBJECT_RULE if fmt.type == "json_object" else JSON_SCHEMA_RULE

@@ -236,3 +236,23 @@ def test_the_model_call_carries_the_clients_strict_flag() -> None:
                                                                               "strict": True}}
     planner = openai_body({"messages": [], "json_schema": CITY, "schema_name": "plan"}, "m", False)
     assert "strict" not in planner["response_format"]["json_schema"]  # the fleet's own schemas: as before
+
+
+def test_a_runs_prompt_versions_name_the_template_not_the_clients_schema() -> None:
+    """The record's prompt versions (moe_core.run_versions) are templates an auditor approves once: the client's
+    schema is data, so two schemas give the same versions (else every new schema would read as a changed prompt)."""
+    from moe_core.run_clock import RUN_PROMPTS
+    from moe_core.run_versions import run_prompts
+
+    seen = []
+    for name in ("city", "town"):
+        fmt = CITY_FORMAT.model_copy(update={"name": name, "json_schema": {**CITY, "title": name}})
+        token = RUN_PROMPTS.set({})
+        try:
+            expert_core.expert_messages(_task(direct=True, fmt=fmt))
+            tasks = [PlannedTask(task_id="t1", category="general", instruction="a")]
+            synthesis.judge_messages(_plan(*tasks, fmt=fmt), [_result("Oslo.")], "", get_mode("moe-orchestrator"))
+            seen.append(run_prompts())
+        finally:
+            RUN_PROMPTS.reset(token)
+    assert seen[0] == seen[1] and {"expert.direct.structured", "merger.judge.structured"} <= set(seen[0])

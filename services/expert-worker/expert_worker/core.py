@@ -25,7 +25,10 @@ def expert_messages(task: ExpertTask, *, history_turns: int = 4, history_chars: 
     if task.direct:  # a trivial question: what the user would send the model, plus what the mode asks
         fmt = task.params.response_format  # structured output: its JSON instead of the mode's shape
         asked = structured.instruction(fmt) if fmt is not None else expert_suffix(task.mode).strip()
-        prompt_used("expert.direct", asked)  # (the user's own system text is theirs)
+        if fmt is not None:  # the template, not the client's schema (data)
+            prompt_used("expert.direct.structured", structured.template(fmt))
+        else:
+            prompt_used("expert.direct", asked)  # (the user's own system text is theirs)
         system_parts = [m.content for m in task.history if m.role == "system"] + [asked]
         own = "\n\n".join(p for p in system_parts if p)
         direct: list[dict[str, Any]] = [{"role": "system", "content": own}] if own else []

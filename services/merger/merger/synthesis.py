@@ -142,8 +142,8 @@ def structured_judge_messages(plan: Plan, results: list[TaskResult], reasoning: 
     ]
     if any(r.kind == "tool" for r in results):
         rules.append("Precision tools are exact: use each one's result exactly as computed.")
+    prompt_used("merger.judge.structured", " ".join([*rules, structured.template(fmt)]))  # not the client's schema
     rules.append(structured.instruction(fmt))
-    prompt_used("merger.judge.structured", " ".join(rules[:-1]))  # the schema is the client's data, not template
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
     user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
