@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import unquote
 
-from jsonschema import Draft202012Validator, SchemaError
+import regex
+from jsonschema import Draft202012Validator, SchemaError, ValidationError
 from jsonschema.exceptions import best_match
-from jsonschema.validators import validator_for
+from jsonschema.validators import extend, validator_for
 
 from moe_core.contracts import Answer, ErrorInfo, ResponseFormat
 from moe_core.openai_error import OpenAIError
@@ -24,6 +26,7 @@ NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_SCHEMA_CHARS = 32_768  # the schema as compact JSON; it goes into the judge's prompt and every expert task
 UNMET = "response_format_unmet"  # an Answer's error code: a complete answer that does not match (a 422)
 JSON_OBJECT: dict[str, Any] = {"type": "object"}
+REGEX_TIMEOUT_S = 0.05  # one `pattern` against one string of the answer: the client's regex runs on the model's text
 
 
 def from_wire(value: Any, param: str, *, nested: bool = True) -> ResponseFormat | None:
@@ -55,17 +58,65 @@ def from_wire(value: Any, param: str, *, nested: bool = True) -> ResponseFormat 
     if len(json.dumps(schema, separators=(",", ":"))) > MAX_SCHEMA_CHARS:
         raise OpenAIError(400, f"{where}.schema is too large: more than {MAX_SCHEMA_CHARS} characters as JSON",
                           param=f"{where}.schema")
-    try:
-        validator_for(schema, default=Draft202012Validator).check_schema(schema)
-    except SchemaError as exc:
-        raise OpenAIError(400, f"{where}.schema is not a valid JSON Schema: {exc.message}",
-                          param=f"{where}.schema") from None
+    _applicable(schema, f"{where}.schema")
     strict, description = spec.get("strict"), spec.get("description")
     if strict is not None and not isinstance(strict, bool):
         raise OpenAIError(400, f"{where}.strict must be a boolean", param=f"{where}.strict")
     if description is not None and not isinstance(description, str):
         raise OpenAIError(400, f"{where}.description must be a string", param=f"{where}.description")
     return ResponseFormat(type="json_schema", name=name, json_schema=schema, strict=strict, description=description)
+
+
+def _applicable(schema: dict[str, Any], param: str) -> None:
+    """A schema an answer can be checked against, else a 400 naming `param`: a valid JSON Schema (its `$schema`
+    a known draft or none), every `$ref` to a place in the schema itself (no remote or missing references: they
+    would fail the check, not the request), not referring to itself without end."""
+    try:
+        cls = validator_for(schema, default=Draft202012Validator)
+        cls.check_schema(schema)
+    except SchemaError as exc:
+        raise OpenAIError(400, f"{param} is not a valid JSON Schema: {exc.message}", param=param) from None
+    except Exception as exc:  # e.g. a $schema that is no string
+        raise OpenAIError(400, f"{param} is not a valid JSON Schema: {type(exc).__name__}", param=param) from None
+    for ref in _refs(schema):
+        if not (ref == "#" or ref.startswith("#/")) or _pointer(schema, ref) is _NOWHERE:
+            raise OpenAIError(400, f"{param}: $ref {ref[:200]!r} points to nothing in the schema (only references "
+                                   "within it, # or #/..., are followed)", param=param)
+    try:
+        samples: tuple[Any, ...] = ({}, [], None, "", 0)
+        for sample in samples:
+            _validator(schema).is_valid(sample)
+    except RecursionError:
+        raise OpenAIError(400, f"{param} refers to itself without end", param=param) from None
+    except Exception as exc:
+        raise OpenAIError(400, f"{param} cannot be applied: {type(exc).__name__}", param=param) from None
+
+
+_NOWHERE = object()
+
+
+def _refs(node: Any) -> list[str]:
+    """Every $ref / $dynamicRef string in the schema."""
+    if isinstance(node, dict):
+        own = [v for k, v in node.items() if k in ("$ref", "$dynamicRef") and isinstance(v, str)]
+        return own + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def _pointer(root: Any, ref: str) -> Any:
+    """What a local reference (#/a/b) points to in `root`, or _NOWHERE."""
+    node = root
+    for raw in ref[2:].split("/") if ref != "#" else []:
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _NOWHERE
+    return node
 
 
 def to_wire(fmt: ResponseFormat | None, *, nested: bool = True) -> dict[str, Any]:
@@ -80,6 +131,50 @@ def to_wire(fmt: ResponseFormat | None, *, nested: bool = True) -> dict[str, Any
     return {"type": "json_schema", "json_schema": spec} if nested else {"type": "json_schema", **spec}
 
 
+def _search(pattern: str, text: str) -> bool:
+    """A schema's regex on the answer's text, in bounded time (the `regex` module's timeout): a client's pattern
+    that backtracks without end (ReDoS) cannot hold the gateway's event loop or the merger."""
+    return regex.search(pattern, text, timeout=REGEX_TIMEOUT_S) is not None
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    if validator.is_type(instance, "string") and not _search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: dict[str, Any]) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, allowed: Any, instance: Any, schema: dict[str, Any]) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    named, patterns = schema.get("properties", {}), "|".join(schema.get("patternProperties", {}))
+    extras = sorted(k for k in instance if k not in named and not (patterns and _search(patterns, k)))
+    if validator.is_type(allowed, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], allowed, path=extra)
+    elif not allowed and extras:
+        verb = "was" if len(extras) == 1 else "were"
+        yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, extras))} {verb} "
+                              "unexpected)")
+
+
+# jsonschema's own keywords with Python's `re` (no timeout) replaced; unevaluatedProperties with
+# patternProperties still uses `re` (rare in response formats)
+_BOUNDED = {"pattern": _pattern, "patternProperties": _pattern_properties,
+            "additionalProperties": _additional_properties}
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    return extend(validator_for(schema, default=Draft202012Validator), _BOUNDED)(schema)
+
+
 def mismatch(content: str, fmt: ResponseFormat) -> str | None:
     """Why `content` is not an answer in the format (None: it is): not JSON, not an object (json_object), or where
     it breaks the schema."""
@@ -89,8 +184,14 @@ def mismatch(content: str, fmt: ResponseFormat) -> str | None:
         return f"the answer is not JSON ({exc.msg} at character {exc.pos})"
     if fmt.type == "json_object":
         return None if isinstance(value, dict) else f"the answer is JSON but not an object ({type(value).__name__})"
-    cls = validator_for(fmt.json_schema, default=Draft202012Validator)
-    error = best_match(cls(fmt.json_schema).iter_errors(value))
+    try:
+        error = best_match(_validator(fmt.json_schema).iter_errors(value))
+    except RecursionError:  # a schema that refers to itself without end on this value: it cannot be checked
+        return "the answer could not be checked: the schema refers to itself without end"
+    except TimeoutError:
+        return "the answer could not be checked: a pattern of the schema took too long on it"
+    except Exception as exc:  # never a 500: the request was checked, this is the answer's failure to be checked
+        return f"the answer could not be checked against the schema: {type(exc).__name__}"
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(the whole value)"

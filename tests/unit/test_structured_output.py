@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 import pytest
@@ -79,6 +80,14 @@ def test_json_schema_in_the_chat_and_the_responses_shapes() -> None:
      "response_format.json_schema.schema", "too large"),
     ({"type": "json_schema", "json_schema": {"name": "city", "schema": CITY, "strict": "yes"}},
      "response_format.json_schema.strict", "boolean"),
+    ({"type": "json_schema", "json_schema": {"name": "city", "schema": {"$schema": []}}},
+     "response_format.json_schema.schema", "not a valid JSON Schema"),
+    ({"type": "json_schema", "json_schema": {"name": "city", "schema": {"$ref": "https://example.com/city.json"}}},
+     "response_format.json_schema.schema", "points to nothing"),
+    ({"type": "json_schema", "json_schema": {"name": "city", "schema": {"properties": {"a": {"$ref": "#/$defs/a"}}}}},
+     "response_format.json_schema.schema", "points to nothing"),
+    ({"type": "json_schema", "json_schema": {"name": "city", "schema": {"$ref": "#"}}},
+     "response_format.json_schema.schema", "refers to itself without end"),
 ])
 def test_a_bad_format_is_a_400_naming_its_field(value: Any, param: str, words: str) -> None:
     with pytest.raises(OpenAIError) as refused:
@@ -256,3 +265,34 @@ def test_a_runs_prompt_versions_name_the_template_not_the_clients_schema() -> No
         finally:
             RUN_PROMPTS.reset(token)
     assert seen[0] == seen[1] and {"expert.direct.structured", "merger.judge.structured"} <= set(seen[0])
+
+
+def test_a_schema_that_cannot_be_applied_to_an_answer_is_its_mismatch_never_an_exception() -> None:
+    """A reference cycle that only an answer's value walks into passes the request's check; the answer's check
+    then says so (a 422 at the gateway), never a 500. A recursive schema that ends is followed."""
+    tree = structured.from_wire({"type": "json_schema", "json_schema": {"name": "tree", "schema": {
+        "type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}}}}}, "response_format")
+    assert tree is not None and structured.mismatch('{"kids": [{"kids": []}]}', tree) is None
+    assert "at kids/0/kids" in (structured.mismatch('{"kids": [{"kids": 5}]}', tree) or "")
+    schema = {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}},
+              "properties": {"x": {"$ref": "#/$defs/a"}}}
+    cycle = structured.from_wire({"type": "json_schema", "json_schema": {"name": "cycle", "schema": schema}},
+                                 "response_format")
+    assert cycle is not None and "refers to itself without end" in (structured.mismatch('{"x": 1}', cycle) or "")
+
+
+def test_the_schemas_regexes_run_in_bounded_time_and_keep_their_meaning() -> None:
+    """A client's pattern runs on the model's text: one that backtracks without end (ReDoS) is a mismatch after
+    REGEX_TIMEOUT_S, not a gateway whose event loop hangs. pattern, patternProperties and additionalProperties
+    (the keywords whose regexes are bounded) mean what jsonschema's own mean."""
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a|aa)+$"}},
+              "patternProperties": {"^x_": {"type": "integer"}}, "additionalProperties": False}
+    fmt = structured.from_wire({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}, "rf")
+    assert fmt is not None
+    started = time.monotonic()
+    assert "took too long" in (structured.mismatch(json.dumps({"s": "a" * 5000 + "!"}), fmt) or "")
+    assert time.monotonic() - started < 1
+    assert structured.mismatch('{"s": "aaa", "x_1": 2}', fmt) is None
+    assert "'q' was unexpected" in (structured.mismatch('{"s": "aaa", "q": 1}', fmt) or "")
+    assert "at x_1" in (structured.mismatch('{"x_1": "two"}', fmt) or "")
+    assert "does not match '^(a|aa)+$'" in (structured.mismatch('{"s": "b"}', fmt) or "")
