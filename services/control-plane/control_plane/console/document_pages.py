@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from control_plane.console.api import ApiError
+from control_plane.console import decisions
 from control_plane.console.core import ConsoleCore
 from control_plane.console.sessions import Session
 
@@ -32,16 +32,6 @@ class DocumentPages:
                                 states=STATES, **context)
 
     async def decide(self, request: Request, s: Session) -> Response:
-        decision = request.path_params["decision"]
-        if decision not in ("approve", "reject"):
-            return self.core.render(request, "error.html", s, status=404, message="no such decision")
-        note = str((await request.form()).get("note") or "").strip()
-        if decision == "reject" and not note:
-            return await self.documents(request, s, status=400, error="A rejection needs a reason.")
         document_id = quote(request.path_params["document_id"], safe="")
-        try:
-            await self.core.api.call(s.token, "POST", f"/v1/memory/documents/{document_id}/{decision}",
-                                     body={"note": note})
-        except ApiError as exc:
-            return await self.documents(request, s, status=exc.status, error=exc.message)
-        return RedirectResponse("/console/documents", status_code=303)
+        return await decisions.decide(self.core, request, s, f"/v1/memory/documents/{document_id}", self.documents,
+                                      "/console/documents")

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from control_plane.console import decisions
 from control_plane.console.api import ApiError
 from control_plane.console.core import ConsoleCore
 from control_plane.console.lineage_graph import elements, provenance_elements
@@ -42,18 +43,8 @@ class OperationPages:
         return self.core.render(request, "quarantine.html", s, status=status, items=items, state=state, **context)
 
     async def decide(self, request: Request, s: Session) -> Response:
-        decision = request.path_params["decision"]
-        if decision not in ("approve", "reject"):
-            return self.core.render(request, "error.html", s, status=404, message="no such decision")
-        note = str((await request.form()).get("note") or "").strip()
-        if decision == "reject" and not note:
-            return await self.quarantine(request, s, status=400, error="A rejection needs a reason.")
-        try:
-            await self.core.api.call(s.token, "POST", f"/graph/quarantine/{_id(request, 'item_id')}/{decision}",
-                                     body={"note": note})
-        except ApiError as exc:
-            return await self.quarantine(request, s, status=exc.status, error=exc.message)
-        return RedirectResponse("/console/quarantine", status_code=303)
+        return await decisions.decide(self.core, request, s, f"/graph/quarantine/{_id(request, 'item_id')}",
+                                      self.quarantine, "/console/quarantine")
 
     async def imports(self, request: Request, s: Session) -> Response:
         state = request.query_params.get("status", "pending")
@@ -75,16 +66,9 @@ class OperationPages:
         return str(found.get("display_name") or "")
 
     async def decide_import(self, request: Request, s: Session) -> Response:
-        decision = request.path_params["decision"]
-        if decision not in ("approve", "reject"):
-            return self.core.render(request, "error.html", s, status=404, message="no such decision")
-        note = str((await request.form()).get("note") or "").strip()
         cs_id = _id(request, "cs_id")
-        try:
-            await self.core.api.call(s.token, "POST", f"/v1/knowledge/imports/{cs_id}/{decision}", body={"note": note})
-        except ApiError as exc:
-            return await self.import_detail(request, s, status=exc.status, error=exc.message)
-        return RedirectResponse(f"/console/imports/{cs_id}", status_code=303)
+        return await decisions.decide(self.core, request, s, f"/v1/knowledge/imports/{cs_id}", self.import_detail,
+                                      f"/console/imports/{cs_id}", reason_required=False)
 
     async def requests(self, request: Request, s: Session) -> Response:
         wanted = request.query_params.get("id", "").strip()
