@@ -6,10 +6,9 @@ inference server is skipped and the request is still answered."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import chromadb
 import httpx
@@ -25,18 +24,10 @@ from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-T = TypeVar("T")
 
-
-def eventually(check: Callable[[], T], timeout_s: float = 30) -> T:
-    """Wait for a state the fleet reaches asynchronously (polls the real store)."""
-    end = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < end, "the expected state was not reached"
-        time.sleep(0.1)
-    return result
 
 
 @pytest.fixture

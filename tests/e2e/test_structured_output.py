@@ -7,9 +7,8 @@ comes as produced; cached prose never answers a structured request, nor cached J
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -22,9 +21,9 @@ from moe_core.exact_cache import ExactAnswers, cache_scope
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-T = TypeVar("T")
 
 
 class City(BaseModel):
@@ -47,13 +46,6 @@ def store(infra: dict[str, str]) -> Iterator[Redis]:
     yield client
     client.close()
 
-
-def eventually(check: Callable[[], T], timeout_s: float = 30) -> T:
-    end = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < end, "the expected state was not reached"
-        time.sleep(0.1)
-    return result
 
 
 def _format(call: dict[str, Any]) -> dict[str, Any] | None:

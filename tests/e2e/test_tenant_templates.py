@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -30,23 +30,15 @@ from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet, ServiceProcess, free_port
 from tests.support.keys import create_keys
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-T = TypeVar("T")
 TENANT, OTHER = "tenant-e2e-tpl-own", "tenant-e2e-tpl-other"
 TIDES = ("Tides come from the pull of the moon and, less, of the sun on the oceans; the water rises and falls "
          "about twice a day as the earth turns under two bulges of water.")  # >= 150 chars: cached
 OTHER_TIDES = ("The moon's gravity raises the sea on the side facing it and on the far side, so most coasts see two "
                "high and two low tides each lunar day, about 24 hours and 50 minutes.")
 
-
-def eventually(check: Callable[[], T], timeout_s: float = 30) -> T:
-    """Wait for a state the fleet reaches asynchronously (polls the real store)."""
-    end = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < end, "the expected state was not reached"
-        time.sleep(0.1)
-    return result
 
 
 @pytest.fixture(scope="module")

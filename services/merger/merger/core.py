@@ -103,7 +103,7 @@ def partial_answer(plan: Plan | None, results: dict[str, TaskResult], rid_fields
     # Only what answers the question may stand in for the answer: knowledge-graph facts and web snippets
     # are context for a judge, never a reply of their own; for a structured request nothing does (its results
     # are prose: only its judge writes the JSON).
-    good = [r for r in usable(results) if r.kind in ANSWERING and plan.params.response_format is None]
+    good = [] if plan.params.response_format is not None else [r for r in usable(results) if r.kind in ANSWERING]
     fields = base_answer(plan, results)
     usage = total_usage(plan, results)
     if not good:
