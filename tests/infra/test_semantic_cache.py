@@ -124,7 +124,7 @@ async def harness(infra: dict[str, str]) -> AsyncIterator[Harness]:
     async with app.router.lifespan_context(app):
         await producer.start()
         try:
-            async with TopicReader(infra["kafka"], topics.plans, topics.answers) as reader:
+            async with TopicReader(infra["kafka"], topics.plans, topics.answers, topics.ingest) as reader:
                 yield Harness(planner, llm, topics, producer, reader, settings, inference)
         finally:
             await producer.stop()
@@ -164,7 +164,13 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
         assert answer["cache_key"] == plan["cache_key"] and answer["question"] == repeat
         assert answer["models_used"] == [m.model_dump() for m in models]
         assert harness.reader.on(harness.topics.plans, lambda b, r=rid2: b["response_id"] == r) == []
+        # no merger sees a cache hit: the planner publishes what the fleet learns from it
+        [learned] = await harness.reader.wait(harness.topics.ingest, lambda b, r=rid2: b["response_id"] == r)
+        assert (learned["cache_hit"], learned["answer"], learned["question"]) == (True, WIFI, repeat)
+        assert (learned["source_expert"], learned["knowledge_type"]) == ("technical_support", "procedural")  # "how do I"
     assert harness.llm_calls() == calls  # no model call for either
+    # the answer the merger composed is the merger's to learn from, not the planner's
+    assert harness.reader.on(harness.topics.ingest, lambda b: b["response_id"] == rid) == []
 
     # a near miss is planned as usual, with the cached answer as a few-shot example only
     rid3 = await harness.ask("How do I turn off the wifi on my Lenovo laptop?")
@@ -182,6 +188,21 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
     assert await cache.exact.answer(_chat(question)) is None  # gone for the gateway too
     kind, again = await harness.outcome(await harness.ask(question))
     assert kind == "plan" and again["few_shot"] == [] and again["cache_key"] != plan["cache_key"]
+
+
+async def test_the_edges_exact_repeat_is_learned_by_the_planner(harness: Harness) -> None:
+    """The edge answers an exact repeat from Redis and publishes its Answer to `answers`: the planner learns it
+    as it learns its own semantic hits (before, the merger consumed every Answer for this alone)."""
+    rid = f"r{uuid.uuid4().hex[:12]}"
+    models = [ModelUse(model="expert-m", category="medical_consult")]
+    hit = Answer(response_id=rid, tenant_id="tenant-a", deadline_at=deadline_in(60), mode="moe-orchestrator",
+                 content=UMASK, cache_hit=True, question="What does umask 027 do?", models_used=models)
+    # first a hit with nothing to learn (no content), then the one with content: one key, handled in this order
+    await harness.send(hit.model_copy(update={"content": " "}), harness.topics.answers)
+    await harness.send(hit, harness.topics.answers)
+    [learned] = await harness.reader.wait(harness.topics.ingest, lambda b: b["response_id"] == rid)
+    assert (learned["cache_hit"], learned["confidence"], learned["source_model"]) == (True, "high", "expert-m")
+    assert learned["knowledge_type"] == "medical" and learned["answer"] == UMASK
 
 
 async def test_a_redelivered_request_republishes_the_same_cached_answer(harness: Harness) -> None:

@@ -234,15 +234,6 @@ async def test_plan_mode_shows_the_plan_before_the_answer(redis, namespace: str)
     assert answer.reasoning == "One source." and len(h.calls("think-model")) == len(h.calls("judge-model")) == 1
 
 
-async def test_cache_hits_are_learned(redis, namespace: str) -> None:
-    h = Harness(namespace, redis, [])
-    hit = Answer(response_id=h.rid, tenant_id="t", deadline_at=deadline_in(9), mode="moe-orchestrator",
-                 content="Paris.", cache_hit=True, question="Capital of France?")
-    async with TestKafkaBroker(h.bus.broker):
-        await h.send(hit, hit.model_copy(update={"cache_hit": False}))
-    assert [(e.answer, e.cache_hit, e.question) for e in h.out["ingest"]] == [("Paris.", True, "Capital of France?")]
-
-
 async def test_a_cancelled_request_ends_without_any_model_call(redis, namespace: str) -> None:
     h = Harness(namespace, redis, [{"model": "judge-model", "reply": "never"}])
     plan = h.plan(("t1", "expert", "general"), ("t2", "expert", "math"))

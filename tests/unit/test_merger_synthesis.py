@@ -18,6 +18,7 @@ from moe_core.contracts import (
     TaskResult,
     deadline_in,
 )
+from moe_core.learning import cache_hit_event
 from moe_core.modes import get_mode
 
 pytestmark = pytest.mark.unit
@@ -188,9 +189,9 @@ def test_learning_events() -> None:
     assert tool is not None and tool.knowledge_type == "precision"
     assert learning.ingest_event(answer.model_copy(update={"finish_reason": "deadline"}), lead, 1) is None
     hit = answer.model_copy(update={"cache_hit": True, "models_used": [ModelUse(model="m2", category="math")]})
-    cached = learning.cache_hit_event(hit)
+    cached = cache_hit_event(hit)
     assert cached is not None and (cached.cache_hit, cached.knowledge_type, cached.source_model) == (True, "math", "m2")
-    assert learning.cache_hit_event(answer) is None
+    assert cache_hit_event(answer) is None
 
 
 @pytest.mark.parametrize("mode", ["moe-orchestrator-agent-orchestrated", "moe-orchestrator-research",

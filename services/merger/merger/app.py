@@ -20,7 +20,7 @@ from merger.state import MergerState
 from moe_core import redis_batch
 from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.cancellation import Cancellations, RequestCancelled
-from moe_core.contracts import Answer, Cancel, Draft, Plan, Progress, TaskResult
+from moe_core.contracts import Cancel, Draft, Plan, Progress, TaskResult
 from moe_core.guardrails import GuardrailBook
 from moe_core.inference import InferenceClient
 from moe_core.observability import bind_response_id
@@ -53,12 +53,6 @@ class Merger:
 
     async def on_result(self, result: TaskResult) -> None:
         await self.try_finish(result.response_id, await self.state.save_result(result))
-
-    async def on_answer(self, answer: Answer) -> None:
-        """Answers the planner served from the semantic cache are learned too (the merger never saw them)."""
-        event = learning.cache_hit_event(answer)
-        if event is not None:
-            await self.bus.publish(event, self.bus.topics.ingest)
 
     async def on_cancel(self, cancel: Cancel) -> None:
         """Every replica sees every Cancel: the one that gets the claim closes the request at once."""
@@ -234,8 +228,7 @@ STAGE = Stage(
     summary="Plans + results -> one answer per request (tool calls, the fast path, or thinking + judge), "
             "streamed as it is generated; medical and legal answers go to the critic first; every answer "
             "is learned.",
-    consumes=(Consumes("plans", Plan, "on_plan"), Consumes("results", TaskResult, "on_result"),
-              Consumes("answers", Answer, "on_answer", description="cache hits are learned too")),
+    consumes=(Consumes("plans", Plan, "on_plan"), Consumes("results", TaskResult, "on_result")),
     publishes=("answers", "drafts", "guard", "deltas", "ingest", "progress", "tasks_research"),
     needs=("redis", "inference"),
     cancel=CancelPolicy(handler="on_cancel"),

@@ -1,26 +1,10 @@
-"""What the fleet learns from an answer: the IngestEvent published for every answer (graph-ingest)."""
+"""What the fleet learns from an answer: the IngestEvent published for every answer the merger composes
+(graph-ingest). A cache hit's is the planner's (moe_core.learning.cache_hit_event)."""
 
 from __future__ import annotations
 
 from moe_core.contracts import Answer, Confidence, IngestEvent, SynthesisInsight, TaskResult
-from moe_core.knowledge import question_kind
-
-KNOWLEDGE_TYPES = {
-    "medical_consult": "medical", "legal_advisor": "legal", "code_reviewer": "technical",
-    "technical_support": "technical", "math": "math", "science": "science", "data_analyst": "data",
-    "reasoning": "reasoning", "translation": "language", "creative_writer": "creative", "vision": "vision",
-    "knowledge_graph": "general", "research": "general", "general": "general",
-}
-
-
-def knowledge_type(category: str | None, kind: str = "expert", question: str = "") -> str:
-    """`procedural` for an answer to a procedural question (the original's tag: graph-ingest extracts
-    requirement chains from it; source_expert still names the domain), else the domain of the category."""
-    if kind == "tool":
-        return "precision"
-    if question_kind(question) == "procedural":
-        return "procedural"
-    return KNOWLEDGE_TYPES.get(category or "general", "general")
+from moe_core.learning import knowledge_type
 
 
 def ingest_event(answer: Answer, lead: TaskResult | None, used: int,
@@ -51,20 +35,3 @@ def ingest_event(answer: Answer, lead: TaskResult | None, used: int,
         cache_hit=answer.cache_hit,
     )
 
-
-def cache_hit_event(answer: Answer) -> IngestEvent | None:
-    """A semantic-cache hit (published by the planner): learned again, marked cache_hit."""
-    if not answer.cache_hit or answer.error is not None or not answer.content.strip() or answer.replay_of:
-        return None
-    first = answer.models_used[0] if answer.models_used else None
-    return IngestEvent(
-        **answer.child_fields(),
-        question=answer.question,
-        answer=answer.content,
-        mode=answer.mode,
-        knowledge_type=knowledge_type(first.category if first else None, question=answer.question),
-        source_expert=first.category if first else None,
-        source_model=first.model if first else None,
-        confidence="high",
-        cache_hit=True,
-    )

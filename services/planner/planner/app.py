@@ -40,6 +40,7 @@ from moe_core.guardrails import GuardrailBook
 from moe_core.guardrails.inputs import check_input
 from moe_core.guardrails.quarantine import QuarantineStore
 from moe_core.inference import InferenceClient, InferenceError
+from moe_core.learning import cache_hit_event
 from moe_core.modes import get_mode
 from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
@@ -273,8 +274,14 @@ class Planner:
         return found or []
 
     async def on_answer(self, answer: Answer) -> None:
-        """Store good answers in the semantic cache (group consumer of `answers`)."""
-        if self.cache is not None and cacheable(answer):
+        """Store good answers in the semantic cache, and learn a cache hit (group consumer of `answers`): a hit,
+        this planner's semantic one or the edge's exact repeat, is composed by no merger, so its ingest event is
+        published here (moe_core.learning.cache_hit_event); every other answer's is the merger's."""
+        if answer.cache_hit:
+            event = cache_hit_event(answer)
+            if event is not None:
+                await self.bus.publish(event, self.bus.topics.ingest)
+        elif self.cache is not None and cacheable(answer):
             await _transient(self.cache.store(answer))
 
     async def on_cache_entry(self, entry: CacheEntry) -> None:
@@ -400,7 +407,8 @@ STAGE = Stage(
     consumes=(Consumes("requests", ChatRequest, "handle"),
               Consumes("housekeeping", ChatRequest, "answer_housekeeping",
                        description="a client's housekeeping request (routed by the gateway): one small-model call"),
-              Consumes("answers", Answer, "on_answer", when=_caching, description="good answers fill the cache"),
+              Consumes("answers", Answer, "on_answer", when=_caching,
+                       description="good answers fill the cache; cache hits are learned (ingest)"),
               Consumes("feedback", Feedback, "on_feedback",
                        description="negative feedback flags a cache entry, positive teaches a planner pattern"),
               Consumes("cache_entries", CacheEntry, "on_cache_entry", group=False, from_start=True, when=_caching,
@@ -408,7 +416,7 @@ STAGE = Stage(
               Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching,
                        description="written behind into Chroma, the cache's durable copy")),
     publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress",
-               "cache_entries", "audit"),
+               "cache_entries", "audit", "ingest"),
     needs=("redis", "inference"),
     memo=MemoPolicy("planner:outcome", Outcome, ttl="plan_ttl_s"),
     cancel=CancelPolicy(),
