@@ -34,12 +34,18 @@ class AnswerRecords:
         self.prefix = f"{PREFIX}:{namespace}"
         self.ttl_s = ttl_s
 
-    async def record(self, answer: Answer) -> None:
-        """Remember who owns this answer and what a rating of it concerns."""
+    def entry(self, answer: Answer) -> tuple[str, str]:
+        """The key and value `record` writes (with ttl_s): for a caller that sends them with another write
+        (gateway.feedback: in the settlement's claim)."""
         record = AnswerRecord(
             tenant_id=answer.tenant_id, models_used=answer.models_used, cache_key=answer.cache_key,
             question=answer.question, graph_refs=[s.ref for s in answer.sources if s.kind == "graph"])
-        await self.redis.set(f"{self.prefix}:{answer.response_id}", record.model_dump_json(), ex=self.ttl_s)
+        return f"{self.prefix}:{answer.response_id}", record.model_dump_json()
+
+    async def record(self, answer: Answer) -> None:
+        """Remember who owns this answer and what a rating of it concerns."""
+        key, value = self.entry(answer)
+        await self.redis.set(key, value, ex=self.ttl_s)
 
     async def get(self, response_id: str) -> AnswerRecord | None:
         raw = await self.redis.get(f"{self.prefix}:{response_id}")

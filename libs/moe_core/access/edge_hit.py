@@ -1,16 +1,19 @@
-"""The limits of a request that may be an exact repeat, and its cached answer, in one Redis round trip.
+"""The limits of a request and its opening, with the cached answer of an exact repeat, in one Redis round trip.
 
 A question asked again word for word is answered at the edge (moe_core.exact_cache). Before, that cost the
 reservation (moe_core.access.limits), the hold (moe_core.access.settlement) and the cached answer as three
 round trips, and its settling two more before the reply. RESERVE_OR_HIT does it in one script: it checks every
 counter of the key and its tenant exactly as RESERVE does (the same 429s: requests this minute, room for the
-request's estimate in every token and cost limit), then reads the cached answer.
+request's estimate in every token and cost limit), then reads the cached answer (when there is one to read).
 - A hit: the request is counted (requests +1; a hit uses no tokens and costs nothing, which is what reserving
   and settling it used to leave in the counters) and its hold is written already decided — usage `0 0 answered`,
   claimed by the caller (its lease) and indexed by when it is due — so that settling it after the reply is the
   usage event and `finish` (moe_core.access.settlement), and a replica that dies before that leaves it to the
   control plane's sweeper, which charges it the same, once.
-- A miss: the tokens are reserved as RESERVE reserves them; the caller opens the hold and the budget as before.
+- A miss (or a request with no cached answer to look up): the tokens are reserved as RESERVE reserves them and,
+  in the same script, the request is opened as Settlements.open opens it — its token budget (the grant) and its
+  hold (the grant and its cost in the hold's JSON) indexed by when it is due. A request is either refused with
+  nothing counted, or reserved and opened: no reservation is left without its budget.
 """
 
 from __future__ import annotations
@@ -21,14 +24,28 @@ from dataclasses import dataclass
 from moe_core.access.limits import COUNTER_RULES, Counter, Limiter, LimitExceeded, Reservation
 from moe_core.access.settlement import LEASE_S, Hold, Settlements
 
-# KEYS: the n counters, then the cached answer, the hold, its lease, the due index. ARGV: tokens wanted, tokens
-# at least, cost micros per token, n, (limit, kind, ttl) per counter, then hold json, prompt estimate, hold ttl,
-# due, response id, lease ms. Returns {refused counter, 0} | {0, grant} (a miss, reserved) | {0, 0, entry} (a hit).
+# The hold's JSON around its two amounts (Hold: tokens, then cost_micros), filled in by the script with the grant.
+AMOUNTS = '"tokens":0,"cost_micros":0'
+# KEYS: the n counters, then the cached answer, the hold, its lease, the due index, the budget. ARGV: tokens wanted,
+# tokens at least, cost micros per token, n, (limit, kind, ttl) per counter, then the hold's JSON before and after
+# its amounts, prompt estimate, hold ttl, due, response id, lease ms, budget ttl, look up ('1': read the cached
+# answer; '0': KEYS[n + 1] is not read). Returns {refused counter, 0} | {0, grant} (reserved and opened) |
+# {0, 0, entry} (a hit).
 RESERVE_OR_HIT = COUNTER_RULES + """
 local n = tonumber(ARGV[4])
 local refused, grant = check(n, 2)
 if refused > 0 then return {refused, 0} end
-local entry = redis.call('GET', KEYS[n + 1])
+local b = 3 * n + 5
+local function hold(tokens, cost)
+  local amounts = '"tokens":' .. string.format('%d', tokens) .. ',"cost_micros":' .. string.format('%d', cost)
+  redis.call('DEL', KEYS[n + 2])
+  redis.call('HSET', KEYS[n + 2], 'hold', ARGV[b] .. amounts .. ARGV[b + 1], 'tokens', string.format('%d', tokens),
+             'prompt', ARGV[b + 2])
+  redis.call('EXPIRE', KEYS[n + 2], ARGV[b + 3])
+  redis.call('ZADD', KEYS[n + 4], ARGV[b + 4], ARGV[b + 5])
+end
+local entry = false
+if ARGV[b + 8] == '1' then entry = redis.call('GET', KEYS[n + 1]) end
 if entry then
   for i = 1, n do
     if ARGV[3 * i + 3] == 'requests' then
@@ -36,15 +53,14 @@ if entry then
       if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[3 * i + 4]) end
     end
   end
-  local b = 3 * n + 5
-  redis.call('DEL', KEYS[n + 2])
-  redis.call('HSET', KEYS[n + 2], 'hold', ARGV[b], 'tokens', '0', 'prompt', ARGV[b + 1], 'usage', '0 0 answered')
-  redis.call('EXPIRE', KEYS[n + 2], ARGV[b + 2])
-  redis.call('SET', KEYS[n + 3], '1', 'PX', ARGV[b + 5])
-  redis.call('ZADD', KEYS[n + 4], ARGV[b + 3], ARGV[b + 4])
+  hold(0, 0)
+  redis.call('HSET', KEYS[n + 2], 'usage', '0 0 answered')
+  redis.call('SET', KEYS[n + 3], '1', 'PX', ARGV[b + 6])
   return {0, 0, entry}
 end
 take(n, 2, grant)
+redis.call('SET', KEYS[n + 5], string.format('%d', grant), 'EX', ARGV[b + 7])
+hold(grant, math.ceil(grant * rate))
 return {0, grant}
 """
 
@@ -64,15 +80,21 @@ class EdgeHits:
         self._script = limiter.redis.register_script(RESERVE_OR_HIT)
 
     async def reserve(self, counters: list[Counter], want: int, least: int, micros_per_token: float, *,
-                      exact_key: str, response_id: str, hold: Hold, hold_ttl_s: int, due: float) -> Hit | Reservation:
-        """The hit (counted, its hold decided and claimed) or the miss's reservation (as Limiter.reserve); raises
-        LimitExceeded naming the first limit without room, hit or not. `hold` is the hit's: no tokens, no cost."""
+                      exact_key: str | None, response_id: str, hold: Hold, budget_ttl_s: int, hold_ttl_s: int,
+                      due: float) -> Hit | Reservation:
+        """The hit (counted, its hold decided and claimed) or the reservation (as Limiter.reserve), opened as the
+        request's token budget with its hold (as Settlements.open); raises LimitExceeded naming the first limit
+        without room, hit or not. exact_key: where the cached answer would be (None: nothing to look up). `hold`
+        is the request's without its amounts (no tokens, no cost: a hit's as it is)."""
         settle = self.settlements.key(response_id)
-        keys = [c.key for c in counters] + [exact_key, settle, f"{settle}:lease", self.settlements.index]
+        keys = [c.key for c in counters] + [exact_key or settle, settle, f"{settle}:lease", self.settlements.index,
+                                            self.settlements.budgets.key(response_id)]
         args: list[int | float | str] = [want, least, micros_per_token, len(counters)]
         for counter in counters:
             args += [counter.limit, counter.kind, counter.window.ttl_s]
-        args += [hold.model_dump_json(), hold.prompt, max(1, hold_ttl_s), due, response_id, round(LEASE_S * 1000)]
+        head, tail = _around_amounts(hold)
+        args += [head, tail, hold.prompt, max(1, hold_ttl_s), due, response_id, round(LEASE_S * 1000),
+                 max(1, budget_ttl_s), "0" if exact_key is None else "1"]
         found = await self._script(keys=keys, args=args)
         refused, grant = int(found[0]), int(found[1])
         if refused:
@@ -82,3 +104,11 @@ class EdgeHits:
             entry = found[2]
             return Hit(entry.decode() if isinstance(entry, bytes) else str(entry), hold)
         return Reservation(counters, grant, math.ceil(grant * micros_per_token))
+
+
+def _around_amounts(hold: Hold) -> tuple[str, str]:
+    """The hold's JSON before and after its amounts (no tokens, no cost): the script writes the grant's between.
+    A string field cannot hold AMOUNTS (its quotes would be escaped), so the split is the amounts' place."""
+    assert hold.tokens == 0 and hold.cost_micros == 0
+    head, tail = hold.model_dump_json().split(AMOUNTS)
+    return head, tail

@@ -3,18 +3,20 @@ settler fleet-wide settle it: the edge's metering (gateway.metering) or the cont
 (control_plane.settle_sweep), both through moe_core.access.settler. The declared reader and writer of the
 `moe:settle:` keys (moe_core.redis_keys).
 
-`open` writes, in the one round trip that opens the request's budget, its *hold* — the reservation's counters
-and amounts, key, tenant, mode, model, price and estimates — as a hash `moe:settle:<ns>:<response_id>`, and
-indexes it in `moe:settle:<ns>:due` (a sorted set scored by the time its owner must have settled it). Any
-replica may then settle it: the owner on its Answer or when it is abandoned, a replica that resumed its
-stream (gateway.resume), or the control plane's sweeper (control_plane.settle_sweep) when its owner died.
+The edge opens a request in the script that reserves it (moe_core.access.edge_hit): its token budget and its
+*hold* — the reservation's counters and amounts, key, tenant, mode, model, price and estimates — as a hash
+`moe:settle:<ns>:<response_id>`, indexed in `moe:settle:<ns>:due` (a sorted set scored by the time its owner
+must have settled it). Any replica may then settle it: the owner on its Answer or when it is abandoned, a
+replica that resumed its stream (gateway.resume), or the control plane's sweeper (control_plane.settle_sweep)
+when its owner died.
 
 `claim` (one script) closes the budget, decides the usage once — the first claim's usage is kept, a later
 claim reuses it — and takes a lease; only the lease holder charges. `finish` (one script) applies the
 counters' deltas, marks the hold settled and drops it from the index, once: a second finish changes
 nothing. The usage row is written between the two, idempotent per response id (moe_core.access.usage_store), so a
 settler that dies after its claim leaves a hold the sweeper settles after the lease, with the same usage,
-charged once.
+charged once. A claim on an Answer may carry one more write of the caller's, sent in its round trip: the
+answer's record for feedback (moe_core.answer_records), written whatever the claim finds.
 """
 
 from __future__ import annotations
@@ -34,18 +36,10 @@ DONE_TTL_S = 900  # a settled hold is kept this long: a late resume still marks 
 Kind = Literal["answer", "spent", "withdraw"]
 State = Literal["mine", "done", "busy", "none"]
 
-# KEYS: budget, hold, index. ARGV: tokens, budget ttl, hold json, prompt estimate, hold ttl, due, response id.
-OPEN = """
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'hold', ARGV[3], 'tokens', ARGV[1], 'prompt', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
-return 1
-"""
-# KEYS: hold, lease, budget, exhausted. ARGV: kind, prompt, completion, lease ms, outcome.
-# Returns {state, hold json, usage "prompt completion outcome", exhausted}.
+# KEYS: hold, lease, budget, exhausted[, a key to SET]. ARGV: kind, prompt, completion, lease ms, outcome[, its
+# value, its ttl]. Returns {state, hold json, usage "prompt completion outcome", exhausted}.
 CLAIM = """
+if KEYS[5] then redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[7]) end
 local hold = redis.call('HGET', KEYS[1], 'hold')
 if not hold then return {'none', '', '', 0} end
 local exhausted = redis.call('EXISTS', KEYS[4])
@@ -116,6 +110,15 @@ class Hold(BaseModel):
 
 
 @dataclass(frozen=True)
+class Write:
+    """A SET with a TTL (seconds) that rides in a claim's round trip."""
+
+    key: str
+    value: str
+    ttl_s: int
+
+
+@dataclass(frozen=True)
 class Claim:
     """mine: this caller settles; done: settled already; busy: another settler holds it; none: no hold."""
 
@@ -133,27 +136,24 @@ class Settlements:
         self.budgets = budgets
         self.prefix = f"moe:settle:{namespace}"
         self.index = f"{self.prefix}:due"
-        self._open = redis.register_script(OPEN)
         self._claim = redis.register_script(CLAIM)
         self._finish = redis.register_script(FINISH)
 
     def key(self, response_id: str) -> str:
         return f"{self.prefix}:{response_id}"
 
-    async def open(self, response_id: str, hold: Hold, *, budget_ttl_s: int, hold_ttl_s: int, due: float) -> None:
-        """Open the request's token budget with its hold, indexed by when it is due: one round trip."""
-        await self._open(keys=[self.budgets.key(response_id), self.key(response_id), self.index],
-                         args=[hold.tokens, max(1, budget_ttl_s), hold.model_dump_json(), hold.prompt,
-                               max(1, hold_ttl_s), due, response_id])
-
     async def claim(self, response_id: str, kind: Kind, prompt: int = 0, completion: int = 0,
-                    outcome: str = "answered", lease_s: float = LEASE_S) -> Claim:
+                    outcome: str = "answered", lease_s: float = LEASE_S, also: Write | None = None) -> Claim:
         """Close the budget and claim the settling: `answer` usage as given, `spent` what the budget lost
-        (prompt first, up to the estimate), `withdraw` nothing (the request never entered the fleet)."""
+        (prompt first, up to the estimate), `withdraw` nothing (the request never entered the fleet). also: a
+        write of the caller's (a SET with a TTL) sent in the same round trip, whatever the claim finds."""
         budget = self.budgets.key(response_id)
-        state, raw, usage, exhausted = await self._claim(
-            keys=[self.key(response_id), f"{self.key(response_id)}:lease", budget, f"{budget}:exhausted"],
-            args=[kind, prompt, completion, max(1, round(lease_s * 1000)), outcome])
+        keys = [self.key(response_id), f"{self.key(response_id)}:lease", budget, f"{budget}:exhausted"]
+        args: list[int | str] = [kind, prompt, completion, max(1, round(lease_s * 1000)), outcome]
+        if also is not None:
+            keys.append(also.key)
+            args += [also.value, max(1, also.ttl_s)]
+        state, raw, usage, exhausted = await self._claim(keys=keys, args=args)
         hold = Hold.model_validate_json(raw) if raw else None
         parts = str(usage).split() if usage else ["0", "0", ""]
         return Claim(cast(State, state), hold, int(parts[0]), int(parts[1]), parts[2], bool(int(exhausted)))

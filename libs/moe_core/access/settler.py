@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from moe_core.access.settlement import Claim, Kind, Settlements
+from moe_core.access.settlement import Claim, Kind, Settlements, Write
 from moe_core.access.usage_metrics import count_usage
 from moe_core.contracts import Answer, UsageCharged
 from moe_core.token_budget import TokenBudgets
@@ -37,10 +37,11 @@ class Settler:
             return (await self._settle_answer(answer, "sweeper"))[1]
         return await self.close(response_id, "spent", "sweeper")
 
-    async def _settle_answer(self, answer: Answer, by: str) -> tuple[Claim | None, bool]:
-        """The claim (None: Redis failed), and whether this call charged it."""
+    async def _settle_answer(self, answer: Answer, by: str, also: Write | None = None) -> tuple[Claim | None, bool]:
+        """The claim (None: Redis failed, and `also` was not written), and whether this call charged it. also: a
+        write sent with the claim (Settlements.claim)."""
         claim = await self._claim(answer.response_id, "answer", answer.usage.prompt_tokens,
-                                  answer.usage.completion_tokens, "answered")
+                                  answer.usage.completion_tokens, "answered", also)
         charged = claim is not None and claim.state == "mine" and await self._charge(answer.response_id, claim, by)
         return claim, charged
 
@@ -53,9 +54,9 @@ class Settler:
         return await self._charge(response_id, claim, by)
 
     async def _claim(self, response_id: str, kind: Kind, prompt: int = 0, completion: int = 0,
-                     outcome: str = "answered") -> Claim | None:
+                     outcome: str = "answered", also: Write | None = None) -> Claim | None:
         try:
-            return await self.settlements.claim(response_id, kind, prompt, completion, outcome)
+            return await self.settlements.claim(response_id, kind, prompt, completion, outcome, also=also)
         except (RedisError, OSError) as exc:  # the hold stays: the sweeper settles it once Redis is back
             log.warning("usage of %s not settled now: %s", response_id, exc)
             return None

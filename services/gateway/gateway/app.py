@@ -60,7 +60,7 @@ def create_app(
     answers = AnswerRecorder(redis, settings.topic_namespace, settings.feedback_window_s)  # what a rating needs
     accounts = Accounts(settings, redis, lambda: holder["store"], bus)  # limits, usage settlement, key changes
     # usage settled against the key's limits, the answer recorded for feedback, then delivered
-    on_answer = answers.recording(accounts.metering.settling(pending.deliver), pending.is_open)
+    on_answer = answers.recording(accounts.metering, pending.deliver, pending.is_open)
     # Every replica reads every reply partition (no group) and keeps the ones it is waiting for; records of
     # requests this replica does not wait for are dropped by key, unparsed.
     # The subscriptions are the declared ones (gateway.declaration), each to its handler.

@@ -5,11 +5,13 @@ request's token cap: MOE_LIMIT_REQUEST_TOKENS (or the request's own estimate, `(
 x MOE_LIMIT_RESERVE_MULTIPLIER`, if larger), or as much as the key's and tenant's limits have room for — never
 less than the estimate (else 429) — and its cost at the model's dearer price per token. The cap is opened as
 the request's token budget (moe_core.token_budget): every model call of the request holds its bound from it
-before it runs, so the request's usage cannot exceed what was reserved. `settling` wraps the answers
-subscriber: the Answer's usage replaces the reservation and is recorded (usage table, Prometheus) before the
-client sees the answer; an Answer of a request whose budget ran out ends with finish_reason "length" and says
-so. A request abandoned before its Answer (client gone, deadline) is charged what its model calls used or
-still hold, and its budget is closed (no further call runs).
+before it runs, so the request's usage cannot exceed what was reserved; the reservation, the budget and the
+hold are one script (moe_core.access.edge_hit), one round trip. `settle_recording` runs in the answers
+subscriber (gateway.feedback): the Answer's usage replaces the reservation and is recorded (usage table,
+Prometheus) before the client sees the answer, the answer's record for feedback written in the claim's
+round trip; an Answer of a request whose budget ran out ends with finish_reason "length" and says so. A request
+abandoned before its Answer (client gone, deadline) is charged what its model calls used or still hold, and its
+budget is closed (no further call runs).
 
 Settling does not depend on the replica that reserved: what it needs is kept in Redis with the budget
 (moe_core.access.settlement, same round trip) and claimed by exactly one settler fleet-wide
@@ -31,7 +33,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -41,7 +43,7 @@ from gateway.settings import GatewaySettings
 from moe_core.access.edge_hit import EdgeHits, Hit
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice, Reservation
-from moe_core.access.settlement import Claim, Hold
+from moe_core.access.settlement import Claim, Hold, Write
 from moe_core.access.settler import PublishUsage, Settler
 from moe_core.contracts import Answer, ChatRequest
 from moe_core.observability.metrics import GATEWAY_EXACT_CACHE, GATEWAY_LIMITED
@@ -118,24 +120,13 @@ class Metering(Settler):
         fields = {"key_id": key.id, "tenant_id": tenant, "mode": request.mode, "model": model, "price": price,
                   "prompt": prompt, "completion": completion, "created": request.created_at.timestamp(),
                   "deadline": request.deadline_at.timestamp()}
-        try:
-            if exact_key is None:
-                reservation = await self.limiter.reserve(counters, want, least, rate)
-            else:
-                found = await self.hits.reserve(counters, want, least, rate, exact_key=exact_key,
-                                                response_id=request.response_id,
-                                                hold=Hold.of(Reservation(counters, 0, 0), **fields),
-                                                hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request))
-                if isinstance(found, Hit):
-                    return found
-                reservation = found
-            hold = Hold.of(reservation, **fields)
-            try:
-                await self.settlements.open(request.response_id, hold, budget_ttl_s=ttl,
+        try:  # reserved and opened as its token budget with its hold in one script (or a hit, answered)
+            found = await self.hits.reserve(counters, want, least, rate, exact_key=exact_key,
+                                            response_id=request.response_id,
+                                            hold=Hold.of(Reservation(counters, 0, 0), **fields), budget_ttl_s=ttl,
                                             hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request))
-            except (RedisError, OSError):  # without its budget the request must not run: give the cap back
-                await self.limiter.settle(reservation, 0, 0, requests=0)
-                raise
+            if isinstance(found, Hit):
+                return found
         except LimitExceeded as exc:
             GATEWAY_LIMITED.labels(exc.scope, exc.limit).inc()
             raise
@@ -164,21 +155,22 @@ class Metering(Settler):
         """`withdraw_hit` detached from the request's task (which is failing or being cancelled)."""
         self._detach(self.withdraw_hit(response_id, hold))
 
-    def settling(self, deliver: Callable[[Answer], Awaitable[None]]) -> Callable[[Answer], Awaitable[None]]:
-        """Wrap the answers subscriber: settle an Answer this replica holds a reservation for, then deliver."""
-        async def on_answer(answer: Answer) -> None:
-            await deliver(await self.settle(answer))
-        return on_answer
-
     async def settle(self, answer: Answer, *, adopted: bool = False) -> Answer:
         """Charge the Answer's usage; the Answer as the client gets it (marked when its budget ran out).
         adopted: this replica serves a stream another one accepted (gateway.resume)."""
+        return (await self.settle_recording(answer, None, adopted=adopted))[0]
+
+    async def settle_recording(self, answer: Answer, record: Write | None, *,
+                               adopted: bool = False) -> tuple[Answer, bool]:
+        """`settle`, with the answer's record for feedback (gateway.feedback) written in the claim's round trip
+        when this replica settles it; and whether the record was written (if not, it is the caller's)."""
         if not adopted and self._mine.pop(answer.response_id, None) is None:
-            return answer  # not metered here
-        claim, _ = await self._settle_answer(answer, "adopter" if adopted else "owner")
+            return answer, False  # not metered here
+        claim, _ = await self._settle_answer(answer, "adopter" if adopted else "owner", record)
+        written = claim is not None and record is not None
         if claim is None or claim.hold is None:
-            return answer
-        return out_of_budget(answer, claim.hold.tokens) if claim.exhausted else answer
+            return answer, written
+        return (out_of_budget(answer, claim.hold.tokens) if claim.exhausted else answer), written
 
     def release(self, response_id: str, *, abandoned: bool, published: bool = True) -> None:
         """The request ended without a settled Answer: abandoned (charged what its model calls used or still
