@@ -167,7 +167,8 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
         # no merger sees a cache hit: the planner publishes what the fleet learns from it
         [learned] = await harness.reader.wait(harness.topics.ingest, lambda b, r=rid2: b["response_id"] == r)
         assert (learned["cache_hit"], learned["answer"], learned["question"]) == (True, WIFI, repeat)
-        assert (learned["source_expert"], learned["knowledge_type"]) == ("technical_support", "procedural")  # "how do I"
+        # "How do I ..." is a procedural question (moe_core.knowledge): learned as procedural knowledge
+        assert (learned["source_expert"], learned["knowledge_type"]) == ("technical_support", "procedural")
     assert harness.llm_calls() == calls  # no model call for either
     # the answer the merger composed is the merger's to learn from, not the planner's
     assert harness.reader.on(harness.topics.ingest, lambda b: b["response_id"] == rid) == []
