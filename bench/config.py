@@ -30,6 +30,7 @@ class BenchConfig:
     profile_seconds: float = 10  # > 0: py-spy every service while the full pipeline runs this long (flame graphs)
     profile_path: str = "full"  # the path driven while profiling
     learning: bool = False  # also run graph-ingest and gap-healer (their model calls follow each answer)
+    record: bool = False  # also run codex-lineage, the record (one more consumer of every topic; Postgres writes)
     budget_s: float = 720  # from start-up on, no cell starts after this (a busy machine: fewer cells, said so)
     gateway_workers: int = 1  # the gateway's default (the fleet's other stages are one process each too)
     # LiteLLM as its docs advise for production: workers = CPU count ("Setting workers equal to CPU count gives
@@ -77,6 +78,8 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--budget", type=float, metavar="SECONDS", help="no cell starts after SECONDS")
     parser.add_argument("--learning", action="store_true",
                         help="also start graph-ingest and gap-healer (their background model calls count too)")
+    parser.add_argument("--record", action="store_true",
+                        help="also start codex-lineage, the record (it consumes every topic and writes Postgres)")
     parser.add_argument("--gateway-workers", type=int)
     parser.add_argument("--litellm-workers", type=int)
     parser.add_argument("--streams", help="streams at scale: N concurrent SSE streams per target, comma separated "
@@ -110,6 +113,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
             setattr(cfg, attr, getattr(args, name))
     cfg.litellm = cfg.litellm and not args.no_litellm
     cfg.learning = cfg.learning or args.learning
+    cfg.record = cfg.record or args.record
     cfg.warmup = cfg.warmup and not args.no_warmup
     if args.neo4j_warm is not None:
         cfg.neo4j_warm = max(args.neo4j_warm, 0)

@@ -20,6 +20,7 @@ from bench.infra import INFRA, connect, kafka_admin_env, pid_path
 from bench.loadgen import Cell, Target
 from bench.neo4j_warm import warm as warm_neo4j
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
+from tests.support.fleet import audit_keys
 
 log = logging.getLogger("bench")
 REQUEST_TIMEOUT_S = 30
@@ -100,8 +101,11 @@ class Benchmark:
             litellm = self._launch_litellm(llm_url)
             log.info("starting the fleet (namespace %s)", self.namespace)
             extra = ("graph-ingest", "gap-healer") if cfg.learning else ()
-            self.fleet = procs.start_fleet(fleet_env(self.eps, self.namespace, llm_url, cfg.fleet_env),
-                                           cfg.gateway_workers, extra)
+            extra += ("codex-lineage",) if cfg.record else ()
+            env = fleet_env(self.eps, self.namespace, llm_url, cfg.fleet_env)
+            if cfg.record:  # the record as production runs it: its own Postgres role, its signing key
+                env = {**audit_keys(migrate=False), **env}
+            self.fleet = procs.start_fleet(env, cfg.gateway_workers, extra)
             key_id, token = asyncio.run(_key(self.eps["postgres"], f"tenant-{self.namespace}"))
             targets = self._targets(llm_url, litellm, token)
             cpu_before, rss_before = self._cpu(), procs.rss_mb(self._roots())

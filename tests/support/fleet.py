@@ -114,7 +114,7 @@ class Fleet:
         if GRAPH_SERVICES & set(names):
             env = {"MOE_NEO4J_URL": _ensure_neo4j(), **neo4j_env(), **env}
         if "codex-lineage" in names and "MOE_AUDIT_SIGNING_KEY" not in env:
-            env = {**_audit_keys(), **env}
+            env = {**audit_keys(), **env}
         roles = _roles(env)
         self.principals = Principals({**os.environ, **env}, names, own_principals)  # False: as in `env`
         for name in names:
@@ -182,9 +182,10 @@ def _roles(env: dict[str, str]) -> dict[str, dict[str, str]]:
             if f"postgres-{name}" in eps and not (name == "codex-lineage" and single)}
 
 
-def _audit_keys() -> dict[str, str]:
+def audit_keys(migrate: bool = True) -> dict[str, str]:
     """codex-lineage refuses to start without its signing key: a key pair of this fleet's own; its store is
-    made at its start with the fleet's role."""
+    made at its start with the fleet's role (migrate=False: it logs in as its own role, as fleetctl starts it,
+    into the store the infrastructure's start migrated)."""
     import tempfile
 
     from fleetlib import audit_key  # deploy/local (tests/conftest puts it on the path)
@@ -192,7 +193,7 @@ def _audit_keys() -> dict[str, str]:
     folder = Path(tempfile.mkdtemp(prefix="audit-keys-"))
     private, public = audit_key.ensure(folder / "audit-signing-key.pem", folder / "audit-public-key.pem")
     return {"MOE_AUDIT_SIGNING_KEY": str(private), "MOE_AUDIT_PUBLIC_KEY": str(public),
-            "MOE_AUDIT_MIGRATE_ON_START": "true"}  # one role for everything (tests/support/audited_fleet splits them)
+            "MOE_AUDIT_MIGRATE_ON_START": "true" if migrate else "false"}  # true: one role for everything
 
 
 def _ensure_neo4j() -> str:
