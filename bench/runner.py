@@ -100,7 +100,7 @@ class Benchmark:
             self.started.append(llm)
             litellm = self._launch_litellm(llm_url)
             log.info("starting the fleet (namespace %s)", self.namespace)
-            extra = ("graph-ingest", "gap-healer") if cfg.learning else ()
+            extra: tuple[str, ...] = ("graph-ingest", "gap-healer") if cfg.learning else ()
             extra += ("codex-lineage",) if cfg.record else ()
             env = fleet_env(self.eps, self.namespace, llm_url, cfg.fleet_env)
             if cfg.record:  # the record as production runs it: its own Postgres role, its signing key
