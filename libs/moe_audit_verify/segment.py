@@ -143,7 +143,8 @@ def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: Publi
                 for seq, n in Counter(e.seq for e in entries).items() if n > 1]
     problems += [Problem(e.name, f"belongs to tenant {e.content.get('tenant_id')!r}, not {tenant!r}")
                  for e in entries if e.content.get("tenant_id") != tenant]
-    signed = signed_positions(entries, key)
+    digests = [content_hash(e.content) for e in entries]  # each content hashed once: signatures and chain both use it
+    signed = signed_positions(entries, key, digests)
     problems += position_problems(entries, signed)
     problems += retired_signers(entries, KeyRing.of(key))
     sizes = [c.size for c in checkpoints if c.size >= first_seq]
@@ -158,8 +159,8 @@ def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: Publi
         return problems
     computed: dict[int, str] = {}
     running = anchor
-    for entry, signed_seq in zip(entries, signed, strict=True):
-        running = chain_hash(running, content_hash(entry.content))
+    for entry, signed_seq, digest in zip(entries, signed, digests, strict=True):
+        running = chain_hash(running, digest)
         computed[entry.seq] = running
         if signed_seq == entry.seq and entry.hash != running:
             problems.append(Problem(entry.name, "its stored hash is not the chain's: the hash was changed"))
@@ -195,13 +196,16 @@ def retired_signers(entries: list[Entry], ring: KeyRing) -> list[Problem]:
     return problems
 
 
-def signed_positions(entries: list[Entry], key: PublicKey | KeyRing) -> list[int | None]:
-    """For each entry, the seq its signature was made for (None: its content is not what was signed)."""
+def signed_positions(entries: list[Entry], key: PublicKey | KeyRing,
+                     digests: list[str] | None = None) -> list[int | None]:
+    """For each entry, the seq its signature was made for (None: its content is not what was signed).
+    digests: the entries' content hashes when the caller has them (else computed here)."""
     key = KeyRing.of(key)
+    digests = digests if digests is not None else [content_hash(e.content) for e in entries]
     out: list[int | None] = []
     failing: list[int] = []
-    for i, entry in enumerate(entries):
-        ok = key.verifies(entry_message(content_hash(entry.content)), entry.signature, entry.content.get("key_id"))
+    for i, (entry, digest) in enumerate(zip(entries, digests, strict=True)):
+        ok = key.verifies(entry_message(digest), entry.signature, entry.content.get("key_id"))
         out.append(entry.seq if ok else None)
         if not ok:
             failing.append(i)
