@@ -35,5 +35,10 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
         default=0.55, ge=0, le=1, description="GET /graph/search: entities whose name and aliases are all less "
         "similar (cosine) to the query are left out (0.55: a made-up word's best match in the base ontology scores "
         "0.49)")
+    usage_write_linger_ms: float = Field(default=200.0, ge=0, le=5000, description="Usage: a charge's write "
+                                         "waits this long (or until MOE_CONSUMER_IN_FLIGHT charges wait) for "
+                                         "more charges to go out in the same statement (group commit, "
+                                         "control_plane.usage_writes); 0: only those that arrive while a write "
+                                         "is in flight")
     graph_search_candidates: int = Field(default=20_000, ge=1, le=1_000_000, description="GET /graph/search: at "
                                          "most this many entities of the key's tenants are compared with the query")
