@@ -243,7 +243,7 @@ class Bus:
         """
         service = self.settings.service_name
 
-        async def on_message(msg: KafkaMessage) -> None:
+        async def on_message(msg: Any) -> None:  # the record itself (_itself), not FastStream's Context
             if wanted is not None:
                 key = _key_of(msg.raw_message)
                 if key is not None and not wanted(key):
@@ -295,7 +295,9 @@ class Bus:
                 kwargs["max_workers"] = n_workers
         else:
             kwargs.update(ack_policy=AckPolicy.ACK_FIRST)
-        subscriber = self.broker.subscriber(topic, **kwargs)
+        # the handler gets the record from a decoder, not from FastStream's Context("message") (KafkaMessage):
+        # fast_depends resolves a Context parameter with a sync call in a worker thread, a thread hop per record
+        subscriber = self.broker.subscriber(topic, decoder=_itself, **kwargs)
         subscriber(on_message)
         if wanted is not None and hasattr(subscriber, "consume_one"):
             _drop_unwanted(subscriber, wanted)
@@ -403,6 +405,11 @@ def _trace_of(message: Envelope) -> Iterator[None]:
         yield
     finally:
         otel_context.detach(token)
+
+
+async def _itself(msg: Any, original: Any = None) -> Any:
+    """Bus.subscribe's decoder: the record (its body, raw record and headers) is what the handler gets."""
+    return msg
 
 
 def _drop_unwanted(subscriber: Any, wanted: Callable[[str], bool]) -> None:
