@@ -243,7 +243,7 @@ class Bus:
         """
         service = self.settings.service_name
 
-        async def on_message(msg: Any) -> None:  # the record itself (_itself), not FastStream's Context
+        async def on_message(msg: Any) -> None:  # the record itself (record_decoder), not FastStream's Context
             if wanted is not None:
                 key = _key_of(msg.raw_message)
                 if key is not None and not wanted(key):
@@ -297,7 +297,7 @@ class Bus:
             kwargs.update(ack_policy=AckPolicy.ACK_FIRST)
         # the handler gets the record from a decoder, not from FastStream's Context("message") (KafkaMessage):
         # fast_depends resolves a Context parameter with a sync call in a worker thread, a thread hop per record
-        subscriber = self.broker.subscriber(topic, decoder=_itself, **kwargs)
+        subscriber = self.broker.subscriber(topic, decoder=record_decoder, **kwargs)
         subscriber(on_message)
         if wanted is not None and hasattr(subscriber, "consume_one"):
             _drop_unwanted(subscriber, wanted)
@@ -407,7 +407,7 @@ def _trace_of(message: Envelope) -> Iterator[None]:
         otel_context.detach(token)
 
 
-async def _itself(msg: Any, original: Any = None) -> Any:
+async def record_decoder(msg: Any, original: Any = None) -> Any:
     """Bus.subscribe's decoder: the record (its body, raw record and headers) is what the handler gets."""
     return msg
 

@@ -15,7 +15,6 @@ from urllib.parse import urlparse
 import asyncpg
 from fastapi import FastAPI
 from faststream import AckPolicy
-from faststream.kafka.annotations import KafkaMessage
 
 from codex_lineage import facets
 from codex_lineage.anchoring import anchoring_for, checkpoint_loop
@@ -49,7 +48,7 @@ from moe_core.audit import keyring
 from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
-from moe_core.bus import TRANSIENT_ERRORS, Bus
+from moe_core.bus import TRANSIENT_ERRORS, Bus, record_decoder
 from moe_core.service import create_service_app
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
                               f"({settings.audit_keyring}): it signs nothing any more")
     anchoring = anchoring_for(settings, bus, signer)
 
-    async def on_batch(msg: KafkaMessage) -> None:
+    async def on_batch(msg: Any) -> None:  # the batch's message from record_decoder: no Context, no thread hop
         await ready.wait()  # the store opens after the broker starts (create_service_app's order)
         raws = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
         try:
@@ -124,8 +123,9 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
                                       type(exc).__name__)
 
     subscriber = bus.broker.subscriber(
-        *bus.topics.recorded(), group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR, batch=True,
-        max_records=settings.lineage_batch_records, batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
+        *bus.topics.recorded(), decoder=record_decoder, group_id=settings.group_id(),
+        ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=settings.lineage_batch_records,
+        batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
         auto_offset_reset="earliest", session_timeout_ms=6_000, heartbeat_interval_ms=1_000,
         max_poll_interval_ms=600_000)
     subscriber(on_batch)
