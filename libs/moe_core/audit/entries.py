@@ -84,13 +84,17 @@ class Head:
 
 
 def seal(signer: Signer, head: Head, kind: str, tenant_id: str, recorded_at: datetime,
-         values: dict[str, Any]) -> tuple[Any, ...]:
-    """The next entry of a tenant's chain as a row (COLUMNS order); advances `head`."""
+         values: dict[str, Any], signed: list[tuple[str, str]] | None = None) -> tuple[Any, ...]:
+    """The next entry of a tenant's chain as a row (COLUMNS order); advances `head` and adds (content hash,
+    signature) to `signed` (if given)."""
     seq = head.seq + 1
     body = content(kind, tenant_id, seq, recorded_at, values, signer.key_id)
     digest = content_hash(body)
     prev, head.seq, head.hash = head.hash, seq, chain_hash(head.hash, digest)
+    signature = signer.sign(entry_message(digest))
+    if signed is not None:
+        signed.append((digest, signature))
     row = {**{c: None for c in COLUMNS}, **values, "tenant_id": tenant_id, "seq": seq, "kind": kind,
-           "recorded_at": recorded_at, "prev_hash": prev, "hash": head.hash,
-           "signature": signer.sign(entry_message(digest)), "key_id": signer.key_id}
+           "recorded_at": recorded_at, "prev_hash": prev, "hash": head.hash, "signature": signature,
+           "key_id": signer.key_id}
     return tuple(row[c] for c in COLUMNS)

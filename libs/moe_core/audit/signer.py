@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from moe_audit_verify.format import b64
-from moe_audit_verify.keys import PublicKey
+from moe_audit_verify.format import b64, entry_message
+from moe_audit_verify.keys import KeyRing, PublicKey
+
+REMEMBERED = 100_000  # entry signatures kept in memory until a checkpoint's check meets them (about 17 MB at most)
 
 
 class SigningKeyError(RuntimeError):
     pass
 
 
+def _pair(message: bytes, signature: str) -> bytes:
+    return hashlib.sha256(message + b"\x00" + signature.encode()).digest()
+
+
 class Signer:
-    def __init__(self, key: Ed25519PrivateKey) -> None:
+    def __init__(self, key: Ed25519PrivateKey, remembered: int = REMEMBERED) -> None:
         self._key = key
         self.public = PublicKey(key.public_key())
+        # (message, signature) pairs of the entries this process signed and saw committed, not yet checked: the
+        # oldest forgotten beyond the bound (then verified as any other entry)
+        self._stored: OrderedDict[bytes, None] = OrderedDict()
+        self._remembered = remembered
 
     @property
     def key_id(self) -> str:
@@ -60,3 +73,33 @@ class Signer:
 
     def sign(self, message: bytes) -> str:
         return b64(self._key.sign(message))
+
+    def remember(self, signed: Iterable[tuple[str, str]]) -> None:
+        """Entries this key signed (their content hash, their signature) that are now committed in the store."""
+        for digest, signature in signed:
+            self._stored[_pair(entry_message(digest), signature)] = None
+        while len(self._stored) > self._remembered:
+            self._stored.popitem(last=False)
+
+    def verifier(self) -> KeyRing:
+        """This key's public half as a checkpoint's check uses it: an entry signature this process made and saw
+        committed is known to hold without Ed25519 (it is forgotten once met); every other is verified."""
+        return _Remembering(self.public, self._stored)
+
+
+class _Remembering(KeyRing):
+    """A pair is remembered only if this key signed exactly that message (the entry's content hash, recomputed from
+    the stored row by the caller) and produced exactly that signature: what Ed25519 would accept. A changed content,
+    a changed or borrowed signature or another key's id misses, and is verified."""
+
+    def __init__(self, key: PublicKey, stored: OrderedDict[bytes, None]) -> None:
+        super().__init__([key])
+        self.key_id = key.id
+        self.stored = stored
+
+    def verifies(self, message: bytes, signature: str, key_id: object = None) -> bool:
+        pair = _pair(message, signature)
+        if key_id == self.key_id and pair in self.stored:
+            del self.stored[pair]
+            return True
+        return super().verifies(message, signature, key_id)

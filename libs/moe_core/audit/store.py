@@ -17,10 +17,30 @@ from moe_core.audit.records import AuditRecord, summarize
 from moe_core.audit.schema import migrate, quoted_schema
 from moe_core.audit.signer import Signer
 
+# entries.COLUMNS with their types: a batch's rows go in as one array per column, one statement (one execution,
+# not one per row)
 INSERT = ('INSERT INTO audit_log (tenant_id, seq, kind, recorded_at, response_id, topic, partition, "offset", '
           "broker_ts, message_type, stage, created_at, payload, rseq, run_id, event_type, event_time, job_name, "
-          "source_ts, origin, body, prev_hash, hash, signature, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-          "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)")  # entries.COLUMNS
+          "source_ts, origin, body, prev_hash, hash, signature, key_id) SELECT * FROM unnest($1::text[], $2::bigint[], "
+          "$3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::bigint[], $9::timestamptz[], "
+          "$10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::int[], $15::text[], $16::text[], "
+          "$17::timestamptz[], $18::text[], $19::timestamptz[], $20::text[], $21::text[], $22::text[], $23::text[], "
+          "$24::text[], $25::text[])")
+LOCK = "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k ORDER BY hashtext(k)"
+# What a batch needs to know of the chains, read in one round trip once the locks are held: the time, which of its
+# positions are stored already ($1-$3), each tenant's chain head ($4), each request's last record number ($5) and
+# which of its events are stored already ($6-$9).
+STATE = (
+    "SELECT clock_timestamp() AS now, "
+    "ARRAY(SELECT (l.topic, l.partition, l.\"offset\") FROM unnest($1::text[], $2::int[], $3::bigint[]) AS k(t, p, o) "
+    "JOIN audit_log l ON l.topic = k.t AND l.partition = k.p AND l.\"offset\" = k.o WHERE l.kind = 'record') AS seen, "
+    "ARRAY(SELECT (t, h.seq, h.hash) FROM unnest($4::text[]) AS t LEFT JOIN LATERAL (SELECT seq, hash FROM audit_log "
+    "WHERE tenant_id = t ORDER BY seq DESC LIMIT 1) h ON true) AS heads, "
+    "ARRAY(SELECT (r, (SELECT max(rseq) FROM audit_log WHERE response_id = r AND kind = 'record')) "
+    "FROM unnest($5::text[]) AS r) AS rseqs, "
+    "ARRAY(SELECT (l.run_id, l.event_type, l.event_time, l.job_name) FROM unnest($6::text[], $7::text[], "
+    "$8::timestamptz[], $9::text[]) AS k(r, e, t, j) JOIN audit_log l ON l.run_id = k.r AND l.event_type = k.e AND "
+    "l.event_time = k.t AND l.job_name = k.j WHERE l.kind = 'lineage') AS events")
 LockedEvent = tuple[dict[str, Any], str | None, str, datetime | None, str]  # event, response_id, tenant, ts, origin
 
 
@@ -67,67 +87,73 @@ class AuditStore:
         """Store a record at the end of its tenant's chain, followed by its lineage events, in one transaction
         (once: a redelivered record is recognised by topic, partition and offset). Returns (the record was
         new, how many events were new)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            records, events_added = await self._write(conn, [(record, events or [])], [])
+        records, events_added = await self._append([(record, events or [])], [])
         return records == 1, events_added
 
     async def append_many(self, items: list[tuple[AuditRecord, list[dict[str, Any]]]]) -> int:
         """Several records and their events in one transaction (a consumer batch). Returns how many events
         were new."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            return (await self._write(conn, items, []))[1]
+        return (await self._append(items, []))[1]
 
     async def add_events(self, events: list[dict[str, Any]], *, response_id: str | None, tenant_id: str | None,
                          source_ts: datetime | None, origin: str = "derived") -> int:
         """Store OpenLineage events (once each) in their tenant's chain ('-' when none); how many were new."""
         loose = [(e, response_id, tenant_id or "-", source_ts, origin) for e in events]
-        async with self.pool.acquire() as conn, conn.transaction():
-            return (await self._write(conn, [], loose))[1]
+        return (await self._append([], loose))[1]
 
-    async def _write(self, conn: Any, items: list[tuple[AuditRecord, list[dict[str, Any]]]],
-                     loose: list[LockedEvent]) -> tuple[int, int]:
-        """The locks of every tenant chain and request involved are taken first, in one order (concurrent
-        batches cannot deadlock); then the chains are extended here, signed, and inserted at once."""
+    async def _append(self, items: list[tuple[AuditRecord, list[dict[str, Any]]]],
+                      loose: list[LockedEvent]) -> tuple[int, int]:
+        """One transaction; once it is committed, the signer remembers what it signed for the next checkpoint's
+        check (Signer.verifier)."""
         if self.signer is None:
             raise RuntimeError("this audit store was opened without the signing key: it cannot append")
+        signed: list[tuple[str, str]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            counts = await self._write(conn, self.signer, items, loose, signed)
+        self.signer.remember(signed)
+        return counts
+
+    @staticmethod
+    async def _write(conn: Any, signer: Signer, items: list[tuple[AuditRecord, list[dict[str, Any]]]],
+                     loose: list[LockedEvent], signed: list[tuple[str, str]]) -> tuple[int, int]:
+        """The locks of every tenant chain and request involved are taken first, in one order (concurrent
+        batches cannot deadlock); then the chains are extended here, signed, and inserted at once."""
         tenants = sorted({r.tenant_id for r, _ in items} | {e[2] for e in loose})
         rids = sorted({r.response_id for r, _ in items})
         keys = sorted({f"moe-audit-tenant\x1f{t}" for t in tenants} | {f"moe-audit-request\x1f{r}" for r in rids})
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k "
-                           "ORDER BY hashtext(k)", keys)
-        now = await conn.fetchval("SELECT clock_timestamp()")  # under the locks: recorded_at grows with seq
-        seen = {(r["topic"], r["partition"], r["offset"]) for r in await conn.fetch(
-            'SELECT topic, partition, "offset" FROM audit_log l JOIN unnest($1::text[], $2::int[], $3::bigint[]) '
-            'AS k(t, p, o) ON l.topic = k.t AND l.partition = k.p AND l."offset" = k.o WHERE l.kind = \'record\'',
-            [r.topic for r, _ in items], [r.partition for r, _ in items], [r.offset for r, _ in items])}
-        heads = {r["t"]: Head(r["seq"] or 0, r["hash"] or GENESIS) for r in await conn.fetch(
-            "SELECT t, h.seq, h.hash FROM unnest($1::text[]) AS t LEFT JOIN LATERAL (SELECT seq, hash FROM "
-            "audit_log WHERE tenant_id = t ORDER BY seq DESC LIMIT 1) h ON true", tenants)}
-        rseqs = {r["r"]: r["n"] or 0 for r in await conn.fetch(
-            "SELECT r, (SELECT max(rseq) FROM audit_log WHERE response_id = r AND kind = 'record') AS n "
-            "FROM unnest($1::text[]) AS r", rids)}
+        await conn.execute(LOCK, keys)
+        derived = [[event_values(e, r.response_id, r.broker_ts, "derived") for e in events] for r, events in items]
+        loose_values = [(tenant, event_values(e, rid, ts, origin)) for e, rid, tenant, ts, origin in loose]
+        event_keys = [event_key(v) for vs in derived for v in vs] + [event_key(v) for _, v in loose_values]
+        # a statement of its own after the locks' (its snapshot is taken once they are held): what the chains hold
+        state = await conn.fetchrow(STATE, [r.topic for r, _ in items], [r.partition for r, _ in items],
+                                    [r.offset for r, _ in items], tenants, rids,
+                                    *([list(c) for c in zip(*event_keys, strict=True)] if event_keys else [[]] * 4))
+        now = state["now"]  # clock_timestamp() under the locks: recorded_at grows with seq
+        seen = set(state["seen"])
+        heads = {t: Head(seq or 0, digest or GENESIS) for t, seq, digest in state["heads"]}
+        rseqs = {r: n or 0 for r, n in state["rseqs"]}
+        existing = set(state["events"])
         pending: list[tuple[AuditRecord | None, str, list[dict[str, Any]]]] = []
-        for record, events in items:
+        for (record, _), values in zip(items, derived, strict=True):
             if (record.topic, record.partition, record.offset) in seen:
                 continue
             seen.add((record.topic, record.partition, record.offset))
-            pending.append((record, record.tenant_id,
-                            [event_values(e, record.response_id, record.broker_ts, "derived") for e in events]))
-        pending += [(None, tenant, [event_values(e, rid, ts, origin)]) for e, rid, tenant, ts, origin in loose]
-        existing = await _existing_events([event_key(v) for _, _, vs in pending for v in vs], conn)
+            pending.append((record, record.tenant_id, values))
+        pending += [(None, tenant, [value]) for tenant, value in loose_values]
         rows, added = [], 0
         for source, tenant, values in pending:
             if source is not None:
                 rseqs[source.response_id] += 1
-                rows.append(seal(self.signer, heads[tenant], "record", tenant, now,
-                                 record_values(source, rseqs[source.response_id])))
+                rows.append(seal(signer, heads[tenant], "record", tenant, now,
+                                 record_values(source, rseqs[source.response_id]), signed))
             for value in values:
                 if event_key(value) not in existing:
                     existing.add(event_key(value))
-                    rows.append(seal(self.signer, heads[tenant], "lineage", tenant, now, value))
+                    rows.append(seal(signer, heads[tenant], "lineage", tenant, now, value, signed))
                     added += 1
         if rows:
-            await conn.executemany(INSERT, rows)
+            await conn.execute(INSERT, *[list(column) for column in zip(*rows, strict=True)])
         return sum(1 for r, _, _ in pending if r is not None), added
 
     async def owner(self, response_id: str) -> str | None:
@@ -157,17 +183,6 @@ class AuditStore:
         from moe_core.audit.verify import verify_request
 
         return await verify_request(self, response_id, trust)
-
-
-async def _existing_events(keys: list[tuple[str, str, datetime, str]], conn: Any) -> set[Any]:
-    if not keys:
-        return set()
-    columns = [list(c) for c in zip(*keys, strict=True)]
-    rows = await conn.fetch(
-        "SELECT run_id, event_type, event_time, job_name FROM audit_log l JOIN unnest($1::text[], $2::text[], "
-        "$3::timestamptz[], $4::text[]) AS k(r, e, t, j) ON l.run_id = k.r AND l.event_type = k.e AND "
-        "l.event_time = k.t AND l.job_name = k.j WHERE l.kind = 'lineage'", *columns)
-    return {(r["run_id"], r["event_type"], r["event_time"], r["job_name"]) for r in rows}
 
 
 def timeline(records: list[AuditRecord]) -> list[dict[str, Any]]:

@@ -1,0 +1,203 @@
+"""The record's cost per batch and per checkpoint, on the real Postgres (issue 29), without weakening what it proves:
+a consumer batch is written in five round trips (begin, the locks, one read of what the chains hold, one insert,
+commit); a checkpoint does not verify again the signatures this process made and saw committed, but recomputes
+every content hash and link from the stored rows, verifies every other signature, and a row changed after it was
+recorded still blocks it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from moe_audit_verify.keys import PublicKey
+from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint
+from moe_core.audit.records import AuditRecord, from_kafka, message_types
+from moe_core.audit.schema import quoted_schema
+from moe_core.audit.signer import Signer
+from moe_core.audit.store import AuditStore
+from moe_core.contracts import TaskResult, Topics, deadline_in
+from tests.lineage.attacker import Attacker
+
+pytestmark = pytest.mark.infra
+TOPICS = Topics.for_namespace("costs")
+TENANT = "acme"
+
+
+@pytest.fixture
+async def schema(infra: dict[str, str]) -> AsyncIterator[str]:
+    name = f"audit_c_{uuid.uuid4().hex[:10]}"
+    store = await AuditStore.connect(infra["postgres"], name)
+    yield name
+    await store.drop()
+    await store.close()
+
+
+async def _store(dsn: str, schema: str, signer: Signer, statements: list[str] | None = None) -> AuditStore:
+    """The store as codex-lineage opens it; `statements`: every statement its connections send, in order."""
+    async def log(conn: asyncpg.Connection) -> None:
+        if statements is not None:
+            conn.add_query_logger(lambda q: statements.append(q.query))
+
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, init=log,
+                                     server_settings={"search_path": f"{quoted_schema(schema)},public"})
+    return AuditStore(pool, schema, signer)
+
+
+def _batch(rid: str, first_offset: int, n: int) -> list[tuple[AuditRecord, list[dict[str, Any]]]]:
+    """n results of a request, each with a START and a COMPLETE event."""
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    out = []
+    for i in range(n):
+        result = TaskResult(response_id=rid, tenant_id=TENANT, deadline_at=deadline_in(60), task_id=f"t{i}",
+                            category="general", content=f"answer {first_offset + i}")
+        record = from_kafka(TOPICS.results, 0, first_offset + i, now + i, rid.encode(),
+                            result.model_dump_json().encode(), {"x-moe-producer": "expert-worker"},
+                            message_types(TOPICS))
+        assert record is not None
+        run = str(uuid.uuid4())
+        out.append((record, [{"run": {"runId": run}, "eventType": kind, "eventTime": f"2026-01-01T00:00:0{j}Z",
+                              "job": {"namespace": "n", "name": "expert-worker.expert"}}
+                             for j, kind in enumerate(("START", "COMPLETE"))]))
+    return out
+
+
+async def test_a_batch_is_written_in_five_round_trips(infra: dict[str, str], schema: str) -> None:
+    statements: list[str] = []
+    store = await _store(infra["postgres"], schema, Signer.ephemeral(), statements)
+    rid = f"r-{uuid.uuid4().hex}"
+    try:
+        await store.append_many(_batch(f"r-{uuid.uuid4().hex}", 100, 1))  # the connection's first: types looked up
+        batch = _batch(rid, 0, 4)
+        for items, events in ((batch[:3], 6), (batch[1:], 2), (batch, 0)):  # new; partly redelivered; redelivered
+            statements.clear()
+            assert await store.append_many(items) == events
+            await asyncio.sleep(0)  # the query logger's callbacks run soon after each statement
+            kinds = [s.split()[0].upper() for s in statements]
+            kinds = kinds[:kinds.index("COMMIT;") + 1]  # then the pool's reset of the connection it takes back
+            assert kinds == ["BEGIN;", "SELECT", "SELECT", *(["INSERT"] if events else []), "COMMIT;"], kinds
+            assert "pg_advisory_xact_lock" in statements[1] and "clock_timestamp()" in statements[2]
+        chain = await store.pool.fetch('SELECT seq, kind, rseq, "offset" FROM audit_log WHERE seq > 3 ORDER BY seq')
+        assert [(r["seq"], r["kind"], r["rseq"], r["offset"]) for r in chain] == [
+            (3 * i + j + 4, *(("record", i + 1, i) if j == 0 else ("lineage", None, None)))
+            for i in range(4) for j in range(3)]  # each record once, each event once, in one chain
+    finally:
+        await store.close()
+
+
+def _count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many Ed25519 verifications are made from now on (one counter)."""
+    made = [0]
+    real = PublicKey.verifies
+
+    def counting(self: PublicKey, message: bytes, signature: str) -> bool:
+        made[0] += 1
+        return real(self, message, signature)
+
+    monkeypatch.setattr(PublicKey, "verifies", counting)
+    return made
+
+
+async def _recorded(store: AuditStore, anchoring: Anchoring) -> int:
+    """A checkpointed stretch, then 4 records and their 8 events since: the new chain's head."""
+    rid = f"r-{uuid.uuid4().hex}"
+    await store.append_many(_batch(rid, 0, 2))
+    assert await checkpoint(store, TENANT, anchoring) is not None
+    await store.append_many(_batch(rid, 2, 3))
+    await store.append(*_batch(rid, 5, 1)[0])
+    return 6 * 3
+
+
+async def test_a_checkpoint_verifies_every_signature_but_the_ones_this_process_made(
+        infra: dict[str, str], schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = Ed25519PrivateKey.generate()
+    signer = Signer(key)
+    store = await _store(infra["postgres"], schema, signer)
+    made = _count_verifications(monkeypatch)
+    try:
+        head = await _recorded(store, Anchoring(signer, None))
+        assert made[0] == 0  # the first checkpoint's stretch was remembered too
+        restarted = Signer(key)  # the same key, nothing remembered: every signature is verified
+        assert (await checkpoint(store, TENANT, Anchoring(restarted, None), max_age=timedelta(0))).size == head
+        assert made[0] == 12
+        bounded = Signer(key, remembered=5)  # beyond the bound the oldest are forgotten, and verified
+        bounded_store = await _store(infra["postgres"], schema, bounded)
+        try:
+            await bounded_store.append_many(_batch(f"r-{uuid.uuid4().hex}", 100, 4))
+            assert (await checkpoint(bounded_store, TENANT, Anchoring(bounded, None))).size == head + 12
+            assert made[0] == 12 + 7
+        finally:
+            await bounded_store.close()
+    finally:
+        await store.close()
+
+
+Tamper = Callable[[Attacker, int], Awaitable[str]]
+
+
+async def _payload_changed(who: Attacker, head: int) -> str:
+    await who.execute("UPDATE {table} SET payload = replace(payload, 'answer 3', 'answer X') WHERE tenant_id=$1 AND "
+                      "seq=$2", TENANT, head - 8)
+    return rf"seq {head - 8} \({TOPICS.results}/0/3\): signature does not match"
+
+
+async def _payload_changed_rechained(who: Attacker, head: int) -> str:
+    await _payload_changed(who, head)
+    await who.rechain()
+    return rf"seq {head - 8} \({TOPICS.results}/0/3\): signature does not match"
+
+
+async def _hash_changed(who: Attacker, head: int) -> str:
+    await who.execute("UPDATE {table} SET hash = $3 WHERE tenant_id=$1 AND seq=$2", TENANT, head - 4, "f" * 64)
+    return rf"seq {head - 4} \([^)]*\): its stored hash is not the chain's"
+
+
+async def _signatures_swapped(who: Attacker, head: int) -> str:
+    await who.execute("UPDATE {table} a SET signature = b.signature FROM {table} b WHERE a.tenant_id=$1 AND "
+                      "b.tenant_id=$1 AND a.seq + b.seq = $2 AND a.seq IN ($3, $4)", TENANT, 2 * head - 3, head - 1,
+                      head - 2)
+    return rf"seq {head - 2} \([^)]*\): signature does not match"
+
+
+async def _deleted_renumbered(who: Attacker, head: int) -> str:
+    await who.execute("DELETE FROM {table} WHERE tenant_id=$1 AND seq=$2", TENANT, head - 5)
+    await who.shift(head - 4, -1)
+    await who.rechain()
+    return rf"seq {head - 5}\.\.{head - 1} .*: renumbered: each was signed as its seq \+1"
+
+
+async def _copy_inserted(who: Attacker, head: int) -> str:
+    row = await who.row("seq=$2", head - 2)
+    await who.shift(head - 1, 1)
+    copy = {**dict(row), "seq": head - 1, "offset": None, "run_id": str(uuid.uuid4())}  # a copied signature
+    await who.execute(f"INSERT INTO {{table}} ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in copy)}) VALUES "
+                      f"({', '.join(f'${i}' for i in range(1, len(copy) + 1))})", *copy.values())
+    await who.rechain()
+    return rf"seq {head - 1} \([^)]*\): signature does not match"
+
+
+@pytest.mark.parametrize("tamper", [_payload_changed, _payload_changed_rechained, _hash_changed,
+                                    _signatures_swapped, _deleted_renumbered, _copy_inserted])
+async def test_a_row_changed_after_it_was_recorded_still_blocks_the_checkpoint(
+        infra: dict[str, str], schema: str, tamper: Tamper) -> None:
+    """The entries since the last checkpoint were all signed and remembered by this process; one is changed (and
+    the hashes recomputed, or not) before the next checkpoint, which refuses to sign the chain, as it does with
+    nothing remembered."""
+    signer = Signer.ephemeral()
+    store = await _store(infra["postgres"], schema, signer)
+    conn = await asyncpg.connect(infra["postgres"])
+    try:
+        head = await _recorded(store, Anchoring(signer, None))
+        found = await tamper(Attacker(conn, schema, TENANT), head)
+        with pytest.raises(ChainBroken, match=found):
+            await checkpoint(store, TENANT, Anchoring(signer, None))
+        assert await store.pool.fetchval("SELECT count(*) FROM audit_checkpoints") == 1
+    finally:
+        await conn.close()
+        await store.close()
