@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ import fleetctl  # noqa: E402
 from fleetlib import api as fleet_api  # noqa: E402
 from fleetlib import config as fleet_config  # noqa: E402
 
+from tests.support.counting_redis import CountingRedis  # noqa: E402
+
 
 @pytest.fixture(scope="package")
 def infra() -> dict[str, str]:
@@ -25,3 +28,12 @@ def infra() -> dict[str, str]:
     fleet_api.migrate()  # the fleet store's tables and each service's grants, as the declarations say now
     os.environ.update(fleet_config.kafka_admin_env())  # the tier's own Kafka clients: the broker's admin
     return fleetctl.endpoints()
+
+
+@pytest.fixture
+async def counting(infra: dict[str, str]) -> AsyncIterator[CountingRedis]:
+    """A Redis client that counts its round trips (tests.support.counting_redis), from 0."""
+    client = CountingRedis.from_url(infra["redis"], decode_responses=True)
+    client.counts = [0]
+    yield client
+    await client.aclose()

@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from control_plane.usage_recorder import UsageRecorder
 from gateway.metering import Metering
@@ -26,39 +25,13 @@ from moe_core.answer_records import AnswerRecords
 from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, UsageCharged, deadline_in
 from moe_core.exact_cache import ExactAnswers, ExactEntry, answer_of, cache_scope
 from moe_core.observability.metrics import REGISTRY
+from tests.support.counting_redis import CountingRedis
 
 pytestmark = pytest.mark.infra
 QUESTION = "What is the capital of France?"
 TENANT = "t-edge-hit"
 
 
-class CountingPipeline(Pipeline):
-    async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        self.counts[0] += 1  # type: ignore[attr-defined]
-        return await super().execute(raise_on_error)
-
-
-class CountingRedis(Redis):
-    """Counts round trips: each command (a script call is one EVALSHA) and each pipeline."""
-
-    counts: list[int]
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.counts[0] += 1
-        return await super().execute_command(*args, **options)
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
-        pipe = CountingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
-        pipe.counts = self.counts  # type: ignore[attr-defined]
-        return pipe
-
-
-@pytest.fixture
-async def counting(infra: dict[str, str]) -> AsyncIterator[CountingRedis]:
-    client = CountingRedis.from_url(infra["redis"], decode_responses=True)
-    client.counts = [0]
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

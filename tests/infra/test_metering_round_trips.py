@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,19 +24,11 @@ from moe_core.access.limits import Limiter, LimitExceeded, Limits, ModelPrice
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, ModelUse, Usage, UsageCharged, deadline_in
 from moe_core.exact_cache import ExactAnswers
 from moe_core.token_budget import TokenBudgets
-from tests.infra.test_edge_hit import CountingRedis
+from tests.support.counting_redis import CountingRedis
 
 pytestmark = pytest.mark.infra
 TENANT = "t-metering-trips"
 PRICE = ModelPrice(input=1.5, output=6.25)
-
-
-@pytest.fixture
-async def counting(infra: dict[str, str]) -> AsyncIterator[CountingRedis]:
-    client = CountingRedis.from_url(infra["redis"], decode_responses=True)
-    client.counts = [0]
-    yield client
-    await client.aclose()
 
 
 class Edge:
