@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from bench.config import BenchConfig
 from bench.infra import INFRA, connect, kafka_admin_env, pid_path
 from bench.loadgen import Cell, Target
 from bench.neo4j_warm import warm as warm_neo4j
+from bench.record import record_env
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
-from tests.support.fleet import audit_keys
 
 log = logging.getLogger("bench")
 REQUEST_TIMEOUT_S = 30
@@ -95,6 +96,7 @@ class Benchmark:
         cfg, started_at, t0 = self.cfg, datetime.now(UTC), time.perf_counter()
         load_before = machine.load_average()
         key_id = None
+        records = ExitStack()  # the run's audit schema, dropped once the fleet has stopped
         try:
             llm_url, llm = procs.start_llm_server(SCRIPT)
             self.started.append(llm)
@@ -103,8 +105,8 @@ class Benchmark:
             extra: tuple[str, ...] = ("graph-ingest", "gap-healer") if cfg.learning else ()
             extra += ("codex-lineage",) if cfg.record else ()
             env = fleet_env(self.eps, self.namespace, llm_url, cfg.fleet_env)
-            if cfg.record:  # the record as production runs it: its own Postgres role, its signing key
-                env = {**audit_keys(migrate=False), **env}
+            if cfg.record:  # the record as production runs it, in an audit schema of this run's own
+                env = {**records.enter_context(record_env(self.eps, self.namespace)), **env}
             self.fleet = procs.start_fleet(env, cfg.gateway_workers, extra)
             key_id, token = asyncio.run(_key(self.eps["postgres"], f"tenant-{self.namespace}"))
             targets = self._targets(llm_url, litellm, token)
@@ -120,6 +122,7 @@ class Benchmark:
             traces = kafka_trace.read(self.eps["kafka"], self.namespace, rids)
         finally:
             self._stop()
+            records.close()
             if key_id:
                 asyncio.run(_key(self.eps["postgres"], "", revoke=key_id))
             asyncio.run(_delete_topics(self.eps["kafka"], self.namespace))

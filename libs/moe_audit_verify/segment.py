@@ -145,7 +145,7 @@ def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: Publi
                  for e in entries if e.content.get("tenant_id") != tenant]
     digests = [content_hash(e.content) for e in entries]  # each content hashed once: signatures and chain both use it
     signed = signed_positions(entries, key, digests)
-    problems += position_problems(entries, signed)
+    problems += position_problems(entries, signed, KeyRing.of(key))
     problems += retired_signers(entries, KeyRing.of(key))
     sizes = [c.size for c in checkpoints if c.size >= first_seq]
     end = max([e.seq for e in entries] + [s for s in signed if s is not None] + sizes + [first_seq - 1])
@@ -209,6 +209,7 @@ def signed_positions(entries: list[Entry], key: PublicKey | KeyRing,
         out.append(entry.seq if ok else None)
         if not ok:
             failing.append(i)
+    failing = [i for i in failing if not unknown_key(entries[i], key)]  # no place verifies a key not given
     others = {entries[i].seq for i in failing} if len(failing) <= SWAP_SEARCH else set()
     for i in failing:
         entry = entries[i]
@@ -220,7 +221,13 @@ def signed_positions(entries: list[Entry], key: PublicKey | KeyRing,
     return out
 
 
-def position_problems(entries: list[Entry], signed: list[int | None]) -> list[Problem]:
+def unknown_key(entry: Entry, ring: KeyRing) -> str | None:
+    """The key id an entry names when it is not one of the given keys (an entry naming none is tried with each)."""
+    key_id = entry.content.get("key_id")
+    return None if key_id is None or ring.get(key_id) is not None else str(key_id)
+
+
+def position_problems(entries: list[Entry], signed: list[int | None], ring: KeyRing) -> list[Problem]:
     problems: list[Problem] = []
     run: list[tuple[Entry, int]] = []
 
@@ -240,8 +247,10 @@ def position_problems(entries: list[Entry], signed: list[int | None]) -> list[Pr
     for entry, seq in zip(entries, signed, strict=True):
         if seq is None:
             flush()
+            other = unknown_key(entry, ring)
             problems.append(Problem(entry.name, "signature does not match: changed after codex-lineage signed it, "
-                                                "or inserted (never signed by codex-lineage)"))
+                                                "or inserted (never signed by codex-lineage)" if other is None else
+                                    f"signed by key {other}, not by a given key ({ring.describe()})"))
         elif seq == entry.seq:
             flush()
         else:

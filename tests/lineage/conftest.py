@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
+from tests.lineage.chain_store import audit_schema_fixture  # noqa: F401 (an audit schema of a test's own)
 from tests.support.audited_fleet import AuditedFleet, audited_fleet
 from tests.support.fleet import REPO, Fleet
 from tests.support.keys import new_key, new_keys

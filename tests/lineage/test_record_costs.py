@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -18,63 +17,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from moe_audit_verify.keys import PublicKey
 from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint
-from moe_core.audit.records import AuditRecord, from_kafka, message_types
-from moe_core.audit.schema import quoted_schema
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
-from moe_core.contracts import TaskResult, Topics, deadline_in
 from tests.lineage.attacker import Attacker
+from tests.lineage.chain_store import TENANT, TOPICS, results, store_for
 
 pytestmark = pytest.mark.infra
-TOPICS = Topics.for_namespace("costs")
-TENANT = "acme"
 
 
-@pytest.fixture
-async def schema(infra: dict[str, str]) -> AsyncIterator[str]:
-    name = f"audit_c_{uuid.uuid4().hex[:10]}"
-    store = await AuditStore.connect(infra["postgres"], name)
-    yield name
-    await store.drop()
-    await store.close()
-
-
-async def _store(dsn: str, schema: str, signer: Signer, statements: list[str] | None = None) -> AuditStore:
-    """The store as codex-lineage opens it; `statements`: every statement its connections send, in order."""
-    async def log(conn: asyncpg.Connection) -> None:
-        if statements is not None:
-            conn.add_query_logger(lambda q: statements.append(q.query))
-
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, init=log,
-                                     server_settings={"search_path": f"{quoted_schema(schema)},public"})
-    return AuditStore(pool, schema, signer)
-
-
-def _batch(rid: str, first_offset: int, n: int) -> list[tuple[AuditRecord, list[dict[str, Any]]]]:
-    """n results of a request, each with a START and a COMPLETE event."""
-    now = int(datetime.now(UTC).timestamp() * 1000)
-    out = []
-    for i in range(n):
-        result = TaskResult(response_id=rid, tenant_id=TENANT, deadline_at=deadline_in(60), task_id=f"t{i}",
-                            category="general", content=f"answer {first_offset + i}")
-        record = from_kafka(TOPICS.results, 0, first_offset + i, now + i, rid.encode(),
-                            result.model_dump_json().encode(), {"x-moe-producer": "expert-worker"},
-                            message_types(TOPICS))
-        assert record is not None
-        run = str(uuid.uuid4())
-        out.append((record, [{"run": {"runId": run}, "eventType": kind, "eventTime": f"2026-01-01T00:00:0{j}Z",
-                              "job": {"namespace": "n", "name": "expert-worker.expert"}}
-                             for j, kind in enumerate(("START", "COMPLETE"))]))
-    return out
-
-
-async def test_a_batch_is_written_in_five_round_trips(infra: dict[str, str], schema: str) -> None:
+async def test_a_batch_is_written_in_five_round_trips(infra: dict[str, str], audit_schema: str) -> None:
     statements: list[str] = []
-    store = await _store(infra["postgres"], schema, Signer.ephemeral(), statements)
+    store = await store_for(infra["postgres"], audit_schema, Signer.ephemeral(), statements)
     rid = f"r-{uuid.uuid4().hex}"
     try:
-        await store.append_many(_batch(f"r-{uuid.uuid4().hex}", 100, 1))  # the connection's first: types looked up
-        batch = _batch(rid, 0, 4)
+        await store.append_many(results(f"r-{uuid.uuid4().hex}", 100, 1))  # the connection's first: types looked up
+        batch = results(rid, 0, 4)
         for items, events in ((batch[:3], 6), (batch[1:], 2), (batch, 0)):  # new; partly redelivered; redelivered
             statements.clear()
             assert await store.append_many(items) == events
@@ -107,18 +64,18 @@ def _count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def _recorded(store: AuditStore, anchoring: Anchoring) -> int:
     """A checkpointed stretch, then 4 records and their 8 events since: the new chain's head."""
     rid = f"r-{uuid.uuid4().hex}"
-    await store.append_many(_batch(rid, 0, 2))
+    await store.append_many(results(rid, 0, 2))
     assert await checkpoint(store, TENANT, anchoring) is not None
-    await store.append_many(_batch(rid, 2, 3))
-    await store.append(*_batch(rid, 5, 1)[0])
+    await store.append_many(results(rid, 2, 3))
+    await store.append(*results(rid, 5, 1)[0])
     return 6 * 3
 
 
 async def test_a_checkpoint_verifies_every_signature_but_the_ones_this_process_made(
-        infra: dict[str, str], schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        infra: dict[str, str], audit_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
     key = Ed25519PrivateKey.generate()
     signer = Signer(key)
-    store = await _store(infra["postgres"], schema, signer)
+    store = await store_for(infra["postgres"], audit_schema, signer)
     made = _count_verifications(monkeypatch)
     try:
         head = await _recorded(store, Anchoring(signer, None))
@@ -127,9 +84,9 @@ async def test_a_checkpoint_verifies_every_signature_but_the_ones_this_process_m
         assert (await checkpoint(store, TENANT, Anchoring(restarted, None), max_age=timedelta(0))).size == head
         assert made[0] == 12
         bounded = Signer(key, remembered=5)  # beyond the bound the oldest are forgotten, and verified
-        bounded_store = await _store(infra["postgres"], schema, bounded)
+        bounded_store = await store_for(infra["postgres"], audit_schema, bounded)
         try:
-            await bounded_store.append_many(_batch(f"r-{uuid.uuid4().hex}", 100, 4))
+            await bounded_store.append_many(results(f"r-{uuid.uuid4().hex}", 100, 4))
             assert (await checkpoint(bounded_store, TENANT, Anchoring(bounded, None))).size == head + 12
             assert made[0] == 12 + 7
         finally:
@@ -185,16 +142,16 @@ async def _copy_inserted(who: Attacker, head: int) -> str:
 @pytest.mark.parametrize("tamper", [_payload_changed, _payload_changed_rechained, _hash_changed,
                                     _signatures_swapped, _deleted_renumbered, _copy_inserted])
 async def test_a_row_changed_after_it_was_recorded_still_blocks_the_checkpoint(
-        infra: dict[str, str], schema: str, tamper: Tamper) -> None:
+        infra: dict[str, str], audit_schema: str, tamper: Tamper) -> None:
     """The entries since the last checkpoint were all signed and remembered by this process; one is changed (and
     the hashes recomputed, or not) before the next checkpoint, which refuses to sign the chain, as it does with
     nothing remembered."""
     signer = Signer.ephemeral()
-    store = await _store(infra["postgres"], schema, signer)
+    store = await store_for(infra["postgres"], audit_schema, signer)
     conn = await asyncpg.connect(infra["postgres"])
     try:
         head = await _recorded(store, Anchoring(signer, None))
-        found = await tamper(Attacker(conn, schema, TENANT), head)
+        found = await tamper(Attacker(conn, audit_schema, TENANT), head)
         with pytest.raises(ChainBroken, match=found):
             await checkpoint(store, TENANT, Anchoring(signer, None))
         assert await store.pool.fetchval("SELECT count(*) FROM audit_checkpoints") == 1

@@ -13,7 +13,7 @@ from tests.conftest import Scripted, scripted_env
 from tests.e2e.research_fixtures import Searx, searxng_server  # noqa: F401  (research's web)
 from tests.observability.otlp_receiver import OtlpReceiver
 from tests.observability.traffic import Traffic, send_traffic
-from tests.support.audited_fleet import drop_schema, own_schema
+from tests.support.audit_schema import drop_schema, own_schema
 from tests.support.fleet import Fleet
 from tests.support.keys import new_key
 from tests.support.namespaces import new_namespace

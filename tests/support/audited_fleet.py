@@ -4,21 +4,16 @@ merger and codex-lineage as real processes, with their own topic namespace and t
 
 from __future__ import annotations
 
-import asyncio
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-
 from tests.conftest import scripted_env
-from tests.support.fleet import REPO, Fleet
+from tests.support.audit_schema import drop_schema, migrate_schema, own_schema
+from tests.support.fleet import Fleet
 from tests.support.namespaces import new_namespace
 
 SERVICES = ("gateway", "control-plane", "planner", "expert-worker", "merger", "codex-lineage")
@@ -71,8 +66,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         **extra,
     }
     owner = infra["postgres-audit-migrator"]
-    _migrate({**env, "MOE_AUDIT_MIGRATOR_DSN": owner, "MOE_AUDIT_WRITER_ROLE": "moe_codex_lineage",
-              "MOE_AUDIT_READER_ROLES": "moe"})
+    migrate_schema(env, owner)
     fleet = Fleet(env, gateway_workers=gateway_workers, extra=("codex-lineage", *services))
     for name in list(fleet.services):
         if name not in SERVICES and name not in services:
@@ -88,29 +82,5 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         with fleet:
             yield AuditedFleet(fleet, env, schema, keys, owner)
     finally:
-        asyncio.run(_drop_schema(owner, schema))
+        drop_schema(owner, schema)
         shutil.rmtree(keys, ignore_errors=True)  # the fleet's signing key and checkpoint file
-
-
-def _migrate(env: dict[str, str]) -> None:
-    """python -m codex_lineage.migrate, as fleetctl runs it before codex-lineage starts."""
-    done = subprocess.run([sys.executable, "-m", "codex_lineage.migrate"], env={**os.environ, **env}, cwd=REPO,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def own_schema(namespace: str) -> str:
-    """A test fleet's own audit schema (never the production `audit`, which belongs to its migrator role)."""
-    return ("audit_" + namespace.replace("-", "_"))[:63]
-
-
-def drop_schema(dsn: str, schema: str) -> None:
-    asyncio.run(_drop_schema(dsn, schema))
-
-
-async def _drop_schema(dsn: str, schema: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from moe_audit_verify.format import CHECKPOINT_FORMAT, checkpoint_bytes
+from moe_audit_verify.keys import KeyRing
 from moe_audit_verify.segment import Checkpoint, verify_chain
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, entry_of_row
 from moe_core.audit.records import iso
@@ -30,6 +32,8 @@ class Anchoring:
     # the newest checkpoint of each tenant this codex-lineage published outside the database (the append-only file,
     # read at start and kept current): the database must still hold it, or the chain was cut back since
     published: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ring: KeyRing | None = None  # the keyring (MOE_AUDIT_KEYRING): the retired keys the check trusts too
+    refused: dict[str, Refusal] = field(default_factory=dict)  # the tenants whose chain is refused (checkpoint_all)
 
 
 class ChainBroken(RuntimeError):
@@ -130,24 +134,49 @@ async def _check_extension(conn: Any, tenant: str, last: Any, anchoring: Anchori
             raise ChainBroken(f"tenant {tenant}: the entry of the last checkpoint (seq {last['size']}) no longer has "
                               "the hash it signed: the chain was changed in the database")
     # every content hash and link recomputed from the stored rows; an entry signature this process made and saw
-    # committed needs no Ed25519 verification (Signer.verifier), any other is verified
-    problems = verify_chain([entry_of_row(r) for r in rows], anchor, anchoring.signer.verifier(), tenant, first,
-                            require_anchor=False)
+    # committed needs no Ed25519 verification (Signer.verifier), any other is verified with the key or the keyring's
+    trusted = anchoring.signer.verifier(anchoring.ring)
+    problems = verify_chain([entry_of_row(r) for r in rows], anchor, trusted, tenant, first, require_anchor=False)
     if problems:
         raise ChainBroken(f"tenant {tenant}: the chain since the last checkpoint does not verify: "
                           + "; ".join(f"{p.record}: {p.problem}" for p in problems[:5]))
 
 
-async def checkpoint_all(store: Any, anchoring: Anchoring, max_age: timedelta) -> tuple[list[Checkpoint], list[str]]:
-    """A checkpoint of every tenant that needs one, and why a tenant's chain was refused (ChainBroken)."""
+@dataclass
+class Refusal:
+    """A tenant's chain refused (ChainBroken): why, since when, and when its chain is checked again."""
+
+    reason: str
+    since: datetime
+    wait_s: float
+    due: float  # time.monotonic() of the next check
+
+
+async def checkpoint_all(store: Any, anchoring: Anchoring, max_age: timedelta,
+                         retry_s: float = 0.0) -> tuple[list[Checkpoint], list[str]]:
+    """A checkpoint of every tenant that needs one, and why a tenant's chain was refused (ChainBroken).
+
+    A refused chain stays refused, and is reported at every call, until a check finds it whole again. That check
+    reads and verifies every entry since the tenant's last checkpoint, a stretch that grows while the refusal
+    stands: it is made again after `retry_s`, then after twice as long each time, up to `max_age`, so a chain
+    changed in the database does not cost codex-lineage more at every interval until it falls behind the fleet."""
     made: list[Checkpoint] = []
     broken: list[str] = []
     for tenant in await tenants(store):
+        refusal = anchoring.refused.get(tenant)
+        if refusal is not None and time.monotonic() < refusal.due:
+            broken.append(f"{refusal.reason} (refused since {iso(refusal.since)}; checked again within "
+                          f"{refusal.wait_s:.0f} s)")
+            continue
         try:
             cp = await checkpoint(store, tenant, anchoring, max_age)
         except ChainBroken as exc:
+            wait = min(2 * refusal.wait_s if refusal is not None else retry_s, max_age.total_seconds())
+            since = refusal.since if refusal is not None else datetime.now(UTC)
+            anchoring.refused[tenant] = Refusal(str(exc), since, wait, time.monotonic() + wait)
             broken.append(str(exc))
             continue
+        anchoring.refused.pop(tenant, None)
         if cp is not None:
             made.append(cp)
     return made, broken

@@ -7,7 +7,7 @@ its signature."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -61,7 +61,8 @@ def rotate(private: Path, public: Path, keyring: Path, now: datetime | None = No
     old = ensure(private, public, keyring)
     ring = read_keyring(keyring)
     assert ring is not None
-    ring.retired[old.key_id] = (now or datetime.now(UTC)).replace(microsecond=0)
+    at = now or datetime.now(UTC)  # to the next whole second: what the old key signed until now is before it
+    ring.retired[old.key_id] = at.replace(microsecond=0) + (timedelta(seconds=1) if at.microsecond else timedelta())
     new_pem = _new_private()
     new = Signer.from_pem(new_pem)
     ring.keys[new.key_id] = new.public

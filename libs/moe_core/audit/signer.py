@@ -81,10 +81,12 @@ class Signer:
         while len(self._stored) > self._remembered:
             self._stored.popitem(last=False)
 
-    def verifier(self) -> KeyRing:
-        """This key's public half as a checkpoint's check uses it: an entry signature this process made and saw
-        committed is known to hold without Ed25519 (it is forgotten once met); every other is verified."""
-        return _Remembering(self.public, self._stored)
+    def verifier(self, ring: KeyRing | None = None) -> KeyRing:
+        """The keys a checkpoint's check trusts: this one and the keyring's (MOE_AUDIT_KEYRING: the keys retired by
+        a rotation still vouch for what they signed before it, such as the entries after the last checkpoint
+        before the rotation). An entry signature this process made and saw committed is known to hold without
+        Ed25519 (it is forgotten once met); every other is verified."""
+        return _Remembering(self.public, self._stored, ring)
 
 
 class _Remembering(KeyRing):
@@ -92,8 +94,9 @@ class _Remembering(KeyRing):
     the stored row by the caller) and produced exactly that signature: what Ed25519 would accept. A changed content,
     a changed or borrowed signature or another key's id misses, and is verified."""
 
-    def __init__(self, key: PublicKey, stored: OrderedDict[bytes, None]) -> None:
-        super().__init__([key])
+    def __init__(self, key: PublicKey, stored: OrderedDict[bytes, None], ring: KeyRing | None = None) -> None:
+        super().__init__([*(ring.keys.values() if ring is not None else ()), key],
+                         {k: t for k, t in ring.retired.items() if k != key.id} if ring is not None else None)
         self.key_id = key.id
         self.stored = stored
 

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from codex_lineage.settings import LineageSettings
 from moe_audit_verify.timestamps import TsaChain
 from moe_core.audit.checkpoints import Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
+from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
@@ -58,7 +59,8 @@ def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
     if settings.audit_checkpoint_file:
         outlets.append(file_outlet(settings.audit_checkpoint_file))
         published = published_heads(settings.audit_checkpoint_file)  # what the database must still hold
-    return Anchoring(signer, tsa_client(settings), outlets, published)
+    ring = read_keyring(Path(settings.audit_keyring)) if settings.audit_keyring else None  # retired keys too
+    return Anchoring(signer, tsa_client(settings), outlets, published, ring)
 
 
 @asynccontextmanager
@@ -84,7 +86,7 @@ async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchorin
     while True:
         await asyncio.sleep(settings.audit_checkpoint_interval_s)
         try:
-            made, refused = await checkpoint_all(store, anchoring, max_age)
+            made, refused = await checkpoint_all(store, anchoring, max_age, settings.audit_checkpoint_interval_s)
         except asyncio.CancelledError:
             raise
         except Exception:  # the loop must outlive a TSA or broker outage
