@@ -42,6 +42,17 @@ def client_kwargs(settings: FleetSettings | None = None, *, bootstrap: str | Non
             **parse_security(broker_security(settings))}
 
 
+LINGER_BYTES = 256 * 1024  # a busy fleet fills a lingering fetch before MOE_KAFKA_LINGER_MS ends
+
+
+def linger_options(settings: FleetSettings) -> dict[str, Any]:
+    """aiokafka's fetch arguments for a consumer no request waits for (Consumes.linger, codex-lineage): the broker
+    answers once it holds LINGER_BYTES for it, or after MOE_KAFKA_LINGER_MS."""
+    if not settings.kafka_linger_ms:
+        return {"fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms}
+    return {"fetch_min_bytes": LINGER_BYTES, "fetch_max_wait_ms": settings.kafka_linger_ms}
+
+
 def principal(settings: FleetSettings) -> str:
     """Who the broker sees: `User:<name>` with SASL, else ANONYMOUS (for logs)."""
     return f"User:{settings.kafka_username}" if settings.kafka_security_protocol.startswith("SASL_") else "ANONYMOUS"

@@ -69,6 +69,13 @@ class FleetSettings(BaseSettings):
         default=500, ge=0, le=30_000,
         description="How long the broker holds an idle consumer's fetch; a record ends it at once (long poll)",
     )
+    kafka_linger_ms: int = Field(
+        default=200, ge=0, le=5_000,
+        description="How long the broker may hold the fetch of a consumer no request waits for (codex-lineage's "
+                    "record, the control plane's usage, the semantic cache's write-behind, graph learning) to gather "
+                    "several records: fewer fetches for the broker and the consumer, each such record handled at most "
+                    "this much later; 0: every record as it arrives, as on the request's path",
+    )
     kafka_commit_interval_ms: int = Field(
         default=200, ge=0, le=60_000,
         description="A stage's consumer commits the offsets of the records it handled at most this often (and "

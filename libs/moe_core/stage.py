@@ -46,7 +46,9 @@ class Consumes:
     topic=EVERY_TOPIC reads every topic; model=None hands the handler FastStream's raw KafkaMessage
     (nothing is parsed, so nothing is dead-lettered for its shape). per_task=True: the topic's records of one
     request are independent tasks (a plan's experts, tools, searches), handled at once rather than one after the
-    other; only the records of one task keep their order (moe_core.key_ordered)."""
+    other; only the records of one task keep their order (moe_core.key_ordered). linger=True: no request waits for the
+    records (usage, a cache's write-behind, learning): the broker may hold the fetch to gather several
+    (moe_core.kafka_clients.linger_options)."""
 
     topic: str
     model: type[BaseModel] | None
@@ -56,6 +58,7 @@ class Consumes:
     description: str = ""
     from_start: bool = False
     per_task: bool = False  # one request's records are independent tasks: run at once, in order per task only
+    linger: bool = False  # no request waits for these records: fetched several at a time (MOE_KAFKA_LINGER_MS)
 
     def __post_init__(self) -> None:
         if self.per_task and not self.group:

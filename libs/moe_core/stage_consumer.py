@@ -40,6 +40,7 @@ from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.contracts import Envelope, Topics, headers
 from moe_core.contracts.topics import TOPIC_MESSAGES
 from moe_core.inference.replay import run_scope
+from moe_core.kafka_clients import linger_options
 from moe_core.key_ordered import KeyOrdered
 from moe_core.observability import bind_response_id, current_trace_context
 from moe_core.observability.errors import record_failure
@@ -147,7 +148,7 @@ def _typed(consumes: Consumes, handler: Handler, service: str) -> Handler:
 def subscriber_options(settings: FleetSettings, consumes: Consumes,
                        commits: OffsetCommits | None = None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
-        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        **(linger_options(settings) if consumes.linger else {"fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms}),
         "session_timeout_ms": 6_000,
         "heartbeat_interval_ms": 1_000,
         "max_poll_interval_ms": 600_000,

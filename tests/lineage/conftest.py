@@ -71,9 +71,9 @@ class LineageFleet:
         """Audit events on the fleet's audit topic, published as `service` (on the real broker)."""
         self.publish([(event, "audit") for event in events], service)
 
-    def publish(self, messages: list[tuple[Any, str]], service: str) -> None:
+    def publish(self, messages: list[tuple[Any, str]], service: str, spacing_s: float = 0.0) -> None:
         """Messages on the fleet's topics (by Topics attribute, e.g. "results"), published as `service` (on the
-        real broker), as that stage would."""
+        real broker), as that stage would; `spacing_s` apart (a trickle, as a lightly loaded fleet sends them)."""
         from moe_core.bus import Bus
         from moe_core.settings import FleetSettings
 
@@ -84,6 +84,7 @@ class LineageFleet:
             try:
                 for message, topic in messages:
                     await bus.publish(message, getattr(bus.topics, topic))
+                    await asyncio.sleep(spacing_s)
             finally:
                 await bus.broker.stop()
 

@@ -217,6 +217,11 @@ LINEAGE_EVENTS = Counter(
     "moe_lineage_events_total", "OpenLineage run events derived by codex-lineage", ["stage", "event_type"],
     registry=REGISTRY,
 )
+LINEAGE_BATCH_RECORDS = Histogram(
+    "moe_lineage_batch_records", "Records codex-lineage stored in one transaction (a consumer batch; "
+    "MOE_KAFKA_LINGER_MS gathers larger ones at low load)", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+    registry=REGISTRY,
+)
 LINEAGE_LAG = Gauge(
     "moe_lineage_lag_seconds", "Age of the last record codex-lineage processed, per topic (lineage lag)", ["topic"],
     registry=REGISTRY,

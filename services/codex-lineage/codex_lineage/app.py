@@ -49,6 +49,7 @@ from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.bus import TRANSIENT_ERRORS, Bus, record_decoder
+from moe_core.kafka_clients import linger_options
 from moe_core.service import create_service_app
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         *bus.topics.recorded(), decoder=record_decoder, group_id=settings.group_id(),
         ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=settings.lineage_batch_records,
         batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
+        **linger_options(settings),  # fewer, larger transactions at low load: no request waits for the record
         auto_offset_reset="earliest", session_timeout_ms=6_000, heartbeat_interval_ms=1_000,
         max_poll_interval_ms=600_000)
     subscriber(on_batch)

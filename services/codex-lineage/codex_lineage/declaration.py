@@ -10,7 +10,8 @@ SERVICE = ServiceDeclaration(
     settings=LineageSettings,
     summary="Every topic (own group) -> the hash-chained audit store and OpenLineage runs in Postgres; "
             "POST /api/v1/lineage; the replay command",
-    consumes=(Consumes(EVERY_TOPIC, None, "record", description="every message, recorded once in order"),),
+    consumes=(Consumes(EVERY_TOPIC, None, "record", linger=True,
+                       description="every message, recorded once in order"),),
     publishes=("audit_checkpoints", "requests", "audit"),  # audit: the signing key's rotation (rotate_key)
     needs=("postgres",),
     notes=Notes(keeps="Postgres schema `MOE_AUDIT_SCHEMA` (`audit`): `audit_log` (one "

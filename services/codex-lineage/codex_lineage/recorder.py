@@ -16,7 +16,7 @@ from codex_lineage.lineage import Lineage
 from moe_core.audit.records import AuditRecord, from_kafka, message_types
 from moe_core.audit.store import AuditStore
 from moe_core.contracts import Topics
-from moe_core.observability.metrics import LINEAGE_EVENTS, LINEAGE_LAG, LINEAGE_RECORDS
+from moe_core.observability.metrics import LINEAGE_BATCH_RECORDS, LINEAGE_EVENTS, LINEAGE_LAG, LINEAGE_RECORDS
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class Recorder:
         records = [r for r in (self.parse(raw) for raw in raws) if r is not None]
         if records:
             await self.write_batch(records)
+            LINEAGE_BATCH_RECORDS.observe(len(records))
             self._lag(records)
 
     async def write_batch(self, records: list[AuditRecord]) -> None:

@@ -236,7 +236,8 @@ STAGE = Stage(
         f"gap-healer:class:{res.settings.topic_namespace}", res.settings.gap_memo_ttl_s)),
     summary="Ontology gaps -> classified entities (or the quarantine: a protected domain); lint requests -> "
             "contradiction resolution, decay deletion and orphan clean-up. Every decision is an audit event.",
-    consumes=(Consumes("ontology_gaps", OntologyGap, "on_gap"), Consumes("linting", LintRequest, "on_lint")),
+    consumes=(Consumes("ontology_gaps", OntologyGap, "on_gap", linger=True),
+              Consumes("linting", LintRequest, "on_lint")),
     publishes=("audit",),
     needs=("redis", "inference", "neo4j"),
     request_budget=False,  # healing the ontology is the fleet's work, not the client's spend

@@ -413,7 +413,7 @@ STAGE = Stage(
                        description="negative feedback flags a cache entry, positive teaches a planner pattern"),
               Consumes("cache_entries", CacheEntry, "on_cache_entry", group=False, from_start=True, when=_caching,
                        description="every replica's in-memory cache index, rebuilt from the start"),
-              Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching,
+              Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching, linger=True,
                        description="written behind into Chroma, the cache's durable copy")),
     publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress",
                "cache_entries", "audit", "ingest"),
