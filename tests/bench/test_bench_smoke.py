@@ -1,7 +1,8 @@
 """The benchmark harness in its quickest form: one fleet path, one concurrency, a few requests.
 
 It starts its own fleet (own topic namespace) and zero-latency inference server like `make bench`
-does, and checks the files it writes and the structure of its JSON. No timing is asserted.
+does, with the record (codex-lineage, `--record`), and checks the files it writes and the structure of its JSON.
+No timing is asserted.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def result(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> t
     argv = [sys.executable, "-m", "bench", "--paths", "full", "--concurrency", "1", "--requests", str(REQUESTS),
             "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm", "--token-samples", "1", "--sustain", "0",
             "--kafka-probe", "20", "--profile", "0", "--neo4j-warm", str(NEO4J_WARM), "--streams", "4",
-            "--streams-model-s", "0.2", "--no-docs",
+            "--streams-model-s", "0.2", "--no-docs", "--record",
             "--out", str(out)]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -127,3 +128,33 @@ def test_the_streams_cell_checks_every_frame_of_each_stream(result: tuple[Path, 
     assert (direct["target"], direct["streams"], direct["held"], direct["failed"]) == ("direct", 4, 4, 0)
     assert direct["dropped_frames"] == direct["reordered_frames"] == 0
     assert direct["frames_per_stream"] == 44.0  # role, 40 words, finish, usage, [DONE]
+
+
+def test_the_record_ran_beside_the_fleet_in_an_audit_schema_dropped_afterwards(
+        result: tuple[Path, dict], infra: dict[str, str]) -> None:
+    """codex-lineage recorded the run (its CPU is in the table) into a schema of the run's own, gone now: the run's
+    chains, signed with a key nobody keeps, never join a schema a later codex-lineage checkpoints."""
+    import asyncio
+
+    import asyncpg
+
+    from tests.support.audit_schema import own_schema
+
+    _, data = result
+    full = next(r for r in data["summary"] if r["target"] == "full")
+    assert "codex-lineage" in full["cpu_ms_per_request"]
+
+    async def left_behind() -> tuple[int, int]:
+        """(the run's own schema still there, the run tenant's entries in the shared `audit` schema)"""
+        conn = await asyncpg.connect(infra["postgres"])
+        try:
+            own = await conn.fetchval("SELECT count(*) FROM information_schema.schemata WHERE schema_name=$1",
+                                      own_schema(data["namespace"]))
+            shared = await conn.fetchval("SELECT to_regclass('audit.audit_log') IS NOT NULL")
+            entries = await conn.fetchval("SELECT count(*) FROM audit.audit_log WHERE tenant_id=$1",
+                                          f"tenant-{data['namespace']}") if shared else 0
+            return int(own), int(entries)
+        finally:
+            await conn.close()
+
+    assert data["namespace"].startswith("bench") and asyncio.run(left_behind()) == (0, 0)
