@@ -10,36 +10,18 @@ libs first on PYTHONPATH to compare.
 
 import asyncio
 import time
-from typing import Any
 
-import fast_depends.utils as fu
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.bus import Bus
 from moe_core.contracts import Cancel, deadline_in
-from moe_core.settings import FleetSettings
+from tests.support.thread_hops import cancel_subscription, thread_hops
 
 N = 1000
 
 
 async def main() -> None:
-    hops = 0
-    original: Any = fu.run_in_threadpool
-
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        nonlocal hops
-        hops += 1
-        return await original(*args, **kwargs)
-
-    setattr(fu, "run_in_threadpool", counting)  # noqa: B010 - counted, then put back
-    try:
-        bus = Bus(FleetSettings(topic_namespace="subscribe-costs"))
-        got: list[Cancel] = []
-
-        async def handle(cancel: Cancel) -> None:
-            got.append(cancel)
-
-        bus.subscribe(bus.topics.cancel, Cancel, handle, group=False)
+    bus, got = cancel_subscription("subscribe-costs")
+    with thread_hops() as hops:
         async with TestKafkaBroker(bus.broker):
             msg = Cancel(response_id="a" * 32, tenant_id="t", deadline_at=deadline_in(60), reason="x")
             for _ in range(50):  # warm
@@ -48,9 +30,7 @@ async def main() -> None:
             for _ in range(N):
                 await bus.publish(msg, bus.topics.cancel)
             cpu = time.process_time() - started
-    finally:
-        setattr(fu, "run_in_threadpool", original)  # noqa: B010
-    print(f"handled {len(got)}; calls run in a worker thread {hops}; "
+    print(f"handled {len(got)}; calls run in a worker thread {len(hops)}; "
           f"{cpu / N * 1000:.3f} ms of CPU per publish and handling (in-memory broker)")
 
 

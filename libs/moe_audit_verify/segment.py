@@ -144,9 +144,10 @@ def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: Publi
     problems += [Problem(e.name, f"belongs to tenant {e.content.get('tenant_id')!r}, not {tenant!r}")
                  for e in entries if e.content.get("tenant_id") != tenant]
     digests = [content_hash(e.content) for e in entries]  # each content hashed once: signatures and chain both use it
-    signed = signed_positions(entries, key, digests)
-    problems += position_problems(entries, signed, KeyRing.of(key))
-    problems += retired_signers(entries, KeyRing.of(key))
+    ring = KeyRing.of(key)
+    signed = signed_positions(entries, ring, digests)
+    problems += position_problems(entries, signed, ring)
+    problems += retired_signers(entries, ring)
     sizes = [c.size for c in checkpoints if c.size >= first_seq]
     end = max([e.seq for e in entries] + [s for s in signed if s is not None] + sizes + [first_seq - 1])
     present = {s if s is not None else e.seq for e, s in zip(entries, signed, strict=True)}

@@ -45,10 +45,11 @@ def client_kwargs(settings: FleetSettings | None = None, *, bootstrap: str | Non
 LINGER_BYTES = 256 * 1024  # a busy fleet fills a lingering fetch before MOE_KAFKA_LINGER_MS ends
 
 
-def linger_options(settings: FleetSettings) -> dict[str, Any]:
-    """aiokafka's fetch arguments for a consumer no request waits for (Consumes.linger, codex-lineage): the broker
-    answers once it holds LINGER_BYTES for it, or after MOE_KAFKA_LINGER_MS."""
-    if not settings.kafka_linger_ms:
+def linger_options(settings: FleetSettings, linger: bool = True) -> dict[str, Any]:
+    """aiokafka's fetch arguments: for a consumer no request waits for (linger: Consumes.linger, codex-lineage) the
+    broker answers once it holds LINGER_BYTES for it, or after MOE_KAFKA_LINGER_MS; for any other, at its first
+    record (a long poll of MOE_KAFKA_FETCH_MAX_WAIT_MS while there is none)."""
+    if not (linger and settings.kafka_linger_ms):
         return {"fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms}
     return {"fetch_min_bytes": LINGER_BYTES, "fetch_max_wait_ms": settings.kafka_linger_ms}
 

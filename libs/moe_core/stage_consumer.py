@@ -148,7 +148,7 @@ def _typed(consumes: Consumes, handler: Handler, service: str) -> Handler:
 def subscriber_options(settings: FleetSettings, consumes: Consumes,
                        commits: OffsetCommits | None = None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
-        **(linger_options(settings) if consumes.linger else {"fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms}),
+        **linger_options(settings, consumes.linger),
         "session_timeout_ms": 6_000,
         "heartbeat_interval_ms": 1_000,
         "max_poll_interval_ms": 600_000,

@@ -4,38 +4,21 @@ in a worker thread: python -m bench.subscribe_costs)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import fast_depends.utils
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.bus import Bus
 from moe_core.contracts import Cancel, deadline_in
-from moe_core.settings import FleetSettings
+from tests.support.thread_hops import cancel_subscription, thread_hops
 
 pytestmark = pytest.mark.unit
 
 
-async def test_a_subscribed_record_is_handled_without_a_thread_hop(monkeypatch: pytest.MonkeyPatch) -> None:
-    threaded: list[Any] = []
-    original = fast_depends.utils.run_in_threadpool
-
-    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
-        threaded.append(func)
-        return await original(func, *args, **kwargs)
-
-    monkeypatch.setattr(fast_depends.utils, "run_in_threadpool", counting)
-    bus = Bus(FleetSettings(topic_namespace="subscribe-threads"))
-    got: list[Cancel] = []
-
-    async def handle(cancel: Cancel) -> None:
-        got.append(cancel)
-
-    bus.subscribe(bus.topics.cancel, Cancel, handle, group=False)
-    async with TestKafkaBroker(bus.broker):
-        for reason in ("client_disconnected", "deadline"):
-            await bus.publish(Cancel(response_id="a" * 32, tenant_id="t", deadline_at=deadline_in(60), reason=reason),
-                              bus.topics.cancel)
+async def test_a_subscribed_record_is_handled_without_a_thread_hop() -> None:
+    bus, got = cancel_subscription("subscribe-threads")
+    with thread_hops() as threaded:
+        async with TestKafkaBroker(bus.broker):
+            for reason in ("client_disconnected", "deadline"):
+                await bus.publish(Cancel(response_id="a" * 32, tenant_id="t", deadline_at=deadline_in(60),
+                                         reason=reason), bus.topics.cancel)
     assert [c.reason for c in got] == ["client_disconnected", "deadline"]  # parsed into the model, in order
     assert threaded == []
