@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from moe_audit_verify import segment
+from moe_audit_verify.keys import KeyRing
 from moe_core.audit import checkpoints, keyring
 from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint, checkpoint_all
 from moe_core.audit.signer import Signer
@@ -45,6 +46,10 @@ async def test_after_a_rotation_the_next_checkpoint_covers_what_the_retired_key_
             with pytest.raises(ChainBroken, match=rf"seq 7 \(.+\): signed by key {old_id}, not by a given key"):
                 await checkpoint(new_store, TENANT, Anchoring(new, None))  # without the keyring: another key
             await new_store.append_many(results(rid, 4, 1))  # the new key's first entries
+            forged = Signer.ephemeral()  # a key written into the keyring file as in use: never codex-lineage's
+            with pytest.raises(ChainBroken, match=rf"seq 7 \(.+\): signed by key {old_id}, not by a given key"):
+                await checkpoint(new_store, TENANT, Anchoring(new, None, ring=KeyRing(
+                    [*ring.keys.values(), forged.public], {})))  # nor is a key the ring does not say was retired
             made = await checkpoint(new_store, TENANT, Anchoring(new, None, ring=ring))
             assert made is not None and made.size == 5 * 3 and made.body["key_id"] == new.key_id
         finally:

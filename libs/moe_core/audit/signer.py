@@ -95,8 +95,11 @@ class _Remembering(KeyRing):
     a changed or borrowed signature or another key's id misses, and is verified."""
 
     def __init__(self, key: PublicKey, stored: OrderedDict[bytes, None], ring: KeyRing | None = None) -> None:
-        super().__init__([*(ring.keys.values() if ring is not None else ()), key],
-                         {k: t for k, t in ring.retired.items() if k != key.id} if ring is not None else None)
+        # of the keyring, only keys a rotation retired: one key signs at a time, so a key the ring lists as in use
+        # beside this one was never codex-lineage's, whoever wrote it into the file (a retired key vouches only for
+        # what it signed before its retirement: segment.retired_signers)
+        retired = {k: t for k, t in (ring.retired if ring is not None else {}).items() if k != key.id}
+        super().__init__([*(ring.keys[k] for k in retired if ring is not None and k in ring.keys), key], retired)
         self.key_id = key.id
         self.stored = stored
 
