@@ -42,8 +42,8 @@ async def costs(n: int) -> None:
     from aiokafka import AIOKafkaProducer
 
     from moe_core.contracts import Answer, ChatMessage, ChatRequest, Envelope, Topics, deadline_in
-    from moe_core.inference import InferenceClient, InferenceConfig
-    from moe_core.kafka_clients import client_kwargs
+    from moe_core.llm.inference import InferenceClient, InferenceConfig
+    from moe_core.runtime.kafka_clients import client_kwargs
     from planner.app import create_app
     from planner.settings import PlannerSettings
     new_namespace = importlib.import_module("tests.support.namespaces").new_namespace

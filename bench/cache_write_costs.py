@@ -22,7 +22,7 @@ from typing import Any
 import uvloop
 
 from bench.infra import connect, pid_path
-from moe_core.embeddings import chroma_client
+from moe_core.knowledge.embeddings import chroma_client
 from planner.cache_writes import Entry, GroupUpserts
 
 DIM = 384

@@ -6,7 +6,7 @@ Embeds the bench's full and trivial questions (normalised, as the planner does) 
 embedder's vector cache off, and reports CPU milliseconds per embedding (`time.process_time`, so other
 users' load on a shared machine changes it less than wall time would), split into tokenization, the
 onnxruntime session and the pooling, for the embedder's model (the wheel's file converted for the int8
-MatMulNBits kernel, moe_core.embedding_model) and the reference (the wheel's file as it is, float32 kernel);
+MatMulNBits kernel, moe_core.knowledge.embedding_model) and the reference (the wheel's file as it is, float32 kernel);
 then a batch of 8 questions at once per question, and the decisions on the labelled cache pairs and router set
 (tests/data) with their largest distance difference against the reference, which must not change any
 decision: the embedder alone, batched beside a longer text, and an entry stored with the reference's vector
@@ -69,7 +69,7 @@ def decisions(embed: Callable[[list[str]], np.ndarray]) -> tuple[list[bool], lis
     """Hit or not for every labelled cache pair, their distances, and the router's decision per question."""
     import yaml
 
-    from moe_core.embeddings import cosine_distance
+    from moe_core.knowledge.embeddings import cosine_distance
     from planner import router
     from planner.cache_text import normalise
     from planner.router_prototypes import PROTOTYPES
@@ -127,7 +127,7 @@ def _largest(a: list[float], b: list[float]) -> float:
 
 def main(n: int) -> None:
     from bench.scenarios import full_question, trivial_question
-    from moe_core.embeddings import MiniLMEmbedder
+    from moe_core.knowledge.embeddings import MiniLMEmbedder
     from planner.cache_text import normalise
 
     embedder, reference = MiniLMEmbedder(cache_size=0), MiniLMEmbedder(cache_size=0, reference=True)

@@ -28,9 +28,9 @@ async def commits(intervals: list[int]) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from moe_core.bus import Bus
-    from moe_core.kafka_clients import client_kwargs
-    from moe_core.offset_commits import OffsetCommits
+    from moe_core.runtime.bus import Bus
+    from moe_core.runtime.kafka_clients import client_kwargs
+    from moe_core.runtime.offset_commits import OffsetCommits
     helpers = importlib.import_module("tests.broker.test_batched_commits")  # (not type-checked with bench)
     _consume, _request, _settings = helpers._consume, helpers._request, helpers._settings
     new_namespace = importlib.import_module("tests.support.namespaces").new_namespace
@@ -85,7 +85,7 @@ def _counter(done: asyncio.Event, seen: list[int]) -> Any:
 async def merger_round_trips() -> None:
     from faststream.kafka import TestKafkaBroker
 
-    from moe_core.stores import redis_client
+    from moe_core.runtime.stores import redis_client
     new_namespace = importlib.import_module("tests.support.namespaces").new_namespace
     Harness = importlib.import_module("tests.unit.test_merger_handler").Harness
     round_trips = importlib.import_module("tests.support.store_calls").redis_round_trips  # as the bench tests count
@@ -122,7 +122,7 @@ def tokens() -> None:
         TaskResult,
         deadline_in,
     )
-    from moe_core.modes import get_mode
+    from moe_core.llm.modes import get_mode
     from planner import core, research_tasks
     from planner.app import task_message
     from planner.settings import PlannerSettings

@@ -52,11 +52,11 @@ async def costs(n: int) -> None:
 
     from graph_rag.app import GraphRag
     from graph_rag.settings import GraphRagSettings
-    from moe_core.bus import Bus
-    from moe_core.graph import GraphDB, visible_tenants
-    from moe_core.graph.lifecycle import prepare_graph
-    from moe_core.graph.store import READ_VERSIONS
-    from moe_core.stores import redis_client
+    from moe_core.knowledge.graph import GraphDB, visible_tenants
+    from moe_core.knowledge.graph.lifecycle import prepare_graph
+    from moe_core.knowledge.graph.store import READ_VERSIONS
+    from moe_core.runtime.bus import Bus
+    from moe_core.runtime.stores import redis_client
     neo4j_auth = importlib.import_module("tests.support.store_auth").neo4j_auth
 
     eps = connect(["kafka", "redis", "neo4j"])

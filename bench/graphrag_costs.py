@@ -34,13 +34,13 @@ async def costs(n: int) -> None:
     from graph_rag.app import GraphRag
     from graph_rag.documents import DocumentLookup
     from graph_rag.settings import GraphRagSettings
-    from moe_core.bus import Bus
     from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-    from moe_core.embeddings import MiniLMEmbedder, chroma_client, get_embedder
-    from moe_core.graph import GraphDB
-    from moe_core.memory import collection_name
-    from moe_core.memory.store import version_key
-    from moe_core.stores import redis_client
+    from moe_core.knowledge.embeddings import MiniLMEmbedder, chroma_client, get_embedder
+    from moe_core.knowledge.graph import GraphDB
+    from moe_core.knowledge.memory import collection_name
+    from moe_core.knowledge.memory.store import version_key
+    from moe_core.runtime.bus import Bus
+    from moe_core.runtime.stores import redis_client
     from planner.semantic_cache import SemanticCache, cache_key, cache_scope
     from planner.settings import PlannerSettings
     from planner.vectors import Vectors

@@ -3,9 +3,9 @@
   python -m bench.http_costs [N]
 
 Runs the scripted inference server in a process of its own and calls it N times through
-moe_core.inference.InferenceClient, a completion and a streamed completion of 40 pieces, first with httpx's own
+moe_core.llm.inference.InferenceClient, a completion and a streamed completion of 40 pieces, first with httpx's own
 connection layer (httpcore, h11: the client before) and then with the client's default (httpx over aiohttp,
-moe_core.inference.client.default_http). Reports this process's CPU milliseconds per call (`time.process_time`:
+moe_core.llm.inference.client.default_http). Reports this process's CPU milliseconds per call (`time.process_time`:
 the server's work is not in it, and other users' load on a shared machine changes it less than wall time would).
 """
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import uvloop
 
-from moe_core.inference import InferenceClient, InferenceConfig, ModelRef
-from moe_core.inference.client import MAX_CONNECTIONS, default_http
-from moe_core.inference.config import InferenceServer
+from moe_core.llm.inference import InferenceClient, InferenceConfig, ModelRef
+from moe_core.llm.inference.client import MAX_CONNECTIONS, default_http
+from moe_core.llm.inference.servers import InferenceServer
 
 REPO = Path(__file__).resolve().parents[1]
 PIECES = 40

@@ -1,6 +1,6 @@
 """Kafka alone, with the fleet's client settings: how long a publish waits for its acknowledgement
 (acks=all, idempotent, linger 0) and how long a record takes from ``send`` to a consumer
-(fetch_max_wait_ms=10, as in moe_core.bus). One message at a time, on a topic of the bench namespace."""
+(fetch_max_wait_ms=10, as in moe_core.runtime.bus). One message at a time, on a topic of the bench namespace."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.stats import summary_ms
-from moe_core.bus import ensure_topics
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.bus import ensure_topics
+from moe_core.runtime.kafka_clients import client_kwargs
 
 
 async def probe(bootstrap: str, topic: str, messages: int = 200) -> dict[str, object]:

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from moe_core.contracts import Topics
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 
 TASK_TOPICS = ("tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph")
 READ = ("requests", "plans", *TASK_TOPICS, "results", "drafts", "answers")

@@ -2,9 +2,9 @@
 
   python -m bench.message_costs [N] [--profile]
 
-A stage declared like the fleet's (moe_core.stage: router, decoder, StageMiddleware, run scope) runs in this
-process on the broker the services use (moe_core.bus.make_broker: the run clock and the tracing middleware,
-moe_core.observability.kafka_tracing; FastStream's access logger), driven by FastStream's in-memory
+A stage declared like the fleet's (moe_core.stage.spec: router, decoder, StageMiddleware, run scope) runs in this
+process on the broker the services use (moe_core.runtime.bus.make_broker: the run clock and the tracing middleware,
+moe_core.runtime.observability.kafka_tracing; FastStream's access logger), driven by FastStream's in-memory
 TestKafkaBroker so that neither Kafka nor the network is measured: only the runtime's own work. Each of N rounds
 publishes an ExpertTask through the Bus (stamping, encoding, the producer span, the one published-message
 increment), the stage consumes it (decoding, consumer span, the one `moe_stage_seconds` observation, the
@@ -53,11 +53,11 @@ def _category(filename: str) -> str:
 async def run(n: int, profile: bool) -> dict[str, Any]:
     from faststream.kafka import TestKafkaBroker
 
-    from moe_core.bus import Bus
     from moe_core.contracts import ExpertTask, TaskResult, deadline_in
-    from moe_core.settings import FleetSettings
-    from moe_core.stage import Consumes, Stage
-    from moe_core.stage_consumer import stage_router
+    from moe_core.runtime.bus import Bus
+    from moe_core.runtime.settings import FleetSettings
+    from moe_core.stage.consumer import stage_router
+    from moe_core.stage.spec import Consumes, Stage
 
     class Echo:
         def __init__(self, bus: Bus) -> None:

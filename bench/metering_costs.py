@@ -35,8 +35,8 @@ from gateway.settings import GatewaySettings
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limiter, Limits
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, ModelUse, Usage, deadline_in
-from moe_core.exact_cache import ExactAnswers
-from moe_core.stores import redis_client
+from moe_core.llm.exact_cache import ExactAnswers
+from moe_core.runtime.stores import redis_client
 from tests.support.store_calls import store_ops
 
 TENANT = "t-bench-metering"

@@ -33,9 +33,9 @@ async def warm(eps: dict[str, str], tenant: str, questions: int, seconds: float 
     """Run graph-rag's context read for fresh questions of `tenant` until Neo4j is warm (see the module)."""
     from graph_rag.app import GraphRag
     from graph_rag.settings import GraphRagSettings
-    from moe_core.bus import Bus
-    from moe_core.graph import GraphDB
-    from moe_core.stores import redis_client
+    from moe_core.knowledge.graph import GraphDB
+    from moe_core.runtime.bus import Bus
+    from moe_core.runtime.stores import redis_client
     neo4j_auth = importlib.import_module("tests.support.store_auth").neo4j_auth
 
     settings = GraphRagSettings(topic_namespace=f"warm{uuid.uuid4().hex[:6]}", neo4j_url=eps["neo4j"],

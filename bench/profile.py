@@ -51,7 +51,7 @@ def finish(running: list[tuple[str, subprocess.Popen[bytes], Path]]) -> dict[str
 
 # Threads that only sleep: `--nonblocking` sampling cannot tell them from running ones (MOE_EXIT_WITH_PID's watcher
 # sleeps 1 s between checks and showed as up to a fifth of an idle service's samples).
-SLEEPING = ("exit_with.<locals>.watch (moe_core/service.py)",)
+SLEEPING = ("exit_with.<locals>.watch (moe_core/runtime/service.py)",)
 
 
 def summarise(collapsed: str) -> dict[str, Any]:

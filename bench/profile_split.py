@@ -25,8 +25,8 @@ KINDS = (  # (kind, substrings of a frame's file), innermost match wins
     ("embedding (onnxruntime, tokenizers)", ("onnxruntime", "tokenizers", "embeddings.py")),
     ("neo4j driver", ("neo4j/",)),
     ("faststream runtime", ("faststream", "fast_depends")),
-    ("moe_core runtime (bus, consumer, run versions)", ("moe_core/bus", "moe_core/stage", "moe_core/run_",
-                                                        "moe_core/offset", "moe_core/inference/replay")),
+    ("moe_core runtime (bus, consumer, run versions)", ("moe_core/runtime/bus", "moe_core/stage/spec", "moe_core/run_",
+                                                        "moe_core/offset", "moe_core/runtime/replay")),
     ("service code", ("services/", "moe_core/")),
     ("asyncio loop", ("asyncio/",)),
 )

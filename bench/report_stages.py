@@ -91,7 +91,7 @@ def profile_lines(result: dict[str, Any], link_prefix: str = "") -> list[str]:
             out.append(f"- **{name}**: py-spy failed: {data['error'][:200]}")
             continue
         ours = [(f, pct) for f, pct in data.get("inclusive", []) if any(k in f for k in _OWN_CODE)
-                and not f.startswith(("run (moe_core/service.py)", "<module>"))][:4]
+                and not f.startswith(("run (moe_core/runtime/service.py)", "<module>"))][:4]
         graph = f"[flame graph]({link_prefix}{data['flame_graph']})" if data.get("flame_graph") else ""
         out.append(f"- **{name}** ({data['samples']} samples) {graph}: "
                    + ("; ".join(f"`{f}` {pct} %" for f, pct in ours) or "no frame of its own above the rest"))

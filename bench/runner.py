@@ -66,7 +66,7 @@ async def _key(dsn: str, tenant: str, revoke: str | None = None) -> tuple[str, s
 async def _delete_topics(bootstrap: str, namespace: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from moe_core.kafka_clients import client_kwargs
+    from moe_core.runtime.kafka_clients import client_kwargs
 
     admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap), client_id="bench-cleanup")
     await admin.start()

@@ -32,9 +32,9 @@ import asyncpg
 from bench.infra import connect, pid_path
 from bench.procs import cpu_seconds, tree
 from moe_core.access.usage_store import UsageStore
-from moe_core.bus import Bus
 from moe_core.contracts import UsageCharged, deadline_in
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 from tests.support.fleet import ServiceProcess, free_port, running
 
 

@@ -137,7 +137,7 @@ def scripted_env(url: str, url_b: str | None = None) -> dict[str, str]:
     import json
 
     servers = [{"name": "scripted", "url": url, "models": SCRIPTED_MODELS, "max_retries": 0, "timeout_s": 60,
-                "vision_models": [FLEET_MODEL]}]  # images go to FLEET_MODEL here (moe_core.input_limits.images)
+                "vision_models": [FLEET_MODEL]}]  # images go to FLEET_MODEL here (moe_core.llm.input_limits.images)
     if url_b:
         servers.insert(0, {"name": "scripted-b", "url": url_b, "models": [FLEET_MODEL], "max_retries": 0,
                            "timeout_s": 60})

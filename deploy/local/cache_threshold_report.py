@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from moe_core.embeddings import cosine_distance, get_embedder
+from moe_core.knowledge.embeddings import cosine_distance, get_embedder
 from planner import router
 from planner.cache_text import conflict, normalise
 from planner.router_prototypes import PROTOTYPES

@@ -1,5 +1,6 @@
 """An evidence bundle's versions.jsonl: per signed record, what the stage run that made it ran with — the service,
-the SHA-256 of its configuration and of each prompt template it sent a model (moe_core.run_versions in the fleet).
+the SHA-256 of its configuration and of each prompt template it sent a model (moe_core.runtime.run_versions in the
+fleet).
 One line per record that carries them, in chain order:
 
     {"tenant_id", "seq", "response_id", "message_type", "stage", "service", "config", "prompts": {name: digest},

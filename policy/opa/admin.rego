@@ -5,7 +5,7 @@
 # input.action: tenant.create | tenant.update | tenant.read | key.create | key.update | key.rotate |
 #   key.revoke | key.read | audit.read | usage.read | principal.create | principal.read | principal.disable |
 #   principal.enable | config.read (the fleet's configuration: the operator only) | template.create |
-#   template.update | template.delete | template.read (a tenant's expert templates, moe_core.tenant_templates)
+#   template.update | template.delete | template.read (a tenant's expert templates, moe_core.llm.tenant_templates)
 # input.resource: {"tenants": [tenants the subject belongs to], "role": the new or changed key's role (for a
 #   principal: the highest role of its keys), "fields": [changed fields], "principal": the principal changed (a
 #   key's: its holder), "principal_kind": that principal's kind (person | service) for key.create and key.rotate}

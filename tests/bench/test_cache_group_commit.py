@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from moe_core.embeddings import chroma_client
+from moe_core.knowledge.embeddings import chroma_client
 from planner.cache_writes import Entry, GroupUpserts
 from tests.support.store_calls import store_calls
 

@@ -1,4 +1,4 @@
-"""The inference fleet's Redis bookkeeping per model call (moe_core.inference), counted with
+"""The inference fleet's Redis bookkeeping per model call (moe_core.llm.inference), counted with
 moe_store_seconds against the real Redis and real HTTP inference servers (the scripted server):
 none with one configured server; with several, the call's in-flight mark leaves in the pipeline that
 records its success (views, mark, success: three round trips, never a separate uncount)."""
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
-from moe_core.stores import redis_client
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
+from moe_core.runtime.stores import redis_client
 from tests.support.scripted_llm import create_app, start_server_thread
 from tests.support.store_calls import store_ops
 

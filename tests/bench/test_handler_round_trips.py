@@ -27,12 +27,12 @@ from expert_worker.app import create_app as expert_app
 from expert_worker.settings import ExpertSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
-from moe_core import redis_batch
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, ExpertTask, IngestEvent, Plan, PlannedTask, TaskResult, Usage, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig
-from moe_core.stores import redis_client
-from moe_core.token_budget import TAKE, TokenBudgets
+from moe_core.llm.inference import InferenceClient, InferenceConfig
+from moe_core.llm.token_budget import TAKE, TokenBudgets
+from moe_core.runtime import redis_batch
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.stores import redis_client
 from tests.support.in_memory import scripted_servers
 from tests.support.scripted_llm import create_app as scripted_llm
 from tests.support.store_calls import store_ops
@@ -161,7 +161,7 @@ async def test_a_full_request_in_eight_merger_round_trips_and_a_redelivery_in_on
     assert again == {"pipeline": 1}
     [(answer, left), (repeated, left_again)] = h.answers
     assert answer.content == "The Moon's gravity causes tides." and answer.reasoning == "Both say the Moon."
-    stamps = {"started_at", "versions", "trace"}  # stamped as each publish goes out (moe_core.bus), not stored
+    stamps = {"started_at", "versions", "trace"}  # stamped as each publish goes out (moe_core.runtime.bus), not stored
     assert repeated.model_dump(exclude=stamps) == answer.model_dump(exclude=stamps)
     assert len(h.llm.state.scripted.get_calls()) == 2  # thinking and judge, once
     assert len(h.ingest) == 2 and h.ingest[0].model_dump(exclude=stamps) == h.ingest[1].model_dump(exclude=stamps)

@@ -9,7 +9,7 @@ import pytest
 
 from merger.state import MergerState
 from moe_core.contracts import Answer, Draft, deadline_in
-from moe_core.stores import redis_client
+from moe_core.runtime.stores import redis_client
 from tests.support.store_calls import redis_round_trips
 
 pytestmark = pytest.mark.infra  # real Redis (and Kafka where named)

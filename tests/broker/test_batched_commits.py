@@ -1,4 +1,4 @@
-"""Batched offset commits on the real broker (moe_core.offset_commits, through the stage runtime's router):
+"""Batched offset commits on the real broker (moe_core.runtime.offset_commits, through the stage runtime's router):
 handled records are committed together, up to the end, while the consumer runs; a consumer killed after
 handling but before its flush has its records redelivered to the next one (at-least-once, none lost); a
 transient failure is still redelivered; a stop flushes what was handled."""
@@ -17,12 +17,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.kafka_clients import client_kwargs
-from moe_core.offset_commits import OffsetCommits
-from moe_core.settings import FleetSettings
-from moe_core.stage import Consumes, Stage
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.offset_commits import OffsetCommits
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.spec import Consumes, Stage
 
 pytestmark = pytest.mark.infra
 PARTITIONS = 2
@@ -75,7 +75,7 @@ async def _until(check: Callable[[], Awaitable[bool]], what: str, limit_s: float
 
 async def _consume(settings: FleetSettings, handle: Callable[[ChatRequest], Awaitable[None]],
                    commits: OffsetCommits) -> Bus:
-    from moe_core.stage_consumer import stage_router
+    from moe_core.stage.consumer import stage_router
 
     bus = Bus(settings)
     router, _ = stage_router(STAGE, settings, bus, {"on_request": handle}, commits)
@@ -112,7 +112,7 @@ async def test_handled_records_are_committed_together_up_to_the_end(infra: dict[
 
 KILLED_CONSUMER = """
 import asyncio, sys
-from moe_core.offset_commits import OffsetCommits
+from moe_core.runtime.offset_commits import OffsetCommits
 from tests.broker.test_batched_commits import _consume, _settings
 
 async def main() -> None:

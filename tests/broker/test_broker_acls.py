@@ -1,5 +1,5 @@
 """The authenticated broker (issue 25): an anonymous client or a wrong password is refused; a service's principal
-may write and read exactly what its declaration names (ACLs from moe_core.broker_acls), and a refused write
+may write and read exactly what its declaration names (ACLs from moe_core.provision.broker_acls), and a refused write
 is a BrokerRefused the service logs and counts (moe_kafka_refused_total)."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
-from moe_core.bus import BrokerRefused, Bus
 from moe_core.contracts import Answer, Topics, deadline_in
-from moe_core.kafka_clients import client_kwargs
-from moe_core.observability.metrics import REGISTRY
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import BrokerRefused, Bus
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.observability.metrics import REGISTRY
+from moe_core.runtime.settings import FleetSettings
 from tests.support.broker_principals import Principals, settings_of
 
 pytestmark = pytest.mark.infra
@@ -118,7 +118,7 @@ async def test_a_refused_write_is_logged_and_counted_by_the_service(
     await bus.broker.start()
     try:
         await bus.publish(answer, topics.answers)  # declared: the broker takes it
-        with caplog.at_level(logging.ERROR, logger="moe_core.bus"), pytest.raises(BrokerRefused):
+        with caplog.at_level(logging.ERROR, logger="moe_core.runtime.bus"), pytest.raises(BrokerRefused):
             await asyncio.wait_for(bus.publish(answer, topics.requests), 30)
     finally:
         await bus.broker.stop()

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 
 from moe_core.contracts import Topics
-from moe_core.settings import FleetSettings
+from moe_core.runtime.settings import FleetSettings
 from tests.broker.test_broker_acls import _send
 from tests.support.broker_principals import Principals, settings_of
 

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from moe_core.bus import Bus, ensure_topics, wait_positioned
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus, ensure_topics, wait_positioned
+from moe_core.runtime.settings import FleetSettings
 
 pytestmark = pytest.mark.infra
 FETCH_WAIT_MS = 30_000  # far longer than the test waits: a fetch that is not answered early fails it

@@ -26,10 +26,10 @@ from redis.asyncio import Redis
 from expert_worker.app import create_app
 from expert_worker.scoring import ScoreBoard
 from expert_worker.settings import ExpertSettings
-from moe_core.bus import Bus
 from moe_core.contracts import Envelope, ExpertTask, Feedback, ModelUse, TaskResult, deadline_in
-from moe_core.inference import ModelRef
-from moe_core.kafka_clients import client_kwargs
+from moe_core.llm.inference import ModelRef
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.support.scripted_llm import create_app as scripted_app
 from tests.support.scripted_llm import start_server_thread
 

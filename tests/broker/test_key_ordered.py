@@ -1,4 +1,4 @@
-"""Many records of one partition in flight at once, in order per key (moe_core.key_ordered), on the real broker
+"""Many records of one partition in flight at once, in order per key (moe_core.runtime.key_ordered), on the real broker
 through the stage runtime's router: records of different keys are handled concurrently; one key's records one
 after the other in partition order; the committed offset never passes a record still being handled; a transient
 failure is retried in place and the records after it are not handled again."""
@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from moe_core.bus import Bus
 from moe_core.contracts import ChatRequest, ExpertTask, deadline_in
-from moe_core.offset_commits import OffsetCommits
-from moe_core.settings import FleetSettings
-from moe_core.stage import Consumes, Stage
-from moe_core.stage_consumer import stage_router
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.offset_commits import OffsetCommits
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.consumer import stage_router
+from moe_core.stage.spec import Consumes, Stage
 from tests.broker.test_batched_commits import _committed, _consume, _is, _request, _until
 
 pytestmark = pytest.mark.infra

@@ -1,7 +1,7 @@
 """Poison and oversized messages on the real broker, through both consumer paths (Bus.subscribe and the
 stage runtime's router): a message whose output the broker refuses for its size, a message failing
 transiently for ever, a handler failing for good and bytes that are no message each reach the dead-letter
-topic with their reason, and the next request on the same partition is answered (moe_core.redelivery)."""
+topic with their reason, and the next request on the same partition is answered (moe_core.runtime.redelivery)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, deadline_in
-from moe_core.kafka_clients import client_kwargs
-from moe_core.settings import FleetSettings
-from moe_core.stage import Consumes, Stage
-from moe_core.stage_consumer import stage_router
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.consumer import stage_router
+from moe_core.stage.spec import Consumes, Stage
 from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.infra
@@ -95,6 +95,6 @@ async def test_poison_and_oversized_messages_are_dead_lettered_and_the_partition
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
-    from moe_core.redelivery import Redelivery
+    from moe_core.runtime.redelivery import Redelivery
 
     assert [Redelivery(0.5, 30, 10).delay(n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]

@@ -1,4 +1,4 @@
-"""A service's shutdown (moe_core.service): the subscribers stop before the shutdown hooks close the stores, so
+"""A service's shutdown (moe_core.runtime.service): the subscribers stop before the shutdown hooks close the stores, so
 a message in flight ends (finished, or cancelled and left uncommitted for redelivery) while its stores are still
 open. The other order had graph-ingest dead-letter an in-flight message with 'DriverError: Driver closed'."""
 
@@ -8,12 +8,12 @@ import asyncio
 
 import pytest
 
-from moe_core.bus import Bus, ensure_topics, wait_positioned
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.offset_commits import OffsetCommits
-from moe_core.service import create_service_app
-from moe_core.settings import FleetSettings
-from moe_core.stage_consumer import stage_router
+from moe_core.runtime.bus import Bus, ensure_topics, wait_positioned
+from moe_core.runtime.offset_commits import OffsetCommits
+from moe_core.runtime.service import create_service_app
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.consumer import stage_router
 from tests.broker.test_batched_commits import STAGE, _consume, _request
 
 pytestmark = pytest.mark.infra

@@ -27,7 +27,6 @@ from guardrail.app import create_app as guardrail_app
 from guardrail.settings import GuardrailSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
-from moe_core.bus import Bus
 from moe_core.contracts import (
     Answer,
     ChatMessage,
@@ -42,7 +41,8 @@ from moe_core.contracts import (
     ResearchTask,
     deadline_in,
 )
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
 from planner.app import create_app as planner_app
 from planner.settings import PlannerSettings
 from research.app import create_app as research_app

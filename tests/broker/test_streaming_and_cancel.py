@@ -19,7 +19,6 @@ from expert_worker.app import create_app as expert_app
 from expert_worker.settings import ExpertSettings
 from merger.app import create_app as merger_app
 from merger.settings import MergerSettings
-from moe_core.bus import Bus
 from moe_core.contracts import (
     Cancel,
     ChatMessage,
@@ -31,7 +30,8 @@ from moe_core.contracts import (
     Topics,
     deadline_in,
 )
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.conftest import Scripted, scripted_env
 from tests.support.topic_reader import TopicReader
 

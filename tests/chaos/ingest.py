@@ -9,7 +9,7 @@ from typing import Any
 
 from neo4j import AsyncGraphDatabase
 
-from moe_core.graph.vocab import RELATION_TYPES
+from moe_core.knowledge.graph.vocab import RELATION_TYPES
 from tests.e2e.helpers import plan_reply
 from tests.support.chaos_infra import PrivateInfra
 

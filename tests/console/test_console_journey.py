@@ -263,7 +263,7 @@ def test_an_expert_model_is_taken_out_of_service_and_back(console_fleet: Fleet, 
 
 async def _serve_tools(redis_url: str, namespace: str) -> None:
     from moe_core.contracts.tools import select_tools
-    from moe_core.tool_switches import publish_catalog
+    from moe_core.llm.tool_switches import publish_catalog
 
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
@@ -273,7 +273,7 @@ async def _serve_tools(redis_url: str, namespace: str) -> None:
 
 
 async def _disabled_tools(redis_url: str, namespace: str) -> set[str]:
-    from moe_core.switches import Switches
+    from moe_core.llm.switches import Switches
 
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:

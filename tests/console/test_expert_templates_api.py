@@ -17,8 +17,8 @@ import pytest
 
 from control_plane.app import create_app
 from control_plane.settings import ControlPlaneSettings
-from moe_core.bus import Bus
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 from tests.conftest import SCRIPTED_MODELS
 from tests.graph.helpers import TopicTap, run_in_process
 from tests.support.keys import create_keys
@@ -163,8 +163,8 @@ async def test_a_malformed_body_is_a_400_in_the_apis_format(plane: Plane, infra:
 async def test_a_tenants_own_templates_overlay_the_file_defaults_for_that_tenant_only(
         plane: Plane, infra: dict[str, str]) -> None:
     from moe_core.access.keystore import KeyStore
-    from moe_core.templates import ExpertTemplate
-    from moe_core.tenant_templates import TenantTemplates
+    from moe_core.llm.templates import ExpertTemplate
+    from moe_core.llm.tenant_templates import TenantTemplates
 
     tag = uuid.uuid4().hex[:8]
     tenant, other = f"tpl-e-{tag}", f"tpl-f-{tag}"
@@ -211,13 +211,13 @@ async def test_the_operator_manages_any_tenants_templates_each_cross_tenant_read
 
 async def test_each_change_is_published_for_the_edge_and_a_start_publishes_every_tenant(
         plane: Plane, infra: dict[str, str]) -> None:
-    """The edge reads a tenant's templates from Redis (moe_core.published_templates), never from the table: every
+    """The edge reads a tenant's templates from Redis (moe_core.llm.published_templates), never from the table: every
     create, edit and delete is there when the API answers; a control plane that starts publishes every tenant again
     (a key Redis lost comes back, a key of a tenant without templates goes)."""
     from redis.asyncio import Redis
 
     from control_plane.app import create_app
-    from moe_core.published_templates import PublishedTemplates, published_key
+    from moe_core.llm.published_templates import PublishedTemplates, published_key
 
     tag = uuid.uuid4().hex[:8]
     tenant, ghost = f"tpl-p-{tag}", f"tpl-q-{tag}"
@@ -263,10 +263,10 @@ async def test_a_change_redis_cannot_take_is_saved_and_a_503_templates_not_publi
     from control_plane.policy_gate import PolicyGate
     from control_plane.templates_api import TemplatesApi
     from moe_core.access.keystore import KeyStore
-    from moe_core.inference import InferenceConfig
-    from moe_core.openai_error import install_error_handlers
+    from moe_core.llm.inference import InferenceConfig
+    from moe_core.llm.published_templates import PublishedTemplates
     from moe_core.policy import PolicyClient
-    from moe_core.published_templates import PublishedTemplates
+    from moe_core.runtime.openai_error import install_error_handlers
     from tests.support.fleet import free_port
 
     tag = uuid.uuid4().hex[:8]

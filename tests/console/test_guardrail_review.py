@@ -16,8 +16,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from moe_core.guardrails import check, parse
-from moe_core.guardrails.quarantine import Decision, QuarantineStore
+from moe_core.llm.guardrails import check, parse
+from moe_core.llm.guardrails.quarantine import Decision, QuarantineStore
 from tests.console.conftest import ConsoleKeys
 from tests.support.fleet import ServiceProcess
 from tests.support.lone_service import lone_service

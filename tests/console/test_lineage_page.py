@@ -19,9 +19,9 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, Source, TaskResult, deadline_in
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 from tests.conftest import Scripted
 from tests.console.conftest import ConsoleKeys
 from tests.e2e.helpers import plan_reply

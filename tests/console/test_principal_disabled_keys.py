@@ -1,5 +1,5 @@
 """A disabled principal's keys, on the real Postgres: every key check refuses them — the request path's
-(moe_core.access.keystore, read by the gateway and the control plane) and the tools' (moe_core.auth.KeyVerifier,
+(moe_core.access.keystore, read by the gateway and the control plane) and the tools' (moe_core.access.auth.KeyVerifier,
 mcp) — through the key_principals view, and accepts them again once the principal is enabled."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
+from moe_core.access.auth import KeyVerifier, accepted
 from moe_core.access.keystore import KeyStore
 from moe_core.access.principals import Principals
-from moe_core.auth import KeyVerifier, accepted
 
 pytestmark = pytest.mark.infra
 

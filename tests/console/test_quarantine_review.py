@@ -14,10 +14,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from moe_core.graph import GraphDB
-from moe_core.graph.model import Provenance, Triple
-from moe_core.graph.quarantine import Quarantine
-from moe_core.graph.store import GraphStore
+from moe_core.knowledge.graph import GraphDB
+from moe_core.knowledge.graph.model import Provenance, Triple
+from moe_core.knowledge.graph.quarantine import Quarantine
+from moe_core.knowledge.graph.store import GraphStore
 from tests.console.conftest import ConsoleKeys
 from tests.graph.helpers import purge
 from tests.support.fleet import Fleet

@@ -1,4 +1,4 @@
-"""The operator switches the console sets (moe_core.switches), honoured where the fleet decides, in real
+"""The operator switches the console sets (moe_core.llm.switches), honoured where the fleet decides, in real
 Redis: a disabled inference server looks unhealthy to the fleet (tried last); a disabled expert model is left
 out of its category, never the category's last one."""
 
@@ -8,10 +8,10 @@ import pytest
 from redis.asyncio import Redis
 
 from expert_worker.scoring import ScoreBoard
-from moe_core.inference import ModelRef
-from moe_core.inference.config import InferenceServer
-from moe_core.inference.fleet import InferenceFleet, order_servers
-from moe_core.switches import Switches, expert_member
+from moe_core.llm.inference import ModelRef
+from moe_core.llm.inference.fleet import InferenceFleet, order_servers
+from moe_core.llm.inference.servers import InferenceServer
+from moe_core.llm.switches import Switches, expert_member
 
 pytestmark = pytest.mark.infra
 
@@ -48,7 +48,7 @@ async def test_a_disabled_tool_is_refused_by_the_registry_and_left_out_of_its_li
     from mcp_service.registry import Registry
     from mcp_service.runner import WorkerPool
     from moe_core.contracts.tools import select_tools
-    from moe_core.tool_switches import DisabledTools, publish_catalog, read_catalog
+    from moe_core.llm.tool_switches import DisabledTools, publish_catalog, read_catalog
 
     specs = select_tools("calculate, hash_text")
     registry = Registry(specs, WorkerPool(1), switches=DisabledTools(redis, namespace, ttl_s=0))  # never started

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from moe_core import stage_registry
+import moe_core.stage.registry as stage_registry
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose"

@@ -1,9 +1,9 @@
 """Which Redis key prefixes a service's code reaches, read from the code (not run): every prefix its own modules
 spell, and every prefix spelled by the libs definitions it imports — followed through the definitions of the
-same module they name and the libs names that module imports, so `from moe_core.switches import experts_key`
+same module they name and the libs names that module imports, so `from moe_core.llm.switches import experts_key`
 reaches `experts:disabled:` but not the `mcp:disabled:` of `tools_key` beside it. A static approximation (calls
 through attributes of objects handed in are not followed), enough to catch a service that reads a key it does not
-declare (moe_core.redis_keys: its owner or one of its readers)."""
+declare (moe_core.runtime.redis_keys: its owner or one of its readers)."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def test_every_store_and_every_stage_uses_its_password() -> None:
 
 
 def test_each_postgres_user_logs_in_as_its_own_role_made_before_it_starts() -> None:
-    from moe_core.pg.tables import role_of, services
+    from moe_core.runtime.pg.tables import role_of, services
 
     result = _model({"PG_GATEWAY_PASSWORD": "gw-pw", "PG_MCP_PASSWORD": "mcp-pw"})
     assert result.returncode == 0, result.stderr
@@ -55,7 +55,7 @@ def test_each_postgres_user_logs_in_as_its_own_role_made_before_it_starts() -> N
     assert model["gateway"]["environment"]["MOE_POSTGRES_DSN"].startswith("postgresql://moe_gateway:gw-pw@")
     migrate = model["pg-migrate"]
     assert migrate["environment"]["MOE_PG_PASSWORD_MOE_MCP"] == "mcp-pw"
-    assert "moe_core.pg.migrate" in " ".join(migrate["command"])
+    assert "moe_core.runtime.pg.migrate" in " ".join(migrate["command"])
     assert _model({"PG_MCP_PASSWORD": ""}).returncode != 0
 
 

@@ -141,10 +141,10 @@ def test_prometheus_scrapes_every_stage_and_loads_the_alerts() -> None:
 
 def test_topics_match_the_contracts() -> None:
     """The chart's kafka-topics list (a broker without SASL) is the contracts'; compose and the chart with SASL
-    make them with moe_core.kafka_setup, from the contracts themselves."""
+    make them with moe_core.provision.kafka_setup, from the contracts themselves."""
     expected = fleet_topics()
     setup = compose_model()["services"]["kafka-setup"]
-    assert setup["command"][:3] == ["python", "-m", "moe_core.kafka_setup"]
+    assert setup["command"][:3] == ["python", "-m", "moe_core.provision.kafka_setup"]
     values = chart_values()
     assert [f"{values['kafka']['topicNamespace']}.{t}.v1" for t in values["topics"]["names"]] == expected
     for name, comp in values["components"].items():

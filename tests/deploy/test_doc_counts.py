@@ -15,8 +15,8 @@ import pytest
 from moe_core.contracts import Topics
 from moe_core.contracts.experts import EXPERT_CATEGORIES
 from moe_core.contracts.tools import TOOL_SPECS
-from moe_core.graph import ontology, vocab
-from moe_core.modes import MODES
+from moe_core.knowledge.graph import ontology, vocab
+from moe_core.llm.modes import MODES
 from tests.deploy.doc_support import NUMBER_PATTERN, doc_paths, number, read
 
 pytestmark = pytest.mark.unit

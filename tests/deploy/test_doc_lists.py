@@ -1,4 +1,4 @@
-"""The lists the docs write by hand name what the code declares: services (moe_core.stage_registry) and
+"""The lists the docs write by hand name what the code declares: services (moe_core.stage.registry) and
 their ports, the local components (deploy/local/fleetlib), topics, modes, expert categories, precision
 tools, relation types, dashboards and alert rules. Each list is found by its sentence or table; a list
 that is no longer found fails, so rewording it means updating its check here."""
@@ -12,14 +12,14 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from moe_core import stage_registry
+import moe_core.stage.registry as stage_registry
 from moe_core.contracts import Topics
 from moe_core.contracts.experts import EXPERT_CATEGORIES
 from moe_core.contracts.tools import TOOL_SPECS
-from moe_core.docgen.retention_doc import topic_label
-from moe_core.graph import ontology, vocab
-from moe_core.modes import DEFAULT_MODE, MODES
-from moe_core.stage import Stage
+from moe_core.knowledge.graph import ontology, vocab
+from moe_core.llm.modes import DEFAULT_MODE, MODES
+from moe_core.stage.spec import Stage
+from moe_tools.docgen.retention_doc import topic_label
 from tests.deploy.doc_support import REPO, fleetlib_config, read, tables
 
 pytestmark = pytest.mark.unit
@@ -71,11 +71,11 @@ def test_the_helm_chart_has_no_component_beyond_the_services_the_llm_and_opa() -
     assert sorted(components) == sorted([*NAMES, "llm", "opa"])
 
 
-STORES = {"redis": "Redis", "neo4j": "Neo4j"}  # a stage's needs that /ready checks (moe_core.stage_runtime)
+STORES = {"redis": "Redis", "neo4j": "Neo4j"}  # a stage's needs that /ready checks (moe_core.stage.runtime)
 
 
 def test_the_ports_tables_of_operations_cover_every_component_with_its_port() -> None:
-    """The services' table is generated (moe_core.docgen.port_docs), the infrastructure's hand-written: both
+    """The services' table is generated (moe_tools.docgen.port_docs), the infrastructure's hand-written: both
     state the supervisor's ports, and each stage's /ready checks the stores its declaration needs."""
     config = fleetlib_config()
     services, infra_table = (next(t for t in tables("docs/operations.md") if t.header[0] == first)

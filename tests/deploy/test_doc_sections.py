@@ -1,5 +1,5 @@
 """The generated sections of the docs are what `make schemas` would write now: the service table
-(moe_core.stage_docs), docs/settings.md, the retention table, the local components (moe_core.docgen)."""
+(moe_tools.stage_docs), docs/settings.md, the retention table, the local components (moe_tools.docgen)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from moe_core import docgen, stage_docs, stage_registry
-from moe_core.docgen import dashboard_lists, markers, settings_catalog
-from moe_core.docgen.markers import Section
+import moe_core.stage.registry as stage_registry
+from moe_tools import docgen, stage_docs
+from moe_tools.docgen import dashboard_lists, markers, settings_catalog
+from moe_tools.docgen.markers import Section
 from tests.deploy.doc_support import REPO
 
 pytestmark = pytest.mark.unit
@@ -78,7 +79,7 @@ def test_every_setting_says_what_it_does() -> None:
 @pytest.mark.parametrize("path", ["Makefile", "pyproject.toml", "compose/prometheus.yml", "helm/moe-fleet/values.yaml",
                                   "compose/compose.yaml", "compose/.env"])
 def test_a_deploy_list_edited_by_hand_is_out_of_date(tmp_path: Path, path: str) -> None:
-    """The deployment lists are generated (moe_core.docgen.deploy_lists): a service or topic dropped by hand
+    """The deployment lists are generated (moe_tools.docgen.deploy_lists): a service or topic dropped by hand
     from one of them is drift, and `make schemas` writes it back."""
     text = (REPO / path).read_text()
     for section in (s for s in docgen.SECTIONS if s.path == path):

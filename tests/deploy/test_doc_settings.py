@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from moe_core.docgen import settings_catalog
-from moe_core.docgen.settings_catalog import Setting
+from moe_tools.docgen import settings_catalog
+from moe_tools.docgen.settings_catalog import Setting
 from tests.deploy.doc_support import REPO, UNSET, doc_paths, literal, read, same, tables
 
 pytestmark = pytest.mark.unit
@@ -151,7 +151,7 @@ def named_in_code() -> set[str]:
         names |= set(re.findall(r"MOE_[A-Z0-9_]*[A-Z0-9]", path.read_text(errors="replace")))
     from tests.deploy.doc_support import fleetlib_config
 
-    # the services' MOE_<NAME>_PORT: made from the registry's names (moe_core.stage_registry.Service.port_variable)
+    # the services' MOE_<NAME>_PORT: made from the registry's names (moe_core.stage.registry.Service.port_variable)
     return names | {var for var, _ in fleetlib_config().PORT_DEFAULTS.values()}
 
 

@@ -1,7 +1,7 @@
 """docs/topics.md's prose and the gateway's topics in docs/architecture.md against the code: who publishes and
 who consumes each topic (the stage and service declarations, which tests/deploy/test_stage_registry.py holds
 against the topics each package's code names). docs/topics.md's table is generated from the same declarations
-(moe_core.docgen.topic_doc; tests/deploy/test_doc_sections.py fails on drift)."""
+(moe_tools.docgen.topic_doc; tests/deploy/test_doc_sections.py fails on drift)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import re
 
 import pytest
 
-from moe_core import stage_registry
+import moe_core.stage.registry as stage_registry
 from moe_core.contracts import Topics
 from moe_core.contracts.topics import TOPIC_MESSAGES
-from moe_core.stage import EVERY_TOPIC
+from moe_core.stage.spec import EVERY_TOPIC
 from tests.deploy.doc_support import REPO, leading_names, read
 
 pytestmark = pytest.mark.unit
@@ -104,7 +104,7 @@ def test_the_progress_stages_and_the_cancel_subscribers_are_the_declared_ones() 
     text = " ".join(read("docs/topics.md").split())
     stages = re.search(r"\| `stage` \| str \| (.+?) \|", text)
     assert stages and sorted(re.findall(r"`([a-z-]+)`", stages.group(1))) == sorted(producers["progress"])
-    cancel = re.search(r"`libs/moe_core/cancellation.py`\): (.+?) subscribe without a group", text)
+    cancel = re.search(r"`libs/moe_core/runtime/cancellation.py`\): (.+?) subscribe without a group", text)
     assert cancel and sorted(leading_names(cancel.group(1), NAMES)) == sorted(consumers["cancel"] - {"gateway"})
 
 

@@ -87,10 +87,11 @@ def metric_names(expr: str) -> set[str]:
 
 
 def exported_metrics() -> set[str]:
-    """The series names the fleet's processes export: every family of the one registry (moe_core.observability)."""
+    """The series names the fleet's processes export: every family of the one registry
+    (moe_core.runtime.observability)."""
     import mcp_service.registry  # noqa: F401  (registers the precision tools' metrics)
-    from moe_core.observability import lag  # noqa: F401  (the consumer-lag collector)
-    from moe_core.observability.metrics import REGISTRY
+    from moe_core.runtime.observability import lag  # noqa: F401  (the consumer-lag collector)
+    from moe_core.runtime.observability.metrics import REGISTRY
 
     known: set[str] = set()
     for family in REGISTRY.collect():

@@ -1,4 +1,4 @@
-"""The Postgres declaration (moe_core.pg.tables) against the code: every table or privilege a service's own SQL
+"""The Postgres declaration (moe_core.runtime.pg.tables) against the code: every table or privilege a service's own SQL
 uses is declared for that service; a libs module with SQL that a service imports names only tables the service
 may at least read; every table named anywhere is declared; every declared fleet table is made by a migration;
 every declared service exists."""
@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from moe_core import stage_registry
-from moe_core.pg.ddl import MIGRATIONS
-from moe_core.pg.tables import MIGRATOR_ONLY, TABLES, privileges, services, tables
+import moe_core.stage.registry as stage_registry
+from moe_core.runtime.pg.ddl import MIGRATIONS
+from moe_core.runtime.pg.tables import MIGRATOR_ONLY, TABLES, privileges, services, tables
 from tests.deploy.doc_support import REPO
 from tests.deploy.pg_usage import file_uses, package_uses, uses
 

@@ -1,4 +1,4 @@
-"""Every Redis key prefix the code spells is declared (moe_core.redis_keys): owner, value type, TTL. The code
+"""Every Redis key prefix the code spells is declared (moe_core.runtime.redis_keys): owner, value type, TTL. The code
 is read, not run: every string literal and f-string head of the form `<word>:` (or `{…}:<word>`) in libs/
 and services/ must be a declared prefix or named as not a key (NOT_KEYS). And a service reaches only the keys
 it declares: its own code, and the libs definitions it imports (tests/deploy/redis_usage.py), spell only
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from moe_core import redis_keys, stage_registry
-from moe_core.stage import Stage
+import moe_core.stage.registry as stage_registry
+from moe_core.runtime import redis_keys
+from moe_core.stage.spec import Stage
 from tests.deploy.doc_support import REPO
 from tests.deploy.redis_usage import reached, service_heads
 
@@ -81,7 +82,8 @@ def _declared(head: str) -> bool:
 
 def test_every_key_prefix_the_code_spells_is_declared() -> None:
     undeclared = {head: paths for head, paths in used().items() if not _declared(head)}
-    assert not undeclared, f"declare these Redis key prefixes in moe_core.redis_keys (or NOT_KEYS): {undeclared}"
+    assert not undeclared, (f"declare these Redis key prefixes in moe_core.runtime.redis_keys (or NOT_KEYS): "
+                            f"{undeclared}")
 
 
 def test_every_declared_prefix_is_used_and_owned_by_a_service() -> None:
@@ -113,7 +115,7 @@ def _without_cancel(declared: object) -> bool:
 # follow `cancel` (read from the declarations, so a new stage needs no line here).
 NOT_REACHED: dict[tuple[str, str], str] = {
     (entry.name, "cancel:"): "the stage runtime makes its Cancellations only for a stage that follows `cancel` "
-                             "(moe_core.stage_resources: stage.cancel is None)"
+                             "(moe_core.stage.resources: stage.cancel is None)"
     for entry in stage_registry.FLEET if _without_cancel(entry.declaration())
 }
 
@@ -131,13 +133,14 @@ def undeclared_reads(service: str, reached_heads: dict[str, list[str]]) -> list[
 @pytest.mark.parametrize("service", stage_registry.names())
 def test_a_service_reaches_only_the_keys_it_declares(service: str) -> None:
     found = service_heads(REPO / "services" / service, REPO / "libs", heads)
-    assert undeclared_reads(service, found) == [], "name the service among the key's readers (moe_core.redis_keys)"
+    assert undeclared_reads(service, found) == [], ("name the service among the key's readers "
+                                                   "(moe_core.runtime.redis_keys)")
 
 
 def test_the_check_follows_imported_definitions_and_catches_an_undeclared_read() -> None:
     libs = REPO / "libs"
-    assert "expert:disabled:" in reached(libs, {("moe_core.switches", "experts_key")}, heads)
-    assert "mcp:disabled:" not in reached(libs, {("moe_core.switches", "experts_key")}, heads)
+    assert "expert:disabled:" in reached(libs, {("moe_core.llm.switches", "experts_key")}, heads)
+    assert "mcp:disabled:" not in reached(libs, {("moe_core.llm.switches", "experts_key")}, heads)
     settle = reached(libs, {("moe_core.access.settler", "Settler")}, heads)  # through Settlements, its module
     assert "moe:settle:" in settle
     assert undeclared_reads("planner", {"moe:settle:": ["x.py via moe_core.access.settler.Settler"]}) == [

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from moe_core import docgen
-from moe_core.docgen import seed_doc
-from moe_core.seed import SeedDefault
+from moe_core.runtime.seed import SeedDefault
+from moe_tools import docgen
+from moe_tools.docgen import seed_doc
 from tests.deploy.doc_support import REPO
 
 pytestmark = pytest.mark.unit
@@ -27,8 +27,9 @@ def test_every_row_names_a_setting_whose_default_is_the_rows() -> None:
 
 def test_the_originals_defaults_the_issue_lists_are_rows() -> None:
     settings = {row.seed.setting for row in seed_doc.rows(REPO)}
-    for name in ("MOE_GRAPH_TRUST_DECAY_DAYS", "MOE_GRAPH_TRUST_DECAY_MIN", "moe_core.graph.trust:WEIGHT_HEALER",
-                 "moe_core.graph.trust:WEIGHT_EXTRACTED", "moe_core.graph.trust:VERIFIED_BONUS",
+    for name in ("MOE_GRAPH_TRUST_DECAY_DAYS", "MOE_GRAPH_TRUST_DECAY_MIN",
+                 "moe_core.knowledge.graph.trust:WEIGHT_HEALER",
+                 "moe_core.knowledge.graph.trust:WEIGHT_EXTRACTED", "moe_core.knowledge.graph.trust:VERIFIED_BONUS",
                  "MOE_GRAPH_TRUST_FLOOR", "MOE_GRAPH_BLAST_RADIUS_MAX", "MOE_GRAPH_QUARANTINE_TTL_S",
                  "MOE_PLAN_CACHE_TTL_S", "MOE_GRAPH_CACHE_TTL_S", "MOE_SCORE_HALF_LIFE_S", "MOE_SCORE_COUNT_NEUTRAL",
                  "MOE_SCORE_ORDER", "MOE_PLANNER_TRIVIAL_MAX_WORDS", "MOE_EXPERT_HISTORY_TURNS",

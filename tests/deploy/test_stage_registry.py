@@ -1,4 +1,4 @@
-"""One declared list of services (moe_core.stage_registry): everything else is generated from it or reads it,
+"""One declared list of services (moe_core.stage.registry): everything else is generated from it or reads it,
 under the same name — the stage declarations and their settings, the generated docs (AsyncAPI, the service
 table), pyproject and the Makefile, the local supervisor, compose/, helm/, Prometheus and the Grafana
 dashboards. These tests read the generated files back as their tools do (test_doc_sections.py: they are what
@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from moe_core import stage_docs, stage_registry
+import moe_core.stage.registry as stage_registry
 from moe_core.contracts import Topics
-from moe_core.service_declaration import ServiceDeclaration
-from moe_core.stage import EVERY_TOPIC, Stage
-from moe_core.stage_consumer import subscriber_title
+from moe_core.stage.consumer import subscriber_title
+from moe_core.stage.declaration import ServiceDeclaration
+from moe_core.stage.spec import EVERY_TOPIC, Stage
+from moe_tools import stage_docs
 
 pytestmark = pytest.mark.unit
 
@@ -94,7 +95,7 @@ def test_the_asyncapi_document_names_every_consumed_and_published_topic() -> Non
 
 
 def test_pyproject_and_makefile_cover_every_service() -> None:
-    """Generated (moe_core.docgen.deploy_lists; test_doc_sections fails when out of date): read back as the
+    """Generated (moe_tools.docgen.deploy_lists; test_doc_sections fails when out of date): read back as the
     tools read them."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     where = pyproject["tool"]["setuptools"]["packages"]["find"]["where"]

@@ -1,7 +1,7 @@
 """A token budget holds through the real fleet (scripted models): concurrent orchestrated requests with a tiny
 max_tokens at a nearly spent budget never settle more than the budget, however many model calls each
 request makes (planner, experts, thinking, judge). The reservation is the request's token cap, and every model
-call holds its bound of it before it runs (moe_core.token_budget); a request whose cap runs out says so.
+call holds its bound of it before it runs (moe_core.llm.token_budget); a request whose cap runs out says so.
 
 Under the old reservation — (prompt estimate + max_tokens), about 20 tokens here — all six requests were
 admitted and each spent hundreds of tokens: the settled total was well over the budget."""

@@ -19,7 +19,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.exact_cache import ExactAnswers, cache_scope
+from moe_core.llm.exact_cache import ExactAnswers, cache_scope
 from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import calls_for, marker, plan_reply
@@ -136,7 +136,7 @@ def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_no
         client: openai.OpenAI, scripted: Scripted, chroma: Any, namespace: str, store: Redis) -> None:
     """The cache keeps whole answers; a request whose max_tokens is smaller than the tokens the answer took, or whose
     stop sequence the answer holds, is answered afresh (where both apply), by the gateway's exact repeat and by
-    the planner's semantic cache alike (moe_core.exact_cache.fits). A new user got the cached 75 words with
+    the planner's semantic cache alike (moe_core.llm.exact_cache.fits). A new user got the cached 75 words with
     finish_reason stop for max_tokens=2."""
     m = marker()
     # a question of its own: no other test's entry is near it (the other tests cache answers about France)

@@ -161,7 +161,8 @@ def test_a_request_leaves_no_info_line_in_the_stages_logs(client: openai.OpenAI,
 
 
 def test_every_stage_logs_in_the_fleets_format(client: openai.OpenAI, fleet: Fleet) -> None:
-    """One log format fleet-wide (moe_core.observability.logging): FastStream's and Neo4j's records go through it
+    """One log format fleet-wide (moe_core.runtime.observability.logging): FastStream's and Neo4j's records go through
+    it
     too: no terminal colour codes in a log file, every record names its service and response id, and no start-up
     warning that is not one (FastStream's "auto create topics is disabled": the fleet creates its topics)."""
     assert client.models.list().data  # the fleet is up and answering

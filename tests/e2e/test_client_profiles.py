@@ -1,4 +1,4 @@
-"""Client profiles at the edge (moe_core.client_profiles; a gateway alone on the real broker with the profiles
+"""Client profiles at the edge (gateway.client_profiles; a gateway alone on the real broker with the profiles
 below, a BusDriver playing the fleet, the official SDKs as the clients): Claude Code, recognised by its
 User-Agent, runs its own model ids in the agent-orchestrated mode with its tool cap; Open WebUI's key gets its
 default max_tokens and the <think> block; X-MOE-Profile names one; an unknown name is a 404 in each API's

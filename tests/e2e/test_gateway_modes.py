@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from moe_core.contracts import Usage
-from moe_core.modes import MODES
+from moe_core.llm.modes import MODES
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 

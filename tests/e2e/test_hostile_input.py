@@ -1,4 +1,4 @@
-"""Hostile input at the edge (moe_core.input_limits.middleware), on a real gateway process: a 50 MB body, deep JSON
+"""Hostile input at the edge (moe_core.llm.input_limits.middleware), on a real gateway process: a 50 MB body, deep JSON
 nesting, 100,000 messages, too many tools and stop sequences, an over-long string, a request whose fan-out
 would not fit the broker, and text that is not Unicode (a lone UTF-16 surrogate in any string or key of any
 route's body, raw or escaped; a body, a text header or a form charset that is not UTF-8): each a 400/413 in

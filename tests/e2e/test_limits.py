@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from gateway.metering import estimate
 from moe_core.contracts import ChatMessage, ChatRequest, GenerationParams, Usage, deadline_in
-from moe_core.token_budget import BudgetExhausted, TokenBudgets
+from moe_core.llm.token_budget import BudgetExhausted, TokenBudgets
 from tests.e2e.accounts_fixtures import Admin  # the fixtures: tests/e2e/conftest.py
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess

@@ -18,7 +18,7 @@ import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from moe_core.switches import Switches
+from moe_core.llm.switches import Switches
 from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import plan_reply

@@ -28,7 +28,7 @@ from moe_core.access.keystore import KeyStore
 from moe_core.access.limits import Limiter
 from moe_core.access.settlement import Settlements
 from moe_core.contracts import ChatRequest, Usage
-from moe_core.token_budget import TokenBudgets
+from moe_core.llm.token_budget import TokenBudgets
 from tests.e2e.conftest import _create_key
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess, free_port

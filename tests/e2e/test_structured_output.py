@@ -17,7 +17,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from moe_core.contracts import ChatMessage, ChatRequest, GenerationParams, ResponseFormat, deadline_in
-from moe_core.exact_cache import ExactAnswers, cache_scope
+from moe_core.llm.exact_cache import ExactAnswers, cache_scope
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet

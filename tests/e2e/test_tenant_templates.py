@@ -24,8 +24,8 @@ from redis.asyncio import Redis as AsyncRedis
 
 from moe_core.access.principals import own_principal
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.exact_cache import ExactAnswers, cache_scope
-from moe_core.templates import ExpertTemplate, carried
+from moe_core.llm.exact_cache import ExactAnswers, cache_scope
+from moe_core.llm.templates import ExpertTemplate, carried
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet, ServiceProcess, free_port

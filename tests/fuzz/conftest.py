@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from fleetlib import api as fleetlib_api
 
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatRequest
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 from tests.support.fleet import ServiceProcess
 from tests.support.keys import new_key
 from tests.support.lone_service import lone_control_plane, lone_gateway

@@ -30,7 +30,7 @@ from gateway.app import create_app
 from gateway.openai_api import ChatCompletionRequest
 from gateway.responses_api import ResponsesRequest
 from gateway.settings import GatewaySettings
-from moe_core.unicode_text import find_lone_surrogate
+from moe_core.llm.unicode_text import find_lone_surrogate
 from tests.fuzz.lone_surrogates import with_lone_surrogate
 from tests.support.fleet import ServiceProcess
 from tests.support.split_routes import is_edge

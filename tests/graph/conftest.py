@@ -27,11 +27,11 @@ from graph_ingest.settings import GraphIngestSettings
 from graph_rag.app import create_app as graph_rag_app
 from graph_rag.settings import GraphRagSettings
 from moe_core.access.keystore import KeyStore
-from moe_core.bus import Bus
 from moe_core.contracts import Envelope
-from moe_core.graph import GraphDB
-from moe_core.graph.lifecycle import prepare_graph
-from moe_core.settings import FleetSettings
+from moe_core.knowledge.graph import GraphDB
+from moe_core.knowledge.graph.lifecycle import prepare_graph
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 from tests.conftest import SCRIPTED_MODELS, Scripted
 from tests.graph.helpers import TopicTap, purge, run_in_process
 from tests.support.keys import person_key

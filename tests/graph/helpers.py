@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from moe_core.bus import Bus
-from moe_core.graph import GraphDB
+from moe_core.knowledge.graph import GraphDB
+from moe_core.runtime.bus import Bus
 from tests.support.topic_reader import TopicReader
 
 Where = Callable[[dict[str, Any]], bool]

@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from moe_core.graph import GraphDB
+from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted, scripted_env
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations

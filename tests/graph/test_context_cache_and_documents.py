@@ -14,10 +14,10 @@ import pytest
 from graph_rag.app import GraphRag
 from graph_rag.documents import DocumentLookup
 from graph_rag.settings import GraphRagSettings
-from moe_core import redis_batch
-from moe_core.bus import Bus
-from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
-from moe_core.stores import redis_client
+from moe_core.knowledge.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
+from moe_core.runtime import redis_batch
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.stores import redis_client
 from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.infra
@@ -96,7 +96,7 @@ async def test_documents_are_filtered_by_the_plans_metadata_and_the_tenant(
 async def test_in_a_task_the_context_cache_write_goes_with_the_handlers_next_round_trip(
         rag: GraphRag, tenant: str) -> None:
     """Inside a handler's scope (GraphRag.handle opens one) the cache write is queued for the stored outcome's
-    round trip (moe_core.redis_batch), not sent alone; it reaches Redis by the scope's end at the latest."""
+    round trip (moe_core.runtime.redis_batch), not sent alone; it reaches Redis by the scope's end at the latest."""
     question = "What does Zentrimab do to a fever?"
     async with redis_batch.deferring(rag.redis):
         first = await rag.context(tenant, question, {})

@@ -21,7 +21,6 @@ from critic.settings import CriticSettings
 from expert_worker.scoring import ScoreBoard
 from graph_ingest.app import create_app as graph_ingest_app
 from graph_ingest.settings import GraphIngestSettings
-from moe_core.bus import Bus
 from moe_core.contracts import (
     Answer,
     ChatMessage,
@@ -32,8 +31,9 @@ from moe_core.contracts import (
     Source,
     deadline_in,
 )
-from moe_core.graph import GraphDB
-from moe_core.settings import FleetSettings
+from moe_core.knowledge.graph import GraphDB
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 from planner.app import Planner
 from planner.app import create_app as planner_app
 from planner.semantic_cache import cache_key, cache_scope

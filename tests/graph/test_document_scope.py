@@ -12,19 +12,19 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
+import moe_core.knowledge.question_vectors as question_vectors
 from control_plane.memory_store import MemoryStore, NewDocument
 from graph_rag.app import GraphRag
 from graph_rag.documents import DocumentLookup
 from graph_rag.settings import GraphRagSettings
-from moe_core import question_vectors
-from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.embeddings import MiniLMEmbedder, chroma_client, get_embedder
-from moe_core.exact_cache import normalise
-from moe_core.graph import SHARED_TENANT, GraphDB
-from moe_core.memory import collection_name
-from moe_core.memory.store import version_key
-from moe_core.stores import redis_client
+from moe_core.knowledge.embeddings import MiniLMEmbedder, chroma_client, get_embedder
+from moe_core.knowledge.graph import SHARED_TENANT, GraphDB
+from moe_core.knowledge.memory import collection_name
+from moe_core.knowledge.memory.store import version_key
+from moe_core.llm.exact_cache import normalise
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.stores import redis_client
 from planner.router import SemanticRouter
 from planner.semantic_cache import SemanticCache, cache_key, cache_scope
 from planner.settings import PlannerSettings

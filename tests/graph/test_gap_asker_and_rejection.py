@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from moe_core.contracts import ChatRequest, Plan, PlannedTask, deadline_in
-from moe_core.graph import GraphDB
-from moe_core.graph.gaps import gap_id
+from moe_core.knowledge.graph import GraphDB
+from moe_core.knowledge.graph.gaps import gap_id
 from planner.app import task_message
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices

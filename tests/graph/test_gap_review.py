@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from moe_core.contracts import OntologyGap, deadline_in
-from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph.names import normalize
+from moe_core.knowledge.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.names import normalize
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles

@@ -15,10 +15,10 @@ from gap_healer.__main__ import _publish_lint
 from gap_healer.once import run_once
 from gap_healer.settings import GapHealerSettings
 from moe_core.contracts import LintRequest, OntologyGap, deadline_in
-from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph.feedback import apply_feedback
-from moe_core.graph.trust import DAY_S, TrustPolicy
-from moe_core.kafka_clients import client_kwargs
+from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.feedback import apply_feedback
+from moe_core.knowledge.graph.trust import DAY_S, TrustPolicy
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices, _common
 from tests.graph.helpers import purge, relations, titles
@@ -70,8 +70,8 @@ async def test_the_one_shot_mode_drains_waiting_gaps_and_commits(
     scripted.script([classify_rule(terms[0], terms[0], "Protocol", "technical"),
                      classify_rule(terms[1], terms[1], "Programming Language", "technical")])
     topic = f"{namespace}.ontology-gaps.v1"
-    from moe_core.bus import ensure_topics
     from moe_core.contracts import Topics
+    from moe_core.runtime.bus import ensure_topics
 
     await ensure_topics(infra["kafka"], Topics.for_namespace(namespace).all(), 2)
     producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]))

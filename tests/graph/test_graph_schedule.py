@@ -21,11 +21,11 @@ import pytest
 from gap_healer.app import build, close
 from gap_healer.schedule import Scheduler
 from gap_healer.settings import GapHealerSettings
-from moe_core.bus import Bus
 from moe_core.contracts import OntologyGap, deadline_in
-from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph.run_history import RunHistory
-from moe_core.graph.trust import DAY_S
+from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.run_history import RunHistory
+from moe_core.knowledge.graph.trust import DAY_S
+from moe_core.runtime.bus import Bus
 from tests.conftest import Scripted
 from tests.deploy.deploy_support import DASHBOARDS, grafana_to_promql
 from tests.graph.conftest import GraphServices, _common

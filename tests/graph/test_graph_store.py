@@ -10,12 +10,12 @@ import pytest
 
 from graph_rag.app import GraphRag
 from graph_rag.settings import GraphRagSettings
-from moe_core.bus import Bus
-from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple, ontology, reads
-from moe_core.graph.feedback import apply_feedback, recompute_trust
-from moe_core.graph.reach import reach_distribution
-from moe_core.graph.trust import DAY_S, TrustPolicy
-from moe_core.stores import redis_client
+from moe_core.knowledge.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple, ontology, reads
+from moe_core.knowledge.graph.feedback import apply_feedback, recompute_trust
+from moe_core.knowledge.graph.reach import reach_distribution
+from moe_core.knowledge.graph.trust import DAY_S, TrustPolicy
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.stores import redis_client
 from tests.graph.helpers import purge, relations
 
 pytestmark = pytest.mark.infra

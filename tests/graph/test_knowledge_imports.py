@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
-from moe_core.graph import GraphDB, GraphStore, Provenance, Triple, bundles_graph
-from moe_core.graph.bundles import (
+from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple, bundles_graph
+from moe_core.knowledge.graph.bundles import (
     BundleEntity,
     BundleError,
     BundleRelation,
@@ -28,9 +28,9 @@ from moe_core.graph.bundles import (
     seal,
     verify,
 )
-from moe_core.graph.names import entity_uid, normalize
-from moe_core.graph.trust import WEIGHT_EXTRACTED, TrustPolicy
-from moe_core.observability.metrics import REGISTRY
+from moe_core.knowledge.graph.names import entity_uid, normalize
+from moe_core.knowledge.graph.trust import WEIGHT_EXTRACTED, TrustPolicy
+from moe_core.runtime.observability.metrics import REGISTRY
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import purge, relations, titles
 from tests.graph.test_quarantine_and_api import assert_openai_error, bearer

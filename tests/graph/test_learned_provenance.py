@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from moe_core.graph import GraphDB
+from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
 from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from moe_core.contracts import Feedback, GraphTask, IngestEvent, deadline_in
-from moe_core.graph import GraphDB
+from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles

@@ -78,7 +78,7 @@ class _Module:
         return _Module(path)
 
     def uses_neo4j(self) -> bool:
-        return any(m.startswith(("neo4j", "moe_core.graph")) for m, _ in self.imports.values()) or any(
+        return any(m.startswith(("neo4j", "moe_core.knowledge.graph")) for m, _ in self.imports.values()) or any(
             isinstance(n, ast.Import) and any(a.name == "neo4j" for a in n.names) for n in ast.walk(self.tree))
 
 

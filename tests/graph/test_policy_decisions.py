@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from moe_core.graph import GraphDB
-from moe_core.graph.bundles import BundleEntity, BundleRelation, Origin, seal
+from moe_core.knowledge.graph import GraphDB
+from moe_core.knowledge.graph.bundles import BundleEntity, BundleRelation, Origin, seal
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles
 from tests.graph.test_quarantine_and_api import assert_openai_error, bearer

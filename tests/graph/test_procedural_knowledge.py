@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from moe_core.graph import GraphDB
+from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles

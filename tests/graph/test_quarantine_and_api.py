@@ -9,8 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph.quarantine import Quarantine
+from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.quarantine import Quarantine
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
 from tests.graph.helpers import relations, titles

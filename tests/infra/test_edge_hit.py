@@ -21,10 +21,10 @@ from moe_core.access.edge_hit import Hit
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.limits import Limiter, LimitExceeded, Limits
 from moe_core.access.usage_store import UsageStore
-from moe_core.answer_records import AnswerRecords
 from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, UsageCharged, deadline_in
-from moe_core.exact_cache import ExactAnswers, ExactEntry, answer_of, cache_scope
-from moe_core.observability.metrics import REGISTRY
+from moe_core.llm.answer_records import AnswerRecords
+from moe_core.llm.exact_cache import ExactAnswers, ExactEntry, answer_of, cache_scope
+from moe_core.runtime.observability.metrics import REGISTRY
 from tests.support.counting_redis import CountingRedis
 
 pytestmark = pytest.mark.infra

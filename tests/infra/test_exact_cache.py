@@ -7,7 +7,7 @@ import pytest
 from redis.asyncio import Redis
 
 from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, deadline_in
-from moe_core.exact_cache import ExactAnswers, ExactEntry, cache_scope
+from moe_core.llm.exact_cache import ExactAnswers, ExactEntry, cache_scope
 
 pytestmark = pytest.mark.infra
 

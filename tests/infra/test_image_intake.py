@@ -13,12 +13,12 @@ from expert_worker.vision import ImageMissing, with_images
 from gateway.openai_api import ChatCompletionRequest
 from gateway.settings import GatewaySettings
 from moe_core.contracts import ExpertTask, deadline_in
-from moe_core.images import ImageStore, image_ref
-from moe_core.inference import InferenceConfig
-from moe_core.inference.protocols import ollama_body
-from moe_core.input_limits.images import ImageInput, ImageIntake
-from moe_core.openai_error import OpenAIError
-from moe_core.settings import FleetSettings
+from moe_core.llm.images import ImageStore, image_ref
+from moe_core.llm.inference import InferenceConfig
+from moe_core.llm.inference.protocols import ollama_body
+from moe_core.llm.input_limits.images import ImageInput, ImageIntake
+from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.settings import FleetSettings
 from tests.support.images import b64, data_url, png, png_of_size
 
 pytestmark = pytest.mark.infra

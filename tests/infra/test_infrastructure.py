@@ -17,7 +17,7 @@ async def test_kafka_produce_consume(infra: dict[str, str]) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    from moe_core.kafka_clients import client_kwargs
+    from moe_core.runtime.kafka_clients import client_kwargs
 
     topic = f"test-infra-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=infra["kafka"]))

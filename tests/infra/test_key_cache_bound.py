@@ -17,7 +17,7 @@ from gateway.settings import GatewaySettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.principals import Principals
 from moe_core.access.request_auth import authenticate
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 pytestmark = pytest.mark.infra
 

@@ -22,7 +22,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from moe_core.contracts import TaskResult, ToolTask, Topics, deadline_in
 from moe_core.contracts.tools import TOOL_SPECS
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.support.fleet import ServiceProcess, free_port
 from tests.support.namespaces import new_namespace
 

@@ -22,8 +22,8 @@ from gateway.settings import GatewaySettings
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limiter, LimitExceeded, Limits, ModelPrice
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, ModelUse, Usage, UsageCharged, deadline_in
-from moe_core.exact_cache import ExactAnswers
-from moe_core.token_budget import TokenBudgets
+from moe_core.llm.exact_cache import ExactAnswers
+from moe_core.llm.token_budget import TokenBudgets
 from tests.support.counting_redis import CountingRedis
 
 pytestmark = pytest.mark.infra

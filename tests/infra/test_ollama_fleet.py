@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from expert_worker.tiers import TieredExpert
 from moe_core.contracts import ExpertTask, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
 from tests.support.scripted_llm import create_app, start_server_thread
 
 pytestmark = pytest.mark.infra

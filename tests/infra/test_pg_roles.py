@@ -1,4 +1,4 @@
-"""Least privilege in Postgres, on the real server: each service's own role (moe_core.pg.tables.role_of) can do
+"""Least privilege in Postgres, on the real server: each service's own role (moe_core.runtime.pg.tables.role_of) can do
 with each table exactly what the declaration says, and nothing else — the privilege matrix is tried statement by
 statement (in transactions rolled back), for the fleet store and for an audit store of this test's own."""
 
@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from moe_core.audit.schema import migrate as migrate_audit
-from moe_core.pg.migrate import run as migrate_fleet
-from moe_core.pg.tables import ADMIN, EDGE, PRIVILEGES, RECORDER, TOOLS, PgTable, privileges, services, tables
+from moe_core.runtime.pg.migrate import run as migrate_fleet
+from moe_core.runtime.pg.tables import ADMIN, EDGE, PRIVILEGES, RECORDER, TOOLS, PgTable, privileges, services, tables
 from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.infra

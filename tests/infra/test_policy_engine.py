@@ -18,11 +18,11 @@ from control_plane.policy_api import PolicyApi, files_version
 from control_plane.policy_gate import PolicyGate
 from control_plane.policy_settings import PolicySettings
 from moe_core.access.keystore import ApiKey, KeyStore
-from moe_core.bus import Bus
-from moe_core.observability.metrics import REGISTRY
-from moe_core.openai_error import install_error_handlers
 from moe_core.policy import PolicyClient, PolicyUnavailable
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability.metrics import REGISTRY
+from moe_core.runtime.openai_error import install_error_handlers
+from moe_core.runtime.settings import FleetSettings
 from tests.support import opa
 from tests.support.namespaces import new_namespace
 from tests.support.topic_reader import TopicReader

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from moe_core.access.auth import hash_key
 from moe_core.access.keystore import KeyStore
-from moe_core.auth import hash_key
-from moe_core.pg.ddl import MIGRATIONS
+from moe_core.runtime.pg.ddl import MIGRATIONS
 
 pytestmark = pytest.mark.infra
 

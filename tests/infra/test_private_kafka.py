@@ -5,7 +5,8 @@ stories that each restart it:
   broker offers SCRAM only;
 - a test namespace's principals torn down, then the broker restarted: every other principal (the admin, a service
   still running) still authenticates, and a torn-down one is refused. Kafka 4.1.1 loses every SCRAM credential at
-  restart once a credential was *deleted* (moe_core.kafka_admin.KafkaAdmin.revoke_scram), which is why tear_down
+  restart once a credential was *deleted* (moe_core.provision.kafka_admin.KafkaAdmin.revoke_scram), which is why
+  tear_down
   revokes instead.
 One broker for both: each start of a JVM broker costs this machine 15-20 s."""
 
@@ -23,9 +24,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 
-from moe_core.kafka_clients import client_kwargs
-from moe_core.kafka_setup import set_up, tear_down
-from moe_core.settings import FleetSettings
+from moe_core.provision.kafka_setup import set_up, tear_down
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.settings import FleetSettings
 from tests.support.chaos_infra import LOCAL, PrivateInfra
 
 pytestmark = pytest.mark.infra

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from moe_core import question_vectors
+import moe_core.knowledge.question_vectors as question_vectors
 from moe_core.contracts import (
     Answer,
     ChatMessage,
@@ -28,9 +28,9 @@ from moe_core.contracts import (
     Usage,
     deadline_in,
 )
-from moe_core.inference import InferenceClient, InferenceConfig
-from moe_core.kafka_clients import client_kwargs
-from moe_core.stores import redis_client
+from moe_core.llm.inference import InferenceClient, InferenceConfig
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.stores import redis_client
 from planner import router as router_module
 from planner.app import Planner, create_app
 from planner.cache_index import decode_vector
@@ -167,7 +167,7 @@ async def test_repeat_and_paraphrase_are_answered_from_the_cache_without_a_model
         # no merger sees a cache hit: the planner publishes what the fleet learns from it
         [learned] = await harness.reader.wait(harness.topics.ingest, lambda b, r=rid2: b["response_id"] == r)
         assert (learned["cache_hit"], learned["answer"], learned["question"]) == (True, WIFI, repeat)
-        # "How do I ..." is a procedural question (moe_core.knowledge): learned as procedural knowledge
+        # "How do I ..." is a procedural question (moe_core.knowledge.kinds): learned as procedural knowledge
         assert (learned["source_expert"], learned["knowledge_type"]) == ("technical_support", "procedural")
     assert harness.llm_calls() == calls  # no model call for either
     # the answer the merger composed is the merger's to learn from, not the planner's
@@ -268,7 +268,7 @@ async def test_a_text_only_question_is_never_given_to_the_vision_expert(harness:
 
 async def test_a_planned_requests_writes_go_with_its_stored_outcome(harness: Harness, infra: dict[str, str]) -> None:
     """The planner model's budget give-back, the plan cache, the cache's pending entry and the question's vector
-    are written with the stored outcome, in one round trip before the plan is published (moe_core.redis_batch);
+    are written with the stored outcome, in one round trip before the plan is published (moe_core.runtime.redis_batch);
     each was a round trip of its own before."""
     cache = harness.planner.cache
     assert cache is not None

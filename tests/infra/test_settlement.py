@@ -24,7 +24,7 @@ from moe_core.access.limits import Limiter, Limits
 from moe_core.access.settlement import Settlements
 from moe_core.access.usage_store import UsageStore
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, Usage, deadline_in
-from moe_core.token_budget import BudgetExhausted, TokenBudgets
+from moe_core.llm.token_budget import BudgetExhausted, TokenBudgets
 
 pytestmark = pytest.mark.infra
 

@@ -107,8 +107,8 @@ async def test_a_fresh_postgres_gets_each_services_role_with_its_password_and_mi
         fresh: tuple[dict[str, str], dict[str, str], Path]) -> None:
     """A fresh clone's path: the roles (migrators, each service's) made with generated passwords; the migration
     fleetctl runs before the services start makes the tables, and each role gets its declared grants only."""
-    from moe_core.pg.roles import every_role
-    from moe_core.pg.tables import role_of, services
+    from moe_core.runtime.pg.roles import every_role
+    from moe_core.runtime.pg.tables import role_of, services
 
     eps, secrets, data = fresh
     assert all(len(secrets[role]) >= 24 for role in every_role())

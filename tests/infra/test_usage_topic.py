@@ -21,9 +21,9 @@ from gateway.accounts import Accounts
 from gateway.settings import GatewaySettings
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limits
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, Topics, Usage, UsageCharged, deadline_in
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.support.fleet import ServiceProcess
 from tests.support.lone_service import lone_service
 

@@ -74,8 +74,8 @@ class LineageFleet:
     def publish(self, messages: list[tuple[Any, str]], service: str, spacing_s: float = 0.0) -> None:
         """Messages on the fleet's topics (by Topics attribute, e.g. "results"), published as `service` (on the
         real broker), as that stage would; `spacing_s` apart (a trickle, as a lightly loaded fleet sends them)."""
-        from moe_core.bus import Bus
-        from moe_core.settings import FleetSettings
+        from moe_core.runtime.bus import Bus
+        from moe_core.runtime.settings import FleetSettings
 
         async def send() -> None:
             bus = Bus(FleetSettings(kafka_bootstrap=self.env["MOE_KAFKA_BOOTSTRAP"], service_name=service,

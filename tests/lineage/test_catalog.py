@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from moe_core.graph.audit import audit_event
+from moe_core.knowledge.graph.audit import audit_event
 from tests.lineage.conftest import Keys, LineageFleet
 from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace

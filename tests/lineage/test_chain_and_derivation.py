@@ -20,7 +20,7 @@ from moe_core.audit.entries import COLUMNS, Head, entry_of_row, seal
 from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.contracts import Answer, ErrorInfo, Plan, PlannedTask, TaskResult, Topics, Usage, deadline_in
-from moe_core.retention import DEFAULT_RETENTION_DAYS, retention_days, retention_ms
+from moe_core.runtime.retention import DEFAULT_RETENTION_DAYS, retention_days, retention_ms
 
 pytestmark = pytest.mark.unit
 TOPICS = Topics.for_namespace("moe")

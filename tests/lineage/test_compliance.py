@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from moe_core.contracts.topics import Topics
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.lineage.conftest import Keys, LineageFleet
 from tests.support.prometheus_server import running_prometheus
 
@@ -194,7 +194,7 @@ def test_the_fleets_report_and_its_rules_are_the_operators(lineage_fleet: Lineag
 
 
 def _change_set(tenant: str, cs: str, importer: str, approvers: list[str], digest: str | None) -> list[Any]:
-    from moe_core.graph.audit import audit_event
+    from moe_core.knowledge.graph.audit import audit_event
 
     created = {"approvals_required": 2, "summary": {}, **({"policy_digest": digest} if digest else {})}
     return [audit_event(None, actor=importer, action="knowledge_import_created", subject=cs, tenant=tenant,

@@ -27,9 +27,9 @@ from fleetlib import api as fleetlib_api
 
 from graph_ingest.provenance import learned_from
 from moe_core.contracts import Answer, IngestEvent, Source, TaskResult, deadline_in
-from moe_core.graph import GraphDB
-from moe_core.graph.audit import audit_event
-from moe_core.graph.bundles import BundleEntity, BundleRelation, Origin, Selection, seal
+from moe_core.knowledge.graph import GraphDB
+from moe_core.knowledge.graph.audit import audit_event
+from moe_core.knowledge.graph.bundles import BundleEntity, BundleRelation, Origin, Selection, seal
 from tests.conftest import Scripted
 from tests.lineage.conftest import LineageFleet
 from tests.support.audited_fleet import audited_fleet

@@ -94,7 +94,7 @@ def test_the_lineage_endpoint_needs_a_key(lineage_fleet: LineageFleet) -> None:
 
 async def test_a_disabled_tenants_or_principals_admin_key_is_refused(lineage_fleet: LineageFleet,
                                                                      infra: dict[str, str]) -> None:
-    """codex-lineage checks keys by the fleet's one rule (moe_core.auth): an operator key is refused once its
+    """codex-lineage checks keys by the fleet's one rule (moe_core.access.auth): an operator key is refused once its
     tenant or its principal is disabled, and accepted again once enabled."""
     store = await KeyStore.connect(infra["postgres"], cache_ttl_s=0)
     try:

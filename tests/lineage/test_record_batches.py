@@ -1,5 +1,6 @@
 """codex-lineage's batches at low load: the broker holds its fetch for MOE_KAFKA_LINGER_MS (200) or until it has
-LINGER_BYTES (moe_core.kafka_clients.linger_options), so records that trickle in are stored a few per transaction
+LINGER_BYTES (moe_core.runtime.kafka_clients.linger_options), so records that trickle in are stored a few per
+transaction
 instead of one each (fewer transactions, fewer fetches), every one of them still recorded in its tenant's chain."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from moe_core.graph.audit import audit_event
+from moe_core.knowledge.graph.audit import audit_event
 from tests.lineage.conftest import LineageFleet
 from tests.support.namespaces import new_namespace
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from moe_core.contracts import Feedback, deadline_in
-from moe_core.graph import GraphDB
+from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices, graph_db, graph_services, neo4j_url, tenant  # noqa: F401 (fixtures)
 from tests.graph.helpers import relations

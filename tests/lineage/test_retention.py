@@ -9,9 +9,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from moe_core.bus import Bus
-from moe_core.kafka_clients import client_kwargs
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.settings import FleetSettings
 
 pytestmark = pytest.mark.infra
 DAY_MS = 86_400_000

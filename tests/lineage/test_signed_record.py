@@ -24,7 +24,7 @@ import openai
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.lineage.attacker import Attacker

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from fleetlib import config, prometheus, registry
 
-from moe_core import stage_registry
+import moe_core.stage.registry as stage_registry
 
 pytestmark = pytest.mark.unit
 

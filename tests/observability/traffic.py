@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import openai
 from aiokafka import AIOKafkaProducer
 
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.conftest import Scripted
 from tests.support.fleet import Fleet
 

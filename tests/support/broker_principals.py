@@ -1,5 +1,5 @@
 """A test fleet's own Kafka principals: `<service>.<namespace>` with fresh passwords, their SCRAM credentials and
-ACLs (generated from the declarations, moe_core.kafka_setup) made by the admin before the services start and
+ACLs (generated from the declarations, moe_core.provision.kafka_setup) made by the admin before the services start and
 removed when they stop. So every test fleet runs with the ACLs production has, and never touches the fleet's
 own principals' credentials."""
 
@@ -11,9 +11,9 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from moe_core.broker_acls import principal_name
-from moe_core.kafka_setup import set_up, tear_down
-from moe_core.settings import FleetSettings
+from moe_core.provision.broker_acls import principal_name
+from moe_core.provision.kafka_setup import set_up, tear_down
+from moe_core.runtime.settings import FleetSettings
 
 
 def settings_of(env: dict[str, str]) -> FleetSettings:

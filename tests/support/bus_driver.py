@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
 from moe_core.contracts import Answer, AnswerDelta, Cancel, ChatRequest, Envelope, Progress, Topics
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.support.topic_reader import stop_consumer, wait_until
 
 M = TypeVar("M", bound=BaseModel)

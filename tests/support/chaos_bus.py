@@ -8,7 +8,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 from tests.support.topic_reader import stop_consumer
 
 Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers

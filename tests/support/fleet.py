@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from moe_core import stage_registry
+import moe_core.stage.registry as stage_registry
 from tests.support.broker_principals import Principals
 from tests.support.ports import free_port
 from tests.support.store_auth import neo4j_env

@@ -11,9 +11,9 @@ import httpx
 from pydantic import BaseModel
 from starlette.applications import Starlette
 
-from moe_core.bus import Bus
-from moe_core.inference import InferenceClient, InferenceConfig
-from moe_core.settings import FleetSettings
+from moe_core.llm.inference import InferenceClient, InferenceConfig
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 from planner.app import create_app as planner_app
 from planner.settings import PlannerSettings
 from tests.support.scripted_llm import create_app as scripted_app

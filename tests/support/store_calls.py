@@ -3,7 +3,7 @@ one Chroma HTTP request, one Neo4j query): round trips counted, not timed, so a 
 
 from __future__ import annotations
 
-from moe_core.observability.metrics import STORE_SECONDS
+from moe_core.runtime.observability.metrics import STORE_SECONDS
 
 
 def store_ops(store: str) -> dict[str, float]:

@@ -9,9 +9,9 @@ from typing import Any
 
 import fast_depends.utils
 
-from moe_core.bus import Bus
 from moe_core.contracts import Cancel
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 
 
 @contextmanager

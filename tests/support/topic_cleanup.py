@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from moe_core.kafka_clients import client_kwargs
-from moe_core.settings import FleetSettings
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.settings import FleetSettings
 from tests.support.namespaces import of_this_session
 
 BATCH = 100

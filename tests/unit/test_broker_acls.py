@@ -1,16 +1,18 @@
-"""The broker's ACLs come from the stage declarations (moe_core.broker_acls) and the clients' security arguments
-from one helper (moe_core.kafka_clients)."""
+"""The broker's ACLs come from the stage declarations (moe_core.provision.broker_acls) and the clients' security
+arguments
+from one helper (moe_core.runtime.kafka_clients)."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from moe_core import broker_acls, stage_registry
-from moe_core.broker_acls import Acl, Grants, service_acls
-from moe_core.kafka_clients import client_kwargs
-from moe_core.settings import FleetSettings
-from moe_core.stage import EVERY_TOPIC
+import moe_core.stage.registry as stage_registry
+from moe_core.provision import broker_acls
+from moe_core.provision.broker_acls import Acl, Grants, service_acls
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.spec import EVERY_TOPIC
 
 pytestmark = pytest.mark.unit
 

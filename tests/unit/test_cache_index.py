@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from moe_core.contracts import CacheEntry
-from moe_core.embeddings import cosine_distance, get_embedder
+from moe_core.knowledge.embeddings import cosine_distance, get_embedder
 from planner.cache_index import ENTRY_OVERHEAD_BYTES, CacheIndex, decode_vector, encode_vector, text_bytes, unit
 from planner.cache_text import normalise
 from planner.semantic_cache import Candidate, decide

@@ -1,5 +1,5 @@
 """A lookup in the semantic cache's index runs on the calling thread only, however many entries its scope holds,
-in a process whose BLAS the service limited (moe_core.blas, applied by every service's lifespan).
+in a process whose BLAS the service limited (moe_core.runtime.blas, applied by every service's lifespan).
 
 numpy's OpenBLAS hands a matrix-vector product of more than 460,800 elements (1,200 rows of 384) to its thread
 pool, whose threads then spin-wait: once a scope held 1,200 entries every lookup cost the planner ~30 ms more
@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from moe_core.blas import blas_threads, limit_blas_threads
-from moe_core.bus import Bus
 from moe_core.contracts import CacheEntry
-from moe_core.service import create_service_app
-from moe_core.settings import FleetSettings
+from moe_core.runtime.blas import blas_threads, limit_blas_threads
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.service import create_service_app
+from moe_core.runtime.settings import FleetSettings
 from planner.cache_index import CacheIndex, encode_vector, unit
 
 pytestmark = [pytest.mark.unit, pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from moe_core.embeddings import cosine_distance, get_embedder
+from moe_core.knowledge.embeddings import cosine_distance, get_embedder
 from planner.cache_text import normalise
 from planner.semantic_cache import Candidate, decide
 from planner.settings import PlannerSettings

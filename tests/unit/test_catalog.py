@@ -1,4 +1,4 @@
-"""The data catalog from the generated docs/catalog.json (moe_core.catalog; tests/deploy keeps it in step with the
+"""The data catalog from the generated docs/catalog.json (moe_core.stage.catalog; tests/deploy keeps it in step with the
 declarations) as codex-lineage names it: topics with their owners and consumers, tables with their owner, the
 tenants' graph domains, search, and the declared lineage graph upstream and downstream to a depth."""
 
@@ -9,8 +9,8 @@ import pytest
 from codex_lineage.catalog.entries import Names, entries, load, postgres_namespace, search
 from codex_lineage.catalog.graph import lineage
 from codex_lineage.lineage import Datasets
-from moe_core.catalog import CATALOG
 from moe_core.contracts import Topics
+from moe_core.stage.catalog import CATALOG
 from tests.support.fleet import REPO
 
 pytestmark = pytest.mark.unit

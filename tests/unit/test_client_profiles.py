@@ -1,4 +1,4 @@
-"""Client profiles (moe_core.client_profiles): which profile a request gets (header, key, User-Agent) and the
+"""Client profiles (gateway.client_profiles): which profile a request gets (header, key, User-Agent) and the
 token caps it applies; bad configuration fails at start-up. The edge applying them:
 tests/e2e/test_client_profiles.py."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from gateway.client_profiles import ClientProfile, capped, choose, client_headers, token_cap
 from gateway.settings import GatewaySettings
 from moe_core.access.keystore import ApiKey
-from moe_core.client_profiles import ClientProfile, capped, choose, client_headers, token_cap
 from moe_core.contracts import GenerationParams
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 pytestmark = pytest.mark.unit
 CLAUDE = ClientProfile(name="claude-code", user_agents=["claude-cli/*"], mode="moe-orchestrator-agent-orchestrated",

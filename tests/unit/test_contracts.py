@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from moe_core.contracts import ChatMessage, ChatRequest, Plan, PlannedTask, Topics, deadline_in, utcnow
-from moe_core.contracts.schema_export import render
+from moe_tools.schema_export import render
 
 pytestmark = pytest.mark.unit
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

@@ -10,7 +10,7 @@ from expert_worker.core import parse_output
 from merger import core as merger_core
 from merger.synthesis import fast_path
 from moe_core.contracts import ExpertTask, Plan, PlannedTask, TaskResult, Usage, deadline_in
-from moe_core.modes import get_mode
+from moe_core.llm.modes import get_mode
 from planner.core import fallback_plan, sanitise
 
 pytestmark = pytest.mark.unit

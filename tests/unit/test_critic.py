@@ -8,8 +8,8 @@ from faststream.kafka import TestKafkaBroker
 from critic import core
 from critic.app import create_app
 from critic.settings import CriticSettings
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, Cancel, Draft, IngestEvent, Progress, Usage, deadline_in
+from moe_core.runtime.bus import Bus
 from tests.support.in_memory import scripted_inference
 from tests.support.scripted_core import prompt_tokens
 from tests.support.scripted_llm import create_app as scripted_llm

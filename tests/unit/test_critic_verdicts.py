@@ -9,8 +9,8 @@ from faststream.kafka import TestKafkaBroker
 from critic import core, flags
 from critic.app import create_app
 from critic.settings import CriticSettings
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, Draft, Feedback, ModelUse, Progress, Source, deadline_in
+from moe_core.runtime.bus import Bus
 from tests.support.in_memory import scripted_inference
 from tests.support.scripted_llm import create_app as scripted_llm
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from codex_lineage.classes import ClassesFile, DataClassError, classify_request, parse
-from moe_core.templates import REPO
+from moe_core.llm.templates import REPO
 
 pytestmark = pytest.mark.unit
 POLICY = (REPO / "policy" / "data-classes.yaml").read_text()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from moe_core.contracts import ChatMessage, ChatRequest, Plan, PlannedTask, deadline_in
-from moe_core.modes import MODES
+from moe_core.llm.modes import MODES
 from planner.app import streams_answer, task_message
 
 pytestmark = pytest.mark.unit

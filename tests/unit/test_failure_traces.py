@@ -1,5 +1,6 @@
-"""A handler's failure is on the trace whether or not the trace was sampled (moe_core.observability.errors), and
-the bus's tracing middleware continues the trace of the record it consumes (moe_core.observability.kafka_tracing)."""
+"""A handler's failure is on the trace whether or not the trace was sampled (moe_core.runtime.observability.errors), and
+the bus's tracing middleware continues the trace of the record it consumes
+(moe_core.runtime.observability.kafka_tracing)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from moe_core.bus import Bus
 from moe_core.contracts import DeadLetter, ToolTask, deadline_in
-from moe_core.observability import configure_tracing
-from moe_core.settings import FleetSettings
-from moe_core.stage import Consumes, Stage
-from moe_core.stage_consumer import stage_router
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability import configure_tracing
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.consumer import stage_router
+from moe_core.stage.spec import Consumes, Stage
 
 pytestmark = pytest.mark.unit
 STAGE = Stage(name="tracer-toy", settings=FleetSettings, build=lambda res: None, summary="fails on purpose",

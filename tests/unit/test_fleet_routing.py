@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
-from moe_core.inference.fleet import ServerView, order_servers
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
+from moe_core.llm.inference.fleet import ServerView, order_servers
 from tests.support.ports import free_port
 from tests.support.scripted_llm import create_app, start_server_thread
 

@@ -16,9 +16,9 @@ from gateway.openai_routes import OpenAIFrames
 from gateway.session import ClientGone, RequestRun
 from gateway.stream import sse
 from gateway.tools import RAW_ARGUMENTS, arguments_object, arguments_string, openai_tool_choice
+from gateway.transcript import REVISED_NOTE, Text, Transcript, remainder
 from moe_core.contracts import Answer, AnswerDelta, ChatMessage, ChatRequest, Progress, Usage, deadline_in
-from moe_core.openai_error import OpenAIError
-from moe_core.transcript import REVISED_NOTE, Text, Transcript, remainder
+from moe_core.runtime.openai_error import OpenAIError
 from tests.support.scripted_llm import create_app as scripted_app
 
 pytestmark = pytest.mark.unit

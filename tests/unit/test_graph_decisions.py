@@ -11,9 +11,9 @@ from gap_healer.core import contradiction_loser, decayed, parse_classification
 from graph_ingest.core import conflict_decision, domain_of, sanitise, skip_reason, triples_schema
 from graph_rag import core as rag
 from moe_core.contracts import ChatMessage, ChatRequest, IngestEvent, Plan, PlannedTask, deadline_in
-from moe_core.graph.quarantine import blast_radius_exceeded
-from moe_core.graph.trust import DAY_S, TrustPolicy
-from moe_core.graph.vocab import RELATION_TYPES, SHARED_TENANT
+from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
+from moe_core.knowledge.graph.trust import DAY_S, TrustPolicy
+from moe_core.knowledge.graph.vocab import RELATION_TYPES, SHARED_TENANT
 from planner.graph_tasks import add_graph_task
 from planner.settings import PlannerSettings
 

@@ -1,4 +1,4 @@
-"""The ranking of the semantic /graph/search (moe_core.graph.semantic_search.rank) on hand-made vectors: an
+"""The ranking of the semantic /graph/search (moe_core.knowledge.graph.semantic_search.rank) on hand-made vectors: an
 entity's score is its best text's cosine, an exact name or alias scores 1.0, nothing below the threshold, best
 first and ties by name; EntityVectors embeds a text once. On Neo4j: tests/graph/test_quarantine_and_api.py."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moe_core.graph.semantic_search import EntityVectors, rank
+from moe_core.knowledge.graph.semantic_search import EntityVectors, rank
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from graph_rag.terms import Lexicon, bounded_levenshtein, extract, tokens
-from moe_core.graph import ontology
-from moe_core.graph.vocab import SHARED_TENANT
+from moe_core.knowledge.graph import ontology
+from moe_core.knowledge.graph.vocab import SHARED_TENANT
 
 pytestmark = pytest.mark.unit
 

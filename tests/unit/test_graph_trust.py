@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moe_core.graph.trust import DAY_S, TrustPolicy, extraction_confidence
+from moe_core.knowledge.graph.trust import DAY_S, TrustPolicy, extraction_confidence
 
 pytestmark = pytest.mark.unit
 POLICY = TrustPolicy()  # the original's: weights 1.0 / 0.9 / 0.6, max(0.3, 1 - days/365), 1.5 x

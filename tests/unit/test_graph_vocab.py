@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from moe_core.graph import ontology
-from moe_core.graph.model import Triple
-from moe_core.graph.names import entity_uid, normalize, relation_id
-from moe_core.graph.vocab import (
+from moe_core.knowledge.graph import ontology
+from moe_core.knowledge.graph.model import Triple
+from moe_core.knowledge.graph.names import entity_uid, normalize, relation_id
+from moe_core.knowledge.graph.vocab import (
     CONFLICTS,
     RELATION_SET,
     RELATION_TYPES,

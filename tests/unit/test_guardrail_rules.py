@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from moe_core.guardrails import GuardrailBook, GuardrailError, check, parse
-from moe_core.guardrails.detectors import de_tax_id_valid, find, iban_valid, luhn_valid
-from moe_core.observability.metrics import GUARDRAIL_RELOAD_ERRORS
+from moe_core.llm.guardrails import GuardrailBook, GuardrailError, check, parse
+from moe_core.llm.guardrails.detectors import de_tax_id_valid, find, iban_valid, luhn_valid
+from moe_core.runtime.observability.metrics import GUARDRAIL_RELOAD_ERRORS
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 
 from guardrail.app import create_app
 from guardrail.settings import GuardrailSettings
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, AuditEvent, Draft, IngestEvent, ResponseFormat, deadline_in
-from moe_core.guardrails.quarantine import QuarantineStore
+from moe_core.llm.guardrails.quarantine import QuarantineStore
+from moe_core.runtime.bus import Bus
 
 pytestmark = pytest.mark.unit
 RULES = """
@@ -97,7 +97,7 @@ async def test_a_tenant_without_rules_passes_unchanged(redis: Redis, namespace: 
 @pytest.mark.infra
 async def test_a_structured_answers_redaction_stands_while_it_matches_the_format_else_it_is_refused(
         redis: Redis, namespace: str) -> None:
-    """Structured output (moe_core.structured): a redaction inside a JSON string keeps the JSON; one that leaves no
+    """Structured output (moe_core.llm.structured): a redaction inside a JSON string keeps the JSON; one that leaves no
     answer in the format (here an IBAN the schema wants as a pattern) refuses the answer (content_filter)."""
     bus, out = _app(namespace, redis)
     schema = {"type": "object", "properties": {"iban": {"type": "string", "pattern": "^[A-Z]{2}[0-9 ]+$"}}}

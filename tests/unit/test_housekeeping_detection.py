@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.housekeeping import recognise
+from moe_core.llm.housekeeping import recognise
 from tests.support.openwebui import KINDS, render
 
 pytestmark = pytest.mark.unit

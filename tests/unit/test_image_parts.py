@@ -12,12 +12,12 @@ import pytest
 from gateway.anthropic_api import MessagesRequest
 from gateway.openai_api import ChatCompletionRequest
 from moe_core.contracts import deadline_in
-from moe_core.images import image_ref, sniff
-from moe_core.inference import InferenceConfig
-from moe_core.input_limits.images import ImageInput
-from moe_core.input_limits.json_shape import image_payloads
-from moe_core.openai_error import OpenAIError
-from moe_core.settings import FleetSettings
+from moe_core.llm.images import image_ref, sniff
+from moe_core.llm.inference import InferenceConfig
+from moe_core.llm.input_limits.images import ImageInput
+from moe_core.llm.input_limits.json_shape import image_payloads
+from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.settings import FleetSettings
 from tests.support.images import b64, data_url, png, png_of_size
 
 SERVERS = [{"name": "text", "url": "http://127.0.0.1:1", "models": ["small"]},
@@ -97,7 +97,7 @@ def test_the_edge_leaves_image_data_to_the_image_limits() -> None:
 
 @pytest.mark.unit
 def test_an_image_counts_a_vision_encoders_tokens_in_a_budget_not_its_bytes() -> None:
-    from moe_core.token_budget import IMAGE_TOKENS, prompt_bound
+    from moe_core.llm.token_budget import IMAGE_TOKENS, prompt_bound
 
     question = {"type": "text", "text": "what is this?"}
     image = {"type": "image_url", "image_url": {"url": data_url(png_of_size(10**6))}}
@@ -110,7 +110,7 @@ def test_an_image_counts_a_vision_encoders_tokens_in_a_budget_not_its_bytes() ->
 def test_a_requests_reservation_covers_its_images() -> None:
     from gateway.metering import estimate
     from moe_core.contracts import ChatMessage, ChatRequest
-    from moe_core.token_budget import IMAGE_TOKENS
+    from moe_core.llm.token_budget import IMAGE_TOKENS
 
     ref = image_ref(png(), "image/png")
     plain = ChatRequest(response_id="r", tenant_id="t", deadline_at=deadline_in(10), mode="m",

@@ -9,8 +9,8 @@ import socket
 import httpx
 import pytest
 
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError, ModelRef
-from moe_core.settings import FleetSettings
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceError, ModelRef
+from moe_core.runtime.settings import FleetSettings
 from tests.support.scripted_llm import create_app, start_server_thread
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
 from tests.support.scripted_llm import create_app as scripted_app
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,7 @@ import pytest
 
 from merger import synthesis
 from moe_core.contracts import Plan, PlannedTask, TaskResult, deadline_in
-from moe_core.modes import get_mode
+from moe_core.llm.modes import get_mode
 
 pytestmark = pytest.mark.unit
 ENV = {"response_id": "r1", "tenant_id": "t"}

@@ -1,4 +1,4 @@
-"""Which consumers may linger (moe_core.stage.Consumes.linger): only those no request waits for. Their fetches are
+"""Which consumers may linger (moe_core.stage.spec.Consumes.linger): only those no request waits for. Their fetches are
 held by the broker for MOE_KAFKA_LINGER_MS or until it has LINGER_BYTES; every other consumer gets its record as
 it arrives (a lingering consumer on the request's path would add up to the linger to every answer)."""
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from moe_core import stage_registry
-from moe_core.kafka_clients import LINGER_BYTES, linger_options
-from moe_core.settings import FleetSettings
-from moe_core.stage import Consumes
-from moe_core.stage_consumer import subscriber_options
+import moe_core.stage.registry as stage_registry
+from moe_core.runtime.kafka_clients import LINGER_BYTES, linger_options
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.consumer import subscriber_options
+from moe_core.stage.spec import Consumes
 
 pytestmark = pytest.mark.unit
 OFF_PATH = {("control-plane", "usage"), ("planner", "persist_cache_entry"), ("graph-ingest", "ingest"),

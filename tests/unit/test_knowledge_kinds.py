@@ -1,4 +1,4 @@
-"""Factual or procedural (moe_core.knowledge): the merger's tag, graph-ingest's extraction strategy, graph-rag's
+"""Factual or procedural (moe_core.knowledge.kinds): the merger's tag, graph-ingest's extraction strategy, graph-rag's
 procedural requirements block."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from graph_ingest import core as ingest
 from graph_rag import core as rag
 from merger import learning
 from moe_core.contracts import IngestEvent, deadline_in
-from moe_core.knowledge import question_kind, strategy
+from moe_core.knowledge.kinds import question_kind, strategy
 
 pytestmark = pytest.mark.unit
 

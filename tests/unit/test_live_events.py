@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, AnswerDelta, ChatMessage, ChatRequest, Plan, PlannedTask, Progress, deadline_in
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 
 pytestmark = pytest.mark.unit
 

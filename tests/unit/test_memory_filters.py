@@ -11,8 +11,8 @@ import pytest
 from control_plane.memory_files import MAX_TOKENS, Limits, MemoryInputError, chunks, media_type, text_of
 from control_plane.pdf_text import PdfWorker
 from moe_core.contracts import ChatMessage, ChatRequest, Plan, PlannedTask, deadline_in
-from moe_core.memory import FilterError, parse_filters, where, where_document
-from moe_core.memory.filters import SHARED_TENANT
+from moe_core.knowledge.memory import FilterError, parse_filters, where, where_document
+from moe_core.knowledge.memory.filters import SHARED_TENANT
 from planner.augment import augment
 from planner.filters import extract, time_range
 from planner.settings import PlannerSettings
@@ -138,7 +138,7 @@ async def test_a_pdf_whose_font_maps_glyphs_to_lone_surrogates_reads_them_as_u_f
 def test_chunks_fit_the_embedding_model_and_follow_markdown_structure() -> None:
     from tokenizers import Tokenizer
 
-    from moe_core.embeddings import model_files
+    from moe_core.knowledge.embeddings import model_files
 
     section = "Sentence about ward routines and checks. " * 40
     text = f"# Handbook\n\n## Night shift\n\n{section}\n\n## Day shift\n\n{section}"

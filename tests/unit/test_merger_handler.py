@@ -11,7 +11,6 @@ from faststream.kafka import TestKafkaBroker
 
 from merger.app import create_app
 from merger.settings import MergerSettings
-from moe_core.bus import Bus
 from moe_core.contracts import (
     Answer,
     AnswerDelta,
@@ -27,7 +26,8 @@ from moe_core.contracts import (
     Usage,
     deadline_in,
 )
-from moe_core.inference import InferenceClient, InferenceConfig
+from moe_core.llm.inference import InferenceClient, InferenceConfig
+from moe_core.runtime.bus import Bus
 from tests.support.scripted_core import completion_tokens, prompt_tokens
 from tests.support.scripted_llm import create_app as scripted_llm
 

@@ -18,8 +18,8 @@ from moe_core.contracts import (
     TaskResult,
     deadline_in,
 )
-from moe_core.learning import cache_hit_event
-from moe_core.modes import get_mode
+from moe_core.knowledge.learning import cache_hit_event
+from moe_core.llm.modes import get_mode
 
 pytestmark = pytest.mark.unit
 ENV: dict[str, Any] = {"response_id": "r1", "tenant_id": "t"}

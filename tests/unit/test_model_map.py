@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.settings import GatewaySettings
-from moe_core.model_map import DEFAULT_MODEL_MAP, resolve_mode
+from moe_core.llm.model_map import DEFAULT_MODEL_MAP, resolve_mode
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""The model-client hook (moe_core.inference.replay): a stage run's model calls recorded with their outputs, and a
+"""The model-client hook (moe_core.runtime.replay): a stage run's model calls recorded with their outputs, and a
 replay as recorded answered from them — or refused, naming the stage, the task and why."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from moe_core.contracts import ExpertTask, ModelOutput, Plan, PlannedTask, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError, InferenceServer, ModelRef
-from moe_core.inference.replay import digests, record, run_scope, take_outputs
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceError, InferenceServer, ModelRef
+from moe_core.runtime.replay import digests, record, run_scope, take_outputs
 
 pytestmark = pytest.mark.unit
 SYSTEM = [{"role": "system", "content": "You are the planner."}, {"role": "user", "content": "Why tides?"}]

@@ -11,8 +11,8 @@ from faststream.kafka import TestKafkaBroker
 from expert_worker.app import create_app
 from expert_worker.core import expert_messages
 from expert_worker.settings import ExpertSettings
-from moe_core.bus import Bus
 from moe_core.contracts import Cancel, ChatMessage, ExpertTask, TaskResult, deadline_in
+from moe_core.runtime.bus import Bus
 from tests.support.in_memory import collect, scripted_inference
 from tests.support.scripted_llm import create_app as scripted_llm
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moe_core import shaping
-from moe_core.modes import CONCISE_WORDS, MODES, expert_suffix, get_mode
+from moe_core.llm import shaping
+from moe_core.llm.modes import CONCISE_WORDS, MODES, expert_suffix, get_mode
 
 pytestmark = pytest.mark.unit
 

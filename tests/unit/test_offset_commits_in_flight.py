@@ -1,4 +1,5 @@
-"""The commit notes of records handled concurrently (moe_core.offset_commits with moe_core.key_ordered): a
+"""The commit notes of records handled concurrently (moe_core.runtime.offset_commits with moe_core.runtime.key_ordered):
+a
 partition's note never passes a record still in flight, whatever order the records finish in; a partition revoked
 meanwhile starts a new generation and what its old records acknowledge afterwards is not noted; a transient
 failure marks the record for a retry in place instead of seeking the consumer back."""
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from moe_core.offset_commits import RETRY, OffsetCommits
+from moe_core.runtime.offset_commits import RETRY, OffsetCommits
 
 pytestmark = pytest.mark.unit
 TOPIC = "t"

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from expert_worker.tiers import TieredExpert
 from moe_core.contracts import ExpertTask, deadline_in
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
-from moe_core.inference.fleet import ServerView, order_servers
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceServer, ModelRef
+from moe_core.llm.inference.fleet import ServerView, order_servers
 from tests.support.scripted_llm import create_app
 
 pytestmark = pytest.mark.unit

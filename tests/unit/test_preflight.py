@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, ToolTask, deadline_in
 from moe_core.contracts.tools import TOOL_SPECS, select_tools
+from moe_core.runtime.bus import Bus
 from planner import core
 from planner.app import create_app
 from planner.preflight import recognise

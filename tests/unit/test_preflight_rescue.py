@@ -18,10 +18,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import TestKafkaBroker
 
 from mcp_service.tools import IMPLEMENTATIONS
-from moe_core.bus import Bus
 from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, Plan, PlannedTask, ToolTask, deadline_in
 from moe_core.contracts.tools import select_tools
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
 from planner.app import create_app as planner_app
 from planner.rescue import clauses, rescue
 from planner.settings import PlannerSettings

@@ -15,7 +15,6 @@ from faststream.kafka import TestKafkaBroker
 
 from expert_worker.core import expert_messages
 from merger import insight, synthesis
-from moe_core.bus import Bus
 from moe_core.contracts import (
     EXPERT_CATEGORIES,
     ChatMessage,
@@ -27,8 +26,9 @@ from moe_core.contracts import (
     TaskResult,
     deadline_in,
 )
-from moe_core.inference import InferenceClient, InferenceConfig
-from moe_core.modes import get_mode
+from moe_core.llm.inference import InferenceClient, InferenceConfig
+from moe_core.llm.modes import get_mode
+from moe_core.runtime.bus import Bus
 from planner import core, research_tasks
 from planner.app import create_app, task_message
 from planner.settings import PlannerSettings

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import moe_core.knowledge.question_vectors as question_vectors
 from graph_rag.doc_scope import DocumentScope
-from moe_core import question_vectors
-from moe_core.embeddings import DIMENSION
+from moe_core.knowledge.embeddings import DIMENSION
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.bus import Bus
 from moe_core.contracts import Cancel, Progress, ResearchTask, TaskResult, deadline_in
+from moe_core.runtime.bus import Bus
 from research import core
 from research.app import create_app
 from research.searxng import SearchError, SearxngClient, WebHit

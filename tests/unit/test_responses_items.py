@@ -6,8 +6,8 @@ import pytest
 
 from gateway.responses_api import parse_responses_request
 from gateway.responses_store import ResponseStore
-from moe_core.openai_error import OpenAIError
-from moe_core.stores import redis_client
+from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.stores import redis_client
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from moe_core.embeddings import get_embedder
+from moe_core.knowledge.embeddings import get_embedder
 from planner.cache_text import normalise
 from planner.router import NEIGHBOURS, decide
 from planner.router_prototypes import PROTOTYPES

@@ -12,10 +12,10 @@ from faststream.kafka import TestKafkaBroker
 
 from codex_lineage.lineage import Datasets, Lineage
 from moe_core.audit.records import from_kafka, message_types
-from moe_core.bus import Bus
 from moe_core.contracts import Progress, RunVersions, TaskResult, ToolTask, Topics, deadline_in
-from moe_core.run_versions import config_digest, config_view, prompt_used, run_prompts
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.run_versions import config_digest, config_view, prompt_used, run_prompts
+from moe_core.runtime.settings import FleetSettings
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 
 from expert_worker.scoring import Score, ScoreBoard, kind
 from moe_core.contracts import Feedback, ModelUse, deadline_in
-from moe_core.inference import ModelRef
+from moe_core.llm.inference import ModelRef
 
 pytestmark = pytest.mark.unit
 

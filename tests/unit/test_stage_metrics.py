@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, TaskResult, ToolTask, deadline_in
-from moe_core.observability.metrics import REGISTRY
-from moe_core.settings import FleetSettings
-from moe_core.stage import Consumes, Stage
-from moe_core.stage_resources import Resources
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability.metrics import REGISTRY
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.resources import Resources
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import Consumes, Stage
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +70,7 @@ async def test_each_consumed_message_is_one_observation_by_outcome_and_each_publ
         namespace: str) -> None:
     settings = MeteredSettings(topic_namespace=namespace)
     bus = Bus(settings)
-    METERED.create_app(settings, bus=bus, manage_broker=False)
+    create_stage_app(METERED, settings, bus=bus, manage_broker=False)
     results: list[Any] = []
     bus.broker.subscriber(bus.topics.results)(lambda m: results.append(m))
     async with TestKafkaBroker(bus.broker) as broker:

@@ -9,11 +9,12 @@ import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.bus import Bus, PermanentError
 from moe_core.contracts import Cancel, DeadLetter, Feedback, TaskResult, ToolTask, deadline_in
-from moe_core.settings import FleetSettings
-from moe_core.stage import EVERY_TOPIC, CancelPolicy, Consumes, MemoPolicy, Stage
-from moe_core.stage_resources import Resources
+from moe_core.runtime.bus import Bus, PermanentError
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.resources import Resources
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import EVERY_TOPIC, CancelPolicy, Consumes, MemoPolicy, Stage
 
 pytestmark = pytest.mark.unit
 
@@ -81,7 +82,7 @@ def _task(rid: str, tool: str = "echo", task_id: str = "t1", seconds: float = 30
 def _toy(namespace: str, redis: Any) -> tuple[Any, Bus, dict[str, list[Any]]]:
     settings = ToySettings(topic_namespace=namespace)
     bus = Bus(settings)
-    app = TOY.create_app(settings, bus=bus, redis=redis, manage_broker=False)
+    app = create_stage_app(TOY, settings, bus=bus, redis=redis, manage_broker=False)
     out: dict[str, list[Any]] = {"results": [], "deadletter": []}
     bus.broker.subscriber(bus.topics.results)(lambda m: out["results"].append(TaskResult.model_validate(m)))
     bus.broker.subscriber(bus.topics.deadletter)(lambda m: out["deadletter"].append(DeadLetter.model_validate(m)))
@@ -191,7 +192,7 @@ RECORDER = Stage(name="recorder", settings=ToySettings, build=Recorder, summary=
 async def test_a_stage_may_read_every_topic_raw(namespace: str) -> None:
     settings = ToySettings(topic_namespace=namespace, service_name="recorder")
     bus = Bus(settings)
-    app = RECORDER.create_app(settings, bus=bus, manage_broker=False)
+    app = create_stage_app(RECORDER, settings, bus=bus, manage_broker=False)
     async with TestKafkaBroker(bus.broker) as broker:
         await broker.publish(b"not json", bus.topics.answers, key=b"r")
         await bus.publish(_task("r"), bus.topics.tasks_mcp)
@@ -203,7 +204,7 @@ async def test_a_stage_may_read_every_topic_raw(namespace: str) -> None:
 async def test_a_failing_dead_letter_record_is_not_dead_lettered_again(namespace: str) -> None:
     settings = ToySettings(topic_namespace=namespace, service_name="recorder")
     bus = Bus(settings)
-    RECORDER.create_app(settings, bus=bus, manage_broker=False)
+    create_stage_app(RECORDER, settings, bus=bus, manage_broker=False)
     letters: list[bytes] = []
     bus.broker.subscriber(bus.topics.deadletter)(lambda m: letters.append(m))
     async with TestKafkaBroker(bus.broker) as broker:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from aiokafka.errors import TopicAuthorizationFailedError
 
-from moe_core.graph.driver import GraphUnavailable
-from moe_core.service import started
+from moe_core.knowledge.graph.driver import GraphUnavailable
+from moe_core.runtime.service import started
 
 pytestmark = pytest.mark.unit
 

@@ -1,12 +1,12 @@
-"""Stop sequences on the answer (moe_core.stop_sequences): the earliest one ends it; streamed text never shows
+"""Stop sequences on the answer (gateway.stop_sequences): the earliest one ends it; streamed text never shows
 anything past a stop sequence, also when one arrives split across pieces, and loses nothing before it."""
 
 from __future__ import annotations
 
 import pytest
 
+from gateway.stop_sequences import StopFilter, cut, first_stop
 from moe_core.contracts import Answer, deadline_in
-from moe_core.stop_sequences import StopFilter, cut, first_stop
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from gateway.stream import sse
 from gateway.stream_ids import Position, StreamCursor, with_ids
 from gateway.stream_replay import Replay
 from moe_core.contracts import Answer, AnswerDelta, ChatMessage, ChatRequest, Progress, Topics, deadline_in
-from moe_core.settings import FleetSettings
+from moe_core.runtime.settings import FleetSettings
 
 pytestmark = pytest.mark.unit
 RID = "0123456789abcdef0123456789abcdef"

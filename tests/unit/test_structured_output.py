@@ -1,4 +1,4 @@
-"""Structured output (moe_core.structured): the client's format read from both OpenAI shapes (and refused with the
+"""Structured output (moe_core.llm.structured): the client's format read from both OpenAI shapes (and refused with the
 field named), the check of an answer against it, the caches' scope, and what each stage does with it: only the
 final call is constrained (a direct task's expert, else the judge), and nothing after it rewrites the JSON."""
 
@@ -18,7 +18,6 @@ from gateway.openai_api import parse_request
 from gateway.responses_api import parse_responses_request, response_body
 from merger import core as merger_core
 from merger import synthesis
-from moe_core import structured
 from moe_core.contracts import (
     Answer,
     ChatMessage,
@@ -34,10 +33,11 @@ from moe_core.contracts import (
     Usage,
     deadline_in,
 )
-from moe_core.exact_cache import cache_scope
-from moe_core.inference.protocols import openai_body
-from moe_core.modes import expert_suffix, get_mode
-from moe_core.openai_error import OpenAIError
+from moe_core.llm import structured
+from moe_core.llm.exact_cache import cache_scope
+from moe_core.llm.inference.protocols import openai_body
+from moe_core.llm.modes import expert_suffix, get_mode
+from moe_core.runtime.openai_error import OpenAIError
 
 pytestmark = pytest.mark.unit
 ENV: dict[str, Any] = {"response_id": "r1", "tenant_id": "t"}
@@ -248,10 +248,10 @@ def test_the_model_call_carries_the_clients_strict_flag() -> None:
 
 
 def test_a_runs_prompt_versions_name_the_template_not_the_clients_schema() -> None:
-    """The record's prompt versions (moe_core.run_versions) are templates an auditor approves once: the client's
+    """The record's prompt versions (moe_core.runtime.run_versions) are templates an auditor approves once: the client's
     schema is data, so two schemas give the same versions (else every new schema would read as a changed prompt)."""
-    from moe_core.run_clock import RUN_PROMPTS
-    from moe_core.run_versions import run_prompts
+    from moe_core.runtime.run_clock import RUN_PROMPTS
+    from moe_core.runtime.run_versions import run_prompts
 
     seen = []
     for name in ("city", "town"):

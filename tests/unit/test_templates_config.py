@@ -10,13 +10,13 @@ import pytest
 
 from gateway import template_select
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.exact_cache import cache_scope
-from moe_core.inference import InferenceConfig, InferenceError
-from moe_core.model_map import resolve
-from moe_core.openai_error import OpenAIError
-from moe_core.settings import FleetSettings
-from moe_core.stores import redis_client
-from moe_core.templates import DEFAULT_FILE, REPO, TemplateError, load_templates
+from moe_core.llm.exact_cache import cache_scope
+from moe_core.llm.inference import InferenceConfig, InferenceError
+from moe_core.llm.model_map import resolve
+from moe_core.llm.templates import DEFAULT_FILE, REPO, TemplateError, load_templates
+from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.settings import FleetSettings
+from moe_core.runtime.stores import redis_client
 
 pytestmark = pytest.mark.unit
 SERVERS = [{"name": "gpu1", "url": "http://gpu1", "models": ["big", "mid"]},
@@ -179,7 +179,7 @@ def test_cached_answers_are_kept_apart_per_template() -> None:
 def test_a_tenants_template_travels_with_its_models_and_the_stages_call_them(tmp_path: Path) -> None:
     """The edge's carried models (tiers by size at the edge) are what planner, experts and judge get for the
     message, whatever the stage's own file says about that name; its caches scope by the models' digest."""
-    from moe_core.templates import ExpertTemplate, carried, of_message
+    from moe_core.llm.templates import ExpertTemplate, carried, of_message
 
     config = InferenceConfig.from_settings(settings(tmp_path, GOOD))
     own = ExpertTemplate.model_validate({"experts": {"general": ["mid@cpu", "qwen2.5-72b@gpu1"]},

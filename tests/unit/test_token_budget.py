@@ -1,4 +1,4 @@
-"""A request's token budget (moe_core.token_budget) against the real Redis and a real HTTP inference server
+"""A request's token budget (moe_core.llm.token_budget) against the real Redis and a real HTTP inference server
 (the scripted one): concurrent model calls of one request never use more than its budget together; each call's
 max_tokens is cut to what is left; a call without room is refused (InferenceError "budget") and the budget is
 marked exhausted; what a call did not use comes back; calls outside a budgeted request are not touched."""
@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from moe_core.inference import InferenceClient, InferenceConfig, InferenceError, InferenceServer, ModelRef
-from moe_core.observability import bind_response_id
-from moe_core.stores import redis_client
-from moe_core.token_budget import TokenBudgets, prompt_bound
+from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceError, InferenceServer, ModelRef
+from moe_core.llm.token_budget import TokenBudgets, prompt_bound
+from moe_core.runtime.observability import bind_response_id
+from moe_core.runtime.stores import redis_client
 from tests.support.scripted_llm import create_app, start_server_thread
 
 pytestmark = pytest.mark.unit
@@ -92,8 +92,8 @@ async def test_a_call_outside_a_budgeted_request_is_not_limited(client: tuple[In
 
 
 def test_only_the_stages_that_answer_a_request_spend_its_budget() -> None:
-    from moe_core.settings import FleetSettings
-    from moe_core.stage_registry import stages
+    from moe_core.runtime.settings import FleetSettings
+    from moe_core.stage.registry import stages
 
     spending = {s.name for s in stages() if "inference" in s.needs and s.request_budget}
     assert spending == {"planner", "expert-worker", "merger", "research", "critic"}  # their usage is the Answer's

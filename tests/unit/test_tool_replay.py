@@ -1,4 +1,4 @@
-"""Tool results replayed as recorded (moe_core.stage_replay): a replay's tool, research and graph tasks answered
+"""Tool results replayed as recorded (moe_core.stage.replay): a replay's tool, research and graph tasks answered
 with the recorded results when their instruction is the recorded one, refused naming the task otherwise; expert
 tasks and ordinary requests untouched. And the planner takes the recorded plan's few-shot examples."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from moe_core.contracts import ChatMessage, ChatRequest, ExpertTask, FewShot, GraphTask, ToolTask, deadline_in
-from moe_core.stage_replay import instruction_digest, recorded_result, recorded_results
+from moe_core.stage.replay import instruction_digest, recorded_result, recorded_results
 from planner.app import few_shot
 from planner.semantic_cache import Lookup
 

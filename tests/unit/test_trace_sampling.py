@@ -1,4 +1,4 @@
-"""Trace sampling (moe_core.observability.sampling): a trace is recorded whole or not at all, decided once from
+"""Trace sampling (moe_core.runtime.observability.sampling): a trace is recorded whole or not at all, decided once from
 its trace id; failures and the audit-relevant topics are recorded whatever the decision."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import set_span_in_context
 
-from moe_core.observability.sampling import KEEP, FleetSampler
+from moe_core.runtime.observability.sampling import KEEP, FleetSampler
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Text that is not Unicode (moe_core.unicode_text): a lone UTF-16 surrogate found where it is, in document
+"""Text that is not Unicode (moe_core.llm.unicode_text): a lone UTF-16 surrogate found where it is, in document
 order, a pair in order left alone; the refusal names the path and the code point, never the text itself."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from moe_core.unicode_text import find_lone_surrogate, lone_surrogate, replace_lone_surrogates
+from moe_core.llm.unicode_text import find_lone_surrogate, lone_surrogate, replace_lone_surrogates
 
 pytestmark = pytest.mark.unit
 

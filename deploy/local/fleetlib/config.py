@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from moe_core import stage_registry
-from moe_core.pg import tables as pg_tables
+import moe_core.stage.registry as stage_registry
+from moe_core.runtime.pg import tables as pg_tables
 
 HERE = Path(__file__).resolve().parent  # deploy/local/fleetlib
 LOCAL = HERE.parent  # deploy/local
@@ -36,7 +36,7 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     "postgres": ("MOE_POSTGRES_PORT", 5433),
     "chroma": ("MOE_CHROMA_PORT", 8000),
     "llm": ("MOE_LLM_PORT", 8081),
-    # the fleet's services: their registry rows (moe_core.stage_registry), moved by MOE_<NAME>_PORT
+    # the fleet's services: their registry rows (moe_core.stage.registry), moved by MOE_<NAME>_PORT
     **{s.name: (s.port_variable(), s.port) for s in stage_registry.FLEET},
     "prometheus": ("MOE_PROMETHEUS_PORT", 9090),
     "tsa": ("MOE_TSA_PORT", 8190),
@@ -48,7 +48,7 @@ LLM_MODEL_ALIAS = "smollm2-135m"
 POSTGRES_USER = "moe"  # the operator's role (replay, keys, psql): a member of the fleet store's migrator
 POSTGRES_DB = "moe"
 # Least privilege (issue 24): the stores' owners, which only migrate, and each service's own role with exactly
-# the grants moe_core.pg.tables declares (moe_gateway, moe_mcp, moe_gap_healer, moe_codex_lineage, ...).
+# the grants moe_core.runtime.pg.tables declares (moe_gateway, moe_mcp, moe_gap_healer, moe_codex_lineage, ...).
 MIGRATOR_ROLE = pg_tables.MIGRATOR_ROLE
 AUDIT_MIGRATOR_ROLE = pg_tables.AUDIT_MIGRATOR_ROLE
 CODEX_LINEAGE_ROLE = pg_tables.role_of("codex-lineage")

@@ -4,7 +4,7 @@
   same over TLS (SASL_SSL; its certificate from the machine's own CA, fleetlib.kafka_tls); the StandardAuthorizer
   refuses whatever no ACL allows (allow.everyone.if.no.acl.found=false);
 - `admin` is the super user of fleetctl, the topic set-up and the tests; each service has its own principal
-  (its name) whose ACLs come from its declaration (moe_core.broker_acls, applied by fleetlib.kafka_setup);
+  (its name) whose ACLs come from its declaration (moe_core.provision.broker_acls, applied by fleetlib.kafka_setup);
 - the controller listener uses PLAIN with a static `controller` user (KRaft cannot bootstrap SCRAM there);
 - passwords are generated into .data/secrets.json (fleetlib.secrets): kafka-admin, kafka-controller,
   kafka-<service>. A fresh data directory gets the admin's SCRAM credential at format time
@@ -23,7 +23,7 @@ import subprocess
 
 from pydantic import SecretStr
 
-from moe_core.settings import FleetSettings
+from moe_core.runtime.settings import FleetSettings
 
 from . import config, jvm, kafka_tls
 from . import secrets as passwords
@@ -170,7 +170,7 @@ async def adopt() -> None:
     """A data directory formatted before SASL: its first start also offers PLAIN with the static admin user
     (server.properties), through which the admin's SCRAM credential is added here; the next start offers
     SCRAM only."""
-    from moe_core.kafka_admin import KafkaAdmin
+    from moe_core.provision.kafka_admin import KafkaAdmin
 
     plain = admin_settings().model_copy(update={"kafka_sasl_mechanism": "PLAIN"})
     async with KafkaAdmin(plain) as admin:
@@ -179,7 +179,7 @@ async def adopt() -> None:
 
 
 def admin_settings() -> FleetSettings:
-    """The admin principal's client settings (moe_core.settings.FleetSettings)."""
+    """The admin principal's client settings (moe_core.runtime.settings.FleetSettings)."""
     return FleetSettings(kafka_bootstrap=f"{config.HOST}:{config.port('kafka')}",
                          kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_mechanism="SCRAM-SHA-512",
                          kafka_username=ADMIN, kafka_password=SecretStr(admin_password()))
@@ -193,7 +193,7 @@ async def check() -> None:
     writer.close()
     if not ADMIN_SCRAM.exists():
         await adopt()
-    from moe_core.kafka_clients import client_kwargs
+    from moe_core.runtime.kafka_clients import client_kwargs
 
     admin = AIOKafkaAdminClient(**client_kwargs(admin_settings()), request_timeout_ms=5000)
     try:

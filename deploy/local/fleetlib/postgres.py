@@ -95,12 +95,12 @@ async def ensure_role_and_db() -> None:
 
 
 async def _ensure_roles(conn: Any, db: str) -> None:
-    """The stores' owners, which only migrate (the fleet store's: python -m moe_core.pg.migrate; the audit
-    store's: python -m codex_lineage.migrate), and each service's own role (moe_core.pg.tables.role_of), whose
-    grants the migrations make from the declaration (moe_core.pg.roles). The operator's role (`moe`) is a member
+    """The stores' owners, which only migrate (the fleet store's: python -m moe_core.runtime.pg.migrate; the audit
+    store's: python -m codex_lineage.migrate), and each service's own role (moe_core.runtime.pg.tables.role_of), whose
+    grants the migrations make from the declaration (moe_core.runtime.pg.roles). The operator's role (`moe`) is a member
     of the fleet store's migrator (its owner's rights there) and only reads the audit store. A cluster with
     passwords gets generated ones (fleetlib.secrets), set when a role is made."""
-    from moe_core.pg import roles
+    from moe_core.runtime.pg import roles
 
     with_passwords = bool(secrets.get("postgres"))
     missing = [r for r in roles.every_role() if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1",
@@ -114,7 +114,7 @@ async def adopt_fleet_tables() -> None:
     them to the migrator (run before the migration; as the superuser)."""
     import asyncpg
 
-    from moe_core.pg import roles
+    from moe_core.runtime.pg import roles
 
     conn = await asyncpg.connect(host=config.HOST, port=config.port("postgres"), user=OS_USER,
                                  password=secrets.get("postgres-admin"), database=config.POSTGRES_DB, timeout=3)

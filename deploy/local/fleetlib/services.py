@@ -1,4 +1,4 @@
-"""The fleet's own microservices: the registry's (moe_core.stage_registry), each run as `python -m <package>`
+"""The fleet's own microservices: the registry's (moe_core.stage.registry), each run as `python -m <package>`
 and ready when its `/ready` answers 200. Adding one is its registry row (and its folder)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 
-from moe_core import stage_registry
+import moe_core.stage.registry as stage_registry
 
 from . import audit_key, config, secrets
 from .component import Component
@@ -25,7 +25,7 @@ def service_env(name: str) -> dict[str, str]:
     env["MOE_HTTP_PORT"] = str(config.port(name))
     if name == "gateway":
         env["MOE_GATEWAY_WORKERS"] = "2"  # more than one replica, sharing the port
-    if name in config.PG_SERVICES:  # its own role, with the grants moe_core.pg.tables declares
+    if name in config.PG_SERVICES:  # its own role, with the grants moe_core.runtime.pg.tables declares
         env["MOE_POSTGRES_DSN"] = eps[f"postgres-{name}"]
     if name == "codex-lineage":  # the only holder of the audit signing key and of the audit store's writer role
         private, _ = audit_key.ensure()
@@ -45,14 +45,15 @@ def service_env(name: str) -> dict[str, str]:
 
 
 def _principal(name: str) -> str:
-    from moe_core.broker_acls import principal_name
+    from moe_core.provision.broker_acls import principal_name
 
     namespace = os.environ.get("MOE_TOPIC_NAMESPACE") or config.read_env_file().get("MOE_TOPIC_NAMESPACE", "moe")
     return principal_name(name, namespace)
 
 
 def kafka_principal_env(name: str) -> dict[str, str]:
-    """Service `name`'s own Kafka principal (its ACLs: moe_core.broker_acls); topics are the admin's to make."""
+    """Service `name`'s own Kafka principal (its ACLs: moe_core.provision.broker_acls); topics are the admin's to
+    make."""
     principal = _principal(name)
     return {"MOE_KAFKA_USERNAME": principal, "MOE_KAFKA_PASSWORD": secrets.generate(f"kafka-{principal}"),
             "MOE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "MOE_KAFKA_CREATE_TOPICS": "false"}
@@ -64,7 +65,7 @@ _KAFKA_LOCK = threading.Lock()
 
 def set_up_kafka() -> None:
     """Once per fleetctl run, before the first service: the namespace's topics, every service principal's SCRAM
-    credential and its ACLs (moe_core.kafka_setup, as the admin)."""
+    credential and its ACLs (moe_core.provision.kafka_setup, as the admin)."""
     with _KAFKA_LOCK:
         if _KAFKA_SET_UP:
             return
@@ -76,7 +77,7 @@ def set_up_kafka() -> None:
         path.write_text(json.dumps(passwords))
         env = {**service_env("gateway"), **config.kafka_admin_env(), "MOE_KAFKA_CREATE_TOPICS": "true",
                "MOE_SERVICE_NAME": "kafka-setup"}
-        done = subprocess.run([str(config.PYTHON), "-m", "moe_core.kafka_setup", "--principals", str(path)],  # noqa: S603
+        done = subprocess.run([str(config.PYTHON), "-m", "moe_core.provision.kafka_setup", "--principals", str(path)],  # noqa: S603
                               env=env, capture_output=True, text=True, check=False, cwd=config.REPO)
         if done.returncode != 0:
             raise RuntimeError(f"the broker's set-up (topics, principals, ACLs) failed: {done.stdout}{done.stderr}")
@@ -124,7 +125,7 @@ _MIGRATING = threading.Lock()
 
 
 def migrate_fleet_store() -> None:
-    """The fleet store's tables and every service's grants (moe_core.pg.migrate), then the audit store's
+    """The fleet store's tables and every service's grants (moe_core.runtime.pg.migrate), then the audit store's
     (codex_lineage.migrate: the gateway reads it too), each made by its migrator role before a service that
     uses Postgres starts; stores made before those roles existed are adopted first. Once per process."""
     with _MIGRATING:
@@ -143,7 +144,7 @@ def _migrate_fleet_store() -> None:
     asyncio.run(postgres.adopt_fleet_tables())
     env = service_env("gateway")
     env["MOE_PG_MIGRATOR_DSN"] = config.endpoints()["postgres-migrator"]
-    done = subprocess.run([str(config.PYTHON), "-m", "moe_core.pg.migrate"], env=env, capture_output=True,  # noqa: S603
+    done = subprocess.run([str(config.PYTHON), "-m", "moe_core.runtime.pg.migrate"], env=env, capture_output=True,  # noqa: S603
                           text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the fleet store's migration failed: {done.stdout}{done.stderr}")

@@ -1,6 +1,6 @@
 """The limits of a request and its opening, with the cached answer of an exact repeat, in one Redis round trip.
 
-A question asked again word for word is answered at the edge (moe_core.exact_cache). Before, that cost the
+A question asked again word for word is answered at the edge (moe_core.llm.exact_cache). Before, that cost the
 reservation (moe_core.access.limits), the hold (moe_core.access.settlement) and the cached answer as three
 round trips, and its settling two more before the reply. RESERVE_OR_HIT does it in one script: it checks every
 counter of the key and its tenant exactly as RESERVE does (the same 429s: requests this minute, room for the
@@ -67,7 +67,7 @@ return {0, grant}
 
 @dataclass(frozen=True)
 class Hit:
-    """An exact repeat: the cached entry (raw JSON, moe_core.exact_cache.ExactEntry) and the request's hold,
+    """An exact repeat: the cached entry (raw JSON, moe_core.llm.exact_cache.ExactEntry) and the request's hold,
     counted and claimed; `Settlements.finish` with a decided claim settles it."""
 
     entry: str

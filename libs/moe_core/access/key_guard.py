@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 
 from moe_core.access.limits import Limiter, LimitExceeded, Reservation
-from moe_core.observability.metrics import GATEWAY_LIMITED
+from moe_core.runtime.observability.metrics import GATEWAY_LIMITED
 
 log = logging.getLogger(__name__)
 NAME = "failed_key_lookups_per_minute"

@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moe_core.access.limits import Limits
 from moe_core.access.principals import add_service_account, own_principal
-from moe_core.auth import hash_key
+from moe_core.access.tokens import hash_key
 
 Role = Literal["admin", "user", "operator"]  # admin: a tenant admin; operator: the fleet operator (docs/security.md)
 ADMIN_ROLES = frozenset({"admin", "operator"})
@@ -131,7 +131,7 @@ class KeyStore:
     @classmethod
     async def connect(cls, dsn: str, cache_ttl_s: float = 10.0, negative_ttl_s: float = 1.0) -> KeyStore:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=5)
-        return cls(pool, cache_ttl_s, negative_ttl_s)  # the tables are the migrator's (moe_core.pg.migrate)
+        return cls(pool, cache_ttl_s, negative_ttl_s)  # the tables are the migrator's (moe_core.runtime.pg.migrate)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -268,4 +268,4 @@ class KeyStore:
         return _tenant(row) if row else None
 
 
-key_from_row = _key  # one decoding of a key row for every verifier (moe_core.auth)
+key_from_row = _key  # one decoding of a key row for every verifier (moe_core.access.auth)

@@ -4,7 +4,7 @@ Before a request enters the fleet its token cap is *reserved*: one Lua script ch
 key and of its tenant (requests and tokens this minute, tokens and cost this UTC day and month) and adds
 the cap to all of them — the tokens wanted, or as many as every limit still has room for, never fewer than
 the request's own estimate (else 429). Concurrent requests cannot overspend: each sees the reservations of
-the others. The cap becomes the request's token budget in the fleet (moe_core.token_budget), which its
+the others. The cap becomes the request's token budget in the fleet (moe_core.llm.token_budget), which its
 model calls together cannot exceed. When the Answer arrives the reservation is *settled*: the difference
 between the Answer's usage and the cap is added (a refund).
 """
@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 Scope = Literal["key", "tenant", "client"]  # client: an address (failed key lookups)
 UNLIMITED = 2**53  # a counter that is kept (for a limit set later) but never refuses

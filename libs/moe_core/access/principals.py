@@ -6,7 +6,7 @@ principals, never keys: a principal's second key is the same principal.
 A key row without a principal (made by a replica older than the `principals` migration) is its own service
 account, `sa-<key id>`: the same id the migration gives every key that existed before it.
 
-Only the control plane writes this table (moe_core.pg.tables); the edge never reads it (a key's principal id is
+Only the control plane writes this table (moe_core.runtime.pg.tables); the edge never reads it (a key's principal id is
 a column of api_keys).
 """
 

@@ -23,10 +23,10 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from moe_core.access.auth import bearer_token
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import ADMIN_ROLES, ApiKey, KeyStore
-from moe_core.auth import bearer_token
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 TENANT_HEADER = "x-moe-tenant"
 KEY_STORE_TIMEOUT_S = 5.0  # a key not in the cache, with Postgres down or hung: 503 (Retry-After), never a hang

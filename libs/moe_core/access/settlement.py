@@ -1,7 +1,7 @@
 """What settling a request needs, kept in Redis beside its token budget, and the claim that lets exactly one
 settler fleet-wide settle it: the edge's metering (gateway.metering) or the control plane's sweeper
 (control_plane.settle_sweep), both through moe_core.access.settler. The declared reader and writer of the
-`moe:settle:` keys (moe_core.redis_keys).
+`moe:settle:` keys (moe_core.runtime.redis_keys).
 
 The edge opens a request in the script that reserves it (moe_core.access.edge_hit): its token budget and its
 *hold* — the reservation's counters and amounts, key, tenant, mode, model, price and estimates — as a hash
@@ -16,7 +16,7 @@ counters' deltas, marks the hold settled and drops it from the index, once: a se
 nothing. The usage row is written between the two, idempotent per response id (moe_core.access.usage_store), so a
 settler that dies after its claim leaves a hold the sweeper settles after the lease, with the same usage,
 charged once. A claim on an Answer may carry one more write of the caller's, sent in its round trip: the
-answer's record for feedback (moe_core.answer_records), written whatever the claim finds.
+answer's record for feedback (moe_core.llm.answer_records), written whatever the claim finds.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from moe_core.access.limits import ModelPrice, Reservation
-from moe_core.token_budget import TokenBudgets
+from moe_core.llm.token_budget import TokenBudgets
 
 LEASE_S = 30.0  # a settler that died holding its claim is replaced after this
 DONE_TTL_S = 900  # a settled hold is kept this long: a late resume still marks an out-of-budget answer

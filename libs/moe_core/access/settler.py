@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from moe_core.access.settlement import Claim, Kind, Settlements, Write
 from moe_core.access.usage_metrics import count_usage
 from moe_core.contracts import Answer, UsageCharged
-from moe_core.token_budget import TokenBudgets
+from moe_core.llm.token_budget import TokenBudgets
 
 log = logging.getLogger(__name__)
 PublishUsage = Callable[[UsageCharged], Awaitable[object]]

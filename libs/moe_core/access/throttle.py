@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import MAX_RATE, Limiter, LimitExceeded
-from moe_core.observability.metrics import GATEWAY_LIMITED
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.observability.metrics import GATEWAY_LIMITED
+from moe_core.runtime.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 Endpoint = Literal["uploads", "audit_verifications", "exports", "stream_resumes", "tool_calls"]

@@ -6,7 +6,7 @@ gateway.tenant_metrics). Each edge process counts what it settled, like every ot
 
 from __future__ import annotations
 
-from moe_core.observability.metrics import (
+from moe_core.runtime.observability.metrics import (
     GATEWAY_USAGE_COST,
     GATEWAY_USAGE_REQUESTS,
     GATEWAY_USAGE_TOKENS,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from moe_core.pg import grants
-from moe_core.pg.tables import READ, RECORDER, role_of, services
+from moe_core.runtime.pg import grants
+from moe_core.runtime.pg.tables import READ, RECORDER, role_of, services
 
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 MIGRATION_LOCK = 424243
@@ -93,7 +93,7 @@ def quoted_schema(name: str) -> str:
 
 async def migrate(conn: Any, schema: str, writer: str | None = None, readers: tuple[str, ...] = ()) -> None:
     """Create (or bring up to date) the store's tables as the connected role, which owns them; one migrator at a
-    time; then the grants of the declaration (moe_core.pg.tables) to every declared service's role that exists.
+    time; then the grants of the declaration (moe_core.runtime.pg.tables) to every declared service's role that exists.
     `writer` stands for codex-lineage's role (SELECT and INSERT, nothing else) if it has another name;
     `readers` (an operator's roles) get SELECT only. Role names go through format(%I)."""
     s = quoted_schema(schema)

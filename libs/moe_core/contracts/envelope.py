@@ -22,12 +22,12 @@ class TraceContext(BaseModel):
 
 
 class RunVersions(BaseModel):
-    """What the stage run that published a message ran with (moe_core.run_versions): an auditor proves with it
+    """What the stage run that published a message ran with (moe_core.runtime.run_versions): an auditor proves with it
     which configuration and which prompt templates produced an answer."""
 
     service: str = Field(description="The service that published the message")
     config: str = Field(description="sha256:<hex> of the service's settings as canonical JSON (secrets and "
-                        "passwords masked; moe_core.run_versions.config_view)")
+                        "passwords masked; moe_core.runtime.run_versions.config_view)")
     prompts: dict[str, str] = Field(default_factory=dict, description="Prompt template name -> sha256:<hex> of "
                                     "its text as sent (the system part, without the user's data); empty: the run "
                                     "called no model")
@@ -38,7 +38,7 @@ class RunVersions(BaseModel):
 
 
 class ModelOutput(BaseModel):
-    """One model call of a stage run as it was answered (moe_core.inference.replay): what `replay rerun
+    """One model call of a stage run as it was answered (moe_core.runtime.replay): what `replay rerun
     --as-recorded` answers the same call with when it re-executes the request."""
 
     stage: str = Field(description="The service whose run called the model")
@@ -65,13 +65,13 @@ class ModelOutput(BaseModel):
 class RecordedResult(BaseModel):
     """A tool task's result as the record of the original request holds it (a precision tool, a web search, a
     knowledge-graph read): what `replay rerun --as-recorded` answers the same task with instead of running the tool
-    against today's data (moe_core.stage_replay)."""
+    against today's data (moe_core.stage.replay)."""
 
     task_id: str = Field(description="The task of the original plan")
     kind: str = Field(description="Its kind: tool | research | graph")
     category: str = Field(description="Its category")
     instruction: str = Field(description="sha256:<hex> of the task message's instruction as the original run "
-                             "received it (moe_core.stage_replay.instruction_digest): a re-run task whose "
+                             "received it (moe_core.stage.replay.instruction_digest): a re-run task whose "
                              "instruction differs is not answered from the record")
     result: dict[str, Any] = Field(default_factory=dict, description="The recorded TaskResult's own fields "
                                    "(content, data, sources, confidence, error, model, server, usage, duration_ms, "
@@ -96,11 +96,11 @@ class Envelope(BaseModel):
     replay_of: str | None = Field(default=None, max_length=128, description="A replay of this earlier response_id "
                                   "(replay rerun): no cache, nothing learned into the graph")
     template: str | None = Field(default=None, max_length=64, description="The named expert template the "
-                                 "request runs with (planner, expert and judge models; moe_core.templates); "
+                                 "request runs with (planner, expert and judge models; moe_core.llm.templates); "
                                  "unset = the global model assignments")
     template_models: TemplateModels | None = Field(default=None, description="The models of the request's "
                                                    "template when it is the tenant's own (resolved at the edge; "
-                                                   "stages call these, moe_core.templates.of_message); unset: a "
+                                                   "stages call these, moe_core.llm.templates.of_message); unset: a "
                                                    "file template by its name, or none")
     versions: RunVersions | None = Field(default=None, description="The configuration and prompt template "
                                          "digests of the stage run that published this message (set by the bus); "

@@ -20,7 +20,7 @@ FinishReason = Literal["stop", "length", "deadline", "error", "content_filter"] 
 
 
 class ImageRef(BaseModel):
-    """An image of a message, carried once outside the bus: the gateway stores its bytes (moe_core.images,
+    """An image of a message, carried once outside the bus: the gateway stores its bytes (moe_core.llm.images,
     Redis, with a TTL) and every message refers to them by this key."""
 
     key: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the image's bytes (its store key)")
@@ -42,7 +42,7 @@ class ChatMessage(BaseModel):
 
 class ResponseFormat(BaseModel):
     """Structured output a client asked for (OpenAI `response_format`, the Responses API's `text.format`): the final
-    answer is exactly one JSON value the gateway checks against it (moe_core.structured). json_object is the schema
+    answer is exactly one JSON value the gateway checks against it (moe_core.llm.structured). json_object is the schema
     {"type": "object"}."""
 
     type: Literal["json_object", "json_schema"]
@@ -463,7 +463,7 @@ class CacheEntry(BaseModel):
     flagged_by: str | None = Field(default=None, description="The response_id of the rating's request")
     completion_tokens: int | None = Field(default=None, ge=0, description=(
         "The completion tokens the answer's model calls produced (the answer's usage): a request whose max_tokens "
-        "is smaller is answered afresh (moe_core.exact_cache.fits); None: an entry of an older planner"))
+        "is smaller is answered afresh (moe_core.llm.exact_cache.fits); None: an entry of an older planner"))
 
 
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {

@@ -1,5 +1,5 @@
 """The models of a tenant's expert template as a message carries them (Envelope.template_models): the edge
-resolves the template a request names (moe_core.tenant_templates) and every stage calls these models, without
+resolves the template a request names (moe_core.llm.tenant_templates) and every stage calls these models, without
 reading the control plane's table. A file template (policy/templates.yaml) is not carried: every stage has it."""
 
 from __future__ import annotations

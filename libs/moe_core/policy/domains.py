@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from moe_core.graph import GraphDB, visible_tenants
-from moe_core.graph.bundles import Bundle
-from moe_core.graph.model import Triple
-from moe_core.graph.names import fold, normalize
+from moe_core.knowledge.graph import GraphDB, visible_tenants
+from moe_core.knowledge.graph.bundles import Bundle
+from moe_core.knowledge.graph.model import Triple
+from moe_core.knowledge.graph.names import fold, normalize
 
 NO_EVIDENCE = frozenset({"general"})  # a graph entity filed under "general" says nothing about its domain
 KNOWN_DOMAINS = """

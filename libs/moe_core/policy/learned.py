@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from moe_core.contracts import AuditEvent, Envelope
-from moe_core.graph import GraphDB, Triple
-from moe_core.graph.audit import audit_event
-from moe_core.observability.metrics import POLICY_DECISIONS
+from moe_core.knowledge.graph import GraphDB, Triple
+from moe_core.knowledge.graph.audit import audit_event
 from moe_core.policy.domains import Keywords, KeywordsError, load_keywords, resolve_triple
 from moe_core.policy.opa import Decision, PolicyClient, PolicyUnavailable
 from moe_core.policy.settings import PolicyEngineSettings
+from moe_core.runtime.observability.metrics import POLICY_DECISIONS
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from moe_core.run_versions import policy_used
+from moe_core.runtime.run_versions import policy_used
 
 ATTEMPTS = 3  # a decision asked again while the policies reload under it
 

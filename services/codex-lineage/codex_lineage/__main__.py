@@ -3,7 +3,7 @@ import sys
 from codex_lineage.compliance.checks import NAMES
 from codex_lineage.compliance.rules import RulesError, load_all, resolve
 from codex_lineage.settings import LineageSettings
-from moe_core.service import run
+from moe_core.runtime.service import run
 
 if __name__ == "__main__":
     settings = LineageSettings()

@@ -21,10 +21,10 @@ from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
-from moe_core.bus import Bus
 from moe_core.contracts import AuditCheckpoint, headers
-from moe_core.kafka_clients import client_kwargs
-from moe_core.observability.metrics import AUDIT_CHECKPOINTS
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.observability.metrics import AUDIT_CHECKPOINTS
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from fastapi.responses import JSONResponse
 from codex_lineage.access import NO_TENANT, REQUEST_TENANTS, Access
 from codex_lineage.classes import DataClasses, classify_request
 from codex_lineage.facets import facet_schema
+from moe_core.access.auth import AuthUnavailable, bearer_token, caller_of, hash_key
 from moe_core.audit.store import AuditStore
-from moe_core.auth import AuthUnavailable, bearer_token, caller_of, hash_key
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 
 class ApiError(OpenAIError):
-    """An error of codex-lineage's API in the fleet's one envelope (moe_core.openai_error: message, type, param,
+    """An error of codex-lineage's API in the fleet's one envelope (moe_core.runtime.openai_error: message, type, param,
     code), as the control plane and the edge answer."""
 
     def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
@@ -43,7 +43,7 @@ class ApiError(OpenAIError):
 async def require_admin(request: Request, keys: Any) -> Access:
     """The admin key's role and tenants (what it may see: codex_lineage.access). `keys`: a pool on the fleet's
     role (MOE_POSTGRES_DSN), which reads the key check's views; the audit store's own role reads and inserts its
-    tables only. The key is checked by the fleet's one rule (moe_core.auth.accepted: not revoked or expired, its
+    tables only. The key is checked by the fleet's one rule (moe_core.access.auth.accepted: not revoked or expired, its
     principal and its tenant not disabled)."""
     token = bearer_token(request.headers.get("authorization", ""))
     if not token:

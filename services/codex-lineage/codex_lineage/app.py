@@ -48,9 +48,9 @@ from moe_core.audit import keyring
 from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
-from moe_core.bus import TRANSIENT_ERRORS, Bus, record_decoder
-from moe_core.kafka_clients import linger_options
-from moe_core.service import create_service_app
+from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus, record_decoder
+from moe_core.runtime.kafka_clients import linger_options
+from moe_core.runtime.service import create_service_app
 
 log = logging.getLogger(__name__)
 

@@ -7,30 +7,25 @@ model outputs and compares (codex_lineage.reproduce; `--no-execute`: the listing
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from typing import Any
 
+from codex_lineage.digests import digest
+from codex_lineage.reproduce import reproduce
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.records import AuditRecord
 from moe_core.audit.store import AuditStore
 from moe_core.audit.verify import load_trust
 
-TASKS = ("ExpertTask", "ToolTask", "ResearchTask", "GraphTask")
 NOT_RECORDED = ("the re-execution answers model calls, precision tool results, web searches and knowledge-graph "
                 "reads from the record (and the plan's few-shot examples and learned patterns); it re-runs the stage "
                 "code itself, so a changed prompt template, configuration or planner rule shows in its stage")
 
 
-def digest(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def versions(payload: dict[str, Any]) -> dict[str, Any]:
     """The service, configuration digest, prompt template digests and policy versions the stage run stamped on its
-    message (moe_core.run_versions; {} when it recorded none)."""
+    message (moe_core.runtime.run_versions; {} when it recorded none)."""
     recorded = payload.get("versions")
     if not isinstance(recorded, dict):
         return {}
@@ -116,7 +111,6 @@ async def present(settings: LineageSettings, response_id: str, as_json: bool, ex
     """Print the request's stage runs from the audit store and (execute) re-execute it with the recorded model
     outputs; exit 0 when it verifies (and reproduces), 1 when its record does not verify or the answer is not
     reproduced, 2 when there is no record."""
-    from codex_lineage.reproduce import reproduce  # (it uses this module's digest)
 
     store = await AuditStore.connect(settings.postgres_dsn, settings.audit_schema, migrate=False)
     try:

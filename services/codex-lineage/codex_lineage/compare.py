@@ -16,8 +16,8 @@ from moe_core.audit.entries import record_values
 from moe_core.audit.records import AuditRecord, iso
 from moe_core.audit.store import AuditStore
 from moe_core.contracts import Topics
-from moe_core.kafka_clients import client_kwargs
-from moe_core.retention import retention_days
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.retention import retention_days
 
 FIELDS = ("response_id", "message_type", "stage", "broker_ts", "created_at", "payload")
 
@@ -104,6 +104,6 @@ def not_in_kafka(row: Any, log_start: int, days: int, now: datetime) -> tuple[st
 
 
 def retention_of(settings: LineageSettings, topics: Topics) -> dict[str, int]:
-    """Each topic's retention in days as the fleet sets it (moe_core.retention; -1: forever)."""
+    """Each topic's retention in days as the fleet sets it (moe_core.runtime.retention; -1: forever)."""
     days = retention_days(settings.topic_retention_days)
     return {getattr(topics, kind): value for kind, value in days.items() if hasattr(topics, kind)}

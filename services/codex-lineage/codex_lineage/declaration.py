@@ -1,9 +1,9 @@
-"""codex-lineage, declared like a stage (moe_core.service_declaration): it records every topic (its own
+"""codex-lineage, declared like a stage (moe_core.stage.declaration): it records every topic (its own
 group) and publishes the signed checkpoints of the audit chains and, for `replay rerun`, a request again."""
 
 from codex_lineage.settings import LineageSettings
-from moe_core.service_declaration import ServiceDeclaration
-from moe_core.stage import EVERY_TOPIC, Consumes, Notes
+from moe_core.stage.declaration import ServiceDeclaration
+from moe_core.stage.spec import EVERY_TOPIC, Consumes, Notes
 
 SERVICE = ServiceDeclaration(
     name="codex-lineage",

@@ -14,7 +14,7 @@ from codex_lineage.compliance.sources import Sources
 from codex_lineage.drift.feedback_signals import CACHE_FLAGS, SCORE_FLAGS, Signals, summarise
 from codex_lineage.drift.runs import Runs
 from codex_lineage.settings import LineageSettings
-from moe_core.observability.metrics import (
+from moe_core.runtime.observability.metrics import (
     DATA_HEALTH_FLAGS,
     DATA_HEALTH_RUNS,
     DATA_HEALTH_SIGNAL_FLAGS,

@@ -13,7 +13,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from moe_core.audit.records import AuditRecord, from_kafka, message_types
 from moe_core.contracts import Topics
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 
 
 async def partitions(bootstrap: str, names: list[str]) -> list[TopicPartition]:

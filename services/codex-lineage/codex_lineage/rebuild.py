@@ -11,7 +11,7 @@ from codex_lineage.recorder import Recorder
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
-from moe_core.bus import Bus
+from moe_core.runtime.bus import Bus
 
 
 async def rebuild_lineage(settings: LineageSettings, since: datetime, until: datetime, schema: str | None = None,

@@ -16,7 +16,7 @@ from codex_lineage.lineage import Lineage
 from moe_core.audit.records import AuditRecord, from_kafka, message_types
 from moe_core.audit.store import AuditStore
 from moe_core.contracts import Topics
-from moe_core.observability.metrics import LINEAGE_BATCH_RECORDS, LINEAGE_EVENTS, LINEAGE_LAG, LINEAGE_RECORDS
+from moe_core.runtime.observability.metrics import LINEAGE_BATCH_RECORDS, LINEAGE_EVENTS, LINEAGE_LAG, LINEAGE_RECORDS
 
 log = logging.getLogger(__name__)
 

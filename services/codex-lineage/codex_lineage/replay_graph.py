@@ -18,11 +18,11 @@ from codex_lineage.replay_graph_dump import drop_tenant, dump
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.records import AuditRecord
 from moe_core.contracts import Feedback, IngestEvent, Topics
-from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph.feedback import apply_feedback
-from moe_core.graph.names import entity_uid, relation_id
-from moe_core.graph.settings import GraphSettings
-from moe_core.graph.synthesis import write_synthesis
+from moe_core.knowledge.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.feedback import apply_feedback
+from moe_core.knowledge.graph.names import entity_uid, relation_id
+from moe_core.knowledge.graph.settings import GraphSettings
+from moe_core.knowledge.graph.synthesis import write_synthesis
 
 SCRATCH_ENTITIES = "MATCH (e:Entity {tenant: $tenant}) RETURN e.uid AS uid, e.key AS key"
 SCRATCH_RELATIONS = """

@@ -5,7 +5,7 @@ an endpoint in it is marked `shared`."""
 
 from __future__ import annotations
 
-from moe_core.graph import SHARED_TENANT, GraphDB
+from moe_core.knowledge.graph import SHARED_TENANT, GraphDB
 
 RELATIONS = """
 MATCH (a:Entity)-[r:REL]->(b:Entity)

@@ -1,11 +1,11 @@
 """`replay rerun --as-recorded RESPONSE_ID`, second half: re-execute the request with the recorded model outputs.
 
 The signed record holds, on the messages each stage run published, the model calls the run made with their outputs
-(`Envelope.model_outputs`, moe_core.inference.replay). Once the record verifies, the recorded ChatRequest goes
+(`Envelope.model_outputs`, moe_core.runtime.replay). Once the record verifies, the recorded ChatRequest goes
 through today's fleet under a new response_id (`replay_of`: no cache, nothing learned) carrying those outputs
 (`as_recorded`): the real stage code runs, and every model call is answered from the record of the original run
 (same stage, task and call digest) instead of a model. Tool, research and graph tasks are answered from their
-recorded results (`as_recorded_results`, moe_core.stage_replay: same task, same instruction digest) instead of
+recorded results (`as_recorded_results`, moe_core.stage.replay: same task, same instruction digest) instead of
 today's tools and data, and the planner takes the recorded plan's few-shot examples instead of the semantic cache
 and its learned patterns (`Plan.learned_patterns`) instead of the tenant's patterns of today.
 The plan, each task's result and the answer are compared with the recorded ones; the answer must be byte for byte
@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from codex_lineage.as_recorded import TASKS, digest
+from codex_lineage.digests import TASKS, digest
 from codex_lineage.rerun import replay_request, send
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.records import AuditRecord
 from moe_core.contracts import FewShot, ModelOutput, RecordedResult
-from moe_core.stage_replay import REPLAY_ERROR, recorded_results
+from moe_core.stage.replay import REPLAY_ERROR, recorded_results
 
 # what the fleet learns after the answer (graph-ingest's extraction, gap-healer) publishes these: no part of it
 LEARNING = frozenset({"AuditEvent", "OntologyGap", "LintRequest"})
@@ -46,7 +46,7 @@ def recorded_outputs(records: list[AuditRecord]) -> list[ModelOutput]:
 
 def tool_results(records: list[AuditRecord]) -> list[RecordedResult]:
     """The recorded results of the request's tool, research and graph tasks, each with the digest of its task's
-    instruction (moe_core.stage_replay), which answer the re-execution's same tasks."""
+    instruction (moe_core.stage.replay), which answer the re-execution's same tasks."""
     tasks = [{**r.payload, "message_type": r.message_type} for r in records if r.message_type in TASKS]
     return recorded_results(tasks, [r.payload for r in records if r.message_type == "TaskResult"])
 

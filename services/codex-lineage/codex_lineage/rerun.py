@@ -14,13 +14,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from codex_lineage.as_recorded import digest
+from codex_lineage.digests import digest
 from codex_lineage.reader import partitions, read_records
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.records import AuditRecord
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatRequest, Plan, TaskResult, Topics, utcnow
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.kafka_clients import client_kwargs
 
 
 def first(records: list[AuditRecord], message_type: str) -> dict[str, Any] | None:

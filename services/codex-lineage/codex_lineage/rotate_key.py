@@ -18,8 +18,8 @@ from pathlib import Path
 from codex_lineage.settings import LineageSettings
 from moe_core.audit import keyring
 from moe_core.audit.signer import SigningKeyError
-from moe_core.graph.audit import audit_event
-from moe_core.publish_once import os_actor, publish_alone, reachable
+from moe_core.knowledge.graph.audit import audit_event
+from moe_core.runtime.publish_once import os_actor, publish_alone, reachable
 
 
 def main() -> int:

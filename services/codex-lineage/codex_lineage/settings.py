@@ -1,7 +1,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from moe_core.settings import FleetSettings
+from moe_core.runtime.settings import FleetSettings
 
 
 class LineageSettings(FleetSettings):

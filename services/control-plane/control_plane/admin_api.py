@@ -50,12 +50,12 @@ from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore, Tenant
 from moe_core.access.principals import Principals
 from moe_core.access.request_auth import require_admin
-from moe_core.bus import Bus
-from moe_core.model_map import DEFAULT_MODEL_MAP, resolve
-from moe_core.modes import MODES
-from moe_core.openai_error import OpenAIError
-from moe_core.templates import ExpertTemplate
-from moe_core.tenant_templates import TenantTemplates
+from moe_core.llm.model_map import DEFAULT_MODEL_MAP, resolve
+from moe_core.llm.modes import MODES
+from moe_core.llm.templates import ExpertTemplate
+from moe_core.llm.tenant_templates import TenantTemplates
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 

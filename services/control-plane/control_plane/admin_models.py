@@ -53,7 +53,7 @@ class _KeySettings(BaseModel):
     allowed_models: list[str] | None = Field(default=None, min_length=1, max_length=100,
                                              description="Model ids (modes or mapped client ids); unset: all")
     default_template: str | None = Field(default=None, min_length=1, max_length=64,
-                                         description="The expert template (moe_core.templates) the key's requests "
+                                         description="The expert template (moe_core.llm.templates) the key's requests "
                                                      "use unless they name one; unset: the global models")
 
     @model_validator(mode="after")

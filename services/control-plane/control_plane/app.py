@@ -40,15 +40,15 @@ from moe_core.access.limits import Limiter
 from moe_core.access.settler import Settler
 from moe_core.access.throttle import Throttle
 from moe_core.access.usage_store import UsageStore
-from moe_core.bus import Bus
-from moe_core.inference import InferenceConfig
-from moe_core.input_limits import InputLimits
-from moe_core.openai_error import install_error_handlers
+from moe_core.llm.inference import InferenceConfig
+from moe_core.llm.input_limits import InputLimits
 from moe_core.policy import PolicyClient
 from moe_core.policy.domains import Keywords, KeywordsError, load_keywords
-from moe_core.service import create_service_app
-from moe_core.stage_consumer import stage_router
-from moe_core.stores import redis_client
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import install_error_handlers
+from moe_core.runtime.service import create_service_app
+from moe_core.runtime.stores import redis_client
+from moe_core.stage.consumer import stage_router
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     sweeper = SettleSweeper(settings, settings, Settler(redis, settings.topic_namespace,
                                                         lambda charge: bus.publish(charge, bus.topics.usage)))
     # The subscriptions are the declared ones (control_plane.declaration), each to its handler, on the stages'
-    # consumer (moe_core.stage_consumer: the payload decoded into the model, records in flight in order per key,
+    # consumer (moe_core.stage.consumer: the payload decoded into the model, records in flight in order per key,
     # offsets committed together), not Bus.subscribe's (a thread hop per record for FastStream's message context,
     # a commit round trip per record, four consumers idling): with the usage store's own pool, 2.78 -> 2.33 ms of
     # control-plane + Postgres CPU per charge, idle 12 -> 7 ms/s (python -m bench.usage_write_costs).

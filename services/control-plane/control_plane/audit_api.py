@@ -27,7 +27,7 @@ from moe_core.audit.fact_lineage import FactLineage
 from moe_core.audit.store import AuditStore, timeline
 from moe_core.audit.verify import load_trust
 from moe_core.contracts.client_ids import bare_response_id
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 
 def stage_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

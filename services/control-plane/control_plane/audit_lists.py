@@ -24,7 +24,7 @@ from control_plane.policy_gate import PolicyGate
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import authenticate
 from moe_core.audit.store import AuditStore
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 MAX_HOURS = 24 * 31
 RECENT = """

@@ -1,7 +1,7 @@
 """GET /v1/admin/config: the fleet's live configuration, for the fleet operator (policy/opa/admin.rego, action
 config.read; a tenant admin gets 403 operator_only; each read a policy decision and so an audit record):
 
-- `services`: what each service last ran with, as the record says — the versions (moe_core.run_versions:
+- `services`: what each service last ran with, as the record says — the versions (moe_core.runtime.run_versions:
   configuration digest, prompt template digests) on the newest message it published in the window, read from
   the audit store codex-lineage keeps; a digest that changed shows here before anyone restarts anything;
 - `control_plane`: this process's settings as the digest covers them (secrets `***`), and their digest;
@@ -23,9 +23,9 @@ from control_plane.policy_gate import PolicyGate
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.audit.store import AuditStore
-from moe_core.inference.config import InferenceConfig, ModelRef
-from moe_core.openai_error import OpenAIError
-from moe_core.run_versions import config_digest, config_view
+from moe_core.llm.inference.config import InferenceConfig, ModelRef
+from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.run_versions import config_digest, config_view
 
 FLEET = "__fleet__"
 LATEST = """

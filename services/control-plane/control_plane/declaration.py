@@ -1,4 +1,4 @@
-"""The control plane, declared like a stage (moe_core.service_declaration): it reads the edge's usage charges
+"""The control plane, declared like a stage (moe_core.stage.declaration): it reads the edge's usage charges
 (and writes them to Postgres: control_plane.usage_recorder); it publishes the audit events of administration,
 ratings and knowledge for the graph, and the charges its settle sweeper makes (control_plane.settle_sweep), which
 reads Answers back from the answers topic without a subscription. control_plane.app makes exactly the declared
@@ -6,8 +6,8 @@ subscriptions."""
 
 from control_plane.settings import ControlPlaneSettings
 from moe_core.contracts import UsageCharged
-from moe_core.service_declaration import ServiceDeclaration
-from moe_core.stage import Consumes, Notes
+from moe_core.stage.declaration import ServiceDeclaration
+from moe_core.stage.spec import Consumes, Notes
 
 SERVICE = ServiceDeclaration(
     name="control-plane",

@@ -1,6 +1,6 @@
 """POST /v1/feedback {response_id, rating 1..5, comment?}: a user's rating of one of their answers.
 
-The edge records each answer's owner and what a rating needs (moe_core.answer_records) before the client
+The edge records each answer's owner and what a rating needs (moe_core.llm.answer_records) before the client
 sees it. A rating is accepted only for a recorded answer of one of the key's tenants (unknown or foreign:
 404), once per answer (409), and published as Feedback to `feedback`: the experts' scores, the semantic
 cache (1-2 flags the entry) and the knowledge graph learn from it. The experts' scores are the answer's
@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from redis.asyncio import Redis
 
 from moe_core.access.request_auth import VerifiedKey
-from moe_core.answer_records import AnswerRecords
-from moe_core.bus import Bus
 from moe_core.contracts import Feedback, deadline_in
 from moe_core.contracts.client_ids import bare_response_id
-from moe_core.openai_error import OpenAIError, parse_json_body
+from moe_core.llm.answer_records import AnswerRecords
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import OpenAIError, parse_json_body
 
 FEEDBACK_DEADLINE_S = 3600.0
 

@@ -21,18 +21,18 @@ from control_plane.policy_gate import PolicyGate, principal, words
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate, require_admin
-from moe_core.bus import Bus
 from moe_core.contracts import IngestEvent
 from moe_core.contracts.envelope import deadline_in
 from moe_core.contracts.messages import Confidence
-from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, reads, visible_tenants
-from moe_core.graph.audit import audit_event
-from moe_core.graph.quarantine import Quarantine, Status
-from moe_core.graph.semantic_search import EntityVectors
-from moe_core.graph.semantic_search import search as semantic_search
-from moe_core.openai_error import OpenAIError, parse_json_body
+from moe_core.knowledge.graph import GraphDB, GraphStore, GraphUnavailable, reads, visible_tenants
+from moe_core.knowledge.graph.audit import audit_event
+from moe_core.knowledge.graph.quarantine import Quarantine, Status
+from moe_core.knowledge.graph.semantic_search import EntityVectors
+from moe_core.knowledge.graph.semantic_search import search as semantic_search
 from moe_core.policy import PolicyUnavailable
 from moe_core.policy.domains import Keywords, resolve_text
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import OpenAIError, parse_json_body
 
 INGEST_DEADLINE_S = 3600.0
 STATUSES = ("pending", "approved", "rejected", "all")
@@ -148,7 +148,7 @@ class GraphApi:
     def vectors(self) -> EntityVectors:
         """Entity names' vectors for the semantic search (the embedding model loads on the first search)."""
         if self._vectors is None:
-            from moe_core.embeddings import get_embedder
+            from moe_core.knowledge.embeddings import get_embedder
             self._vectors = EntityVectors(get_embedder())
         return self._vectors
 

@@ -1,4 +1,4 @@
-"""The guardrails' review for a tenant admin (moe_core.guardrails.quarantine, written by the guardrail stage):
+"""The guardrails' review for a tenant admin (moe_core.llm.guardrails.quarantine, written by the guardrail stage):
 
 GET /v1/guardrails/quarantine[?tenant_id=&limit=]: the blocked answers of the key's tenants, newest first
     (rule, reason, span classes, counts; not the text).
@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.contracts.client_ids import bare_response_id
-from moe_core.guardrails.quarantine import Kind, QuarantineStore
-from moe_core.openai_error import OpenAIError
+from moe_core.llm.guardrails.quarantine import Kind, QuarantineStore
+from moe_core.runtime.openai_error import OpenAIError
 
 
 class GuardrailsApi:

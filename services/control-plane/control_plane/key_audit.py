@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 from moe_core.contracts import AuditEvent, deadline_in
-from moe_core.publish_once import publish_alone, reachable
+from moe_core.runtime.publish_once import publish_alone, reachable
 
 __all__ = ["change_event", "publish_alone", "reachable"]
 AUDIT_DEADLINE_S = 3600.0

@@ -23,8 +23,8 @@ from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import Principals
 from moe_core.contracts import AuditEvent
-from moe_core.publish_once import os_actor
-from moe_core.stores import redis_client
+from moe_core.runtime.publish_once import os_actor
+from moe_core.runtime.stores import redis_client
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -194,7 +194,7 @@ def main() -> int:
     try:
         return asyncio.run(_main(parser.parse_args()))
     except asyncpg.UndefinedTableError as exc:  # the gateway no longer makes its tables
-        print(f"the key store's tables do not exist ({exc}): run python -m moe_core.pg.migrate as the migrator "
+        print(f"the key store's tables do not exist ({exc}): run python -m moe_core.runtime.pg.migrate as the migrator "
               "role first (make key, make up and the chart's pg-migrate Job do)", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`| head`): nothing to report about the store

@@ -35,13 +35,13 @@ from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import own_principal
 from moe_core.access.request_auth import authenticate, require_admin
 from moe_core.access.throttle import Throttle
-from moe_core.bus import Bus
-from moe_core.graph import GraphDB, GraphStore, GraphUnavailable, bundles_graph
-from moe_core.graph.audit import audit_event
-from moe_core.graph.bundles import Bundle, Selection
-from moe_core.observability.metrics import KNOWLEDGE_IMPORT_EVENTS, KNOWLEDGE_IMPORTS_PENDING
-from moe_core.openai_error import OpenAIError, parse_json_body
+from moe_core.knowledge.graph import GraphDB, GraphStore, GraphUnavailable, bundles_graph
+from moe_core.knowledge.graph.audit import audit_event
+from moe_core.knowledge.graph.bundles import Bundle, Selection
 from moe_core.policy.domains import Keywords, resolve_bundle
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability.metrics import KNOWLEDGE_IMPORT_EVENTS, KNOWLEDGE_IMPORTS_PENDING
+from moe_core.runtime.openai_error import OpenAIError, parse_json_body
 
 log = logging.getLogger(__name__)
 STATUSES = ("pending", "applied", "rejected", "all")

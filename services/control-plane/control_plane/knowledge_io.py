@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from moe_core.graph.bundles import DOMAIN_PATTERN, Bundle, BundleError, verify
-from moe_core.openai_error import OpenAIError
+from moe_core.knowledge.graph.bundles import DOMAIN_PATTERN, Bundle, BundleError, verify
+from moe_core.runtime.openai_error import OpenAIError
 
 
 class ExportBody(BaseModel):

@@ -1,7 +1,7 @@
 """Change sets of knowledge imports in Postgres: the bundle, its diff, its source document (when it names one),
 the approvals (one row per principal and key: a unique index makes a second approval by the same principal
 impossible, whichever of its keys it uses) and the decision. The tables are
-made by the migrator role (moe_core.pg.ddl)."""
+made by the migrator role (moe_core.runtime.pg.ddl)."""
 
 from __future__ import annotations
 

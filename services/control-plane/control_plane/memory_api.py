@@ -41,13 +41,13 @@ from control_plane.resource_api import choice_param, int_param, not_found, route
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate
 from moe_core.access.throttle import Throttle
-from moe_core.bus import Bus
-from moe_core.embeddings import get_embedder
-from moe_core.memory import FilterError, MemoryFilters, collection_name, parse_filters
-from moe_core.memory.filters import DOMAIN_PATTERN
-from moe_core.memory.store import version_key
-from moe_core.openai_error import OpenAIError, parse_json_body, parse_object
+from moe_core.knowledge.embeddings import get_embedder
+from moe_core.knowledge.memory import FilterError, MemoryFilters, collection_name, parse_filters
+from moe_core.knowledge.memory.filters import DOMAIN_PATTERN
+from moe_core.knowledge.memory.store import version_key
 from moe_core.policy.domains import Keywords, resolve_text
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import OpenAIError, parse_json_body, parse_object
 
 log = logging.getLogger(__name__)
 LIST_PARAMS = ("domain", "document_set", "from", "to", "status", "limit", "offset")

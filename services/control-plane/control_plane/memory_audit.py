@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from moe_core.bus import Bus
-from moe_core.graph.audit import audit_event
+from moe_core.knowledge.graph.audit import audit_event
+from moe_core.runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 DETAILS = ("title", "source", "domain", "document_set", "chunks", "sha256")

@@ -11,13 +11,13 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from control_plane.pdf_text import PdfRefused, PdfWorker, pdf_pages
-from moe_core.unicode_text import replace_lone_surrogates
+from moe_core.llm.unicode_text import replace_lone_surrogates
 
 MediaType = Literal["text/markdown", "text/plain", "application/pdf"]
 EXTENSIONS: dict[str, MediaType] = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain",
                                     ".text": "text/plain", ".pdf": "application/pdf"}
 SUPPORTED = ", ".join(sorted(set(EXTENSIONS.values())))
-MAX_TOKENS = 256  # what the embedding model reads (moe_core.embeddings.MAX_TOKENS)
+MAX_TOKENS = 256  # what the embedding model reads (moe_core.knowledge.embeddings.MAX_TOKENS)
 log = logging.getLogger(__name__)
 
 
@@ -92,7 +92,7 @@ async def _pdf_text(data: bytes, limits: Limits) -> str:
         raise MemoryInputError(400, "the PDF has no extractable text (a scan? OCR is not supported)",
                                "empty_document", "file")
     # A font's ToUnicode map may name a lone surrogate (pypdf keeps it, surrogatepass): the glyph is unreadable,
-    # not the document, so it becomes U+FFFD (no store or tokenizer takes a lone surrogate, moe_core.unicode_text)
+    # not the document, so it becomes U+FFFD (no store or tokenizer takes a lone surrogate, moe_core.llm.unicode_text)
     return replace_lone_surrogates("\n\n".join(pages))
 
 
@@ -100,7 +100,7 @@ async def _pdf_text(data: bytes, limits: Limits) -> str:
 def _tokenizer() -> Any:
     from tokenizers import Tokenizer
 
-    from moe_core.embeddings import model_files
+    from moe_core.knowledge.embeddings import model_files
 
     tokenizer = Tokenizer.from_file(str(model_files()[1]))
     tokenizer.no_truncation()  # count every token: the splitter must see a chunk's true length

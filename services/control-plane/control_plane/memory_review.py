@@ -27,8 +27,8 @@ from control_plane.policy_gate import PolicyGate, principal
 from control_plane.resource_api import not_found
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate
-from moe_core.bus import Bus
-from moe_core.openai_error import OpenAIError, parse_json_body
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import OpenAIError, parse_json_body
 
 log = logging.getLogger(__name__)
 LOCK_S = 120.0  # longest a decision may hold a document (a release copies every chunk)

@@ -16,10 +16,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from moe_core.embeddings import MiniLMEmbedder, chroma_client
-from moe_core.memory import MemoryFilters, open_collection, where
-from moe_core.memory.filters import DOC_TIME_KEY, TENANT_KEY
-from moe_core.memory.store import lookup
+from moe_core.knowledge.embeddings import MiniLMEmbedder, chroma_client
+from moe_core.knowledge.memory import MemoryFilters, open_collection, where
+from moe_core.knowledge.memory.filters import DOC_TIME_KEY, TENANT_KEY
+from moe_core.knowledge.memory.store import lookup
 
 EMBED_BATCH = 32
 WRITE_BATCH = 256

@@ -23,11 +23,11 @@ from control_plane.ops_providers import providers
 from control_plane.ops_settings import OpsSettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import require_admin
-from moe_core.graph import GraphDB
-from moe_core.graph.gaps import GAP_STATES, Gaps, GapState
-from moe_core.graph.run_history import RUN_KINDS, RunHistory
-from moe_core.openai_error import OpenAIError
-from moe_core.settings import FleetSettings
+from moe_core.knowledge.graph import GraphDB
+from moe_core.knowledge.graph.gaps import GAP_STATES, Gaps, GapState
+from moe_core.knowledge.graph.run_history import RUN_KINDS, RunHistory
+from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.settings import FleetSettings
 
 OUTCOMES = ("running", "ok", "failed")
 

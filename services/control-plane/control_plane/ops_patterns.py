@@ -19,9 +19,9 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from moe_core.answer_records import PREFIX as ANSWER_PREFIX
-from moe_core.exact_cache import question_key
-from moe_core.modes import MODES
+from moe_core.llm.answer_records import PREFIX as ANSWER_PREFIX
+from moe_core.llm.exact_cache import question_key
+from moe_core.llm.modes import MODES
 
 
 def pattern_of(tasks: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -111,7 +111,7 @@ async def learned_patterns(redis: Redis, namespace: str, top: int, category: str
 
 async def _rated_answers(redis: Redis, namespace: str, scan: int) -> list[tuple[str, int]]:
     """(question, rating) of the answers rated through POST /v1/feedback that are still recorded."""
-    marks = await _scan(redis, f"{ANSWER_PREFIX}:{namespace}:*:rated", scan)  # moe_core.answer_records
+    marks = await _scan(redis, f"{ANSWER_PREFIX}:{namespace}:*:rated", scan)  # moe_core.llm.answer_records
     if not marks:
         return []
     records = await redis.mget([m[: -len(":rated")] for m in marks])

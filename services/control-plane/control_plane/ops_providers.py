@@ -1,7 +1,7 @@
 """GET /v1/admin/providers: every configured inference server, as the fleet sees it now.
 
 - health: a live probe from this control plane (the heartbeat's probe: /v1/models or Ollama's /api/ps and
-  /api/tags) with its round trip, and the fleet's shared heartbeat in Redis (moe_core.inference.fleet);
+  /api/tags) with its round trip, and the fleet's shared heartbeat in Redis (moe_core.llm.inference.fleet);
 - loaded models: what the probe found loaded (else what the heartbeat last recorded);
 - breaker: `open` while the fleet's down mark is set after a failed call (skipped first by every stage until
   it expires or a call succeeds; its reason and remaining time), `disabled` when an operator switched the
@@ -21,10 +21,10 @@ import httpx
 from redis.asyncio import Redis
 
 from control_plane.ops_settings import OpsSettings
-from moe_core.inference.config import InferenceConfig, InferenceServer
-from moe_core.inference.fleet import InferenceFleet, probe
-from moe_core.settings import FleetSettings
-from moe_core.switches import Switches
+from moe_core.llm.inference.config import InferenceConfig, InferenceServer
+from moe_core.llm.inference.fleet import InferenceFleet, probe
+from moe_core.llm.switches import Switches
+from moe_core.runtime.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}

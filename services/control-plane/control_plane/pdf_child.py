@@ -11,7 +11,7 @@ import logging
 import resource
 import sys
 
-from moe_core.unicode_text import replace_lone_surrogates
+from moe_core.llm.unicode_text import replace_lone_surrogates
 
 
 def _limit(cpu_s: int, memory_mb: int) -> None:

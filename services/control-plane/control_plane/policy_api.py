@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from control_plane.policy_settings import PolicySettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import require_admin
-from moe_core.observability.metrics import POLICY_FILES_NOT_IN_FORCE
-from moe_core.openai_error import OpenAIError
 from moe_core.policy import PolicyClient, PolicyUnavailable, PolicyVersion, version_of
+from moe_core.runtime.observability.metrics import POLICY_FILES_NOT_IN_FORCE
+from moe_core.runtime.openai_error import OpenAIError
 
 CHECK_TIMEOUT_S = 20.0
 

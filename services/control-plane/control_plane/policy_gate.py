@@ -9,12 +9,12 @@ import uuid
 from typing import Any
 
 from moe_core.access.keystore import ApiKey
-from moe_core.bus import Bus
-from moe_core.graph.audit import audit_event
-from moe_core.observability.metrics import POLICY_DECISIONS
-from moe_core.openai_error import OpenAIError
+from moe_core.knowledge.graph.audit import audit_event
 from moe_core.policy import Decision, PolicyClient, PolicyUnavailable
 from moe_core.policy.domains import Keywords
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability.metrics import POLICY_DECISIONS
+from moe_core.runtime.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 413: "invalid_request_error"}

@@ -37,8 +37,8 @@ from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import Principal, PrincipalExists, Principals
 from moe_core.access.request_auth import require_admin
-from moe_core.bus import Bus
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 EMAIL = r"^[^@\s]{1,128}@[^@\s]{1,253}$"

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from moe_core.access.limits import COUNTERS, Limiter, Limits, Scope, windows
 from moe_core.access.request_auth import VerifiedKey
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 router = APIRouter(tags=["limits"])
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 # (method, path, endpoint) or (method, path, endpoint, status code of a success)

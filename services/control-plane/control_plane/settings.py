@@ -8,17 +8,17 @@ from control_plane.policy_settings import PolicySettings
 from control_plane.settle_sweep import SweepSettings
 from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.throttle import ThrottleSettings
-from moe_core.answer_records import AnswerRecordSettings
-from moe_core.input_limits import EdgeSettings
-from moe_core.model_map import ModelMapSettings
-from moe_core.settings import FleetSettings
+from moe_core.llm.answer_records import AnswerRecordSettings
+from moe_core.llm.input_limits import EdgeSettings
+from moe_core.llm.model_map import ModelMapSettings
+from moe_core.runtime.settings import FleetSettings
 
 
 class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent's write decisions (policy_gate)
                            ThrottleSettings, MemorySettings,  # ThrottleSettings: per-key calls (uploads, exports…)
                            SweepSettings,  # SweepSettings: settling the requests of an edge replica that died
                            KeyCacheSettings, AnswerRecordSettings,  # the key check's cache, the feedback window
-                           EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.input_limits)
+                           EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.llm.input_limits)
                            ModelMapSettings,  # the edge's model map: a key's allowed models are checked with it
                            FleetSettings):  # MemorySettings: tenant documents (control_plane.memory_api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")

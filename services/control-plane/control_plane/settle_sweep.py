@@ -4,7 +4,7 @@ A request's hold (moe_core.access.settlement) is indexed by when its owner must 
 plus the edge's MOE_DEADLINE_GRACE_S, MOE_RESUME_GRACE_S and MOE_SETTLE_ORPHAN_AFTER_S. Every
 MOE_SETTLE_SWEEP_INTERVAL_S a control plane replica takes the sweep's turn (a Redis key with NX: one replica per
 interval), reads up to MOE_SETTLE_SWEEP_BATCH due holds, looks their Answers up on the answers topic (one
-consumer for the batch, moe_core.topic_reads; read back from MOE_SETTLE_LOOKBACK_S before each request's
+consumer for the batch, moe_core.runtime.topic_reads; read back from MOE_SETTLE_LOOKBACK_S before each request's
 creation) and settles each through the same claim as the edge (moe_core.access.settler): an Answer that was
 published is charged its usage, a request without one what its model calls used (its budget is closed). The
 charge goes out on the `usage` topic like the edge's. With nothing due a sweep is two Redis commands.
@@ -21,9 +21,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moe_core.access.settler import Settler
-from moe_core.observability import bind_response_id
-from moe_core.settings import FleetSettings
-from moe_core.topic_reads import published_answers
+from moe_core.runtime.observability import bind_response_id
+from moe_core.runtime.settings import FleetSettings
+from moe_core.runtime.topic_reads import published_answers
 
 log = logging.getLogger(__name__)
 LOOKUP_TIMEOUT_S = 20.0

@@ -1,4 +1,4 @@
-"""A tenant's expert templates (moe_core.tenant_templates), made and changed by its admins: the console's
+"""A tenant's expert templates (moe_core.llm.tenant_templates), made and changed by its admins: the console's
 templates page and an API client call the same routes.
 
     GET    /v1/admin/templates[?tenant_id=]          the tenants' own templates, the file defaults, the servers
@@ -7,7 +7,7 @@ templates page and an API client call the same routes.
     PUT    /v1/admin/templates/{tenant_id}/{name}    {template}: replaces it                            -> one
     DELETE /v1/admin/templates/{tenant_id}/{name}                                                       -> deleted
 
-A template is the file's (moe_core.templates.ExpertTemplate): per expert category an ordered list of
+A template is the file's (moe_core.llm.templates.ExpertTemplate): per expert category an ordered list of
 `model@server` entries (or `model`: any server that has it), plus the planner's, the judge's and the thinking
 step's; each entry is checked against the configured inference servers (an unknown server, a model the named
 server or no server serves, an unknown category: 400 naming the entry). Every create, edit and delete is the
@@ -16,7 +16,7 @@ Another tenant's templates are unknown (404) to a tenant admin; the fleet operat
 and a record.
 
 After every change, and for every tenant when the control plane starts, the tenant's templates are published into
-Redis (moe_core.published_templates), where the edge reads them: a request naming one runs with its models, and a
+Redis (moe_core.llm.published_templates), where the edge reads them: a request naming one runs with its models, and a
 deleted one is unknown to the next request. A change saved but not published (Redis unavailable) is a 503
 `templates_not_published` saying so.
 """
@@ -36,14 +36,14 @@ from redis.asyncio import Redis
 from control_plane.admin_models import TENANT_ID
 from control_plane.key_audit import change_event
 from control_plane.policy_gate import PolicyGate
+from control_plane.template_publisher import TemplatePublisher
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import require_admin
-from moe_core.bus import Bus
-from moe_core.inference import InferenceConfig
-from moe_core.openai_error import OpenAIError
-from moe_core.template_publisher import TemplatePublisher
-from moe_core.templates import NAME, ExpertTemplate, problems
-from moe_core.tenant_templates import StoredTemplate, TenantTemplates, body_of
+from moe_core.llm.inference import InferenceConfig
+from moe_core.llm.templates import NAME, ExpertTemplate, problems
+from moe_core.llm.tenant_templates import StoredTemplate, TenantTemplates, body_of
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.limits import Limiter
 from moe_core.access.request_auth import VerifiedKey
 from moe_core.access.usage_store import UsageFigures, UsageReport, UsageRow, UsageStore
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 MAX_DAYS = 366
 

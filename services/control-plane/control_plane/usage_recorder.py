@@ -3,7 +3,7 @@ gateway.metering) written as its row of usage_requests and added to its day's ro
 statement with the charges that arrive together (control_plane.usage_writes), once per response id — a charge
 delivered again (a redelivery, or the sweeper repeating a settler that died after publishing) changes nothing.
 Nothing is lost: the consumer group commits after the write; a message that is not a UsageCharged, or a write
-Postgres refuses, goes to the dead-letter topic with the reason (moe_core.stage_consumer); Postgres unreachable
+Postgres refuses, goes to the dead-letter topic with the reason (moe_core.stage.consumer); Postgres unreachable
 is transient (redelivered with backoff)."""
 
 from __future__ import annotations

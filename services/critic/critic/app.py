@@ -10,12 +10,13 @@ from fastapi import FastAPI
 
 from critic import core, flags
 from critic.settings import CriticSettings
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, Draft, Feedback, Progress
-from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceError, ModelRef
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
-from moe_core.stage_resources import Outcomes, Resources, stamped
+from moe_core.llm.inference import InferenceClient, InferenceError, ModelRef
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.idempotency import Memo
+from moe_core.stage.resources import Outcomes, Resources, stamped
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -118,4 +119,4 @@ STAGE = Stage(
 
 
 def create_app(settings: CriticSettings | None = None, **overrides: Any) -> FastAPI:
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from moe_core import shaping, structured
 from moe_core.contracts import Answer, Draft, ErrorInfo, Usage
-from moe_core.run_versions import prompt_used
+from moe_core.llm import shaping, structured
+from moe_core.runtime.run_versions import prompt_used
 
 DOMAINS = {"medical_consult": "medical", "legal_advisor": "legal"}
 UNREVIEWED_NOTE = "\n\n(Note: this answer could not be double-checked.)"

@@ -12,14 +12,15 @@ from expert_worker import core, vision
 from expert_worker.scoring import ScoreBoard, ScoresAhead
 from expert_worker.settings import ExpertSettings
 from expert_worker.tiers import TieredExpert
-from moe_core import redis_batch
-from moe_core.bus import Bus
 from moe_core.contracts import ExpertTask, Feedback, Progress, TaskResult
-from moe_core.deltas import DeltaSender
-from moe_core.images import ImageStore
-from moe_core.inference import InferenceClient
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
-from moe_core.stage_resources import Outcomes
+from moe_core.llm.deltas import DeltaSender
+from moe_core.llm.images import ImageStore
+from moe_core.llm.inference import InferenceClient
+from moe_core.runtime import redis_batch
+from moe_core.runtime.bus import Bus
+from moe_core.stage.resources import Outcomes
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class ExpertWorker:
 
     async def handle(self, task: ExpertTask) -> None:
         # a Cancel stops the model calls of this request (before and during); the model calls' budget give-backs
-        # go out with the next call's take or with the stored outcome (moe_core.redis_batch), before the publish;
+        # go out with the next call's take or with the stored outcome (moe_core.runtime.redis_batch), before the
+        # publish;
         # the scores that route the task are read with the stored outcome and the Cancel mark, in one round trip
         ahead = self.experts.read_ahead(task)
         async with redis_batch.deferring(self.redis):
@@ -121,4 +123,4 @@ STAGE = Stage(
 
 
 def create_app(settings: ExpertSettings | None = None, **overrides: Any) -> FastAPI:
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

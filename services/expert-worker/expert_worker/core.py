@@ -8,10 +8,10 @@ from expert_worker.history import compress, few_shot_block
 from expert_worker.passthrough import agent_messages, is_passthrough, wire
 from expert_worker.prompts import system_prompt
 from expert_worker.protocol import parse
-from moe_core import structured
 from moe_core.contracts import Confidence, ExpertTask
-from moe_core.modes import expert_suffix
-from moe_core.run_versions import prompt_used
+from moe_core.llm import structured
+from moe_core.llm.modes import expert_suffix
+from moe_core.runtime.run_versions import prompt_used
 
 __all__ = ["expert_messages", "parse_output", "system_prompt"]
 

@@ -29,8 +29,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from moe_core.contracts import Feedback
-from moe_core.inference import ModelRef
-from moe_core.switches import expert_member, experts_key
+from moe_core.llm.inference import ModelRef
+from moe_core.llm.switches import expert_member, experts_key
 
 _APPLY = """
 local now, half_life, field, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
@@ -134,7 +134,7 @@ class ScoreBoard:
         return score.value if score.n >= self.min_ratings else 0.5
 
     async def usable(self, category: str, refs: list[ModelRef], tenant_id: str | None = None) -> list[ModelRef]:
-        """The refs whose model is neither disabled by an operator (moe_core.switches) nor skipped for this
+        """The refs whose model is neither disabled by an operator (moe_core.llm.switches) nor skipped for this
         category (by the global score, or by the tenant's own); all of them if every one would be. Best
         score first (the tenant's when it has enough ratings, else the global one), ties in template order.
         One Redis round trip: the operator's switches and the scores of every ref (also of a switched-off one)."""

@@ -19,14 +19,14 @@ from typing import Any
 
 from expert_worker import protocol
 from expert_worker.scoring import ScoreBoard, ScoresAhead
-from moe_core import shaping, structured
 from moe_core.contracts import ExpertTask, ResponseFormat, TaskResult, Usage
-from moe_core.deltas import DeltaSender
-from moe_core.inference import Completion, InferenceClient, InferenceError, ModelRef
-from moe_core.inference.client import StreamDelta
-from moe_core.observability.metrics import EXPERT_CALLS
-from moe_core.templates import ExpertTemplate, of_message
-from moe_core.tool_choice import forced_tool, meets, unmet_error
+from moe_core.llm import shaping, structured
+from moe_core.llm.deltas import DeltaSender
+from moe_core.llm.inference import Completion, InferenceClient, InferenceError, ModelRef
+from moe_core.llm.inference.client import StreamDelta
+from moe_core.llm.templates import ExpertTemplate, of_message
+from moe_core.llm.tool_choice import forced_tool, meets, unmet_error
+from moe_core.runtime.observability.metrics import EXPERT_CALLS
 
 _RANK = {"high": 0, "medium": 1, "low": 2}
 
@@ -38,7 +38,7 @@ def final_format(task: ExpertTask) -> ResponseFormat | None:
 
 
 def constrained(task: ExpertTask) -> dict[str, Any]:
-    """The model call's output constraint (moe_core.inference: response_format json_schema, Ollama's format)."""
+    """The model call's output constraint (moe_core.llm.inference: response_format json_schema, Ollama's format)."""
     return structured.constraint(final_format(task))
 
 
@@ -120,7 +120,7 @@ class TieredExpert:
         streams its answer to the client through it, from a call that runs alone (not side by side)."""
         started = time.perf_counter()
         attempts: list[Attempt] = []
-        try:  # the request's expert template (moe_core.templates), else the global assignment
+        try:  # the request's expert template (moe_core.llm.templates), else the global assignment
             template = of_message(task)  # a tenant's template: the models the task carries
             refs = (self.inference.config.vision_refs(template) if task.images  # a model that takes images
                     else await self.refs(task.category, task.tenant_id, template, ahead))

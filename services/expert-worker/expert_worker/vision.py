@@ -1,5 +1,5 @@
 """Images for the vision expert: the task carries references (ImageRef), the bytes come from the gateway's
-image store (moe_core.images, Redis) and go to the model in the OpenAI multimodal form: the user turn becomes
+image store (moe_core.llm.images, Redis) and go to the model in the OpenAI multimodal form: the user turn becomes
 a list of content parts, its text first, then one `image_url` part (a data URL) per image."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from moe_core.contracts import ExpertTask
-from moe_core.images import ImageStore, data_url
+from moe_core.llm.images import ImageStore, data_url
 
 
 class ImageMissing(Exception):

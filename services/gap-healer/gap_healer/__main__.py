@@ -15,12 +15,12 @@ import uuid
 from gap_healer.settings import GapHealerSettings
 from moe_core.contracts import LintRequest, deadline_in
 from moe_core.contracts.messages import LINT_CHECKS
-from moe_core.observability import configure_logging
-from moe_core.service import run
+from moe_core.runtime.observability import configure_logging
+from moe_core.runtime.service import run
 
 
 async def _publish_lint(settings: GapHealerSettings, tenant: str, checks: list[str]) -> str:
-    from moe_core.bus import Bus
+    from moe_core.runtime.bus import Bus
 
     bus = Bus(settings)
     request = LintRequest(response_id=f"lint-{uuid.uuid4().hex[:16]}", tenant_id=tenant, deadline_at=deadline_in(3600),
@@ -37,8 +37,8 @@ async def _publish_lint(settings: GapHealerSettings, tenant: str, checks: list[s
 async def _run_now(settings: GapHealerSettings, kind: str) -> int:
     from gap_healer.app import build, close
     from gap_healer.schedule import Scheduler
-    from moe_core.bus import Bus
-    from moe_core.graph.lifecycle import prepare_graph
+    from moe_core.knowledge.graph.lifecycle import prepare_graph
+    from moe_core.runtime.bus import Bus
 
     bus = Bus(settings)
     healer = build(settings, bus)

@@ -1,5 +1,6 @@
 """A classification's aliases, never taken from another entity: an alias whose normalized key already names
-another entity the tenant sees (moe_core.graph.visible_tenants: its key or one of its alias_keys) is dropped. The
+another entity the tenant sees (moe_core.knowledge.graph.visible_tenants: its key or one of its alias_keys) is dropped.
+The
 owners are read first (to say which entity holds a dropped alias) and checked again in the writing statement, so
 an alias claimed meanwhile is not taken either."""
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from moe_core.graph import GraphDB, visible_tenants
-from moe_core.graph.names import normalize
+from moe_core.knowledge.graph import GraphDB, visible_tenants
+from moe_core.knowledge.graph.names import normalize
 
 OWNERS = """
 MATCH (e:Entity)

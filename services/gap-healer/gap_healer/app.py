@@ -17,20 +17,21 @@ from gap_healer import core, retry, review
 from gap_healer.aliases import apply_aliases
 from gap_healer.lint import Deletion, Linter
 from gap_healer.settings import GapHealerSettings
-from moe_core.bus import Bus
 from moe_core.contracts import Envelope, LintRequest, OntologyGap
-from moe_core.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph.audit import audit_event
-from moe_core.graph.gaps import Gaps
-from moe_core.graph.lifecycle import prepare_graph
-from moe_core.graph.names import normalize
-from moe_core.graph.quarantine import Quarantine
-from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceError
-from moe_core.observability.metrics import GRAPH_DECAY_DELETIONS, GRAPH_GAP_DECISIONS, GRAPH_LINT_FINDINGS
+from moe_core.knowledge.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.audit import audit_event
+from moe_core.knowledge.graph.gaps import Gaps
+from moe_core.knowledge.graph.lifecycle import prepare_graph
+from moe_core.knowledge.graph.names import normalize
+from moe_core.knowledge.graph.quarantine import Quarantine
+from moe_core.llm.inference import InferenceClient, InferenceError
 from moe_core.policy.learned import LearningPolicy, Verdict
-from moe_core.stage import Consumes, Notes, Stage
-from moe_core.stage_resources import make_resources
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.idempotency import Memo
+from moe_core.runtime.observability.metrics import GRAPH_DECAY_DELETIONS, GRAPH_GAP_DECISIONS, GRAPH_LINT_FINDINGS
+from moe_core.stage.resources import make_resources
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import Consumes, Notes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -268,4 +269,4 @@ async def close(healer: GapHealer) -> None:
 
 def create_app(settings: GapHealerSettings | None = None, **overrides: Any) -> FastAPI:
     """Overrides (tests): bus, db, inference, redis, manage_broker."""
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from moe_core.graph.names import MAX_NAME_CHARS, clean_name, normalize
-from moe_core.graph.trust import TrustPolicy
-from moe_core.graph.vocab import DOMAINS
-from moe_core.run_versions import prompt_used
+from moe_core.knowledge.graph.names import MAX_NAME_CHARS, clean_name, normalize
+from moe_core.knowledge.graph.trust import TrustPolicy
+from moe_core.knowledge.graph.vocab import DOMAINS
+from moe_core.runtime.run_versions import prompt_used
 
 MAX_ALIASES = 3
 MAX_GENERATED_NAME = 80

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gap_healer import core
-from moe_core.graph.driver import GraphDB
-from moe_core.graph.store import BUMP_VERSION
-from moe_core.graph.trust import TrustPolicy
-from moe_core.graph.vocab import ALL_TENANTS, SHARED_TENANT, conflict_pairs
+from moe_core.knowledge.graph.driver import GraphDB
+from moe_core.knowledge.graph.store import BUMP_VERSION
+from moe_core.knowledge.graph.trust import TrustPolicy
+from moe_core.knowledge.graph.vocab import ALL_TENANTS, SHARED_TENANT, conflict_pairs
 
 CONTRADICTIONS = """
 MATCH (a:Entity)-[r1:REL]->(b:Entity)<-[r2:REL]-(a)

@@ -14,10 +14,10 @@ from pydantic import BaseModel, ValidationError
 
 from gap_healer.app import GapHealer, build, close
 from gap_healer.settings import GapHealerSettings
-from moe_core.bus import PermanentError
 from moe_core.contracts import DeadLetter, LintRequest, OntologyGap, headers
-from moe_core.graph.lifecycle import prepare_graph
-from moe_core.kafka_clients import client_kwargs
+from moe_core.knowledge.graph.lifecycle import prepare_graph
+from moe_core.runtime.bus import PermanentError
+from moe_core.runtime.kafka_clients import client_kwargs
 
 log = logging.getLogger(__name__)
 ASSIGN_TIMEOUT_S = 30.0
@@ -31,7 +31,7 @@ class Drained:
 
 
 async def run_once(settings: GapHealerSettings, healer: GapHealer | None = None) -> Drained:
-    from moe_core.bus import Bus
+    from moe_core.runtime.bus import Bus
 
     bus = healer.bus if healer else Bus(settings)
     healer = healer or build(settings, bus)

@@ -1,5 +1,6 @@
 """When a term whose held classification reviewers rejected is classified again (pure: the gap as the graph holds
-it, moe_core.graph.gaps). Reviewers decided against a classification, so the next question does not put the same
+it, moe_core.knowledge.graph.gaps). Reviewers decided against a classification, so the next question does not put the
+same
 one in front of them again at once: a new gap of the term waits MOE_GAP_REVIEW_RETRY_AFTER_S after the rejection
 (the model is not asked in a loop, nor the reviewers), the new classification may not name a class reviewers
 rejected for the term (the class list the model chooses from leaves them out), and after

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gap_healer.core import Classification
 from moe_core.contracts import OntologyGap
-from moe_core.graph import Triple
+from moe_core.knowledge.graph import Triple
 from moe_core.policy.domains import resolve_text
 from moe_core.policy.learned import LearningPolicy, Verdict
 

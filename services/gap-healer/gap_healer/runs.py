@@ -9,16 +9,29 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gap_healer.settings import GapHealerSettings
 from moe_core.contracts import LintRequest, OntologyGap, deadline_in
 from moe_core.contracts.messages import LINT_CHECKS
-from moe_core.graph.measure import count_graph
-from moe_core.graph.run_history import RunKind
+from moe_core.knowledge.graph.measure import count_graph
+from moe_core.knowledge.graph.run_history import RunKind
 
 if TYPE_CHECKING:
-    from gap_healer.app import GapHealer
+    from gap_healer.lint import Deletion
+    from moe_core.knowledge.graph import GraphDB
+    from moe_core.knowledge.graph.gaps import Gaps
+
+
+class GapHealer(Protocol):
+    """What a scheduled run uses of the healer (gap_healer.app.GapHealer, which starts the schedule)."""
+
+    db: GraphDB
+    gaps: Gaps
+
+    async def lint(self, request: LintRequest) -> list[Deletion]: ...
+
+    async def heal(self, gap: OntologyGap) -> str: ...
 
 RUN_DEADLINE_S = 3600.0
 

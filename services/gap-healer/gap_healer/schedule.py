@@ -16,19 +16,19 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 from neo4j.exceptions import Neo4jError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gap_healer.runs import RUNNERS
+from gap_healer.runs import RUNNERS, GapHealer
 from gap_healer.settings import GapHealerSettings
-from moe_core.graph.driver import GraphUnavailable
-from moe_core.graph.measure import count_graph
-from moe_core.graph.run_history import RUN_KINDS, RunHistory, RunKind
-from moe_core.observability.metrics import (
+from moe_core.knowledge.graph.driver import GraphUnavailable
+from moe_core.knowledge.graph.measure import count_graph
+from moe_core.knowledge.graph.run_history import RUN_KINDS, RunHistory, RunKind
+from moe_core.runtime.observability.metrics import (
     GRAPH_DECAY_DELETIONS,
     GRAPH_GAP_DECISIONS,
     GRAPH_GAPS,
@@ -38,9 +38,6 @@ from moe_core.observability.metrics import (
     GRAPH_RUNS,
     GRAPH_SIZE,
 )
-
-if TYPE_CHECKING:
-    from gap_healer.app import GapHealer
 
 log = logging.getLogger(__name__)
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"

@@ -1,6 +1,6 @@
 from pydantic import Field
 
-from moe_core.graph.settings import GraphSettings, QuarantineSettings
+from moe_core.knowledge.graph.settings import GraphSettings, QuarantineSettings
 from moe_core.policy.settings import PolicyEngineSettings
 
 

@@ -1,5 +1,5 @@
 from gateway.settings import GatewaySettings
-from moe_core.service import run
+from moe_core.runtime.service import run
 
 if __name__ == "__main__":
     settings = GatewaySettings()

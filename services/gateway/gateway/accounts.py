@@ -14,8 +14,8 @@ from gateway.settings import GatewaySettings
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import KeyStore
 from moe_core.access.limits import Limiter
-from moe_core.bus import Bus
 from moe_core.contracts import UsageCharged
+from moe_core.runtime.bus import Bus
 
 
 class Accounts:

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway.tools import TOOL_NAME, openai_call, openai_tool, openai_tool_choice, tool_calls, tool_use_block
 from moe_core.contracts import Answer, ChatMessage, GenerationParams
-from moe_core.input_limits.images import ImageInput, anthropic_block
-from moe_core.openai_error import OpenAIError, parse_object
+from moe_core.llm.input_limits.images import ImageInput, anthropic_block
+from moe_core.runtime.openai_error import OpenAIError, parse_object
 
 MAX_TOKENS_CAP = 32768  # the fleet's own limit per model call; larger client budgets are capped
 IGNORED_BLOCKS = {"thinking", "redacted_thinking"}  # earlier turns' thinking is not sent to the experts
@@ -197,7 +197,7 @@ def stop_reason(answer: Answer, stop_sequence: str | None = None) -> str:
         return "tool_use"
     if stop_sequence is not None:
         return "stop_sequence"
-    if answer.finish_reason == "content_filter":  # a guardrail's refusal (moe_core.guardrails)
+    if answer.finish_reason == "content_filter":  # a guardrail's refusal (moe_core.llm.guardrails)
         return "refusal"
     return "max_tokens" if answer.finish_reason == "length" else "end_turn"
 

@@ -1,5 +1,5 @@
 """The Anthropic error envelope, {"type": "error", "error": {"type", "message"}}: every error of the Messages
-protocol (an OpenAIError raised anywhere on the path, moe_core.openai_error) rendered in Anthropic's types."""
+protocol (an OpenAIError raised anywhere on the path, moe_core.runtime.openai_error) rendered in Anthropic's types."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from moe_core.observability.metrics import GATEWAY_REQUESTS
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.observability.metrics import GATEWAY_REQUESTS
+from moe_core.runtime.openai_error import OpenAIError
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",

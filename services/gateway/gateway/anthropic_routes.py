@@ -23,14 +23,14 @@ from gateway.deps import EdgeParts, VerifiedKey, json_body, request_timeout
 from gateway.session import RequestRun
 from gateway.stream import reply
 from gateway.stream_registry import Api
+from gateway.token_count import count_prompt
 from gateway.tools import tool_calls, tool_use_block
+from gateway.transcript import Done, Text
 from moe_core.contracts import Answer
-from moe_core.input_limits.images import ImageInput
-from moe_core.model_map import resolve
-from moe_core.observability.metrics import GATEWAY_REQUESTS
-from moe_core.openai_error import OpenAIError
-from moe_core.token_count import count_prompt
-from moe_core.transcript import Done, Text
+from moe_core.llm.input_limits.images import ImageInput
+from moe_core.llm.model_map import resolve
+from moe_core.runtime.observability.metrics import GATEWAY_REQUESTS
+from moe_core.runtime.openai_error import OpenAIError
 
 router = APIRouter(tags=["anthropic"])
 PREFIX = "/v1/messages"  # the paths whose errors are Anthropic's
@@ -58,7 +58,7 @@ async def messages(request: Request, key: VerifiedKey, edge: EdgeParts) -> Respo
 @router.post("/v1/messages/count_tokens")
 async def messages_count_tokens(request: Request, _: VerifiedKey, edge: EdgeParts) -> Response:
     """Anthropic's token counting (what Claude Code calls before a turn): the prompt's tokens
-    (moe_core.token_count), nothing is generated."""
+    (gateway.token_count), nothing is generated."""
     body = parse_messages_request(await json_body(request), CountTokensRequest)
     found = resolve(body.model, edge.settings.model_map)  # also `<mode>@<template>`
     if found is None:

@@ -18,6 +18,7 @@ from gateway import anthropic_routes, models_routes, openai_routes, responses_ro
 from gateway.accounts import Accounts
 from gateway.anthropic_errors import error_body, error_response
 from gateway.chat import ChatService
+from gateway.client_profiles import client_headers
 from gateway.declaration import SERVICE
 from gateway.deps import Edge
 from gateway.feedback import AnswerRecorder
@@ -29,17 +30,16 @@ from gateway.stream_registry import StreamRegistry
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
 from moe_core.access.throttle import Throttle
-from moe_core.bus import Bus, wait_positioned
-from moe_core.client_profiles import client_headers
-from moe_core.exact_cache import ExactAnswers
-from moe_core.images import ImageStore
-from moe_core.inference import InferenceConfig
-from moe_core.input_limits.images import ImageIntake
-from moe_core.input_limits.middleware import InputLimits
-from moe_core.observability.metrics import GATEWAY_REQUESTS
-from moe_core.openai_error import OpenAIError, install_error_handlers, openai_response
-from moe_core.service import create_service_app
-from moe_core.stores import redis_client
+from moe_core.llm.exact_cache import ExactAnswers
+from moe_core.llm.images import ImageStore
+from moe_core.llm.inference import InferenceConfig
+from moe_core.llm.input_limits.images import ImageIntake
+from moe_core.llm.input_limits.middleware import InputLimits
+from moe_core.runtime.bus import Bus, wait_positioned
+from moe_core.runtime.observability.metrics import GATEWAY_REQUESTS
+from moe_core.runtime.openai_error import OpenAIError, install_error_handlers, openai_response
+from moe_core.runtime.service import create_service_app
+from moe_core.runtime.stores import redis_client
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 REPLICA_HEADER = (b"x-moe-replica", REPLICA.encode("latin-1"))
@@ -145,7 +145,7 @@ def count_error(request: Request, error: OpenAIError) -> None:
 class EdgeHeaders:
     """One pure-ASGI layer (not BaseHTTPMiddleware, so streams and client disconnects pass through untouched)
     for what every request needs around it: the headers that choose a client profile kept for the chat flow
-    (moe_core.client_profiles.client_headers, as its ClientHeaders does), and x-moe-replica on every response."""
+    (gateway.client_profiles.client_headers, as its ClientHeaders does), and x-moe-replica on every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

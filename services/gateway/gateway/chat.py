@@ -12,27 +12,31 @@ from typing import Any, Protocol
 
 from starlette.requests import Request
 
-from gateway import template_select
+from gateway import client_profiles, template_select
 from gateway.metering import Metering
 from gateway.pending import Pending
 from gateway.session import ClientGone, RequestRun, answer_error
 from gateway.settings import GatewaySettings
 from gateway.stream_registry import StreamRegistry
-from moe_core import client_profiles
 from moe_core.access.keystore import ApiKey
 from moe_core.access.request_auth import current_key
 from moe_core.access.settlement import Hold
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, AuditEvent, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
-from moe_core.exact_cache import ExactAnswers, answer_of
-from moe_core.housekeeping import recognise
-from moe_core.input_limits.images import ImageInput, ImageIntake
-from moe_core.model_map import resolve
-from moe_core.modes import MODES
-from moe_core.observability import bind_response_id
-from moe_core.observability.metrics import GATEWAY_CANCELLED, GATEWAY_EXACT_CACHE, GATEWAY_LATENCY, GATEWAY_REQUESTS
-from moe_core.openai_error import OpenAIError
-from moe_core.redelivery import TOO_LARGE_ERRORS
+from moe_core.llm.exact_cache import ExactAnswers, answer_of
+from moe_core.llm.housekeeping import recognise
+from moe_core.llm.input_limits.images import ImageInput, ImageIntake
+from moe_core.llm.model_map import resolve
+from moe_core.llm.modes import MODES
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability import bind_response_id
+from moe_core.runtime.observability.metrics import (
+    GATEWAY_CANCELLED,
+    GATEWAY_EXACT_CACHE,
+    GATEWAY_LATENCY,
+    GATEWAY_REQUESTS,
+)
+from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.redelivery import TOO_LARGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,7 @@ class ChatService:
         """exact: answer exact repeats of cached questions from Redis; on_local_answer: what happens to such
         an answer besides the client (recorded for feedback), before the client sees it; metering: the
         key's limits and budgets (reserved here, settled on the Answer). images: checks and stores a request's
-        images (moe_core.input_limits.images); templates: the named expert templates (checked at start-up)."""
+        images (moe_core.llm.input_limits.images); templates: the named expert templates (checked at start-up)."""
         self.images = images
         self.metering = metering
         self.settings = settings
@@ -95,7 +99,7 @@ class ChatService:
         if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
             raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
                               param="model", code="model_not_allowed")
-        if images:  # checked, stored beside the bus; the messages carry references (moe_core.input_limits.images)
+        if images:  # checked, stored beside the bus; the messages carry references (moe_core.llm.input_limits.images)
             if self.images is None:
                 raise OpenAIError(400, "images are not accepted by this gateway", param=messages_param)
             messages = await self.images.resolve(messages, images)

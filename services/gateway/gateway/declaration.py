@@ -1,10 +1,10 @@
-"""The edge, declared like a stage (moe_core.service_declaration): what it reads and publishes on the bus
+"""The edge, declared like a stage (moe_core.stage.declaration): what it reads and publishes on the bus
 and the stores it needs. gateway.app makes exactly the declared subscriptions."""
 
 from gateway.settings import GatewaySettings
 from moe_core.contracts import Answer, AnswerDelta, Progress
-from moe_core.service_declaration import ServiceDeclaration
-from moe_core.stage import Consumes, Notes
+from moe_core.stage.declaration import ServiceDeclaration
+from moe_core.stage.spec import Consumes, Notes
 
 SERVICE = ServiceDeclaration(
     name="gateway",
@@ -17,7 +17,7 @@ SERVICE = ServiceDeclaration(
         Consumes("progress", Progress, "deliver", group=False, description="live progress of waited-for requests"),
         Consumes("deltas", AnswerDelta, "deliver", group=False, description="answer tokens as they are written"),
     ),
-    # housekeeping: a client's own chores, answered by the planner past the pipeline (moe_core.housekeeping);
+    # housekeeping: a client's own chores, answered by the planner past the pipeline (moe_core.llm.housekeeping);
     # answers: exact-cache hits; audit: the routing of a housekeeping request; usage: each settled request's charge
     # (the control plane writes it)
     publishes=("requests", "housekeeping", "cancel", "answers", "audit", "usage"),
@@ -26,7 +26,7 @@ SERVICE = ServiceDeclaration(
                     "(usage goes out on the `usage` topic); in-process map of waiting requests; "
                     "Redis limits and reservations, resumable streams, stored responses, "
                     "`gateway:answer:<ns>:<response_id>` (owner and metadata of each answer for "
-                    "`POST /v1/feedback`, `MOE_FEEDBACK_WINDOW_S`, `moe_core.answer_records`), "
+                    "`POST /v1/feedback`, `MOE_FEEDBACK_WINDOW_S`, `moe_core.llm.answer_records`), "
                     "reads `cache:exact:<ns>:*`",
                 dedupe="keeps only the replies whose `response_id` it is waiting for",
                 redelivery="duplicates or replies of other replicas are dropped; after the first "

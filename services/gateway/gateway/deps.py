@@ -7,18 +7,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 
 from moe_core.access.request_auth import VerifiedKey  # noqa: F401 (re-exported for the routers)
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
-if TYPE_CHECKING:  # (the resume renders through the routers' frame encoders, which import this module)
+if TYPE_CHECKING:
+    from fastapi import Response
+
     from gateway.chat import ChatService
     from gateway.responses_store import ResponseStore
-    from gateway.resume import StreamResume
     from gateway.settings import GatewaySettings
+    from gateway.stream_registry import Api
+    from moe_core.access.keystore import ApiKey
+
+
+class Resume(Protocol):
+    """The rest of a dropped stream (gateway.resume.StreamResume; it renders through the routers' frame encoders,
+    which import this module, so the routers see it by this face)."""
+
+    async def resume(self, http: Request, key: ApiKey, api: Api) -> Response | None: ...
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,7 @@ class Edge:
     settings: GatewaySettings
     chat: ChatService  # protocol-neutral: publish a request, follow its events
     responses: ResponseStore  # stored Responses API responses (previous_response_id, GET)
-    resume: StreamResume  # Last-Event-ID: the rest of a dropped stream
+    resume: Resume  # Last-Event-ID: the rest of a dropped stream
 
 
 async def edge(request: Request) -> Edge:

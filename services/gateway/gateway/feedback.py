@@ -1,5 +1,5 @@
 """The edge's half of feedback: when this replica receives an Answer it is waiting for, it records the
-answer's owner (tenant) and what a rating needs (moe_core.answer_records) in Redis with a TTL, before the
+answer's owner (tenant) and what a rating needs (moe_core.llm.answer_records) in Redis with a TTL, before the
 client sees the answer — in the round trip of the settlement's claim when this replica settles the request
 (gateway.metering), else on its own. The rating itself (POST /v1/feedback) is the control plane's."""
 
@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from moe_core.access.settlement import Write
-from moe_core.answer_records import AnswerRecords
 from moe_core.contracts import Answer
+from moe_core.llm.answer_records import AnswerRecords
 
 if TYPE_CHECKING:
     from gateway.metering import Metering

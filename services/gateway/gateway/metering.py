@@ -4,7 +4,7 @@
 request's token cap: MOE_LIMIT_REQUEST_TOKENS (or the request's own estimate, `(prompt estimate + max tokens)
 x MOE_LIMIT_RESERVE_MULTIPLIER`, if larger), or as much as the key's and tenant's limits have room for — never
 less than the estimate (else 429) — and its cost at the model's dearer price per token. The cap is opened as
-the request's token budget (moe_core.token_budget): every model call of the request holds its bound from it
+the request's token budget (moe_core.llm.token_budget): every model call of the request holds its bound from it
 before it runs, so the request's usage cannot exceed what was reserved; the reservation, the budget and the
 hold are one script (moe_core.access.edge_hit), one round trip. `settle_recording` runs in the answers
 subscriber (gateway.feedback): the Answer's usage replaces the reservation and is recorded (usage table,
@@ -46,9 +46,9 @@ from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice, Reservati
 from moe_core.access.settlement import Claim, Hold, Write
 from moe_core.access.settler import PublishUsage, Settler
 from moe_core.contracts import Answer, ChatRequest
-from moe_core.observability.metrics import GATEWAY_EXACT_CACHE, GATEWAY_LIMITED
-from moe_core.openai_error import OpenAIError
-from moe_core.token_budget import IMAGE_TOKENS, prompt_bound
+from moe_core.llm.token_budget import IMAGE_TOKENS, prompt_bound
+from moe_core.runtime.observability.metrics import GATEWAY_EXACT_CACHE, GATEWAY_LIMITED
+from moe_core.runtime.openai_error import OpenAIError
 
 if TYPE_CHECKING:
     from gateway.stream_registry import StreamRegistry
@@ -103,7 +103,7 @@ class Metering(Settler):
                       exact_key: str | None = None) -> Hit | None:
         """Reserve the request's token cap against its key's and tenant's limits and open it as the request's
         token budget, with what settling it needs (moe_core.access.settlement), or raise 429 (LimitExceeded) / 503
-        (limits unavailable). exact_key: where an exact repeat's cached answer would be (moe_core.exact_cache),
+        (limits unavailable). exact_key: where an exact repeat's cached answer would be (moe_core.llm.exact_cache),
         read in the same round trip (moe_core.access.edge_hit): a hit is counted (one request, no tokens) and
         returned with its hold, decided; `settle_hit` settles it after the reply (or `withdraw_hit` gives it back)."""
         if key is None:  # not an authenticated client request (internal use)

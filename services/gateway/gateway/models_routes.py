@@ -1,6 +1,6 @@
 """GET /v1/models and /v1/models/{id}: one body both SDKs read, OpenAI's list plus Anthropic's paging and
 model fields (type, display_name, created_at); ids are the modes and moe-orchestrator@<expert template>: the
-file's templates and the caller's tenant's own (published by the control plane, moe_core.published_templates; a
+file's templates and the caller's tenant's own (published by the control plane, moe_core.llm.published_templates; a
 tenant's template of a file template's name is listed once, as the tenant's). Another tenant's are unknown (404);
 the tenant's templates cannot be read (Redis down) is a 503 `templates_unavailable`, as for a chat request."""
 
@@ -15,8 +15,8 @@ from gateway import template_select
 from gateway.deps import Edge, EdgeParts, VerifiedKey
 from gateway.openai_api import MODES
 from moe_core.access.keystore import ApiKey
-from moe_core.model_map import resolve, split_template
-from moe_core.openai_error import OpenAIError
+from moe_core.llm.model_map import resolve, split_template
+from moe_core.runtime.openai_error import OpenAIError
 
 router = APIRouter(tags=["models"])
 CREATED = int(time.time())

@@ -1,4 +1,5 @@
-"""OpenAI wire shapes: the request model, response and chunk objects (the error envelope: moe_core.openai_error)."""
+"""OpenAI wire shapes: the request model, response and chunk objects (the error envelope:
+moe_core.runtime.openai_error)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_validator, model_validator
 
 from gateway.tools import TOOL_NAME, tool_calls
-from moe_core import structured
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, ResponseFormat, Usage
-from moe_core.input_limits.images import ImageInput, openai_part
-from moe_core.modes import MODES as MODE_CATALOGUE
-from moe_core.openai_error import OpenAIError, parse_object
+from moe_core.llm import structured
+from moe_core.llm.input_limits.images import ImageInput, openai_part
+from moe_core.llm.modes import MODES as MODE_CATALOGUE
+from moe_core.runtime.openai_error import OpenAIError, parse_object
 
 # Every model id the gateway accepts (the shared catalogue; planner, experts and merger give each its behaviour).
 MODES: dict[str, str] = {mode.id: mode.description for mode in MODE_CATALOGUE.values()}
@@ -112,7 +113,7 @@ class ChatCompletionRequest(BaseModel):
     response_format: dict[str, Any] | None = None
     logprobs: StrictBool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    _format: ResponseFormat | None = PrivateAttr(default=None)  # response_format read (moe_core.structured)
+    _format: ResponseFormat | None = PrivateAttr(default=None)  # response_format read (moe_core.llm.structured)
 
     @field_validator("logprobs", "top_logprobs")
     @classmethod
@@ -179,7 +180,7 @@ def usage_body(usage: Usage) -> dict[str, int]:
 def finish_reason(answer: Answer) -> str:
     if answer.tool_calls:
         return "tool_calls"
-    if answer.finish_reason == "content_filter":  # a guardrail's refusal (moe_core.guardrails)
+    if answer.finish_reason == "content_filter":  # a guardrail's refusal (moe_core.llm.guardrails)
         return "content_filter"
     return "length" if answer.finish_reason == "length" else "stop"
 

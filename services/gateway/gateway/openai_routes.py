@@ -29,10 +29,10 @@ from gateway.stream import reply
 from gateway.stream_ids import KEEP_ALIVE
 from gateway.stream_registry import Api
 from gateway.tools import tool_calls
+from gateway.transcript import Done, Text
 from moe_core.contracts import Answer
-from moe_core.input_limits.images import ImageInput
-from moe_core.openai_error import OpenAIError
-from moe_core.transcript import Done, Text
+from moe_core.llm.input_limits.images import ImageInput
+from moe_core.runtime.openai_error import OpenAIError
 
 router = APIRouter(tags=["openai"])
 DONE = "data: [DONE]\n\n"
@@ -47,7 +47,7 @@ async def chat_completions(request: Request, key: VerifiedKey, edge: EdgeParts) 
     images: list[ImageInput] = []  # image_url parts, checked and stored by the ChatService
     run = await edge.chat.open(body, body.chat_messages(images), key.default_tenant, request,
                                request_timeout(request), images)
-    own = run.profile.reasoning_format if run.profile else None  # a client profile's (moe_core.client_profiles)
+    own = run.profile.reasoning_format if run.profile else None  # a client profile's (gateway.client_profiles)
     reasoning = body.reasoning_format(own or edge.settings.reasoning_format)
     frames = OpenAIFrames(run, reasoning, body.include_usage)
 

@@ -6,7 +6,7 @@ import asyncio
 from typing import TypeAlias
 
 from moe_core.contracts import Answer, AnswerDelta, Progress
-from moe_core.observability.metrics import GATEWAY_PENDING
+from moe_core.runtime.observability.metrics import GATEWAY_PENDING
 
 Event: TypeAlias = Answer | Progress | AnswerDelta
 

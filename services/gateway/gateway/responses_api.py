@@ -18,9 +18,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
 
 from gateway.tools import TOOL_NAME, openai_tool, tool_calls
-from moe_core import structured
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, ResponseFormat
-from moe_core.openai_error import OpenAIError, parse_object
+from moe_core.llm import structured
+from moe_core.runtime.openai_error import OpenAIError, parse_object
 
 IGNORED_ITEMS = {"reasoning"}
 TEXT_PARTS = {"input_text", "output_text", "text"}
@@ -62,7 +62,7 @@ class ResponsesRequest(BaseModel):
     user: str | None = None
     metadata: dict[str, Any] | None = None
     text: dict[str, Any] | None = None
-    _format: ResponseFormat | None = PrivateAttr(default=None)  # text.format read (moe_core.structured)
+    _format: ResponseFormat | None = PrivateAttr(default=None)  # text.format read (moe_core.llm.structured)
 
     @model_validator(mode="after")
     def _tools(self) -> ResponsesRequest:

@@ -37,10 +37,10 @@ from gateway.session import RequestRun
 from gateway.stream import reply
 from gateway.stream_ids import KEEP_ALIVE
 from gateway.stream_registry import Api
+from gateway.transcript import Done, Text
 from moe_core.access.keystore import ApiKey
 from moe_core.contracts import Answer, ChatMessage
-from moe_core.openai_error import OpenAIError
-from moe_core.transcript import Done, Text
+from moe_core.runtime.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["responses"])

@@ -38,9 +38,9 @@ from gateway.stream_replay import Replay
 from moe_core.access.keystore import ApiKey
 from moe_core.access.throttle import Throttle
 from moe_core.contracts import Answer, ChatMessage, ChatRequest
-from moe_core.observability import bind_response_id
-from moe_core.observability.metrics import GATEWAY_RESUMED
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.observability import bind_response_id
+from moe_core.runtime.observability.metrics import GATEWAY_RESUMED
+from moe_core.runtime.openai_error import OpenAIError
 
 log = logging.getLogger(__name__)
 LAST_EVENT_ID = "last-event-id"

@@ -10,14 +10,14 @@ from typing import Any
 
 from starlette.background import BackgroundTask
 
+from gateway.client_profiles import ClientProfile
 from gateway.pending import Event
+from gateway.stop_sequences import StopFilter, cut
 from gateway.stream_ids import StreamCursor
-from moe_core import structured
-from moe_core.client_profiles import ClientProfile
+from gateway.transcript import Done, KeepAlive, StreamEvent, Transcript
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress
-from moe_core.openai_error import OpenAIError
-from moe_core.stop_sequences import StopFilter, cut
-from moe_core.transcript import Done, KeepAlive, StreamEvent, Transcript
+from moe_core.llm import structured
+from moe_core.runtime.openai_error import OpenAIError
 
 # An Answer's error code -> the status and type the client gets; any other code is a 503 (the fleet could not
 # answer now). tool_choice_unmet and response_format_unmet: the models answered, not as the request demanded; a retry
@@ -62,7 +62,7 @@ class RequestRun:
         self._on_close = on_close
         self._closed = False
         self.after_response: Callable[[], Awaitable[None]] | None = None  # work for after the reply is sent
-        self.profile: ClientProfile | None = None  # the client profile it runs with (moe_core.client_profiles)
+        self.profile: ClientProfile | None = None  # the client profile it runs with (gateway.client_profiles)
 
     def background(self) -> BackgroundTask | None:
         """`after_response` as the response's background task: it runs once the reply is on the wire."""
@@ -142,8 +142,8 @@ class RequestRun:
                 return self._stopped(event)
 
     def _stopped(self, answer: Answer) -> Answer:
-        """The Answer ended at the request's first stop sequence (moe_core.stop_sequences); of a structured request,
-        checked against its format (moe_core.structured: whatever stage or cache produced it), unless a stop
+        """The Answer ended at the request's first stop sequence (gateway.stop_sequences); of a structured request,
+        checked against its format (moe_core.llm.structured: whatever stage or cache produced it), unless a stop
         sequence cut it (returned as produced, as one cut at max_tokens)."""
         answer, self.stop_sequence = cut(answer, self.request.params.stop)
         if self.stop_sequence is None:

@@ -5,16 +5,16 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.client_profiles import ClientProfile, check_profiles
 from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.limits import ModelPrice
 from moe_core.access.throttle import ThrottleSettings
-from moe_core.answer_records import AnswerRecordSettings
-from moe_core.client_profiles import ClientProfile, check_profiles
-from moe_core.housekeeping import HousekeepingSwitch
-from moe_core.input_limits.settings import EdgeSettings
-from moe_core.model_map import DEFAULT_MODEL_MAP, ModelMapSettings
-from moe_core.seed import SEED_ARCHITECTURE, SeedDefault
-from moe_core.settings import FleetSettings
+from moe_core.llm.answer_records import AnswerRecordSettings
+from moe_core.llm.housekeeping import HousekeepingSwitch
+from moe_core.llm.input_limits.settings import EdgeSettings
+from moe_core.llm.model_map import DEFAULT_MODEL_MAP, ModelMapSettings
+from moe_core.runtime.seed import SEED_ARCHITECTURE, SeedDefault
+from moe_core.runtime.settings import FleetSettings
 
 
 class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings: stream resumes, failed key lookups
@@ -66,7 +66,7 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
     exact_cache: bool = Field(default=True, description="Answer exact repeats of cached questions here, from Redis "
                                                         "(written by the planner's semantic cache), with no hop")
     client_profiles: list[ClientProfile] = Field(
-        default_factory=list, description="Client profiles (moe_core.client_profiles), JSON array: per-client "
+        default_factory=list, description="Client profiles (gateway.client_profiles), JSON array: per-client "
         'defaults chosen by X-MOE-Profile, the key or the User-Agent, e.g. [{"name": "claude-code", "user_agents": '
         '["claude-cli/*"], "mode": "moe-orchestrator-agent-orchestrated"}]')
     tool_max_tokens: int = Field(default=8192, ge=1, le=32768, description="Cap on the answer's tokens of a "

@@ -1,4 +1,4 @@
-"""One stream writer for every protocol: a run's events (moe_core.transcript: Text, KeepAlive, Done) through
+"""One stream writer for every protocol: a run's events (gateway.transcript: Text, KeepAlive, Done) through
 the protocol's frame encoder (`Frames`: openai_routes.OpenAIFrames, anthropic_routes.AnthropicFrames,
 responses_routes.ResponsesFrames), with the request counts, the first-token and latency metrics, and the error
 frames when the run fails; and the one reply of a request, a live SSE stream (registered for a resume) or one
@@ -17,10 +17,10 @@ from gateway.chat import ChatService, final_answer
 from gateway.session import RequestRun, answer_error
 from gateway.stream_ids import with_ids
 from gateway.stream_registry import Api
+from gateway.transcript import Done, KeepAlive, Text
 from moe_core.contracts import Answer
-from moe_core.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
-from moe_core.openai_error import OpenAIError
-from moe_core.transcript import Done, KeepAlive, Text
+from moe_core.runtime.observability.metrics import GATEWAY_FIRST_TOKEN, GATEWAY_LATENCY, GATEWAY_REQUESTS
+from moe_core.runtime.openai_error import OpenAIError
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

@@ -5,7 +5,7 @@ renderer arrives at the state the client saw), then as they come, the Answer las
 request is keyed by its response_id: one partition per topic (the producers' murmur2 partitioner), read
 from `lookback_s` before the request was created (broker time; clock skew between hosts). Past the deadline
 only what the topics hold now is read (`read_published`). Reading a key's partitions back is
-moe_core.topic_reads (the control plane's settle sweeper reads Answers with it too).
+moe_core.runtime.topic_reads (the control plane's settle sweeper reads Answers with it too).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from gateway.pending import Event
 from gateway.stream_ids import Position
 from moe_core.contracts import Answer, AnswerDelta, ChatRequest, Progress, Topics
-from moe_core.settings import FleetSettings
-from moe_core.topic_reads import behind, keyed_consumer, partitions_of, seek_since
+from moe_core.runtime.settings import FleetSettings
+from moe_core.runtime.topic_reads import behind, keyed_consumer, partitions_of, seek_since
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
-"""Which expert template (moe_core.templates) a request runs with: the model id's suffix
+"""Which expert template (moe_core.llm.templates) a request runs with: the model id's suffix
 (`moe-orchestrator@<name>`, also after a mode or a mapped client id: `moe-orchestrator-code@<name>`), else
 the `X-MOE-Template` header, else the API key's default template, else none (the global assignments).
 
 The names a request may use are the file templates (policy/templates.yaml, every tenant's) and its tenant's own
 (made in the console or at /v1/admin/templates), read per request from the key the control plane publishes
-(moe_core.published_templates): a tenant's template of a file template's name is that tenant's version of it
+(moe_core.llm.published_templates): a tenant's template of a file template's name is that tenant's version of it
 and wins. The request then carries the tenant template's models (ChatRequest.template_models), so the planner,
 the experts and the judge call them without reading the control plane's table; a deleted template is gone with
 the next request. Another tenant's templates are unknown (404).
@@ -23,14 +23,14 @@ from starlette.requests import Request
 
 from moe_core.access.keystore import ApiKey
 from moe_core.contracts import TemplateModels
-from moe_core.inference import InferenceConfig
-from moe_core.inference.fleet import affinity_user as _affinity_user
-from moe_core.model_map import split_template
-from moe_core.modes import DEFAULT_MODE, MODES
-from moe_core.openai_error import OpenAIError
-from moe_core.published_templates import PublishedTemplates, PublishedTemplatesError
-from moe_core.settings import FleetSettings
-from moe_core.templates import ExpertTemplate, carried
+from moe_core.llm.inference import InferenceConfig
+from moe_core.llm.inference.fleet import affinity_user as _affinity_user
+from moe_core.llm.model_map import split_template
+from moe_core.llm.modes import DEFAULT_MODE, MODES
+from moe_core.llm.published_templates import PublishedTemplates, PublishedTemplatesError
+from moe_core.llm.templates import ExpertTemplate, carried
+from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.settings import FleetSettings
 
 TEMPLATE_HEADER = "x-moe-template"
 Templates = Mapping[str, ExpertTemplate]
@@ -116,5 +116,6 @@ def choose(from_model: str | None, from_header: str | None, key_default: str | N
 
 
 def affinity_user(user: str | None, key: ApiKey | None) -> str | None:
-    """The request's sticky-server user: the client's `user`, else its key's principal (moe_core.inference.fleet)."""
+    """The request's sticky-server user: the client's `user`, else its key's principal
+    (moe_core.llm.inference.fleet)."""
     return _affinity_user(user, key.principal_id if key is not None else None)

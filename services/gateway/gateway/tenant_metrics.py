@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from moe_core.access.request_auth import AdminKey
-from moe_core.observability.metrics import TENANT_REGISTRY, metrics_response
+from moe_core.runtime.observability.metrics import TENANT_REGISTRY, metrics_response
 
 router = APIRouter()
 

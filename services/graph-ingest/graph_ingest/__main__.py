@@ -11,10 +11,10 @@ import asyncio
 import sys
 
 from graph_ingest.settings import GraphIngestSettings
-from moe_core.graph import SHARED_TENANT, GraphDB
-from moe_core.graph.feedback import recompute_trust
-from moe_core.graph.reach import reach_distribution
-from moe_core.service import run
+from moe_core.knowledge.graph import SHARED_TENANT, GraphDB
+from moe_core.knowledge.graph.feedback import recompute_trust
+from moe_core.knowledge.graph.reach import reach_distribution
+from moe_core.runtime.service import run
 
 
 async def _recompute(settings: GraphIngestSettings) -> None:

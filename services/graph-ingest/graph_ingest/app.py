@@ -15,21 +15,22 @@ from fastapi import FastAPI
 from graph_ingest import core
 from graph_ingest.provenance import keep_learned_from, learned_from
 from graph_ingest.settings import GraphIngestSettings
-from moe_core.bus import TRANSIENT_ERRORS, Bus
 from moe_core.contracts import Envelope, Feedback, IngestEvent
-from moe_core.graph import GraphDB, GraphStore, Provenance, Triple
-from moe_core.graph.audit import audit_event
-from moe_core.graph.feedback import apply_feedback, recompute_trust
-from moe_core.graph.lifecycle import prepare_graph
-from moe_core.graph.measure import tenant_size
-from moe_core.graph.names import normalize
-from moe_core.graph.quarantine import Quarantine, blast_radius_exceeded
-from moe_core.graph.synthesis import write_synthesis
-from moe_core.graph.trust import extraction_confidence
-from moe_core.idempotency import Memo
-from moe_core.inference import InferenceClient, InferenceError
+from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.audit import audit_event
+from moe_core.knowledge.graph.feedback import apply_feedback, recompute_trust
+from moe_core.knowledge.graph.lifecycle import prepare_graph
+from moe_core.knowledge.graph.measure import tenant_size
+from moe_core.knowledge.graph.names import normalize
+from moe_core.knowledge.graph.quarantine import Quarantine, blast_radius_exceeded
+from moe_core.knowledge.graph.synthesis import write_synthesis
+from moe_core.knowledge.graph.trust import extraction_confidence
+from moe_core.llm.inference import InferenceClient, InferenceError
 from moe_core.policy.learned import LearningPolicy
-from moe_core.stage import Consumes, Notes, Stage
+from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus
+from moe_core.runtime.idempotency import Memo
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import Consumes, Notes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ STAGE = Stage(
 
 def create_app(settings: GraphIngestSettings | None = None, **overrides: Any) -> FastAPI:
     """Overrides (tests): bus, db, inference, redis, manage_broker."""
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)
 
 
 def _entities(triples: list[Triple]) -> int:

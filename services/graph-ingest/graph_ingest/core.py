@@ -10,11 +10,11 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from moe_core.contracts import IngestEvent
-from moe_core.graph.model import Triple
-from moe_core.graph.names import MAX_NAME_CHARS, normalize
-from moe_core.graph.vocab import DOMAINS, PROCEDURAL_EXTRACTION, RELATION_TYPES, SHARED_TENANT
-from moe_core.knowledge import Kind, strategy
-from moe_core.run_versions import prompt_used
+from moe_core.knowledge.graph.model import Triple
+from moe_core.knowledge.graph.names import MAX_NAME_CHARS, normalize
+from moe_core.knowledge.graph.vocab import DOMAINS, PROCEDURAL_EXTRACTION, RELATION_TYPES, SHARED_TENANT
+from moe_core.knowledge.kinds import Kind, strategy
+from moe_core.runtime.run_versions import prompt_used
 
 MAX_ANSWER_CHARS = 6000
 MAX_ENTITY_CHARS = 80  # what the model may generate; bounded so a small model cannot ramble

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from moe_core.contracts import IngestEvent
-from moe_core.graph import GraphDB
+from moe_core.knowledge.graph import GraphDB
 
 MEMORY_API = "memory-api"
 MEMORY_PREFIX = "mem-"

@@ -1,8 +1,8 @@
 from pydantic import Field
 
-from moe_core.graph.settings import GraphSettings, QuarantineSettings
+from moe_core.knowledge.graph.settings import GraphSettings, QuarantineSettings
 from moe_core.policy.settings import PolicyEngineSettings
-from moe_core.seed import SEED_ARCHITECTURE, SEED_ENTERPRISE, SEED_SYSTEM, SeedDefault
+from moe_core.runtime.seed import SEED_ARCHITECTURE, SEED_ENTERPRISE, SEED_SYSTEM, SeedDefault
 
 
 class GraphIngestSettings(PolicyEngineSettings, QuarantineSettings, GraphSettings):  # learned triples' policy

@@ -18,18 +18,19 @@ from graph_rag.documents import DocumentLookup
 from graph_rag.retrieval import Retriever
 from graph_rag.settings import GraphRagSettings
 from graph_rag.terms import extract
-from moe_core import redis_batch
-from moe_core.bus import Bus
 from moe_core.contracts import GraphTask, OntologyGap, Source, TaskResult
-from moe_core.embeddings import get_embedder
-from moe_core.graph import GraphDB, GraphStore, visible_tenants
-from moe_core.graph.lifecycle import prepare_graph
-from moe_core.graph.names import normalize
-from moe_core.idempotency import Memo
-from moe_core.knowledge import question_kind
-from moe_core.memory import FilterError, collection_name, parse_filters
-from moe_core.stage import Consumes, MemoPolicy, Notes, Stage
-from moe_core.stage_resources import Outcomes, Resources
+from moe_core.knowledge.embeddings import get_embedder
+from moe_core.knowledge.graph import GraphDB, GraphStore, visible_tenants
+from moe_core.knowledge.graph.lifecycle import prepare_graph
+from moe_core.knowledge.graph.names import normalize
+from moe_core.knowledge.kinds import question_kind
+from moe_core.knowledge.memory import FilterError, collection_name, parse_filters
+from moe_core.runtime import redis_batch
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.idempotency import Memo
+from moe_core.stage.resources import Outcomes, Resources
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import Consumes, MemoPolicy, Notes, Stage
 
 log = logging.getLogger(__name__)
 CATEGORY = "knowledge_graph"
@@ -115,7 +116,7 @@ class GraphRag:
         return ctx  # the graph moved twice while this question was answered: its context, not cached
 
     async def _remember(self, key: str, ctx: dict[str, Any], ttl: int) -> None:
-        """In a task: with its stored outcome, one round trip (moe_core.redis_batch)."""
+        """In a task: with its stored outcome, one round trip (moe_core.runtime.redis_batch)."""
         payload = json.dumps(ctx)
         await redis_batch.send(self.redis, lambda pipe: pipe.set(key, payload, ex=ttl))
 
@@ -227,4 +228,4 @@ STAGE = Stage(
 
 def create_app(settings: GraphRagSettings | None = None, **overrides: Any) -> FastAPI:
     """Overrides (tests): bus, db, redis, manage_broker."""
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

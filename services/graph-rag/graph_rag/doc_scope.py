@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from moe_core import question_vectors
-from moe_core.exact_cache import normalise
-from moe_core.graph import visible_tenants
-from moe_core.memory.store import presence_key, version_key
+import moe_core.knowledge.question_vectors as question_vectors
+from moe_core.knowledge.graph import visible_tenants
+from moe_core.knowledge.memory.store import presence_key, version_key
+from moe_core.llm.exact_cache import normalise
 
 log = logging.getLogger(__name__)
 

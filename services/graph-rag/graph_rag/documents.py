@@ -1,8 +1,8 @@
 """Tenant documents for a question (on by default): the chunks of the tenant's (and the shared) documents
 nearest to the question, plus those that mention the matched names or unknown terms, within the plan's
-metadata_filters (moe_core.memory: domain, entity, document set, time range). The gateway's
+metadata_filters (moe_core.knowledge.memory: domain, entity, document set, time range). The gateway's
 POST /v1/memory/documents writes them; the vectors are the fleet's packaged MiniLM embeddings (the
-question's usually shared by the planner: moe_core.question_vectors). A scope known to have no documents
+question's usually shared by the planner: moe_core.knowledge.question_vectors). A scope known to have no documents
 is not looked up at all (graph_rag.doc_scope)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from moe_core.embeddings import MiniLMEmbedder, chroma_client
-from moe_core.memory import MemoryFilters, open_collection
-from moe_core.memory.store import lookup
+from moe_core.knowledge.embeddings import MiniLMEmbedder, chroma_client
+from moe_core.knowledge.memory import MemoryFilters, open_collection
+from moe_core.knowledge.memory.store import lookup
 
 
 class DocumentLookup:

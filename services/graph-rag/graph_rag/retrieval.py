@@ -8,8 +8,8 @@ from collections import OrderedDict
 from typing import Any
 
 from graph_rag.terms import Lexicon
-from moe_core.graph.driver import GraphDB
-from moe_core.graph.vocab import PROCEDURAL_TYPES
+from moe_core.knowledge.graph.driver import GraphDB
+from moe_core.knowledge.graph.vocab import PROCEDURAL_TYPES
 
 LEXICON = """
 MATCH (e:Entity)

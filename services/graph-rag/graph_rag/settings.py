@@ -1,7 +1,7 @@
 from pydantic import AliasChoices, Field
 
-from moe_core.graph.settings import GraphSettings
-from moe_core.seed import SEED_ARCHITECTURE, SeedDefault
+from moe_core.knowledge.graph.settings import GraphSettings
+from moe_core.runtime.seed import SEED_ARCHITECTURE, SeedDefault
 
 
 class GraphRagSettings(GraphSettings):

@@ -11,7 +11,7 @@ from typing import Any
 from rapidfuzz.distance import Levenshtein
 
 from graph_rag.stopwords import is_stopword
-from moe_core.graph.names import normalize
+from moe_core.knowledge.graph.names import normalize
 
 _TOKEN = re.compile(r"[^\W_][\w+#.\-']*", re.UNICODE)
 _CLAUSE = re.compile(r"[,;:!?()\[\]{}\n\"]+|\.(?:\s|$)")

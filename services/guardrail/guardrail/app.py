@@ -11,14 +11,15 @@ from typing import Any
 from fastapi import FastAPI
 
 from guardrail.settings import GuardrailSettings
-from moe_core import structured
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, Draft, Progress
-from moe_core.guardrails import GuardrailBook, check, outcomes
-from moe_core.guardrails.quarantine import Decision, QuarantineStore
-from moe_core.observability.metrics import GUARDRAIL_DECISIONS
-from moe_core.stage import Consumes, MemoPolicy, Notes, Stage
-from moe_core.stage_resources import Outcomes, Resources
+from moe_core.llm import structured
+from moe_core.llm.guardrails import GuardrailBook, check, outcomes
+from moe_core.llm.guardrails.quarantine import Decision, QuarantineStore
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability.metrics import GUARDRAIL_DECISIONS
+from moe_core.stage.resources import Outcomes, Resources
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import Consumes, MemoPolicy, Notes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -101,4 +102,4 @@ STAGE = Stage(
 
 
 def create_app(settings: GuardrailSettings | None = None, **overrides: Any) -> FastAPI:
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

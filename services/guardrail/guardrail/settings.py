@@ -1,6 +1,6 @@
 from pydantic import Field
 
-from moe_core.settings import FleetSettings
+from moe_core.runtime.settings import FleetSettings
 
 
 class GuardrailSettings(FleetSettings):

@@ -1,6 +1,6 @@
 from mcp_service.runner import prestart
 from mcp_service.settings import McpSettings
-from moe_core.service import run
+from moe_core.runtime.service import run
 
 if __name__ == "__main__":
     prestart()

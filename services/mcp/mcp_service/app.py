@@ -16,16 +16,17 @@ from mcp_service.registry import Registry
 from mcp_service.rest import add_rest_routes
 from mcp_service.runner import WorkerPool
 from mcp_service.settings import McpSettings
+from moe_core.access.auth import KeyVerifier
 from moe_core.access.limits import Limiter
 from moe_core.access.throttle import Throttle
-from moe_core.auth import KeyVerifier
-from moe_core.bus import Bus
 from moe_core.contracts import Progress, TaskResult, ToolTask
 from moe_core.contracts.tools import select_tools
-from moe_core.service import Check
-from moe_core.stage import Consumes, MemoPolicy, Notes, Stage
-from moe_core.stage_resources import Outcomes, Resources
-from moe_core.tool_switches import DisabledTools, publish_catalog
+from moe_core.llm.tool_switches import DisabledTools, publish_catalog
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.service import Check
+from moe_core.stage.resources import Outcomes, Resources
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import Consumes, MemoPolicy, Notes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -115,4 +116,4 @@ STAGE = Stage(
 
 def create_app(settings: McpSettings | None = None, **overrides: Any) -> FastAPI:
     """Overrides (tests): bus, redis, manage_broker."""
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

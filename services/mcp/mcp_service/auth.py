@@ -1,6 +1,6 @@
 """Authentication of the mcp service's HTTP doors: `POST /invoke` and the MCP server at `/mcp` need a key
 (`Authorization: Bearer <key>` or `x-api-key`): one of the gateway's API keys (verified against the same
-Postgres key store through moe_core.auth) or the in-cluster service key (`MOE_MCP_SERVICE_KEY`).
+Postgres key store through moe_core.access.auth) or the in-cluster service key (`MOE_MCP_SERVICE_KEY`).
 
 `GET /tools` (the tool contracts, no work done), `/health`, `/ready` and `/metrics` stay open. The
 pipeline's tool tasks over Kafka are not HTTP and are unaffected. Refusals: 401 (no, unknown, revoked or
@@ -15,9 +15,9 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from moe_core.access.auth import AuthUnavailable, KeyVerifier, bearer_token
 from moe_core.access.throttle import Throttle
-from moe_core.auth import AuthUnavailable, KeyVerifier, bearer_token
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 PROTECTED = ("/invoke", "/mcp")
 

@@ -15,8 +15,8 @@ from prometheus_client import Counter, Histogram
 
 from mcp_service.runner import RawOutcome, WorkerPool
 from moe_core.contracts.tools import ToolErrorCode, ToolSpec
-from moe_core.observability.metrics import REGISTRY
-from moe_core.tool_switches import DisabledTools
+from moe_core.llm.tool_switches import DisabledTools
+from moe_core.runtime.observability.metrics import REGISTRY
 
 TOOL_CALLS = Counter("moe_tool_calls_total", "Precision tool calls", ["tool", "outcome", "via"], registry=REGISTRY)
 TOOL_SECONDS = Histogram("moe_tool_seconds", "Duration of one precision tool call", ["tool"], registry=REGISTRY,
@@ -55,7 +55,7 @@ class Registry:
     specs: dict[str, ToolSpec]
     pool: WorkerPool
     timeout_s: float = 5.0
-    switches: DisabledTools | None = None  # the operator's switches (moe_core.tool_switches); None: all on
+    switches: DisabledTools | None = None  # the operator's switches (moe_core.llm.tool_switches); None: all on
     validators: dict[str, Draft202012Validator] = field(init=False, default_factory=dict)
     broken: dict[str, str] = field(init=False, default_factory=dict)
     executor: ThreadPoolExecutor = field(init=False)

@@ -1,6 +1,6 @@
 """The REST front door: GET /tools (the contracts; open, it does no work) and POST /invoke {tool, args}
 (authenticated: a gateway API key or the service key, mcp_service.auth). Arguments holding a lone UTF-16
-surrogate (not Unicode text, moe_core.unicode_text) are a 400 `invalid_text` naming where, before any tool
+surrogate (not Unicode text, moe_core.llm.unicode_text) are a 400 `invalid_text` naming where, before any tool
 sees them; the MCP door's JSON parser (the SDK's, pydantic) refuses them itself (-32700 Parse error)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from mcp_service.registry import Registry
-from moe_core.unicode_text import find_lone_surrogate
+from moe_core.llm.unicode_text import find_lone_surrogate
 
 STATUS = {"unknown_tool": 404, "wrong_arguments": 422, "input_schema_invalid": 422, "tool_execution_error": 422,
           "result_too_large": 422, "timeout": 504, "tool_disabled": 503}

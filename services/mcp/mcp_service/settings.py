@@ -1,7 +1,7 @@
 from pydantic import Field, SecretStr
 
 from moe_core.access.throttle import ThrottleSettings
-from moe_core.settings import FleetSettings
+from moe_core.runtime.settings import FleetSettings
 
 
 class McpSettings(ThrottleSettings, FleetSettings):  # ThrottleSettings: a key's tool calls a minute

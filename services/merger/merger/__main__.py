@@ -1,5 +1,5 @@
 from merger.settings import MergerSettings
-from moe_core.service import run
+from moe_core.runtime.service import run
 
 if __name__ == "__main__":
     run("merger.app:create_app", MergerSettings())

@@ -17,16 +17,17 @@ from merger.compose import Composer, Composition, cancelled_answer
 from merger.reads import Snapshot
 from merger.settings import MergerSettings
 from merger.state import MergerState
-from moe_core import redis_batch
-from moe_core.bus import TRANSIENT_ERRORS, Bus
-from moe_core.cancellation import Cancellations, RequestCancelled
 from moe_core.contracts import Cancel, Draft, Plan, Progress, TaskResult
-from moe_core.guardrails import GuardrailBook
-from moe_core.inference import InferenceClient
-from moe_core.observability import bind_response_id
-from moe_core.observability.metrics import MERGER_FINALIZED
-from moe_core.stage import CancelPolicy, Consumes, Notes, Stage
-from moe_core.stage_resources import Resources
+from moe_core.llm.guardrails import GuardrailBook
+from moe_core.llm.inference import InferenceClient
+from moe_core.runtime import redis_batch
+from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus
+from moe_core.runtime.cancellation import Cancellations, RequestCancelled
+from moe_core.runtime.observability import bind_response_id
+from moe_core.runtime.observability.metrics import MERGER_FINALIZED
+from moe_core.stage.resources import Resources
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import CancelPolicy, Consumes, Notes, Stage
 
 log = logging.getLogger(__name__)
 
@@ -245,4 +246,4 @@ STAGE = Stage(
 
 def create_app(settings: MergerSettings | None = None, **overrides: Any) -> FastAPI:
     """Overrides (tests): bus, inference, redis, manage_broker, sweeper (False: no deadline sweeper)."""
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

@@ -11,8 +11,6 @@ from merger import core, provenance, synthesis
 from merger.insight import InsightStripper
 from merger.settings import MergerSettings
 from merger.source_labels import LabelStripper
-from moe_core import shaping, structured
-from moe_core.bus import Bus
 from moe_core.contracts import (
     Answer,
     ErrorInfo,
@@ -24,10 +22,12 @@ from moe_core.contracts import (
     Usage,
 )
 from moe_core.contracts.messages import FinishReason
-from moe_core.deltas import DeltaSender
-from moe_core.inference import InferenceClient, InferenceError, ModelRef
-from moe_core.modes import Mode, get_mode
-from moe_core.templates import ExpertTemplate, of_message
+from moe_core.llm import shaping, structured
+from moe_core.llm.deltas import DeltaSender
+from moe_core.llm.inference import InferenceClient, InferenceError, ModelRef
+from moe_core.llm.modes import Mode, get_mode
+from moe_core.llm.templates import ExpertTemplate, of_message
+from moe_core.runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Generated:
 
 
 def checked(composition: Composition, fmt: ResponseFormat | None) -> Composition:
-    """A structured request's answer checked against its format (moe_core.structured): one that does not match is
+    """A structured request's answer checked against its format (moe_core.llm.structured): one that does not match is
     an error, never stored in a cache nor sent to the critic as a draft (path `failed`)."""
     answer = structured.checked(composition.answer, fmt)
     return composition if answer is composition.answer else Composition(answer, "failed", composition.lead)
@@ -87,7 +87,7 @@ class Composer:
         self.inference = inference
 
     def _refs(self, role: str, fallback: str, template: str | ExpertTemplate | None = None) -> list[ModelRef]:
-        """The role's models: the request's expert template first (moe_core.templates), then the global roles."""
+        """The role's models: the request's expert template first (moe_core.llm.templates), then the global roles."""
         return self.inference.config.for_role(role, template, fallback=fallback)
 
     async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from moe_core import tool_choice
 from moe_core.contracts import Answer, ErrorInfo, ModelUse, Plan, Source, TaskResult, Usage
-from moe_core.inference.errors import KINDS
+from moe_core.llm import tool_choice
+from moe_core.runtime.inference_errors import KINDS
 
 CONTEXT_LENGTH = "context_length:"  # a failed task's error when every model refused the request as too long
 
@@ -137,7 +137,7 @@ def failed_answer(plan: Plan, results: dict[str, TaskResult]) -> Answer:
 
 
 def failure_kinds(errors: list[str]) -> set[str]:
-    """The kinds of the inference failures in tasks' errors (moe_core.inference.errors.KINDS: each error starts
+    """The kinds of the inference failures in tasks' errors (moe_core.runtime.inference_errors.KINDS: each error starts
     `<kind>: `); any other reason counts as `failed`."""
     found = set()
     for error in errors:

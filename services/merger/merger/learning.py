@@ -1,10 +1,10 @@
 """What the fleet learns from an answer: the IngestEvent published for every answer the merger composes
-(graph-ingest). A cache hit's is the planner's (moe_core.learning.cache_hit_event)."""
+(graph-ingest). A cache hit's is the planner's (moe_core.knowledge.learning.cache_hit_event)."""
 
 from __future__ import annotations
 
 from moe_core.contracts import Answer, Confidence, IngestEvent, SynthesisInsight, TaskResult
-from moe_core.learning import knowledge_type
+from moe_core.knowledge.learning import knowledge_type
 
 
 def ingest_event(answer: Answer, lead: TaskResult | None, used: int,

@@ -1,6 +1,7 @@
 """What `try_finish` needs to know about a request, read in one Redis round trip: the stored answer,
 draft and ingest event (a redelivery republishes them), the plan with its research fallback task, and the
-results, and (given the key of the request's Cancel mark, moe_core.cancellation) whether it was cancelled. Queued on
+results, and (given the key of the request's Cancel mark, moe_core.runtime.cancellation) whether it was cancelled.
+Queued on
 a pipeline of its own or behind the write of the message that arrived (MergerState)."""
 
 from __future__ import annotations

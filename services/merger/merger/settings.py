@@ -1,7 +1,7 @@
 from pydantic import Field
 
-from moe_core.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
-from moe_core.settings import FleetSettings
+from moe_core.runtime.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
+from moe_core.runtime.settings import FleetSettings
 
 
 class MergerSettings(FleetSettings):

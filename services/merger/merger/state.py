@@ -10,9 +10,9 @@ from redis.asyncio.client import Pipeline
 
 from merger import reads
 from merger.reads import Snapshot
-from moe_core import redis_batch
 from moe_core.contracts import Answer, Draft, Envelope, IngestEvent, Plan, PlannedTask, TaskResult, utcnow
-from moe_core.inference.replay import take_outputs
+from moe_core.runtime import redis_batch
+from moe_core.runtime.replay import take_outputs
 
 E = TypeVar("E", bound=Envelope)
 
@@ -22,7 +22,8 @@ _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPI
 class MergerState:
     def __init__(self, redis: Redis, namespace: str, ttl_s: int,
                  cancel_key: Callable[[str], str] | None = None) -> None:
-        """cancel_key: the Redis key of a request's Cancel mark (moe_core.cancellation), read with every snapshot."""
+        """cancel_key: the Redis key of a request's Cancel mark (moe_core.runtime.cancellation), read with every
+        snapshot."""
         self.redis = redis
         self.prefix = f"merger:{namespace}"
         self.deadlines = f"{self.prefix}:deadlines"
@@ -119,7 +120,7 @@ class MergerState:
         return draft if won or not raw else Draft.model_validate_json(raw)
 
     async def _put_first(self, key: str, message: Envelope, ingest: IngestEvent | None) -> tuple[bool, str | None]:
-        """One round trip: the writes the handler deferred (moe_core.redis_batch: its model calls' budget
+        """One round trip: the writes the handler deferred (moe_core.runtime.redis_batch: its model calls' budget
         give-backs), the ingest event unless stored, the message unless stored, leave the deadline watch, read
         what stands."""
         pipe = self.redis.pipeline(transaction=True)
@@ -149,7 +150,7 @@ class MergerState:
 
 
 def _with_outputs(message: E) -> E:
-    """The run's model calls (moe_core.inference.replay) stored with the message, so a redelivery republishes them
+    """The run's model calls (moe_core.runtime.replay) stored with the message, so a redelivery republishes them
     as the first delivery published them, not a copy without them."""
     if message.model_outputs is None and (outputs := take_outputs()) is not None:
         return message.model_copy(update={"model_outputs": outputs})

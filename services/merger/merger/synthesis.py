@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from merger import insight
 from merger.core import FALLBACK_PREFIX, RANK, missing, result_sources, usable
-from moe_core import structured
 from moe_core.contracts import CRITIC_CATEGORIES, Plan, ResponseFormat, TaskResult
-from moe_core.modes import Mode
-from moe_core.run_versions import prompt_used
+from moe_core.llm import structured
+from moe_core.llm.modes import Mode
+from moe_core.runtime.run_versions import prompt_used
 
 __all__ = ["CRITIC_CATEGORIES", "FALLBACK_PREFIX", "RANK", "missing", "result_sources", "usable"]  # one notion each, in
 # core (the critic's categories: in the contracts, the planner reads them too)

@@ -1,4 +1,4 @@
-from moe_core.service import run
+from moe_core.runtime.service import run
 from planner.settings import PlannerSettings
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from moe_core import exact_cache, redis_batch
-from moe_core.bus import Bus, PermanentError
-from moe_core.cancellation import RequestCancelled
 from moe_core.contracts import (
     CRITIC_CATEGORIES,
     EXPERT_CATEGORIES,
@@ -36,16 +33,21 @@ from moe_core.contracts import (
     ToolTask,
     Usage,
 )
-from moe_core.guardrails import GuardrailBook
-from moe_core.guardrails.inputs import check_input
-from moe_core.guardrails.quarantine import QuarantineStore
-from moe_core.inference import InferenceClient, InferenceError
-from moe_core.learning import cache_hit_event
-from moe_core.modes import get_mode
-from moe_core.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
-from moe_core.stage_resources import Outcomes, Resources, stamped
-from moe_core.templates import of_message
+from moe_core.knowledge.learning import cache_hit_event
+from moe_core.llm import exact_cache
+from moe_core.llm.guardrails import GuardrailBook
+from moe_core.llm.guardrails.inputs import check_input
+from moe_core.llm.guardrails.quarantine import QuarantineStore
+from moe_core.llm.inference import InferenceClient, InferenceError
+from moe_core.llm.modes import get_mode
+from moe_core.llm.templates import of_message
+from moe_core.runtime import redis_batch
+from moe_core.runtime.bus import Bus, PermanentError
+from moe_core.runtime.cancellation import RequestCancelled
+from moe_core.runtime.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
+from moe_core.stage.resources import Outcomes, Resources, stamped
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
 from planner.complexity import ProtectedDomains, estimate, with_domains
@@ -97,7 +99,7 @@ class Planner:
                        if vectors and settings.router_enabled else None)
         self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
                            if settings.plan_cache_enabled else None)
-        self.guard = GuardrailBook.from_settings(settings)  # input rules (moe_core.guardrails.inputs)
+        self.guard = GuardrailBook.from_settings(settings)  # input rules (moe_core.llm.guardrails.inputs)
         self.journal = QuarantineStore(redis, settings.topic_namespace, settings.guardrail_retention_s)
         self.protected = ProtectedDomains.load(settings.keywords_path(), settings.planner_never_trivial_domains)
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
@@ -116,7 +118,7 @@ class Planner:
         try:  # a client that went away stops its planning (and the planner model's call) too
             # writes nothing reads before the plan is out (the model call's budget give-back, the plan cache, the
             # cache's pending entry, the question's vector) go with the stored outcome: one round trip, before the
-            # publish (moe_core.redis_batch)
+            # publish (moe_core.runtime.redis_batch)
             async with redis_batch.deferring(self.redis):
                 outcome, _ = await self.outcomes.once(
                     request.response_id, lambda: self._decide(request, checked.refusal), message=request)
@@ -276,7 +278,7 @@ class Planner:
     async def on_answer(self, answer: Answer) -> None:
         """Store good answers in the semantic cache, and learn a cache hit (group consumer of `answers`): a hit,
         this planner's semantic one or the edge's exact repeat, is composed by no merger, so its ingest event is
-        published here (moe_core.learning.cache_hit_event); every other answer's is the merger's."""
+        published here (moe_core.knowledge.learning.cache_hit_event); every other answer's is the merger's."""
         if answer.cache_hit:
             event = cache_hit_event(answer)
             if event is not None:
@@ -435,4 +437,4 @@ STAGE = Stage(
 
 def create_app(settings: PlannerSettings | None = None, **overrides: Any) -> FastAPI:
     """Overrides (tests): bus, inference, redis, vectors, manage_broker."""
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moe_core.contracts import CacheEntry
-from moe_core.observability.metrics import SEMANTIC_CACHE
+from moe_core.runtime.observability.metrics import SEMANTIC_CACHE
 
 # the Python objects around an entry's texts and row (measured: tests/unit/test_cache_index_memory.py)
 ENTRY_OVERHEAD_BYTES = 2600
@@ -97,7 +97,7 @@ class _Scope:
 
     def nearest(self, vector: np.ndarray, k: int, newer_than: float) -> list[tuple[str, float]]:
         n = len(self.keys)
-        dist = 1.0 - self.matrix[:n] @ vector  # on this thread: the service limits BLAS to one (moe_core.blas)
+        dist = 1.0 - self.matrix[:n] @ vector  # on this thread: the service limits BLAS to one (moe_core.runtime.blas)
         live = np.flatnonzero(self.created[:n] >= newer_than)
         return [(self.keys[i], float(dist[i])) for i in live[np.argsort(dist[live], kind="stable")[:k]]]
 

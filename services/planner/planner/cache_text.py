@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from moe_core.exact_cache import normalise, plain
+from moe_core.llm.exact_cache import normalise, plain
 
 __all__ = ["conflict", "features", "normalise", "words"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from moe_core.contracts import ChatMessage, PlannedTask
 from moe_core.contracts.tools import PRECISION_CATEGORY
-from moe_core.run_versions import prompt_used
+from moe_core.runtime.run_versions import prompt_used
 from planner import research_tasks
 from planner.tool_catalogue import ToolCatalogue
 

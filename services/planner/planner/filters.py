@@ -2,7 +2,7 @@
 model call: the domain from the categories the plan routed to, a document set, an entity and a time range
 from explicit cues in the question.
 
-- domain: each expert task's category mapped by moe_core.memory.CATEGORY_DOMAINS (medical_consult ->
+- domain: each expert task's category mapped by moe_core.knowledge.memory.CATEGORY_DOMAINS (medical_consult ->
   medical, legal_advisor -> legal, ...); categories that name no subject (general, reasoning, ...) add none;
 - document_set: `document set <name>`, `doc set <name>` or `in (the|my|our) <name> documents`;
 - entity: a phrase in double quotes (the chunk must mention it);
@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from moe_core.contracts import ChatRequest, Plan
-from moe_core.memory import CATEGORY_DOMAINS, FilterError, parse_filters
+from moe_core.knowledge.memory import CATEGORY_DOMAINS, FilterError, parse_filters
 from planner.settings import PlannerSettings
 
 _YEAR = r"(?:19|20)\d\d"

@@ -1,4 +1,4 @@
-"""A client's housekeeping request (moe_core.housekeeping: recognised and routed by the edge to the
+"""A client's housekeeping request (moe_core.llm.housekeeping: recognised and routed by the edge to the
 `housekeeping` topic) answered by one call to a small model with the client's own messages: no plan, no
 experts, no graph ingest, no cache write. The Answer goes to `answers` like any other; the edge audited the
 routing when it published the request."""
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 
-from moe_core.bus import Bus
 from moe_core.contracts import Answer, ChatRequest, ErrorInfo, ModelUse
-from moe_core.housekeeping import HousekeepingSettings, recognise
-from moe_core.inference import InferenceClient, InferenceError, ModelRef
-from moe_core.observability.metrics import PLANNER_HOUSEKEEPING
+from moe_core.llm.housekeeping import HousekeepingSettings, recognise
+from moe_core.llm.inference import InferenceClient, InferenceError, ModelRef
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability.metrics import PLANNER_HOUSEKEEPING
 
 log = logging.getLogger(__name__)
 

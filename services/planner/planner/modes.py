@@ -4,14 +4,14 @@
 - `-code`: a code_reviewer task is always there;
 - `-research`: a web research task comes first (web first);
 - every other mode keeps the plan (their instructions reach experts as ExpertTask.mode and the judge
-  as Plan.mode; see moe_core.modes).
+  as Plan.mode; see moe_core.llm.modes).
 A preflight plan (a precision tool answers exactly) is left alone by every mode.
 """
 
 from __future__ import annotations
 
 from moe_core.contracts import ChatMessage, ChatRequest, Plan, PlannedTask
-from moe_core.modes import get_mode
+from moe_core.llm.modes import get_mode
 from planner.settings import PlannerSettings
 
 MAX_INSTRUCTION = 2000

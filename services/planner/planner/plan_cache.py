@@ -10,9 +10,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 
-from moe_core import redis_batch
 from moe_core.contracts import Complexity, PlannedTask
-from moe_core.exact_cache import question_key
+from moe_core.llm.exact_cache import question_key
+from moe_core.runtime import redis_batch
 
 
 class CachedPlan(BaseModel):
@@ -40,6 +40,6 @@ class PlanCache:
             return None
 
     async def put(self, mode: str, question: str, plan: CachedPlan) -> None:
-        """In the planner's handler the write goes with its stored outcome (moe_core.redis_batch)."""
+        """In the planner's handler the write goes with its stored outcome (moe_core.runtime.redis_batch)."""
         key, value, ttl = self.key(mode, question), plan.model_dump_json(), self.ttl_s
         await redis_batch.send(self.redis, lambda pipe: pipe.set(key, value, ex=ttl))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from moe_core.embeddings import MODEL_ID
+from moe_core.knowledge.embeddings import MODEL_ID
 from planner.cache_text import normalise
 from planner.router_prototypes import PROTOTYPES
 from planner.vectors import Vectors

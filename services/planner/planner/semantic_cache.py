@@ -13,11 +13,12 @@ up there, in process; the planner group writes each message behind into Chroma (
 namespace), the durable, queryable copy, off the request path.
 
 Writing: when the planner plans a cacheable request it remembers (Redis) the question, scope and the question's
-vector under the plan's `cache_key` (and shares the vector with graph-rag: moe_core.question_vectors); the merger
+vector under the plan's `cache_key` (and shares the vector with graph-rag: moe_core.knowledge.question_vectors); the
+merger
 copies the key onto the Answer; the planner consumes `answers` and publishes good answers (no error, not a
 hit, finish stop) to the cache topic with the remembered vector (whichever replica consumes the answer, the
 question is not embedded again), and also writes them as exact repeats in Redis for the gateway
-(moe_core.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
+(moe_core.llm.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from moe_core import exact_cache, question_vectors, redis_batch
-from moe_core.bus import Bus
+import moe_core.knowledge.question_vectors as question_vectors
 from moe_core.contracts import Answer, CacheEntry, ChatRequest, Feedback, FewShot, ModelUse
-from moe_core.embeddings import MODEL_ID
-from moe_core.exact_cache import ExactAnswers, ExactEntry, cache_scope
-from moe_core.observability.metrics import SEMANTIC_CACHE
+from moe_core.knowledge.embeddings import MODEL_ID
+from moe_core.llm import exact_cache
+from moe_core.llm.exact_cache import ExactAnswers, ExactEntry, cache_scope
+from moe_core.runtime import redis_batch
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability.metrics import SEMANTIC_CACHE
 from planner.cache_index import CacheIndex, decode_vector, encode_vector
 from planner.cache_text import conflict, normalise
 from planner.cache_writes import Entry, GroupUpserts

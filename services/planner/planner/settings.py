@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from moe_core.housekeeping import HousekeepingSettings
+from moe_core.llm.housekeeping import HousekeepingSettings
 from moe_core.policy.settings import DomainWordsSettings
-from moe_core.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
-from moe_core.settings import FleetSettings
+from moe_core.runtime.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
+from moe_core.runtime.settings import FleetSettings
 
 
 class PlannerSettings(HousekeepingSettings, DomainWordsSettings, FleetSettings):

@@ -12,7 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from moe_core.contracts.tools import PRECISION_CATEGORY, ToolSpec, select_tools
-from moe_core.settings import FleetSettings
+from moe_core.runtime.settings import FleetSettings
 
 # Questions a tool could help with: arithmetic, percentages, quantities with units, calendar dates, and the
 # words of calculation, time zones and data formats. A bare number ("in the year 1043") is no cue.

@@ -8,8 +8,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from moe_core import question_vectors, redis_batch
-from moe_core.embeddings import CACHE_SIZE, chroma_client, get_embedder
+import moe_core.knowledge.question_vectors as question_vectors
+from moe_core.knowledge.embeddings import CACHE_SIZE, chroma_client, get_embedder
+from moe_core.runtime import redis_batch
 from planner.cache_text import normalise
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class Vectors:
         return text, self.embedder.cached(text)
 
     async def share(self, redis: Redis, namespace: str, question: str) -> bool:
-        """One SET of the question's vector for graph-rag (moe_core.question_vectors), when it was embedded here
+        """One SET of the question's vector for graph-rag (moe_core.knowledge.question_vectors), when it was embedded
+        here
         (the router's) and no pipeline carries it (SemanticCache.remember does for a cacheable request)."""
         text, vector = self.embedded(question)
         if vector is None:

@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from moe_core.bus import Bus
 from moe_core.contracts import Progress, ResearchTask, TaskResult, Usage
-from moe_core.inference import InferenceClient, InferenceError
-from moe_core.stage import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
-from moe_core.stage_resources import Outcomes, Resources
+from moe_core.llm.inference import InferenceClient, InferenceError
+from moe_core.runtime.bus import Bus
+from moe_core.stage.resources import Outcomes, Resources
+from moe_core.stage.runtime import create_stage_app
+from moe_core.stage.spec import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 from research import core
 from research.searxng import SearchError, SearxngClient, WebHit
 from research.settings import ResearchSettings
@@ -116,4 +117,4 @@ STAGE = Stage(
 
 def create_app(settings: ResearchSettings | None = None, **overrides: Any) -> FastAPI:
     """Overrides (tests): bus, inference, redis, searxng, manage_broker."""
-    return STAGE.create_app(settings, **overrides)
+    return create_stage_app(STAGE, settings, **overrides)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from moe_core.contracts import Confidence, ResearchTask, Source
-from moe_core.run_versions import prompt_used
+from moe_core.runtime.run_versions import prompt_used
 from research.searxng import WebHit
 
 MAX_QUERY_CHARS = 400

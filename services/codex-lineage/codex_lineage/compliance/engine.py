@@ -15,7 +15,7 @@ from codex_lineage.compliance.checks import CHECKS, NAMES
 from codex_lineage.compliance.outcome import STATUS_VALUE, Outcome
 from codex_lineage.compliance.rules import RulesError, RuleSet, fingerprint, load_all
 from codex_lineage.compliance.sources import Sources
-from moe_core.observability.metrics import COMPLIANCE_RULE_STATUS
+from moe_core.runtime.observability.metrics import COMPLIANCE_RULE_STATUS
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 30.0

@@ -17,7 +17,7 @@ from codex_lineage.classes import DataClasses
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.store import AuditStore
 from moe_core.contracts.topics import Topics
-from moe_core.kafka_clients import client_kwargs
+from moe_core.runtime.kafka_clients import client_kwargs
 
 DAY_MS = 86_400_000
 

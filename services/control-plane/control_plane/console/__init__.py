@@ -21,8 +21,8 @@ from control_plane.console.operations import OperationPages
 from control_plane.console.settings import ConsoleSettings
 from control_plane.console.template_pages import TemplatePages
 from moe_core.access.keystore import KeyStore
-from moe_core.bus import Bus
-from moe_core.settings import FleetSettings
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 
 
 def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis, store: Callable[[], KeyStore],

@@ -25,7 +25,7 @@ from control_plane.console.sessions import COOKIE, LOGIN_COOKIE, Session, Sessio
 from control_plane.console.settings import ConsoleSettings
 from moe_core.access.keystore import ADMIN_ROLES, KeyStore
 from moe_core.access.request_auth import look_up
-from moe_core.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError
 
 HERE = Path(__file__).parent
 STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "cytoscape.min.js": "text/javascript",

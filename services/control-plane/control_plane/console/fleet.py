@@ -1,12 +1,12 @@
 """Console page for inference servers and experts.
 
-Servers: what the fleet's shared state in Redis says (moe_core.inference.fleet: healthy, loaded models,
+Servers: what the fleet's shared state in Redis says (moe_core.llm.inference.fleet: healthy, loaded models,
 calls in flight) plus a live probe from this page (the same probe the heartbeat runs) and its round trip.
 Experts: the feedback scores the expert-worker keeps in Redis (global and per tenant, see _scores), shown
 with the expert-worker's formula, score = (positive + neutral / 2 + 1) / (ratings + 2), from the counts as
 last written (the decay towards the prior is applied when the next rating arrives).
-Tools: the precision tools the mcp replicas serve (their catalog in Redis, moe_core.tool_switches).
-Enable/disable: the operator switches of moe_core.switches; every switch is an audit event (actor: the key).
+Tools: the precision tools the mcp replicas serve (their catalog in Redis, moe_core.llm.tool_switches).
+Enable/disable: the operator switches of moe_core.llm.switches; every switch is an audit event (actor: the key).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from redis.asyncio import Redis
 from control_plane.console.core import ConsoleCore
 from control_plane.console.sessions import Session
 from control_plane.key_audit import change_event
-from moe_core.bus import Bus
-from moe_core.inference.config import InferenceConfig, InferenceServer
-from moe_core.inference.fleet import InferenceFleet, probe
-from moe_core.settings import FleetSettings
-from moe_core.switches import Kind, Switches, expert_member
-from moe_core.tool_switches import read_catalog
+from moe_core.llm.inference.config import InferenceConfig, InferenceServer
+from moe_core.llm.inference.fleet import InferenceFleet, probe
+from moe_core.llm.switches import Kind, Switches, expert_member
+from moe_core.llm.tool_switches import read_catalog
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.settings import FleetSettings
 
 MAX_SCORES = 500
 

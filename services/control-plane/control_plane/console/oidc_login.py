@@ -32,7 +32,7 @@ from control_plane.console.people import person_for
 from control_plane.console.sessions import COOKIE
 from control_plane.key_audit import change_event
 from moe_core.access.principals import Principal, Principals
-from moe_core.bus import Bus
+from moe_core.runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 FLOW_COOKIE = "moe_console_oidc"

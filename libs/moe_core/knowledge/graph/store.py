@@ -1,0 +1,218 @@
+"""Writes and checks shared by the graph services and the gateway: entity resolution, conflict check,
+blast radius, MERGE of a relation (version counter, provenance, trust) and the per-tenant graph version.
+
+A relation's provenance: `response_id` (the origin that created it), `asserted_by` (the last origins that asserted
+it: answers `<response id>`, imports `import:<change set id>`), and, kept whole, `imports` (every knowledge import's
+change set id that wrote it) and `documents` (every source document those imports named, as
+`<document id>@sha256:<hex>`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from neo4j import AsyncManagedTransaction
+
+from moe_core.knowledge.graph.driver import GraphDB, tx_data
+from moe_core.knowledge.graph.model import Provenance, Triple
+from moe_core.knowledge.graph.names import entity_uid, normalize, relation_id
+from moe_core.knowledge.graph.trust import TrustPolicy
+from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
+
+MAX_ASSERTED_BY = 20
+
+RESOLVE_ENTITY = """
+MATCH (e:Entity)
+WHERE e.tenant IN $tenants AND (e.key = $key OR $key IN e.alias_keys)
+RETURN e.uid AS uid, e.name AS name, e.tenant AS tenant
+ORDER BY CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, CASE WHEN e.key = $key THEN 0 ELSE 1 END
+LIMIT 1
+"""
+
+CREATE_ENTITY = """
+MERGE (e:Entity {uid: $uid})
+ON CREATE SET e.name = $name, e.key = $key, e.tenant = $tenant, e.type = $type, e.domain = $domain,
+              e.aliases = [], e.alias_keys = [], e.is_class = false, e.source = $source, e.created_at = $now
+RETURN e.uid AS uid, e.name AS name, e.tenant AS tenant
+"""
+
+FIND_CONFLICTS = """
+MATCH (a:Entity {uid: $subject})-[r:REL]->(b:Entity {uid: $object})
+WHERE r.type IN $conflicting AND r.tenant IN $tenants
+RETURN r.id AS id, r.type AS type, r.source AS source, r.verified AS verified, r.trust AS trust,
+       r.tenant AS tenant
+"""
+
+REACH = """
+MATCH (e:Entity) WHERE e.uid IN $uids
+OPTIONAL MATCH (e)(()-[r:REL WHERE r.tenant IN $tenants]-(x:Entity WHERE x.tenant IN $tenants)){1,2}(n)
+WITH collect(DISTINCT e) AS starts, collect(DISTINCT n) AS reached
+RETURN size([n IN reached WHERE NOT n IN starts]) AS reach
+"""
+
+ASSERT_RELATION = """
+MATCH (a:Entity {uid: $subject}), (b:Entity {uid: $object})
+MERGE (a)-[r:REL {id: $id}]->(b)
+ON CREATE SET r.type = $type, r.tenant = $tenant, r.source = $source, r.domain = $domain,
+              r.confidence = $confidence, r.created_at = $now, r.asserted_at = $now, r.version = 0,
+              r.assertions = 0, r.asserted_by = [], r.verified = false, r.flagged = false,
+              r.expert = $expert, r.model = $model, r.response_id = $origin
+WITH r, r.version = 0 AS created, $origin IN r.asserted_by AS repeated
+SET r.version = CASE WHEN repeated THEN r.version ELSE r.version + 1 END,
+    r.assertions = CASE WHEN repeated THEN r.assertions ELSE r.assertions + 1 END,
+    r.asserted_by = CASE WHEN repeated THEN r.asserted_by ELSE (r.asserted_by + [$origin])[-$keep..] END,
+    r.asserted_at = CASE WHEN repeated THEN r.asserted_at ELSE $now END,
+    r.confidence = CASE WHEN r.confidence < $confidence THEN $confidence ELSE r.confidence END,
+    r.imports = CASE WHEN $import_id IS NULL OR $import_id IN coalesce(r.imports, []) THEN coalesce(r.imports, [])
+                     ELSE coalesce(r.imports, []) + [$import_id] END,
+    r.documents = CASE WHEN $document IS NULL OR $document IN coalesce(r.documents, []) THEN coalesce(r.documents, [])
+                       ELSE coalesce(r.documents, []) + [$document] END
+RETURN r.id AS id, created, repeated, r.version AS version, r.assertions AS assertions,
+       r.confidence AS confidence, r.source AS source, r.asserted_at AS asserted_at, r.verified AS verified
+"""
+
+# ASSERT_RELATION for many relations of one writer in one statement (bulk imports). Keep the two in step:
+# tests/graph/test_knowledge_imports.py checks that both leave the same properties.
+ASSERT_RELATIONS = """
+UNWIND $rows AS row
+MATCH (a:Entity {uid: row.subject}), (b:Entity {uid: row.object})
+MERGE (a)-[r:REL {id: row.id}]->(b)
+ON CREATE SET r.type = row.type, r.tenant = $tenant, r.source = $source, r.domain = row.domain,
+              r.confidence = row.confidence, r.created_at = $now, r.asserted_at = $now, r.version = 0,
+              r.assertions = 0, r.asserted_by = [], r.verified = false, r.flagged = false,
+              r.expert = $expert, r.model = $model, r.response_id = $origin
+WITH row, r, r.version = 0 AS created, $origin IN r.asserted_by AS repeated
+SET r.version = CASE WHEN repeated THEN r.version ELSE r.version + 1 END,
+    r.assertions = CASE WHEN repeated THEN r.assertions ELSE r.assertions + 1 END,
+    r.asserted_by = CASE WHEN repeated THEN r.asserted_by ELSE (r.asserted_by + [$origin])[-$keep..] END,
+    r.asserted_at = CASE WHEN repeated THEN r.asserted_at ELSE $now END,
+    r.confidence = CASE WHEN r.confidence < row.confidence THEN row.confidence ELSE r.confidence END,
+    r.imports = CASE WHEN $import_id IS NULL OR $import_id IN coalesce(r.imports, []) THEN coalesce(r.imports, [])
+                     ELSE coalesce(r.imports, []) + [$import_id] END,
+    r.documents = CASE WHEN $document IS NULL OR $document IN coalesce(r.documents, []) THEN coalesce(r.documents, [])
+                       ELSE coalesce(r.documents, []) + [$document] END
+RETURN r.id AS id, row.subject AS subject, row.object AS object, created, repeated, r.version AS version,
+       r.confidence AS confidence, r.source AS source, r.asserted_at AS asserted_at, r.verified AS verified
+"""
+
+SET_TRUST = """
+UNWIND $rows AS row
+MATCH ()-[r:REL {id: row.id}]->()
+SET r.trust = row.trust
+"""
+
+BUMP_VERSION = """
+UNWIND $tenants AS t
+MERGE (v:GraphVersion {tenant: t})
+SET v.n = coalesce(v.n, 0) + 1
+"""
+
+READ_VERSIONS = """
+UNWIND $tenants AS t
+OPTIONAL MATCH (v:GraphVersion {tenant: t})
+RETURN t AS tenant, coalesce(v.n, 0) AS n
+"""
+
+
+@dataclass(frozen=True)
+class Written:
+    id: str
+    created: bool
+    repeated: bool
+    version: int
+    subject_uid: str
+    object_uid: str
+    trust: float
+
+
+class GraphStore:
+    def __init__(self, db: GraphDB, policy: TrustPolicy | None = None) -> None:
+        self.db = db
+        self.policy = policy or TrustPolicy()
+
+    async def resolve(self, tenant: str, name: str) -> dict[str, Any] | None:
+        """The visible entity called `name` (by name or alias), the tenant's own before the shared one."""
+        rows = await self.db.read(RESOLVE_ENTITY, tenants=visible_tenants(tenant), tenant=tenant, key=normalize(name))
+        return rows[0] if rows else None
+
+    async def conflicts(self, tenant: str, triple: Triple) -> list[dict[str, Any]]:
+        """Visible relations that contradict `triple` between the same two (existing) entities."""
+        opposite = conflicting_types(triple.relation)
+        if not opposite:
+            return []
+        subject, obj = await self.resolve(tenant, triple.subject), await self.resolve(tenant, triple.object)
+        if subject is None or obj is None:
+            return []
+        return await self.db.read(FIND_CONFLICTS, subject=subject["uid"], object=obj["uid"], conflicting=opposite,
+                                  tenants=visible_tenants(tenant))
+
+    async def reach(self, tenant: str, triple: Triple) -> int:
+        """Blast radius: distinct entities within two hops of the triple's existing endpoints."""
+        ends = [await self.resolve(tenant, triple.subject), await self.resolve(tenant, triple.object)]
+        uids = [e["uid"] for e in ends if e is not None]
+        if not uids:
+            return 0
+        rows = await self.db.read(REACH, uids=uids, tenants=visible_tenants(tenant))
+        return int(rows[0]["reach"]) if rows else 0
+
+    async def write_triple(self, triple: Triple, prov: Provenance) -> Written:
+        async def work(tx: AsyncManagedTransaction) -> Written:
+            return await self.write_in(tx, triple, prov)
+
+        return await self.db.transaction(work)
+
+    async def write_in(self, tx: AsyncManagedTransaction, triple: Triple, prov: Provenance) -> Written:
+        """MERGE the triple inside an open transaction. Idempotent per (relation, origin)."""
+        now = time.time()
+        subject = await self._entity(tx, triple.subject, prov, now)
+        obj = await self._entity(tx, triple.object, prov, now)
+        rid = relation_id(prov.tenant, subject, triple.relation, obj)
+        rows = await tx_data(tx, ASSERT_RELATION, subject=subject, object=obj, id=rid, type=triple.relation,
+                             tenant=prov.tenant, source=prov.source, domain=prov.domain,
+                             confidence=triple.confidence, now=now, expert=prov.expert, model=prov.model,
+                             origin=prov.origin or f"write:{now}", keep=MAX_ASSERTED_BY,
+                             import_id=prov.import_id, document=prov.document)
+        row = rows[0]
+        trust = self.policy.trust(confidence=row["confidence"], source=row["source"],
+                                  asserted_at=row["asserted_at"], verified=row["verified"], now=now)
+        await tx_data(tx, SET_TRUST, rows=[{"id": rid, "trust": trust}])
+        if not row["repeated"]:
+            await tx_data(tx, BUMP_VERSION, tenants=[prov.tenant])
+        return Written(rid, row["created"], row["repeated"], row["version"], subject, obj, trust)
+
+    async def assert_many_in(self, tx: AsyncManagedTransaction, rows: list[dict[str, Any]],
+                             prov: Provenance) -> list[Written]:
+        """write_in for many relations between existing entities, in one statement: rows of `subject` and
+        `object` (entity uids), `type`, `confidence`, `domain`. Idempotent per (relation, prov.origin)."""
+        if not rows:
+            return []
+        now = time.time()
+        rows = [{**r, "id": relation_id(prov.tenant, r["subject"], r["type"], r["object"])} for r in rows]
+        out = await tx_data(tx, ASSERT_RELATIONS, rows=rows, tenant=prov.tenant, source=prov.source, now=now,
+                            expert=prov.expert, model=prov.model, origin=prov.origin or f"write:{now}",
+                            keep=MAX_ASSERTED_BY, import_id=prov.import_id, document=prov.document)
+        written = [Written(r["id"], r["created"], r["repeated"], r["version"], r["subject"], r["object"],
+                           self.policy.trust(confidence=r["confidence"], source=r["source"],
+                                             asserted_at=r["asserted_at"], verified=r["verified"], now=now))
+                   for r in out]
+        await tx_data(tx, SET_TRUST, rows=[{"id": w.id, "trust": w.trust} for w in written])
+        if any(not w.repeated for w in written):
+            await tx_data(tx, BUMP_VERSION, tenants=[prov.tenant])
+        return written
+
+    async def _entity(self, tx: AsyncManagedTransaction, name: str, prov: Provenance, now: float) -> str:
+        key = normalize(name)
+        found = await tx_data(tx, RESOLVE_ENTITY, tenants=visible_tenants(prov.tenant), tenant=prov.tenant, key=key)
+        if found:
+            return str(found[0]["uid"])
+        rows = await tx_data(tx, CREATE_ENTITY, uid=entity_uid(prov.tenant, key), name=name, key=key,
+                             tenant=prov.tenant, type=prov.entity_type, domain=prov.domain, source=prov.source, now=now)
+        return str(rows[0]["uid"])
+
+    async def versions(self, tenants: list[str]) -> dict[str, int]:
+        rows = await self.db.read(READ_VERSIONS, tenants=tenants)
+        return {r["tenant"]: int(r["n"]) for r in rows}
+
+    async def bump(self, tenants: list[str]) -> None:
+        await self.db.write(BUMP_VERSION, tenants=tenants)

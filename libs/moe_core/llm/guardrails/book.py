@@ -1,0 +1,95 @@
+"""The rules in force in one process: loaded when the service starts (a file that does not parse stops the
+start with its line), looked at again at most every MOE_GUARDRAILS_RELOAD_S seconds; a changed file that
+does not parse is logged and counted (moe_guardrail_reload_errors_total) and the previous rules stay in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from moe_core.llm.guardrails.rules import Direction, GuardrailError, Rule, RuleFile, parse
+from moe_core.policy.settings import in_repo
+from moe_core.runtime.observability.metrics import GUARDRAIL_RELOAD_ERRORS
+
+log = logging.getLogger(__name__)
+DEFAULT_FILE = Path("policy/guardrails.yaml")
+
+
+def resolve_path(raw: str) -> Path | None:
+    """A relative path is looked up in the working directory, then the repository; None: no rules (the
+    setting is empty, or the default file is absent)."""
+    if not raw.strip():
+        return None
+    path = in_repo(Path(raw))
+    if not path.exists() and Path(raw) == DEFAULT_FILE:
+        return None
+    return path
+
+
+class GuardrailBook:
+    def __init__(self, raw_path: str = str(DEFAULT_FILE), inline: str = "", reload_s: float = 5.0,
+                 service: str = "") -> None:
+        self.inline = inline.strip()
+        self.path = None if self.inline else resolve_path(raw_path)
+        self.reload_s = reload_s
+        self.service = service
+        self._checked = time.monotonic()
+        self._mtime = self._stat()
+        self.rules = self._read()  # GuardrailError: the service does not start
+
+    @classmethod
+    def from_settings(cls, settings: object) -> GuardrailBook:
+        return cls(getattr(settings, "guardrails_file", str(DEFAULT_FILE)), getattr(settings, "guardrails", ""),
+                   getattr(settings, "guardrails_reload_s", 5.0), getattr(settings, "service_name", ""))
+
+    @property
+    def source(self) -> str:
+        return "MOE_GUARDRAILS" if self.inline else str(self.path)
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime if self.path is not None else None
+        except OSError:
+            return None
+
+    def _read(self) -> RuleFile:
+        if self.inline:
+            return parse(self.inline, self.source)
+        if self.path is None:
+            return RuleFile()
+        try:
+            text = self.path.read_text()
+        except OSError as exc:
+            raise GuardrailError(f"guardrails {self.path}: cannot read the file: {exc.strerror}") from None
+        return parse(text, self.source)
+
+    def reload(self) -> bool:
+        """Read the file again; False (and the old rules kept) when it does not parse."""
+        try:
+            self.rules = self._read()
+        except GuardrailError as exc:
+            GUARDRAIL_RELOAD_ERRORS.labels(self.service or "-").inc()
+            log.error("guardrail rules not reloaded, the previous rules stay in force: %s", exc)
+            return False
+        log.info("guardrail rules reloaded from %s", self.source)
+        return True
+
+    def _maybe_reload(self) -> None:
+        if self.path is None or time.monotonic() - self._checked < self.reload_s:
+            return
+        self._checked = time.monotonic()
+        mtime = self._stat()
+        if mtime != self._mtime:
+            self._mtime = mtime
+            self.reload()
+
+    def rules_for(self, tenant: str, direction: Direction) -> list[Rule]:
+        self._maybe_reload()
+        tenant_rules = self.rules.tenants.get(tenant)
+        return tenant_rules.of(direction) if tenant_rules is not None else []
+
+    def guards(self, tenant: str, direction: Direction = "output") -> bool:
+        """Whether the tenant has rules of this direction (an answer then goes through the guardrail stage)."""
+        return bool(self.rules_for(tenant, direction))

@@ -1,0 +1,49 @@
+"""Every call the fleet makes to its stores is timed and counted (`moe_store_seconds{store, op}`), so the
+benchmark can say how many Redis, Chroma and Neo4j round trips a request costs and how long they took.
+
+Redis: `moe_core.runtime.stores.redis_client` builds a client whose commands and pipelines are timed here.
+Neo4j: `moe_core.knowledge.graph.driver.GraphDB` times its queries with `store_call`.
+Chroma: the HTTP client's one request method is wrapped once per process (`instrument_chroma`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from moe_core.runtime.observability.metrics import STORE_SECONDS
+
+
+@contextmanager
+def store_call(store: str, op: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        STORE_SECONDS.labels(store, op).observe(time.perf_counter() - started)
+
+
+def instrument_chroma() -> None:
+    """Time every HTTP request of Chroma's async client (op = the last path segment: query, upsert, ...)."""
+    from chromadb.api.async_fastapi import AsyncFastAPI
+
+    original = AsyncFastAPI._make_request
+    if getattr(original, "_moe_timed", False):
+        return
+
+    @functools.wraps(original)
+    async def timed(self: Any, method: str, path: str, **kwargs: Any) -> Any:
+        op = path.rstrip("/").rsplit("/", 1)[-1] or "heartbeat"
+        with store_call("chroma", op if not _looks_like_id(op) else method.lower()):
+            return await original(self, method, path, **kwargs)
+
+    timed._moe_timed = True  # type: ignore[attr-defined]
+    AsyncFastAPI._make_request = timed  # type: ignore[method-assign]
+
+
+def _looks_like_id(segment: str) -> bool:
+    """A collection id or name at the end of the path (GET /collections/<id>): label by method instead."""
+    return len(segment) > 24 or "-" in segment

@@ -1,0 +1,185 @@
+"""The skeleton every service shares: an ASGI app with /alive, /ready and /metrics whose lifespan starts
+the bus (topics, broker, subscribers) and the service's own resources. Stages get it through the stage
+runtime (moe_core.stage.runtime), which adds their subscribers, checks and /asyncapi; the gateway and
+codex-lineage call it directly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+
+from moe_core.runtime import key_ordered
+from moe_core.runtime.blas import limit_blas_threads
+from moe_core.runtime.bus import AUTHORIZATION_ERRORS, TRANSIENT_ERRORS, Bus
+from moe_core.runtime.observability import configure_logging, metrics_response
+from moe_core.runtime.settings import FleetSettings
+
+log = logging.getLogger(__name__)
+Hook = Callable[[], Awaitable[None]]
+Check = Callable[[], Awaitable[None]]
+
+
+def create_service_app(
+    settings: FleetSettings,
+    bus: Bus,
+    *,
+    checks: dict[str, Check] | None = None,
+    on_startup: list[Hook] | None = None,
+    on_shutdown: list[Hook] | None = None,
+    manage_broker: bool = True,
+) -> FastAPI:
+    """manage_broker=False lets tests drive the broker themselves (FastStream's TestKafkaBroker)."""
+    checks = dict(checks or {})
+
+    async def broker_ready() -> None:
+        if not await bus.broker.ping(timeout=2.0):
+            raise RuntimeError("Kafka broker not reachable")
+
+    checks = {"kafka": broker_ready, **checks}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        limit_blas_threads(settings.blas_threads)  # numpy's products on the calling thread (moe_core.runtime.blas)
+        if manage_broker:
+            await started(bus.ensure_topics, settings.startup_retry_s, "topics")
+            await bus.broker.start()
+        for hook in on_startup or []:
+            await started(hook, settings.startup_retry_s, getattr(hook, "__qualname__", "start-up"))
+        log.info("%s started", settings.service_name)
+        try:
+            yield
+        finally:
+            if manage_broker:  # in-flight messages end (or stay uncommitted) before the hooks close the stores
+                subscribers = list(bus.broker.subscribers)
+                await asyncio.gather(*(_stop(s) for s in subscribers))  # each waits MOE_SHUTDOWN_GRACE_S, at once
+                await _cancel_in_flight(subscribers)
+            for hook in on_shutdown or []:
+                await hook()
+            if manage_broker:
+                await bus.broker.stop()
+            log.info("%s stopped", settings.service_name)
+
+    app = FastAPI(title=settings.service_name, lifespan=lifespan)
+    add_health_routes(app, checks)
+    return app
+
+
+async def _stop(subscriber: Any) -> None:
+    try:
+        await subscriber.stop()  # waits for the messages being handled, up to the broker's graceful timeout
+    except (Exception, asyncio.CancelledError) as exc:  # e.g. a fetch timing out on a slow broker
+        if isinstance(exc, asyncio.CancelledError) and _cancelling():
+            raise  # this shutdown itself is cancelled, not one of the subscriber's own tasks
+        log.warning("a subscriber did not stop cleanly (%s: %s); its uncommitted messages are redelivered",
+                    type(exc).__name__, exc)
+
+
+async def _cancel_in_flight(subscribers: list[Any]) -> None:
+    """Messages still being handled after the grace (a model call that takes minutes) are cancelled before the
+    stores close: uncommitted, the next owner handles them again; a handler left running would fail on a closed
+    store and dead-letter its message."""
+    tasks = [t for s in subscribers if (ordered := key_ordered.of(s)) is not None for t in ordered.cancel()]
+    if tasks:
+        log.warning("%d message(s) still being handled after the shutdown grace were cancelled; they are "
+                    "redelivered", len(tasks))
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def started(step: Hook, retry_s: float, what: str, first_delay_s: float = 0.5) -> None:
+    """Run one start-up step; a transient failure (a store busy or electing, a deadlock under load) is retried
+    with backoff for `retry_s` seconds, each retry a warning, before the service gives up (and exits). Steps
+    are idempotent: topics, schemas and seeds are created only where missing."""
+    end, delay = time.monotonic() + retry_s, first_delay_s
+    while True:
+        try:
+            await step()
+            return
+        except AUTHORIZATION_ERRORS:  # not transient: a missing ACL stays missing
+            raise
+        except TRANSIENT_ERRORS as exc:
+            if time.monotonic() + delay > end:
+                raise
+            log.warning("start-up step %s failed transiently (%s: %s); retrying in %.1f s",
+                        what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def add_health_routes(app: FastAPI, checks: dict[str, Check]) -> None:
+    @app.get("/alive", include_in_schema=False)
+    async def alive() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> Response:
+        failures: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=3.0)
+            except Exception as exc:
+                failures[name] = f"{type(exc).__name__}: {exc}"
+        if failures:
+            return JSONResponse({"status": "not ready", "failures": failures}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": sorted(checks)})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = metrics_response()
+        return Response(body, media_type=content_type)
+
+
+def exit_with(pid: int, poll_s: float = 1.0, grace_s: float = 35.0) -> threading.Thread:
+    """Stop this process (SIGTERM, then a hard exit after `grace_s`) once process `pid` is gone: a test
+    session that was killed leaves no service behind (MOE_EXIT_WITH_PID)."""
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                continue  # alive, another user's
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def run(factory_path: str, settings: FleetSettings, workers: int = 1) -> None:
+    """Serve `module:factory` with uvicorn (the factory builds the app from settings in each worker)."""
+    import uvicorn
+
+    if os.environ.get("MOE_EXIT_WITH_PID", "").isdigit():
+        exit_with(int(os.environ["MOE_EXIT_WITH_PID"]))
+
+    uvicorn.run(
+        factory_path,
+        factory=True,
+        host=settings.http_host,
+        port=settings.http_port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),  # open requests (streams), then messages
+    )

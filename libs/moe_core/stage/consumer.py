@@ -1,0 +1,213 @@
+"""A stage's subscribers and publishers on FastStream's own API: one KafkaRouter per stage whose
+middleware keeps the bus's guarantees, the payload parsed by a decoder into the declared model (so the
+AsyncAPI document carries every message's schema).
+
+- a group subscription handles up to MOE_CONSUMER_IN_FLIGHT records at once, in order per key
+  (moe_core.runtime.key_ordered);
+- group consumers acknowledge after the handler returned (AckPolicy.NACK_ON_ERROR); the acknowledgement
+  notes the record's offset and the notes are committed together at most every
+  MOE_KAFKA_COMMIT_INTERVAL_MS, on rebalance and on shutdown (moe_core.runtime.offset_commits);
+- a payload that is not a valid message, or a handler failing for a non-transient reason: dead-letter
+  topic with the reason, then committed;
+- a transient failure (broker, Redis, network): re-raised after an exponential backoff, so the record is
+  redelivered, until its attempts run out (then dead-lettered); a message the broker refuses for its size
+  is dead-lettered at once (moe_core.runtime.redelivery);
+- tracing comes from the broker's middleware (outside this one); the metrics are one `moe_stage_seconds`
+  observation per message, by outcome (ok, retried, dead_lettered, failed), made here (FastStream's Prometheus
+  middleware is not installed: moe_core.runtime.bus.make_broker), as is the response_id on every log line; a failure is
+  put on the trace here (the consumer span, or a span of its own in a trace not sampled:
+  moe_core.runtime.observability.errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer
+from faststream import AckPolicy
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaAckableMessage
+from pydantic import BaseModel, ValidationError
+
+from moe_core import contracts
+from moe_core.contracts import Envelope, Topics, headers
+from moe_core.contracts.topics import TOPIC_MESSAGES
+from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus
+from moe_core.runtime.kafka_clients import linger_options
+from moe_core.runtime.key_ordered import KeyOrdered
+from moe_core.runtime.observability import bind_response_id, current_trace_context
+from moe_core.runtime.observability.errors import record_failure
+from moe_core.runtime.observability.metrics import STAGE_SECONDS
+from moe_core.runtime.offset_commits import OffsetCommits
+from moe_core.runtime.replay import run_scope
+from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.spec import EVERY_TOPIC
+
+if TYPE_CHECKING:
+    from faststream.message import StreamMessage
+
+    from moe_core.stage.declaration import ServiceDeclaration
+    from moe_core.stage.spec import Consumes, Stage
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class InvalidPayload(Exception):
+    """The record is not a valid message of the topic's model."""
+
+
+def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddleware]:
+    service = bus.settings.service_name if bus is not None else "-"
+
+    class StageMiddleware(BaseMiddleware):
+        async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+            raw = msg.raw_message
+            if isinstance(msg, KafkaAckableMessage) and isinstance(msg.consumer, AIOKafkaConsumer):
+                # its ack (outside this middleware) notes the offset; TestKafkaBroker's fake consumer is left be
+                msg.consumer = commits.deferred(msg.consumer, raw)
+            topic = getattr(raw, "topic", "?")
+            rid = (msg.headers or {}).get(headers.RESPONSE_ID) or _key_of(raw) or "-"
+            started = time.perf_counter()
+            outcome = "failed"  # the message's one observation (moe_stage_seconds), by how its handling ended
+            with bind_response_id(str(rid)):
+                try:
+                    result = await call_next(msg)
+                    if bus is not None:
+                        bus.redelivery.done(msg)
+                    outcome = "ok"
+                    return result
+                except InvalidPayload as exc:
+                    record_failure(topic, str(rid), exc)
+                    if bus is not None:
+                        await bus.dead_letter(msg, str(exc), "validation_error")  # type: ignore[arg-type]
+                        outcome = "dead_lettered"
+                    return None
+                except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
+                    log.exception("transient failure")
+                    record_failure(topic, str(rid), exc)
+                    if bus is None or topic == bus.topics.deadletter:  # never a dead letter of a dead letter
+                        await asyncio.sleep(1.0)
+                        outcome = "retried"
+                        raise
+                    if await bus.redelivery.redeliver(msg, exc, bus.dead_letter):
+                        outcome = "retried"
+                        raise
+                    outcome = "dead_lettered"
+                    return None
+                except Exception as exc:
+                    log.exception("handler failed")
+                    record_failure(topic, str(rid), exc)
+                    if bus is None:
+                        raise
+                    if topic == bus.topics.deadletter:  # never a dead letter of a dead letter (no loop)
+                        return None
+                    await bus.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)  # type: ignore[arg-type]
+                    outcome = "dead_lettered"
+                    return None
+                finally:
+                    STAGE_SECONDS.labels(service, topic, outcome).observe(time.perf_counter() - started)
+
+    return StageMiddleware
+
+
+def _decoder(model: type[BaseModel]) -> Callable[..., Awaitable[BaseModel]]:
+    async def decode(msg: StreamMessage[Any], original: Any = None) -> BaseModel:
+        body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
+        try:
+            parsed = model.model_validate_json(body)
+        except ValidationError as exc:
+            raise InvalidPayload(f"invalid {model.__name__}: {exc}") from None
+        if isinstance(parsed, Envelope) and parsed.trace.traceparent is None:
+            parsed.trace = current_trace_context()  # the consumer span, continuing the header's trace
+        return parsed
+
+    return decode
+
+
+def _typed(consumes: Consumes, handler: Handler, service: str) -> Handler:
+    """A handler whose signature names the model: FastStream's AsyncAPI takes the payload schema from it. Each
+    call is a stage run whose model calls are recorded, or answered from the record in a replay as recorded
+    (moe_core.runtime.replay)."""
+
+    async def handle(message: Any) -> None:
+        with run_scope(service, message):
+            await handler(message)
+
+    handle.__annotations__ = {"message": consumes.model or KafkaMessage, "return": None}
+    handle.__name__ = handle.__qualname__ = consumes.handler.strip("<>")
+    return handle
+
+
+def subscriber_options(settings: FleetSettings, consumes: Consumes,
+                       commits: OffsetCommits | None = None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        **linger_options(settings, consumes.linger),
+        "session_timeout_ms": 6_000,
+        "heartbeat_interval_ms": 1_000,
+        "max_poll_interval_ms": 600_000,
+    }
+    if consumes.group:
+        kwargs.update(group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR,
+                      auto_offset_reset="earliest")
+        if commits is not None:
+            kwargs["listener"] = commits.listener()  # flush the noted offsets of revoked partitions
+        if settings.consumer_in_flight == 1 and settings.consumer_workers > 1 and consumes.topic != EVERY_TOPIC:
+            kwargs["max_workers"] = settings.consumer_workers  # FastStream's: one topic only
+    else:
+        kwargs.update(ack_policy=AckPolicy.ACK_FIRST, auto_offset_reset="earliest" if consumes.from_start else "latest")
+    return kwargs
+
+
+def subscriber_title(stage: Stage | ServiceDeclaration, consumes: Consumes) -> str:
+    """The subscription's AsyncAPI channel: `<stage>:<topic>`, plus `:<handler>` where the stage reads one topic
+    two ways (e.g. group-less and in its group)."""
+    twice = sum(c.topic == consumes.topic for c in stage.all_consumed()) > 1
+    return f"{stage.name}:{consumes.topic}" + (f":{consumes.handler}" if twice else "")
+
+
+def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus: Bus | None,
+                 handlers: dict[str, Handler] | None,
+                 commits: OffsetCommits | None = None) -> tuple[KafkaRouter, dict[str, Any]]:
+    """The stage's router: a subscriber per (enabled) consumption, a publisher per declared topic (for the
+    document; the stage publishes through its Bus). handlers=None: no-op handlers (the AsyncAPI document
+    of a stage that is not running). `commits`: the offset notes of its group consumers (a test's, to
+    count them; by default one per router). Returns the router and its subscribers by handler name."""
+    topics = Topics.for_namespace(settings.topic_namespace)
+    commits = commits or OffsetCommits(settings.kafka_commit_interval_ms)
+    router = KafkaRouter(middlewares=(_dead_letters(bus, commits),))
+    subscribers: dict[str, Any] = {}
+    for consumes in stage.all_consumed():
+        if handlers is not None and consumes.handler not in handlers:
+            continue  # switched off (`when`)
+        handler = handlers[consumes.handler] if handlers is not None else _noop
+        names = topics.all() if consumes.topic == EVERY_TOPIC else [getattr(topics, consumes.topic)]
+        subscriber = router.subscriber(
+            *names, decoder=_decoder(consumes.model) if consumes.model is not None else None,
+            title=subscriber_title(stage, consumes),
+            description=consumes.description or None, **subscriber_options(settings, consumes, commits))
+        subscriber(_typed(consumes, handler, settings.service_name))
+        if consumes.group and settings.consumer_in_flight > 1:  # many records in flight, in order per key
+            KeyOrdered(subscriber, commits, settings.consumer_in_flight, per_task=consumes.per_task)
+        subscribers[consumes.handler] = subscriber
+    for topic in stage.publishes:
+        model = getattr(contracts, TOPIC_MESSAGES[topic])
+        router.publisher(getattr(topics, topic), schema=model, title=f"{stage.name}:{topic}:publish")
+    return router, subscribers
+
+
+async def _noop(message: Any) -> None:
+    return None
+
+
+def _key_of(raw: Any) -> str | None:
+    key = getattr(raw, "key", None)
+    if isinstance(key, bytes):
+        return key.decode("utf-8", errors="replace")
+    return key if isinstance(key, str) else None

@@ -1,0 +1,128 @@
+"""compose/'s lists of services, written from the registry (moe_core.stage.registry), each service's
+declaration (the stores it needs), its Postgres role (moe_core.runtime.pg.tables) and its Deployment: the services'
+blocks of compose/compose.yaml, kafka-setup's principals, pg-migrate's role passwords and the matching
+passwords in compose/.env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import moe_core.stage.registry as stage_registry
+from moe_core.runtime.pg import tables as pg_tables
+from moe_core.stage.registry import Service
+from moe_tools.docgen.yaml_lines import env_lines, flow
+
+_COMPLETED = {"kafka-setup", "pg-migrate"}  # one-shot jobs: waited for until they exit 0
+
+
+def upper(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def uses_postgres(entry: Service) -> bool:
+    """A service with its own Postgres role (moe_core.runtime.pg.tables declares what it reads or writes)."""
+    return entry.name in pg_tables.services()
+
+
+def needs(entry: Service) -> tuple[str, ...]:
+    declared = entry.declaration()
+    return tuple(declared.needs) if declared is not None else ()
+
+
+def waits_for(entry: Service) -> tuple[str, ...]:
+    """compose's depends_on: the broker and its set-up, then the stores the declaration needs."""
+    if entry.deploy.waits_for is not None:
+        return entry.deploy.waits_for
+    wanted = needs(entry)
+    out = ["kafka", "kafka-setup"]
+    out += ["redis"] if "redis" in wanted else []
+    out += ["neo4j"] if "neo4j" in wanted else []
+    out += ["postgres", "pg-migrate"] if uses_postgres(entry) else []
+    out += ["llm"] if "inference" in wanted else []
+    return tuple(out)
+
+
+def _environment(entry: Service) -> list[str]:
+    var = f"KAFKA_PASSWORD_{upper(entry.name)}"
+    env = {"MOE_SERVICE_NAME": entry.name,
+           "MOE_KAFKA_USERNAME": f"{entry.name}  # its own principal: the ACLs of its declaration",
+           "MOE_KAFKA_PASSWORD": f"${{{var}:?set {var} in compose/.env}}",
+           "OTEL_SERVICE_NAME": entry.name}
+    lines = ["    environment:", "      <<: *fleet-env", *env_lines(env, "      "),
+             f"      MOE_HTTP_PORT: {entry.port}"]
+    more: dict[str, str] = {}
+    if uses_postgres(entry):
+        more["MOE_POSTGRES_DSN"] = (f"postgresql://{pg_tables.role_of(entry.name)}:${{PG_{upper(entry.name)}_PASSWORD}}"
+                                    "@postgres:5432/${POSTGRES_DB}")
+    if "neo4j" in needs(entry):
+        more |= {"MOE_NEO4J_URL": "bolt://neo4j:7687", "MOE_NEO4J_USER": "neo4j",
+                 "MOE_NEO4J_PASSWORD": "${NEO4J_PASSWORD}"}
+    more |= entry.deploy.env | entry.deploy.compose_env
+    return lines + env_lines(more, "      ")
+
+
+def service_block(entry: Service) -> str:
+    deploy = entry.deploy
+    lines = [f"  {entry.name}:" + (f"  # {deploy.note}" if deploy.note else ""), "    <<: *stage",
+             f'    command: ["python", "-m", "{entry.package}"]', *_environment(entry)]
+    if deploy.publish:
+        host = "127.0.0.1:" if deploy.publish == "loopback" else ""
+        lines += ["    ports:", f'      - "{host}${{{upper(entry.name)}_PORT}}:{entry.port}"']
+    lines += [f"    {key}: {flow(value)}" for key, value in deploy.compose.items()]
+    lines.append("    depends_on:")
+    for name in waits_for(entry):
+        condition = "service_completed_successfully" if name in _COMPLETED else "service_healthy"
+        lines += [f"      {name}:", f"        condition: {condition}"]
+    return "\n".join(lines)
+
+
+def services(repo: Path) -> str:
+    """Every registry service's block of compose/compose.yaml, in the registry's order."""
+    return "\n\n".join(service_block(entry) for entry in stage_registry.FLEET)
+
+
+def kafka_principals(repo: Path) -> str:
+    """kafka-setup's SCRAM credentials: one principal per service (moe_core.provision.kafka_setup --principals-env)."""
+    lines = []
+    for entry in stage_registry.FLEET:
+        var = f"KAFKA_PASSWORD_{upper(entry.name)}"
+        lines.append(f"      MOE_KAFKA_PRINCIPAL_{upper(entry.name)}: ${{{var}:?set {var} in compose/.env}}")
+    return "\n".join(lines)
+
+
+def pg_passwords(repo: Path) -> str:
+    """pg-migrate's passwords of the services' own roles (python -m moe_core.runtime.pg.roles)."""
+    lines = []
+    for entry in (e for e in stage_registry.FLEET if uses_postgres(e)):
+        var = f"PG_{upper(entry.name)}_PASSWORD"
+        lines.append(f"      MOE_PG_PASSWORD_{upper(pg_tables.role_of(entry.name))}: ${{{var}:?set {var} in "
+                     "compose/.env}")
+    return "\n".join(lines)
+
+
+def env_pg_passwords(repo: Path) -> str:
+    """compose/.env: a placeholder password per service role (change them before sharing a host)."""
+    return "\n".join(f"PG_{upper(e.name)}_PASSWORD=change-me-{e.name}"
+                     for e in stage_registry.FLEET if uses_postgres(e))
+
+
+def env_kafka_passwords(repo: Path) -> str:
+    return "\n".join(f"KAFKA_PASSWORD_{upper(e.name)}=change-me-kafka-{e.name}" for e in stage_registry.FLEET)
+
+
+def published_ports(repo: Path) -> str:
+    """compose/.env: the host port of each service compose publishes."""
+    return "\n".join(f"{upper(e.name)}_PORT={e.port}" for e in stage_registry.FLEET if e.deploy.publish)
+
+
+
+
+def observability(repo: Path) -> str:
+    """compose/compose.observability.yaml: every service exports its traces to the layer's collector (`*otel`),
+    with its Deployment's observability_env beside it."""
+    lines = []
+    for entry in stage_registry.FLEET:
+        extra = entry.deploy.observability_env
+        lines += [f"  {entry.name}:", "    environment: *otel"] if not extra else \
+            [f"  {entry.name}:", "    environment:", "      <<: *otel", *env_lines(extra, "      ")]
+    return "\n".join(lines)
