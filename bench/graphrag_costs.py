@@ -30,7 +30,7 @@ DOC = "# VPN tokens\n\nA lost VPN token is replaced by the IT service desk withi
 
 
 async def costs(n: int) -> None:
-    from control_plane.memory_store import MemoryStore, NewDocument
+    from control_plane.memory.store import MemoryStore, NewDocument
     from graph_rag.app import GraphRag
     from graph_rag.documents import DocumentLookup
     from graph_rag.settings import GraphRagSettings

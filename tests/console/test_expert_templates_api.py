@@ -1,4 +1,4 @@
-"""A tenant's expert templates over the admin API (control_plane.templates_api), on the real Postgres (the
+"""A tenant's expert templates over the admin API (control_plane.templates.api), on the real Postgres (the
 control plane's own role and grants), Open Policy Agent and Kafka: a tenant admin creates, edits and deletes its
 tenant's template, every model@endpoint checked against the configured servers (bad input: 400 in the API's
 envelope); another tenant's template is a 404; every change is the policy's decision and an audit event."""
@@ -260,8 +260,8 @@ async def test_a_change_redis_cannot_take_is_saved_and_a_503_templates_not_publi
     from fastapi import FastAPI
     from redis.asyncio import Redis
 
-    from control_plane.policy_gate import PolicyGate
-    from control_plane.templates_api import TemplatesApi
+    from control_plane.policy.gate import PolicyGate
+    from control_plane.templates.api import TemplatesApi
     from moe_core.access.keystore import KeyStore
     from moe_core.llm.inference import InferenceConfig
     from moe_core.llm.published_templates import PublishedTemplates

@@ -21,9 +21,9 @@ from pydantic import BaseModel
 
 from control_plane.app import create_app as control_plane_app
 from control_plane.feedback import FeedbackBody
-from control_plane.graph_api import DecisionBody, IngestBody
-from control_plane.knowledge_io import ExportBody
-from control_plane.memory_api import SearchBody, TextDocument
+from control_plane.knowledge.exchange import ExportBody
+from control_plane.knowledge.graph_api import DecisionBody, IngestBody
+from control_plane.memory.api import SearchBody, TextDocument
 from control_plane.settings import ControlPlaneSettings
 from gateway.anthropic_api import CountTokensRequest, MessagesRequest
 from gateway.app import create_app

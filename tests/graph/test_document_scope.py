@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 import moe_core.knowledge.question_vectors as question_vectors
-from control_plane.memory_store import MemoryStore, NewDocument
+from control_plane.memory.store import MemoryStore, NewDocument
 from graph_rag.app import GraphRag
 from graph_rag.documents import DocumentLookup
 from graph_rag.settings import GraphRagSettings

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
+from control_plane.knowledge.policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple, bundles_graph
 from moe_core.knowledge.graph.bundles import (
     BundleEntity,

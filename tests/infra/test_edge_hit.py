@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from control_plane.usage_recorder import UsageRecorder
+from control_plane.usage.recorder import UsageRecorder
 from gateway.metering import Metering
 from gateway.settings import GatewaySettings
 from moe_core.access.edge_hit import Hit

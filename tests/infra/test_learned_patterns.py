@@ -11,7 +11,7 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from control_plane.ops_patterns import learned_patterns
+from control_plane.ops.patterns import learned_patterns
 from moe_core.contracts import Feedback, ModelUse, deadline_in
 from planner import core
 from planner.learned_patterns import DAY_S, LearnedPatterns

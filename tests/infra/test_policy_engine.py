@@ -14,9 +14,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from control_plane.policy_api import PolicyApi, files_version
-from control_plane.policy_gate import PolicyGate
-from control_plane.policy_settings import PolicySettings
+from control_plane.policy.api import PolicyApi, files_version
+from control_plane.policy.gate import PolicyGate
+from control_plane.policy.settings import PolicySettings
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.policy import PolicyClient, PolicyUnavailable
 from moe_core.runtime.bus import Bus

@@ -1,4 +1,4 @@
-"""Usage charges written together (control_plane.usage_writes, UsageStore.record_many) on the real Postgres, as the
+"""Usage charges written together (control_plane.usage.writes, UsageStore.record_many) on the real Postgres, as the
 control plane's role: charges that arrive together go out in one statement, each once per response id (a charge
 recorded before, or twice in the batch, changes nothing), and a write Postgres does not take fails every charge
 of the batch, as a transient error (each is redelivered), after which they are written once."""
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from control_plane.usage_recorder import UsageRecorder
+from control_plane.usage.recorder import UsageRecorder
 from moe_core.access.usage_store import UsageStore
 from moe_core.contracts import UsageCharged, deadline_in
 

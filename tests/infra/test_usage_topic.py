@@ -1,6 +1,6 @@
 """Usage leaves the edge as events: the edge's metering publishes each settled request's charge on the `usage`
 topic (the real broker) and the control plane, a real process, writes it to Postgres once per response id
-(control_plane.usage_recorder). Settlers racing, and the same charge delivered again, leave one row; a message
+(control_plane.usage.recorder). Settlers racing, and the same charge delivered again, leave one row; a message
 that is not a charge goes to the dead-letter topic with the reason, and the consumer goes on."""
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from control_plane.memory_files import MAX_TOKENS, Limits, MemoryInputError, chunks, media_type, text_of
-from control_plane.pdf_text import PdfWorker
+from control_plane.memory.files import MAX_TOKENS, Limits, MemoryInputError, chunks, media_type, text_of
+from control_plane.memory.pdf_text import PdfWorker
 from moe_core.contracts import ChatMessage, ChatRequest, Plan, PlannedTask, deadline_in
 from moe_core.knowledge.memory import FilterError, parse_filters, where, where_document
 from moe_core.knowledge.memory.filters import SHARED_TENANT

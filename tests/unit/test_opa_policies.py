@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.knowledge_policy import load_policy
-from control_plane.policy_api import files_version
+from control_plane.knowledge.policy import load_policy
+from control_plane.policy.api import files_version
 from moe_core.knowledge.graph.vocab import DOMAINS, RELATION_SET
 from moe_core.policy.domains import load_keywords, resolve_text
 from tests.support import opa

@@ -1,4 +1,4 @@
-"""The providers page's latency percentiles (control_plane.ops_providers.latency_percentiles): the three quantiles
+"""The providers page's latency percentiles (control_plane.ops.providers.latency_percentiles): the three quantiles
 are asked of Prometheus for one instant, and a server whose answer lacks one is not listed with a partial set
 (a CI run saw {p95, p99} without p50: a scrape was stored between two of the queries)."""
 
@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from control_plane.ops_providers import latency_percentiles
-from control_plane.ops_settings import OpsSettings
+from control_plane.ops.providers import latency_percentiles
+from control_plane.ops.settings import OpsSettings
 
 pytestmark = pytest.mark.unit
 

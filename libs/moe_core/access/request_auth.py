@@ -142,7 +142,7 @@ def _ignore_outcome(task: asyncio.Future[ApiKey | None]) -> None:
 
 async def require_admin(request: Request, store: KeyStore) -> ApiKey:
     """A verified key with an admin role: a tenant admin (admin) or the fleet operator (operator). What each may
-    do beyond that is the policy's decision (control_plane.policy_gate)."""
+    do beyond that is the policy's decision (control_plane.policy.gate)."""
     key = await authenticate(request, store)
     if key.role not in ADMIN_ROLES:
         raise OpenAIError(403, "This endpoint needs an admin key.", "permission_error", code="insufficient_role")

@@ -1,13 +1,13 @@
 """What settling a request needs, kept in Redis beside its token budget, and the claim that lets exactly one
 settler fleet-wide settle it: the edge's metering (gateway.metering) or the control plane's sweeper
-(control_plane.settle_sweep), both through moe_core.access.settler. The declared reader and writer of the
+(control_plane.usage.settle_sweep), both through moe_core.access.settler. The declared reader and writer of the
 `moe:settle:` keys (moe_core.runtime.redis_keys).
 
 The edge opens a request in the script that reserves it (moe_core.access.edge_hit): its token budget and its
 *hold* — the reservation's counters and amounts, key, tenant, mode, model, price and estimates — as a hash
 `moe:settle:<ns>:<response_id>`, indexed in `moe:settle:<ns>:due` (a sorted set scored by the time its owner
 must have settled it). Any replica may then settle it: the owner on its Answer or when it is abandoned, a
-replica that resumed its stream (gateway.resume), or the control plane's sweeper (control_plane.settle_sweep)
+replica that resumed its stream (gateway.resume), or the control plane's sweeper (control_plane.usage.settle_sweep)
 when its owner died.
 
 `claim` (one script) closes the budget, decides the usage once — the first claim's usage is kept, a later

@@ -1,6 +1,6 @@
 """Settling a request's usage once fleet-wide, whoever settles it: the edge's metering (gateway.metering: the
 owner on its Answer or when it is abandoned, a replica that resumed its stream) and the control plane's sweeper
-(control_plane.settle_sweep: the requests whose edge replica died). Each claims the request's hold
+(control_plane.usage.settle_sweep: the requests whose edge replica died). Each claims the request's hold
 (moe_core.access.settlement); only the claim's holder charges it: the usage event on the `usage` topic
 (acknowledged by the broker; the control plane writes it as one row per response id), then the counters (once),
 then this process's Prometheus usage counters."""

@@ -1,8 +1,8 @@
 """Usage per day, tenant, key, mode and model in Postgres (one upserted row per combination) and one row per
 settled request (`usage_requests`: what it was charged, answered or abandoned, settled by its owner, the
 replica that resumed it, or the sweeper). The edge settles each request and publishes its charge on the `usage`
-topic (gateway.metering); the control plane writes it here (control_plane.usage_recorder, once per response id)
-and reads it (`GET /v1/usage`, control_plane.usage_api). The Prometheus figures are the edge's
+topic (gateway.metering); the control plane writes it here (control_plane.usage.recorder, once per response id)
+and reads it (`GET /v1/usage`, control_plane.usage.api). The Prometheus figures are the edge's
 (moe_core.access.usage_metrics).
 """
 
@@ -29,7 +29,7 @@ RECORD_REQUEST = (
     "prompt_tokens = u.prompt_tokens + $6, completion_tokens = u.completion_tokens + $7, "
     "cost_micros = u.cost_micros + $8 RETURNING 1")
 
-# Many settled requests in one statement (group commit, control_plane.usage_writes): the rows new to
+# Many settled requests in one statement (group commit, control_plane.usage.writes): the rows new to
 # usage_requests, summed per day, tenant, key, mode and model into usage_daily; returns the new response ids.
 RECORD_REQUESTS = (
     "WITH new AS (INSERT INTO usage_requests (response_id, day, tenant_id, key_id, mode, model, prompt_tokens, "

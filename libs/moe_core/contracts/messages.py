@@ -424,7 +424,7 @@ class AuditCheckpoint(BaseModel):
 
 class UsageCharged(Envelope):
     """gateway -> control-plane: one request's settled usage (gateway.metering), written once per response_id
-    into usage_requests and usage_daily by the control plane (control_plane.usage_recorder). Published
+    into usage_requests and usage_daily by the control plane (control_plane.usage.recorder). Published
     before the edge finishes the request's counters, so a settler that dies in between leaves the hold to the
     sweeper, which publishes the same charge again (the writer ignores it). deadline_at: the request's."""
 

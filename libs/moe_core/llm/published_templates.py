@@ -6,7 +6,7 @@ request names a template (gateway.template_select), so it never reads the table 
     control-plane:templates:<ns>:<tenant>   string, JSON {"version": 1, "templates": {name: template}}; no TTL
                                             (deleted when the tenant has none left)
 
-The writer is control_plane.template_publisher (it reads the table; this module does not, so the edge imports no SQL).
+The writer is control_plane.templates.publisher (it reads the table; this module does not, so the edge imports no SQL).
 A publish reads the tenant's rows and writes the key under a per-tenant Postgres advisory lock, so two control-plane
 replicas changing one tenant's templates at once leave the later state, never an older one. The key is written after
 the change is committed: a deleted template stops applying with the next request.

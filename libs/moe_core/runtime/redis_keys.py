@@ -147,7 +147,7 @@ KEYS: tuple[RedisKey, ...] = (
     RedisKey("memory:presence:", "memory:presence:<ns>:<tenant>", "control-plane", "string flag", "none",
              ("graph-rag",), "the tenant has documents (no lookup otherwise)"),
     RedisKey("memory:review-lock:", "memory:review-lock:<ns>:<document_id>", "control-plane", "string lock",
-             "120 s (control_plane.memory_review.LOCK_S)",
+             "120 s (control_plane.memory.review.LOCK_S)",
              purpose="one review decision (or deletion) of a held document at a time, on every replica"),
 )
 

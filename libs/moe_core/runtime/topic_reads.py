@@ -3,7 +3,7 @@ record of a request is keyed by its response_id, so the producers' default parti
 partition of each topic that holds them, and a partition is read from a broker time (offsets_for_times) up to
 its end offset at the time of the call. The edge reads a resumed stream's events back with it
 (gateway.stream_replay); the control plane's settle sweeper the Answers of requests whose edge replica died
-(control_plane.settle_sweep)."""
+(control_plane.usage.settle_sweep)."""
 
 from __future__ import annotations
 

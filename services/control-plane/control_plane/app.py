@@ -11,28 +11,28 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from control_plane import provider_status
-from control_plane.admin_api import AdminApi
-from control_plane.audit_api import AuditApi
-from control_plane.audit_lists import AuditLists
-from control_plane.config_api import ConfigApi
+from control_plane.admin.api import AdminApi
+from control_plane.admin.principals import PrincipalsApi
+from control_plane.audit.api import AuditApi
+from control_plane.audit.lists import AuditLists
 from control_plane.console import mount_console
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.declaration import SERVICE
 from control_plane.feedback import FeedbackApi
-from control_plane.graph_api import GraphApi
-from control_plane.guardrails_api import GuardrailsApi
-from control_plane.knowledge_api import KnowledgeApi
-from control_plane.memory_api import MemoryApi
-from control_plane.ops_api import OpsApi
-from control_plane.policy_api import PolicyApi
-from control_plane.policy_gate import PolicyGate
-from control_plane.principals_api import PrincipalsApi
+from control_plane.knowledge.api import KnowledgeApi
+from control_plane.knowledge.graph_api import GraphApi
+from control_plane.memory.api import MemoryApi
+from control_plane.ops import provider_status
+from control_plane.ops.api import OpsApi
+from control_plane.ops.config_api import ConfigApi
+from control_plane.policy.api import PolicyApi
+from control_plane.policy.gate import PolicyGate
+from control_plane.policy.guardrails_api import GuardrailsApi
 from control_plane.settings import ControlPlaneSettings
-from control_plane.settle_sweep import SettleSweeper
-from control_plane.templates_api import TemplatesApi
-from control_plane.usage_api import UsageApi
-from control_plane.usage_recorder import UsageRecorder
+from control_plane.templates.api import TemplatesApi
+from control_plane.usage.api import UsageApi
+from control_plane.usage.recorder import UsageRecorder
+from control_plane.usage.settle_sweep import SettleSweeper
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import KeyStore
@@ -128,7 +128,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     keywords = domain_keywords(settings)
     graph = GraphApi(settings, bus, stores.keys, gate, keywords)  # /graph/*, quarantine review, memory ingest
     audit = AuditApi(settings, stores.keys, throttle, gate)  # GET /v1/audit/{id}, /v1/lineage/{id}
-    # the edge's usage charges -> usage_requests, usage_daily (group commit: control_plane.usage_writes)
+    # the edge's usage charges -> usage_requests, usage_daily (group commit: control_plane.usage.writes)
     usage = UsageRecorder(stores.usage_opened, settings.usage_write_linger_ms / 1000, settings.consumer_in_flight)
     # the requests whose edge replica died, settled here (their charges go out on `usage` like the edge's)
     sweeper = SettleSweeper(settings, settings, Settler(redis, settings.topic_namespace,

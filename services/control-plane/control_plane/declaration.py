@@ -1,6 +1,6 @@
 """The control plane, declared like a stage (moe_core.stage.declaration): it reads the edge's usage charges
-(and writes them to Postgres: control_plane.usage_recorder); it publishes the audit events of administration,
-ratings and knowledge for the graph, and the charges its settle sweeper makes (control_plane.settle_sweep), which
+(and writes them to Postgres: control_plane.usage.recorder); it publishes the audit events of administration,
+ratings and knowledge for the graph, and the charges its settle sweeper makes (control_plane.usage.settle_sweep), which
 reads Answers back from the answers topic without a subscription. control_plane.app makes exactly the declared
 subscriptions."""
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import asyncpg
 from redis.exceptions import RedisError
 
-from control_plane.key_audit import change_event, publish_alone
-from control_plane.key_audit import reachable as broker_reachable
+from control_plane.admin.key_audit import change_event, publish_alone
+from control_plane.admin.key_audit import reachable as broker_reachable
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore

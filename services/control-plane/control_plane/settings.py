@@ -3,9 +3,9 @@
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from control_plane.memory_settings import MemorySettings
-from control_plane.policy_settings import PolicySettings
-from control_plane.settle_sweep import SweepSettings
+from control_plane.memory.settings import MemorySettings
+from control_plane.policy.settings import PolicySettings
+from control_plane.usage.settle_sweep import SweepSettings
 from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.throttle import ThrottleSettings
 from moe_core.llm.answer_records import AnswerRecordSettings
@@ -20,7 +20,7 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
                            KeyCacheSettings, AnswerRecordSettings,  # the key check's cache, the feedback window
                            EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.llm.input_limits)
                            ModelMapSettings,  # the edge's model map: a key's allowed models are checked with it
-                           FleetSettings):  # MemorySettings: tenant documents (control_plane.memory_api)
+                           FleetSettings):  # MemorySettings: tenant documents (control_plane.memory.api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     service_name: str = "control-plane"
@@ -38,7 +38,7 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
     usage_write_linger_ms: float = Field(default=200.0, ge=0, le=5000, description="Usage: a charge's write "
                                          "waits this long (or until MOE_CONSUMER_IN_FLIGHT charges wait) for "
                                          "more charges to go out in the same statement (group commit, "
-                                         "control_plane.usage_writes); 0: only those that arrive while a write "
+                                         "control_plane.usage.writes); 0: only those that arrive while a write "
                                          "is in flight")
     graph_search_candidates: int = Field(default=20_000, ge=1, le=1_000_000, description="GET /graph/search: at "
                                          "most this many entities of the key's tenants are compared with the query")

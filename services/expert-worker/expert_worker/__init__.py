@@ -1,0 +1,2 @@
+"""expert-worker: an expert task answered by the models of its category and tier, scored and published as a
+result."""

@@ -16,9 +16,9 @@ budget is closed (no further call runs).
 Settling does not depend on the replica that reserved: what it needs is kept in Redis with the budget
 (moe_core.access.settlement, same round trip) and claimed by exactly one settler fleet-wide
 (moe_core.access.settler) — this replica on the Answer, a replica that resumed the stream (gateway.resume), or,
-when the owner died and nobody resumed, the control plane's sweeper (control_plane.settle_sweep). Each request
+when the owner died and nobody resumed, the control plane's sweeper (control_plane.usage.settle_sweep). Each request
 is charged once: in the counters, in its settler's Prometheus usage counters, and as one UsageCharged event on
-the `usage` topic, which the control plane writes as one row of `usage_requests` (control_plane.usage_recorder;
+the `usage` topic, which the control plane writes as one row of `usage_requests` (control_plane.usage.recorder;
 a repeated event changes nothing). The edge writes no usage to Postgres.
 
 An exact repeat of a cached question (gateway.chat) is reserved and read in one round trip

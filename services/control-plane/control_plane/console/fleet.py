@@ -21,9 +21,9 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from redis.asyncio import Redis
 
+from control_plane.admin.key_audit import change_event
 from control_plane.console.core import ConsoleCore
 from control_plane.console.sessions import Session
-from control_plane.key_audit import change_event
 from moe_core.llm.inference.config import InferenceConfig, InferenceServer
 from moe_core.llm.inference.fleet import InferenceFleet, probe
 from moe_core.llm.switches import Kind, Switches, expert_member

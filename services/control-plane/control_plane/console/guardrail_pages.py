@@ -1,6 +1,6 @@
 """Console pages of the guardrails' review: the signed-in admin's tenants' blocked answers (quarantine) and
 redactions (the self-correction journal), and one blocked answer with its quarantined text. Read through the
-control plane's /v1/guardrails API (control_plane.guardrails_api), so the same tenant scoping applies."""
+control plane's /v1/guardrails API (control_plane.policy.guardrails_api), so the same tenant scoping applies."""
 
 from __future__ import annotations
 

@@ -24,13 +24,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from redis.asyncio import Redis
 
+from control_plane.admin.key_audit import change_event
 from control_plane.console.core import STORE_ERRORS, ConsoleCore
 from control_plane.console.oidc_client import OidcClient, Pending
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.oidc_tokens import Refused
 from control_plane.console.people import person_for
 from control_plane.console.sessions import COOKIE
-from control_plane.key_audit import change_event
 from moe_core.access.principals import Principal, Principals
 from moe_core.runtime.bus import Bus
 

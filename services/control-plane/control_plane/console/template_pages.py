@@ -1,6 +1,6 @@
 """Console pages of a tenant's expert templates (issue 28: create, edit, assign model@endpoint): a list of the
 signed-in key's tenants' own templates beside the repository's file defaults and the servers' models, a form to
-create one and a form to edit or delete it. Every change goes through the admin API (control_plane.templates_api:
+create one and a form to edit or delete it. Every change goes through the admin API (control_plane.templates.api:
 checked against the configured servers, the policy's decision, an audit event); the console keeps no copy.
 
 The models are typed one place a line, `<where>: <model@server>, <model@server>, ...`: where is an expert

@@ -20,11 +20,11 @@ from fastapi import Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from control_plane import memory_audit
-from control_plane.knowledge_io import DecisionBody
-from control_plane.memory_store import MemoryStore, Review
-from control_plane.policy_gate import PolicyGate, principal
-from control_plane.resource_api import not_found
+from control_plane.knowledge.exchange import DecisionBody
+from control_plane.memory import audit as memory_audit
+from control_plane.memory.store import MemoryStore, Review
+from control_plane.ops.resources import not_found
+from control_plane.policy.gate import PolicyGate, principal
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate
 from moe_core.runtime.bus import Bus

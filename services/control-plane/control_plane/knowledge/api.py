@@ -5,7 +5,7 @@ idempotently) or reject. Four-eyes counts principals (moe_core.access.principals
 second key is the same pair of eyes. Every step is an audit event keyed by the change set id.
 
 How many approvals a bundle needs and who may approve are Open Policy Agent's decisions (policy/opa/
-knowledge.rego, through control_plane.policy_gate: each one an audit record with the policy's version),
+knowledge.rego, through control_plane.policy.gate: each one an audit record with the policy's version),
 over the domains the server resolves from the bundle's entities and the graph (moe_core.policy.domains),
 not the importer's labels, and over principals: the importer's and the approvers' (`ApiKey.principal_id`).
 policy/knowledge-imports.yaml still bounds a bundle's size.
@@ -26,11 +26,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from control_plane.knowledge_io import DecisionBody, ExportBody, parse_bundle, read_limited, view
-from control_plane.knowledge_policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
-from control_plane.knowledge_store import ChangeSets, Locked
-from control_plane.policy_gate import PolicyGate, words
-from control_plane.resource_api import choice_param, int_param, not_found, router, unavailable
+from control_plane.knowledge.exchange import DecisionBody, ExportBody, parse_bundle, read_limited, view
+from control_plane.knowledge.policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
+from control_plane.knowledge.store import ChangeSets, Locked
+from control_plane.ops.resources import choice_param, int_param, not_found, router, unavailable
+from control_plane.policy.gate import PolicyGate, words
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import own_principal
 from moe_core.access.request_auth import authenticate, require_admin

@@ -1,6 +1,6 @@
 """`GET /v1/usage?tenant_id=&key_id=&start=YYYY-MM-DD&end=YYYY-MM-DD`: usage by day, mode and model (UTC days,
 both included; default: this month so far), read from the rows written from the edge's usage topic
-(control_plane.usage_recorder, moe_core.access.usage_store).
+(control_plane.usage.recorder, moe_core.access.usage_store).
 A user key sees its own key (the default) or one of its own tenants (403 otherwise); a tenant admin its
 tenants and their keys (default: its first tenant; another tenant's or its key: 404); the fleet operator any key
 or tenant, or the whole fleet with no filter, each read of another tenant a policy decision and an audit record
@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter
 
-from control_plane.policy_gate import PolicyGate
+from control_plane.policy.gate import PolicyGate
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.limits import Limiter
 from moe_core.access.request_auth import VerifiedKey

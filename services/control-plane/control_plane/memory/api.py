@@ -8,7 +8,7 @@ the knowledge owner's documents). Additions, deletions and refusals are audit ev
 A document in a protected domain (its label, or a domain the server resolves from its text as for memory ingest:
 policy/opa/memory.rego, action memory.document_upload) is stored but held: status pending_review, not searched for
 answers (graph-rag) nor by POST /v1/memory/search, until as many distinct principals approve it as a knowledge
-import of its domains needs (control_plane.memory_review: POST /v1/memory/documents/{id}/approve, /reject)."""
+import of its domains needs (control_plane.memory.review: POST /v1/memory/documents/{id}/approve, /reject)."""
 
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
-from control_plane import memory_audit
-from control_plane.memory_files import Limits, MediaType, MemoryInputError, check_text, chunks, media_type, text_of
-from control_plane.memory_review import MemoryReview
-from control_plane.memory_settings import MemorySettings
-from control_plane.memory_store import PENDING, SEARCHABLE, MemoryStore, NewDocument, Review, new_document_id
-from control_plane.pdf_text import PdfWorker
-from control_plane.policy_gate import PolicyGate, principal, words
-from control_plane.resource_api import choice_param, int_param, not_found, router, unavailable
+from control_plane.memory import audit as memory_audit
+from control_plane.memory.files import Limits, MediaType, MemoryInputError, check_text, chunks, media_type, text_of
+from control_plane.memory.pdf_text import PdfWorker
+from control_plane.memory.review import MemoryReview
+from control_plane.memory.settings import MemorySettings
+from control_plane.memory.store import PENDING, SEARCHABLE, MemoryStore, NewDocument, Review, new_document_id
+from control_plane.ops.resources import choice_param, int_param, not_found, router, unavailable
+from control_plane.policy.gate import PolicyGate, principal, words
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate
 from moe_core.access.throttle import Throttle

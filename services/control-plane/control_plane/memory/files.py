@@ -1,5 +1,5 @@
 """What an uploaded document becomes: its text (Markdown and plain text as UTF-8, PDF through pypdf in a
-bounded child process, control_plane.pdf_text) and its chunks (semantic-text-splitter, measured in the embedding
+bounded child process, control_plane.memory.pdf_text) and its chunks (semantic-text-splitter, measured in the embedding
 model's own tokens, so no chunk is cut off by the model). Every refusal is a MemoryInputError with the
 status and the reason."""
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from control_plane.pdf_text import PdfRefused, PdfWorker, pdf_pages
+from control_plane.memory.pdf_text import PdfRefused, PdfWorker, pdf_pages
 from moe_core.llm.unicode_text import replace_lone_surrogates
 
 MediaType = Literal["text/markdown", "text/plain", "application/pdf"]
@@ -53,7 +53,7 @@ def media_type(filename: str, declared: str | None) -> MediaType:
 
 async def text_of(data: bytes, kind: MediaType, limits: Limits) -> str:
     """The document's text, bounded; empty or unreadable documents are refused. A PDF is read in a bounded
-    child process (control_plane.pdf_text)."""
+    child process (control_plane.memory.pdf_text)."""
     if not data:
         raise MemoryInputError(400, "the document is empty", "empty_document", "file")
     if len(data) > limits.max_bytes:

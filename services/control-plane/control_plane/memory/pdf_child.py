@@ -1,4 +1,5 @@
-"""The child process of control_plane.pdf_text: `python -m control_plane.pdf_child MAX_CHARS MAX_PAGES CPU_S MEMORY_MB`
+"""The child process of control_plane.memory.pdf_text: `python -m control_plane.memory.pdf_child MAX_CHARS MAX_PAGES
+CPU_S MEMORY_MB`
 reads a PDF on stdin and writes one JSON line, {"pages": [text, ...]} or {"error": [status, code, message]}.
 It bounds itself before reading anything: CPU seconds (the kernel ends it at the limit), address space,
 no core file. Pages are read one at a time and reading stops at the first page past the character limit."""

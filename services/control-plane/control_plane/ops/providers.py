@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from control_plane.ops_settings import OpsSettings
+from control_plane.ops.settings import OpsSettings
 from moe_core.llm.inference.config import InferenceConfig, InferenceServer
 from moe_core.llm.inference.fleet import InferenceFleet, probe
 from moe_core.llm.switches import Switches

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.policy_gate import PolicyGate, principal, words
+from control_plane.policy.gate import PolicyGate, principal, words
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate, require_admin

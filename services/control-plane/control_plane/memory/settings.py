@@ -1,4 +1,4 @@
-"""Settings of the tenant-document API (control_plane.memory_api); every value can be set as MOE_<NAME>."""
+"""Settings of the tenant-document API (control_plane.memory.api); every value can be set as MOE_<NAME>."""
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict

@@ -1,4 +1,4 @@
-"""Settings of the operators' endpoints (control_plane.ops_api), env prefix MOE_."""
+"""Settings of the operators' endpoints (control_plane.ops.api), env prefix MOE_."""
 
 from __future__ import annotations
 

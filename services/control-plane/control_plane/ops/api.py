@@ -17,10 +17,10 @@ from fastapi import APIRouter, Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from control_plane.graph_api import _graph_errors, _int_param
-from control_plane.ops_patterns import planner_patterns
-from control_plane.ops_providers import providers
-from control_plane.ops_settings import OpsSettings
+from control_plane.knowledge.graph_api import _graph_errors, _int_param
+from control_plane.ops.patterns import planner_patterns
+from control_plane.ops.providers import providers
+from control_plane.ops.settings import OpsSettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.knowledge.graph import GraphDB

@@ -33,10 +33,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
-from control_plane.admin_models import TENANT_ID
-from control_plane.key_audit import change_event
-from control_plane.policy_gate import PolicyGate
-from control_plane.template_publisher import TemplatePublisher
+from control_plane.admin.key_audit import change_event
+from control_plane.admin.models import TENANT_ID
+from control_plane.policy.gate import PolicyGate
+from control_plane.templates.publisher import TemplatePublisher
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.llm.inference import InferenceConfig

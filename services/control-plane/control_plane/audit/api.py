@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Request
 
-from control_plane.policy_gate import PolicyGate
+from control_plane.policy.gate import PolicyGate
 from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import authenticate

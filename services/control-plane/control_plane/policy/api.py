@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from control_plane.policy_settings import PolicySettings
+from control_plane.policy.settings import PolicySettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.policy import PolicyClient, PolicyUnavailable, PolicyVersion, version_of

@@ -1,6 +1,6 @@
 """The admin API (admin and operator keys; a user key gets 403): tenants and keys, their limits, expiry and models.
 
-Two scopes, decided by Open Policy Agent (policy/opa/admin.rego, through control_plane.policy_gate; every
+Two scopes, decided by Open Policy Agent (policy/opa/admin.rego, through control_plane.policy.gate; every
 decision an audit record): a tenant admin (role admin) manages its own tenants' keys and limits only (a key
 for another tenant: 403; another tenant's key or tenant: 404); the fleet operator (role operator) creates
 tenants, manages every key and reads across tenants, each such read an audit record of its own.
@@ -33,7 +33,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from redis.exceptions import RedisError
 
-from control_plane.admin_models import (
+from control_plane.admin.key_audit import change_event
+from control_plane.admin.models import (
     KeyCreate,
     KeyList,
     KeyOut,
@@ -44,8 +45,7 @@ from control_plane.admin_models import (
     TenantOut,
     TenantUpdate,
 )
-from control_plane.key_audit import change_event
-from control_plane.policy_gate import PolicyGate
+from control_plane.policy.gate import PolicyGate
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore, Tenant
 from moe_core.access.principals import Principals

@@ -2,7 +2,7 @@
 of text per page at seconds of CPU each (compressed content streams, form XObjects drawn thousands of
 times, one stream shared by hundreds of pages), so pypdf never runs in the control plane's own process.
 
-The child (`python -m control_plane.pdf_child`) reads the PDF on stdin, limits itself before it parses anything
+The child (`python -m control_plane.memory.pdf_child`) reads the PDF on stdin, limits itself before it parses anything
 (RLIMIT_CPU: the kernel stops it at MOE_MEMORY_PDF_CPU_S seconds of CPU; RLIMIT_AS: MOE_MEMORY_PDF_MEMORY_MB),
 extracts page by page and stops as soon as the text passes the character limit. It answers one JSON line:
 the pages' text, or the refusal. The parent gives it MOE_MEMORY_PDF_TIMEOUT_S of wall time, reads at most
@@ -50,7 +50,7 @@ async def pdf_pages(data: bytes, max_chars: int, max_pages: int, bounds: PdfWork
     async with slots:
         args = [str(v) for v in (max_chars, max_pages, bounds.cpu_s, bounds.memory_mb)]
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "control_plane.pdf_child", *args, stdin=asyncio.subprocess.PIPE,
+            sys.executable, "-m", "control_plane.memory.pdf_child", *args, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
         try:
             out = await asyncio.wait_for(_exchange(child, data, max_chars * MAX_BYTES_PER_CHAR + 65_536),

@@ -18,8 +18,8 @@ import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from control_plane.graph_api import _int_param
-from control_plane.policy_gate import PolicyGate
+from control_plane.knowledge.graph_api import _int_param
+from control_plane.policy.gate import PolicyGate
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.audit.store import AuditStore

@@ -1,5 +1,5 @@
 """The admin API's principals (admin and operator keys only): who holds keys and console sessions. Scoped as the
-keys are (policy/opa/admin.rego, principal.create and principal.read, through control_plane.policy_gate): a tenant
+keys are (policy/opa/admin.rego, principal.create and principal.read, through control_plane.policy.gate): a tenant
 admin makes and sees the principals of its own tenants only (another tenant's: 403 to make, 404 to read); the
 fleet operator every tenant's, each read across tenants an audit record.
 
@@ -30,9 +30,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.exceptions import RedisError
 
-from control_plane.admin_models import TENANT_ID
-from control_plane.key_audit import change_event
-from control_plane.policy_gate import PolicyGate
+from control_plane.admin.key_audit import change_event
+from control_plane.admin.models import TENANT_ID
+from control_plane.policy.gate import PolicyGate
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import Principal, PrincipalExists, Principals
