@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 
 import gateway.app  # noqa: F401 (the gateway process's modules loaded, as in production: the garbage collector's work)
-from gateway.anthropic_api import message_body, parse_messages_request
-from gateway.openai_api import completion_body, parse_request
-from gateway.responses_api import parse_responses_request, response_body
+from gateway.protocols.anthropic.api import message_body, parse_messages_request
+from gateway.protocols.openai.api import completion_body, parse_request
+from gateway.protocols.responses.api import parse_responses_request, response_body
 from moe_core.contracts import Answer, Usage, deadline_in
 
 SYSTEM = "You are a careful assistant. Answer briefly and cite your sources."

@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from gateway.token_count import count_text
+from gateway.protocols.anthropic.token_count import count_text
 from tests.e2e.helpers import marker
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess

@@ -25,10 +25,10 @@ from control_plane.knowledge.exchange import ExportBody
 from control_plane.knowledge.graph_api import DecisionBody, IngestBody
 from control_plane.memory.api import SearchBody, TextDocument
 from control_plane.settings import ControlPlaneSettings
-from gateway.anthropic_api import CountTokensRequest, MessagesRequest
 from gateway.app import create_app
-from gateway.openai_api import ChatCompletionRequest
-from gateway.responses_api import ResponsesRequest
+from gateway.protocols.anthropic.api import CountTokensRequest, MessagesRequest
+from gateway.protocols.openai.api import ChatCompletionRequest
+from gateway.protocols.responses.api import ResponsesRequest
 from gateway.settings import GatewaySettings
 from moe_core.llm.unicode_text import find_lone_surrogate
 from tests.fuzz.lone_surrogates import with_lone_surrogate

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from expert_worker.vision import ImageMissing, with_images
-from gateway.openai_api import ChatCompletionRequest
+from gateway.protocols.openai.api import ChatCompletionRequest
 from gateway.settings import GatewaySettings
 from moe_core.contracts import ExpertTask, deadline_in
 from moe_core.llm.images import ImageStore, image_ref

@@ -16,8 +16,11 @@ from fastapi.testclient import TestClient
 
 from control_plane.app import create_app as control_plane_app
 from control_plane.settings import ControlPlaneSettings
-from gateway import anthropic_routes, models_routes, openai_routes, responses_routes
 from gateway.app import create_app as gateway_app
+from gateway.protocols.anthropic import routes as anthropic_routes
+from gateway.protocols.models import routes as models_routes
+from gateway.protocols.openai import routes as openai_routes
+from gateway.protocols.responses import routes as responses_routes
 from gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.unit

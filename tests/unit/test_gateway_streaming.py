@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.anthropic_api import MessagesRequest, parse_messages_request
-from gateway.anthropic_routes import AnthropicFrames
-from gateway.openai_routes import OpenAIFrames
+from gateway.protocols.anthropic.api import MessagesRequest, parse_messages_request
+from gateway.protocols.anthropic.routes import AnthropicFrames
+from gateway.protocols.openai.routes import OpenAIFrames
 from gateway.session import ClientGone, RequestRun
 from gateway.stream import sse
 from gateway.tools import RAW_ARGUMENTS, arguments_object, arguments_string, openai_tool_choice

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from gateway.anthropic_api import MessagesRequest
-from gateway.openai_api import ChatCompletionRequest
+from gateway.protocols.anthropic.api import MessagesRequest
+from gateway.protocols.openai.api import ChatCompletionRequest
 from moe_core.contracts import deadline_in
 from moe_core.llm.images import image_ref, sniff
 from moe_core.llm.inference import InferenceConfig

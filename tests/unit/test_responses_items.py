@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.responses_api import parse_responses_request
-from gateway.responses_store import ResponseStore
+from gateway.protocols.responses.api import parse_responses_request
+from gateway.protocols.responses.store import ResponseStore
 from moe_core.runtime.openai_error import OpenAIError
 from moe_core.runtime.stores import redis_client
 

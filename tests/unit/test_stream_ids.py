@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from gateway.anthropic_routes import AnthropicFrames
-from gateway.openai_routes import OpenAIFrames
 from gateway.pending import Event
+from gateway.protocols.anthropic.routes import AnthropicFrames
+from gateway.protocols.openai.routes import OpenAIFrames
 from gateway.session import RequestRun
 from gateway.stream import sse
 from gateway.stream_ids import Position, StreamCursor, with_ids

@@ -14,8 +14,8 @@ import pytest
 from critic import core as critic
 from expert_worker import core as expert_core
 from expert_worker.tiers import constrained
-from gateway.openai_api import parse_request
-from gateway.responses_api import parse_responses_request, response_body
+from gateway.protocols.openai.api import parse_request
+from gateway.protocols.responses.api import parse_responses_request, response_body
 from merger import core as merger_core
 from merger import synthesis
 from moe_core.contracts import (

@@ -1,6 +1,6 @@
 """The OpenAI error envelope, `{"error": {"message", "type", "param", "code"}}`: the error of the edge's OpenAI
 and Responses protocols and of the control plane's API. The Anthropic protocol renders the same errors in
-its own envelope (gateway.anthropic_errors). Also the JSON body parsing whose failures are 400s in it, and
+its own envelope (gateway.protocols.anthropic.errors). Also the JSON body parsing whose failures are 400s in it, and
 the handlers that render every error of an app in an envelope."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """gateway: the edge of the fleet — the OpenAI (Chat Completions), Anthropic (Messages) and OpenAI Responses
 protocols, the key check, limits and budgets, the stream and its resume; health and metrics. Each protocol
-is one router of named handlers (gateway.openai_routes, anthropic_routes, responses_routes, models_routes);
+is a package with one router of named handlers (gateway.protocols, listed in gateway.protocols.registry);
 administration, documents, audit and the console are the control plane's (services/control-plane)."""
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import anthropic_routes, models_routes, openai_routes, responses_routes, template_select, tenant_metrics
+from gateway import template_select, tenant_metrics
 from gateway.accounts import Accounts
-from gateway.anthropic_errors import error_body, error_response
 from gateway.chat import ChatService
 from gateway.client_profiles import client_headers
 from gateway.declaration import SERVICE
 from gateway.deps import Edge
 from gateway.feedback import AnswerRecorder
 from gateway.pending import Pending
-from gateway.responses_store import ResponseStore
+from gateway.protocols.entry import openai_envelope
+from gateway.protocols.registry import ANTHROPIC, MODELS, PROTOCOLS, serving
+from gateway.protocols.responses.store import ResponseStore
 from gateway.resume import StreamResume
 from gateway.settings import GatewaySettings
 from gateway.stream_registry import StreamRegistry
@@ -110,36 +111,35 @@ def create_app(
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings
     app.add_middleware(EdgeHeaders)  # x-moe-replica out; the headers that choose a client profile in
     install_error_handlers(app, render=render_error, on_error=count_error)
-    for protocol in (openai_routes, anthropic_routes, responses_routes, models_routes, tenant_metrics):
+    for protocol in PROTOCOLS:
         app.include_router(protocol.router)
+    app.include_router(tenant_metrics.router)
     return app
 
 
 def render_error(request: Request, error: OpenAIError) -> JSONResponse:
     """An error in the envelope of the protocol its path belongs to; /v1/models serves both SDKs, so its errors
     are Anthropic's for a client that sends `anthropic-version` (the Anthropic SDK, Claude Code)."""
-    if request.url.path.startswith(anthropic_routes.PREFIX):
-        return error_response(error)
-    if request.url.path.startswith("/v1/models") and "anthropic-version" in request.headers:
-        return JSONResponse(error_body(error), status_code=error.status, headers=error.headers)
+    protocol = serving(request.url.path)
+    if protocol is MODELS and "anthropic-version" in request.headers:
+        return JSONResponse(ANTHROPIC.envelope(error), status_code=error.status, headers=error.headers)
+    if protocol is not None and protocol.render is not None:
+        return protocol.render(error)
     return openai_response(request, error)
 
 
 def envelope(path: str, error: OpenAIError) -> dict[str, Any]:
     """The error body of the protocol `path` belongs to (the input guard's refusals)."""
-    return error_body(error) if path.startswith(anthropic_routes.PREFIX) else error.body()
-
-
-ENDPOINTS = (("/v1/chat/completions", "chat"), ("/v1/responses", "responses"), ("/v1/models", "models"))
+    protocol = serving(path)
+    return (protocol.envelope if protocol is not None else openai_envelope)(error)
 
 
 def count_error(request: Request, error: OpenAIError) -> None:
     """An error before the chat flow counted the request, by the endpoint the answers count it under (its mode
     is not known yet: "-"), so a dashboard tells the chat API's errors from the Responses API's."""
-    path = request.url.path
-    if not path.startswith(anthropic_routes.PREFIX):  # the Anthropic envelope counts its own
-        endpoint = next((name for prefix, name in ENDPOINTS if path.startswith(prefix)), "other")
-        GATEWAY_REQUESTS.labels(endpoint, "-", str(error.status)).inc()
+    protocol = serving(request.url.path)
+    if protocol is None or protocol.render is None:  # a protocol's own rendering counts its own
+        GATEWAY_REQUESTS.labels(protocol.name if protocol is not None else "other", "-", str(error.status)).inc()
 
 
 class EdgeHeaders:

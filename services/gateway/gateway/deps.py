@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from fastapi import Response
 
     from gateway.chat import ChatService
-    from gateway.responses_store import ResponseStore
+    from gateway.protocols.responses.store import ResponseStore
     from gateway.settings import GatewaySettings
     from gateway.stream_registry import Api
     from moe_core.access.keystore import ApiKey

@@ -16,28 +16,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
-from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
-from gateway.anthropic_routes import AnthropicFrames
 from gateway.chat import ChatService
-from gateway.openai_routes import OpenAIFrames
 from gateway.pending import Event
-from gateway.responses_api import ResponsesRequest
-from gateway.responses_routes import ResponsesFrames, finisher
-from gateway.responses_store import ResponseStore
+from gateway.protocols.entry import Resumed
+from gateway.protocols.registry import named
+from gateway.protocols.responses.store import ResponseStore
 from gateway.session import RequestRun
-from gateway.stream import SSE_HEADERS, Frames, sse
+from gateway.stream import SSE_HEADERS, sse
 from gateway.stream_ids import Position, with_ids
 from gateway.stream_registry import Api, StreamRecord, StreamRegistry
 from gateway.stream_replay import Replay
 from moe_core.access.keystore import ApiKey
 from moe_core.access.throttle import Throttle
-from moe_core.contracts import Answer, ChatMessage, ChatRequest
+from moe_core.contracts import Answer, ChatRequest
 from moe_core.runtime.observability import bind_response_id
 from moe_core.runtime.observability.metrics import GATEWAY_RESUMED
 from moe_core.runtime.openai_error import OpenAIError
@@ -113,19 +109,9 @@ class StreamResume:
                                  headers={**SSE_HEADERS, **headers})
 
     async def _render(self, record: StreamRecord, run: RequestRun, key: ApiKey) -> AsyncIterator[str]:
-        spec: dict[str, Any] = record.spec
-        frames: Frames
-        if record.api == "chat":
-            frames = OpenAIFrames(run, spec["reasoning"], bool(spec["include_usage"]))
-        elif record.api == "messages":
-            frames = AnthropicFrames(run, bool(spec["thinking"]), spec.get("model"))
-        else:
-            body = ResponsesRequest.model_validate(spec["body"])
-            earlier: list[ChatMessage] = []
-            if body.previous_response_id:
-                earlier = (await self.responses.load(body.previous_response_id, record.tenant_id)).conversation
-            owner = replace(key, tenant_ids=(record.tenant_id,))  # stored under the tenant the stream was opened for
-            frames = ResponsesFrames(run, body, finisher(self.responses, body, owner, earlier, body.input_messages()))
+        protocol = named(record.api)
+        assert protocol.resumed is not None  # only a protocol that streams registers a stream
+        frames = await protocol.resumed(Resumed(run, record.spec, record.tenant_id, key, self.responses))
         return sse(run, frames)
 
     async def _seen(self, replay: Replay) -> None:

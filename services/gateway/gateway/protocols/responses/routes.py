@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -22,7 +23,8 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from gateway.deps import EdgeParts, VerifiedKey, json_body, request_timeout
-from gateway.responses_api import (
+from gateway.protocols.entry import Protocol, Resumed
+from gateway.protocols.responses.api import (
     ResponsesRequest,
     assistant_turn,
     cut_short,
@@ -32,9 +34,9 @@ from gateway.responses_api import (
     reasoning_item,
     response_body,
 )
-from gateway.responses_store import ResponseStore, StoredResponse
+from gateway.protocols.responses.store import ResponseStore, StoredResponse
 from gateway.session import RequestRun
-from gateway.stream import reply
+from gateway.stream import Frames, reply
 from gateway.stream_ids import KEEP_ALIVE
 from gateway.stream_registry import Api
 from gateway.transcript import Done, Text
@@ -204,3 +206,15 @@ class ResponsesFrames:
         return frames
 
     refused = failed
+
+
+async def resumed(r: Resumed) -> Frames:
+    body = ResponsesRequest.model_validate(r.spec["body"])
+    earlier: list[ChatMessage] = []
+    if body.previous_response_id:
+        earlier = (await r.responses.load(body.previous_response_id, r.tenant_id)).conversation
+    owner = replace(r.key, tenant_ids=(r.tenant_id,))  # stored under the tenant the stream was opened for
+    return ResponsesFrames(r.run, body, finisher(r.responses, body, owner, earlier, body.input_messages()))
+
+
+PROTOCOL = Protocol("responses", "/v1/responses", router, resumed=resumed)

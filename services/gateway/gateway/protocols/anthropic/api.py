@@ -1,5 +1,5 @@
 """Anthropic Messages wire shapes: the request model and its mapping to the internal (OpenAI-form) chat,
-the message body and stop reasons (its error envelope: gateway.anthropic_errors)."""
+the message body and stop reasons (its error envelope: gateway.protocols.anthropic.errors)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Anthropic Messages protocol: POST /v1/messages (an Anthropic message body or its exact SSE event sequence)
 and /v1/messages/count_tokens. Every error on these paths, the key check's included, is rendered in Anthropic's
-envelope (gateway.anthropic_errors, chosen by gateway.app's error handlers).
+envelope (gateway.protocols.anthropic.errors, chosen by gateway.app's error handlers).
 
 Stream: message_start, ping, then content blocks as they happen (each content_block_start, deltas,
 content_block_stop): live progress and the merger's thinking in `thinking` blocks (unless the request
@@ -17,13 +17,20 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.anthropic_api import CountTokensRequest, message_body, parse_messages_request, stop_reason, usage_body
-from gateway.anthropic_errors import error_body
 from gateway.deps import EdgeParts, VerifiedKey, json_body, request_timeout
+from gateway.protocols.anthropic.api import (
+    CountTokensRequest,
+    message_body,
+    parse_messages_request,
+    stop_reason,
+    usage_body,
+)
+from gateway.protocols.anthropic.errors import error_body, error_response
+from gateway.protocols.anthropic.token_count import count_prompt
+from gateway.protocols.entry import Protocol, Resumed
 from gateway.session import RequestRun
-from gateway.stream import reply
+from gateway.stream import Frames, reply
 from gateway.stream_registry import Api
-from gateway.token_count import count_prompt
 from gateway.tools import tool_calls, tool_use_block
 from gateway.transcript import Done, Text
 from moe_core.contracts import Answer
@@ -58,7 +65,7 @@ async def messages(request: Request, key: VerifiedKey, edge: EdgeParts) -> Respo
 @router.post("/v1/messages/count_tokens")
 async def messages_count_tokens(request: Request, _: VerifiedKey, edge: EdgeParts) -> Response:
     """Anthropic's token counting (what Claude Code calls before a turn): the prompt's tokens
-    (gateway.token_count), nothing is generated."""
+    (gateway.protocols.anthropic.token_count), nothing is generated."""
     body = parse_messages_request(await json_body(request), CountTokensRequest)
     found = resolve(body.model, edge.settings.model_map)  # also `<mode>@<template>`
     if found is None:
@@ -141,3 +148,10 @@ class AnthropicFrames:
 
 def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
+
+
+async def resumed(r: Resumed) -> Frames:
+    return AnthropicFrames(r.run, bool(r.spec["thinking"]), r.spec.get("model"))
+
+
+PROTOCOL = Protocol("messages", PREFIX, router, envelope=error_body, render=error_response, resumed=resumed)

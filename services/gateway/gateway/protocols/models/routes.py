@@ -13,7 +13,8 @@ from fastapi import APIRouter
 
 from gateway import template_select
 from gateway.deps import Edge, EdgeParts, VerifiedKey
-from gateway.openai_api import MODES
+from gateway.protocols.entry import Protocol
+from gateway.protocols.openai.api import MODES
 from moe_core.access.keystore import ApiKey
 from moe_core.llm.model_map import resolve, split_template
 from moe_core.runtime.openai_error import OpenAIError
@@ -60,3 +61,6 @@ def _model(mode: str, templates: template_select.Templates) -> dict[str, object]
     return {"id": mode, "object": "model", "created": CREATED, "owned_by": "moe-sovereign", "type": "model",
             "display_name": mode, "created_at": CREATED_AT,
             "description": template_select.describe(mode, templates)}
+
+
+PROTOCOL = Protocol("models", "/v1/models", router)

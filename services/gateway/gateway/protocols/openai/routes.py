@@ -15,7 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from gateway.deps import EdgeParts, VerifiedKey, json_body, request_timeout
-from gateway.openai_api import (
+from gateway.protocols.entry import Protocol, Resumed
+from gateway.protocols.openai.api import (
     ReasoningFormat,
     chunk_body,
     completion_body,
@@ -25,7 +26,7 @@ from gateway.openai_api import (
     usage_body,
 )
 from gateway.session import RequestRun
-from gateway.stream import reply
+from gateway.stream import Frames, reply
 from gateway.stream_ids import KEEP_ALIVE
 from gateway.stream_registry import Api
 from gateway.tools import tool_calls
@@ -125,3 +126,10 @@ class OpenAIFrames:
 
 def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def resumed(r: Resumed) -> Frames:
+    return OpenAIFrames(r.run, r.spec["reasoning"], bool(r.spec["include_usage"]))
+
+
+PROTOCOL = Protocol("chat", "/v1/chat/completions", router, resumed=resumed)
