@@ -255,37 +255,53 @@ class Bus:
                     return
             started = time.perf_counter()
             outcome = "failed"  # the message's one observation (moe_stage_seconds), by how its handling ended
-            body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
             try:
-                try:
-                    parsed = model.model_validate_json(body)
-                except ValidationError as exc:
-                    await self.dead_letter(msg, f"invalid {model.__name__}: {exc}", "validation_error")
-                    outcome = "dead_lettered"
-                    return
-                if isinstance(parsed, Envelope) and parsed.trace.traceparent is None:
-                    parsed.trace = current_trace_context()  # the consumer span, continuing the header's trace
-                rid = getattr(parsed, "response_id", "-")
-                with bind_response_id(rid):
-                    try:
-                        await handler(parsed)
-                        self.redelivery.done(msg)
-                        outcome = "ok"
-                    except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
-                        log.exception("transient failure")
-                        record_failure(topic, rid, exc)
-                        if await self.redelivery.redeliver(msg, exc, self.dead_letter):
-                            outcome = "retried"
-                            raise
-                        outcome = "dead_lettered"
-                    except Exception as exc:
-                        log.exception("handler failed")
-                        record_failure(topic, rid, exc)
-                        await self.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)
-                        outcome = "dead_lettered"
+                outcome, again = await self._handle(msg, topic, model, handler)
+                if again is not None:
+                    raise again  # FastStream nacks: the record is redelivered (redelivery.py)
             finally:
                 STAGE_SECONDS.labels(service, topic, outcome).observe(time.perf_counter() - started)
 
+        kwargs = self._consumer_options(group, offset_reset, workers)
+        # the handler gets the record from a decoder, not from FastStream's Context("message") (KafkaMessage):
+        # fast_depends resolves a Context parameter with a sync call in a worker thread, a thread hop per record
+        subscriber = self.broker.subscriber(topic, decoder=record_decoder, **kwargs)
+        subscriber(on_message)
+        if wanted is not None and hasattr(subscriber, "consume_one"):
+            _drop_unwanted(subscriber, wanted)
+        return subscriber
+
+    async def _handle(self, msg: Any, topic: str, model: type[M],
+                      handler: Handler[M]) -> tuple[str, BaseException | None]:
+        """One record parsed and handled: its outcome ("ok", "retried" or "dead_lettered") and, when retried, the
+        error to raise again so the record is redelivered."""
+        body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
+        try:
+            parsed = model.model_validate_json(body)
+        except ValidationError as exc:
+            await self.dead_letter(msg, f"invalid {model.__name__}: {exc}", "validation_error")
+            return "dead_lettered", None
+        if isinstance(parsed, Envelope) and parsed.trace.traceparent is None:
+            parsed.trace = current_trace_context()  # the consumer span, continuing the header's trace
+        rid = getattr(parsed, "response_id", "-")
+        with bind_response_id(rid):
+            try:
+                await handler(parsed)
+                self.redelivery.done(msg)
+                return "ok", None
+            except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
+                log.exception("transient failure")
+                record_failure(topic, rid, exc)
+                if await self.redelivery.redeliver(msg, exc, self.dead_letter):
+                    return "retried", exc
+                return "dead_lettered", None
+            except Exception as exc:
+                log.exception("handler failed")
+                record_failure(topic, rid, exc)
+                await self.dead_letter(msg, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+                return "dead_lettered", None
+
+    def _consumer_options(self, group: bool, offset_reset: str, workers: int | None) -> dict[str, Any]:
         n_workers = (workers or self.settings.consumer_workers) if group else 1
         kwargs: dict[str, Any] = {
             "auto_offset_reset": offset_reset,
@@ -300,13 +316,7 @@ class Bus:
                 kwargs["max_workers"] = n_workers
         else:
             kwargs.update(ack_policy=AckPolicy.ACK_FIRST)
-        # the handler gets the record from a decoder, not from FastStream's Context("message") (KafkaMessage):
-        # fast_depends resolves a Context parameter with a sync call in a worker thread, a thread hop per record
-        subscriber = self.broker.subscriber(topic, decoder=record_decoder, **kwargs)
-        subscriber(on_message)
-        if wanted is not None and hasattr(subscriber, "consume_one"):
-            _drop_unwanted(subscriber, wanted)
-        return subscriber
+        return kwargs
 
     async def ensure_topics(self) -> None:
         """Create the fleet's topics if they do not exist (explicitly, never by auto-create); nothing when

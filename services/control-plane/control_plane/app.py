@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from redis.asyncio import Redis
 
 from control_plane.admin.api import AdminApi
 from control_plane.admin.principals import PrincipalsApi
@@ -113,55 +115,82 @@ def domain_keywords(settings: ControlPlaneSettings) -> Keywords | str:
         return str(exc)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What the control plane's APIs are built from (create_app)."""
+
+    settings: ControlPlaneSettings
+    bus: Bus
+    redis: Redis
+    stores: Stores
+    limiter: Limiter
+    throttle: Throttle
+    events: KeyEvents
+    opa: PolicyClient
+    gate: PolicyGate
+    keywords: Keywords | str  # or why they cannot be read (domain_keywords)
+    inference: InferenceConfig
+
+
+def _parts(settings: ControlPlaneSettings, bus: Bus, keystore: KeyStore | None) -> Parts:
+    redis = redis_client(settings.redis_url)
+    stores = Stores(settings, keystore)
+    limiter = Limiter(redis, settings.topic_namespace)
+    opa = PolicyClient(settings.opa_url, settings.opa_timeout_s)
+    return Parts(settings, bus, redis, stores, limiter,
+                 Throttle(limiter, settings),  # per-key limits of uploads, verifications, exports
+                 KeyEvents(redis, settings.topic_namespace, lambda: stores.keys().invalidate()),  # every replica
+                 opa, PolicyGate(opa, bus),  # write decisions by Open Policy Agent, each an audit record
+                 domain_keywords(settings), InferenceConfig.from_settings(settings))
+
+
+def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, templates: TemplatesApi) -> list[APIRouter]:
+    stores, bus, gate = p.stores, p.bus, p.gate
+    return [api.router for api in (
+        AdminApi(bus, stores.keys, p.events, gate, p.inference.templates, p.settings.model_map),  # /v1/admin/*
+        ConfigApi(p.settings, p.inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
+        PolicyApi(p.settings, p.opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last error
+        PrincipalsApi(bus, stores.keys, gate, p.events),  # /v1/admin/principals (scoped by the policy)
+        templates,  # /v1/admin/templates (per tenant), published into Redis for the edge
+        UsageApi(stores.usage, stores.keys, p.limiter, gate),  # GET /v1/usage
+        provider_status,  # GET /v1/provider-status: the calling key's limits, used and left (read only)
+        graph,
+        audit,
+        AuditLists(stores.keys, audit.store, gate),  # GET /v1/audit, /v1/tool-calls (recent, own tenants)
+        KnowledgeApi(bus, stores.keys, lambda: graph.db, p.throttle, gate, p.keywords,  # four-eyes imports
+                     documents=memory.document),  # an import's source document: one of the tenant's
+        FeedbackApi(bus, p.redis, p.settings.topic_namespace, p.settings.feedback_window_s),  # POST /v1/feedback
+        OpsApi(p.settings, p.redis, stores.keys, lambda: graph.db),  # operators' endpoints
+        memory,
+        GuardrailsApi(stores.keys, p.redis, p.settings.topic_namespace),  # /v1/guardrails/*: quarantine, journal
+    )]
+
+
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
                keystore: KeyStore | None = None, manage_broker: bool = True,
                oidc: OidcSettings | None = None) -> FastAPI:
     settings = settings or ControlPlaneSettings()
     bus = bus or Bus(settings)
-    redis = redis_client(settings.redis_url)
-    stores = Stores(settings, keystore)
-    limiter = Limiter(redis, settings.topic_namespace)
-    throttle = Throttle(limiter, settings)  # per-key limits of uploads, verifications, exports
-    events = KeyEvents(redis, settings.topic_namespace, lambda: stores.keys().invalidate())  # every replica's cache
-    opa = PolicyClient(settings.opa_url, settings.opa_timeout_s)
-    gate = PolicyGate(opa, bus)  # write decisions by Open Policy Agent, each an audit record
-    keywords = domain_keywords(settings)
-    graph = GraphApi(settings, bus, stores.keys, gate, keywords)  # /graph/*, quarantine review, memory ingest
-    audit = AuditApi(settings, stores.keys, throttle, gate)  # GET /v1/audit/{id}, /v1/lineage/{id}
+    p = _parts(settings, bus, keystore)
+    redis, stores, events = p.redis, p.stores, p.events
+    graph = GraphApi(settings, bus, stores.keys, p.gate, p.keywords)  # /graph/*, quarantine review, memory ingest
+    audit = AuditApi(settings, stores.keys, p.throttle, p.gate)  # GET /v1/audit/{id}, /v1/lineage/{id}
     # the edge's usage charges -> usage_requests, usage_daily (group commit: control_plane.usage.writes)
     usage = UsageRecorder(stores.usage_opened, settings.usage_write_linger_ms / 1000, settings.consumer_in_flight)
     # the requests whose edge replica died, settled here (their charges go out on `usage` like the edge's)
     sweeper = SettleSweeper(settings, settings, Settler(redis, settings.topic_namespace,
                                                         lambda charge: bus.publish(charge, bus.topics.usage)))
     # The subscriptions are the declared ones (control_plane.declaration), each to its handler, on the stages'
-    # consumer (moe_core.stage.consumer: the payload decoded into the model, records in flight in order per key,
-    # offsets committed together), not Bus.subscribe's (a thread hop per record for FastStream's message context,
-    # a commit round trip per record, four consumers idling): with the usage store's own pool, 2.78 -> 2.33 ms of
-    # control-plane + Postgres CPU per charge, idle 12 -> 7 ms/s (python -m bench.usage_write_costs).
+    # consumer (moe_core.stage.consumer: records in flight in order per key, offsets committed together): with
+    # the usage store's own pool, 2.78 -> 2.33 ms of control-plane + Postgres CPU per charge
+    # (python -m bench.usage_write_costs).
     handlers: dict[str, Callable[[Any], Awaitable[None]]] = {"record_usage": usage.handle}
     bus.broker.include_router(stage_router(SERVICE, settings, bus, handlers)[0])
-    inference = InferenceConfig.from_settings(settings)
-    memory = MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, throttle, gate,  # tenant documents
-                       keywords)  # a protected domain's document is held for review (memory.rego)
-    templates = TemplatesApi(bus, stores.keys, gate, inference, inference.templates, redis, settings.topic_namespace)
-    routers: list[APIRouter] = [api.router for api in (
-        AdminApi(bus, stores.keys, events, gate, inference.templates, settings.model_map),  # /v1/admin/*
-        ConfigApi(settings, inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
-        PolicyApi(settings, opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last load error
-        PrincipalsApi(bus, stores.keys, gate, events),  # /v1/admin/principals (scoped by the policy)
-        templates,  # /v1/admin/templates (per tenant), published into Redis for the edge
-        UsageApi(stores.usage, stores.keys, limiter, gate),  # GET /v1/usage
-        provider_status,  # GET /v1/provider-status: the calling key's limits, used and left (read only)
-        graph,
-        audit,
-        AuditLists(stores.keys, audit.store, gate),  # GET /v1/audit, /v1/tool-calls (recent, own tenants)
-        KnowledgeApi(bus, stores.keys, lambda: graph.db, throttle, gate, keywords,  # bundles, four-eyes imports
-                     documents=memory.document),  # an import's source document: one of the tenant's
-        FeedbackApi(bus, redis, settings.topic_namespace, settings.feedback_window_s),  # POST /v1/feedback
-        OpsApi(settings, redis, stores.keys, lambda: graph.db),  # operators' endpoints
-        memory,
-        GuardrailsApi(stores.keys, redis, settings.topic_namespace),  # /v1/guardrails/*: quarantine, journal
-    )]
+    memory = MemoryApi(settings, settings.topic_namespace, bus, stores.keys, redis, p.throttle, p.gate,  # documents
+                       p.keywords)  # a protected domain's document is held for review (memory.rego)
+    templates = TemplatesApi(bus, stores.keys, p.gate, p.inference, p.inference.templates, redis,
+                             settings.topic_namespace)
+    routers = _routers(p, graph, audit, memory, templates)
 
     async def start() -> None:
         app.state.key_store = await stores.open()
@@ -179,10 +208,10 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         await stores.keys().ping()
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[start],
-                             on_shutdown=[graph.close, audit.close, opa.close, stop], manage_broker=manage_broker)
-    app.state.policy = opa  # the policy engine's client (its url: MOE_OPA_URL)
-    app.state.limit_reader = limiter  # the edge's limit counters, read by GET /v1/provider-status
-    app.state.key_guard = KeyGuard(limiter, settings.limit_failed_key_lookups_per_minute)  # failed key lookups
+                             on_shutdown=[graph.close, audit.close, p.opa.close, stop], manage_broker=manage_broker)
+    app.state.policy = p.opa  # the policy engine's client (its url: MOE_OPA_URL)
+    app.state.limit_reader = p.limiter  # the edge's limit counters, read by GET /v1/provider-status
+    app.state.key_guard = KeyGuard(p.limiter, settings.limit_failed_key_lookups_per_minute)  # failed key lookups
     app.add_middleware(InputLimits, limits=settings)  # body size, JSON depth, lists, strings, Unicode
     install_error_handlers(app)
     for router in routers:

@@ -27,71 +27,88 @@ from moe_core.runtime.publish_once import os_actor
 from moe_core.runtime.stores import redis_client
 
 
+async def _create(store: KeyStore, args: argparse.Namespace) -> int:
+    tenants = args.tenant or ["default"]
+    missing = [t for t in tenants if await store.tenant(t) is None]
+    if missing and not args.new_tenant:  # a typo would otherwise make a tenant of its own
+        print(f"no tenant {', '.join(map(repr, missing))}: create it with the admin API (docs/api.md) or pass "
+              "--new-tenant to create it here", file=sys.stderr)
+        return 1
+    holder = await _holder(store, args, tenants)
+    if holder is None:
+        return 1
+    key, token = await store.create(args.name, args.role, tenants, principal_id=holder or None)
+    try:
+        for tenant in missing:  # made with the key: an audit event of its own, as the admin API's
+            await _publish(change_event(os_actor(), "tenant.created", f"tenant:{tenant}", tenant,
+                                        {"name": "", "via": "keys create --new-tenant"}))
+            print(f"created tenant {tenant!r}", file=sys.stderr)
+        await _audit("key.created", key)
+    except Unrecorded as exc:  # never a key without its record: revoked again, its secret never shown
+        await store.revoke(key.id)
+        print(f"{exc}: key {key.id} revoked again, its secret not printed", file=sys.stderr)
+        return 1
+    print(token)
+    print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
+    return 0
+
+
+async def _rotate(store: KeyStore, args: argparse.Namespace) -> int:
+    if not await reachable():  # asked first: a rotation cannot be undone
+        print(f"{Unrecorded.MESSAGE}: the key was not rotated", file=sys.stderr)
+        return 1
+    rotated = await store.rotate(args.id)
+    if rotated is None:
+        print(f"no active key with id {args.id}", file=sys.stderr)
+        return 1
+    await _announce(f"key:{args.id}")  # the old secret is refused by every replica at once
+    try:
+        await _audit("key.rotated", rotated[0])
+    except Unrecorded as exc:  # the new secret is withheld: nobody holds an unrecorded secret
+        print(f"{exc}: {args.id} was rotated but its new secret is not printed; rotate it again", file=sys.stderr)
+        return 1
+    print(rotated[1])
+    print(f"rotated {args.id}: the old secret no longer works", file=sys.stderr)
+    return 0
+
+
+async def _revoke(store: KeyStore, args: argparse.Namespace) -> int:
+    if not await store.revoke(args.id):
+        print(f"no active key with id {args.id}", file=sys.stderr)
+        return 1
+    await _announce(f"key:{args.id}")
+    revoked = await store.get(args.id)
+    assert revoked is not None
+    try:
+        await _audit("key.revoked", revoked)
+    except Unrecorded as exc:  # revoked stays revoked (the safe side), said loudly
+        print(f"{exc}: {args.id} IS revoked, but the revocation is not on the record", file=sys.stderr)
+        return 1
+    print(f"revoked {args.id}", file=sys.stderr)
+    return 0
+
+
+async def _list(store: KeyStore, args: argparse.Namespace) -> int:
+    for key in await store.keys():
+        state = "revoked" if key.revoked_at else "expired" if key.expired() else "active"
+        print(f"{key.id}\t{key.name}\t{key.role}\t{','.join(key.tenant_ids)}\t{state}")
+    return 0
+
+
+async def _ensure_cmd(store: KeyStore, args: argparse.Namespace) -> int:
+    print(await _ensure(store, Path(args.file), args.name))
+    return 0
+
+
+COMMANDS = {"create": _create, "rotate": _rotate, "revoke": _revoke, "list": _list, "ensure": _ensure_cmd}
+
+
 async def _main(args: argparse.Namespace) -> int:
     store = await KeyStore.connect(ControlPlaneSettings().postgres_dsn, cache_ttl_s=0)
     try:
-        if args.cmd == "create":
-            tenants = args.tenant or ["default"]
-            missing = [t for t in tenants if await store.tenant(t) is None]
-            if missing and not args.new_tenant:  # a typo would otherwise make a tenant of its own
-                print(f"no tenant {', '.join(map(repr, missing))}: create it with the admin API (docs/api.md) or pass "
-                      "--new-tenant to create it here", file=sys.stderr)
-                return 1
-            holder = await _holder(store, args, tenants)
-            if holder is None:
-                return 1
-            key, token = await store.create(args.name, args.role, tenants, principal_id=holder or None)
-            try:
-                for tenant in missing:  # made with the key: an audit event of its own, as the admin API's
-                    await _publish(change_event(os_actor(), "tenant.created", f"tenant:{tenant}", tenant,
-                                                {"name": "", "via": "keys create --new-tenant"}))
-                    print(f"created tenant {tenant!r}", file=sys.stderr)
-                await _audit("key.created", key)
-            except Unrecorded as exc:  # never a key without its record: revoked again, its secret never shown
-                await store.revoke(key.id)
-                print(f"{exc}: key {key.id} revoked again, its secret not printed", file=sys.stderr)
-                return 1
-            print(token)
-            print(f"created key {key.id} ({key.role}, tenants {', '.join(key.tenant_ids)})", file=sys.stderr)
-        elif args.cmd == "rotate":
-            if not await reachable():  # asked first: a rotation cannot be undone
-                print(f"{Unrecorded.MESSAGE}: the key was not rotated", file=sys.stderr)
-                return 1
-            rotated = await store.rotate(args.id)
-            if rotated is None:
-                print(f"no active key with id {args.id}", file=sys.stderr)
-                return 1
-            await _announce(f"key:{args.id}")  # the old secret is refused by every replica at once
-            try:
-                await _audit("key.rotated", rotated[0])
-            except Unrecorded as exc:  # the new secret is withheld: nobody holds an unrecorded secret
-                print(f"{exc}: {args.id} was rotated but its new secret is not printed; rotate it again",
-                      file=sys.stderr)
-                return 1
-            print(rotated[1])
-            print(f"rotated {args.id}: the old secret no longer works", file=sys.stderr)
-        elif args.cmd == "revoke":
-            if not await store.revoke(args.id):
-                print(f"no active key with id {args.id}", file=sys.stderr)
-                return 1
-            await _announce(f"key:{args.id}")
-            revoked = await store.get(args.id)
-            assert revoked is not None
-            try:
-                await _audit("key.revoked", revoked)
-            except Unrecorded as exc:  # revoked stays revoked (the safe side), said loudly
-                print(f"{exc}: {args.id} IS revoked, but the revocation is not on the record", file=sys.stderr)
-                return 1
-            print(f"revoked {args.id}", file=sys.stderr)
-        elif args.cmd == "list":
-            for key in await store.keys():
-                state = "revoked" if key.revoked_at else "expired" if key.expired() else "active"
-                print(f"{key.id}\t{key.name}\t{key.role}\t{','.join(key.tenant_ids)}\t{state}")
-        elif args.cmd == "ensure":
-            print(await _ensure(store, Path(args.file), args.name))
+        return await COMMANDS[args.cmd](store, args)
     finally:
         await store.close()
-    return 0
 
 
 async def _announce(subject: str) -> None:
