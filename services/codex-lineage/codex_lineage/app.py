@@ -50,6 +50,7 @@ from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus, record_decoder
 from moe_core.runtime.kafka_clients import linger_options
+from moe_core.runtime.openai_error import install_error_handlers
 from moe_core.runtime.service import create_service_app
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
 
     app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
                              on_shutdown=[close_store])
+    install_error_handlers(app)  # an ApiError raised anywhere, a 404, a bad parameter: the fleet's one envelope
     app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes,
                               classes.current))
     app.include_router(fact_lineage_router(lambda: holder["store"], lambda: holder["keys"]))

@@ -45,17 +45,14 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     @api.get("/v1/health/drift")
     async def history(request: Request) -> JSONResponse:
         runs = get_runs()
-        try:
-            access = await require_admin(request, get_keys())
-            hours = params.hours(request, default_hours)
-            limit = int(params.number(request, "limit", 50, 1, 500))
-            severity = params.choice(request, "severity", SEVERITIES, None)
-            dataset = request.query_params.get("dataset")
-            tenant = _dataset_tenant(dataset) if dataset is not None else None
-            if tenant is not None:
-                await known(runs, access, tenant)
-        except ApiError as exc:
-            return exc.response()
+        access = await require_admin(request, get_keys())
+        hours = params.hours(request, default_hours)
+        limit = int(params.number(request, "limit", 50, 1, 500))
+        severity = params.choice(request, "severity", SEVERITIES, None)
+        dataset = request.query_params.get("dataset")
+        tenant = _dataset_tenant(dataset) if dataset is not None else None
+        if tenant is not None:
+            await known(runs, access, tenant)
         found, graphs = _seen(access, *await runs.window(hours, tenant))
         listed = [r for r in reversed(found) if severity is None or r["severity"] == severity]
         return JSONResponse({"object": "list", "data": listed[:limit], "summary": summarise(found, hours),
@@ -64,11 +61,8 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     @api.get("/v1/health/drift/datasets")
     async def datasets(request: Request) -> JSONResponse:
         runs = get_runs()
-        try:
-            access = await require_admin(request, get_keys())
-            hours = params.hours(request, default_hours)
-        except ApiError as exc:
-            return exc.response()
+        access = await require_admin(request, get_keys())
+        hours = params.hours(request, default_hours)
         found, graphs = _seen(access, *await runs.window(hours))
         return JSONResponse({"object": "list", "window_hours": hours, "data": [
             {"dataset": name, **graph, **{k: v for k, v in summarise(
@@ -78,13 +72,10 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     @api.get("/v1/health/drift/datasets/{dataset:path}")
     async def dataset(dataset: str, request: Request) -> JSONResponse:
         runs = get_runs()
-        try:
-            access = await require_admin(request, get_keys())
-            hours = params.hours(request, default_hours)
-            tenant = _dataset_tenant(dataset)
-            await known(runs, access, tenant)
-        except ApiError as exc:
-            return exc.response()
+        access = await require_admin(request, get_keys())
+        hours = params.hours(request, default_hours)
+        tenant = _dataset_tenant(dataset)
+        await known(runs, access, tenant)
         found, graphs = await runs.window(hours, tenant)
         return JSONResponse({"dataset": dataset, "graph": graphs.get(dataset, {}),
                              **summarise(found, hours), "latest": found[-1] if found else None})
@@ -92,17 +83,14 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     @api.get("/v1/health/drift/runs/{run_id:path}")
     async def run(run_id: str, request: Request) -> JSONResponse:
         runs = get_runs()
-        try:
-            access = await require_admin(request, get_keys())
-            hours = params.hours(request, params.MAX_HOURS)
-            if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
-                raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
-            found, _ = await runs.window(hours, response_id=run_id.partition(":")[2])
-            match = next((r for r in found if r["id"] == run_id and access.owns(r["tenant"])), None)
-            if match is None:
-                raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
-        except ApiError as exc:
-            return exc.response()
+        access = await require_admin(request, get_keys())
+        hours = params.hours(request, params.MAX_HOURS)
+        if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
+            raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
+        found, _ = await runs.window(hours, response_id=run_id.partition(":")[2])
+        match = next((r for r in found if r["id"] == run_id and access.owns(r["tenant"])), None)
+        if match is None:
+            raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
         return JSONResponse(match)
 
     return api

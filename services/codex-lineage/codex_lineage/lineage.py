@@ -104,27 +104,9 @@ class Lineage:
         runs: list[StageRun] = []
         final: tuple[EventType, dict[str, RunFacet]] | None = None
         if kind == "Plan":
-            tasks = p.get("tasks") or []
-            task_topics = sorted({self._topic(TASK_TOPIC.get(t.get("kind"), "tasks_expert")) for t in tasks})
-            outs = [self._topic("plans"), *task_topics]
-            runs.append(StageRun(f"{record.stage}.plan", "plan", start, end, [self._topic("requests")], outs,
-                                 {**_model(p.get("planner_model"), None), **_tokens(p.get("usage")),
-                                  **_outcome(detail=f"source={p.get('source')} tasks={len(tasks)}")}))
+            runs.append(self._plan_run(record, start, end))
         elif kind == "TaskResult":
-            task_kind = str(p.get("kind") or "expert")
-            if start == end and p.get("duration_ms"):
-                start = end - timedelta(milliseconds=float(p["duration_ms"]))
-            inputs = [self._topic(TASK_TOPIC.get(task_kind, "tasks_expert"))]
-            used: dict[str, dict[str, InputDatasetFacet]] = {}
-            if task_kind == "graph":
-                inputs.append((self.ds.graph, "knowledge-graph"))
-                used = _graph_facts(p.get("sources"))
-            runs.append(StageRun(f"{record.stage}.{task_kind}", f"task/{p.get('task_id')}", start, end, inputs,
-                                 [self._topic("results")],
-                                 {**_model(p.get("model"), p.get("server")), **_tokens(p.get("usage")),
-                                  **_outcome(confidence=p.get("confidence"), category=p.get("category"),
-                                             tool=(p.get("data") or {}).get("tool") if task_kind == "tool" else None)},
-                                 error=p.get("error"), input_facets=used))
+            runs.append(self._task_run(record, start, end))
         elif kind == "Draft":
             runs.append(self._merge(record, start, end, p.get("answer") or {}, self._topic("drafts")))
         elif kind == "Answer":
@@ -137,13 +119,7 @@ class Lineage:
                 facets.update(_error(f"{said}: {detail}" if detail else said, str(error.get("code") or "")))
             final = (EventType.FAIL if error else EventType.COMPLETE, facets)
         elif kind == "AuditEvent":
-            details = p.get("details") or {}
-            key = f"audit/{details.get('event_id') or record.identity()}"
-            outs = [self._topic("audit")]
-            if str(p.get("actor")) in ("graph-ingest", "gap-healer") or "graph" in str(p.get("action")):
-                outs.append((self.ds.graph, "knowledge-graph"))
-            runs.append(StageRun(f"{p.get('actor') or record.stage}.{p.get('action') or 'audit'}", key, start, end,
-                                 [], outs, _outcome(detail=f"{p.get('subject')}: {p.get('reason') or ''}"[:500])))
+            runs.append(self._audit_run(record, start, end))
         elif kind == "Feedback":
             runs.append(StageRun(f"{record.stage}.feedback", f"feedback/{record.identity()}", start, end, [],
                                  [self._topic("feedback")], _outcome(detail=f"rating={p.get('rating')}")))
@@ -158,6 +134,42 @@ class Lineage:
             events.append(self._event(final[0], PARENT_JOB, parent_run_id(rid), end, [],
                                       [self._topic("answers")], final[1], parent=None))
         return events
+
+    def _plan_run(self, record: AuditRecord, start: datetime, end: datetime) -> StageRun:
+        p = record.payload
+        tasks = p.get("tasks") or []
+        task_topics = sorted({self._topic(TASK_TOPIC.get(t.get("kind"), "tasks_expert")) for t in tasks})
+        return StageRun(f"{record.stage}.plan", "plan", start, end, [self._topic("requests")],
+                        [self._topic("plans"), *task_topics],
+                        {**_model(p.get("planner_model"), None), **_tokens(p.get("usage")),
+                         **_outcome(detail=f"source={p.get('source')} tasks={len(tasks)}")})
+
+    def _task_run(self, record: AuditRecord, start: datetime, end: datetime) -> StageRun:
+        p = record.payload
+        task_kind = str(p.get("kind") or "expert")
+        if start == end and p.get("duration_ms"):
+            start = end - timedelta(milliseconds=float(p["duration_ms"]))
+        inputs = [self._topic(TASK_TOPIC.get(task_kind, "tasks_expert"))]
+        used: dict[str, dict[str, InputDatasetFacet]] = {}
+        if task_kind == "graph":
+            inputs.append((self.ds.graph, "knowledge-graph"))
+            used = _graph_facts(p.get("sources"))
+        return StageRun(f"{record.stage}.{task_kind}", f"task/{p.get('task_id')}", start, end, inputs,
+                        [self._topic("results")],
+                        {**_model(p.get("model"), p.get("server")), **_tokens(p.get("usage")),
+                         **_outcome(confidence=p.get("confidence"), category=p.get("category"),
+                                    tool=(p.get("data") or {}).get("tool") if task_kind == "tool" else None)},
+                        error=p.get("error"), input_facets=used)
+
+    def _audit_run(self, record: AuditRecord, start: datetime, end: datetime) -> StageRun:
+        p = record.payload
+        details = p.get("details") or {}
+        key = f"audit/{details.get('event_id') or record.identity()}"
+        outs = [self._topic("audit")]
+        if str(p.get("actor")) in ("graph-ingest", "gap-healer") or "graph" in str(p.get("action")):
+            outs.append((self.ds.graph, "knowledge-graph"))
+        return StageRun(f"{p.get('actor') or record.stage}.{p.get('action') or 'audit'}", key, start, end,
+                        [], outs, _outcome(detail=f"{p.get('subject')}: {p.get('reason') or ''}"[:500]))
 
     def _answer_run(self, record: AuditRecord, start: datetime, end: datetime) -> StageRun:
         p = record.payload
