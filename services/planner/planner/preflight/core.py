@@ -17,6 +17,7 @@ from planner.preflight.algebra import calculus, solve
 from planner.preflight.arith import arithmetic
 from planner.preflight.bases import number_base
 from planner.preflight.chain import compound
+from planner.preflight.compose import compose
 from planner.preflight.dates import calendar, current_time, date_add, date_diff, timezone, today_free, weekday
 from planner.preflight.dates_typed import dates_typed
 from planner.preflight.intent import intent_match
@@ -44,7 +45,8 @@ ABOUT = re.compile(r"^(?:why|how (?:do|does|did|can|could|should|would|is|are)(?
 # Order matters: compound and specific shapes first, the general arithmetic grammar last.
 RULES: list[Rule] = [compound, date_diff, weekday, date_add, calendar, timezone, hashing, base64, checksum,
                      text_measure, compare, subnet, primes, roman, number_base, in_words, gcd_lcm, finance, statistics,
-                     subnet_typed, finance_typed, dates_typed, statistics_typed, solve, calculus, convert, arithmetic]
+                     subnet_typed, finance_typed, dates_typed, statistics_typed, solve, calculus, convert, compose,
+                     arithmetic]
 
 
 def normalise(question: str) -> Question:
