@@ -83,8 +83,9 @@ def arithmetic_expression(text: str) -> str | None:
     body = re.sub(r"^(?:the (?:result|value) of|the answer to)\s+", "", body, flags=I)
     if re.search(r"\d{4}-\d{2}-\d{2}|\d+\.\d+\.\d+", body) or re.fullmatch(r"[\d\s]+(?:-[\d\s]+)+", body):
         return None  # a date, a version or an IP address, or a phone number, not a subtraction
-    if NOT_ENGLISH.search(text) and re.search(r"\d[.,]\d{3}(?!\d)", body):
-        return None  # "Was ergibt 1.250 minus 375": a German thousands point, not 1.25 (compose.py reads it)
+    if re.search(r"(?<![\d.,])[1-9]\d{0,2}\.\d{3}(?![\d.,])", body) or \
+            (NOT_ENGLISH.search(text) and re.search(r"\d,\d{3}(?!\d)", body)):
+        return None  # "Was ergibt 1.250 minus 375": 1.25, or a German thousands point? (compose.py reads German)
     words = body if NOT_ENGLISH.search(text) else numbers_from_words(body)
     if words is None:
         return None

@@ -45,8 +45,8 @@ ABOUT = re.compile(r"^(?:why|how (?:do|does|did|can|could|should|would|is|are)(?
 # Order matters: compound and specific shapes first, the general arithmetic grammar last.
 RULES: list[Rule] = [compound, date_diff, weekday, date_add, calendar, timezone, hashing, base64, checksum,
                      text_measure, compare, subnet, primes, roman, number_base, in_words, gcd_lcm, finance, statistics,
-                     subnet_typed, finance_typed, dates_typed, statistics_typed, solve, calculus, convert, compose,
-                     arithmetic]
+                     subnet_typed, finance_typed, dates_typed, statistics_typed, solve, calculus, convert, arithmetic,
+                     compose]  # the composition grammar last: what the older readers answer stays as it was
 
 
 def normalise(question: str) -> Question:
