@@ -91,6 +91,7 @@ def test_numbers_are_read_in_the_language_s_own_format() -> None:
     assert number("1,500", DE) is None and number("1.500", EN) is None  # the other language's group mark?
     assert number("0.426", EN) == "0.426" and number("2.400,50", EN) is None
     assert READERS["date"]("26.11.2026", DE) == "2026-11-26" and READERS["date"]("31.02.2026", DE) is None
+    assert READERS["date"]("05.03.2026", EN) is None  # the 5th of March or May the 3rd?
     assert READERS["matrix3"]("1 2 3; 4 5 6; 7 8 9", EN) == [str(n) for n in range(1, 10)]
 
 

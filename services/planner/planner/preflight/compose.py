@@ -32,6 +32,7 @@ HERE = Path(__file__).parent
 SLOT = re.compile(r"\{(\w+):(\w+)\}")
 MAX_DEPTH = 3
 MAX_READINGS = 8
+VALUE = re.compile(r"\d|\b[IVXLCDM]{1,15}\b")
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,8 @@ def readings(q: Question) -> set[tuple[str, str]]:
 
 def compose(q: Question) -> Hit | None:
     """The one tool call every reading of the question agrees on, or None."""
-    if q.quoted or stray_quote(q.text) or len(q.text) > 300:
-        return None
+    if q.quoted or stray_quote(q.text) or len(q.text) > 300 or not VALUE.search(numbers_from_words(q.text) or ""):
+        return None  # every formula binds a number or a numeral: a question with neither is none of them
     found = readings(q)
     if len(found) != 1:
         return None

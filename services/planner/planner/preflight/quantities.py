@@ -58,9 +58,12 @@ def amount(text: str, lang: Mapping[str, Any]) -> str | None:
 
 
 def date(text: str, lang: Mapping[str, Any]) -> str | None:
-    """ISO, English ("1 January 2027", "March 10, 2026"), German ("14. März 2025", "26.11.2026") dates."""
+    """ISO, English ("1 January 2027", "March 10, 2026"), German ("14. März 2025") dates; day.month.year
+    ("26.11.2026") only in a language that writes dates so (languages.yaml: dotted_dates)."""
     text = text.strip()
     m = re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", text)
+    if m and not lang.get("dotted_dates"):
+        return None  # "05.03.2026" in English: the 5th of March or May the 3rd?
     if m:
         from datetime import date as day
 
