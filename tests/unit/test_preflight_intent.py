@@ -1,4 +1,4 @@
-"""Issue 30, round 2: the preflight's intent path (planner/preflight_intent.py). Which tool from signals (typed
+"""Issue 30, round 2: the preflight's intent path (planner/preflight/intent.py). Which tool from signals (typed
 values, cue words), which arguments from the typed readers; answered only when one tool clearly leads, no
 refusal or conflicting signal is there and every argument is bound from a typed value of the text. Each
 question here is one the strict grammars do NOT claim (checked), so the intent path is what is tested; the
@@ -15,7 +15,7 @@ import pytest
 from mcp_service.tools import IMPLEMENTATIONS
 from moe_core.contracts.tools import select_tools
 from planner.preflight import RULES, normalise, recognise
-from planner.preflight_intent import MARGIN, MIN_SCORE, score
+from planner.preflight.intent import MARGIN, MIN_SCORE, score
 from planner.tool_catalogue import ToolCatalogue
 
 pytestmark = pytest.mark.unit

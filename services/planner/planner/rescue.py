@@ -19,8 +19,7 @@ import re
 from collections import Counter
 
 from moe_core.contracts import PlannedTask
-from planner.preflight import recognise
-from planner.preflight_lexicon import WORD_RUN, take_quotes
+from planner.preflight import WORD_RUN, recognise, take_quotes
 from planner.tool_catalogue import ToolCatalogue
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I

@@ -1,5 +1,5 @@
 """HELD-APART phrasing templates, fourth round (issue 30, second round): written BEFORE the intent path
-(planner/preflight_intent.py: which tool from signals, which arguments from the typed readers) was built or
+(planner/preflight/intent.py: which tool from signals, which arguments from the typed readers) was built or
 tuned, and committed before its first run. Never tuned against: a template here is never edited to pass, and
 a miss here is never fixed one by one (a tuning round after its first run needs a fresh heldout5). No
 template text here may appear in the other template files."""

@@ -12,7 +12,7 @@ from zoneinfo import available_timezones
 
 from dateutil import parser as dateparser
 
-from planner.preflight_lexicon import Question, numbers_from_words, strip_request
+from planner.preflight.lexicon import Question, numbers_from_words, strip_request
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner.preflight_german import decimal_commas
-from planner.preflight_lexicon import (
+from planner.preflight.german import decimal_commas
+from planner.preflight.lexicon import (
     COMMON,
     NUM,
     Question,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner.preflight_lexicon import INT, NUM, Question, numbers_from_words, plain_number, strip_request
+from planner.preflight.lexicon import INT, NUM, Question, numbers_from_words, plain_number, strip_request
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 Hit = tuple[str, dict[str, Any]]

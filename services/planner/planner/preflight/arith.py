@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from planner.preflight_lexicon import NOT_ENGLISH, NUM, Question, numbers_from_words, strip_request
+from planner.preflight.lexicon import NOT_ENGLISH, NUM, Question, balanced, numbers_from_words, strip_request
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 N = rf"(?:{NUM})"
@@ -77,21 +77,15 @@ def _steps(text: str) -> str | None:
     return expression
 
 
-def _balanced(text: str) -> bool:
-    depth = 0
-    for char in text:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth < 0:
-            return False
-    return depth == 0
-
-
 def arithmetic_expression(text: str) -> str | None:
     """The calculate expression a question asks for, or None."""
     body = strip_request(text)
     body = re.sub(r"^(?:the (?:result|value) of|the answer to)\s+", "", body, flags=I)
     if re.search(r"\d{4}-\d{2}-\d{2}|\d+\.\d+\.\d+", body) or re.fullmatch(r"[\d\s]+(?:-[\d\s]+)+", body):
         return None  # a date, a version or an IP address, or a phone number, not a subtraction
+    if re.search(r"(?<![\d.,])[1-9]\d{0,2}\.\d{3}(?![\d.,])", body) or \
+            (NOT_ENGLISH.search(text) and re.search(r"\d,\d{3}(?!\d)", body)):
+        return None  # "Was ergibt 1.250 minus 375": 1.25, or a German thousands point? (compose.py reads German)
     words = body if NOT_ENGLISH.search(text) else numbers_from_words(body)
     if words is None:
         return None
@@ -101,7 +95,7 @@ def arithmetic_expression(text: str) -> str | None:
     expression = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", expression)  # thousands separators
     if re.search(r"/\s*[\d.]+\s*\(", expression):
         return None  # "6 / 2(1+2)": is 2(1+2) one divisor? people disagree, so no exact answer
-    if not EXPRESSION.fullmatch(expression) or not _balanced(expression) or not re.search(r"\d", expression):
+    if not EXPRESSION.fullmatch(expression) or not balanced(expression) or not re.search(r"\d", expression):
         return None
     operations = re.sub(rf"(?:{NUM})\s*%(?=\s*of\b|\s*$|\s*\))", "p", expression)  # percentages are numbers
     if not re.search(rf"[+\-*/^%]|\b(?:{FUNCS})\b|\bof\b", operations.strip().lstrip("+-"), I):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner.preflight_lexicon import Question, strip_request
+from planner.preflight.lexicon import Question, strip_request
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 HASHES = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha 1": "sha1", "sha224": "sha224", "sha-224": "sha224",

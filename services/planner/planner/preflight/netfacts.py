@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Any
 
-from planner.preflight_lexicon import COMMON, Question, stray_quote, strip_request
+from planner.preflight.lexicon import COMMON, Question, stray_quote, strip_request
 
 Hit = tuple[str, dict[str, Any]]
 CIDR = re.compile(r"(?<![\w.:/])(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7})/\d{1,3}(?![\w./])",

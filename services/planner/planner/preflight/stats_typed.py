@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner.preflight_lexicon import COMMON, Question, stray_quote, strip_request
+from planner.preflight.lexicon import COMMON, Question, stray_quote, strip_request
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I

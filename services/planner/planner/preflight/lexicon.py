@@ -137,6 +137,16 @@ def strip_request(text: str) -> str:
     return LEAD.sub("", text, count=1).strip()
 
 
+def balanced(text: str) -> bool:
+    """Every bracket closed, none closed before it opened."""
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def stray_quote(text: str) -> bool:
     """A quote mark left after the closed quotes are taken out (a quote not closed): what is quoted is unknown."""
     return bool(re.search(r"[\"\u201c\u201d\u201e`]|(?:^|\s)['\u2018]|['\u2019](?:\s|$)", text))

@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner.preflight_dates import shift
-from planner.preflight_lexicon import NUM, Question, numbers_from_words, strip_request
-from planner.preflight_numbers import ROMAN
-from planner.preflight_text import HASH_NAMES, HASHES, alternation, argument
-from planner.preflight_units import convert
+from planner.preflight.dates import shift
+from planner.preflight.lexicon import NUM, Question, numbers_from_words, strip_request
+from planner.preflight.numbers import ROMAN
+from planner.preflight.text import HASH_NAMES, HASHES, alternation, argument
+from planner.preflight.units import convert
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 Hit = tuple[str, dict[str, Any]]

@@ -3,7 +3,7 @@
 Correct before complete: a question is claimed only when one small grammar reads the whole of it and
 extracts every argument unambiguously; quoted text is taken exactly as quoted; anything else (a mixed
 question, a question about a topic, a relative date, an ambiguous unit) is left to the planner. The
-grammars live in preflight_*.py; compound questions become one `chain` task."""
+grammars live in the package's other modules; compound questions become one `chain` task."""
 
 from __future__ import annotations
 
@@ -13,20 +13,21 @@ from typing import Any
 
 from moe_core.contracts import PlannedTask
 from moe_core.contracts.tools import PRECISION_CATEGORY
-from planner.preflight_algebra import calculus, solve
-from planner.preflight_arith import arithmetic
-from planner.preflight_bases import number_base
-from planner.preflight_chain import compound
-from planner.preflight_dates import calendar, current_time, date_add, date_diff, timezone, today_free, weekday
-from planner.preflight_dates_typed import dates_typed
-from planner.preflight_intent import intent_match
-from planner.preflight_lexicon import Question, take_quotes
-from planner.preflight_money import finance_typed
-from planner.preflight_netfacts import subnet_typed
-from planner.preflight_numbers import finance, gcd_lcm, in_words, primes, roman, statistics, subnet
-from planner.preflight_stats_typed import statistics_typed
-from planner.preflight_text import base64, checksum, compare, hashing, json_valid, text_measure
-from planner.preflight_units import convert
+from planner.preflight.algebra import calculus, solve
+from planner.preflight.arith import arithmetic
+from planner.preflight.bases import number_base
+from planner.preflight.chain import compound
+from planner.preflight.compose import compose
+from planner.preflight.dates import calendar, current_time, date_add, date_diff, timezone, today_free, weekday
+from planner.preflight.dates_typed import dates_typed
+from planner.preflight.intent import intent_match
+from planner.preflight.lexicon import Question, take_quotes
+from planner.preflight.money import finance_typed
+from planner.preflight.netfacts import subnet_typed
+from planner.preflight.numbers import finance, gcd_lcm, in_words, primes, roman, statistics, subnet
+from planner.preflight.stats_typed import statistics_typed
+from planner.preflight.text import base64, checksum, compare, hashing, json_valid, text_measure
+from planner.preflight.units import convert
 from planner.tool_catalogue import ToolCatalogue
 
 Hit = tuple[str, dict[str, Any]]
@@ -44,7 +45,8 @@ ABOUT = re.compile(r"^(?:why|how (?:do|does|did|can|could|should|would|is|are)(?
 # Order matters: compound and specific shapes first, the general arithmetic grammar last.
 RULES: list[Rule] = [compound, date_diff, weekday, date_add, calendar, timezone, hashing, base64, checksum,
                      text_measure, compare, subnet, primes, roman, number_base, in_words, gcd_lcm, finance, statistics,
-                     subnet_typed, finance_typed, dates_typed, statistics_typed, solve, calculus, convert, arithmetic]
+                     subnet_typed, finance_typed, dates_typed, statistics_typed, solve, calculus, convert, arithmetic,
+                     compose]  # the composition grammar last: what the older readers answer stays as it was
 
 
 def normalise(question: str) -> Question:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner.preflight_lexicon import Question, numbers_from_words, strip_request
+from planner.preflight.lexicon import Question, numbers_from_words, strip_request
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 Hit = tuple[str, dict[str, Any]]

@@ -1,4 +1,4 @@
-"""Argument binding for the preflight's intent path (preflight_intent): every argument from a typed value found in
+"""Argument binding for the preflight's intent path (intent): every argument from a typed value found in
 the text, never a guess. Each binder finds its family's typed values (round 1's readers: netfacts, money, bases,
 dates_typed, stats_typed, units), refuses when an argument has no candidate or two, and hands the values in a
 canonical phrasing to the strict reader of its tool, so the arguments pass the same checks (ranges, valid
@@ -11,17 +11,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from planner import preflight_german as german
-from planner.preflight_bases import BASES, number_base
-from planner.preflight_dates import parse_date
-from planner.preflight_dates_typed import DATES, DURATION, dates_typed
-from planner.preflight_lexicon import INT, NUM, Question, numbers_from_words
-from planner.preflight_money import AMOUNT, CURRENCY, FREQUENCY_WORD, PER_PERIOD, PERCENT, finance_typed
-from planner.preflight_money import DURATION as YEARS
-from planner.preflight_netfacts import ANY, CIDR, IP, PREFIX
-from planner.preflight_numbers import primes
-from planner.preflight_stats_typed import LIST, statistics_typed
-from planner.preflight_units import convert, unit_name, units_convertible
+from planner.preflight import german
+from planner.preflight.bases import BASES, number_base
+from planner.preflight.dates import parse_date
+from planner.preflight.dates_typed import DATES, DURATION, dates_typed
+from planner.preflight.lexicon import INT, NUM, Question, numbers_from_words
+from planner.preflight.money import AMOUNT, CURRENCY, FREQUENCY_WORD, PER_PERIOD, PERCENT, finance_typed
+from planner.preflight.money import DURATION as YEARS
+from planner.preflight.netfacts import ANY, CIDR, IP, PREFIX
+from planner.preflight.numbers import primes
+from planner.preflight.stats_typed import LIST, statistics_typed
+from planner.preflight.units import convert, unit_name, units_convertible
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner import preflight_german as german
-from planner.preflight_dates import DATE, parse_date
-from planner.preflight_lexicon import COMMON, Question, numbers_from_words, stray_quote, strip_request
+from planner.preflight import german
+from planner.preflight.dates import DATE, parse_date
+from planner.preflight.lexicon import COMMON, Question, numbers_from_words, stray_quote, strip_request
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I

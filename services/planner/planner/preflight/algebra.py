@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from planner.preflight_lexicon import NUM, Question, plain_number, strip_request
+from planner.preflight.lexicon import NUM, Question, balanced, plain_number, strip_request
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 FUNCS = r"sqrt|cbrt|exp|ln|log10|log2|log|sin|cos|tan|asin|acos|atan|sinh|cosh|tanh|abs|pi"
@@ -14,17 +14,8 @@ MATHS = re.compile(rf"^(?:[\d\s.+\-*/^%()=,]|{FUNCS}|(?<![a-z])[a-z](?![a-z]))+$
 Hit = tuple[str, dict[str, Any]]
 
 
-def _balanced(text: str) -> bool:
-    depth = 0
-    for char in text:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth < 0:
-            return False
-    return depth == 0
-
-
 def _maths(text: str) -> bool:
-    return bool(MATHS.fullmatch(text)) and _balanced(text) and bool(re.search(r"[a-z]", text, I))
+    return bool(MATHS.fullmatch(text)) and balanced(text) and bool(re.search(r"[a-z]", text, I))
 
 
 def solve(q: Question) -> Hit | None:

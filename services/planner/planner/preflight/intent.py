@@ -1,13 +1,13 @@
 """The preflight's second path (issue 30, round 2): WHICH tool from signals, WHICH arguments from typed readers.
 
-The strict grammars answer first (preflight.RULES: every other word of the question must be known). Where none
+The strict grammars answer first (core.RULES: every other word of the question must be known). Where none
 of them claims a question, this path scores each tool family by the signals in the text:
 - typed values (CIDR blocks, addresses, prefixes; dates; amounts with currencies and percentages; numbers
   with units; lists of numbers; numerals and 0x/0b literals), 2 points for the family whose values they are;
 - cue words around them (broadcast, binary, prime, compounded, weekday, median, umgerechnet ...), 1 point each.
 It answers only when the intent is unambiguous: one family has a typed value AND a cue, scores at least
 MIN_SCORE and leads every other family by MARGIN; no refusal signal is in the question (advice, opinion,
-history, numerology, negation: the distractors' markers); and the family's binder (preflight_intent_bind)
+history, numerology, negation: the distractors' markers); and the family's binder (intent_bind)
 binds every argument from a typed value of the text, with exactly one candidate per argument. A yes/no question
 is answered only when it asks a fact the tool reports (a subnet's membership, a date's weekday), and "or" only
 between two such facts. Anything else goes to the planner: correct before complete."""
@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from planner import preflight_intent_bind as bind
-from planner.preflight_lexicon import Question, stray_quote
+from planner.preflight import intent_bind as bind
+from planner.preflight.lexicon import Question, stray_quote
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I

@@ -10,8 +10,9 @@ from functools import lru_cache
 from typing import Any
 
 from moe_core.contracts.tools import normalise_unit
-from planner.preflight_german import UNIT_WORD, decimal_commas, units_in_english
-from planner.preflight_lexicon import NUM, Question, numbers_from_words, plain_number, strip_request
+from planner.preflight.german import UNIT_WORD, decimal_commas, units_in_english
+from planner.preflight.lexicon import NUM, Question, numbers_from_words, plain_number, strip_request
+from planner.preflight.unit_kinds import same_kind
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 AMBIGUOUS = re.compile(r"^(?:(?:short |long |metric |us |imperial )?tons?|gallons?|gal|pints?|quarts?|cups?|"
@@ -26,7 +27,7 @@ SHAPES = [
     rf"how many\s+(?P<t>{UNIT})\s+(?:is|are|make|makes)\s+(?P<v>{NUM})\s*(?P<f>{UNIT})",
     rf"(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:is|are|equals?)\s+how many\s+(?P<t>{UNIT})",
 ]
-GERMAN = [  # after the German unit names are read as English ones (preflight_german)
+GERMAN = [  # after the German unit names are read as English ones (german)
     rf"(?:rechne\s+)?(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:in|nach)\s+(?P<t>{UNIT})(?:\s+um(?:rechnen)?)?",
     rf"wie ?viele?\s+(?P<t>{UNIT})\s+(?:sind|ergeben|entsprechen|hat|haben)\s+(?P<v>{NUM})\s*(?P<f>{UNIT})",
     rf"(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:sind|ergeben|entsprechen)\s+wie ?viele?\s+(?P<t>{UNIT})",
@@ -67,7 +68,8 @@ def _parse(text: str) -> Any:
 def units_convertible(source: str, target: str) -> bool:
     first, second = _parse(source), _parse(target)
     try:
-        return first is not None and second is not None and bool(first.is_compatible_with(second))
+        return first is not None and second is not None and bool(first.is_compatible_with(second)) and \
+            same_kind(first, second, _registry())
     except Exception:  # an incompatible offset unit and the like: not convertible
         return False
 
