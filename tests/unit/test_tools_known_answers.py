@@ -285,6 +285,9 @@ ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
     ("structured_validate", {"format": "yaml", "text": "1", "schema": {"$id": "file:///etc/", "items": {
         "$dynamicRef": "hostname"}}}, "input_schema_invalid", "never URLs or files"),
     ("unit_convert", {"value": 1, "from_unit": "m", "to_unit": "s"}, "tool_execution_error", "dimensions"),
+    ("unit_convert", {"value": 50, "from_unit": "N*m", "to_unit": "J"}, "tool_execution_error", "different kind"),
+    ("unit_convert", {"value": 2, "from_unit": "Gy", "to_unit": "Sv"}, "tool_execution_error", "different kind"),
+    ("unit_convert", {"value": 1, "from_unit": "kVA", "to_unit": "kW"}, "tool_execution_error", "different kind"),
     ("unit_convert", {"value": 1, "from_unit": "apples", "to_unit": "m"}, "wrong_arguments", "unknown unit"),
     ("unit_convert", {"value": 1, "from_unit": "m**99999", "to_unit": "m"}, "wrong_arguments", "not a unit"),
     ("statistics_calc", {"values": []}, "wrong_arguments", "should be non-empty"),

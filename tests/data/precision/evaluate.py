@@ -140,7 +140,7 @@ HISTORY = [
     "It runs after the older readers, so what they answered stays as it was. A new kind: an entry in",
     "formulas.yaml (an expression for calculate, or a tool and its arguments, and phrases per language); a new",
     "language: a block in languages.yaml and its phrases under the formulas. Units with kinds",
-    "(planner/preflight/unit_kinds.yaml): torque and energy, gray and sievert, W, VA and var, Hz and Bq are never",
+    "(moe_core/contracts/unit_kinds.yaml; the unit_convert tool refuses them too): torque and energy, gray and sievert, W, VA and var, Hz and Bq are never",
     "converted into each other (pint would); such a question goes to the planner.",
     "In this order:",
     "- compose_heldout.yaml (82 questions, 45 English, 37 German; the issue's missed kinds in new phrasings, 12",

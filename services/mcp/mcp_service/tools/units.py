@@ -9,6 +9,7 @@ import pint
 
 from mcp_service.tools.base import ToolOutput, decimal_text, exact_number, failed, grouped, number_data, show, wrong
 from moe_core.contracts.tools import normalise_unit
+from moe_core.contracts.unit_kinds import kind, same_kind
 
 # Built once per process (about half a second); the worker processes inherit it preloaded.
 UREG: Any = pint.UnitRegistry(non_int_type=Fraction, autoconvert_offset_to_baseunit=True)
@@ -36,6 +37,9 @@ def pint_text(unit: Any) -> str:
 def unit_convert(args: dict[str, Any]) -> ToolOutput:
     value = exact_number(args["value"])
     source, target = parse_unit(args["from_unit"]), parse_unit(args["to_unit"])
+    if not same_kind(source, target, UREG):  # one dimension, two quantities: N*m is no J, Gy no Sv, VA no W
+        raise failed(f"cannot convert {args['from_unit']} ({kind(source, UREG) or 'no kind'}) to {args['to_unit']} "
+                     f"({kind(target, UREG) or 'no kind'}): the same dimension, a different kind of quantity")
     try:
         converted = UREG.Quantity(value, source).to(target)
     except pint.errors.DimensionalityError:

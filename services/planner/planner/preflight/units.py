@@ -12,7 +12,7 @@ from typing import Any
 from moe_core.contracts.tools import normalise_unit
 from planner.preflight.german import UNIT_WORD, decimal_commas, units_in_english
 from planner.preflight.lexicon import NUM, Question, numbers_from_words, plain_number, strip_request
-from planner.preflight.unit_kinds import same_kind
+from moe_core.contracts.unit_kinds import same_kind
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 AMBIGUOUS = re.compile(r"^(?:(?:short |long |metric |us |imperial )?tons?|gallons?|gal|pints?|quarts?|cups?|"

@@ -1,6 +1,7 @@
-"""Units with kinds (issue 53, unit_kinds.yaml): the same dimension is not the same quantity. Torque (N*m) is no
-energy (J), a gray no sievert, a volt-ampere no watt, a hertz no becquerel: pint converts each into the other,
-so the preflight asks the kind first and hands a conversion between kinds to the planner."""
+"""Units with kinds (unit_kinds.yaml): the same dimension is not the same quantity. Torque (N*m) is no energy (J),
+a gray no sievert, a volt-ampere no watt, a hertz no becquerel: pint converts each into the other, so the
+unit_convert contract refuses a conversion between kinds (the mcp tool), and the planner's preflight hands such a
+question to the planner instead of answering it."""
 
 from __future__ import annotations
 
