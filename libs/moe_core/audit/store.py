@@ -58,6 +58,9 @@ class AuditStore:
         self.schema = schema
         self.s = quoted_schema(schema)
         self.signer = signer
+        # each tenant's head (seq, chain hash) as this process last committed it: a chain found below it, or with
+        # another entry there, was cut under codex-lineage (checkpoints.checkpoint refuses it)
+        self.written: dict[str, tuple[int, str]] = {}
 
     @classmethod
     async def connect(cls, dsn: str, schema: str = "audit", *, migrate: bool = True,
@@ -108,14 +111,18 @@ class AuditStore:
         if self.signer is None:
             raise RuntimeError("this audit store was opened without the signing key: it cannot append")
         signed: list[tuple[str, str]] = []
+        heads: dict[str, Head] = {}
         async with self.pool.acquire() as conn, conn.transaction():
-            counts = await self._write(conn, self.signer, items, loose, signed)
+            counts = await self._write(conn, self.signer, items, loose, signed, heads)
         self.signer.remember(signed)
+        self.written.update({t: (h.seq, h.hash) for t, h in heads.items()
+                             if h.seq > self.written.get(t, (0, ""))[0]})
         return counts
 
     @staticmethod
     async def _write(conn: Any, signer: Signer, items: list[tuple[AuditRecord, list[dict[str, Any]]]],
-                     loose: list[LockedEvent], signed: list[tuple[str, str]]) -> tuple[int, int]:
+                     loose: list[LockedEvent], signed: list[tuple[str, str]],
+                     grown: dict[str, Head] | None = None) -> tuple[int, int]:
         """The locks of every tenant chain and request involved are taken first, in one order (concurrent
         batches cannot deadlock); then the chains are extended here, signed, and inserted at once."""
         tenants = sorted({r.tenant_id for r, _ in items} | {e[2] for e in loose})
@@ -154,6 +161,8 @@ class AuditStore:
                     added += 1
         if rows:
             await conn.execute(INSERT, *[list(column) for column in zip(*rows, strict=True)])
+            if grown is not None:
+                grown.update({row[0]: heads[row[0]] for row in rows})
         return sum(1 for r, _, _ in pending if r is not None), added
 
     async def owner(self, response_id: str) -> str | None:

@@ -15,12 +15,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from codex_lineage.settings import LineageSettings
+from moe_audit_verify.note import NoteKey
 from moe_audit_verify.timestamps import TsaChain
 from moe_core.audit.checkpoints import Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
 from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
+from moe_core.audit.witness import WitnessClient
 from moe_core.bus import Bus
 from moe_core.contracts import AuditCheckpoint, headers
 from moe_core.kafka_clients import client_kwargs
@@ -39,7 +41,7 @@ def tsa_client(settings: LineageSettings) -> TsaClient | None:
 def encoded(record: dict[str, Any], producer: str) -> tuple[bytes, bytes, dict[str, str]]:
     """A checkpoint as a Kafka message of the checkpoint topic: value, key (the tenant), headers."""
     message = AuditCheckpoint.model_validate(record)  # the declared shape (schemas/AuditCheckpoint.schema.json)
-    value = json.dumps(message.model_dump(mode="json"), sort_keys=True).encode()
+    value = json.dumps(message.model_dump(mode="json", exclude_unset=True), sort_keys=True).encode()
     return value, message.checkpoint.tenant_id.encode(), {headers.MESSAGE_TYPE: "AuditCheckpoint",
                                                           headers.PRODUCER: producer}
 
@@ -60,7 +62,17 @@ def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
         outlets.append(file_outlet(settings.audit_checkpoint_file))
         published = published_heads(settings.audit_checkpoint_file)  # what the database must still hold
     ring = read_keyring(Path(settings.audit_keyring)) if settings.audit_keyring else None  # retired keys too
-    return Anchoring(signer, tsa_client(settings), outlets, published, ring)
+    return Anchoring(signer, tsa_client(settings), outlets, published, ring, witness=witness_client(settings),
+                     log_name=settings.audit_log_name)
+
+
+def witness_client(settings: LineageSettings) -> WitnessClient | None:
+    if not settings.audit_witness_url:
+        return None
+    if not settings.audit_witness_key:
+        raise ValueError("MOE_AUDIT_WITNESS_URL is set without MOE_AUDIT_WITNESS_KEY (the witness's vkey file): its "
+                         "cosignatures could not be checked")
+    return WitnessClient(settings.audit_witness_url, NoteKey.parse(Path(settings.audit_witness_key).read_text()))
 
 
 @asynccontextmanager

@@ -39,6 +39,7 @@ from codex_lineage.evidence.writer import Material
 from codex_lineage.evidence_api import evidence_router
 from codex_lineage.export import close_now
 from codex_lineage.fact_lineage_api import fact_lineage_router
+from codex_lineage.witness_api import witness_router
 from codex_lineage.health_loop import health_loop
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.migrate import migrate
@@ -174,6 +175,7 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes,
                               classes.current))
     app.include_router(fact_lineage_router(lambda: holder["store"], lambda: holder["keys"]))
+    app.include_router(witness_router(lambda: holder["store"], anchoring))
     app.include_router(compliance_router(compliance, sources, lambda: holder["keys"]))
     app.include_router(drift_signals_router(lambda: holder["signals"], lambda: holder["keys"],
                                             settings.drift_window_h))
