@@ -131,3 +131,39 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, pro
     if sn != 0 or fr != old_root or sr != new_root:
         raise ProofError(f"the log of size {new} does not extend the one of size {old}: entries before {old} "
                          "were changed or removed")
+
+
+class CompactRange:
+    """The roots of the perfect subtrees that make up a tree of `size` leaves, largest first (at most log2(size)
+    hashes): enough to go on appending leaves and computing the root at every size, without the leaves before. An
+    export carries it for the size of its first checkpoint (checked against that checkpoint's root)."""
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if len(hashes) != bin(size).count("1"):
+            raise ProofError(f"a tree of size {size} is made of {bin(size).count('1')} perfect subtrees, "
+                             f"not {len(hashes)}")
+        self.size = size
+        self.hashes = list(hashes)
+
+    def append(self, leaf: bytes) -> None:
+        self.hashes.append(leaf)
+        self.size += 1
+        merges = (self.size & -self.size).bit_length() - 1  # trailing zeros: how many equal-sized pairs to merge
+        for _ in range(merges):
+            right = self.hashes.pop()
+            self.hashes[-1] = node_hash(self.hashes[-1], right)
+
+    def root(self) -> bytes:
+        if not self.hashes:
+            return EMPTY_ROOT
+        out = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            out = node_hash(h, out)
+        return out
+
+    @classmethod
+    def of(cls, leaves: Sequence[bytes]) -> CompactRange:
+        made = cls()
+        for leaf in leaves:
+            made.append(leaf)
+        return made

@@ -12,8 +12,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from moe_audit_verify import merkle
-from moe_audit_verify.note import (COSIGNATURE_V1, ED25519, Note, NoteError, NoteKey, checkpoint_text,
-                                   cosigned_message, raw, sign_note, signature_line)
+from moe_audit_verify.note import (
+    COSIGNATURE_V1,
+    ED25519,
+    Note,
+    NoteError,
+    NoteKey,
+    checkpoint_text,
+    cosigned_message,
+    raw,
+    sign_note,
+    signature_line,
+)
 
 pytestmark = pytest.mark.unit
 LEAVES = [merkle.leaf_hash(hashlib.sha256(str(i).encode()).digest()) for i in range(33)]
@@ -79,3 +89,15 @@ def test_a_cosignature_v1_binds_the_witness_time_and_the_checkpoint() -> None:
     assert note.cosigned_at(wkey) == 1_700_000_000
     moved = struct.pack(">Q", 1_700_000_001) + cosig[8:]  # another time under the same signature
     assert Note.parse(text.decode() + "\n" + signature_line(wkey.name, wkey, moved)).cosigned_at(wkey) is None
+
+
+def test_a_compact_range_gives_every_root_from_its_size_on() -> None:
+    for start in range(0, 20):
+        compact = merkle.CompactRange.of(LEAVES[:start])
+        assert len(compact.hashes) == bin(start).count("1") and compact.root() == merkle.root(LEAVES[:start])
+        resumed = merkle.CompactRange(start, compact.hashes)
+        for n in range(start, len(LEAVES)):
+            resumed.append(LEAVES[n])
+            assert resumed.root() == merkle.root(LEAVES[:n + 1])
+    with pytest.raises(merkle.ProofError, match="made of 2 perfect subtrees, not 1"):
+        merkle.CompactRange(3, [LEAVES[0]])

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from moe_audit_verify.format import CHECKPOINT_FORMAT, b64, checkpoint_bytes
+from moe_audit_verify.keys import KeyRing
 from moe_audit_verify.merkle import entry_leaf
 from moe_audit_verify.merkle import root as merkle_root
 from moe_audit_verify.note import ED25519, NoteKey, checkpoint_text, signature_line
-from moe_audit_verify.keys import KeyRing
 from moe_audit_verify.segment import Checkpoint, verify_chain
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, entry_of_row
 from moe_core.audit.records import iso
@@ -26,6 +26,7 @@ from moe_core.audit.tsa import TsaClient
 from moe_core.audit.witness import WitnessClient, WitnessRefused, WitnessUnavailable
 
 Outlet = Callable[[dict[str, Any]], Awaitable[None]]
+UNWITNESSED = "not witnessed"  # checkpoint_all's reason for a tenant the witness could not be asked about
 
 
 @dataclass
@@ -85,9 +86,12 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
                                    tenant)
         last = await conn.fetchrow("SELECT size, root, time FROM audit_checkpoints WHERE tenant_id=$1 "
                                    "ORDER BY time DESC LIMIT 1", tenant)
-        await _check_written(conn, tenant, head, getattr(store, "written", {}).get(tenant))
+        if tenant in getattr(store, "cut", {}):
+            raise ChainBroken(f"tenant {tenant}: {store.cut[tenant]}")
         if head is None:
             _check_vanished(tenant, anchoring)
+        await _check_written(conn, tenant, head, getattr(store, "written", {}).get(tenant))
+        if head is None:
             return None
         if last is not None and last["size"] == head["seq"] and (max_age is None or now - last["time"] < max_age):
             return None
@@ -241,7 +245,7 @@ async def checkpoint_all(store: Any, anchoring: Anchoring, max_age: timedelta,
         try:
             cp = await checkpoint(store, tenant, anchoring, max_age)
         except WitnessUnavailable as exc:  # not the chain's fault: asked again at the next interval
-            broken.append(f"tenant {tenant}: not witnessed: {exc}")
+            broken.append(f"tenant {tenant}: {UNWITNESSED}: {exc}")
             continue
         except ChainBroken as exc:
             wait = min(2 * refusal.wait_s if refusal is not None else retry_s, max_age.total_seconds())

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from codex_lineage.settings import LineageSettings
 from moe_audit_verify.note import NoteKey
 from moe_audit_verify.timestamps import TsaChain
-from moe_core.audit.checkpoints import Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
+from moe_core.audit.checkpoints import UNWITNESSED, Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
 from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
@@ -109,5 +109,9 @@ async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchorin
         for _ in made:
             AUDIT_CHECKPOINTS.labels("made").inc()
         for reason in refused:  # the database was changed under codex-lineage: an operator must look now
+            if UNWITNESSED in reason:  # the witness unreachable or the log not provisioned yet: asked again
+                log.error("NOT WITNESSED: %s", reason)
+                AUDIT_CHECKPOINTS.labels("unwitnessed").inc()
+                continue
             log.error("REFUSED to checkpoint: %s", reason)
             AUDIT_CHECKPOINTS.labels("refused").inc()

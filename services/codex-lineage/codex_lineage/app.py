@@ -39,12 +39,12 @@ from codex_lineage.evidence.writer import Material
 from codex_lineage.evidence_api import evidence_router
 from codex_lineage.export import close_now
 from codex_lineage.fact_lineage_api import fact_lineage_router
-from codex_lineage.witness_api import witness_router
 from codex_lineage.health_loop import health_loop
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
 from codex_lineage.settings import LineageSettings
+from codex_lineage.witness_api import witness_router
 from moe_core.audit import keyring
 from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError

@@ -1,0 +1,200 @@
+"""Witnessed checkpoints on the real Postgres, the real timestamp authority and the real witness (the
+transparency-dev omniwitness, c2sp.org/tlog-witness): each checkpoint is a C2SP checkpoint note over the tenant log's
+RFC 6962 root, cosigned by the witness only when consistent with the last one it cosigned; and each attack of the
+insider trial (issue 47) is refused by codex-lineage at the next checkpoint, without anyone asking about a request:
+the tail cut under codex-lineage's lock before the checkpoint, a head below the witnessed size, a tenant erased, a
+checkpoint insert suppressed by a trigger."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from moe_audit_verify import merkle
+from moe_audit_verify.note import Note
+from moe_audit_verify.timestamps import TsaChain
+from moe_core.audit.checkpoints import (
+    Anchoring,
+    ChainBroken,
+    CheckpointNotStored,
+    checkpoint,
+    checkpoint_all,
+    file_outlet,
+    published_heads,
+)
+from moe_core.audit.signer import Signer
+from moe_core.audit.store import AuditStore
+from moe_core.audit.tsa import TsaClient
+from moe_core.audit.witness import WitnessClient
+from tests.lineage.test_store import _records
+from tests.support.witness import Witness, running_witness
+
+pytestmark = pytest.mark.infra
+SIGNER = Signer.ephemeral()
+HOUR = timedelta(hours=1)
+LOCKED_CUT = ("SELECT pg_advisory_xact_lock(hashtext('moe-audit-tenant' || chr(31) || 'acme')); "
+              "DELETE FROM audit_log WHERE tenant_id = 'acme' AND seq > {seq}")
+
+
+@pytest.fixture(scope="module")
+def witness() -> Iterator[Witness]:
+    with running_witness() as w:
+        yield w
+
+
+@pytest.fixture
+async def store(infra: dict[str, str]) -> AsyncIterator[AuditStore]:
+    audit = await AuditStore.connect(infra["postgres"], f"audit_w_{uuid.uuid4().hex[:10]}", signer=SIGNER)
+    yield audit
+    await audit.drop()
+    await audit.close()
+
+
+def anchoring(witness: Witness, tsa: dict[str, str], file: Path, log_name: str, *,
+              published: bool = False) -> Anchoring:
+    """codex-lineage's anchoring (a fresh process: nothing known of the witness; `published`: the checkpoint file
+    read at start), its tenant log provisioned in the witness."""
+    chain = TsaChain(Path(tsa["chain"]).read_bytes())
+    made = Anchoring(SIGNER, TsaClient(tsa["url"], chain), [file_outlet(str(file))],
+                     published_heads(str(file)) if published else {},
+                     witness=WitnessClient(witness.url, witness.key), log_name=log_name)
+    witness.provision(made.note_key.vkey, made.origin("acme"))
+    return made
+
+
+async def leaves(store: AuditStore) -> list[bytes]:
+    rows = await store.pool.fetch("SELECT hash FROM audit_log WHERE tenant_id = 'acme' ORDER BY seq")
+    return [merkle.entry_leaf(r["hash"]) for r in rows]
+
+
+async def _fresh(store: AuditStore) -> AuditStore:
+    """The same store as a restarted codex-lineage opens it: nothing remembered of what it wrote."""
+    return AuditStore(store.pool, store.schema, SIGNER)
+
+
+async def test_checkpoints_are_cosigned_notes_over_the_merkle_root_and_prove_the_log_grew(
+        store: AuditStore, witness: Witness, tsa: dict[str, str], tmp_path: Path) -> None:
+    name = f"moe-test-{uuid.uuid4().hex[:8]}/audit"
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", name)
+    rid = f"r-{uuid.uuid4().hex}"
+    await store.append_many([(r, []) for r in _records(rid, 0, 4)])
+    first = await checkpoint(store, "acme", anchor)
+    await store.append_many([(r, []) for r in _records(rid, 4, 3)])
+    second = await checkpoint(store, "acme", anchor)
+    assert first is not None and second is not None and (first.size, second.size) == (4, 7)
+    tree = await leaves(store)
+    for made in (first, second):
+        assert made.note is not None
+        note = Note.parse(made.note)
+        assert note.signed_by(anchor.note_key) and note.cosigned_at(witness.key) is not None
+        origin, size, root = note.checkpoint()
+        assert (origin, size, root) == (f"{name}/acme", made.size, merkle.root(tree[:made.size]))
+        assert made.body["tree_root"] == base64.b64encode(root).decode()  # the JSON checkpoint binds the same root
+    old, new = Note.parse(first.note or "").checkpoint()[2], Note.parse(second.note or "").checkpoint()[2]
+    merkle.verify_consistency(4, 7, old, new, merkle.consistency_proof(tree, 4))
+    merkle.verify_inclusion(tree[1], 1, 7, merkle.inclusion_proof(tree, 1), new)
+    stored = await store.pool.fetchval("SELECT note FROM audit_checkpoints WHERE size = 7")
+    assert stored == second.note
+    published = [json.loads(line) for line in (tmp_path / "cp.jsonl").read_text().splitlines()]
+    assert [p["note"] for p in published] == [first.note, second.note]
+
+
+async def test_the_tail_cut_under_codex_lineages_lock_before_the_checkpoint_is_refused(
+        store: AuditStore, witness: Witness, tsa: dict[str, str], tmp_path: Path) -> None:
+    """The trial's cut: a request answered, its entries and everything after them deleted under codex-lineage's
+    own lock before the next checkpoint; the next request takes their seqs. The witness would cosign that (the cut
+    entries were never witnessed); codex-lineage knows the head it wrote and refuses."""
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", f"moe-test-{uuid.uuid4().hex[:8]}/audit")
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 3)])
+    assert await checkpoint(store, "acme", anchor) is not None
+    victim = f"r-{uuid.uuid4().hex}"
+    await store.append_many([(r, []) for r in _records(victim, 3, 4)])  # seqs 4..7, not yet checkpointed
+    await store.pool.execute(LOCKED_CUT.format(seq=3))
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 7, 6)])  # takes seqs 4..9
+    made, refused = await checkpoint_all(store, anchor, HOUR)
+    assert made == []
+    assert refused == ["tenant acme: codex-lineage wrote entries up to seq 7, then found the chain's head at seq 3: "
+                       "entries were deleted from the database"]
+    assert len((tmp_path / "cp.jsonl").read_text().splitlines()) == 1  # nothing signed over the cut
+
+
+async def test_a_head_below_the_witnessed_size_is_refused_by_a_restarted_codex_lineage(
+        store: AuditStore, witness: Witness, tsa: dict[str, str], tmp_path: Path) -> None:
+    """Everything codex-lineage itself keeps is lost (a restart, the checkpoint file gone too): the database cut back
+    below a witnessed checkpoint, its checkpoint rows deleted; the witness still holds the size, and a history
+    re-grown over the cut is not consistent with what it cosigned."""
+    name = f"moe-test-{uuid.uuid4().hex[:8]}/audit"
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", name)
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 6)])
+    assert await checkpoint(store, "acme", anchor) is not None
+    await store.pool.execute(LOCKED_CUT.format(seq=2) + "; DELETE FROM audit_checkpoints WHERE tenant_id = 'acme'")
+    restarted = await _fresh(store)
+    forgetful = anchoring(witness, tsa, tmp_path / "none.jsonl", name)
+    with pytest.raises(ChainBroken, match=r"the witness cosigned size 6 of .*, but the stored chain's head is 2"):
+        await checkpoint(restarted, "acme", forgetful)
+    await restarted.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 6, 5)])  # seqs 3..7 anew
+    with pytest.raises(ChainBroken, match=r"the witness refused size 7 of .*: it is not consistent with size 6"):
+        await checkpoint(restarted, "acme", anchoring(witness, tsa, tmp_path / "none.jsonl", name))
+
+
+async def test_an_erased_tenant_is_refused_not_nothing_to_do(store: AuditStore, witness: Witness,
+                                                              tsa: dict[str, str], tmp_path: Path) -> None:
+    name = f"moe-test-{uuid.uuid4().hex[:8]}/audit"
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", name)
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 3)])
+    assert await checkpoint(store, "acme", anchor) is not None
+    await store.pool.execute("DELETE FROM audit_log WHERE tenant_id = 'acme'; "
+                             "DELETE FROM audit_checkpoints WHERE tenant_id = 'acme'")
+    for running, anchors in ((store, anchor),  # the running codex-lineage, and one restarted with the file
+                             (await _fresh(store), anchoring(witness, tsa, tmp_path / "cp.jsonl", name,
+                                                             published=True))):
+        made, refused = await checkpoint_all(running, anchors, HOUR)
+        assert made == [] and len(refused) == 1
+        assert refused[0].startswith("tenant acme: its chain is gone from the database, but checkpoint of ")
+        assert refused[0].endswith("(size 3) was published and witnessed: the tenant's record was erased")
+
+
+async def test_a_checkpoint_insert_suppressed_by_a_trigger_is_an_error_and_still_published(
+        store: AuditStore, witness: Witness, tsa: dict[str, str], tmp_path: Path) -> None:
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", f"moe-test-{uuid.uuid4().hex[:8]}/audit")
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 3)])
+    s = store.s
+    await store.pool.execute(
+        f"CREATE FUNCTION {s}.swallow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; "
+        f"CREATE TRIGGER swallow BEFORE INSERT ON {s}.audit_checkpoints FOR EACH ROW EXECUTE FUNCTION {s}.swallow()")
+    with pytest.raises(CheckpointNotStored, match=r"size 3\) was published but the database did not store it"):
+        await checkpoint(store, "acme", anchor)
+    assert [json.loads(line)["checkpoint"]["size"] for line in (tmp_path / "cp.jsonl").read_text().splitlines()] == [3]
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 3, 2)])
+    made, refused = await checkpoint_all(store, anchor, HOUR)
+    assert made == [] and len(refused) == 1 and "is no longer in the database" in refused[0]
+
+
+async def test_the_loop_logs_counts_and_keeps_refusing(store: AuditStore, witness: Witness, tsa: dict[str, str],
+                                                       tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """codex-lineage's own loop at a short interval: the erased tenant is named in its log at every interval and
+    counted in moe_audit_checkpoints_total{outcome="refused"} (the alert MoEAuditCheckpointRefused)."""
+    from codex_lineage.anchoring import checkpoint_loop
+    from codex_lineage.settings import LineageSettings
+    from moe_core.observability.metrics import AUDIT_CHECKPOINTS
+
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", f"moe-test-{uuid.uuid4().hex[:8]}/audit")
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 2)])
+    assert await checkpoint(store, "acme", anchor) is not None
+    await store.pool.execute("DELETE FROM audit_log WHERE tenant_id = 'acme'")
+    before = AUDIT_CHECKPOINTS.labels("refused")._value.get()
+    loop = asyncio.create_task(checkpoint_loop(LineageSettings(audit_checkpoint_interval_s=0.2), store, anchor))
+    try:
+        while AUDIT_CHECKPOINTS.labels("refused")._value.get() < before + 2:
+            await asyncio.sleep(0.1)
+    finally:
+        loop.cancel()
+    refusals = [r.getMessage() for r in caplog.records if r.getMessage().startswith("REFUSED to checkpoint")]
+    assert len(refusals) >= 2 and all("the tenant's record was erased" in r for r in refusals)
