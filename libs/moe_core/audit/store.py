@@ -118,7 +118,9 @@ class AuditStore:
             counts = await self._write(conn, self.signer, items, loose, signed, heads, found)
         self.signer.remember(signed)
         for tenant, head in found.items():  # the chain as found under the lock: never below what this process wrote
-            seq, digest = self.written.get(tenant, (0, ""))
+            if tenant not in self.written:
+                continue
+            seq, digest = self.written[tenant]
             if head.seq < seq or (head.seq == seq and head.hash != digest):
                 self.cut.setdefault(tenant, f"codex-lineage wrote entries up to seq {seq}, then found the chain's "
                                             f"head at seq {head.seq}: entries were deleted from the database")

@@ -86,7 +86,8 @@ class WitnessClient:
         if resp.status_code == 403:
             raise WitnessRefused(f"the witness refused the checkpoint of {origin}: not signed by the key it holds for "
                                  "that log")
-        raise WitnessUnavailable(f"witness {self.url}: add-checkpoint answered {resp.status_code}")
+        raise WitnessUnavailable(f"witness {self.url}: add-checkpoint answered {resp.status_code} (the omniwitness "
+                                 f"answers 500 for a log it has not provisioned yet: {origin})")
 
 
 def logs_config(vkey: str, origins: list[str], qpd: int = 86_400) -> str:
