@@ -198,3 +198,77 @@ async def test_the_loop_logs_counts_and_keeps_refusing(store: AuditStore, witnes
         loop.cancel()
     refusals = [r.getMessage() for r in caplog.records if r.getMessage().startswith("REFUSED to checkpoint")]
     assert len(refusals) >= 2 and all("the tenant's record was erased" in r for r in refusals)
+
+
+async def test_a_period_and_a_request_verify_offline_with_the_auditors_anchors_only(
+        store: AuditStore, witness: Witness, tsa: dict[str, str], tmp_path: Path, infra: dict[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The export of a period (its checkpoints' Merkle roots recomputed from its entries, a consistency proof from
+    its first checkpoint to its last) and one request's inclusion proofs, checked by the standalone verifier with
+    codex-lineage's public key, the TSA root and the witness key; without any of them it says UNANCHORED."""
+    from fleetlib.witness import keypair
+
+    from codex_lineage.export import export_period
+    from codex_lineage.settings import LineageSettings
+    from moe_audit_verify import cli
+    from moe_core.audit.proofs import request_proof
+
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", f"moe-test-{uuid.uuid4().hex[:8]}/audit")
+    since = await store.pool.fetchval("SELECT clock_timestamp()")
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 3)])
+    assert await checkpoint(store, "acme", anchor) is not None
+    rid = f"r-{uuid.uuid4().hex}"
+    await store.append_many([(r, []) for r in _records(rid, 3, 4)])
+    until = await store.pool.fetchval("SELECT clock_timestamp()")
+    assert await checkpoint(store, "acme", anchor) is not None  # made after `until`: it closes the period
+    pem = tmp_path / "audit-public-key.pem"
+    pem.write_bytes(SIGNER.public.pem())
+    settings = LineageSettings(postgres_dsn=infra["postgres"], audit_schema=store.schema, audit_public_key=str(pem),
+                               audit_tsa_chain=tsa["chain"], audit_witness_key=str(witness.vkey_file))
+    out = tmp_path / "export"
+    assert await export_period(settings, "acme", since, until, out) == 0
+    anchors = ["--public-key", str(pem), "--tsa-chain", tsa["chain"], "--witness-key", str(witness.vkey_file)]
+    capsys.readouterr()
+    assert cli.main([str(out), *anchors]) == 0
+    verdict = capsys.readouterr().out.splitlines()[-1]
+    assert verdict.startswith("VERIFIED: 7 entries recorded in the period, 2 signed and timestamped checkpoints, 2 "
+                              f"cosigned by the witness {witness.key.name}"), verdict
+    assert cli.main([str(out), "--public-key", str(pem), "--tsa-chain", tsa["chain"]]) == cli.UNANCHORED
+    assert "UNANCHORED: not verified: give --witness-key" in capsys.readouterr().err
+    assert cli.main([str(out)]) == cli.UNANCHORED  # the export's own copies are not trusted by default
+    other = tmp_path / "other.vkey"
+    other.write_text(keypair(witness.key.name)[1])  # another key under the witness's name
+    assert cli.main([str(out), *anchors[:4], "--witness-key", str(other)]) == 1
+    assert f"not cosigned by the witness {witness.key.name}" in capsys.readouterr().out
+
+    proof = await request_proof(store.pool, rid)
+    assert proof is not None and [e["content"]["seq"] for e in proof["entries"]] == [4, 5, 6, 7]
+    (tmp_path / "proof.json").write_text(json.dumps(proof))
+    assert cli.main([str(tmp_path / "proof.json"), *anchors]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("VERIFIED: 4 entries included in the checkpoint of "
+                                                               "size 7, cosigned by the witness")
+    proof["entries"][1]["inclusion"][0] = base64.b64encode(b"\0" * 32).decode()
+    (tmp_path / "proof.json").write_text(json.dumps(proof))
+    assert cli.main([str(tmp_path / "proof.json"), *anchors]) == 1
+    assert "FAILED  seq 5: the inclusion proof of leaf 4 does not lead to the root of size 7" in capsys.readouterr().out
+
+
+async def test_the_audit_api_says_verified_only_when_witnessed(store: AuditStore, witness: Witness,
+                                                               tsa: dict[str, str], tmp_path: Path) -> None:
+    from moe_audit_verify.note import COSIGNATURE_V1, NoteKey
+    from moe_audit_verify.segment import Trust
+
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", f"moe-test-{uuid.uuid4().hex[:8]}/audit")
+    rid = f"r-{uuid.uuid4().hex}"
+    await store.append_many([(r, []) for r in _records(rid, 0, 3)])
+    trust = Trust(SIGNER.public, TsaChain(Path(tsa["chain"]).read_bytes()))
+    pending = await store.verify(rid, trust, witness.key)
+    assert (pending["verified"], pending["anchored"], pending["witnessed"]) == (False, False, False)
+    assert pending["missing"][0].startswith("checkpoint: not yet covered")
+    assert await checkpoint(store, "acme", anchor) is not None
+    done = await store.verify(rid, trust, witness.key)
+    assert (done["verified"], done["anchored"], done["witnessed"], done["missing"]) == (True, True, True, [])
+    stranger = NoteKey(witness.key.name, COSIGNATURE_V1, SIGNER.public.raw)  # another key of the witness's name
+    elsewhere = await store.verify(rid, trust, stranger)
+    assert (elsewhere["verified"], elsewhere["witnessed"]) == (False, False)
+    assert elsewhere["missing"][0].endswith(f"not cosigned by the witness {witness.key.name} (the key given)")

@@ -90,13 +90,15 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
             raise ChainBroken(f"tenant {tenant}: {store.cut[tenant]}")
         if head is None:
             _check_vanished(tenant, anchoring)
-        await _check_written(conn, tenant, head, getattr(store, "written", {}).get(tenant))
+        written = getattr(store, "written", {}).get(tenant)
+        _check_written_size(tenant, head, written)
         if head is None:
             return None
         if last is not None and last["size"] == head["seq"] and (max_age is None or now - last["time"] < max_age):
             return None
         await _check_published(conn, tenant, head, last, anchoring.published.get(tenant))
         await _check_extension(conn, tenant, last, anchoring)
+        await _check_written(conn, tenant, written)
         leaves = [entry_leaf(r["hash"]) for r in await conn.fetch(
             "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq <= $2 ORDER BY seq", tenant, head["seq"])]
     return await _sign_and_publish(store, tenant, anchoring, now, head, leaves)
@@ -134,15 +136,20 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
     return made
 
 
-async def _check_written(conn: Any, tenant: str, head: Any, written: tuple[int, str] | None) -> None:
-    """The chain still holds the head this process committed (its seq with its chain hash): entries deleted
-    before any checkpoint covered them (the tail cut, new entries then taking their seqs) are found here."""
+def _check_written_size(tenant: str, head: Any, written: tuple[int, str] | None) -> None:
+    """The chain still reaches the head this process committed: entries deleted before any checkpoint covered them
+    (the tail cut under codex-lineage's lock) are found here, even where nothing was written since."""
+    if written is not None and (head is None or head["seq"] < written[0]):
+        raise ChainBroken(f"tenant {tenant}: codex-lineage wrote entries up to seq {written[0]}, the stored chain ends "
+                          f"at {head['seq'] if head is not None else 'nothing'}: entries were deleted from the "
+                          "database")
+
+
+async def _check_written(conn: Any, tenant: str, written: tuple[int, str] | None) -> None:
+    """The entry this process committed last is still the one at its seq (not deleted and another written there)."""
     if written is None:
         return
     seq, digest = written
-    if head is None or head["seq"] < seq:
-        raise ChainBroken(f"tenant {tenant}: codex-lineage wrote entries up to seq {seq}, the stored chain ends at "
-                          f"{head['seq'] if head is not None else 'nothing'}: entries were deleted from the database")
     stored = await conn.fetchval("SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq=$2", tenant, seq)
     if stored != digest:
         raise ChainBroken(f"tenant {tenant}: the entry codex-lineage wrote as seq {seq} is no longer there (another "

@@ -197,12 +197,12 @@ class AuditStore:
                                      "AND source_ts >= $1 AND source_ts < $2", since, until)
         return {r["body"] for r in rows}
 
-    async def verify(self, response_id: str, trust: Any = None) -> dict[str, Any]:
+    async def verify(self, response_id: str, trust: Any = None, witness: Any = None) -> dict[str, Any]:
         """The request's entries and the stretch of its tenant's chain around them, against the checkpoints
-        (moe_core.audit.verify); `trust`: the public key and TSA chain (default: from the settings' files)."""
+        (moe_core.audit.verify); `trust`: the public key and TSA chain; `witness`: the witness's key (a NoteKey)."""
         from moe_core.audit.verify import verify_request
 
-        return await verify_request(self, response_id, trust)
+        return await verify_request(self, response_id, trust, witness)
 
 
 def timeline(records: list[AuditRecord]) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ from codex_lineage.rerun import rerun
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.checkpoints import stored
 from moe_core.audit.store import AuditStore, timeline
-from moe_core.audit.verify import load_trust
+from moe_core.audit.verify import load_trust, load_witness
 from moe_core.contracts import Topics
 from moe_core.contracts.client_ids import bare_response_id
 
@@ -139,7 +139,7 @@ async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int
         trust = load_trust(settings.audit_public_key, settings.audit_tsa_chain, settings.audit_timestamp_skew_s,
                            args.keyring or settings.audit_keyring)
         try:
-            result = await store.verify(args.response_id, trust)
+            result = await store.verify(args.response_id, trust, load_witness(settings.audit_witness_key))
         except asyncpg.UndefinedTableError:
             print(f"the audit store {settings.audit_schema!r} does not exist", file=sys.stderr)
             return 2
@@ -154,11 +154,13 @@ async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int
         print(f"FAILED  {problem['record']}: {problem['problem']}")
     for note in notes:
         print(f"note    {note}")
-    if not result["anchored"]:
-        print("note    not yet covered by a checkpoint (one follows within MOE_AUDIT_CHECKPOINT_INTERVAL_S)")
-    print(f"{'verified' if not problems else 'NOT verified'}: {result['records']} records of {args.response_id} "
-          f"(signatures, chain, checkpoints and timestamps; {compared} compared with their Kafka records)")
-    return 0 if not problems else 1
+    for missing in result["missing"]:
+        print(f"MISSING {missing}")
+    ok = not problems and not result["missing"]
+    print(f"{'verified' if ok else 'NOT verified'}: {result['records']} records of {args.response_id} "
+          f"(signatures, chain, checkpoints and timestamps"
+          f"{', witnessed' if result.get('witnessed') else ''}; {compared} compared with their Kafka records)")
+    return 0 if ok else 1
 
 
 async def main(argv: list[str] | None = None) -> int:
