@@ -51,8 +51,8 @@ async def export_period(settings: LineageSettings, tenant: str, since: datetime,
           f"({written['entries']} with the stretch to the checkpoints around it, seq {written['first_seq']}.."
           f"{written['last_seq']}), {written['checkpoints']} checkpoints -> {out}")
     print(f"verify it offline: python -m moe_audit_verify {out} --public-key <codex-lineage's public key> "
-          "--tsa-chain <the TSA's certificate chain> --published <your own copy of the published checkpoints> "
-          "(only --published catches a chain cut back together with its checkpoints)")
+          "--tsa-chain <the TSA's certificate chain> --witness-key <the witness's vkey> --published <your own copy "
+          "of the published checkpoints> (the export's own copies of the keys are not trusted)")
     return 0
 
 
