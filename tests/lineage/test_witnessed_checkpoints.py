@@ -7,6 +7,7 @@ checkpoint insert suppressed by a trigger."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
@@ -209,9 +210,9 @@ async def test_a_period_and_a_request_verify_offline_with_the_auditors_anchors_o
     from fleetlib.witness import keypair
 
     from codex_lineage.export import export_period
+    from codex_lineage.proof_cmd import run_proof
     from codex_lineage.settings import LineageSettings
     from moe_audit_verify import cli
-    from moe_core.audit.proofs import request_proof
 
     anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", f"moe-test-{uuid.uuid4().hex[:8]}/audit")
     since = await store.pool.fetchval("SELECT clock_timestamp()")
@@ -241,9 +242,9 @@ async def test_a_period_and_a_request_verify_offline_with_the_auditors_anchors_o
     assert cli.main([str(out), *anchors[:4], "--witness-key", str(other)]) == 1
     assert f"not cosigned by the witness {witness.key.name}" in capsys.readouterr().out
 
-    proof = await request_proof(store.pool, rid)
-    assert proof is not None and [e["content"]["seq"] for e in proof["entries"]] == [4, 5, 6, 7]
-    (tmp_path / "proof.json").write_text(json.dumps(proof))
+    assert await run_proof(settings, argparse.Namespace(response_id=rid, out=tmp_path / "proof.json")) == 0
+    proof = json.loads((tmp_path / "proof.json").read_text())  # replay proof's file
+    assert [e["content"]["seq"] for e in proof["entries"]] == [4, 5, 6, 7]
     assert cli.main([str(tmp_path / "proof.json"), *anchors]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("VERIFIED: 4 entries included in the checkpoint of "
                                                                "size 7, cosigned by the witness")
@@ -272,3 +273,16 @@ async def test_the_audit_api_says_verified_only_when_witnessed(store: AuditStore
     elsewhere = await store.verify(rid, trust, stranger)
     assert (elsewhere["verified"], elsewhere["witnessed"]) == (False, False)
     assert elsewhere["missing"][0].endswith(f"not cosigned by the witness {witness.key.name} (the key given)")
+
+
+async def test_a_stopping_codex_lineage_checkpoints_what_it_wrote(store: AuditStore, witness: Witness,
+                                                                  tsa: dict[str, str], tmp_path: Path) -> None:
+    """Its memory of the head it wrote goes with the process: the entries no checkpoint covered yet are witnessed at
+    shutdown, so a cut while it is stopped is below a witnessed size (refused, above)."""
+    from codex_lineage.anchoring import final_checkpoint
+    from codex_lineage.settings import LineageSettings
+
+    anchor = anchoring(witness, tsa, tmp_path / "cp.jsonl", f"moe-test-{uuid.uuid4().hex[:8]}/audit")
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 5)])
+    await final_checkpoint(LineageSettings(), store, anchor)
+    assert await store.pool.fetchval("SELECT max(size) FROM audit_checkpoints WHERE note IS NOT NULL") == 5

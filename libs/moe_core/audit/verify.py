@@ -108,6 +108,8 @@ def _request_sequence(rows: list[Any]) -> list[Problem]:
     return problems
 
 
-def load_witness(path: str) -> NoteKey | None:
-    """The witness's key from its vkey file (MOE_AUDIT_WITNESS_KEY; empty: the deployment has no witness)."""
-    return NoteKey.parse(Path(path).read_text()) if path else None
+def load_witness(value: str) -> NoteKey | None:
+    """The witness's key (MOE_AUDIT_WITNESS_KEY: its vkey, or a file holding it; empty: the deployment has none)."""
+    if not value:
+        return None
+    return NoteKey.parse(Path(value).read_text() if Path(value).is_file() else value)

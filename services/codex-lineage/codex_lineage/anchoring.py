@@ -15,13 +15,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from codex_lineage.settings import LineageSettings
-from moe_audit_verify.note import NoteKey
 from moe_audit_verify.timestamps import TsaChain
 from moe_core.audit.checkpoints import UNWITNESSED, Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
 from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
+from moe_core.audit.verify import load_witness
 from moe_core.audit.witness import WitnessClient
 from moe_core.bus import Bus
 from moe_core.contracts import AuditCheckpoint, headers
@@ -70,9 +70,11 @@ def witness_client(settings: LineageSettings) -> WitnessClient | None:
     if not settings.audit_witness_url:
         return None
     if not settings.audit_witness_key:
-        raise ValueError("MOE_AUDIT_WITNESS_URL is set without MOE_AUDIT_WITNESS_KEY (the witness's vkey file): its "
-                         "cosignatures could not be checked")
-    return WitnessClient(settings.audit_witness_url, NoteKey.parse(Path(settings.audit_witness_key).read_text()))
+        raise ValueError("MOE_AUDIT_WITNESS_URL is set without MOE_AUDIT_WITNESS_KEY (the witness's vkey, or a file "
+                         "holding it): its cosignatures could not be checked")
+    key = load_witness(settings.audit_witness_key)
+    assert key is not None  # checked above
+    return WitnessClient(settings.audit_witness_url, key)
 
 
 @asynccontextmanager
@@ -115,3 +117,21 @@ async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchorin
                 continue
             log.error("REFUSED to checkpoint: %s", reason)
             AUDIT_CHECKPOINTS.labels("refused").inc()
+
+
+async def final_checkpoint(settings: LineageSettings, store: AuditStore, anchoring: Anchoring,
+                           timeout_s: float = 15.0) -> None:
+    """At shutdown: a checkpoint of every tenant that grew since its last one, so that entries no checkpoint covers
+    are not left behind with the memory of what this process wrote (an outage of the broker, the TSA or the witness
+    is logged, not waited for beyond `timeout_s`)."""
+    max_age = timedelta(seconds=settings.audit_checkpoint_max_age_s)
+    try:
+        made, refused = await asyncio.wait_for(checkpoint_all(store, anchoring, max_age), timeout_s)
+    except Exception:  # shutting down: report, never hang or raise
+        log.exception("could not make the final checkpoints at shutdown")
+        AUDIT_CHECKPOINTS.labels("failed").inc()
+        return
+    for _ in made:
+        AUDIT_CHECKPOINTS.labels("made").inc()
+    for reason in refused:
+        log.error("REFUSED to checkpoint at shutdown: %s", reason)

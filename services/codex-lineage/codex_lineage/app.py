@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from faststream import AckPolicy
 
 from codex_lineage import facets
-from codex_lineage.anchoring import anchoring_for, checkpoint_loop
+from codex_lineage.anchoring import anchoring_for, checkpoint_loop, final_checkpoint
 from codex_lineage.api import router
 from codex_lineage.catalog.documents import document_sets
 from codex_lineage.catalog.documents import entry as document_set_entry
@@ -156,6 +156,8 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         for task in ("checkpoints", "health"):
             if task in holder:
                 holder.pop(task).cancel()
+        if "store" in holder:  # what it wrote since the last checkpoint: anchored before its memory of it goes
+            await final_checkpoint(settings, holder["store"], anchoring)
         if client is not None:
             client.close(5.0)
         if "store" in holder:

@@ -76,6 +76,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--tenant")
     v.add_argument("--keyring", help="the keyring (JSON) of every key codex-lineage signed with (default: "
                                      "MOE_AUDIT_KEYRING)")
+    f = sub.add_parser("proof", help="a request's inclusion proofs against a witnessed checkpoint (a JSON file)")
+    f.add_argument("response_id")
+    f.add_argument("--out", type=Path, required=True)
     x = sub.add_parser("export", help="export a tenant's period for the standalone verifier")
     x.add_argument("--tenant", required=True)
     x.add_argument("--since", type=when, required=True)
@@ -172,6 +175,10 @@ async def main(argv: list[str] | None = None) -> int:
         return await run_timeline(settings, args)
     if args.command == "verify":
         return await run_verify(settings, args)
+    if args.command == "proof":
+        from codex_lineage.proof_cmd import run_proof
+
+        return await run_proof(settings, args)
     if args.command == "export":
         return await export_period(settings, args.tenant, args.since, args.until, args.out)
     if args.command == "evidence":
