@@ -114,7 +114,7 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
     note = anchoring.note(checkpoint_text(origin, head["seq"], tree_root))
     if anchoring.witness is not None:
         try:
-            note = await anchoring.witness.cosign(origin, note, leaves, lambda: int(head["seq"]))
+            note = await anchoring.witness.cosign(origin, note, leaves, lambda: _head_now(store, tenant))
         except WitnessRefused as exc:
             raise ChainBroken(f"tenant {tenant}: {exc}") from None
     body = {"format": CHECKPOINT_FORMAT, "tenant_id": tenant, "size": head["seq"], "root": head["hash"],
@@ -134,6 +134,10 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
         raise CheckpointNotStored(f"tenant {tenant}: the checkpoint of {iso(now)} (size {head['seq']}) was published "
                                   "but the database did not store it (a trigger or rule suppressed the insert)")
     return made
+
+
+async def _head_now(store: Any, tenant: str) -> int:
+    return int(await store.pool.fetchval("SELECT coalesce(max(seq), 0) FROM audit_log WHERE tenant_id=$1", tenant))
 
 
 def _check_written_size(tenant: str, head: Any, written: tuple[int, str] | None) -> None:

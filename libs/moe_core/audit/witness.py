@@ -10,7 +10,7 @@ note's signature is not the key the witness knows for the log."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -44,16 +44,21 @@ class WitnessClient:
     timeout_s: float = 10.0
     sizes: dict[str, int] = field(default_factory=dict)  # the size the witness last cosigned, per origin
 
-    async def cosign(self, origin: str, note: str, leaves: list[bytes], size_of: Callable[[], int]) -> str:
+    async def cosign(self, origin: str, note: str, leaves: list[bytes],
+                     size_of: Callable[[], Awaitable[int]]) -> str:
         """The note with the witness's cosignature; `leaves` are the tenant log's leaf hashes up to the note's size
-        (for the consistency proof); `size_of` is the stored chain's head (checked against a witnessed size the
-        witness tells)."""
+        (for the consistency proof); `size_of` reads the stored chain's head now (against a witnessed size above
+        the note's: another replica's newer checkpoint, or a cut)."""
         old = self.sizes.get(origin, 0)
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             for _ in range(2):
                 if old > len(leaves):
+                    head = await size_of()
+                    if head >= old:  # another codex-lineage replica's checkpoint was witnessed meanwhile
+                        raise WitnessUnavailable(f"the witness already cosigned size {old} of {origin}, beyond this "
+                                                 f"checkpoint's {len(leaves)}: asked again at the next interval")
                     raise WitnessRefused(f"the witness cosigned size {old} of {origin}, but the stored chain's head "
-                                         f"is {size_of()}: entries the witness saw were deleted from the database")
+                                         f"is {head}: entries the witness saw were deleted from the database")
                 body = request_body(old, consistency_proof(leaves, old), note)
                 try:
                     resp = await client.post(self.url.rstrip("/") + ADD_CHECKPOINT, content=body)
