@@ -91,13 +91,16 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
         if head is None:
             _check_vanished(tenant, anchoring)
         written = getattr(store, "written", {}).get(tenant)
-        _check_written_size(tenant, head, written)
         if head is None:
+            _check_written_size(tenant, head, written)
             return None
-        if last is not None and last["size"] == head["seq"] and (max_age is None or now - last["time"] < max_age):
+        cut = written is not None and head["seq"] < written[0]
+        if not cut and last is not None and last["size"] == head["seq"] and (
+                max_age is None or now - last["time"] < max_age):
             return None
         await _check_published(conn, tenant, head, last, anchoring.published.get(tenant))
-        await _check_extension(conn, tenant, last, anchoring)
+        await _check_extension(conn, tenant, last, anchoring)  # the finer findings first
+        _check_written_size(tenant, head, written)
         await _check_written(conn, tenant, written)
         leaves = [entry_leaf(r["hash"]) for r in await conn.fetch(
             "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq <= $2 ORDER BY seq", tenant, head["seq"])]
