@@ -286,3 +286,44 @@ async def test_a_stopping_codex_lineage_checkpoints_what_it_wrote(store: AuditSt
     await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 5)])
     await final_checkpoint(LineageSettings(), store, anchor)
     assert await store.pool.fetchval("SELECT max(size) FROM audit_checkpoints WHERE note IS NOT NULL") == 5
+
+
+async def test_codex_lineages_own_wiring_provisions_the_witness_and_gets_cosigned(
+        store: AuditStore, tsa: dict[str, str], tmp_path: Path, infra: dict[str, str]) -> None:
+    """As the fleet runs it: the witness learns the tenants' logs from codex-lineage's GET /v1/witness/logs, and the
+    anchoring codex-lineage builds from its settings (MOE_AUDIT_WITNESS_URL, MOE_AUDIT_WITNESS_KEY given inline)
+    gets the checkpoint cosigned."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+
+    from codex_lineage.anchoring import anchoring_for
+    from codex_lineage.settings import LineageSettings
+    from codex_lineage.witness_api import witness_router
+    from tests.support.uvicorn_thread import bind, serve, url
+
+    await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 2)])
+    served: dict[str, AuditStore] = {}
+
+    @asynccontextmanager
+    async def life(_: FastAPI) -> AsyncIterator[None]:  # the server thread's own pool (its own event loop)
+        served["store"] = await AuditStore.connect(infra["postgres"], store.schema, migrate=False)
+        yield
+        await served["store"].close()
+
+    name = f"moe-test-{uuid.uuid4().hex[:8]}/audit"
+    sock = bind()
+    with running_witness("witness.wiring", logs_url=f"{url('127.0.0.1', sock)}/v1/witness/logs") as witness:
+        settings = LineageSettings(audit_log_name=name, audit_tsa_url=tsa["url"], audit_tsa_chain=tsa["chain"],
+                                   audit_witness_url=witness.url, audit_witness_key=witness.key.vkey,
+                                   audit_checkpoint_file=str(tmp_path / "cp.jsonl"))
+        anchor = anchoring_for(settings, None, SIGNER)
+        app = FastAPI(lifespan=life)
+        app.include_router(witness_router(lambda: served["store"], anchor))
+        stop = serve(app, sock, what="codex-lineage's witness list")
+        try:
+            witness.wait_provisioned(f"{name}/acme")
+            made = await checkpoint(store, "acme", anchor)
+        finally:
+            stop()
+        assert made is not None and Note.parse(made.note or "").cosigned_at(witness.key) is not None

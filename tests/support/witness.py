@@ -35,6 +35,9 @@ class Witness:
         """Add logs to the served list and wait until the witness has provisioned them (its own SQLite file, read
         here: over HTTP the omniwitness answers an unknown log and a bad signature alike, 500)."""
         self.logs.update({o: vkey for o in origins})
+        self.wait_provisioned(*origins)
+
+    def wait_provisioned(self, *origins: str) -> None:
         deadline = time.monotonic() + 30
         while not self._provisioned(origins):
             if time.monotonic() > deadline:
@@ -73,7 +76,9 @@ def _serve_logs(witness: Witness) -> tuple[ThreadingHTTPServer, str]:
 
 
 @contextmanager
-def running_witness(name: str = "witness.test") -> Iterator[Witness]:
+def running_witness(name: str = "witness.test", logs_url: str | None = None) -> Iterator[Witness]:
+    """`logs_url`: where the witness learns its logs (codex-lineage's GET /v1/witness/logs); default: a list this
+    process serves (Witness.provision)."""
     from fleetlib import gotools, witness  # deploy/local (tests/conftest puts it on the path)
 
     gotools.ensure_tool("omniwitness")
@@ -86,7 +91,8 @@ def running_witness(name: str = "witness.test") -> Iterator[Witness]:
     port = sock.getsockname()[1]
     sock.close()
     result = Witness(f"http://127.0.0.1:{port}", NoteKey.parse(vkey), work / "witness.vkey", work / "witness.db")
-    server, logs_url = _serve_logs(result)
+    server, served = _serve_logs(result)
+    logs_url = logs_url or served
     log = (work / "witness.log").open("wb")
     proc = subprocess.Popen(witness.argv(port, str(work / "witness.key"), str(work / "witness.db"), logs_url,
                                          poll="1s"), stdout=log, stderr=subprocess.STDOUT)
