@@ -6,6 +6,8 @@
     public-key.pem      codex-lineage's public key (a copy: check its id against the published one)
     keyring.json        every key codex-lineage signed with, each retired one with its retirement time (a copy)
     tsa-chain.pem       the timestamp authority's certificate chain (a copy, likewise)
+    tree.json           the RFC 6962 tree at the first checkpoint (compact range) and the consistency proof from the
+                        first checkpoint to the last (moe_audit_verify.witnessed)
 
 The entries run from just after a checkpoint made at or before `since` (or from the tenant's first entry)
 to a checkpoint made at or after `until`, so the signed, timestamped checkpoints prove that no record of the
@@ -33,6 +35,7 @@ class Bundle:
     entries: list[Entry]
     checkpoints: list[Checkpoint]
     problems: list[Problem] = field(default_factory=list)  # lines that are not entries or checkpoints
+    tree: dict[str, Any] | None = None  # tree.json: the compact range at the first checkpoint, a consistency proof
 
     @property
     def tenant(self) -> str:
@@ -53,6 +56,10 @@ def read_bundle(path: Path) -> Bundle:
         if not isinstance(manifest.get(name), kind):
             raise BundleError(f"{path}/manifest.json: {name} is missing or not a {kind.__name__}")
     bundle = Bundle(path, manifest, [], [])
+    try:
+        bundle.tree = json.loads((path / "tree.json").read_text()) if (path / "tree.json").is_file() else None
+    except (OSError, ValueError):
+        bundle.problems.append(Problem("tree.json", "cannot be read as JSON"))
     for number, item in _lines(bundle, "entries.jsonl"):
         content = item.get("content")
         if (isinstance(content, dict) and isinstance(content.get("seq"), int) and isinstance(item.get("hash"), str)
@@ -64,7 +71,7 @@ def read_bundle(path: Path) -> Bundle:
     for number, item in _lines(bundle, "checkpoints.jsonl"):
         body = item.get("checkpoint")
         try:
-            cp = Checkpoint(body, item["signature"], item.get("timestamp"))  # type: ignore[arg-type]
+            cp = Checkpoint(body, item["signature"], item.get("timestamp"), item.get("note"))  # type: ignore[arg-type]
             _ = (cp.size, cp.root, cp.time, str(cp.signature) + str(cp.timestamp or ""))
         except (KeyError, TypeError, ValueError, AttributeError):
             bundle.problems.append(Problem(f"checkpoints.jsonl line {number}", "not a checkpoint"))

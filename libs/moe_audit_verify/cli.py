@@ -11,7 +11,14 @@ time) and the TSA chain you obtained from the operator and the authority yoursel
 inside the export are used (and their fingerprints printed, to compare). A checkpoint or entry signed by a
 retired key after its retirement fails. With --published (the append-only checkpoint file codex-lineage writes,
 or a copy you received) the export's checkpoints are compared with the published ones.
-Exit status: 0 verified, 1 a finding (each printed as a FAILED line), 2 not an export or unusable input."""
+A request's proof (replay proof, or GET /v1/audit/ID/proof: a .json file) is verified the same way: each of its
+entries' inclusion proof against the witnessed checkpoint it names.
+
+Nothing the export carries is trusted by default: without codex-lineage's key (--public-key or --keyring), the TSA
+chain (--tsa-chain) and the witness's key (--witness-key, or --no-witness for a deployment without one) it does not
+verify and says UNANCHORED (exit status 3).
+Exit status: 0 verified, 1 a finding (each printed as a FAILED line), 2 not an export or unusable input,
+3 unanchored."""
 
 from __future__ import annotations
 
@@ -20,14 +27,16 @@ import json
 import sys
 from pathlib import Path
 
+from moe_audit_verify.anchors import read_anchor, trusted_keys, witness_key
 from moe_audit_verify.bundle import BundleError, read_bundle, verify_bundle
 from moe_audit_verify.cli_evidence import verify_evidence_cli
 from moe_audit_verify.diagnosis import cause
 from moe_audit_verify.evidence import is_evidence, opened
-from moe_audit_verify.keys import KeyRing, PublicKey
 from moe_audit_verify.published import compare, read_published
+from moe_audit_verify.request_proof import verify_request_proof_cli
 from moe_audit_verify.segment import Trust
 from moe_audit_verify.timestamps import TsaChain
+from moe_audit_verify.witnessed import check_witnessed
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,43 +56,57 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--expect-versions", type=Path, help="an evidence bundle: the configuration and prompt template "
                    "digests you approved, JSON {service: {config: [...], prompts: {name: [...]}}} (the `versions` of "
                    "a reviewed bundle's --json); any stage run with another fails")
+    p.add_argument("--witness-key", type=Path, help="the witness's vkey (C2SP note key, a file): every checkpoint "
+                                                     "must carry its cosignature")
+    p.add_argument("--no-witness", action="store_true", help="the deployment has no witness: its checkpoints' "
+                   "cosignatures are not checked (said in the result)")
+    p.add_argument("--trust-export-copies", action="store_true", help="use the export's own copies of the public "
+                   "key and the TSA chain where none is given (they come from the operator: the result is "
+                   "UNANCHORED, exit status 3, whatever it finds)")
     p.add_argument("--json", action="store_true", help="the result as one JSON object")
     return p
 
 
-def _read(given: Path | None, fallback: Path, what: str) -> tuple[bytes, str]:
-    path = given or fallback
-    try:
-        return path.read_bytes(), ("given" if given else "the export's own copy: compare it with the published one")
-    except OSError as exc:
-        raise BundleError(f"{what}: cannot read {path} ({exc.strerror})") from None
+UNANCHORED = 3
 
 
-def _keys(args: argparse.Namespace, folder: Path | None = None) -> tuple[KeyRing, str]:
-    """The keys to trust: the given keyring and public keys; with neither, the export's keyring (or its key)."""
-    folder = folder or args.export
-    ring = KeyRing([])
-    given = args.keyring or args.public_key
-    keyring = args.keyring or (None if given or not (folder / "keyring.json").is_file()
-                               else folder / "keyring.json")
-    if keyring is not None:
-        ring = KeyRing.from_json(_read(keyring, keyring, "keyring")[0])
-    pems = list(args.public_key) or ([] if keyring is not None else [folder / "public-key.pem"])
-    for pem in pems:
-        key = PublicKey.from_pem(_read(pem, pem, "public key")[0])
-        ring.keys.setdefault(key.id, key)
-    return ring, "given" if given else "the export's own copy: compare it with the published one"
+def missing_anchors(args: argparse.Namespace) -> list[str]:
+    """The auditor-held anchors not given: without them nothing the export carries is trusted."""
+    missing = []
+    if not (args.keyring or args.public_key):
+        missing.append("--public-key or --keyring (codex-lineage's key)")
+    if not args.tsa_chain:
+        missing.append("--tsa-chain (the timestamp authority's root)")
+    if not (args.witness_key or args.no_witness):
+        missing.append("--witness-key (the witness's key; --no-witness where the deployment has none)")
+    return missing
 
 
 def trust_of(args: argparse.Namespace, folder: Path) -> tuple[Trust, str, str]:
     """The keys and the TSA chain to trust, and where each came from (given, or the bundle's own copy)."""
-    keys, key_from = _keys(args, folder)
-    chain_pem, chain_from = _read(args.tsa_chain, folder / "tsa-chain.pem", "TSA chain")
+    keys, key_from = trusted_keys(args, folder)
+    chain_pem, chain_from = read_anchor(args.tsa_chain, folder / "tsa-chain.pem", "TSA chain")
     return Trust(keys, TsaChain(chain_pem), args.max_skew), key_from, chain_from
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    missing = missing_anchors(args)
+    if missing and not args.trust_export_copies:
+        print(f"UNANCHORED: not verified: give {', '.join(missing)}; the export's own copies come from the operator "
+              "and are not trusted (--trust-export-copies uses them, and the result stays UNANCHORED)",
+              file=sys.stderr)
+        return UNANCHORED
+    if args.export.is_file() and args.export.suffix == ".json":
+        return verify_request_proof_cli(args)
+    code = _main(args)
+    if missing and code != 2:
+        print(f"UNANCHORED: verified only against what the export carries: {', '.join(missing)} not given")
+        return UNANCHORED
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if is_evidence(args.export):
             with opened(args.export) as (folder, packing):
@@ -93,14 +116,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         bundle = read_bundle(args.export)
-        keys, key_from = _keys(args)
-        chain_pem, chain_from = _read(args.tsa_chain, args.export / "tsa-chain.pem", "TSA chain")
+        keys, key_from = trusted_keys(args)
+        chain_pem, chain_from = read_anchor(args.tsa_chain, args.export / "tsa-chain.pem", "TSA chain")
         trust = Trust(keys, TsaChain(chain_pem), args.max_skew)
         published = read_published(args.published, bundle.tenant) if args.published else None
     except (BundleError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     verdict = verify_bundle(bundle, trust)
+    try:
+        witness = witness_key(args)
+    except (BundleError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    witnessed = None
+    if not args.no_witness:
+        witnessed = check_witnessed(bundle.entries, bundle.checkpoints, bundle.tree, trust, witness, bundle.tenant)
+        verdict.problems += witnessed.problems
     if published is not None:
         found, unreadable = published
         verdict.problems += unreadable + compare(bundle.checkpoints, found, args.published.name)
@@ -113,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                           "entries": len(bundle.entries), "in_period": verdict.in_period,
                           "checkpoints": verdict.checkpoints, "key_ids": list(trust.ring.keys),
                           "tsa_root_sha256": trust.tsa.fingerprint() if trust.tsa else None,
+                          "witness": witness.vkey if witness else None,
+                          "cosigned": witnessed.cosigned if witnessed else None,
                           "cause": why, "problems": [p.as_dict() for p in verdict.problems]}, indent=1))
         return 0 if ok else 1
     print(f"export: tenant {bundle.tenant}, {m['since']} .. {m['until']}: {len(bundle.entries)} entries "
@@ -126,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED  {problem.record}: {problem.problem}")
     if ok:
         print(f"VERIFIED: {verdict.in_period} entries recorded in the period, {verdict.checkpoints} signed and "
-              f"timestamped checkpoints" + (f", all published ({args.published})" if published is not None else ""))
+              f"timestamped checkpoints" + (f", {witnessed.cosigned} cosigned by the witness {witness.name} with the "
+                                            "Merkle roots of the export's entries and a consistency proof"
+                                            if witnessed is not None and witness is not None else
+                                            ", NOT WITNESSED (--no-witness)")
+              + (f", all published ({args.published})" if published is not None else ""))
     else:
         print(f"NOT VERIFIED: {len(verdict.problems)} findings")
     return 0 if ok else 1

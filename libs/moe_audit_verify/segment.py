@@ -42,6 +42,7 @@ class Checkpoint:
     body: dict[str, Any]  # format, tenant_id, size, root, time, key_id
     signature: str
     timestamp: str | None = None  # base64 of the DER RFC 3161 TimeStampResp
+    note: str | None = None  # the C2SP checkpoint note with the witness's cosignature (moe_audit_verify.note)
 
     @property
     def size(self) -> int:

@@ -75,14 +75,15 @@ def _offline(fleet: LineageFleet, bundle: Path, infra: dict[str, str]) -> subpro
     """The standalone verifier as an auditor runs it: no fleet settings, the bundle and their own keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOE_")}
     return subprocess.run([sys.executable, "-m", "moe_audit_verify", str(bundle), "--keyring",
-                           fleet.env["MOE_AUDIT_KEYRING"], "--tsa-chain", infra["tsa-chain"]], env=env, cwd=REPO,
+                           fleet.env["MOE_AUDIT_KEYRING"], "--tsa-chain", infra["tsa-chain"], "--no-witness"], env=env,
+                          cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
 def _verify_in_process(fleet: LineageFleet, bundle: Path, infra: dict[str, str],
                        capsys: pytest.CaptureFixture[str], *more: str | Path) -> tuple[int, str]:
     code = verify_main([str(bundle), "--keyring", fleet.env["MOE_AUDIT_KEYRING"], "--tsa-chain", infra["tsa-chain"],
-                        *map(str, more)])
+                        "--no-witness", *map(str, more)])
     return code, capsys.readouterr().out
 
 
@@ -121,7 +122,8 @@ def test_a_requests_bundle_verifies_offline_and_every_changed_byte_fails(
     assert "versions: planner config sha256:" in verified.stdout and "planner.plan sha256:" in verified.stdout
     # the digests an auditor approved (here: this bundle's own) pass; another planner prompt does not
     approved = json.loads(subprocess.run([sys.executable, "-m", "moe_audit_verify", str(folder), "--keyring",
-                                          lineage_fleet.env["MOE_AUDIT_KEYRING"], "--json"], cwd=REPO, check=False,
+                                          lineage_fleet.env["MOE_AUDIT_KEYRING"], "--tsa-chain",
+                                          infra["tsa-chain"], "--no-witness", "--json"], cwd=REPO, check=False,
                                          capture_output=True, text=True, timeout=120).stdout)["versions"]
     (tmp_path / "approved.json").write_text(json.dumps(approved))
     code, _ = _verify_in_process(lineage_fleet, folder, infra, capsys, "--expect-versions", tmp_path / "approved.json")

@@ -109,14 +109,19 @@ async def rotated(tmp_path: Path, tsa: dict[str, str]) -> Rotated:
     return Rotated(export, keys, old, new, t0, entries, [first, second], stamp)
 
 
-def _verify(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, list[str]]:
-    status = cli.main([str(a) for a in args])
+def _verify(capsys: pytest.CaptureFixture[str], export: Path, *args: str | Path) -> tuple[int, list[str]]:
+    """The verifier with the auditor's TSA root (the test authority's, as the export's copy is) and no witness (these
+    checkpoints are made without one)."""
+    status = cli.main([str(a) for a in (export, *args, "--tsa-chain", export / "tsa-chain.pem", "--no-witness")])
     return status, capsys.readouterr().out.splitlines()
 
 
 def test_an_export_across_a_rotation_verifies_with_the_keyring_or_both_keys(
         rotated: Rotated, capsys: pytest.CaptureFixture[str]) -> None:
-    status, out = _verify(capsys, rotated.export)  # the export's own keyring.json
+    assert cli.main([str(rotated.export), "--tsa-chain", str(rotated.export / "tsa-chain.pem"),
+                     "--no-witness"]) == cli.UNANCHORED  # the export's own keyring.json is not trusted by default
+    assert "UNANCHORED: not verified: give --public-key or --keyring" in capsys.readouterr().err
+    status, out = _verify(capsys, rotated.export, "--keyring", rotated.keys / "audit-keyring.json")
     assert status == 0, out
     assert out[-1].startswith("VERIFIED: 6 entries recorded in the period, 2 signed and timestamped checkpoints")
     assert f"{rotated.old.key_id} (retired {(rotated.t0 + timedelta(seconds=20)).isoformat()})" in out[1]
@@ -142,7 +147,7 @@ async def test_a_checkpoint_signed_by_a_retired_key_after_its_retirement_fails(
     late = await rotated.stamp(rotated.old, rotated.entries, late_at)  # the old key, had it not been destroyed
     with open(rotated.export / "checkpoints.jsonl", "a") as out:
         out.write(json.dumps(checkpoint_record(late)) + "\n")
-    status, lines = _verify(capsys, rotated.export)
+    status, lines = _verify(capsys, rotated.export, "--keyring", rotated.keys / "audit-keyring.json")
     assert status == 1
     assert [line for line in lines if line.startswith("FAILED")] == [
         f"FAILED  checkpoint size 6 at {iso(late_at)}: signed by key {rotated.old.key_id} after its retirement at "
@@ -153,6 +158,7 @@ def test_the_verifier_compares_the_export_with_the_published_checkpoints(
         rotated: Rotated, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     first, second = rotated.checkpoints
     published = tmp_path / "audit-checkpoints.jsonl"
+    ring = rotated.keys / "audit-keyring.json"
 
     def publish(*checkpoints: Checkpoint | dict[str, Any]) -> None:
         lines = [c if isinstance(c, dict) else checkpoint_record(c) for c in checkpoints]
@@ -160,30 +166,32 @@ def test_the_verifier_compares_the_export_with_the_published_checkpoints(
         published.write_text("".join(json.dumps(x, separators=(",", ":")) + "\n" for x in [other, *lines]))
 
     publish(first, second)
-    status, out = _verify(capsys, rotated.export, "--published", published)
+    status, out = _verify(capsys, rotated.export, "--published", published, "--keyring", ring)
     assert status == 0 and out[-1].endswith(f"all published ({published})"), out
 
     publish(first)  # the closing checkpoint was never published: re-made in the database
-    status, out = _verify(capsys, rotated.export, "--published", published)
+    status, out = _verify(capsys, rotated.export, "--published", published, "--keyring", ring)
     assert status == 1 and [line for line in out if line.startswith("FAILED")] == [
         f"FAILED  {second.name}: not among the published checkpoints ({published.name}): made or re-made in the "
         "database, never published"]
 
     changed = {**checkpoint_record(first), "checkpoint": {**first.body, "root": "f" * 64}}
     publish(changed, second)
-    status, out = _verify(capsys, rotated.export, "--published", published)
+    status, out = _verify(capsys, rotated.export, "--published", published, "--keyring", ring)
     assert status == 1 and [line for line in out if line.startswith("FAILED")] == [
         f"FAILED  {first.name}: differs from the published checkpoint of that time ({published.name}): root"]
 
     at = iso(rotated.t0 + timedelta(seconds=15))
     between = {**checkpoint_record(first), "checkpoint": {**first.body, "time": at}}
     publish(first, between, second)  # published, then deleted from the database with what it covered
-    status, out = _verify(capsys, rotated.export, "--published", published)
+    status, out = _verify(capsys, rotated.export, "--published", published, "--keyring", ring)
     assert status == 1 and [line for line in out if line.startswith("FAILED")] == [
         f"FAILED  checkpoint size 3 at {at}: published ({published.name}) but "
         "not in the export: removed from the database (with the records it covered?)"]
 
-    assert cli.main([str(rotated.export), "--published", str(tmp_path / "nowhere.jsonl")]) == 2
+    assert cli.main([str(rotated.export), "--published", str(tmp_path / "nowhere.jsonl"), "--keyring",
+                     str(rotated.keys / "audit-keyring.json"), "--tsa-chain", str(rotated.export / "tsa-chain.pem"),
+                     "--no-witness"]) == 2
     assert "published checkpoints: cannot read" in capsys.readouterr().err
 
 

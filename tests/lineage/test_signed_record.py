@@ -161,7 +161,8 @@ def _offline(fleet: LineageFleet, folder: Path, infra: dict[str, str]) -> subpro
     """The standalone verifier as an auditor runs it: no fleet settings at all, only the export and the keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOE_")}
     return subprocess.run([sys.executable, "-m", "moe_audit_verify", str(folder), "--public-key",
-                           fleet.env["MOE_AUDIT_PUBLIC_KEY"], "--tsa-chain", infra["tsa-chain"]], env=env, cwd=REPO,
+                           fleet.env["MOE_AUDIT_PUBLIC_KEY"], "--tsa-chain", infra["tsa-chain"], "--no-witness"],
+                          env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -63,13 +63,17 @@ async def test_batches_single_records_and_events_form_one_signed_chain(store: Au
         (1, "record", 1), (2, "lineage", None), (3, "record", 2), (4, "record", 3), (5, "record", 4),
         (6, "record", 5)]  # one chain: the records and the lineage event, in the order they were stored
     trust = Trust(SIGNER.public, TsaChain(Path(tsa["chain"]).read_bytes()))
-    assert await store.verify(rid, trust) == {"verified": True, "records": 5, "anchored": False, "problems": []}
+    assert await store.verify(rid, trust) == {  # nothing wrong, but not yet covered by a checkpoint
+        "verified": False, "records": 5, "anchored": False, "witnessed": None, "problems": [],
+        "missing": ["checkpoint: not yet covered by a signed checkpoint (one follows within "
+                    "MOE_AUDIT_CHECKPOINT_INTERVAL_S)"]}
     anchoring = Anchoring(SIGNER, TsaClient(tsa["url"], trust.tsa), [file_outlet(str(tmp_path / "cp.jsonl"))])
     made = await checkpoint(store, "acme", anchoring)
     assert made is not None and (made.size, made.timestamp is not None) == (6, True)
     assert await checkpoint(store, "acme", anchoring) is None  # nothing new: no second checkpoint
     assert json.loads((tmp_path / "cp.jsonl").read_text())["checkpoint"] == made.body
-    assert await store.verify(rid, trust) == {"verified": True, "records": 5, "anchored": True, "problems": []}
+    assert await store.verify(rid, trust) == {"verified": True, "records": 5, "anchored": True, "witnessed": None,
+                                              "missing": [], "problems": []}
     await store.pool.execute("UPDATE audit_log SET payload = replace(payload, 'answer 2', 'answer X') "
                              "WHERE response_id = $1", rid)
     changed = await store.verify(rid, trust)
@@ -81,7 +85,7 @@ async def test_batches_single_records_and_events_form_one_signed_chain(store: Au
     with pytest.raises(ChainBroken, match=r"no longer has the (hash it signed|root it published)"):  # never signed
         await checkpoint(store, "acme", anchoring, max_age=timedelta(0))
     assert await store.verify(rid, "no public key") == {
-        "verified": False, "records": 5, "anchored": False,
+        "verified": False, "records": 5, "anchored": False, "witnessed": False, "missing": ["the public key"],
         "problems": [{"record": "verification", "problem": "no public key"}]}
 
 
@@ -99,12 +103,14 @@ async def test_a_chain_cut_back_below_its_published_checkpoint_is_never_signed_a
     await store.pool.execute("DELETE FROM audit_checkpoints WHERE tenant_id = 'acme'")
     restarted = Anchoring(SIGNER, None, [file_outlet(str(published))], published_heads(str(published)))
     assert restarted.published["acme"]["size"] == 4
+    store = AuditStore(store.pool, store.schema, SIGNER)  # restarted: nothing remembered of what it wrote
     with pytest.raises(ChainBroken, match=r"size 4\) is beyond the stored chain's head \(2\): entries were deleted"):
         await checkpoint(store, "acme", restarted)
     await store.append_many([(r, []) for r in _records(rid, 10, 3)])  # new entries 3..5 where 3..4 were
     with pytest.raises(ChainBroken, match="no longer has the root it published"):
         await checkpoint(store, "acme", restarted)
     assert len(published.read_text().splitlines()) == 1  # nothing signed over the cut
+    store = AuditStore(store.pool, store.schema, SIGNER)
     unaware = await checkpoint(store, "acme", Anchoring(SIGNER, None, []))  # what it did before: a forked head
     assert unaware is not None and unaware.size == 5
 

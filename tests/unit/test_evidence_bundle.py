@@ -225,14 +225,17 @@ def test_a_changed_byte_in_the_archive_is_a_clear_error_or_a_finding(tmp_path: P
     data = archive(files, "evidence-mine")
     path = tmp_path / "bundle.tar"
     path.write_bytes(data)
-    assert verify_main([str(path), "--keyring", str(keyring)]) == 1  # only the missing timestamps (no TSA here)
+    root = tmp_path / "tsa-root.pem"
+    root.write_bytes(_throwaway_root())
+    anchors = ["--tsa-chain", str(root), "--no-witness"]
+    assert verify_main([str(path), "--keyring", str(keyring), *anchors]) == 1  # only the missing timestamps
     untouched = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("FAILED")]
     assert untouched and all("RFC 3161" in ln or "no TSA" in ln for ln in untouched), untouched
     for position in range(0, len(data), 61):  # a prime stride: headers, contents, padding and the end blocks
         changed = bytearray(data)
         changed[position] ^= 0x01
         path.write_bytes(bytes(changed))
-        code = verify_main([str(path), "--keyring", str(keyring)])
+        code = verify_main([str(path), "--keyring", str(keyring), *anchors])
         out = capsys.readouterr()
         found = [ln for ln in out.out.splitlines() if ln.startswith("FAILED")]
         assert (code == 2 and out.err.startswith("error: ")) or (code == 1 and len(found) > len(untouched)), position
@@ -250,10 +253,13 @@ def test_an_outdated_keyring_is_named_as_the_cause_before_the_findings(tmp_path:
                          Material(keyring=keyring.read_bytes(), tsa_chain=_throwaway_root()), "2026-11-01T13:00:00Z")
     path = tmp_path / "bundle.tar"
     path.write_bytes(archive(files, "evidence-mine"))
-    assert verify_main([str(path), "--keyring", str(stale)]) == 1
+    root = tmp_path / "tsa-root.pem"
+    root.write_bytes(_throwaway_root())
+    anchors = ["--tsa-chain", str(root), "--no-witness"]
+    assert verify_main([str(path), "--keyring", str(stale), *anchors]) == 1
     lines = capsys.readouterr().out.splitlines()
     first = next(i for i, ln in enumerate(lines) if ln.startswith(("CAUSE", "FAILED")))
     assert lines[first].startswith("CAUSE") and f"signed with key {signer.public.id}" in lines[first]
     assert other.public.id in lines[first] and "keyring" in lines[first]
-    assert verify_main([str(path), "--keyring", str(keyring), "--json"]) == 1  # the right keys: no such cause
+    assert verify_main([str(path), "--keyring", str(keyring), "--json", *anchors]) == 1  # the right keys: no such cause
     assert "signed with key" not in (json.loads(capsys.readouterr().out)["cause"] or "")

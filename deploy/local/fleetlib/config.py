@@ -40,6 +40,7 @@ PORT_DEFAULTS: dict[str, tuple[str, int]] = {
     **{s.name: (s.port_variable(), s.port) for s in stage_registry.FLEET},
     "prometheus": ("MOE_PROMETHEUS_PORT", 9090),
     "tsa": ("MOE_TSA_PORT", 8190),
+    "witness": ("MOE_WITNESS_PORT", 8191),
     "opa": ("MOE_OPA_PORT", 8181),
 }
 
@@ -99,6 +100,8 @@ def endpoints() -> dict[str, str]:
         # the audit record's anchoring: the timestamp authority, its chain and codex-lineage's public key
         "tsa": f"http://{HOST}:{port('tsa')}/api/v1/timestamp",
         "tsa-chain": str(DATA / "tsa" / "tsa-chain.pem"),
+        "witness": f"http://{HOST}:{port('witness')}",
+        "witness-key": str(DATA / "witness" / "witness.vkey"),
         "audit-public-key": str(DATA / "codex-lineage" / "audit-public-key.pem"),
         "audit-keyring": str(DATA / "codex-lineage" / "audit-keyring.json"),
         # the control plane's policy decisions (Open Policy Agent over policy/opa) and the files it watches
@@ -127,6 +130,8 @@ ENDPOINT_ENV = {
     "MOE_AUDIT_TSA_URL": "tsa",
     "MOE_AUDIT_TSA_CHAIN": "tsa-chain",
     "MOE_AUDIT_PUBLIC_KEY": "audit-public-key",
+    "MOE_AUDIT_WITNESS_URL": "witness",
+    "MOE_AUDIT_WITNESS_KEY": "witness-key",
     "MOE_AUDIT_KEYRING": "audit-keyring",
     "MOE_OPA_URL": "opa",
     "MOE_OPA_POLICY_DIR": "opa-policy-dir",

@@ -31,6 +31,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "timestamp-server": ("github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server", "v2.1.3"),
     # Open Policy Agent: the control plane's write decisions over policy/opa/*.rego (fleetlib.opa)
     "opa": ("github.com/open-policy-agent/opa", "v1.22.2"),
+    # the witness of the audit checkpoints (c2sp.org/tlog-witness; fleetlib.witness); the module has no tags
+    "omniwitness": ("github.com/transparency-dev/witness/cmd/omniwitness", "v0.0.0-20260720115447-2e1c6971d19e"),
 }
 # Tools `go install pkg@version` cannot build, built from their module's source instead: Dex's v2 tags are not
 # Go-module versions (its module path has no /v2), so the proxy serves a tag by its commit's pseudo-version,

@@ -13,7 +13,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from . import audit_key, config, gotools, npmtools, tsa
+from . import audit_key, config, gotools, npmtools, tsa, witness
 
 DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 APT = {"redis": ("/usr/bin/redis-server", "redis-server"),
@@ -113,6 +113,7 @@ def ensure(components: list[str]) -> None:
         raise InstallError(str(exc)) from exc
     audit_key.ensure()  # codex-lineage's audit signing key (0600) and its public key
     tsa.ensure_material()  # the local timestamp authority's key and certificate chain
+    witness.ensure_material()  # the witness's key (its vkey: MOE_AUDIT_WITNESS_KEY)
     try:  # the agent clients of the end-to-end tests (Claude Code), pinned, into .data/npm
         npmtools.ensure()
     except npmtools.NpmToolError as exc:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from . import kafka, neo4j, opa, postgres, prometheus, services, simple, tsa
+from . import kafka, neo4j, opa, postgres, prometheus, services, simple, tsa, witness
 from .component import Component
 
 INFRA: list[Component] = [kafka.COMPONENT, neo4j.COMPONENT, simple.REDIS, postgres.COMPONENT,
                           simple.CHROMA, simple.LLM, prometheus.COMPONENT, tsa.COMPONENT,
-                          opa.COMPONENT]
+                          witness.COMPONENT, opa.COMPONENT]
 SERVICES: list[Component] = services.COMPONENTS
 ALL: list[Component] = INFRA + SERVICES
 BY_NAME: dict[str, Component] = {c.name: c for c in ALL}

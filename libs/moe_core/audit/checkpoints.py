@@ -13,15 +13,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from moe_audit_verify.format import CHECKPOINT_FORMAT, checkpoint_bytes
+from moe_audit_verify.format import CHECKPOINT_FORMAT, b64, checkpoint_bytes
 from moe_audit_verify.keys import KeyRing
+from moe_audit_verify.merkle import entry_leaf
+from moe_audit_verify.merkle import root as merkle_root
+from moe_audit_verify.note import ED25519, NoteKey, checkpoint_text, signature_line
 from moe_audit_verify.segment import Checkpoint, verify_chain
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, entry_of_row
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer
 from moe_core.audit.tsa import TsaClient
+from moe_core.audit.witness import WitnessClient, WitnessRefused, WitnessUnavailable
 
 Outlet = Callable[[dict[str, Any]], Awaitable[None]]
+UNWITNESSED = "not witnessed"  # checkpoint_all's reason for a tenant the witness could not be asked about
 
 
 @dataclass
@@ -34,10 +39,27 @@ class Anchoring:
     published: dict[str, dict[str, Any]] = field(default_factory=dict)
     ring: KeyRing | None = None  # the keyring (MOE_AUDIT_KEYRING): the retired keys the check trusts too
     refused: dict[str, Refusal] = field(default_factory=dict)  # the tenants whose chain is refused (checkpoint_all)
+    witness: WitnessClient | None = None  # the witness that cosigns each checkpoint (MOE_AUDIT_WITNESS_URL)
+    log_name: str = "moe-fleet/audit"  # the note key's name; a tenant's log origin is "<log_name>/<tenant>"
+
+    def origin(self, tenant: str) -> str:
+        return f"{self.log_name}/{tenant}"
+
+    @property
+    def note_key(self) -> NoteKey:
+        return NoteKey(self.log_name, ED25519, self.signer.public.raw)
+
+    def note(self, text: bytes) -> str:
+        """`text` as a signed note of codex-lineage's key (the same Ed25519 key, named `log_name`)."""
+        return text.decode() + "\n" + signature_line(self.log_name, self.note_key, self.signer.sign_raw(text))
 
 
 class ChainBroken(RuntimeError):
     """The stored chain no longer extends the last checkpoint: codex-lineage refuses to sign it."""
+
+
+class CheckpointNotStored(ChainBroken):
+    """A checkpoint was signed and published, but the database did not keep it."""
 
 
 async def tenants(store: Any) -> list[str]:
@@ -53,8 +75,10 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
     """A new checkpoint of the tenant's chain head, unless the last one already has this size and is younger
     than `max_age` (None: any age). The head and the time are read under the tenant's chain lock, so every
     entry recorded before the checkpoint's time is inside it. Before signing, the entries since the last
-    checkpoint are checked (signatures, hashes, that they extend it): a chain changed in the database is never
-    signed over (ChainBroken)."""
+    checkpoint are checked (signatures, hashes, that they extend it), and so is the head this process itself
+    wrote: a chain changed or cut in the database is never signed over (ChainBroken). The checkpoint is cosigned by
+    the witness (when one is configured; WitnessRefused: the log is not consistent with what it cosigned), handed
+    to the outlets and then stored: a store that did not keep it is an error (CheckpointNotStored)."""
     async with store.pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"moe-audit-tenant\x1f{tenant}")
         now: datetime = await conn.fetchval("SELECT clock_timestamp()")
@@ -62,28 +86,91 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
                                    tenant)
         last = await conn.fetchrow("SELECT size, root, time FROM audit_checkpoints WHERE tenant_id=$1 "
                                    "ORDER BY time DESC LIMIT 1", tenant)
+        if tenant in getattr(store, "cut", {}):
+            raise ChainBroken(f"tenant {tenant}: {store.cut[tenant]}")
         if head is None:
+            _check_vanished(tenant, anchoring)
+        written = getattr(store, "written", {}).get(tenant)
+        if head is None:
+            _check_written_size(tenant, head, written)
             return None
-        if last is not None and last["size"] == head["seq"] and (max_age is None or now - last["time"] < max_age):
+        cut = written is not None and head["seq"] < written[0]
+        if not cut and last is not None and last["size"] == head["seq"] and (
+                max_age is None or now - last["time"] < max_age):
             return None
         await _check_published(conn, tenant, head, last, anchoring.published.get(tenant))
-        await _check_extension(conn, tenant, last, anchoring)
+        await _check_extension(conn, tenant, last, anchoring)  # the finer findings first
+        _check_written_size(tenant, head, written)
+        await _check_written(conn, tenant, written)
+        leaves = [entry_leaf(r["hash"]) for r in await conn.fetch(
+            "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq <= $2 ORDER BY seq", tenant, head["seq"])]
+    return await _sign_and_publish(store, tenant, anchoring, now, head, leaves)
+
+
+async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: datetime, head: Any,
+                            leaves: list[bytes]) -> Checkpoint:
+    if len(leaves) != head["seq"]:
+        raise ChainBroken(f"tenant {tenant}: the chain holds {len(leaves)} entries up to seq {head['seq']}: "
+                          "entries were deleted")
+    origin = anchoring.origin(tenant)
+    tree_root = merkle_root(leaves)
+    note = anchoring.note(checkpoint_text(origin, head["seq"], tree_root))
+    if anchoring.witness is not None:
+        try:
+            note = await anchoring.witness.cosign(origin, note, leaves, lambda: _head_now(store, tenant))
+        except WitnessRefused as exc:
+            raise ChainBroken(f"tenant {tenant}: {exc}") from None
     body = {"format": CHECKPOINT_FORMAT, "tenant_id": tenant, "size": head["seq"], "root": head["hash"],
-            "time": iso(now), "key_id": anchoring.signer.key_id}
+            "time": iso(now), "key_id": anchoring.signer.key_id, "origin": origin, "tree_root": b64(tree_root)}
     data = checkpoint_bytes(body)
     signature = anchoring.signer.sign(data)
     stamp = await anchoring.tsa.stamp(data) if anchoring.tsa is not None else None
-    row = await store.pool.fetchrow(
-        "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp) VALUES "
-        "($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *", tenant, head["seq"], head["hash"],
-        now, body["key_id"], data.decode(), signature, stamp)
-    if row is None:
-        return None
-    made = checkpoint_of_row(row)
-    for outlet in anchoring.outlets:
+    made = Checkpoint(body, signature, stamp, note)
+    for outlet in anchoring.outlets:  # outside the database first: a store that drops it cannot hide it
         await outlet(checkpoint_record(made))
     anchoring.published[tenant] = body
+    row = await store.pool.fetchrow(
+        "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp, note) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING tenant_id", tenant,
+        head["seq"], head["hash"], now, body["key_id"], data.decode(), signature, stamp, note)
+    if row is None:
+        raise CheckpointNotStored(f"tenant {tenant}: the checkpoint of {iso(now)} (size {head['seq']}) was published "
+                                  "but the database did not store it (a trigger or rule suppressed the insert)")
     return made
+
+
+async def _head_now(store: Any, tenant: str) -> int:
+    return int(await store.pool.fetchval("SELECT coalesce(max(seq), 0) FROM audit_log WHERE tenant_id=$1", tenant))
+
+
+def _check_written_size(tenant: str, head: Any, written: tuple[int, str] | None) -> None:
+    """The chain still reaches the head this process committed: entries deleted before any checkpoint covered them
+    (the tail cut under codex-lineage's lock) are found here, even where nothing was written since."""
+    if written is not None and (head is None or head["seq"] < written[0]):
+        raise ChainBroken(f"tenant {tenant}: codex-lineage wrote entries up to seq {written[0]}, the stored chain ends "
+                          f"at {head['seq'] if head is not None else 'nothing'}: entries were deleted from the "
+                          "database")
+
+
+async def _check_written(conn: Any, tenant: str, written: tuple[int, str] | None) -> None:
+    """The entry this process committed last is still the one at its seq (not deleted and another written there)."""
+    if written is None:
+        return
+    seq, digest = written
+    stored = await conn.fetchval("SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq=$2", tenant, seq)
+    if stored != digest:
+        raise ChainBroken(f"tenant {tenant}: the entry codex-lineage wrote as seq {seq} is no longer there (another "
+                          "entry holds its seq): entries were deleted and others written in their place")
+
+
+def _check_vanished(tenant: str, anchoring: Anchoring) -> None:
+    seen = anchoring.published.get(tenant)
+    witnessed = anchoring.witness.sizes.get(anchoring.origin(tenant)) if anchoring.witness is not None else None
+    if seen is not None or witnessed:
+        raise ChainBroken(f"tenant {tenant}: its chain is gone from the database, but checkpoint "
+                          f"{'of ' + str(seen['time']) if seen else ''} (size "
+                          f"{seen['size'] if seen else witnessed}) was published and witnessed: the tenant's record "
+                          "was erased")
 
 
 async def _check_published(conn: Any, tenant: str, head: Any, last: Any, published: dict[str, Any] | None) -> None:
@@ -162,7 +249,8 @@ async def checkpoint_all(store: Any, anchoring: Anchoring, max_age: timedelta,
     changed in the database does not cost codex-lineage more at every interval until it falls behind the fleet."""
     made: list[Checkpoint] = []
     broken: list[str] = []
-    for tenant in await tenants(store):
+    known = set(await tenants(store)) | set(anchoring.published) | set(getattr(store, "written", {}))
+    for tenant in sorted(known):
         refusal = anchoring.refused.get(tenant)
         if refusal is not None and time.monotonic() < refusal.due:
             broken.append(f"{refusal.reason} (refused since {iso(refusal.since)}; checked again within "
@@ -170,6 +258,9 @@ async def checkpoint_all(store: Any, anchoring: Anchoring, max_age: timedelta,
             continue
         try:
             cp = await checkpoint(store, tenant, anchoring, max_age)
+        except WitnessUnavailable as exc:  # not the chain's fault: asked again at the next interval
+            broken.append(f"tenant {tenant}: {UNWITNESSED}: {exc}")
+            continue
         except ChainBroken as exc:
             wait = min(2 * refusal.wait_s if refusal is not None else retry_s, max_age.total_seconds())
             since = refusal.since if refusal is not None else datetime.now(UTC)

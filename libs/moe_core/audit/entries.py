@@ -69,12 +69,13 @@ def entry_of_row(row: Any) -> Entry:
 
 
 def checkpoint_of_row(row: Any) -> Checkpoint:
-    return Checkpoint(json.loads(row["body"]), row["signature"], row["timestamp"])
+    return Checkpoint(json.loads(row["body"]), row["signature"], row["timestamp"], row.get("note"))
 
 
 def checkpoint_record(cp: Checkpoint) -> dict[str, Any]:
     """A checkpoint as it is published, appended to the checkpoint file and exported (one JSON line)."""
-    return {"checkpoint": cp.body, "signature": cp.signature, "timestamp": cp.timestamp}
+    record = {"checkpoint": cp.body, "signature": cp.signature, "timestamp": cp.timestamp}
+    return record if cp.note is None else {**record, "note": cp.note}
 
 
 @dataclass

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS {s}.audit_checkpoints (
     timestamp  text,
     PRIMARY KEY (tenant_id, time)
 );
+ALTER TABLE {s}.audit_checkpoints ADD COLUMN IF NOT EXISTS note text;
 CREATE INDEX IF NOT EXISTS audit_checkpoints_size ON {s}.audit_checkpoints (tenant_id, size);
 CREATE OR REPLACE VIEW {s}.audit_records AS
     SELECT tenant_id, seq AS tenant_seq, rseq AS seq, response_id, topic, partition, "offset", broker_ts,

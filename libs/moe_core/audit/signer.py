@@ -74,6 +74,9 @@ class Signer:
     def sign(self, message: bytes) -> str:
         return b64(self._key.sign(message))
 
+    def sign_raw(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
     def remember(self, signed: Iterable[tuple[str, str]]) -> None:
         """Entries this key signed (their content hash, their signature) that are now committed in the store."""
         for digest, signature in signed:

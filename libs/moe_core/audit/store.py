@@ -58,6 +58,10 @@ class AuditStore:
         self.schema = schema
         self.s = quoted_schema(schema)
         self.signer = signer
+        # each tenant's head (seq, chain hash) as this process last committed it: a chain found below it, or with
+        # another entry there, was cut under codex-lineage (checkpoints.checkpoint refuses it)
+        self.written: dict[str, tuple[int, str]] = {}
+        self.cut: dict[str, str] = {}  # tenants whose chain was found below that head when appending: why
 
     @classmethod
     async def connect(cls, dsn: str, schema: str = "audit", *, migrate: bool = True,
@@ -108,14 +112,26 @@ class AuditStore:
         if self.signer is None:
             raise RuntimeError("this audit store was opened without the signing key: it cannot append")
         signed: list[tuple[str, str]] = []
+        heads: dict[str, Head] = {}
+        found: dict[str, Head] = {}
         async with self.pool.acquire() as conn, conn.transaction():
-            counts = await self._write(conn, self.signer, items, loose, signed)
+            counts = await self._write(conn, self.signer, items, loose, signed, heads, found)
         self.signer.remember(signed)
+        for tenant, head in found.items():  # the chain as found under the lock: never below what this process wrote
+            if tenant not in self.written:
+                continue
+            seq, digest = self.written[tenant]
+            if head.seq < seq or (head.seq == seq and head.hash != digest):
+                self.cut.setdefault(tenant, f"codex-lineage wrote entries up to seq {seq}, then found the chain's "
+                                            f"head at seq {head.seq}: entries were deleted from the database")
+        self.written.update({t: (h.seq, h.hash) for t, h in heads.items()
+                             if h.seq > self.written.get(t, (0, ""))[0]})
         return counts
 
     @staticmethod
     async def _write(conn: Any, signer: Signer, items: list[tuple[AuditRecord, list[dict[str, Any]]]],
-                     loose: list[LockedEvent], signed: list[tuple[str, str]]) -> tuple[int, int]:
+                     loose: list[LockedEvent], signed: list[tuple[str, str]],
+                     grown: dict[str, Head] | None = None, found: dict[str, Head] | None = None) -> tuple[int, int]:
         """The locks of every tenant chain and request involved are taken first, in one order (concurrent
         batches cannot deadlock); then the chains are extended here, signed, and inserted at once."""
         tenants = sorted({r.tenant_id for r, _ in items} | {e[2] for e in loose})
@@ -132,6 +148,8 @@ class AuditStore:
         now = state["now"]  # clock_timestamp() under the locks: recorded_at grows with seq
         seen = set(state["seen"])
         heads = {t: Head(seq or 0, digest or GENESIS) for t, seq, digest in state["heads"]}
+        if found is not None:
+            found.update({t: Head(h.seq, h.hash) for t, h in heads.items()})
         rseqs = {r: n or 0 for r, n in state["rseqs"]}
         existing = set(state["events"])
         pending: list[tuple[AuditRecord | None, str, list[dict[str, Any]]]] = []
@@ -154,6 +172,8 @@ class AuditStore:
                     added += 1
         if rows:
             await conn.execute(INSERT, *[list(column) for column in zip(*rows, strict=True)])
+            if grown is not None:
+                grown.update({row[0]: heads[row[0]] for row in rows})
         return sum(1 for r, _, _ in pending if r is not None), added
 
     async def owner(self, response_id: str) -> str | None:
@@ -177,12 +197,12 @@ class AuditStore:
                                      "AND source_ts >= $1 AND source_ts < $2", since, until)
         return {r["body"] for r in rows}
 
-    async def verify(self, response_id: str, trust: Any = None) -> dict[str, Any]:
+    async def verify(self, response_id: str, trust: Any = None, witness: Any = None) -> dict[str, Any]:
         """The request's entries and the stretch of its tenant's chain around them, against the checkpoints
-        (moe_core.audit.verify); `trust`: the public key and TSA chain (default: from the settings' files)."""
+        (moe_core.audit.verify); `trust`: the public key and TSA chain; `witness`: the witness's key (a NoteKey)."""
         from moe_core.audit.verify import verify_request
 
-        return await verify_request(self, response_id, trust)
+        return await verify_request(self, response_id, trust, witness)
 
 
 def timeline(records: list[AuditRecord]) -> list[dict[str, Any]]:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from moe_audit_verify.keys import KeyRing, PublicKey
+from moe_audit_verify.note import NoteKey
 from moe_audit_verify.segment import Checkpoint, Problem, Trust, check_checkpoints, verify_chain
 from moe_audit_verify.timestamps import TsaChain
+from moe_audit_verify.witnessed import note_problem
 from moe_core.audit.entries import checkpoint_of_row, entry_of_row
 
 
@@ -30,28 +32,51 @@ def load_trust(public_key: str, tsa_chain: str, max_skew_s: float = 300.0, keyri
     return Trust(ring, chain, max_skew_s)
 
 
-async def verify_request(store: Any, response_id: str, trust: Trust | str | None) -> dict[str, Any]:
+async def verify_request(store: Any, response_id: str, trust: Trust | str | None,
+                         witness: NoteKey | None = None) -> dict[str, Any]:
+    """`verified` only when nothing is wrong (`problems`) and nothing is missing (`missing`): the request's entries
+    hold, a signed checkpoint covers them (`anchored`) and, where the deployment has a witness (its key given),
+    that checkpoint carries the witness's cosignature over the Merkle root that includes them (`witnessed`)."""
     spans = await store.pool.fetch("SELECT tenant_id, min(seq) AS lo, max(seq) AS hi, count(*) FILTER (WHERE "
                                    "kind = 'record') AS records FROM audit_log WHERE response_id=$1 "
                                    "GROUP BY tenant_id ORDER BY tenant_id", response_id)
     records = sum(r["records"] for r in spans)
     if not isinstance(trust, Trust):
         problem = Problem("verification", trust or "no public key configured: the signatures cannot be checked")
-        return {"verified": False, "records": records, "anchored": False, "problems": [problem.as_dict()]}
+        return {"verified": False, "records": records, "anchored": False, "witnessed": False,
+                "missing": ["the public key"], "problems": [problem.as_dict()]}
     problems: list[Problem] = []
-    anchored = bool(spans)
+    anchored, unwitnessed = bool(spans), []
     for span in spans:
-        found, covered = await _verify_stretch(store, span["tenant_id"], span["lo"], span["hi"], trust)
+        found, covering = await _verify_stretch(store, span["tenant_id"], span["lo"], span["hi"], trust)
         problems += found
-        anchored = anchored and covered
+        anchored = anchored and covering is not None
+        if covering is not None:
+            why = note_problem(covering, trust, witness, span["tenant_id"]) if witness is not None else None
+            unwitnessed += [f"{covering.name}: {why}"] if why else []
     rows = await store.pool.fetch("SELECT * FROM audit_log WHERE response_id=$1 AND kind='record' ORDER BY rseq",
                                   response_id)
     problems += _request_sequence(rows)
-    return {"verified": not problems, "records": records, "anchored": anchored,
+    missing = _missing(spans, anchored, unwitnessed, witness)
+    return {"verified": not problems and not missing, "records": records, "anchored": anchored,
+            "witnessed": None if witness is None else anchored and not unwitnessed, "missing": missing,
             "problems": [p.as_dict() for p in problems]}
 
 
-async def _verify_stretch(store: Any, tenant: str, lo: int, hi: int, trust: Trust) -> tuple[list[Problem], bool]:
+def _missing(spans: list[Any], anchored: bool, unwitnessed: list[str], witness: NoteKey | None) -> list[str]:
+    """What keeps a request from being verified although nothing is wrong."""
+    if not spans:
+        return ["records: no stored record of this request"]
+    if not anchored:
+        return ["checkpoint: not yet covered by a signed checkpoint (one follows within MOE_AUDIT_CHECKPOINT_"
+                "INTERVAL_S)"]
+    if witness is not None and unwitnessed:
+        return [f"witness cosignature: {u}" for u in unwitnessed]
+    return []
+
+
+async def _verify_stretch(store: Any, tenant: str, lo: int, hi: int,
+                          trust: Trust) -> tuple[list[Problem], Checkpoint | None]:
     pool = store.pool
     before = await pool.fetchrow("SELECT * FROM audit_checkpoints WHERE tenant_id=$1 AND size < $2 "
                                  "ORDER BY size DESC, time DESC LIMIT 1", tenant, lo)
@@ -67,8 +92,8 @@ async def _verify_stretch(store: Any, tenant: str, lo: int, hi: int, trust: Trus
                                "OR seq <= $3) ORDER BY seq", tenant, first, end)
     problems += verify_chain([entry_of_row(r) for r in entries], valid, trust.key, tenant, first,
                              require_anchor=False)
-    covered = after is not None and any(c.size >= hi for c in valid)
-    return problems, covered
+    covering = next((c for c in valid if c.size >= hi), None) if after is not None else None
+    return problems, covering
 
 
 def _request_sequence(rows: list[Any]) -> list[Problem]:
@@ -81,3 +106,10 @@ def _request_sequence(rows: list[Any]) -> list[Problem]:
                                     f"{row['offset']})", "missing: deleted from the store"))
         expected = row["rseq"] + 1
     return problems
+
+
+def load_witness(value: str) -> NoteKey | None:
+    """The witness's key (MOE_AUDIT_WITNESS_KEY: its vkey, or a file holding it; empty: the deployment has none)."""
+    if not value:
+        return None
+    return NoteKey.parse(Path(value).read_text() if Path(value).is_file() else value)

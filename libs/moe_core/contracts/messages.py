@@ -411,6 +411,8 @@ class CheckpointBody(BaseModel):
     root: str = Field(description="The hash of entry `size` (it covers every entry before it)")
     time: str = Field(description="When the checkpoint was made (ISO 8601, UTC)")
     key_id: str = Field(description="codex-lineage's signing key (SHA-256 of the public key, 16 hex digits)")
+    origin: str | None = Field(default=None, description="The tenant log's origin (c2sp.org/tlog-checkpoint)")
+    tree_root: str | None = Field(default=None, description="The RFC 6962 Merkle root of entries 1..size, base64")
 
 
 class AuditCheckpoint(BaseModel):
@@ -420,6 +422,8 @@ class AuditCheckpoint(BaseModel):
     checkpoint: CheckpointBody
     signature: str = Field(description="Ed25519 over the checkpoint's canonical JSON, base64")
     timestamp: str | None = Field(default=None, description="The RFC 3161 TimeStampResp (DER, base64)")
+    note: str | None = Field(default=None, description="The C2SP checkpoint note: codex-lineage's signature and the "
+                             "witness's cosignature (c2sp.org/tlog-witness)")
 
 
 class UsageCharged(Envelope):

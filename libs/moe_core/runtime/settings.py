@@ -143,6 +143,12 @@ class FleetSettings(BaseSettings):
                                                        "them all (python -m codex_lineage.rotate_key)")
     audit_tsa_chain: str = Field(default="", description="The timestamp authority's certificate chain (PEM file): "
                                                          "verifying the checkpoints' RFC 3161 timestamps")
+    audit_witness_key: str = Field(default="", description="The witness's cosignature key (its C2SP vkey, or a file "
+                                                           "holding it): a checkpoint counts as witnessed only with "
+                                                           "its valid cosignature")
+    audit_log_name: str = Field(default="moe-fleet/audit", pattern=r"^[^\s+]+$",
+                                description="The name of codex-lineage's checkpoint note key; each tenant's log "
+                                            "origin is <name>/<tenant> (c2sp.org/tlog-checkpoint)")
     audit_timestamp_skew_s: float = Field(default=300.0, gt=0, description="How far a checkpoint's timestamp may "
                                                                            "be from the time it claims")
     topic_retention_days: str = Field(

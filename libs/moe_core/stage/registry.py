@@ -160,7 +160,10 @@ FLEET: tuple[Service, ...] = (
                     "MOE_AUDIT_SIGNING_KEY": "/run/secrets/audit-signing-key  # its Ed25519 key: no other service",
                     "MOE_AUDIT_WRITER_DSN": "postgresql://moe_codex_lineage:${PG_CODEX_LINEAGE_PASSWORD}@postgres:5432/"
                                             "${POSTGRES_DB}",
-                    "MOE_AUDIT_TSA_URL": "${MOE_AUDIT_TSA_URL:-}  # the checkpoints' RFC 3161 authority (empty: none)"},
+                    "MOE_AUDIT_TSA_URL": "${MOE_AUDIT_TSA_URL:-}  # the checkpoints' RFC 3161 authority (empty: none)",
+                    "MOE_AUDIT_WITNESS_URL": "${MOE_AUDIT_WITNESS_URL:-}  # the witness that cosigns them (c2sp.org/"
+                                             "tlog-witness; empty: none)",
+                    "MOE_AUDIT_WITNESS_KEY": "${MOE_AUDIT_WITNESS_KEY:-}  # the witness's vkey"},
                 helm={"auditSigner": True}, compose={"secrets": ["audit-signing-key"]})),
 )
 

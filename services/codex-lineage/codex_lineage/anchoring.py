@@ -16,11 +16,13 @@ from aiokafka import AIOKafkaProducer
 
 from codex_lineage.settings import LineageSettings
 from moe_audit_verify.timestamps import TsaChain
-from moe_core.audit.checkpoints import Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
+from moe_core.audit.checkpoints import UNWITNESSED, Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
 from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
+from moe_core.audit.verify import load_witness
+from moe_core.audit.witness import WitnessClient
 from moe_core.contracts import AuditCheckpoint, headers
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.kafka_clients import client_kwargs
@@ -39,7 +41,7 @@ def tsa_client(settings: LineageSettings) -> TsaClient | None:
 def encoded(record: dict[str, Any], producer: str) -> tuple[bytes, bytes, dict[str, str]]:
     """A checkpoint as a Kafka message of the checkpoint topic: value, key (the tenant), headers."""
     message = AuditCheckpoint.model_validate(record)  # the declared shape (schemas/AuditCheckpoint.schema.json)
-    value = json.dumps(message.model_dump(mode="json"), sort_keys=True).encode()
+    value = json.dumps(message.model_dump(mode="json", exclude_unset=True), sort_keys=True).encode()
     return value, message.checkpoint.tenant_id.encode(), {headers.MESSAGE_TYPE: "AuditCheckpoint",
                                                           headers.PRODUCER: producer}
 
@@ -60,7 +62,19 @@ def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
         outlets.append(file_outlet(settings.audit_checkpoint_file))
         published = published_heads(settings.audit_checkpoint_file)  # what the database must still hold
     ring = read_keyring(Path(settings.audit_keyring)) if settings.audit_keyring else None  # retired keys too
-    return Anchoring(signer, tsa_client(settings), outlets, published, ring)
+    return Anchoring(signer, tsa_client(settings), outlets, published, ring, witness=witness_client(settings),
+                     log_name=settings.audit_log_name)
+
+
+def witness_client(settings: LineageSettings) -> WitnessClient | None:
+    if not settings.audit_witness_url:
+        return None
+    if not settings.audit_witness_key:
+        raise ValueError("MOE_AUDIT_WITNESS_URL is set without MOE_AUDIT_WITNESS_KEY (the witness's vkey, or a file "
+                         "holding it): its cosignatures could not be checked")
+    key = load_witness(settings.audit_witness_key)
+    assert key is not None  # checked above
+    return WitnessClient(settings.audit_witness_url, key)
 
 
 @asynccontextmanager
@@ -97,5 +111,27 @@ async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchorin
         for _ in made:
             AUDIT_CHECKPOINTS.labels("made").inc()
         for reason in refused:  # the database was changed under codex-lineage: an operator must look now
+            if UNWITNESSED in reason:  # the witness unreachable or the log not provisioned yet: asked again
+                log.error("NOT WITNESSED: %s", reason)
+                AUDIT_CHECKPOINTS.labels("unwitnessed").inc()
+                continue
             log.error("REFUSED to checkpoint: %s", reason)
             AUDIT_CHECKPOINTS.labels("refused").inc()
+
+
+async def final_checkpoint(settings: LineageSettings, store: AuditStore, anchoring: Anchoring,
+                           timeout_s: float = 15.0) -> None:
+    """At shutdown: a checkpoint of every tenant that grew since its last one, so that entries no checkpoint covers
+    are not left behind with the memory of what this process wrote (an outage of the broker, the TSA or the witness
+    is logged, not waited for beyond `timeout_s`)."""
+    max_age = timedelta(seconds=settings.audit_checkpoint_max_age_s)
+    try:
+        made, refused = await asyncio.wait_for(checkpoint_all(store, anchoring, max_age), timeout_s)
+    except Exception:  # shutting down: report, never hang or raise
+        log.exception("could not make the final checkpoints at shutdown")
+        AUDIT_CHECKPOINTS.labels("failed").inc()
+        return
+    for _ in made:
+        AUDIT_CHECKPOINTS.labels("made").inc()
+    for reason in refused:
+        log.error("REFUSED to checkpoint at shutdown: %s", reason)

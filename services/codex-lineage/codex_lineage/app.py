@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from faststream import AckPolicy
 
 from codex_lineage import facets
-from codex_lineage.anchoring import anchoring_for, checkpoint_loop
+from codex_lineage.anchoring import anchoring_for, checkpoint_loop, final_checkpoint
 from codex_lineage.api import router
 from codex_lineage.catalog.documents import document_sets
 from codex_lineage.catalog.documents import entry as document_set_entry
@@ -44,6 +44,7 @@ from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
 from codex_lineage.settings import LineageSettings
+from codex_lineage.witness_api import witness_router
 from moe_core.audit import keyring
 from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
@@ -156,6 +157,8 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         for task in ("checkpoints", "health"):
             if task in holder:
                 holder.pop(task).cancel()
+        if "store" in holder:  # what it wrote since the last checkpoint: anchored before its memory of it goes
+            await final_checkpoint(settings, holder["store"], anchoring)
         if client is not None:
             client.close(5.0)
         if "store" in holder:
@@ -176,6 +179,7 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     app.include_router(router(lambda: holder["store"], lambda: holder["keys"], settings.max_event_bytes,
                               classes.current))
     app.include_router(fact_lineage_router(lambda: holder["store"], lambda: holder["keys"]))
+    app.include_router(witness_router(lambda: holder["store"], anchoring))
     app.include_router(compliance_router(compliance, sources, lambda: holder["keys"]))
     app.include_router(drift_signals_router(lambda: holder["signals"], lambda: holder["keys"],
                                             settings.drift_window_h))

@@ -22,6 +22,7 @@ from moe_audit_verify.format import EXPORT_FORMAT
 from moe_audit_verify.keys import PublicKey
 from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, content_of_row
+from moe_core.audit.proofs import tree_material
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
@@ -50,8 +51,8 @@ async def export_period(settings: LineageSettings, tenant: str, since: datetime,
           f"({written['entries']} with the stretch to the checkpoints around it, seq {written['first_seq']}.."
           f"{written['last_seq']}), {written['checkpoints']} checkpoints -> {out}")
     print(f"verify it offline: python -m moe_audit_verify {out} --public-key <codex-lineage's public key> "
-          "--tsa-chain <the TSA's certificate chain> --published <your own copy of the published checkpoints> "
-          "(only --published catches a chain cut back together with its checkpoints)")
+          "--tsa-chain <the TSA's certificate chain> --witness-key <the witness's vkey> --published <your own copy "
+          "of the published checkpoints> (the export's own copies of the keys are not trusted)")
     return 0
 
 
@@ -66,8 +67,16 @@ async def _export(settings: LineageSettings, store: AuditStore, tenant: str, sin
                 "exported_at": iso(await store.pool.fetchval("SELECT clock_timestamp()"))}
     entries = [{"content": content_of_row(r), "hash": r["hash"], "signature": r["signature"]} for r in stretch.rows]
     checkpoints = [checkpoint_record(checkpoint_of_row(r)) for r in stretch.checkpoints]
+    tree = await tree_material(store.pool, tenant, stretch.first_seq - 1, max(r["size"] for r in stretch.checkpoints))
     _write(out, manifest, entries, checkpoints, key, settings.audit_tsa_chain, settings.audit_keyring)
+    _write_tree(out, tree, settings.audit_witness_key)
     return manifest
+
+
+def _write_tree(out: Path, tree: dict[str, Any], witness_key: str) -> None:
+    (out / "tree.json").write_text(json.dumps(tree, indent=1) + "\n")
+    if witness_key:  # a copy, like the public key's: the auditor verifies with their own
+        (out / "witness.vkey").write_bytes(Path(witness_key).read_bytes())
 
 
 async def close_period(settings: LineageSettings, store: AuditStore, tenant: str) -> Any:

@@ -45,7 +45,7 @@ from codex_lineage.rerun import rerun
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.checkpoints import stored
 from moe_core.audit.store import AuditStore, timeline
-from moe_core.audit.verify import load_trust
+from moe_core.audit.verify import load_trust, load_witness
 from moe_core.contracts import Topics
 from moe_core.contracts.client_ids import bare_response_id
 
@@ -76,6 +76,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--tenant")
     v.add_argument("--keyring", help="the keyring (JSON) of every key codex-lineage signed with (default: "
                                      "MOE_AUDIT_KEYRING)")
+    f = sub.add_parser("proof", help="a request's inclusion proofs against a witnessed checkpoint (a JSON file)")
+    f.add_argument("response_id")
+    f.add_argument("--out", type=Path, required=True)
     x = sub.add_parser("export", help="export a tenant's period for the standalone verifier")
     x.add_argument("--tenant", required=True)
     x.add_argument("--since", type=when, required=True)
@@ -139,7 +142,7 @@ async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int
         trust = load_trust(settings.audit_public_key, settings.audit_tsa_chain, settings.audit_timestamp_skew_s,
                            args.keyring or settings.audit_keyring)
         try:
-            result = await store.verify(args.response_id, trust)
+            result = await store.verify(args.response_id, trust, load_witness(settings.audit_witness_key))
         except asyncpg.UndefinedTableError:
             print(f"the audit store {settings.audit_schema!r} does not exist", file=sys.stderr)
             return 2
@@ -154,11 +157,13 @@ async def run_verify(settings: LineageSettings, args: argparse.Namespace) -> int
         print(f"FAILED  {problem['record']}: {problem['problem']}")
     for note in notes:
         print(f"note    {note}")
-    if not result["anchored"]:
-        print("note    not yet covered by a checkpoint (one follows within MOE_AUDIT_CHECKPOINT_INTERVAL_S)")
-    print(f"{'verified' if not problems else 'NOT verified'}: {result['records']} records of {args.response_id} "
-          f"(signatures, chain, checkpoints and timestamps; {compared} compared with their Kafka records)")
-    return 0 if not problems else 1
+    for missing in result["missing"]:
+        print(f"MISSING {missing}")
+    ok = not problems and not result["missing"]
+    print(f"{'verified' if ok else 'NOT verified'}: {result['records']} records of {args.response_id} "
+          f"(signatures, chain, checkpoints and timestamps"
+          f"{', witnessed' if result.get('witnessed') else ''}; {compared} compared with their Kafka records)")
+    return 0 if ok else 1
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -170,6 +175,10 @@ async def main(argv: list[str] | None = None) -> int:
         return await run_timeline(settings, args)
     if args.command == "verify":
         return await run_verify(settings, args)
+    if args.command == "proof":
+        from codex_lineage.proof_cmd import run_proof
+
+        return await run_proof(settings, args)
     if args.command == "export":
         return await export_period(settings, args.tenant, args.since, args.until, args.out)
     if args.command == "evidence":

@@ -41,6 +41,8 @@ class LineageSettings(FleetSettings):
     audit_reader_roles: str = Field(default="", description="Comma list: the migration grants them SELECT only")
     audit_migrate_on_start: bool = Field(default=False, description="Migrate at start with MOE_POSTGRES_DSN (a "
                                                                     "single-role set-up, e.g. a test fleet)")
+    audit_witness_url: str = Field(default="", description="The witness (c2sp.org/tlog-witness) that cosigns every "
+                                                           "checkpoint (with MOE_AUDIT_WITNESS_KEY); empty: none")
     audit_checkpoint_file: str = Field(default="", description="Append every checkpoint as a JSON line to this "
                                                                "file (keep it out of the database's reach)")
     compliance_rules_dir: str = Field(

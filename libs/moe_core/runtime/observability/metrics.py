@@ -228,7 +228,8 @@ LINEAGE_LAG = Gauge(
 )
 AUDIT_CHECKPOINTS = Counter(
     "moe_audit_checkpoints_total", "Signed, timestamped audit checkpoints codex-lineage made (made), could not "
-    "make (failed: e.g. the timestamp authority unreachable) or refused (refused: the stored chain was changed)",
+    "make (failed: e.g. the timestamp authority unreachable), refused (refused: the stored chain was changed, cut, "
+    "erased, or the checkpoint not stored) or could not have witnessed (unwitnessed)",
     ["outcome"], registry=REGISTRY,
 )
 COMPLIANCE_RULE_STATUS = Gauge(

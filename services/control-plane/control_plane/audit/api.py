@@ -25,7 +25,7 @@ from moe_core.access.request_auth import authenticate
 from moe_core.access.throttle import Throttle
 from moe_core.audit.fact_lineage import FactLineage
 from moe_core.audit.store import AuditStore, timeline
-from moe_core.audit.verify import load_trust
+from moe_core.audit.verify import load_trust, load_witness
 from moe_core.contracts.client_ids import bare_response_id
 from moe_core.runtime.openai_error import OpenAIError
 
@@ -103,7 +103,7 @@ class AuditApi:
         if verify:  # with the public key and the TSA chain only: the control plane cannot sign
             s = self.settings
             trust = load_trust(s.audit_public_key, s.audit_tsa_chain, s.audit_timestamp_skew_s, s.audit_keyring)
-            body["verification"] = await store.verify(response_id, trust)
+            body["verification"] = await store.verify(response_id, trust, load_witness(s.audit_witness_key))
         return body
 
     async def lineage(self, response_id: str, request: Request) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from functools import lru_cache
 from typing import Any
 
 from moe_core.contracts.tools import normalise_unit
+from moe_core.contracts.unit_kinds import same_kind
 from planner.preflight.german import UNIT_WORD, decimal_commas, units_in_english
 from planner.preflight.lexicon import NUM, Question, numbers_from_words, plain_number, strip_request
-from moe_core.contracts.unit_kinds import same_kind
 
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
 AMBIGUOUS = re.compile(r"^(?:(?:short |long |metric |us |imperial )?tons?|gallons?|gal|pints?|quarts?|cups?|"

@@ -1,0 +1,169 @@
+"""A tenant's log as an RFC 6962 (RFC 9162 section 2.1) Merkle tree: its root, the inclusion proof of one entry and
+the consistency proof between two sizes, and their verification (the algorithms of RFC 9162, 2.1.3.2 and 2.1.4.2).
+
+A leaf is an entry's chain hash (32 bytes: it covers the entry's content, hence its tenant and seq, and every entry
+before it). Hashes are raw bytes here; they travel base64-encoded (C2SP tlog-checkpoint, tlog-witness)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+class ProofError(ValueError):
+    """A proof does not lead to the root it is checked against (or is malformed)."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def entry_leaf(chain_hash_hex: str) -> bytes:
+    """The leaf hash of a stored entry (its chain hash, hex)."""
+    return leaf_hash(bytes.fromhex(chain_hash_hex))
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) of leaf hashes, computed bottom-up (no recursion: a log of millions of entries)."""
+    if not leaves:
+        return EMPTY_ROOT
+    level = list(leaves)
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
+    """PATH(m, D[n]): the audit path of leaf `index` in the tree of `leaves`."""
+    if not 0 <= index < len(leaves):
+        raise ValueError(f"leaf {index} is not in a tree of size {len(leaves)}")
+    if len(leaves) == 1:
+        return []
+    k = _split(len(leaves))
+    if index < k:
+        return [*inclusion_proof(leaves[:k], index), root(leaves[k:])]
+    return [*inclusion_proof(leaves[k:], index - k), root(leaves[:k])]
+
+
+def consistency_proof(leaves: Sequence[bytes], old: int) -> list[bytes]:
+    """PROOF(m, D[n]) from the tree of size `old` to the tree of all `leaves` (empty when old is 0 or n)."""
+    if not 0 <= old <= len(leaves):
+        raise ValueError(f"size {old} is not within a tree of size {len(leaves)}")
+    if old in (0, len(leaves)):
+        return []
+    return _subproof(leaves, old, True)
+
+
+def _subproof(leaves: Sequence[bytes], m: int, complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root(leaves)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(leaves[:k], m, complete), root(leaves[k:])]
+    return [*_subproof(leaves[k:], m - k, False), root(leaves[:k])]
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], expected: bytes) -> None:
+    """RFC 9162 2.1.3.2; raises ProofError unless the proof leads from the leaf to `expected`."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not within size {size}")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            raise ProofError("the inclusion proof is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or r != expected:
+        raise ProofError(f"the inclusion proof of leaf {index} does not lead to the root of size {size}")
+
+
+def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
+    """RFC 9162 2.1.4.2; raises ProofError unless the tree of size `new` extends the one of size `old`."""
+    if old > new:
+        raise ProofError(f"size {old} is larger than size {new}: the log shrank")
+    if old == new:
+        if proof or old_root != new_root:
+            raise ProofError(f"two different roots for size {new}")
+        return
+    if old == 0:
+        if proof:
+            raise ProofError("a proof from the empty tree must be empty")
+        return
+    path = list(proof)
+    if old & (old - 1) == 0:  # a power of two: the old root is the first node of the path
+        path.insert(0, old_root)
+    if not path:
+        raise ProofError("the consistency proof is empty")
+    fn, sn = old - 1, new - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("the consistency proof is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or fr != old_root or sr != new_root:
+        raise ProofError(f"the log of size {new} does not extend the one of size {old}: entries before {old} "
+                         "were changed or removed")
+
+
+class CompactRange:
+    """The roots of the perfect subtrees that make up a tree of `size` leaves, largest first (at most log2(size)
+    hashes): enough to go on appending leaves and computing the root at every size, without the leaves before. An
+    export carries it for the size of its first checkpoint (checked against that checkpoint's root)."""
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if len(hashes) != bin(size).count("1"):
+            raise ProofError(f"a tree of size {size} is made of {bin(size).count('1')} perfect subtrees, "
+                             f"not {len(hashes)}")
+        self.size = size
+        self.hashes = list(hashes)
+
+    def append(self, leaf: bytes) -> None:
+        self.hashes.append(leaf)
+        self.size += 1
+        merges = (self.size & -self.size).bit_length() - 1  # trailing zeros: how many equal-sized pairs to merge
+        for _ in range(merges):
+            right = self.hashes.pop()
+            self.hashes[-1] = node_hash(self.hashes[-1], right)
+
+    def root(self) -> bytes:
+        if not self.hashes:
+            return EMPTY_ROOT
+        out = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            out = node_hash(h, out)
+        return out
+
+    @classmethod
+    def of(cls, leaves: Sequence[bytes]) -> CompactRange:
+        made = cls()
+        for leaf in leaves:
+            made.append(leaf)
+        return made

@@ -1,0 +1,27 @@
+"""GET /v1/witness/logs: the tenants' logs for the witness to provision (the public-witness-network list format,
+logs/v0: codex-lineage's note key and each tenant's origin). The list is public by nature (it holds a public key
+and the origins, i.e. the tenant ids); the witness keeps the first key it provisioned for a log, so a later list
+cannot replace it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from moe_core.audit.checkpoints import Anchoring, tenants
+from moe_core.audit.witness import logs_config
+
+
+def witness_router(store: Callable[[], Any], anchoring: Anchoring) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/v1/witness/logs", response_class=PlainTextResponse)
+    async def logs() -> PlainTextResponse:
+        known = set(await tenants(store())) | set(anchoring.published)
+        origins = [anchoring.origin(t) for t in known]
+        return PlainTextResponse(logs_config(anchoring.note_key.vkey, origins), media_type="text/plain")
+
+    return api
