@@ -93,7 +93,7 @@ def copy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     for file, text in FOLDER.items():
         (folder / PACKAGE / file).write_text(text)
     (folder / "README.md").write_text(README)
-    registry = root / "libs" / "moe_core" / "stage_registry.py"
+    registry = root / "libs" / "moe_core" / "stage" / "registry.py"
     text = registry.read_text()
     end = text.index("\n)\n", text.index("FLEET: tuple[Service, ...] = ("))
     registry.write_text(f"{text[:end + 1]}{ROW}{text[end + 1:]}")

@@ -28,7 +28,7 @@ from moe_core.contracts.experts import EXPERT_CATEGORIES
 from moe_core.llm.inference.servers import InferenceServer, ModelRef
 
 DEFAULT_FILE = Path("policy/templates.yaml")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ROLES = ("planner", "judge", "thinking")
 

@@ -57,7 +57,7 @@ def _import(module: str, name: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        folder = Path(__file__).resolve().parents[2] / "services" / name
+        folder = Path(__file__).resolve().parents[3] / "services" / name
         if exc.name != module.split(".")[0] or not folder.is_dir() or str(folder) in sys.path:
             raise
         sys.path.append(str(folder))

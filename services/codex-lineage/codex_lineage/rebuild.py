@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from codex_lineage.app import lineage_for
+from codex_lineage.parts import lineage_for
 from codex_lineage.reader import read_records
 from codex_lineage.recorder import Recorder
 from codex_lineage.settings import LineageSettings
