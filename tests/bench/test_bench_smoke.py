@@ -143,6 +143,14 @@ def test_the_record_ran_beside_the_fleet_in_an_audit_schema_dropped_afterwards(
     _, data = result
     full = next(r for r in data["summary"] if r["target"] == "full")
     assert "codex-lineage" in full["cpu_ms_per_request"]
+    # the cell closed once the record had caught up (bench.settle): every message of its requests was recorded
+    # inside its window, whatever MOE_KAFKA_LINGER_MS held the record's fetches back
+    [cell] = [c for c in data["cells"] if c["target"] == "full"]
+    recorded = cell["stages"]["codex-lineage"]["recorded"]
+    sent = data["kafka_messages_per_request"]["full"]
+    for topic in ("requests", "plans", "tasks.expert", "results", "answers"):
+        assert recorded[topic]["per_request"] == sent[f"{topic}.v1"], (topic, recorded, sent)
+    assert cell["settle_s"] is not None and cell["cpu_window_s"] >= cell["elapsed_s"]
 
     async def left_behind() -> tuple[int, int]:
         """(the run's own schema still there, the run tenant's entries in the shared `audit` schema)"""
