@@ -141,14 +141,19 @@ async def sustained(http: aiohttp.ClientSession, cfg: BenchConfig, target: Targe
 
 
 async def tokens(http: aiohttp.ClientSession, target: Target, direct: Target, samples: int,
-                 llm_url: str) -> dict[str, Any]:
+                 llm_url: str, settle: Settle | None = None) -> dict[str, Any]:
     """The same questions once through this path and once straight to the model: tokens as counted by
-    the inference server, and as reported by the fleet."""
+    the inference server, and as reported by the fleet. With learning running, its model calls after each answer
+    count on the fleet's side (`settle` waits for them): the product's tokens, more than the answers report."""
     questions = [target.next_question() for _ in range(samples)]
     if target.name == "cache":
         questions = [CACHE_QUESTION] * samples
+    if settle is not None:
+        await settle()
     before = await server_stats(http, llm_url)
     via = [await loadgen.one(http, target, stream=False, question=q) for q in questions]
+    if settle is not None:
+        await settle()  # graph-ingest's and gap-healer's calls for these answers, before the direct ones
     middle = await server_stats(http, llm_url)
     for q in questions:
         await loadgen.one(http, direct, stream=False, question=q)

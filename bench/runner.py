@@ -216,7 +216,8 @@ class Benchmark:
             if cfg.sustain_seconds > 0 and "full" in targets and time.monotonic() < self.deadline:
                 sustained = await measure.sustained(http, cfg, targets["full"])
                 cells.append(sustained)
-            tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)
+            tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url,
+                                                 settled) | {"with_learning": cfg.learning}
                       for name in cfg.paths if name in targets and cfg.token_samples > 0}
             profiled = await self._profile(http, targets.get(cfg.profile_path))
         held = []
