@@ -34,6 +34,7 @@ from moe_core.observability import bind_response_id, configure_tracing, current_
 from moe_core.observability.errors import record_failure
 from moe_core.observability.kafka_tracing import kafka_tracing
 from moe_core.observability.lag import track_consumer_lag
+from moe_core.observability.ledger import cost_of
 from moe_core.observability.metrics import KAFKA_REFUSED, MESSAGES_DEAD_LETTERED, MESSAGES_PUBLISHED, STAGE_SECONDS
 from moe_core.redelivery import Redelivery
 from moe_core.retention import retention_days, retention_ms
@@ -153,6 +154,8 @@ class Bus:
             update["versions"] = versions(self.settings.service_name, self.config_digest)
         if message.model_outputs is None and not live_event:
             update["model_outputs"] = take_outputs()
+        if message.cost is None and not live_event:  # the overhead ledger (moe_core.observability.ledger)
+            update["cost"] = cost_of(self.settings.service_name, message)
         if update:
             message = message.model_copy(update=update)
         with _trace_of(message):

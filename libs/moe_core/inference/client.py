@@ -24,6 +24,7 @@ from moe_core.inference.config import InferenceConfig, InferenceServer, ModelRef
 from moe_core.inference.errors import InferenceError, http_kind
 from moe_core.inference.fleet import InferenceFleet, Slot, order_servers
 from moe_core.observability import current_response_id
+from moe_core.observability.ledger import model_call
 from moe_core.observability.metrics import INFERENCE_FAILOVERS, INFERENCE_SECONDS, INFERENCE_TOKENS
 from moe_core.settings import FleetSettings
 from moe_core.token_budget import BudgetExhausted, TokenBudgets, prompt_bound
@@ -385,6 +386,7 @@ class InferenceClient:
             raise transport_failure(exc, server.name, model) from exc
         finally:
             INFERENCE_SECONDS.labels(server.name, model, outcome).observe(time.perf_counter() - started)
+            model_call(started)  # the run's model time (moe_core.observability.ledger)
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
         _count(server.name, model, usage)
         return Completion(content, finish, usage, model, server.name, tool_calls)
@@ -438,6 +440,7 @@ class InferenceClient:
             raise transport_failure(exc, server.name, model) from exc
         finally:  # the whole stream, the caller's work between the pieces included
             INFERENCE_SECONDS.labels(server.name, model, outcome).observe(time.perf_counter() - started)
+            model_call(started)  # the run's model time (moe_core.observability.ledger)
         if usage:
             _count(server.name, model, usage)
         yield StreamDelta(done=True, finish_reason=finish or "stop", usage=usage, model=model, server=server.name,

@@ -16,6 +16,7 @@ from moe_core.bus import Bus
 from moe_core.contracts import Answer, Draft, Progress
 from moe_core.guardrails import GuardrailBook, check, outcomes
 from moe_core.guardrails.quarantine import Decision, QuarantineStore
+from moe_core.observability.ledger import with_upstream
 from moe_core.observability.metrics import GUARDRAIL_DECISIONS
 from moe_core.stage import Consumes, MemoPolicy, Notes, Stage
 from moe_core.stage_resources import Outcomes, Resources
@@ -58,6 +59,7 @@ class Guardrail:
             return answer.model_copy(update={"content": verdict.text, "reasoning": _with_line(answer.reasoning, note)})
 
         answer, fresh = await self.outcomes.once(draft.response_id, decide, message=draft)
+        answer = with_upstream(answer, draft.cost)  # the critic's or the merger's run, on the overhead ledger
         await self.bus.publish(answer, self.bus.topics.answers)
         if draft.ingest is not None and answer.error is None and answer.finish_reason != "content_filter":
             ingest = draft.ingest.model_copy(update={"answer": answer.content})
