@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
              cfg.cell_seconds, cfg.concurrency, cfg.runs)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = Benchmark(cfg, stamp).run()
+    if cfg.bare:
+        log.info("the same cells without the record and learning ...")
+        result["bare"] = analyze.bare_part(Benchmark(cfg.without_record_and_learning(), stamp).run())
+        result["targets"] = analyze.targets_of(result)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.docs:
         _keep_profile(result, cfg.out_dir)

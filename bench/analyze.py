@@ -121,9 +121,11 @@ def messages_per_request(cells: list[Cell], traces: dict[str, dict[str, Any]]) -
 def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: dict[str, Any],
             sustained: dict[str, Any] | None, available: dict[str, str | None],
             memory_growth: dict[str, Any] | None = None,
-            streams: list[dict[str, Any]] | None = None, soak: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Issue 29's targets (with issue 13's for throughput of the trivial path, memory and tokens), each with the
-    measured value (at concurrency 1, non-streaming, unless said)."""
+            streams: list[dict[str, Any]] | None = None, soak: dict[str, Any] | None = None,
+            bare: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Issue 29's targets (with issue 13's for throughput of the trivial path, memory and tokens, and issue 52's
+    for the fleet without the record and learning: `bare`), each with the measured value (at concurrency 1,
+    non-streaming, unless said)."""
     def add(target: str, pct: str, concurrency: int = 1) -> float | None:
         return next((r[pct] for r in added if r["target"] == target and not r["stream"]
                      and r["concurrency"] == concurrency), None)
@@ -140,6 +142,7 @@ def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: 
         return (tokens.get(path) or {}).get("ratio")
 
     available = {"soak": "the soak runs after the benchmark and adds its verdict (none with make bench SOAK=0)",
+                 "bare": "no cells without the record and learning in this run (--no-bare, or neither ran)",
                  **available}
     full_rps = (sustained or {}).get("throughput_rps")
     if full_rps is None:
@@ -150,6 +153,8 @@ def targets(summary: list[dict[str, Any]], added: list[dict[str, Any]], tokens: 
     rows = [
         _target("CPU per full request, all processes incl. infrastructure", "<= 40 ms", full_cpu(summary),
                 lambda v: v <= 40, "full"),
+        _target("CPU per full request, all processes, without the record and learning", "<= 25 ms",
+                full_cpu(bare["summary"]) if bare else None, lambda v: v <= 25, "bare"),
         _target("full pipeline throughput (sustained)", ">= 40 req/s", full_rps, lambda v: v >= 40, "full"),
         _target("full pipeline added latency p50", "<= 40 ms", add("full", "p50"), lambda v: v <= 40, "full"),
         _target("trivial path added latency p50", "<= LiteLLM's", add("trivial", "p50"),
@@ -193,7 +198,17 @@ def targets_of(result: dict[str, Any], fleet_services: set[str] | None = None) -
     growth = {k: v for k, v in (result.get("memory_growth") or {}).items()
               if k not in BASELINE_GROUPS and (fleet_services is None or k in fleet_services)}
     return targets(result["summary"], result["added_latency_ms"], result["tokens"], result.get("sustained"),
-                   available, growth, result.get("streams"), result.get("soak"))
+                   available, growth, result.get("streams"), result.get("soak"), result.get("bare"))
+
+
+BARE_KEYS = ("namespace", "duration_s", "summary", "added_latency_ms", "sustained", "tokens", "stages",
+             "kafka_messages_per_request", "skipped_cells", "idle_cores", "cells")
+
+
+def bare_part(bare: dict[str, Any]) -> dict[str, Any]:
+    """What a result keeps of its bare pass (the same cells on a fleet without the record and learning)."""
+    return {k: bare.get(k) for k in BARE_KEYS} | {"paths": {n: p for n, p in bare["paths"].items()
+                                                            if n not in ("litellm",)}}
 
 
 def soak_summary(soak: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.scenarios import FLEET_PATHS
@@ -29,8 +29,11 @@ class BenchConfig:
     probe_messages: int = 200  # Kafka publish/consume probe
     profile_seconds: float = 10  # > 0: py-spy every service while the full pipeline runs this long (flame graphs)
     profile_path: str = "full"  # the path driven while profiling
-    learning: bool = False  # also run graph-ingest and gap-healer (their model calls follow each answer)
-    record: bool = False  # also run codex-lineage, the record (one more consumer of every topic; Postgres writes)
+    # the product as operators run it: the record (codex-lineage: one more consumer of every topic, Postgres writes)
+    # and learning (graph-ingest and gap-healer: their model calls follow each answer)
+    learning: bool = True
+    record: bool = True
+    bare: bool = True  # then the same cells again on a fleet without them (result["bare"]: both figures, one run)
     budget_s: float = 720  # from start-up on, no cell starts after this (a busy machine: fewer cells, said so)
     gateway_workers: int = 1  # the gateway's default (the fleet's other stages are one process each too)
     # LiteLLM as its docs advise for production: workers = CPU count ("Setting workers equal to CPU count gives
@@ -45,7 +48,15 @@ class BenchConfig:
     command: str = "make bench"
 
     def cells(self) -> int:
-        return self.runs * len(self.stream) * len(self.concurrency) * (1 + int(self.litellm) + len(self.paths))
+        per_fleet = self.runs * len(self.stream) * len(self.concurrency)
+        return per_fleet * (1 + int(self.litellm) + len(self.paths)) + (per_fleet * (1 + len(self.paths))
+                                                                         if self.bare else 0)
+
+    def without_record_and_learning(self) -> BenchConfig:
+        """The bare pass: the same fleet cells (and the direct baseline they are paired with), its sustained cell
+        and token comparison, on a fleet without the record and learning; nothing else is measured twice."""
+        return replace(self, learning=False, record=False, bare=False, litellm=False, streams=[],
+                       profile_seconds=0, neo4j_warm=0, probe_messages=min(self.probe_messages, 20), docs=False)
 
 
 def quick() -> BenchConfig:
@@ -76,10 +87,13 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
                         help="also profile every service with py-spy under full-pipeline load for SECONDS")
     parser.add_argument("--profile-path", choices=FLEET_PATHS, help="the path driven while profiling (default full)")
     parser.add_argument("--budget", type=float, metavar="SECONDS", help="no cell starts after SECONDS")
-    parser.add_argument("--learning", action="store_true",
-                        help="also start graph-ingest and gap-healer (their background model calls count too)")
-    parser.add_argument("--record", action="store_true",
-                        help="also start codex-lineage, the record (it consumes every topic and writes Postgres)")
+    parser.add_argument("--learning", action=argparse.BooleanOptionalAction,
+                        help="start graph-ingest and gap-healer (their background model calls count too; default on)")
+    parser.add_argument("--record", action=argparse.BooleanOptionalAction,
+                        help="start codex-lineage, the record (it consumes every topic, writes Postgres; default on)")
+    parser.add_argument("--bare", action=argparse.BooleanOptionalAction,
+                        help="after the cells, the same cells on a fleet without the record and learning "
+                        "(default on when either runs)")
     parser.add_argument("--gateway-workers", type=int)
     parser.add_argument("--litellm-workers", type=int)
     parser.add_argument("--streams", help="streams at scale: N concurrent SSE streams per target, comma separated "
@@ -112,8 +126,10 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
         if getattr(args, name) is not None:
             setattr(cfg, attr, getattr(args, name))
     cfg.litellm = cfg.litellm and not args.no_litellm
-    cfg.learning = cfg.learning or args.learning
-    cfg.record = cfg.record or args.record
+    for name in ("learning", "record", "bare"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+    cfg.bare = cfg.bare and (cfg.record or cfg.learning)
     cfg.warmup = cfg.warmup and not args.no_warmup
     if args.neo4j_warm is not None:
         cfg.neo4j_warm = max(args.neo4j_warm, 0)

@@ -72,6 +72,9 @@ class Cell:
     mismatches: dict[str, str] = field(default_factory=dict)  # response_id -> reason (Kafka check)
     server: dict[str, Any] = field(default_factory=dict)  # the inference server's counters during the cell
     cpu_start: dict[str, float] | None = None  # CPU snapshot when the measured part began (after warm-up)
+    started: float = 0.0  # perf_counter when the measured part began (its CPU window opens here)
+    window_s: float = 0.0  # the CPU window: the requests and the work behind them (bench.settle)
+    settle_s: float | None = None  # how long the work behind the requests took after the last answer
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per request, per process group
     metrics_start: Any = None  # the services' /metrics when the measured part began (bench.stages)
     stages: dict[str, Any] = field(default_factory=dict)  # per service: handlers, model, stores per request
@@ -86,7 +89,8 @@ class Cell:
         return {
             "target": self.target, "concurrency": self.concurrency, "stream": self.stream, "run": self.run,
             "requests": len(self.records), "ok": len(ok), "errors": sum(errors.values()), "error_reasons": errors,
-            "elapsed_s": round(self.elapsed_s, 3),
+            "elapsed_s": round(self.elapsed_s, 3), "cpu_window_s": round(self.window_s or self.elapsed_s, 3),
+            "settle_s": None if self.settle_s is None else round(self.settle_s, 3),
             "throughput_rps": round(len(ok) / self.elapsed_s, 2) if self.elapsed_s > 0 else None,
             "latency_ms": summary_ms([r.latency_s for r in ok]),
             "ttft_ms": summary_ms([r.ttft_s for r in ok if r.ttft_s is not None]) if self.stream else None,
@@ -155,10 +159,14 @@ async def _read_stream(resp: aiohttp.ClientResponse, target: Target, start_wall:
 async def run_cell(http: aiohttp.ClientSession, target: Target, *, concurrency: int, stream: bool, run: int,
                    max_requests: int, max_seconds: float, warmup: int = 0,
                    on_start: Callable[[], dict[str, float]] | None = None,
-                   on_start_async: Callable[[], Awaitable[Any]] | None = None) -> Cell:
-    """Closed loop: `concurrency` clients, until `max_requests` are sent or `max_seconds` passed."""
+                   on_start_async: Callable[[], Awaitable[Any]] | None = None,
+                   settle: Callable[[], Awaitable[Any]] | None = None) -> Cell:
+    """Closed loop: `concurrency` clients, until `max_requests` are sent or `max_seconds` passed. `settle`: awaited
+    after the warm-up, before the start snapshots (the warm-up's work behind the path is done by then)."""
     if warmup:
         await asyncio.gather(*(one(http, target, stream) for _ in range(warmup)))
+    if settle is not None:
+        await settle()
     metrics_start = await on_start_async() if on_start_async else None
     cpu_start = on_start() if on_start else None
     records: list[Record] = []
@@ -172,7 +180,7 @@ async def run_cell(http: aiohttp.ClientSession, target: Target, *, concurrency: 
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return Cell(target.name, concurrency, stream, run, records, time.perf_counter() - started, cpu_start=cpu_start,
-                metrics_start=metrics_start)
+                metrics_start=metrics_start, started=started)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -21,7 +21,7 @@ KafkaVerify = Callable[[str, list[str]], Awaitable[str | None]]  # (path, respon
 PROBE_REQUESTS = 3
 WARMUP_MAX = 16  # unrecorded requests before a cell: min(concurrency, this)
 CACHE_PRIMING_ATTEMPTS = 20
-STRAGGLERS_S = 0.3  # after a cell, before the services' counters are read again
+Settle = Callable[[], Awaitable[float]]  # waits until the work behind the requests is done (bench.settle)
 
 
 async def server_stats(http: aiohttp.ClientSession, llm_url: str) -> dict[str, Any]:
@@ -81,9 +81,11 @@ def cpu_per_request(after: dict[str, float], before: dict[str, float], requests:
     return {k: v for k, v in out.items() if v > 0}
 
 
-async def idle_rates(cpu: CpuSnapshot, seconds: float) -> dict[str, float]:
-    """Cores each process group uses while no request is in flight (consumers polling, heartbeats, ...)."""
-    await asyncio.sleep(1.0)  # stragglers of the probes: cache stores, ingest events
+async def idle_rates(cpu: CpuSnapshot, seconds: float, settle: Settle | None = None) -> dict[str, float]:
+    """Cores each process group uses while no request is in flight (consumers polling, heartbeats, ...), once the
+    work behind the probes (records, cache stores, ingest events) is done."""
+    if settle is not None:
+        await settle()
     before, started = cpu(), time.monotonic()
     await asyncio.sleep(seconds)
     after, elapsed = cpu(), time.monotonic() - started
@@ -92,8 +94,9 @@ async def idle_rates(cpu: CpuSnapshot, seconds: float) -> dict[str, float]:
 
 async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str, Target],
                 llm_url: str, cpu: CpuSnapshot, idle: dict[str, float], deadline: float,
-                skipped: list[str], metrics: MetricsSnapshot | None = None) -> list[Cell]:
-    """Every cell, unless the time budget runs out: then the rest is listed in `skipped`."""
+                skipped: list[str], metrics: MetricsSnapshot | None = None, settle: Settle | None = None) -> list[Cell]:
+    """Every cell, unless the time budget runs out: then the rest is listed in `skipped`. A fleet cell's window
+    (CPU and the services' counters) opens and closes with the work behind its requests done (`settle`)."""
     order = [name for name in PATHS if name in targets]  # direct, litellm, full, trivial, cache
     out: list[Cell] = []
     total = cfg.runs * len(cfg.stream) * len(cfg.concurrency) * len(order)
@@ -104,16 +107,19 @@ async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str
                     if time.monotonic() > deadline:
                         skipped.append(f"run {run} {name} c={concurrency} stream={stream}")
                         continue
+                    fleet = name in FLEET_PATHS
                     before, cpu_before = await server_stats(http, llm_url), cpu()
                     cell = await loadgen.run_cell(
                         http, targets[name], concurrency=concurrency, stream=stream, run=run,
                         max_requests=cfg.cell_requests, max_seconds=cfg.cell_seconds,
                         warmup=min(concurrency, WARMUP_MAX) if cfg.warmup else 0, on_start=cpu,
-                        on_start_async=metrics if name in FLEET_PATHS else None)
+                        on_start_async=metrics if fleet else None, settle=settle if fleet else None)
+                    if settle is not None and fleet:
+                        cell.settle_s = await settle()  # the record, usage, cache stores, learning: all done
+                    cell.window_s = time.perf_counter() - cell.started
                     cell.cpu_ms = cpu_per_request(cpu(), cell.cpu_start or cpu_before, len(cell.records),
-                                                  cell.elapsed_s, idle)
+                                                  cell.window_s, idle)
                     if metrics is not None and cell.metrics_start is not None:
-                        await asyncio.sleep(STRAGGLERS_S)  # the last answers' cache stores and ingest events
                         cell.stages = stages.per_request(await metrics(), cell.metrics_start, len(cell.records))
                     cell.server = stats_delta(await server_stats(http, llm_url), before)
                     out.append(cell)
@@ -135,14 +141,19 @@ async def sustained(http: aiohttp.ClientSession, cfg: BenchConfig, target: Targe
 
 
 async def tokens(http: aiohttp.ClientSession, target: Target, direct: Target, samples: int,
-                 llm_url: str) -> dict[str, Any]:
+                 llm_url: str, settle: Settle | None = None) -> dict[str, Any]:
     """The same questions once through this path and once straight to the model: tokens as counted by
-    the inference server, and as reported by the fleet."""
+    the inference server, and as reported by the fleet. With learning running, its model calls after each answer
+    count on the fleet's side (`settle` waits for them): the product's tokens, more than the answers report."""
     questions = [target.next_question() for _ in range(samples)]
     if target.name == "cache":
         questions = [CACHE_QUESTION] * samples
+    if settle is not None:
+        await settle()
     before = await server_stats(http, llm_url)
     via = [await loadgen.one(http, target, stream=False, question=q) for q in questions]
+    if settle is not None:
+        await settle()  # graph-ingest's and gap-healer's calls for these answers, before the direct ones
     middle = await server_stats(http, llm_url)
     for q in questions:
         await loadgen.one(http, direct, stream=False, question=q)

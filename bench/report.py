@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import report_before_after, report_stages
+from bench import report_bare, report_before_after, report_stages
 from bench.config import REPO
 
 ANALYSIS = REPO / "bench" / "analysis.md"
@@ -63,7 +63,8 @@ def markdown(result: dict[str, Any], link_prefix: str = "") -> str:
         _table(["path", "what", "measured"],
                [[n, p["description"], "yes" if p["available"] else f"not available: {p['reason']}"]
                 for n, p in result["paths"].items() if n in ("direct", "litellm") or n in cfg["paths"]]),
-        "", *_latency(result), "", *_streaming(result), "", *_hops(result), "", *_tokens(result), "",
+        "", *report_bare.lines(result), *_latency(result), "", *_streaming(result), "", *_hops(result), "",
+        *_tokens(result), "",
         *_cpu(result), "", *_streams(result), *report_stages.stage_lines(result), "",
         *report_before_after.lines(result), "", *_memory(result),
         *report_stages.memory_lines(result), "", *report_stages.profile_lines(result, link_prefix),

@@ -15,7 +15,7 @@ from typing import Any
 
 import uvloop
 
-from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, stages, streams
+from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, settle, stages, streams
 from bench.config import BenchConfig
 from bench.infra import INFRA, connect, kafka_admin_env, pid_path
 from bench.loadgen import Cell, Target
@@ -184,6 +184,15 @@ class Benchmark:
         return targets
 
     async def _http(self, targets: dict[str, Target], llm_url: str) -> dict[str, Any]:
+        services = list(self.fleet.services) if self.fleet else []
+        settler = settle.settler(self.eps["kafka"], services, self.namespace)
+        if settler is None:
+            return await self._phases(targets, llm_url, None)
+        async with settler:
+            log.info("cells close when these have caught up: %s", ", ".join(g.group for g in settler.groups))
+            return await self._phases(targets, llm_url, settler.wait)
+
+    async def _phases(self, targets: dict[str, Target], llm_url: str, settled: measure.Settle | None) -> dict[str, Any]:
         cfg = self.cfg
         async with loadgen.session(max(cfg.concurrency) + 8) as http:
             for name in cfg.paths:
@@ -195,19 +204,20 @@ class Benchmark:
             if "full" in targets and cfg.neo4j_warm:  # a warm Neo4j, as in production (bench.neo4j_warm)
                 self.neo4j_warm = await warm_neo4j(self.eps, f"tenant-{self.namespace}", cfg.neo4j_warm)
                 log.info("Neo4j warmed: %s", self.neo4j_warm)
-            self.idle = await measure.idle_rates(self._cpu_groups, IDLE_SECONDS)
+            self.idle = await measure.idle_rates(self._cpu_groups, IDLE_SECONDS, settled)
             log.info("idle: fleet %.2f cores, kafka %.2f cores", sum(
                 v for k, v in self.idle.items() if self.fleet and k in self.fleet.services), self.idle.get("kafka", 0))
             urls = {name: svc.url for name, svc in self.fleet.services.items()} if self.fleet else {}
             cells = await measure.cells(http, cfg, targets, llm_url, self._cpu_groups, self.idle, self.deadline,
-                                        self.skipped, lambda: stages.scrape(http, urls))
+                                        self.skipped, lambda: stages.scrape(http, urls), settled)
             if self.skipped:
                 log.warning("time budget (%.0f s) used up: %d cells skipped", cfg.budget_s, len(self.skipped))
             sustained = None
             if cfg.sustain_seconds > 0 and "full" in targets and time.monotonic() < self.deadline:
                 sustained = await measure.sustained(http, cfg, targets["full"])
                 cells.append(sustained)
-            tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url)
+            tokens = {name: await measure.tokens(http, targets[name], targets["direct"], cfg.token_samples, llm_url,
+                                                 settled) | {"with_learning": cfg.learning}
                       for name in cfg.paths if name in targets and cfg.token_samples > 0}
             profiled = await self._profile(http, targets.get(cfg.profile_path))
         held = []

@@ -20,6 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Snapshot = dict[str, dict[tuple[str, ...], list[float]]]  # service -> (metric, label...) -> [sum, count]
 _WANTED = {"moe_stage_seconds": ("topic",), "moe_inference_seconds": ("model",), "moe_store_seconds": ("store",)}
+# counters: what codex-lineage recorded, by topic (the cell's window holds all of it: bench.settle)
+_COUNTED = {"moe_lineage_records": "topic"}
+_GROUPS = {"moe_stage_seconds": "handlers", "moe_inference_seconds": "model", "moe_store_seconds": "stores",
+           "moe_store_ops": "store_ops", "moe_lineage_records": "recorded"}
 
 
 async def scrape(http: aiohttp.ClientSession, urls: dict[str, str]) -> Snapshot:
@@ -39,6 +43,12 @@ async def _get(http: aiohttp.ClientSession, url: str) -> str | None:
 def parse(text: str) -> dict[tuple[str, ...], list[float]]:
     out: dict[tuple[str, ...], list[float]] = {}
     for family in text_string_to_metric_families(text):
+        if family.name in _COUNTED:
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    row = out.setdefault((family.name, sample.labels.get(_COUNTED[family.name], "?")), [0.0, 0.0])
+                    row[1] += sample.value  # a count, no time
+            continue
         labels = _WANTED.get(family.name)
         if labels is None:
             continue
@@ -64,25 +74,25 @@ def _short(value: str) -> str:
 
 
 def per_request(after: Snapshot, before: Snapshot, requests: int) -> dict[str, Any]:
-    """Per service: handler messages and ms per topic, model calls and ms, store round trips and ms; all
-    per request of the cell."""
+    """Per service: handler messages and ms per topic, model calls and ms, store round trips and ms, messages
+    recorded per topic (codex-lineage); all per request of the cell."""
     if not requests:
         return {}
     out: dict[str, Any] = {}
     for service, rows in after.items():
         prev = before.get(service, {})
-        entry: dict[str, dict[str, dict[str, float]]] = {"handlers": {}, "model": {}, "stores": {}, "store_ops": {}}
+        entry: dict[str, dict[str, dict[str, float]]] = {g: {} for g in _GROUPS.values()}
         for key, (total, count) in rows.items():
             old = prev.get(key, [0.0, 0.0])
             calls, seconds = count - old[1], total - old[0]
             if calls <= 0:
                 continue
-            group = {"moe_stage_seconds": "handlers", "moe_inference_seconds": "model",
-                     "moe_store_seconds": "stores", "moe_store_ops": "store_ops"}[key[0]]
-            entry[group][key[1]] = {"per_request": round(calls / requests, 2),
-                                    "ms_per_request": round(seconds * 1000 / requests, 2)}
+            group = _GROUPS[key[0]]
+            entry[group][key[1]] = {"per_request": round(calls / requests, 2)}
+            if key[0] not in _COUNTED:
+                entry[group][key[1]]["ms_per_request"] = round(seconds * 1000 / requests, 2)
         if any(entry.values()):
-            out[service] = entry
+            out[service] = {g: items for g, items in entry.items() if items or g != "recorded"}
     return out
 
 

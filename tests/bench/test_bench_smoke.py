@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 REQUESTS = 3
 NEO4J_WARM = 20
 FLEET_SERVICES = ("gateway", "planner", "expert-worker", "merger")
-TARGETS = {"CPU per full request, all processes incl. infrastructure", "full pipeline throughput (sustained)",
+TARGETS = {"CPU per full request, all processes incl. infrastructure",
+           "CPU per full request, all processes, without the record and learning",
+           "full pipeline throughput (sustained)",
            "full pipeline added latency p50", "trivial path added latency p50", "trivial path throughput",
            "cache hit latency p50", "memory flat across the run (largest growth of one service, MB)",
            "token overhead, full pipeline", "token overhead, fast path",
@@ -34,7 +36,7 @@ def result(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> t
     argv = [sys.executable, "-m", "bench", "--paths", "full", "--concurrency", "1", "--requests", str(REQUESTS),
             "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm", "--token-samples", "1", "--sustain", "0",
             "--kafka-probe", "20", "--profile", "0", "--neo4j-warm", str(NEO4J_WARM), "--streams", "4",
-            "--streams-model-s", "0.2", "--no-docs", "--record",
+            "--streams-model-s", "0.2", "--no-docs", "--record", "--no-learning", "--no-bare",
             "--out", str(out)]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -95,6 +97,8 @@ def test_summary_added_latency_hops_tokens_memory_and_targets(result: tuple[Path
     assert trivial["measured"] is None and trivial["note"]  # not measured in this run, and says so
     streams = next(t for t in data["targets"] if t["target"].startswith("concurrent SSE streams"))
     assert streams["measured"] is None and streams["note"]  # only the direct target's streams ran
+    bare = next(t for t in data["targets"] if t["target"].endswith("without the record and learning"))
+    assert bare["measured"] is None and "--no-bare" in bare["note"] and "bare" not in data  # not asked for here
     soak = next(t for t in data["targets"] if t["target"].startswith("memory flat in the soak"))
     assert soak["measured"] is None and "SOAK=0" in soak["note"]  # the soak runs after the benchmark
     assert data["machine"]["cores"] and data["machine"]["python"]
@@ -143,6 +147,14 @@ def test_the_record_ran_beside_the_fleet_in_an_audit_schema_dropped_afterwards(
     _, data = result
     full = next(r for r in data["summary"] if r["target"] == "full")
     assert "codex-lineage" in full["cpu_ms_per_request"]
+    # the cell closed once the record had caught up (bench.settle): every message of its requests was recorded
+    # inside its window, whatever MOE_KAFKA_LINGER_MS held the record's fetches back
+    [cell] = [c for c in data["cells"] if c["target"] == "full"]
+    recorded = cell["stages"]["codex-lineage"]["recorded"]
+    sent = data["kafka_messages_per_request"]["full"]
+    for topic in ("requests", "plans", "tasks.expert", "results", "answers"):
+        assert recorded[topic]["per_request"] == sent[f"{topic}.v1"], (topic, recorded, sent)
+    assert cell["settle_s"] is not None and cell["cpu_window_s"] >= cell["elapsed_s"]
 
     async def left_behind() -> tuple[int, int]:
         """(the run's own schema still there, the run tenant's entries in the shared `audit` schema)"""

@@ -31,6 +31,7 @@ REQUIRED_METRICS = [
     "moe_inference_failovers_total", "moe_messages_dead_lettered_total", "moe_merger_answers_total",
     "moe_gateway_exact_cache_total", "moe_semantic_cache_total", "moe_lineage_records_total",
     "moe_messages_published_total",
+    "moe_gateway_overhead_seconds_bucket", "moe_gateway_model_seconds_sum",  # the overhead ledger (issue 52)
 ]
 # Series no service exports that a query may still name: Prometheus's own per target.
 PROMETHEUS_SERIES = {"up"}

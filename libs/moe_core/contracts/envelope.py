@@ -78,6 +78,22 @@ class RecordedResult(BaseModel):
                                    "tool_calls)")
 
 
+class StageCost(BaseModel):
+    """What the stage run that published a message cost so far (moe_core.runtime.observability.ledger): the overhead
+    ledger an auditor checks the fleet's own time against, per stage and per request."""
+
+    stage: str = Field(description="The service whose run published the message")
+    task_id: str | None = Field(default=None, description="The task the run worked on (task stages run side by "
+                                "side); unset: a request-level run (planner, merger, critic)")
+    handler_ms: float = Field(default=0.0, description="Wall time from the run's start (its message consumed) to "
+                              "this publish, model calls included")
+    model_ms: float = Field(default=0.0, description="Wall time the run spent in model calls (overlapping calls "
+                            "counted once)")
+    cpu_ms: float = Field(default=0.0, description="CPU time of the run: its own steps on the event loop and the "
+                          "threads it handed work to")
+    model_calls: int = Field(default=0, description="Model calls the run made")
+
+
 class Envelope(BaseModel):
     """Common header of every message. Unknown fields are ignored so producers may add fields first."""
 
@@ -109,6 +125,9 @@ class Envelope(BaseModel):
                                                     "that published this message, with their outputs, each on the "
                                                     "first message the run published after it (set by the bus); "
                                                     "unset: none")
+    cost: StageCost | None = Field(default=None, description="What the stage run that published this message cost "
+                                   "so far: handler, model and CPU time (set by the bus; unset: outside a stage "
+                                   "run, e.g. the edge, or a live event)")
     as_recorded: list[ModelOutput] | None = Field(default=None, description="A replay as recorded (`replay rerun "
                                                   "--as-recorded`): the model outputs of the original request, which "
                                                   "answer this replay's model calls instead of the models")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from moe_core.contracts.envelope import Envelope, utcnow
+from moe_core.contracts.envelope import Envelope, StageCost, utcnow
 
 Confidence = Literal["high", "medium", "low"]
 Role = Literal["system", "user", "assistant", "tool", "developer"]
@@ -276,6 +276,9 @@ class Answer(Envelope):
     reasoning: str = Field(default="", description="The merger's thinking trace, if any")
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     question: str = ""
+    ledger: list[StageCost] = Field(default_factory=list, description="The costs of the stage runs before the one "
+                                    "that published the answer (the plan's, each task's; its own is `cost`): the "
+                                    "edge subtracts their model time on the critical path (x-moe-overhead-ms)")
 
 
 class Draft(Envelope):

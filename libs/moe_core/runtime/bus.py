@@ -33,6 +33,7 @@ from moe_core.runtime.observability import bind_response_id, configure_tracing, 
 from moe_core.runtime.observability.errors import record_failure
 from moe_core.runtime.observability.kafka_tracing import kafka_tracing
 from moe_core.runtime.observability.lag import track_consumer_lag
+from moe_core.runtime.observability.ledger import cost_of
 from moe_core.runtime.observability.metrics import (
     KAFKA_REFUSED,
     MESSAGES_DEAD_LETTERED,
@@ -158,6 +159,8 @@ class Bus:
             update["versions"] = versions(self.settings.service_name, self.config_digest)
         if message.model_outputs is None and not live_event:
             update["model_outputs"] = take_outputs()
+        if message.cost is None and not live_event:  # the overhead ledger (moe_core.runtime.observability.ledger)
+            update["cost"] = cost_of(self.settings.service_name, message)
         if update:
             message = message.model_copy(update=update)
         with _trace_of(message):

@@ -11,6 +11,7 @@ from typing import Any
 from faststream import BaseMiddleware
 
 from moe_core.contracts.envelope import utcnow
+from moe_core.runtime.observability.ledger import RUN_LEDGER, RunLedger, metered
 
 RUN_STARTED: ContextVar[datetime | None] = ContextVar("moe_run_started", default=None)
 # The prompt templates the current stage run used (name -> digest; moe_core.runtime.run_versions.prompt_used): a dict
@@ -29,9 +30,12 @@ def run_started() -> datetime | None:
 class RunClockMiddleware(BaseMiddleware):
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
         token, prompts, policies = RUN_STARTED.set(utcnow()), RUN_PROMPTS.set({}), RUN_POLICIES.set({})
+        ledger = RunLedger()  # the run's handler, model and CPU time (moe_core.runtime.observability.ledger)
+        costs = RUN_LEDGER.set(ledger)
         try:
-            return await call_next(msg)
+            return await metered(call_next(msg), ledger)
         finally:
+            RUN_LEDGER.reset(costs)
             RUN_POLICIES.reset(policies)
             RUN_PROMPTS.reset(prompts)
             RUN_STARTED.reset(token)

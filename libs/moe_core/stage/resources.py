@@ -13,6 +13,7 @@ from moe_core.contracts import Envelope, TaskResult
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.cancellation import Cancellations, RequestCancelled
 from moe_core.runtime.idempotency import Memo
+from moe_core.runtime.observability.ledger import cost_of
 from moe_core.runtime.replay import take_outputs
 from moe_core.runtime.run_clock import run_started
 from moe_core.runtime.run_versions import config_digest, versions
@@ -33,8 +34,9 @@ def stamped(value: M, service: str = "", config: str = "") -> M:
     """The value with the start of the stage run that made it (`started_at`, lineage) and, given the service and its
     configuration digest, the run's versions (moe_core.runtime.run_versions): stored with it, so a redelivery
     republishes
-    the same message, not one that claims a later run (or none of the prompts the first run used), and the model
-    calls it made (moe_core.runtime.replay)."""
+    the same message, not one that claims a later run (or none of the prompts the first run used), the model
+    calls it made (moe_core.runtime.replay) and what the run had cost by then
+    (moe_core.runtime.observability.ledger)."""
     if not isinstance(value, Envelope):
         return value
     update: dict[str, Any] = {}
@@ -45,6 +47,8 @@ def stamped(value: M, service: str = "", config: str = "") -> M:
         update["versions"] = versions(service, config)
     if config and value.model_outputs is None and (outputs := take_outputs()) is not None:
         update["model_outputs"] = outputs
+    if config and value.cost is None and (cost := cost_of(service, value)) is not None:
+        update["cost"] = cost  # the overhead ledger of the run that made it (moe_core.runtime.observability.ledger)
     return value.model_copy(update=update) if update else value
 
 

@@ -14,6 +14,7 @@ from moe_core.contracts import Answer, Draft, Feedback, Progress
 from moe_core.llm.inference import InferenceClient, InferenceError, ModelRef
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.idempotency import Memo
+from moe_core.runtime.observability.ledger import with_upstream
 from moe_core.stage.resources import Outcomes, Resources, stamped
 from moe_core.stage.runtime import create_stage_app
 from moe_core.stage.spec import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
@@ -62,6 +63,7 @@ class Critic:
         stored_flag = await self.flag_memo.get(draft.response_id)
         if stored_flag is not None:  # published before the answer, the same event on every redelivery
             await self.bus.publish(Feedback.model_validate_json(stored_flag), self.bus.topics.feedback)
+        answer = with_upstream(answer, draft.cost)  # the merger's run, on the overhead ledger
         if draft.guarded:  # the tenant's guardrails see the reviewed answer before the user does (and learn it)
             await self.bus.publish(draft.model_copy(update={"answer": answer, "categories": []}), self.bus.topics.guard)
         else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from gateway.client_profiles import client_headers
 from gateway.declaration import SERVICE
 from gateway.deps import Edge
 from gateway.feedback import AnswerRecorder
+from gateway.overhead import ARRIVED
 from gateway.pending import Pending
 from gateway.protocols.entry import openai_envelope
 from gateway.protocols.registry import ANTHROPIC, MODELS, PROTOCOLS, serving
@@ -161,6 +163,7 @@ class EdgeHeaders:
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")
         client_headers.set((profile, user_agent))
+        scope.setdefault("state", {})[ARRIVED] = time.perf_counter()  # the overhead ledger's start (gateway.stream)
 
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":

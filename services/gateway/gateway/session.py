@@ -63,6 +63,7 @@ class RequestRun:
         self._closed = False
         self.after_response: Callable[[], Awaitable[None]] | None = None  # work for after the reply is sent
         self.profile: ClientProfile | None = None  # the client profile it runs with (gateway.client_profiles)
+        self.arrived: float | None = None  # perf_counter when the request arrived (gateway.overhead)
 
     def background(self) -> BackgroundTask | None:
         """`after_response` as the response's background task: it runs once the reply is on the wire."""

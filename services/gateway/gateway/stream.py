@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import Request
 
+from gateway import overhead
 from gateway.chat import ChatService, final_answer
 from gateway.session import RequestRun, answer_error
 from gateway.stream_ids import with_ids
@@ -78,12 +79,16 @@ async def reply(chat: ChatService, run: RequestRun, http: Request, frames: Frame
                 body: Callable[[Answer], Awaitable[dict[str, Any]]], headers: dict[str, str] | None = None) -> Response:
     """A streamed request's SSE (its renderer's options `spec` kept for a resume, gateway.resume), else the
     Answer's JSON `body` (499 when the client went away first)."""
+    run.arrived = overhead.arrived(http)
     if run.request.stream:
         if chat.streams is not None:  # registered for a resume before the first frame is sent
             await chat.streams.register(run, frames.api, spec)
         return StreamingResponse(with_ids(sse(run, frames), run.cursor), media_type="text/event-stream",
-                                 headers={**SSE_HEADERS, **(headers or {})}, background=run.background())
+                                 headers={**SSE_HEADERS, **overhead.edge_header(run.arrived), **(headers or {})},
+                                 background=run.background())
     answer = await final_answer(run, http, frames.api)
     if answer is None:
         return Response(status_code=499, background=run.background())
-    return JSONResponse(await body(answer), headers=headers, background=run.background())
+    content = await body(answer)
+    return JSONResponse(content, headers={**overhead.headers(answer, run.arrived, frames.api), **(headers or {})},
+                        background=run.background())

@@ -16,6 +16,7 @@ from moe_core.llm import structured
 from moe_core.llm.guardrails import GuardrailBook, check, outcomes
 from moe_core.llm.guardrails.quarantine import Decision, QuarantineStore
 from moe_core.runtime.bus import Bus
+from moe_core.runtime.observability.ledger import with_upstream
 from moe_core.runtime.observability.metrics import GUARDRAIL_DECISIONS
 from moe_core.stage.resources import Outcomes, Resources
 from moe_core.stage.runtime import create_stage_app
@@ -59,6 +60,7 @@ class Guardrail:
             return answer.model_copy(update={"content": verdict.text, "reasoning": _with_line(answer.reasoning, note)})
 
         answer, fresh = await self.outcomes.once(draft.response_id, decide, message=draft)
+        answer = with_upstream(answer, draft.cost)  # the critic's or the merger's run, on the overhead ledger
         await self.bus.publish(answer, self.bus.topics.answers)
         if draft.ingest is not None and answer.error is None and answer.finish_reason != "content_filter":
             ingest = draft.ingest.model_copy(update={"answer": answer.content})

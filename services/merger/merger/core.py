@@ -92,6 +92,8 @@ def base_answer(plan: Plan, results: dict[str, TaskResult]) -> dict[str, Any]:
         "question": plan.question,
         "cache_key": plan.cache_key,
         "models_used": [ModelUse(model=r.model, category=r.category) for r in good if r.model and r.kind == "expert"],
+        # the overhead ledger: the plan's run and each task's before this one (moe_core.runtime.observability.ledger)
+        "ledger": [c for c in (plan.cost, *(results[t].cost for t in sorted(results))) if c is not None],
     }
 
 

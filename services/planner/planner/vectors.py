@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 import moe_core.knowledge.question_vectors as question_vectors
 from moe_core.knowledge.embeddings import CACHE_SIZE, chroma_client, get_embedder
 from moe_core.runtime import redis_batch
+from moe_core.runtime.observability import ledger
 from planner.cache_text import normalise
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,12 @@ class Vectors:
         self._collections.pop(name, None)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        vectors = await asyncio.to_thread(self.embedder.embed, texts)
+        vectors = await ledger.to_thread(self.embedder.embed, texts)  # its CPU on the run's ledger
         return [[float(x) for x in v] for v in vectors]
 
     async def embed_array(self, texts: list[str]) -> Any:
         """Unit vectors as one float32 array (len(texts), dim), off the event loop."""
-        return await asyncio.to_thread(self.embedder.embed, texts)
+        return await ledger.to_thread(self.embedder.embed, texts)  # its CPU on the run's ledger
 
     def embedded(self, question: str) -> tuple[str, Any]:
         """(the text the planner embeds for `question`, its vector if this process embedded it recently or None)."""

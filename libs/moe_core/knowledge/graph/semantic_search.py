@@ -12,7 +12,6 @@ process or replica reads it instead of running the model, and a changed name or 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import threading
@@ -26,6 +25,7 @@ from neo4j.exceptions import Neo4jError
 from moe_core.knowledge.embeddings import DIMENSION
 from moe_core.knowledge.graph.driver import GraphDB, GraphUnavailable
 from moe_core.knowledge.graph.names import normalize
+from moe_core.runtime.observability import ledger
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ async def search(db: GraphDB, vectors: EntityVectors, tenants: list[str], query:
     own_texts = [[t for t in dict.fromkeys([c["name"], *c["aliases"]]) if t] for c in candidates]
     per = [_stored(c, own) for c, own in zip(candidates, own_texts, strict=True)]
     missing = [i for i, v in enumerate(per) if v is None]
-    embedded = await asyncio.to_thread(vectors.vectors, [query, *(t for i in missing for t in own_texts[i])])
+    embedded = await ledger.to_thread(vectors.vectors, [query, *(t for i in missing for t in own_texts[i])])
     at, computed = 1, []
     for i in missing:
         fresh = embedded[at:at + len(own_texts[i])]

@@ -26,6 +26,7 @@ from moe_core.llm.token_budget import BudgetExhausted, TokenBudgets, prompt_boun
 from moe_core.runtime import replay
 from moe_core.runtime.inference_errors import InferenceError, http_kind
 from moe_core.runtime.observability import current_response_id
+from moe_core.runtime.observability.ledger import model_call
 from moe_core.runtime.observability.metrics import INFERENCE_FAILOVERS, INFERENCE_SECONDS, INFERENCE_TOKENS
 from moe_core.runtime.settings import FleetSettings
 
@@ -386,6 +387,7 @@ class InferenceClient:
             raise transport_failure(exc, server.name, model) from exc
         finally:
             INFERENCE_SECONDS.labels(server.name, model, outcome).observe(time.perf_counter() - started)
+            model_call(started)  # the run's model time (moe_core.runtime.observability.ledger)
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
         _count(server.name, model, usage)
         return Completion(content, finish, usage, model, server.name, tool_calls)
@@ -439,6 +441,7 @@ class InferenceClient:
             raise transport_failure(exc, server.name, model) from exc
         finally:  # the whole stream, the caller's work between the pieces included
             INFERENCE_SECONDS.labels(server.name, model, outcome).observe(time.perf_counter() - started)
+            model_call(started)  # the run's model time (moe_core.runtime.observability.ledger)
         if usage:
             _count(server.name, model, usage)
         yield StreamDelta(done=True, finish_reason=finish or "stop", usage=usage, model=model, server=server.name,

@@ -55,6 +55,23 @@ INFERENCE_TOKENS = Counter(
 GATEWAY_REQUESTS = Counter(
     "moe_gateway_requests_total", "Gateway requests", ["endpoint", "mode", "status"], registry=REGISTRY
 )
+# The overhead ledger per request (gateway.overhead, moe_core.runtime.observability.ledger): the edge's wall time split
+# into
+# the fleet's own time (x-moe-overhead-ms) and the model time on the request's critical path (x-moe-model-ms)
+GATEWAY_OVERHEAD = Histogram(
+    "moe_gateway_overhead_seconds",
+    "A request's time in the fleet itself: the edge's wall time minus the model time on its critical path",
+    ["endpoint", "stream"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5, 5),
+)
+GATEWAY_MODEL_TIME = Histogram(
+    "moe_gateway_model_seconds",
+    "A request's model time on its critical path (what x-moe-overhead-ms leaves out)",
+    ["endpoint", "stream"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
 GATEWAY_LATENCY = Histogram(
     "moe_gateway_request_seconds",
     "Gateway request latency (to last byte)",

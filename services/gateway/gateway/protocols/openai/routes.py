@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from gateway import overhead
 from gateway.deps import EdgeParts, VerifiedKey, json_body, request_timeout
 from gateway.protocols.entry import Protocol, Resumed
 from gateway.protocols.openai.api import (
@@ -115,6 +116,8 @@ class OpenAIFrames:
             frames.append(_sse(self.chunk({"tool_calls": calls})))
         final = self.chunk({}, finish_reason(answer))
         final["metadata"] = {**metadata_body(answer), "revised": event.revised}
+        if self.run.arrived is not None:  # the fleet's own time, known only now (gateway.overhead)
+            final["metadata"] |= overhead.figures(answer, self.run.arrived, self.api, stream=True)
         frames.append(_sse(final))
         if self.include_usage:
             usage_chunk = self.chunk({})
