@@ -1,7 +1,8 @@
 """`python -m bench.planner_knee N STEP [full|trivial] [KEY=VALUE ...]`: the bench fleet (no LiteLLM), N distinct
 requests of one path sent one at a time, and every STEP requests the CPU ms per request of the planner, Chroma,
 Kafka and Redis (from /proc) and the planner's RSS. How the planner's jump after ~1,200 cache entries was found
-(bench/analysis.md, "The planner's jump"); KEY=VALUE: extra environment for the fleet. Run it in `unshare -n`."""
+(docs/performance-history.md, "The planner's jump"); KEY=VALUE: extra environment for the fleet. Run it in `unshare
+-n`."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 really holds, measured with tracemalloc: entries as the cache topic delivers them (decoded from JSON), stored
 well past the bound. Before, the index held each entry's vector three times (the message's base64 text, a
 decoded copy, the matrix row) and its estimate counted one: ~8.2 KB held per entry against 2.5 KB counted, so
-a tenant's 64 MB took ~210 MB (the planner's growth in make bench; bench/analysis.md, "The planner's jump").
+a tenant's 64 MB took ~210 MB (the planner's growth in make bench; docs/performance-history.md, "The planner's jump").
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ in a process whose BLAS the service limited (moe_core.runtime.blas, applied by e
 
 numpy's OpenBLAS hands a matrix-vector product of more than 460,800 elements (1,200 rows of 384) to its thread
 pool, whose threads then spin-wait: once a scope held 1,200 entries every lookup cost the planner ~30 ms more
-CPU (bench/analysis.md, "The planner's jump"). Counted here: the CPU clock ticks of this process's other threads
+CPU (docs/performance-history.md, "The planner's jump"). Counted here: the CPU clock ticks of this process's other
+threads
 (/proc/self/task) while the index answers lookups over 3,000 entries; the lookup's own work is on this thread.
 Without the limit the other threads spent 86 ticks over the same 80 lookups.
 """

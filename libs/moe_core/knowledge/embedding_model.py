@@ -8,7 +8,7 @@ SAME integers (stored as q + 128 with the op's default zero point 128) and the S
 column, so the weights it dequantizes are bit-identical to the float32 ones: only the kernel changes. With
 `accuracy_level` 4 the kernel multiplies int8 weights by the activations quantized to int8 per row and block
 of 128 (int32 sums): 30-50 % less CPU per embedding; cosine distances move by < 0.008 on the labelled sets and
-no cache or router decision changed (bench/analysis.md, "The embedding (item 2)").
+no cache or router decision changed (docs/performance-history.md, "The embedding (item 2)").
 
 `model_path` builds the converted file once from the installed wheel's file (nothing is downloaded) into
 MOE_EMBEDDING_CACHE_DIR (default `$XDG_CACHE_HOME/moe-fleet/embeddings` or `~/.cache/moe-fleet/embeddings`),

@@ -2,7 +2,7 @@
 
 OpenBLAS hands a product of more than ~460,000 elements (e.g. 1,200 rows of 384) to its own thread pool, whose
 threads then spin-wait for more work: in the planner, once a cache scope held 1,200 entries every lookup cost
-~30 ms more CPU (bench/analysis.md, "The planner's jump"); graph-rag's document search has the same product. A
+~30 ms more CPU (docs/performance-history.md, "The planner's jump"); graph-rag's document search has the same product. A
 service scales by processes and replicas, each answering many requests at once, so by default its products stay
 on the calling thread (MOE_BLAS_THREADS=1)."""
 
