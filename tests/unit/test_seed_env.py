@@ -143,3 +143,16 @@ def test_a_service_refuses_to_start_naming_the_variable(seed_env: dict[str, str]
                           text=True, timeout=120)
     assert done.returncode != 0
     assert "MCP_URL (the seed's) is not read by the fleet" in done.stderr, done.stderr[-2000:]
+
+
+def test_the_local_fleets_own_environment_warns_about_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `make up` hands each service (its ports, paths, endpoints) is all known: a warning means something."""
+    from fleetlib import services  # deploy/local, on the path in the test run (as tests/graph does)
+
+    import moe_core.stage.registry as stage_registry
+    from moe_core.runtime.seed_env import unknown_moe_variables
+
+    for name in [n for n in os.environ if n.startswith("MOE_")]:
+        monkeypatch.delenv(name)
+    for entry in stage_registry.FLEET:
+        assert unknown_moe_variables(services.service_env(entry.name), PlannerSettings.model_fields) == [], entry.name

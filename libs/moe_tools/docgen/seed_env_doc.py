@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import moe_core.stage.registry as stage_registry
 from moe_core.runtime.seed_env import SEED_VARIABLES
 from moe_tools.docgen import settings_catalog
 
-# variables read outside the settings classes (os.environ), found in the code as the list is written
-_READ_DIRECTLY = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|getenv\()\s*["'](MOE_[A-Z0-9_]+)""")
+# variables read outside the settings classes (os.environ, the local fleet's ports and paths), found in the code as
+# the list is written: every quoted MOE_* name
+_READ_DIRECTLY = re.compile(r"""["'](MOE_[A-Z0-9_]+)["']""")
 _CODE = ("libs", "services", "deploy/local")
 
 
@@ -25,7 +27,7 @@ def table(repo: Path) -> str:
 
 
 def variables(repo: Path) -> str:
-    names = set(settings_catalog.every_variable(repo))
+    names = set(settings_catalog.every_variable(repo)) | {e.port_variable() for e in stage_registry.FLEET}
     for folder in _CODE:
         for path in sorted((repo / folder).rglob("*.py")):
             names.update(_READ_DIRECTLY.findall(path.read_text(encoding="utf-8")))
