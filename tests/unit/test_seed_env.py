@@ -99,6 +99,13 @@ def test_a_seed_env_configures_the_settings_as_written(seed_env: dict[str, str])
     assert [r.model for r in config.for_expert("general")] == ["gemma3:4b"]
 
 
+def test_an_empty_seed_name_is_not_set(seed_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose hands `${REDIS_URL}` of an unset name as an empty string: the default stays."""
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setenv("MCP_URL", " ")
+    assert PlannerSettings().redis_url == PlannerSettings.model_fields["redis_url"].default
+
+
 def test_the_fleets_own_name_wins(seed_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOE_REDIS_URL", "redis://127.0.0.1:6390/1")
     assert PlannerSettings().redis_url == "redis://127.0.0.1:6390/1"

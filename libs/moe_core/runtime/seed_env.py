@@ -163,10 +163,10 @@ def seed_values(env: Mapping[str, str], fields: Mapping[str, FieldInfo]) -> dict
         raise SeedVariableRefused("; ".join(refused))
     values: dict[str, Any] = {}
     for v in SEED_VARIABLES:
-        raw = env.get(v.name)
-        field = _field_of(v.setting, fields) if raw is not None and not v.refused else None
+        raw = env.get(v.name, "").strip()  # empty (compose's `${NAME}` of an unset name): not set
+        field = _field_of(v.setting, fields) if raw and not v.refused else None
         if field is not None and v.setting != "MODEL_ASSIGNMENTS":
-            values[_key(field, fields[field])] = v.convert(raw or "")
+            values[_key(field, fields[field])] = v.convert(raw)
     field = _field_of("MODEL_ASSIGNMENTS", fields)
     assigned = _assignments(env)
     if field is not None and assigned is not None:
