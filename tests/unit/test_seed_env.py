@@ -47,7 +47,7 @@ EXPERT_MIN_SCORE=0.4
 EXPERT_MIN_DATAPOINTS=7
 PLANNER_TIMEOUT=240
 TOOL_MAX_TOKENS=4096
-LOG_LEVEL=DEBUG
+LOG_LEVEL=debug
 """
 # every variable of the seed's configuration references (seed 001 Configuration Reference, 002 section 13)
 SEED_NAMES = {

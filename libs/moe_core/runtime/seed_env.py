@@ -86,7 +86,7 @@ SEED_VARIABLES: tuple[SeedVariable, ...] = (
     SeedVariable("NEO4J_PASS", "MOE_NEO4J_PASSWORD", "as written"),
     SeedVariable("CHROMA_HOST", "MOE_CHROMA_URL", "a host -> `http://<host>:8000` (Chroma's port)", _chroma),
     SeedVariable("SEARXNG_URL", "MOE_SEARXNG_URL", "as written"),
-    SeedVariable("LOG_LEVEL", "MOE_LOG_LEVEL", "as written"),
+    SeedVariable("LOG_LEVEL", "MOE_LOG_LEVEL", "upper-cased (DEBUG, INFO, WARNING, ERROR)", str.upper),
     SeedVariable("CACHE_HIT_THRESHOLD", "MOE_CACHE_HARD_THRESHOLD", "as written (cosine distance)"),
     SeedVariable("SOFT_CACHE_THRESHOLD", "MOE_CACHE_SOFT_THRESHOLD", "as written (cosine distance)"),
     SeedVariable("SOFT_CACHE_MAX_EXAMPLES", "MOE_CACHE_FEW_SHOT_MAX", "as written"),
