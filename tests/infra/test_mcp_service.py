@@ -108,6 +108,16 @@ async def test_tool_task_becomes_an_exact_result_once(mcp: ServiceProcess, infra
     assert json.loads(letters[0].value)["error_type"] == "validation_error"
 
 
+async def test_health_answers_like_the_seeds(mcp: ServiceProcess) -> None:
+    """The seed's operators check `curl :8003/health` (status and tool list): open, no key needed."""
+    async with httpx.AsyncClient(base_url=mcp.url, timeout=30) as http:
+        response = await http.get("/health")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["service"]) == ("ok", "mcp")
+    assert set(body["tools"]) == set(TOOL_SPECS) - {DISABLED} and body["count"] == len(body["tools"])
+
+
 async def test_rest_lists_contracts_and_invokes(mcp: ServiceProcess) -> None:
     async with httpx.AsyncClient(base_url=mcp.url, timeout=30, headers=AUTH) as http:
         tools = {t["id"]: t for t in (await http.get("/tools")).json()["tools"]}

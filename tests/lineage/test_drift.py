@@ -1,7 +1,8 @@
 """Data health on the live lineage fleet: graph-ingest's `ingested` events and an applied knowledge import on the
 real broker, recorded by codex-lineage in the real audit store, come back from GET /v1/health/drift as ingest
-runs with the seed's drift flags; a run that added zero entities is flagged (crit) and counted in
-moe_data_health_runs; unknown datasets and runs are 404 and bad parameters 400 in the API's envelope."""
+runs with the seed's drift flags judged against the dataset's own baseline: a run that writes triples among
+entities the graph already knows is healthy, a run that declared triples and wrote none is flagged (crit) and
+counted in moe_data_health_runs; unknown datasets and runs are 404 and bad parameters 400 in the API's envelope."""
 
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ from tests.support.namespaces import new_namespace
 pytestmark = pytest.mark.e2e
 
 
-def _ingested(tenant: str, rid: str, declared: int, before: int, after: int, relations: tuple[int, int]) -> Any:
-    stats = {"declared_entities": declared, "declared_relations": 3,
+def _ingested(tenant: str, rid: str, declared: int, before: int, after: int, relations: tuple[int, int],
+              written: int = 3) -> Any:
+    stats = {"declared_entities": declared, "declared_relations": 3, "written_relations": written,
+             "written_entities": declared if written else 0,
              "before": {"entities": before, "relations": relations[0]},
              "after": {"entities": after, "relations": relations[1]}}
     return audit_event(None, actor="graph-ingest", action="ingested", subject=rid, tenant=tenant, response_id=rid,
-                       reason="3 of 3 triples written", details={"relations": [], "triples": [], "stats": stats})
+                       reason=f"{written} of 3 triples written",
+                       details={"relations": [], "triples": [], "stats": stats})
 
 
 def _import(tenant: str, cs: str) -> list[Any]:
@@ -55,29 +59,34 @@ def _crit_runs(fleet: LineageFleet) -> float:
     return float(line.split()[-1]) if line else -1.0
 
 
-def test_an_ingest_run_that_adds_zero_entities_raises_its_flag(lineage_fleet: LineageFleet, keys: Keys) -> None:
+def test_known_entities_are_healthy_and_a_run_that_wrote_nothing_is_flagged(lineage_fleet: LineageFleet,
+                                                                           keys: Keys) -> None:
     tenant = new_namespace("drift")
     dataset = f"graph/{tenant}"
-    grew, stalled, cs = f"r-{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:10]}", f"kcs-{uuid.uuid4().hex}"
+    grew, known, stalled = (f"r-{uuid.uuid4().hex[:10]}" for _ in range(3))
+    cs = f"kcs-{uuid.uuid4().hex}"
     assert lineage_fleet.get("/v1/health/drift", keys.admin, dataset=dataset).status_code == 404
     lineage_fleet.publish_audit([_ingested(tenant, grew, 6, 100, 106, (50, 53)),
-                                 _ingested(tenant, stalled, 6, 106, 106, (53, 56)),
-                                 _ingested(tenant, stalled, 6, 106, 106, (56, 56)),  # redelivered: counted once
+                                 _ingested(tenant, known, 6, 106, 106, (53, 56)),  # among known entities: healthy
+                                 _ingested(tenant, stalled, 6, 106, 106, (56, 56), written=0),
+                                 _ingested(tenant, stalled, 6, 106, 106, (56, 56), written=0),  # redelivered: once
                                  *_import(tenant, cs)], service="graph-ingest")
-    body = _wait_runs(lineage_fleet, keys.admin, dataset, 3)
+    body = _wait_runs(lineage_fleet, keys.admin, dataset, 4)
     runs = {r["id"]: r for r in body["data"]}
-    assert set(runs) == {f"ingest:{grew}", f"ingest:{stalled}", f"import:{cs}"}
-    assert runs[f"ingest:{grew}"]["severity"] == "ok" and runs[f"ingest:{grew}"]["flags"] == []
+    assert set(runs) == {f"ingest:{grew}", f"ingest:{known}", f"ingest:{stalled}", f"import:{cs}"}
+    for healthy in (f"ingest:{grew}", f"ingest:{known}"):
+        assert (runs[healthy]["severity"], runs[healthy]["flags"]) == ("ok", []), runs[healthy]
     zero = runs[f"ingest:{stalled}"]
-    assert zero["flags"] == ["zero_entities_added"] and zero["severity"] == "crit"
-    assert zero["delta_entities"] == 0 and zero["declared_entities"] == 6 and zero["before"]["entities"] == 106
+    assert zero["flags"] == ["nothing_written"] and zero["severity"] == "crit"
+    assert zero["written_relations"] == 0 and zero["declared_relations"] == 3 and zero["before"]["entities"] == 106
     assert runs[f"import:{cs}"]["severity"] == "ok" and runs[f"import:{cs}"]["declared_from"] == "bundle"
-    assert body["summary"]["by_severity"]["crit"] == 1 and body["summary"]["by_flag"]["zero_entities_added"] == 1
-    assert body["datasets"][dataset]["runs"] == 3 and body["datasets"][dataset]["entities_added"] == 10
+    assert body["summary"]["by_severity"] == {"ok": 3, "info": 0, "warn": 0, "crit": 1}
+    assert body["summary"]["by_flag"]["nothing_written"] == 1 and body["summary"]["by_flag"]["zero_entities_added"] == 0
+    assert body["datasets"][dataset]["runs"] == 4 and body["datasets"][dataset]["entities_added"] == 10
     crit = lineage_fleet.get("/v1/health/drift", keys.admin, dataset=dataset, severity="crit").json()
     assert [r["id"] for r in crit["data"]] == [f"ingest:{stalled}"]
     one = lineage_fleet.get(f"/v1/health/drift/runs/ingest:{stalled}", keys.admin)
-    assert one.status_code == 200 and one.json()["flags"] == ["zero_entities_added"]
+    assert one.status_code == 200 and one.json()["flags"] == ["nothing_written"]
     summary = lineage_fleet.get(f"/v1/health/drift/datasets/{dataset}", keys.admin).json()
     assert summary["severity"] == "crit" and summary["latest"]["id"] == f"import:{cs}"
     end = time.monotonic() + 60

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from moe_core.runtime.seed import SEED_ARCHITECTURE, SEED_ENTERPRISE, SEED_SYSTEM, SeedDefault
+from moe_core.runtime.seed_env import SeedEnvSource
 
 
 class FleetSettings(BaseSettings):
@@ -166,6 +167,16 @@ class FleetSettings(BaseSettings):
                      "1 = every "
                     "trace",
     )
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The seed's variable names (moe_core.runtime.seed_env) below the fleet's own: read, or refused at start
+        naming them; an unknown MOE_* name is a warning."""
+        return init_settings, env_settings, SeedEnvSource(settings_cls), dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _kafka_identity(self) -> FleetSettings:

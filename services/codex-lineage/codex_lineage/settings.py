@@ -67,7 +67,7 @@ class LineageSettings(FleetSettings):
     drift_threshold: float = Field(default=0.3, gt=0, lt=1, description="Data health: how far an ingest run's "
                                    "actual growth may differ from what it declared (share) before a warn flag")
     drift_min_declared: int = Field(default=5, ge=1, description="Data health: the flag zero_entities_added is "
-                                    "crit from this many declared entities on (warn below)")
+                                    "crit from this many entities a run had to add on (warn below)")
     drift_window_h: float = Field(default=24.0, gt=0, description="Data health: the window of the metric "
                                   "moe_data_health_runs and of the compliance rules that read drift")
     drift_baseline_h: float = Field(default=168.0, gt=0, description="Data health of the cache and the scores: the "

@@ -13,7 +13,7 @@ from mcp_service import core
 from mcp_service.auth import KeyAuth
 from mcp_service.mcp_server import mcp_routes
 from mcp_service.registry import Registry
-from mcp_service.rest import add_rest_routes
+from mcp_service.rest import add_health_route, add_rest_routes
 from mcp_service.runner import WorkerPool
 from mcp_service.settings import McpSettings
 from moe_core.access.auth import KeyVerifier
@@ -85,6 +85,7 @@ class ToolWorker:
         throttle = Throttle(Limiter(self.redis, self.settings.topic_namespace), self.settings)  # a key's calls a minute
         app.add_middleware(KeyAuth, verifier=self.verifier, throttle=throttle)  # /invoke and /mcp need a key
         add_rest_routes(app, self.registry)
+        add_health_route(app, self.registry, lambda: self.pool.ready)
         app.state.registry = self.registry
 
 

@@ -5,6 +5,7 @@ sees them; the MCP door's JSON parser (the SDK's, pydantic) refuses them itself 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -40,6 +41,19 @@ class InvokeRequest(BaseModel):
 
 def error_body(code: str, message: str, tool: str | None = None) -> dict[str, Any]:
     return {"ok": False, "tool": tool, "error": {"code": code, "message": message}}
+
+
+def add_health_route(app: FastAPI, registry: Registry, tools_running: Callable[[], bool]) -> None:
+    """`GET /health` as the seed's MCP server answered it (`curl :8003/health`): a status and the tools served.
+    Open like `/tools`; 503 `starting` until the tool workers run (the same condition `/ready` checks), so a
+    seed script that polls it waits for a server that can answer. Kafka and Redis stay `/ready`'s business."""
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        names = [spec.name for spec in await registry.enabled_specs()]
+        running = tools_running()
+        body = {"status": "ok" if running else "starting", "service": "mcp", "tools": names, "count": len(names)}
+        return JSONResponse(body, status_code=200 if running else 503)
 
 
 def add_rest_routes(app: FastAPI, registry: Registry) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from codex_lineage.drift.flags import FLAGS, SEVERITIES, compute_drift, worst
+from codex_lineage.drift.flags import FLAGS, SEVERITIES, compute_drift, unwritten, worst
 from moe_core.audit.store import AuditStore
 
 ACTIONS = ["ingested", "knowledge_import_created", "knowledge_import_applied", "conflict_rejected",
@@ -36,7 +36,9 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _ingest_run(event: dict[str, Any], at: datetime, tenant: str, cfg: DriftSettings) -> dict[str, Any]:
+def _ingest_run(event: dict[str, Any], at: datetime, tenant: str, cfg: DriftSettings,
+                accounted: int = 0) -> dict[str, Any]:
+    """`accounted`: the answer's triples rejected as conflicts or held in quarantine (not written, and no drift)."""
     details = event.get("details") or {}
     stats = details.get("stats")
     run = {"id": f"ingest:{event['response_id']}", "kind": "graph-ingest", "dataset": f"{GRAPH}{tenant}",
@@ -51,11 +53,16 @@ def _ingest_run(event: dict[str, Any], at: datetime, tenant: str, cfg: DriftSett
     # (recorded before graph-ingest reported them: all that was declared)
     entities = int(stats.get("written_entities", declared["declared_entities"]))
     relations = int(stats.get("written_relations", declared["declared_relations"]))
+    known_before = int(before.get("entities", 0))  # the dataset's baseline: it may already hold this many
     drift = compute_drift(entities, relations,
-                          int(after.get("entities", 0)) - int(before.get("entities", 0)),
+                          int(after.get("entities", 0)) - known_before,
                           int(after.get("relations", 0)) - int(before.get("relations", 0)),
-                          shrank=int(after.get("entities", 0)) < int(before.get("entities", 0)),
-                          threshold=cfg.threshold, min_declared=cfg.min_declared)
+                          shrank=int(after.get("entities", 0)) < known_before,
+                          threshold=cfg.threshold, min_declared=cfg.min_declared,
+                          expected_new_entities=max(entities - known_before, 0))
+    severity, lost = unwritten(declared["declared_relations"], relations, accounted)
+    drift["flags"] += lost
+    drift["severity"] = worst(drift["severity"], severity) if lost else drift["severity"]
     not_written = declared["declared_relations"] - relations
     return {**run, **drift, "written_entities": entities, "written_relations": relations, **declared,
             "not_written_relations": not_written, "before": before, "after": after}
@@ -70,7 +77,8 @@ def _import_run(event: dict[str, Any], created: dict[str, Any] | None, at: datet
                                                        "relations_conflicting", "relations_unchanged"))
     drift = compute_drift(declared_e, declared_r, int(details.get("entities_created", 0)),
                           int(details.get("relations_written", 0)), threshold=cfg.threshold,
-                          min_declared=cfg.min_declared)
+                          min_declared=cfg.min_declared,
+                          expected_new_entities=int(summary.get("entities_added", 0)) if created else None)
     return {"id": f"import:{event['subject']}", "kind": "knowledge-import", "dataset": f"{GRAPH}{tenant}",
             "tenant": tenant, "created_at": event.get("created_at"), "recorded_at": _iso(at),
             "response_id": event["subject"], "reason": event["reason"],
@@ -91,6 +99,7 @@ class Runs:
         created: dict[str, dict[str, Any]] = {}
         seen: set[str] = set()
         graphs: dict[str, Counter[str]] = defaultdict(Counter)
+        accounted = _accounted(rows)
         for row in rows:
             event, at, who = json.loads(row["event"]), row["recorded_at"], row["tenant_id"]
             action = event.get("action")
@@ -101,7 +110,7 @@ class Runs:
             if action in ("conflict_rejected", "conflict_recorded", "quarantined"):
                 counters[action] += 1
                 continue
-            run = (_ingest_run(event, at, who, self.cfg) if action == "ingested"
+            run = (_ingest_run(event, at, who, self.cfg, accounted[event["response_id"]]) if action == "ingested"
                    else _import_run(event, created.get(event["subject"]), at, who, self.cfg))
             if run["id"] in seen:  # a redelivered answer or a repeated apply: the first one counts
                 continue
@@ -117,6 +126,16 @@ class Runs:
     async def summary(self, hours: float) -> dict[str, Any]:
         runs, _ = await self.window(hours)
         return summarise(runs, hours)
+
+
+def _accounted(rows: list[Any]) -> Counter[str]:
+    """Per answer, its triples not written for a stated reason (a rejected conflict, a quarantine)."""
+    counts: Counter[str] = Counter()
+    for row in rows:
+        event = json.loads(row["event"])
+        if event.get("action") in ("conflict_rejected", "quarantined") and event.get("response_id"):
+            counts[event["response_id"]] += 1
+    return counts
 
 
 def _graph_summary(c: Counter[str]) -> dict[str, Any]:
