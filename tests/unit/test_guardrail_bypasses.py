@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF003  (this file is about look-alike characters: they are meant)
 """The review's guardrail bypasses (issue 50), each a test: rules see the text folded (NFKC, zero-width
 characters removed, UTS #39 look-alikes folded), keyword rules take plurals, the detectors take lower-case
 IBANs and card numbers grouped by `.` or `/`; a redaction cuts the span out of the original text; a check that

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF002  (this file is about look-alike characters: they are meant)
 """PII detectors: each finds candidate spans with a pattern and keeps those its checksum (where the
 identifier has one) accepts, so a random number of the right length is not reported.
 

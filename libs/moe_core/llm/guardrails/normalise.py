@@ -1,3 +1,4 @@
+# ruff: noqa: RUF002  (this file is about look-alike characters: they are meant)
 """The text the rules see: Unicode NFKC (a full-width `＠` is `@`, a full-width digit a digit), zero-width
 and other invisible format characters removed (Unicode category Cf: U+200B..U+200F, U+2060, U+FEFF, soft
 hyphen, ...), and look-alike letters folded per Unicode's UTS #39 confusables table (a Cyrillic `І` in
