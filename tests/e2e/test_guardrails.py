@@ -204,7 +204,7 @@ async def test_the_system_prompt_and_tool_results_are_checked_and_a_look_alike_d
               {"role": "user", "content": f"Go on. {m}"}]
     _, content, finish = await _chat(client, system)
     assert finish == "content_filter" and "(rule no-weapons)" in content, content
-    tool = [{"role": "user", "content": f"Look up my card. {m}"},
+    tool: list[dict[str, Any]] = [{"role": "user", "content": f"Look up my card. {m}"},
             {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {
                 "name": "lookup", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "c1", "content": "card: 4111.1111.1111.1111"}]

@@ -19,7 +19,6 @@ from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import calls_for, plan_reply
 from tests.support.fleet import Fleet
-from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 FIRST = ("The Rhine is about 1,230 km long: it rises in the Swiss Alps, forms part of the German border with "
@@ -42,24 +41,26 @@ def _script(scripted: Scripted, m: str, answer: str) -> None:
 def test_a_second_tenant_never_gets_the_first_tenants_cached_answer(
         fleet: Fleet, infra: dict[str, str], scripted: Scripted, base_url: str, api_key: str) -> None:
     m = f"M{uuid.uuid4().hex[:8]}"
-    other_key = asyncio.run(_create_key(infra["postgres"], "user", f"tenant-iso-{m.lower()}"))
     first = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
-    second = openai.OpenAI(base_url=base_url, api_key=other_key, max_retries=0, timeout=60)
-    question = f"How long is the Rhine? {m}"
+    question, paraphrase = f"How long is the Rhine? {m}", f"How long is the river Rhine? {m}"
     _script(scripted, m, FIRST)
     assert _ask(first, question).choices[0].message.content == FIRST
     calls = len(calls_for(scripted.calls(), m))
-    again = _ask(first, question)  # the first tenant's own repeat: from the cache (both caches hold it now)
-    assert again.metadata["cache_hit"] is True and len(calls_for(scripted.calls(), m)) == calls  # type: ignore[index]
+    for ask in (question, paraphrase):  # the first tenant's own repeat (exact cache) and paraphrase (semantic)
+        again = _ask(first, ask)
+        assert again.metadata["cache_hit"] is True, ask  # type: ignore[index]
+        assert again.choices[0].message.content == FIRST and len(calls_for(scripted.calls(), m)) == calls
 
-    _script(scripted, m, SECOND)
-    for ask in (f"What is the length of the Rhine? {m}", question):  # paraphrase (semantic), then word for word
-        answer = _ask(second, ask)
+    _script(scripted, m, SECOND)  # (clears the calls seen)
+    for ask in (question, paraphrase):  # asked by two other tenants: word for word, then the paraphrase
+        other = asyncio.run(_create_key(infra["postgres"], "user", f"tenant-iso-{uuid.uuid4().hex[:8]}"))
+        client = openai.OpenAI(base_url=base_url, api_key=other, max_retries=0, timeout=60)
+        before = len(calls_for(scripted.calls(), m))
+        answer = _ask(client, ask)
         assert answer.metadata["cache_hit"] is False, ask  # type: ignore[index]
-        assert answer.choices[0].message.content == SECOND, "the second tenant's models answered"
-        assert len(calls_for(scripted.calls(), m)) > calls, "the models were called for the second tenant"
-        calls = len(calls_for(scripted.calls(), m))
-    eventually(lambda: _ask(first, question).choices[0].message.content == FIRST)  # and the other way round
+        assert answer.choices[0].message.content == SECOND, "the other tenant's request went to the models"
+        assert len(calls_for(scripted.calls(), m)) > before, "the models were called for the other tenant"
+    assert _ask(first, question).choices[0].message.content == FIRST  # and the first tenant's entry stands
 
 
 def test_no_question_answer_or_pii_reaches_the_services_logs(

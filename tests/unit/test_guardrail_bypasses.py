@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.llm.guardrails import GuardrailBook, check, parse
+from moe_core.llm.guardrails import GuardrailBook, Rule, check, parse
 from moe_core.llm.guardrails.engine import ERROR_RULE
 from moe_core.llm.guardrails.inputs import check_input
 from moe_core.llm.guardrails.normalise import fold
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.unit
 ZW = "\u200b"
 
 
-def _rules() -> list:  # type: ignore[type-arg]
+def _rules() -> list[Rule]:
     return parse(RULES, "t").tenants["acme"].input
 
 
