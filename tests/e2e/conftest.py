@@ -61,6 +61,7 @@ def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: S
         "MOE_SCORE_MIN_RATINGS": "3",  # feedback journeys: a model is skipped after three bad ratings
         "MOE_EXPERT_TEMPLATES_FILE": str(TEMPLATES_FILE),  # named expert templates (tests/e2e/test_templates.py)
         "MOE_GUARDRAILS_FILE": str(GUARDRAILS_FILE),  # tests/e2e/test_guardrails.py
+        "MOE_GUARDRAIL_CHECK_TIMEOUT_S": "0.3",  # its rule that cannot finish blocks soon
     }
     with Fleet(env) as fleet:
         yield fleet

@@ -82,3 +82,16 @@ def test_every_service_exports_spans(otlp: OtlpReceiver, traffic: Traffic) -> No
     while not expected <= {s.service for s in otlp.spans()} and time.monotonic() < end:
         time.sleep(0.5)
     assert expected <= {s.service for s in otlp.spans()}
+
+
+def test_no_question_or_answer_text_is_in_any_span(otlp: OtlpReceiver, traffic: Traffic) -> None:
+    """The default trace settings export no request text: no span name or attribute of any service holds a
+    question or an answer of the traffic (issue 50)."""
+    _spans_of(otlp, traffic.merged_response_id)  # the trace is in
+    texts = ("Why are there tides", "The moon pulls the sea", "Differential gravity of moon",
+             "Tides come from the moon", "thank you very much", "Grazie mille", "What is the capital")
+    spans = otlp.spans()
+    assert len({s.service for s in spans}) >= 4, "spans of the fleet were exported"
+    leaks = [(s.service, s.name, text) for s in spans for text in texts
+             if text in s.name or any(text in v for v in s.attributes.values())]
+    assert not leaks, f"request text in spans: {leaks[:5]}"

@@ -115,10 +115,11 @@ def test_redact_replaces_only_the_matched_span_and_journals_the_change() -> None
     assert verdict.changes == ({"rule": "no-iban", "action": "redact", "class": "iban", "count": 1, "reason": ""},)
 
 
-def test_keywords_match_whole_words_in_any_case() -> None:
+def test_keywords_match_whole_words_and_their_plurals_in_any_case() -> None:
     rules = parse(GOOD, "t").tenants["acme"].output
     assert check("How does a DETONATOR work?", rules).action == "block"
-    assert check("Detonators? No: this is about explosiveness.", rules).action == "pass"
+    assert check("Detonators? Tell me.", rules).action == "block", "a plural is the same topic"
+    assert check("No: this is about explosiveness.", rules).action == "pass", "a longer word is another word"
 
 
 def test_a_clean_text_passes_unchanged() -> None:

@@ -114,6 +114,8 @@ class FleetSettings(BaseSettings):
     guardrails_reload_s: float = Field(default=5.0, gt=0, description="How often the guardrails file is looked at "
                                        "again; a change that does not parse keeps the previous rules (logged, "
                                        "counted)")
+    guardrail_check_timeout_s: float = Field(default=2.0, gt=0, le=60, description="How long one guardrail rule "
+                                             "may search one text; longer, the text is blocked (fail closed)")
     guardrail_retention_s: int = Field(default=90 * 86400, ge=3600, description="How long a quarantined answer "
                                        "and a redaction's journal entry (input or output) are kept for review (the "
                                        "audit record of the decision is permanent)")

@@ -41,14 +41,17 @@ class Guardrail:
             nonlocal decision
             rules = self.book.rules_for(draft.tenant_id, "output")
             answer = draft.answer
-            verdict = check(answer.content, rules)
+            verdict = check(answer.content, rules, self.book.timeout_s)  # a check that fails blocks (fail closed)
             for hit in verdict.hits:
                 GUARDRAIL_DECISIONS.labels("output", hit.rule.id, hit.rule.action).inc()
+            if verdict.errors and verdict.blocked_by is not None:
+                GUARDRAIL_DECISIONS.labels("output", verdict.blocked_by.id, "block").inc()
             if verdict.action == "pass":
                 return answer
             decision = await self.store.put_first(Decision.of(
                 draft.response_id, draft.tenant_id, "output", verdict, draft.question, answer.content))
-            await self.bus.publish(outcomes.audit(draft, verdict, "output"), self.bus.topics.audit)
+            await self.bus.publish(outcomes.audit(draft, verdict, "output", self.book.versions(), ["answer"]),
+                                   self.bus.topics.audit)
             log.info("guardrail %s by rule %s (classes: %s)", verdict.action, decision.rule,
                      ",".join(decision.classes))  # never the text
             if verdict.blocked_by is not None:

@@ -5,10 +5,12 @@ does not parse is logged and counted (moe_guardrail_reload_errors_total) and the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
 
+from moe_core.llm.guardrails.engine import versions
 from moe_core.llm.guardrails.rules import Direction, GuardrailError, Rule, RuleFile, parse
 from moe_core.policy.settings import in_repo
 from moe_core.runtime.observability.metrics import GUARDRAIL_RELOAD_ERRORS
@@ -30,8 +32,10 @@ def resolve_path(raw: str) -> Path | None:
 
 class GuardrailBook:
     def __init__(self, raw_path: str = str(DEFAULT_FILE), inline: str = "", reload_s: float = 5.0,
-                 service: str = "") -> None:
+                 service: str = "", timeout_s: float = 2.0) -> None:
         self.inline = inline.strip()
+        self.timeout_s = timeout_s  # a check that takes longer blocks (moe_core.llm.guardrails.engine)
+        self.version = "none"  # sha256 of the rules text in force: named in every guardrail audit record
         self.path = None if self.inline else resolve_path(raw_path)
         self.reload_s = reload_s
         self.service = service
@@ -42,7 +46,8 @@ class GuardrailBook:
     @classmethod
     def from_settings(cls, settings: object) -> GuardrailBook:
         return cls(getattr(settings, "guardrails_file", str(DEFAULT_FILE)), getattr(settings, "guardrails", ""),
-                   getattr(settings, "guardrails_reload_s", 5.0), getattr(settings, "service_name", ""))
+                   getattr(settings, "guardrails_reload_s", 5.0), getattr(settings, "service_name", ""),
+                   getattr(settings, "guardrail_check_timeout_s", 2.0))
 
     @property
     def source(self) -> str:
@@ -56,14 +61,19 @@ class GuardrailBook:
 
     def _read(self) -> RuleFile:
         if self.inline:
-            return parse(self.inline, self.source)
+            return self._parsed(self.inline)
         if self.path is None:
             return RuleFile()
         try:
             text = self.path.read_text()
         except OSError as exc:
             raise GuardrailError(f"guardrails {self.path}: cannot read the file: {exc.strerror}") from None
-        return parse(text, self.source)
+        return self._parsed(text)
+
+    def _parsed(self, text: str) -> RuleFile:
+        rules = parse(text, self.source)
+        self.version = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        return rules
 
     def reload(self) -> bool:
         """Read the file again; False (and the old rules kept) when it does not parse."""
@@ -89,6 +99,10 @@ class GuardrailBook:
         self._maybe_reload()
         tenant_rules = self.rules.tenants.get(tenant)
         return tenant_rules.of(direction) if tenant_rules is not None else []
+
+    def versions(self) -> dict[str, str]:
+        """The rules file's and the detectors' versions, for the audit record of a decision."""
+        return {"rules": self.version, **versions()}
 
     def guards(self, tenant: str, direction: Direction = "output") -> bool:
         """Whether the tenant has rules of this direction (an answer then goes through the guardrail stage)."""

@@ -1,14 +1,19 @@
+# ruff: noqa: RUF002  (this file is about look-alike characters: they are meant)
 """PII detectors: each finds candidate spans with a pattern and keeps those its checksum (where the
 identifier has one) accepts, so a random number of the right length is not reported.
 
 - email: an address (local part, @, a domain with a dot).
-- iban: ISO 13616, two letters, two check digits, 11-30 letters or digits (groups of four may be spaced);
-  the ISO 7064 MOD 97-10 checksum must hold.
-- credit_card: 13-19 digits (spaces or dashes between groups) passing the Luhn check.
+- iban: ISO 13616, two letters, two check digits, 11-30 letters or digits (groups of four may be spaced),
+  in either case; the ISO 7064 MOD 97-10 checksum must hold (of a longer run, the longest prefix that holds).
+- credit_card: 13-19 digits (spaces, dashes, dots or slashes between groups) passing the Luhn check.
 - phone: an international number (+ and country code) or a German national one (0 and area code), 7 to 15
   digits in all.
 - de_tax_id: the German tax identification number (Steuer-IdNr.): 11 digits, not starting with 0, one digit
   of the first ten repeated two or three times, the ISO 7064 MOD 11,10 check digit.
+
+The detectors see the folded text (moe_core.llm.guardrails.normalise: a full-width `＠` or digit is ASCII,
+zero-width characters are gone). Every search runs under a time limit (the `regex` module's `timeout`): a
+search that does not finish raises TimeoutError, and the engine blocks the text (fail closed).
 
 The checks are the standard algorithms (a dozen lines each) rather than a new dependency; the tests run them
 against published valid and invalid examples.
@@ -21,15 +26,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Literal
 
+import regex
+
 Detector = Literal["email", "iban", "credit_card", "phone", "de_tax_id"]
 Span = tuple[int, int]
 
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
-                    r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}|\b0\d{2,5})(?:[ ./-]?\(?\d{1,5}\)?){1,5}(?!\d)")
-_TAX_ID = re.compile(r"(?<!\d)[1-9]\d(?: ?\d){9}(?!\d)")
+VERSION = "2"  # raised whenever a pattern or check changes: named in every guardrail audit record
+_EMAIL = regex.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+                       r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
+_IBAN = regex.compile(r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}\b")
+_CARD = regex.compile(r"(?<![\d./-])\d(?:[ ./-]?\d){12,18}(?![\d-])")
+_PHONE = regex.compile(r"(?<![\w+])(?:\+\d{1,3}|\b0\d{2,5})(?:[ ./-]?\(?\d{1,5}\)?){1,5}(?!\d)")
+_TAX_ID = regex.compile(r"(?<!\d)[1-9]\d(?: ?\d){9}(?!\d)")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -77,7 +85,16 @@ def _card_ok(text: str) -> bool:
     return 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
-_CHECKS: dict[Detector, tuple[re.Pattern[str], Callable[[str], bool]]] = {
+def _iban_end(text: str) -> int:
+    """The length of the longest prefix of a candidate run that is a valid IBAN (0: none): a run may go on into
+    the words after the number ("de89 3704 0044 0532 0130 00 is mine")."""
+    for end in range(len(text), 14, -1):
+        if text[end - 1] != " " and (end == len(text) or text[end] == " ") and iban_valid(text[:end]):
+            return end
+    return 0
+
+
+_CHECKS: dict[Detector, tuple[regex.Pattern[str], Callable[[str], bool]]] = {
     "email": (_EMAIL, lambda _: True),
     "iban": (_IBAN, iban_valid),
     "credit_card": (_CARD, _card_ok),
@@ -88,12 +105,16 @@ DETECTORS: tuple[Detector, ...] = tuple(_CHECKS)
 _CHECKSUMMED: tuple[Detector, ...] = ("iban", "credit_card", "de_tax_id")
 
 
-def find(detector: Detector, text: str) -> Iterator[Span]:
-    """The spans of `text` the detector recognises (pattern and checksum)."""
+def find(detector: Detector, text: str, timeout_s: float | None = None) -> Iterator[Span]:
+    """The spans of `text` the detector recognises (pattern and checksum); TimeoutError past `timeout_s`."""
     pattern, valid = _CHECKS[detector]
     # a phone number's pattern also fits digit groups inside an IBAN, a card or a tax id: those are not phones
-    taken = [s for d in _CHECKSUMMED for s in find(d, text)] if detector == "phone" else []
-    for match in pattern.finditer(text):
+    taken = [s for d in _CHECKSUMMED for s in find(d, text, timeout_s)] if detector == "phone" else []
+    for match in pattern.finditer(text, timeout=timeout_s):
         start, end = match.span()
-        if valid(match.group(0)) and not any(start < b and a < end for a, b in taken):
+        if detector == "iban":
+            end = start + _iban_end(match.group(0))
+            if end > start:
+                yield start, end
+        elif valid(match.group(0)) and not any(start < b and a < end for a, b in taken):
             yield start, end

@@ -31,12 +31,17 @@ def refusal_answer(request: Envelope, mode: str, question: str, rule: Rule) -> A
                   finish_reason="content_filter", question=question)
 
 
-def audit(cause: Envelope, verdict: Verdict, direction: Direction) -> AuditEvent:
-    """`guardrail.block` or `guardrail.redact`: the deciding rule as subject, every matching rule in details."""
+def audit(cause: Envelope, verdict: Verdict, direction: Direction, versions: dict[str, str] | None = None,
+          checked: list[str] | None = None) -> AuditEvent:
+    """`guardrail.block` or `guardrail.redact`: the deciding rule as subject, every matching rule in details, the
+    rules' and detectors' versions, the rules whose check failed (a fail-closed block) and what was checked (the
+    messages' roles, or `answer`)."""
     rule = verdict.blocked_by
     subject = rule.id if rule is not None else ",".join(str(c["rule"]) for c in verdict.changes)
     lead = rule or next(h.rule for h in verdict.hits if h.rule.action == "redact")
     reason = lead.reason or f"{lead.span_class} matched rule {lead.id}"
     return audit_event(cause, actor=ACTOR, action=f"guardrail.{verdict.action}", subject=subject, reason=reason,
                        details={"direction": direction, "rules": verdict.summary(),
-                                "classes": sorted({h.rule.span_class for h in verdict.hits})})
+                                "classes": sorted({h.rule.span_class for h in verdict.hits}),
+                                "errors": list(verdict.errors), "versions": versions or {},
+                                "checked": checked or []})

@@ -19,7 +19,9 @@ MOE_GUARDRAILS): per tenant, rules on the question (`input`) and on the answer (
 
 A rule has exactly one of `pattern` (a regular expression), `detector` (a PII detector,
 moe_core.llm.guardrails.detectors) or `keywords` (a blocked topic: any of the words, case-insensitive, as whole
-words). `redact` replaces what matched with `[REDACTED:<class>]` and lets the rest through; it is for
+words, each also with a plural `s` or `es`: `explosive` hits "explosives"). Every rule sees the text folded
+(moe_core.llm.guardrails.normalise: NFKC, zero-width characters removed, look-alike letters folded); keywords
+are folded the same way. `redact` replaces what matched with `[REDACTED:<class>]` and lets the rest through; it is for
 patterns and detectors (a blocked topic is not a span to cut out, so `keywords` rules only block).
 
 A file that does not parse or validate raises GuardrailError naming the file, the line and what is wrong.
@@ -31,10 +33,12 @@ import re
 from functools import cached_property
 from typing import Any, Literal
 
+import regex as regex_module
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from moe_core.llm.guardrails.detectors import Detector
+from moe_core.llm.guardrails.normalise import fold_word
 
 RULE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Action = Literal["block", "redact"]
@@ -61,8 +65,8 @@ class Rule(BaseModel):
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
+                regex_module.compile(value)
+            except (re.error, regex_module.error) as exc:
                 raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
 
@@ -90,12 +94,14 @@ class Rule(BaseModel):
         return f"topic/{self.topic or self.id}" if self.keywords is not None else "pattern"
 
     @cached_property
-    def regex(self) -> re.Pattern[str] | None:
+    def regex(self) -> regex_module.Pattern[str] | None:
+        """A pattern as written; keywords folded (matched against the folded, case-folded text), plurals too."""
         if self.pattern is not None:
-            return re.compile(self.pattern)
+            return regex_module.compile(self.pattern)
         if self.keywords is not None:
-            words = sorted({w.strip() for w in self.keywords}, key=len, reverse=True)
-            return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
+            words = sorted({fold_word(w.strip()) for w in self.keywords}, key=len, reverse=True)
+            alternatives = "|".join(regex_module.escape(w) for w in words)
+            return regex_module.compile(r"(?<!\w)(?:" + alternatives + r")(?:e?s)?(?!\w)", regex_module.IGNORECASE)
         return None
 
 
