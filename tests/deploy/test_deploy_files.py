@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from tests.deploy.deploy_support import (
     REPO,
     SERVICES,
     chart_values,
+    compose_secrets,
     deep_merge,
     fleet_topics,
     load_yaml,
@@ -160,9 +162,10 @@ def test_topics_match_the_contracts() -> None:
 def test_compose_config_is_valid(layers: list[str]) -> None:
     binary = compose_binary()
     files = [arg for layer in layers for arg in ("-f", str(COMPOSE / layer))]
-    result = run([binary, *files, "--profile", "test", "config", "-q"])
+    env = {**os.environ, **compose_secrets()}  # every password is required (compose/init_secrets.py makes them)
+    result = run([binary, *files, "--profile", "test", "config", "-q"], env=env)
     assert result.returncode == 0, result.stderr
-    model = json.loads(run([binary, *files, "--profile", "test", "config", "--format", "json"]).stdout)
+    model = json.loads(run([binary, *files, "--profile", "test", "config", "--format", "json"], env=env).stdout)
     assert model["services"]["expert-worker"]["deploy"]["replicas"] >= 1
     if "compose.observability.yaml" in layers:  # traces from every hop
         for name in SERVICES:
