@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.deploy_support import COMPOSE, compose_secrets, run
+from tests.deploy.deploy_support import COMPOSE, REPO, compose_secrets, run
 from tests.deploy.test_deploy_files import compose_binary
 
 pytestmark = pytest.mark.unit
@@ -96,3 +96,15 @@ def test_the_proxy_sends_each_client_route_to_its_service() -> None:
     assert "proxy_buffering off" in common  # streams
     tls = (COMPOSE / "proxy" / "https.conf").read_text()
     assert "listen 8002 ssl" in tls and "/etc/moe/tls/tls.crt" in tls
+
+
+def test_the_deploy_guide_gives_the_steps_ci_runs() -> None:
+    """docs/deploy.md's compose steps are the ones CI's container stage runs (deploy/containers/compose_ci.sh), and
+    its table of the public address lists every client route the proxy serves."""
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    ci = (REPO / "deploy" / "containers" / "compose_ci.sh").read_text()
+    for step in ("compose/init_secrets.py", "--env-file compose/.env", "ec_paramgen_curve:P-256", "up -d",
+                 "--wait", "control_plane.keys create --new-tenant", "--role admin", "down -v"):
+        assert step in doc and step in ci, step
+    for path in CLIENT_ROUTES:
+        assert path in doc, path
