@@ -68,9 +68,11 @@ tools
 for need in .data/lib/kafka .data/lib/neo4j .data/bin/opa; do
   [ -e "$need" ] || { echo "build: $need is missing: run \`make install\` first" >&2; exit 1; }
 done
-base python "$PYTHON_PACKAGES"
-base infra "$INFRA_PACKAGES"
-wheelhouse
+# the two bases and the wheelhouse are independent (apt and PyPI downloads, mostly waiting): side by side
+base python "$PYTHON_PACKAGES" & python_base=$!
+base infra "$INFRA_PACKAGES" & infra_base=$!
+wheelhouse & wheels=$!
+for job in $python_base $infra_base $wheels; do wait "$job"; done
 image moe-fleet deploy/docker/Dockerfile --build-arg PYTHON_IMAGE=localhost/moe-python-base:bookworm \
   --build-arg PIP_NO_INDEX=1
 for name in kafka neo4j postgres redis opa; do
