@@ -189,3 +189,23 @@ def test_dockerfile_copies_exist_and_pass_the_ignore_file() -> None:
     for src in sources:
         assert (REPO / src).exists(), src
         assert src in allowed, f"{src} is excluded by Dockerfile.dockerignore"
+
+
+def test_every_file_a_package_reads_is_package_data() -> None:
+    """The image installs the project as a wheel (not editable): a package's non-Python file that no
+    [tool.setuptools.package-data] pattern names is missing there (the graph stages' ontology was)."""
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns: dict[str, list[str]] = config["package-data"]
+    missing = []
+    for where in config["packages"]["find"]["where"]:
+        for path in (REPO / where).rglob("*"):
+            if not path.is_file() or path.suffix in {".py", ".pyc", ".md"} or "tests" in path.parts \
+                    or "__pycache__" in path.parts or ".egg-info" in str(path):
+                continue
+            package, _, rest = str(path.relative_to(REPO / where)).partition("/")
+            if not any(fnmatch.fnmatch(rest, p) for p in patterns.get(package, [])):
+                missing.append(str(path.relative_to(REPO)))
+    assert not missing, f"add to [tool.setuptools.package-data]: {missing}"
