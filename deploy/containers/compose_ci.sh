@@ -49,6 +49,10 @@ finish() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   exit $rc
 }
+# one run at a time: another run's containers (or a run that was killed) are never taken over or taken down here
+if [ -n "$(podman ps -a -q --filter "label=com.docker.compose.project=$PROJECT")" ]; then
+  log "$PROJECT has containers (another run, or one killed before its down): not starting"; exit 1
+fi
 trap finish EXIT
 
 rm -rf "$STATE" && mkdir -p "$STATE/tls"
