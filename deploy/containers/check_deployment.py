@@ -94,8 +94,8 @@ def audit_recorded(control_plane: str, admin_key: str, response_id: str, wait_s:
         while time.monotonic() < deadline:
             got = cp.get(f"/v1/audit/{response_id}")
             body = (got.status_code, got.text[:300])
-            if got.status_code == 200 and got.json().get("events"):
-                print(f"ok  GET /v1/audit/{response_id}: {len(got.json()['events'])} events recorded")
+            if got.status_code == 200 and got.json().get("timeline"):
+                print(f"ok  GET /v1/audit/{response_id}: {len(got.json()['timeline'])} events in its timeline")
                 return
             time.sleep(3)
     raise CheckFailed(f"the request's audit record on the control plane: got {body}")
