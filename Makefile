@@ -11,7 +11,7 @@ TEST_WORKERS ?= 2
 # (as the coding client's PYTHONDONTWRITEBYTECODE=1 asks) cost minutes of CPU per `make test`.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay rotate-audit-key clean
+.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay rotate-audit-key clean images compose-ci
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
@@ -21,6 +21,8 @@ help:
 	@echo "make precision  the exact answers' evaluation (precision, recall) -> docs/precision.md"
 	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
 	@echo "make keys ARGS=\"list\"  the key CLI: create | list | rotate | revoke (docs/operations.md#api-keys)"
+	@echo "make images  the images with podman, offline (Debian bases, the lock's wheels) -> docs/deploy.md"
+	@echo "make compose-ci  CI's container stage: compose up for real, asked as users ask it, down -> docs/deploy.md"
 	@echo "make down | status | logs | key | schemas | lint"
 
 # A .venv that is a symbolic link belongs to another checkout (a git worktree sharing it): installing this
@@ -114,3 +116,11 @@ soak: install
 
 clean: down
 	rm -rf .data
+
+# The container images with podman, offline (docs/deploy.md#1-the-image): cached, seconds when nothing changed
+images: install
+	@deploy/containers/build.sh
+
+# CI's container stage: the compose deployment up for real, asked with the openai SDK at the public address, down
+compose-ci: images
+	@deploy/containers/compose_ci.sh

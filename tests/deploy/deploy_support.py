@@ -98,3 +98,16 @@ def grafana_to_promql(expr: str, rate_interval: str = "5m") -> str:
     for var, value in (("$__rate_interval", rate_interval), ("$__interval", "1m"), ("$__range", "1h")):
         expr = expr.replace(var, value)
     return re.sub(r"\$\{?service\}?", ".*", expr)
+
+
+def compose_secrets() -> dict[str, str]:
+    """Every secret the compose files require (compose/init_secrets.py finds them by their message), with a test
+    value: the environment `docker compose config` needs to render the model."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("init_secrets", COMPOSE / "init_secrets.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    names = module.required_names(sorted(COMPOSE.glob("compose*.yaml")))
+    return {name: f"test-{name.lower().replace('_', '-')}" for name in names}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.deploy_support import COMPOSE, run
+from tests.deploy.deploy_support import COMPOSE, compose_secrets, run
 from tests.deploy.test_deploy_files import compose_binary
 
 pytestmark = pytest.mark.unit
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 def _model(env: dict[str, str]) -> Any:
     """compose config with these variables exported (the shell wins over compose/.env)."""
     return run([compose_binary(), "-f", str(COMPOSE / "compose.yaml"), "config", "--format", "json"],
-               env={**os.environ, **env})
+               env={**os.environ, **compose_secrets(), **env})
 
 
 def test_every_store_and_every_stage_uses_its_password() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from tests.deploy.deploy_support import (
     REPO,
     SERVICES,
     chart_values,
+    compose_secrets,
     deep_merge,
     fleet_topics,
     load_yaml,
@@ -160,9 +162,10 @@ def test_topics_match_the_contracts() -> None:
 def test_compose_config_is_valid(layers: list[str]) -> None:
     binary = compose_binary()
     files = [arg for layer in layers for arg in ("-f", str(COMPOSE / layer))]
-    result = run([binary, *files, "--profile", "test", "config", "-q"])
+    env = {**os.environ, **compose_secrets()}  # every password is required (compose/init_secrets.py makes them)
+    result = run([binary, *files, "--profile", "test", "config", "-q"], env=env)
     assert result.returncode == 0, result.stderr
-    model = json.loads(run([binary, *files, "--profile", "test", "config", "--format", "json"]).stdout)
+    model = json.loads(run([binary, *files, "--profile", "test", "config", "--format", "json"], env=env).stdout)
     assert model["services"]["expert-worker"]["deploy"]["replicas"] >= 1
     if "compose.observability.yaml" in layers:  # traces from every hop
         for name in SERVICES:
@@ -186,3 +189,23 @@ def test_dockerfile_copies_exist_and_pass_the_ignore_file() -> None:
     for src in sources:
         assert (REPO / src).exists(), src
         assert src in allowed, f"{src} is excluded by Dockerfile.dockerignore"
+
+
+def test_every_file_a_package_reads_is_package_data() -> None:
+    """The image installs the project as a wheel (not editable): a package's non-Python file that no
+    [tool.setuptools.package-data] pattern names is missing there (the graph stages' ontology was)."""
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns: dict[str, list[str]] = config["package-data"]
+    missing = []
+    for where in config["packages"]["find"]["where"]:
+        for path in (REPO / where).rglob("*"):
+            if not path.is_file() or path.suffix in {".py", ".pyc", ".md"} or "tests" in path.parts \
+                    or "__pycache__" in path.parts or ".egg-info" in str(path):
+                continue
+            package, _, rest = str(path.relative_to(REPO / where)).partition("/")
+            if not any(fnmatch.fnmatch(rest, p) for p in patterns.get(package, [])):
+                missing.append(str(path.relative_to(REPO)))
+    assert not missing, f"add to [tool.setuptools.package-data]: {missing}"

@@ -86,7 +86,7 @@ def test_a_deploy_list_edited_by_hand_is_out_of_date(tmp_path: Path, path: str) 
         body = markers.current(text, section)
         edited = markers.replaced(text, section, body.replace("codex", "codecs").replace("usage", "usages")
                                   .replace("gateway", "gate-way").replace("GATEWAY", "GATE_WAY")
-                                  .replace("8002", "8012"))
+                                  .replace("8002", "8012").replace("MCP_PORT", "MCP_PORTS"))
         assert edited != text, f"{section.name}: nothing to edit"
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(edited)

@@ -121,9 +121,14 @@ def test_network_policies_let_only_the_gateway_in_from_outside() -> None:
         if name == "gateway":
             assert rules[0] == {"ports": [{"port": port, "protocol": "TCP"}]}, "the gateway: open to all"
             continue
+        # the console's Data health page: the control plane asks codex-lineage (and nothing else of the release)
+        control_plane = [{"podSelector": {"matchLabels": {**release, "app.kubernetes.io/component": "control-plane"}}}]
+        allowed = [monitoring, [{"podSelector": {"matchLabels": release}}]]
+        allowed += [control_plane] if name == "codex-lineage" else []
         for rule in rules:  # every other stage: never open to all, only the release or the monitoring stack
             assert rule.get("from"), f"{name} accepts anyone"
-            assert rule["from"] in (monitoring, [{"podSelector": {"matchLabels": release}}]), (name, rule)
+            assert rule["from"] in allowed, (name, rule)
+        assert (control_plane in [r["from"] for r in rules]) == (name == "codex-lineage"), name
         insiders = [r for r in rules if r["from"] == [{"podSelector": {"matchLabels": release}}]]
         assert bool(insiders) == (name in ("llm", "mcp", "opa")), name
     egress_on = [d["spec"] for d in rendered_docs([], ["networkPolicy.egress.enabled=true"])

@@ -55,7 +55,9 @@ async def _authenticates(settings: FleetSettings, user: str, password: str, time
 
     from moe_core.runtime.kafka_clients import client_kwargs
 
-    user_settings = settings.model_copy(update={"kafka_username": user, "kafka_password": SecretStr(password)})
+    # a stage's credential is SCRAM-SHA-512 (upsert_scram), also when the admin itself logs in over PLAIN (compose)
+    user_settings = settings.model_copy(update={"kafka_username": user, "kafka_password": SecretStr(password),
+                                                "kafka_sasl_mechanism": "SCRAM-SHA-512"})
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout_s
     while True:

@@ -65,6 +65,9 @@ def _import(module: str, name: str) -> ModuleType:
 
 
 _CHROMA = "http://chroma:8000"
+# codex-lineage's address in the chart: its Service is the release's (<release>-codex-lineage); the chart renders
+# every env value with tpl
+_CODEX_LINEAGE_IN_HELM = 'http://{{ include "moe-fleet.fullname" . }}-codex-lineage:8109'
 
 # the guardrail rules (docs/codex.md#guardrails) in compose: the host file GUARDRAILS_HOST_FILE, mounted into the
 # services that apply them (Helm: guardrails.appliedBy and templates/guardrails.yaml)
@@ -84,7 +87,7 @@ FLEET: tuple[Service, ...] = (
                 compose_env={"MOE_GATEWAY_WORKERS": "${MOE_GATEWAY_WORKERS}",
                              "MOE_REQUEST_TIMEOUT_S": "${MOE_REQUEST_TIMEOUT_S}"},
                 helm_env={"MOE_GATEWAY_WORKERS": "1", "MOE_REQUEST_TIMEOUT_S": "120"},
-                helm={"service": {"type": "ClusterIP"}}, publish="host", waits_for=_STAGE_WAITS)),
+                helm={"service": {"type": "ClusterIP"}}, publish="", waits_for=_STAGE_WAITS)),  # behind compose's proxy
     Service("control-plane", "control_plane", 8110, "control_plane.declaration:SERVICE", ready="Kafka + Postgres",
             serves="admin, usage, feedback, documents, knowledge, audit and operator APIs under `/v1` and `/graph`, "
                    "the console at `/console`",
@@ -98,12 +101,14 @@ FLEET: tuple[Service, ...] = (
                 compose_env={"MOE_OPA_URL": "http://opa:8181  # every write decision (fails closed while OPA is down)",
                              "MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa  # compared with what OPA has in force "
                                                    "(GET /v1/admin/policy)"},
-                helm_env={"MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa"},
+                # in Helm the Service is the release's (<release>-codex-lineage): the value is rendered with tpl
+                helm_env={"MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa",
+                          "MOE_CONSOLE_CODEX_LINEAGE_URL": _CODEX_LINEAGE_IN_HELM},
                 observability_env={"MOE_PROMETHEUS_URL": "http://prometheus:9090  # the providers' latency "
                                                          "percentiles (GET /v1/admin/providers)"},
                 helm={"policies": "/etc/moe/policy/opa", "oidc": True, "service": {"type": "ClusterIP"}},
                 compose={"volumes": ["../policy/opa:/etc/moe/policy/opa:ro"]},
-                publish="host", waits_for=(*_STAGE_WAITS, "opa"))),
+                publish="loopback", waits_for=(*_STAGE_WAITS, "opa"))),  # its client routes: via the proxy
     Service("planner", "planner", 8101, "planner.app:STAGE", deploy=Deployment(
         memory="384Mi", memory_limit="768Mi", resources_note="+ the MiniLM embedding model (onnxruntime) in memory",
         env={"MOE_CHROMA_URL": f"{_CHROMA}  # semantic cache and router (degrades to planning without it)"},
@@ -164,6 +169,7 @@ FLEET: tuple[Service, ...] = (
                     "MOE_AUDIT_WITNESS_URL": "${MOE_AUDIT_WITNESS_URL:-}  # the witness that cosigns them (c2sp.org/"
                                              "tlog-witness; empty: none)",
                     "MOE_AUDIT_WITNESS_KEY": "${MOE_AUDIT_WITNESS_KEY:-}  # the witness's vkey"},
+                helm_env={"MOE_LINEAGE_FACET_BASE": f"{_CODEX_LINEAGE_IN_HELM}/api/v1/facets"},
                 helm={"auditSigner": True}, compose={"secrets": ["audit-signing-key"]})),
 )
 

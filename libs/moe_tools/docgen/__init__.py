@@ -68,8 +68,6 @@ SECTIONS: tuple[Section, ...] = (
     Section("compose/compose.yaml", "pg-passwords", _PG, compose_lists.pg_passwords, "hash"),
     Section("compose/.env", "service-ports", _REGISTRY, compose_lists.published_ports, "hash"),
     Section("compose/compose.observability.yaml", "services", _REGISTRY, compose_lists.observability, "hash"),
-    Section("compose/.env", "pg-passwords", _PG, compose_lists.env_pg_passwords, "hash"),
-    Section("compose/.env", "kafka-passwords", _REGISTRY, compose_lists.env_kafka_passwords, "hash"),
     Section("helm/moe-fleet/values.yaml", "services", _REGISTRY, helm_lists.components, "hash"),
     Section("helm/README.md", "secrets", _PG, helm_lists.secrets),
     # the services' ports in the docs (moe_tools.docgen.port_docs)

@@ -19,6 +19,15 @@ def upper(name: str) -> str:
     return name.upper().replace("-", "_")
 
 
+def required(var: str) -> str:
+    """A secret compose refuses to start without, naming it and how to make it (compose/init_secrets.py finds every
+    one by this message)."""
+    return f"${{{var}:?{SECRET_MESSAGE}}}"
+
+
+SECRET_MESSAGE = "missing secret (python3 compose/init_secrets.py makes it)"  # noqa: S105 -- compose names the variable
+
+
 def uses_postgres(entry: Service) -> bool:
     """A service with its own Postgres role (moe_core.runtime.pg.tables declares what it reads or writes)."""
     return entry.name in pg_tables.services()
@@ -46,7 +55,7 @@ def _environment(entry: Service) -> list[str]:
     var = f"KAFKA_PASSWORD_{upper(entry.name)}"
     env = {"MOE_SERVICE_NAME": entry.name,
            "MOE_KAFKA_USERNAME": f"{entry.name}  # its own principal: the ACLs of its declaration",
-           "MOE_KAFKA_PASSWORD": f"${{{var}:?set {var} in compose/.env}}",
+           "MOE_KAFKA_PASSWORD": required(var),
            "OTEL_SERVICE_NAME": entry.name}
     lines = ["    environment:", "      <<: *fleet-env", *env_lines(env, "      "),
              f"      MOE_HTTP_PORT: {entry.port}"]
@@ -86,7 +95,7 @@ def kafka_principals(repo: Path) -> str:
     lines = []
     for entry in stage_registry.FLEET:
         var = f"KAFKA_PASSWORD_{upper(entry.name)}"
-        lines.append(f"      MOE_KAFKA_PRINCIPAL_{upper(entry.name)}: ${{{var}:?set {var} in compose/.env}}")
+        lines.append(f"      MOE_KAFKA_PRINCIPAL_{upper(entry.name)}: {required(var)}")
     return "\n".join(lines)
 
 
@@ -95,19 +104,8 @@ def pg_passwords(repo: Path) -> str:
     lines = []
     for entry in (e for e in stage_registry.FLEET if uses_postgres(e)):
         var = f"PG_{upper(entry.name)}_PASSWORD"
-        lines.append(f"      MOE_PG_PASSWORD_{upper(pg_tables.role_of(entry.name))}: ${{{var}:?set {var} in "
-                     "compose/.env}")
+        lines.append(f"      MOE_PG_PASSWORD_{upper(pg_tables.role_of(entry.name))}: {required(var)}")
     return "\n".join(lines)
-
-
-def env_pg_passwords(repo: Path) -> str:
-    """compose/.env: a placeholder password per service role (change them before sharing a host)."""
-    return "\n".join(f"PG_{upper(e.name)}_PASSWORD=change-me-{e.name}"
-                     for e in stage_registry.FLEET if uses_postgres(e))
-
-
-def env_kafka_passwords(repo: Path) -> str:
-    return "\n".join(f"KAFKA_PASSWORD_{upper(e.name)}=change-me-kafka-{e.name}" for e in stage_registry.FLEET)
 
 
 def published_ports(repo: Path) -> str:
