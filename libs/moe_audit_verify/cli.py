@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from moe_audit_verify.anchors import read_anchor, trusted_keys, witness_key
 from moe_audit_verify.bundle import BundleError, read_bundle, verify_bundle
@@ -120,15 +121,11 @@ def _main(args: argparse.Namespace) -> int:
         chain_pem, chain_from = read_anchor(args.tsa_chain, args.export / "tsa-chain.pem", "TSA chain")
         trust = Trust(keys, TsaChain(chain_pem), args.max_skew)
         published = read_published(args.published, bundle.tenant) if args.published else None
-    except (BundleError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    verdict = verify_bundle(bundle, trust)
-    try:
         witness = witness_key(args)
     except (BundleError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    verdict = verify_bundle(bundle, trust)
     witnessed = None
     if not args.no_witness:
         witnessed = check_witnessed(bundle.entries, bundle.checkpoints, bundle.tree, trust, witness, bundle.tenant)
@@ -149,6 +146,17 @@ def _main(args: argparse.Namespace) -> int:
                           "cosigned": witnessed.cosigned if witnessed else None,
                           "cause": why, "problems": [p.as_dict() for p in verdict.problems]}, indent=1))
         return 0 if ok else 1
+    _report(args, bundle, trust, verdict, (witness, witnessed), published, why, (key_from, chain_from))
+    return 0 if ok else 1
+
+
+def _report(args: argparse.Namespace, bundle: Any, trust: Trust, verdict: Any, witnessing: tuple[Any, Any],
+            published: Any, why: str | None, sources: tuple[str, str]) -> None:
+    """The verdict as the auditor reads it: the export, the anchors used and where they came from, each finding."""
+    witness, witnessed = witnessing
+    key_from, chain_from = sources
+    m = bundle.manifest
+    ok = not verdict.problems
     print(f"export: tenant {bundle.tenant}, {m['since']} .. {m['until']}: {len(bundle.entries)} entries "
           f"from seq {m['first_seq']}, {len(bundle.checkpoints)} checkpoints")
     print(f"public keys: {trust.ring.describe()} ({key_from})")
@@ -167,4 +175,3 @@ def _main(args: argparse.Namespace) -> int:
               + (f", all published ({args.published})" if published is not None else ""))
     else:
         print(f"NOT VERIFIED: {len(verdict.problems)} findings")
-    return 0 if ok else 1

@@ -64,20 +64,8 @@ def create_app(
     accounts = Accounts(settings, redis, lambda: holder["store"], bus)  # limits, usage settlement, key changes
     # usage settled against the key's limits, the answer recorded for feedback, then delivered
     on_answer = answers.recording(accounts.metering, pending.deliver, pending.is_open)
-    # Every replica reads every reply partition (no group) and keeps the ones it is waiting for; records of
-    # requests this replica does not wait for are dropped by key, unparsed.
-    # The subscriptions are the declared ones (gateway.declaration), each to its handler.
-    handlers: dict[str, Callable[[Any], Awaitable[None]]] = {"deliver_answer": on_answer, "deliver": pending.deliver}
-    replies = []
-    for declared in SERVICE.consumes:
-        assert declared.model is not None
-        replies.append(bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
-                                     group=declared.group, offset_reset="latest", wanted=pending.is_open))
-    exact = ExactAnswers(redis, settings.topic_namespace, 0) if settings.exact_cache else None
-    # images for the vision expert: INFERENCE_SERVERS says which models take them
-    images = ImageIntake(settings, InferenceConfig.from_settings(settings), ImageStore(redis, settings.topic_namespace))
-    chat = ChatService(settings, bus, pending, exact=exact, on_local_answer=answers.record_quietly,
-                       metering=accounts.metering, images=images, templates=template_select.load(settings, redis))
+    replies = _replies(bus, pending, on_answer)
+    images, chat = _chat(settings, bus, redis, pending, answers, accounts)
     throttle = Throttle(accounts.limiter, settings)  # per-key limit of stream resumes
     responses = ResponseStore(redis, settings.topic_namespace, settings.responses_ttl_s)
     chat.streams = StreamRegistry(redis, settings.topic_namespace, grace_s=settings.resume_grace_s,
@@ -117,6 +105,30 @@ def create_app(
         app.include_router(protocol.router)
     app.include_router(tenant_metrics.router)
     return app
+
+
+def _replies(bus: Bus, pending: Pending, on_answer: Callable[[Any], Awaitable[None]]) -> list[Any]:
+    """The declared subscriptions (gateway.declaration), each to its handler. Every replica reads every reply
+    partition (no group) and keeps the ones it is waiting for; records of requests this replica does not wait for
+    are dropped by key, unparsed."""
+    handlers: dict[str, Callable[[Any], Awaitable[None]]] = {"deliver_answer": on_answer, "deliver": pending.deliver}
+    replies = []
+    for declared in SERVICE.consumes:
+        assert declared.model is not None
+        replies.append(bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
+                                     group=declared.group, offset_reset="latest", wanted=pending.is_open))
+    return replies
+
+
+def _chat(settings: GatewaySettings, bus: Bus, redis: Any, pending: Pending, answers: AnswerRecorder,
+          accounts: Accounts) -> tuple[ImageIntake, ChatService]:
+    """The protocol-neutral chat flow, with the exact cache and the images for the vision expert (INFERENCE_SERVERS
+    says which models take them)."""
+    exact = ExactAnswers(redis, settings.topic_namespace, 0) if settings.exact_cache else None
+    images = ImageIntake(settings, InferenceConfig.from_settings(settings), ImageStore(redis, settings.topic_namespace))
+    return images, ChatService(settings, bus, pending, exact=exact, on_local_answer=answers.record_quietly,
+                               metering=accounts.metering, images=images,
+                               templates=template_select.load(settings, redis))
 
 
 def render_error(request: Request, error: OpenAIError) -> JSONResponse:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from gateway import client_profiles, template_select
 from gateway.metering import Metering
-from gateway.pending import Pending
+from gateway.pending import Event, Pending
 from gateway.session import ClientGone, RequestRun, answer_error
 from gateway.settings import GatewaySettings
 from gateway.stream_registry import StreamRegistry
@@ -99,17 +99,7 @@ class ChatService:
         if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
             raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
                               param="model", code="model_not_allowed")
-        if images:  # checked, stored beside the bus; the messages carry references (moe_core.llm.input_limits.images)
-            if self.images is None:
-                raise OpenAIError(400, "images are not accepted by this gateway", param=messages_param)
-            messages = await self.images.resolve(messages, images)
-        if sum(len(m.content) for m in messages) > self.settings.max_prompt_chars:
-            raise OpenAIError(400, f"the messages are too long: more than {self.settings.max_prompt_chars} characters "
-                                   "(MOE_MAX_PROMPT_CHARS)", param=messages_param, code="context_length_exceeded")
-        if not any(m.role == "user" and (m.content.strip() or m.images) for m in messages):
-            raise OpenAIError(400, "at least one non-empty user message is required (tool results alone ask nothing: "
-                                   "send the conversation they belong to, or its previous_response_id)",
-                              param=messages_param, code="invalid_value")
+        messages = await self._checked(messages, images, messages_param)
         cap, is_default = client_profiles.token_cap(profile, mode, bool(tools), self.settings.tool_max_tokens,
                                                     self.settings.reasoning_max_tokens)
         params = client_profiles.capped(params or GenerationParams(), cap, is_default)
@@ -127,6 +117,36 @@ class ChatService:
         with bind_response_id(rid):  # limits and budgets: 429 before anything enters the fleet; an exact repeat
             hit, held = await self._reserve(key, request, client_model, exact=not chore)
         queue = self.pending.open(rid)
+        await self._enter(request, queue, hit, chore)
+        run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
+                         keepalive_s=self.settings.keepalive_s, on_close=self._closed)
+        run.profile = profile
+        if hit is not None:  # settled and published once the client has its answer
+            run.after_response = partial(self._after_hit, hit, held)
+        return run
+
+    async def _checked(self, messages: list[ChatMessage], images: list[ImageInput] | None,
+                       messages_param: str) -> list[ChatMessage]:
+        """The messages with their images stored beside the bus (the messages carry references:
+        moe_core.llm.input_limits.images), refused when too long or when no user message asks anything."""
+        if images:
+            if self.images is None:
+                raise OpenAIError(400, "images are not accepted by this gateway", param=messages_param)
+            messages = await self.images.resolve(messages, images)
+        if sum(len(m.content) for m in messages) > self.settings.max_prompt_chars:
+            raise OpenAIError(400, f"the messages are too long: more than {self.settings.max_prompt_chars} characters "
+                                   "(MOE_MAX_PROMPT_CHARS)", param=messages_param, code="context_length_exceeded")
+        if not any(m.role == "user" and (m.content.strip() or m.images) for m in messages):
+            raise OpenAIError(400, "at least one non-empty user message is required (tool results alone ask nothing: "
+                                   "send the conversation they belong to, or its previous_response_id)",
+                              param=messages_param, code="invalid_value")
+        return messages
+
+    async def _enter(self, request: ChatRequest, queue: asyncio.Queue[Event], hit: Answer | None,
+                     chore: str | None) -> None:
+        """The request into the fleet: an exact repeat's answer queued at once, a client's chore to the planner
+        past the pipeline, else the requests topic; on any failure its queue and its hold are released."""
+        rid = request.response_id
         try:
             with bind_response_id(rid):
                 if hit is not None:
@@ -145,12 +165,6 @@ class ChatService:
             if self.metering is not None:
                 self.metering.release(rid, abandoned=False, published=False)
             raise
-        run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
-                         keepalive_s=self.settings.keepalive_s, on_close=self._closed)
-        run.profile = profile
-        if hit is not None:  # settled and published once the client has its answer
-            run.after_response = partial(self._after_hit, hit, held)
-        return run
 
     async def _reserve(self, key: ApiKey | None, request: ChatRequest, model: str,
                        exact: bool) -> tuple[Answer | None, Hold | None]:
