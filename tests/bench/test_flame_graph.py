@@ -9,8 +9,8 @@ import pytest
 from bench import flame, report_stages
 
 pytestmark = pytest.mark.unit
-COLLAPSED = """process 1;run (moe_core/runtime/service.py:10);handle (planner/app.py:5);embed
-(moe_core/knowledge/embeddings.py:9) 60
+EMBED = "embed (moe_core/knowledge/embeddings.py:9)"
+COLLAPSED = f"""process 1;run (moe_core/runtime/service.py:10);handle (planner/app.py:5);{EMBED} 60
 process 1;run (moe_core/runtime/service.py:10);handle (planner/app.py:7);send (aiokafka/conn.py:3) 30
 process 1;run (moe_core/runtime/service.py:10);tiny (x.py:1) 1
 process 1;epoll (selectors.py:2) 9

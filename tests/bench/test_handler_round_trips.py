@@ -161,7 +161,7 @@ async def test_a_full_request_in_eight_merger_round_trips_and_a_redelivery_in_on
     assert again == {"pipeline": 1}
     [(answer, left), (repeated, left_again)] = h.answers
     assert answer.content == "The Moon's gravity causes tides." and answer.reasoning == "Both say the Moon."
-    stamps = {"started_at", "versions", "trace"}  # stamped as each publish goes out (moe_core.runtime.bus), not stored
+    stamps = {"started_at", "versions", "trace", "cost"}  # stamped as each publish goes out, not stored
     assert repeated.model_dump(exclude=stamps) == answer.model_dump(exclude=stamps)
     assert len(h.llm.state.scripted.get_calls()) == 2  # thinking and judge, once
     assert len(h.ingest) == 2 and h.ingest[0].model_dump(exclude=stamps) == h.ingest[1].model_dump(exclude=stamps)

@@ -71,7 +71,7 @@ def test_drift_flags_and_signals_are_shown_with_their_severity_and_history(
     for at, rating in ((earlier, 5), (recent, 1)):
         ratings += [_rating(ours, at, _rid(), rating, (("general", "m-drop"),)) for _ in range(4)]
     _publish(console_fleet, [(e, "audit") for e in (_ingested(ours, grew, 6, 100, 106, (50, 53)),
-                                                    _ingested(ours, stalled, 6, 106, 106, (53, 56)),
+                                                    _ingested(ours, stalled, 6, 106, 106, (53, 53), written=0),
                                                     _ingested(theirs, other, 6, 10, 16, (1, 4)))], "graph-ingest")
     _publish(console_fleet, [(a, "answers") for a in answers + window], "merger")
     _publish(console_fleet, [(f, "feedback") for f in ratings], "control-plane")
@@ -95,8 +95,8 @@ def test_drift_flags_and_signals_are_shown_with_their_severity_and_history(
                 and "0.833 (4)" in scores.get("m-drop", {}).get("text", ""))
     _until(browser, url, recorded)
     runs = {r["key"]: r for r in _rows(browser, "health-runs")}
-    zero = runs[f"ingest:{stalled}"]
-    assert zero["severity"] == "crit" and zero["flags"] == "zero_entities_added", zero
+    zero = runs[f"ingest:{stalled}"]  # declared three triples, wrote none, none held or rejected: lost writes
+    assert zero["severity"] == "crit" and zero["flags"] == "nothing_written", zero
     assert runs[f"ingest:{grew}"]["severity"] == "ok" and runs[f"ingest:{grew}"]["flags"] == ""
     assert runs[f"ingest:{other}"]["severity"] == "ok"
     assert "crit" in browser.find_element(By.CSS_SELECTOR, "#health-runs h2 .sev").text

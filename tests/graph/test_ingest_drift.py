@@ -17,8 +17,11 @@ from tests.graph.test_learning_journey import extraction_rule, ingest_event, lea
 pytestmark = pytest.mark.infra
 
 
-async def test_an_ingest_run_that_adds_zero_entities_raises_its_flag(
+async def test_an_ingest_run_that_relates_known_entities_is_no_drift(
         graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
+    """The second run writes three relations among the five entities the first one added: judged against the
+    dataset's own baseline it had no entity to add, so its adding none is healthy (issue 54: on a healthy fleet this
+    was flagged zero_entities_added)."""
     tag = uuid.uuid4().hex[:6]
     names = [f"Drift{c}{tag}" for c in "ABCDE"]
     first, second = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
@@ -44,7 +47,7 @@ async def test_an_ingest_run_that_adds_zero_entities_raises_its_flag(
     cfg, now = DriftSettings(threshold=0.3, min_declared=5), datetime.now(UTC)
     assert _ingest_run(grew, now, tenant, cfg)["severity"] == "ok"
     run = _ingest_run(stalled, now, tenant, cfg)
-    assert run["flags"] == ["zero_entities_added"] and run["severity"] == "crit"
+    assert run["flags"] == [] and run["severity"] == "ok"
     assert run["dataset"] == f"graph/{tenant}" and run["id"] == f"ingest:{stalled['response_id']}"
 
 
@@ -59,6 +62,12 @@ async def test_a_run_whose_triples_wait_for_review_is_no_drift(
     stats = held["details"]["stats"]
     assert (stats["declared_entities"], stats["declared_relations"]) == (4, 2)
     assert (stats["written_entities"], stats["written_relations"]) == (0, 0)
-    run = _ingest_run(held, datetime.now(UTC), tenant, DriftSettings(threshold=0.3, min_declared=5))
+    quarantined = await graph_services.tap.wait(  # what the drift loader counts as accounted for (drift.runs)
+        graph_services.bus.topics.audit,
+        lambda e: e["response_id"] == held["response_id"] and e["action"] == "quarantined", count=2)
+    run = _ingest_run(held, datetime.now(UTC), tenant, DriftSettings(threshold=0.3, min_declared=5),
+                      accounted=len(quarantined))
     assert (run["severity"], run["flags"]) == ("info", [])
+    unaccounted = _ingest_run(held, datetime.now(UTC), tenant, DriftSettings(threshold=0.3, min_declared=5))
+    assert (unaccounted["severity"], unaccounted["flags"]) == ("crit", ["nothing_written"])
     assert (run["declared_relations"], run["written_relations"], run["not_written_relations"]) == (2, 0, 2)
