@@ -15,11 +15,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from codex_lineage import params
 from codex_lineage.access import Access
 from codex_lineage.api import ApiError, require_admin
 from codex_lineage.catalog.entries import KINDS, search
 from codex_lineage.catalog.graph import DIRECTIONS, lineage
+from moe_core.runtime import query_params
 
 
 def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_keys: Callable[[], Any]) -> APIRouter:
@@ -33,7 +33,7 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
     async def listing(request: Request) -> JSONResponse:
         try:
             access = await require_admin(request, get_keys())
-            kind = params.choice(request, "kind", KINDS, None)
+            kind = query_params.choice(request, "kind", KINDS, None)
             everything = await seen(access)
             known = sorted({i["classification"]["class"] for i in everything if "classification" in i})
             wanted = request.query_params.get("classification")
@@ -52,10 +52,10 @@ def catalog_router(items: Callable[[], Awaitable[list[dict[str, Any]]]], get_key
             node = request.query_params.get("node_id")
             if not node:
                 raise ApiError(400, "node_id is required (an id from /v1/catalog)", "invalid_value")
-            depth = params.number(request, "depth", 2, 1, 20)
+            depth = query_params.number(request, "depth", 2, 1, 20)
             if depth != int(depth):
                 raise ApiError(400, "depth must be a whole number between 1 and 20", "invalid_value")
-            direction = params.choice(request, "direction", DIRECTIONS, "both") or "both"
+            direction = query_params.choice(request, "direction", DIRECTIONS, "both") or "both"
             try:
                 return JSONResponse(lineage(await seen(access), node, int(depth), direction))
             except KeyError:

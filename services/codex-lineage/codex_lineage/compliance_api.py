@@ -12,13 +12,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from codex_lineage import params
 from codex_lineage.access import Access
 from codex_lineage.api import ApiError, require_admin
 from codex_lineage.compliance import render
 from codex_lineage.compliance.engine import Compliance
 from codex_lineage.compliance.rules import RulesError
 from codex_lineage.compliance.sources import Sources
+from moe_core.runtime import query_params
 
 FORMATS = ("json", "markdown", "html")
 
@@ -36,7 +36,7 @@ def compliance_router(engine: Compliance, sources: Callable[[], Sources], get_ke
     async def report(request: Request) -> Response:
         try:
             _operator(await require_admin(request, get_keys()))
-            fmt = params.choice(request, "format", FORMATS, "json")
+            fmt = query_params.choice(request, "format", FORMATS, "json")
             framework = request.query_params.get("framework")
             if framework is not None and engine.framework(framework) is None:
                 raise ApiError(404, f"no compliance framework {framework!r} (known: "

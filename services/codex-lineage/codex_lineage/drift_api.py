@@ -13,11 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from codex_lineage import params
 from codex_lineage.access import Access
 from codex_lineage.api import ApiError, require_admin
 from codex_lineage.drift.flags import SEVERITIES
 from codex_lineage.drift.runs import GRAPH, Runs, summarise
+from moe_core.runtime import query_params
 
 DATASET = re.compile(r"^graph/[A-Za-z0-9._:@-]{1,128}$")
 
@@ -46,9 +46,9 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     async def history(request: Request) -> JSONResponse:
         runs = get_runs()
         access = await require_admin(request, get_keys())
-        hours = params.hours(request, default_hours)
-        limit = int(params.number(request, "limit", 50, 1, 500))
-        severity = params.choice(request, "severity", SEVERITIES, None)
+        hours = query_params.hours(request, default_hours)
+        limit = query_params.integer(request, "limit", 50, 1, 500)
+        severity = query_params.choice(request, "severity", SEVERITIES, None)
         dataset = request.query_params.get("dataset")
         tenant = _dataset_tenant(dataset) if dataset is not None else None
         if tenant is not None:
@@ -62,7 +62,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     async def datasets(request: Request) -> JSONResponse:
         runs = get_runs()
         access = await require_admin(request, get_keys())
-        hours = params.hours(request, default_hours)
+        hours = query_params.hours(request, default_hours)
         found, graphs = _seen(access, *await runs.window(hours))
         return JSONResponse({"object": "list", "window_hours": hours, "data": [
             {"dataset": name, **graph, **{k: v for k, v in summarise(
@@ -73,7 +73,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     async def dataset(dataset: str, request: Request) -> JSONResponse:
         runs = get_runs()
         access = await require_admin(request, get_keys())
-        hours = params.hours(request, default_hours)
+        hours = query_params.hours(request, default_hours)
         tenant = _dataset_tenant(dataset)
         await known(runs, access, tenant)
         found, graphs = await runs.window(hours, tenant)
@@ -84,7 +84,7 @@ def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], defa
     async def run(run_id: str, request: Request) -> JSONResponse:
         runs = get_runs()
         access = await require_admin(request, get_keys())
-        hours = params.hours(request, params.MAX_HOURS)
+        hours = query_params.hours(request, query_params.YEAR_H)
         if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
             raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
         found, _ = await runs.window(hours, response_id=run_id.partition(":")[2])

@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from codex_lineage import params
 from codex_lineage.api import ApiError, require_admin
 from codex_lineage.drift.feedback_signals import CACHE_FLAGS, SCORE_FLAGS, Signals, summarise
 from codex_lineage.drift.flags import SEVERITIES
+from moe_core.runtime import query_params
 
 TENANT = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 
@@ -28,9 +28,9 @@ def drift_signals_router(get_signals: Callable[[], Signals], get_keys: Callable[
         signals = get_signals()
         try:
             access = await require_admin(request, get_keys())
-            hours = params.hours(request, default_hours)
-            periods = int(params.number(request, "periods", 7, 1, 90))
-            severity = params.choice(request, "severity", SEVERITIES, None)
+            hours = query_params.hours(request, default_hours)
+            periods = query_params.integer(request, "periods", 7, 1, 90)
+            severity = query_params.choice(request, "severity", SEVERITIES, None)
             tenant = request.query_params.get("tenant")
             if tenant is not None:
                 if not TENANT.match(tenant):

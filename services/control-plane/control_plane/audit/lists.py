@@ -19,11 +19,11 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Request
 
-from control_plane.knowledge.graph_api import _int_param
 from control_plane.policy.gate import PolicyGate
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import authenticate
 from moe_core.audit.store import AuditStore
+from moe_core.runtime import query_params
 from moe_core.runtime.openai_error import OpenAIError
 
 MAX_HOURS = 24 * 31
@@ -68,8 +68,8 @@ class AuditLists:
     async def _scope(self, request: Request) -> tuple[list[str], int, int]:
         """The tenants, hours and limit of a list request (raises the API's errors)."""
         key = await authenticate(request, self.keys())
-        hours = _int_param(request, "hours", 24 * 7, 1, MAX_HOURS)
-        limit = _int_param(request, "limit", 50, 1, 500)
+        hours = query_params.integer(request, "hours", 24 * 7, 1, MAX_HOURS)
+        limit = query_params.integer(request, "limit", 50, 1, 500)
         tenant = request.query_params.get("tenant")
         if tenant is None:
             return list(key.tenant_ids), hours, limit

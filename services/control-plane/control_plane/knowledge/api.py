@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from control_plane.knowledge.exchange import DecisionBody, ExportBody, parse_bundle, read_limited, view
 from control_plane.knowledge.policy import ImportPolicy, KnowledgeSettings, PolicyError, load_policy
 from control_plane.knowledge.store import ChangeSets, Locked
-from control_plane.ops.resources import choice_param, int_param, not_found, router, unavailable
+from control_plane.ops.resources import not_found, router, unavailable
 from control_plane.policy.gate import PolicyGate, words
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import own_principal
@@ -39,6 +39,7 @@ from moe_core.knowledge.graph import GraphDB, GraphStore, GraphUnavailable, bund
 from moe_core.knowledge.graph.audit import audit_event
 from moe_core.knowledge.graph.bundles import Bundle, Selection
 from moe_core.policy.domains import Keywords, resolve_bundle
+from moe_core.runtime import query_params
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.observability.metrics import KNOWLEDGE_IMPORT_EVENTS, KNOWLEDGE_IMPORTS_PENDING
 from moe_core.runtime.openai_error import OpenAIError, parse_json_body
@@ -180,8 +181,8 @@ class KnowledgeApi:
 
     async def list_sets(self, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
-        status = choice_param(request, "status", STATUSES, "pending")
-        limit = int_param(request, "limit", 50, 1, 500)
+        status = query_params.choice(request, "status", STATUSES, "pending")
+        limit = query_params.integer(request, "limit", 50, 1, 500)
         items = await self.sets.find(list(key.tenant_ids), None if status == "all" else status, limit)
         KNOWLEDGE_IMPORTS_PENDING.set(await self.sets.pending_count())
         return {"object": "list", "data": [view(cs) for cs in items]}

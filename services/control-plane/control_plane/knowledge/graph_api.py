@@ -31,6 +31,7 @@ from moe_core.knowledge.graph.semantic_search import EntityVectors
 from moe_core.knowledge.graph.semantic_search import search as semantic_search
 from moe_core.policy import PolicyUnavailable
 from moe_core.policy.domains import Keywords, resolve_text
+from moe_core.runtime import query_params
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.openai_error import OpenAIError, parse_json_body
 
@@ -80,18 +81,6 @@ async def _json_body(request: Request, model: type[BaseModel], required: bool) -
     return parse_json_body(raw, model)
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise OpenAIError(400, f"{name} must be an integer from {low} to {high}", param=name, code="invalid_value")
-    return value
-
 
 class GraphApi:
     def __init__(self, settings: ControlPlaneSettings, bus: Bus, keystore: Callable[[], KeyStore], gate: PolicyGate,
@@ -137,7 +126,7 @@ class GraphApi:
         q = request.query_params.get("q", "").strip()
         if not q or len(q) > 200:
             raise OpenAIError(400, "q must be 1 to 200 characters", param="q", code="invalid_value")
-        limit = _int_param(request, "limit", 10, 1, 100)
+        limit = query_params.integer(request, "limit", 10, 1, 100)
         with _graph_errors():
             found = await semantic_search(self.db, self.vectors, _tenants(key), q, limit=limit,
                                           min_similarity=self.settings.graph_search_min_similarity,
@@ -158,7 +147,7 @@ class GraphApi:
         if status not in STATUSES:
             raise OpenAIError(400, f"status must be one of {', '.join(STATUSES)}", param="status",
                               code="invalid_value")
-        limit = _int_param(request, "limit", 50, 1, 500)
+        limit = query_params.integer(request, "limit", 50, 1, 500)
         with _graph_errors():
             chosen = None if status == "all" else cast(Status, status)
             items = await self._quarantine().pending(_own(key), chosen, limit)

@@ -36,7 +36,7 @@ from control_plane.memory.pdf_text import PdfWorker
 from control_plane.memory.review import MemoryReview
 from control_plane.memory.settings import MemorySettings
 from control_plane.memory.store import PENDING, SEARCHABLE, MemoryStore, NewDocument, Review, new_document_id
-from control_plane.ops.resources import choice_param, int_param, not_found, router, unavailable
+from control_plane.ops.resources import not_found, router, unavailable
 from control_plane.policy.gate import PolicyGate, principal, words
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import authenticate
@@ -46,6 +46,7 @@ from moe_core.knowledge.memory import FilterError, MemoryFilters, collection_nam
 from moe_core.knowledge.memory.filters import DOMAIN_PATTERN
 from moe_core.knowledge.memory.store import version_key
 from moe_core.policy.domains import Keywords, resolve_text
+from moe_core.runtime import query_params
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.openai_error import OpenAIError, parse_json_body, parse_object
 
@@ -187,12 +188,13 @@ class MemoryApi:
         if unknown:
             raise OpenAIError(400, f"unknown filter {unknown[0]!r}; the filters are domain, document_set, from, "
                                    "to, status (and limit, offset)", param=unknown[0], code="unknown_filter")
-        status = choice_param(request, "status", STATUSES, "all")
+        status = query_params.choice(request, "status", STATUSES, "all")
         raw: dict[str, Any] = {k: params.getlist(k) for k in ("domain", "document_set") if k in params}
         if "from" in params or "to" in params:
             raw["time_range"] = {k: params[k] for k in ("from", "to") if k in params}
         filters = _filters(raw)
-        limit, offset = int_param(request, "limit", 100, 1, 1000), int_param(request, "offset", 0, 0, 1_000_000)
+        limit = query_params.integer(request, "limit", 100, 1, 1000)
+        offset = query_params.integer(request, "offset", 0, 0, 1_000_000)
         with _store_errors(self.store):
             docs = await self.store.documents(key.default_tenant, filters, None if status == "all" else status)
         page = docs[offset:offset + limit]

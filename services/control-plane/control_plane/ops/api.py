@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from control_plane.knowledge.graph_api import _graph_errors, _int_param
+from control_plane.knowledge.graph_api import _graph_errors
 from control_plane.ops.patterns import planner_patterns
 from control_plane.ops.providers import providers
 from control_plane.ops.settings import OpsSettings
@@ -26,17 +26,12 @@ from moe_core.access.request_auth import require_admin
 from moe_core.knowledge.graph import GraphDB
 from moe_core.knowledge.graph.gaps import GAP_STATES, Gaps, GapState
 from moe_core.knowledge.graph.run_history import RUN_KINDS, RunHistory
+from moe_core.runtime import query_params
 from moe_core.runtime.openai_error import OpenAIError
 from moe_core.runtime.settings import FleetSettings
 
 OUTCOMES = ("running", "ok", "failed")
 
-
-def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.query_params.get(name)
-    if value is not None and value not in allowed:
-        raise OpenAIError(400, f"{name} must be one of {', '.join(allowed)}", param=name, code="invalid_value")
-    return value
 
 
 class OpsApi:
@@ -65,9 +60,9 @@ class OpsApi:
         """The gaps of one tenant (`?tenant=`), else of every tenant for the fleet operator and of its own
         tenants for a tenant admin (a gap holds a term from a tenant's question: another tenant's is a 404)."""
         key = await require_admin(request, self.keystore())
-        state = cast(GapState | None, _choice(request, "state", GAP_STATES))
+        state = cast(GapState | None, query_params.choice(request, "state", GAP_STATES))
         tenant = request.query_params.get("tenant") or None
-        limit = _int_param(request, "limit", 100, 1, 1000)
+        limit = query_params.integer(request, "limit", 100, 1, 1000)
         if tenant is not None and key.role != "operator" and tenant not in key.tenant_ids:
             raise OpenAIError(404, f"No ontology gaps of tenant '{tenant}'", code="not_found", param="tenant")
         tenants = [tenant] if tenant else (None if key.role == "operator" else list(key.tenant_ids))
@@ -84,7 +79,7 @@ class OpsApi:
         """Plan shapes, and the learned patterns of one tenant (`?tenant=`), else of every tenant for the fleet
         operator and of its own tenants for a tenant admin (learned patterns are per tenant)."""
         key = await require_admin(request, self.keystore())
-        limit = _int_param(request, "limit", 10, 1, 100)
+        limit = query_params.integer(request, "limit", 10, 1, 100)
         category = request.query_params.get("category") or None
         tenant = request.query_params.get("tenant") or None
         if tenant is not None and key.role != "operator" and tenant not in key.tenant_ids:
@@ -99,9 +94,9 @@ class OpsApi:
 
     async def graph_runs(self, request: Request) -> dict[str, Any]:
         await require_admin(request, self.keystore())
-        kind = _choice(request, "kind", RUN_KINDS)
-        outcome = _choice(request, "outcome", OUTCOMES)
-        limit = _int_param(request, "limit", 50, 1, 500)
+        kind = query_params.choice(request, "kind", RUN_KINDS)
+        outcome = query_params.choice(request, "outcome", OUTCOMES)
+        limit = query_params.integer(request, "limit", 50, 1, 500)
         try:
             if self._history is None:
                 self._history = RunHistory(self.keystore().pool, self.settings.topic_namespace)

@@ -18,12 +18,12 @@ import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from control_plane.knowledge.graph_api import _int_param
 from control_plane.policy.gate import PolicyGate
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.audit.store import AuditStore
 from moe_core.llm.inference.config import InferenceConfig, ModelRef
+from moe_core.runtime import query_params
 from moe_core.runtime.openai_error import OpenAIError
 from moe_core.runtime.run_versions import config_digest, config_view
 
@@ -63,7 +63,7 @@ class ConfigApi:
 
     async def config(self, request: Request) -> dict[str, Any]:
         key = await require_admin(request, self.keys())
-        hours = _int_param(request, "hours", 24 * 7, 1, 24 * 31)
+        hours = query_params.integer(request, "hours", 24 * 7, 1, 24 * 31)
         await self.gate.decide(key, "moe/admin/decision", "config.read", FLEET, {"tenants": []}, "config")
         return {"object": "fleet.config", "services": await self._services(hours),
                 "control_plane": {"config": config_digest(self.settings), "settings": config_view(self.settings)},

@@ -1,15 +1,15 @@
 """What the control plane's resource APIs share (tenant documents, knowledge imports): routes declared as a table,
-integer and enumerated query parameters, not-found errors, and a store that is down answered as a 503 in the
+not-found errors (query parameters: moe_core.runtime.query_params), and a store that is down answered as a 503 in the
 API's own envelope (with Retry-After) rather than a stack trace."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from moe_core.runtime.openai_error import OpenAIError
 
@@ -26,23 +26,6 @@ def router(*routes: Route) -> APIRouter:
     return made
 
 
-def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    """The query parameter `name` as an integer from `low` to `high` (`default` when absent); else a 400."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    value = int(raw) if raw.isascii() and raw.isdigit() else low - 1
-    if not low <= value <= high:
-        raise OpenAIError(400, f"{name} must be an integer from {low} to {high}", param=name, code="invalid_value")
-    return value
-
-
-def choice_param(request: Request, name: str, choices: Sequence[str], default: str) -> str:
-    """The query parameter `name`, one of `choices` (`default` when absent); else a 400."""
-    value = request.query_params.get(name, default)
-    if value not in choices:
-        raise OpenAIError(400, f"{name} must be one of {', '.join(choices)}", param=name, code="invalid_value")
-    return value
 
 
 def not_found(what: str, ident: str) -> OpenAIError:
