@@ -20,6 +20,7 @@ help:
 	@echo "make soak    SOAK=<seconds> (300) of mixed traffic, every process's memory: flat? -> docs/performance.md"
 	@echo "make precision  the exact answers' evaluation (precision, recall) -> docs/precision.md"
 	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
+	@echo "make backup | make restore [BACKUP=dir]  every store into .data/backups/<time>/ and back (docs/operations.md)"
 	@echo "make keys ARGS=\"list\"  the key CLI: create | list | rotate | revoke (docs/operations.md#api-keys)"
 	@echo "make images  the images with podman, offline (Debian bases, the lock's wheels) -> docs/deploy.md"
 	@echo "make compose-ci  CI's container stage: compose up for real, asked as users ask it, down -> docs/deploy.md"
