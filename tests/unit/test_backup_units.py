@@ -1,7 +1,7 @@
 """The backup tool's parts that need no store (control_plane.ops.backup): the manifest catches a changed, missing or
 added file; the newest backup is found by its manifest's time; graph properties survive their JSON form; the Redis
 prefixes a backup keeps are declared keys and no cache; the backups compliance check passes on a current, whole
-backup and fails on an old or damaged one (the tool's restore against real stores: tests/chaos/test_restore_drill.py)."""
+backup and fails on an old or damaged one (the restore against real stores: tests/chaos/test_restore_drill.py)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_graph_properties_survive_their_json_form() -> None:
     from neo4j.time import Date, DateTime
 
     props = {"name": "aspirin", "trust": 0.9, "n": 3, "flag": True, "tags": ["a", "b"], "vec": [0.1, 0.2],
-             "at": DateTime(2026, 11, 26, 10, 0, 0, tzinfo=UTC), "day": Date(2026, 11, 26)}
+             "packed": b"\x00\x01", "at": DateTime(2026, 11, 26, 10, 0, 0, tzinfo=UTC), "day": Date(2026, 11, 26)}
     back = {k: graph.decode(json.loads(json.dumps(graph.encode(v)))) for k, v in props.items()}
     assert back == props
     with pytest.raises(TypeError, match="cannot be backed up"):

@@ -5,6 +5,7 @@ marked with its dumped id under a temporary label until its relationships are ma
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ def encode(value: Any) -> Any:
         return {"$datetime": value.iso_format()}
     if isinstance(value, Date):
         return {"$date": value.iso_format()}
+    if isinstance(value, bytes | bytearray):
+        return {"$bytes": base64.b64encode(value).decode()}
     if isinstance(value, list):
         return [encode(v) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
@@ -36,6 +39,8 @@ def encode(value: Any) -> Any:
 def decode(value: Any) -> Any:
     if isinstance(value, dict) and "$datetime" in value:
         return DateTime.from_iso_format(value["$datetime"])
+    if isinstance(value, dict) and "$bytes" in value:
+        return base64.b64decode(value["$bytes"])
     if isinstance(value, dict) and "$date" in value:
         return Date.from_iso_format(value["$date"])
     if isinstance(value, list):

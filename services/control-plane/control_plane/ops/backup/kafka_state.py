@@ -13,6 +13,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.protocol.admin import (
+    DescribeGroupsRequest,
+    DescribeGroupsRequest_v0,
+    DescribeGroupsRequest_v1,
+    DescribeGroupsRequest_v2,
+)
 
 from moe_core.runtime.kafka_clients import client_kwargs
 from moe_core.runtime.settings import FleetSettings
@@ -62,6 +68,14 @@ async def dump(namespace: str, folder: Path) -> dict[str, Any]:
     return {"file": FILE, "topics": len(topics), "recorder_partitions": len(state["recorder_offsets"])}
 
 
+class _DescribeGroups(DescribeGroupsRequest):
+    """DescribeGroups up to v2: aiokafka 0.14 decodes a v3 answer (Kafka 4 offers v3+) with the v2 schema and fails
+    ('Buffer underrun decoding string'); v2 holds what is asked here (the members)."""
+
+
+_DescribeGroups._CLASSES = (DescribeGroupsRequest_v0, DescribeGroupsRequest_v1, DescribeGroupsRequest_v2)
+
+
 async def active_groups(namespace: str) -> dict[str, int]:
     """The fleet's consumer groups (of this namespace) that have members now: {group: members}."""
     suffix = "" if namespace == "moe" else f".{namespace}"
@@ -70,11 +84,12 @@ async def active_groups(namespace: str) -> dict[str, int]:
         groups = [g[0] for g in await admin.list_consumer_groups()
                   if (g[0].endswith(suffix) if suffix else "." not in g[0])]
         active: dict[str, int] = {}
-        for response in (await admin.describe_consumer_groups(groups)) if groups else []:
+        for name in groups:
+            node = await admin.find_coordinator(name)
+            response = await admin._send_request(_DescribeGroups([name]), node)
             for group in response.groups:
-                members = group[5] if len(group) > 5 else []
-                if members:
-                    active[group[1]] = len(members)
+                if group[5]:  # members
+                    active[group[1]] = len(group[5])
     finally:
         await admin.close()
     return active
