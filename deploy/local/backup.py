@@ -35,8 +35,13 @@ def tool_env() -> dict[str, str]:
     return env
 
 
+def run(args: list[str], env: dict[str, str] | None = None) -> int:
+    """A fixed command of ours (this interpreter and module), as an argument list."""
+    return subprocess.run(args, env=env, check=False).returncode  # noqa: S603
+
+
 def fleetctl(*args: str) -> int:
-    return subprocess.run([sys.executable, str(Path(__file__).parent / "fleetctl.py"), *args], check=False).returncode
+    return run([sys.executable, str(Path(__file__).parent / "fleetctl.py"), *args])
 
 
 def restore(folder: Path | None) -> int:
@@ -49,7 +54,7 @@ def restore(folder: Path | None) -> int:
     print(f"restoring {folder}: stopping the fleet's services (the stores stay up)")
     if fleetctl("down", "services") != 0:
         return 1
-    code = subprocess.run([*TOOL, "restore", "--from", str(folder)], env=tool_env(), check=False).returncode
+    code = run([*TOOL, "restore", "--from", str(folder)], tool_env())
     if code != 0:
         print("the restore failed: the services stay stopped (fix the cause and `make restore` again)",
               file=sys.stderr)
@@ -60,7 +65,7 @@ def restore(folder: Path | None) -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["create"]:
         folder = BACKUPS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        return subprocess.run([*TOOL, "create", "--to", str(folder)], env=tool_env(), check=False).returncode
+        return run([*TOOL, "create", "--to", str(folder)], tool_env())
     if argv[:1] == ["restore"] and len(argv) <= 2:
         return restore(Path(argv[1]) if len(argv) == 2 and argv[1] else None)
     print(__doc__, file=sys.stderr)
