@@ -28,11 +28,13 @@ class BackupSettings(BaseSettings):
                            validation_alias=_alias("MOE_BACKUP_NEO4J_URL", "MOE_NEO4J_URL", "MOE_NEO4J_URI",
                                                    "neo4j_url"), description="Neo4j's Bolt URL (empty: skipped)")
     neo4j_user: str = Field(default="", validation_alias=_alias("MOE_BACKUP_NEO4J_USER", "MOE_NEO4J_USER",
-                                                                "neo4j_user"))
+                                                                "neo4j_user"),
+                            description="Neo4j's user (empty: no authentication)")
     neo4j_password: SecretStr = Field(default=SecretStr(""), validation_alias=_alias(
-        "MOE_BACKUP_NEO4J_PASSWORD", "MOE_NEO4J_PASSWORD", "neo4j_password"))
+        "MOE_BACKUP_NEO4J_PASSWORD", "MOE_NEO4J_PASSWORD", "neo4j_password"), description="Neo4j's password")
     neo4j_database: str = Field(default="neo4j", validation_alias=_alias("MOE_BACKUP_NEO4J_DATABASE",
-                                                                         "MOE_NEO4J_DATABASE", "neo4j_database"))
+                                                                         "MOE_NEO4J_DATABASE", "neo4j_database"),
+                                description="The Neo4j database backed up and restored")
     chroma_url: str = Field(default="http://127.0.0.1:8000", validation_alias=_alias(
         "MOE_BACKUP_CHROMA_URL", "MOE_CHROMA_URL", "chroma_url"), description="Chroma's URL (empty: skipped)")
     redis_url: SecretStr = Field(default=SecretStr("redis://127.0.0.1:6380/0"), validation_alias=_alias(
