@@ -11,7 +11,7 @@ TEST_WORKERS ?= 2
 # (as the coding client's PYTHONDONTWRITEBYTECODE=1 asks) cost minutes of CPU per `make test`.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay rotate-audit-key clean images compose-ci
+.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay backup restore rotate-audit-key clean images compose-ci
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
@@ -20,6 +20,7 @@ help:
 	@echo "make soak    SOAK=<seconds> (300) of mixed traffic, every process's memory: flat? -> docs/performance.md"
 	@echo "make precision  the exact answers' evaluation (precision, recall) -> docs/precision.md"
 	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
+	@echo "make backup | make restore [BACKUP=dir]  every store into .data/backups/<time>/ and back (docs/operations.md)"
 	@echo "make keys ARGS=\"list\"  the key CLI: create | list | rotate | revoke (docs/operations.md#api-keys)"
 	@echo "make images  the images with podman, offline (Debian bases, the lock's wheels) -> docs/deploy.md"
 	@echo "make compose-ci  CI's container stage: compose up for real, asked as users ask it, down -> docs/deploy.md"
@@ -84,6 +85,15 @@ test: install lint
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed
 	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.replay $(ARGS)
+
+# Backup and restore of every store (docs/operations.md#backup-and-restore): into .data/backups/<time>/; a restore
+# stops the services, restores BACKUP (default: the newest backup) and starts them again.
+BACKUP ?=
+backup: .venv/.installed
+	@$(PY) deploy/local/backup.py create
+
+restore: .venv/.installed
+	@$(PY) deploy/local/backup.py restore $(BACKUP)
 
 # A new audit signing key for codex-lineage (docs/audit.md#key-rotation): the old public key stays in the keyring.
 rotate-audit-key: .venv/.installed

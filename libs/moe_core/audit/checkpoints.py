@@ -98,13 +98,34 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
         if not cut and last is not None and last["size"] == head["seq"] and (
                 max_age is None or now - last["time"] < max_age):
             return None
-        await _check_published(conn, tenant, head, last, anchoring.published.get(tenant))
+        try:
+            await _check_published(conn, tenant, head, last, anchoring.published.get(tenant))
+        except ChainBroken as exc:
+            raise rolled_back(tenant, last, anchoring, exc) from None
         await _check_extension(conn, tenant, last, anchoring)  # the finer findings first
         _check_written_size(tenant, head, written)
         await _check_written(conn, tenant, written)
         leaves = [entry_leaf(r["hash"]) for r in await conn.fetch(
             "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq <= $2 ORDER BY seq", tenant, head["seq"])]
-    return await _sign_and_publish(store, tenant, anchoring, now, head, leaves)
+    try:
+        return await _sign_and_publish(store, tenant, anchoring, now, head, leaves)
+    except ChainBroken as exc:
+        raise rolled_back(tenant, last, anchoring, exc) from None
+
+
+def rolled_back(tenant: str, last: Any, anchoring: Anchoring, exc: ChainBroken) -> ChainBroken:
+    """A refusal that names the stretch rolled back when the record outside the database (the published checkpoint,
+    the witness's size) reaches beyond the database's own newest checkpoint: the database was put back to an
+    earlier point (a restore, say), and what was witnessed since is not in it. Never re-signed: reported."""
+    published = anchoring.published.get(tenant)
+    witnessed = max(int(published["size"]) if published else 0,
+                    anchoring.witness.sizes.get(anchoring.origin(tenant), 0) if anchoring.witness else 0)
+    kept = int(last["size"]) if last is not None else 0
+    if witnessed <= kept or isinstance(exc, CheckpointNotStored):
+        return exc
+    return ChainBroken(f"ROLLED BACK: seq {kept + 1}..{witnessed} of tenant {tenant} were witnessed (size "
+                       f"{witnessed}) but the database's chain is checkpointed only up to size {kept}: the database "
+                       f"was put back to an earlier point (a restore?) and that stretch is not re-signed — {exc}")
 
 
 async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: datetime, head: Any,

@@ -61,6 +61,10 @@ class LineageSettings(FleetSettings):
     compliance_prometheus_url: str = Field(
         default="", description="A Prometheus whose loaded rules the monitoring rules check too (empty: the rule "
                                 "file only)")
+    compliance_backups_dir: str = Field(
+        default="", description="Where the backup tool (python -m control_plane.ops.backup) writes its backups: the "
+                                "backups rules read the newest one's manifest.json (empty: only Postgres WAL "
+                                "archiving is known)")
     knowledge_policy: str = Field(default="policy/knowledge-imports.yaml",
                                   description="The knowledge-import policy the oversight rules read (the control "
                                               "plane's MOE_KNOWLEDGE_POLICY)")

@@ -1,0 +1,77 @@
+"""`make backup` and `make restore` for the local fleet: the backup tool (python -m control_plane.ops.backup) with
+the local stores' superuser and passwords (fleetlib.secrets) and the broker's admin.
+
+    python deploy/local/backup.py create            # into .data/backups/<UTC time>/
+    python deploy/local/backup.py restore [DIR]     # default: the newest under .data/backups/
+
+A restore stops the fleet's services (the stores stay up), restores, and starts the services again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleetlib import config, secrets, services
+
+BACKUPS = config.DATA / "backups"
+TOOL = [sys.executable, "-m", "control_plane.ops.backup"]
+
+
+def tool_env() -> dict[str, str]:
+    """The control plane's environment (endpoints, .data/fleet.env, the caller's) with the superuser's DSN and the
+    broker's admin (codex-lineage's group offsets, the topics' configuration)."""
+    env = services.service_env("control-plane")
+    eps = config.endpoints()
+    password = secrets.get("postgres-admin")
+    auth = f"postgres:{password}" if password else "postgres"
+    env.setdefault("MOE_BACKUP_POSTGRES_DSN",
+                   f"postgresql://{auth}@{config.HOST}:{config.port('postgres')}/{config.POSTGRES_DB}")
+    env.update({"MOE_KAFKA_USERNAME": eps["kafka-admin-user"], "MOE_KAFKA_PASSWORD": eps["kafka-admin-password"]})
+    return env
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> int:
+    """A fixed command of ours (this interpreter and module), as an argument list."""
+    return subprocess.run(args, env=env, check=False).returncode  # noqa: S603
+
+
+def fleetctl(*args: str) -> int:
+    return run([sys.executable, str(Path(__file__).parent / "fleetctl.py"), *args])
+
+
+def restore(folder: Path | None) -> int:
+    from moe_core.runtime.backup_manifest import newest
+
+    folder = folder or newest(BACKUPS)
+    if folder is None:
+        print(f"no backup under {BACKUPS}: `make backup` first, or BACKUP=<dir>", file=sys.stderr)
+        return 2
+    print(f"restoring {folder}: stopping the fleet's services (the stores stay up)")
+    if fleetctl("down", "services") != 0:
+        return 1
+    code = run([*TOOL, "restore", "--from", str(folder)], tool_env())
+    if code != 0:
+        print("the restore failed: the services stay stopped (fix the cause and `make restore` again)",
+              file=sys.stderr)
+        return code
+    return fleetctl("up", "services")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["create"]:
+        folder = BACKUPS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return run([*TOOL, "create", "--to", str(folder)], tool_env())
+    if argv[:1] == ["restore"] and len(argv) <= 2:
+        return restore(Path(argv[1]) if len(argv) == 2 and argv[1] else None)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    os.umask(0o077)  # the backup holds the key store and the record: the operator's alone
+    sys.exit(main(sys.argv[1:]))
