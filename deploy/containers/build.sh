@@ -65,7 +65,7 @@ image() {
 }
 
 tools
-for need in .data/lib/kafka .data/lib/neo4j .data/bin/opa; do
+for need in .data/lib/kafka .data/lib/neo4j .data/bin/opa .data/bin/timestamp-server .data/bin/omniwitness; do
   [ -e "$need" ] || { echo "build: $need is missing: run \`make install\` first" >&2; exit 1; }
 done
 # the two bases and the wheelhouse are independent (apt and PyPI downloads, mostly waiting): side by side
@@ -75,7 +75,7 @@ wheelhouse & wheels=$!
 for job in $python_base $infra_base $wheels; do wait "$job"; done
 image moe-fleet deploy/docker/Dockerfile --build-arg PYTHON_IMAGE=localhost/moe-python-base:bookworm \
   --build-arg PIP_NO_INDEX=1
-for name in kafka neo4j postgres redis opa; do
+for name in kafka neo4j postgres redis opa tsa witness; do
   image "moe-$name" "deploy/containers/$name/Containerfile"
 done
 for name in chroma searxng-double; do
