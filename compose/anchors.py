@@ -1,4 +1,4 @@
-"""The audit record's anchors for the compose deployment (docs/deploy.md#the-audit-anchors), made once by
+"""The audit record's anchors for the compose deployment (docs/deploy.md#6-the-audit-anchors), made once by
 compose/init_secrets.py with stdlib and openssl only (it runs before any image exists):
 
   audit-public-key.pem, audit-keyring.json   codex-lineage's public key and keyring (public: the control plane
@@ -27,7 +27,7 @@ KEYRING_FORMAT = "moe-audit-keyring/1"  # moe_audit_verify.keys
 
 
 def _openssl(*args: str, data: bytes | None = None) -> bytes:
-    return subprocess.run(["openssl", *args], input=data, capture_output=True, check=True).stdout  # noqa: S603
+    return subprocess.run(["openssl", *args], input=data, capture_output=True, check=True).stdout  # noqa: S603,S607
 
 
 def _private(path: Path, data: bytes, uid: int) -> None:
@@ -58,7 +58,8 @@ def audit_public(signing_key: Path, out: Path) -> str:
     if not (out / "audit-public-key.pem").exists():
         (out / "audit-public-key.pem").write_bytes(public_pem)
     if not (out / "audit-keyring.json").exists():  # kept: after a rotation it holds the retired keys too
-        ring = {"format": KEYRING_FORMAT, "keys": [{"id": key_id, "public_key": public_pem.decode(), "retired_at": None}]}
+        key = {"id": key_id, "public_key": public_pem.decode(), "retired_at": None}
+        ring = {"format": KEYRING_FORMAT, "keys": [key]}
         (out / "audit-keyring.json").write_text(json.dumps(ring, indent=1) + "\n")
     return key_id
 
@@ -79,7 +80,8 @@ def witness(out: Path) -> bool:
 
 
 ROOT_EXT = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n"
-LEAF_EXT = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n"
+LEAF_EXT = ("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+            "extendedKeyUsage=critical,timeStamping\n")
 
 
 def tsa(out: Path) -> bool:
@@ -95,9 +97,11 @@ def tsa(out: Path) -> bool:
                  "-subj", subj + "compose TSA root", "-keyout", str(t / "root.key"), "-out", str(t / "root.pem"),
                  "-extensions", "v3", "-config", _req_config(t, ROOT_EXT))
         _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-subj", subj + "compose timestamp authority", "-keyout", str(t / "leaf.key"), "-out", str(t / "leaf.csr"))
+                 "-subj", subj + "compose timestamp authority", "-keyout", str(t / "leaf.key"),
+                 "-out", str(t / "leaf.csr"))
         _openssl("x509", "-req", "-in", str(t / "leaf.csr"), "-CA", str(t / "root.pem"), "-CAkey", str(t / "root.key"),
-                 "-CAcreateserial", "-days", "3650", "-sha256", "-extfile", str(t / "leaf.ext"), "-out", str(t / "leaf.pem"))
+                 "-CAcreateserial", "-days", "3650", "-sha256", "-extfile", str(t / "leaf.ext"),
+                 "-out", str(t / "leaf.pem"))
         _private(out / "tsa-key.pem", _openssl("pkcs8", "-topk8", "-nocrypt", "-in", str(t / "leaf.key")), TSA_UID)
         (out / "tsa-chain.pem").write_bytes((t / "leaf.pem").read_bytes() + (t / "root.pem").read_bytes())
     return True  # the root's private key is gone with the temporary directory: it issues nothing else

@@ -44,18 +44,22 @@ def test_codex_lineage_is_anchored_by_the_tsa_and_witness_of_the_deployment() ->
     assert env["MOE_AUDIT_TSA_URL"] == "http://tsa:3000/api/v1/timestamp"
     assert env["MOE_AUDIT_WITNESS_URL"] == "http://witness:8191"
     configs = _targets(services["codex-lineage"], "configs")
-    assert configs["tsa-chain"] == env["MOE_AUDIT_TSA_CHAIN"] and configs["witness-vkey"] == env["MOE_AUDIT_WITNESS_KEY"]
+    assert configs["tsa-chain"] == env["MOE_AUDIT_TSA_CHAIN"]
+    assert configs["witness-vkey"] == env["MOE_AUDIT_WITNESS_KEY"]
     assert configs["audit-keyring"] == env["MOE_AUDIT_KEYRING"]
     # the checkpoint outlet: a file on a volume only codex-lineage mounts (the topic is the other)
     [mount] = [v for v in services["codex-lineage"]["volumes"] if v["source"] == "audit-checkpoints"]
     assert env["MOE_AUDIT_CHECKPOINT_FILE"].startswith(mount["target"] + "/")
-    assert [n for n, s in services.items() if any(v.get("source") == "audit-checkpoints" for v in s.get("volumes", []))] \
-        == ["codex-lineage"]
+    mounting = [n for n, s in services.items()
+                if any(v.get("source") == "audit-checkpoints" for v in s.get("volumes", []))]
+    assert mounting == ["codex-lineage"]
     # the anchors' files: the generated directory (or the operator's own chain and vkey of outside anchors)
     assert model["configs"]["tsa-chain"]["file"] == f"{ANCHORS}/tsa-chain.pem"
     assert model["configs"]["witness-vkey"]["file"] == f"{ANCHORS}/witness.vkey"
-    outside = _services({"MOE_AUDIT_TSA_URL": "https://tsa.example.org/tsr", "MOE_AUDIT_TSA_CHAIN_FILE": "/etc/x/chain.pem",
-                         "MOE_AUDIT_WITNESS_URL": "https://witness.example.org", "MOE_AUDIT_WITNESS_KEY_FILE": "/etc/x/w.vkey"})
+    outside = _services({"MOE_AUDIT_TSA_URL": "https://tsa.example.org/tsr",
+                         "MOE_AUDIT_TSA_CHAIN_FILE": "/etc/x/chain.pem",
+                         "MOE_AUDIT_WITNESS_URL": "https://witness.example.org",
+                         "MOE_AUDIT_WITNESS_KEY_FILE": "/etc/x/w.vkey"})
     assert outside["services"]["codex-lineage"]["environment"]["MOE_AUDIT_TSA_URL"] == "https://tsa.example.org/tsr"
     assert outside["configs"]["tsa-chain"]["file"] == "/etc/x/chain.pem"
     assert outside["configs"]["witness-vkey"]["file"] == "/etc/x/w.vkey"
