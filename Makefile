@@ -83,7 +83,7 @@ test: install lint
 
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed
-	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.replay $(ARGS)
+	@$(PY) deploy/local/with_fleet_env.py replay $(PY) -m codex_lineage.replay $(ARGS)
 
 # A new audit signing key for codex-lineage (docs/audit.md#key-rotation): the old public key stays in the keyring.
 rotate-audit-key: .venv/.installed
