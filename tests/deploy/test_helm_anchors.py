@@ -72,6 +72,8 @@ def test_codex_lineage_gets_every_anchor_and_its_checkpoint_volume() -> None:
     claim = mounts[checkpoint_dir]["persistentVolumeClaim"]["claimName"]
     [pvc] = [d for d in docs if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] == claim]
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    [dep] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "moe-codex-lineage"]
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}  # a ReadWriteOnce volume: never two pods at once
     own = rendered_docs([], ["audit.checkpointFile.existingClaim=worm-audit"])
     spec, container = _pod(own, "codex-lineage")
     assert _mounts(spec, container)[checkpoint_dir]["persistentVolumeClaim"]["claimName"] == "worm-audit"
