@@ -189,7 +189,8 @@ FLEET: tuple[Service, ...] = (
                 helm_env={"MOE_LINEAGE_FACET_BASE": f"{_CODEX_LINEAGE_IN_HELM}/api/v1/facets"},
                 helm={"auditSigner": True},
                 compose={"secrets": ["audit-signing-key"], "configs": _AUDIT_ANCHORS,
-                         "volumes": ["audit-checkpoints:/var/lib/moe-audit"]})),
+                         "volumes": [{"type": "volume", "source": "audit-checkpoints",
+                                      "target": "/var/lib/moe-audit"}]})),
 )
 
 
