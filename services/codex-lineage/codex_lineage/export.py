@@ -86,8 +86,8 @@ async def close_period(settings: LineageSettings, store: AuditStore, tenant: str
     if not settings.audit_signing_key:
         raise ExportError("no checkpoint closes the period yet, and this command holds no signing key to make one: "
                           "codex-lineage makes it at its next checkpoint (MOE_AUDIT_CHECKPOINT_INTERVAL_S, when the "
-                          "tenant's chain grew since), or ask its evidence API for the period (GET /v1/evidence), which "
-                          "closes it with codex-lineage's key; then export again", 503)
+                          "tenant's chain grew since), or ask its evidence API for the period (GET /v1/evidence), "
+                          "which closes it with codex-lineage's key; then export again", 503)
     try:
         signer = Signer.from_file(settings.audit_signing_key)
         topic = Topics.for_namespace(settings.topic_namespace).audit_checkpoints
