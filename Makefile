@@ -84,7 +84,7 @@ test: install lint
 
 # Audit replay from the topics themselves (docs/operations.md): make replay ARGS="timeline <response_id>"
 replay: .venv/.installed
-	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.replay $(ARGS)
+	@$(PY) deploy/local/with_fleet_env.py replay $(PY) -m codex_lineage.replay $(ARGS)
 
 # Backup and restore of every store (docs/operations.md#backup-and-restore): into .data/backups/<time>/; a restore
 # stops the services, restores BACKUP (default: the newest backup) and starts them again.

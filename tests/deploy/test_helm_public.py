@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.deploy_support import CHART, helm, rendered_docs, run
+from tests.deploy.deploy_support import ANCHORS, CHART, helm, rendered_docs, run
 from tests.deploy.test_compose_public import CLIENT_ROUTES
 
 pytestmark = pytest.mark.unit
@@ -34,9 +34,9 @@ def test_the_ingress_sends_each_client_route_to_its_service_over_tls() -> None:
 
 
 def test_an_ingress_needs_a_host_and_the_controllers_pods() -> None:
-    no_host = run([helm(), "template", "moe", str(CHART), "--set", "ingress.enabled=true"])
+    no_host = run([helm(), "template", "moe", str(CHART), *ANCHORS, "--set", "ingress.enabled=true"])
     assert no_host.returncode != 0 and "ingress.host" in no_host.stderr
-    anyone = run([helm(), "template", "moe", str(CHART), *[a for kv in INGRESS for a in ("--set", kv)],
+    anyone = run([helm(), "template", "moe", str(CHART), *ANCHORS, *[a for kv in INGRESS for a in ("--set", kv)],
                   "--set-json", "networkPolicy.ingressFrom=[]"])
     assert anyone.returncode != 0 and "networkPolicy.ingressFrom" in anyone.stderr
 

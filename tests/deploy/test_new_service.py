@@ -168,7 +168,8 @@ def test_the_local_supervisor_starts_it(copy: tuple[Path, dict[str, Any]]) -> No
 
 def test_the_chart_renders_it(copy: tuple[Path, dict[str, Any]]) -> None:
     root, _ = copy
-    done = run([helm(), "template", "moe", str(root / "helm" / "moe-fleet"), "--namespace", "moe"])
+    done = run([helm(), "template", "moe", str(root / "helm" / "moe-fleet"), "--namespace", "moe",
+                "-f", str(root / "helm" / "moe-fleet" / "ci" / "anchors-values.yaml")])
     assert done.returncode == 0, done.stderr
     kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(done.stdout) if d}
     assert {("Deployment", f"moe-{NAME}"), ("Service", f"moe-{NAME}")} <= kinds

@@ -38,3 +38,23 @@ def test_the_embedded_llm_reads_fleet_env_as_the_services_do(tmp_path: Path, mon
     monkeypatch.setenv("MOE_LLM_PARALLEL", "3")  # the caller's environment wins, as for the services
     env = simple.llm_env()
     assert (env["MOE_LLM_CTX"], env["MOE_LLM_PARALLEL"]) == ("16384", "3")
+
+
+def test_replay_runs_read_only_without_the_signing_key_or_the_migrator() -> None:
+    """`make replay` (issue 47, item 6): codex-lineage's endpoints and anchors, but not its signing key, its writer
+    role or the audit store's owner; the audit store's read-only role (codex_lineage.migrate grants it SELECT)."""
+    from urllib.parse import urlsplit
+
+    from fleetlib import config, services
+
+    env = services.replay_env()
+    for withheld in ("MOE_AUDIT_SIGNING_KEY", "MOE_AUDIT_WRITER_DSN", "MOE_AUDIT_MIGRATOR_DSN",
+                     "MOE_AUDIT_CHECKPOINT_FILE"):
+        assert withheld not in env or withheld in os.environ, withheld
+    assert urlsplit(env["MOE_POSTGRES_DSN"]).username == config.AUDIT_READER_ROLE
+    assert env["MOE_AUDIT_PUBLIC_KEY"] and env["MOE_AUDIT_TSA_CHAIN"] and env["MOE_AUDIT_WITNESS_KEY"]
+    lineage = services.service_env("codex-lineage")
+    assert config.AUDIT_READER_ROLE in lineage["MOE_AUDIT_READER_ROLES"].split(",")  # its SELECT grant
+    assert lineage["MOE_AUDIT_SIGNING_KEY"] and "MOE_AUDIT_SIGNING_KEY" not in services.replay_env()
+    makefile = (REPO / "Makefile").read_text()
+    assert "with_fleet_env.py replay $(PY) -m codex_lineage.replay" in makefile

@@ -126,3 +126,22 @@ async def test_evidence_that_cannot_be_gathered_fails_the_rule_saying_why(tmp_pa
     assert [r["status"] for r in rules] == ["fail", "fail"] and report["summary"]["fail"] == 2
     assert all(r["summary"].startswith("the evidence could not be gathered: ") for r in rules)
     assert "error" in rules[0]["evidence"]
+
+
+async def test_a_deployment_allowed_to_run_unanchored_fails_the_anchoring_rules_saying_so() -> None:
+    """Helm's audit.allowUnanchored (MOE_AUDIT_ALLOW_UNANCHORED) is never a pass, even before any chain exists and
+    even with a timestamp authority set: the report names the setting."""
+    from codex_lineage.compliance.checks_record import checkpoints_anchored
+    from codex_lineage.compliance.sources import Sources
+    from codex_lineage.settings import LineageSettings
+    from moe_core.contracts.topics import Topics
+
+    async def no_drift(hours: float) -> dict[str, object]:
+        raise AssertionError("not asked")
+
+    for tsa in ("", "http://tsa.example:3000/api/v1/timestamp"):
+        settings = LineageSettings(kafka_bootstrap="127.0.0.1:9", audit_allow_unanchored=True, audit_tsa_url=tsa)
+        sources = Sources(settings, Topics.for_namespace("nowhere"), None, None, no_drift)  # type: ignore[arg-type]
+        outcome = await checkpoints_anchored(sources, {"max_age_hours": 2})
+        assert outcome.status == "fail" and "audit.allowUnanchored" in outcome.summary, outcome
+        assert outcome.evidence["allow_unanchored"] is True

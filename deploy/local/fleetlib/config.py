@@ -52,6 +52,7 @@ POSTGRES_DB = "moe"
 # the grants moe_core.runtime.pg.tables declares (moe_gateway, moe_mcp, moe_gap_healer, moe_codex_lineage, ...).
 MIGRATOR_ROLE = pg_tables.MIGRATOR_ROLE
 AUDIT_MIGRATOR_ROLE = pg_tables.AUDIT_MIGRATOR_ROLE
+AUDIT_READER_ROLE = "moe_audit_reader"  # `make replay`'s: SELECT on the audit store, nothing else (local fleet)
 CODEX_LINEAGE_ROLE = pg_tables.role_of("codex-lineage")
 PG_SERVICES = tuple(pg_tables.services())  # the services that touch Postgres, each with its own role
 
@@ -87,6 +88,7 @@ def endpoints() -> dict[str, str]:
         "redis": f"redis://{f':{redis_pw}@' if redis_pw else ''}{HOST}:{port('redis')}/0",
         "postgres": postgres(POSTGRES_USER, pg_pw),
         "postgres-audit-migrator": postgres(AUDIT_MIGRATOR_ROLE, secrets.get(AUDIT_MIGRATOR_ROLE)),
+        "postgres-audit-reader": postgres(AUDIT_READER_ROLE, secrets.get(AUDIT_READER_ROLE)),
         "postgres-migrator": postgres(MIGRATOR_ROLE, secrets.get(MIGRATOR_ROLE)),
         **{f"postgres-{s}": postgres(service_role(s), secrets.get(service_role(s))) for s in PG_SERVICES},
         "neo4j": f"bolt://{HOST}:{port('neo4j')}",

@@ -107,6 +107,10 @@ async def _ensure_roles(conn: Any, db: str) -> None:
                                                                          r)]
     passwords = {r: secrets.generate(r) if with_passwords else None for r in missing}
     await roles.ensure_roles(conn, db, passwords, config.POSTGRES_USER)
+    reader = config.AUDIT_READER_ROLE  # `make replay`'s role: codex_lineage.migrate grants it SELECT on the audit store
+    if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", reader):
+        await roles.sql(conn, "CREATE ROLE %I LOGIN PASSWORD %L", reader,
+                        secrets.generate(reader) if with_passwords else None)
 
 
 async def adopt_fleet_tables() -> None:

@@ -33,7 +33,7 @@ def service_env(name: str) -> dict[str, str]:
         env["MOE_AUDIT_CHECKPOINT_FILE"] = str(audit_key.CHECKPOINTS)
         env["MOE_AUDIT_WRITER_DSN"] = eps["postgres-codex-lineage"]
         env["MOE_AUDIT_WRITER_ROLE"] = config.CODEX_LINEAGE_ROLE
-        env["MOE_AUDIT_READER_ROLES"] = config.POSTGRES_USER  # the operator's role reads it too
+        env["MOE_AUDIT_READER_ROLES"] = f"{config.POSTGRES_USER},{config.AUDIT_READER_ROLE}"  # the operator, replay
     # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
     env["MOE_REQUEST_TIMEOUT_S"] = env["MOE_LOCAL_LLM_TIMEOUT_S"] = "300"  # a model call as long as its request
     env.update(config.read_env_file())
@@ -41,6 +41,21 @@ def service_env(name: str) -> dict[str, str]:
     env.update(kafka_principal_env(name))  # a service's broker identity is its own, whatever the caller's is
     paths = [str(config.REPO / "libs")] + [str(p) for p in sorted((config.REPO / "services").glob("*"))]
     env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+# codex-lineage's alone: what `make replay` never gets (the signing key, its writer role, the audit store's owner)
+REPLAY_WITHHELD = ("MOE_AUDIT_SIGNING_KEY", "MOE_AUDIT_WRITER_DSN", "MOE_AUDIT_WRITER_ROLE", "MOE_AUDIT_MIGRATOR_DSN",
+                   "MOE_AUDIT_READER_ROLES", "MOE_AUDIT_CHECKPOINT_FILE")
+
+
+def replay_env() -> dict[str, str]:
+    """`make replay`'s environment: codex-lineage's endpoints and broker identity (it reads every topic) with the
+    audit store's read-only role and the public anchors only. It cannot sign, insert, or alter the record: a period
+    without a closing checkpoint yet is closed by codex-lineage (its next checkpoint, or the evidence API)."""
+    env = {k: v for k, v in service_env("codex-lineage").items() if k not in REPLAY_WITHHELD}
+    env["MOE_POSTGRES_DSN"] = config.endpoints()["postgres-audit-reader"]
+    env["MOE_SERVICE_NAME"] = "replay"
     return env
 
 

@@ -73,6 +73,13 @@ _CODEX_LINEAGE_IN_HELM = 'http://{{ include "moe-fleet.fullname" . }}-codex-line
 # services that apply them (Helm: guardrails.appliedBy and templates/guardrails.yaml)
 _GUARDRAILS_ENV = {"MOE_GUARDRAILS_FILE": "/etc/moe/guardrails/guardrails.yaml  # from GUARDRAILS_HOST_FILE"}
 _GUARDRAILS_MOUNT = {"volumes": ["${GUARDRAILS_HOST_FILE}:/etc/moe/guardrails/guardrails.yaml:ro"]}
+# The audit record's public anchors (compose's configs; compose/anchors.py makes them): what the control plane verifies
+# with and codex-lineage timestamps, cosigns and checks retired keys against (docs/deploy.md#6-the-audit-anchors)
+_ANCHORS = "/etc/moe/audit"
+_AUDIT_ANCHORS = [{"source": "audit-public-key", "target": f"{_ANCHORS}/audit-public-key.pem"},
+                  {"source": "audit-keyring", "target": f"{_ANCHORS}/audit-keyring.json"},
+                  {"source": "tsa-chain", "target": f"{_ANCHORS}/tsa-chain.pem"},
+                  {"source": "witness-vkey", "target": f"{_ANCHORS}/witness.vkey"}]
 _NEO4J_DOCS = {"MOE_NEO4J_URL": "bolt://neo4j:7687"}
 _STAGE_WAITS = ("kafka", "kafka-setup", "redis", "postgres", "pg-migrate")
 
@@ -100,14 +107,20 @@ FLEET: tuple[Service, ...] = (
                      "MOE_CONSOLE_CODEX_LINEAGE_URL": "http://codex-lineage:8109  # the console's data-health page"},
                 compose_env={"MOE_OPA_URL": "http://opa:8181  # every write decision (fails closed while OPA is down)",
                              "MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa  # compared with what OPA has in force "
-                                                   "(GET /v1/admin/policy)"},
+                                                   "(GET /v1/admin/policy)",
+                             # the audit API verifies with the anchors, never with what the database holds
+                             "MOE_AUDIT_PUBLIC_KEY": f"{_ANCHORS}/audit-public-key.pem",
+                             "MOE_AUDIT_KEYRING": f"{_ANCHORS}/audit-keyring.json",
+                             "MOE_AUDIT_TSA_CHAIN": f"{_ANCHORS}/tsa-chain.pem",
+                             "MOE_AUDIT_WITNESS_KEY": f"{_ANCHORS}/witness.vkey"},
                 # in Helm the Service is the release's (<release>-codex-lineage): the value is rendered with tpl
                 helm_env={"MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa",
                           "MOE_CONSOLE_CODEX_LINEAGE_URL": _CODEX_LINEAGE_IN_HELM},
                 observability_env={"MOE_PROMETHEUS_URL": "http://prometheus:9090  # the providers' latency "
                                                          "percentiles (GET /v1/admin/providers)"},
-                helm={"policies": "/etc/moe/policy/opa", "oidc": True, "service": {"type": "ClusterIP"}},
-                compose={"volumes": ["../policy/opa:/etc/moe/policy/opa:ro"]},
+                helm={"policies": "/etc/moe/policy/opa", "oidc": True, "auditVerifier": True,
+                      "service": {"type": "ClusterIP"}},
+                compose={"volumes": ["../policy/opa:/etc/moe/policy/opa:ro"], "configs": _AUDIT_ANCHORS},
                 publish="loopback", waits_for=(*_STAGE_WAITS, "opa"))),  # its client routes: via the proxy
     Service("planner", "planner", 8101, "planner.app:STAGE", deploy=Deployment(
         memory="384Mi", memory_limit="768Mi", resources_note="+ the MiniLM embedding model (onnxruntime) in memory",
@@ -165,12 +178,19 @@ FLEET: tuple[Service, ...] = (
                     "MOE_AUDIT_SIGNING_KEY": "/run/secrets/audit-signing-key  # its Ed25519 key: no other service",
                     "MOE_AUDIT_WRITER_DSN": "postgresql://moe_codex_lineage:${PG_CODEX_LINEAGE_PASSWORD}@postgres:5432/"
                                             "${POSTGRES_DB}",
-                    "MOE_AUDIT_TSA_URL": "${MOE_AUDIT_TSA_URL:-}  # the checkpoints' RFC 3161 authority (empty: none)",
-                    "MOE_AUDIT_WITNESS_URL": "${MOE_AUDIT_WITNESS_URL:-}  # the witness that cosigns them (c2sp.org/"
-                                             "tlog-witness; empty: none)",
-                    "MOE_AUDIT_WITNESS_KEY": "${MOE_AUDIT_WITNESS_KEY:-}  # the witness's vkey"},
+                    # the anchors: the compose deployment's own TSA and witness (or outside ones), the keyring, the
+                    # append-only checkpoint file on a volume of its own (the topic is the other outlet)
+                    "MOE_AUDIT_TSA_URL": "${MOE_AUDIT_TSA_URL:-http://tsa:3000/api/v1/timestamp}  # RFC 3161",
+                    "MOE_AUDIT_TSA_CHAIN": f"{_ANCHORS}/tsa-chain.pem",
+                    "MOE_AUDIT_WITNESS_URL": "${MOE_AUDIT_WITNESS_URL:-http://witness:8191}  # c2sp.org/tlog-witness",
+                    "MOE_AUDIT_WITNESS_KEY": f"{_ANCHORS}/witness.vkey  # its vkey",
+                    "MOE_AUDIT_KEYRING": f"{_ANCHORS}/audit-keyring.json  # the retired keys too",
+                    "MOE_AUDIT_CHECKPOINT_FILE": "/var/lib/moe-audit/checkpoints.jsonl  # audit-checkpoints volume"},
                 helm_env={"MOE_LINEAGE_FACET_BASE": f"{_CODEX_LINEAGE_IN_HELM}/api/v1/facets"},
-                helm={"auditSigner": True}, compose={"secrets": ["audit-signing-key"]})),
+                helm={"auditSigner": True},
+                compose={"secrets": ["audit-signing-key"], "configs": _AUDIT_ANCHORS,
+                         "volumes": [{"type": "volume", "source": "audit-checkpoints",
+                                      "target": "/var/lib/moe-audit"}]})),
 )
 
 

@@ -77,7 +77,10 @@ def service_block(entry: Service) -> str:
     if deploy.publish:
         host = "127.0.0.1:" if deploy.publish == "loopback" else ""
         lines += ["    ports:", f'      - "{host}${{{upper(entry.name)}_PORT}}:{entry.port}"']
-    lines += [f"    {key}: {flow(value)}" for key, value in deploy.compose.items()]
+    for key, value in deploy.compose.items():  # flow style; a long list one item per line
+        long = isinstance(value, list) and len(f"    {key}: {flow(value)}") > 120
+        items = [f"      - {flow(item)}" for item in value] if long else []
+        lines += [f"    {key}:", *items] if long else [f"    {key}: {flow(value)}"]
     lines.append("    depends_on:")
     for name in waits_for(entry):
         condition = "service_completed_successfully" if name in _COMPLETED else "service_healthy"

@@ -81,7 +81,13 @@ def _write_tree(out: Path, tree: dict[str, Any], witness_key: str) -> None:
 
 async def close_period(settings: LineageSettings, store: AuditStore, tenant: str) -> Any:
     """A checkpoint made now (the period or request just ended and none followed it yet), with codex-lineage's
-    key and the timestamp authority, published like every checkpoint."""
+    key and the timestamp authority, published like every checkpoint. Without the key (`make replay` is read-only)
+    codex-lineage closes it: its next checkpoint, or its evidence API."""
+    if not settings.audit_signing_key:
+        raise ExportError("no checkpoint closes the period yet, and this command holds no signing key to make one: "
+                          "codex-lineage makes it at its next checkpoint (MOE_AUDIT_CHECKPOINT_INTERVAL_S, when the "
+                          "tenant's chain grew since), or ask its evidence API for the period (GET /v1/evidence), "
+                          "which closes it with codex-lineage's key; then export again", 503)
     try:
         signer = Signer.from_file(settings.audit_signing_key)
         topic = Topics.for_namespace(settings.topic_namespace).audit_checkpoints

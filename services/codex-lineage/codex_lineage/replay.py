@@ -186,7 +186,13 @@ async def main(argv: list[str] | None = None) -> int:
     if args.command == "rebuild" and args.what == "graph":
         return await rebuild_graph(settings, args.since, args.until, args.keep)
     if args.command == "rebuild":
-        return await rebuild_lineage(settings, args.since, args.until, args.schema, args.keep)
+        try:
+            return await rebuild_lineage(settings, args.since, args.until, args.schema, args.keep)
+        except asyncpg.InsufficientPrivilegeError as exc:  # `make replay` is read-only (no migrator)
+            print(f"rebuild lineage: the comparison is written to a scratch schema, which this role may not make "
+                  f"({exc}); give it a role that may (MOE_AUDIT_MIGRATOR_DSN: the audit store's owner)",
+                  file=sys.stderr)
+            return 2
     if args.as_recorded:
         return await present(settings, args.response_id, args.json, not args.no_execute, args.timeout)
     return await rerun(settings, args.response_id, args.timeout)

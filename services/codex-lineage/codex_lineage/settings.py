@@ -27,6 +27,9 @@ class LineageSettings(FleetSettings):
                                                            "0600): signs every audit entry and checkpoint")
     audit_tsa_url: str = Field(default="", description="RFC 3161 timestamp authority that anchors the checkpoints "
                                                        "(empty: checkpoints are signed but not timestamped)")
+    audit_allow_unanchored: bool = Field(default=False, description="Run without the anchors (timestamp authority, "
+                                         "witness) on purpose: Helm's audit.allowUnanchored; the compliance rules "
+                                         "on anchoring then fail, naming it")
     audit_tsa_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one timestamp request")
     audit_checkpoint_interval_s: float = Field(default=60.0, ge=0.2, description="How often the tenants' chains "
                                                                                  "are checkpointed (when they grew)")

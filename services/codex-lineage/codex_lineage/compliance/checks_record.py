@@ -87,8 +87,15 @@ async def audit_recording(src: Sources, params: dict[str, Any]) -> Outcome:
 
 
 async def checkpoints_anchored(src: Sources, params: dict[str, Any]) -> Outcome:
-    """Every tenant's chain has an RFC 3161-timestamped checkpoint younger than params.max_age_hours."""
+    """Every tenant's chain has an RFC 3161-timestamped checkpoint younger than params.max_age_hours; a deployment
+    that allows running unanchored (MOE_AUDIT_ALLOW_UNANCHORED, Helm's audit.allowUnanchored) fails, chains or not."""
     max_age = timedelta(hours=float(params.get("max_age_hours", 2)))
+    if src.settings.audit_allow_unanchored:
+        return Outcome("fail", "the deployment allows running unanchored (MOE_AUDIT_ALLOW_UNANCHORED; Helm: "
+                       "audit.allowUnanchored): set a timestamp authority and a witness instead",
+                       {"source": "codex-lineage's settings", "allow_unanchored": True,
+                        "timestamp_authority": src.settings.audit_tsa_url or None,
+                        "witness": src.settings.audit_witness_url or None})
     rows = await src.store.pool.fetch(CHECKPOINTS)
     chains = await src.store.pool.fetch("SELECT DISTINCT tenant_id FROM audit_log")
     evidence: dict[str, Any] = {"source": f"audit store (schema {src.store.schema}): audit_checkpoints",
