@@ -35,7 +35,7 @@ from tests.data.precision.external import deepmind
 HERE = Path(__file__).parent
 WRITTEN = ("tuning", "heldout", "probe")
 # issue 53: the held-apart set in English and German; the two external samples (written elsewhere)
-COMPOSE = ("compose_heldout", "external-deepmind", "external-deepmind-fresh")
+COMPOSE = ("compose_heldout", "german_words", "external-deepmind", "external-deepmind-fresh", "external-deepmind-heldout")
 SETS = (*WRITTEN, *generated.PARTS, *COMPOSE)
 MAX_LISTED = 40  # misses listed per set in the report
 HISTORY = [
@@ -187,6 +187,8 @@ def load(name: str) -> list[dict[str, Any]]:
         return deepmind.load()
     if name == "external-deepmind-fresh":
         return deepmind.load("deepmind_fresh.yaml")
+    if name == "external-deepmind-heldout":
+        return deepmind.load("deepmind_heldout.yaml")
     return list(yaml.safe_load((HERE / f"{name}.yaml").read_text())["items"])
 
 
