@@ -13,6 +13,7 @@ from typing import Any
 
 from moe_core.contracts import PlannedTask
 from moe_core.contracts.tools import PRECISION_CATEGORY
+from planner.preflight import numwords
 from planner.preflight.algebra import calculus, solve
 from planner.preflight.arith import arithmetic
 from planner.preflight.bases import number_base
@@ -72,6 +73,15 @@ def match(question: str) -> Hit | None:
     now = current_time(q)  # the one question about "now" a tool answers exactly: it reads the clock
     if now is not None or not today_free(q.text):
         return now
+    hit = _read(q)
+    for lang in numwords.configured():  # not answered as written: its number words as digits, if it has any
+        spelled = None if hit is not None else numwords.as_digits(q.text, lang)
+        if spelled is not None:
+            hit = _read(Question(raw=q.raw, text=spelled, quoted=q.quoted))
+    return hit
+
+
+def _read(q: Question) -> Hit | None:
     for rule in RULES:
         hit = rule(q)
         if hit is not None:

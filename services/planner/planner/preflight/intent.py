@@ -94,6 +94,10 @@ DAY_NAMES = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 PREDICATES = {"subnet": re.compile(r"\b(?:in|inside|within|part of|belongs?|contains?|includes?)\b", I),
               "dates": re.compile(rf"\b(?:weekday|weekend|{DAY_NAMES})\b", I)}
 ARTICLE = re.compile(r"^(?:a|an|the|ein|eine|einen|der|die|das)$", I)
+# German "bin" is a verb ("ich bin", "bin ich", "wenn ich 1990 geboren bin"), no base: only after a preposition
+# or before a bracket ("to bin", "bin(10)") is it binary
+VERB_BIN = re.compile(r"\bich\s+bin\b|\bbin\s+ich\b|(?<!\bin )(?<!\bto )(?<!\bas )(?<!\binto )(?<!\bnach )\bbin\b"
+                      r"(?=\s*(?:[,;:.!?]|$))", I)
 
 
 def _alternative_of_facts(text: str, at: re.Match[str], leader: str) -> bool:
@@ -146,7 +150,7 @@ def intent_match(q: Question) -> Hit | None:
     """(tool, arguments) when one tool clearly leads and every argument is bound from a typed value, else None."""
     if q.quoted or stray_quote(q.text) or len(re.findall(r"[?!]", q.raw)) > 1:
         return None  # quoted text is the strict grammars' business; two questions in one: the planner
-    text = bind.ARROW_TO.sub(" to ", q.text).strip()
+    text = VERB_BIN.sub(" ", bind.ARROW_TO.sub(" to ", q.text)).strip()
     intent = score(text)
     if intent.family is None:
         return None
