@@ -322,6 +322,19 @@ def report(results: dict[str, list[Graded]]) -> str:
              "german_words.yaml (German number words) and three samples of a set written elsewhere (external/:",
              "DeepMind's mathematics-dataset): two to calibrate on, one held out; see the history and the",
              "calibration below.",
+             "", "Run: `make precision` (it calibrates first: calibrate.py -> planner/preflight/calibration.yaml, then",
+             "evaluates -> this file; about 4 minutes on a loaded machine). Beside other test infrastructure, in a",
+             "network namespace of its own: `unshare -n bash -c 'ip link set lo up && make precision'`.", "",
+             "What the composition grammar covers: the formulas of planner/preflight/formulas.yaml (arithmetic words,",
+             "percentages, fractions in words, roots, remainders, logarithms, combinatorics, geometry, sequences, a",
+             "3x3 determinant, reverse percentages, VAT, consumption and speed, dates with weeks and days, Roman",
+             "numerals, monthly compounding, gcd/lcm, rounding, bases, primality), composed through their {x:q}",
+             "slots and the languages' infix operators, in English and German. How to add a kind: an entry in",
+             "formulas.yaml (an expression for calculate or a tool and its arguments, phrases per language, limits);",
+             "no code. How to add a language: a block in planner/preflight/languages.yaml (number format, lead-ins,",
+             "tails, operators, currencies; `number_words` with its text2num code for number words, `fractions`)",
+             "and its phrases under each formula; tests/unit/test_preflight_compose.py and test_preflight_numwords.py",
+             "show both done as data alone.",
              "", *HISTORY, "",
              "| set | questions | tool questions | distractors handed over | answered | wrong | precision | recall |",
              "|---|---|---|---|---|---|---|---|"]
@@ -330,6 +343,11 @@ def report(results: dict[str, list[Graded]]) -> str:
         lines.append(f"| {name} | {r['questions']} | {r['answerable']} | {r['distractors_handed_over']}/"
                      f"{r['distractors']} | {r['answered']} | {r['wrong']} | {_pct(r['precision'])} | "
                      f"{_pct(r['recall'])} |")
+    written = [g for name in ("compose_heldout", "german_words") for g in results[name]]
+    external = [g for name in COMPOSE if name.startswith("external") for g in results[name]]
+    lines += ["", "## Issue 53's sets written here (compose_heldout, german_words): by language", "",
+              *_table(written, "language"), "", "## The external set (all three samples): by kind", "",
+              *_table(external, "category")]
     lines += calibration_report.section(results)
     for name in SETS:
         if name in COMPOSE:
