@@ -137,6 +137,38 @@ def test_a_new_formula_is_a_data_entry(monkeypatch: pytest.MonkeyPatch) -> None:
         compose._quantities.cache_clear()
 
 
+def test_a_new_language_is_a_data_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """French by a block in languages.yaml and a phrase under a formula: no code."""
+    langs: dict[str, Any] = yaml.safe_load((compose.HERE / "languages.yaml").read_text(encoding="utf-8"))
+    langs["fr"] = {"numbers": {"group": " ", "decimal": ","}, "leads": ["combien font", "calcule"], "tails": ["merci"],
+                   "operators": {"fois": "*", "plus": "+", "moins": "-", "divisé par": "/"}, "currencies": ["€"]}
+    formulas: dict[str, Any] = yaml.safe_load((compose.HERE / "formulas.yaml").read_text(encoding="utf-8"))
+    root = next(f for f in formulas["formulas"] if f["name"] == "square_root")
+    root["phrases"]["fr"] = ["(?:la )?racine carrée de {x:q}"]
+    texts = {"languages.yaml": yaml.safe_dump(langs, allow_unicode=True),
+             "formulas.yaml": yaml.safe_dump(formulas, allow_unicode=True)}
+    assert compose.compose(normalise("Combien font 17 fois 23")) is None
+    real = compose.HERE
+
+    class Folder:
+        def __truediv__(self, name: str) -> Any:
+            return _Text(texts[name]) if name in texts else real / name
+
+    monkeypatch.setattr(compose, "HERE", Folder())
+    compose.languages.cache_clear()
+    compose._quantities.cache_clear()
+    try:
+        assert compose.compose(normalise("Combien font 17 fois 23")) == ("calculate", {"expression": "17 * 23"})
+        assert compose.compose(normalise("Calcule la racine carrée de 2,25")) == \
+            ("calculate", {"expression": "sqrt(2.25)"})
+        assert compose.compose(normalise("Combien font 1 500,5 moins 0,5")) == \
+            ("calculate", {"expression": "1500.5 - 0.5"})
+    finally:
+        monkeypatch.setattr(compose, "HERE", real)
+        compose.languages.cache_clear()
+        compose._quantities.cache_clear()
+
+
 class _Text:
     def __init__(self, text: str) -> None:
         self.text = text
