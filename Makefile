@@ -18,7 +18,7 @@ help:
 	@echo "make test    the same set-up where needed, then lint and the whole test suite"
 	@echo "make bench   the fleet's overhead beside LiteLLM's -> docs/performance.md (BENCH_QUICK=1: a short run)"
 	@echo "make soak    SOAK=<seconds> (300) of mixed traffic, every process's memory: flat? -> docs/performance.md"
-	@echo "make precision  the exact answers' evaluation (precision, recall) -> docs/precision.md"
+	@echo "make precision  the preflight's calibration, then the exact answers' evaluation (precision, recall) -> docs/precision.md"
 	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
 	@echo "make backup | make restore [BACKUP=dir]  every store into .data/backups/<time>/ and back (docs/operations.md)"
 	@echo "make keys ARGS=\"list\"  the key CLI: create | list | rotate | revoke (docs/operations.md#api-keys)"
@@ -111,6 +111,7 @@ test-unit: .venv/.installed
 	@touch $@
 
 precision: .venv/.installed
+	@$(PY) tests/data/precision/calibrate.py --write services/planner/planner/preflight/calibration.yaml
 	@$(PY) tests/data/precision/evaluate.py --write docs/precision.md
 
 bench: install .venv-bench/.installed

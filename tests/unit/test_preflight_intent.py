@@ -15,7 +15,7 @@ import pytest
 from mcp_service.tools import IMPLEMENTATIONS
 from moe_core.contracts.tools import select_tools
 from planner.preflight import RULES, normalise, recognise
-from planner.preflight.intent import MARGIN, MIN_SCORE, score
+from planner.preflight.intent import calibrated, score
 from planner.tool_catalogue import ToolCatalogue
 
 pytestmark = pytest.mark.unit
@@ -96,8 +96,10 @@ def test_the_leader_needs_a_typed_value_a_cue_and_a_margin() -> None:
     assert score("So for 192.168.10.0/26 which one is the broadcast address").family == "subnet"
     assert score("broadcast address please").family is None  # cue words without a typed value
     two = score("what's the median of 3, 4, 5 in hex")  # a list (statistics) and a numeral with a base word
-    assert two.family is None and two.scores["statistics"] >= MIN_SCORE and two.scores["bases"] >= MIN_SCORE
-    assert abs(two.scores["statistics"] - two.scores["bases"]) < MARGIN
+    least = calibrated()
+    assert two.family is None and two.scores["statistics"] >= least["statistics"][0] and \
+        two.scores["bases"] >= least["bases"][0]
+    assert abs(two.scores["statistics"] - two.scores["bases"]) < min(least["statistics"][1], least["bases"][1])
 
 
 @pytest.mark.parametrize("question", [

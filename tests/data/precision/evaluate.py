@@ -28,14 +28,16 @@ if __package__ in (None, ""):  # run as a script (make precision): the repositor
 from mcp_service.tools import IMPLEMENTATIONS, ToolError
 from moe_core.contracts.tools import select_tools
 from planner.preflight import recognise
+from planner.preflight.core import claim
 from planner.tool_catalogue import ToolCatalogue
-from tests.data.precision import generated
+from tests.data.precision import calibration_report, generated
 from tests.data.precision.external import deepmind
 
 HERE = Path(__file__).parent
 WRITTEN = ("tuning", "heldout", "probe")
-# issue 53: the held-apart set in English and German; the two external samples (written elsewhere)
-COMPOSE = ("compose_heldout", "external-deepmind", "external-deepmind-fresh")
+# issue 53: the held-apart sets in English and German; the three external samples (written elsewhere)
+COMPOSE = ("compose_heldout", "german_words", "external-deepmind", "external-deepmind-fresh",
+           "external-deepmind-heldout")
 SETS = (*WRITTEN, *generated.PARTS, *COMPOSE)
 MAX_LISTED = 40  # misses listed per set in the report
 HISTORY = [
@@ -167,7 +169,28 @@ HISTORY = [
     "  point?) that the grammar hands over on purpose.",
     "Caveat: the external questions come from templates of one generator, so the fresh sample measures new values",
     "and the generator's wordings, not the breadth of what people ask; no public German set was found in the",
-    "registries, so German recall is measured on compose_heldout alone.",
+    "registries, so German recall is measured on the sets written here (compose_heldout, german_words).",
+    "",
+    "Issue 53, second round (German number words; the calibration of the intent path's confidence), in this order:",
+    "- external-deepmind-heldout: a third sample of the same generator (seed 5303), drawn and committed before any",
+    "  change of this round and never read: the calibration's held-out half. First run, the preflight as it was:",
+    "  precision 100%, 264 of 280 (94.3%).",
+    "- german_words.yaml (42 German questions: 33 for a tool with number words, fractions and ordinal dates, 3",
+    "  must-refuse unit questions in words, 6 distractors with number words) written as a user would, committed",
+    "  before the preflight read German number words. First run, the preflight as it was: 0 of 33 (9/9 handed",
+    "  over). After number words as data (planner/preflight/numwords.py, languages.yaml number_words and",
+    "  fractions: integers and ordinals by text2num 3.1.0, MIT; halves, 'dreimal', fractions as a typed slot):",
+    "  33 of 33, 9/9, no other figure changed; not tuned on. Probing by hand found two older wrong exact answers,",
+    "  fixed with tests (no figure changed): German 'bin' ('Ich bin 1990 geboren') read as binary by the intent",
+    "  path, and two numbers side by side ('2 3 times 4') sent to calculate, which could not read them.",
+    "- The intent path's thresholds (hand-picked until now: least score 3, least lead 2 for every family)",
+    "  calibrated by calibrate.py (method and figures in the calibration section below): least lead 3 for most",
+    "  families, least score and lead 5 for finance (every finance answer of the calibration sets scored 5).",
+    "  The calibration sets' figures did not change; held-out generated-heldout6 fell from 96.8% to 91.5% (10",
+    "  finance questions scoring 4 and 8 prime questions leading by 2 now go to the planner: the calibration saw",
+    "  no such question, so the strictest of the equal points does not answer them), precision 100%. The rule was",
+    "  fixed before the held-out run and not changed after it. The semantic router (planner/router.py) picks an",
+    "  expert model, never an exact answer: the exact answers' confidence is the intent path's.",
 ]
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
@@ -178,6 +201,7 @@ class Graded:
     tool: str | None  # the tool the preflight chose (None: handed to the planner)
     text: str
     verdict: str  # right | wrong | handed_over (a miss for a tool question, right for a distractor)
+    path: str = ""  # who answered: "grammar" (every word bound) or "intent:<family>" (the intent path)
 
 
 def load(name: str) -> list[dict[str, Any]]:
@@ -187,6 +211,8 @@ def load(name: str) -> list[dict[str, Any]]:
         return deepmind.load()
     if name == "external-deepmind-fresh":
         return deepmind.load("deepmind_fresh.yaml")
+    if name == "external-deepmind-heldout":
+        return deepmind.load("deepmind_heldout.yaml")
     return list(yaml.safe_load((HERE / f"{name}.yaml").read_text())["items"])
 
 
@@ -214,17 +240,24 @@ def grade(item: dict[str, Any], catalogue: ToolCatalogue) -> Graded:
     if task is None:
         return Graded(item, None, "", "handed_over")
     assert task.tool is not None
+    claimed = claim(item["q"])
+    path = f"intent:{claimed.intent.family}" if claimed and claimed.intent else "grammar"
+    return grade_call(item, task.tool, task.args, path)
+
+
+def grade_call(item: dict[str, Any], tool: str, args: dict[str, Any], path: str = "") -> Graded:
+    """The tool's answer to the call, right or wrong for the item."""
     try:
-        text = IMPLEMENTATIONS[task.tool](task.args).text
+        text = IMPLEMENTATIONS[tool](args).text
     except ToolError as exc:
         text = f"No exact result: {exc.message}"
     # a generated question names its tool (its answers, such as a smallest prime factor, are short numbers that
     # another tool's sentence may hold too); a written one may be answered by another tool ("sum of 12 and 30")
-    tool_ok = item.get("tool") == task.tool if "template" in item else item.get("tool") is not None
-    expected = item.get("answers") or [str(item["answer"])]
+    tool_ok = item.get("tool") == tool if "template" in item else item.get("tool") is not None
+    expected = item.get("answers") or [str(item.get("answer", ""))]
     ok = tool_ok and not text.startswith("No exact result") and \
         all(contains(text, str(e), bool(item.get("ignore_case"))) for e in expected)
-    return Graded(item, task.tool, text, "right" if ok else "wrong")
+    return Graded(item, tool, text, "right" if ok else "wrong", path)
 
 
 def rates(graded: list[Graded]) -> dict[str, Any]:
@@ -262,15 +295,13 @@ def _table(graded: list[Graded], key: str) -> list[str]:
 
 
 def _false_exact(graded: list[Graded]) -> list[str]:
-    """Wrong exact answers / all questions, per kind and language (a distractor answered counts as wrong)."""
+    """Wrong exact answers / exact answers per kind and language, with the 95% upper bound (a distractor answered
+    counts as wrong)."""
     groups: dict[tuple[str, str], list[Graded]] = defaultdict(list)
     for g in graded:
         groups[(str(g.item.get("category")), str(g.item.get("language")))].append(g)
-    lines = ["| kind | language | questions | wrong exact answers | false-exact rate |", "|---|---|---|---|---|"]
-    for (kind, language), group in sorted(groups.items()):
-        r = rates(group)
-        lines.append(f"| {kind} | {language} | {r['questions']} | {r['wrong']} | {_pct(r['wrong'] / r['questions'])} |")
-    return lines
+    return ["| kind | language | questions | exact answers | wrong | false-exact rate | 95% upper bound |",
+            "|---|---|---|---|---|---|---|", *calibration_report.false_exact_rows(groups, lambda k: list(k))]
 
 
 def report(results: dict[str, list[Graded]]) -> str:
@@ -287,8 +318,23 @@ def report(results: dict[str, list[Graded]]) -> str:
              "The generated parts (issue 30) are split by phrasing template: tests/data/precision/templates_*.py,",
              "slots.py (values and independently computed answers), generated.py (seed 30, 10 per template);",
              "generated-heldout6 is the clean held-apart part; heldout3-5 were tuned on in the third round (below).",
-             "Issue 53 adds compose_heldout.yaml (English and German, with must-refuse unit questions) and two samples",
-             "of a set written elsewhere (external/: DeepMind's mathematics-dataset); see the history below.",
+             "Issue 53 adds compose_heldout.yaml (English and German, with must-refuse unit questions),",
+             "german_words.yaml (German number words) and three samples of a set written elsewhere (external/:",
+             "DeepMind's mathematics-dataset): two to calibrate on, one held out; see the history and the",
+             "calibration below.",
+             "", "Run: `make precision` (it calibrates first: calibrate.py -> planner/preflight/calibration.yaml, then",
+             "evaluates -> this file; about 4 minutes on a loaded machine). Beside other test infrastructure, in a",
+             "network namespace of its own: `unshare -n bash -c 'ip link set lo up && make precision'`.", "",
+             "What the composition grammar covers: the formulas of planner/preflight/formulas.yaml (arithmetic words,",
+             "percentages, fractions in words, roots, remainders, logarithms, combinatorics, geometry, sequences, a",
+             "3x3 determinant, reverse percentages, VAT, consumption and speed, dates with weeks and days, Roman",
+             "numerals, monthly compounding, gcd/lcm, rounding, bases, primality), composed through their {x:q}",
+             "slots and the languages' infix operators, in English and German. How to add a kind: an entry in",
+             "formulas.yaml (an expression for calculate or a tool and its arguments, phrases per language, limits);",
+             "no code. How to add a language: a block in planner/preflight/languages.yaml (number format, lead-ins,",
+             "tails, operators, currencies; `number_words` with its text2num code for number words, `fractions`)",
+             "and its phrases under each formula; tests/unit/test_preflight_compose.py and test_preflight_numwords.py",
+             "show both done as data alone.",
              "", *HISTORY, "",
              "| set | questions | tool questions | distractors handed over | answered | wrong | precision | recall |",
              "|---|---|---|---|---|---|---|---|"]
@@ -297,6 +343,12 @@ def report(results: dict[str, list[Graded]]) -> str:
         lines.append(f"| {name} | {r['questions']} | {r['answerable']} | {r['distractors_handed_over']}/"
                      f"{r['distractors']} | {r['answered']} | {r['wrong']} | {_pct(r['precision'])} | "
                      f"{_pct(r['recall'])} |")
+    written = [g for name in ("compose_heldout", "german_words") for g in results[name]]
+    external = [g for name in COMPOSE if name.startswith("external") for g in results[name]]
+    lines += ["", "## Issue 53's sets written here (compose_heldout, german_words): by language", "",
+              *_table(written, "language"), "", "## The external set (all three samples): by kind", "",
+              *_table(external, "category")]
+    lines += calibration_report.section(results)
     for name in SETS:
         if name in COMPOSE:
             lines += ["", f"## {name}: by kind", "", *_table(results[name], "category"), "",

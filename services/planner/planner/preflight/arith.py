@@ -93,6 +93,8 @@ def arithmetic_expression(text: str) -> str | None:
     if expression is None:
         return None
     expression = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", expression)  # thousands separators
+    if re.search(r"\d\s+\.?\d", expression):
+        return None  # "2 3 times 4", "zwei drei mal vier": two numbers side by side, no operation between them
     if re.search(r"/\s*[\d.]+\s*\(", expression):
         return None  # "6 / 2(1+2)": is 2(1+2) one divisor? people disagree, so no exact answer
     if not EXPRESSION.fullmatch(expression) or not balanced(expression) or not re.search(r"\d", expression):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from moe_core.contracts import PlannedTask
 from moe_core.contracts.tools import PRECISION_CATEGORY
+from planner.preflight import numwords
 from planner.preflight.algebra import calculus, solve
 from planner.preflight.arith import arithmetic
 from planner.preflight.bases import number_base
@@ -20,7 +22,7 @@ from planner.preflight.chain import compound
 from planner.preflight.compose import compose
 from planner.preflight.dates import calendar, current_time, date_add, date_diff, timezone, today_free, weekday
 from planner.preflight.dates_typed import dates_typed
-from planner.preflight.intent import intent_match
+from planner.preflight.intent import Intent, Limits, intent_claim
 from planner.preflight.lexicon import Question, take_quotes
 from planner.preflight.money import finance_typed
 from planner.preflight.netfacts import subnet_typed
@@ -59,24 +61,50 @@ def normalise(question: str) -> Question:
     return Question(raw=question, text=text.rstrip("?. ").strip(), quoted=quoted)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A question claimed for a tool; `intent` is the intent path's confidence (its scores and lead) when that
+    path claimed it, None when a grammar bound every word (no confidence: bound and unambiguous, or nothing)."""
+
+    tool: str
+    args: dict[str, Any]
+    intent: Intent | None = None
+
+
 def match(question: str) -> Hit | None:
     """The (tool, arguments) a question asks for, or None; no catalogue check."""
+    claimed = claim(question)
+    return (claimed.tool, claimed.args) if claimed else None
+
+
+def claim(question: str, limits: Limits | None = None) -> Claim | None:
+    """The claim on a question, with the intent path's thresholds `limits` (None: the calibrated ones)."""
     if not question or len(question) > MAX_QUESTION or "\n" in question.strip():
         return None
     json_hit = json_valid(question)
     if json_hit:
-        return json_hit
+        return Claim(*json_hit)
     q = normalise(question)
     if not q.text or ABOUT.match(q.text):
         return None
     now = current_time(q)  # the one question about "now" a tool answers exactly: it reads the clock
     if now is not None or not today_free(q.text):
-        return now
+        return Claim(*now) if now else None
+    claimed = _read(q, limits)
+    for lang in numwords.configured():  # not answered as written: its number words as digits, if it has any
+        spelled = None if claimed is not None else numwords.as_digits(q.text, lang)
+        if spelled is not None:
+            claimed = _read(Question(raw=q.raw, text=spelled, quoted=q.quoted), limits)
+    return claimed
+
+
+def _read(q: Question, limits: Limits | None) -> Claim | None:
     for rule in RULES:
         hit = rule(q)
         if hit is not None:
-            return hit
-    return intent_match(q)  # the second path: intent from signals, arguments from typed readers
+            return Claim(*hit)
+    intent = intent_claim(q, limits)  # the second path: intent from signals, arguments from typed readers
+    return Claim(*intent[0], intent=intent[1]) if intent else None
 
 
 def recognise(question: str, tools: ToolCatalogue) -> PlannedTask | None:

@@ -5,26 +5,31 @@ of them claims a question, this path scores each tool family by the signals in t
 - typed values (CIDR blocks, addresses, prefixes; dates; amounts with currencies and percentages; numbers
   with units; lists of numbers; numerals and 0x/0b literals), 2 points for the family whose values they are;
 - cue words around them (broadcast, binary, prime, compounded, weekday, median, umgerechnet ...), 1 point each.
-It answers only when the intent is unambiguous: one family has a typed value AND a cue, scores at least
-MIN_SCORE and leads every other family by MARGIN; no refusal signal is in the question (advice, opinion,
-history, numerology, negation: the distractors' markers); and the family's binder (intent_bind)
-binds every argument from a typed value of the text, with exactly one candidate per argument. A yes/no question
-is answered only when it asks a fact the tool reports (a subnet's membership, a date's weekday), and "or" only
-between two such facts. Anything else goes to the planner: correct before complete."""
+It answers only when the intent is unambiguous: one family has a typed value, its score and its lead over
+every other family reach the family's thresholds (its confidence; the thresholds are calibrated, not picked by
+hand: calibration.yaml, written by tests/data/precision/calibrate.py in `make precision`); no refusal signal
+is in the question (advice, opinion, history, numerology, negation: the distractors' markers); and the family's
+binder (intent_bind) binds every argument from a typed value of the text, with exactly one candidate per
+argument. A yes/no question is answered only when it asks a fact the tool reports (a subnet's membership, a
+date's weekday), and "or" only between two such facts. Anything else goes to the planner: correct before complete."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from planner.preflight import intent_bind as bind
 from planner.preflight.lexicon import Question, stray_quote
 
 Hit = tuple[str, dict[str, Any]]
 I = re.IGNORECASE  # noqa: E741 - the regex flag, as in re.I
-MIN_SCORE = 3  # a typed value (2) and at least one cue word (1)
-MARGIN = 2  # the leader's lead over the runner-up
+Limits = dict[str, tuple[int, int]]  # family -> (the least score, the least lead over the runner-up)
+CALIBRATION = Path(__file__).with_name("calibration.yaml")
 
 # a question about a tool's topic that no tool answers: advice, judgement, history, meaning, negation
 REFUSE = re.compile(  # the markers of the distractors in the tuning, heldout, heldout2 and heldout3 sets
@@ -94,6 +99,10 @@ DAY_NAMES = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 PREDICATES = {"subnet": re.compile(r"\b(?:in|inside|within|part of|belongs?|contains?|includes?)\b", I),
               "dates": re.compile(rf"\b(?:weekday|weekend|{DAY_NAMES})\b", I)}
 ARTICLE = re.compile(r"^(?:a|an|the|ein|eine|einen|der|die|das)$", I)
+# German "bin" is a verb ("ich bin", "bin ich", "wenn ich 1990 geboren bin"), no base: only after a preposition
+# or before a bracket ("to bin", "bin(10)") is it binary
+VERB_BIN = re.compile(r"\bich\s+bin\b|\bbin\s+ich\b|(?<!\bin )(?<!\bto )(?<!\bas )(?<!\binto )(?<!\bnach )\bbin\b"
+                      r"(?=\s*(?:[,;:.!?]|$))", I)
 
 
 def _alternative_of_facts(text: str, at: re.Match[str], leader: str) -> bool:
@@ -106,17 +115,39 @@ def _alternative_of_facts(text: str, at: re.Match[str], leader: str) -> bool:
                                           for word in (before[-1], after[0]))
 
 
+@lru_cache(maxsize=1)
+def calibrated() -> Limits:
+    """Each family's thresholds as the calibration chose them (calibration.yaml); a family it does not name is
+    never answered by this path."""
+    data = yaml.safe_load(CALIBRATION.read_text(encoding="utf-8"))
+    return {family: (int(t["min_score"]), int(t["min_lead"])) for family, t in data["thresholds"].items()}
+
+
 @dataclass(frozen=True)
 class Intent:
-    """The outcome of scoring: the leading family (None when no family leads clearly) and every score."""
+    """The outcome of scoring: the leading family (None when no family leads clearly) and every score; `lead`
+    is the leader's lead over the runner-up (with its score, the path's confidence)."""
 
     family: str | None
     scores: dict[str, int]
     refused: bool = False
+    lead: int = 0
 
 
-def score(text: str) -> Intent:
-    """Each family's score: 2 for typed values of its kind in the text, 1 per distinct cue word (at most 3)."""
+def score(text: str, limits: Limits | None = None) -> Intent:
+    """The leading family when its score and lead reach its thresholds (`limits`, else the calibrated ones)."""
+    intent = candidate(text)
+    if intent.family is None:
+        return intent
+    least_score, least_lead = (limits if limits is not None else calibrated()).get(intent.family, (99, 99))
+    if intent.scores[intent.family] < least_score or intent.lead < least_lead:
+        return Intent(None, intent.scores, lead=intent.lead)
+    return intent
+
+
+def candidate(text: str) -> Intent:
+    """Each family's score: 2 for typed values of its kind in the text, 1 per distinct cue word (at most 3); the
+    leader, if it has a typed value, leads by at least 1 and no refusal signal stands against it (no thresholds)."""
     typed = bind.typed_families(text)
     scores: dict[str, int] = {}
     for family, cue in CUES.items():
@@ -126,7 +157,7 @@ def score(text: str) -> Intent:
         return Intent(None, scores, refused=True)
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (leader, best), (_, runner_up) = ranked[0], ranked[1]
-    if best < MIN_SCORE or best - runner_up < MARGIN or leader not in typed:
+    if best - runner_up < 1 or leader not in typed:
         return Intent(None, scores)
     if any(pattern.search(text) for family, pattern in DISTINCT.items() if family != leader):
         return Intent(None, scores, refused=True)  # a conflicting signal
@@ -139,15 +170,22 @@ def score(text: str) -> Intent:
     predicate = PREDICATES.get(leader)
     if YES_NO.match(text) and not (predicate and predicate.search(text)):
         return Intent(None, scores, refused=True)  # a yes/no question about something the tool does not report
-    return Intent(leader, scores)
+    return Intent(leader, scores, lead=best - runner_up)
 
 
-def intent_match(q: Question) -> Hit | None:
-    """(tool, arguments) when one tool clearly leads and every argument is bound from a typed value, else None."""
+def intent_claim(q: Question, limits: Limits | None = None) -> tuple[Hit, Intent] | None:
+    """(tool, arguments) and the intent behind them when one tool clearly leads and every argument is bound from
+    a typed value, else None."""
     if q.quoted or stray_quote(q.text) or len(re.findall(r"[?!]", q.raw)) > 1:
         return None  # quoted text is the strict grammars' business; two questions in one: the planner
-    text = bind.ARROW_TO.sub(" to ", q.text).strip()
-    intent = score(text)
+    text = VERB_BIN.sub(" ", bind.ARROW_TO.sub(" to ", q.text)).strip()
+    intent = score(text, limits)
     if intent.family is None:
         return None
-    return bind.BINDERS[intent.family](text)
+    hit = bind.BINDERS[intent.family](text)
+    return (hit, intent) if hit is not None else None
+
+
+def intent_match(q: Question, limits: Limits | None = None) -> Hit | None:
+    claimed = intent_claim(q, limits)
+    return claimed[0] if claimed else None

@@ -1,7 +1,7 @@
 """Typed values for the composition grammar (compose.py): numbers in a language's own format ("2.400,50" in
-German, "2,400.50" in English), integers, percentages, amounts, dates, Roman numerals, 3x3 matrices. Each reader
-takes the whole of a slot's text and returns its value as the tools read it, or None: a slot either binds as a
-whole or the reading fails."""
+German, "2,400.50" in English), integers, percentages, fractions in words, amounts, dates, Roman numerals, 3x3
+matrices. Each reader takes the whole of a slot's text and returns its value as the tools read it, or None: a slot
+either binds as a whole or the reading fails."""
 
 from __future__ import annotations
 
@@ -46,6 +46,22 @@ def ordinal(text: str, lang: Mapping[str, Any]) -> str | None:
 def percent(text: str, lang: Mapping[str, Any]) -> str | None:
     m = re.fullmatch(r"(?P<n>.+?)\s?(?:%|percent|per cent|prozent)", text.strip(), I)
     return number(m["n"], lang) if m else None
+
+
+def fraction(text: str, lang: Mapping[str, Any]) -> str | None:
+    """A fraction in words as "n/d": "zwei Drittel" -> "2/3", "a third" -> "1/3", "die Hälfte" -> "1/2" (the
+    language's `fractions` in languages.yaml: numerator words, denominator words, and phrases of their own)."""
+    data = lang.get("fractions")
+    words = " ".join(text.split()).lower()
+    if not data or not words:
+        return None
+    if words in data.get("alone", {}):
+        return str(data["alone"][words])
+    m = re.fullmatch(r"(?P<n>\S+) (?P<d>\S+)", words)
+    if not m or m["d"] not in data["words"]:
+        return None
+    numerator = data.get("numerators", {}).get(m["n"]) or integer(m["n"], lang)
+    return f"{numerator}/{data['words'][m['d']]}" if numerator and int(numerator) > 0 else None
 
 
 def amount(text: str, lang: Mapping[str, Any]) -> str | None:
@@ -99,5 +115,6 @@ def digits(text: str, lang: Mapping[str, Any]) -> str | None:
     return text if re.fullmatch(r"-?[0-9a-z]{1,60}", text, I) else None
 
 
-READERS: dict[str, Reader] = {"num": number, "int": integer, "ord": ordinal, "pct": percent, "money": amount,
+READERS: dict[str, Reader] = {"num": number, "int": integer, "ord": ordinal, "pct": percent, "frac": fraction,
+                              "money": amount,
                               "date": date, "roman": roman, "matrix3": matrix3, "digits": digits}

@@ -5,8 +5,12 @@ Neural Models", 2019), with the answers its own generator computed (sympy, not t
 Not part of the suite (the package is not a dependency: it pins an old absl and numpy API). Run it in a venv of
 its own, then commit the YAML it writes:
 
-    python -m venv /tmp/md && /tmp/md/bin/pip install mathematics-dataset==1.0.1
-    /tmp/md/bin/python tests/data/precision/external/make_deepmind.py
+    python -m venv /tmp/md && /tmp/md/bin/pip install mathematics-dataset==1.0.1 sympy==1.5.1 "numpy<2" pyyaml
+    /tmp/md/bin/python tests/data/precision/external/make_deepmind.py [SEED FILE_NAME]
+
+(a newer sympy lacks a function the package imports; with sympy 1.5.1 and numpy 1.26.4, seed 2026 rebuilds
+deepmind_fresh.yaml byte for byte). The samples: seed 53 -> deepmind_mathematics.yaml, 2026 ->
+deepmind_fresh.yaml, 5303 -> deepmind_heldout.yaml (the calibration's held-out half, evaluate.py).
 
 The modules taken are those whose questions a precision tool can answer (arithmetic, unit conversion, numbers);
 the others (algebra with letters, polynomials, probability of drawing letters, calculus of composed functions,
