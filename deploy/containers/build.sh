@@ -2,7 +2,7 @@
 # The images, built with podman from Debian packages, with no registry (docs/deploy.md#the-images):
 #   localhost/moe-python-base, localhost/moe-infra-base   Debian 12 from mmdebstrap (podman import)
 #   localhost/moe-fleet:ci     deploy/docker/Dockerfile, offline from the wheelhouse made here from requirements.lock
-#   localhost/moe-{kafka,neo4j,postgres,redis,opa,chroma,searxng-double}:ci   CI's stand-ins for the upstream images
+#   localhost/moe-{kafka,neo4j,postgres,redis,opa,tsa,witness,chroma,searxng-double}:ci   CI's stand-ins for the upstream images
 # Cached: a base is made again only when its package list changes, the wheelhouse when requirements.lock does,
 # and podman's layer cache skips every unchanged step (a second run with nothing changed takes seconds).
 # Installs what it needs (podman, runc, mmdebstrap) with apt when missing. Needs `make install` first (the jars
@@ -75,11 +75,14 @@ base python "$PYTHON_PACKAGES" & python_base=$!
 base infra "$INFRA_PACKAGES" & infra_base=$!
 wheelhouse & wheels=$!
 for job in $python_base $infra_base $wheels; do wait "$job"; done
+# the infrastructure's images need only the infra base: built beside the fleet image (whose pip install and venv
+# copy wait on the disk more than on the cores)
+( for name in kafka neo4j postgres redis opa tsa witness; do
+    image "moe-$name" "deploy/containers/$name/Containerfile"
+  done ) & infra_images=$!
 image moe-fleet deploy/docker/Dockerfile --build-arg PYTHON_IMAGE=localhost/moe-python-base:bookworm \
   --build-arg PIP_NO_INDEX=1
-for name in kafka neo4j postgres redis opa tsa witness; do
-  image "moe-$name" "deploy/containers/$name/Containerfile"
-done
+wait "$infra_images"
 for name in chroma searxng-double; do
   image "moe-$name" "deploy/containers/$name/Containerfile" --build-arg BASE=localhost/moe-fleet:ci
 done
