@@ -74,4 +74,7 @@ async def test_an_error_that_is_not_an_outage_is_the_tasks_own() -> None:
     with pytest.raises(ValueError, match="bad filter"):
         await guarded({"other": breaker}, wrong, lambda down: "failed")
     assert breaker.reason is None and _up("other") == 1
+    with pytest.raises(StoreDown, match="other unavailable: Outage: still refused"):
+        await breaker.ready()  # /ready's ping meeting the outage marks the store down
+    assert _up("other") == 0
     await breaker.close()

@@ -72,9 +72,13 @@ class Breaker:
             return
 
     async def ready(self) -> None:
-        """/ready's check of the store: the breaker's reason while down (no wait), else the store's ping."""
+        """/ready's check of the store: the breaker's reason while down (no wait), else the store's ping; an outage
+        the ping meets marks the store down (so the state is right in a stage whose tasks do not use the breaker)."""
         self.check()
-        await self.probe()
+        try:
+            await self.probe()
+        except self.outages as exc:
+            raise self.trip(exc) from exc
 
     async def close(self) -> None:
         if self._probing is not None:
