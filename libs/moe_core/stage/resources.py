@@ -200,7 +200,7 @@ def make_resources(stage: Stage, settings: FleetSettings, bus: Bus | None, redis
         from moe_core.knowledge.graph.driver import GraphUnavailable
 
         res.graph_db = db or GraphDB.from_settings(settings)  # type: ignore[arg-type]
-        res.breakers["neo4j"] = Breaker(settings.service_name, "neo4j", res.graph_db.ping, (GraphUnavailable,))
+        res.breakers["neo4j"] = Breaker(settings.service_name, "neo4j", res.graph_db.probe, (GraphUnavailable,))
     if stage.cancel is not None:
         res.cancels = Cancellations(res.redis, settings.topic_namespace)
     return res
