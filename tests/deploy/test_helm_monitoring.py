@@ -31,7 +31,8 @@ def test_the_prometheus_rule_is_the_repositorys_rules_file() -> None:
 
 def test_runbook_links_get_the_configured_base() -> None:
     base = "https://git.example.com/moe/-/blob/v0.1.0"
-    [rule] = [d for d in rendered_docs([], [*ON, f"monitoring.runbookBaseUrl={base}/"]) if d["kind"] == "PrometheusRule"]
+    docs = rendered_docs([], [*ON, f"monitoring.runbookBaseUrl={base}/"])
+    [rule] = [d for d in docs if d["kind"] == "PrometheusRule"]
     urls = [r["annotations"]["runbook_url"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
     assert urls and all(u.startswith(f"{base}/docs/runbooks.md#") for u in urls), urls
 
