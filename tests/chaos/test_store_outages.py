@@ -115,3 +115,32 @@ def _store_up_within(fleet: Fleet, service: str, store: str, bound_s: float) -> 
         if time.monotonic() > end:
             raise AssertionError(f"{service} still sees {store} down {bound_s} s after it came back: {values}")
         time.sleep(0.5)
+
+
+@pytest.mark.parametrize("store", ["chroma", "redis"])
+def test_with_one_store_stopped_requests_end_long_before_the_deadline_and_say_why(
+        store: str, chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra,
+        scripted: Scripted) -> None:
+    """The done-when of issue 49 for the other stores, with the fleet's own deadline (no X-Request-Timeout).
+    Chroma (tenant documents, the semantic cache) is optional context: the answer comes, complete. Redis holds the
+    gateway's limits and every stage's memo: the gateway refuses at once with a 503 that says so and when to retry.
+    Either way long before the deadline, never at it."""
+    m = f"R{uuid.uuid4().hex[:8]}"
+    reply = _script(scripted, m)
+    private_infra.stop(store)
+    try:
+        during = [ask(chaos_url, chaos_key, f"Explain the tides {m} {i} in one line") for i in range(2)]
+    finally:
+        private_infra.up(store)
+    for outcome in during:
+        assert not outcome.failure, outcome.failure
+        assert outcome.elapsed_s < FLEET_DEADLINE_S / 4, (outcome.elapsed_s, outcome.status, outcome.body)
+        if store == "chroma":
+            assert outcome.status == 200 and outcome.content == reply, (outcome.status, outcome.body)
+            assert outcome.body["metadata"].get("missing", []) == [], outcome.body["metadata"]
+        else:
+            assert outcome.status == 503, (outcome.status, outcome.body)
+            assert outcome.error.get("code") and outcome.error.get("message"), outcome.body  # says what is missing
+            assert int(outcome.headers["retry-after"]) > 0, outcome.headers
+    after = ask(chaos_url, chaos_key, f"Explain the sea {m} in one line", timeout_s=DEADLINE_S * 4)
+    assert after.status == 200 and after.content == reply, (after.status, after.body)
