@@ -4,10 +4,14 @@ envelope, before its deadline; never a 500, never a hang. Once the store is back
 
 from __future__ import annotations
 
+import time
 import uuid
 
+import httpx
 import pytest
 
+from moe_core.stage.breaker import PROBE_INTERVAL_S, PROBE_TIMEOUT_S
+from tests.chaos.conftest import DEADLINE_S as FLEET_DEADLINE_S
 from tests.chaos.conftest import TENANT
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
@@ -71,3 +75,72 @@ def test_a_store_outage_degrades_clearly_and_recovers(
     after = ask(chaos_url, cold_key, f"Explain the sea {m} in one line", timeout_s=DEADLINE_S * 4)
     # answered (the graph task may still be catching up after Neo4j came back: a note says what is missing)
     assert after.status == 200 and after.content.startswith(reply), (after.status, after.body)
+
+
+def test_with_the_graph_stores_down_answers_come_long_before_the_deadline_and_name_what_is_missing(
+        chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra, scripted: Scripted) -> None:
+    """Neo4j and Chroma stopped: graph-rag's breaker marks Neo4j down on the first task that meets the outage (one
+    wait for the driver's timeout), fails the others at once with the reason, and the merger answers without the
+    graph, saying so (`missing`). With the fleet's own deadline (no X-Request-Timeout): before the breaker, each
+    answer came at that deadline (graph-rag redelivering its task while the merger waited)."""
+    m = f"G{uuid.uuid4().hex[:8]}"
+    reply = _script(scripted, m)
+    for store in ("neo4j", "chroma"):
+        private_infra.stop(store)
+    try:
+        during = [ask(chaos_url, chaos_key, f"Explain the tides {m} {i} in one line") for i in range(3)]
+    finally:
+        private_infra.up("neo4j", "chroma")
+    for outcome in during:
+        assert outcome.status == 200 and outcome.content.startswith(reply), (outcome.status, outcome.body)
+        assert outcome.body["metadata"]["missing"] == ["knowledge_graph"], outcome.body["metadata"]
+        assert outcome.elapsed_s < FLEET_DEADLINE_S / 4, outcome.elapsed_s  # long before the deadline, not at it
+    # the store is back: graph-rag's probe closes the breaker within a few probe intervals, and the next answer has
+    # the graph again (before the fix the breaker could stay down: the next cases' warm-ups came without the graph)
+    assert _store_up_within(chaos_fleet, "graph-rag", "neo4j", 5 * (PROBE_INTERVAL_S + PROBE_TIMEOUT_S))
+    after = ask(chaos_url, chaos_key, f"Explain the sea {m} in one line", timeout_s=DEADLINE_S * 4)
+    assert after.status == 200 and after.content == reply, (after.status, after.body)
+    assert after.body["metadata"].get("missing", []) == [], after.body["metadata"]
+
+
+def _store_up_within(fleet: Fleet, service: str, store: str, bound_s: float) -> bool:
+    """moe_store_up of the service's view of the store is 1 before `bound_s` has passed (a bound, not a speed)."""
+    sample = f'moe_store_up{{service="{service}",store="{store}"}} '
+    end = time.monotonic() + bound_s
+    while True:
+        text = httpx.get(f"{fleet[service].url}/metrics", timeout=10).text
+        values = [line[len(sample):] for line in text.splitlines() if line.startswith(sample)]
+        if values and float(values[0]) == 1:
+            return True
+        if time.monotonic() > end:
+            raise AssertionError(f"{service} still sees {store} down {bound_s} s after it came back: {values}")
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("store", ["chroma", "redis"])
+def test_with_one_store_stopped_requests_end_long_before_the_deadline_and_say_why(
+        store: str, chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra,
+        scripted: Scripted) -> None:
+    """The done-when of issue 49 for the other stores, with the fleet's own deadline (no X-Request-Timeout).
+    Chroma (tenant documents, the semantic cache) is optional context: the answer comes, complete. Redis holds the
+    gateway's limits and every stage's memo: the gateway refuses at once with a 503 that says so and when to retry.
+    Either way long before the deadline, never at it."""
+    m = f"R{uuid.uuid4().hex[:8]}"
+    reply = _script(scripted, m)
+    private_infra.stop(store)
+    try:
+        during = [ask(chaos_url, chaos_key, f"Explain the tides {m} {i} in one line") for i in range(2)]
+    finally:
+        private_infra.up(store)
+    for outcome in during:
+        assert not outcome.failure, outcome.failure
+        assert outcome.elapsed_s < FLEET_DEADLINE_S / 4, (outcome.elapsed_s, outcome.status, outcome.body)
+        if store == "chroma":
+            assert outcome.status == 200 and outcome.content == reply, (outcome.status, outcome.body)
+            assert outcome.body["metadata"].get("missing", []) == [], outcome.body["metadata"]
+        else:
+            assert outcome.status == 503, (outcome.status, outcome.body)
+            assert outcome.error.get("code") and outcome.error.get("message"), outcome.body  # says what is missing
+            assert int(outcome.headers["retry-after"]) > 0, outcome.headers
+    after = ask(chaos_url, chaos_key, f"Explain the sea {m} in one line", timeout_s=DEADLINE_S * 4)
+    assert after.status == 200 and after.content == reply, (after.status, after.body)

@@ -20,7 +20,7 @@ def test_every_service_is_a_scrape_job_on_its_port() -> None:
     targets = prometheus.fleet_targets()
     for service in stage_registry.FLEET:
         assert targets[service.name] == [f"{config.HOST}:{config.port(service.name)}"]
-    assert set(targets) == {*stage_registry.names(), "prometheus"}
+    assert set(targets) == {*stage_registry.names(), "opa", "prometheus"}  # opa: MoEPolicyEngineDown
     assert registry.BY_NAME["prometheus"].group == "infra"
 
 

@@ -50,8 +50,10 @@ def argv(config_file: Path, data_dir: Path, port: int) -> list[str]:
 
 
 def fleet_targets() -> dict[str, list[str]]:
-    """Every service of the local fleet on its configured port, and Prometheus itself."""
+    """Every service of the local fleet on its configured port, OPA (its /metrics: MoEPolicyEngineDown) and
+    Prometheus itself."""
     targets = {name: [f"{config.HOST}:{config.port(name)}"] for name in services.SERVICES}
+    targets["opa"] = [f"{config.HOST}:{config.port('opa')}"]
     targets["prometheus"] = [f"{config.HOST}:{config.port('prometheus')}"]
     return targets
 

@@ -3,6 +3,7 @@ made one way everywhere (the inference client is always fleet-aware), closed by 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -18,6 +19,7 @@ from moe_core.runtime.replay import take_outputs
 from moe_core.runtime.run_clock import run_started
 from moe_core.runtime.run_versions import config_digest, versions
 from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.breaker import Breaker, StoreDown, guarded
 from moe_core.stage.replay import recorded_result
 
 if TYPE_CHECKING:
@@ -56,8 +58,9 @@ class Outcomes(Generic[M]):
     """At-least-once delivery means a handler sees a message twice: the first stored outcome stands."""
 
     def __init__(self, memo: Memo, model: type[M], cancels: Cancellations | None,
-                 settings: FleetSettings | None = None) -> None:
+                 settings: FleetSettings | None = None, breakers: dict[str, Breaker] | None = None) -> None:
         self.memo = memo
+        self.breakers = breakers or {}
         self.model = model
         self.cancels = cancels
         self.service = settings.service_name if settings is not None else ""
@@ -65,7 +68,8 @@ class Outcomes(Generic[M]):
 
     async def once(self, key: str, compute: Callable[[], Awaitable[M]], *, message: Envelope | None = None,
                    cancelled: Callable[[], M] | None = None, expired: Callable[[], M] | None = None,
-                   also: Callable[[Any], Callable[[list[Any]], None]] | None = None) -> tuple[M, bool]:
+                   also: Callable[[Any], Callable[[list[Any]], None]] | None = None,
+                   unavailable: Callable[[StoreDown], M] | None = None) -> tuple[M, bool]:
         """The outcome of `key`: stored, or made now and stored (fresh=True when this call's outcome is the
         one that stands). With the `message` being handled: past its deadline, `expired()` is the outcome
         (nothing is computed); with the stage's cancellation policy, a Cancel of its request stops the
@@ -73,7 +77,11 @@ class Outcomes(Generic[M]):
         is stored). A tool task of a replay as recorded is answered from the record, nothing computed
         (moe_core.stage.replay; fresh=False: its side effects, e.g. reported gaps, happened in the original run).
         `also(pipe)`: further reads the computation will need, queued in the same round trip as the stored outcome
-        (it returns what takes their replies; e.g. the expert-worker's scores)."""
+        (it returns what takes their replies; e.g. the expert-worker's scores). `unavailable(down)`: the outcome
+        while a store of the stage is down, or when the computation meets its outage (moe_core.stage.breaker): the
+        task fails at once with the reason, never a redelivery loop."""
+        if unavailable is not None and self.breakers:
+            compute = functools.partial(guarded, self.breakers, compute, unavailable)
         cancels = self.cancels if message is not None else None
         if cancels is not None and message is not None:  # the outcome and the Cancel mark in one round trip
             stored = await cancels.read_with(message.response_id, self.memo.key(key), also)
@@ -139,6 +147,7 @@ class Resources:
     graph_db: GraphDB | None = None
     cancels: Cancellations | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    breakers: dict[str, Breaker] = field(default_factory=dict)  # by store: the stores whose outage fails tasks fast
 
     @property
     def redis(self) -> Redis:
@@ -165,7 +174,7 @@ class Resources:
             raise RuntimeError(f"stage {self.stage.name} declares no memo policy")
         prefix = policy.prefix.format(namespace=self.settings.topic_namespace)
         return Outcomes(Memo(self.redis, prefix, int(getattr(self.settings, policy.ttl))), policy.model, self.cancels,
-                        self.settings)
+                        self.settings, self.breakers)
 
     def memo(self, prefix: str, ttl_s: int) -> Memo:
         """A further remembered value (e.g. a model's classification) in the stage's Redis."""
@@ -188,14 +197,18 @@ def make_resources(stage: Stage, settings: FleetSettings, bus: Bus | None, redis
                                                                           budgets=stage.request_budget)
     if "neo4j" in needs:
         from moe_core.knowledge.graph import GraphDB
+        from moe_core.knowledge.graph.driver import GraphUnavailable
 
         res.graph_db = db or GraphDB.from_settings(settings)  # type: ignore[arg-type]
+        res.breakers["neo4j"] = Breaker(settings.service_name, "neo4j", res.graph_db.probe, (GraphUnavailable,))
     if stage.cancel is not None:
         res.cancels = Cancellations(res.redis, settings.topic_namespace)
     return res
 
 
 async def close_resources(res: Resources) -> None:
+    for breaker in res.breakers.values():
+        await breaker.close()
     if res.inference_client is not None:
         await res.inference_client.aclose()
     if res.graph_db is not None:

@@ -106,7 +106,7 @@ def _checks(res: Resources, target: Any) -> dict[str, Check]:
         redis = res.redis_client
         checks["redis"] = lambda: redis_ready(redis)
     if res.graph_db is not None:
-        checks["neo4j"] = res.graph_db.ping
+        checks["neo4j"] = res.breakers["neo4j"].ready if "neo4j" in res.breakers else res.graph_db.ping
     if hasattr(target, "checks"):
         checks.update(target.checks())
     return checks

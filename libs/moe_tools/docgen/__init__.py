@@ -56,6 +56,8 @@ SECTIONS: tuple[Section, ...] = (
     # deployment lists (moe_tools.docgen.deploy_lists)
     Section("compose/prometheus.yml", "scrape-jobs", "moe_core.stage.registry", deploy_lists.prometheus_jobs,
             "hash"),
+    Section("grafana/alerts/moe-fleet.rules.yaml", "service-jobs", "moe_core.stage.registry", deploy_lists.alert_jobs,
+            "hash"),
     Section("helm/moe-fleet/values.yaml", "topics", "moe_core.contracts.Topics", deploy_lists.helm_topics, "hash"),
     Section("pyproject.toml", "package-folders", "moe_core.stage.registry", deploy_lists.setuptools_where, "hash"),
     Section("pyproject.toml", "mypy-path", "moe_core.stage.registry", deploy_lists.mypy_path, "hash"),

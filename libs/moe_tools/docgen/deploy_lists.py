@@ -1,9 +1,9 @@
 """Deployment lists generated from the registry (moe_core.stage.registry) and the contracts, written between
 `#` comment markers by `make schemas` (tests/deploy/test_doc_sections.py fails when one is out of date):
-Prometheus's scrape jobs (compose/prometheus.yml), the chart's topic names (helm/moe-fleet/values.yaml), the
-package paths of pyproject.toml (setuptools, mypy, ruff's first-party list) and the Makefile's mypy packages.
-Adding a service is its registry row; adding a topic is its Topics field. Compose's and the chart's services:
-moe_tools.docgen.compose_lists and helm_lists."""
+Prometheus's scrape jobs (compose/prometheus.yml) and the jobs MoEServiceDown watches (the alert rules), the
+chart's topic names (helm/moe-fleet/values.yaml), the package paths of pyproject.toml (setuptools, mypy, ruff's
+first-party list) and the Makefile's mypy packages. Adding a service is its registry row; adding a topic is its
+Topics field. Compose's and the chart's services: moe_tools.docgen.compose_lists and helm_lists."""
 
 from __future__ import annotations
 
@@ -33,6 +33,18 @@ def prometheus_jobs(repo: Path) -> str:
     jobs = [f"  - job_name: {s.name}\n    dns_sd_configs:\n      - names: [{s.name}]\n        type: A\n"
             f"        port: {s.port}" for s in stage_registry.FLEET]
     return "\n".join(jobs)
+
+
+def alert_jobs(repo: Path) -> str:
+    """MoEServiceDown's expression: the fleet's own scrape jobs (named like its services), not every target of a
+    shared Prometheus."""
+    lines: list[list[str]] = [[]]
+    for s in stage_registry.FLEET:  # a few names a line (yamllint's 140 columns)
+        if len("|".join([*lines[-1], s.name])) > 90:
+            lines.append([])
+        lines[-1].append(s.name)
+    parts = [f'up{{job=~"{"|".join(names)}"}} == 0' for names in lines]
+    return "        expr: >-\n" + "\n".join(f"          {'or ' if i else ''}{p}" for i, p in enumerate(parts))
 
 
 def helm_topics(repo: Path) -> str:

@@ -55,7 +55,8 @@ class GraphRag:
         async with redis_batch.deferring(self.redis):  # the context cache's write goes with the stored outcome
             result, fresh = await self.outcomes.once(
                 f"{task.response_id}:{task.task_id}", lambda: self._run(task), message=task,
-                expired=lambda: TaskResult(**late, confidence="low", error="deadline passed before the task started"))
+                expired=lambda: TaskResult(**late, confidence="low", error="deadline passed before the task started"),
+                unavailable=lambda down: TaskResult(**late, confidence="low", error=str(down)))
         gaps = await self._new_gaps(task, (result.data or {}).get("unknown_terms", [])) if fresh else []
         await self.bus.publish_all([(result, self.bus.topics.results),  # one wait for the broker, not one per gap
                                     *((gap, self.bus.topics.ontology_gaps) for gap in gaps)])

@@ -64,6 +64,15 @@ class GraphDB:
         if records[0]["one"] != 1:
             raise RuntimeError("Neo4j did not return 1")
 
+    async def probe(self, timeout_s: float = 5.0) -> None:
+        """One attempt at `RETURN 1`, without the driver's retries (execute_query's retry loop sleeps up to seconds
+        between tries): a circuit breaker's probe (moe_core.stage.breaker), which tries again itself. A connection
+        the pool kept from before an outage fails this attempt and leaves the pool; the next attempt opens one."""
+        async with _transient(timeout_s), self.driver.session(database=self.database) as session:
+            record = await (await session.run("RETURN 1 AS one")).single()
+        if record is None or record["one"] != 1:
+            raise RuntimeError("Neo4j did not return 1")
+
     async def read(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
         """One read as an auto-commit query: one round trip (RUN and PULL together), where a managed transaction
         takes two (BEGIN with RUN and PULL, then COMMIT) and costs Neo4j about 0.7 ms more CPU

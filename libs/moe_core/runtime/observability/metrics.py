@@ -42,6 +42,13 @@ STORE_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
+STORE_UP = Gauge(
+    "moe_store_up",
+    "A stage's view of a store it needs: 1 up, 0 marked down by its circuit breaker (tasks fail at once with the "
+    "reason until a background probe succeeds; moe_core.stage.breaker)",
+    ["service", "store"],
+    registry=REGISTRY,
+)
 INFERENCE_SECONDS = Histogram(
     "moe_inference_seconds",
     "Duration of one inference call",

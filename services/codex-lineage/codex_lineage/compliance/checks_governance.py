@@ -165,6 +165,9 @@ async def document_on_file(src: Sources, params: dict[str, Any]) -> Outcome:
     max_age = params.get("max_age_days")
     path = src.documents().get(name)
     evidence: dict[str, Any] = {"source": "MOE_COMPLIANCE_DOCUMENTS", "document": name, "path": path}
+    if not src.documents():  # no register at all: the fleet knows of no document (as `backups` knows of no backup)
+        return Outcome("not_applicable", f"no document register is configured (MOE_COMPLIANCE_DOCUMENTS): register "
+                       f"the {name} there to have it checked", evidence)
     if not path:
         return Outcome("fail", f"no {name} is registered (MOE_COMPLIANCE_DOCUMENTS)", evidence)
     file = resolve(path)
