@@ -117,6 +117,8 @@ async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, l
             summary = token_split.summarise(token_split.join(calls, got["seen"], set(got["questions"])),
                                             len(got["rids"]))
             server = sum(c["prompt_tokens"] + c["completion_tokens"] for c in got["seen"]) / len(got["rids"])
+            summary["per_request"] = {rid: [(c["template"], c["prompt_tokens"] + c["completion_tokens"])
+                                            for c in token_split.named_calls(messages[rid])] for rid in got["rids"]}
             summary |= {"server_tokens_per_request": round(server, 1), "direct_tokens_per_request": got["direct"],
                         "ratio": round(summary["tokens_per_request"] / got["direct"], 2) if got["direct"] else None}
             result[path] = summary
