@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Callable, Coroutine
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ async def read_messages(bootstrap: str, namespace: str, rids: set[str]) -> dict[
                 for record in records:
                     value = _json(record.value)
                     if value.get("response_id") in out:
-                        out[value["response_id"]].append(value)
+                        out[value["response_id"]].append(value | {"_topic": record.topic, "_ts": record.timestamp})
             todo = {tp for tp in todo if await consumer.position(tp) < end[tp]}
     finally:
         await consumer.stop()
@@ -125,9 +126,14 @@ async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, l
     return result
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+Drive = Callable[[argparse.Namespace, dict[str, str], str, str, Any, str], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def run(args: argparse.Namespace, drive: Drive = drive) -> dict[str, Any]:
+    """Start the server and the fleet in a fresh namespace, `drive` them (args, endpoints, namespace, the server's
+    URL, the fleet, an API key), stop and clean up."""
     eps = connect()
-    namespace = f"tok{uuid.uuid4().hex[:8]}"
+    namespace = f"{getattr(args, 'prefix', 'tok')}{uuid.uuid4().hex[:8]}"
     extra: tuple[str, ...] = ("graph-ingest", "gap-healer") if args.learning else ()
     extra += ("codex-lineage",) if args.record else ()
     started: list[procs.Proc] = []
@@ -150,7 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if key_id:
                 asyncio.run(_key(eps["postgres"], "", revoke=key_id))
             asyncio.run(_delete_topics(eps["kafka"], namespace))
-    return {"command": "python -m bench.token_stages " + " ".join(args.argv), "learning": args.learning,
+    return {"command": f"python -m {args.module} " + " ".join(args.argv), "learning": args.learning,
             "record": args.record, "samples": args.samples, "paths": result}
 
 
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest-tokens.json")
     args = parser.parse_args(argv)
-    args.argv, args.paths = list(argv or []), [p for p in args.paths.split(",") if p]
+    args.argv, args.paths, args.module = list(argv or []), [p for p in args.paths.split(",") if p], "bench.token_stages"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     result = run(args)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
