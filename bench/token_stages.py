@@ -63,6 +63,15 @@ async def read_messages(bootstrap: str, namespace: str, rids: set[str]) -> dict[
     return out
 
 
+def _answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the request's Answer says of its path (which calls it made, which results it used)."""
+    answers = [m for m in messages if m.get("_topic", "").endswith(".answers.v1")]
+    keys = ("model_calls", "experts_used", "finish_reason", "cache_hit", "error", "missing", "reasoning")
+    return {k: answers[-1].get(k) for k in keys} | {
+        "results": [(m.get("category"), m.get("confidence"), m.get("error")) for m in messages
+                    if m.get("_topic", "").endswith(".results.v1")]} if answers else {}
+
+
 def _json(raw: bytes | None) -> dict[str, Any]:
     try:
         value = orjson.loads(raw or b"{}")
@@ -118,8 +127,9 @@ async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, l
             summary = token_split.summarise(token_split.join(calls, got["seen"], set(got["questions"])),
                                             len(got["rids"]))
             server = sum(c["prompt_tokens"] + c["completion_tokens"] for c in got["seen"]) / len(got["rids"])
-            summary["per_request"] = {rid: [(c["template"], c["prompt_tokens"] + c["completion_tokens"])
-                                            for c in token_split.named_calls(messages[rid])] for rid in got["rids"]}
+            summary["per_request"] = {rid: {"calls": [(c["template"], c["prompt_tokens"] + c["completion_tokens"])
+                                                      for c in token_split.named_calls(messages[rid])],
+                                            "answer": _answer(messages[rid])} for rid in got["rids"]}
             summary |= {"server_tokens_per_request": round(server, 1), "direct_tokens_per_request": got["direct"],
                         "ratio": round(summary["tokens_per_request"] / got["direct"], 2) if got["direct"] else None}
             result[path] = summary
