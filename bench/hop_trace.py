@@ -14,7 +14,9 @@ with the client's send and receive times that is a timeline per request (ms from
   handler      created_at - started_at                  (the stage's own work incl. its model call)
   edge out     received - answer record time            (the edge's fetch of the answer, the HTTP response)
 
-Spans on one machine's clock; on a busy machine each figure moves with the load (the shape, not the sizes)."""
+and each message's overhead ledger (`Envelope.cost`: the publishing run's handler time, model time and CPU), which
+tells a run's own work from its waiting. Spans on one machine's clock; on a busy machine each figure moves with the
+load (the shape, not the sizes). Output: bench/results/latest-hops.json and the timelines on stdout."""
 
 from __future__ import annotations
 
@@ -51,6 +53,14 @@ def timeline(sent_ms: float, received_ms: float, messages: list[dict[str, Any]])
     return sorted(events, key=lambda e: e[1])
 
 
+def costs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each pipeline message's overhead ledger (Envelope.cost: the publishing run's handler wall time, its model
+    calls' time and its CPU so far): on a busy machine the CPU tells the run's own work from its waiting."""
+    return [{"topic": m["_topic"].split(".", 1)[-1], **{k: (m.get("cost") or {}).get(k) for k in
+                                                         ("stage", "handler_ms", "model_ms", "cpu_ms")}}
+            for topic in ORDER for m in messages if m["_topic"].endswith(f".{topic}.v1") and m.get("cost")]
+
+
 async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, llm_url: str, fleet: Any,
                 token: str) -> dict[str, Any]:
     target = Target("trivial", f"{fleet['gateway'].url}/v1", FLEET_MODEL, token, PATHS["trivial"].check,
@@ -69,7 +79,7 @@ async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, l
         messages = await token_stages.read_messages(eps["kafka"], namespace, {rid for rid, _, _ in sent})
         for rid, start, end in sent:
             out.append({"response_id": rid, "latency_ms": round(end - start, 2),
-                        "timeline": timeline(start, end, messages[rid])})
+                        "timeline": timeline(start, end, messages[rid]), "costs": costs(messages[rid])})
     return {"trivial": out}
 
 
@@ -88,6 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{request['response_id']}: {request['latency_ms']} ms")
         for event, at in request["timeline"]:
             print(f"  {at:8.2f}  {event}")
+        for cost in request["costs"]:
+            print(f"  ledger {cost['topic']}: {cost['stage']} handler {cost['handler_ms']} ms, model "
+                  f"{cost['model_ms']} ms, CPU {cost['cpu_ms']} ms")
 
 
 if __name__ == "__main__":
