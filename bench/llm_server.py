@@ -8,7 +8,9 @@ fleet's reported usage against what the inference server really saw.
     python -m bench.llm_server --port 0 --script replies.json   # prints ``LISTENING http://...``
 
 Endpoints: ``POST /v1/chat/completions`` (stream or not), ``GET /v1/models``, ``GET /health``,
-``GET /_stats`` (counters), ``POST /_stats/reset``, ``POST /_slow`` (a slow model for the streams cell:
+``GET /_stats`` (counters), ``POST /_stats/reset``, ``GET /_calls`` (the calls' messages and replies: kept only
+after ``POST /_calls {"keep": true}``, the last ``CALL_LOG``; bench.token_stages splits them), ``POST /_slow`` (a slow
+model for the streams cell:
 ``{"seconds": S, "replies": {...}}`` makes every completion take S seconds, a streamed one spread over its
 frames, with these replies; ``{}`` makes it instant again).
 Script: ``{"replies": {"<model>": "<text>"}, "default": "<text>"}``; ``{last_user}`` in a reply is
@@ -23,7 +25,7 @@ import json
 import socket
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 import orjson
@@ -39,6 +41,7 @@ from tests.support.scripted_core import (
 )
 
 Scope = dict[str, Any]
+CALL_LOG = 2000  # calls kept for GET /_calls (bounded: the log is for a few sampled requests)
 
 
 class Counters:
@@ -84,6 +87,7 @@ class App:
         self.counters = Counters()
         self.slow_s = 0.0
         self.slow_replies: dict[str, str] = {}
+        self.calls: deque[dict[str, Any]] | None = None  # None: calls are not kept (the cells' default)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -105,6 +109,12 @@ class App:
         elif path == "/_stats/reset" and method == "POST":
             self.counters.reset()
             await _json(send, 200, {"ok": True})
+        elif path == "/_calls":
+            kept = list(self.calls or [])
+            if method == "POST":  # the calls kept so far are answered, then the log starts afresh or stops
+                keep = bool(orjson.loads(await _body(receive) or b"{}").get("keep"))
+                self.calls = deque(maxlen=CALL_LOG) if keep else None
+            await _json(send, 200, {"calls": kept})
         elif path == "/_slow" and method == "POST":
             slow = orjson.loads(await _body(receive) or b"{}")
             self.slow_s = float(slow.get("seconds", 0.0))
@@ -128,6 +138,9 @@ class App:
                                 body.get("max_tokens", body.get("max_completion_tokens")))
         p, c = prompt_tokens(messages), completion_tokens(text)
         self.counters.add(model, p, c)
+        if self.calls is not None:
+            self.calls.append({"model": model, "messages": messages, "reply": text, "prompt_tokens": p,
+                               "completion_tokens": c})
         usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))

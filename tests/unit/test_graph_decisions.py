@@ -7,8 +7,15 @@ import json
 
 import pytest
 
-from gap_healer.core import contradiction_loser, decayed, parse_classification
+from gap_healer.core import (
+    classification_messages,
+    context_window,
+    contradiction_loser,
+    decayed,
+    parse_classification,
+)
 from graph_ingest.core import conflict_decision, domain_of, sanitise, skip_reason, triples_schema
+from graph_ingest.settings import GraphIngestSettings
 from graph_rag import core as rag
 from moe_core.contracts import ChatMessage, ChatRequest, IngestEvent, Plan, PlannedTask, deadline_in
 from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
@@ -86,6 +93,27 @@ def test_which_answers_teach_something_and_their_domain() -> None:
     assert domain_of(_event(knowledge_type="legal")) == "legal"
     assert domain_of(_event(knowledge_type="general", source_expert="medical_consult")) == "medical"
     assert domain_of(_event(knowledge_type="poetry")) == "general"
+
+
+def test_a_translation_or_a_creative_text_is_not_extracted_from() -> None:
+    """Issue 52: they state no facts, so their extraction call would cost tokens for nothing (the trivial path's
+    learning went 16 -> 127 tokens per request with it)."""
+    skip = GraphIngestSettings().graph_ingest_skip_types
+    assert "translation" in (skip_reason(_event(knowledge_type="language"), skip) or "")
+    assert skip_reason(_event(knowledge_type="creative"), skip) is not None
+    assert skip_reason(_event(knowledge_type="science"), skip) is None
+    assert skip_reason(_event(knowledge_type="language"), []) is None  # MOE_GRAPH_INGEST_SKIP_TYPES=[]: every one
+
+
+def test_the_classification_sees_the_question_around_the_term_only() -> None:
+    question = ("Compare lithium and osmium as they were in the year 1003: explain in detail their history, their "
+                "physics and their everyday use, and what a geologist " + "would say about them " * 30)
+    window = context_window("osmium", question, 5)
+    assert window == "Compare lithium and osmium as they were in the ..."
+    assert context_window("everyday use", question, 2) == "... and their everyday use, and what ..."
+    assert context_window("absent", "a b c d e f", 2) == "a b c d ..."
+    user = classification_messages("osmium", question, ["Element"], 5)[1]["content"]
+    assert user == "Term: osmium\nSeen in the question: " + window
 
 
 def test_a_gap_classification_must_name_a_known_class_with_confidence() -> None:

@@ -135,9 +135,20 @@ def test_judge_prompt_orders_by_priority_and_asks_for_refs_and_citations() -> No
     text = user["content"]
     assert text.index("GRAPH TEXT") < text.index("EXPERT TEXT") < text.index("WEB TEXT") < text.index("Old A")
     assert "Thinking so far:\ncompare them" in text
-    assert "reasoning > precision tool > knowledge graph > expert > web > cache" in system["content"]
+    # the trust order of the kinds of source it sees (issue 52: the others' names were prompt tokens for nothing)
+    assert "trust: knowledge graph > expert > web > cache." in system["content"]
     assert "[REF:<entity>]" in system["content"] and "[n]" in system["content"]
     assert "## Summary" in system["content"]  # the report mode's instruction
+
+
+def test_the_judge_is_given_no_trust_order_when_its_sources_are_of_one_kind() -> None:
+    plan = _plan(("t1", "expert", "general"), ("t2", "expert", "science"))
+    good = synthesis.dedup([_res("t1", "general", "ONE"), _res("t2", "science", "TWO")])
+    system, _ = synthesis.judge_messages(plan, good, "", get_mode(plan.mode))
+    assert "trust" not in system["content"] and "Merge the sources" in system["content"]
+    with_example = plan.model_copy(update={"few_shot": [FewShot(question="Old Q", answer="Old A", distance=0.2)]})
+    system, _ = synthesis.judge_messages(with_example, good, "", get_mode(plan.mode))
+    assert "If they disagree, trust: expert > cache." in system["content"]
     plain_system = synthesis.judge_messages(_plan(("t1", "expert", "general")), good[1:2], "", DEFAULT)[0]
     assert "[REF:" not in plain_system["content"]
 

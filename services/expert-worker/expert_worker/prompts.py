@@ -9,10 +9,10 @@ from moe_core.contracts import EXPERT_CATEGORIES
 # to answer.
 OUTPUT_PROTOCOL = (
     "CORE_FINDING: the answer, 1-3 sentences\n"
-    "DETAILS: steps, facts or code, if useful\n"
-    "GAPS: what is uncertain, or none\n"
-    "REFERRAL: another field to ask, or none\n"
-    "CONFIDENCE: high, medium or low"
+    "DETAILS: steps, facts, code (if useful)\n"
+    "GAPS: uncertain points, or none\n"
+    "REFERRAL: another field, or none\n"
+    "CONFIDENCE: high|medium|low"
 )
 
 PROMPTS: dict[str, str] = {
@@ -45,4 +45,4 @@ assert set(PROMPTS) == set(EXPERT_CATEGORIES), "every expert category needs a sy
 
 def system_prompt(category: str) -> str:
     role = PROMPTS.get(category, PROMPTS["general"])
-    return f"{role}\nAnswer only your part, as:\n{OUTPUT_PROTOCOL}"
+    return f"{role}\nAnswer your part only, as:\n{OUTPUT_PROTOCOL}"

@@ -176,7 +176,7 @@ class GapHealer:
             try:
                 completion = await self.inference.chat(
                     self.inference.config.for_role(self.settings.gap_healer_role),
-                    core.classification_messages(term, gap.context, classes),
+                    core.classification_messages(term, gap.context, classes, self.settings.gap_context_words),
                     max_tokens=self.settings.gap_max_tokens, temperature=0.0,
                     json_schema=core.classification_schema(classes), schema_name="classification",
                     timeout_s=self.settings.gap_timeout_s,

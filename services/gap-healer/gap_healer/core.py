@@ -41,16 +41,29 @@ def classification_schema(classes: list[str]) -> dict[str, Any]:
     }
 
 
-def classification_messages(term: str, context: str, classes: list[str]) -> list[dict[str, str]]:
-    system = (
-        "You classify a term for a knowledge graph. Decide whether it names a concrete entity or concept "
-        "(not a generic word), give its canonical name, the one class it belongs to (from the list), its "
-        "domain, up to 3 common aliases and your confidence between 0 and 1. Classes: " + ", ".join(classes) + ". "
-        'Answer only with JSON: {"is_entity": true, "name": "...", "parent": "...", "domain": "...", '
-        '"aliases": ["..."], "confidence": 0.8}'
+def context_window(term: str, context: str, words: int) -> str:
+    """The words of `context` around the first mention of `term` (`words` either side, '...' where cut): what the
+    classification needs of the question, not all of it. A context that does not mention the term is cut to its
+    first 2 x `words` words."""
+    tokens = context.split()
+    want = [w.lower().strip(".,;:!?'\"()") for w in term.split()]
+    at = next((i for i in range(len(tokens)) if [t.lower().strip(".,;:!?'\"()")
+                                                  for t in tokens[i:i + len(want)]] == want), None)
+    start, end = (0, 2 * words) if at is None else (max(at - words, 0), at + len(want) + words)
+    return ("... " if start > 0 else "") + " ".join(tokens[start:end]) + (" ..." if end < len(tokens) else "")
+
+
+def classification_messages(term: str, context: str, classes: list[str], context_words: int = 12
+                            ) -> list[dict[str, str]]:
+    system = (  # short: every unknown term pays it (issue 52)
+        "You classify a term for a knowledge graph: is it a concrete entity or concept (not a generic word)? Its "
+        "canonical name, its one class (from the list), domain, up to 3 common aliases, confidence 0 to 1. "
+        "Classes: " + ", ".join(classes) + ". "
+        'JSON only: {"is_entity": true, "name": "...", "parent": "...", "domain": "...", "aliases": ["..."], '
+        '"confidence": 0.8}'
     )
     prompt_used("gap-healer.classify", system)
-    user = f"Term: {term}\nSeen in the question: {context[:1000]}"
+    user = f"Term: {term}\nSeen in the question: {context_window(term, context[:1000], context_words)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

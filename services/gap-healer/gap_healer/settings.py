@@ -11,6 +11,9 @@ class GapHealerSettings(PolicyEngineSettings, QuarantineSettings, GraphSettings)
     gap_min_confidence: float = Field(default=0.5, ge=0, le=1, description="Classifications below are not written")
     gap_max_tokens: int = Field(default=200, ge=32, description="Token budget of the classification")
     gap_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of the classification call")
+    gap_context_words: int = Field(default=12, ge=0, le=500, description="Words of the question either side of "
+                                   "the term that the classification call sees (its context, not the whole "
+                                   "question: issue 52)")
     gap_memo_ttl_s: int = Field(default=86_400, ge=60, description="How long a classification is remembered")
     gap_review_retry_after_s: float = Field(default=86_400.0, ge=0, description="After reviewers rejected a term's "
                                             "held classification, a new gap of the term waits this long before the "

@@ -52,7 +52,7 @@ class GraphIngest:
         self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
 
     async def on_ingest(self, event: IngestEvent) -> None:
-        reason = core.skip_reason(event)
+        reason = core.skip_reason(event, self.settings.graph_ingest_skip_types)
         if reason is not None:
             log.info("not learning from %s: %s", event.response_id, reason)
             return

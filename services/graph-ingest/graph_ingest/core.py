@@ -5,6 +5,7 @@ learn from, the knowledge domain, and what a conflict means."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -60,8 +61,7 @@ def triples_schema(max_triples: int, kind: Kind = "factual") -> dict[str, Any]:
     }
 
 
-_JSON = ('Answer only with JSON: {"triples": [{"subject": "...", "relation": "...", "object": "...", '
-         '"confidence": 0.9}]}')
+_JSON = 'JSON only: {"triples": [{"subject": "...", "relation": "...", "object": "...", "confidence": 0.9}]}'
 
 
 def extraction_messages(event: IngestEvent, max_triples: int, kind: Kind | None = None) -> list[dict[str, str]]:
@@ -79,11 +79,10 @@ def extraction_messages(event: IngestEvent, max_triples: int, kind: Kind | None 
             "Only extract what the answer states; give each a confidence between 0 and 1. " + _JSON
         )
     else:
-        system = (
-            f"You extract at most {max_triples} factual triples from an answer for a knowledge graph. "
-            "Subject and object are short entity names (a drug, a disease, a law, a technology, a concept), "
-            "never sentences. Use only these relations: " + ", ".join(RELATION_TYPES) + ". "
-            "Only extract facts the answer states; give each a confidence between 0 and 1. " + _JSON
+        system = (  # short: every answer's extraction pays it (issue 52)
+            f"You extract at most {max_triples} factual triples the answer states, for a knowledge graph. "
+            "Subject and object: short entity names (a drug, a disease, a law, a technology, a concept), never "
+            "sentences. Relations: " + ", ".join(RELATION_TYPES) + ". Confidence 0 to 1. " + _JSON
         )
     prompt_used(f"graph-ingest.extract.{kind}", system)
     user = f"Question: {event.question[:1000]}\n\nAnswer:\n{event.answer[:MAX_ANSWER_CHARS]}"
@@ -133,14 +132,17 @@ def _confidence(value: Any) -> float:
     return min(1.0, max(0.0, number)) if number == number else 0.5  # NaN -> 0.5
 
 
-def skip_reason(event: IngestEvent) -> str | None:
-    """Why an event teaches nothing (None: learn from it)."""
+def skip_reason(event: IngestEvent, skip_types: Collection[str] = ()) -> str | None:
+    """Why an event teaches nothing (None: learn from it); `skip_types`: knowledge types that state no facts."""
     if event.tenant_id == SHARED_TENANT:
         return "the shared tenant is written by the ontology seed only"
     if event.cache_hit:
         return "a cached answer was learned from when it was first given"
     if not event.answer.strip():
         return "empty answer"
+    if event.knowledge_type in skip_types:
+        return (f"a {event.knowledge_type} answer (a translation, a creative text) states no facts to learn "
+                "(MOE_GRAPH_INGEST_SKIP_TYPES)")
     return None
 
 

@@ -19,6 +19,10 @@ class GraphIngestSettings(PolicyEngineSettings, QuarantineSettings, GraphSetting
     graph_trust_recompute_s: float = Field(default=3600.0, ge=0, description="Trust recomputation period; 0 = off")
     graph_trust_page_size: int = Field(default=500, ge=1, le=10_000, description="Relations per page of the "
                                        "trust recomputation")
+    graph_ingest_skip_types: list[str] = Field(
+        default=["language", "creative"], description="Knowledge types not learned from: an answer of this type "
+        "(a translation, a creative text) states no facts, so its extraction call would cost tokens for nothing "
+        "(issue 52); [] learns from every answer")
     ingest_memo_ttl_s: int = Field(default=86_400, ge=60, description="How long extracted triples are remembered")
 
 

@@ -106,6 +106,15 @@ def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, s
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+def trust_rule(results: list[TaskResult], plan: Plan) -> list[str]:
+    """The trust order of the kinds of source the judge sees (the cache's example counts as one), as one rule;
+    none when it sees one kind only (nothing to order: the classes it does not see are prompt tokens for nothing)."""
+    present = {source_class(r) for r in results} | ({"cache"} if plan.few_shot else set())
+    if len(present) < 2:
+        return []
+    return [f"If they disagree, trust: {' > '.join(c for c in PRIORITY if c in present)}."]
+
+
 def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode,
                    insight_block: bool = True) -> list[dict[str, str]]:
     fmt = plan.params.response_format
@@ -113,7 +122,7 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
         return structured_judge_messages(plan, results, reasoning, fmt)
     rules = [
         "Merge the sources into one correct, complete answer.",
-        f"If they disagree, trust: {PRIORITY_TEXT}.",
+        *trust_rule(results, plan),
         "Answer directly, never mentioning the sources or experts.",
     ]
     if any(r.kind == "tool" for r in results):  # (only then: without a tool result the rule is noise)
@@ -136,10 +145,7 @@ def structured_judge_messages(plan: Plan, results: list[TaskResult], reasoning: 
                               fmt: ResponseFormat) -> list[dict[str, str]]:
     """The judge of a structured request: the same sources and trust order; the answer is the client's JSON (its
     call is constrained to the format too), with the precision tools' figures as computed."""
-    rules = [
-        "Merge the sources into one correct, complete answer.",
-        f"If they disagree, trust: {PRIORITY_TEXT}.",
-    ]
+    rules = ["Merge the sources into one correct, complete answer.", *trust_rule(results, plan)]
     if any(r.kind == "tool" for r in results):
         rules.append("Precision tools are exact: use each one's result exactly as computed.")
     prompt_used("merger.judge.structured", " ".join([*rules, structured.template(fmt)]))  # not the client's schema

@@ -57,9 +57,9 @@ def planner_messages(question: str, categories: list[str], max_tasks: int, tools
     """The planner model's messages; `learned`: expert combinations users rated well (planner.learned_patterns)."""
     catalogue = ", ".join(categories)  # names only: they say what they cover (each name is prompt tokens)
     system = (
-        f"Split the question into 1 to {max_tasks} independent tasks for specialist experts, as few as possible "
-        f"(a simple question: one task). Categories (general: anything else): {catalogue}.\n"
-        'Answer only with JSON: {"tasks": [{"category": "...", "instruction": "..."}]}'
+        f"Split the question into 1-{max_tasks} independent tasks for specialist experts, as few as possible "
+        f"(simple question: one task). Categories (general: anything else): {catalogue}.\n"
+        'JSON only: {"tasks": [{"category": "...", "instruction": "..."}]}'
     )
     if tools is not None and tools.names:
         system += "\n" + tools.prompt()

@@ -23,11 +23,10 @@ MAX_QUERY_CHARS = 200
 MAX_QUERIES = 3  # the research stage sends at most MOE_RESEARCH_MAX_QUERIES (default 3) of them
 MAX_INSTRUCTION = 2000
 
-PROMPT = (
-    'When the question needs current or external facts (news, recent events, the latest release or version, '
-    'prices, anything that may have changed after your training), add one research task: '
-    '{"kind": "research", "category": "research", "instruction": "what to find out", '
-    '"query": "a web search query"} next to the expert tasks.'
+PROMPT = (  # offered to a question that may need current facts only (may_need_current_facts); short: issue 52
+    'If the question needs current or external facts (news, recent events, latest versions, prices, anything '
+    'newer than your training), add one research task: {"kind": "research", "category": "research", '
+    '"instruction": "what to find out", "query": "web search query"}.'
 )
 
 
