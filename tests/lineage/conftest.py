@@ -73,13 +73,16 @@ class LineageFleet:
 
     def publish(self, messages: list[tuple[Any, str]], service: str, spacing_s: float = 0.0) -> None:
         """Messages on the fleet's topics (by Topics attribute, e.g. "results"), published as `service` (on the
-        real broker), as that stage would; `spacing_s` apart (a trickle, as a lightly loaded fleet sends them)."""
+        real broker), as that stage would (signed with its producer key); `spacing_s` apart (a trickle, as a lightly
+        loaded fleet sends them)."""
         from moe_core.runtime.bus import Bus
         from moe_core.runtime.settings import FleetSettings
+        from moe_core.stage.producers import key_file
 
         async def send() -> None:
             bus = Bus(FleetSettings(kafka_bootstrap=self.env["MOE_KAFKA_BOOTSTRAP"], service_name=service,
-                                    topic_namespace=self.env["MOE_TOPIC_NAMESPACE"]))
+                                    topic_namespace=self.env["MOE_TOPIC_NAMESPACE"],
+                                    producer_signing_key=str(key_file(self.fleet.producer_keys, service))))
             await bus.broker.start()
             try:
                 for message, topic in messages:

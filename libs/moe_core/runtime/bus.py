@@ -40,6 +40,7 @@ from moe_core.runtime.observability.metrics import (
     MESSAGES_PUBLISHED,
     STAGE_SECONDS,
 )
+from moe_core.runtime.producer_signing import ProducerSigner, ProducerVerifier
 from moe_core.runtime.redelivery import Redelivery
 from moe_core.runtime.replay import take_outputs
 from moe_core.runtime.retention import retention_days, retention_ms
@@ -139,6 +140,17 @@ class Bus:
         self.broker = broker or make_broker(settings)
         self.redelivery = Redelivery(settings.retry_base_s, settings.retry_cap_s, settings.retry_max_attempts)
         self.config_digest = config_digest(settings)
+        # one signature per publish with the service's own key; the producers' keys for the consumers that check
+        self.signer = (ProducerSigner.from_file(settings.producer_signing_key, settings.service_name)
+                       if settings.producer_signing_key else None)
+        self.producers = (ProducerVerifier.from_file(settings.producer_keys, self.topics)
+                          if settings.producer_keys else None)
+
+    def signed(self, topic: str, key: bytes | None, value: bytes, marks: dict[str, str]) -> dict[str, str]:
+        """`marks` with the service's producer signature over the message (unchanged without a signing key)."""
+        if self.signer is None:
+            return marks
+        return {**marks, **self.signer.headers(topic, key, value, marks.get(headers.MESSAGE_TYPE, ""))}
 
     async def publish(self, message: Envelope, topic: str) -> None:
         """Publish an envelope keyed by response_id and wait for the broker's acknowledgement. A live event
@@ -187,17 +199,18 @@ class Bus:
         task_id = getattr(message, "task_id", None)
         if isinstance(task_id, str):  # a task or its result: ordered per task where its consumer says so
             marks[headers.TASK_ID] = task_id
-        await self.broker.publish(message.model_dump_json().encode(), topic=topic,
-                                  key=message.response_id.encode(), headers=marks)
+        value, key = message.model_dump_json().encode(), message.response_id.encode()
+        await self.broker.publish(value, topic=topic, key=key, headers=self.signed(topic, key, value, marks))
         MESSAGES_PUBLISHED.labels(self.settings.service_name, topic).inc()
 
     async def publish_keyed(self, message: BaseModel, topic: str, key: str) -> None:
         """Publish a message that belongs to no request (the latest state of `key` on a compacted topic, such as
         a semantic-cache entry), keyed by `key`, and wait for the broker's acknowledgement."""
         try:
-            await self.broker.publish(message.model_dump_json().encode(), topic=topic, key=key.encode(),
-                                      headers={headers.MESSAGE_TYPE: type(message).__name__,
-                                               headers.PRODUCER: self.settings.service_name})
+            value, raw_key = message.model_dump_json().encode(), key.encode()
+            marks = {headers.MESSAGE_TYPE: type(message).__name__, headers.PRODUCER: self.settings.service_name}
+            signed = self.signed(topic, raw_key, value, marks)
+            await self.broker.publish(value, topic=topic, key=raw_key, headers=signed)
         except AUTHORIZATION_ERRORS as exc:
             raise refused(self.settings, topic, "write", exc) from None
         MESSAGES_PUBLISHED.labels(self.settings.service_name, topic).inc()
@@ -221,12 +234,11 @@ class Bus:
         MESSAGES_DEAD_LETTERED.labels(self.settings.service_name, letter.source_topic, error_type).inc()
         log.warning("dead-lettered a message from %s: %s", letter.source_topic, reason[:300])
         try:
-            await self.broker.publish(
-                letter.model_dump_json().encode(),
-                topic=self.topics.deadletter,
-                key=rid.encode() if rid else None,
-                headers={headers.DLQ_REASON: reason[:500], headers.PRODUCER: self.settings.service_name},
-            )
+            value, key = letter.model_dump_json().encode(), rid.encode() if rid else None
+            marks = {headers.DLQ_REASON: reason[:500], headers.PRODUCER: self.settings.service_name,
+                     headers.MESSAGE_TYPE: "DeadLetter"}
+            await self.broker.publish(value, topic=self.topics.deadletter, key=key,
+                                      headers=self.signed(self.topics.deadletter, key, value, marks))
         except AUTHORIZATION_ERRORS as exc:
             raise refused(self.settings, self.topics.deadletter, "write", exc) from None
         MESSAGES_PUBLISHED.labels(self.settings.service_name, self.topics.deadletter).inc()
