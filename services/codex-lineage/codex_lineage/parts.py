@@ -85,7 +85,7 @@ class Parts:
         self.signer = signer_for(settings)
         if bus.producers is None:
             log.warning("MOE_PRODUCER_KEYS is not set: who produced a message is NOT checked; every record names the "
-                        "producer its sender claims (docs/audit.md#who-produced-it)")
+                        "producer its sender claims (docs/audit.md#who-produced-it-proven)")
         self.anchoring = anchoring_for(settings, bus, self.signer)
         self.catalog = load_catalog(resolve(settings.catalog_file))  # missing or not one: refused at start
         self.names = Names(bus.topics, datasets(settings),
