@@ -13,7 +13,7 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 import moe_core.stage.registry as stage_registry
-from moe_core.contracts import DeadLetter, ToolTask, Topics, deadline_in, headers
+from moe_core.contracts import Answer, DeadLetter, ToolTask, Topics, deadline_in, headers
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.producer_signing import ProducerRefused, ProducerVerifier
 from moe_core.runtime.settings import FleetSettings
@@ -126,3 +126,39 @@ async def test_a_signed_subscription_acts_only_on_what_a_declared_producer_signe
     assert reasons["r-unsigned"][1].startswith("producer signature refused: unsigned")
     assert "merger, which is not a declared producer" in reasons["r-merger"][1]
     assert set(reasons) == {"r-unsigned", "r-merger"}
+
+
+async def test_the_edge_takes_only_answers_a_declared_producer_signed(keys: Path, namespace: str) -> None:
+    """Bus.subscribe(signed=True), as the gateway reads the answers it waits for (gateway.declaration)."""
+    settings = _Settings(topic_namespace=namespace, service_name="gateway", producer_keys=str(keys / producers.LIST))
+    bus = Bus(settings)
+    delivered: list[str] = []
+    letters: list[DeadLetter] = []
+
+    async def deliver(answer: Answer) -> None:
+        delivered.append(answer.response_id)
+
+    bus.subscribe(bus.topics.answers, Answer, deliver, group=False)  # unchecked: what it was before
+    checked: list[str] = []
+
+    async def deliver_checked(answer: Answer) -> None:
+        checked.append(answer.response_id)
+
+    bus.subscribe(bus.topics.answers, Answer, deliver_checked, group=False, signed=True)
+    bus.broker.subscriber(bus.topics.deadletter)(lambda m: letters.append(DeadLetter.model_validate(m)))
+    topic = bus.topics.answers
+
+    def answer(rid: str) -> bytes:
+        return Answer(response_id=rid, tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
+                      content="forged?").model_dump_json().encode()
+
+    forged, merger, research = answer("r-forged"), answer("r-merger"), answer("r-research")
+    async with TestKafkaBroker(bus.broker) as broker:
+        await broker.publish(forged, topic, key=b"r-forged", headers={headers.PRODUCER: "merger"})
+        await broker.publish(merger, topic, key=b"r-merger",
+                             headers=_signed(keys, "merger", topic, merger, b"r-merger", "Answer"))
+        await broker.publish(research, topic, key=b"r-research",  # research may publish results, not answers
+                             headers=_signed(keys, "research", topic, research, b"r-research", "Answer"))
+    assert delivered == ["r-forged", "r-merger", "r-research"] and checked == ["r-merger"]
+    assert {d.response_id: d.error_type for d in letters} == {"r-forged": "producer_signature",
+                                                              "r-research": "producer_signature"}

@@ -38,9 +38,10 @@ from moe_core.runtime.observability.metrics import (
     KAFKA_REFUSED,
     MESSAGES_DEAD_LETTERED,
     MESSAGES_PUBLISHED,
+    PRODUCER_REFUSED,
     STAGE_SECONDS,
 )
-from moe_core.runtime.producer_signing import ProducerSigner, ProducerVerifier
+from moe_core.runtime.producer_signing import ProducerRefused, ProducerSigner, ProducerVerifier
 from moe_core.runtime.redelivery import Redelivery
 from moe_core.runtime.replay import take_outputs
 from moe_core.runtime.retention import retention_days, retention_ms
@@ -253,6 +254,7 @@ class Bus:
         offset_reset: Literal["earliest", "latest"] = "earliest",
         workers: int | None = None,
         wanted: Callable[[str], bool] | None = None,
+        signed: bool = False,
     ) -> Any:
         """Consume `topic` as `model` messages.
 
@@ -260,6 +262,8 @@ class Bus:
         group=False: this process reads every partition without committing (e.g. gateway replies).
         wanted: a filter on the record key (the response_id); other records are dropped unparsed, before
         FastStream's handling.
+        signed: acted on only when a declared producer of the topic signed it (MOE_PRODUCER_KEYS); anything else is
+        dead-lettered with the reason (producer_signature) and counted, never handled.
         """
         service = self.settings.service_name
 
@@ -271,6 +275,9 @@ class Bus:
             started = time.perf_counter()
             outcome = "failed"  # the message's one observation (moe_stage_seconds), by how its handling ended
             try:
+                if signed and self.producers is not None and not await self._proven(msg, topic):
+                    outcome = "dead_lettered"
+                    return
                 outcome, again = await self._handle(msg, topic, model, handler)
                 if again is not None:
                     raise again  # FastStream nacks: the record is redelivered (redelivery.py)
@@ -285,6 +292,20 @@ class Bus:
         if wanted is not None and hasattr(subscriber, "consume_one"):
             _drop_unwanted(subscriber, wanted)
         return subscriber
+
+    async def _proven(self, msg: Any, topic: str) -> bool:
+        """Whether a declared producer of the topic signed the record; if not, it is dead-lettered and counted."""
+        assert self.producers is not None
+        raw = msg.raw_message
+        try:
+            self.producers.check(topic, getattr(raw, "key", None), getattr(raw, "value", None),
+                                 dict(getattr(raw, "headers", None) or []))
+        except ProducerRefused as exc:
+            PRODUCER_REFUSED.labels(self.settings.service_name, topic, exc.reason).inc()
+            log.error("REFUSED a message of %s: %s", topic, exc)
+            await self.dead_letter(msg, f"producer signature refused: {exc}", "producer_signature")
+            return False
+        return True
 
     async def _handle(self, msg: Any, topic: str, model: type[M],
                       handler: Handler[M]) -> tuple[str, BaseException | None]:
