@@ -5,7 +5,8 @@ of a service the stage declarations allow to publish on that topic (MOE_PRODUCER
 services' public keys and topics, moe_core.stage.producers).
 
 The signature covers the message's topic, key, producer name, message type and value bytes (one Ed25519 signature
-per publish, about 30 µs); it travels in two headers: `x-moe-signer` (the producer's name) and `x-moe-sig`
+per publish: about 50 µs of CPU for a 4 kB message on the 2-core test machine, a check about 130 µs); it
+travels in two headers: `x-moe-signer` (the producer's name) and `x-moe-sig`
 (base64). A Kafka principal that may write a topic can no longer speak for another service: the producer header is
 what the signature proves, not what the sender says.
 
