@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
-from moe_audit_verify.format import key_id, unb64
+from moe_audit_verify.format import b64, canonical, key_id, unb64
 
 
 class PublicKey:
@@ -42,6 +42,18 @@ class PublicKey:
 
 
 KEYRING_FORMAT = "moe-audit-keyring/1"
+ROTATION_DOMAIN = b"moe-audit-rotation/1\n"
+RETIREMENT_SKEW = timedelta(seconds=60)  # a rotation rounds its retirement up to the next second
+
+
+def rotation_message(old_id: str, retired_at: datetime, new: PublicKey) -> bytes:
+    """What the retiring key signs when it hands over to its successor: itself, when it retires, and the new key."""
+    return ROTATION_DOMAIN + canonical({"retired": old_id, "retired_at": _iso(retired_at), "new": new.id,
+                                        "new_public_key": b64(new.raw)}).encode()
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 class KeyRing:
@@ -51,23 +63,31 @@ class KeyRing:
     was signed before its retirement (segment checks that against each checkpoint's and entry's time).
 
     The keyring file (MOE_AUDIT_KEYRING, exported as keyring.json):
-    {"format": "moe-audit-keyring/1", "keys": [{"id": ..., "public_key": PEM, "retired_at": ISO 8601 | null}]}"""
+    {"format": "moe-audit-keyring/1", "keys": [{"id": ..., "public_key": PEM, "retired_at": ISO 8601 | null,
+                                               "introduced_by": {"key_id": ..., "signature": ...}}]}
+    Every key after the first is introduced by the key it replaced: that key's signature over the rotation
+    (rotation_message), made before its private half was destroyed. A keyring whose chain of rotations does not hold,
+    or that retires a key in the future, is refused when it is read (from_json): whoever can write the file cannot
+    add a key or promise a retirement."""
 
-    def __init__(self, keys: list[PublicKey], retired: dict[str, datetime] | None = None) -> None:
+    def __init__(self, keys: list[PublicKey], retired: dict[str, datetime] | None = None,
+                 introductions: dict[str, tuple[str, str]] | None = None) -> None:
         self.keys = {k.id: k for k in keys}
         self.retired = dict(retired or {})
+        self.introductions = dict(introductions or {})  # new key id -> (the retired key's id, its signature)
 
     @classmethod
     def of(cls, key: PublicKey | KeyRing) -> KeyRing:
         return key if isinstance(key, KeyRing) else cls([key])
 
     @classmethod
-    def from_json(cls, data: bytes) -> KeyRing:
+    def from_json(cls, data: bytes, now: datetime | None = None) -> KeyRing:
+        """The keyring, its rotations checked (ValueError: not a keyring, a broken chain, a future retirement)."""
         try:
             doc = json.loads(data)
             if doc.get("format") != KEYRING_FORMAT:
                 raise ValueError(f"not a keyring (format {KEYRING_FORMAT} expected)")
-            keys, retired = [], {}
+            keys, retired, introductions = [], {}, {}
             for item in doc["keys"]:
                 key = PublicKey.from_pem(str(item["public_key"]).encode())
                 if key.id != item["id"]:
@@ -75,16 +95,43 @@ class KeyRing:
                 keys.append(key)
                 if item.get("retired_at"):
                     retired[key.id] = datetime.fromisoformat(str(item["retired_at"]).replace("Z", "+00:00"))
+                if item.get("introduced_by"):
+                    introductions[key.id] = (str(item["introduced_by"]["key_id"]),
+                                             str(item["introduced_by"]["signature"]))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a keyring: {exc!r}") from None
         if not keys:
             raise ValueError("the keyring holds no key")
-        return cls(keys, retired)
+        ring = cls(keys, retired, introductions)
+        ring.check(now or datetime.now(UTC))
+        return ring
+
+    def check(self, now: datetime) -> None:
+        """No retirement in the future, and every key after the first introduced by a signed rotation of a key the
+        ring retires (ValueError naming the key)."""
+        for retired_id, at in self.retired.items():
+            if at > now + RETIREMENT_SKEW:
+                raise ValueError(f"key {retired_id} is retired at {_iso(at)}, in the future: a keyring records "
+                                 "retirements that happened, never one to come (refused)")
+        for new in list(self.keys.values())[1:]:
+            old_id, signature = self.introductions.get(new.id, ("", ""))
+            old = self.keys.get(old_id)
+            if old is None or old_id not in self.retired:
+                raise ValueError(f"key {new.id} is not introduced by a rotation of a retired key of the keyring: "
+                                 "each new key must be signed over by the key it replaced (refused)")
+            if not old.verifies(rotation_message(old_id, self.retired[old_id], new), signature):
+                raise ValueError(f"key {new.id}: the rotation that introduces it is not signed by key {old_id} "
+                                 "(refused)")
 
     def to_json(self) -> str:
-        items = [{"id": k.id, "public_key": k.pem().decode(),
-                  "retired_at": self.retired[k.id].isoformat().replace("+00:00", "Z") if k.id in self.retired
-                  else None} for k in self.keys.values()]
+        items = []
+        for k in self.keys.values():
+            item: dict[str, object] = {"id": k.id, "public_key": k.pem().decode(),
+                                       "retired_at": _iso(self.retired[k.id]) if k.id in self.retired else None}
+            if k.id in self.introductions:
+                old_id, signature = self.introductions[k.id]
+                item["introduced_by"] = {"key_id": old_id, "signature": signature}
+            items.append(item)
         return json.dumps({"format": KEYRING_FORMAT, "keys": items}, indent=1) + "\n"
 
     @property

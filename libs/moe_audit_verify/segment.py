@@ -148,7 +148,7 @@ def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: Publi
     ring = KeyRing.of(key)
     signed = signed_positions(entries, ring, digests)
     problems += position_problems(entries, signed, ring)
-    problems += retired_signers(entries, ring)
+    problems += retired_signers(entries, ring) + keyless_after_keyed(entries)
     sizes = [c.size for c in checkpoints if c.size >= first_seq]
     end = max([e.seq for e in entries] + [s for s in signed if s is not None] + sizes + [first_seq - 1])
     present = {s if s is not None else e.seq for e, s in zip(entries, signed, strict=True)}
@@ -180,6 +180,20 @@ def verify_chain(entries: list[Entry], checkpoints: list[Checkpoint], key: Publi
     if require_anchor and last > covered:
         problems.append(Problem(f"seq {covered + 1}..{last}", "not covered by any checkpoint: nothing outside "
                                                               "the database vouches for these records"))
+    return problems
+
+
+def keyless_after_keyed(entries: list[Entry]) -> list[Problem]:
+    """Entries that name no signing key after one that does: since key ids are recorded every entry names its key
+    (a key-less entry would be verified with any key of the ring and escape the retirement check), so one without is
+    a forgery or a tampering, never an old entry."""
+    problems, first_keyed = [], None
+    for entry in entries:  # in seq order
+        if entry.content.get("key_id") is not None:
+            first_keyed = first_keyed or entry
+        elif first_keyed is not None:
+            problems.append(Problem(entry.name, f"names no signing key, after {first_keyed.name} named one: entries "
+                                                "without a key id end where key ids begin"))
     return problems
 
 

@@ -22,6 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from moe_core.contracts import Answer, Source, TaskResult, deadline_in
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.settings import FleetSettings
+from moe_core.stage.producers import key_file
 from tests.conftest import Scripted
 from tests.console.conftest import ConsoleKeys
 from tests.e2e.helpers import plan_reply
@@ -85,7 +86,8 @@ def _publish(fleet: Fleet, messages: list[tuple[Any, str]], service: str) -> Non
 
     async def send() -> None:
         bus = Bus(FleetSettings(kafka_bootstrap=env["MOE_KAFKA_BOOTSTRAP"], service_name=service,
-                                topic_namespace=env["MOE_TOPIC_NAMESPACE"]))
+                                topic_namespace=env["MOE_TOPIC_NAMESPACE"],
+                                producer_signing_key=str(key_file(fleet.producer_keys, service))))
         await bus.broker.start()
         try:
             for message, topic in messages:

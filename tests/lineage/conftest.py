@@ -26,7 +26,7 @@ from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.lineage.chain_store import audit_schema_fixture  # noqa: F401 (an audit schema of a test's own)
 from tests.support.audited_fleet import AuditedFleet, audited_fleet
-from tests.support.fleet import REPO, Fleet
+from tests.support.fleet import REPO, Fleet, producer_env
 from tests.support.keys import new_key, new_keys
 from tests.support.namespaces import new_namespace
 
@@ -46,7 +46,9 @@ class LineageFleet:
         """An audited fleet with the environment the operator's replay command runs in (as with_fleet_env):
         codex-lineage's port, its writer role and the audit store's migrator."""
         env = {**running.env, "MOE_HTTP_PORT": str(running.fleet["codex-lineage"].port),
-               "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"], "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn}
+               "MOE_AUDIT_WRITER_DSN": infra["postgres-codex-lineage"], "MOE_AUDIT_MIGRATOR_DSN": running.owner_dsn,
+               # what it publishes (a rerun's request, a closed period's checkpoint) it signs as codex-lineage
+               **producer_env(running.fleet.producer_keys, "codex-lineage")}
         return cls(running.fleet, env, running.schema, infra["postgres-control-plane"], running.owner_dsn, rules,
                    classes)
 
@@ -73,13 +75,16 @@ class LineageFleet:
 
     def publish(self, messages: list[tuple[Any, str]], service: str, spacing_s: float = 0.0) -> None:
         """Messages on the fleet's topics (by Topics attribute, e.g. "results"), published as `service` (on the
-        real broker), as that stage would; `spacing_s` apart (a trickle, as a lightly loaded fleet sends them)."""
+        real broker), as that stage would (signed with its producer key); `spacing_s` apart (a trickle, as a lightly
+        loaded fleet sends them)."""
         from moe_core.runtime.bus import Bus
         from moe_core.runtime.settings import FleetSettings
+        from moe_core.stage.producers import key_file
 
         async def send() -> None:
             bus = Bus(FleetSettings(kafka_bootstrap=self.env["MOE_KAFKA_BOOTSTRAP"], service_name=service,
-                                    topic_namespace=self.env["MOE_TOPIC_NAMESPACE"]))
+                                    topic_namespace=self.env["MOE_TOPIC_NAMESPACE"],
+                                    producer_signing_key=str(key_file(self.fleet.producer_keys, service))))
             await bus.broker.start()
             try:
                 for message, topic in messages:

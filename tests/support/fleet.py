@@ -117,10 +117,11 @@ class Fleet:
             env = {**audit_keys(), **env}
         roles = _roles(env)
         self.principals = Principals({**os.environ, **env}, names, own_principals)  # False: as in `env`
+        self.producer_keys = producer_keys()  # each service's own signing key, and the list of them all
         for name in names:
             port = free_port()
             service_env = {**os.environ, **env, **self.principals.env(name), "MOE_HTTP_PORT": str(port),
-                           **roles.get(name, {})}
+                           **roles.get(name, {}), **producer_env(self.producer_keys, name)}
             if name == "gateway":
                 service_env["MOE_GATEWAY_WORKERS"] = str(gateway_workers)
             self.services[name] = ServiceProcess(name, port, service_env)
@@ -180,6 +181,26 @@ def _roles(env: dict[str, str]) -> dict[str, dict[str, str]]:
     single = env.get("MOE_AUDIT_MIGRATE_ON_START", "").lower() == "true"
     return {name: {"MOE_POSTGRES_DSN": eps[f"postgres-{name}"]} for name in MODULES
             if f"postgres-{name}" in eps and not (name == "codex-lineage" and single)}
+
+
+def producer_keys() -> Path:
+    """A test fleet's own producer keys (moe_core.stage.producers): every service of the registry's, in a folder of
+    its own."""
+    import tempfile
+
+    from moe_core.stage import producers
+
+    folder = Path(tempfile.mkdtemp(prefix="producer-keys-"))
+    producers.generate(folder)
+    return folder
+
+
+def producer_env(folder: Path, name: str) -> dict[str, str]:
+    """Service `name`'s signing key and the producers' key list of a folder `producer_keys` made."""
+    from moe_core.stage import producers
+
+    return {"MOE_PRODUCER_SIGNING_KEY": str(producers.key_file(folder, name)),
+            "MOE_PRODUCER_KEYS": str(folder / producers.LIST)}
 
 
 def audit_keys(migrate: bool = True) -> dict[str, str]:

@@ -39,6 +39,7 @@ def service_env(name: str) -> dict[str, str]:
     env.update(config.read_env_file())
     env.update(os.environ)
     env.update(kafka_principal_env(name))  # a service's broker identity is its own, whatever the caller's is
+    env.update(producer_env(name))  # and so is the key it signs what it publishes with
     paths = [str(config.REPO / "libs")] + [str(p) for p in sorted((config.REPO / "services").glob("*"))]
     env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
     return env
@@ -72,6 +73,22 @@ def kafka_principal_env(name: str) -> dict[str, str]:
     principal = _principal(name)
     return {"MOE_KAFKA_USERNAME": principal, "MOE_KAFKA_PASSWORD": secrets.generate(f"kafka-{principal}"),
             "MOE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "MOE_KAFKA_CREATE_TOPICS": "false"}
+
+
+PRODUCER_KEYS = config.DATA / "producer-keys"
+_PRODUCERS_LOCK = threading.Lock()
+
+
+def producer_env(name: str) -> dict[str, str]:
+    """Service `name`'s own producer signing key and the list of every producer's public key (generated once into
+    .data/producer-keys/ from the stage declarations, moe_core.stage.producers; the list rewritten per fleetctl run,
+    so a declaration's change is in it)."""
+    from moe_core.stage import producers
+
+    with _PRODUCERS_LOCK:
+        listing = producers.generate(PRODUCER_KEYS)
+    return {"MOE_PRODUCER_SIGNING_KEY": str(producers.key_file(PRODUCER_KEYS, name)),
+            "MOE_PRODUCER_KEYS": str(listing)}
 
 
 _KAFKA_SET_UP: list[bool] = []

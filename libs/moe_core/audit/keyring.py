@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from moe_audit_verify.keys import KeyRing, PublicKey
+from moe_audit_verify.keys import KeyRing, PublicKey, rotation_message
 from moe_core.audit.signer import Signer
 
 
@@ -62,10 +62,13 @@ def rotate(private: Path, public: Path, keyring: Path, now: datetime | None = No
     ring = read_keyring(keyring)
     assert ring is not None
     at = now or datetime.now(UTC)  # to the next whole second: what the old key signed until now is before it
-    ring.retired[old.key_id] = at.replace(microsecond=0) + (timedelta(seconds=1) if at.microsecond else timedelta())
+    retired_at = at.replace(microsecond=0) + (timedelta(seconds=1) if at.microsecond else timedelta())
+    ring.retired[old.key_id] = retired_at
     new_pem = _new_private()
     new = Signer.from_pem(new_pem)
     ring.keys[new.key_id] = new.public
+    # the old key signs the hand-over before it is destroyed: the new keyring is vouched for by the key it retires
+    ring.introductions[new.key_id] = (old.key_id, old.sign(rotation_message(old.key_id, retired_at, new.public)))
     _write(keyring, ring.to_json().encode(), 0o644)  # first: a key is never in use before it is in the ring
     _write(private, new_pem, 0o600)  # the old private key is gone
     _write(public, new.public.pem(), 0o644)

@@ -5,6 +5,7 @@ are the standalone verifier's (moe_audit_verify), run on rows instead of an expo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ async def verify_request(store: Any, response_id: str, trust: Trust | str | None
             unwitnessed += [f"{covering.name}: {why}"] if why else []
     rows = await store.pool.fetch("SELECT * FROM audit_log WHERE response_id=$1 AND kind='record' ORDER BY rseq",
                                   response_id)
-    problems += _request_sequence(rows)
+    problems += _request_sequence(rows) + _refusals(rows)
     missing = _missing(spans, anchored, unwitnessed, witness)
     return {"verified": not problems and not missing, "records": records, "anchored": anchored,
             "witnessed": None if witness is None else anchored and not unwitnessed, "missing": missing,
@@ -105,6 +106,22 @@ def _request_sequence(rows: list[Any]) -> list[Problem]:
             problems.append(Problem(f"request record {missing} (before {row['topic']}/{row['partition']}/"
                                     f"{row['offset']})", "missing: deleted from the store"))
         expected = row["rseq"] + 1
+    return problems
+
+
+def _refusals(rows: list[Any]) -> list[Problem]:
+    """Messages of the request that codex-lineage refused to record because no declared producer of their topic
+    signed them (a forged producer, an unsigned message): not in the chain, named by the dead letter codex-lineage
+    recorded in their place. A request with one is never `verified`."""
+    problems = []
+    for row in rows:
+        if row["message_type"] != "DeadLetter" or row["stage"] != "codex-lineage":
+            continue
+        letter = json.loads(row["payload"])
+        if letter.get("error_type") == "producer_signature":
+            problems.append(Problem(f"{letter.get('source_topic')}/{letter.get('partition')}/{letter.get('offset')} "
+                                    f"(dead letter {row['topic']}/{row['partition']}/{row['offset']})",
+                                    f"not recorded: {letter.get('reason')}"))
     return problems
 
 

@@ -38,8 +38,10 @@ from moe_core.runtime.observability.metrics import (
     KAFKA_REFUSED,
     MESSAGES_DEAD_LETTERED,
     MESSAGES_PUBLISHED,
+    PRODUCER_REFUSED,
     STAGE_SECONDS,
 )
+from moe_core.runtime.producer_signing import ProducerRefused, ProducerSigner, ProducerVerifier
 from moe_core.runtime.redelivery import Redelivery
 from moe_core.runtime.replay import take_outputs
 from moe_core.runtime.retention import retention_days, retention_ms
@@ -139,6 +141,17 @@ class Bus:
         self.broker = broker or make_broker(settings)
         self.redelivery = Redelivery(settings.retry_base_s, settings.retry_cap_s, settings.retry_max_attempts)
         self.config_digest = config_digest(settings)
+        # one signature per publish with the service's own key; the producers' keys for the consumers that check
+        self.signer = (ProducerSigner.from_file(settings.producer_signing_key, settings.service_name)
+                       if settings.producer_signing_key else None)
+        self.producers = (ProducerVerifier.from_file(settings.producer_keys, self.topics)
+                          if settings.producer_keys else None)
+
+    def signed(self, topic: str, key: bytes | None, value: bytes, marks: dict[str, str]) -> dict[str, str]:
+        """`marks` with the service's producer signature over the message (unchanged without a signing key)."""
+        if self.signer is None:
+            return marks
+        return {**marks, **self.signer.headers(topic, key, value, marks.get(headers.MESSAGE_TYPE, ""))}
 
     async def publish(self, message: Envelope, topic: str) -> None:
         """Publish an envelope keyed by response_id and wait for the broker's acknowledgement. A live event
@@ -187,17 +200,18 @@ class Bus:
         task_id = getattr(message, "task_id", None)
         if isinstance(task_id, str):  # a task or its result: ordered per task where its consumer says so
             marks[headers.TASK_ID] = task_id
-        await self.broker.publish(message.model_dump_json().encode(), topic=topic,
-                                  key=message.response_id.encode(), headers=marks)
+        value, key = message.model_dump_json().encode(), message.response_id.encode()
+        await self.broker.publish(value, topic=topic, key=key, headers=self.signed(topic, key, value, marks))
         MESSAGES_PUBLISHED.labels(self.settings.service_name, topic).inc()
 
     async def publish_keyed(self, message: BaseModel, topic: str, key: str) -> None:
         """Publish a message that belongs to no request (the latest state of `key` on a compacted topic, such as
         a semantic-cache entry), keyed by `key`, and wait for the broker's acknowledgement."""
         try:
-            await self.broker.publish(message.model_dump_json().encode(), topic=topic, key=key.encode(),
-                                      headers={headers.MESSAGE_TYPE: type(message).__name__,
-                                               headers.PRODUCER: self.settings.service_name})
+            value, raw_key = message.model_dump_json().encode(), key.encode()
+            marks = {headers.MESSAGE_TYPE: type(message).__name__, headers.PRODUCER: self.settings.service_name}
+            signed = self.signed(topic, raw_key, value, marks)
+            await self.broker.publish(value, topic=topic, key=raw_key, headers=signed)
         except AUTHORIZATION_ERRORS as exc:
             raise refused(self.settings, topic, "write", exc) from None
         MESSAGES_PUBLISHED.labels(self.settings.service_name, topic).inc()
@@ -221,12 +235,11 @@ class Bus:
         MESSAGES_DEAD_LETTERED.labels(self.settings.service_name, letter.source_topic, error_type).inc()
         log.warning("dead-lettered a message from %s: %s", letter.source_topic, reason[:300])
         try:
-            await self.broker.publish(
-                letter.model_dump_json().encode(),
-                topic=self.topics.deadletter,
-                key=rid.encode() if rid else None,
-                headers={headers.DLQ_REASON: reason[:500], headers.PRODUCER: self.settings.service_name},
-            )
+            value, key = letter.model_dump_json().encode(), rid.encode() if rid else None
+            marks = {headers.DLQ_REASON: reason[:500], headers.PRODUCER: self.settings.service_name,
+                     headers.MESSAGE_TYPE: "DeadLetter"}
+            await self.broker.publish(value, topic=self.topics.deadletter, key=key,
+                                      headers=self.signed(self.topics.deadletter, key, value, marks))
         except AUTHORIZATION_ERRORS as exc:
             raise refused(self.settings, self.topics.deadletter, "write", exc) from None
         MESSAGES_PUBLISHED.labels(self.settings.service_name, self.topics.deadletter).inc()
@@ -241,6 +254,7 @@ class Bus:
         offset_reset: Literal["earliest", "latest"] = "earliest",
         workers: int | None = None,
         wanted: Callable[[str], bool] | None = None,
+        signed: bool = False,
     ) -> Any:
         """Consume `topic` as `model` messages.
 
@@ -248,6 +262,8 @@ class Bus:
         group=False: this process reads every partition without committing (e.g. gateway replies).
         wanted: a filter on the record key (the response_id); other records are dropped unparsed, before
         FastStream's handling.
+        signed: acted on only when a declared producer of the topic signed it (MOE_PRODUCER_KEYS); anything else is
+        dead-lettered with the reason (producer_signature) and counted, never handled.
         """
         service = self.settings.service_name
 
@@ -259,6 +275,9 @@ class Bus:
             started = time.perf_counter()
             outcome = "failed"  # the message's one observation (moe_stage_seconds), by how its handling ended
             try:
+                if signed and self.producers is not None and not await self._proven(msg, topic):
+                    outcome = "dead_lettered"
+                    return
                 outcome, again = await self._handle(msg, topic, model, handler)
                 if again is not None:
                     raise again  # FastStream nacks: the record is redelivered (redelivery.py)
@@ -273,6 +292,20 @@ class Bus:
         if wanted is not None and hasattr(subscriber, "consume_one"):
             _drop_unwanted(subscriber, wanted)
         return subscriber
+
+    async def _proven(self, msg: Any, topic: str) -> bool:
+        """Whether a declared producer of the topic signed the record; if not, it is dead-lettered and counted."""
+        assert self.producers is not None
+        raw = msg.raw_message
+        try:
+            self.producers.check(topic, getattr(raw, "key", None), getattr(raw, "value", None),
+                                 dict(getattr(raw, "headers", None) or []))
+        except ProducerRefused as exc:
+            PRODUCER_REFUSED.labels(self.settings.service_name, topic, exc.reason).inc()
+            log.error("REFUSED a message of %s: %s", topic, exc)
+            await self.dead_letter(msg, f"producer signature refused: {exc}", "producer_signature")
+            return False
+        return True
 
     async def _handle(self, msg: Any, topic: str, model: type[M],
                       handler: Handler[M]) -> tuple[str, BaseException | None]:

@@ -137,6 +137,13 @@ class FleetSettings(BaseSettings):
     local_llm_timeout_s: float = Field(default=120.0, gt=0, description="The embedded LLM's per-call timeout (a "
                                        "call still ends at its request's deadline); `make up` sets it to the "
                                        "request timeout, 300 s: a CPU model sharing 2 cores can be slow")
+    producer_signing_key: str = Field(default="", description="This service's own Ed25519 key (PEM file, 0600): "
+                                      "it signs every message it publishes (moe_core.runtime.producer_signing); "
+                                      "empty: it publishes unsigned, and consumers that check refuse its messages")
+    producer_keys: str = Field(default="", description="The producers' public keys and topics (JSON file generated "
+                               "from the stage declarations: python -m moe_core.stage.producers): with it, "
+                               "codex-lineage records and graph-ingest acts on a message only when a declared "
+                               "producer of its topic signed it; empty: nothing is checked (a warning at start)")
     audit_schema: str = Field(default="audit", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
                               description="Postgres schema of the audit store (written by codex-lineage)")
     audit_public_key: str = Field(default="", description="codex-lineage's audit public key (PEM file): verifying "

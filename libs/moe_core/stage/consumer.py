@@ -43,8 +43,9 @@ from moe_core.runtime.kafka_clients import linger_options
 from moe_core.runtime.key_ordered import KeyOrdered
 from moe_core.runtime.observability import bind_response_id, current_trace_context
 from moe_core.runtime.observability.errors import record_failure
-from moe_core.runtime.observability.metrics import STAGE_SECONDS
+from moe_core.runtime.observability.metrics import PRODUCER_REFUSED, STAGE_SECONDS
 from moe_core.runtime.offset_commits import OffsetCommits
+from moe_core.runtime.producer_signing import ProducerRefused, ProducerVerifier
 from moe_core.runtime.replay import run_scope
 from moe_core.runtime.settings import FleetSettings
 from moe_core.stage.spec import EVERY_TOPIC
@@ -61,6 +62,14 @@ Handler = Callable[[Any], Awaitable[None]]
 
 class InvalidPayload(Exception):
     """The record is not a valid message of the topic's model."""
+
+    error_type = "validation_error"
+
+
+class Unproven(InvalidPayload):
+    """No declared producer of the topic signed the record (Consumes.signed): a finding, never acted on."""
+
+    error_type = "producer_signature"
 
 
 def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddleware]:
@@ -86,7 +95,7 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
                 except InvalidPayload as exc:
                     record_failure(topic, str(rid), exc)
                     if bus is not None:
-                        await bus.dead_letter(msg, str(exc), "validation_error")  # type: ignore[arg-type]
+                        await bus.dead_letter(msg, str(exc), exc.error_type)  # type: ignore[arg-type]
                         outcome = "dead_lettered"
                     return None
                 except TRANSIENT_ERRORS as exc:  # backoff and redelivery, or dead-lettered (redelivery.py)
@@ -117,9 +126,12 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
     return StageMiddleware
 
 
-def _decoder(model: type[BaseModel]) -> Callable[..., Awaitable[BaseModel]]:
+def _decoder(model: type[BaseModel], producers: ProducerVerifier | None = None,
+             service: str = "-") -> Callable[..., Awaitable[BaseModel]]:
     async def decode(msg: StreamMessage[Any], original: Any = None) -> BaseModel:
         body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
+        if producers is not None:
+            _prove(producers, msg.raw_message, service)
         try:
             parsed = model.model_validate_json(body)
         except ValidationError as exc:
@@ -129,6 +141,18 @@ def _decoder(model: type[BaseModel]) -> Callable[..., Awaitable[BaseModel]]:
         return parsed
 
     return decode
+
+
+def _prove(producers: ProducerVerifier, raw: Any, service: str) -> None:
+    """The record's producer signature checked (Unproven: dead-lettered with the reason, counted)."""
+    hdrs = {k: v for k, v in (getattr(raw, "headers", None) or [])}
+    topic = getattr(raw, "topic", "?")
+    try:
+        producers.check(topic, getattr(raw, "key", None), getattr(raw, "value", None), hdrs)
+    except ProducerRefused as exc:
+        PRODUCER_REFUSED.labels(service, topic, exc.reason).inc()
+        log.error("REFUSED a message of %s: %s", topic, exc)
+        raise Unproven(f"producer signature refused: {exc}") from None
 
 
 def _typed(consumes: Consumes, handler: Handler, service: str) -> Handler:
@@ -189,7 +213,8 @@ def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus
         handler = handlers[consumes.handler] if handlers is not None else _noop
         names = topics.all() if consumes.topic == EVERY_TOPIC else [getattr(topics, consumes.topic)]
         subscriber = router.subscriber(
-            *names, decoder=_decoder(consumes.model) if consumes.model is not None else None,
+            *names, decoder=_decoder(consumes.model, _checked(bus, consumes), settings.service_name)
+            if consumes.model is not None else None,
             title=subscriber_title(stage, consumes),
             description=consumes.description or None, **subscriber_options(settings, consumes, commits))
         subscriber(_typed(consumes, handler, settings.service_name))
@@ -200,6 +225,16 @@ def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus
         model = getattr(contracts, TOPIC_MESSAGES[topic])
         router.publisher(getattr(topics, topic), schema=model, title=f"{stage.name}:{topic}:publish")
     return router, subscribers
+
+
+def _checked(bus: Bus | None, consumes: Consumes) -> ProducerVerifier | None:
+    """The producers' keys a `signed` subscription checks (none configured: not checked; the service warned)."""
+    if not consumes.signed or bus is None:
+        return None
+    if bus.producers is None:
+        log.warning("%s is read unchecked: MOE_PRODUCER_KEYS is not set, so who produced its messages is not proven",
+                    consumes.topic)
+    return bus.producers
 
 
 async def _noop(message: Any) -> None:

@@ -55,6 +55,9 @@ class Consumes:
     from_start: bool = False
     per_task: bool = False  # one request's records are independent tasks: run at once, in order per task only
     linger: bool = False  # no request waits for these records: fetched several at a time (MOE_KAFKA_LINGER_MS)
+    # acted on only when a declared producer of the topic signed it (MOE_PRODUCER_KEYS,
+    # moe_core.runtime.producer_signing): anything else is dead-lettered as a finding (error type producer_signature)
+    signed: bool = False
 
     def __post_init__(self) -> None:
         if self.per_task and not self.group:

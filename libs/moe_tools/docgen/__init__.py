@@ -68,6 +68,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("compose/compose.yaml", "services", _REGISTRY, compose_lists.services, "hash"),
     Section("compose/compose.yaml", "kafka-principals", _REGISTRY, compose_lists.kafka_principals, "hash"),
     Section("compose/compose.yaml", "pg-passwords", _PG, compose_lists.pg_passwords, "hash"),
+    Section("compose/compose.yaml", "producer-keys", _REGISTRY, compose_lists.producer_secrets, "hash"),
+    Section("compose/init_secrets.py", "producer-topics", _REGISTRY, compose_lists.producer_topics, "hash"),
     Section("compose/.env", "service-ports", _REGISTRY, compose_lists.published_ports, "hash"),
     Section("compose/compose.observability.yaml", "services", _REGISTRY, compose_lists.observability, "hash"),
     Section("helm/moe-fleet/values.yaml", "services", _REGISTRY, helm_lists.components, "hash"),

@@ -56,7 +56,9 @@ def _environment(entry: Service) -> list[str]:
     env = {"MOE_SERVICE_NAME": entry.name,
            "MOE_KAFKA_USERNAME": f"{entry.name}  # its own principal: the ACLs of its declaration",
            "MOE_KAFKA_PASSWORD": required(var),
-           "OTEL_SERVICE_NAME": entry.name}
+           "OTEL_SERVICE_NAME": entry.name,
+           "MOE_PRODUCER_SIGNING_KEY": "/run/secrets/producer-key  # its own Ed25519 key: it signs what it publishes",
+           "MOE_PRODUCER_KEYS": "/run/secrets/producer-keys  # every producer's public key and topics"}
     lines = ["    environment:", "      <<: *fleet-env", *env_lines(env, "      "),
              f"      MOE_HTTP_PORT: {entry.port}"]
     more: dict[str, str] = {}
@@ -77,7 +79,10 @@ def service_block(entry: Service) -> str:
     if deploy.publish:
         host = "127.0.0.1:" if deploy.publish == "loopback" else ""
         lines += ["    ports:", f'      - "{host}${{{upper(entry.name)}_PORT}}:{entry.port}"']
-    for key, value in deploy.compose.items():  # flow style; a long list one item per line
+    own_key = {"source": f"producer-key-{entry.name}", "target": "producer-key"}  # its own, like its Kafka password
+    compose = {key: value for key, value in deploy.compose.items() if key != "secrets"}
+    compose["secrets"] = [own_key, "producer-keys", *deploy.compose.get("secrets", [])]
+    for key, value in compose.items():  # flow style; a long list one item per line
         long = isinstance(value, list) and len(f"    {key}: {flow(value)}") > 120
         items = [f"      - {flow(item)}" for item in value] if long else []
         lines += [f"    {key}:", *items] if long else [f"    {key}: {flow(value)}"]
@@ -91,6 +96,26 @@ def service_block(entry: Service) -> str:
 def services(repo: Path) -> str:
     """Every registry service's block of compose/compose.yaml, in the registry's order."""
     return "\n\n".join(service_block(entry) for entry in stage_registry.FLEET)
+
+
+PRODUCER_KEYS_DIR = "MOE_PRODUCER_KEYS_DIR"  # compose/init_secrets.py makes the keys and their list there
+
+
+def producer_secrets(repo: Path) -> str:
+    """The producers' keys as compose secrets: each service's own (mounted into it alone) and the list of them all."""
+    folder = required(PRODUCER_KEYS_DIR)
+    lines = ["  producer-keys:", f"    file: {folder}/producer-keys.json"]
+    for entry in stage_registry.FLEET:
+        lines += [f"  producer-key-{entry.name}:", f"    file: {folder}/{entry.name}.pem"]
+    return "\n".join(lines)
+
+
+def producer_topics(repo: Path) -> str:
+    """compose/init_secrets.py's copy of what each service may publish (its declaration, plus dead letters): the
+    producers' key list it writes (moe_core.stage.producers's format) without the fleet's packages."""
+    from moe_core.stage.producers import declared_publishes
+
+    return "\n".join(f"    {name!r}: {list(kinds)!r}," for name, kinds in declared_publishes().items())
 
 
 def kafka_principals(repo: Path) -> str:

@@ -79,5 +79,12 @@ def secrets(repo: Path) -> str:
               "(docs/security.md)",
               *_continued("kubectl create secret generic moe-kafka",
                           [f"--from-literal={name}=..." for name in ["admin", *stage_registry.names()]]),
+              "# producerKeys (on by default): each component's own signing key and the list of the public keys "
+              "(docs/audit.md)",
+              "python -m moe_core.stage.producers keys/          # keys/<component>.pem, keys/producer-keys.json",
+              "kubectl create configmap moe-producer-keys --from-file=producer-keys.json=keys/producer-keys.json",
+              f"for c in {' '.join(stage_registry.names())}; do",
+              '  kubectl create secret generic "moe-producer-key-$c" --from-file=producer-key.pem="keys/$c.pem"',
+              "done",
               "```"]
     return "\n".join(lines)

@@ -49,7 +49,8 @@ def encoded(record: dict[str, Any], producer: str) -> tuple[bytes, bytes, dict[s
 def kafka_outlet(bus: Bus) -> Outlet:
     async def publish(record: dict[str, Any]) -> None:
         value, key, hdrs = encoded(record, bus.settings.service_name)
-        await bus.broker.publish(value, topic=bus.topics.audit_checkpoints, key=key, headers=hdrs)
+        topic = bus.topics.audit_checkpoints
+        await bus.broker.publish(value, topic=topic, key=key, headers=bus.signed(topic, key, value, hdrs))
 
     return publish
 

@@ -36,6 +36,7 @@ from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus
+from moe_core.runtime.producer_signing import ProducerRefused
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ class Parts:
         self.lineage = lineage_for(settings, bus)
         self.client = extra_client(settings.lineage_transport)
         self.signer = signer_for(settings)
+        if bus.producers is None:
+            log.warning("MOE_PRODUCER_KEYS is not set: who produced a message is NOT checked; every record names the "
+                        "producer its sender claims (docs/audit.md#who-produced-it-proven)")
         self.anchoring = anchoring_for(settings, bus, self.signer)
         self.catalog = load_catalog(resolve(settings.catalog_file))  # missing or not one: refused at start
         self.names = Names(bus.topics, datasets(settings),
@@ -127,7 +131,8 @@ class Parts:
                                "codex_lineage.migrate as its migrator role first (fleetctl does)")
         self._store = store
         self._keys = await asyncpg.create_pool(s.postgres_dsn, min_size=1, max_size=2)
-        self.recorder = Recorder(self.bus.topics, store, self.lineage, self.client)
+        self.recorder = Recorder(self.bus.topics, store, self.lineage, self.client, self.bus.producers,
+                                 self._refused)
         self._runs = Runs(store, DriftSettings(s.drift_threshold, s.drift_min_declared))
         self._signals = Signals(store, SignalSettings(
             s.drift_baseline_h, s.drift_min_ratings, s.drift_false_hit_rate, s.drift_hit_rate_drop,
@@ -183,6 +188,12 @@ class Parts:
             log.exception("could not record a batch; recording its messages one by one")
             for raw in raws:
                 await self._record_one(raw)
+
+    async def _refused(self, raw: Any, exc: ProducerRefused) -> None:
+        """A record no declared producer of its topic signed: a finding, dead-lettered with the reason (the dead
+        letter, signed by codex-lineage, is what the record keeps of it)."""
+        await self.bus.dead_letter(_Single(raw), f"producer signature refused: {exc}",  # type: ignore[arg-type]
+                                   "producer_signature")
 
     async def _record_one(self, raw: Any) -> None:
         assert self.recorder is not None

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from openlineage.client import OpenLineageClient
@@ -15,8 +16,15 @@ from openlineage.client.generated.base import RunEvent
 from codex_lineage.lineage import Lineage
 from moe_core.audit.records import AuditRecord, from_kafka, message_types
 from moe_core.audit.store import AuditStore
-from moe_core.contracts import Topics
-from moe_core.runtime.observability.metrics import LINEAGE_BATCH_RECORDS, LINEAGE_EVENTS, LINEAGE_LAG, LINEAGE_RECORDS
+from moe_core.contracts import Topics, headers
+from moe_core.runtime.observability.metrics import (
+    LINEAGE_BATCH_RECORDS,
+    LINEAGE_EVENTS,
+    LINEAGE_LAG,
+    LINEAGE_RECORDS,
+    PRODUCER_REFUSED,
+)
+from moe_core.runtime.producer_signing import ProducerRefused, ProducerVerifier
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +39,61 @@ def extra_client(config: str) -> OpenLineageClient | None:
     return OpenLineageClient(config={"transport": transport})
 
 
+Refuse = Callable[[Any, ProducerRefused], Awaitable[None]]  # a refused record: dead-lettered with its reason
+
+
 class Recorder:
+    """`producers`: the producers' keys (MOE_PRODUCER_KEYS); with them a record is stored only when a declared
+    producer of its topic signed it, and the record names that signer as its producer (`stage`, in the signed
+    entry); any other goes to `refuse` (dead-lettered with the reason by codex-lineage, counted, never stored)."""
+
     def __init__(self, topics: Topics, store: AuditStore, lineage: Lineage,
-                 client: OpenLineageClient | None = None) -> None:
+                 client: OpenLineageClient | None = None, producers: ProducerVerifier | None = None,
+                 refuse: Refuse | None = None) -> None:
         self.types = message_types(topics)
         self.prefix = topics.requests.removesuffix("requests.v1")
         self.store = store
         self.lineage = lineage
         self.client = client
+        self.producers = producers
+        self.refuse = refuse
 
     def parse(self, raw: Any) -> AuditRecord | None:
+        """The record; ProducerRefused when the producers' keys are checked and no declared producer signed it."""
         hdrs = {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
                 for k, v in (getattr(raw, "headers", None) or [])}
+        if self.producers is not None:
+            hdrs[headers.PRODUCER] = self.producers.check(raw.topic, raw.key, raw.value, hdrs)  # the proven signer
         return from_kafka(raw.topic, raw.partition, raw.offset, raw.timestamp, raw.key, raw.value, hdrs, self.types)
 
+    async def _parsed(self, raws: list[Any]) -> list[AuditRecord]:
+        records: list[AuditRecord] = []
+        refused: list[tuple[Any, ProducerRefused]] = []
+        for raw in raws:
+            try:
+                record = self.parse(raw)
+            except ProducerRefused as exc:
+                refused.append((raw, exc))
+                continue
+            if record is not None:
+                records.append(record)
+        for raw, finding in refused:
+            PRODUCER_REFUSED.labels("codex-lineage", self._kind(raw.topic), finding.reason).inc()
+            log.error("REFUSED to record %s/%s/%s: %s", raw.topic, raw.partition, raw.offset, finding)
+            if self.refuse is not None:
+                await self.refuse(raw, finding)
+        return records
+
     async def record(self, raw: Any) -> None:
-        record = self.parse(raw)
-        if record is None:
+        records = await self._parsed([raw])
+        if not records:
             return
-        await self.write(record)
-        self._lag([record])
+        await self.write(records[0])
+        self._lag(records)
 
     async def record_batch(self, raws: list[Any]) -> None:
         """A consumer batch in one transaction (one commit per batch keeps up with the topics)."""
-        records = [r for r in (self.parse(raw) for raw in raws) if r is not None]
+        records = await self._parsed(raws)
         if records:
             await self.write_batch(records)
             LINEAGE_BATCH_RECORDS.observe(len(records))

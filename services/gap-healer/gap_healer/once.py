@@ -112,6 +112,8 @@ async def _dead_letter(bus: Any, settings: GapHealerSettings, record: ConsumerRe
                         reason=reason[:4000], error_type=error_type,
                         payload=(record.value or b"").decode("utf-8", "replace")[:100_000], headers=hdrs)
     log.warning("dead-lettered a message from %s: %s", record.topic, reason[:300])
-    await bus.broker.publish(letter.model_dump_json().encode(), topic=bus.topics.deadletter,
-                             key=letter.response_id.encode() if letter.response_id else None,
-                             headers={headers.DLQ_REASON: reason[:500], headers.PRODUCER: settings.service_name})
+    value, raw_key = letter.model_dump_json().encode(), letter.response_id.encode() if letter.response_id else None
+    marks = {headers.DLQ_REASON: reason[:500], headers.PRODUCER: settings.service_name,
+             headers.MESSAGE_TYPE: "DeadLetter"}
+    await bus.broker.publish(value, topic=bus.topics.deadletter, key=raw_key,
+                             headers=bus.signed(bus.topics.deadletter, raw_key, value, marks))

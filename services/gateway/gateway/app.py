@@ -116,7 +116,8 @@ def _replies(bus: Bus, pending: Pending, on_answer: Callable[[Any], Awaitable[No
     for declared in SERVICE.consumes:
         assert declared.model is not None
         replies.append(bus.subscribe(getattr(bus.topics, declared.topic), declared.model, handlers[declared.handler],
-                                     group=declared.group, offset_reset="latest", wanted=pending.is_open))
+                                     group=declared.group, offset_reset="latest", wanted=pending.is_open,
+                                     signed=declared.signed))
     return replies
 
 

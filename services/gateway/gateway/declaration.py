@@ -12,7 +12,7 @@ SERVICE = ServiceDeclaration(
     summary="The edge: the OpenAI, Anthropic and Responses protocols; a request in (key check, limits, budgets), "
             "its events streamed back (resumable)",
     consumes=(
-        Consumes("answers", Answer, "deliver_answer", group=False,
+        Consumes("answers", Answer, "deliver_answer", group=False, signed=True,  # a forged answer reaches no client
                  description="every replica reads every partition and keeps the answers it waits for"),
         Consumes("progress", Progress, "deliver", group=False, description="live progress of waited-for requests"),
         Consumes("deltas", AnswerDelta, "deliver", group=False, description="answer tokens as they are written"),

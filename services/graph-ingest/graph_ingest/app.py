@@ -198,7 +198,8 @@ STAGE = Stage(
         f"graph-ingest:domains:{res.settings.topic_namespace}", res.settings.ingest_memo_ttl_s)),
     summary="Answers -> triples in the knowledge graph (or quarantine); feedback -> verified or flagged "
             "relations; trust recomputed in pages; every decision on the audit topic.",
-    consumes=(Consumes("ingest", IngestEvent, "on_ingest", linger=True), Consumes("feedback", Feedback, "on_feedback")),
+    consumes=(Consumes("ingest", IngestEvent, "on_ingest", linger=True, signed=True),
+              Consumes("feedback", Feedback, "on_feedback")),
     publishes=("audit",),
     needs=("redis", "inference", "neo4j"),
     request_budget=False,  # learning after the answer: not the client's spend

@@ -250,6 +250,12 @@ LINEAGE_LAG = Gauge(
     "moe_lineage_lag_seconds", "Age of the last record codex-lineage processed, per topic (lineage lag)", ["topic"],
     registry=REGISTRY,
 )
+PRODUCER_REFUSED = Counter(
+    "moe_producer_signature_refused_total", "Messages a consumer refused because no declared producer of their topic "
+    "signed them (moe_core.runtime.producer_signing): unsigned, unknown_signer, not_a_producer, bad_signature or "
+    "producer_mismatch; each dead-lettered with its reason, never recorded or acted on",
+    ["service", "topic", "reason"], registry=REGISTRY,
+)
 AUDIT_CHECKPOINTS = Counter(
     "moe_audit_checkpoints_total", "Signed, timestamped audit checkpoints codex-lineage made (made), could not "
     "make (failed: e.g. the timestamp authority unreachable), refused (refused: the stored chain was changed, cut, "
