@@ -78,7 +78,12 @@ def test_each_private_key_is_mounted_into_its_own_service_alone_under_its_own_us
     model = _services()
     services = model["services"]
     holders = {name: sorted(_targets(s, "secrets")) for name, s in services.items() if s.get("secrets")}
-    assert holders == {"codex-lineage": ["audit-signing-key"], "tsa": ["tsa-key"], "witness": ["witness-key"]}
+    # each fleet service holds its own producer key and the producers' public list (docs/audit.md), nothing else
+    own = {name: sorted(k for k in keys if k not in (f"producer-key-{name}", "producer-keys"))
+           for name, keys in holders.items()}
+    assert own == {**{name: [] for name in holders}, "codex-lineage": ["audit-signing-key"], "tsa": ["tsa-key"],
+                   "witness": ["witness-key"]}
+    assert {name for name in holders if f"producer-key-{name}" in holders[name]} == set(holders) - {"tsa", "witness"}
     assert model["secrets"]["tsa-key"]["file"] == f"{ANCHORS}/tsa-key.pem"
     assert model["secrets"]["witness-key"]["file"] == f"{ANCHORS}/witness.key"
     assert services["tsa"]["user"] == "10002:10002" and services["witness"]["user"] == "10003:10003"

@@ -71,7 +71,8 @@ KEYS: tuple[RedisKey, ...] = (
              "hash (combination -> successes)", "MOE_PLANNER_PATTERNS_RETENTION_DAYS (per field)", ("control-plane",),
              "a tenant's learned planner patterns: how often each combination was rated well"),
     RedisKey("planner:success-seen:", "planner:success-seen:<ns>:<response_id>", "planner", "string flag",
-             "MOE_PLANNER_PATTERNS_RETENTION_DAYS", purpose="an answer's rating teaches a pattern once"),
+             "MOE_PLANNER_PATTERNS_RETENTION_DAYS", ("control-plane",),
+             "an answer's rating teaches a pattern once (read by the backup tool, control_plane.ops.backup)"),
     RedisKey("planner:cachectx:", "planner:cachectx:<ns>:<key>", "planner", "string (JSON pending entry)",
              "MOE_CACHE_PENDING_TTL_S", purpose="semantic-cache entries waiting for their answer"),
     RedisKey("planner:cacheflag:", "planner:cacheflag:<ns>:<key>", "planner", "string flag",
@@ -87,7 +88,7 @@ KEYS: tuple[RedisKey, ...] = (
     RedisKey("expert:tscore:", "expert:tscore:<ns>:<tenant>:<category>:<model>", "expert-worker",
              "hash (decayed score)", "none", ("control-plane",), "a tenant's model scores"),
     RedisKey("expert:rated:", "expert:rated:<ns>:<response_id>", "expert-worker", "string flag", "30 days",
-             purpose="a rating counted once"),
+             ("control-plane",), "a rating counted once (read by the backup tool, control_plane.ops.backup)"),
     RedisKey("expert:disabled:", "expert:disabled:<ns>", "control-plane", "set (disabled experts)", "none",
              ("expert-worker",), "operator switches (moe_core.llm.switches)"),
     RedisKey("inference:", "inference:<ns>:{servers,load,down:<server>,affinity:<user>:<model>,disabled}",
@@ -163,6 +164,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
     "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids
     "fact:", "document:", "approval:", "memory:",  # node ids of a fact's lineage graph (moe_core.audit.fact_lineage)
+    "guardrails:", "hnsw:space",  # a simulated guardrail candidate's audit subject; a Chroma collection's metadata
 })
 
 
