@@ -19,8 +19,18 @@ test_a_math_labelled_medical_fact_needs_two_approvals if {
 }
 
 test_a_label_only_counts_where_nothing_was_resolved if {
-	knowledge.decision.approvals_required == 0 with input as imported([], ["math"])
 	knowledge.decision.approvals_required == 2 with input as imported(["legal"], ["math"])
+	knowledge.decision.approvals_required == 2 with input as imported([], ["medical"])
+}
+
+test_an_unresolved_item_needs_the_default_whatever_its_label if {
+	knowledge.decision.approvals_required == 1 with input as imported([], ["math"])
+	knowledge.decision.approvals_required == 1 with input as imported(["math"], ["math"])
+}
+
+test_math_needs_none_only_when_everything_resolves_to_math if {
+	knowledge.decision.approvals_required == 0 with input as imported(["math"], [])
+	knowledge.decision.approvals_required == 1 with input as imported(["math", "technical"], [])
 }
 
 test_unknown_domains_take_the_default if {
@@ -45,13 +55,13 @@ approval(who, importer, approvers) := {
 	"resource": {"importer": importer, "approvers": approvers, "status": "pending", "approvals_required": 2},
 }
 
-test_four_eyes_are_people_a_service_account_approves_only_a_single_approval if {
+test_a_service_account_never_approves if {
 	d := knowledge.decision with input as approval(service("sa-b", ["t1"]), "key:a", [])
 	{r.code | some r in d.deny} == {"approver_not_a_person"}
 	no_kind := json.remove(approval(admin("key:b", ["t1"]), "key:a", []), ["/principal/kind"])
 	{r.code | some r in knowledge.deny} == {"approver_not_a_person"} with input as no_kind
 	single := json.patch(approval(service("sa-b", ["t1"]), "key:a", []), [{"op": "replace", "path": "/resource/approvals_required", "value": 1}])
-	knowledge.decision.allow with input as single
+	{r.code | some r in knowledge.deny} == {"approver_not_a_person"} with input as single
 }
 
 test_the_importer_may_not_approve if {

@@ -123,10 +123,10 @@ test_the_uploader_never_reviews_its_own_document if {
 	{r.code | some r in memory.deny} == {"self_approval"} with input as review("memory.document_approve", "ada", "person", "admin", ["t1"], null, [], 2)
 }
 
-test_a_service_account_does_not_approve_where_two_are_needed if {
+test_a_service_account_never_approves if {
 	{r.code | some r in memory.deny} == {"approver_not_a_person"} with input as approve("sa-bot", "service", "admin", [])
 	{r.code | some r in memory.deny} == {"approver_not_a_person"} with input as approve("sa-bot", null, "admin", [])
-	memory.decision.allow with input as review("memory.document_approve", "sa-bot", "service", "admin", ["t1"], "kim", [], 1)
+	{r.code | some r in memory.deny} == {"approver_not_a_person"} with input as review("memory.document_approve", "sa-bot", "service", "admin", ["t1"], "kim", [], 1)
 }
 
 test_one_principal_counts_once if {

@@ -25,12 +25,10 @@ deny contains scopes.deny_reason("own_submission", 403, msg) if {
 	msg := "the principal who submitted the text (or asked the question) it was learned from may not approve it"
 }
 
-# Four eyes are two people's (knowledge.rego): where two approvals or more are needed, a service account does not
-# approve.
+# An approval is a person's (knowledge.rego): a service account never approves, whatever the number needed.
 deny contains scopes.deny_reason("approver_not_a_person", 403, msg) if {
-	approvals_required >= 2
 	not input.principal.kind == "person" # fails closed: a principal of no stated kind is no person
-	msg := sprintf("this item needs %d people's approvals: a service account's key may not approve it (principal %s); approve signed in as a person", [approvals_required, input.principal.id])
+	msg := sprintf("this item is approved by people: a service account's key may not approve it (principal %s); approve signed in as a person", [input.principal.id])
 }
 
 deny contains scopes.deny_reason("already_approved", 409, msg) if {

@@ -10,9 +10,9 @@ approve(principal, role, resource) := {
 
 as_service(inp) := json.patch(inp, [{"op": "replace", "path": "/principal/kind", "value": "service"}])
 
-test_four_eyes_are_people_a_service_account_approves_only_where_one_approval_is_needed if {
+test_a_service_account_never_approves if {
 	codes(as_service(approve("sa-1", "admin", {"domains": ["medical"], "approvers": [], "submitted_by": ""}))) == {"approver_not_a_person"}
-	quarantine.decision.allow with input as as_service(approve("sa-1", "admin", {"domains": ["general"], "approvers": [], "submitted_by": ""}))
+	codes(as_service(approve("sa-1", "admin", {"domains": ["general"], "approvers": [], "submitted_by": ""}))) == {"approver_not_a_person"}
 }
 
 codes(inp) := {r.code | some r in denied} if denied := quarantine.deny with input as inp

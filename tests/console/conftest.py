@@ -16,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from tests.conftest import Scripted
 from tests.support.audited_fleet import audited_fleet
 from tests.support.fleet import REPO, Fleet
-from tests.support.keys import new_keys
+from tests.support.keys import new_keys, new_person_keys
 from tests.support.namespaces import new_namespace
 from tests.support.store_auth import neo4j_env
 
@@ -45,9 +45,10 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
 @pytest.fixture(scope="package")
 def console_keys(infra: dict[str, str]) -> ConsoleKeys:
     tenant = new_namespace("ct")
-    # the fleet operator: the journey creates a tenant (a tenant admin may not)
-    admin, user = new_keys(infra["postgres"], ("console-admin", "operator", [tenant]),
-                           ("console-user", "user", [tenant]))
+    # the fleet operator: the journey creates a tenant (a tenant admin may not); a person, since approvals are
+    # people's (a service account's key approves nothing: policy/opa/knowledge.rego)
+    (admin,) = new_person_keys(infra["postgres"], ("console-admin", "operator", [tenant]))
+    (user,) = new_keys(infra["postgres"], ("console-user", "user", [tenant]))
     return ConsoleKeys(admin, user, tenant)
 
 

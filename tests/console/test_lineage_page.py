@@ -28,7 +28,7 @@ from tests.console.conftest import ConsoleKeys
 from tests.e2e.helpers import plan_reply
 from tests.lineage.test_fact_lineage import _bundle, _call
 from tests.support.fleet import Fleet
-from tests.support.keys import new_keys
+from tests.support.keys import new_keys, new_person_keys
 
 pytestmark = pytest.mark.e2e
 WAIT_S = 30
@@ -102,8 +102,8 @@ def test_an_answers_fact_is_drawn_with_its_import_approval_and_source_document(
         console_fleet: Fleet, console_keys: ConsoleKeys, infra: dict[str, str], browser: webdriver.Chrome,
         shots: Path) -> None:
     tag, tenant, base = uuid.uuid4().hex[:8], console_keys.tenant, console_fleet["control-plane"].url
-    importer, approver = new_keys(infra["postgres"], ("console-importer", "admin", [tenant]),
-                                  ("console-approver", "admin", [tenant]))
+    (importer,) = new_keys(infra["postgres"], ("console-importer", "admin", [tenant]))
+    (approver,) = new_person_keys(infra["postgres"], ("console-approver", "admin", [tenant]))  # approvals: people's
     uploaded = _call("POST", f"{base}/v1/memory/documents", importer,
                      json={"title": f"Inventory {tag}", "text": f"The Zorblat Engine {tag} uses the Quandrix Store."})
     assert uploaded.status_code == 201, uploaded.text

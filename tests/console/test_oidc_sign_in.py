@@ -37,12 +37,13 @@ pytestmark = pytest.mark.infra
 
 CONSOLE = "http://console.test"
 CALLBACK = f"{CONSOLE}/console/oidc/callback"
-ALICE = User(f"alice-{uuid.uuid4().hex[:6]}@example.org", "correct horse battery", "Alice")
-MALLORY = User(f"mallory-{uuid.uuid4().hex[:6]}@example.org", "staple", "Mallory")
-BOB = User(f"bob-{uuid.uuid4().hex[:6]}@example.org", "tr0ub4dor", "Bob")
+ADMINS = ("moe-console-admins",)  # MOE_OIDC_ADMIN_GROUPS: the console's admin role comes from the provider's groups
+ALICE = User(f"alice-{uuid.uuid4().hex[:6]}@example.org", "correct horse battery", "Alice", ADMINS)
+MALLORY = User(f"mallory-{uuid.uuid4().hex[:6]}@example.org", "staple", "Mallory", ADMINS)
+BOB = User(f"bob-{uuid.uuid4().hex[:6]}@example.org", "tr0ub4dor", "Bob", ADMINS)
 CAROL = User(f"carol-{uuid.uuid4().hex[:6]}@example.org", "hunter22", "Carol", ("moe-console-admins", "staff"))
 ERIN = User(f"erin-{uuid.uuid4().hex[:6]}@example.org", "letmein!", "Erin", ("staff",))
-DAVE = User(f"dave-{uuid.uuid4().hex[:6]}@example.org", "swordfish", "Dave")
+DAVE = User(f"dave-{uuid.uuid4().hex[:6]}@example.org", "swordfish", "Dave", ADMINS)
 
 
 @dataclass
@@ -66,7 +67,8 @@ def dex() -> Iterator[Dex]:
 def _oidc(dex: Dex, client: str, issuer: str | None = None, **more: str) -> OidcSettings:
     c = dex.clients[client]
     return OidcSettings(issuer=issuer or dex.issuer, client_id=c.id, client_secret=c.secret,
-                        redirect_uri=c.redirect_uri, provider_name="Dex", **more)
+                        redirect_uri=c.redirect_uri, provider_name="Dex",
+                        **{"admin_groups": ",".join(ADMINS), "scopes": "openid email profile groups", **more})
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +84,8 @@ async def consoles(infra: dict[str, str], dex: Dex) -> AsyncIterator[Consoles]:
     tenant = f"oidc-{uuid.uuid4().hex[:8]}"
     variants["allow-list"] = _oidc(dex, "moe-console", allowed_emails=f"someone@example.org, {BOB.email.upper()}",
                                    default_tenant=tenant)
-    variants["group-list"] = _oidc(dex, "moe-console", allowed_groups="moe-console-admins",
-                                   scopes="openid email profile groups", default_tenant=tenant)
+    variants["group-list"] = _oidc(dex, "moe-console", allowed_groups="moe-console-admins", default_tenant=tenant)
+    variants["no-admin-groups"] = _oidc(dex, "moe-console", admin_groups="")
     admin = (await keystore.create("oidc-test-admin", "admin", [tenant]))[1]
     async with AsyncExitStack() as stack:
         stack.push_async_callback(keystore.close)
@@ -246,9 +248,23 @@ async def test_a_member_of_an_allowed_group_is_created_at_first_sign_in_and_othe
     assert response.status_code == 200, response.text
     (carol,) = [p for p in await principals.list() if p.email == CAROL.email]
     assert (carol.kind, carol.tenant, carol.oidc_issuer) == ("person", consoles.tenant, consoles.dex.issuer)
-    refused((await sign_in(consoles.apps["group-list"], ERIN))[0], 403, "not provisioned")  # staff only
+    refused((await sign_in(consoles.apps["group-list"], ERIN))[0], 403, "admin groups (moe-console-admins)")
     assert [p for p in await principals.list() if p.email == ERIN.email] == []
-    refused((await sign_in(consoles.apps["allow-list"], ERIN))[0], 403, "not provisioned")  # not on that list
+    refused((await sign_in(consoles.apps["allow-list"], ERIN))[0], 403, "admin groups (moe-console-admins)")
+
+
+async def test_the_console_role_comes_from_the_providers_groups(consoles: Consoles) -> None:
+    """A person an admin provisioned, signing in without the provider's admin group, is refused (not made a tenant
+    admin by signing in) and is not bound; a console without MOE_OIDC_ADMIN_GROUPS signs nobody in."""
+    console, principals = consoles.apps["good"], Principals(consoles.keystore.pool)
+    made = await console.post("/v1/admin/principals", headers={"Authorization": f"Bearer {consoles.admin}"}, json={
+        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Erin", "email": ERIN.email})
+    assert made.status_code == 201, made.text
+    refused((await sign_in(console, ERIN))[0], 403, "admin groups (moe-console-admins)")
+    (erin,) = [p for p in await principals.list() if p.email == ERIN.email]
+    assert erin.oidc_subject is None  # nothing bound
+    unconfigured = await consoles.apps["no-admin-groups"].get("/console/oidc/start")
+    refused(unconfigured, 503, "MOE_OIDC_ADMIN_GROUPS")
 
 
 async def test_a_disabled_person_is_signed_out_and_their_keys_refused_until_enabled(consoles: Consoles) -> None:

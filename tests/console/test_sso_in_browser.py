@@ -34,7 +34,7 @@ from tests.support.ports import free_port
 
 pytestmark = pytest.mark.infra
 WAIT_S = 30
-NURSE = User(f"nurse-{uuid.uuid4().hex[:6]}@example.org", "ward 7 rounds", "Nora Nurse")
+NURSE = User(f"nurse-{uuid.uuid4().hex[:6]}@example.org", "ward 7 rounds", "Nora Nurse", ("moe-console-admins",))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,8 @@ def sso_console(infra: dict[str, str]) -> Iterator[tuple[str, Dex]]:
                                         redis_url=infra["redis"], postgres_dsn=infra["postgres"],
                                         opa_url=infra["opa"])
         oidc = OidcSettings(issuer=dex.issuer, client_id=client.id, client_secret=client.secret,
-                            redirect_uri=client.redirect_uri, provider_name="Dex")
+                            redirect_uri=client.redirect_uri, provider_name="Dex",
+                            admin_groups="moe-console-admins", scopes="openid email profile groups")
         stop = uvicorn_thread.serve(create_app(settings, oidc=oidc), uvicorn_thread.bind(port=port),
                                     start_timeout=60, stop_timeout=15, what="the control plane")
         try:

@@ -216,7 +216,7 @@ async def test_a_rejected_import_writes_nothing(graph_services: GraphServices, g
     assert rejected.status_code == 200, rejected.text
     assert (rejected.json()["status"], rejected.json()["note"]) == ("rejected", "not our stack")
     assert snapshot(await relations(graph_db, target)) == before
-    other = (await graph_services.keystore.create("reviewer", "admin", [target]))[1]
+    other = (await person_key(graph_services.keystore, "reviewer", "admin", [target]))[1]  # approvals: people's
     assert_openai_error(await api.post(f"/v1/knowledge/imports/{cs['id']}/approve", headers=bearer(other)),
                         409, "already_decided")
     assert snapshot(await relations(graph_db, target)) == before
@@ -294,9 +294,9 @@ async def test_four_eyes_counts_principals_not_keys(graph_services: GraphService
 def math_bundle(tenant: str) -> dict[str, Any]:
     origin = Origin.model_validate({"tenant": tenant, "exported_at": "2026-01-01T00:00:00Z", "exported_by": "test",
                                     "graph_version": 0, "selection": Selection(domain="math")})
-    entities = [BundleEntity(name="Zorn Kernel", domain="math"), BundleEntity(name="Flurb Operator", domain="math")]
+    entities = [BundleEntity(name="Zorn Lemma", domain="math"), BundleEntity(name="Flurb Theorem", domain="math")]
     return seal(origin, entities,
-                [BundleRelation(subject="Zorn Kernel", relation="IS_A", object="Flurb Operator", confidence=0.8,
+                [BundleRelation(subject="Zorn Lemma", relation="IS_A", object="Flurb Theorem", confidence=0.8,
                                 domain="math")])
 
 
@@ -310,7 +310,7 @@ async def test_a_domain_the_policy_does_not_gate_is_applied_on_import(
     cs = response.json()
     assert (cs["status"], cs["decided_by"], cs["approvals_required"]) == ("applied", "policy", 0)
     rows = await relations(graph_db, target)
-    assert titles(rows) == ["Zorn Kernel IS_A Flurb Operator"] and rows[0]["source"] == "imported"
+    assert titles(rows) == ["Zorn Lemma IS_A Flurb Theorem"] and rows[0]["source"] == "imported"
     assert await audit_actions(graph_services, cs["id"], 2) == ["knowledge_import_applied", "knowledge_import_created"]
 
 

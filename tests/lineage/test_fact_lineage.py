@@ -91,9 +91,9 @@ def test_an_answers_fact_leads_to_its_approved_import_and_source_document_and_ba
         fleet: LineageFleet, infra: dict[str, str]) -> None:
     tag = uuid.uuid4().hex[:8]
     tenant = new_namespace("fl")
-    importer, approver, stranger = new_keys(
-        infra["postgres"], ("fl-importer", "admin", [tenant]), ("fl-approver", "admin", [tenant]),
-        ("fl-stranger", "admin", [f"{tenant}-other"]))
+    importer, stranger = new_keys(
+        infra["postgres"], ("fl-importer", "admin", [tenant]), ("fl-stranger", "admin", [f"{tenant}-other"]))
+    (approver,) = new_person_keys(infra["postgres"], ("fl-approver", "admin", [tenant]))  # approvals: people's
     cp = fleet.control_plane
 
     uploaded = _call("POST", f"{cp}/v1/memory/documents", importer,

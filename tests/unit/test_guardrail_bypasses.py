@@ -12,7 +12,7 @@ from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
 from moe_core.llm.guardrails import GuardrailBook, Rule, check, parse
 from moe_core.llm.guardrails.engine import ERROR_RULE
 from moe_core.llm.guardrails.inputs import check_input
-from moe_core.llm.guardrails.normalise import fold
+from moe_core.runtime.normalise import fold
 
 RULES = """
 version: 1

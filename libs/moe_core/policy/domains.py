@@ -1,15 +1,17 @@
 """The knowledge domains a change touches, resolved by the server (never taken from the importer's labels):
-an entity the tenant's graph or the base ontology knows has that entity's domain; otherwise the words of its
-name and type (policy/domain-keywords.yaml) decide; a relation has its type's domain and its entities'. An
-item neither resolves is unresolved: only then does its label count (policy/opa/knowledge.rego), and it can
-only add approvals.
+an entity the tenant's graph or the base ontology knows (by its name or any of its aliases) has that entity's
+domain; otherwise the words of its name, type and aliases decide: policy/domain-keywords.yaml and every name and
+alias of the base ontology (moe_core.policy.ontology_words); a relation has its type's domain and its entities'.
+Names and texts are folded first (moe_core.runtime.normalise: NFKC, invisible characters removed, look-alike
+letters per UTS #39), so `Ibuprofen` written with a Cyrillic I (U+0406) is Ibuprofen. An item nothing
+resolves is unresolved: its label only adds approvals, and the bundle needs at least the default number
+(policy/opa/knowledge.rego).
 
 One resolver for every writer that asks the policy: the control plane (knowledge imports, memory ingest) and
 graph-ingest (a learned triple, `resolve_triple`)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,16 +19,32 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moe_core.knowledge.graph import GraphDB, visible_tenants
-from moe_core.knowledge.graph.bundles import Bundle
+from moe_core.knowledge.graph.bundles import Bundle, BundleEntity
 from moe_core.knowledge.graph.model import Triple
 from moe_core.knowledge.graph.names import fold, normalize
+from moe_core.policy.ontology_words import base_ontology, words_of
+from moe_core.runtime.normalise import fold as fold_confusables
 
 NO_EVIDENCE = frozenset({"general"})  # a graph entity filed under "general" says nothing about its domain
 KNOWN_DOMAINS = """
 MATCH (e:Entity) WHERE e.tenant IN $tenants AND (e.key IN $keys OR any(k IN e.alias_keys WHERE k IN $keys))
 RETURN e.key AS key, e.alias_keys AS aliases, e.domain AS domain
 """
-_WORD = re.compile(r"[a-z0-9]+")
+
+
+def unconfused(text: str) -> str:
+    """The text with look-alike letters and invisible characters folded (ASCII text is left as it is)."""
+    return text if text.isascii() else fold_confusables(text).text
+
+
+def key_of(name: str) -> str:
+    """A name's key as the resolver compares it: folded for look-alikes, then normalised like an entity key."""
+    return normalize(unconfused(name))
+
+
+def keys_of(name: str) -> set[str]:
+    """The keys a name may be known by: as written and folded (an entity may have a non-Latin name of its own)."""
+    return {k for k in (normalize(name), key_of(name)) if k}
 
 
 class DomainWords(BaseModel):
@@ -43,10 +61,14 @@ class Keywords(BaseModel):
     domains: dict[str, DomainWords]
 
     def of_words(self, text: str) -> set[str]:
-        """The domains whose words the text uses, anywhere in it (not only within a name's length)."""
-        words = {w for w in _WORD.findall(fold(text))}
-        words |= {w[:-1] for w in words if len(w) > 3 and w.endswith("s")}
-        return {d for d, rule in self.domains.items() if words & {w.lower() for w in rule.words}}
+        """The domains whose words, or whose names in the base ontology, the text uses anywhere in it (folded
+        for look-alikes first; a final "s" dropped)."""
+        listed = words_of(fold(unconfused(text)))
+        singular = [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in listed]
+        words = set(listed) | set(singular)
+        found = {d for d, rule in self.domains.items() if words & {w.lower() for w in rule.words}}
+        phrases = base_ontology()
+        return found | phrases.of_words(listed) | phrases.of_words(singular)
 
     def of_relation(self, relation: str) -> set[str]:
         return {d for d, rule in self.domains.items() if relation in rule.relations}
@@ -90,19 +112,25 @@ async def graph_domains(db: GraphDB, tenant: str, keys: set[str]) -> dict[str, s
     return found
 
 
+def _names(entity: BundleEntity) -> list[str]:
+    """What an entity is called: its name, its aliases, and its type unless it has none."""
+    return [entity.name, *entity.aliases, *([entity.type] if entity.type != "Concept" else [])]
+
+
 async def resolve_bundle(db: GraphDB, tenant: str, bundle: Bundle, words: Keywords) -> Resolution:
-    types = {normalize(e.type) for e in bundle.entities if e.type != "Concept"}
-    known = await graph_domains(db, tenant, {normalize(e.name) for e in bundle.entities} | types)
+    every = {k for e in bundle.entities for name in _names(e) for k in keys_of(name)}
+    known = await graph_domains(db, tenant, every)
     resolved: set[str] = set()
     labels: set[str] = set()
     unresolved: list[str] = []
     of_entity: dict[str, set[str]] = {}
     for entity in bundle.entities:
-        key = normalize(entity.name)
-        found = known.get(key, set()) | words.of_words(entity.name) | words.of_words(entity.type)
-        if entity.type != "Concept":
-            found |= known.get(normalize(entity.type), set())
-        of_entity[key] = found
+        found: set[str] = set()
+        for name in _names(entity):
+            found |= words.of_words(name)
+            for key in keys_of(name):
+                found |= known.get(key, set())
+        of_entity[normalize(entity.name)] = found
         _count(found, entity.domain, entity.name, resolved, labels, unresolved)
     for rel in bundle.relations:
         found = words.of_relation(rel.relation) | of_entity.get(normalize(rel.subject), set()) | of_entity.get(
@@ -114,10 +142,12 @@ async def resolve_bundle(db: GraphDB, tenant: str, bundle: Bundle, words: Keywor
 async def resolve_triple(db: GraphDB, tenant: str, triple: Triple, words: Keywords) -> list[str]:
     """The domains a learned triple touches: its relation type's, and each endpoint's (the domain the tenant's
     graph or the base ontology files an entity of that name or alias in, and the words of the name)."""
-    known = await graph_domains(db, tenant, {normalize(triple.subject), normalize(triple.object)})
+    known = await graph_domains(db, tenant, keys_of(triple.subject) | keys_of(triple.object))
     found = words.of_relation(triple.relation)
     for name in (triple.subject, triple.object):
-        found |= known.get(normalize(name), set()) | words.of_words(name)
+        found |= words.of_words(name)
+        for key in keys_of(name):
+            found |= known.get(key, set())
     return sorted(found)
 
 

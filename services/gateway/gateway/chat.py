@@ -23,6 +23,8 @@ from moe_core.access.request_auth import current_key
 from moe_core.access.settlement import Hold
 from moe_core.contracts import Answer, AuditEvent, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
 from moe_core.llm.exact_cache import ExactAnswers, answer_of
+from moe_core.llm.guardrails import GuardrailBook
+from moe_core.llm.guardrails.inputs import check_input
 from moe_core.llm.housekeeping import recognise
 from moe_core.llm.input_limits.images import ImageInput, ImageIntake
 from moe_core.llm.model_map import resolve
@@ -73,6 +75,8 @@ class ChatService:
         self._background: set[asyncio.Task[None]] = set()
         self.streams: StreamRegistry | None = None  # resumable streams (gateway.resume): Cancel waits its grace
         self.templates = templates
+        # the tenants' input rules, read here only to keep an exact repeat from stepping around them (_may_repeat)
+        self.guard = GuardrailBook.from_settings(settings)
 
     async def open(self, body: ProtocolRequest, messages: list[ChatMessage], tenant_id: str, http: Request,
                    timeout_s: float | None, images: list[ImageInput] | None = None,
@@ -172,7 +176,8 @@ class ChatService:
         answer: one Redis round trip for both when the request is metered (moe_core.access.edge_hit). A hit is
         recorded for feedback before the client sees it; its usage is settled after the reply (its hold)."""
         lookup = self.exact.lookup(request) if exact and self.exact is not None and not any(
-            m.images for m in request.messages) else None  # with images the text alone is not the question
+            m.images for m in request.messages) and self._may_repeat(request) else None  # with images the text
+        # alone is not the question
         if self.metering is None or key is None:
             hit = await self._exact_hit(request) if lookup is not None else None
             return hit, None
@@ -192,6 +197,14 @@ class ChatService:
         except BaseException:  # e.g. cancelled before the client has it: the request is given back
             self.metering.release_hit(request.response_id, found.hold)
             raise
+
+    def _may_repeat(self, request: ChatRequest) -> bool:
+        """Whether an exact repeat may be answered here: the tenant's input rules (moe_core.llm.guardrails.inputs)
+        pass the request as it is. A rule that blocks or redacts it, or a check that fails, sends it on to the
+        planner, which applies the rules in force now and audits the decision: a rule added after the first answer
+        is not stepped around by asking the same question again."""
+        checked = check_input(self.guard, request, "")
+        return checked.refusal is None and checked.request is request
 
     async def _exact_hit(self, request: ChatRequest) -> Answer | None:
         """An exact repeat of a cached question, unmetered (internal use): one read. Redis trouble is a miss."""

@@ -11,7 +11,7 @@ identifier has one) accepts, so a random number of the right length is not repor
 - de_tax_id: the German tax identification number (Steuer-IdNr.): 11 digits, not starting with 0, one digit
   of the first ten repeated two or three times, the ISO 7064 MOD 11,10 check digit.
 
-The detectors see the folded text (moe_core.llm.guardrails.normalise: a full-width `＠` or digit is ASCII,
+The detectors see the folded text (moe_core.runtime.normalise: a full-width `＠` or digit is ASCII,
 zero-width characters are gone). Every search runs under a time limit (the `regex` module's `timeout`): a
 search that does not finish raises TimeoutError, and the engine blocks the text (fail closed).
 

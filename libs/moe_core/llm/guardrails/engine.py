@@ -4,7 +4,7 @@ Every rule is applied; a matching `block` rule blocks (the first in the file's o
 user), else the matches of `redact` rules are replaced by `[REDACTED:<class>]`. A Verdict names rules and
 span classes and counts, never the matched text: it goes to logs, metrics and the audit record as it is.
 
-Rules see the text folded (moe_core.llm.guardrails.normalise); a match is redacted in the original text.
+Rules see the text folded (moe_core.runtime.normalise); a match is redacted in the original text.
 Fail closed: a rule whose check raises or runs past `timeout_s` (the `regex` module's timeout) blocks the text,
 by the rule `guardrail-error` whose reason names the failing rule and what went wrong (`Verdict.errors`).
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from moe_core.llm.guardrails import detectors
 from moe_core.llm.guardrails.detectors import Span, find
-from moe_core.llm.guardrails.normalise import Folded, fold
-from moe_core.llm.guardrails.normalise import version as folding_version
 from moe_core.llm.guardrails.rules import Rule
+from moe_core.runtime.normalise import Folded, fold
+from moe_core.runtime.normalise import version as folding_version
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 2.0

@@ -20,7 +20,7 @@ MOE_GUARDRAILS): per tenant, rules on the question (`input`) and on the answer (
 A rule has exactly one of `pattern` (a regular expression), `detector` (a PII detector,
 moe_core.llm.guardrails.detectors) or `keywords` (a blocked topic: any of the words, case-insensitive, as whole
 words, each also with a plural `s` or `es`: `explosive` hits "explosives"). Every rule sees the text folded
-(moe_core.llm.guardrails.normalise: NFKC, zero-width characters removed, look-alike letters folded); keywords
+(moe_core.runtime.normalise: NFKC, zero-width characters removed, look-alike letters folded); keywords
 are folded the same way. `redact` replaces what matched with `[REDACTED:<class>]` and lets the rest through; it is for
 patterns and detectors (a blocked topic is not a span to cut out, so `keywords` rules only block).
 
@@ -38,7 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from moe_core.llm.guardrails.detectors import Detector
-from moe_core.llm.guardrails.normalise import fold_word
+from moe_core.runtime.normalise import fold_word
 
 RULE_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Action = Literal["block", "redact"]

@@ -29,7 +29,7 @@ from control_plane.console.core import STORE_ERRORS, ConsoleCore
 from control_plane.console.oidc_client import OidcClient, Pending
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.oidc_tokens import Refused
-from control_plane.console.people import person_for
+from control_plane.console.people import console_role, person_for
 from control_plane.console.sessions import COOKIE
 from moe_core.access.principals import Principal, Principals
 from moe_core.runtime.bus import Bus
@@ -102,14 +102,15 @@ class OidcLogin:
             raise Refused("wrong state: this callback does not belong to a sign-in started in this browser", 400)
         pending = await self._take(state)
         claims = await self.client.finish(code, pending)
+        role = console_role(claims, self.settings)  # the provider's groups: before anyone is created or bound
         principal = await person_for(claims, self.settings, Principals(self.core.store().pool))
         expires = datetime.now(UTC) + timedelta(seconds=self.core.settings.session_ttl_s)
         key, token = await self.core.store().create(f"console session: {principal.display_name or principal.id}",
-                                                    "admin", [principal.tenant], expires_at=expires,
+                                                    role, [principal.tenant], expires_at=expires,
                                                     principal_id=principal.id)
         cookie = await self.core.sessions.open(token, key.id, minted=True)
         await self._audit("console.signed_in", principal, {"issuer": claims["iss"], "session_key": key.id,
-                                                           "expires_at": expires.isoformat()})
+                                                           "role": role, "expires_at": expires.isoformat()})
         return cookie
 
     async def _take(self, state: str) -> Pending:

@@ -30,6 +30,11 @@ class OidcSettings(BaseSettings):
         default="", description="Comma-separated groups (the groups claim) whose members may sign in "
                                           "without being provisioned first")
     groups_claim: str = Field(default="groups", description="The ID token claim that lists a person's groups")
+    admin_groups: str = Field(
+        default="", description="Comma-separated groups (the groups claim) whose members get the console's admin "
+                                "role on their tenant; a sign-in in none of them is refused. Roles come from the "
+                                "identity provider: empty, OIDC sign-in is not configured (nobody is an admin by "
+                                "merely signing in)")
     default_tenant: str = Field(default="default", description="The tenant of a person created at first sign-in")
     leeway_s: int = Field(default=60, ge=0, le=600, description="Clock skew allowed on exp and iat")
     http_timeout_s: float = Field(default=10.0, gt=0, le=60, description="Discovery, keys and token calls")
@@ -39,6 +44,9 @@ class OidcSettings(BaseSettings):
 
     def groups(self) -> frozenset[str]:
         return _csv(self.allowed_groups)
+
+    def admins(self) -> frozenset[str]:
+        return _csv(self.admin_groups)
 
     @property
     def enabled(self) -> bool:
@@ -54,4 +62,6 @@ class OidcSettings(BaseSettings):
         missing = [f"MOE_OIDC_{n.upper()}" for n in ("client_id", "redirect_uri") if not getattr(self, n)]
         if "openid" not in self.scopes.split():
             missing.append("MOE_OIDC_SCOPES (must include openid)")
+        if not self.admins():
+            missing.append("MOE_OIDC_ADMIN_GROUPS (the provider's groups whose members administer their tenant)")
         return missing

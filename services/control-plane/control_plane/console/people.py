@@ -8,7 +8,11 @@
    MOE_OIDC_ALLOWED_GROUPS, a new person in MOE_OIDC_DEFAULT_TENANT;
 4. else refused (403): nobody is created on first sign-in unless the settings say so.
 
-A disabled person is refused whichever way it was found."""
+A disabled person is refused whichever way it was found.
+
+The console role is the identity provider's word, not the console's: a sign-in whose groups claim names one of
+MOE_OIDC_ADMIN_GROUPS administers its tenant; anyone else is refused before anything is created or bound
+(`console_role`)."""
 
 from __future__ import annotations
 
@@ -17,12 +21,22 @@ from typing import Any
 
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.oidc_tokens import Refused
+from moe_core.access.keystore import Role
 from moe_core.access.principals import Principal, PrincipalExists, Principals
 
 
 def _groups(claims: Mapping[str, Any], claim: str) -> set[str]:
     found = claims.get(claim)
     return {str(g) for g in found} if isinstance(found, list) else set()
+
+
+def console_role(claims: Mapping[str, Any], settings: OidcSettings) -> Role:
+    """The role a verified sign-in gets from its groups (the admin role: the console is for admins), or Refused."""
+    if _groups(claims, settings.groups_claim) & settings.admins():
+        return "admin"
+    who = claims.get("email") if isinstance(claims.get("email"), str) else claims.get("sub")
+    raise Refused(f"{who} is in none of the console's admin groups ({', '.join(sorted(settings.admins()))}): the "
+                  f"console's roles come from the identity provider's groups (claim {settings.groups_claim!r})", 403)
 
 
 def display_name(claims: Mapping[str, Any]) -> str:

@@ -38,6 +38,7 @@ from moe_core.access.throttle import Throttle
 from moe_core.knowledge.graph import GraphDB, GraphStore, GraphUnavailable, bundles_graph
 from moe_core.knowledge.graph.audit import audit_event
 from moe_core.knowledge.graph.bundles import Bundle, Selection
+from moe_core.policy import aliases
 from moe_core.policy.domains import Keywords, resolve_bundle
 from moe_core.runtime import query_params
 from moe_core.runtime.bus import Bus
@@ -146,6 +147,10 @@ class KnowledgeApi:
         except OpenAIError as exc:
             await self._refuse(key, cs_id, tenant, exc)
         with _graph_errors():
+            taken = await aliases.conflicts(self.graph(), tenant, bundle)
+            if taken:
+                await self._refuse(key, cs_id, tenant, OpenAIError(409, taken[0].message(), param="entities",
+                                                                   code="alias_taken"))
             found = await resolve_bundle(self.graph(), tenant, bundle, words(self.keywords))
             plan = (await bundles_graph.diff(self._store(), tenant, bundle)).as_dict()
         decision = await self.gate.decide(key, "moe/knowledge/decision", "knowledge.import", tenant, {
