@@ -58,7 +58,7 @@ def test_approve_with_a_note_and_reject_with_a_reason(console_fleet: Fleet, cons
         browser.get(f"{base}/console/login")
         browser.find_element(By.ID, "api-key").send_keys(console_keys.admin)
         browser.find_element(By.ID, "sign-in").click()
-        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "new-key")))
+        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "overview")))
         browser.get(f"{base}/console/quarantine")
         assert f"Billing{tag}" in browser.page_source and f"Ledger{tag}" in browser.page_source
         assert 'data-approvals="0" data-required="1"' in browser.page_source  # not a protected domain: one admin
