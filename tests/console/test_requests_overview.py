@@ -58,6 +58,11 @@ def test_overview_and_requests_after_traffic(console_fleet: Fleet, console_keys:
         {"model": "planner-model", "contains": theirs, "reply": plan_reply(("general", f"Capital of Peru {theirs}"))},
         {"model": "expert-model", "contains": theirs, "reply": "Lima.\nCONFIDENCE: high"},
     ])
+    _sign_in(browser, base, admin)  # before any traffic: an empty overview, not an error
+    _wait(browser, lambda b: b.find_elements(By.ID, "overview"), "the empty overview")
+    assert _text(browser, "#today-requests") == "0" and _text(browser, "#week-cost") == "0.0000"
+    assert not browser.find_elements(By.CSS_SELECTOR, "#tenant-figures tr[data-tenant]")
+
     ok_id = _ask(console_fleet, user, f"What is the capital of Chile? {good}")
     assert ok_id is not None
     assert _ask(console_fleet, user, f"What is the capital of Mars? {bad}") is None  # no expert could answer
