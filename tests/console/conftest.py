@@ -23,6 +23,7 @@ from tests.support.store_auth import neo4j_env
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = REPO / ".data" / "artifacts" / "console"
+HIDDEN_TENANT = new_namespace("hq")  # a tenant whose policy hides its questions (MOE_HIDDEN_QUESTION_TENANTS)
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,9 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
     fleetlib_api.ensure_up(["neo4j", "chroma"])  # the graph page's statistics; an import's source document
     stores = fleetlib_api.endpoints()
     graph = {"MOE_NEO4J_URL": stores["neo4j"], "MOE_CHROMA_URL": stores["chroma"], **neo4j_env()}
+    prices = '{"moe-orchestrator": {"input": 1000.0, "output": 2000.0}}'  # the overview's cost (per 1M tokens)
     with audited_fleet(infra, scripted_server.url, "con", gateway_workers=2, MOE_EXACT_CACHE="false",
-                       **graph) as running:
+                       MOE_MODEL_PRICES=prices, MOE_HIDDEN_QUESTION_TENANTS=HIDDEN_TENANT, **graph) as running:
         yield running.fleet
 
 

@@ -78,6 +78,8 @@ def test_sign_in_create_use_see_usage_revoke(console_fleet: Fleet, console_keys:
                                              browser: webdriver.Chrome, shots: Path) -> None:
     base = console_fleet["control-plane"].url
     _sign_in(browser, base, console_keys.admin)
+    _wait(browser, ec.presence_of_element_located((By.ID, "overview")), "the overview (the first page)")
+    browser.get(f"{base}/console/keys")
     _wait(browser, ec.presence_of_element_located((By.ID, "new-key")), "the keys page")
     cookie = browser.get_cookie("moe_console")
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -172,7 +174,7 @@ def test_a_form_without_its_csrf_token_is_refused(console_fleet: Fleet, console_
                                                   browser: webdriver.Chrome, shots: Path) -> None:
     base = console_fleet["control-plane"].url
     _sign_in(browser, base, console_keys.admin)
-    _wait(browser, ec.presence_of_element_located((By.ID, "new-key")), "the keys page")
+    _wait(browser, ec.presence_of_element_located((By.ID, "overview")), "the overview (the first page)")
     tenant = f"csrf-{uuid.uuid4().hex[:8]}"
     # What a forged form looks like: the session cookie rides along, the token does not.
     browser.execute_script("""
@@ -188,7 +190,8 @@ def test_a_form_without_its_csrf_token_is_refused(console_fleet: Fleet, console_
 
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/console"), ("GET", "/console/keys"), ("GET", "/console/keys/k1"), ("POST", "/console/keys"),
+    ("GET", "/console"), ("GET", "/console/overview"), ("GET", "/console/keys"), ("GET", "/console/keys/k1"),
+    ("POST", "/console/keys"),
     ("POST", "/console/keys/k1/revoke"), ("POST", "/console/keys/k1/rotate"), ("POST", "/console/keys/k1/limits"),
     ("POST", "/console/tenants"), ("POST", "/console/tenants/t1"), ("GET", "/console/fleet"),
     ("GET", "/console/quarantine"), ("POST", "/console/quarantine/q1/approve"), ("GET", "/console/imports"),
@@ -225,7 +228,7 @@ def test_an_expert_model_is_taken_out_of_service_and_back(console_fleet: Fleet, 
     env = console_fleet["gateway"].env
     asyncio.run(_rate(env["MOE_REDIS_URL"], env["MOE_TOPIC_NAMESPACE"], console_keys.tenant))
     _sign_in(browser, base, console_keys.admin)
-    _wait(browser, ec.presence_of_element_located((By.ID, "new-key")), "the keys page")
+    _wait(browser, ec.presence_of_element_located((By.ID, "overview")), "the overview (the first page)")
     browser.get(f"{base}/console/fleet")
 
     def state(form_id: str) -> str:

@@ -44,7 +44,7 @@ def test_a_second_person_approves_one_held_document_and_rejects_another(
         browser.get(f"{base}/console/login")
         browser.find_element(By.ID, "api-key").send_keys(ben)
         browser.find_element(By.ID, "sign-in").click()
-        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "new-key")))
+        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "overview")))
         browser.get(f"{base}/console/documents")
         row = browser.find_element(By.ID, f"document-{keep['id']}")
         assert f"Sepsis bundle {tag}" in row.text and "medical" in row.text and "dose checked" in row.text

@@ -68,7 +68,7 @@ def test_a_pending_import_shows_its_diff_and_is_approved(console_fleet: Fleet, c
         browser.get(f"{base}/console/login")
         browser.find_element(By.ID, "api-key").send_keys(console_keys.admin)
         browser.find_element(By.ID, "sign-in").click()
-        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "new-key")))
+        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "overview")))
         browser.get(f"{base}/console/imports")
         browser.find_element(By.LINK_TEXT, cs_id).click()
         WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "diff")))
@@ -135,7 +135,7 @@ def test_the_review_page_shows_the_source_document_every_approval_and_entities_b
         browser.get(f"{base}/console/login")
         browser.find_element(By.ID, "api-key").send_keys(second)
         browser.find_element(By.ID, "sign-in").click()
-        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "new-key")))
+        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "overview")))
         browser.get(f"{base}/console/imports/{cs_id}")
         WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "diff")))
         source = browser.find_element(By.ID, "source-document").text

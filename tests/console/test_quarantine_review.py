@@ -32,7 +32,8 @@ async def _hold(url: str, tenant: str, subjects: list[str]) -> list[str]:
         quarantine = Quarantine(GraphStore(db))
         ids = []
         for subject in subjects:
-            prov = Provenance(tenant=tenant, source="extracted", origin=f"console-{subject}")
+            prov = Provenance(tenant=tenant, source="extracted", origin=f"console-{subject}",
+                              expert="technical_support", model="expert-model", entity_type="Technology")
             triple = Triple(subject=subject, relation="DEPENDS_ON", object="Kafka")
             qid, _ = await quarantine.hold(triple, prov, 120, 50)
             ids.append(qid)
@@ -58,10 +59,14 @@ def test_approve_with_a_note_and_reject_with_a_reason(console_fleet: Fleet, cons
         browser.get(f"{base}/console/login")
         browser.find_element(By.ID, "api-key").send_keys(console_keys.admin)
         browser.find_element(By.ID, "sign-in").click()
-        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "new-key")))
+        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "overview")))
         browser.get(f"{base}/console/quarantine")
         assert f"Billing{tag}" in browser.page_source and f"Ledger{tag}" in browser.page_source
         assert 'data-approvals="0" data-required="1"' in browser.page_source  # not a protected domain: one admin
+        row = browser.find_element(By.CSS_SELECTOR, f'tr[data-quarantine="{keep}"]')  # the original's columns too
+        assert row.find_element(By.CSS_SELECTOR, ".reach").text == "120 (limit 50)"
+        assert row.find_element(By.CSS_SELECTOR, ".source-model").text == "expert-model (technical_support)"
+        assert row.find_element(By.CSS_SELECTOR, ".entity-types").text == "Technology"
         browser.save_screenshot(str(shots / "13-quarantine-pending.png"))
 
         approve = browser.find_element(By.CSS_SELECTOR, f'form[action="/console/quarantine/{keep}/approve"]')

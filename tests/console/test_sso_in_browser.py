@@ -81,8 +81,10 @@ def test_the_sso_link_takes_the_browser_to_the_provider_and_back_signed_in(
     browser.find_element(By.NAME, "password").send_keys(NURSE.password)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
+    WebDriverWait(browser, WAIT_S).until(ec.presence_of_element_located((By.ID, "overview")))
+    assert browser.current_url == f"{base}/console/overview"  # the console opens on its overview
+    browser.get(f"{base}/console/keys")
     WebDriverWait(browser, WAIT_S).until(ec.presence_of_element_located((By.ID, "new-key")))
-    assert browser.current_url == f"{base}/console/keys"
     assert browser.find_elements(By.ID, "sign-out")
     # the session is the person's: a tenant admin of their tenant, whose usage is the tenant's, not the fleet's
     assert browser.find_element(By.ID, "usage-scope").text == f"Usage this month (tenant {tenant})"

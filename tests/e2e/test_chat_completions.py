@@ -47,7 +47,8 @@ def test_single_expert_high_confidence_takes_the_fast_path(client: openai.OpenAI
     assert meta["response_id"] == response.id.removeprefix("chatcmpl-")
     assert meta["cache_hit"] is False
     assert meta["experts_used"] == ["general"]
-    assert meta["sources"] == [{"kind": "expert", "ref": "general:expert-model@scripted"}]
+    assert meta["sources"] == [{"kind": "expert", "ref": "general:expert-model@scripted",  # the original's type and
+                                "type": "expert", "label": "general:expert-model@scripted"}]  # label beside them
 
 
 def test_two_experts_are_merged_by_the_judge(client: openai.OpenAI, scripted: Scripted) -> None:

@@ -134,8 +134,8 @@ def _agent_orchestrated(reply: Reply, calls: list[dict[str, Any]], m: str) -> No
 
 def _research(reply: Reply, calls: list[dict[str, Any]], m: str) -> None:
     assert reply.content == "Tides come from the Moon [1]."
-    assert {"kind": "web", "ref": "web:1", "title": "Tide - Wikipedia",
-            "url": "https://en.wikipedia.org/wiki/Tide"} in reply.metadata["sources"]
+    assert {"kind": "web", "ref": "web:1", "title": "Tide - Wikipedia", "url": "https://en.wikipedia.org/wiki/Tide",
+            "type": "web", "label": "Tide - Wikipedia"} in reply.metadata["sources"]
     assert "The Moon raises the sea [1]." in _judge(calls)["messages"][-1]["content"]
     summary = [c for c in calls if "web search results" in _system(c)]
     assert summary and "[1] Tide - Wikipedia" in summary[0]["messages"][-1]["content"]

@@ -60,8 +60,9 @@ async def test_a_current_events_question_gets_a_planned_web_search_and_numbered_
 
     assert reply.content == ANSWER
     web = [s for s in reply.metadata["sources"] if s["kind"] == "web"]
-    assert web == [{"kind": "web", "ref": f"web:{n}", "title": r["title"], "url": r["url"]}
-                   for n, r in enumerate(RESULTS, 1)], "each [n] of the answer is metadata.sources' web:n"
+    assert web == [{"kind": "web", "ref": f"web:{n}", "title": r["title"], "url": r["url"], "type": "web",
+                    "label": r["title"]} for n, r in enumerate(RESULTS, 1)], \
+        "each [n] of the answer is metadata.sources' web:n"
     assert {"research", "technical_support"} <= set(reply.metadata["experts_used"])
     assert reply.metadata["missing"] == []
     assert reply.usage == expected_usage(calls), "the planner, research summary, expert and judge calls"

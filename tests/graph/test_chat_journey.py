@@ -104,7 +104,8 @@ async def test_learned_knowledge_reaches_the_judge_is_cited_and_a_bad_rating_rem
     assert response.choices[0].message.content == "Trembolex helps with night cramps."
     assert "- Trembolex TREATS Night Cramps [0.46]" in judge_prompt(scripted, first)  # 0.9 x 0.85 x 0.6
     sources = response.metadata["sources"]  # type: ignore[attr-defined]
-    assert {"kind": "graph", "ref": fact["id"], "title": "Trembolex TREATS Night Cramps"} in sources
+    assert {"kind": "graph", "ref": fact["id"], "title": "Trembolex TREATS Night Cramps",  # and the original's shape:
+            "type": "neo4j", "label": "Trembolex TREATS Night Cramps"} in sources
 
     rated = await gateway.post("/v1/feedback", headers={"Authorization": f"Bearer {user}"},
                                json={"response_id": response.id, "rating": 1})

@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 from expert_worker.settings import ExpertSettings
 from gateway.settings import GatewaySettings
 from graph_rag.settings import GraphRagSettings
+from merger.settings import MergerSettings
 from moe_core.llm.inference.config import InferenceConfig
 from moe_core.runtime.seed_env import SEED_VARIABLES, SeedVariableRefused
 from planner.settings import PlannerSettings
@@ -46,6 +47,8 @@ HISTORY_MAX_CHARS=5000
 EXPERT_MIN_SCORE=0.4
 EXPERT_MIN_DATAPOINTS=7
 PLANNER_TIMEOUT=240
+JUDGE_TIMEOUT=600
+EXPERT_TIMEOUT=450
 TOOL_MAX_TOKENS=4096
 LOG_LEVEL=debug
 """
@@ -87,6 +90,7 @@ def test_a_seed_env_configures_the_settings_as_written(seed_env: dict[str, str])
     assert (expert.expert_max_output_chars, expert.expert_history_turns, expert.expert_history_chars) == (
         3100, 6, 5000)
     assert (expert.score_min, expert.score_min_ratings) == (0.4, 7)
+    assert expert.expert_timeout_s == 450 and MergerSettings().judge_timeout_s == 600
     graph = GraphRagSettings()
     assert (graph.neo4j_url, graph.neo4j_user, graph.neo4j_password) == (
         "bolt://neo4j-knowledge:7687", "neo4j", "moe-sovereign")
@@ -113,7 +117,6 @@ def test_the_fleets_own_name_wins(seed_env: dict[str, str], monkeypatch: pytest.
 
 @pytest.mark.parametrize(("name", "value", "says"), [
     ("MCP_URL", "http://mcp-precision:8003", "moe.tasks.mcp.v1"),
-    ("JUDGE_TIMEOUT", "900", "MOE_REQUEST_TIMEOUT_S"),
     ("CLUSTER_HARDWARE", "{}", "INFERENCE_SERVERS"),
     ("CLAUDE_CODE_MODELS", "claude-3", "MOE_MODEL_MAP"),
 ])

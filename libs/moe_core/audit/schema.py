@@ -53,6 +53,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS audit_log_event ON {s}.audit_log (run_id, even
     WHERE kind = 'lineage';
 CREATE INDEX IF NOT EXISTS audit_log_rid ON {s}.audit_log (response_id, seq);
 CREATE INDEX IF NOT EXISTS audit_log_recorded ON {s}.audit_log (tenant_id, recorded_at);
+CREATE INDEX IF NOT EXISTS audit_log_answers ON {s}.audit_log (broker_ts, tenant_id)
+    WHERE kind = 'record' AND message_type = 'Answer';
 CREATE INDEX IF NOT EXISTS audit_log_source_ts ON {s}.audit_log (source_ts) WHERE kind = 'lineage';
 CREATE INDEX IF NOT EXISTS audit_log_lineage_inputs ON {s}.audit_log
     USING gin ((body::jsonb -> 'inputs') jsonb_path_ops) WHERE kind = 'lineage';

@@ -103,9 +103,10 @@ SEED_VARIABLES: tuple[SeedVariable, ...] = (
                  json.loads),
     SeedVariable("CLAUDE_CODE_MODELS", "", "`MOE_MODEL_MAP`: a JSON map of model-id patterns to modes, "
                  "`{\"claude-*\": \"moe-orchestrator\"}`, instead of a list of ids"),
-    SeedVariable("JUDGE_TIMEOUT", "", "`MOE_REQUEST_TIMEOUT_S` (gateway): one deadline per request bounds every call"),
-    SeedVariable("EXPERT_TIMEOUT", "", "`MOE_REQUEST_TIMEOUT_S` (gateway): one deadline per request bounds every "
-                 "call"),
+    SeedVariable("JUDGE_TIMEOUT", "MOE_JUDGE_TIMEOUT_S", "as written (seconds; within the request's deadline, "
+                 "`MOE_REQUEST_TIMEOUT_S`)"),
+    SeedVariable("EXPERT_TIMEOUT", "MOE_EXPERT_TIMEOUT_S", "as written (seconds; within the request's deadline, "
+                 "`MOE_REQUEST_TIMEOUT_S`)"),
     SeedVariable("MCP_URL", "", "nothing: the stages reach the mcp service over Kafka (`moe.tasks.mcp.v1`); remove "
                  "it (its own port is the mcp service's `MOE_HTTP_PORT`)"),
     SeedVariable("POSTGRES_CHECKPOINT_URL", "", "`MOE_POSTGRES_DSN`: the fleet keeps no LangGraph checkpoints; its "

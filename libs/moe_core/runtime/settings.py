@@ -88,6 +88,10 @@ class FleetSettings(BaseSettings):
         validation_alias=AliasChoices("INFERENCE_SERVERS", "MOE_INFERENCE_SERVERS"),
         description="JSON list of inference servers; empty = the embedded local LLM",
     )
+    unload_after_expert: bool = Field(
+        default=False, description="Every Ollama server of INFERENCE_SERVERS that does not say otherwise "
+        "(`unload_after_expert`) unloads an expert's model once it answered (keep_alive 0), the original's default "
+        "(deploy/profiles/seed.env)")
     model_assignments: str = Field(
         default="",
         validation_alias=AliasChoices("MODEL_ASSIGNMENTS", "MOE_MODEL_ASSIGNMENTS"),
@@ -214,18 +218,21 @@ SEED_DEFAULTS = (
                     "per-request /api/ps fan-out; 10 s keeps the warm list fresher than the original's 60 s "
                     "registry, at one request per server and interval across the fleet"),
     SeedDefault("VRAM unload after each expert", "on: async keep_alive=0 after each expert call",
-                "moe_core.llm.inference.servers:UNLOAD_AFTER_EXPERT", True, ours=False,
+                "MOE_UNLOAD_AFTER_EXPERT", True, ours=False,
                 doc=f"{SEED_ARCHITECTURE}: Optimization table (VRAM unload after inference)",
                 why="structural: the embedded server is llama.cpp, which has no unload, and where one model serves "
                     "the experts and the judge an unload after every expert call reloads it for the judge; an "
                     "Ollama server opts in with `unload_after_expert` in INFERENCE_SERVERS (its expert calls then "
-                    "carry keep_alive 0)"),
+                    "carry keep_alive 0), every Ollama server with MOE_UNLOAD_AFTER_EXPERT (the seed profile, "
+                    "deploy/profiles/seed.env)"),
     SeedDefault("LOG_LEVEL", "INFO", "MOE_LOG_LEVEL", "INFO", doc=f"{SEED_SYSTEM}: 13. Configuration"),
-    SeedDefault("EXPERT_TIMEOUT / JUDGE_TIMEOUT", "900 s each", "MOE_REQUEST_TIMEOUT_S", 900.0, ours=120.0,
-                doc=_HISTORY,
+    SeedDefault("request deadline", "none: each call its own timeout (planner 300 s, expert and judge 900 s)",
+                "MOE_REQUEST_TIMEOUT_S", None, ours=2100.0, doc=_HISTORY,
                 why="structural: the fleet gives a request one absolute deadline (the envelope's deadline_at) "
-                    "that bounds every model call of it, instead of a timeout per call; the original's 900 s per "
-                    "call would let one request run for tens of minutes"),
+                    "as well as each call's timeout (MOE_PLANNER_TIMEOUT_S, MOE_EXPERT_TIMEOUT_S, "
+                    "MOE_JUDGE_TIMEOUT_S); its default, 2100 s, is their sum, so a request of the original's "
+                    "slowest calls still ends as a whole answer; `make up`'s local fleet sets 300 s, the tests "
+                    "their own (docs/operations.md, timeout profiles)"),
     SeedDefault("response metadata (moe:response:*) TTL", "7 days", "MOE_FEEDBACK_WINDOW_S", 7 * 86_400,
                 doc=f"{SEED_ARCHITECTURE}: Cache Key Reference"),
     SeedDefault("Kafka retention", "7 days / 512 MB", "MOE_TOPIC_RETENTION_DAYS", None, ours="",

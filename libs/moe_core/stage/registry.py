@@ -93,7 +93,7 @@ FLEET: tuple[Service, ...] = (
                     note="the gateway reads answers/progress without a consumer group: scale it on CPU"),
                 compose_env={"MOE_GATEWAY_WORKERS": "${MOE_GATEWAY_WORKERS}",
                              "MOE_REQUEST_TIMEOUT_S": "${MOE_REQUEST_TIMEOUT_S}"},
-                helm_env={"MOE_GATEWAY_WORKERS": "1", "MOE_REQUEST_TIMEOUT_S": "120"},
+                helm_env={"MOE_GATEWAY_WORKERS": "1", "MOE_REQUEST_TIMEOUT_S": "2100"},
                 helm={"service": {"type": "ClusterIP"}}, publish="", waits_for=_STAGE_WAITS)),  # behind compose's proxy
     Service("control-plane", "control_plane", 8110, "control_plane.declaration:SERVICE", ready="Kafka + Postgres",
             serves="admin, usage, feedback, documents, knowledge, audit and operator APIs under `/v1` and `/graph`, "

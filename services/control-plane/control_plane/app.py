@@ -17,6 +17,7 @@ from control_plane.admin.api import AdminApi
 from control_plane.admin.principals import PrincipalsApi
 from control_plane.audit.api import AuditApi
 from control_plane.audit.lists import AuditLists
+from control_plane.audit.requests_api import RequestsApi
 from control_plane.console import mount_console
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.declaration import SERVICE
@@ -158,6 +159,8 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
         graph,
         audit,
         AuditLists(stores.keys, audit.store, gate),  # GET /v1/audit, /v1/tool-calls (recent, own tenants)
+        RequestsApi(stores.keys, audit.store, gate, frozenset(  # GET /v1/requests, /v1/requests/overview
+            t.strip() for t in p.settings.hidden_question_tenants.split(",") if t.strip())),
         KnowledgeApi(bus, stores.keys, lambda: graph.db, p.throttle, gate, p.keywords,  # four-eyes imports
                      documents=memory.document),  # an import's source document: one of the tenant's
         FeedbackApi(bus, p.redis, p.settings.topic_namespace, p.settings.feedback_window_s),  # POST /v1/feedback

@@ -40,5 +40,8 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
                                          "more charges to go out in the same statement (group commit, "
                                          "control_plane.usage.writes); 0: only those that arrive while a write "
                                          "is in flight")
+    hidden_question_tenants: str = Field(default="", description="GET /v1/requests and the console's Requests page: "
+                                         "the tenants (comma list; `*`: every tenant) whose policy hides their "
+                                         "questions — listed as hidden, never matched by the text filter")
     graph_search_candidates: int = Field(default=20_000, ge=1, le=1_000_000, description="GET /graph/search: at "
                                          "most this many entities of the key's tenants are compared with the query")

@@ -40,7 +40,8 @@ class ExpertWorker:
                        if settings.scores_enabled else None)
         self.experts = TieredExpert(inference, self.scores, max_tokens=settings.expert_max_tokens,
                                     max_output_chars=settings.expert_max_output_chars,
-                                    parallel=settings.expert_parallel, ensemble=settings.expert_force_ensemble)
+                                    parallel=settings.expert_parallel, ensemble=settings.expert_force_ensemble,
+                                    timeout_s=settings.expert_timeout_s)
 
     async def handle(self, task: ExpertTask) -> None:
         # a Cancel stops the model calls of this request (before and during); the model calls' budget give-backs

@@ -12,6 +12,8 @@ class ExpertSettings(FleetSettings):
                                          "length (~600 tokens)")
     result_ttl_s: int = Field(default=3600, description="How long a task's result is remembered for redeliveries")
     expert_parallel: int = Field(default=1, ge=1, le=8, description="Models of one tier asked side by side")
+    expert_timeout_s: float = Field(default=900.0, gt=0, description="An expert model call's timeout (within the "
+                                    "request's deadline: the shorter bounds it)")
     expert_force_ensemble: bool = Field(default=False, description="Ask tier 1 and tier 2 side by side for every "
                                         "planned task (the original's forced ensemble); off: tier 2 only when no "
                                         "tier-1 answer is high confidence")
@@ -40,6 +42,7 @@ SEED_DEFAULTS = (
                     "keeps one result per category (the most confident), so the fleet asks a tier's first model "
                     "(best score first) and the others only as its failover; MOE_EXPERT_PARALLEL=N asks N side "
                     "by side, the original's behaviour for tiers of up to N models"),
+    SeedDefault("EXPERT_TIMEOUT", "900 s", "MOE_EXPERT_TIMEOUT_S", 900.0, doc=_HISTORY),
     SeedDefault("MAX_EXPERT_OUTPUT_CHARS", "2400", "MOE_EXPERT_MAX_OUTPUT_CHARS", 2400,
                 doc=f"{SEED_ARCHITECTURE}: Configuration Reference (Caching & Thresholds)"),
     SeedDefault("HISTORY_MAX_TURNS", "4", "MOE_EXPERT_HISTORY_TURNS", 4, doc=_HISTORY),

@@ -80,13 +80,19 @@ def best(attempts: list[Attempt], forced: str | bool = False) -> Attempt | None:
 
 class TieredExpert:
     def __init__(self, inference: InferenceClient, scores: ScoreBoard | None, *, max_tokens: int,
-                 max_output_chars: int, parallel: int, ensemble: bool = False) -> None:
+                 max_output_chars: int, parallel: int, ensemble: bool = False, timeout_s: float = 900.0) -> None:
+        """timeout_s: one model call's timeout (MOE_EXPERT_TIMEOUT_S); the task's deadline bounds it too."""
         self.inference = inference
         self.scores = scores
         self.max_tokens = max_tokens
         self.max_output_chars = max_output_chars
         self.parallel = parallel
         self.ensemble = ensemble
+        self.timeout_s = timeout_s
+
+    def call_timeout(self, task: ExpertTask) -> float:
+        """The shorter of the expert's per-call timeout and the time its request has left."""
+        return min(self.timeout_s, task.remaining_seconds())
 
     def _ensemble(self, task: ExpertTask) -> bool:
         """Both tiers side by side: configured for every task, or by the task's named template."""
@@ -157,7 +163,7 @@ class TieredExpert:
             else:
                 completion = await self.inference.chat(
                     refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
-                    temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
+                    temperature=task.params.temperature, timeout_s=self.call_timeout(task),
                     tools=task.tools or None, tool_choice=task.tool_choice, user=task.user,
                     unload=True,  # where a server is configured to, its model leaves VRAM for the judge
                     **constrained(task))
@@ -183,7 +189,7 @@ class TieredExpert:
         end = StreamDelta()
         async for delta in self.inference.stream(
                 refs, messages, max_tokens=task.params.max_tokens or self.max_tokens,
-                temperature=task.params.temperature, timeout_s=task.remaining_seconds(),
+                temperature=task.params.temperature, timeout_s=self.call_timeout(task),
                 tools=task.tools or None, tool_choice=task.tool_choice, user=task.user,
                 unload=True, **constrained(task)):  # an agent's tool calls come assembled on the last delta
             if delta.done:

@@ -27,7 +27,9 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
     service_name: str = "gateway"
     http_port: int = 8002
     gateway_workers: int = Field(default=1, ge=1, description="Replicas (processes) on one port")
-    request_timeout_s: float = Field(default=120.0, gt=0, description="Deadline of a request")
+    request_timeout_s: float = Field(default=2100.0, gt=0, description="Deadline of a request: room for the "
+                                     "longest chain of per-call timeouts (planner 300 s + expert 900 s + judge "
+                                     "900 s, the original's); `make up`'s local fleet sets 300")
     deadline_grace_s: float = Field(default=3.0, ge=0, description="Wait past the deadline for the answer")
     keepalive_s: float = Field(default=10.0, gt=0, description="SSE keep-alive comment (ping) interval")
     resume_grace_s: float = Field(default=3.0, ge=0, description="Resumable streams: how long a stream whose "

@@ -177,7 +177,8 @@ class Composer:
                 synthesis.thinking_messages(plan, good),
                 max_tokens=self.settings.thinking_max_tokens,
                 temperature=plan.params.temperature,
-                timeout_s=plan.remaining_seconds() * self.settings.thinking_time_share,
+                timeout_s=min(self.settings.judge_timeout_s,
+                              plan.remaining_seconds() * self.settings.thinking_time_share),
             ):
                 if delta.done:
                     out.usage, out.calls = delta.usage, 1
@@ -213,7 +214,7 @@ class Composer:
                 synthesis.judge_messages(plan, good, reasoning, mode, self.settings.judge_insight),
                 max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
                 temperature=plan.params.temperature,
-                timeout_s=plan.remaining_seconds(),
+                timeout_s=min(self.settings.judge_timeout_s, plan.remaining_seconds()),
                 **structured.constraint(fmt),
             ):
                 if delta.done:

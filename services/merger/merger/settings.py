@@ -8,6 +8,8 @@ class MergerSettings(FleetSettings):
     service_name: str = "merger"
     http_port: int = 8103
     judge_max_tokens: int = Field(default=512, ge=16, description="Default token budget of the judge")
+    judge_timeout_s: float = Field(default=900.0, gt=0, description="A judge (and thinking) model call's timeout "
+                                   "(within the request's deadline: the shorter bounds it)")
     deadline_poll_s: float = Field(default=0.25, gt=0, description="How often the deadline sweeper looks")
     state_ttl_s: int = Field(default=3600, description="How long a request's state stays in Redis")
     claim_margin_s: float = Field(default=10.0, gt=0, description="Extra claim time past the deadline")
@@ -24,6 +26,8 @@ class MergerSettings(FleetSettings):
 
 
 SEED_DEFAULTS = (
+    SeedDefault("JUDGE_TIMEOUT", "900 s", "MOE_JUDGE_TIMEOUT_S", 900.0,
+                doc=f"{SEED_ARCHITECTURE}: Configuration Reference (History & Timeouts)"),
     SeedDefault("thinking_node", "for plans with > 1 task or a low-confidence expert (and force_think modes)",
                 "MOE_THINKING", True, doc=f"{SEED_SYSTEM}: thinking_node"),
     SeedDefault("synthesis_insight", "optional <SYNTHESIS_INSIGHT> block of the judge, stripped, kept as :Synthesis",

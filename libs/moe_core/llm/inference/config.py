@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 _refs = TypeAdapter(dict[str, list[str | dict[str, Any]]])
 
 
+def _unloading(servers: Any, unload: bool) -> Any:
+    """MOE_UNLOAD_AFTER_EXPERT: the default of every Ollama server that does not set `unload_after_expert`."""
+    if not unload or not isinstance(servers, list):
+        return servers
+    return [{**s, "unload_after_expert": True} if isinstance(s, dict) and s.get("api") == "ollama"
+            and "unload_after_expert" not in s else s for s in servers]
+
+
 class InferenceConfig(BaseModel):
     servers: list[InferenceServer]
     roles: dict[str, list[ModelRef]] = Field(default_factory=dict)
@@ -38,7 +46,8 @@ class InferenceConfig(BaseModel):
     @classmethod
     def from_settings(cls, settings: FleetSettings) -> InferenceConfig:
         if settings.inference_servers.strip():
-            servers = TypeAdapter(list[InferenceServer]).validate_json(settings.inference_servers)
+            servers = TypeAdapter(list[InferenceServer]).validate_python(
+                _unloading(json.loads(settings.inference_servers), settings.unload_after_expert))
         else:
             servers = [
                 InferenceServer(name="local", url=settings.local_llm_url, models=[settings.local_llm_model],

@@ -19,7 +19,9 @@ class InferenceServer(BaseModel):
     api: Literal["openai", "ollama"] = "openai"
     models: list[str] = Field(default_factory=list)
     api_key: str | None = None
-    timeout_s: float = Field(default=120.0, gt=0)
+    timeout_s: float = Field(default=900.0, gt=0, description="The longest a call to this server may take (each "
+                             "call is bounded by its role's timeout and its request's deadline as well): the "
+                             "original's 900 s")
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
     vision_models: list[str] = Field(default_factory=list, description="Models on this server that accept "

@@ -18,6 +18,7 @@ from control_plane.console.guardrail_pages import GuardrailPages
 from control_plane.console.oidc_login import OidcLogin
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.operations import OperationPages
+from control_plane.console.request_pages import RequestPages
 from control_plane.console.settings import ConsoleSettings
 from control_plane.console.template_pages import TemplatePages
 from moe_core.access.keystore import KeyStore
@@ -33,6 +34,7 @@ def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis,
     if not console.enabled:
         return None
     core = ConsoleCore(redis, settings.topic_namespace, store, app, console)
+    RequestPages(core)  # Overview (the first page) and Requests
     AccountPages(core)
     FleetPage(core, settings, redis, bus)
     OperationPages(core)

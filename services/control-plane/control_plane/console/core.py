@@ -1,5 +1,6 @@
 """The console's frame: sign-in and sign-out, the session guard every page goes through, CSRF checks on every
-POST, templates and the two local assets (htmx, CSS). The pages themselves live in accounts.py and fleet.py.
+POST, templates and the two local assets (htmx, CSS). The pages themselves live beside it (request_pages.py:
+Overview, the first).
 
 A request without a valid session is sent to the sign-in page (303, or an HX-Redirect for htmx); a POST
 whose CSRF token is missing or wrong is refused with 403 and changes nothing.
@@ -31,6 +32,7 @@ HERE = Path(__file__).parent
 STATIC = {"htmx.min.js": "text/javascript", "console.css": "text/css", "cytoscape.min.js": "text/javascript",
           "lineage.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 STORE_ERRORS = (RedisError, PostgresError, OSError)  # shown as a 503 page, never a 500
+HOME = "/console/overview"  # the page the console opens on
 Page = Callable[[Request, Session], Awaitable[Response]]
 NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -137,7 +139,7 @@ class ConsoleCore:
             return self._login_form(request, _unavailable(exc), 503)
         except OpenAIError as exc:  # too many unknown keys from this address (429), the key store down (503)
             return self._login_form(request, exc.message, exc.status)
-        response = RedirectResponse("/console/keys", status_code=303)
+        response = RedirectResponse(HOME, status_code=303)
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/console",
                             secure=self.settings.secure_cookie, max_age=self.settings.session_ttl_s)
         response.delete_cookie(LOGIN_COOKIE, path="/console")
@@ -155,7 +157,7 @@ class ConsoleCore:
         return response
 
     async def home(self, request: Request, session: Session) -> Response:
-        return RedirectResponse("/console/keys", status_code=303)
+        return RedirectResponse(HOME, status_code=303)
 
 
 def _unavailable(exc: Exception) -> str:

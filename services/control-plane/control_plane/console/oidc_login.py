@@ -37,8 +37,8 @@ from moe_core.runtime.bus import Bus
 log = logging.getLogger(__name__)
 FLOW_COOKIE = "moe_console_oidc"
 FLOW_TTL_S = 600
-SIGNED_IN = ('<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/console/keys">'
-             '<title>Signed in</title><p>Signed in. <a href="/console/keys">Continue to the console</a>.</p>')
+SIGNED_IN = ('<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/console/overview">'
+             '<title>Signed in</title><p>Signed in. <a href="/console/overview">Continue to the console</a>.</p>')
 
 
 class OidcLogin:

@@ -1,7 +1,7 @@
-"""Console pages for running the fleet: quarantine review, knowledge imports and their diffs, recent requests
-and a request's audit timeline, graph statistics. Reads and decisions go through the control plane's own APIs
-(/graph/*, /v1/knowledge/imports, /v1/audit and /v1/audit/{id}: codex-lineage's signed records, the signed-in
-key's own tenants)."""
+"""Console pages for running the fleet: quarantine review, knowledge imports and their diffs, a request's audit
+timeline and lineage (the list of requests: request_pages.py), graph statistics. Reads and decisions go through
+the control plane's own APIs (/graph/*, /v1/knowledge/imports, /v1/audit/{id}: codex-lineage's signed records,
+the signed-in key's own tenants)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from control_plane.console import decisions
 from control_plane.console.api import ApiError
 from control_plane.console.core import ConsoleCore
 from control_plane.console.lineage_graph import elements, provenance_elements
 from control_plane.console.sessions import Session
-
-RECENT = 50
 
 
 def _id(request: Request, name: str) -> str:
@@ -32,7 +30,6 @@ class OperationPages:
         core.page("/imports", self.imports)
         core.page("/imports/{cs_id}", self.import_detail)
         core.page("/imports/{cs_id}/{decision}", self.decide_import, "POST")
-        core.page("/requests", self.requests)
         core.page("/requests/{response_id}", self.request_detail)
         core.page("/requests/{response_id}/lineage", self.lineage)
         core.page("/graph", self.graph)
@@ -69,16 +66,6 @@ class OperationPages:
         cs_id = _id(request, "cs_id")
         return await decisions.decide(self.core, request, s, f"/v1/knowledge/imports/{cs_id}", self.import_detail,
                                       f"/console/imports/{cs_id}", reason_required=False)
-
-    async def requests(self, request: Request, s: Session) -> Response:
-        wanted = request.query_params.get("id", "").strip()
-        if wanted:
-            return RedirectResponse(f"/console/requests/{quote(wanted, safe='')}", status_code=303)
-        # through GET /v1/audit: the signed-in key's own tenants only (the operator's too: another tenant is
-        # opened by its id, a policy decision of its own)
-        tenant = request.query_params.get("tenant", "").strip()
-        rows = (await self.core.api.call(s.token, "GET", "/v1/audit", params={"limit": RECENT, "tenant": tenant}))
-        return self.core.render(request, "requests.html", s, rows=rows["data"], tenant=tenant)
 
     async def request_detail(self, request: Request, s: Session) -> Response:
         audit = await self.core.api.call(s.token, "GET", f"/v1/audit/{_id(request, 'response_id')}",

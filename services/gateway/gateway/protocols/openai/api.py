@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_validator, model_validator
 
 from gateway.tools import TOOL_NAME, tool_calls
-from moe_core.contracts import Answer, ChatMessage, GenerationParams, ResponseFormat, Usage
+from moe_core.contracts import Answer, ChatMessage, GenerationParams, ResponseFormat, Source, Usage
 from moe_core.llm import structured
 from moe_core.llm.input_limits.images import ImageInput, openai_part
 from moe_core.llm.modes import MODES as MODE_CATALOGUE
@@ -185,12 +185,24 @@ def finish_reason(answer: Answer) -> str:
     return "length" if answer.finish_reason == "length" else "stop"
 
 
+# The original's `metadata.sources` entries are {"type": "neo4j", "label": <entity>}: each source carries them beside
+# the fleet's own fields (kind, ref, title, url). A knowledge-graph source is the original's "neo4j"; the others keep
+# their kind, with the precision tools under the original's name for them (MCP).
+SEED_SOURCE_TYPES = {"graph": "neo4j", "graph_context": "neo4j", "tool": "mcp"}
+
+
+def source_body(source: Source) -> dict[str, Any]:
+    """One `metadata.sources` entry: the fleet's fields and the original's `type` and `label`."""
+    return {**source.model_dump(exclude_none=True), "type": SEED_SOURCE_TYPES.get(source.kind, source.kind),
+            "label": source.title or source.ref}
+
+
 def metadata_body(answer: Answer) -> dict[str, Any]:
     return {
         "response_id": answer.response_id,
         "cache_hit": answer.cache_hit,
         "experts_used": answer.experts_used,
-        "sources": [s.model_dump(exclude_none=True) for s in answer.sources],
+        "sources": [source_body(s) for s in answer.sources],
         "missing": answer.missing,
         "template": answer.template,  # the expert template the answer's models came from (None: global)
     }
