@@ -238,6 +238,9 @@ async def test_a_medical_answer_is_reviewed_and_the_correction_is_what_the_user_
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("medical_consult", f"Paracetamol dose {m}"))},
         _expert_reply(m, "Take 4 g every hour.\nCONFIDENCE: high"),
+        # the knowledge graph knows paracetamol (a graph task joins the plan): the judge merges it into the draft
+        {"model": "judge-model", "contains": m, "system_contains": "Merge the sources",
+         "reply": "Take 4 g every hour."},
         {"model": "judge-model", "contains": m, "system_contains": "You review",
          "reply": "Corrected answer: Never take more than 4 g of paracetamol a day."},
     ])

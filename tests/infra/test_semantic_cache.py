@@ -241,7 +241,7 @@ async def test_router_and_trivial_questions_skip_the_planner_model(harness: Harn
     assert kind == "plan" and routed["source"] == "router"
     assert [(t["category"], t["instruction"]) for t in routed["tasks"] if t["kind"] == "expert"] == [
         ("creative_writer", "Write a limerick about a dog")]  # (augmenters may add e.g. a graph task)
-    kind, trivial = await harness.outcome(await harness.ask("Who discovered penicillin?"))
+    kind, trivial = await harness.outcome(await harness.ask("Who painted the Mona Lisa?"))
     assert kind == "plan" and (trivial["source"], trivial["complexity"]) == ("router", "trivial")
     assert len(trivial["tasks"]) == 1
     kind, unclear = await harness.outcome(await harness.ask("Can you help me think through a decision I have to make?"))

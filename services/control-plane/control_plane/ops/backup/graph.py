@@ -1,7 +1,9 @@
-"""Neo4j: a logical dump through the driver (the Community server has no online dump): its indexes and constraints
-(their create statements), every node (labels, properties) and relationship (type, properties, ends) as JSON lines.
-Restored into an emptied graph in batches (UNWIND, parameters; labels and types as dynamic labels), each node
-marked with its dumped id under a temporary label until its relationships are made."""
+"""Neo4j: a logical dump through the driver (the Community server has no online dump): every node (labels,
+properties) and relationship (type, properties, ends) as JSON lines. Restored into an emptied graph in batches
+(UNWIND, parameters; labels and types as dynamic labels), each node marked with its dumped id under a temporary
+label until its relationships are made. Every query is a constant (tests/graph/test_no_cypher_from_text.py): the
+indexes and constraints are not taken from the dump (a backup file must not carry Cypher to run) but made by the
+services when they start (moe_core.knowledge.graph.schema.ensure_schema)."""
 
 from __future__ import annotations
 
@@ -9,16 +11,28 @@ import base64
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 from neo4j import AsyncDriver, AsyncGraphDatabase
-from neo4j.exceptions import ClientError
 from neo4j.time import Date, DateTime
 
 from control_plane.ops.backup.settings import BackupSettings
 
-SCHEMA, NODES, RELS = "neo4j/schema.json", "neo4j/nodes.jsonl", "neo4j/relationships.jsonl"
-TEMP = "MoeRestore"  # the temporary label (and index) of a restore
+NODES, RELS = "neo4j/nodes.jsonl", "neo4j/relationships.jsonl"
+# the temporary label MoeRestore (and its index) marks a restored node with its dumped id until its relationships
+# are made
+ALL_NODES = "MATCH (n) RETURN elementId(n) AS id, labels(n) AS labels, properties(n) AS props"
+ALL_RELS = ("MATCH (a)-[r]->(b) RETURN elementId(a) AS a, elementId(b) AS b, type(r) AS type, "
+            "properties(r) AS props")
+EMPTY = "MATCH (n) WITH n LIMIT 1000 DETACH DELETE n RETURN count(*) AS n"
+TEMP_INDEX = "CREATE INDEX moe_restore_id IF NOT EXISTS FOR (n:MoeRestore) ON (n.moe_restore_id)"
+AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+CREATE_NODES = ("UNWIND $rows AS r CREATE (n:MoeRestore) SET n = r.props, n.moe_restore_id = r.id "
+                "SET n:$(r.labels)")
+CREATE_RELS = ("UNWIND $rows AS r MATCH (a:MoeRestore {moe_restore_id: r.a}) MATCH (b:MoeRestore "
+               "{moe_restore_id: r.b}) CREATE (a)-[x:$(r.type)]->(b) SET x = r.props")
+UNMARK = "MATCH (n:MoeRestore) WITH n LIMIT 1000 REMOVE n:MoeRestore, n.moe_restore_id RETURN count(*) AS n"
+DROP_TEMP_INDEX = "DROP INDEX moe_restore_id IF EXISTS"
 
 
 def encode(value: Any) -> Any:
@@ -54,7 +68,7 @@ def driver(settings: BackupSettings) -> AsyncDriver:
     return AsyncGraphDatabase.driver(settings.neo4j_url, auth=auth, connection_timeout=10)
 
 
-async def _rows(drv: AsyncDriver, db: str, query: Any) -> AsyncIterator[dict[str, Any]]:
+async def _rows(drv: AsyncDriver, db: str, query: LiteralString) -> AsyncIterator[dict[str, Any]]:
     async with drv.session(database=db) as session:
         result = await session.run(query)
         async for record in result:
@@ -66,22 +80,15 @@ async def dump(settings: BackupSettings, folder: Path) -> dict[str, Any]:
     db = settings.neo4j_database
     counts = {"nodes": 0, "relationships": 0}
     async with driver(settings) as drv:
-        schema = [r["statement"] async for r in _rows(drv, db, "SHOW CONSTRAINTS YIELD createStatement AS statement")]
-        schema += [r["statement"] async for r in _rows(
-            drv, db, "SHOW INDEXES YIELD createStatement AS statement, type, owningConstraint "
-                     "WHERE owningConstraint IS NULL AND type <> 'LOOKUP' RETURN statement")]
-        (folder / SCHEMA).write_text(json.dumps(schema, indent=1))
         with (folder / NODES).open("w") as out:
-            async for r in _rows(drv, db, "MATCH (n) RETURN elementId(n) AS id, labels(n) AS labels, "
-                                          "properties(n) AS props"):
-                out.write(json.dumps({**r, "props": {k: encode(v) for k, v in r["props"].items()}}) + "\n")
+            async for r in _rows(drv, db, ALL_NODES):
+                print(json.dumps({**r, "props": {k: encode(v) for k, v in r["props"].items()}}), file=out)
                 counts["nodes"] += 1
         with (folder / RELS).open("w") as out:
-            async for r in _rows(drv, db, "MATCH (a)-[r]->(b) RETURN elementId(a) AS a, elementId(b) AS b, "
-                                          "type(r) AS type, properties(r) AS props"):
-                out.write(json.dumps({**r, "props": {k: encode(v) for k, v in r["props"].items()}}) + "\n")
+            async for r in _rows(drv, db, ALL_RELS):
+                print(json.dumps({**r, "props": {k: encode(v) for k, v in r["props"].items()}}), file=out)
                 counts["relationships"] += 1
-    return {"files": [SCHEMA, NODES, RELS], **counts}
+    return {"files": [NODES, RELS], **counts}
 
 
 def _batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
@@ -97,7 +104,7 @@ def _batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-async def _repeat(drv: AsyncDriver, db: str, query: Any) -> None:
+async def _repeat(drv: AsyncDriver, db: str, query: LiteralString) -> None:
     """Run a `... RETURN count(*) AS n` batch query until it touches nothing."""
     while True:
         async with drv.session(database=db) as session:
@@ -106,38 +113,29 @@ async def _repeat(drv: AsyncDriver, db: str, query: Any) -> None:
             return
 
 
-async def _schema(drv: AsyncDriver, db: str, statements: list[str]) -> None:
-    for statement in statements:
-        try:
-            async with drv.session(database=db) as session:
-                await (await session.run(statement)).consume()
-        except ClientError as exc:
-            if "AlreadyExists" not in (exc.code or ""):
-                raise
+async def _statement(drv: AsyncDriver, db: str, statement: LiteralString) -> None:
+    async with drv.session(database=db) as session:
+        await (await session.run(statement)).consume()
+
+
+async def _batched(drv: AsyncDriver, db: str, query: LiteralString, path: Path, size: int) -> int:
+    done = 0
+    for batch in _batches(path, size):
+        async with drv.session(database=db) as session:
+            await (await session.run(query, rows=batch)).consume()
+        done += len(batch)
+    return done
 
 
 async def restore(settings: BackupSettings, folder: Path) -> dict[str, int]:
-    """The graph emptied, then the dump's schema, nodes and relationships."""
+    """The graph emptied, then the dump's nodes and relationships (the services make the schema at start)."""
     db, size = settings.neo4j_database, settings.batch
-    counts = {"nodes": 0, "relationships": 0}
     async with driver(settings) as drv:
-        await _repeat(drv, db, "MATCH (n) WITH n LIMIT 1000 DETACH DELETE n RETURN count(*) AS n")
-        await _schema(drv, db, json.loads((folder / SCHEMA).read_text()))
-        await _schema(drv, db, [f"CREATE INDEX moe_restore_id IF NOT EXISTS FOR (n:{TEMP}) ON (n.moe_restore_id)"])
-        await _schema(drv, db, ["CALL db.awaitIndexes(300)"])
-        for batch in _batches(folder / NODES, size):
-            async with drv.session(database=db) as session:
-                await (await session.run(
-                    f"UNWIND $rows AS r CREATE (n:{TEMP}) SET n = r.props, n.moe_restore_id = r.id "
-                    "SET n:$(r.labels)", rows=batch)).consume()
-            counts["nodes"] += len(batch)
-        for batch in _batches(folder / RELS, size):
-            async with drv.session(database=db) as session:
-                await (await session.run(
-                    f"UNWIND $rows AS r MATCH (a:{TEMP} {{moe_restore_id: r.a}}) MATCH (b:{TEMP} "
-                    "{moe_restore_id: r.b}) CREATE (a)-[x:$(r.type)]->(b) SET x = r.props", rows=batch)).consume()
-            counts["relationships"] += len(batch)
-        await _repeat(drv, db, f"MATCH (n:{TEMP}) WITH n LIMIT 1000 REMOVE n:{TEMP}, n.moe_restore_id "
-                               "RETURN count(*) AS n")
-        await _schema(drv, db, ["DROP INDEX moe_restore_id IF EXISTS"])
+        await _repeat(drv, db, EMPTY)
+        await _statement(drv, db, TEMP_INDEX)
+        await _statement(drv, db, AWAIT_INDEXES)
+        counts = {"nodes": await _batched(drv, db, CREATE_NODES, folder / NODES, size),
+                  "relationships": await _batched(drv, db, CREATE_RELS, folder / RELS, size)}
+        await _repeat(drv, db, UNMARK)
+        await _statement(drv, db, DROP_TEMP_INDEX)
     return counts
