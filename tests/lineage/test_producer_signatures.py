@@ -20,9 +20,8 @@ from aiokafka import AIOKafkaProducer
 from moe_core.contracts import AuditEvent, Topics, deadline_in, headers
 from moe_core.runtime.kafka_clients import client_kwargs
 from moe_core.stage.producers import signer
-from tests.lineage.conftest import Keys, LineageFleet
+from tests.lineage.conftest import Keys, LineageFleet, tenant_user
 from tests.support.broker_principals import settings_of
-from tests.support.keys import new_key
 
 pytestmark = pytest.mark.infra
 
@@ -88,9 +87,9 @@ def _verification(fleet: LineageFleet, key: str, rid: str, anchored: bool = True
 def test_a_forged_producer_is_refused_dead_lettered_counted_and_never_verified(lineage_fleet: LineageFleet,
                                                                                 keys: Keys,
                                                                                 infra: dict[str, str]) -> None:
-    fleet, tenant = lineage_fleet, keys.tenant
-    # a key of the tenant's own for this test's verifications (they are limited per key and minute)
-    reader = new_key(infra["postgres"], "forge-reader", "user", [tenant])
+    # a tenant of its own (another test of the tier tampers with the shared tenant's chain, which is then never
+    # checkpointed again) and its own key (verifications are limited per key and minute)
+    fleet, (tenant, reader) = lineage_fleet, tenant_user(infra, "forge-reader")
     before = _refused(fleet)
     rids = {case: f"forge-{case}-{uuid.uuid4().hex[:8]}" for case in
             ("header", "unsigned", "planner-key", "planner-signer", "genuine")}
