@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -297,9 +298,9 @@ async def test_codex_lineages_own_wiring_provisions_the_witness_and_gets_cosigne
 
     from fastapi import FastAPI
 
+    from codex_lineage import witness_api
     from codex_lineage.anchoring import anchoring_for
     from codex_lineage.settings import LineageSettings
-    from codex_lineage.witness_api import witness_router
     from tests.support.uvicorn_thread import bind, serve, url
 
     await store.append_many([(r, []) for r in _records(f"r-{uuid.uuid4().hex}", 0, 2)])
@@ -308,6 +309,7 @@ async def test_codex_lineages_own_wiring_provisions_the_witness_and_gets_cosigne
     @asynccontextmanager
     async def life(_: FastAPI) -> AsyncIterator[None]:  # the server thread's own pool (its own event loop)
         served["store"] = await AuditStore.connect(infra["postgres"], store.schema, migrate=False)
+        app.state.parts.store = served["store"]
         yield
         await served["store"].close()
 
@@ -319,7 +321,8 @@ async def test_codex_lineages_own_wiring_provisions_the_witness_and_gets_cosigne
                                    audit_checkpoint_file=str(tmp_path / "cp.jsonl"))
         anchor = anchoring_for(settings, None, SIGNER)
         app = FastAPI(lifespan=life)
-        app.include_router(witness_router(lambda: served["store"], anchor))
+        app.state.parts = SimpleNamespace(anchoring=anchor)  # what the list reads of codex-lineage's parts
+        app.include_router(witness_api.api)
         stop = serve(app, sock, what="codex-lineage's witness list")
         try:
             witness.wait_provisioned(f"{name}/acme")

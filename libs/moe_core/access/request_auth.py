@@ -23,7 +23,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
-from moe_core.access.auth import bearer_token
+from moe_core.access.auth import AuthUnavailable, Caller, bearer_token, caller_of, hash_key
 from moe_core.access.key_guard import KeyGuard
 from moe_core.access.keystore import ADMIN_ROLES, ApiKey, KeyStore
 from moe_core.runtime.openai_error import OpenAIError
@@ -147,6 +147,27 @@ async def require_admin(request: Request, store: KeyStore) -> ApiKey:
     if key.role not in ADMIN_ROLES:
         raise OpenAIError(403, "This endpoint needs an admin key.", "permission_error", code="insufficient_role")
     return key
+
+
+async def admin_caller(request: Request, pool: asyncpg.Pool) -> Caller:
+    """The caller of an admin endpoint of a service that reads the key check's views on a pool of its own
+    (codex-lineage), by the rule and in the words of `require_admin`: no key or an unknown one 401
+    invalid_api_key, a key store that cannot be asked 503 auth_unavailable, a key without an admin role 403
+    insufficient_role."""
+    token = presented_key(request)
+    if not token:
+        raise OpenAIError(401, "Send an admin API key as 'Authorization: Bearer <key>'.", "invalid_request_error",
+                          code="invalid_api_key")
+    try:
+        caller = await caller_of(pool, hash_key(token))
+    except AuthUnavailable:
+        raise OpenAIError(503, "API keys cannot be checked right now (the key store is unavailable); try again "
+                               "shortly.", "server_error", code="auth_unavailable") from None
+    if caller is None:
+        raise OpenAIError(401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key")
+    if caller.role not in ADMIN_ROLES:
+        raise OpenAIError(403, "This endpoint needs an admin key.", "permission_error", code="insufficient_role")
+    return caller
 
 
 async def verified_key(request: Request) -> ApiKey:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +20,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from codex_lineage.access import NO_TENANT, REQUEST_TENANTS, Access
-from codex_lineage.classes import DataClasses, classify_request
+from codex_lineage.classes import classify_request
+from codex_lineage.deps import AdminAccess, Running
 from codex_lineage.facets import facet_schema
-from moe_core.access.auth import AuthUnavailable, bearer_token, caller_of, hash_key
 from moe_core.audit.store import AuditStore
 from moe_core.runtime.openai_error import OpenAIError
 
@@ -35,28 +34,6 @@ class ApiError(OpenAIError):
     def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
         kind = "permission_error" if status == 403 else "server_error" if status >= 500 else "invalid_request_error"
         super().__init__(status, message, kind, code, param)
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
-
-
-async def require_admin(request: Request, keys: Any) -> Access:
-    """The admin key's role and tenants (what it may see: codex_lineage.access). `keys`: a pool on the fleet's
-    role (MOE_POSTGRES_DSN), which reads the key check's views; the audit store's own role reads and inserts its
-    tables only. The key is checked by the fleet's one rule (moe_core.access.auth.accepted: not revoked or expired, its
-    principal and its tenant not disabled)."""
-    token = bearer_token(request.headers.get("authorization", ""))
-    if not token:
-        raise ApiError(401, "send an admin API key as 'Authorization: Bearer <key>'", "invalid_api_key")
-    try:
-        caller = await caller_of(keys, hash_key(token))
-    except AuthUnavailable:
-        raise ApiError(503, "the key store is unavailable; try again", "auth_unavailable") from None
-    if caller is None:
-        raise ApiError(401, "incorrect API key", "invalid_api_key")
-    if caller.role not in ("admin", "operator"):
-        raise ApiError(403, "this endpoint needs an admin key", "insufficient_role")
-    return Access(caller.role, tuple(caller.tenant_ids))
 
 
 def check_event(event: Any) -> dict[str, Any]:
@@ -113,61 +90,51 @@ async def _writable(store: AuditStore, access: Access, response_id: str) -> bool
     return found <= set(access.tenants)
 
 
-def router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any], max_bytes: int,
-           get_classes: Callable[[], DataClasses] | None = None) -> APIRouter:
-    """`get_classes`: the data-class file in force (a request's classification beside its events)."""
-    api = APIRouter()
+api = APIRouter()
 
-    @api.post("/api/v1/lineage", status_code=201)
-    async def receive(request: Request) -> JSONResponse:
-        store = get_store()
-        try:
-            access = await require_admin(request, get_keys())
-            body = await request.body()
-            if len(body) > max_bytes:
-                raise ApiError(413, f"the event is larger than {max_bytes} bytes", "too_large")
-            try:
-                event = check_event(json.loads(body))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ApiError(400, "the body is not valid JSON", "invalid_json") from None
-            rid, tenant = _request_of(event)
-            if not access.fleet and (tenant is None or not access.owns(tenant) or (
-                    rid is not None and not await _writable(store, access, rid))):
-                raise ApiError(403, "a tenant admin posts lineage only for its own tenants' requests (run.facets."
-                                    "moe_tenant.tenantId one of the key's tenants)", "tenant_forbidden")
-            added = await store.add_events([event], response_id=rid, tenant_id=tenant, source_ts=None, origin="api")
-        except ApiError as exc:
-            return exc.response()
-        return JSONResponse({"stored": added}, status_code=201)
 
-    @api.get("/api/v1/lineage")
-    async def events(request: Request) -> JSONResponse:
-        store = get_store()
-        try:
-            access = await require_admin(request, get_keys())
-            asked = {k: v for k in ("response_id", "fact_id", "cache_key") if (v := request.query_params.get(k))}
-            if len(asked) != 1:
-                raise ApiError(400, "give one of response_id, fact_id (a knowledge-graph fact) or cache_key (a "
-                                    "semantic-cache entry)", "invalid_value")
-        except ApiError as exc:
-            return exc.response()
-        if "response_id" not in asked:
-            return JSONResponse({"object": "list", "data": access.visible(await used_by(store, asked), "tenant_id")})
-        response_id = asked["response_id"]
-        if not await access.sees_request(store.pool, response_id):
-            return JSONResponse({"events": []})  # what an unknown request answers
-        found = await store.lineage(response_id)
-        body: dict[str, Any] = {"events": found}
-        tenant = next((t for _, t in map(_request_of, found) if t), None)
-        if get_classes is not None and tenant is not None:
-            body["classification"] = {"tenant_id": tenant, **classify_request(get_classes(), tenant, found)}
-        return JSONResponse(body)
+@api.post("/api/v1/lineage", status_code=201)
+async def receive(request: Request, access: AdminAccess, parts: Running) -> JSONResponse:
+    store, max_bytes = parts.store, parts.settings.max_event_bytes
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise ApiError(413, f"the event is larger than {max_bytes} bytes", "too_large")
+    try:
+        event = check_event(json.loads(body))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "the body is not valid JSON", "invalid_json") from None
+    rid, tenant = _request_of(event)
+    if not access.fleet and (tenant is None or not access.owns(tenant) or (
+            rid is not None and not await _writable(store, access, rid))):
+        raise ApiError(403, "a tenant admin posts lineage only for its own tenants' requests (run.facets."
+                            "moe_tenant.tenantId one of the key's tenants)", "tenant_forbidden")
+    added = await store.add_events([event], response_id=rid, tenant_id=tenant, source_ts=None, origin="api")
+    return JSONResponse({"stored": added}, status_code=201)
 
-    @api.get("/api/v1/facets/{name}.json", include_in_schema=False)
-    async def schema(name: str) -> JSONResponse:
-        found = facet_schema(name)
-        if found is None:
-            return ApiError(404, f"no facet {name}", "not_found").response()
-        return JSONResponse(found)
 
-    return api
+@api.get("/api/v1/lineage")
+async def events(request: Request, access: AdminAccess, parts: Running) -> JSONResponse:
+    store = parts.store
+    asked = {k: v for k in ("response_id", "fact_id", "cache_key") if (v := request.query_params.get(k))}
+    if len(asked) != 1:
+        raise ApiError(400, "give one of response_id, fact_id (a knowledge-graph fact) or cache_key (a "
+                            "semantic-cache entry)", "invalid_value")
+    if "response_id" not in asked:
+        return JSONResponse({"object": "list", "data": access.visible(await used_by(store, asked), "tenant_id")})
+    response_id = asked["response_id"]
+    if not await access.sees_request(store.pool, response_id):
+        return JSONResponse({"events": []})  # what an unknown request answers
+    found = await store.lineage(response_id)
+    body: dict[str, Any] = {"events": found}
+    tenant = next((t for _, t in map(_request_of, found) if t), None)
+    if tenant is not None:
+        body["classification"] = {"tenant_id": tenant, **classify_request(parts.classes.current(), tenant, found)}
+    return JSONResponse(body)
+
+
+@api.get("/api/v1/facets/{name}.json", include_in_schema=False)
+async def schema(name: str) -> JSONResponse:
+    found = facet_schema(name)
+    if found is None:
+        raise ApiError(404, f"no facet {name}", "not_found")
+    return JSONResponse(found)

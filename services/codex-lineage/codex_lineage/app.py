@@ -6,25 +6,27 @@ up from its committed offsets."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from faststream import AckPolicy
 
-from codex_lineage.api import router
-from codex_lineage.catalog_api import catalog_router
-from codex_lineage.compliance_api import compliance_router
-from codex_lineage.drift_api import drift_router
-from codex_lineage.drift_signals_api import drift_signals_router
-from codex_lineage.evidence.writer import Material
-from codex_lineage.evidence_api import evidence_router
-from codex_lineage.export import close_now
-from codex_lineage.fact_lineage_api import fact_lineage_router
+from codex_lineage import (
+    api,
+    catalog_api,
+    compliance_api,
+    drift_api,
+    drift_signals_api,
+    evidence_api,
+    fact_lineage_api,
+    witness_api,
+)
 from codex_lineage.parts import Parts
 from codex_lineage.settings import LineageSettings
-from codex_lineage.witness_api import witness_router
 from moe_core.runtime.bus import Bus, record_decoder
 from moe_core.runtime.kafka_clients import linger_options
 from moe_core.runtime.openai_error import install_error_handlers
 from moe_core.runtime.service import create_service_app
+
+ROUTES = (api, fact_lineage_api, witness_api, compliance_api, drift_signals_api, drift_api, evidence_api, catalog_api)
 
 
 def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = None) -> FastAPI:
@@ -42,25 +44,7 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     app = create_service_app(settings, bus, checks={"postgres": parts.postgres_ready}, on_startup=[parts.open],
                              on_shutdown=[parts.close])
     install_error_handlers(app)  # an ApiError raised anywhere, a 404, a bad parameter: the fleet's one envelope
-    for api in routers(parts):
-        app.include_router(api)
+    for module in ROUTES:  # each handler is given the parts and its caller (codex_lineage.deps)
+        app.include_router(module.api)
     app.state.parts = parts
     return app
-
-
-def routers(parts: Parts) -> list[APIRouter]:
-    settings, store, keys = parts.settings, (lambda: parts.store), (lambda: parts.keys)
-    return [
-        router(store, keys, settings.max_event_bytes, parts.classes.current),
-        fact_lineage_router(store, keys),
-        witness_router(store, parts.anchoring),
-        compliance_router(parts.compliance, parts.sources, keys),
-        drift_signals_router(lambda: parts.signals, keys, settings.drift_window_h),
-        drift_router(lambda: parts.runs, keys, settings.drift_window_h),
-        evidence_router(lambda: parts.store.pool, keys, parts.signer,
-                        lambda: Material.from_files(settings.audit_keyring, settings.audit_tsa_chain),
-                        lambda tenant: close_now(parts.store, parts.anchoring, tenant),
-                        lambda: parts.compliance.evaluate(parts.sources()), settings.evidence_max_days,
-                        parts.classes.current),
-        catalog_router(parts.catalog_items, keys),
-    ]

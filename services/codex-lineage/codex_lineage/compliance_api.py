@@ -6,69 +6,47 @@ gets 403 operator_only). The frameworks (the rules, no data) are open to any adm
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from codex_lineage.access import Access
-from codex_lineage.api import ApiError, require_admin
+from codex_lineage.api import ApiError
 from codex_lineage.compliance import render
-from codex_lineage.compliance.engine import Compliance
 from codex_lineage.compliance.rules import RulesError
-from codex_lineage.compliance.sources import Sources
+from codex_lineage.deps import AdminAccess, OperatorAccess, Running
 from moe_core.runtime import query_params
 
 FORMATS = ("json", "markdown", "html")
+api = APIRouter()
 
 
-def _operator(access: Access) -> None:
-    if not access.fleet:
-        raise ApiError(403, "the compliance report and its rules are the fleet operator's (it names every "
-                            "tenant's records): this needs an operator key", "operator_only")
+@api.get("/v1/compliance/report")
+async def report(request: Request, _: OperatorAccess, parts: Running) -> Response:
+    engine = parts.compliance
+    fmt = query_params.choice(request, "format", FORMATS, "json")
+    framework = request.query_params.get("framework")
+    if framework is not None and engine.framework(framework) is None:
+        raise ApiError(404, f"no compliance framework {framework!r} (known: "
+                       f"{', '.join(s.framework for s in engine.rule_sets)})", "not_found")
+    result = await engine.evaluate(parts.sources(), framework)
+    if fmt == "markdown":
+        return PlainTextResponse(render.markdown(result), media_type="text/markdown; charset=utf-8")
+    if fmt == "html":
+        return HTMLResponse(render.to_html(result))
+    return JSONResponse(result)
 
 
-def compliance_router(engine: Compliance, sources: Callable[[], Sources], get_keys: Callable[[], Any]) -> APIRouter:
-    api = APIRouter()
+@api.get("/v1/compliance/frameworks")
+async def frameworks(_: AdminAccess, parts: Running) -> JSONResponse:
+    engine = parts.compliance
+    return JSONResponse({"object": "list", "rules_error": engine.rules_error or None, "data": [
+        {**s.model_dump(mode="json"), "source": s.source, "digest": s.digest} for s in engine.rule_sets]})
 
-    @api.get("/v1/compliance/report")
-    async def report(request: Request) -> Response:
-        try:
-            _operator(await require_admin(request, get_keys()))
-            fmt = query_params.choice(request, "format", FORMATS, "json")
-            framework = request.query_params.get("framework")
-            if framework is not None and engine.framework(framework) is None:
-                raise ApiError(404, f"no compliance framework {framework!r} (known: "
-                               f"{', '.join(s.framework for s in engine.rule_sets)})", "not_found")
-        except ApiError as exc:
-            return exc.response()
-        result = await engine.evaluate(sources(), framework)
-        if fmt == "markdown":
-            return PlainTextResponse(render.markdown(result), media_type="text/markdown; charset=utf-8")
-        if fmt == "html":
-            return HTMLResponse(render.to_html(result))
-        return JSONResponse(result)
 
-    @api.get("/v1/compliance/frameworks")
-    async def frameworks(request: Request) -> JSONResponse:
-        try:
-            await require_admin(request, get_keys())
-        except ApiError as exc:
-            return exc.response()
-        return JSONResponse({"object": "list", "rules_error": engine.rules_error or None, "data": [
-            {**s.model_dump(mode="json"), "source": s.source, "digest": s.digest} for s in engine.rule_sets]})
-
-    @api.post("/v1/compliance/rules/reload")
-    async def reload(request: Request) -> JSONResponse:
-        try:
-            _operator(await require_admin(request, get_keys()))
-            try:
-                changed = engine.reload(force=True)
-            except RulesError as exc:
-                raise ApiError(400, f"{exc} (the previous rules stay in force)", "invalid_rules") from None
-        except ApiError as exc:
-            return exc.response()
-        return JSONResponse({"reloaded": changed, "frameworks": [s.framework for s in engine.rule_sets]})
-
-    return api
+@api.post("/v1/compliance/rules/reload")
+async def reload(_: OperatorAccess, parts: Running) -> JSONResponse:
+    engine = parts.compliance
+    try:
+        changed = engine.reload(force=True)
+    except RulesError as exc:
+        raise ApiError(400, f"{exc} (the previous rules stay in force)", "invalid_rules") from None
+    return JSONResponse({"reloaded": changed, "frameworks": [s.framework for s in engine.rule_sets]})

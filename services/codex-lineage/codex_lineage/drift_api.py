@@ -7,14 +7,14 @@ unknown one, the lists hold only its own), the fleet operator all (codex_lineage
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from codex_lineage.access import Access
-from codex_lineage.api import ApiError, require_admin
+from codex_lineage.api import ApiError
+from codex_lineage.deps import AdminAccess, Running
 from codex_lineage.drift.flags import SEVERITIES
 from codex_lineage.drift.runs import GRAPH, Runs, summarise
 from moe_core.runtime import query_params
@@ -35,62 +35,57 @@ def _seen(access: Access, found: list[dict[str, Any]], graphs: dict[str, Any]
             {name: g for name, g in graphs.items() if access.owns(name[len(GRAPH):])})
 
 
-def drift_router(get_runs: Callable[[], Runs], get_keys: Callable[[], Any], default_hours: float) -> APIRouter:
-    api = APIRouter()
+api = APIRouter()
 
-    async def known(runs: Runs, access: Access, tenant: str) -> None:
-        if not await access.sees_tenant(runs.store.pool, tenant):
-            raise ApiError(404, f"no dataset graph/{tenant}", "not_found")
 
-    @api.get("/v1/health/drift")
-    async def history(request: Request) -> JSONResponse:
-        runs = get_runs()
-        access = await require_admin(request, get_keys())
-        hours = query_params.hours(request, default_hours)
-        limit = query_params.integer(request, "limit", 50, 1, 500)
-        severity = query_params.choice(request, "severity", SEVERITIES, None)
-        dataset = request.query_params.get("dataset")
-        tenant = _dataset_tenant(dataset) if dataset is not None else None
-        if tenant is not None:
-            await known(runs, access, tenant)
-        found, graphs = _seen(access, *await runs.window(hours, tenant))
-        listed = [r for r in reversed(found) if severity is None or r["severity"] == severity]
-        return JSONResponse({"object": "list", "data": listed[:limit], "summary": summarise(found, hours),
-                             "datasets": graphs})
+async def _known(runs: Runs, access: Access, tenant: str) -> None:
+    if not await access.sees_tenant(runs.store.pool, tenant):
+        raise ApiError(404, f"no dataset graph/{tenant}", "not_found")
 
-    @api.get("/v1/health/drift/datasets")
-    async def datasets(request: Request) -> JSONResponse:
-        runs = get_runs()
-        access = await require_admin(request, get_keys())
-        hours = query_params.hours(request, default_hours)
-        found, graphs = _seen(access, *await runs.window(hours))
-        return JSONResponse({"object": "list", "window_hours": hours, "data": [
-            {"dataset": name, **graph, **{k: v for k, v in summarise(
-                [r for r in found if r["dataset"] == name], hours).items() if k != "runs"}}
-            for name, graph in sorted(graphs.items())]})
 
-    @api.get("/v1/health/drift/datasets/{dataset:path}")
-    async def dataset(dataset: str, request: Request) -> JSONResponse:
-        runs = get_runs()
-        access = await require_admin(request, get_keys())
-        hours = query_params.hours(request, default_hours)
-        tenant = _dataset_tenant(dataset)
-        await known(runs, access, tenant)
-        found, graphs = await runs.window(hours, tenant)
-        return JSONResponse({"dataset": dataset, "graph": graphs.get(dataset, {}),
-                             **summarise(found, hours), "latest": found[-1] if found else None})
+@api.get("/v1/health/drift")
+async def history(request: Request, access: AdminAccess, parts: Running) -> JSONResponse:
+    runs = parts.runs
+    hours = query_params.hours(request, parts.settings.drift_window_h)
+    limit = query_params.integer(request, "limit", 50, 1, 500)
+    severity = query_params.choice(request, "severity", SEVERITIES, None)
+    dataset = request.query_params.get("dataset")
+    tenant = _dataset_tenant(dataset) if dataset is not None else None
+    if tenant is not None:
+        await _known(runs, access, tenant)
+    found, graphs = _seen(access, *await runs.window(hours, tenant))
+    listed = [r for r in reversed(found) if severity is None or r["severity"] == severity]
+    return JSONResponse({"object": "list", "data": listed[:limit], "summary": summarise(found, hours),
+                         "datasets": graphs})
 
-    @api.get("/v1/health/drift/runs/{run_id:path}")
-    async def run(run_id: str, request: Request) -> JSONResponse:
-        runs = get_runs()
-        access = await require_admin(request, get_keys())
-        hours = query_params.hours(request, query_params.YEAR_H)
-        if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
-            raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
-        found, _ = await runs.window(hours, response_id=run_id.partition(":")[2])
-        match = next((r for r in found if r["id"] == run_id and access.owns(r["tenant"])), None)
-        if match is None:
-            raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
-        return JSONResponse(match)
 
-    return api
+@api.get("/v1/health/drift/datasets")
+async def datasets(request: Request, access: AdminAccess, parts: Running) -> JSONResponse:
+    hours = query_params.hours(request, parts.settings.drift_window_h)
+    found, graphs = _seen(access, *await parts.runs.window(hours))
+    return JSONResponse({"object": "list", "window_hours": hours, "data": [
+        {"dataset": name, **graph, **{k: v for k, v in summarise(
+            [r for r in found if r["dataset"] == name], hours).items() if k != "runs"}}
+        for name, graph in sorted(graphs.items())]})
+
+
+@api.get("/v1/health/drift/datasets/{dataset:path}")
+async def dataset(dataset: str, request: Request, access: AdminAccess, parts: Running) -> JSONResponse:
+    hours = query_params.hours(request, parts.settings.drift_window_h)
+    tenant = _dataset_tenant(dataset)
+    await _known(parts.runs, access, tenant)
+    found, graphs = await parts.runs.window(hours, tenant)
+    return JSONResponse({"dataset": dataset, "graph": graphs.get(dataset, {}),
+                         **summarise(found, hours), "latest": found[-1] if found else None})
+
+
+@api.get("/v1/health/drift/runs/{run_id:path}")
+async def run(run_id: str, request: Request, access: AdminAccess, parts: Running) -> JSONResponse:
+    hours = query_params.hours(request, query_params.YEAR_H)
+    if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
+        raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
+    found, _ = await parts.runs.window(hours, response_id=run_id.partition(":")[2])
+    match = next((r for r in found if r["id"] == run_id and access.owns(r["tenant"])), None)
+    if match is None:
+        raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
+    return JSONResponse(match)

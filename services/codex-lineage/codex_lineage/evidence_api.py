@@ -9,7 +9,6 @@ a request or tenant with no record a 404, no checkpoint that can close the scope
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,12 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from codex_lineage.access import Access
-from codex_lineage.api import ApiError, require_admin
-from codex_lineage.classes import DataClasses
-from codex_lineage.evidence.gather import Close, ExportError
+from codex_lineage.api import ApiError
+from codex_lineage.deps import AdminAccess, Running
+from codex_lineage.evidence.gather import ExportError
 from codex_lineage.evidence.scope import Scope, build
 from codex_lineage.evidence.writer import Material, archive
-from moe_core.audit.signer import Signer
+from codex_lineage.export import close_now
 from moe_core.contracts.client_ids import bare_response_id
 
 
@@ -55,37 +54,32 @@ async def _visible(pool: Any, access: Access, scope: Scope) -> None:
         raise ApiError(404, f"no audit record of tenant {scope.tenant!r} at all (unknown tenant?)", "not_found")
 
 
-def evidence_router(get_pool: Callable[[], Any], get_keys: Callable[[], Any], signer: Signer,
-                    material: Callable[[], Material], close: Close, report: Callable[[], Awaitable[Any]],
-                    max_days: float, classes: Callable[[], DataClasses] | None = None) -> APIRouter:
-    """`material`: the keyring and TSA chain to copy (read per bundle: a rotation changes the keyring); `close`:
-    makes a checkpoint of a tenant's chain now; `report`: evaluates the compliance report."""
-    api = APIRouter()
+api = APIRouter()
 
-    @api.get("/v1/evidence")
-    async def evidence(request: Request) -> Response:
-        try:
-            access = await require_admin(request, get_keys())
-            scope = _scope(request, max_days)
-            await _visible(get_pool(), access, scope)
-            try:
-                copies = material()
-            except OSError as exc:
-                raise ApiError(503, f"the verification material cannot be read: {exc}", "unavailable") from None
 
-            async def compliance() -> dict[str, bytes]:
-                text = json.dumps(await report(), indent=1, ensure_ascii=False, default=str) + "\n"
-                return {"compliance.json": text.encode()}
+@api.get("/v1/evidence")
+async def evidence(request: Request, access: AdminAccess, parts: Running) -> Response:
+    """The bundle; the keyring and TSA chain copied are read per bundle (a rotation changes the keyring), and a
+    period no checkpoint has closed is closed now with codex-lineage's key."""
+    settings, pool = parts.settings, parts.store.pool
+    scope = _scope(request, settings.evidence_max_days)
+    await _visible(pool, access, scope)
+    try:
+        copies = Material.from_files(settings.audit_keyring, settings.audit_tsa_chain)
+    except OSError as exc:
+        raise ApiError(503, f"the verification material cannot be read: {exc}", "unavailable") from None
 
-            try:
-                files = await build(get_pool(), scope, signer, copies, close, compliance if access.fleet else None,
-                                    classes() if classes is not None else None)
-            except ExportError as exc:
-                code = {404: "not_found", 503: "unavailable"}.get(exc.status, "invalid_value")
-                raise ApiError(exc.status, str(exc).replace("--until", "until"), code) from None
-        except ApiError as exc:
-            return exc.response()
-        return Response(archive(files, scope.name), media_type="application/x-tar",
-                        headers={"Content-Disposition": f'attachment; filename="{scope.name}.tar"'})
+    async def compliance() -> dict[str, bytes]:
+        text = json.dumps(await parts.compliance.evaluate(parts.sources()), indent=1, ensure_ascii=False,
+                          default=str) + "\n"
+        return {"compliance.json": text.encode()}
 
-    return api
+    try:
+        files = await build(pool, scope, parts.signer, copies,
+                            lambda tenant: close_now(parts.store, parts.anchoring, tenant),
+                            compliance if access.fleet else None, parts.classes.current())
+    except ExportError as exc:
+        code = {404: "not_found", 503: "unavailable"}.get(exc.status, "invalid_value")
+        raise ApiError(exc.status, str(exc).replace("--until", "until"), code) from None
+    return Response(archive(files, scope.name), media_type="application/x-tar",
+                    headers={"Content-Disposition": f'attachment; filename="{scope.name}.tar"'})

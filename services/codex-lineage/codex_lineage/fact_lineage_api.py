@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from codex_lineage.api import ApiError, require_admin
+from codex_lineage.access import Access
+from codex_lineage.api import ApiError
+from codex_lineage.deps import AdminAccess, Running
 from moe_core.audit.checkpoints import tenants as all_tenants
 from moe_core.audit.fact_lineage import FactLineage
 from moe_core.audit.store import AuditStore
@@ -22,34 +24,30 @@ MAX_ID = 200
 Lookup = Callable[[FactLineage, str, list[str]], Awaitable[dict[str, Any] | None]]
 
 
-def fact_lineage_router(get_store: Callable[[], AuditStore], get_keys: Callable[[], Any]) -> APIRouter:
-    api = APIRouter()
+api = APIRouter()
 
-    async def answer(request: Request, what: str, ident: str, lookup: Lookup) -> JSONResponse:
-        try:
-            access = await require_admin(request, get_keys())
-            if not 0 < len(ident) <= MAX_ID:
-                raise ApiError(400, f"a {what} id has 1 to {MAX_ID} characters", "invalid_value")
-            store = get_store()
-            tenants = await all_tenants(store) if access.fleet else list(access.tenants)
-            found = await lookup(FactLineage(store), ident, tenants)
-            if found is None:
-                raise ApiError(404, f"no {what} {ident!r} in the key's tenants", "not_found")
-        except ApiError as exc:
-            return exc.response()
-        return JSONResponse(found)
 
-    @api.get("/v1/lineage/answers/{response_id}")
-    async def upstream(request: Request, response_id: str) -> JSONResponse:
-        return await answer(request, "answer", response_id.removeprefix("chatcmpl-"),
-                            lambda f, i, t: f.answer(i, t))
+async def _answer(access: Access, store: AuditStore, what: str, ident: str, lookup: Lookup) -> JSONResponse:
+    if not 0 < len(ident) <= MAX_ID:
+        raise ApiError(400, f"a {what} id has 1 to {MAX_ID} characters", "invalid_value")
+    tenants = await all_tenants(store) if access.fleet else list(access.tenants)
+    found = await lookup(FactLineage(store), ident, tenants)
+    if found is None:
+        raise ApiError(404, f"no {what} {ident!r} in the key's tenants", "not_found")
+    return JSONResponse(found)
 
-    @api.get("/v1/lineage/imports/{import_id}")
-    async def from_import(request: Request, import_id: str) -> JSONResponse:
-        return await answer(request, "import", import_id, lambda f, i, t: f.import_downstream(i, t))
 
-    @api.get("/v1/lineage/documents/{document_id}")
-    async def from_document(request: Request, document_id: str) -> JSONResponse:
-        return await answer(request, "document", document_id, lambda f, i, t: f.document_downstream(i, t))
+@api.get("/v1/lineage/answers/{response_id}")
+async def upstream(response_id: str, access: AdminAccess, parts: Running) -> JSONResponse:
+    return await _answer(access, parts.store, "answer", response_id.removeprefix("chatcmpl-"),
+                         lambda f, i, t: f.answer(i, t))
 
-    return api
+
+@api.get("/v1/lineage/imports/{import_id}")
+async def from_import(import_id: str, access: AdminAccess, parts: Running) -> JSONResponse:
+    return await _answer(access, parts.store, "import", import_id, lambda f, i, t: f.import_downstream(i, t))
+
+
+@api.get("/v1/lineage/documents/{document_id}")
+async def from_document(document_id: str, access: AdminAccess, parts: Running) -> JSONResponse:
+    return await _answer(access, parts.store, "document", document_id, lambda f, i, t: f.document_downstream(i, t))

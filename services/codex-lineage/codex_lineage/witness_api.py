@@ -5,23 +5,19 @@ cannot replace it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from moe_core.audit.checkpoints import Anchoring, tenants
+from codex_lineage.deps import Running
+from moe_core.audit.checkpoints import tenants
 from moe_core.audit.witness import logs_config
 
+api = APIRouter()
 
-def witness_router(store: Callable[[], Any], anchoring: Anchoring) -> APIRouter:
-    api = APIRouter()
 
-    @api.get("/v1/witness/logs", response_class=PlainTextResponse)
-    async def logs() -> PlainTextResponse:
-        known = set(await tenants(store())) | set(anchoring.published)
-        origins = [anchoring.origin(t) for t in known]
-        return PlainTextResponse(logs_config(anchoring.note_key.vkey, origins), media_type="text/plain")
-
-    return api
+@api.get("/v1/witness/logs", response_class=PlainTextResponse)
+async def logs(parts: Running) -> PlainTextResponse:
+    anchoring = parts.anchoring
+    known = set(await tenants(parts.store)) | set(anchoring.published)
+    origins = [anchoring.origin(t) for t in known]
+    return PlainTextResponse(logs_config(anchoring.note_key.vkey, origins), media_type="text/plain")
