@@ -55,7 +55,7 @@ class KafkaCluster:
                 continue
             command = self._lib.prepare(node, self.nodes, self._id, self.admin_password, self._controller)
             with open(node.home / "kafka.out", "ab") as out:
-                self.procs[node.node_id] = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
+                self.procs[node.node_id] = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                                             start_new_session=True)
 
     def running(self, node_id: int) -> bool:
@@ -101,7 +101,7 @@ class KafkaCluster:
                 if done(brokers, described):  # type: ignore[operator]
                     return
                 last = f"{len(brokers)} brokers"
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, KafkaError, OSError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             await asyncio.sleep(0.5)
         raise RuntimeError(f"kafka cluster: timed out after {timeout_s}s waiting for {what} ({last})\n"
@@ -128,7 +128,7 @@ class KafkaCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class _admin:  # noqa: N801  (an async context manager around aiokafka's admin client)
+class _admin:
     def __init__(self, settings: FleetSettings) -> None:
         self.client = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=5000)
 

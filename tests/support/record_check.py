@@ -33,7 +33,8 @@ def assert_complete(fleet: LineageFleet, rids: list[str], timeout_s: float = 120
     if not rids:
         return
     done = subprocess.run([sys.executable, "-m", "tests.support.record_check", str(timeout_s), *rids],
-                          env={**os.environ, **fleet.env}, cwd=REPO, capture_output=True, text=True, timeout=timeout_s + 120, check=False)
+                          env={**os.environ, **fleet.env}, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout_s + 120, check=False)
     assert done.returncode == 0, f"records not complete:\n{done.stdout}{done.stderr[-3000:]}"
     counts = asyncio.run(_counts(fleet.owner_dsn, fleet.schema, rids))
     twice = {(rid, kind): n for (rid, kind), n in counts.items() if n != 1}
@@ -44,8 +45,9 @@ async def _counts(dsn: str, schema: str, rids: list[str]) -> dict[tuple[str, str
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(f'SELECT response_id, message_type, count(*) AS n FROM "{schema}".audit_log '
-                                "WHERE response_id = ANY($1::text[]) AND kind='record' AND message_type = ANY($2::text[]) "
-                                "GROUP BY response_id, message_type", rids, list(ONCE))
+                                "WHERE response_id = ANY($1::text[]) AND kind='record' "
+                                "AND message_type = ANY($2::text[]) GROUP BY response_id, message_type",
+                                rids, list(ONCE))
     finally:
         await conn.close()
     counts = {(rid, kind): 0 for rid in rids for kind in ONCE}
