@@ -113,6 +113,9 @@ def test_the_leader_of_requests_and_answers_killed_under_load_loses_nothing(
     requests, answers = cluster.leaders(topics.requests), cluster.leaders(topics.answers)
     victim = next(n for n in sorted(set(requests.values())) if n in answers.values())
     cluster.kill(victim)  # its results and answers are still to be published; new requests land on its partitions
+    print(f"chaos: node {victim} killed, leading requests partitions "
+          f"{sorted(p for p, n in requests.items() if n == victim)} and answers partitions "
+          f"{sorted(p for p, n in answers.items() if n == victim)}")
     asking |= {m: Background(on_cluster.url, on_cluster.key, f"Keep this one {m}") for m in then}
     outcomes = {m: background.result() for m, background in asking.items()}
     for m, outcome in outcomes.items():
@@ -162,5 +165,7 @@ def test_redis_flushed_then_restarted_empty_mid_load(
     asking |= {m: Background(on_cluster.url, on_cluster.key, f"Keep this one {m}") for m in rounds[2]}
     outcomes = {m: background.result() for m, background in asking.items()}
     answered = [m for m, outcome in outcomes.items() if _answered_or_clear(m, outcome)]
+    print(f"chaos: Redis lost mid-load: {len(answered)} of {len(outcomes)} answered, the others "
+          f"{sorted((o.status, o.error.get('code')) for m, o in outcomes.items() if m not in answered)}")
     assert set(rounds[2]) <= set(answered), {m: outcomes[m].body for m in rounds[2]}  # a fresh Redis serves again
     assert_complete(on_cluster.lineage, [_rid(outcomes[m]) for m in answered])
