@@ -83,6 +83,8 @@ share.coordinator.state.topic.replication.factor={REPLICAS}
 share.coordinator.state.topic.min.isr={MIN_INSYNC}
 share.coordinator.state.topic.num.partitions=1
 group.initial.rebalance.delay.ms=0
+# three JVMs starting at once on a loaded 2-core machine: a broker may wait longer than the default 60 s to register
+initial.broker.registration.timeout.ms=300000
 num.network.threads=2
 num.io.threads=2
 num.replica.fetchers=1
