@@ -103,6 +103,7 @@ def _rid(outcome: Outcome) -> str:
     return str(outcome.body["id"]).removeprefix("chatcmpl-")
 
 
+@pytest.mark.timeout(900)  # its set-up starts the cluster and the fleet on it (~140 s + ~80 s on a loaded machine)
 def test_the_leader_of_requests_and_answers_killed_under_load_loses_nothing(
         on_cluster: ClusterFleet, scripted: Scripted) -> None:
     cluster, topics = on_cluster.cluster, on_cluster.topics
