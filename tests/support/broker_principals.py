@@ -15,11 +15,13 @@ from moe_core.provision.broker_acls import principal_name
 from moe_core.provision.kafka_setup import set_up, tear_down
 from moe_core.runtime.settings import FleetSettings
 
+TOPIC_SETTINGS = ("MOE_TOPIC_NAMESPACE", "MOE_TOPIC_PARTITIONS", "MOE_TOPIC_REPLICATION_FACTOR")
+
 
 def settings_of(env: dict[str, str]) -> FleetSettings:
-    """The Kafka client settings an environment names (MOE_KAFKA_*, MOE_TOPIC_NAMESPACE)."""
+    """The Kafka client settings an environment names (MOE_KAFKA_*, the topics' namespace, partitions and replicas)."""
     fields: dict[str, Any] = {k.removeprefix("MOE_").lower(): v for k, v in env.items()
-                              if k.startswith("MOE_KAFKA_") or k == "MOE_TOPIC_NAMESPACE"}  # validated as settings
+                              if k.startswith("MOE_KAFKA_") or k in TOPIC_SETTINGS}  # validated as settings
     return FleetSettings(**fields)
 
 

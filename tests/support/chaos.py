@@ -74,6 +74,10 @@ class Background:
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
 
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
     def result(self, timeout_s: float = 200) -> Outcome:
         self._thread.join(timeout_s)
         assert self._outcome is not None, f"the request did not return within {timeout_s}s"

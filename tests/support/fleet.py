@@ -112,7 +112,8 @@ class Fleet:
         self.services: dict[str, ServiceProcess] = {}
         names = [n for n in MODULES if n not in ON_DEMAND or n in extra]
         if GRAPH_SERVICES & set(names):
-            env = {"MOE_NEO4J_URL": _ensure_neo4j(), **neo4j_env(), **env}
+            named = {"MOE_NEO4J_URL": env["MOE_NEO4J_URL"]} if "MOE_NEO4J_URL" in env else {}  # else the shared one
+            env = {"MOE_NEO4J_URL": named.get("MOE_NEO4J_URL") or _ensure_neo4j(), **neo4j_env(), **env}
         if "codex-lineage" in names and "MOE_AUDIT_SIGNING_KEY" not in env:
             env = {**audit_keys(), **env}
         roles = _roles(env)

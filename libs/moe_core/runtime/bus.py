@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from moe_core.contracts import DeadLetter, Envelope, Topics, headers
 from moe_core.contracts.topics import COMPACTED
-from moe_core.runtime.kafka_clients import broker_security, client_kwargs, principal
+from moe_core.runtime.kafka_clients import bootstrap_servers, broker_security, client_kwargs, principal
 from moe_core.runtime.observability import bind_response_id, configure_tracing, current_trace_context
 from moe_core.runtime.observability.errors import record_failure
 from moe_core.runtime.observability.kafka_tracing import kafka_tracing
@@ -112,7 +112,7 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
     tracer_provider = configure_tracing(settings.service_name, settings.otel_exporter_endpoint,
                                         settings.trace_sample_ratio)
     broker = KafkaBroker(
-        settings.kafka_bootstrap,
+        bootstrap_servers(settings.kafka_bootstrap),
         client_id=settings.service_name,
         security=broker_security(settings),
         acks="all",

@@ -34,11 +34,17 @@ def broker_security(settings: FleetSettings) -> BaseSecurity | None:
     return None
 
 
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """MOE_KAFKA_BOOTSTRAP as a list of `host:port`: a cluster is named by several, comma-separated (FastStream takes
+    a string as one address, so `a:9092,b:9092` failed every service's start)."""
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
+
+
 def client_kwargs(settings: FleetSettings | None = None, *, bootstrap: str | None = None) -> dict[str, Any]:
     """aiokafka's connection arguments (bootstrap_servers and security). Without settings they are read from
     the environment (MOE_KAFKA_*), e.g. a test's or an operator tool's, which knows only the bootstrap."""
     settings = settings or FleetSettings()
-    return {"bootstrap_servers": bootstrap or settings.kafka_bootstrap,
+    return {"bootstrap_servers": bootstrap_servers(bootstrap or settings.kafka_bootstrap),
             **parse_security(broker_security(settings))}
 
 
