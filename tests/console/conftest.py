@@ -4,6 +4,8 @@ through Debian's chromedriver (installed by `make install`; nothing is downloade
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +41,13 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
     stores = fleetlib_api.endpoints()
     graph = {"MOE_NEO4J_URL": stores["neo4j"], "MOE_CHROMA_URL": stores["chroma"], **neo4j_env()}
     prices = '{"moe-orchestrator": {"input": 1000.0, "output": 2000.0}}'  # the overview's cost (per 1M tokens)
+    rules = Path(tempfile.mkdtemp(prefix="console-guardrails-")) / "guardrails.yaml"  # an approval replaces it
+    rules.write_text("version: 1\ntenants: {}\n")  # (tests/console/test_guardrail_changes.py)
     with audited_fleet(infra, scripted_server.url, "con", gateway_workers=2, MOE_EXACT_CACHE="false",
-                       MOE_MODEL_PRICES=prices, MOE_HIDDEN_QUESTION_TENANTS=HIDDEN_TENANT, **graph) as running:
+                       MOE_MODEL_PRICES=prices, MOE_HIDDEN_QUESTION_TENANTS=HIDDEN_TENANT,
+                       MOE_GUARDRAILS_FILE=str(rules), MOE_GUARDRAILS_RELOAD_S="1", **graph) as running:
         yield running.fleet
+    shutil.rmtree(rules.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")

@@ -154,11 +154,15 @@ def refused(response: httpx.Response, status: int, reason: str) -> None:
 async def test_a_provisioned_person_signs_in_through_dex_and_the_session_is_theirs(consoles: Consoles) -> None:
     console = consoles.apps["good"]
     admin = {"Authorization": f"Bearer {consoles.admin}"}
-    made = await console.post("/v1/admin/principals", headers=admin, json={
+    by_email = await console.post("/v1/admin/principals", headers=admin, json={
         "kind": "person", "tenant_id": consoles.tenant, "display_name": "Alice A.", "email": ALICE.email})
+    assert by_email.status_code == 400 and "never by an e-mail address" in by_email.text, by_email.text
+    made = await console.post("/v1/admin/principals", headers=admin, json={
+        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Alice A.", "email": ALICE.email,
+        "oidc_issuer": consoles.dex.issuer, "oidc_subject": ALICE.subject})
     assert made.status_code == 201, made.text
     person = made.json()
-    assert (person["kind"], person["oidc_subject"], person["key_ids"]) == ("person", None, [])
+    assert (person["kind"], person["oidc_subject"], person["key_ids"]) == ("person", ALICE.subject, [])
 
     login = await console.get("/console/login")
     assert 'href="/console/oidc/start"' in login.text and "Sign in with Dex" in login.text
@@ -168,13 +172,13 @@ async def test_a_provisioned_person_signs_in_through_dex_and_the_session_is_thei
     assert keys.status_code == 200 and 'id="new-key"' in keys.text
 
     bound = (await console.get(f"/v1/admin/principals/{person['id']}", headers=admin)).json()
-    assert (bound["oidc_issuer"], bound["email"]) == (consoles.dex.issuer, ALICE.email)
-    assert bound["oidc_subject"] and len(bound["key_ids"]) == 1  # the session's own key, the person's
+    assert (bound["oidc_issuer"], bound["oidc_subject"]) == (consoles.dex.issuer, ALICE.subject)
+    assert len(bound["key_ids"]) == 1  # the session's own key, the person's
     session_key = await consoles.keystore.get(bound["key_ids"][0])
     assert session_key is not None and session_key.principal_id == person["id"] and session_key.role == "admin"
     assert session_key.expires_at is not None and session_key.tenant_ids == (consoles.tenant,)
 
-    again, _ = await sign_in(console, ALICE)  # the second sign-in finds the person by subject, not e-mail
+    again, _ = await sign_in(console, ALICE)  # the second sign-in finds the same person
     assert again.status_code == 200
     assert len((await console.get(f"/v1/admin/principals/{person['id']}", headers=admin)).json()["key_ids"]) == 2
     assert len([p for p in await Principals(consoles.keystore.pool).list(consoles.tenant)
@@ -190,10 +194,26 @@ async def test_a_provisioned_person_signs_in_through_dex_and_the_session_is_thei
     assert (await console.get("/console/keys")).status_code == 303  # and the session is gone
 
 
+async def test_an_address_an_admin_typed_binds_nobody(consoles: Consoles) -> None:
+    """A tenant admin names Mallory's address for a person of another subject (say, an account of their own): the
+    provider vouching for that address at sign-in does not make Mallory that person, nor bind her subject to it;
+    and the person made so counts toward no approval until the subject itself signs in."""
+    console, admin = consoles.apps["good"], {"Authorization": f"Bearer {consoles.admin}"}
+    made = await console.post("/v1/admin/principals", headers=admin, json={
+        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Not Mallory", "email": MALLORY.email,
+        "oidc_issuer": consoles.dex.issuer, "oidc_subject": f"someone-else-{uuid.uuid4().hex[:6]}"})
+    assert made.status_code == 201, made.text
+    refused((await sign_in(console, MALLORY))[0], 403, "not provisioned")
+    found = (await console.get(f"/v1/admin/principals/{made.json()['id']}", headers=admin)).json()
+    assert found["oidc_subject"] != MALLORY.subject and found["key_ids"] == []
+    assert await Principals(consoles.keystore.pool).by_subject(consoles.dex.issuer, MALLORY.subject) is None
+
+
 async def test_a_person_nobody_provisioned_is_refused(consoles: Consoles) -> None:
     response, _ = await sign_in(consoles.apps["good"], MALLORY)
     refused(response, 403, "not provisioned")
-    assert [p for p in await Principals(consoles.keystore.pool).list() if p.email == MALLORY.email] == []
+    assert MALLORY.subject in response.text  # what an operator provisions her by
+    assert await Principals(consoles.keystore.pool).by_subject(consoles.dex.issuer, MALLORY.subject) is None
 
 
 async def test_an_allowed_address_creates_the_person_at_first_sign_in_only(consoles: Consoles) -> None:
@@ -258,11 +278,12 @@ async def test_the_console_role_comes_from_the_providers_groups(consoles: Consol
     admin by signing in) and is not bound; a console without MOE_OIDC_ADMIN_GROUPS signs nobody in."""
     console, principals = consoles.apps["good"], Principals(consoles.keystore.pool)
     made = await console.post("/v1/admin/principals", headers={"Authorization": f"Bearer {consoles.admin}"}, json={
-        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Erin", "email": ERIN.email})
+        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Erin", "oidc_issuer": consoles.dex.issuer,
+        "oidc_subject": ERIN.subject})
     assert made.status_code == 201, made.text
     refused((await sign_in(console, ERIN))[0], 403, "admin groups (moe-console-admins)")
-    (erin,) = [p for p in await principals.list() if p.email == ERIN.email]
-    assert erin.oidc_subject is None  # nothing bound
+    assert await consoles.keystore.keys(principal_id=made.json()["id"]) == []  # no session key made
+    assert [p for p in await principals.list() if p.email == ERIN.email] == []
     unconfigured = await consoles.apps["no-admin-groups"].get("/console/oidc/start")
     refused(unconfigured, 503, "MOE_OIDC_ADMIN_GROUPS")
 
@@ -270,7 +291,8 @@ async def test_the_console_role_comes_from_the_providers_groups(consoles: Consol
 async def test_a_disabled_person_is_signed_out_and_their_keys_refused_until_enabled(consoles: Consoles) -> None:
     console, admin = consoles.apps["good"], {"Authorization": f"Bearer {consoles.admin}"}
     made = await console.post("/v1/admin/principals", headers=admin, json={
-        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Dave", "email": DAVE.email})
+        "kind": "person", "tenant_id": consoles.tenant, "display_name": "Dave", "oidc_issuer": consoles.dex.issuer,
+        "oidc_subject": DAVE.subject})
     assert made.status_code == 201, made.text
     dave = made.json()["id"]
     # another admin mints no key for Dave (a person's keys are their own); the operator's key CLI may

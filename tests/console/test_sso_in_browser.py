@@ -64,7 +64,8 @@ def test_the_sso_link_takes_the_browser_to_the_provider_and_back_signed_in(
     tenant = f"sso-{uuid.uuid4().hex[:8]}"
     (admin,) = new_keys(infra["postgres"], ("sso-provisioner", "admin", [tenant]))
     made = httpx.post(f"{base}/v1/admin/principals", headers={"Authorization": f"Bearer {admin}"}, timeout=30,
-                      json={"kind": "person", "tenant_id": tenant, "display_name": "Nora", "email": NURSE.email})
+                      json={"kind": "person", "tenant_id": tenant, "display_name": "Nora",
+                            "oidc_issuer": dex.issuer, "oidc_subject": NURSE.subject})
     assert made.status_code == 201, made.text
 
     browser.get(f"{base}/console/login")

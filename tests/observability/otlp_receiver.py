@@ -44,7 +44,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                 spans += [Span(service, s.name, s.kind, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
                                {a.key: _value(a.value) for a in s.attributes})
                           for s in scope_spans.spans]
-        self.sink.add(spans)
+        self.sink.add(spans, str(request))  # and the whole export as text: events, resources, links too
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
@@ -53,6 +53,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self._spans: list[Span] = []
+        self._exports: list[str] = []
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self), self._server)
@@ -65,9 +66,16 @@ class OtlpReceiver:
     def stop(self) -> None:
         self._server.stop(grace=1).wait()
 
-    def add(self, spans: list[Span]) -> None:
+    def add(self, spans: list[Span], export: str = "") -> None:
         with self._lock:
             self._spans += spans
+            self._exports.append(export)
+
+    def exported(self) -> str:
+        """Every export received so far, in protobuf's text format (every field of every span, its events and
+        links, and the resources' attributes)."""
+        with self._lock:
+            return "\n".join(self._exports)
 
     def spans(self) -> list[Span]:
         with self._lock:

@@ -4,6 +4,7 @@ password users whose bcrypt hashes are made here at run time — on a free loopb
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import tempfile
@@ -11,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
@@ -35,6 +36,15 @@ class User:
     password: str
     name: str
     groups: tuple[str, ...] = ()  # the ID token's groups claim (asked for with the `groups` scope)
+    user_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # Dex's userID of the static password
+
+    @property
+    def subject(self) -> str:
+        """The `sub` Dex puts in this user's ID token: its IDTokenSubject message (user id, connector id `local`,
+        protobuf fields 1 and 2) in unpadded base64url, what an operator reads off the provider."""
+        message = b"".join(bytes([tag, len(value)]) + value
+                           for tag, value in ((0x0A, self.user_id.encode()), (0x12, b"local")))
+        return base64.urlsafe_b64encode(message).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ def _config(issuer: str, port: int, clients: list[Client], users: list[User]) ->
         "staticClients": [{"id": c.id, "secret": c.secret, "name": c.id, "redirectURIs": [c.redirect_uri]}
                           for c in clients],
         # Dex refuses a bcrypt cost below 10 at sign-in
-        "staticPasswords": [{"email": u.email, "username": u.name, "userID": str(uuid.uuid4()),
+        "staticPasswords": [{"email": u.email, "username": u.name, "userID": u.user_id,
                              "hash": bcrypt.hashpw(u.password.encode(), bcrypt.gensalt(rounds=10)).decode(),
                              **({"groups": list(u.groups)} if u.groups else {})}
                             for u in users],

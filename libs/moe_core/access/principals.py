@@ -34,14 +34,6 @@ LIST = ("SELECT id, kind, tenant, display_name, email, oidc_issuer, oidc_subject
         "FROM principals WHERE $1::text IS NULL OR tenant = $1 ORDER BY created_at, id")
 BY_SUBJECT = ("SELECT id, kind, tenant, display_name, email, oidc_issuer, oidc_subject, created_at, disabled_at "
               "FROM principals WHERE oidc_issuer = $1 AND oidc_subject = $2")
-# A person an operator provisioned by e-mail address, signing in for the first time: the subject is bound
-# once (never re-bound: a second account with the same address is refused by the unique index).
-BIND = (
-    "UPDATE principals SET oidc_issuer = $1, oidc_subject = $2, "
-    "display_name = CASE WHEN display_name = '' THEN $4 ELSE display_name END "
-    "WHERE kind = 'person' AND oidc_subject IS NULL AND lower(email) = lower($3) "
-    "RETURNING id, kind, tenant, display_name, email, oidc_issuer, oidc_subject, created_at, disabled_at"
-)
 SET_DISABLED = (
     "UPDATE principals SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) ELSE NULL END "
     "WHERE id = $1 "
@@ -127,12 +119,4 @@ class Principals:
         """Disable (from now: every key and console session of the principal is refused) or enable it again;
         None if there is no such principal. Disabling a disabled principal keeps its first disabled_at."""
         row = await self.pool.fetchrow(SET_DISABLED, principal_id, disabled)
-        return _principal(row) if row else None
-
-    async def bind(self, issuer: str, subject: str, email: str, display_name: str) -> Principal | None:
-        """The person provisioned with this (verified) e-mail address, now bound to the subject; None if none."""
-        try:
-            row = await self.pool.fetchrow(BIND, issuer, subject, email, display_name)
-        except asyncpg.UniqueViolationError as exc:
-            raise PrincipalExists("this OIDC subject belongs to another principal already") from exc
         return _principal(row) if row else None

@@ -31,6 +31,7 @@ from control_plane.ops.config_api import ConfigApi
 from control_plane.policy.api import PolicyApi
 from control_plane.policy.gate import PolicyGate
 from control_plane.policy.guardrails_api import GuardrailsApi
+from control_plane.policy.proposals_api import ProposalsApi
 from control_plane.policy.simulation_api import SimulationApi
 from control_plane.settings import ControlPlaneSettings
 from control_plane.templates.api import TemplatesApi
@@ -168,6 +169,7 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
         memory,
         GuardrailsApi(stores.keys, p.redis, p.settings.topic_namespace),  # /v1/guardrails/*: quarantine, journal
         SimulationApi(p.settings, bus, stores.keys, audit.store),  # POST /v1/guardrails/simulations
+        ProposalsApi(p.settings, bus, stores.keys, gate),  # a simulated candidate applied by a second person
     )]
 
 

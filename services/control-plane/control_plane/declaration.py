@@ -27,7 +27,10 @@ SERVICE = ServiceDeclaration(
                     "`usage_daily`/`usage_requests` (written from the `usage` topic, read by `GET"
                     " /v1/usage`), `knowledge_change_sets`, `knowledge_approvals` (imports "
                     "awaiting the four-eyes approval, [knowledge-bundles.md](knowledge-"
-                    "bundles.md)), reads the audit store; reads and decides in Neo4j for "
+                    "bundles.md)), `guardrail_simulations`, `guardrail_proposals` (guardrail "
+                    "rule changes awaiting a second person, [security.md](security.md)); writes the guardrail "
+                    "rules file (`MOE_GUARDRAILS_FILE`) when a change is approved; reads the audit store; reads "
+                    "and decides in Neo4j for "
                     "`/graph/*`; Chroma (tenant documents); Redis: console sessions, reads "
                     "`gateway:answer:*` (feedback)",
                 dedupe="a `usage` event is written once per response id (`usage_requests`)",

@@ -150,9 +150,14 @@ async def _holder(store: KeyStore, args: argparse.Namespace, tenants: list[str])
     (--person), or "" (a new service account of its own); None: refused (said on stderr)."""
     principals = Principals(store.pool)
     if args.person:
-        person = await principals.create("person", tenants[0], args.person, email=args.email)
+        if (args.oidc_issuer is None) != (args.oidc_subject is None):
+            print("--oidc-issuer and --oidc-subject go together (the ID token's iss and sub)", file=sys.stderr)
+            return None
+        person = await principals.create("person", tenants[0], args.person, email=args.email,
+                                         issuer=args.oidc_issuer, subject=args.oidc_subject)
         await _publish(change_event(os_actor(), "principal.created", f"principal:{person.id}", person.tenant,
                                     {"kind": "person", "display_name": args.person, "email": args.email,
+                                     "oidc_issuer": args.oidc_issuer, "oidc_subject": args.oidc_subject,
                                      "via": "keys create --person"}))
         print(f"created person {person.id} ({args.person})", file=sys.stderr)
         return person.id
@@ -199,7 +204,10 @@ def main() -> int:
     holder = create.add_mutually_exclusive_group()
     holder.add_argument("--principal", help="the key's principal (an existing person or service account of --tenant)")
     holder.add_argument("--person", metavar="NAME", help="make a person of the first --tenant and the key theirs")
-    create.add_argument("--email", help="with --person: their e-mail address (binds their OIDC sign-in later)")
+    create.add_argument("--email", help="with --person: their e-mail address (contact data: it binds nothing)")
+    create.add_argument("--oidc-issuer", help="with --person: their identity provider (the ID token's iss)")
+    create.add_argument("--oidc-subject", help="with --person: their subject there (the ID token's sub): the "
+                        "console sign-in that is this person")
     rotate = sub.add_parser("rotate", help="a new secret for a key (printed once); the old one stops working")
     rotate.add_argument("id")
     revoke = sub.add_parser("revoke", help="revoke a key by id")

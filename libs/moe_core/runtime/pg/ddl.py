@@ -202,6 +202,39 @@ CREATE TABLE IF NOT EXISTS expert_templates (
 );
 """
 
+# Guardrail rule changes (issue 50, "policy simulated before it is applied"): every simulation of a candidate rule
+# file, and the proposals to put a simulated candidate in force, each decided by a second person
+# (control_plane.policy.guardrail_changes; policy/opa/guardrails.rego).
+GUARDRAIL_CHANGES = """
+CREATE TABLE IF NOT EXISTS guardrail_simulations (
+    id              text PRIMARY KEY,
+    candidate       text NOT NULL,
+    rules           text NOT NULL,
+    rules_in_force  text NOT NULL,
+    days            double precision NOT NULL,
+    tenants         text[] NOT NULL,
+    summary         jsonb NOT NULL,
+    actor_key       text NOT NULL,
+    actor_principal text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS guardrail_proposals (
+    id                 text PRIMARY KEY,
+    simulation_id      text NOT NULL REFERENCES guardrail_simulations (id),
+    tenants            text[] NOT NULL,
+    changes            jsonb NOT NULL,
+    status             text NOT NULL CHECK (status IN ('pending', 'applied', 'rejected')),
+    proposer_key       text NOT NULL,
+    proposer_principal text NOT NULL,
+    note               text NOT NULL DEFAULT '',
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    decided_at         timestamptz,
+    decided_key        text,
+    decided_principal  text,
+    decision_note      text NOT NULL DEFAULT ''
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
     Migration("key-roles", (), KEY_ROLES),
@@ -213,4 +246,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("knowledge-sources", (), KNOWLEDGE_SOURCES),
     Migration("expert-templates", ("expert_templates",), EXPERT_TEMPLATES),
     Migration("principal-kind", (), PRINCIPAL_KIND),
+    Migration("guardrail-changes", ("guardrail_simulations", "guardrail_proposals"), GUARDRAIL_CHANGES),
 )

@@ -3,15 +3,18 @@ keys are (policy/opa/admin.rego, principal.create and principal.read, through co
 admin makes and sees the principals of its own tenants only (another tenant's: 403 to make, 404 to read); the
 fleet operator every tenant's, each read across tenants an audit record.
 
-    POST  /v1/admin/principals                  a service account, or a person provisioned by e-mail  -> 201
+    POST  /v1/admin/principals                  a service account, or a person by their OIDC subject  -> 201
     GET   /v1/admin/principals[?tenant_id=]     list                                                   -> list
     GET   /v1/admin/principals/{id}             one, with the ids of its keys                          -> one
     POST  /v1/admin/principals/{id}/disable     its keys and console sessions refused from now on      -> one
     POST  /v1/admin/principals/{id}/enable      accepted again                                          -> one
 
 A key is created for a principal with POST /v1/admin/keys {"principal_id": ...}; a key created without one
-gets a service account of its own. A person provisioned here by e-mail address is bound to their OpenID
-Connect subject the first time they sign in to the console (docs/identity.md). Every change is an audit event.
+gets a service account of its own. A person is provisioned here by the identity provider's issuer and subject
+(`oidc_issuer`, `oidc_subject`: the ID token's `iss` and `sub`), never by an e-mail address an admin typed: only
+a sign-in whose verified ID token carries that subject is that person (docs/identity.md), and their keys come only
+from their own sign-in (policy/opa/admin.rego). An e-mail address, if given, is contact data and binds nothing.
+Every change is an audit event.
 
 Disabling is the policy's decision (principal.disable: a tenant admin disables its own tenant's principals, not
 itself and not a holder of operator keys); it is announced to every replica at once (their key caches cleared,
@@ -51,14 +54,19 @@ class PrincipalCreate(BaseModel):
     tenant_id: str = Field(pattern=TENANT_ID, description="The (existing) tenant the principal belongs to")
     display_name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, pattern=EMAIL, max_length=320,
-                              description="A person's e-mail address: bound to their OIDC subject at first sign-in")
+                              description="A person's e-mail address: contact data only (it binds nothing)")
+    oidc_issuer: str | None = Field(default=None, min_length=1, max_length=500,
+                                    description="A person's identity provider (the ID token's `iss`)")
+    oidc_subject: str | None = Field(default=None, min_length=1, max_length=255,
+                                     description="A person's subject at that provider (the ID token's `sub`)")
 
     @model_validator(mode="after")
-    def _person_has_email(self) -> PrincipalCreate:
-        if self.kind == "person" and not self.email:
-            raise ValueError("a person is provisioned by e-mail address (bound to the OIDC subject at sign-in)")
-        if self.kind == "service" and self.email:
-            raise ValueError("a service account has no e-mail address")
+    def _person_has_subject(self) -> PrincipalCreate:
+        if self.kind == "person" and not (self.oidc_issuer and self.oidc_subject):
+            raise ValueError("a person is provisioned by the identity provider's subject (oidc_issuer and "
+                             "oidc_subject, the ID token's iss and sub), never by an e-mail address")
+        if self.kind == "service" and (self.email or self.oidc_issuer or self.oidc_subject):
+            raise ValueError("a service account has no e-mail address or OIDC subject")
         return self
 
 
@@ -125,9 +133,10 @@ class PrincipalsApi:
         if await self.store().tenant(body.tenant_id) is None:
             raise OpenAIError(404, f"No tenant '{body.tenant_id}'", param="tenant_id", code="tenant_not_found")
         try:
-            made = await self.principals().create(body.kind, body.tenant_id, body.display_name, email=body.email)
+            made = await self.principals().create(body.kind, body.tenant_id, body.display_name, email=body.email,
+                                                  issuer=body.oidc_issuer, subject=body.oidc_subject)
         except PrincipalExists as exc:
-            raise OpenAIError(409, str(exc), param="email", code="principal_exists") from None
+            raise OpenAIError(409, str(exc), param="oidc_subject", code="principal_exists") from None
         admin: ApiKey = request.state.admin
         event = change_event(f"key:{admin.id}", "principal.created", f"principal:{made.id}", made.tenant,
                              {**body.model_dump(mode="json"), "by_principal": admin.principal_id})

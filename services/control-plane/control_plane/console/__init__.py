@@ -20,6 +20,7 @@ from control_plane.console.oidc_settings import OidcSettings
 from control_plane.console.operations import OperationPages
 from control_plane.console.request_pages import RequestPages
 from control_plane.console.settings import ConsoleSettings
+from control_plane.console.simulation_pages import SimulationPages
 from control_plane.console.template_pages import TemplatePages
 from moe_core.access.keystore import KeyStore
 from moe_core.runtime.bus import Bus
@@ -40,6 +41,7 @@ def mount_console(app: FastAPI, settings: FleetSettings, bus: Bus, redis: Redis,
     OperationPages(core)
     DocumentPages(core)  # tenant documents held for review
     GuardrailPages(core)
+    SimulationPages(core)  # guardrail rule changes: simulations and proposals (four-eyes)
     DataHealthPage(core, console)
     AdminPages(core)
     TemplatePages(core)

@@ -1,12 +1,14 @@
 """Who a verified OpenID Connect sign-in is: the person principal it maps to, by this policy (docs/identity.md):
 
-1. a person already bound to the token's issuer and subject;
-2. else a person an operator provisioned by e-mail address (POST /v1/admin/principals, kind person), when the
-   token's e-mail address is verified (`email_verified: true`) and matches: the subject is bound to it now,
-   once and for good;
-3. else, when the verified e-mail address is in MOE_OIDC_ALLOWED_EMAILS or one of the token's groups is in
-   MOE_OIDC_ALLOWED_GROUPS, a new person in MOE_OIDC_DEFAULT_TENANT;
-4. else refused (403): nobody is created on first sign-in unless the settings say so.
+1. the person bound to the token's issuer and subject: provisioned so by an admin (POST /v1/admin/principals,
+   kind person, with `oidc_issuer` and `oidc_subject`), or made at an earlier sign-in;
+2. else, when the verified e-mail address is in MOE_OIDC_ALLOWED_EMAILS or one of the token's groups is in
+   MOE_OIDC_ALLOWED_GROUPS, a new person in MOE_OIDC_DEFAULT_TENANT, bound to the subject;
+3. else refused (403): nobody is created on first sign-in unless the settings say so.
+
+An e-mail address never makes a sign-in someone: a person whose address an admin typed is not whoever the
+provider vouches for at that address (an admin could otherwise name an address they control and count it as a
+second approver).
 
 A disabled person is refused whichever way it was found.
 
@@ -52,8 +54,6 @@ async def person_for(claims: Mapping[str, Any], settings: OidcSettings, principa
     verified = email is not None and claims.get("email_verified") is True
     try:
         found = await principals.by_subject(issuer, subject)
-        if found is None and verified and email:
-            found = await principals.bind(issuer, subject, email, display_name(claims))
         if found is None and _allowed(email if verified else None, _groups(claims, settings.groups_claim), settings):
             found = await principals.create("person", settings.default_tenant, display_name(claims),
                                             email=email if verified else None, issuer=issuer, subject=subject)
@@ -62,7 +62,8 @@ async def person_for(claims: Mapping[str, Any], settings: OidcSettings, principa
     if found is None:
         who = email or subject
         raise Refused(f"{who} signed in at the identity provider but is not provisioned for this console: an operator "
-                      "adds people with POST /v1/admin/principals (or MOE_OIDC_ALLOWED_EMAILS / _GROUPS)", 403)
+                      f"adds people by their subject ({subject!r} at {issuer}) with POST /v1/admin/principals (or "
+                      "MOE_OIDC_ALLOWED_EMAILS / _GROUPS)", 403)
     if found.kind != "person":
         raise Refused(f"principal {found.id} is a service account: it cannot sign in", 403)
     if found.disabled_at is not None:

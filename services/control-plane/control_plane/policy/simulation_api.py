@@ -2,7 +2,9 @@
 before anyone puts it in force (moe_core.llm.guardrails.simulate). No model is called: the texts are read from
 the signed record codex-lineage keeps. The answer lists, per tenant, how many recorded requests were tried and
 whose decision would change (allow, redact, block; by which rules), never their text. Each simulation is an audit
-record on every tenant it read (actor, the candidate's digest, the window, the counts).
+record on every tenant it read (actor, the candidate's digest, the window, the counts), and is kept (its `id`):
+a simulated candidate can be proposed for application, which a second person approves
+(control_plane.policy.proposals_api).
 
 An admin key simulates its own tenants' traffic; the fleet operator any tenant's (`tenant_id`), else every tenant
 that either rule file names (a tenant no rules name has nothing to change)."""
@@ -19,6 +21,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.admin.key_audit import change_event
+from control_plane.policy.guardrail_changes import GuardrailChanges
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.audit.store import AuditStore
@@ -70,8 +73,13 @@ class SimulationApi:
         rows = await self._recorded(tenants, body.days)
         result = await asyncio.to_thread(simulate, from_record(rows), book.rules, candidate, body.rules,
                                          book.timeout_s)
-        await self._record(key, result, body.days, book.version)
-        return {**result.listed(body.limit), "rules_in_force": book.version, "days": body.days}
+        sim_id = await GuardrailChanges(self.keys().pool).add_simulation(
+            candidate=result.candidate, rules=body.rules, in_force=book.version, days=body.days, tenants=tenants,
+            summary={**{t: dict.fromkeys(("requests", "changed", "to_block", "to_redact", "to_pass"), 0)
+                        for t in tenants}, **result.summary()},  # a tenant read without traffic: zeros
+            actor_key=key.id, actor_principal=key.principal)
+        await self._record(key, result, body.days, book.version, sim_id)
+        return {"id": sim_id, **result.listed(body.limit), "rules_in_force": book.version, "days": body.days}
 
     async def _recorded(self, tenants: list[str], days: float) -> list[tuple[str, str, str, dict[str, Any]]]:
         if not tenants:
@@ -84,12 +92,13 @@ class SimulationApi:
                               code="audit_store_missing") from None
         return [(r["response_id"], r["tenant_id"], r["message_type"], _payload(r["payload"])) for r in rows]
 
-    async def _record(self, key: ApiKey, result: Simulation, days: float, in_force: str) -> None:
+    async def _record(self, key: ApiKey, result: Simulation, days: float, in_force: str, sim_id: str) -> None:
         """One audit event per tenant whose traffic was read: who simulated what, over which window."""
         for tenant, counts in result.summary().items():
             await self.bus.publish(change_event(
                 f"key:{key.id}", "guardrails.simulated", f"guardrails:{result.candidate}", tenant,
-                {"candidate": result.candidate, "rules_in_force": in_force, "days": days, **counts}),
+                {"simulation_id": sim_id, "candidate": result.candidate, "rules_in_force": in_force, "days": days,
+                 **counts}),
                 self.bus.topics.audit)
 
 

@@ -1,0 +1,139 @@
+"""Guardrail rule changes in Postgres: every simulation of a candidate rule file (who, the candidate's text and
+digest, the rules in force it was compared with, the counts per tenant) and the proposals to put a simulated
+candidate in force, each with the tenants whose rules it changes, those tenants' rules before and after, and the
+decision of a second person (policy/opa/guardrails.rego). The tables are made by the migrator role
+(moe_core.runtime.pg.ddl, migration `guardrail-changes`); nothing here builds SQL at run time."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from moe_core.llm.guardrails import RuleFile
+
+INSERT_SIMULATION = """
+INSERT INTO guardrail_simulations (id, candidate, rules, rules_in_force, days, tenants, summary, actor_key,
+                                   actor_principal)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)
+"""
+SIMULATION_COLUMNS = ("SELECT id, candidate, rules, rules_in_force, days, tenants, summary, actor_key, actor_principal,"
+                      " created_at FROM guardrail_simulations ")
+SELECT_SIMULATION = SIMULATION_COLUMNS + "WHERE id = $1 AND ($2::text[] IS NULL OR tenants && $2::text[])"
+LIST_SIMULATIONS = (SIMULATION_COLUMNS + "WHERE ($1::text[] IS NULL OR tenants && $1::text[]) "
+                    "ORDER BY created_at DESC, id LIMIT $2")
+INSERT_PROPOSAL = """
+INSERT INTO guardrail_proposals (id, simulation_id, tenants, changes, status, proposer_key, proposer_principal, note)
+VALUES ($1, $2, $3, $4::jsonb, 'pending', $5, $6, $7)
+"""
+PROPOSAL_COLUMNS = (
+    "SELECT p.id, p.simulation_id, p.tenants, p.changes, p.status, p.proposer_key, p.proposer_principal, p.note, "
+    "p.created_at, p.decided_at, p.decided_key, p.decided_principal, p.decision_note, s.candidate, s.rules_in_force, "
+    "s.summary FROM guardrail_proposals p JOIN guardrail_simulations s ON s.id = p.simulation_id ")
+# a tenant admin sees a proposal only when it changes its tenants' rules alone (None: the operator, every one)
+SCOPE = "($2::text[] IS NULL OR (cardinality(p.tenants) > 0 AND p.tenants <@ $2::text[]))"
+SELECT_PROPOSAL = PROPOSAL_COLUMNS + "WHERE p.id = $1 AND " + SCOPE
+LOCK_PROPOSAL = SELECT_PROPOSAL + " FOR UPDATE OF p"
+LIST_PROPOSALS = (PROPOSAL_COLUMNS + "WHERE ($1::text IS NULL OR p.status = $1) AND "
+                  + SCOPE + " ORDER BY p.created_at DESC, p.id LIMIT $3")
+CANDIDATE_TEXT = "SELECT rules FROM guardrail_simulations WHERE id = $1"
+DECIDE = """
+UPDATE guardrail_proposals SET status = $2, decided_at = now(), decided_key = $3, decided_principal = $4,
+       decision_note = $5
+WHERE id = $1 AND status = 'pending'
+"""
+
+
+def _row(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    for name in ("summary", "changes"):
+        if isinstance(out.get(name), str):
+            out[name] = json.loads(out[name])
+    out["tenants"] = list(out["tenants"])
+    return out
+
+
+def changes(current: RuleFile, candidate: RuleFile) -> dict[str, dict[str, Any]]:
+    """The tenants whose rules the candidate changes, each with its rules before and after (None: none)."""
+    out: dict[str, dict[str, Any]] = {}
+    for tenant in sorted({*current.tenants, *candidate.tenants}):
+        before, after = current.tenants.get(tenant), candidate.tenants.get(tenant)
+        if before != after:
+            out[tenant] = {"before": before.model_dump(exclude_defaults=True) if before else None,
+                           "after": after.model_dump(exclude_defaults=True) if after else None}
+    return out
+
+
+def write_rules(path: Path, text: str) -> None:
+    """The rules file replaced at once (a reader sees the old file or the new one, never half of one): every
+    process's GuardrailBook reads it again within MOE_GUARDRAILS_RELOAD_S, no restart."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class GuardrailChanges:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def add_simulation(self, *, candidate: str, rules: str, in_force: str, days: float, tenants: list[str],
+                             summary: dict[str, Any], actor_key: str, actor_principal: str) -> str:
+        sim_id = f"gsim-{uuid.uuid4().hex[:20]}"
+        await self.pool.execute(INSERT_SIMULATION, sim_id, candidate, rules, in_force, days, tenants,
+                                json.dumps(summary), actor_key, actor_principal)
+        return sim_id
+
+    async def simulation(self, sim_id: str, tenants: list[str] | None) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(SELECT_SIMULATION, sim_id, tenants)
+        return _row(row) if row else None
+
+    async def simulations(self, tenants: list[str] | None, limit: int) -> list[dict[str, Any]]:
+        return [_row(r) for r in await self.pool.fetch(LIST_SIMULATIONS, tenants, limit)]
+
+    async def propose(self, *, simulation_id: str, changed: dict[str, Any], proposer_key: str,
+                      proposer_principal: str, note: str) -> str:
+        proposal_id = f"gprop-{uuid.uuid4().hex[:20]}"
+        await self.pool.execute(INSERT_PROPOSAL, proposal_id, simulation_id, sorted(changed), json.dumps(changed),
+                                proposer_key, proposer_principal, note)
+        return proposal_id
+
+    async def proposal(self, proposal_id: str, tenants: list[str] | None) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(SELECT_PROPOSAL, proposal_id, tenants)
+        return _row(row) if row else None
+
+    async def proposals(self, status: str | None, tenants: list[str] | None, limit: int) -> list[dict[str, Any]]:
+        return [_row(r) for r in await self.pool.fetch(LIST_PROPOSALS, status, tenants, limit)]
+
+    @asynccontextmanager
+    async def locked(self, proposal_id: str, tenants: list[str] | None) -> AsyncIterator[LockedProposal]:
+        """The proposal row-locked for one decision; what is done through the handle commits together."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(LOCK_PROPOSAL, proposal_id, tenants)
+            yield LockedProposal(conn, proposal_id, _row(row) if row else None)
+
+
+class LockedProposal:
+    def __init__(self, conn: asyncpg.Connection, proposal_id: str, item: dict[str, Any] | None) -> None:
+        self.conn, self.id, self.item = conn, proposal_id, item
+
+    async def candidate_text(self) -> str:
+        assert self.item is not None
+        return str(await self.conn.fetchval(CANDIDATE_TEXT, self.item["simulation_id"]))
+
+    async def decide(self, status: str, key_id: str, principal: str, note: str) -> None:
+        await self.conn.execute(DECIDE, self.id, status, key_id, principal, note)

@@ -1,0 +1,206 @@
+"""Putting a simulated guardrail rule file in force, by two people (issue 50, "applying it needs four-eyes"):
+
+    GET  /v1/guardrails/simulations[?limit=]          the simulations, newest first, with their counts per tenant
+    POST /v1/guardrails/proposals                     {"simulation_id", "note"}: propose its candidate   -> 201
+    GET  /v1/guardrails/proposals[?status=&limit=]    pending (default), applied, rejected or all
+    GET  /v1/guardrails/proposals/{id}                one, with each changed tenant's rules before and after
+    POST /v1/guardrails/proposals/{id}/approve        {"note"}: a second person approves; the candidate is applied
+    POST /v1/guardrails/proposals/{id}/reject         {"note"}
+
+Only a simulated candidate can be proposed, and only while the rules it was simulated against are still in force
+(else 409 `rules_changed`: simulate again). Who may propose, approve or reject is Open Policy Agent's decision
+(policy/opa/guardrails.rego): an admin of every tenant whose rules change; the approver is a person (never a
+service account's key) and not the proposer, with any of their keys. An approval writes the rules file the
+fleet's services read (MOE_GUARDRAILS_FILE, replaced at once): every GuardrailBook reads it again within
+MOE_GUARDRAILS_RELOAD_S, with no restart. Rules given inline (MOE_GUARDRAILS) cannot be applied this way (409).
+The proposal, the approval, the application and a rejection are audit events on each changed tenant's chain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.admin.key_audit import change_event
+from control_plane.policy.gate import PolicyGate
+from control_plane.policy.guardrail_changes import GuardrailChanges, changes, write_rules
+from moe_core.access.keystore import ApiKey, KeyStore
+from moe_core.access.request_auth import require_admin
+from moe_core.llm.guardrails import GuardrailBook, parse
+from moe_core.runtime import query_params
+from moe_core.runtime.bus import Bus
+from moe_core.runtime.openai_error import OpenAIError, parse_json_body
+from moe_core.runtime.settings import FleetSettings
+
+log = logging.getLogger(__name__)
+POLICY = "moe/guardrails/decision"
+STATUSES = ("pending", "applied", "rejected", "all")
+
+
+class ProposalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    simulation_id: str = Field(min_length=1, max_length=64)
+    note: str = Field(default="", max_length=1000)
+
+
+class NoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=1000)
+
+
+def scope(key: ApiKey) -> list[str] | None:
+    """The tenants a key sees changes of (None: the operator, every tenant's)."""
+    return None if key.role == "operator" else list(key.tenant_ids)
+
+
+def _counts(summary: dict[str, Any], key: ApiKey) -> dict[str, Any]:
+    wanted = scope(key)
+    return {t: c for t, c in summary.items() if wanted is None or t in wanted}
+
+
+def simulation_view(sim: dict[str, Any], key: ApiKey) -> dict[str, Any]:
+    return {"object": "guardrails.simulation", "id": sim["id"], "candidate": sim["candidate"],
+            "rules_in_force": sim["rules_in_force"], "days": sim["days"], "created_at": sim["created_at"],
+            "actor_principal": sim["actor_principal"], "tenants": _counts(sim["summary"], key)}
+
+
+def proposal_view(p: dict[str, Any], key: ApiKey) -> dict[str, Any]:
+    return {"object": "guardrails.proposal", "id": p["id"], "simulation_id": p["simulation_id"],
+            "candidate": p["candidate"], "rules_in_force": p["rules_in_force"], "tenants": p["tenants"],
+            "changes": p["changes"], "counts": _counts(p["summary"], key), "status": p["status"],
+            "proposer_principal": p["proposer_principal"], "note": p["note"], "created_at": p["created_at"],
+            "decided_at": p["decided_at"], "decided_principal": p["decided_principal"],
+            "decision_note": p["decision_note"]}
+
+
+def writable(book: GuardrailBook) -> Path:
+    """The rules file an approval replaces, or 409 naming why there is none this process may replace."""
+    if book.inline:
+        raise OpenAIError(409, "the rules in force are given inline (MOE_GUARDRAILS): applying needs a rules file "
+                          "(MOE_GUARDRAILS_FILE) the control plane may replace", code="rules_not_writable")
+    if book.path is None or not os.access(book.path.parent, os.W_OK):
+        raise OpenAIError(409, f"the rules file {book.path or '(none)'} is missing or its folder is not writable by "
+                          "the control plane", code="rules_not_writable")
+    return book.path
+
+
+class ProposalsApi:
+    def __init__(self, settings: FleetSettings, bus: Bus, keys: Callable[[], KeyStore], gate: PolicyGate) -> None:
+        self.settings, self.bus, self.keys, self.gate = settings, bus, keys, gate
+        self.router = APIRouter()
+        r = self.router
+        r.add_api_route("/v1/guardrails/simulations", self.simulations, methods=["GET"])
+        r.add_api_route("/v1/guardrails/proposals", self.propose, methods=["POST"], status_code=201)
+        r.add_api_route("/v1/guardrails/proposals", self.proposals, methods=["GET"])
+        r.add_api_route("/v1/guardrails/proposals/{proposal_id}", self.get, methods=["GET"])
+        r.add_api_route("/v1/guardrails/proposals/{proposal_id}/approve", self.approve, methods=["POST"])
+        r.add_api_route("/v1/guardrails/proposals/{proposal_id}/reject", self.reject, methods=["POST"])
+
+    def store(self) -> GuardrailChanges:
+        return GuardrailChanges(self.keys().pool)
+
+    def book(self) -> GuardrailBook:
+        return GuardrailBook.from_settings(self.settings)
+
+    async def simulations(self, request: Request) -> dict[str, Any]:
+        key = await require_admin(request, self.keys())
+        found = await self.store().simulations(scope(key), query_params.integer(request, "limit", 50, 1, 500))
+        return {"object": "list", "data": [simulation_view(s, key) for s in found]}
+
+    async def proposals(self, request: Request) -> dict[str, Any]:
+        key = await require_admin(request, self.keys())
+        status = query_params.choice(request, "status", STATUSES, "pending")
+        found = await self.store().proposals(None if status == "all" else status, scope(key),
+                                             query_params.integer(request, "limit", 50, 1, 500))
+        return {"object": "list", "data": [proposal_view(p, key) for p in found]}
+
+    async def get(self, proposal_id: str, request: Request) -> dict[str, Any]:
+        key = await require_admin(request, self.keys())
+        found = await self.store().proposal(proposal_id, scope(key))
+        if found is None:
+            raise _unknown(proposal_id)
+        return proposal_view(found, key)
+
+    async def propose(self, request: Request) -> dict[str, Any]:
+        key = await require_admin(request, self.keys())
+        body = parse_json_body(await request.body(), ProposalBody)
+        sim = await self.store().simulation(body.simulation_id, scope(key))
+        if sim is None:
+            raise OpenAIError(404, f"No simulation '{body.simulation_id}'", param="simulation_id", code="not_found")
+        book = self.book()
+        _same_rules(book, sim["rules_in_force"])
+        changed = changes(book.rules, parse(sim["rules"], "the simulated candidate"))
+        if not changed:
+            raise OpenAIError(409, "the candidate changes no tenant's rules", code="no_change")
+        await self.gate.decide(key, POLICY, "guardrails.propose", next(iter(changed)),
+                               {"tenants": sorted(changed)}, f"guardrails-simulation:{sim['id']}")
+        writable(book)
+        proposal_id = await self.store().propose(simulation_id=sim["id"], changed=changed, proposer_key=key.id,
+                                                 proposer_principal=key.principal, note=body.note)
+        await self._audit(key, "guardrails.proposed", proposal_id, sorted(changed), {
+            "simulation_id": sim["id"], "candidate": sim["candidate"], "rules_in_force": sim["rules_in_force"],
+            "note": body.note, "by_principal": key.principal})
+        return await self.get(proposal_id, request)
+
+    async def approve(self, proposal_id: str, request: Request) -> dict[str, Any]:
+        return await self._decide(proposal_id, request, "approve")
+
+    async def reject(self, proposal_id: str, request: Request) -> dict[str, Any]:
+        return await self._decide(proposal_id, request, "reject")
+
+    async def _decide(self, proposal_id: str, request: Request, verb: str) -> dict[str, Any]:
+        key = await require_admin(request, self.keys())
+        body = parse_json_body(await request.body() or b"{}", NoteBody)
+        async with self.store().locked(proposal_id, scope(key)) as lk:
+            p = lk.item
+            if p is None:
+                raise _unknown(proposal_id)
+            await self.gate.decide(key, POLICY, f"guardrails.{verb}", p["tenants"][0], {
+                "tenants": p["tenants"], "proposer": p["proposer_principal"], "status": p["status"]},
+                f"guardrails-proposal:{proposal_id}")
+            if p["status"] != "pending":
+                raise OpenAIError(409, f"the proposal was already {p['status']}", code="already_decided")
+            details: dict[str, Any] = {"simulation_id": p["simulation_id"], "candidate": p["candidate"],
+                                       "note": body.note, "by_principal": key.principal,
+                                       "proposer_principal": p["proposer_principal"]}
+            if verb == "approve":
+                book = self.book()
+                _same_rules(book, p["rules_in_force"])
+                path = writable(book)
+                await asyncio.to_thread(write_rules, path, await lk.candidate_text())
+                details["file"] = str(path)
+            await lk.decide("applied" if verb == "approve" else "rejected", key.id, key.principal, body.note)
+        if verb == "approve":  # after the commit
+            await self._audit(key, "guardrails.approved", proposal_id, p["tenants"], details)
+            await self._audit(key, "guardrails.applied", proposal_id, p["tenants"], {
+                **details, "rules_in_force": self.book().version, "replaced": p["rules_in_force"]})
+        else:
+            await self._audit(key, "guardrails.rejected", proposal_id, p["tenants"], details)
+        return await self.get(proposal_id, request)
+
+    async def _audit(self, key: ApiKey, action: str, proposal_id: str, tenants: list[str],
+                     details: dict[str, Any]) -> None:
+        for tenant in tenants:  # one record on each changed tenant's chain
+            event = change_event(f"key:{key.id}", action, f"guardrails-proposal:{proposal_id}", tenant, details)
+            try:
+                await self.bus.publish(event, self.bus.topics.audit)
+            except Exception:  # the change is made; its record must not be lost silently
+                log.exception("audit event %s %s not published", action, proposal_id)
+
+
+def _same_rules(book: GuardrailBook, simulated_against: str) -> None:
+    if book.version != simulated_against:
+        raise OpenAIError(409, f"the rules in force changed since the simulation ({simulated_against} then, "
+                          f"{book.version} now): simulate the candidate again", code="rules_changed")
+
+
+def _unknown(proposal_id: str) -> OpenAIError:
+    return OpenAIError(404, f"No proposal '{proposal_id}'", param="proposal_id", code="not_found")
