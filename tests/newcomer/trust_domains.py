@@ -34,7 +34,7 @@ def read_as(uid: int, path: Path) -> subprocess.CompletedProcess[str]:
     """`cat path` as `uid` (its own group, no other groups): what a process of that user can read."""
     gid = pwd.getpwuid(uid).pw_gid
     return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "cat", str(path)],
-                          capture_output=True, text=True, timeout=30, check=False)
+                          capture_output=True, text=True, errors="replace", timeout=30, check=False)  # SQLite too
 
 
 def users() -> dict[str, int]:
