@@ -11,7 +11,7 @@ TEST_WORKERS ?= 2
 # (as the coding client's PYTHONDONTWRITEBYTECODE=1 asks) cost minutes of CPU per `make test`.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay backup restore rotate-audit-key clean images compose-ci
+.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay backup restore rotate-audit-key adopt-audit-keyring clean images compose-ci
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
@@ -100,6 +100,11 @@ rotate-audit-key: .venv/.installed
 	@$(FLEET) down codex-lineage
 	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.rotate_key
 	@$(FLEET) up codex-lineage
+
+# Once, for a keyring rotated before rotations were signed: the key in use vouches for the older keys, on the record
+# (docs/audit.md#a-keyring-from-before-signed-rotations)
+adopt-audit-keyring: .venv/.installed
+	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.adopt_keyring
 
 test-unit: .venv/.installed
 	@$(PY) -m pytest -m "unit and not (infra or e2e or chaos)" $(PYTEST_ARGS)

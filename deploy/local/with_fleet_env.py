@@ -5,7 +5,8 @@
 
 Used by `make key`, `make keys` and `make replay`, so operator commands reach the same stores as the running fleet.
 `replay` is codex-lineage's environment without its signing key, its writer role and the audit store's owner: the
-audit store's read-only role (services.replay_env)."""
+audit store's read-only role (services.replay_env), run as root as the OS user `moe-replay` (fleetlib.osusers): what
+it writes (`export --out`) goes to a folder that user may write."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleetlib import config, services
+from fleetlib import config, osusers, services
 
 
 def main(argv: list[str]) -> int:
@@ -33,6 +34,11 @@ def main(argv: list[str]) -> int:
             return 2
     # replay: read-only (services.replay_env: no signing key, no writer or migrator role)
     env = services.replay_env() if argv[0] == "replay" else services.service_env(argv[0])
+    user = osusers.user_of("replay") if argv[0] == "replay" else None
+    if user:  # as root: moe-replay, which cannot read any key of the fleet's (fleetlib.osusers), so it signs nothing
+        env.pop("MOE_PRODUCER_SIGNING_KEY", None)  # `replay rerun`'s request is then unsigned: a finding
+        env.update(osusers.home(user))
+        osusers.drop_to(user)
     os.execvpe(argv[1], argv[1:], env)  # noqa: S606  (an operator's own command)
     return 0  # not reached
 

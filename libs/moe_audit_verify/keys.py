@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import binascii
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -43,6 +44,7 @@ class PublicKey:
 
 KEYRING_FORMAT = "moe-audit-keyring/1"
 ROTATION_DOMAIN = b"moe-audit-rotation/1\n"
+ADOPTION_DOMAIN = b"moe-audit-keyring-adoption/1\n"
 RETIREMENT_SKEW = timedelta(seconds=60)  # a rotation rounds its retirement up to the next second
 
 
@@ -50,6 +52,37 @@ def rotation_message(old_id: str, retired_at: datetime, new: PublicKey) -> bytes
     """What the retiring key signs when it hands over to its successor: itself, when it retires, and the new key."""
     return ROTATION_DOMAIN + canonical({"retired": old_id, "retired_at": _iso(retired_at), "new": new.id,
                                         "new_public_key": b64(new.raw)}).encode()
+
+
+def adoption_message(adopter: PublicKey, at: datetime, older: list[tuple[PublicKey, datetime | None]]) -> bytes:
+    """What the key in use signs, once, when it adopts a keyring rotated before rotations were signed: itself, when,
+    and every older key of the ring then, in order, each with its retirement (moe_core.audit.keyring.adopt)."""
+    return ADOPTION_DOMAIN + canonical({
+        "adopted_by": adopter.id, "adopted_by_public_key": b64(adopter.raw), "at": _iso(at),
+        "keys": [{"id": k.id, "public_key": b64(k.raw), "retired_at": _iso(r) if r else None} for k, r in older]}
+    ).encode()
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """The one-shot signature of a keyring's legacy chain (keys rotated before `introduced_by` existed): `key_id`,
+    the key then in use and the last of `keys`, signed over every key up to it at `at`."""
+
+    key_id: str
+    at: datetime
+    keys: tuple[str, ...]
+    signature: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"key_id": self.key_id, "at": _iso(self.at), "keys": list(self.keys), "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, item: dict[str, object]) -> Adoption:
+        keys = item["keys"]
+        if not isinstance(keys, list):
+            raise TypeError("adopted.keys is not a list")
+        return cls(str(item["key_id"]), datetime.fromisoformat(str(item["at"]).replace("Z", "+00:00")),
+                   tuple(str(k) for k in keys), str(item["signature"]))
 
 
 def _iso(at: datetime) -> str:
@@ -68,25 +101,30 @@ class KeyRing:
     Every key after the first is introduced by the key it replaced: that key's signature over the rotation
     (rotation_message), made before its private half was destroyed. A keyring whose chain of rotations does not hold,
     or that retires a key in the future, is refused when it is read (from_json): whoever can write the file cannot
-    add a key or promise a retirement."""
+    add a key or promise a retirement. A keyring rotated before rotations were signed carries instead, once, an
+    "adopted" block: the key then in use signed every key up to it with its retirement (adoption_message; `python -m
+    codex_lineage.adopt_keyring`); the keys after it are introduced as above."""
 
     def __init__(self, keys: list[PublicKey], retired: dict[str, datetime] | None = None,
-                 introductions: dict[str, tuple[str, str]] | None = None) -> None:
+                 introductions: dict[str, tuple[str, str]] | None = None, adoption: Adoption | None = None) -> None:
         self.keys = {k.id: k for k in keys}
         self.retired = dict(retired or {})
         self.introductions = dict(introductions or {})  # new key id -> (the retired key's id, its signature)
+        self.adoption = adoption
 
     @classmethod
     def of(cls, key: PublicKey | KeyRing) -> KeyRing:
         return key if isinstance(key, KeyRing) else cls([key])
 
     @classmethod
-    def from_json(cls, data: bytes, now: datetime | None = None) -> KeyRing:
-        """The keyring, its rotations checked (ValueError: not a keyring, a broken chain, a future retirement)."""
+    def from_json(cls, data: bytes, now: datetime | None = None, checked: bool = True) -> KeyRing:
+        """The keyring, its rotations checked (ValueError: not a keyring, a broken chain, a future retirement);
+        checked=False: read only (the adoption command reads a legacy keyring so)."""
         try:
             doc = json.loads(data)
             if doc.get("format") != KEYRING_FORMAT:
                 raise ValueError(f"not a keyring (format {KEYRING_FORMAT} expected)")
+            adoption = Adoption.from_json(doc["adopted"]) if doc.get("adopted") else None
             keys, retired, introductions = [], {}, {}
             for item in doc["keys"]:
                 key = PublicKey.from_pem(str(item["public_key"]).encode())
@@ -102,8 +140,9 @@ class KeyRing:
             raise ValueError(f"not a keyring: {exc!r}") from None
         if not keys:
             raise ValueError("the keyring holds no key")
-        ring = cls(keys, retired, introductions)
-        ring.check(now or datetime.now(UTC))
+        ring = cls(keys, retired, introductions, adoption)
+        if checked:
+            ring.check(now or datetime.now(UTC))
         return ring
 
     def check(self, now: datetime) -> None:
@@ -113,7 +152,10 @@ class KeyRing:
             if at > now + RETIREMENT_SKEW:
                 raise ValueError(f"key {retired_id} is retired at {_iso(at)}, in the future: a keyring records "
                                  "retirements that happened, never one to come (refused)")
+        adopted = self._check_adoption(now)
         for new in list(self.keys.values())[1:]:
+            if new.id in adopted:
+                continue
             old_id, signature = self.introductions.get(new.id, ("", ""))
             old = self.keys.get(old_id)
             if old is None or old_id not in self.retired:
@@ -122,6 +164,26 @@ class KeyRing:
             if not old.verifies(rotation_message(old_id, self.retired[old_id], new), signature):
                 raise ValueError(f"key {new.id}: the rotation that introduces it is not signed by key {old_id} "
                                  "(refused)")
+
+    def _check_adoption(self, now: datetime) -> set[str]:
+        """The keys the adoption vouches for (none without one); ValueError when it does not hold: it must cover the
+        ring's first keys in order, be signed by the last of them, then in use, over exactly what the ring says."""
+        if self.adoption is None:
+            return set()
+        adoption, order = self.adoption, list(self.keys)
+        covered = list(adoption.keys) == order[:len(adoption.keys)]
+        if not covered or not adoption.keys or adoption.keys[-1] != adoption.key_id:
+            raise ValueError("the keyring's adoption does not cover its first keys in order, ending with the key that "
+                             "signed it (refused)")
+        if adoption.at > now + RETIREMENT_SKEW or self.retired_by(adoption.key_id, adoption.at) is not None:
+            raise ValueError(f"the keyring's adoption at {_iso(adoption.at)} is in the future or after key "
+                             f"{adoption.key_id} was retired (refused)")
+        adopter = self.keys[adoption.key_id]
+        older = [(self.keys[i], self.retired.get(i)) for i in adoption.keys[:-1]]
+        if not adopter.verifies(adoption_message(adopter, adoption.at, older), adoption.signature):
+            raise ValueError(f"the keyring's adoption is not signed by key {adoption.key_id} over its keys and "
+                             "retirements (refused)")
+        return set(adoption.keys)
 
     def to_json(self) -> str:
         items = []
@@ -132,7 +194,10 @@ class KeyRing:
                 old_id, signature = self.introductions[k.id]
                 item["introduced_by"] = {"key_id": old_id, "signature": signature}
             items.append(item)
-        return json.dumps({"format": KEYRING_FORMAT, "keys": items}, indent=1) + "\n"
+        doc: dict[str, object] = {"format": KEYRING_FORMAT, "keys": items}
+        if self.adoption is not None:
+            doc["adopted"] = self.adoption.to_json()
+        return json.dumps(doc, indent=1) + "\n"
 
     @property
     def id(self) -> str:

@@ -1,7 +1,8 @@
 """Resumable streams: every SSE event carries an id; a client that lost its connection sends the same request
 again with Last-Event-ID — to the same replica or another one — and gets the rest, nothing lost or repeated.
 
-Two gateway replicas (separate processes) on one topic namespace; a BusDriver plays the fleet behind them,
+Two gateway replicas (separate processes) on one topic namespace; a BusDriver plays the fleet behind them (its
+Answers signed with the merger's producer key: the edge acts only on a declared producer's, live or read back),
 so the test decides when each delta exists: some are shown, the serving replica is SIGKILLed (or the client
 drops), the rest are published, and the stream is resumed. Whichever replica settles a request's usage, it is
 charged once (one row of usage_requests, the key's counters equal to it): the one that resumed the stream, or,
@@ -14,9 +15,11 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -27,11 +30,12 @@ from redis.asyncio import Redis
 from moe_core.access.keystore import KeyStore
 from moe_core.access.limits import Limiter
 from moe_core.access.settlement import Settlements
-from moe_core.contracts import ChatRequest, Usage
+from moe_core.contracts import Answer, ChatRequest, Topics, Usage, headers
 from moe_core.llm.token_budget import TokenBudgets
+from moe_core.stage.producers import signer
 from tests.e2e.conftest import _create_key
 from tests.support.bus_driver import BusDriver
-from tests.support.fleet import ServiceProcess, free_port
+from tests.support.fleet import ServiceProcess, free_port, producer_env, producer_keys
 from tests.support.lone_service import lone_control_plane
 from tests.support.namespaces import new_namespace
 
@@ -46,8 +50,10 @@ def _replica(env: dict[str, str]) -> ServiceProcess:
 
 @pytest.fixture(scope="module")
 def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
+    keys = producer_keys()  # the edge acts only on Answers a declared producer signed, live or read back
     env = {
-        **os.environ, "MOE_TOPIC_NAMESPACE": new_namespace("resume"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
+        **os.environ, **producer_env(keys, "gateway"),
+        "MOE_TOPIC_NAMESPACE": new_namespace("resume"), "MOE_KAFKA_BOOTSTRAP": infra["kafka"],
         "MOE_REDIS_URL": infra["redis"], "MOE_POSTGRES_DSN": infra["postgres"], "MOE_REQUEST_TIMEOUT_S": "60",
         "MOE_GATEWAY_WORKERS": "1", "MOE_LOG_LEVEL": "INFO", "MOE_RESUME_GRACE_S": str(GRACE_S),
         "MOE_DEADLINE_GRACE_S": "1", "MOE_SETTLE_SWEEP_INTERVAL_S": "1", "MOE_SETTLE_ORPHAN_AFTER_S": "0",
@@ -58,7 +64,8 @@ def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
             gateway.start()
         for gateway in pair:
             gateway.wait_ready()
-        with lone_control_plane(pair[0]):  # writes the usage rows from the usage topic; sweeps a dead replica's
+        # writes the usage rows from the usage topic; sweeps a dead replica's
+        with lone_control_plane(pair[0], 180, **producer_env(keys, "control-plane")):
             yield pair
     finally:
         for gateway in pair:
@@ -67,7 +74,9 @@ def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
 
 @pytest.fixture(scope="module")
 async def bus(replicas: list[ServiceProcess], infra: dict[str, str]) -> AsyncIterator[BusDriver]:
-    driver = BusDriver(infra["kafka"], replicas[0].env["MOE_TOPIC_NAMESPACE"])
+    namespace = replicas[0].env["MOE_TOPIC_NAMESPACE"]
+    merger = signer(Path(replicas[0].env["MOE_PRODUCER_KEYS"]).parent, "merger")  # the fleet's answers, signed
+    driver = BusDriver(infra["kafka"], namespace, {Topics.for_namespace(namespace).answers: merger})
     await driver.start()
     yield driver
     await driver.stop()
@@ -343,3 +352,37 @@ async def test_a_resume_past_the_deadline_gets_the_published_answer_or_a_clear_e
     assert gone.status_code == 504, gone.text
     assert gone.json()["error"]["code"] == "deadline_exceeded" and "not on the fleet's topics" in \
         gone.json()["error"]["message"]
+
+
+def _refused_answers(gateway: ServiceProcess) -> float:
+    """The answers a replica refused for want of a producer's signature (its /metrics)."""
+    text = httpx.get(f"{gateway.url}/metrics", timeout=30).text
+    found = re.findall(r'moe_producer_signature_refused_total\{[^}]*topic="[^"]*answers[^"]*"[^}]*\} (\S+)', text)
+    return sum(float(value) for value in found)
+
+
+async def test_an_answer_read_back_counts_only_with_a_producers_signature(
+        replicas: list[ServiceProcess], bus: BusDriver, api_key: str) -> None:
+    """Issue 47: the resume path checks an Answer read back from the topics as the live path does. A forged one (a
+    principal that may write the answers topic; the header claims the merger, no signature) is on the topics before
+    the genuine one: the stream resumed on the other replica ends with the genuine text, and that replica counts
+    the forgery (moe_producer_signature_refused_total; dead-lettered with the reason)."""
+    _ensure_up(replicas)
+    first, second = replicas
+    m = f"M{uuid.uuid4().hex[:8]}"
+    body = {"model": "moe-orchestrator", "stream": True, "messages": [{"role": "user", "content": f"Hi {m}"}]}
+    refused = _refused_answers(second)
+    async with httpx.AsyncClient(timeout=60) as http:
+        async with http.stream("POST", f"{first.url}/v1/chat/completions", json=body,
+                               headers=_auth(api_key)) as response:
+            request = await _request(bus, m)
+            last = (await _read_until(response, lambda seen: True))[-1]["id"]
+        forged = Answer(**request.child_fields(), mode=request.mode, content="Forged.")
+        await bus.publish(forged, bus.topics.answers, marks={headers.PRODUCER: "merger"})
+        await bus.answer(request, "Genuine.")
+        async with http.stream("POST", f"{second.url}/v1/chat/completions", json={},
+                               headers=_auth(api_key, last)) as response:
+            assert response.status_code == 200
+            rest = [event async for event in _events(response)]
+    assert _chat_text(rest, "content") == "Genuine." and rest[-1]["data"] == "[DONE]", rest
+    assert _refused_answers(second) >= refused + 1

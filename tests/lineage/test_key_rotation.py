@@ -238,3 +238,38 @@ async def test_the_rotation_command_retires_the_key_on_the_record_and_codex_line
                              env={**env, "MOE_AUDIT_KEYRING": ""}, cwd=REPO, capture_output=True, text=True,
                              timeout=60, check=False)
     assert missing.returncode == 2 and "set MOE_AUDIT_KEYRING" in missing.stderr
+
+
+async def test_the_adoption_command_signs_a_legacy_keyring_once_on_the_record(tmp_path: Path,
+                                                                            infra: dict[str, str]) -> None:
+    """`make adopt-audit-keyring`: a keyring rotated before `introduced_by` existed is refused by every reader; the
+    command has the key in use vouch for the older keys, with an AuditEvent `audit_keyring.adopted`; the keyring is
+    then read (tests/unit/test_keyring_adoption.py: what it refuses afterwards)."""
+    old, private, ring = tmp_path / "old.pem", tmp_path / "k.pem", tmp_path / "ring.json"
+    keys = [keyring.ensure(old, tmp_path / "old.pub"), keyring.ensure(private, tmp_path / "p.pem")]
+    retired = {keys[0].key_id: datetime.now(UTC) - timedelta(days=9)}
+    ring.write_text(KeyRing([k.public for k in keys], retired).to_json())  # as written before `introduced_by`
+    namespace = new_namespace("adopt")
+    env = {**os.environ, "MOE_AUDIT_SIGNING_KEY": str(private), "MOE_AUDIT_KEYRING": str(ring),
+           "MOE_TOPIC_NAMESPACE": namespace, "MOE_KAFKA_BOOTSTRAP": infra["kafka"]}
+
+    def adopt(**more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "codex_lineage.adopt_keyring"], env={**env, **more}, cwd=REPO,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    unrecorded = await asyncio.to_thread(adopt, MOE_KAFKA_BOOTSTRAP="127.0.0.1:1")  # no record, no adoption
+    assert unrecorded.returncode == 1 and "not changed" in unrecorded.stderr, unrecorded.stderr
+    with pytest.raises(ValueError, match="not introduced"):
+        KeyRing.from_json(ring.read_bytes())
+    done = await asyncio.to_thread(adopt)
+    assert done.returncode == 0 and f"{keys[1].key_id} (in use) vouches for {keys[0].key_id}" in done.stdout, \
+        done.stdout + done.stderr
+    assert KeyRing.from_json(ring.read_bytes()).adoption is not None
+    topic = f"{namespace}.audit.v1"
+    async with TopicReader(infra["kafka"], topic) as reader:
+        [event] = await reader.wait(topic, lambda e: e["action"] == "audit_keyring.adopted", count=1)
+    assert event["details"]["adopted_by"] == keys[1].key_id
+    assert event["details"]["keys"] == [keys[0].key_id, keys[1].key_id]
+    assert event["actor"] == f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    again = await asyncio.to_thread(adopt)
+    assert again.returncode == 0 and "nothing to adopt" in again.stdout, again.stdout + again.stderr

@@ -7,22 +7,28 @@ The tests run in file order and share one `make up`; the last one is `make down`
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
+import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletion
 
 from tests.newcomer.first_steps import REPO, MakeUp, make, make_up, readme_first_python
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm, pytest.mark.timeout(1800)]
 
 sys.path.insert(0, str(REPO / "deploy" / "local"))
-from fleetlib import config, proc  # noqa: E402
+from fleetlib import config, osusers, proc  # noqa: E402
 from fleetlib.registry import resolve  # noqa: E402
+
+from tests.newcomer import trust_domains  # noqa: E402 (fleetlib)
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +68,16 @@ def test_the_readme_python_snippet_runs_as_shown(up: MakeUp) -> None:
     assert len(done.stdout.strip()) > 20, done.stdout
 
 
-def test_the_local_model_answers_non_streamed(client: openai.OpenAI) -> None:
-    response = client.chat.completions.create(
+@pytest.fixture(scope="module")
+def answered(client: openai.OpenAI) -> ChatCompletion:
+    return client.chat.completions.create(
         model="moe-orchestrator",
         messages=[{"role": "user", "content": f"What is the capital of France? (ref {_ref()})"}],
         max_tokens=64)
+
+
+def test_the_local_model_answers_non_streamed(answered: ChatCompletion) -> None:
+    response = answered
     assert response.choices[0].message.content
     assert response.choices[0].finish_reason in ("stop", "length")
     assert response.usage is not None and response.usage.completion_tokens > 0
@@ -99,6 +110,47 @@ def test_the_local_model_does_not_loop(up: MakeUp) -> None:
     words = re.findall(r"\w+", (response.choices[0].message.content or "").lower())
     repeats = Counter(zip(words, words[1:], words[2:], strict=False))
     assert words and max(repeats.values()) <= 4, response.choices[0].message.content
+
+
+def test_the_fleet_records_and_verifies_the_answer(up: MakeUp, answered: ChatCompletion) -> None:
+    """The first answer is recorded by codex-lineage (its own user), checkpointed, timestamped and cosigned by the
+    TSA's and the witness's (their own users), verified by the audit API, and by `make replay` (as moe-replay)."""
+    url = f"{config.endpoints()['control-plane']}/v1/audit/{answered.id}"
+    deadline = time.monotonic() + 180  # the checkpoint interval of make up's codex-lineage is 60 s
+    while True:
+        resp = httpx.get(url, params={"verify": "true"}, headers={"Authorization": f"Bearer {up.key}"}, timeout=60)
+        verification = resp.json().get("verification", {}) if resp.status_code == 200 else {}
+        if verification.get("anchored") or time.monotonic() > deadline:
+            break
+        time.sleep(float(resp.headers.get("retry-after") or 3) if resp.status_code == 429 else 3)
+    assert resp.status_code == 200, resp.text
+    assert verification["verified"] is True and verification["anchored"] is True, verification
+    done = subprocess.run(["make", "--no-print-directory", "replay", f"ARGS=verify {answered.id}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and "verified: " in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="separate OS users only when make up runs as root")
+def test_as_root_each_component_runs_as_its_own_user_and_alone_reads_its_keys(up: MakeUp) -> None:
+    """Issue 47: codex-lineage, the TSA, the witness and every stage under an OS user of its own; each one's keys
+    (codex-lineage's audit signing key, the TSA's, the witness's, each producer key) readable by it alone: tried
+    by reading them as every other component's user and as `make replay`'s."""
+    uids = trust_domains.users()
+    assert len(set(uids.values())) == len(uids), uids
+    for name, uid in uids.items():
+        assert trust_domains.running_uid(name) == uid, f"{name} does not run as {osusers.user_of(name)}"
+    replay = osusers.ensure(str(osusers.user_of("replay"))).pw_uid
+    for name, paths in trust_domains.secrets().items():
+        for path in paths:
+            assert trust_domains.private(path, uids[name]) is None, trust_domains.private(path, uids[name])
+            assert trust_domains.read_as(uids[name], path).returncode == 0, f"{name} cannot read its own {path}"
+            for other, uid in [*uids.items(), ("replay", replay)]:
+                if other != name:
+                    denied = trust_domains.read_as(uid, path)
+                    assert denied.returncode != 0 and "Permission denied" in denied.stderr, (other, path)
+    lineage = proc.read_pid("codex-lineage")
+    environ = trust_domains.read_as(uids["planner"], Path(f"/proc/{lineage}/environ"))
+    assert environ.returncode != 0, "the planner's user reads codex-lineage's environment"
 
 
 def test_make_down_stops_everything_make_up_started(up: MakeUp) -> None:

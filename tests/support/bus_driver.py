@@ -10,17 +10,20 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
-from moe_core.contracts import Answer, AnswerDelta, Cancel, ChatRequest, Envelope, Progress, Topics
+from moe_core.contracts import Answer, AnswerDelta, Cancel, ChatRequest, Envelope, Progress, Topics, headers
 from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.producer_signing import ProducerSigner
 from tests.support.topic_reader import stop_consumer, wait_until
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class BusDriver:
-    def __init__(self, bootstrap: str, namespace: str) -> None:
+    def __init__(self, bootstrap: str, namespace: str, signers: dict[str, ProducerSigner] | None = None) -> None:
+        """signers: topic -> the producer key its messages are signed with (none: unsigned)."""
         self.bootstrap = bootstrap
         self.topics = Topics.for_namespace(namespace)
+        self.signers = signers or {}
         self.requests: list[ChatRequest] = []
         self.cancels: list[Cancel] = []
         self._changed = asyncio.Condition()
@@ -75,10 +78,18 @@ class BusDriver:
         result: Cancel = await self._wait_for(found, f"Cancel for {response_id}", timeout_s)
         return result
 
-    async def publish(self, message: Envelope, topic: str) -> None:
+    async def publish(self, message: Envelope, topic: str, marks: dict[str, str] | None = None,
+                      signer: ProducerSigner | None = None) -> None:
+        """`message` on `topic`, signed by `signer` (else the topic's, if any); `marks`: headers of the caller's
+        (a forgery's claims)."""
         assert self._producer is not None
-        await self._producer.send_and_wait(topic, message.model_dump_json().encode(),
-                                           key=message.response_id.encode())
+        value, key, kind = message.model_dump_json().encode(), message.response_id.encode(), type(message).__name__
+        signer = signer or (self.signers.get(topic) if marks is None else None)
+        hdrs = None if signer is None and marks is None else {headers.MESSAGE_TYPE: kind, **(marks or {})}
+        if signer is not None and hdrs is not None:
+            hdrs |= {headers.PRODUCER: signer.name, **signer.headers(topic, key, value, kind)}
+        await self._producer.send_and_wait(topic, value, key=key, headers=None if hdrs is None else
+                                           [(name, text.encode()) for name, text in hdrs.items()])
 
     async def progress(self, request: ChatRequest, stage: str, event: str, detail: str = "") -> None:
         await self.publish(Progress(**request.child_fields(), stage=stage, event=event, detail=detail),

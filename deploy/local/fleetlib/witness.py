@@ -15,7 +15,7 @@ import base64
 import hashlib
 import sys
 
-from . import config, gotools
+from . import config, gotools, osusers
 from .component import Component
 
 WITNESS_DIR = config.DATA / "witness"
@@ -62,6 +62,8 @@ def argv(port: int, key: str, db: str, logs_url: str, poll: str = POLL) -> list[
 def prepare() -> list[str]:
     gotools.ensure_tool("omniwitness")
     ensure_material()
+    # as root: its key and database are moe-witness's alone (it makes its SQLite journal beside them)
+    osusers.private_folder(WITNESS_DIR, osusers.user_of("witness"), [KEY, *WITNESS_DIR.glob(f"{DB.name}*")])
     logs = f"http://{config.HOST}:{config.port('codex-lineage')}/v1/witness/logs"
     return argv(config.port("witness"), str(KEY), str(DB), logs)
 
@@ -76,7 +78,7 @@ async def check() -> None:
 
 
 COMPONENT = Component(name="witness", group="infra", port_key="witness", prepare=prepare, check=check, deadline=60,
-                      match=lambda: f"--db_file={DB}",
+                      match=lambda: f"--db_file={DB}", user=osusers.user_of("witness"),
                       ready="`POST /add-checkpoint` with an empty body answers 400 (the witness's own handler)")
 
 if __name__ == "__main__":  # python -m fleetlib.witness NAME: a new key pair (tests)

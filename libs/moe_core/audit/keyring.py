@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from moe_audit_verify.keys import KeyRing, PublicKey, rotation_message
+from moe_audit_verify.keys import Adoption, KeyRing, PublicKey, adoption_message, rotation_message
 from moe_core.audit.signer import Signer
 
 
@@ -73,6 +73,32 @@ def rotate(private: Path, public: Path, keyring: Path, now: datetime | None = No
     _write(private, new_pem, 0o600)  # the old private key is gone
     _write(public, new.public.pem(), 0o644)
     return old.key_id, new.key_id
+
+
+def adopt(private: Path, keyring: Path, now: datetime | None = None) -> list[str]:
+    """Once, for a keyring rotated before rotations were signed (no `introduced_by`, so every reader refuses it): the
+    key in use (the ring's last, not retired) signs every key up to itself with its retirement (KeyRing's
+    "adopted" block). Returns the ids it vouched for; [] when the ring needs nothing (ValueError: it cannot)."""
+    ring = KeyRing.from_json(keyring.read_bytes(), checked=False)
+    at = (now or datetime.now(UTC)).replace(microsecond=0)
+    try:
+        ring.check(at)
+        return []
+    except ValueError:
+        pass
+    if ring.adoption is not None:
+        raise ValueError("the keyring was adopted already and still does not hold: it was changed since (refused)")
+    signer = Signer.from_file(private)
+    order = list(ring.keys)
+    if order[-1] != signer.key_id or signer.key_id in ring.retired:
+        raise ValueError(f"the signing key {signer.key_id} is not the keyring's last key in use: only the key in use "
+                         "adopts the keys before it")
+    older = [(ring.keys[i], ring.retired.get(i)) for i in order[:-1]]
+    ring.adoption = Adoption(signer.key_id, at, tuple(order),
+                             signer.sign(adoption_message(signer.public, at, older)))
+    ring.check(at)  # what every reader will check
+    _write(keyring, ring.to_json().encode(), 0o644)
+    return order
 
 
 def retired(keyring: Path, key: PublicKey) -> datetime | None:

@@ -217,9 +217,11 @@ class Bus:
         MESSAGES_PUBLISHED.labels(self.settings.service_name, topic).inc()
 
     async def dead_letter(self, msg: KafkaMessage, reason: str, error_type: str) -> None:
-        raw = msg.raw_message
         body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
         hdrs = {k: v for k, v in (msg.headers or {}).items() if isinstance(v, str)}
+        await self._dead_letter(msg.raw_message, body, hdrs, reason, error_type)
+
+    async def _dead_letter(self, raw: Any, body: bytes, hdrs: dict[str, str], reason: str, error_type: str) -> None:
         rid = hdrs.get(headers.RESPONSE_ID) or _key_of(raw)
         letter = DeadLetter(
             response_id=rid,
@@ -295,15 +297,23 @@ class Bus:
 
     async def _proven(self, msg: Any, topic: str) -> bool:
         """Whether a declared producer of the topic signed the record; if not, it is dead-lettered and counted."""
-        assert self.producers is not None
-        raw = msg.raw_message
+        return await self.proven_record(msg.raw_message, topic)
+
+    async def proven_record(self, raw: Any, topic: str) -> bool:
+        """The same check for a record read by a consumer of the caller's own (a Kafka ConsumerRecord: the edge's
+        read-back of a resumed stream); True when no producers' list is configured."""
+        if self.producers is None:
+            return True
+        hdrs = list(getattr(raw, "headers", None) or [])
         try:
-            self.producers.check(topic, getattr(raw, "key", None), getattr(raw, "value", None),
-                                 dict(getattr(raw, "headers", None) or []))
+            self.producers.check(topic, getattr(raw, "key", None), getattr(raw, "value", None), dict(hdrs))
         except ProducerRefused as exc:
             PRODUCER_REFUSED.labels(self.settings.service_name, topic, exc.reason).inc()
             log.error("REFUSED a message of %s: %s", topic, exc)
-            await self.dead_letter(msg, f"producer signature refused: {exc}", "producer_signature")
+            text = {k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in hdrs}
+            await self._dead_letter(raw, getattr(raw, "value", None) or b"", {k: v for k, v in text.items()
+                                                                            if isinstance(v, str)},
+                                    f"producer signature refused: {exc}", "producer_signature")
             return False
         return True
 

@@ -4,11 +4,12 @@ Every SSE event of a stream carries an `id` (gateway.stream_ids). A client that 
 the request again (same route; the body is not used) with `Last-Event-ID: <the last id it received>`,
 as an EventSource does; the gateway checks that the same API key opened the stream (anything else is a
 404, exactly like an unknown or expired stream), reads the request's events back from their topics
-(gateway.stream_replay), renders the stream again and sends only what follows that id. The original
-connection's Cancel (and its abandonment's charge) waits `MOE_RESUME_GRACE_S` and is dropped once another
-connection took over; the resuming replica then settles the request's usage on its Answer (gateway.metering:
-claimed once fleet-wide, whichever replica accepted it). A resume past the deadline (and its grace) gets the
-rest at once when the Answer is on the topics, else 504 `deadline_exceeded`.
+(gateway.stream_replay; an Answer only with a declared producer's signature, as a live one), renders the stream
+again and sends only what follows that id. The original connection's Cancel (and its abandonment's charge) waits
+`MOE_RESUME_GRACE_S` and is dropped once another connection took over; the resuming replica then settles the
+request's usage on its Answer (gateway.metering: claimed once fleet-wide, whichever replica accepted it). A resume
+past the deadline (and its grace) gets the rest at once when the Answer is on the topics, else 504
+`deadline_exceeded`.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class StreamResume:
         # Past the deadline, what the fleet did publish is still read back and sent (REPLAY_WINDOW_S to do so).
         grace = settings.deadline_grace_s + max(0.0, -request.remaining_seconds()) + REPLAY_WINDOW_S
         replay = Replay(settings, request, position, queue, lookback_s=settings.resume_lookback_s, linger_s=grace,
-                        on_answer=self._answered)
+                        on_answer=self._answered, proven=self.chat.bus.proven_record)
         if request.remaining_seconds() < -settings.deadline_grace_s:  # over: only what was published, at once
             await self._published(replay)
         else:  # what the client saw, read back before anything is sent: an id naming more is refused

@@ -4,8 +4,10 @@ The records are fed to a RequestRun's queue, first in the interleaving a stream 
 renderer arrives at the state the client saw), then as they come, the Answer last. Every record of a
 request is keyed by its response_id: one partition per topic (the producers' murmur2 partitioner), read
 from `lookback_s` before the request was created (broker time; clock skew between hosts). Past the deadline
-only what the topics hold now is read (`read_published`). Reading a key's partitions back is
-moe_core.runtime.topic_reads (the control plane's settle sweeper reads Answers with it too).
+only what the topics hold now is read (`read_published`). An Answer read back counts only with a declared
+producer's signature, as a live one (moe_core.runtime.producer_signing; refused: counted and dead-lettered).
+Reading a key's partitions back is moe_core.runtime.topic_reads (the control plane's settle sweeper reads Answers
+with it too).
 """
 
 from __future__ import annotations
@@ -31,16 +33,20 @@ log = logging.getLogger(__name__)
 class Replay:
     def __init__(self, settings: FleetSettings, request: ChatRequest, after: Position, queue: asyncio.Queue[Event],
                  *, lookback_s: float, linger_s: float,
-                 on_answer: Callable[[Answer], Awaitable[Answer]] | None = None) -> None:
+                 on_answer: Callable[[Answer], Awaitable[Answer]] | None = None,
+                 proven: Callable[[Any, str], Awaitable[bool]] | None = None) -> None:
         """on_answer: what happens to the Answer before the renderer gets it (settled, recorded); the Answer
-        it returns is rendered."""
+        it returns is rendered. proven: whether a declared producer signed a record read back (Bus.proven_record:
+        an Answer counts only then, as a live one does; a refused one is counted and dead-lettered, never shown)."""
         self.settings = settings
         self.request = request
         self.queue = queue
         self.lookback_s = lookback_s
         self.linger_s = linger_s
         self.on_answer = on_answer
+        self.proven = proven
         topics = Topics.for_namespace(settings.topic_namespace)
+        self.answers = topics.answers
         self.sources: dict[str, tuple[str, type[Event]]] = {
             topics.progress: ("p", Progress), topics.deltas: ("d", AnswerDelta), topics.answers: ("a", Answer)}
         self.path = list(after.path)  # (kind, count) runs still to feed in this order
@@ -90,9 +96,13 @@ class Replay:
         key = self.request.response_id.encode()
         for records in batch.values():
             for record in records:
-                if record.key == key and record.value is not None:
+                if record.key == key and record.value is not None and await self._signed(record):
                     self._arrived(record.topic, record.value)
         await self._feed()
+
+    async def _signed(self, record: Any) -> bool:
+        """An Answer read back is checked like a live one (the edge's answers consumer is `signed`)."""
+        return self.proven is None or record.topic != self.answers or await self.proven(record, record.topic)
 
     async def _started(self) -> AIOKafkaConsumer:
         """A started consumer on this request's partitions, positioned `lookback_s` before it was created."""
