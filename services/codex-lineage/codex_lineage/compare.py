@@ -54,7 +54,9 @@ async def compare_with_topics(settings: LineageSettings, store: AuditStore,
     stored = {f"{r['topic']}/{r['partition']}/{r['offset']}": r for r in rows}
     parts = sorted({TopicPartition(r["topic"], r["partition"]) for r in rows}
                    | {TopicPartition(r.topic, r.partition) for r in kafka.values()})
-    committed, first = await _offsets(settings.kafka_bootstrap, settings.group_id(), parts)
+    # codex-lineage's own group, whoever compares (make replay runs as `replay` with codex-lineage's read access)
+    recorder = settings.model_copy(update={"service_name": "codex-lineage"})
+    committed, first = await _offsets(settings.kafka_bootstrap, recorder.group_id(), parts)
     problems: list[dict[str, str]] = []
     notes: list[str] = []
     compared = 0
