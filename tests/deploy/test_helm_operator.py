@@ -15,8 +15,7 @@ import pytest
 from moe_core.provision import broker_acls
 from moe_core.runtime.retention import retention_days, retention_ms, topic_label
 from moe_core.stage import registry
-from tests.deploy.deploy_support import chart_values, deep_merge, load_yaml, rendered_docs
-from tests.deploy.deploy_support import CHART
+from tests.deploy.deploy_support import CHART, chart_values, deep_merge, load_yaml, rendered_docs
 
 pytestmark = pytest.mark.unit
 PROFILE = ["ci/operator-values.yaml"]
