@@ -66,19 +66,15 @@ def strimzi_acls(repo: Path) -> str:
     def label(kind: str) -> str:
         return '"*"' if kind == EVERY_TOPIC else topic_label(kind)
 
-    lines = []
+    lines = ["  acls:"]
     for g in broker_acls.declared_grants():
         read = ", ".join(label(k) for k in g.consumes)
         write = ", ".join(label(k) for k in dict.fromkeys((*g.publishes, "deadletter")))
         extra = g.service in broker_acls.CONFIG_READERS
         lines += [f"    {g.service}:", f"      read: [{read}]", f"      write: [{write}]",
                   f"      group: {str(g.group).lower()}"] + (["      describeConfigs: true"] if extra else [])
+    lines += ["  compacted:", *(f"    - {topic_label(kind)}" for kind in sorted(COMPACTED))]
     return "\n".join(lines)
-
-
-def strimzi_compacted(repo: Path) -> str:
-    """The compacted topics (cleanup.policy compact,delete), as the stages create them."""
-    return "\n".join(f"    - {topic_label(kind)}" for kind in sorted(COMPACTED))
 
 
 def setuptools_where(repo: Path) -> str:
