@@ -31,6 +31,7 @@ from tests.deploy.deploy_support import (
 )
 
 pytestmark = pytest.mark.unit
+CRD_GROUPS = ("keda.sh", "kafka.strimzi.io", "monitoring.coreos.com")
 
 
 
@@ -128,12 +129,17 @@ def test_network_policies_let_only_the_gateway_in_from_outside() -> None:
         # and the witness reads its list of logs (audit.witnessFrom, tests/deploy/test_helm_anchors.py)
         witness = load_yaml(CHART / "ci" / "anchors-values.yaml")["audit"]["witnessFrom"]
         allowed += [control_plane, witness] if name == "codex-lineage" else []
+        callers = [[{"podSelector": {"matchLabels": {**release, "app.kubernetes.io/component": c}}}]
+                   for c in ("control-plane", "gap-healer", "graph-ingest")]  # the components with opaClient
+        allowed += callers if name == "opa" else []
         for rule in rules:  # every other stage: never open to all, only the release or the monitoring stack
             assert rule.get("from"), f"{name} accepts anyone"
             assert rule["from"] in allowed, (name, rule)
-        assert (control_plane in [r["from"] for r in rules]) == (name == "codex-lineage"), name
+        assert (control_plane in [r["from"] for r in rules]) == (name in ("codex-lineage", "opa")), name
         insiders = [r for r in rules if r["from"] == [{"podSelector": {"matchLabels": release}}]]
-        assert bool(insiders) == (name in ("llm", "mcp", "opa")), name
+        assert bool(insiders) == (name in ("llm", "mcp")), name
+        if name == "opa":  # its callers only (research, which talks to the internet, never reaches it)
+            assert [r["from"] for r in rules if r["from"] != monitoring] == callers
     egress_on = [d["spec"] for d in rendered_docs([], ["networkPolicy.egress.enabled=true"])
                  if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "moe-egress"]
     assert egress_on and egress_on[0]["egress"][0]["ports"][0] == {"port": 53, "protocol": "UDP"}
@@ -184,8 +190,10 @@ def test_helm_keda_render() -> None:
         assert env["MOE_KAFKA_USERNAME"]["value"] == name
         assert auth["secretTargetRef"] == [{"parameter": "password", **env["MOE_KAFKA_PASSWORD"]["valueFrom"][
             "secretKeyRef"]}]
+        assert obj["spec"]["fallback"] == {"failureThreshold": 3, "replicas": auto["maxReplicas"]}, name
+    assert len(expected) >= 11, "the profile scales every stage that consumes a topic"
     hpas = {d["metadata"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
-    assert hpas == {"moe-gateway"}, "gateway has no consumer group: it scales on CPU"
+    assert hpas == {"moe-gateway", "moe-control-plane"}, "they consume no topic in a group: they scale on CPU"
 
 
 def kubeconform_check(manifest: str, tmp_path: Path) -> tuple[int, str]:
@@ -208,7 +216,8 @@ def test_every_profile_validates_against_kubernetes_schemas(profile: str, tmp_pa
 
 
 def test_kubeconform_refuses_what_kubernetes_would(tmp_path: Path) -> None:
-    """The validation can fail: an unknown field in a Deployment and a ScaledObject without its target."""
+    """The validation can fail: an unknown field in a Deployment, a ScaledObject without its target, a KafkaTopic,
+    a KafkaUser, a ServiceMonitor and a PrometheusRule each with a field or value their CRD refuses."""
     manifest = helm_template(["ci/keda-values.yaml"])
     bad_deploy = manifest.replace("kind: Deployment\nmetadata:\n", "kind: Deployment\nreplicaz: 2\nmetadata:\n", 1)
     assert bad_deploy != manifest
@@ -219,6 +228,16 @@ def test_kubeconform_refuses_what_kubernetes_would(tmp_path: Path) -> None:
     assert bad_scaled != manifest
     code, out = kubeconform_check(bad_scaled, tmp_path)
     assert code != 0 and "ScaledObject" in out, out
+    operator = helm_template(["ci/operator-values.yaml"])  # Strimzi's and the Prometheus Operator's CRDs too
+    for kind, good, bad in [("KafkaTopic", "  partitions:", "  partitionz:"),
+                            ("KafkaUser", "    type: scram-sha-512", "    type: scram-sha-999"),
+                            ("ServiceMonitor", "  jobLabel:", "  jobLabell:"),
+                            ("PrometheusRule", "  groups:", "  groupz:")]:
+        at = operator.index(f"kind: {kind}\n")
+        broken = operator[:at] + operator[at:].replace(good, bad, 1)
+        assert broken != operator, kind
+        code, out = kubeconform_check(broken, tmp_path)
+        assert code != 0 and kind in out, (kind, out)
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -227,8 +246,8 @@ def test_render_validates_with_kubernetes_validate(profile: str) -> None:
     import kubernetes_validate as kv
 
     for doc in rendered_docs(PROFILES[profile]):
-        if doc["apiVersion"].startswith("keda.sh/"):
-            continue  # a CRD: checked by kubeconform against KEDA's own schema above
+        if doc["apiVersion"].split("/")[0] in CRD_GROUPS:
+            continue  # a CRD: checked by kubeconform against its own schema above
         try:
             kv.validate(doc, KUBERNETES_VERSION, strict=True)
         except kv.ValidationError as exc:
@@ -259,7 +278,8 @@ def test_opa_decides_over_the_repositorys_policies_and_the_control_plane_asks_it
     pod = kinds["Deployment"]["moe-opa"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["command"][:3] == ["/opa", "run", "--server"] and "--watch" in container["command"]
-    assert container["command"][-1] == "/policies" and container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["command"][-4:] == ["/policies", "--authentication=token", "--authorization=basic", "/authz"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert mounts["policies"] == "/policies" and volumes["policies"]["configMap"]["name"] == "moe-opa-policies"
@@ -333,15 +353,14 @@ def test_the_readme_creates_every_secret_key_the_chart_reads() -> None:
     assert wanted and not wanted - given, sorted(wanted - given)
 
 
-def test_no_pod_mounts_a_service_account_token_and_replicated_components_have_disruption_budgets() -> None:
-    """No component or job talks to the Kubernetes API, so none gets a token; a component that runs more than one
-    replica (or autoscales) loses at most one to a node drain (a single replica's drain is not held)."""
+def test_no_pod_mounts_a_service_account_token_and_every_component_has_a_disruption_budget() -> None:
+    """No component or job talks to the Kubernetes API, so none gets a token; every component loses at most one
+    replica to a node drain (a single replica's drain is not held: maxUnavailable, never minAvailable)."""
     docs = rendered_docs(["ci/keda-values.yaml"])
     pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")]
     pods += [d["spec"]["jobTemplate"]["spec"]["template"]["spec"] for d in docs if d["kind"] == "CronJob"]
     assert pods and all(p.get("automountServiceAccountToken") is False for p in pods)
     budgets = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "PodDisruptionBudget"}
-    scaled = {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"
-              and (d["spec"].get("replicas") is None or d["spec"]["replicas"] > 1)}
-    assert scaled and set(budgets) == scaled
+    components = {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"}
+    assert components and set(budgets) == components
     assert all(b["maxUnavailable"] == 1 and "minAvailable" not in b for b in budgets.values())

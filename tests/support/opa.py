@@ -3,6 +3,7 @@ on a free port over a directory of its own (a copy of policy/opa a test may brea
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -38,16 +39,24 @@ class Engine:
     log: Path
 
 
+SYSTEM_DIR = REPO / "policy" / "opa-system"
+
+
 @contextmanager
-def private_engine(work: Path) -> Iterator[Engine]:
-    """OPA watching a copy of policy/opa in `work`, ready (its /health 200) before it is yielded."""
+def private_engine(work: Path, token: str = "") -> Iterator[Engine]:
+    """OPA watching a copy of policy/opa in `work`, ready (its /health 200) before it is yielded. With a token,
+    as the chart runs it with opa.auth: --authentication=token --authorization=basic and policy/opa-system, the
+    token in its environment (MOE_OPA_TOKEN)."""
     policies = work / "opa"
     shutil.copytree(POLICY_DIR, policies)
     port, log = free_port(), work / "opa.log"
+    auth = ["--authentication=token", "--authorization=basic", str(SYSTEM_DIR)] if token else []
+    env = {**os.environ, "MOE_OPA_TOKEN": token} if token else None
     with log.open("wb") as out:
         proc = subprocess.Popen([binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch",
                                  "--skip-version-check", "--disable-telemetry", "--log-format", "json",
-                                 "--ignore", "*_test.rego", str(policies)], stdout=out, stderr=subprocess.STDOUT)
+                                 "--ignore", "*_test.rego", str(policies), *auth], stdout=out,
+                                stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

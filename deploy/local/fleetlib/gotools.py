@@ -45,6 +45,9 @@ SOURCE_BUILT: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
 }
 # Modules only downloaded (not built): KEDA's CRDs give the ScaledObject schema for kubeconform.
 KEDA_MODULE = ("github.com/kedacore/keda/v2", "v2.18.1")
+# its example/prometheus-operator-crd holds the ServiceMonitor and PrometheusRule CRDs (the newest version the proxy
+# serves of the module itself)
+PROMETHEUS_OPERATOR_MODULE = ("github.com/prometheus-operator/prometheus-operator", "v0.85.0")
 
 
 class GoToolError(RuntimeError):
@@ -122,9 +125,18 @@ def ensure_source_built(tool: str) -> bool:
 
 def keda_module_dir() -> Path:
     """The KEDA module's source tree in the module cache (downloaded once, ~2.5 MB)."""
-    module, version = KEDA_MODULE
+    return _module_dir(KEDA_MODULE, "config/crd/bases")
+
+
+def prometheus_operator_module_dir() -> Path:
+    """The Prometheus Operator module's source tree in the module cache (downloaded once)."""
+    return _module_dir(PROMETHEUS_OPERATOR_MODULE, "example/prometheus-operator-crd")
+
+
+def _module_dir(pinned: tuple[str, str], inside: str) -> Path:
+    module, version = pinned
     path = MODCACHE / f"{module}@{version}"
-    if not (path / "config" / "crd" / "bases").is_dir():
+    if not (path / inside).is_dir():
         info = json.loads(_run([_go(), "mod", "download", "-json", f"{module}@{version}"]))
         path = Path(info["Dir"])
     return path
@@ -136,3 +148,4 @@ def ensure() -> None:
     for tool in SOURCE_BUILT:
         ensure_source_built(tool)
     keda_module_dir()
+    prometheus_operator_module_dir()

@@ -113,6 +113,7 @@ def ensure(components: list[str]) -> None:
         gotools.ensure()
     except gotools.GoToolError as exc:
         raise InstallError(str(exc)) from exc
+    ensure_jars("strimzi-crds")  # Strimzi's CRD generator: the chart's KafkaTopic/KafkaUser schemas (tests/deploy)
     audit_key.ensure()  # codex-lineage's audit signing key (0600) and its public key
     tsa.ensure_material()  # the local timestamp authority's key and certificate chain
     witness.ensure_material()  # the witness's key (its vkey: MOE_AUDIT_WITNESS_KEY)

@@ -40,3 +40,87 @@ app.kubernetes.io/component: {{ .name }}
 {{- printf "http://%s-llm:%v" (include "moe-fleet.fullname" .) .Values.components.llm.port -}}
 {{- end -}}
 {{- end -}}
+
+{{/* caBundle: is one named? Its file's path in a container. */}}
+{{- define "moe-fleet.caFile" -}}
+{{- if or .Values.caBundle.secretName .Values.caBundle.configMapName -}}
+{{- printf "%s/%s" (.Values.caBundle.mountPath | trimSuffix "/") .Values.caBundle.key -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The CA Kafka's TLS is verified against: the bundle (caBundle.kafka) or kafka.auth.caFile. */}}
+{{- define "moe-fleet.kafkaCaFile" -}}
+{{- $ca := include "moe-fleet.caFile" . -}}
+{{- if and $ca .Values.caBundle.kafka -}}{{ $ca }}{{- else -}}{{ .Values.kafka.auth.caFile }}{{- end -}}
+{{- end -}}
+
+{{/* The stores' TLS settings pointing at the bundle (env entries); Kafka's is in the env ConfigMap. */}}
+{{- define "moe-fleet.caEnv" -}}
+{{- $ca := include "moe-fleet.caFile" . -}}
+{{- if $ca }}
+{{- if .Values.caBundle.postgres }}
+- {name: PGSSLROOTCERT, value: {{ $ca | quote }}}
+- {name: PGSSLMODE, value: verify-full}
+{{- end }}
+{{- if .Values.caBundle.redis }}
+- {name: MOE_REDIS_CA_FILE, value: {{ $ca | quote }}}
+{{- end }}
+{{- if .Values.caBundle.neo4j }}
+- {name: MOE_NEO4J_CA_FILE, value: {{ $ca | quote }}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The bundle's volume mount and volume (empty without one). */}}
+{{- define "moe-fleet.caMount" -}}
+{{- if include "moe-fleet.caFile" . }}
+- {name: ca-bundle, mountPath: {{ .Values.caBundle.mountPath | quote }}, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "moe-fleet.caVolume" -}}
+{{- $b := .Values.caBundle -}}
+{{- if and $b.secretName $b.configMapName }}
+{{- fail "caBundle: name a Secret or a ConfigMap, not both" }}
+{{- end }}
+{{- if $b.secretName }}
+- name: ca-bundle
+  secret: {secretName: {{ $b.secretName }}, items: [{key: {{ $b.key }}, path: {{ $b.key }}}]}
+{{- else if $b.configMapName }}
+- name: ca-bundle
+  configMap: {name: {{ $b.configMapName }}, items: [{key: {{ $b.key }}, path: {{ $b.key }}}]}
+{{- end }}
+{{- end -}}
+
+{{/* The pod's scheduling (call with (dict "root" $ "c" $component "name" $name)): the component's own keys, else
+the release's; topology spread over the component's own pods. */}}
+{{- define "moe-fleet.scheduling" -}}
+{{- $v := .root.Values -}}
+{{- with (.c.priorityClassName | default $v.priorityClassName) }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with (.c.nodeSelector | default $v.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.c.affinity | default $v.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.c.tolerations | default $v.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $ts := $v.topologySpread -}}
+{{- if $ts.enabled }}
+topologySpreadConstraints:
+  {{- range $ts.topologyKeys }}
+  - maxSkew: {{ $ts.maxSkew }}
+    topologyKey: {{ . }}
+    whenUnsatisfiable: {{ $ts.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- include "moe-fleet.selectorLabels" (dict "root" $.root "name" $.name) | nindent 8 }}
+  {{- end }}
+{{- end }}
+{{- end -}}

@@ -81,7 +81,7 @@ class LearningPolicy:
 
     @classmethod
     def from_settings(cls, settings: PolicyEngineSettings, db: GraphDB, service: str) -> LearningPolicy:
-        return cls(PolicyClient(settings.opa_url, settings.opa_timeout_s), db, learning_keywords(settings), service)
+        return cls(PolicyClient.from_settings(settings), db, learning_keywords(settings), service)
 
     async def close(self) -> None:
         await self.client.close()

@@ -7,16 +7,23 @@ is PolicyUnavailable: the caller fails closed (a 503 in its API's format), never
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from moe_core.runtime.run_versions import policy_used
 
+if TYPE_CHECKING:
+    from moe_core.policy.settings import PolicyEngineSettings
+
 ATTEMPTS = 3  # a decision asked again while the policies reload under it
+# OPA's own API authorization (policy/opa-system): it decides who may call OPA, never a write, so it is not part
+# of the version of the policies in force
+SYSTEM_PACKAGE = re.compile(r"^package\s+system(\.|\s|$)", re.MULTILINE)
 
 
 class PolicyUnavailable(RuntimeError):
@@ -57,9 +64,19 @@ def version_of(modules: Iterable[tuple[str, bytes]]) -> PolicyVersion:
 
 
 class PolicyClient:
-    def __init__(self, url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
+    """OPA's REST API; with a token, every call carries it (`Authorization: Bearer`: an OPA started with
+    `--authentication=token --authorization=basic` and policy/opa-system/authz.rego admits only its holders)."""
+
+    def __init__(self, url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None,
+                 token: str = "") -> None:
         self.url = url.rstrip("/")
-        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._client = client or httpx.AsyncClient(timeout=timeout_s, headers=headers)
+
+    @classmethod
+    def from_settings(cls, settings: PolicyEngineSettings) -> PolicyClient:
+        """From PolicyEngineSettings: its url, timeout and token (MOE_OPA_URL, MOE_OPA_TIMEOUT_S, MOE_OPA_TOKEN)."""
+        return cls(settings.opa_url, settings.opa_timeout_s, token=settings.opa_token.get_secret_value())
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -81,7 +98,8 @@ class PolicyClient:
     async def version(self) -> PolicyVersion:
         """The version of the policies OPA has in force now."""
         body = await self._get("GET", "/v1/policies")
-        modules = [(str(m.get("id", "")), str(m.get("raw", "")).encode()) for m in body.get("result") or []]
+        modules = [(str(m.get("id", "")), str(m.get("raw", "")).encode()) for m in body.get("result") or []
+                   if not SYSTEM_PACKAGE.search(str(m.get("raw", "")))]
         if not modules:
             raise PolicyUnavailable("the policy engine has no policies loaded")
         return version_of(modules)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO = Path(__file__).resolve().parents[3]
@@ -41,3 +41,6 @@ class PolicyEngineSettings(DomainWordsSettings):
                          "decision (imports, memory ingest, learned triples in protected domains, keys, tenants, "
                          "principals) is asked there; down means nothing is written (503, or a redelivery)")
     opa_timeout_s: float = Field(default=2.0, gt=0, le=30, description="How long a policy decision may take")
+    opa_token: SecretStr = Field(default=SecretStr(""), description="The bearer token OPA's API asks for (OPA run "
+                                 "with --authentication=token --authorization=basic and policy/opa-system/authz.rego"
+                                 "; empty: none sent)")

@@ -19,18 +19,29 @@ DEFAULT_RETENTION_DAYS: dict[str, int] = {
 }
 
 
+def topic_label(kind: str) -> str:
+    """A Topics field as the docs and the chart name the topic: tasks_expert -> tasks.expert, ontology_gaps ->
+    ontology-gaps."""
+    return kind.replace("_", ".", 1) if kind.startswith("tasks_") else kind.replace("_", "-")
+
+
+KIND_OF_LABEL = {topic_label(kind): kind for kind in DEFAULT_RETENTION_DAYS}
+
+
 def retention_days(overrides: str = "") -> dict[str, int]:
-    """The defaults with MOE_TOPIC_RETENTION_DAYS applied ({kind: days}; -1 keeps forever)."""
+    """The defaults with MOE_TOPIC_RETENTION_DAYS applied ({kind or label: days}; -1 keeps forever): the chart's
+    topics.retentionDays names topics by label (tasks.expert), the settings by kind (tasks_expert)."""
     days = dict(DEFAULT_RETENTION_DAYS)
     if overrides.strip():
         extra = json.loads(overrides)
         if not isinstance(extra, dict):
             raise ValueError("MOE_TOPIC_RETENTION_DAYS must be a JSON object {topic kind: days}")
-        for kind, value in extra.items():
+        for key, value in extra.items():
+            kind = KIND_OF_LABEL.get(key, key)
             if kind not in DEFAULT_RETENTION_DAYS:
-                raise ValueError(f"unknown topic kind {kind!r} in MOE_TOPIC_RETENTION_DAYS")
+                raise ValueError(f"unknown topic kind {key!r} in MOE_TOPIC_RETENTION_DAYS")
             if not isinstance(value, int) or (value < 1 and value != -1):
-                raise ValueError(f"retention of {kind!r} must be a whole number of days >= 1 (or -1: forever)")
+                raise ValueError(f"retention of {key!r} must be a whole number of days >= 1 (or -1: forever)")
             days[kind] = value
     return days
 

@@ -40,6 +40,8 @@ class FleetSettings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1, description="Replicas of each topic created (the "
                                           "chart's kafka-setup Job sets topics.replicationFactor)")
     redis_url: str = Field(default="redis://127.0.0.1:6380/0", description="Redis: request state, memos, caches")
+    redis_ca_file: str = Field(default="", description="CA certificate (PEM) Redis's TLS certificate is verified "
+                               "against (a rediss:// URL; empty = the system's trust store)")
     postgres_dsn: str = Field(default="postgresql://moe@127.0.0.1:5433/moe",
                               description="Postgres: keys, usage, the audit store, the graph's run history")
     http_host: str = Field(default="127.0.0.1", description="Address the service's HTTP server listens on")

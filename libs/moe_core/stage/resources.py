@@ -189,7 +189,7 @@ def make_resources(stage: Stage, settings: FleetSettings, bus: Bus | None, redis
     needs = set(stage.needs)
     res = Resources(stage=stage, settings=settings, bus=DeclaredBus(bus or Bus(settings), stage), extra=extra)
     if "redis" in needs:
-        res.redis_client = redis or redis_client(settings.redis_url)
+        res.redis_client = redis or redis_client(settings.redis_url, settings.redis_ca_file)
     if "inference" in needs:
         from moe_core.llm.inference import InferenceClient
 

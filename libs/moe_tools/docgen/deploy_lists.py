@@ -11,7 +11,10 @@ from pathlib import Path
 
 import moe_core.stage.registry as stage_registry
 from moe_core.contracts import Topics
-from moe_tools.docgen.retention_doc import topic_label
+from moe_core.contracts.topics import COMPACTED
+from moe_core.provision import broker_acls
+from moe_core.runtime.retention import DEFAULT_RETENTION_DAYS, topic_label
+from moe_core.stage.spec import EVERY_TOPIC
 
 LIBS = ("moe_core", "moe_audit_verify", "moe_tools")  # the packages under libs/
 
@@ -50,6 +53,28 @@ def alert_jobs(repo: Path) -> str:
 def helm_topics(repo: Path) -> str:
     """The chart's topic names (`<topicNamespace>.<name>.v1`), in the contracts' order."""
     return "\n".join(f"    - {topic_label(field)}" for field in Topics.__dataclass_fields__)
+
+
+def helm_retention(repo: Path) -> str:
+    """The chart's topics.retentionDays: each topic's default days (moe_core.runtime.retention), by label."""
+    return "\n".join(f"    {topic_label(kind)}: {days}" for kind, days in DEFAULT_RETENTION_DAYS.items())
+
+
+def strimzi_acls(repo: Path) -> str:
+    """Each principal's grants for the chart's KafkaUser resources (moe_core.provision.broker_acls), by topic label
+    ("*": every topic of the namespace); the chart composes the names with its topic namespace."""
+    def label(kind: str) -> str:
+        return '"*"' if kind == EVERY_TOPIC else topic_label(kind)
+
+    lines = ["  acls:"]
+    for g in broker_acls.declared_grants():
+        read = ", ".join(label(k) for k in g.consumes)
+        write = ", ".join(label(k) for k in dict.fromkeys((*g.publishes, "deadletter")))
+        extra = g.service in broker_acls.CONFIG_READERS
+        lines += [f"    {g.service}:", f"      read: [{read}]", f"      write: [{write}]",
+                  f"      group: {str(g.group).lower()}"] + (["      describeConfigs: true"] if extra else [])
+    lines += ["  compacted:", *(f"    - {topic_label(kind)}" for kind in sorted(COMPACTED))]
+    return "\n".join(lines)
 
 
 def setuptools_where(repo: Path) -> str:

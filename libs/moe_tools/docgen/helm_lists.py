@@ -8,10 +8,10 @@ from pathlib import Path
 
 import moe_core.stage.registry as stage_registry
 from moe_core.runtime.pg import tables as pg_tables
+from moe_core.runtime.retention import topic_label
 from moe_core.stage.registry import Service
 from moe_core.stage.spec import EVERY_TOPIC
 from moe_tools.docgen.compose_lists import needs, uses_postgres
-from moe_tools.docgen.retention_doc import topic_label
 from moe_tools.docgen.yaml_lines import env_lines, flow
 
 
@@ -30,6 +30,7 @@ def component(entry: Service) -> str:
              f"    module: {entry.package}", f"    replicas: {deploy.replicas}", f"    port: {entry.port}"]
     lines += ["    postgres: true"] if uses_postgres(entry) else []
     lines += ["    neo4j: true"] if "neo4j" in needs(entry) else []
+    lines += ["    opaClient: true"] if "MOE_OPA_URL" in deploy.compose_env else []  # OPA admits only these
     lines += [f"    {key}: {flow(value)}" for key, value in deploy.helm.items()]
     env = deploy.env | deploy.helm_env
     lines += ["    env:", *env_lines(env, "      ")] if env else ["    env: {}"]
@@ -75,6 +76,8 @@ def secrets(repo: Path) -> str:
               "kubectl create secret generic moe-neo4j --from-literal=password=...",
               "kubectl create secret generic moe-redis --from-literal=url=redis://:...@redis:6379/0",
               'kubectl create secret generic moe-mcp --from-literal=service-key="$(openssl rand -base64 32)"',
+              "# opa.auth (on by default): the bearer token OPA's API admits and its callers send (>= 32 characters)",
+              'kubectl create secret generic moe-opa --from-literal=token="$(openssl rand -base64 32)"',
               "# kafka.auth (on by default): the broker's SCRAM passwords, the admin's and one per component "
               "(docs/security.md)",
               *_continued("kubectl create secret generic moe-kafka",

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moe_core.runtime.retention import DEFAULT_RETENTION_DAYS
-
-
-def topic_label(kind: str) -> str:
-    """A Topics field as the docs name the topic: tasks_expert -> tasks.expert, ontology_gaps -> ontology-gaps."""
-    return kind.replace("_", ".", 1) if kind.startswith("tasks_") else kind.replace("_", "-")
+from moe_core.runtime.retention import DEFAULT_RETENTION_DAYS, topic_label
 
 
 def table(repo: Path) -> str:

@@ -136,10 +136,10 @@ class Parts:
 
 
 def _parts(settings: ControlPlaneSettings, bus: Bus, keystore: KeyStore | None) -> Parts:
-    redis = redis_client(settings.redis_url)
+    redis = redis_client(settings.redis_url, settings.redis_ca_file)
     stores = Stores(settings, keystore)
     limiter = Limiter(redis, settings.topic_namespace)
-    opa = PolicyClient(settings.opa_url, settings.opa_timeout_s)
+    opa = PolicyClient.from_settings(settings)
     return Parts(settings, bus, redis, stores, limiter,
                  Throttle(limiter, settings),  # per-key limits of uploads, verifications, exports
                  KeyEvents(redis, settings.topic_namespace, lambda: stores.keys().invalidate()),  # every replica

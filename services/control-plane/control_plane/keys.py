@@ -114,7 +114,7 @@ async def _main(args: argparse.Namespace) -> int:
 async def _announce(subject: str) -> None:
     """Tell the running gateway replicas (their key caches) at once, as the admin API does."""
     settings = ControlPlaneSettings()
-    redis = redis_client(settings.redis_url)
+    redis = redis_client(settings.redis_url, settings.redis_ca_file)
     try:
         await KeyEvents(redis, settings.topic_namespace, lambda: None).announce(subject)
     except (RedisError, OSError) as exc:

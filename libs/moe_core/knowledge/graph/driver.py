@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, LiteralString, Protocol, TypeVar
 
-from neo4j import READ_ACCESS, AsyncGraphDatabase, AsyncManagedTransaction, RoutingControl
+from neo4j import READ_ACCESS, AsyncGraphDatabase, AsyncManagedTransaction, RoutingControl, TrustCustomCAs
 from neo4j.exceptions import ConnectionPoolError, ServiceUnavailable, SessionExpired, TransientError
 
 from moe_core.runtime.observability.stores import store_call
@@ -43,17 +43,22 @@ async def _transient(timeout_s: float | None = None) -> AsyncIterator[None]:
 class GraphDB:
     """Async access to one Neo4j database. Queries are constants (LiteralString); values go in params."""
 
-    def __init__(self, url: str, user: str = "", password: str = "", database: str = "neo4j") -> None:
+    def __init__(self, url: str, user: str = "", password: str = "", database: str = "neo4j",
+                 ca_file: str = "") -> None:
         auth = (user, password) if user else None
+        # a private CA (MOE_NEO4J_CA_FILE): encrypted and verified against it; the driver allows this only with
+        # the bolt:// and neo4j:// schemes (+s/+ssc name their own trust)
+        tls: dict[str, Any] = {"encrypted": True, "trusted_certificates": TrustCustomCAs(ca_file)} if ca_file else {}
         # UNRECOGNIZED: a property key no node has yet (e.g. `expires_at` on a fresh graph) is not a fault of the
         # query; Neo4j would warn about it on every run until the first node carries it.
         self.driver = AsyncGraphDatabase.driver(url, auth=auth, connection_timeout=5, max_transaction_retry_time=10,
-                                                notifications_disabled_classifications=["UNRECOGNIZED"])
+                                                notifications_disabled_classifications=["UNRECOGNIZED"], **tls)
         self.database = database
 
     @classmethod
     def from_settings(cls, settings: Neo4jSettings) -> GraphDB:
-        return cls(settings.neo4j_url, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database)
+        return cls(settings.neo4j_url, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database,
+                   getattr(settings, "neo4j_ca_file", ""))
 
     async def close(self) -> None:
         await self.driver.close()

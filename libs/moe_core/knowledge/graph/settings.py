@@ -21,6 +21,9 @@ class GraphSettings(FleetSettings):
     neo4j_user: str = Field(default="", description="Empty = no authentication (local only)")
     neo4j_password: str = Field(default="", description="Neo4j password (empty without authentication)")
     neo4j_database: str = Field(default="neo4j", description="Neo4j database")
+    neo4j_ca_file: str = Field(default="", description="CA certificate (PEM) Neo4j's TLS certificate is verified "
+                               "against: the connection is encrypted (a bolt:// or neo4j:// URL; empty = as the URL "
+                               "says)")
     graph_trust_floor: float = Field(default=0.0, ge=0, le=1, description="Relations below are not retrieved "
                                      "(0: every relation that is not flagged, ranked by trust)")
     graph_trust_decay_days: float = Field(default=365.0, ge=0, description="Trust decays linearly over this "
