@@ -45,8 +45,8 @@ def test_the_class_is_the_highest_of_tenant_template_key_and_header() -> None:
     assert declared_class(book, None, {"x-moe-data-class": "public"}) == "public"
     assert book.of_request("clinic", None, "public").name == "personal"
     # ... and a higher one raises it
-    assert book.of_request("acme", None, declared_class(book, None, Headers({"X-MOE-Data-Class": "Personal"}))).name == \
-        "personal"
+    raised = declared_class(book, None, Headers({"X-MOE-Data-Class": "Personal"}))
+    assert book.of_request("acme", None, raised).name == "personal"
     assert declared_class(book, "k-vs", {"x-moe-data-class": "personal"}) == "classified"  # the key's is higher
     assert declared_class(book, "other", {}) is None
 
