@@ -136,8 +136,10 @@ def scripted_env(url: str, url_b: str | None = None) -> dict[str, str]:
     Only "scripted" declares FLEET_MODEL as taking images: a task with images goes there."""
     import json
 
+    # images go to FLEET_MODEL here (moe_core.llm.input_limits.images); a sovereign cloud: personal data may reach
+    # it, confidential data may not (policy/opa/egress.rego; "scripted-b" says nothing: only public and internal)
     servers = [{"name": "scripted", "url": url, "models": SCRIPTED_MODELS, "max_retries": 0, "timeout_s": 60,
-                "vision_models": [FLEET_MODEL]}]  # images go to FLEET_MODEL here (moe_core.llm.input_limits.images)
+                "vision_models": [FLEET_MODEL], "region": "local", "sovereignty": "sovereign_cloud"}]
     if url_b:
         servers.insert(0, {"name": "scripted-b", "url": url_b, "models": [FLEET_MODEL], "max_retries": 0,
                            "timeout_s": 60})

@@ -118,6 +118,14 @@ class Envelope(BaseModel):
                                                    "template when it is the tenant's own (resolved at the edge; "
                                                    "stages call these, moe_core.llm.templates.of_message); unset: a "
                                                    "file template by its name, or none")
+    data_class: str | None = Field(default=None, max_length=64, description="The request's data class "
+                                   "(policy/data-classes.yaml): at the edge, the highest of its key's and the "
+                                   "client's x-moe-data-class header; from the planner on, with its tenant's and "
+                                   "template's too. Unset: its tenant's")
+    egress: list[str] | None = Field(default=None, description="Where this request's model calls may go, as the "
+                                     "planner's egress decision allowed them (`server/model`, policy/opa/egress.rego), "
+                                     "plus `research` when web research is allowed; every stage's inference client "
+                                     "calls nothing else. Unset: not decided (no data-class policy in force)")
     versions: RunVersions | None = Field(default=None, description="The configuration and prompt template "
                                          "digests of the stage run that published this message (set by the bus); "
                                          "unset = not recorded (older producers, live events)")
@@ -153,6 +161,8 @@ class Envelope(BaseModel):
             "replay_of": self.replay_of,
             "template": self.template,
             "template_models": self.template_models,
+            "data_class": self.data_class,
+            "egress": self.egress,
             "as_recorded": self.as_recorded,
             "as_recorded_results": self.as_recorded_results,
         }

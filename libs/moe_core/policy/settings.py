@@ -44,3 +44,31 @@ class PolicyEngineSettings(DomainWordsSettings):
     opa_token: SecretStr = Field(default=SecretStr(""), description="The bearer token OPA's API asks for (OPA run "
                                  "with --authentication=token --authorization=basic and policy/opa-system/authz.rego"
                                  "; empty: none sent)")
+
+
+class DataClassSettings(BaseSettings):
+    """Where the data classes are (policy/data-classes.yaml): the edge reads a key's class and checks the client's
+    x-moe-data-class header against it; the planner decides each request's class and egress by it."""
+
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    data_classes_file: Path = Field(default=Path("policy/data-classes.yaml"), description="The data classes, "
+                                    "the classes of tenants, keys and templates (relative: working directory, then "
+                                    "the repository); a file that does not parse refuses the start")
+
+    def classes_path(self) -> Path:
+        return in_repo(self.data_classes_file)
+
+
+class EgressSettings(PolicyEngineSettings, DataClassSettings):
+    """The planner's egress decisions (moe_core.policy.egress): asked of OPA, cached per policy version."""
+
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    egress_enforced: bool = Field(default=True, description="Decide every request's egress before it is planned: "
+                                  "a request goes only to servers, models and research its data class may reach "
+                                  "(policy/opa/egress.rego), otherwise it is refused (403 data_class_forbidden); "
+                                  "false: no decision and no egress record (a test fleet without OPA)")
+    egress_check_s: float = Field(default=5.0, gt=0, le=300, description="How often the policy version is read "
+                                  "again (a new version empties the cached decisions); between reads a request "
+                                  "costs no OPA round trip")

@@ -17,7 +17,7 @@ def http_kind(status: int, body: str) -> str:
 
 
 KINDS = frozenset({"timeout", "connect", "http_status", "context_length", "bad_response", "no_server", "cancelled",
-                   "unknown_template"})
+                   "unknown_template", "data_class_forbidden"})
 
 
 class InferenceError(Exception):

@@ -44,6 +44,7 @@ class RunScope:
     outputs: list[ModelOutput] = field(default_factory=list)
     stamped: int = 0
     used: dict[str, int] = field(default_factory=dict)  # call digest -> recorded outputs of it used so far
+    egress: frozenset[str] | None = None  # where the message's model calls may go (Envelope.egress); None: anywhere
 
 
 RUN_SCOPE: ContextVar[RunScope | None] = ContextVar("moe_run_scope", default=None)
@@ -54,6 +55,8 @@ def run_scope(stage: str, message: Any) -> Iterator[RunScope]:
     """The scope of the stage run that handles `message` (shared by reference with the tasks it starts)."""
     task_id = getattr(message, "task_id", None) if type(message).__name__ in TASK_MESSAGES else None
     scope = RunScope(stage, task_id, getattr(message, "as_recorded", None))
+    egress = getattr(message, "egress", None)
+    scope.egress = frozenset(egress) if egress is not None else None
     token = RUN_SCOPE.set(scope)
     try:
         yield scope
@@ -73,6 +76,21 @@ def digests(call: dict[str, Any]) -> tuple[str, str]:
     whole = {"messages": messages, "tools": call.get("tools"), "json_schema": call.get("json_schema")}
     return _sha(system), _sha(json.dumps(whole, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                                         default=str))
+
+
+def allowed_egress() -> frozenset[str] | None:
+    """Where the current stage run's model calls may go (`server/model`, the planner's egress decision); None: the
+    run's message carries no decision (outside a request, or no data-class policy)."""
+    scope = RUN_SCOPE.get()
+    return scope.egress if scope is not None else None
+
+
+def restrict_egress(allowed: list[str]) -> None:
+    """The current stage run decided its request's egress itself (the planner): its own model calls from now on go
+    only where the decision allows."""
+    scope = RUN_SCOPE.get()
+    if scope is not None:
+        scope.egress = frozenset(allowed)
 
 
 def replaying() -> bool:

@@ -125,7 +125,9 @@ FLEET: tuple[Service, ...] = (
     Service("planner", "planner", 8101, "planner.app:STAGE", deploy=Deployment(
         memory="384Mi", memory_limit="768Mi", resources_note="+ the MiniLM embedding model (onnxruntime) in memory",
         env={"MOE_CHROMA_URL": f"{_CHROMA}  # semantic cache and router (degrades to planning without it)"},
-        compose_env=_GUARDRAILS_ENV, compose=_GUARDRAILS_MOUNT)),
+        compose_env={**_GUARDRAILS_ENV, "MOE_OPA_URL": "http://opa:8181  # each request's egress decision by its data "
+                                                       "class (fails closed while OPA is down)"},
+        compose=_GUARDRAILS_MOUNT, waits_for=("kafka", "kafka-setup", "redis", "llm", "opa"))),
     Service("expert-worker", "expert_worker", 8102, "expert_worker.app:STAGE", deploy=Deployment(
         replicas=2, cpu="200m", memory_limit="768Mi",
         autoscaling=Autoscaling(min=2, max=6, lag=10, note="at most kafka.topicPartitions: extra consumers idle"),

@@ -42,6 +42,8 @@ class DataClasses(BaseModel):
     classes: dict[str, DataClass] = Field(min_length=1)
     default_class: str
     tenants: dict[str, str] = Field(default_factory=dict)
+    keys: dict[str, str] = Field(default_factory=dict)  # API key id -> class (the planner's egress: moe_core.policy)
+    templates: dict[str, str] = Field(default_factory=dict)  # expert template -> class (likewise)
     datasets: list[DatasetRule] = Field(default_factory=list)
     allowed: dict[str, Allowed] = Field(default_factory=dict)
 
@@ -49,6 +51,8 @@ class DataClasses(BaseModel):
     def _known(self) -> DataClasses:
         named = [("default_class", self.default_class)]
         named += [(f"tenants.{t}", c) for t, c in self.tenants.items()]
+        named += [(f"keys.{k}", c) for k, c in self.keys.items()]
+        named += [(f"templates.{t}", c) for t, c in self.templates.items()]
         named += [(f"datasets[{i}]", r.data_class) for i, r in enumerate(self.datasets)]
         named += [(f"allowed.{c}", c) for c in self.allowed]
         for where, name in named:

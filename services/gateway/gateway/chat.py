@@ -29,6 +29,7 @@ from moe_core.llm.housekeeping import recognise
 from moe_core.llm.input_limits.images import ImageInput, ImageIntake
 from moe_core.llm.model_map import resolve
 from moe_core.llm.modes import MODES
+from moe_core.policy.classes import ClassFile, declared_class
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.observability import bind_response_id
 from moe_core.runtime.observability.metrics import (
@@ -77,6 +78,7 @@ class ChatService:
         self.templates = templates
         # the tenants' input rules, read here only to keep an exact repeat from stepping around them (_may_repeat)
         self.guard = GuardrailBook.from_settings(settings)
+        self.classes = ClassFile(settings.classes_path())  # a key's class, the client's header (declared_class)
 
     async def open(self, body: ProtocolRequest, messages: list[ChatMessage], tenant_id: str, http: Request,
                    timeout_s: float | None, images: list[ImageInput] | None = None,
@@ -115,6 +117,7 @@ class ChatService:
             user=template_select.affinity_user(user, key),  # sticky servers: the client's user, else the principal
             tools=tools or [], tool_choice=tool_choice, template=template, template_models=template_models,
             asked_by=key.principal if key is not None else None,  # the principal id, never the key (graph gaps)
+            data_class=declared_class(self.classes.current(), key.id if key else None, http.headers),
         )
         chore = (recognise(request) if self.settings.housekeeping_enabled and params.response_format is None
                  else None)  # a client's own chore (a structured one takes the pipeline: its judge writes JSON)

@@ -24,7 +24,10 @@ from moe_core.runtime.openai_error import OpenAIError
 # would not help, nor is it an outage.
 ANSWER_ERRORS = {"deadline_exceeded": (504, "timeout_error"), "tool_choice_unmet": (422, "invalid_request_error"),
                  structured.UNMET: (422, "invalid_request_error"),
-                 "context_length_exceeded": (400, "invalid_request_error")}
+                 "context_length_exceeded": (400, "invalid_request_error"),
+                 # the request's data class may not reach a server it needs (the planner's egress gate): nothing sent
+                 "data_class_forbidden": (403, "permission_error"),
+                 "invalid_data_class": (400, "invalid_request_error")}
 
 
 def answer_error(answer: Answer) -> OpenAIError | None:

@@ -51,6 +51,7 @@ from moe_core.stage.spec import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
 from planner.complexity import ProtectedDomains, estimate, with_domains
+from planner.egress_gate import EgressGate
 from planner.housekeeping import Housekeeping
 from planner.learned_patterns import LearnedPatterns
 from planner.modes import expert_history
@@ -104,9 +105,16 @@ class Planner:
         self.protected = ProtectedDomains.load(settings.keywords_path(), settings.planner_never_trivial_domains)
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
         self.housekeeping = Housekeeping(settings, inference, bus)  # a client's chores: one small-model call
+        self.egress = EgressGate(settings, inference.config)  # where a request's data class may go (issue 50)
 
     async def answer_housekeeping(self, request: ChatRequest) -> None:
-        await self.housekeeping.handle(request)
+        gated = await self.egress.check(request, ("housekeeping",))
+        if gated.record is not None:
+            await self.bus.publish(gated.record, self.bus.topics.audit)
+        if gated.refusal is not None:
+            await self.bus.publish(gated.refusal, self.bus.topics.answers)
+            return
+        await self.housekeeping.handle(gated.request)
 
     async def handle(self, request: ChatRequest) -> None:
         checked = check_input(self.guard, request, core.last_user_question(request.messages))  # before any model
@@ -115,6 +123,14 @@ class Planner:
         if checked.decision is not None:  # an input redaction: the tenant's self-correction journal
             await self.journal.put_first(checked.decision)
         request = checked.request
+        if checked.refusal is None:  # where its class may go, before any model is called
+            gated = await self.egress.check(request)
+            if gated.record is not None:
+                await self.bus.publish(gated.record, self.bus.topics.audit)
+            if gated.refusal is not None:
+                await self.bus.publish(gated.refusal, self.bus.topics.answers)
+                return
+            request = gated.request
         try:  # a client that went away stops its planning (and the planner model's call) too
             # writes nothing reads before the plan is out (the model call's budget give-back, the plan cache, the
             # cache's pending entry, the question's vector) go with the stored outcome: one round trip, before the
@@ -158,7 +174,11 @@ class Planner:
             self.cache.index.loaded.set()
             log.info("semantic cache index: %d entries from %d messages", len(self.cache.index),
                      self.cache.index.applied)
+        await self.egress.check_start()  # a tenant's class with no permitted server: no start
         await self.warm()
+
+    async def close(self) -> None:
+        await self.egress.close()
 
     def _progress(self, request: ChatRequest, event: str, detail: str) -> tuple[Progress, str]:
         return Progress(**request.child_fields(), stage="planner", event=event, detail=detail), self.bus.topics.progress

@@ -1,12 +1,12 @@
 from pydantic import Field
 
 from moe_core.llm.housekeeping import HousekeepingSettings
-from moe_core.policy.settings import DomainWordsSettings
+from moe_core.policy.settings import EgressSettings
 from moe_core.runtime.seed import SEED_ARCHITECTURE, SEED_SYSTEM, SeedDefault
 from moe_core.runtime.settings import FleetSettings
 
 
-class PlannerSettings(HousekeepingSettings, DomainWordsSettings, FleetSettings):
+class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
     service_name: str = "planner"
     http_port: int = 8101
     planner_max_tasks: int = Field(default=4, ge=1, le=8, description="Most tasks a plan may hold")

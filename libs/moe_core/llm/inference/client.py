@@ -290,10 +290,19 @@ class InferenceClient:
                 log.warning("token budget of %s not given back: %s", held.response_id, exc)
 
     def _targets(self, refs: list[ModelRef]) -> list[tuple[ModelRef, InferenceServer]]:
+        """Every (model, server) that may answer, in configuration order: only those the request's egress decision
+        allows (Envelope.egress); none of them is data_class_forbidden, and nothing is sent."""
         targets = [(ref, server) for ref in refs for server in self.config.candidates(ref)]
         if not targets:
             raise InferenceError("no_server", f"no configured server serves {', '.join(map(str, refs))}")
-        return targets
+        allowed = replay.allowed_egress()
+        if allowed is None:
+            return targets
+        permitted = [(ref, server) for ref, server in targets if f"{server.name}/{ref.model}" in allowed]
+        if not permitted:
+            raise InferenceError("data_class_forbidden", "the request's data class may not reach any server of "
+                                 f"{', '.join(map(str, refs))} (its egress decision)")
+        return permitted
 
     async def _ordered_targets(self, refs: list[ModelRef], user: str | None) -> list[tuple[ModelRef, InferenceServer]]:
         """Configuration order, or with a fleet: floating models ordered by the fleet's view, known-unhealthy
@@ -305,8 +314,9 @@ class InferenceClient:
             servers = list({server.name: server for _, server in targets}.values())
             views = await self.fleet.views(servers)
             ordered: list[tuple[ModelRef, InferenceServer]] = []
+            allowed = {(ref.model, server.name) for ref, server in targets}
             for ref in refs:
-                candidates = self.config.candidates(ref)
+                candidates = [s for s in self.config.candidates(ref) if (ref.model, s.name) in allowed]
                 if ref.server is None and len(candidates) > 1:
                     candidates = order_servers(ref.model, candidates, views,
                                                await self.fleet.affinity(user, ref.model))

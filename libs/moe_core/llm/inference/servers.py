@@ -31,6 +31,12 @@ class InferenceServer(BaseModel):
                            "load score is the server's running calls per GPU")
     priority: int = Field(default=0, ge=-1000, le=1000, description="GPU-class priority: among servers equally "
                           "placed (health, affinity, warm model, load per GPU), the higher is tried first")
+    region: str = Field(default="", max_length=64, description="Where the server runs (e.g. de-fra): named in every "
+                        "egress record (policy/opa/egress.rego)")
+    sovereignty: Literal["", "on_premises", "sovereign_cloud", "public"] = Field(
+        default="", description="Who runs it: on_premises (our own), sovereign_cloud (under the operator's "
+        "jurisdiction) or public (a foreign provider); unset counts as not sovereign. The egress policy decides "
+        "by it which data classes may reach the server")
     unload_after_expert: bool = Field(default=UNLOAD_AFTER_EXPERT, description="Ollama only: an expert's call "
                                       "asks the server to unload the model once it has answered (keep_alive 0), "
                                       "freeing VRAM for the judge (the original's unload after each expert)")

@@ -1,0 +1,42 @@
+"""Where a request could go, from the inference configuration (INFERENCE_SERVERS, MODEL_ASSIGNMENTS, the request's
+expert template): each role's models on each server that serves them, and web research. The planner asks the egress
+policy about them (moe_core.policy.egress) before anything is sent, and refuses a request when a required role has no
+permitted server; the fleet's start-up check refuses a tenant's class the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from moe_core.contracts import EXPERT_CATEGORIES
+from moe_core.llm.inference.config import InferenceConfig
+from moe_core.llm.templates import ExpertTemplate
+from moe_core.policy.egress import RESEARCH, EgressDecision, Target
+
+# Without these a request cannot be answered: the plan, the general expert (every category's fallback), the merge.
+REQUIRED = ("planner", "expert:general", "judge")
+OPTIONAL_ROLES = ("critic", "thinking", "research", "housekeeping")
+
+
+def targets(config: InferenceConfig, template: str | ExpertTemplate | None) -> list[Target]:
+    """Every (role, server, model) the request could reach, and web research, without repeats."""
+    roles = {role: config.for_role(role, template, fallback="judge" if role in ("critic", "thinking") else None)
+             for role in ("planner", "judge", *OPTIONAL_ROLES)}
+    roles |= {f"expert:{c}": config.for_expert(c, template) for c in ("general", *EXPERT_CATEGORIES)}
+    out: dict[tuple[str, str, str], Target] = {}
+    for role, refs in roles.items():
+        for ref in refs:
+            for server in config.candidates(ref):
+                out.setdefault((role, server.name, ref.model), Target(role, "model", server.name, ref.model,
+                                                                      server.region, server.sovereignty))
+    return [*out.values(), Target(RESEARCH, RESEARCH)]
+
+
+def missing(decisions: Iterable[EgressDecision], required: Iterable[str] = REQUIRED) -> list[str]:
+    """The required roles none of whose targets is allowed."""
+    allowed = {d.target.role for d in decisions if d.allowed}
+    return [role for role in required if role not in allowed]
+
+
+def permitted(decisions: Iterable[EgressDecision]) -> list[str]:
+    """Envelope.egress: the allowed `server/model` pairs (and `research`), sorted."""
+    return sorted({d.target.egress for d in decisions if d.allowed})

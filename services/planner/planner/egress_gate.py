@@ -1,0 +1,99 @@
+"""The planner's egress gate (issue 50): before a request is planned, its data class (moe_core.policy.classes: the
+highest of its tenant's, template's, key's and the client's header) is decided against every server, model and web
+research it could reach (moe_core.policy.egress over policy/opa/egress.rego, cached per policy version). A request
+with no permitted server for a required role is refused (403 data_class_forbidden) and nothing is sent; otherwise it
+goes on carrying the permitted targets (Envelope.egress), which every stage's inference client keeps to. Either way
+its egress record goes to the signed audit log. At start, a tenant whose class has no permitted server for a
+required role refuses the planner's start."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from moe_core.contracts import Answer, AuditEvent, ChatRequest, ErrorInfo
+from moe_core.llm.egress_targets import REQUIRED, missing, permitted, targets
+from moe_core.llm.inference import InferenceConfig
+from moe_core.llm.templates import of_message
+from moe_core.policy import PolicyClient, PolicyUnavailable
+from moe_core.policy.classes import ClassFile, ClassFileError
+from moe_core.policy.egress import EgressPolicy, egress_record
+from moe_core.runtime.replay import restrict_egress
+from planner.settings import PlannerSettings
+
+log = logging.getLogger(__name__)
+
+
+class EgressRefusedAtStart(RuntimeError):
+    """A tenant's class has no permitted server for a required role: the planner does not start."""
+
+
+@dataclass
+class Gated:
+    request: ChatRequest  # with its class and egress when it may go on
+    refusal: Answer | None = None  # the client's error: nothing is sent
+    record: AuditEvent | None = None  # its egress record (None: no decision could be made, or not enforced)
+
+
+class EgressGate:
+    def __init__(self, settings: PlannerSettings, config: InferenceConfig) -> None:
+        self.enforced = settings.egress_enforced
+        self.config = config
+        self.classes = ClassFile(settings.classes_path()) if self.enforced else None
+        self.policy = EgressPolicy(PolicyClient(settings.opa_url, settings.opa_timeout_s), settings.egress_check_s)
+
+    async def check(self, request: ChatRequest, required: tuple[str, ...] = REQUIRED) -> Gated:
+        """The request's egress decision; its own model calls in this stage run keep to it from now on."""
+        if self.classes is None:
+            return Gated(request)
+        try:
+            classed = self.classes.current().of_request(request.tenant_id, request.template, request.data_class)
+        except ClassFileError as exc:
+            return Gated(request, _refusal(request, "invalid_data_class", f"the request's data class is not "
+                                           f"known: {exc}"))
+        try:
+            version, decisions = await self.policy.decide(classed.name, targets(self.config, of_message(request)))
+        except PolicyUnavailable as exc:
+            log.error("egress of %s refused (the policy engine is unavailable, fail closed): %s",
+                      request.response_id, exc)
+            return Gated(request, _refusal(request, "policy_unavailable", "the policy engine is unavailable, so "
+                                           "nothing is sent: try again later", detail=str(exc)))
+        lacking = missing(decisions, required)
+        if lacking:
+            why = (f"{classed.name} data may not be sent to any inference server the fleet would use for "
+                   f"{', '.join(lacking)}")
+            record = egress_record(request, classed.name, classed.because, version, decisions, why)
+            detail = "; ".join(d.reason for d in decisions if not d.allowed and d.target.role in lacking)
+            return Gated(request, _refusal(request, "data_class_forbidden", why, detail=detail), record)
+        allowed = permitted(decisions)
+        restrict_egress(allowed)
+        gated = request.model_copy(update={"data_class": classed.name, "egress": allowed})
+        return Gated(gated, None, egress_record(gated, classed.name, classed.because, version, decisions, None))
+
+    async def check_start(self) -> None:
+        """Every tenant the data-class file names, and the default class: a permitted server for each required
+        role, else EgressRefusedAtStart naming tenant, class and role (OPA down: PolicyUnavailable, no start)."""
+        if self.classes is None:
+            return
+        book = self.classes.current()
+        every = [("(every other tenant: default_class)", book.default_class), *sorted(book.tenants.items())]
+        found = targets(self.config, None)
+        problems = []
+        for tenant, name in every:
+            _, decisions = await self.policy.decide(name, found)
+            problems += [f"tenant {tenant}: class {name} has no permitted server for role {role}"
+                         for role in missing(decisions)]
+        if problems:
+            raise EgressRefusedAtStart("the planner does not start: " + "; ".join(problems)
+                                       + " (policy/opa/egress.rego, INFERENCE_SERVERS' sovereignty, "
+                                         "policy/data-classes.yaml)")
+        log.info("egress: every tenant's class has a permitted server for %s (policy %s)", ", ".join(REQUIRED),
+                 self.policy.version.digest if self.policy.version else "-")
+
+    async def close(self) -> None:
+        await self.policy.client.close()
+
+
+def _refusal(request: ChatRequest, code: str, message: str, detail: str = "") -> Answer:
+    return Answer(**request.child_fields(), mode=request.mode, finish_reason="error",
+                  error=ErrorInfo(code=code, message=message, detail=detail))

@@ -1,0 +1,132 @@
+"""Egress decisions on a real Open Policy Agent (a private `opa run --watch` over a copy of policy/opa): the planner's
+gate decides a request's class against the servers it could reach, refuses it with the API's error and an egress
+record naming class, server, model, region, outcome, rule and policy version; the decisions are cached per policy
+version (no OPA round trip for a repeat) and a changed policy is in force once its version is read again; the
+planner does not start when a tenant's class has no permitted server for a required role."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.llm.inference import InferenceConfig
+from moe_core.policy import PolicyClient
+from moe_core.policy.egress import EgressPolicy, Target
+from planner.egress_gate import EgressGate, EgressRefusedAtStart
+from planner.settings import PlannerSettings
+from tests.support import opa
+
+pytestmark = pytest.mark.infra
+REPO = Path(__file__).resolve().parents[2]
+SERVERS = [{"name": "us-api", "url": "http://us", "models": ["big"], "region": "us-east", "sovereignty": "public"},
+           {"name": "eu-cloud", "url": "http://eu", "models": ["small", "big"], "region": "eu-de",
+            "sovereignty": "sovereign_cloud"}]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[opa.Engine]:
+    with opa.private_engine(tmp_path_factory.mktemp("egress")) as running:
+        yield running
+
+
+def _settings(engine: opa.Engine, classes: Path, **more: object) -> PlannerSettings:
+    return PlannerSettings(opa_url=engine.url, data_classes_file=classes, inference_servers=json.dumps(SERVERS),
+                           model_assignments=json.dumps({"planner": ["big"], "judge": ["big"], "default": ["big"]}),
+                           expert_templates=json.dumps({"general": ["big"], "translation": ["small"]}), **more)
+
+
+def _classes(tmp_path: Path, tenants: str = "{}") -> Path:
+    path = tmp_path / "data-classes.yaml"
+    path.write_text((REPO / "policy" / "data-classes.yaml").read_text().replace("tenants: {}", f"tenants: {tenants}"))
+    return path
+
+
+def _request(tenant: str, declared: str | None = None) -> ChatRequest:
+    return ChatRequest(response_id="r-1", tenant_id=tenant, deadline_at=deadline_in(30), mode="default",
+                       messages=[ChatMessage(role="user", content="hi")], data_class=declared)
+
+
+async def test_a_class_with_no_permitted_server_is_refused_with_its_egress_record(engine: opa.Engine,
+                                                                                  tmp_path: Path) -> None:
+    settings = _settings(engine, _classes(tmp_path))
+    gate = EgressGate(settings, InferenceConfig.from_settings(settings))
+    try:
+        gated = await gate.check(_request("acme", "classified"))
+    finally:
+        await gate.close()
+    assert gated.refusal is not None and gated.refusal.error is not None
+    assert gated.refusal.error.code == "data_class_forbidden"
+    assert "classified data may not be sent" in gated.refusal.error.message
+    assert "us-api" not in gated.refusal.error.message  # the client's message names no server of the fleet
+    assert gated.record is not None and gated.record.action == "egress.refused"
+    details = gated.record.details
+    assert details["data_class"] == "classified" and details["class_from"] == {"declared": "classified"}
+    assert details["policy_version"].startswith("sha256:") and details["outcome"] == "deny"
+    planner = [d for d in details["decisions"] if d["role"] == "planner"]
+    assert {(d["server"], d["model"], d["region"], d["outcome"], d["rule"]) for d in planner} == {
+        ("us-api", "big", "us-east", "deny", "classified-on-premises-only"),
+        ("eu-cloud", "big", "eu-de", "deny", "classified-on-premises-only")}
+
+
+async def test_a_personal_request_may_reach_only_the_sovereign_server(engine: opa.Engine, tmp_path: Path) -> None:
+    settings = _settings(engine, _classes(tmp_path, "{clinic: personal}"))
+    gate = EgressGate(settings, InferenceConfig.from_settings(settings))
+    try:
+        gated = await gate.check(_request("clinic", "public"))  # the client cannot lower its tenant's class
+    finally:
+        await gate.close()
+    assert gated.refusal is None and gated.record is not None and gated.record.action == "egress.decided"
+    assert gated.request.data_class == "personal"
+    assert gated.request.egress == ["eu-cloud/big", "eu-cloud/small"]  # no us-api, no web research
+    assert gated.record.details["class_from"] == {"tenant": "personal"}
+
+
+async def test_decisions_are_cached_per_policy_version(engine: opa.Engine) -> None:
+    policy = EgressPolicy(PolicyClient(engine.url), check_s=0.0)
+    target = Target("planner", "model", "us-api", "big", "us-east", "public")
+    try:
+        version, [first] = await policy.decide("internal", [target])
+        asked = policy.asked
+        for _ in range(3):  # the same decision again: no decision asked of OPA
+            again_version, [again] = await policy.decide("internal", [target])
+        assert policy.asked == asked and again == first and again_version == version and first.allowed
+        rules = engine.policy_dir / "egress.rego"
+        original = rules.read_text()
+        rules.write_text(original.replace('"classes": {"public", "internal"}', '"classes": {"public"}'))
+        try:
+            for _ in range(100):  # OPA reloads the changed file (--watch); the next version read sees it
+                changed, [now] = await policy.decide("internal", [target])
+                if changed != version:
+                    break
+                await asyncio.sleep(0.1)
+            assert changed != version and not now.allowed and now.rule == "no-rule-for-class"
+            assert policy.asked == asked + 1
+        finally:
+            rules.write_text(original)
+    finally:
+        await policy.client.close()
+
+
+async def test_the_planner_does_not_start_when_a_tenants_class_has_no_permitted_server(engine: opa.Engine,
+                                                                                        tmp_path: Path) -> None:
+    settings = _settings(engine, _classes(tmp_path, "{vsnfd: classified, clinic: personal}"))
+    gate = EgressGate(settings, InferenceConfig.from_settings(settings))
+    try:
+        with pytest.raises(EgressRefusedAtStart) as refused:
+            await gate.check_start()
+    finally:
+        await gate.close()
+    message = str(refused.value)
+    assert "tenant vsnfd: class classified has no permitted server for role planner" in message
+    assert "role judge" in message and "clinic" not in message  # personal data has its sovereign server
+    ok = _settings(engine, _classes(tmp_path, "{clinic: personal}"))
+    fine = EgressGate(ok, InferenceConfig.from_settings(ok))
+    try:
+        await fine.check_start()
+    finally:
+        await fine.close()
