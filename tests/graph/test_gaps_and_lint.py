@@ -85,6 +85,18 @@ async def test_the_unknown_terms_of_one_question_are_classified_in_one_call(
                                                                 f"{second.capitalize()} IS_A Protocol"])
 
 
+async def test_an_answer_of_no_use_for_a_batch_rejects_its_terms_without_asking_again(
+        graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
+    first, second = f"quibrel{uuid.uuid4().hex[:6]}", f"snorvat{uuid.uuid4().hex[:6]}"
+    scripted.script([], default_reply="Both are probably frameworks.")  # not the keyed JSON
+    result = await ask(graph_services, tenant, f"Is {first} a library? Is {second} a wire format?")
+    assert result["data"]["unknown_terms"] == [first, second]
+    rejected = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda m: m["tenant_id"] == tenant
+                                             and m["action"] == "gap_rejected", count=2)
+    assert sorted(r["subject"] for r in rejected) == sorted([first, second])
+    assert len([c for c in scripted.calls() if "You classify" in c["messages"][0]["content"]]) == 1
+
+
 async def test_the_one_shot_mode_drains_waiting_gaps_and_commits(
         infra: dict[str, str], neo4j_url: str, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     namespace = new_namespace("g1")  # no daemon consumes this namespace

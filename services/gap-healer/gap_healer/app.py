@@ -205,6 +205,8 @@ class GapHealer:
             await self.gaps.failed(gap.tenant_id, term, f"{type(exc).__name__}: {exc}")
             return None
         answers = core.split_batch(completion.content, terms) if batched else {term: completion.content}
+        if not answers:  # an answer of no use for any term (not the keyed JSON): each is rejected, as alone
+            answers = {t: json.dumps({"unanswered": completion.content[:2000]}) for t in terms}
         for other in others:  # each sibling's answer waits for its own gap (none: that gap asks again)
             if other in answers:
                 await self.memo.put_first(self._memo_key(gap.tenant_id, other, ""),
