@@ -73,7 +73,7 @@ async def test_the_unknown_terms_of_one_question_are_classified_in_one_call(
     reply = {second: entry(second.capitalize(), "Protocol"), first: entry(first.capitalize(), "Framework")}
     scripted.script([{"model": "expert-model", "system_contains": "You classify each term",
                       "contains": f"- {first}\n- {second}", "reply": json.dumps(reply)}])
-    result = await ask(graph_services, tenant, f"Is {first} a library? Is {second} a wire format?")
+    result = await ask(graph_services, tenant, f"{first} and {second}?")
     assert result["data"]["unknown_terms"] == [first, second]
     healed = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda m: m["tenant_id"] == tenant
                                            and m["action"] == "gap_healed", count=2)
@@ -89,7 +89,7 @@ async def test_an_answer_of_no_use_for_a_batch_rejects_its_terms_without_asking_
         graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
     first, second = f"quibrel{uuid.uuid4().hex[:6]}", f"snorvat{uuid.uuid4().hex[:6]}"
     scripted.script([], default_reply="Both are probably frameworks.")  # not the keyed JSON
-    result = await ask(graph_services, tenant, f"Is {first} a library? Is {second} a wire format?")
+    result = await ask(graph_services, tenant, f"{first} and {second}?")
     assert result["data"]["unknown_terms"] == [first, second]
     rejected = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda m: m["tenant_id"] == tenant
                                              and m["action"] == "gap_rejected", count=2)
