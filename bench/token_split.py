@@ -12,7 +12,7 @@ server's rule (words, tests/support/scripted_core.py), so a split's parts add up
 - **The parts** (`parts`): the system text is the template, or the template and the few-shot examples the planner
   found in the semantic cache; the last user message is split at the markers the stages write (`Question:`,
   `Thinking so far:`, `Sources:`, the numbered source blocks — a `knowledge graph` block is graph context, a `web`
-  block web context —, `[cache]`, `Answer:`, `Term:`); earlier turns are history; the reply is the completion.
+  block web context —, `[cache]`, `Answer:`, `Term:`, `Terms:`); earlier turns are history; the reply is the completion.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ FEW_SHOT_MARK = "\n\nEarlier answers to similar"  # expert_worker.history.few_sh
 _BLOCK = re.compile(r"^#\d+ (?P<cls>[a-z ]+)/")  # merger.synthesis._blocks: "#1 expert/general, high:"
 _MARKERS = (("Question: ", "question"), ("(Question: ", "question"), ("Thinking so far:", "thinking notes"),
             ("Sources:", "sources"), ("[cache]", "cache example"), ("Answer:", "answer (learning input)"),
-            ("Term:", "term"), ("Seen in the question:", "question"))
+            ("Term:", "term"), ("Terms:", "term"), ("Seen in the question:", "question"))
 PARTS = ("template", "few-shot", "question", "instruction", "sources", "graph context", "web context",
          "thinking notes", "cache example", "answer (learning input)", "term", "history", "completion")
 
@@ -133,3 +133,21 @@ def summarise(joined: list[dict[str, Any]], requests: int) -> dict[str, Any]:
     tokens = sum(total.values())  # the parts add up to each call's prompt and completion tokens
     return {"requests": requests, "tokens_per_request": round(tokens, 1), "by_template": templates,
             "by_part": rounded(total)}
+
+
+def stage_costs(messages: list[list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+    """Per stage, per request: the handler's wall time, its model time and its CPU, from the record (each message's
+    `Envelope.cost`: its run's cost so far, so a run counts with its last message; the runs of one stage in one
+    request, e.g. its tasks, add up). `messages`: each request's messages."""
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for request in messages:
+        runs: dict[tuple[str, str | None], dict[str, Any]] = {}
+        for message in request:
+            cost = message.get("cost")
+            if cost and (key := (cost["stage"], cost.get("task_id"))) and (
+                    key not in runs or cost["handler_ms"] >= runs[key]["handler_ms"]):
+                runs[key] = cost
+        for (stage, _), cost in runs.items():
+            for field in ("handler_ms", "model_ms", "cpu_ms"):
+                totals[stage][field] += cost.get(field, 0.0) / len(messages)
+    return {stage: {k: round(v, 2) for k, v in row.items()} for stage, row in sorted(totals.items())}

@@ -7,7 +7,9 @@ does (with the record and learning unless told otherwise), sends SAMPLES request
 questions), waits until the record and learning have caught up (bench.settle), sends the same questions straight to
 the model, then reads the namespace's messages back: every model call of a request is in the record with its stage,
 template and tokens (bench.token_split), and split by part from the server's view of the same call. Counts, not
-timings: the same on a busy machine. Writes JSON (default bench/results/latest-tokens.json) and prints the tables.
+timings: the same on a busy machine. Beside them, each stage's handler, model and CPU time per request as the record
+holds them (`Envelope.cost`; the CPU is the run's own, so it means something on a busy machine too).
+Writes JSON (default bench/results/latest-tokens.json) and prints the tables.
 Run it inside a private network namespace on a shared machine (`unshare -n`, as the tests run)."""
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, l
             summary["per_request"] = {rid: {"calls": [(c["template"], c["prompt_tokens"] + c["completion_tokens"])
                                                       for c in token_split.named_calls(messages[rid])],
                                             "answer": _answer(messages[rid])} for rid in got["rids"]}
+            summary["stage_costs"] = token_split.stage_costs([messages[rid] for rid in got["rids"]])
             summary |= {"server_tokens_per_request": round(server, 1), "direct_tokens_per_request": got["direct"],
                         "ratio": round(summary["tokens_per_request"] / got["direct"], 2) if got["direct"] else None}
             result[path] = summary
@@ -181,6 +184,10 @@ def table(result: dict[str, Any]) -> str:
             lines.append(f"| {name} ({row['stage']}) | {row['calls']} | {row['prompt_tokens']} | "
                          f"{row['completion_tokens']} | {parts} |")
         lines.append("| **all** | | | | " + ", ".join(f"{k} {v}" for k, v in s["by_part"].items()) + " |")
+        lines += ["", "| stage (the record's cost, per request) | handler ms | model ms | CPU ms |",
+                  "|---|---|---|---|"]
+        lines += [f"| {stage} | {c['handler_ms']} | {c['model_ms']} | {c['cpu_ms']} |"
+                  for stage, c in s.get("stage_costs", {}).items()]
     return "\n".join(lines)
 
 

@@ -62,6 +62,41 @@ async def test_an_unknown_term_is_reported_healed_and_then_known(
     assert "Django USES Python" in again["content"]
 
 
+async def test_the_unknown_terms_of_one_question_are_classified_in_one_call(
+        graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
+    first, second = f"florbex{uuid.uuid4().hex[:6]}", f"drazzle{uuid.uuid4().hex[:6]}"
+
+    def entry(name: str, parent: str) -> dict[str, Any]:
+        return {"is_entity": True, "name": name, "parent": parent, "domain": "technical", "confidence": 0.9}
+
+    # keyed by term, in another order than asked: each term gets its own classification
+    reply = {second: entry(second.capitalize(), "Protocol"), first: entry(first.capitalize(), "Framework")}
+    scripted.script([{"model": "expert-model", "system_contains": "You classify each term",
+                      "contains": f"- {first}\n- {second}", "reply": json.dumps(reply)}])
+    result = await ask(graph_services, tenant, f"{first} and {second}?")
+    assert result["data"]["unknown_terms"] == [first, second]
+    healed = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda m: m["tenant_id"] == tenant
+                                           and m["action"] == "gap_healed", count=2)
+    assert sorted(h["reason"] for h in healed) == sorted([f"{first.capitalize()} IS_A Framework",
+                                                          f"{second.capitalize()} IS_A Protocol"])
+    calls = [c for c in scripted.calls() if "You classify" in c["messages"][0]["content"]]
+    assert len(calls) == 1  # one model call for both terms (the second gap reads its remembered classification)
+    assert titles(await relations(graph_db, tenant)) == sorted([f"{first.capitalize()} IS_A Framework",
+                                                                f"{second.capitalize()} IS_A Protocol"])
+
+
+async def test_an_answer_of_no_use_for_a_batch_rejects_its_terms_without_asking_again(
+        graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
+    first, second = f"quibrel{uuid.uuid4().hex[:6]}", f"snorvat{uuid.uuid4().hex[:6]}"
+    scripted.script([], default_reply="Both are probably frameworks.")  # not the keyed JSON
+    result = await ask(graph_services, tenant, f"{first} and {second}?")
+    assert result["data"]["unknown_terms"] == [first, second]
+    rejected = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda m: m["tenant_id"] == tenant
+                                             and m["action"] == "gap_rejected", count=2)
+    assert sorted(r["subject"] for r in rejected) == sorted([first, second])
+    assert len([c for c in scripted.calls() if "You classify" in c["messages"][0]["content"]]) == 1
+
+
 async def test_the_one_shot_mode_drains_waiting_gaps_and_commits(
         infra: dict[str, str], neo4j_url: str, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     namespace = new_namespace("g1")  # no daemon consumes this namespace

@@ -8,11 +8,15 @@ import json
 import pytest
 
 from gap_healer.core import (
+    batch_messages,
+    batch_schema,
     classification_messages,
     context_window,
     contradiction_loser,
     decayed,
     parse_classification,
+    split_batch,
+    terms_window,
 )
 from graph_ingest.core import conflict_decision, domain_of, sanitise, skip_reason, triples_schema
 from graph_ingest.settings import GraphIngestSettings
@@ -128,6 +132,36 @@ def test_a_gap_classification_must_name_a_known_class_with_confidence() -> None:
                 {**good, "domain": "cooking"}]:
         assert parse_classification(json.dumps(bad), "zorblax", classes, 0.5) is None
     assert parse_classification("{", "zorblax", classes, 0.5) is None
+
+
+def test_the_terms_of_one_question_are_classified_in_one_call_and_never_mixed_up() -> None:
+    classes, terms = ["Drug", "Disease"], ["zorblax", "Quellitis", "mintra"]
+    question = "Does zorblax help against Quellitis, " + "and what else " * 20 + "about mintra?"
+    user = batch_messages(terms, question, classes, 2)[1]["content"]
+    assert user.startswith("Terms:\n- zorblax\n- Quellitis\n- mintra\nSeen in the question: Does zorblax help")
+    assert user.endswith("about mintra?") and terms_window(terms[:2], question, 2) == (
+        "Does zorblax help against Quellitis, and what ...")
+    schema = batch_schema(terms, classes)
+    assert schema["required"] == terms and schema["additionalProperties"] is False
+    assert schema["properties"]["mintra"]["properties"]["parent"]["enum"] == classes
+
+    def entry(name: str, parent: str) -> dict[str, object]:
+        return {"is_entity": True, "name": name, "parent": parent, "domain": "medical", "confidence": 0.9}
+
+    raw = json.dumps({"QUELLITIS": entry("Quellitis", "Disease"), "zorblax": entry("Zorblax", "Drug"),
+                      "mintra": entry("Zorblax", "Drug"),  # another term's classification under its key: dropped
+                      "unasked": entry("Unasked", "Drug")})
+    parts = split_batch(raw, terms)
+    assert sorted(parts) == ["Quellitis", "zorblax"]  # keyed by the term as asked, folded; mintra left to ask again
+    found = {t: parse_classification(parts[t], t, classes, 0.5) for t in parts}
+    assert {t: (f.name, f.parent) for t, f in found.items() if f} == {
+        "Quellitis": ("Quellitis", "Disease"), "zorblax": ("Zorblax", "Drug")}
+    twice = json.dumps({"zorblax": entry("Zorblax", "Drug"), "Zorblax": entry("Zorblax", "Disease")})
+    assert split_batch(twice, terms) == {}  # two answers for one term: neither is taken
+    assert split_batch(json.dumps(entry("mintra", "Drug")), terms) == {"mintra": json.dumps(entry("mintra", "Drug"))}
+    assert split_batch(json.dumps(entry("Aspirin", "Drug")), terms) == {}  # a lone answer naming no term asked
+    for bad in ["{", "[1]", json.dumps({"zorblax": "Drug"})]:
+        assert split_batch(bad, terms) == {}
 
 
 def _fact(fid: str, s: str, t: str, o: str, hop: int, trust: float = 1.0) -> dict[str, object]:

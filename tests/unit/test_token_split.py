@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench import token_split
 from bench.token_split import join, named_calls, parts, summarise, system_digest
 from merger import synthesis
 from moe_core.contracts import FewShot, Plan, PlannedTask, TaskResult, deadline_in
@@ -66,3 +67,16 @@ def test_record_calls_are_named_and_joined_to_the_server_s_calls_once() -> None:
     assert "unsplit" not in joined[0]["parts"] and joined[1]["parts"] == {"unsplit": 8}  # the server saw no expert
     summary = summarise(joined, 1)
     assert summary["tokens_per_request"] == prompt_tokens(judge) + 3 + 8
+
+
+def test_each_stages_handler_and_cpu_come_from_the_record_a_run_counting_with_its_last_message() -> None:
+    def cost(stage: str, handler: float, cpu: float, task: str | None = None) -> dict[str, object]:
+        return {"cost": {"stage": stage, "task_id": task, "handler_ms": handler, "model_ms": handler / 2,
+                         "cpu_ms": cpu}}
+
+    first = [cost("planner", 10, 4), cost("planner", 12, 5),  # the run's cost so far: its last message counts
+             cost("expert-worker", 30, 2, "t1"), cost("expert-worker", 20, 1, "t2"), {"no": "cost"}]
+    second = [cost("planner", 8, 3)]
+    costs = token_split.stage_costs([first, second])
+    assert costs == {"expert-worker": {"handler_ms": 25.0, "model_ms": 12.5, "cpu_ms": 1.5},
+                     "planner": {"handler_ms": 10.0, "model_ms": 5.0, "cpu_ms": 4.0}}

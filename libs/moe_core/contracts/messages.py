@@ -364,6 +364,9 @@ class IngestEvent(Envelope):
                                      "text (POST /v1/memory/ingest); it may not approve what is held from it")
 
 
+GAP_BATCH = 8  # the terms of one question classified in one model call (OntologyGap.terms)
+
+
 class OntologyGap(Envelope):
     """graph-rag -> gap-healer: a term the knowledge graph does not know."""
 
@@ -372,6 +375,9 @@ class OntologyGap(Envelope):
     asked_by: str | None = Field(default=None, max_length=200, description="The principal whose question raised "
                                  "the gap (GraphTask.asked_by): a classification held for review from it is "
                                  "submitted by them, and they may not approve it; unset: not known")
+    terms: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=GAP_BATCH, description="Every new term of the same question, this one among "
+        "them (empty: this one alone): gap-healer classifies them in one model call, each remembered for its own gap")
 
 
 class LintRequest(Envelope):

@@ -170,27 +170,51 @@ class GapHealer:
                         round_: str = "") -> tuple[str, str | None] | None:
         """The model's classification and the principal whose question it was made from (remembered with it, so
         a later gap reusing it holds it as that asker's); None: the call failed."""
-        key = f"{gap.tenant_id}:{normalize(term)}{round_}"
-        stored = await self.memo.get(key)
+        stored = await self.memo.get(self._memo_key(gap.tenant_id, term, round_))
         if stored is None:
-            try:
-                completion = await self.inference.chat(
-                    self.inference.config.for_role(self.settings.gap_healer_role),
-                    core.classification_messages(term, gap.context, classes, self.settings.gap_context_words),
-                    max_tokens=self.settings.gap_max_tokens, temperature=0.0,
-                    json_schema=core.classification_schema(classes), schema_name="classification",
-                    timeout_s=self.settings.gap_timeout_s,
-                )
-            except InferenceError as exc:
-                log.warning("classifying %r failed, the gap stays open: %s", term, exc)
-                await self.gaps.failed(gap.tenant_id, term, f"{type(exc).__name__}: {exc}")
+            stored = await self._ask(gap, term, classes, round_)
+            if stored is None:
                 return None
-            stored = await self.memo.put_first(key, json.dumps({"content": completion.content,
-                                                                "asked_by": gap.asked_by}))
         value = json.loads(stored)
         if isinstance(value, dict):
             return str(value.get("content") or ""), value.get("asked_by")
         return str(value), gap.asked_by  # remembered before the asker was: this gap's
+
+    def _memo_key(self, tenant: str, term: str, round_: str) -> str:
+        return f"{tenant}:{normalize(term)}{round_}"
+
+    async def _ask(self, gap: OntologyGap, term: str, classes: list[str], round_: str) -> str | None:
+        """Ask the model, with the question's other new terms not yet classified (one call: the class list once),
+        and remember each term's answer; this term's stored answer, None when the call failed. A term after a
+        review rejection is asked alone (its class list leaves out the rejected classes)."""
+        others = [t for t in gap.terms if normalize(t) != normalize(term)] if not round_ else []
+        others = [t for t in others if await self.memo.get(self._memo_key(gap.tenant_id, t, "")) is None]
+        terms = [term, *others]
+        batched = len(terms) > 1
+        try:
+            completion = await self.inference.chat(
+                self.inference.config.for_role(self.settings.gap_healer_role),
+                core.batch_messages(terms, gap.context, classes, self.settings.gap_context_words) if batched else
+                core.classification_messages(term, gap.context, classes, self.settings.gap_context_words),
+                max_tokens=self.settings.gap_max_tokens * len(terms), temperature=0.0,
+                json_schema=core.batch_schema(terms, classes) if batched else core.classification_schema(classes),
+                schema_name="classification", timeout_s=self.settings.gap_timeout_s,
+            )
+        except InferenceError as exc:
+            log.warning("classifying %r failed, the gap stays open: %s", term, exc)
+            await self.gaps.failed(gap.tenant_id, term, f"{type(exc).__name__}: {exc}")
+            return None
+        answers = core.split_batch(completion.content, terms) if batched else {term: completion.content}
+        if not answers:  # an answer of no use for any term (not the keyed JSON): each is rejected, as alone
+            answers = {t: json.dumps({"unanswered": completion.content[:2000]}) for t in terms}
+        for other in others:  # each sibling's answer waits for its own gap (none: that gap asks again)
+            if other in answers:
+                await self.memo.put_first(self._memo_key(gap.tenant_id, other, ""),
+                                          json.dumps({"content": answers[other], "asked_by": gap.asked_by}))
+        mine = (answers.get(term) or json.dumps({"unanswered": completion.content[:2000]}) if batched
+                else completion.content)  # not answered cleanly for this term: unusable, as any such answer
+        return await self.memo.put_first(self._memo_key(gap.tenant_id, term, round_),
+                                         json.dumps({"content": mine, "asked_by": gap.asked_by}))
 
     async def on_lint(self, request: LintRequest) -> None:
         await self.lint(request)

@@ -45,11 +45,20 @@ def context_window(term: str, context: str, words: int) -> str:
     """The words of `context` around the first mention of `term` (`words` either side, '...' where cut): what the
     classification needs of the question, not all of it. A context that does not mention the term is cut to its
     first 2 x `words` words."""
+    return terms_window([term], context, words)
+
+
+def terms_window(terms: list[str], context: str, words: int) -> str:
+    """`context_window` of several terms: from `words` before the first term mentioned to `words` after the last."""
     tokens = context.split()
-    want = [w.lower().strip(".,;:!?'\"()") for w in term.split()]
-    at = next((i for i in range(len(tokens)) if [t.lower().strip(".,;:!?'\"()")
-                                                  for t in tokens[i:i + len(want)]] == want), None)
-    start, end = (0, 2 * words) if at is None else (max(at - words, 0), at + len(want) + words)
+    folded = [t.lower().strip(".,;:!?'\"()") for t in tokens]
+    spans = []
+    for term in terms:
+        want = [w.lower().strip(".,;:!?'\"()") for w in term.split()]
+        at = next((i for i in range(len(tokens)) if folded[i:i + len(want)] == want), None)
+        if at is not None:
+            spans.append((max(at - words, 0), at + len(want) + words))
+    start, end = (min(a for a, _ in spans), max(b for _, b in spans)) if spans else (0, 2 * words)
     return ("... " if start > 0 else "") + " ".join(tokens[start:end]) + (" ..." if end < len(tokens) else "")
 
 
@@ -65,6 +74,61 @@ def classification_messages(term: str, context: str, classes: list[str], context
     prompt_used("gap-healer.classify", system)
     user = f"Term: {term}\nSeen in the question: {context_window(term, context[:1000], context_words)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def batch_schema(terms: list[str], classes: list[str]) -> dict[str, Any]:
+    """One classification per term, each under its term as written: nothing else, none missing."""
+    item = classification_schema(classes)
+    return {"type": "object", "properties": {t: item for t in terms}, "required": list(terms),
+            "additionalProperties": False}
+
+
+def batch_messages(terms: list[str], context: str, classes: list[str], context_words: int = 12
+                   ) -> list[dict[str, str]]:
+    """Several terms of one question in one call (issue 52: the class list, the bulk of the prompt, once)."""
+    system = (
+        "You classify each term for a knowledge graph: is it a concrete entity or concept (not a generic word)? Its "
+        "canonical name, its one class (from the list), domain, up to 3 common aliases, confidence 0 to 1. "
+        "Classes: " + ", ".join(classes) + ". "
+        'JSON only, one entry per term keyed by the term as written: {"<term>": {"is_entity": true, "name": "...", '
+        '"parent": "...", "domain": "...", "aliases": ["..."], "confidence": 0.8}}'
+    )
+    prompt_used("gap-healer.classify.batch", system)
+    listed = "\n".join(f"- {t}" for t in terms)
+    user = f"Terms:\n{listed}\nSeen in the question: {terms_window(terms, context[:1000], context_words)}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def split_batch(raw: str, terms: list[str]) -> dict[str, str]:
+    """Each term's own classification (its JSON, for `parse_classification`) from a batched answer, taken only
+    where it cannot belong to another term: under its own key (as written or folded, and no second key folding to
+    it), and not naming another term of the batch. A lone classification (not keyed) counts for the one term it
+    names. A term left out is not answered: its gap asks again."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    folded = {normalize(t): t for t in terms}
+    if "is_entity" in data:  # one classification, not keyed by a term
+        named = folded.get(normalize(str(data.get("name") or "")))
+        return {named: json.dumps(data)} if named is not None else {}
+    keyed: dict[str, list[Any]] = {}
+    for key, entry in data.items():
+        term = folded.get(normalize(str(key)))
+        if term is not None:
+            keyed.setdefault(term, []).append(entry)
+    out = {}
+    for term, entries in keyed.items():
+        entry = entries[0]
+        if len(entries) != 1 or not isinstance(entry, dict):  # two keys for one term, or no classification
+            continue
+        named = folded.get(normalize(str(entry.get("name") or "")))
+        if named is not None and named != term:  # the name of another term of the batch: mixed up
+            continue
+        out[term] = json.dumps(entry)
+    return out
 
 
 def parse_classification(raw: str, term: str, classes: list[str], min_confidence: float) -> Classification | None:

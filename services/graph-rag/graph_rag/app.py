@@ -19,6 +19,7 @@ from graph_rag.retrieval import Retriever
 from graph_rag.settings import GraphRagSettings
 from graph_rag.terms import extract
 from moe_core.contracts import GraphTask, OntologyGap, Source, TaskResult
+from moe_core.contracts.messages import GAP_BATCH
 from moe_core.knowledge.embeddings import get_embedder
 from moe_core.knowledge.graph import GraphDB, GraphStore, visible_tenants
 from moe_core.knowledge.graph.lifecycle import prepare_graph
@@ -184,9 +185,11 @@ class GraphRag:
             for flag in flags:
                 pipe.set(flag, "1", nx=True, ex=self.settings.graph_gap_ttl_s)
             first = await pipe.execute()
-        return [OntologyGap(**task.child_fields(), term=term[:200], context=task.question[:2000],
-                            asked_by=task.asked_by)  # the asker may not approve what their question led to
-                for term, new in zip(terms, first, strict=True) if new]
+        fresh = [term[:200] for term, new in zip(terms, first, strict=True) if new]
+        batch = fresh[:GAP_BATCH] if len(fresh) > 1 else []  # classified together (one model call): gap-healer
+        return [OntologyGap(**task.child_fields(), term=term, context=task.question[:2000], asked_by=task.asked_by,
+                            terms=batch if term in batch else [])  # the asker may not approve what it led to
+                for term in fresh]
 
     async def start(self) -> None:
         await prepare_graph(self.store.db, seed=self.settings.graph_seed_ontology)
