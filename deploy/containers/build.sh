@@ -70,20 +70,21 @@ tools
 for need in .data/lib/kafka .data/lib/neo4j .data/bin/opa .data/bin/timestamp-server .data/bin/omniwitness; do
   [ -e "$need" ] || { echo "build: $need is missing: run \`make install\` first" >&2; exit 1; }
 done
-# the two bases and the wheelhouse are independent (apt and PyPI downloads, mostly waiting): side by side
-base python "$PYTHON_PACKAGES" & python_base=$!
-base infra "$INFRA_PACKAGES" & infra_base=$!
-wheelhouse & wheels=$!
-for job in $python_base $infra_base $wheels; do wait "$job"; done
-# the infrastructure's images need only the infra base: built beside the fleet image (whose pip install and venv
-# copy wait on the disk more than on the cores)
-( for name in kafka neo4j postgres redis opa tsa witness; do
-    image "moe-$name" "deploy/containers/$name/Containerfile"
-  done ) & infra_images=$!
-image moe-fleet deploy/docker/Dockerfile --build-arg PYTHON_IMAGE=localhost/moe-python-base:bookworm \
+# Two chains side by side (apt and PyPI downloads are mostly waiting; the cores are shared): the infrastructure's
+# base and then its images; the Python base with the wheelhouse and then the fleet image. Each step is timed.
+step() { local t0=$SECONDS; "$@"; log "${*:1:2}: $((SECONDS - t0)) s"; }
+( step base infra "$INFRA_PACKAGES"
+  for name in kafka neo4j postgres redis opa tsa witness; do
+    step image "moe-$name" "deploy/containers/$name/Containerfile"
+  done ) & infra=$!
+step base python "$PYTHON_PACKAGES" & python_base=$!
+step wheelhouse & wheels=$!
+wait "$python_base"
+wait "$wheels"
+step image moe-fleet deploy/docker/Dockerfile --build-arg PYTHON_IMAGE=localhost/moe-python-base:bookworm \
   --build-arg PIP_NO_INDEX=1
-wait "$infra_images"
+wait "$infra"
 for name in chroma searxng-double; do
-  image "moe-$name" "deploy/containers/$name/Containerfile" --build-arg BASE=localhost/moe-fleet:ci
+  step image "moe-$name" "deploy/containers/$name/Containerfile" --build-arg BASE=localhost/moe-fleet:ci
 done
 log "done: $(podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -c ':ci ') images"

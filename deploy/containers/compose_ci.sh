@@ -85,7 +85,7 @@ keys --name ci-user --role user --tenant default > "$STATE/user.key"
 
 log "5 ask it as users do"
 set -a; . deploy/containers/ci.env; set +a
-.venv/bin/python deploy/containers/check_deployment.py --public "https://127.0.0.1:$PUBLIC_PORT" \
+.venv/bin/python -u deploy/containers/check_deployment.py --public "https://127.0.0.1:$PUBLIC_PORT" \
   --ca "$STATE/tls/tls.crt" --control-plane "http://127.0.0.1:$CONTROL_PLANE_PORT" \
   --admin-key-file "$STATE/admin.key" --user-key-file "$STATE/user.key"
 log "6 down"

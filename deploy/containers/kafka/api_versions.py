@@ -13,7 +13,7 @@ def main() -> int:
     host, _, port = args[args.index("--bootstrap-server") + 1].rpartition(":")
     client = b"healthcheck"
     body = struct.pack(">hhih", 18, 0, 7, len(client)) + client  # ApiVersions v0, correlation id 7
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
+    with socket.create_connection((host, int(port)), timeout=25) as sock:
         sock.sendall(struct.pack(">i", len(body)) + body)
         size = struct.unpack(">i", sock.recv(4))[0]
         reply = b""

@@ -16,7 +16,7 @@ def main() -> int:
     request = urllib.request.Request(
         "http://127.0.0.1:7474/db/neo4j/tx/commit", data=json.dumps({"statements": [{"statement": query}]}).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"})
-    with urllib.request.urlopen(request, timeout=8) as response:
+    with urllib.request.urlopen(request, timeout=55) as response:  # within compose's healthcheck timeout (60 s)
         body = json.load(response)
     if body.get("errors"):
         print(body["errors"], file=sys.stderr)

@@ -47,9 +47,10 @@ async def set_up(settings: FleetSettings, passwords: dict[str, str] | None = Non
                             settings=settings)
 
 
-async def _authenticates(settings: FleetSettings, user: str, password: str, timeout_s: float = 30.0) -> None:
+async def _authenticates(settings: FleetSettings, user: str, password: str, timeout_s: float = 180.0) -> None:
     """Wait until the broker knows a credential just written (the controller has it first; the broker applies the
-    metadata a moment later): a service started at once must not be refused."""
+    metadata a moment later): a service started at once must not be refused. Returns at the first success; the
+    bound is for a loaded host (compose's kafka-setup ran out of 30 s at load 40 on 2 cores), then it raises."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaConnectionError
 
