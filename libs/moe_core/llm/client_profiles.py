@@ -7,6 +7,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moe_core.llm.modes import MODES
 
@@ -48,3 +49,21 @@ def check_profiles(value: list[ClientProfile]) -> list[ClientProfile]:
     if duplicate is not None:
         raise ValueError(f"client_profiles: the name {duplicate!r} is used twice")
     return value
+
+
+class ClientProfileSettings(BaseSettings):
+    """MOE_CLIENT_PROFILES: the profiles at start (the edge applies them; the console's changes are laid over
+    them by name, moe_core.llm.inference.live)."""
+
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+
+    client_profiles: list[ClientProfile] = Field(
+        default_factory=list, description="Client profiles (gateway.client_profiles; the console may change "
+        "them), JSON array: per-client defaults chosen by X-MOE-Profile, the key or the User-Agent, e.g. "
+        '[{"name": "claude-code", "user_agents": '
+        '["claude-cli/*"], "mode": "moe-orchestrator-agent-orchestrated"}]')
+
+    @field_validator("client_profiles")
+    @classmethod
+    def _client_profiles(cls, value: list[ClientProfile]) -> list[ClientProfile]:
+        return check_profiles(value)

@@ -32,7 +32,8 @@ from moe_core.llm.inference.live import LiveOverrides, merged_profiles
 from moe_core.llm.modes import FORCE_THINK_MODES
 from moe_core.runtime.openai_error import OpenAIError
 
-__all__ = ["PROFILE_HEADER", "ClientProfile", "LiveProfiles", "capped", "check_profiles", "choose", "client_headers", "token_cap"]
+__all__ = ["PROFILE_HEADER", "ClientProfile", "LiveProfiles", "capped", "check_profiles", "choose", "client_headers",
+           "token_cap"]
 
 PROFILE_HEADER = "x-moe-profile"
 
