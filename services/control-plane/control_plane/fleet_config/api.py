@@ -40,8 +40,7 @@ from moe_core.llm.client_profiles import ClientProfile
 from moe_core.llm.inference.config import InferenceConfig
 from moe_core.llm.inference.live import FleetOverrides, merged_profiles
 from moe_core.runtime.bus import Bus
-from moe_core.runtime.json_body import parse_json_body
-from moe_core.runtime.openai_error import OpenAIError
+from moe_core.runtime.openai_error import OpenAIError, parse_json_body
 
 log = logging.getLogger(__name__)
 PATH = "moe/config/decision"

@@ -103,6 +103,7 @@ def plan(change: ChangeIn, base: InferenceConfig, profiles: list[ClientProfile],
          over: FleetOverrides) -> Planned:
     """The change checked (400 naming what is wrong) and described; nothing is written."""
     live = base.with_overrides(over)
+    secret_fields: list[str] = []
     before: Any
     after: Any
     stored: Any
@@ -111,6 +112,7 @@ def plan(change: ChangeIn, base: InferenceConfig, profiles: list[ClientProfile],
         new = None if change.value is None else _server(change.name, change.value, current)
         before, after = masked(current), masked(new)
         stored = None if new is None else new.model_dump(mode="json")
+        secret_fields = fields_changed(current.model_dump(mode="json") if current else None, stored)
     elif change.section in ("roles", "experts"):
         table = live.roles if change.section == "roles" else live.experts
         new_refs = None if change.value is None else parse_refs(change.value)
@@ -128,7 +130,8 @@ def plan(change: ChangeIn, base: InferenceConfig, profiles: list[ClientProfile],
         before = current_p.model_dump(mode="json") if current_p else None
         after = new_p.model_dump(mode="json") if new_p else None
         stored = after
-    fields = (fields_changed(before, after) if isinstance(before, dict) or isinstance(after, dict)
+    fields = (secret_fields if change.section == "servers"  # a new key is a change though both show "***"
+              else fields_changed(before, after) if isinstance(before, dict) or isinstance(after, dict)
               else [change.name])
     planned = Planned(value=stored, kind=kind_of(before, after), fields=fields, before=before, after=after)
     merge(over, change.section, change.name, stored, base)  # the result must be a configuration that works
