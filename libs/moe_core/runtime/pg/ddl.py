@@ -204,10 +204,11 @@ CREATE TABLE IF NOT EXISTS expert_templates (
 
 # The fleet configuration changed in the console or the admin API (control_plane.fleet_config): every proposed
 # change (who, what, before and after, the approvals the policy asked for, the version it made) and the overlay in
-# force, one row, with its version (moe_core.llm.inference.live). The environment stays the default at start.
+# force, one row per fleet (MOE_TOPIC_NAMESPACE), with its version (moe_core.llm.inference.live). The environment
+# stays the default at start.
 FLEET_CONFIG = """
 CREATE TABLE IF NOT EXISTS fleet_config (
-    id          smallint    PRIMARY KEY CHECK (id = 1),
+    namespace   text        PRIMARY KEY,
     version     integer     NOT NULL,
     overlay     jsonb       NOT NULL,
     changed_at  timestamptz NOT NULL DEFAULT now(),
@@ -215,6 +216,7 @@ CREATE TABLE IF NOT EXISTS fleet_config (
 );
 CREATE TABLE IF NOT EXISTS fleet_config_changes (
     id                  text        PRIMARY KEY,
+    namespace           text        NOT NULL,
     section             text        NOT NULL CHECK (section IN ('servers', 'roles', 'experts', 'profiles')),
     name                text        NOT NULL,
     value               jsonb,
@@ -230,7 +232,7 @@ CREATE TABLE IF NOT EXISTS fleet_config_changes (
     decided_at          timestamptz,
     version             integer
 );
-CREATE INDEX IF NOT EXISTS fleet_config_changes_created ON fleet_config_changes (created_at DESC);
+CREATE INDEX IF NOT EXISTS fleet_config_changes_created ON fleet_config_changes (namespace, created_at DESC);
 """
 
 MIGRATIONS: tuple[Migration, ...] = (

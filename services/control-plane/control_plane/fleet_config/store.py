@@ -1,7 +1,7 @@
-"""The fleet configuration's changes in Postgres (`fleet_config`: the overlay in force and its version;
-`fleet_config_changes`: every proposed change) and the overlay published into Redis for the stages and the edge
-(moe_core.llm.inference.live). Each apply and each publish holds the `fleet_config` row's lock, so two
-control-plane replicas leave the later version in Redis, never an older one."""
+"""The fleet configuration's changes in Postgres (`fleet_config`: per fleet, MOE_TOPIC_NAMESPACE, the overlay in
+force and its version; `fleet_config_changes`: every proposed change) and the overlay published into Redis for the
+stages and the edge (moe_core.llm.inference.live). Each apply and each publish holds the fleet's `fleet_config` row
+lock, so two control-plane replicas leave the later version in Redis, never an older one."""
 
 from __future__ import annotations
 
@@ -15,27 +15,29 @@ from redis.asyncio import Redis
 from moe_core.llm.inference.live import FleetOverrides, live_key
 
 ENSURE = """
-INSERT INTO fleet_config (id, version, overlay, changed_by) VALUES (1, 0, '{}'::jsonb, 'environment')
-ON CONFLICT (id) DO NOTHING
+INSERT INTO fleet_config (namespace, version, overlay, changed_by) VALUES ($1, 0, '{}'::jsonb, 'environment')
+ON CONFLICT (namespace) DO NOTHING
 """
-CURRENT = "SELECT version, overlay, changed_at, changed_by FROM fleet_config WHERE id = 1 FOR UPDATE"
-READ = "SELECT version, overlay, changed_at, changed_by FROM fleet_config WHERE id = 1"
-SAVE = "UPDATE fleet_config SET version = $1, overlay = $2::jsonb, changed_at = now(), changed_by = $3 WHERE id = 1"
+CURRENT = "SELECT version, overlay, changed_at, changed_by FROM fleet_config WHERE namespace = $1 FOR UPDATE"
+READ = "SELECT version, overlay, changed_at, changed_by FROM fleet_config WHERE namespace = $1"
+SAVE = """
+UPDATE fleet_config SET version = $2, overlay = $3::jsonb, changed_at = now(), changed_by = $4 WHERE namespace = $1
+"""
 PROPOSE = """
 INSERT INTO fleet_config_changes (id, section, name, value, before_shown, after_shown, status, approvals_required,
-                                  proposed_by, proposed_key, reason)
-VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, 'pending', $7, $8, $9, $10)
+                                  proposed_by, proposed_key, reason, namespace)
+VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, 'pending', $7, $8, $9, $10, $11)
 RETURNING *
 """
-ONE = "SELECT * FROM fleet_config_changes WHERE id = $1"
-ONE_LOCKED = "SELECT * FROM fleet_config_changes WHERE id = $1 FOR UPDATE"
+ONE = "SELECT * FROM fleet_config_changes WHERE id = $1 AND namespace = $2"
+ONE_LOCKED = "SELECT * FROM fleet_config_changes WHERE id = $1 AND namespace = $2 FOR UPDATE"
 APPROVE = "UPDATE fleet_config_changes SET approvals = approvals || $2::jsonb WHERE id = $1 RETURNING *"
 DECIDE = """
 UPDATE fleet_config_changes SET status = $2, decided_at = now(), version = $3, value = $4::jsonb
-WHERE id = $1 AND status = 'pending'
+WHERE id = $1 AND status = 'pending' AND namespace = $5
 RETURNING *
 """
-RECENT = "SELECT * FROM fleet_config_changes ORDER BY created_at DESC LIMIT $1"
+RECENT = "SELECT * FROM fleet_config_changes WHERE namespace = $1 ORDER BY created_at DESC LIMIT $2"
 
 
 def _overlay(row: asyncpg.Record | None) -> FleetOverrides:
@@ -67,26 +69,27 @@ class FleetConfigStore:
         self.namespace = namespace
 
     async def overlay(self) -> FleetOverrides:
-        return _overlay(await self.pool.fetchrow(READ))
+        return _overlay(await self.pool.fetchrow(READ, self.namespace))
 
     async def recent(self, limit: int) -> list[dict[str, Any]]:
-        return [change_of(r) for r in await self.pool.fetch(RECENT, limit)]
+        return [change_of(r) for r in await self.pool.fetch(RECENT, self.namespace, limit)]
 
     async def one(self, change_id: str) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(ONE, change_id)
+        return await self.pool.fetchrow(ONE, change_id, self.namespace)
 
     async def propose(self, section: str, name: str, value: Any, shown: tuple[Any, Any], required: int,
                       by: tuple[str, str], reason: str) -> asyncpg.Record:
         """A pending change (applied by `apply` now or once approved). by: (principal, key id)."""
         row = await self.pool.fetchrow(PROPOSE, f"cfg-{uuid.uuid4().hex[:16]}", section, name, json.dumps(value),
-                                       json.dumps(shown[0]), json.dumps(shown[1]), required, by[0], by[1], reason)
+                                       json.dumps(shown[0]), json.dumps(shown[1]), required, by[0], by[1], reason,
+                                       self.namespace)
         assert row is not None
         return row
 
     async def approve(self, change_id: str, approval: dict[str, Any]) -> asyncpg.Record | None:
         """The approval added under the change's row lock (None: no longer pending, or this principal's already)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(ONE_LOCKED, change_id)
+            row = await conn.fetchrow(ONE_LOCKED, change_id, self.namespace)
             given = json.loads(row["approvals"]) if row and isinstance(row["approvals"], str) else (
                 row["approvals"] if row else [])
             if row is None or row["status"] != "pending" or any(
@@ -96,22 +99,22 @@ class FleetConfigStore:
 
     async def reject(self, change_id: str) -> asyncpg.Record | None:
         """Rejected (its value cleared); None: no longer pending."""
-        return await self.pool.fetchrow(DECIDE, change_id, "rejected", None, None)
+        return await self.pool.fetchrow(DECIDE, change_id, "rejected", None, None, self.namespace)
 
     async def apply(self, change_id: str, changed_by: str,
                     merge: Any) -> tuple[asyncpg.Record, FleetOverrides]:
         """The pending change laid onto the overlay in force, as a new version (merge(overlay, change) -> the new
         overlay, raising to refuse); the value is kept no longer than the overlay needs it (cleared here)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(ENSURE)
-            overlay = _overlay(await conn.fetchrow(CURRENT))
-            change = await conn.fetchrow(ONE_LOCKED, change_id)
+            await conn.execute(ENSURE, self.namespace)
+            overlay = _overlay(await conn.fetchrow(CURRENT, self.namespace))
+            change = await conn.fetchrow(ONE_LOCKED, change_id, self.namespace)
             if change is None or change["status"] != "pending":
                 raise LookupError(change_id)
             new = merge(overlay, change).model_copy(update={"version": overlay.version + 1})
             body = new.model_dump(mode="json", exclude={"version", "changed_at", "changed_by"})
-            await conn.execute(SAVE, new.version, json.dumps(body), changed_by)
-            row = await conn.fetchrow(DECIDE, change_id, "applied", new.version, None)
+            await conn.execute(SAVE, self.namespace, new.version, json.dumps(body), changed_by)
+            row = await conn.fetchrow(DECIDE, change_id, "applied", new.version, None, self.namespace)
             assert row is not None
         await self.publish()
         return row, new
@@ -119,8 +122,8 @@ class FleetConfigStore:
     async def publish(self) -> int:
         """The overlay in force into Redis (after each change, and at start); its version."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(ENSURE)
-            row = await conn.fetchrow(CURRENT)  # the row's lock: one publish at a time, the latest wins
+            await conn.execute(ENSURE, self.namespace)
+            row = await conn.fetchrow(CURRENT, self.namespace)  # the row's lock: one publish at a time, the latest wins
             overlay = _overlay(row)
             await self.redis.set(live_key(self.namespace), overlay.model_dump_json())
         return overlay.version
