@@ -143,6 +143,12 @@ KEYS: tuple[RedisKey, ...] = (
              "string (JSON: the tenant's own expert templates)", "none (rewritten on every change and at start)",
              ("gateway",), "tenant expert templates the edge resolves a request's template from "
              "(moe_core.llm.published_templates)"),
+    RedisKey("control-plane:fleet-config:", "control-plane:fleet-config:<ns>", "control-plane",
+             "string (JSON FleetOverrides: servers, roles, experts, profiles, version)",
+             "none (rewritten on every applied change and at start)",
+             ("planner", "expert-worker", "merger", "research", "critic", "graph-rag", "graph-ingest", "gap-healer",
+              "gateway"), "the fleet configuration changed in the console, read before each message or request "
+             "(moe_core.llm.inference.live)"),
     RedisKey("memory:version:", "memory:version:<ns>:<tenant>", "control-plane", "string counter", "none",
              ("graph-rag",), "a tenant's documents changed (caches keyed by it go stale)"),
     RedisKey("memory:presence:", "memory:presence:<ns>:<tenant>", "control-plane", "string flag", "none",
@@ -166,6 +172,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids
     "fact:", "document:", "approval:", "memory:",  # node ids of a fact's lineage graph (moe_core.audit.fact_lineage)
     "guardrails:", "hnsw:space",  # a simulated guardrail candidate's audit subject; a Chroma collection's metadata
+    "config:",  # a fleet configuration change's audit subject (control_plane.fleet_config)
 })
 
 

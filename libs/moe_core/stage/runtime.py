@@ -81,12 +81,26 @@ def _handlers(stage: Stage, target: Any, res: Resources) -> dict[str, Handler]:
     handlers: dict[str, Handler] = {}
     for consumes in stage.consumes:
         if consumes.when is None or consumes.when(target):
-            handlers[consumes.handler] = getattr(target, consumes.handler)
+            handlers[consumes.handler] = _live(res, getattr(target, consumes.handler))
     if stage.cancel is not None and res.cancels is not None:
         cancels = res.cancels
         then = getattr(target, stage.cancel.handler) if stage.cancel.handler else None
         handlers["<cancel>"] = _on_cancel(cancels.cancel, then)
     return handlers
+
+
+def _live(res: Resources, handler: Handler) -> Handler:
+    """A stage that calls models handles each message with the fleet configuration in force: the console's
+    latest change (moe_core.llm.inference.live), read before the handler runs."""
+    client = res.inference_client
+    if getattr(client, "live", None) is None:  # (a test's own client may have none)
+        return handler
+
+    async def handle(message: Any) -> None:
+        await client.refresh()  # type: ignore[union-attr]
+        await handler(message)
+
+    return handle
 
 
 def _on_cancel(mark: Callable[[str], Awaitable[None]], then: Handler | None) -> Handler:

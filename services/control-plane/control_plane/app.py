@@ -22,6 +22,7 @@ from control_plane.console import mount_console
 from control_plane.console.oidc_settings import OidcSettings
 from control_plane.declaration import SERVICE
 from control_plane.feedback import FeedbackApi
+from control_plane.fleet_config.api import FleetConfigApi
 from control_plane.knowledge.api import KnowledgeApi
 from control_plane.knowledge.graph_api import GraphApi
 from control_plane.memory.api import MemoryApi
@@ -147,9 +148,11 @@ def _parts(settings: ControlPlaneSettings, bus: Bus, keystore: KeyStore | None) 
                  domain_keywords(settings), InferenceConfig.from_settings(settings))
 
 
-def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, templates: TemplatesApi) -> list[APIRouter]:
+def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, templates: TemplatesApi,
+             fleet_config: FleetConfigApi) -> list[APIRouter]:
     stores, bus, gate = p.stores, p.bus, p.gate
     return [api.router for api in (
+        fleet_config,  # /v1/admin/fleet-config: servers, model assignment, client profiles, in force at once
         AdminApi(bus, stores.keys, p.events, gate, p.inference.templates, p.settings.model_map),  # /v1/admin/*
         ConfigApi(p.settings, p.inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
         PolicyApi(p.settings, p.opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last error
@@ -197,13 +200,16 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
                        p.keywords)  # a protected domain's document is held for review (memory.rego)
     templates = TemplatesApi(bus, stores.keys, p.gate, p.inference, p.inference.templates, redis,
                              settings.topic_namespace)
-    routers = _routers(p, graph, audit, memory, templates)
+    fleet_config = FleetConfigApi(bus, stores.keys, p.gate, p.inference, settings.client_profiles, redis,
+                                  settings.topic_namespace, audit.store)
+    routers = _routers(p, graph, audit, memory, templates, fleet_config)
 
     async def start() -> None:
         app.state.key_store = await stores.open()
         await events.start()
         sweeper.start()
         await templates.start()  # every tenant's templates into Redis, where the edge reads them
+        await fleet_config.start()  # the console's configuration changes into Redis, where every stage reads them
 
     async def stop() -> None:
         await sweeper.close()

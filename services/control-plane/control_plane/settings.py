@@ -9,6 +9,7 @@ from control_plane.usage.settle_sweep import SweepSettings
 from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.throttle import ThrottleSettings
 from moe_core.llm.answer_records import AnswerRecordSettings
+from moe_core.llm.client_profiles import ClientProfileSettings
 from moe_core.llm.input_limits import EdgeSettings
 from moe_core.llm.model_map import ModelMapSettings
 from moe_core.runtime.settings import FleetSettings
@@ -20,6 +21,7 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
                            KeyCacheSettings, AnswerRecordSettings,  # the key check's cache, the feedback window
                            EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.llm.input_limits)
                            ModelMapSettings,  # the edge's model map: a key's allowed models are checked with it
+                           ClientProfileSettings,  # MOE_CLIENT_PROFILES: the defaults the console's changes overlay
                            FleetSettings):  # MemorySettings: tenant documents (control_plane.memory.api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import template_select, tenant_metrics
 from gateway.accounts import Accounts
 from gateway.chat import ChatService
-from gateway.client_profiles import client_headers
+from gateway.client_profiles import LiveProfiles, client_headers
 from gateway.declaration import SERVICE
 from gateway.deps import Edge
 from gateway.feedback import AnswerRecorder
@@ -129,7 +129,8 @@ def _chat(settings: GatewaySettings, bus: Bus, redis: Any, pending: Pending, ans
     images = ImageIntake(settings, InferenceConfig.from_settings(settings), ImageStore(redis, settings.topic_namespace))
     return images, ChatService(settings, bus, pending, exact=exact, on_local_answer=answers.record_quietly,
                                metering=accounts.metering, images=images,
-                               templates=template_select.load(settings, redis))
+                               templates=template_select.load(settings, redis),
+                               profiles=LiveProfiles(settings.client_profiles, redis, settings.topic_namespace))
 
 
 def render_error(request: Request, error: OpenAIError) -> JSONResponse:

@@ -61,7 +61,8 @@ class ChatService:
     def __init__(self, settings: GatewaySettings, bus: Bus, pending: Pending, *, exact: ExactAnswers | None = None,
                  on_local_answer: Callable[[Answer], Awaitable[None]] | None = None,
                  metering: Metering | None = None, images: ImageIntake | None = None,
-                 templates: template_select.EdgeTemplates) -> None:
+                 templates: template_select.EdgeTemplates,
+                 profiles: client_profiles.LiveProfiles | None = None) -> None:
         """exact: answer exact repeats of cached questions from Redis; on_local_answer: what happens to such
         an answer besides the client (recorded for feedback), before the client sees it; metering: the
         key's limits and budgets (reserved here, settled on the Answer). images: checks and stores a request's
@@ -76,6 +77,7 @@ class ChatService:
         self._background: set[asyncio.Task[None]] = set()
         self.streams: StreamRegistry | None = None  # resumable streams (gateway.resume): Cancel waits its grace
         self.templates = templates
+        self.profiles = profiles  # the client profiles with the console's changes (None: the settings' only)
         # the tenants' input rules, read here only to keep an exact repeat from stepping around them (_may_repeat)
         self.guard = GuardrailBook.from_settings(settings)
         self.classes = ClassFile(settings.classes_path())  # a key's class, the client's header (declared_class)
@@ -97,7 +99,8 @@ class ChatService:
             raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
         mode, model_id, named = found
         key = current_key.get()  # the verified key of this request (moe_core.access.request_auth)
-        profile = client_profiles.choose(self.settings.client_profiles, key)  # per-client defaults
+        profiles = await self.profiles.current() if self.profiles else self.settings.client_profiles
+        profile = client_profiles.choose(profiles, key)  # per-client defaults
         if profile is not None and profile.mode and model_id not in MODES and named is None:  # a client's own id
             mode = profile.mode
         fallback = (key.default_template if key else None) or (profile.template if profile else None)

@@ -21,55 +21,37 @@ User-Agent (Claude Code sends `claude-cli/…`), else none. What a profile chang
 from __future__ import annotations
 
 from contextvars import ContextVar
-from fnmatch import fnmatchcase
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moe_core.access.keystore import ApiKey
 from moe_core.contracts import GenerationParams
-from moe_core.llm.modes import FORCE_THINK_MODES, MODES
+from moe_core.llm.client_profiles import ClientProfile, check_profiles
+from moe_core.llm.inference.live import LiveOverrides, merged_profiles
+from moe_core.llm.modes import FORCE_THINK_MODES
 from moe_core.runtime.openai_error import OpenAIError
 
+__all__ = ["PROFILE_HEADER", "ClientProfile", "LiveProfiles", "capped", "check_profiles", "choose", "client_headers",
+           "token_cap"]
+
 PROFILE_HEADER = "x-moe-profile"
-TOKENS = Field(default=None, ge=1, le=32768)
 
+class LiveProfiles:
+    """The profiles in force: MOE_CLIENT_PROFILES with the console's changes laid over them (by name; read from
+    Redis before each request, moe_core.llm.inference.live), so a profile edited in the console applies to the
+    next request."""
 
-class ClientProfile(BaseModel):
-    """One client's defaults (see the module's docstring)."""
+    def __init__(self, defaults: list[ClientProfile], redis: Redis, namespace: str) -> None:
+        self.defaults = defaults
+        self.live = LiveOverrides(redis, namespace)
+        self.profiles = list(defaults)
 
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
-    user_agents: list[str] = Field(default_factory=list, description="User-Agent patterns (shell wildcards)")
-    keys: list[str] = Field(default_factory=list, description="API key ids or names that use this profile")
-    mode: str | None = None
-    template: str | None = Field(default=None, min_length=1)
-    max_tokens: int | None = TOKENS
-    tool_max_tokens: int | None = TOKENS
-    reasoning_max_tokens: int | None = TOKENS
-    reasoning_format: Literal["reasoning_content", "think", "none"] | None = None
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, value: str | None) -> str | None:
-        if value is not None and value not in MODES:
-            raise ValueError(f"{value!r} is not a mode ({', '.join(MODES)})")
-        return value
-
-    def for_key(self, key: ApiKey) -> bool:
-        return key.id in self.keys or key.name in self.keys
-
-    def for_user_agent(self, user_agent: str) -> bool:
-        return any(fnmatchcase(user_agent, pattern) for pattern in self.user_agents)
-
-
-def check_profiles(value: list[ClientProfile]) -> list[ClientProfile]:
-    names = [p.name for p in value]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate is not None:
-        raise ValueError(f"client_profiles: the name {duplicate!r} is used twice")
-    return value
+    async def current(self) -> list[ClientProfile]:
+        found = await self.live.changed()
+        if found is not None:
+            self.profiles = merged_profiles(self.defaults, found)
+        return self.profiles
 
 
 # (the X-MOE-Profile header, the User-Agent) of the request being handled; set by ClientHeaders.

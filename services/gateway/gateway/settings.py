@@ -2,14 +2,14 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from gateway.client_profiles import ClientProfile, check_profiles
 from moe_core.access.keystore import KeyCacheSettings
 from moe_core.access.limits import ModelPrice
 from moe_core.access.throttle import ThrottleSettings
 from moe_core.llm.answer_records import AnswerRecordSettings
+from moe_core.llm.client_profiles import ClientProfileSettings
 from moe_core.llm.housekeeping import HousekeepingSwitch
 from moe_core.llm.input_limits.settings import EdgeSettings
 from moe_core.llm.model_map import DEFAULT_MODEL_MAP, ModelMapSettings
@@ -23,6 +23,7 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
                       EdgeSettings,  # EdgeSettings: limits at the edge
                       ModelMapSettings,  # client model ids -> modes (the control plane checks keys with it)
                       DataClassSettings,  # a key's data class and the client's x-moe-data-class header
+                      ClientProfileSettings,  # MOE_CLIENT_PROFILES (the console may change them: LiveProfiles)
                       FleetSettings):
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
@@ -69,21 +70,12 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
     )
     exact_cache: bool = Field(default=True, description="Answer exact repeats of cached questions here, from Redis "
                                                         "(written by the planner's semantic cache), with no hop")
-    client_profiles: list[ClientProfile] = Field(
-        default_factory=list, description="Client profiles (gateway.client_profiles), JSON array: per-client "
-        'defaults chosen by X-MOE-Profile, the key or the User-Agent, e.g. [{"name": "claude-code", "user_agents": '
-        '["claude-cli/*"], "mode": "moe-orchestrator-agent-orchestrated"}]')
     tool_max_tokens: int = Field(default=8192, ge=1, le=32768, description="Cap on the answer's tokens of a "
                                  "request with tools (a client profile may set its own)")
     reasoning_max_tokens: int = Field(default=16384, ge=1, le=32768, description="Cap on the answer's tokens in a "
                                       "mode that forces the thinking step (a client profile may set its own)")
     responses_ttl_s: int = Field(default=7 * 86400, ge=60, description="How long stored Responses API "
                                                                      "responses (previous_response_id) live")
-
-    @field_validator("client_profiles")
-    @classmethod
-    def _client_profiles(cls, value: list[ClientProfile]) -> list[ClientProfile]:
-        return check_profiles(value)
 
 
 SEED_DEFAULTS = (

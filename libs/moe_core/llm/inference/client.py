@@ -22,6 +22,7 @@ from moe_core.llm.inference import protocols
 from moe_core.llm.inference import tools as tool_wire
 from moe_core.llm.inference.config import InferenceConfig, InferenceServer, ModelRef
 from moe_core.llm.inference.fleet import InferenceFleet, Slot, order_servers
+from moe_core.llm.inference.live import LiveOverrides
 from moe_core.llm.token_budget import BudgetExhausted, TokenBudgets, prompt_bound
 from moe_core.runtime import replay
 from moe_core.runtime.inference_errors import InferenceError, http_kind
@@ -79,8 +80,11 @@ class InferenceClient:
     budgets: the requests' token budgets (Redis); every call of a request that has one holds its bound first."""
 
     def __init__(self, config: InferenceConfig, http: httpx.AsyncClient | None = None,
-                 fleet: InferenceFleet | None = None, budgets: TokenBudgets | None = None) -> None:
+                 fleet: InferenceFleet | None = None, budgets: TokenBudgets | None = None,
+                 live: LiveOverrides | None = None) -> None:
         self.config = config
+        self.base = config  # the environment's; `live`: the console's overlay on it (moe_core.llm.inference.live)
+        self.live = live
         self.fleet = fleet
         self.budgets = budgets
         self._http = http or default_http()
@@ -96,12 +100,28 @@ class InferenceClient:
                                    affinity_ttl_s=settings.inference_affinity_ttl_s,
                                    heartbeat_s=settings.inference_heartbeat_s)
             held = TokenBudgets(redis, settings.topic_namespace) if budgets else None
-        return cls(InferenceConfig.from_settings(settings), fleet=fleet, budgets=held)
+        live = LiveOverrides(redis, settings.topic_namespace) if redis is not None else None
+        return cls(InferenceConfig.from_settings(settings), fleet=fleet, budgets=held, live=live)
+
+    async def refresh(self) -> int | None:
+        """The console's overlay, if it changed, laid over the environment's configuration (a stage calls this
+        before each message); the overlay's version in force (None: no overlay reader)."""
+        if self.live is None:
+            return None
+        found = await self.live.changed()
+        if found is not None:
+            try:
+                self.config = self.base.with_overrides(found)
+            except ValueError as exc:  # (the control plane validates; a hand-written key may not be)
+                log.error("fleet configuration version %d not applied: %s", found.version, exc)
+            else:
+                log.info("fleet configuration version %d in force (by %s)", found.version, found.changed_by)
+        return self.live.current.version
 
     async def run_heartbeat(self) -> None:
         """Poll every configured server for health and loaded models (runs until cancelled)."""
         if self.fleet is not None:
-            await self.fleet.run_heartbeat(self.config.servers, self._http)
+            await self.fleet.run_heartbeat(lambda: self.config.servers, self._http)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
+from moe_core.llm.inference.live import FleetOverrides, merged_servers
 from moe_core.llm.inference.servers import InferenceServer, ModelRef
 from moe_core.runtime.inference_errors import InferenceError
 from moe_core.runtime.settings import FleetSettings
@@ -64,6 +65,16 @@ class InferenceConfig(BaseModel):
         templates = load_templates(settings.expert_templates_file, servers, settings.named_templates)
         return cls(servers=servers, roles=roles, experts=experts, templates=templates,
                    tier_boundary_b=settings.expert_tier_boundary_b)
+
+    def with_overrides(self, over: FleetOverrides) -> InferenceConfig:
+        """This (the environment's) configuration with the console's overlay (moe_core.llm.inference.live): servers
+        replaced, removed or added by name, a role's or a category's models replaced; every tier resolved again."""
+        servers = merged_servers(self.servers, over)
+        if not servers:
+            raise ValueError("the overlay leaves no inference server")
+        return InferenceConfig(servers=servers, roles={**self.roles, **over.roles},
+                               experts={**self.experts, **over.experts}, templates=self.templates,
+                               tier_boundary_b=self.tier_boundary_b)
 
     def template(self, name: str | ExpertTemplate | None) -> ExpertTemplate | None:
         """The named template (None without a name); InferenceError when this service does not know it. A

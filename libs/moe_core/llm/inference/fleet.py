@@ -29,7 +29,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,9 +192,10 @@ class InferenceFleet:
             await self.redis.delete(f"{self.prefix}:down:{server.name}")
         return view
 
-    async def run_heartbeat(self, servers: list[InferenceServer], http: httpx.AsyncClient) -> None:
+    async def run_heartbeat(self, servers: Callable[[], list[InferenceServer]], http: httpx.AsyncClient) -> None:
+        """servers: the servers in force at each beat (the console may add or remove one)."""
         while True:
-            await asyncio.gather(*(self._beat_safely(s, http) for s in servers))
+            await asyncio.gather(*(self._beat_safely(s, http) for s in servers()))
             await asyncio.sleep(self.heartbeat_s)
 
     async def _beat_safely(self, server: InferenceServer, http: httpx.AsyncClient) -> None:

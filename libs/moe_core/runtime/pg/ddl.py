@@ -235,6 +235,39 @@ CREATE TABLE IF NOT EXISTS guardrail_proposals (
 );
 """
 
+# The fleet configuration changed in the console or the admin API (control_plane.fleet_config): every proposed
+# change (who, what, before and after, the approvals the policy asked for, the version it made) and the overlay in
+# force, one row per fleet (MOE_TOPIC_NAMESPACE), with its version (moe_core.llm.inference.live). The environment
+# stays the default at start.
+FLEET_CONFIG = """
+CREATE TABLE IF NOT EXISTS fleet_config (
+    namespace   text        PRIMARY KEY,
+    version     integer     NOT NULL,
+    overlay     jsonb       NOT NULL,
+    changed_at  timestamptz NOT NULL DEFAULT now(),
+    changed_by  text        NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fleet_config_changes (
+    id                  text        PRIMARY KEY,
+    namespace           text        NOT NULL,
+    section             text        NOT NULL CHECK (section IN ('servers', 'roles', 'experts', 'profiles')),
+    name                text        NOT NULL,
+    value               jsonb,
+    before_shown        jsonb,
+    after_shown         jsonb,
+    status              text        NOT NULL CHECK (status IN ('pending', 'applied', 'rejected')),
+    approvals_required  integer     NOT NULL DEFAULT 0,
+    approvals           jsonb       NOT NULL DEFAULT '[]',
+    proposed_by         text        NOT NULL,
+    proposed_key        text        NOT NULL,
+    reason              text        NOT NULL DEFAULT '',
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    decided_at          timestamptz,
+    version             integer
+);
+CREATE INDEX IF NOT EXISTS fleet_config_changes_created ON fleet_config_changes (namespace, created_at DESC);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
     Migration("key-roles", (), KEY_ROLES),
@@ -247,4 +280,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("expert-templates", ("expert_templates",), EXPERT_TEMPLATES),
     Migration("principal-kind", (), PRINCIPAL_KIND),
     Migration("guardrail-changes", ("guardrail_simulations", "guardrail_proposals"), GUARDRAIL_CHANGES),
+    Migration("fleet-config", ("fleet_config", "fleet_config_changes"), FLEET_CONFIG),
 )

@@ -62,6 +62,11 @@ TABLES: tuple[PgTable, ...] = (
     PgTable("expert_templates", ADMIN, uses((ADMIN, MANAGE)),
             "expert templates a tenant admin made (moe_core.llm.tenant_templates): tenant, name, models, "
             "who changed it"),
+    PgTable("fleet_config", ADMIN, uses((ADMIN, WRITE)),
+            "the fleet configuration changed in the console (servers, model assignment, client profiles): the "
+            "overlay in force and its version"),
+    PgTable("fleet_config_changes", ADMIN, uses((ADMIN, WRITE)),
+            "every proposed configuration change: who, what, before and after, approvals, the version it made"),
     PgTable("api_keys_resolved", ADMIN, uses((ADMIN, READ), (EDGE, READ), (TOOLS, READ), (RECORDER, READ)),
             "a key with its tenants' limits and state (what a key check reads)", view=True),
     PgTable("key_principals", ADMIN, uses((ADMIN, READ), (EDGE, READ), (TOOLS, READ), (RECORDER, READ)),

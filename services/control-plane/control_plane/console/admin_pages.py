@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
+from control_plane.console.config_pages import ConfigPages
 from control_plane.console.core import ConsoleCore
 from control_plane.console.sessions import Session
 
@@ -19,7 +20,7 @@ class AdminPages:
         self.core = core
         core.page("/healer", self.healer)
         core.page("/tool-calls", self.tool_calls)
-        core.page("/config", self.config)
+        ConfigPages(core)  # /config: the live configuration, edited (control_plane.console.config_pages)
 
     async def healer(self, request: Request, s: Session) -> Response:
         runs = (await self.core.api.call(s.token, "GET", "/v1/admin/graph-runs", params={"limit": 100}))["data"]
@@ -32,7 +33,3 @@ class AdminPages:
         shown = [c for c in calls if not tool or c["tool"] == tool]
         return self.core.render(request, "tool_calls.html", s, calls=shown, tool=tool,
                                 tools=sorted({str(c["tool"]) for c in calls if c["tool"]}))
-
-    async def config(self, request: Request, s: Session) -> Response:
-        found = await self.core.api.call(s.token, "GET", "/v1/admin/config")
-        return self.core.render(request, "config.html", s, config=found)
