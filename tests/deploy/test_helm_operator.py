@@ -121,7 +121,7 @@ def test_extra_env_volumes_and_scheduling(docs: list[dict[str, Any]]) -> None:
 
 
 def test_opa_admits_its_token_and_its_callers_only(docs: list[dict[str, Any]]) -> None:
-    callers = {f"moe-{n}" for n in ("control-plane", "graph-ingest", "gap-healer")}
+    callers = {f"moe-{n}" for n in ("control-plane", "graph-ingest", "gap-healer", "planner")}
     assert callers == {f"moe-{s.name}" for s in registry.FLEET if "MOE_OPA_URL" in s.deploy.compose_env}
     for name, dep in kind(docs, "Deployment").items():
         env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}

@@ -55,10 +55,10 @@ def test_client_kwargs_carry_the_principal_and_a_sasl_protocol_needs_one() -> No
     settings = FleetSettings(kafka_bootstrap="k:9092", kafka_security_protocol="SASL_PLAINTEXT",
                              kafka_username="planner", kafka_password=SecretStr("pw"))
     kwargs = client_kwargs(settings)
-    assert kwargs["bootstrap_servers"] == "k:9092"
+    assert kwargs["bootstrap_servers"] == ["k:9092"]
     assert (kwargs["security_protocol"], kwargs["sasl_mechanism"]) == ("SASL_PLAINTEXT", "SCRAM-SHA-512")
     assert (kwargs["sasl_plain_username"], kwargs["sasl_plain_password"]) == ("planner", "pw")
     plaintext = FleetSettings(kafka_bootstrap="k:9092", kafka_security_protocol="PLAINTEXT")
-    assert client_kwargs(plaintext, bootstrap="other:1") == {"bootstrap_servers": "other:1"}
+    assert client_kwargs(plaintext, bootstrap="other:1") == {"bootstrap_servers": ["other:1"]}
     with pytest.raises(ValidationError, match="MOE_KAFKA_USERNAME"):
         FleetSettings(kafka_security_protocol="SASL_SSL", kafka_username="", kafka_password=SecretStr(""))

@@ -172,6 +172,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids
     "fact:", "document:", "approval:", "memory:",  # node ids of a fact's lineage graph (moe_core.audit.fact_lineage)
     "guardrails:", "hnsw:space",  # a simulated guardrail candidate's audit subject; a Chroma collection's metadata
+    "guardrails-simulation:", "guardrails-proposal:",  # a guardrail simulation's and proposal's audit subjects
     "config:",  # a fleet configuration change's audit subject (control_plane.fleet_config)
 })
 
