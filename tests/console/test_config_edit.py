@@ -124,3 +124,6 @@ def _change_in_the_console(browser: webdriver.Chrome, base: str, proposer: str, 
     assert f"{FLEET_MODEL}@{SERVER}" in row and "console" in row
     assert secret not in browser.page_source
     browser.save_screenshot(str(shots / "config-changed.png"))
+    browser.get(f"{base}/console/fleet")  # the Servers page lists the servers in force, the console's too
+    _wait(browser, lambda b: b.find_elements(By.ID, "fleet") or "Inference servers" in b.page_source, "the page")
+    assert SERVER in browser.page_source and url in browser.page_source and secret not in browser.page_source

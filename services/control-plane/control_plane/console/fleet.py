@@ -26,6 +26,7 @@ from control_plane.console.core import ConsoleCore
 from control_plane.console.sessions import Session
 from moe_core.llm.inference.config import InferenceConfig, InferenceServer
 from moe_core.llm.inference.fleet import InferenceFleet, probe
+from moe_core.llm.inference.live import LiveOverrides
 from moe_core.llm.switches import Kind, Switches, expert_member
 from moe_core.llm.tool_switches import read_catalog
 from moe_core.runtime.bus import Bus
@@ -53,8 +54,15 @@ class FleetPage:
         core.page("/fleet/experts/{category}/{model}", self.switch_expert, "POST")
         core.page("/fleet/tools/{name}", self.switch_tool, "POST")
 
+    async def config(self) -> InferenceConfig:
+        """The servers and experts in force: the environment's with the Configuration page's changes
+        (moe_core.llm.inference.live), as the stages use them."""
+        live = LiveOverrides(self.redis, self.namespace)
+        await live.changed()
+        return InferenceConfig.from_settings(self.settings).with_overrides(live.current)
+
     async def fleet(self, request: Request, s: Session, *, status: int = 200, error: str | None = None) -> Response:
-        config = InferenceConfig.from_settings(self.settings)
+        config = await self.config()
         views = await InferenceFleet(self.redis, self.namespace).views(config.servers)
         off_servers, off_experts = await self.switches.disabled("server"), await self.switches.disabled("expert")
         off_tools = await self.switches.disabled("tool")
@@ -74,13 +82,13 @@ class FleetPage:
 
     async def switch_server(self, request: Request, s: Session) -> Response:
         name = request.path_params["name"]
-        if name not in {srv.name for srv in InferenceConfig.from_settings(self.settings).servers}:
+        if name not in {srv.name for srv in (await self.config()).servers}:
             return await self.fleet(request, s, status=404, error=f"No configured inference server '{name}'.")
         return await self._switch(request, s, "server", name, {"server": name})
 
     async def switch_expert(self, request: Request, s: Session) -> Response:
         category, model = request.path_params["category"], request.path_params["model"]
-        models = [ref.model for ref in InferenceConfig.from_settings(self.settings).experts.get(category, [])]
+        models = [ref.model for ref in (await self.config()).experts.get(category, [])]
         if model not in models:
             return await self.fleet(request, s, status=404, error=f"No expert model '{model}' in '{category}'.")
         enable = str((await request.form()).get("enabled")) == "true"
