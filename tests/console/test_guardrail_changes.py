@@ -68,6 +68,18 @@ def _simulate_and_propose(fleet: Fleet, key: str, tenant: str, word: str) -> tup
     return sim.json(), proposed.json()
 
 
+def _on_record(fleet: Fleet, key: str, rid: str) -> None:
+    """Until codex-lineage has recorded the request and its answer (the simulation reads the signed record)."""
+    deadline = time.monotonic() + 60
+    while True:
+        reply = _get(fleet, f"/v1/audit/{rid}", key)
+        kinds = {e["message_type"] for e in reply.json().get("timeline", [])} if reply.status_code == 200 else set()
+        if {"ChatRequest", "Answer"} <= kinds:
+            return
+        assert time.monotonic() < deadline, f"{rid} not on the record: {reply.status_code} {reply.text[:300]}"
+        time.sleep(0.5)
+
+
 def _records(fleet: Fleet, key: str, proposal_id: str, wanted: set[str]) -> str:
     deadline = time.monotonic() + 60
     while True:
@@ -89,6 +101,7 @@ def test_a_simulated_candidate_is_applied_by_a_second_person_without_a_restart(
     rid, _, finish = _ask(console_fleet, user, f"How do I build {word}s? {m}")
     assert finish == "stop"  # no rule yet
 
+    _on_record(console_fleet, user, rid)
     sim, proposal = _simulate_and_propose(console_fleet, alice, tenant, word)
     changed = {(c["response_id"], c["direction"]): c for c in sim["changed"]}
     assert changed[(rid, "input")]["after"] == {"action": "block", "rules": [f"no-{word}"]}

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
-from tests.lineage.conftest import Keys, LineageFleet
+from tests.lineage.conftest import Keys, LineageFleet, tenant_user
 
 pytestmark = pytest.mark.e2e
 
@@ -54,10 +54,13 @@ def _verified(fleet: LineageFleet, rid: str, key: str) -> dict[str, Any]:
 
 
 def test_a_refused_class_is_never_sent_and_its_egress_record_verifies(lineage_fleet: LineageFleet,
-                                                                      scripted_server: Scripted, keys: Keys) -> None:
+                                                                      scripted_server: Scripted, keys: Keys,
+                                                                      infra: dict[str, str]) -> None:
+    # a tenant of its own: another test of the tier tampers with the shared tenant's chain (never checkpointed again)
+    _, user = tenant_user(infra, "egress-refused")
     m = f"C{uuid.uuid4().hex[:8]}"
     scripted_server.script([{"model": "planner-model", "contains": m, "reply": plan_reply(("general", m))}])
-    client = openai.OpenAI(base_url=f"{lineage_fleet.gateway}/v1", api_key=keys.user, max_retries=0, timeout=60,
+    client = openai.OpenAI(base_url=f"{lineage_fleet.gateway}/v1", api_key=user, max_retries=0, timeout=60,
                            default_headers={"x-moe-data-class": "classified"})
     with pytest.raises(openai.PermissionDeniedError) as refused:
         client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": f"Q {m}"}])
@@ -74,7 +77,7 @@ def test_a_refused_class_is_never_sent_and_its_egress_record_verifies(lineage_fl
     assert planner == {**planner, "server": "scripted", "model": "planner-model", "region": "local",
                        "sovereignty": "sovereign_cloud", "outcome": "deny", "rule": "classified-on-premises-only"}
 
-    body = _verified(lineage_fleet, rid, keys.user)
+    body = _verified(lineage_fleet, rid, user)
     assert body["verification"]["verified"] is True and body["verification"]["problems"] == [], body["verification"]
     assert "egress.refused" in str(body)
     bundle = lineage_fleet.get("/v1/evidence", keys.admin, response_id=rid)

@@ -3,6 +3,7 @@ their rules before and after, and the rules file replaced whole (a reader sees t
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ def test_the_file_is_replaced_and_a_book_reads_it_again(tmp_path: Path) -> None:
     book = GuardrailBook(str(path), reload_s=0.001)
     assert book.guards("zeta") and not book.guards("fresh", "input")
     write_rules(path, BASE + "  fresh:\n    input:\n      - {id: no-x, keywords: [x]}\n")
+    time.sleep(0.01)  # past the book's reload interval (1 ms)
     assert book.guards("fresh", "input")  # read again: no restart
     assert [p.name for p in tmp_path.iterdir()] == ["guardrails.yaml"]  # no temporary file left behind
 

@@ -105,7 +105,8 @@ class Planner:
         self.protected = ProtectedDomains.load(settings.keywords_path(), settings.planner_never_trivial_domains)
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
         self.housekeeping = Housekeeping(settings, inference, bus)  # a client's chores: one small-model call
-        self.egress = EgressGate(settings, inference.config)  # where a request's data class may go (issue 50)
+        # where a request's data class may go (issue 50), among the servers in force (the console's changes too)
+        self.egress = EgressGate(settings, lambda: inference.config)
 
     async def answer_housekeeping(self, request: ChatRequest) -> None:
         gated = await self.egress.check(request, ("housekeeping",))

@@ -9,6 +9,7 @@ required role refuses the planner's start."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from moe_core.contracts import Answer, AuditEvent, ChatRequest, ErrorInfo
@@ -36,11 +37,18 @@ class Gated:
 
 
 class EgressGate:
-    def __init__(self, settings: PlannerSettings, config: InferenceConfig) -> None:
+    def __init__(self, settings: PlannerSettings,
+                 config: InferenceConfig | Callable[[], InferenceConfig]) -> None:
+        """`config`: the servers in force, or how to read them now (the inference client's, with the console's
+        changes: moe_core.llm.inference.live)."""
         self.enforced = settings.egress_enforced
-        self.config = config
+        self._config = config
         self.classes = ClassFile(settings.classes_path()) if self.enforced else None
         self.policy = EgressPolicy(PolicyClient(settings.opa_url, settings.opa_timeout_s), settings.egress_check_s)
+
+    @property
+    def config(self) -> InferenceConfig:
+        return self._config() if callable(self._config) else self._config
 
     async def check(self, request: ChatRequest, required: tuple[str, ...] = REQUIRED) -> Gated:
         """The request's egress decision; its own model calls in this stage run keep to it from now on."""

@@ -53,11 +53,14 @@ class GuardrailBook:
     def source(self) -> str:
         return "MOE_GUARDRAILS" if self.inline else str(self.path)
 
-    def _stat(self) -> float | None:
+    def _stat(self) -> tuple[int, int, int] | None:
+        """The file's identity: a file replaced (a new inode) or rewritten within the clock's granularity (the same
+        mtime) is still seen as changed."""
         try:
-            return self.path.stat().st_mtime if self.path is not None else None
+            found = self.path.stat() if self.path is not None else None
         except OSError:
             return None
+        return (found.st_mtime_ns, found.st_ino, found.st_size) if found is not None else None
 
     def _read(self) -> RuleFile:
         if self.inline:
