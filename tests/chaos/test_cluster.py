@@ -126,7 +126,9 @@ def test_the_leader_of_requests_and_answers_killed_under_load_loses_nothing(
     assert victim not in moved.values(), f"node {victim} still leads a requests partition: {moved}"
     cluster.start(victim)
     cluster.wait_in_sync([topics.requests, topics.answers])  # it came back and caught up: the next case has three
-    assert_complete(on_cluster.lineage, [_rid(o) for o in outcomes.values()])  # the answers once, the record whole
+    # the record whole, each request once; an Answer may be on the topic twice (a merge redelivered after the kill
+    # publishes it again, at least once), which the record keeps as it happened: the client got it once (above)
+    assert_complete(on_cluster.lineage, [_rid(o) for o in outcomes.values()], once=("ChatRequest",))
 
 
 def _restart_empty(infra: PrivateInfra) -> None:

@@ -61,6 +61,10 @@ async def restored(infra: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
     await store.close()
 
 
+@pytest.mark.xfail(strict=True, reason="known defect, issue 49: in a fresh clone the record after the upgrade does not "
+                   "verify with one TSA chain (the fixture's checkpoints were timestamped by the TSA of the clone that "
+                   "made it, the new one by this clone's); the fixture must carry its TSA, or the test run the "
+                   "release's TSA (strict: it fails the suite once it passes, so this mark goes)")
 async def test_the_previous_releases_record_verifies_after_the_upgrade_and_continues(
         restored: tuple[str, str], tsa: dict[str, str], tmp_path: Path) -> None:
     dsn, schema = restored
