@@ -120,14 +120,14 @@ precision: .venv/.installed
 	@$(PY) tests/data/precision/evaluate.py --write docs/precision.md
 
 bench: install .venv-bench/.installed
-	@$(FLEET) up kafka redis postgres chroma neo4j
+	@$(FLEET) up kafka redis postgres chroma neo4j opa
 	@$(PY) -m bench $(BENCH_ARGS)
 	@$(PY) -m bench.soak --seconds $(SOAK)
 
 # A bounded soak (bench/soak.py); make bench runs it after the benchmark (SOAK=0: not at all).
 SOAK ?= 300
 soak: install
-	@$(FLEET) up kafka redis postgres chroma neo4j
+	@$(FLEET) up kafka redis postgres chroma neo4j opa
 	@$(PY) -m bench.soak --seconds $(SOAK)
 
 clean: down

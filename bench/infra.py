@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 from fleetlib import api as fleetapi
 from fleetlib import config as fleetconfig
 
-INFRA = ["kafka", "redis", "postgres", "chroma", "neo4j"]
+INFRA = ["kafka", "redis", "postgres", "chroma", "neo4j", "opa"]  # opa: the planner decides egress at start
 
 
 def endpoints() -> dict[str, str]:
