@@ -12,7 +12,10 @@ the old entries; today's checkpoint (today's TSA) covers the whole chain, and ev
 with the auditor's keyring of TSA roots (the release's authority's and today's: docs/audit.md), while today's root
 alone does not verify the release's timestamps; nothing is lost or recorded twice.
 What it does not do: the messages go to the store in-process (as codex-lineage's consumer hands them over), not
-through a broker; only the audit schema is in the dump (the fleet store's tables are remade by the migrations)."""
+through a broker; only the audit schema is in the dump (the fleet store's tables are remade by the migrations).
+Through the running codex-lineage they would not be recorded at all: the release did not sign what it published
+(producer signatures came later), and today's codex-lineage dead-letters unsigned messages; the second test pins
+that, and docs/upgrade.md has the operator drain the topics before such an upgrade."""
 
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
 from moe_core.contracts import Topics
+from moe_core.runtime.producer_signing import ProducerRefused, ProducerVerifier
+from moe_core.stage import producers
 from tests.support.upgrade.make_fixture import SCHEMA_PLACEHOLDER, pg_tool
 
 pytestmark = pytest.mark.infra
@@ -107,6 +112,19 @@ async def test_the_previous_releases_record_verifies_after_the_upgrade_and_conti
         assert {(r["topic"], r["offset"]) for r in after[9:]} == {(m["topic"], m["offset"]) for m in lines}
     finally:
         await store.close()
+
+
+def test_the_previous_releases_messages_are_unsigned_and_todays_codex_lineage_refuses_them(tmp_path: Path) -> None:
+    """The check codex-lineage's recorder makes on every Kafka record (Recorder.parse) with a fleet's producer keys:
+    each message the release left on the topics is refused as unsigned (dead-lettered, never recorded), so an
+    upgrade from it must find the topics drained (docs/upgrade.md), or those requests' records stay incomplete."""
+    producers.generate(tmp_path)
+    verifier = ProducerVerifier.from_file(str(tmp_path / producers.LIST), Topics.for_namespace("moe"))
+    lines = [json.loads(line) for line in (FIXTURE / "messages.jsonl").read_text().splitlines()]
+    for m in lines:
+        with pytest.raises(ProducerRefused) as refused:
+            verifier.check(m["topic"], m["key"].encode(), m["value"].encode(), m["headers"])
+        assert refused.value.reason == "unsigned", (m["topic"], m["offset"], str(refused.value))
 
 
 def _read(message: dict[str, Any]) -> Any:
