@@ -22,6 +22,7 @@ from moe_audit_verify.format import canonical
 from moe_audit_verify.published import read_published
 from moe_audit_verify.segment import Trust
 from moe_audit_verify.timestamps import TsaChain
+from moe_audit_verify.witnessed import note_problem
 from moe_core.audit.checkpoints import ChainBroken, checkpoint
 from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.signer import Signer
@@ -73,7 +74,7 @@ async def test_a_rolled_back_tenant_continues_under_a_new_log_and_the_fork_stays
 
     body = await cut_over(store, settings, SIGNER, "acme", "restored from the backup of 12:00 (incident 7)")
     assert (body["rolled_back"]["from_seq"], body["rolled_back"]["to_seq"]) == (3, 4)
-    assert (body["from_origin"], body["origin"]) == ("moe-fleet/audit/acme", "moe-fleet/audit/acme/log-2")
+    assert (body["from_origin"], body["origin"]) == ("moe-fleet/audit/acme", "moe-fleet/audit/log-2/acme")
     line = json.loads(path.read_text().splitlines()[-1])
     assert line["cutover"] == body and SIGNER.public.verifies(canonical(body).encode(), line["signature"])
     assert path.read_text().startswith(published)  # appended: the rolled-back stretch's checkpoints stay as they were
@@ -81,10 +82,13 @@ async def test_a_rolled_back_tenant_continues_under_a_new_log_and_the_fork_stays
         await cut_over(store, settings, SIGNER, "acme", "again")
 
     restarted = anchoring_for(settings, None, SIGNER)  # codex-lineage started again: it reads the cut-over
-    assert restarted.origin("acme") == "moe-fleet/audit/acme/log-2" and "acme" not in restarted.published
+    assert restarted.origin("acme") == "moe-fleet/audit/log-2/acme" and "acme" not in restarted.published
     made = await checkpoint(store, "acme", restarted)
-    assert made is not None and made.size == 5 and made.body["origin"] == "moe-fleet/audit/acme/log-2"
+    assert made is not None and made.size == 5 and made.body["origin"] == "moe-fleet/audit/log-2/acme"
     trust = Trust(SIGNER.public, TsaChain(Path(tsa["chain"]).read_bytes()))
+    # its note is signed by the new log's note key (named moe-fleet/audit/log-2), as the offline verifier reads it
+    assert note_problem(made, trust, None, "acme") is None
+    assert restarted.note_key_of("acme").name == "moe-fleet/audit/log-2"
     assert (await store.verify(after, trust))["verified"] is True
     assert (await store.verify(before, trust))["verified"] is True  # what the restore kept verifies as before
     found, unreadable = read_published(path, "acme")  # the verifier reads the file: the cut-over is no finding

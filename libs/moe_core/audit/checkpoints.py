@@ -51,9 +51,16 @@ class Anchoring:
     def note_key(self) -> NoteKey:
         return NoteKey(self.log_name, ED25519, self.signer.public.raw)
 
-    def note(self, text: bytes) -> str:
-        """`text` as a signed note of codex-lineage's key (the same Ed25519 key, named `log_name`)."""
-        return text.decode() + "\n" + signature_line(self.log_name, self.note_key, self.signer.sign_raw(text))
+    def note_key_of(self, tenant: str) -> NoteKey:
+        """The note key of the tenant's log: named `log_name`, or after a cut-over the new log's name (its origin
+        without the tenant)."""
+        return NoteKey(self.origin(tenant).removesuffix(f"/{tenant}"), ED25519, self.signer.public.raw)
+
+    def note(self, text: bytes, tenant: str | None = None) -> str:
+        """`text` as a signed note of codex-lineage's key (the same Ed25519 key, named `log_name`, or the tenant's
+        log's name)."""
+        key = self.note_key_of(tenant) if tenant is not None else self.note_key
+        return text.decode() + "\n" + signature_line(key.name, key, self.signer.sign_raw(text))
 
 
 class ChainBroken(RuntimeError):
@@ -137,7 +144,7 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
                           "entries were deleted")
     origin = anchoring.origin(tenant)
     tree_root = merkle_root(leaves)
-    note = anchoring.note(checkpoint_text(origin, head["seq"], tree_root))
+    note = anchoring.note(checkpoint_text(origin, head["seq"], tree_root), tenant)
     if anchoring.witness is not None:
         try:
             note = await anchoring.witness.cosign(origin, note, leaves, lambda: _head_now(store, tenant))

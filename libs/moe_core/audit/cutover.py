@@ -30,8 +30,9 @@ def cutover_line(signer: Signer, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_origin(log_name: str, tenant: str, previous: int) -> str:
-    """The tenant's origin after its `previous`+1-th cut-over: <log_name>/<tenant>/log-2, log-3, ..."""
-    return f"{default_origin(log_name, tenant)}/log-{previous + 2}"
+    """The tenant's origin after its `previous`+1-th cut-over: <log_name>/log-2/<tenant>, log-3, ... (an origin is
+    always <note key name>/<tenant>: the verifier reads the name of the key that signs its notes from it)."""
+    return default_origin(f"{log_name}/log-{previous + 2}", tenant)
 
 
 def read_cutovers(path: str) -> dict[str, list[dict[str, Any]]]:
