@@ -78,5 +78,5 @@ async def test_every_message_delivered_twice_counts_once(
     # the record keeps every Kafka record as it happened: the request twice (once, then its redelivery); the answer as
     # often as it was published (each redelivered input of the merger makes it publish its remembered answer again:
     # the same one, asserted above), so it is not counted here
-    assert_complete(chaos_record, [rid], once=("ChatRequest",), times=2)
+    await asyncio.to_thread(assert_complete, chaos_record, [rid], once=("ChatRequest",), times=2)
 
