@@ -11,7 +11,7 @@ TEST_WORKERS ?= 2
 # (as the coding client's PYTHONDONTWRITEBYTECODE=1 asks) cost minutes of CPU per `make test`.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay backup restore rotate-audit-key adopt-audit-keyring clean images compose-ci
+.PHONY: help install up down status logs key keys test test-unit lint schemas bench soak precision replay backup restore cut-over-audit-log rotate-audit-key adopt-audit-keyring clean images compose-ci
 
 help:
 	@echo "make up      install what is missing, start infrastructure + fleet, print a first request"
@@ -21,6 +21,7 @@ help:
 	@echo "make precision  the preflight's calibration, then the exact answers' evaluation (precision, recall) -> docs/precision.md"
 	@echo "make replay ARGS=\"timeline <response_id>\"  audit replay: timeline | rebuild lineage | verify | rerun (docs/audit.md)"
 	@echo "make backup | make restore [BACKUP=dir]  every store into .data/backups/<time>/ and back (docs/operations.md)"
+	@echo "make cut-over-audit-log TENANT=t REASON=..  a rolled-back tenant's record continued under a new log"
 	@echo "make keys ARGS=\"list\"  the key CLI: create | list | rotate | revoke (docs/operations.md#api-keys)"
 	@echo "make images  the images with podman, offline (Debian bases, the lock's wheels) -> docs/deploy.md"
 	@echo "make compose-ci  CI's container stage: compose up for real, asked as users ask it, down -> docs/deploy.md"
@@ -94,6 +95,13 @@ backup: .venv/.installed
 
 restore: .venv/.installed
 	@$(PY) deploy/local/backup.py restore $(BACKUP)
+
+# A rolled-back tenant's record continued under a new log (docs/operations.md, "Postgres restored to an earlier point").
+cut-over-audit-log: .venv/.installed
+	@test -n "$(TENANT)" -a -n "$(REASON)" || { echo 'make cut-over-audit-log TENANT=<tenant> REASON="<what happened>"'; exit 2; }
+	@$(FLEET) down codex-lineage
+	@$(PY) deploy/local/with_fleet_env.py codex-lineage $(PY) -m codex_lineage.cutover --tenant "$(TENANT)" --reason "$(REASON)"
+	@$(FLEET) up codex-lineage
 
 # A new audit signing key for codex-lineage (docs/audit.md#key-rotation): the old public key stays in the keyring.
 rotate-audit-key: .venv/.installed

@@ -62,10 +62,24 @@ def restore(folder: Path | None) -> int:
     return fleetctl("up", "services")
 
 
+def share_manifest(folder: Path) -> None:
+    """codex-lineage runs as an OS user of its own (fleetlib.osusers) and reads the newest manifest for the backups
+    compliance rule (MOE_COMPLIANCE_BACKUPS_DIR=.data/backups): the backups' folder listable, each backup's folder
+    passable (the sizes of the files its manifest lists), the manifest readable. The dumps stay 0600, the operator's."""
+    from moe_core.runtime.backup_manifest import NAME
+
+    folder.parent.chmod(0o755)
+    folder.chmod(0o711)
+    (folder / NAME).chmod(0o644)
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["create"]:
         folder = BACKUPS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        return run([*TOOL, "create", "--to", str(folder)], tool_env())
+        code = run([*TOOL, "create", "--to", str(folder)], tool_env())
+        if code == 0:
+            share_manifest(folder)
+        return code
     if argv[:1] == ["restore"] and len(argv) <= 2:
         return restore(Path(argv[1]) if len(argv) == 2 and argv[1] else None)
     print(__doc__, file=sys.stderr)

@@ -28,6 +28,15 @@ def read_anchor(given: Path | None, fallback: Path, what: str) -> tuple[bytes, s
         raise BundleError(f"{what}: cannot read {path} ({exc.strerror})") from None
 
 
+def tsa_roots(given: list[Path], fallback: Path) -> tuple[bytes, str]:
+    """The TSA chains to trust (--tsa-chain, repeated for a keyring of TSA roots: the old and the new authority's
+    across a change of TSA), one PEM; none given: the export's own copy."""
+    if not given:
+        return read_anchor(None, fallback, "TSA chain")
+    pems = [read_anchor(path, path, "TSA chain")[0] for path in given]
+    return b"".join(pem if pem.endswith(b"\n") else pem + b"\n" for pem in pems), "given"
+
+
 def trusted_keys(args: argparse.Namespace, folder: Path | None = None) -> tuple[KeyRing, str]:
     """The keys to trust: the given keyring and public keys; with neither, the export's keyring (or its key)."""
     folder = folder or args.export

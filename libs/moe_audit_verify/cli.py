@@ -1,4 +1,4 @@
-"""python -m moe_audit_verify EXPORT [--public-key PEM]... [--keyring JSON] [--tsa-chain PEM] [--published FILE]
+"""python -m moe_audit_verify EXPORT [--public-key PEM]... [--keyring JSON] [--tsa-chain PEM]... [--published FILE]
 
 Verifies an exported audit period or an evidence bundle offline (no database, no fleet): every entry's Ed25519
 signature and place in the tenant's chain, the chain against the signed checkpoints, each checkpoint's RFC 3161
@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from moe_audit_verify.anchors import read_anchor, trusted_keys, witness_key
+from moe_audit_verify.anchors import trusted_keys, tsa_roots, witness_key
 from moe_audit_verify.bundle import BundleError, read_bundle, verify_bundle
 from moe_audit_verify.cli_evidence import verify_evidence_cli
 from moe_audit_verify.diagnosis import cause
@@ -49,7 +49,9 @@ def parser() -> argparse.ArgumentParser:
                    help="a public key of codex-lineage, PEM; repeat it for several (default: the export's copy)")
     p.add_argument("--keyring", type=Path, help="codex-lineage's keyring, JSON: every key it signed with and when "
                                                 "each was retired (default: the export's keyring.json, if any)")
-    p.add_argument("--tsa-chain", type=Path, help="the TSA's certificate chain, PEM (default: the export's copy)")
+    p.add_argument("--tsa-chain", type=Path, action="append", default=[],
+                   help="the TSA's certificate chain, PEM; repeat it for a keyring of TSA roots (the old and the new "
+                        "authority's, across a change of TSA) (default: the export's copy)")
     p.add_argument("--published", type=Path, help="the published checkpoints (codex-lineage's append-only "
                                                   "checkpoint file, JSON lines): the export's must be among them")
     p.add_argument("--max-skew", type=float, default=300.0,
@@ -86,7 +88,7 @@ def missing_anchors(args: argparse.Namespace) -> list[str]:
 def trust_of(args: argparse.Namespace, folder: Path) -> tuple[Trust, str, str]:
     """The keys and the TSA chain to trust, and where each came from (given, or the bundle's own copy)."""
     keys, key_from = trusted_keys(args, folder)
-    chain_pem, chain_from = read_anchor(args.tsa_chain, folder / "tsa-chain.pem", "TSA chain")
+    chain_pem, chain_from = tsa_roots(args.tsa_chain, folder / "tsa-chain.pem")
     return Trust(keys, TsaChain(chain_pem), args.max_skew), key_from, chain_from
 
 
@@ -118,7 +120,7 @@ def _main(args: argparse.Namespace) -> int:
     try:
         bundle = read_bundle(args.export)
         keys, key_from = trusted_keys(args)
-        chain_pem, chain_from = read_anchor(args.tsa_chain, args.export / "tsa-chain.pem", "TSA chain")
+        chain_pem, chain_from = tsa_roots(args.tsa_chain, args.export / "tsa-chain.pem")
         trust = Trust(keys, TsaChain(chain_pem), args.max_skew)
         published = read_published(args.published, bundle.tenant) if args.published else None
         witness = witness_key(args)

@@ -29,6 +29,8 @@ def read_published(path: Path, tenant: str) -> tuple[dict[str, Checkpoint], list
             continue
         try:
             item = json.loads(line)
+            if isinstance(item, dict) and isinstance(item.get("cutover"), dict):
+                continue  # a tenant's record continued under a new log after a rollback: not a checkpoint
             cp = Checkpoint(item["checkpoint"], item["signature"], item.get("timestamp"))
             _ = (cp.size, cp.time, cp.body["tenant_id"])
         except (ValueError, KeyError, TypeError, AttributeError):

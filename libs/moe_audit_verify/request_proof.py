@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from moe_audit_verify.anchors import trusted_keys, witness_key
+from moe_audit_verify.anchors import trusted_keys, tsa_roots, witness_key
 from moe_audit_verify.format import content_hash, entry_message
 from moe_audit_verify.merkle import ProofError, entry_leaf, verify_inclusion
 from moe_audit_verify.segment import Checkpoint, Problem, Trust, check_checkpoints
@@ -67,7 +67,8 @@ def verify_request_proof_cli(args: argparse.Namespace) -> int:
         if not isinstance(proof, dict) or proof.get("format") != FORMAT:
             raise ValueError(f"not a request proof (format {FORMAT} expected)")
         keys, _ = trusted_keys(args, args.export.parent)
-        trust = Trust(keys, TsaChain(args.tsa_chain.read_bytes()), args.max_skew)
+        chain_pem, _ = tsa_roots(args.tsa_chain, args.export.parent / "tsa-chain.pem")
+        trust = Trust(keys, TsaChain(chain_pem), args.max_skew)
         witness = witness_key(args)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

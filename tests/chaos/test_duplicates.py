@@ -1,6 +1,9 @@
 """Duplicate delivery of every message type: once a request is answered, learned from and rated, every
 record it left on every topic is delivered again. Nothing happens twice: no model is called again, no
-second (different) answer, the graph counts the ingest once, the score counts the rating once."""
+second (different) answer, the graph counts the ingest once, the score counts the rating once. The record keeps
+what was on the topics, every one of the request's Kafka records at its own position, all signed, chained and
+verified: the request twice; the answer once for each time the merger published it (its remembered answer again for
+each redelivered input)."""
 
 from __future__ import annotations
 
@@ -16,10 +19,12 @@ from moe_core.contracts import Topics
 from tests.chaos.conftest import TENANT
 from tests.chaos.ingest import answered_and_extracted, ingested, nonzero, until
 from tests.conftest import Scripted
+from tests.lineage.conftest import LineageFleet
 from tests.support.chaos import ask
 from tests.support.chaos_bus import publish_again, records_of, wait_consumed
 from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet
+from tests.support.record_check import assert_complete
 from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.chaos
@@ -31,7 +36,7 @@ async def _ratings(redis: Redis, namespace: str) -> dict[str, str]:
 
 async def test_every_message_delivered_twice_counts_once(
         chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra,
-        scripted: Scripted) -> None:
+        scripted: Scripted, chaos_record: LineageFleet) -> None:
     m = f"D{uuid.uuid4().hex[:8]}"
     reply = f"Twice told is once answered ({m})."
     # this answer's extraction only: a late ingest of an earlier test's answer must not assert the triple
@@ -70,4 +75,8 @@ async def test_every_message_delivered_twice_counts_once(
     async with TopicReader(bootstrap, topics.answers) as reader:
         answers = await reader.wait(topics.answers, lambda a: a.get("response_id") == rid, count=2)
     assert {a["content"] for a in answers} == {reply}  # one answer (the same one, however often delivered)
+    # the record keeps every Kafka record as it happened: the request twice (once, then its redelivery); the answer as
+    # often as it was published (each redelivered input of the merger makes it publish its remembered answer again:
+    # the same one, asserted above), so it is not counted here
+    await asyncio.to_thread(assert_complete, chaos_record, [rid], once=("ChatRequest",), times=2)
 

@@ -18,10 +18,12 @@ import pytest
 from moe_core.contracts import Topics
 from tests.chaos.ingest import EXTRACTION, answered_and_extracted, ingested, nonzero, until
 from tests.conftest import Scripted
+from tests.lineage.conftest import LineageFleet
 from tests.support.chaos import ask, wait_until
 from tests.support.chaos_bus import records_of
 from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet
+from tests.support.record_check import assert_complete
 
 pytestmark = pytest.mark.chaos
 HELD_MS = 4_000  # the extraction call in flight while the stage is told to stop
@@ -29,7 +31,7 @@ HELD_MS = 4_000  # the extraction call in flight while the stage is told to stop
 
 async def test_a_stage_stopped_mid_message_finishes_it_once_without_dead_letter(
         chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra,
-        scripted: Scripted) -> None:
+        scripted: Scripted, chaos_record: LineageFleet) -> None:
     m = f"G{uuid.uuid4().hex[:8]}"
     reply = f"Stopped politely ({m})."
     scripted.script(answered_and_extracted(m, reply, "Stop", held_ms=HELD_MS))  # then one after a redelivery
@@ -55,3 +57,5 @@ async def test_a_stage_stopped_mid_message_finishes_it_once_without_dead_letter(
     assert counted == (1, 1), counted  # one relation, asserted once: finished or redelivered, not both
     dead = [value for _, _, value, _ in await records_of(bootstrap, [topics.deadletter], rid)]
     assert dead == [], dead
+    # graph-ingest's stop touches no answer: the request and its answer recorded once
+    await asyncio.to_thread(assert_complete, chaos_record, [rid])

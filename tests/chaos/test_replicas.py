@@ -11,14 +11,17 @@ import pytest
 
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
+from tests.lineage.conftest import LineageFleet
 from tests.support.chaos import Background, holder, wait_until
 from tests.support.fleet import Fleet, ServiceProcess, free_port
+from tests.support.record_check import assert_complete
 
 pytestmark = pytest.mark.chaos
 
 
 def test_the_surviving_replica_takes_over_and_answers(
-        chaos_fleet: Fleet, chaos_url: str, chaos_key: str, scripted: Scripted) -> None:
+        chaos_fleet: Fleet, chaos_url: str, chaos_key: str, scripted: Scripted,
+        chaos_record: LineageFleet) -> None:
     first = chaos_fleet["expert-worker"]
     second = ServiceProcess("expert-worker", free_port(), {**first.env})
     second.env["MOE_HTTP_PORT"] = str(second.port)
@@ -45,6 +48,7 @@ def test_the_surviving_replica_takes_over_and_answers(
         calls = [c for c in scripted.calls("expert-model") if m in json.dumps(c["messages"])
                  and "You extract" not in json.dumps(c["messages"])]  # graph-ingest's extraction is no task
         assert len(calls) == 2  # the held call, then the survivor's
+        assert_complete(chaos_record, [outcome.response_id])  # the killed replica published nothing: once each
     finally:
         second.stop()
         if first.proc is None or first.proc.poll() is not None:

@@ -3,6 +3,8 @@ chaos tier's private stores answers a request, is backed up (python -m control_p
 loses its stores (the database dropped, the graph, the documents and Redis emptied) and is restored. The record
 verifies up to the backup, codex-lineage names the stretch the witness saw that the restored database no longer
 holds (a rollback, refused at every interval, never re-signed), and a tenant's documents and graph answer as before.
+Then the tenant's record continues under a new log (python -m codex_lineage.cutover, the runbook's step 5): the
+request answered after the backup, re-recorded after the restore, verifies, witnessed under the new origin.
 
 The private stores are the tier's own (no other session uses them); the drill's services run in a namespace of
 their own beside the tier's fleet, whose records the restore puts back as they were."""
@@ -214,6 +216,27 @@ def test_a_restored_fleet_verifies_to_the_backup_names_the_rollback_and_answers_
     assert status == 404 or verification.get("verified") is False, verification
     assert drill.call("POST", "/v1/memory/search", json=search).json()["data"] == documents_before
     assert _graph(drill, "Drill") == graph_before
+    _continue_under_a_new_log(drill, n, m, after)
+
+
+def _continue_under_a_new_log(drill: Drill, n: int, m: int, after: str) -> None:
+    """The runbook's step 5 (docs/operations.md): codex-lineage stopped, the cut-over made, the new origin provisioned
+    at the witness, codex-lineage started: the tenant's chain is checkpointed and witnessed under the new log, and the
+    request answered after the backup (re-recorded from Kafka after the restore) verifies."""
+    lineage = drill.running.fleet["codex-lineage"]
+    lineage.stop()
+    cut = subprocess.run([sys.executable, "-m", "codex_lineage.cutover", "--tenant", drill.tenant, "--reason",
+                          "the restore drill"], env={**os.environ, **lineage.env}, cwd=REPO, capture_output=True,
+                         text=True, timeout=120, check=False)
+    origin = f"{drill.log_name}/log-2/{drill.tenant}"
+    assert cut.returncode == 0, cut.stdout + cut.stderr
+    assert f"to {origin}: seq {n + 1}..{m} rolled back" in cut.stdout, cut.stdout
+    drill.witness.provision(_note_vkey(drill.running.keys / "audit-public-key.pem", f"{drill.log_name}/log-2"), origin)
+    lineage.start()
+    lineage.wait_ready()
+    drill.lineage.wait_settled(drill.tenant)
+    status, verification = _verification(drill, after)
+    assert status == 200 and verification["verified"] is True and verification["witnessed"] is True, verification
 
 
 async def _head(drill: Drill) -> int:

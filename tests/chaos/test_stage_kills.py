@@ -21,9 +21,11 @@ from moe_core.contracts import Topics
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.e2e.research_fixtures import Searx
+from tests.lineage.conftest import LineageFleet
 from tests.support.chaos import Background, Outcome
 from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet
+from tests.support.record_check import assert_complete
 from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.chaos
@@ -105,7 +107,7 @@ async def until(check: Callable[[], Any], what: str, timeout_s: float = 60) -> N
 @pytest.mark.parametrize("case", CASES, ids=[c.stage for c in CASES])
 async def test_a_stage_killed_mid_request_and_restarted_answers_it(
         case: Case, chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra,
-        scripted: Scripted, searxng: Searx) -> None:
+        scripted: Scripted, searxng: Searx, chaos_record: LineageFleet) -> None:
     m = f"K{uuid.uuid4().hex[:8]}"
     reply = f"Answered after the {case.stage} came back ({m})."
     scripted.script(case.rules(m, reply))
@@ -134,6 +136,9 @@ async def test_a_stage_killed_mid_request_and_restarted_answers_it(
             assert "10.9.0" in outcome.content
         answers = await asyncio.wait_for(_answers(reader, topics.answers, outcome), 30)
         assert {a["content"] for a in answers} == {outcome.content}  # a republished answer is the same answer
+    # each stage is killed before it published anything for the request (its call held, or frozen before its task):
+    # its input is redelivered and handled once, so the request and its answer are each recorded once
+    await asyncio.to_thread(assert_complete, chaos_record, [outcome.response_id])
 
 
 async def _answers(reader: TopicReader, topic: str, outcome: Outcome) -> list[dict[str, Any]]:

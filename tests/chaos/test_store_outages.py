@@ -1,6 +1,8 @@
 """A store stopped, or hung (SIGSTOP: connections stay open and nothing answers), while requests come in:
 every request gets an answer (that may say what is missing) or a 503 with Retry-After in the API's
-envelope, before its deadline; never a 500, never a hang. Once the store is back, requests are answered."""
+envelope, before its deadline; never a 500, never a hang. Once the store is back, requests are answered. Every
+answered request's record is complete and verifies, its request and answer recorded once (codex-lineage writes to
+Postgres: during a Postgres outage it records nothing and commits nothing, and catches up once it is back)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from tests.chaos.conftest import DEADLINE_S as FLEET_DEADLINE_S
 from tests.chaos.conftest import TENANT
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
+from tests.lineage.conftest import LineageFleet
 from tests.support.chaos import Outcome, ask
 from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet
 from tests.support.keys import new_key
+from tests.support.record_check import assert_complete
 
 pytestmark = pytest.mark.chaos
 DEADLINE_S = 12  # X-Request-Timeout of the requests during an outage
@@ -50,7 +54,7 @@ def _degraded_well(outcome: Outcome) -> None:
 @pytest.mark.parametrize("store", ["redis", "postgres", "neo4j", "chroma"])
 def test_a_store_outage_degrades_clearly_and_recovers(
         store: str, fault: str, chaos_fleet: Fleet, chaos_url: str, chaos_key: str,
-        private_infra: PrivateInfra, scripted: Scripted) -> None:
+        private_infra: PrivateInfra, scripted: Scripted, chaos_record: LineageFleet) -> None:
     m = f"S{uuid.uuid4().hex[:8]}"
     reply = _script(scripted, m)
     cold_key = new_key(private_infra.endpoints()["postgres"], "chaos", "user", [TENANT])  # not in the key cache yet
@@ -79,10 +83,12 @@ def test_a_store_outage_degrades_clearly_and_recovers(
     after = ask(chaos_url, cold_key, f"Explain the sea {m} in one line", timeout_s=DEADLINE_S * 4)
     # answered (the graph task may still be catching up after Neo4j came back: a note says what is missing)
     assert after.status == 200 and after.content.startswith(reply), (after.status, after.body)
+    assert_complete(chaos_record, [o.response_id for o in (warm, *during, after) if o.status == 200])
 
 
 def test_with_the_graph_stores_down_answers_come_long_before_the_deadline_and_name_what_is_missing(
-        chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra, scripted: Scripted) -> None:
+        chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra, scripted: Scripted,
+        chaos_record: LineageFleet) -> None:
     """Neo4j and Chroma stopped: graph-rag's breaker marks Neo4j down on the first task that meets the outage (one
     wait for the driver's timeout), fails the others at once with the reason, and the merger answers without the
     graph, saying so (`missing`). With the fleet's own deadline (no X-Request-Timeout): before the breaker, each
@@ -105,6 +111,7 @@ def test_with_the_graph_stores_down_answers_come_long_before_the_deadline_and_na
     after = ask(chaos_url, chaos_key, f"Explain the sea {m} in one line", timeout_s=DEADLINE_S * 4)
     assert after.status == 200 and after.content == reply, (after.status, after.body)
     assert after.body["metadata"].get("missing", []) == [], after.body["metadata"]
+    assert_complete(chaos_record, [o.response_id for o in (*during, after)])
 
 
 def _store_up_within(fleet: Fleet, service: str, store: str, bound_s: float) -> bool:
@@ -124,7 +131,7 @@ def _store_up_within(fleet: Fleet, service: str, store: str, bound_s: float) -> 
 @pytest.mark.parametrize("store", ["chroma", "redis"])
 def test_with_one_store_stopped_requests_end_long_before_the_deadline_and_say_why(
         store: str, chaos_fleet: Fleet, chaos_url: str, chaos_key: str, private_infra: PrivateInfra,
-        scripted: Scripted) -> None:
+        scripted: Scripted, chaos_record: LineageFleet) -> None:
     """The done-when of issue 49 for the other stores, with the fleet's own deadline (no X-Request-Timeout).
     Chroma (tenant documents, the semantic cache) is optional context: the answer comes, complete. Redis holds the
     gateway's limits and every stage's memo: the gateway refuses at once with a 503 that says so and when to retry.
@@ -148,3 +155,4 @@ def test_with_one_store_stopped_requests_end_long_before_the_deadline_and_say_wh
             assert int(outcome.headers["retry-after"]) > 0, outcome.headers
     after = ask(chaos_url, chaos_key, f"Explain the sea {m} in one line", timeout_s=DEADLINE_S * 4)
     assert after.status == 200 and after.content == reply, (after.status, after.body)
+    assert_complete(chaos_record, [o.response_id for o in (*during, after) if o.status == 200])

@@ -70,3 +70,20 @@ async def test_checkpoints_without_a_timestamp_or_dated_elsewhere_are_named(tsa:
     assert problems[1].problem == "no RFC 3161 timestamp: not anchored outside the database"
     _, elsewhere = check_checkpoints([good], Trust(SIGNER.public, TsaChain(_other_root())), "acme")
     assert [p.problem.split(":")[0] for p in elsewhere] == ["timestamp"]
+
+
+async def test_a_keyring_of_tsa_roots_verifies_a_timestamp_of_any_of_its_authorities(tsa: dict[str, str]) -> None:
+    """After a change of timestamp authority the auditor holds the old and the new root (docs/audit.md): one PEM of
+    several chains, each ending with its root. A stamp verifies when it chains to one of them, and to no other."""
+    ours = Path(tsa["chain"]).read_bytes()
+    stamp = unb64(await TsaClient(tsa["url"], TsaChain(ours)).stamp(b"checkpoint bytes"))
+    for ring in (TsaChain(_other_root() + ours), TsaChain(ours + _other_root())):
+        assert len(ring.chains) == 2 and ring.fingerprint().count(", ") == 1
+        assert ring.verify(stamp, b"checkpoint bytes") == TsaChain(ours).verify(stamp, b"checkpoint bytes")
+        with pytest.raises(ValueError, match="does not verify with any of the 2 TSA roots given"):
+            ring.verify(stamp, b"other bytes")
+    with pytest.raises(ValueError, match="does not verify with any of the 2 TSA roots given"):
+        TsaChain(_other_root() + _other_root()).verify(stamp, b"checkpoint bytes")
+    leaf = x509.load_pem_x509_certificates(ours)[0].public_bytes(serialization.Encoding.PEM)
+    with pytest.raises(ValueError, match="1 certificates follow the last root"):
+        TsaChain(ours + leaf)  # a chain cut off before its root is refused, not taken for a root

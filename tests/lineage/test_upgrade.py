@@ -8,9 +8,14 @@ pg_dump of its audit schema (three requests, each checkpointed and timestamped),
 its signing key (a throw-away one: a deployment keeps its key across an upgrade) and the later messages in its
 schema. Here: restored into a fresh schema, migrated by today's AuditStore, the old requests verify against the
 release's own TSA chain; the old messages parse with today's contracts and are recorded by today's store after
-the old entries; today's checkpoint (today's TSA) covers the whole chain; nothing is lost or recorded twice.
+the old entries; today's checkpoint (today's TSA) covers the whole chain, and every request, old and new, verifies
+with the auditor's keyring of TSA roots (the release's authority's and today's: docs/audit.md), while today's root
+alone does not verify the release's timestamps; nothing is lost or recorded twice.
 What it does not do: the messages go to the store in-process (as codex-lineage's consumer hands them over), not
-through a broker; only the audit schema is in the dump (the fleet store's tables are remade by the migrations)."""
+through a broker; only the audit schema is in the dump (the fleet store's tables are remade by the migrations).
+Through the running codex-lineage they would not be recorded at all: the release did not sign what it published
+(producer signatures came later), and today's codex-lineage dead-letters unsigned messages; the second test pins
+that, and docs/upgrade.md has the operator drain the topics before such an upgrade."""
 
 from __future__ import annotations
 
@@ -35,10 +40,13 @@ from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
 from moe_core.contracts import Topics
+from moe_core.runtime.producer_signing import ProducerRefused, ProducerVerifier
+from moe_core.stage import producers
 from tests.support.upgrade.make_fixture import SCHEMA_PLACEHOLDER, pg_tool
 
 pytestmark = pytest.mark.infra
 FIXTURE = Path(__file__).parent / "fixtures" / "upgrade-42e378b"
+VERIFIED = {"verified": True, "records": 3, "anchored": True, "witnessed": None, "missing": [], "problems": []}
 
 
 def release_signer() -> Signer:
@@ -61,47 +69,62 @@ async def restored(infra: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
     await store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="known defect, issue 49: in a fresh clone the record after the upgrade does not "
-                   "verify with one TSA chain (the fixture's checkpoints were timestamped by the TSA of the clone that "
-                   "made it, the new one by this clone's); the fixture must carry its TSA, or the test run the "
-                   "release's TSA (strict: it fails the suite once it passes, so this mark goes)")
 async def test_the_previous_releases_record_verifies_after_the_upgrade_and_continues(
         restored: tuple[str, str], tsa: dict[str, str], tmp_path: Path) -> None:
     dsn, schema = restored
     recorded = json.loads((FIXTURE / "recorded.json").read_text())
     tenant, old = recorded["tenant"], recorded["requests"]
     signer = release_signer()
+    # The auditor's TSA roots: the release's authority's chain, kept from before the upgrade (the fixture's copy
+    # stands for it: it is the chain that stamped the release's checkpoints), and the authority in force now (this
+    # clone's own TSA, a different key in any clone but the one that made the fixture). Nothing is taken from the
+    # restored database or the checkpoint file.
+    then_pem, now_pem = (FIXTURE / "tsa-chain.pem").read_bytes(), Path(tsa["chain"]).read_bytes()
+    then, now = Trust(signer.public, TsaChain(then_pem)), Trust(signer.public, TsaChain(now_pem))
+    both = Trust(signer.public, TsaChain(then_pem + now_pem))  # docs/audit.md: a keyring of TSA roots
     store = await AuditStore.connect(dsn, schema, signer=signer)  # today's migrations over the release's tables
     try:
         before = await _chain(store, tenant)
         assert len(before) == 9 and [r["seq"] for r in before] == list(range(1, 10))
-        then = Trust(signer.public, TsaChain((FIXTURE / "tsa-chain.pem").read_bytes()))
         for rid in old:  # the release's entries and checkpoints, read by today's verifier
-            assert await store.verify(rid, then) == {"verified": True, "records": 3, "anchored": True,
-                                                     "witnessed": None, "missing": [], "problems": []}, rid
+            assert await store.verify(rid, then) == VERIFIED, rid
         lines = [json.loads(line) for line in (FIXTURE / "messages.jsonl").read_text().splitlines()]
         items = [_read(m) for m in lines]
         assert await store.append_many([(r, []) for r in items]) == 0
         assert await store.append_many([(r, []) for r in items]) == 0  # a redelivery after the upgrade: once
         outlet = tmp_path / "checkpoints.jsonl"  # the checkpoint file is kept across the upgrade (its PVC)
         shutil.copyfile(FIXTURE / "checkpoints.jsonl", outlet)
-        now = Trust(signer.public, TsaChain(Path(tsa["chain"]).read_bytes()))
         made = await checkpoint(store, tenant, Anchoring(signer, TsaClient(tsa["url"], now.tsa),
                                                          [file_outlet(str(outlet))]))
         assert made is not None and made.size == 9 + len(lines)
         new = sorted({m["key"] for m in lines})
-        for rid in new:
-            assert await store.verify(rid, now) == {"verified": True, "records": 3, "anchored": True,
-                                                    "witnessed": None, "missing": [], "problems": []}, rid
-        # (the old requests are not verified again here: the release's checkpoints were timestamped by the TSA of the
-        # clone that made the fixture, the new one by this clone's, and a verification takes one TSA chain; the new
-        # checkpoint covers the whole tree, old entries included, and the new requests verified against it above)
+        for rid in [*old, *new]:  # across the upgrade, with both authorities' roots: every request verifies
+            assert await store.verify(rid, both) == VERIFIED, rid
+        if now.tsa is not None and now.tsa.fingerprint() != then.tsa.fingerprint():  # (every clone but the maker's)
+            for rid in new:  # the new requests' stretch starts at the release's last checkpoint: its old stamp
+                result = await store.verify(rid, now)
+                stale = "timestamp: the timestamp does not verify"
+                assert not result["verified"] and result["problems"], result
+                assert all(p["problem"].startswith(stale) for p in result["problems"]), result
         after = await _chain(store, tenant)
         assert [r["seq"] for r in after] == list(range(1, 10 + len(lines)))  # nothing lost, nothing twice
         assert after[:9] == before, "the release's entries are untouched by the migrations"
         assert {(r["topic"], r["offset"]) for r in after[9:]} == {(m["topic"], m["offset"]) for m in lines}
     finally:
         await store.close()
+
+
+def test_the_previous_releases_messages_are_unsigned_and_todays_codex_lineage_refuses_them(tmp_path: Path) -> None:
+    """The check codex-lineage's recorder makes on every Kafka record (Recorder.parse) with a fleet's producer keys:
+    each message the release left on the topics is refused as unsigned (dead-lettered, never recorded), so an
+    upgrade from it must find the topics drained (docs/upgrade.md), or those requests' records stay incomplete."""
+    producers.generate(tmp_path)
+    verifier = ProducerVerifier.from_file(str(tmp_path / producers.LIST), Topics.for_namespace("moe"))
+    lines = [json.loads(line) for line in (FIXTURE / "messages.jsonl").read_text().splitlines()]
+    for m in lines:
+        with pytest.raises(ProducerRefused) as refused:
+            verifier.check(m["topic"], m["key"].encode(), m["value"].encode(), m["headers"])
+        assert refused.value.reason == "unsigned", (m["topic"], m["offset"], str(refused.value))
 
 
 def _read(message: dict[str, Any]) -> Any:

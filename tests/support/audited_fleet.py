@@ -17,6 +17,8 @@ from tests.support.fleet import Fleet
 from tests.support.namespaces import new_namespace
 
 SERVICES = ("gateway", "control-plane", "planner", "expert-worker", "merger", "codex-lineage")
+LEAN = {"MOE_SEMANTIC_CACHE_ENABLED": "false",  # every journey is planned (no Chroma needed)
+        "MOE_PLANNER_GRAPH_TASKS": "false"}  # no graph-rag in this fleet: the plans are the scripted ones
 
 
 @dataclass
@@ -30,9 +32,12 @@ class AuditedFleet:
 
 @contextmanager
 def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway_workers: int = 1,
-                  services: tuple[str, ...] = (), **extra: str) -> Iterator[AuditedFleet]:
+                  services: tuple[str, ...] = (), lean: bool = True, attempts: int = 2,
+                  **extra: str) -> Iterator[AuditedFleet]:
     """Started and ready; `services`: more of the fleet's services (e.g. graph-rag, graph-ingest); `extra` adds or
-    overrides environment variables. codex-lineage gets a signing key of
+    overrides environment variables; `lean=False`: the whole fleet (every service that starts by default, and
+    `services`) with its own settings for the cache and the graph tasks (the chaos fleet); `attempts`: starts of a
+    service that exits while starting (Fleet.start). codex-lineage gets a signing key of
     this fleet's own and the local timestamp authority (started if it is not running), checkpointing every
     second. The audit schema is made by its migrator role first; codex-lineage writes with its own role
     (SELECT and INSERT), the gateway's role (and the operator's, `moe`) may only read it."""
@@ -54,8 +59,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         **scripted_env(scripted_url),
         "MOE_ROUTER_ENABLED": "false",
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
-        "MOE_SEMANTIC_CACHE_ENABLED": "false",  # every journey is planned (no Chroma needed)
-        "MOE_PLANNER_GRAPH_TASKS": "false",  # no graph-rag in this fleet: the plans are the scripted ones
+        **(LEAN if lean else {}),
         "MOE_AUDIT_SIGNING_KEY": str(private),
         "MOE_AUDIT_PUBLIC_KEY": str(public),
         "MOE_AUDIT_KEYRING": str(keys / "audit-keyring.json"),  # made beside the key pair (audit_key.ensure)
@@ -69,7 +73,7 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
     migrate_schema(env, owner)
     fleet = Fleet(env, gateway_workers=gateway_workers, extra=("codex-lineage", *services))
     for name in list(fleet.services):
-        if name not in SERVICES and name not in services:
+        if lean and name not in SERVICES and name not in services:
             del fleet.services[name]
     fleet.services["codex-lineage"].env["MOE_AUDIT_WRITER_DSN"] = infra["postgres-codex-lineage"]
     fleet.services["codex-lineage"].env["MOE_POSTGRES_DSN"] = infra["postgres-codex-lineage"]
@@ -79,8 +83,11 @@ def audited_fleet(infra: dict[str, str], scripted_url: str, prefix: str, gateway
         if name != "codex-lineage":
             service.env.pop("MOE_AUDIT_SIGNING_KEY", None)
     try:
-        with fleet:
+        try:
+            fleet.start(attempts)
             yield AuditedFleet(fleet, env, schema, keys, owner)
+        finally:
+            fleet.stop()
     finally:
         drop_schema(owner, schema)
         shutil.rmtree(keys, ignore_errors=True)  # the fleet's signing key and checkpoint file

@@ -31,6 +31,11 @@ class Outcome:
         return str(self.body["choices"][0]["message"]["content"] or "") if self.status == 200 else ""
 
     @property
+    def response_id(self) -> str:
+        """The answered request's response id (its record's key); empty for an error."""
+        return str(self.body.get("id", "")).removeprefix("chatcmpl-") if self.status == 200 else ""
+
+    @property
     def error(self) -> dict[str, Any]:
         return dict(self.body.get("error") or {})
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
@@ -263,3 +264,24 @@ def test_an_outdated_keyring_is_named_as_the_cause_before_the_findings(tmp_path:
     assert other.public.id in lines[first] and "keyring" in lines[first]
     assert verify_main([str(path), "--keyring", str(keyring), "--json", *anchors]) == 1  # the right keys: no such cause
     assert "signed with key" not in (json.loads(capsys.readouterr().out)["cause"] or "")
+
+
+def test_the_tsa_chain_repeated_is_a_keyring_of_tsa_roots_all_named(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """--tsa-chain given twice (the old and the new authority's, across a change of TSA: docs/audit.md): the
+    verifier holds both roots, names both in its result, and takes neither from the bundle."""
+    signer = Signer.ephemeral()
+    keyring = tmp_path / "keyring.json"
+    keyring.write_text(KeyRing([signer.public]).to_json())
+    files = bundle_files([_stretch(signer)], {"kind": "request", "response_id": "mine"}, signer,
+                         Material(keyring=keyring.read_bytes(), tsa_chain=_throwaway_root()), "2026-11-01T13:00:00Z")
+    path = tmp_path / "bundle.tar"
+    path.write_bytes(archive(files, "evidence-mine"))
+    old, new = tmp_path / "old-tsa.pem", tmp_path / "new-tsa.pem"
+    old.write_bytes(_throwaway_root())
+    new.write_bytes(_throwaway_root())
+    verify_main([str(path), "--keyring", str(keyring), "--tsa-chain", str(old), "--tsa-chain", str(new),
+                 "--no-witness", "--json"])
+    named = json.loads(capsys.readouterr().out)["tsa_root_sha256"]
+    assert named == ", ".join(x509.load_pem_x509_certificate(p.read_bytes()).fingerprint(hashes.SHA256()).hex()
+                              for p in (old, new))

@@ -19,6 +19,7 @@ from moe_audit_verify.merkle import entry_leaf
 from moe_audit_verify.merkle import root as merkle_root
 from moe_audit_verify.note import ED25519, NoteKey, checkpoint_text, signature_line
 from moe_audit_verify.segment import Checkpoint, verify_chain
+from moe_core.audit.cutover import cut_times, default_origin
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, entry_of_row
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer
@@ -41,17 +42,25 @@ class Anchoring:
     refused: dict[str, Refusal] = field(default_factory=dict)  # the tenants whose chain is refused (checkpoint_all)
     witness: WitnessClient | None = None  # the witness that cosigns each checkpoint (MOE_AUDIT_WITNESS_URL)
     log_name: str = "moe-fleet/audit"  # the note key's name; a tenant's log origin is "<log_name>/<tenant>"
+    origins: dict[str, str] = field(default_factory=dict)  # a cut-over tenant's new log (moe_core.audit.cutover)
 
     def origin(self, tenant: str) -> str:
-        return f"{self.log_name}/{tenant}"
+        return self.origins.get(tenant) or default_origin(self.log_name, tenant)
 
     @property
     def note_key(self) -> NoteKey:
         return NoteKey(self.log_name, ED25519, self.signer.public.raw)
 
-    def note(self, text: bytes) -> str:
-        """`text` as a signed note of codex-lineage's key (the same Ed25519 key, named `log_name`)."""
-        return text.decode() + "\n" + signature_line(self.log_name, self.note_key, self.signer.sign_raw(text))
+    def note_key_of(self, tenant: str) -> NoteKey:
+        """The note key of the tenant's log: named `log_name`, or after a cut-over the new log's name (its origin
+        without the tenant)."""
+        return NoteKey(self.origin(tenant).removesuffix(f"/{tenant}"), ED25519, self.signer.public.raw)
+
+    def note(self, text: bytes, tenant: str | None = None) -> str:
+        """`text` as a signed note of codex-lineage's key (the same Ed25519 key, named `log_name`, or the tenant's
+        log's name)."""
+        key = self.note_key_of(tenant) if tenant is not None else self.note_key
+        return text.decode() + "\n" + signature_line(key.name, key, self.signer.sign_raw(text))
 
 
 class ChainBroken(RuntimeError):
@@ -135,7 +144,7 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
                           "entries were deleted")
     origin = anchoring.origin(tenant)
     tree_root = merkle_root(leaves)
-    note = anchoring.note(checkpoint_text(origin, head["seq"], tree_root))
+    note = anchoring.note(checkpoint_text(origin, head["seq"], tree_root), tenant)
     if anchoring.witness is not None:
         try:
             note = await anchoring.witness.cosign(origin, note, leaves, lambda: _head_now(store, tenant))
@@ -214,7 +223,8 @@ async def _check_published(conn: Any, tenant: str, head: Any, last: Any, publish
 
 
 def published_heads(path: str) -> dict[str, dict[str, Any]]:
-    """The newest published checkpoint of each tenant in the append-only file (none: an empty map)."""
+    """The newest published checkpoint of each tenant in the append-only file (none: an empty map); for a tenant
+    cut over to a new log (moe_core.audit.cutover), only one published after its newest cut-over."""
     heads: dict[str, dict[str, Any]] = {}
     try:
         lines = Path(path).read_text().splitlines()
@@ -229,6 +239,9 @@ def published_heads(path: str) -> dict[str, dict[str, Any]]:
             continue  # not a checkpoint: the verifier reports such lines
         if tenant not in heads or datetime.fromisoformat(str(heads[tenant]["time"])) < when:
             heads[tenant] = body
+    for tenant, cut in cut_times(path).items():
+        if tenant in heads and datetime.fromisoformat(str(heads[tenant]["time"])) <= cut:
+            del heads[tenant]
     return heads
 
 

@@ -158,7 +158,9 @@ class FleetSettings(BaseSettings):
                                                        "signed with and when each was retired; verifying accepts "
                                                        "them all (python -m codex_lineage.rotate_key)")
     audit_tsa_chain: str = Field(default="", description="The timestamp authority's certificate chain (PEM file): "
-                                                         "verifying the checkpoints' RFC 3161 timestamps")
+                                                         "verifying the checkpoints' RFC 3161 timestamps; several "
+                                                         "chains one after the other (each ending with its root) "
+                                                         "after a change of TSA: the old and the new authority's")
     audit_witness_key: str = Field(default="", description="The witness's cosignature key (its C2SP vkey, or a file "
                                                            "holding it): a checkpoint counts as witnessed only with "
                                                            "its valid cosignature")

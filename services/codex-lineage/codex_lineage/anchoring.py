@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from codex_lineage.settings import LineageSettings
 from moe_audit_verify.timestamps import TsaChain
 from moe_core.audit.checkpoints import UNWITNESSED, Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
+from moe_core.audit.cutover import origins
 from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
@@ -58,13 +59,15 @@ def kafka_outlet(bus: Bus) -> Outlet:
 def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
                   outlets: list[Outlet] | None = None) -> Anchoring:
     outlets = list(outlets or []) + ([kafka_outlet(bus)] if bus is not None else [])
-    published = {}
+    published: dict[str, dict[str, Any]] = {}
+    logs: dict[str, str] = {}
     if settings.audit_checkpoint_file:
         outlets.append(file_outlet(settings.audit_checkpoint_file))
         published = published_heads(settings.audit_checkpoint_file)  # what the database must still hold
+        logs = origins(settings.audit_checkpoint_file)  # the tenants cut over to a new log
     ring = read_keyring(Path(settings.audit_keyring)) if settings.audit_keyring else None  # retired keys too
     return Anchoring(signer, tsa_client(settings), outlets, published, ring, witness=witness_client(settings),
-                     log_name=settings.audit_log_name)
+                     log_name=settings.audit_log_name, origins=logs)
 
 
 def witness_client(settings: LineageSettings) -> WitnessClient | None:

@@ -18,6 +18,10 @@ api = APIRouter()
 @api.get("/v1/witness/logs", response_class=PlainTextResponse)
 async def logs(parts: Running) -> PlainTextResponse:
     anchoring = parts.anchoring
-    known = set(await tenants(parts.store)) | set(anchoring.published)
-    origins = [anchoring.origin(t) for t in known]
-    return PlainTextResponse(logs_config(anchoring.note_key.vkey, origins), media_type="text/plain")
+    known = set(await tenants(parts.store)) | set(anchoring.published) | set(anchoring.origins)
+    by_key: dict[str, list[str]] = {}  # a tenant cut over to a new log has that log's note key (its name)
+    for tenant in known:
+        by_key.setdefault(anchoring.note_key_of(tenant).vkey, []).append(anchoring.origin(tenant))
+    text = "logs/v0\n" + "".join(logs_config(vkey, origins).removeprefix("logs/v0\n")
+                                  for vkey, origins in sorted(by_key.items()))
+    return PlainTextResponse(text, media_type="text/plain")
