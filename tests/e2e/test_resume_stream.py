@@ -2,11 +2,12 @@
 again with Last-Event-ID — to the same replica or another one — and gets the rest, nothing lost or repeated.
 
 Two gateway replicas (separate processes) on one topic namespace; a BusDriver plays the fleet behind them (its
-Answers signed with the merger's producer key: the edge acts only on a declared producer's, live or read back),
+Answers and deltas signed with the merger's producer key, its progress with the planner's: the edge acts only on a
+declared producer's, live or read back),
 so the test decides when each delta exists: some are shown, the serving replica is SIGKILLed (or the client
 drops), the rest are published, and the stream is resumed. Whichever replica settles a request's usage, it is
 charged once (one row of usage_requests, the key's counters equal to it): the one that resumed the stream, or,
-when nobody resumes, the control plane's sweeper. A resume past the deadline gets the rest or a clear 504.
+when nobody resumes, the control plane's sweeper (which charges only an Answer a declared producer signed). A resume past the deadline gets the rest or a clear 504.
 """
 
 from __future__ import annotations
@@ -75,8 +76,11 @@ def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
 @pytest.fixture(scope="module")
 async def bus(replicas: list[ServiceProcess], infra: dict[str, str]) -> AsyncIterator[BusDriver]:
     namespace = replicas[0].env["MOE_TOPIC_NAMESPACE"]
-    merger = signer(Path(replicas[0].env["MOE_PRODUCER_KEYS"]).parent, "merger")  # the fleet's answers, signed
-    driver = BusDriver(infra["kafka"], namespace, {Topics.for_namespace(namespace).answers: merger})
+    keys = Path(replicas[0].env["MOE_PRODUCER_KEYS"]).parent  # the fleet's events, signed by their producers
+    topics = Topics.for_namespace(namespace)
+    driver = BusDriver(infra["kafka"], namespace, {topics.answers: signer(keys, "merger"),
+                                                   topics.deltas: signer(keys, "merger"),
+                                                   topics.progress: signer(keys, "planner")})
     await driver.start()
     yield driver
     await driver.stop()
@@ -314,6 +318,11 @@ async def test_requests_of_a_killed_replica_that_nobody_resumes_are_settled_once
         assert await _charged(redis, namespace, answered_key) > 1000  # the caps are held meanwhile
         assert await TokenBudgets(redis, namespace).take(silent.response_id, 40, 10) == 10  # a model call: 50
         first.kill()  # both requests' replica is gone; nobody resumes them
+    # a forged Answer first (a principal that may write answers, the header claiming the merger, no signature): the
+    # sweeper charges only the Answer a declared producer signed
+    forged = Answer(**answered.child_fields(), mode=answered.mode, content="Forged.",
+                    usage=Usage(prompt_tokens=900, completion_tokens=900))
+    await bus.publish(forged, bus.topics.answers, marks={headers.PRODUCER: "merger"})
     await bus.answer(answered, "Hi.", usage=Usage(prompt_tokens=5, completion_tokens=3))
     rows = await _settled(infra, [answered.response_id, silent.response_id])  # the control plane's sweeper
     assert [(r["prompt_tokens"] + r["completion_tokens"], r["outcome"], r["settled_by"])
