@@ -259,7 +259,7 @@ async def test_a_forged_charge_is_refused_dead_lettered_and_never_counted(
                            deadline_at=deadline_in(30), key_id=key.id, mode="moe-orchestrator",
                            model="moe-orchestrator", prompt_tokens=6, completion_tokens=2, outcome="answered",
                            settled_by="owner")
-    await bus.publish(genuine, topics.usage)  # the same key, after the forgeries (the same partition: in order)
+    await bus.publish(genuine, topics.usage)  # the same key, after the forgeries
     await _consumed(control_plane)
 
     rows = await _rows(pool, key.id, 1)
