@@ -19,11 +19,10 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from moe_core.contracts import AnswerDelta, ChatRequest, Envelope, Progress, Topics, Usage, headers
 from moe_core.runtime.kafka_clients import client_kwargs
@@ -34,6 +33,8 @@ from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess, producer_env, producer_keys
 from tests.support.lone_service import lone_gateway
 from tests.support.namespaces import new_namespace
+from tests.support.sse import chat_text, sse_events, sse_until
+from tests.support.topic_reader import keyed_records
 
 pytestmark = pytest.mark.e2e
 FORGER = "expert-worker"  # whose Kafka credentials the forger holds
@@ -49,7 +50,7 @@ def signed_gateway(infra: dict[str, str]) -> Iterator[tuple[ServiceProcess, Prin
     principals.set_up()
     keys = producer_keys()
     try:
-        with lone_gateway(infra, "streamsig", MOE_TOPIC_NAMESPACE=namespace, **principals.env("gateway"),
+        with lone_gateway(infra, "streamsig", 1, MOE_TOPIC_NAMESPACE=namespace, **principals.env("gateway"),
                           **producer_env(keys, "gateway")) as gateway:
             yield gateway, principals, keys
     finally:
@@ -137,53 +138,6 @@ async def _refusals_grow(http: httpx.AsyncClient, gateway: ServiceProcess, befor
         await asyncio.sleep(0.3)
 
 
-async def _events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
-    event: dict[str, str] = {}
-    async for line in response.aiter_lines():
-        if not line:
-            if event:
-                yield event
-            event = {}
-        elif not line.startswith(":"):
-            field, _, value = line.partition(":")
-            event[field] = value[1:] if value.startswith(" ") else value
-
-
-def _text(events: list[dict[str, str]], field: str) -> str:
-    out = ""
-    for e in events:
-        if e.get("data", "").startswith("{"):
-            for choice in json.loads(e["data"]).get("choices", []):
-                out += choice["delta"].get(field) or ""
-    return out
-
-
-async def _until(events: AsyncIterator[dict[str, str]], stop: Any) -> list[dict[str, str]]:
-    seen: list[dict[str, str]] = []
-    async for event in events:
-        seen.append(event)
-        if stop(seen):
-            return seen
-    raise AssertionError(f"the stream ended early: {seen}")
-
-
-async def _dead_letters(infra: dict[str, str], topics: Topics, rid: str, want: int,
-                        timeout_s: float = 30) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(topics.deadletter, **client_kwargs(bootstrap=infra["kafka"]),
-                                auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    letters: list[dict[str, Any]] = []
-    try:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout_s
-        while len(letters) < want and loop.time() < end:
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                letters += [json.loads(r.value) for r in records if r.key == rid.encode()]
-    finally:
-        await consumer.stop()
-    return letters
-
-
 async def test_a_forged_progress_or_delta_never_reaches_the_stream_and_the_request_completes(
         signed_gateway: tuple[ServiceProcess, Principals, Path], fleet_bus: BusDriver, api_key: str,
         infra: dict[str, str]) -> None:
@@ -199,9 +153,10 @@ async def test_a_forged_progress_or_delta_never_reaches_the_stream_and_the_reque
         async with http.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, headers=auth) as response:
             assert response.status_code == 200
             request = await fleet_bus.request(m, timeout_s=30)
-            events = _events(response)
+            events = sse_events(response)
             await fleet_bus.progress(request, "planner", "planned", "general")
-            seen = await _until(events, lambda s: "planner:" in _text(s, "reasoning_content"))  # the stream is live
+            # the stream is live: the genuine progress was shown
+            seen = await sse_until(events, lambda s: "planner:" in chat_text(s, "reasoning_content"))
             await _publish_as_forger(principals, namespace, _forgeries(request, keys, topics))
             live = await _refusals_grow(http, gateway, before, want)  # each forgery reached the gateway: refused
             for seq, piece in enumerate(["Hello", ", world"]):
@@ -213,18 +168,18 @@ async def test_a_forged_progress_or_delta_never_reaches_the_stream_and_the_reque
         async with http.stream("POST", f"{gateway.url}/v1/chat/completions", json=body,
                                headers={**auth, "Last-Event-ID": first}) as response:
             assert response.status_code == 200, await response.aread()
-            resumed = [event async for event in _events(response)]
+            resumed = [event async for event in sse_events(response)]
         await _refusals_grow(http, gateway, live, want)
 
     assert "FORGED" not in json.dumps(seen) and "FORGED" not in json.dumps(resumed)
-    assert _text(seen, "content") == "Hello, world." and seen[-1]["data"] == "[DONE]", seen
-    assert _text(seen, "reasoning_content") == "planner: planned (general)"
+    assert chat_text(seen, "content") == "Hello, world." and seen[-1]["data"] == "[DONE]", seen
+    assert chat_text(seen, "reasoning_content") == "planner: planned (general)"
     finals = [json.loads(e["data"]) for e in seen if e["data"].startswith("{")]
     assert [c["choices"][0]["finish_reason"] for c in finals if c["choices"] and c["choices"][0]["finish_reason"]] \
         == ["stop"]
-    assert _text([seen[0], *resumed], "content") == "Hello, world." and resumed[-1]["data"] == "[DONE]", resumed
+    assert chat_text([seen[0], *resumed], "content") == "Hello, world." and resumed[-1]["data"] == "[DONE]", resumed
 
-    letters = [d for d in await _dead_letters(infra, topics, request.response_id, 8)
+    letters = [d for d in await keyed_records(infra["kafka"], topics.deadletter, [request.response_id], 8)
                if d["consumer"] == "gateway" and d["error_type"] == "producer_signature"]
     for marker, (_, why) in REASONS.items():  # each forgery dead-lettered with its reason, live and on the resume
         named = [d["reason"] for d in letters if marker in d["payload"]]

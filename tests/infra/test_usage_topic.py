@@ -32,6 +32,7 @@ from moe_core.runtime.kafka_clients import client_kwargs
 from moe_core.stage.producers import key_file, signer
 from tests.support.fleet import ServiceProcess, producer_env, producer_keys
 from tests.support.lone_service import lone_service
+from tests.support.topic_reader import keyed_records
 
 pytestmark = pytest.mark.infra
 
@@ -40,7 +41,8 @@ pytestmark = pytest.mark.infra
 def control_plane(infra: dict[str, str]) -> Iterator[ServiceProcess]:
     """The control plane with its producer key and the producers' list (it counts only a declared producer's
     charge)."""
-    with lone_service("control-plane", infra, "usage", **producer_env(producer_keys(), "control-plane")) as service:
+    keys = producer_env(producer_keys(), "control-plane")
+    with lone_service("control-plane", infra, "usage", 180, **keys) as service:
         yield service
 
 
@@ -169,7 +171,7 @@ async def test_a_message_that_is_not_a_charge_is_dead_lettered_with_the_reason_a
     assert [(r["model"], r["prompt_tokens"], r["cost_micros"], r["outcome"], r["settled_by"]) for r in rows] == \
         [("gpt-4o", 5, 40, "abandoned", "sweeper")]
 
-    letters = await _dead_letters(infra, topics, [rid])
+    letters = await keyed_records(infra["kafka"], topics.deadletter, [rid], 1)
     assert len(letters) == 1
     letter = letters[0]
     assert (letter["source_topic"], letter["consumer"], letter["error_type"]) == (
@@ -195,24 +197,6 @@ async def _send(infra: dict[str, str], topic: str, records: list[tuple[bytes, st
                                          headers=[(k, v.encode()) for k, v in hdrs.items()])
     finally:
         await producer.stop()
-
-
-async def _dead_letters(infra: dict[str, str], topics: Topics, rids: list[str],
-                        timeout_s: float = 30) -> list[dict[str, Any]]:
-    """The dead letters keyed by these response ids (once there is one per id, or the time is up)."""
-    consumer = AIOKafkaConsumer(topics.deadletter, **client_kwargs(bootstrap=infra["kafka"]),
-                                auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    letters: list[dict[str, Any]] = []
-    try:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout_s
-        while len(letters) < len(rids) and loop.time() < end:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                letters += [json.loads(r.value) for r in records if r.key in {rid.encode() for rid in rids}]
-    finally:
-        await consumer.stop()
-    return letters
 
 
 def _refused(control_plane: ServiceProcess) -> dict[str, float]:
@@ -269,7 +253,8 @@ async def test_a_forged_charge_is_refused_dead_lettered_and_never_counted(
                              key.id)
     assert [tuple(r) for r in daily] == [(1, 6, 2)]
 
-    letters = {d["response_id"]: d for d in await _dead_letters(infra, topics, list(rids.values()))}
+    letters = {d["response_id"]: d for d in await keyed_records(infra["kafka"], topics.deadletter, list(rids.values()),
+                                                                 len(rids))}
     reasons = {"header": "unsigned: no producer signature (x-moe-signer/x-moe-sig); it claims producer gateway",
                "planner": "signed as planner, which is not a declared producer of",
                "borrowed": "the signature is not gateway's over this message",
