@@ -173,7 +173,7 @@ async def test_a_forged_progress_or_delta_never_reaches_the_stream_and_the_reque
 
     assert "FORGED" not in json.dumps(seen) and "FORGED" not in json.dumps(resumed)
     assert chat_text(seen, "content") == "Hello, world." and seen[-1]["data"] == "[DONE]", seen
-    assert chat_text(seen, "reasoning_content") == "planner: planned (general)"
+    assert chat_text(seen, "reasoning_content").strip() == "planner: planned (general)"
     finals = [json.loads(e["data"]) for e in seen if e["data"].startswith("{")]
     assert [c["choices"][0]["finish_reason"] for c in finals if c["choices"] and c["choices"][0]["finish_reason"]] \
         == ["stop"]
