@@ -2,11 +2,12 @@
 again with Last-Event-ID — to the same replica or another one — and gets the rest, nothing lost or repeated.
 
 Two gateway replicas (separate processes) on one topic namespace; a BusDriver plays the fleet behind them (its
-Answers signed with the merger's producer key: the edge acts only on a declared producer's, live or read back),
-so the test decides when each delta exists: some are shown, the serving replica is SIGKILLed (or the client
-drops), the rest are published, and the stream is resumed. Whichever replica settles a request's usage, it is
-charged once (one row of usage_requests, the key's counters equal to it): the one that resumed the stream, or,
-when nobody resumes, the control plane's sweeper. A resume past the deadline gets the rest or a clear 504.
+Answers and deltas signed with the merger's producer key, its progress with the planner's: the edge acts only on a
+declared producer's, live or read back), so the test decides when each delta exists: some are shown, the serving
+replica is SIGKILLed (or the client drops), the rest are published, and the stream is resumed. Whichever replica
+settles a request's usage, it is charged once (one row of usage_requests, the key's counters equal to it): the one
+that resumed the stream, or, when nobody resumes, the control plane's sweeper (which charges only an Answer a
+declared producer signed). A resume past the deadline gets the rest or a clear 504.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess, free_port, producer_env, producer_keys
 from tests.support.lone_service import lone_control_plane
 from tests.support.namespaces import new_namespace
+from tests.support.sse import chat_text, sse_events, sse_until
 
 pytestmark = pytest.mark.e2e
 GRACE_S = 4  # MOE_RESUME_GRACE_S of the replicas
@@ -75,24 +77,14 @@ def replicas(infra: dict[str, str]) -> Iterator[list[ServiceProcess]]:
 @pytest.fixture(scope="module")
 async def bus(replicas: list[ServiceProcess], infra: dict[str, str]) -> AsyncIterator[BusDriver]:
     namespace = replicas[0].env["MOE_TOPIC_NAMESPACE"]
-    merger = signer(Path(replicas[0].env["MOE_PRODUCER_KEYS"]).parent, "merger")  # the fleet's answers, signed
-    driver = BusDriver(infra["kafka"], namespace, {Topics.for_namespace(namespace).answers: merger})
+    keys = Path(replicas[0].env["MOE_PRODUCER_KEYS"]).parent  # the fleet's events, signed by their producers
+    topics = Topics.for_namespace(namespace)
+    driver = BusDriver(infra["kafka"], namespace, {topics.answers: signer(keys, "merger"),
+                                                   topics.deltas: signer(keys, "merger"),
+                                                   topics.progress: signer(keys, "planner")})
     await driver.start()
     yield driver
     await driver.stop()
-
-
-async def _events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
-    """SSE events as {id, event, data} (comments, i.e. keep-alives, left out)."""
-    event: dict[str, str] = {}
-    async for line in response.aiter_lines():
-        if not line:
-            if event:
-                yield event
-            event = {}
-        elif not line.startswith(":"):
-            field, _, value = line.partition(":")
-            event[field] = value[1:] if value.startswith(" ") else value
 
 
 def _ensure_up(replicas: list[ServiceProcess]) -> None:
@@ -108,26 +100,8 @@ def _auth(key: str, last_id: str | None = None) -> dict[str, str]:
     return {**headers, "Last-Event-ID": last_id} if last_id else headers
 
 
-def _chat_text(events: list[dict[str, str]], field: str) -> str:
-    out = ""
-    for e in events:
-        if e.get("data", "").startswith("{"):
-            for choice in json.loads(e["data"]).get("choices", []):
-                out += choice["delta"].get(field) or ""
-    return out
-
-
 async def _read_until(response: httpx.Response, stop: Any) -> list[dict[str, str]]:
-    return await _until(_events(response), stop)
-
-
-async def _until(events: AsyncIterator[dict[str, str]], stop: Any) -> list[dict[str, str]]:
-    seen: list[dict[str, str]] = []
-    async for event in events:
-        seen.append(event)
-        if stop(seen):
-            return seen
-    raise AssertionError(f"the stream ended early: {seen}")
+    return await sse_until(sse_events(response), stop)
 
 
 async def _request(bus: BusDriver, marker: str) -> ChatRequest:
@@ -181,7 +155,7 @@ async def test_an_anthropic_stream_resumes_on_the_same_replica_and_is_not_cancel
         async with http.stream("POST", f"{gateway.url}/v1/messages", json=body,
                                headers=_auth(api_key, before[-1]["id"])) as response:
             assert response.status_code == 200
-            after = [event async for event in _events(response)]
+            after = [event async for event in sse_events(response)]
     data = [json.loads(e["data"]) for e in before + after]
     assert all("id" in e for e in before + after if e["event"] != "ping")  # idle pings alone carry none
     ids = [e["id"] for e in before + after if "id" in e]
@@ -209,7 +183,7 @@ async def test_a_responses_stream_resumes_on_the_other_replica(
         await bus.answer(request, "red, green, blue")
         async with http.stream("POST", f"{second.url}/v1/responses", json=body,
                                headers=_auth(api_key, before[-1]["id"])) as response:
-            after = [event async for event in _events(response)]
+            after = [event async for event in sse_events(response)]
     data = [json.loads(e["data"]) for e in before + after]
     assert [d["sequence_number"] for d in data] == list(range(len(data)))  # nothing lost, nothing repeated
     assert "".join(d["delta"] for d in data if d["type"] == "response.output_text.delta") == "red, green, blue"
@@ -262,12 +236,12 @@ async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
             request = await _request(bus, m)
             await bus.progress(request, "planner", "planned", "general")
             # progress and deltas are separate topics: the delta is published once the progress was shown
-            events = _events(response)
-            before = await _until(events, lambda seen: "planner:" in _chat_text(seen, "reasoning_content"))
+            events = sse_events(response)
+            before = await sse_until(events, lambda seen: "planner:" in chat_text(seen, "reasoning_content"))
             await bus.delta(request, 0, "Considering greetings.", channel="reasoning")
             for seq, piece in enumerate(["Hello", ", brave"]):
                 await bus.delta(request, seq, piece)
-            before += await _until(events, lambda seen: _chat_text(before + seen, "content") == "Hello, brave")
+            before += await sse_until(events, lambda seen: chat_text(before + seen, "content") == "Hello, brave")
             first.kill()  # SIGKILL mid-stream: the replica never sees the rest, nor publishes a Cancel
         for seq, piece in enumerate([" new", " world"], start=2):
             await bus.delta(request, seq, piece)
@@ -276,13 +250,13 @@ async def test_a_stream_resumes_on_another_replica_after_its_replica_is_killed(
         async with http.stream("POST", f"{second.url}/v1/chat/completions", json=body,
                                headers=_auth(api_key, before[-1]["id"])) as response:
             assert response.status_code == 200, await response.aread()
-            after = [event async for event in _events(response)]
+            after = [event async for event in sse_events(response)]
         metrics = (await http.get(f"{second.url}/metrics")).text
     assert 'moe_gateway_streams_resumed_total{api="chat"}' in metrics  # the resume is visible to operators
     ids = [e["id"] for e in before + after]
     assert all(ids) and len(ids) == len(set(ids))  # every event has an id; none came twice
-    assert _chat_text(before + after, "content") == "Hello, brave new world."
-    assert _chat_text(before + after, "reasoning_content") == "planner: planned (general)\nConsidering greetings."
+    assert chat_text(before + after, "content") == "Hello, brave new world."
+    assert chat_text(before + after, "reasoning_content") == "planner: planned (general)\nConsidering greetings."
     assert after[-1]["data"] == "[DONE]"
     finals = [json.loads(e["data"]) for e in after if e["data"].startswith("{")]
     assert [c["choices"][0]["finish_reason"] for c in finals if c["choices"] and c["choices"][0]["finish_reason"]] \
@@ -314,6 +288,11 @@ async def test_requests_of_a_killed_replica_that_nobody_resumes_are_settled_once
         assert await _charged(redis, namespace, answered_key) > 1000  # the caps are held meanwhile
         assert await TokenBudgets(redis, namespace).take(silent.response_id, 40, 10) == 10  # a model call: 50
         first.kill()  # both requests' replica is gone; nobody resumes them
+    # a forged Answer first (a principal that may write answers, the header claiming the merger, no signature): the
+    # sweeper charges only the Answer a declared producer signed
+    forged = Answer(**answered.child_fields(), mode=answered.mode, content="Forged.",
+                    usage=Usage(prompt_tokens=900, completion_tokens=900))
+    await bus.publish(forged, bus.topics.answers, marks={headers.PRODUCER: "merger"})
     await bus.answer(answered, "Hi.", usage=Usage(prompt_tokens=5, completion_tokens=3))
     rows = await _settled(infra, [answered.response_id, silent.response_id])  # the control plane's sweeper
     assert [(r["prompt_tokens"] + r["completion_tokens"], r["outcome"], r["settled_by"])
@@ -345,10 +324,10 @@ async def test_a_resume_past_the_deadline_gets_the_published_answer_or_a_clear_e
         async with http.stream("POST", f"{gateway.url}/v1/chat/completions", json={},
                                headers=_auth(api_key, last["answered"])) as response:
             assert response.status_code == 200
-            rest = [event async for event in _events(response)]
+            rest = [event async for event in sse_events(response)]
         gone = await http.post(f"{gateway.url}/v1/chat/completions", json={},
                                headers=_auth(api_key, last["silent"]))
-    assert _chat_text(rest, "content") == "Hello late." and rest[-1]["data"] == "[DONE]"
+    assert chat_text(rest, "content") == "Hello late." and rest[-1]["data"] == "[DONE]"
     assert gone.status_code == 504, gone.text
     assert gone.json()["error"]["code"] == "deadline_exceeded" and "not on the fleet's topics" in \
         gone.json()["error"]["message"]
@@ -383,6 +362,6 @@ async def test_an_answer_read_back_counts_only_with_a_producers_signature(
         async with http.stream("POST", f"{second.url}/v1/chat/completions", json={},
                                headers=_auth(api_key, last)) as response:
             assert response.status_code == 200
-            rest = [event async for event in _events(response)]
-    assert _chat_text(rest, "content") == "Genuine." and rest[-1]["data"] == "[DONE]", rest
+            rest = [event async for event in sse_events(response)]
+    assert chat_text(rest, "content") == "Genuine." and rest[-1]["data"] == "[DONE]", rest
     assert _refused_answers(second) >= refused + 1

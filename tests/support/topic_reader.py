@@ -88,3 +88,23 @@ class TopicReader:
 
         return await wait_until(self._changed, enough, timeout_s,
                                 f"fewer than {count} matching messages on {topic} in {timeout_s}s")
+
+
+async def keyed_records(bootstrap: str, topic: str, keys: list[str], want: int,
+                        timeout_s: float = 30) -> list[dict[str, Any]]:
+    """The JSON records of `topic` keyed by one of `keys`, read from the start (no group) until there are `want` of
+    them or the time is up (e.g. a request's dead letters)."""
+    wanted = {key.encode() for key in keys}
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(bootstrap=bootstrap), auto_offset_reset="earliest",
+                                group_id=None)
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while len(found) < want and loop.time() < end:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found += [json.loads(r.value) for r in records if r.key in wanted]
+    finally:
+        await stop_consumer(consumer)
+    return found

@@ -162,3 +162,61 @@ async def test_the_edge_takes_only_answers_a_declared_producer_signed(keys: Path
     assert delivered == ["r-forged", "r-merger", "r-research"] and checked == ["r-merger"]
     assert {d.response_id: d.error_type for d in letters} == {"r-forged": "producer_signature",
                                                               "r-research": "producer_signature"}
+
+
+def test_the_consumers_that_show_or_count_a_message_check_its_producer() -> None:
+    """The edge shows progress, deltas and answers to clients; the control plane counts usage charges: each of
+    these subscriptions is `signed` (Bus.subscribe / the stage consumer dead-letter the rest)."""
+    from control_plane.declaration import SERVICE as CONTROL_PLANE
+    from gateway.declaration import SERVICE as GATEWAY
+
+    assert {c.topic: c.signed for c in GATEWAY.consumes} == {"answers": True, "progress": True, "deltas": True}
+    assert {c.topic: c.signed for c in CONTROL_PLANE.consumes} == {"usage": True}
+
+
+@pytest.mark.parametrize("topic_kind", ["progress", "deltas"])
+async def test_the_edge_shows_only_live_events_a_declared_producer_signed(keys: Path, namespace: str,
+                                                                          topic_kind: str) -> None:
+    """The edge's progress and delta subscriptions as gateway.app makes them: a forged header, a key of a stage
+    that does not publish there, or another key under a declared producer's name never reach the request's
+    events; each is dead-lettered (producer_signature) with its reason."""
+    from moe_core.contracts import AnswerDelta, Progress
+
+    settings = _Settings(topic_namespace=namespace, service_name="gateway", producer_keys=str(keys / producers.LIST))
+    bus = Bus(settings)
+    shown: list[str] = []
+    letters: list[DeadLetter] = []
+
+    async def deliver(event: Progress | AnswerDelta) -> None:
+        shown.append(event.response_id)
+
+    model: type[Progress] | type[AnswerDelta] = Progress if topic_kind == "progress" else AnswerDelta
+    bus.subscribe(getattr(bus.topics, topic_kind), model, deliver, group=False, signed=True)
+    bus.broker.subscriber(bus.topics.deadletter)(lambda m: letters.append(DeadLetter.model_validate(m)))
+    topic, kind = getattr(bus.topics, topic_kind), model.__name__
+    producer = "planner" if topic_kind == "progress" else "merger"
+    stranger = "graph-rag"  # publishes neither progress nor deltas (its declaration)
+
+    def event(rid: str) -> bytes:
+        fields = {"response_id": rid, "tenant_id": "t", "deadline_at": deadline_in(30)}
+        made = (Progress(**fields, stage="planner", event="planned", detail="FORGED?") if model is Progress
+                else AnswerDelta(**fields, seq=0, content="FORGED?"))
+        return made.model_dump_json().encode()
+
+    values = {rid: event(rid) for rid in ("r-header", "r-stranger", "r-borrowed", "r-genuine")}
+    borrowed = {**_signed(keys, stranger, topic, values["r-borrowed"], b"r-borrowed", kind),
+                headers.SIGNER: producer, headers.PRODUCER: producer}  # another key under the producer's name
+    async with TestKafkaBroker(bus.broker) as broker:
+        await broker.publish(values["r-header"], topic, key=b"r-header",
+                             headers={headers.PRODUCER: producer, headers.MESSAGE_TYPE: kind})
+        await broker.publish(values["r-stranger"], topic, key=b"r-stranger",
+                             headers=_signed(keys, stranger, topic, values["r-stranger"], b"r-stranger", kind))
+        await broker.publish(values["r-borrowed"], topic, key=b"r-borrowed", headers=borrowed)
+        await broker.publish(values["r-genuine"], topic, key=b"r-genuine",
+                             headers=_signed(keys, producer, topic, values["r-genuine"], b"r-genuine", kind))
+    assert shown == ["r-genuine"]
+    reasons = {d.response_id: d.reason for d in letters if d.error_type == "producer_signature"}
+    assert reasons["r-header"].startswith("producer signature refused: unsigned")
+    assert f"{stranger}, which is not a declared producer of {topic}" in reasons["r-stranger"]
+    assert reasons["r-borrowed"].startswith(f"producer signature refused: the signature is not {producer}'s")
+    assert set(reasons) == {"r-header", "r-stranger", "r-borrowed"}

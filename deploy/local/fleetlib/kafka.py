@@ -67,6 +67,30 @@ def admin_password() -> str:
     return passwords.generate(f"kafka-{ADMIN}")
 
 
+def security(admin: str, controller: str, mechanisms: str = "SCRAM-SHA-512", inter: str = "SCRAM-SHA-512", *,
+             broker_plain: bool = False) -> str:
+    """server.properties' authentication and authorization, the same on the one-node broker and on every node of the
+    cluster (fleetlib.kafka_cluster): SCRAM-SHA-512 (`mechanisms`) on the client listener `BROKER` with `admin` the
+    broker's own login (`inter`: its mechanism), PLAIN with the static `controller` user between controllers, the
+    StandardAuthorizer refusing whatever no ACL allows, admin and controller the super users. broker_plain: the
+    broker listener also holds PLAIN's static admin user (used only when `mechanisms` offers PLAIN: adopting)."""
+    plain = (f'listener.name.broker.plain.sasl.jaas.config={PLAIN} required username="{ADMIN}" password="{admin}" '
+             f'user_{ADMIN}="{admin}";\n') if broker_plain else ""
+    return f"""\
+sasl.enabled.mechanisms={mechanisms}
+sasl.mechanism.inter.broker.protocol={inter}
+listener.name.broker.sasl.enabled.mechanisms={mechanisms}
+listener.name.broker.scram-sha-512.sasl.jaas.config={SCRAM} required username="{ADMIN}" password="{admin}";
+{plain}sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config={PLAIN} required username="{CONTROLLER}" password="{controller}" \
+user_{CONTROLLER}="{controller}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:{ADMIN};User:{CONTROLLER}
+allow.everyone.if.no.acl.found=false
+"""
+
+
 def _properties(adopting: bool) -> str:
     """adopting: the admin's SCRAM credential is not in the metadata yet (a directory formatted before SASL), so
     the broker listener also offers PLAIN with the static admin user, and the broker uses it itself."""
@@ -88,20 +112,7 @@ listener.name.tls.sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.tls.scram-sha-512.sasl.jaas.config={SCRAM} required;
 listener.name.tls.ssl.keystore.type=PEM
 listener.name.tls.ssl.keystore.location={kafka_tls.KEYSTORE}
-sasl.enabled.mechanisms={mechanisms}
-sasl.mechanism.inter.broker.protocol={inter}
-listener.name.broker.sasl.enabled.mechanisms={mechanisms}
-listener.name.broker.scram-sha-512.sasl.jaas.config={SCRAM} required username="{ADMIN}" password="{admin}";
-listener.name.broker.plain.sasl.jaas.config={PLAIN} required username="{ADMIN}" password="{admin}" \
-user_{ADMIN}="{admin}";
-sasl.mechanism.controller.protocol=PLAIN
-listener.name.controller.sasl.enabled.mechanisms=PLAIN
-listener.name.controller.plain.sasl.jaas.config={PLAIN} required username="{CONTROLLER}" password="{ctl}" \
-user_{CONTROLLER}="{ctl}";
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-super.users=User:{ADMIN};User:{CONTROLLER}
-allow.everyone.if.no.acl.found=false
-log.dirs={HOME / "data"}
+{security(admin, ctl, mechanisms, inter, broker_plain=True)}log.dirs={HOME / "data"}
 num.partitions=3
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1

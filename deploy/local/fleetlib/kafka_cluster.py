@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, jvm
-from .kafka import ADMIN, CONTROLLER, LOG4J_TEXT, PLAIN, SCRAM
+from .kafka import ADMIN, LOG4J_TEXT, security
 
 LIB = config.LIB / "kafka"
 REPLICAS, MIN_INSYNC = 3, 2
@@ -58,18 +58,7 @@ advertised.listeners=BROKER://{h}:{node.port}
 inter.broker.listener.name=BROKER
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,BROKER:SASL_PLAINTEXT
-sasl.enabled.mechanisms=SCRAM-SHA-512
-sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.broker.sasl.enabled.mechanisms=SCRAM-SHA-512
-listener.name.broker.scram-sha-512.sasl.jaas.config={SCRAM} required username="{ADMIN}" password="{admin}";
-sasl.mechanism.controller.protocol=PLAIN
-listener.name.controller.sasl.enabled.mechanisms=PLAIN
-listener.name.controller.plain.sasl.jaas.config={PLAIN} required username="{CONTROLLER}" password="{controller}" \
-user_{CONTROLLER}="{controller}";
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-super.users=User:{ADMIN};User:{CONTROLLER}
-allow.everyone.if.no.acl.found=false
-log.dirs={node.home / "data"}
+{security(admin, controller)}log.dirs={node.home / "data"}
 auto.create.topics.enable=false
 default.replication.factor={REPLICAS}
 min.insync.replicas={MIN_INSYNC}

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections import OrderedDict
 from collections.abc import Iterable
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from moe_audit_verify.format import b64, entry_message
 from moe_audit_verify.keys import KeyRing, PublicKey
+from moe_core.runtime.signing_keys import load_private_key
 
 REMEMBERED = 100_000  # entry signatures kept in memory until a checkpoint's check meets them (about 17 MB at most)
 
@@ -43,21 +42,9 @@ class Signer:
     def from_file(cls, path: str | os.PathLike[str]) -> Signer:
         """The key at `path`; refused when it is missing, accessible to every user or not an Ed25519 key (a group
         may read it: a Kubernetes Secret volume is root:fsGroup 0440)."""
-        file = Path(path)
-        if not str(path) or not file.is_file():
-            raise SigningKeyError(f"no audit signing key at {str(path)!r} (MOE_AUDIT_SIGNING_KEY): it is generated "
-                                  "at install (fleetctl install) into .data/codex-lineage/")
-        if file.stat().st_mode & stat.S_IRWXO:
-            raise SigningKeyError(f"{file} is accessible to every user: chmod 600 it (only codex-lineage may hold it)")
-        try:
-            key = load_pem_private_key(file.read_bytes(), password=None)
-        except OSError as exc:
-            raise SigningKeyError(f"{file} cannot be read by codex-lineage's user: {exc.strerror}") from None
-        except ValueError as exc:
-            raise SigningKeyError(f"{file}: not a PEM private key ({exc})") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise SigningKeyError(f"{file}: not an Ed25519 key")
-        return cls(key)
+        return cls(load_private_key(path, SigningKeyError, holder="codex-lineage", missing=(
+            f"no audit signing key at {str(path)!r} (MOE_AUDIT_SIGNING_KEY): it is generated at install (fleetctl "
+            "install) into .data/codex-lineage/")))
 
     @classmethod
     def from_pem(cls, pem: bytes) -> Signer:

@@ -21,16 +21,16 @@ import base64
 import binascii
 import hashlib
 import json
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from moe_core.contracts import Topics, headers
+from moe_core.runtime.signing_keys import load_private_key
 
 DOMAIN = b"moe-producer-signature/1\n"
 KEYS_FORMAT = "moe-producer-keys/1"
@@ -68,18 +68,9 @@ class ProducerSigner:
 
     @classmethod
     def from_file(cls, path: str, name: str) -> ProducerSigner:
-        file = Path(path)
-        if not file.is_file():
-            raise ProducerKeyError(f"no producer signing key at {path!r} (MOE_PRODUCER_SIGNING_KEY): generate the "
-                                   "fleet's keys with python -m moe_core.stage.producers")
-        if file.stat().st_mode & stat.S_IRWXO:
-            raise ProducerKeyError(f"{file} is accessible to every user: chmod 600 it (only {name} may hold it)")
-        try:
-            key = load_pem_private_key(file.read_bytes(), password=None)
-        except (OSError, ValueError) as exc:
-            raise ProducerKeyError(f"{file}: not a readable PEM private key ({exc})") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ProducerKeyError(f"{file}: not an Ed25519 key")
+        key = load_private_key(path, ProducerKeyError, holder=name, missing=(
+            f"no producer signing key at {path!r} (MOE_PRODUCER_SIGNING_KEY): generate the fleet's keys with "
+            "python -m moe_core.stage.producers"))
         return cls(name, key)
 
     def headers(self, topic: str, key: bytes | None, value: bytes, message_type: str) -> dict[str, str]:

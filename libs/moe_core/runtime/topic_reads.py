@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -63,9 +65,12 @@ async def behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) ->
 
 
 async def published_answers(settings: FleetSettings, requests: dict[str, float], *, lookback_s: float,
-                            timeout_s: float) -> dict[str, Answer]:
+                            timeout_s: float,
+                            proven: Callable[[Any, str], Awaitable[bool]] | None = None) -> dict[str, Answer]:
     """The Answers on the answers topic now for these requests (response_id -> creation, epoch s); one
-    consumer, each partition read from its earliest request's creation up to its current end."""
+    consumer, each partition read from its earliest request's creation up to its current end. proven: whether a
+    declared producer signed a record (Bus.proven_record: a refused one is counted and dead-lettered, and the next
+    Answer of its request is looked for)."""
     topic = Topics.for_namespace(settings.topic_namespace).answers
     where = (await partitions_of(settings, [topic], list(requests)))[topic]
     since: dict[TopicPartition, float] = {}
@@ -83,7 +88,8 @@ async def published_answers(settings: FleetSettings, requests: dict[str, float],
                 for records in (await consumer.getmany(timeout_ms=500)).values():
                     for record in records:
                         rid = record.key.decode(errors="replace") if record.key else ""
-                        if rid in requests and rid not in found and record.value is not None:
+                        if rid in requests and rid not in found and record.value is not None and (
+                                proven is None or await proven(record, topic)):
                             try:
                                 found[rid] = Answer.model_validate_json(record.value)
                             except ValidationError:

@@ -189,7 +189,8 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     usage = UsageRecorder(stores.usage_opened, settings.usage_write_linger_ms / 1000, settings.consumer_in_flight)
     # the requests whose edge replica died, settled here (their charges go out on `usage` like the edge's)
     sweeper = SettleSweeper(settings, settings, Settler(redis, settings.topic_namespace,
-                                                        lambda charge: bus.publish(charge, bus.topics.usage)))
+                                                        lambda charge: bus.publish(charge, bus.topics.usage)),
+                            proven=bus.proven_record)  # only a declared producer's Answer is charged
     # The subscriptions are the declared ones (control_plane.declaration), each to its handler, on the stages'
     # consumer (moe_core.stage.consumer: records in flight in order per key, offsets committed together): with
     # the usage store's own pool, 2.78 -> 2.33 ms of control-plane + Postgres CPU per charge

@@ -16,7 +16,8 @@ SERVICE = ServiceDeclaration(
             "review, tenant documents, the audit and lineage API, operator endpoints, feedback, the console; "
             "settles the requests of an edge replica that died",
     consumes=(
-        Consumes("usage", UsageCharged, "record_usage", linger=True,
+        # a charge counts only with the signature of a declared producer of `usage` (the edge, the settle sweeper)
+        Consumes("usage", UsageCharged, "record_usage", linger=True, signed=True,
                  description="each settled request's charge, written once per response id (usage_requests, "
                              "usage_daily)"),
     ),

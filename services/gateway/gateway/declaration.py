@@ -14,8 +14,11 @@ SERVICE = ServiceDeclaration(
     consumes=(
         Consumes("answers", Answer, "deliver_answer", group=False, signed=True,  # a forged answer reaches no client
                  description="every replica reads every partition and keeps the answers it waits for"),
-        Consumes("progress", Progress, "deliver", group=False, description="live progress of waited-for requests"),
-        Consumes("deltas", AnswerDelta, "deliver", group=False, description="answer tokens as they are written"),
+        # progress and deltas are shown to the client as they come: a declared producer's too, or never shown
+        Consumes("progress", Progress, "deliver", group=False, signed=True,
+                 description="live progress of waited-for requests"),
+        Consumes("deltas", AnswerDelta, "deliver", group=False, signed=True,
+                 description="answer tokens as they are written"),
     ),
     # housekeeping: a client's own chores, answered by the planner past the pipeline (moe_core.llm.housekeeping);
     # answers: exact-cache hits; audit: the routing of a housekeeping request; usage: each settled request's charge

@@ -4,8 +4,9 @@ The records are fed to a RequestRun's queue, first in the interleaving a stream 
 renderer arrives at the state the client saw), then as they come, the Answer last. Every record of a
 request is keyed by its response_id: one partition per topic (the producers' murmur2 partitioner), read
 from `lookback_s` before the request was created (broker time; clock skew between hosts). Past the deadline
-only what the topics hold now is read (`read_published`). An Answer read back counts only with a declared
-producer's signature, as a live one (moe_core.runtime.producer_signing; refused: counted and dead-lettered).
+only what the topics hold now is read (`read_published`). A record read back counts only with the signature of a
+declared producer of its topic, as a live one (moe_core.runtime.producer_signing; refused: counted and
+dead-lettered, never shown): progress, deltas and the Answer alike.
 Reading a key's partitions back is moe_core.runtime.topic_reads (the control plane's settle sweeper reads Answers
 with it too).
 """
@@ -37,7 +38,7 @@ class Replay:
                  proven: Callable[[Any, str], Awaitable[bool]] | None = None) -> None:
         """on_answer: what happens to the Answer before the renderer gets it (settled, recorded); the Answer
         it returns is rendered. proven: whether a declared producer signed a record read back (Bus.proven_record:
-        an Answer counts only then, as a live one does; a refused one is counted and dead-lettered, never shown)."""
+        a record counts only then, as a live one does; a refused one is counted and dead-lettered, never shown)."""
         self.settings = settings
         self.request = request
         self.queue = queue
@@ -46,7 +47,6 @@ class Replay:
         self.on_answer = on_answer
         self.proven = proven
         topics = Topics.for_namespace(settings.topic_namespace)
-        self.answers = topics.answers
         self.sources: dict[str, tuple[str, type[Event]]] = {
             topics.progress: ("p", Progress), topics.deltas: ("d", AnswerDelta), topics.answers: ("a", Answer)}
         self.path = list(after.path)  # (kind, count) runs still to feed in this order
@@ -101,8 +101,8 @@ class Replay:
         await self._feed()
 
     async def _signed(self, record: Any) -> bool:
-        """An Answer read back is checked like a live one (the edge's answers consumer is `signed`)."""
-        return self.proven is None or record.topic != self.answers or await self.proven(record, record.topic)
+        """A record read back is checked like a live one (the edge's consumers are `signed`, gateway.declaration)."""
+        return self.proven is None or await self.proven(record, record.topic)
 
     async def _started(self) -> AIOKafkaConsumer:
         """A started consumer on this request's partitions, positioned `lookback_s` before it was created."""

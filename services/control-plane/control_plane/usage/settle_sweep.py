@@ -6,8 +6,9 @@ MOE_SETTLE_SWEEP_INTERVAL_S a control plane replica takes the sweep's turn (a Re
 interval), reads up to MOE_SETTLE_SWEEP_BATCH due holds, looks their Answers up on the answers topic (one
 consumer for the batch, moe_core.runtime.topic_reads; read back from MOE_SETTLE_LOOKBACK_S before each request's
 creation) and settles each through the same claim as the edge (moe_core.access.settler): an Answer that was
-published is charged its usage, a request without one what its model calls used (its budget is closed). The
-charge goes out on the `usage` topic like the edge's. With nothing due a sweep is two Redis commands.
+published, signed by a declared producer of the answers topic (as the edge checks it), is charged its usage, a
+request without one what its model calls used (its budget is closed). The charge goes out on the `usage` topic
+like the edge's. With nothing due a sweep is two Redis commands.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,10 +45,14 @@ class SweepSettings(BaseSettings):
 
 
 class SettleSweeper:
-    def __init__(self, settings: FleetSettings, sweep: SweepSettings, settler: Settler) -> None:
+    def __init__(self, settings: FleetSettings, sweep: SweepSettings, settler: Settler,
+                 proven: Callable[[Any, str], Awaitable[bool]] | None = None) -> None:
+        """proven: whether a declared producer signed an Answer read back (Bus.proven_record): only such an Answer's
+        usage is charged (the rest is counted and dead-lettered, as by every consumer that checks)."""
         self.settings = settings
         self.sweep_settings = sweep
         self.settler = settler
+        self.proven = proven
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -80,7 +87,7 @@ class SettleSweeper:
             return 0
         answers = await published_answers(self.settings, {rid: h.created for rid, h in holds.items()},
                                           lookback_s=self.sweep_settings.settle_lookback_s,
-                                          timeout_s=LOOKUP_TIMEOUT_S)
+                                          timeout_s=LOOKUP_TIMEOUT_S, proven=self.proven)
         settled = 0
         for rid in holds:
             answer = answers.get(rid)
