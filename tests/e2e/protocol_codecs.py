@@ -100,7 +100,8 @@ class Responses:
                                          timeout=60)
 
     async def ask(self, question: str, system: str | None = None) -> Said:
-        done = await self.client.responses.create(model="moe-orchestrator", input=question, instructions=system)
+        done = await self.client.responses.create(model="moe-orchestrator", input=question,
+                                                  instructions=system or openai.omit)
         assert done.status == "completed" and done.usage is not None
         return Said(done.output_text, (done.usage.input_tokens, done.usage.output_tokens),
                     [item.type for item in done.output])
