@@ -71,6 +71,9 @@ def test_a_requests_lineage_is_drawn_as_a_graph(console_fleet: Fleet, console_ke
         " visible: cy.nodes().every(n => n.renderedBoundingBox().w > 0)}")
     assert graph["edges"] >= len(found) - 1 and int(graph["drawn"]) == len(found) and graph["visible"], graph
     assert any(label.endswith(".requests.v1") for label in graph["planIn"]), graph  # the plan reads the request
+    classified = browser.find_element(By.ID, "lineage-classification").text  # GET /v1/lineage/{id}'s classification
+    assert classified == "Data class internal (INTERN, from default_class): it reached only what its class allows.", \
+        classified
     browser.execute_script("window.lineageGraph.nodes().filter(n => n.data('label') === 'expert-worker.expert')"
                            ".emit('tap')")
     assert "expert-model @ scripted" in browser.find_element(By.ID, "lineage-selected").text

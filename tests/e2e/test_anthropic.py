@@ -1,8 +1,8 @@
 """The Anthropic Messages API (/v1/messages) with the official anthropic SDK: stream and non-stream, the
 exact event sequence, system prompts, errors in Anthropic's format, tool_use/tool_result round trips.
 
-Most tests drive a gateway alone through the real broker (BusDriver plays the backend); the last ones
-run through the whole fleet with scripted models.
+The tests drive a gateway alone through the real broker (BusDriver plays the backend); the journeys through the
+whole fleet with scripted models are test_protocol_journeys.py's, written once for every protocol.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from moe_core.contracts import ChatMessage, Usage
-from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply, weather_rules
+from tests.e2e.helpers import marker
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -289,65 +288,3 @@ async def test_streamed_tool_use_accumulates_its_input(gw_anthropic: anthropic.A
     assert [b.type for b in final.content] == ["text", "tool_use", "tool_use"]
     assert [(b.id, b.input) for b in final.content[1:]] == [  # type: ignore[union-attr]
         ("call_0", {"city": "Oslo"}), ("call_1", {"city": "Rome"})]
-
-
-# -- through the whole fleet (scripted models) -------------------------------------------------------
-
-
-@pytest.fixture
-def client(fleet: Any, api_key: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=fleet["gateway"].url, api_key=api_key, max_retries=0, timeout=60)
-
-
-async def test_fleet_answers_an_anthropic_client_stream_and_not(client: anthropic.AsyncAnthropic,
-                                                                scripted: Scripted) -> None:
-    m = marker()
-    scripted.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Capital {m}"))},
-        {"model": "expert-model", "contains": m, "reply": "Paris.\nCONFIDENCE: high"},
-    ])
-    message = await client.messages.create(model="moe-orchestrator", max_tokens=64, system="Be brief.",
-                                           messages=[{"role": "user", "content": f"Capital of France? {m}"}])
-    assert [b.text for b in message.content if b.type == "text"] == ["Paris."]  # type: ignore[union-attr]
-    calls = calls_for(scripted.calls(), m)
-    assert (message.usage.input_tokens, message.usage.output_tokens) == expected_usage(calls)
-    scripted.script([
-        {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Capital {m}"))},
-        {"model": "expert-model", "contains": m, "reply": "Paris.\nCONFIDENCE: high"},
-    ])
-    async with client.messages.stream(model="moe-orchestrator", max_tokens=64,
-                                      messages=[{"role": "user", "content": f"Capital of France? {m}"}]) as stream:
-        final = await stream.get_final_message()
-    # The stream opens with its thinking: the live progress, or — when the fast-path answer overtook the
-    # progress events (they travel on another topic) — a summary line of how it was answered.
-    assert [b.type for b in final.content] == ["thinking", "text"]
-    thinking = final.content[0].thinking  # type: ignore[union-attr]
-    assert "planner: planned" in thinking or "answered by: general" in thinking
-    assert final.content[-1].text == "Paris."  # type: ignore[union-attr]
-    assert (final.usage.input_tokens, final.usage.output_tokens) == expected_usage(calls_for(scripted.calls(), m))
-
-
-async def test_tool_use_round_trip_through_the_expert_model(client: anthropic.AsyncAnthropic,
-                                                            scripted: Scripted) -> None:
-    m = marker()
-    scripted.script(weather_rules(m, f"Weather in Oslo? {m}"))
-    question = {"role": "user", "content": f"Weather in Oslo? {m}"}
-    first = await client.messages.create(model="moe-orchestrator", max_tokens=64, tools=[WEATHER_TOOL],
-                                         messages=[question])
-    assert first.stop_reason == "tool_use"
-    use = next(b for b in first.content if b.type == "tool_use")
-    assert (use.name, use.input) == ("get_weather", {"city": "Oslo"})  # type: ignore[union-attr]
-    expert = calls_for(scripted.calls("expert-model"), m)[0]
-    assert expert["body"]["tools"][0]["function"]["name"] == "get_weather"  # the definition reached the model
-    second = await client.messages.create(model="moe-orchestrator", max_tokens=64, tools=[WEATHER_TOOL], messages=[
-        question,
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content
-                                          if b.type == "tool_use"]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "3 C"}]},  # type: ignore[union-attr]
-    ])
-    assert [b.text for b in second.content if b.type == "text"] == ["It is 3 C in Oslo."]  # type: ignore[union-attr]
-    answered = calls_for(scripted.calls("expert-model"), m)[-1]["messages"]
-    result = next(x for x in answered if x.get("role") == "tool")
-    assert (result["tool_call_id"], result["content"]) == (use.id, "3 C")  # type: ignore[union-attr]
-    call = next(x for x in answered if x.get("tool_calls"))
-    assert call["tool_calls"][0]["id"] == use.id  # type: ignore[union-attr]

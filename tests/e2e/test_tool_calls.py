@@ -1,8 +1,9 @@
 """OpenAI tools / tool_calls passthrough with the official openai SDK: definitions and tool results reach
 the fleet intact, the model's tool calls come back with finish_reason "tool_calls" (stream and not).
 
-The first tests drive a gateway alone through the real broker (BusDriver plays the backend); the last
-one goes through the whole fleet, where the expert model (scripted) calls the tool.
+The first tests drive a gateway alone through the real broker (BusDriver plays the backend); the last one goes
+through the whole fleet (the tool round trip through the expert model is test_protocol_journeys.py's, for every
+protocol).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from moe_core.contracts import ChatMessage, Usage
 from tests.conftest import Scripted
-from tests.e2e.helpers import calls_for, marker, plan_reply, weather_rules
+from tests.e2e.helpers import marker, plan_reply
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
 
@@ -106,31 +107,6 @@ async def test_malformed_tool_requests_are_400(bare_gateway: ServiceProcess, api
 
 
 # -- through the whole fleet (scripted models) -------------------------------------------------------
-
-
-async def test_tool_round_trip_through_the_expert_model(base_url: str, api_key: str, scripted: Scripted) -> None:
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=60)
-    m = marker()
-    scripted.script(weather_rules(m, f"Weather in Oslo? {m}"))
-    question = {"role": "user", "content": f"Weather in Oslo? {m}"}
-    first = await client.chat.completions.create(model="moe-orchestrator", tools=[WEATHER], messages=[question])
-    assert first.choices[0].finish_reason == "tool_calls"
-    call = (first.choices[0].message.tool_calls or [])[0]
-    assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Oslo"})
-    expert = calls_for(scripted.calls("expert-model"), m)[0]
-    assert expert["body"]["tools"] == [WEATHER]  # the definition reached the model as the client sent it
-    second = await client.chat.completions.create(model="moe-orchestrator", tools=[WEATHER], messages=[
-        question,
-        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-        {"role": "tool", "tool_call_id": call.id, "content": "3 C"},
-    ])
-    assert second.choices[0].message.content == "It is 3 C in Oslo."
-    assert second.choices[0].finish_reason == "stop"
-    answered = calls_for(scripted.calls("expert-model"), m)[-1]["messages"]
-    result = next(x for x in answered if x.get("role") == "tool")
-    assert (result["content"], result["tool_call_id"]) == ("3 C", call.id)
-    asked = next(x for x in answered if x.get("tool_calls"))["tool_calls"]
-    assert [(c["id"], c["function"]["name"]) for c in asked] == [(call.id, "get_weather")]
 
 
 async def test_a_required_tool_call_the_model_does_not_make_is_an_error_not_text(

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -44,7 +45,7 @@ def personal(lineage_fleet: LineageFleet, scripted_server: Scripted, infra: dict
                                            messages=[{"role": "user", "content": f"Fever? {marker}"}])
     lineage_fleet.wait_settled(tenant)
     try:
-        yield {"tenant": tenant, "rid": reply.id.removeprefix("chatcmpl-"), "original": original}
+        yield {"tenant": tenant, "rid": reply.id.removeprefix("chatcmpl-"), "original": original, "key": key}
     finally:
         lineage_fleet.classes.write_text(original)
 
@@ -56,13 +57,18 @@ def _rule(fleet: LineageFleet, key: str) -> dict[str, Any]:
 
 def test_a_personal_request_is_classified_in_its_lineage_and_evidence(lineage_fleet: LineageFleet,
                                                                      personal: dict[str, str], keys: Keys) -> None:
-    lineage = lineage_fleet.get("/api/v1/lineage", keys.admin, response_id=personal["rid"]).json()
-    found = lineage["classification"]
+    read = httpx.get(f"{lineage_fleet.control_plane}/v1/lineage/{personal['rid']}",  # the one lineage read API
+                     headers={"Authorization": f"Bearer {personal['key']}"}, timeout=10)  # the tenant's own key
+    assert read.status_code == 200, read.text
+    found = read.json()["classification"]
     assert (found["tenant_id"], found["class"], found["marking"]) == (personal["tenant"], "personal",
                                                                        "SCHUTZBEDUERFTIG")
     assert found["source"] == f"tenant policy ({personal['tenant']})"
     assert "scripted/expert-model" in found["models"] and any(".requests." in d for d in found["datasets"])
     assert found["findings"] == ["model scripted/expert-model is not allowed for personal data"]
+    old = lineage_fleet.get("/api/v1/lineage", keys.admin, response_id=personal["rid"])  # deprecated, same answer
+    assert old.headers["Deprecation"] == "true" and f"</v1/lineage/{personal['rid']}>" in old.headers["Link"]
+    assert old.json()["classification"] == found and old.json()["events"] == read.json()["events"]
     bundle = lineage_fleet.get("/v1/evidence", keys.admin, response_id=personal["rid"])
     assert bundle.status_code == 200, bundle.text
     with tarfile.open(fileobj=io.BytesIO(bundle.content)) as tar:

@@ -167,6 +167,8 @@ def test_an_answers_fact_leads_to_its_approved_import_and_source_document_and_ba
     # the console's source: the control plane's lineage of the request carries the same provenance
     console = _call("GET", f"{cp}/v1/lineage/{rid}", importer).json()
     assert {n["kind"] for n in console["provenance"]["nodes"]} >= {"fact", "import", "approval", "document"}, console
+    old = fleet.get(f"/v1/lineage/answers/{rid}", importer)  # codex-lineage's path: deprecated, the same graph
+    assert old.json() == console["provenance"] and old.headers["Deprecation"] == "true", old.headers
 
     # another tenant's admin, unknown ids, no key
     for path in (f"/v1/lineage/answers/{rid}", f"/v1/lineage/documents/{document['id']}",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codex_lineage.classes import ClassesFile, DataClassError, classify_request, parse
 from moe_core.llm.templates import REPO
+from moe_core.policy.classes import ClassFile, ClassFileError, classify_request, parse
 
 pytestmark = pytest.mark.unit
 POLICY = (REPO / "policy" / "data-classes.yaml").read_text()
@@ -28,7 +28,7 @@ def test_the_repositorys_file_classifies_the_catalog() -> None:
     assert policy.of_entry("table", "public.api_keys")["class"] == "confidential"
     assert policy.of_entry("store", "semantic-cache")["class"] == "personal"
     assert policy.of_entry("job", "planner") == {"class": "internal", "marking": "INTERN"}  # default_class
-    assert policy.of_tenant("acme") == {"class": "internal", "marking": "INTERN", "source": "default_class"}
+    assert policy.tenant_marking("acme") == {"class": "internal", "marking": "INTERN", "source": "default_class"}
 
 
 def test_a_personal_request_that_reached_the_cache_or_another_server_is_flagged() -> None:
@@ -52,7 +52,7 @@ def test_a_personal_request_that_reached_the_cache_or_another_server_is_flagged(
     ("version: 1\nclasses: {a: {}}\ndefault_class: a\nextra: 1\n", "extra: Extra inputs are not permitted"),
 ])
 def test_a_broken_file_is_refused_with_where(text: str, message: str) -> None:
-    with pytest.raises(DataClassError) as caught:
+    with pytest.raises(ClassFileError) as caught:
         parse(text, "x.yaml")
     assert message in str(caught.value)
 
@@ -60,12 +60,12 @@ def test_a_broken_file_is_refused_with_where(text: str, message: str) -> None:
 def test_a_broken_change_keeps_the_previous_classes(tmp_path: Path) -> None:
     path = tmp_path / "data-classes.yaml"
     path.write_text(POLICY)
-    held = ClassesFile(path)
+    held = ClassFile(path)
     path.write_text(POLICY.replace("tenants: {}", "tenants: {clinic: personal}"))
-    assert held.current().of_tenant("clinic")["class"] == "personal" and held.error is None
+    assert held.current().of_tenant("clinic") == "personal" and held.error is None
     path.write_text(POLICY.replace("tenants: {}", "tenants: {clinic: secret}"))
-    assert held.current().of_tenant("clinic")["class"] == "personal"
+    assert held.current().of_tenant("clinic") == "personal"
     assert held.error is not None and "tenants.clinic: unknown class 'secret'" in held.error
     path.write_text("version: [")
-    with pytest.raises(DataClassError):
-        ClassesFile(path)  # at start: refused
+    with pytest.raises(ClassFileError):
+        ClassFile(path)  # at start: refused

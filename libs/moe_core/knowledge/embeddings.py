@@ -249,9 +249,6 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
-    def embed_one(self, text: str) -> list[float]:
-        return [float(x) for x in self.embed([text])[0]]
-
     # -- Chroma's EmbeddingFunction protocol ------------------------------------------------------
     def __call__(self, input: Documents) -> Embeddings:
         return list(self.embed(list(input)))

@@ -222,7 +222,7 @@ class Bus:
         await self._dead_letter(msg.raw_message, body, hdrs, reason, error_type)
 
     async def _dead_letter(self, raw: Any, body: bytes, hdrs: dict[str, str], reason: str, error_type: str) -> None:
-        rid = hdrs.get(headers.RESPONSE_ID) or _key_of(raw)
+        rid = hdrs.get(headers.RESPONSE_ID) or message_key(raw)
         letter = DeadLetter(
             response_id=rid,
             source_topic=getattr(raw, "topic", "?"),
@@ -271,7 +271,7 @@ class Bus:
 
         async def on_message(msg: Any) -> None:  # the record itself (record_decoder), not FastStream's Context
             if wanted is not None:
-                key = _key_of(msg.raw_message)
+                key = message_key(msg.raw_message)
                 if key is not None and not wanted(key):
                     return
             started = time.perf_counter()
@@ -480,14 +480,15 @@ def _drop_unwanted(subscriber: Any, wanted: Callable[[str], bool]) -> None:
     consume_one = subscriber.consume_one
 
     async def consume_wanted(raw: Any) -> None:
-        key = _key_of(raw)
+        key = message_key(raw)
         if key is None or wanted(key):
             await consume_one(raw)
 
     subscriber.consume_one = consume_wanted
 
 
-def _key_of(raw: Any) -> str | None:
+def message_key(raw: Any) -> str | None:
+    """A Kafka message's key as text (None: it has none)."""
     key = getattr(raw, "key", None)
     if isinstance(key, bytes):
         return key.decode("utf-8", errors="replace")

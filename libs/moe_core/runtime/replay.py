@@ -93,11 +93,6 @@ def restrict_egress(allowed: list[str]) -> None:
         scope.egress = frozenset(allowed)
 
 
-def replaying() -> bool:
-    scope = RUN_SCOPE.get()
-    return scope is not None and scope.recorded is not None
-
-
 def answer(call: dict[str, Any]) -> ModelOutput | None:
     """The recorded output that answers this call when the run replays as recorded (None: not replaying; call the
     model). Raises InferenceError("replay", …) when the record cannot answer it. A call that failed then is

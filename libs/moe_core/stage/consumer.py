@@ -38,7 +38,7 @@ from pydantic import BaseModel, ValidationError
 from moe_core import contracts
 from moe_core.contracts import Envelope, Topics, headers
 from moe_core.contracts.topics import TOPIC_MESSAGES
-from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus
+from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus, message_key
 from moe_core.runtime.kafka_clients import linger_options
 from moe_core.runtime.key_ordered import KeyOrdered
 from moe_core.runtime.observability import bind_response_id, current_trace_context
@@ -82,7 +82,7 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
                 # its ack (outside this middleware) notes the offset; TestKafkaBroker's fake consumer is left be
                 msg.consumer = commits.deferred(msg.consumer, raw)
             topic = getattr(raw, "topic", "?")
-            rid = (msg.headers or {}).get(headers.RESPONSE_ID) or _key_of(raw) or "-"
+            rid = (msg.headers or {}).get(headers.RESPONSE_ID) or message_key(raw) or "-"
             started = time.perf_counter()
             outcome = "failed"  # the message's one observation (moe_stage_seconds), by how its handling ended
             with bind_response_id(str(rid)):
@@ -239,10 +239,3 @@ def _checked(bus: Bus | None, consumes: Consumes) -> ProducerVerifier | None:
 
 async def _noop(message: Any) -> None:
     return None
-
-
-def _key_of(raw: Any) -> str | None:
-    key = getattr(raw, "key", None)
-    if isinstance(key, bytes):
-        return key.decode("utf-8", errors="replace")
-    return key if isinstance(key, str) else None

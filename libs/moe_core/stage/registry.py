@@ -167,7 +167,7 @@ FLEET: tuple[Service, ...] = (
                                     "never written)"},
         waits_for=("kafka", "kafka-setup", "redis", "neo4j", "postgres", "pg-migrate", "llm", "opa"))),
     Service("codex-lineage", "codex_lineage", 8109, "codex_lineage.declaration:SERVICE", ready="Kafka + Postgres",
-            serves="`POST /api/v1/lineage`, `GET /api/v1/lineage?response_id=` (admin key)",
+            serves="`POST /api/v1/lineage`, `GET /api/v1/lineage?fact_id=` or `?cache_key=` (admin key)",
             deploy=Deployment(
                 note="every topic -> the hash-chained audit store and OpenLineage runs (Postgres)",
                 autoscaling=Autoscaling(lag=200, topic="requests"),

@@ -1,7 +1,8 @@
 """HTTP API of codex-lineage: POST /api/v1/lineage (the endpoint Marquez offers, so any OpenLineage producer
-can send here), GET /api/v1/lineage?response_id=… (a request's events) or ?fact_id=… / ?cache_key=… (the
-requests whose lineage used that knowledge-graph fact or semantic-cache entry) and the JSON Schemas of the fleet's
-facets.
+can send here), GET /api/v1/lineage?fact_id=… / ?cache_key=… (the requests whose lineage used that knowledge-graph
+fact or semantic-cache entry) and the JSON Schemas of the fleet's facets. GET /api/v1/lineage?response_id=… is
+deprecated: a request's lineage is read at the control plane's GET /v1/lineage/{id}; until it goes, this path answers
+the same body (moe_core.audit.request_lineage) with a Deprecation header and a Link to its successor.
 
 Writes and reads need an admin key of the fleet (the gateway's key table, `Authorization: Bearer <key>`,
 which is what openlineage-python's HttpTransport sends with auth type api_key). A tenant admin posts events only
@@ -20,10 +21,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from codex_lineage.access import NO_TENANT, REQUEST_TENANTS, Access
-from codex_lineage.classes import classify_request
 from codex_lineage.deps import AdminAccess, Running
 from codex_lineage.facets import facet_schema
+from moe_core.audit.request_lineage import request_lineage
 from moe_core.audit.store import AuditStore
+from moe_core.policy.classes import classify_request
 from moe_core.runtime.openai_error import OpenAIError
 
 
@@ -123,13 +125,21 @@ async def events(request: Request, access: AdminAccess, parts: Running) -> JSONR
         return JSONResponse({"object": "list", "data": access.visible(await used_by(store, asked), "tenant_id")})
     response_id = asked["response_id"]
     if not await access.sees_request(store.pool, response_id):
-        return JSONResponse({"events": []})  # what an unknown request answers
-    found = await store.lineage(response_id)
-    body: dict[str, Any] = {"events": found}
-    tenant = next((t for _, t in map(_request_of, found) if t), None)
-    if tenant is not None:
-        body["classification"] = {"tenant_id": tenant, **classify_request(parts.classes.current(), tenant, found)}
-    return JSONResponse(body)
+        return deprecated({"events": []}, response_id)  # what an unknown request answers
+    book = parts.classes.current()
+    return deprecated(await request_lineage(store, response_id, lambda t, e: classify_request(book, t, e)),
+                      response_id)
+
+
+def successor(response_id: str) -> dict[str, str]:
+    """The headers of a request's lineage on a deprecated path: RFC 9745's Deprecation, RFC 8288's Link to the
+    control plane's GET /v1/lineage/{id}."""
+    return {"Deprecation": "true", "Link": f'</v1/lineage/{response_id}>; rel="successor-version"; '
+                                           'title="the control plane"'}
+
+
+def deprecated(body: dict[str, Any], response_id: str) -> JSONResponse:
+    return JSONResponse(body, headers=successor(response_id))
 
 
 @api.get("/api/v1/facets/{name}.json", include_in_schema=False)

@@ -3,7 +3,9 @@ read from the signed record): GET /v1/lineage/answers/{response_id} (upstream: t
 used, the imports that wrote them with their approvals, the source documents), GET /v1/lineage/imports/{id} and
 GET /v1/lineage/documents/{id} (downstream: the facts written and every answer that used one). Admin keys, and only
 their own tenants: an id of another tenant is a 404 like an unknown one; the fleet operator reads every tenant's
-(codex_lineage.access)."""
+(codex_lineage.access). The answers' path is deprecated: the control plane's GET /v1/lineage/{id} carries the same graph
+(`provenance`) with the request's events and classification; until it goes, it answers with a Deprecation header and
+a Link to its successor."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from codex_lineage.access import Access
-from codex_lineage.api import ApiError
+from codex_lineage.api import ApiError, successor
 from codex_lineage.deps import AdminAccess, Running
 from moe_core.audit.checkpoints import tenants as all_tenants
 from moe_core.audit.fact_lineage import FactLineage
@@ -39,8 +41,10 @@ async def _answer(access: Access, store: AuditStore, what: str, ident: str, look
 
 @api.get("/v1/lineage/answers/{response_id}")
 async def upstream(response_id: str, access: AdminAccess, parts: Running) -> JSONResponse:
-    return await _answer(access, parts.store, "answer", response_id.removeprefix("chatcmpl-"),
-                         lambda f, i, t: f.answer(i, t))
+    rid = response_id.removeprefix("chatcmpl-")
+    found = await _answer(access, parts.store, "answer", rid, lambda f, i, t: f.answer(i, t))
+    found.headers.update(successor(rid))
+    return found
 
 
 @api.get("/v1/lineage/imports/{import_id}")

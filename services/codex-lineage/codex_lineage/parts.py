@@ -19,7 +19,6 @@ from codex_lineage.catalog.documents import entry as document_set_entry
 from codex_lineage.catalog.entries import Names, postgres_namespace
 from codex_lineage.catalog.entries import entries as catalog_entries
 from codex_lineage.catalog.entries import load as load_catalog
-from codex_lineage.classes import ClassesFile
 from codex_lineage.compliance.engine import Compliance
 from codex_lineage.compliance.rules import resolve
 from codex_lineage.compliance.sources import Sources
@@ -35,6 +34,7 @@ from moe_core.audit import keyring
 from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
+from moe_core.policy.classes import ClassFile
 from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus
 from moe_core.runtime.producer_signing import ProducerRefused
 
@@ -79,7 +79,7 @@ class Parts:
         self.settings, self.bus = settings, bus
         self.ready = asyncio.Event()  # the store opens after the broker starts (create_service_app's order)
         self.compliance = Compliance(resolve(settings.compliance_rules_dir))  # a broken rule file: refused here
-        self.classes = ClassesFile(resolve(settings.data_classes_file))  # a broken data-class file: refused here
+        self.classes = ClassFile(resolve(settings.data_classes_file))  # a broken data-class file: refused here
         self.lineage = lineage_for(settings, bus)
         self.client = extra_client(settings.lineage_transport)
         self.signer = signer_for(settings)

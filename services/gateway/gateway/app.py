@@ -161,7 +161,7 @@ def count_error(request: Request, error: OpenAIError) -> None:
 class EdgeHeaders:
     """One pure-ASGI layer (not BaseHTTPMiddleware, so streams and client disconnects pass through untouched)
     for what every request needs around it: the headers that choose a client profile kept for the chat flow
-    (gateway.client_profiles.client_headers, as its ClientHeaders does), and x-moe-replica on every response."""
+    (gateway.client_profiles.client_headers), and x-moe-replica on every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -23,7 +23,6 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from redis.asyncio import Redis
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from moe_core.access.keystore import ApiKey
 from moe_core.contracts import GenerationParams
@@ -54,23 +53,8 @@ class LiveProfiles:
         return self.profiles
 
 
-# (the X-MOE-Profile header, the User-Agent) of the request being handled; set by ClientHeaders.
+# (the X-MOE-Profile header, the User-Agent) of the request being handled; set by gateway.app's EdgeHeaders.
 client_headers: ContextVar[tuple[str, str]] = ContextVar("client_headers", default=("", ""))
-
-
-class ClientHeaders:
-    """Keeps the headers that choose a profile for the chat flow, whatever API the request came through.
-    Pure ASGI, so streams pass through untouched."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
-                       if k in (b"x-moe-profile", b"user-agent")}
-            client_headers.set((headers.get(PROFILE_HEADER, "").strip(), headers.get("user-agent", "")))
-        await self.app(scope, receive, send)
 
 
 def choose(profiles: list[ClientProfile], key: ApiKey | None) -> ClientProfile | None:

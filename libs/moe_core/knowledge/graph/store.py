@@ -213,6 +213,3 @@ class GraphStore:
     async def versions(self, tenants: list[str]) -> dict[str, int]:
         rows = await self.db.read(READ_VERSIONS, tenants=tenants)
         return {r["tenant"]: int(r["n"]) for r in rows}
-
-    async def bump(self, tenants: list[str]) -> None:
-        await self.db.write(BUMP_VERSION, tenants=tenants)

@@ -92,9 +92,6 @@ class MemoryFilters(BaseModel):
             raise ValueError("an entity is 1 to 200 characters")
         return list(dict.fromkeys(cleaned))
 
-    def is_empty(self) -> bool:
-        return not (self.domain or self.entity or self.document_set or self.time_range)
-
     def dump(self) -> dict[str, Any]:
         """The wire form (Plan.metadata_filters): only the fields that are set."""
         return self.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude_none=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from codex_lineage.classes import classify_request
 from codex_lineage.compliance.outcome import Outcome, verdict
 from codex_lineage.compliance.sources import Sources
+from moe_core.policy.classes import classify_request
 
 LINEAGE = """
 SELECT tenant_id, response_id, body FROM audit_log
@@ -28,7 +28,7 @@ async def data_class_flow(src: Sources, params: dict[str, Any]) -> Outcome:
     hours = float(params.get("hours", 24))
     requests: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in await src.store.pool.fetch(LINEAGE, hours):
-        if policy.of_tenant(row["tenant_id"])["class"] in classes:
+        if policy.of_tenant(row["tenant_id"]) in classes:
             requests.setdefault((row["tenant_id"], row["response_id"]), []).append(json.loads(row["body"]))
     evidence: dict[str, Any] = {"source": "the audit store's lineage events; the data-class file in force",
                                 "classes": sorted(classes), "hours": hours, "requests": len(requests),

@@ -5,7 +5,6 @@ refused with the file and line (RulesError); the caller keeps the rules it had."
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +139,3 @@ def load_all(directory: Path, checks: frozenset[str]) -> list[RuleSet]:
     if not sets:
         raise RulesError(f"{directory}:0: no rule files (*.yaml)")
     return sets
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -13,10 +13,10 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from codex_lineage.classes import DataClasses
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.store import AuditStore
 from moe_core.contracts.topics import Topics
+from moe_core.policy.classes import ClassBook
 from moe_core.runtime.kafka_clients import client_kwargs
 
 DAY_MS = 86_400_000
@@ -36,7 +36,7 @@ class Sources:
     store: AuditStore
     keys: Any  # a pool on the fleet's role (reads api_keys)
     drift: Callable[[float], Awaitable[dict[str, Any]]]  # the data-health summary of the last hours
-    classes: Callable[[], DataClasses] | None = None  # the data-class file in force
+    classes: Callable[[], ClassBook] | None = None  # the data-class file in force
     _retention: dict[str, float | None] | None = field(default=None, init=False)
     _limits: dict[str, dict[str, str]] = field(default_factory=dict, init=False)
     _retention_error: Exception | None = field(default=None, init=False)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import asyncpg
 
-from codex_lineage.classes import ClassesFile, DataClassError
 from codex_lineage.compliance.rules import resolve
 from codex_lineage.evidence.gather import ExportError
 from codex_lineage.evidence.scope import Scope, build
@@ -20,6 +19,7 @@ from codex_lineage.export import close_period
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
+from moe_core.policy.classes import ClassFile, ClassFileError
 
 ARCHIVES = (".tar",)
 
@@ -38,8 +38,8 @@ async def export_evidence(settings: LineageSettings, out: Path, response_id: str
                                          migrate=False)
         try:
             files = await build(store.pool, scope, signer, material, lambda t: close_period(settings, store, t),
-                                classes=ClassesFile(resolve(settings.data_classes_file)).current())
-        except DataClassError as exc:
+                                classes=ClassFile(resolve(settings.data_classes_file)).current())
+        except ClassFileError as exc:
             raise ExportError(str(exc)) from None
         except asyncpg.UndefinedTableError:
             raise ExportError(f"the audit store {settings.audit_schema!r} does not exist") from None

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from codex_lineage.classes import DataClasses
 from codex_lineage.evidence.gather import Close, ExportError, period_stretch, request_stretches
 from codex_lineage.evidence.writer import Material, bundle_files
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer
+from moe_core.policy.classes import ClassBook
 
 SAFE = re.compile(r"[^A-Za-z0-9._-]")  # a file name (and a Content-Disposition) from ids
 
@@ -59,7 +59,7 @@ class Scope:
 
 async def build(pool: Any, scope: Scope, signer: Signer, material: Material, close: Close,
                 extra: Callable[[], Awaitable[dict[str, bytes]]] | None = None,
-                classes: DataClasses | None = None) -> dict[str, bytes]:
+                classes: ClassBook | None = None) -> dict[str, bytes]:
     """Every file of the bundle (ExportError: nothing of the scope is recorded, 404; or no checkpoint can close
     it); `extra` adds files once the scope is known to be recorded."""
     if scope.response_id:

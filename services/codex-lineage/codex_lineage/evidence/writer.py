@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_lineage.classes import DataClasses, classify_request
 from codex_lineage.evidence.gather import Stretch
 from moe_audit_verify.evidence import MANIFEST, SIGNATURE, pack
 from moe_audit_verify.format import EVIDENCE_FORMAT, manifest_message
@@ -19,6 +18,7 @@ from moe_audit_verify.versions import NAME as VERSIONS
 from moe_audit_verify.versions import rows as versions_rows
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, content_of_row
 from moe_core.audit.signer import Signer
+from moe_core.policy.classes import ClassBook, classify_request
 
 VERIFY = "python -m moe_audit_verify {bundle} --keyring <codex-lineage's keyring> --tsa-chain <the TSA's chain>"
 
@@ -39,7 +39,7 @@ def _jsonl(items: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(i, sort_keys=True, ensure_ascii=False) + "\n" for i in items).encode()
 
 
-def classification(classes: DataClasses, entries: list[Entry]) -> dict[str, Any]:
+def classification(classes: ClassBook, entries: list[Entry]) -> dict[str, Any]:
     """Each request of the bundle with its tenant's data class and what its lineage reached that the class does
     not allow (codex-lineage's statement under the data-class file in force; the verifier checks the lineage)."""
     events: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -56,7 +56,7 @@ def classification(classes: DataClasses, entries: list[Entry]) -> dict[str, Any]
 
 def bundle_files(stretches: list[Stretch], scope: dict[str, Any], signer: Signer, material: Material,
                  exported_at: str, extra: dict[str, bytes] | None = None,
-                 classes: DataClasses | None = None) -> dict[str, bytes]:
+                 classes: ClassBook | None = None) -> dict[str, bytes]:
     """Every file of the bundle by name, manifest.json and manifest.sig included. A request's bundle holds its own
     entries whole and every entry of the stretches as a link; a period's holds the stretch whole. With the data
     classes in force, classification.json says each request's class and what its class forbids that it reached."""

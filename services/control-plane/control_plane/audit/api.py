@@ -3,8 +3,10 @@
 GET /v1/audit/{response_id}[?verify=true]: the timeline (every message of every topic for the request, in
 order, with stage, topic, partition, offset, created_at, broker timestamp and a payload summary), the
 stage runs (from the lineage: job, start, end, state) and, with verify=true, the hash-chain verification.
-GET /v1/lineage/{response_id}: the request's OpenLineage run events, and the provenance of the knowledge-graph facts
-it used (moe_core.audit.fact_lineage: the imports that wrote them, their approvals, their source documents).
+GET /v1/lineage/{response_id}: the fleet's one read of a request's lineage (moe_core.audit.request_lineage): its
+OpenLineage run events, the provenance of the knowledge-graph facts it used (the imports that wrote them, their
+approvals, their source documents) and its data classification (policy/data-classes.yaml: its tenant's class, what it
+reached, what of that its class forbids).
 
 Any key may read its own tenants' requests (a tenant admin too: no more). Another tenant's request is a 404,
 exactly like an unknown one (nobody learns which ids exist), unless the policy lets the caller read across
@@ -23,10 +25,11 @@ from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import KeyStore
 from moe_core.access.request_auth import authenticate
 from moe_core.access.throttle import Throttle
-from moe_core.audit.fact_lineage import FactLineage
+from moe_core.audit.request_lineage import request_lineage
 from moe_core.audit.store import AuditStore, timeline
 from moe_core.audit.verify import load_trust, load_witness
 from moe_core.contracts.client_ids import bare_response_id
+from moe_core.policy.classes import ClassFile, classify_request
 from moe_core.runtime.openai_error import OpenAIError
 
 
@@ -55,6 +58,7 @@ class AuditApi:
         self.gate = gate
         self.throttle = throttle
         self.keys = keys
+        self.classes = ClassFile(settings.classes_path())  # a broken data-class file: refused at start
         self._store: AuditStore | None = None
         self.router = APIRouter()
         self.router.add_api_route("/v1/audit/{response_id}", self.audit, methods=["GET"])
@@ -108,8 +112,6 @@ class AuditApi:
 
     async def lineage(self, response_id: str, request: Request) -> dict[str, Any]:
         store, owner = await self._visible(request, response_id)
-        response_id = bare_response_id(response_id)
-        # where the facts it used came from: their imports, approvals and source documents (the signed record)
-        provenance = await FactLineage(store).answer(response_id, [owner])
-        return {"object": "lineage.request", "response_id": response_id, "events": await store.lineage(response_id),
-                "provenance": provenance}
+        book = self.classes.current()
+        return await request_lineage(store, bare_response_id(response_id),
+                                     lambda tenant, events: classify_request(book, tenant, events), owner)

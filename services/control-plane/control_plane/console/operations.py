@@ -82,7 +82,7 @@ class OperationPages:
         return self.core.render(request, "requests_lineage.html", s, response_id=found.get("response_id", rid),
                                 elements=graph, runs=kinds.count("run"), datasets=kinds.count("dataset"),
                                 facts=kinds.count("fact"), imports=kinds.count("import"),
-                                documents=kinds.count("document"))
+                                documents=kinds.count("document"), classification=found.get("classification"))
 
     async def graph(self, request: Request, s: Session) -> Response:
         stats = await self.core.api.call(s.token, "GET", "/graph/stats")

@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
-# The three selects share their column list (written out: no SQL is assembled at run time).
-SELECT_ONE = (
+# The three selects share their column list (constants joined once at import: no SQL is assembled per call).
+_CHANGE_SET = (
     "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
     "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
     "cs.note, cs.result, cs.source_document, "
@@ -21,29 +21,11 @@ SELECT_ONE = (
     "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
     "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
     "FROM knowledge_change_sets cs "
-    "WHERE cs.id = $1 AND cs.tenant = ANY($2::text[])"
 )
-SELECT_LOCKED = (
-    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
-    "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
-    "cs.note, cs.result, cs.source_document, "
-    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'principal', a.principal_id, "
-    "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
-    "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
-    "FROM knowledge_change_sets cs "
-    "WHERE cs.id = $1 AND cs.tenant = ANY($2::text[]) FOR UPDATE OF cs"
-)
-SELECT_LIST = (
-    "SELECT cs.id, cs.tenant, cs.status, cs.importer_key, cs.importer_principal, cs.bundle_digest, cs.bundle, "
-    "cs.diff, cs.domains, cs.approvals_required, cs.policy_digest, cs.created_at, cs.decided_at, cs.decided_by, "
-    "cs.note, cs.result, cs.source_document, "
-    "coalesce((SELECT json_agg(json_build_object('key', 'key:' || a.key_id, 'principal', a.principal_id, "
-    "'at', a.approved_at, 'note', a.note) ORDER BY a.approved_at) "
-    "FROM knowledge_approvals a WHERE a.change_set_id = cs.id), '[]') AS approvals "
-    "FROM knowledge_change_sets cs "
-    "WHERE cs.tenant = ANY($1::text[]) AND ($2::text IS NULL OR cs.status = $2) "
-    "ORDER BY cs.created_at DESC, cs.id LIMIT $3"
-)
+SELECT_ONE = _CHANGE_SET + "WHERE cs.id = $1 AND cs.tenant = ANY($2::text[])"
+SELECT_LOCKED = _CHANGE_SET + "WHERE cs.id = $1 AND cs.tenant = ANY($2::text[]) FOR UPDATE OF cs"
+SELECT_LIST = (_CHANGE_SET + "WHERE cs.tenant = ANY($1::text[]) AND ($2::text IS NULL OR cs.status = $2) "
+               "ORDER BY cs.created_at DESC, cs.id LIMIT $3")
 INSERT = """
 INSERT INTO knowledge_change_sets (id, tenant, status, importer_key, bundle_digest, bundle, diff, domains,
                                    approvals_required, policy_digest, decided_at, decided_by, result,
@@ -56,8 +38,6 @@ INSERT INTO knowledge_approvals (change_set_id, key_id, principal_id, note) VALU
 ON CONFLICT DO NOTHING
 """
 PENDING = "SELECT count(*) FROM knowledge_change_sets WHERE status = 'pending'"
-HAS_APPROVED = ("SELECT EXISTS (SELECT 1 FROM knowledge_approvals WHERE change_set_id = $1 "
-                "AND coalesce(principal_id, 'sa-' || key_id) = $2)")
 COUNT = ("SELECT count(DISTINCT coalesce(principal_id, 'sa-' || key_id)) FROM knowledge_approvals "
          "WHERE change_set_id = $1")
 DECIDE = """
@@ -115,9 +95,6 @@ class ChangeSets:
 class Locked:
     def __init__(self, conn: asyncpg.Connection, cs_id: str, item: dict[str, Any] | None) -> None:
         self.conn, self.id, self.item = conn, cs_id, item
-
-    async def has_approved(self, principal_id: str) -> bool:
-        return bool(await self.conn.fetchval(HAS_APPROVED, self.id, principal_id))
 
     async def approve(self, key_id: str, principal_id: str, note: str) -> int:
         """Record the principal's approval (through one of its keys); the number of distinct principals so far."""

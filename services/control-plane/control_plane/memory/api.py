@@ -202,8 +202,10 @@ class MemoryApi:
 
     async def get(self, document_id: str, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
-        with _store_errors(self.store):
-            doc = await self.store.get(key.default_tenant, document_id)
+        return await self._own(key.default_tenant, document_id)
+
+    async def _own(self, tenant: str, document_id: str) -> dict[str, Any]:
+        doc = await self.document(tenant, document_id)
         if doc is None:
             raise not_found("document", document_id)
         return doc
@@ -215,10 +217,7 @@ class MemoryApi:
 
     async def delete(self, document_id: str, request: Request) -> dict[str, Any]:
         key = await authenticate(request, self.keystore())
-        with _store_errors(self.store):
-            doc = await self.store.get(key.default_tenant, document_id)
-        if doc is None:
-            raise not_found("document", document_id)
+        doc = await self._own(key.default_tenant, document_id)
         await self.gate.decide(key, "moe/memory/decision", "memory.document_delete", key.default_tenant,
                                {"uploaded_by": doc.get("uploaded_by") or None, "domain": doc.get("domain")},
                                document_id)  # the uploader or a tenant admin; a refusal is a 403, audited

@@ -184,8 +184,3 @@ def intent_claim(q: Question, limits: Limits | None = None) -> tuple[Hit, Intent
         return None
     hit = bind.BINDERS[intent.family](text)
     return (hit, intent) if hit is not None else None
-
-
-def intent_match(q: Question, limits: Limits | None = None) -> Hit | None:
-    claimed = intent_claim(q, limits)
-    return claimed[0] if claimed else None
