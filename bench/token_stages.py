@@ -131,7 +131,9 @@ async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, l
             server = sum(c["prompt_tokens"] + c["completion_tokens"] for c in got["seen"]) / len(got["rids"])
             summary["per_request"] = {rid: {"calls": [(c["template"], c["prompt_tokens"] + c["completion_tokens"])
                                                       for c in token_split.named_calls(messages[rid])],
-                                            "answer": _answer(messages[rid])} for rid in got["rids"]}
+                                            "answer": _answer(messages[rid]),
+                                            "stage_costs": token_split.stage_costs([messages[rid]])}
+                                      for rid in got["rids"]}
             summary["stage_costs"] = token_split.stage_costs([messages[rid] for rid in got["rids"]])
             summary |= {"server_tokens_per_request": round(server, 1), "direct_tokens_per_request": got["direct"],
                         "ratio": round(summary["tokens_per_request"] / got["direct"], 2) if got["direct"] else None}

@@ -11,7 +11,7 @@ from faststream.kafka import TestKafkaBroker
 
 from moe_core.contracts import ChatMessage, ChatRequest, Plan, deadline_in
 from moe_core.policy.settings import in_repo
-from planner.complexity import ProtectedDomains, estimate, with_domains
+from planner.complexity import ProtectedDomains, estimate, trivial_category, with_domains
 from tests.support.in_memory import collect, planner_on
 
 pytestmark = pytest.mark.unit
@@ -47,6 +47,27 @@ def test_moderate(question: str) -> None:
 ])
 def test_complex(question: str) -> None:
     assert estimate(question) == "complex"
+
+
+CATEGORIES = ("general", "translation", "math")
+
+
+@pytest.mark.parametrize("question", [
+    "Translate 'room number 101' into German.", "please translate 'see you tomorrow' to Dutch",
+    "Übersetze 'guten Morgen' ins Englische", "  'Translate' 'cat' into French",
+])
+def test_a_trivial_request_to_translate_goes_to_the_translator_wherever_the_router_puts_it(question: str) -> None:
+    """Its answer states no facts: graph-ingest skips it (no extraction call); the router's distance for such a
+    question is often beyond its threshold (the quoted words weigh more than the verb)."""
+    assert trivial_category(question, None, 0.55, CATEGORIES) == "translation"
+    assert trivial_category(question, ("math", 0.3), 0.55, CATEGORIES) == "translation"
+
+
+def test_any_other_trivial_question_takes_the_routers_category_within_its_threshold_else_general() -> None:
+    assert trivial_category("What is 2+2?", ("math", 0.5), 0.55, CATEGORIES) == "math"
+    assert trivial_category("What is 2+2?", ("math", 0.6), 0.55, CATEGORIES) == "general"
+    assert trivial_category("What does translate mean?", None, 0.55, CATEGORIES) == "general"
+    assert trivial_category("Translate 'cat' into German", None, 0.55, ("general",)) == "general"
 
 
 def test_the_trivial_word_limit_is_the_originals_fifteen_and_configurable() -> None:

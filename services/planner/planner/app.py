@@ -50,7 +50,7 @@ from moe_core.stage.runtime import create_stage_app
 from moe_core.stage.spec import CancelPolicy, Consumes, MemoPolicy, Notes, Stage
 from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
-from planner.complexity import ProtectedDomains, estimate, with_domains
+from planner.complexity import ProtectedDomains, estimate, trivial_category, with_domains
 from planner.egress_gate import EgressGate
 from planner.housekeeping import Housekeeping
 from planner.learned_patterns import LearnedPatterns
@@ -236,7 +236,8 @@ class Planner:
             return self._rescued(Plan(**base, tasks=[_single(route.category, question)], source="router",
                                       complexity=complexity))
         if complexity == "trivial" and self.settings.planner_skip_trivial:
-            category = route.category if route and route.distance <= self.settings.router_threshold else "general"
+            category = trivial_category(question, (route.category, route.distance) if route else None,
+                                        self.settings.router_threshold, self.categories)
             PLANNER_ROUTES.labels("trivial").inc()
             return self._rescued(Plan(**base, tasks=[_single(category, question)], source="router",
                                       complexity="trivial"))

@@ -8,6 +8,7 @@ complex  -> always the planner model (several parts, analysis, long text).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 from moe_core.contracts import Complexity
@@ -30,6 +31,11 @@ _COMPLEX = re.compile(
 _JOINERS = re.compile(r"\b(and then|and also|as well as|additionally|furthermore|also)\b|;", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", re.MULTILINE)
 
+# A request to translate: the verb opens it (the semantic router weighs the quoted words more than the verb, so
+# "Translate 'room number 101' into German." is often farther than the router's threshold from every prototype).
+_TRANSLATE = re.compile(r"^\W*(?:(?:please|could you|can you|would you)\s+)?(?:translate|übersetze|übersetzen)\b",
+                        re.IGNORECASE)
+
 TRIVIAL_MAX_WORDS = 15  # the original's: <= 15-word simple factual queries (MOE_PLANNER_TRIVIAL_MAX_WORDS)
 COMPLEX_MIN_WORDS = 60
 
@@ -46,6 +52,18 @@ def estimate(question: str, trivial_max_words: int = TRIVIAL_MAX_WORDS) -> Compl
     if words <= trivial_max_words and questions <= 1 and parts <= 1 and not _REASONING.search(text):
         return "trivial"
     return "moderate"
+
+
+def trivial_category(question: str, nearest: tuple[str, float] | None, threshold: float,
+                     categories: Collection[str]) -> str:
+    """The one expert of a trivial question (no planner model): the translator for a request that opens with
+    "translate" (its answer then states no facts for graph-ingest to learn: no extraction call, issue 52), else
+    the semantic router's nearest category (category, distance) within `threshold`, else general."""
+    if "translation" in categories and _TRANSLATE.match(question):
+        return "translation"
+    if nearest is not None and nearest[1] <= threshold:
+        return nearest[0]
+    return "general"
 
 
 class ProtectedDomains:
