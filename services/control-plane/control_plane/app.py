@@ -31,8 +31,9 @@ from control_plane.ops.api import OpsApi
 from control_plane.ops.config_api import ConfigApi
 from control_plane.policy.api import PolicyApi
 from control_plane.policy.gate import PolicyGate
+from control_plane.policy.guardrail_changes import GuardrailChanges
 from control_plane.policy.guardrails_api import GuardrailsApi
-from control_plane.policy.proposals_api import ProposalsApi
+from control_plane.policy.proposals_api import ProposalsApi, reconcile_rules
 from control_plane.policy.simulation_api import SimulationApi
 from control_plane.settings import ControlPlaneSettings
 from control_plane.templates.api import TemplatesApi
@@ -176,6 +177,13 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
     )]
 
 
+async def _reconcile_rules(settings: ControlPlaneSettings, stores: Stores, bus: Bus) -> None:
+    try:
+        await reconcile_rules(settings, GuardrailChanges(stores.keys().pool), bus)
+    except OSError as exc:  # the folder is not writable: the approved rules are not in force, say so loudly
+        log.error("an approved guardrail proposal's rules file could not be written at start: %s", exc)
+
+
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
                keystore: KeyStore | None = None, manage_broker: bool = True,
                oidc: OidcSettings | None = None) -> FastAPI:
@@ -206,6 +214,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
 
     async def start() -> None:
         app.state.key_store = await stores.open()
+        await _reconcile_rules(settings, stores, bus)  # an approval whose rules file a crash left unwritten
         await events.start()
         sweeper.start()
         await templates.start()  # every tenant's templates into Redis, where the edge reads them
