@@ -14,13 +14,13 @@ import yaml
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 
-from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.contracts import ChatMessage, ChatRequest, ToolTask, deadline_in
 from moe_core.contracts.tools import tool_reach
 from moe_core.llm.egress_targets import REQUIRED, missing, permitted, targets
 from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceError, ModelRef
 from moe_core.llm.templates import REPO
 from moe_core.policy.classes import ClassBook, ClassFile, ClassFileError, declared_class, load
-from moe_core.policy.egress import CACHE, RESEARCH, EgressDecision, Target, may_cache
+from moe_core.policy.egress import CACHE, RESEARCH, EgressDecision, Target, may_cache, tool_refused_record
 from moe_core.runtime import replay
 from moe_core.runtime.openai_error import OpenAIError
 from moe_core.runtime.settings import FleetSettings
@@ -144,3 +144,18 @@ def test_an_answer_may_enter_the_shared_cache_only_when_its_egress_decision_says
     assert may_cache(request)  # no decision (no data-class policy in force): as before
     assert may_cache(request.model_copy(update={"egress": ["cache", "s/m"]}))
     assert not may_cache(request.model_copy(update={"egress": ["s/m", "tool:calculate"]}))
+
+
+def test_a_tool_task_its_egress_does_not_name_is_not_run_and_its_refusal_is_recorded() -> None:
+    from mcp_service import core  # the mcp stage's pure logic (the stage on the real fleet: tests/e2e)
+
+    task = ToolTask(response_id="r", tenant_id="t", deadline_at=deadline_in(9), task_id="t1", tool="number_words",
+                    args={"value": 12}, data_class="personal", egress=["s/m", "tool:calculate"])
+    result = core.forbidden_result(task)
+    assert core.refused(result) and result.error is not None and result.error.startswith("data_class_forbidden")
+    assert result.content == "" and result.confidence == "low"
+    record = tool_refused_record(task, task.tool)
+    assert (record.action, record.actor, record.subject) == ("egress.tool_refused", "service:mcp",
+                                                            "tool:number_words")
+    assert record.details["permitted_tools"] == ["calculate"] and record.details["data_class"] == "personal"
+    assert not core.refused(core.expired_result(task))
