@@ -37,7 +37,7 @@ async def _approve(store: GuardrailChanges, proposal_id: str, path: Path, text: 
         lk.after_commit(lambda: asyncio.to_thread(write_rules, path, text))
         if fail is not None:  # Postgres fails within the transaction: the connection is killed
             await fail.execute("SELECT pg_terminate_backend($1)", lk.conn.get_server_pid())
-        await lk.decide("applied", "k-2", "bob", "")
+        await lk.decide("applied", "k-2", "bob", "", path)
 
 
 async def test_postgres_failing_before_the_commit_leaves_the_rules_and_the_proposal_as_they_were(
@@ -69,9 +69,10 @@ async def test_an_applied_proposal_whose_file_a_crash_left_unwritten_is_written_
     try:
         proposal = await _proposed(store, old, new)
         async with store.locked(proposal, None) as lk:  # the process dies after the commit, before the write
-            await lk.decide("applied", "k-2", "bob", "")
+            await lk.decide("applied", "k-2", "bob", "", path)
         assert path.read_text() == old
-        applied = await store.last_applied(proposal)
+        assert await store.last_applied(tmp_path / "another.yaml", proposal) is None  # another file's: not this one
+        applied = await store.last_applied(path, proposal)
         assert applied is not None and applied["rules"] == new
         assert reconcile(path, applied) == "written" and path.read_text() == new
         assert reconcile(path, applied) == "in_force"  # once

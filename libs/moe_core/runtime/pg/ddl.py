@@ -233,6 +233,8 @@ CREATE TABLE IF NOT EXISTS guardrail_proposals (
     decided_principal  text,
     decision_note      text NOT NULL DEFAULT ''
 );
+-- the rules file an approval wrote: a control plane reconciles only its own file at start
+ALTER TABLE guardrail_proposals ADD COLUMN IF NOT EXISTS rules_file text;
 """
 
 # The fleet configuration changed in the console or the admin API (control_plane.fleet_config): every proposed

@@ -49,14 +49,15 @@ CANDIDATE_TEXT = "SELECT rules FROM guardrail_simulations WHERE id = $1"
 LAST_APPLIED = """
 SELECT p.id, p.tenants, s.rules, s.candidate, s.rules_in_force FROM guardrail_proposals p
 JOIN guardrail_simulations s ON s.id = p.simulation_id
-WHERE p.status = 'applied' AND ($1::text IS NULL OR p.id = $1) ORDER BY p.decided_at DESC, p.id DESC LIMIT 1
+WHERE p.status = 'applied' AND p.rules_file = $1 AND ($2::text IS NULL OR p.id = $2)
+ORDER BY p.decided_at DESC, p.id DESC LIMIT 1
 """
 # one application at a time across the control plane's replicas, from the decision's commit to the file's write
 APPLY_LOCK = "SELECT pg_advisory_lock(hashtext('moe:guardrails:apply'))"
 APPLY_UNLOCK = "SELECT pg_advisory_unlock(hashtext('moe:guardrails:apply'))"
 DECIDE = """
 UPDATE guardrail_proposals SET status = $2, decided_at = now(), decided_key = $3, decided_principal = $4,
-       decision_note = $5
+       decision_note = $5, rules_file = $6
 WHERE id = $1 AND status = 'pending'
 """
 
@@ -150,9 +151,9 @@ class GuardrailChanges:
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                     pass  # the connection is gone, and its session's lock with it
 
-    async def last_applied(self, proposal_id: str | None = None) -> dict[str, Any] | None:
-        """The last applied proposal (or `proposal_id`, when applied) with its candidate's text."""
-        row = await self.pool.fetchrow(LAST_APPLIED, proposal_id)
+    async def last_applied(self, rules_file: Path, proposal_id: str | None = None) -> dict[str, Any] | None:
+        """The last proposal applied to `rules_file` (or `proposal_id`, when it was) with its candidate's text."""
+        row = await self.pool.fetchrow(LAST_APPLIED, str(rules_file), proposal_id)
         return _row(row) if row else None
 
 
@@ -168,8 +169,10 @@ class LockedProposal:
         assert self.item is not None
         return str(await self.conn.fetchval(CANDIDATE_TEXT, self.item["simulation_id"]))
 
-    async def decide(self, status: str, key_id: str, principal: str, note: str) -> None:
-        await self.conn.execute(DECIDE, self.id, status, key_id, principal, note)
+    async def decide(self, status: str, key_id: str, principal: str, note: str, rules_file: Path | None = None) -> None:
+        """`rules_file`: the file an approval writes (after the commit)."""
+        await self.conn.execute(DECIDE, self.id, status, key_id, principal, note,
+                                str(rules_file) if rules_file is not None else None)
 
 
 def reconcile(path: Path, applied: dict[str, Any] | None) -> str:

@@ -163,6 +163,7 @@ class ProposalsApi:
     async def _decide(self, proposal_id: str, request: Request, verb: str) -> dict[str, Any]:
         key = await require_admin(request, self.keys())
         body = parse_json_body(await request.body() or b"{}", NoteBody)
+        written: list[Path] = []
         async with self.store().locked(proposal_id, scope(key)) as lk:
             p = lk.item
             if p is None:
@@ -179,11 +180,15 @@ class ProposalsApi:
                 book = self.book()
                 _same_rules(book, p["rules_in_force"])
                 path, text = writable(book), await lk.candidate_text()
-                lk.after_commit(lambda: _write_after_commit(path, text, proposal_id))
+                lk.after_commit(lambda: _write_after_commit(path, text, proposal_id, written))
                 details["file"] = str(path)
-            await lk.decide("applied" if verb == "approve" else "rejected", key.id, key.principal, body.note)
+            await lk.decide("applied" if verb == "approve" else "rejected", key.id, key.principal, body.note,
+                            Path(details["file"]) if "file" in details else None)
         if verb == "approve":  # after the commit
             await self._audit(key, "guardrails.approved", proposal_id, p["tenants"], details)
+            if not written:  # approved (committed) but not in force: the control plane writes it at its next start
+                raise OpenAIError(503, "the proposal is approved, but the rules file could not be written: the "
+                                  "control plane writes it when it starts again", code="rules_not_written")
             await self._audit(key, "guardrails.applied", proposal_id, p["tenants"], {
                 **details, "rules_in_force": self.book().version, "replaced": p["rules_in_force"]})
         else:
@@ -200,13 +205,12 @@ class ProposalsApi:
                 log.exception("audit event %s %s not published", action, proposal_id)
 
 
-async def _write_after_commit(path: Path, text: str, proposal_id: str) -> None:
+async def _write_after_commit(path: Path, text: str, proposal_id: str, written: list[Path]) -> None:
     try:
         await asyncio.to_thread(write_rules, path, text)
+        written.append(path)
     except OSError as exc:  # the approval stands (committed): the control plane writes the file at its next start
         log.error("guardrail proposal %s approved, but its rules file %s was not written: %s", proposal_id, path, exc)
-        raise OpenAIError(503, f"the proposal is approved, but the rules file could not be written ({exc.strerror}):"
-                          " the control plane writes it when it starts again", code="rules_not_written") from None
 
 
 async def reconcile_rules(settings: FleetSettings, store: GuardrailChanges, bus: Bus) -> str:
@@ -215,7 +219,7 @@ async def reconcile_rules(settings: FleetSettings, store: GuardrailChanges, bus:
     book = GuardrailBook.from_settings(settings)
     if book.inline or book.path is None:
         return "none"
-    applied = await store.last_applied()
+    applied = await store.last_applied(book.path)
     outcome = await asyncio.to_thread(reconcile, book.path, applied)
     if outcome == "changed_since":
         log.warning("the guardrail rules file %s is neither the last applied proposal's rules nor those it replaced:"
