@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from redis import Redis
@@ -45,13 +47,15 @@ def key(infra: dict[str, str], tenant: str) -> str:
     return new_key(infra["postgres"], "egress", "user", [tenant])
 
 
-def _audit(fleet: Fleet, infra: dict[str, str], rid: str, action: str) -> dict[str, Any]:
-    """The request's audit event `action`, read from the fleet's audit topic (waited for: it may follow the answer)."""
+def _audit(fleet: Fleet, infra: dict[str, str], rid: str, action: str,
+           where: Callable[[dict[str, Any]], bool] = lambda _: True) -> dict[str, Any]:
+    """The request's audit event `action` (that `where` takes), read from the fleet's audit topic (waited for: it
+    may follow the answer)."""
     topic = Topics.for_namespace(fleet["gateway"].env["MOE_TOPIC_NAMESPACE"]).audit
 
     def found() -> dict[str, Any] | None:
         events = [json.loads(value) for _, _, value, _ in asyncio.run(records_of(infra["kafka"], [topic], rid))]
-        return next((e for e in events if e.get("action") == action), None)
+        return next((e for e in events if e.get("action") == action and where(e)), None)
 
     return eventually(found, 60)
 
@@ -217,3 +221,32 @@ def test_a_tool_its_class_may_not_use_is_refused_where_it_runs_and_recorded(
         decided = _audit(fleet, infra, rid, "egress.decided")
         assert {"tool": "number_words", "reach": "external", "rule": "protected-data-fleet-tools-only"} in \
             decided["details"]["tools"]["deny"]
+
+
+def test_a_keys_class_set_in_the_admin_api_raises_its_requests_and_only_the_operator_lowers_it(
+        fleet: Fleet, infra: dict[str, str], tenant: str, scripted: Scripted, scripted_server_b: Scripted) -> None:
+    operator, admin = (new_key(infra["postgres"], f"egress-{role}", role, [tenant]) for role in ("operator", "admin"))
+    base = f"{fleet['control-plane'].url}/v1/admin/keys"
+
+    def call(method: str, url: str, who: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.request(method, url, json=body, headers={"Authorization": f"Bearer {who}"}, timeout=30)
+
+    unknown = call("POST", base, admin, {"name": "ward", "tenant_ids": [tenant], "data_class": "secret"})
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "invalid_data_class"
+    made = call("POST", base, admin, {"name": "ward", "tenant_ids": [tenant], "data_class": "personal"})
+    assert made.status_code == 201 and made.json()["data_class"] == "personal", made.text
+    m = f"K{uuid.uuid4().hex[:8]}"
+    _script(scripted, scripted_server_b, m)
+    _translate(_client(fleet, made.json()["secret"]), f"How do you say good morning in German? {m}", f"u-{m}")
+    assert calls_for(scripted.calls(FLEET_MODEL), m), "the key's class: the sovereign server answered"
+    assert not calls_for(scripted_server_b.calls(), m), "scripted-b (the fleet's first choice) was never called"
+
+    url = f"{base}/{made.json()['id']}"
+    lowered = call("PATCH", url, admin, {"clear_data_class": True})  # a tenant admin may not widen where it goes
+    assert lowered.status_code == 403 and lowered.json()["error"]["code"] == "data_class_lowered"
+    assert call("PATCH", url, admin, {"data_class": "classified"}).json()["data_class"] == "classified"  # raised
+    cleared = call("PATCH", url, operator, {"clear_data_class": True})
+    assert cleared.status_code == 200 and cleared.json()["data_class"] is None
+    changed = _audit(fleet, infra, f"admin-key:{made.json()['id']}", "key.data_class_changed",
+                     lambda e: e["details"]["after"] is None)
+    assert changed["details"]["before"] == "classified" and changed["tenant_id"] == tenant

@@ -50,6 +50,9 @@ def test_the_class_is_the_highest_of_tenant_template_key_and_header() -> None:
     assert book.of_request("acme", None, raised).name == "personal"
     assert declared_class(book, "k-vs", {"x-moe-data-class": "personal"}) == "classified"  # the key's is higher
     assert declared_class(book, "other", {}) is None
+    # the class set on the key in the admin API raises it too; one the file no longer names is the highest
+    assert declared_class(book, "other", {"x-moe-data-class": "public"}, "personal") == "personal"
+    assert declared_class(book, "other", {}, "retired-class") == "classified"
 
 
 def test_an_unknown_class_in_the_header_is_the_apis_400_and_in_the_file_refused() -> None:

@@ -50,6 +50,7 @@ from moe_core.access.usage_store import UsageStore
 from moe_core.llm.inference import InferenceConfig
 from moe_core.llm.input_limits import InputLimits
 from moe_core.policy import PolicyClient
+from moe_core.policy.classes import ClassFile
 from moe_core.policy.domains import Keywords, KeywordsError, load_keywords
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.openai_error import install_error_handlers
@@ -154,7 +155,8 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
     stores, bus, gate = p.stores, p.bus, p.gate
     return [api.router for api in (
         fleet_config,  # /v1/admin/fleet-config: servers, model assignment, client profiles, in force at once
-        AdminApi(bus, stores.keys, p.events, gate, p.inference.templates, p.settings.model_map),  # /v1/admin/*
+        AdminApi(bus, stores.keys, p.events, gate, p.inference.templates, p.settings.model_map,  # /v1/admin/*
+                 ClassFile(p.settings.classes_path())),  # a key's data class: one of policy/data-classes.yaml
         ConfigApi(p.settings, p.inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
         PolicyApi(p.settings, p.opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last error
         PrincipalsApi(bus, stores.keys, gate, p.events),  # /v1/admin/principals (scoped by the policy)

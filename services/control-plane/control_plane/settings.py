@@ -12,6 +12,7 @@ from moe_core.llm.answer_records import AnswerRecordSettings
 from moe_core.llm.client_profiles import ClientProfileSettings
 from moe_core.llm.input_limits import EdgeSettings
 from moe_core.llm.model_map import ModelMapSettings
+from moe_core.policy.settings import DataClassSettings
 from moe_core.runtime.settings import FleetSettings
 
 
@@ -22,6 +23,7 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
                            EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.llm.input_limits)
                            ModelMapSettings,  # the edge's model map: a key's allowed models are checked with it
                            ClientProfileSettings,  # MOE_CLIENT_PROFILES: the defaults the console's changes overlay
+                           DataClassSettings,  # the data classes a key's data_class may name
                            FleetSettings):  # MemorySettings: tenant documents (control_plane.memory.api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 

@@ -121,7 +121,8 @@ class ChatService:
             user=template_select.affinity_user(user, key),  # sticky servers: the client's user, else the principal
             tools=tools or [], tool_choice=tool_choice, template=template, template_models=template_models,
             asked_by=key.principal if key is not None else None,  # the principal id, never the key (graph gaps)
-            data_class=declared_class(self.classes.current(), key.id if key else None, http.headers),
+            data_class=declared_class(self.classes.current(), key.id if key else None, http.headers,
+                                      key.data_class if key else None),
         )
         chore = (recognise(request) if self.settings.housekeeping_enabled and params.response_format is None
                  else None)  # a client's own chore (a structured one takes the pipeline: its judge writes JSON)

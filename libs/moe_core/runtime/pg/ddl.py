@@ -29,6 +29,7 @@ ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS allowed_models text[];
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS rotated_at timestamptz;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS default_template text;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS data_class text;  -- raises its requests' class (policy/data-classes.yaml)
 CREATE TABLE IF NOT EXISTS tenants (
     id          text PRIMARY KEY,
     name        text NOT NULL DEFAULT '',
