@@ -187,7 +187,7 @@ def test_a_personal_answer_is_kept_in_the_shared_cache_for_nobody(
         redis.close()
     again = _translate(client, question, f"u-{m}")
     assert again.metadata["cache_hit"] is False  # type: ignore[index]
-    assert len(calls_for(scripted.calls("planner-model"), m)) == 2, "asked afresh: the planner model again"
+    assert len(calls_for(scripted.calls("expert-model"), m)) == 2, "answered afresh: the expert model again"
 
 
 def _tool_plan(m: str) -> str:
@@ -207,13 +207,15 @@ def test_a_tool_its_class_may_not_use_is_refused_where_it_runs_and_recorded(
             {"model": "expert-model", "contains": m, "reply": "A cheque orders a bank to pay.\nCONFIDENCE: high"},
             {"model": "judge-model", "contains": m, "reply": f"Merged {m}."}])
         answer = _translate(_client(fleet, key, data_class), f"Write 1234 in words for a cheque {m}", f"u-{m}")
-        assert answer.choices[0].message.content == f"Merged {m}."
+        content = answer.choices[0].message.content or ""
         judged = json.dumps(calls_for(scripted.calls("judge-model"), m))
         rid = answer.id.removeprefix("chatcmpl-")
-        if data_class == "internal":  # the tool ran: its exact result reached the judge
-            assert words in judged
+        if data_class == "internal":  # the tool ran: the judge merged its exact result into the answer
+            assert content.startswith(f"Merged {m}.") and words in judged and words in content
             continue
-        assert words not in judged, "the refused tool computed nothing"
+        # the refused tool computed nothing: the expert's part is the answer, the precision part named missing
+        assert words not in judged and words not in content, "the refused tool computed nothing"
+        assert content.startswith("A cheque orders a bank to pay.") and "precision" in content
         refused = _audit(fleet, infra, rid, "egress.tool_refused")
         assert refused["actor"] == "service:mcp" and refused["subject"] == "tool:number_words"
         assert refused["details"]["data_class"] == "personal" and "number_words" not in \

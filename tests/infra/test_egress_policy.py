@@ -160,7 +160,7 @@ async def test_the_planner_does_not_start_when_a_named_templates_class_has_no_pe
     templates.write_text("version: 1\ntemplates:\n  us-only:\n    experts: {general: [big@us-api]}\n"
                          "    planner: [big@us-api]\n    judge: [big@us-api]\n")
     classes = _classes(tmp_path)
-    settings = _settings(engine, classes, expert_templates_file=templates)
+    settings = _settings(engine, classes, expert_templates_file=str(templates))
     fine = EgressGate(settings, InferenceConfig.from_settings(settings))
     try:
         await fine.check_start()  # internal data may go to us-api
