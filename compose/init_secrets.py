@@ -74,7 +74,7 @@ PRODUCER_TOPICS: dict[str, list[str]] = {
     'research': ['results', 'progress', 'deadletter'],
     'critic': ['answers', 'guard', 'ingest', 'progress', 'feedback', 'deadletter'],
     'guardrail': ['answers', 'ingest', 'progress', 'audit', 'deadletter'],
-    'mcp': ['results', 'progress', 'deadletter'],
+    'mcp': ['results', 'progress', 'audit', 'deadletter'],
     'graph-rag': ['results', 'ontology_gaps', 'deadletter'],
     'graph-ingest': ['audit', 'deadletter'],
     'gap-healer': ['audit', 'deadletter'],

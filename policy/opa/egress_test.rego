@@ -50,3 +50,27 @@ test_unknown_class_is_refused if {
 	not ask("secret", "model", onprem).allow
 	ask("secret", "model", onprem).rule == "no-rule-for-class"
 }
+
+tool(cls, name, reach) := d if {
+	d := egress.decision with input as {"class": cls, "kind": "tool", "model": "", "server": {}, "tool": {"name": name, "reach": reach}}
+}
+
+test_protected_data_uses_only_tools_within_the_fleet if {
+	tool("personal", "calculate", "fleet").allow
+	not tool("personal", "lookup", "external").allow
+	not tool("classified", "lookup", "").allow
+	tool("personal", "lookup", "external").rule == "protected-data-fleet-tools-only"
+	some d in tool("confidential", "lookup", "external").deny
+	contains(d.reason, "tool lookup (reach external)")
+	tool("internal", "lookup", "external").allow
+}
+
+test_a_protected_answer_is_not_kept_in_the_shared_cache if {
+	not ask("personal", "cache", {}).allow
+	not ask("classified", "cache", {}).allow
+	ask("personal", "cache", {}).rule == "no-shared-cache-for-protected-data"
+	some d in ask("confidential", "cache", {}).deny
+	contains(d.reason, "the shared answer cache")
+	ask("internal", "cache", {}).allow
+	ask("public", "cache", {}).allow
+}

@@ -296,8 +296,8 @@ def test_opa_decides_over_the_repositorys_policies_and_the_control_plane_asks_it
 
 def test_the_guardrail_rules_are_mounted_into_the_services_that_apply_them(tmp_path: Path) -> None:
     """The rules from values (default: policy/guardrails.yaml) in a ConfigMap, mounted as a directory (a change
-    reaches the pods) into planner, merger, critic and guardrail with MOE_GUARDRAILS_FILE; a ConfigMap of one's own
-    replaces it; rules that are not YAML fail the render."""
+    reaches the pods) into the gateway, planner, merger, critic, guardrail and control plane with MOE_GUARDRAILS_FILE; a
+    ConfigMap of one's own replaces it; rules that are not YAML fail the render."""
     def pods(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return {name: d["spec"]["template"]["spec"] for name, d in by_kind(docs)["Deployment"].items()}
 
@@ -307,7 +307,7 @@ def test_the_guardrail_rules_are_mounted_into_the_services_that_apply_them(tmp_p
     for name, pod in pods(docs).items():
         env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
         mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
-        guarded = name.removeprefix("moe-") in ("planner", "merger", "critic", "guardrail")
+        guarded = name.removeprefix("moe-") in ("gateway", "planner", "merger", "critic", "guardrail", "control-plane")
         assert (env.get("MOE_GUARDRAILS_FILE") == "/etc/moe/guardrails/guardrails.yaml") is guarded, name
         assert (mounts.get("guardrails") == "/etc/moe/guardrails") is guarded, name
         if guarded:
@@ -325,6 +325,31 @@ def test_the_guardrail_rules_are_mounted_into_the_services_that_apply_them(tmp_p
     assert volume["configMap"]["name"] == "acme-guardrails"
     broken = run([helm(), "template", "moe", str(CHART), *ANCHORS, "--set", "guardrails.rules=tenants: [acme"])
     assert broken.returncode != 0 and "guardrails.rules is not YAML" in broken.stderr
+
+
+def test_approved_guardrail_rules_are_written_to_a_volume_the_control_plane_alone_writes() -> None:
+    """guardrails.applied: a ReadWriteMany claim, seeded once from the ConfigMap by the control plane's init
+    container; the control plane mounts it writable, every other component of appliedBy read-only, and all read
+    MOE_GUARDRAILS_FILE from it."""
+    docs = rendered_docs([], ["guardrails.applied.enabled=true", "guardrails.applied.storageClassName=nfs"])
+    claim = by_kind(docs)["PersistentVolumeClaim"]["moe-guardrails-applied"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"] and claim["spec"]["storageClassName"] == "nfs"
+    writers = []
+    for name, deployment in by_kind(docs)["Deployment"].items():
+        pod = deployment["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        if "guardrails-applied" not in mounts:
+            assert "MOE_GUARDRAILS_FILE" not in env, name
+            continue
+        assert env["MOE_GUARDRAILS_FILE"] == "/var/lib/moe/guardrails/guardrails.yaml", name
+        if not mounts["guardrails-applied"]["readOnly"]:
+            writers.append(name)
+            [seed] = pod["initContainers"]
+            assert "copyfile('/etc/moe/guardrails/guardrails.yaml'" in seed["command"][-1]
+    assert writers == ["moe-control-plane"]
+    off = rendered_docs([])
+    assert "moe-guardrails-applied" not in by_kind(off).get("PersistentVolumeClaim", {})
 
 
 def test_the_readme_creates_every_secret_key_the_chart_reads() -> None:

@@ -62,6 +62,8 @@ def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: S
         "MOE_EXPERT_TEMPLATES_FILE": str(TEMPLATES_FILE),  # named expert templates (tests/e2e/test_templates.py)
         "MOE_GUARDRAILS_FILE": str(GUARDRAILS_FILE),  # tests/e2e/test_guardrails.py
         "MOE_GUARDRAIL_CHECK_TIMEOUT_S": "0.3",  # its rule that cannot finish blocks soon
+        # as if these called an outside service: a protected class may not use them (test_data_class_egress.py)
+        "MOE_TOOLS_EXTERNAL": "timezone_convert,number_words",
     }
     with Fleet(env) as fleet:
         yield fleet

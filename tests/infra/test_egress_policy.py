@@ -130,3 +130,48 @@ async def test_the_planner_does_not_start_when_a_tenants_class_has_no_permitted_
         await fine.check_start()
     finally:
         await fine.close()
+
+
+async def test_a_protected_answer_is_kept_for_nobody_and_its_tasks_use_only_the_fleets_tools(
+        engine: opa.Engine, tmp_path: Path) -> None:
+    # timezone_convert declared as reaching outside the fleet (as an operator's changed tool would)
+    settings = _settings(engine, _classes(tmp_path, "{clinic: personal}"), tools_external="timezone_convert")
+    gate = EgressGate(settings, InferenceConfig.from_settings(settings), ["calculate", "timezone_convert"])
+    try:
+        open_data = await gate.check(_request("acme"))
+        personal = await gate.check(_request("clinic"))
+    finally:
+        await gate.close()
+    assert open_data.request.egress is not None and personal.request.egress is not None
+    assert {"cache", "tool:calculate", "tool:timezone_convert"} <= set(open_data.request.egress)
+    assert "cache" not in personal.request.egress and "tool:timezone_convert" not in personal.request.egress
+    assert "tool:calculate" in personal.request.egress  # computed within the fleet: any class may use it
+    assert personal.record is not None
+    details = personal.record.details
+    [cache] = [d for d in details["decisions"] if d["kind"] == "cache"]
+    assert (cache["outcome"], cache["rule"]) == ("deny", "no-shared-cache-for-protected-data")
+    assert details["tools"] == {"allow": ["calculate"], "deny": [
+        {"tool": "timezone_convert", "reach": "external", "rule": "protected-data-fleet-tools-only"}]}
+
+
+async def test_the_planner_does_not_start_when_a_named_templates_class_has_no_permitted_server(
+        engine: opa.Engine, tmp_path: Path) -> None:
+    templates = tmp_path / "templates.yaml"
+    templates.write_text("version: 1\ntemplates:\n  us-only:\n    experts: {general: [big@us-api]}\n"
+                         "    planner: [big@us-api]\n    judge: [big@us-api]\n")
+    classes = _classes(tmp_path)
+    settings = _settings(engine, classes, expert_templates_file=str(templates))
+    fine = EgressGate(settings, InferenceConfig.from_settings(settings))
+    try:
+        await fine.check_start()  # internal data may go to us-api
+    finally:
+        await fine.close()
+    classes.write_text(classes.read_text().replace("templates: {}", "templates: {us-only: personal}"))
+    gate = EgressGate(settings, InferenceConfig.from_settings(settings))
+    try:
+        with pytest.raises(EgressRefusedAtStart) as refused:
+            await gate.check_start()
+    finally:
+        await gate.close()
+    assert "template us-only: class personal has no permitted server for role planner" in str(refused.value)
+    assert "tenant" not in str(refused.value)  # every tenant's own class has its servers

@@ -14,12 +14,13 @@ import yaml
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 
-from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.contracts import ChatMessage, ChatRequest, ToolTask, deadline_in
+from moe_core.contracts.tools import tool_reach
 from moe_core.llm.egress_targets import REQUIRED, missing, permitted, targets
 from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceError, ModelRef
 from moe_core.llm.templates import REPO
 from moe_core.policy.classes import ClassBook, ClassFile, ClassFileError, declared_class, load
-from moe_core.policy.egress import RESEARCH, EgressDecision, Target
+from moe_core.policy.egress import CACHE, RESEARCH, EgressDecision, Target, may_cache, tool_refused_record
 from moe_core.runtime import replay
 from moe_core.runtime.openai_error import OpenAIError
 from moe_core.runtime.settings import FleetSettings
@@ -49,6 +50,9 @@ def test_the_class_is_the_highest_of_tenant_template_key_and_header() -> None:
     assert book.of_request("acme", None, raised).name == "personal"
     assert declared_class(book, "k-vs", {"x-moe-data-class": "personal"}) == "classified"  # the key's is higher
     assert declared_class(book, "other", {}) is None
+    # the class set on the key in the admin API raises it too; one the file no longer names is the highest
+    assert declared_class(book, "other", {"x-moe-data-class": "public"}, "personal") == "personal"
+    assert declared_class(book, "other", {}, "retired-class") == "classified"
 
 
 def test_an_unknown_class_in_the_header_is_the_apis_400_and_in_the_file_refused() -> None:
@@ -117,12 +121,17 @@ async def test_a_call_goes_only_where_its_request_may_go(scripted_server: Script
         await client.aclose()
 
 
-def test_targets_list_every_role_on_every_server_and_research() -> None:
+def test_targets_list_every_role_on_every_server_research_the_cache_and_the_tools() -> None:
     config = _config("http://a", "http://b")
-    found = targets(config, None)
+    found = targets(config, None, tool_reach(["calculate", "timezone_convert"], "timezone_convert"))
     assert Target("expert:translation", "model", "scripted-b", FLEET_MODEL) in found
     assert Target("planner", "model", "scripted", "planner-model", "eu-de", "sovereign_cloud") in found
-    assert found[-1] == Target(RESEARCH, RESEARCH)
+    assert found[-4:] == [Target(RESEARCH, RESEARCH), Target(CACHE, CACHE),
+                          Target("tool", "tool", "calculate", reach="fleet"),
+                          Target("tool", "tool", "timezone_convert", reach="external")]
+    assert [t.egress for t in found[-4:]] == ["research", "cache", "tool:calculate", "tool:timezone_convert"]
+    with pytest.raises(ValueError, match=r"unknown tool name.*MOE_TOOLS_EXTERNAL: web_fetch"):
+        tool_reach(["calculate"], "web_fetch")
     sovereign = [EgressDecision(t, t.sovereignty == "sovereign_cloud", "protected-data-sovereign-only", "")
                  for t in found]
     assert missing(sovereign) == []
@@ -130,3 +139,26 @@ def test_targets_list_every_role_on_every_server_and_research() -> None:
     assert f"scripted/{FLEET_MODEL}" in permitted(sovereign) and RESEARCH not in permitted(sovereign)
     nothing = [EgressDecision(t, False, "classified-on-premises-only", "no") for t in found]
     assert missing(nothing) == list(REQUIRED)
+
+
+def test_an_answer_may_enter_the_shared_cache_only_when_its_egress_decision_says_so() -> None:
+    request = ChatRequest(response_id="r", tenant_id="t", deadline_at=deadline_in(9), mode="default",
+                          messages=[ChatMessage(role="user", content="hi")])
+    assert may_cache(request)  # no decision (no data-class policy in force): as before
+    assert may_cache(request.model_copy(update={"egress": ["cache", "s/m"]}))
+    assert not may_cache(request.model_copy(update={"egress": ["s/m", "tool:calculate"]}))
+
+
+def test_a_tool_task_its_egress_does_not_name_is_not_run_and_its_refusal_is_recorded() -> None:
+    from mcp_service import core  # the mcp stage's pure logic (the stage on the real fleet: tests/e2e)
+
+    task = ToolTask(response_id="r", tenant_id="t", deadline_at=deadline_in(9), task_id="t1", tool="number_words",
+                    args={"value": 12}, data_class="personal", egress=["s/m", "tool:calculate"])
+    result = core.forbidden_result(task)
+    assert core.refused(result) and result.error is not None and result.error.startswith("data_class_forbidden")
+    assert result.content == "" and result.confidence == "low"
+    record = tool_refused_record(task, task.tool)
+    assert (record.action, record.actor, record.subject) == ("egress.tool_refused", "service:mcp",
+                                                            "tool:number_words")
+    assert record.details["permitted_tools"] == ["calculate"] and record.details["data_class"] == "personal"
+    assert not core.refused(core.expired_result(task))

@@ -32,7 +32,8 @@ CACHE_MAX = 10_000
 
 # The default template is read beside the view (not in it): a replica of an older version re-creating the
 # view in its migration must not meet a column it does not know.
-KEY_ROWS = ("SELECT r.*, k.default_template, k.principal_id, kp.principal_disabled_at, kp.principal_kind "
+KEY_ROWS = ("SELECT r.*, k.default_template, k.data_class, k.principal_id, kp.principal_disabled_at, "
+            "kp.principal_kind "
             "FROM api_keys_resolved r "
             "JOIN api_keys k ON k.id = r.id LEFT JOIN key_principals kp ON kp.id = r.id")
 
@@ -62,6 +63,7 @@ class ApiKey:
     created_at: datetime | None = None
     rotated_at: datetime | None = None
     default_template: str | None = None  # the expert template its requests use unless they name one
+    data_class: str | None = None  # raises its requests' data class (moe_core.policy.classes.declared_class)
     principal_id: str = ""  # who holds it (moe_core.access.principals); four-eyes counts principals, not keys
     principal_disabled_at: datetime | None = None  # its principal is disabled: the key is refused
     principal_kind: str = "service"  # person | service: four-eyes approvals are people's (policy/opa)
@@ -111,7 +113,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
         created_at=row["created_at"], rotated_at=row["rotated_at"], default_template=row["default_template"],
         principal_id=row.get("principal_id") or own_principal(row["id"]),
         principal_disabled_at=row.get("principal_disabled_at"),
-        principal_kind=row.get("principal_kind") or "service",
+        principal_kind=row.get("principal_kind") or "service", data_class=row.get("data_class"),
     )
 
 
@@ -147,7 +149,8 @@ class KeyStore:
     # -- keys ------------------------------------------------------------------------------------------
     async def create(self, name: str, role: Role, tenant_ids: list[str], *, expires_at: datetime | None = None,
                      allowed_models: list[str] | None = None, limits: Limits | None = None,
-                     default_template: str | None = None, principal_id: str | None = None) -> tuple[ApiKey, str]:
+                     default_template: str | None = None, principal_id: str | None = None,
+                     data_class: str | None = None) -> tuple[ApiKey, str]:
         """Create a key (its tenants are created if missing); the token is returned once, never stored. It
         belongs to `principal_id` (an existing principal), else to a new service account of its own."""
         if role not in get_args(Role):
@@ -163,9 +166,9 @@ class KeyStore:
                 await add_service_account(conn, principal_id, tenant_ids[0], name)
             await conn.execute(
                 "INSERT INTO api_keys (id, name, key_hash, role, tenant_ids, expires_at, allowed_models, limits, "
-                "default_template, principal_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "default_template, principal_id, data_class) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 key_id, name, hash_key(token), role, tenant_ids, expires_at, allowed_models,
-                (limits or Limits()).model_dump_json(exclude_none=True), default_template, principal_id,
+                (limits or Limits()).model_dump_json(exclude_none=True), default_template, principal_id, data_class,
             )
         key = await self.get(key_id)
         assert key is not None
@@ -184,18 +187,20 @@ class KeyStore:
     async def update(self, key_id: str, *, name: str | None = None, expires_at: datetime | None = None,
                      clear_expiry: bool = False, allowed_models: list[str] | None = None,
                      clear_models: bool = False, limits: Limits | None = None, default_template: str | None = None,
-                     clear_template: bool = False) -> ApiKey | None:
+                     clear_template: bool = False, data_class: str | None = None,
+                     clear_class: bool = False) -> ApiKey | None:
         """Change a live (not revoked) key's settings; None where nothing is to change."""
         status = await self.pool.execute(
             "UPDATE api_keys SET name = coalesce($2, name), "
             "expires_at = CASE WHEN $4 THEN NULL ELSE coalesce($3, expires_at) END, "
             "allowed_models = CASE WHEN $6 THEN NULL ELSE coalesce($5, allowed_models) END, "
             "limits = coalesce($7::jsonb, limits), "
-            "default_template = CASE WHEN $9 THEN NULL ELSE coalesce($8, default_template) END "
+            "default_template = CASE WHEN $9 THEN NULL ELSE coalesce($8, default_template) END, "
+            "data_class = CASE WHEN $11 THEN NULL ELSE coalesce($10, data_class) END "
             "WHERE id = $1 AND revoked_at IS NULL",
             key_id, name, expires_at, clear_expiry, allowed_models, clear_models,
             limits.model_dump_json(exclude_none=True) if limits is not None else None, default_template,
-            clear_template,
+            clear_template, data_class, clear_class,
         )
         self.invalidate()
         return await self.get(key_id) if status.endswith(" 1") else None

@@ -7,17 +7,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 ToolErrorCode = Literal[
     "unknown_tool", "wrong_arguments", "input_schema_invalid", "tool_execution_error", "result_too_large", "timeout",
-    "tool_disabled",
+    "tool_disabled", "data_class_forbidden",
 ]
 ERROR_CODES: tuple[ToolErrorCode, ...] = (
     "unknown_tool", "wrong_arguments", "input_schema_invalid", "tool_execution_error", "result_too_large", "timeout",
-    "tool_disabled",
+    "tool_disabled", "data_class_forbidden",
 )
 PRECISION_CATEGORY = "precision"  # the category of every tool task (plans, results, metrics)
 
@@ -286,6 +287,16 @@ def select_tools(enabled: str = "all", disabled: str = "") -> dict[str, ToolSpec
     if unknown:
         raise ValueError(f"unknown tool name(s) in the tool configuration: {', '.join(unknown)}")
     return {name: TOOL_SPECS[name] for name in TOOL_SPECS if name in wanted and name not in dropped}
+
+
+def tool_reach(names: Iterable[str], external: str = "") -> dict[str, str]:
+    """Where each tool's call goes: `external` (FleetSettings.tools_external, a comma list) leaves the fleet, every
+    other tool computes within it (`fleet`). Unknown names are an error, as in select_tools."""
+    outside = set(parse_names(external))
+    unknown = sorted(outside - set(TOOL_SPECS))
+    if unknown:
+        raise ValueError(f"unknown tool name(s) in MOE_TOOLS_EXTERNAL: {', '.join(unknown)}")
+    return {name: "external" if name in outside else "fleet" for name in names}
 
 
 # unit_convert's vocabulary beyond pint's own names (shared so the planner's preflight reads units the same way)

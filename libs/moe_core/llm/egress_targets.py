@@ -1,24 +1,27 @@
 """Where a request could go, from the inference configuration (INFERENCE_SERVERS, MODEL_ASSIGNMENTS, the request's
-expert template): each role's models on each server that serves them, and web research. The planner asks the egress
-policy about them (moe_core.policy.egress) before anything is sent, and refuses a request when a required role has no
-permitted server; the fleet's start-up check refuses a tenant's class the same way."""
+expert template): each role's models on each server that serves them, web research, the shared answer cache and
+each precision tool the planner may route to (with where its call goes: within the fleet or outside). The planner
+asks the egress policy about them (moe_core.policy.egress) before anything is sent, and refuses a request when a
+required role has no permitted server; the fleet's start-up check refuses a tenant's class the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from moe_core.contracts import EXPERT_CATEGORIES
 from moe_core.llm.inference.config import InferenceConfig
 from moe_core.llm.templates import ExpertTemplate
-from moe_core.policy.egress import RESEARCH, EgressDecision, Target
+from moe_core.policy.egress import CACHE, RESEARCH, TOOL, EgressDecision, Target
 
 # Without these a request cannot be answered: the plan, the general expert (every category's fallback), the merge.
 REQUIRED = ("planner", "expert:general", "judge")
 OPTIONAL_ROLES = ("critic", "thinking", "research", "housekeeping")
 
 
-def targets(config: InferenceConfig, template: str | ExpertTemplate | None) -> list[Target]:
-    """Every (role, server, model) the request could reach, and web research, without repeats."""
+def targets(config: InferenceConfig, template: str | ExpertTemplate | None,
+            tools: Mapping[str, str] | None = None) -> list[Target]:
+    """Every (role, server, model) the request could reach, web research, the shared cache and `tools` (name ->
+    reach: moe_core.contracts.tools.tool_reach), without repeats."""
     roles = {role: config.for_role(role, template, fallback="judge" if role in ("critic", "thinking") else None)
              for role in ("planner", "judge", *OPTIONAL_ROLES)}
     roles |= {f"expert:{c}": config.for_expert(c, template) for c in ("general", *EXPERT_CATEGORIES)}
@@ -28,7 +31,8 @@ def targets(config: InferenceConfig, template: str | ExpertTemplate | None) -> l
             for server in config.candidates(ref):
                 out.setdefault((role, server.name, ref.model), Target(role, "model", server.name, ref.model,
                                                                       server.region, server.sovereignty))
-    return [*out.values(), Target(RESEARCH, RESEARCH)]
+    return [*out.values(), Target(RESEARCH, RESEARCH), Target(CACHE, CACHE),
+            *(Target(TOOL, TOOL, name, reach=reach) for name, reach in (tools or {}).items())]
 
 
 def missing(decisions: Iterable[EgressDecision], required: Iterable[str] = REQUIRED) -> list[str]:

@@ -116,15 +116,22 @@ class ClassBook(BaseModel):
         return Classed(name, {k: v for k, v in sources.items() if v == name})
 
 
-def declared_class(book: ClassBook, key_id: str | None, headers: Mapping[str, str]) -> str | None:
-    """What the edge declares of a request's class: the highest of its key's (`keys`) and the client's
-    x-moe-data-class header; an unknown header value is a 400 in the API's format. The planner raises it to its
-    tenant's and template's (ClassBook.of_request): a client can raise a class, never lower it."""
+def declared_class(book: ClassBook, key_id: str | None, headers: Mapping[str, str],
+                   key_class: str | None = None) -> str | None:
+    """What the edge declares of a request's class: the highest of its key's (`keys` in the file, and the class
+    set on the key in the admin API, `key_class`) and the client's x-moe-data-class header; an unknown header value
+    is a 400 in the API's format. The planner raises it to its tenant's and template's (ClassBook.of_request): a
+    client can raise a class, never lower it. A key's class the file no longer names counts as the highest class
+    (fail closed)."""
     header = (headers.get(HEADER) or "").strip().lower() or None
     if header is not None and not book.known(header):
         raise OpenAIError(400, f"unknown data class {header!r} in the {HEADER} header (known: "
                                f"{', '.join(book.classes)})", param=HEADER, code="invalid_data_class")
-    return book.highest(book.keys.get(key_id or ""), header)
+    if key_class is not None and not book.known(key_class):
+        log.error("key %s has the data class %r the data-class file does not name: taken as the highest", key_id,
+                  key_class)
+        key_class = list(book.classes)[-1]
+    return book.highest(book.keys.get(key_id or ""), key_class, header)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Egress decisions: whether a request of a data class may reach an inference server and model (or web research),
 asked of Open Policy Agent (policy/opa/egress.rego) and cached per policy version, so a request costs dict look-ups
 and no OPA round trip (the version is read again at most every `check_s` seconds; a new version empties the cache).
-Each request's decisions become one egress record in the signed audit log (`egress_record`)."""
+Each request's decisions become one egress record in the signed audit log (`egress_record`); a request answered from
+the fleet's own cache has one too (`cache_record`: nothing was sent, what was served and from where), and a tool call
+the decision did not permit is refused where the tool runs and recorded (`tool_refused_record`)."""
 
 from __future__ import annotations
 
@@ -9,28 +11,43 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from moe_core.contracts import AuditEvent, Envelope
+from moe_core.contracts import Answer, AuditEvent, Envelope
 from moe_core.knowledge.graph.audit import audit_event
 from moe_core.policy.opa import PolicyClient, PolicyVersion
 
 PATH = "moe/egress/decision"
 RESEARCH = "research"  # Envelope.egress's entry for web research
+CACHE = "cache"  # Envelope.egress's entry for the shared answer cache: the request's answer may be kept for others
+TOOL = "tool"  # Envelope.egress's entries `tool:<name>`: the precision tools its tasks may run
+
+
+def tool_egress(name: str) -> str:
+    """A tool's Envelope.egress entry."""
+    return f"{TOOL}:{name}"
+
+
+def may_cache(message: Envelope) -> bool:
+    """Whether a request's answer may enter the shared cache (no egress decision: no data-class policy, it may)."""
+    return message.egress is None or CACHE in message.egress
 
 
 @dataclass(frozen=True)
 class Target:
     """Somewhere a request could go: a role's model on a server, or web research (kind research, no server)."""
 
-    role: str  # planner, judge, expert:<category>, critic, research, ...
-    kind: str  # model | research
-    server: str = ""
+    role: str  # planner, judge, expert:<category>, critic, research, cache, tool
+    kind: str  # model | research | cache | tool
+    server: str = ""  # a tool's name for kind tool
     model: str = ""
     region: str = ""
     sovereignty: str = ""
+    reach: str = ""  # kind tool: fleet (computed within the fleet) | external (its call leaves the fleet)
 
     @property
     def egress(self) -> str:
-        return RESEARCH if self.kind == RESEARCH else f"{self.server}/{self.model}"
+        if self.kind == TOOL:
+            return tool_egress(self.server)
+        return self.kind if self.kind in (RESEARCH, CACHE) else f"{self.server}/{self.model}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,8 @@ class EgressPolicy:
         version = await self._current()
         out = []
         for target in targets:
-            key = (data_class, target.kind, target.server, target.model, target.region, target.sovereignty)
+            key = (data_class, target.kind, target.server, target.model, target.region, target.sovereignty,
+                   target.reach)
             if key not in self._cache:
                 self._cache[key] = await self._ask(data_class, target)
             allowed, rule, reason = self._cache[key]
@@ -78,9 +96,12 @@ class EgressPolicy:
 
     async def _ask(self, data_class: str, target: Target) -> tuple[bool, str, str]:
         self.asked += 1
-        decision = await self.client.decide(PATH, {
-            "class": data_class, "kind": target.kind, "model": target.model,
-            "server": {"name": target.server, "region": target.region, "sovereignty": target.sovereignty}})
+        asked: dict[str, Any] = {"class": data_class, "kind": target.kind, "model": target.model,
+                                 "server": {"name": target.server, "region": target.region,
+                                            "sovereignty": target.sovereignty}}
+        if target.kind == TOOL:
+            asked["tool"] = {"name": target.server, "reach": target.reach}
+        decision = await self.client.decide(PATH, asked)
         if decision.version != self.version:  # reloaded under us: what follows is cached under the new version
             self.version, self._cache = decision.version, {}
         reason = str(decision.denials[0].get("reason", "")) if decision.denials else ""
@@ -92,8 +113,37 @@ def egress_record(cause: Envelope, data_class: str, because: dict[str, str], ver
     """The request's egress record: its class (and where it came from), each decision (server, model, region,
     sovereignty, allow or deny, the rule that matched) and the policy version; `refused` names why it was refused
     (a required role with no permitted server), None when it was sent on."""
+    tools = [d for d in decisions if d.target.kind == TOOL]  # compact: the fleet's tools are many and alike
     return audit_event(cause, actor="service:planner", action="egress.refused" if refused else "egress.decided",
                        subject=f"data_class:{data_class}", reason=refused or "sent only where its class may go",
                        details={"data_class": data_class, "class_from": because, "policy": PATH,
                                 "policy_version": version.digest, "outcome": "deny" if refused else "allow",
-                                "decisions": [d.record() for d in decisions]})
+                                "decisions": [d.record() for d in decisions if d.target.kind != TOOL],
+                                "tools": {"allow": sorted(d.target.server for d in tools if d.allowed),
+                                          "deny": [{"tool": d.target.server, "reach": d.target.reach,
+                                                    "rule": d.rule} for d in tools if not d.allowed]}})
+
+
+def cache_record(answer: Answer, data_class: str, because: dict[str, str], cache: str, actor: str) -> AuditEvent:
+    """The egress record of a request answered from the fleet's own cache (`cache`: exact, at the edge, or
+    semantic, at the planner): nothing was sent to any server, research or tool; what was served (the cache entry)
+    and from where (the models that once wrote that answer, within the tenant's own cache scope)."""
+    return audit_event(answer, actor=actor, action="egress.cache_hit", subject=f"data_class:{data_class}",
+                       reason=f"answered from the fleet's {cache} cache: nothing was sent to any inference server, "
+                              "web research or tool",
+                       details={"data_class": data_class, "class_from": because, "outcome": "served_from_cache",
+                                "cache": cache, "cache_key": answer.cache_key or "",
+                                "served": [s.ref for s in answer.sources if s.kind == "cache"],
+                                "written_by": [m.model_dump(mode="json") for m in answer.models_used],
+                                "decisions": []})
+
+
+def tool_refused_record(task: Envelope, tool: str) -> AuditEvent:
+    """A tool task its request's egress decision did not permit (Envelope.egress has no `tool:<name>`): refused
+    where the tool runs, nothing computed or sent."""
+    return audit_event(task, actor="service:mcp", action="egress.tool_refused", subject=f"tool:{tool}",
+                       reason=f"the request's data class ({task.data_class or 'unstated'}) may not use the tool "
+                              f"{tool} (policy/opa/egress.rego): it was not run",
+                       details={"data_class": task.data_class, "tool": tool, "outcome": "deny",
+                                "permitted_tools": sorted(e.split(":", 1)[1] for e in task.egress or []
+                                                          if e.startswith(f"{TOOL}:"))})

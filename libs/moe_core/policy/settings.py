@@ -60,15 +60,23 @@ class DataClassSettings(BaseSettings):
         return in_repo(self.data_classes_file)
 
 
-class EgressSettings(PolicyEngineSettings, DataClassSettings):
-    """The planner's egress decisions (moe_core.policy.egress): asked of OPA, cached per policy version."""
+class EgressSwitch(DataClassSettings):
+    """Whether egress is decided and recorded: the planner decides it; the edge records an exact repeat it answers
+    from its cache (moe_core.policy.egress.cache_record)."""
 
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 
     egress_enforced: bool = Field(default=True, description="Decide every request's egress before it is planned: "
-                                  "a request goes only to servers, models and research its data class may reach "
-                                  "(policy/opa/egress.rego), otherwise it is refused (403 data_class_forbidden); "
-                                  "false: no decision and no egress record (a test fleet without OPA)")
+                                  "a request goes only to servers, models, research, tools and the shared cache "
+                                  "its data class may reach (policy/opa/egress.rego), otherwise it is refused (403 "
+                                  "data_class_forbidden); a cache hit's egress record too. false: no decision and "
+                                  "no egress record (a test fleet without OPA)")
+
+
+class EgressSettings(PolicyEngineSettings, EgressSwitch):
+    """The planner's egress decisions (moe_core.policy.egress): asked of OPA, cached per policy version."""
+
+    model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
     egress_check_s: float = Field(default=5.0, gt=0, le=300, description="How often the policy version is read "
                                   "again (a new version empties the cached decisions); between reads a request "
                                   "costs no OPA round trip")

@@ -137,6 +137,9 @@ class FleetSettings(BaseSettings):
     inference_affinity_ttl_s: int = Field(default=300, ge=1, description="Fleet: sticky user->server affinity")
     tools_enabled: str = Field(default="all", description="Precision tools offered: 'all' or a comma list")
     tools_disabled: str = Field(default="", description="Precision tools switched off (comma list)")
+    tools_external: str = Field(default="", description="Precision tools whose calls leave the fleet (comma list; "
+                                "every built-in tool computes within it): the egress policy decides per data class "
+                                "whether a request may use them (policy/opa/egress.rego)")
     local_llm_url: str = Field(default="http://127.0.0.1:8081",
                                description="The embedded LLM: the one server when INFERENCE_SERVERS is empty")
     local_llm_model: str = Field(default="smollm2-135m", description="The model the embedded LLM serves")

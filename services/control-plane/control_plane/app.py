@@ -31,8 +31,9 @@ from control_plane.ops.api import OpsApi
 from control_plane.ops.config_api import ConfigApi
 from control_plane.policy.api import PolicyApi
 from control_plane.policy.gate import PolicyGate
+from control_plane.policy.guardrail_changes import GuardrailChanges
 from control_plane.policy.guardrails_api import GuardrailsApi
-from control_plane.policy.proposals_api import ProposalsApi
+from control_plane.policy.proposals_api import ProposalsApi, reconcile_rules
 from control_plane.policy.simulation_api import SimulationApi
 from control_plane.settings import ControlPlaneSettings
 from control_plane.templates.api import TemplatesApi
@@ -49,6 +50,7 @@ from moe_core.access.usage_store import UsageStore
 from moe_core.llm.inference import InferenceConfig
 from moe_core.llm.input_limits import InputLimits
 from moe_core.policy import PolicyClient
+from moe_core.policy.classes import ClassFile
 from moe_core.policy.domains import Keywords, KeywordsError, load_keywords
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.openai_error import install_error_handlers
@@ -153,7 +155,8 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
     stores, bus, gate = p.stores, p.bus, p.gate
     return [api.router for api in (
         fleet_config,  # /v1/admin/fleet-config: servers, model assignment, client profiles, in force at once
-        AdminApi(bus, stores.keys, p.events, gate, p.inference.templates, p.settings.model_map),  # /v1/admin/*
+        AdminApi(bus, stores.keys, p.events, gate, p.inference.templates, p.settings.model_map,  # /v1/admin/*
+                 ClassFile(p.settings.classes_path())),  # a key's data class: one of policy/data-classes.yaml
         ConfigApi(p.settings, p.inference, stores.keys, audit.store, gate),  # GET /v1/admin/config (the operator)
         PolicyApi(p.settings, p.opa, stores.keys),  # GET /v1/admin/policy: the version in force, the last error
         PrincipalsApi(bus, stores.keys, gate, p.events),  # /v1/admin/principals (scoped by the policy)
@@ -174,6 +177,13 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
         SimulationApi(p.settings, bus, stores.keys, audit.store),  # POST /v1/guardrails/simulations
         ProposalsApi(p.settings, bus, stores.keys, gate),  # a simulated candidate applied by a second person
     )]
+
+
+async def _reconcile_rules(settings: ControlPlaneSettings, stores: Stores, bus: Bus) -> None:
+    try:
+        await reconcile_rules(settings, GuardrailChanges(stores.keys().pool), bus)
+    except OSError as exc:  # the folder is not writable: the approved rules are not in force, say so loudly
+        log.error("an approved guardrail proposal's rules file could not be written at start: %s", exc)
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
@@ -207,6 +217,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
 
     async def start() -> None:
         app.state.key_store = await stores.open()
+        await _reconcile_rules(settings, stores, bus)  # an approval whose rules file a crash left unwritten
         await events.start()
         sweeper.start()
         await templates.start()  # every tenant's templates into Redis, where the edge reads them

@@ -23,7 +23,7 @@ class ControlPlaneSettings(PolicySettings,  # PolicySettings: Open Policy Agent'
                            EdgeSettings,  # EdgeSettings: the input guard's limits (moe_core.llm.input_limits)
                            ModelMapSettings,  # the edge's model map: a key's allowed models are checked with it
                            ClientProfileSettings,  # MOE_CLIENT_PROFILES: the defaults the console's changes overlay
-                           DataClassSettings,  # a request's classification in GET /v1/lineage/{id}
+                           DataClassSettings,  # a key's data_class; a request's classification (GET /v1/lineage/{id})
                            FleetSettings):  # MemorySettings: tenant documents (control_plane.memory.api)
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
 

@@ -1,5 +1,6 @@
 """A classification's aliases, never taken from another entity: an alias whose normalized key already names
-another entity the tenant sees (moe_core.knowledge.graph.visible_tenants: its key or one of its alias_keys) is dropped.
+another entity the tenant sees (moe_core.knowledge.graph.visible_tenants: its key or one of its alias_keys) is dropped,
+and so is one that only a look-alike letter tells from such a name (folded per UTS #39, moe_core.runtime.normalise).
 The
 owners are read first (to say which entity holds a dropped alias) and checked again in the writing statement, so
 an alias claimed meanwhile is not taken either."""
@@ -11,6 +12,7 @@ from typing import Any
 
 from moe_core.knowledge.graph import GraphDB, visible_tenants
 from moe_core.knowledge.graph.names import normalize
+from moe_core.policy.domains import keys_of
 
 OWNERS = """
 MATCH (e:Entity)
@@ -28,7 +30,8 @@ OPTIONAL MATCH (o:Entity)
 WHERE o.tenant IN $tenants AND o.uid <> e.uid AND (o.key = k OR k IN o.alias_keys)
 WITH e, k, count(o) AS owners
 WITH e, [x IN collect(CASE WHEN owners = 0 THEN k END) WHERE x IS NOT NULL] AS free
-SET e.aliases = [a IN $aliases WHERE a.key IN free | a.name], e.alias_keys = [k IN $keys WHERE k IN free]
+WITH e, free, [a IN $aliases WHERE all(x IN a.keys WHERE x IN free)] AS kept
+SET e.aliases = [a IN kept | a.name], e.alias_keys = [a IN kept | a.key]
 RETURN free
 """
 
@@ -39,12 +42,14 @@ class Aliases:
     dropped: list[dict[str, Any]] = field(default_factory=list)  # {alias, reason, owner, owner_tenant}
 
 
-def distinct(aliases: list[str]) -> list[dict[str, str]]:
-    """The proposed aliases with their keys, the first of each key."""
+def distinct(aliases: list[str]) -> list[dict[str, Any]]:
+    """The proposed aliases with their key and every key they may be known by (as written and folded for
+    look-alikes, moe_core.policy.domains.keys_of: `Kubernetes` written with a Cyrillic e, U+0435, names
+    Kubernetes), the first of each key."""
     seen: dict[str, str] = {}
     for alias in aliases:
         seen.setdefault(normalize(alias), alias)
-    return [{"name": name, "key": key} for key, name in seen.items() if key]
+    return [{"name": name, "key": key, "keys": sorted(keys_of(name) | {key})} for key, name in seen.items() if key]
 
 
 async def apply_aliases(db: GraphDB, tenant: str, uid: str, proposed: list[str]) -> Aliases:
@@ -52,7 +57,7 @@ async def apply_aliases(db: GraphDB, tenant: str, uid: str, proposed: list[str])
     wanted = distinct(proposed)
     if not wanted:
         return Aliases([])
-    tenants, keys = visible_tenants(tenant), sorted(a["key"] for a in wanted)
+    tenants, keys = visible_tenants(tenant), sorted({k for a in wanted for k in a["keys"]})
     owners: dict[str, dict[str, Any]] = {}
     for row in await db.read(OWNERS, tenants=tenants, tenant=tenant, uid=uid, keys=keys):
         for key in {row["key"], *(row["alias_keys"] or [])} & set(keys):
@@ -62,12 +67,13 @@ async def apply_aliases(db: GraphDB, tenant: str, uid: str, proposed: list[str])
         return Aliases([], [{"alias": a["name"], "reason": "the entity is not the gap-healer's", "owner": None,
                              "owner_tenant": None} for a in wanted])
     free = set(rows[0]["free"])
+    kept = [a for a in wanted if set(a["keys"]) <= free]
     dropped = []
     for alias in wanted:
-        if alias["key"] in free:
+        if alias in kept:
             continue
-        owner = owners.get(alias["key"])
+        owner = next((owners[k] for k in alias["keys"] if k in owners), None)
         dropped.append({"alias": alias["name"], "reason": "names another entity" if owner else
                         "named another entity when written",
                         "owner": owner["name"] if owner else None, "owner_tenant": owner["tenant"] if owner else None})
-    return Aliases([a["name"] for a in wanted if a["key"] in free], dropped)
+    return Aliases([a["name"] for a in kept], dropped)

@@ -30,6 +30,7 @@ from moe_core.llm.input_limits.images import ImageInput, ImageIntake
 from moe_core.llm.model_map import resolve
 from moe_core.llm.modes import MODES
 from moe_core.policy.classes import ClassFile, declared_class
+from moe_core.policy.egress import cache_record
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.observability import bind_response_id
 from moe_core.runtime.observability.metrics import (
@@ -120,7 +121,8 @@ class ChatService:
             user=template_select.affinity_user(user, key),  # sticky servers: the client's user, else the principal
             tools=tools or [], tool_choice=tool_choice, template=template, template_models=template_models,
             asked_by=key.principal if key is not None else None,  # the principal id, never the key (graph gaps)
-            data_class=declared_class(self.classes.current(), key.id if key else None, http.headers),
+            data_class=declared_class(self.classes.current(), key.id if key else None, http.headers,
+                                      key.data_class if key else None),
         )
         chore = (recognise(request) if self.settings.housekeeping_enabled and params.response_format is None
                  else None)  # a client's own chore (a structured one takes the pipeline: its judge writes JSON)
@@ -131,8 +133,8 @@ class ChatService:
         run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
         run.profile = profile
-        if hit is not None:  # settled and published once the client has its answer
-            run.after_response = partial(self._after_hit, hit, held)
+        if hit is not None:  # settled and published once the client has its answer, with its egress record
+            run.after_response = partial(self._after_hit, hit, held, self._cache_record(request, hit))
         return run
 
     async def _checked(self, messages: list[ChatMessage], images: list[ImageInput] | None,
@@ -232,19 +234,28 @@ class ChatService:
             await self.on_local_answer(hit)
         return hit
 
-    async def _after_hit(self, answer: Answer, held: Hold | None) -> None:
+    def _cache_record(self, request: ChatRequest, hit: Answer) -> AuditEvent | None:
+        """An exact repeat's egress record: its class (the tenant's, template's and what the edge declared, as the
+        planner decides it) and the cache entry served; nothing was sent anywhere. None: egress not enforced."""
+        if not self.settings.egress_enforced:
+            return None
+        classed = self.classes.current().of_request(request.tenant_id, request.template, request.data_class)
+        return cache_record(hit, classed.name, classed.because, "exact", "service:gateway")
+
+    async def _after_hit(self, answer: Answer, held: Hold | None, record: AuditEvent | None = None) -> None:
         """After the reply to an exact repeat: its usage settled (off the response's path, never lost: a failure
         leaves it to the control plane's sweeper) and its Answer published to `answers` (audit, learning: the
-        merger's ingest event of a cache hit), side by side: the usage event and the Answer leave in one produce
-        request."""
+        merger's ingest event of a cache hit) with its egress record, side by side: the usage event and the
+        Answer leave in one produce request."""
         with bind_response_id(answer.response_id):
             settling = [self.metering.settle_hit(answer.response_id, held)] \
                 if held is not None and self.metering is not None else []
-            await asyncio.gather(*settling, self._publish_hit(answer))
+            await asyncio.gather(*settling, self._publish_hit(answer, record))
 
-    async def _publish_hit(self, answer: Answer) -> None:
+    async def _publish_hit(self, answer: Answer, record: AuditEvent | None) -> None:
         try:
-            await self.bus.publish(answer, self.bus.topics.answers)
+            await self.bus.publish_all([*([(record, self.bus.topics.audit)] if record is not None else []),
+                                        (answer, self.bus.topics.answers)])
         except Exception:
             log.exception("could not publish the exact-repeat answer")
 

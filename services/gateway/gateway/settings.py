@@ -13,7 +13,7 @@ from moe_core.llm.client_profiles import ClientProfileSettings
 from moe_core.llm.housekeeping import HousekeepingSwitch
 from moe_core.llm.input_limits.settings import EdgeSettings
 from moe_core.llm.model_map import DEFAULT_MODEL_MAP, ModelMapSettings
-from moe_core.policy.settings import DataClassSettings
+from moe_core.policy.settings import EgressSwitch
 from moe_core.runtime.seed import SEED_ARCHITECTURE, SeedDefault
 from moe_core.runtime.settings import FleetSettings
 
@@ -22,7 +22,7 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
                       KeyCacheSettings, AnswerRecordSettings,  # the key check's cache, the feedback window
                       EdgeSettings,  # EdgeSettings: limits at the edge
                       ModelMapSettings,  # client model ids -> modes (the control plane checks keys with it)
-                      DataClassSettings,  # a key's data class and the client's x-moe-data-class header
+                      EgressSwitch,  # a key's data class, the x-moe-data-class header, a cache hit's record
                       ClientProfileSettings,  # MOE_CLIENT_PROFILES (the console may change them: LiveProfiles)
                       FleetSettings):
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")

@@ -38,3 +38,17 @@ def expired_result(task: ToolTask) -> TaskResult:
     return TaskResult(**task.child_fields(), task_id=task.task_id, kind="tool", category=PRECISION_CATEGORY,
                       confidence="low", error="timeout: the deadline passed before the tool ran",
                       data={"tool": task.tool, "error": {"code": "timeout", "message": "deadline passed"}})
+
+
+def forbidden_result(task: ToolTask) -> TaskResult:
+    """A tool its request's egress decision did not permit (Envelope.egress, policy/opa/egress.rego): not run."""
+    message = (f"the request's data class ({task.data_class or 'unstated'}) may not use the tool {task.tool}: "
+               "it was not run")
+    return TaskResult(**task.child_fields(), task_id=task.task_id, kind="tool", category=PRECISION_CATEGORY,
+                      confidence="low", error=f"data_class_forbidden: {message}",
+                      data={"tool": task.tool, "args": task.args,
+                            "error": {"code": "data_class_forbidden", "message": message}})
+
+
+def refused(result: TaskResult) -> bool:
+    return ((result.data or {}).get("error") or {}).get("code") == "data_class_forbidden"

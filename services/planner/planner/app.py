@@ -41,6 +41,7 @@ from moe_core.llm.guardrails.quarantine import QuarantineStore
 from moe_core.llm.inference import InferenceClient, InferenceError
 from moe_core.llm.modes import get_mode
 from moe_core.llm.templates import of_message
+from moe_core.policy.egress import cache_record, may_cache
 from moe_core.runtime import redis_batch
 from moe_core.runtime.bus import Bus, PermanentError
 from moe_core.runtime.cancellation import RequestCancelled
@@ -106,7 +107,7 @@ class Planner:
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
         self.housekeeping = Housekeeping(settings, inference, bus)  # a client's chores: one small-model call
         # where a request's data class may go (issue 50), among the servers in force (the console's changes too)
-        self.egress = EgressGate(settings, lambda: inference.config)
+        self.egress = EgressGate(settings, lambda: inference.config, self.tools.names)
 
     async def answer_housekeeping(self, request: ChatRequest) -> None:
         gated = await self.egress.check(request, ("housekeeping",))
@@ -123,11 +124,12 @@ class Planner:
             await self.bus.publish(checked.audit, self.bus.topics.audit)
         if checked.decision is not None:  # an input redaction: the tenant's self-correction journal
             await self.journal.put_first(checked.decision)
-        request = checked.request
+        request, because = checked.request, None
         if checked.refusal is None:  # where its class may go, before any model is called
             gated = await self.egress.check(request)
             if gated.record is not None:
                 await self.bus.publish(gated.record, self.bus.topics.audit)
+                because = gated.record.details.get("class_from", {})
             if gated.refusal is not None:
                 await self.bus.publish(gated.refusal, self.bus.topics.answers)
                 return
@@ -144,7 +146,10 @@ class Planner:
             return
         if outcome.answer is not None:
             refused = outcome.answer.finish_reason == "content_filter"
-            await self.bus.publish_all([(outcome.answer, self.bus.topics.answers), self._progress(
+            hit = [] if because is None or not outcome.answer.cache_hit else [(cache_record(  # its egress record
+                outcome.answer, request.data_class or "", because, "semantic", "service:planner"),
+                self.bus.topics.audit)]
+            await self.bus.publish_all([*hit, (outcome.answer, self.bus.topics.answers), self._progress(
                 request, "guardrail" if refused else "cache_hit", outcome.answer.cache_key or "")])
             return
         plan = outcome.plan
@@ -210,7 +215,7 @@ class Planner:
                 return cached_answer(request, lookup.hit, question)
         plan = await self._route(request, question, base)
         key = None
-        if self.cache and scope:
+        if self.cache and scope and may_cache(request):  # a protected class's answer is kept for nobody
             key = cache_key(scope, question, request.response_id)
             await self.cache.remember(key, scope, request, question)  # also shares the question's vector
         elif self.vectors is not None and (graph_tasks.needs_graph(plan, self.settings)

@@ -9,10 +9,11 @@ required role refuses the planner's start."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from moe_core.contracts import Answer, AuditEvent, ChatRequest, ErrorInfo
+from moe_core.contracts.tools import tool_reach
 from moe_core.llm.egress_targets import REQUIRED, missing, permitted, targets
 from moe_core.llm.inference import InferenceConfig
 from moe_core.llm.templates import of_message
@@ -38,11 +39,12 @@ class Gated:
 
 class EgressGate:
     def __init__(self, settings: PlannerSettings,
-                 config: InferenceConfig | Callable[[], InferenceConfig]) -> None:
+                 config: InferenceConfig | Callable[[], InferenceConfig], tools: Iterable[str] = ()) -> None:
         """`config`: the servers in force, or how to read them now (the inference client's, with the console's
-        changes: moe_core.llm.inference.live)."""
+        changes: moe_core.llm.inference.live); `tools`: the precision tools the planner may route to."""
         self.enforced = settings.egress_enforced
         self._config = config
+        self.tools = tool_reach(tools, settings.tools_external)
         self.classes = ClassFile(settings.classes_path()) if self.enforced else None
         self.policy = EgressPolicy(PolicyClient(settings.opa_url, settings.opa_timeout_s), settings.egress_check_s)
 
@@ -60,7 +62,8 @@ class EgressGate:
             return Gated(request, _refusal(request, "invalid_data_class", f"the request's data class is not "
                                            f"known: {exc}"))
         try:
-            version, decisions = await self.policy.decide(classed.name, targets(self.config, of_message(request)))
+            version, decisions = await self.policy.decide(classed.name, targets(self.config, of_message(request),
+                                                                                self.tools))
         except PolicyUnavailable as exc:
             log.error("egress of %s refused (the policy engine is unavailable, fail closed): %s",
                       request.response_id, exc)
@@ -79,24 +82,35 @@ class EgressGate:
         return Gated(gated, None, egress_record(gated, classed.name, classed.because, version, decisions, None))
 
     async def check_start(self) -> None:
-        """Every tenant the data-class file names, and the default class: a permitted server for each required
-        role, else EgressRefusedAtStart naming tenant, class and role (OPA down: PolicyUnavailable, no start)."""
+        """Every tenant the data-class file names, the default class and each named template (with its own class,
+        policy/data-classes.yaml `templates`, or the default): a permitted server for each required role, else
+        EgressRefusedAtStart naming tenant or template, class and role (OPA down: PolicyUnavailable, no start). A
+        tenant's class a template cannot serve is logged: that tenant's requests with it are refused (403)."""
         if self.classes is None:
             return
         book = self.classes.current()
         every = [("(every other tenant: default_class)", book.default_class), *sorted(book.tenants.items())]
-        found = targets(self.config, None)
-        problems = []
-        for tenant, name in every:
-            _, decisions = await self.policy.decide(name, found)
-            problems += [f"tenant {tenant}: class {name} has no permitted server for role {role}"
-                         for role in missing(decisions)]
+        problems = [f"tenant {tenant}: class {name} has no permitted server for role {role}"
+                    for tenant, name in every for role in await self._lacking(name, None)]
+        for template in sorted(self.config.templates):
+            own = book.highest(book.default_class, book.templates.get(template)) or book.default_class
+            problems += [f"template {template}: class {own} has no permitted server for role {role}"
+                         for role in await self._lacking(own, template)]
+            for tenant, name in every:
+                name = book.highest(name, own) or name
+                if name != own and (lacking := await self._lacking(name, template)):
+                    log.warning("egress: tenant %s (class %s) cannot use template %s: no permitted server for %s; "
+                                "its requests with it are refused", tenant, name, template, ", ".join(lacking))
         if problems:
             raise EgressRefusedAtStart("the planner does not start: " + "; ".join(problems)
                                        + " (policy/opa/egress.rego, INFERENCE_SERVERS' sovereignty, "
                                          "policy/data-classes.yaml)")
-        log.info("egress: every tenant's class has a permitted server for %s (policy %s)", ", ".join(REQUIRED),
-                 self.policy.version.digest if self.policy.version else "-")
+        log.info("egress: every tenant's class and named template has a permitted server for %s (policy %s)",
+                 ", ".join(REQUIRED), self.policy.version.digest if self.policy.version else "-")
+
+    async def _lacking(self, data_class: str, template: str | None) -> list[str]:
+        _, decisions = await self.policy.decide(data_class, targets(self.config, template))
+        return missing(decisions)
 
     async def close(self) -> None:
         await self.policy.client.close()

@@ -30,6 +30,11 @@ def resolve_path(raw: str) -> Path | None:
     return path
 
 
+def rules_version(text: str) -> str:
+    """A rules text's version, as every audit record of a guardrail decision names it."""
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class GuardrailBook:
     def __init__(self, raw_path: str = str(DEFAULT_FILE), inline: str = "", reload_s: float = 5.0,
                  service: str = "", timeout_s: float = 2.0) -> None:
@@ -75,7 +80,7 @@ class GuardrailBook:
 
     def _parsed(self, text: str) -> RuleFile:
         rules = parse(text, self.source)
-        self.version = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.version = rules_version(text)
         return rules
 
     def reload(self) -> bool:

@@ -29,6 +29,7 @@ ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS allowed_models text[];
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS limits jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS rotated_at timestamptz;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS default_template text;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS data_class text;  -- raises its requests' class (policy/data-classes.yaml)
 CREATE TABLE IF NOT EXISTS tenants (
     id          text PRIMARY KEY,
     name        text NOT NULL DEFAULT '',
@@ -233,6 +234,8 @@ CREATE TABLE IF NOT EXISTS guardrail_proposals (
     decided_principal  text,
     decision_note      text NOT NULL DEFAULT ''
 );
+-- the rules file an approval wrote: a control plane reconciles only its own file at start
+ALTER TABLE guardrail_proposals ADD COLUMN IF NOT EXISTS rules_file text;
 """
 
 # The fleet configuration changed in the console or the admin API (control_plane.fleet_config): every proposed

@@ -54,6 +54,7 @@ from moe_core.llm.model_map import DEFAULT_MODEL_MAP, resolve
 from moe_core.llm.modes import MODES
 from moe_core.llm.templates import ExpertTemplate
 from moe_core.llm.tenant_templates import TenantTemplates
+from moe_core.policy.classes import ClassFile
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.openai_error import OpenAIError
 
@@ -77,8 +78,9 @@ def _no_tenant(tenant_id: str) -> OpenAIError:
 class AdminApi:
     def __init__(self, bus: Bus, store: Callable[[], KeyStore], events: KeyEvents, gate: PolicyGate,
                  templates: Mapping[str, ExpertTemplate] | None = None,
-                 model_map: Mapping[str, str] | None = None) -> None:
+                 model_map: Mapping[str, str] | None = None, classes: ClassFile | None = None) -> None:
         self.bus = bus
+        self.classes = classes  # the data classes a key's data_class may name (policy/data-classes.yaml)
         self.gate = gate
         self.store = store
         self.events = events
@@ -170,11 +172,13 @@ class AdminApi:
                                    "work", param="expires_at", code="invalid_expiry")
         await self._check_template(body.default_template, body.tenant_ids[0])
         await self._check_models(body.allowed_models, body.tenant_ids[0])
+        self._check_class(request, body.data_class)
         if body.principal_id is not None:
             await self._check_principal(body.principal_id, body.tenant_ids)
         key, secret = await store.create(body.name, body.role, body.tenant_ids, expires_at=_expiry(body),
                                          allowed_models=body.allowed_models, limits=body.limits,
-                                         default_template=body.default_template, principal_id=body.principal_id)
+                                         default_template=body.default_template, principal_id=body.principal_id,
+                                         data_class=body.data_class)
         await self._changed(request, "key.created", f"key:{key.id}", key.default_tenant,
                             KeyOut.of(key).model_dump(mode="json"))
         return KeySecret(**KeyOut.of(key).model_dump(), secret=secret)
@@ -213,15 +217,38 @@ class AdminApi:
         before = await self._key(key_id, request, "key.update")
         await self._check_template(body.default_template, before.default_tenant)
         await self._check_models(body.allowed_models, before.default_tenant)
+        self._check_class(request, body.data_class, before.data_class, body.clear_data_class)
         key = await self.store().update(
             key_id, name=body.name, expires_at=_expiry(body), clear_expiry=body.clear_expiry,
             allowed_models=body.allowed_models, clear_models=body.clear_allowed_models, limits=body.limits,
-            default_template=body.default_template, clear_template=body.clear_default_template)
+            default_template=body.default_template, clear_template=body.clear_default_template,
+            data_class=body.data_class, clear_class=body.clear_data_class)
         if key is None:
             raise _no_key(key_id)
         await self._changed(request, "key.updated", f"key:{key_id}", key.default_tenant,
                             body.model_dump(mode="json", exclude_unset=True))
+        if key.data_class != before.data_class:  # where its requests may go changes: a record of its own
+            await self._changed(request, "key.data_class_changed", f"key:{key_id}", key.default_tenant,
+                                {"before": before.data_class, "after": key.data_class})
         return KeyOut.of(key)
+
+    def _check_class(self, request: Request, wanted: str | None, before: str | None = None,
+                     clear: bool = False) -> None:
+        """A key's data class is one the data-class file names (else 400); only the fleet operator lowers or
+        clears it (403): a tenant admin may raise where its key's requests go, never widen it."""
+        if wanted is None and not clear:
+            return
+        book = self.classes.current() if self.classes is not None else None
+        if wanted is not None and (book is None or not book.known(wanted)):
+            known = ", ".join(book.classes) if book is not None else "none: no data-class file"
+            raise OpenAIError(400, f"data_class: unknown data class '{wanted}' (known: {known})", param="data_class",
+                              code="invalid_data_class")
+        lowered = before is not None and (clear or (book is not None and book.known(before) and wanted is not None
+                                                    and book.rank(wanted) < book.rank(before)))
+        admin: ApiKey = request.state.admin
+        if lowered and admin.role != "operator":
+            raise OpenAIError(403, f"only the fleet operator may lower or clear a key's data class ({before})",
+                              "permission_error", param="data_class", code="data_class_lowered")
 
     async def _check_principal(self, principal_id: str, tenant_ids: list[str]) -> None:
         principal = await Principals(self.store().pool).get(principal_id)

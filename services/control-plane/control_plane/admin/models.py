@@ -55,6 +55,9 @@ class _KeySettings(BaseModel):
     default_template: str | None = Field(default=None, min_length=1, max_length=64,
                                          description="The expert template (moe_core.llm.templates) the key's requests "
                                                      "use unless they name one; unset: the global models")
+    data_class: str | None = Field(default=None, min_length=1, max_length=64,
+                                   description="Raises the class of the key's requests (policy/data-classes.yaml; "
+                                               "never below its tenant's); only the operator lowers or clears it")
 
     @model_validator(mode="after")
     def _one_expiry(self) -> _KeySettings:
@@ -87,11 +90,13 @@ class KeyUpdate(_KeySettings):
     clear_expiry: StrictBool = Field(default=False, description="Remove the expiry")
     clear_allowed_models: StrictBool = Field(default=False, description="Allow every model again")
     clear_default_template: StrictBool = Field(default=False, description="Back to the global models")
+    clear_data_class: StrictBool = Field(default=False, description="Its requests take their tenant's class again")
 
     @model_validator(mode="after")
     def _set_or_clear(self) -> KeyUpdate:
         for field, clear in (("allowed_models", "clear_allowed_models"), ("default_template", "clear_default_template"),
-                             ("expires_at", "clear_expiry"), ("expires_in_days", "clear_expiry")):
+                             ("expires_at", "clear_expiry"), ("expires_in_days", "clear_expiry"),
+                             ("data_class", "clear_data_class")):
             if getattr(self, clear) and getattr(self, field) is not None:
                 raise ValueError(f"give {field} or {clear}, not both")
         return self
@@ -113,6 +118,7 @@ class KeyOut(BaseModel):
     allowed_models: list[str] | None
     limits: Limits
     default_template: str | None = None
+    data_class: str | None = None
     principal_id: str = ""
 
     @classmethod
@@ -123,7 +129,8 @@ class KeyOut(BaseModel):
                    created_at=key.created_at, expires_at=key.expires_at, revoked_at=key.revoked_at,
                    rotated_at=key.rotated_at,
                    allowed_models=list(key.allowed_models) if key.allowed_models is not None else None,
-                   limits=key.limits, default_template=key.default_template, principal_id=key.principal_id)
+                   limits=key.limits, default_template=key.default_template, principal_id=key.principal_id,
+                   data_class=key.data_class)
 
 
 class KeySecret(KeyOut):

@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from moe_core.llm.guardrails import RuleFile
+from moe_core.llm.guardrails.book import rules_version
 
 INSERT_SIMULATION = """
 INSERT INTO guardrail_simulations (id, candidate, rules, rules_in_force, days, tenants, summary, actor_key,
@@ -44,9 +45,19 @@ LOCK_PROPOSAL = SELECT_PROPOSAL + " FOR UPDATE OF p"
 LIST_PROPOSALS = (PROPOSAL_COLUMNS + "WHERE ($1::text IS NULL OR p.status = $1) AND "
                   + SCOPE + " ORDER BY p.created_at DESC, p.id LIMIT $3")
 CANDIDATE_TEXT = "SELECT rules FROM guardrail_simulations WHERE id = $1"
+# the last proposal put in force, with its candidate's text and the rules it replaced (reconcile)
+LAST_APPLIED = """
+SELECT p.id, p.tenants, s.rules, s.candidate, s.rules_in_force FROM guardrail_proposals p
+JOIN guardrail_simulations s ON s.id = p.simulation_id
+WHERE p.status = 'applied' AND p.rules_file = $1 AND ($2::text IS NULL OR p.id = $2)
+ORDER BY p.decided_at DESC, p.id DESC LIMIT 1
+"""
+# one application at a time across the control plane's replicas, from the decision's commit to the file's write
+APPLY_LOCK = "SELECT pg_advisory_lock(hashtext('moe:guardrails:apply'))"
+APPLY_UNLOCK = "SELECT pg_advisory_unlock(hashtext('moe:guardrails:apply'))"
 DECIDE = """
 UPDATE guardrail_proposals SET status = $2, decided_at = now(), decided_key = $3, decided_principal = $4,
-       decision_note = $5
+       decision_note = $5, rules_file = $6
 WHERE id = $1 AND status = 'pending'
 """
 
@@ -121,19 +132,63 @@ class GuardrailChanges:
 
     @asynccontextmanager
     async def locked(self, proposal_id: str, tenants: list[str] | None) -> AsyncIterator[LockedProposal]:
-        """The proposal row-locked for one decision; what is done through the handle commits together."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(LOCK_PROPOSAL, proposal_id, tenants)
-            yield LockedProposal(conn, proposal_id, _row(row) if row else None)
+        """The proposal row-locked for one decision; what is done through the handle commits together, and what
+        is handed to `after_commit` runs once it has committed (the rules file's write: a Postgres failure before
+        leaves the file as it was, the proposal pending). Decisions are one at a time (an advisory lock held
+        until after the write), so no two approvals interleave their commit and write."""
+        async with self.pool.acquire() as conn:
+            await conn.execute(APPLY_LOCK)
+            try:
+                async with conn.transaction():
+                    row = await conn.fetchrow(LOCK_PROPOSAL, proposal_id, tenants)
+                    handle = LockedProposal(conn, proposal_id, _row(row) if row else None)
+                    yield handle
+                for action in handle.after:
+                    await action()
+            finally:
+                try:
+                    await conn.execute(APPLY_UNLOCK)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    pass  # the connection is gone, and its session's lock with it
+
+    async def last_applied(self, rules_file: Path, proposal_id: str | None = None) -> dict[str, Any] | None:
+        """The last proposal applied to `rules_file` (or `proposal_id`, when it was) with its candidate's text."""
+        row = await self.pool.fetchrow(LAST_APPLIED, str(rules_file), proposal_id)
+        return _row(row) if row else None
 
 
 class LockedProposal:
     def __init__(self, conn: asyncpg.Connection, proposal_id: str, item: dict[str, Any] | None) -> None:
         self.conn, self.id, self.item = conn, proposal_id, item
+        self.after: list[Callable[[], Awaitable[None]]] = []
+
+    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        self.after.append(action)
 
     async def candidate_text(self) -> str:
         assert self.item is not None
         return str(await self.conn.fetchval(CANDIDATE_TEXT, self.item["simulation_id"]))
 
-    async def decide(self, status: str, key_id: str, principal: str, note: str) -> None:
-        await self.conn.execute(DECIDE, self.id, status, key_id, principal, note)
+    async def decide(self, status: str, key_id: str, principal: str, note: str, rules_file: Path | None = None) -> None:
+        """`rules_file`: the file an approval writes (after the commit)."""
+        await self.conn.execute(DECIDE, self.id, status, key_id, principal, note,
+                                str(rules_file) if rules_file is not None else None)
+
+
+def reconcile(path: Path, applied: dict[str, Any] | None) -> str:
+    """At start: the rules file against the last applied proposal (`applied`, GuardrailChanges.last_applied). Its
+    decision committed but its file was never written (the process died between): written now ("written"). The
+    file holds the candidate ("in_force") or no proposal was applied ("none"); the file was changed since by other
+    means, a reviewed commit ("changed_since": left as it is)."""
+    if applied is None:
+        return "none"
+    try:
+        current = rules_version(path.read_text())
+    except OSError:
+        current = ""
+    if current == rules_version(applied["rules"]):
+        return "in_force"
+    if current != applied["rules_in_force"]:
+        return "changed_since"
+    write_rules(path, applied["rules"])
+    return "written"

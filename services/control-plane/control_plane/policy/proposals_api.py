@@ -11,8 +11,11 @@ Only a simulated candidate can be proposed, and only while the rules it was simu
 (else 409 `rules_changed`: simulate again). Who may propose, approve or reject is Open Policy Agent's decision
 (policy/opa/guardrails.rego): an admin of every tenant whose rules change; the approver is a person (never a
 service account's key) and not the proposer, with any of their keys. An approval writes the rules file the
-fleet's services read (MOE_GUARDRAILS_FILE, replaced at once): every GuardrailBook reads it again within
-MOE_GUARDRAILS_RELOAD_S, with no restart. Rules given inline (MOE_GUARDRAILS) cannot be applied this way (409).
+fleet's services read (MOE_GUARDRAILS_FILE, replaced at once) once the decision has committed in Postgres (a Postgres
+failure before leaves the rules and the proposal as they were): every GuardrailBook reads it again within
+MOE_GUARDRAILS_RELOAD_S, with no restart. A process that dies between the commit and the write leaves an applied
+proposal whose file was not written: the control plane writes it when it starts (reconcile_rules). Rules given
+inline (MOE_GUARDRAILS) cannot be applied this way (409).
 The proposal, the approval, the application and a rejection are audit events on each changed tenant's chain."""
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.admin.key_audit import change_event
 from control_plane.policy.gate import PolicyGate
-from control_plane.policy.guardrail_changes import GuardrailChanges, changes, write_rules
+from control_plane.policy.guardrail_changes import GuardrailChanges, changes, reconcile, write_rules
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.llm.guardrails import GuardrailBook, parse
+from moe_core.llm.guardrails.book import rules_version
 from moe_core.runtime import query_params
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.openai_error import OpenAIError, parse_json_body
@@ -159,6 +163,7 @@ class ProposalsApi:
     async def _decide(self, proposal_id: str, request: Request, verb: str) -> dict[str, Any]:
         key = await require_admin(request, self.keys())
         body = parse_json_body(await request.body() or b"{}", NoteBody)
+        written: list[Path] = []
         async with self.store().locked(proposal_id, scope(key)) as lk:
             p = lk.item
             if p is None:
@@ -171,15 +176,19 @@ class ProposalsApi:
             details: dict[str, Any] = {"simulation_id": p["simulation_id"], "candidate": p["candidate"],
                                        "note": body.note, "by_principal": key.principal,
                                        "proposer_principal": p["proposer_principal"]}
-            if verb == "approve":
+            if verb == "approve":  # the decision commits first, then the file is replaced (reconcile_rules)
                 book = self.book()
                 _same_rules(book, p["rules_in_force"])
-                path = writable(book)
-                await asyncio.to_thread(write_rules, path, await lk.candidate_text())
+                path, text = writable(book), await lk.candidate_text()
+                lk.after_commit(lambda: _write_after_commit(path, text, proposal_id, written))
                 details["file"] = str(path)
-            await lk.decide("applied" if verb == "approve" else "rejected", key.id, key.principal, body.note)
+            await lk.decide("applied" if verb == "approve" else "rejected", key.id, key.principal, body.note,
+                            Path(details["file"]) if "file" in details else None)
         if verb == "approve":  # after the commit
             await self._audit(key, "guardrails.approved", proposal_id, p["tenants"], details)
+            if not written:  # approved (committed) but not in force: the control plane writes it at its next start
+                raise OpenAIError(503, "the proposal is approved, but the rules file could not be written: the "
+                                  "control plane writes it when it starts again", code="rules_not_written")
             await self._audit(key, "guardrails.applied", proposal_id, p["tenants"], {
                 **details, "rules_in_force": self.book().version, "replaced": p["rules_in_force"]})
         else:
@@ -194,6 +203,36 @@ class ProposalsApi:
                 await self.bus.publish(event, self.bus.topics.audit)
             except Exception:  # the change is made; its record must not be lost silently
                 log.exception("audit event %s %s not published", action, proposal_id)
+
+
+async def _write_after_commit(path: Path, text: str, proposal_id: str, written: list[Path]) -> None:
+    try:
+        await asyncio.to_thread(write_rules, path, text)
+        written.append(path)
+    except OSError as exc:  # the approval stands (committed): the control plane writes the file at its next start
+        log.error("guardrail proposal %s approved, but its rules file %s was not written: %s", proposal_id, path, exc)
+
+
+async def reconcile_rules(settings: FleetSettings, store: GuardrailChanges, bus: Bus) -> str:
+    """At start: a proposal approved (committed) whose rules file was never written, because the process died
+    between, is put in force now, and its application recorded (guardrails.applied, reconciled)."""
+    book = GuardrailBook.from_settings(settings)
+    if book.inline or book.path is None:
+        return "none"
+    applied = await store.last_applied(book.path)
+    outcome = await asyncio.to_thread(reconcile, book.path, applied)
+    if outcome == "changed_since":
+        log.warning("the guardrail rules file %s is neither the last applied proposal's rules nor those it replaced:"
+                    " changed by other means since, left as it is", book.path)
+    if outcome == "written" and applied is not None:
+        log.warning("guardrail proposal %s was approved but its rules file not written: written now", applied["id"])
+        for tenant in applied["tenants"]:
+            event = change_event("service:control-plane", "guardrails.applied", f"guardrails-proposal:"
+                                 f"{applied['id']}", tenant, {"reconciled": True, "file": str(book.path),
+                                                               "rules_in_force": rules_version(applied["rules"]),
+                                                               "replaced": applied["rules_in_force"]})
+            await bus.publish(event, bus.topics.audit)
+    return outcome
 
 
 def _same_rules(book: GuardrailBook, simulated_against: str) -> None:
