@@ -164,7 +164,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "expert:", "expert:general",  # egress decisions' roles
     "service:planner", "service:mcp", "service:gateway", "service:control-plane",  # audit actors
     "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:", "principal:",  # audit subjects
-    "cli:uid-", "audit-key:", "policy:",  # actors and subjects of operators' commands, a policy version
+    "cli:uid-", "audit-key:", "audit-log:", "policy:",  # actors and subjects of operators' commands, a policy version
     "template:", "tool:", "web:", "housekeeping:",  # parts of cache keys' hashed input, source labels
     "key:new", "keys:", "principal:new", "principals:", "usage:", "templates:",  # policy decisions' subjects
     "service:", "service:gap-healer",  # a service acting as a principal (graph-ingest asking the write policy; the

@@ -92,7 +92,9 @@ FLEET: tuple[Service, ...] = (
                     min=2, max=6, lag=0, topic="",
                     note="the gateway reads answers/progress without a consumer group: scale it on CPU"),
                 compose_env={"MOE_GATEWAY_WORKERS": "${MOE_GATEWAY_WORKERS}",
-                             "MOE_REQUEST_TIMEOUT_S": "${MOE_REQUEST_TIMEOUT_S}"},
+                             "MOE_REQUEST_TIMEOUT_S": "${MOE_REQUEST_TIMEOUT_S}",
+                             **_GUARDRAILS_ENV},  # an exact repeat is served only when the rules pass it
+                compose=_GUARDRAILS_MOUNT,
                 helm_env={"MOE_GATEWAY_WORKERS": "1", "MOE_REQUEST_TIMEOUT_S": "2100"},
                 helm={"service": {"type": "ClusterIP"}}, publish="", waits_for=_STAGE_WAITS)),  # behind compose's proxy
     Service("control-plane", "control_plane", 8110, "control_plane.declaration:SERVICE", ready="Kafka + Postgres",
@@ -112,7 +114,10 @@ FLEET: tuple[Service, ...] = (
                              "MOE_AUDIT_PUBLIC_KEY": f"{_ANCHORS}/audit-public-key.pem",
                              "MOE_AUDIT_KEYRING": f"{_ANCHORS}/audit-keyring.json",
                              "MOE_AUDIT_TSA_CHAIN": f"{_ANCHORS}/tsa-chain.pem",
-                             "MOE_AUDIT_WITNESS_KEY": f"{_ANCHORS}/witness.vkey"},
+                             "MOE_AUDIT_WITNESS_KEY": f"{_ANCHORS}/witness.vkey",
+                             # simulations against the rules in force; read-only here: an approval is refused
+                             # (409 rules_not_writable), the host file is edited instead (docs/deploy.md)
+                             **_GUARDRAILS_ENV},
                 # in Helm the Service is the release's (<release>-codex-lineage): the value is rendered with tpl
                 helm_env={"MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa",
                           "MOE_CONSOLE_CODEX_LINEAGE_URL": _CODEX_LINEAGE_IN_HELM},
@@ -120,7 +125,8 @@ FLEET: tuple[Service, ...] = (
                                                          "percentiles (GET /v1/admin/providers)"},
                 helm={"policies": "/etc/moe/policy/opa", "oidc": True, "auditVerifier": True,
                       "service": {"type": "ClusterIP"}},
-                compose={"volumes": ["../policy/opa:/etc/moe/policy/opa:ro"], "configs": _AUDIT_ANCHORS},
+                compose={"volumes": ["../policy/opa:/etc/moe/policy/opa:ro", *_GUARDRAILS_MOUNT["volumes"]],
+                         "configs": _AUDIT_ANCHORS},
                 publish="loopback", waits_for=(*_STAGE_WAITS, "opa"))),  # its client routes: via the proxy
     Service("planner", "planner", 8101, "planner.app:STAGE", deploy=Deployment(
         memory="384Mi", memory_limit="768Mi", resources_note="+ the MiniLM embedding model (onnxruntime) in memory",
