@@ -136,9 +136,10 @@ async def test_a_stage_killed_mid_request_and_restarted_answers_it(
             assert "10.9.0" in outcome.content
         answers = await asyncio.wait_for(_answers(reader, topics.answers, outcome), 30)
         assert {a["content"] for a in answers} == {outcome.content}  # a republished answer is the same answer
-    # each stage is killed before it published anything for the request (its call held, or frozen before its task):
-    # its input is redelivered and handled once, so the request and its answer are each recorded once
-    await asyncio.to_thread(assert_complete, chaos_record, [outcome.response_id])
+    # the request is recorded once; its answer as often as it was published (a redelivered input after the kill can
+    # make the merger publish its remembered answer again: 4 times for the planner in one CI run), each the same
+    # answer (asserted on the topic above), and the client got it once
+    await asyncio.to_thread(assert_complete, chaos_record, [outcome.response_id], once=("ChatRequest",))
 
 
 async def _answers(reader: TopicReader, topic: str, outcome: Outcome) -> list[dict[str, Any]]:

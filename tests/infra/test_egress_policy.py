@@ -16,7 +16,9 @@ import pytest
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
 from moe_core.llm.inference import InferenceConfig
 from moe_core.policy import PolicyClient
-from moe_core.policy.egress import EgressPolicy, Target
+from moe_core.policy.egress import PATH, EgressPolicy, Target
+from moe_core.runtime.run_clock import RUN_POLICIES
+from moe_core.runtime.run_versions import run_policies
 from planner.egress_gate import EgressGate, EgressRefusedAtStart
 from planner.settings import PlannerSettings
 from tests.support import opa
@@ -108,6 +110,26 @@ async def test_decisions_are_cached_per_policy_version(engine: opa.Engine) -> No
             assert policy.asked == asked + 1
         finally:
             rules.write_text(original)
+    finally:
+        await policy.client.close()
+
+
+async def test_a_stage_run_answered_from_the_cached_decision_names_the_policy_version_too(engine: opa.Engine) -> None:
+    """A replayed request's plan compares the policies each run decided under: a run whose decisions all came from
+    the cache decided under the version in force as much as the first one that asked OPA."""
+    policy = EgressPolicy(PolicyClient(engine.url), check_s=60.0)
+    target = Target("planner", "model", "us-api", "big", "us-east", "public")
+    try:
+        named = []
+        for _ in range(2):  # the first run asks OPA, the second is answered from the cache
+            token = RUN_POLICIES.set({})
+            try:
+                version, _ = await policy.decide("internal", [target])
+                named.append(run_policies())
+            finally:
+                RUN_POLICIES.reset(token)
+        assert policy.asked == 1
+        assert named == [{PATH: version.digest}, {PATH: version.digest}]
     finally:
         await policy.client.close()
 

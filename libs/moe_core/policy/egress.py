@@ -14,6 +14,7 @@ from typing import Any
 from moe_core.contracts import Answer, AuditEvent, Envelope
 from moe_core.knowledge.graph.audit import audit_event
 from moe_core.policy.opa import PolicyClient, PolicyVersion
+from moe_core.runtime.run_versions import policy_used
 
 PATH = "moe/egress/decision"
 RESEARCH = "research"  # Envelope.egress's entry for web research
@@ -92,7 +93,11 @@ class EgressPolicy:
                 self._cache[key] = await self._ask(data_class, target)
             allowed, rule, reason = self._cache[key]
             out.append(EgressDecision(target, allowed, rule, reason))
-        return self.version or version, out
+        in_force = self.version or version
+        # a cached decision was made under this version too: the stage run names it as it would after asking OPA
+        # (a replayed request answered from the cache said "policy changed" where nothing had)
+        policy_used(PATH, in_force.digest)
+        return in_force, out
 
     async def _ask(self, data_class: str, target: Target) -> tuple[bool, str, str]:
         self.asked += 1
