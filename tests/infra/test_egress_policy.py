@@ -137,13 +137,7 @@ async def test_a_stage_run_answered_from_the_cached_decision_names_the_policy_ve
 async def test_the_planner_does_not_start_when_a_tenants_class_has_no_permitted_server(engine: opa.Engine,
                                                                                         tmp_path: Path) -> None:
     settings = _settings(engine, _classes(tmp_path, "{vsnfd: classified, clinic: personal}"))
-    gate = EgressGate(settings, InferenceConfig.from_settings(settings))
-    try:
-        with pytest.raises(EgressRefusedAtStart) as refused:
-            await gate.check_start()
-    finally:
-        await gate.close()
-    message = str(refused.value)
+    message = await _refused_at_start(settings)
     assert "tenant vsnfd: class classified has no permitted server for role planner" in message
     assert "role judge" in message and "clinic" not in message  # personal data has its sovereign server
     ok = _settings(engine, _classes(tmp_path, "{clinic: personal}"))
@@ -189,11 +183,17 @@ async def test_the_planner_does_not_start_when_a_named_templates_class_has_no_pe
     finally:
         await fine.close()
     classes.write_text(classes.read_text().replace("templates: {}", "templates: {us-only: personal}"))
+    message = await _refused_at_start(settings)
+    assert "template us-only: class personal has no permitted server for role planner" in message
+    assert "tenant" not in message  # every tenant's own class has its servers
+
+
+async def _refused_at_start(settings: PlannerSettings) -> str:
+    """Why the planner's egress gate refuses to start with `settings` (the test fails if it starts)."""
     gate = EgressGate(settings, InferenceConfig.from_settings(settings))
     try:
         with pytest.raises(EgressRefusedAtStart) as refused:
             await gate.check_start()
     finally:
         await gate.close()
-    assert "template us-only: class personal has no permitted server for role planner" in str(refused.value)
-    assert "tenant" not in str(refused.value)  # every tenant's own class has its servers
+    return str(refused.value)
