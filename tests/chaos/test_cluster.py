@@ -74,7 +74,9 @@ def kafka_cluster(private_infra: PrivateInfra) -> Iterator[KafkaCluster]:
 @pytest.fixture(scope="module")
 def on_cluster(kafka_cluster: KafkaCluster, private_infra: PrivateInfra,
                scripted_server: Scripted) -> Iterator[ClusterFleet]:
-    fleetctl.ensure_up(["tsa"])  # the timestamp authority (stateless: the session's shared one)
+    # the planner's egress decisions and the timestamp authority (stateless: the session's shared ones); this module
+    # runs on a worker of its own (tests/support/tiers.py SPLIT): no other chaos fixture has started OPA there
+    fleetctl.ensure_up(["opa", "tsa"])
     eps, shared = private_infra.endpoints(), fleetctl.endpoints()
     stores = {**eps, "kafka": kafka_cluster.bootstrap, "tsa": shared["tsa"], "tsa-chain": shared["tsa-chain"]}
     started = time.monotonic()
