@@ -38,6 +38,9 @@ from tests.support.record_check import assert_complete
 
 pytestmark = pytest.mark.chaos
 TENANT = "tenant-cluster"
+# X-Request-Timeout of the Redis case's requests: one whose state the flush took can only end at its deadline (six of
+# nine did, as 504 deadline_exceeded, at the fleet's 120 s); the answered ones take seconds
+REDIS_CASE_DEADLINE_S = 60
 
 
 @dataclass
@@ -71,7 +74,9 @@ def kafka_cluster(private_infra: PrivateInfra) -> Iterator[KafkaCluster]:
 @pytest.fixture(scope="module")
 def on_cluster(kafka_cluster: KafkaCluster, private_infra: PrivateInfra,
                scripted_server: Scripted) -> Iterator[ClusterFleet]:
-    fleetctl.ensure_up(["tsa"])  # the timestamp authority (stateless: the session's shared one)
+    # the planner's egress decisions and the timestamp authority (stateless: the session's shared ones); this module
+    # runs on a worker of its own (tests/support/tiers.py SPLIT): no other chaos fixture has started OPA there
+    fleetctl.ensure_up(["opa", "tsa"])
     eps, shared = private_infra.endpoints(), fleetctl.endpoints()
     stores = {**eps, "kafka": kafka_cluster.bootstrap, "tsa": shared["tsa"], "tsa-chain": shared["tsa-chain"]}
     started = time.monotonic()
@@ -151,21 +156,25 @@ def _answered_or_clear(m: str, outcome: Outcome) -> bool:
     return False
 
 
+def _ask_redis_case(on_cluster: ClusterFleet, m: str) -> Background:
+    return Background(on_cluster.url, on_cluster.key, f"Keep this one {m}", timeout_s=REDIS_CASE_DEADLINE_S)
+
+
 def test_redis_flushed_then_restarted_empty_mid_load(
         on_cluster: ClusterFleet, private_infra: PrivateInfra, scripted: Scripted) -> None:
     rounds = [[f"R{uuid.uuid4().hex[:8]}" for _ in range(3)] for _ in range(3)]
     _script(scripted, [m for r in rounds for m in r], expert_delay_ms=2000)
-    asking = {m: Background(on_cluster.url, on_cluster.key, f"Keep this one {m}") for m in rounds[0]}
+    asking = {m: _ask_redis_case(on_cluster, m) for m in rounds[0]}
     _at_experts(scripted, asking, rounds[0])
     client = redis.Redis.from_url(private_infra.endpoints()["redis"])
     try:
         client.flushall()  # everything the fleet keeps in Redis gone at once, the requests mid-way
     finally:
         client.close()
-    asking |= {m: Background(on_cluster.url, on_cluster.key, f"Keep this one {m}") for m in rounds[1]}
+    asking |= {m: _ask_redis_case(on_cluster, m) for m in rounds[1]}
     _at_experts(scripted, asking, rounds[1])
     _restart_empty(private_infra)
-    asking |= {m: Background(on_cluster.url, on_cluster.key, f"Keep this one {m}") for m in rounds[2]}
+    asking |= {m: _ask_redis_case(on_cluster, m) for m in rounds[2]}
     outcomes = {m: background.result() for m, background in asking.items()}
     answered = [m for m, outcome in outcomes.items() if _answered_or_clear(m, outcome)]
     print(f"chaos: Redis lost mid-load: {len(answered)} of {len(outcomes)} answered, the others "

@@ -1,11 +1,14 @@
-"""Where the suite's time goes, per tier package (setup + call + teardown of its tests, and the xdist worker
-that ran it), printed at the end of every run: the 15-minute budget is kept by the largest packages."""
+"""Where the suite's time goes, per worker scope (a tier package, or a scope split from it: tests/support/tiers.py;
+setup + call + teardown of its tests, and the xdist worker that ran it), printed at the end of every run: the 15-minute
+budget is kept by the largest scopes."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
 import pytest
+
+from tests.support import tiers
 
 
 class PackageClock:
@@ -15,8 +18,7 @@ class PackageClock:
         self.workers: dict[str, set[str]] = defaultdict(set)
 
     def record(self, report: pytest.TestReport) -> None:
-        parts = report.nodeid.split("/")
-        package = parts[1] if len(parts) > 2 and parts[0] == "tests" else parts[0]
+        package = tiers.scope(report.nodeid)
         self.seconds[package] += report.duration
         self.tests[package].add(report.nodeid)
         worker = getattr(getattr(report, "node", None), "workerinput", {}).get("workerid")
@@ -26,7 +28,7 @@ class PackageClock:
     def lines(self) -> list[str]:
         rows = sorted(self.seconds.items(), key=lambda kv: -kv[1])
         return [f"{seconds:8.1f} s  {len(self.tests[name]):5d} tests  {','.join(sorted(self.workers[name])) or '-':8s}"
-                f"  tests/{name}" for name, seconds in rows]
+                f"  {name}" for name, seconds in rows]
 
 
 CLOCK = PackageClock()
