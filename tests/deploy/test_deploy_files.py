@@ -209,3 +209,23 @@ def test_every_file_a_package_reads_is_package_data() -> None:
             if not any(fnmatch.fnmatch(rest, p) for p in patterns.get(package, [])):
                 missing.append(str(path.relative_to(REPO)))
     assert not missing, f"add to [tool.setuptools.package-data]: {missing}"
+
+
+def test_compose_backs_up_in_the_fleet_image_only_when_asked() -> None:
+    """The `backup` service (docs/operations.md#backup-and-restore): profile backup, so `up` never starts it; the
+    fleet image (pg_dump inside), the tool into a dated folder of the backups volume, as the superuser and the
+    broker's admin."""
+    env = {**os.environ, **compose_secrets()}
+    base = [compose_binary(), "-f", str(COMPOSE / "compose.yaml")]
+    assert "backup" not in json.loads(run([*base, "config", "--format", "json"], env=env).stdout)["services"]
+    model = json.loads(run([*base, "--profile", "backup", "config", "--format", "json"], env=env).stdout)
+    backup, stage = model["services"]["backup"], model["services"]["control-plane"]
+    assert backup["image"] == stage["image"] and backup["read_only"]
+    assert backup["command"][:2] == ["sh", "-ec"]
+    assert backup["command"][2].startswith("python -m control_plane.ops.backup create --to \"/var/lib/moe-backups/")
+    assert [(v["source"], v["target"]) for v in backup["volumes"]] == [("backups", "/var/lib/moe-backups")]
+    env_of = backup["environment"]
+    assert env_of["MOE_BACKUP_POSTGRES_DSN"].startswith("postgresql://moe:")  # POSTGRES_USER, the superuser
+    assert (env_of["MOE_KAFKA_USERNAME"], env_of["MOE_KAFKA_SASL_MECHANISM"]) == ("admin", "PLAIN")
+    docker = (REPO / "deploy" / "docker" / "Dockerfile").read_text()
+    assert "postgresql-client" in docker and "/var/lib/moe-backups" in docker  # the tool's pg_dump, the volume's owner

@@ -154,6 +154,24 @@ def test_the_backup_cronjob_writes_to_its_claim(docs: list[dict[str, Any]]) -> N
     assert env["MOE_KAFKA_USERNAME"]["value"] == "admin"  # it reads topic configs and consumer offsets
 
 
+def test_a_restore_job_is_rendered_only_for_a_named_folder_in_the_backups_pod(docs: list[dict[str, Any]]) -> None:
+    """docs/operations.md#backup-and-restore: `backup.restoreFrom` renders a Job in the CronJob's pod that restores
+    that folder of the claim, never retried; without it no restore Job; a path instead of a folder is refused."""
+    assert "moe-restore" not in kind(docs, "Job")
+    job = kind(rendered_docs(PROFILE, ["backup.restoreFrom=20261126T021700Z"]), "Job")["moe-restore"]
+    pod = job["spec"]["template"]["spec"]
+    assert (job["spec"]["backoffLimit"], pod["restartPolicy"]) == (0, "Never")
+    container = pod["containers"][0]
+    assert shlex.split(container["args"][0]) == ["python", "-m", "control_plane.ops.backup", "restore", "--from",
+                                                 "/backups/20261126T021700Z"]
+    cron = kind(docs, "CronJob")["moe-backup"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    same = ("image", "env", "envFrom", "volumeMounts", "securityContext")
+    assert {k: container[k] for k in same} == {k: cron["containers"][0][k] for k in same}
+    assert pod["volumes"] == cron["volumes"]
+    with pytest.raises(AssertionError, match="restoreFrom"):
+        rendered_docs(PROFILE, ["backup.restoreFrom=../etc"])
+
+
 def test_the_migrations_run_as_a_hook_before_the_services(docs: list[dict[str, Any]]) -> None:
     job = kind(rendered_docs([]), "Job")["moe-pg-migrate"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"

@@ -26,6 +26,7 @@ from codex_lineage.drift.feedback_signals import Signals
 from codex_lineage.drift.runs import DriftSettings, Runs
 from codex_lineage.drift.signals import SignalSettings
 from codex_lineage.health_loop import health_loop
+from codex_lineage.holding import HeldBatches, Hold
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
@@ -35,7 +36,7 @@ from moe_core.audit.checkpoints import tenants
 from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.policy.classes import ClassFile
-from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus
+from moe_core.runtime.bus import Bus
 from moe_core.runtime.producer_signing import ProducerRefused
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Parts:
         self._signals: Signals | None = None
         self.recorder: Recorder | None = None
         self.tasks: list[asyncio.Task[Any]] = []
+        self.batches: HeldBatches | None = None
 
     @property
     def store(self) -> AuditStore:
@@ -133,6 +135,8 @@ class Parts:
         self._keys = await asyncpg.create_pool(s.postgres_dsn, min_size=1, max_size=2)
         self.recorder = Recorder(self.bus.topics, store, self.lineage, self.client, self.bus.producers,
                                  self._refused)
+        self.batches = HeldBatches(self.recorder.record_batch, self.recorder.record, store.pool, self._unrecordable,
+                                   Hold(s.lineage_hold_max_s))
         self._runs = Runs(store, DriftSettings(s.drift_threshold, s.drift_min_declared))
         self._signals = Signals(store, SignalSettings(
             s.drift_baseline_h, s.drift_min_ratings, s.drift_false_hit_rate, s.drift_hit_rate_drop,
@@ -174,20 +178,11 @@ class Parts:
 
     async def on_batch(self, msg: Any) -> None:
         """A batch of records (its message from record_decoder: no Context, no thread hop), stored together; one
-        bad record: the others stored one by one, it dead-lettered with the reason."""
+        bad record: the others stored one by one, it dead-lettered with the reason. While the store is down the
+        batch is held: nothing is committed (codex_lineage.holding)."""
         await self.ready.wait()
-        assert self.recorder is not None
-        raws = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-        try:
-            await self.recorder.record_batch(list(raws))
-        except TRANSIENT_ERRORS:
-            log.exception("transient failure, the batch will be redelivered")
-            await asyncio.sleep(1.0)
-            raise
-        except Exception:
-            log.exception("could not record a batch; recording its messages one by one")
-            for raw in raws:
-                await self._record_one(raw)
+        assert self.batches is not None
+        await self.batches.store(list(msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)))
 
     async def _refused(self, raw: Any, exc: ProducerRefused) -> None:
         """A record no declared producer of its topic signed: a finding, dead-lettered with the reason (the dead
@@ -195,14 +190,8 @@ class Parts:
         await self.bus.dead_letter(_Single(raw), f"producer signature refused: {exc}",  # type: ignore[arg-type]
                                    "producer_signature")
 
-    async def _record_one(self, raw: Any) -> None:
-        assert self.recorder is not None
-        try:
-            await self.recorder.record(raw)
-        except TRANSIENT_ERRORS:
-            raise
-        except Exception as exc:  # never loop on a record that cannot be stored
-            log.exception("could not record a message")
-            if getattr(raw, "topic", "") != self.bus.topics.deadletter:
-                await self.bus.dead_letter(_Single(raw), f"{type(exc).__name__}: {exc}",  # type: ignore[arg-type]
-                                           type(exc).__name__)
+    async def _unrecordable(self, raw: Any, exc: Exception) -> None:
+        """A record the store refused: dead-lettered with the reason (a dead letter itself is not sent again)."""
+        if getattr(raw, "topic", "") != self.bus.topics.deadletter:
+            await self.bus.dead_letter(_Single(raw), f"{type(exc).__name__}: {exc}",  # type: ignore[arg-type]
+                                       type(exc).__name__)

@@ -66,7 +66,9 @@ class Recorder:
             hdrs[headers.PRODUCER] = self.producers.check(raw.topic, raw.key, raw.value, hdrs)  # the proven signer
         return from_kafka(raw.topic, raw.partition, raw.offset, raw.timestamp, raw.key, raw.value, hdrs, self.types)
 
-    async def _parsed(self, raws: list[Any]) -> list[AuditRecord]:
+    def _parsed(self, raws: list[Any]) -> tuple[list[AuditRecord], list[tuple[Any, ProducerRefused]]]:
+        """The records to store, and those refused (dead-lettered only once the others are stored: a batch held
+        while the store is down sends no dead letter it would send again when it is fetched again)."""
         records: list[AuditRecord] = []
         refused: list[tuple[Any, ProducerRefused]] = []
         for raw in raws:
@@ -77,27 +79,30 @@ class Recorder:
                 continue
             if record is not None:
                 records.append(record)
+        return records, refused
+
+    async def _refuse(self, refused: list[tuple[Any, ProducerRefused]]) -> None:
         for raw, finding in refused:
             PRODUCER_REFUSED.labels("codex-lineage", self._kind(raw.topic), finding.reason).inc()
             log.error("REFUSED to record %s/%s/%s: %s", raw.topic, raw.partition, raw.offset, finding)
             if self.refuse is not None:
                 await self.refuse(raw, finding)
-        return records
 
     async def record(self, raw: Any) -> None:
-        records = await self._parsed([raw])
-        if not records:
-            return
-        await self.write(records[0])
-        self._lag(records)
+        records, refused = self._parsed([raw])
+        if records:
+            await self.write(records[0])
+            self._lag(records)
+        await self._refuse(refused)
 
     async def record_batch(self, raws: list[Any]) -> None:
         """A consumer batch in one transaction (one commit per batch keeps up with the topics)."""
-        records = await self._parsed(raws)
+        records, refused = self._parsed(raws)
         if records:
             await self.write_batch(records)
             LINEAGE_BATCH_RECORDS.observe(len(records))
             self._lag(records)
+        await self._refuse(refused)
 
     async def write_batch(self, records: list[AuditRecord]) -> None:
         items = []

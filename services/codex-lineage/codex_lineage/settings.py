@@ -22,6 +22,10 @@ class LineageSettings(FleetSettings):
     chroma_url: str = Field(default="http://127.0.0.1:8000", description="Dataset namespace of the caches")
     lineage_batch_records: int = Field(default=200, ge=1, le=5000,
                                        description="Records stored per transaction (a consumer batch)")
+    lineage_hold_max_s: float = Field(
+        default=15.0, gt=0, le=300,
+        description="While the audit store is down, a batch is held (nothing committed) and fetched again after a "
+                    "pause: 0.5 s, doubling up to this (codex_lineage.holding)")
     max_event_bytes: int = Field(default=1_000_000, ge=1024, description="POST /api/v1/lineage: largest body")
     audit_signing_key: str = Field(default="", description="codex-lineage's Ed25519 signing key (PEM file, mode "
                                                            "0600): signs every audit entry and checkpoint")
