@@ -3,6 +3,7 @@ conflicts, blast radius, tenant isolation and what retrieval leaves out."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 
@@ -17,6 +18,7 @@ from moe_core.knowledge.graph.trust import DAY_S, TrustPolicy
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.stores import redis_client
 from tests.graph.helpers import purge, relations
+from tests.support.store_auth import neo4j_auth
 
 pytestmark = pytest.mark.infra
 
@@ -39,6 +41,26 @@ async def test_the_ontology_is_seeded_once_and_seeding_again_changes_nothing(gra
         assert (await graph_db.read(COUNT_SHARED, shared=SHARED_TENANT))[0] == before
     finally:
         await graph_db.write("MATCH (s:OntologySeed {digest: $digest}) DELETE s", digest=forced.digest)
+
+
+async def test_services_starting_together_seed_a_new_ontology_version_once(graph_db: GraphDB,
+                                                                           neo4j_url: str) -> None:
+    """graph-rag, graph-ingest and gap-healer start at once, each with its own driver: one writes the version,
+    the others wait for its claim and skip it (before, all three wrote it at once; issue 52)."""
+    onto = dataclasses.replace(ontology.load(), digest=f"test-{uuid.uuid4().hex}")
+    before = (await graph_db.read(COUNT_SHARED, shared=SHARED_TENANT))[0]
+    services = [GraphDB(neo4j_url, *neo4j_auth()) for _ in range(3)]
+    try:
+        wrote = await asyncio.gather(*(ontology.seed(db, onto) for db in services))
+        assert sorted(wrote) == [False, False, True]
+        marks = await graph_db.read("MATCH (s:OntologySeed {digest: $digest}) RETURN s.seeded_at AS at, "
+                                    "s.entities AS entities", digest=onto.digest)
+        assert len(marks) == 1 and marks[0]["at"] is not None and marks[0]["entities"] == len(onto.entities)
+        assert (await graph_db.read(COUNT_SHARED, shared=SHARED_TENANT))[0] == before
+        assert await asyncio.gather(*(ontology.seed(db, onto) for db in services)) == [False] * 3
+    finally:
+        await asyncio.gather(*(db.close() for db in services))
+        await graph_db.write("MATCH (s:OntologySeed {digest: $digest}) DELETE s", digest=onto.digest)
 
 
 async def test_merge_counts_versions_and_assertions_once_per_origin(graph_db: GraphDB, tenant: str) -> None:

@@ -125,7 +125,16 @@ def _relation(entities: dict[str, SeedEntity], s: str, t: str, o: str, domain: s
     return SeedRelation(relation_id(SHARED_TENANT, a.uid, t, b.uid), a.uid, t, b.uid, domain)
 
 
-SEEDED = "MATCH (s:OntologySeed {digest: $digest}) RETURN s.digest AS digest"
+SEEDED = "MATCH (s:OntologySeed {digest: $digest}) WHERE s.seeded_at IS NOT NULL RETURN s.digest AS digest"
+
+# Taken first in the seeding transaction: the unique constraint on the digest (graph.schema) makes a concurrent
+# MERGE of the same digest wait for this transaction's end; the node stays unmarked (no seeded_at) until
+# MARK_SEEDED, in the same transaction, so a rolled-back seeding leaves nothing behind.
+CLAIM_SEED = """
+MERGE (s:OntologySeed {digest: $digest})
+ON CREATE SET s.claimed_at = $now
+RETURN s.seeded_at AS seeded_at
+"""
 
 SEED_ENTITIES = """
 UNWIND $entities AS e
@@ -156,7 +165,13 @@ SET v.n = coalesce(v.n, 0) + 1
 
 
 async def seed(db: GraphDB, ontology: Ontology | None = None) -> bool:
-    """Write the ontology unless this exact version was seeded before. Returns True when it wrote."""
+    """Write the ontology unless this exact version was seeded before. Returns True when it wrote.
+
+    Several graph services start at once (graph-rag, graph-ingest, gap-healer) and each calls this: one writes.
+    The transaction first claims the version's OntologySeed node (MERGE under the unique constraint on its
+    digest, so a second claimer waits until the first commits or rolls back), then writes only if that node was
+    never marked seeded. Before this, all three saw "not seeded" and wrote the same entities at once, blocking
+    each other's writes for up to 21 s (`python -m bench.neo4j_queries`, issue 52)."""
     onto = ontology or load()
     if await db.read(SEEDED, digest=onto.digest):
         return False
@@ -164,12 +179,15 @@ async def seed(db: GraphDB, ontology: Ontology | None = None) -> bool:
     entities = [asdict(e) for e in onto.entities]
     relations = [asdict(r) for r in onto.relations]
 
-    async def work(tx: Any) -> None:
+    async def work(tx: Any) -> bool:
+        [claim] = await tx_data(tx, CLAIM_SEED, digest=onto.digest, now=now)
+        if claim["seeded_at"] is not None:
+            return False  # another service seeded this version while this one waited for the claim
         await tx_data(tx, SEED_ENTITIES, entities=entities, tenant=SHARED_TENANT, now=now)
         await tx_data(tx, SEED_RELATIONS, relations=relations, tenant=SHARED_TENANT, now=now,
                       confidence=ONTOLOGY_CONFIDENCE)
         await tx_data(tx, MARK_SEEDED, digest=onto.digest, now=now, n_entities=len(entities),
                       n_relations=len(relations), tenant=SHARED_TENANT)
+        return True
 
-    await db.transaction(work)
-    return True
+    return await db.transaction(work)
