@@ -27,6 +27,16 @@ def tool_egress(name: str) -> str:
     return f"{TOOL}:{name}"
 
 
+def may_use_tool(egress: list[str] | None, name: str) -> bool:
+    """Whether a request's egress decision (Envelope.egress) permits the tool `name` (None: not decided, it may)."""
+    return egress is None or tool_egress(name) in egress
+
+
+def may_research(egress: list[str] | None) -> bool:
+    """Whether a request's egress decision permits web research (its question leaving the fleet)."""
+    return egress is None or RESEARCH in egress
+
+
 def may_cache(message: Envelope) -> bool:
     """Whether a request's answer may enter the shared cache (no egress decision: no data-class policy, it may)."""
     return message.egress is None or CACHE in message.egress
@@ -117,7 +127,8 @@ def egress_record(cause: Envelope, data_class: str, because: dict[str, str], ver
                   decisions: list[EgressDecision], refused: str | None) -> AuditEvent:
     """The request's egress record: its class (and where it came from), each decision (server, model, region,
     sovereignty, allow or deny, the rule that matched) and the policy version; `refused` names why it was refused
-    (a required role with no permitted server), None when it was sent on."""
+    (a required role with no permitted server), None when it was sent on; `left_out_of_plan`: the denied tools and
+    research, which the planner neither offers nor plans (planner.egress_plan)."""
     tools = [d for d in decisions if d.target.kind == TOOL]  # compact: the fleet's tools are many and alike
     return audit_event(cause, actor="service:planner", action="egress.refused" if refused else "egress.decided",
                        subject=f"data_class:{data_class}", reason=refused or "sent only where its class may go",
@@ -126,7 +137,10 @@ def egress_record(cause: Envelope, data_class: str, because: dict[str, str], ver
                                 "decisions": [d.record() for d in decisions if d.target.kind != TOOL],
                                 "tools": {"allow": sorted(d.target.server for d in tools if d.allowed),
                                           "deny": [{"tool": d.target.server, "reach": d.target.reach,
-                                                    "rule": d.rule} for d in tools if not d.allowed]}})
+                                                    "rule": d.rule} for d in tools if not d.allowed]},
+                                "left_out_of_plan": [] if refused else sorted(  # the planner offers and plans none
+                                    d.target.egress for d in decisions if not d.allowed and d.target.kind in (
+                                        TOOL, RESEARCH))})
 
 
 def cache_record(answer: Answer, data_class: str, because: dict[str, str], cache: str, actor: str) -> AuditEvent:

@@ -22,7 +22,7 @@ from moe_core.access.throttle import Throttle
 from moe_core.contracts import Progress, TaskResult, ToolTask
 from moe_core.contracts.tools import select_tools
 from moe_core.llm.tool_switches import DisabledTools, publish_catalog
-from moe_core.policy.egress import tool_egress, tool_refused_record
+from moe_core.policy.egress import may_use_tool, tool_refused_record
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.service import Check
 from moe_core.stage.resources import Outcomes, Resources
@@ -61,7 +61,7 @@ class ToolWorker:
         )
 
     async def _run(self, task: ToolTask) -> TaskResult:
-        if task.egress is not None and tool_egress(task.tool) not in task.egress:  # its class may not use the tool
+        if not may_use_tool(task.egress, task.tool):  # its class may not use the tool
             log.info("tool %s refused: the request's egress decision does not permit it", task.tool)
             return core.forbidden_result(task)
         outcome = await self.registry.ainvoke(task.tool, task.args, timeout_s=task.remaining_seconds(), via="kafka")
