@@ -221,7 +221,8 @@ def test_a_tool_its_class_may_not_use_is_neither_offered_nor_planned_and_the_rec
             continue
         # not offered to the planner model, and its plan's tool task became an expert's: nothing for mcp to refuse
         assert "number_words" not in offered and "calculate" in offered, "the permitted tools only"
-        assert tools == [] and words not in judged and content.startswith(f"Merged {m}.")
+        assert tools == [] and words not in judged and words not in content
+        assert "precision" not in content, "no part is named missing: nothing was refused downstream"
         decided = _audit(fleet, infra, rid, "egress.decided")
         assert {"tool": "number_words", "reach": "external", "rule": "protected-data-fleet-tools-only"} in \
             decided["details"]["tools"]["deny"]
