@@ -16,7 +16,7 @@ import pytest
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
 from moe_core.llm.inference import InferenceConfig
 from moe_core.policy import PolicyClient
-from moe_core.policy.egress import PATH, EgressPolicy, Target
+from moe_core.policy.egress import PATH, EgressPolicy, Target, may_use_tool
 from moe_core.runtime.run_clock import RUN_POLICIES
 from moe_core.runtime.run_versions import run_policies
 from planner.egress_gate import EgressGate, EgressRefusedAtStart
@@ -159,9 +159,12 @@ async def test_a_protected_answer_is_kept_for_nobody_and_its_tasks_use_only_the_
     finally:
         await gate.close()
     assert open_data.request.egress is not None and personal.request.egress is not None
-    assert {"cache", "tool:calculate", "tool:timezone_convert"} <= set(open_data.request.egress)
-    assert "cache" not in personal.request.egress and "tool:timezone_convert" not in personal.request.egress
-    assert "tool:calculate" in personal.request.egress  # computed within the fleet: any class may use it
+    # the tools compactly: decided (`tool:*`), the denied ones named; the record lists both in full (below)
+    assert {"cache", "tool:*"} <= set(open_data.request.egress)
+    assert not [e for e in open_data.request.egress if e.startswith(("tool:c", "tool:t", "no-tool:"))]
+    assert "cache" not in personal.request.egress and "no-tool:timezone_convert" in personal.request.egress
+    assert may_use_tool(personal.request.egress, "calculate")  # computed within the fleet: any class may use it
+    assert not may_use_tool(personal.request.egress, "timezone_convert")
     assert personal.record is not None
     details = personal.record.details
     [cache] = [d for d in details["decisions"] if d["kind"] == "cache"]
