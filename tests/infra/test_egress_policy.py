@@ -191,6 +191,29 @@ async def test_the_planner_does_not_start_when_a_named_templates_class_has_no_pe
     assert "tenant" not in message  # every tenant's own class has its servers
 
 
+async def test_a_tenant_whose_class_a_named_template_cannot_serve_refuses_the_start_unless_allowed(
+        engine: opa.Engine, tmp_path: Path) -> None:
+    templates = tmp_path / "templates.yaml"
+    templates.write_text("version: 1\ntemplates:\n  us-only:\n    experts: {general: [big@us-api]}\n"
+                         "    planner: [big@us-api]\n    judge: [big@us-api]\n")
+    settings = _settings(engine, _classes(tmp_path, "{clinic: personal}"), expert_templates_file=str(templates))
+    message = await _refused_at_start(settings)  # a bank's operator expects to hear it at start, not per request
+    assert "tenant clinic: class personal cannot use template us-only: no permitted server for role planner" \
+        in message and "role judge" in message
+    assert "template us-only: class" not in message  # the template's own class (internal) is served
+    allowed = settings.model_copy(update={"egress_allow_unserved_templates": True})  # the operator's explicit choice
+    gate = EgressGate(allowed, InferenceConfig.from_settings(allowed))
+    try:
+        await gate.check_start()
+        refused = await gate.check(_request("clinic").model_copy(update={"template": "us-only"}))
+        served = await gate.check(_request("acme").model_copy(update={"template": "us-only"}))
+    finally:
+        await gate.close()
+    assert refused.refusal is not None and refused.refusal.error is not None
+    assert refused.refusal.error.code == "data_class_forbidden"  # its requests with the template: 403, nothing sent
+    assert served.refusal is None
+
+
 async def _refused_at_start(settings: PlannerSettings) -> str:
     """Why the planner's egress gate refuses to start with `settings` (the test fails if it starts)."""
     gate = EgressGate(settings, InferenceConfig.from_settings(settings))
