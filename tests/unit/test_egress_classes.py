@@ -180,3 +180,15 @@ def test_the_tools_travel_compactly_and_messages_of_the_older_form_read_as_writt
                     args={"value": 12}, data_class="personal", egress=["s/m", *compact])
     record = tool_refused_record(task, task.tool)
     assert record.details["denied_tools"] == ["number_words"] and record.details["tools_decided"] is True
+
+
+def test_mcp_refuses_a_chain_one_of_whose_steps_its_class_may_not_use() -> None:
+    from mcp_service import core
+
+    steps = [{"tool": "calculate", "args": {"expression": "1+1"}}, {"tool": "number_words", "args": {"value": "$prev"}}]
+    task = ToolTask(response_id="r", tenant_id="t", deadline_at=deadline_in(9), task_id="t1", tool="chain",
+                    args={"steps": steps}, data_class="personal", egress=["tool:*", "no-tool:number_words"])
+    assert core.refused_tool(task) == "number_words"
+    result = core.forbidden_result(task, "number_words")
+    assert core.refused(result) and "number_words" in (result.error or "")
+    assert core.refused_tool(task.model_copy(update={"egress": ["tool:*"]})) is None
