@@ -5,7 +5,8 @@ model) says nothing of its sovereignty (tests/conftest.scripted_env). A personal
 is refused in each API's own error format and no server is called. A cache hit (exact, at the gateway, or semantic,
 at the planner) calls no server and still has its egress record; a personal answer is kept in the shared cache for
 nobody; a tool its class may not use (timezone_convert and number_words are declared as reaching outside the fleet
-for this fleet, MOE_TOOLS_EXTERNAL) is refused where mcp runs it, and the refusal recorded."""
+for this fleet, MOE_TOOLS_EXTERNAL) is neither offered to the planner model nor planned, and the egress record names
+it as left out of the plan (mcp still refuses such a task, should one come: tests/unit/test_egress_classes.py)."""
 
 from __future__ import annotations
 
@@ -197,32 +198,37 @@ def _tool_plan(m: str) -> str:
         {"kind": "expert", "category": "general", "instruction": f"Say what a cheque is {m}"}]})
 
 
-def test_a_tool_its_class_may_not_use_is_refused_where_it_runs_and_recorded(
+def test_a_tool_its_class_may_not_use_is_neither_offered_nor_planned_and_the_record_says_why(
         fleet: Fleet, infra: dict[str, str], key: str, scripted: Scripted) -> None:
     words = "one thousand two hundred thirty-four"
+    topics = Topics.for_namespace(fleet["gateway"].env["MOE_TOPIC_NAMESPACE"])
     for data_class in ("internal", "personal"):
         m = f"T{uuid.uuid4().hex[:8]}"
-        scripted.script([
+        scripted.script([  # the planner model plans the tool either way (as a plan made for another class would)
             {"model": "planner-model", "contains": m, "reply": _tool_plan(m)},
             {"model": "expert-model", "contains": m, "reply": "A cheque orders a bank to pay.\nCONFIDENCE: high"},
             {"model": "judge-model", "contains": m, "reply": f"Merged {m}."}])
         answer = _translate(_client(fleet, key, data_class), f"Write 1234 in words for a cheque {m}", f"u-{m}")
         content = answer.choices[0].message.content or ""
         judged = json.dumps(calls_for(scripted.calls("judge-model"), m))
+        offered = json.dumps([c["messages"] for c in calls_for(scripted.calls("planner-model"), m)])
         rid = answer.id.removeprefix("chatcmpl-")
-        if data_class == "internal":  # the tool ran: the judge merged its exact result into the answer
+        [plan] = [json.loads(v) for _, _, v, _ in asyncio.run(records_of(infra["kafka"], [topics.plans], rid))]
+        tools = [t["tool"] for t in plan["tasks"] if t["kind"] == "tool"]
+        if data_class == "internal":  # offered, planned and run: the judge merged its exact result into the answer
+            assert "number_words" in offered and tools == ["number_words"]
             assert content.startswith(f"Merged {m}.") and words in judged and words in content
             continue
-        # the refused tool computed nothing: the expert's part is the answer, the precision part named missing
-        assert words not in judged and words not in content, "the refused tool computed nothing"
-        assert content.startswith("A cheque orders a bank to pay.") and "precision" in content
-        refused = _audit(fleet, infra, rid, "egress.tool_refused")
-        assert refused["actor"] == "service:mcp" and refused["subject"] == "tool:number_words"
-        assert refused["details"]["data_class"] == "personal" and "number_words" not in \
-            refused["details"]["permitted_tools"] and "calculate" in refused["details"]["permitted_tools"]
+        # not offered to the planner model, and its plan's tool task became an expert's: nothing for mcp to refuse
+        assert "number_words" not in offered and "calculate" in offered, "the permitted tools only"
+        assert tools == [] and words not in judged and words not in content
+        assert "precision" not in content, "no part is named missing: nothing was refused downstream"
         decided = _audit(fleet, infra, rid, "egress.decided")
         assert {"tool": "number_words", "reach": "external", "rule": "protected-data-fleet-tools-only"} in \
             decided["details"]["tools"]["deny"]
+        assert {"tool:number_words", "research"} <= set(decided["details"]["left_out_of_plan"])
+        events = [json.loads(v) for _, _, v, _ in asyncio.run(records_of(infra["kafka"], [topics.audit], rid))]
+        assert not [e for e in events if e.get("action") == "egress.tool_refused"], "no task was refused"
 
 
 def test_a_keys_class_set_in_the_admin_api_raises_its_requests_and_only_the_operator_lowers_it(

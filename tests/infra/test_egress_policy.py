@@ -16,7 +16,7 @@ import pytest
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
 from moe_core.llm.inference import InferenceConfig
 from moe_core.policy import PolicyClient
-from moe_core.policy.egress import PATH, EgressPolicy, Target
+from moe_core.policy.egress import PATH, EgressPolicy, Target, may_use_tool
 from moe_core.runtime.run_clock import RUN_POLICIES
 from moe_core.runtime.run_versions import run_policies
 from planner.egress_gate import EgressGate, EgressRefusedAtStart
@@ -159,9 +159,12 @@ async def test_a_protected_answer_is_kept_for_nobody_and_its_tasks_use_only_the_
     finally:
         await gate.close()
     assert open_data.request.egress is not None and personal.request.egress is not None
-    assert {"cache", "tool:calculate", "tool:timezone_convert"} <= set(open_data.request.egress)
-    assert "cache" not in personal.request.egress and "tool:timezone_convert" not in personal.request.egress
-    assert "tool:calculate" in personal.request.egress  # computed within the fleet: any class may use it
+    # the tools compactly: decided (`tool:*`), the denied ones named; the record lists both in full (below)
+    assert {"cache", "tool:*"} <= set(open_data.request.egress)
+    assert not [e for e in open_data.request.egress if e.startswith(("tool:c", "tool:t", "no-tool:"))]
+    assert "cache" not in personal.request.egress and "no-tool:timezone_convert" in personal.request.egress
+    assert may_use_tool(personal.request.egress, "calculate")  # computed within the fleet: any class may use it
+    assert not may_use_tool(personal.request.egress, "timezone_convert")
     assert personal.record is not None
     details = personal.record.details
     [cache] = [d for d in details["decisions"] if d["kind"] == "cache"]
@@ -186,6 +189,29 @@ async def test_the_planner_does_not_start_when_a_named_templates_class_has_no_pe
     message = await _refused_at_start(settings)
     assert "template us-only: class personal has no permitted server for role planner" in message
     assert "tenant" not in message  # every tenant's own class has its servers
+
+
+async def test_a_tenant_whose_class_a_named_template_cannot_serve_refuses_the_start_unless_allowed(
+        engine: opa.Engine, tmp_path: Path) -> None:
+    templates = tmp_path / "templates.yaml"
+    templates.write_text("version: 1\ntemplates:\n  us-only:\n    experts: {general: [big@us-api]}\n"
+                         "    planner: [big@us-api]\n    judge: [big@us-api]\n")
+    settings = _settings(engine, _classes(tmp_path, "{clinic: personal}"), expert_templates_file=str(templates))
+    message = await _refused_at_start(settings)  # a bank's operator expects to hear it at start, not per request
+    assert "tenant clinic: class personal cannot use template us-only: no permitted server for role planner" \
+        in message and "role judge" in message
+    assert "template us-only: class" not in message  # the template's own class (internal) is served
+    allowed = settings.model_copy(update={"egress_allow_unserved_templates": True})  # the operator's explicit choice
+    gate = EgressGate(allowed, InferenceConfig.from_settings(allowed))
+    try:
+        await gate.check_start()
+        refused = await gate.check(_request("clinic").model_copy(update={"template": "us-only"}))
+        served = await gate.check(_request("acme").model_copy(update={"template": "us-only"}))
+    finally:
+        await gate.close()
+    assert refused.refusal is not None and refused.refusal.error is not None
+    assert refused.refusal.error.code == "data_class_forbidden"  # its requests with the template: 403, nothing sent
+    assert served.refusal is None
 
 
 async def _refused_at_start(settings: PlannerSettings) -> str:

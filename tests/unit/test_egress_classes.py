@@ -15,12 +15,12 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 
 from moe_core.contracts import ChatMessage, ChatRequest, ToolTask, deadline_in
-from moe_core.contracts.tools import tool_reach
+from moe_core.contracts.tools import select_tools, tool_reach
 from moe_core.llm.egress_targets import REQUIRED, missing, permitted, targets
 from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceError, ModelRef
 from moe_core.llm.templates import REPO
 from moe_core.policy.classes import ClassBook, ClassFile, ClassFileError, declared_class, load
-from moe_core.policy.egress import CACHE, RESEARCH, EgressDecision, Target, may_cache, tool_refused_record
+from moe_core.policy.egress import CACHE, RESEARCH, EgressDecision, Target, may_cache, may_use_tool, tool_refused_record
 from moe_core.runtime import replay
 from moe_core.runtime.openai_error import OpenAIError
 from moe_core.runtime.settings import FleetSettings
@@ -162,3 +162,33 @@ def test_a_tool_task_its_egress_does_not_name_is_not_run_and_its_refusal_is_reco
                                                             "tool:number_words")
     assert record.details["permitted_tools"] == ["calculate"] and record.details["data_class"] == "personal"
     assert not core.refused(core.expired_result(task))
+
+
+def test_the_tools_travel_compactly_and_messages_of_the_older_form_read_as_written() -> None:
+    names = list(select_tools())
+    decisions = [EgressDecision(Target("tool", "tool", n, reach="external" if n == "number_words" else "fleet"),
+                                n != "number_words", "protected-data-fleet-tools-only", "") for n in names]
+    compact = permitted(decisions)
+    assert compact == ["no-tool:number_words", "tool:*"]
+    older = sorted(f"tool:{n}" for n in names if n != "number_words")  # one entry per permitted tool, as written before
+    assert len(json.dumps(compact)) < 40 and len(json.dumps(older)) > 500
+    for form in (compact, older):  # a message already on a topic is read as it was written
+        assert may_use_tool(form, "calculate") and not may_use_tool(form, "number_words")
+    assert not may_use_tool(["s/m"], "calculate")  # the tools not decided at all: denied (fail closed)
+    assert may_use_tool(None, "number_words")  # no decision (no data-class policy in force): as before
+    task = ToolTask(response_id="r", tenant_id="t", deadline_at=deadline_in(9), task_id="t1", tool="number_words",
+                    args={"value": 12}, data_class="personal", egress=["s/m", *compact])
+    record = tool_refused_record(task, task.tool)
+    assert record.details["denied_tools"] == ["number_words"] and record.details["tools_decided"] is True
+
+
+def test_mcp_refuses_a_chain_one_of_whose_steps_its_class_may_not_use() -> None:
+    from mcp_service import core
+
+    steps = [{"tool": "calculate", "args": {"expression": "1+1"}}, {"tool": "number_words", "args": {"value": "$prev"}}]
+    task = ToolTask(response_id="r", tenant_id="t", deadline_at=deadline_in(9), task_id="t1", tool="chain",
+                    args={"steps": steps}, data_class="personal", egress=["tool:*", "no-tool:number_words"])
+    assert core.refused_tool(task) == "number_words"
+    result = core.forbidden_result(task, "number_words")
+    assert core.refused(result) and "number_words" in (result.error or "")
+    assert core.refused_tool(task.model_copy(update={"egress": ["tool:*"]})) is None

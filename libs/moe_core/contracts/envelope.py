@@ -125,9 +125,11 @@ class Envelope(BaseModel):
     egress: list[str] | None = Field(default=None, description="Where this request's model calls may go, as the "
                                      "planner's egress decision allowed them (`server/model`, policy/opa/egress.rego), "
                                      "plus `research` when web research is allowed, `cache` when its answer may "
-                                     "enter the shared cache and `tool:<name>` for each tool its tasks may run; "
-                                     "every stage's inference client calls nothing else, and mcp runs no other "
-                                     "tool. Unset: not decided (no data-class policy in force)")
+                                     "enter the shared cache, `tool:*` when the tools were decided and "
+                                     "`no-tool:<name>` for each tool its tasks may not run (older messages: "
+                                     "`tool:<name>` for each tool they may run); every stage's inference client "
+                                     "calls nothing else, and mcp runs no other tool. Unset: not decided (no "
+                                     "data-class policy in force)")
     versions: RunVersions | None = Field(default=None, description="The configuration and prompt template "
                                          "digests of the stage run that published this message (set by the bus); "
                                          "unset = not recorded (older producers, live events)")

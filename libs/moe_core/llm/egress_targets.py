@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from moe_core.contracts import EXPERT_CATEGORIES
 from moe_core.llm.inference.config import InferenceConfig
 from moe_core.llm.templates import ExpertTemplate
-from moe_core.policy.egress import CACHE, RESEARCH, TOOL, EgressDecision, Target
+from moe_core.policy.egress import CACHE, RESEARCH, TOOL, TOOLS, EgressDecision, Target, denied_tool
 
 # Without these a request cannot be answered: the plan, the general expert (every category's fallback), the merge.
 REQUIRED = ("planner", "expert:general", "judge")
@@ -42,5 +42,11 @@ def missing(decisions: Iterable[EgressDecision], required: Iterable[str] = REQUI
 
 
 def permitted(decisions: Iterable[EgressDecision]) -> list[str]:
-    """Envelope.egress: the allowed `server/model` pairs (and `research`), sorted."""
-    return sorted({d.target.egress for d in decisions if d.allowed})
+    """Envelope.egress: the allowed `server/model` pairs (and `research`, `cache`), sorted; the tools compactly:
+    `tool:*` (they were decided) and `no-tool:<name>` for each denied one (every message carries it, so not one
+    entry per permitted tool: the egress record lists both)."""
+    tools = [d for d in decisions if d.target.kind == TOOL]
+    out = {d.target.egress for d in decisions if d.allowed and d.target.kind != TOOL}
+    if tools:
+        out |= {TOOLS, *(denied_tool(d.target.server) for d in tools if not d.allowed)}
+    return sorted(out)

@@ -19,12 +19,34 @@ from moe_core.runtime.run_versions import policy_used
 PATH = "moe/egress/decision"
 RESEARCH = "research"  # Envelope.egress's entry for web research
 CACHE = "cache"  # Envelope.egress's entry for the shared answer cache: the request's answer may be kept for others
-TOOL = "tool"  # Envelope.egress's entries `tool:<name>`: the precision tools its tasks may run
+TOOL = "tool"  # a tool target's kind (the egress record's `tools`)
+TOOLS = "tool:*"  # Envelope.egress: the tools were decided; each the decision denied is `no-tool:<name>`
+NO_TOOL = "no-tool"
 
 
 def tool_egress(name: str) -> str:
-    """A tool's Envelope.egress entry."""
+    """A tool as a target (`tool:<name>`: the record's and the plan's name for it; an Envelope.egress entry of the
+    messages written before the compact form)."""
     return f"{TOOL}:{name}"
+
+
+def denied_tool(name: str) -> str:
+    """A denied tool's Envelope.egress entry (beside TOOLS)."""
+    return f"{NO_TOOL}:{name}"
+
+
+def may_use_tool(egress: list[str] | None, name: str) -> bool:
+    """Whether a request's egress decision (Envelope.egress) permits the tool `name` (None: not decided, it may):
+    `tool:*` and no `no-tool:<name>`; a message written before the compact form names each permitted tool
+    (`tool:<name>`) and is read as it was written. Neither form: denied (fail closed)."""
+    if egress is None or tool_egress(name) in egress:
+        return True
+    return TOOLS in egress and denied_tool(name) not in egress
+
+
+def may_research(egress: list[str] | None) -> bool:
+    """Whether a request's egress decision permits web research (its question leaving the fleet)."""
+    return egress is None or RESEARCH in egress
 
 
 def may_cache(message: Envelope) -> bool:
@@ -117,7 +139,8 @@ def egress_record(cause: Envelope, data_class: str, because: dict[str, str], ver
                   decisions: list[EgressDecision], refused: str | None) -> AuditEvent:
     """The request's egress record: its class (and where it came from), each decision (server, model, region,
     sovereignty, allow or deny, the rule that matched) and the policy version; `refused` names why it was refused
-    (a required role with no permitted server), None when it was sent on."""
+    (a required role with no permitted server), None when it was sent on; `left_out_of_plan`: the denied tools and
+    research, which the planner neither offers nor plans (planner.egress_plan)."""
     tools = [d for d in decisions if d.target.kind == TOOL]  # compact: the fleet's tools are many and alike
     return audit_event(cause, actor="service:planner", action="egress.refused" if refused else "egress.decided",
                        subject=f"data_class:{data_class}", reason=refused or "sent only where its class may go",
@@ -126,7 +149,10 @@ def egress_record(cause: Envelope, data_class: str, because: dict[str, str], ver
                                 "decisions": [d.record() for d in decisions if d.target.kind != TOOL],
                                 "tools": {"allow": sorted(d.target.server for d in tools if d.allowed),
                                           "deny": [{"tool": d.target.server, "reach": d.target.reach,
-                                                    "rule": d.rule} for d in tools if not d.allowed]}})
+                                                    "rule": d.rule} for d in tools if not d.allowed]},
+                                "left_out_of_plan": [] if refused else sorted(  # the planner offers and plans none
+                                    d.target.egress for d in decisions if not d.allowed and d.target.kind in (
+                                        TOOL, RESEARCH))})
 
 
 def cache_record(answer: Answer, data_class: str, because: dict[str, str], cache: str, actor: str) -> AuditEvent:
@@ -144,11 +170,14 @@ def cache_record(answer: Answer, data_class: str, because: dict[str, str], cache
 
 
 def tool_refused_record(task: Envelope, tool: str) -> AuditEvent:
-    """A tool task its request's egress decision did not permit (Envelope.egress has no `tool:<name>`): refused
-    where the tool runs, nothing computed or sent."""
+    """A tool task its request's egress decision did not permit (Envelope.egress: `no-tool:<name>`, or no
+    `tool:*`): refused where the tool runs, nothing computed or sent."""
     return audit_event(task, actor="service:mcp", action="egress.tool_refused", subject=f"tool:{tool}",
                        reason=f"the request's data class ({task.data_class or 'unstated'}) may not use the tool "
                               f"{tool} (policy/opa/egress.rego): it was not run",
                        details={"data_class": task.data_class, "tool": tool, "outcome": "deny",
-                                "permitted_tools": sorted(e.split(":", 1)[1] for e in task.egress or []
-                                                          if e.startswith(f"{TOOL}:"))})
+                                "tools_decided": TOOLS in (task.egress or []),  # all but the denied ones
+                                "denied_tools": sorted(e.split(":", 1)[1] for e in task.egress or []
+                                                       if e.startswith(f"{NO_TOOL}:")),
+                                "permitted_tools": sorted(e.split(":", 1)[1] for e in task.egress or []  # older
+                                                          if e.startswith(f"{TOOL}:") and e != TOOLS)})

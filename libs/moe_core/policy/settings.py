@@ -77,6 +77,11 @@ class EgressSettings(PolicyEngineSettings, EgressSwitch):
     """The planner's egress decisions (moe_core.policy.egress): asked of OPA, cached per policy version."""
 
     model_config = SettingsConfigDict(env_prefix="MOE_", extra="ignore")
+    egress_allow_unserved_templates: bool = Field(
+        default=False, description="Start although a tenant's (higher) data class cannot use a named expert template "
+        "(no permitted server for a required role): that tenant's requests with the template are refused (403 "
+        "data_class_forbidden) and the start logs each. false: the planner does not start, naming tenant, template, "
+        "class and role")
     egress_check_s: float = Field(default=5.0, gt=0, le=300, description="How often the policy version is read "
                                   "again (a new version empties the cached decisions); between reads a request "
                                   "costs no OPA round trip")

@@ -162,6 +162,7 @@ KEYS: tuple[RedisKey, ...] = (
 NOT_KEYS: frozenset[str] = frozenset({
     "answer:",  # codex-lineage's rerun report text
     "expert:", "expert:general",  # egress decisions' roles
+    "tool:*",  # Envelope.egress: the tools were decided (moe_core.policy.egress.TOOLS)
     "service:planner", "service:mcp", "service:gateway", "service:control-plane",  # audit actors
     "cli:", "key:", "tenant:", "import:", "ingest:", "quarantine:", "write:", "gap:", "principal:",  # audit subjects
     "cli:uid-", "audit-key:", "audit-log:", "policy:",  # actors and subjects of operators' commands, a policy version

@@ -22,7 +22,7 @@ from moe_core.access.throttle import Throttle
 from moe_core.contracts import Progress, TaskResult, ToolTask
 from moe_core.contracts.tools import select_tools
 from moe_core.llm.tool_switches import DisabledTools, publish_catalog
-from moe_core.policy.egress import tool_egress, tool_refused_record
+from moe_core.policy.egress import tool_refused_record
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.service import Check
 from moe_core.stage.resources import Outcomes, Resources
@@ -51,7 +51,8 @@ class ToolWorker:
         result, _ = await self.outcomes.once(f"{task.response_id}:{task.task_id}", lambda: self._run(task),
                                              message=task, expired=lambda: core.expired_result(task))
         if core.refused(result):  # the request's egress decision did not permit the tool: recorded, not run
-            await self.bus.publish(tool_refused_record(task, task.tool), self.bus.topics.audit)
+            await self.bus.publish(tool_refused_record(task, core.refused_tool(task) or task.tool),
+                                   self.bus.topics.audit)
         await self.bus.publish(result, self.bus.topics.results)
         await self.bus.publish(
             Progress(**task.child_fields(), stage="mcp",
@@ -61,9 +62,10 @@ class ToolWorker:
         )
 
     async def _run(self, task: ToolTask) -> TaskResult:
-        if task.egress is not None and tool_egress(task.tool) not in task.egress:  # its class may not use the tool
-            log.info("tool %s refused: the request's egress decision does not permit it", task.tool)
-            return core.forbidden_result(task)
+        denied = core.refused_tool(task)  # its class may not use the tool (or a chain's step)
+        if denied is not None:
+            log.info("tool %s refused: the request's egress decision does not permit it", denied)
+            return core.forbidden_result(task, denied)
         outcome = await self.registry.ainvoke(task.tool, task.args, timeout_s=task.remaining_seconds(), via="kafka")
         if not outcome.ok:
             log.info("tool %s failed: %s: %s", task.tool, outcome.code, outcome.message)

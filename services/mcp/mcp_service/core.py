@@ -5,6 +5,7 @@ from __future__ import annotations
 from mcp_service.registry import Outcome
 from moe_core.contracts import Source, TaskResult, ToolTask
 from moe_core.contracts.tools import PRECISION_CATEGORY, ToolErrorCode
+from moe_core.policy.egress import may_use_tool
 
 # Failures that are the exact answer to the input (1/0, 2023-02-30, a number too large to write down):
 # they are stated like a result. The others (timeout, a disabled tool, a broken contract) mean the tool
@@ -40,10 +41,19 @@ def expired_result(task: ToolTask) -> TaskResult:
                       data={"tool": task.tool, "error": {"code": "timeout", "message": "deadline passed"}})
 
 
-def forbidden_result(task: ToolTask) -> TaskResult:
-    """A tool its request's egress decision did not permit (Envelope.egress, policy/opa/egress.rego): not run."""
-    message = (f"the request's data class ({task.data_class or 'unstated'}) may not use the tool {task.tool}: "
-               "it was not run")
+def refused_tool(task: ToolTask) -> str | None:
+    """The first tool of the task (a chain's steps too: each runs a tool) its request's egress decision does not
+    permit (Envelope.egress, policy/opa/egress.rego); None: every one is permitted."""
+    steps = task.args.get("steps") if task.tool == "chain" else None
+    names = [task.tool, *(str(s.get("tool") or "") for s in steps if isinstance(s, dict))] \
+        if isinstance(steps, list) else [task.tool]
+    return next((name for name in names if not may_use_tool(task.egress, name)), None)
+
+
+def forbidden_result(task: ToolTask, tool: str | None = None) -> TaskResult:
+    """A tool its request's egress decision did not permit (`tool`: the chain's step, else the task's): not run."""
+    message = (f"the request's data class ({task.data_class or 'unstated'}) may not use the tool "
+               f"{tool or task.tool}: it was not run")
     return TaskResult(**task.child_fields(), task_id=task.task_id, kind="tool", category=PRECISION_CATEGORY,
                       confidence="low", error=f"data_class_forbidden: {message}",
                       data={"tool": task.tool, "args": task.args,

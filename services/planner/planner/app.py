@@ -41,7 +41,7 @@ from moe_core.llm.guardrails.quarantine import QuarantineStore
 from moe_core.llm.inference import InferenceClient, InferenceError
 from moe_core.llm.modes import get_mode
 from moe_core.llm.templates import of_message
-from moe_core.policy.egress import cache_record, may_cache
+from moe_core.policy.egress import cache_record, may_cache, may_research
 from moe_core.runtime import redis_batch
 from moe_core.runtime.bus import Bus, PermanentError
 from moe_core.runtime.cancellation import RequestCancelled
@@ -53,6 +53,7 @@ from planner import core, graph_tasks, research_tasks
 from planner.augment import augment
 from planner.complexity import ProtectedDomains, estimate, trivial_category, with_domains
 from planner.egress_gate import EgressGate
+from planner.egress_plan import keep_to_egress, offered_tools, scope_suffix
 from planner.housekeeping import Housekeeping
 from planner.learned_patterns import LearnedPatterns
 from planner.modes import expert_history
@@ -171,8 +172,9 @@ class Planner:
         if isinstance(decided, Answer):
             return Outcome(answer=stamped(decided, *run))
         if decided.source == "preflight":  # exact: nothing to add
-            return Outcome(plan=stamped(decided, *run))
-        return Outcome(plan=stamped(augment(decided, request, self.settings), *run))
+            return Outcome(plan=stamped(keep_to_egress(decided, request), *run))
+        # a cached plan or a mode's research its decision denies is left out (planner.egress_plan)
+        return Outcome(plan=stamped(keep_to_egress(augment(decided, request, self.settings), request), *run))
 
     async def start(self) -> None:
         """After the runtime read the cache topic up to its end (Consumes.from_start): the index is complete."""
@@ -195,7 +197,8 @@ class Planner:
         if images_of(request):  # the vision expert looks at them; no cache: the text alone is not the question
             PLANNER_ROUTES.labels("vision").inc()
             return Plan(**base, tasks=[_single("vision", question.strip() or "Describe the image.")], source="router")
-        task = recognise(question, self.tools)  # (1) precision preflight: one tool task, no model call
+        # only the tools its egress decision permits are offered, here and below (planner.egress_plan)
+        task = recognise(question, offered_tools(self.tools, request))  # (1) precision preflight: no model call
         if task is not None:
             PLANNER_ROUTES.labels("preflight").inc()
             log.debug("preflight: %s %s", task.tool, task.args)
@@ -227,7 +230,7 @@ class Planner:
         complexity = with_domains(estimate(question, self.settings.planner_trivial_max_words), question,
                                   self.protected)  # a protected domain's question is never trivial
         if self.plan_cache and not request.replay_of:  # (3) plan cache (a replay plans afresh)
-            cached = await self.plan_cache.get(plan_scope(request), question)
+            cached = await self.plan_cache.get(self._plan_scope(request), question)
             if cached is not None:
                 PLANNER_ROUTES.labels("plan_cache").inc()
                 return Plan(**base, tasks=cached.tasks, source="plan_cache", complexity=cached.complexity)
@@ -238,25 +241,28 @@ class Planner:
                 route = None
         if route is not None and route.clear:
             PLANNER_ROUTES.labels("router").inc()
-            return self._rescued(Plan(**base, tasks=[_single(route.category, question)], source="router",
+            return self._rescued(request, Plan(**base, tasks=[_single(route.category, question)], source="router",
                                       complexity=complexity))
         if complexity == "trivial" and self.settings.planner_skip_trivial:
             category = trivial_category(question, (route.category, route.distance) if route else None,
                                         self.settings.router_threshold, self.categories)
             PLANNER_ROUTES.labels("trivial").inc()
-            return self._rescued(Plan(**base, tasks=[_single(category, question)], source="router",
+            return self._rescued(request, Plan(**base, tasks=[_single(category, question)], source="router",
                                       complexity="trivial"))
-        plan = self._rescued(await self._model_plan(request, question, base, complexity))  # (5) the planner model
+        plan = self._rescued(request, await self._model_plan(request, question, base, complexity))  # (5) the model
         PLANNER_ROUTES.labels(plan.source).inc()
         if plan.source == "llm" and self.plan_cache and not request.replay_of:
-            await self.plan_cache.put(plan_scope(request), question, CachedPlan(
+            await self.plan_cache.put(self._plan_scope(request), question, CachedPlan(
                 tasks=plan.tasks, complexity=complexity, planner_model=plan.planner_model))
         return plan
 
-    def _rescued(self, plan: Plan) -> Plan:
+    def _plan_scope(self, request: ChatRequest) -> str:
+        return plan_scope(request) + scope_suffix(self.tools, request)  # a plan without denied tools: for its like
+
+    def _rescued(self, request: ChatRequest, plan: Plan) -> Plan:
         """(6) Tool tasks the preflight missed, found in the plan's instructions or the question's clauses
         (planner.rescue) before the question goes to an expert alone."""
-        tasks = rescue(plan.question, plan.tasks, self.tools, self.settings.planner_max_tasks)
+        tasks = rescue(plan.question, plan.tasks, offered_tools(self.tools, request), self.settings.planner_max_tasks)
         if tasks is plan.tasks:
             return plan
         log.info("tool task rescued: %s", [(t.tool, t.args) for t in tasks if t.kind == "tool"])
@@ -267,9 +273,11 @@ class Planner:
         max_tasks = self.settings.planner_max_tasks
         base = {**base, "complexity": complexity}
         # the tool catalogue (~870 tokens) only for questions a precision tool could help with
-        tools = self.tools if self.tools is not None and self.tools.may_help(question) else None
+        # (and only the tools and research its egress decision permits: planner.egress_plan)
+        offered = offered_tools(self.tools, request)
+        tools = offered if offered.names and offered.may_help(question) else None
         # a web search may be planned only where current facts may matter (planner.research_tasks), like the tools
-        research = research_tasks.offered(question, self.settings)
+        research = research_tasks.offered(question, self.settings) and may_research(request.egress)
         learned = await self._learned(request)
         base = {**base, "learned_patterns": learned}  # on the record: a replay as recorded uses these again
         try:

@@ -18,7 +18,7 @@ from moe_core.llm.egress_targets import REQUIRED, missing, permitted, targets
 from moe_core.llm.inference import InferenceConfig
 from moe_core.llm.templates import of_message
 from moe_core.policy import PolicyClient, PolicyUnavailable
-from moe_core.policy.classes import ClassFile, ClassFileError
+from moe_core.policy.classes import ClassBook, ClassFile, ClassFileError
 from moe_core.policy.egress import EgressPolicy, egress_record
 from moe_core.runtime.replay import restrict_egress
 from planner.settings import PlannerSettings
@@ -43,6 +43,7 @@ class EgressGate:
         """`config`: the servers in force, or how to read them now (the inference client's, with the console's
         changes: moe_core.llm.inference.live); `tools`: the precision tools the planner may route to."""
         self.enforced = settings.egress_enforced
+        self.allow_unserved = settings.egress_allow_unserved_templates
         self._config = config
         self.tools = tool_reach(tools, settings.tools_external)
         self.classes = ClassFile(settings.classes_path()) if self.enforced else None
@@ -85,7 +86,9 @@ class EgressGate:
         """Every tenant the data-class file names, the default class and each named template (with its own class,
         policy/data-classes.yaml `templates`, or the default): a permitted server for each required role, else
         EgressRefusedAtStart naming tenant or template, class and role (OPA down: PolicyUnavailable, no start). A
-        tenant's class a template cannot serve is logged: that tenant's requests with it are refused (403)."""
+        tenant whose (higher) class a named template cannot serve refuses the start too, naming tenant, template,
+        class and role, unless MOE_EGRESS_ALLOW_UNSERVED_TEMPLATES (then logged: that tenant's requests with that
+        template are refused, 403)."""
         if self.classes is None:
             return
         book = self.classes.current()
@@ -96,17 +99,28 @@ class EgressGate:
             own = book.highest(book.default_class, book.templates.get(template)) or book.default_class
             problems += [f"template {template}: class {own} has no permitted server for role {role}"
                          for role in await self._lacking(own, template)]
-            for tenant, name in every:
-                name = book.highest(name, own) or name
-                if name != own and (lacking := await self._lacking(name, template)):
-                    log.warning("egress: tenant %s (class %s) cannot use template %s: no permitted server for %s; "
-                                "its requests with it are refused", tenant, name, template, ", ".join(lacking))
+            problems += await self._unserved(book, every, template, own)
         if problems:
             raise EgressRefusedAtStart("the planner does not start: " + "; ".join(problems)
                                        + " (policy/opa/egress.rego, INFERENCE_SERVERS' sovereignty, "
                                          "policy/data-classes.yaml)")
         log.info("egress: every tenant's class and named template has a permitted server for %s (policy %s)",
                  ", ".join(REQUIRED), self.policy.version.digest if self.policy.version else "-")
+
+    async def _unserved(self, book: ClassBook, every: list[tuple[str, str]], template: str, own: str) -> list[str]:
+        """The tenants whose higher class `template` cannot serve: start problems, or (allowed by the operator's
+        MOE_EGRESS_ALLOW_UNSERVED_TEMPLATES) warnings, their requests with the template refused (403)."""
+        found = []
+        for tenant, name in every:
+            name = book.highest(name, own) or name
+            if name != own:
+                found += [f"tenant {tenant}: class {name} cannot use template {template}: no permitted server for "
+                          f"role {role}" for role in await self._lacking(name, template)]
+        if found and self.allow_unserved:
+            log.warning("egress: %s; allowed by MOE_EGRESS_ALLOW_UNSERVED_TEMPLATES: those requests are refused "
+                        "(403 data_class_forbidden)", "; ".join(found))
+            return []
+        return found
 
     async def _lacking(self, data_class: str, template: str | None) -> list[str]:
         _, decisions = await self.policy.decide(data_class, targets(self.config, template))

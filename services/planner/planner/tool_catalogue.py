@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ _CUE = re.compile(
 class ToolCatalogue:
     specs: dict[str, ToolSpec]
     _validators: dict[str, Draft202012Validator] = field(init=False, default_factory=dict)
+    _subsets: dict[tuple[str, ...], ToolCatalogue] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._validators = {name: Draft202012Validator(spec.input_schema) for name, spec in self.specs.items()}
@@ -52,6 +54,15 @@ class ToolCatalogue:
     @property
     def names(self) -> list[str]:
         return list(self.specs)
+
+    def only(self, allowed: Callable[[str], bool]) -> ToolCatalogue:
+        """The catalogue of the tools `allowed` takes (itself when it takes every one; each subset built once)."""
+        keep = tuple(name for name in self.specs if allowed(name))
+        if len(keep) == len(self.specs):
+            return self
+        if keep not in self._subsets:
+            self._subsets[keep] = ToolCatalogue({name: self.specs[name] for name in keep})
+        return self._subsets[keep]
 
     def __contains__(self, name: object) -> bool:
         return name in self.specs

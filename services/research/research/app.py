@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from moe_core.contracts import Progress, ResearchTask, TaskResult, Usage
 from moe_core.llm.inference import InferenceClient, InferenceError
-from moe_core.policy.egress import RESEARCH
+from moe_core.policy.egress import may_research
 from moe_core.runtime.bus import Bus
 from moe_core.stage.resources import Outcomes, Resources
 from moe_core.stage.runtime import create_stage_app
@@ -48,7 +48,7 @@ class Researcher:
     async def _run(self, task: ResearchTask, queries: list[str]) -> TaskResult:
         started = time.perf_counter()
         base = {**task.child_fields(), "task_id": task.task_id, "kind": "research", "category": task.category}
-        if task.egress is not None and RESEARCH not in task.egress:  # its class may not leave the fleet
+        if not may_research(task.egress):  # its class may not leave the fleet
             return TaskResult(**base, confidence="low", error="web research is not allowed for this request's data "
                               f"class ({task.data_class}): nothing was searched (policy/opa/egress.rego)")
         try:
