@@ -13,28 +13,23 @@ nothing changed."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
+from codex_lineage.operator_cli import on_record, preflight
 from codex_lineage.settings import LineageSettings
 from moe_core.audit import keyring
 from moe_core.audit.signer import SigningKeyError
 from moe_core.knowledge.graph.audit import audit_event
-from moe_core.runtime.publish_once import os_actor, publish_alone, reachable
+from moe_core.runtime.publish_once import os_actor
 
 
 def main() -> int:
     settings = LineageSettings()
-    missing = [name for name, value in (("MOE_AUDIT_SIGNING_KEY", settings.audit_signing_key),
-                                        ("MOE_AUDIT_KEYRING", settings.audit_keyring)) if not value]
-    if missing:
-        print(f"adopt_keyring: set {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if not asyncio.run(reachable(settings)):
-        print("adopt_keyring: Kafka is unreachable, so the adoption could not be recorded: the keyring was not "
-              "changed", file=sys.stderr)
-        return 1
+    refused = preflight("adopt_keyring", settings, ("MOE_AUDIT_SIGNING_KEY", "MOE_AUDIT_KEYRING"),
+                        "the adoption could not be recorded: the keyring was not changed")
+    if refused is not None:
+        return refused
     try:
         adopted = keyring.adopt(Path(settings.audit_signing_key), Path(settings.audit_keyring))
     except (OSError, ValueError, SigningKeyError) as exc:
@@ -47,9 +42,7 @@ def main() -> int:
     event = audit_event(None, actor=os_actor(), action="audit_keyring.adopted", subject=f"audit-key:{by}",
                         reason="a keyring rotated before rotations were signed, adopted by the key in use",
                         response_id=f"audit-keyring-{by}", details={"adopted_by": by, "keys": adopted})
-    if not asyncio.run(publish_alone(settings, event)):
-        print(f"adopt_keyring: {by} adopted {', '.join(adopted[:-1])}, but the adoption is NOT on the record (Kafka "
-              "became unreachable): record it by hand", file=sys.stderr)
+    if not on_record("adopt_keyring", settings, event, f"{by} adopted {', '.join(adopted[:-1])}", ""):
         return 1
     print(f"audit keyring adopted: {by} (in use) vouches for {', '.join(adopted[:-1])} (keyring "
           f"{settings.audit_keyring}); give it to your auditors")

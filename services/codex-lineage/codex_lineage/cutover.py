@@ -17,6 +17,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from codex_lineage.operator_cli import on_record, preflight
 from codex_lineage.settings import LineageSettings
 from moe_core.audit.checkpoints import file_outlet, published_heads
 from moe_core.audit.cutover import CUTOVER_FORMAT, cutover_line, default_origin, new_origin, read_cutovers
@@ -24,7 +25,7 @@ from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.knowledge.graph.audit import audit_event
-from moe_core.runtime.publish_once import os_actor, publish_alone, reachable
+from moe_core.runtime.publish_once import os_actor
 
 
 class Refused(ValueError):
@@ -68,15 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reason", required=True, help="what happened (the restore, its time, the incident's reference)")
     args = p.parse_args(argv)
     settings = LineageSettings()
-    missing = [name for name, value in (("MOE_AUDIT_SIGNING_KEY", settings.audit_signing_key),
-                                        ("MOE_AUDIT_CHECKPOINT_FILE", settings.audit_checkpoint_file)) if not value]
-    if missing:
-        print(f"cutover: set {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if not asyncio.run(reachable(settings)):
-        print("cutover: Kafka is unreachable, so the cut-over could not be recorded: nothing was written",
-              file=sys.stderr)
-        return 1
+    refused = preflight("cutover", settings, ("MOE_AUDIT_SIGNING_KEY", "MOE_AUDIT_CHECKPOINT_FILE"),
+                        "the cut-over could not be recorded: nothing was written")
+    if refused is not None:
+        return refused
     try:
         body = asyncio.run(_run(settings, args.tenant, args.reason))
     except Refused as exc:
@@ -86,9 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     event = audit_event(None, actor=os_actor(), action="audit_log.cut_over", subject=f"audit-log:{body['origin']}",
                         reason=args.reason, tenant=args.tenant, response_id=f"audit-cutover-{body['time']}",
                         details={"from_origin": body["from_origin"], "origin": body["origin"], **stretch})
-    if not asyncio.run(publish_alone(settings, event)):
-        print(f"cutover: written to {settings.audit_checkpoint_file}, but NOT on the record (Kafka became "
-              "unreachable): record it by hand before starting codex-lineage", file=sys.stderr)
+    if not on_record("cutover", settings, event, f"written to {settings.audit_checkpoint_file}",
+                     " before starting codex-lineage"):
         return 1
     print(f"tenant {args.tenant} cut over from {body['from_origin']} to {body['origin']}: seq "
           f"{stretch['from_seq']}..{stretch['to_seq']} rolled back (witnessed up to the checkpoint of "

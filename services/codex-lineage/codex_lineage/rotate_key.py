@@ -11,29 +11,23 @@ rotation (exit 1)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
+from codex_lineage.operator_cli import on_record, preflight
 from codex_lineage.settings import LineageSettings
 from moe_core.audit import keyring
 from moe_core.audit.signer import SigningKeyError
 from moe_core.knowledge.graph.audit import audit_event
-from moe_core.runtime.publish_once import os_actor, publish_alone, reachable
+from moe_core.runtime.publish_once import os_actor
 
 
 def main() -> int:
     settings = LineageSettings()
-    missing = [name for name, value in (("MOE_AUDIT_SIGNING_KEY", settings.audit_signing_key),
-                                        ("MOE_AUDIT_PUBLIC_KEY", settings.audit_public_key),
-                                        ("MOE_AUDIT_KEYRING", settings.audit_keyring)) if not value]
-    if missing:
-        print(f"rotate_key: set {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if not asyncio.run(reachable(settings)):
-        print("rotate_key: Kafka is unreachable, so the rotation could not be recorded: the key was not rotated",
-              file=sys.stderr)
-        return 1
+    refused = preflight("rotate_key", settings, ("MOE_AUDIT_SIGNING_KEY", "MOE_AUDIT_PUBLIC_KEY", "MOE_AUDIT_KEYRING"),
+                        "the rotation could not be recorded: the key was not rotated")
+    if refused is not None:
+        return refused
     try:
         old, new = keyring.rotate(Path(settings.audit_signing_key), Path(settings.audit_public_key),
                                   Path(settings.audit_keyring))
@@ -43,9 +37,8 @@ def main() -> int:
     event = audit_event(None, actor=os_actor(), action="audit_key.rotated", subject=f"audit-key:{new}",
                         reason="the audit signing key was rotated", response_id=f"audit-key-{new}",
                         details={"retired": old, "in_use": new})
-    if not asyncio.run(publish_alone(settings, event)):
-        print(f"rotate_key: {old} retired and {new} in use, but the rotation is NOT on the record (Kafka became "
-              "unreachable): record it by hand before starting codex-lineage", file=sys.stderr)
+    if not on_record("rotate_key", settings, event, f"{old} retired and {new} in use",
+                     " before starting codex-lineage"):
         return 1
     print(f"audit signing key rotated: {old} retired, {new} in use (keyring {settings.audit_keyring}); "
           "start codex-lineage again")
