@@ -33,6 +33,7 @@ from moe_core.contracts import (
     ToolTask,
     Usage,
 )
+from moe_core.contracts.tools import TOOL_SPECS
 from moe_core.knowledge.learning import cache_hit_event
 from moe_core.llm import exact_cache
 from moe_core.llm.guardrails import GuardrailBook
@@ -108,7 +109,10 @@ class Planner:
         self.patterns = LearnedPatterns(redis, settings.topic_namespace, settings.planner_patterns_retention_days)
         self.housekeeping = Housekeeping(settings, inference, bus)  # a client's chores: one small-model call
         # where a request's data class may go (issue 50), among the servers in force (the console's changes too)
-        self.egress = EgressGate(settings, lambda: inference.config, self.tools.names)
+        # every tool of the registry is decided, not only those this planner offers: Envelope.egress permits the
+        # tools as `tool:*` minus the denied ones, so a tool left undecided here (disabled at the planner, enabled
+        # at mcp, named by a chain's step) would pass as permitted
+        self.egress = EgressGate(settings, lambda: inference.config, TOOL_SPECS)
 
     async def answer_housekeeping(self, request: ChatRequest) -> None:
         gated = await self.egress.check(request, ("housekeeping",))
