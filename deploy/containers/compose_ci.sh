@@ -42,7 +42,8 @@ finish() {
   fi
   if [ -S "$STATE/podman.sock" ]; then
     log "down -v"
-    "${COMPOSE[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+    # the backups volume too (a user's `down -v` without the profile keeps it: backups outlive the deployment)
+    "${COMPOSE[@]}" --profile backup down -v --remove-orphans >/dev/null 2>&1 || true
     local left; left=$(leftovers)
     log "left after down -v: $left containers, volumes and networks of $PROJECT"
     [ "$left" -eq 0 ] || rc=1
@@ -88,4 +89,8 @@ set -a; . deploy/containers/ci.env; set +a
 .venv/bin/python -u deploy/containers/check_deployment.py --public "https://127.0.0.1:$PUBLIC_PORT" \
   --ca "$STATE/tls/tls.crt" --control-plane "http://127.0.0.1:$CONTROL_PLANE_PORT" \
   --admin-key-file "$STATE/admin.key" --user-key-file "$STATE/user.key"
+log "5b a backup as docs/operations.md gives it (the backup service, profile backup), then verified"
+"${COMPOSE[@]}" --profile backup run --rm backup | tail -1
+"${COMPOSE[@]}" --profile backup run --rm backup sh -ec \
+  'python -m control_plane.ops.backup verify "/var/lib/moe-backups/$(ls /var/lib/moe-backups | tail -1)"' | tail -1
 log "6 down"
