@@ -1,10 +1,11 @@
 """`python -m bench.soak` (`make soak`; `make bench` runs it after the benchmark): a bounded soak.
 
-One fleet (the benchmark's: real processes, the zero-latency inference server, a fresh topic namespace and
-key) gets `--seconds` of mixed traffic from closed-loop clients: the full pipeline and the trivial path,
-streaming and not, cache hits, and streams the client abandons after their first event (Cancel). Every
-process tree's resident memory (each service, the inference server, Kafka, Redis, Postgres, Chroma, Neo4j)
-is sampled throughout; bench.soak_report decides whether it is flat after warm-up and writes
+One fleet as operators run it (the benchmark's product profile: real processes with the record, codex-lineage in
+an audit schema of the soak's own, and learning, graph-ingest and gap-healer; the zero-latency inference server, a
+fresh topic namespace and key) gets `--seconds` of mixed traffic from closed-loop clients: the full pipeline and
+the trivial path, streaming and not, cache hits, and streams the client abandons after their first event
+(Cancel). Every process tree's resident memory (each service, the inference server, Kafka, Redis, Postgres,
+Chroma, Neo4j) is sampled throughout; bench.soak_report decides whether it is flat after warm-up and writes
 bench/results/latest-soak.{json,md,png} and the soak section of docs/performance.md.
 """
 
@@ -19,6 +20,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,7 @@ from bench import analyze, loadgen, procs, soak_report
 from bench.config import REPO
 from bench.infra import INFRA, connect
 from bench.loadgen import Target
+from bench.record import record_env
 from bench.runner import _delete_topics, _key, _pid_file, fleet_env
 from bench.scenarios import FLEET_MODEL, PATHS, SCRIPT
 
@@ -41,6 +44,7 @@ log = logging.getLogger("bench.soak")
 # texts) would fill through the whole run and read as growth. Small bounds make them reach their bound (and
 # evict) during the warm-up, so what the second half shows is growth that no bound stops: a leak.
 SOAK_ENV = {"MOE_CACHE_INDEX_TENANT_MAX_MB": "1", "MOE_EMBEDDING_CACHE_SIZE": "256"}
+PRODUCT = ("graph-ingest", "gap-healer", "codex-lineage")  # learning and the record, as make bench's first fleet
 RESULTS = REPO / "bench" / "results"
 DOC = REPO / "docs" / "performance.md"
 # One client's rotation: (path, streaming). "cancel": a full-pipeline stream dropped after its first event.
@@ -141,9 +145,11 @@ def run(cfg: SoakConfig) -> dict[str, Any]:
     llm_url, llm = procs.start_llm_server(SCRIPT)
     fleet = None
     key_id = None
+    records = ExitStack()  # the soak's audit schema, dropped once the fleet has stopped
     try:
-        log.info("starting the fleet (namespace %s)", namespace)
-        fleet = procs.start_fleet(fleet_env(eps, namespace, llm_url, SOAK_ENV), cfg.gateway_workers)
+        log.info("starting the fleet with the record and learning (namespace %s)", namespace)
+        env = {**records.enter_context(record_env(eps, namespace)), **fleet_env(eps, namespace, llm_url, SOAK_ENV)}
+        fleet = procs.start_fleet(env, cfg.gateway_workers, PRODUCT)
         key_id, token = asyncio.run(_key(eps["postgres"], f"tenant-{namespace}"))
         gateway = f"{fleet['gateway'].url}/v1"
         targets = {name: Target(name, gateway, FLEET_MODEL, token, PATHS[name].check, PATHS[name].question)
@@ -156,6 +162,7 @@ def run(cfg: SoakConfig) -> dict[str, Any]:
     finally:
         if fleet is not None:
             fleet.stop()
+        records.close()
         llm.stop()
         if key_id:
             asyncio.run(_key(eps["postgres"], "", revoke=key_id))
