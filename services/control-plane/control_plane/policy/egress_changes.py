@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
-COLUMNS = ("SELECT id, candidate, policy_in_force, days, summary, status, simulated_principal, proposer_principal, "
-           "note, decided_principal, decision_note, applied_version, created_at, proposed_at, decided_at "
-           "FROM egress_policy_changes ")
+COLUMNS = ("SELECT id, candidate, module, policy_in_force, days, summary, status, simulated_principal, "
+           "proposer_principal, note, decided_principal, decision_note, applied_version, created_at, proposed_at, "
+           "decided_at FROM egress_policy_changes ")
 INSERT = """
 INSERT INTO egress_policy_changes (id, candidate, module, policy_in_force, days, summary, status, simulated_key,
                                    simulated_principal)
