@@ -26,6 +26,7 @@ from tests.support import opa
 from tests.support.audited_fleet import audited_fleet
 from tests.support.keys import new_key, new_person_keys
 from tests.support.namespaces import new_namespace
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 RULE = "personal-not-on-scripted"
@@ -140,8 +141,8 @@ def test_a_candidate_is_simulated_on_recorded_decisions_and_applied_by_a_second_
     after = _ask(fleet, people["user"], f"Open question {m2}-i", "internal")
     assert _egress(fleet, after)["details"]["policy_version"] == new_version
 
-    actions = {r.get("action") for r in fleet.records(f"admin-egress-policy-change:{change}")}
-    assert {"egress_policy.simulated", "egress_policy.proposed", "egress_policy.applied"} <= actions
+    wanted = {"egress_policy.simulated", "egress_policy.proposed", "egress_policy.approved", "egress_policy.applied"}
+    eventually(lambda: wanted <= {r.get("action") for r in fleet.records(f"admin-egress-policy-change:{change}")}, 60)
 
 
 def test_bad_rego_is_a_400_and_only_the_operator_simulates(own: tuple[LineageFleet, opa.Engine],

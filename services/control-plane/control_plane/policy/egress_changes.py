@@ -61,7 +61,7 @@ class EgressChanges:
         row = await self.pool.fetchrow(SELECT, change_id)
         return view(row) if row else None
 
-    async def list(self, status: str | None, limit: int) -> list[dict[str, Any]]:
+    async def listed(self, status: str | None, limit: int) -> list[dict[str, Any]]:
         return [view(r) for r in await self.pool.fetch(LIST, status, limit)]
 
     @asynccontextmanager

@@ -130,7 +130,7 @@ class EgressChangesApi:
     async def listed(self, request: Request) -> dict[str, Any]:
         await self._operator(request)
         status = query_params.choice(request, "status", ("simulated", "pending", "applied", "rejected", "all"), "all")
-        found = await self.changes().list(None if status == "all" else status,
+        found = await self.changes().listed(None if status == "all" else status,
                                           query_params.integer(request, "limit", 50, 1, 500))
         return {"object": "list", "data": found}
 
@@ -173,9 +173,9 @@ class EgressChangesApi:
                                    details["policy_version"])
             else:
                 await conn.execute(DECIDE, change_id, "rejected", key.id, key.principal, body.note, None)
-        action = {"propose": "proposed", "approve": "applied", "reject": "rejected"}[verb]
-        await self._audit(key, f"egress_policy.{action}", change_id, item["summary"],
-                          {**details, "proposer_principal": item["proposer_principal"] or key.principal})
+        details["proposer_principal"] = item["proposer_principal"] or key.principal
+        for action in {"propose": ("proposed",), "approve": ("approved", "applied"), "reject": ("rejected",)}[verb]:
+            await self._audit(key, f"egress_policy.{action}", change_id, item["summary"], details)
         return await self.get(change_id, request)
 
     async def _same_policy(self, simulated_against: str) -> str:
