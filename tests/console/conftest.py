@@ -16,6 +16,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from tests.conftest import Scripted
+from tests.support import opa
 from tests.support.audited_fleet import audited_fleet
 from tests.support.fleet import REPO, Fleet
 from tests.support.keys import new_keys, new_person_keys
@@ -45,7 +46,9 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
     rules.write_text("version: 1\ntenants: {}\n")  # (tests/console/test_guardrail_changes.py)
     with audited_fleet(infra, scripted_server.url, "con", gateway_workers=2, MOE_EXACT_CACHE="false",
                        MOE_MODEL_PRICES=prices, MOE_HIDDEN_QUESTION_TENANTS=HIDDEN_TENANT,
-                       MOE_GUARDRAILS_FILE=str(rules), MOE_GUARDRAILS_RELOAD_S="1", **graph) as running:
+                       MOE_GUARDRAILS_FILE=str(rules), MOE_GUARDRAILS_RELOAD_S="1",
+                       MOE_OPA_BINARY=opa.binary(),  # an egress policy candidate is simulated by `opa eval`
+                       **graph) as running:
         yield running.fleet
     shutil.rmtree(rules.parent, ignore_errors=True)
 

@@ -27,7 +27,7 @@ def test_the_policies_pass_their_own_tests_and_are_formatted() -> None:
     assert {r["package"] for r in results} == {"data.moe.admin_test", "data.moe.config_test", "data.moe.egress_test",
                                                "data.moe.knowledge_test",
                                                "data.moe.memory_test", "data.moe.quarantine_test",
-                                               "data.moe.guardrails_test"}
+                                               "data.moe.guardrails_test", "data.moe.policy_changes_test"}
     fmt = opa.run("fmt", "--list", "--fail", str(opa.POLICY_DIR))
     assert fmt.returncode == 0, f"not formatted (opa fmt -w policy/opa): {fmt.stdout}"
     strict = opa.run("check", "--strict", str(opa.POLICY_DIR))

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -122,3 +123,16 @@ class PolicyClient:
                          key=lambda d: (-int(d.get("status", 403)), str(d.get("code", ""))))
         policy_used(path, version.digest)  # a stage run's messages name the policies it decided under
         return Decision(path, input_, result, version, denials)
+
+    async def modules(self) -> dict[str, str]:
+        """The decision modules OPA has in force: id -> Rego text (OPA's own API authorization left out)."""
+        body = await self._get("GET", "/v1/policies")
+        return {str(m.get("id", "")): str(m.get("raw", "")) for m in body.get("result") or []
+                if not SYSTEM_PACKAGE.search(str(m.get("raw", "")))}
+
+    async def put_module(self, module_id: str, text: str) -> PolicyVersion:
+        """Replace the module `module_id` in the running OPA (`PUT /v1/policies/<id>`, with the client's token):
+        OPA compiles it with the others or refuses it (PolicyUnavailable naming why). The version then in force."""
+        await self._get("PUT", f"/v1/policies/{quote(module_id, safe='')}", content=text.encode(),
+                        headers={"Content-Type": "text/plain"})
+        return await self.version()

@@ -176,6 +176,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "guardrails:", "hnsw:space",  # a simulated guardrail candidate's audit subject; a Chroma collection's metadata
     "guardrails-simulation:", "guardrails-proposal:",  # a guardrail simulation's and proposal's audit subjects
     "config:",  # a fleet configuration change's audit subject (control_plane.fleet_config)
+    "egress-policy-change:",  # an egress policy change's audit subject (control_plane.policy.egress_changes_api)
 })
 
 

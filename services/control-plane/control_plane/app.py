@@ -30,6 +30,7 @@ from control_plane.ops import provider_status
 from control_plane.ops.api import OpsApi
 from control_plane.ops.config_api import ConfigApi
 from control_plane.policy.api import PolicyApi
+from control_plane.policy.egress_changes_api import EgressChangesApi
 from control_plane.policy.gate import PolicyGate
 from control_plane.policy.guardrail_changes import GuardrailChanges
 from control_plane.policy.guardrails_api import GuardrailsApi
@@ -176,6 +177,7 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
         GuardrailsApi(stores.keys, p.redis, p.settings.topic_namespace),  # /v1/guardrails/*: quarantine, journal
         SimulationApi(p.settings, bus, stores.keys, audit.store),  # POST /v1/guardrails/simulations
         ProposalsApi(p.settings, bus, stores.keys, gate),  # a simulated candidate applied by a second person
+        EgressChangesApi(p.settings, bus, stores.keys, audit.store, p.opa, gate),  # /v1/egress/*: the same for egress
     )]
 
 

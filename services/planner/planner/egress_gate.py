@@ -47,7 +47,7 @@ class EgressGate:
         self._config = config
         self.tools = tool_reach(tools, settings.tools_external)
         self.classes = ClassFile(settings.classes_path()) if self.enforced else None
-        self.policy = EgressPolicy(PolicyClient(settings.opa_url, settings.opa_timeout_s), settings.egress_check_s)
+        self.policy = EgressPolicy(PolicyClient.from_settings(settings), settings.egress_check_s)
 
     @property
     def config(self) -> InferenceConfig:

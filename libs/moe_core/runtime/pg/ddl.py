@@ -271,6 +271,33 @@ CREATE TABLE IF NOT EXISTS fleet_config_changes (
 CREATE INDEX IF NOT EXISTS fleet_config_changes_created ON fleet_config_changes (namespace, created_at DESC);
 """
 
+# Egress policy changes (issue 50): a candidate egress module (package moe.egress) simulated on recorded egress
+# decisions, proposed, and put in force at OPA by a second person (control_plane.policy.egress_changes;
+# policy/opa/policy_changes.rego). One row from its simulation to its decision.
+EGRESS_CHANGES = """
+CREATE TABLE IF NOT EXISTS egress_policy_changes (
+    id                 text PRIMARY KEY,
+    candidate          text NOT NULL,
+    module             text NOT NULL,
+    policy_in_force    text NOT NULL,
+    days               double precision NOT NULL,
+    summary            jsonb NOT NULL,
+    status             text NOT NULL CHECK (status IN ('simulated', 'pending', 'applied', 'rejected')),
+    simulated_key      text NOT NULL,
+    simulated_principal text NOT NULL,
+    proposer_key       text,
+    proposer_principal text,
+    note               text NOT NULL DEFAULT '',
+    decided_key        text,
+    decided_principal  text,
+    decision_note      text NOT NULL DEFAULT '',
+    applied_version    text,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    proposed_at        timestamptz,
+    decided_at         timestamptz
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("keys", ("api_keys", "tenants", "api_keys_resolved"), KEYS),
     Migration("key-roles", (), KEY_ROLES),
@@ -284,4 +311,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("principal-kind", (), PRINCIPAL_KIND),
     Migration("guardrail-changes", ("guardrail_simulations", "guardrail_proposals"), GUARDRAIL_CHANGES),
     Migration("fleet-config", ("fleet_config", "fleet_config_changes"), FLEET_CONFIG),
+    Migration("egress-changes", ("egress_policy_changes",), EGRESS_CHANGES),
 )

@@ -82,6 +82,9 @@ TABLES: tuple[PgTable, ...] = (
             "candidate guardrail rule files tried on recorded traffic: who, the rules, the counts per tenant"),
     PgTable("guardrail_proposals", ADMIN, uses((ADMIN, WRITE)),
             "a simulated candidate proposed for application, and the second person's decision"),
+    PgTable("egress_policy_changes", ADMIN, uses((ADMIN, WRITE)),
+            "candidate egress policies: the simulation on recorded decisions, the proposal, the second person's "
+            "decision, the policy version it made"),
     PgTable("graph_runs", GRAPH_MAINTAINER, uses((GRAPH_MAINTAINER, WRITE), (ADMIN, READ)),
             "the graph's maintenance runs (lint, heal)"),
     PgTable("audit_log", RECORDER, uses((RECORDER, APPEND), (ADMIN, READ)),
