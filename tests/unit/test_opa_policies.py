@@ -24,7 +24,8 @@ def test_the_policies_pass_their_own_tests_and_are_formatted() -> None:
     assert tested.returncode == 0, tested.stdout + tested.stderr
     results = json.loads(tested.stdout)
     assert len(results) >= 20 and all(r.get("pass", not r.get("fail")) and not r.get("error") for r in results)
-    assert {r["package"] for r in results} == {"data.moe.admin_test", "data.moe.config_test", "data.moe.domains_test", "data.moe.egress_test",
+    assert {r["package"] for r in results} == {"data.moe.admin_test", "data.moe.config_test", "data.moe.egress_test",
+                                               "data.moe.domains_test",
                                                "data.moe.knowledge_test",
                                                "data.moe.memory_test", "data.moe.quarantine_test",
                                                "data.moe.guardrails_test"}
