@@ -1,5 +1,6 @@
 package moe.knowledge_test
 
+import data.moe.domains_test
 import data.moe.knowledge
 
 admin(id, tenants) := {"id": id, "kind": "person", "key_id": id, "role": "admin", "tenants": tenants}
@@ -7,6 +8,7 @@ admin(id, tenants) := {"id": id, "kind": "person", "key_id": id, "role": "admin"
 service(id, tenants) := {"id": id, "kind": "service", "key_id": id, "role": "admin", "tenants": tenants}
 
 imported(resolved, labels) := {
+	"domain_rules": domains_test.shipped,
 	"action": "knowledge.import", "principal": admin("key:a", ["t1"]), "tenant": "t1",
 	"resource": {"domains": {"resolved": resolved, "unresolved_labels": labels}, "entities": 2, "relations": 1},
 }

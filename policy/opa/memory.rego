@@ -18,7 +18,7 @@ import data.moe.scopes
 
 max_ingest_chars := 20000
 
-touched := {d | some d in input.resource.domains} & domains.protected
+touched := {d | some d in input.resource.domains; domains.is_protected(d)}
 
 # Any key learns into its own tenants (a user key too: the Claude Code memory hook, deploy/claude-code); what it
 # learns passes the same extraction, conflict and blast-radius checks, and a protected domain waits for review.
@@ -49,11 +49,15 @@ uploaded_by_the_principal if input.resource.uploaded_by == input.principal.id
 # as many distinct principals approve it as a knowledge import of its domains needs (domains.rego). Its domains are
 # the ones the server resolves from the text (as memory.ingest's) and the uploader's label: a label can add review,
 # never remove it (a medical text labelled "general" is still medical).
-document_domains contains d if some d in input.resource.domains
+document_protected contains d if {
+	some d in input.resource.domains
+	domains.is_protected(d)
+}
 
-document_domains contains input.resource.domain if is_string(input.resource.domain)
-
-document_protected := document_domains & domains.protected
+document_protected contains input.resource.domain if {
+	is_string(input.resource.domain)
+	domains.label_protected(input.resource.domain)
+}
 
 document_approvals := max({1} | {domains.required(d) | some d in document_protected}) if count(document_protected) > 0
 

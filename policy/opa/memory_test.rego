@@ -1,8 +1,10 @@
 package moe.memory_test
 
+import data.moe.domains_test
 import data.moe.memory
 
 ingest(role, tenant, chars, domains) := {
+	"domain_rules": domains_test.shipped,
 	"action": "memory.ingest", "tenant": tenant,
 	"principal": {"id": "key:k", "key_id": "k", "role": role, "tenants": ["t1"]},
 	"resource": {"chars": chars, "domains": domains},
@@ -69,6 +71,7 @@ test_another_user_or_another_tenants_admin_does_not if {
 }
 
 upload(role, tenant, label, domains) := {
+	"domain_rules": domains_test.shipped,
 	"action": "memory.document_upload", "tenant": tenant,
 	"principal": {"id": "sa-k", "kind": "service", "key_id": "k", "role": role, "tenants": ["t1"]},
 	"resource": {"domain": label, "domains": domains},

@@ -1,8 +1,10 @@
 package moe.quarantine_test
 
+import data.moe.domains_test
 import data.moe.quarantine
 
 approve(principal, role, resource) := {
+	"domain_rules": domains_test.shipped,
 	"action": "graph.quarantine_approve", "tenant": "t1",
 	"principal": {"id": principal, "kind": "person", "key_id": "k", "role": role, "tenants": ["t1"]},
 	"resource": resource,

@@ -25,6 +25,7 @@ def test_the_policies_pass_their_own_tests_and_are_formatted() -> None:
     results = json.loads(tested.stdout)
     assert len(results) >= 20 and all(r.get("pass", not r.get("fail")) and not r.get("error") for r in results)
     assert {r["package"] for r in results} == {"data.moe.admin_test", "data.moe.config_test", "data.moe.egress_test",
+                                               "data.moe.domains_test",
                                                "data.moe.knowledge_test",
                                                "data.moe.memory_test", "data.moe.quarantine_test",
                                                "data.moe.guardrails_test", "data.moe.policy_changes_test"}
@@ -34,16 +35,42 @@ def test_the_policies_pass_their_own_tests_and_are_formatted() -> None:
     assert strict.returncode == 0, strict.stdout + strict.stderr
 
 
-def test_the_approvals_the_policy_asks_are_the_declared_ones() -> None:
-    declared = load_policy(REPO / "policy" / "knowledge-imports.yaml")
+def _required(rules: object, domains: list[str]) -> list[object]:
+    """data.moe.domains.required(d) for each domain, with `rules` as input.domain_rules (None: no rules sent)."""
+    inp = {} if rules is None else {"domain_rules": rules}
+    query = "[" + ", ".join(f"data.moe.domains.required({json.dumps(d)})" for d in domains) + "]"
     evaluated = opa.run("eval", "--format", "json", "--data", str(opa.POLICY_DIR / "domains.rego"),
-                        "[data.moe.domains.approvers, data.moe.domains.default_approvers]")
+                        f"{query} with input as {json.dumps(inp)}")
     assert evaluated.returncode == 0, evaluated.stderr
-    approvers, default = json.loads(evaluated.stdout)["result"][0]["expressions"][0]["value"]
-    assert default == declared.default.approvers
-    for domain in DOMAINS:
-        rule = declared.rule(domain)
-        assert approvers.get(domain, default) == (rule.approvers if rule.approval_required else 0), domain
+    return list(json.loads(evaluated.stdout)["result"][0]["expressions"][0]["value"])
+
+
+def test_the_approvals_the_policy_asks_are_the_declared_ones() -> None:
+    """The approvals domains.rego asks for the rules the services send from policy/domain-keywords.yaml are what
+    policy/knowledge-imports.yaml declares (codex-lineage's compliance evidence reads it)."""
+    declared = load_policy(REPO / "policy" / "knowledge-imports.yaml")
+    rules = load_keywords(REPO / "policy" / "domain-keywords.yaml").rules()
+    expected = [(declared.rule(d).approvers if declared.rule(d).approval_required else 0) for d in DOMAINS]
+    assert _required(rules, list(DOMAINS)) == expected
+
+
+def test_the_rego_tests_use_the_rules_the_shipped_file_gives() -> None:
+    evaluated = opa.run("eval", "--format", "json", "--data", str(opa.POLICY_DIR), "data.moe.domains_test.shipped")
+    assert evaluated.returncode == 0, evaluated.stderr
+    shipped = json.loads(evaluated.stdout)["result"][0]["expressions"][0]["value"]
+    assert shipped == load_keywords(REPO / "policy" / "domain-keywords.yaml").rules()
+
+
+def test_protected_domains_are_data_and_missing_data_never_lowers_approvals(tmp_path: Path) -> None:
+    text = (REPO / "policy" / "domain-keywords.yaml").read_text()
+    edited = text.replace("  legal:\n    protected: true\n    approvers: 2\n", "  legal:\n") + (
+        "  finance:\n    protected: true\n    words: [iban, loan, credit]\n")
+    assert edited != text
+    (tmp_path / "k.yaml").write_text(edited)
+    rules = load_keywords(tmp_path / "k.yaml").rules()
+    assert _required(rules, ["finance", "legal", "medical"]) == [2, 1, 2]  # no Rego edited
+    assert _required(None, ["medical", "math", "technical"]) == [2, 2, 2]  # no rules sent: all protected
+    assert _required({"math": {"approvers": 0}}, ["math", "finance"]) == [0, 2]  # not described: protected
 
 
 def test_the_domain_words_name_known_domains_and_relations() -> None:

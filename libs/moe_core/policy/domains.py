@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,6 +23,7 @@ from moe_core.knowledge.graph import GraphDB, visible_tenants
 from moe_core.knowledge.graph.bundles import Bundle, BundleEntity
 from moe_core.knowledge.graph.model import Triple
 from moe_core.knowledge.graph.names import fold, normalize
+from moe_core.knowledge.graph.vocab import DOMAINS
 from moe_core.policy.ontology_words import base_ontology, words_of
 from moe_core.runtime.normalise import fold as fold_confusables
 
@@ -52,6 +54,11 @@ class DomainWords(BaseModel):
 
     relations: list[str] = Field(default_factory=list)
     words: list[str] = Field(default_factory=list)
+    # A protected domain's changes are held for review (learned triples, memory text, documents) and need
+    # `approvers` distinct principals (four-eyes: 2 when not given); policy/opa/domains.rego reads both from the
+    # decision's input (`domain_rules`), so an operator adds or removes one here without editing Rego.
+    protected: bool = False
+    approvers: int | None = Field(default=None, ge=0, le=9)
 
 
 class Keywords(BaseModel):
@@ -72,6 +79,14 @@ class Keywords(BaseModel):
 
     def of_relation(self, relation: str) -> set[str]:
         return {d for d, rule in self.domains.items() if relation in rule.relations}
+
+    def rules(self) -> dict[str, dict[str, Any]]:
+        """Each domain's rule as the policies read it (input.domain_rules, policy/opa/domains.rego): a domain
+        not in it counts as protected there, so a list that fails to arrive never lowers the approvals. Every
+        domain of the graph's vocabulary is described (one this file does not list: not protected)."""
+        listed = {d: {"protected": r.protected} | ({} if r.approvers is None else {"approvers": r.approvers})
+                  for d, r in self.domains.items()}
+        return {d: {"protected": False} for d in DOMAINS} | listed
 
 
 class KeywordsError(ValueError):

@@ -76,6 +76,8 @@ class LearningPolicy:
         self.client = client
         self.db = db
         self.keywords = keywords
+        if not isinstance(keywords, str):  # the protected domains travel with each decision (domains.rego)
+            client.context["domain_rules"] = keywords.rules()
         self.actor = f"service:{service}"
         self.principal: dict[str, Any] = {"id": self.actor, "key_id": "", "role": "service", "tenants": []}
 

@@ -73,6 +73,9 @@ class PolicyClient:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else None
         self._client = client or httpx.AsyncClient(timeout=timeout_s, headers=headers)
+        # what every decision's input carries beside the caller's (the protected domains' rules,
+        # `domain_rules`: moe_core.policy.domains.Keywords.rules); the caller's keys win
+        self.context: dict[str, Any] = {}
 
     @classmethod
     def from_settings(cls, settings: PolicyEngineSettings) -> PolicyClient:
@@ -108,6 +111,7 @@ class PolicyClient:
     async def decide(self, path: str, input_: dict[str, Any]) -> Decision:
         """OPA's decision of `path` (a rule whose value is an object with `allow` and `deny`) for `input_`, with
         the version it was made under (the same before and after it)."""
+        input_ = {**self.context, **input_}
         for _ in range(ATTEMPTS):
             before = await self.version()
             body = await self._get("POST", f"/v1/data/{path}", json={"input": input_})

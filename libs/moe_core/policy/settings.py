@@ -28,7 +28,8 @@ class DomainWordsSettings(BaseSettings):
 
     domain_keywords: Path = Field(default=Path("policy/domain-keywords.yaml"),
                                   description="The words that resolve the knowledge domains of a change, a "
-                                              "learned triple or a question")
+                                              "learned triple or a question, and which domains are protected "
+                                              "(with their approvers; sent with every policy decision)")
 
     def keywords_path(self) -> Path:
         return in_repo(self.domain_keywords)

@@ -144,11 +144,14 @@ def _parts(settings: ControlPlaneSettings, bus: Bus, keystore: KeyStore | None) 
     stores = Stores(settings, keystore)
     limiter = Limiter(redis, settings.topic_namespace)
     opa = PolicyClient.from_settings(settings)
+    keywords = domain_keywords(settings)
+    if not isinstance(keywords, str):  # the protected domains travel with every decision (policy/opa/domains.rego)
+        opa.context["domain_rules"] = keywords.rules()
     return Parts(settings, bus, redis, stores, limiter,
                  Throttle(limiter, settings),  # per-key limits of uploads, verifications, exports
                  KeyEvents(redis, settings.topic_namespace, lambda: stores.keys().invalidate()),  # every replica
                  opa, PolicyGate(opa, bus),  # write decisions by Open Policy Agent, each an audit record
-                 domain_keywords(settings), InferenceConfig.from_settings(settings))
+                 keywords, InferenceConfig.from_settings(settings))
 
 
 def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, templates: TemplatesApi,
