@@ -4,10 +4,14 @@ the local stores' superuser and passwords (fleetlib.secrets) and the broker's ad
     python deploy/local/backup.py create            # into .data/backups/<UTC time>/
     python deploy/local/backup.py restore [DIR]     # default: the newest under .data/backups/
 
-A restore stops the fleet's services (the stores stay up), restores, and starts the services again."""
+A restore stops the fleet's services (the stores stay up), restores, and starts the services again. Then it names
+each tenant whose record the restore rolled back: a checkpoint witnessed after the backup (codex-lineage's checkpoint
+file) reaches beyond the restored database's newest one (docs/operations.md, "Postgres restored to an earlier
+point"): codex-lineage refuses to checkpoint that tenant until its record is cut over to a new log."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleetlib import config, secrets, services
+from fleetlib import audit_key, config, secrets, services
 
 BACKUPS = config.DATA / "backups"
 TOOL = [sys.executable, "-m", "control_plane.ops.backup"]
@@ -59,7 +63,38 @@ def restore(folder: Path | None) -> int:
         print("the restore failed: the services stay stopped (fix the cause and `make restore` again)",
               file=sys.stderr)
         return code
-    return fleetctl("up", "services")
+    started = fleetctl("up", "services")
+    report_rollbacks(folder)
+    return started
+
+
+def rollbacks(folder: Path, checkpoint_file: Path) -> list[tuple[str, int, int, str]]:
+    """(tenant, kept, witnessed, time of the witnessed checkpoint) of each tenant whose published checkpoint (the
+    newest since its last cut-over) is beyond the backup's newest checkpoint of it (none: 0): seq kept+1..witnessed
+    was witnessed after the backup and is not in the restored database (codex_lineage.cutover's test, made here
+    from the backup's manifest, which is what the database now holds)."""
+    from moe_core.audit.checkpoints import published_heads
+    from moe_core.runtime.backup_manifest import NAME
+
+    heads = json.loads((folder / NAME).read_text()).get("audit_heads") or {}
+    found = []
+    for tenant, published in sorted(published_heads(str(checkpoint_file)).items()):
+        kept = int((heads.get(tenant) or {}).get("checkpoint") or 0)
+        if int(published["size"]) > kept:
+            found.append((tenant, kept, int(published["size"]), str(published["time"])))
+    return found
+
+
+def report_rollbacks(folder: Path) -> None:
+    checkpoint_file = Path(services.service_env("codex-lineage").get("MOE_AUDIT_CHECKPOINT_FILE")
+                           or audit_key.CHECKPOINTS)
+    for tenant, kept, witnessed, time in rollbacks(folder, checkpoint_file):
+        print(f"ROLLED BACK: the record of tenant {tenant}: seq {kept + 1}..{witnessed} were witnessed after this "
+              f"backup (up to the checkpoint of {time}) and are not in the restored database. codex-lineage refuses "
+              f"to checkpoint {tenant} and never re-signs that stretch; the requests of the stretch are read again "
+              f"from Kafka and recorded at new seqs. See docs/operations.md \"Runbook: Postgres restored to an earlier "
+              f"point\"; to continue the record under a new log: make cut-over-audit-log TENANT={tenant} "
+              f"REASON=\"restored from {folder}\"", file=sys.stderr)
 
 
 def share_manifest(folder: Path) -> None:

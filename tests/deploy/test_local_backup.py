@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,12 +66,40 @@ def _as_nobody(root: Path) -> str:
     return done.stdout.strip()
 
 
-def test_codex_lineages_user_reads_the_newest_manifest_and_not_the_dumps(backups: Path) -> None:
+def _local_backup() -> Any:
     spec = importlib.util.spec_from_file_location("local_backup", REPO / "deploy" / "local" / "backup.py")
     assert spec is not None and spec.loader is not None
     local_backup = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(local_backup)
+    return local_backup
+
+
+def test_codex_lineages_user_reads_the_newest_manifest_and_not_the_dumps(backups: Path) -> None:
+    local_backup = _local_backup()
     assert _as_nobody(backups.parent) == "refused: Permission denied"  # the tool's own modes: 0700
     local_backup.share_manifest(backups)
     assert _as_nobody(backups.parent) == "manifest read, sizes [28], dump unreadable"
     assert newest(backups.parent) == backups
+
+
+def _checkpoint(tenant: str, size: int, time: str) -> str:
+    return json.dumps({"checkpoint": {"tenant_id": tenant, "size": size, "time": time}, "signature": "s"})
+
+
+def test_a_restore_names_each_tenant_witnessed_beyond_the_backup(tmp_path: Path) -> None:
+    """`make restore` names a tenant rolled back when its published checkpoint (the newest since its last cut-over)
+    is beyond the backup's newest checkpoint of it: a tenant checkpointed since the backup (default), one that did
+    not exist then (new), not one whose checkpoints stopped at the backup (same) nor one cut over since (cut)."""
+    (tmp_path / "manifest.json").write_text(json.dumps({"audit_heads": {
+        "default": {"seq": 12, "hash": "h", "checkpoint": 10}, "same": {"seq": 4, "hash": "h", "checkpoint": 4},
+        "cut": {"seq": 3, "hash": "h", "checkpoint": 3}}}))
+    checkpoints = tmp_path / "audit-checkpoints.jsonl"
+    checkpoints.write_text("\n".join([
+        _checkpoint("default", 10, "2026-11-27T01:00:00+00:00"), _checkpoint("same", 4, "2026-11-27T01:00:00+00:00"),
+        _checkpoint("default", 14, "2026-11-27T01:02:00+00:00"), _checkpoint("new", 2, "2026-11-27T01:02:00+00:00"),
+        _checkpoint("cut", 9, "2026-11-27T01:01:00+00:00"),
+        json.dumps({"cutover": {"tenant_id": "cut", "time": "2026-11-27T01:01:30+00:00"}, "signature": "s"})]))
+    assert _local_backup().rollbacks(tmp_path, checkpoints) == [
+        ("default", 10, 14, "2026-11-27T01:02:00+00:00"), ("new", 0, 2, "2026-11-27T01:02:00+00:00")]
+    checkpoints.unlink()  # no checkpoint file: nothing published, nothing rolled back
+    assert _local_backup().rollbacks(tmp_path, checkpoints) == []

@@ -33,9 +33,10 @@ class MakeUp:
         return found.group(1)
 
 
-def make(target: str, timeout_s: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout_s, check=False)
+def make(target: str, timeout_s: int, *assignments: str) -> subprocess.CompletedProcess[str]:
+    """`make target NAME=value...` in the checkout, as typed (each assignment one argument: no shell)."""
+    return subprocess.run(["make", "--no-print-directory", target, *assignments], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout_s, check=False)
 
 
 def make_up(timeout_s: int = 1500) -> MakeUp:

@@ -1,6 +1,8 @@
 """The first five minutes on a fresh clone, through the README's own commands: `make up` exits 0 and prints
 a key and a first request; that curl command and the README's Python snippet get answers from the real local
-model (non-streamed and streamed, with usage and the model named in the sources); `make down` stops it all.
+model (non-streamed and streamed, with usage and the model named in the sources); the answer is on the record and
+verifies; `make backup`, a change, `make restore` give back a fleet that answers and whose record verifies, and
+the rolled-back stretch is cut over as docs/operations.md's runbook says; `make down` stops it all.
 
 The tests run in file order and share one `make up`; the last one is `make down`."""
 
@@ -9,17 +11,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletion
 
+from tests.newcomer import backups
 from tests.newcomer.first_steps import REPO, MakeUp, make, make_up, readme_first_python
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm, pytest.mark.timeout(1800)]
@@ -115,19 +122,123 @@ def test_the_local_model_does_not_loop(up: MakeUp) -> None:
 def test_the_fleet_records_and_verifies_the_answer(up: MakeUp, answered: ChatCompletion) -> None:
     """The first answer is recorded by codex-lineage (its own user), checkpointed, timestamped and cosigned by the
     TSA's and the witness's (their own users), verified by the audit API, and by `make replay` (as moe-replay)."""
-    url = f"{config.endpoints()['control-plane']}/v1/audit/{answered.id}"
-    deadline = time.monotonic() + 180  # the checkpoint interval of make up's codex-lineage is 60 s
+    verification = _verification(up, answered.id, anchored_within_s=180)  # make up's checkpoint interval: 60 s
+    assert verification["verified"] is True and verification["anchored"] is True, verification
+    done = _replay_verify(answered.id)
+    assert done.returncode == 0 and "verified: " in done.stdout, done.stdout + done.stderr
+
+
+def _verification(up: MakeUp, response_id: str, anchored_within_s: float = 0) -> dict[str, Any]:
+    """The audit API's verification of a request (asked again until it is anchored, for up to the time given)."""
+    url = f"{config.endpoints()['control-plane']}/v1/audit/{response_id}"
+    deadline = time.monotonic() + anchored_within_s
     while True:
         resp = httpx.get(url, params={"verify": "true"}, headers={"Authorization": f"Bearer {up.key}"}, timeout=60)
         verification = resp.json().get("verification", {}) if resp.status_code == 200 else {}
         if verification.get("anchored") or time.monotonic() > deadline:
-            break
+            assert resp.status_code == 200, resp.text
+            return dict(verification)
         time.sleep(float(resp.headers.get("retry-after") or 3) if resp.status_code == 429 else 3)
-    assert resp.status_code == 200, resp.text
-    assert verification["verified"] is True and verification["anchored"] is True, verification
-    done = subprocess.run(["make", "--no-print-directory", "replay", f"ARGS=verify {answered.id}"], cwd=REPO,
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0 and "verified: " in done.stdout, done.stdout + done.stderr
+
+
+def _replay_verify(response_id: str) -> subprocess.CompletedProcess[str]:
+    return make("replay", 300, f"ARGS=verify {response_id}")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """`make restore`'s outcome, and what was made after the backup: a key and its creation's record."""
+
+    done: subprocess.CompletedProcess[str]
+    token: str
+    key_record: str  # the response id of the key's audit record
+
+
+@pytest.fixture(scope="module")
+def backup(up: MakeUp) -> Iterator[backups.Backup]:
+    made = backups.Backup(make("backup", 300))
+    yield made
+    if made.done.returncode == 0:  # a test's backup is no operator's: `make restore` would take it as the newest
+        shutil.rmtree(made.folder, ignore_errors=True)
+
+
+def test_make_backup_writes_a_backup_that_verifies(backup: backups.Backup, answered: ChatCompletion) -> None:
+    """After the first answer is checkpointed (the test before), `make backup` writes .data/backups/<time>/: every
+    store and the manifest, which the backup tool verifies; the manifest names the default tenant's chain head,
+    checkpointed; the dumps are the operator's alone, the manifest readable (the backups compliance rule)."""
+    assert backup.done.returncode == 0, backup.done.stdout + backup.done.stderr
+    assert backup.folder.parent == config.DATA / "backups", backup.folder
+    checked = backups.verify(backup.folder)
+    assert checked.returncode == 0 and f"backup {backup.folder} verifies" in checked.stdout, (
+        checked.stdout + checked.stderr)
+    assert backup.kept("default") > 0, backup.manifest["audit_heads"]
+    assert set(backup.manifest["parts"]) >= {"kafka", "postgres", "neo4j", "chroma", "redis"}, backup.manifest
+    assert (backup.folder / "postgres.dump").stat().st_mode & 0o077 == 0
+    assert (backup.folder / "manifest.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.fixture(scope="module")
+def restored(up: MakeUp, backup: backups.Backup) -> Restored:
+    """A key made after the backup (its creation on the record), then `make restore` (the newest backup: this one)."""
+    made = make("keys", 120, "ARGS=create --name after-the-backup")
+    assert made.returncode == 0, made.stdout + made.stderr
+    token, key_id = made.stdout.strip().splitlines()[-1], re.search(r"created key (\S+) ", made.stderr)
+    assert key_id, made.stderr
+    gateway = config.endpoints()["gateway"]
+    assert _models(gateway, token).status_code == 200
+    recorded = backups.audit_record(config.endpoints()["control-plane"], up.key, f"admin-key:{key_id.group(1)}", 120)
+    assert recorded.status_code == 200, f"the key's creation is not on the record: {recorded.text}"
+    return Restored(make("restore", 900), token, f"admin-key:{key_id.group(1)}")
+
+
+def _models(gateway: str, key: str) -> httpx.Response:
+    return httpx.get(f"{gateway}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def test_make_restore_puts_the_backup_back_and_the_fleet_answers_again(
+        up: MakeUp, client: openai.OpenAI, answered: ChatCompletion, backup: backups.Backup,
+        restored: Restored) -> None:
+    """`make restore` stops the services, restores the newest backup and starts them again. What the backup did not
+    hold is gone (the key made after it: 401); the fleet answers; the first answer verifies, by the audit API and
+    by `make replay`. codex-lineage made a last checkpoint of the key's creation at its stop (witnessed): the restore
+    names that stretch of the default tenant's record as rolled back (docs/operations.md's runbook), and the
+    creation, read again from Kafka (codex-lineage's offsets are the backup's), is on the record again, unanchored:
+    no checkpoint is signed over a rolled-back stretch."""
+    done = restored.done
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    assert f"restoring {backup.folder}" in done.stdout, done.stdout
+    stretches = backups.rolled_back(done.stderr)
+    first, last = stretches.get("default", (0, 0))
+    assert first == backup.kept("default") + 1 and last >= first, done.stderr
+    refused = _models(config.endpoints()["gateway"], restored.token)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key", refused.text
+    again = client.chat.completions.create(model="moe-orchestrator", max_tokens=32, messages=[
+        {"role": "user", "content": f"What is the capital of Italy? (ref {_ref()})"}])
+    assert again.choices[0].message.content
+    verification = _verification(up, answered.id)
+    assert verification["verified"] is True and verification["witnessed"] is True, verification
+    replayed = _replay_verify(answered.id)
+    assert replayed.returncode == 0 and "verified: " in replayed.stdout, replayed.stdout + replayed.stderr
+    creation = backups.audit_record(config.endpoints()["control-plane"], up.key, restored.key_record, 120)
+    assert creation.status_code == 200, f"the key's creation was not read again from Kafka: {creation.text}"
+    assert creation.json()["verification"]["anchored"] is False, creation.json()["verification"]
+
+
+def test_the_rolled_back_record_continues_under_a_new_log(up: MakeUp, answered: ChatCompletion,
+                                                         restored: Restored) -> None:
+    """The runbook's step 5, as an operator types it, for each tenant the restore named: `make cut-over-audit-log`
+    names the same stretch and codex-lineage starts again, checkpointing the tenant under a new log (so the next
+    `make up` of this checkout records as before). The first answer still verifies, by `make replay` too."""
+    stretches = backups.rolled_back(restored.done.stderr)
+    assert "default" in stretches, restored.done.stderr
+    for tenant, stretch in sorted(stretches.items()):
+        cut = make("cut-over-audit-log", 300, f"TENANT={tenant}", "REASON=the restore test of the newcomer tier")
+        assert cut.returncode == 0, cut.stdout + cut.stderr
+        assert backups.cut_over_stretch(cut.stdout, tenant) == stretch, cut.stdout
+    verification = _verification(up, answered.id)
+    assert verification["verified"] is True and verification["witnessed"] is True, verification
+    replayed = _replay_verify(answered.id)
+    assert replayed.returncode == 0 and "verified: " in replayed.stdout, replayed.stdout + replayed.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="separate OS users only when make up runs as root")
