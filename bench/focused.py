@@ -87,7 +87,7 @@ async def merger_round_trips() -> None:
 
     from moe_core.runtime.stores import redis_client
     new_namespace = importlib.import_module("tests.support.namespaces").new_namespace
-    Harness = importlib.import_module("tests.unit.test_merger_handler").Harness
+    Harness = importlib.import_module("tests.unit.merger.test_merger_handler").Harness
     round_trips = importlib.import_module("tests.support.store_calls").redis_round_trips  # as the bench tests count
     redis = redis_client(connect(["redis"])["redis"])  # with the password of .data/secrets.json, if any
     counts = []

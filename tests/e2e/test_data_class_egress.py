@@ -6,7 +6,8 @@ is refused in each API's own error format and no server is called. A cache hit (
 at the planner) calls no server and still has its egress record; a personal answer is kept in the shared cache for
 nobody; a tool its class may not use (timezone_convert and number_words are declared as reaching outside the fleet
 for this fleet, MOE_TOOLS_EXTERNAL) is neither offered to the planner model nor planned, and the egress record names
-it as left out of the plan (mcp still refuses such a task, should one come: tests/unit/test_egress_classes.py)."""
+it as left out of the plan (mcp still refuses such a task, should one come:
+tests/unit/moe_core/policy/test_egress_classes.py)."""
 
 from __future__ import annotations
 

@@ -244,7 +244,7 @@ async def test_the_adoption_command_signs_a_legacy_keyring_once_on_the_record(tm
                                                                             infra: dict[str, str]) -> None:
     """`make adopt-audit-keyring`: a keyring rotated before `introduced_by` existed is refused by every reader; the
     command has the key in use vouch for the older keys, with an AuditEvent `audit_keyring.adopted`; the keyring is
-    then read (tests/unit/test_keyring_adoption.py: what it refuses afterwards)."""
+    then read (tests/unit/moe_core/audit/test_keyring_adoption.py: what it refuses afterwards)."""
     old, private, ring = tmp_path / "old.pem", tmp_path / "k.pem", tmp_path / "ring.json"
     keys = [keyring.ensure(old, tmp_path / "old.pub"), keyring.ensure(private, tmp_path / "p.pem")]
     retired = {keys[0].key_id: datetime.now(UTC) - timedelta(days=9)}

@@ -1,5 +1,6 @@
-"""What tests.unit.test_bus_subscribe_threads and bench.subscribe_costs share: the calls fast_depends runs in a
-worker thread, counted, and a bus with one Cancel subscription that keeps what its handler got."""
+"""What tests.unit.moe_core.runtime.test_bus_subscribe_threads and bench.subscribe_costs share: the calls
+fast_depends runs in a worker thread, counted, and a bus with one Cancel subscription that keeps what its handler
+got."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ same int8 weights and scales, kept int8 in onnxruntime's `MatMulNBits` kernel wi
 unpacked into 42 MB of float32 that every run reads. `python -m bench.embed_costs 300`: 30-50 % less CPU per
 question; the vectors differ from the float32 kernel's (the reference, `MiniLMEmbedder(reference=True)`) by
 cosine distances under 0.008 and no cache or router decision of tests/data changed
-(tests/unit/test_embedding_model.py). MODEL_ID names the converted model, so vectors kept by model (the
-question vectors shared through Redis, the pending cache entries, the router's prototype collection) are not
+(tests/unit/moe_core/knowledge/test_embedding_model.py). MODEL_ID names the converted model, so vectors kept by
+model (the question vectors shared through Redis, the pending cache entries, the router's prototype collection) are not
 mixed with the reference's; the Chroma embedding function keeps its name (`moe-minilm-int8`, the same model
 family: existing collections open as before; an old vector against a new one moved no labelled decision).
 
@@ -24,9 +24,9 @@ pending entry (planner.semantic_cache).
 
 Texts that threads of one process ask for at the same time run in one batch (`_batched`): one model run reads
 the weights once for all of them; a text's vector is the same bits alone or in a batch (the padding is masked
-and each row's arithmetic is unchanged: tests/unit/test_embedding_cache.py). The int8 kernel computes rows in
-pairs and a lone last row another way (vectors ~0.4 % apart), so every run is padded to an even number of
-tokens (`PAD_MULTIPLE`) and no real token is ever that row. Texts of very different lengths run in separate
+and each row's arithmetic is unchanged: tests/unit/moe_core/knowledge/test_embedding_cache.py). The int8 kernel
+computes rows in pairs and a lone last row another way (vectors ~0.4 % apart), so every run is padded to an even
+number of tokens (`PAD_MULTIPLE`) and no real token is ever that row. Texts of very different lengths run in separate
 groups, so a short question is not padded to a long document's length.
 """
 
@@ -144,7 +144,7 @@ class MiniLMEmbedder(EmbeddingFunction[Documents]):
             # no CPU memory arena: onnxruntime's arena grows to the largest batch it has embedded and never gives
             # the memory back (measured: +63 MB of resident memory after batches of up to 64 questions, the
             # planner's growth across a bench run; with the arena off the working set is freed after each call,
-            # at the same CPU per text). tests/unit/test_embedding_memory.py bounds it.
+            # at the same CPU per text). tests/unit/moe_core/knowledge/test_embedding_memory.py bounds it.
             options.enable_cpu_mem_arena = False
             session = ort.InferenceSession(source if isinstance(source, bytes) else str(source),
                                            sess_options=options, providers=["CPUExecutionProvider"])

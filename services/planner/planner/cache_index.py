@@ -23,7 +23,7 @@ import numpy as np
 from moe_core.contracts import CacheEntry
 from moe_core.runtime.observability.metrics import SEMANTIC_CACHE
 
-# the Python objects around an entry's texts and row (measured: tests/unit/test_cache_index_memory.py)
+# the Python objects around an entry's texts and row (measured: tests/unit/planner/test_cache_index_memory.py)
 ENTRY_OVERHEAD_BYTES = 2600
 UNIT_TOLERANCE = 1e-6  # a float32 vector normalised once has a norm within ~1e-7 of 1
 

@@ -333,8 +333,8 @@ def report(results: dict[str, list[Graded]]) -> str:
              "formulas.yaml (an expression for calculate or a tool and its arguments, phrases per language, limits);",
              "no code. How to add a language: a block in planner/preflight/languages.yaml (number format, lead-ins,",
              "tails, operators, currencies; `number_words` with its text2num code for number words, `fractions`)",
-             "and its phrases under each formula; tests/unit/test_preflight_compose.py and test_preflight_numwords.py",
-             "show both done as data alone.",
+             "and its phrases under each formula; tests/unit/planner/test_preflight_compose.py and",
+             "test_preflight_numwords.py show both done as data alone.",
              "", *HISTORY, "",
              "| set | questions | tool questions | distractors handed over | answered | wrong | precision | recall |",
              "|---|---|---|---|---|---|---|---|"]

@@ -1,5 +1,5 @@
 """TUNING phrasing templates (issue 30): what the preflight is tuned against. No template text here may appear in
-templates_heldout.py (tests/unit/test_preflight_generated.py checks it). Format as in templates_heldout.py."""
+templates_heldout.py (tests/unit/planner/test_preflight_generated.py checks it). Format as in templates_heldout.py."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ import redis
 from control_plane.ops.backup.settings import BackupSettings
 
 FILE = "redis.jsonl"
-# prefixes of libs/moe_core/runtime/redis_keys.py kept by a backup (tests/unit/test_backup_units.py: all declared)
+# prefixes of libs/moe_core/runtime/redis_keys.py kept by a backup
+# (tests/unit/control_plane/test_backup_units.py: all declared)
 KEPT = ("expert:score:", "expert:tscore:", "expert:rated:", "expert:disabled:", "mcp:disabled:",
         "planner:success:", "planner:success-count:", "planner:success-seen:", "guardrail:decision:",
         "guardrail:index:", "moe:limits:", "memory:version:", "memory:presence:")
