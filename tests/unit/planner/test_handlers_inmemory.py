@@ -47,10 +47,11 @@ async def test_a_cancel_stops_the_planner_model_call_and_nothing_is_published(re
                           mode="moe-orchestrator", messages=[ChatMessage(role="user", content="2+2 and why?")])
     async with TestKafkaBroker(bus.broker):
         planning = asyncio.create_task(bus.publish(request, bus.topics.requests))
-        for _ in range(200):  # until the planner model was called
+        for _ in range(3000):  # until the planner model was called (its embedding and preflight come first)
             if llm.state.scripted.get_calls():
                 break
             await asyncio.sleep(0.01)
+        assert llm.state.scripted.get_calls(), "the planner model was never called"
         await bus.publish(Cancel(**request.child_fields(), reason="client_disconnected"), bus.topics.cancel)
         await planning  # without the cancel, the plan would be published when the model replies
         await bus.publish(request, bus.topics.requests)  # redelivery: refused, no second call
