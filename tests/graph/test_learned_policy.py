@@ -120,6 +120,7 @@ async def test_with_the_policy_engine_down_nothing_is_learned_until_it_decides(
     scripted.script([extraction_rule(m, [(f"Frobnik {m}", "PART_OF", f"Kubernetes Cluster {m}", 0.9)])])
     learning = graph_services.apps["graph-ingest"].state.graph_ingest.learning
     real, watched = learning.client, _Watched()
+    watched.context = real.context  # the protected domains' rules the service sends with every decision
     learning.client = watched
     try:
         event = ingest_event(tenant, m)
@@ -187,6 +188,7 @@ async def test_an_answer_redelivered_after_a_partial_write_is_decided_on_the_sam
     scripted.script([extraction_rule(m, [(*first, 0.9), (*second, 0.9)])])
     learning = graph_services.apps["graph-ingest"].state.graph_ingest.learning
     real, flaky = learning.client, _DownOnce(learning.client.url, nth=2)
+    flaky.context = real.context  # the protected domains' rules the service sends with every decision
     learning.client = flaky
     try:
         event = ingest_event(tenant, m)  # labelled medical: the entities it writes are filed under medical

@@ -89,7 +89,8 @@ async def test_a_change_is_in_force_without_a_restart_and_a_broken_one_is_refuse
         assert decision.version.digest == first["version"] and decision.summary()["input"] == IMPORT
 
         domains = engine.policy_dir / "domains.rego"
-        domains.write_text(domains.read_text().replace('"medical": 2,', '"medical": 3,'))
+        assert "protected_approvers := 2" in domains.read_text()  # the edit below changes the policy
+        domains.write_text(domains.read_text().replace("protected_approvers := 2", "protected_approvers := 3"))
 
         async def three() -> bool:
             return (await client.decide("moe/knowledge/decision", IMPORT)).result["approvals_required"] == 3
@@ -155,7 +156,8 @@ async def test_a_policy_change_is_on_the_record_beside_the_decisions_it_changed(
         first = await gate.ask(key, "moe/knowledge/decision", "knowledge.import", "t1", IMPORT["resource"], "kcs-1")
         await gate.ask(key, "moe/knowledge/decision", "knowledge.import", "t1", IMPORT["resource"], "kcs-2")
         domains = engine.policy_dir / "domains.rego"
-        domains.write_text(domains.read_text().replace('"medical": 2,', '"medical": 3,'))
+        assert "protected_approvers := 2" in domains.read_text()  # the edit below changes the policy
+        domains.write_text(domains.read_text().replace("protected_approvers := 2", "protected_approvers := 3"))
 
         async def changed() -> bool:
             return (await client.decide("moe/knowledge/decision", IMPORT)).version.digest != first.version.digest
