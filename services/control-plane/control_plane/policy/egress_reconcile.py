@@ -43,7 +43,9 @@ def cause_of(found: str, reviewed: Reviewed | None, change: dict[str, Any], inst
     """Why OPA's egress module is not the approved one."""
     if change["applied_version"] is None:
         return "not_pushed"
-    if reviewed is not None and found == reviewed.text:
+    if reviewed is None:  # no reviewed file to compare with (MOE_OPA_POLICY_DIR empty): a new OPA loaded its files
+        return "opa_restarted" if instance != change["pushed_to"] else "unapproved_put"
+    if found == reviewed.text:
         return "opa_restarted" if instance != change["pushed_to"] else "file_reloaded"
     return "unapproved_put"
 
