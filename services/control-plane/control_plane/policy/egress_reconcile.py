@@ -6,7 +6,8 @@ replace a module. At start and every MOE_EGRESS_RECONCILE_S the control plane re
 - the same: nothing;
 - the reviewed file (policy/opa/egress.rego in MOE_OPA_POLICY_DIR) is no longer the one the change was simulated
   and approved against: **the reviewed file wins**. The change is marked superseded (audit event
-  `egress_policy.superseded`) and nothing is put back: OPA keeps what it loaded from the files;
+  `egress_policy.superseded`) and the approved module is not put back: OPA keeps what it loaded from the files (if
+  it still holds the approved module, it is given the reviewed file's text, as a reload would give it);
 - otherwise the approved module is put back (`egress_policy.reapplied`) with the cause: `not_pushed` (the approval's
   push after its commit did not happen), `opa_restarted` (OPA holds the reviewed file under a new instance id),
   `file_reloaded` (the same OPA loaded the files again), `unapproved_put` (a module that is neither: someone with the
@@ -92,13 +93,15 @@ class EgressReconciler:
                 return None
             change = dict(row)
             reviewed = await asyncio.to_thread(reviewed_file, self.settings.policy_dir())
-            if reviewed is not None and change["reviewed_file"] and reviewed.digest != change["reviewed_file"]:
-                await conn.execute(SUPERSEDE, change["id"], reviewed.digest)
-                await self._superseded(change, reviewed)
-                return "superseded"
             modules = await self.opa.modules()
             module_id = egress_module(modules)
             found = modules[module_id]
+            if reviewed is not None and change["reviewed_file"] and reviewed.digest != change["reviewed_file"]:
+                await conn.execute(SUPERSEDE, change["id"], reviewed.digest)
+                await self._superseded(change, reviewed)
+                if found != reviewed.text:  # OPA still holds the approved module: the reviewed file, as it loads it
+                    await self.opa.put_module(module_id, reviewed.text)
+                return "superseded"
             if found == change["module"]:
                 return None
             cause = cause_of(found, reviewed, change, await self.opa.instance())
