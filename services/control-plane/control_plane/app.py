@@ -192,6 +192,12 @@ async def _reconcile_rules(settings: ControlPlaneSettings, stores: Stores, bus: 
         log.error("an approved guardrail proposal's rules file could not be written at start: %s", exc)
 
 
+def _egress_reconciler(p: Parts) -> EgressReconciler:
+    """The approved egress policy kept in force at OPA (at start, then every MOE_EGRESS_RECONCILE_S)."""
+    return EgressReconciler(p.settings, lambda: p.stores.keys().pool, p.opa,
+                            lambda event: p.bus.publish(event, p.bus.topics.audit))
+
+
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
                keystore: KeyStore | None = None, manage_broker: bool = True,
                oidc: OidcSettings | None = None) -> FastAPI:
@@ -220,9 +226,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     fleet_config = FleetConfigApi(bus, stores.keys, p.gate, p.inference, settings.client_profiles, redis,
                                   settings.topic_namespace, audit.store)
     routers = _routers(p, graph, audit, memory, templates, fleet_config)
-    # the approved egress policy kept in force at OPA (at start, then every MOE_EGRESS_RECONCILE_S)
-    egress = EgressReconciler(settings, lambda: stores.keys().pool, p.opa,
-                              lambda event: bus.publish(event, bus.topics.audit))
+    egress = _egress_reconciler(p)
 
     async def start() -> None:
         app.state.key_store = await stores.open()
