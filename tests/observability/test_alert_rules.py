@@ -115,7 +115,8 @@ def idle_fleet_series() -> list[dict[str, str]]:
                 'moe_policy_decisions_total{action="knowledge_import",outcome="allowed"}',
                 'moe_policy_decisions_total{action="knowledge_import",outcome="unavailable"}',
                 'moe_kafka_refused_total{service="research",topic="moe.answers.v1",operation="write"}',
-                'moe_lineage_records_total{stage="merger",topic="audit"}']
+                'moe_lineage_records_total{stage="merger",topic="audit"}',
+                'moe_egress_policy_reconciled_total{action="reapplied",cause="unapproved_put"}']
     series += [{"series": name, "values": _steady(3 if "200" in name or "made" in name else 0)} for name in counters]
     for path in sorted((REPO / "policy" / "compliance").glob("*.yaml")):
         framework = yaml.safe_load(path.read_text())

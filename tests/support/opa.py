@@ -9,7 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -37,6 +37,40 @@ class Engine:
     url: str
     policy_dir: Path
     log: Path
+    argv: list[str] = field(default_factory=list, repr=False)
+    env: dict[str, str] | None = field(default=None, repr=False)
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        """Start OPA (again, on the same port and files) and wait until its /health is 200."""
+        with self.log.open("ab") as out:
+            self.proc = proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+        for _ in range(300):
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"opa exited ({proc.returncode}): {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"opa did not become ready: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        """A real restart of the OPA process: what it held in memory (a pushed module) is gone, its files loaded."""
+        self.stop()
+        self.start()
 
 
 SYSTEM_DIR = REPO / "policy" / "opa-system"
@@ -52,29 +86,11 @@ def private_engine(work: Path, token: str = "") -> Iterator[Engine]:
     port, log = free_port(), work / "opa.log"
     auth = ["--authentication=token", "--authorization=basic", str(SYSTEM_DIR)] if token else []
     env = {**os.environ, "MOE_OPA_TOKEN": token} if token else None
-    with log.open("wb") as out:
-        proc = subprocess.Popen([binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch",
-                                 "--skip-version-check", "--disable-telemetry", "--log-format", "json",
-                                 "--ignore", "*_test.rego", str(policies), *auth], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch", "--skip-version-check",
+            "--disable-telemetry", "--log-format", "json", "--ignore", "*_test.rego", str(policies), *auth]
+    engine = Engine(f"http://127.0.0.1:{port}", policies, log, argv, env)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"opa exited ({proc.returncode}): {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"opa did not become ready: {log.read_text()[-2000:]}")
-        yield Engine(url, policies, log)
+        engine.start()
+        yield engine
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        engine.stop()

@@ -134,6 +134,11 @@ class PolicyClient:
         return {str(m.get("id", "")): str(m.get("raw", "")) for m in body.get("result") or []
                 if not SYSTEM_PACKAGE.search(str(m.get("raw", "")))}
 
+    async def instance(self) -> str:
+        """The running OPA's instance id (`GET /v1/config`, labels.id: a new one at each start unless configured)."""
+        body = await self._get("GET", "/v1/config")
+        return str(((body.get("result") or {}).get("labels") or {}).get("id", ""))
+
     async def put_module(self, module_id: str, text: str) -> PolicyVersion:
         """Replace the module `module_id` in the running OPA (`PUT /v1/policies/<id>`, with the client's token):
         OPA compiles it with the others or refuses it (PolicyUnavailable naming why). The version then in force."""

@@ -31,6 +31,7 @@ from control_plane.ops.api import OpsApi
 from control_plane.ops.config_api import ConfigApi
 from control_plane.policy.api import PolicyApi
 from control_plane.policy.egress_changes_api import EgressChangesApi
+from control_plane.policy.egress_reconcile import EgressReconciler
 from control_plane.policy.gate import PolicyGate
 from control_plane.policy.guardrail_changes import GuardrailChanges
 from control_plane.policy.guardrails_api import GuardrailsApi
@@ -191,6 +192,12 @@ async def _reconcile_rules(settings: ControlPlaneSettings, stores: Stores, bus: 
         log.error("an approved guardrail proposal's rules file could not be written at start: %s", exc)
 
 
+def _egress_reconciler(p: Parts) -> EgressReconciler:
+    """The approved egress policy kept in force at OPA (at start, then every MOE_EGRESS_RECONCILE_S)."""
+    return EgressReconciler(p.settings, lambda: p.stores.keys().pool, p.opa,
+                            lambda event: p.bus.publish(event, p.bus.topics.audit))
+
+
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,
                keystore: KeyStore | None = None, manage_broker: bool = True,
                oidc: OidcSettings | None = None) -> FastAPI:
@@ -219,6 +226,7 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
     fleet_config = FleetConfigApi(bus, stores.keys, p.gate, p.inference, settings.client_profiles, redis,
                                   settings.topic_namespace, audit.store)
     routers = _routers(p, graph, audit, memory, templates, fleet_config)
+    egress = _egress_reconciler(p)
 
     async def start() -> None:
         app.state.key_store = await stores.open()
@@ -227,8 +235,10 @@ def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None 
         sweeper.start()
         await templates.start()  # every tenant's templates into Redis, where the edge reads them
         await fleet_config.start()  # the console's configuration changes into Redis, where every stage reads them
+        egress.start()
 
     async def stop() -> None:
+        await egress.close()
         await sweeper.close()
         await events.close()
         await stores.close()

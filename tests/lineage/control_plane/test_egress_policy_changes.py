@@ -9,16 +9,21 @@ Cost: one fleet start of its own (about a minute on two cores) and five requests
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
+import asyncpg
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from control_plane.policy.egress_simulation import EGRESS_PACKAGE, candidate_digest
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
 from tests.lineage.conftest import LineageFleet
@@ -39,7 +44,7 @@ def own(infra: dict[str, str], scripted_server: Scripted, tmp_path_factory: pyte
     token = secrets.token_hex(24)  # OPA's API authorization admits tokens of 32 characters or more
     with opa.private_engine(work, token=token) as engine:
         env = {"MOE_OPA_URL": engine.url, "MOE_OPA_TOKEN": token, "MOE_OPA_POLICY_DIR": str(engine.policy_dir),
-               "MOE_OPA_BINARY": opa.binary(), "MOE_EGRESS_CHECK_S": "0.1"}
+               "MOE_OPA_BINARY": opa.binary(), "MOE_EGRESS_CHECK_S": "0.1", "MOE_EGRESS_RECONCILE_S": "0.5"}
         with audited_fleet(infra, scripted_server.url, "egr", **env) as running:
             yield LineageFleet.of(running, infra, work, work), engine
 
@@ -54,10 +59,10 @@ def people(infra: dict[str, str]) -> dict[str, str]:
             "user": new_key(infra["postgres"], "egress-user", "user", [tenant])}
 
 
-def _candidate(engine: opa.Engine) -> str:
-    """The egress module in force with one rule first: personal data may not reach the server "scripted"."""
+def _candidate(engine: opa.Engine, rule: str = RULE) -> str:
+    """The reviewed egress module with one rule first: personal data may not reach the server "scripted"."""
     text = (engine.policy_dir / "egress.rego").read_text()
-    first = f'\t{{"id": "{RULE}", "classes": {{"personal"}}, "kinds": {{"model"}}, "where": "not_scripted"}},\n'
+    first = f'\t{{"id": "{rule}", "classes": {{"personal"}}, "kinds": {{"model"}}, "where": "not_scripted"}},\n'
     return text.replace("rules := [\n", "rules := [\n" + first, 1) + '\nmeets("not_scripted") if ' \
         'input.server.name != "scripted"\n'
 
@@ -155,3 +160,144 @@ def test_bad_rego_is_a_400_and_only_the_operator_simulates(own: tuple[LineageFle
     assert other.status_code == 400 and "package moe.egress" in other.json()["error"]["message"]
     assert _call(fleet, "POST", "/v1/egress/simulations", people["user"], {"module": "x"}).status_code == 403
     assert _call(fleet, "GET", "/v1/egress/changes/esim-none", people["alice"]).status_code == 404
+
+
+# --- the approved policy kept in force: push after commit, OPA restarts, unapproved PUTs, a newer reviewed file ----
+
+def _egress_text(engine: opa.Engine) -> str:
+    """OPA's moe.egress module now (read with its token)."""
+    body = httpx.get(f"{engine.url}/v1/policies", headers=_opa_auth(engine), timeout=10).json()
+    return str(next(m["raw"] for m in body["result"] if EGRESS_PACKAGE.search(m["raw"])))
+
+
+def _opa_auth(engine: opa.Engine) -> dict[str, str]:
+    return {"Authorization": f"Bearer {(engine.env or {})['MOE_OPA_TOKEN']}"}
+
+
+def _proposed(fleet: LineageFleet, engine: opa.Engine, people: dict[str, str], rule: str) -> tuple[str, str]:
+    """A tightening (personal data off the scripted server, rule `rule`) simulated and proposed by alice."""
+    module = _candidate(engine, rule)
+    sim = _call(fleet, "POST", "/v1/egress/simulations", people["alice"],
+                {"module": module, "days": 1, "tenant_id": people["tenant"]})
+    assert sim.status_code == 200, sim.text
+    assert sim.json()["reviewed_file"].startswith("sha256:")
+    change = sim.json()["id"]
+    assert _call(fleet, "POST", f"/v1/egress/changes/{change}/propose", people["alice"]).status_code == 200
+    return change, module
+
+
+def _applied(fleet: LineageFleet, engine: opa.Engine, people: dict[str, str], rule: str) -> tuple[str, str]:
+    change, module = _proposed(fleet, engine, people, rule)
+    applied = _call(fleet, "POST", f"/v1/egress/changes/{change}/approve", people["bob"])
+    assert applied.status_code == 200 and applied.json()["in_force"] is True, applied.text
+    assert _egress_text(engine) == module
+    return change, module
+
+
+def _reconciled(fleet: LineageFleet, action: str, cause: str) -> float:
+    """moe_egress_policy_reconciled_total{action, cause} on the control plane's /metrics (0: not yet counted)."""
+    text = httpx.get(f"{fleet.control_plane}/metrics", timeout=10).text
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "moe_egress_policy_reconciled_total"
+               and s.labels == {"action": action, "cause": cause})
+
+
+def _event(fleet: LineageFleet, change: str, action: str, **details: str) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        return next((r for r in fleet.records(f"admin-egress-policy-change:{change}")
+                     if r.get("action") == action and details.items() <= r["details"].items()), None)
+    event = eventually(found, 60)
+    assert event["actor"] == "service:control-plane"
+    return event
+
+
+def _refused_without_a_call(fleet: LineageFleet, people: dict[str, str], scripted: Scripted) -> None:
+    time.sleep(0.5)  # the planner reads the policy version again every MOE_EGRESS_CHECK_S (0.1 s here)
+    m = uuid.uuid4().hex[:8]
+    _script(scripted, m)
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        _ask(fleet, people["user"], f"Patient question {m}-p", "personal")
+    assert refused.value.code == "data_class_forbidden"
+    assert calls_for(scripted.calls(), m) == [], "no server was called"
+
+
+def test_a_failed_commit_puts_nothing_in_force_the_push_follows_the_commit(
+        own: tuple[LineageFleet, opa.Engine], people: dict[str, str], infra: dict[str, str]) -> None:
+    fleet, engine = own
+    change, module = _proposed(fleet, engine, people, "commit-first")
+    before, text_before = _version(fleet, people["alice"]), _egress_text(engine)
+    # the approval's transaction runs every statement, then its COMMIT is refused (a deferred constraint trigger)
+    _sql(infra["postgres"], f"""
+        CREATE OR REPLACE FUNCTION refuse_commit_{change.replace('-', '_')}() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$;
+        CREATE CONSTRAINT TRIGGER refuse_commit AFTER UPDATE ON egress_policy_changes DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW WHEN (NEW.id = '{change}' AND NEW.status = 'applied')
+        EXECUTE FUNCTION refuse_commit_{change.replace('-', '_')}();""")
+    try:
+        refused = _call(fleet, "POST", f"/v1/egress/changes/{change}/approve", people["bob"])
+    finally:
+        _sql(infra["postgres"], "DROP TRIGGER refuse_commit ON egress_policy_changes")
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "decision_not_recorded", refused.text
+    assert _version(fleet, people["alice"]) == before and _egress_text(engine) == text_before, "OPA not ahead"
+    item = _call(fleet, "GET", f"/v1/egress/changes/{change}", people["alice"]).json()
+    assert item["status"] == "pending" and item["in_force"] is False
+    applied = _call(fleet, "POST", f"/v1/egress/changes/{change}/approve", people["bob"])
+    assert applied.status_code == 200 and applied.json()["in_force"] is True, applied.text
+    assert _egress_text(engine) == module and _version(fleet, people["alice"]) == applied.json()["applied_version"]
+
+
+def _sql(dsn: str, statement: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+    asyncio.run(run())
+
+
+def test_an_approved_tightening_survives_an_opa_restart_and_an_unapproved_put_is_reverted(
+        own: tuple[LineageFleet, opa.Engine], people: dict[str, str], scripted_server: Scripted) -> None:
+    fleet, engine = own
+    change, module = _applied(fleet, engine, people, "survives-restart")
+    restarts = _reconciled(fleet, "reapplied", "opa_restarted")
+    engine.restart()  # the real OPA process: it loads the reviewed files again (the looser policy)
+    eventually(lambda: _egress_text(engine) == module, 60)
+    _event(fleet, change, "egress_policy.reapplied", cause="opa_restarted")
+    assert _reconciled(fleet, "reapplied", "opa_restarted") > restarts
+    _refused_without_a_call(fleet, people, scripted_server)
+
+    # the insider: whoever holds OPA's token puts a looser module without approval
+    loose = (engine.policy_dir / "egress.rego").read_text() + "\n# put without approval\n"
+    module_id = next(m["id"] for m in httpx.get(f"{engine.url}/v1/policies", headers=_opa_auth(engine),
+                                                timeout=10).json()["result"] if m["raw"] == module)
+    put = httpx.put(f"{engine.url}/v1/policies/{quote(module_id, safe='')}", content=loose.encode(), timeout=10,
+                    headers={**_opa_auth(engine), "Content-Type": "text/plain"})
+    assert put.status_code == 200, put.text
+    eventually(lambda: _egress_text(engine) == module, 60)
+    event = _event(fleet, change, "egress_policy.reapplied", cause="unapproved_put", found=candidate_digest(loose))
+    assert event["details"]["found_text"] == loose and event["details"]["approved"] == candidate_digest(module)
+    assert _reconciled(fleet, "reapplied", "unapproved_put") >= 1
+    _refused_without_a_call(fleet, people, scripted_server)
+
+
+def test_a_newer_reviewed_file_supersedes_the_approved_change(own: tuple[LineageFleet, opa.Engine],
+                                                              people: dict[str, str]) -> None:
+    fleet, engine = own
+    change, module = _applied(fleet, engine, people, "superseded-later")
+    path = engine.policy_dir / "egress.rego"
+    original = path.read_text()
+    newer = original + "\n# reviewed again after the change\n"
+    try:
+        path.write_text(newer)  # a newer reviewed file: OPA (--watch) loads it, the reconcile must not undo that
+        item = eventually(lambda: (i := _call(fleet, "GET", f"/v1/egress/changes/{change}", people["alice"]).json())
+                          ["status"] == "superseded" and i, 60)
+        assert item["in_force"] is False and item["superseded_by"] == candidate_digest(newer)
+        _event(fleet, change, "egress_policy.superseded", reviewed_file_now=candidate_digest(newer))
+        assert _reconciled(fleet, "superseded", "reviewed_file_changed") >= 1
+        eventually(lambda: _egress_text(engine) == newer, 60)
+        time.sleep(2)  # four reconcile rounds (0.5 s): none puts the approved module back
+        assert _egress_text(engine) == newer != module
+        assert _call(fleet, "GET", f"/v1/egress/changes/{change}", people["alice"]).json()["status"] == "superseded"
+    finally:
+        path.write_text(original)

@@ -190,6 +190,12 @@ POLICY_FILES_NOT_IN_FORCE = Gauge(
     "moe_policy_files_not_in_force", "1 while the policy files on disk differ from the policies OPA has in force "
     "(a change that does not parse or compile: the previous policies decide), as last checked", registry=REGISTRY,
 )
+EGRESS_POLICY_RECONCILED = Counter(
+    "moe_egress_policy_reconciled_total", "The approved egress policy kept in force at OPA by the control plane: "
+    "action reapplied (cause opa_restarted, file_reloaded, unapproved_put, not_pushed), superseded (a newer "
+    "reviewed policy/opa/egress.rego won) or failed (cause: why it could not be checked or put in force)",
+    ["action", "cause"], registry=REGISTRY,
+)
 KNOWLEDGE_IMPORTS_PENDING = Gauge(
     "moe_knowledge_imports_pending", "Knowledge-import change sets waiting for approval (all tenants; as this "
     "replica last counted them: take the max over replicas)", registry=REGISTRY,

@@ -296,6 +296,18 @@ CREATE TABLE IF NOT EXISTS egress_policy_changes (
     proposed_at        timestamptz,
     decided_at         timestamptz
 );
+-- the approved module is the one in force (at most one row), kept in force by the control plane's reconcile
+-- (control_plane.policy.egress_reconcile) until a newer reviewed policy/opa/egress.rego supersedes it
+ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS reviewed_file text;  -- its digest when simulated
+ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS in_force boolean NOT NULL DEFAULT false;
+ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS audit_tenants text[];  -- the chains of its events
+ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS pushed_to text;  -- the OPA instance last given it
+ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS superseded_by text;  -- the reviewed file's digest
+ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS superseded_at timestamptz;
+ALTER TABLE egress_policy_changes DROP CONSTRAINT IF EXISTS egress_policy_changes_status_check;
+ALTER TABLE egress_policy_changes ADD CONSTRAINT egress_policy_changes_status_check
+    CHECK (status IN ('simulated', 'pending', 'applied', 'rejected', 'superseded'));
+CREATE UNIQUE INDEX IF NOT EXISTS egress_policy_changes_in_force ON egress_policy_changes ((true)) WHERE in_force;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -1,7 +1,9 @@
 """Egress policy changes in Postgres (egress_policy_changes, migration `egress-changes`): one row per candidate
-egress module, from its simulation (who, the module, the policy version it was compared with, the counts) through
-its proposal to a second person's decision and the policy version the application made. Nothing here builds SQL at
-run time."""
+egress module, from its simulation (who, the module, the policy version and the reviewed policy/opa/egress.rego it was
+compared with, the counts) through its proposal to a second person's decision and the policy version the application
+made. The last approved change is the one in force (`in_force`, one row at most) until a newer approved change or a
+newer reviewed file supersedes it; an advisory lock keeps an approval's push and the reconcile's from crossing
+(control_plane.policy.egress_reconcile). Nothing here builds SQL at run time."""
 
 from __future__ import annotations
 
@@ -13,17 +15,17 @@ from typing import Any
 
 import asyncpg
 
-COLUMNS = ("SELECT id, candidate, module, policy_in_force, days, summary, status, simulated_principal, "
-           "proposer_principal, note, decided_principal, decision_note, applied_version, created_at, proposed_at, "
-           "decided_at FROM egress_policy_changes ")
+COLUMNS = ("SELECT id, candidate, module, policy_in_force, reviewed_file, days, summary, status, simulated_principal, "
+           "proposer_principal, note, decided_principal, decision_note, applied_version, in_force, superseded_by, "
+           "created_at, proposed_at, decided_at, superseded_at FROM egress_policy_changes ")
 INSERT = """
 INSERT INTO egress_policy_changes (id, candidate, module, policy_in_force, days, summary, status, simulated_key,
-                                   simulated_principal)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'simulated', $7, $8)
+                                   simulated_principal, reviewed_file)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'simulated', $7, $8, $9)
 """
 SELECT = COLUMNS + "WHERE id = $1"
-LOCK = "SELECT id, module, policy_in_force, status, proposer_principal, summary FROM egress_policy_changes " \
-       "WHERE id = $1 FOR UPDATE"
+LOCK = "SELECT id, module, policy_in_force, reviewed_file, status, proposer_principal, summary " \
+       "FROM egress_policy_changes WHERE id = $1 FOR UPDATE"
 LIST = COLUMNS + "WHERE ($1::text IS NULL OR status = $1) ORDER BY created_at DESC, id LIMIT $2"
 PROPOSE = """
 UPDATE egress_policy_changes SET status = 'pending', proposer_key = $2, proposer_principal = $3, note = $4,
@@ -35,13 +37,35 @@ UPDATE egress_policy_changes SET status = $2, decided_key = $3, decided_principa
        applied_version = $6, decided_at = now()
 WHERE id = $1 AND status = 'pending'
 """
+# an approval: the change is the one in force (the previous one no longer), its push to OPA follows the commit
+OUT_OF_FORCE = "UPDATE egress_policy_changes SET in_force = false WHERE in_force AND id <> $1"
+APPROVE = """
+UPDATE egress_policy_changes SET status = 'applied', in_force = true, decided_key = $2, decided_principal = $3,
+       decision_note = $4, reviewed_file = $5, audit_tenants = $6, decided_at = now()
+WHERE id = $1 AND status = 'pending'
+"""
+PUSHED = """
+UPDATE egress_policy_changes SET applied_version = coalesce(applied_version, $2), pushed_to = $3
+WHERE id = $1 AND in_force
+"""
+IN_FORCE = """
+SELECT id, module, reviewed_file, applied_version, pushed_to, audit_tenants FROM egress_policy_changes WHERE in_force
+"""
+SUPERSEDE = """
+UPDATE egress_policy_changes SET status = 'superseded', in_force = false, superseded_by = $2, superseded_at = now()
+WHERE id = $1 AND in_force
+"""
+# one push at a time across the control plane's replicas: an approval's, or the reconcile's
+APPLY_LOCK = "SELECT pg_advisory_lock(hashtext('moe:egress-policy:apply'))"
+TRY_APPLY_LOCK = "SELECT pg_try_advisory_lock(hashtext('moe:egress-policy:apply'))"
+APPLY_UNLOCK = "SELECT pg_advisory_unlock(hashtext('moe:egress-policy:apply'))"
 
 
 def view(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
     if isinstance(out.get("summary"), str):
         out["summary"] = json.loads(out["summary"])
-    for name in ("created_at", "proposed_at", "decided_at"):
+    for name in ("created_at", "proposed_at", "decided_at", "superseded_at"):
         out[name] = out[name].isoformat() if out.get(name) else None
     return {"object": "egress_policy.change", **out}
 
@@ -51,10 +75,10 @@ class EgressChanges:
         self.pool = pool
 
     async def add_simulation(self, *, candidate: str, module: str, in_force: str, days: float,
-                             summary: dict[str, Any], key_id: str, principal: str) -> str:
+                             summary: dict[str, Any], key_id: str, principal: str, reviewed_file: str | None) -> str:
         change_id = f"esim-{uuid.uuid4().hex[:20]}"
         await self.pool.execute(INSERT, change_id, candidate, module, in_force, days, json.dumps(summary), key_id,
-                                principal)
+                                principal, reviewed_file)
         return change_id
 
     async def get(self, change_id: str) -> dict[str, Any] | None:
@@ -73,3 +97,18 @@ class EgressChanges:
             if item and isinstance(item.get("summary"), str):
                 item["summary"] = json.loads(item["summary"])
             yield conn, item
+
+    @asynccontextmanager
+    async def applying(self, wait: bool = True) -> AsyncIterator[asyncpg.Connection | None]:
+        """The apply lock held (on a connection of its own) for one push; without `wait`, None when another holds
+        it (the reconcile skips its turn)."""
+        async with self.pool.acquire() as conn:
+            if wait:
+                await conn.execute(APPLY_LOCK)
+            elif not await conn.fetchval(TRY_APPLY_LOCK):
+                yield None
+                return
+            try:
+                yield conn
+            finally:
+                await conn.execute(APPLY_UNLOCK)

@@ -10,13 +10,16 @@
 The candidate is the module of package moe.egress (policy/opa/egress.rego) as a whole. Simulating applies nothing
 (control_plane.policy.egress_simulation: `opa eval` over the recorded inputs). Who may propose, approve or reject
 is OPA's decision (policy/opa/policy_changes.rego): the fleet operator; the approver is a person and not the
-proposer. An approval replaces the egress module in the running OPA through its authenticated API
-(`PUT /v1/policies/<id>`, MOE_OPA_TOKEN), only while the policy in force is the one simulated against (else 409
-`policy_changed`); every egress record from then on names the new policy version. Simulation, proposal, approval,
+proposer. An approval, only while the policy in force and the reviewed egress.rego are the ones simulated against
+(else 409 `policy_changed`, `reviewed_file_changed`), commits the change as the one in force, then replaces the
+egress module in the running OPA through its authenticated API (`PUT /v1/policies/<id>`, MOE_OPA_TOKEN); every
+egress record from then on names the new policy version. The control plane keeps it there
+(control_plane.policy.egress_reconcile). Simulation, proposal, approval,
 application and rejection are audit events, on the chain of each tenant whose recorded decisions were read."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,7 +29,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.admin.key_audit import change_event
-from control_plane.policy.egress_changes import DECIDE, PROPOSE, EgressChanges
+from control_plane.policy.egress_changes import APPROVE, DECIDE, OUT_OF_FORCE, PROPOSE, PUSHED, EgressChanges
+from control_plane.policy.egress_reviewed import reviewed_file
 from control_plane.policy.egress_simulation import EvalError, Recorded, egress_module, recorded_decisions, simulate
 from control_plane.policy.gate import PolicyGate
 from control_plane.policy.settings import PolicySettings
@@ -72,7 +76,7 @@ class EgressChangesApi:
         r.add_api_route("/v1/egress/simulations", self.simulate, methods=["POST"])
         r.add_api_route("/v1/egress/changes", self.listed, methods=["GET"])
         r.add_api_route("/v1/egress/changes/{change_id}", self.get, methods=["GET"])
-        for verb in ("propose", "approve", "reject"):
+        for verb in ("propose", "approve", "reject"):  # approve: committed, then pushed (after the commit)
             r.add_api_route(f"/v1/egress/changes/{{change_id}}/{verb}", getattr(self, verb), methods=["POST"])
 
     def changes(self) -> EgressChanges:
@@ -92,6 +96,7 @@ class EgressChangesApi:
             raise OpenAIError(503, "no opa binary to simulate with (MOE_OPA_BINARY)", "server_error",
                               code="simulator_unavailable")
         in_force, version = await self._in_force()
+        reviewed = await asyncio.to_thread(reviewed_file, self.settings.policy_dir())
         recorded = await self._recorded(body.tenant_id, body.days)
         try:
             result = await simulate(self.settings.opa_binary, in_force, body.module, recorded)
@@ -101,11 +106,13 @@ class EgressChangesApi:
                    "read": sorted({r.tenant_id for r in recorded})}
         change_id = await self.changes().add_simulation(
             candidate=result.candidate, module=body.module, in_force=version, days=body.days, summary=summary,
-            key_id=key.id, principal=key.principal)
+            key_id=key.id, principal=key.principal, reviewed_file=reviewed.digest if reviewed else None)
         await self._audit(key, "egress_policy.simulated", change_id, summary, {
-            "candidate": result.candidate, "policy_in_force": version, "days": body.days, **result.counts()})
+            "candidate": result.candidate, "policy_in_force": version, "days": body.days, **result.counts(),
+            "reviewed_file": reviewed.digest if reviewed else None})
         return {"object": "egress_policy.simulation", "id": change_id, "candidate": result.candidate,
-                "policy_in_force": version, "days": body.days, "counts": result.counts(),
+                "policy_in_force": version, "reviewed_file": reviewed.digest if reviewed else None,
+                "days": body.days, "counts": result.counts(),
                 "tenants": result.per_tenant(), "changed": result.changed[:body.limit]}
 
     async def _in_force(self) -> tuple[dict[str, str], str]:
@@ -129,7 +136,8 @@ class EgressChangesApi:
 
     async def listed(self, request: Request) -> dict[str, Any]:
         await self._operator(request)
-        status = query_params.choice(request, "status", ("simulated", "pending", "applied", "rejected", "all"), "all")
+        status = query_params.choice(request, "status", ("simulated", "pending", "applied", "rejected",
+                                                             "superseded", "all"), "all")
         found = await self.changes().listed(None if status == "all" else status,
                                           query_params.integer(request, "limit", 50, 1, 500))
         return {"object": "list", "data": found}
@@ -144,9 +152,6 @@ class EgressChangesApi:
     async def propose(self, change_id: str, request: Request) -> dict[str, Any]:
         return await self._decide(change_id, request, "propose")
 
-    async def approve(self, change_id: str, request: Request) -> dict[str, Any]:
-        return await self._decide(change_id, request, "approve")
-
     async def reject(self, change_id: str, request: Request) -> dict[str, Any]:
         return await self._decide(change_id, request, "reject")
 
@@ -154,29 +159,72 @@ class EgressChangesApi:
         key = await self._operator(request)
         body = parse_json_body(await request.body() or b"{}", NoteBody)
         async with self.changes().locked(change_id) as (conn, item):
-            if item is None:
-                raise OpenAIError(404, f"No egress policy change '{change_id}'", param="change_id", code="not_found")
-            await self.gate.decide(key, POLICY, f"egress_policy.{verb}", key.tenant_ids[0] if key.tenant_ids
-                                   else "", {"proposer": item["proposer_principal"] or "", "status": item["status"]},
-                                   f"egress-policy-change:{change_id}")
-            wanted = "simulated" if verb == "propose" else "pending"
-            if item["status"] != wanted:
-                raise OpenAIError(409, f"the change is {item['status']}, not {wanted}", code="already_decided")
+            item = await self._allowed(key, change_id, item, verb)
             details: dict[str, Any] = {"note": body.note, "by_principal": key.principal,
                                        "policy_in_force": item["policy_in_force"]}
             if verb == "propose":
                 await self._same_policy(item["policy_in_force"])
                 await conn.execute(PROPOSE, change_id, key.id, key.principal, body.note)
-            elif verb == "approve":
-                details["policy_version"] = await self._push(item)
-                await conn.execute(DECIDE, change_id, "applied", key.id, key.principal, body.note,
-                                   details["policy_version"])
             else:
                 await conn.execute(DECIDE, change_id, "rejected", key.id, key.principal, body.note, None)
         details["proposer_principal"] = item["proposer_principal"] or key.principal
-        for action in {"propose": ("proposed",), "approve": ("approved", "applied"), "reject": ("rejected",)}[verb]:
-            await self._audit(key, f"egress_policy.{action}", change_id, item["summary"], details)
+        await self._audit(key, "egress_policy.proposed" if verb == "propose" else "egress_policy.rejected",
+                          change_id, item["summary"], details)
         return await self.get(change_id, request)
+
+    async def _allowed(self, key: ApiKey, change_id: str, item: dict[str, Any] | None, verb: str) -> dict[str, Any]:
+        """The change, once OPA allowed `key` the transition and the change is in the state it starts from."""
+        if item is None:
+            raise OpenAIError(404, f"No egress policy change '{change_id}'", param="change_id", code="not_found")
+        await self.gate.decide(key, POLICY, f"egress_policy.{verb}", key.tenant_ids[0] if key.tenant_ids else "",
+                               {"proposer": item["proposer_principal"] or "", "status": item["status"]},
+                               f"egress-policy-change:{change_id}")
+        wanted = "simulated" if verb == "propose" else "pending"
+        if item["status"] != wanted:
+            raise OpenAIError(409, f"the change is {item['status']}, not {wanted}", code="already_decided")
+        return item
+
+    async def approve(self, change_id: str, request: Request) -> dict[str, Any]:
+        """The second person's approval: committed first (the change is the one in force), then pushed to OPA. A
+        push that fails leaves it approved and in force in the table: the reconcile puts it in force at OPA."""
+        key = await self._operator(request)
+        body = parse_json_body(await request.body() or b"{}", NoteBody)
+        changes = self.changes()
+        async with changes.applying():
+            item, details = await self._commit_approval(changes, key, change_id, body.note)
+            try:
+                details["policy_version"] = await self._push(changes, change_id, item["module"])
+            except OpenAIError as exc:
+                await self._audit(key, "egress_policy.approved", change_id, item["summary"], details)
+                raise OpenAIError(503, f"the change is approved and in force in the record, but the policy engine "
+                                  f"did not take it yet ({exc.message}): the control plane puts it in force within "
+                                  "MOE_EGRESS_RECONCILE_S", "server_error", code="policy_not_pushed") from None
+        for action in ("egress_policy.approved", "egress_policy.applied"):
+            await self._audit(key, action, change_id, item["summary"], details)
+        return await self.get(change_id, request)
+
+    async def _commit_approval(self, changes: EgressChanges, key: ApiKey, change_id: str,
+                               note: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The approval's transaction: allowed, still simulated against what is in force (OPA's policies and the
+        reviewed file), marked as the change in force. Returns once it committed (a failed commit: 503)."""
+        try:
+            async with changes.locked(change_id) as (conn, item):
+                item = await self._allowed(key, change_id, item, "approve")
+                await self._same_policy(item["policy_in_force"])
+                reviewed = await asyncio.to_thread(reviewed_file, self.settings.policy_dir())
+                now = reviewed.digest if reviewed else None
+                if item["reviewed_file"] and now != item["reviewed_file"]:
+                    raise OpenAIError(409, f"the reviewed egress policy file changed since the simulation "
+                                      f"({item['reviewed_file']} then, {now} now): simulate the candidate again",
+                                      code="reviewed_file_changed")
+                tenants = item["summary"].get("read") or list(key.tenant_ids)
+                await conn.execute(OUT_OF_FORCE, change_id)
+                await conn.execute(APPROVE, change_id, key.id, key.principal, note, now, tenants)
+        except asyncpg.PostgresError as exc:
+            raise OpenAIError(503, f"the approval was not recorded ({type(exc).__name__}): nothing was put in "
+                              "force", "server_error", code="decision_not_recorded") from None
+        return item, {"note": note, "by_principal": key.principal, "policy_in_force": item["policy_in_force"],
+                      "reviewed_file": now, "proposer_principal": item["proposer_principal"] or key.principal}
 
     async def _same_policy(self, simulated_against: str) -> str:
         _, now = await self._in_force()
@@ -185,15 +233,18 @@ class EgressChangesApi:
                               f"{now} now): simulate the candidate again", code="policy_changed")
         return now
 
-    async def _push(self, item: dict[str, Any]) -> str:
-        """The candidate in place of the egress module at OPA (its authenticated API): the version it made."""
-        await self._same_policy(item["policy_in_force"])
-        modules, _ = await self._in_force()
+    async def _push(self, changes: EgressChanges, change_id: str, module: str) -> str:
+        """The approved module in place of the egress module at OPA (its authenticated API), after the approval
+        committed: the version it made, kept on the change with the OPA instance that took it."""
         try:
-            return (await self.opa.put_module(egress_module(modules), item["module"])).digest
+            modules, _ = await self._in_force()
+            version = (await self.opa.put_module(egress_module(modules), module)).digest
+            instance = await self.opa.instance()
         except (PolicyUnavailable, EvalError) as exc:
             raise OpenAIError(503, f"the policy engine did not take the candidate: {exc}", "server_error",
                               code="policy_unavailable") from None
+        await changes.pool.execute(PUSHED, change_id, version, instance)
+        return version
 
     async def _audit(self, key: ApiKey, action: str, change_id: str, summary: dict[str, Any],
                      details: dict[str, Any]) -> None:

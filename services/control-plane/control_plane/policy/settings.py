@@ -1,6 +1,6 @@
 """Settings of the control plane's policy decisions (prefix MOE_): where Open Policy Agent answers and the word
-list that resolves knowledge domains (moe_core.policy.settings, shared with graph-ingest), and the policy files
-OPA watches."""
+list that resolves knowledge domains (moe_core.policy.settings, shared with graph-ingest), the policy files
+OPA watches, and how often the approved egress policy is checked at OPA."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ class PolicySettings(PolicyEngineSettings):
                                  "tell whether the files on disk are the ones in force; empty: not compared)")
     opa_binary: str = Field(default="", description="An `opa` binary the control plane may run (`opa check`) to "
                             "report why files on disk are not in force (empty: the report names the files only)")
+    egress_reconcile_s: float = Field(default=10.0, gt=0, le=3600, description="How often the control plane "
+                                      "compares OPA's egress module (package moe.egress) with the approved egress "
+                                      "policy change in force and puts that back when they differ (also at start)")
 
     def policy_dir(self) -> Path | None:
         return in_repo(self.opa_policy_dir) if str(self.opa_policy_dir) not in ("", ".") else None
