@@ -66,12 +66,13 @@ def counted(graph_services: GraphServices, monkeypatch: pytest.MonkeyPatch) -> I
     http.event_hooks = hooks
 
 
-async def _learned(svc: GraphServices, scripted: Scripted, tenant: str, counts: Counter[str],
+async def _learned(svc: GraphServices, scripted: Scripted, tenant: str, counts: Counter[str], known: str,
                    technical: int) -> tuple[dict[str, int], dict[str, Any]]:
-    """Learn one answer of `technical` technical triples and one medical triple (held for review); its counts."""
+    """Learn one answer of `technical` technical triples and one medical triple (held for review), all touching
+    the entities the warm-up wrote (`known`: so the conflicts and the reach are asked); its counts."""
     m = uuid.uuid4().hex[:8]
-    triples = [(f"Frobnik {m} {i}", "PART_OF", f"Kubernetes Cluster {m} {i}", 0.9) for i in range(technical)]
-    scripted.script([extraction_rule(m, [*triples, (f"Zelvoprin {m}", "TREATS", f"Blorp {m}", 0.9)])])
+    triples = [(f"Frobnik {m} {i}", "PART_OF", f"Kubernetes Cluster {known}", 0.9) for i in range(technical)]
+    scripted.script([extraction_rule(m, [*triples, (f"Warm {known}", "TREATS", f"Kubernetes Cluster {known}", 0.9)])])
     counts.clear()
     done = await learn(svc, ingest_event(tenant, m, knowledge_type="technical", source_expert="technical"))
     return dict(counts), done
@@ -88,11 +89,12 @@ async def test_an_answer_of_four_triples_costs_neo4j_and_opa_what_one_of_two_doe
     await graph_services.publish(warm, "ingest")
     await graph_services.tap.wait(graph_services.bus.topics.audit, lambda r: r["response_id"] == warm.response_id
                                   and r["action"] == "ingested", timeout_s=180)
-    small, small_done = await _learned(graph_services, scripted, tenant, counted, technical=1)
-    large, large_done = await _learned(graph_services, scripted, tenant, counted, technical=3)
+    small, small_done = await _learned(graph_services, scripted, tenant, counted, m, technical=1)
+    large, large_done = await _learned(graph_services, scripted, tenant, counted, m, technical=3)
     print(f"\nround trips per message: 2 triples {small}; 4 triples {large}")
     assert (len(small_done["details"]["relations"]), len(large_done["details"]["relations"])) == (1, 3)
     assert len(titles(await relations(graph_db, tenant))) == 5  # the medical ones wait for review
     assert small["transactions"] >= 1 and small["OPA requests"] >= 1  # the counting reached the service
+    assert small["reads"] >= 6  # the domains, the size before and after, the names, the conflicts, the reach
     for what in ("reads", "writes", "transactions", "OPA requests"):
         assert large.get(what, 0) == small.get(what, 0), (what, small, large)
