@@ -120,3 +120,8 @@ decision := {
 	"approvals_required": document_approvals,
 	"protected_domains": sort(document_protected),
 } if input.action == "memory.document_upload"
+
+# Many decisions in one request (graph-ingest: the triples of one answer, moe_core.policy.opa.PolicyClient.decide_many):
+# input.batch holds whole inputs, each decided exactly as if it were asked alone; its position ("0", "1", ...) names
+# its decision.
+batch := {sprintf("%d", [i]): d | some i, item in input.batch; d := decision with input as item}

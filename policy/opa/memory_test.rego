@@ -51,6 +51,24 @@ test_a_learned_triple_in_a_protected_domain_is_quarantined if {
 	d.quarantine
 }
 
+triple(domains) := {
+	"domain_rules": domains_test.shipped, "action": "graph.learned_triple", "tenant": "t1",
+	"principal": {"id": "service:graph-ingest", "role": "service", "tenants": []},
+	"resource": {"domains": domains},
+}
+
+test_a_batch_decides_each_input_as_if_asked_alone if {
+	inputs := [triple(["technical"]), triple(["medical"]), ingest("user", "t2", 100, [])]
+	b := memory.batch with input as {"batch": inputs}
+	count(b) == 3
+	every i, item in inputs {
+		b[sprintf("%d", [i])] == memory.decision with input as item
+	}
+	not b["0"].quarantine
+	b["1"].quarantine
+	not b["2"].allow
+}
+
 delete(role, id, tenants, uploaded_by) := {
 	"action": "memory.document_delete", "tenant": "t1",
 	"principal": {"id": id, "key_id": "k", "role": role, "tenants": tenants},

@@ -106,9 +106,9 @@ class _Watched(PolicyClient):
         super().__init__("http://127.0.0.1:9")  # nothing listens there
         self.failed = asyncio.Event()
 
-    async def decide(self, path: str, input_: dict[str, Any]) -> Decision:
+    async def decide_many(self, path: str, batch_path: str, inputs: list[dict[str, Any]]) -> list[Decision]:
         try:
-            return await super().decide(path, input_)
+            return await super().decide_many(path, batch_path, inputs)
         except PolicyUnavailable:
             self.failed.set()
             raise
@@ -163,43 +163,45 @@ async def test_memory_ingest_of_a_protected_text_holds_every_triple_learned_from
 
 
 class _DownOnce(PolicyClient):
-    """The service's real client; its `nth` decision finds OPA unreachable (as if it went down mid-answer)."""
+    """The service's real client; its `nth` request for decisions (one per answer: graph-ingest asks for all of an
+    answer's triples at once) finds OPA unreachable (as if it went down mid-answer)."""
 
     def __init__(self, url: str, nth: int) -> None:
         super().__init__(url)
         self.calls, self.nth, self.failed = 0, nth, asyncio.Event()
 
-    async def decide(self, path: str, input_: dict[str, Any]) -> Decision:
+    async def decide_many(self, path: str, batch_path: str, inputs: list[dict[str, Any]]) -> list[Decision]:
         self.calls += 1
         if self.calls != self.nth:
-            return await super().decide(path, input_)
+            return await super().decide_many(path, batch_path, inputs)
         real, self.url = self.url, "http://127.0.0.1:9"  # nothing listens there
         try:
-            return await super().decide(path, input_)
+            return await super().decide_many(path, batch_path, inputs)
         finally:
             self.url = real
             self.failed.set()
 
 
-async def test_an_answer_redelivered_after_a_partial_write_is_decided_on_the_same_domains(
+async def test_an_answer_redelivered_after_the_policy_engine_failed_is_decided_on_the_same_domains(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     m = uuid.uuid4().hex[:8]
     first, second = (f"Frobnik {m}", "PART_OF", f"Kubernetes Cluster {m}"), (f"Glimmer {m}", "PART_OF", f"Zorgon {m}")
     scripted.script([extraction_rule(m, [(*first, 0.9), (*second, 0.9)])])
     learning = graph_services.apps["graph-ingest"].state.graph_ingest.learning
-    real, flaky = learning.client, _DownOnce(learning.client.url, nth=2)
+    real, flaky = learning.client, _DownOnce(learning.client.url, nth=1)
     flaky.context = real.context  # the protected domains' rules the service sends with every decision
     learning.client = flaky
     try:
         event = ingest_event(tenant, m)  # labelled medical: the entities it writes are filed under medical
         await graph_services.publish(event, "ingest")
-        await asyncio.wait_for(flaky.failed.wait(), 30)  # the first triple written, OPA gone for the second
+        await asyncio.wait_for(flaky.failed.wait(), 30)  # OPA gone when the answer's triples are decided
         [done] = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda r: r["response_id"] == (
             event.response_id) and r["action"] == "ingested")  # redelivered and decided
     finally:
         learning.client = real
         await flaky.close()
-    # the first triple's entities, filed by the first attempt, did not make it look medical the second time
+    # the answer's triples are decided together before any is written, so the first attempt wrote nothing; the
+    # redelivery is decided on the domains the first one resolved (kept per answer), and nothing looks medical
     assert audited(graph_services, event.response_id, "quarantined") == []
     assert len(done["details"]["relations"]) == 2
     assert sorted(titles(await relations(graph_db, tenant))) == sorted([" ".join(first), " ".join(second)])

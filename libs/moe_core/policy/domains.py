@@ -157,13 +157,22 @@ async def resolve_bundle(db: GraphDB, tenant: str, bundle: Bundle, words: Keywor
 async def resolve_triple(db: GraphDB, tenant: str, triple: Triple, words: Keywords) -> list[str]:
     """The domains a learned triple touches: its relation type's, and each endpoint's (the domain the tenant's
     graph or the base ontology files an entity of that name or alias in, and the words of the name)."""
-    known = await graph_domains(db, tenant, keys_of(triple.subject) | keys_of(triple.object))
-    found = words.of_relation(triple.relation)
-    for name in (triple.subject, triple.object):
-        found |= words.of_words(name)
-        for key in keys_of(name):
-            found |= known.get(key, set())
-    return sorted(found)
+    [found] = await resolve_triples(db, tenant, [triple], words)
+    return found
+
+
+async def resolve_triples(db: GraphDB, tenant: str, triples: list[Triple], words: Keywords) -> list[list[str]]:
+    """resolve_triple for each of `triples`, with one query to the graph for all their names."""
+    known = await graph_domains(db, tenant, {k for t in triples for n in (t.subject, t.object) for k in keys_of(n)})
+    out = []
+    for triple in triples:
+        found = words.of_relation(triple.relation)
+        for name in (triple.subject, triple.object):
+            found |= words.of_words(name)
+            for key in keys_of(name):
+                found |= known.get(key, set())
+        out.append(sorted(found))
+    return out
 
 
 def resolve_text(text: str, words: Keywords) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 from moe_core.contracts import AuditEvent, Envelope
 from moe_core.knowledge.graph import GraphDB, Triple
 from moe_core.knowledge.graph.audit import audit_event
-from moe_core.policy.domains import Keywords, KeywordsError, load_keywords, resolve_triple
+from moe_core.policy.domains import Keywords, KeywordsError, load_keywords, resolve_triple, resolve_triples
 from moe_core.policy.opa import Decision, PolicyClient, PolicyUnavailable
 from moe_core.policy.settings import PolicyEngineSettings
 from moe_core.runtime.observability.metrics import POLICY_DECISIONS
@@ -29,6 +29,7 @@ from moe_core.runtime.observability.metrics import POLICY_DECISIONS
 log = logging.getLogger(__name__)
 
 RULE = "moe/memory/decision"
+BATCH_RULE = "moe/memory/batch"  # RULE for many inputs in one request
 ACTION = "graph.learned_triple"
 
 
@@ -98,19 +99,35 @@ class LearningPolicy:
         """The domains the server resolves for `triple` (raises PolicyDown when the word list is unreadable)."""
         return await resolve_triple(self.db, tenant, triple, self.words())
 
+    async def resolve_many(self, tenant: str, triples: list[Triple]) -> list[list[str]]:
+        """resolve() for each of `triples`, in one query."""
+        return await resolve_triples(self.db, tenant, triples, self.words())
+
     async def decide(self, tenant: str, triple: Triple, found: list[str], document: Iterable[str] = ()) -> Verdict:
         """OPA's decision on writing `triple` into `tenant`, whose own domains are `found` and the domains of
         what it was learned from `document` (raises PolicyDown when there is none)."""
+        [verdict] = await self.decide_many(tenant, [(triple, found)], document, one=True)
+        return verdict
+
+    async def decide_many(self, tenant: str, items: list[tuple[Triple, list[str]]], document: Iterable[str] = (),
+                          one: bool = False) -> list[Verdict]:
+        """decide() for each (triple, its domains) of `items`, in one request to OPA (moe.memory.batch); `one`:
+        a single item asked as decide() asks it."""
         learned_from = sorted(set(document))
-        resource: dict[str, Any] = {"domains": sorted(set(found) | set(learned_from)), "triple_domains": found,
-                                    "document_domains": learned_from, "triple": triple.title()}
-        input_ = {"action": ACTION, "principal": self.principal, "tenant": tenant, "resource": resource}
+        inputs: list[dict[str, Any]] = [
+            {"action": ACTION, "principal": self.principal, "tenant": tenant,
+             "resource": {"domains": sorted(set(found) | set(learned_from)), "triple_domains": found,
+                          "document_domains": learned_from, "triple": triple.title()}}
+            for triple, found in items]
         try:
-            decision = await self.client.decide(RULE, input_)
+            if one:
+                decisions = [await self.client.decide(RULE, inputs[0])]
+            else:
+                decisions = await self.client.decide_many(RULE, BATCH_RULE, inputs)
         except PolicyUnavailable as exc:
             POLICY_DECISIONS.labels(ACTION, "unavailable").inc()
             raise PolicyDown(f"the policy engine could not decide, nothing written: {exc}") from exc
-        return Verdict(decision, resource["domains"])
+        return [Verdict(d, i["resource"]["domains"]) for d, i in zip(decisions, inputs, strict=True)]
 
     def record(self, cause: Envelope, triple: Triple, verdict: Verdict) -> AuditEvent:
         """The decision's audit record (deterministic per message and triple: a redelivery's copy is dropped)."""

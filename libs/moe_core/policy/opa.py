@@ -112,21 +112,30 @@ class PolicyClient:
         """OPA's decision of `path` (a rule whose value is an object with `allow` and `deny`) for `input_`, with
         the version it was made under (the same before and after it)."""
         input_ = {**self.context, **input_}
+        body, version = await self._decided(path, input_)
+        return _decision(path, input_, body.get("result"), version)
+
+    async def decide_many(self, path: str, batch_path: str, inputs: list[dict[str, Any]]) -> list[Decision]:
+        """decide() for many inputs in one request: `batch_path` is a rule of the same package that decides each
+        item of `input.batch` as `path` would alone (moe.memory.batch), keyed by its position. Each Decision is
+        the one decide() would give (the same path, input, result and version)."""
+        if not inputs:
+            return []
+        inputs = [{**self.context, **i} for i in inputs]
+        body, version = await self._decided(batch_path, {"batch": inputs})
+        results = body.get("result")
+        results = results if isinstance(results, dict) else {}
+        return [_decision(path, item, results.get(str(n)), version) for n, item in enumerate(inputs)]
+
+    async def _decided(self, path: str, input_: dict[str, Any]) -> tuple[dict[str, Any], PolicyVersion]:
+        """OPA's answer for `input_` at `path`, and the version of the policies in force before and after it."""
         for _ in range(ATTEMPTS):
             before = await self.version()
             body = await self._get("POST", f"/v1/data/{path}", json={"input": input_})
             version = await self.version()
             if version == before:
-                break
-        else:
-            raise PolicyUnavailable(f"the policies changed during each of {ATTEMPTS} decisions: try again")
-        result = body.get("result")
-        if not isinstance(result, dict) or "allow" not in result:
-            raise PolicyUnavailable(f"the policy has no decision at {path} for this input (undefined)")
-        denials = sorted((d for d in result.get("deny") or [] if isinstance(d, dict)),
-                         key=lambda d: (-int(d.get("status", 403)), str(d.get("code", ""))))
-        policy_used(path, version.digest)  # a stage run's messages name the policies it decided under
-        return Decision(path, input_, result, version, denials)
+                return body, version
+        raise PolicyUnavailable(f"the policies changed during each of {ATTEMPTS} decisions: try again")
 
     async def modules(self) -> dict[str, str]:
         """The decision modules OPA has in force: id -> Rego text (OPA's own API authorization left out)."""
@@ -145,3 +154,12 @@ class PolicyClient:
         await self._get("PUT", f"/v1/policies/{quote(module_id, safe='')}", content=text.encode(),
                         headers={"Content-Type": "text/plain"})
         return await self.version()
+
+
+def _decision(path: str, input_: dict[str, Any], result: Any, version: PolicyVersion) -> Decision:
+    if not isinstance(result, dict) or "allow" not in result:
+        raise PolicyUnavailable(f"the policy has no decision at {path} for this input (undefined)")
+    denials = sorted((d for d in result.get("deny") or [] if isinstance(d, dict)),
+                     key=lambda d: (-int(d.get("status", 403)), str(d.get("code", ""))))
+    policy_used(path, version.digest)  # a stage run's messages name the policies it decided under
+    return Decision(path, input_, result, version, denials)

@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from neo4j import AsyncManagedTransaction
 
-from graph_ingest import core
-from graph_ingest.provenance import keep_learned_from, learned_from
+from graph_ingest import batch, core
+from graph_ingest.provenance import keep_learned_from_in, learned_from
 from graph_ingest.settings import GraphIngestSettings
 from moe_core.contracts import Envelope, Feedback, IngestEvent
 from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
@@ -23,7 +24,7 @@ from moe_core.knowledge.graph.lifecycle import prepare_graph
 from moe_core.knowledge.graph.measure import tenant_size
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.quarantine import Quarantine, blast_radius_exceeded
-from moe_core.knowledge.graph.synthesis import write_synthesis
+from moe_core.knowledge.graph.synthesis import insight_of, write_synthesis_in
 from moe_core.knowledge.graph.trust import extraction_confidence
 from moe_core.llm.inference import InferenceClient, InferenceError
 from moe_core.policy.learned import LearningPolicy
@@ -64,26 +65,70 @@ class GraphIngest:
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model)
         resolved = await self._domains(event, triples)
-        written, learned, entity_uids, kept = [], [], [], []
         before = await tenant_size(self.db, prov.tenant)
-        for triple, domains in zip(triples, resolved, strict=True):
-            outcome = await self._learn(event, triple, prov, domains)
-            if outcome is not None:
-                written.append(outcome[0])
-                learned.append(triple.model_dump())
-                entity_uids += outcome[1]
-                kept.append(triple)
-        await write_synthesis(self.db, prov, event, entity_uids)  # the judge's insight, if it emitted one
+        origin = learned_from(event)  # codex-lineage's fact lineage follows it from the record
+        outcomes = await batch.plan(self.db, self.learning, prov.tenant, self.settings.graph_blast_radius_max,
+                                    triples, resolved, event.review_domains)
+        if outcomes is None:  # a triple may contradict an earlier one of the answer: one at a time
+            outcomes = [await self._learn(event, t, prov, d) for t, d in zip(triples, resolved, strict=True)]
+        if any(o.action != "reject" for o in outcomes) or insight_of(event) is not None:  # else nothing to write
+            await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, origin))
+        for outcome in outcomes:
+            await self._report(event, outcome)
+        kept = [o.triple for o in outcomes if o.written is not None]
+        written = [o.written[0] for o in outcomes if o.written is not None]
         # codex-lineage's drift checks read these: what the extraction declared, and of it what was written (a
         # triple held for review or rejected adds nothing now, and is no drift)
         stats = {"declared_entities": _entities(triples), "declared_relations": len(triples),
                  "written_entities": _entities(kept), "written_relations": len(kept), "before": before,
                  "after": await tenant_size(self.db, prov.tenant)}
-        origin = learned_from(event)  # codex-lineage's fact lineage follows it from the record
-        await keep_learned_from(self.db, prov.tenant, written, origin)
         await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
-                          {"relations": written, "triples": learned, "domain": prov.domain, "stats": stats,
-                           "learned_from": origin})
+                          {"relations": written, "triples": [t.model_dump() for t in kept], "domain": prov.domain,
+                           "stats": stats, "learned_from": origin})
+
+    async def _write(self, tx: AsyncManagedTransaction, event: IngestEvent, prov: Provenance,
+                     outcomes: list[batch.Outcome], origin: dict[str, Any]) -> None:
+        """The answer's triples written or held, its insight and its provenance, in one transaction (retried
+        whole by the driver)."""
+        threshold, ttl_s = self.settings.graph_blast_radius_max, self.settings.graph_quarantine_ttl_s
+        for o in outcomes:
+            o.written, o.qid = None, ""
+            if o.action == "blast":
+                o.qid, _ = await self.quarantine.hold_in(tx, o.triple, prov, o.reach, threshold, ttl_s=ttl_s,
+                                                         domains=o.domains, submitted_by=event.submitted_by)
+            elif o.action == "held" and o.verdict is not None:
+                o.qid, _ = await self.quarantine.hold_in(tx, o.triple, prov, o.reach, threshold,
+                                                         reason=o.verdict.reason(), ttl_s=ttl_s,
+                                                         domains=o.verdict.domains, submitted_by=event.submitted_by)
+            elif o.action == "write" and o.written_before is not None:
+                o.written = o.written_before
+            elif o.action == "write":
+                w = await self.store.write_in(tx, o.triple, prov)
+                o.written = (w.id, [w.subject_uid, w.object_uid])
+        done = [o.written for o in outcomes if o.written is not None]
+        await write_synthesis_in(tx, prov, event, [u for _, uids in done for u in uids])  # the judge's insight
+        await keep_learned_from_in(tx, prov.tenant, [rid for rid, _ in done], origin)
+
+    async def _report(self, event: IngestEvent, o: batch.Outcome) -> None:
+        """A triple's decisions on the audit topic, as they were taken: a conflict, the blast radius, the policy."""
+        triple, threshold = o.triple.model_dump(), self.settings.graph_blast_radius_max
+        if o.action == "reject":
+            await self._audit(event, "conflict_rejected", o.triple.title(), "contradicts curated or verified knowledge",
+                              {"triple": triple, "conflicts": o.conflicts})
+            return
+        if o.action == "blast":
+            await self._audit(event, "quarantined", o.qid, f"blast radius {o.reach} > {threshold}",
+                              {"triple": triple, "reach": o.reach, "threshold": threshold})
+            return
+        assert o.verdict is not None
+        await self.bus.publish(self.learning.record(event, o.triple, o.verdict), self.bus.topics.audit)
+        if o.action == "held":  # a protected domain (or refused): an admin decides, as for a dense triple
+            await self._audit(event, "quarantined", o.qid, o.verdict.reason(),
+                              {"triple": triple, "domains": o.verdict.domains, "policy": "held",
+                               "policy_version": o.verdict.decision.version.digest})
+        elif o.conflicts and o.written is not None:
+            await self._audit(event, "conflict_recorded", o.written[0], "contradicts other extracted knowledge",
+                              {"triple": triple, "conflicts": o.conflicts})
 
     async def _triples(self, event: IngestEvent) -> list[Triple] | None:
         """The answer's triples: remembered per answer, so a redelivery writes the same ones."""
@@ -114,45 +159,30 @@ class GraphIngest:
         entities its own first attempt filed."""
         stored = await self.domains.get(event.response_id)
         if stored is None:
-            found = [await self.learning.resolve(event.tenant_id, t) for t in triples]
+            found = await self.learning.resolve_many(event.tenant_id, triples)
             stored = await self.domains.put_first(event.response_id, json.dumps(found))
         kept = json.loads(stored)
-        return kept if len(kept) == len(triples) else [await self.learning.resolve(event.tenant_id, t)
-                                                       for t in triples]
+        return kept if len(kept) == len(triples) else await self.learning.resolve_many(event.tenant_id, triples)
 
     async def _learn(self, event: IngestEvent, triple: Triple, prov: Provenance,
-                     domains: list[str]) -> tuple[str, list[str]] | None:
-        conflicts = await self.store.conflicts(prov.tenant, triple)
-        if core.conflict_decision(conflicts) == "reject":
-            await self._audit(event, "conflict_rejected", triple.title(),
-                              "contradicts curated or verified knowledge",
-                              {"triple": triple.model_dump(), "conflicts": conflicts})
-            return None
-        reach = await self.store.reach(prov.tenant, triple)
-        threshold = self.settings.graph_blast_radius_max
-        if blast_radius_exceeded(reach, threshold):
-            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold,
-                                                ttl_s=self.settings.graph_quarantine_ttl_s, domains=domains,
-                                                submitted_by=event.submitted_by)
-            await self._audit(event, "quarantined", qid, f"blast radius {reach} > {threshold}",
-                              {"triple": triple.model_dump(), "reach": reach, "threshold": threshold})
-            return None
+                     domains: list[str]) -> batch.Outcome:
+        """One triple decided and, when written, written now (its own transaction): the path of an answer whose
+        triples may contradict each other, where each triple's checks see the ones before it."""
+        o = batch.Outcome(triple, domains, await self.store.conflicts(prov.tenant, triple))
+        if core.conflict_decision(o.conflicts) == "reject":
+            o.action = "reject"
+            return o
+        o.reach = await self.store.reach(prov.tenant, triple)
+        if blast_radius_exceeded(o.reach, self.settings.graph_blast_radius_max):
+            o.action = "blast"
+            return o
         # OPA down: PolicyDown, redelivered
-        verdict = await self.learning.decide(event.tenant_id, triple, domains, event.review_domains)
-        await self.bus.publish(self.learning.record(event, triple, verdict), self.bus.topics.audit)
-        if verdict.held:  # a protected domain (or refused): an admin decides, as for a dense triple
-            qid, _ = await self.quarantine.hold(triple, prov, reach, threshold, reason=verdict.reason(),
-                                                ttl_s=self.settings.graph_quarantine_ttl_s, domains=verdict.domains,
-                                                submitted_by=event.submitted_by)
-            await self._audit(event, "quarantined", qid, verdict.reason(),
-                              {"triple": triple.model_dump(), "domains": verdict.domains, "policy": "held",
-                               "policy_version": verdict.decision.version.digest})
-            return None
-        written = await self.store.write_triple(triple, prov)
-        if conflicts:
-            await self._audit(event, "conflict_recorded", written.id, "contradicts other extracted knowledge",
-                              {"triple": triple.model_dump(), "conflicts": conflicts})
-        return written.id, [written.subject_uid, written.object_uid]
+        o.verdict = await self.learning.decide(event.tenant_id, triple, domains, event.review_domains)
+        o.action = "held" if o.verdict.held else "write"
+        if o.action == "write":
+            written = await self.store.write_triple(triple, prov)
+            o.written_before = (written.id, [written.subject_uid, written.object_uid])
+        return o
 
     async def on_feedback(self, feedback: Feedback) -> None:
         origin = f"{feedback.response_id}:{feedback.rating}:{feedback.created_at.isoformat()}"

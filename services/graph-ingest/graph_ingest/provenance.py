@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from neo4j import AsyncManagedTransaction
+
 from moe_core.contracts import IngestEvent
 from moe_core.knowledge.graph import GraphDB
+from moe_core.knowledge.graph.driver import tx_data
 
 MEMORY_API = "memory-api"
 MEMORY_PREFIX = "mem-"
@@ -40,3 +43,11 @@ async def keep_learned_from(db: GraphDB, tenant: str, relation_ids: list[str], o
     if relation_ids:
         await db.write(LEARNED_FROM, ids=relation_ids, tenant=tenant, origin=origin_label(origin),
                        keep=MAX_LEARNED_FROM)
+
+
+async def keep_learned_from_in(tx: AsyncManagedTransaction, tenant: str, relation_ids: list[str],
+                               origin: dict[str, Any]) -> None:
+    """keep_learned_from inside an open transaction."""
+    if relation_ids:
+        await tx_data(tx, LEARNED_FROM, ids=relation_ids, tenant=tenant, origin=origin_label(origin),
+                      keep=MAX_LEARNED_FROM)

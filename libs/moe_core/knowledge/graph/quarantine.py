@@ -116,16 +116,16 @@ class Quarantine:
         `reason`: why (default: the blast radius); `domains`: the ones the server resolved for it (they decide how
         many approvals it needs); `submitted_by`: the principal whose text it was learned from (it may not approve
         it). Returns (id, newly created)."""
-        now = time.time()
-        qid = quarantine_id(prov.tenant, prov.origin, triple.subject, triple.relation, triple.object)
-        reason = reason or f"blast radius: the triple reaches {reach} entities within two hops (limit {threshold})"
-        rows = await self.store.db.write(
-            CREATE, id=qid, tenant=prov.tenant, subject=triple.subject, relation=triple.relation,
-            object=triple.object, confidence=triple.confidence, source=prov.source, domain=prov.domain, reach=reach,
-            threshold=threshold, reason=reason, now=now, origin=prov.origin, expert=prov.expert,
-            model=prov.model, expires_at=now + ttl_s if ttl_s > 0 else None,
-            domains=sorted(set(domains)) if domains else [prov.domain], submitted_by=submitted_by,
-            entity_type=prov.entity_type)
+        qid, params = _held(triple, prov, reach, threshold, ttl_s, reason, domains, submitted_by)
+        rows = await self.store.db.write(CREATE, **params)
+        return qid, bool(rows[0]["created"])
+
+    async def hold_in(self, tx: AsyncManagedTransaction, triple: Triple, prov: Provenance, reach: int,
+                      threshold: int, ttl_s: float = 0, reason: str | None = None, domains: list[str] | None = None,
+                      submitted_by: str | None = None) -> tuple[str, bool]:
+        """hold() inside an open transaction (a writer that writes a batch's triples and holds in one)."""
+        qid, params = _held(triple, prov, reach, threshold, ttl_s, reason, domains, submitted_by)
+        rows = await tx_data(tx, CREATE, **params)
         return qid, bool(rows[0]["created"])
 
     async def pending(self, tenants: list[str], status: Status | None = "pending",
@@ -178,3 +178,18 @@ class Quarantine:
             return Decision(item, None, await review_rejected_in(tx, item, principal, key_id, note))
 
         return await self.store.db.transaction(work)
+
+
+def _held(triple: Triple, prov: Provenance, reach: int, threshold: int, ttl_s: float, reason: str | None,
+          domains: list[str] | None, submitted_by: str | None) -> tuple[str, dict[str, Any]]:
+    """A quarantine item's id and the parameters of its CREATE."""
+    now = time.time()
+    qid = quarantine_id(prov.tenant, prov.origin, triple.subject, triple.relation, triple.object)
+    reason = reason or f"blast radius: the triple reaches {reach} entities within two hops (limit {threshold})"
+    return qid, {"id": qid, "tenant": prov.tenant, "subject": triple.subject, "relation": triple.relation,
+                 "object": triple.object, "confidence": triple.confidence, "source": prov.source,
+                 "domain": prov.domain, "reach": reach, "threshold": threshold, "reason": reason, "now": now,
+                 "origin": prov.origin, "expert": prov.expert, "model": prov.model,
+                 "expires_at": now + ttl_s if ttl_s > 0 else None,
+                 "domains": sorted(set(domains)) if domains else [prov.domain], "submitted_by": submitted_by,
+                 "entity_type": prov.entity_type}

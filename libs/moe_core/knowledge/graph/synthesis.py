@@ -6,9 +6,12 @@ history that an audit replay of a range does not have (codex-lineage's replay wr
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from neo4j import AsyncManagedTransaction
 
 from moe_core.contracts import IngestEvent
-from moe_core.knowledge.graph.driver import GraphDB
+from moe_core.knowledge.graph.driver import GraphDB, tx_data
 from moe_core.knowledge.graph.model import Provenance
 from moe_core.knowledge.graph.names import normalize, synthesis_id
 from moe_core.knowledge.graph.vocab import SHARED_TENANT
@@ -46,13 +49,31 @@ def insight_of(event: IngestEvent) -> tuple[str, str, list[str]] | None:
 
 async def write_synthesis(db: GraphDB, prov: Provenance, event: IngestEvent, entity_uids: list[str]) -> str | None:
     """The event's insight as its answer's :Synthesis node (one per answer: a redelivery changes nothing)."""
+    found = _synthesis(prov, event, entity_uids)
+    if found is None:
+        return None
+    await db.write(WRITE_SYNTHESIS, **found)
+    return str(found["id"])
+
+
+async def write_synthesis_in(tx: AsyncManagedTransaction, prov: Provenance, event: IngestEvent,
+                             entity_uids: list[str]) -> str | None:
+    """write_synthesis inside an open transaction (graph-ingest writes an answer's triples and it in one)."""
+    found = _synthesis(prov, event, entity_uids)
+    if found is None:
+        return None
+    await tx_data(tx, WRITE_SYNTHESIS, **found)
+    return str(found["id"])
+
+
+def _synthesis(prov: Provenance, event: IngestEvent, entity_uids: list[str]) -> dict[str, Any] | None:
+    """The parameters of the event's :Synthesis node (None: it has no insight)."""
     found = insight_of(event)
     if found is None:
         return None
     text, insight_type, names = found
-    sid = synthesis_id(prov.tenant, prov.origin)
-    await db.write(WRITE_SYNTHESIS, id=sid, text=text.strip()[:MAX_INSIGHT_CHARS], question=event.question[:1000],
-                   tenant=prov.tenant, domain=prov.domain, origin=prov.origin, expert=prov.expert, model=prov.model,
-                   now=time.time(), insight_type=insight_type, names=names, entities=sorted(set(entity_uids)),
-                   keys=sorted({normalize(n) for n in names} - {""}), shared=SHARED_TENANT)
-    return sid
+    return {"id": synthesis_id(prov.tenant, prov.origin), "text": text.strip()[:MAX_INSIGHT_CHARS],
+            "question": event.question[:1000], "tenant": prov.tenant, "domain": prov.domain, "origin": prov.origin,
+            "expert": prov.expert, "model": prov.model, "now": time.time(), "insight_type": insight_type,
+            "names": names, "entities": sorted(set(entity_uids)),
+            "keys": sorted({normalize(n) for n in names} - {""}), "shared": SHARED_TENANT}

@@ -1,0 +1,103 @@
+"""An answer's triples decided together (issue 52): one query resolves their names, one finds what contradicts
+each, one measures each one's blast radius, one request to OPA decides them all, and one transaction writes and
+holds them. The outcome is the one the triples would get one after the other (the order of the extraction): a
+triple's reach counts the relations the triples before it write, and a name resolves to the entity an earlier
+triple creates (moe_core.knowledge.graph.checks).
+
+An answer in which a triple could contradict an earlier one of the same answer (TREATS and CAUSES between the same
+two entities) is left to the one-at-a-time path (`plan` returns None): there the conflict lists name relations the
+answer itself writes, with their trust after that write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from graph_ingest import core
+from moe_core.knowledge.graph import GraphDB, Triple
+from moe_core.knowledge.graph.checks import Resolved, conflicts_of, reach_of, resolve_names
+from moe_core.knowledge.graph.names import normalize
+from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
+from moe_core.knowledge.graph.vocab import conflicting_types
+from moe_core.policy.learned import LearningPolicy, Verdict
+
+Action = Literal["reject", "blast", "held", "write"]
+
+
+@dataclass
+class Outcome:
+    triple: Triple
+    domains: list[str]
+    conflicts: list[dict[str, Any]]
+    action: Action = "write"
+    reach: int = 0
+    verdict: Verdict | None = None
+    written: tuple[str, list[str]] | None = field(default=None)  # relation id, its entities' uids
+    written_before: tuple[str, list[str]] | None = None  # written already (one at a time), as `written`
+    qid: str = ""  # its quarantine item (held, blast)
+
+
+def contradicts_itself(resolved: Resolved, triples: list[Triple]) -> bool:
+    """Whether a triple could contradict an earlier one of the same answer (the same two entities)."""
+    def ident(name: str) -> str:
+        return resolved.uids.get(normalize(name)) or f"new:{normalize(name)}"
+
+    ends = [(ident(t.subject), ident(t.object)) for t in triples]
+    return any(ends[i] == ends[j] and triples[i].relation in conflicting_types(triples[j].relation)
+               for j in range(len(triples)) for i in range(j))
+
+
+async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: int, triples: list[Triple],
+               domains: list[list[str]], document: list[str]) -> list[Outcome] | None:
+    """Each triple's outcome, in order (None: an answer that may contradict itself, decided one at a time)."""
+    resolved = await resolve_names(db, tenant, [n for t in triples for n in (t.subject, t.object)])
+    if contradicts_itself(resolved, triples):
+        return None
+    conflicts = await conflicts_of(db, resolved, triples)
+    out = [Outcome(t, d, c) for t, d, c in zip(triples, domains, conflicts, strict=True)]
+    for o in out:
+        o.action = "reject" if core.conflict_decision(o.conflicts) == "reject" else "write"
+    asked = [o for o in out if o.action == "write"]
+    verdicts = await learning.decide_many(tenant, [(o.triple, o.domains) for o in asked], document) if asked else []
+    for o, verdict in zip(asked, verdicts, strict=True):
+        o.verdict = verdict
+        o.action = "held" if verdict.held else "write"
+    await _measure(db, resolved, out, threshold)
+    return out
+
+
+async def _measure(db: GraphDB, resolved: Resolved, out: list[Outcome], threshold: int) -> None:
+    """Each asked triple's reach, with the relations the triples before it write; one query, asked again from
+    the first triple held for its reach when a later one counted it as written."""
+    start = 0
+    while start < len(out):
+        items = [_reach_item(resolved, out, j) for j in range(start, len(out))]
+        reaches = await reach_of(db, resolved.tenant, items)
+        start = _apply(out, start, reaches, threshold)
+
+
+def _apply(out: list[Outcome], start: int, reaches: list[int], threshold: int) -> int:
+    """Take the reaches of out[start:]; where the next query starts (len(out): done)."""
+    for j in range(start, len(out)):
+        o = out[j]
+        if o.action == "reject":
+            continue
+        o.reach = reaches[j - start]
+        if blast_radius_exceeded(o.reach, threshold):
+            was_written = o.action == "write"
+            o.action = "blast"
+            if was_written and any(later.action != "reject" for later in out[j + 1:]):
+                return j + 1  # the later ones counted it as written: measured again without it
+    return len(out)
+
+
+def _reach_item(resolved: Resolved, out: list[Outcome], j: int) -> tuple[list[str], list[list[str]]]:
+    """Triple j's start entities and the relations (uid pairs) the triples before it write."""
+    if out[j].action == "reject":
+        return [], []  # not measured
+    before = [o.triple for o in out[:j] if o.action == "write"]
+    created = {normalize(n) for t in before for n in (t.subject, t.object) if normalize(n) not in resolved.uids}
+    triple = out[j].triple
+    starts = sorted({u for n in (triple.subject, triple.object) if (u := resolved.uid(n, created)) is not None})
+    edges = [[resolved.written_uid(t.subject), resolved.written_uid(t.object)] for t in before]
+    return starts, edges

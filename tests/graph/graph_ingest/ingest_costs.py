@@ -1,0 +1,100 @@
+"""What graph-ingest's learning costs per message, on the local Neo4j, OPA and Redis (started if they are not
+running):
+
+  python -m tests.graph.graph_ingest.ingest_costs [N] [TRIPLES]
+
+GraphIngest.on_ingest for N fresh answers of TRIPLES technical triples each (their extraction already remembered,
+as on a redelivery: no model call), six rounds: wall time, this process's CPU (graph-ingest's Python), Neo4j's
+and OPA's CPU per message. The audit events are serialised as for Kafka but not sent (the same events before and
+after; Kafka's cost is not what this measures). Neo4j's JIT warms up over the first rounds: compare the last ones.
+For a before/after, run the same command on the older tree (issue 52: one query for each check of an answer's
+triples, one request to OPA, one transaction)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from bench.infra import connect
+from tests.graph.test_learning_journey import ingest_event
+
+
+def cpu_s(marker: bytes) -> float:
+    """The CPU seconds of every process whose command line has `marker`."""
+    total = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (proc / "cmdline").read_bytes():
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        except OSError:  # gone meanwhile
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class _Serialised:
+    """The bus, as far as graph-ingest's audit events go: each serialised, none sent."""
+
+    def __init__(self) -> None:
+        self.topics, self.sent = SimpleNamespace(audit="audit"), 0
+
+    async def publish(self, message: Any, topic: str) -> None:
+        message.model_dump_json()
+        self.sent += 1
+
+
+async def costs(n: int, per_answer: int) -> None:
+    from graph_ingest.app import GraphIngest
+    from graph_ingest.settings import GraphIngestSettings
+    from moe_core.knowledge.graph import GraphDB
+    from moe_core.knowledge.graph.lifecycle import prepare_graph
+    from moe_core.runtime.idempotency import Memo
+    from moe_core.runtime.stores import redis_client
+    neo4j_auth = importlib.import_module("tests.support.store_auth").neo4j_auth
+
+    eps = connect(["redis", "neo4j", "opa"])
+    ns = f"c{uuid.uuid4().hex[:6]}"
+    settings = GraphIngestSettings(topic_namespace=ns, neo4j_url=eps["neo4j"], redis_url=eps["redis"],
+                                   opa_url=eps["opa"], graph_trust_recompute_s=0)
+    redis, db = redis_client(settings.redis_url), GraphDB(settings.neo4j_url, *neo4j_auth())
+    await prepare_graph(db, seed=True)
+    memo = Memo(redis, f"graph-ingest:triples:{ns}", 3600)
+    ingest = GraphIngest(settings, _Serialised(), db, None, memo,  # type: ignore[arg-type]
+                         Memo(redis, f"graph-ingest:domains:{ns}", 3600))
+    tenant = f"cost-{ns}"
+    try:
+        for round_ in range(6):
+            events = []
+            for i in range(n):
+                m = f"{ns}{round_}x{i}"
+                event = ingest_event(tenant, m, knowledge_type="technical", source_expert="technical")
+                triples = [{"subject": f"Frobnik {m} {k}", "relation": "PART_OF", "object": f"Kubernetes Cluster {m}",
+                            "confidence": 0.9} for k in range(per_answer)]
+                await memo.put_first(event.response_id, json.dumps(triples))
+                events.append(event)
+            cpu, wall, neo, opa = time.process_time(), time.perf_counter(), cpu_s(b"org.neo4j"), cpu_s(b"/opa")
+            for event in events:
+                await ingest.on_ingest(event)
+            print(f"round {round_ + 1}: {n} answers of {per_answer} triples: wall "
+                  f"{(time.perf_counter() - wall) / n * 1000:6.2f} ms, graph-ingest "
+                  f"{(time.process_time() - cpu) / n * 1000:6.2f} ms CPU, Neo4j "
+                  f"{(cpu_s(b'org.neo4j') - neo) / n * 1000:6.2f} ms CPU, OPA "
+                  f"{(cpu_s(b'/opa') - opa) / n * 1000:6.2f} ms CPU per answer", flush=True)
+    finally:
+        await db.write("MATCH (n) WHERE n.tenant = $tenant DETACH DELETE n", tenant=tenant)
+        await redis.delete(*[k async for k in redis.scan_iter(f"*{ns}*")] or ["-"])
+        await redis.aclose()
+        await ingest.close()
+        await db.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(costs(int(sys.argv[1]) if len(sys.argv) > 1 else 40, int(sys.argv[2]) if len(sys.argv) > 2 else 4))
