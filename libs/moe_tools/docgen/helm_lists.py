@@ -11,6 +11,7 @@ from moe_core.runtime.pg import tables as pg_tables
 from moe_core.runtime.retention import topic_label
 from moe_core.stage.registry import Service
 from moe_core.stage.spec import EVERY_TOPIC
+from moe_tools.docgen import settings_catalog
 from moe_tools.docgen.compose_lists import needs, uses_postgres
 from moe_tools.docgen.yaml_lines import env_lines, flow
 
@@ -24,13 +25,20 @@ def scaling_topic(entry: Service) -> str:
     return topic_label(consumed[0]) if consumed else ""
 
 
-def component(entry: Service) -> str:
+def reads_domain_keywords(entry: Service, repo: Path) -> bool:
+    """Whether the service's settings read the protected domains' file (MOE_DOMAIN_KEYWORDS): the chart mounts
+    templates/domain-keywords.yaml into exactly those components."""
+    return "MOE_DOMAIN_KEYWORDS" in settings_catalog.service(entry.name, repo)
+
+
+def component(entry: Service, repo: Path = Path()) -> str:
     deploy, scaling = entry.deploy, entry.deploy.autoscaling
     lines = [f"  {entry.name}:" + (f"  # {deploy.note}" if deploy.note else ""), "    enabled: true",
              f"    module: {entry.package}", f"    replicas: {deploy.replicas}", f"    port: {entry.port}"]
     lines += ["    postgres: true"] if uses_postgres(entry) else []
     lines += ["    neo4j: true"] if "neo4j" in needs(entry) else []
     lines += ["    opaClient: true"] if "MOE_OPA_URL" in deploy.compose_env else []  # OPA admits only these
+    lines += ["    domainKeywords: true"] if reads_domain_keywords(entry, repo) else []
     lines += [f"    {key}: {flow(value)}" for key, value in deploy.helm.items()]
     env = deploy.env | deploy.helm_env
     lines += ["    env:", *env_lines(env, "      ")] if env else ["    env: {}"]
@@ -47,7 +55,7 @@ def component(entry: Service) -> str:
 
 def components(repo: Path) -> str:
     """Every registry service's component, in the registry's order."""
-    return "\n\n".join(component(entry) for entry in stage_registry.FLEET)
+    return "\n\n".join(component(entry, repo) for entry in stage_registry.FLEET)
 
 
 def _continued(first: str, items: list[str], width: int = 112) -> list[str]:
