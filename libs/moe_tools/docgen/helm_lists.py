@@ -15,6 +15,8 @@ from moe_tools.docgen import settings_catalog
 from moe_tools.docgen.compose_lists import needs, uses_postgres
 from moe_tools.docgen.yaml_lines import env_lines, flow
 
+CODE = Path(stage_registry.__file__).resolve().parents[3]  # the checkout whose services/ the registry imports
+
 
 def scaling_topic(entry: Service) -> str:
     """The topic whose consumer lag scales the component: its Deployment's, else the first it consumes."""
@@ -25,20 +27,21 @@ def scaling_topic(entry: Service) -> str:
     return topic_label(consumed[0]) if consumed else ""
 
 
-def reads_domain_keywords(entry: Service, repo: Path) -> bool:
+def reads_domain_keywords(entry: Service) -> bool:
     """Whether the service's settings read the protected domains' file (MOE_DOMAIN_KEYWORDS): the chart mounts
-    templates/domain-keywords.yaml into exactly those components."""
-    return "MOE_DOMAIN_KEYWORDS" in settings_catalog.service(entry.name, repo)
+    templates/domain-keywords.yaml into exactly those components. Read from the code that runs (the registry's
+    checkout), like the declarations, not from the folder the lists are written to."""
+    return "MOE_DOMAIN_KEYWORDS" in settings_catalog.service(entry.name, CODE)
 
 
-def component(entry: Service, repo: Path = Path()) -> str:
+def component(entry: Service) -> str:
     deploy, scaling = entry.deploy, entry.deploy.autoscaling
     lines = [f"  {entry.name}:" + (f"  # {deploy.note}" if deploy.note else ""), "    enabled: true",
              f"    module: {entry.package}", f"    replicas: {deploy.replicas}", f"    port: {entry.port}"]
     lines += ["    postgres: true"] if uses_postgres(entry) else []
     lines += ["    neo4j: true"] if "neo4j" in needs(entry) else []
     lines += ["    opaClient: true"] if "MOE_OPA_URL" in deploy.compose_env else []  # OPA admits only these
-    lines += ["    domainKeywords: true"] if reads_domain_keywords(entry, repo) else []
+    lines += ["    domainKeywords: true"] if reads_domain_keywords(entry) else []
     lines += [f"    {key}: {flow(value)}" for key, value in deploy.helm.items()]
     env = deploy.env | deploy.helm_env
     lines += ["    env:", *env_lines(env, "      ")] if env else ["    env: {}"]
@@ -55,7 +58,7 @@ def component(entry: Service, repo: Path = Path()) -> str:
 
 def components(repo: Path) -> str:
     """Every registry service's component, in the registry's order."""
-    return "\n\n".join(component(entry, repo) for entry in stage_registry.FLEET)
+    return "\n\n".join(component(entry) for entry in stage_registry.FLEET)
 
 
 def _continued(first: str, items: list[str], width: int = 112) -> list[str]:
