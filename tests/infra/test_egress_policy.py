@@ -169,8 +169,10 @@ async def test_a_protected_answer_is_kept_for_nobody_and_its_tasks_use_only_the_
     details = personal.record.details
     [cache] = [d for d in details["decisions"] if d["kind"] == "cache"]
     assert (cache["outcome"], cache["rule"]) == ("deny", "no-shared-cache-for-protected-data")
-    assert details["tools"] == {"allow": ["calculate"], "deny": [
+    assert details["tools"] == {"allow": ["calculate"], "allow_by_reach": {"fleet": ["calculate"]}, "deny": [
         {"tool": "timezone_convert", "reach": "external", "rule": "protected-data-fleet-tools-only"}]}
+    assert open_data.record is not None and open_data.record.details["tools"]["allow_by_reach"] == {
+        "fleet": ["calculate"], "external": ["timezone_convert"]}
 
 
 async def test_the_planner_does_not_start_when_a_named_templates_class_has_no_permitted_server(

@@ -135,12 +135,23 @@ class EgressPolicy:
         return decision.allowed, str(decision.result.get("rule", "")), reason
 
 
+def by_reach(decisions: list[EgressDecision]) -> dict[str, list[str]]:
+    """Tools' names grouped by their reach (fleet | external), each group sorted: what OPA was asked of each (a
+    tool's input is its name and reach), so a candidate policy can decide an allowed tool again."""
+    out: dict[str, list[str]] = {}
+    for d in sorted(decisions, key=lambda d: d.target.server):
+        out.setdefault(d.target.reach, []).append(d.target.server)
+    return out
+
+
 def egress_record(cause: Envelope, data_class: str, because: dict[str, str], version: PolicyVersion,
                   decisions: list[EgressDecision], refused: str | None) -> AuditEvent:
     """The request's egress record: its class (and where it came from), each decision (server, model, region,
     sovereignty, allow or deny, the rule that matched) and the policy version; `refused` names why it was refused
     (a required role with no permitted server), None when it was sent on; `left_out_of_plan`: the denied tools and
-    research, which the planner neither offers nor plans (planner.egress_plan)."""
+    research, which the planner neither offers nor plans (planner.egress_plan). The tools compactly: the allowed
+    ones by name (`allow`) and by reach (`allow_by_reach`, added later: a record without it cannot have its allowed
+    tools decided again), each denied one with its reach and rule."""
     tools = [d for d in decisions if d.target.kind == TOOL]  # compact: the fleet's tools are many and alike
     return audit_event(cause, actor="service:planner", action="egress.refused" if refused else "egress.decided",
                        subject=f"data_class:{data_class}", reason=refused or "sent only where its class may go",
@@ -148,6 +159,7 @@ def egress_record(cause: Envelope, data_class: str, because: dict[str, str], ver
                                 "policy_version": version.digest, "outcome": "deny" if refused else "allow",
                                 "decisions": [d.record() for d in decisions if d.target.kind != TOOL],
                                 "tools": {"allow": sorted(d.target.server for d in tools if d.allowed),
+                                          "allow_by_reach": by_reach([d for d in tools if d.allowed]),
                                           "deny": [{"tool": d.target.server, "reach": d.target.reach,
                                                     "rule": d.rule} for d in tools if not d.allowed]},
                                 "left_out_of_plan": [] if refused else sorted(  # the planner offers and plans none

@@ -11,8 +11,11 @@ from moe_core.runtime.pg import tables as pg_tables
 from moe_core.runtime.retention import topic_label
 from moe_core.stage.registry import Service
 from moe_core.stage.spec import EVERY_TOPIC
+from moe_tools.docgen import settings_catalog
 from moe_tools.docgen.compose_lists import needs, uses_postgres
 from moe_tools.docgen.yaml_lines import env_lines, flow
+
+CODE = Path(stage_registry.__file__).resolve().parents[3]  # the checkout whose services/ the registry imports
 
 
 def scaling_topic(entry: Service) -> str:
@@ -24,6 +27,13 @@ def scaling_topic(entry: Service) -> str:
     return topic_label(consumed[0]) if consumed else ""
 
 
+def reads_domain_keywords(entry: Service) -> bool:
+    """Whether the service's settings read the protected domains' file (MOE_DOMAIN_KEYWORDS): the chart mounts
+    templates/domain-keywords.yaml into exactly those components. Read from the code that runs (the registry's
+    checkout), like the declarations, not from the folder the lists are written to."""
+    return "MOE_DOMAIN_KEYWORDS" in settings_catalog.service(entry.name, CODE)
+
+
 def component(entry: Service) -> str:
     deploy, scaling = entry.deploy, entry.deploy.autoscaling
     lines = [f"  {entry.name}:" + (f"  # {deploy.note}" if deploy.note else ""), "    enabled: true",
@@ -31,6 +41,7 @@ def component(entry: Service) -> str:
     lines += ["    postgres: true"] if uses_postgres(entry) else []
     lines += ["    neo4j: true"] if "neo4j" in needs(entry) else []
     lines += ["    opaClient: true"] if "MOE_OPA_URL" in deploy.compose_env else []  # OPA admits only these
+    lines += ["    domainKeywords: true"] if reads_domain_keywords(entry) else []
     lines += [f"    {key}: {flow(value)}" for key, value in deploy.helm.items()]
     env = deploy.env | deploy.helm_env
     lines += ["    env:", *env_lines(env, "      ")] if env else ["    env: {}"]

@@ -34,8 +34,9 @@ def _record(data_class: str) -> dict[str, Any]:
         _decision("planner", "a", "on_premises"), _decision("expert:general", "b", "sovereign_cloud"),
         {"role": "research", "kind": "research", "server": "", "model": "", "region": "", "sovereignty": "",
          "reach": "", "outcome": "allow" if data_class == "internal" else "deny", "rule": "recorded"}],
-        "tools": {"allow": ["math"], "deny": [] if data_class == "internal" else [
-            {"tool": "web_fetch", "reach": "external", "rule": "recorded"}]}}
+        "tools": {"allow": ["math"], "allow_by_reach": {"fleet": ["math"]},
+                  "deny": [] if data_class == "internal" else [
+                      {"tool": "web_fetch", "reach": "external", "rule": "recorded"}]}}
 
 
 def _candidate(text: str) -> str:
@@ -59,14 +60,14 @@ async def test_only_the_changed_decisions_are_listed_and_nothing_is_loaded(
     egress = modules[egress_module(modules)]
     recorded = recorded_decisions("r-int", "t1", _record("internal")) + recorded_decisions("r-per", "t1",
                                                                                          _record("personal"))
-    assert len(recorded) == 7  # three decisions each, and the denied tool (an allowed tool's reach is not recorded)
+    assert len(recorded) == 9  # three decisions and the allowed tool each, and the personal one's denied tool
     result = await simulate(opa.binary(), modules, _candidate(egress), recorded)
     assert result.changed == [{"response_id": "r-per", "tenant_id": "t1", "data_class": "personal",
                                "target": "expert:general b/m", "recorded": "allow",
                                "before": {"outcome": "allow", "rule": "protected-data-sovereign-only"},
                                "after": {"outcome": "deny", "rule": RULE}}]
-    assert result.counts() == {"requests": 2, "decisions": 7, "changed": 1, "to_deny": 1, "to_allow": 0,
-                               "requests_changed": 1}
+    assert result.counts() == {"requests": 2, "decisions": 9, "changed": 1, "to_deny": 1, "to_allow": 0,
+                               "requests_changed": 1, "not_redecided": 0}
     assert (await simulate(opa.binary(), modules, egress, recorded)).changed == []
     assert await client.version() == before, "simulating loads nothing into the running OPA"
 
