@@ -119,6 +119,7 @@ def test_a_candidate_is_simulated_on_recorded_decisions_and_applied_by_a_second_
                and c["after"] == {"outcome": "deny", "rule": RULE} for c in result["changed"])
     assert result["counts"]["requests"] == 2 and result["counts"]["to_deny"] == len(expected)
     assert result["counts"]["to_allow"] == 0 and result["policy_in_force"] == in_force
+    assert result["not_redecided"] == [] and result["counts"]["not_redecided"] == 0  # new records carry the reach
     assert _version(fleet, people["alice"]) == in_force, "simulating applies nothing"
 
     change = result["id"]

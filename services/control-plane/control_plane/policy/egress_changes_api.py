@@ -113,7 +113,8 @@ class EgressChangesApi:
         return {"object": "egress_policy.simulation", "id": change_id, "candidate": result.candidate,
                 "policy_in_force": version, "reviewed_file": reviewed.digest if reviewed else None,
                 "days": body.days, "counts": result.counts(),
-                "tenants": result.per_tenant(), "changed": result.changed[:body.limit]}
+                "tenants": result.per_tenant(), "changed": result.changed[:body.limit],
+                "not_redecided": result.not_redecided[:body.limit]}
 
     async def _in_force(self) -> tuple[dict[str, str], str]:
         try:
