@@ -202,7 +202,7 @@ def targets_of(result: dict[str, Any], fleet_services: set[str] | None = None) -
 
 
 BARE_KEYS = ("namespace", "duration_s", "summary", "added_latency_ms", "sustained", "tokens", "stages",
-             "kafka_messages_per_request", "skipped_cells", "idle_cores", "cells")
+             "kafka_messages_per_request", "skipped_cells", "idle_cores", "fleet_warm", "cells")
 
 
 def bare_part(bare: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,11 @@ class BenchConfig:
     cell_requests: int = 3000  # ... or this many requests, whichever comes first
     warmup: bool = True  # `concurrency` unrecorded requests before each cell
     neo4j_warm: int = 2000  # graph-rag reads that warm Neo4j's JIT before the cells (bench.neo4j_warm; 0: none)
+    # the whole fleet warmed before idle and the cells (bench.fleet_warm): batches of every measured path until every
+    # stage ran and Kafka's and Neo4j's CPU per request settled, at most this many (0: none)
+    fleet_warm: int = 15
+    fleet_warm_requests: int = 20  # per path and batch
+    fleet_warm_concurrency: int = 8
     token_samples: int = 5  # requests per path for the token comparison
     sustain_seconds: float = 15.0  # one long full-pipeline cell at the highest concurrency (0 = none)
     probe_messages: int = 200  # Kafka publish/consume probe
@@ -34,7 +39,8 @@ class BenchConfig:
     learning: bool = True
     record: bool = True
     bare: bool = True  # then the same cells again on a fleet without them (result["bare"]: both figures, one run)
-    budget_s: float = 720  # from start-up on, no cell starts after this (a busy machine: fewer cells, said so)
+    budget_s: float = 720  # from start-up on (the fleet's warm-up not counted), no cell starts after this (a busy
+    # machine: fewer cells, said so)
     gateway_workers: int = 1  # the gateway's default (the fleet's other stages are one process each too)
     # LiteLLM as its docs advise for production: workers = CPU count ("Setting workers equal to CPU count gives
     # optimal performance", docs.litellm.ai/docs/benchmarks), no logging callbacks (bench/litellm.yaml)
@@ -62,7 +68,7 @@ class BenchConfig:
 def quick() -> BenchConfig:
     return BenchConfig(profile="quick", concurrency=[1, 8], runs=1, cell_seconds=1.0, cell_requests=40,
                        profile_seconds=0, token_samples=2, sustain_seconds=0, probe_messages=50, budget_s=300,
-                       streams=[16],
+                       streams=[16], fleet_warm=4, fleet_warm_requests=10,
                        command="make bench BENCH_QUICK=1")
 
 
@@ -80,6 +86,11 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--no-warmup", action="store_true")
     parser.add_argument("--neo4j-warm", type=int, metavar="N",
                         help="graph-rag reads that warm Neo4j before the cells (default 2000; 0: Neo4j as it is)")
+    parser.add_argument("--fleet-warm", type=int, metavar="BATCHES",
+                        help="at most this many batches warm the whole fleet before idle and the cells (default 15; "
+                        "0: none)")
+    parser.add_argument("--fleet-warm-requests", type=int, metavar="N", help="requests per path in one warm-up batch")
+    parser.add_argument("--fleet-warm-concurrency", type=int, metavar="N", help="the warm-up's concurrency")
     parser.add_argument("--token-samples", type=int)
     parser.add_argument("--sustain", type=float, help="seconds of the sustained full-pipeline cell (0 = none)")
     parser.add_argument("--kafka-probe", type=int, help="messages of the Kafka publish/consume probe")
@@ -122,7 +133,10 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
                        ("kafka_probe", "probe_messages"), ("profile", "profile_seconds"),
                        ("profile_path", "profile_path"),
                        ("gateway_workers", "gateway_workers"), ("litellm_workers", "litellm_workers"),
-                       ("budget", "budget_s"), ("out", "out_dir"), ("streams_model_s", "streams_model_s")):
+                       ("budget", "budget_s"), ("fleet_warm", "fleet_warm"),
+                       ("fleet_warm_requests", "fleet_warm_requests"),
+                       ("fleet_warm_concurrency", "fleet_warm_concurrency"), ("out", "out_dir"),
+                       ("streams_model_s", "streams_model_s")):
         if getattr(args, name) is not None:
             setattr(cfg, attr, getattr(args, name))
     cfg.litellm = cfg.litellm and not args.no_litellm

@@ -58,7 +58,7 @@ def markdown(result: dict[str, Any], link_prefix: str = "") -> str:
         f"{measured_runs} measured (medians across the measured runs) · cells of {cfg['cell_seconds']} s or "
         f"{cfg['cell_requests']} requests · "
         f"{result['started_at'][:19]} UTC · took {result['duration_s']:.0f} s.",
-        "", f"Machine: {machine_line(result)}", "", *_skipped(result),
+        "", f"Machine: {machine_line(result)}", "", *warm_lines(result), *_skipped(result),
         "### Paths", "",
         _table(["path", "what", "measured"],
                [[n, p["description"], "yes" if p["available"] else f"not available: {p['reason']}"]
@@ -73,6 +73,30 @@ def markdown(result: dict[str, Any], link_prefix: str = "") -> str:
                [[t["target"], t["goal"], t["measured"], t.get("note") or _f(t["met"])] for t in result["targets"]]),
     ]
     return "\n".join(parts) + "\n"
+
+
+def _warm(warm: dict[str, Any] | None) -> str:
+    if not warm:
+        return "none"
+    figures = ", ".join(_f(b["jvm_ms_per_request"]) for b in warm["batches"])
+    errors = sum(b["errors"] for b in warm["batches"])
+    c = warm["criterion"]
+    end = (f"settled (the last {c['window']} within {c['tolerance'] * 100:.0f} % of their mean or "
+           f"{c['floor_ms']:g} ms)" if not warm["cap_hit"] else
+           f"**the cap of {warm['max_batches']} batches hit**: {'settled' if warm['settled'] else 'not settled'}"
+           f"{'; not run: ' + ', '.join(warm['missing']) if warm['missing'] else ''}")
+    return (f"{len(warm['batches'])} batches of {warm['requests_per_path']} requests per path "
+            f"({', '.join(warm['paths'])}) at concurrency {warm['concurrency']} in {warm['seconds']:.0f} s"
+            f"{f' ({errors} errors)' if errors else ''}; Kafka + Neo4j CPU ms per request by batch: {figures}; {end}")
+
+
+def warm_lines(result: dict[str, Any]) -> list[str]:
+    """The fleet's warm-up before idle and the cells (bench.fleet_warm), with and without the record and learning."""
+    if "fleet_warm" not in result:
+        return []
+    bare = result.get("bare")
+    return [f"Fleet warm-up (`bench/fleet_warm.py`, not counted in any cell): {_warm(result['fleet_warm'])}"
+            + (f". Without the record and learning: {_warm(bare.get('fleet_warm'))}" if bare else "") + ".", ""]
 
 
 def _skipped(result: dict[str, Any]) -> list[str]:

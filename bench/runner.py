@@ -17,6 +17,8 @@ import uvloop
 
 from bench import analyze, kafka_probe, kafka_trace, loadgen, machine, measure, procs, profile, settle, stages, streams
 from bench.config import BenchConfig
+from bench.fleet_warm import Metrics, Plan
+from bench.fleet_warm import warm as warm_fleet
 from bench.infra import INFRA, connect, kafka_admin_env, pid_path
 from bench.loadgen import Cell, Target
 from bench.neo4j_warm import warm as warm_neo4j
@@ -91,6 +93,7 @@ class Benchmark:
         self.skipped: list[str] = []
         self.idle: dict[str, float] = {}
         self.neo4j_warm: dict[str, Any] | None = None
+        self.fleet_warm: dict[str, Any] | None = None
 
     def run(self) -> dict[str, Any]:
         cfg, started_at, t0 = self.cfg, datetime.now(UTC), time.perf_counter()
@@ -143,6 +146,7 @@ class Benchmark:
             "paths": {name: {"description": PATHS[name].description, "available": self.available.get(name) is None,
                              "reason": self.available.get(name)} for name in PATHS},
             "skipped_cells": self.skipped, "idle_cores": self.idle, "neo4j_warm": self.neo4j_warm,
+            "fleet_warm": self.fleet_warm,
             "summary": summary, "added_latency_ms": added, "litellm_ratio": analyze.litellm_ratios(added),
             "sustained": sustained, "tokens": phases["tokens"], "memory": memory, "kafka_probe": probe,
             "cpu_profile": phases["profile"],
@@ -204,10 +208,12 @@ class Benchmark:
             if "full" in targets and cfg.neo4j_warm:  # a warm Neo4j, as in production (bench.neo4j_warm)
                 self.neo4j_warm = await warm_neo4j(self.eps, f"tenant-{self.namespace}", cfg.neo4j_warm)
                 log.info("Neo4j warmed: %s", self.neo4j_warm)
+            urls = {name: svc.url for name, svc in self.fleet.services.items()} if self.fleet else {}
+            if cfg.fleet_warm:
+                await self._warm_fleet(http, targets, lambda: stages.scrape(http, urls), settled)
             self.idle = await measure.idle_rates(self._cpu_groups, IDLE_SECONDS, settled)
             log.info("idle: fleet %.2f cores, kafka %.2f cores", sum(
                 v for k, v in self.idle.items() if self.fleet and k in self.fleet.services), self.idle.get("kafka", 0))
-            urls = {name: svc.url for name, svc in self.fleet.services.items()} if self.fleet else {}
             cells = await measure.cells(http, cfg, targets, llm_url, self._cpu_groups, self.idle, self.deadline,
                                         self.skipped, lambda: stages.scrape(http, urls), settled)
             if self.skipped:
@@ -225,6 +231,18 @@ class Benchmark:
             held = await streams.run(targets, llm_url, cfg.streams, cfg.streams_model_s,
                                      REQUEST_TIMEOUT_S + cfg.streams_model_s + 30, self._cpu_groups, self.idle, log)
         return {"cells": cells, "sustained": sustained, "tokens": tokens, "profile": profiled, "streams": held}
+
+    async def _warm_fleet(self, http: Any, targets: dict[str, Target], metrics: Metrics,
+                          settled: measure.Settle | None) -> None:
+        """The whole fleet warmed (bench.fleet_warm); the time budget counts from its end."""
+        cfg = self.cfg
+        paths = [targets[name] for name in cfg.paths if name in targets]
+        if not paths:
+            return
+        plan = Plan(cfg.fleet_warm, cfg.fleet_warm_requests, cfg.fleet_warm_concurrency)
+        services = list(self.fleet.services) if self.fleet else []
+        self.fleet_warm = await warm_fleet(http, paths, plan, services, self._cpu_groups, metrics, settled)
+        self.deadline += self.fleet_warm["seconds"]
 
     async def _profile(self, http: Any, target: Target | None) -> dict[str, Any] | None:
         """py-spy on every service while the profiled path (default full) runs at concurrency 8 (not counted)."""

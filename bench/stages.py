@@ -20,10 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Snapshot = dict[str, dict[tuple[str, ...], list[float]]]  # service -> (metric, label...) -> [sum, count]
 _WANTED = {"moe_stage_seconds": ("topic",), "moe_inference_seconds": ("model",), "moe_store_seconds": ("store",)}
-# counters: what codex-lineage recorded, by topic (the cell's window holds all of it: bench.settle)
-_COUNTED = {"moe_lineage_records": "topic"}
+# counters: what codex-lineage recorded, by topic (the cell's window holds all of it: bench.settle), its checkpoints,
+# and what each service published, by topic (the fleet's warm-up checks from these that every stage ran)
+_COUNTED = {"moe_lineage_records": "topic", "moe_audit_checkpoints": "outcome", "moe_messages_published": "topic"}
 _GROUPS = {"moe_stage_seconds": "handlers", "moe_inference_seconds": "model", "moe_store_seconds": "stores",
-           "moe_store_ops": "store_ops", "moe_lineage_records": "recorded"}
+           "moe_store_ops": "store_ops", "moe_lineage_records": "recorded", "moe_audit_checkpoints": "checkpoints",
+           "moe_messages_published": "published"}
 
 
 async def scrape(http: aiohttp.ClientSession, urls: dict[str, str]) -> Snapshot:
@@ -46,7 +48,8 @@ def parse(text: str) -> dict[tuple[str, ...], list[float]]:
         if family.name in _COUNTED:
             for sample in family.samples:
                 if sample.name.endswith("_total"):
-                    row = out.setdefault((family.name, sample.labels.get(_COUNTED[family.name], "?")), [0.0, 0.0])
+                    label = _short(sample.labels.get(_COUNTED[family.name], "?"))
+                    row = out.setdefault((family.name, label), [0.0, 0.0])
                     row[1] += sample.value  # a count, no time
             continue
         labels = _WANTED.get(family.name)
@@ -63,6 +66,9 @@ def parse(text: str) -> dict[tuple[str, ...], list[float]]:
                 row = out.setdefault(key, [0.0, 0.0])
                 row[0 if kind == "_sum" else 1] += sample.value
     return out
+
+
+_TIMED = {_GROUPS[name] for name in (*_WANTED, "moe_store_ops")}  # kept in a breakdown even when empty
 
 
 def _short(value: str) -> str:
@@ -92,7 +98,7 @@ def per_request(after: Snapshot, before: Snapshot, requests: int) -> dict[str, A
             if key[0] not in _COUNTED:
                 entry[group][key[1]]["ms_per_request"] = round(seconds * 1000 / requests, 2)
         if any(entry.values()):
-            out[service] = {g: items for g, items in entry.items() if items or g != "recorded"}
+            out[service] = {g: items for g, items in entry.items() if items or g in _TIMED}
     return out
 
 

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 REQUESTS = 3
 NEO4J_WARM = 20
+WARM_BATCHES, WARM_REQUESTS = 2, 2  # the fleet's warm-up at its smallest: two batches of two full requests
 FLEET_SERVICES = ("gateway", "planner", "expert-worker", "merger")
 TARGETS = {"CPU per full request, all processes incl. infrastructure",
            "CPU per full request, all processes, without the record and learning",
@@ -36,6 +37,8 @@ def result(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> t
     argv = [sys.executable, "-m", "bench", "--paths", "full", "--concurrency", "1", "--requests", str(REQUESTS),
             "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm", "--token-samples", "1", "--sustain", "0",
             "--kafka-probe", "20", "--profile", "0", "--neo4j-warm", str(NEO4J_WARM), "--streams", "4",
+            "--fleet-warm", str(WARM_BATCHES), "--fleet-warm-requests", str(WARM_REQUESTS),
+            "--fleet-warm-concurrency", "1",
             "--streams-model-s", "0.2", "--no-docs", "--record", "--no-learning", "--no-bare",
             "--out", str(out)]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
@@ -58,6 +61,24 @@ def test_neo4j_is_warmed_with_graph_rags_reads_before_the_cells(result: tuple[Pa
     warm = result[1]["neo4j_warm"]
     assert warm["questions"] == NEO4J_WARM, warm
     assert warm["neo4j_cpu_ms_first"] >= 0 and warm["neo4j_cpu_ms_last"] >= 0, warm
+
+
+def test_the_whole_fleet_is_warmed_in_batches_that_count_in_no_cell(result: tuple[Path, dict]) -> None:
+    """Two batches cannot settle (the criterion compares three): the cap is hit and said so, each batch's JVM CPU
+    is kept, and every stage of the full path ran in them. The cells hold only their own requests (below: the
+    planner's model was called once per cell request)."""
+    out, data = result
+    warm = data["fleet_warm"]
+    assert (len(warm["batches"]), warm["cap_hit"], warm["settled"]) == (WARM_BATCHES, True, False), warm
+    for batch in warm["batches"]:
+        assert (batch["requests"], batch["errors"]) == (WARM_REQUESTS, 0), batch
+        assert set(batch["cpu_ms_per_request"]) == {"kafka", "neo4j"} and batch["jvm_ms_per_request"] >= 0, batch
+    ran = {"planner handling requests", "expert-worker handling tasks.expert", "merger handling plans",
+           "merger handling results", "graph-rag handling tasks.graph", "gateway handling answers",
+           "codex-lineage recording"}
+    assert not ran & set(warm["missing"]), warm["missing"]
+    md = next(out.glob("*.md")).read_text()
+    assert f"Fleet warm-up (`bench/fleet_warm.py`, not counted in any cell): {WARM_BATCHES} batches" in md
 
 
 def test_the_full_path_was_taken_by_every_request(result: tuple[Path, dict]) -> None:
