@@ -1,8 +1,9 @@
 """Every answered request's record is complete, as the operator's `replay verify` sees it: codex-lineage stored every
 Kafka record the request left on the topics (none "not recorded yet", none missing), the signatures, the chain, the
-checkpoints and the timestamps verify, and the record holds the request once and one answer. All the response ids are
-verified in one process (`python -m tests.support.record_check RID…` in the fleet's environment), at the same time
-(up to PARALLEL calls at once), each until it verifies or the time is up.
+checkpoints and the timestamps verify, and the record holds the request once and one answer. The response ids are
+verified in the test's process, in the fleet's environment (the operator's `replay verify` is imported once per
+worker, not once per case: a process of its own cost each case ~13 s, 9 of them imports), at the same time (up to
+PARALLEL calls at once), each until it verifies or the time is up.
 
     assert_complete(lineage_fleet, rids)
 """
@@ -13,14 +14,14 @@ import asyncio
 import contextvars
 import io
 import os
-import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
 import asyncpg
-
-from tests.support.fleet import REPO
 
 if TYPE_CHECKING:
     from tests.lineage.conftest import LineageFleet
@@ -36,15 +37,33 @@ def assert_complete(fleet: LineageFleet, rids: list[str], timeout_s: float = 120
     if not rids:
         return
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "tests.support.record_check", str(timeout_s), *rids],
-                          env={**os.environ, **fleet.env}, cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout_s + 120, check=False)
-    assert done.returncode == 0, f"records not complete:\n{done.stdout}{done.stderr[-3000:]}"
+    with _LOCK, fleet_environment(fleet.env):
+        code, out = asyncio.run(_main(timeout_s, rids))
+    assert code == 0, f"records not complete:\n{out}"
     counts = asyncio.run(_counts(fleet.owner_dsn, fleet.schema, rids))
     other = {(rid, kind): n for (rid, kind), n in counts.items() if n != times and kind in once}
     assert not other, f"recorded other than {times} times (response id, message type): count {other}"
     print(f"record check: {len(rids)} requests complete and verified in {time.monotonic() - started:.1f} s\n"
-          + "\n".join(line for line in done.stdout.splitlines() if line.startswith("COMPLETE")))
+          + "\n".join(line for line in out.splitlines() if line.startswith("COMPLETE")))
+
+
+_LOCK = threading.Lock()  # one check at a time in a process: the environment is the process's
+
+
+@contextmanager
+def fleet_environment(env: dict[str, str]) -> Iterator[None]:
+    """os.environ with the fleet's variables while `replay verify` runs (its settings and its Kafka clients read
+    them, as in the operator's shell), then as it was."""
+    before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 async def _counts(dsn: str, schema: str, rids: list[str]) -> dict[tuple[str, str], int]:
@@ -104,20 +123,26 @@ async def _check(rid: str, end: float, calls: asyncio.Semaphore) -> tuple[bool, 
     return ok, f"{'COMPLETE' if ok else 'INCOMPLETE'} {rid} in {spent}\n{text if not ok else text.splitlines()[-1]}"
 
 
-async def _main(timeout_s: float, rids: list[str]) -> int:
-    """Every response id checked at once (each its own `replay verify`, as the operator runs it): a case waits
-    for its slowest request's record, not for the sum of them."""
+async def _main(timeout_s: float, rids: list[str]) -> tuple[int, str]:
+    """(0 when every id verified, what to print): every response id checked at once (each its own `replay verify`,
+    as the operator runs it), so that a case waits for its slowest request's record, not for the sum of them; a
+    call that hangs past the time and two minutes more is a failure with what the others printed."""
     end, calls = time.monotonic() + timeout_s, asyncio.Semaphore(PARALLEL)
     real, real_err = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = _TaskOut(real)
+    tasks = [asyncio.ensure_future(_check(rid, end, calls)) for rid in rids]  # a task (a context) each
     try:
-        results = await asyncio.gather(*(_check(rid, end, calls) for rid in rids))  # a task (a context) each
+        await asyncio.wait(tasks, timeout=timeout_s + 120)
     finally:
         sys.stdout, sys.stderr = real, real_err
-    for _, line in results:
-        print(line)
-    return 0 if all(ok for ok, _ in results) else 1
+        for task in tasks:
+            task.cancel()
+    results = [task.result() if task.done() and not task.cancelled() and task.exception() is None
+               else (False, f"INCOMPLETE {rid}: {_unfinished(task)}") for rid, task in zip(rids, tasks, strict=True)]
+    return (0 if all(ok for ok, _ in results) else 1), "\n".join(line for _, line in results)
 
 
-if __name__ == "__main__":
-    sys.exit(asyncio.run(_main(float(sys.argv[1]), sys.argv[2:])))
+def _unfinished(task: asyncio.Task[tuple[bool, str]]) -> str:
+    if not task.done() or task.cancelled():
+        return "replay verify did not return in time"
+    return f"replay verify raised {task.exception()!r}"

@@ -1,6 +1,10 @@
 """`replay verify`'s second witness: while the topics still hold a request, every stored record is compared
 with the Kafka record it was derived from (same topic, partition and offset), field by field. codex-lineage's
-committed offsets tell a record it must already have stored (missing: deleted) from one it has not reached."""
+committed offsets tell a record it must already have stored (missing: deleted) from one it has not reached.
+
+Only the part of each topic the request can be in is read: from a minute before its earliest stored record when the
+store holds its ChatRequest (positioned by time, offsets_for_times), not from the topic's first offset (a year's
+retention is a year's read per verify)."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from moe_core.contracts import Topics
 from moe_core.runtime.kafka_clients import client_kwargs
 from moe_core.runtime.retention import retention_days
 
+SKEW = timedelta(minutes=1)  # producers' clocks (a record's CreateTime) may be this far behind the gateway's
 FIELDS = ("response_id", "message_type", "stage", "broker_ts", "created_at", "payload")
 
 
@@ -27,36 +32,53 @@ def _fields(values: dict[str, Any], tenant: str) -> dict[str, Any]:
     return {**out, "tenant_id": tenant}
 
 
-async def _offsets(bootstrap: str, group: str, parts: list[TopicPartition]) -> tuple[dict[Any, int], dict[Any, int]]:
-    """(codex-lineage's committed offsets, the first offsets Kafka still retains) of these partitions."""
+async def _committed(bootstrap: str, group: str) -> dict[Any, int]:
+    """codex-lineage's committed offsets."""
     admin = AIOKafkaAdminClient(**client_kwargs(bootstrap=bootstrap), client_id="moe-replay")
     await admin.start()
     try:
-        committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+        return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
     finally:
         await admin.close()
+
+
+async def _first(bootstrap: str, parts: list[TopicPartition]) -> dict[Any, int]:
+    """The first offsets Kafka still retains of these partitions."""
+    if not parts:
+        return {}
     consumer = AIOKafkaConsumer(**client_kwargs(bootstrap=bootstrap), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        first = await consumer.beginning_offsets(parts) if parts else {}
+        return dict(await consumer.beginning_offsets(parts))
     finally:
         await consumer.stop()
-    return committed, first
+
+
+def read_from(rows: list[Any]) -> datetime | None:
+    """Where the request's records begin on the topics: a minute (SKEW) before its earliest stored record, when the
+    store holds its ChatRequest (a request's first record: the gateway makes its response_id for it, and every
+    other record of it follows). Every stored record is at or after that time, so each is compared. Without its
+    ChatRequest (not recorded yet, deleted, or an exact repeat answered at the edge): None, every retained record."""
+    if not any(r["message_type"] == "ChatRequest" for r in rows):
+        return None
+    return min(r["broker_ts"] for r in rows) - SKEW
 
 
 async def compare_with_topics(settings: LineageSettings, store: AuditStore,
                               response_id: str) -> tuple[list[dict[str, str]], list[str], int]:
     """(problems, notes, how many stored records were compared with their Kafka record)."""
     topics = Topics.for_namespace(settings.topic_namespace)
-    kafka: dict[str, AuditRecord] = {r.identity(): r async for r in read_records(settings.kafka_bootstrap, topics,
-                                                                                 response_id=response_id)}
+    # codex-lineage's own group, whoever compares (make replay runs as `replay` with codex-lineage's read access),
+    # read before the store: a record below these offsets was stored before the store is read
+    recorder = settings.model_copy(update={"service_name": "codex-lineage"})
+    committed = await _committed(settings.kafka_bootstrap, recorder.group_id())
     rows = await store.pool.fetch("SELECT * FROM audit_log WHERE response_id=$1 AND kind='record'", response_id)
     stored = {f"{r['topic']}/{r['partition']}/{r['offset']}": r for r in rows}
+    kafka: dict[str, AuditRecord] = {r.identity(): r async for r in read_records(
+        settings.kafka_bootstrap, topics, since=read_from(rows), response_id=response_id)}
     parts = sorted({TopicPartition(r["topic"], r["partition"]) for r in rows}
                    | {TopicPartition(r.topic, r.partition) for r in kafka.values()})
-    # codex-lineage's own group, whoever compares (make replay runs as `replay` with codex-lineage's read access)
-    recorder = settings.model_copy(update={"service_name": "codex-lineage"})
-    committed, first = await _offsets(settings.kafka_bootstrap, recorder.group_id(), parts)
+    first = await _first(settings.kafka_bootstrap, parts)
     problems: list[dict[str, str]] = []
     notes: list[str] = []
     compared = 0

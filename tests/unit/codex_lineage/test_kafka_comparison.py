@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from codex_lineage.compare import not_in_kafka
+from codex_lineage.compare import not_in_kafka, read_from
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -32,3 +32,16 @@ def test_a_record_older_than_the_retention_is_a_note_and_one_inside_the_log_was_
     assert problem == "" and note.startswith("no longer retained by Kafka (older than the topic's 30 days")
     inserted, _ = not_in_kafka(row(12, timedelta(minutes=1)), log_start=9, days=30, now=NOW)
     assert inserted.startswith("not in Kafka: the topic holds no such record of this request (inserted")
+
+
+def test_the_topics_are_read_from_a_minute_before_the_requests_first_stored_record_when_its_request_is_stored() -> None:
+    first, answer = NOW - timedelta(seconds=30), NOW
+    rows = [{"message_type": "Answer", "broker_ts": answer}, {"message_type": "ChatRequest", "broker_ts": first}]
+    assert read_from(rows) == first - timedelta(minutes=1)
+    inserted_earlier = [*rows, {"message_type": "Plan", "broker_ts": NOW - timedelta(days=3)}]
+    assert read_from(inserted_earlier) == NOW - timedelta(days=3, minutes=1)  # every stored record is compared
+
+
+def test_without_its_stored_request_every_retained_record_is_read() -> None:
+    assert read_from([{"message_type": "Answer", "broker_ts": NOW}]) is None  # not recorded yet, or deleted
+    assert read_from([]) is None

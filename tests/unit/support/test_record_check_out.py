@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import sys
 
 import pytest
@@ -39,3 +40,20 @@ def test_each_task_reads_only_what_it_printed() -> None:
     one, two = asyncio.run(_both())
     assert one == "one\none on stderr\n" * 3, one
     assert two == "two\ntwo on stderr\n" * 3, two
+
+
+def test_the_fleets_environment_is_set_while_the_check_runs_and_put_back_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOE_RECORD_CHECK_KEPT", "mine")
+    monkeypatch.delenv("MOE_RECORD_CHECK_NEW", raising=False)
+    with record_check.fleet_environment({"MOE_RECORD_CHECK_KEPT": "fleet", "MOE_RECORD_CHECK_NEW": "fleet"}):
+        assert (os.environ["MOE_RECORD_CHECK_KEPT"], os.environ["MOE_RECORD_CHECK_NEW"]) == ("fleet", "fleet")
+    assert os.environ["MOE_RECORD_CHECK_KEPT"] == "mine" and "MOE_RECORD_CHECK_NEW" not in os.environ
+
+
+def test_a_verify_that_raises_is_an_incomplete_record_with_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(rid: str) -> tuple[bool, str]:
+        raise ConnectionError(f"no broker for {rid}")
+
+    monkeypatch.setattr(record_check, "_verified", broken)
+    code, out = asyncio.run(record_check._main(5, ["rid-1"]))
+    assert code == 1 and out == "INCOMPLETE rid-1: replay verify raised ConnectionError('no broker for rid-1')", out
