@@ -7,7 +7,7 @@ written through UsageStore.record one after another, then `SELECT 1` N times (as
 per round trip); CPU of this process and of Postgres (every process of its tree: the backends) per call.
 
 Part 2, the service: a control plane alone as a real process (its own topic namespace, as
-tests/infra/test_usage_topic.py runs it; `--env` adds settings to it) consumes RATE UsageCharged a second,
+tests/infra/gateway/test_usage_topic.py runs it; `--env` adds settings to it) consumes RATE UsageCharged a second,
 published by this process on its `usage` topic, ROUNDS rounds of N (each a fresh key, so every charge is new),
 each round followed by as long an idle spell. Printed per round: the control plane's and Postgres's CPU per
 charge, gross and net of their idle use (the CPU of the idle spell after it, per second, times the round's

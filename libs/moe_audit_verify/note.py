@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 ED25519, COSIGNATURE_V1 = 1, 4
@@ -87,12 +87,6 @@ def checkpoint_text(origin: str, size: int, root: bytes) -> bytes:
 
 def signature_line(name: str, key: NoteKey, signature: bytes) -> str:
     return f"{DASH}{name} {base64.b64encode(key.hash + signature).decode()}\n"
-
-
-def sign_note(text: bytes, name: str, private: Ed25519PrivateKey) -> str:
-    """`text` signed as a note by `name`'s Ed25519 note key."""
-    key = NoteKey(name, ED25519, raw(private.public_key()))
-    return text.decode() + "\n" + signature_line(name, key, private.sign(text))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ CATEGORIES = lambda: len(EXPERT_CATEGORIES)  # noqa: E731
 TOOLS = lambda: len(TOOL_SPECS)  # noqa: E731
 ENTITIES = lambda: len(ontology.load().entities)  # noqa: E731
 RELATIONS = lambda: len(ontology.load().relations)  # noqa: E731
-CLASSES = lambda: len(ontology.load().class_names())  # noqa: E731
+CLASSES = lambda: sum(e.is_class for e in ontology.load().entities)  # noqa: E731
 DOMAINS = lambda: len(vocab.DOMAINS)  # noqa: E731
 
 

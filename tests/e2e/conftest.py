@@ -55,7 +55,7 @@ def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: S
         "MOE_CHROMA_URL": infra["chroma"],
         "MOE_SEARXNG_URL": searxng_server.url,
         # The journeys script the planner model's plan: no shortcut around it (router and trivial-question
-        # routes are proven in tests/infra/test_semantic_cache.py); the semantic cache stays on.
+        # routes are proven in tests/infra/planner/test_semantic_cache.py); the semantic cache stays on.
         "MOE_ROUTER_ENABLED": "false",
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "MOE_SCORE_MIN_RATINGS": "3",  # feedback journeys: a model is skipped after three bad ratings

@@ -2,7 +2,7 @@
 (python -m codex_lineage.migrate made them before codex-lineage started); codex-lineage's own role may read and
 insert, nothing else; the control plane's own role (it serves the audit API) may only read, and cannot create
 or alter the store; the gateway's own role cannot even read it
-(tests/infra/test_pg_roles.py tries every declared privilege of every service)."""
+(tests/infra/moe_core/runtime/test_pg_roles.py tries every declared privilege of every service)."""
 
 from __future__ import annotations
 

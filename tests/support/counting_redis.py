@@ -1,6 +1,6 @@
 """A Redis client that counts its round trips (each command, a script call included, and each pipeline): what the
-tests of the edge's metering assert (tests/infra/test_edge_hit.py, test_metering_round_trips.py; the fixture
-`counting` is tests/infra/conftest.py's)."""
+tests of the edge's metering assert (tests/infra/moe_core/access/test_edge_hit.py,
+tests/infra/gateway/test_metering_round_trips.py; the fixture `counting` is tests/infra/conftest.py's)."""
 
 from __future__ import annotations
 

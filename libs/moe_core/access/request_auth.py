@@ -16,6 +16,7 @@ enforce the key's allowed models, limits and budgets whatever API the request ca
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import Annotated
@@ -147,6 +148,15 @@ async def require_admin(request: Request, store: KeyStore) -> ApiKey:
     if key.role not in ADMIN_ROLES:
         raise OpenAIError(403, "This endpoint needs an admin key.", "permission_error", code="insufficient_role")
     return key
+
+
+def admin_of(store: Callable[[], KeyStore]) -> Callable[[Request], Awaitable[ApiKey]]:
+    """FastAPI dependency of a router whose key store is `store()`: `require_admin`'s key, also kept on
+    `request.state.admin` for the router's handlers."""
+    async def admin(request: Request) -> ApiKey:
+        request.state.admin = key = await require_admin(request, store())
+        return key
+    return admin
 
 
 async def admin_caller(request: Request, pool: asyncpg.Pool) -> Caller:

@@ -17,7 +17,7 @@ from merger.compose import Composer, Composition, cancelled_answer
 from merger.reads import Snapshot
 from merger.settings import MergerSettings
 from merger.state import MergerState
-from moe_core.contracts import Cancel, Draft, Plan, Progress, TaskResult
+from moe_core.contracts import Cancel, Draft, Plan, TaskResult
 from moe_core.llm.guardrails import GuardrailBook
 from moe_core.llm.inference import InferenceClient
 from moe_core.runtime import redis_batch
@@ -84,7 +84,7 @@ class Merger:
         if extra is not None and not await self.cancels.is_cancelled(rid, checked=checked):
             if await self.state.add_fallback(rid, extra):
                 await self.bus.publish(fallback.research_message(plan, extra), self.bus.topics.tasks_research)
-                await self._progress(plan, "researching", "low-confidence results: searching the web")
+                await self.composer.progress(plan, "researching", "low-confidence results: searching the web")
                 return
             await self.try_finish(rid)  # another replica added it: look again, now with the research task
             return
@@ -163,7 +163,7 @@ class Merger:
                 **plan.child_fields(), question=plan.question, categories=[t.category for t in plan.tasks],
                 answer=answer, ingest=ingest, guarded=guarded, response_format=plan.params.response_format), ingest)
             await self.bus.publish(draft, self.bus.topics.drafts)
-            await self._progress(plan, "critic", "the answer goes to the critic first")
+            await self.composer.progress(plan, "critic", "the answer goes to the critic first")
         elif guarded:  # no categories: a draft without the critic's categories goes to `guard` (_draft_topic)
             draft = await self.state.put_draft(Draft(
                 **answer.child_fields(), question=answer.question or (plan.question if plan else ""),
@@ -181,10 +181,6 @@ class Merger:
         """A stored draft goes where it went first: the critic's categories to the critic, else the guardrail."""
         critic = any(c in synthesis.CRITIC_CATEGORIES for c in draft.categories)
         return self.bus.topics.drafts if critic else self.bus.topics.guard
-
-    async def _progress(self, plan: Plan, event: str, detail: str) -> None:
-        await self.bus.publish(Progress(**plan.child_fields(), stage="merger", event=event, detail=detail),
-                               self.bus.topics.progress)
 
     async def sweep_deadlines(self) -> int:
         """Answer every request whose deadline passed with what it has. Returns how many were answered."""

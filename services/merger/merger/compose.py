@@ -131,9 +131,9 @@ class Composer:
                           calls: int, sender: DeltaSender, stream: bool, prefix: str) -> Composition:
         thought = Generated()
         if self.settings.thinking and synthesis.needs_thinking(plan, good, mode):
-            await self._progress(plan, "thinking", f"{len(good)} results")
+            await self.progress(plan, "thinking", f"{len(good)} results")
             thought = await self._think(plan, good, sender)
-        await self._progress(plan, "judging", f"{len(good)} results")
+        await self.progress(plan, "judging", f"{len(good)} results")
         judged = await self._judge(plan, good, thought.text, mode, sender if stream else None, prefix)
         total = usage + (thought.usage or Usage())
         lead = next((r for r in good if r.kind in ("expert", "tool")), good[0])  # what answers, not context
@@ -231,6 +231,7 @@ class Composer:
         out.refs = stripper.refs
         return out
 
-    async def _progress(self, plan: Plan, event: str, detail: str) -> None:
+    async def progress(self, plan: Plan, event: str, detail: str) -> None:
+        """A Progress event of the merger for `plan`'s request."""
         await self.bus.publish(Progress(**plan.child_fields(), stage="merger", event=event, detail=detail),
                                self.bus.topics.progress)

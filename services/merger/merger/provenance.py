@@ -75,12 +75,6 @@ class RefStripper:
         return out
 
 
-def strip_refs(text: str) -> tuple[str, list[str]]:
-    stripper = RefStripper()
-    out = stripper.feed(text) + stripper.flush()
-    return out, stripper.refs
-
-
 def graph_sources(refs: list[str], results: list[TaskResult]) -> list[Source]:
     """The knowledge-graph sources the judge referred to: the graph results' sources that name the entity
     (their ref is the relation id, which feedback can verify or flag); an entity no source names is

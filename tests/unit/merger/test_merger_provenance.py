@@ -6,10 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from merger.provenance import RefStripper, graph_context, graph_sources, strip_refs
+from merger.provenance import RefStripper, graph_context, graph_sources
 from moe_core.contracts import Source, TaskResult, deadline_in
 
 pytestmark = pytest.mark.unit
+
+
+def strip_refs(text: str) -> tuple[str, list[str]]:
+    """The whole text through one stripper at once."""
+    stripper = RefStripper()
+    return stripper.feed(text) + stripper.flush(), stripper.refs
 
 
 @pytest.mark.parametrize(("text", "clean", "refs"), [

@@ -21,11 +21,16 @@ from moe_audit_verify.note import (
     checkpoint_text,
     cosigned_message,
     raw,
-    sign_note,
     signature_line,
 )
 
 pytestmark = pytest.mark.unit
+
+
+def sign_note(text: bytes, name: str, private: Ed25519PrivateKey) -> str:
+    """`text` signed as a note by `name`'s Ed25519 note key (as moe_core.audit.checkpoints signs)."""
+    key = NoteKey(name, ED25519, raw(private.public_key()))
+    return text.decode() + "\n" + signature_line(name, key, private.sign(text))
 LEAVES = [merkle.leaf_hash(hashlib.sha256(str(i).encode()).digest()) for i in range(33)]
 
 

@@ -1,7 +1,7 @@
 """The labelled near-miss set at the default thresholds (the numbers in docs/semantic-cache.md).
 
 Real embeddings (the packaged MiniLM), the planner's own decision function; no Chroma needed here
-(tests/infra/test_semantic_cache.py runs the same lookups through the Chroma server).
+(tests/infra/planner/test_semantic_cache.py runs the same lookups through the Chroma server).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Semantic router: the pure decision, and the labelled routing set at the default threshold and margin
-(real embeddings; tests/infra/test_semantic_cache.py routes through the Chroma server)."""
+(real embeddings; tests/infra/planner/test_semantic_cache.py routes through the Chroma server)."""
 
 from __future__ import annotations
 

@@ -51,12 +51,6 @@ class Ontology:
     relations: list[SeedRelation]
     digest: str
 
-    def by_name(self) -> dict[str, SeedEntity]:
-        return {e.name: e for e in self.entities}
-
-    def class_names(self) -> list[str]:
-        return sorted(e.name for e in self.entities if e.is_class)
-
 
 def load(path: Path = ONTOLOGY_FILE) -> Ontology:
     raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506

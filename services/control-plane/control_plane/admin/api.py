@@ -49,7 +49,7 @@ from control_plane.policy.gate import PolicyGate
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore, Tenant
 from moe_core.access.principals import Principals
-from moe_core.access.request_auth import require_admin
+from moe_core.access.request_auth import admin_of
 from moe_core.llm.model_map import DEFAULT_MODEL_MAP, resolve
 from moe_core.llm.modes import MODES
 from moe_core.llm.templates import ExpertTemplate
@@ -86,7 +86,7 @@ class AdminApi:
         self.events = events
         self.templates = templates or {}  # the expert templates a key's default_template may name
         self.model_map = DEFAULT_MODEL_MAP if model_map is None else model_map  # the edge's (MOE_MODEL_MAP)
-        self.router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(self.admin)])
+        self.router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(admin_of(store))])
         r = self.router
         r.add_api_route("/tenants", self.create_tenant, methods=["POST"], status_code=201, response_model=TenantOut)
         r.add_api_route("/tenants", self.list_tenants, methods=["GET"], response_model=TenantList)
@@ -98,11 +98,6 @@ class AdminApi:
         r.add_api_route("/keys/{key_id}", self.update_key, methods=["PATCH"], response_model=KeyOut)
         r.add_api_route("/keys/{key_id}/rotate", self.rotate_key, methods=["POST"], response_model=KeySecret)
         r.add_api_route("/keys/{key_id}/revoke", self.revoke_key, methods=["POST"], response_model=KeyOut)
-
-    async def admin(self, request: Request) -> ApiKey:
-        key = await require_admin(request, self.store())
-        request.state.admin = key
-        return key
 
     # -- tenants ---------------------------------------------------------------------------------------
     async def _decide(self, request: Request, action: str, tenants: list[str], subject: str,

@@ -39,7 +39,7 @@ from control_plane.policy.gate import PolicyGate
 from moe_core.access.key_events import KeyEvents
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.principals import Principal, PrincipalExists, Principals
-from moe_core.access.request_auth import require_admin
+from moe_core.access.request_auth import admin_of
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.openai_error import OpenAIError
 
@@ -101,7 +101,7 @@ class PrincipalsApi:
         self.events = events
         self.gate = gate
         self.store = store
-        self.router = APIRouter(prefix="/v1/admin/principals", tags=["admin"], dependencies=[Depends(self.admin)])
+        self.router = APIRouter(prefix="/v1/admin/principals", tags=["admin"], dependencies=[Depends(admin_of(store))])
         r = self.router
         r.add_api_route("", self.create, methods=["POST"], status_code=201, response_model=PrincipalOut)
         r.add_api_route("", self.list, methods=["GET"], response_model=PrincipalList)
@@ -111,11 +111,6 @@ class PrincipalsApi:
 
     def principals(self) -> Principals:
         return Principals(self.store().pool)
-
-    async def admin(self, request: Request) -> ApiKey:
-        key = await require_admin(request, self.store())
-        request.state.admin = key
-        return key
 
     async def _decide(self, admin: ApiKey, action: str, tenants: Sequence[str], subject: str) -> None:
         """The policy's decision on `action` over principals of `tenants` (raises its refusal)."""

@@ -38,7 +38,7 @@ from control_plane.admin.models import TENANT_ID
 from control_plane.policy.gate import PolicyGate
 from control_plane.templates.publisher import TemplatePublisher
 from moe_core.access.keystore import ApiKey, KeyStore
-from moe_core.access.request_auth import require_admin
+from moe_core.access.request_auth import admin_of
 from moe_core.llm.inference import InferenceConfig
 from moe_core.llm.templates import NAME, ExpertTemplate, problems
 from moe_core.llm.tenant_templates import StoredTemplate, TenantTemplates, body_of
@@ -99,7 +99,7 @@ class TemplatesApi:
         self.gate = gate
         self.inference = inference
         self.defaults = defaults
-        self.router = APIRouter(prefix="/v1/admin/templates", tags=["admin"], dependencies=[Depends(self.admin)])
+        self.router = APIRouter(prefix="/v1/admin/templates", tags=["admin"], dependencies=[Depends(admin_of(store))])
         r = self.router
         r.add_api_route("", self.create, methods=["POST"], status_code=201, response_model=TemplateOut)
         r.add_api_route("", self.list, methods=["GET"], response_model=TemplateList)
@@ -131,11 +131,6 @@ class TemplatesApi:
                                    f"'{tenant}' ({type(exc).__name__}): requests still see the previous ones until "
                                    "the next change or the control plane's restart publishes them.", "server_error",
                               code="templates_not_published") from None
-
-    async def admin(self, request: Request) -> ApiKey:
-        key = await require_admin(request, self.store())
-        request.state.admin = key
-        return key
 
     # -- scope ---------------------------------------------------------------------------------------------
     async def _scope(self, admin: ApiKey, tenant: str, action: str, subject: str) -> None:

@@ -44,7 +44,7 @@ def test_the_ontology_ids_are_stable_and_the_digest_follows_the_content() -> Non
     first, second = ontology.load(), ontology.load()
     assert first.digest == second.digest
     assert [e.uid for e in first.entities] == [e.uid for e in second.entities]
-    aspirin = first.by_name()["Aspirin"]
+    aspirin = next(e for e in first.entities if e.name == "Aspirin")
     assert aspirin.uid == entity_uid(SHARED_TENANT, "aspirin")
     assert "acetylsalicylic acid" in aspirin.alias_keys
 

@@ -1,6 +1,7 @@
 """Images: parsed from both APIs' shapes, limited at the edge by their own rules, counted in token budgets as
-what a vision encoder makes of them; which servers take images is configuration (tests/infra/test_image_intake.py:
-the limits, the store and the vision expert's messages against real Redis)."""
+what a vision encoder makes of them; which servers take images is configuration
+(tests/infra/moe_core/llm/test_image_intake.py: the limits, the store and the vision expert's messages against real
+Redis)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 and Postgres: two gateway replicas' meterings (same namespace) race to settle one request, a settler that
 dies after its claim or after its usage was written is replaced without a second charge, a request that never
 entered the fleet gives its reservation back. Each settled charge goes straight to the control plane's writer
-(control_plane.usage.recorder, as its role); the path over the `usage` topic is tests/infra/test_usage_topic.py.
+(control_plane.usage.recorder, as its role); the path over the `usage` topic is tests/infra/gateway/test_usage_topic.py.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from planner.settings import PlannerSettings
 from tests.support import opa
 
 pytestmark = pytest.mark.infra
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SERVERS = [{"name": "us-api", "url": "http://us", "models": ["big"], "region": "us-east", "sovereignty": "public"},
            {"name": "eu-cloud", "url": "http://eu", "models": ["small", "big"], "region": "eu-de",
             "sovereignty": "sovereign_cloud"}]

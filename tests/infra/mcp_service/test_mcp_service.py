@@ -30,7 +30,7 @@ pytestmark = pytest.mark.infra
 DISABLED = "graph_analyze"
 TRACE_ID = uuid.uuid4().hex
 TRACEPARENT = f"00-{TRACE_ID}-{'1' * 16}-01"
-SERVICE_KEY = f"svc-{uuid.uuid4().hex}"  # /invoke and /mcp need a key (tests/infra/test_mcp_auth.py)
+SERVICE_KEY = f"svc-{uuid.uuid4().hex}"  # /invoke and /mcp need a key (tests/infra/mcp_service/test_mcp_auth.py)
 AUTH = {"Authorization": f"Bearer {SERVICE_KEY}"}
 
 

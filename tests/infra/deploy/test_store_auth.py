@@ -23,7 +23,7 @@ from redis.exceptions import AuthenticationError, ResponseError
 from tests.support.fleet import free_port
 
 pytestmark = pytest.mark.infra
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FLEETCTL = [sys.executable, str(REPO / "deploy" / "local" / "fleetctl.py")]
 STORES = ["redis", "postgres", "neo4j"]
 
