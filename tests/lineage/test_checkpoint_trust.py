@@ -114,7 +114,7 @@ async def test_a_refused_chain_is_checked_again_after_a_doubling_wait_and_signed
         whole = await attacker.snapshot()
         await attacker.execute("UPDATE {table} SET payload = replace(payload, 'answer 1', 'answer X') "
                                "WHERE tenant_id=$1 AND seq=4", TENANT)
-        checks = _count(monkeypatch, checkpoints, "verify_chain")
+        checks = _count(monkeypatch, checkpoints, "verify_since")
         made, refused = await checkpoint_all(store, anchoring, hour, retry_s=60)
         assert made == [] and len(refused) == 1 and "signature does not match" in refused[0] and checks[0] == 1
         for _ in range(3):  # reported at every interval from what was found, the chain not read again

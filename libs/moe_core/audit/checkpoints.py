@@ -18,11 +18,12 @@ from moe_audit_verify.keys import KeyRing
 from moe_audit_verify.merkle import entry_leaf
 from moe_audit_verify.merkle import root as merkle_root
 from moe_audit_verify.note import ED25519, NoteKey, checkpoint_text, signature_line
-from moe_audit_verify.segment import Checkpoint, verify_chain
+from moe_audit_verify.segment import Checkpoint
 from moe_core.audit.cutover import cut_times, default_origin
-from moe_core.audit.entries import checkpoint_of_row, checkpoint_record, entry_of_row
+from moe_core.audit.entries import checkpoint_of_row, checkpoint_record
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer
+from moe_core.audit.stretch import verify_since
 from moe_core.audit.tsa import TsaClient
 from moe_core.audit.witness import WitnessClient, WitnessRefused, WitnessUnavailable
 
@@ -111,7 +112,7 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
             await _check_published(conn, tenant, head, last, anchoring.published.get(tenant))
         except ChainBroken as exc:
             raise rolled_back(tenant, last, anchoring, exc) from None
-        await _check_extension(conn, tenant, last, anchoring)  # the finer findings first
+        await _check_extension(conn, tenant, last, head["seq"], anchoring)  # the finer findings first
         _check_written_size(tenant, head, written)
         await _check_written(conn, tenant, written)
         leaves = [entry_leaf(r["hash"]) for r in await conn.fetch(
@@ -245,19 +246,18 @@ def published_heads(path: str) -> dict[str, dict[str, Any]]:
     return heads
 
 
-async def _check_extension(conn: Any, tenant: str, last: Any, anchoring: Anchoring) -> None:
+async def _check_extension(conn: Any, tenant: str, last: Any, head: int, anchoring: Anchoring) -> None:
     first = last["size"] + 1 if last is not None else 1
-    rows = await conn.fetch("SELECT * FROM audit_log WHERE tenant_id=$1 AND seq >= $2 ORDER BY seq", tenant, first)
-    anchor = [Checkpoint({"size": last["size"], "root": last["root"]}, "")] if last is not None else []
     if last is not None and last["size"] > 0:
         stored = await conn.fetchval("SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq=$2", tenant, last["size"])
         if stored != last["root"]:
             raise ChainBroken(f"tenant {tenant}: the entry of the last checkpoint (seq {last['size']}) no longer has "
                               "the hash it signed: the chain was changed in the database")
-    # every content hash and link recomputed from the stored rows; an entry signature this process made and saw
-    # committed needs no Ed25519 verification (Signer.verifier), any other is verified with the key or the keyring's
+    # every content hash and link recomputed from the stored rows, read in bounded chunks (moe_core.audit.stretch);
+    # an entry signature this process made and saw committed needs no Ed25519 verification (Signer.verifier), any
+    # other is verified with the key or the keyring's
     trusted = anchoring.signer.verifier(anchoring.ring)
-    problems = verify_chain([entry_of_row(r) for r in rows], anchor, trusted, tenant, first, require_anchor=False)
+    problems = await verify_since(conn, tenant, first, head, last["root"] if last is not None else None, trusted)
     if problems:
         raise ChainBroken(f"tenant {tenant}: the chain since the last checkpoint does not verify: "
                           + "; ".join(f"{p.record}: {p.problem}" for p in problems[:5]))

@@ -28,6 +28,7 @@ from codex_lineage.drift.signals import SignalSettings
 from codex_lineage.health_loop import health_loop
 from codex_lineage.holding import HeldBatches, Hold
 from codex_lineage.lineage import Datasets, Lineage
+from codex_lineage.memory_trace import trace_loop
 from codex_lineage.migrate import migrate
 from codex_lineage.recorder import Recorder, extra_client
 from codex_lineage.settings import LineageSettings
@@ -143,6 +144,9 @@ class Parts:
             s.drift_min_answers, s.drift_score_drop, s.drift_score_stale_h))
         self.tasks = [asyncio.create_task(checkpoint_loop(s, store, self.anchoring)),
                       asyncio.create_task(health_loop(s, self.compliance, self.sources, self.runs, self.signals))]
+        if s.lineage_tracemalloc_s > 0:  # a leak hunt (codex_lineage.memory_trace): off by default
+            self.tasks.append(asyncio.create_task(trace_loop(s.lineage_tracemalloc_s, s.lineage_tracemalloc_top,
+                                                             s.lineage_tracemalloc_frames)))
         self.ready.set()
 
     async def close(self) -> None:

@@ -100,5 +100,12 @@ class LineageSettings(FleetSettings):
     data_classes_file: str = Field(default="policy/data-classes.yaml", description="The data classes of the catalog's "
                                    "datasets and the tenants' requests, and where each class may go (relative: working "
                                    "directory, then the repository); a file that does not parse refuses the start")
+    lineage_tracemalloc_s: float = Field(
+        default=0.0, ge=0, description="A leak hunt, never in production: every this many seconds codex-lineage logs "
+                                       "its resident memory and the allocation sites (tracemalloc) that grew most "
+                                       "(codex_lineage.memory_trace); 0: off, nothing traced")
+    lineage_tracemalloc_top: int = Field(default=12, ge=1, le=200, description="The sites each snapshot logs")
+    lineage_tracemalloc_frames: int = Field(default=1, ge=1, le=50, description="Frames kept per allocation (1: "
+                                            "grouped by line; more: by call path, at a higher cost)")
     catalog_file: str = Field(default="docs/catalog.json", description="The data catalog generated from the "
                               "declarations by `make schemas` (relative: working directory, then the repository)")

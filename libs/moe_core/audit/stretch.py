@@ -1,0 +1,54 @@
+"""The check of a tenant's entries since its last checkpoint, read and verified in bounded chunks: codex-lineage's
+memory for it is one chunk's (STRETCH_CHUNK entries), whatever the stretch's length (the fleet's rate times the
+checkpoint interval: ~17,000 entries a minute at 11 requests/s, about 3 KB each in memory while checked).
+
+Each chunk is one seq range [lo, lo + STRETCH_CHUNK), verified by moe_audit_verify.segment.verify_chain from the
+hash of the entry before it (the last checkpoint's root, or the previous chunk's last entry, whose stored hash the
+previous chunk found to be the chain's). A chunk that is not exactly its seqs, once each, or that has any finding,
+or an entry without a key id after a keyed one in an earlier chunk (keyless_after_keyed across chunks), sends the
+whole stretch to one verify_chain call, as before chunking: every finding is then the one the whole stretch gives
+(a chain found broken is refused, and checked again only after a doubling wait: checkpoints.checkpoint_all)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moe_audit_verify.keys import KeyRing
+from moe_audit_verify.segment import Checkpoint, Entry, Problem, verify_chain
+from moe_core.audit.entries import entry_of_row
+
+STRETCH_CHUNK = 1000  # entries per read: ~3 MB of rows and entries while a chunk is checked (measured, issue 52)
+_ROWS = "SELECT * FROM audit_log WHERE tenant_id=$1 AND seq >= $2 AND seq < $3 ORDER BY seq"
+
+
+async def verify_since(conn: Any, tenant: str, first: int, head: int, anchor: str | None,
+                       trusted: KeyRing, chunk: int | None = None) -> list[Problem]:
+    """The findings of entries first..head (and any stored beyond head) against `anchor`, the root of the checkpoint
+    of size first - 1 (None: first is 1); [] when the stretch is whole."""
+    step = chunk or STRETCH_CHUNK
+    prev, keyed = anchor, False
+    for lo in range(first, head + 1, step):
+        hi = min(lo + step, head + 1)  # the last chunk reads beyond the head too: an entry there is a finding
+        entries = [entry_of_row(r) for r in await conn.fetch(_ROWS, tenant, lo, hi if hi <= head else 2**62)]
+        if [e.seq for e in entries] != list(range(lo, hi)) or (
+                keyed and any(e.content.get("key_id") is None for e in entries)):
+            return await _whole(conn, tenant, first, anchor, trusted)
+        if found := verify_chain(entries, _anchor(lo, prev), trusted, tenant, lo, require_anchor=False):
+            whole = lo == first and hi == head + 1  # the one chunk is the stretch: its findings are the stretch's
+            return found if whole else await _whole(conn, tenant, first, anchor, trusted)
+        prev, keyed = entries[-1].hash, keyed or any(e.content.get("key_id") is not None for e in entries)
+    if head < first:  # nothing since the last checkpoint, unless something was stored beyond the head
+        return await _whole(conn, tenant, first, anchor, trusted)
+    return []
+
+
+def _anchor(lo: int, root: str | None) -> list[Checkpoint]:
+    return [Checkpoint({"size": lo - 1, "root": root}, "")] if lo > 1 and root is not None else []
+
+
+async def _whole(conn: Any, tenant: str, first: int, anchor: str | None, trusted: KeyRing) -> list[Problem]:
+    """The stretch in one verify_chain call: its exact findings (a chain that is not whole, or nothing to check)."""
+    rows = await conn.fetch("SELECT * FROM audit_log WHERE tenant_id=$1 AND seq >= $2 ORDER BY seq", tenant, first)
+    entries: list[Entry] = [entry_of_row(r) for r in rows]
+    del rows
+    return verify_chain(entries, _anchor(first, anchor), trusted, tenant, first, require_anchor=False)

@@ -1,0 +1,127 @@
+"""A checkpoint's check of the entries since the last one holds one chunk in memory, whatever the stretch's length
+(moe_core.audit.stretch; issue 52: codex-lineage's resident memory rose at every checkpoint of the soak, by the
+stretch's rows), and finds what the whole stretch read at once finds, on the real Postgres."""
+
+from __future__ import annotations
+
+import tracemalloc
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+
+from moe_audit_verify.segment import Checkpoint, verify_chain
+from moe_core.audit import stretch
+from moe_core.audit.checkpoints import Anchoring, checkpoint
+from moe_core.audit.entries import entry_of_row
+from moe_core.audit.signer import Signer
+from moe_core.audit.store import AuditStore
+from tests.lineage.attacker import Attacker
+from tests.lineage.chain_store import TENANT, audit_schema_fixture, results, store_for  # noqa: F401
+
+pytestmark = pytest.mark.infra
+CHUNK = 30
+
+
+class _Counting:
+    """A connection whose fetches are counted by rows: the most one read held."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.largest, self.reads = conn, 0, 0
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        rows = await self.conn.fetch(query, *args)
+        self.largest, self.reads = max(self.largest, len(rows)), self.reads + 1
+        return rows
+
+
+async def _grow(store: AuditStore, records: int) -> None:
+    rid = f"r-{uuid.uuid4().hex}"
+    for first in range(0, records, 100):
+        await store.append_many(results(rid, first, min(100, records - first)))
+
+
+async def _since(store: AuditStore, first: int, anchor: str | None, signer: Signer) -> tuple[list[Any], _Counting]:
+    async with store.pool.acquire() as conn:
+        head = await conn.fetchval("SELECT max(seq) FROM audit_log WHERE tenant_id=$1", TENANT)
+        counting = _Counting(conn)
+        found = await stretch.verify_since(counting, TENANT, first, head, anchor, signer.verifier(), CHUNK)
+    return found, counting
+
+
+async def _whole(store: AuditStore, first: int, anchor: str | None, signer: Signer) -> list[Any]:
+    rows = await store.pool.fetch("SELECT * FROM audit_log WHERE tenant_id=$1 AND seq >= $2 ORDER BY seq", TENANT,
+                                  first)
+    cps = [Checkpoint({"size": first - 1, "root": anchor}, "")] if anchor else []
+    return verify_chain([entry_of_row(r) for r in rows], cps, signer.verifier(), TENANT, first, require_anchor=False)
+
+
+async def test_a_long_stretch_is_read_one_chunk_at_a_time(infra: dict[str, str], audit_schema: str) -> None:
+    signer = Signer.ephemeral()
+    store = await store_for(infra["postgres"], audit_schema, signer)
+    try:
+        await _grow(store, 200)  # 600 entries: 20 chunks
+        found, counting = await _since(store, 1, None, signer)
+        assert found == []
+        assert counting.largest == CHUNK and counting.reads == 20  # never the stretch at once: one chunk's rows
+    finally:
+        await store.pool.close()
+
+
+@pytest.mark.parametrize("harm", ["change", "delete at a chunk's end", "delete at a chunk's start", "swap across",
+                                  "renumber", "no key id"])
+async def test_a_harmed_stretch_gives_the_whole_stretchs_findings(infra: dict[str, str], audit_schema: str,
+                                                                  harm: str) -> None:
+    signer = Signer.ephemeral()
+    store = await store_for(infra["postgres"], audit_schema, signer)
+    conn = await asyncpg.connect(infra["postgres"])
+    attacker = Attacker(conn, audit_schema, TENANT)
+    try:
+        await _grow(store, 40)  # 120 entries; the check starts after a checkpoint of size 10
+        anchor = await conn.fetchval(f'SELECT hash FROM "{audit_schema}".audit_log WHERE tenant_id=$1 AND seq=10',
+                                     TENANT)
+        if harm == "change":
+            await attacker.execute("UPDATE {table} SET payload = replace(payload, 'answer', 'ANSWER') "
+                                   "WHERE tenant_id=$1 AND seq=73", TENANT)  # a record (seq 1, 4, 7, ...)
+        elif harm.startswith("delete"):
+            seq = 10 + 2 * CHUNK if harm.endswith("end") else 11 + 2 * CHUNK
+            await attacker.execute("DELETE FROM {table} WHERE tenant_id=$1 AND seq=$2", TENANT, seq)
+        elif harm == "swap across":
+            await attacker.swap(10 + CHUNK, 11 + CHUNK)
+        elif harm == "no key id":
+            await attacker.execute("UPDATE {table} SET key_id = NULL WHERE tenant_id=$1 AND seq=100", TENANT)
+        else:  # a record deleted and the ones after it renumbered to close the gap
+            await attacker.execute("DELETE FROM {table} WHERE tenant_id=$1 AND seq=45", TENANT)
+            await attacker.shift(46, -1)
+        whole = await _whole(store, 11, anchor, signer)
+        found, _ = await _since(store, 11, anchor, signer)
+        assert whole, harm  # the harm is a finding at all
+        assert found == whole
+    finally:
+        await conn.close()
+        await store.pool.close()
+
+
+async def test_a_checkpoints_memory_does_not_grow_with_the_stretch(infra: dict[str, str], audit_schema: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The traced peak of checkpoint() over a stretch of 1,500 entries is about that of one over 150 (the chunk is
+    150): before, it held every row of the stretch (2.9 MB per 1,000 entries, measured)."""
+    monkeypatch.setattr(stretch, "STRETCH_CHUNK", 150)
+    signer = Signer.ephemeral()
+    store = await store_for(infra["postgres"], audit_schema, signer)
+    anchoring = Anchoring(signer, None)
+    peaks = []
+    try:
+        for records in (50, 500):  # 150, then 1,500 entries since the last checkpoint
+            await _grow(store, records)
+            tracemalloc.start()
+            try:
+                base = tracemalloc.get_traced_memory()[0]
+                assert await checkpoint(store, TENANT, anchoring) is not None
+                peaks.append(tracemalloc.get_traced_memory()[1] - base)
+            finally:
+                tracemalloc.stop()
+        assert peaks[1] < 2 * peaks[0], f"peak {peaks[1] / 1e6:.2f} MB for 1,500 entries, {peaks[0] / 1e6:.2f} for 150"
+    finally:
+        await store.pool.close()
