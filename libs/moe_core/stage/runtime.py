@@ -81,7 +81,8 @@ def _handlers(stage: Stage, target: Any, res: Resources) -> dict[str, Handler]:
     handlers: dict[str, Handler] = {}
     for consumes in stage.consumes:
         if consumes.when is None or consumes.when(target):
-            handlers[consumes.handler] = _live(res, getattr(target, consumes.handler))
+            handler = getattr(target, consumes.handler)
+            handlers[consumes.handler] = _live(res, handler) if consumes.models else handler
     if stage.cancel is not None and res.cancels is not None:
         cancels = res.cancels
         then = getattr(target, stage.cancel.handler) if stage.cancel.handler else None

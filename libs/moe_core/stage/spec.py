@@ -44,7 +44,8 @@ class Consumes:
     other; only the records of one task keep their order (moe_core.runtime.key_ordered). linger=True: no request waits
     for the
     records (usage, a cache's write-behind, learning): the broker may hold the fetch to gather several
-    (moe_core.runtime.kafka_clients.linger_options)."""
+    (moe_core.runtime.kafka_clients.linger_options). models=False: the handler calls no model, so the fleet
+    configuration is not read before it (moe_core.stage.runtime._live)."""
 
     topic: str
     model: type[BaseModel] | None
@@ -58,6 +59,9 @@ class Consumes:
     # acted on only when a declared producer of the topic signed it (MOE_PRODUCER_KEYS,
     # moe_core.runtime.producer_signing): anything else is dead-lettered as a finding (error type producer_signature)
     signed: bool = False
+    # the handler may call a model: the runtime reads the fleet configuration in force before it (a Redis GET,
+    # moe_core.llm.inference.live); False for a handler that calls none (a cache's bookkeeping): no round trip
+    models: bool = True
 
     def __post_init__(self) -> None:
         if self.per_task and not self.group:

@@ -58,7 +58,7 @@ from planner.egress_plan import keep_to_egress, offered_tools, scope_suffix
 from planner.housekeeping import Housekeeping
 from planner.learned_patterns import LearnedPatterns
 from planner.modes import expert_history
-from planner.plan_cache import CachedPlan, PlanCache
+from planner.plan_cache import CachedPlan, PlanCache, PlanRead
 from planner.preflight import recognise
 from planner.rescue import rescue
 from planner.router import SemanticRouter
@@ -143,9 +143,12 @@ class Planner:
             # writes nothing reads before the plan is out (the model call's budget give-back, the plan cache, the
             # cache's pending entry, the question's vector) go with the stored outcome: one round trip, before the
             # publish (moe_core.runtime.redis_batch)
+            # the plan cache's read goes with the stored outcome's and the Cancel mark's: one round trip
+            read = self._plan_read(request) if checked.refusal is None else None
             async with redis_batch.deferring(self.redis):
                 outcome, _ = await self.outcomes.once(
-                    request.response_id, lambda: self._decide(request, checked.refusal), message=request)
+                    request.response_id, lambda: self._decide(request, checked.refusal, read), message=request,
+                    also=read.queue if read is not None else None)
         except RequestCancelled:
             log.info("request cancelled before it was planned: nothing published")
             return
@@ -170,8 +173,9 @@ class Planner:
             self._progress(request, "planned", ", ".join(t.category for t in plan.tasks)),
         ])
 
-    async def _decide(self, request: ChatRequest, refusal: Answer | None = None) -> Outcome:
-        decided = refusal or await self._plan(request)
+    async def _decide(self, request: ChatRequest, refusal: Answer | None = None,
+                      read: PlanRead | None = None) -> Outcome:
+        decided = refusal or await self._plan(request, read)
         run = (self.settings.service_name, self.bus.config_digest)  # versions stored with the outcome
         if isinstance(decided, Answer):
             return Outcome(answer=stamped(decided, *run))
@@ -195,7 +199,7 @@ class Planner:
     def _progress(self, request: ChatRequest, event: str, detail: str) -> tuple[Progress, str]:
         return Progress(**request.child_fields(), stage="planner", event=event, detail=detail), self.bus.topics.progress
 
-    async def _plan(self, request: ChatRequest) -> Plan | Answer:
+    async def _plan(self, request: ChatRequest, read: PlanRead | None = None) -> Plan | Answer:
         question = core.last_user_question(request.messages)
         base = {**request.child_fields(), "mode": request.mode, "question": question, "params": request.params}
         if images_of(request):  # the vision expert looks at them; no cache: the text alone is not the question
@@ -220,7 +224,7 @@ class Planner:
                 PLANNER_ROUTES.labels("cache_hit").inc()
                 log.debug("semantic cache hit %s (distance %.3f)", lookup.hit.key, lookup.hit.distance)
                 return cached_answer(request, lookup.hit, question)
-        plan = await self._route(request, question, base)
+        plan = await self._route(request, question, base, read)
         key = None
         if self.cache and scope and may_cache(request):  # a protected class's answer is kept for nobody
             key = cache_key(scope, question, request.response_id)
@@ -230,11 +234,12 @@ class Planner:
             await _soft(self.vectors.share(self.redis, self.settings.topic_namespace, question), "question vector")
         return plan.model_copy(update={"few_shot": few_shot(request, lookup), "cache_key": key})
 
-    async def _route(self, request: ChatRequest, question: str, base: dict[str, Any]) -> Plan:
+    async def _route(self, request: ChatRequest, question: str, base: dict[str, Any],
+                     read: PlanRead | None = None) -> Plan:
         complexity = with_domains(estimate(question, self.settings.planner_trivial_max_words), question,
                                   self.protected)  # a protected domain's question is never trivial
         if self.plan_cache and not request.replay_of:  # (3) plan cache (a replay plans afresh)
-            cached = await self.plan_cache.get(self._plan_scope(request), question)
+            cached = await self.plan_cache.get(self._plan_scope(request), question, read)
             if cached is not None:
                 PLANNER_ROUTES.labels("plan_cache").inc()
                 return Plan(**base, tasks=cached.tasks, source="plan_cache", complexity=cached.complexity)
@@ -259,6 +264,12 @@ class Planner:
             await self.plan_cache.put(self._plan_scope(request), question, CachedPlan(
                 tasks=plan.tasks, complexity=complexity, planner_model=plan.planner_model))
         return plan
+
+    def _plan_read(self, request: ChatRequest) -> PlanRead | None:
+        """The plan cache's read of this request's question (`_route` uses it), when the route may consult it."""
+        if self.plan_cache is None or request.replay_of:
+            return None
+        return self.plan_cache.read(self._plan_scope(request), core.last_user_question(request.messages))
 
     def _plan_scope(self, request: ChatRequest) -> str:
         return plan_scope(request) + scope_suffix(self.tools, request)  # a plan without denied tools: for its like
@@ -448,14 +459,14 @@ STAGE = Stage(
     consumes=(Consumes("requests", ChatRequest, "handle"),
               Consumes("housekeeping", ChatRequest, "answer_housekeeping",
                        description="a client's housekeeping request (routed by the gateway): one small-model call"),
-              Consumes("answers", Answer, "on_answer", when=_caching,
+              Consumes("answers", Answer, "on_answer", when=_caching, models=False,
                        description="good answers fill the cache; cache hits are learned (ingest)"),
-              Consumes("feedback", Feedback, "on_feedback",
+              Consumes("feedback", Feedback, "on_feedback", models=False,
                        description="negative feedback flags a cache entry, positive teaches a planner pattern"),
               Consumes("cache_entries", CacheEntry, "on_cache_entry", group=False, from_start=True, when=_caching,
-                       description="every replica's in-memory cache index, rebuilt from the start"),
+                       models=False, description="every replica's in-memory cache index, rebuilt from the start"),
               Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching, linger=True,
-                       description="written behind into Chroma, the cache's durable copy")),
+                       models=False, description="written behind into Chroma, the cache's durable copy")),
     publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress",
                "cache_entries", "audit", "ingest"),
     needs=("redis", "inference"),

@@ -1,0 +1,103 @@
+"""The planner's CPU per trivial request, in process (issue 52): the planner app on the real Kafka, Redis and Chroma
+(the infrastructure `make up` starts), N trivial requests one at a time, each a new question (so each is embedded);
+the process's CPU over the requests / N, and with --profile the cProfile of that stretch (top functions by own time).
+Not a test: `.venv/bin/python -m tests.infra.planner.planner_cpu 200 [--profile]` inside the test namespace."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
+
+import fleetctl
+from fleetlib import config as fleet_config
+
+from moe_core.contracts import ChatMessage, ChatRequest, Topics, deadline_in
+from moe_core.llm.inference import InferenceClient, InferenceConfig
+from moe_core.llm.inference.live import LiveOverrides
+from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.stores import redis_client
+from planner.app import Planner, create_app
+from planner.settings import PlannerSettings
+from tests.support.namespaces import new_namespace
+from tests.support.scripted_llm import create_app as scripted_app
+from tests.support.topic_reader import TopicReader
+
+PLAN = json.dumps({"tasks": [{"category": "general", "instruction": "answer"}]})
+SUBJECTS = ["painted", "wrote", "discovered", "founded", "invented", "composed", "built", "named"]
+
+
+def question(i: int) -> str:
+    return f"Who {SUBJECTS[i % len(SUBJECTS)]} the thing number {i} of {uuid.uuid4().hex[:6]}?"
+
+
+async def run(n: int, profile: bool) -> None:
+    fleetctl.ensure_up(["kafka", "redis", "chroma"])
+    os.environ.update(fleet_config.kafka_admin_env())  # as tests/infra/conftest.py: the broker's admin
+    infra = fleetctl.endpoints()
+    namespace = new_namespace("cpu")
+    llm = scripted_app({"models": ["p"], "rules": [{"reply": PLAN}]})
+    settings = PlannerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                               chroma_url=infra["chroma"],
+                               inference_servers='[{"name":"s","url":"http://s","models":["p"],"max_retries":0}]')
+    overlay = redis_client(infra["redis"])
+    inference = InferenceClient(InferenceConfig.from_settings(settings),
+                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)),
+                                live=LiveOverrides(overlay, namespace))
+    app = create_app(settings, inference=inference)
+    planner: Planner = app.state.planner
+    topics = Topics.for_namespace(namespace)
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]), linger_ms=0)
+    async with app.router.lifespan_context(app):
+        await producer.start()
+        try:
+            async with TopicReader(infra["kafka"], topics.plans) as reader:
+                async def one(i: int) -> None:
+                    request = ChatRequest(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id="t-cpu",
+                                          deadline_at=deadline_in(60), mode="moe-orchestrator",
+                                          messages=[ChatMessage(role="user", content=question(i))])
+                    await producer.send_and_wait(topics.requests, request.model_dump_json().encode(),
+                                                 key=request.response_id.encode())
+                    await reader.wait(topics.plans, lambda b: b["response_id"] == request.response_id)
+                for i in range(10):  # warm-up
+                    await one(-1 - i)
+                profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not wall
+                cpu, wall = time.process_time(), time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                for i in range(n):
+                    await one(i)
+                if profiler:
+                    profiler.disable()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                print(f"{n} trivial requests: {cpu * 1000 / n:.2f} ms CPU per request (whole process: planner, its "
+                      f"Kafka clients, the test's producer and reader), {wall * 1000 / n:.1f} ms wall")
+                if profiler:
+                    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+                    pstats.Stats(profiler).print_callers("_asdict_inner|deepcopy|to_json|validate_python")
+        finally:
+            await producer.stop()
+            assert planner.cache is not None and planner.vectors is not None
+            await planner.vectors.drop(planner.cache.name)
+            await overlay.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("n", type=int, nargs="?", default=200)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    asyncio.run(run(args.n, args.profile))
