@@ -51,3 +51,25 @@ def test_a_bad_cron_schedule_is_refused() -> None:
                   "--set", "graphMaintenance.cronJobs.lint=every night"])
     assert result.returncode != 0 and "graphMaintenance" in result.stderr
 
+
+
+def test_the_heal_run_reaches_opa_with_the_token_and_the_lint_run_does_not() -> None:
+    """A heal run decides its writes at OPA (gap_healer.review) as the gap-healer does: with the chart's
+    authenticated OPA it needs the token, and OPA's NetworkPolicy must admit its pods (labelled graph-heal)."""
+    docs = rendered_docs(["ci/graph-cron-values.yaml"])
+    jobs = _kinds(docs, "CronJob")
+
+    def env(job: str) -> dict[str, Any]:
+        [container] = jobs[job]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e for e in container["env"]}
+
+    token = env("moe-graph-heal")["MOE_OPA_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token == {"name": "moe-opa", "key": "token"}
+    assert "MOE_OPA_TOKEN" not in env("moe-graph-lint")  # least privilege: lint decides nothing at OPA
+    opa = _kinds(docs, "NetworkPolicy")["moe-opa-ingress"]["spec"]["ingress"]
+    admitted = [peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+                for rule in opa for peer in rule.get("from", []) if "podSelector" in peer]
+    assert "graph-heal" in admitted and "graph-lint" not in admitted
+    plain = _kinds(rendered_docs([]), "NetworkPolicy")["moe-opa-ingress"]["spec"]["ingress"]
+    assert "graph-heal" not in [peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+                                for rule in plain for peer in rule.get("from", []) if "podSelector" in peer]
