@@ -196,6 +196,10 @@ EGRESS_POLICY_RECONCILED = Counter(
     "reviewed policy/opa/egress.rego won) or failed (cause: why it could not be checked or put in force)",
     ["action", "cause"], registry=REGISTRY,
 )
+EGRESS_POLICY_UNREVIEWED = Gauge(
+    "moe_egress_policy_unreviewed", "1 while no approved egress policy change is in force and OPA's moe.egress "
+    "module is not the reviewed policy/opa/egress.rego (a module put with OPA's token, or a file OPA refused): shown, "
+    "not reverted (the control plane and OPA may see a new ConfigMap at different moments)", registry=REGISTRY)
 KNOWLEDGE_IMPORTS_PENDING = Gauge(
     "moe_knowledge_imports_pending", "Knowledge-import change sets waiting for approval (all tenants; as this "
     "replica last counted them: take the max over replicas)", registry=REGISTRY,

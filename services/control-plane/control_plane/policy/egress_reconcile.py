@@ -13,7 +13,8 @@ replace a module. At start and every MOE_EGRESS_RECONCILE_S the control plane re
   `file_reloaded` (the same OPA loaded the files again), `unapproved_put` (a module that is neither: someone with the
   token put it; its digest and text are in the event).
 
-Each outcome counts in moe_egress_policy_reconciled_total{action,cause}. One replica at a time (the apply lock also
+Each outcome counts in moe_egress_policy_reconciled_total{action,cause}. With no approved change in force,
+an egress module in OPA that is not the reviewed file is shown (moe_egress_policy_unreviewed), not reverted. One replica at a time (the apply lock also
 held by an approval's push); a replica that finds the lock taken skips its turn."""
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from control_plane.policy.egress_simulation import EvalError, candidate_digest, 
 from control_plane.policy.settings import PolicySettings
 from moe_core.contracts import AuditEvent
 from moe_core.policy import PolicyClient, PolicyUnavailable
-from moe_core.runtime.observability.metrics import EGRESS_POLICY_RECONCILED
+from moe_core.runtime.observability.metrics import EGRESS_POLICY_RECONCILED, EGRESS_POLICY_UNREVIEWED
 
 log = logging.getLogger(__name__)
 ACTOR = "service:control-plane"
@@ -90,7 +91,9 @@ class EgressReconciler:
                 return None
             row = await conn.fetchrow(IN_FORCE)
             if row is None:
+                await self._unreviewed()
                 return None
+            EGRESS_POLICY_UNREVIEWED.set(0)  # a change in force: what differs from it is put back below
             change = dict(row)
             reviewed = await asyncio.to_thread(reviewed_file, self.settings.policy_dir())
             modules = await self.opa.modules()
@@ -109,6 +112,22 @@ class EgressReconciler:
             await conn.execute(PUSHED, change["id"], version, await self.opa.instance())
         await self._reapplied(change, cause, module_id, found, version)
         return "reapplied"
+
+    async def _unreviewed(self) -> None:
+        """No approved change in force: OPA's egress module should be the reviewed file. One that is not (put with
+        the token, or a file OPA refused) is shown, not reverted: in Kubernetes the control plane and OPA see a new
+        ConfigMap at different moments, and reverting would undo a fresh review. MoEEgressPolicyUnreviewed fires
+        when it lasts longer than that."""
+        reviewed = await asyncio.to_thread(reviewed_file, self.settings.policy_dir())
+        if reviewed is None:  # nothing reviewed to compare with here
+            EGRESS_POLICY_UNREVIEWED.set(0)
+            return
+        modules = await self.opa.modules()
+        unreviewed = modules[egress_module(modules)] != reviewed.text
+        if unreviewed:
+            log.warning("OPA's egress module is not the reviewed %s and no approved change is in force",
+                        reviewed.path)
+        EGRESS_POLICY_UNREVIEWED.set(1 if unreviewed else 0)
 
     async def _superseded(self, change: dict[str, Any], reviewed: Reviewed) -> None:
         EGRESS_POLICY_RECONCILED.labels("superseded", "reviewed_file_changed").inc()
