@@ -14,8 +14,9 @@ replace a module. At start and every MOE_EGRESS_RECONCILE_S the control plane re
   token put it; its digest and text are in the event).
 
 Each outcome counts in moe_egress_policy_reconciled_total{action,cause}. With no approved change in force,
-an egress module in OPA that is not the reviewed file is shown (moe_egress_policy_unreviewed), not reverted. One replica at a time (the apply lock also
-held by an approval's push); a replica that finds the lock taken skips its turn."""
+an egress module in OPA that is not the reviewed file is shown (moe_egress_policy_unreviewed), not reverted.
+One replica at a time (the apply lock also held by an approval's push); a replica that finds the lock taken skips
+its turn."""
 
 from __future__ import annotations
 
