@@ -171,6 +171,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "service:", "service:gap-healer",  # a service acting as a principal (graph-ingest asking the write policy; the
     # gap-healer as the decider of its own gap decisions, moe_core.knowledge.graph.gaps.HEALER)
     "data:", "kafka:9092", "localhost:*",  # data URLs, addresses
+    "new:",  # graph-ingest's placeholder uid of an entity an earlier triple of the same answer creates (batch)
     "r:*", "dataset:", "run:",  # a tarfile mode; catalog ids; the console lineage graph's node ids
     "fact:", "document:", "approval:", "memory:",  # node ids of a fact's lineage graph (moe_core.audit.fact_lineage)
     "guardrails:", "hnsw:space",  # a simulated guardrail candidate's audit subject; a Chroma collection's metadata
