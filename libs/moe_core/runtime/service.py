@@ -52,21 +52,20 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
         limit_blas_threads(settings.blas_threads)  # numpy's products on the calling thread (moe_core.runtime.blas)
-        if manage_broker:
-            await started(bus.ensure_topics, settings.startup_retry_s, "topics")
-            await bus.broker.start()
-        for hook in on_startup or []:
-            await started(hook, settings.startup_retry_s, getattr(hook, "__qualname__", "start-up"))
-        log.info("%s started", settings.service_name)
-        try:
+        try:  # a start that fails half-way still closes what it opened (a background loop left running otherwise)
+            if manage_broker:
+                await started(bus.ensure_topics, settings.startup_retry_s, "topics")
+                await bus.broker.start()
+            for hook in on_startup or []:
+                await started(hook, settings.startup_retry_s, getattr(hook, "__qualname__", "start-up"))
+            log.info("%s started", settings.service_name)
             yield
         finally:
             if manage_broker:  # in-flight messages end (or stay uncommitted) before the hooks close the stores
                 subscribers = list(bus.broker.subscribers)
                 await asyncio.gather(*(_stop(s) for s in subscribers))  # each waits MOE_SHUTDOWN_GRACE_S, at once
                 await _cancel_in_flight(subscribers)
-            for hook in on_shutdown or []:
-                await hook()
+            await _shut_down(on_shutdown or [])
             if manage_broker:
                 await bus.broker.stop()
             log.info("%s stopped", settings.service_name)
@@ -74,6 +73,16 @@ def create_service_app(
     app = FastAPI(title=settings.service_name, lifespan=lifespan)
     add_health_routes(app, checks)
     return app
+
+
+async def _shut_down(hooks: list[Hook]) -> None:
+    """Every hook runs, in order, even when one before it fails: a store that cannot close must not leave the
+    next one open or a background loop running (each failure is logged)."""
+    for hook in hooks:
+        try:
+            await hook()
+        except Exception:
+            log.exception("shutdown step %s failed; the next ones still run", getattr(hook, "__qualname__", hook))
 
 
 async def _stop(subscriber: Any) -> None:
