@@ -21,7 +21,6 @@ its turn."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,6 +35,7 @@ from control_plane.policy.settings import PolicySettings
 from moe_core.contracts import AuditEvent
 from moe_core.policy import PolicyClient, PolicyUnavailable
 from moe_core.runtime.observability.metrics import EGRESS_POLICY_RECONCILED, EGRESS_POLICY_UNREVIEWED
+from moe_core.runtime.periodic import Periodic
 
 log = logging.getLogger(__name__)
 ACTOR = "service:control-plane"
@@ -57,23 +57,9 @@ class EgressReconciler:
     def __init__(self, settings: PolicySettings, pool: Callable[[], asyncpg.Pool], opa: PolicyClient,
                  publish: Callable[[AuditEvent], Awaitable[None]]) -> None:
         self.settings, self.pool, self.opa, self.publish = settings, pool, opa, publish
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await self.once()
-            await asyncio.sleep(self.settings.egress_reconcile_s)
+        self.loop = Periodic(self.once, lambda: settings.egress_reconcile_s, first=True,
+                             what="the egress policy's reconcile")
+        self.start, self.close = self.loop.start, self.loop.close
 
     async def once(self) -> str | None:
         """One comparison: 'reapplied', 'superseded', 'failed', or None (nothing to do, or another replica's turn)."""

@@ -13,8 +13,6 @@ like the edge's. With nothing due a sweep is two Redis commands.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moe_core.access.settler import Settler
 from moe_core.runtime.observability import bind_response_id
+from moe_core.runtime.periodic import Periodic
 from moe_core.runtime.settings import FleetSettings
 from moe_core.runtime.topic_reads import published_answers
 
@@ -53,28 +52,13 @@ class SettleSweeper:
         self.sweep_settings = sweep
         self.settler = settler
         self.proven = proven
-        self._task: asyncio.Task[None] | None = None
+        self.loop = Periodic(self._turn, lambda: sweep.settle_sweep_interval_s, first=False, what="settle sweep")
+        self.start, self.close = self.loop.start, self.loop.close
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        interval = self.sweep_settings.settle_sweep_interval_s
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if await self.settler.settlements.sweep_turn(interval * 0.9):
-                    await self.sweep()
-            except Exception as exc:  # Redis or Kafka away: the holds wait for the next sweep
-                log.warning("settle sweep failed: %s", exc)
+    async def _turn(self) -> None:
+        """Redis or Kafka away: the step fails and the holds wait for the next sweep."""
+        if await self.settler.settlements.sweep_turn(self.sweep_settings.settle_sweep_interval_s * 0.9):
+            await self.sweep()
 
     async def sweep(self, now: float | None = None) -> int:
         """Settle what is due; returns how many requests this sweep settled."""
