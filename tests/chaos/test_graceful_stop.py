@@ -3,8 +3,8 @@ finishes or is redelivered after the restart, never dead-lettered, and its effec
 
 graph-ingest is stopped while the scripted model holds its extraction call for the answer. The order inside
 the shutdown (the subscribers stop before the hooks close the stores; the other order dead-lettered an in-flight
-message with 'DriverError: Driver closed') is pinned by tests/broker/test_service_shutdown.py: here the whole
-stop and restart is checked end to end."""
+message with 'DriverError: Driver closed') is pinned by tests/broker/moe_core/runtime/test_service_shutdown.py:
+here the whole stop and restart is checked end to end."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from moe_core.runtime.offset_commits import OffsetCommits
 from moe_core.runtime.settings import FleetSettings
 from moe_core.stage.consumer import stage_router
 from moe_core.stage.spec import Consumes, Stage
-from tests.broker.test_batched_commits import _committed, _consume, _is, _request, _until
+from tests.broker.moe_core.runtime.test_batched_commits import _committed, _consume, _is, _request, _until
 
 pytestmark = pytest.mark.infra
 ONE_PARTITION = 1

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorization
 
 from moe_core.contracts import Topics
 from moe_core.runtime.settings import FleetSettings
-from tests.broker.test_broker_acls import _send
+from tests.broker.moe_core.provision.test_broker_acls import _send
 from tests.support.broker_principals import Principals, settings_of
 
 pytestmark = pytest.mark.infra

@@ -27,7 +27,7 @@ from moe_core.stage.spec import Consumes, Stage
 pytestmark = pytest.mark.infra
 PARTITIONS = 2
 RECORDS = 20
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 STAGE = Stage(name="commit-test", settings=FleetSettings, build=lambda res: None, needs=(),
               consumes=(Consumes("requests", ChatRequest, "on_request"),), publishes=(), summary="a test stage")
 
@@ -113,7 +113,7 @@ async def test_handled_records_are_committed_together_up_to_the_end(infra: dict[
 KILLED_CONSUMER = """
 import asyncio, sys
 from moe_core.runtime.offset_commits import OffsetCommits
-from tests.broker.test_batched_commits import _consume, _settings
+from tests.broker.moe_core.runtime.test_batched_commits import _consume, _settings
 
 async def main() -> None:
     settings = _settings(sys.argv[1], sys.argv[2], 60_000)  # the timed flush does not come in time

@@ -14,7 +14,7 @@ from moe_core.runtime.offset_commits import OffsetCommits
 from moe_core.runtime.service import create_service_app
 from moe_core.runtime.settings import FleetSettings
 from moe_core.stage.consumer import stage_router
-from tests.broker.test_batched_commits import STAGE, _consume, _request
+from tests.broker.moe_core.runtime.test_batched_commits import STAGE, _consume, _request
 
 pytestmark = pytest.mark.infra
 
