@@ -2,7 +2,7 @@
 (it raises: FastStream rewinds the partitions and commits nothing), never dead-lettered and passed; once Postgres is
 back the same batch is stored, and stored once when it comes again.
 
-The outage is the one the chaos tier met in CI (tests/chaos/test_store_outages.py, postgres stopped), made
+The outage is the one the chaos tier met in CI (tests/chaos/fleet/test_store_outages.py, postgres stopped), made
 deterministic on a private Postgres (tests.support.chaos_infra): a shutdown is under way (SIGTERM, "smart": it
 waits for one last session, held open here), the store's own connections are ended (AdminShutdownError) and every
 new connection is refused with "the database system is shutting down" (CannotConnectNowError). Before the fix those
