@@ -21,8 +21,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.conftest import ConsoleKeys
 from tests.console.test_lineage_page import _publish
-from tests.lineage.test_drift import _ingested
-from tests.lineage.test_drift_signals import _answer, _rating, _rid
+from tests.lineage.codex_lineage.test_drift import _ingested
+from tests.lineage.codex_lineage.test_drift_signals import _answer, _rating, _rid
 from tests.support.fleet import Fleet
 from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace

@@ -26,7 +26,7 @@ from moe_core.stage.producers import key_file
 from tests.conftest import Scripted
 from tests.console.conftest import ConsoleKeys
 from tests.e2e.helpers import plan_reply
-from tests.lineage.test_fact_lineage import _bundle, _call
+from tests.lineage.codex_lineage.test_fact_lineage import _bundle, _call
 from tests.support.fleet import Fleet
 from tests.support.keys import new_keys, new_person_keys
 

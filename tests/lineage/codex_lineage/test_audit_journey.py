@@ -27,7 +27,7 @@ from tests.e2e.helpers import plan_reply
 from tests.lineage.conftest import Keys, LineageFleet
 
 pytestmark = pytest.mark.e2e
-SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "openlineage-runevent.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "data" / "openlineage-runevent.schema.json").read_text())
 FORMATS = jsonschema.FormatChecker()
 
 
@@ -282,8 +282,8 @@ def test_replay_timeline_works_with_codex_lineage_stopped(lineage_fleet: Lineage
 
 async def test_a_changed_or_deleted_record_fails_verification(lineage_fleet: LineageFleet, journey: dict[str, Any],
                                                               keys: Keys) -> None:
-    """The plain attack (a row changed or deleted, nothing recomputed): tests/lineage/test_signed_record.py
-    has the attacks that recompute the chain."""
+    """The plain attack (a row changed or deleted, nothing recomputed):
+    tests/lineage/codex_lineage/test_signed_record.py has the attacks that recompute the chain."""
     rid = journey["rid"]
     deadline = time.monotonic() + 60
     clean: dict[str, Any] = {}

@@ -35,7 +35,7 @@ from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.audit.tsa import TsaClient
 from moe_core.audit.witness import WitnessClient
-from tests.lineage.test_store import _records
+from tests.lineage.moe_core.audit.test_store import _records
 from tests.support.witness import Witness, running_witness
 
 pytestmark = pytest.mark.infra

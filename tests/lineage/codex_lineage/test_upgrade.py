@@ -45,7 +45,7 @@ from moe_core.stage import producers
 from tests.support.upgrade.make_fixture import SCHEMA_PLACEHOLDER, pg_tool
 
 pytestmark = pytest.mark.infra
-FIXTURE = Path(__file__).parent / "fixtures" / "upgrade-42e378b"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "upgrade-42e378b"
 VERIFIED = {"verified": True, "records": 3, "anchored": True, "witnessed": None, "missing": [], "problems": []}
 
 
