@@ -39,7 +39,8 @@ from tests.support.store_auth import neo4j_auth, neo4j_env
 
 pytestmark = pytest.mark.infra
 WAIT_S = 90
-EXTRACT = "extract at most"  # a phrase of graph-ingest's system prompt (tests/graph/test_learning_journey.py)
+# a phrase of graph-ingest's system prompt (tests/graph/graph_ingest/test_learning_journey.py)
+EXTRACT = "extract at most"
 PROVENANCE = "MATCH ()-[r:REL {id: $id}]->() RETURN r.imports AS imports, r.documents AS documents, r.source AS source"
 
 

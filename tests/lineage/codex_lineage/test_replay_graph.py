@@ -16,8 +16,8 @@ from moe_core.contracts import Feedback, deadline_in
 from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices, graph_db, graph_services, neo4j_url, tenant  # noqa: F401 (fixtures)
+from tests.graph.graph_ingest.test_learning_journey import extraction_rule, ingest_event, learn
 from tests.graph.helpers import relations
-from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
 from tests.support.fleet import REPO
 from tests.support.store_auth import neo4j_auth
 

@@ -27,7 +27,8 @@ from tests.support.audited_fleet import audited_fleet
 from tests.support.fleet import REPO
 
 pytestmark = pytest.mark.e2e
-EXTRACT = "extract at most"  # a phrase of graph-ingest's system prompt (tests/graph/test_learning_journey.py)
+# a phrase of graph-ingest's system prompt (tests/graph/graph_ingest/test_learning_journey.py)
+EXTRACT = "extract at most"
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ import pytest
 from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted, scripted_env
 from tests.graph.conftest import GraphServices
+from tests.graph.graph_ingest.test_learning_journey import EXTRACT, approve_held, extraction_rule, ingest_event, learn
 from tests.graph.helpers import relations
-from tests.graph.test_learning_journey import EXTRACT, approve_held, extraction_rule, ingest_event, learn
 from tests.support.fleet import ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e

@@ -32,11 +32,11 @@ from moe_core.knowledge.graph.names import entity_uid, normalize
 from moe_core.knowledge.graph.trust import WEIGHT_EXTRACTED, TrustPolicy
 from moe_core.runtime.observability.metrics import REGISTRY
 from tests.graph.conftest import GraphServices
+from tests.graph.graph_ingest.test_quarantine_and_api import assert_openai_error, bearer
 from tests.graph.helpers import purge, relations, titles
-from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
 from tests.support.keys import person_key
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 VERIFY = "MATCH ()-[r:REL {id: $id}]->() SET r.verified = true"
 
 

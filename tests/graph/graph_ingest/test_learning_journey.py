@@ -1,7 +1,7 @@
 """Learning on the real broker and the real Neo4j: an answer's triples appear in the graph (a medical one once an
-admin approved it: learned triples in protected domains wait for review, tests/graph/test_learned_policy.py), a
-later related question receives them as context, feedback verifies or flags, conflicts with curated knowledge
-are refused, a redelivered answer changes nothing."""
+admin approved it: learned triples in protected domains wait for review,
+tests/graph/graph_ingest/test_learned_policy.py), a later related question receives them as context, feedback
+verifies or flags, conflicts with curated knowledge are refused, a redelivered answer changes nothing."""
 
 from __future__ import annotations
 

@@ -19,10 +19,10 @@ from moe_core.knowledge.graph.gaps import gap_id
 from planner.app import task_message
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
+from tests.graph.gap_healer.test_gap_review import decided, gap_of
+from tests.graph.gap_healer.test_gaps_and_lint import classify_rule
+from tests.graph.graph_ingest.test_quarantine_and_api import assert_openai_error, bearer
 from tests.graph.helpers import relations, titles
-from tests.graph.test_gap_review import decided, gap_of
-from tests.graph.test_gaps_and_lint import classify_rule
-from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
 from tests.support.keys import person_key
 from tests.support.topic_reader import TopicReader
 

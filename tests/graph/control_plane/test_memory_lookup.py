@@ -3,7 +3,7 @@ the gateway's API (Markdown as JSON text and as a file, PDF as a file), listed, 
 per tenant; graph-rag's filtered lookup (on by default) on the real broker returns only the asking tenant's
 documents of the plan's domain, each with its source; bad filters and bad documents (a PDF bomb among them)
 are 400/413 in the OpenAI envelope. A document in a protected domain is searched once two admin persons of the
-tenant approved it (its review: tests/graph/test_memory_review.py)."""
+tenant approved it (its review: tests/graph/control_plane/test_memory_review.py)."""
 
 from __future__ import annotations
 

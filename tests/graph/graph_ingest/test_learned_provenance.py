@@ -11,7 +11,7 @@ import pytest
 from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
-from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
+from tests.graph.graph_ingest.test_learning_journey import extraction_rule, ingest_event, learn
 
 pytestmark = pytest.mark.infra
 LEARNED = "MATCH ()-[r:REL]->() WHERE r.id IN $ids RETURN r.id AS id, r.learned_from AS learned_from"

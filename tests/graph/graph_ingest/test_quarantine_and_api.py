@@ -13,8 +13,8 @@ from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.knowledge.graph.quarantine import Quarantine
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
+from tests.graph.graph_ingest.test_learning_journey import extraction_rule, ingest_event, learn
 from tests.graph.helpers import relations, titles
-from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
 
 pytestmark = pytest.mark.infra
 

@@ -18,9 +18,9 @@ from moe_core.knowledge.graph import SHARED_TENANT, GraphDB, GraphStore, Provena
 from moe_core.knowledge.graph.names import normalize
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
+from tests.graph.gap_healer.test_gaps_and_lint import ENTITY, classify_rule
+from tests.graph.graph_ingest.test_quarantine_and_api import bearer
 from tests.graph.helpers import relations, titles
-from tests.graph.test_gaps_and_lint import ENTITY, classify_rule
-from tests.graph.test_quarantine_and_api import bearer
 
 pytestmark = pytest.mark.infra
 ENTITY_TYPE = "MATCH (e:Entity {tenant: $t, key: $key}) RETURN e.type AS type, e.aliases AS aliases"

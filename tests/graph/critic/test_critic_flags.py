@@ -40,8 +40,8 @@ from planner.semantic_cache import cache_key, cache_scope
 from planner.settings import PlannerSettings
 from tests.conftest import Scripted
 from tests.graph.conftest import _common
+from tests.graph.graph_ingest.test_learning_journey import extraction_rule, ingest_event
 from tests.graph.helpers import TopicTap, relations, run_in_process
-from tests.graph.test_learning_journey import extraction_rule, ingest_event
 
 pytestmark = pytest.mark.infra
 REVIEW = "You review"  # a phrase of the critic's system prompt

@@ -29,7 +29,7 @@ from moe_core.runtime.bus import Bus
 from tests.conftest import Scripted
 from tests.deploy.deploy_support import DASHBOARDS, grafana_to_promql
 from tests.graph.conftest import GraphServices, _common
-from tests.graph.test_gaps_and_lint import BACKDATE, classify_rule
+from tests.graph.gap_healer.test_gaps_and_lint import BACKDATE, classify_rule
 from tests.support.fleet import ServiceProcess, free_port
 from tests.support.prometheus_server import running_prometheus
 from tests.support.store_auth import neo4j_env

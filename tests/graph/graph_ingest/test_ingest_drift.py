@@ -12,7 +12,7 @@ import pytest
 from codex_lineage.drift.runs import DriftSettings, _ingest_run
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
-from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
+from tests.graph.graph_ingest.test_learning_journey import extraction_rule, ingest_event, learn
 
 pytestmark = pytest.mark.infra
 
@@ -32,7 +32,7 @@ async def test_an_ingest_run_that_relates_known_entities_is_no_drift(
                                  (names[1], "INTERACTS_WITH", names[3], 0.9),
                                  (names[4], "INTERACTS_WITH", names[1], 0.9)])])
     # a technical answer: its entities are filed under technical, so nothing waits for review (a medical one
-    # would: tests/graph/test_learned_policy.py)
+    # would: tests/graph/graph_ingest/test_learned_policy.py)
     grew = await learn(graph_services, ingest_event(tenant, first, knowledge_type="technical",
                                                     source_expert="technical_support"))
     stats = grew["details"]["stats"]
@@ -53,8 +53,9 @@ async def test_an_ingest_run_that_relates_known_entities_is_no_drift(
 
 async def test_a_run_whose_triples_wait_for_review_is_no_drift(
         graph_services: GraphServices, scripted: Scripted, tenant: str) -> None:
-    """Medical triples wait for an admin's review (tests/graph/test_learned_policy.py): nothing is written now, so
-    the graph's not growing is no drift. The second trial saw such a run rated warn zero_entities_added."""
+    """Medical triples wait for an admin's review (tests/graph/graph_ingest/test_learned_policy.py): nothing is
+    written now, so the graph's not growing is no drift. The second trial saw such a run rated warn
+    zero_entities_added."""
     m = uuid.uuid4().hex[:8]
     scripted.script([extraction_rule(m, [(f"Zelvoprin {m}", "TREATS", f"Blorp {m}", 0.9),
                                          (f"Quavotrin {m}", "TREATS", f"Snerb {m}", 0.9)])])

@@ -16,10 +16,10 @@ from moe_core.knowledge.graph import GraphDB
 from moe_core.policy import Decision, PolicyClient, PolicyUnavailable
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
+from tests.graph.control_plane.test_policy_decisions import policy_version
+from tests.graph.graph_ingest.test_learning_journey import extraction_rule, ingest_event, learn
+from tests.graph.graph_ingest.test_quarantine_and_api import assert_openai_error, bearer
 from tests.graph.helpers import relations, titles
-from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
-from tests.graph.test_policy_decisions import policy_version
-from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
 from tests.support.keys import person_key
 
 pytestmark = pytest.mark.infra

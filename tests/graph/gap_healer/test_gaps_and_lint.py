@@ -21,8 +21,8 @@ from moe_core.knowledge.graph.trust import DAY_S, TrustPolicy
 from moe_core.runtime.kafka_clients import client_kwargs
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices, _common
+from tests.graph.graph_ingest.test_learning_journey import ask
 from tests.graph.helpers import purge, relations, titles
-from tests.graph.test_learning_journey import ask
 from tests.support.namespaces import new_namespace
 
 pytestmark = pytest.mark.infra
@@ -41,7 +41,7 @@ def classify_rule(term: str, name: str, parent: str, domain: str = "medical", **
 async def test_an_unknown_term_is_reported_healed_and_then_known(
         graph_services: GraphServices, graph_db: GraphDB, scripted: Scripted, tenant: str) -> None:
     term = f"florbex{uuid.uuid4().hex[:6]}"
-    # a technical class: a medical one waits for review (tests/graph/test_gap_review.py)
+    # a technical class: a medical one waits for review (tests/graph/gap_healer/test_gap_review.py)
     scripted.script([classify_rule(term, term.capitalize(), "Framework", "technical")])
     first = await ask(graph_services, tenant, f"Does {term} work with Django?")
     assert first["data"]["unknown_terms"] == [term]

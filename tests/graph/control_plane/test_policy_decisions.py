@@ -16,8 +16,8 @@ import pytest
 from moe_core.knowledge.graph import GraphDB
 from moe_core.knowledge.graph.bundles import BundleEntity, BundleRelation, Origin, seal
 from tests.graph.conftest import GraphServices
+from tests.graph.graph_ingest.test_quarantine_and_api import assert_openai_error, bearer
 from tests.graph.helpers import relations, titles
-from tests.graph.test_quarantine_and_api import assert_openai_error, bearer
 from tests.support.keys import person_key
 
 pytestmark = pytest.mark.infra

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.unit
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ROOTS = [REPO / "libs", REPO / "services", REPO / "deploy"]
 CYPHER = re.compile(r"\b(MATCH|MERGE|UNWIND|DETACH DELETE|OPTIONAL MATCH)\b|\(\w*:[A-Z]\w*[ {)]|\]->|<-\[")
 QUERY_METHODS = {"run": 0, "execute_query": 0, "read": 0, "write": 0}
