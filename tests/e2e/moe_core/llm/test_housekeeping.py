@@ -54,7 +54,7 @@ async def test_a_title_request_is_one_model_call_and_writes_nothing(
     ours = lambda body: body.get("response_id") in rids  # noqa: E731
     async with TopicReader(infra["kafka"], topics.audit, topics.answers, topics.requests, topics.plans,
                            topics.ingest) as reader:
-        # (besides the egress decision of each: tests/e2e/test_data_class_egress.py)
+        # (besides the egress decision of each: tests/e2e/moe_core/policy/test_data_class_egress.py)
         audited = await reader.wait(topics.audit, lambda b: ours(b) and not b["action"].startswith("egress."),
                                     count=2)
         answers = await reader.wait(topics.answers, ours, count=2)

@@ -179,7 +179,7 @@ async def test_a_wrong_key_is_an_authentication_error(bare_gateway: ServiceProce
 
 async def test_an_unknown_model_is_not_found(gw_anthropic: anthropic.AsyncAnthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as err:
-        # (claude-* ids are mapped to a mode: the model map, tests/e2e/test_anthropic_count_tokens.py)
+        # (claude-* ids are mapped to a mode: the model map, tests/e2e/gateway/test_anthropic_count_tokens.py)
         await gw_anthropic.messages.create(model="llama-nonexistent", max_tokens=8,
                                            messages=[{"role": "user", "content": "x"}])
     assert err.value.body["type"] == "error"  # type: ignore[index]

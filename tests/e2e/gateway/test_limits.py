@@ -1,7 +1,7 @@
 """Limits and budgets on a gateway of two replicas (real Redis, Postgres and Kafka; a BusDriver plays the
 fleet and sets each Answer's usage): a request reserves its token cap (as much as the limits have room for, at
-least its estimate) and opens it as its token budget (tests/e2e/test_budget_fleet.py: through the real fleet),
-no overspend under concurrency, key and tenant limits, 429 with
+least its estimate) and opens it as its token budget (tests/e2e/moe_core/llm/test_budget_fleet.py: through the real
+fleet), no overspend under concurrency, key and tenant limits, 429 with
 Retry-After in the OpenAI and Anthropic envelopes (and through the Responses API), cost budgets from
 configured prices, and GET /v1/usage with the same figures in Prometheus."""
 

@@ -254,7 +254,8 @@ def test_a_dead_inference_server_is_skipped_and_the_request_still_answered(
         assert down or beat == "0"  # the fleet knows: failed call, or the heartbeat saw it
         again = _ask(client, f"Translate 'thank you very much' into Italian {m} 3")
         assert _source(again) == "translation:fleet-model@scripted"
-    finally:  # the fleet's first choice again for the journeys after this one (tests/e2e/test_data_class_egress.py)
+    finally:  # the fleet's first choice again for the journeys after this one
+        # (tests/e2e/moe_core/policy/test_data_class_egress.py)
         scripted_server_b.state.up()
         store.delete(f"inference:{namespace}:down:scripted-b")
         eventually(lambda: store.hget(f"inference:{namespace}:server:scripted-b", "healthy") != "0", timeout_s=60)

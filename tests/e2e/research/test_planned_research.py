@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, expected_usage
+from tests.e2e.moe_core.llm.test_modes import THINK, ask
 from tests.e2e.research_fixtures import Searx
-from tests.e2e.test_modes import THINK, ask
 
 pytestmark = pytest.mark.e2e
 RESULTS = [{"title": "Apache Kafka 4.1.0 release notes", "url": "https://kafka.apache.org/41/release-notes",
