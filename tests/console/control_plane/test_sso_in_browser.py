@@ -4,8 +4,8 @@ the person signs in there and lands on the console, signed in as themselves.
 
 The page is boosted by htmx (base.html: hx-boost); a boosted link is fetched with XHR, and a redirect to another
 origin is then refused by the console's CSP (connect-src 'self'): the link must be a full navigation
-(hx-boost="false"). tests/console/test_oidc_sign_in.py drives the same flow with an HTTP client, which no CSP and
-no htmx stand in the way of; this test is the browser's.
+(hx-boost="false"). tests/console/control_plane/test_oidc_sign_in.py drives the same flow with an HTTP client,
+which no CSP and no htmx stand in the way of; this test is the browser's.
 
 The control plane runs in this process (uvicorn in a thread, OIDC on) on the real Postgres, Redis, Kafka and OPA."""
 

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.conftest import ConsoleKeys
-from tests.console.test_lineage_page import _publish
+from tests.console.control_plane.test_lineage_page import _publish
 from tests.lineage.codex_lineage.test_drift import _ingested
 from tests.lineage.codex_lineage.test_drift_signals import _answer, _rating, _rid
 from tests.support.fleet import Fleet

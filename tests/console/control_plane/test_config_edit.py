@@ -18,8 +18,8 @@ from selenium.webdriver.common.by import By
 
 from tests.conftest import FLEET_MODEL, Scripted
 from tests.console.conftest import ConsoleKeys
-from tests.console.test_console_journey import _reload_until, _sign_in, _text, _wait
-from tests.console.test_requests_overview import _ask
+from tests.console.control_plane.test_console_journey import _reload_until, _sign_in, _text, _wait
+from tests.console.control_plane.test_requests_overview import _ask
 from tests.e2e.helpers import calls_for, plan_reply
 from tests.support.fleet import Fleet
 from tests.support.keys import new_keys, new_person_keys

@@ -18,7 +18,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests.conftest import Scripted
 from tests.console.conftest import HIDDEN_TENANT, ConsoleKeys
-from tests.console.test_console_journey import _reload_until, _sign_in, _text, _wait
+from tests.console.control_plane.test_console_journey import _reload_until, _sign_in, _text, _wait
 from tests.e2e.helpers import plan_reply
 from tests.support.fleet import Fleet
 from tests.support.keys import new_keys
