@@ -13,7 +13,7 @@ import yaml
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RULES = REPO / "grafana" / "alerts" / "moe-fleet.rules.yaml"
 RULE_TESTS = Path(__file__).with_name("alerts.test.yaml")
 REQUIRED = {"MoEConsumerLag", "MoEGatewayErrorRate", "MoEDeadLetters", "MoEInferenceBreakerOpen", "MoEBudgetExhausted",

@@ -16,7 +16,7 @@ from tests.support.prometheus_server import Prometheus
 
 pytestmark = pytest.mark.e2e
 
-DASHBOARDS = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
+DASHBOARDS = Path(__file__).resolve().parents[3] / "grafana" / "dashboards"
 RATE_INTERVAL = "30m"  # covers both traffic rounds, however long the dashboards before this one took
 
 
