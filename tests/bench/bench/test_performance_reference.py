@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_reference_is_short_and_links_its_history() -> None:

@@ -12,7 +12,7 @@ import pytest
 from bench import analyze
 
 pytestmark = pytest.mark.unit
-LATEST = Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json"
+LATEST = Path(__file__).resolve().parents[3] / "bench" / "results" / "latest.json"
 
 
 def _streams(n: int, held: int, dropped: int = 0) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 REQUESTS = 3
 NEO4J_WARM = 20
 WARM_BATCHES, WARM_REQUESTS = 2, 2  # the fleet's warm-up at its smallest: two batches of two full requests

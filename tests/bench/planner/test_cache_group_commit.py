@@ -16,7 +16,7 @@ from moe_core.knowledge.embeddings import chroma_client
 from planner.cache_writes import Entry, GroupUpserts
 from tests.support.store_calls import store_calls
 
-LOCAL = Path(__file__).resolve().parents[2] / "deploy" / "local"
+LOCAL = Path(__file__).resolve().parents[3] / "deploy" / "local"
 if str(LOCAL) not in sys.path:
     sys.path.insert(0, str(LOCAL))
 from fleetlib import api  # noqa: E402

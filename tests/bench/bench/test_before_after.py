@@ -12,7 +12,7 @@ import pytest
 from bench import report, report_before_after
 
 pytestmark = pytest.mark.unit
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+RESULTS = Path(__file__).resolve().parents[3] / "bench" / "results"
 
 
 def _run(cpu: dict[str, float], p50: float, planner_handlers: dict[str, float]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from bench import analyze, config, report, report_bare
 
 pytestmark = pytest.mark.unit
-LATEST = Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json"
+LATEST = Path(__file__).resolve().parents[3] / "bench" / "results" / "latest.json"
 WITHOUT = "CPU per full request, all processes, without the record and learning"
 
 
