@@ -1,7 +1,7 @@
 """The OpenAI Responses API (/v1/responses) with the official openai SDK's `client.responses`: create (text
 or messages, instructions), the typed stream events, retrieve, previous_response_id, function tools and
 function_call_output items. A gateway alone on the real broker; a BusDriver plays the fleet.
-(tests/e2e/test_responses_fleet.py runs the same client through the whole fleet.)"""
+(tests/e2e/gateway/test_protocol_journeys.py runs the same client through the whole fleet.)"""
 
 from __future__ import annotations
 
