@@ -31,7 +31,8 @@ async def commits(intervals: list[int]) -> None:
     from moe_core.runtime.bus import Bus
     from moe_core.runtime.kafka_clients import client_kwargs
     from moe_core.runtime.offset_commits import OffsetCommits
-    helpers = importlib.import_module("tests.broker.test_batched_commits")  # (not type-checked with bench)
+    # (not type-checked with bench)
+    helpers = importlib.import_module("tests.broker.moe_core.runtime.test_batched_commits")
     _consume, _request, _settings = helpers._consume, helpers._request, helpers._settings
     new_namespace = importlib.import_module("tests.support.namespaces").new_namespace
 

@@ -3,7 +3,7 @@ package moe.domains_test
 import data.moe.domains
 
 # The rules the services send from the shipped policy/domain-keywords.yaml (input.domain_rules; checked equal to
-# moe_core.policy.domains.Keywords.rules() by tests/unit/test_opa_policies.py).
+# moe_core.policy.domains.Keywords.rules() by tests/unit/moe_core/policy/test_opa_policies.py).
 shipped := {
 	"general": {"protected": false},
 	"legal": {"approvers": 2, "protected": true},

@@ -43,7 +43,7 @@ def console_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
     graph = {"MOE_NEO4J_URL": stores["neo4j"], "MOE_CHROMA_URL": stores["chroma"], **neo4j_env()}
     prices = '{"moe-orchestrator": {"input": 1000.0, "output": 2000.0}}'  # the overview's cost (per 1M tokens)
     rules = Path(tempfile.mkdtemp(prefix="console-guardrails-")) / "guardrails.yaml"  # an approval replaces it
-    rules.write_text("version: 1\ntenants: {}\n")  # (tests/console/test_guardrail_changes.py)
+    rules.write_text("version: 1\ntenants: {}\n")  # (tests/console/control_plane/test_guardrail_changes.py)
     with audited_fleet(infra, scripted_server.url, "con", gateway_workers=2, MOE_EXACT_CACHE="false",
                        MOE_MODEL_PRICES=prices, MOE_HIDDEN_QUESTION_TENANTS=HIDDEN_TENANT,
                        MOE_GUARDRAILS_FILE=str(rules), MOE_GUARDRAILS_RELOAD_S="1",

@@ -1,6 +1,6 @@
 """The Grafana dashboards as files: one folder, one dashboard per concern, valid PromQL on metrics the fleet
 defines, provisioning that points at the mounts. (That every panel returns data from a real Prometheus is
-tests/observability/test_dashboards_live.py.)"""
+tests/observability/grafana/test_dashboards_live.py.)"""
 
 from __future__ import annotations
 

@@ -59,8 +59,9 @@ def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: S
         "MOE_ROUTER_ENABLED": "false",
         "MOE_PLANNER_SKIP_TRIVIAL": "false",
         "MOE_SCORE_MIN_RATINGS": "3",  # feedback journeys: a model is skipped after three bad ratings
-        "MOE_EXPERT_TEMPLATES_FILE": str(TEMPLATES_FILE),  # named expert templates (tests/e2e/test_templates.py)
-        "MOE_GUARDRAILS_FILE": str(GUARDRAILS_FILE),  # tests/e2e/test_guardrails.py
+        # named expert templates (tests/e2e/moe_core/llm/test_templates.py)
+        "MOE_EXPERT_TEMPLATES_FILE": str(TEMPLATES_FILE),
+        "MOE_GUARDRAILS_FILE": str(GUARDRAILS_FILE),  # tests/e2e/guardrail/test_guardrails.py
         "MOE_GUARDRAIL_CHECK_TIMEOUT_S": "0.3",  # its rule that cannot finish blocks soon
         # as if these called an outside service: a protected class may not use them (test_data_class_egress.py)
         "MOE_TOOLS_EXTERNAL": "timezone_convert,number_words",

@@ -16,7 +16,7 @@ from tests.support.lone_service import driving, lone_control_plane, lone_gateway
 
 KEEPALIVE_S = 0.5
 WEBUI_KEY = "e2e-open-webui"
-PROFILES_ENV = json.dumps([  # the lone gateway's (tests/e2e/test_client_profiles.py)
+PROFILES_ENV = json.dumps([  # the lone gateway's (tests/e2e/moe_core/llm/test_client_profiles.py)
     {"name": "claude-code", "user_agents": ["claude-cli/*"], "mode": "moe-orchestrator-agent-orchestrated",
      "tool_max_tokens": 4096},
     {"name": "open-webui", "keys": [WEBUI_KEY], "max_tokens": 2048, "reasoning_format": "think"},

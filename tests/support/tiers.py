@@ -41,7 +41,8 @@ def check(items: list[pytest.Item]) -> None:
 # Modules of a tier package that run as a scope of their own (on another worker, with the package's fixtures started
 # again there): the chaos tier's cases with a fleet of their own (the three-broker cluster, the restore drill) run
 # beside its shared fleet's cases, so that neither half is the run's tail (the whole tier was ~960 s on one worker).
-SPLIT = {"chaos/test_cluster.py": "chaos-own-fleets", "chaos/test_restore_drill.py": "chaos-own-fleets"}
+SPLIT = {"chaos/fleet/test_cluster.py": "chaos-own-fleets",
+         "chaos/control_plane/test_restore_drill.py": "chaos-own-fleets"}
 
 # Seconds each scope takes (setup + call + teardown of its tests, as the run's "time per tier package" summary
 # prints them; measured on the 2-core machine). Only an ordering hint: the longest scopes start first, so the

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.console.test_guardrail_changes import _sign_in
+from tests.console.control_plane.test_guardrail_changes import _sign_in
 from tests.support.fleet import Fleet
 from tests.support.keys import new_person_keys
 from tests.support.namespaces import new_namespace

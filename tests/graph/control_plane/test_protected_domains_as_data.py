@@ -1,7 +1,7 @@
 """Protected contexts are data (issue 50): an operator marks a domain protected in policy/domain-keywords.yaml
 (`protected`, `approvers`) and the control plane, on the real Neo4j, Postgres, Kafka and OPA, asks two people for
 a change in it, with no Rego edited; a domain unmarked needs one. The shipped file's medical/legal behaviour is
-tests/graph/test_four_eyes_by_content.py's (the Qx-7 bundle)."""
+tests/graph/control_plane/test_four_eyes_by_content.py's (the Qx-7 bundle)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from moe_core.knowledge.graph import GraphDB
 from moe_core.knowledge.graph.bundles import BundleEntity, BundleRelation
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices, _common
+from tests.graph.control_plane.test_four_eyes_by_content import bundle, imported
+from tests.graph.graph_ingest.test_quarantine_and_api import bearer
 from tests.graph.helpers import relations
-from tests.graph.test_four_eyes_by_content import bundle, imported
-from tests.graph.test_quarantine_and_api import bearer
 from tests.support.keys import person_key
 from tests.support.namespaces import new_namespace
 

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.infra import connect
-from tests.graph.test_learning_journey import ingest_event
+from tests.graph.graph_ingest.test_learning_journey import ingest_event
 
 
 def cpu_s(marker: bytes) -> float:

@@ -16,8 +16,8 @@ import pytest
 from moe_core.knowledge.graph import GraphDB
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
+from tests.graph.graph_ingest.test_learning_journey import extraction_rule, ingest_event, learn
 from tests.graph.helpers import relations, titles
-from tests.graph.test_learning_journey import extraction_rule, ingest_event, learn
 
 pytestmark = pytest.mark.infra
 

@@ -1,7 +1,8 @@
 """The backup tool's parts that need no store (control_plane.ops.backup): the manifest catches a changed, missing or
 added file; the newest backup is found by its manifest's time; graph properties survive their JSON form; the Redis
 prefixes a backup keeps are declared keys and no cache; the backups compliance check passes on a current, whole
-backup and fails on an old or damaged one (the restore against real stores: tests/chaos/test_restore_drill.py)."""
+backup and fails on an old or damaged one (the restore against real stores:
+tests/chaos/control_plane/test_restore_drill.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The console's ID token checks (control_plane.console.oidc_tokens) on tokens signed here with keys made here:
 each broken property is refused with its own reason; a good token passes. The real provider's tokens are
-checked in tests/console/test_oidc_sign_in.py."""
+checked in tests/console/control_plane/test_oidc_sign_in.py."""
 
 from __future__ import annotations
 

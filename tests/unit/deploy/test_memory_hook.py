@@ -1,6 +1,6 @@
 """Claude Code's memory hook (deploy/claude-code/moe_memory_hook.py) without a fleet: which turn it reads from a
 transcript, and that it never fails the session (the journey with the real Claude Code is in
-tests/e2e/test_agent_clients.py)."""
+tests/e2e/gateway/test_agent_clients.py)."""
 
 from __future__ import annotations
 

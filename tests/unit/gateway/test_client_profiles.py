@@ -1,6 +1,6 @@
 """Client profiles (gateway.client_profiles): which profile a request gets (header, key, User-Agent) and the
 token caps it applies; bad configuration fails at start-up. The edge applying them:
-tests/e2e/test_client_profiles.py."""
+tests/e2e/moe_core/llm/test_client_profiles.py."""
 
 from __future__ import annotations
 

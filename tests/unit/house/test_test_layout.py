@@ -1,11 +1,19 @@
 """The tests mirror the code tree within each mirrored tier (issue 51): a test file in tests/<tier>/ sits in the folder
 of the code it tests, named after a real code package: a service's import package (tests/unit/planner/), a library
-package (tests/unit/moe_audit_verify/, tests/unit/moe_tools/), or moe_core's package by audience
-(tests/unit/moe_core/policy/). Four folders are not named after a package of services/ or libs/, and each holds what
-its name says: `house` (checks of the whole house: import contracts, cycles, function length, the test layout),
-`support` (the suite's own machinery, tests/support), `deploy` (the tooling under deploy/) and `bench` (bench/).
-Tiers not listed in MIRRORED are flat (e2e, lineage, graph and console are journeys through the fleet or one area
-already; broker and chaos are not mirrored yet)."""
+package (tests/unit/moe_audit_verify/), or moe_core's package by audience
+(tests/unit/moe_core/policy/). A journey through the fleet goes by the package whose behaviour it checks (the edge's
+protocols: gateway; the guardrails: guardrail; the semantic cache: planner); a file about two packages sits with the
+one its docstring names first. Six folders are not named after a package of services/ or libs/, and each holds what
+its name says: `house` (checks of the whole house: import contracts, cycles, function length, the test layout, the
+Cypher scan), `support` (the suite's own machinery, tests/support), `deploy` (the tooling under deploy/), `bench`
+(bench/), `grafana` (the dashboards and alert rules under grafana/) and `fleet` (a journey or fault that checks the
+whole fleet, several services equally: a broker or store lost under load, every record delivered twice, two tenants
+through every service; kept for those alone).
+
+Tiers left flat (FLAT) are one subject each: `deploy` is the tier of deploy/, compose/, helm/ and the docs' checks
+(its package would be the house folder `deploy` for every file), `fuzz` is one file fuzzing the two HTTP APIs (the
+gateway's and the control plane's) equally, `newcomer` is one file about the whole product's first five minutes.
+Helpers, fixture modules and conftest.py stay at a tier's top, so their fixtures reach every folder."""
 
 from __future__ import annotations
 
@@ -16,8 +24,9 @@ import pytest
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
-MIRRORED = ("unit", "infra")
-HOUSE_FOLDERS = frozenset({"house", "support", "deploy", "bench"})
+MIRRORED = ("unit", "infra", "broker", "chaos", "lineage", "graph", "e2e", "console", "observability", "bench")
+FLAT = ("deploy", "fuzz", "newcomer")
+HOUSE_FOLDERS = frozenset({"house", "support", "deploy", "bench", "grafana", "fleet"})
 
 
 def code_packages(repo: Path) -> frozenset[str]:
@@ -49,6 +58,11 @@ def test_the_allowed_folders_are_the_code_packages() -> None:
     assert {"planner", "control_plane", "mcp_service", "moe_audit_verify", "moe_tools", "moe_core/policy",
             "moe_core/runtime"} <= allowed
     assert "moe_core" not in allowed  # moe_core's tests sit in its packages by audience
+
+
+def test_every_tier_is_mirrored_or_named_flat() -> None:
+    tiers = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and any(p.rglob("test_*.py"))}
+    assert tiers == set(MIRRORED) | set(FLAT)
 
 
 @pytest.mark.parametrize("tier", MIRRORED)

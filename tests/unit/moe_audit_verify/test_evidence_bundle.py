@@ -1,6 +1,7 @@
 """An evidence bundle written by codex-lineage's writer and read by the standalone verifier, on a chain made in
 memory (two requests interleaved in one tenant's chain, signed checkpoints without timestamps: the timestamp
-findings are the only ones of an untouched bundle; the real authority is in tests/lineage/test_evidence.py).
+findings are the only ones of an untouched bundle; the real authority is in
+tests/lineage/codex_lineage/test_evidence.py).
 Findings that survive a manifest re-signed with codex-lineage's own key: a withheld record of the request, a
 changed link of the other request, lineage events that are not the signed ones, a file the manifest does not
 list, versions that are not the signed records' or not the approved ones."""

@@ -1,7 +1,7 @@
 """The RFC 6962 tree (moe_audit_verify.merkle) and the C2SP signed notes (moe_audit_verify.note) on their own:
 every inclusion and consistency proof of trees up to 33 leaves verifies, and a changed leaf, root, size or proof
 node does not; a note verifies with its key only; a cosignature/v1 over a checkpoint is checked as the witness
-makes it (the witness's own answers: tests/lineage/test_witnessed_checkpoints.py)."""
+makes it (the witness's own answers: tests/lineage/codex_lineage/test_witnessed_checkpoints.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 offers the planner model, the preflight and the rescue are the permitted ones; a task naming a denied tool (a chain's
 step too) or denied research is left out of the plan, and a plan left with no answering task gets a general expert;
 the plan cache keeps plans made without denied tools apart; the egress record names what was left out. The same on
-the real fleet: tests/e2e/test_data_class_egress.py."""
+the real fleet: tests/e2e/moe_core/policy/test_data_class_egress.py."""
 
 from __future__ import annotations
 

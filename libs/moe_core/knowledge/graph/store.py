@@ -73,7 +73,7 @@ RETURN r.id AS id, created, repeated, r.version AS version, r.assertions AS asse
 """
 
 # ASSERT_RELATION for many relations of one writer in one statement (bulk imports). Keep the two in step:
-# tests/graph/test_knowledge_imports.py checks that both leave the same properties.
+# tests/graph/control_plane/test_knowledge_imports.py checks that both leave the same properties.
 ASSERT_RELATIONS = """
 UNWIND $rows AS row
 MATCH (a:Entity {uid: row.subject}), (b:Entity {uid: row.object})

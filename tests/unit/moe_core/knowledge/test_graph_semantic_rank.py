@@ -1,6 +1,7 @@
 """The ranking of the semantic /graph/search (moe_core.knowledge.graph.semantic_search.rank) on hand-made vectors: an
 entity's score is its best text's cosine, an exact name or alias scores 1.0, nothing below the threshold, best
-first and ties by name; EntityVectors embeds a text once. On Neo4j: tests/graph/test_quarantine_and_api.py."""
+first and ties by name; EntityVectors embeds a text once. On Neo4j:
+tests/graph/graph_ingest/test_quarantine_and_api.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Neo4j: a logical dump through the driver (the Community server has no online dump): every node (labels,
 properties) and relationship (type, properties, ends) as JSON lines. Restored into an emptied graph in batches
 (UNWIND, parameters; labels and types as dynamic labels), each node marked with its dumped id under a temporary
-label until its relationships are made. Every query is a constant (tests/graph/test_no_cypher_from_text.py): the
+label until its relationships are made. Every query is a constant (tests/graph/house/test_no_cypher_from_text.py): the
 indexes and constraints are not taken from the dump (a backup file must not carry Cypher to run) but made by the
 services when they start (moe_core.knowledge.graph.schema.ensure_schema)."""
 
