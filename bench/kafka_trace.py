@@ -98,8 +98,9 @@ def _add(trace: dict[str, Any], kind: str, value: bytes | None, record_ms: int) 
     if kind == "requests":
         trace.setdefault("request", entry)
     elif kind == "plans":
-        entry |= {"source": data.get("source"), "tasks": len(data.get("tasks") or []),
-                  "complexity": data.get("complexity")}
+        tasks = data.get("tasks") or []
+        entry |= {"source": data.get("source"), "tasks": len(tasks), "complexity": data.get("complexity"),
+                  "experts": sum(1 for t in tasks if t.get("kind", "expert") == "expert")}
         trace.setdefault("plan", entry)
     elif kind in TASK_TOPICS:
         trace["tasks"].setdefault(data.get("task_id"), entry | {"topic": kind})

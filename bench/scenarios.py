@@ -144,7 +144,9 @@ def kafka_full(trace: dict[str, Any]) -> str | None:
         return "no Plan on the plans topic"
     if plan["source"] != "llm" or plan["tasks"] < 2:
         return f"plan source={plan['source']} tasks={plan['tasks']} (expected the planner model, >= 2 tasks)"
-    if answer["cache_hit"] or answer["model_calls"] < plan["tasks"] + 2:
+    # the planner, each expert and the judge (the thinking step only where there is something to weigh; the
+    # graph task calls no model)
+    if answer["cache_hit"] or answer["model_calls"] < plan.get("experts", plan["tasks"]) + 2:
         return f"answer cache_hit={answer['cache_hit']} model_calls={answer['model_calls']} (expected a judge call)"
     return None
 

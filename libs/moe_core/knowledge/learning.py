@@ -6,6 +6,8 @@ sees."""
 
 from __future__ import annotations
 
+import re
+
 from moe_core.contracts import Answer, IngestEvent
 from moe_core.knowledge.kinds import question_kind
 
@@ -17,11 +19,19 @@ KNOWLEDGE_TYPES = {
 }
 
 
+# A question that asks for a translation (the router may send it to `general`: its answer is still a translation,
+# which graph-ingest does not learn from, MOE_GRAPH_INGEST_SKIP_TYPES; issue 52).
+_TRANSLATE = re.compile(r"\s*(please\s+|(can|could|would) you( please)?\s+)?(translate|übersetze)\b", re.IGNORECASE)
+
+
 def knowledge_type(category: str | None, kind: str = "expert", question: str = "") -> str:
     """`procedural` for an answer to a procedural question (the original's tag: graph-ingest extracts
-    requirement chains from it; source_expert still names the domain), else the domain of the category."""
+    requirement chains from it; source_expert still names the domain), `language` for a translation, else the
+    domain of the category."""
     if kind == "tool":
         return "precision"
+    if _TRANSLATE.match(question or ""):  # whichever expert the router chose: a translation states no facts
+        return "language"
     if question_kind(question) == "procedural":
         return "procedural"
     return KNOWLEDGE_TYPES.get(category or "general", "general")

@@ -130,7 +130,7 @@ class Composer:
     async def _synthesise(self, plan: Plan, good: list[TaskResult], mode: Mode, base: dict[str, Any], usage: Usage,
                           calls: int, sender: DeltaSender, stream: bool, prefix: str) -> Composition:
         thought = Generated()
-        if self.settings.thinking and synthesis.needs_thinking(plan, good, mode):
+        if self.settings.thinking and synthesis.needs_thinking(plan, good, mode, self.settings.thinking_all_high):
             await self.progress(plan, "thinking", f"{len(good)} results")
             thought = await self._think(plan, good, sender)
         await self.progress(plan, "judging", f"{len(good)} results")

@@ -19,6 +19,10 @@ class MergerSettings(FleetSettings):
     judge_insight: bool = Field(default=True, description="The judge, merging two or more results, may end with "
                                 "an insight block (kept as a :Synthesis node, never shown); false saves its rule's "
                                 "prompt words")
+    thinking_all_high: bool = Field(default=False, description="The original's rule as written: the thinking step "
+                                    "for every plan of more than one task, even when every task's expert answered "
+                                    "with high confidence and no other source came back (false: skipped then, "
+                                    "nothing to weigh; issue 52)")
     thinking_max_tokens: int = Field(default=256, ge=16, description="Token budget of the thinking step")
     thinking_time_share: float = Field(default=0.5, gt=0, le=1, description="Share of the time left it may use")
     research_fallback: bool = Field(default=True, description="Search the web for low-confidence expert results")
@@ -30,6 +34,11 @@ SEED_DEFAULTS = (
                 doc=f"{SEED_ARCHITECTURE}: Configuration Reference (History & Timeouts)"),
     SeedDefault("thinking_node", "for plans with > 1 task or a low-confidence expert (and force_think modes)",
                 "MOE_THINKING", True, doc=f"{SEED_SYSTEM}: thinking_node"),
+    SeedDefault("thinking_node", "active if > 1 task, whatever the experts' confidence", "MOE_THINKING_ALL_HIGH",
+                True, ours=False, doc=f"{SEED_SYSTEM}: thinking_node",
+                why="issue 52: with every expert task answered high and no other source, the step's work (agreement, "
+                    "contradictions, trust, gaps) is empty: its call and its notes in the judge's prompt were ~90 "
+                    "of a two-expert request's tokens; the judge still merges, force_think modes still think"),
     SeedDefault("synthesis_insight", "optional <SYNTHESIS_INSIGHT> block of the judge, stripped, kept as :Synthesis",
                 "MOE_JUDGE_INSIGHT", True, doc=f"{SEED_ARCHITECTURE}: Node Descriptions (merger_node)"),
     SeedDefault("research_fallback", "web research for each CONFIDENCE: low expert result", "MOE_RESEARCH_FALLBACK",

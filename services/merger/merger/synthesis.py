@@ -66,10 +66,22 @@ def with_tool_calls(results: dict[str, TaskResult]) -> TaskResult | None:
     return sorted(calling, key=lambda r: (RANK[r.confidence], r.task_id))[0] if calling else None
 
 
-def needs_thinking(plan: Plan, results: list[TaskResult], mode: Mode | None = None) -> bool:
-    """The original's rule: more than one task, or a low-confidence result; always in a force_think mode."""
-    return (mode is not None and mode.force_think) or len(plan.tasks) > 1 or any(r.confidence == "low"
-                                                                                 for r in results)
+def needs_thinking(plan: Plan, results: list[TaskResult], mode: Mode | None = None, all_high: bool = False) -> bool:
+    """The original's rule, more than one task or a low-confidence result (always in a force_think mode), except
+    when there is nothing to weigh (`nothing_to_weigh`), unless `all_high` (MOE_THINKING_ALL_HIGH) keeps it."""
+    if (mode is not None and mode.force_think) or any(r.confidence == "low" for r in results):
+        return True
+    return len(plan.tasks) > 1 and (all_high or not nothing_to_weigh(plan, results))
+
+
+def nothing_to_weigh(plan: Plan, results: list[TaskResult]) -> bool:
+    """Every expert task answered with high confidence, and no other kind of source that found something (graph
+    facts, web results, a tool's figure): the experts answered different parts of the question, so the thinking step's
+    work (agreement, contradictions, which source to trust, gaps) is empty, and the judge still merges them
+    (issue 52: ~90 tokens of a two-expert request, the step's call and its notes in the judge's prompt)."""
+    answered = {r.task_id for r in results if r.kind == "expert" and r.confidence == "high" and not r.error}
+    experts = {t.task_id for t in plan.tasks if t.kind == "expert"}
+    return bool(results) and all(r.kind == "expert" for r in results) and experts <= answered
 
 
 def critic_pending(plan: Plan) -> bool:

@@ -124,6 +124,20 @@ def test_thinking_and_critic_conditions() -> None:
     assert not synthesis.critic_pending(one)
 
 
+def test_two_high_confidence_experts_alone_leave_the_thinking_step_nothing_to_weigh() -> None:
+    two = _plan(("t1", "expert", "general"), ("t2", "expert", "science"), ("g1", "graph", "knowledge_graph"))
+    high = [_res("t1", "general", conf="high"), _res("t2", "science", conf="high")]
+    assert not synthesis.needs_thinking(two, high)  # the graph found nothing: only the two experts' parts
+    assert synthesis.needs_thinking(two, high, all_high=True)  # MOE_THINKING_ALL_HIGH: the original's rule
+    assert synthesis.needs_thinking(two, high, get_mode("moe-orchestrator-report"))  # a force_think mode
+    assert synthesis.needs_thinking(two, [high[0], _res("t2", "science", conf="medium")])  # nuances: weigh
+    assert synthesis.needs_thinking(two, [high[0]])  # an expert missing: a gap to weigh
+    assert synthesis.needs_thinking(two, [*high, _res("g1", "knowledge_graph", "fact", "high", kind="graph")])
+    assert not synthesis.needs_thinking(_plan(("t1", "expert", "general")), high[:1])
+    both = synthesis.judge_messages(two, high, "", DEFAULT)  # the judge still merges the two parts
+    assert "Merge the sources" in both[0]["content"] and "#2 expert/science, high" in both[1]["content"]
+
+
 def test_judge_prompt_orders_by_priority_and_asks_for_refs_and_citations() -> None:
     plan = _plan(("t1", "expert", "general"), ("g1", "graph", "knowledge_graph"), ("r1", "research", "research"),
                  mode="moe-orchestrator-report",

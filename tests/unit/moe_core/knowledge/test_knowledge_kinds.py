@@ -62,6 +62,10 @@ def test_the_merger_tags_an_answer_to_a_procedural_question() -> None:
     assert learning.knowledge_type("legal_advisor", question="How do I register a company?") == "procedural"
     assert learning.knowledge_type("legal_advisor", question="What is a GmbH?") == "legal"
     assert learning.knowledge_type("precision", "tool", "How do I compute this?") == "precision"
+    assert learning.knowledge_type("general", question="Translate 'room number 101' into German.") == "language"
+    assert learning.knowledge_type("general", question="Could you translate this letter to French?") == "language"
+    assert learning.knowledge_type("general", question="Why is translation hard for a machine?") == "general"
+    assert learning.knowledge_type("science", question="What does a ribosome translate into protein?") == "science"
 
 
 def test_a_procedural_question_gets_the_procedural_requirements_block_first() -> None:
