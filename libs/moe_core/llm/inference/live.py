@@ -79,6 +79,11 @@ class LiveOverrides:
         except Exception as exc:  # Redis down: the configuration in force stays (the call itself may still work)
             log.warning("the fleet configuration's overlay cannot be read (%s): the one in force stays", exc)
             return None
+        return self.seen(raw)
+
+    def seen(self, raw: Any) -> FleetOverrides | None:
+        """The key's value as read (here or in a pipeline of the caller's own, e.g. the merger's snapshot): the
+        overlay if it changed since the last value seen (None: unchanged, or unreadable: logged)."""
         text = raw.decode() if isinstance(raw, bytes) else raw
         if text == self._raw:
             return None
