@@ -1,7 +1,9 @@
 """The merger's CPU and Redis round trips per full request, in process (issue 52): the merger app on the real Kafka
 and Redis (the infrastructure `make up` starts), N requests one at a time, each a plan of two expert tasks and a
 graph task and their three results (as the bench's full path: thinking and judge, scripted); the process's CPU over
-the requests / N (the merger, its Kafka clients and the script's producer and reader), the Redis round trips by
+the requests / N (the merger, its Kafka clients and the script's producer and reader; and net of the process's
+use while idle, measured for 5 s before: its consumers' polls and sweeps grow with the wall time, which the machine's
+load stretches), the Redis round trips by
 operation / N, and with --profile the cProfile of that stretch (top functions by own time).
 Not a test: `.venv/bin/python -m tests.infra.merger.merger_cpu 200 [--profile]` inside the test namespace."""
 
@@ -37,6 +39,7 @@ from tests.support.scripted_llm import create_app as scripted_app
 from tests.support.topic_reader import TopicReader
 
 MODELS = '[{"name":"s","url":"http://s","models":["judge-model","think-model"],"max_retries":0}]'
+IDLE_S = 5.0
 TASKS = [("t1", "expert", "general"), ("t2", "expert", "science"), ("g1", "graph", "knowledge_graph")]
 
 
@@ -85,6 +88,9 @@ async def run(n: int, profile: bool) -> None:
                     await reader.wait(topics.answers, lambda b: b["response_id"] == rid)
                 for _ in range(10):  # warm-up
                     await one()
+                idle_cpu, idle_wall = time.process_time(), time.perf_counter()
+                await asyncio.sleep(IDLE_S)  # the process's own use without requests (consumers' polls, sweeps)
+                idle = (time.process_time() - idle_cpu) / (time.perf_counter() - idle_wall)
                 profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not wall
                 ops, cpu, wall = redis_ops(), time.process_time(), time.perf_counter()
                 if profiler:
@@ -96,8 +102,9 @@ async def run(n: int, profile: bool) -> None:
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
                 trips = {op: round((c - ops.get(op, 0)) / n, 2) for op, c in redis_ops().items() if c - ops.get(op, 0)}
                 print(f"{n} full requests: {cpu * 1000 / n:.2f} ms CPU per request (whole process: merger, its Kafka "
-                      f"clients, the script's producer and reader), {wall * 1000 / n:.1f} ms wall; Redis round trips "
-                      f"per request {sum(trips.values()):.2f}: {trips}")
+                      f"clients, the script's producer and reader), {(cpu - idle * wall) * 1000 / n:.2f} net of its "
+                      f"idle use ({idle * 1000:.1f} ms/s), {wall * 1000 / n:.1f} ms wall; Redis round trips per "
+                      f"request {sum(trips.values()):.2f}: {trips}")
                 if profiler:
                     pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
                     pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)

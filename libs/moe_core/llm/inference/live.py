@@ -10,7 +10,8 @@ into one Redis key:
     control-plane:fleet-config:<ns>   string, JSON FleetOverrides; no TTL
 
 Every stage that calls models reads the key before it handles a message (`InferenceClient.refresh`, called by
-moe_core.stage.runtime) and the edge before it chooses a client profile: a GET and a string comparison, the
+moe_core.stage.runtime; the merger and the expert-worker read it in the message's own pipeline instead and lay it
+with `InferenceClient.refreshed`) and the edge before it chooses a client profile: a GET and a string comparison, the
 overlay rebuilt only when the value changed. So the next request after a change uses it, on every replica. A key
 that is missing means no overlay (the environment's configuration); an overlay that cannot be read or applied is
 logged and the last good one stays in force.
