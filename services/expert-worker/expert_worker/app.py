@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -47,18 +48,38 @@ class ExpertWorker:
         # a Cancel stops the model calls of this request (before and during); the model calls' budget give-backs
         # go out with the next call's take or with the stored outcome (moe_core.runtime.redis_batch), before the
         # publish;
-        # the scores that route the task are read with the stored outcome and the Cancel mark, in one round trip
+        # the scores that route the task and the fleet configuration's overlay are read with the stored outcome and
+        # the Cancel mark, in one round trip (the handler is declared models=False: no GET of the overlay before it)
         ahead = self.experts.read_ahead(task)
         async with redis_batch.deferring(self.redis):
             result, _ = await self.outcomes.once(
                 f"{task.response_id}:{task.task_id}", lambda: self._run(task, ahead), message=task,
                 cancelled=lambda: self._failed(task, "cancelled"),
                 expired=lambda: self._failed(task, "deadline passed before the task started"),
-                also=ahead.queue if ahead is not None else None)
+                also=self._reads_ahead(ahead))
         event = "failed" if result.error else "answered"
         progress = Progress(**task.child_fields(), stage="expert-worker", event=event, detail=task.category,
                             task_id=task.task_id)
         await self.bus.publish_all([(result, self.bus.topics.results), (progress, self.bus.topics.progress)])
+
+    def _reads_ahead(self, ahead: ScoresAhead | None) -> Callable[[Any], Callable[[list[Any]], None]] | None:
+        """What the task's first round trip reads besides its stored outcome: the overlay (laid over the models'
+        configuration before the task runs; scores read ahead for other models than it names are read again in
+        `run`) and the scores."""
+        live = getattr(self.inference, "live", None)
+        if live is None:
+            return ahead.queue if ahead is not None else None
+
+        def queue(pipe: Any) -> Callable[[list[Any]], None]:
+            pipe.get(live.key)
+            scores = ahead.queue(pipe) if ahead is not None else None
+
+            def take(replies: list[Any]) -> None:
+                self.inference.refreshed(replies[0])
+                if scores is not None:
+                    scores(replies[1:])
+            return take
+        return queue
 
     @staticmethod
     def _failed(task: ExpertTask, error: str) -> TaskResult:
@@ -104,8 +125,11 @@ STAGE = Stage(
     settings=ExpertSettings,
     build=lambda res: ExpertWorker(res.settings, res.bus, res.inference, res.redis, res.outcomes()),
     summary="Expert tasks -> results from the category's models (tiers, scores from users' ratings).",
-    consumes=(Consumes("tasks_expert", ExpertTask, "handle", per_task=True),
-              Consumes("feedback", Feedback, "on_feedback", description="ratings score model x category")),
+    # models=False: `handle` reads the fleet configuration's overlay in its first round trip (_reads_ahead); a
+    # feedback calls no model
+    consumes=(Consumes("tasks_expert", ExpertTask, "handle", per_task=True, models=False),
+              Consumes("feedback", Feedback, "on_feedback", models=False,
+                       description="ratings score model x category")),
     publishes=("results", "progress", "deltas"),
     needs=("redis", "inference"),
     memo=MemoPolicy("expert:result", TaskResult, ttl="result_ttl_s"),

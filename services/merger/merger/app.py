@@ -39,8 +39,11 @@ class Merger:
         self.bus = bus
         self.inference = inference
         self.cancels = cancels or Cancellations(redis, settings.topic_namespace)
-        # every snapshot reads the request's Cancel mark too: composing needs no round trip of its own to check it
-        self.state = MergerState(redis, settings.topic_namespace, settings.state_ttl_s, cancel_key=self.cancels.key)
+        # every snapshot reads the request's Cancel mark and the fleet configuration's overlay too: composing needs
+        # no round trip of its own for either (the handlers are declared models=False: no GET before each message)
+        live = getattr(inference, "live", None)
+        self.state = MergerState(redis, settings.topic_namespace, settings.state_ttl_s, cancel_key=self.cancels.key,
+                                 overlay_key=live.key if live is not None else None)
         self.composer = Composer(settings, bus, inference)
         self.guard = GuardrailBook.from_settings(settings)  # tenants with output rules: their answers go to `guard`
         self.sweeper = True
@@ -74,11 +77,12 @@ class Merger:
             return
         checked = snap.cancelled is not None  # the Cancel mark was read with the state: no round trip of its own
         self.cancels.note(rid, bool(snap.cancelled))
-        plan, results = snap.plan, snap.results
+        plan = snap.plan
         if plan is None:
             return
-        if core.missing_tasks(plan, results):
+        if core.missing_tasks(plan, snap.raw_results):  # (no result is parsed before the last one is in)
             return
+        results = snap.results
         extra = fallback.fallback_task(plan, results, self.settings.research_fallback,
                                        self.settings.research_fallback_min_s)
         if extra is not None and not await self.cancels.is_cancelled(rid, checked=checked):
@@ -92,6 +96,8 @@ class Merger:
         if not await self.state.claim(rid, lease, token):
             self._look_again_later(rid)  # another replica composes it, or died doing so: its lease lapses
             return
+        if self.state.overlay_key is not None:  # the configuration in force, as read with this snapshot
+            self.inference.refreshed(snap.overlay)
         renewing = asyncio.create_task(self._renew(rid, token, lease))
         try:  # a model call's budget give-back goes out with the next call's take or with the stored answer
             async with redis_batch.deferring(self.state.redis):
@@ -225,7 +231,10 @@ STAGE = Stage(
     summary="Plans + results -> one answer per request (tool calls, the fast path, or thinking + judge), "
             "streamed as it is generated; medical and legal answers go to the critic first; every answer "
             "is learned.",
-    consumes=(Consumes("plans", Plan, "on_plan"), Consumes("results", TaskResult, "on_result")),
+    # models=False: a message calls a model only when it completes the request, and the fleet configuration's
+    # overlay is read with the request's state in the message's own round trip (merger.reads), not by a GET before it
+    consumes=(Consumes("plans", Plan, "on_plan", models=False), Consumes("results", TaskResult, "on_result",
+                                                                           models=False)),
     publishes=("answers", "drafts", "guard", "deltas", "ingest", "progress", "tasks_research"),
     needs=("redis", "inference"),
     cancel=CancelPolicy(handler="on_cancel"),

@@ -4,6 +4,7 @@ synthesis.py, built on these.)"""
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from moe_core.contracts import Answer, ErrorInfo, ModelUse, Plan, Source, TaskResult, Usage
@@ -17,7 +18,7 @@ ANSWERING = ("expert", "tool")  # result kinds that answer; graph and research r
 FALLBACK_PREFIX = "rf"  # task ids of the merger's own research fallback tasks
 
 
-def missing_tasks(plan: Plan, results: dict[str, TaskResult]) -> list[str]:
+def missing_tasks(plan: Plan, results: Container[str]) -> list[str]:
     """Task ids still without a result (the merger waits for them)."""
     return [t.task_id for t in plan.tasks if t.task_id not in results]
 

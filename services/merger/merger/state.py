@@ -21,20 +21,23 @@ _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPI
 
 class MergerState:
     def __init__(self, redis: Redis, namespace: str, ttl_s: int,
-                 cancel_key: Callable[[str], str] | None = None) -> None:
-        """cancel_key: the Redis key of a request's Cancel mark (moe_core.runtime.cancellation), read with every
-        snapshot."""
+                 cancel_key: Callable[[str], str] | None = None, overlay_key: str | None = None) -> None:
+        """cancel_key: the Redis key of a request's Cancel mark (moe_core.runtime.cancellation); overlay_key: the
+        fleet configuration's overlay (moe_core.llm.inference.live): both read with every snapshot, so composing
+        needs no round trip of its own to check either."""
         self.redis = redis
         self.prefix = f"merger:{namespace}"
         self.deadlines = f"{self.prefix}:deadlines"
         self.ttl_s = ttl_s
         self.cancel_key = cancel_key
+        self.overlay_key = overlay_key
 
     def _queue_reads(self, pipe: Pipeline, rid: str) -> None:
-        reads.queue(pipe, self._k, rid, self.cancel_key(rid) if self.cancel_key is not None else None)
+        reads.queue(pipe, self._k, rid, self.cancel_key(rid) if self.cancel_key is not None else None,
+                    self.overlay_key)
 
     def _parse(self, replies: list[object]) -> Snapshot:
-        return reads.parse(replies, cancel=self.cancel_key is not None)
+        return reads.parse(replies, cancel=self.cancel_key is not None, overlay=self.overlay_key is not None)
 
     def _k(self, rid: str, part: str) -> str:
         return f"{self.prefix}:{rid}:{part}"

@@ -22,7 +22,7 @@ from moe_core.llm.inference import protocols
 from moe_core.llm.inference import tools as tool_wire
 from moe_core.llm.inference.config import InferenceConfig, InferenceServer, ModelRef
 from moe_core.llm.inference.fleet import InferenceFleet, Slot, order_servers
-from moe_core.llm.inference.live import LiveOverrides
+from moe_core.llm.inference.live import FleetOverrides, LiveOverrides
 from moe_core.llm.token_budget import BudgetExhausted, TokenBudgets, prompt_bound
 from moe_core.runtime import replay
 from moe_core.runtime.inference_errors import InferenceError, http_kind
@@ -108,7 +108,15 @@ class InferenceClient:
         before each message); the overlay's version in force (None: no overlay reader)."""
         if self.live is None:
             return None
-        found = await self.live.changed()
+        return self._lay(await self.live.changed(), self.live)
+
+    def refreshed(self, raw: Any) -> int | None:
+        """As refresh, from the overlay's key (`live.key`) as the caller read it in a round trip of its own."""
+        if self.live is None:
+            return None
+        return self._lay(self.live.seen(raw), self.live)
+
+    def _lay(self, found: FleetOverrides | None, live: LiveOverrides) -> int:
         if found is not None:
             try:
                 self.config = self.base.with_overrides(found)
@@ -116,7 +124,7 @@ class InferenceClient:
                 log.error("fleet configuration version %d not applied: %s", found.version, exc)
             else:
                 log.info("fleet configuration version %d in force (by %s)", found.version, found.changed_by)
-        return self.live.current.version
+        return live.current.version
 
     async def run_heartbeat(self) -> None:
         """Poll every configured server for health and loaded models (runs until cancelled)."""

@@ -10,7 +10,8 @@ into one Redis key:
     control-plane:fleet-config:<ns>   string, JSON FleetOverrides; no TTL
 
 Every stage that calls models reads the key before it handles a message (`InferenceClient.refresh`, called by
-moe_core.stage.runtime) and the edge before it chooses a client profile: a GET and a string comparison, the
+moe_core.stage.runtime; the merger and the expert-worker read it in the message's own pipeline instead and lay it
+with `InferenceClient.refreshed`) and the edge before it chooses a client profile: a GET and a string comparison, the
 overlay rebuilt only when the value changed. So the next request after a change uses it, on every replica. A key
 that is missing means no overlay (the environment's configuration); an overlay that cannot be read or applied is
 logged and the last good one stays in force.
@@ -79,6 +80,11 @@ class LiveOverrides:
         except Exception as exc:  # Redis down: the configuration in force stays (the call itself may still work)
             log.warning("the fleet configuration's overlay cannot be read (%s): the one in force stays", exc)
             return None
+        return self.seen(raw)
+
+    def seen(self, raw: Any) -> FleetOverrides | None:
+        """The key's value as read (here or in a pipeline of the caller's own, e.g. the merger's snapshot): the
+        overlay if it changed since the last value seen (None: unchanged, or unreadable: logged)."""
         text = raw.decode() if isinstance(raw, bytes) else raw
         if text == self._raw:
             return None
