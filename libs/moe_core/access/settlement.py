@@ -86,6 +86,7 @@ end
 # KEYS: hold, counters... ARGV: response id, unused, then (delta, ttl) per counter.
 APPLY = DELTAS + """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'applied') == 1 then return 0 end
 deltas(2)
 return 1
 """

@@ -10,6 +10,7 @@ Round trips are counted by a Redis client that counts every command and pipeline
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from typing import Any
@@ -39,6 +40,7 @@ class Edge:
         self.redis = redis
         self.charges: list[UsageCharged] = []
         self.delivered: list[Answer] = []
+        self.gate: asyncio.Event | None = None
         settings = GatewaySettings(topic_namespace=namespace, model_prices={"moe-orchestrator": PRICE})
         self.metering = Metering(settings, Limiter(redis, namespace), self._publish)
         self.answers = AnswerRecorder(redis, namespace, 3600)
@@ -46,6 +48,8 @@ class Edge:
         self.exact = ExactAnswers(redis, namespace, 0)
 
     async def _publish(self, charge: UsageCharged) -> None:
+        if self.gate is not None:  # a broker slow to acknowledge: the charge waits, the reply does not
+            await self.gate.wait()
         self.charges.append(charge)
 
     async def _deliver(self, answer: Answer) -> None:
@@ -97,12 +101,14 @@ async def test_a_miss_costs_one_round_trip_before_the_fleet_and_two_on_its_answe
     assert rid in await edge.metering.settlements.due(10**12, 100)
 
     answer = _answer(request)
+    edge.gate = asyncio.Event()  # the usage event's acknowledgement held back
     # the client has its answer after the claim (with the record) and the counters' update; no usage event yet
     assert await edge.trips(edge.on_answer(answer)) == 2
     assert [a.content for a in edge.delivered] == ["4", "4"] and len(edge.charges) == 1  # the warm-up's only
     assert rid in await edge.metering.settlements.due(10**12, 100)  # claimed, not yet finished
     used = await edge.metering.limiter.used("key", key.id)
     assert (used["tokens_per_month"], used["requests_per_minute"]) == (30, 2)  # the room is back before the reply
+    edge.gate.set()
     assert await edge.trips(edge.metering.settled()) == 1  # after the reply: its usage event, then the finish
     assert [a.content for a in edge.delivered] == ["4", "4"]
     record = await edge.answers.records.get(rid)
