@@ -13,10 +13,13 @@ when its owner died.
 `claim` (one script) closes the budget, decides the usage once — the first claim's usage is kept, a later
 claim reuses it — and takes a lease; only the lease holder charges. `finish` (one script) applies the
 counters' deltas, marks the hold settled and drops it from the index, once: a second finish changes
-nothing. The usage row is written between the two, idempotent per response id (moe_core.access.usage_store), so a
-settler that dies after its claim leaves a hold the sweeper settles after the lease, with the same usage,
-charged once. A claim on an Answer may carry one more write of the caller's, sent in its round trip: the
-answer's record for feedback (moe_core.llm.answer_records), written whatever the claim finds.
+nothing. The usage row is written between the two, idempotent per response id (moe_core.access.usage_store), so
+a settler that dies after its claim leaves a hold the sweeper settles after the lease, with the same usage,
+charged once. The edge applies the deltas right after its claim (`apply`, once: the finish then leaves the
+counters be), so its reply goes out before the usage event and the finish (issue 52) while the client's next
+request already finds the room its answer left. A claim on an Answer may carry one more write of the caller's,
+sent in its round trip: the answer's record for feedback (moe_core.llm.answer_records), written whatever the
+claim finds.
 """
 
 from __future__ import annotations
@@ -66,15 +69,30 @@ end
 return {'mine', hold, usage, exhausted}
 """
 # KEYS: hold, lease, index, counters... ARGV: response id, done ttl, then (delta, ttl) per counter.
-FINISH = """
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
-for i = 4, #KEYS do
-  local delta, ttl = ARGV[2 * (i - 3) + 1], ARGV[2 * (i - 3) + 2]
-  if tonumber(delta) ~= 0 then
-    redis.call('INCRBY', KEYS[i], delta)
-    if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+# The counters' deltas, once per hold: by APPLY (the edge, before its reply) or by FINISH, whichever comes first.
+DELTAS = """
+local function deltas(first)
+  if redis.call('HEXISTS', KEYS[1], 'applied') == 1 then return end
+  for i = first, #KEYS do
+    local delta, ttl = ARGV[2 * (i - first) + 3], ARGV[2 * (i - first) + 4]
+    if tonumber(delta) ~= 0 then
+      redis.call('INCRBY', KEYS[i], delta)
+      if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+    end
   end
+  redis.call('HSET', KEYS[1], 'applied', '1')
 end
+"""
+# KEYS: hold, counters... ARGV: response id, unused, then (delta, ttl) per counter.
+APPLY = DELTAS + """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'applied') == 1 then return 0 end
+deltas(2)
+return 1
+"""
+FINISH = DELTAS + """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+deltas(4)
 redis.call('HSET', KEYS[1], 'done', '1')
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
@@ -138,6 +156,7 @@ class Settlements:
         self.index = f"{self.prefix}:due"
         self._claim = redis.register_script(CLAIM)
         self._finish = redis.register_script(FINISH)
+        self._apply = redis.register_script(APPLY)
 
     def key(self, response_id: str) -> str:
         return f"{self.prefix}:{response_id}"
@@ -158,19 +177,22 @@ class Settlements:
         parts = str(usage).split() if usage else ["0", "0", ""]
         return Claim(cast(State, state), hold, int(parts[0]), int(parts[1]), parts[2], bool(int(exhausted)))
 
-    async def finish(self, response_id: str, claim: Claim) -> bool:
-        """Replace the reservation by the claimed usage in every counter, once; False if already done."""
+    async def apply(self, response_id: str, claim: Claim) -> bool:
+        """Replace the reservation by the claimed usage in every counter now, once (the claim's holder, before the
+        usage event: a client's next request finds the room its answer left); the hold stays due until `finish`.
+        False if applied or settled already."""
         hold = claim.hold
         assert hold is not None
-        requests = 0 if claim.outcome == "withdrawn" else 1
-        cost = hold.cost(claim.prompt, claim.completion) or 0
-        amounts = {"requests": requests - 1, "tokens": claim.prompt + claim.completion - hold.tokens,
-                   "cost": cost - hold.cost_micros}
-        args: list[int | str] = [response_id, DONE_TTL_S]
-        for _, kind, ttl in hold.counters:
-            args += [amounts[kind], ttl]
+        keys = [self.key(response_id)] + [c[0] for c in hold.counters]
+        return bool(await self._apply(keys=keys, args=[response_id, 0, *_deltas(claim, hold)]))
+
+    async def finish(self, response_id: str, claim: Claim) -> bool:
+        """Replace the reservation by the claimed usage in every counter, once (unless `apply` did), and mark the
+        hold settled; False if already done."""
+        hold = claim.hold
+        assert hold is not None
         keys = [self.key(response_id), f"{self.key(response_id)}:lease", self.index] + [c[0] for c in hold.counters]
-        return bool(await self._finish(keys=keys, args=args))
+        return bool(await self._finish(keys=keys, args=[response_id, DONE_TTL_S, *_deltas(claim, hold)]))
 
     async def due(self, now: float, batch: int) -> list[str]:
         """Response ids whose owner should have settled them by `now` (oldest first, at most `batch`)."""
@@ -191,3 +213,15 @@ class Settlements:
     async def sweep_turn(self, ttl_s: float) -> bool:
         """One replica sweeps per interval: True for the one that took this turn."""
         return bool(await self.redis.set(f"{self.prefix}:sweep", "1", nx=True, px=max(1, round(ttl_s * 1000))))
+
+
+def _deltas(claim: Claim, hold: Hold) -> list[int]:
+    """(delta, ttl) per counter of the hold: the claimed usage in place of the reservation."""
+    requests = 0 if claim.outcome == "withdrawn" else 1
+    cost = hold.cost(claim.prompt, claim.completion) or 0
+    amounts = {"requests": requests - 1, "tokens": claim.prompt + claim.completion - hold.tokens,
+               "cost": cost - hold.cost_micros}
+    out: list[int] = []
+    for _, kind, ttl in hold.counters:
+        out += [amounts[kind], ttl]
+    return out

@@ -7,11 +7,15 @@ less than the estimate (else 429) — and its cost at the model's dearer price p
 the request's token budget (moe_core.llm.token_budget): every model call of the request holds its bound from it
 before it runs, so the request's usage cannot exceed what was reserved; the reservation, the budget and the
 hold are one script (moe_core.access.edge_hit), one round trip. `settle_recording` runs in the answers
-subscriber (gateway.feedback): the Answer's usage replaces the reservation and is recorded (usage table,
-Prometheus) before the client sees the answer, the answer's record for feedback written in the claim's
-round trip; an Answer of a request whose budget ran out ends with finish_reason "length" and says so. A request
-abandoned before its Answer (client gone, deadline) is charged what its model calls used or still hold, and its
-budget is closed (no further call runs).
+subscriber (gateway.feedback): before the client sees the answer, the settlement's claim decides its usage (the
+answer's record for feedback written in the claim's round trip) and the usage replaces the reservation in the
+counters (`Settlements.apply`: the client's next request finds the room); its usage event (acknowledged by the
+broker) and the hold's finish follow the reply, off the answer's path (issue 52: no Kafka acknowledgement in a
+request's wait). A charge that fails, or a replica that dies meanwhile, leaves the claimed hold due: the control
+plane's sweeper publishes the same usage after the lease, once, as for an exact repeat. An Answer of a request
+whose budget ran out ends with finish_reason "length" and says so. A request abandoned before its Answer (client
+gone, deadline) is charged what its model calls used or still hold, and its budget is closed (no further call
+runs).
 
 Settling does not depend on the replica that reserved: what it needs is kept in Redis with the budget
 (moe_core.access.settlement, same round trip) and claimed by exactly one settler fleet-wide
@@ -166,10 +170,14 @@ class Metering(Settler):
         when this replica settles it; and whether the record was written (if not, it is the caller's)."""
         if not adopted and self._mine.pop(answer.response_id, None) is None:
             return answer, False  # not metered here
-        claim, _ = await self._settle_answer(answer, "adopter" if adopted else "owner", record)
+        claim = await self._claim(answer.response_id, "answer", answer.usage.prompt_tokens,
+                                  answer.usage.completion_tokens, "answered", record)
         written = claim is not None and record is not None
         if claim is None or claim.hold is None:
             return answer, written
+        if claim.state == "mine":  # the usage is decided and leased: the counters now, its event after the reply
+            await self._apply(answer.response_id, claim)
+            self._detach(self._charge(answer.response_id, claim, "adopter" if adopted else "owner"))
         return (out_of_budget(answer, claim.hold.tokens) if claim.exhausted else answer), written
 
     def release(self, response_id: str, *, abandoned: bool, published: bool = True) -> None:
@@ -207,6 +215,18 @@ class Metering(Settler):
             await work
         except Exception:
             log.exception("reservation not released")
+
+    async def _apply(self, response_id: str, claim: Claim) -> None:
+        """The claimed usage in the counters before the reply; on failure the finish applies it (or the sweeper's)."""
+        try:
+            await self.settlements.apply(response_id, claim)
+        except (RedisError, OSError) as exc:
+            log.warning("usage of %s not applied now: %s", response_id, exc)
+
+    async def settled(self) -> None:
+        """Wait for the charges and releases still running after their replies (tests, measurements)."""
+        while self._background:
+            await asyncio.wait(set(self._background))
 
     async def aclose(self) -> None:
         if self._background:

@@ -1,14 +1,16 @@
 """A request that misses the exact cache, at the edge, on real Redis and Postgres (gateway.metering,
 moe_core.access.edge_hit, gateway.feedback; issue 29): its limits, the cache lookup, its token budget and its hold
 in one round trip before it enters the fleet; its Answer's record for feedback in the round trip of the
-settlement's claim, then the finish: 3 Redis round trips per request (were 5: the reservation, the budget's
-opening, the record, the claim, the finish). Each count comes with what the merge must keep: the budget is the
+settlement's claim, the counters' update, then (after the reply: issue 52) the usage event and the finish: 4 Redis
+round trips per request (were 5: the reservation, the budget's opening, the record, the claim, the finish), and no
+Kafka acknowledgement in the client's wait. Each count comes with what the merge must keep: the budget is the
 grant and the hold carries the grant and its cost, a refused request leaves nothing behind (429 before anything
 enters the fleet), the request is charged once, and an answer this replica does not settle is still recorded.
 Round trips are counted by a Redis client that counts every command and pipeline it sends."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from typing import Any
@@ -38,6 +40,7 @@ class Edge:
         self.redis = redis
         self.charges: list[UsageCharged] = []
         self.delivered: list[Answer] = []
+        self.gate: asyncio.Event | None = None
         settings = GatewaySettings(topic_namespace=namespace, model_prices={"moe-orchestrator": PRICE})
         self.metering = Metering(settings, Limiter(redis, namespace), self._publish)
         self.answers = AnswerRecorder(redis, namespace, 3600)
@@ -45,6 +48,8 @@ class Edge:
         self.exact = ExactAnswers(redis, namespace, 0)
 
     async def _publish(self, charge: UsageCharged) -> None:
+        if self.gate is not None:  # a broker slow to acknowledge: the charge waits, the reply does not
+            await self.gate.wait()
         self.charges.append(charge)
 
     async def _deliver(self, answer: Answer) -> None:
@@ -78,6 +83,7 @@ async def test_a_miss_costs_one_round_trip_before_the_fleet_and_two_on_its_answe
     warm = _request("warm-up")  # the first call of each script loads it (once per Redis)
     await edge.metering.reserve(key, warm, "moe-orchestrator", edge.exact.lookup(warm)[0])  # type: ignore[index]
     await edge.on_answer(_answer(warm))
+    await edge.metering.settled()
 
     request = _request("What is 2+2?")
     lookup = edge.exact.lookup(request)
@@ -95,7 +101,15 @@ async def test_a_miss_costs_one_round_trip_before_the_fleet_and_two_on_its_answe
     assert rid in await edge.metering.settlements.due(10**12, 100)
 
     answer = _answer(request)
-    assert await edge.trips(edge.on_answer(answer)) == 2  # the claim with the record, then the finish
+    edge.gate = asyncio.Event()  # the usage event's acknowledgement held back
+    # the client has its answer after the claim (with the record) and the counters' update; no usage event yet
+    assert await edge.trips(edge.on_answer(answer)) == 2
+    assert [a.content for a in edge.delivered] == ["4", "4"] and len(edge.charges) == 1  # the warm-up's only
+    assert rid in await edge.metering.settlements.due(10**12, 100)  # claimed, not yet finished
+    used = await edge.metering.limiter.used("key", key.id)
+    assert (used["tokens_per_month"], used["requests_per_minute"]) == (30, 2)  # the room is back before the reply
+    edge.gate.set()
+    assert await edge.trips(edge.metering.settled()) == 1  # after the reply: its usage event, then the finish
     assert [a.content for a in edge.delivered] == ["4", "4"]
     record = await edge.answers.records.get(rid)
     assert record is not None and (record.tenant_id, record.question, record.models_used) == (
@@ -107,6 +121,7 @@ async def test_a_miss_costs_one_round_trip_before_the_fleet_and_two_on_its_answe
     assert await TokenBudgets(redis, namespace).left(rid) == 0  # closed
     assert await edge.metering.settlements.due(10**12, 100) == []
     await edge.on_answer(answer)  # delivered again: recorded again, charged once
+    await edge.metering.settled()
     assert len(edge.charges) == 2
 
 

@@ -88,6 +88,7 @@ async def test_replicas_racing_to_settle_one_request_charge_it_once(
                                    other.settle_orphan(request.response_id, answer),
                                    other.close(request.response_id, "spent", "sweeper"))
     assert all(r.content == "4" for r in results[:2])
+    await asyncio.gather(owner.settled(), other.settled())  # the edge's charges run after their replies
     rows, daily = await _rows(usage.pool, key)
     assert len(rows) == 1 and len(daily) == 1 and daily[0]["requests"] == 1
     charged = rows[0]["prompt_tokens"] + rows[0]["completion_tokens"]
@@ -162,7 +163,32 @@ async def test_an_adopted_answer_whose_budget_ran_out_says_so_even_after_it_was_
                     usage=Usage(prompt_tokens=1, completion_tokens=1))
     resumed = await adopter.settle(answer, adopted=True)  # the replica that resumed the stream settles it
     late = await owner.settle(answer)  # the owner, once more (e.g. a duplicate delivery): nothing charged
+    await asyncio.gather(owner.settled(), adopter.settled())
     for marked in (resumed, late):
         assert marked.finish_reason == "length" and marked.content.startswith("partial\n\n(Incomplete: this request")
     rows = await usage.pool.fetch("SELECT settled_by FROM usage_requests WHERE response_id = $1", request.response_id)
     assert [r["settled_by"] for r in rows] == ["adopter"]
+
+
+async def test_an_edge_that_died_between_its_reply_and_its_usage_event_is_charged_once_by_the_sweeper(
+        redis: Redis, namespace: str, usage: UsageStore) -> None:
+    """The edge replies after its claim and the counters' update (Settlements.apply), before the usage event
+    (issue 52). If it dies there, the sweeper publishes the same usage after the lease and leaves the counters
+    as the edge set them (not applied twice); a repeated apply changes nothing either."""
+    owner, sweeper = _replicas(redis, namespace, usage)
+    settlements = owner.settlements
+    key, request = await _reserve(owner)
+    claim = await settlements.claim(request.response_id, "answer", 20, 5, lease_s=1.5)
+    assert claim.state == "mine" and await settlements.apply(request.response_id, claim)
+    assert not await settlements.apply(request.response_id, claim)  # once
+    assert (await owner.limiter.used("key", key.id))["tokens_per_month"] == 25  # the room is back at once
+    assert await _rows(usage.pool, key) == ([], [])  # ... and the edge died before its usage event
+    assert request.response_id in await settlements.due(request.deadline_at.timestamp() + 60, 10)
+    await _lease_gone(settlements, request.response_id)
+    assert await sweeper.settle_orphan(request.response_id, None)  # the first claim's usage is kept
+    rows, daily = await _rows(usage.pool, key)
+    assert [(r["prompt_tokens"], r["completion_tokens"], r["outcome"], r["settled_by"]) for r in rows] == \
+        [(20, 5, "answered", "sweeper")]
+    assert (daily[0]["requests"], daily[0]["prompt_tokens"], daily[0]["completion_tokens"]) == (1, 20, 5)
+    assert (await owner.limiter.used("key", key.id))["tokens_per_month"] == 25  # not applied twice
+    assert await settlements.due(request.deadline_at.timestamp() + 60, 10) == []
