@@ -161,6 +161,20 @@ class CompactRange:
             out = node_hash(h, out)
         return out
 
+    def encoded(self) -> bytes:
+        """The hashes, concatenated (32 bytes each): what is stored beside a checkpoint (its size is the tree's)."""
+        return b"".join(self.hashes)
+
+    @classmethod
+    def decoded(cls, size: int, data: bytes) -> CompactRange:
+        """The range of a tree of `size` leaves from encoded(); ProofError when `data` is not that many hashes."""
+        if len(data) % 32:
+            raise ProofError(f"a compact range is whole 32-byte hashes, not {len(data)} bytes")
+        return cls(size, [data[i:i + 32] for i in range(0, len(data), 32)])
+
+    def copy(self) -> CompactRange:
+        return CompactRange(self.size, self.hashes)
+
     @classmethod
     def of(cls, leaves: Sequence[bytes]) -> CompactRange:
         made = cls()

@@ -39,6 +39,11 @@ class LineageSettings(FleetSettings):
                                                                                  "are checkpointed (when they grew)")
     audit_checkpoint_max_age_s: float = Field(default=3600.0, ge=1, description="A chain that did not grow still "
                                                                                "gets a checkpoint this often")
+    audit_tree_recheck_s: float = Field(
+        default=3600.0, ge=0, description="How often each tenant's leaves below its last checkpoint are read again "
+                                          "and must give the root it signed (a change below it is found then); "
+                                          "between, a checkpoint extends the last one's compact range; 0: at every "
+                                          "checkpoint (every leaf read each time)")
     audit_writer_dsn: str = Field(default="", description="codex-lineage's own role for the audit store (SELECT and "
                                                           "INSERT only); empty: MOE_POSTGRES_DSN")
     audit_migrator_dsn: str = Field(default="", description="The audit store's owner, for python -m codex_lineage."
