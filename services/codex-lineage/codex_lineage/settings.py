@@ -22,6 +22,14 @@ class LineageSettings(FleetSettings):
     chroma_url: str = Field(default="http://127.0.0.1:8000", description="Dataset namespace of the caches")
     lineage_batch_records: int = Field(default=200, ge=1, le=5000,
                                        description="Records stored per transaction (a consumer batch)")
+    lineage_fetch_max_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=256 * 1024,
+        description="The most one fetch of the record's consumer brings (aiokafka's fetch_max_bytes, default 50 MB): "
+                    "what it holds when it falls behind the fleet; a larger record still arrives, alone")
+    lineage_partition_fetch_bytes: int = Field(
+        default=256 * 1024, ge=16 * 1024,
+        description="The most one fetch brings of one partition (aiokafka's max_partition_fetch_bytes, default 1 MB: "
+                    "times the fleet's partitions, it was the bound)")
     lineage_hold_max_s: float = Field(
         default=15.0, gt=0, le=300,
         description="While the audit store is down, a batch is held (nothing committed) and fetched again after a "
