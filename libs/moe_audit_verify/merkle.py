@@ -161,9 +161,65 @@ class CompactRange:
             out = node_hash(h, out)
         return out
 
+    def encoded(self) -> bytes:
+        """The hashes, concatenated (32 bytes each): what is stored beside a checkpoint (its size is the tree's)."""
+        return b"".join(self.hashes)
+
+    @classmethod
+    def decoded(cls, size: int, data: bytes) -> CompactRange:
+        """The range of a tree of `size` leaves from encoded(); ProofError when `data` is not that many hashes."""
+        if len(data) % 32:
+            raise ProofError(f"a compact range is whole 32-byte hashes, not {len(data)} bytes")
+        return cls(size, [data[i:i + 32] for i in range(0, len(data), 32)])
+
+    def copy(self) -> CompactRange:
+        return CompactRange(self.size, self.hashes)
+
     @classmethod
     def of(cls, leaves: Sequence[bytes]) -> CompactRange:
         made = cls()
         for leaf in leaves:
             made.append(leaf)
         return made
+
+    def subtrees(self) -> dict[tuple[int, int], bytes]:
+        """Each perfect subtree of the range by its leaf span [lo, hi), largest (leftmost) first."""
+        spans: dict[tuple[int, int], bytes] = {}
+        lo = 0
+        for bit, h in zip(sorted((1 << i for i in range(self.size.bit_length()) if self.size >> i & 1),
+                                 reverse=True), self.hashes, strict=True):
+            spans[(lo, lo + bit)] = h
+            lo += bit
+        return spans
+
+
+def consistency_proof_from(old: CompactRange, since: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) from the compact range of the tree of size m (`old`) and the leaves m..n-1 (`since`), without
+    the leaves before m: every node of the proof within [0, m) is one of m's perfect subtrees, every other lies
+    within [m, n). Equal to consistency_proof(leaves, m) for the same tree."""
+    m, n = old.size, old.size + len(since)
+    if m in (0, n):
+        return []
+    spans = old.subtrees()
+
+    def node(lo: int, hi: int) -> bytes:
+        if hi <= m:
+            return spans[(lo, hi)]
+        if lo < m:  # never reached for a well-formed proof: a node across m is not part of one
+            raise ValueError(f"the node [{lo}, {hi}) spans the old size {m}")
+        return root(since[lo - m:hi - m])
+
+    out: list[bytes] = []
+    lo, hi, size, complete = 0, n, m, True
+    tail: list[bytes] = []
+    while size != hi - lo:
+        k = _split(hi - lo)
+        if size <= k:
+            tail.append(node(lo + k, hi))
+            hi = lo + k
+        else:
+            tail.append(node(lo, lo + k))
+            lo, size, complete = lo + k, size - k, False
+    if not complete:
+        out.append(node(lo, hi))
+    return out + tail[::-1]

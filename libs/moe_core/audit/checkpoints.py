@@ -15,8 +15,6 @@ from typing import Any
 
 from moe_audit_verify.format import CHECKPOINT_FORMAT, b64, checkpoint_bytes
 from moe_audit_verify.keys import KeyRing
-from moe_audit_verify.merkle import entry_leaf
-from moe_audit_verify.merkle import root as merkle_root
 from moe_audit_verify.note import ED25519, NoteKey, checkpoint_text, signature_line
 from moe_audit_verify.segment import Checkpoint
 from moe_core.audit.cutover import cut_times, default_origin
@@ -24,6 +22,7 @@ from moe_core.audit.entries import checkpoint_of_row, checkpoint_record
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer
 from moe_core.audit.stretch import verify_since
+from moe_core.audit.tree import Tree, TreeBroken, TreeKeeper, proof, tree_of
 from moe_core.audit.tsa import TsaClient
 from moe_core.audit.witness import WitnessClient, WitnessRefused, WitnessUnavailable
 
@@ -44,6 +43,8 @@ class Anchoring:
     witness: WitnessClient | None = None  # the witness that cosigns each checkpoint (MOE_AUDIT_WITNESS_URL)
     log_name: str = "moe-fleet/audit"  # the note key's name; a tenant's log origin is "<log_name>/<tenant>"
     origins: dict[str, str] = field(default_factory=dict)  # a cut-over tenant's new log (moe_core.audit.cutover)
+    # each tenant's tree as a compact range, extended by the leaves since the last checkpoint (moe_core.audit.tree)
+    trees: TreeKeeper = field(default_factory=TreeKeeper)
 
     def origin(self, tenant: str) -> str:
         return self.origins.get(tenant) or default_origin(self.log_name, tenant)
@@ -94,8 +95,8 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
         now: datetime = await conn.fetchval("SELECT clock_timestamp()")
         head = await conn.fetchrow("SELECT seq, hash FROM audit_log WHERE tenant_id=$1 ORDER BY seq DESC LIMIT 1",
                                    tenant)
-        last = await conn.fetchrow("SELECT size, root, time FROM audit_checkpoints WHERE tenant_id=$1 "
-                                   "ORDER BY time DESC LIMIT 1", tenant)
+        last = await conn.fetchrow("SELECT size, root, time, body, tree_range FROM audit_checkpoints "
+                                   "WHERE tenant_id=$1 ORDER BY time DESC LIMIT 1", tenant)
         if tenant in getattr(store, "cut", {}):
             raise ChainBroken(f"tenant {tenant}: {store.cut[tenant]}")
         if head is None:
@@ -115,10 +116,12 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
         await _check_extension(conn, tenant, last, head["seq"], anchoring)  # the finer findings first
         _check_written_size(tenant, head, written)
         await _check_written(conn, tenant, written)
-        leaves = [entry_leaf(r["hash"]) for r in await conn.fetch(
-            "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq <= $2 ORDER BY seq", tenant, head["seq"])]
+        try:
+            tree = await tree_of(conn, tenant, head["seq"], last, anchoring.trees)
+        except TreeBroken as exc:
+            raise rolled_back(tenant, last, anchoring, ChainBroken(f"tenant {tenant}: {exc}")) from None
     try:
-        return await _sign_and_publish(store, tenant, anchoring, now, head, leaves)
+        return await _sign_and_publish(store, tenant, anchoring, now, head, tree)
     except ChainBroken as exc:
         raise rolled_back(tenant, last, anchoring, exc) from None
 
@@ -139,16 +142,16 @@ def rolled_back(tenant: str, last: Any, anchoring: Anchoring, exc: ChainBroken) 
 
 
 async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: datetime, head: Any,
-                            leaves: list[bytes]) -> Checkpoint:
-    if len(leaves) != head["seq"]:
-        raise ChainBroken(f"tenant {tenant}: the chain holds {len(leaves)} entries up to seq {head['seq']}: "
-                          "entries were deleted")
+                            tree: Tree) -> Checkpoint:
     origin = anchoring.origin(tenant)
-    tree_root = merkle_root(leaves)
+    grown = tree.grown()
+    tree_root = grown.root()
     note = anchoring.note(checkpoint_text(origin, head["seq"], tree_root), tenant)
     if anchoring.witness is not None:
         try:
-            note = await anchoring.witness.cosign(origin, note, leaves, lambda: _head_now(store, tenant))
+            note = await anchoring.witness.cosign(origin, note, grown.size,
+                                                  lambda old: proof(store.pool, tenant, tree, old),
+                                                  lambda: _head_now(store, tenant))
         except WitnessRefused as exc:
             raise ChainBroken(f"tenant {tenant}: {exc}") from None
     body = {"format": CHECKPOINT_FORMAT, "tenant_id": tenant, "size": head["seq"], "root": head["hash"],
@@ -161,12 +164,13 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
         await outlet(checkpoint_record(made))
     anchoring.published[tenant] = body
     row = await store.pool.fetchrow(
-        "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp, note) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING tenant_id", tenant,
-        head["seq"], head["hash"], now, body["key_id"], data.decode(), signature, stamp, note)
+        "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp, note, "
+        "tree_range) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING tenant_id",
+        tenant, head["seq"], head["hash"], now, body["key_id"], data.decode(), signature, stamp, note, grown.encoded())
     if row is None:
         raise CheckpointNotStored(f"tenant {tenant}: the checkpoint of {iso(now)} (size {head['seq']}) was published "
                                   "but the database did not store it (a trigger or rule suppressed the insert)")
+    anchoring.trees.ranges[tenant] = grown
     return made
 
 

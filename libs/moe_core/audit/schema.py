@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS {s}.audit_checkpoints (
     PRIMARY KEY (tenant_id, time)
 );
 ALTER TABLE {s}.audit_checkpoints ADD COLUMN IF NOT EXISTS note text;
+-- the checkpoint's Merkle tree as a compact range (32-byte hashes, largest subtree first): the next checkpoint
+-- extends it by the leaves since instead of reading every leaf (moe_core.audit.tree); trusted only with its root
+ALTER TABLE {s}.audit_checkpoints ADD COLUMN IF NOT EXISTS tree_range bytea;
 CREATE INDEX IF NOT EXISTS audit_checkpoints_size ON {s}.audit_checkpoints (tenant_id, size);
 CREATE OR REPLACE VIEW {s}.audit_records AS
     SELECT tenant_id, seq AS tenant_seq, rseq AS seq, response_id, topic, partition, "offset", broker_ts,

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from moe_audit_verify.merkle import consistency_proof
 from moe_audit_verify.note import NoteKey, with_cosignatures
 
 ADD_CHECKPOINT = "/add-checkpoint"
@@ -44,22 +43,22 @@ class WitnessClient:
     timeout_s: float = 10.0
     sizes: dict[str, int] = field(default_factory=dict)  # the size the witness last cosigned, per origin
 
-    async def cosign(self, origin: str, note: str, leaves: list[bytes],
+    async def cosign(self, origin: str, note: str, size: int, proof_of: Callable[[int], Awaitable[list[bytes]]],
                      size_of: Callable[[], Awaitable[int]]) -> str:
-        """The note with the witness's cosignature; `leaves` are the tenant log's leaf hashes up to the note's size
-        (for the consistency proof); `size_of` reads the stored chain's head now (against a witnessed size above
-        the note's: another replica's newer checkpoint, or a cut)."""
+        """The note (of a tree of `size` leaves) with the witness's cosignature; `proof_of(old)` is the consistency
+        proof from size old to the note's size; `size_of` reads the stored chain's head now (against a witnessed size
+        above the note's: another replica's newer checkpoint, or a cut)."""
         old = self.sizes.get(origin, 0)
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             for _ in range(2):
-                if old > len(leaves):
+                if old > size:
                     head = await size_of()
                     if head >= old:  # another codex-lineage replica's checkpoint was witnessed meanwhile
                         raise WitnessUnavailable(f"the witness already cosigned size {old} of {origin}, beyond this "
-                                                 f"checkpoint's {len(leaves)}: asked again at the next interval")
+                                                 f"checkpoint's {size}: asked again at the next interval")
                     raise WitnessRefused(f"the witness cosigned size {old} of {origin}, but the stored chain's head "
                                          f"is {head}: entries the witness saw were deleted from the database")
-                body = request_body(old, consistency_proof(leaves, old), note)
+                body = request_body(old, await proof_of(old), note)
                 try:
                     resp = await client.post(self.url.rstrip("/") + ADD_CHECKPOINT, content=body)
                 except httpx.HTTPError as exc:
@@ -68,7 +67,7 @@ class WitnessClient:
                     old = int(resp.text.strip().splitlines()[0])
                     self.sizes[origin] = old
                     continue
-                return self._answer(origin, note, old, len(leaves), resp)
+                return self._answer(origin, note, old, size, resp)
         raise WitnessUnavailable(f"witness {self.url}: the size it holds for {origin} kept changing")
 
     def _answer(self, origin: str, note: str, old: int, size: int, resp: httpx.Response) -> str:

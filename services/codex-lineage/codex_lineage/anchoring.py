@@ -21,6 +21,7 @@ from moe_core.audit.cutover import origins
 from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
+from moe_core.audit.tree import TreeKeeper
 from moe_core.audit.tsa import TsaClient
 from moe_core.audit.verify import load_witness
 from moe_core.audit.witness import WitnessClient
@@ -67,7 +68,8 @@ def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
         logs = origins(settings.audit_checkpoint_file)  # the tenants cut over to a new log
     ring = read_keyring(Path(settings.audit_keyring)) if settings.audit_keyring else None  # retired keys too
     return Anchoring(signer, tsa_client(settings), outlets, published, ring, witness=witness_client(settings),
-                     log_name=settings.audit_log_name, origins=logs)
+                     log_name=settings.audit_log_name, origins=logs,
+                     trees=TreeKeeper(recheck_s=settings.audit_tree_recheck_s))
 
 
 def witness_client(settings: LineageSettings) -> WitnessClient | None:

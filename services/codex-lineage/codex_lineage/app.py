@@ -38,6 +38,9 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=settings.lineage_batch_records,
         batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
         **linger_options(settings),  # fewer, larger transactions at low load: no request waits for the record
+        # what the consumer buffers when it falls behind (issue 52: aiokafka's defaults let it hold up to ~63 MB)
+        fetch_max_bytes=settings.lineage_fetch_max_bytes,
+        max_partition_fetch_bytes=settings.lineage_partition_fetch_bytes,
         auto_offset_reset="earliest", session_timeout_ms=6_000, heartbeat_interval_ms=1_000,
         max_poll_interval_ms=600_000)
     subscriber(parts.on_batch)

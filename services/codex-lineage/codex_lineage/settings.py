@@ -22,6 +22,14 @@ class LineageSettings(FleetSettings):
     chroma_url: str = Field(default="http://127.0.0.1:8000", description="Dataset namespace of the caches")
     lineage_batch_records: int = Field(default=200, ge=1, le=5000,
                                        description="Records stored per transaction (a consumer batch)")
+    lineage_fetch_max_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=256 * 1024,
+        description="The most one fetch of the record's consumer brings (aiokafka's fetch_max_bytes, default 50 MB): "
+                    "what it holds when it falls behind the fleet; a larger record still arrives, alone")
+    lineage_partition_fetch_bytes: int = Field(
+        default=256 * 1024, ge=16 * 1024,
+        description="The most one fetch brings of one partition (aiokafka's max_partition_fetch_bytes, default 1 MB: "
+                    "times the fleet's partitions, it was the bound)")
     lineage_hold_max_s: float = Field(
         default=15.0, gt=0, le=300,
         description="While the audit store is down, a batch is held (nothing committed) and fetched again after a "
@@ -39,6 +47,11 @@ class LineageSettings(FleetSettings):
                                                                                  "are checkpointed (when they grew)")
     audit_checkpoint_max_age_s: float = Field(default=3600.0, ge=1, description="A chain that did not grow still "
                                                                                "gets a checkpoint this often")
+    audit_tree_recheck_s: float = Field(
+        default=3600.0, ge=0, description="How often each tenant's leaves below its last checkpoint are read again "
+                                          "and must give the root it signed (a change below it is found then); "
+                                          "between, a checkpoint extends the last one's compact range; 0: at every "
+                                          "checkpoint (every leaf read each time)")
     audit_writer_dsn: str = Field(default="", description="codex-lineage's own role for the audit store (SELECT and "
                                                           "INSERT only); empty: MOE_POSTGRES_DSN")
     audit_migrator_dsn: str = Field(default="", description="The audit store's owner, for python -m codex_lineage."

@@ -123,8 +123,9 @@ async def test_a_checkpoints_memory_does_not_grow_with_the_stretch(infra: dict[s
                 peaks.append(tracemalloc.get_traced_memory()[1] - base)
             finally:
                 tracemalloc.stop()
-        # what each entry beyond the first 150 adds to the peak: the Merkle root still reads every leaf's hash of
-        # the log (tens of bytes each, with Python's overhead), but no longer every row of the stretch (2.9 KB each)
+        # what each entry beyond the first 150 adds to the peak: the Merkle tree reads the leaf hashes since the last
+        # checkpoint (tens of bytes each, with Python's overhead; moe_core.audit.tree), no row of the stretch at once
+        # (2.9 KB each)
         per_entry = (peaks[1] - peaks[0]) / 1350
         assert per_entry < 1000, (f"peak {peaks[1] / 1e6:.2f} MB for 1,500 entries, {peaks[0] / 1e6:.2f} for 150: "
                                   f"{per_entry:.0f} bytes per entry")

@@ -1,0 +1,132 @@
+"""The Merkle tree of a tenant's next checkpoint, kept as a compact range (RFC 6962; C2SP tlog: the roots of the
+perfect subtrees along the tree's right edge, at most log2(size) hashes) instead of read from every leaf of the log
+at each checkpoint (issue 52: each checkpoint read every leaf hash of the log, O(n) memory and CPU per interval).
+
+The tree is the last checkpoint's range extended by the leaves since (the stretch the checkpoint verifies anyway).
+That range is the one this process made, or the one stored beside the checkpoint row (`tree_range`: a restart
+resumes it); either is trusted only when it has the Merkle root the checkpoint signed (`tree_root` of its body), so
+a range changed in the database is not used.
+
+The leaves below the last checkpoint are still read, one chunk at a time folded into a range (the memory of one
+chunk), when no trusted range is at hand (no stored one, or one that does not match) and again every `recheck_s` per
+tenant. That read must give the root the last checkpoint signed and a leaf for every seq: an entry changed or deleted
+below the last checkpoint is found then (ChainBroken), where reading every leaf found it at the next checkpoint (the
+witness's refusal). Between two reads, a checkpoint made from the kept range is over the leaves as they were signed,
+never over a changed one: the offline verifier names the changed row (its hash is not the chain's, nor in the tree).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moe_audit_verify.merkle import CompactRange, ProofError, consistency_proof, consistency_proof_from, entry_leaf
+
+TREE_CHUNK = 5000  # leaves per read when the leaves below the last checkpoint are read again (~1 MB of rows)
+RECHECK_S = 3600.0  # how often the leaves below the last checkpoint are read again, per tenant
+_LEAVES = "SELECT seq, hash FROM audit_log WHERE tenant_id=$1 AND seq >= $2 AND seq < $3 ORDER BY seq"
+
+
+class TreeBroken(RuntimeError):
+    """The leaves below the last checkpoint no longer make the tree it signed (the caller's ChainBroken)."""
+
+
+@dataclass
+class TreeKeeper:
+    """Each tenant's compact range of the last checkpoint this process made, and when the leaves below it were last
+    read in full (time.monotonic())."""
+
+    recheck_s: float = RECHECK_S
+    ranges: dict[str, CompactRange] = field(default_factory=dict)
+    read: dict[str, float] = field(default_factory=dict)
+    full_reads: int = 0  # how many times the leaves below a checkpoint were read in full (the test's evidence)
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass
+class Tree:
+    """The tree of a checkpoint to be: the range of the last checkpoint's `base.size` leaves and the leaves since."""
+
+    base: CompactRange
+    since: list[bytes]
+
+    def grown(self) -> CompactRange:
+        out = self.base.copy()
+        for leaf in self.since:
+            out.append(leaf)
+        return out
+
+
+def signed_root(last: Any) -> bytes | None:
+    """The Merkle root the checkpoint row `last` signed (its body's tree_root); None for one made before trees."""
+    value = json.loads(last["body"]).get("tree_root") if last is not None else None
+    return base64.b64decode(value) if isinstance(value, str) else None
+
+
+def _trusted(last: Any, kept: CompactRange | None, signed: bytes | None) -> CompactRange | None:
+    """The range of the last checkpoint: kept by this process or stored with it, when it has the signed root."""
+    if last is None:
+        return CompactRange()
+    stored = None
+    if last["tree_range"] is not None:
+        try:
+            stored = CompactRange.decoded(int(last["size"]), bytes(last["tree_range"]))
+        except ProofError:
+            stored = None  # not a range of that size: read the leaves
+    for candidate in (kept, stored):
+        if candidate is not None and signed is not None and candidate.size == last["size"] \
+                and candidate.root() == signed:
+            return candidate
+    return None
+
+
+async def read_range(conn: Any, tenant: str, size: int, chunk: int | None = None) -> CompactRange:
+    """The range of leaves 1..size read from the log, one chunk at a time; TreeBroken when a seq is missing."""
+    step = chunk or TREE_CHUNK
+    out = CompactRange()
+    for lo in range(1, size + 1, step):
+        hi = min(lo + step, size + 1)
+        rows = await conn.fetch(_LEAVES, tenant, lo, hi)
+        if [r["seq"] for r in rows] != list(range(lo, hi)):
+            raise TreeBroken(f"the chain holds {out.size + len(rows)} entries up to seq {hi - 1}: entries were "
+                             "deleted")
+        for r in rows:
+            out.append(entry_leaf(r["hash"]))
+    return out
+
+
+async def tree_of(conn: Any, tenant: str, head: int, last: Any, keeper: TreeKeeper) -> Tree:
+    """The tree of the checkpoint of size `head` after the checkpoint row `last` (None: the first)."""
+    signed = signed_root(last)
+    base = _trusted(last, keeper.ranges.get(tenant), signed)
+    now = keeper.clock()
+    if last is not None and (base is None or now - keeper.read.get(tenant, now) >= keeper.recheck_s):
+        size = int(last["size"])
+        full = await read_range(conn, tenant, size)
+        keeper.full_reads += 1
+        if signed is not None and full.root() != signed:
+            raise TreeBroken(f"the entries up to the last checkpoint (size {size}) no longer make the Merkle root it "
+                             f"signed: an entry at or before seq {size} was changed in the database")
+        base = full
+        keeper.read[tenant] = now
+    assert base is not None  # read above when not trusted
+    keeper.read.setdefault(tenant, now)
+    rows = await conn.fetch("SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+                            tenant, base.size, head)
+    if len(rows) != head - base.size:
+        raise TreeBroken(f"the chain holds {base.size + len(rows)} entries up to seq {head}: entries were deleted")
+    return Tree(base, [entry_leaf(r["hash"]) for r in rows])
+
+
+async def proof(pool: Any, tenant: str, tree: Tree, old: int) -> list[bytes]:
+    """The consistency proof from size `old` to the tree's: from the base range when old is its size (the witness
+    holds the last checkpoint), else from every leaf up to the base (a witness that holds another size)."""
+    if old == tree.base.size:
+        return consistency_proof_from(tree.base, tree.since)
+    leaves = [entry_leaf(r["hash"]) for r in await pool.fetch(
+        "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq <= $2 ORDER BY seq", tenant, tree.base.size)]
+    return consistency_proof(leaves + tree.since, old)
