@@ -356,6 +356,8 @@ class Planner:
         """Load the embedding model and seed the router's prototypes before the first request."""
         if self.vectors is not None:
             await _soft(self.vectors.warm(), "embedding warm-up")
+        if self.cache is not None:
+            await _soft(self.cache.warm(), "cache embedding warm-up")
         if self.router is not None:
             await _soft(self.router.seed(), "router seeding")
 
