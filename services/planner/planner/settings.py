@@ -29,9 +29,9 @@ class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
                                         "(MiniLM vectors)")
     cache_soft_threshold: float = Field(default=0.35, ge=0, le=2, description="Up to this: few-shot examples "
                                         "(MiniLM vectors)")
-    cache_static_hard_threshold: float = Field(default=0.43, ge=0, le=2, description="Cosine distance of a hard "
+    cache_static_hard_threshold: float = Field(default=0.21, ge=0, le=2, description="Cosine distance of a hard "
                                                "hit (static vectors; docs/semantic-cache.md)")
-    cache_static_soft_threshold: float = Field(default=0.43, ge=0, le=2, description="Up to this: few-shot "
+    cache_static_soft_threshold: float = Field(default=0.21, ge=0, le=2, description="Up to this: few-shot "
                                                "examples (static vectors)")
     cache_few_shot_max: int = Field(default=2, ge=0, le=8, description="Few-shot examples per plan")
     cache_ttl_s: int = Field(default=7 * 86400, ge=60, description="Entries older than this are not used")
