@@ -264,6 +264,11 @@ class SemanticCache:
         """The planner group's write-behind of one message of the cache topic into Chroma (upsert by key; a
         failure is transient: the message is redelivered, the collection re-created if it was deleted). A
         rating that found the entry nowhere yet (its early flag) flags it now."""
+        if (entry.model or MODEL_ID) != self.model:  # another model's vector: never in this model's collection
+            if self.static is None:
+                return  # left out, as the index leaves it out
+            entry = entry.model_copy(update={"vector": encode_vector(self.static.embed([entry.normalised])[0]),
+                                             "model": self.model})
         try:
             async with self._collection() as collection:
                 await self._writes.upsert(collection, Entry(entry.cache_key, decode_vector(entry.vector).tolist(),
