@@ -1,7 +1,7 @@
 """Could a static embedding (model2vec's method) replace the planner's MiniLM? Distilled here from the packaged model
 itself, at build time, with nothing downloaded, and measured against it (issue 52, item 2):
 
-    python -m bench.static_embed [--dims 256] [--out FILE]
+    python -m bench.static_embed [--out FILE]
 
 model2vec's distillation without its dependencies (it needs torch and transformers; the method is small): every
 token of the packaged WordPiece vocabulary goes through the packaged MiniLM alone (`[CLS] token [SEP]`, mean-pooled
@@ -9,12 +9,14 @@ as the embedder pools), the vectors are reduced by PCA to `--dims` and weighted 
 vocabulary's order standing for its frequency, as model2vec assumes). A question's static vector is then the mean of
 its tokens' vectors: one table lookup, no network.
 
-Reported: CPU per question (process time; the embedder's for the same questions beside it), and on the labelled
-cache pairs (tests/data/cache_pairs.yaml: paraphrases, where a hit is right, and near misses, where a hit is a wrong
-answer) the planner's own decision (`planner.semantic_cache.decide`, its guards included) at the distance
-thresholds in force (and how many near misses the distance alone would let through, the guards aside), and at the
-static model's best threshold: the hard threshold that keeps every near miss out,
-chosen on half of the pairs and counted on the other half (the held-apart half). Nothing is written unless `--out`.
+The shipped table is moe_core.knowledge.static_embedding's (the same method; `Static`/`token_vectors` here are
+the first measurement's, kept for bench.embed_cascade). Reported: CPU per question (process time; MiniLM's for the
+same questions beside it), and on the labelled cache pairs (tests/data/cache_pairs.yaml: paraphrases, where a hit is
+right, and near misses, where a hit is a wrong answer) the planner's own decision (`planner.semantic_cache.decide`,
+its guards included) and how many near misses the distance alone lets through (the guards aside, by kind), for
+MiniLM at its thresholds and the static model at its own (PlannerSettings), on all pairs and on the held-apart (odd)
+half; and the static thresholds `choose` picks from the even half alone (what the settings' defaults are).
+Nothing is written unless `--out`.
 """
 
 from __future__ import annotations
@@ -105,15 +107,6 @@ def _rates(paraphrases: list[Any], misses: list[Any], dp: list[float], dm: list[
             "near_misses_within_hard": f"{sum(d <= hard for d in dm)}/{len(dm)}"}  # by the distance alone
 
 
-def _tuned(paraphrases: list[Any], misses: list[Any], dp: list[float], dm: list[float], ratio: float) -> float:
-    best = 0.0
-    for t in sorted(set(dp + dm)):
-        if any(_hits(misses, dm, t + 1e-6, (t + 1e-6) * ratio)):
-            break
-        best = t + 1e-6
-    return best
-
-
 def _cpu_ms(embed: Any, questions: list[str], rounds: int = 5) -> float:
     started = time.process_time()
     for _ in range(rounds):
@@ -122,7 +115,42 @@ def _cpu_ms(embed: Any, questions: list[str], rounds: int = 5) -> float:
     return round((time.process_time() - started) * 1000 / (rounds * len(questions)), 3)
 
 
-def evaluate(static: Static, dims: int) -> dict[str, Any]:
+def _matched(distances: list[float], target: int) -> float:
+    """The smallest threshold within which at least `target` of `distances` lie."""
+    ordered = sorted(distances)
+    return ordered[max(target, 1) - 1] + 1e-6 if target else 0.0
+
+
+def _within_by_kind(misses: list[dict[str, Any]], dm: list[float], hard: float) -> dict[str, str]:
+    """Near misses within the hard distance (the guards alone stop them), by kind."""
+    out: dict[str, list[int]] = {}
+    for m, d in zip(misses, dm, strict=True):
+        row = out.setdefault(m["kind"], [0, 0])
+        row[0] += d <= hard
+        row[1] += 1
+    return {kind: f"{n}/{total}" for kind, (n, total) in sorted(out.items())}
+
+
+def choose(pairs: dict[str, Any], static: dict[str, list[float]], minilm: dict[str, list[float]], hard: float,
+           soft: float) -> tuple[float, float]:
+    """The static model's thresholds, from the EVEN pairs only: the tightest hard threshold at which as many
+    paraphrases hit as with MiniLM at its thresholds in force (guards included: a larger one only lets more near
+    misses come within the distance), and the tightest soft one within which as many pairs (paraphrases and near
+    misses) lie as MiniLM puts within its soft threshold (as many few-shot examples)."""
+    para, miss = pairs["paraphrases"][::2], pairs["near_misses"][::2]
+    want = sum(_hits(para, minilm["p"][::2], hard, soft))
+    candidates = sorted(set(static["p"][::2]))
+    chosen_hard = next((t + 1e-6 for t in candidates
+                        if sum(_hits(para, static["p"][::2], t + 1e-6, max(t + 1e-6, soft))) >= want),
+                       candidates[-1] + 1e-6)
+    both_minilm = minilm["p"][::2] + minilm["m"][::2]
+    both_static = static["p"][::2] + static["m"][::2]
+    chosen_soft = max(_matched(both_static, sum(d <= soft for d in both_minilm)), chosen_hard)
+    assert len(miss) == len(static["m"][::2])
+    return round(chosen_hard, 4), round(chosen_soft, 4)
+
+
+def evaluate(static: Any, dims: int) -> dict[str, Any]:
     from bench.scenarios import full_question, trivial_question
     from moe_core.knowledge.embeddings import MiniLMEmbedder
     from planner.settings import PlannerSettings
@@ -137,27 +165,33 @@ def evaluate(static: Static, dims: int) -> dict[str, Any]:
     questions = [full_question(i) for i in range(20)] + [trivial_question(i) for i in range(20)]
     result["cpu_ms_per_question"] = {"minilm": _cpu_ms(minilm.embed, questions),
                                      "static": _cpu_ms(static.embed, questions)}
-    for name, embed in (("minilm", minilm.embed), ("static", static.embed)):
-        dp, dm = _distances(embed, paraphrases), _distances(embed, misses)
-        result[f"{name}_at_thresholds_in_force"] = _rates(paraphrases, misses, dp, dm, hard, soft)
-        # the held-apart half: thresholds chosen on the even pairs (the largest hard threshold at which the
-        # planner's decision, guards included, takes no near miss; the soft one at the ratio in force), counted
-        # on the odd ones
-        chosen = _tuned(paraphrases[::2], misses[::2], dp[::2], dm[::2], soft / hard)
-        result[f"{name}_tuned_on_half"] = _rates(paraphrases[1::2], misses[1::2], dp[1::2], dm[1::2], chosen,
-                                                 chosen * soft / hard)
+    dist = {name: {"p": _distances(embed, paraphrases), "m": _distances(embed, misses)}
+            for name, embed in (("minilm", minilm.embed), ("static", static.embed))}
+    s_hard, s_soft = choose({"paraphrases": paraphrases, "near_misses": misses}, dist["static"], dist["minilm"],
+                            hard, soft)
+    in_force = {"minilm": (hard, soft),
+                "static": (settings.cache_static_hard_threshold, settings.cache_static_soft_threshold)}
+    result["static_chosen_on_even_pairs"] = {"hard": s_hard, "soft": s_soft}
+    for name, (h, so) in in_force.items():
+        dp, dm = dist[name]["p"], dist[name]["m"]
+        result[f"{name}_all_pairs"] = _rates(paraphrases, misses, dp, dm, h, so)
+        result[f"{name}_held_apart"] = {  # the odd pairs: never used to choose a threshold
+            **_rates(paraphrases[1::2], misses[1::2], dp[1::2], dm[1::2], h, so),
+            "near_misses_within_hard_by_kind": _within_by_kind(data["near_misses"][1::2], dm[1::2], h)}
     return result
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.static_embed", description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, default=256)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    from moe_core.knowledge.static_embedding import DIMENSION, StaticEmbedder, table_path
+
     started = time.process_time()
-    tokenizer, vectors = token_vectors()
-    static = Static(tokenizer, distil(vectors, args.dims))
-    result = {"distil_cpu_s": round(time.process_time() - started, 1), **evaluate(static, args.dims)}
+    path = table_path()  # the shipped table (built now if missing: the time is the build's)
+    static = StaticEmbedder()
+    result = {"table": path.name, "table_cpu_s": round(time.process_time() - started, 1),
+              **evaluate(static, DIMENSION)}
     print(json.dumps(result, indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -196,12 +196,13 @@ _EMBEDDINGS_LOCK = threading.Lock()
 
 
 def shared_embeddings() -> dict[str, str]:
-    """As root: the converted embedding model (moe_core.knowledge.embedding_model), built once by fleetctl into
+    """As root: the converted embedding model (moe_core.knowledge.embedding_model) and the semantic cache's static
+    table (moe_core.knowledge.static_embedding: about a minute of CPU, once), built once by fleetctl into
     .data/embeddings/ (root's, readable by all), so that no component user converts it again in a HOME of its own,
     nor can plant a model for the others."""
     if not osusers.enabled():
         return {}
-    from moe_core.knowledge import embedding_model
+    from moe_core.knowledge import embedding_model, static_embedding
     from moe_core.knowledge.embeddings import model_files
 
     with _EMBEDDINGS_LOCK:
@@ -211,6 +212,7 @@ def shared_embeddings() -> dict[str, str]:
             built = embedding_model.model_path(model_files()[0])  # when missing (the file's name is its digest's)
             if isinstance(built, Path):
                 built.chmod(0o644)  # made 0600 (a temporary file renamed): read by every component user
+            static_embedding.table_path()  # when missing (named by the files' digests); made 0644
         finally:
             if before is None:
                 os.environ.pop("MOE_EMBEDDING_CACHE_DIR")

@@ -467,6 +467,9 @@ class CacheEntry(BaseModel):
     question: str = Field(description="The question as asked")
     normalised: str = Field(description="The normalised question, the text that was embedded")
     vector: str = Field(description="Its embedding: little-endian float32, base64")
+    model: str | None = Field(default=None, max_length=128, description=(
+        "The embedding model that made `vector` (planner.semantic_cache's MOE_CACHE_EMBEDDING); a vector is never "
+        "compared with another model's. None: an entry of an older planner, a MiniLM vector"))
     answer: str
     experts_used: list[str] = Field(default_factory=list)
     models_used: list[ModelUse] = Field(default_factory=list)

@@ -356,6 +356,8 @@ class Planner:
         """Load the embedding model and seed the router's prototypes before the first request."""
         if self.vectors is not None:
             await _soft(self.vectors.warm(), "embedding warm-up")
+        if self.cache is not None:
+            await _soft(self.cache.warm(), "cache embedding warm-up")
         if self.router is not None:
             await _soft(self.router.seed(), "router seeding")
 
@@ -476,7 +478,8 @@ STAGE = Stage(
                     "`MOE_PLAN_TTL_S` 3600 s), `planner:plancache:*`, `planner:cachectx:*`, "
                     "`cache:exact:<ns>:*` (exact repeats for the gateway); topic `<ns>.cache-"
                     "entries.v1` (the semantic cache's entries, compacted; every replica's in-"
-                    "memory index is read from it) with Chroma `moe-cache-<ns>` as its copy "
+                    "memory index is read from it) with Chroma `moe-cache-static-<ns>` "
+                    "(`moe-cache-<ns>` with `MOE_CACHE_EMBEDDING=minilm`) as its copy "
                     "written behind, `moe-router-<hash>` (router prototypes)",
                 dedupe="`Memo` keyed by `response_id` (Redis `SET NX`, first writer wins)",
                 redelivery="republishes the stored plan and the same tasks (or the same cache-hit"

@@ -9,6 +9,13 @@ bound the tenant's least recently used entries (stored or hit longest ago) are e
 index only: the topic and Chroma keep them, and a lookup that would have found one is a miss (the request is
 planned). Distances are Chroma's cosine distances (1 - cosine similarity), exact, over unexpired entries of
 the scope only, so `semantic_cache.decide` sees the candidates a filtered Chroma query returned.
+
+Keyed by model: the index holds the vectors of one embedding model (`model`, the cache's: MOE_CACHE_EMBEDDING). An
+entry whose vector another model made (its `model`; None is a MiniLM vector of an older planner) is never compared
+with them: with `reembed` (the cache's model is the static one: ~0.1 ms a text) its normalised question, which every
+entry holds, is embedded again as it is applied; without it (the cache's model is MiniLM: ~4-8 ms a text, on the
+event loop, for every entry of the topic at each replica's start) the entry is left out of this index (counted:
+`moe_semantic_cache_total{op="index",outcome="other_model"}`). The topic and Chroma keep it either way.
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from moe_core.contracts import CacheEntry
+from moe_core.knowledge.embeddings import MODEL_ID as MINILM_MODEL_ID
 from moe_core.runtime.observability.metrics import SEMANTIC_CACHE
 
 # the Python objects around an entry's texts and row (measured: tests/unit/planner/test_cache_index_memory.py)
@@ -111,8 +120,13 @@ class _Tenant:
 class CacheIndex:
     """Entries by key, by scope (for the search) and by tenant (for the memory bound)."""
 
-    def __init__(self, tenant_max_bytes: int) -> None:
+    def __init__(self, tenant_max_bytes: int, model: str = MINILM_MODEL_ID,
+                 reembed: Callable[[list[str]], np.ndarray] | None = None) -> None:
         self.tenant_max_bytes = tenant_max_bytes
+        self.model = model  # the model of every vector held
+        self.reembed = reembed  # the texts' vectors by `model`, for an entry of another model (None: left out)
+        self.other_model = 0  # entries of another model left out
+        self.reembedded = 0
         self._entries: dict[str, Indexed] = {}
         self._scopes: dict[str, _Scope] = {}
         self._tenants: dict[str, _Tenant] = {}
@@ -142,9 +156,11 @@ class CacheIndex:
         self._remove(entry.cache_key)
         if entry.flagged:
             return
-        vector = unit(decode_vector(entry.vector))
+        vector = self._vector(entry)
+        if vector is None:
+            return
         size = vector.nbytes + text_bytes(entry) + ENTRY_OVERHEAD_BYTES
-        self._entries[entry.cache_key] = Indexed(entry.model_copy(update={"vector": ""}), size)
+        self._entries[entry.cache_key] = Indexed(entry.model_copy(update={"vector": "", "model": self.model}), size)
         self._scopes.setdefault(entry.scope, _Scope(vector.shape[0])).add(entry.cache_key, vector, entry.created_at)
         tenant = self._tenants.setdefault(entry.tenant_id, _Tenant())
         tenant.entries[entry.cache_key] = None
@@ -154,6 +170,18 @@ class CacheIndex:
             self._remove(oldest)
             self.evicted += 1
             SEMANTIC_CACHE.labels("evict", "evicted").inc()
+
+    def _vector(self, entry: CacheEntry) -> np.ndarray | None:
+        """The entry's vector by this index's model: its own, embedded again, or None (left out)."""
+        if (entry.model or MINILM_MODEL_ID) == self.model:
+            return unit(decode_vector(entry.vector))
+        if self.reembed is None:
+            self.other_model += 1
+            SEMANTIC_CACHE.labels("index", "other_model").inc()
+            return None
+        self.reembedded += 1
+        SEMANTIC_CACHE.labels("index", "reembedded").inc()
+        return unit(self.reembed([entry.normalised])[0])
 
     def touch(self, key: str) -> None:
         """A hit: the entry is the tenant's most recently used."""

@@ -224,6 +224,7 @@ class QuestionFeatures:
     opposites: frozenset[tuple[int, int]]
     entities: frozenset[str]
     tokens: frozenset[str]
+    order: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1024)
@@ -237,7 +238,30 @@ def features(question: str) -> QuestionFeatures:
         opposites=frozenset(_opposite_sides(tokens)),
         entities=frozenset(_entities(question)),
         tokens=frozenset(tokens),
+        order=tuple(tokens),
     )
+
+
+_DIRECTIONAL = {"to", "into", "onto", "from", "than", "vs", "versus", "over", "before", "after", "toward", "towards"}
+
+
+def _reversed(a: tuple[str, ...], b: tuple[str, ...]) -> str | None:
+    """The content words on either side of a directional word of `a` ("kilometres to miles", "a dog faster than a
+    cat") standing in the other order in `b`: the same words, another question. No embedding sees this well (a
+    static one, a mean of its tokens, not at all: "convert 5 kilometres to miles" / "convert 5 miles to
+    kilometres" are at distance 0.000, and 0.008 with MiniLM)."""
+    where: dict[str, int] = {}
+    for i, word in enumerate(b):
+        where.setdefault(word, i)
+    content = [i for i, w in enumerate(a) if w not in _FUNCTION_WORDS and not w.isdigit() and len(w) > 1]
+    for i, word in enumerate(a):
+        if word not in _DIRECTIONAL:
+            continue
+        before = next((a[j] for j in reversed(content) if j < i), None)
+        after = next((a[j] for j in content if j > i), None)
+        if before and after and before != after and before in where and after in where and where[before] > where[after]:
+            return f"word order reversed: {before} {word} {after}"
+    return None
 
 
 def _prefixed_antonym(a: frozenset[str], b: frozenset[str]) -> str | None:
@@ -268,6 +292,9 @@ def conflict(a: str, b: str) -> str | None:
         e for e in fb.entities if not _mentions(fa, e))
     if missing:
         return f"entities differ: {missing}"
+    reversed_order = _reversed(fa.order, fb.order) or _reversed(fb.order, fa.order)
+    if reversed_order:
+        return reversed_order
     swapped = _swapped(fa.tokens, fb.tokens)
     if swapped:
         return f"subject words swapped: {swapped[0]} / {swapped[1]}"

@@ -1,4 +1,4 @@
-"""Semantic cache: earlier answers found by the meaning of the question (MiniLM embeddings).
+"""Semantic cache: earlier answers found by the meaning of the question (its embedding).
 
 Entries embed the NORMALISED QUESTION and keep the answer beside it (the original system embedded the answer
 and searched with the question, so it could barely hit). An entry is scoped by tenant, mode and system prompt
@@ -19,10 +19,20 @@ copies the key onto the Answer; the planner consumes `answers` and publishes goo
 hit, finish stop) to the cache topic with the remembered vector (whichever replica consumes the answer, the
 question is not embedded again), and also writes them as exact repeats in Redis for the gateway
 (moe_core.llm.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
+
+The embedding (MOE_CACHE_EMBEDDING): by default the static model distilled from the packaged MiniLM
+(moe_core.knowledge.static_embedding; ~0.1 ms of CPU a question, computed inline, never carried: the store embeds
+the question again), with thresholds of its own (MOE_CACHE_STATIC_HARD_THRESHOLD / _SOFT_); `minilm` runs MiniLM
+for the cache too (its vector then shared with the router and carried to the store). Either way MiniLM stays the
+router's and graph-rag's: a complex question is not routed, so with the static cache the planner runs no MiniLM for
+it, and graph-rag embeds the question only when the scope has documents. Each entry names the model of its vector;
+the index and the Chroma copy (`moe-cache-static-<ns>` beside `moe-cache-<ns>`) hold one model's vectors
+(planner.cache_index: another model's entries are embedded again, or left out).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -39,6 +49,8 @@ from redis.asyncio import Redis
 import moe_core.knowledge.question_vectors as question_vectors
 from moe_core.contracts import Answer, CacheEntry, ChatRequest, Feedback, FewShot, ModelUse
 from moe_core.knowledge.embeddings import MODEL_ID
+from moe_core.knowledge.static_embedding import MODEL_ID as STATIC_MODEL_ID
+from moe_core.knowledge.static_embedding import StaticEmbedder, get_static_embedder
 from moe_core.llm import exact_cache
 from moe_core.llm.exact_cache import ExactAnswers, ExactEntry, cache_scope
 from moe_core.runtime import redis_batch
@@ -121,9 +133,9 @@ class PendingEntry(BaseModel):
     vector: str | None = None  # the normalised question's embedding (float32, base64), as the lookup computed it
     model: str | None = None  # the model that computed it: a vector of another model is not stored
 
-    def carried(self) -> np.ndarray | None:
-        """The remembered vector, if it is this model's and well formed; else None (then the store embeds)."""
-        if self.vector is None or self.model != MODEL_ID:
+    def carried(self, model: str = MODEL_ID) -> np.ndarray | None:
+        """The remembered vector, if it is `model`'s and well formed; else None (then the store embeds)."""
+        if self.vector is None or self.model != model:
             return None
         decoded = question_vectors.decode(self.vector)
         return None if decoded is None else np.asarray(decoded, dtype=np.float32)
@@ -138,8 +150,13 @@ class SemanticCache:
         self.redis = redis
         self.settings = settings
         self.bus = bus
-        self.index = CacheIndex(settings.cache_index_tenant_max_mb * 1024 * 1024)
-        self.name = collection_name("moe-cache", settings.topic_namespace)
+        self.static: StaticEmbedder | None = get_static_embedder() if settings.cache_embedding == "static" else None
+        self.model = STATIC_MODEL_ID if self.static else MODEL_ID
+        self.hard, self.soft = ((settings.cache_static_hard_threshold, settings.cache_static_soft_threshold)
+                                if self.static else (settings.cache_hard_threshold, settings.cache_soft_threshold))
+        self.index = CacheIndex(settings.cache_index_tenant_max_mb * 1024 * 1024, self.model,
+                                self.static.embed if self.static else None)
+        self.name = collection_name("moe-cache-static" if self.static else "moe-cache", settings.topic_namespace)
         self._pending = f"planner:cachectx:{settings.topic_namespace}"
         self._early_flags = f"planner:cacheflag:{settings.topic_namespace}"
         self.exact = ExactAnswers(redis, settings.topic_namespace, settings.cache_ttl_s)  # the gateway's repeats
@@ -154,14 +171,28 @@ class SemanticCache:
             self.vectors.forget(self.name)
             raise
 
+    async def warm(self) -> None:
+        """Load the static table (built once, on first use, if the install did not: about a minute of CPU)."""
+        if self.static is not None:
+            await asyncio.to_thread(self.static.load)
+
+    async def embed(self, text: str) -> np.ndarray:
+        """The cache model's vector of the normalised `text`: the static one inline (less CPU than a thread hop),
+        MiniLM's off the loop (and kept for the router)."""
+        if self.static is not None:
+            vector: np.ndarray = self.static.embed([text])[0]
+            return vector
+        [vector] = await self.vectors.embed_array([text])
+        return vector
+
     async def lookup(self, scope: str, question: str) -> Lookup:
         """The nearest unflagged, unexpired entries of the scope, from the index; the decision is `decide`'s."""
         s = self.settings
         await self.index.loaded.wait()  # a replica starting up answers from a complete index only
-        [vector] = await self.vectors.embed_array([normalise(question)])
+        vector = await self.embed(normalise(question))
         found = self.index.nearest(scope, vector, max(s.cache_few_shot_max, 1) + 3, time.time() - s.cache_ttl_s)
-        lookup = decide([_candidate(entry, dist) for entry, dist in found], question, s.cache_hard_threshold,
-                        s.cache_soft_threshold, s.cache_few_shot_max)
+        lookup = decide([_candidate(entry, dist) for entry, dist in found], question, self.hard, self.soft,
+                        s.cache_few_shot_max)
         if lookup.hit is not None:
             self.index.touch(lookup.hit.key)
         SEMANTIC_CACHE.labels("lookup", lookup.reason).inc()
@@ -169,11 +200,12 @@ class SemanticCache:
 
     async def remember(self, key: str, scope: str, request: ChatRequest, question: str) -> None:
         """Note what the answer of this plan will be cached under (the Answer carries only the key); in the
-        same round trip, share the question's vector (embedded by the lookup) with graph-rag. The vector is kept
-        with the pending entry too, so the replica that stores the answer does not embed the question again."""
+        same round trip, share the question's MiniLM vector (if the lookup or the router embedded it) with
+        graph-rag. With the MiniLM cache the vector is kept with the pending entry too, so the replica that stores
+        the answer does not embed the question again (a static vector is not carried: the store embeds it)."""
         text, vector = self.vectors.embedded(question)
         entry = PendingEntry(scope=scope, tenant_id=request.tenant_id, mode=request.mode, question=question)
-        if vector is not None:
+        if vector is not None and self.static is None:
             entry.vector, entry.model = encode_vector(vector), MODEL_ID
         pending, ttl = f"{self._pending}:{key}", self.settings.cache_pending_ttl_s
         namespace = self.settings.topic_namespace
@@ -207,12 +239,13 @@ class SemanticCache:
             await self.redis.delete(pending_key)  # rated 1-2 before it was stored: never cache it
             return False
         normalised = normalise(pending.question)
-        vector = pending.carried()
-        if vector is None:  # remembered before the lookup could embed it, or by an older planner
-            [vector] = await self.vectors.embed_array([normalised])
+        vector = pending.carried(self.model)
+        if vector is None:  # static (not carried), remembered before the lookup could embed it, or by another model
+            vector = await self.embed(normalised)
         entry = CacheEntry(
             cache_key=str(answer.cache_key), scope=pending.scope, tenant_id=pending.tenant_id, mode=pending.mode,
-            question=pending.question, normalised=normalised, vector=encode_vector(vector), answer=answer.content,
+            question=pending.question, normalised=normalised, vector=encode_vector(vector), model=self.model,
+            answer=answer.content,
             experts_used=answer.experts_used, models_used=answer.models_used, response_id=answer.response_id,
             created_at=time.time(), completion_tokens=answer.usage.completion_tokens)
         await self._publish(entry)
@@ -231,6 +264,11 @@ class SemanticCache:
         """The planner group's write-behind of one message of the cache topic into Chroma (upsert by key; a
         failure is transient: the message is redelivered, the collection re-created if it was deleted). A
         rating that found the entry nowhere yet (its early flag) flags it now."""
+        if (entry.model or MODEL_ID) != self.model:  # another model's vector: never in this model's collection
+            if self.static is None:
+                return  # left out, as the index leaves it out
+            entry = entry.model_copy(update={"vector": encode_vector(self.static.embed([entry.normalised])[0]),
+                                             "model": self.model})
         try:
             async with self._collection() as collection:
                 await self._writes.upsert(collection, Entry(entry.cache_key, decode_vector(entry.vector).tolist(),
@@ -300,6 +338,8 @@ def chroma_metadata(entry: CacheEntry) -> dict[str, Any]:
     }
     if entry.flagged_by:
         metadata["flagged_by"] = entry.flagged_by
+    if entry.model:
+        metadata["model"] = entry.model
     return metadata
 
 
@@ -313,7 +353,7 @@ def entry_of(key: str, meta: Any, embedding: Any, document: Any) -> CacheEntry:
         vector=encode_vector(embedding), answer=str(meta.get("answer", "")), experts_used=experts,
         models_used=models, response_id=str(meta.get("response_id", "")),
         created_at=float(meta.get("created_at", 0.0)), flagged=bool(meta.get("flagged", False)),
-        flagged_by=meta.get("flagged_by"))
+        flagged_by=meta.get("flagged_by"), model=meta.get("model"))
 
 
 def _lists(meta: dict[str, Any]) -> tuple[list[str], list[ModelUse]]:

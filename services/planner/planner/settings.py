@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic import Field
 
 from moe_core.llm.housekeeping import HousekeepingSettings
@@ -19,8 +21,18 @@ class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
     chroma_url: str = Field(default="http://127.0.0.1:8000", description="Chroma server (cache, router)")
     semantic_cache_enabled: bool = Field(default=True, description="Semantic cache: lookups, storing answers, "
                                           "flags")
-    cache_hard_threshold: float = Field(default=0.16, ge=0, le=2, description="Cosine distance of a hard hit")
-    cache_soft_threshold: float = Field(default=0.35, ge=0, le=2, description="Up to this: few-shot examples")
+    cache_embedding: Literal["static", "minilm"] = Field(default="static", description=(
+        "The semantic cache's embedding: `static` (moe_core.knowledge.static_embedding, distilled from the packaged "
+        "MiniLM: ~0.1 ms of CPU a question) or `minilm` (~4-8 ms). The router and graph-rag use MiniLM either way. "
+        "Entries of the other model are embedded again (static) or left out of the index (minilm)"))
+    cache_hard_threshold: float = Field(default=0.16, ge=0, le=2, description="Cosine distance of a hard hit "
+                                        "(MiniLM vectors)")
+    cache_soft_threshold: float = Field(default=0.35, ge=0, le=2, description="Up to this: few-shot examples "
+                                        "(MiniLM vectors)")
+    cache_static_hard_threshold: float = Field(default=0.21, ge=0, le=2, description="Cosine distance of a hard "
+                                               "hit (static vectors; docs/semantic-cache.md)")
+    cache_static_soft_threshold: float = Field(default=0.21, ge=0, le=2, description="Up to this: few-shot "
+                                               "examples (static vectors)")
     cache_few_shot_max: int = Field(default=2, ge=0, le=8, description="Few-shot examples per plan")
     cache_ttl_s: int = Field(default=7 * 86400, ge=60, description="Entries older than this are not used")
     cache_max_answer_chars: int = Field(default=20_000, ge=100, description="Longer answers are not cached")

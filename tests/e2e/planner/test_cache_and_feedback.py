@@ -70,8 +70,8 @@ def _rate(base_url: str, key: str, response_id: str, rating: Any) -> httpx.Respo
 
 def _cache_entry(chroma: Any, namespace: str, question: str) -> dict[str, Any] | None:
     try:
-        found = chroma.get_collection(f"moe-cache-{namespace}").get(where={"question": question},
-                                                                     include=["metadatas"])
+        found = chroma.get_collection(f"moe-cache-static-{namespace}").get(  # the static cache's copy
+            where={"question": question}, include=["metadatas"])
     except Exception:  # the planner creates the collection on its first lookup
         return None
     return found["metadatas"][0] if found["ids"] else None

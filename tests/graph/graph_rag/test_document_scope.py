@@ -88,7 +88,10 @@ async def scope(graph_db: GraphDB, infra: dict[str, str]) -> AsyncIterator[Scope
 async def test_graph_rag_uses_the_question_vector_the_planner_shared(scope: Scope, tenant: str,
                                                                      infra: dict[str, str]) -> None:
     vpn = await scope.write(tenant, VPN)
-    planner = PlannerSettings(redis_url=infra["redis"], chroma_url=infra["chroma"], topic_namespace=scope.namespace)
+    # the MiniLM cache: its lookup's vector is graph-rag's (the static cache, the default, runs no MiniLM for a
+    # question the router does not route: graph-rag embeds it itself, only when the scope has documents, as below)
+    planner = PlannerSettings(redis_url=infra["redis"], chroma_url=infra["chroma"], topic_namespace=scope.namespace,
+                              cache_embedding="minilm")
     vectors = Vectors(planner.chroma_url)
     cache = SemanticCache(vectors, scope.redis, planner, Bus(planner))
     cache.index.loaded.set()  # no cache topic is read here: the index is empty and complete

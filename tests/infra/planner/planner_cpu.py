@@ -1,7 +1,10 @@
 """The planner's CPU per trivial request, in process (issue 52): the planner app on the real Kafka, Redis and Chroma
 (the infrastructure `make up` starts), N trivial requests one at a time, each a new question (so each is embedded);
 the process's CPU over the requests / N, and with --profile the cProfile of that stretch (top functions by own time).
-Not a test: `.venv/bin/python -m tests.infra.planner.planner_cpu 200 [--profile]` inside the test namespace."""
+With --full the questions are the bench's full ones (complex: not routed, so with the static cache no MiniLM runs).
+MOE_CACHE_EMBEDDING=minilm|static chooses the cache's embedding (the before and after of issue 52's static cache).
+Not a test: `.venv/bin/python -m tests.infra.planner.planner_cpu 200 [--full] [--profile]` inside the test
+namespace."""
 
 from __future__ import annotations
 
@@ -39,11 +42,15 @@ PLAN = json.dumps({"tasks": [{"category": "general", "instruction": "answer"}]})
 SUBJECTS = ["painted", "wrote", "discovered", "founded", "invented", "composed", "built", "named"]
 
 
-def question(i: int) -> str:
+def question(i: int, full: bool = False) -> str:
+    if full:
+        from bench.scenarios import full_question
+
+        return f"{full_question(abs(i))} ({uuid.uuid4().hex[:6]})"
     return f"Who {SUBJECTS[i % len(SUBJECTS)]} the thing number {i} of {uuid.uuid4().hex[:6]}?"
 
 
-async def run(n: int, profile: bool) -> None:
+async def run(n: int, profile: bool, full: bool = False) -> None:
     fleetctl.ensure_up(["kafka", "redis", "chroma"])
     os.environ.update(fleet_config.kafka_admin_env())  # as tests/infra/conftest.py: the broker's admin
     infra = fleetctl.endpoints()
@@ -67,7 +74,7 @@ async def run(n: int, profile: bool) -> None:
                 async def one(i: int) -> None:
                     request = ChatRequest(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id="t-cpu",
                                           deadline_at=deadline_in(60), mode="moe-orchestrator",
-                                          messages=[ChatMessage(role="user", content=question(i))])
+                                          messages=[ChatMessage(role="user", content=question(i, full))])
                     await producer.send_and_wait(topics.requests, request.model_dump_json().encode(),
                                                  key=request.response_id.encode())
                     await reader.wait(topics.plans, lambda b: b["response_id"] == request.response_id)
@@ -82,8 +89,10 @@ async def run(n: int, profile: bool) -> None:
                 if profiler:
                     profiler.disable()
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-                print(f"{n} trivial requests: {cpu * 1000 / n:.2f} ms CPU per request (whole process: planner, its "
-                      f"Kafka clients, the test's producer and reader), {wall * 1000 / n:.1f} ms wall")
+                kind = "full" if full else "trivial"
+                print(f"{n} {kind} requests ({settings.cache_embedding} cache): {cpu * 1000 / n:.2f} ms CPU per "
+                      f"request (whole process: planner, its Kafka clients, the test's producer and reader), "
+                      f"{wall * 1000 / n:.1f} ms wall")
                 if profiler:
                     pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
                     pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
@@ -99,5 +108,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int, nargs="?", default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--full", action="store_true")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.profile))
+    asyncio.run(run(args.n, args.profile, args.full))

@@ -28,6 +28,8 @@ from moe_core.contracts import (
     Usage,
     deadline_in,
 )
+from moe_core.knowledge.static_embedding import MODEL_ID as STATIC_MODEL_ID
+from moe_core.knowledge.static_embedding import get_static_embedder
 from moe_core.llm.inference import InferenceClient, InferenceConfig
 from moe_core.runtime.kafka_clients import client_kwargs
 from moe_core.runtime.stores import redis_client
@@ -36,7 +38,7 @@ from planner.app import Planner, create_app
 from planner.cache_index import decode_vector
 from planner.cache_text import normalise
 from planner.router import SemanticRouter
-from planner.semantic_cache import cache_key, cache_scope
+from planner.semantic_cache import SemanticCache, cache_key, cache_scope
 from planner.settings import PlannerSettings
 from planner.vectors import Vectors
 from tests.support.namespaces import new_namespace
@@ -398,16 +400,35 @@ async def test_an_answer_shorter_than_the_originals_minimum_is_not_cached(harnes
 
 
 async def test_the_store_takes_the_lookups_vector_and_embeds_nothing_on_any_replica(harness: Harness) -> None:
-    """The question is embedded once per request: the replica that stores the answer (here: one whose embedder
+    """With the static cache (the default) no MiniLM runs for the cache: not at the lookup, not at the store (which
+    embeds the question statically again: nothing is carried), and the entry names its model. With the MiniLM
+    cache the question is embedded once per request: the replica that stores the answer (here: one whose embedder
     never saw the question) takes the vector remembered with the pending entry; a pending entry without one
     (remembered before any lookup, as by an older planner) is embedded at the store."""
-    cache, vectors = harness.planner.cache, harness.planner.vectors
-    assert cache is not None and vectors is not None
+    static, vectors = harness.planner.cache, harness.planner.vectors
+    assert static is not None and vectors is not None and static.model == STATIC_MODEL_ID
     embedder = vectors.embedder
     question = f"How do I rotate the nginx access log every {uuid.uuid4().int % 900 + 100} megabytes?"
     request = _chat(question)
     scope = cache_scope(request)
     assert scope is not None
+    key = cache_key(scope, question, request.response_id)
+    before = embedder.computations
+    assert (await static.lookup(scope, question)).hit is None
+    await static.remember(key, scope, request, question)
+    assert await static.store(Answer(response_id=request.response_id, tenant_id="tenant-a",
+                                     deadline_at=deadline_in(60), mode="moe-orchestrator", content=PORT,
+                                     cache_key=key, question=question))
+    assert embedder.computations == before  # no MiniLM
+    got = static.index.get(key)
+    assert got is not None and got.model == STATIC_MODEL_ID
+    assert decode_vector(got.vector).tolist() == get_static_embedder().embed([normalise(question)])[0].tolist()
+
+    cache = SemanticCache(vectors, static.redis, harness.settings.model_copy(update={"cache_embedding": "minilm"}),
+                          static.bus)  # a MiniLM-cache replica beside it (its index: this test's writes)
+    cache.index.loaded.set()
+    question = question.replace("rotate", "truncate")
+    request = _chat(question)
     key = cache_key(scope, question, request.response_id)
     assert (await cache.lookup(scope, question)).hit is None  # the one computation of this request
     await cache.remember(key, scope, request, question)
@@ -476,7 +497,7 @@ async def test_a_new_replica_rebuilds_its_index_from_the_topic_and_decides_as_ch
         assert lookup.hit is not None and lookup.hit.key == key and lookup.hit.answer == STICKY
         # the index's candidates are a filtered Chroma query's, with the same distances (over the entries the
         # Chroma copy holds: the earlier test deleted the collection, the topic kept the entries before it)
-        [vector] = await harness.planner.vectors.embed([normalise(paraphrase)])
+        vector = (await second.embed(normalise(paraphrase))).tolist()  # the cache's model's (static) vector
         where = {"$and": [{"scope": scope}, {"flagged": False}]}
         found = await collection.query(query_embeddings=[vector], n_results=4, include=["distances"], where=where)
         in_chroma = set((await collection.get(where=where))["ids"])
