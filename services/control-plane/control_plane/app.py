@@ -195,7 +195,7 @@ async def _reconcile_rules(settings: ControlPlaneSettings, stores: Stores, bus: 
 def _egress_reconciler(p: Parts) -> EgressReconciler:
     """The approved egress policy kept in force at OPA (at start, then every MOE_EGRESS_RECONCILE_S)."""
     return EgressReconciler(p.settings, lambda: p.stores.keys().pool, p.opa,
-                            lambda event: p.bus.publish(event, p.bus.topics.audit))
+                            lambda event: p.bus.publish(event, p.bus.topics.audit), p.settings.topic_namespace)
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,

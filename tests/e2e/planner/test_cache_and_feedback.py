@@ -197,15 +197,19 @@ def _source(answer: Any) -> str:
 
 
 def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
-        client: openai.OpenAI, scripted: Scripted, control_url: str, api_key: str, store: Redis,
+        client: openai.OpenAI, scripted: Scripted, control_url: str, infra: dict[str, str], store: Redis,
         namespace: str) -> None:
     journey = marker()
+    # a tenant of its own: other journeys (the planner patterns' ratings) rate data_analyst's models for tenant-e2e
+    tenant = f"tenant-feedback-{journey}"
+    api_key = asyncio.run(_create_key(infra["postgres"], "user", tenant))
+    client = client.with_options(api_key=api_key)
     scripted.script([
         {"model": "planner-model", "contains": journey, "reply": plan_reply(("data_analyst", f"Analyse {journey}"))},
         {"model": "expert-model-b", "contains": journey, "reply": "Mean is 4 (model B).\nCONFIDENCE: high"},
         {"model": "expert-model", "contains": journey, "reply": "Mean is 4 (model A).\nCONFIDENCE: high"},
     ])
-    score_key = f"expert:tscore:{namespace}:tenant-e2e:data_analyst:expert-model-b"  # the tenant's own
+    score_key = f"expert:tscore:{namespace}:{tenant}:data_analyst:expert-model-b"  # the tenant's own
 
     def ask(n: int) -> Any:
         return _ask(client, f"What is the mean of dataset {n}? {journey}")
@@ -225,7 +229,7 @@ def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(
     # (no ratings yet: the neutral 0.5) answers until its own ratings put it below B
     again = ask(7)
     assert _source(again) == "data_analyst:expert-model@scripted"
-    a_key = f"expert:tscore:{namespace}:tenant-e2e:data_analyst:expert-model"
+    a_key = f"expert:tscore:{namespace}:{tenant}:data_analyst:expert-model"
     for answer in (skipped, again, ask(8)):
         assert _rate(control_url, api_key, answer.id, 1).status_code == 202
     eventually(lambda: int(store.hget(a_key, "n") or 0) >= 3)
@@ -241,7 +245,9 @@ def test_a_dead_inference_server_is_skipped_and_the_request_still_answered(
     ])
     scripted_server_b.script([{"model": "fleet-model", "contains": m,
                                "reply": "Grazie mille (server B).\nCONFIDENCE: high"}])
-    scripted_server_b.state.up()
+    scripted_server_b.state.up()  # and the fleet knows it, whatever a journey before this one left
+    store.delete(f"inference:{namespace}:down:scripted-b")
+    eventually(lambda: store.hget(f"inference:{namespace}:server:scripted-b", "healthy") != "0", timeout_s=60)
     try:  # the router sends these to the translation expert, whose model both servers serve
         before = _ask(client, f"Translate 'thank you very much' into Italian {m} 1")
         assert _source(before) == "translation:fleet-model@scripted-b"  # the fleet's first choice while it is up

@@ -23,6 +23,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from control_plane.policy.egress_changes import IN_FORCE
 from control_plane.policy.egress_simulation import EGRESS_PACKAGE, candidate_digest
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
@@ -245,6 +246,22 @@ def test_a_failed_commit_puts_nothing_in_force_the_push_follows_the_commit(
     applied = _call(fleet, "POST", f"/v1/egress/changes/{change}/approve", people["bob"])
     assert applied.status_code == 200 and applied.json()["in_force"] is True, applied.text
     assert _egress_text(engine) == module and _version(fleet, people["alice"]) == applied.json()["applied_version"]
+    # kept in force by this fleet's control planes only: another fleet on the same database (a staging fleet, the
+    # other tests' fleets here) has its own OPA, which its reconcile must not give this change
+    namespace = fleet.env["MOE_TOPIC_NAMESPACE"]
+    assert _in_force(infra["postgres"], namespace) == change and _in_force(infra["postgres"], "other-fleet") is None
+
+
+def _in_force(dsn: str, namespace: str) -> str | None:
+    """The change a control plane of `namespace` keeps in force (its reconcile's query)."""
+    async def run() -> str | None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            row = await conn.fetchrow(IN_FORCE, namespace)
+            return None if row is None else str(row["id"])
+        finally:
+            await conn.close()
+    return asyncio.run(run())
 
 
 def _sql(dsn: str, statement: str) -> None:

@@ -304,6 +304,8 @@ ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS audit_tenants text[];
 ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS pushed_to text;  -- the OPA instance last given it
 ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS superseded_by text;  -- the reviewed file's digest
 ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS superseded_at timestamptz;
+-- the fleet it was simulated in (MOE_TOPIC_NAMESPACE): only that fleet's control planes keep it in force at their OPA
+ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS namespace text NOT NULL DEFAULT '';
 ALTER TABLE egress_policy_changes DROP CONSTRAINT IF EXISTS egress_policy_changes_status_check;
 ALTER TABLE egress_policy_changes ADD CONSTRAINT egress_policy_changes_status_check
     CHECK (status IN ('simulated', 'pending', 'applied', 'rejected', 'superseded'));

@@ -20,8 +20,8 @@ COLUMNS = ("SELECT id, candidate, module, policy_in_force, reviewed_file, days, 
            "created_at, proposed_at, decided_at, superseded_at FROM egress_policy_changes ")
 INSERT = """
 INSERT INTO egress_policy_changes (id, candidate, module, policy_in_force, days, summary, status, simulated_key,
-                                   simulated_principal, reviewed_file)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'simulated', $7, $8, $9)
+                                   simulated_principal, reviewed_file, namespace)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'simulated', $7, $8, $9, $10)
 """
 SELECT = COLUMNS + "WHERE id = $1"
 LOCK = "SELECT id, module, policy_in_force, reviewed_file, status, proposer_principal, summary " \
@@ -38,7 +38,10 @@ UPDATE egress_policy_changes SET status = $2, decided_key = $3, decided_principa
 WHERE id = $1 AND status = 'pending'
 """
 # an approval: the change is the one in force (the previous one no longer), its push to OPA follows the commit
-OUT_OF_FORCE = "UPDATE egress_policy_changes SET in_force = false WHERE in_force AND id <> $1"
+OUT_OF_FORCE = """
+UPDATE egress_policy_changes SET in_force = false
+WHERE in_force AND id <> $1 AND namespace = (SELECT namespace FROM egress_policy_changes WHERE id = $1)
+"""
 APPROVE = """
 UPDATE egress_policy_changes SET status = 'applied', in_force = true, decided_key = $2, decided_principal = $3,
        decision_note = $4, reviewed_file = $5, audit_tenants = $6, decided_at = now()
@@ -49,7 +52,8 @@ UPDATE egress_policy_changes SET applied_version = coalesce(applied_version, $2)
 WHERE id = $1 AND in_force
 """
 IN_FORCE = """
-SELECT id, module, reviewed_file, applied_version, pushed_to, audit_tenants FROM egress_policy_changes WHERE in_force
+SELECT id, module, reviewed_file, applied_version, pushed_to, audit_tenants FROM egress_policy_changes
+WHERE in_force AND namespace = $1
 """
 SUPERSEDE = """
 UPDATE egress_policy_changes SET status = 'superseded', in_force = false, superseded_by = $2, superseded_at = now()
@@ -71,14 +75,16 @@ def view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 class EgressChanges:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self, pool: asyncpg.Pool, namespace: str = "") -> None:
+        """namespace: the fleet's (MOE_TOPIC_NAMESPACE); a change is kept in force by its own fleet's control planes
+        only (another fleet on the same database, e.g. a staging one, has its own OPA and its own changes)."""
+        self.pool, self.namespace = pool, namespace
 
     async def add_simulation(self, *, candidate: str, module: str, in_force: str, days: float,
                              summary: dict[str, Any], key_id: str, principal: str, reviewed_file: str | None) -> str:
         change_id = f"esim-{uuid.uuid4().hex[:20]}"
         await self.pool.execute(INSERT, change_id, candidate, module, in_force, days, json.dumps(summary), key_id,
-                                principal, reviewed_file)
+                                principal, reviewed_file, self.namespace)
         return change_id
 
     async def get(self, change_id: str) -> dict[str, Any] | None:

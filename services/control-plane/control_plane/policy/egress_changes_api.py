@@ -80,7 +80,7 @@ class EgressChangesApi:
             r.add_api_route(f"/v1/egress/changes/{{change_id}}/{verb}", getattr(self, verb), methods=["POST"])
 
     def changes(self) -> EgressChanges:
-        return EgressChanges(self.keys().pool)
+        return EgressChanges(self.keys().pool, self.bus.settings.topic_namespace)
 
     async def _operator(self, request: Request) -> ApiKey:
         key = await require_admin(request, self.keys())

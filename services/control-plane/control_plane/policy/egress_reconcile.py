@@ -55,8 +55,9 @@ def cause_of(found: str, reviewed: Reviewed | None, change: dict[str, Any], inst
 
 class EgressReconciler:
     def __init__(self, settings: PolicySettings, pool: Callable[[], asyncpg.Pool], opa: PolicyClient,
-                 publish: Callable[[AuditEvent], Awaitable[None]]) -> None:
-        self.settings, self.pool, self.opa, self.publish = settings, pool, opa, publish
+                 publish: Callable[[AuditEvent], Awaitable[None]], namespace: str = "") -> None:
+        """namespace: the fleet's (MOE_TOPIC_NAMESPACE): the changes approved in it are the ones kept in force."""
+        self.settings, self.pool, self.opa, self.publish, self.namespace = settings, pool, opa, publish, namespace
         self.loop = Periodic(self.once, lambda: settings.egress_reconcile_s, first=True,
                              what="the egress policy's reconcile")
         self.start, self.close = self.loop.start, self.loop.close
@@ -72,11 +73,11 @@ class EgressReconciler:
             return "failed"
 
     async def _round(self) -> str | None:
-        changes = EgressChanges(self.pool())
+        changes = EgressChanges(self.pool(), self.namespace)
         async with changes.applying(wait=False) as conn:
             if conn is None:
                 return None
-            row = await conn.fetchrow(IN_FORCE)
+            row = await conn.fetchrow(IN_FORCE, self.namespace)
             if row is None:
                 await self._unreviewed()
                 return None
