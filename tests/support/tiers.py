@@ -49,6 +49,15 @@ SPLIT = {"chaos/fleet/test_cluster.py": "chaos-own-fleets",
 # its own audit schema there, must come first (it did while the files were flat and sorted so; issue 51's re-laying
 # put control_plane/ before fleet/).
 LAST_IN_SCOPE = frozenset({"chaos/control_plane/test_restore_drill.py"})
+# ... and before it: the dead-server journey needs scripted-b as the fleet's first choice for fleet-model, which some
+# journey of the tier leaves otherwise (not found yet; it ran seventh of the flat files, before any of them, and its
+# own first step now makes sure scripted-b is up and known healthy).
+FIRST_IN_SCOPE = frozenset({"e2e/planner/test_cache_and_feedback.py"})
+
+
+def _place(nodeid: str) -> int:
+    module = nodeid.split("::", 1)[0].removeprefix("tests/")
+    return 0 if module in FIRST_IN_SCOPE else 2 if module in LAST_IN_SCOPE else 1
 
 # Seconds each scope takes (setup + call + teardown of its tests, as the run's "time per tier package" summary
 # prints them; measured on the 2-core machine). Only an ordering hint: the longest scopes start first, so the
@@ -70,8 +79,7 @@ def scope(nodeid: str) -> str:
 
 def longest_first(items: list[pytest.Item]) -> None:
     """Order the items by their scope's expected time, longest first (stable within a scope)."""
-    items.sort(key=lambda item: (-EXPECTED_S.get(scope(item.nodeid), 0),
-                                 item.nodeid.split("::", 1)[0].removeprefix("tests/") in LAST_IN_SCOPE))
+    items.sort(key=lambda item: (-EXPECTED_S.get(scope(item.nodeid), 0), _place(item.nodeid)))
 
 
 class TierScheduling(LoadScopeScheduling):
