@@ -192,15 +192,18 @@ def peak_memory(roots: dict[str, int]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def rss_mb(roots: dict[str, int]) -> dict[str, float]:
-    """Current resident memory (VmRSS) per named process tree."""
+def rss_mb(roots: dict[str, int], field: str = "VmRSS") -> dict[str, float]:
+    """Current resident memory (VmRSS; RssAnon: the part no file backs) per named process tree."""
     children = children_map()
-    return {name: round(sum(_status_kb(p, "VmRSS") or 0 for p in tree(pid, children)) / 1024, 1)
+    return {name: round(sum(_status_kb(p, field) or 0 for p in tree(pid, children)) / 1024, 1)
             for name, pid in roots.items()}
 
 
-def growth(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float | None]]:
-    """Per process tree: resident memory before the load and after it, and the growth."""
+def growth(before: dict[str, float], after: dict[str, float], anon_before: dict[str, float] | None = None,
+           anon_after: dict[str, float] | None = None) -> dict[str, dict[str, float | None]]:
+    """Per process tree: resident memory before the load and after it, and the growth; with the anonymous
+    resident memory (RssAnon) of both moments, its growth too: the rest of the growth is pages of files mapped in
+    (a memory-mapped table read further), which the kernel can drop and which no load makes larger than the file."""
     out: dict[str, dict[str, float | None]] = {}
     for name, end in after.items():
         start = before.get(name)
@@ -208,6 +211,8 @@ def growth(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[
             continue
         out[name] = {"start_mb": start, "end_mb": end, "growth_mb": round(end - start, 1),
                      "growth_pct": round(100 * (end - start) / start, 1) if start else None}
+        if anon_before and anon_after and name in anon_before and name in anon_after:
+            out[name]["anon_growth_mb"] = round(anon_after[name] - anon_before[name], 1)
     return out
 
 

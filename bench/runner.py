@@ -114,8 +114,10 @@ class Benchmark:
             key_id, token = asyncio.run(_key(self.eps["postgres"], f"tenant-{self.namespace}"))
             targets = self._targets(llm_url, litellm, token)
             cpu_before, rss_before = self._cpu(), procs.rss_mb(self._roots())
+            anon_before = procs.rss_mb(self._roots(), "RssAnon")
             phases = uvloop.run(self._http(targets, llm_url))
-            memory_growth = procs.growth(rss_before, procs.rss_mb(self._roots()))
+            memory_growth = procs.growth(rss_before, procs.rss_mb(self._roots()), anon_before,
+                                         procs.rss_mb(self._roots(), "RssAnon"))
             cpu = self._cpu_share(cpu_before, self._cpu())
             memory = procs.peak_memory(self._roots())
             memory["load generator"] = {"peak_rss_mb": round(_self_hwm_kb() / 1024, 1), "processes": 1}

@@ -159,6 +159,20 @@ async def _wipe(drill: Drill) -> None:
     await r.aclose()
 
 
+async def _database_grants(drill: Drill) -> list[list[str]]:
+    """[role, privilege] on the database `moe` of every role but its owner, as the backup tool records them."""
+    eps, secrets = drill.infra.endpoints(), json.loads((drill.infra.dir / "secrets.json").read_text())
+    host = eps["postgres"].rsplit("@", 1)[1].split("/")[0]
+    conn = await asyncpg.connect(f"postgresql://postgres:{secrets['postgres-admin']}@{host}/moe")
+    try:
+        rows = await conn.fetch(
+            "SELECT a.grantee::regrole::text, a.privilege_type FROM pg_database d, aclexplode(d.datacl) a "
+            "WHERE d.datname = 'moe' AND a.grantee <> 0 AND a.grantee <> d.datdba ORDER BY 1, 2")
+    finally:
+        await conn.close()
+    return [list(r) for r in rows]
+
+
 def _rolled_back(drill: Drill, n: int, m: int) -> str:
     """codex-lineage's refusal naming the rolled-back stretch, from its log (within 90 s of its start)."""
     wanted = re.compile(rf"REFUSED to checkpoint: ROLLED BACK: seq {n + 1}\.\.{m} of tenant {drill.tenant}\b.*")
@@ -188,7 +202,9 @@ def test_a_restored_fleet_verifies_to_the_backup_names_the_rollback_and_answers_
 
     made = drill.tool("create", "--to", str(tmp_path / "backup"))
     assert made.returncode == 0, made.stdout + made.stderr
-    heads = json.loads((tmp_path / "backup" / "manifest.json").read_text())["audit_heads"]
+    recorded = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    heads, grants = recorded["audit_heads"], recorded["parts"]["postgres"]["database_grants"]
+    assert ["moe_audit_migrator", "CREATE"] in grants and ["moe_migrator", "CREATE"] in grants, grants
     n = heads[drill.tenant]["seq"]
     assert heads[drill.tenant]["checkpoint"] == n
     refused = drill.tool("restore", "--from", str(tmp_path / "backup"))  # the fleet is running
@@ -207,6 +223,7 @@ def test_a_restored_fleet_verifies_to_the_backup_names_the_rollback_and_answers_
             time.monotonic() < deadline):
         time.sleep(2)  # each try is a process of its own
     assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert asyncio.run(_database_grants(drill)) == sorted(grants)  # the database made anew has them again
     drill.running.fleet.start()
 
     print(_rolled_back(drill, n, m))

@@ -39,9 +39,11 @@ async def restore(settings: BackupSettings, folder: Path) -> dict[str, object]:
                               + ", ".join(f"{g} ({n})" for g, n in sorted(active.items()))
                               + "): stop them (keep the stores up) and restore again")
     done: dict[str, object] = {}
-    await asyncio.to_thread(pg.restore, settings, folder)
+    body = manifest.verify(folder).manifest
+    await asyncio.to_thread(pg.restore, settings, folder, body.get("parts", {}).get("postgres", {}).get(
+        "database_grants", []))
     done["postgres"] = "restored"
-    files = set(manifest.verify(folder).manifest.get("files", {}))
+    files = set(body.get("files", {}))
     if graph.NODES in files and settings.neo4j_url:
         done["neo4j"] = await graph.restore(settings, folder)
     if documents.INDEX in files and settings.chroma_url:

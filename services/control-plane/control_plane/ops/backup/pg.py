@@ -1,6 +1,8 @@
 """Postgres: the whole fleet database (keys, tenants, usage, imports, the audit log and its checkpoints) as one
 pg_dump custom-format archive, restored with pg_restore (owners and grants as they were). Both run as argument
-lists, the password in the child's environment (PGPASSWORD), never on a command line."""
+lists, the password in the child's environment (PGPASSWORD), never on a command line. The archive holds no
+privileges on the database itself (pg_dump leaves them to --create), so the manifest keeps them (the migrators'
+CREATE, every role's CONNECT) and a restore grants them again: into a database made anew, the migrations still run."""
 
 from __future__ import annotations
 
@@ -63,20 +65,45 @@ async def dump(settings: BackupSettings, folder: Path) -> tuple[dict[str, Any], 
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
             heads = await _heads(conn, settings.audit_schema)
+            grants = await database_grants(conn)
             dsn, env = _split(settings.postgres_dsn.get_secret_value())
             args = [binary("pg_dump", settings), "--format=custom", "--no-password", f"--snapshot={snapshot}",
                     f"--file={folder / FILE}", f"--dbname={dsn}"]
             await asyncio.to_thread(_run, args, env)
     finally:
         await conn.close()
-    return {"file": FILE, "tool": "pg_dump --format=custom"}, heads
+    return {"file": FILE, "tool": "pg_dump --format=custom", "database_grants": grants}, heads
 
 
-def restore(settings: BackupSettings, folder: Path) -> None:
-    """The database's objects replaced by the archive's (dropped first when they exist), owners kept."""
+async def database_grants(conn: asyncpg.Connection) -> list[list[str]]:
+    """[role, privilege] of every privilege a role other than the owner holds on the connected database."""
+    rows = await conn.fetch(
+        "SELECT a.grantee::regrole::text AS role, a.privilege_type FROM pg_database d, aclexplode(d.datacl) a "
+        "WHERE d.datname = current_database() AND a.grantee <> 0 AND a.grantee <> d.datdba "
+        "ORDER BY 1, 2")
+    return [[r["role"], r["privilege_type"]] for r in rows]
+
+
+def restore(settings: BackupSettings, folder: Path, grants: list[list[str]]) -> None:
+    """The database's objects replaced by the archive's (dropped first when they exist), owners kept, and the
+    privileges on the database the backup recorded granted again."""
     dsn, env = _split(settings.postgres_dsn.get_secret_value())
     _run([binary("pg_restore", settings), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
           "--no-password", f"--dbname={dsn}", str(folder / FILE)], env)
+    asyncio.run(_grant(settings.postgres_dsn.get_secret_value(), grants))
+
+
+async def _grant(dsn: str, grants: list[list[str]]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for role, privilege in grants:
+            if privilege not in ("CREATE", "CONNECT", "TEMPORARY"):
+                raise ValueError(f"the backup names an unknown privilege on the database: {privilege!r}")
+            if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                await conn.execute(await conn.fetchval(
+                    f"SELECT format('GRANT {privilege} ON DATABASE %I TO %I', current_database(), $1::text)", role))
+    finally:
+        await conn.close()
 
 
 async def _heads(conn: asyncpg.Connection, schema: str) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,42 @@
+"""The bench's memory growth: the resident growth of each process tree, and how much of it is anonymous memory
+(RssAnon), which a leak grows, as against pages of mapped files read further (bench/procs.py)."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+
+import pytest
+
+from bench import procs
+from bench.report_stages import memory_lines
+
+pytestmark = pytest.mark.unit
+
+
+def test_growth_splits_off_the_anonymous_part() -> None:
+    out = procs.growth({"planner": 300.0, "gone": 10.0}, {"planner": 390.0}, {"planner": 200.0}, {"planner": 215.5})
+    assert out == {"planner": {"start_mb": 300.0, "end_mb": 390.0, "growth_mb": 90.0, "growth_pct": 30.0,
+                               "anon_growth_mb": 15.5}}
+    assert "anon_growth_mb" not in procs.growth({"a": 1.0}, {"a": 2.0})["a"]  # not measured: not reported
+
+
+def test_reading_a_mapped_file_grows_rss_but_not_the_anonymous_part() -> None:
+    me = {"me": os.getpid()}
+    with tempfile.TemporaryFile() as fh:
+        fh.write(os.urandom(1 << 20) * 32)  # 32 MiB
+        fh.flush()
+        rss, anon = procs.rss_mb(me), procs.rss_mb(me, "RssAnon")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as table:
+            touched = sum(table[i] for i in range(0, len(table), mmap.PAGESIZE))  # every page read once
+            grown = procs.growth(rss, procs.rss_mb(me), anon, procs.rss_mb(me, "RssAnon"))["me"]
+    assert touched >= 0
+    assert grown["growth_mb"] is not None and grown["growth_mb"] >= 24, grown  # the file's pages are resident now
+    assert grown["anon_growth_mb"] is not None and grown["anon_growth_mb"] < 8, grown
+
+
+def test_the_report_shows_the_anonymous_growth() -> None:
+    lines = memory_lines({"memory_growth": procs.growth({"planner": 300.0}, {"planner": 390.0},
+                                                         {"planner": 200.0}, {"planner": 215.5})})
+    assert "of which anonymous MB" in lines[-1] and "| planner | 300.0 | 390.0 | 90.0 | 30.0 % | 15.5 |" in lines[-1]
