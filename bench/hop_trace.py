@@ -14,15 +14,17 @@ with the client's send and receive times that is a timeline per request (ms from
   handler      created_at - started_at                  (the stage's own work incl. its model call)
   edge out     received - answer record time            (the edge's fetch of the answer, the HTTP response)
 
-and each message's overhead ledger (`Envelope.cost`: the publishing run's handler time, model time and CPU), which
-tells a run's own work from its waiting. Spans on one machine's clock; on a busy machine each figure moves with the
-load (the shape, not the sizes). Output: bench/results/latest-hops.json and the timelines on stdout."""
+the segments between them (SEGMENTS: edge in, each hop's delivery and handler, edge out; their medians over the
+samples), and each message's overhead ledger (`Envelope.cost`: the publishing run's handler time, model time and
+CPU), which tells a run's own work from its waiting. Spans on one machine's clock; on a busy machine each figure
+moves with the load (the shape, not the sizes). Output: bench/results/latest-hops.json and the timelines on stdout."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import statistics
 import time
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +55,33 @@ def timeline(sent_ms: float, received_ms: float, messages: list[dict[str, Any]])
     return sorted(events, key=lambda e: e[1])
 
 
+# The trivial path's wait cut into consecutive segments (issue 52 item 3: where each ms goes): (name, from, to).
+SEGMENTS = (
+    ("edge in (HTTP, auth, limits, request built)", "sent", "requests created"),
+    ("request append", "requests created", "requests appended"),
+    ("planner (delivery + handler + append)", "requests appended", "tasks.expert appended"),
+    ("expert delivery", "tasks.expert appended", "results started"),
+    ("expert handler", "results started", "results created"),
+    ("result append", "results created", "results appended"),
+    ("merger delivery", "results appended", "answers started"),
+    ("merger handler + answer append", "answers started", "answers appended"),
+    ("edge out (answer fetched, settled, delivered, HTTP reply)", "answers appended", "received"),
+)
+
+
+def segments(timeline: list[tuple[str, float]]) -> dict[str, float]:
+    """One request's wait by segment (SEGMENTS; ms): consecutive, so they add up to its latency."""
+    at = dict(timeline)
+    return {name: round(at[end] - at[start], 2) for name, start, end in SEGMENTS if start in at and end in at}
+
+
+def medians(requests: list[dict[str, Any]]) -> dict[str, float]:
+    """Each segment's median over the requests (the ones that have it)."""
+    names = [name for name, _, _ in SEGMENTS]
+    return {name: round(statistics.median(found), 2) for name in names
+            if (found := [r["segments"][name] for r in requests if name in r["segments"]])}
+
+
 def costs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each pipeline message's overhead ledger (Envelope.cost: the publishing run's handler wall time, its model
     calls' time and its CPU so far): on a busy machine the CPU tells the run's own work from its waiting."""
@@ -78,9 +107,10 @@ async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, l
             sent.append((record.response_id, start, start + record.latency_s * 1000))
         messages = await token_stages.read_messages(eps["kafka"], namespace, {rid for rid, _, _ in sent})
         for rid, start, end in sent:
-            out.append({"response_id": rid, "latency_ms": round(end - start, 2),
-                        "timeline": timeline(start, end, messages[rid]), "costs": costs(messages[rid])})
-    return {"trivial": out}
+            events = timeline(start, end, messages[rid])
+            out.append({"response_id": rid, "latency_ms": round(end - start, 2), "timeline": events,
+                        "segments": segments(events), "costs": costs(messages[rid])})
+    return {"trivial": out, "trivial_medians": medians(out)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     args.argv, args.module, args.prefix = list(argv or []), "bench.hop_trace", "hop"
     result = token_stages.run(args, drive)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print("\nmedian ms by segment over the samples (the same machine's load moves every figure):")
+    for name, ms in result["paths"]["trivial_medians"].items():
+        print(f"  {ms:8.2f}  {name}")
     for request in result["paths"]["trivial"]:
         print(f"\n{request['response_id']}: {request['latency_ms']} ms")
         for event, at in request["timeline"]:

@@ -39,16 +39,35 @@ DONE_TTL_S = 900  # a settled hold is kept this long: a late resume still marks 
 Kind = Literal["answer", "spent", "withdraw"]
 State = Literal["mine", "done", "busy", "none"]
 
-# KEYS: hold, lease, budget, exhausted[, a key to SET]. ARGV: kind, prompt, completion, lease ms, outcome[, its
-# value, its ttl]. Returns {state, hold json, usage "prompt completion outcome", exhausted}.
-CLAIM = """
-if KEYS[5] then redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[7]) end
+# The counters' deltas, once per hold: by CLAIM (the edge's on its Answer: with the hold it reserved), APPLY or
+# FINISH, whichever comes first. KEYS[first..] are the counters, ARGV[arg..] their (delta, ttl).
+DELTAS = """
+local function deltas(first, arg)
+  if redis.call('HEXISTS', KEYS[1], 'applied') == 1 then return end
+  for i = first, #KEYS do
+    local delta, ttl = ARGV[2 * (i - first) + arg], ARGV[2 * (i - first) + arg + 1]
+    if tonumber(delta) ~= 0 then
+      redis.call('INCRBY', KEYS[i], delta)
+      if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+    end
+  end
+  redis.call('HSET', KEYS[1], 'applied', '1')
+end
+"""
+# KEYS: hold, lease, budget, exhausted, a key to SET (or the hold again: none), counters... ARGV: kind, prompt,
+# completion, lease ms, outcome, the SET's value ('': none) and ttl, the hold the caller reserved ('': none), then
+# (delta, ttl) per counter: the deltas of that hold with this usage, applied here (as APPLY) when the claim is
+# the caller's, its hold is that one and the usage decided is the one given — the edge's claim on its Answer and
+# the apply before its reply in one round trip. Returns {state, hold json, usage "prompt completion outcome",
+# exhausted, applied}.
+CLAIM = DELTAS + """
+if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6], 'EX', ARGV[7]) end
 local hold = redis.call('HGET', KEYS[1], 'hold')
-if not hold then return {'none', '', '', 0} end
+if not hold then return {'none', '', '', 0, 0} end
 local exhausted = redis.call('EXISTS', KEYS[4])
 local usage = redis.call('HGET', KEYS[1], 'usage') or ''
-if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return {'done', hold, usage, exhausted} end
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return {'busy', hold, usage, exhausted} end
+if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return {'done', hold, usage, exhausted, 0} end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return {'busy', hold, usage, exhausted, 0} end
 local left = redis.call('GET', KEYS[3])
 if left then redis.call('SET', KEYS[3], '0', 'KEEPTTL') end
 if usage == '' then
@@ -66,33 +85,23 @@ if usage == '' then
   end
   redis.call('HSET', KEYS[1], 'usage', usage)
 end
-return {'mine', hold, usage, exhausted}
-"""
-# KEYS: hold, lease, index, counters... ARGV: response id, done ttl, then (delta, ttl) per counter.
-# The counters' deltas, once per hold: by APPLY (the edge, before its reply) or by FINISH, whichever comes first.
-DELTAS = """
-local function deltas(first)
-  if redis.call('HEXISTS', KEYS[1], 'applied') == 1 then return end
-  for i = first, #KEYS do
-    local delta, ttl = ARGV[2 * (i - first) + 3], ARGV[2 * (i - first) + 4]
-    if tonumber(delta) ~= 0 then
-      redis.call('INCRBY', KEYS[i], delta)
-      if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ttl) end
-    end
-  end
-  redis.call('HSET', KEYS[1], 'applied', '1')
+if ARGV[8] ~= '' and hold == ARGV[8] and usage == ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[5] then
+  deltas(6, 9)
+  return {'mine', hold, usage, exhausted, 1}
 end
+return {'mine', hold, usage, exhausted, 0}
 """
 # KEYS: hold, counters... ARGV: response id, unused, then (delta, ttl) per counter.
 APPLY = DELTAS + """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
 if redis.call('HEXISTS', KEYS[1], 'applied') == 1 then return 0 end
-deltas(2)
+deltas(2, 3)
 return 1
 """
+# KEYS: hold, lease, index, counters... ARGV: response id, done ttl, then (delta, ttl) per counter.
 FINISH = DELTAS + """
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
-deltas(4)
+deltas(4, 3)
 redis.call('HSET', KEYS[1], 'done', '1')
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
@@ -146,6 +155,7 @@ class Claim:
     completion: int
     outcome: str  # answered | abandoned | withdrawn
     exhausted: bool  # a model call of the request was refused for want of budget
+    applied: bool = False  # the counters' deltas were applied in the claim's round trip (`claim`'s `reserved`)
 
 
 class Settlements:
@@ -162,20 +172,28 @@ class Settlements:
         return f"{self.prefix}:{response_id}"
 
     async def claim(self, response_id: str, kind: Kind, prompt: int = 0, completion: int = 0,
-                    outcome: str = "answered", lease_s: float = LEASE_S, also: Write | None = None) -> Claim:
+                    outcome: str = "answered", lease_s: float = LEASE_S, also: Write | None = None,
+                    reserved: Hold | None = None) -> Claim:
         """Close the budget and claim the settling: `answer` usage as given, `spent` what the budget lost
         (prompt first, up to the estimate), `withdraw` nothing (the request never entered the fleet). also: a
-        write of the caller's (a SET with a TTL) sent in the same round trip, whatever the claim finds."""
+        write of the caller's (a SET with a TTL) sent in the same round trip, whatever the claim finds.
+        reserved: the hold the caller opened (the edge that reserved the request): when the claim is the caller's,
+        finds that hold and decides the usage given, the counters' deltas are applied in the same round trip, as
+        `apply` would (Claim.applied); otherwise the caller applies the claimed usage itself."""
         budget = self.budgets.key(response_id)
-        keys = [self.key(response_id), f"{self.key(response_id)}:lease", budget, f"{budget}:exhausted"]
-        args: list[int | str] = [kind, prompt, completion, max(1, round(lease_s * 1000)), outcome]
-        if also is not None:
-            keys.append(also.key)
-            args += [also.value, max(1, also.ttl_s)]
-        state, raw, usage, exhausted = await self._claim(keys=keys, args=args)
+        hold_key = self.key(response_id)
+        keys = [hold_key, f"{hold_key}:lease", budget, f"{budget}:exhausted", also.key if also else hold_key]
+        args: list[int | str] = [kind, prompt, completion, max(1, round(lease_s * 1000)), outcome,
+                                 also.value if also else "", max(1, also.ttl_s) if also else 1,
+                                 reserved.model_dump_json() if reserved is not None else ""]
+        if reserved is not None:
+            keys += [c[0] for c in reserved.counters]
+            args += _deltas(Claim("mine", reserved, prompt, completion, outcome, False), reserved)
+        state, raw, usage, exhausted, applied = await self._claim(keys=keys, args=args)
         hold = Hold.model_validate_json(raw) if raw else None
         parts = str(usage).split() if usage else ["0", "0", ""]
-        return Claim(cast(State, state), hold, int(parts[0]), int(parts[1]), parts[2], bool(int(exhausted)))
+        return Claim(cast(State, state), hold, int(parts[0]), int(parts[1]), parts[2], bool(int(exhausted)),
+                     bool(int(applied)))
 
     async def apply(self, response_id: str, claim: Claim) -> bool:
         """Replace the reservation by the claimed usage in every counter now, once (the claim's holder, before the

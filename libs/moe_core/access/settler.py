@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from moe_core.access.settlement import Claim, Kind, Settlements, Write
+from moe_core.access.settlement import Claim, Hold, Kind, Settlements, Write
 from moe_core.access.usage_metrics import count_usage
 from moe_core.contracts import Answer, UsageCharged
 from moe_core.llm.token_budget import TokenBudgets
@@ -54,9 +54,11 @@ class Settler:
         return await self._charge(response_id, claim, by)
 
     async def _claim(self, response_id: str, kind: Kind, prompt: int = 0, completion: int = 0,
-                     outcome: str = "answered", also: Write | None = None) -> Claim | None:
+                     outcome: str = "answered", also: Write | None = None,
+                     reserved: Hold | None = None) -> Claim | None:
         try:
-            return await self.settlements.claim(response_id, kind, prompt, completion, outcome, also=also)
+            return await self.settlements.claim(response_id, kind, prompt, completion, outcome, also=also,
+                                                reserved=reserved)
         except (RedisError, OSError) as exc:  # the hold stays: the sweeper settles it once Redis is back
             log.warning("usage of %s not settled now: %s", response_id, exc)
             return None

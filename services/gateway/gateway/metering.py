@@ -5,17 +5,18 @@ request's token cap: MOE_LIMIT_REQUEST_TOKENS (or the request's own estimate, `(
 x MOE_LIMIT_RESERVE_MULTIPLIER`, if larger), or as much as the key's and tenant's limits have room for — never
 less than the estimate (else 429) — and its cost at the model's dearer price per token. The cap is opened as
 the request's token budget (moe_core.llm.token_budget): every model call of the request holds its bound from it
-before it runs, so the request's usage cannot exceed what was reserved; the reservation, the budget and the
-hold are one script (moe_core.access.edge_hit), one round trip. `settle_recording` runs in the answers
-subscriber (gateway.feedback): before the client sees the answer, the settlement's claim decides its usage (the
-answer's record for feedback written in the claim's round trip) and the usage replaces the reservation in the
-counters (`Settlements.apply`: the client's next request finds the room); its usage event (acknowledged by the
+before it runs, so the request's usage cannot exceed what was reserved; the reservation, the budget and the hold are
+one script (moe_core.access.edge_hit), one round trip. `settle_recording` runs in the answers subscriber
+(gateway.feedback): before the client sees the answer, the settlement's claim decides its usage (the answer's record
+for feedback written in the claim's round trip) and the usage replaces the reservation in the counters (the client's
+next request finds the room) in the same round trip: the claim is given the hold this replica reserved
+(Settlements.claim's `reserved`; `Settlements.apply` separately only when the claim found another hold or usage,
+e.g. a resumed stream's): one Redis round trip on the answer's path, not two. Its usage event (acknowledged by the
 broker) and the hold's finish follow the reply, off the answer's path (issue 52: no Kafka acknowledgement in a
 request's wait). A charge that fails, or a replica that dies meanwhile, leaves the claimed hold due: the control
-plane's sweeper publishes the same usage after the lease, once, as for an exact repeat. An Answer of a request
-whose budget ran out ends with finish_reason "length" and says so. A request abandoned before its Answer (client
-gone, deadline) is charged what its model calls used or still hold, and its budget is closed (no further call
-runs).
+plane's sweeper publishes the same usage after the lease, once, as for an exact repeat. An Answer of a request whose
+budget ran out ends with finish_reason "length" and says so. A request abandoned before its Answer (client gone,
+deadline) is charged what its model calls used or still hold, and its budget is closed (no further call runs).
 
 Settling does not depend on the replica that reserved: what it needs is kept in Redis with the budget
 (moe_core.access.settlement, same round trip) and claimed by exactly one settler fleet-wide
@@ -84,8 +85,9 @@ class Metering(Settler):
         self.limiter = limiter
         self.hits = EdgeHits(limiter, self.settlements)  # an exact repeat: limits and its answer, one round trip
         self.streams: StreamRegistry | None = None  # resumable streams: a dropped stream's settling waits
-        # requests this replica reserved and has not settled -> a stream's deadline (epoch s; 0: not a stream)
-        self._mine: dict[str, float] = {}
+        # requests this replica reserved and has not settled -> (a stream's deadline (epoch s; 0: not a stream),
+        # the hold it opened: its claim on the Answer applies the usage in the same round trip)
+        self._mine: dict[str, tuple[float, Hold]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     def cap(self, request: ChatRequest) -> int:
@@ -131,6 +133,7 @@ class Metering(Settler):
                                             hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request))
             if isinstance(found, Hit):
                 return found
+            held = Hold.of(found, **fields)  # as the script wrote it (the grant and its cost)
         except LimitExceeded as exc:
             GATEWAY_LIMITED.labels(exc.scope, exc.limit).inc()
             raise
@@ -138,7 +141,7 @@ class Metering(Settler):
             log.error("limits unavailable: %s", exc)
             raise OpenAIError(503, "Limits and budgets cannot be checked right now; try again shortly.",
                               "server_error", code="limits_unavailable") from exc
-        self._mine[request.response_id] = request.deadline_at.timestamp() if request.stream else 0.0
+        self._mine[request.response_id] = (request.deadline_at.timestamp() if request.stream else 0.0, held)
         return None
 
     async def settle_hit(self, response_id: str, hold: Hold) -> bool:
@@ -168,15 +171,18 @@ class Metering(Settler):
                                adopted: bool = False) -> tuple[Answer, bool]:
         """`settle`, with the answer's record for feedback (gateway.feedback) written in the claim's round trip
         when this replica settles it; and whether the record was written (if not, it is the caller's)."""
-        if not adopted and self._mine.pop(answer.response_id, None) is None:
+        mine = self._mine.pop(answer.response_id, None)
+        if not adopted and mine is None:
             return answer, False  # not metered here
         claim = await self._claim(answer.response_id, "answer", answer.usage.prompt_tokens,
-                                  answer.usage.completion_tokens, "answered", record)
+                                  answer.usage.completion_tokens, "answered", record,
+                                  reserved=mine[1] if mine is not None else None)  # applied in the claim's trip
         written = claim is not None and record is not None
         if claim is None or claim.hold is None:
             return answer, written
         if claim.state == "mine":  # the usage is decided and leased: the counters now, its event after the reply
-            await self._apply(answer.response_id, claim)
+            if not claim.applied:  # another hold or usage than this replica reserved (adopted, claimed before)
+                await self._apply(answer.response_id, claim)
             self._detach(self._charge(answer.response_id, claim, "adopter" if adopted else "owner"))
         return (out_of_budget(answer, claim.hold.tokens) if claim.exhausted else answer), written
 
@@ -185,10 +191,10 @@ class Metering(Settler):
         hold) or never published (the reservation is given back). A stream whose client went away before its
         deadline may still be resumed: it is abandoned after MOE_RESUME_GRACE_S unless a connection took it
         over (that one settles it)."""
-        deadline = self._mine.pop(response_id, None)
-        if deadline is None:
+        mine = self._mine.pop(response_id, None)
+        if mine is None:
             return
-        stream = deadline > time.time()
+        stream = mine[0] > time.time()
         work: Awaitable[object]
         if not published:
             work = self.close(response_id, "withdraw", "owner")

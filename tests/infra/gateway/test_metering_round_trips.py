@@ -1,12 +1,13 @@
 """A request that misses the exact cache, at the edge, on real Redis and Postgres (gateway.metering,
 moe_core.access.edge_hit, gateway.feedback; issue 29): its limits, the cache lookup, its token budget and its hold
-in one round trip before it enters the fleet; its Answer's record for feedback in the round trip of the
-settlement's claim, the counters' update, then (after the reply: issue 52) the usage event and the finish: 4 Redis
-round trips per request (were 5: the reservation, the budget's opening, the record, the claim, the finish), and no
-Kafka acknowledgement in the client's wait. Each count comes with what the merge must keep: the budget is the
-grant and the hold carries the grant and its cost, a refused request leaves nothing behind (429 before anything
-enters the fleet), the request is charged once, and an answer this replica does not settle is still recorded.
-Round trips are counted by a Redis client that counts every command and pipeline it sends."""
+in one round trip before it enters the fleet; its Answer's record for feedback in the round trip of the settlement's
+claim with the counters' update (the hold this replica reserved: Settlements.claim's `reserved`), then (after the
+reply: issue 52) the usage event and the finish: 3 Redis round trips per request, 1 on the answer's path (were 4 and
+2: the claim and the counters' update apart; at first 5: the reservation, the budget's opening, the record, the
+claim, the finish), and no Kafka acknowledgement in the client's wait. Each count comes with what the merge must
+keep: the budget is the grant and the hold carries the grant and its cost, a refused request leaves nothing behind
+(429 before anything enters the fleet), the request is charged once, and an answer this replica does not settle is
+still recorded. Round trips are counted by a Redis client that counts every command and pipeline it sends."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def _key(limits: Limits) -> ApiKey:
     return ApiKey(id=f"k{uuid.uuid4().hex[:10]}", name="k", role="user", tenant_ids=(TENANT,), limits=limits)
 
 
-async def test_a_miss_costs_one_round_trip_before_the_fleet_and_two_on_its_answer(
+async def test_a_miss_costs_one_round_trip_before_the_fleet_and_one_on_its_answer(
         counting: CountingRedis, redis: Redis, namespace: str) -> None:
     edge = Edge(counting, namespace)
     key = _key(Limits(requests_per_minute=100, tokens_per_month=10**9, cost_per_month=10**6))
@@ -102,8 +103,8 @@ async def test_a_miss_costs_one_round_trip_before_the_fleet_and_two_on_its_answe
 
     answer = _answer(request)
     edge.gate = asyncio.Event()  # the usage event's acknowledgement held back
-    # the client has its answer after the claim (with the record) and the counters' update; no usage event yet
-    assert await edge.trips(edge.on_answer(answer)) == 2
+    # the client has its answer after the claim (with the record and the counters' update); no usage event yet
+    assert await edge.trips(edge.on_answer(answer)) == 1
     assert [a.content for a in edge.delivered] == ["4", "4"] and len(edge.charges) == 1  # the warm-up's only
     assert rid in await edge.metering.settlements.due(10**12, 100)  # claimed, not yet finished
     used = await edge.metering.limiter.used("key", key.id)

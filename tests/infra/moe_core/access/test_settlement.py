@@ -192,3 +192,29 @@ async def test_an_edge_that_died_between_its_reply_and_its_usage_event_is_charge
     assert (daily[0]["requests"], daily[0]["prompt_tokens"], daily[0]["completion_tokens"]) == (1, 20, 5)
     assert (await owner.limiter.used("key", key.id))["tokens_per_month"] == 25  # not applied twice
     assert await settlements.due(request.deadline_at.timestamp() + 60, 10) == []
+
+
+async def test_the_owners_claim_applies_the_counters_in_its_round_trip_only_for_the_hold_and_usage_it_reserved(
+        redis: Redis, namespace: str, usage: UsageStore) -> None:
+    """The edge's claim on its Answer carries the hold it reserved (Settlements.claim's `reserved`): the counters'
+    deltas are applied in the claim's round trip, once. A claim that finds another usage decided before (here a
+    sweeper's `spent` whose lease ran out) applies nothing: its caller applies the usage decided, once."""
+    owner, _ = _replicas(redis, namespace, usage)
+    settlements = owner.settlements
+    key, request = await _reserve(owner)
+    reserved = owner._mine[request.response_id][1]
+    claim = await settlements.claim(request.response_id, "answer", 20, 5, reserved=reserved)
+    assert (claim.state, claim.applied, claim.hold) == ("mine", True, reserved)
+    assert (await owner.limiter.used("key", key.id))["tokens_per_month"] == 25  # the reservation replaced
+    assert not await settlements.apply(request.response_id, claim)  # applied already: once
+
+    key, request = await _reserve(owner)
+    reserved = owner._mine[request.response_id][1]
+    spent = await settlements.claim(request.response_id, "spent", lease_s=0.2, outcome="abandoned")
+    assert spent.state == "mine" and not spent.applied
+    await _lease_gone(settlements, request.response_id)
+    claim = await settlements.claim(request.response_id, "answer", 20, 5, reserved=reserved)
+    assert (claim.state, claim.applied, claim.outcome) == ("mine", False, "abandoned")  # the first usage kept
+    assert (await owner.limiter.used("key", key.id))["tokens_per_month"] == reserved.tokens  # nothing applied
+    assert await settlements.apply(request.response_id, claim)
+    assert (await owner.limiter.used("key", key.id))["tokens_per_month"] == claim.prompt + claim.completion
