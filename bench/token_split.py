@@ -29,6 +29,7 @@ _BLOCK = re.compile(r"^#\d+ (?P<cls>[a-z ]+)/")  # merger.synthesis._blocks: "#1
 _MARKERS = (("Question: ", "question"), ("(Question: ", "question"), ("Thinking so far:", "thinking notes"),
             ("Sources:", "sources"), ("[cache]", "cache example"), ("Answer:", "answer (learning input)"),
             ("Term:", "term"), ("Terms:", "term"), ("Seen in the question:", "question"))
+LEARNING_STAGES = ("graph-ingest", "gap-healer")  # their calls follow an answer; the pipeline's do not need them
 PARTS = ("template", "few-shot", "question", "instruction", "sources", "graph context", "web context",
          "thinking notes", "cache example", "answer (learning input)", "term", "history", "completion")
 
@@ -131,8 +132,13 @@ def summarise(joined: list[dict[str, Any]], requests: int) -> dict[str, Any]:
                            for k, v in row.items() if k != "parts"}, "parts": rounded(row["parts"])}
                  for name, row in sorted(by_template.items())}
     tokens = sum(total.values())  # the parts add up to each call's prompt and completion tokens
+    by_stage: dict[str, float] = defaultdict(float)
+    for call in joined:
+        by_stage[str(call["stage"])] += (call["prompt_tokens"] + call["completion_tokens"]) / requests
+    learning = sum(v for stage, v in by_stage.items() if stage in LEARNING_STAGES)
     return {"requests": requests, "tokens_per_request": round(tokens, 1), "by_template": templates,
-            "by_part": rounded(total)}
+            "by_part": rounded(total), "by_stage": rounded(by_stage),
+            "without_learning_per_request": round(tokens - learning, 1)}
 
 
 def stage_costs(messages: list[list[dict[str, Any]]]) -> dict[str, dict[str, float]]:

@@ -1,6 +1,7 @@
 """Tokens per stage, per template and per part of the prompt, per request (issue 52, item 4), from the record.
 
     python -m bench.token_stages [--samples 3] [--paths full,trivial] [--no-learning] [--no-record] [--out FILE]
+                                 [--calls FILE]
 
 Starts the zero-latency inference server (its call log on) and the fleet in a fresh topic namespace as `make bench`
 does (with the record and learning unless told otherwise), sends SAMPLES requests of each path (the bench's own
@@ -110,6 +111,10 @@ async def measure_path(http: aiohttp.ClientSession, target: Target, direct: Targ
     return {"questions": questions, "rids": rids, "seen": seen, "direct": direct_tokens / samples}
 
 
+def _ratio(tokens: float, direct: float) -> float | None:
+    return round(tokens / direct, 2) if direct else None
+
+
 async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, llm_url: str, fleet: Any,
                 token: str) -> dict[str, Any]:
     gateway = f"{fleet['gateway'].url}/v1"
@@ -135,8 +140,11 @@ async def drive(args: argparse.Namespace, eps: dict[str, str], namespace: str, l
                                             "stage_costs": token_split.stage_costs([messages[rid]])}
                                       for rid in got["rids"]}
             summary["stage_costs"] = token_split.stage_costs([messages[rid] for rid in got["rids"]])
+            if args.calls:  # every call as the server saw it: the prompts' text, to read where the words go
+                args.calls.with_suffix(f".{path}.json").write_text(json.dumps(got["seen"], indent=1) + "\n")
             summary |= {"server_tokens_per_request": round(server, 1), "direct_tokens_per_request": got["direct"],
-                        "ratio": round(summary["tokens_per_request"] / got["direct"], 2) if got["direct"] else None}
+                        "ratio": _ratio(summary["tokens_per_request"], got["direct"]),
+                        "ratio_without_learning": _ratio(summary["without_learning_per_request"], got["direct"])}
             result[path] = summary
     return result
 
@@ -179,7 +187,9 @@ def table(result: dict[str, Any]) -> str:
     lines = []
     for path, s in result["paths"].items():
         lines += [f"\n{path}: {s['tokens_per_request']} tokens / request (the server counted "
-                  f"{s['server_tokens_per_request']}), direct {s['direct_tokens_per_request']}: {s['ratio']}x", "",
+                  f"{s['server_tokens_per_request']}), direct {s['direct_tokens_per_request']}: {s['ratio']}x; "
+                  f"without learning's calls {s.get('without_learning_per_request')}: "
+                  f"{s.get('ratio_without_learning')}x", "",
                   "| template (stage) | calls | prompt | completion | parts |", "|---|---|---|---|---|"]
         for name, row in s["by_template"].items():
             parts = ", ".join(f"{k} {v}" for k, v in row["parts"].items())
@@ -201,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest-tokens.json")
+    parser.add_argument("--calls", type=Path, default=None, metavar="FILE",
+                        help="also write every model call of each path as the server saw it (FILE.<path>.json)")
     args = parser.parse_args(argv)
     args.argv, args.paths, args.module = list(argv or []), [p for p in args.paths.split(",") if p], "bench.token_stages"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

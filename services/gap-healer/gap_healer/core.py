@@ -41,6 +41,12 @@ def classification_schema(classes: list[str]) -> dict[str, Any]:
     }
 
 
+# What a classification holds (the JSON's fields say the rest; issue 52: 64 -> 38 words besides the class list).
+_ASKED = ("a concrete entity or concept (is_entity), not a generic word? Its canonical name, parent class, domain, "
+          "up to 3 aliases.")
+_ONE = '{"is_entity": true, "name": "...", "parent": "...", "domain": "...", "aliases": ["..."], "confidence": 0.8}'
+
+
 def context_window(term: str, context: str, words: int) -> str:
     """The words of `context` around the first mention of `term` (`words` either side, '...' where cut): what the
     classification needs of the question, not all of it. A context that does not mention the term is cut to its
@@ -64,12 +70,9 @@ def terms_window(terms: list[str], context: str, words: int) -> str:
 
 def classification_messages(term: str, context: str, classes: list[str], context_words: int = 12
                             ) -> list[dict[str, str]]:
-    system = (  # short: every unknown term pays it (issue 52)
-        "You classify a term for a knowledge graph: is it a concrete entity or concept (not a generic word)? Its "
-        "canonical name, its one class (from the list), domain, up to 3 common aliases, confidence 0 to 1. "
-        "Classes: " + ", ".join(classes) + ". "
-        'JSON only: {"is_entity": true, "name": "...", "parent": "...", "domain": "...", "aliases": ["..."], '
-        '"confidence": 0.8}'
+    system = (  # short: every unknown term pays it (issue 52; the class list is most of it)
+        f"You classify a term for a knowledge graph: {_ASKED} Classes: " + ", ".join(classes) + ". "
+        f"JSON only: {_ONE}"
     )
     prompt_used("gap-healer.classify", system)
     user = f"Term: {term}\nSeen in the question: {context_window(term, context[:1000], context_words)}"
@@ -87,11 +90,8 @@ def batch_messages(terms: list[str], context: str, classes: list[str], context_w
                    ) -> list[dict[str, str]]:
     """Several terms of one question in one call (issue 52: the class list, the bulk of the prompt, once)."""
     system = (
-        "You classify each term for a knowledge graph: is it a concrete entity or concept (not a generic word)? Its "
-        "canonical name, its one class (from the list), domain, up to 3 common aliases, confidence 0 to 1. "
-        "Classes: " + ", ".join(classes) + ". "
-        'JSON only, one entry per term keyed by the term as written: {"<term>": {"is_entity": true, "name": "...", '
-        '"parent": "...", "domain": "...", "aliases": ["..."], "confidence": 0.8}}'
+        f"You classify each term for a knowledge graph: {_ASKED} Classes: " + ", ".join(classes) + ". "
+        f'JSON only, keyed by each term as written: {{"<term>": {_ONE}}}'
     )
     prompt_used("gap-healer.classify.batch", system)
     listed = "\n".join(f"- {t}" for t in terms)

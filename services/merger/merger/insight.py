@@ -15,8 +15,8 @@ from moe_core.contracts import SynthesisInsight
 log = logging.getLogger(__name__)
 OPEN, CLOSE = "<SYNTHESIS_INSIGHT>", "</SYNTHESIS_INSIGHT>"
 MAX_BLOCK_CHARS = 4000
-# 9 words more for the judge (tests/unit/planner/test_prompt_overhead.py), only when it merges several results
-RULE = (f'If combining sources yields a new insight, append {OPEN}{{"summary":"…","entities":[…],'
+# 6 words more for the judge (tests/unit/planner/test_prompt_overhead.py), only when it merges several results
+RULE = (f'New insight from combining sources? Append {OPEN}{{"summary":"…","entities":[…],'
         f'"insight_type":"comparison|causal|procedural|synthesis"}}{CLOSE}.')
 
 

@@ -133,9 +133,8 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
     if fmt is not None:  # the client's format is the answer's shape: no mode shape, tags or insight block in it
         return structured_judge_messages(plan, results, reasoning, fmt)
     rules = [
-        "Merge the sources into one correct, complete answer.",
+        "Merge the sources into one correct, complete, direct answer that never mentions them.",
         *trust_rule(results, plan),
-        "Answer directly, never mentioning the sources or experts.",
     ]
     if any(r.kind == "tool" for r in results):  # (only then: without a tool result the rule is noise)
         rules.append("Precision tools are exact: quote each one's result verbatim, its figures exactly as computed.")

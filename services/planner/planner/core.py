@@ -57,8 +57,8 @@ def planner_messages(question: str, categories: list[str], max_tasks: int, tools
     """The planner model's messages; `learned`: expert combinations users rated well (planner.learned_patterns)."""
     catalogue = ", ".join(categories)  # names only: they say what they cover (each name is prompt tokens)
     system = (
-        f"Split the question into 1-{max_tasks} independent tasks for specialist experts, as few as possible "
-        f"(simple question: one task). Categories (general: anything else): {catalogue}.\n"
+        f"Split the question into 1-{max_tasks} independent expert tasks, as few as possible. "
+        f"Categories (else general): {catalogue}.\n"
         'JSON only: {"tasks": [{"category": "...", "instruction": "..."}]}'
     )
     if tools is not None and tools.names:
@@ -66,7 +66,7 @@ def planner_messages(question: str, categories: list[str], max_tasks: int, tools
     if research:
         system += "\n" + research_tasks.PROMPT
     if learned:
-        system += f"\nCombinations that answered well before (reuse one that fits): {', '.join(learned)}."
+        system += f"\nWell-rated combinations (reuse one that fits): {', '.join(learned)}."
     prompt_used("planner.plan", system)
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 

@@ -24,9 +24,8 @@ MAX_QUERIES = 3  # the research stage sends at most MOE_RESEARCH_MAX_QUERIES (de
 MAX_INSTRUCTION = 2000
 
 PROMPT = (  # offered to a question that may need current facts only (may_need_current_facts); short: issue 52
-    'If the question needs current or external facts (news, recent events, latest versions, prices, anything '
-    'newer than your training), add one research task: {"kind": "research", "category": "research", '
-    '"instruction": "what to find out", "query": "web search query"}.'
+    'If the question needs current or external facts (news, recent events, latest versions, prices), add one '
+    'research task: {"kind": "research", "category": "research", "instruction": "...", "query": "web search query"}.'
 )
 
 

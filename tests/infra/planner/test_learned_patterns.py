@@ -42,7 +42,7 @@ async def test_well_rated_combinations_are_learned_once_and_offered_to_the_plann
 
     hints = await patterns.hints("t", PlannerSettings().planner_learned_patterns)
     system = core.planner_messages("Can my employer see my diagnosis?", ["general"], 4, learned=hints)[0]["content"]
-    assert "answered well before (reuse one that fits): legal_advisor+medical_consult, general." in system
+    assert "Well-rated combinations (reuse one that fits): legal_advisor+medical_consult, general." in system
     assert "answered well" not in core.planner_messages("q", ["general"], 4)[0]["content"]  # nothing learned
     assert await patterns.hints("t", 0) == []
 

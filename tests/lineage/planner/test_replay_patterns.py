@@ -22,7 +22,7 @@ from tests.e2e.helpers import calls_for, plan_reply
 from tests.lineage.conftest import LineageFleet, reexecution, tenant_user
 
 pytestmark = pytest.mark.e2e
-HINT = "Combinations that answered well before (reuse one that fits): "
+HINT = "Well-rated combinations (reuse one that fits): "
 DATA_REASONING = [ModelUse(model="expert-model", category="reasoning"),  # not reviewed: this fleet has no critic
                   ModelUse(model="expert-model", category="data_analyst")]
 

@@ -80,3 +80,15 @@ def test_each_stages_handler_and_cpu_come_from_the_record_a_run_counting_with_it
     costs = token_split.stage_costs([first, second])
     assert costs == {"expert-worker": {"handler_ms": 25.0, "model_ms": 12.5, "cpu_ms": 1.5},
                      "planner": {"handler_ms": 10.0, "model_ms": 5.0, "cpu_ms": 4.0}}
+
+
+def test_learning_s_calls_are_counted_apart_from_the_pipeline_s() -> None:
+    def call(stage: str, prompt: int, completion: int) -> dict[str, Any]:
+        return {"template": stage, "stage": stage, "prompt_tokens": prompt, "completion_tokens": completion,
+                "parts": {"template": prompt, "completion": completion}}
+
+    joined = [call("planner", 50, 20), call("merger", 40, 5), call("graph-ingest", 60, 10), call("gap-healer", 90, 9)]
+    summary = summarise(joined, 2)
+    assert summary["tokens_per_request"] == 142.0
+    assert summary["by_stage"] == {"gap-healer": 49.5, "planner": 35.0, "graph-ingest": 35.0, "merger": 22.5}
+    assert summary["without_learning_per_request"] == 57.5  # the planner's and the merger's calls only

@@ -61,8 +61,9 @@ def test_every_category_has_its_prompt_with_the_protocol() -> None:
     for category in EXPERT_CATEGORIES:
         prompt = system_prompt(category)
         assert PROMPTS[category] in prompt
-        for tag in ("CORE_FINDING", "DETAILS", "GAPS", "REFERRAL", "CONFIDENCE"):
+        for tag in ("CORE_FINDING", "DETAILS", "CONFIDENCE"):  # the original's three fields (seed 002)
             assert tag in prompt
+        assert "GAPS" not in prompt and "REFERRAL" not in prompt  # read when written, never asked for (issue 52)
     assert system_prompt("astrology") == system_prompt("general")
 
 

@@ -108,27 +108,28 @@ def test_the_sources_are_listed_most_trusted_first_as_the_thinking_step_is_told(
 
 def test_each_call_s_own_instruction_text_is_bounded() -> None:
     """What a call carries besides the question, the plan's instruction, the sources and the examples (words,
-    before issue 13's second pass -> now): the planner 52 -> 46 (no tools, no research), an expert's system
-    prompt 54-61 -> 46-55, the thinking step's 34 -> 24, the judge's 39 -> 33 (a plain request: no tool, no
-    web, no mode rule; plus the knowledge-graph rule when there is a graph result, and issue 28's insight rule,
-    9 words, when it merges two or more results and MOE_JUDGE_INSIGHT is on)."""
+    before issue 13's second pass -> issue 52 -> now): the planner 52 -> 46 -> 34 (no tools, no research), an
+    expert's system prompt 54-61 -> 46-55 -> 24-32 (the original's three protocol fields), the thinking step's
+    34 -> 24, the judge's 39 -> 33 -> 13 (a plain request: no tool, no web, no mode rule; plus the
+    knowledge-graph rule when there is a graph result, and issue 28's insight rule, 9 -> 7 words, when it merges
+    two or more results and MOE_JUDGE_INSIGHT is on)."""
     plan = _plan("general", "science")
     planner = core.planner_messages(QUESTION, list(EXPERT_CATEGORIES), 4)
-    assert _words(planner) - len(QUESTION.split()) <= 46
+    assert _words(planner) - len(QUESTION.split()) <= 34
     for category in EXPERT_CATEGORIES:  # every category's role plus the protocol, without examples
         task = _expert_tasks(_plan(category))[0].model_copy(update={"few_shot": []})
-        assert _words(expert_messages(task)[:1]) <= 55, category
+        assert _words(expert_messages(task)[:1]) <= 32, category
     assert _words(synthesis.thinking_messages(plan, _results())[:1]) <= 24
     plain = plan.model_copy(update={"few_shot": []})
-    assert _words(synthesis.judge_messages(plain, _results(), "", get_mode(None), False)[:1]) <= 33
+    assert _words(synthesis.judge_messages(plain, _results(), "", get_mode(None), False)[:1]) <= 13
     merged = synthesis.judge_messages(plain, _results(), "", get_mode(None))[0]["content"]  # two results
-    assert insight.RULE in merged and len(merged.split()) <= 33 + len(insight.RULE.split()) <= 33 + 10
+    assert insight.RULE in merged and len(merged.split()) <= 13 + len(insight.RULE.split()) <= 13 + 7
     alone = synthesis.judge_messages(plain, _results()[:1], "", get_mode(None))[0]["content"]
-    assert insight.RULE not in alone and len(alone.split()) <= 33
+    assert insight.RULE not in alone and len(alone.split()) <= 13
     graph = TaskResult(**F, task_id="g1", kind="graph", category="knowledge_graph", content="G")
     ref_rule = "After each knowledge-graph fact write [REF:<entity>] naming its entity."
     judge = synthesis.judge_messages(plain, [*_results(), graph], "", get_mode(None), False)[0]["content"]
-    assert ref_rule in judge and len(judge.split()) <= 33 + len(ref_rule.split())
+    assert ref_rule in judge and len(judge.split()) <= 13 + 8 + len(ref_rule.split())  # + the trust order
 
 
 CURRENT = "What changed in the latest Kafka release?"

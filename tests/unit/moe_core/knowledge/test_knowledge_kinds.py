@@ -48,6 +48,7 @@ def test_the_procedural_strategy_asks_for_requirements_and_keeps_only_their_rela
     event = _event(question="How do I renew a permit?", knowledge_type="procedural")
     system = ingest.extraction_messages(event, 8)[0]["content"]
     assert "procedural requirements" in system and "PERFORMED_AT" in system and "TREATS" not in system
+    assert all(relation in system for relation in ingest.relations_for("procedural"))  # each named with its use
     enum = ingest.triples_schema(8, "procedural")["properties"]["triples"]["items"]["properties"]["relation"]["enum"]
     assert "REQUIRES" in enum and "TREATS" not in enum
     raw = json.dumps({"triples": [{"subject": "Renew permit", "relation": "REQUIRES", "object": "ID card"},
