@@ -9,7 +9,7 @@ Per request, gross and net of the broker's idle rate (measured first, for IDLE_S
 The broker measured is fleetctl's (its pid file) unless MOE_BENCH_KAFKA_PID names another, e.g. a second broker
 started with other server.properties on other ports (MOE_KAFKA_PORT) so that no other user's load is counted.
 Before/after a broker or client setting: run it twice, alternating, and compare `net_cpu_ms` and `requests`.
-Results: bench/results/<stamp>-kafka-costs.json (not committed) and a table on stdout.
+Results: bench/results/<stamp>-<broker pid>-kafka-costs.json (not committed) and a table on stdout.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def main(argv: list[str]) -> None:
     stem = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = KafkaCosts(cfg, stem).run() | {"command": "python -m bench.kafka_costs " + " ".join(argv),
                                             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    out = cfg.out_dir / f"{stem}-kafka-costs.json"
+    out = cfg.out_dir / f"{stem}-{result['broker_pid']}-kafka-costs.json"  # two runs side by side: two files
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"idle: {result['idle_per_second']['cpu_ms']} ms CPU/s, requests/s {result['idle_per_second']['requests']}")

@@ -32,7 +32,8 @@ KINDS = (  # Java thread name (part) -> kind; the first that matches
     ("RMI", PROBE), ("JMX", PROBE), ("Attach", PROBE),
     ("log-cleaner", "log cleaner"), ("share", "share groups"),
 )
-NATIVE = (("GC Thread", "GC"), ("G1 ", "GC"), ("C1 Compiler", "JIT"), ("C2 Compiler", "JIT"))
+NATIVE = (("GC Thread", "GC"), ("G1 ", "GC"), ("C1 Compiler", "JIT"), ("C2 Compiler", "JIT"),
+          ("VM Thread", "VM thread (serial GC, safepoints)"))
 
 
 @dataclass
