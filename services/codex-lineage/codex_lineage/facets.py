@@ -1,114 +1,15 @@
-"""The fleet's own OpenLineage run facets. Each names its JSON Schema in `_schemaURL`; codex-lineage serves
-those schemas at /api/v1/facets/<Name>.json (FACET_SCHEMAS below)."""
+"""The fleet's own OpenLineage run facets (built as JSON by codex_lineage.lineage). Each names its JSON Schema in
+`_schemaURL`; codex-lineage serves those schemas at /api/v1/facets/<Name>.json (FACET_FIELDS below)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import attr
-from openlineage.client.generated.base import InputDatasetFacet, RunFacet
 
 SCHEMA_BASE = ["http://127.0.0.1:8109/api/v1/facets"]  # from settings (MOE_LINEAGE_FACET_BASE)
 
 
 def schema_url(name: str) -> str:
     return f"{SCHEMA_BASE[0].rstrip('/')}/{name}.json#/$defs/{name}"
-
-
-@attr.define
-class MoeModelRunFacet(RunFacet):
-    """Which model on which inference server did the work."""
-
-    model: str | None = attr.field(default=None)
-    server: str | None = attr.field(default=None)
-
-    @staticmethod
-    def _get_schema() -> str:
-        return schema_url("MoeModelRunFacet")
-
-
-@attr.define
-class MoeTokensRunFacet(RunFacet):
-    promptTokens: int = attr.field(default=0)
-    completionTokens: int = attr.field(default=0)
-
-    @staticmethod
-    def _get_schema() -> str:
-        return schema_url("MoeTokensRunFacet")
-
-
-@attr.define
-class MoeTenantRunFacet(RunFacet):
-    tenantId: str = attr.field(default="")
-    responseId: str = attr.field(default="")
-    replayOf: str | None = attr.field(default=None)
-
-    @staticmethod
-    def _get_schema() -> str:
-        return schema_url("MoeTenantRunFacet")
-
-
-@attr.define
-class MoeOutcomeRunFacet(RunFacet):
-    """Confidence, category, tool and cache hit of a stage run (what an auditor asks about)."""
-
-    confidence: str | None = attr.field(default=None)
-    category: str | None = attr.field(default=None)
-    tool: str | None = attr.field(default=None)
-    cacheHit: bool | None = attr.field(default=None)
-    detail: str | None = attr.field(default=None)
-
-    @staticmethod
-    def _get_schema() -> str:
-        return schema_url("MoeOutcomeRunFacet")
-
-
-@attr.define
-class MoeErrorRunFacet(RunFacet):
-    message: str = attr.field(default="")
-    errorType: str | None = attr.field(default=None)
-
-    @staticmethod
-    def _get_schema() -> str:
-        return schema_url("MoeErrorRunFacet")
-
-
-@attr.define
-class MoeVersionsRunFacet(RunFacet):
-    """What the stage run ran with (Envelope.versions): its service, the digest of its configuration and of every
-    prompt template it sent a model (name -> sha256:<hex>)."""
-
-    service: str = attr.field(default="")
-    configDigest: str = attr.field(default="")
-    promptDigests: dict[str, str] = attr.field(factory=dict)
-    policyDigests: dict[str, str] = attr.field(factory=dict)  # decision path -> version of the policies asked
-
-    @staticmethod
-    def _get_schema() -> str:
-        return schema_url("MoeVersionsRunFacet")
-
-
-@attr.define
-class MoeGraphFactsInputDatasetFacet(InputDatasetFacet):
-    """Which knowledge-graph facts (relation ids) and documents a graph task's result was built from."""
-
-    factIds: list[str] = attr.field(factory=list)
-    documents: list[str] = attr.field(factory=list)
-
-    @staticmethod
-    def _get_schema() -> str:
-        return schema_url("MoeGraphFactsInputDatasetFacet")
-
-
-@attr.define
-class MoeCacheEntryInputDatasetFacet(InputDatasetFacet):
-    """The semantic-cache entry that answered the request."""
-
-    cacheKey: str = attr.field(default="")
-
-    @staticmethod
-    def _get_schema() -> str:
-        return schema_url("MoeCacheEntryInputDatasetFacet")
 
 
 def _schema(name: str, props: dict[str, Any]) -> dict[str, Any]:

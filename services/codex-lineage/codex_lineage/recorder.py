@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from openlineage.client import OpenLineageClient
-from openlineage.client.generated.base import RunEvent
 
 from codex_lineage.lineage import Lineage
 from moe_core.audit.records import AuditRecord, from_kafka, message_types
@@ -105,37 +104,34 @@ class Recorder:
         await self._refuse(refused)
 
     async def write_batch(self, records: list[AuditRecord]) -> None:
-        items = []
-        for record in records:
-            run_events = self.lineage.run_events(record)
-            items.append((record, [self.lineage.to_dict(e) for e in run_events], run_events))
-        added = await self.store.append_many([(record, events) for record, events, _ in items])
-        for record, events, _ in items:
-            LINEAGE_RECORDS.labels(record.stage, self._kind(record.topic)).inc()
-            for event in events:
-                LINEAGE_EVENTS.labels(event["job"]["name"].split(".")[0], event.get("eventType") or "OTHER").inc()
+        items = [(record, self.lineage.events(record)) for record in records]
+        added = await self.store.append_many(items)
+        for record, events in items:
+            self._count(record, events)
         if self.client is not None and added:
-            await asyncio.to_thread(self._emit, [e for _, _, run_events in items for e in run_events])
+            await asyncio.to_thread(self._emit, [e for _, events in items for e in events])
 
     def _lag(self, records: list[AuditRecord]) -> None:
         for record in records:
             LINEAGE_LAG.labels(self._kind(record.topic)).set(max(0.0, time.time() - record.broker_ts.timestamp()))
 
     async def write(self, record: AuditRecord) -> None:
-        run_events = self.lineage.run_events(record)
-        events = [self.lineage.to_dict(e) for e in run_events]
+        events = self.lineage.events(record)
         _, added = await self.store.append(record, events)  # one transaction: record and its events
+        self._count(record, events)
+        if self.client is not None and added:
+            await asyncio.to_thread(self._emit, events)
+
+    def _count(self, record: AuditRecord, events: list[dict[str, Any]]) -> None:
         LINEAGE_RECORDS.labels(record.stage, self._kind(record.topic)).inc()
         for event in events:
             LINEAGE_EVENTS.labels(event["job"]["name"].split(".")[0], event.get("eventType") or "OTHER").inc()
-        if self.client is not None and added:
-            await asyncio.to_thread(self._emit, run_events)
 
-    def _emit(self, events: list[RunEvent]) -> None:
+    def _emit(self, events: list[dict[str, Any]]) -> None:
         assert self.client is not None
         for event in events:
             try:
-                self.client.emit(event)
+                self.client.emit(self.lineage.run_event(event))
             except Exception:  # an outside lineage backend being down must not stop the audit trail
                 log.exception("the extra OpenLineage transport failed")
 

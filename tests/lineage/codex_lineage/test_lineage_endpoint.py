@@ -6,19 +6,32 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import attr
 import httpx
 import pytest
 import requests
 from openlineage.client import OpenLineageClient
-from openlineage.client.generated.base import EventType, Job, Run, RunEvent
+from openlineage.client.generated.base import EventType, Job, Run, RunEvent, RunFacet
 
-from codex_lineage.facets import MoeTenantRunFacet
+from codex_lineage.facets import schema_url
 from moe_core.access.keystore import KeyStore
 from moe_core.access.limits import Limits
 from moe_core.access.principals import Principals
 from tests.lineage.conftest import Keys, LineageFleet
 
 pytestmark = pytest.mark.e2e
+
+
+@attr.define
+class MoeTenantRunFacet(RunFacet):
+    """The fleet's tenant facet as an outside producer declares it with openlineage-python."""
+
+    tenantId: str = attr.field(default="")
+    responseId: str = attr.field(default="")
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("MoeTenantRunFacet")
 
 
 def _event(response_id: str, tenant: str = "outside") -> RunEvent:
