@@ -3,7 +3,9 @@ Chroma and OPA (`make up`'s), N requests one at a time as the fleet sends them: 
 time, trivial or, with --full, one the planner model plans), then the merger's answer; the cache entry it yields is
 indexed and written behind in the background, as in the fleet (the run waits for the last). cProfile (CPU clock)
 over that stretch, attributed per handler (cumulative) and per library (own time by source file, ours by file). The
-test's producer and reader run in the same process (aiokafka's share includes theirs). Not a test:
+test's producer and reader run in the same process (aiokafka's share includes theirs: the reader fetches every
+10 ms and reads metadata every second, so on a loaded machine, where a request takes a second or more of wall time,
+much of it is the reader's; the figure net of idle takes the idle rate of both away). Not a test:
 `.venv/bin/python -m tests.infra.planner.planner_profile 100 [--full] [--top 40] [--dump FILE]` inside the test
 namespace."""
 
