@@ -12,30 +12,12 @@ import argparse
 import asyncio
 import cProfile
 import json
-import os
 import pstats
-import sys
 import time
 import uuid
-from pathlib import Path
 
-import httpx
-from aiokafka import AIOKafkaProducer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
-
-import fleetctl
-from fleetlib import config as fleet_config
-
-from moe_core.contracts import ChatMessage, ChatRequest, Topics, deadline_in
-from moe_core.llm.inference import InferenceClient, InferenceConfig
-from moe_core.llm.inference.live import LiveOverrides
-from moe_core.runtime.kafka_clients import client_kwargs
-from moe_core.runtime.stores import redis_client
-from planner.app import Planner, create_app
-from planner.settings import PlannerSettings
-from tests.support.namespaces import new_namespace
-from tests.support.scripted_llm import create_app as scripted_app
+from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from tests.infra.planner.harness import running_planner
 from tests.support.topic_reader import TopicReader
 
 PLAN = json.dumps({"tasks": [{"category": "general", "instruction": "answer"}]})
@@ -51,57 +33,33 @@ def question(i: int, full: bool = False) -> str:
 
 
 async def run(n: int, profile: bool, full: bool = False) -> None:
-    fleetctl.ensure_up(["kafka", "redis", "chroma"])
-    os.environ.update(fleet_config.kafka_admin_env())  # as tests/infra/conftest.py: the broker's admin
-    infra = fleetctl.endpoints()
-    namespace = new_namespace("cpu")
-    llm = scripted_app({"models": ["p"], "rules": [{"reply": PLAN}]})
-    settings = PlannerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
-                               chroma_url=infra["chroma"],
-                               inference_servers='[{"name":"s","url":"http://s","models":["p"],"max_retries":0}]')
-    overlay = redis_client(infra["redis"])
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)),
-                                live=LiveOverrides(overlay, namespace))
-    app = create_app(settings, inference=inference)
-    planner: Planner = app.state.planner
-    topics = Topics.for_namespace(namespace)
-    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]), linger_ms=0)
-    async with app.router.lifespan_context(app):
-        await producer.start()
-        try:
-            async with TopicReader(infra["kafka"], topics.plans) as reader:
-                async def one(i: int) -> None:
-                    request = ChatRequest(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id="t-cpu",
-                                          deadline_at=deadline_in(60), mode="moe-orchestrator",
-                                          messages=[ChatMessage(role="user", content=question(i, full))])
-                    await producer.send_and_wait(topics.requests, request.model_dump_json().encode(),
-                                                 key=request.response_id.encode())
-                    await reader.wait(topics.plans, lambda b: b["response_id"] == request.response_id)
-                for i in range(10):  # warm-up
-                    await one(-1 - i)
-                profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not wall
-                cpu, wall = time.process_time(), time.perf_counter()
-                if profiler:
-                    profiler.enable()
-                for i in range(n):
-                    await one(i)
-                if profiler:
-                    profiler.disable()
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-                kind = "full" if full else "trivial"
-                print(f"{n} {kind} requests ({settings.cache_embedding} cache): {cpu * 1000 / n:.2f} ms CPU per "
-                      f"request (whole process: planner, its Kafka clients, the test's producer and reader), "
-                      f"{wall * 1000 / n:.1f} ms wall")
-                if profiler:
-                    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
-                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
-                    pstats.Stats(profiler).print_callers("_asdict_inner|deepcopy|to_json|validate_python")
-        finally:
-            await producer.stop()
-            assert planner.cache is not None and planner.vectors is not None
-            await planner.vectors.drop(planner.cache.name)
-            await overlay.aclose()
+    async with running_planner(PLAN) as h, TopicReader(h.kafka, h.topics.plans) as reader:
+        async def one(i: int) -> None:
+            request = ChatRequest(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id="t-cpu",
+                                  deadline_at=deadline_in(60), mode="moe-orchestrator",
+                                  messages=[ChatMessage(role="user", content=question(i, full))])
+            await h.producer.send_and_wait(h.topics.requests, request.model_dump_json().encode(),
+                                           key=request.response_id.encode())
+            await reader.wait(h.topics.plans, lambda b: b["response_id"] == request.response_id)
+        for i in range(10):  # warm-up
+            await one(-1 - i)
+        profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not wall
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        for i in range(n):
+            await one(i)
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        kind = "full" if full else "trivial"
+        print(f"{n} {kind} requests ({h.settings.cache_embedding} cache): {cpu * 1000 / n:.2f} ms CPU per "
+              f"request (whole process: planner, its Kafka clients, the test's producer and reader), "
+              f"{wall * 1000 / n:.1f} ms wall")
+        if profiler:
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+            pstats.Stats(profiler).print_callers("_asdict_inner|deepcopy|to_json|validate_python")
 
 
 if __name__ == "__main__":

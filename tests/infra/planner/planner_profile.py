@@ -3,7 +3,9 @@ Chroma and OPA (`make up`'s), N requests one at a time as the fleet sends them: 
 time, trivial or, with --full, one the planner model plans), then the merger's answer; the cache entry it yields is
 indexed and written behind in the background, as in the fleet (the run waits for the last). cProfile (CPU clock)
 over that stretch, attributed per handler (cumulative) and per library (own time by source file, ours by file). The
-test's producer and reader run in the same process (aiokafka's share includes theirs). Not a test:
+test's producer and reader run in the same process (aiokafka's share includes theirs: the reader fetches every
+10 ms and reads metadata every second, so on a loaded machine, where a request takes a second or more of wall time,
+much of it is the reader's; the figure net of idle takes the idle rate of both away). Not a test:
 `.venv/bin/python -m tests.infra.planner.planner_profile 100 [--full] [--top 40] [--dump FILE]` inside the test
 namespace."""
 
@@ -13,33 +15,18 @@ import argparse
 import asyncio
 import cProfile
 import json
-import os
 import pstats
-import sys
 import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaProducer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
-
-import fleetctl
-from fleetlib import config as fleet_config
-
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, Topics, deadline_in
-from moe_core.llm.inference import InferenceClient, InferenceConfig
-from moe_core.llm.inference.live import LiveOverrides
-from moe_core.runtime.kafka_clients import client_kwargs
 from moe_core.runtime.observability.metrics import STAGE_SECONDS
-from moe_core.runtime.stores import redis_client
-from planner.app import Planner, create_app
-from planner.settings import PlannerSettings
-from tests.support.namespaces import new_namespace
-from tests.support.scripted_llm import create_app as scripted_app
+from tests.infra.planner.harness import running_planner
 from tests.support.topic_reader import TopicReader
 
 PLAN = json.dumps({"tasks": [{"category": "general", "instruction": "answer"},
@@ -134,58 +121,34 @@ class Fleet:
 
 
 async def run(n: int, full: bool, top: int, profile: bool, dump: str = "", idle_s: float = 10.0) -> None:
-    fleetctl.ensure_up(["kafka", "redis", "chroma", "opa"])  # OPA: the egress gate
-    os.environ.update(fleet_config.kafka_admin_env())
-    infra = fleetctl.endpoints()
-    namespace = new_namespace("cpu")
-    llm = scripted_app({"models": ["p"], "rules": [{"reply": PLAN}]})
-    settings = PlannerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
-                               chroma_url=infra["chroma"],
-                               inference_servers='[{"name":"s","url":"http://s","models":["p"],"max_retries":0}]')
-    overlay = redis_client(infra["redis"])
-    inference = InferenceClient(InferenceConfig.from_settings(settings),
-                                httpx.AsyncClient(transport=httpx.ASGITransport(app=llm)),
-                                live=LiveOverrides(overlay, namespace))
-    app = create_app(settings, inference=inference)
-    planner: Planner = app.state.planner
-    topics = Topics.for_namespace(namespace)
-    producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]), linger_ms=0)
-    async with app.router.lifespan_context(app):
-        await producer.start()
-        try:
-            async with TopicReader(infra["kafka"], topics.plans) as reader:
-                fleet = Fleet(topics, producer, reader)
-                for i in range(10):  # warm-up
-                    await fleet.one(1000 + i, full)
-                profiler = cProfile.Profile(time.process_time) if profile else None
-                await until_handled(topics.cache_entries, 20)  # the warm-up's, indexed and written behind
-                idle_cpu, idle_wall = time.process_time(), time.perf_counter()
-                await asyncio.sleep(idle_s)  # the process idle (its consumers' long polls, the reader's fetches)
-                idle = (time.process_time() - idle_cpu) / (time.perf_counter() - idle_wall)
-                cpu, wall = time.process_time(), time.perf_counter()
-                if profiler:
-                    profiler.enable()
-                for i in range(n):
-                    await fleet.one(i, full)
-                await until_handled(topics.cache_entries, 2 * (n + 10))  # every entry: the index, the write-behind
-                if profiler:
-                    profiler.disable()
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-                kind = "full" if full else "trivial"
-                print(f"{n} {kind} requests with their answers: {cpu * 1000 / n:.2f} ms CPU per request (whole "
-                      f"process: planner and the harness), {wall * 1000 / n:.1f} ms wall; idle {idle * 1000:.1f} ms "
-                      f"CPU per second, so {(cpu - idle * wall) * 1000 / n:.2f} ms per request net of idle")
-                if profiler:
-                    stats = pstats.Stats(profiler)
-                    attribute(stats, n, top)
-                    if dump:
-                        stats.dump_stats(dump)
-                    stats.sort_stats("tottime").print_stats(top)
-        finally:
-            await producer.stop()
-            assert planner.cache is not None and planner.vectors is not None
-            await planner.vectors.drop(planner.cache.name)
-            await overlay.aclose()
+    async with running_planner(PLAN) as h, TopicReader(h.kafka, h.topics.plans) as reader:
+        topics, fleet = h.topics, Fleet(h.topics, h.producer, reader)
+        for i in range(10):  # warm-up
+            await fleet.one(1000 + i, full)
+        profiler = cProfile.Profile(time.process_time) if profile else None
+        await until_handled(topics.cache_entries, 20)  # the warm-up's, indexed and written behind
+        idle_cpu, idle_wall = time.process_time(), time.perf_counter()
+        await asyncio.sleep(idle_s)  # the process idle (its consumers' long polls, the reader's fetches)
+        idle = (time.process_time() - idle_cpu) / (time.perf_counter() - idle_wall)
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        for i in range(n):
+            await fleet.one(i, full)
+        await until_handled(topics.cache_entries, 2 * (n + 10))  # every entry: the index, the write-behind
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        kind = "full" if full else "trivial"
+        print(f"{n} {kind} requests with their answers: {cpu * 1000 / n:.2f} ms CPU per request (whole "
+              f"process: planner and the harness), {wall * 1000 / n:.1f} ms wall; idle {idle * 1000:.1f} ms "
+              f"CPU per second, so {(cpu - idle * wall) * 1000 / n:.2f} ms per request net of idle")
+        if profiler:
+            stats = pstats.Stats(profiler)
+            attribute(stats, n, top)
+            if dump:
+                stats.dump_stats(dump)
+            stats.sort_stats("tottime").print_stats(top)
 
 
 if __name__ == "__main__":
