@@ -14,8 +14,11 @@ from moe_core.runtime.pg import tables as pg_tables
 HERE = Path(__file__).resolve().parent  # deploy/local/fleetlib
 LOCAL = HERE.parent  # deploy/local
 REPO = LOCAL.parent.parent
-INSTALLED = REPO / ".data"  # what `make install` put there (jars under lib/)
-DATA = Path(os.environ.get("MOE_DATA_DIR") or INSTALLED)  # state of the running stores (override: throwaway)
+# what `make install` put there (jars under lib/). Resolved: a .data that links to another folder (another disk,
+# another clone's) names its processes by the folder itself, as they were started, so a checkout reached through the
+# link still finds them running (unresolved, it took them for strangers and dropped their pid files)
+INSTALLED = (REPO / ".data").resolve()
+DATA = Path(os.environ.get("MOE_DATA_DIR") or INSTALLED).resolve()  # state of the running stores (override: throwaway)
 LOGS = DATA / "logs"
 # A component's log past this size is set aside as <name>.log.1 (the one before is dropped) when it starts again
 LOG_ROTATE_BYTES = int(float(os.environ.get("MOE_FLEET_LOG_ROTATE_MB", "64")) * 1024 * 1024)
