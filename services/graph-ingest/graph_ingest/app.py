@@ -65,7 +65,9 @@ class GraphIngest:
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model)
         resolved = await self._domains(event, triples)
-        before = await tenant_size(self.db, prov.tenant)
+        # an answer of no triples changes no entity or relation: not counted (two reads that scan the tenant's
+        # index entries: issue 52), and its run carries no counts (codex-lineage's drift reads a zero change)
+        before = await tenant_size(self.db, prov.tenant) if triples else None
         origin = learned_from(event)  # codex-lineage's fact lineage follows it from the record
         outcomes = await batch.plan(self.db, self.learning, prov.tenant, self.settings.graph_blast_radius_max,
                                     triples, resolved, event.review_domains)
@@ -79,17 +81,18 @@ class GraphIngest:
         written = [o.written[0] for o in outcomes if o.written is not None]
         # codex-lineage's drift checks read these: what the extraction declared, and of it what was written (a
         # triple held for review or rejected adds nothing now, and is no drift)
-        stats = {"declared_entities": _entities(triples), "declared_relations": len(triples),
-                 "written_entities": _entities(kept), "written_relations": len(kept), "before": before,
-                 "after": await tenant_size(self.db, prov.tenant)}
+        stats: dict[str, Any] = {"declared_entities": _entities(triples), "declared_relations": len(triples),
+                                 "written_entities": _entities(kept), "written_relations": len(kept)}
+        if before is not None:
+            stats.update(before=before, after=await tenant_size(self.db, prov.tenant))
         await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
                           {"relations": written, "triples": [t.model_dump() for t in kept], "domain": prov.domain,
                            "stats": stats, "learned_from": origin})
 
     async def _write(self, tx: AsyncManagedTransaction, event: IngestEvent, prov: Provenance,
                      outcomes: list[batch.Outcome], origin: dict[str, Any]) -> None:
-        """The answer's triples written or held, its insight and its provenance, in one transaction (retried
-        whole by the driver)."""
+        """The answer's triples written (in four statements, GraphStore.write_many_in) or held, its insight and
+        its provenance, in one transaction (retried whole by the driver)."""
         threshold, ttl_s = self.settings.graph_blast_radius_max, self.settings.graph_quarantine_ttl_s
         for o in outcomes:
             o.written, o.qid = None, ""
@@ -102,9 +105,9 @@ class GraphIngest:
                                                          domains=o.verdict.domains, submitted_by=event.submitted_by)
             elif o.action == "write" and o.written_before is not None:
                 o.written = o.written_before
-            elif o.action == "write":
-                w = await self.store.write_in(tx, o.triple, prov)
-                o.written = (w.id, [w.subject_uid, w.object_uid])
+        writes = [o for o in outcomes if o.action == "write" and o.written_before is None]
+        for o, w in zip(writes, await self.store.write_many_in(tx, [o.triple for o in writes], prov), strict=True):
+            o.written = (w.id, [w.subject_uid, w.object_uid])
         done = [o.written for o in outcomes if o.written is not None]
         await write_synthesis_in(tx, prov, event, [u for _, uids in done for u in uids])  # the judge's insight
         await keep_learned_from_in(tx, prov.tenant, [rid for rid, _ in done], origin)
@@ -157,6 +160,8 @@ class GraphIngest:
         """Each triple's domains, resolved once per answer before any of its triples is written: an answer
         redelivered after a partial write (OPA went down mid-answer) is decided on the same domains, not on
         entities its own first attempt filed."""
+        if not triples:
+            return []
         stored = await self.domains.get(event.response_id)
         if stored is None:
             found = await self.learning.resolve_many(event.tenant_id, triples)
