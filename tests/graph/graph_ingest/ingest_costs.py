@@ -66,8 +66,7 @@ async def costs(n: int, per_answer: int) -> None:
     redis, db = redis_client(settings.redis_url), GraphDB(settings.neo4j_url, *neo4j_auth())
     await prepare_graph(db, seed=True)
     memo = Memo(redis, f"graph-ingest:triples:{ns}", 3600)
-    ingest = GraphIngest(settings, _Serialised(), db, None, memo,  # type: ignore[arg-type]
-                         Memo(redis, f"graph-ingest:domains:{ns}", 3600))
+    ingest = GraphIngest(settings, _Serialised(), db, None, memo)  # type: ignore[arg-type]
     tenant = f"cost-{ns}"
     try:
         for round_ in range(6):
