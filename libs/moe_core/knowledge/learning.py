@@ -1,14 +1,11 @@
-"""What the fleet learns from an answer, shared by the stages that publish it: the domain an answer's knowledge is
-tagged with (`knowledge_type` on `ingest`), and the IngestEvent of a cache hit. The merger publishes the ingest
-event of every answer it composes (merger.learning); the planner, which consumes `answers` to fill the semantic
-cache, publishes the one of a cache hit (its own semantic hits and the edge's exact repeats), which no merger
-sees."""
+"""What the fleet learns from an answer: the domain an answer's knowledge is tagged with (`knowledge_type` on
+`ingest`). The merger publishes the ingest event of every answer it composes (merger.learning); a cache hit
+publishes none (it was learned when it was first given)."""
 
 from __future__ import annotations
 
 import re
 
-from moe_core.contracts import Answer, IngestEvent
 from moe_core.knowledge.kinds import question_kind
 
 KNOWLEDGE_TYPES = {
@@ -35,22 +32,3 @@ def knowledge_type(category: str | None, kind: str = "expert", question: str = "
     if question_kind(question) == "procedural":
         return "procedural"
     return KNOWLEDGE_TYPES.get(category or "general", "general")
-
-
-def cache_hit_event(answer: Answer) -> IngestEvent | None:
-    """A cache hit (the planner's semantic hit or the edge's exact repeat): learned again, marked cache_hit.
-    None for any other answer (the merger learns those) and for a hit with nothing to learn."""
-    if not answer.cache_hit or answer.error is not None or not answer.content.strip() or answer.replay_of:
-        return None
-    first = answer.models_used[0] if answer.models_used else None
-    return IngestEvent(
-        **answer.child_fields(),
-        question=answer.question,
-        answer=answer.content,
-        mode=answer.mode,
-        knowledge_type=knowledge_type(first.category if first else None, question=answer.question),
-        source_expert=first.category if first else None,
-        source_model=first.model if first else None,
-        confidence="high",
-        cache_hit=True,
-    )

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 class GraphIngest:
     def __init__(self, settings: GraphIngestSettings, bus: Bus, db: GraphDB, inference: InferenceClient,
-                 memo: Memo, domains: Memo) -> None:
+                 memo: Memo) -> None:
         self.settings = settings
         self.bus = bus
         self.db = db
@@ -46,8 +46,9 @@ class GraphIngest:
         self.policy = settings.trust_policy()
         self.store = GraphStore(db, self.policy)
         self.quarantine = Quarantine(self.store)
-        self.memo = memo  # extracted triples per answer: a redelivery writes the same ones
-        self.domains = domains  # their domains, resolved before any was written: a redelivery decides the same
+        # extracted triples per answer, with their domains resolved before any was written: a redelivery writes
+        # the same ones and decides them on the same domains
+        self.memo = memo
         # the original's ingest semaphore: background extraction calls capped per replica
         self.calls = asyncio.Semaphore(settings.graph_ingest_concurrency)
         self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
@@ -57,15 +58,17 @@ class GraphIngest:
         if reason is not None:
             log.info("not learning from %s: %s", event.response_id, reason)
             return
-        triples = await self._triples(event)
-        if triples is None:
+        extracted = await self._triples(event)
+        if extracted is None:
             return
+        triples, resolved = extracted
         triples = [t.model_copy(update={"confidence": extraction_confidence(t.confidence, event.confidence)})
                    for t in triples]
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model)
-        resolved = await self._domains(event, triples)
-        before = await tenant_size(self.db, prov.tenant)
+        # an answer of no triples changes no entity or relation: not counted (two reads that scan the tenant's
+        # index entries: issue 52), and its run carries no counts (codex-lineage's drift reads a zero change)
+        before = await tenant_size(self.db, prov.tenant) if triples else None
         origin = learned_from(event)  # codex-lineage's fact lineage follows it from the record
         outcomes = await batch.plan(self.db, self.learning, prov.tenant, self.settings.graph_blast_radius_max,
                                     triples, resolved, event.review_domains)
@@ -79,17 +82,18 @@ class GraphIngest:
         written = [o.written[0] for o in outcomes if o.written is not None]
         # codex-lineage's drift checks read these: what the extraction declared, and of it what was written (a
         # triple held for review or rejected adds nothing now, and is no drift)
-        stats = {"declared_entities": _entities(triples), "declared_relations": len(triples),
-                 "written_entities": _entities(kept), "written_relations": len(kept), "before": before,
-                 "after": await tenant_size(self.db, prov.tenant)}
+        stats: dict[str, Any] = {"declared_entities": _entities(triples), "declared_relations": len(triples),
+                                 "written_entities": _entities(kept), "written_relations": len(kept)}
+        if before is not None:
+            stats.update(before=before, after=await tenant_size(self.db, prov.tenant))
         await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
                           {"relations": written, "triples": [t.model_dump() for t in kept], "domain": prov.domain,
                            "stats": stats, "learned_from": origin})
 
     async def _write(self, tx: AsyncManagedTransaction, event: IngestEvent, prov: Provenance,
                      outcomes: list[batch.Outcome], origin: dict[str, Any]) -> None:
-        """The answer's triples written or held, its insight and its provenance, in one transaction (retried
-        whole by the driver)."""
+        """The answer's triples written (in four statements, GraphStore.write_many_in) or held, its insight and
+        its provenance, in one transaction (retried whole by the driver)."""
         threshold, ttl_s = self.settings.graph_blast_radius_max, self.settings.graph_quarantine_ttl_s
         for o in outcomes:
             o.written, o.qid = None, ""
@@ -102,9 +106,9 @@ class GraphIngest:
                                                          domains=o.verdict.domains, submitted_by=event.submitted_by)
             elif o.action == "write" and o.written_before is not None:
                 o.written = o.written_before
-            elif o.action == "write":
-                w = await self.store.write_in(tx, o.triple, prov)
-                o.written = (w.id, [w.subject_uid, w.object_uid])
+        writes = [o for o in outcomes if o.action == "write" and o.written_before is None]
+        for o, w in zip(writes, await self.store.write_many_in(tx, [o.triple for o in writes], prov), strict=True):
+            o.written = (w.id, [w.subject_uid, w.object_uid])
         done = [o.written for o in outcomes if o.written is not None]
         await write_synthesis_in(tx, prov, event, [u for _, uids in done for u in uids])  # the judge's insight
         await keep_learned_from_in(tx, prov.tenant, [rid for rid, _ in done], origin)
@@ -130,11 +134,13 @@ class GraphIngest:
             await self._audit(event, "conflict_recorded", o.written[0], "contradicts other extracted knowledge",
                               {"triple": triple, "conflicts": o.conflicts})
 
-    async def _triples(self, event: IngestEvent) -> list[Triple] | None:
-        """The answer's triples: remembered per answer, so a redelivery writes the same ones."""
+    async def _triples(self, event: IngestEvent) -> tuple[list[Triple], list[list[str]]] | None:
+        """The answer's triples and each one's domains: remembered per answer in one key (one round trip to read,
+        one to write: issue 52), so a redelivery writes the same ones and, after a partial write (OPA went down
+        mid-answer), decides them on the same domains, not on entities its own first attempt filed."""
         stored = await self.memo.get(event.response_id)
         if stored is not None:
-            return [Triple.model_validate(t) for t in json.loads(stored)]
+            return await self._remembered(event, stored)
         max_triples, kind = self.settings.graph_max_triples, core.event_strategy(event)
         try:
             async with self.calls:
@@ -150,19 +156,20 @@ class GraphIngest:
             await self._audit(event, "ingest_failed", event.response_id, f"extraction failed: {exc}")
             return None
         triples = core.sanitise(completion.content, max_triples, kind)
-        kept = await self.memo.put_first(event.response_id, json.dumps([t.model_dump() for t in triples]))
-        return [Triple.model_validate(t) for t in json.loads(kept)]
+        domains = await self.learning.resolve_many(event.tenant_id, triples) if triples else []
+        kept = await self.memo.put_first(event.response_id, json.dumps(
+            {"triples": [t.model_dump() for t in triples], "domains": domains}))
+        return await self._remembered(event, kept)
 
-    async def _domains(self, event: IngestEvent, triples: list[Triple]) -> list[list[str]]:
-        """Each triple's domains, resolved once per answer before any of its triples is written: an answer
-        redelivered after a partial write (OPA went down mid-answer) is decided on the same domains, not on
-        entities its own first attempt filed."""
-        stored = await self.domains.get(event.response_id)
-        if stored is None:
-            found = await self.learning.resolve_many(event.tenant_id, triples)
-            stored = await self.domains.put_first(event.response_id, json.dumps(found))
-        kept = json.loads(stored)
-        return kept if len(kept) == len(triples) else await self.learning.resolve_many(event.tenant_id, triples)
+    async def _remembered(self, event: IngestEvent, stored: str) -> tuple[list[Triple], list[list[str]]]:
+        """The triples and domains of a memo; a memo of the triples alone (written before their domains were kept
+        with them) has its domains resolved now."""
+        data = json.loads(stored)
+        items, domains = (data, None) if isinstance(data, list) else (data["triples"], data["domains"])
+        triples = [Triple.model_validate(t) for t in items]
+        if domains is None or len(domains) != len(triples):
+            domains = await self.learning.resolve_many(event.tenant_id, triples) if triples else []
+        return triples, domains
 
     async def _learn(self, event: IngestEvent, triple: Triple, prov: Provenance,
                      domains: list[str]) -> batch.Outcome:
@@ -224,8 +231,7 @@ STAGE = Stage(
     name="graph-ingest",
     settings=GraphIngestSettings,
     build=lambda res: GraphIngest(res.settings, res.bus, res.db, res.inference, res.memo(
-        f"graph-ingest:triples:{res.settings.topic_namespace}", res.settings.ingest_memo_ttl_s), res.memo(
-        f"graph-ingest:domains:{res.settings.topic_namespace}", res.settings.ingest_memo_ttl_s)),
+        f"graph-ingest:triples:{res.settings.topic_namespace}", res.settings.ingest_memo_ttl_s)),
     summary="Answers -> triples in the knowledge graph (or quarantine); feedback -> verified or flagged "
             "relations; trust recomputed in pages; every decision on the audit topic.",
     consumes=(Consumes("ingest", IngestEvent, "on_ingest", linger=True, signed=True),
@@ -234,7 +240,7 @@ STAGE = Stage(
     needs=("redis", "inference", "neo4j"),
     request_budget=False,  # learning after the answer: not the client's spend
     notes=Notes(keeps="Neo4j (entities, relations, `:Quarantine`, `:Synthesis`); Redis `graph-"
-                    "ingest:triples:<ns>:<response_id>` (extracted triples)",
+                    "ingest:triples:<ns>:<response_id>` (extracted triples and their domains)",
                 dedupe="extracted triples kept per `response_id`; relations MERGEd on a stable "
                        "id, `version`/`assertions` counted once per answer (`asserted_by`), "
                        "quarantine items MERGEd on (answer, triple); feedback marks once per "

@@ -1,5 +1,5 @@
 """What the fleet learns from an answer: the IngestEvent published for every answer the merger composes
-(graph-ingest). A cache hit's is the planner's (moe_core.knowledge.learning.cache_hit_event)."""
+(graph-ingest). A cache hit publishes none: its answer was learned when it was first given."""
 
 from __future__ import annotations
 

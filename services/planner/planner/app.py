@@ -34,7 +34,6 @@ from moe_core.contracts import (
     Usage,
 )
 from moe_core.contracts.tools import TOOL_SPECS
-from moe_core.knowledge.learning import cache_hit_event
 from moe_core.llm import exact_cache
 from moe_core.llm.guardrails import GuardrailBook
 from moe_core.llm.guardrails.inputs import check_input
@@ -326,14 +325,11 @@ class Planner:
         return found or []
 
     async def on_answer(self, answer: Answer) -> None:
-        """Store good answers in the semantic cache, and learn a cache hit (group consumer of `answers`): a hit,
-        this planner's semantic one or the edge's exact repeat, is composed by no merger, so its ingest event is
-        published here (moe_core.knowledge.learning.cache_hit_event); every other answer's is the merger's."""
-        if answer.cache_hit:
-            event = cache_hit_event(answer)
-            if event is not None:
-                await self.bus.publish(event, self.bus.topics.ingest)
-        elif self.cache is not None and cacheable(answer):
+        """Store good answers in the semantic cache (group consumer of `answers`). A cache hit, this planner's
+        semantic one or the edge's exact repeat, publishes no ingest event: graph-ingest learned the answer when it
+        was first given and skips a hit's event (issue 52: a Kafka message, a record entry and a consume per hit,
+        for nothing); the record keeps the hit's Answer."""
+        if self.cache is not None and cacheable(answer):
             await _transient(self.cache.store(answer))
 
     async def on_cache_entry(self, entry: CacheEntry) -> None:
@@ -462,7 +458,7 @@ STAGE = Stage(
               Consumes("housekeeping", ChatRequest, "answer_housekeeping",
                        description="a client's housekeeping request (routed by the gateway): one small-model call"),
               Consumes("answers", Answer, "on_answer", when=_caching, models=False,
-                       description="good answers fill the cache; cache hits are learned (ingest)"),
+                       description="good answers fill the cache"),
               Consumes("feedback", Feedback, "on_feedback", models=False,
                        description="negative feedback flags a cache entry, positive teaches a planner pattern"),
               Consumes("cache_entries", CacheEntry, "on_cache_entry", group=False, from_start=True, when=_caching,
@@ -470,7 +466,7 @@ STAGE = Stage(
               Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching, linger=True,
                        models=False, description="written behind into Chroma, the cache's durable copy")),
     publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress",
-               "cache_entries", "audit", "ingest"),
+               "cache_entries", "audit"),
     needs=("redis", "inference"),
     memo=MemoPolicy("planner:outcome", Outcome, ttl="plan_ttl_s"),
     cancel=CancelPolicy(),

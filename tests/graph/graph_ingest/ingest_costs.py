@@ -1,5 +1,4 @@
-"""What graph-ingest's learning costs per message, on the local Neo4j, OPA and Redis (started if they are not
-running):
+"""What graph-ingest's learning costs per message, on the local Neo4j, OPA and Redis (running: `make up`):
 
   python -m tests.graph.graph_ingest.ingest_costs [N] [TRIPLES]
 
@@ -23,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bench.infra import connect
+from bench.infra import endpoints
 from tests.graph.graph_ingest.test_learning_journey import ingest_event
 
 
@@ -60,15 +59,14 @@ async def costs(n: int, per_answer: int) -> None:
     from moe_core.runtime.stores import redis_client
     neo4j_auth = importlib.import_module("tests.support.store_auth").neo4j_auth
 
-    eps = connect(["redis", "neo4j", "opa"])
+    eps = endpoints()  # the running ones: starting them is fleetctl's (make up)
     ns = f"c{uuid.uuid4().hex[:6]}"
     settings = GraphIngestSettings(topic_namespace=ns, neo4j_url=eps["neo4j"], redis_url=eps["redis"],
                                    opa_url=eps["opa"], graph_trust_recompute_s=0)
     redis, db = redis_client(settings.redis_url), GraphDB(settings.neo4j_url, *neo4j_auth())
     await prepare_graph(db, seed=True)
     memo = Memo(redis, f"graph-ingest:triples:{ns}", 3600)
-    ingest = GraphIngest(settings, _Serialised(), db, None, memo,  # type: ignore[arg-type]
-                         Memo(redis, f"graph-ingest:domains:{ns}", 3600))
+    ingest = GraphIngest(settings, _Serialised(), db, None, memo)  # type: ignore[arg-type]
     tenant = f"cost-{ns}"
     try:
         for round_ in range(6):

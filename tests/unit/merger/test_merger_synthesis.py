@@ -10,7 +10,6 @@ from merger import fallback, learning, synthesis
 from moe_core.contracts import (
     Answer,
     FewShot,
-    ModelUse,
     Plan,
     PlannedTask,
     Source,
@@ -18,7 +17,6 @@ from moe_core.contracts import (
     TaskResult,
     deadline_in,
 )
-from moe_core.knowledge.learning import cache_hit_event
 from moe_core.llm.modes import get_mode
 
 pytestmark = pytest.mark.unit
@@ -213,10 +211,6 @@ def test_learning_events() -> None:
     tool = learning.ingest_event(answer, _res("p1", "precision", kind="tool", conf="high"), used=1)
     assert tool is not None and tool.knowledge_type == "precision"
     assert learning.ingest_event(answer.model_copy(update={"finish_reason": "deadline"}), lead, 1) is None
-    hit = answer.model_copy(update={"cache_hit": True, "models_used": [ModelUse(model="m2", category="math")]})
-    cached = cache_hit_event(hit)
-    assert cached is not None and (cached.cache_hit, cached.knowledge_type, cached.source_model) == (True, "math", "m2")
-    assert cache_hit_event(answer) is None
 
 
 @pytest.mark.parametrize("mode", ["moe-orchestrator-agent-orchestrated", "moe-orchestrator-research",

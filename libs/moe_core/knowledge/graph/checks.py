@@ -17,17 +17,21 @@ from moe_core.knowledge.graph.model import Triple
 from moe_core.knowledge.graph.names import entity_uid, normalize
 from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
 
-# store.RESOLVE_ENTITY for many keys: the tenant's own entity before the shared one, a name before an alias
+# store.RESOLVE_ENTITY for many keys: the tenant's own entity before the shared one, a name before an alias. A name
+# through the (tenant, key) index; the aliases (a list: no index) in one pass over the visible entities for all the
+# keys, not one pass per key (issue 52: 3 keys against the 327 shared entities: 1,978 db hits before, ~1,000 now)
 RESOLVE_MANY = """
-UNWIND $keys AS key
-CALL (key) {
-  MATCH (e:Entity)
-  WHERE e.tenant IN $tenants AND (e.key = key OR key IN e.alias_keys)
-  RETURN e.uid AS uid
-  ORDER BY CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, CASE WHEN e.key = key THEN 0 ELSE 1 END
-  LIMIT 1
+CALL () {
+  UNWIND $keys AS key
+  MATCH (e:Entity {key: key}) WHERE e.tenant IN $tenants
+  RETURN key, e, 0 AS by
+  UNION
+  MATCH (e:Entity) WHERE e.tenant IN $tenants AND any(k IN e.alias_keys WHERE k IN $keys)
+  UNWIND [k IN e.alias_keys WHERE k IN $keys] AS key
+  RETURN key, e, 1 AS by
 }
-RETURN key, uid
+WITH key, e ORDER BY key, CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, by, e.uid
+RETURN key, head(collect(e.uid)) AS uid
 """
 
 # store.FIND_CONFLICTS for many (subject, object) pairs

@@ -14,6 +14,7 @@ from typing import Any
 
 from neo4j import AsyncManagedTransaction
 
+from moe_core.knowledge.graph.checks import RESOLVE_MANY
 from moe_core.knowledge.graph.driver import GraphDB, tx_data
 from moe_core.knowledge.graph.model import Provenance, Triple
 from moe_core.knowledge.graph.names import entity_uid, normalize, relation_id
@@ -35,6 +36,14 @@ MERGE (e:Entity {uid: $uid})
 ON CREATE SET e.name = $name, e.key = $key, e.tenant = $tenant, e.type = $type, e.domain = $domain,
               e.aliases = [], e.alias_keys = [], e.is_class = false, e.source = $source, e.created_at = $now
 RETURN e.uid AS uid, e.name AS name, e.tenant AS tenant
+"""
+
+# CREATE_ENTITY for many entities of one writer (keep the two in step)
+CREATE_ENTITIES = """
+UNWIND $rows AS row
+MERGE (e:Entity {uid: row.uid})
+ON CREATE SET e.name = row.name, e.key = row.key, e.tenant = $tenant, e.type = $type, e.domain = $domain,
+              e.aliases = [], e.alias_keys = [], e.is_class = false, e.source = $source, e.created_at = $now
 """
 
 FIND_CONFLICTS = """
@@ -180,6 +189,38 @@ class GraphStore:
         if not row["repeated"]:
             await tx_data(tx, BUMP_VERSION, tenants=[prov.tenant])
         return Written(rid, row["created"], row["repeated"], row["version"], subject, obj, trust)
+
+    async def write_many_in(self, tx: AsyncManagedTransaction, triples: list[Triple],
+                            prov: Provenance) -> list[Written]:
+        """write_in for each of `triples`, in order, in four statements whatever their number (issue 52: seven per
+        triple before): their names resolved as write_in resolves each (checks.RESOLVE_MANY), the missing entities
+        created, the relations asserted (assert_many_in: trust, one version bump). A relation two of the triples
+        name (two names of one entity) is asserted once, with the higher confidence, as the second write of it
+        would leave it. Idempotent per (relation, prov.origin)."""
+        if not triples:
+            return []
+        names: dict[str, str] = {}  # key -> the name a new entity gets: its first mention, as write_in's
+        for t in triples:
+            for name in (t.subject, t.object):
+                names.setdefault(normalize(name), name)
+        found = await tx_data(tx, RESOLVE_MANY, keys=sorted(names), tenants=visible_tenants(prov.tenant),
+                              tenant=prov.tenant)
+        uids = {r["key"]: str(r["uid"]) for r in found if r["uid"] is not None}
+        missing = [{"uid": entity_uid(prov.tenant, k), "name": n, "key": k} for k, n in names.items() if k not in uids]
+        if missing:
+            await tx_data(tx, CREATE_ENTITIES, rows=missing, tenant=prov.tenant, type=prov.entity_type,
+                          domain=prov.domain, source=prov.source, now=time.time())
+            uids.update({m["key"]: m["uid"] for m in missing})
+        rows: dict[str, dict[str, Any]] = {}
+        for t in triples:
+            s, o = uids[normalize(t.subject)], uids[normalize(t.object)]
+            rid = relation_id(prov.tenant, s, t.relation, o)
+            confidence = max(t.confidence, rows[rid]["confidence"]) if rid in rows else t.confidence
+            rows[rid] = {"subject": s, "object": o, "type": t.relation, "confidence": confidence,
+                         "domain": prov.domain}
+        written = {w.id: w for w in await self.assert_many_in(tx, list(rows.values()), prov)}
+        return [written[relation_id(prov.tenant, uids[normalize(t.subject)], t.relation, uids[normalize(t.object)])]
+                for t in triples]
 
     async def assert_many_in(self, tx: AsyncManagedTransaction, rows: list[dict[str, Any]],
                              prov: Provenance) -> list[Written]:
