@@ -13,14 +13,15 @@ after ``POST /_calls {"keep": true}``, the last ``CALL_LOG``; bench.token_stages
 model for the streams cell:
 ``{"seconds": S, "replies": {...}}`` makes every completion take S seconds, a streamed one spread over its
 frames, with these replies; ``{}`` makes it instant again).
-Script: ``{"replies": {"<model>": "<text>"}, "default": "<text>"}``; ``{last_user}`` in a reply is
-replaced by the last user message.
+Script: ``{"replies": {"<model>": "<text>"}, "default": "<text>"}``; ``{seq}`` in a reply is a number of its own
+per call; ``{last_user}`` in a reply is replaced by the last user message.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import socket
 import time
@@ -66,9 +67,14 @@ class Counters:
         return {"models": models, "total": total}
 
 
+_SEQ = itertools.count(1)  # `{seq}` in a reply: a number of its own per call (new names per answer learned)
+
+
 def reply_for(script: dict[str, Any], model: str, messages: list[dict[str, Any]]) -> str:
-    text = script.get("replies", {}).get(model, script.get("default", "ok"))
-    return str(text).replace("{last_user}", last_user_text(messages))
+    text = str(script.get("replies", {}).get(model, script.get("default", "ok")))
+    if "{seq}" in text:
+        text = text.replace("{seq}", str(next(_SEQ)))
+    return text.replace("{last_user}", last_user_text(messages))
 
 
 def completion(model: str, text: str, finish: str, usage: dict[str, int]) -> dict[str, Any]:

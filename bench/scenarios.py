@@ -20,12 +20,20 @@ PLAN = {"tasks": [
     {"category": "general", "instruction": "Give the general picture asked for in the question."},
     {"category": "science", "instruction": "Give the scientific detail asked for in the question."},
 ]}
+# What learning extracts from every answer (graph-ingest's role `ingest`): two facts about new entities, as a
+# fresh question's answer teaches, so learning's graph writes are measured (the expert's reply, which it got
+# before, is no JSON: every ingest learned nothing and cost no write)
+LEARNED = {"triples": [
+    {"subject": "bench subject {seq}", "relation": "IS_A", "object": "bench kind {seq}", "confidence": 0.9},
+    {"subject": "bench subject {seq}", "relation": "PART_OF", "object": "bench whole {seq}", "confidence": 0.9},
+]}
 # The zero-latency server's replies, one per model (bench/llm_server.py).
 SCRIPT: dict[str, Any] = {
     "replies": {
         "planner-model": json.dumps(PLAN),
         EXPERT_MODEL: "A short, precise expert answer to the task.\nCONFIDENCE: high",
         "judge-model": "One merged answer drawn from both experts.",
+        "ingest-model": json.dumps(LEARNED),
     },
     "default": "ok",
 }
