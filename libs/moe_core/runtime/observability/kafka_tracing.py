@@ -11,20 +11,26 @@ the header's extraction, one non-recording span and the injection (moe_core.runt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from faststream import BaseMiddleware
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 
+def bus_tracer(tracer_provider: TracerProvider) -> Tracer:
+    return tracer_provider.get_tracer("moe_core.runtime.bus")
+
+
 def kafka_tracing(tracer_provider: TracerProvider) -> type[BaseMiddleware]:
     """The broker middleware (a class: FastStream makes one per message) tracing with `tracer_provider`."""
-    tracer = tracer_provider.get_tracer("moe_core.runtime.bus")
+    tracer = bus_tracer(tracer_provider)
 
     class KafkaTracing(BaseMiddleware):
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
@@ -52,24 +58,32 @@ def kafka_tracing(tracer_provider: TracerProvider) -> type[BaseMiddleware]:
                 span.end()
 
         async def publish_scope(self, call_next: Any, cmd: Any) -> Any:
-            topic = cmd.destination
-            attributes: dict[str, Any] = {"messaging.system": "kafka", "messaging.destination.name": topic,
-                                          "messaging.operation": "publish"}
-            if cmd.key is not None:
-                attributes["messaging.kafka.message.key"] = _text(cmd.key)
-            span = tracer.start_span(f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes)
             headers = cmd.headers if cmd.headers is not None else {}
-            _PROPAGATOR.inject(headers, context=trace.set_span_in_context(span))
-            cmd.headers = headers
-            try:
+            with producer_span(tracer, cmd.destination, cmd.key, headers):
+                cmd.headers = headers
                 return await call_next(cmd)
-            except Exception as exc:
-                _failed(span, exc)
-                raise
-            finally:
-                span.end()
 
     return KafkaTracing
+
+
+@contextmanager
+def producer_span(tracer: Tracer, topic: str, key: Any, headers: dict[str, str]) -> Iterator[None]:
+    """The PRODUCER span `<topic> publish` around a publish, its context injected into `headers` (the W3C
+    traceparent the consumer continues); a failure is put on it. Used by the broker's middleware and by the Bus,
+    which hands its records to the Kafka producer itself (moe_core.runtime.bus.Bus.send_record)."""
+    attributes: dict[str, Any] = {"messaging.system": "kafka", "messaging.destination.name": topic,
+                                  "messaging.operation": "publish"}
+    if key is not None:
+        attributes["messaging.kafka.message.key"] = _text(key)
+    span = tracer.start_span(f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes)
+    _PROPAGATOR.inject(headers, context=trace.set_span_in_context(span))
+    try:
+        yield
+    except Exception as exc:
+        _failed(span, exc)
+        raise
+    finally:
+        span.end()
 
 
 def _text(key: Any) -> str:
