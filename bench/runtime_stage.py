@@ -42,18 +42,18 @@ def patch(variant: str) -> None:
 
     if variant == "no-tracing":
         make, tracing = bus.KafkaBroker, object()
-        bus.kafka_tracing = lambda provider: tracing  # type: ignore[assignment]
+        bus.kafka_tracing = lambda provider: tracing  # type: ignore[assignment,return-value]
 
         def without(*args: Any, middlewares: tuple[Any, ...] = (), **kwargs: Any) -> Any:
             return make(*args, middlewares=tuple(m for m in middlewares if m is not tracing), **kwargs)
 
         bus.KafkaBroker = without  # type: ignore[assignment,misc]
     elif variant == "no-ledger":
-        run_clock.metered = lambda coro, ledger: coro  # type: ignore[assignment]
+        run_clock.metered = lambda coro, ledger: coro
     elif variant == "no-metrics":
         bus.MESSAGES_PUBLISHED = consumer.STAGE_SECONDS = _Null()  # type: ignore[assignment]
     elif variant == "no-log-context":
-        consumer.bind_response_id = lambda rid: contextlib.nullcontext()  # type: ignore[assignment]
+        consumer.bind_response_id = lambda rid: contextlib.nullcontext()  # type: ignore[assignment,return-value]
     elif variant == "no-stamps":
         bus.Bus.publish = lambda self, message, topic: self._send(message, topic)  # type: ignore[method-assign]
 

@@ -43,5 +43,5 @@ async def test_a_published_record_carries_the_fleet_headers_and_its_trace(infra:
     assert marks[headers.RESPONSE_ID] == "records-1"
     assert marks[headers.MESSAGE_TYPE] == "ChatRequest"
     assert marks[headers.PRODUCER] == "records"
-    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", marks["traceparent"])  # its PRODUCER span's context
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", marks["traceparent"])  # its PRODUCER span
     assert "correlation_id" not in marks and "content-type" not in marks  # FastStream's publish path not taken
