@@ -35,15 +35,10 @@ from moe_core.runtime.bus import Bus
 from moe_core.runtime.stores import redis_client
 from tests.support.in_memory import scripted_servers
 from tests.support.scripted_llm import create_app as scripted_llm
-from tests.support.store_calls import store_ops
+from tests.support.store_calls import own_ops
 
 pytestmark = pytest.mark.infra  # real Redis
 BUDGET = 20_000
-
-
-def _delta(before: dict[str, float]) -> dict[str, float]:
-    after = store_ops("redis")
-    return {op: after[op] - before.get(op, 0) for op in after if after[op] - before.get(op, 0)}
 
 
 @pytest.fixture
@@ -85,12 +80,10 @@ async def test_an_expert_task_in_three_round_trips_its_give_back_before_the_resu
         seen.append((TaskResult.model_validate(message), await redis.get(budgets.key(rid))))
 
     async with TestKafkaBroker(bus.broker):
-        before = store_ops("redis")
-        await bus.publish(task, bus.topics.tasks_expert)
-        first = _delta(before)
-        before = store_ops("redis")
-        await bus.publish(task, bus.topics.tasks_expert)  # redelivered
-        again = _delta(before)
+        with own_ops("redis") as first:
+            await bus.publish(task, bus.topics.tasks_expert)
+        with own_ops("redis") as again:
+            await bus.publish(task, bus.topics.tasks_expert)  # redelivered
     assert first == {"pipeline": 2, "evalsha": 1}  # outcome + mark + switches + scores, take, give-back + outcome
     assert again == {"pipeline": 1}  # the stored outcome (with the mark and scores): republished as stored
     [(result, left), (repeated, left_again)] = seen
@@ -149,12 +142,10 @@ async def test_a_full_request_in_eight_merger_round_trips_and_a_redelivery_in_on
     await redis.script_load(TAKE)
     messages = h.messages()
     async with TestKafkaBroker(h.bus.broker):
-        before = store_ops("redis")
-        await h.send(*messages)
-        first = _delta(before)
-        before = store_ops("redis")
-        await h.send(messages[-1])  # the last result redelivered: the stored answer and ingest event again
-        again = _delta(before)
+        with own_ops("redis") as first:
+            await h.send(*messages)
+        with own_ops("redis") as again:
+            await h.send(messages[-1])  # the last result redelivered: the stored answer and ingest event again
     # 4 x (store + read back + mark), the take of the thinking step, the judge's take with the thinking's
     # give-back, the answer with its ingest event and the judge's give-back; the claim
     assert first == {"pipeline": 6, "evalsha": 1, "set": 1}
@@ -176,9 +167,8 @@ async def test_a_cancel_marked_by_another_process_still_stops_the_merger(
     h.watch(redis)
     await redis.set(f"cancel:{namespace}:{h.rid}", "1", ex=60)  # this process never saw the Cancel message
     async with TestKafkaBroker(h.bus.broker):
-        before = store_ops("redis")
-        await h.send(*h.messages())
-        ops = _delta(before)
+        with own_ops("redis") as ops:
+            await h.send(*h.messages())
     [(answer, _)] = h.answers
     assert answer.error is not None and answer.error.code == "cancelled"
     assert h.llm.state.scripted.get_calls() == []
@@ -193,11 +183,12 @@ async def test_deferred_give_backs_go_out_with_the_next_take_or_when_the_scope_e
     assert await budgets.take(rid, 100, 100) == 100
     with pytest.raises(RuntimeError):
         async with redis_batch.deferring(timed):
-            before = store_ops("redis")
-            await budgets.give_back(rid, 150)
-            assert _delta(before) == {} and await redis.get(budgets.key(rid)) == "800"  # not sent yet
-            assert await budgets.take(rid, 50, 10) == 10  # one round trip: the give-back, then the take
-            assert _delta(before) == {"pipeline": 1} and await redis.get(budgets.key(rid)) == "890"
+            with own_ops("redis") as deferred:
+                await budgets.give_back(rid, 150)
+            assert deferred == {} and await redis.get(budgets.key(rid)) == "800"  # not sent yet
+            with own_ops("redis") as sent:
+                assert await budgets.take(rid, 50, 10) == 10  # one round trip: the give-back, then the take
+            assert sent == {"pipeline": 1} and await redis.get(budgets.key(rid)) == "890"
             await budgets.give_back(rid, 10)
             raise RuntimeError("the handler failed")
     assert await redis.get(budgets.key(rid)) == "900"  # what was still deferred went out as the scope ended

@@ -11,7 +11,7 @@ import pytest
 from merger.state import MergerState
 from moe_core.contracts import Answer, Draft, Plan, PlannedTask, TaskResult, deadline_in
 from moe_core.runtime.stores import redis_client
-from tests.support.store_calls import redis_round_trips
+from tests.support.store_calls import own_ops
 
 pytestmark = pytest.mark.infra  # real Redis (and Kafka where named)
 
@@ -29,28 +29,28 @@ async def test_each_message_is_stored_and_read_back_in_one_round_trip(infra: dic
     state = MergerState(redis, namespace, ttl_s=60)
     rid = f"r-{namespace}"
     try:
-        before = redis_round_trips()
-        snap = await state.save_result(TaskResult(**_fields(rid), task_id="a", category="general", content="A"))
-        assert redis_round_trips() - before == 1
+        with own_ops("redis") as ops:
+            snap = await state.save_result(TaskResult(**_fields(rid), task_id="a", category="general", content="A"))
+        assert sum(ops.values()) == 1
         assert snap.plan is None and snap.answer is None  # a result before its plan: nothing to finish yet
 
-        before = redis_round_trips()
-        snap = await state.save_plan(Plan(**_fields(rid), question="q", tasks=[_task("a"), _task("b")]))
-        assert redis_round_trips() - before == 1
+        with own_ops("redis") as ops:
+            snap = await state.save_plan(Plan(**_fields(rid), question="q", tasks=[_task("a"), _task("b")]))
+        assert sum(ops.values()) == 1
         assert snap.plan is not None and [t.task_id for t in snap.plan.tasks] == ["a", "b"]
         assert list(snap.results) == ["a"] and snap.results["a"].content == "A"
 
         assert await state.add_fallback(rid, _task("web"))
-        before = redis_round_trips()
-        snap = await state.save_result(TaskResult(**_fields(rid), task_id="b", category="general", content="B"))
-        assert redis_round_trips() - before == 1
+        with own_ops("redis") as ops:
+            snap = await state.save_result(TaskResult(**_fields(rid), task_id="b", category="general", content="B"))
+        assert sum(ops.values()) == 1
         assert snap.plan is not None and [t.task_id for t in snap.plan.tasks] == ["a", "b", "web"]
         assert sorted(snap.results) == ["a", "b"]
 
         stored = await state.put_answer(Answer(**_fields(rid), content="done"))
-        before = redis_round_trips()
-        snap = await state.snapshot(rid)  # a redelivery: the stored answer, nothing else to do
-        assert redis_round_trips() - before == 1
+        with own_ops("redis") as ops:
+            snap = await state.snapshot(rid)  # a redelivery: the stored answer, nothing else to do
+        assert sum(ops.values()) == 1
         assert snap.answer is not None and snap.answer.content == stored.content == "done" and snap.plan is None
     finally:
         await redis.delete(*[k async for k in redis.scan_iter(f"merger:{namespace}:*")] or ["-"])

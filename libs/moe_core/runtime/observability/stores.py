@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from moe_core.runtime.observability.metrics import STORE_SECONDS
+
+_CALLS: ContextVar[Counter[tuple[str, str]] | None] = ContextVar("moe_store_calls", default=None)
 
 
 @contextmanager
@@ -24,6 +28,20 @@ def store_call(store: str, op: str) -> Iterator[None]:
         yield
     finally:
         STORE_SECONDS.labels(store, op).observe(time.perf_counter() - started)
+        if (calls := _CALLS.get()) is not None:
+            calls[store, op] += 1
+
+
+@contextmanager
+def calls_here() -> Iterator[Counter[tuple[str, str]]]:
+    """The store calls made from here on by this task and the tasks it starts, by (store, op): not those of
+    tasks already running (another component's heartbeat), which the process-wide counts include."""
+    calls: Counter[tuple[str, str]] = Counter()
+    token = _CALLS.set(calls)
+    try:
+        yield calls
+    finally:
+        _CALLS.reset(token)
 
 
 def instrument_chroma() -> None:

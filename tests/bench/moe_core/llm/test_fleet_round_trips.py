@@ -13,7 +13,7 @@ import pytest
 from moe_core.llm.inference import InferenceClient, InferenceConfig, InferenceFleet, InferenceServer, ModelRef
 from moe_core.runtime.stores import redis_client
 from tests.support.scripted_llm import create_app, start_server_thread
-from tests.support.store_calls import store_ops
+from tests.support.store_calls import own_ops
 
 pytestmark = pytest.mark.infra  # real Redis (and Kafka where named)
 MODEL = "trip-model"
@@ -29,14 +29,14 @@ def urls() -> Iterator[list[str]]:
 
 
 async def _calls(client: InferenceClient, n: int, *, stream: bool = False) -> dict[str, float]:
-    before = store_ops("redis")
-    for _ in range(n):
-        if stream:
-            [d async for d in client.stream([ModelRef(model=MODEL)], [{"role": "user", "content": "hi"}], user="u")]
-        else:
-            await client.chat([ModelRef(model=MODEL)], [{"role": "user", "content": "hi"}], user="u")
-    after = store_ops("redis")
-    return {op: after[op] - before.get(op, 0) for op in after if after[op] - before.get(op, 0)}
+    with own_ops("redis") as ops:
+        for _ in range(n):
+            if stream:
+                [d async for d in client.stream([ModelRef(model=MODEL)], [{"role": "user", "content": "hi"}],
+                                                user="u")]
+            else:
+                await client.chat([ModelRef(model=MODEL)], [{"role": "user", "content": "hi"}], user="u")
+    return {op: float(n) for op, n in ops.items()}
 
 
 @pytest.fixture
