@@ -29,7 +29,13 @@ from pydantic import BaseModel, ValidationError
 
 from moe_core.contracts import DeadLetter, Envelope, Topics, headers
 from moe_core.contracts.topics import COMPACTED
-from moe_core.runtime.kafka_clients import bootstrap_servers, broker_security, client_kwargs, principal
+from moe_core.runtime.kafka_clients import (
+    CONSUMER_TIMING,
+    bootstrap_servers,
+    broker_security,
+    client_kwargs,
+    principal,
+)
 from moe_core.runtime.observability import bind_response_id, configure_tracing, current_trace_context
 from moe_core.runtime.observability.errors import record_failure
 from moe_core.runtime.observability.kafka_tracing import bus_tracer, kafka_tracing, producer_span
@@ -370,9 +376,7 @@ class Bus:
         kwargs: dict[str, Any] = {
             "auto_offset_reset": offset_reset,
             "fetch_max_wait_ms": self.settings.kafka_fetch_max_wait_ms,
-            "session_timeout_ms": 6_000,
-            "heartbeat_interval_ms": 1_000,
-            "max_poll_interval_ms": 600_000,
+            **CONSUMER_TIMING,
         }
         if group:
             kwargs.update(group_id=self.settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR)

@@ -48,6 +48,13 @@ def client_kwargs(settings: FleetSettings | None = None, *, bootstrap: str | Non
             **parse_security(broker_security(settings))}
 
 
+# A group consumer's timing, the same for every consumer of the fleet (aiokafka's names): a member silent for the
+# session is replaced; it heartbeats three times per... six times per session; a handler may run for max_poll. The
+# fetcher's idle wait: every event its loop waits for (a fetch answered, a record consumed, a seek, an assignment
+# lost, a pause lifted, a metadata refresh) wakes it at once, so this only paces an idle consumer's loop, which
+# aiokafka's 200 ms woke five times a second per consumer: about half of an idle stage's CPU (issue 52, py-spy).
+CONSUMER_TIMING: dict[str, Any] = {"session_timeout_ms": 6_000, "heartbeat_interval_ms": 1_000,
+                                   "max_poll_interval_ms": 600_000, "consumer_timeout_ms": 1_000}
 LINGER_BYTES = 256 * 1024  # a busy fleet fills a lingering fetch before MOE_KAFKA_LINGER_MS ends
 
 

@@ -39,7 +39,7 @@ from moe_core import contracts
 from moe_core.contracts import Envelope, Topics, headers
 from moe_core.contracts.topics import TOPIC_MESSAGES
 from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus, message_key
-from moe_core.runtime.kafka_clients import linger_options
+from moe_core.runtime.kafka_clients import CONSUMER_TIMING, linger_options
 from moe_core.runtime.key_ordered import KeyOrdered
 from moe_core.runtime.observability import bind_response_id, current_trace_context
 from moe_core.runtime.observability.errors import record_failure
@@ -173,9 +173,7 @@ def subscriber_options(settings: FleetSettings, consumes: Consumes,
                        commits: OffsetCommits | None = None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         **linger_options(settings, consumes.linger),
-        "session_timeout_ms": 6_000,
-        "heartbeat_interval_ms": 1_000,
-        "max_poll_interval_ms": 600_000,
+        **CONSUMER_TIMING,
     }
     if consumes.group:
         kwargs.update(group_id=settings.group_id(), ack_policy=AckPolicy.NACK_ON_ERROR,

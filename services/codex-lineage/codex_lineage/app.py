@@ -22,7 +22,7 @@ from codex_lineage import (
 from codex_lineage.parts import Parts
 from codex_lineage.settings import LineageSettings
 from moe_core.runtime.bus import Bus, record_decoder
-from moe_core.runtime.kafka_clients import linger_options
+from moe_core.runtime.kafka_clients import CONSUMER_TIMING, linger_options
 from moe_core.runtime.openai_error import install_error_handlers
 from moe_core.runtime.service import create_service_app
 
@@ -41,8 +41,7 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
         # what the consumer buffers when it falls behind (issue 52: aiokafka's defaults let it hold up to ~63 MB)
         fetch_max_bytes=settings.lineage_fetch_max_bytes,
         max_partition_fetch_bytes=settings.lineage_partition_fetch_bytes,
-        auto_offset_reset="earliest", session_timeout_ms=6_000, heartbeat_interval_ms=1_000,
-        max_poll_interval_ms=600_000)
+        auto_offset_reset="earliest", **CONSUMER_TIMING)
     subscriber(parts.on_batch)
     app = create_service_app(settings, bus, checks={"postgres": parts.postgres_ready}, on_startup=[parts.open],
                              on_shutdown=[parts.close])
