@@ -13,6 +13,7 @@ answered asks alone."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
@@ -88,19 +89,17 @@ class Batcher:
         """Wait for the batch to fill (or the wait to end), then ask for all of it and hand out the answers."""
         try:
             try:
-                await asyncio.wait_for(batch.full.wait(), self.wait_s)
-            except TimeoutError:
-                pass
-            if self.open.get(key) is batch:
-                del self.open[key]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(batch.full.wait(), self.wait_s)
+            finally:  # closed, whatever happens: no later question joins a batch that will not be asked
+                if self.open.get(key) is batch:
+                    del self.open[key]
             answers = await ask(batch.questions)
         except Exception as exc:  # the call failed: every question of the batch fails with it
             for other in batch.questions[1:]:
                 _settle(other, exc)
             raise
         except BaseException:  # cancelled (a stop): the others were not answered, they ask alone
-            if self.open.get(key) is batch:
-                del self.open[key]
             for other in batch.questions[1:]:
                 _settle(other, CallerStopped())
             raise

@@ -78,3 +78,14 @@ async def test_no_wait_asks_each_question_alone() -> None:
     model, batcher = Model(), Batcher(max_terms=16, wait_s=0)
     await asyncio.gather(batcher.classify("t", ["a"], "", model), batcher.classify("t", ["b"], "", model))
     assert model.calls == [[["a"]], [["b"]]]
+
+
+async def test_when_the_caller_stops_while_waiting_the_others_ask_alone_at_once() -> None:
+    model, batcher = Model(), Batcher(max_terms=16, wait_s=30)
+    caller = asyncio.ensure_future(batcher.classify("t", ["a"], "", model))
+    await asyncio.sleep(0)
+    other = asyncio.ensure_future(batcher.classify("t", ["b"], "", model))
+    await asyncio.sleep(0)
+    caller.cancel()
+    assert (await asyncio.wait_for(other, 5)).answers == {"b": "B"}
+    assert model.calls == [[["b"]]] and batcher.open == {}  # the stopped batch is closed: nothing joins it
