@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from gap_healer import core, retry, review
 from gap_healer.aliases import apply_aliases
+from gap_healer.batch import Batcher, Question, Reply
 from gap_healer.lint import Deletion, Linter
 from gap_healer.settings import GapHealerSettings
 from moe_core.contracts import Envelope, LintRequest, OntologyGap
@@ -60,6 +61,9 @@ class GapHealer:
         self.quarantine = Quarantine(self.store)
         self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
         self.schedule: Any = None  # gap_healer.schedule.Scheduler, made at start
+        # one record at a time (MOE_CONSUMER_IN_FLIGHT=1): no other question could join a batch while one waits
+        self.batcher = Batcher(settings.gap_batch_terms,
+                               settings.gap_batch_wait_s if settings.consumer_in_flight > 1 else 0.0)
 
     async def on_gap(self, gap: OntologyGap) -> None:
         await self.heal(gap)
@@ -184,37 +188,60 @@ class GapHealer:
         return f"{tenant}:{normalize(term)}{round_}"
 
     async def _ask(self, gap: OntologyGap, term: str, classes: list[str], round_: str) -> str | None:
-        """Ask the model, with the question's other new terms not yet classified (one call: the class list once),
-        and remember each term's answer; this term's stored answer, None when the call failed. A term after a
-        review rejection is asked alone (its class list leaves out the rejected classes)."""
+        """Ask the model, with the question's other new terms not yet classified and the terms of other questions
+        of the tenant that come within MOE_GAP_BATCH_WAIT_S (gap_healer.batch: one call, the class list once), and
+        remember each of this question's terms' answer; this term's stored answer, None when the call failed. A
+        term after a review rejection is asked alone (its class list leaves out the rejected classes), and so is a
+        replay as recorded (its call as it was made)."""
         others = [t for t in gap.terms if normalize(t) != normalize(term)] if not round_ else []
         others = [t for t in others if await self.memo.get(self._memo_key(gap.tenant_id, t, "")) is None]
         terms = [term, *others]
-        batched = len(terms) > 1
+
+        async def ask(questions: list[Question]) -> Reply:
+            return await self._ask_model(questions, classes)
+
         try:
-            completion = await self.inference.chat(
-                self.inference.config.for_role(self.settings.gap_healer_role),
-                core.batch_messages(terms, gap.context, classes, self.settings.gap_context_words) if batched else
-                core.classification_messages(term, gap.context, classes, self.settings.gap_context_words),
-                max_tokens=self.settings.gap_max_tokens * len(terms), temperature=0.0,
-                json_schema=core.batch_schema(terms, classes) if batched else core.classification_schema(classes),
-                schema_name="classification", timeout_s=self.settings.gap_timeout_s,
-            )
+            if round_ or gap.as_recorded is not None:
+                reply = await ask([Question(terms, gap.context)])
+            else:
+                reply = await self.batcher.classify((gap.tenant_id, tuple(classes)), terms, gap.context, ask)
         except InferenceError as exc:
             log.warning("classifying %r failed, the gap stays open: %s", term, exc)
             await self.gaps.failed(gap.tenant_id, term, f"{type(exc).__name__}: {exc}")
             return None
-        answers = core.split_batch(completion.content, terms) if batched else {term: completion.content}
-        if not answers:  # an answer of no use for any term (not the keyed JSON): each is rejected, as alone
-            answers = {t: json.dumps({"unanswered": completion.content[:2000]}) for t in terms}
         for other in others:  # each sibling's answer waits for its own gap (none: that gap asks again)
-            if other in answers:
+            if other in reply.answers:
                 await self.memo.put_first(self._memo_key(gap.tenant_id, other, ""),
-                                          json.dumps({"content": answers[other], "asked_by": gap.asked_by}))
-        mine = (answers.get(term) or json.dumps({"unanswered": completion.content[:2000]}) if batched
-                else completion.content)  # not answered cleanly for this term: unusable, as any such answer
+                                          json.dumps({"content": reply.answers[other], "asked_by": gap.asked_by}))
+        # not answered cleanly for this term: unusable, as any such answer
+        mine = reply.answers.get(term) or json.dumps({"unanswered": reply.raw[:2000]})
         return await self.memo.put_first(self._memo_key(gap.tenant_id, term, round_),
                                          json.dumps({"content": mine, "asked_by": gap.asked_by}))
+
+    async def _ask_model(self, questions: list[Question], classes: list[str]) -> Reply:
+        """One model call for the terms of `questions` (each term once); every question's term as written -> its
+        classification (the model's JSON, or {"unanswered": ...} when the answer was of no use for any term: each
+        is rejected, as alone). A term the answer left out (or mixed up, core.split_batch) is not in it."""
+        firsts = {normalize(t): (i, t) for i, q in reversed(list(enumerate(questions))) for t in reversed(q.terms)}
+        groups = [(mine, q.context) for i, q in enumerate(questions)
+                  if (mine := [t for t in q.terms if firsts[normalize(t)] == (i, t)])]
+        terms = [t for mine, _ in groups for t in mine]
+        batched = len(terms) > 1
+        words = self.settings.gap_context_words
+        completion = await self.inference.chat(
+            self.inference.config.for_role(self.settings.gap_healer_role),
+            core.batch_messages(groups, classes, words) if batched else
+            core.classification_messages(terms[0], groups[0][1], classes, words),
+            max_tokens=self.settings.gap_max_tokens * len(terms), temperature=0.0,
+            json_schema=core.batch_schema(terms, classes) if batched else core.classification_schema(classes),
+            schema_name="classification", timeout_s=self.settings.gap_timeout_s,
+        )
+        answers = core.split_batch(completion.content, terms) if batched else {terms[0]: completion.content}
+        if not answers:
+            answers = {t: json.dumps({"unanswered": completion.content[:2000]}) for t in terms}
+        by_key = {normalize(t): a for t, a in answers.items()}
+        return Reply({t: by_key[normalize(t)] for q in questions for t in q.terms if normalize(t) in by_key},
+                     completion.content)
 
     async def on_lint(self, request: LintRequest) -> None:
         await self.lint(request)

@@ -86,16 +86,17 @@ def batch_schema(terms: list[str], classes: list[str]) -> dict[str, Any]:
             "additionalProperties": False}
 
 
-def batch_messages(terms: list[str], context: str, classes: list[str], context_words: int = 12
+def batch_messages(questions: list[tuple[list[str], str]], classes: list[str], context_words: int = 12
                    ) -> list[dict[str, str]]:
-    """Several terms of one question in one call (issue 52: the class list, the bulk of the prompt, once)."""
+    """The terms of one or more questions in one call (issue 52: the class list, the bulk of the prompt, once):
+    each question's terms, then the words of the question around them (gap_healer.batch)."""
     system = (
         f"You classify each term for a knowledge graph: {_ASKED} Classes: " + ", ".join(classes) + ". "
         f'JSON only, keyed by each term as written: {{"<term>": {_ONE}}}'
     )
     prompt_used("gap-healer.classify.batch", system)
-    listed = "\n".join(f"- {t}" for t in terms)
-    user = f"Terms:\n{listed}\nSeen in the question: {terms_window(terms, context[:1000], context_words)}"
+    user = "\n".join("Terms:\n" + "\n".join(f"- {t}" for t in terms) + "\nSeen in the question: "
+                     + terms_window(terms, context[:1000], context_words) for terms, context in questions)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

@@ -34,7 +34,8 @@ async def run_once(settings: GapHealerSettings, healer: GapHealer | None = None)
     from moe_core.runtime.bus import Bus
 
     bus = healer.bus if healer else Bus(settings)
-    healer = healer or build(settings, bus)
+    # one record at a time: a question's terms would wait for others that cannot come (gap_healer.batch)
+    healer = healer or build(settings.model_copy(update={"gap_batch_wait_s": 0.0}), bus)
     topics = bus.topics
     handlers: dict[str, tuple[type[BaseModel], Callable[[Any], Awaitable[None]]]] = {
         topics.ontology_gaps: (OntologyGap, healer.on_gap),

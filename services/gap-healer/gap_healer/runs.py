@@ -7,6 +7,7 @@ counts stored in the run history.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -53,14 +54,21 @@ async def lint_run(healer: GapHealer, settings: GapHealerSettings, run_id: str) 
 
 
 async def heal_run(healer: GapHealer, settings: GapHealerSettings, run_id: str) -> dict[str, Any]:
+    """The open gaps healed MOE_GAP_BATCH_TERMS at a time, at once, so their terms share classification calls
+    (gap_healer.batch); a gap that fails the run fails it after its group is done."""
     gaps = await healer.gaps.open(settings.graph_schedule_tenant, settings.graph_heal_retry_after_s,
                                   settings.graph_heal_batch)
     outcomes: Counter[str] = Counter()
-    for gap in gaps:
-        message = OntologyGap(response_id=gap.get("response_id") or f"heal-{run_id}", tenant_id=gap["tenant"],
-                              deadline_at=deadline_in(RUN_DEADLINE_S), term=gap["term"],
-                              context=gap.get("context") or "", asked_by=gap.get("asked_by"))
-        outcomes[await healer.heal(message)] += 1
+    for start in range(0, len(gaps), settings.gap_batch_terms):
+        group = [OntologyGap(response_id=gap.get("response_id") or f"heal-{run_id}", tenant_id=gap["tenant"],
+                             deadline_at=deadline_in(RUN_DEADLINE_S), term=gap["term"],
+                             context=gap.get("context") or "", asked_by=gap.get("asked_by"))
+                 for gap in gaps[start:start + settings.gap_batch_terms]]
+        done = await asyncio.gather(*(healer.heal(message) for message in group), return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            outcomes[outcome] += 1
     left = (await healer.gaps.counts(settings.graph_schedule_tenant))["open"]
     kinds = ("healed", "rejected", "quarantined", "failed", "known")
     return {"retried": len(gaps), **{k: outcomes.get(k, 0) for k in kinds}, "open_after": left}

@@ -137,8 +137,12 @@ def test_a_gap_classification_must_name_a_known_class_with_confidence() -> None:
 def test_the_terms_of_one_question_are_classified_in_one_call_and_never_mixed_up() -> None:
     classes, terms = ["Drug", "Disease"], ["zorblax", "Quellitis", "mintra"]
     question = "Does zorblax help against Quellitis, " + "and what else " * 20 + "about mintra?"
-    user = batch_messages(terms, question, classes, 2)[1]["content"]
+    user = batch_messages([(terms, question)], classes, 2)[1]["content"]
     assert user.startswith("Terms:\n- zorblax\n- Quellitis\n- mintra\nSeen in the question: Does zorblax help")
+    two = batch_messages([(terms[:2], question), (["florbex"], "Is florbex a drug?")], classes, 2)
+    assert two[1]["content"] == user.split("\n- mintra")[0] + "\nSeen in the question: Does zorblax help against " \
+        "Quellitis, and what ...\nTerms:\n- florbex\nSeen in the question: Is florbex a drug?"
+    assert two[0] == batch_messages([(terms, question)], classes, 2)[0]  # the class list once, whatever the batch
     assert user.endswith("about mintra?") and terms_window(terms[:2], question, 2) == (
         "Does zorblax help against Quellitis, and what ...")
     schema = batch_schema(terms, classes)
