@@ -278,7 +278,6 @@ async def test_a_planned_requests_writes_go_with_its_stored_outcome(harness: Har
     kind, plan = await harness.outcome(rid)
     ops = {op: n - before.get(op, 0) for op, n in store_ops("redis").items() if n - before.get(op, 0)}
     assert kind == "plan" and plan["source"] == "llm" and plan["cache_key"]
-    print(ops)
     redis = redis_client(infra["redis"])
     try:  # all of it is there by the time the plan is out
         assert harness.planner.plan_cache is not None
