@@ -22,8 +22,12 @@ def targets(config: InferenceConfig, template: str | ExpertTemplate | None,
             tools: Mapping[str, str] | None = None) -> list[Target]:
     """Every (role, server, model) the request could reach, web research, the shared cache and `tools` (name ->
     reach: moe_core.contracts.tools.tool_reach), without repeats."""
+    # every role MODEL_ASSIGNMENTS names is decided too: learning's (graph-ingest's `ingest`, gap-healer's
+    # `gap_healer`, whatever their MOE_*_ROLE calls them) follows the answer under the request's decision, and a
+    # model assigned to no role above was refused there (`data_class_forbidden`: learning learned nothing)
+    named = [role for role in config.roles if role not in ("planner", "judge", *OPTIONAL_ROLES)]
     roles = {role: config.for_role(role, template, fallback="judge" if role in ("critic", "thinking") else None)
-             for role in ("planner", "judge", *OPTIONAL_ROLES)}
+             for role in ("planner", "judge", *OPTIONAL_ROLES, *named)}
     roles |= {f"expert:{c}": config.for_expert(c, template) for c in ("general", *EXPERT_CATEGORIES)}
     out: dict[tuple[str, str, str], Target] = {}
     for role, refs in roles.items():

@@ -141,6 +141,21 @@ def test_targets_list_every_role_on_every_server_research_the_cache_and_the_tool
     assert missing(nothing) == list(REQUIRED)
 
 
+def test_a_model_assigned_only_to_a_learning_role_is_decided_and_permitted_with_the_request() -> None:
+    """graph-ingest's and gap-healer's calls follow the answer under the request's decision: a model of their
+    own (MODEL_ASSIGNMENTS `ingest`, `gap_healer`, or any role named there) is among the targets, so a permitted
+    one is in Envelope.egress (it was not: every extraction was refused as data_class_forbidden)."""
+    config = InferenceConfig.from_settings(FleetSettings(
+        inference_servers=json.dumps([{"name": "s", "url": "http://s", "models": ["p", "j", "e", "x", "g"]}]),
+        model_assignments=json.dumps({"planner": ["p"], "judge": ["j"], "default": ["e"], "ingest": ["x"],
+                                      "gap_healer": ["g"]})))
+    found = targets(config, None)
+    assert {("ingest", "x"), ("gap_healer", "g")} <= {(t.role, t.model) for t in found}
+    decided = [EgressDecision(t, True, "", "") for t in found]
+    assert {"s/x", "s/g"} <= set(permitted(decided))
+    assert "s/x" not in permitted([d for d in decided if d.target.role != "ingest"])  # as before the fix
+
+
 def test_an_answer_may_enter_the_shared_cache_only_when_its_egress_decision_says_so() -> None:
     request = ChatRequest(response_id="r", tenant_id="t", deadline_at=deadline_in(9), mode="default",
                           messages=[ChatMessage(role="user", content="hi")])
