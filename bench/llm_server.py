@@ -13,8 +13,14 @@ after ``POST /_calls {"keep": true}``, the last ``CALL_LOG``; bench.token_stages
 model for the streams cell:
 ``{"seconds": S, "replies": {...}}`` makes every completion take S seconds, a streamed one spread over its
 frames, with these replies; ``{}`` makes it instant again).
-Script: ``{"replies": {"<model>": "<text>"}, "default": "<text>"}``; ``{seq}`` in a reply is a number of its own
-per call; ``{last_user}`` in a reply is replaced by the last user message.
+Script: ``{"replies": {"<model>": "<text>"}, "schemas": {"<schema name>": "<text>"}, "default": "<text>"}``: a
+request whose response_format names a schema of ``schemas`` (a structured call: graph-ingest's ``triples``,
+gap-healer's ``classification``) gets that reply whatever its model, as a real model answers what it is asked; any
+other the reply of its model. ``{seq}`` in a reply is a number of its own per call; ``{last_user}`` is replaced by the
+last user message; a reply with ``{key}`` is one answer per key, as a batched structured call asks:
+``{"<key>": <the reply, {key} the key>, ...}`` for each property of the request's JSON schema that is itself an
+object (gap-healer's batch_schema, keyed by term), else the reply once with ``{key}`` the ``Term:`` that the last
+user message names (its one-term call).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import re
 import socket
 import time
 import uuid
@@ -70,11 +77,33 @@ class Counters:
 _SEQ = itertools.count(1)  # `{seq}` in a reply: a number of its own per call (new names per answer learned)
 
 
-def reply_for(script: dict[str, Any], model: str, messages: list[dict[str, Any]]) -> str:
-    text = str(script.get("replies", {}).get(model, script.get("default", "ok")))
+_TERM = re.compile(r"^Term: (.+)$", re.MULTILINE)
+
+
+def reply_for(script: dict[str, Any], model: str, messages: list[dict[str, Any]],
+              fmt: dict[str, Any] | None = None) -> str:
+    """The scripted reply to a call of `model` with `messages`; `fmt`: the request's response_format, if any."""
+    asked = (fmt or {}).get("json_schema") or {}
+    schema: dict[str, Any] = asked["schema"] if isinstance(asked.get("schema"), dict) else {}
+    text = str(script.get("schemas", {}).get(asked.get("name"))
+               or script.get("replies", {}).get(model, script.get("default", "ok")))
     if "{seq}" in text:
         text = text.replace("{seq}", str(next(_SEQ)))
+    if "{key}" in text:
+        return _per_key(text, messages, schema)
     return text.replace("{last_user}", last_user_text(messages))
+
+
+def _per_key(text: str, messages: list[dict[str, Any]], schema: dict[str, Any]) -> str:
+    """`text` (a JSON value) once per key of a keyed schema, `{key}` the key (JSON-escaped); else once."""
+    def one(key: str) -> str:
+        return text.replace("{key}", json.dumps(key)[1:-1])
+
+    keys = [k for k, v in (schema.get("properties") or {}).items() if isinstance(v, dict) and v.get("type") == "object"]
+    if keys:
+        return "{" + ", ".join(f"{json.dumps(k)}: {one(k)}" for k in keys) + "}"
+    term = _TERM.search(last_user_text(messages))
+    return one(term.group(1).strip() if term else "")
 
 
 def completion(model: str, text: str, finish: str, usage: dict[str, int]) -> dict[str, Any]:
@@ -140,7 +169,7 @@ class App:
             return
         model, messages = body["model"], body.get("messages") or []
         script = {**self.script, "replies": {**self.script.get("replies", {}), **self.slow_replies}}
-        text, finish = truncate(reply_for(script, model, messages),
+        text, finish = truncate(reply_for(script, model, messages, _format(body)),
                                 body.get("max_tokens", body.get("max_completion_tokens")))
         p, c = prompt_tokens(messages), completion_tokens(text)
         self.counters.add(model, p, c)
@@ -159,6 +188,11 @@ class App:
             if self.slow_s > 0:
                 await asyncio.sleep(self.slow_s)
             await _json(send, 200, completion(model, text, finish, usage))
+
+
+def _format(body: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = body.get("response_format")
+    return fmt if isinstance(fmt, dict) else None
 
 
 async def _body(receive: Any) -> bytes:

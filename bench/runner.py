@@ -39,7 +39,7 @@ def fleet_env(eps: dict[str, str], namespace: str, llm_url: str, extra: dict[str
         "INFERENCE_SERVERS": json.dumps([{"name": "bench", "url": llm_url, "models": list(SCRIPT["replies"]),
                                           "max_retries": 0, "timeout_s": REQUEST_TIMEOUT_S}]),
         "MODEL_ASSIGNMENTS": json.dumps({"planner": ["planner-model"], "judge": ["judge-model"],
-                                         "ingest": ["ingest-model"], "default": [EXPERT_MODEL]}),
+                                         "default": [EXPERT_MODEL]}),
         "EXPERT_TEMPLATES": json.dumps({"general": [EXPERT_MODEL]}),
         # the scripted answers are one short line; the cache's minimum (150 characters, the original's) would
         # store none of them and leave the cache path without a hit

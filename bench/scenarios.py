@@ -20,21 +20,29 @@ PLAN = {"tasks": [
     {"category": "general", "instruction": "Give the general picture asked for in the question."},
     {"category": "science", "instruction": "Give the scientific detail asked for in the question."},
 ]}
-# What learning extracts from every answer (graph-ingest's role `ingest`): two facts about new entities, as a
-# fresh question's answer teaches, so learning's graph writes are measured (the expert's reply, which it got
-# before, is no JSON: every ingest learned nothing and cost no write)
+# What learning extracts from every answer (graph-ingest's `triples` call): two facts about new entities, as a fresh
+# question's answer teaches, so learning's graph writes are measured
 LEARNED = {"triples": [
     {"subject": "bench subject {seq}", "relation": "IS_A", "object": "bench kind {seq}", "confidence": 0.9},
     {"subject": "bench subject {seq}", "relation": "PART_OF", "object": "bench whole {seq}", "confidence": 0.9},
 ]}
-# The zero-latency server's replies, one per model (bench/llm_server.py).
+# gap-healer's answer for each new term of a question (its `classification` call, one or a batch keyed by term:
+# bench/llm_server.py `{key}`): an entity of a seeded class in a domain the write policy does not hold, so each
+# classification is written as a usable one is (the expert's reply, which it got before, is no JSON: every term was
+# rejected, nothing learned)
+CLASSIFIED = {"is_entity": True, "name": "{key}", "parent": "Chemical Element", "domain": "science", "aliases": [],
+              "confidence": 0.9}
+# The zero-latency server's replies: per model, and per schema for the learning stages' structured calls, which go
+# to the model their roles fall back to (`ingest`, `gap_healer`: the default, as shipped) and get what a model
+# answers when asked for that schema. Every answer is a new one (`{seq}`, in place of a word: as many words as
+# before), as real answers are.
 SCRIPT: dict[str, Any] = {
     "replies": {
         "planner-model": json.dumps(PLAN),
-        EXPERT_MODEL: "A short, precise expert answer to the task.\nCONFIDENCE: high",
-        "judge-model": "One merged answer drawn from both experts.",
-        "ingest-model": json.dumps(LEARNED),
+        EXPERT_MODEL: "A short, precise expert answer to task {seq}.\nCONFIDENCE: high",
+        "judge-model": "Merged answer {seq} drawn from both experts.",
     },
+    "schemas": {"triples": json.dumps(LEARNED), "classification": json.dumps(CLASSIFIED)},
     "default": "ok",
 }
 CACHE_QUESTION = "What is the boiling point of water at sea level in degrees Celsius?"
