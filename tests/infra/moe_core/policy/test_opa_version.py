@@ -5,9 +5,11 @@ the digest of exactly the modules then in force; a decision made after it carrie
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from control_plane.policy.api import files_version
@@ -43,3 +45,44 @@ async def test_an_unchanged_answer_is_not_digested_again_and_a_change_is_seen_at
         assert decision.version == after
     finally:
         await client.close()
+
+
+def _counting(reads: list[str]) -> httpx.AsyncClient:
+    async def seen(request: httpx.Request) -> None:
+        reads.append(f"{request.method} {request.url.path}")
+
+    return httpx.AsyncClient(timeout=5, event_hooks={"request": [seen]})
+
+
+async def test_a_decision_reads_the_version_once_its_read_after_is_the_next_ones_read_before(
+        engine: opa.Engine) -> None:
+    """OPA's list of modules (~200 KB of texts and syntax trees) was read before and after every decision; the read
+    after one decision is the read before the next, so a run of decisions costs one read each (issue 52)."""
+    calls: list[str] = []
+    client = PolicyClient(engine.url, client=_counting(calls))
+    try:
+        decisions = [await client.decide("moe/knowledge/decision", IMPORT) for _ in range(3)]
+        assert calls.count("GET /v1/policies") == 4 and calls.count("POST /v1/data/moe/knowledge/decision") == 3
+        assert {d.version for d in decisions} == {files_version(engine.policy_dir)}
+        many = await asyncio.gather(*(client.decide("moe/knowledge/decision", IMPORT) for _ in range(8)))
+        assert {d.version for d in many} == {decisions[0].version}
+        assert calls.count("GET /v1/policies") <= 4 + 8  # shared where a read began after a decision's answer
+    finally:
+        await client.close()
+
+
+async def test_a_change_after_the_last_read_is_not_put_on_the_decision_made_under_it(engine: opa.Engine) -> None:
+    """The read before may be an earlier decision's read after: a module replaced since (by another client) makes
+    the read after differ, so the decision is asked again and carries the version it was made under."""
+    client, other = PolicyClient(engine.url), PolicyClient(engine.url)
+    try:
+        first = await client.decide("moe/knowledge/decision", IMPORT)
+        modules = await other.modules()
+        [module_id] = [m for m in modules if m.endswith("knowledge.rego")]
+        changed = await other.put_module(module_id, modules[module_id] + "\n# changed by another client\n")
+        assert changed != first.version
+        second = await client.decide("moe/knowledge/decision", IMPORT)
+        assert second.version == changed
+    finally:
+        await client.close()
+        await other.close()
