@@ -150,7 +150,7 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
     if anchoring.witness is not None:
         try:
             note = await anchoring.witness.cosign(origin, note, grown.size,
-                                                  lambda old: proof(store.pool, tenant, tree, old),
+                                                  lambda old: _proof(store, tenant, tree, old),
                                                   lambda: _head_now(store, tenant))
         except WitnessRefused as exc:
             raise ChainBroken(f"tenant {tenant}: {exc}") from None
@@ -172,6 +172,13 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
                                   "but the database did not store it (a trigger or rule suppressed the insert)")
     anchoring.trees.ranges[tenant] = grown
     return made
+
+
+async def _proof(store: Any, tenant: str, tree: Tree, old: int) -> list[bytes]:
+    try:
+        return await proof(store.pool, tenant, tree, old)
+    except TreeBroken as exc:
+        raise ChainBroken(f"tenant {tenant}: {exc}") from None
 
 
 async def _head_now(store: Any, tenant: str) -> int:

@@ -2,7 +2,10 @@
 perfect subtrees along the tree's right edge, at most log2(size) hashes) instead of read from every leaf of the log
 at each checkpoint (issue 52: each checkpoint read every leaf hash of the log, O(n) memory and CPU per interval).
 
-The tree is the last checkpoint's range extended by the leaves since (the stretch the checkpoint verifies anyway).
+The tree is the last checkpoint's range extended by the leaves since (the stretch the checkpoint verifies anyway),
+read one chunk at a time and folded in: codex-lineage's memory for it is one chunk's, whatever the stretch's length
+(issue 52: all the leaf hashes since were read at once, ~250 bytes an entry, so the memory of every checkpoint grew
+with the fleet's rate times the interval, and without a bound with a stretch left unsigned by an outage).
 That range is the one this process made, or the one stored beside the checkpoint row (`tree_range`: a restart
 resumes it); either is trusted only when it has the Merkle root the checkpoint signed (`tree_root` of its body), so
 a range changed in the database is not used.
@@ -26,7 +29,7 @@ from typing import Any
 
 from moe_audit_verify.merkle import CompactRange, ProofError, consistency_proof, consistency_proof_from, entry_leaf
 
-TREE_CHUNK = 5000  # leaves per read when the leaves below the last checkpoint are read again (~1 MB of rows)
+TREE_CHUNK = 5000  # leaves per read, below the last checkpoint and since it (~1 MB of rows)
 RECHECK_S = 3600.0  # how often the leaves below the last checkpoint are read again, per tenant
 _LEAVES = "SELECT seq, hash FROM audit_log WHERE tenant_id=$1 AND seq >= $2 AND seq < $3 ORDER BY seq"
 
@@ -49,16 +52,14 @@ class TreeKeeper:
 
 @dataclass
 class Tree:
-    """The tree of a checkpoint to be: the range of the last checkpoint's `base.size` leaves and the leaves since."""
+    """The tree of a checkpoint to be: the range of the last checkpoint's `base.size` leaves, and `range`, that range
+    extended by the leaves since (their hashes are not kept: a witness's proof reads them again)."""
 
     base: CompactRange
-    since: list[bytes]
+    range: CompactRange
 
     def grown(self) -> CompactRange:
-        out = self.base.copy()
-        for leaf in self.since:
-            out.append(leaf)
-        return out
+        return self.range.copy()
 
 
 def signed_root(last: Any) -> bytes | None:
@@ -86,16 +87,22 @@ def _trusted(last: Any, kept: CompactRange | None, signed: bytes | None) -> Comp
 
 async def read_range(conn: Any, tenant: str, size: int, chunk: int | None = None) -> CompactRange:
     """The range of leaves 1..size read from the log, one chunk at a time; TreeBroken when a seq is missing."""
+    return await fold(conn, tenant, CompactRange(), size, chunk)
+
+
+async def fold(conn: Any, tenant: str, out: CompactRange, head: int, chunk: int | None = None) -> CompactRange:
+    """`out` extended by the leaves out.size + 1..head read from the log, one chunk at a time (the memory of one
+    chunk); TreeBroken when a seq is missing."""
     step = chunk or TREE_CHUNK
-    out = CompactRange()
-    for lo in range(1, size + 1, step):
-        hi = min(lo + step, size + 1)
+    for lo in range(out.size + 1, head + 1, step):
+        hi = min(lo + step, head + 1)
         rows = await conn.fetch(_LEAVES, tenant, lo, hi)
         if [r["seq"] for r in rows] != list(range(lo, hi)):
             raise TreeBroken(f"the chain holds {out.size + len(rows)} entries up to seq {hi - 1}: entries were "
                              "deleted")
         for r in rows:
             out.append(entry_leaf(r["hash"]))
+        del rows
     return out
 
 
@@ -115,18 +122,25 @@ async def tree_of(conn: Any, tenant: str, head: int, last: Any, keeper: TreeKeep
         keeper.read[tenant] = now
     assert base is not None  # read above when not trusted
     keeper.read.setdefault(tenant, now)
-    rows = await conn.fetch("SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq > $2 AND seq <= $3 ORDER BY seq",
-                            tenant, base.size, head)
-    if len(rows) != head - base.size:
-        raise TreeBroken(f"the chain holds {base.size + len(rows)} entries up to seq {head}: entries were deleted")
-    return Tree(base, [entry_leaf(r["hash"]) for r in rows])
+    return Tree(base, await fold(conn, tenant, base.copy(), head))
 
 
 async def proof(pool: Any, tenant: str, tree: Tree, old: int) -> list[bytes]:
     """The consistency proof from size `old` to the tree's: from the base range when old is its size (the witness
-    holds the last checkpoint), else from every leaf up to the base (a witness that holds another size)."""
+    holds the last checkpoint), else from every leaf up to the base (a witness that holds another size). The leaves
+    since the base are read again here, and must make the tree that was folded under the chain's lock (TreeBroken:
+    changed since)."""
+    since = [entry_leaf(r["hash"]) for r in await pool.fetch(
+        "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq > $2 AND seq <= $3 ORDER BY seq", tenant,
+        tree.base.size, tree.range.size)]
+    again = tree.base.copy()
+    for leaf in since:
+        again.append(leaf)
+    if again.size != tree.range.size or again.root() != tree.range.root():
+        raise TreeBroken(f"the entries {tree.base.size + 1}..{tree.range.size} no longer make the tree about to be "
+                         "signed: the chain was changed in the database")
     if old == tree.base.size:
-        return consistency_proof_from(tree.base, tree.since)
+        return consistency_proof_from(tree.base, since)
     leaves = [entry_leaf(r["hash"]) for r in await pool.fetch(
         "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq <= $2 ORDER BY seq", tenant, tree.base.size)]
-    return consistency_proof(leaves + tree.since, old)
+    return consistency_proof(leaves + since, old)

@@ -69,7 +69,7 @@ def lineage_for(settings: LineageSettings, bus: Bus) -> Lineage:
 
 def signer_for(settings: LineageSettings) -> Signer:
     """codex-lineage's signing key: it refuses to start without it, or with a key its keyring says was retired."""
-    signer = Signer.from_file(settings.audit_signing_key)
+    signer = Signer.from_file(settings.audit_signing_key, settings.audit_remembered_signatures)
     if settings.audit_keyring and (retired := keyring.retired(Path(settings.audit_keyring), signer.public)):
         raise SigningKeyError(f"the audit signing key {signer.key_id} was retired at {retired.isoformat()} "
                               f"({settings.audit_keyring}): it signs nothing any more")

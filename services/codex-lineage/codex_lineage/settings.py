@@ -52,6 +52,12 @@ class LineageSettings(FleetSettings):
                                           "and must give the root it signed (a change below it is found then); "
                                           "between, a checkpoint extends the last one's compact range; 0: at every "
                                           "checkpoint (every leaf read each time)")
+    audit_remembered_signatures: int = Field(
+        default=100_000, ge=0, description="The most entry signatures codex-lineage keeps in memory (~170 bytes each: "
+                                           "17 MB at most) between committing an entry and the next checkpoint's "
+                                           "check, which needs no Ed25519 verification of a remembered one; beyond "
+                                           "it the oldest are forgotten and verified (the fleet's rate times the "
+                                           "checkpoint interval is what the checkpoints meet; 0: every one verified)")
     audit_writer_dsn: str = Field(default="", description="codex-lineage's own role for the audit store (SELECT and "
                                                           "INSERT only); empty: MOE_POSTGRES_DSN")
     audit_migrator_dsn: str = Field(default="", description="The audit store's owner, for python -m codex_lineage."

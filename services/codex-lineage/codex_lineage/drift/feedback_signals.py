@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from codex_lineage.drift.cache_counts import cache_counts
 from codex_lineage.drift.flags import SEVERITIES, worst
 from codex_lineage.drift.signals import (
     CACHE_FLAGS,
     SCORE_FLAGS,
-    CacheCounts,
     Ratings,
     SignalSettings,
     cache_check,
@@ -25,23 +25,14 @@ from codex_lineage.drift.signals import (
 )
 from moe_core.audit.store import AuditStore
 
-ROWS = """
-SELECT tenant_id, response_id, message_type, created_at,
-       coalesce((payload::jsonb ->> 'cache_hit')::boolean, false) AS cache_hit,
-       coalesce(jsonb_typeof(payload::jsonb -> 'error') = 'object', false) AS failed,
-       (payload::jsonb ->> 'rating')::int AS rating, payload::jsonb -> 'models_used' AS models_used
+RATINGS = """
+SELECT tenant_id, response_id, created_at, (payload::jsonb ->> 'rating')::int AS rating,
+       payload::jsonb -> 'models_used' AS models_used
 FROM audit_log
-WHERE kind = 'record' AND message_type = ANY($1::text[]) AND recorded_at >= $2 AND created_at >= $2
-  AND created_at < $3 AND ($4::text IS NULL OR tenant_id = $4) AND payload::jsonb ->> 'replay_of' IS NULL
+WHERE kind = 'record' AND message_type = 'Feedback' AND recorded_at >= $1 AND created_at >= $1
+  AND created_at < $2 AND ($3::text IS NULL OR tenant_id = $3) AND payload::jsonb ->> 'replay_of' IS NULL
 ORDER BY tenant_id, seq
 """
-
-
-@dataclass(frozen=True)
-class Answer:
-    at: datetime
-    hit: bool
-    rating: int | None
 
 
 @dataclass(frozen=True)
@@ -60,26 +51,21 @@ class Signals:
     def __init__(self, store: AuditStore, cfg: SignalSettings) -> None:
         self.store, self.cfg = store, cfg
 
-    async def _read(self, since: datetime, until: datetime, tenant: str | None
-                    ) -> tuple[dict[str, dict[str, Answer]], dict[str, list[Rating]]]:
-        rows = await self.store.pool.fetch(ROWS, ["Answer", "Feedback"], since, until, tenant)
-        answers: dict[str, dict[str, tuple[datetime, bool]]] = defaultdict(dict)
-        rated: dict[str, dict[str, int]] = defaultdict(dict)
+    async def _read(self, since: datetime, until: datetime, tenant: str | None) -> dict[str, list[Rating]]:
+        """The ratings (Feedback, the first of each request) per tenant; the answers are counted by Postgres
+        (drift.cache_counts)."""
+        rows = await self.store.pool.fetch(RATINGS, since, until, tenant)
+        rated: dict[str, set[str]] = defaultdict(set)
         ratings: dict[str, list[Rating]] = defaultdict(list)
         for row in rows:
             who, rid = row["tenant_id"], row["response_id"]
-            if row["message_type"] == "Answer":
-                if not row["failed"]:
-                    answers[who].setdefault(rid, (row["created_at"], row["cache_hit"]))
-                continue
             if rid in rated[who] or row["rating"] is None:  # one rating per answer; a redelivery counts once
                 continue
-            rated[who][rid] = row["rating"]
+            rated[who].add(rid)
             for use in json.loads(row["models_used"] or "[]"):
                 ratings[who].append(Rating(row["created_at"], str(use.get("category", "")),
                                            str(use.get("model", "")), row["rating"]))
-        return ({who: {rid: Answer(at, hit, rated[who].get(rid)) for rid, (at, hit) in found.items()}
-                 for who, found in answers.items()}, ratings)
+        return ratings
 
     def _bounds(self, hours: float, periods: int, now: datetime) -> list[tuple[datetime, datetime, datetime]]:
         window, baseline = timedelta(hours=hours), timedelta(hours=self.cfg.baseline_h)
@@ -90,12 +76,13 @@ class Signals:
         """Per tenant with answers in the span, the cache check of the window ending now and its history."""
         now = datetime.now(UTC)
         bounds = self._bounds(hours, periods, now)
-        answers, _ = await self._read(bounds[-1][0], now, tenant)
+        windows = [w for start, mid, end in bounds for w in ((mid, end), (start, mid))]
+        counted = await cache_counts(self.store.pool, bounds[-1][0], now, tenant, windows)
         out = []
-        for who in sorted(answers):
-            history = [{"until": _iso(end), **cache_check(_counts(answers[who], mid, end),
-                                                          _counts(answers[who], start, mid), self.cfg)}
-                       for start, mid, end in bounds]
+        for who in sorted(counted):
+            counts = counted[who]
+            history = [{"until": _iso(end), **cache_check(counts[2 * i], counts[2 * i + 1], self.cfg)}
+                       for i, (_, _, end) in enumerate(bounds)]
             out.append({"dataset": f"cache/{who}", "tenant": who, **history[0],
                         "history": [{k: v for k, v in h.items() if k != "baseline"} for h in history]})
         return out
@@ -105,7 +92,7 @@ class Signals:
         history."""
         now = datetime.now(UTC)
         bounds = self._bounds(hours, periods, now)
-        _, ratings = await self._read(bounds[-1][0], now, tenant)
+        ratings = await self._read(bounds[-1][0], now, tenant)
         out = []
         for who in sorted(ratings):
             items = sorted({(r.category, r.model) for r in ratings[who]})
@@ -117,19 +104,6 @@ class Signals:
                             **history[0],
                             "history": [{k: v for k, v in h.items() if k != "baseline"} for h in history]})
         return out
-
-
-def _counts(answers: dict[str, Answer], start: datetime, end: datetime) -> CacheCounts:
-    counts = CacheCounts()
-    for answer in answers.values():
-        if start <= answer.at < end:
-            counts.answers += 1
-            if answer.hit:
-                counts.hits += 1
-                if answer.rating is not None:
-                    counts.rated_hits += 1
-                    counts.false_hits += answer.rating <= 2
-    return counts
 
 
 def _ratings(ratings: list[Rating], start: datetime, end: datetime) -> Ratings:

@@ -1,6 +1,9 @@
 """A checkpoint's check of the entries since the last one holds one chunk in memory, whatever the stretch's length
 (moe_core.audit.stretch; issue 52: codex-lineage's resident memory rose at every checkpoint of the soak, by the
-stretch's rows), and finds what the whole stretch read at once finds, on the real Postgres."""
+stretch's rows), and finds what the whole stretch read at once finds, on the real Postgres. So does the Merkle tree of
+the checkpoint: the leaves since the last one are read and folded one chunk at a time (moe_core.audit.tree), where
+every leaf hash of the stretch was read at once (~250 bytes an entry: the rate times the interval, or a whole
+outage's stretch)."""
 
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ from typing import Any
 import asyncpg
 import pytest
 
+from moe_audit_verify.merkle import entry_leaf, root
 from moe_audit_verify.segment import Checkpoint, verify_chain
-from moe_core.audit import stretch
+from moe_core.audit import stretch, tree
 from moe_core.audit.checkpoints import Anchoring, checkpoint
 from moe_core.audit.entries import entry_of_row
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
+from moe_core.audit.tree import TreeKeeper, tree_of
 from tests.lineage.attacker import Attacker
 from tests.lineage.chain_store import TENANT, audit_schema_fixture, results, store_for  # noqa: F401
 
@@ -129,5 +134,35 @@ async def test_a_checkpoints_memory_does_not_grow_with_the_stretch(infra: dict[s
         per_entry = (peaks[1] - peaks[0]) / 1350
         assert per_entry < 1000, (f"peak {peaks[1] / 1e6:.2f} MB for 1,500 entries, {peaks[0] / 1e6:.2f} for 150: "
                                   f"{per_entry:.0f} bytes per entry")
+    finally:
+        await store.pool.close()
+
+
+async def test_the_trees_leaves_since_the_last_checkpoint_are_read_one_chunk_at_a_time(
+        infra: dict[str, str], audit_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tree of a 1,500-entry stretch: no read holds more than a chunk's rows, it is the tree of every leaf (the
+    checkpoint signs its root), and its traced peak is that of a 150-entry stretch's (within 40 bytes an entry: it
+    held all the stretch's leaf hashes, ~250 bytes an entry, measured)."""
+    monkeypatch.setattr(tree, "TREE_CHUNK", 150)
+    signer = Signer.ephemeral()
+    store = await store_for(infra["postgres"], audit_schema, signer)
+    peaks = []
+    try:
+        for records in (50, 500):  # 150, then 1,650 entries (1,500 since the first tree)
+            await _grow(store, records)
+            async with store.pool.acquire() as conn:
+                head = await conn.fetchval("SELECT max(seq) FROM audit_log WHERE tenant_id=$1", TENANT)
+                counting = _Counting(conn)
+                tracemalloc.start()
+                try:
+                    made = await tree_of(counting, TENANT, head, None, TreeKeeper())
+                    peaks.append(tracemalloc.get_traced_memory()[1])
+                finally:
+                    tracemalloc.stop()
+            leaves = await store.pool.fetch("SELECT hash FROM audit_log WHERE tenant_id=$1 ORDER BY seq", TENANT)
+            assert made.grown().root() == root([entry_leaf(r["hash"]) for r in leaves])
+            assert counting.largest <= 150 and counting.reads == -(-head // 150)
+        per_entry = (peaks[1] - peaks[0]) / 1500
+        assert per_entry < 40, f"peak {peaks[1] / 1e3:.0f} kB for 1,650 leaves, {peaks[0] / 1e3:.0f} for 150"
     finally:
         await store.pool.close()

@@ -13,11 +13,11 @@ import uuid
 import asyncpg
 import pytest
 
-from moe_audit_verify.merkle import CompactRange, entry_leaf, root
+from moe_audit_verify.merkle import CompactRange, consistency_proof, entry_leaf, root
 from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
-from moe_core.audit.tree import TreeKeeper
+from moe_core.audit.tree import TreeBroken, TreeKeeper, proof, tree_of
 from tests.lineage.attacker import Attacker
 from tests.lineage.chain_store import TENANT, audit_schema_fixture, results, store_for  # noqa: F401
 
@@ -123,6 +123,28 @@ async def test_an_entry_harmed_below_the_last_checkpoint_is_not_signed_over_and_
             await checkpoint(store, TENANT, running)
         with pytest.raises(ChainBroken, match=found):  # a restarted process with the default reads every leaf first
             await checkpoint(store, TENANT, _anchoring(signer, recheck_s=0.0))
+    finally:
+        await conn.close()
+        await store.pool.close()
+
+
+async def test_a_witness_proof_over_leaves_changed_after_the_tree_was_folded_is_refused(
+        infra: dict[str, str], audit_schema: str) -> None:
+    """The leaves since the last checkpoint are not kept with the tree (one chunk's memory): a witness's proof reads
+    them again, gives the proof of every leaf, and refuses leaves that no longer make the tree about to be signed."""
+    signer = Signer.ephemeral()
+    store = await store_for(infra["postgres"], audit_schema, signer)
+    conn = await asyncpg.connect(infra["postgres"])
+    try:
+        await _grow(store, 10)  # 30 entries
+        async with store.pool.acquire() as held:
+            made = await tree_of(held, TENANT, 30, None, TreeKeeper())
+        assert await proof(store.pool, TENANT, made, 12) == consistency_proof(await _leaves(store), 12)
+        await Attacker(conn, audit_schema, TENANT).execute(
+            "UPDATE {table} SET hash = (SELECT hash FROM {table} WHERE tenant_id=$1 AND seq=21) "
+            "WHERE tenant_id=$1 AND seq=20", TENANT)
+        with pytest.raises(TreeBroken, match="no longer make the tree about to be signed"):
+            await proof(store.pool, TENANT, made, 12)
     finally:
         await conn.close()
         await store.pool.close()
