@@ -4,7 +4,8 @@ bench.scenarios words them, and repeats of its cache question: hits), each follo
 cache entries are stored as in the fleet. After a warm-up, the process's resident memory (smaps_rollup: Rss, its
 Anonymous part, and the resident pages of the static embedding table) at each checkpoint, with the planner's bounded
 structures' sizes (the cache index, the recent-vector cache) and the live asyncio tasks and gc objects. The harness's
-own producer and reader run in the same process (the reader's records are cleared after each request). Not a test:
+own producer and reader run in the same process (the reader's records and the scripted model's calls are cleared
+after each batch). Not a test:
 `.venv/bin/python -m tests.infra.planner.planner_memory 100 200 400 800 [--concurrency 32]` inside the test
 namespace."""
 
@@ -55,6 +56,7 @@ class Driver:
         (a late record of this batch is one of the next batch's: its response ids are new)."""
         await asyncio.gather(*(self.one() for _ in range(concurrency)))
         self.reader.records.clear()
+        self.h.llm.state.scripted.clear_calls()  # the scripted model's record of its calls: not the planner's
 
     async def one(self) -> None:
         kind = MIX[self.sent % len(MIX)]
@@ -70,7 +72,7 @@ class Driver:
         rid = request.response_id
         reader = self.reader
         found = await wait_until(reader._changed, lambda: next((r for r in reader.records if r[1].get("response_id")
-                                                                == rid), None), 30, f"no plan or answer for {rid}")
+                                                                == rid), None), 120, f"no plan or answer for {rid}")
         if found[0] == t.answers:
             return  # a hit: the planner answered it
         plan = found[1]
@@ -94,17 +96,20 @@ def grown(since: tracemalloc.Snapshot | None, top: int) -> None:
     """The Python allocation sites that grew most since `since` (with --trace)."""
     if since is None:
         return
-    for stat in tracemalloc.take_snapshot().compare_to(since, "lineno")[:top]:
+    stacks = tracemalloc.get_traceback_limit() > 1  # --frames: the whole stack of each site
+    for stat in tracemalloc.take_snapshot().compare_to(since, "traceback" if stacks else "lineno")[:top]:
         print(f"    {stat.size_diff / 1024:+9.1f} KB {stat.count_diff:+7d} blocks  {stat.traceback[0]}")
+        for frame in stat.traceback[1:] if stacks else []:
+            print(f"        {frame}")
 
 
-async def run(checkpoints: list[int], warmup: int, concurrency: int, trace: int = 0) -> None:
+async def run(checkpoints: list[int], warmup: int, concurrency: int, trace: int = 0, frames: int = 1) -> None:
     async with running_planner(PLAN) as h, TopicReader(h.kafka, h.topics.plans, h.topics.answers) as reader:
         driver = Driver(h, reader)
         while driver.sent < warmup:
             await driver.batch(concurrency)
         if trace:
-            tracemalloc.start()
+            tracemalloc.start(frames)
         since = tracemalloc.take_snapshot() if trace else None
         base = rollup()
         print(f"after {warmup} warm-up requests: Rss {base['rss']:.1f} MB, anon {base['anon']:.1f}, "
@@ -125,5 +130,6 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
     parser.add_argument("--trace", type=int, default=0, help="tracemalloc: the N sites that grew most")
+    parser.add_argument("--frames", type=int, default=1, help="with --trace: the stack's depth of each site")
     args = parser.parse_args()
-    asyncio.run(run(args.checkpoints, args.warmup, args.concurrency, args.trace))
+    asyncio.run(run(args.checkpoints, args.warmup, args.concurrency, args.trace, args.frames))
