@@ -12,7 +12,8 @@ MOE_EMBEDDING_CACHE_DIR beside the converted model (`moe_core.knowledge.embeddin
 the model and tokenizer files and `DISTILLER`: the same files give the same bytes on one machine (a fixed batch
 order, one thread, an SVD of a fixed matrix; a component's sign may differ across BLAS builds, which changes no
 distance). Processes that need it at the same time take a file lock, so one builds and the others load its file. It
-is loaded memory-mapped (31 MB, shared by the processes of a host; only the rows of tokens used are read).
+is loaded memory-mapped (31 MB, shared by the processes of a host): only the rows of tokens used are read, or with
+`load(resident=True)` (the planner's MOE_CACHE_STATIC_TABLE_RESIDENT) every page at once, at start-up.
 
 `MODEL_ID` names the vectors: the cache's entries and its index are keyed by the model that made their vector, and a
 static vector is never compared with a MiniLM one (planner.cache_index).
@@ -23,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import mmap
 import os
 import tempfile
 import threading
@@ -111,6 +113,17 @@ def table_path(model: Path | None = None, tokenizer_file: Path | None = None) ->
     return target
 
 
+def touch(table: np.ndarray) -> int:
+    """Read one value of every page of a memory-mapped table, so all its pages are resident (the page cache's,
+    shared by the processes of a host; clean, so the kernel may still drop them under pressure) instead of each
+    being read when a text first uses one of its rows: the pages a process reads count in its resident set, so a
+    process that starts cold grows by up to the table's size as new tokens come. Returns the pages read."""
+    flat = table.reshape(-1)
+    step = max(1, mmap.PAGESIZE // flat.itemsize)
+    np.add.reduce(flat[::step], dtype=np.float64)  # a strided read: one value of each page, each page faulted in
+    return -(-flat.size // step)
+
+
 class StaticEmbedder:
     """Unit vectors (len(texts), DIMENSION) from the table: the mean of the text's token rows."""
 
@@ -131,17 +144,19 @@ class StaticEmbedder:
         self._special = {tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]")}
         self._tokenizer = tokenizer
 
-    def load(self) -> None:
+    def load(self, resident: bool = False) -> None:
+        """The tokenizer and the table (memory-mapped); with `resident`, every page of the table read once now."""
         with self._lock:
-            if self._table is not None and self._tokenizer is not None:
-                return
-            from tokenizers import Tokenizer
+            if self._table is None or self._tokenizer is None:
+                from tokenizers import Tokenizer
 
-            model, tokenizer_file = model_files()
-            if self._tokenizer is None:
-                self._prepare(Tokenizer.from_file(str(tokenizer_file)))
-            if self._table is None:
-                self._table = np.load(table_path(model, tokenizer_file), mmap_mode="r")
+                model, tokenizer_file = model_files()
+                if self._tokenizer is None:
+                    self._prepare(Tokenizer.from_file(str(tokenizer_file)))
+                if self._table is None:
+                    self._table = np.load(table_path(model, tokenizer_file), mmap_mode="r")
+            if resident:
+                touch(self._table)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self._table is None or self._tokenizer is None:

@@ -65,6 +65,7 @@ from planner.semantic_cache import Lookup, SemanticCache, cache_key, cache_scope
 from planner.settings import PlannerSettings
 from planner.tool_catalogue import ToolCatalogue
 from planner.vectors import Vectors
+from planner.warm_paths import warm_paths
 
 log = logging.getLogger(__name__)
 HISTORY_TURNS = 6
@@ -349,7 +350,9 @@ class Planner:
         await self.patterns.record(feedback)
 
     async def warm(self) -> None:
-        """Load the embedding model and seed the router's prototypes before the first request."""
+        """Load the embedding model and seed the router's prototypes before the first request; run the per-question
+        paths once (planner.warm_paths: what they load lazily is then in the start level of the memory)."""
+        warm_paths(self.tools, self.protected, self.settings.planner_trivial_max_words)
         if self.vectors is not None:
             await _soft(self.vectors.warm(), "embedding warm-up")
         if self.cache is not None:

@@ -172,9 +172,10 @@ class SemanticCache:
             raise
 
     async def warm(self) -> None:
-        """Load the static table (built once, on first use, if the install did not: about a minute of CPU)."""
+        """Load the static table (built once, on first use, if the install did not: about a minute of CPU), all its
+        pages read now unless MOE_CACHE_STATIC_TABLE_RESIDENT is false."""
         if self.static is not None:
-            await asyncio.to_thread(self.static.load)
+            await asyncio.to_thread(self.static.load, self.settings.cache_static_table_resident)
 
     async def embed(self, text: str) -> np.ndarray:
         """The cache model's vector of the normalised `text`: the static one inline (less CPU than a thread hop),

@@ -29,6 +29,10 @@ class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
                                         "(MiniLM vectors)")
     cache_soft_threshold: float = Field(default=0.35, ge=0, le=2, description="Up to this: few-shot examples "
                                         "(MiniLM vectors)")
+    cache_static_table_resident: bool = Field(default=True, description=(
+        "Read every page of the static embedding's table (31 MB, memory-mapped, shared by a host's processes) at "
+        "start-up, so it is in the start level of the planner's memory, not growth over its first thousands of "
+        "questions as their tokens page it in. False: only the pages of tokens used are read"))
     cache_static_hard_threshold: float = Field(default=0.21, ge=0, le=2, description="Cosine distance of a hard "
                                                "hit (static vectors; docs/semantic-cache.md)")
     cache_static_soft_threshold: float = Field(default=0.21, ge=0, le=2, description="Up to this: few-shot "

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -37,6 +38,7 @@ class Harness:
     planner: Planner
     topics: Topics
     producer: AIOKafkaProducer
+    llm: Any  # the scripted planner model's app (its state.scripted records the calls)
 
 
 @asynccontextmanager
@@ -60,7 +62,7 @@ async def running_planner(reply: str) -> AsyncIterator[Harness]:
     async with app.router.lifespan_context(app):
         await producer.start()
         try:
-            yield Harness(infra["kafka"], settings, planner, Topics.for_namespace(namespace), producer)
+            yield Harness(infra["kafka"], settings, planner, Topics.for_namespace(namespace), producer, llm)
         finally:
             await producer.stop()
             assert planner.cache is not None and planner.vectors is not None
