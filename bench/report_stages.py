@@ -72,7 +72,8 @@ def memory_lines(result: dict[str, Any]) -> list[str]:
     rows = [[name, _f(g["start_mb"]), _f(g["end_mb"]), _f(g["growth_mb"]),
              "-" if g.get("growth_pct") is None else f"{g['growth_pct']:.1f} %", _f(g.get("anon_growth_mb"))]
             for name, g in growth.items()]
-    return ["", "Resident memory (VmRSS) of each process tree before the first cell and after the last one; *of which "
+    return ["", "Resident memory (VmRSS) of each process tree before the first cell (the fleet warmed; from its cold "
+            "start: `memory_growth_from_cold_start` in latest.json) and after the last one; *of which "
             "anonymous*: the growth of RssAnon, the memory no file backs (the rest is pages of mapped files read "
             "further, such as the planner's memory-mapped static embedding table, bounded by their size):", "",
             _table(["process", "before MB", "after MB", "growth MB", "growth", "of which anonymous MB"], rows)]
