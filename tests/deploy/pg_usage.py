@@ -16,7 +16,7 @@ READS = re.compile(rf"\b(?:FROM|JOIN)\s+{NAME}(?!\s*\()")
 INSERTS = re.compile(rf"\bINSERT INTO\s+{NAME}")
 UPDATES = re.compile(rf"(?<!DO )\bUPDATE\s+{NAME}\s+(?:AS\s+\w+\s+)?SET\b")
 DELETES = re.compile(rf"\bDELETE FROM\s+{NAME}")
-CTES = re.compile(r"\b(?:WITH(?:\s+RECURSIVE)?|,)\s*([a-z_][a-z0-9_]*)\s+AS\s*\(")
+CTES = re.compile(r"(?:\bWITH(?:\s+RECURSIVE)?|,)\s*([a-z_][a-z0-9_]*)\s+AS\s*\(")
 NOT_TABLES = re.compile(r"^(pg_|information_schema|unnest|jsonb_|json_|generate_series)")
 
 

@@ -58,6 +58,8 @@ CLAIMS = [
 
 # Numbers beside these nouns that are not counts of the code: limits, measurements, examples.
 NOT_COUNTS = {
+    ("docs/performance-history.md", "12 entities"),  # what one bench.token_stages run's learning wrote: measured
+    ("docs/performance-history.md", "8 relations"),  # (the same run)
     ("docs/console.md", "zero entities"),  # the drift flag's name (an ingest run that added none)
     ("docs/api.md", "10,000 entities"),  # a bundle's size limit
     ("docs/api.md", "20 relations"),  # per search hit
