@@ -78,8 +78,8 @@ def test_the_check_fails_on_a_use_that_is_not_declared() -> None:
     assert uses('DELETE FROM "audit".audit_log WHERE seq = $1') == {("audit_log", "DELETE")}
     assert uses("WITH RECURSIVE t AS (SELECT 1 FROM graph_runs r JOIN tenants x ON true) SELECT * FROM t") == {
         ("graph_runs", "SELECT"), ("tenants", "SELECT")}
-    assert uses("WITH a AS (SELECT seq FROM audit_log ORDER BY seq),\nb AS (SELECT 1 FROM tenants) SELECT * FROM a, b") \
-        == {("audit_log", "SELECT"), ("tenants", "SELECT")}  # a second CTE after a closing parenthesis
+    second = "WITH a AS (SELECT seq FROM audit_log ORDER BY seq),\nb AS (SELECT 1 FROM tenants) SELECT * FROM a, b"
+    assert uses(second) == {("audit_log", "SELECT"), ("tenants", "SELECT")}  # a CTE after a closing parenthesis
     assert uses("UPDATE tenants SET name = $2") == {("tenants", "UPDATE")}
     planted = {("api_keys", "INSERT"): ["services/mcp/x.py: INSERT INTO api_keys"],
                ("secrets", "SELECT"): ["services/mcp/x.py: SELECT * FROM secrets"],
