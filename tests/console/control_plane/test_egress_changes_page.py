@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -58,5 +59,6 @@ def test_the_console_lists_egress_changes_and_the_proposer_cannot_approve(
     assert row.find_element(By.CSS_SELECTOR, ".status").text.startswith("pending")
     browser.save_screenshot(str(shots / "32-egress-change.png"))
     _decide(browser, base, change, "reject", "not needed")
-    WebDriverWait(browser, 30).until(
+    # the decision reloads the page: a row found before the reload is stale when read, so it is found again
+    WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda b: b.find_element(By.CSS_SELECTOR, f"#egress-{change} .status").text.startswith("rejected by "))
