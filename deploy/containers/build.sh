@@ -20,14 +20,14 @@ log() { printf '%s build: %s\n' "$(date +%T)" "$*"; }
 
 tools() {
   local missing=()
-  for tool in podman runc mmdebstrap newuidmap fuse-overlayfs netavark; do
+  for tool in podman runc mmdebstrap newuidmap fuse-overlayfs netavark iptables; do
     command -v "$tool" >/dev/null || [ -x "/usr/lib/podman/$tool" ] || missing+=("$tool")
   done
   [ ${#missing[@]} -eq 0 ] && return
   log "installing podman runc mmdebstrap (missing: ${missing[*]})"
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc mmdebstrap uidmap fuse-overlayfs netavark \
-    aardvark-dns openssl >/dev/null
+    aardvark-dns iptables openssl >/dev/null  # netavark sets up the networks with iptables (absent: os error 2)
 }
 
 # base NAME PACKAGES: a Debian 12 minbase with PACKAGES as localhost/moe-NAME-base:bookworm (made when missing
