@@ -32,6 +32,10 @@ WITH e, k, count(o) AS owners
 WITH e, [x IN collect(CASE WHEN owners = 0 THEN k END) WHERE x IS NOT NULL] AS free
 WITH e, free, [a IN $aliases WHERE all(x IN a.keys WHERE x IN free)] AS kept
 SET e.aliases = [a IN kept | a.name], e.alias_keys = [a IN kept | a.key]
+WITH e, free
+MERGE (v:GraphVersion {tenant: e.tenant})
+SET v.lex = coalesce(v.lex, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
+SET e.lex = v.lex
 RETURN free
 """
 

@@ -66,6 +66,9 @@ MATCH (e:Entity {uid: $uid})
 WHERE e.tenant <> $shared AND NOT (e)-[:REL]-()
 WITH e, e.uid AS uid, e.tenant AS tenant
 DETACH DELETE e
+WITH uid, tenant
+MERGE (v:GraphVersion {tenant: tenant})
+SET v.epoch = randomUUID()
 RETURN uid, tenant
 """
 

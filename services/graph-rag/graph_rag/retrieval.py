@@ -1,20 +1,45 @@
-"""Reads from Neo4j for graph-rag: lexicons per tenant (cached by graph version), facts within two
-hops, and procedural requirement chains, with the graph versions they were read at. Flagged and low-trust
-relations are never returned."""
+"""Reads from Neo4j for graph-rag: lexicons per tenant (cached by graph version, and when it moved, only the entities
+written since read), facts within two hops, and procedural requirement chains, with the graph versions they were
+read at. Flagged and low-trust relations are never returned.
+
+How a lexicon reads only what changed: every statement that writes an entity's name, key or aliases stamps it with
+its tenant's lexicon counter (`GraphVersion.lex`, counted up under the version node's write lock, so stamps follow
+commit order), and every statement that deletes an entity gives the tenant a new `GraphVersion.epoch`
+(tests/graph/house/test_lexicon_stamps.py finds every such statement and checks both). A cached lexicon reads the
+entities stamped after its counter; a new epoch, a counter or version that went back (a deleted version node) or an
+entity renamed or without a key it had means a whole read."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from graph_rag.terms import Lexicon
 from moe_core.knowledge.graph.driver import GraphDB
 from moe_core.knowledge.graph.vocab import PROCEDURAL_TYPES
 
+# The counter and epoch first: an entity written while the query runs is read again next time, never missed.
 LEXICON = """
-MATCH (e:Entity)
-WHERE e.tenant = $tenant
-RETURN e.uid AS uid, e.name AS name, e.key AS key, e.alias_keys AS alias_keys
+OPTIONAL MATCH (v:GraphVersion {tenant: $tenant})
+WITH coalesce(v.lex, 0) AS lex, v.epoch AS epoch
+CALL () {
+  MATCH (e:Entity)
+  WHERE e.tenant = $tenant
+  RETURN collect({uid: e.uid, name: e.name, key: e.key, alias_keys: e.alias_keys}) AS entities
+}
+RETURN lex, epoch, entities
+"""
+
+LEXICON_SINCE = """
+OPTIONAL MATCH (v:GraphVersion {tenant: $tenant})
+WITH coalesce(v.lex, 0) AS lex, v.epoch AS epoch
+CALL () {
+  MATCH (e:Entity)
+  WHERE e.tenant = $tenant AND e.lex > toInteger($since)  // typed: an index seek, not a scan
+  RETURN collect({uid: e.uid, name: e.name, key: e.key, alias_keys: e.alias_keys}) AS entities
+}
+RETURN lex, epoch, entities
 """
 
 # The tenants' graph versions, then the facts within two hops and the procedural requirement chains, in one round
@@ -56,10 +81,18 @@ RETURN versions, facts, chains
 """
 
 
+@dataclass
+class Cached:
+    version: int  # the tenant's graph version when last read
+    lex: int  # its lexicon counter then: entities stamped after it are not in `lexicon`
+    epoch: str | None
+    lexicon: Lexicon
+
+
 class Retriever:
     def __init__(self, db: GraphDB, max_cached_tenants: int = 256) -> None:
         self.db = db
-        self._lexicons: OrderedDict[str, tuple[int, Lexicon]] = OrderedDict()
+        self._lexicons: OrderedDict[str, Cached] = OrderedDict()
         self._seen: OrderedDict[str, int] = OrderedDict()  # each tenant's graph version as last read from Neo4j
         self.max_cached = max_cached_tenants
 
@@ -78,13 +111,25 @@ class Retriever:
             self._seen.popitem(last=False)
 
     async def lexicon(self, tenant: str, version: int) -> Lexicon:
-        """The tenant's lexicon, reloaded only when the tenant's graph version moved."""
+        """The tenant's lexicon, read again only when the tenant's graph version moved: the entities written since,
+        or all of them when that is not enough (the module's docstring)."""
         cached = self._lexicons.get(tenant)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached.version == version:
             self._lexicons.move_to_end(tenant)
-            return cached[1]
-        lexicon = Lexicon.build(await self.db.read(LEXICON, tenant=tenant), tenant)
-        self._lexicons[tenant] = (version, lexicon)
+            return cached.lexicon
+        # an older version than the cached one is a request that read it before another one moved it, unless the
+        # version node was deleted: then the epoch is gone too (a lexicon never stamped only goes forward)
+        if cached is not None and (version > cached.version or cached.epoch is not None):
+            [row] = await self.db.read(LEXICON_SINCE, tenant=tenant, since=cached.lex)
+            if row["epoch"] == cached.epoch and row["lex"] >= cached.lex \
+                    and cached.lexicon.update(row["entities"], tenant):
+                cached.version, cached.lex = max(version, cached.version), max(row["lex"], cached.lex)
+                self._lexicons.move_to_end(tenant)
+                return cached.lexicon
+        [row] = await self.db.read(LEXICON, tenant=tenant)
+        lexicon = Lexicon.build(row["entities"], tenant)
+        self._lexicons[tenant] = Cached(version, row["lex"], row["epoch"], lexicon)
+        self._lexicons.move_to_end(tenant)
         while len(self._lexicons) > self.max_cached:
             self._lexicons.popitem(last=False)
         return lexicon

@@ -32,22 +32,36 @@ class Entry:
 
 @dataclass
 class Lexicon:
-    """Normalised names and aliases of the entities one tenant owns, for exact and fuzzy lookup."""
+    """Normalised names and aliases of the entities one tenant owns, for exact and fuzzy lookup. A key two
+    entities share names the one read first (graph_rag.retrieval reads the entities written since in `update`)."""
 
     keys: dict[str, Entry] = field(default_factory=dict)
     by_initial: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    owned: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)  # uid -> (name, keys) as read
 
     @classmethod
     def build(cls, rows: Iterable[dict[str, Any]], tenant: str) -> Lexicon:
         lex = cls()
-        for row in rows:
-            entry = Entry(str(row["uid"]), str(row["name"]), tenant)
-            names = [str(row["key"]), *[str(a) for a in (row.get("alias_keys") or [])]]
-            for key in names:
-                if key and key not in lex.keys:
-                    lex.keys[key] = entry
-                    lex.by_initial.setdefault((key[0], len(key)), []).append(key)
+        lex.update(rows, tenant)
         return lex
+
+    def update(self, rows: Iterable[dict[str, Any]], tenant: str) -> bool:
+        """Add the entities written since this lexicon was read. False, and nothing changed, when one of them was
+        read before under another name or with a key it no longer has: only a whole read is right then."""
+        read = [(str(r["uid"]), str(r["name"]), [str(r["key"]), *[str(a) for a in (r.get("alias_keys") or [])]])
+                for r in rows]
+        for uid, name, names in read:
+            before = self.owned.get(uid)
+            if before is not None and (before[0] != name or not before[1] <= set(names)):
+                return False
+        for uid, name, names in read:
+            entry = Entry(uid, name, tenant)
+            self.owned[uid] = (name, frozenset(k for k in names if k))
+            for key in names:
+                if key and key not in self.keys:
+                    self.keys[key] = entry
+                    self.by_initial.setdefault((key[0], len(key)), []).append(key)
+        return True
 
     def exact(self, phrase: str) -> Entry | None:
         return self.keys.get(phrase)

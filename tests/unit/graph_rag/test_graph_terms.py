@@ -81,3 +81,16 @@ def _levenshtein(a: str, b: str) -> int:
         for j, cb in enumerate(b, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
     return row[-1]
+
+
+def test_a_lexicon_takes_new_entities_and_aliases_but_not_a_rename_or_a_lost_key() -> None:
+    lex = Lexicon.build([{"uid": "u1", "name": "Widget", "key": "widget", "alias_keys": ["gizmo"]}], "acme")
+    assert lex.update([{"uid": "u2", "name": "Gadget", "key": "gadget", "alias_keys": ["gizmo"]},
+                       {"uid": "u1", "name": "Widget", "key": "widget", "alias_keys": ["gizmo", "doohickey"]}], "acme")
+    assert {k: e.uid for k, e in lex.keys.items()} == {"widget": "u1", "gizmo": "u1", "gadget": "u2",
+                                                       "doohickey": "u1"}  # a shared key names the first reader
+    before = dict(lex.keys)
+    assert not lex.update([{"uid": "u3", "name": "Sprocket", "key": "sprocket"},
+                           {"uid": "u1", "name": "Widget", "key": "widget", "alias_keys": ["gizmo"]}], "acme")
+    assert not lex.update([{"uid": "u2", "name": "Gadget Pro", "key": "gadget", "alias_keys": ["gizmo"]}], "acme")
+    assert lex.keys == before  # nothing taken from a read that needs a whole one

@@ -73,6 +73,10 @@ MERGE (e:Entity {uid: row.uid})
 ON CREATE SET e.name = row.name, e.key = row.key, e.tenant = $tenant, e.type = row.type, e.domain = row.domain,
               e.aliases = row.aliases, e.alias_keys = row.alias_keys, e.is_class = false, e.source = $source,
               e.created_at = $now, e.import_id = $import_id
+WITH e
+MERGE (v:GraphVersion {tenant: e.tenant})
+SET v.lex = coalesce(v.lex, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
+SET e.lex = v.lex
 """
 
 

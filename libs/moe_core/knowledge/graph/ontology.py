@@ -137,6 +137,10 @@ ON CREATE SET n.created_at = $now
 SET n.name = e.name, n.key = e.key, n.tenant = $tenant, n.type = coalesce(e.parent, 'Class'),
     n.domain = e.domain, n.aliases = e.aliases, n.alias_keys = e.alias_keys, n.is_class = e.is_class,
     n.source = 'ontology'
+WITH n
+MERGE (v:GraphVersion {tenant: n.tenant})
+SET v.lex = coalesce(v.lex, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
+SET n.lex = v.lex
 """
 
 SEED_RELATIONS = """

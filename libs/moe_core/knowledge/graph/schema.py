@@ -20,6 +20,8 @@ STATEMENTS = (
     "CREATE CONSTRAINT ontology_seed_digest IF NOT EXISTS FOR (s:OntologySeed) REQUIRE s.digest IS UNIQUE",
     "CREATE CONSTRAINT ontology_gap_id IF NOT EXISTS FOR (g:OntologyGap) REQUIRE g.id IS UNIQUE",
     "CREATE INDEX entity_tenant IF NOT EXISTS FOR (e:Entity) ON (e.tenant)",
+    # graph-rag reads the entities a tenant wrote since its cached lexicon (graph_rag.retrieval)
+    "CREATE INDEX entity_tenant_lex IF NOT EXISTS FOR (e:Entity) ON (e.tenant, e.lex)",
     "CREATE INDEX relation_tenant IF NOT EXISTS FOR ()-[r:REL]-() ON (r.tenant)",
     "CREATE INDEX relation_type IF NOT EXISTS FOR ()-[r:REL]-() ON (r.type)",
     "CREATE INDEX quarantine_tenant_status IF NOT EXISTS FOR (q:Quarantine) ON (q.tenant, q.status)",

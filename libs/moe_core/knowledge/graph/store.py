@@ -35,6 +35,10 @@ CREATE_ENTITY = """
 MERGE (e:Entity {uid: $uid})
 ON CREATE SET e.name = $name, e.key = $key, e.tenant = $tenant, e.type = $type, e.domain = $domain,
               e.aliases = [], e.alias_keys = [], e.is_class = false, e.source = $source, e.created_at = $now
+WITH e
+MERGE (v:GraphVersion {tenant: e.tenant})
+SET v.lex = coalesce(v.lex, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
+SET e.lex = v.lex
 RETURN e.uid AS uid, e.name AS name, e.tenant AS tenant
 """
 
@@ -44,6 +48,10 @@ UNWIND $rows AS row
 MERGE (e:Entity {uid: row.uid})
 ON CREATE SET e.name = row.name, e.key = row.key, e.tenant = $tenant, e.type = $type, e.domain = $domain,
               e.aliases = [], e.alias_keys = [], e.is_class = false, e.source = $source, e.created_at = $now
+WITH e
+MERGE (v:GraphVersion {tenant: e.tenant})
+SET v.lex = coalesce(v.lex, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
+SET e.lex = v.lex
 """
 
 FIND_CONFLICTS = """
@@ -114,7 +122,7 @@ SET r.trust = row.trust
 BUMP_VERSION = """
 UNWIND $tenants AS t
 MERGE (v:GraphVersion {tenant: t})
-SET v.n = coalesce(v.n, 0) + 1
+SET v.n = coalesce(v.n, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
 """
 
 READ_VERSIONS = """
