@@ -55,7 +55,9 @@ def context_window(term: str, context: str, words: int) -> str:
 
 
 def terms_window(terms: list[str], context: str, words: int) -> str:
-    """`context_window` of several terms: from `words` before the first term mentioned to `words` after the last."""
+    """`context_window` of several terms: `words` either side of each term mentioned, overlapping windows joined,
+    '...' between windows and where cut (issue 52: not the span from the first term to the last, which was most of a
+    question whose terms are far apart)."""
     tokens = context.split()
     folded = [t.lower().strip(".,;:!?'\"()") for t in tokens]
     spans = []
@@ -63,12 +65,18 @@ def terms_window(terms: list[str], context: str, words: int) -> str:
         want = [w.lower().strip(".,;:!?'\"()") for w in term.split()]
         at = next((i for i in range(len(tokens)) if folded[i:i + len(want)] == want), None)
         if at is not None:
-            spans.append((max(at - words, 0), at + len(want) + words))
-    start, end = (min(a for a, _ in spans), max(b for _, b in spans)) if spans else (0, 2 * words)
-    return ("... " if start > 0 else "") + " ".join(tokens[start:end]) + (" ..." if end < len(tokens) else "")
+            spans.append((max(at - words, 0), min(at + len(want) + words, len(tokens))))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans) or [(0, min(2 * words, len(tokens)))]:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    text = " ... ".join(" ".join(tokens[start:end]) for start, end in merged)
+    return ("... " if merged[0][0] > 0 else "") + text + (" ..." if merged[-1][1] < len(tokens) else "")
 
 
-def classification_messages(term: str, context: str, classes: list[str], context_words: int = 12
+def classification_messages(term: str, context: str, classes: list[str], context_words: int = 6
                             ) -> list[dict[str, str]]:
     system = (  # short: every unknown term pays it (issue 52; the class list is most of it)
         f"You classify a term for a knowledge graph: {_ASKED} Classes: " + ", ".join(classes) + ". "
@@ -86,7 +94,7 @@ def batch_schema(terms: list[str], classes: list[str]) -> dict[str, Any]:
             "additionalProperties": False}
 
 
-def batch_messages(questions: list[tuple[list[str], str]], classes: list[str], context_words: int = 12
+def batch_messages(questions: list[tuple[list[str], str]], classes: list[str], context_words: int = 6
                    ) -> list[dict[str, str]]:
     """The terms of one or more questions in one call (issue 52: the class list, the bulk of the prompt, once):
     each question's terms, then the words of the question around them (gap_healer.batch)."""

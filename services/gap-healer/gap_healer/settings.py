@@ -11,9 +11,9 @@ class GapHealerSettings(PolicyEngineSettings, QuarantineSettings, GraphSettings)
     gap_min_confidence: float = Field(default=0.5, ge=0, le=1, description="Classifications below are not written")
     gap_max_tokens: int = Field(default=200, ge=32, description="Token budget of the classification")
     gap_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of the classification call")
-    gap_context_words: int = Field(default=12, ge=0, le=500, description="Words of the question either side of "
-                                   "the term that the classification call sees (its context, not the whole "
-                                   "question: issue 52)")
+    gap_context_words: int = Field(default=6, ge=0, le=500, description="Words of the question either side of "
+                                   "each term that the classification call sees (its context, not the whole "
+                                   "question; issue 52: 12 before, and one window from the first term to the last)")
     gap_batch_terms: int = Field(default=16, ge=1, le=64, description="Most terms one classification call holds: "
                                  "the unknown terms of several questions of a tenant share the call (the class list, "
                                  "most of its prompt, once); 16 = two questions of the most new terms one question "

@@ -211,7 +211,8 @@ class Composer:
         try:
             async for delta in self.inference.stream(
                 self._refs("judge", "judge", of_message(plan)),
-                synthesis.judge_messages(plan, good, reasoning, mode, self.settings.judge_insight),
+                synthesis.judge_messages(plan, good, reasoning, mode, self.settings.judge_insight,
+                                         self.settings.judge_cache_example_always),
                 max_tokens=plan.params.max_tokens or self.settings.judge_max_tokens,
                 temperature=plan.params.temperature,
                 timeout_s=min(self.settings.judge_timeout_s, plan.remaining_seconds()),

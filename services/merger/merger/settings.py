@@ -19,6 +19,11 @@ class MergerSettings(FleetSettings):
     judge_insight: bool = Field(default=True, description="The judge, merging two or more results, may end with "
                                 "an insight block (kept as a :Synthesis node, never shown); false saves its rule's "
                                 "prompt words")
+    judge_cache_example_always: bool = Field(default=False, description="The judge sees the semantic cache's "
+                                             "nearest example (an earlier answer to a similar question, its "
+                                             "lowest-priority source) even when every expert task answered with "
+                                             "high confidence (false: only when an expert failed or was unsure, the "
+                                             "gaps it can fill; issue 52: ~28 tokens of a full request)")
     thinking_all_high: bool = Field(default=False, description="The original's rule as written: the thinking step "
                                     "for every plan of more than one task, even when every task's expert answered "
                                     "with high confidence and no other source came back (false: skipped then, "

@@ -96,9 +96,22 @@ def _blocks(results: list[TaskResult]) -> str:
                         for i, r in enumerate(ordered(results), 1))
 
 
-def _cache_block(plan: Plan) -> str:
-    """The nearest of the semantic cache's examples, its answer cut at a word to CACHE_EXAMPLE_CHARS."""
+def cache_example_needed(plan: Plan, results: list[TaskResult], always: bool = False) -> bool:
+    """Whether the judge sees the semantic cache's example: it is the lowest-priority source, so it can only fill a
+    gap, and there is none when every expert task answered with high confidence (a failed or unsure expert, or a plan
+    without experts, still shows it; `always`, MOE_JUDGE_CACHE_EXAMPLE_ALWAYS, the rule before issue 52: ~28 of a
+    full request's tokens, an earlier answer to another question)."""
     if not plan.few_shot:
+        return False
+    sure = {r.task_id for r in results if r.kind == "expert" and r.confidence == "high" and not r.error}
+    experts = {t.task_id for t in plan.tasks if t.kind == "expert"}
+    return always or not experts or not experts <= sure
+
+
+def _cache_block(plan: Plan, shown: bool = True) -> str:
+    """The nearest of the semantic cache's examples, its answer cut at a word to CACHE_EXAMPLE_CHARS (none unless
+    `shown`: `cache_example_needed`)."""
+    if not (plan.few_shot and shown):
         return ""
     shot = min(plan.few_shot, key=lambda s: s.distance)
     answer = shot.answer.strip()
@@ -118,23 +131,25 @@ def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, s
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def trust_rule(results: list[TaskResult], plan: Plan) -> list[str]:
-    """The trust order of the kinds of source the judge sees (the cache's example counts as one), as one rule;
-    none when it sees one kind only (nothing to order: the classes it does not see are prompt tokens for nothing)."""
-    present = {source_class(r) for r in results} | ({"cache"} if plan.few_shot else set())
+def trust_rule(results: list[TaskResult], plan: Plan, cache: bool = True) -> list[str]:
+    """The trust order of the kinds of source the judge sees (the cache's example, when `cache` shows it, counts as
+    one), as one rule; none when it sees one kind only (nothing to order: the classes it does not see are prompt
+    tokens for nothing)."""
+    present = {source_class(r) for r in results} | ({"cache"} if plan.few_shot and cache else set())
     if len(present) < 2:
         return []
     return [f"If they disagree, trust: {' > '.join(c for c in PRIORITY if c in present)}."]
 
 
 def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: Mode,
-                   insight_block: bool = True) -> list[dict[str, str]]:
+                   insight_block: bool = True, cache_always: bool = False) -> list[dict[str, str]]:
     fmt = plan.params.response_format
+    cache = cache_example_needed(plan, results, cache_always)
     if fmt is not None:  # the client's format is the answer's shape: no mode shape, tags or insight block in it
-        return structured_judge_messages(plan, results, reasoning, fmt)
+        return structured_judge_messages(plan, results, reasoning, fmt, cache)
     rules = [
         "Merge the sources into one correct, complete, direct answer that never mentions them.",
-        *trust_rule(results, plan),
+        *trust_rule(results, plan, cache),
     ]
     if any(r.kind == "tool" for r in results):  # (only then: without a tool result the rule is noise)
         rules.append("Precision tools are exact: quote each one's result verbatim, its figures exactly as computed.")
@@ -148,21 +163,21 @@ def judge_messages(plan: Plan, results: list[TaskResult], reasoning: str, mode: 
         rules.append(insight.RULE)
     prompt_used("merger.judge", " ".join(rules))
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
-    user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
+    user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan, cache)}"
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
 
 
 def structured_judge_messages(plan: Plan, results: list[TaskResult], reasoning: str,
-                              fmt: ResponseFormat) -> list[dict[str, str]]:
+                              fmt: ResponseFormat, cache: bool = True) -> list[dict[str, str]]:
     """The judge of a structured request: the same sources and trust order; the answer is the client's JSON (its
     call is constrained to the format too), with the precision tools' figures as computed."""
-    rules = ["Merge the sources into one correct, complete answer.", *trust_rule(results, plan)]
+    rules = ["Merge the sources into one correct, complete answer.", *trust_rule(results, plan, cache)]
     if any(r.kind == "tool" for r in results):
         rules.append("Precision tools are exact: use each one's result exactly as computed.")
     prompt_used("merger.judge.structured", " ".join([*rules, structured.template(fmt)]))  # not the client's schema
     rules.append(structured.instruction(fmt))
     thinking = f"Thinking so far:\n{reasoning.strip()}\n\n" if reasoning.strip() else ""
-    user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan)}"
+    user = f"Question: {plan.question}\n\n{thinking}Sources:\n{_blocks(results)}{_cache_block(plan, cache)}"
     return [{"role": "system", "content": " ".join(rules)}, {"role": "user", "content": user}]
 
 

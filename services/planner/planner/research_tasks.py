@@ -23,10 +23,11 @@ MAX_QUERY_CHARS = 200
 MAX_QUERIES = 3  # the research stage sends at most MOE_RESEARCH_MAX_QUERIES (default 3) of them
 MAX_INSTRUCTION = 2000
 
-PROMPT = (  # offered to a question that may need current facts only (may_need_current_facts); short: issue 52
-    'If the question needs current or external facts (news, recent events, latest versions, prices), add one '
-    'research task: {"kind": "research", "category": "research", "instruction": "...", "query": "web search query"}.'
-)
+# Offered to a question that may need current facts only (may_need_current_facts); short (issue 52: 28 -> 18 words):
+# the kind and the query are what a research item needs (is_research, from_item: the category follows from the kind,
+# the instruction defaults to the query; a constrained call's schema asks for both anyway).
+PROMPT = ('Needs current or external facts (news, recent events, latest versions, prices)? Add one task '
+          '{"kind": "research", "query": "web search query"}.')
 
 
 def extend_schema(schema: dict[str, Any]) -> dict[str, Any]:

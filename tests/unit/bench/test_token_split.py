@@ -24,7 +24,8 @@ def _judge() -> list[dict[str, str]]:
     plan = Plan(**FIELDS, mode="moe-orchestrator", question=QUESTION, source="llm", few_shot=[example],
                 tasks=[PlannedTask(task_id="t1", category="general", instruction="The picture."),
                        PlannedTask(task_id="g1", kind="graph", category="knowledge_graph", instruction="Graph.")])
-    results = [TaskResult(**FIELDS, task_id="t1", category="general", confidence="high", content="Expert says so."),
+    # (an expert below high: the judge is shown the cache's example, merger.synthesis.cache_example_needed)
+    results = [TaskResult(**FIELDS, task_id="t1", category="general", confidence="medium", content="Expert says so."),
                TaskResult(**FIELDS, task_id="g1", kind="graph", category="knowledge_graph", confidence="high",
                           content="Lithium IS_A Element")]
     return synthesis.judge_messages(plan, results, "Both agree.", get_mode(None))

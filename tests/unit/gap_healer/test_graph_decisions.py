@@ -145,6 +145,10 @@ def test_the_terms_of_one_question_are_classified_in_one_call_and_never_mixed_up
     assert two[0] == batch_messages([(terms, question)], classes, 2)[0]  # the class list once, whatever the batch
     assert user.endswith("about mintra?") and terms_window(terms[:2], question, 2) == (
         "Does zorblax help against Quellitis, and what ...")
+    # each term's own window (issue 52): the words between far-apart terms are not sent
+    assert user.endswith("Seen in the question: Does zorblax help against Quellitis, and what ... else about "
+                         "mintra?")
+    assert terms_window(["zorblax", "absent"], question, 2) == "Does zorblax help against ..."
     schema = batch_schema(terms, classes)
     assert schema["required"] == terms and schema["additionalProperties"] is False
     assert schema["properties"]["mintra"]["properties"]["parent"]["enum"] == classes

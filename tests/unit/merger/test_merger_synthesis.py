@@ -165,6 +165,22 @@ def test_the_judge_is_given_no_trust_order_when_its_sources_are_of_one_kind() ->
     assert "[REF:" not in plain_system["content"]
 
 
+def test_the_cache_example_reaches_the_judge_only_when_an_expert_left_a_gap() -> None:
+    """Issue 52: the lowest-priority source can fill a gap only; with every expert task answered high there is none
+    (MOE_JUDGE_CACHE_EXAMPLE_ALWAYS shows it anyway)."""
+    shot = [FewShot(question="Old Q", answer="Old A", distance=0.2)]
+    plan = _plan(("t1", "expert", "general"), ("t2", "expert", "science"), few_shot=shot)
+    sure = synthesis.dedup([_res("t1", "general", "ONE", "high"), _res("t2", "science", "TWO", "high")])
+    system, user = synthesis.judge_messages(plan, sure, "", DEFAULT)
+    assert "Old A" not in user["content"] and "cache" not in system["content"]
+    system, user = synthesis.judge_messages(plan, sure, "", DEFAULT, cache_always=True)
+    assert "Old A" in user["content"] and "trust: expert > cache." in system["content"]
+    unsure = [sure[0], _res("t2", "science", "TWO", "medium")]
+    assert "Old A" in synthesis.judge_messages(plan, unsure, "", DEFAULT)[1]["content"]
+    failed = sure[:1]  # t2 came back with an error: not among the usable results
+    assert "Old A" in synthesis.judge_messages(plan, failed, "", DEFAULT)[1]["content"]
+
+
 def test_sources_of_the_used_results() -> None:
     web = [Source(kind="web", ref="web:1", title="Tide", url="https://t.example")]
     good = [_res("t1", "general"), _res("r1", "research", kind="research", sources=web),

@@ -90,7 +90,7 @@ def test_the_judge_sees_the_nearest_example_only_and_a_long_answer_cut() -> None
     far = FewShot(question="Compare a cello and a sundial in 1650?", answer="FAR ANSWER", distance=0.3)
     near = FewShot(question="Compare a violin and a lens in 1690?", answer="NEAR " * 400, distance=0.2)
     plan = _plan("general", "science").model_copy(update={"few_shot": [far, near]})
-    judge = synthesis.judge_messages(plan, _results(), "notes", get_mode(plan.mode))[1]["content"]
+    judge = synthesis.judge_messages(plan, _results(), "notes", get_mode(plan.mode), cache_always=True)[1]["content"]
     assert "FAR ANSWER" not in judge and judge.count("Compare a violin and a lens in 1690?") == 1
     example = judge.split("A: ", 1)[1]
     assert example.startswith("NEAR NEAR") and example.endswith("[...]")
