@@ -17,7 +17,7 @@ from graph_rag.doc_scope import DocumentScope
 from graph_rag.documents import DocumentLookup
 from graph_rag.retrieval import Retriever
 from graph_rag.settings import GraphRagSettings
-from graph_rag.terms import extract
+from graph_rag.terms import Extraction, extract
 from moe_core.contracts import GraphTask, OntologyGap, Source, TaskResult
 from moe_core.contracts.messages import GAP_BATCH
 from moe_core.knowledge.embeddings import get_embedder
@@ -81,7 +81,9 @@ class GraphRag:
         The graph versions in the cache key are the ones this process last read (graph_rag.retrieval.Retriever.seen)
         and are checked, not trusted: by the context query itself, which reads the versions with the facts (a new
         question costs one Neo4j read, not two), or by a versions read for a cached context or a question about no
-        known entity. Versions that moved meanwhile mean another round with the current ones."""
+        known entity. Versions that moved meanwhile mean another round with the current ones, unless the question has
+        the same names and unknown terms in the current lexicons: then its facts, read with the current versions,
+        are the current context (after every learned answer the version moves: issue 52, one Neo4j query saved)."""
         tenants = visible_tenants(tenant)
         tag = f"{self.settings.graph_trust_floor}:{self.settings.graph_max_facts}:{self.settings.graph_max_chains}"
         seen = self.retriever.seen(tenants)
@@ -107,14 +109,17 @@ class GraphRag:
                     return ctx
                 versions, checked = current, True
                 continue
-            ctx, complete, read = await self._build(tenant, tenants, versions, question, filters, scope)
+            ctx, complete, read, found = await self._build(tenant, tenants, versions, question, filters, scope)
             current = read if read is not None else versions if checked else await self._versions(tenants)
+            if current != versions and await self._extract(tenants, current, question) == found:
+                versions = current  # the graph moved, not the names this question has: its facts were read after
             if current == versions:
                 if ttl and complete:
-                    await self._remember(cache_key, ctx, ttl)
+                    key = f"{self.cache_prefix}:{core.cache_key(tenant, question, filters, versions, tag)}"
+                    await self._remember(key, ctx, ttl)
                 return ctx
             versions, checked = current, True  # built with an older graph's lexicon: again with the current one
-        ctx, _, _ = await self._build(tenant, tenants, versions, question, filters, scope)
+        ctx, _, _, _ = await self._build(tenant, tenants, versions, question, filters, scope)
         return ctx  # the graph moved twice while this question was answered: its context, not cached
 
     async def _remember(self, key: str, ctx: dict[str, Any], ttl: int) -> None:
@@ -127,13 +132,17 @@ class GraphRag:
         self.retriever.saw(versions)
         return versions
 
-    async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
-                     filters: dict[str, Any],
-                     scope: DocumentScope | None) -> tuple[dict[str, Any], bool, dict[str, int] | None]:
-        """(the context, whether it is complete enough to cache, the graph versions its query read: None when
-        the question names no known entity and nothing was read)."""
+    async def _extract(self, tenants: list[str], versions: dict[str, int], question: str) -> Extraction:
+        """The names the question has in the tenants' lexicons at `versions`, and its unknown terms."""
         lexicons = [await self.retriever.lexicon(t, versions.get(t, 0)) for t in tenants]
-        found = extract(question[:MAX_QUESTION_CHARS], lexicons, self.settings.graph_max_gaps)
+        return extract(question[:MAX_QUESTION_CHARS], lexicons, self.settings.graph_max_gaps)
+
+    async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
+                     filters: dict[str, Any], scope: DocumentScope | None
+                     ) -> tuple[dict[str, Any], bool, dict[str, int] | None, Extraction]:
+        """(the context, whether it is complete enough to cache, the graph versions its query read: None when
+        the question names no known entity and nothing was read, the names and unknown terms it was built on)."""
+        found = await self._extract(tenants, versions, question)
         uids = found.uids()
         floor, limit, max_chains = self.settings.graph_trust_floor, self.settings.graph_max_facts, \
             self.settings.graph_max_chains
@@ -153,7 +162,7 @@ class GraphRag:
         ctx = {"content": core.content(facts, chains, documents, self.settings.graph_document_chars,
                                        procedural=kind == "procedural"),
                "sources": [s.model_dump() for s in core.sources(facts, chains, documents)], "data": data}
-        return ctx, complete, read
+        return ctx, complete, read, found
 
     async def _documents(self, scope: DocumentScope | None, terms: list[str],
                          filters: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
