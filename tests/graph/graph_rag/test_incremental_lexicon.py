@@ -92,3 +92,37 @@ async def test_a_purged_tenant_is_read_whole_again(graph_db: GraphDB, tenant: st
     after = await retriever.lexicon(tenant, await learn(store, tenant, "Hollin Spring", "Kessel Plate", "d3"))
     assert after is not first and "dravel coil" not in after.keys and "hollin spring" in after.keys
     assert [kind for kind, _ in db.reads] == ["all", "since", "all"]
+
+
+async def test_a_context_read_just_after_an_unrelated_write_is_kept_and_cached(
+        graph_db: GraphDB, tenant: str, infra: dict[str, str]) -> None:
+    from graph_rag.app import GraphRag
+    from graph_rag.retrieval import CONTEXT
+    from graph_rag.settings import GraphRagSettings
+    from moe_core.runtime.bus import Bus
+    from moe_core.runtime.stores import redis_client
+    from tests.support.namespaces import new_namespace
+
+    store, db = GraphStore(graph_db), Recorded(graph_db)
+    settings = GraphRagSettings(redis_url=infra["redis"], topic_namespace=new_namespace("l"), graph_documents=False)
+    redis = redis_client(settings.redis_url)
+    rag = GraphRag(settings, Bus(settings), db, redis)
+    contexts: list[int] = []
+    read = Recorded.read
+
+    async def counting(self: Recorded, query: Any, **params: Any) -> list[dict[str, Any]]:
+        contexts.append(query == CONTEXT)
+        return await read(self, query, **params)
+
+    db.read = counting.__get__(db)  # type: ignore[method-assign]
+    try:
+        await learn(store, tenant, "Tarnwell Pump", "Osgood Valve", "e1")
+        await rag.context(tenant, "What is a Tarnwell Pump?", {})  # this process now knows the version
+        await learn(store, tenant, "Ferrowind Shaft", "Osgood Valve", "e2")  # moves it; not the next question's names
+        contexts.clear()
+        first = await rag.context(tenant, "How does the Tarnwell Pump fail?", {})
+        assert "Tarnwell Pump RELATED_TO Osgood Valve" in first["content"] and sum(contexts) == 1  # not built twice
+        again = await rag.context(tenant, "How does the Tarnwell Pump fail?", {})
+        assert again["data"]["cached"] is True and sum(contexts) == 1  # kept under the current versions
+    finally:
+        await redis.aclose()
