@@ -150,26 +150,33 @@ def by_reach(decisions: list[EgressDecision]) -> dict[str, list[str]]:
 
 
 def egress_record(cause: Envelope, data_class: str, because: dict[str, str], version: PolicyVersion,
-                  decisions: list[EgressDecision], refused: str | None) -> AuditEvent:
+                  decisions: list[EgressDecision], refused: str | None,
+                  outcome: dict[str, Any] | None = None) -> AuditEvent:
     """The request's egress record: its class (and where it came from), each decision (server, model, region,
     sovereignty, allow or deny, the rule that matched) and the policy version; `refused` names why it was refused
     (a required role with no permitted server), None when it was sent on; `left_out_of_plan`: the denied tools and
     research, which the planner neither offers nor plans (planner.egress_plan). The tools compactly: the allowed
     ones by name (`allow`) and by reach (`allow_by_reach`, added later: a record without it cannot have its allowed
-    tools decided again), each denied one with its reach and rule."""
-    tools = [d for d in decisions if d.target.kind == TOOL]  # compact: the fleet's tools are many and alike
+    tools decided again), each denied one with its reach and rule. `outcome`: `decided(decisions, refused)` made
+    earlier for the same decisions (the planner keeps it per policy version, class and targets)."""
     return audit_event(cause, actor="service:planner", action="egress.refused" if refused else "egress.decided",
                        subject=f"data_class:{data_class}", reason=refused or "sent only where its class may go",
                        details={"data_class": data_class, "class_from": because, "policy": PATH,
-                                "policy_version": version.digest, "outcome": "deny" if refused else "allow",
-                                "decisions": [d.record() for d in decisions if d.target.kind != TOOL],
-                                "tools": {"allow": sorted(d.target.server for d in tools if d.allowed),
-                                          "allow_by_reach": by_reach([d for d in tools if d.allowed]),
-                                          "deny": [{"tool": d.target.server, "reach": d.target.reach,
-                                                    "rule": d.rule} for d in tools if not d.allowed]},
-                                "left_out_of_plan": [] if refused else sorted(  # the planner offers and plans none
-                                    d.target.egress for d in decisions if not d.allowed and d.target.kind in (
-                                        TOOL, RESEARCH))})
+                                "policy_version": version.digest,
+                                **(outcome if outcome is not None else decided(decisions, refused))})
+
+
+def decided(decisions: list[EgressDecision], refused: str | None) -> dict[str, Any]:
+    """The part of an egress record its decisions make (the same for every request with the same decisions)."""
+    tools = [d for d in decisions if d.target.kind == TOOL]  # compact: the fleet's tools are many and alike
+    return {"outcome": "deny" if refused else "allow",
+            "decisions": [d.record() for d in decisions if d.target.kind != TOOL],
+            "tools": {"allow": sorted(d.target.server for d in tools if d.allowed),
+                      "allow_by_reach": by_reach([d for d in tools if d.allowed]),
+                      "deny": [{"tool": d.target.server, "reach": d.target.reach, "rule": d.rule}
+                               for d in tools if not d.allowed]},
+            "left_out_of_plan": [] if refused else sorted(  # the planner offers and plans none
+                d.target.egress for d in decisions if not d.allowed and d.target.kind in (TOOL, RESEARCH))}
 
 
 def cache_record(answer: Answer, data_class: str, because: dict[str, str], cache: str, actor: str) -> AuditEvent:

@@ -59,10 +59,17 @@ def _claimed_clauses(question: str, tools: ToolCatalogue) -> list[PlannedTask] |
     parts = clauses(question)
     if len(parts) < 2:
         return None  # the whole question was the preflight's to claim, and it did not
-    found = [(part, recognise(part, tools)) for part in parts]
-    claimed = [(part, task) for part, task in found if task is not None]
-    rest = [part for part, task in found if task is None]
-    if not claimed or any(DIGITS.search(p) or WORD_RUN.search(p) for p in rest):
+    # a clause with a number or number word must be claimed, so those are read first and the first one left
+    # unclaimed ends the look without reading the others (the outcome is the same: issue 52, ~1.3 ms of CPU per
+    # full question whose first clause holds a year)
+    valued = [bool(DIGITS.search(p) or WORD_RUN.search(p)) for p in parts]
+    found: dict[int, PlannedTask | None] = {}
+    for i in sorted(range(len(parts)), key=lambda i: not valued[i]):
+        found[i] = recognise(parts[i], tools)
+        if found[i] is None and valued[i]:
+            return None
+    claimed = [(part, task) for i, part in enumerate(parts) if (task := found[i]) is not None]
+    if not claimed:
         return None
     _, quoted = take_quotes(question)
     bound = sum((Counter(take_quotes(part)[1]) for part, _ in claimed), Counter[str]())

@@ -16,7 +16,7 @@ import pytest
 from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
 from moe_core.llm.inference import InferenceConfig
 from moe_core.policy import PolicyClient
-from moe_core.policy.egress import PATH, EgressPolicy, Target, may_use_tool
+from moe_core.policy.egress import PATH, EgressPolicy, Target, egress_record, may_use_tool
 from moe_core.runtime.run_clock import RUN_POLICIES
 from moe_core.runtime.run_versions import run_policies
 from planner.egress_gate import EgressGate, EgressRefusedAtStart
@@ -225,3 +225,35 @@ async def _refused_at_start(settings: PlannerSettings) -> str:
     finally:
         await gate.close()
     return str(refused.value)
+
+
+async def test_the_kept_egress_outcome_follows_a_changed_policy(engine: opa.Engine, tmp_path: Path) -> None:
+    """The gate keeps what requests of one class and template share (issue 52), but never past a change of the
+    decisions: after the policy denies web research, the next request's egress and record say so, exactly as
+    a record made afresh from its decisions."""
+    settings = _settings(engine, _classes(tmp_path), egress_check_s=0.01)
+    gate = EgressGate(settings, InferenceConfig.from_settings(settings))
+    rules = engine.policy_dir / "egress.rego"
+    original = rules.read_text()
+    try:
+        first, again = await gate.check(_request("acme")), await gate.check(_request("acme"))
+        assert first.record is not None and again.record is not None and first.record.details == again.record.details
+        assert first.request.egress is not None and "research" in first.request.egress
+        assert first.request.egress == again.request.egress
+        rules.write_text(original.replace('"classes": {"public", "internal"}, "kinds": {"model", "research", ',
+                                          '"classes": {"public", "internal"}, "kinds": {"model", '))
+        for _ in range(100):  # OPA reloads the changed file (--watch); the gate reads the version again
+            await asyncio.sleep(0.1)
+            changed = await gate.check(_request("acme"))
+            assert changed.record is not None
+            if changed.record.details["policy_version"] != first.record.details["policy_version"]:
+                break
+        assert changed.request.egress is not None and "research" not in changed.request.egress
+        assert "us-api/big" in changed.request.egress
+        version, decisions = await gate.policy.decide("internal", gate._reach(None))
+        afresh = egress_record(changed.request, "internal", {"default": "internal"}, version, decisions, None)
+        assert changed.record.details == {**afresh.details, "class_from": changed.record.details["class_from"]}
+        assert changed.record.details["left_out_of_plan"] == ["research"]
+    finally:
+        rules.write_text(original)
+        await gate.close()

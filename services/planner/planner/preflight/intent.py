@@ -179,6 +179,8 @@ def intent_claim(q: Question, limits: Limits | None = None) -> tuple[Hit, Intent
     if q.quoted or stray_quote(q.text) or len(re.findall(r"[?!]", q.raw)) > 1:
         return None  # quoted text is the strict grammars' business; two questions in one: the planner
     text = VERB_BIN.sub(" ", bind.ARROW_TO.sub(" to ", q.text)).strip()
+    if REFUSE.search(text):
+        return None  # `candidate` refuses it too: its typed readers (most of this path's CPU) need not run
     intent = score(text, limits)
     if intent.family is None:
         return None
