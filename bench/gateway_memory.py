@@ -171,8 +171,9 @@ def run(args: argparse.Namespace) -> None:
     namespace = f"gwmem{uuid.uuid4().hex[:8]}"
     llm_url, llm = procs.start_llm_server(SCRIPT)
     folder = Path(tempfile.mkdtemp(prefix="gateway-memtrace-")) if args.trace or args.trim else None
+    frames = args.frames if args.trace else 0  # --trim alone: no tracemalloc (it inflates the RSS)
     gateway_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HOOK), os.environ.get("PYTHONPATH")])),
-                   "BENCH_MEMTRACE_DIR": str(folder), "BENCH_MEMTRACE_FRAMES": str(args.frames)} if folder else {}
+                   "BENCH_MEMTRACE_DIR": str(folder), "BENCH_MEMTRACE_FRAMES": str(frames)} if folder else {}
     gateway_env |= dict(pair.split("=", 1) for pair in args.gateway_env)
     fleet, key_id, records = None, None, ExitStack()
     try:
