@@ -124,8 +124,8 @@ async def drive(args: argparse.Namespace, targets: dict[str, Target], llm_url: s
     async with loadgen.session(args.concurrency + 8) as http:
         driver = Driver(http, targets)
         await loadgen.one(http, targets["cache"], False)  # the cache path's question answered once
-        await driver.until(args.warmup, args.concurrency)
-        if args.streams:
+        await driver.until(args.warmup, args.warmup_concurrency or args.concurrency)
+        if args.streams and args.warmup_burst:
             await burst(targets["trivial"], llm_url, args.streams)  # its first burst is warm-up too
         base = rollup(pid)
         since = (await snapshot(pid, folder, 1))[0] if folder and args.trace else None
@@ -201,6 +201,10 @@ if __name__ == "__main__":
     parser.add_argument("checkpoints", type=int, nargs="*", default=[1000, 2000, 4000])
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop clients")
+    parser.add_argument("--warmup-concurrency", type=int, default=0, help="the warm-up's clients (0: --concurrency)")
+    parser.add_argument("--warmup-burst", action=argparse.BooleanOptionalAction, default=True,
+                        help="a burst of --streams in the warm-up too (--no-warmup-burst: the bench's order, where "
+                             "the warmed fleet has seen no burst yet)")
     parser.add_argument("--streams", type=int, default=0, help="N streams held at once at each checkpoint")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after each checkpoint's traffic")
     parser.add_argument("--trace", type=int, default=0, help="tracemalloc in the gateway: the N sites that grew most")
