@@ -1,0 +1,216 @@
+"""The gateway's memory against the number of requests (issue 52, item 6), as bench.soak's fleet runs it: real
+processes with the record and learning, the zero-latency model, a fresh namespace and key. Closed-loop clients send
+the soak's mix (full and trivial, streaming and not, cache hits, streams dropped after their first event); with
+`--streams N` every checkpoint also holds N streams at once with the model slow (1 s each), as the bench's
+streams-at-scale cells do. After a warm-up, at each checkpoint: the gateway process's resident memory (VmRSS,
+RssAnon) and its growth since the warm-up; with `--trace K`, tracemalloc runs in the gateway (bench/memtrace on its
+PYTHONPATH: inflates its RSS, so measure growth without it) and the K allocation sites that grew most since the
+warm-up are printed (after a full collection), with the gateway's gc objects and asyncio tasks; with `--trim`, glibc's
+malloc_trim(0) is called in the gateway after each checkpoint and its RssAnon before and after printed (memory freed
+but kept by the allocator: the high-water mark of a burst, not live objects). Not a test:
+
+    .venv/bin/python -m bench.gateway_memory 1000 2000 4000 [--concurrency 8] [--streams 256] [--trace 20 --frames 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench import loadgen, procs, streams
+from bench.config import REPO
+from bench.infra import connect
+from bench.loadgen import Target
+from bench.record import record_env
+from bench.runner import _delete_topics, _key, fleet_env
+from bench.scenarios import FLEET_MODEL, PATHS, SCRIPT
+from bench.soak import MIX, PRODUCT, SOAK_ENV, _abandoned
+from tests.support.fleet import Fleet
+
+log = logging.getLogger("bench.gateway_memory")
+HOOK = REPO / "bench" / "memtrace"
+
+
+def rollup(pid: int) -> dict[str, float]:
+    """VmRSS and RssAnon of one process, MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"rss": int(fields["VmRSS"].split()[0]) / 1024, "anon": int(fields["RssAnon"].split()[0]) / 1024}
+
+
+class Driver:
+    def __init__(self, http: aiohttp.ClientSession, targets: dict[str, Target]) -> None:
+        self.http, self.targets, self.sent, self.errors = http, targets, 0, Counter[str]()
+
+    async def until(self, total: int, concurrency: int) -> None:
+        """Closed-loop clients through the soak's mix until `total` requests were sent in all."""
+        async def client() -> None:
+            while self.sent < total:
+                kind, stream = MIX[self.sent % len(MIX)]
+                self.sent += 1
+                if kind == "cancel":
+                    error = await _abandoned(self.http, self.targets["full"])
+                else:
+                    error = (await loadgen.one(self.http, self.targets[kind], stream)).error
+                if error:
+                    self.errors[f"{kind}: {error[:80]}"] += 1
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+
+
+async def burst(target: Target, llm_url: str, n: int) -> int:
+    """N streams at once with the model slow (the bench's streams cells); how many were held."""
+    await streams.set_slow(llm_url, 1.0)
+    try:
+        held = await streams.hold(target, n, loadgen.REQUEST_TIMEOUT_S + 30)
+    finally:
+        await streams.set_slow(llm_url, 0.0)
+    return sum(s.held() for s in held)
+
+
+async def written(path: Path, pid: int) -> None:
+    """Wait until the gateway has written `path` (bench/memtrace renames a finished file into place)."""
+    end = time.monotonic() + 120
+    while not await asyncio.to_thread(path.exists):
+        if time.monotonic() > end:
+            raise TimeoutError(f"no {path} from the gateway (pid {pid})")
+        await asyncio.sleep(0.2)
+
+
+async def trimmed(pid: int, folder: Path, n: int) -> str:
+    """malloc_trim(0) in the gateway (bench/memtrace, on SIGUSR2): its RssAnon before and after."""
+    os.kill(pid, signal.SIGUSR2)
+    path = folder / f"trim-{n}.json"
+    await written(path, pid)
+    found = json.loads(path.read_text())
+    return f"malloc_trim: anon {found['anon_before_mb']:.1f} -> {found['anon_after_mb']:.1f} MB"
+
+
+async def snapshot(pid: int, folder: Path, n: int) -> tuple[tracemalloc.Snapshot, dict[str, Any]]:
+    """The gateway's tracemalloc snapshot number `n` (bench/memtrace, on SIGUSR1) and its counts."""
+    os.kill(pid, signal.SIGUSR1)
+    path = folder / f"{n}.snap"
+    await written(path, pid)
+    counts = json.loads((folder / f"{n}.json").read_text())
+    return await asyncio.to_thread(tracemalloc.Snapshot.load, str(path)), counts
+
+
+def grown(since: tracemalloc.Snapshot, now: tracemalloc.Snapshot, top: int) -> None:
+    """The allocation sites that grew most since `since` (every frame of each with --frames > 1)."""
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__),
+              tracemalloc.Filter(False, "<frozen importlib._bootstrap*")]
+    now, since = now.filter_traces(ignore), since.filter_traces(ignore)
+    for stat in now.compare_to(since, "traceback")[:top]:
+        print(f"    {stat.size_diff / 1024:+9.1f} KB {stat.count_diff:+7d} blocks  (now {stat.size / 1024:.0f} KB)")
+        for frame in stat.traceback:
+            print(f"        {frame}")
+
+
+async def drive(args: argparse.Namespace, targets: dict[str, Target], llm_url: str, pid: int,
+                folder: Path | None) -> None:
+    async with loadgen.session(args.concurrency + 8) as http:
+        driver = Driver(http, targets)
+        await loadgen.one(http, targets["cache"], False)  # the cache path's question answered once
+        await driver.until(args.warmup, args.warmup_concurrency or args.concurrency)
+        if args.streams and args.warmup_burst:
+            await burst(targets["trivial"], llm_url, args.streams)  # its first burst is warm-up too
+        base = rollup(pid)
+        since = (await snapshot(pid, folder, 1))[0] if folder and args.trace else None
+        print(f"after {driver.sent} warm-up requests: Rss {base['rss']:.1f} MB, anon {base['anon']:.1f}", flush=True)
+        for i, n in enumerate(args.checkpoints, start=2):
+            await driver.until(args.warmup + n, args.concurrency)
+            held = await burst(targets["trivial"], llm_url, args.streams) if args.streams else 0
+            await asyncio.sleep(args.settle)  # abandoned streams' Cancel after the resume grace
+            now = rollup(pid)
+            line = (f"{n:6d} requests{f' + {held}/{args.streams} streams held' if args.streams else ''}: "
+                    f"Rss {now['rss']:.1f} MB ({now['rss'] - base['rss']:+.1f}), anon {now['anon']:.1f} "
+                    f"({now['anon'] - base['anon']:+.1f}); errors {sum(driver.errors.values())}")
+            if folder is not None and since is not None:
+                snap, counts = await snapshot(pid, folder, i)
+                print(f"{line}; gc objects {counts['gc_objects']}, tasks {counts['tasks']}, traced "
+                      f"{counts['traced_mb']:.1f} MB", flush=True)
+                grown(since, snap, args.trace)
+            else:
+                print(line, flush=True)
+            if args.trim and folder is not None:
+                print(f"    {await trimmed(pid, folder, i - 1)}", flush=True)
+        for error, count in driver.errors.most_common(5):
+            print(f"  error x{count}: {error}")
+
+
+def start(env: dict[str, str], gateway_env: dict[str, str]) -> Fleet:
+    """bench.procs.start_fleet's fleet with the gateway's own additions (the tracemalloc hook)."""
+    fleet = Fleet(env, gateway_workers=1, extra=PRODUCT, own_principals=False)
+    fleet.services["gateway"].env |= gateway_env
+    try:
+        for service in fleet.services.values():
+            service.start()
+        for service in fleet.services.values():
+            procs.wait_http(f"{service.url}/ready", procs._Started(service), 600)
+    except BaseException:
+        fleet.stop()
+        raise
+    return fleet
+
+
+def run(args: argparse.Namespace) -> None:
+    eps = connect()
+    namespace = f"gwmem{uuid.uuid4().hex[:8]}"
+    llm_url, llm = procs.start_llm_server(SCRIPT)
+    folder = Path(tempfile.mkdtemp(prefix="gateway-memtrace-")) if args.trace or args.trim else None
+    frames = args.frames if args.trace else 0  # --trim alone: no tracemalloc (it inflates the RSS)
+    gateway_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HOOK), os.environ.get("PYTHONPATH")])),
+                   "BENCH_MEMTRACE_DIR": str(folder), "BENCH_MEMTRACE_FRAMES": str(frames)} if folder else {}
+    gateway_env |= dict(pair.split("=", 1) for pair in args.gateway_env)
+    fleet, key_id, records = None, None, ExitStack()
+    try:
+        env = {**records.enter_context(record_env(eps, namespace)), **fleet_env(eps, namespace, llm_url, SOAK_ENV)}
+        fleet = start(env, gateway_env)
+        key_id, token = asyncio.run(_key(eps["postgres"], f"tenant-{namespace}"))
+        gateway = f"{fleet['gateway'].url}/v1"
+        targets = {name: Target(name, gateway, FLEET_MODEL, token, PATHS[name].check, PATHS[name].question)
+                   for name in ("full", "trivial", "cache")}
+        proc = fleet["gateway"].proc
+        assert proc is not None
+        asyncio.run(drive(args, targets, llm_url, proc.pid, folder))  # one worker: uvicorn serves in this process
+    finally:
+        if fleet is not None:
+            fleet.stop()
+        records.close()
+        llm.stop()
+        if key_id:
+            asyncio.run(_key(eps["postgres"], "", revoke=key_id))
+        asyncio.run(_delete_topics(eps["kafka"], namespace))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.gateway_memory")
+    parser.add_argument("checkpoints", type=int, nargs="*", default=[1000, 2000, 4000])
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=8, help="closed-loop clients")
+    parser.add_argument("--warmup-concurrency", type=int, default=0, help="the warm-up's clients (0: --concurrency)")
+    parser.add_argument("--warmup-burst", action=argparse.BooleanOptionalAction, default=True,
+                        help="a burst of --streams in the warm-up too (--no-warmup-burst: the bench's order, where "
+                             "the warmed fleet has seen no burst yet)")
+    parser.add_argument("--streams", type=int, default=0, help="N streams held at once at each checkpoint")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds after each checkpoint's traffic")
+    parser.add_argument("--trace", type=int, default=0, help="tracemalloc in the gateway: the N sites that grew most")
+    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) in the gateway after each checkpoint")
+    parser.add_argument("--gateway-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="the gateway's own environment (e.g. MOE_MALLOC_TRIM_INTERVAL_S=0)")
+    parser.add_argument("--frames", type=int, default=6, help="with --trace: each site's stack depth")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    run(parser.parse_args())

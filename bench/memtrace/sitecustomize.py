@@ -1,0 +1,56 @@
+"""tracemalloc in a fleet service, for bench.gateway_memory: this folder on a service's PYTHONPATH (and
+BENCH_MEMTRACE_DIR set) starts tracemalloc at the interpreter's start (BENCH_MEMTRACE_FRAMES frames per site) and, on
+SIGUSR1, writes a snapshot of what is alive after a full collection (`<dir>/<n>.snap`) and a line of counts
+(`<dir>/<n>.json`: gc objects, asyncio tasks, traced MB); on SIGUSR2 (without tracemalloc too), calls glibc's
+malloc_trim(0) and writes the resident memory before and after it (`<dir>/trim-<n>.json`): how much of the RSS is
+memory the process freed but the allocator kept. Nothing happens without BENCH_MEMTRACE_DIR."""
+
+from __future__ import annotations
+
+import os
+
+if os.environ.get("BENCH_MEMTRACE_DIR"):
+    import asyncio
+    import gc
+    import json
+    import signal
+    import tracemalloc
+    from pathlib import Path
+    from types import FrameType
+
+    folder = Path(os.environ["BENCH_MEMTRACE_DIR"])
+    taken, trims = [0], [0]
+
+    def snapshot(_signum: int, _frame: FrameType | None) -> None:
+        gc.collect()
+        taken[0] += 1
+        name = folder / str(taken[0])
+        try:
+            tasks = len(asyncio.all_tasks())
+        except RuntimeError:  # no running loop in this thread
+            tasks = -1
+        tracemalloc.take_snapshot().dump(f"{name}.tmp")
+        current, peak = tracemalloc.get_traced_memory()
+        Path(f"{name}.json").write_text(json.dumps({"gc_objects": len(gc.get_objects()), "tasks": tasks,
+                                                    "traced_mb": current / 2**20, "peak_mb": peak / 2**20}))
+        os.replace(f"{name}.tmp", f"{name}.snap")  # last: the driver waits for it
+
+    def anon_mb() -> float:
+        status = Path("/proc/self/status").read_text().split("RssAnon:", 1)[1]
+        return int(status.split()[0]) / 1024
+
+    def trim(_signum: int, _frame: FrameType | None) -> None:
+        import ctypes
+
+        gc.collect()
+        before = anon_mb()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        trims[0] += 1
+        name = folder / f"trim-{trims[0]}"
+        Path(f"{name}.tmp").write_text(json.dumps({"anon_before_mb": before, "anon_after_mb": anon_mb()}))
+        os.replace(f"{name}.tmp", f"{name}.json")
+
+    signal.signal(signal.SIGUSR2, trim)
+    if int(os.environ.get("BENCH_MEMTRACE_FRAMES", "0")) > 0:
+        tracemalloc.start(int(os.environ["BENCH_MEMTRACE_FRAMES"]))
+    signal.signal(signal.SIGUSR1, snapshot)

@@ -1,0 +1,56 @@
+"""Freed memory back to the system (moe_core.runtime.memory_trim): what a burst freed stays resident with glibc's
+malloc until it is trimmed; the trim gives it back; the loop is off at interval 0."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from pathlib import Path
+
+import pytest
+
+from moe_core.runtime import memory_trim
+from moe_core.runtime.memory_trim import Trimming, trim
+
+pytestmark = pytest.mark.unit
+glibc = pytest.mark.skipif(memory_trim._malloc_trim() is None, reason="no glibc malloc_trim (musl)")
+
+
+def anon_mb() -> float:
+    return int(Path("/proc/self/status").read_text().split("RssAnon:", 1)[1].split()[0]) / 1024
+
+
+@glibc
+def test_a_bursts_freed_memory_stays_resident_until_trimmed() -> None:
+    trim()
+    start = anon_mb()
+    burst = [bytes(4000) for _ in range(16_000)]  # ~64 MB in malloc's heap (objects past pymalloc's 512 bytes)
+    pinned = bytes(4000)  # allocated after them: the heap's top stays in use, so free() alone cannot shrink it
+    peak = anon_mb()
+    del burst
+    gc.collect()
+    kept = anon_mb()
+    assert trim()
+    after = anon_mb()
+    assert peak - start > 48, (start, peak)
+    assert peak - kept < 16, f"free() gave back {peak - kept:.1f} MB by itself"  # the high-water mark stays
+    assert kept - after > 40, f"the trim gave back only {kept - after:.1f} MB"
+    assert pinned  # alive to the end
+
+
+def test_the_loop_is_off_at_interval_zero_and_runs_otherwise() -> None:
+    assert Trimming(0).loop is None
+    trimming = Trimming(0.001)
+    if memory_trim._malloc_trim() is None:
+        assert trimming.loop is None
+        return
+
+    async def run() -> None:
+        await trimming.start()
+        await asyncio.sleep(0.05)
+        task = trimming.loop._task if trimming.loop is not None else None
+        assert task is not None and not task.done()
+        await trimming.close()
+        assert trimming.loop is not None and trimming.loop._task is None
+
+    asyncio.run(run())
