@@ -56,7 +56,7 @@ def patch(variant: str) -> None:
     elif variant == "no-log-context":
         consumer.bind_response_id = lambda rid: contextlib.nullcontext()  # type: ignore[assignment,return-value]
     elif variant == "faststream-handling":
-        consumer.direct_handling = lambda *args: None  # type: ignore[assignment]
+        consumer.direct_handling = lambda *args: None
     elif variant == "no-stamps":
         bus.Bus.publish = lambda self, message, topic: self._send(message, topic)  # type: ignore[method-assign]
 
