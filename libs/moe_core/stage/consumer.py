@@ -4,7 +4,8 @@ AsyncAPI document carries every message's schema).
 
 - a group subscription handles up to MOE_CONSUMER_IN_FLIGHT records at once, in order per key
   (moe_core.runtime.key_ordered), each through the middlewares, the decoder and the handler directly, without
-  FastStream's per-message machinery (moe_core.stage.direct: ~200 µs of CPU less per record on the real broker);
+  FastStream's per-message machinery (moe_core.stage.direct: ~100-200 µs of CPU less per record on the real
+  broker, bench.runtime_costs);
 - group consumers acknowledge after the handler returned (AckPolicy.NACK_ON_ERROR); the acknowledgement
   notes the record's offset and the notes are committed together at most every
   MOE_KAFKA_COMMIT_INTERVAL_MS, on rebalance and on shutdown (moe_core.runtime.offset_commits);
