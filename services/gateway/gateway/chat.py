@@ -129,12 +129,12 @@ class ChatService:
         with bind_response_id(rid):  # limits and budgets: 429 before anything enters the fleet; an exact repeat
             hit, held = await self._reserve(key, request, client_model, exact=not chore)
         queue = self.pending.open(rid)
-        await self._enter(request, queue, hit, chore)
+        await self._enter(request, queue, (hit, held, self._cache_record(request, hit)) if hit else None, chore)
         run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
                          keepalive_s=self.settings.keepalive_s, on_close=self._closed)
         run.profile = profile
-        if hit is not None:  # settled and published once the client has its answer, with its egress record
-            run.after_response = partial(self._after_hit, hit, held, self._cache_record(request, hit))
+        if hit is not None and held is not None and self.metering is not None:  # settled once the client has it
+            run.after_response = partial(self._after_hit, hit, held)
         return run
 
     async def _checked(self, messages: list[ChatMessage], images: list[ImageInput] | None,
@@ -154,15 +154,17 @@ class ChatService:
                               param=messages_param, code="invalid_value")
         return messages
 
-    async def _enter(self, request: ChatRequest, queue: asyncio.Queue[Event], hit: Answer | None,
-                     chore: str | None) -> None:
-        """The request into the fleet: an exact repeat's answer queued at once, a client's chore to the planner
-        past the pipeline, else the requests topic; on any failure its queue and its hold are released."""
+    async def _enter(self, request: ChatRequest, queue: asyncio.Queue[Event],
+                     hit: tuple[Answer, Hold | None, AuditEvent | None] | None, chore: str | None) -> None:
+        """The request into the fleet: an exact repeat's answer queued once it is on the record, a client's chore
+        to the planner past the pipeline, else the requests topic; on any failure its queue and its hold are
+        released."""
         rid = request.response_id
         try:
             with bind_response_id(rid):
                 if hit is not None:
-                    queue.put_nowait(hit)
+                    await self._record_hit(hit[0], hit[2])
+                    queue.put_nowait(hit[0])
                 elif chore:  # past the pipeline: the planner answers it with one small-model call
                     await self.bus.publish_all([(request, self.bus.topics.housekeeping),
                                                 (housekeeping_audit(request, chore), self.bus.topics.audit)])
@@ -174,7 +176,9 @@ class ChatService:
                                           code="request_too_large") from None
         except BaseException:
             self.pending.close(rid)
-            if self.metering is not None:
+            if self.metering is not None and hit is not None and hit[1] is not None:
+                self.metering.release_hit(rid, hit[1])  # not answered: given back, no charge
+            elif self.metering is not None:
                 self.metering.release(rid, abandoned=False, published=False)
             raise
 
@@ -242,22 +246,24 @@ class ChatService:
         classed = self.classes.current().of_request(request.tenant_id, request.template, request.data_class)
         return cache_record(hit, classed.name, classed.because, "exact", "service:gateway")
 
-    async def _after_hit(self, answer: Answer, held: Hold | None, record: AuditEvent | None = None) -> None:
-        """After the reply to an exact repeat: its usage settled (off the response's path, never lost: a failure
-        leaves it to the control plane's sweeper) and its Answer published to `answers` (audit, learning: the
-        merger's ingest event of a cache hit) with its egress record, side by side: the usage event and the
-        Answer leave in one produce request."""
-        with bind_response_id(answer.response_id):
-            settling = [self.metering.settle_hit(answer.response_id, held)] \
-                if held is not None and self.metering is not None else []
-            await asyncio.gather(*settling, self._publish_hit(answer, record))
-
-    async def _publish_hit(self, answer: Answer, record: AuditEvent | None) -> None:
+    async def _record_hit(self, answer: Answer, record: AuditEvent | None) -> None:
+        """An exact repeat's Answer on `answers` (the record, learning: the merger's ingest event of a cache hit)
+        with its egress record, before the client has it: an answer served is an answer recorded. The broker
+        unreachable: a 503, the request given back."""
         try:
             await self.bus.publish_all([*([(record, self.bus.topics.audit)] if record is not None else []),
                                         (answer, self.bus.topics.answers)])
-        except Exception:
-            log.exception("could not publish the exact-repeat answer")
+        except Exception as exc:
+            log.error("exact repeat not answered: its answer could not be recorded: %s", exc)
+            raise OpenAIError(503, "The answer cannot be recorded right now; try again shortly.", "server_error",
+                              code="record_unavailable") from None
+
+    async def _after_hit(self, answer: Answer, held: Hold) -> None:
+        """After the reply to an exact repeat: its usage settled (off the response's path, never lost: a failure
+        leaves it to the control plane's sweeper)."""
+        assert self.metering is not None
+        with bind_response_id(answer.response_id):
+            await self.metering.settle_hit(answer.response_id, held)
 
     def _closed(self, request: ChatRequest, abandoned: str | None) -> None:
         self.pending.close(request.response_id)

@@ -110,3 +110,20 @@ async def test_a_rule_added_after_the_first_answer_is_not_stepped_around_by_a_re
     [audit] = await edge.tap.wait(edge.bus.topics.audit, lambda m: m["response_id"] == rid, count=1)
     assert audit["subject"] == "no-marker" and audit["details"]["direction"] == "input"
     assert not [c for c in scripted.calls() if marker in str(c)], "no model saw the question"
+
+
+async def test_a_repeat_whose_answer_cannot_be_recorded_is_not_served(edge: Edge, infra: dict[str, str]) -> None:
+    """An answer served is an answer on the record: the repeat's Answer goes to `answers` before the client has it.
+    Here the broker refuses it (larger than a message may be): a 503 in the API's format, not an unrecorded 200."""
+    tenant = f"xr-{uuid.uuid4().hex[:8]}"
+    key = await create_key(infra["postgres"], "repeat", "user", [tenant])
+    question = f"What does the {uuid.uuid4().hex[:6]} manual say?"
+    asked = ChatRequest(response_id="big", deadline_at=deadline_in(60), tenant_id=tenant, mode=MODE,
+                        messages=[ChatMessage(role="user", content=question)])
+    scope = cache_scope(asked)
+    assert scope is not None
+    await edge.exact.put(scope, ExactEntry(cache_key="c-big", question=question, answer="word " * 400_000))
+    response = await edge.gateway.post("/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                                       json={"model": MODE, "messages": [{"role": "user", "content": question}]})
+    assert response.status_code == 503, response.text[:300]
+    assert response.json()["error"]["code"] == "record_unavailable"
