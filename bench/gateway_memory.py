@@ -23,23 +23,16 @@ import signal
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections import Counter
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench import loadgen, procs, streams
+from bench import loadgen, streams
 from bench.config import REPO
-from bench.infra import connect
 from bench.loadgen import Target
-from bench.record import record_env
-from bench.runner import _delete_topics, _key, fleet_env
-from bench.scenarios import FLEET_MODEL, PATHS, SCRIPT
-from bench.soak import MIX, PRODUCT, SOAK_ENV, _abandoned
-from tests.support.fleet import Fleet
+from bench.soak import MIX, _abandoned, product_fleet
 
 log = logging.getLogger("bench.gateway_memory")
 HOOK = REPO / "bench" / "memtrace"
@@ -151,49 +144,17 @@ async def drive(args: argparse.Namespace, targets: dict[str, Target], llm_url: s
             print(f"  error x{count}: {error}")
 
 
-def start(env: dict[str, str], gateway_env: dict[str, str]) -> Fleet:
-    """bench.procs.start_fleet's fleet with the gateway's own additions (the tracemalloc hook)."""
-    fleet = Fleet(env, gateway_workers=1, extra=PRODUCT, own_principals=False)
-    fleet.services["gateway"].env |= gateway_env
-    try:
-        for service in fleet.services.values():
-            service.start()
-        for service in fleet.services.values():
-            procs.wait_http(f"{service.url}/ready", procs._Started(service), 600)
-    except BaseException:
-        fleet.stop()
-        raise
-    return fleet
-
-
 def run(args: argparse.Namespace) -> None:
-    eps = connect()
-    namespace = f"gwmem{uuid.uuid4().hex[:8]}"
-    llm_url, llm = procs.start_llm_server(SCRIPT)
     folder = Path(tempfile.mkdtemp(prefix="gateway-memtrace-")) if args.trace or args.trim else None
     frames = args.frames if args.trace else 0  # --trim alone: no tracemalloc (it inflates the RSS)
     gateway_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(HOOK), os.environ.get("PYTHONPATH")])),
                    "BENCH_MEMTRACE_DIR": str(folder), "BENCH_MEMTRACE_FRAMES": str(frames)} if folder else {}
     gateway_env |= dict(pair.split("=", 1) for pair in args.gateway_env)
-    fleet, key_id, records = None, None, ExitStack()
-    try:
-        env = {**records.enter_context(record_env(eps, namespace)), **fleet_env(eps, namespace, llm_url, SOAK_ENV)}
-        fleet = start(env, gateway_env)
-        key_id, token = asyncio.run(_key(eps["postgres"], f"tenant-{namespace}"))
-        gateway = f"{fleet['gateway'].url}/v1"
-        targets = {name: Target(name, gateway, FLEET_MODEL, token, PATHS[name].check, PATHS[name].question)
-                   for name in ("full", "trivial", "cache")}
-        proc = fleet["gateway"].proc
+    with product_fleet("gwmem", gateway_env=gateway_env) as product:
+        proc = product.fleet["gateway"].proc
         assert proc is not None
-        asyncio.run(drive(args, targets, llm_url, proc.pid, folder))  # one worker: uvicorn serves in this process
-    finally:
-        if fleet is not None:
-            fleet.stop()
-        records.close()
-        llm.stop()
-        if key_id:
-            asyncio.run(_key(eps["postgres"], "", revoke=key_id))
-        asyncio.run(_delete_topics(eps["kafka"], namespace))
+        # one worker: uvicorn serves in this process
+        asyncio.run(drive(args, product.targets(), product.llm_url, proc.pid, folder))
 
 
 if __name__ == "__main__":

@@ -18,19 +18,13 @@ import os
 import signal
 import statistics
 import time
-import uuid
-from contextlib import ExitStack
 
 import aiohttp
 import orjson
 
-from bench import loadgen, procs
-from bench.gateway_memory import start
-from bench.infra import connect
-from bench.record import record_env
-from bench.runner import _delete_topics, _key, fleet_env
-from bench.scenarios import CACHE_QUESTION, FLEET_MODEL, SCRIPT
-from bench.soak import SOAK_ENV
+from bench import loadgen
+from bench.scenarios import CACHE_QUESTION, FLEET_MODEL
+from bench.soak import product_fleet
 
 
 def cpu_s(pid: int) -> float:
@@ -93,25 +87,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--hits", type=int, default=300, help="hits per window")
     args = parser.parse_args()
-    eps, namespace = connect(), f"hitrec{uuid.uuid4().hex[:8]}"
-    llm_url, llm = procs.start_llm_server(SCRIPT)
-    fleet, key_id, records = None, None, ExitStack()
-    try:
-        env = {**records.enter_context(record_env(eps, namespace)), **fleet_env(eps, namespace, llm_url, SOAK_ENV)}
-        fleet = start(env, {})
-        key_id, token = asyncio.run(_key(eps["postgres"], f"tenant-{namespace}"))
-        gateway, record = fleet["gateway"].proc, fleet["codex-lineage"].proc
+    with product_fleet("hitrec") as product:
+        gateway, record = product.fleet["gateway"].proc, product.fleet["codex-lineage"].proc
         assert gateway is not None and record is not None
-        asyncio.run(drive(args, f"{fleet['gateway'].url}/v1", token, gateway.pid, record.pid))
-    finally:
-        if fleet is not None:
-            fleet.stop()
-        records.close()
-        llm.stop()
-        if key_id:
-            asyncio.run(_key(eps["postgres"], "", revoke=key_id))
-        asyncio.run(_delete_topics(eps["kafka"], namespace))
-
+        asyncio.run(drive(args, product.gateway, product.token, gateway.pid, record.pid))
 
 if __name__ == "__main__":
     main()

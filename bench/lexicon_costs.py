@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import time
 import uuid
 
-from bench.graph_task_costs import neo4j_cpu_s
-from bench.infra import connect
+from bench.graph_task_costs import graph_rag_under_test, neo4j_cpu_s
 from bench.scenarios import full_question
 
 PURGE = """
@@ -29,52 +27,37 @@ CALL () { MATCH (v:GraphVersion {tenant: $tenant}) DELETE v }
 
 
 async def costs(sizes: list[int], rounds: int) -> None:
-    from graph_rag.app import GraphRag
-    from graph_rag.settings import GraphRagSettings
-    from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
-    from moe_core.knowledge.graph.lifecycle import prepare_graph
-    from moe_core.runtime.bus import Bus
-    from moe_core.runtime.stores import redis_client
-    neo4j_auth = importlib.import_module("tests.support.store_auth").neo4j_auth
+    from moe_core.knowledge.graph import GraphStore, Provenance, Triple
 
-    eps = connect(["kafka", "redis", "neo4j"])
-    settings = GraphRagSettings(topic_namespace=f"l{uuid.uuid4().hex[:6]}", neo4j_url=eps["neo4j"],
-                                redis_url=eps["redis"], kafka_bootstrap=eps["kafka"], graph_documents=False)
-    redis, db = redis_client(settings.redis_url), GraphDB(settings.neo4j_url, *neo4j_auth())
-    await prepare_graph(db, seed=True)
-    store, tenant, made, asked = GraphStore(db), f"lex-{uuid.uuid4().hex[:8]}", 0, 0
-    rag = GraphRag(settings, Bus(settings), db, redis, None)
+    async with graph_rag_under_test("l") as (rag, db, _):
+        store, tenant, made, asked = GraphStore(db), f"lex-{uuid.uuid4().hex[:8]}", 0, 0
 
-    async def learn(count: int) -> None:
-        nonlocal made
-        triples = [Triple(subject=f"Bench Part {made + i} A", relation="PART_OF", object=f"Bench Part {made + i} B",
-                          confidence=0.9) for i in range(count)]
-        made += count
-        prov = Provenance(tenant=tenant, source="extracted", origin=f"o{made}")
-        await db.transaction(lambda tx: store.write_many_in(tx, triples, prov))
+        async def learn(count: int) -> None:
+            nonlocal made
+            triples = [Triple(subject=f"Bench Part {made + i} A", relation="PART_OF",
+                              object=f"Bench Part {made + i} B", confidence=0.9) for i in range(count)]
+            made += count
+            prov = Provenance(tenant=tenant, source="extracted", origin=f"o{made}")
+            await db.transaction(lambda tx: store.write_many_in(tx, triples, prov))
 
-    try:
-        for size in sizes:
-            while made * 2 < size:
-                await learn(min(200, (size - made * 2 + 1) // 2))
-            await rag.context(tenant, full_question(asked), {})  # the lexicon as it is now, read once
-            asked += 1
-            cpu = neo = 0.0
-            for _ in range(rounds):
-                await learn(1)
-                before_cpu, before_neo = time.process_time(), neo4j_cpu_s()
-                await rag.context(tenant, full_question(asked), {})
-                cpu += time.process_time() - before_cpu
-                neo += neo4j_cpu_s() - before_neo
+        try:
+            for size in sizes:
+                while made * 2 < size:
+                    await learn(min(200, (size - made * 2 + 1) // 2))
+                await rag.context(tenant, full_question(asked), {})  # the lexicon as it is now, read once
                 asked += 1
-            print(f"{made * 2:6d} entities: graph-rag {cpu / rounds * 1000:6.2f} ms CPU, "
-                  f"Neo4j {neo / rounds * 1000:6.2f} ms CPU per context after a learned answer")
-    finally:
-        await db.write(PURGE, tenant=tenant)
-        await redis.delete(*[k async for k in redis.scan_iter(f"*{settings.topic_namespace}*")] or ["-"])
-        await redis.aclose()
-        await db.close()
-
+                cpu = neo = 0.0
+                for _ in range(rounds):
+                    await learn(1)
+                    before_cpu, before_neo = time.process_time(), neo4j_cpu_s()
+                    await rag.context(tenant, full_question(asked), {})
+                    cpu += time.process_time() - before_cpu
+                    neo += neo4j_cpu_s() - before_neo
+                    asked += 1
+                print(f"{made * 2:6d} entities: graph-rag {cpu / rounds * 1000:6.2f} ms CPU, "
+                      f"Neo4j {neo / rounds * 1000:6.2f} ms CPU per context after a learned answer")
+        finally:
+            await db.write(PURGE, tenant=tenant)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

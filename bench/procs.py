@@ -122,11 +122,12 @@ def wait_litellm(base: str, proc: Proc, timeout_s: float = 600) -> str:
 
 
 def start_fleet(env: dict[str, str], gateway_workers: int, extra: tuple[str, ...] = (),
-                ready_timeout_s: float = 600) -> Fleet:
+                ready_timeout_s: float = 600, gateway_env: dict[str, str] | None = None) -> Fleet:
     """The test fleet's services as real processes (own namespace), plus the on-demand ones in `extra`
-    (graph-ingest, gap-healer); a generous readiness wait: on two busy cores a service can take minutes
-    to import and connect."""
+    (graph-ingest, gap-healer), the gateway with `gateway_env` added to its environment; a generous readiness
+    wait: on two busy cores a service can take minutes to import and connect."""
     fleet = Fleet(env, gateway_workers=gateway_workers, extra=extra, own_principals=False)  # the admin's (runner)
+    fleet.services["gateway"].env |= gateway_env or {}
     try:
         for service in fleet.services.values():
             service.start()

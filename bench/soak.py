@@ -20,7 +20,8 @@ import sys
 import time
 import uuid
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -138,27 +139,39 @@ async def _cancelled(http: aiohttp.ClientSession, gateway: str) -> int | None:
     return int(float(found.group(1))) if found else 0
 
 
-def run(cfg: SoakConfig) -> dict[str, Any]:
+@dataclass
+class ProductFleet:
+    fleet: Any  # tests.support.fleet.Fleet
+    token: str  # a fresh tenant's API key
+    llm_url: str
+    llm: procs.Proc  # the inference server
+    namespace: str
+
+    @property
+    def gateway(self) -> str:
+        return f"{self.fleet['gateway'].url}/v1"
+
+    def targets(self) -> dict[str, Target]:
+        return {name: Target(name, self.gateway, FLEET_MODEL, self.token, PATHS[name].check, PATHS[name].question)
+                for name in ("full", "trivial", "cache")}
+
+
+@contextmanager
+def product_fleet(prefix: str, gateway_workers: int = 1,
+                  gateway_env: dict[str, str] | None = None) -> Iterator[ProductFleet]:
+    """One fleet as operators run it (the record in an audit schema of its own, learning), the zero-latency
+    inference server, a fresh namespace and key; afterwards everything stopped, the schema dropped, the key revoked
+    and the namespace's topics deleted. The soak's and the memory tools' (bench.gateway_memory, bench.hit_record)."""
     eps = connect()  # the infrastructure up, this process's Kafka clients the broker's admin
-    namespace = f"soak{uuid.uuid4().hex[:8]}"
-    started_at, t0 = datetime.now(UTC), time.perf_counter()
+    namespace = f"{prefix}{uuid.uuid4().hex[:8]}"
     llm_url, llm = procs.start_llm_server(SCRIPT)
-    fleet = None
-    key_id = None
-    records = ExitStack()  # the soak's audit schema, dropped once the fleet has stopped
+    fleet, key_id, records = None, None, ExitStack()  # the audit schema, dropped once the fleet has stopped
     try:
         log.info("starting the fleet with the record and learning (namespace %s)", namespace)
         env = {**records.enter_context(record_env(eps, namespace)), **fleet_env(eps, namespace, llm_url, SOAK_ENV)}
-        fleet = procs.start_fleet(env, cfg.gateway_workers, PRODUCT)
+        fleet = procs.start_fleet(env, gateway_workers, PRODUCT, gateway_env=gateway_env)
         key_id, token = asyncio.run(_key(eps["postgres"], f"tenant-{namespace}"))
-        gateway = f"{fleet['gateway'].url}/v1"
-        targets = {name: Target(name, gateway, FLEET_MODEL, token, PATHS[name].check, PATHS[name].question)
-                   for name in ("full", "trivial", "cache")}
-        roots = {name: svc.proc.pid for name, svc in fleet.services.items() if svc.proc}
-        roots["inference server"] = llm.pid
-        roots |= {name: pid for name in INFRA if (pid := _pid_file(name))}
-        log.info("soak: %.0f s, %d clients, RSS every %.0f s", cfg.seconds, cfg.concurrency, cfg.sample_s)
-        data = uvloop.run(_soak(cfg, targets, roots))
+        yield ProductFleet(fleet, token, llm_url, llm, namespace)
     finally:
         if fleet is not None:
             fleet.stop()
@@ -167,7 +180,18 @@ def run(cfg: SoakConfig) -> dict[str, Any]:
         if key_id:
             asyncio.run(_key(eps["postgres"], "", revoke=key_id))
         asyncio.run(_delete_topics(eps["kafka"], namespace))
-    services = sorted(fleet.services) if fleet is not None else []
+
+
+def run(cfg: SoakConfig) -> dict[str, Any]:
+    started_at, t0 = datetime.now(UTC), time.perf_counter()
+    with product_fleet("soak", cfg.gateway_workers) as product:
+        fleet = product.fleet
+        roots = {name: svc.proc.pid for name, svc in fleet.services.items() if svc.proc}
+        roots["inference server"] = product.llm.pid
+        roots |= {name: pid for name in INFRA if (pid := _pid_file(name))}
+        log.info("soak: %.0f s, %d clients, RSS every %.0f s", cfg.seconds, cfg.concurrency, cfg.sample_s)
+        data = uvloop.run(_soak(cfg, product.targets(), roots))
+        namespace, services = product.namespace, sorted(fleet.services)
     verdicts = soak_report.verdicts(data["samples"])
     return {"schema": "moe-soak/1", "command": cfg.command, "started_at": started_at.isoformat(),
             "duration_s": round(time.perf_counter() - t0, 1), "namespace": namespace,

@@ -40,3 +40,21 @@ def test_the_report_shows_the_anonymous_growth() -> None:
     lines = memory_lines({"memory_growth": procs.growth({"planner": 300.0}, {"planner": 390.0},
                                                          {"planner": 200.0}, {"planner": 215.5})})
     assert "of which anonymous MB" in lines[-1] and "| planner | 300.0 | 390.0 | 90.0 | 30.0 % | 15.5 |" in lines[-1]
+
+
+def _memory_target(growth: dict[str, dict[str, float]]) -> dict[str, object]:
+    from bench.analyze import targets
+    rows = targets([], [], {}, None, {"full": None}, growth)
+    return next(r for r in rows if r["target"].startswith("memory flat across the run"))
+
+
+def test_every_service_is_held_to_the_memory_target_not_only_the_largest() -> None:
+    """A service of 400 MB grown by 26 MB (6.6 %) is flat; one of 166 MB grown by 22 MB (13 %) is not, though its
+    growth is smaller (the run of 27 November read 'met' from the largest alone)."""
+    planner = {"growth_mb": 25.8, "growth_pct": 6.6}
+    gateway = {"growth_mb": 21.8, "growth_pct": 13.1}
+    small = {"growth_mb": 3.0, "growth_pct": 40.0}
+    missed = _memory_target({"planner": planner, "gateway": gateway, "mcp": small})
+    assert (missed["measured"], missed["met"]) == (21.8, False), missed
+    met = _memory_target({"planner": planner, "mcp": small})
+    assert (met["measured"], met["met"]) == (25.8, True), met
