@@ -11,8 +11,8 @@ from __future__ import annotations
 
 _VERBS = """
 affected affecting affects appear appeared appears built called consider considered contain contained contains
-create created creates describe described develop developed develops discover discovered discuss discussed evolve
-evolved evolves exist existed exists formed forming found founded happen include included includes including
+create created creates described develop developed develops discover discovered discuss discussed evolve
+evolved evolves exist existed exists formed forming found founded include included includes including
 influence influenced influences invent invented involve involved involves mention mentioned named occur occurred
 occurs produce produced produces relate related relates remain remained remains studied studies study studying
 threaten threatened threatening threatens understand understood
