@@ -135,7 +135,8 @@ class GraphRag:
     async def _extract(self, tenants: list[str], versions: dict[str, int], question: str) -> Extraction:
         """The names the question has in the tenants' lexicons at `versions`, and its unknown terms."""
         lexicons = [await self.retriever.lexicon(t, versions.get(t, 0)) for t in tenants]
-        return extract(question[:MAX_QUESTION_CHARS], lexicons, self.settings.graph_max_gaps)
+        return extract(question[:MAX_QUESTION_CHARS], lexicons, self.settings.graph_max_gaps,
+                       drop_generic=not self.settings.graph_gaps_generic)
 
     async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
                      filters: dict[str, Any], scope: DocumentScope | None

@@ -12,6 +12,11 @@ class GraphRagSettings(GraphSettings):
     graph_max_facts: int = Field(default=20, ge=1, le=200, description="Facts per context")
     graph_max_chains: int = Field(default=5, ge=0, le=50, description="Requirement chains per context")
     graph_max_gaps: int = Field(default=3, ge=0, le=20, description="Unknown terms reported per question")
+    graph_gaps_generic: bool = Field(default=False, description="Also report unknown terms made only of generic "
+                                     "words (graph_rag.generic: verbs, evaluative adjectives, aspect nouns: "
+                                     "'formed', 'scientists study', 'economic value') as gaps and document lookup "
+                                     "terms, as before issue 52; false: left out (a term with one other word, "
+                                     "'steam engine', stays), the classification's tokens not spent on them")
     graph_gap_ttl_s: int = Field(default=86_400, ge=1, description="A term is reported once per tenant per TTL")
     chroma_url: str = Field(default="http://127.0.0.1:8000", description="Chroma server (tenant documents)")
     graph_documents: bool = Field(default=True, description="Add the tenant's documents (scoped by the plan's "

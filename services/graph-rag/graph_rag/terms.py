@@ -10,6 +10,7 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
+from graph_rag.generic import is_generic
 from graph_rag.stopwords import is_stopword
 from moe_core.knowledge.graph.names import normalize
 
@@ -145,9 +146,10 @@ def _fuzzy(phrase: str, lexicons: list[Lexicon]) -> Entry | None:
     return min(found, key=lambda h: h[1])[0] if found else None
 
 
-def extract(question: str, lexicons: list[Lexicon], max_unknown: int = 3) -> Extraction:
+def extract(question: str, lexicons: list[Lexicon], max_unknown: int = 3, drop_generic: bool = True) -> Extraction:
     """Greedy longest match over the question's tokens: exact names and aliases first, then fuzzy.
-    Neither a name nor an unknown term spans a clause boundary (, ; : ! ? brackets, end of sentence)."""
+    Neither a name nor an unknown term spans a clause boundary (, ; : ! ? brackets, end of sentence).
+    `drop_generic`: no unknown term made only of generic words (graph_rag.generic)."""
     matches: list[Match] = []
     unknown: list[str] = []
     for clause in _CLAUSE.split(question):
@@ -164,7 +166,7 @@ def extract(question: str, lexicons: list[Lexicon], max_unknown: int = 3) -> Ext
             if match.uid not in {m.uid for m in matches}:
                 matches.append(match)
             i += width
-        unknown += [t for t in unknown_terms(words, unmatched, max_unknown) if t not in unknown]
+        unknown += [t for t in unknown_terms(words, unmatched, max_unknown, drop_generic) if t not in unknown]
     return Extraction(matches, unknown[:max_unknown])
 
 
@@ -191,8 +193,9 @@ def _content_word(word: str) -> bool:
         and not word.replace(".", "").isdigit()
 
 
-def unknown_terms(words: list[str], unmatched: list[int], limit: int) -> list[str]:
-    """Runs of adjacent unmatched content words (at most three words each), in question order."""
+def unknown_terms(words: list[str], unmatched: list[int], limit: int, drop_generic: bool = True) -> list[str]:
+    """Runs of adjacent unmatched content words (at most three words each), in question order; with
+    `drop_generic`, not a run made only of generic words (it takes no place of the `limit`)."""
     runs: list[list[str]] = []
     last = -2
     for i in unmatched:
@@ -206,4 +209,4 @@ def unknown_terms(words: list[str], unmatched: list[int], limit: int) -> list[st
             runs.append([word])
         last = i
     terms = list(dict.fromkeys(" ".join(run) for run in runs))
-    return terms[:limit]
+    return [t for t in terms if not (drop_generic and is_generic(t))][:limit]

@@ -73,7 +73,8 @@ async def test_the_unknown_terms_of_one_question_are_classified_in_one_call(
     reply = {second: entry(second.capitalize(), "Protocol"), first: entry(first.capitalize(), "Framework")}
     scripted.script([{"model": "expert-model", "system_contains": "You classify each term",
                       "contains": f"- {first}\n- {second}", "reply": json.dumps(reply)}])
-    result = await ask(graph_services, tenant, f"{first} and {second}?")
+    # the question's generic words are no terms (graph_rag.generic): 'formed' and 'threatens' are not classified
+    result = await ask(graph_services, tenant, f"{first} and {second}: how each one formed, and what threatens it?")
     assert result["data"]["unknown_terms"] == [first, second]
     healed = await graph_services.tap.wait(graph_services.bus.topics.audit, lambda m: m["tenant_id"] == tenant
                                            and m["action"] == "gap_healed", count=2)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from graph_rag.generic import is_generic
 from graph_rag.terms import Lexicon, bounded_levenshtein, extract, tokens
 from moe_core.knowledge.graph import ontology
 from moe_core.knowledge.graph.vocab import SHARED_TENANT
@@ -62,6 +63,30 @@ def test_unknown_content_words_become_gap_terms(shared: Lexicon) -> None:
     many = extract("zorbulate flimflam, quixotic gargleblaster; xylophonic wibbles and snorkelwhacks", [shared], 2)
     assert many.unknown == ["zorbulate flimflam", "quixotic gargleblaster"]
     assert extract("what is 42 and why?", [shared]).unknown == []
+
+
+def test_terms_made_only_of_generic_words_are_no_gaps(shared: Lexicon) -> None:
+    """The bench's aspects: their generic words are left out, the concepts beside them stay, whole."""
+    found = extract("explain in detail how each one formed or was made, and what threatens it today", [shared])
+    assert found.unknown == []
+    found = extract("how scientists study the steam engine and what is still unknown about supply chains",
+                    [shared], 5)
+    assert found.unknown == ["steam engine", "supply chains"]
+    found = extract("their economic value, their cultural meaning and their role in machine learning", [shared], 5)
+    assert found.unknown == ["machine learning"]
+    kept = extract("economic growth, cultural revolution, nineteenth century, deep learning", [shared], 5)
+    assert kept.unknown == ["economic growth", "cultural revolution", "nineteenth century", "deep learning"]
+    # a generic term takes no place of the limit: the concept after it is reported
+    assert extract("formed, threatened, blorptastic frobnicator", [shared], 1).unknown == ["blorptastic frobnicator"]
+    before = extract("how scientists study them: economic value", [shared], 5, drop_generic=False)
+    assert before.unknown == ["scientists study", "economic value"]  # MOE_GRAPH_GAPS_GENERIC=true: as before
+
+
+def test_no_ontology_name_or_alias_is_generic() -> None:
+    """The base ontology's names and aliases are concepts: none is made only of generic words."""
+    names = [n for e in ontology.load().entities for n in [e.name, *e.aliases]]
+    assert len(names) > 300
+    assert [n for n in names if is_generic(" ".join(tokens(n)))] == []
 
 
 def test_tokens() -> None:
