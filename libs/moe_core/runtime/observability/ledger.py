@@ -20,7 +20,8 @@ coroutine whose steps are metered like the handler's, into the same ledger. A st
 that starts inside another step of its run (an eager task's first step) is left to the step around it. A task that
 outlives its run (a write-behind, a sweeper, a timer started in it) is charged only until the run's handler returns
 (`RunLedger.ended`): later work is nobody's run. Tasks created outside a run are not wrapped. A charged step costs
-~2.4 us more than a plain one (two `thread_time` calls and a Python-level send; a full plan's run has ~20).
+~2.5 us more than a plain one (two `thread_time` calls and a Python-level send; bench.ledger_costs; a full plan's run
+has ~20).
 
 Not counted as a run's CPU: work in threads other than through `to_thread`, and the broker client's own tasks
 (aiokafka's sender and fetcher, started outside any run). A streamed model call counts as model time from the
