@@ -1,6 +1,7 @@
 """The planner's CPU per trivial request, in process (issue 52): the planner app on the real Kafka, Redis and Chroma
 (the infrastructure `make up` starts), N trivial requests one at a time, each a new question (so each is embedded);
-the process's CPU over the requests / N, and with --profile the cProfile of that stretch (top functions by own time).
+the process's CPU over the requests / N beside what the plans' ledger says (Envelope.cost.cpu_ms), and with
+--profile the cProfile of that stretch (top functions by own time).
 With --full the questions are the bench's full ones (complex: not routed, so with the static cache no MiniLM runs).
 MOE_CACHE_EMBEDDING=minilm|static chooses the cache's embedding (the before and after of issue 52's static cache).
 Not a test: `.venv/bin/python -m tests.infra.planner.planner_cpu 200 [--full] [--profile]` inside the test
@@ -34,15 +35,19 @@ def question(i: int, full: bool = False) -> str:
 
 async def run(n: int, profile: bool, full: bool = False) -> None:
     async with running_planner(PLAN) as h, TopicReader(h.kafka, h.topics.plans) as reader:
+        ledger: list[float] = []  # the Plan's (or Answer's) Envelope.cost.cpu_ms: what the record says the run took
+
         async def one(i: int) -> None:
             request = ChatRequest(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id="t-cpu",
                                   deadline_at=deadline_in(60), mode="moe-orchestrator",
                                   messages=[ChatMessage(role="user", content=question(i, full))])
             await h.producer.send_and_wait(h.topics.requests, request.model_dump_json().encode(),
                                            key=request.response_id.encode())
-            await reader.wait(h.topics.plans, lambda b: b["response_id"] == request.response_id)
+            [plan] = await reader.wait(h.topics.plans, lambda b: b["response_id"] == request.response_id)
+            ledger.append((plan.get("cost") or {}).get("cpu_ms", 0.0))
         for i in range(10):  # warm-up
             await one(-1 - i)
+        ledger.clear()
         profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not wall
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
@@ -55,7 +60,7 @@ async def run(n: int, profile: bool, full: bool = False) -> None:
         kind = "full" if full else "trivial"
         print(f"{n} {kind} requests ({h.settings.cache_embedding} cache): {cpu * 1000 / n:.2f} ms CPU per "
               f"request (whole process: planner, its Kafka clients, the test's producer and reader), "
-              f"{wall * 1000 / n:.1f} ms wall")
+              f"{wall * 1000 / n:.1f} ms wall; the plan's ledger says {sum(ledger) / n:.2f} ms CPU per request")
         if profiler:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
