@@ -63,10 +63,14 @@ def create_service_app(
         finally:
             if manage_broker:  # in-flight messages end (or stay uncommitted) before the hooks close the stores
                 subscribers = list(bus.broker.subscribers)
+                log.info("%s stopping: %d subscriber(s), up to %.1f s for the messages in flight",
+                         settings.service_name, len(subscribers), settings.shutdown_grace_s)
                 await asyncio.gather(*(_stop(s) for s in subscribers))  # each waits MOE_SHUTDOWN_GRACE_S, at once
+                log.info("%s: subscribers stopped", settings.service_name)  # a hang before it: a consumer's stop
                 await _cancel_in_flight(subscribers)
             await _shut_down(on_shutdown or [])
             if manage_broker:
+                log.info("%s: stores closed, stopping the broker", settings.service_name)
                 await bus.broker.stop()
             log.info("%s stopped", settings.service_name)
 
