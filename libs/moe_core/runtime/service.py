@@ -26,6 +26,9 @@ from moe_core.runtime.observability import configure_logging, metrics_response
 from moe_core.runtime.settings import FleetSettings
 
 log = logging.getLogger(__name__)
+# After MOE_SHUTDOWN_GRACE_S: a consumer's own stop (its offsets flushed, the group left), then the broker client's.
+# Each takes well under a second on a healthy broker; twice the grace and these stay within fleetctl's 15 s kill.
+STOP_MARGIN_S = 1.5
 Hook = Callable[[], Awaitable[None]]
 Check = Callable[[], Awaitable[None]]
 
@@ -65,13 +68,14 @@ def create_service_app(
                 subscribers = list(bus.broker.subscribers)
                 log.info("%s stopping: %d subscriber(s), up to %.1f s for the messages in flight",
                          settings.service_name, len(subscribers), settings.shutdown_grace_s)
-                await asyncio.gather(*(_stop(s) for s in subscribers))  # each waits MOE_SHUTDOWN_GRACE_S, at once
+                within = settings.shutdown_grace_s + STOP_MARGIN_S  # each waits MOE_SHUTDOWN_GRACE_S, at once
+                await asyncio.gather(*(_stop(s, within) for s in subscribers))
                 log.info("%s: subscribers stopped", settings.service_name)  # a hang before it: a consumer's stop
                 await _cancel_in_flight(subscribers)
             await _shut_down(on_shutdown or [])
             if manage_broker:
                 log.info("%s: stores closed, stopping the broker", settings.service_name)
-                await bus.broker.stop()
+                await _bounded(bus.broker.stop(), STOP_MARGIN_S, "the broker client")
             log.info("%s stopped", settings.service_name)
 
     app = FastAPI(title=settings.service_name, lifespan=lifespan)
@@ -89,14 +93,26 @@ async def _shut_down(hooks: list[Hook]) -> None:
             log.exception("shutdown step %s failed; the next ones still run", getattr(hook, "__qualname__", hook))
 
 
-async def _stop(subscriber: Any) -> None:
+async def _stop(subscriber: Any, within_s: float) -> None:
+    """The subscriber stopped: it waits for the messages being handled (up to the broker's graceful timeout), then
+    its consumer flushes its offsets and leaves the group. That last part can hang on a broker that is rebalancing
+    or gone (a commit retried, a LeaveGroup unanswered): after `within_s` it is given up, so the service still ends
+    before its supervisor kills it; what it did not commit is redelivered to the next owner."""
+    await _bounded(subscriber.stop(), within_s, "a subscriber")
+
+
+async def _bounded(stopping: Awaitable[Any], within_s: float, what: str) -> None:
     try:
-        await subscriber.stop()  # waits for the messages being handled, up to the broker's graceful timeout
+        async with asyncio.timeout(within_s):
+            await stopping
+    except TimeoutError:
+        log.warning("%s did not stop within %.1f s (the broker rebalancing or unreachable); its uncommitted "
+                    "messages are redelivered", what, within_s)
     except (Exception, asyncio.CancelledError) as exc:  # e.g. a fetch timing out on a slow broker
         if isinstance(exc, asyncio.CancelledError) and _cancelling():
             raise  # this shutdown itself is cancelled, not one of the subscriber's own tasks
-        log.warning("a subscriber did not stop cleanly (%s: %s); its uncommitted messages are redelivered",
-                    type(exc).__name__, exc)
+        log.warning("%s did not stop cleanly (%s: %s); its uncommitted messages are redelivered",
+                    what, type(exc).__name__, exc)
 
 
 async def _cancel_in_flight(subscribers: list[Any]) -> None:

@@ -76,3 +76,38 @@ def test_a_failing_shutdown_step_does_not_keep_the_next_ones_from_running() -> N
 
     asyncio.run(run())
     assert closed == ["store"]
+
+
+class Hanging:
+    """A subscriber whose consumer's stop never returns: a commit retried while the group rebalances, a LeaveGroup
+    the broker does not answer (test_graceful_stop's stage was SIGKILLed so, its log ending in a rebalance)."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self.cancelled = False
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+async def test_a_subscriber_whose_stop_hangs_is_given_up_after_its_bound(caplog: pytest.LogCaptureFixture) -> None:
+    from moe_core.runtime.service import _stop
+    hanging = Hanging()
+    await asyncio.wait_for(_stop(hanging, 0.2), 5)  # returns: the service goes on to close its stores and end
+    assert hanging.stopping.is_set() and hanging.cancelled
+    assert "did not stop within 0.2 s" in caplog.text and "redelivered" in caplog.text
+
+
+async def test_a_shutdown_that_is_itself_cancelled_is_not_swallowed() -> None:
+    from moe_core.runtime.service import _stop
+    hanging = Hanging()
+    task = asyncio.get_running_loop().create_task(_stop(hanging, 60))
+    await hanging.stopping.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
