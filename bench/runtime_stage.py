@@ -1,5 +1,6 @@
 """One variant of bench.runtime_costs in a process of its own: `python -m bench.runtime_stage VARIANT N NAMESPACE
-[--profile]` (Kafka's address and credentials in MOE_KAFKA_*). Prints one JSON line: the CPU of this process per
+[--profile]` (Kafka's address and credentials in MOE_KAFKA_*; with --profile, MOE_BENCH_PSTATS=FILE also writes the raw
+cProfile stats, for pstats' callers and callees). Prints one JSON line: the CPU of this process per
 message over N round trips after bench.runtime_costs.WARMUP unmeasured ones."""
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def patch(variant: str) -> None:
         bus.MESSAGES_PUBLISHED = consumer.STAGE_SECONDS = _Null()  # type: ignore[assignment]
     elif variant == "no-log-context":
         consumer.bind_response_id = lambda rid: contextlib.nullcontext()  # type: ignore[assignment,return-value]
+    elif variant == "faststream-handling":
+        consumer.direct_handling = lambda *args: None
     elif variant == "no-stamps":
         bus.Bus.publish = lambda self, message, topic: self._send(message, topic)  # type: ignore[method-assign]
 
@@ -165,6 +168,8 @@ async def run(variant: str, n: int, namespace: str, profile: bool) -> dict[str, 
     if window.profiler is not None:
         text = io.StringIO()
         stats = pstats.Stats(window.profiler, stream=text)
+        if os.environ.get("MOE_BENCH_PSTATS"):  # the raw profile, for pstats' callers and callees
+            stats.dump_stats(os.environ["MOE_BENCH_PSTATS"])
         stats.sort_stats("tottime").print_stats(40)
         print(text.getvalue(), file=sys.stderr)
         for name, share in layers(stats):

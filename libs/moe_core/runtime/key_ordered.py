@@ -25,6 +25,7 @@ What stays as it was:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -37,12 +38,13 @@ _ATTRIBUTE = "moe_key_ordered"
 class KeyOrdered:
     """Installs itself as the subscriber's `consume_one`: the consumer loop's one call per record."""
 
-    def __init__(self, subscriber: Any, commits: OffsetCommits, in_flight: int, per_task: bool = False) -> None:
+    def __init__(self, subscriber: Any, commits: OffsetCommits, in_flight: int, per_task: bool = False,
+                 handle: Callable[[Any], Awaitable[None]] | None = None) -> None:
         self.subscriber = subscriber
         self.per_task = per_task  # order by (key, the task-id header): a request's tasks run at once
         self.commits = commits
         self.places = asyncio.Semaphore(in_flight)
-        self._handle = subscriber.consume_one
+        self._handle = handle or subscriber.consume_one  # FastStream's handling, or the stage's (stage.direct)
         self._last: dict[Any, asyncio.Task[None]] = {}  # per key: its latest record's task
         self.tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to running tasks
         subscriber.consume_one = self.dispatch
