@@ -14,14 +14,14 @@ from fastapi import FastAPI
 from neo4j import AsyncManagedTransaction
 
 from graph_ingest import batch, core
-from graph_ingest.provenance import keep_learned_from_in, learned_from
+from graph_ingest.provenance import learned_from, origin_label
 from graph_ingest.settings import GraphIngestSettings
 from moe_core.contracts import Envelope, Feedback, IngestEvent
 from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.knowledge.graph.audit import audit_event
 from moe_core.knowledge.graph.feedback import apply_feedback, recompute_trust
 from moe_core.knowledge.graph.lifecycle import prepare_graph
-from moe_core.knowledge.graph.measure import tenant_size
+from moe_core.knowledge.graph.measure import tenant_size, tenant_size_in
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.quarantine import Quarantine, blast_radius_exceeded
 from moe_core.knowledge.graph.synthesis import insight_of, write_synthesis_in
@@ -64,18 +64,21 @@ class GraphIngest:
         triples, resolved = extracted
         triples = [t.model_copy(update={"confidence": extraction_confidence(t.confidence, event.confidence)})
                    for t in triples]
-        prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
-                          origin=event.response_id, expert=event.source_expert, model=event.source_model)
-        # an answer of no triples changes no entity or relation: not counted (two reads that scan the tenant's
-        # index entries: issue 52), and its run carries no counts (codex-lineage's drift reads a zero change)
-        before = await tenant_size(self.db, prov.tenant) if triples else None
         origin = learned_from(event)  # codex-lineage's fact lineage follows it from the record
-        outcomes = await batch.plan(self.db, self.learning, prov.tenant, self.settings.graph_blast_radius_max,
-                                    triples, resolved, event.review_domains)
+        prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
+                          origin=event.response_id, expert=event.source_expert, model=event.source_model,
+                          learned_from=origin_label(origin))
+        # the tenant's size before (counted in the read that resolves the names) and after (in the write
+        # transaction); an answer of no triples changes no entity or relation: not counted, and its run carries no
+        # counts (codex-lineage's drift reads a zero change)
+        planned = await batch.plan(self.db, self.learning, prov.tenant, self.settings.graph_blast_radius_max,
+                                   triples, resolved, event.review_domains)
+        outcomes = planned.outcomes
         if outcomes is None:  # a triple may contradict an earlier one of the answer: one at a time
             outcomes = [await self._learn(event, t, prov, d) for t, d in zip(triples, resolved, strict=True)]
+        after = None
         if any(o.action != "reject" for o in outcomes) or insight_of(event) is not None:  # else nothing to write
-            await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, origin))
+            after = await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, planned))
         for outcome in outcomes:
             await self._report(event, outcome)
         kept = [o.triple for o in outcomes if o.written is not None]
@@ -84,16 +87,17 @@ class GraphIngest:
         # triple held for review or rejected adds nothing now, and is no drift)
         stats: dict[str, Any] = {"declared_entities": _entities(triples), "declared_relations": len(triples),
                                  "written_entities": _entities(kept), "written_relations": len(kept)}
-        if before is not None:
-            stats.update(before=before, after=await tenant_size(self.db, prov.tenant))
+        if planned.before is not None:
+            stats.update(before=planned.before,
+                         after=after if after is not None else await tenant_size(self.db, prov.tenant))
         await self._audit(event, "ingested", event.response_id, f"{len(written)} of {len(triples)} triples written",
                           {"relations": written, "triples": [t.model_dump() for t in kept], "domain": prov.domain,
                            "stats": stats, "learned_from": origin})
 
     async def _write(self, tx: AsyncManagedTransaction, event: IngestEvent, prov: Provenance,
-                     outcomes: list[batch.Outcome], origin: dict[str, Any]) -> None:
-        """The answer's triples written (in four statements, GraphStore.write_many_in) or held, its insight and
-        its provenance, in one transaction (retried whole by the driver)."""
+                     outcomes: list[batch.Outcome], planned: batch.Plan) -> dict[str, int] | None:
+        """The answer's triples written (GraphStore.write_many_in, between the entities the plan checked) or held,
+        its insight, and the tenant's size after them, in one transaction (retried whole by the driver)."""
         threshold, ttl_s = self.settings.graph_blast_radius_max, self.settings.graph_quarantine_ttl_s
         for o in outcomes:
             o.written, o.qid = None, ""
@@ -107,11 +111,12 @@ class GraphIngest:
             elif o.action == "write" and o.written_before is not None:
                 o.written = o.written_before
         writes = [o for o in outcomes if o.action == "write" and o.written_before is None]
-        for o, w in zip(writes, await self.store.write_many_in(tx, [o.triple for o in writes], prov), strict=True):
+        wrote = await self.store.write_many_in(tx, [o.triple for o in writes], prov, planned.resolved.uids)
+        for o, w in zip(writes, wrote, strict=True):
             o.written = (w.id, [w.subject_uid, w.object_uid])
         done = [o.written for o in outcomes if o.written is not None]
         await write_synthesis_in(tx, prov, event, [u for _, uids in done for u in uids])  # the judge's insight
-        await keep_learned_from_in(tx, prov.tenant, [rid for rid, _ in done], origin)
+        return await tenant_size_in(tx, prov.tenant) if planned.before is not None else None
 
     async def _report(self, event: IngestEvent, o: batch.Outcome) -> None:
         """A triple's decisions on the audit topic, as they were taken: a conflict, the blast radius, the policy."""

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from graph_ingest import core
 from moe_core.knowledge.graph import GraphDB, Triple
-from moe_core.knowledge.graph.checks import Resolved, conflicts_of, reach_of, resolve_names
+from moe_core.knowledge.graph.checks import Resolved, conflicts_of, reach_of, resolve_and_count
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
 from moe_core.knowledge.graph.vocab import conflicting_types
@@ -47,12 +47,21 @@ def contradicts_itself(resolved: Resolved, triples: list[Triple]) -> bool:
                for j in range(len(triples)) for i in range(j))
 
 
+@dataclass
+class Plan:
+    outcomes: list[Outcome] | None  # each triple's, in order (None: it may contradict itself, one at a time)
+    resolved: Resolved  # the entities the triples' names resolved to, as they were checked
+    before: dict[str, int] | None  # the tenant's entities and relations before (None: no triples, not counted)
+
+
 async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: int, triples: list[Triple],
-               domains: list[list[str]], document: list[str]) -> list[Outcome] | None:
-    """Each triple's outcome, in order (None: an answer that may contradict itself, decided one at a time)."""
-    resolved = await resolve_names(db, tenant, [n for t in triples for n in (t.subject, t.object)])
+               domains: list[list[str]], document: list[str]) -> Plan:
+    """Each triple's outcome, in order; the tenant's size is counted in the read that resolves the names."""
+    if not triples:
+        return Plan([], Resolved(tenant, {}), None)
+    resolved, before = await resolve_and_count(db, tenant, [n for t in triples for n in (t.subject, t.object)])
     if contradicts_itself(resolved, triples):
-        return None
+        return Plan(None, resolved, before)
     conflicts = await conflicts_of(db, resolved, triples)
     out = [Outcome(t, d, c) for t, d, c in zip(triples, domains, conflicts, strict=True)]
     for o in out:
@@ -63,7 +72,7 @@ async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: in
         o.verdict = verdict
         o.action = "held" if verdict.held else "write"
     await _measure(db, resolved, out, threshold)
-    return out
+    return Plan(out, resolved, before)
 
 
 async def _measure(db: GraphDB, resolved: Resolved, out: list[Outcome], threshold: int) -> None:

@@ -75,9 +75,10 @@ async def test_an_answers_triples_decided_together_get_what_they_get_one_at_a_ti
                t("Xylo", "CAUSES", "Yarrow")]  # contradicts curated knowledge: refused
     domains = [[], [], [], [], ["medical"], [], []]
     planned = await batch.plan(graph_db, learning, tenant, THRESHOLD, triples, domains, [])
-    assert planned is not None
+    assert planned.outcomes is not None
+    assert planned.before == {"entities": 8, "relations": 6}  # counted in the read that resolved the names
     together = [(o.action, 0 if o.action == "reject" else o.reach, sorted(c["id"] for c in o.conflicts))
-                for o in planned]
+                for o in planned.outcomes]
     alone = await _one_at_a_time(store, learning, prov, triples, domains)
     assert together == alone
     assert [a for a, _, _ in alone] == ["write", "write", "blast", "write", "held", "write", "reject"]
@@ -89,4 +90,4 @@ async def test_an_answer_whose_triples_contradict_each_other_is_decided_one_at_a
     m = uuid.uuid4().hex[:8]
     triples = [Triple(subject=f"Quux {m}", relation="TREATS", object=f"Zorp {m}"),
                Triple(subject=f"Quux {m}", relation="CAUSES", object=f"Zorp {m}")]
-    assert await batch.plan(graph_db, learning, tenant, THRESHOLD, triples, [[], []], []) is None
+    assert (await batch.plan(graph_db, learning, tenant, THRESHOLD, triples, [[], []], [])).outcomes is None

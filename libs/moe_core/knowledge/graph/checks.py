@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moe_core.knowledge.graph.driver import GraphDB
+from moe_core.knowledge.graph.measure import size_of
 from moe_core.knowledge.graph.model import Triple
 from moe_core.knowledge.graph.names import entity_uid, normalize
 from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
@@ -32,6 +33,28 @@ CALL () {
 }
 WITH key, e ORDER BY key, CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, by, e.uid
 RETURN key, head(collect(e.uid)) AS uid
+"""
+
+# RESOLVE_MANY, then the tenant's size as measure.TENANT_SIZE counts it, in one read (keep the three in step): a
+# writer's names and its "before" count in one round trip (issue 52)
+RESOLVE_MANY_COUNTED = """
+CALL () {
+  CALL () {
+    UNWIND $keys AS key
+    MATCH (e:Entity {key: key}) WHERE e.tenant IN $tenants
+    RETURN key, e, 0 AS by
+    UNION
+    MATCH (e:Entity) WHERE e.tenant IN $tenants AND any(k IN e.alias_keys WHERE k IN $keys)
+    UNWIND [k IN e.alias_keys WHERE k IN $keys] AS key
+    RETURN key, e, 1 AS by
+  }
+  WITH key, e ORDER BY key, CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, by, e.uid
+  RETURN key, head(collect(e.uid)) AS uid
+}
+WITH collect([key, uid]) AS found
+CALL () { MATCH (e:Entity {tenant: $tenant}) RETURN count(e) AS entities }
+CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() RETURN count(r) AS relations }
+RETURN found, entities, relations
 """
 
 # store.FIND_CONFLICTS for many (subject, object) pairs
@@ -89,6 +112,13 @@ async def resolve_names(db: GraphDB, tenant: str, names: list[str]) -> Resolved:
     keys = sorted({normalize(n) for n in names})
     rows = await db.read(RESOLVE_MANY, keys=keys, tenants=visible_tenants(tenant), tenant=tenant) if keys else []
     return Resolved(tenant, {r["key"]: r["uid"] for r in rows if r["uid"] is not None})
+
+
+async def resolve_and_count(db: GraphDB, tenant: str, names: list[str]) -> tuple[Resolved, dict[str, int]]:
+    """resolve_names, and the tenant's entities and relations (measure.tenant_size) counted in the same read."""
+    keys = sorted({normalize(n) for n in names})
+    [row] = await db.read(RESOLVE_MANY_COUNTED, keys=keys, tenants=visible_tenants(tenant), tenant=tenant)
+    return Resolved(tenant, {k: u for k, u in row["found"] if u is not None}), size_of(row)
 
 
 async def conflicts_of(db: GraphDB, resolved: Resolved, triples: list[Triple]) -> list[list[dict[str, Any]]]:

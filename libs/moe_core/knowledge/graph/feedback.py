@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from moe_core.knowledge.graph.driver import GraphDB
-from moe_core.knowledge.graph.store import BUMP_VERSION, SET_TRUST
+from moe_core.knowledge.graph.store import SET_TRUST, SET_TRUST_BUMP
 from moe_core.knowledge.graph.trust import TrustPolicy
 
 Mark = Literal["verified", "flagged"]
@@ -79,8 +79,7 @@ async def apply_feedback(db: GraphDB, policy: TrustPolicy, tenant: str, ids: lis
     now = time.time()
     rows = await db.write(VERIFY if mark == "verified" else FLAG, ids=ids, tenant=tenant, origin=origin, now=now)
     if rows:
-        await db.write(SET_TRUST, rows=_trust_rows(rows, policy, now))
-        await db.write(BUMP_VERSION, tenants=[tenant])
+        await db.write(SET_TRUST_BUMP, rows=_trust_rows(rows, policy, now), tenants=[tenant])
     return mark, [r["id"] for r in rows]
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from moe_core.knowledge.graph.driver import GraphDB
+from neo4j import AsyncManagedTransaction
+
+from moe_core.knowledge.graph.driver import GraphDB, tx_data
 from moe_core.knowledge.graph.gaps import Gaps
 
 SIZE = """
@@ -15,6 +18,8 @@ CALL () { MATCH ()-[r:REL]->() RETURN count(r) AS relations }
 RETURN entities, relations
 """
 
+# one tenant's entities and relations, counted by the graph itself (index lookups, O(the tenant's size)): the drift
+# checks' evidence, independent of what a writer says it wrote (checks.RESOLVE_MANY_COUNTED counts the same)
 TENANT_SIZE = """
 CALL () { MATCH (e:Entity {tenant: $tenant}) RETURN count(e) AS entities }
 CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() RETURN count(r) AS relations }
@@ -47,5 +52,14 @@ async def count_graph(db: GraphDB) -> GraphCounts:
 
 async def tenant_size(db: GraphDB, tenant: str) -> dict[str, int]:
     """One tenant's entities and relations (index lookups): the before and after of an ingest run."""
-    row = (await db.read(TENANT_SIZE, tenant=tenant))[0]
+    return size_of((await db.read(TENANT_SIZE, tenant=tenant))[0])
+
+
+async def tenant_size_in(tx: AsyncManagedTransaction, tenant: str) -> dict[str, int]:
+    """tenant_size inside an open transaction: what the tenant holds with the transaction's own writes."""
+    return size_of((await tx_data(tx, TENANT_SIZE, tenant=tenant))[0])
+
+
+def size_of(row: dict[str, Any]) -> dict[str, int]:
+    """The counts of a row of TENANT_SIZE (or of a read that counts as it does)."""
     return {"entities": int(row["entities"]), "relations": int(row["relations"])}

@@ -57,3 +57,6 @@ class Provenance:
     entity_type: str = "Concept"
     import_id: str | None = None  # the knowledge import (change set id) that writes: kept in the relation's `imports`
     document: str | None = None  # its source document, `<document id>@sha256:<hex>`: kept in `documents`
+    # what a machine writer learned the relation from (graph-ingest: `answer:<id>` or `memory:<id>`): kept in the
+    # relation's `learned_from`, the last MAX_ASSERTED_BY (codex-lineage's fact lineage follows it)
+    learned_from: str | None = None

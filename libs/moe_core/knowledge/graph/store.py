@@ -9,6 +9,7 @@ change set id that wrote it) and `documents` (every source document those import
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from moe_core.knowledge.graph.names import entity_uid, normalize, relation_id
 from moe_core.knowledge.graph.trust import TrustPolicy
 from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
 
-MAX_ASSERTED_BY = 20
+MAX_ASSERTED_BY = 20  # the origins a relation keeps in `asserted_by`, and in `learned_from`
 
 RESOLVE_ENTITY = """
 MATCH (e:Entity)
@@ -84,7 +85,9 @@ SET r.version = CASE WHEN repeated THEN r.version ELSE r.version + 1 END,
     r.imports = CASE WHEN $import_id IS NULL OR $import_id IN coalesce(r.imports, []) THEN coalesce(r.imports, [])
                      ELSE coalesce(r.imports, []) + [$import_id] END,
     r.documents = CASE WHEN $document IS NULL OR $document IN coalesce(r.documents, []) THEN coalesce(r.documents, [])
-                       ELSE coalesce(r.documents, []) + [$document] END
+                       ELSE coalesce(r.documents, []) + [$document] END,
+    r.learned_from = CASE WHEN $learned_from IS NULL OR $learned_from IN coalesce(r.learned_from, [])
+                          THEN r.learned_from ELSE (coalesce(r.learned_from, []) + [$learned_from])[-$keep..] END
 RETURN r.id AS id, created, repeated, r.version AS version, r.assertions AS assertions,
        r.confidence AS confidence, r.source AS source, r.asserted_at AS asserted_at, r.verified AS verified
 """
@@ -108,7 +111,9 @@ SET r.version = CASE WHEN repeated THEN r.version ELSE r.version + 1 END,
     r.imports = CASE WHEN $import_id IS NULL OR $import_id IN coalesce(r.imports, []) THEN coalesce(r.imports, [])
                      ELSE coalesce(r.imports, []) + [$import_id] END,
     r.documents = CASE WHEN $document IS NULL OR $document IN coalesce(r.documents, []) THEN coalesce(r.documents, [])
-                       ELSE coalesce(r.documents, []) + [$document] END
+                       ELSE coalesce(r.documents, []) + [$document] END,
+    r.learned_from = CASE WHEN $learned_from IS NULL OR $learned_from IN coalesce(r.learned_from, [])
+                          THEN r.learned_from ELSE (coalesce(r.learned_from, []) + [$learned_from])[-$keep..] END
 RETURN r.id AS id, row.subject AS subject, row.object AS object, created, repeated, r.version AS version,
        r.confidence AS confidence, r.source AS source, r.asserted_at AS asserted_at, r.verified AS verified
 """
@@ -120,6 +125,18 @@ SET r.trust = row.trust
 """
 
 BUMP_VERSION = """
+UNWIND $tenants AS t
+MERGE (v:GraphVersion {tenant: t})
+SET v.n = coalesce(v.n, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
+"""
+
+# SET_TRUST, then BUMP_VERSION ($tenants: [] moves no version), in one statement: one round trip where two cost
+# Neo4j a statement's overhead each (issue 52)
+SET_TRUST_BUMP = """
+UNWIND $rows AS row
+MATCH ()-[r:REL {id: row.id}]->()
+SET r.trust = row.trust
+WITH count(*) AS trusted
 UNWIND $tenants AS t
 MERGE (v:GraphVersion {tenant: t})
 SET v.n = coalesce(v.n, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
@@ -189,31 +206,37 @@ class GraphStore:
                              tenant=prov.tenant, source=prov.source, domain=prov.domain,
                              confidence=triple.confidence, now=now, expert=prov.expert, model=prov.model,
                              origin=prov.origin or f"write:{now}", keep=MAX_ASSERTED_BY,
-                             import_id=prov.import_id, document=prov.document)
+                             import_id=prov.import_id, document=prov.document, learned_from=prov.learned_from)
         row = rows[0]
         trust = self.policy.trust(confidence=row["confidence"], source=row["source"],
                                   asserted_at=row["asserted_at"], verified=row["verified"], now=now)
-        await tx_data(tx, SET_TRUST, rows=[{"id": rid, "trust": trust}])
-        if not row["repeated"]:
-            await tx_data(tx, BUMP_VERSION, tenants=[prov.tenant])
+        await tx_data(tx, SET_TRUST_BUMP, rows=[{"id": rid, "trust": trust}],
+                      tenants=[] if row["repeated"] else [prov.tenant])
         return Written(rid, row["created"], row["repeated"], row["version"], subject, obj, trust)
 
-    async def write_many_in(self, tx: AsyncManagedTransaction, triples: list[Triple],
-                            prov: Provenance) -> list[Written]:
-        """write_in for each of `triples`, in order, in four statements whatever their number (issue 52: seven per
+    async def write_many_in(self, tx: AsyncManagedTransaction, triples: list[Triple], prov: Provenance,
+                            known: Mapping[str, str] | None = None) -> list[Written]:
+        """write_in for each of `triples`, in order, in three statements whatever their number (issue 52: seven per
         triple before): their names resolved as write_in resolves each (checks.RESOLVE_MANY), the missing entities
         created, the relations asserted (assert_many_in: trust, one version bump). A relation two of the triples
         name (two names of one entity) is asserted once, with the higher confidence, as the second write of it
-        would leave it. Idempotent per (relation, prov.origin)."""
+        would leave it. Idempotent per (relation, prov.origin).
+
+        `known`: the entity uid each name's key resolved to in the caller's read just before (checks.resolve_names;
+        a key not in it is a new entity), used instead of resolving again here, so the triples are written between
+        the entities the caller checked; should one of those entities be gone meanwhile, resolved here after all."""
         if not triples:
             return []
         names: dict[str, str] = {}  # key -> the name a new entity gets: its first mention, as write_in's
         for t in triples:
             for name in (t.subject, t.object):
                 names.setdefault(normalize(name), name)
-        found = await tx_data(tx, RESOLVE_MANY, keys=sorted(names), tenants=visible_tenants(prov.tenant),
-                              tenant=prov.tenant)
-        uids = {r["key"]: str(r["uid"]) for r in found if r["uid"] is not None}
+        if known is None:
+            found = await tx_data(tx, RESOLVE_MANY, keys=sorted(names), tenants=visible_tenants(prov.tenant),
+                                  tenant=prov.tenant)
+            uids = {r["key"]: str(r["uid"]) for r in found if r["uid"] is not None}
+        else:
+            uids = {k: known[k] for k in names if k in known}
         missing = [{"uid": entity_uid(prov.tenant, k), "name": n, "key": k} for k, n in names.items() if k not in uids]
         if missing:
             await tx_data(tx, CREATE_ENTITIES, rows=missing, tenant=prov.tenant, type=prov.entity_type,
@@ -227,6 +250,9 @@ class GraphStore:
             rows[rid] = {"subject": s, "object": o, "type": t.relation, "confidence": confidence,
                          "domain": prov.domain}
         written = {w.id: w for w in await self.assert_many_in(tx, list(rows.values()), prov)}
+        if known is not None and len(written) < len(rows):  # an entity of `known` is gone (a relation asserted
+            # already is asserted again: counted once per origin)
+            return await self.write_many_in(tx, triples, prov)
         return [written[relation_id(prov.tenant, uids[normalize(t.subject)], t.relation, uids[normalize(t.object)])]
                 for t in triples]
 
@@ -240,14 +266,14 @@ class GraphStore:
         rows = [{**r, "id": relation_id(prov.tenant, r["subject"], r["type"], r["object"])} for r in rows]
         out = await tx_data(tx, ASSERT_RELATIONS, rows=rows, tenant=prov.tenant, source=prov.source, now=now,
                             expert=prov.expert, model=prov.model, origin=prov.origin or f"write:{now}",
-                            keep=MAX_ASSERTED_BY, import_id=prov.import_id, document=prov.document)
+                            keep=MAX_ASSERTED_BY, import_id=prov.import_id, document=prov.document,
+                            learned_from=prov.learned_from)
         written = [Written(r["id"], r["created"], r["repeated"], r["version"], r["subject"], r["object"],
                            self.policy.trust(confidence=r["confidence"], source=r["source"],
                                              asserted_at=r["asserted_at"], verified=r["verified"], now=now))
                    for r in out]
-        await tx_data(tx, SET_TRUST, rows=[{"id": w.id, "trust": w.trust} for w in written])
-        if any(not w.repeated for w in written):
-            await tx_data(tx, BUMP_VERSION, tenants=[prov.tenant])
+        await tx_data(tx, SET_TRUST_BUMP, rows=[{"id": w.id, "trust": w.trust} for w in written],
+                      tenants=[prov.tenant] if any(not w.repeated for w in written) else [])
         return written
 
     async def _entity(self, tx: AsyncManagedTransaction, name: str, prov: Provenance, now: float) -> str:

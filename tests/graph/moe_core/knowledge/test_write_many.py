@@ -14,6 +14,7 @@ import pytest
 
 from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.knowledge.graph.names import normalize
+from moe_core.knowledge.graph.vocab import SHARED_TENANT
 from tests.graph.helpers import purge
 
 pytestmark = pytest.mark.infra
@@ -97,3 +98,25 @@ async def test_an_answers_triples_written_together_leave_the_graph_one_at_a_time
     again = await graph_db.transaction(lambda tx: store.write_many_in(tx, triples, prov(together)))
     assert [w.id for w in again] == [w.id for w in batched] and all(w.repeated for w in again)
     assert await _graph(graph_db, together) == await _graph(graph_db, alone)  # a redelivery changes nothing
+
+
+async def test_names_resolved_by_the_caller_are_used_and_a_vanished_entity_is_resolved_again(
+        graph_db: GraphDB, tenants: tuple[str, str]) -> None:
+    """write_many_in with `known` (graph-ingest: the names its checks resolved) writes between those entities, not
+    resolving them again; an entity of `known` deleted meanwhile is resolved in the transaction after all."""
+    store, m = GraphStore(graph_db), uuid.uuid4().hex[:8]
+    alone, together = tenants
+    triples = [Triple(subject=f"Quibble {m}", relation="PART_OF", object="Headache", confidence=0.8)]
+    prov = Provenance(tenant=together, source="extracted", origin=f"answer-{m}", learned_from=f"answer:{m}")
+    headache = (await graph_db.read("MATCH (e:Entity {key: 'headache', tenant: $shared}) RETURN e.uid AS uid",
+                                    shared=SHARED_TENANT))[0]
+    [w] = await graph_db.transaction(lambda tx: store.write_many_in(tx, triples, prov, {"headache": headache["uid"]}))
+    assert w.object_uid == headache["uid"] and w.created
+    gone = {"headache": "no-such-entity", normalize(f"Quibble {m}"): "no-such-entity-either"}
+    [again] = await graph_db.transaction(lambda tx: store.write_many_in(tx, triples, prov, gone))
+    assert (again.id, again.subject_uid, again.object_uid) == (w.id, w.subject_uid, w.object_uid)
+    rows = await graph_db.read(RELATIONS, tenant=together)
+    assert [(r["version"], r["asserted_by"]) for r in rows] == [(1, [f"answer-{m}"])]  # counted once per origin
+    learned = await graph_db.read("MATCH ()-[r:REL {id: $id}]->() RETURN r.learned_from AS f", id=w.id)
+    assert learned == [{"f": [f"answer:{m}"]}]
+    assert await graph_db.read(ENTITIES, tenant=alone) == []  # the other tenant untouched
