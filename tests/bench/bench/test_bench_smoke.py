@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[3]
 REQUESTS = 3
+CELL_SECONDS = 600  # far beyond REQUESTS full requests: the count ends each cell
 NEO4J_WARM = 20
 WARM_BATCHES, WARM_REQUESTS = 2, 2  # the fleet's warm-up at its smallest: two batches of two full requests
 FLEET_SERVICES = ("gateway", "planner", "expert-worker", "merger")
@@ -34,8 +35,10 @@ TARGETS = {"CPU per full request, all processes incl. infrastructure",
 @pytest.fixture(scope="module")
 def result(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("bench")
+    # --seconds: each cell ends after its REQUESTS, never on the clock (a slow CI host made a 3 s cell end after one)
     argv = [sys.executable, "-m", "bench", "--paths", "full", "--concurrency", "1", "--requests", str(REQUESTS),
-            "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm", "--token-samples", "1", "--sustain", "0",
+            "--seconds", str(CELL_SECONDS), "--runs", "1", "--stream", "no", "--no-warmup", "--no-litellm",
+            "--token-samples", "1", "--sustain", "0",
             "--kafka-probe", "20", "--profile", "0", "--neo4j-warm", str(NEO4J_WARM), "--streams", "4",
             "--fleet-warm", str(WARM_BATCHES), "--fleet-warm-requests", str(WARM_REQUESTS),
             "--fleet-warm-concurrency", "1",
