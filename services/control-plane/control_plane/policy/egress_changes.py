@@ -2,8 +2,8 @@
 egress module, from its simulation (who, the module, the policy version and the reviewed policy/opa/egress.rego it was
 compared with, the counts) through its proposal to a second person's decision and the policy version the application
 made. The last approved change is the one in force (`in_force`, one row at most) until a newer approved change or a
-newer reviewed file supersedes it; an advisory lock keeps an approval's push and the reconcile's from crossing
-(control_plane.policy.egress_reconcile). Nothing here builds SQL at run time."""
+newer reviewed file supersedes it; an advisory lock per fleet keeps an approval's push and the reconcile's from
+crossing (control_plane.policy.egress_reconcile). Nothing here builds SQL at run time."""
 
 from __future__ import annotations
 
@@ -59,10 +59,28 @@ SUPERSEDE = """
 UPDATE egress_policy_changes SET status = 'superseded', in_force = false, superseded_by = $2, superseded_at = now()
 WHERE id = $1 AND in_force
 """
-# one push at a time across the control plane's replicas: an approval's, or the reconcile's
-APPLY_LOCK = "SELECT pg_advisory_lock(hashtext('moe:egress-policy:apply'))"
-TRY_APPLY_LOCK = "SELECT pg_try_advisory_lock(hashtext('moe:egress-policy:apply'))"
-APPLY_UNLOCK = "SELECT pg_advisory_unlock(hashtext('moe:egress-policy:apply'))"
+# one push at a time across a fleet's control plane replicas (an approval's, or the reconcile's); each fleet on the
+# database ($1: its namespace) pushes to its own OPA, so one fleet's push never waits for another's
+APPLY_LOCK = "SELECT pg_advisory_lock(hashtext('moe:egress-policy:apply:' || $1::text))"
+TRY_APPLY_LOCK = "SELECT pg_try_advisory_lock(hashtext('moe:egress-policy:apply:' || $1::text))"
+APPLY_UNLOCK = "SELECT pg_advisory_unlock(hashtext('moe:egress-policy:apply:' || $1::text))"
+# who holds it (a one-key advisory lock is listed with the key's low 32 bits in objid and objsubid 1)
+HOLDER = """
+SELECT a.pid, a.application_name, a.client_addr::text AS client, a.state, a.backend_start, a.state_change,
+       left(a.query, 300) AS query
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.objid = (hashtext('moe:egress-policy:apply:' || $1::text)::bigint & 4294967295)::oid
+"""
+
+
+class ApplyBusy(Exception):
+    """Another push of the fleet's egress policy held the apply lock for longer than the wait: `holder` is its
+    session as Postgres lists it (empty when it let go meanwhile, or is not visible to this role)."""
+
+    def __init__(self, holder: dict[str, Any]) -> None:
+        super().__init__(f"the egress policy's apply lock is held by {holder or 'a session no longer listed'}")
+        self.holder = holder
 
 
 def view(row: asyncpg.Record) -> dict[str, Any]:
@@ -105,16 +123,28 @@ class EgressChanges:
             yield conn, item
 
     @asynccontextmanager
-    async def applying(self, wait: bool = True) -> AsyncIterator[asyncpg.Connection | None]:
-        """The apply lock held (on a connection of its own) for one push; without `wait`, None when another holds
-        it (the reconcile skips its turn)."""
+    async def applying(self, wait_s: float | None) -> AsyncIterator[asyncpg.Connection | None]:
+        """The fleet's apply lock held (on a connection of its own) for one push. `wait_s` None: tried once, None
+        when another holds it (the reconcile skips its turn); else waited for at most `wait_s`, then ApplyBusy
+        naming the session that holds it (a push that hangs never makes an approval hang with it)."""
         async with self.pool.acquire() as conn:
-            if wait:
-                await conn.execute(APPLY_LOCK)
-            elif not await conn.fetchval(TRY_APPLY_LOCK):
-                yield None
-                return
+            if wait_s is None:
+                if not await conn.fetchval(TRY_APPLY_LOCK, self.namespace):
+                    yield None
+                    return
+            else:
+                try:
+                    await conn.execute(APPLY_LOCK, self.namespace, timeout=wait_s)
+                except TimeoutError:
+                    raise ApplyBusy(await self.holder()) from None
             try:
                 yield conn
             finally:
-                await conn.execute(APPLY_UNLOCK)
+                await conn.execute(APPLY_UNLOCK, self.namespace)
+
+    async def holder(self) -> dict[str, Any]:
+        """The session holding the fleet's apply lock ({} when none is listed)."""
+        row = await self.pool.fetchrow(HOLDER, self.namespace, timeout=5)
+        if row is None:
+            return {}
+        return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in dict(row).items()}

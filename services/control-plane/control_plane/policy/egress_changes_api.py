@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -29,7 +31,15 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.admin.key_audit import change_event
-from control_plane.policy.egress_changes import APPROVE, DECIDE, OUT_OF_FORCE, PROPOSE, PUSHED, EgressChanges
+from control_plane.policy.egress_changes import (
+    APPROVE,
+    DECIDE,
+    OUT_OF_FORCE,
+    PROPOSE,
+    PUSHED,
+    ApplyBusy,
+    EgressChanges,
+)
 from control_plane.policy.egress_reviewed import reviewed_file
 from control_plane.policy.egress_simulation import EvalError, Recorded, egress_module, recorded_decisions, simulate
 from control_plane.policy.gate import PolicyGate
@@ -42,6 +52,7 @@ from moe_core.runtime import query_params
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.openai_error import OpenAIError, parse_json_body
 
+log = logging.getLogger(__name__)
 POLICY = "moe/policy_changes/decision"
 MAX_RECORDS = 20_000  # egress records read for one simulation (the newest first)
 RECORDED = """
@@ -191,7 +202,7 @@ class EgressChangesApi:
         key = await self._operator(request)
         body = parse_json_body(await request.body() or b"{}", NoteBody)
         changes = self.changes()
-        async with changes.applying():
+        async with self._applying(changes):
             item, details = await self._commit_approval(changes, key, change_id, body.note)
             try:
                 details["policy_version"] = await self._push(changes, change_id, item["module"])
@@ -203,6 +214,19 @@ class EgressChangesApi:
         for action in ("egress_policy.approved", "egress_policy.applied"):
             await self._audit(key, action, change_id, item["summary"], details)
         return await self.get(change_id, request)
+
+    @asynccontextmanager
+    async def _applying(self, changes: EgressChanges) -> AsyncIterator[None]:
+        """The fleet's apply lock for this approval, or 503 apply_busy (nothing recorded) naming who holds it."""
+        try:
+            async with changes.applying(self.settings.egress_apply_wait_s):
+                yield
+        except ApplyBusy as busy:
+            log.warning("an egress policy approval waited %.0f s for the apply lock: %s",
+                        self.settings.egress_apply_wait_s, busy)
+            raise OpenAIError(503, f"another push of this fleet's egress policy has held it for more than "
+                              f"{self.settings.egress_apply_wait_s:.0f} s (MOE_EGRESS_APPLY_WAIT_S): nothing was "
+                              "approved, try again", "server_error", code="apply_busy") from None
 
     async def _commit_approval(self, changes: EgressChanges, key: ApiKey, change_id: str,
                                note: str) -> tuple[dict[str, Any], dict[str, Any]]:

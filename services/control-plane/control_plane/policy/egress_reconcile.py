@@ -15,8 +15,8 @@ replace a module. At start and every MOE_EGRESS_RECONCILE_S the control plane re
 
 Each outcome counts in moe_egress_policy_reconciled_total{action,cause}. With no approved change in force,
 an egress module in OPA that is not the reviewed file is shown (moe_egress_policy_unreviewed), not reverted.
-One replica at a time (the apply lock also held by an approval's push); a replica that finds the lock taken skips
-its turn."""
+One replica at a time (the fleet's apply lock, also held by an approval's push); a replica that finds the lock taken
+skips its turn, and a round that takes longer than MOE_EGRESS_APPLY_WAIT_S is given up (the lock released)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,13 @@ class EgressReconciler:
     async def once(self) -> str | None:
         """One comparison: 'reapplied', 'superseded', 'failed', or None (nothing to do, or another replica's turn)."""
         try:
-            return await self._round()
+            async with asyncio.timeout(self.settings.egress_apply_wait_s):  # the apply lock is never held longer
+                return await self._round()
+        except TimeoutError:
+            EGRESS_POLICY_RECONCILED.labels("failed", "timeout").inc()
+            log.warning("the egress policy's reconcile round took more than %.0f s (MOE_EGRESS_APPLY_WAIT_S): given "
+                        "up, the apply lock released", self.settings.egress_apply_wait_s)
+            return "failed"
         except (PolicyUnavailable, EvalError, asyncpg.PostgresError, OSError) as exc:
             cause = "policy_unavailable" if isinstance(exc, PolicyUnavailable) else type(exc).__name__
             EGRESS_POLICY_RECONCILED.labels("failed", cause).inc()
@@ -74,7 +80,7 @@ class EgressReconciler:
 
     async def _round(self) -> str | None:
         changes = EgressChanges(self.pool(), self.namespace)
-        async with changes.applying(wait=False) as conn:
+        async with changes.applying(None) as conn:
             if conn is None:
                 return None
             row = await conn.fetchrow(IN_FORCE, self.namespace)

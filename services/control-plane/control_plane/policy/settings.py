@@ -1,6 +1,6 @@
 """Settings of the control plane's policy decisions (prefix MOE_): where Open Policy Agent answers and the word
 list that resolves knowledge domains (moe_core.policy.settings, shared with graph-ingest), the policy files
-OPA watches, and how often the approved egress policy is checked at OPA."""
+OPA watches, how often the approved egress policy is checked at OPA and how long its push may be waited for."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ class PolicySettings(PolicyEngineSettings):
     egress_reconcile_s: float = Field(default=10.0, gt=0, le=3600, description="How often the control plane "
                                       "compares OPA's egress module (package moe.egress) with the approved egress "
                                       "policy change in force and puts that back when they differ (also at start)")
+    egress_apply_wait_s: float = Field(default=30.0, gt=0, le=600, description="How long an approval waits while "
+                                       "another push of the fleet's egress policy (an approval's or the reconcile's) "
+                                       "holds the apply lock, before it answers 503 apply_busy naming the holder; a "
+                                       "reconcile round holds the lock at most this long")
 
     def policy_dir(self) -> Path | None:
         return in_repo(self.opa_policy_dir) if str(self.opa_policy_dir) not in ("", ".") else None
