@@ -23,7 +23,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from control_plane.policy.egress_changes import IN_FORCE
+from control_plane.policy.egress_changes import APPLY_LOCK, IN_FORCE
 from control_plane.policy.egress_simulation import EGRESS_PACKAGE, candidate_digest
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
@@ -45,7 +45,8 @@ def own(infra: dict[str, str], scripted_server: Scripted, tmp_path_factory: pyte
     token = secrets.token_hex(24)  # OPA's API authorization admits tokens of 32 characters or more
     with opa.private_engine(work, token=token) as engine:
         env = {"MOE_OPA_URL": engine.url, "MOE_OPA_TOKEN": token, "MOE_OPA_POLICY_DIR": str(engine.policy_dir),
-               "MOE_OPA_BINARY": opa.binary(), "MOE_EGRESS_CHECK_S": "0.1", "MOE_EGRESS_RECONCILE_S": "0.5"}
+               "MOE_OPA_BINARY": opa.binary(), "MOE_EGRESS_CHECK_S": "0.1", "MOE_EGRESS_RECONCILE_S": "0.5",
+               "MOE_EGRESS_APPLY_WAIT_S": "3"}
         with audited_fleet(infra, scripted_server.url, "egr", **env) as running:
             yield LineageFleet.of(running, infra, work, work), engine
 
@@ -319,3 +320,27 @@ def test_a_newer_reviewed_file_supersedes_the_approved_change(own: tuple[Lineage
         assert _call(fleet, "GET", f"/v1/egress/changes/{change}", people["alice"]).json()["status"] == "superseded"
     finally:
         path.write_text(original)
+
+
+def test_an_approval_behind_a_held_apply_lock_answers_apply_busy_names_the_holder_and_approves_nothing(
+        own: tuple[LineageFleet, opa.Engine], people: dict[str, str], infra: dict[str, str]) -> None:
+    fleet, engine = own
+    change, module = _proposed(fleet, engine, people, "behind-a-held-lock")
+    namespace = fleet.env["MOE_TOPIC_NAMESPACE"]
+
+    async def held() -> tuple[httpx.Response, int]:
+        conn = await asyncpg.connect(infra["postgres"])
+        try:
+            await conn.execute(APPLY_LOCK, namespace)  # a push of this fleet that does not end
+            return (await asyncio.to_thread(_call, fleet, "POST", f"/v1/egress/changes/{change}/approve",
+                                            people["bob"]), conn.get_server_pid())
+        finally:
+            await conn.close()
+
+    busy, holder = asyncio.run(held())
+    assert busy.status_code == 503 and busy.json()["error"]["code"] == "apply_busy", busy.text
+    assert f"'pid': {holder}" in busy.json()["error"]["message"]
+    item = _call(fleet, "GET", f"/v1/egress/changes/{change}", people["alice"]).json()
+    assert item["status"] == "pending" and item["in_force"] is False and _egress_text(engine) != module
+    applied = _call(fleet, "POST", f"/v1/egress/changes/{change}/approve", people["bob"])  # the lock let go
+    assert applied.status_code == 200 and applied.json()["in_force"] is True, applied.text

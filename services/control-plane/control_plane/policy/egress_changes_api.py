@@ -225,8 +225,8 @@ class EgressChangesApi:
             log.warning("an egress policy approval waited %.0f s for the apply lock: %s",
                         self.settings.egress_apply_wait_s, busy)
             raise OpenAIError(503, f"another push of this fleet's egress policy has held it for more than "
-                              f"{self.settings.egress_apply_wait_s:.0f} s (MOE_EGRESS_APPLY_WAIT_S): nothing was "
-                              "approved, try again", "server_error", code="apply_busy") from None
+                              f"{self.settings.egress_apply_wait_s:.0f} s (MOE_EGRESS_APPLY_WAIT_S): {busy}; nothing "
+                              "was approved, try again", "server_error", code="apply_busy") from None
 
     async def _commit_approval(self, changes: EgressChanges, key: ApiKey, change_id: str,
                                note: str) -> tuple[dict[str, Any], dict[str, Any]]:
