@@ -72,3 +72,21 @@ async def test_a_reconcile_round_that_hangs_at_opa_is_given_up_and_lets_the_lock
     finally:
         await client.close()
         server.close()
+
+
+async def test_each_fleet_keeps_one_change_in_force_of_its_own(pool: asyncpg.Pool) -> None:
+    """Two fleets on one database (production and staging) each have their approved change in force; within one
+    fleet a second row in force is refused (the approval's OUT_OF_FORCE takes the first out)."""
+    fleets = [f"fleet-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    ids = [await EgressChanges(pool, fleet).add_simulation(
+        candidate="sha256:" + uuid.uuid4().hex, module="package moe.egress", in_force="sha256:x", days=1,
+        summary={}, key_id="k-1", principal="alice", reviewed_file=None) for fleet in (*fleets, fleets[0])]
+    try:
+        for change in ids[:2]:
+            await pool.execute("UPDATE egress_policy_changes SET in_force = true WHERE id = $1", change)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await pool.execute("UPDATE egress_policy_changes SET in_force = true WHERE id = $1", ids[2])
+        assert {r["namespace"] for r in await pool.fetch(
+            "SELECT namespace FROM egress_policy_changes WHERE in_force AND id = ANY($1)", ids)} == set(fleets)
+    finally:
+        await pool.execute("DELETE FROM egress_policy_changes WHERE id = ANY($1)", ids)

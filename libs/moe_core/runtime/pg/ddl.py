@@ -296,7 +296,7 @@ CREATE TABLE IF NOT EXISTS egress_policy_changes (
     proposed_at        timestamptz,
     decided_at         timestamptz
 );
--- the approved module is the one in force (at most one row), kept in force by the control plane's reconcile
+-- the approved module is the one in force (one row per fleet at most), kept in force by the control plane's reconcile
 -- (control_plane.policy.egress_reconcile) until a newer reviewed policy/opa/egress.rego supersedes it
 ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS reviewed_file text;  -- its digest when simulated
 ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS in_force boolean NOT NULL DEFAULT false;
@@ -309,7 +309,11 @@ ALTER TABLE egress_policy_changes ADD COLUMN IF NOT EXISTS namespace text NOT NU
 ALTER TABLE egress_policy_changes DROP CONSTRAINT IF EXISTS egress_policy_changes_status_check;
 ALTER TABLE egress_policy_changes ADD CONSTRAINT egress_policy_changes_status_check
     CHECK (status IN ('simulated', 'pending', 'applied', 'rejected', 'superseded'));
-CREATE UNIQUE INDEX IF NOT EXISTS egress_policy_changes_in_force ON egress_policy_changes ((true)) WHERE in_force;
+-- at most one change in force per fleet: another fleet on the same database (a staging one) keeps its own (one row
+-- in force across all fleets refused the second fleet's every approval)
+DROP INDEX IF EXISTS egress_policy_changes_in_force;
+CREATE UNIQUE INDEX IF NOT EXISTS egress_policy_changes_in_force_per_fleet ON egress_policy_changes (namespace)
+    WHERE in_force;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (

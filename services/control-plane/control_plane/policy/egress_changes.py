@@ -1,9 +1,9 @@
 """Egress policy changes in Postgres (egress_policy_changes, migration `egress-changes`): one row per candidate
 egress module, from its simulation (who, the module, the policy version and the reviewed policy/opa/egress.rego it was
 compared with, the counts) through its proposal to a second person's decision and the policy version the application
-made. The last approved change is the one in force (`in_force`, one row at most) until a newer approved change or a
-newer reviewed file supersedes it; an advisory lock per fleet keeps an approval's push and the reconcile's from
-crossing (control_plane.policy.egress_reconcile). Nothing here builds SQL at run time."""
+made. A fleet's last approved change is the one in force (`in_force`, one row per fleet) until a newer approved
+change or a newer reviewed file supersedes it; an advisory lock per fleet keeps an approval's push and the
+reconcile's from crossing (control_plane.policy.egress_reconcile). Nothing here builds SQL at run time."""
 
 from __future__ import annotations
 
