@@ -11,6 +11,7 @@ template, the digest of its models; a structured request's response_format), sam
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -33,15 +34,27 @@ def plain(text: str) -> str:
     return unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
 
 
+# each contraction's substitution, compiled once, in _CONTRACTIONS' order
+_EXPANSIONS = tuple((re.compile(r"(\w)n't\b"), r"\1" + long) if short.startswith("n'")
+                    else (re.compile(rf"\b{re.escape(short)}"), long) for short, long in _CONTRACTIONS.items())
+MEMO_CHARS = 2000  # a question up to this long is remembered: one request's steps normalise it several times
+
+
 def normalise(question: str) -> str:
     """Lower case, unicode NFKC, contractions expanded, whitespace collapsed, outer punctuation dropped."""
+    return _remembered(question) if len(question) <= MEMO_CHARS else _normalised(question)
+
+
+@functools.lru_cache(maxsize=256)  # at most ~256 x 2 x MEMO_CHARS characters
+def _remembered(question: str) -> str:
+    return _normalised(question)
+
+
+def _normalised(question: str) -> str:
     text = plain(question).lower()
     text = _SPACE.sub(" ", text).strip()
-    for short, long in _CONTRACTIONS.items():
-        if short.startswith("n'"):
-            text = re.sub(r"(\w)n't\b", r"\1" + long, text)
-        else:
-            text = re.sub(rf"\b{re.escape(short)}", long, text)
+    for pattern, long in _EXPANSIONS:
+        text = pattern.sub(long, text)
     return text.strip(" \t\"'`.,;:!?")
 
 
