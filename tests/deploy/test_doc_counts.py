@@ -61,9 +61,6 @@ NOT_COUNTS = {
     ("docs/performance-history.md", "12 entities"),  # what one bench.token_stages run's learning wrote: measured
     ("docs/performance-history.md", "8 relations"),  # (the same run)
     ("docs/performance-history.md", "300 entities"),  # the tenant size the statements were profiled at: measured
-    ("docs/performance-history.md", "1,095 entities"),  # the alias lookups' PROFILE: the bench tenant's size, measured
-    ("docs/performance-history.md", "5,300 entities"),  # the graph the start-up sync was timed on
-    ("docs/performance-history.md", "8,446 entities"),  # the shared Neo4j the first sync ran on
     ("docs/architecture.md", "4,060 learned entities"),  # the sizes bench.lexicon_costs grew a tenant to: measured
     ("docs/console.md", "zero entities"),  # the drift flag's name (an ingest run that added none)
     ("docs/api.md", "10,000 entities"),  # a bundle's size limit
