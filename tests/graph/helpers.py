@@ -17,6 +17,7 @@ Where = Callable[[dict[str, Any]], bool]
 
 PURGE = """
 CALL () { MATCH (e:Entity {tenant: $tenant}) DETACH DELETE e }
+CALL () { MATCH (a:AliasKey {tenant: $tenant}) DETACH DELETE a }
 CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() DELETE r }
 CALL () { MATCH (q:Quarantine {tenant: $tenant}) DELETE q }
 CALL () { MATCH (s:Synthesis {tenant: $tenant}) DETACH DELETE s }

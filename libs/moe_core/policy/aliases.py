@@ -16,9 +16,18 @@ from moe_core.knowledge.graph.bundles import Bundle
 from moe_core.knowledge.graph.names import normalize
 from moe_core.policy.domains import key_of, keys_of
 
+# The visible entities named by one of the keys, by name or alias (through their alias nodes,
+# moe_core.knowledge.graph.alias_nodes)
 OWNERS = """
-MATCH (e:Entity)
-WHERE e.tenant IN $tenants AND (e.key IN $keys OR any(k IN e.alias_keys WHERE k IN $keys))
+CALL () {
+  UNWIND $keys AS key
+  MATCH (e:Entity {key: key}) WHERE e.tenant IN $tenants
+  RETURN e
+  UNION
+  UNWIND $keys AS key
+  MATCH (a:AliasKey {key: key})-[:ALIAS_OF]->(e:Entity) WHERE a.tenant IN $tenants AND e.tenant IN $tenants
+  RETURN e
+}
 RETURN e.name AS name, e.tenant AS tenant, e.key AS key, e.alias_keys AS alias_keys
 ORDER BY CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, e.name
 """

@@ -28,8 +28,18 @@ from moe_core.policy.ontology_words import base_ontology, words_of
 from moe_core.runtime.normalise import fold as fold_confusables
 
 NO_EVIDENCE = frozenset({"general"})  # a graph entity filed under "general" says nothing about its domain
+# The visible entities named by one of the keys, by name or alias (through their alias nodes,
+# moe_core.knowledge.graph.alias_nodes: index seeks, not a pass over every entity the tenant sees)
 KNOWN_DOMAINS = """
-MATCH (e:Entity) WHERE e.tenant IN $tenants AND (e.key IN $keys OR any(k IN e.alias_keys WHERE k IN $keys))
+CALL () {
+  UNWIND $keys AS key
+  MATCH (e:Entity {key: key}) WHERE e.tenant IN $tenants
+  RETURN e
+  UNION
+  UNWIND $keys AS key
+  MATCH (a:AliasKey {key: key})-[:ALIAS_OF]->(e:Entity) WHERE a.tenant IN $tenants AND e.tenant IN $tenants
+  RETURN e
+}
 RETURN e.key AS key, e.alias_keys AS aliases, e.domain AS domain
 """
 

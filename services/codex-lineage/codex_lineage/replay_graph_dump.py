@@ -27,6 +27,7 @@ RETURN s.tenant AS tenant, s.response_id AS response_id, s.text AS text, s.domai
 DROP_TENANT = """
 CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() DELETE r }
 CALL () { MATCH (e:Entity {tenant: $tenant}) DETACH DELETE e }
+CALL () { MATCH (a:AliasKey {tenant: $tenant}) DETACH DELETE a }
 CALL () { MATCH (s:Synthesis {tenant: $tenant}) DETACH DELETE s }
 CALL () { MATCH (v:GraphVersion {tenant: $tenant}) DELETE v }
 """

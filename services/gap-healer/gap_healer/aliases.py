@@ -14,25 +14,47 @@ from moe_core.knowledge.graph import GraphDB, visible_tenants
 from moe_core.knowledge.graph.names import normalize
 from moe_core.policy.domains import keys_of
 
+# The visible entities (but `uid`) named by one of the keys, by name or alias (through their alias nodes,
+# moe_core.knowledge.graph.alias_nodes)
 OWNERS = """
-MATCH (e:Entity)
-WHERE e.tenant IN $tenants AND e.uid <> $uid AND (e.key IN $keys OR any(k IN e.alias_keys WHERE k IN $keys))
+CALL () {
+  UNWIND $keys AS key
+  MATCH (e:Entity {key: key}) WHERE e.tenant IN $tenants
+  RETURN e
+  UNION
+  UNWIND $keys AS key
+  MATCH (a:AliasKey {key: key})-[:ALIAS_OF]->(e:Entity) WHERE a.tenant IN $tenants AND e.tenant IN $tenants
+  RETURN e
+}
+WITH e WHERE e.uid <> $uid
 RETURN e.name AS name, e.tenant AS tenant, e.key AS key, e.alias_keys AS alias_keys
 ORDER BY CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, e.name
 """
 
-# Sets the aliases of a gap-healer entity that no other visible entity names (by key or alias), in one statement.
+# Sets the aliases of a gap-healer entity that no other visible entity names (by key or alias), in one statement,
+# with its alias nodes (moe_core.knowledge.graph.alias_nodes.SYNC_ALIASES).
 SET_ALIASES = """
 MATCH (e:Entity {uid: $uid})
 WHERE e.tenant = $tenant AND e.source = 'gap_healer'
 UNWIND $keys AS k
-OPTIONAL MATCH (o:Entity)
-WHERE o.tenant IN $tenants AND o.uid <> e.uid AND (o.key = k OR k IN o.alias_keys)
-WITH e, k, count(o) AS owners
+WITH e, k, COUNT { MATCH (o:Entity {key: k}) WHERE o.tenant IN $tenants AND o.uid <> e.uid }
+         + COUNT { MATCH (:AliasKey {key: k})-[:ALIAS_OF]->(o:Entity) WHERE o.tenant IN $tenants AND o.uid <> e.uid }
+         AS owners
 WITH e, [x IN collect(CASE WHEN owners = 0 THEN k END) WHERE x IS NOT NULL] AS free
 WITH e, free, [a IN $aliases WHERE all(x IN a.keys WHERE x IN free)] AS kept
 SET e.aliases = [a IN kept | a.name], e.alias_keys = [a IN kept | a.key]
 WITH e, free
+CALL (e) {
+  MATCH (e)<-[:ALIAS_OF]-(old:AliasKey)
+  WHERE NOT old.key IN coalesce(e.alias_keys, []) OR old.tenant <> e.tenant
+  DETACH DELETE old
+}
+CALL (e) {
+  UNWIND coalesce(e.alias_keys, []) AS k
+  MERGE (a:AliasKey {uid: e.uid, key: k})
+  SET a.tenant = e.tenant
+  MERGE (a)-[:ALIAS_OF]->(e)
+}
 MERGE (v:GraphVersion {tenant: e.tenant})
 SET v.lex = coalesce(v.lex, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
 SET e.lex = v.lex

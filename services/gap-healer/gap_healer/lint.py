@@ -64,6 +64,7 @@ LIMIT $limit
 DELETE_ORPHAN = """
 MATCH (e:Entity {uid: $uid})
 WHERE e.tenant <> $shared AND NOT (e)-[:REL]-()
+CALL (e) { MATCH (e)<-[:ALIAS_OF]-(a:AliasKey) DETACH DELETE a }
 WITH e, e.uid AS uid, e.tenant AS tenant
 DETACH DELETE e
 WITH uid, tenant

@@ -15,6 +15,7 @@ import pytest
 from gap_healer.core import MAX_ALIASES
 from moe_core.contracts import OntologyGap, deadline_in
 from moe_core.knowledge.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.alias_nodes import SYNC_ALIASES
 from moe_core.knowledge.graph.names import normalize
 from tests.conftest import Scripted
 from tests.graph.conftest import GraphServices
@@ -24,7 +25,9 @@ from tests.graph.helpers import relations, titles
 
 pytestmark = pytest.mark.infra
 ENTITY_TYPE = "MATCH (e:Entity {tenant: $t, key: $key}) RETURN e.type AS type, e.aliases AS aliases"
-SET_ALIAS = "MATCH (e:Entity {tenant: $t, key: $key}) SET e.aliases = [$alias], e.alias_keys = [$alias_key]"
+# with its alias nodes, as every writer of aliases (moe_core.knowledge.graph.alias_nodes)
+SET_ALIAS = ("MATCH (e:Entity {tenant: $t, key: $key}) SET e.aliases = [$alias], e.alias_keys = [$alias_key] WITH e"
+             + SYNC_ALIASES)
 
 
 def gap_of(tenant: str, term: str, context: str) -> OntologyGap:

@@ -46,7 +46,8 @@ RETURN coalesce(v.n, 0) AS n
 """
 
 # Entity resolution for many names at once (store.RESOLVE_ENTITY's order: the tenant's own before the shared,
-# then the name before an alias): exact keys through the (tenant, key) index, aliases in one pass.
+# then the name before an alias): exact keys through the (tenant, key) index, aliases through their alias nodes
+# (graph.alias_nodes).
 RESOLVE_KEYS = """
 MATCH (e:Entity)
 WHERE e.tenant IN $tenants AND e.key IN $keys
@@ -54,10 +55,10 @@ RETURN e.key AS key, e.uid AS uid, e.tenant AS tenant, true AS exact
 """
 
 RESOLVE_ALIASES = """
-MATCH (e:Entity)
-WHERE e.tenant IN $tenants AND any(k IN e.alias_keys WHERE k IN $keys)
-UNWIND [k IN e.alias_keys WHERE k IN $keys] AS key
-RETURN key, e.uid AS uid, e.tenant AS tenant, false AS exact
+UNWIND $keys AS key
+MATCH (a:AliasKey {key: key})-[:ALIAS_OF]->(e:Entity)
+WHERE a.tenant IN $tenants AND e.tenant IN $tenants
+RETURN DISTINCT key, e.uid AS uid, e.tenant AS tenant, false AS exact
 """
 
 EXISTING = """
@@ -67,6 +68,7 @@ WHERE r.tenant IN $tenants AND (r.type = row.type OR r.type IN row.conflicting)
 RETURN row.i AS i, collect(r {.id, .type, .tenant, .source, .verified, .confidence}) AS found
 """
 
+# the bundle's new entities, each with its alias nodes (alias_nodes.SYNC_ALIASES)
 CREATE_ENTITIES = """
 UNWIND $rows AS row
 MERGE (e:Entity {uid: row.uid})
@@ -74,6 +76,17 @@ ON CREATE SET e.name = row.name, e.key = row.key, e.tenant = $tenant, e.type = r
               e.aliases = row.aliases, e.alias_keys = row.alias_keys, e.is_class = false, e.source = $source,
               e.created_at = $now, e.import_id = $import_id
 WITH e
+CALL (e) {
+  MATCH (e)<-[:ALIAS_OF]-(old:AliasKey)
+  WHERE NOT old.key IN coalesce(e.alias_keys, []) OR old.tenant <> e.tenant
+  DETACH DELETE old
+}
+CALL (e) {
+  UNWIND coalesce(e.alias_keys, []) AS k
+  MERGE (a:AliasKey {uid: e.uid, key: k})
+  SET a.tenant = e.tenant
+  MERGE (a)-[:ALIAS_OF]->(e)
+}
 MERGE (v:GraphVersion {tenant: e.tenant})
 SET v.lex = coalesce(v.lex, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
 SET e.lex = v.lex

@@ -130,17 +130,29 @@ ON CREATE SET s.claimed_at = $now
 RETURN s.seeded_at AS seeded_at
 """
 
+# the entities, each with its alias nodes (alias_nodes.SYNC_ALIASES)
 SEED_ENTITIES = """
-UNWIND $entities AS e
-MERGE (n:Entity {uid: e.uid})
-ON CREATE SET n.created_at = $now
-SET n.name = e.name, n.key = e.key, n.tenant = $tenant, n.type = coalesce(e.parent, 'Class'),
-    n.domain = e.domain, n.aliases = e.aliases, n.alias_keys = e.alias_keys, n.is_class = e.is_class,
-    n.source = 'ontology'
-WITH n
-MERGE (v:GraphVersion {tenant: n.tenant})
+UNWIND $entities AS row
+MERGE (e:Entity {uid: row.uid})
+ON CREATE SET e.created_at = $now
+SET e.name = row.name, e.key = row.key, e.tenant = $tenant, e.type = coalesce(row.parent, 'Class'),
+    e.domain = row.domain, e.aliases = row.aliases, e.alias_keys = row.alias_keys, e.is_class = row.is_class,
+    e.source = 'ontology'
+WITH e
+CALL (e) {
+  MATCH (e)<-[:ALIAS_OF]-(old:AliasKey)
+  WHERE NOT old.key IN coalesce(e.alias_keys, []) OR old.tenant <> e.tenant
+  DETACH DELETE old
+}
+CALL (e) {
+  UNWIND coalesce(e.alias_keys, []) AS k
+  MERGE (a:AliasKey {uid: e.uid, key: k})
+  SET a.tenant = e.tenant
+  MERGE (a)-[:ALIAS_OF]->(e)
+}
+MERGE (v:GraphVersion {tenant: e.tenant})
 SET v.lex = coalesce(v.lex, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
-SET n.lex = v.lex
+SET e.lex = v.lex
 """
 
 SEED_RELATIONS = """

@@ -24,9 +24,15 @@ from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
 
 MAX_ASSERTED_BY = 20  # the origins a relation keeps in `asserted_by`, and in `learned_from`
 
+# by name or alias (through its alias nodes, graph.alias_nodes)
 RESOLVE_ENTITY = """
-MATCH (e:Entity)
-WHERE e.tenant IN $tenants AND (e.key = $key OR $key IN e.alias_keys)
+CALL () {
+  MATCH (e:Entity {key: $key}) WHERE e.tenant IN $tenants
+  RETURN e
+  UNION
+  MATCH (a:AliasKey {key: $key})-[:ALIAS_OF]->(e:Entity) WHERE a.tenant IN $tenants AND e.tenant IN $tenants
+  RETURN e
+}
 RETURN e.uid AS uid, e.name AS name, e.tenant AS tenant
 ORDER BY CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, CASE WHEN e.key = $key THEN 0 ELSE 1 END
 LIMIT 1

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.alias_nodes import SYNC_ALIASES
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.vocab import SHARED_TENANT
 from tests.graph.helpers import purge
@@ -32,7 +33,9 @@ RETURN a.key AS subject, a.tenant = $tenant AS own_subject, r.type AS type, b.ke
        r.response_id AS response_id, r.verified AS verified, r.flagged AS flagged, r.expert AS expert
 ORDER BY subject, type, object
 """
-ALIAS = "MATCH (e:Entity {tenant: $tenant, key: $key}) SET e.aliases = [$alias], e.alias_keys = [$alias_key]"
+# with its alias nodes, as every writer of aliases (moe_core.knowledge.graph.alias_nodes)
+ALIAS = ("MATCH (e:Entity {tenant: $tenant, key: $key}) SET e.aliases = [$alias], e.alias_keys = [$alias_key] WITH e"
+         + SYNC_ALIASES)
 VERSION = "OPTIONAL MATCH (v:GraphVersion {tenant: $tenant}) RETURN coalesce(v.n, 0) AS n"
 
 
