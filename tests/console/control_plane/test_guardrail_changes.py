@@ -16,6 +16,7 @@ import openai
 import pytest
 import yaml
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -173,7 +174,9 @@ def test_the_console_lists_simulations_and_a_second_person_approves(
     assert proposal["id"] in browser.find_element(By.ID, "proposals").text
     browser.save_screenshot(str(shots / "30-guardrail-proposal.png"))
     _approve(browser, base, proposal["id"], "looks right")
-    WebDriverWait(browser, 30).until(lambda b: proposal["id"] not in b.find_element(By.ID, "proposals").text)
+    # the list is drawn again after the approval: an element found just before that is stale, not an answer
+    WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: proposal["id"] not in b.find_element(By.ID, "proposals").text)
     browser.get(f"{base}/console/simulations?status=applied")
     status = browser.find_element(By.CSS_SELECTOR, f"#proposal-{proposal['id']} .status").text
     assert status.startswith("applied by ")
