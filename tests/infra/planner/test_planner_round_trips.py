@@ -7,8 +7,10 @@ plan cache's read rides in the stored outcome's pipeline (planner.plan_cache.Pla
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,18 +18,17 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from moe_core.access.settlement import Settlements
 from moe_core.contracts import Answer, ChatMessage, ChatRequest, Topics, deadline_in
 from moe_core.llm.inference import InferenceClient, InferenceConfig
 from moe_core.llm.inference.live import LiveOverrides
 from moe_core.runtime.kafka_clients import client_kwargs
 from moe_core.runtime.observability.metrics import STAGE_SECONDS
+from moe_core.runtime.observability.stores import _CALLS
 from moe_core.runtime.stores import redis_client
 from planner.app import Planner, create_app
 from planner.settings import PlannerSettings
 from tests.support.namespaces import new_namespace
 from tests.support.scripted_llm import create_app as scripted_app
-from tests.support.store_calls import store_ops
 from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.infra
@@ -38,25 +39,28 @@ TRIVIAL_MAX = 6  # the request (configuration GET, 2 pipelines), the answer (2 p
 
 
 class Harness:
-    def __init__(self, planner: Planner, topics: Topics, producer: AIOKafkaProducer, reader: TopicReader) -> None:
+    def __init__(self, planner: Planner, topics: Topics, producer: AIOKafkaProducer, reader: TopicReader,
+                 own: Counter[tuple[str, str]]) -> None:
         self.planner, self.topics, self.producer, self.reader = planner, topics, producer, reader
+        self.own = own  # the store calls of the planner's own tasks (started in a context that counts them)
+
+    def _redis(self) -> dict[str, float]:
+        return {op: float(n) for (store, op), n in self.own.items() if store == "redis"}
 
     async def handled(self, step: Callable[[], Awaitable[Any]], **messages: int) -> tuple[Any, dict[str, float]]:
         """Run `step`, wait until the planner handled the given number of messages more of each topic (by field
         name); (step's result, the Redis round trips meanwhile by operation)."""
         topics = {getattr(self.topics, field): n for field, n in messages.items()}
-        before, handled = store_ops("redis"), {topic: _handled(topic) for topic in topics}
-        foreign_before = dict(FOREIGN)
+        before, handled = self._redis(), {topic: _handled(topic) for topic in topics}
         result = await step()
         loop = asyncio.get_running_loop()
         end = loop.time() + 60
         while any(_handled(topic) < handled[topic] + n for topic, n in topics.items()):
             assert loop.time() < end, f"the planner did not handle {messages}"
             await asyncio.sleep(0.02)
-        # the counters are the process's: a control plane's settle sweeper left running in this worker's event loop
-        # by an earlier tier's in-process fleet (its turn: a SET; its due holds: a ZRANGEBYSCORE) is not the planner
-        foreign = {op: FOREIGN[op] - foreign_before[op] for op in FOREIGN}
-        trips = {op: n - before.get(op, 0) - foreign.get(op, 0) for op, n in store_ops("redis").items()}
+        # only the planner's own calls: the process's counts also hold what earlier tiers left running in this
+        # worker's event loop (a control plane's settle sweeper, another stage's inference calls and heartbeats)
+        trips = {op: n - before.get(op, 0) for op, n in self._redis().items()}
         trips = {op: n for op, n in trips.items() if n}
         extra = sum(_handled(topic) - handled[topic] - n for topic, n in topics.items())
         if extra and set(topics) == {self.topics.requests}:  # a rebalance on a loaded machine redelivered a request:
@@ -85,26 +89,6 @@ class Harness:
         return trips
 
 
-FOREIGN = {"set": 0, "zrangebyscore": 0}  # the settle sweeper's round trips in this process (fixture `sweeper_calls`)
-
-
-@pytest.fixture(autouse=True)
-def sweeper_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Count the settle sweeper's Redis calls (moe_core.access.settlement), which no planner makes."""
-    turn, due = Settlements.sweep_turn, Settlements.due
-
-    async def counted_turn(self: Settlements, ttl_s: float) -> bool:
-        FOREIGN["set"] += 1
-        return await turn(self, ttl_s)
-
-    async def counted_due(self: Settlements, now: float, batch: int) -> list[str]:
-        FOREIGN["zrangebyscore"] += 1
-        return await due(self, now, batch)
-
-    monkeypatch.setattr(Settlements, "sweep_turn", counted_turn)
-    monkeypatch.setattr(Settlements, "due", counted_due)
-
-
 def _handled(topic: str) -> float:
     return sum(s.value for m in STAGE_SECONDS.collect() for s in m.samples
                if s.name.endswith("_count") and s.labels.get("topic") == topic and s.labels.get("service") == "planner")
@@ -125,16 +109,31 @@ async def harness(infra: dict[str, str]) -> AsyncIterator[Harness]:
     planner: Planner = app.state.planner
     topics = Topics.for_namespace(namespace)
     producer = AIOKafkaProducer(**client_kwargs(bootstrap=infra["kafka"]), linger_ms=0)
-    async with app.router.lifespan_context(app):
-        await producer.start()
-        try:
-            async with TopicReader(infra["kafka"], topics.plans) as reader:
-                yield Harness(planner, topics, producer, reader)
-        finally:
-            await producer.stop()
-            assert planner.cache is not None and planner.vectors is not None
-            await planner.vectors.drop(planner.cache.name)
-            await overlay.aclose()
+    own: Counter[tuple[str, str]] = Counter()
+    counting = contextvars.copy_context()
+    counting.run(_CALLS.set, own)  # the planner's tasks, all started in its lifespan, count their store calls here
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with app.router.lifespan_context(app):
+            started.set()
+            await finish.wait()
+
+    serving = asyncio.get_running_loop().create_task(serve(), context=counting)
+    await asyncio.wait({serving, asyncio.ensure_future(started.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    if serving.done():
+        serving.result()  # the start failed: its error
+    await producer.start()
+    try:
+        async with TopicReader(infra["kafka"], topics.plans) as reader:
+            yield Harness(planner, topics, producer, reader, own)
+    finally:
+        await producer.stop()
+        assert planner.cache is not None and planner.vectors is not None
+        await planner.vectors.drop(planner.cache.name)
+        finish.set()
+        await serving
+        await overlay.aclose()
 
 
 async def test_a_trivial_request_costs_the_planner_six_round_trips(harness: Harness) -> None:
