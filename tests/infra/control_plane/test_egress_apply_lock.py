@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from control_plane.policy.egress_changes import ApplyBusy, EgressChanges
+from control_plane.policy.apply_lock import ApplyBusy
+from control_plane.policy.egress_changes import EgressChanges
 from control_plane.policy.egress_reconcile import EgressReconciler
 from control_plane.policy.settings import PolicySettings
 from moe_core.policy import PolicyClient

@@ -33,7 +33,7 @@ async def _proposed(store: GuardrailChanges, before: str, after: str) -> str:
 
 async def _approve(store: GuardrailChanges, proposal_id: str, path: Path, text: str,
                    fail: asyncpg.Pool | None = None) -> None:
-    async with store.locked(proposal_id, None) as lk:
+    async with store.locked(proposal_id, None, 30) as lk:
         lk.after_commit(lambda: asyncio.to_thread(write_rules, path, text))
         if fail is not None:  # Postgres fails within the transaction: the connection is killed
             await fail.execute("SELECT pg_terminate_backend($1)", lk.conn.get_server_pid())
@@ -68,7 +68,7 @@ async def test_an_applied_proposal_whose_file_a_crash_left_unwritten_is_written_
     store = GuardrailChanges(pool)
     try:
         proposal = await _proposed(store, old, new)
-        async with store.locked(proposal, None) as lk:  # the process dies after the commit, before the write
+        async with store.locked(proposal, None, 30) as lk:  # the process dies after the commit, before the write
             await lk.decide("applied", "k-2", "bob", "", path)
         assert path.read_text() == old
         assert await store.last_applied(tmp_path / "another.yaml", proposal) is None  # another file's: not this one

@@ -23,7 +23,8 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from control_plane.policy.egress_changes import APPLY_LOCK, IN_FORCE
+from control_plane.policy.apply_lock import LOCK, lock_name
+from control_plane.policy.egress_changes import APPLYING, IN_FORCE
 from control_plane.policy.egress_simulation import EGRESS_PACKAGE, candidate_digest
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
@@ -331,7 +332,7 @@ def test_an_approval_behind_a_held_apply_lock_answers_apply_busy_names_the_holde
     async def held() -> tuple[httpx.Response, int]:
         conn = await asyncpg.connect(infra["postgres"])
         try:
-            await conn.execute(APPLY_LOCK, namespace)  # a push of this fleet that does not end
+            await conn.execute(LOCK, lock_name(APPLYING, namespace))  # a push of this fleet that does not end
             return (await asyncio.to_thread(_call, fleet, "POST", f"/v1/egress/changes/{change}/approve",
                                             people["bob"]), conn.get_server_pid())
         finally:

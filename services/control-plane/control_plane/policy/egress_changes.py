@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
+
+from control_plane.policy.apply_lock import ApplyLock
 
 COLUMNS = ("SELECT id, candidate, module, policy_in_force, reviewed_file, days, summary, status, simulated_principal, "
            "proposer_principal, note, decided_principal, decision_note, applied_version, in_force, superseded_by, "
@@ -60,27 +62,8 @@ UPDATE egress_policy_changes SET status = 'superseded', in_force = false, supers
 WHERE id = $1 AND in_force
 """
 # one push at a time across a fleet's control plane replicas (an approval's, or the reconcile's); each fleet on the
-# database ($1: its namespace) pushes to its own OPA, so one fleet's push never waits for another's
-APPLY_LOCK = "SELECT pg_advisory_lock(hashtext('moe:egress-policy:apply:' || $1::text))"
-TRY_APPLY_LOCK = "SELECT pg_try_advisory_lock(hashtext('moe:egress-policy:apply:' || $1::text))"
-APPLY_UNLOCK = "SELECT pg_advisory_unlock(hashtext('moe:egress-policy:apply:' || $1::text))"
-# who holds it (a one-key advisory lock is listed with the key's low 32 bits in objid and objsubid 1)
-HOLDER = """
-SELECT a.pid, a.application_name, a.client_addr::text AS client, a.state, a.backend_start, a.state_change,
-       left(a.query, 300) AS query
-FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-  AND l.objid = (hashtext('moe:egress-policy:apply:' || $1::text)::bigint & 4294967295)::oid
-"""
-
-
-class ApplyBusy(Exception):
-    """Another push of the fleet's egress policy held the apply lock for longer than the wait: `holder` is its
-    session as Postgres lists it (empty when it let go meanwhile, or is not visible to this role)."""
-
-    def __init__(self, holder: dict[str, Any]) -> None:
-        super().__init__(f"the egress policy's apply lock is held by {holder or 'a session no longer listed'}")
-        self.holder = holder
+# database pushes to its own OPA, so one fleet's push never waits for another's (apply_lock: named per namespace)
+APPLYING = "egress-policy"
 
 
 def view(row: asyncpg.Record) -> dict[str, Any]:
@@ -122,29 +105,8 @@ class EgressChanges:
                 item["summary"] = json.loads(item["summary"])
             yield conn, item
 
-    @asynccontextmanager
-    async def applying(self, wait_s: float | None) -> AsyncIterator[asyncpg.Connection | None]:
+    def applying(self, wait_s: float | None) -> AbstractAsyncContextManager[asyncpg.Connection | None]:
         """The fleet's apply lock held (on a connection of its own) for one push. `wait_s` None: tried once, None
         when another holds it (the reconcile skips its turn); else waited for at most `wait_s`, then ApplyBusy
         naming the session that holds it (a push that hangs never makes an approval hang with it)."""
-        async with self.pool.acquire() as conn:
-            if wait_s is None:
-                if not await conn.fetchval(TRY_APPLY_LOCK, self.namespace):
-                    yield None
-                    return
-            else:
-                try:
-                    await conn.execute(APPLY_LOCK, self.namespace, timeout=wait_s)
-                except TimeoutError:
-                    raise ApplyBusy(await self.holder()) from None
-            try:
-                yield conn
-            finally:
-                await conn.execute(APPLY_UNLOCK, self.namespace)
-
-    async def holder(self) -> dict[str, Any]:
-        """The session holding the fleet's apply lock ({} when none is listed)."""
-        row = await self.pool.fetchrow(HOLDER, self.namespace, timeout=5)
-        if row is None:
-            return {}
-        return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in dict(row).items()}
+        return ApplyLock(self.pool, APPLYING, self.namespace).held(wait_s)

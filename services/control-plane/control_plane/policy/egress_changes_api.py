@@ -31,13 +31,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.admin.key_audit import change_event
+from control_plane.policy.apply_lock import ApplyBusy
 from control_plane.policy.egress_changes import (
     APPROVE,
     DECIDE,
     OUT_OF_FORCE,
     PROPOSE,
     PUSHED,
-    ApplyBusy,
     EgressChanges,
 )
 from control_plane.policy.egress_reviewed import reviewed_file

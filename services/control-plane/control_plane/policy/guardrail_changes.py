@@ -11,12 +11,13 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from control_plane.policy.apply_lock import ApplyLock
 from moe_core.llm.guardrails import RuleFile
 from moe_core.llm.guardrails.book import rules_version
 
@@ -52,9 +53,11 @@ JOIN guardrail_simulations s ON s.id = p.simulation_id
 WHERE p.status = 'applied' AND p.rules_file = $1 AND ($2::text IS NULL OR p.id = $2)
 ORDER BY p.decided_at DESC, p.id DESC LIMIT 1
 """
-# one application at a time across the control plane's replicas, from the decision's commit to the file's write
-APPLY_LOCK = "SELECT pg_advisory_lock(hashtext('moe:guardrails:apply'))"
-APPLY_UNLOCK = "SELECT pg_advisory_unlock(hashtext('moe:guardrails:apply'))"
+# one decision at a time across a fleet's control plane replicas, from the proposal's row lock to the file's write
+# (apply_lock). Per fleet, not per tenant: every candidate is a whole rules file, so two tenants' approvals at once
+# would both pass the rules_changed check and the second write would undo the first; another fleet on the database
+# writes its own rules file and never waits for this one
+APPLYING = "guardrails"
 DECIDE = """
 UPDATE guardrail_proposals SET status = $2, decided_at = now(), decided_key = $3, decided_principal = $4,
        decision_note = $5, rules_file = $6
@@ -99,8 +102,9 @@ def write_rules(path: Path, text: str) -> None:
 
 
 class GuardrailChanges:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self, pool: asyncpg.Pool, namespace: str = "") -> None:
+        """namespace: the fleet's (MOE_TOPIC_NAMESPACE), whose apply lock decisions take."""
+        self.pool, self.namespace = pool, namespace
 
     async def add_simulation(self, *, candidate: str, rules: str, in_force: str, days: float, tenants: list[str],
                              summary: dict[str, Any], actor_key: str, actor_principal: str) -> str:
@@ -131,25 +135,25 @@ class GuardrailChanges:
         return [_row(r) for r in await self.pool.fetch(LIST_PROPOSALS, status, tenants, limit)]
 
     @asynccontextmanager
-    async def locked(self, proposal_id: str, tenants: list[str] | None) -> AsyncIterator[LockedProposal]:
+    async def locked(self, proposal_id: str, tenants: list[str] | None,
+                     wait_s: float) -> AsyncIterator[LockedProposal]:
         """The proposal row-locked for one decision; what is done through the handle commits together, and what
         is handed to `after_commit` runs once it has committed (the rules file's write: a Postgres failure before
-        leaves the file as it was, the proposal pending). Decisions are one at a time (an advisory lock held
-        until after the write), so no two approvals interleave their commit and write."""
-        async with self.pool.acquire() as conn:
-            await conn.execute(APPLY_LOCK)
-            try:
-                async with conn.transaction():
-                    row = await conn.fetchrow(LOCK_PROPOSAL, proposal_id, tenants)
-                    handle = LockedProposal(conn, proposal_id, _row(row) if row else None)
-                    yield handle
-                for action in handle.after:
-                    await action()
-            finally:
-                try:
-                    await conn.execute(APPLY_UNLOCK)
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                    pass  # the connection is gone, and its session's lock with it
+        leaves the file as it was, the proposal pending). Decisions are one at a time per fleet (its apply lock,
+        held until after the write), so no two approvals interleave their commit and write; one waits for the lock
+        at most `wait_s`, then ApplyBusy (nothing read, nothing decided)."""
+        async with self.applying(wait_s) as conn:
+            assert conn is not None  # (waited for: ApplyBusy, never None)
+            async with conn.transaction():
+                row = await conn.fetchrow(LOCK_PROPOSAL, proposal_id, tenants)
+                handle = LockedProposal(conn, proposal_id, _row(row) if row else None)
+                yield handle
+            for action in handle.after:
+                await action()
+
+    def applying(self, wait_s: float | None) -> AbstractAsyncContextManager[asyncpg.Connection | None]:
+        """The fleet's apply lock (apply_lock.ApplyLock.held)."""
+        return ApplyLock(self.pool, APPLYING, self.namespace).held(wait_s)
 
     async def last_applied(self, rules_file: Path, proposal_id: str | None = None) -> dict[str, Any] | None:
         """The last proposal applied to `rules_file` (or `proposal_id`, when it was) with its candidate's text."""

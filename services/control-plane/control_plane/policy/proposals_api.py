@@ -15,7 +15,9 @@ fleet's services read (MOE_GUARDRAILS_FILE, replaced at once) once the decision 
 failure before leaves the rules and the proposal as they were): every GuardrailBook reads it again within
 MOE_GUARDRAILS_RELOAD_S, with no restart. A process that dies between the commit and the write leaves an applied
 proposal whose file was not written: the control plane writes it when it starts (reconcile_rules). Rules given
-inline (MOE_GUARDRAILS) cannot be applied this way (409).
+inline (MOE_GUARDRAILS) cannot be applied this way (409). Decisions take the fleet's apply lock one at a time
+(control_plane.policy.apply_lock); one that waited MOE_GUARDRAILS_APPLY_WAIT_S for it answers 503 `apply_busy`
+naming the Postgres session holding it, and nothing is decided.
 The proposal, the approval, the application and a rejection are audit events on each changed tenant's chain."""
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,16 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.admin.key_audit import change_event
+from control_plane.policy.apply_lock import ApplyBusy
 from control_plane.policy.gate import PolicyGate
-from control_plane.policy.guardrail_changes import GuardrailChanges, changes, reconcile, write_rules
+from control_plane.policy.guardrail_changes import (
+    GuardrailChanges,
+    LockedProposal,
+    changes,
+    reconcile,
+    write_rules,
+)
+from control_plane.settings import ControlPlaneSettings
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.request_auth import require_admin
 from moe_core.llm.guardrails import GuardrailBook, parse
@@ -97,7 +108,8 @@ def writable(book: GuardrailBook) -> Path:
 
 
 class ProposalsApi:
-    def __init__(self, settings: FleetSettings, bus: Bus, keys: Callable[[], KeyStore], gate: PolicyGate) -> None:
+    def __init__(self, settings: ControlPlaneSettings, bus: Bus, keys: Callable[[], KeyStore],
+                 gate: PolicyGate) -> None:
         self.settings, self.bus, self.keys, self.gate = settings, bus, keys, gate
         self.router = APIRouter()
         r = self.router
@@ -109,7 +121,7 @@ class ProposalsApi:
         r.add_api_route("/v1/guardrails/proposals/{proposal_id}/reject", self.reject, methods=["POST"])
 
     def store(self) -> GuardrailChanges:
-        return GuardrailChanges(self.keys().pool)
+        return GuardrailChanges(self.keys().pool, self.settings.topic_namespace)
 
     def book(self) -> GuardrailBook:
         return GuardrailBook.from_settings(self.settings)
@@ -164,7 +176,7 @@ class ProposalsApi:
         key = await require_admin(request, self.keys())
         body = parse_json_body(await request.body() or b"{}", NoteBody)
         written: list[Path] = []
-        async with self.store().locked(proposal_id, scope(key)) as lk:
+        async with self._locked(proposal_id, key, verb) as lk:
             p = lk.item
             if p is None:
                 raise _unknown(proposal_id)
@@ -194,6 +206,20 @@ class ProposalsApi:
         else:
             await self._audit(key, "guardrails.rejected", proposal_id, p["tenants"], details)
         return await self.get(proposal_id, request)
+
+    @asynccontextmanager
+    async def _locked(self, proposal_id: str, key: ApiKey, verb: str) -> AsyncIterator[LockedProposal]:
+        """The proposal locked for this decision, or 503 apply_busy (nothing decided) naming who holds the fleet's
+        apply lock, once it has been waited for MOE_GUARDRAILS_APPLY_WAIT_S."""
+        wait_s = self.settings.guardrails_apply_wait_s
+        try:
+            async with self.store().locked(proposal_id, scope(key), wait_s) as lk:
+                yield lk
+        except ApplyBusy as busy:
+            log.warning("a guardrail proposal's %s waited %.0f s for the apply lock: %s", verb, wait_s, busy)
+            raise OpenAIError(503, f"another decision of this fleet's guardrail rules has held the apply lock for "
+                              f"more than {wait_s:.0f} s (MOE_GUARDRAILS_APPLY_WAIT_S): {busy}; nothing was "
+                              f"{verb}d, try again", "server_error", code="apply_busy") from None
 
     async def _audit(self, key: ApiKey, action: str, proposal_id: str, tenants: list[str],
                      details: dict[str, Any]) -> None:

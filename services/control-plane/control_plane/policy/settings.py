@@ -1,6 +1,7 @@
 """Settings of the control plane's policy decisions (prefix MOE_): where Open Policy Agent answers and the word
 list that resolves knowledge domains (moe_core.policy.settings, shared with graph-ingest), the policy files
-OPA watches, how often the approved egress policy is checked at OPA and how long its push may be waited for."""
+OPA watches, how often the approved egress policy is checked at OPA, and how long its push or a guardrail decision
+may be waited for."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ class PolicySettings(PolicyEngineSettings):
                                        "another push of the fleet's egress policy (an approval's or the reconcile's) "
                                        "holds the apply lock, before it answers 503 apply_busy naming the holder; a "
                                        "reconcile round holds the lock at most this long")
+    guardrails_apply_wait_s: float = Field(default=30.0, gt=0, le=600, description="How long a guardrail proposal's "
+                                           "approval or rejection waits while another decision of the fleet's holds "
+                                           "the apply lock (from its commit to the rules file's write), before it "
+                                           "answers 503 apply_busy naming the holder, nothing decided")
 
     def policy_dir(self) -> Path | None:
         return in_repo(self.opa_policy_dir) if str(self.opa_policy_dir) not in ("", ".") else None
