@@ -217,9 +217,10 @@ class ProposalsApi:
                 yield lk
         except ApplyBusy as busy:
             log.warning("a guardrail proposal's %s waited %.0f s for the apply lock: %s", verb, wait_s, busy)
+            done = "approved" if verb == "approve" else "rejected"
             raise OpenAIError(503, f"another decision of this fleet's guardrail rules has held the apply lock for "
                               f"more than {wait_s:.0f} s (MOE_GUARDRAILS_APPLY_WAIT_S): {busy}; nothing was "
-                              f"{verb}d, try again", "server_error", code="apply_busy") from None
+                              f"{done}, try again", "server_error", code="apply_busy") from None
 
     async def _audit(self, key: ApiKey, action: str, proposal_id: str, tenants: list[str],
                      details: dict[str, Any]) -> None:
