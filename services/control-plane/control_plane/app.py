@@ -187,7 +187,7 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
 
 async def _reconcile_rules(settings: ControlPlaneSettings, stores: Stores, bus: Bus) -> None:
     try:
-        await reconcile_rules(settings, GuardrailChanges(stores.keys().pool), bus)
+        await reconcile_rules(settings, GuardrailChanges(stores.keys().pool, settings.topic_namespace), bus)
     except OSError as exc:  # the folder is not writable: the approved rules are not in force, say so loudly
         log.error("an approved guardrail proposal's rules file could not be written at start: %s", exc)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
 
 from control_plane.policy.guardrail_changes import GuardrailChanges, reconcile, write_rules
+from control_plane.policy.proposals_api import reconcile_rules
 from moe_core.llm.guardrails.book import rules_version
 
 pytestmark = pytest.mark.infra
@@ -79,5 +81,31 @@ async def test_an_applied_proposal_whose_file_a_crash_left_unwritten_is_written_
         path.write_text(_rules("epsilon"))  # a reviewed commit changed the file since: it stays
         assert reconcile(path, applied) == "changed_since" and path.read_text() == _rules("epsilon")
         assert reconcile(path, None) == "none"
+    finally:
+        await pool.close()
+
+
+async def test_the_start_up_repair_waits_for_no_decision_and_writes_nothing_under_its_lock(
+        infra: dict[str, str], tmp_path: Path) -> None:
+    """reconcile_rules takes the fleet's apply lock: while a decision holds it, a starting replica leaves the file
+    to that decision (which writes its own once committed) instead of writing between its read and its write."""
+    pool = await asyncpg.create_pool(infra["postgres"], min_size=1, max_size=3)
+    assert pool is not None
+    path, old, new = tmp_path / "guardrails.yaml", _rules("zeta"), _rules("eta")
+    path.write_text(old)
+    namespace = f"ns-{uuid.uuid4().hex[:8]}"
+    store, settings = GuardrailChanges(pool, namespace), SimpleNamespace(guardrails_file=str(path), guardrails="")
+    try:
+        proposal = await _proposed(store, old, new)
+        async with store.locked(proposal, None, 30) as lk:  # applied, its file left unwritten (a crash)
+            await lk.decide("applied", "k-2", "bob", "", path)
+        async with store.applying(30) as held:  # another replica's decision in progress
+            assert held is not None
+            assert await reconcile_rules(settings, store, bus=None) == "busy"  # type: ignore[arg-type]
+            assert path.read_text() == old
+        other_fleet = GuardrailChanges(pool, f"ns-{uuid.uuid4().hex[:8]}")
+        async with other_fleet.applying(30):  # another fleet's decision does not hold this one's repair back
+            path.write_text(new)  # (its outcome without a publish: the file already holds the applied rules)
+            assert await reconcile_rules(settings, store, bus=None) == "in_force"  # type: ignore[arg-type]
     finally:
         await pool.close()

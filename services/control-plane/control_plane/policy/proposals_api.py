@@ -242,12 +242,17 @@ async def _write_after_commit(path: Path, text: str, proposal_id: str, written: 
 
 async def reconcile_rules(settings: FleetSettings, store: GuardrailChanges, bus: Bus) -> str:
     """At start: a proposal approved (committed) whose rules file was never written, because the process died
-    between, is put in force now, and its application recorded (guardrails.applied, reconciled)."""
+    between, is put in force now, and its application recorded (guardrails.applied, reconciled). Under the fleet's
+    apply lock, so no replica's decision writes between its read and its write."""
     book = GuardrailBook.from_settings(settings)
     if book.inline or book.path is None:
         return "none"
-    applied = await store.last_applied(book.path)
-    outcome = await asyncio.to_thread(reconcile, book.path, applied)
+    async with store.applying(None) as conn:  # under the fleet's apply lock, or skipped while a decision holds it
+        if conn is None:  # (that decision writes the file itself once it commits)
+            log.info("a guardrail decision holds the apply lock: the rules file is not reconciled at this start")
+            return "busy"
+        applied = await store.last_applied(book.path)
+        outcome = await asyncio.to_thread(reconcile, book.path, applied)
     if outcome == "changed_since":
         log.warning("the guardrail rules file %s is neither the last applied proposal's rules nor those it replaced:"
                     " changed by other means since, left as it is", book.path)
