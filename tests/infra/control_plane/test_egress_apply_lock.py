@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -19,16 +18,6 @@ from moe_core.policy import PolicyClient
 from moe_core.runtime.observability.metrics import REGISTRY
 
 pytestmark = pytest.mark.infra
-
-
-@pytest.fixture
-async def pool(infra: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(infra["postgres"], min_size=1, max_size=4)
-    assert created is not None
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 async def test_an_approval_waits_for_its_own_fleets_push_only_and_then_names_the_holder(pool: asyncpg.Pool) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -30,16 +29,6 @@ pytestmark = pytest.mark.infra
 
 def _rules(tenant: str, word: str) -> str:
     return f"version: 1\ntenants:\n  {tenant}:\n    input:\n      - {{id: no-{word}, keywords: [{word}]}}\n"
-
-
-@pytest.fixture
-async def pool(infra: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(infra["postgres"], min_size=1, max_size=4)
-    assert created is not None
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 async def _proposed(store: GuardrailChanges, tenant: str, before: str, after: str) -> str:
