@@ -45,6 +45,25 @@ SCRIPT: dict[str, Any] = {
     "schemas": {"triples": json.dumps(LEARNED), "classification": json.dumps(CLASSIFIED)},
     "default": "ok",
 }
+# One sentence of an answer's body (bench.token_stages --answer-words: answers as long as real ones)
+_BODY = "Each further sentence of the answer explains one more detail of the subject in plain words."
+
+
+def script(answer_words: int = 0) -> dict[str, Any]:
+    """SCRIPT, with the experts' and the judge's answers `answer_words` words longer: the scripted answers are a
+    dozen words, a real one a few hundred, and the token overhead against a direct call depends on that length
+    (every call of the fleet repeats the question; the direct answer's own length weighs against it)."""
+    if answer_words <= 0:
+        return SCRIPT
+    words = _BODY.split()
+    body = " ".join(words[i % len(words)] for i in range(answer_words))
+    replies = dict(SCRIPT["replies"])
+    expert, confidence = replies[EXPERT_MODEL].rsplit("\n", 1)
+    replies[EXPERT_MODEL] = f"{expert} {body}\n{confidence}"
+    replies["judge-model"] = f"{replies['judge-model']} {body}"
+    return {**SCRIPT, "replies": replies}
+
+
 CACHE_QUESTION = "What is the boiling point of water at sea level in degrees Celsius?"
 
 _SUBJECTS = [

@@ -1,7 +1,7 @@
 """Tokens per stage, per template and per part of the prompt, per request (issue 52, item 4), from the record.
 
     python -m bench.token_stages [--samples 3] [--paths full,trivial] [--no-learning] [--no-record] [--out FILE]
-                                 [--calls FILE]
+                                 [--calls FILE] [--answer-words N]
 
 Starts the zero-latency inference server (its call log on) and the fleet in a fresh topic namespace as `make bench`
 does (with the record and learning unless told otherwise), sends SAMPLES requests of each path (the bench's own
@@ -35,7 +35,7 @@ from bench.infra import connect
 from bench.loadgen import Target
 from bench.record import record_env
 from bench.runner import _delete_topics, _key, fleet_env
-from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
+from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, script
 from moe_core.contracts import Topics
 from moe_core.runtime.kafka_clients import client_kwargs
 
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace, drive: Drive = drive) -> dict[str, Any]:
     fleet, key_id = None, None
     with ExitStack() as stack:
         try:
-            llm_url, llm = procs.start_llm_server(SCRIPT)
+            llm_url, llm = procs.start_llm_server(script(args.answer_words))
             started.append(llm)
             env = fleet_env(eps, namespace, llm_url, dict(kv.split("=", 1) for kv in args.fleet_env))
             if args.record:
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace, drive: Drive = drive) -> dict[str, Any]:
                 asyncio.run(_key(eps["postgres"], "", revoke=key_id))
             asyncio.run(_delete_topics(eps["kafka"], namespace))
     return {"command": f"python -m {args.module} " + " ".join(args.argv), "learning": args.learning,
-            "record": args.record, "samples": args.samples, "paths": result}
+            "record": args.record, "samples": args.samples, "answer_words": args.answer_words, "paths": result}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paths", default="full,trivial")
     parser.add_argument("--learning", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--answer-words", type=int, default=0,
+                        help="the experts' and the judge's answers this many words longer (bench.scenarios.script)")
     parser.add_argument("--fleet-env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest-tokens.json")
     parser.add_argument("--calls", type=Path, default=None, metavar="FILE",
