@@ -1,13 +1,14 @@
 """What graph-ingest's learning costs per message, on the local Neo4j, OPA and Redis (running: `make up`):
 
-  python -m tests.graph.graph_ingest.ingest_costs [N] [TRIPLES]
+  python -m tests.graph.graph_ingest.ingest_costs [N] [TRIPLES] [ENTITIES]
 
 GraphIngest.on_ingest for N fresh answers of TRIPLES technical triples each (their extraction already remembered,
 as on a redelivery: no model call), six rounds: wall time, this process's CPU (graph-ingest's Python), Neo4j's
 and OPA's CPU per message. The audit events are serialised as for Kafka but not sent (the same events before and
 after; Kafka's cost is not what this measures). Neo4j's JIT warms up over the first rounds: compare the last ones.
-For a before/after, run the same command on the older tree (issue 52: one query for each check of an answer's
-triples, one request to OPA, one transaction)."""
+ENTITIES (default 0): the tenant holds that many entities and relations before the first round (a tenant of
+realistic size: the bench's largest held about 1,100). For a before/after, run the same command on the older tree
+(issue 52: one query for each check of an answer's triples, one request to OPA, one transaction)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.infra import endpoints, fleetconfig
+from tests.graph.graph_ingest.ingest_profile import build_tenant
 from tests.graph.graph_ingest.test_learning_journey import ingest_event
 
 
@@ -50,7 +52,7 @@ class _Serialised:
         self.sent += 1
 
 
-async def costs(n: int, per_answer: int) -> None:
+async def costs(n: int, per_answer: int, entities: int = 0) -> None:
     from graph_ingest.app import GraphIngest
     from graph_ingest.settings import GraphIngestSettings
     from moe_core.knowledge.graph import GraphDB
@@ -73,6 +75,8 @@ async def costs(n: int, per_answer: int) -> None:
     ingest = GraphIngest(settings, _Serialised(), db, None, memo)  # type: ignore[arg-type]
     tenant = f"cost-{ns}"
     try:
+        if entities:
+            await build_tenant(db, tenant, entities)
         for round_ in range(6):
             events = []
             for i in range(n):
@@ -99,4 +103,5 @@ async def costs(n: int, per_answer: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(costs(int(sys.argv[1]) if len(sys.argv) > 1 else 40, int(sys.argv[2]) if len(sys.argv) > 2 else 4))
+    args = [int(a) for a in sys.argv[1:]]
+    asyncio.run(costs(*(args + [40, 4, 0][len(args):])))

@@ -5,7 +5,7 @@ gap-healer, for a gap) runs, on the local Neo4j, OPA and Redis (running: `make u
 
 Builds a test tenant of ENTITIES entities (default 3000) and as many relations, then learns ANSWERS answers
 (default 3) of TRIPLES triples (default 2: one new entity and one the tenant knows each) with GraphIngest.on_ingest
-(their extraction remembered: no model call), and heals a gap of a term the tenant knows and of a new one (the
+(their extraction remembered: no model call), and heals a gap of a term the tenant knows and of two new ones (their
 classification remembered). Every statement runs under PROFILE (the same statement, the same rows): printed per
 answer with its db hits, named by the constant it is. Removes the tenant afterwards. For a before/after, run the same
 command on the older tree (issue 52)."""
@@ -167,7 +167,8 @@ async def profile(entities: int, per_answer: int, answers: int) -> None:
             await ingest.on_ingest(event)
             if round_:
                 report(f"answer {round_} ({per_answer} triples, tenant of {entities} entities)", db.seen, names)
-        for label, term in (("a known term", known[1]), ("a new term", f"Zorblat {ns}")):
+        for label, term in (("a known term", known[1]), ("a new term", f"Zorblat {ns}"),
+                            ("another new term", f"Quibbit {ns}")):
             classification = {"is_entity": True, "name": term, "parent": "Software", "domain": "technical",
                               "confidence": 0.9, "aliases": [f"{term} alias"]}
             await healer_memo.put_first(f"{tenant}:{normalize(term)}", json.dumps({"content": json.dumps(
