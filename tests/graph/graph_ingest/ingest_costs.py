@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.infra import endpoints, fleetconfig
-from tests.graph.graph_ingest.ingest_profile import build_tenant
+from moe_core.knowledge.graph.driver import GraphDB
 from tests.graph.graph_ingest.test_learning_journey import ingest_event
 
 
@@ -50,6 +50,26 @@ class _Serialised:
     async def publish(self, message: Any, topic: str) -> None:
         message.model_dump_json()
         self.sent += 1
+
+
+async def build_tenant(db: GraphDB, tenant: str, entities: int) -> list[str]:
+    """ENTITIES entities of the tenant, each related to the next (a chain: no hub), written as imports write them."""
+    from moe_core.knowledge.graph import GraphStore, Provenance
+    from moe_core.knowledge.graph.names import entity_uid, normalize
+    from moe_core.knowledge.graph.store import CREATE_ENTITIES
+
+    names = [f"Filler {tenant} {i}" for i in range(entities)]
+    store, prov = GraphStore(db), Provenance(tenant=tenant, source="extracted", domain="technical", origin="seed")
+    for start in range(0, entities, 500):
+        chunk = names[start:start + 500]
+        await GraphDB.write(db, CREATE_ENTITIES, rows=[{"uid": entity_uid(tenant, normalize(n)), "name": n,
+                                                        "key": normalize(n)} for n in chunk],
+                            tenant=tenant, type="Concept", domain="technical", source="extracted", now=time.time())
+        rows = [{"subject": entity_uid(tenant, normalize(a)), "object": entity_uid(tenant, normalize(b)),
+                 "type": "RELATED_TO", "confidence": 0.9, "domain": "technical"}
+                for a, b in zip(chunk, names[start + 1:start + 501], strict=False)]
+        await GraphDB.transaction(db, lambda tx, rows=rows: store.assert_many_in(tx, rows, prov))  # type: ignore
+    return names
 
 
 async def costs(n: int, per_answer: int, entities: int = 0) -> None:

@@ -16,7 +16,6 @@ import asyncio
 import importlib
 import json
 import sys
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -26,7 +25,7 @@ from neo4j import AsyncManagedTransaction
 
 from bench.infra import endpoints
 from moe_core.knowledge.graph.driver import GraphDB, Work
-from tests.graph.graph_ingest.ingest_costs import _Serialised
+from tests.graph.graph_ingest.ingest_costs import _Serialised, build_tenant
 from tests.graph.graph_ingest.test_learning_journey import ingest_event
 
 # the modules whose statements graph-ingest and the gap-healer run: a statement is named by its constant
@@ -107,26 +106,6 @@ def report(title: str, seen: Iterable[tuple[str, int]], names: dict[str, str]) -
     print(f"{title}: {sum(sum(h) for h in per.values())} db hits")
     for name, hits in sorted(per.items(), key=lambda kv: -sum(kv[1])):
         print(f"  {sum(hits):7d}  {name}  {hits}")
-
-
-async def build_tenant(db: GraphDB, tenant: str, entities: int) -> list[str]:
-    """ENTITIES entities of the tenant, each related to the next (a chain: no hub), written as imports write them."""
-    from moe_core.knowledge.graph import GraphStore, Provenance
-    from moe_core.knowledge.graph.names import entity_uid, normalize
-    from moe_core.knowledge.graph.store import CREATE_ENTITIES
-
-    names = [f"Filler {tenant} {i}" for i in range(entities)]
-    store, prov = GraphStore(db), Provenance(tenant=tenant, source="extracted", domain="technical", origin="seed")
-    for start in range(0, entities, 500):
-        chunk = names[start:start + 500]
-        await GraphDB.write(db, CREATE_ENTITIES, rows=[{"uid": entity_uid(tenant, normalize(n)), "name": n,
-                                                        "key": normalize(n)} for n in chunk],
-                            tenant=tenant, type="Concept", domain="technical", source="extracted", now=time.time())
-        rows = [{"subject": entity_uid(tenant, normalize(a)), "object": entity_uid(tenant, normalize(b)),
-                 "type": "RELATED_TO", "confidence": 0.9, "domain": "technical"}
-                for a, b in zip(chunk, names[start + 1:start + 501], strict=False)]
-        await GraphDB.transaction(db, lambda tx, rows=rows: store.assert_many_in(tx, rows, prov))  # type: ignore
-    return names
 
 
 async def profile(entities: int, per_answer: int, answers: int) -> None:
