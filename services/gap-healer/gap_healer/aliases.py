@@ -32,13 +32,15 @@ ORDER BY CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, e.name
 """
 
 # Sets the aliases of a gap-healer entity that no other visible entity names (by key or alias), in one statement,
-# with its alias nodes (moe_core.knowledge.graph.alias_nodes.SYNC_ALIASES).
+# with its alias nodes (moe_core.knowledge.graph.alias_nodes.SYNC_ALIASES). An alias node's tenant is its entity's:
+# asked of the node too, it is found through the (tenant, key) index, not by a scan of every alias node (issue 52).
 SET_ALIASES = """
 MATCH (e:Entity {uid: $uid})
 WHERE e.tenant = $tenant AND e.source = 'gap_healer'
 UNWIND $keys AS k
 WITH e, k, COUNT { MATCH (o:Entity {key: k}) WHERE o.tenant IN $tenants AND o.uid <> e.uid }
-         + COUNT { MATCH (:AliasKey {key: k})-[:ALIAS_OF]->(o:Entity) WHERE o.tenant IN $tenants AND o.uid <> e.uid }
+         + COUNT { MATCH (a:AliasKey {key: k})-[:ALIAS_OF]->(o:Entity)
+                   WHERE a.tenant IN $tenants AND o.tenant IN $tenants AND o.uid <> e.uid }
          AS owners
 WITH e, [x IN collect(CASE WHEN owners = 0 THEN k END) WHERE x IS NOT NULL] AS free
 WITH e, free, [a IN $aliases WHERE all(x IN a.keys WHERE x IN free)] AS kept

@@ -61,6 +61,7 @@ class GapHealer:
         self.quarantine = Quarantine(self.store)
         self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
         self.schedule: Any = None  # gap_healer.schedule.Scheduler, made at start
+        self.classes: list[str] = []  # the base ontology's classes, read once (_classes)
         # one record at a time (MOE_CONSUMER_IN_FLIGHT=1): no other question could join a batch while one waits
         self.batcher = Batcher(settings.gap_batch_terms,
                                settings.gap_batch_wait_s if settings.consumer_in_flight > 1 else 0.0)
@@ -90,10 +91,7 @@ class GapHealer:
                                     self.settings.gap_max_review_rejections, time.time())
         if held_back is not None:  # reviewers rejected its classification: not again at once, nor for ever
             return held_back
-        ontology = [r["name"] for r in await self.db.read(CLASSES, shared=SHARED_TENANT)]
-        if not ontology:
-            raise RuntimeError("the base ontology has no classes (not seeded?)")
-        classes = retry.classes_left(ontology, seen)
+        classes = retry.classes_left(await self._classes(), seen)
         classified = await self._classify(gap, term, classes, retry.memo_round(seen))
         if classified is None:
             GRAPH_GAP_DECISIONS.labels("failed").inc()
@@ -123,6 +121,15 @@ class GapHealer:
                                entity=written.subject_uid, parent=found.parent)
         GRAPH_GAP_DECISIONS.labels("healed").inc()
         return "healed"
+
+    async def _classes(self) -> list[str]:
+        """The base ontology's classes, read at the first gap to classify and kept: only seeding the ontology (a
+        release's start) makes classes, and reading them filtered every shared entity (issue 52)."""
+        if not self.classes:
+            self.classes = [r["name"] for r in await self.db.read(CLASSES, shared=SHARED_TENANT)]
+            if not self.classes:
+                raise RuntimeError("the base ontology has no classes (not seeded?)")
+        return self.classes
 
     async def _hold(self, gap: OntologyGap, term: str, triple: Triple, prov: Provenance,
                     found: core.Classification, verdict: Verdict, asked_by: str | None) -> str:

@@ -21,7 +21,7 @@ from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.knowledge.graph.audit import audit_event
 from moe_core.knowledge.graph.feedback import apply_feedback, recompute_trust
 from moe_core.knowledge.graph.lifecycle import prepare_graph
-from moe_core.knowledge.graph.measure import tenant_size, tenant_size_in
+from moe_core.knowledge.graph.measure import Counted, Sizes, counted_in, tenant_size
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.quarantine import Quarantine, blast_radius_exceeded
 from moe_core.knowledge.graph.synthesis import insight_of, write_synthesis_in
@@ -52,6 +52,7 @@ class GraphIngest:
         # the original's ingest semaphore: background extraction calls capped per replica
         self.calls = asyncio.Semaphore(settings.graph_ingest_concurrency)
         self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
+        self.sizes = Sizes()  # each tenant's size as its last write counted it: the next answer's "before"
 
     async def on_ingest(self, event: IngestEvent) -> None:
         reason = core.skip_reason(event, self.settings.graph_ingest_skip_types)
@@ -68,17 +69,21 @@ class GraphIngest:
         prov = Provenance(tenant=event.tenant_id, source="extracted", domain=core.domain_of(event),
                           origin=event.response_id, expert=event.source_expert, model=event.source_model,
                           learned_from=origin_label(origin))
-        # the tenant's size before (counted in the read that resolves the names) and after (in the write
-        # transaction); an answer of no triples changes no entity or relation: not counted, and its run carries no
-        # counts (codex-lineage's drift reads a zero change)
+        # the tenant's size before (counted in the read that resolves the names, or, while nothing moved the tenant's
+        # version since, the count this replica's last write of it took) and after (in the write transaction); an
+        # answer of no triples changes no entity or relation: not counted, and its run carries no counts
+        # (codex-lineage's drift reads a zero change)
         planned = await batch.plan(self.db, self.learning, prov.tenant, self.settings.graph_blast_radius_max,
-                                   triples, resolved, event.review_domains)
+                                   triples, resolved, event.review_domains, self.sizes)
         outcomes = planned.outcomes
         if outcomes is None:  # a triple may contradict an earlier one of the answer: one at a time
             outcomes = [await self._learn(event, t, prov, d) for t, d in zip(triples, resolved, strict=True)]
         after = None
         if any(o.action != "reject" for o in outcomes) or insight_of(event) is not None:  # else nothing to write
-            after = await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, planned))
+            counted = await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, planned))
+            if counted is not None:  # committed: the graph's count
+                self.sizes.counted(prov.tenant, counted)
+                after = counted.counts
         for outcome in outcomes:
             await self._report(event, outcome)
         kept = [o.triple for o in outcomes if o.written is not None]
@@ -95,7 +100,7 @@ class GraphIngest:
                            "stats": stats, "learned_from": origin})
 
     async def _write(self, tx: AsyncManagedTransaction, event: IngestEvent, prov: Provenance,
-                     outcomes: list[batch.Outcome], planned: batch.Plan) -> dict[str, int] | None:
+                     outcomes: list[batch.Outcome], planned: batch.Plan) -> Counted | None:
         """The answer's triples written (GraphStore.write_many_in, between the entities the plan checked) or held,
         its insight, and the tenant's size after them, in one transaction (retried whole by the driver)."""
         threshold, ttl_s = self.settings.graph_blast_radius_max, self.settings.graph_quarantine_ttl_s
@@ -116,7 +121,7 @@ class GraphIngest:
             o.written = (w.id, [w.subject_uid, w.object_uid])
         done = [o.written for o in outcomes if o.written is not None]
         await write_synthesis_in(tx, prov, event, [u for _, uids in done for u in uids])  # the judge's insight
-        return await tenant_size_in(tx, prov.tenant) if planned.before is not None else None
+        return await counted_in(tx, prov.tenant) if planned.before is not None else None
 
     async def _report(self, event: IngestEvent, o: batch.Outcome) -> None:
         """A triple's decisions on the audit topic, as they were taken: a conflict, the blast radius, the policy."""

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from graph_ingest import core
 from moe_core.knowledge.graph import GraphDB, Triple
 from moe_core.knowledge.graph.checks import Resolved, conflicts_of, reach_of, resolve_and_count
+from moe_core.knowledge.graph.measure import Sizes
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
 from moe_core.knowledge.graph.vocab import conflicting_types
@@ -55,11 +56,13 @@ class Plan:
 
 
 async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: int, triples: list[Triple],
-               domains: list[list[str]], document: list[str]) -> Plan:
-    """Each triple's outcome, in order; the tenant's size is counted in the read that resolves the names."""
+               domains: list[list[str]], document: list[str], sizes: Sizes) -> Plan:
+    """Each triple's outcome, in order; the tenant's size is counted in the read that resolves the names (or, while
+    the tenant's version is the one of the writer's last count, taken from `sizes`)."""
     if not triples:
         return Plan([], Resolved(tenant, {}), None)
-    resolved, before = await resolve_and_count(db, tenant, [n for t in triples for n in (t.subject, t.object)])
+    resolved, before = await resolve_and_count(db, tenant, [n for t in triples for n in (t.subject, t.object)],
+                                               sizes)
     if contradicts_itself(resolved, triples):
         return Plan(None, resolved, before)
     conflicts = await conflicts_of(db, resolved, triples)

@@ -1,13 +1,14 @@
 """What graph-ingest's learning costs per message, on the local Neo4j, OPA and Redis (running: `make up`):
 
-  python -m tests.graph.graph_ingest.ingest_costs [N] [TRIPLES]
+  python -m tests.graph.graph_ingest.ingest_costs [N] [TRIPLES] [ENTITIES]
 
 GraphIngest.on_ingest for N fresh answers of TRIPLES technical triples each (their extraction already remembered,
 as on a redelivery: no model call), six rounds: wall time, this process's CPU (graph-ingest's Python), Neo4j's
 and OPA's CPU per message. The audit events are serialised as for Kafka but not sent (the same events before and
 after; Kafka's cost is not what this measures). Neo4j's JIT warms up over the first rounds: compare the last ones.
-For a before/after, run the same command on the older tree (issue 52: one query for each check of an answer's
-triples, one request to OPA, one transaction)."""
+ENTITIES (default 0): the tenant holds that many entities and relations before the first round (a tenant of
+realistic size: the bench's largest held about 1,100). For a before/after, run the same command on the older tree
+(issue 52: one query for each check of an answer's triples, one request to OPA, one transaction)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bench.infra import endpoints
+from bench.infra import endpoints, fleetconfig
+from moe_core.knowledge.graph.driver import GraphDB
 from tests.graph.graph_ingest.test_learning_journey import ingest_event
 
 
@@ -50,7 +52,27 @@ class _Serialised:
         self.sent += 1
 
 
-async def costs(n: int, per_answer: int) -> None:
+async def build_tenant(db: GraphDB, tenant: str, entities: int) -> list[str]:
+    """ENTITIES entities of the tenant, each related to the next (a chain: no hub), written as imports write them."""
+    from moe_core.knowledge.graph import GraphStore, Provenance
+    from moe_core.knowledge.graph.names import entity_uid, normalize
+    from moe_core.knowledge.graph.store import CREATE_ENTITIES
+
+    names = [f"Filler {tenant} {i}" for i in range(entities)]
+    store, prov = GraphStore(db), Provenance(tenant=tenant, source="extracted", domain="technical", origin="seed")
+    for start in range(0, entities, 500):
+        chunk = names[start:start + 500]
+        await GraphDB.write(db, CREATE_ENTITIES, rows=[{"uid": entity_uid(tenant, normalize(n)), "name": n,
+                                                        "key": normalize(n)} for n in chunk],
+                            tenant=tenant, type="Concept", domain="technical", source="extracted", now=time.time())
+        rows = [{"subject": entity_uid(tenant, normalize(a)), "object": entity_uid(tenant, normalize(b)),
+                 "type": "RELATED_TO", "confidence": 0.9, "domain": "technical"}
+                for a, b in zip(chunk, names[start + 1:start + 501], strict=False)]
+        await GraphDB.transaction(db, lambda tx, rows=rows: store.assert_many_in(tx, rows, prov))  # type: ignore
+    return names
+
+
+async def costs(n: int, per_answer: int, entities: int = 0) -> None:
     from graph_ingest.app import GraphIngest
     from graph_ingest.settings import GraphIngestSettings
     from moe_core.knowledge.graph import GraphDB
@@ -60,6 +82,10 @@ async def costs(n: int, per_answer: int) -> None:
     neo4j_auth = importlib.import_module("tests.support.store_auth").neo4j_auth
 
     eps = endpoints()  # the running ones: starting them is fleetctl's (make up)
+    # this data directory's Neo4j and OPA only (MOE_DATA_DIR: a private set beside the shared one, as other
+    # clones on the machine may run their own)
+    neo4j_mark = f"--home-dir={fleetconfig.DATA / 'neo4j'}".encode()
+    opa_mark = eps["opa-binary"].encode()
     ns = f"c{uuid.uuid4().hex[:6]}"
     settings = GraphIngestSettings(topic_namespace=ns, neo4j_url=eps["neo4j"], redis_url=eps["redis"],
                                    opa_url=eps["opa"], graph_trust_recompute_s=0)
@@ -69,6 +95,8 @@ async def costs(n: int, per_answer: int) -> None:
     ingest = GraphIngest(settings, _Serialised(), db, None, memo)  # type: ignore[arg-type]
     tenant = f"cost-{ns}"
     try:
+        if entities:
+            await build_tenant(db, tenant, entities)
         for round_ in range(6):
             events = []
             for i in range(n):
@@ -78,14 +106,14 @@ async def costs(n: int, per_answer: int) -> None:
                             "confidence": 0.9} for k in range(per_answer)]
                 await memo.put_first(event.response_id, json.dumps(triples))
                 events.append(event)
-            cpu, wall, neo, opa = time.process_time(), time.perf_counter(), cpu_s(b"org.neo4j"), cpu_s(b"/opa")
+            cpu, wall, neo, opa = time.process_time(), time.perf_counter(), cpu_s(neo4j_mark), cpu_s(opa_mark)
             for event in events:
                 await ingest.on_ingest(event)
             print(f"round {round_ + 1}: {n} answers of {per_answer} triples: wall "
                   f"{(time.perf_counter() - wall) / n * 1000:6.2f} ms, graph-ingest "
                   f"{(time.process_time() - cpu) / n * 1000:6.2f} ms CPU, Neo4j "
-                  f"{(cpu_s(b'org.neo4j') - neo) / n * 1000:6.2f} ms CPU, OPA "
-                  f"{(cpu_s(b'/opa') - opa) / n * 1000:6.2f} ms CPU per answer", flush=True)
+                  f"{(cpu_s(neo4j_mark) - neo) / n * 1000:6.2f} ms CPU, OPA "
+                  f"{(cpu_s(opa_mark) - opa) / n * 1000:6.2f} ms CPU per answer", flush=True)
     finally:
         await db.write("MATCH (n) WHERE n.tenant = $tenant DETACH DELETE n", tenant=tenant)
         await redis.delete(*[k async for k in redis.scan_iter(f"*{ns}*")] or ["-"])
@@ -95,4 +123,5 @@ async def costs(n: int, per_answer: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(costs(int(sys.argv[1]) if len(sys.argv) > 1 else 40, int(sys.argv[2]) if len(sys.argv) > 2 else 4))
+    args = [int(a) for a in sys.argv[1:]]
+    asyncio.run(costs(*(args + [40, 4, 0][len(args):])))

@@ -14,6 +14,7 @@ import pytest
 
 from graph_ingest import batch, core
 from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
+from moe_core.knowledge.graph.measure import Sizes
 from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
 from moe_core.policy.domains import load_keywords
 from moe_core.policy.learned import LearningPolicy
@@ -74,7 +75,7 @@ async def test_an_answers_triples_decided_together_get_what_they_get_one_at_a_ti
                t("Epsilon", "PART_OF", "Zeta"),  # Epsilon was not created (held): reach 0
                t("Xylo", "CAUSES", "Yarrow")]  # contradicts curated knowledge: refused
     domains = [[], [], [], [], ["medical"], [], []]
-    planned = await batch.plan(graph_db, learning, tenant, THRESHOLD, triples, domains, [])
+    planned = await batch.plan(graph_db, learning, tenant, THRESHOLD, triples, domains, [], Sizes())
     assert planned.outcomes is not None
     assert planned.before == {"entities": 8, "relations": 6}  # counted in the read that resolved the names
     together = [(o.action, 0 if o.action == "reject" else o.reach, sorted(c["id"] for c in o.conflicts))
@@ -90,4 +91,4 @@ async def test_an_answer_whose_triples_contradict_each_other_is_decided_one_at_a
     m = uuid.uuid4().hex[:8]
     triples = [Triple(subject=f"Quux {m}", relation="TREATS", object=f"Zorp {m}"),
                Triple(subject=f"Quux {m}", relation="CAUSES", object=f"Zorp {m}")]
-    assert (await batch.plan(graph_db, learning, tenant, THRESHOLD, triples, [[], []], [])).outcomes is None
+    assert (await batch.plan(graph_db, learning, tenant, THRESHOLD, triples, [[], []], [], Sizes())).outcomes is None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moe_core.knowledge.graph.driver import GraphDB
-from moe_core.knowledge.graph.measure import size_of
+from moe_core.knowledge.graph.measure import Sizes, size_of
 from moe_core.knowledge.graph.model import Triple
 from moe_core.knowledge.graph.names import entity_uid, normalize
 from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
@@ -35,8 +35,10 @@ WITH key, e ORDER BY key, CASE WHEN e.tenant = $tenant THEN 0 ELSE 1 END, by, e.
 RETURN key, head(collect(e.uid)) AS uid
 """
 
-# RESOLVE_MANY, then the tenant's size as measure.TENANT_SIZE counts it, in one read (keep the three in step): a
-# writer's names and its "before" count in one round trip (issue 52)
+# RESOLVE_MANY, then the tenant's version (measure.VERSION) and, unless it is `$counted` (the version the tenant's size
+# was last counted at by this writer: measure.Sizes), its size as measure.TENANT_SIZE counts it, in one read (keep them
+# in step): a writer's names and its "before" count in one round trip, the count O(the tenant) only when the tenant
+# changed since that count (issue 52)
 RESOLVE_MANY_COUNTED = """
 CALL () {
   CALL () {
@@ -52,9 +54,15 @@ CALL () {
   RETURN key, head(collect(e.uid)) AS uid
 }
 WITH collect([key, uid]) AS found
-CALL () { MATCH (e:Entity {tenant: $tenant}) RETURN count(e) AS entities }
-CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() RETURN count(r) AS relations }
-RETURN found, entities, relations
+OPTIONAL MATCH (v:GraphVersion {tenant: $tenant})
+WITH found, [v.n, v.lex, v.epoch] AS version
+OPTIONAL CALL (version) {
+  WITH version WHERE NOT coalesce(version = $counted, false)
+  CALL () { MATCH (e:Entity {tenant: $tenant}) RETURN count(e) AS entities }
+  CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() RETURN count(r) AS relations }
+  RETURN entities, relations
+}
+RETURN found, version, entities, relations
 """
 
 # store.FIND_CONFLICTS for many (subject, object) pairs
@@ -114,11 +122,18 @@ async def resolve_names(db: GraphDB, tenant: str, names: list[str]) -> Resolved:
     return Resolved(tenant, {r["key"]: r["uid"] for r in rows if r["uid"] is not None})
 
 
-async def resolve_and_count(db: GraphDB, tenant: str, names: list[str]) -> tuple[Resolved, dict[str, int]]:
-    """resolve_names, and the tenant's entities and relations (measure.tenant_size) counted in the same read."""
+async def resolve_and_count(db: GraphDB, tenant: str, names: list[str],
+                            sizes: Sizes) -> tuple[Resolved, dict[str, int]]:
+    """resolve_names, and the tenant's entities and relations (measure.tenant_size) in the same read: counted there,
+    or, while the tenant's version is the one `sizes` last counted it at, that count."""
     keys = sorted({normalize(n) for n in names})
-    [row] = await db.read(RESOLVE_MANY_COUNTED, keys=keys, tenants=visible_tenants(tenant), tenant=tenant)
-    return Resolved(tenant, {k: u for k, u in row["found"] if u is not None}), size_of(row)
+    known = sizes.last(tenant)
+    [row] = await db.read(RESOLVE_MANY_COUNTED, keys=keys, tenants=visible_tenants(tenant), tenant=tenant,
+                          counted=known.version if known is not None else None)
+    found = Resolved(tenant, {k: u for k, u in row["found"] if u is not None})
+    if row["entities"] is None and known is not None:  # not counted: the version was known.version
+        return found, dict(known.counts)
+    return found, size_of(row)
 
 
 async def conflicts_of(db: GraphDB, resolved: Resolved, triples: list[Triple]) -> list[list[dict[str, Any]]]:

@@ -26,6 +26,17 @@ CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() RETURN count(r) AS relations }
 RETURN entities, relations
 """
 
+# TENANT_SIZE after the tenant's version (n: relations asserted, lex: entities made, epoch: entities deleted; every
+# writer of entities and relations moves it), read first: a change committed between the two leaves a version older
+# than the counts, so the next reader counts again (Sizes)
+TENANT_SIZE_VERSIONED = """
+OPTIONAL MATCH (v:GraphVersion {tenant: $tenant})
+WITH [v.n, v.lex, v.epoch] AS version
+CALL () { MATCH (e:Entity {tenant: $tenant}) RETURN count(e) AS entities }
+CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() RETURN count(r) AS relations }
+RETURN version, entities, relations
+"""
+
 QUARANTINE = """
 MATCH (q:Quarantine)
 RETURN CASE WHEN q.status = 'pending' AND q.expires_at IS NOT NULL AND q.expires_at <= $now THEN 'expired'
@@ -55,9 +66,39 @@ async def tenant_size(db: GraphDB, tenant: str) -> dict[str, int]:
     return size_of((await db.read(TENANT_SIZE, tenant=tenant))[0])
 
 
-async def tenant_size_in(tx: AsyncManagedTransaction, tenant: str) -> dict[str, int]:
-    """tenant_size inside an open transaction: what the tenant holds with the transaction's own writes."""
-    return size_of((await tx_data(tx, TENANT_SIZE, tenant=tenant))[0])
+@dataclass(frozen=True)
+class Counted:
+    """A tenant's entities and relations as the graph counted them, and the tenant's version they were counted at."""
+
+    version: list[Any]
+    counts: dict[str, int]
+
+
+async def counted_in(tx: AsyncManagedTransaction, tenant: str) -> Counted:
+    """tenant_size inside an open transaction (with the transaction's own writes), and the tenant's version."""
+    [row] = await tx_data(tx, TENANT_SIZE_VERSIONED, tenant=tenant)
+    return Counted(list(row["version"]), size_of(row))
+
+
+class Sizes:
+    """The size a writer last counted each tenant at the end of its write, with the tenant's version then: its next
+    "before" of the tenant while the version has not moved (checks.resolve_and_count), where a count costs Neo4j a
+    db hit per entity and relation of the tenant (issue 52). Every number stays a count of the graph's; a write that
+    moved no version would show in the next count's difference, never in none. The `keep` latest tenants."""
+
+    def __init__(self, keep: int = 1024) -> None:
+        self.keep = keep
+        self._last: dict[str, Counted] = {}
+
+    def last(self, tenant: str) -> Counted | None:
+        return self._last.get(tenant)
+
+    def counted(self, tenant: str, counted: Counted) -> None:
+        """Note a count of a committed transaction (a rolled-back one's counts are not the graph's)."""
+        self._last.pop(tenant, None)
+        self._last[tenant] = counted
+        while len(self._last) > self.keep:
+            del self._last[next(iter(self._last))]
 
 
 def size_of(row: dict[str, Any]) -> dict[str, int]:
