@@ -35,13 +35,19 @@ ORDER BY r.id
 LIMIT $limit
 """
 
-# Deletes only if the relation still qualifies (a concurrent verification or re-assertion saves it).
+# Deletes only if the relation still qualifies (a concurrent verification or re-assertion saves it). Every relation
+# deleted moves its tenant's version (GraphVersion.n): graph-rag's cached facts and graph-ingest's remembered size of
+# the tenant (measure.Sizes) are then read again (tests/graph/house/test_relation_deletes.py).
 DELETE_DECAYED = """
 UNWIND $ids AS rid
 MATCH ()-[r:REL {id: rid}]->()
 WHERE NOT coalesce(r.verified, false) AND coalesce(r.assertions, 1) <= 1 AND r.source <> 'ontology'
 WITH r, r.id AS id, r.tenant AS tenant
 DELETE r
+WITH id, tenant
+FOREACH (_ IN CASE WHEN tenant IS NULL THEN [] ELSE [1] END |
+  MERGE (v:GraphVersion {tenant: tenant})
+  SET v.n = coalesce(v.n, 0) + 1)
 RETURN id, tenant
 """
 
@@ -50,6 +56,10 @@ MATCH ()-[r:REL {id: $id}]->()
 WHERE r.source <> 'ontology'
 WITH r, r.id AS id, r.tenant AS tenant
 DELETE r
+WITH id, tenant
+FOREACH (_ IN CASE WHEN tenant IS NULL THEN [] ELSE [1] END |
+  MERGE (v:GraphVersion {tenant: tenant})
+  SET v.n = coalesce(v.n, 0) + 1)
 RETURN id, tenant
 """
 

@@ -138,6 +138,12 @@ async def _lint(svc: GraphServices, tenant: str, checks: list[str]) -> list[dict
                         and m["action"] != "lint_completed")
 
 
+async def _version_n(db: GraphDB, tenant: str) -> int:
+    rows = await db.read("OPTIONAL MATCH (v:GraphVersion {tenant: $tenant}) RETURN coalesce(v.n, 0) AS n",
+                         tenant=tenant)
+    return int(rows[0]["n"])
+
+
 async def test_decay_deletes_exactly_the_relations_the_rule_names_each_with_an_audit_event(
         graph_services: GraphServices, graph_db: GraphDB, tenant: str) -> None:
     store, other = GraphStore(graph_db), f"{tenant}-keep"
@@ -163,8 +169,12 @@ async def test_decay_deletes_exactly_the_relations_the_rule_names_each_with_an_a
         recent = await write("Oldmycin", "TREATS", "Headache", 0.8)  # 0.48
         foreign = await write("Oldmycin", "TREATS", "Cough", 0.8, owner=other, age_days=400)  # another tenant
 
+        before = await _version_n(graph_db, tenant)
         events = await _lint(graph_services, tenant, ["decay"])
         assert sorted(e["subject"] for e in events) == sorted([decayed, healer, weak])
+        # each deletion moved its tenant's version: graph-rag's cached facts and graph-ingest's count read again
+        # (at least: a trust recompute running meanwhile moves every tenant's by one)
+        assert await _version_n(graph_db, tenant) >= before + 3
         assert {e["action"] for e in events} == {"relation_deleted"}
         assert all(e["details"]["check"] == "decay" and e["details"]["trust"] < 0.2 for e in events)
         assert all(e["reason"].startswith("decay: trust") for e in events)
