@@ -81,9 +81,9 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
                                           "memory falls back after a burst of streams); 0: never "
                                           "(moe_core.runtime.memory_trim)")
     redis_max_connections: int = Field(
-        default=32, ge=2, description="Redis connections the gateway opens at most (commands past them wait for "
-        "one, up to 5 s); the pool keeps each one it opened: at 256, a burst of 256 streams opened 256 and left the "
-        "gateway's memory 4 MB higher than at 32")
+        default=64, ge=2, description="Redis connections the gateway opens at most (a command past them waits for "
+        "one, up to 5 s); the pool keeps each one it opened (~17 KB each), and 256 opened at once by a burst of "
+        "streams timed out connecting on a busy host")
 
 
 SEED_DEFAULTS = (
