@@ -35,15 +35,16 @@ REDIS_MAX_CONNECTIONS = 256  # per process
 REDIS_TIMEOUT_S = 5.0  # a hung Redis (no answer on an open connection) fails the command, never the request
 
 
-def redis_client(url: str, ca_file: str = "") -> Redis:
+def redis_client(url: str, ca_file: str = "", max_connections: int = REDIS_MAX_CONNECTIONS) -> Redis:
     """Pub/sub listeners are not cut by the socket timeout (redis-py reads them without one). A connection
     Redis closed (it restarted) is retried on a new one; a timeout is not (a hung Redis fails fast). With TLS
-    (rediss://), `ca_file` is the CA its certificate is verified against (MOE_REDIS_CA_FILE)."""
+    (rediss://), `ca_file` is the CA its certificate is verified against (MOE_REDIS_CA_FILE). The pool keeps every
+    connection it ever opened, up to `max_connections`: a process that serves bursts (the gateway) keeps that many."""
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError,))
-    # A blocking pool: past REDIS_MAX_CONNECTIONS commands in flight, the next one waits (up to the timeout) for a
+    # A blocking pool: past `max_connections` commands in flight, the next one waits (up to the timeout) for a
     # connection; redis-py's default pool (100) raised "Too many connections" at once, so a burst of streams
     # (bench/streams.py: 256 at once) failed its key checks.
-    pool = BlockingConnectionPool.from_url(url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_TIMEOUT_S,
+    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=REDIS_TIMEOUT_S,
                                            decode_responses=True, socket_connect_timeout=3,
                                            socket_timeout=REDIS_TIMEOUT_S, health_check_interval=30, retry=retry,
                                            **tls_options(url, ca_file))

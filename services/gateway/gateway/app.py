@@ -58,7 +58,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or GatewaySettings()
     bus = bus or Bus(settings)
-    redis = redis_client(settings.redis_url, settings.redis_ca_file)
+    redis = redis_client(settings.redis_url, settings.redis_ca_file, settings.redis_max_connections)
     pending = Pending()
     holder: dict[str, KeyStore] = {}
     answers = AnswerRecorder(redis, settings.topic_namespace, settings.feedback_window_s)  # what a rating needs

@@ -80,6 +80,10 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
                                           "process freed goes back to the system (glibc malloc_trim: the resident "
                                           "memory falls back after a burst of streams); 0: never "
                                           "(moe_core.runtime.memory_trim)")
+    redis_max_connections: int = Field(
+        default=64, ge=2, description="Redis connections the gateway opens at most (a command past them waits for "
+        "one, up to 5 s); the pool keeps each one it opened (~17 KB each), and 256 opened at once by a burst of "
+        "streams timed out connecting on a busy host")
 
 
 SEED_DEFAULTS = (
