@@ -69,14 +69,21 @@ def memory_lines(result: dict[str, Any]) -> list[str]:
     growth = result.get("memory_growth") or {}
     if not growth:
         return []
+    at_once = result.get("memory_growth_at_once")
     rows = [[name, _f(g["start_mb"]), _f(g["end_mb"]), _f(g["growth_mb"]),
              "-" if g.get("growth_pct") is None else f"{g['growth_pct']:.1f} %", _f(g.get("anon_growth_mb"))]
+            + ([_f((at_once.get(name) or {}).get("growth_mb"))] if at_once is not None else [])
             for name, g in growth.items()]
+    after = ("after the last one, once the fleet has idled for one of the gateway's trims of freed memory "
+             "(MOE_MALLOC_TRIM_INTERVAL_S and 2 s)" if at_once is not None else "after the last one")
     return ["", "Resident memory (VmRSS) of each process tree before the first cell (the fleet warmed; from its cold "
-            "start: `memory_growth_from_cold_start` in latest.json) and after the last one; *of which "
+            f"start: `memory_growth_from_cold_start` in latest.json) and {after}; *of which "
             "anonymous*: the growth of RssAnon, the memory no file backs (the rest is pages of mapped files read "
-            "further, such as the planner's memory-mapped static embedding table, bounded by their size):", "",
-            _table(["process", "before MB", "after MB", "growth MB", "growth", "of which anonymous MB"], rows)]
+            "further, such as the planner's memory-mapped static embedding table, bounded by their size)"
+            + ("; *at once*: the growth read right after the last cell (a burst's high-water mark, "
+               "`memory_growth_at_once`):" if at_once is not None else ":"), "",
+            _table(["process", "before MB", "after MB", "growth MB", "growth", "of which anonymous MB"]
+                   + (["at once MB"] if at_once is not None else []), rows)]
 
 
 def profile_lines(result: dict[str, Any], link_prefix: str = "") -> list[str]:

@@ -24,6 +24,7 @@ from bench.loadgen import Cell, Target
 from bench.neo4j_warm import warm as warm_neo4j
 from bench.record import record_env
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, SCRIPT
+from gateway.settings import GatewaySettings
 
 log = logging.getLogger("bench")
 REQUEST_TIMEOUT_S = 30
@@ -80,6 +81,14 @@ async def _delete_topics(bootstrap: str, namespace: str) -> None:
         await admin.close()
 
 
+
+def memory_settle_s(fleet_env: dict[str, str]) -> float:
+    """How long the fleet idles after its last cell before its memory is read: one trim of the gateway's and a margin
+    (its MOE_MALLOC_TRIM_INTERVAL_S as the run sets it, else its default)."""
+    interval = fleet_env.get("MOE_MALLOC_TRIM_INTERVAL_S")
+    trim_s = float(interval) if interval else GatewaySettings.model_fields["malloc_trim_interval_s"].default
+    return trim_s + 2.0 if trim_s > 0 else 0.0
+
 class Benchmark:
     def __init__(self, cfg: BenchConfig, stem: str) -> None:
         self.cfg = cfg
@@ -117,11 +126,16 @@ class Benchmark:
             cpu_before, rss_before = self._cpu(), procs.rss_mb(self._roots())
             anon_before = procs.rss_mb(self._roots(), "RssAnon")
             phases = uvloop.run(self._http(targets, llm_url))
+            rss_burst, anon_burst = procs.rss_mb(self._roots()), procs.rss_mb(self._roots(), "RssAnon")
+            # the last cell's freed memory given back (the gateway trims every MOE_MALLOC_TRIM_INTERVAL_S): what a
+            # process holds once a burst is over, not the burst's high-water mark; the reading at once beside it
+            time.sleep(memory_settle_s(cfg.fleet_env))
             rss_after, anon_after = procs.rss_mb(self._roots()), procs.rss_mb(self._roots(), "RssAnon")
             # across the run: from the warmed fleet (its first requests' imports, tables and pools are its start, not
             # growth) to the end; from the cold start beside it
             warmed, anon_warmed = self.warmed or (rss_before, anon_before)
             memory_growth = procs.growth(warmed, rss_after, anon_warmed, anon_after)
+            growth_at_once = procs.growth(warmed, rss_burst, anon_warmed, anon_burst)
             growth_from_start = procs.growth(rss_before, rss_after, anon_before, anon_after)
             cpu = self._cpu_share(cpu_before, self._cpu())
             memory = procs.peak_memory(self._roots())
@@ -162,6 +176,7 @@ class Benchmark:
             "stages": analyze.stage_table(cell_stats),
             "kafka_messages_per_request": analyze.messages_per_request(cells, traces),
             "memory_growth": memory_growth, "memory_growth_from_cold_start": growth_from_start,
+            "memory_growth_at_once": growth_at_once,
             "targets": analyze.targets(summary, added, phases["tokens"], sustained, self.available, {
                 k: v for k, v in memory_growth.items() if self.fleet and k in self.fleet.services},
                 phases.get("streams", [])),

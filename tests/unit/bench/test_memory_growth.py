@@ -40,6 +40,21 @@ def test_the_report_shows_the_anonymous_growth() -> None:
     lines = memory_lines({"memory_growth": procs.growth({"planner": 300.0}, {"planner": 390.0},
                                                          {"planner": 200.0}, {"planner": 215.5})})
     assert "of which anonymous MB" in lines[-1] and "| planner | 300.0 | 390.0 | 90.0 | 30.0 % | 15.5 |" in lines[-1]
+    assert "at once" not in lines[-1] and "idled" not in lines[-3]  # a run that read it once: said as it was
+
+
+def test_the_report_shows_the_growth_read_at_once_beside_the_settled_one() -> None:
+    settled = procs.growth({"gateway": 160.0}, {"gateway": 175.0})
+    lines = memory_lines({"memory_growth": settled,
+                          "memory_growth_at_once": procs.growth({"gateway": 160.0}, {"gateway": 192.0})})
+    assert "at once MB" in lines[-1] and "| gateway | 160.0 | 175.0 | 15.0 | 9.4 % | - | 32.0 |" in lines[-1]
+
+
+def test_the_memory_is_read_after_one_of_the_gateways_trims() -> None:
+    from bench.runner import memory_settle_s
+    assert memory_settle_s({}) == 12.0  # the gateway's default MOE_MALLOC_TRIM_INTERVAL_S (10 s) and 2 s
+    assert memory_settle_s({"MOE_MALLOC_TRIM_INTERVAL_S": "3"}) == 5.0
+    assert memory_settle_s({"MOE_MALLOC_TRIM_INTERVAL_S": "0"}) == 0.0  # never trims: nothing to wait for
 
 
 def _memory_target(growth: dict[str, dict[str, float]]) -> dict[str, object]:
