@@ -177,6 +177,7 @@ NOT_KEYS: frozenset[str] = frozenset({
     "guardrails-simulation:", "guardrails-proposal:",  # a guardrail simulation's and proposal's audit subjects
     "config:",  # a fleet configuration change's audit subject (control_plane.fleet_config)
     "egress-policy-change:",  # an egress policy change's audit subject (control_plane.policy.egress_changes_api)
+    "moe:",  # a Postgres advisory lock's name, hashed by Postgres (control_plane.policy.apply_lock.lock_name)
 })
 
 
