@@ -17,9 +17,10 @@ What stays as it was:
   to the lowest offset still in flight (moe_core.runtime.offset_commits.OffsetCommits.begin);
 - a transient failure is retried in place after its backoff (moe_core.runtime.redelivery: the same attempts and dead
   letter) instead of seeking the partition back, which would fetch every later record again;
-- a stop waits for the records being handled (FastStream's graceful timeout, MOE_SHUTDOWN_GRACE_S) before the
-  consumer commits and stops: a record not started by then is fetched again by the next owner; one still being
-  handled then is cancelled (`cancel`, moe_core.runtime.service) and, never committed, handled again by the next owner.
+- a stop waits for the records being handled (MOE_SHUTDOWN_GRACE_S, every subscription of the service at once,
+  before any of its consumers commits and leaves the group: moe_core.runtime.service): a record not started by then
+  is fetched again by the next owner; one still being handled then is cancelled (`cancel`) and, never committed,
+  handled again by the next owner.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class KeyOrdered:
         setattr(subscriber, _ATTRIBUTE, self)
 
     def cancel(self) -> list[asyncio.Task[None]]:
-        """Cancel every record still in flight (after the subscriber stopped); the tasks, to await their end."""
+        """Cancel every record still in flight (after the shutdown grace); the tasks, to await their end."""
         tasks = [t for t in self.tasks if not t.done()]
         for task in tasks:
             task.cancel()

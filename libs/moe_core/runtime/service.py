@@ -68,10 +68,10 @@ def create_service_app(
                 subscribers = list(bus.broker.subscribers)
                 log.info("%s stopping: %d subscriber(s), up to %.1f s for the messages in flight",
                          settings.service_name, len(subscribers), settings.shutdown_grace_s)
-                within = settings.shutdown_grace_s + STOP_MARGIN_S  # each waits MOE_SHUTDOWN_GRACE_S, at once
-                await asyncio.gather(*(_stop(s, within) for s in subscribers))
-                log.info("%s: subscribers stopped", settings.service_name)  # a hang before it: a consumer's stop
+                await _drain(subscribers, settings.shutdown_grace_s)
                 await _cancel_in_flight(subscribers)
+                await asyncio.gather(*(_stop(s, STOP_MARGIN_S) for s in subscribers))  # only now a consumer leaves
+                log.info("%s: subscribers stopped", settings.service_name)  # a hang before it: a consumer's stop
             await _shut_down(on_shutdown or [])
             if manage_broker:
                 log.info("%s: stores closed, stopping the broker", settings.service_name)
@@ -93,11 +93,22 @@ async def _shut_down(hooks: list[Hook]) -> None:
             log.exception("shutdown step %s failed; the next ones still run", getattr(hook, "__qualname__", hook))
 
 
+async def _drain(subscribers: list[Any], grace_s: float) -> None:
+    """Every subscriber stops handling records, and the messages being handled get up to `grace_s` to end, all at
+    once, while every consumer stays in its group. A consumer leaving first (an idle subscription of the same group,
+    graph-ingest's feedback beside its ingest) rebalanced the group: the busy one's partitions were revoked, so its
+    message, finished within the grace, was not committed but handled again by the next owner."""
+    for subscriber in subscribers:
+        subscriber.running = False  # FastStream's stop does this first: a record fetched from now on is not handled
+    started = [s.lock for s in subscribers if hasattr(s.lock, "wait_release")]  # FastStream's MultiLock, once started
+    await asyncio.gather(*(lock.wait_release(grace_s) for lock in started))
+
+
 async def _stop(subscriber: Any, within_s: float) -> None:
-    """The subscriber stopped: it waits for the messages being handled (up to the broker's graceful timeout), then
-    its consumer flushes its offsets and leaves the group. That last part can hang on a broker that is rebalancing
-    or gone (a commit retried, a LeaveGroup unanswered): after `within_s` it is given up, so the service still ends
-    before its supervisor kills it; what it did not commit is redelivered to the next owner."""
+    """The subscriber stopped, nothing in flight any more (_drain, _cancel_in_flight): its consumer flushes its
+    offsets and leaves the group. That can hang on a broker that is rebalancing or gone (a commit retried, a
+    LeaveGroup unanswered): after `within_s` it is given up, so the service still ends before its supervisor kills
+    it; what it did not commit is redelivered to the next owner."""
     await _bounded(subscriber.stop(), within_s, "a subscriber")
 
 
@@ -117,13 +128,30 @@ async def _bounded(stopping: Awaitable[Any], within_s: float, what: str) -> None
 
 async def _cancel_in_flight(subscribers: list[Any]) -> None:
     """Messages still being handled after the grace (a model call that takes minutes) are cancelled before the
-    stores close: uncommitted, the next owner handles them again; a handler left running would fail on a closed
-    store and dead-letter its message."""
-    tasks = [t for s in subscribers if (ordered := key_ordered.of(s)) is not None for t in ordered.cancel()]
-    if tasks:
+    consumers stop and the stores close: uncommitted, the next owner handles them again; a handler left running
+    would fail on a closed store and dead-letter its message. Counted are those holding their subscriber's lock, not
+    the records waiting behind one of them for their key (moe_core.runtime.key_ordered)."""
+    handling = sum(getattr(s.lock, "qsize", 0) for s in subscribers)
+    tasks = [t for s in subscribers for t in _cancel(s)]
+    if handling:
         log.warning("%d message(s) still being handled after the shutdown grace were cancelled; they are "
-                    "redelivered", len(tasks))
-        await asyncio.gather(*tasks, return_exceptions=True)
+                    "redelivered", handling)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _cancel(subscriber: Any) -> list[asyncio.Task[Any]]:
+    """The subscriber's tasks still handling records, cancelled: KeyOrdered's, or, where FastStream handles them in
+    its consume loops (MOE_CONSUMER_IN_FLIGHT=1, Bus.subscribe), those loops, which its stop would otherwise wait
+    on for a second grace."""
+    ordered = key_ordered.of(subscriber)
+    if ordered is not None:
+        return ordered.cancel()
+    if getattr(subscriber.lock, "empty", True):
+        return []
+    tasks = [t for t in getattr(subscriber, "tasks", ()) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    return tasks
 
 
 def _cancelling() -> bool:

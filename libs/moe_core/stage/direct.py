@@ -14,7 +14,8 @@ fleet's guarantees need, and nothing else:
 - the acknowledgement as FastStream's AckPolicy.NACK_ON_ERROR makes it: acknowledged (the offset noted,
   moe_core.runtime.offset_commits) when the handling returned, nacked (retried in place) when it raised, nothing
   when it was cancelled (a stop: the record is fetched again by the next owner);
-- the subscriber's lock, which FastStream's graceful stop waits on (MOE_SHUTDOWN_GRACE_S), and its `running` flag.
+- the subscriber's lock, which a service's stop waits on (MOE_SHUTDOWN_GRACE_S, moe_core.runtime.service), and its
+  `running` flag.
 """
 
 from __future__ import annotations

@@ -1,22 +1,30 @@
 """A service's shutdown (moe_core.runtime.service): the subscribers stop before the shutdown hooks close the stores, so
 a message in flight ends (finished, or cancelled and left uncommitted for redelivery) while its stores are still
-open. The other order had graph-ingest dead-letter an in-flight message with 'DriverError: Driver closed'."""
+open. The other order had graph-ingest dead-letter an in-flight message with 'DriverError: Driver closed'. And no
+consumer leaves its group while a message of any of the service's subscriptions is in flight."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from aiokafka import TopicPartition
 
-from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.contracts import ChatMessage, ChatRequest, Feedback, deadline_in
 from moe_core.runtime.bus import Bus, ensure_topics, wait_positioned
+from moe_core.runtime.kafka_clients import CONSUMER_TIMING
 from moe_core.runtime.offset_commits import OffsetCommits
 from moe_core.runtime.service import create_service_app
 from moe_core.runtime.settings import FleetSettings
 from moe_core.stage.consumer import stage_router
-from tests.broker.moe_core.runtime.test_batched_commits import STAGE, _consume, _request
+from moe_core.stage.spec import Consumes, Stage
+from tests.broker.moe_core.runtime.test_batched_commits import STAGE, _committed, _consume, _request, _until
 
 pytestmark = pytest.mark.infra
+TWO_TOPICS = Stage(name="two-topics", settings=FleetSettings, build=lambda res: None, needs=(), publishes=(),
+                   consumes=(Consumes("requests", ChatRequest, "on_request"),
+                             Consumes("feedback", Feedback, "on_feedback")),
+                   summary="graph-ingest's shape: two subscriptions in one consumer group")
 
 
 async def test_the_hooks_close_the_stores_after_the_message_in_flight_ended(infra: dict[str, str],
@@ -49,14 +57,16 @@ async def test_the_hooks_close_the_stores_after_the_message_in_flight_ended(infr
     assert order == ["message ended", "store closed"]
 
 
+@pytest.mark.parametrize("in_flight", [4, 1])
 async def test_a_message_still_handled_after_the_grace_is_cancelled_and_the_next_owner_handles_it(
-        infra: dict[str, str], namespace: str) -> None:
+        infra: dict[str, str], namespace: str, in_flight: int) -> None:
     """A handler that would run for an hour (a model call of the embedded model on busy cores) must not hold the
     shutdown past the supervisor's kill (graph-ingest was killed 15 s after SIGTERM on every `make down`): after
     MOE_SHUTDOWN_GRACE_S it is cancelled before the stores close, and its message, never committed, is handled by
-    the group's next consumer."""
+    the group's next consumer. In flight 1: FastStream handles it in its consume loop, whose stop would wait a
+    second grace (longer than the consumer's bounded stop: 2 s here) if the loop were not cancelled first."""
     settings = FleetSettings(service_name="shutdown-grace", kafka_bootstrap=infra["kafka"], topic_namespace=namespace,
-                             topic_partitions=1, consumer_workers=1, consumer_in_flight=4, shutdown_grace_s=0.5,
+                             topic_partitions=1, consumer_workers=1, consumer_in_flight=in_flight, shutdown_grace_s=2.0,
                              kafka_commit_interval_ms=100)
     stuck, order = asyncio.Event(), []
 
@@ -91,3 +101,52 @@ async def test_a_message_still_handled_after_the_grace_is_cancelled_and_the_next
         assert await asyncio.wait_for(again.get(), timeout=60) == "stuck-1"
     finally:
         await next_owner.broker.stop()
+
+
+async def test_a_message_finished_within_the_grace_is_committed_though_another_subscription_stops_with_it(
+        infra: dict[str, str], namespace: str) -> None:
+    """graph-ingest reads two topics in one group. Its stop stopped both subscriptions at once: the idle one left the
+    group at once, the rebalance revoked the busy one's partitions, so the message that then finished within the grace
+    was not committed (handled again by the next owner), and the same record, fetched again after the reassignment,
+    waited behind itself and was counted as a second message cancelled. Every subscription's messages now end before
+    any consumer leaves."""
+    settings = FleetSettings(service_name="shutdown-two", kafka_bootstrap=infra["kafka"], topic_namespace=namespace,
+                             topic_partitions=1, consumer_in_flight=4, shutdown_grace_s=30,
+                             kafka_commit_interval_ms=100)
+    handling = asyncio.Event()
+    finished: list[str] = []
+    revoked: list[TopicPartition] = []
+
+    class Watched(OffsetCommits):
+        def revoked(self, tps: set[TopicPartition]) -> None:
+            revoked.extend(tps)
+            super().revoked(tps)
+
+    async def held(request: ChatRequest) -> None:
+        handling.set()
+        while subscribers["on_request"].running:  # until the service is told to stop
+            await asyncio.sleep(0.05)
+        # a consumer that left the group has the others' partitions revoked at their next heartbeat
+        await asyncio.sleep(3 * CONSUMER_TIMING["heartbeat_interval_ms"] / 1000)
+        finished.append(request.response_id)
+
+    async def idle(feedback: Feedback) -> None:
+        return None
+
+    bus = Bus(settings)
+    await bus.ensure_topics()
+    router, subscribers = stage_router(TWO_TOPICS, settings, bus, {"on_request": held, "on_feedback": idle},
+                                       Watched(100))
+    bus.broker.include_router(router)
+    app = create_service_app(settings, bus)
+    async with app.router.lifespan_context(app):
+        async def joined() -> bool:  # both in the group, its last rebalance done: none revokes the message
+            return all(s.consumer is not None and s.consumer.assignment() for s in subscribers.values())
+
+        await _until(joined, "both subscriptions assigned")
+        revoked.clear()
+        await bus.broker.publish(_request("held-1"), bus.topics.requests, key=b"held-1")
+        await asyncio.wait_for(handling.wait(), timeout=60)
+    assert finished == ["held-1"]  # not cancelled
+    assert revoked == []
+    assert await _committed(infra["kafka"], settings.group_id(), bus.topics.requests) == {0: 1}  # not redelivered
