@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 
 from moe_core.contracts import ChatRequest, Plan, PlannedTask
 from moe_core.policy.egress import RESEARCH, may_research, may_use_tool, tool_egress
@@ -17,24 +18,45 @@ from planner.tool_catalogue import ToolCatalogue
 log = logging.getLogger(__name__)
 
 MAX_INSTRUCTION = 2000
+MAX_DECISIONS = 256  # distinct egress decisions kept per catalogue (a few per data class and template)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    offered: ToolCatalogue
+    left_out: tuple[str, ...]
+    suffix: str
+
+
+def _decided(tools: ToolCatalogue, egress: list[str] | None) -> _Decided:
+    """What a decision permits and leaves out, worked out once per catalogue and decision: a request asks up to
+    six times, and requests of a class share a decision (issue 52: ~190 tool checks a request before)."""
+    key = None if egress is None else tuple(egress)
+    found: _Decided | None = tools.memo.get(key)
+    if found is None:
+        denied = [tool_egress(name) for name in tools.names if not may_use_tool(egress, name)]
+        denied += [] if may_research(egress) else [RESEARCH]
+        suffix = "!" + hashlib.sha256(",".join(denied).encode()).hexdigest()[:12] if denied else ""
+        if len(tools.memo) >= MAX_DECISIONS:
+            tools.memo.clear()
+        found = tools.memo[key] = _Decided(tools.only(lambda name: may_use_tool(egress, name)), tuple(denied), suffix)
+    return found
 
 
 def offered_tools(tools: ToolCatalogue, request: ChatRequest) -> ToolCatalogue:
     """The tools the planner may plan for `request`: those its egress decision permits."""
-    return tools.only(lambda name: may_use_tool(request.egress, name))
+    return _decided(tools, request.egress).offered
 
 
 def left_out(tools: ToolCatalogue, egress: list[str] | None) -> list[str]:
     """What the planner leaves out of a request's plan by its egress decision (`tool:<name>`, `research`)."""
-    denied = [tool_egress(name) for name in tools.names if not may_use_tool(egress, name)]
-    return denied + ([] if may_research(egress) else [RESEARCH])
+    return list(_decided(tools, egress).left_out)
 
 
 def scope_suffix(tools: ToolCatalogue, request: ChatRequest) -> str:
     """The plan cache's scope mark of a request whose decision denies tools or research (a plan made without them
     is not served to a request that may use them); "" when nothing is denied (the scope as before)."""
-    denied = left_out(tools, request.egress)
-    return "!" + hashlib.sha256(",".join(denied).encode()).hexdigest()[:12] if denied else ""
+    return _decided(tools, request.egress).suffix
 
 
 def keep_to_egress(plan: Plan, request: ChatRequest) -> Plan:

@@ -43,6 +43,8 @@ class ToolCatalogue:
     specs: dict[str, ToolSpec]
     _validators: dict[str, Draft202012Validator] = field(init=False, default_factory=dict)
     _subsets: dict[tuple[str, ...], ToolCatalogue] = field(init=False, default_factory=dict)
+    # what callers work out once per catalogue from a key of theirs (planner.egress_plan: per egress decision)
+    memo: dict[Any, Any] = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validators = {name: Draft202012Validator(spec.input_schema) for name, spec in self.specs.items()}

@@ -4,8 +4,8 @@ the process's CPU over the requests / N beside what the plans' ledger says (Enve
 --profile the cProfile of that stretch (top functions by own time).
 With --full the questions are the bench's full ones (complex: not routed, so with the static cache no MiniLM runs).
 MOE_CACHE_EMBEDDING=minilm|static chooses the cache's embedding (the before and after of issue 52's static cache).
-Not a test: `.venv/bin/python -m tests.infra.planner.planner_cpu 200 [--full] [--profile]` inside the test
-namespace."""
+Not a test: `.venv/bin/python -m tests.infra.planner.planner_cpu 200 [--full] [--profile [--dump FILE]]` inside the
+test namespace."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def question(i: int, full: bool = False) -> str:
     return f"Who {SUBJECTS[i % len(SUBJECTS)]} the thing number {i} of {uuid.uuid4().hex[:6]}?"
 
 
-async def run(n: int, profile: bool, full: bool = False) -> None:
+async def run(n: int, profile: bool, full: bool = False, dump: str = "") -> None:
     async with running_planner(PLAN) as h, TopicReader(h.kafka, h.topics.plans) as reader:
         ledger: list[float] = []  # the Plan's (or Answer's) Envelope.cost.cpu_ms: what the record says the run took
 
@@ -65,6 +65,8 @@ async def run(n: int, profile: bool, full: bool = False) -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
             pstats.Stats(profiler).print_callers("_asdict_inner|deepcopy|to_json|validate_python")
+            if dump:
+                pstats.Stats(profiler).dump_stats(dump)
 
 
 if __name__ == "__main__":
@@ -72,5 +74,6 @@ if __name__ == "__main__":
     parser.add_argument("n", type=int, nargs="?", default=200)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--full", action="store_true")
+    parser.add_argument("--dump", default="", help="with --profile: write the pstats here too")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.profile, args.full))
+    asyncio.run(run(args.n, args.profile, args.full, args.dump))

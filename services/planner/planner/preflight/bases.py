@@ -39,10 +39,10 @@ def number_base(q: Question) -> Hit | None:
     return hit
 
 
-def _number_base(body: str) -> Hit | None:
+def _shapes() -> list[re.Pattern[str]]:
     value = r"(?P<v>0x[0-9a-f]+|0b[01]+|0o[0-7]+|[0-9a-z]{1,64})"
     src, dst = BASE.format("fb", "fb"), BASE.format("tb", "tb")
-    shapes = [rf"(?:convert )?(?P<src>{src}) {value} (?:to|in|into|as) (?P<dst>{dst})",
+    return [re.compile(shape, I) for shape in [rf"(?:convert )?(?P<src>{src}) {value} (?:to|in|into|as) (?P<dst>{dst})",
               rf"(?:convert )?{value} (?:from )?(?P<src>{src}) (?:to|in|into|as) (?P<dst>{dst})",
               rf"(?:convert )?{value} (?:to|in|into|as) (?P<dst>{dst})(?: numbers?| notation)?",
               rf"(?:convert )?{value} (?:written|expressed|represented|shown) (?:in|as) (?P<dst>{dst})",
@@ -51,9 +51,15 @@ def _number_base(body: str) -> Hit | None:
               # German: "255 in Binär", "255 als Hexadezimalzahl", "Binärdarstellung von 200", "ff von hex in dezimal"
               rf"{value} (?:von |aus )?(?P<src>{src})(?:zahl)? (?:in|nach|als|ins) (?P<dst>{dst})(?:zahl|system)?",
               rf"{value} (?:in|nach|als|ins|im) (?P<dst>{dst})(?:zahl|system|darstellung|e zahl|er darstellung)?",
-              rf"(?:die )?(?P<dst>{dst})(?:darstellung|form|zahl|e darstellung|e form)? (?:von|für) {value}"]
-    for shape in shapes:
-        m = re.fullmatch(shape, body, I)
+              rf"(?:die )?(?P<dst>{dst})(?:darstellung|form|zahl|e darstellung|e form)? (?:von|für) {value}"]]
+
+
+SHAPES = _shapes()  # compiled once: the preflight reads every question with them (issue 52)
+
+
+def _number_base(body: str) -> Hit | None:
+    for shape in SHAPES:
+        m = shape.fullmatch(body)
         if not m:
             continue
         raw = m["v"]

@@ -20,6 +20,19 @@ OPS = {"plus": "+", "+": "+", "minus": "-", "-": "-", "times": "*", "multiplied 
        "divided by": "/", "/": "/"}
 THEN = {"multiply": "*", "multiplied": "*", "divide": "/", "divided": "/", "add": "+", "subtract": "-"}
 OP_NAMES = alternation(OPS)
+# compiled once: the preflight reads every question with them (issue 52)
+WEEKDAY_AFTER = re.compile(r"(?:on )?(?:what|which) (?:day of the week|weekday|day) (?:is|was|will it be|will be|"
+                           r"falls on) (?P<rest>.+)", I)
+HASH_OF_BASE64 = re.compile(rf"(?:the )?(?P<alg>{HASH_NAMES})(?: hash| digest)? of (?:the )?base[ -]?64"
+                            rf"(?: encoding| encoded form)? of (?P<t>.+)", I)
+BASED = r"(?P<v>0x[0-9a-f]{1,32}|0b[01]{1,128}|0o[0-7]{1,40})"
+PRIME_OF_BASED = [re.compile(shape, I) for shape in (
+    rf"is {BASED} (?:a )?prime(?: number)?",
+    rf"(?:the )?(?:prime factori[sz]ation|prime factors|factori[sz]ation) of {BASED}", rf"factori[sz]e {BASED}")]
+ROMAN_ARITHMETIC = re.compile(rf"(?P<r>[IVXLCDM]{{1,15}}) (?P<op>{OP_NAMES}) (?P<n>{NUM})")
+ROMAN_RE = re.compile(ROMAN)
+CONVERT_THEN = re.compile(rf"(?P<c>.+?),? (?:and )?(?:then )?(?:(?P<v>multiply|multiplied|divide|divided|add|subtract)"
+                          rf"(?: it)? (?:by |to )?(?P<n>{NUM})|(?P<d>double|halve|triple) it)", I)
 
 
 def _chain(*steps: tuple[str, dict[str, Any]]) -> Hit:
@@ -27,15 +40,13 @@ def _chain(*steps: tuple[str, dict[str, Any]]) -> Hit:
 
 
 def weekday_after(body: str) -> Hit | None:
-    m = re.fullmatch(r"(?:on )?(?:what|which) (?:day of the week|weekday|day) (?:is|was|will it be|will be|falls on) "
-                     r"(?P<rest>.+)", body, I)
+    m = WEEKDAY_AFTER.fullmatch(body)
     args = shift(numbers_from_words(m["rest"]) or "") if m else None
     return _chain(("date_add", args), ("day_of_week", {"date": PREV})) if args else None
 
 
 def hash_of_base64(q: Question, body: str) -> Hit | None:
-    m = re.fullmatch(rf"(?:the )?(?P<alg>{HASH_NAMES})(?: hash| digest)? of (?:the )?base[ -]?64"
-                     rf"(?: encoding| encoded form)? of (?P<t>.+)", body, I)
+    m = HASH_OF_BASE64.fullmatch(body)
     text = argument(q, m["t"]) if m else None
     if m is None or text is None:
         return None
@@ -44,26 +55,22 @@ def hash_of_base64(q: Question, body: str) -> Hit | None:
 
 
 def prime_of_based(body: str) -> Hit | None:
-    based = r"(?P<v>0x[0-9a-f]{1,32}|0b[01]{1,128}|0o[0-7]{1,40})"
-    m = re.fullmatch(rf"is {based} (?:a )?prime(?: number)?", body, I) or \
-        re.fullmatch(rf"(?:the )?(?:prime factori[sz]ation|prime factors|factori[sz]ation) of {based}", body, I) or \
-        re.fullmatch(rf"factori[sz]e {based}", body, I)
+    m = next((found for shape in PRIME_OF_BASED if (found := shape.fullmatch(body))), None)
     if not m:
         return None
     return _chain(("number_base", {"value": m["v"], "to_base": 10}), ("prime_factorize", {"n": PREV}))
 
 
 def roman_arithmetic(body: str) -> Hit | None:
-    m = re.fullmatch(rf"(?P<r>[IVXLCDM]{{1,15}}) (?P<op>{OP_NAMES}) (?P<n>{NUM})", body)
-    if not m or not re.fullmatch(ROMAN, m["r"]):
+    m = ROMAN_ARITHMETIC.fullmatch(body)
+    if not m or not ROMAN_RE.fullmatch(m["r"]):
         return None
     return _chain(("roman_numeral", {"value": m["r"]}),
                   ("calculate", {"expression": f"{PREV} {OPS[m['op'].lower()]} {m['n'].replace(',', '')}"}))
 
 
 def convert_then(q: Question, body: str) -> Hit | None:
-    m = re.fullmatch(rf"(?P<c>.+?),? (?:and )?(?:then )?(?:(?P<v>multiply|multiplied|divide|divided|add|subtract)"
-                     rf"(?: it)? (?:by |to )?(?P<n>{NUM})|(?P<d>double|halve|triple) it)", body, I)
+    m = CONVERT_THEN.fullmatch(body)
     if not m:
         return None
     first = convert(Question(raw=m["c"], text=m["c"]))

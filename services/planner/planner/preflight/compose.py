@@ -33,6 +33,8 @@ SLOT = re.compile(r"\{(\w+):(\w+)\}")
 MAX_DEPTH = 3
 MAX_READINGS = 8
 VALUE = re.compile(r"\d|\b[IVXLCDM]{1,15}\b")
+NEVER = re.compile(r"(?!)")
+GROUP = re.compile(r"\(\?P<\w+>")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Phrase:
     formula: dict[str, Any]
     pattern: re.Pattern[str]
     slots: dict[str, str]  # slot name -> type
+    bare: bool = False  # nothing but one slot ("{f:frac}"): it reads any text, so no union can rule it out
 
 
 @dataclass
@@ -51,10 +54,29 @@ class Language:
     operators: re.Pattern[str]
     phrases: list[Phrase] = field(default_factory=list)
     terms: list[Phrase] = field(default_factory=list)
+    # one pattern that reads a text as a whole when any of the phrases (or terms) with words of their own does:
+    # most texts are no phrase at all, and one match of the union costs far less than a match per phrase (issue
+    # 52); the bare phrases are read always. Set by `languages`
+    any_phrase: re.Pattern[str] = NEVER
+    any_term: re.Pattern[str] = NEVER
+
+    def candidates(self, text: str, terms_only: bool = False) -> list[Phrase]:
+        """The phrases (or terms) that may read `text` as a whole, in their order."""
+        phrases = self.terms if terms_only else self.phrases + self.terms
+        if (self.any_term if terms_only else self.any_phrase).fullmatch(text):
+            return phrases
+        return [p for p in phrases if p.bare]
 
 
 def _alternation(words: list[str]) -> str:
     return "|".join(sorted(words, key=len, reverse=True))
+
+
+def _union(phrases: list[Phrase]) -> re.Pattern[str]:
+    """The patterns of the phrases that are not bare as one alternation, their groups unnamed (a name may repeat
+    across phrases)."""
+    sources = [f"(?:{GROUP.sub('(?:', p.pattern.pattern)})" for p in phrases if not p.bare]
+    return re.compile("|".join(sources), I) if sources else NEVER
 
 
 def _compile(text: str, words: dict[str, str]) -> tuple[re.Pattern[str], dict[str, str]]:
@@ -82,8 +104,9 @@ def languages() -> dict[str, Language]:
         for formula in formulas["formulas"]:
             for text in formula.get("phrases", {}).get(name, []):
                 pattern, slots = _compile(text, words)
-                phrase = Phrase(formula, pattern, slots)
+                phrase = Phrase(formula, pattern, slots, bare=not SLOT.sub("", text).strip())
                 (lang.terms if formula.get("term") else lang.phrases).append(phrase)
+        lang.any_phrase, lang.any_term = _union(lang.phrases + lang.terms), _union(lang.terms)
         out[name] = lang
     return out
 
@@ -142,7 +165,7 @@ def _quantities(text: str, lang_name: str, depth: int) -> frozenset[str]:
             for symbol, operand in zip(symbols, combo[1:], strict=True):
                 expression += f" {lang.data['operators'][symbol.lower()]} {_wrap(operand)}"
             out.add(expression)
-    for phrase in lang.terms:
+    for phrase in lang.candidates(text, terms_only=True):
         out.update(_expression(phrase.formula, b) for b in _bind(phrase, text, lang, depth))
     return frozenset(sorted(out)[:MAX_READINGS + 1])
 
@@ -179,7 +202,7 @@ def readings(q: Question) -> set[tuple[str, str]]:
     for lang in languages().values():
         text = numbers_from_words(q.text) if lang.name == "en" else q.text
         for body in _bodies(text or "", lang):
-            for phrase in lang.phrases + lang.terms:
+            for phrase in lang.candidates(body):
                 for values in _bind(phrase, body, lang, 0):
                     tool, args = _hit(phrase.formula, values)
                     found.add((tool, json.dumps(args, sort_keys=True)))

@@ -149,7 +149,10 @@ def balanced(text: str) -> bool:
 
 def stray_quote(text: str) -> bool:
     """A quote mark left after the closed quotes are taken out (a quote not closed): what is quoted is unknown."""
-    return bool(re.search(r"[\"\u201c\u201d\u201e`]|(?:^|\s)['\u2018]|['\u2019](?:\s|$)", text))
+    return bool(STRAY_QUOTE.search(text))
+
+
+STRAY_QUOTE = re.compile(r"[\"\u201c\u201d\u201e`]|(?:^|\s)['\u2018]|['\u2019](?:\s|$)")
 
 
 # Words that change nothing a typed reader binds: articles, pronouns, auxiliaries, courtesy and request verbs

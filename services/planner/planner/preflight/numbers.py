@@ -44,22 +44,42 @@ def subnet(q: Question) -> Hit | None:
     return None
 
 
+def _compiled(*shapes: str) -> list[re.Pattern[str]]:
+    return [re.compile(shape, I) for shape in shapes]
+
+
+def _first(shapes: list[re.Pattern[str]], body: str) -> re.Match[str] | None:
+    return next((m for shape in shapes if (m := shape.fullmatch(body))), None)
+
+
+# compiled once: the preflight reads every question with them (issue 52)
+TO_ROMAN = _compiled(
+    rf"(?P<n>{INT})\s+(?:in|as|to|into)\s+(?:a\s+)?roman(?: numerals?)?",
+    rf"(?:convert|write|express) (?P<n>{INT}) (?:in|as|to|into) (?:a )?roman(?: numerals?)?",
+    rf"(?:the )?roman numerals? (?:for|of) (?P<n>{INT})")
+FROM_ROMAN = _compiled(
+    r"(?:(?:convert|translate) )?(?:the roman numerals? )?(?P<r>[ivxlcdm]{1,15})(?: (?:in|to|into|as) "
+    r"(?:an? )?(?:arabic |decimal |normal |regular )?(?:numbers?|numerals?|integer|digits)| mean| in "
+    r"roman numerals?)?",
+    r"(?:what )?(?:number )?(?:is|does) (?:the roman numeral )?(?P<r>[ivxlcdm]{1,15})(?: mean|"
+    r" stand for| as an? (?:number|integer)| in (?:arabic |roman )?(?:numbers?|numerals?|digits))?",
+    r"(?:the )?roman numeral (?P<r>[ivxlcdm]{1,15})")
+ROMAN_RE = re.compile(ROMAN)
+PRIMES = _compiled(
+    rf"(?:the )?(?:prime factori[sz]ation|prime factors|prime decomposition|factori[sz]ation) of (?P<n>{INT})",
+    rf"(?:factori[sz]e|factor) (?P<n>{INT})",
+    rf"is (?P<n>{INT}) (?:a )?prime(?: number)?",
+    rf"(?:die )?(?:primfaktoren|primfaktorzerlegung|primzahlzerlegung|zerlegung in primfaktoren) "
+    rf"(?:von|f\u00fcr|der zahl) (?P<n>{INT})|zerlege (?P<d>{INT}) in primfaktoren")
+
+
 def roman(q: Question) -> Hit | None:
     body = strip_request(q.text)
-    m = re.fullmatch(rf"(?P<n>{INT})\s+(?:in|as|to|into)\s+(?:a\s+)?roman(?: numerals?)?", body, I) or \
-        re.fullmatch(rf"(?:convert|write|express) (?P<n>{INT}) (?:in|as|to|into) (?:a )?roman(?: numerals?)?", body,
-                     I) or \
-        re.fullmatch(rf"(?:the )?roman numerals? (?:for|of) (?P<n>{INT})", body, I)
+    m = _first(TO_ROMAN, body)
     if m:
         return "roman_numeral", {"value": int(plain_number(m["n"]))}
-    m = re.fullmatch(r"(?:(?:convert|translate) )?(?:the roman numerals? )?(?P<r>[ivxlcdm]{1,15})(?: (?:in|to|into|as) "
-                     r"(?:an? )?(?:arabic |decimal |normal |regular )?(?:numbers?|numerals?|integer|digits)| mean| in "
-                     r"roman numerals?)?", body, I) or \
-        re.fullmatch(r"(?:what )?(?:number )?(?:is|does) (?:the roman numeral )?(?P<r>[ivxlcdm]{1,15})(?: mean|"
-                     r" stand for| as an? (?:number|integer)| in (?:arabic |roman )?(?:numbers?|numerals?|digits))?",
-                     body, I) or \
-        re.fullmatch(r"(?:the )?roman numeral (?P<r>[ivxlcdm]{1,15})", body, I)
-    if not m or not re.fullmatch(ROMAN, m["r"].upper()):
+    m = _first(FROM_ROMAN, body)
+    if not m or not ROMAN_RE.fullmatch(m["r"].upper()):
         return None
     named = re.search(r"roman|numeral", body, I)
     if not named and (m["r"] != m["r"].upper() or m["r"] in COLLISIONS or len(m["r"]) < 3):
@@ -79,11 +99,7 @@ def in_words(q: Question) -> Hit | None:
 
 def primes(q: Question) -> Hit | None:
     body = strip_request(q.text)
-    m = re.fullmatch(rf"(?:the )?(?:prime factori[sz]ation|prime factors|prime decomposition|factori[sz]ation) of "
-                     rf"(?P<n>{INT})", body, I) or re.fullmatch(rf"(?:factori[sz]e|factor) (?P<n>{INT})", body, I) or \
-        re.fullmatch(rf"is (?P<n>{INT}) (?:a )?prime(?: number)?", body, I) or \
-        re.fullmatch(rf"(?:die )?(?:primfaktoren|primfaktorzerlegung|primzahlzerlegung|zerlegung in primfaktoren) "
-                     rf"(?:von|f\u00fcr|der zahl) (?P<n>{INT})|zerlege (?P<d>{INT}) in primfaktoren", body, I)
+    m = _first(PRIMES, body)
     if not m:
         extreme = r"(?:the )?(?:largest|biggest|greatest|highest|smallest|lowest|least) prime"
         m = re.fullmatch(rf"{extreme} (?:factor|divisor) of (?P<n>{INT})|"

@@ -47,14 +47,31 @@ def argument(q: Question, token: str) -> str | None:
     return bare if re.fullmatch(r"[\w.,:;@#$&*+=/-]+(?: [\w.,:;@#$&*+=/-]+){0,2}", bare) else None
 
 
+HASH_SHAPES = [re.compile(shape, I) for shape in (  # compiled once, as the ones below (issue 52)
+    rf"(?:the )?(?P<alg>{HASH_NAMES})(?: (?:hash|digest|checksum|sum|value|hex digest))? (?:of|for) {ARG_LEAD}"
+    rf"(?P<t>.+)", rf"(?P<alg>{HASH_NAMES}) (?P<t>{SLOT}|\S+)",
+    rf"hash {ARG_LEAD}(?P<t>{SLOT}|\S+) (?:with|using|in) (?P<alg>{HASH_NAMES})",
+    rf"(?P<t>{SLOT}) (?:hashed )?(?:with|using|in|as) (?P<alg>{HASH_NAMES})")]
+B64 = r"base[ -]?64"
+B64_RE = re.compile(B64, I)
+B64_TEXT = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+ENCODE = [re.compile(shape, I) for shape in (
+    rf"{B64}[- ]?encode {ARG_LEAD}(?P<t>.+)",
+    rf"encode {ARG_LEAD}(?P<t>.+?) (?:in|to|as|with|using|into) {B64}",
+    rf"(?P<t>{SLOT}|\S+) (?:in|as|to) {B64}",
+    rf"(?:the )?{B64}(?: encoding| encoded form)? of {ARG_LEAD}(?P<t>.+)",
+    rf"convert (?P<t>{SLOT}|\S+) (?:to|into) {B64}")]
+DECODE = [re.compile(shape, I) for shape in (
+    rf"{B64}[- ]?decode (?:the )?(?:string )?(?P<t>\S+)",
+    rf"decode (?:the )?(?:{B64} )?(?:string )?(?P<t>\S+)(?: (?:from|using|as) {B64})?",
+    rf"(?:what )?does (?P<t>\S+) decode to(?: (?:in|from) {B64})?",
+    rf"(?P<t>\S+) (?:from|decoded from) {B64}")]
+
+
 def hashing(q: Question) -> tuple[str, dict[str, Any]] | None:
-    body, names = strip_request(q.text), HASH_NAMES
-    shapes = [rf"(?:the )?(?P<alg>{names})(?: (?:hash|digest|checksum|sum|value|hex digest))? (?:of|for) {ARG_LEAD}"
-              rf"(?P<t>.+)", rf"(?P<alg>{names}) (?P<t>{SLOT}|\S+)",
-              rf"hash {ARG_LEAD}(?P<t>{SLOT}|\S+) (?:with|using|in) (?P<alg>{names})",
-              rf"(?P<t>{SLOT}) (?:hashed )?(?:with|using|in|as) (?P<alg>{names})"]
-    for shape in shapes:
-        m = re.fullmatch(shape, body, I)
+    body = strip_request(q.text)
+    for shape in HASH_SHAPES:
+        m = shape.fullmatch(body)
         text = argument(q, m["t"]) if m else None
         if m and text is not None:
             return "hash_text", {"text": text, "algorithm": HASHES[m["alg"].lower()]}
@@ -63,25 +80,15 @@ def hashing(q: Question) -> tuple[str, dict[str, Any]] | None:
 
 def base64(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = strip_request(q.text)
-    b64 = r"base[ -]?64"
-    encode = [rf"{b64}[- ]?encode {ARG_LEAD}(?P<t>.+)",
-              rf"encode {ARG_LEAD}(?P<t>.+?) (?:in|to|as|with|using|into) {b64}",
-              rf"(?P<t>{SLOT}|\S+) (?:in|as|to) {b64}",
-              rf"(?:the )?{b64}(?: encoding| encoded form)? of {ARG_LEAD}(?P<t>.+)",
-              rf"convert (?P<t>{SLOT}|\S+) (?:to|into) {b64}"]
-    for shape in encode:
-        m = re.fullmatch(shape, body, I)
+    for shape in ENCODE:
+        m = shape.fullmatch(body)
         text = argument(q, m["t"]) if m else None
         if m and text is not None:
             return "base64_codec", {"operation": "encode", "text": text}
-    decode = [rf"{b64}[- ]?decode (?:the )?(?:string )?(?P<t>\S+)",
-              rf"decode (?:the )?(?:{b64} )?(?:string )?(?P<t>\S+)(?: (?:from|using|as) {b64})?",
-              rf"(?:what )?does (?P<t>\S+) decode to(?: (?:in|from) {b64})?",
-              rf"(?P<t>\S+) (?:from|decoded from) {b64}"]
-    for shape in decode:
-        m = re.fullmatch(shape, body, I)
+    for shape in DECODE:
+        m = shape.fullmatch(body)
         text = (q.slot(m["t"]) or m["t"]) if m else None
-        if m and text and re.search(b64, body, I) and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", text) and \
+        if m and text and B64_RE.search(body) and B64_TEXT.fullmatch(text) and \
                 len(text) % 4 == 0:
             return "base64_codec", {"operation": "decode", "text": text}
     return None

@@ -32,6 +32,8 @@ GERMAN = [  # after the German unit names are read as English ones (german)
     rf"wie ?viele?\s+(?P<t>{UNIT})\s+(?:sind|ergeben|entsprechen|hat|haben)\s+(?P<v>{NUM})\s*(?P<f>{UNIT})",
     rf"(?P<v>{NUM})\s*(?P<f>{UNIT})\s+(?:sind|ergeben|entsprechen)\s+wie ?viele?\s+(?P<t>{UNIT})",
 ]
+SHAPES_RE = [re.compile(shape, I) for shape in SHAPES]  # compiled once (issue 52)
+GERMAN_RE = [re.compile(shape, I) for shape in GERMAN]
 
 
 @lru_cache(maxsize=1)
@@ -80,12 +82,12 @@ def convert(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = numbers_from_words(strip_request(q.text))
     if body is None:
         return None
-    readings = [(body, SHAPES)]
+    readings = [(body, SHAPES_RE)]
     german = decimal_commas(body) if UNIT_WORD.search(body) else None
     if german is None and UNIT_WORD.search(body):
         return None  # "1,500 Meter": one and a half in German, fifteen hundred in English
     if german is not None:  # German unit names (and decimal commas) in the German frames
-        readings.append((units_in_english(german), GERMAN))
+        readings.append((units_in_english(german), GERMAN_RE))
     for text, shapes in readings:
         hit = _converted(text, shapes)
         if hit is not None:
@@ -93,9 +95,9 @@ def convert(q: Question) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _converted(body: str, shapes: list[str]) -> tuple[str, dict[str, Any]] | None:
+def _converted(body: str, shapes: list[re.Pattern[str]]) -> tuple[str, dict[str, Any]] | None:
     for shape in shapes:
-        m = re.fullmatch(shape, body, I)
+        m = shape.fullmatch(body)
         if not m:
             continue
         source, target = unit_name(m["f"]), unit_name(m["t"])
