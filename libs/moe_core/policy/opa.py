@@ -4,7 +4,10 @@ after the decision (a reload in between: asked again), so it names exactly what 
 disk. The read before is the client's latest one that ended before the decision was asked (the previous decision's
 read after, or a read of its own for the first), and decisions whose answers came in before a read began share that
 read as their read after: one read per decision at most instead of two (each is OPA serialising every module's text
-and syntax tree, ~200 KB: most of OPA's CPU per decision, issue 52). OPA unreachable, slow, or answering without a
+and syntax tree, ~200 KB: most of OPA's CPU per decision, issue 52). A client has at most one read in flight: a
+decision answered while one is in flight waits for the next, which begins when that one ends and serves every
+decision answered in between (under load, overlapping reads slowed OPA until reads took seconds and decisions
+timed out: 47 of 189 requests refused in a sustained bench cell). OPA unreachable, slow, or answering without a
 decision is PolicyUnavailable: the caller fails closed (a 503 in its API's format), never allows by default."""
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ class PolicyClient:
         self.context: dict[str, Any] = {}
         self._seen: tuple[tuple[bytes, tuple[bytes, ...]], PolicyVersion] | None = None  # the last list, its version
         self._last: PolicyVersion | None = None  # the version the latest read that ended found
-        self._reading: tuple[float, asyncio.Future[PolicyVersion]] | None = None  # a read in flight, since when
+        self._reading: tuple[float, asyncio.Future[PolicyVersion]] | None = None  # the latest read, since when
+        self._next: asyncio.Future[PolicyVersion] | None = None  # the read that begins when the one in flight ends
 
     @classmethod
     def from_settings(cls, settings: PolicyEngineSettings) -> PolicyClient:
@@ -132,12 +136,27 @@ class PolicyClient:
         return version
 
     async def _version_since(self, since: float) -> PolicyVersion:
-        """The version read by a read that began at `since` or later: the one in flight if it did, else a new one
-        (which later callers share)."""
+        """The version read by a read that began at `since` or later: the latest read if it did; else, while a read
+        is in flight, the next one (it begins when that one ends; every caller until then shares it); else a new
+        one. So a client never has two reads in flight."""
         reading = self._reading
-        if reading is None or reading[0] < since or _failed(reading[1]):
-            reading = self._reading = (time.monotonic(), asyncio.ensure_future(self.version()))
-        return await asyncio.shield(reading[1])
+        if reading is not None and reading[0] >= since and not _failed(reading[1]):
+            return await asyncio.shield(reading[1])
+        if self._next is None and reading is not None and not reading[1].done():
+            self._next = asyncio.ensure_future(self._read_after(reading[1]))
+        if self._next is not None:  # it has not begun yet: it will begin after `since`
+            return await asyncio.shield(self._next)
+        return await asyncio.shield(self._read())
+
+    def _read(self) -> asyncio.Future[PolicyVersion]:
+        future = asyncio.ensure_future(self.version())
+        self._reading = (time.monotonic(), future)
+        return future
+
+    async def _read_after(self, current: asyncio.Future[PolicyVersion]) -> PolicyVersion:
+        await asyncio.wait([current])  # its outcome is its own callers'
+        self._next = None
+        return await self._read()
 
     async def decide(self, path: str, input_: dict[str, Any]) -> Decision:
         """OPA's decision of `path` (a rule whose value is an object with `allow` and `deny`) for `input_`, with
@@ -161,7 +180,7 @@ class PolicyClient:
     async def _decided(self, path: str, input_: dict[str, Any]) -> tuple[dict[str, Any], PolicyVersion]:
         """OPA's answer for `input_` at `path`, and the version of the policies in force before and after it."""
         for _ in range(ATTEMPTS):
-            before = self._last if self._last is not None else await self.version()
+            before = self._last if self._last is not None else await self._version_since(float("-inf"))
             body = await self._get("POST", f"/v1/data/{path}", json={"input": input_})
             version = await self._version_since(time.monotonic())
             if version == before:

@@ -14,7 +14,7 @@ import pytest
 
 from control_plane.policy.api import files_version
 from moe_core.policy import PolicyClient
-from moe_core.policy.opa import version_of
+from moe_core.policy.opa import PolicyVersion, version_of
 from tests.support import opa
 
 pytestmark = pytest.mark.infra
@@ -86,3 +86,47 @@ async def test_a_change_after_the_last_read_is_not_put_on_the_decision_made_unde
     finally:
         await client.close()
         await other.close()
+
+
+class _Reads(PolicyClient):
+    """A client that counts its reads of OPA's list and the most of them in flight at once."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.reads = self.in_flight = self.most = 0
+
+    async def version(self) -> PolicyVersion:
+        self.reads += 1
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            return await super().version()
+        finally:
+            self.in_flight -= 1
+
+
+async def test_decisions_at_once_never_have_two_reads_in_flight_and_each_read_after_follows_its_answer(
+        engine: opa.Engine) -> None:
+    """Each decision answered while a read was in flight started another read, so under load a client's reads
+    overlapped, OPA slowed under them (~200 KB each) until reads took seconds and decisions timed out (a sustained
+    bench cell: 47 of 189 requests refused). A decision answered during a read now waits for the next one, shared."""
+    client = _Reads(engine.url)
+    try:
+        many = await asyncio.gather(*(client.decide("moe/knowledge/decision", IMPORT) for _ in range(40)))
+        assert {d.version for d in many} == {files_version(engine.policy_dir)}
+        assert client.most == 1
+        assert client.reads < 40
+        modules = await client.modules()
+        [module_id] = [m for m in modules if m.endswith("knowledge.rego")]
+        other = PolicyClient(engine.url)
+        try:  # changed by another client while this one decides: every decision names the version it was made under
+            changing = asyncio.ensure_future(other.put_module(module_id, modules[module_id] + "\n# changed\n"))
+            more = await asyncio.gather(*(client.decide("moe/knowledge/decision", IMPORT) for _ in range(20)))
+            changed = await changing
+        finally:
+            await other.close()
+        assert {d.version for d in more} <= {many[0].version, changed}
+        assert (await client.decide("moe/knowledge/decision", IMPORT)).version == changed
+        assert client.most == 1
+    finally:
+        await client.close()
