@@ -22,6 +22,9 @@ class BenchConfig:
     stream: list[bool] = field(default_factory=lambda: [False, True])
     cell_seconds: float = 3.0  # each cell ends after this many seconds ...
     cell_requests: int = 3000  # ... or this many requests, whichever comes first
+    # ... but not before this many requests (up to CELL_LONGEST times cell_seconds): a 3 s cell at c=1 held 17 full
+    # requests, too few for a per-request figure the headline can stand on (0: none)
+    cell_min_requests: int = 40
     warmup: bool = True  # `concurrency` unrecorded requests before each cell
     neo4j_warm: int = 2000  # graph-rag reads that warm Neo4j's JIT before the cells (bench.neo4j_warm; 0: none)
     # the whole fleet warmed before idle and the cells (bench.fleet_warm): batches of every measured path until every
@@ -67,6 +70,7 @@ class BenchConfig:
 
 def quick() -> BenchConfig:
     return BenchConfig(profile="quick", concurrency=[1, 8], runs=1, cell_seconds=1.0, cell_requests=40,
+                       cell_min_requests=0,
                        profile_seconds=0, token_samples=2, sustain_seconds=0, probe_messages=50, budget_s=300,
                        streams=[16], fleet_warm=4, fleet_warm_requests=10,
                        command="make bench BENCH_QUICK=1")
@@ -83,6 +87,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--stream", choices=["both", "yes", "no"])
     parser.add_argument("--seconds", type=float, help="time budget of one cell")
     parser.add_argument("--requests", type=int, help="request budget of one cell")
+    parser.add_argument("--min-requests", type=int, help="requests a cell runs at least (up to 4x --seconds)")
     parser.add_argument("--no-warmup", action="store_true")
     parser.add_argument("--neo4j-warm", type=int, metavar="N",
                         help="graph-rag reads that warm Neo4j before the cells (default 2000; 0: Neo4j as it is)")
@@ -129,6 +134,7 @@ def parse(argv: list[str] | None = None) -> BenchConfig:
     if args.stream:
         cfg.stream = {"both": [False, True], "yes": [True], "no": [False]}[args.stream]
     for name, attr in (("runs", "runs"), ("seconds", "cell_seconds"), ("requests", "cell_requests"),
+                       ("min_requests", "cell_min_requests"),
                        ("token_samples", "token_samples"), ("sustain", "sustain_seconds"),
                        ("kafka_probe", "probe_messages"), ("profile", "profile_seconds"),
                        ("profile_path", "profile_path"),

@@ -19,6 +19,7 @@ import orjson
 from bench.stats import summary_ms
 
 REQUEST_TIMEOUT_S = 60
+CELL_LONGEST = 4  # a cell short of its least requests runs at most this many times its seconds
 
 
 # Idle pooled connections are dropped before uvicorn's keep-alive timeout (5 s) closes them under a request
@@ -157,12 +158,14 @@ async def _read_stream(resp: aiohttp.ClientResponse, target: Target, start_wall:
 
 
 async def run_cell(http: aiohttp.ClientSession, target: Target, *, concurrency: int, stream: bool, run: int,
-                   max_requests: int, max_seconds: float, warmup: int = 0,
+                   max_requests: int, max_seconds: float, min_requests: int = 0, longest_s: float | None = None,
+                   warmup: int = 0,
                    on_start: Callable[[], dict[str, float]] | None = None,
                    on_start_async: Callable[[], Awaitable[Any]] | None = None,
                    settle: Callable[[], Awaitable[Any]] | None = None) -> Cell:
-    """Closed loop: `concurrency` clients, until `max_requests` are sent or `max_seconds` passed. `settle`: awaited
-    after the warm-up, before the start snapshots (the warm-up's work behind the path is done by then)."""
+    """Closed loop: `concurrency` clients, until `max_requests` are sent or `max_seconds` passed, but not before
+    `min_requests` were sent unless `longest_s` (CELL_LONGEST times `max_seconds`) passed. `settle`: awaited after
+    the warm-up, before the start snapshots (the warm-up's work behind the path is done by then)."""
     if warmup:
         await asyncio.gather(*(one(http, target, stream) for _ in range(warmup)))
     if settle is not None:
@@ -173,9 +176,13 @@ async def run_cell(http: aiohttp.ClientSession, target: Target, *, concurrency: 
     sent = itertools.count()
     started = time.perf_counter()
     deadline = started + max_seconds
+    longest = started + (CELL_LONGEST * max_seconds if longest_s is None else longest_s)
 
     async def client() -> None:
-        while next(sent) < max_requests and time.perf_counter() < deadline:
+        while True:
+            n, now = next(sent), time.perf_counter()
+            if n >= max_requests or now >= longest or (now >= deadline and n >= min_requests):
+                return
             records.append(await one(http, target, stream))
 
     await asyncio.gather(*(client() for _ in range(concurrency)))

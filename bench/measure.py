@@ -112,6 +112,7 @@ async def cells(http: aiohttp.ClientSession, cfg: BenchConfig, targets: dict[str
                     cell = await loadgen.run_cell(
                         http, targets[name], concurrency=concurrency, stream=stream, run=run,
                         max_requests=cfg.cell_requests, max_seconds=cfg.cell_seconds,
+                        min_requests=cfg.cell_min_requests,
                         warmup=min(concurrency, WARMUP_MAX) if cfg.warmup else 0, on_start=cpu,
                         on_start_async=metrics if fleet else None, settle=settle if fleet else None)
                     if settle is not None and fleet:

@@ -6,6 +6,7 @@ from typing import Any
 
 from bench import report_bare, report_before_after, report_stages
 from bench.config import REPO
+from bench.loadgen import CELL_LONGEST
 
 ANALYSIS = REPO / "bench" / "analysis.md"
 DOC_INTRO = REPO / "bench" / "doc_intro.md"
@@ -49,6 +50,11 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f} %"
 
 
+def _at_least(cfg: dict[str, Any]) -> str:
+    least = cfg.get("cell_min_requests") or 0  # results before session 40 have none
+    return f", at least {least} requests (up to {CELL_LONGEST * cfg['cell_seconds']:g} s)" if least else ""
+
+
 def markdown(result: dict[str, Any], link_prefix: str = "") -> str:
     """link_prefix: where the flame graphs are, seen from the Markdown file (docs/: ../bench/results/)."""
     cfg = result["config"]
@@ -56,7 +62,7 @@ def markdown(result: dict[str, Any], link_prefix: str = "") -> str:
     parts = [
         f"Command: `{result['command']}` · profile `{result['profile']}` · {cfg['runs']} run(s) planned, "
         f"{measured_runs} measured (medians across the measured runs) · cells of {cfg['cell_seconds']} s or "
-        f"{cfg['cell_requests']} requests · "
+        f"{cfg['cell_requests']} requests{_at_least(cfg)} · "
         f"{result['started_at'][:19]} UTC · took {result['duration_s']:.0f} s.",
         "", f"Machine: {machine_line(result)}", "", *warm_lines(result), *_skipped(result),
         "### Paths", "",
