@@ -18,7 +18,7 @@ from tests.chaos.conftest import TENANT
 from tests.conftest import Scripted
 from tests.e2e.helpers import plan_reply
 from tests.lineage.conftest import LineageFleet
-from tests.support.chaos import Outcome, ask
+from tests.support.chaos import Background, Outcome, ask
 from tests.support.chaos_infra import PrivateInfra
 from tests.support.fleet import Fleet
 from tests.support.keys import new_key
@@ -66,9 +66,11 @@ def test_a_store_outage_degrades_clearly_and_recovers(
         private_infra.pause(store)
     else:
         private_infra.stop(store)
-    try:  # questions that get a knowledge-graph task next to the expert
-        during = [ask(chaos_url, key, f"Explain the tides {m} {i} in one line", timeout_s=DEADLINE_S)
+    try:  # questions that get a knowledge-graph task next to the expert, both at once (a hung store holds each up
+        # to its deadline: one after the other, the case waited for the two deadlines)
+        asking = [Background(chaos_url, key, f"Explain the tides {m} {i} in one line", timeout_s=DEADLINE_S)
                   for i, key in enumerate((chaos_key, cold_key))]
+        during = [question.result() for question in asking]
     finally:
         if fault == "hung":
             private_infra.resume(store)
