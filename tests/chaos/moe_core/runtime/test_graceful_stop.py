@@ -8,7 +8,8 @@ tests/broker/moe_core/runtime/test_service_shutdown.py: here the whole stop and 
 
 Whether the message finishes within MOE_SHUTDOWN_GRACE_S depends on the host: after the held call the handler
 still resolves, plans and writes in Neo4j, seconds on two loaded cores (measured: 1.5 to 4 s). Either outcome must
-be whole: finished, then committed by the stop (not handled again); cancelled, then not committed (redelivered)."""
+be whole: finished, then committed by the stop (not handled again); cancelled, or failed for a passing reason and
+left for redelivery, then not committed (handled after the restart)."""
 
 from __future__ import annotations
 
@@ -63,8 +64,11 @@ async def test_a_stage_stopped_mid_message_finishes_it_once_without_dead_letter(
     assert "graph-ingest stopped" in stage.tail(5), stage.tail()  # its shutdown ran to the end
     stop = stage.log.read_bytes()[logged:].decode(errors="replace")
     cancelled = "still being handled after the shutdown grace were cancelled" in stop
+    # or it failed for a passing reason (Neo4j or OPA slow under load) and, after its backoff, was left for
+    # redelivery: the stop takes no record again, so it is not committed either way and is handled after the restart
+    redelivered = "transient failure (attempt" in stop
     group = f"graph-ingest.{namespace}"  # the service name, namespaced (FleetSettings.group_id)
-    assert await committed_past(bootstrap, topics.ingest, group, rid) is not cancelled, stop
+    assert await committed_past(bootstrap, topics.ingest, group, rid) is not (cancelled or redelivered), stop
     stage.start()
     await asyncio.to_thread(stage.wait_ready)
     counted = await until(lambda: nonzero(ingested(private_infra, rid)), "the answer to be ingested")
