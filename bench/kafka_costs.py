@@ -9,6 +9,9 @@ Per request, gross and net of the broker's idle rate (measured first, for IDLE_S
 The broker measured is fleetctl's (its pid file) unless MOE_BENCH_KAFKA_PID names another, e.g. a second broker
 started with other server.properties on other ports (MOE_KAFKA_PORT) so that no other user's load is counted.
 Before/after a broker or client setting: run it twice, alternating, and compare `net_cpu_ms` and `requests`.
+With MOE_BENCH_KAFKA_LOG (a broker started by bench.kafka_costs_log), each cell and the idle window also count the
+broker's request log by API, by client and topic, and the fetches answered empty (`logged`). --no-record and
+--no-learning: the fleet without codex-lineage, or without graph-ingest and gap-healer.
 Results: bench/results/<stamp>-<broker pid>-kafka-costs.json (not committed) and a table on stdout.
 """
 
@@ -21,11 +24,13 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import uvloop
 
 from bench import config, infra, loadgen, measure, procs, runner, stages
+from bench.kafka_costs_log import count, lines
 from bench.kafka_requests import BrokerProbe, Snapshot, usage
 from bench.record import record_env
 from bench.runner import Benchmark, _delete_topics, _key, _pid_file, fleet_env
@@ -33,6 +38,7 @@ from bench.scenarios import SCRIPT
 
 log = logging.getLogger("bench")
 IDLE_S = 10.0
+REQUEST_LOG = Path(os.environ["MOE_BENCH_KAFKA_LOG"]) if os.environ.get("MOE_BENCH_KAFKA_LOG") else None
 
 
 class KafkaCosts(Benchmark):
@@ -57,8 +63,9 @@ class KafkaCosts(Benchmark):
             with record_env(self.eps, self.namespace) as record:
                 env = {**record, "MOE_NEO4J_URL": self.eps["neo4j"],  # the fleet starts no Neo4j then
                        **fleet_env(self.eps, self.namespace, llm_url, self.cfg.fleet_env)}
-                self.fleet = procs.start_fleet(env, self.cfg.gateway_workers,
-                                               ("graph-ingest", "gap-healer", "codex-lineage"))
+                extra = (("graph-ingest", "gap-healer") if self.cfg.learning else ()) + (
+                    ("codex-lineage",) if self.cfg.record else ())
+                self.fleet = procs.start_fleet(env, self.cfg.gateway_workers, extra)
                 key_id, token = asyncio.run(_key(self.eps["postgres"], f"tenant-{self.namespace}"))
                 targets = {k: v for k, v in self._targets(llm_url, None, token).items() if k in self.cfg.paths}
                 try:
@@ -88,8 +95,13 @@ class KafkaCosts(Benchmark):
             with BrokerProbe(self.kafka_pid) as probe:
                 await settle()
                 first = probe.snapshot()
+                mark = lines(REQUEST_LOG) if REQUEST_LOG else 0
                 await asyncio.sleep(IDLE_S)
                 idle = usage(probe.snapshot(), first, IDLE_S)
+                if REQUEST_LOG:
+                    counted = count(REQUEST_LOG, mark, lines(REQUEST_LOG))
+                    idle["logged"] = {kind: {k: round(v / IDLE_S, 2) for k, v in c.most_common()}
+                                      for kind, c in counted.items()}
                 cells = [await self._cell(http, probe, targets[name], c, idle, settle)
                          for c in cfg.concurrency for name in targets]
         return {"broker_pid": self.kafka_pid, "idle_per_second": idle, "cells": cells,
@@ -101,6 +113,7 @@ class KafkaCosts(Benchmark):
                                max_requests=concurrency * 2, max_seconds=30)  # warm-up, not measured
         await settle()
         before: Snapshot = probe.snapshot()
+        mark = lines(REQUEST_LOG) if REQUEST_LOG else 0
         cell = await loadgen.run_cell(http, target, concurrency=concurrency, stream=False, run=1,
                                       max_requests=max(self.cfg.cell_requests, 3 * concurrency),
                                       max_seconds=self.cfg.cell_seconds)
@@ -108,6 +121,9 @@ class KafkaCosts(Benchmark):
         after = probe.snapshot()
         n = len(cell.records)
         gross = usage(after, before, n)
+        if REQUEST_LOG:  # the broker's request log (bench.kafka_costs_log): by API and client, per request
+            counted = count(REQUEST_LOG, mark, lines(REQUEST_LOG))
+            gross["logged"] = {kind: {k: round(v / n, 2) for k, v in c.most_common()} for kind, c in counted.items()}
         net_cpu = gross["cpu_ms"] - idle["cpu_ms"] * gross["seconds"] / n
         row = {"path": target.name, "concurrency": concurrency, "served": n,
                "errors": sum(1 for r in cell.records if r.error), "net_cpu_ms": round(net_cpu, 2), **gross}
@@ -127,7 +143,7 @@ def _running(components: list[str] | None = None) -> dict[str, str]:
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = config.parse(argv)
-    cfg.litellm, cfg.bare, cfg.docs = False, False, False
+    cfg.litellm, cfg.bare, cfg.docs = False, False, False  # --no-record / --no-learning: the fleet without them
     stem = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = KafkaCosts(cfg, stem).run() | {"command": "python -m bench.kafka_costs " + " ".join(argv),
                                             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

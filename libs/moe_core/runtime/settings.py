@@ -69,12 +69,17 @@ class FleetSettings(BaseSettings):
     retry_cap_s: float = Field(default=30.0, gt=0, description="The longest backoff between redeliveries")
     retry_max_attempts: int = Field(default=10, ge=1, description="Attempts at a record failing transiently "
                                     "before it is dead-lettered with its last error")
+    # issue 52, bench.kafka_costs_log (the broker's request log): at concurrency 1 a full request's fetches were the
+    # idle polls of ~28 consumers (500 ms: 77 fetches a second idle, 32 of a full request's 47 fetches empty). Longer
+    # waits cost no latency while a consumer only long-polls; they bound the rare stall of a request the client queues
+    # behind a parked fetch on the same connection (a ListOffsets, a Metadata refresh, the first fetch after a
+    # rebalance), hence 2 s rather than the broker's 30 s.
     kafka_fetch_max_wait_ms: int = Field(
-        default=500, ge=0, le=30_000,
+        default=2_000, ge=0, le=30_000,
         description="How long the broker holds an idle consumer's fetch; a record ends it at once (long poll)",
     )
     kafka_linger_ms: int = Field(
-        default=200, ge=0, le=5_000,
+        default=500, ge=0, le=5_000,
         description="How long the broker may hold the fetch of a consumer no request waits for (codex-lineage's "
                     "record, the control plane's usage, the semantic cache's write-behind, graph learning) to gather "
                     "several records: fewer fetches for the broker and the consumer, each such record handled at most "

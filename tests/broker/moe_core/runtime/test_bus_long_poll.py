@@ -16,7 +16,7 @@ FETCH_WAIT_MS = 30_000  # far longer than the test waits: a fetch that is not an
 
 
 def test_default_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert FleetSettings().kafka_fetch_max_wait_ms == 500
+    assert FleetSettings().kafka_fetch_max_wait_ms == 2_000
     monkeypatch.setenv("MOE_KAFKA_FETCH_MAX_WAIT_MS", "25")
     assert FleetSettings().kafka_fetch_max_wait_ms == 25
 
