@@ -12,10 +12,10 @@ OUTAGE intervals the witness is unreachable (WitnessUnavailable: nothing is sign
 interval). Printed: per interval, the entries handed to verify_chain and the stored rows turned back into their
 signed content (entries.content_of_row), and per entry how many times each happened over the whole run.
 
-setup/check: the CPU of the check alone, as instructions of the checking process under callgrind (the machine's
-CPU timings are too noisy): `valgrind --tool=callgrind --callgrind-out-file=/dev/null python -m
-bench.checkpoint_costs check SCHEMA K` for K = 0 and K = 1; the difference over N is the instructions per entry.
-Before/after: the same with an older tree first on PYTHONPATH (see bench.audit_costs).
+setup/check: the CPU of the check alone: check prints this process's CPU time in verify_since per entry (noisy on a
+shared machine: alternate before/after runs), or count instructions under callgrind (`valgrind --tool=callgrind
+--callgrind-out-file=/dev/null python -m bench.checkpoint_costs check SCHEMA K` for K = 0 and K = 1: the difference
+over N is the instructions per entry; slow). Before/after: an older tree first on PYTHONPATH (see bench.audit_costs).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+import time
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -136,13 +137,16 @@ async def check(schema: str, times: int, remembered: bool) -> None:
     try:
         async with store.pool.acquire() as conn:
             rows = await conn.fetch("SELECT * FROM audit_log WHERE tenant_id=$1 ORDER BY seq", TENANT)
-            head = len(rows)
+            head, spent = len(rows), 0.0
             for _ in range(times):
                 if remembered:
                     signer.remember((content_hash(content_of_row(r)), r["signature"]) for r in rows)
                 ring = signer.verifier()
+                clock = time.process_time()
                 assert await verify_since(conn, TENANT, 1, head, None, ring) == []
-        print(f"{times} x verify_since over {head} entries ({'remembered' if remembered else 'verified'})")
+                spent += time.process_time() - clock
+        print(f"{times} x verify_since over {head} entries ({'remembered' if remembered else 'verified'}): "
+              f"{spent / max(times * head, 1) * 1e6:.1f} us CPU per entry (noisy: alternate runs)")
     finally:
         await store.close()
 
