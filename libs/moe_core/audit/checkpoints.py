@@ -21,7 +21,7 @@ from moe_core.audit.cutover import cut_times, default_origin
 from moe_core.audit.entries import checkpoint_of_row, checkpoint_record
 from moe_core.audit.records import iso
 from moe_core.audit.signer import Signer
-from moe_core.audit.stretch import verify_since
+from moe_core.audit.stretch import Verified, verify_since
 from moe_core.audit.tree import Tree, TreeBroken, TreeKeeper, proof, tree_of
 from moe_core.audit.tsa import TsaClient
 from moe_core.audit.witness import WitnessClient, WitnessRefused, WitnessUnavailable
@@ -45,6 +45,9 @@ class Anchoring:
     origins: dict[str, str] = field(default_factory=dict)  # a cut-over tenant's new log (moe_core.audit.cutover)
     # each tenant's tree as a compact range, extended by the leaves since the last checkpoint (moe_core.audit.tree)
     trees: TreeKeeper = field(default_factory=TreeKeeper)
+    # each tenant's stretch since its last checkpoint found whole, not verified again while its rows are unchanged
+    # when a checkpoint could not be made (moe_core.audit.stretch)
+    verified: dict[str, Verified] = field(default_factory=dict)
 
     def origin(self, tenant: str) -> str:
         return self.origins.get(tenant) or default_origin(self.log_name, tenant)
@@ -268,7 +271,8 @@ async def _check_extension(conn: Any, tenant: str, last: Any, head: int, anchori
     # an entry signature this process made and saw committed needs no Ed25519 verification (Signer.verifier), any
     # other is verified with the key or the keyring's
     trusted = anchoring.signer.verifier(anchoring.ring)
-    problems = await verify_since(conn, tenant, first, head, last["root"] if last is not None else None, trusted)
+    problems = await verify_since(conn, tenant, first, head, last["root"] if last is not None else None, trusted,
+                                  kept=anchoring.verified)
     if problems:
         raise ChainBroken(f"tenant {tenant}: the chain since the last checkpoint does not verify: "
                           + "; ".join(f"{p.record}: {p.problem}" for p in problems[:5]))

@@ -39,8 +39,22 @@ class AuditRecord:
                 "tenant_id": self.tenant_id, "summary": self.summary()}
 
 
+_TWO = [f"{i:02d}" for i in range(100)]
+
+
 def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+    """ISO 8601 in UTC, "Z" for its offset: isoformat's text (microseconds only when there are any), formatted here
+    with fewer instructions (issue 52: a quarter of a checkpoint's CPU went to isoformat, re-deriving the signed
+    content of stored rows, whose times asyncpg returns in UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.year < 1000:  # isoformat pads the year to four digits
+        return value.isoformat().replace("+00:00", "Z")
+    text = (f"{value.year}-{_TWO[value.month]}-{_TWO[value.day]}T{_TWO[value.hour]}:{_TWO[value.minute]}:"
+            f"{_TWO[value.second]}")
+    return f"{text}.{str(value.microsecond + 1_000_000)[1:]}Z" if value.microsecond else text + "Z"
 
 
 def from_millis(ms: int) -> datetime:

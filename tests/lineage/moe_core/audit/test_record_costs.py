@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from moe_audit_verify.keys import PublicKey
-from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint
+from moe_audit_verify.note import ED25519, NoteKey, raw
+from moe_core.audit import entries
+from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint, checkpoint_all
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
+from moe_core.audit.witness import WitnessClient
 from tests.lineage.attacker import Attacker
 from tests.lineage.chain_store import TENANT, TOPICS, results, store_for
 
@@ -139,22 +144,71 @@ async def _copy_inserted(who: Attacker, head: int) -> str:
     return rf"seq {head - 1} \([^)]*\): signature does not match"
 
 
+@pytest.mark.parametrize("outage", [False, True])
 @pytest.mark.parametrize("tamper", [_payload_changed, _payload_changed_rechained, _hash_changed,
                                     _signatures_swapped, _deleted_renumbered, _copy_inserted])
 async def test_a_row_changed_after_it_was_recorded_still_blocks_the_checkpoint(
-        infra: dict[str, str], audit_schema: str, tamper: Tamper) -> None:
+        infra: dict[str, str], audit_schema: str, tamper: Tamper, outage: bool) -> None:
     """The entries since the last checkpoint were all signed and remembered by this process; one is changed (and
     the hashes recomputed, or not) before the next checkpoint, which refuses to sign the chain, as it does with
-    nothing remembered."""
+    nothing remembered. `outage`: the stretch was verified already, at a check whose checkpoint the witness could not
+    cosign, and more entries are recorded after the change: the stretch kept as verified is not trusted once changed."""
     signer = Signer.ephemeral()
     store = await store_for(infra["postgres"], audit_schema, signer)
     conn = await asyncpg.connect(infra["postgres"])
     try:
-        head = await _recorded(store, Anchoring(signer, None))
+        anchoring = Anchoring(signer, None)
+        head = await _recorded(store, anchoring)
+        if outage:
+            anchoring.witness = _unreachable()
+            assert (await checkpoint_all(store, anchoring, timedelta(hours=1)))[0] == []
+            assert anchoring.verified[TENANT].size == head
         found = await tamper(Attacker(conn, audit_schema, TENANT), head)
+        if outage:  # more entries since, so the next check starts from the kept stretch
+            stored = await conn.fetchval(f'SELECT hash FROM "{audit_schema}".audit_log WHERE tenant_id=$1 AND seq=$2',
+                                         TENANT, head)
+            if stored != store.written[TENANT][1]:  # the head it wrote was changed: its next append may find that first
+                found += "|entries were deleted from the database"
+            await store.append_many(results(f"r-{uuid.uuid4().hex}", 50, 1))
+            anchoring.witness = None
         with pytest.raises(ChainBroken, match=found):
-            await checkpoint(store, TENANT, Anchoring(signer, None))
+            await checkpoint(store, TENANT, anchoring)
         assert await store.pool.fetchval("SELECT count(*) FROM audit_checkpoints") == 1
     finally:
         await conn.close()
+        await store.close()
+
+
+def _unreachable() -> WitnessClient:
+    return WitnessClient("http://127.0.0.1:9", NoteKey("w", ED25519, raw(Ed25519PrivateKey.generate().public_key())),
+                         timeout_s=1.0)
+
+
+async def test_an_entry_is_verified_once_while_the_checkpoints_cannot_be_made(
+        infra: dict[str, str], audit_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over an outage of the witness (nothing signed, asked again at each interval) each entry's content is derived
+    from its row and verified once, not again at every interval since the last checkpoint; the checkpoint made
+    once the witness is back covers them all."""
+    derived: Counter[int] = Counter()
+    real = entries.content_of_row
+
+    def counting(row: Any) -> dict[str, Any]:
+        derived[row["seq"]] += 1
+        return real(row)
+
+    signer = Signer.ephemeral()
+    store = await store_for(infra["postgres"], audit_schema, signer)
+    anchoring = Anchoring(signer, None, witness=_unreachable())
+    monkeypatch.setattr(entries, "content_of_row", counting)
+    try:
+        for i in range(3):
+            await store.append_many(results(f"r-{uuid.uuid4().hex}", 10 * i, 2))
+            made, refused = await checkpoint_all(store, anchoring, timedelta(hours=1))
+            assert made == [] and "not witnessed" in refused[0]
+        anchoring.witness = None
+        await store.append_many(results(f"r-{uuid.uuid4().hex}", 40, 1))
+        made, _ = await checkpoint_all(store, anchoring, timedelta(hours=1))
+        assert [cp.size for cp in made] == [21]
+        assert derived == Counter(range(1, 22))  # every entry once
+    finally:
         await store.close()
