@@ -36,7 +36,9 @@ def create_app(settings: LineageSettings | None = None, *, bus: Bus | None = Non
     subscriber = bus.broker.subscriber(
         *bus.topics.recorded(), decoder=record_decoder, group_id=settings.group_id(),
         ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=settings.lineage_batch_records,
-        batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
+        # its loop's wait for a batch when its buffer is empty: the linger, as its fetches (the idle long poll's
+        # 2 s would only lengthen its stop)
+        batch_timeout_ms=settings.kafka_linger_ms or settings.kafka_fetch_max_wait_ms,
         **linger_options(settings),  # fewer, larger transactions at low load: no request waits for the record
         # what the consumer buffers when it falls behind (issue 52: aiokafka's defaults let it hold up to ~63 MB)
         fetch_max_bytes=settings.lineage_fetch_max_bytes,

@@ -1,4 +1,4 @@
-"""codex-lineage's batches at low load: the broker holds its fetch for MOE_KAFKA_LINGER_MS (200) or until it has
+"""codex-lineage's batches at low load: the broker holds its fetch for MOE_KAFKA_LINGER_MS (500) or until it has
 LINGER_BYTES (moe_core.runtime.kafka_clients.linger_options), so records that trickle in are stored a few per
 transaction
 instead of one each (fewer transactions, fewer fetches), every one of them still recorded in its tenant's chain."""
