@@ -21,7 +21,7 @@ from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.knowledge.graph.audit import audit_event
 from moe_core.knowledge.graph.feedback import apply_feedback, recompute_trust
 from moe_core.knowledge.graph.lifecycle import prepare_graph
-from moe_core.knowledge.graph.measure import Counted, Sizes, counted_in, tenant_size
+from moe_core.knowledge.graph.measure import Counted, Sizes, tenant_size
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.quarantine import Quarantine, blast_radius_exceeded
 from moe_core.knowledge.graph.synthesis import insight_of, write_synthesis_in
@@ -101,8 +101,8 @@ class GraphIngest:
 
     async def _write(self, tx: AsyncManagedTransaction, event: IngestEvent, prov: Provenance,
                      outcomes: list[batch.Outcome], planned: batch.Plan) -> Counted | None:
-        """The answer's triples written (GraphStore.write_many_in, between the entities the plan checked) or held,
-        its insight, and the tenant's size after them, in one transaction (retried whole by the driver)."""
+        """The answer's triples written (GraphStore.write_many_counted_in, between the entities the plan checked) or
+        held, its insight, and the tenant's size after them, in one transaction (retried whole by the driver)."""
         threshold, ttl_s = self.settings.graph_blast_radius_max, self.settings.graph_quarantine_ttl_s
         for o in outcomes:
             o.written, o.qid = None, ""
@@ -116,12 +116,14 @@ class GraphIngest:
             elif o.action == "write" and o.written_before is not None:
                 o.written = o.written_before
         writes = [o for o in outcomes if o.action == "write" and o.written_before is None]
-        wrote = await self.store.write_many_in(tx, [o.triple for o in writes], prov, planned.resolved.uids)
+        # the tenant's size after, in the statement that writes (the insight's node adds no entity or relation)
+        wrote, counted = await self.store.write_many_counted_in(tx, [o.triple for o in writes], prov,
+                                                                planned.resolved.uids, count=planned.before is not None)
         for o, w in zip(writes, wrote, strict=True):
             o.written = (w.id, [w.subject_uid, w.object_uid])
         done = [o.written for o in outcomes if o.written is not None]
         await write_synthesis_in(tx, prov, event, [u for _, uids in done for u in uids])  # the judge's insight
-        return await counted_in(tx, prov.tenant) if planned.before is not None else None
+        return counted
 
     async def _report(self, event: IngestEvent, o: batch.Outcome) -> None:
         """A triple's decisions on the audit topic, as they were taken: a conflict, the blast radius, the policy."""

@@ -1,8 +1,8 @@
-"""An answer's triples decided together (issue 52): one query resolves their names, one finds what contradicts
-each, one measures each one's blast radius, one request to OPA decides them all, and one transaction writes and
-holds them. The outcome is the one the triples would get one after the other (the order of the extraction): a
-triple's reach counts the relations the triples before it write, and a name resolves to the entity an earlier
-triple creates (moe_core.knowledge.graph.checks).
+"""An answer's triples decided together (issue 52): one query resolves their names, finds what contradicts each and
+measures each one's blast radius (measured again only when a triple before it is not written: plan_read), one request
+to OPA decides them all, and one transaction writes and holds them. The outcome is the one the triples would get one
+after the other (the order of the extraction): a triple's reach counts the relations the triples before it write, and
+a name resolves to the entity an earlier triple creates (moe_core.knowledge.graph.checks).
 
 An answer in which a triple could contradict an earlier one of the same answer (TREATS and CAUSES between the same
 two entities) is left to the one-at-a-time path (`plan` returns None): there the conflict lists name relations the
@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 from graph_ingest import core
 from moe_core.knowledge.graph import GraphDB, Triple
-from moe_core.knowledge.graph.checks import Resolved, conflicts_of, reach_of, resolve_and_count
+from moe_core.knowledge.graph.checks import Resolved, reach_of
 from moe_core.knowledge.graph.measure import Sizes
 from moe_core.knowledge.graph.names import normalize
+from moe_core.knowledge.graph.plan_read import read_plan
 from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
 from moe_core.knowledge.graph.vocab import conflicting_types
 from moe_core.policy.learned import LearningPolicy, Verdict
@@ -58,15 +59,15 @@ class Plan:
 async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: int, triples: list[Triple],
                domains: list[list[str]], document: list[str], sizes: Sizes) -> Plan:
     """Each triple's outcome, in order; the tenant's size is counted in the read that resolves the names (or, while
-    the tenant's version is the one of the writer's last count, taken from `sizes`)."""
+    the tenant's version is the one of the writer's last count, taken from `sizes`), which also finds the conflicts
+    and measures the reach each triple has when those before it are written (plan_read: asked again only when one
+    before it is not)."""
     if not triples:
         return Plan([], Resolved(tenant, {}), None)
-    resolved, before = await resolve_and_count(db, tenant, [n for t in triples for n in (t.subject, t.object)],
-                                               sizes)
-    if contradicts_itself(resolved, triples):
-        return Plan(None, resolved, before)
-    conflicts = await conflicts_of(db, resolved, triples)
-    out = [Outcome(t, d, c) for t, d, c in zip(triples, domains, conflicts, strict=True)]
+    read = await read_plan(db, tenant, triples, sizes)
+    if contradicts_itself(read.resolved, triples):
+        return Plan(None, read.resolved, read.before)
+    out = [Outcome(t, d, c) for t, d, c in zip(triples, domains, read.conflicts, strict=True)]
     for o in out:
         o.action = "reject" if core.conflict_decision(o.conflicts) == "reject" else "write"
     asked = [o for o in out if o.action == "write"]
@@ -74,18 +75,25 @@ async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: in
     for o, verdict in zip(asked, verdicts, strict=True):
         o.verdict = verdict
         o.action = "held" if verdict.held else "write"
-    await _measure(db, resolved, out, threshold)
-    return Plan(out, resolved, before)
+    await _measure(db, read.resolved, out, threshold, read.reaches)
+    return Plan(out, read.resolved, read.before)
 
 
-async def _measure(db: GraphDB, resolved: Resolved, out: list[Outcome], threshold: int) -> None:
-    """Each asked triple's reach, with the relations the triples before it write; one query, asked again from
-    the first triple held for its reach when a later one counted it as written."""
-    start = 0
+async def _measure(db: GraphDB, resolved: Resolved, out: list[Outcome], threshold: int, read: list[int]) -> None:
+    """Each asked triple's reach, with the relations the triples before it write: the reaches of the plan's read
+    while every triple before a measured one is written, else (and from the first triple held for its reach when a
+    later one counted it as written) asked again, one query each time."""
+    start = _apply(out, 0, read, threshold) if _all_before_written(out) else 0
     while start < len(out):
         items = [_reach_item(resolved, out, j) for j in range(start, len(out))]
         reaches = await reach_of(db, resolved.tenant, items)
         start = _apply(out, start, reaches, threshold)
+
+
+def _all_before_written(out: list[Outcome]) -> bool:
+    """Whether every triple before a measured one (not rejected) is written: what the plan's read assumed."""
+    return not any(o.action != "write" and any(later.action != "reject" for later in out[i + 1:])
+                   for i, o in enumerate(out))
 
 
 def _apply(out: list[Outcome], start: int, reaches: list[int], threshold: int) -> int:

@@ -30,7 +30,9 @@ from tests.graph.graph_ingest.test_learning_journey import ingest_event
 
 # the modules whose statements graph-ingest and the gap-healer run: a statement is named by its constant
 MODULES = ("moe_core.knowledge.graph.checks", "moe_core.knowledge.graph.store", "moe_core.knowledge.graph.measure",
-           "moe_core.knowledge.graph.synthesis", "moe_core.knowledge.graph.quarantine",
+           "moe_core.knowledge.graph.synthesis", "moe_core.knowledge.graph.write_many",
+           "moe_core.knowledge.graph.plan_read",
+           "moe_core.knowledge.graph.quarantine",
            "moe_core.knowledge.graph.gaps", "moe_core.knowledge.graph.alias_nodes", "moe_core.policy.domains",
            "gap_healer.app", "gap_healer.aliases")
 

@@ -17,10 +17,12 @@ from neo4j import AsyncManagedTransaction
 
 from moe_core.knowledge.graph.checks import RESOLVE_MANY
 from moe_core.knowledge.graph.driver import GraphDB, tx_data
+from moe_core.knowledge.graph.measure import Counted, counted_in, size_of
 from moe_core.knowledge.graph.model import Provenance, Triple
 from moe_core.knowledge.graph.names import entity_uid, normalize, relation_id
 from moe_core.knowledge.graph.trust import TrustPolicy
 from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
+from moe_core.knowledge.graph.write_many import WRITE_MANY
 
 MAX_ASSERTED_BY = 20  # the origins a relation keeps in `asserted_by`, and in `learned_from`
 
@@ -222,17 +224,24 @@ class GraphStore:
 
     async def write_many_in(self, tx: AsyncManagedTransaction, triples: list[Triple], prov: Provenance,
                             known: Mapping[str, str] | None = None) -> list[Written]:
-        """write_in for each of `triples`, in order, in three statements whatever their number (issue 52: seven per
-        triple before): their names resolved as write_in resolves each (checks.RESOLVE_MANY), the missing entities
-        created, the relations asserted (assert_many_in: trust, one version bump). A relation two of the triples
-        name (two names of one entity) is asserted once, with the higher confidence, as the second write of it
-        would leave it. Idempotent per (relation, prov.origin).
+        """write_in for each of `triples`, in order: write_many_counted_in without the count."""
+        return (await self.write_many_counted_in(tx, triples, prov, known, count=False))[0]
+
+    async def write_many_counted_in(self, tx: AsyncManagedTransaction, triples: list[Triple], prov: Provenance,
+                                    known: Mapping[str, str] | None = None,
+                                    count: bool = True) -> tuple[list[Written], Counted | None]:
+        """write_in for each of `triples`, in order, in one statement whatever their number (write_many.WRITE_MANY;
+        issue 52: seven per triple, then four), and, when `count`, the tenant's size after them with its version
+        (measure.counted_in) from the same statement. Their names resolved as write_in resolves each
+        (checks.RESOLVE_MANY), the missing entities created, the relations asserted, their trust set, the version
+        moved once. A relation two of the triples name (two names of one entity) is asserted once, with the higher
+        confidence, as the second write of it would leave it. Idempotent per (relation, prov.origin).
 
         `known`: the entity uid each name's key resolved to in the caller's read just before (checks.resolve_names;
         a key not in it is a new entity), used instead of resolving again here, so the triples are written between
         the entities the caller checked; should one of those entities be gone meanwhile, resolved here after all."""
         if not triples:
-            return []
+            return [], (await counted_in(tx, prov.tenant) if count else None)
         names: dict[str, str] = {}  # key -> the name a new entity gets: its first mention, as write_in's
         for t in triples:
             for name in (t.subject, t.object):
@@ -244,23 +253,40 @@ class GraphStore:
         else:
             uids = {k: known[k] for k in names if k in known}
         missing = [{"uid": entity_uid(prov.tenant, k), "name": n, "key": k} for k, n in names.items() if k not in uids]
-        if missing:
-            await tx_data(tx, CREATE_ENTITIES, rows=missing, tenant=prov.tenant, type=prov.entity_type,
-                          domain=prov.domain, source=prov.source, now=time.time())
-            uids.update({m["key"]: m["uid"] for m in missing})
+        uids.update({m["key"]: m["uid"] for m in missing})
+        now = time.time()
         rows: dict[str, dict[str, Any]] = {}
         for t in triples:
             s, o = uids[normalize(t.subject)], uids[normalize(t.object)]
             rid = relation_id(prov.tenant, s, t.relation, o)
             confidence = max(t.confidence, rows[rid]["confidence"]) if rid in rows else t.confidence
-            rows[rid] = {"subject": s, "object": o, "type": t.relation, "confidence": confidence,
-                         "domain": prov.domain}
-        written = {w.id: w for w in await self.assert_many_in(tx, list(rows.values()), prov)}
-        if known is not None and len(written) < len(rows):  # an entity of `known` is gone (a relation asserted
-            # already is asserted again: counted once per origin)
-            return await self.write_many_in(tx, triples, prov)
+            rows[rid] = {"id": rid, "subject": s, "object": o, "type": t.relation, "confidence": confidence,
+                         "domain": prov.domain,  # the trust it gets if the statement creates it (asserted now)
+                         "trust": self.policy.trust(confidence=confidence, source=prov.source, asserted_at=now,
+                                                    verified=False, now=now)}
+        [row] = await tx_data(tx, WRITE_MANY, entities=missing, rows=list(rows.values()), tenant=prov.tenant,
+                              type=prov.entity_type, domain=prov.domain, source=prov.source, now=now,
+                              expert=prov.expert, model=prov.model, origin=prov.origin or f"write:{now}",
+                              keep=MAX_ASSERTED_BY, import_id=prov.import_id, document=prov.document,
+                              learned_from=prov.learned_from, count=count)
+        if known is not None and len(row["written"]) < len(rows):  # an entity of `known` is gone (a relation
+            # asserted already is asserted again: counted once per origin; the count taken again after it)
+            return await self.write_many_counted_in(tx, triples, prov, None, count)
+        written = {w.id: w for w in self._written(row["written"], rows, now)}
+        existing = [{"id": w.id, "trust": w.trust} for w in written.values() if not w.created]
+        if existing:  # their trust from the values the statement left them (confidence, source, verified)
+            await tx_data(tx, SET_TRUST, rows=existing)
+        counted = Counted(list(row["version"]), size_of(row)) if count else None
         return [written[relation_id(prov.tenant, uids[normalize(t.subject)], t.relation, uids[normalize(t.object)])]
-                for t in triples]
+                for t in triples], counted
+
+    def _written(self, out: list[dict[str, Any]], rows: Mapping[str, dict[str, Any]], now: float) -> list[Written]:
+        """WRITE_MANY's relations: a created one with the trust the statement set, another with its trust now."""
+        return [Written(r["id"], r["created"], r["repeated"], r["version"], r["subject"], r["object"],
+                        rows[r["id"]]["trust"] if r["created"] else
+                        self.policy.trust(confidence=r["confidence"], source=r["source"], asserted_at=r["asserted_at"],
+                                          verified=r["verified"], now=now))
+                for r in out]
 
     async def assert_many_in(self, tx: AsyncManagedTransaction, rows: list[dict[str, Any]],
                              prov: Provenance) -> list[Written]:

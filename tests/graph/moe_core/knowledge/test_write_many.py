@@ -1,4 +1,4 @@
-"""GraphStore.write_many_in (graph-ingest: an answer's triples in four statements) leaves the graph write_in leaves
+"""GraphStore.write_many_in (graph-ingest: an answer's triples in one statement) leaves the graph write_in leaves
 when it writes the same triples one after the other, on the real Neo4j: a name resolves to the tenant's entity, to
 an alias of one, or to the shared ontology's; a new name becomes one entity however often the answer names it; a
 relation two names of one entity give is asserted once with the higher confidence; a relation an earlier answer
@@ -14,6 +14,7 @@ import pytest
 
 from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.knowledge.graph.alias_nodes import SYNC_ALIASES
+from moe_core.knowledge.graph.measure import tenant_size
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.vocab import SHARED_TENANT
 from tests.graph.helpers import purge
@@ -37,6 +38,7 @@ ORDER BY subject, type, object
 ALIAS = ("MATCH (e:Entity {tenant: $tenant, key: $key}) SET e.aliases = [$alias], e.alias_keys = [$alias_key] WITH e"
          + SYNC_ALIASES)
 VERSION = "OPTIONAL MATCH (v:GraphVersion {tenant: $tenant}) RETURN coalesce(v.n, 0) AS n"
+VERSIONS = "OPTIONAL MATCH (v:GraphVersion {tenant: $tenant}) RETURN [v.n, v.lex, v.epoch] AS version"
 
 
 @pytest.fixture
@@ -81,8 +83,8 @@ async def test_an_answers_triples_written_together_leave_the_graph_one_at_a_time
 
     one_by_one = [await store.write_triple(t, prov(alone)) for t in triples]
     before = (await graph_db.read(VERSION, tenant=together))[0]["n"]
-    batched = await graph_db.transaction(
-        lambda tx: store.write_many_in(tx, triples, prov(together)))
+    batched, counted = await graph_db.transaction(
+        lambda tx: store.write_many_counted_in(tx, triples, prov(together)))
 
     assert await _graph(graph_db, together) == await _graph(graph_db, alone)
     entities, rels = await _graph(graph_db, together)
@@ -98,6 +100,10 @@ async def test_an_answers_triples_written_together_leave_the_graph_one_at_a_time
     assert [w.trust for w in batched] == [final[w.id] for w in one_by_one]
     assert len({w.id for w in batched[2:4]}) == 1 and batched[4].id != batched[0].id
     assert (await graph_db.read(VERSION, tenant=together))[0]["n"] == before + 1
+    # the tenant's size after the write, counted by the graph in the statement that wrote, at the version it left
+    assert counted is not None and counted.counts == await tenant_size(graph_db, together) == {"entities": 3,
+                                                                                               "relations": 4}
+    assert counted.version == list((await graph_db.read(VERSIONS, tenant=together))[0]["version"])
     again = await graph_db.transaction(lambda tx: store.write_many_in(tx, triples, prov(together)))
     assert [w.id for w in again] == [w.id for w in batched] and all(w.repeated for w in again)
     assert await _graph(graph_db, together) == await _graph(graph_db, alone)  # a redelivery changes nothing
