@@ -135,7 +135,9 @@ def _opposite_sides(tokens: list[str]) -> set[tuple[int, int]]:
     if "-" in text:
         return {(group, side) for group, side, pattern in (*_OPPOSITE_RES, *_PARTICLE_RES) if pattern.search(text)}
     runs = set(_RUN.findall(text))
-    found = {side for run in runs for side in _run_sides(run)}
+    # a run that starts with a digit (a year, an id: new in almost every question) matches none: every word of the
+    # patterns starts with a letter
+    found = {side for run in runs if not run[0].isdigit() for side in _run_sides(run)}
     if any(_is_verb(run) for run in runs):
         found.update((group, side) for group, side, pattern in _PARTICLE_RES
                      if f" {_PARTICLES[group - len(_OPPOSITES)][side]}" in text and pattern.search(text))

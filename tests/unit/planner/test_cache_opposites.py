@@ -19,7 +19,8 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 # the patterns' literal words, stems grown into words, the particles and their verbs, words with an apostrophe
 VOCABULARY = sorted({w for _, _, p in _OPPOSITE_RES for w in re.findall(r"[a-z]+", p.pattern) if len(w) > 1}
                     | {"enabled", "disabling", "unlocking", "turned", "switch", "go", "the", "wifi", "light", "on",
-                       "off", "up", "down", "in", "out", "don't", "it's", "log-in", "sign-out", "round", "a", "2"})
+                       "off", "up", "down", "in", "out", "don't", "it's", "log-in", "sign-out", "round", "a", "2",
+                       "1000", "3rd", "0x1f", "2fast"})
 
 
 def every_pattern(tokens: list[str]) -> set[tuple[int, int]]:
