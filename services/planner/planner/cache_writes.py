@@ -88,3 +88,41 @@ class GroupUpserts:
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
+
+
+class SharedChecks:
+    """What the write-behind asks Redis after an upsert (is the hour's sweep due? was the entry rated before it was
+    stored?), asked once for the writers of a batch: they resume together when its upsert returns, and the first
+    waits one turn of the loop for the others to join. One round trip per batch instead of one per entry (issue
+    52); each entry's flag is still read after its upsert, and one writer at most is told the sweep is due."""
+
+    def __init__(self, redis: Any, sweep_key: str, flag_prefix: str) -> None:
+        self.redis, self.sweep_key, self.flag_prefix = redis, sweep_key, flag_prefix
+        self._joining: dict[str, list[asyncio.Future[tuple[bool, Any]]]] | None = None
+
+    async def ask(self, key: str) -> tuple[bool, Any]:
+        """(sweep due, for this writer; the entry's early flag or None)."""
+        answer: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
+        if self._joining is not None:
+            self._joining.setdefault(key, []).append(answer)
+            return await answer
+        joining = self._joining = {key: [answer]}
+        try:
+            try:
+                await asyncio.sleep(0)  # the batch's other writers, woken with this one, join here
+            finally:
+                self._joining = None
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(self.sweep_key, "1", nx=True, ex=3600)
+            pipe.mget([f"{self.flag_prefix}:{k}" for k in joining])
+            due, flags = await pipe.execute()
+        except BaseException as exc:  # each writer fails (its message is redelivered); this one raises
+            for future in (f for futures in joining.values() for f in futures if f is not answer):
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("interrupted"))
+            raise
+        flag = dict(zip(joining, flags, strict=True))
+        for i, (k, future) in enumerate((k, f) for k, futures in joining.items() for f in futures):
+            if not future.done():
+                future.set_result((bool(due) and i == 0, flag[k]))
+        return answer.result()

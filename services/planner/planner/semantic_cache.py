@@ -58,7 +58,7 @@ from moe_core.runtime.bus import Bus
 from moe_core.runtime.observability.metrics import SEMANTIC_CACHE
 from planner.cache_index import CacheIndex, decode_vector, encode_vector
 from planner.cache_text import conflict, normalise
-from planner.cache_writes import Entry, GroupUpserts
+from planner.cache_writes import Entry, GroupUpserts, SharedChecks
 from planner.settings import PlannerSettings
 from planner.vectors import Vectors, collection_name
 
@@ -161,6 +161,7 @@ class SemanticCache:
         self._early_flags = f"planner:cacheflag:{settings.topic_namespace}"
         self.exact = ExactAnswers(redis, settings.topic_namespace, settings.cache_ttl_s)  # the gateway's repeats
         self._writes = GroupUpserts(linger_s=settings.cache_write_linger_ms / 1000)  # write-behinds share upserts
+        self._checks = SharedChecks(redis, self._sweep_key, self._early_flags)  # and the round trip after them
 
     @asynccontextmanager
     async def _collection(self) -> AsyncIterator[Any]:
@@ -274,10 +275,7 @@ class SemanticCache:
             async with self._collection() as collection:
                 await self._writes.upsert(collection, Entry(entry.cache_key, decode_vector(entry.vector).tolist(),
                                                             entry.normalised, chroma_metadata(entry)))
-                pipe = self.redis.pipeline(transaction=False)  # one round trip: sweep due? rated before stored?
-                pipe.set(self._sweep_key, "1", nx=True, ex=3600)
-                pipe.get(f"{self._early_flags}:{entry.cache_key}")
-                sweep_due, early = await pipe.execute()
+                sweep_due, early = await self._checks.ask(entry.cache_key)  # one round trip for the batch
                 if sweep_due:
                     await self._sweep(collection)
         except Exception as exc:
