@@ -77,9 +77,17 @@ def test_overview_and_requests_after_traffic(console_fleet: Fleet, console_keys:
     _sign_in(browser, base, admin)
     _wait(browser, lambda b: b.find_elements(By.ID, "overview"), "the overview, the console's first page")
     assert browser.current_url == f"{base}/console/overview"
-    _reload_until(browser, f"{base}/console/overview",
-                  lambda: bool(browser.find_elements(By.CSS_SELECTOR, f'tr[data-tenant="{tenant}"]'))
-                  and _row(browser, tenant, ".today-requests") == "2" and charged() > 0, "today's two requests")
+    def shown() -> bool:
+        """The page shows today's two requests and what the usage API charged for both: the requests are counted
+        from the record and the cost from the usage records, each recorded on its own (both lingering consumers),
+        so a page may show the two requests before their cost."""
+        if not browser.find_elements(By.CSS_SELECTOR, f'tr[data-tenant="{tenant}"]'):
+            return False
+        cost = charged()
+        return (_row(browser, tenant, ".today-requests") == "2" and cost > 0
+                and _row(browser, tenant, ".today-cost") == f"{cost:.4f}")
+
+    _reload_until(browser, f"{base}/console/overview", shown, "today's two requests and their cost")
     cost = charged()
     assert _row(browser, tenant, ".today-cost") == f"{cost:.4f}"
     assert _text(browser, "#today-requests") == "2" and _text(browser, "#today-errors") == "1"
