@@ -163,6 +163,7 @@ class ChatService:
         try:
             with bind_response_id(rid):
                 if hit is not None:
+                    self.pending.answered_here(rid)  # its Answer, recorded next, is not read back from the bus
                     await self._record_hit(hit[0], hit[2])
                     queue.put_nowait(hit[0])
                 elif chore:  # past the pipeline: the planner answers it with one small-model call

@@ -1,0 +1,140 @@
+"""The gateway's whole process per exact repeat, measured from outside it (issue 52: a cache hit's 7.7 ms of gateway
+CPU in `make bench`): a lone gateway (tests.support.lone_service: the real Kafka, Redis and Postgres, its own topic
+namespace, one worker) with an API key, an exact-cache entry seeded in Redis as the planner writes it, and this
+process asking the cached question again and again over HTTP. Nothing behind the gateway runs: an exact repeat is
+answered at the edge (its Answer and egress record published, its usage settled after the reply). Reports the
+gateway's CPU per request from /proc (gross, and net of its idle rate measured just before), what its /metrics
+counted per request (exact-cache hits, messages it handled, Redis round trips), and with --profile FILE its
+cProfile (CPU clock) of the measured requests (a coroutine's calls count each resumption). Not a test:
+`.venv/bin/python -m tests.infra.gateway.gateway_load 300 [--profile FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
+
+import fleetctl
+from fleetlib import config as fleet_config
+
+from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, deadline_in
+from moe_core.llm.exact_cache import ExactAnswers, ExactEntry, cache_scope
+from moe_core.runtime.stores import redis_client
+from tests.support import fleet
+from tests.support.keys import create_key
+from tests.support.lone_service import lone_gateway
+
+TENANT = "t-gateway-load"
+QUESTION = "Who painted the Mona Lisa?"
+ANSWER = "Leonardo da Vinci painted the Mona Lisa between about 1503 and 1519."
+# the gateway's module run with a CPU-clock profiler that this process switches on (SIGUSR1) and off, written to
+# its file (SIGUSR2), around the measured requests only
+PROFILED = ("import cProfile, os, runpy, signal, time\n"
+            "p = cProfile.Profile(time.process_time)\n"
+            "def dump(*_):\n    p.disable(); p.dump_stats(os.environ['GATEWAY_LOAD_PROFILE'])\n"
+            "signal.signal(signal.SIGUSR1, lambda *_: p.enable())\n"
+            "signal.signal(signal.SIGUSR2, dump)\n"
+            "runpy.run_module('gateway', run_name='__main__', alter_sys=True)\n")
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of the process and its waited-for children, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+async def _seed(redis_url: str, namespace: str) -> None:
+    request = ChatRequest(response_id="seed", tenant_id=TENANT, deadline_at=deadline_in(30), mode="moe-orchestrator",
+                          messages=[ChatMessage(role="user", content=QUESTION)])
+    scope = cache_scope(request)
+    assert scope is not None
+    redis = redis_client(redis_url)
+    try:
+        await ExactAnswers(redis, namespace, 3600).put(scope, ExactEntry(
+            cache_key=f"entry-{uuid.uuid4().hex[:8]}", question=QUESTION, answer=ANSWER, experts_used=["general"],
+            models_used=[ModelUse(model="m", category="general")], completion_tokens=18))
+    finally:
+        await redis.aclose()
+
+
+def _counts(client: httpx.Client, url: str) -> dict[str, float]:
+    """From the gateway's /metrics: exact-cache hits, messages it handled (any topic), its Redis round trips."""
+    found = {"hits": 0.0, "messages handled": 0.0, "redis round trips": 0.0}
+    for line in client.get(f"{url}/metrics").text.splitlines():
+        name = ("hits" if line.startswith("moe_gateway_exact_cache_total") and 'outcome="hit"' in line else
+                "messages handled" if line.startswith("moe_stage_seconds_count") else
+                "redis round trips" if line.startswith("moe_store_seconds_count") and 'store="redis"' in line else
+                None)
+        if name is not None:
+            found[name] += float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def main(n: int, profile: str, idle_s: float) -> None:
+    fleetctl.ensure_up(["kafka", "redis", "postgres"])
+    os.environ.update(fleet_config.kafka_admin_env())  # as tests/infra/conftest.py: the broker's admin
+    infra = fleetctl.endpoints()
+    if profile:  # the gateway's module run under a CPU-clock profiler (PROFILED)
+        fleet.ServiceProcess.start = _start_profiled  # type: ignore[method-assign,assignment]
+    with lone_gateway(infra, "gwload", GATEWAY_LOAD_PROFILE=str(Path(profile or "unused").resolve())) as gateway:
+        assert gateway.proc is not None
+        namespace = gateway.env["MOE_TOPIC_NAMESPACE"]
+        key = asyncio.run(create_key(infra["postgres"], "gateway-load", "user", [TENANT]))
+        asyncio.run(_seed(infra["redis"], namespace))
+        body = {"model": "moe-orchestrator", "messages": [{"role": "user", "content": QUESTION}]}
+        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
+            def ask() -> None:
+                response = client.post(f"{gateway.url}/v1/chat/completions", json=body)
+                response.raise_for_status()
+                assert response.json()["choices"][0]["message"]["content"] == ANSWER, response.text
+
+            for _ in range(20):  # warm-up
+                ask()
+            pid = gateway.proc.pid
+            cpu, wall = _cpu_s(pid), time.perf_counter()
+            time.sleep(idle_s)
+            idle = (_cpu_s(pid) - cpu) / (time.perf_counter() - wall)
+            counts = _counts(client, gateway.url)
+            if profile:
+                os.kill(pid, signal.SIGUSR1)
+            cpu, wall = _cpu_s(pid), time.perf_counter()
+            for _ in range(n):
+                ask()
+            time.sleep(1.0)  # the last replies' settlements (after the reply)
+            used, took = _cpu_s(pid) - cpu, time.perf_counter() - wall
+            if profile:
+                os.kill(pid, signal.SIGUSR2)
+                time.sleep(1.0)
+            after = _counts(client, gateway.url)
+            per = {k: round((after[k] - v) / n, 2) for k, v in counts.items()}
+    print(f"{n} exact repeats, per request: {per}; gateway process alone: "
+          f"{used * 1000 / n:.2f} ms CPU per request gross, {(used - idle * took) * 1000 / n:.2f} net of idle "
+          f"({idle * 1000:.1f} ms CPU/s idle), {(took - 1.0) * 1000 / n:.1f} ms wall per request")
+
+
+def _start_profiled(service: fleet.ServiceProcess) -> None:
+    import subprocess
+
+    service.log.parent.mkdir(parents=True, exist_ok=True)
+    with open(service.log, "ab") as out:
+        service.proc = subprocess.Popen(
+            [sys.executable, "-c", PROFILED], env={**service.env, "MOE_EXIT_WITH_PID": str(os.getpid())},
+            stdout=out, stderr=subprocess.STDOUT, cwd=fleet.REPO, start_new_session=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("n", type=int, nargs="?", default=300)
+    parser.add_argument("--profile", default="", help="the gateway process's cProfile (CPU clock), here")
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds of the idle rate's measurement")
+    args = parser.parse_args()
+    main(args.n, args.profile, args.idle)
