@@ -105,15 +105,20 @@ def date_add(q: Question) -> tuple[str, dict[str, Any]] | None:
     return ("date_add", args) if args else None
 
 
+CALENDAR_YEAR = tuple(re.compile(p, I) for p in (
+    r"(?:is|was|will)\s+(?:the year\s+)?(?P<y>\d{1,4})\s+(?:be\s+)?a leap year",
+    r"(?:when|what date) (?:is|was|will be|does) easter(?: sunday)?(?: fall)?(?: in)? (?P<y>\d{4})",
+    r"(?:the )?date of easter(?: sunday)? (?:in )?(?P<y>\d{4})"))
+CALENDAR_MONTH = (re.compile(rf"how many days (?:are |were |will there be )?(?:there )?in (?P<m>{MONTH})\.? "
+                             rf"(?P<y>\d{{4}})", I),)
+
+
 def calendar(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = strip_request(q.text)
-    m = re.fullmatch(r"(?:is|was|will)\s+(?:the year\s+)?(?P<y>\d{1,4})\s+(?:be\s+)?a leap year", body, I) or \
-        re.fullmatch(r"(?:when|what date) (?:is|was|will be|does) easter(?: sunday)?(?: fall)?(?: in)? (?P<y>\d{4})",
-                     body, I) or re.fullmatch(r"(?:the )?date of easter(?: sunday)? (?:in )?(?P<y>\d{4})", body, I)
+    m = _first(CALENDAR_YEAR, body)
     if m:
         return "calendar_facts", {"year": int(m["y"])}
-    m = re.fullmatch(rf"how many days (?:are |were |will there be )?(?:there )?in (?P<m>{MONTH})\.? (?P<y>\d{{4}})",
-                     body, I)
+    m = _first(CALENDAR_MONTH, body)
     if m:
         return "calendar_facts", {"year": int(m["y"]), "month": datetime.strptime(m["m"][:3].title(), "%b").month}
     return None
@@ -179,13 +184,15 @@ def timezone(q: Question) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+TIME_NOW = tuple(re.compile(p, I) for p in (
+    r"(?:what )?time is it(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)(?: now| right now)?",
+    r"(?:the )?(?:current |local )?time(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)(?: now| right now)?"))
+
+
 def current_time(q: Question) -> tuple[str, dict[str, Any]] | None:
     """"What time is it in Tokyo?": the time_facts tool reads the clock (the answer names the moment)."""
     body = strip_request(q.text)
-    m = re.fullmatch(r"(?:what )?time is it(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)(?: now| right now)?",
-                     body, I) or \
-        re.fullmatch(r"(?:the )?(?:current |local )?time(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)"
-                     r"(?: now| right now)?", body, I)
+    m = _first(TIME_NOW, body)
     zone = zones().get(m["z"].strip().lower()) if m else None
     return ("time_facts", {"timezone": zone}) if zone else None
 
