@@ -35,6 +35,7 @@ MAX_READINGS = 8
 VALUE = re.compile(r"\d|\b[IVXLCDM]{1,15}\b")
 NEVER = re.compile(r"(?!)")
 GROUP = re.compile(r"\(\?P<\w+>")
+OPENING_SLOT = "(?:.+?)"  # a slot at the start of a phrase, its group unnamed (GROUP)
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,37 @@ def _alternation(words: list[str]) -> str:
 
 def _union(phrases: list[Phrase]) -> re.Pattern[str]:
     """The patterns of the phrases that are not bare as one alternation, their groups unnamed (a name may repeat
-    across phrases)."""
-    sources = [f"(?:{GROUP.sub('(?:', p.pattern.pattern)})" for p in phrases if not p.bare]
-    return re.compile("|".join(sources), I) if sources else NEVER
+    across phrases). The phrases that open with a slot (after optional words: `_slot_first`) share one leading `.+?`
+    (the same texts match: .+?A|.+?B is .+?(?:A|B)), so a text is scanned once for all of them, not once each."""
+    sources = [_slot_first(GROUP.sub("(?:", p.pattern.pattern)) for p in phrases if not p.bare]
+    rests = [source.removeprefix(OPENING_SLOT) for source in sources if source.startswith(OPENING_SLOT)]
+    alternatives = [f"(?:{source})" for source in sources if not source.startswith(OPENING_SLOT)]
+    if rests:
+        alternatives.append(f"{OPENING_SLOT}(?:{'|'.join(f'(?:{rest})' for rest in rests)})")
+    return re.compile("|".join(alternatives), I) if alternatives else NEVER
+
+
+def _slot_first(source: str) -> str:
+    """A pattern that opens with optional words and then a slot ("(?:the\\s+)?(?:.+?)..."), without the optional
+    words: the slot reads them too (a text holds no line break), so the same texts match."""
+    if not source.startswith("(?:"):
+        return source
+    depth, i = 0, 0
+    while i < len(source):
+        char = source[i]
+        if char == "\\":
+            i += 1
+        elif char == "[":
+            i = source.index("]", i + 2)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                break
+        i += 1
+    rest = source[i + 1:]
+    return rest[1:] if rest.startswith("?" + OPENING_SLOT) else source
 
 
 def _compile(text: str, words: dict[str, str]) -> tuple[re.Pattern[str], dict[str, str]]:

@@ -51,13 +51,18 @@ RULES: list[Rule] = [compound, date_diff, weekday, date_add, calendar, timezone,
                      compose]  # the composition grammar last: what the older readers answer stays as it was
 
 
+COURTESY = re.compile(r"^(?:please|hey|hi)[,!]?\s+|\s+please$", I)
+END_MARKS = re.compile(r"^\u00bf\s*|\s*[?.]+$")
+BANGS = re.compile(r"(?<![\d)])!+$")  # "10!" is a factorial, "hi!" is not
+
+
 def normalise(question: str) -> Question:
     """Quoted spans out (kept exactly), whitespace collapsed, courtesy words and end punctuation off."""
     text, quoted = take_quotes(question.strip())
     text = " ".join(text.split())
-    text = re.sub(r"^(?:please|hey|hi)[,!]?\s+|\s+please$", "", text, flags=I)
-    text = re.sub(r"^\u00bf\s*|\s*[?.]+$", "", text).strip()
-    text = re.sub(r"(?<![\d)])!+$", "", text).strip()  # "10!" is a factorial, "hi!" is not
+    text = COURTESY.sub("", text)
+    text = END_MARKS.sub("", text).strip()
+    text = BANGS.sub("", text).strip()
     return Question(raw=question, text=text.rstrip("?. ").strip(), quoted=quoted)
 
 

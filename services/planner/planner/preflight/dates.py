@@ -42,35 +42,54 @@ def _amount(m: re.Match[str]) -> tuple[str, int]:
     return key, n
 
 
+def _first(patterns: tuple[re.Pattern[str], ...], body: str) -> re.Match[str] | None:
+    """The first of the patterns that reads the whole body (compiled once: DATE alone is ~700 characters, and
+    building and hashing such a pattern on every question cost more than the match, issue 52)."""
+    for pattern in patterns:
+        m = pattern.fullmatch(body)
+        if m:
+            return m
+    return None
+
+
+DATE_DIFF = tuple(re.compile(p, I) for p in (
+    rf"(?:how many|(?:the )?number of|count the)\s+(?:calendar |business |working )?(?:days|weeks|"
+    rf"months|years|weekdays)\s+(?:are\s+|were\s+|will there be\s+)?(?:there\s+)?(?:between|from)\s+"
+    rf"(?P<a>{DATE})\s+(?:and|to|until|till)\s+(?P<b>{DATE})",
+    rf"(?:days|number of days) (?:between|from) (?P<a>{DATE}) (?:and|to) (?P<b>{DATE})"))
+WEEKDAY = tuple(re.compile(p, I) for p in (
+    rf"(?:on\s+)?(?:what|which)\s+(?:day of the week|weekday|day)\s+(?:is|was|will be|falls on|fell on)\s+"
+    rf"(?P<d>{DATE})",
+    rf"(?:on\s+)?(?:what|which)\s+(?:day of the week|weekday)\s+(?:does|did|will)\s+(?P<d>{DATE})"
+    rf"\s+(?:fall|fall on|land on|be)",
+    rf"(?:the )?(?:day of the week|weekday) (?:of|for) (?P<d>{DATE})"))
+WEEKDAY_ASKED = (re.compile(r"(?:what|which)\s+(?:day of the week|weekday|day)\s+.*", I),)
+WEEKDAY_IS = (re.compile(rf"(?:what|which)\s+(?:day of the week|weekday|day)\s+(?:is|was)\s+(?P<d>{DATE})", I),)
+SHIFT_AFTER = (re.compile(rf"{AMOUNT}\s+(?P<dir>after|from|before|later than|earlier than|prior to)\s+"
+                          rf"(?P<d>{DATE})", I),)
+SHIFT_PLUS = (re.compile(rf"(?P<d>{DATE})\s+(?P<dir>plus|\+|minus|-)\s+{AMOUNT}", I),)
+DATE_ASKED = re.compile(r"^(?:what(?:'s| is| was| will be)? )?(?:the )?(?:date|day) (?:is |was |will it be |will be )?",
+                        I)
+
+
 def date_diff(q: Question) -> tuple[str, dict[str, Any]] | None:
-    body = strip_request(q.text)
-    m = re.fullmatch(rf"(?:how many|(?:the )?number of|count the)\s+(?:calendar |business |working )?(?:days|weeks|"
-                     rf"months|years|weekdays)\s+(?:are\s+|were\s+|will there be\s+)?(?:there\s+)?(?:between|from)\s+"
-                     rf"(?P<a>{DATE})\s+(?:and|to|until|till)\s+(?P<b>{DATE})", body, I) or \
-        re.fullmatch(rf"(?:days|number of days) (?:between|from) (?P<a>{DATE}) (?:and|to) (?P<b>{DATE})", body, I)
+    m = _first(DATE_DIFF, strip_request(q.text))
     start, end = (parse_date(m["a"]), parse_date(m["b"])) if m else (None, None)
     return ("date_diff", {"start": start, "end": end}) if start and end else None
 
 
 def weekday(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = strip_request(q.text)
-    m = re.fullmatch(rf"(?:on\s+)?(?:what|which)\s+(?:day of the week|weekday|day)\s+(?:is|was|will be|falls on|"
-                     rf"fell on)\s+(?P<d>{DATE})", body, I) or \
-        re.fullmatch(rf"(?:on\s+)?(?:what|which)\s+(?:day of the week|weekday)\s+(?:does|did|will)\s+(?P<d>{DATE})"
-                     rf"\s+(?:fall|fall on|land on|be)", body, I) or \
-        re.fullmatch(rf"(?:the )?(?:day of the week|weekday) (?:of|for) (?P<d>{DATE})", body, I)
-    if not m and re.fullmatch(r"(?:what|which)\s+(?:day of the week|weekday|day)\s+.*", body, I):
-        m = re.fullmatch(rf"(?:what|which)\s+(?:day of the week|weekday|day)\s+(?:is|was)\s+(?P<d>{DATE})", body, I)
+    m = _first(WEEKDAY, body)
+    if not m and _first(WEEKDAY_ASKED, body):
+        m = _first(WEEKDAY_IS, body)
     day = parse_date(m["d"]) if m else None
     return ("day_of_week", {"date": day}) if day else None
 
 
 def shift(body: str) -> dict[str, Any] | None:
     """date_add arguments for "N units after/before DATE" and "DATE plus/minus N units" (body only)."""
-    m = re.fullmatch(rf"{AMOUNT}\s+(?P<dir>after|from|before|later than|earlier than|prior to)\s+(?P<d>{DATE})",
-                     body, I)
-    if not m:
-        m = re.fullmatch(rf"(?P<d>{DATE})\s+(?P<dir>plus|\+|minus|-)\s+{AMOUNT}", body, I)
+    m = _first(SHIFT_AFTER, body) or _first(SHIFT_PLUS, body)
     day = parse_date(m["d"]) if m else None
     if not m or not day:
         return None
@@ -81,21 +100,25 @@ def shift(body: str) -> dict[str, Any] | None:
 
 def date_add(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = numbers_from_words(strip_request(q.text)) or ""
-    body = re.sub(r"^(?:what(?:'s| is| was| will be)? )?(?:the )?(?:date|day) (?:is |was |will it be |will be )?",
-                  "", body, flags=I)
+    body = DATE_ASKED.sub("", body)
     args = shift(body)
     return ("date_add", args) if args else None
 
 
+CALENDAR_YEAR = tuple(re.compile(p, I) for p in (
+    r"(?:is|was|will)\s+(?:the year\s+)?(?P<y>\d{1,4})\s+(?:be\s+)?a leap year",
+    r"(?:when|what date) (?:is|was|will be|does) easter(?: sunday)?(?: fall)?(?: in)? (?P<y>\d{4})",
+    r"(?:the )?date of easter(?: sunday)? (?:in )?(?P<y>\d{4})"))
+CALENDAR_MONTH = (re.compile(rf"how many days (?:are |were |will there be )?(?:there )?in (?P<m>{MONTH})\.? "
+                             rf"(?P<y>\d{{4}})", I),)
+
+
 def calendar(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = strip_request(q.text)
-    m = re.fullmatch(r"(?:is|was|will)\s+(?:the year\s+)?(?P<y>\d{1,4})\s+(?:be\s+)?a leap year", body, I) or \
-        re.fullmatch(r"(?:when|what date) (?:is|was|will be|does) easter(?: sunday)?(?: fall)?(?: in)? (?P<y>\d{4})",
-                     body, I) or re.fullmatch(r"(?:the )?date of easter(?: sunday)? (?:in )?(?P<y>\d{4})", body, I)
+    m = _first(CALENDAR_YEAR, body)
     if m:
         return "calendar_facts", {"year": int(m["y"])}
-    m = re.fullmatch(rf"how many days (?:are |were |will there be )?(?:there )?in (?P<m>{MONTH})\.? (?P<y>\d{{4}})",
-                     body, I)
+    m = _first(CALENDAR_MONTH, body)
     if m:
         return "calendar_facts", {"year": int(m["y"]), "month": datetime.strptime(m["m"][:3].title(), "%b").month}
     return None
@@ -137,20 +160,21 @@ def _clock(m: re.Match[str]) -> str | None:
     return f"{hour:02d}:{minute:02d}" if hour < 24 and minute < 60 else None
 
 
+_ZONE_A, _ZONE_B, _TIME_A = ZONE.format("f"), ZONE.format("to"), f"(?:{TIME})"
+TIMEZONE_SHAPES = [re.compile(shape, I) for shape in (  # compiled once: each is ~1,000 characters (issue 52)
+    rf"(?:convert\s+)?(?P<d>{DATE})(?:,| at)?\s+{_TIME_A}\s+(?:in\s+|from\s+)?{_ZONE_A}(?: time)?\s+(?:to|in|into)\s+"
+    rf"{_ZONE_B}(?: time)?",
+    rf"(?:convert\s+)?{_TIME_A}\s+(?:in\s+)?{_ZONE_A}(?: time)?\s+on\s+(?P<d>{DATE})\s+(?:to|in|into)\s+"
+    rf"{_ZONE_B}(?: time)?",
+    rf"(?:the )?time in {_ZONE_B} when it(?:'s| is) {_TIME_A}(?: in)? {_ZONE_A}(?: time)? on (?P<d>{DATE})",
+    rf"when it(?:'s| is) {_TIME_A} in {_ZONE_A} on (?P<d>{DATE}),? what time is it in {_ZONE_B}",
+)]
+
+
 def timezone(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = strip_request(q.text)
-    zone_a, zone_b = ZONE.format("f"), ZONE.format("to")
-    time_a = f"(?:{TIME})"
-    shapes = [
-        rf"(?:convert\s+)?(?P<d>{DATE})(?:,| at)?\s+{time_a}\s+(?:in\s+|from\s+)?{zone_a}(?: time)?\s+(?:to|in|into)\s+"
-        rf"{zone_b}(?: time)?",
-        rf"(?:convert\s+)?{time_a}\s+(?:in\s+)?{zone_a}(?: time)?\s+on\s+(?P<d>{DATE})\s+(?:to|in|into)\s+"
-        rf"{zone_b}(?: time)?",
-        rf"(?:the )?time in {zone_b} when it(?:'s| is) {time_a}(?: in)? {zone_a}(?: time)? on (?P<d>{DATE})",
-        rf"when it(?:'s| is) {time_a} in {zone_a} on (?P<d>{DATE}),? what time is it in {zone_b}",
-    ]
-    for shape in shapes:
-        m = re.fullmatch(shape, body, I)
+    for shape in TIMEZONE_SHAPES:
+        m = shape.fullmatch(body)
         if not m:
             continue
         day, clock = parse_date(m["d"]), _clock(m)
@@ -160,21 +184,26 @@ def timezone(q: Question) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+TIME_NOW = tuple(re.compile(p, I) for p in (
+    r"(?:what )?time is it(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)(?: now| right now)?",
+    r"(?:the )?(?:current |local )?time(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)(?: now| right now)?"))
+
+
 def current_time(q: Question) -> tuple[str, dict[str, Any]] | None:
     """"What time is it in Tokyo?": the time_facts tool reads the clock (the answer names the moment)."""
     body = strip_request(q.text)
-    m = re.fullmatch(r"(?:what )?time is it(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)(?: now| right now)?",
-                     body, I) or \
-        re.fullmatch(r"(?:the )?(?:current |local )?time(?: now| right now)? in (?P<z>[a-z][a-z_/ +\-]{1,40}?)"
-                     r"(?: now| right now)?", body, I)
+    m = _first(TIME_NOW, body)
     zone = zones().get(m["z"].strip().lower()) if m else None
     return ("time_facts", {"timezone": zone}) if zone else None
 
 
 def today_free(text: str) -> bool:
     """True when the text names no relative day (today, tomorrow ...), which a preflight cannot resolve."""
-    return not re.search(r"\b(?:today|tomorrow|yesterday|now|tonight|(?:next|last|this) (?:week|month|year|monday|"
-                         r"tuesday|wednesday|thursday|friday|saturday|sunday|weekend))\b", text, I)
+    return not RELATIVE_DAY.search(text)
+
+
+RELATIVE_DAY = re.compile(r"\b(?:today|tomorrow|yesterday|now|tonight|(?:next|last|this) (?:week|month|year|monday|"
+                          r"tuesday|wednesday|thursday|friday|saturday|sunday|weekend))\b", I)
 
 
 __all__ = ["calendar", "current_time", "date_add", "date_diff", "parse_date", "shift", "timezone", "today_free",

@@ -89,11 +89,23 @@ def roman(q: Question) -> Hit | None:
     return "roman_numeral", {"value": m["r"].upper()}
 
 
+# the grammars every question meets, compiled once (issue 52)
+IN_WORDS = [re.compile(pattern, I) for pattern in (
+    rf"(?:(?:write|spell|say|express)(?: out)? )?(?P<n>-?(?:{INT})) (?:spelled out |written out )?"
+    rf"in (?:english )?words",
+    rf"(?:how (?:do you|to) )?(?:write|spell|say) (?P<n>-?(?:{INT})) in (?:english )?words")]
+_RATE = rf"(?P<r>{NUM})\s?(?:%|percent)"
+_PERIOD = r"(?: (?:compounded|compounding) (?P<c>annually|yearly|monthly|quarterly|daily|semi-annually))?"
+INTEREST = [re.compile(pattern, I) for pattern in (
+    rf"(?:the )?(?P<k>compound|simple) interest on {MONEY} at {_RATE}(?: (?:a|per) year| annual(?:ly)?)?"
+    rf"{_PERIOD} (?:for|over) (?P<y>\d{{1,3}}) years?",
+    rf"(?:how much )?(?:what )?will {MONEY} (?:grow to|be worth) at {_RATE}{_PERIOD} (?:for|over|in|after) "
+    rf"(?P<y>\d{{1,3}}) years?")]
+
+
 def in_words(q: Question) -> Hit | None:
     body = strip_request(q.text)
-    m = re.fullmatch(rf"(?:(?:write|spell|say|express)(?: out)? )?(?P<n>-?(?:{INT})) (?:spelled out |written out )?"
-                     rf"in (?:english )?words", body, I) or \
-        re.fullmatch(rf"(?:how (?:do you|to) )?(?:write|spell|say) (?P<n>-?(?:{INT})) in (?:english )?words", body, I)
+    m = next((m for pattern in IN_WORDS if (m := pattern.fullmatch(body))), None)
     return ("number_words", {"value": int(plain_number(m["n"]))}) if m else None
 
 
@@ -134,13 +146,9 @@ def statistics(q: Question) -> Hit | None:
 
 def finance(q: Question) -> Hit | None:
     body = numbers_from_words(strip_request(q.text)) or ""
-    p, r = MONEY, rf"(?P<r>{NUM})\s?(?:%|percent)"
-    period = r"(?: (?:compounded|compounding) (?P<c>annually|yearly|monthly|quarterly|daily|semi-annually))?"
+    p, r = MONEY, _RATE
     per = {"annually": 1, "yearly": 1, "monthly": 12, "quarterly": 4, "daily": 365, "semi-annually": 2}
-    m = re.fullmatch(rf"(?:the )?(?P<k>compound|simple) interest on {p} at {r}(?: (?:a|per) year| annual(?:ly)?)?"
-                     rf"{period} (?:for|over) (?P<y>\d{{1,3}}) years?", body, I) or \
-        re.fullmatch(rf"(?:how much )?(?:what )?will {p} (?:grow to|be worth) at {r}{period} (?:for|over|in|after) "
-                     rf"(?P<y>\d{{1,3}}) years?", body, I)
+    m = next((m for pattern in INTEREST if (m := pattern.fullmatch(body))), None)
     if m:
         kind = m.groupdict().get("k") or "compound"
         args: dict[str, Any] = {"operation": f"{kind.lower()}_interest", "principal": plain_number(m["p"]),

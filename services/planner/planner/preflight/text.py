@@ -94,11 +94,19 @@ def base64(q: Question) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+# the grammars every question meets, compiled once (issue 52)
+CHECKSUM_OF = re.compile(rf"(?:the )?(?P<alg>{CHECKSUM_NAMES})(?: (?:checksum|sum|hash|value))? (?:of|for) "
+                         rf"{ARG_LEAD}(?P<t>.+)", I)
+CHECKSUM_BARE = re.compile(rf"(?P<alg>{CHECKSUM_NAMES}) (?P<t>{SLOT}|\S+)", I)
+JSON_ASKED = [re.compile(pattern, I | re.DOTALL) for pattern in (
+    r"(?:is|are)\s+(?:this\s+|the following\s+)?(?P<j>[\[{].*[\]}])\s+(?:valid|well-formed)\s+json",
+    r"(?:validate|check)\s+(?:this|the following)\s+json:?\s+(?P<j>[\[{].*[\]}])",
+    r"is\s+(?:this|the following)\s+(?:valid|well-formed)\s+json:?\s+(?P<j>[\[{].*[\]}])")]
+
+
 def checksum(q: Question) -> tuple[str, dict[str, Any]] | None:
     body = strip_request(q.text)
-    names = CHECKSUM_NAMES
-    m = re.fullmatch(rf"(?:the )?(?P<alg>{names})(?: (?:checksum|sum|hash|value))? (?:of|for) {ARG_LEAD}(?P<t>.+)",
-                     body, I) or re.fullmatch(rf"(?P<alg>{names}) (?P<t>{SLOT}|\S+)", body, I)
+    m = CHECKSUM_OF.fullmatch(body) or CHECKSUM_BARE.fullmatch(body)
     if m and (text := argument(q, m["t"])) is not None:
         return "checksum", {"text": text, "algorithm": CHECKSUMS[m["alg"].lower()]}
     card = r"(?P<n>\d[\d -]{0,40}\d)"
@@ -142,9 +150,6 @@ def compare(q: Question) -> tuple[str, dict[str, Any]] | None:
 
 def json_valid(raw: str) -> tuple[str, dict[str, Any]] | None:
     """"Is {...} valid JSON?" / "validate this JSON: {...}" (read from the raw question: JSON has quotes)."""
-    text, flags = raw.strip().rstrip("?").strip(), I | re.DOTALL  # the JSON exactly: no whitespace collapsed
-    m = re.fullmatch(r"(?:is|are)\s+(?:this\s+|the following\s+)?(?P<j>[\[{].*[\]}])\s+(?:valid|well-formed)\s+json",
-                     text, flags) or \
-        re.fullmatch(r"(?:validate|check)\s+(?:this|the following)\s+json:?\s+(?P<j>[\[{].*[\]}])", text, flags) or \
-        re.fullmatch(r"is\s+(?:this|the following)\s+(?:valid|well-formed)\s+json:?\s+(?P<j>[\[{].*[\]}])", text, flags)
+    text = raw.strip().rstrip("?").strip()  # the JSON exactly: no whitespace collapsed
+    m = next((m for pattern in JSON_ASKED if (m := pattern.fullmatch(text))), None)
     return ("structured_validate", {"format": "json", "text": m["j"]}) if m else None
