@@ -88,13 +88,13 @@ RETURN found, version, entities, relations, conflicts, reaches
 class PlanRead:
     resolved: Resolved
     before: dict[str, int]  # the tenant's entities and relations before (measure.tenant_size)
-    conflicts: list[list[dict[str, Any]]]  # each triple's, as checks.conflicts_of gives them
+    conflicts: list[list[dict[str, Any]]]  # each triple's stored contradicting relations (GraphStore.conflicts)
     reaches: list[int]  # each triple's reach, as checks.reach_of gives it when every triple before it is written
 
 
 async def read_plan(db: GraphDB, tenant: str, triples: list[Triple], sizes: Sizes) -> PlanRead:
     """The checks of `triples` in one read; the size counted there, or, while the tenant's version is the one `sizes`
-    last counted it at, that count (checks.resolve_and_count)."""
+    last counted it at, that count."""
     pairs = [(normalize(t.subject), normalize(t.object)) for t in triples]
     keys = sorted({k for pair in pairs for k in pair})
     conflicts = [{"i": i, "subject": s, "object": o, "conflicting": opposite}
