@@ -2,13 +2,15 @@
 
   python -m bench.graphrag_reads [N [FILE: the context texts, as JSON]]
 
-For N fresh full questions (bench.scenarios) GraphRag.context runs as in a full request with learning: before each
-question a learned triple is written for the tenant (what graph-ingest does after the previous answer), so the
-tenant's graph version has moved. Counted per question: graph-rag's statements (GraphDB.read calls), the rows and
-bytes (JSON of what the driver returned) they brought back, the db hits of each statement (PROFILE, run apart), and,
-as an indication only, this process's and Neo4j's CPU. The context texts are printed as a digest: the same digest
-for two trees means the same contexts. For a before/after, run an older tree first on PYTHONPATH (see
-bench.graphrag_costs).
+For N fresh full questions (bench.scenarios) GraphRag.context runs as in a full request with learning, in a tenant
+grown as a bench run grows one: before each question an answer's learned facts are written (what graph-ingest does
+after the previous answer: the tenant's graph version has moved) and gap-healer's classification of the question's
+subjects (a later question about one reaches its class and the class's other members). Counted per question:
+graph-rag's statements (GraphDB.read calls), the rows and bytes (JSON of what the driver returned) they brought back,
+the db hits of each statement (PROFILE, run apart, right after the question), and, as an indication only, this
+process's and Neo4j's CPU (every Neo4j process on the host). The context texts are printed as a digest: the same
+digest for two trees means the same contexts (one tenant name: the same relation ids in every run). For a
+before/after, run an older tree on PYTHONPATH (see bench.graphrag_costs), alternating.
 """
 
 from __future__ import annotations
