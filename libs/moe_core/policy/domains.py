@@ -126,7 +126,11 @@ async def graph_domains(db: GraphDB, tenant: str, keys: set[str]) -> dict[str, s
     """key -> the domains the graph (the tenant's and the base ontology) files entities of that key or alias in."""
     if not keys:
         return {}
-    rows = await db.read(KNOWN_DOMAINS, tenants=visible_tenants(tenant), keys=sorted(keys))
+    return domains_by_key(await db.read(KNOWN_DOMAINS, tenants=visible_tenants(tenant), keys=sorted(keys)), keys)
+
+
+def domains_by_key(rows: list[dict[str, Any]], keys: set[str]) -> dict[str, set[str]]:
+    """graph_domains from KNOWN_DOMAINS' rows (key, aliases, domain), wherever they were read."""
     found: dict[str, set[str]] = {}
     for row in rows:
         domain = row["domain"]
@@ -173,7 +177,17 @@ async def resolve_triple(db: GraphDB, tenant: str, triple: Triple, words: Keywor
 
 async def resolve_triples(db: GraphDB, tenant: str, triples: list[Triple], words: Keywords) -> list[list[str]]:
     """resolve_triple for each of `triples`, with one query to the graph for all their names."""
-    known = await graph_domains(db, tenant, {k for t in triples for n in (t.subject, t.object) for k in keys_of(n)})
+    return triple_domains(triples, await graph_domains(db, tenant, triple_keys(triples)), words)
+
+
+def triple_keys(triples: list[Triple]) -> set[str]:
+    """The keys resolve_triples asks the graph about: each endpoint's (moe_core.knowledge.graph.plan_read asks them in
+    graph-ingest's one read)."""
+    return {k for t in triples for n in (t.subject, t.object) for k in keys_of(n)}
+
+
+def triple_domains(triples: list[Triple], known: dict[str, set[str]], words: Keywords) -> list[list[str]]:
+    """resolve_triples with the graph's answer (graph_domains for triple_keys) already read."""
     out = []
     for triple in triples:
         found = words.of_relation(triple.relation)

@@ -23,10 +23,12 @@ from moe_core.knowledge.graph.feedback import apply_feedback, recompute_trust
 from moe_core.knowledge.graph.lifecycle import prepare_graph
 from moe_core.knowledge.graph.measure import Counted, Sizes, tenant_size
 from moe_core.knowledge.graph.names import normalize
+from moe_core.knowledge.graph.plan_read import PlanRead, read_plan
 from moe_core.knowledge.graph.quarantine import Quarantine, blast_radius_exceeded
 from moe_core.knowledge.graph.synthesis import insight_of, write_synthesis_in
 from moe_core.knowledge.graph.trust import extraction_confidence
 from moe_core.llm.inference import InferenceClient, InferenceError
+from moe_core.policy.domains import domains_by_key, triple_domains, triple_keys
 from moe_core.policy.learned import LearningPolicy
 from moe_core.runtime.bus import TRANSIENT_ERRORS, Bus
 from moe_core.runtime.idempotency import Memo
@@ -62,7 +64,7 @@ class GraphIngest:
         extracted = await self._triples(event)
         if extracted is None:
             return
-        triples, resolved = extracted
+        triples, resolved, read = extracted
         triples = [t.model_copy(update={"confidence": extraction_confidence(t.confidence, event.confidence)})
                    for t in triples]
         origin = learned_from(event)  # codex-lineage's fact lineage follows it from the record
@@ -74,7 +76,7 @@ class GraphIngest:
         # answer of no triples changes no entity or relation: not counted, and its run carries no counts
         # (codex-lineage's drift reads a zero change)
         planned = await batch.plan(self.db, self.learning, prov.tenant, self.settings.graph_blast_radius_max,
-                                   triples, resolved, event.review_domains, self.sizes)
+                                   triples, resolved, event.review_domains, self.sizes, read)
         outcomes = planned.outcomes
         if outcomes is None:  # a triple may contradict an earlier one of the answer: one at a time
             outcomes = [await self._learn(event, t, prov, d) for t, d in zip(triples, resolved, strict=True)]
@@ -146,10 +148,12 @@ class GraphIngest:
             await self._audit(event, "conflict_recorded", o.written[0], "contradicts other extracted knowledge",
                               {"triple": triple, "conflicts": o.conflicts})
 
-    async def _triples(self, event: IngestEvent) -> tuple[list[Triple], list[list[str]]] | None:
+    async def _triples(self, event: IngestEvent) -> tuple[list[Triple], list[list[str]], PlanRead | None] | None:
         """The answer's triples and each one's domains: remembered per answer in one key (one round trip to read,
         one to write: issue 52), so a redelivery writes the same ones and, after a partial write (OPA went down
-        mid-answer), decides them on the same domains, not on entities its own first attempt filed."""
+        mid-answer), decides them on the same domains, not on entities its own first attempt filed. The entities
+        the domains are resolved by come in the plan's read (returned: batch.plan reads nothing more), a round trip
+        less per answer (issue 52); a remembered answer's plan is read by batch.plan."""
         stored = await self.memo.get(event.response_id)
         if stored is not None:
             return await self._remembered(event, stored)
@@ -168,12 +172,19 @@ class GraphIngest:
             await self._audit(event, "ingest_failed", event.response_id, f"extraction failed: {exc}")
             return None
         triples = core.sanitise(completion.content, max_triples, kind)
-        domains = await self.learning.resolve_many(event.tenant_id, triples) if triples else []
-        kept = await self.memo.put_first(event.response_id, json.dumps(
-            {"triples": [t.model_dump() for t in triples], "domains": domains}))
-        return await self._remembered(event, kept)
+        read, domains = None, []
+        if triples:
+            words, keys = self.learning.words(), triple_keys(triples)  # PolicyDown before any read, as resolve_many
+            read = await read_plan(self.db, event.tenant_id, triples, self.sizes, keys)
+            domains = triple_domains(triples, domains_by_key(read.domains, keys), words)
+        mine = json.dumps({"triples": [t.model_dump() for t in triples], "domains": domains})
+        kept = await self.memo.put_first(event.response_id, mine)
+        if kept != mine:  # another delivery's triples stand: planned afresh
+            return await self._remembered(event, kept)
+        return triples, domains, read
 
-    async def _remembered(self, event: IngestEvent, stored: str) -> tuple[list[Triple], list[list[str]]]:
+    async def _remembered(self, event: IngestEvent, stored: str
+                          ) -> tuple[list[Triple], list[list[str]], PlanRead | None]:
         """The triples and domains of a memo; a memo of the triples alone (written before their domains were kept
         with them) has its domains resolved now."""
         data = json.loads(stored)
@@ -181,7 +192,7 @@ class GraphIngest:
         triples = [Triple.model_validate(t) for t in items]
         if domains is None or len(domains) != len(triples):
             domains = await self.learning.resolve_many(event.tenant_id, triples) if triples else []
-        return triples, domains
+        return triples, domains, None
 
     async def _learn(self, event: IngestEvent, triple: Triple, prov: Provenance,
                      domains: list[str]) -> batch.Outcome:

@@ -18,7 +18,7 @@ from moe_core.knowledge.graph import GraphDB, Triple
 from moe_core.knowledge.graph.checks import Resolved, reach_of
 from moe_core.knowledge.graph.measure import Sizes
 from moe_core.knowledge.graph.names import normalize
-from moe_core.knowledge.graph.plan_read import read_plan
+from moe_core.knowledge.graph.plan_read import PlanRead, read_plan
 from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
 from moe_core.knowledge.graph.vocab import conflicting_types
 from moe_core.policy.learned import LearningPolicy, Verdict
@@ -57,14 +57,15 @@ class Plan:
 
 
 async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: int, triples: list[Triple],
-               domains: list[list[str]], document: list[str], sizes: Sizes) -> Plan:
+               domains: list[list[str]], document: list[str], sizes: Sizes, read: PlanRead | None = None) -> Plan:
     """Each triple's outcome, in order; the tenant's size is counted in the read that resolves the names (or, while
     the tenant's version is the one of the writer's last count, taken from `sizes`), which also finds the conflicts
     and measures the reach each triple has when those before it are written (plan_read: asked again only when one
-    before it is not)."""
+    before it is not). `read`: that read of these triples, if the caller made it (with their domains' entities)."""
     if not triples:
         return Plan([], Resolved(tenant, {}), None)
-    read = await read_plan(db, tenant, triples, sizes)
+    if read is None:
+        read = await read_plan(db, tenant, triples, sizes)
     if contradicts_itself(read.resolved, triples):
         return Plan(None, read.resolved, read.before)
     out = [Outcome(t, d, c) for t, d, c in zip(triples, domains, read.conflicts, strict=True)]

@@ -79,11 +79,12 @@ class GraphRag:
         """The context for one question, from the Redis cache while the tenant's graph is unchanged.
 
         The graph versions in the cache key are the ones this process last read (graph_rag.retrieval.Retriever.seen)
-        and are checked, not trusted: by the context query itself, which reads the versions with the facts (a new
-        question costs one Neo4j read, not two), or by a versions read for a cached context or a question about no
-        known entity. Versions that moved meanwhile mean another round with the current ones, unless the question has
-        the same names and unknown terms in the current lexicons: then its facts, read with the current versions,
-        are the current context (after every learned answer the version moves: issue 52, one Neo4j query saved)."""
+        and are checked, not trusted: by the context query itself, which reads the versions with the facts and what
+        changed in the cached lexicons (a new question costs one Neo4j read, not two or three), or by a versions read
+        for a cached context. Versions that moved meanwhile mean another round with the current ones, unless the
+        question has the same names and unknown terms in the current lexicons: then its facts, read with the current
+        versions, are the current context (after every learned answer the version moves: issue 52, one Neo4j query
+        saved)."""
         tenants = visible_tenants(tenant)
         tag = f"{self.settings.graph_trust_floor}:{self.settings.graph_max_facts}:{self.settings.graph_max_chains}"
         seen = self.retriever.seen(tenants)
@@ -109,8 +110,9 @@ class GraphRag:
                     return ctx
                 versions, checked = current, True
                 continue
-            ctx, complete, read, found = await self._build(tenant, tenants, versions, question, filters, scope)
-            current = read if read is not None else versions if checked else await self._versions(tenants)
+            ctx, complete, read, found = await self._build(tenant, tenants, versions, question, filters, scope,
+                                                           checked)
+            current = read if read is not None else versions  # None: `versions` were checked
             if current != versions and await self._extract(tenants, current, question) == found:
                 versions = current  # the graph moved, not the names this question has: its facts were read after
             if current == versions:
@@ -119,7 +121,7 @@ class GraphRag:
                     await self._remember(key, ctx, ttl)
                 return ctx
             versions, checked = current, True  # built with an older graph's lexicon: again with the current one
-        ctx, _, _, _ = await self._build(tenant, tenants, versions, question, filters, scope)
+        ctx, _, _, _ = await self._build(tenant, tenants, versions, question, filters, scope, True)
         return ctx  # the graph moved twice while this question was answered: its context, not cached
 
     async def _remember(self, key: str, ctx: dict[str, Any], ttl: int) -> None:
@@ -139,16 +141,17 @@ class GraphRag:
                        drop_generic=not self.settings.graph_gaps_generic)
 
     async def _build(self, tenant: str, tenants: list[str], versions: dict[str, int], question: str,
-                     filters: dict[str, Any], scope: DocumentScope | None
+                     filters: dict[str, Any], scope: DocumentScope | None, checked: bool
                      ) -> tuple[dict[str, Any], bool, dict[str, int] | None, Extraction]:
         """(the context, whether it is complete enough to cache, the graph versions its query read: None when
-        the question names no known entity and nothing was read, the names and unknown terms it was built on)."""
+        the question names no known entity and `versions` were `checked` (read just now), so nothing was read,
+        the names and unknown terms it was built on)."""
         found = await self._extract(tenants, versions, question)
         uids = found.uids()
         floor, limit, max_chains = self.settings.graph_trust_floor, self.settings.graph_max_facts, \
             self.settings.graph_max_chains
-        found_facts, found_chains, read = await self.retriever.context(uids, tenants, floor, limit * FETCH_FACTOR,
-                                                                       max_chains * FETCH_FACTOR)
+        found_facts, found_chains, read = await self.retriever.context(uids, tenants, floor, limit,
+                                                                       max_chains * FETCH_FACTOR, checked)
         facts = core.rank_facts(found_facts, set(uids), limit)
         chains = core.maximal_chains(found_chains, max_chains)
         terms = [m.name for m in found.matches] + found.unknown

@@ -45,12 +45,22 @@ RETURN lex, epoch, entities
 # The tenants' graph versions, then the facts within two hops and the procedural requirement chains, in one round
 # trip: Neo4j's floor per query is about 1.4 ms of its CPU and 0.5 ms of ours (`python -m bench.graph_task_costs`),
 # so two reads cost more than one. The versions are read first: a write committed while the query runs can make
-# the facts newer than the versions they are stored under (rebuilt at the next request), never older.
+# the facts newer than the versions they are stored under (rebuilt at the next request), never older. With each
+# version come its lexicon counter and epoch and the entities stamped after `$since[t]` (the counter of the tenant's
+# cached lexicon), as LEXICON_SINCE reads them: after a learned answer moved the version, the lexicon is brought up to
+# date without a read of its own (issue 52: one statement a request). The facts come ranked and limited as
+# core.rank_facts ranks them (two hops away, IS_A is left out there and here): only `$limit` rows travel.
 CONTEXT = """
 CALL () {
   UNWIND $tenants AS t
   OPTIONAL MATCH (v:GraphVersion {tenant: t})
-  RETURN collect([t, coalesce(v.n, 0)]) AS versions
+  RETURN collect([t, coalesce(v.n, 0), coalesce(v.lex, 0), v.epoch]) AS versions
+}
+CALL () {
+  UNWIND keys($since) AS t
+  MATCH (e:Entity)
+  WHERE e.tenant = t AND e.lex > toInteger($since[t])  // typed: an index seek, not a scan
+  RETURN collect([t, e.uid, e.name, e.key, e.alias_keys]) AS entities
 }
 CALL () {
   MATCH (e:Entity)
@@ -60,9 +70,11 @@ CALL () {
   UNWIND range(0, size(r) - 1) AS i
   WITH r[i] AS rel, i + 1 AS hop
   WITH rel, min(hop) AS hop
+  WHERE hop = 1 OR rel.type <> 'IS_A'
   WITH rel, hop, startNode(rel) AS a, endNode(rel) AS b
-  ORDER BY hop, rel.trust DESC, rel.id
-  LIMIT $fetch
+  ORDER BY CASE WHEN a.uid IN $uids THEN 1 ELSE 0 END + CASE WHEN b.uid IN $uids THEN 1 ELSE 0 END DESC, hop,
+           rel.type = 'IS_A', coalesce(rel.trust, 0.0) DESC, rel.id
+  LIMIT $limit
   RETURN collect({id: rel.id, type: rel.type, subject: a.name, object: b.name, subject_uid: a.uid,
                   object_uid: b.uid, trust: rel.trust, source: rel.source, verified: rel.verified,
                   tenant: rel.tenant, hop: hop}) AS facts
@@ -77,8 +89,19 @@ CALL () {
   RETURN collect({names: [n IN nodes(p) | n.name], types: [q IN r | q.type], ids: [q IN r | q.id],
                   trusts: [q IN r | q.trust]}) AS chains
 }
-RETURN versions, facts, chains
+RETURN versions, entities, facts, chains
 """
+
+
+@dataclass(frozen=True)
+class Since:
+    """What a context query read of a tenant's lexicon: its version, counter and epoch, and the entities stamped
+    after `since` (the counter of the cached lexicon it was asked for)."""
+    version: int
+    since: int
+    lex: int
+    epoch: str | None
+    entities: list[dict[str, Any]]
 
 
 @dataclass
@@ -94,6 +117,7 @@ class Retriever:
         self.db = db
         self._lexicons: OrderedDict[str, Cached] = OrderedDict()
         self._seen: OrderedDict[str, int] = OrderedDict()  # each tenant's graph version as last read from Neo4j
+        self._since: dict[str, Since] = {}  # each cached lexicon's entities read by the last context query
         self.max_cached = max_cached_tenants
 
     def seen(self, tenants: list[str]) -> dict[str, int] | None:
@@ -120,10 +144,13 @@ class Retriever:
         # an older version than the cached one is a request that read it before another one moved it, unless the
         # version node was deleted: then the epoch is gone too (a lexicon never stamped only goes forward)
         if cached is not None and (version > cached.version or cached.epoch is not None):
-            [row] = await self.db.read(LEXICON_SINCE, tenant=tenant, since=cached.lex)
-            if row["epoch"] == cached.epoch and row["lex"] >= cached.lex \
-                    and cached.lexicon.update(row["entities"], tenant):
-                cached.version, cached.lex = max(version, cached.version), max(row["lex"], cached.lex)
+            read = self._since.pop(tenant, None)
+            if read is None or read.version != version or not read.since <= cached.lex <= read.lex:
+                [row] = await self.db.read(LEXICON_SINCE, tenant=tenant, since=cached.lex)
+                read = Since(version, cached.lex, row["lex"], row["epoch"], row["entities"])
+            if read.epoch == cached.epoch and read.lex >= cached.lex \
+                    and cached.lexicon.update(read.entities, tenant):
+                cached.version, cached.lex = max(version, cached.version), max(read.lex, cached.lex)
                 self._lexicons.move_to_end(tenant)
                 return cached.lexicon
         [row] = await self.db.read(LEXICON, tenant=tenant)
@@ -131,18 +158,28 @@ class Retriever:
         self._lexicons[tenant] = Cached(version, row["lex"], row["epoch"], lexicon)
         self._lexicons.move_to_end(tenant)
         while len(self._lexicons) > self.max_cached:
-            self._lexicons.popitem(last=False)
+            self._since.pop(self._lexicons.popitem(last=False)[0], None)
         return lexicon
 
-    async def context(self, uids: list[str], tenants: list[str], floor: float, fetch: int,
-                      chain_fetch: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int] | None]:
-        """Facts (at most `fetch`), requirement chains (at most `chain_fetch`; 0: chains are switched off,
-        MOE_GRAPH_MAX_CHAINS=0) around the asked-about entities, and the tenants' graph versions read with them;
-        no read without an entity (versions None)."""
-        if not uids:
+    async def context(self, uids: list[str], tenants: list[str], floor: float, limit: int, chain_fetch: int,
+                      versions_known: bool = False
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int] | None]:
+        """Facts (the first `limit` as core.rank_facts ranks them), requirement chains (at most `chain_fetch`; 0:
+        chains are switched off, MOE_GRAPH_MAX_CHAINS=0) around the asked-about entities, and the tenants' graph
+        versions read with them (with what changed in the cached lexicons: `lexicon` reads nothing more). Without
+        an entity nothing is read when the caller knows the current versions already (versions None)."""
+        if not uids and versions_known:
             return [], [], None
-        [row] = await self.db.read(CONTEXT, uids=uids, tenants=tenants, floor=floor, fetch=fetch,
-                                   chain_fetch=max(chain_fetch, 0), procedural=list(PROCEDURAL_TYPES))
-        versions = {str(tenant): int(n) for tenant, n in row["versions"]}
+        since = {t: c.lex for t in tenants if (c := self._lexicons.get(t)) is not None}
+        [row] = await self.db.read(CONTEXT, uids=uids, tenants=tenants, floor=floor, limit=limit,
+                                   chain_fetch=max(chain_fetch, 0) if uids else 0,
+                                   procedural=list(PROCEDURAL_TYPES), since=since)
+        versions = {}
+        for tenant, n, lex, epoch in row["versions"]:
+            versions[str(tenant)] = int(n)
+            if tenant in since:
+                entities = [{"uid": uid, "name": name, "key": key, "alias_keys": aliases}
+                            for t, uid, name, key, aliases in row["entities"] if t == tenant]
+                self._since[tenant] = Since(int(n), since[tenant], int(lex), epoch, entities)
         self.saw(versions)
         return row["facts"], row["chains"], versions

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 from moe_core.knowledge.graph.driver import GraphDB
-from moe_core.knowledge.graph.measure import Sizes, size_of
-from moe_core.knowledge.graph.model import Triple
 from moe_core.knowledge.graph.names import entity_uid, normalize
-from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
+from moe_core.knowledge.graph.vocab import visible_tenants
 
 # store.RESOLVE_ENTITY for many keys: the tenant's own entity before the shared one, a name before an alias. A name
 # through the (tenant, key) index, an alias through its alias node's (tenant, key) index (graph.alias_nodes): db hits
@@ -120,35 +117,6 @@ async def resolve_names(db: GraphDB, tenant: str, names: list[str]) -> Resolved:
     keys = sorted({normalize(n) for n in names})
     rows = await db.read(RESOLVE_MANY, keys=keys, tenants=visible_tenants(tenant), tenant=tenant) if keys else []
     return Resolved(tenant, {r["key"]: r["uid"] for r in rows if r["uid"] is not None})
-
-
-async def resolve_and_count(db: GraphDB, tenant: str, names: list[str],
-                            sizes: Sizes) -> tuple[Resolved, dict[str, int]]:
-    """resolve_names, and the tenant's entities and relations (measure.tenant_size) in the same read: counted there,
-    or, while the tenant's version is the one `sizes` last counted it at, that count."""
-    keys = sorted({normalize(n) for n in names})
-    known = sizes.last(tenant)
-    [row] = await db.read(RESOLVE_MANY_COUNTED, keys=keys, tenants=visible_tenants(tenant), tenant=tenant,
-                          counted=known.version if known is not None else None)
-    found = Resolved(tenant, {k: u for k, u in row["found"] if u is not None})
-    if row["entities"] is None and known is not None:  # not counted: the version was known.version
-        return found, dict(known.counts)
-    return found, size_of(row)
-
-
-async def conflicts_of(db: GraphDB, resolved: Resolved, triples: list[Triple]) -> list[list[dict[str, Any]]]:
-    """Each triple's stored contradicting relations (GraphStore.conflicts, before the batch writes)."""
-    items = []
-    for i, t in enumerate(triples):
-        subject, obj, opposite = resolved.uid(t.subject), resolved.uid(t.object), conflicting_types(t.relation)
-        if opposite and subject is not None and obj is not None:
-            items.append({"i": i, "subject": subject, "object": obj, "conflicting": opposite})
-    out: list[list[dict[str, Any]]] = [[] for _ in triples]
-    if items:
-        rows = await db.read(CONFLICTS_MANY, items=items, tenants=visible_tenants(resolved.tenant))
-        for row in rows:
-            out[row.pop("i")].append(row)
-    return out
 
 
 async def reach_of(db: GraphDB, tenant: str, items: list[tuple[list[str], list[list[str]]]]) -> list[int]:

@@ -82,7 +82,7 @@ async def counted_in(tx: AsyncManagedTransaction, tenant: str) -> Counted:
 
 class Sizes:
     """The size a writer last counted each tenant at the end of its write, with the tenant's version then: its next
-    "before" of the tenant while the version has not moved (checks.resolve_and_count), where a count costs Neo4j a
+    "before" of the tenant while the version has not moved (plan_read.read_plan), where a count costs Neo4j a
     db hit per entity and relation of the tenant (issue 52). Every number stays a count of the graph's; a write that
     moved no version would show in the next count's difference, never in none. The `keep` latest tenants."""
 

@@ -4,10 +4,13 @@ the relations that contradict each (checks.CONFLICTS_MANY), and each one's blast
 when every triple before it is written, the outcome of every answer in which no triple is rejected or held. Names
 travel as keys and become uids in the query: a key the resolution found is its entity's uid, any other the uid the
 write gives it (`$new`, names.entity_uid), as Resolved.uid and .written_uid give them. Cypher may not be built from
-text: the parts are written out again; tests/graph/moe_core/knowledge/test_plan_read.py keeps them in step."""
+text: the parts are written out again; tests/graph/moe_core/knowledge/test_plan_read.py keeps them in step. With them,
+when asked (`domain_keys`), the entities the write policy resolves the triples' domains by (moe_core.policy.domains
+.KNOWN_DOMAINS: one round trip less per answer)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +83,19 @@ CALL (found) {
   }
   RETURN collect([i, reach]) AS reaches
 }
-RETURN found, version, entities, relations, conflicts, reaches
+CALL () {
+  CALL () {
+    UNWIND $domain_keys AS key
+    MATCH (e:Entity {key: key}) WHERE e.tenant IN $tenants
+    RETURN e
+    UNION
+    UNWIND $domain_keys AS key
+    MATCH (a:AliasKey {key: key})-[:ALIAS_OF]->(e:Entity) WHERE a.tenant IN $tenants AND e.tenant IN $tenants
+    RETURN e
+  }
+  RETURN collect({key: e.key, aliases: e.alias_keys, domain: e.domain}) AS domains
+}
+RETURN found, version, entities, relations, conflicts, reaches, domains
 """
 
 
@@ -88,13 +103,15 @@ RETURN found, version, entities, relations, conflicts, reaches
 class PlanRead:
     resolved: Resolved
     before: dict[str, int]  # the tenant's entities and relations before (measure.tenant_size)
-    conflicts: list[list[dict[str, Any]]]  # each triple's, as checks.conflicts_of gives them
+    conflicts: list[list[dict[str, Any]]]  # each triple's stored contradicting relations (GraphStore.conflicts)
     reaches: list[int]  # each triple's reach, as checks.reach_of gives it when every triple before it is written
+    domains: list[dict[str, Any]]  # KNOWN_DOMAINS' rows for `domain_keys` (moe_core.policy.domains.domains_by_key)
 
 
-async def read_plan(db: GraphDB, tenant: str, triples: list[Triple], sizes: Sizes) -> PlanRead:
+async def read_plan(db: GraphDB, tenant: str, triples: list[Triple], sizes: Sizes,
+                    domain_keys: Collection[str] = ()) -> PlanRead:
     """The checks of `triples` in one read; the size counted there, or, while the tenant's version is the one `sizes`
-    last counted it at, that count (checks.resolve_and_count)."""
+    last counted it at, that count."""
     pairs = [(normalize(t.subject), normalize(t.object)) for t in triples]
     keys = sorted({k for pair in pairs for k in pair})
     conflicts = [{"i": i, "subject": s, "object": o, "conflicting": opposite}
@@ -105,7 +122,7 @@ async def read_plan(db: GraphDB, tenant: str, triples: list[Triple], sizes: Size
     known = sizes.last(tenant)
     [row] = await db.read(PLAN_READ, keys=keys, tenants=visible_tenants(tenant), tenant=tenant,
                           counted=known.version if known is not None else None, conflicts=conflicts, reach=reach,
-                          new={k: entity_uid(tenant, k) for k in keys})
+                          new={k: entity_uid(tenant, k) for k in keys}, domain_keys=sorted(domain_keys))
     resolved = Resolved(tenant, {k: u for k, u in row["found"] if u is not None})
     before = dict(known.counts) if row["entities"] is None and known is not None else size_of(row)
     found: list[list[dict[str, Any]]] = [[] for _ in triples]
@@ -114,4 +131,4 @@ async def read_plan(db: GraphDB, tenant: str, triples: list[Triple], sizes: Size
     reaches = [0] * len(triples)
     for i, n in row["reaches"]:
         reaches[i] = int(n)
-    return PlanRead(resolved, before, found, reaches)
+    return PlanRead(resolved, before, found, reaches, row["domains"])

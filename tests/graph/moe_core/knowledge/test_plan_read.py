@@ -1,7 +1,8 @@
-"""plan_read.PLAN_READ gives in one read what graph-ingest's three checks gave (checks.resolve_and_count,
-conflicts_of, reach_of with every triple before a measured one written): in step with their statements (Cypher is
-not built from text), and with the same answers on the real Neo4j for names of the tenant, of an alias, of the shared
-ontology and new ones, a contradiction, and the relations the triples before a triple write."""
+"""plan_read.PLAN_READ gives in one read what graph-ingest's three checks gave (the names resolved and the tenant
+counted, the contradicting relations, reach_of with every triple before a measured one written) and the entities the
+write policy resolves the triples' domains by (moe_core.policy.domains.KNOWN_DOMAINS): in step with their
+statements (Cypher is not built from text), and the right answers on the real Neo4j for names of the tenant, of an
+alias, of the shared ontology and new ones, a contradiction, and the relations the triples before a triple write."""
 
 from __future__ import annotations
 
@@ -16,13 +17,12 @@ from moe_core.knowledge.graph.checks import (
     CONFLICTS_MANY,
     REACH_MANY,
     RESOLVE_MANY_COUNTED,
-    conflicts_of,
     reach_of,
-    resolve_and_count,
 )
 from moe_core.knowledge.graph.measure import Sizes
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.plan_read import PLAN_READ, read_plan
+from moe_core.policy.domains import KNOWN_DOMAINS, domains_by_key, graph_domains, triple_keys
 from tests.graph.helpers import purge
 
 
@@ -40,6 +40,9 @@ def test_it_resolves_counts_finds_conflicts_and_measures_as_the_three_checks_do(
     reach = REACH_MANY.strip().splitlines()
     assert reach[1] == "CALL (item) {" and reach[-2] == "}"
     assert _flat("\n".join(reach[1:-1])) in _flat(PLAN_READ)  # the reach of an item of uids, as REACH_MANY's
+    known = KNOWN_DOMAINS.strip().splitlines()
+    assert known[0] == "CALL () {" and known[-2] == "}"
+    assert _flat("\n".join(known[1:-2])).replace("$keys", "$domain_keys") in _flat(PLAN_READ)  # the write policy's
 
 
 ALIAS = ("MATCH (e:Entity {tenant: $tenant, key: $key}) SET e.aliases = [$alias], e.alias_keys = [$alias_key] WITH e"
@@ -68,13 +71,16 @@ async def test_one_read_answers_what_the_three_checks_answer(graph_db: GraphDB, 
                Triple(subject=f"Zorblaxin {m}", relation="PART_OF", object=f"Blorb {m}", confidence=0.8),
                Triple(subject=f"Nausea {m}", relation="PART_OF", object=f"Zorblaxin {m}", confidence=0.8),  # new
                Triple(subject=f"Fresh {m}", relation="PART_OF", object=f"Newer {m}", confidence=0.8)]  # no starts
-    names = [n for t in triples for n in (t.subject, t.object)]
 
-    read = await read_plan(graph_db, tenant, triples, Sizes())
-    resolved, before = await resolve_and_count(graph_db, tenant, names, Sizes())
-    assert (read.resolved, read.before) == (resolved, before) == (read.resolved, {"entities": 3, "relations": 3})
-    conflicts = await conflicts_of(graph_db, resolved, triples)
-    assert read.conflicts == conflicts and [len(c) for c in conflicts] == [1, 0, 0, 0]
+    keys = triple_keys(triples)
+    read = await read_plan(graph_db, tenant, triples, Sizes(), keys)
+    resolved = read.resolved
+    quux, headache = resolved.uid(f"Qx {m}"), resolved.uid("headache")  # the alias, and the shared entity
+    assert quux is not None and headache is not None and resolved.uid(f"Zorblaxin {m}") is None
+    assert read.before == {"entities": 3, "relations": 3}
+    assert [[c["type"] for c in found] for found in read.conflicts] == [["TREATS"], [], [], []]
+    domains = domains_by_key(read.domains, keys)  # Quux through its alias Qx, as the write policy's own read
+    assert domains == await graph_domains(graph_db, tenant, keys) and domains[normalize(f"Qx {m}")] == {"medical"}
     items = []
     for j, t in enumerate(triples):  # as graph_ingest.batch measures a triple after the ones before it are written
         created = {normalize(n) for e in triples[:j] for n in (e.subject, e.object)} - set(resolved.uids)
