@@ -19,6 +19,7 @@ COLUMNS = ("tenant_id", "seq", "kind", "recorded_at", "response_id", "topic", "p
 RECORD_FIELDS = ("response_id", "topic", "partition", "offset", "broker_ts", "message_type", "stage", "created_at",
                  "payload", "rseq")
 EVENT_FIELDS = ("response_id", "run_id", "event_type", "event_time", "job_name", "source_ts", "origin", "body")
+_EMPTY: dict[str, Any] = dict.fromkeys(COLUMNS)
 TIMES = {"recorded_at", "broker_ts", "created_at", "event_time", "source_ts"}
 
 
@@ -95,7 +96,7 @@ def seal(signer: Signer, head: Head, kind: str, tenant_id: str, recorded_at: dat
     signature = signer.sign(entry_message(digest))
     if signed is not None:
         signed.append((digest, signature))
-    row = {**{c: None for c in COLUMNS}, **values, "tenant_id": tenant_id, "seq": seq, "kind": kind,
-           "recorded_at": recorded_at, "prev_hash": prev, "hash": head.hash, "signature": signature,
-           "key_id": signer.key_id}
-    return tuple(row[c] for c in COLUMNS)
+    row = _EMPTY | values  # COLUMNS order kept: `values` has only columns
+    row.update(tenant_id=tenant_id, seq=seq, kind=kind, recorded_at=recorded_at, prev_hash=prev, hash=head.hash,
+               signature=signature, key_id=signer.key_id)
+    return tuple(row.values())
