@@ -23,8 +23,13 @@ _EMPTY: dict[str, Any] = dict.fromkeys(COLUMNS)
 TIMES = {"recorded_at", "broker_ts", "created_at", "event_time", "source_ts"}
 
 
+# json.dumps's output with these arguments, from encoders made once (json.dumps makes one per call: issue 52)
+_PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_EVENT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def payload_text(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _PAYLOAD_JSON(payload)
 
 
 def record_values(record: AuditRecord, rseq: int) -> dict[str, Any]:
@@ -40,7 +45,7 @@ def event_values(event: dict[str, Any], response_id: str | None, source_ts: date
             "event_type": event.get("eventType") or "OTHER",
             "event_time": datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")),
             "job_name": event["job"]["name"], "source_ts": source_ts, "origin": origin,
-            "body": json.dumps(event, sort_keys=True, separators=(",", ":"))}
+            "body": _EVENT_JSON(event)}
 
 
 def event_key(values: dict[str, Any]) -> tuple[str, str, datetime, str]:
