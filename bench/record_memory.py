@@ -9,7 +9,8 @@ every CHECKPOINT_EVERY requests as codex-lineage's loop would. No Kafka: the rec
 mem: every EVERY requests, this process's RSS and RssAnon (MB), Python's traced memory (TRACE=1: tracemalloc, and the
 sites that grew most since the first sample), the signatures the Signer remembers and gc's tracked objects.
 cpu: this process's CPU per record in Recorder.record_batch (the records and signatures made before the clock
-starts; Postgres's CPU not counted), and how many Ed25519 verifications and canonical serialisations it made.
+starts; Postgres's CPU not counted), the producer checks, the json.dumps calls (canonical content; the rows' payload
+and event JSON come from encoders made once, not counted) and the cyclic GC's CPU.
 Before/after: an older tree first on PYTHONPATH (see bench.audit_costs)."""
 
 from __future__ import annotations
