@@ -19,11 +19,17 @@ COLUMNS = ("tenant_id", "seq", "kind", "recorded_at", "response_id", "topic", "p
 RECORD_FIELDS = ("response_id", "topic", "partition", "offset", "broker_ts", "message_type", "stage", "created_at",
                  "payload", "rseq")
 EVENT_FIELDS = ("response_id", "run_id", "event_type", "event_time", "job_name", "source_ts", "origin", "body")
+_EMPTY: dict[str, Any] = dict.fromkeys(COLUMNS)
 TIMES = {"recorded_at", "broker_ts", "created_at", "event_time", "source_ts"}
 
 
+# json.dumps's output with these arguments, from encoders made once (json.dumps makes one per call: issue 52)
+_PAYLOAD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_EVENT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def payload_text(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _PAYLOAD_JSON(payload)
 
 
 def record_values(record: AuditRecord, rseq: int) -> dict[str, Any]:
@@ -39,7 +45,7 @@ def event_values(event: dict[str, Any], response_id: str | None, source_ts: date
             "event_type": event.get("eventType") or "OTHER",
             "event_time": datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")),
             "job_name": event["job"]["name"], "source_ts": source_ts, "origin": origin,
-            "body": json.dumps(event, sort_keys=True, separators=(",", ":"))}
+            "body": _EVENT_JSON(event)}
 
 
 def event_key(values: dict[str, Any]) -> tuple[str, str, datetime, str]:
@@ -95,7 +101,7 @@ def seal(signer: Signer, head: Head, kind: str, tenant_id: str, recorded_at: dat
     signature = signer.sign(entry_message(digest))
     if signed is not None:
         signed.append((digest, signature))
-    row = {**{c: None for c in COLUMNS}, **values, "tenant_id": tenant_id, "seq": seq, "kind": kind,
-           "recorded_at": recorded_at, "prev_hash": prev, "hash": head.hash, "signature": signature,
-           "key_id": signer.key_id}
-    return tuple(row[c] for c in COLUMNS)
+    row = _EMPTY | values  # COLUMNS order kept: `values` has only columns
+    row.update(tenant_id=tenant_id, seq=seq, kind=kind, recorded_at=recorded_at, prev_hash=prev, hash=head.hash,
+               signature=signature, key_id=signer.key_id)
+    return tuple(row.values())

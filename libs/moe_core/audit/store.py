@@ -12,20 +12,31 @@ from typing import Any
 import asyncpg
 
 from moe_audit_verify.format import GENESIS
-from moe_core.audit.entries import Head, event_key, event_values, record_values, seal
+from moe_core.audit.entries import COLUMNS, Head, event_key, event_values, record_values, seal
 from moe_core.audit.records import AuditRecord, summarize
 from moe_core.audit.schema import migrate, quoted_schema
 from moe_core.audit.signer import Signer
 
-# entries.COLUMNS with their types: a batch's rows go in as one array per column, one statement (one execution,
-# not one per row)
+# A batch's rows go in as one array per column, one statement (one execution, not one per row): the records' and the
+# events' apart, each with only its own columns (asyncpg checks every array element, a None too: a row of 25 columns
+# half NULL cost twice the checks, issue 52); the other kind's columns are NULL, `kind` a constant.
+# (their arrays' order: SHARED, then OWN[kind]; _PICK takes them from a row in COLUMNS order)
+SHARED = ("tenant_id", "seq", "recorded_at", "response_id", "prev_hash", "hash", "signature", "key_id")
+OWN = {"record": ("topic", "partition", "offset", "broker_ts", "message_type", "stage", "created_at", "payload",
+                  "rseq"),
+       "lineage": ("run_id", "event_type", "event_time", "job_name", "source_ts", "origin", "body")}
 INSERT = ('INSERT INTO audit_log (tenant_id, seq, kind, recorded_at, response_id, topic, partition, "offset", '
-          "broker_ts, message_type, stage, created_at, payload, rseq, run_id, event_type, event_time, job_name, "
-          "source_ts, origin, body, prev_hash, hash, signature, key_id) SELECT * FROM unnest($1::text[], $2::bigint[], "
-          "$3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::bigint[], $9::timestamptz[], "
-          "$10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::int[], $15::text[], $16::text[], "
-          "$17::timestamptz[], $18::text[], $19::timestamptz[], $20::text[], $21::text[], $22::text[], $23::text[], "
-          "$24::text[], $25::text[])")
+          'broker_ts, message_type, stage, created_at, payload, rseq, run_id, event_type, event_time, job_name, '
+          "source_ts, origin, body, prev_hash, hash, signature, key_id) SELECT t, s, 'record', ra, r, tp, p, o, b, "
+          'm, st, c, pl, rs, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ph, h, sg, k FROM unnest($1::text[], '
+          '$2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],'
+          ' $10::int[], $11::bigint[], $12::timestamptz[], $13::text[], $14::text[], $15::timestamptz[], '
+          '$16::text[], $17::int[]) AS x(t, s, ra, r, ph, h, sg, k, tp, p, o, b, m, st, c, pl, rs) UNION ALL SELECT'
+          " t, s, 'lineage', ra, r, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ru, e, et, j, so, og, bd,"
+          ' ph, h, sg, k FROM unnest($18::text[], $19::bigint[], $20::timestamptz[], $21::text[], $22::text[], '
+          '$23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::timestamptz[], $29::text[], '
+          '$30::timestamptz[], $31::text[], $32::text[]) AS y(t, s, ra, r, ph, h, sg, k, ru, e, et, j, so, og, bd)')
+_PICK = {kind: [COLUMNS.index(c) for c in (*SHARED, *OWN[kind])] for kind in OWN}
 LOCK = "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k ORDER BY hashtext(k)"
 # What a batch needs to know of the chains, read in one round trip once the locks are held: the time, which of its
 # positions are stored already ($1-$3), each tenant's chain head ($4), each request's last record number ($5) and
@@ -171,7 +182,8 @@ class AuditStore:
                     rows.append(seal(signer, heads[tenant], "lineage", tenant, now, value, signed))
                     added += 1
         if rows:
-            await conn.execute(INSERT, *[list(column) for column in zip(*rows, strict=True)])
+            by_kind = {kind: [row for row in rows if row[2] == kind] for kind in OWN}
+            await conn.execute(INSERT, *[[row[i] for row in by_kind[kind]] for kind in OWN for i in _PICK[kind]])
             if grown is not None:
                 grown.update({row[0]: heads[row[0]] for row in rows})
         return sum(1 for r, _, _ in pending if r is not None), added

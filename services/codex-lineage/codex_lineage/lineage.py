@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from openlineage.client.generated.base import (
@@ -42,6 +43,7 @@ def run_id(*parts: str) -> str:
     return str(uuid.uuid5(RUN_NAMESPACE, "/".join(parts)))
 
 
+@lru_cache(maxsize=1024)  # every event of a request names it: one uuid5 per request, not per event
 def parent_run_id(response_id: str) -> str:
     return run_id("request", response_id)
 
