@@ -42,7 +42,9 @@ async def _create_key(dsn: str, role: Role, tenant: str) -> str:
 @pytest.fixture(scope="package")
 def fleet(infra: dict[str, str], scripted_server: Scripted, scripted_server_b: Scripted,
           searxng_server: Searx) -> Iterator[Fleet]:  # noqa: F811  (the fixture, imported above)
-    fleetlib_api.ensure_up(["chroma"])  # the planner's semantic cache
+    # the planner's semantic cache; graph-rag's store, started beside Chroma (the Fleet started Neo4j after it, a
+    # minute and more on a loaded host, when this tier is the first of its worker to need Neo4j)
+    fleetlib_api.ensure_up(["chroma", "neo4j"])
     namespace = new_namespace("e2e")
     env = {
         "MOE_TOPIC_NAMESPACE": namespace,

@@ -39,8 +39,9 @@ from tests.support.record_check import assert_complete
 pytestmark = pytest.mark.chaos
 TENANT = "tenant-cluster"
 # X-Request-Timeout of the Redis case's requests: one whose state the flush took can only end at its deadline (six of
-# nine did, as 504 deadline_exceeded, at the fleet's 120 s); the answered ones take seconds
-REDIS_CASE_DEADLINE_S = 60
+# nine did, as 504 deadline_exceeded, at the fleet's 120 s), and the case waits for it; the answered ones take seconds
+# (the slowest of the last round, sent after the restart, printed below)
+REDIS_CASE_DEADLINE_S = 30
 
 
 @dataclass
@@ -178,6 +179,7 @@ def test_redis_flushed_then_restarted_empty_mid_load(
     outcomes = {m: background.result() for m, background in asking.items()}
     answered = [m for m, outcome in outcomes.items() if _answered_or_clear(m, outcome)]
     print(f"chaos: Redis lost mid-load: {len(answered)} of {len(outcomes)} answered, the others "
-          f"{sorted((o.status, o.error.get('code')) for m, o in outcomes.items() if m not in answered)}")
+          f"{sorted((o.status, o.error.get('code')) for m, o in outcomes.items() if m not in answered)}; the last "
+          f"round's slowest in {max(outcomes[m].elapsed_s for m in rounds[2]):.1f} s of {REDIS_CASE_DEADLINE_S} s")
     assert set(rounds[2]) <= set(answered), {m: outcomes[m].body for m in rounds[2]}  # a fresh Redis serves again
     assert_complete(on_cluster.lineage, [_rid(outcomes[m]) for m in answered])
