@@ -61,12 +61,10 @@ async def test_a_services_topics_are_read_by_one_member_each_by_its_own_handler(
     async with app.router.lifespan_context(app):
         await _until(lambda: _assigned(subscribers["on_request"]), "the consumer assigned")
         assert await _members(infra["kafka"], settings.group_id()) == 1
-        await bus.broker.publish(Feedback(response_id="f-1", tenant_id="t", deadline_at=deadline_in(60), rating=2).model_dump_json().encode(),
-                                 bus.topics.feedback, key=b"f-1")
+        await bus.broker.publish(_feedback("f-1", 2), bus.topics.feedback, key=b"f-1")
         await bus.broker.publish(b'{"not": "feedback"}', bus.topics.feedback, key=b"bad-1")
         await bus.broker.publish(_request("r-1"), bus.topics.requests, key=b"r-1")
-        await bus.broker.publish(Feedback(response_id="f-2", tenant_id="t", deadline_at=deadline_in(60), rating=5).model_dump_json().encode(),
-                                 bus.topics.feedback, key=b"f-2")
+        await bus.broker.publish(_feedback("f-2", 5), bus.topics.feedback, key=b"f-2")
 
         async def done() -> bool:
             return (len(letters) == 1 and len(feedback) == 2 and requests == ["r-1"]
@@ -76,6 +74,11 @@ async def test_a_services_topics_are_read_by_one_member_each_by_its_own_handler(
         await _until(done, "both topics handled and committed")
     assert feedback == [("f-1", 2), ("f-2", 5)]  # in order, each as its topic's model
     assert (letters[0].source_topic, letters[0].error_type) == (bus.topics.feedback, "validation_error")
+
+
+def _feedback(rid: str, rating: int) -> bytes:
+    rated = Feedback(response_id=rid, tenant_id="t", deadline_at=deadline_in(60), rating=rating)
+    return rated.model_dump_json().encode()
 
 
 async def _assigned(subscriber: object) -> bool:
