@@ -26,7 +26,8 @@ What stays as it was:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection
 from functools import partial
 from typing import Any
 
@@ -39,12 +40,14 @@ _ATTRIBUTE = "moe_key_ordered"
 class KeyOrdered:
     """Installs itself as the subscriber's `consume_one`: the consumer loop's one call per record."""
 
-    def __init__(self, subscriber: Any, commits: OffsetCommits, in_flight: int, per_task: bool = False,
+    def __init__(self, subscriber: Any, commits: OffsetCommits, in_flight: int, per_task: Collection[str] = (),
                  handle: Callable[[Any], Awaitable[None]] | None = None) -> None:
         self.subscriber = subscriber
-        self.per_task = per_task  # order by (key, the task-id header): a request's tasks run at once
+        self.per_task = frozenset(per_task)  # topics ordered by (key, the task-id header): a request's tasks at once
         self.commits = commits
-        self.places = asyncio.Semaphore(in_flight)
+        # places per topic (a service's consumer reads all its topics, moe_core.stage.consumer): a topic's backlog
+        # takes no more places than its own consumer had; when they are all taken the loop waits, every topic with it
+        self.places: defaultdict[str, asyncio.Semaphore] = defaultdict(partial(asyncio.Semaphore, in_flight))
         self._handle = handle or subscriber.consume_one  # FastStream's handling, or the stage's (stage.direct)
         self._last: dict[Any, asyncio.Task[None]] = {}  # per key: its latest record's task
         self.tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to running tasks
@@ -59,10 +62,10 @@ class KeyOrdered:
         return tasks
 
     async def dispatch(self, raw: Any) -> None:
-        await self.places.acquire()
+        await self.places[raw.topic].acquire()
         self.commits.begin(raw)
         key = raw.key
-        if self.per_task and key is not None:
+        if raw.topic in self.per_task and key is not None:
             key = (key, _task_id(raw))
         before = self._last.get(key) if key is not None else None
         task = asyncio.get_running_loop().create_task(self._run(raw, before))
@@ -81,7 +84,7 @@ class KeyOrdered:
                 if not getattr(raw, RETRY, False) or not self.subscriber.running:
                     return
         finally:
-            self.places.release()
+            self.places[raw.topic].release()
 
     def _finished(self, key: Any, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)

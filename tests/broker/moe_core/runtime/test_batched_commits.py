@@ -199,7 +199,7 @@ async def test_a_transient_failure_is_redelivered_and_then_committed(infra: dict
 
 
 def test_the_interval_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert FleetSettings().kafka_commit_interval_ms == 200
+    assert FleetSettings().kafka_commit_interval_ms == 1_000
     monkeypatch.setenv("MOE_KAFKA_COMMIT_INTERVAL_MS", "0")
     assert FleetSettings().kafka_commit_interval_ms == 0
 
