@@ -78,6 +78,11 @@ def changed(asked: list[str], recorded: dict[str, str]) -> list[str]:
     return [q for q in asked if (key := _hash(q, 12)) in recorded and recorded[key] != _hash(outcome(q), 8)]
 
 
+def covered(asked: list[str], recorded: dict[str, str]) -> int:
+    """How many of the questions the record has an outcome for."""
+    return sum(_hash(q, 12) in recorded for q in asked)
+
+
 def read_record() -> dict[str, str]:
     return dict(line.split("\t") for line in RECORD.read_text().splitlines())
 
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     recorded = read_record()
     diff = changed(asked, recorded)
-    checked = sum(_hash(q, 12) in recorded for q in asked)
+    checked = covered(asked, recorded)
     print(f"{checked} questions checked ({len(asked) - checked} not in the record), {len(diff)} changed")
     for q in diff[:40]:
         print(f"  {q!r}: {outcome(q)}")
