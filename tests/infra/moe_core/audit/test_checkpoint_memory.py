@@ -142,7 +142,8 @@ async def test_the_trees_leaves_since_the_last_checkpoint_are_read_one_chunk_at_
         infra: dict[str, str], audit_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tree of a 1,500-entry stretch: no read holds more than a chunk's rows, it is the tree of every leaf (the
     checkpoint signs its root), and its traced peak is that of a 150-entry stretch's (within 40 bytes an entry: it
-    held all the stretch's leaf hashes, ~250 bytes an entry, measured)."""
+    held all the stretch's leaf hashes, ~250 bytes an entry, measured; ~6 now, alone). The least peak of three: in a
+    busy session the loop's other tasks allocated during one measurement (CI: 40.6 bytes an entry, 6 alone)."""
     monkeypatch.setattr(tree, "TREE_CHUNK", 150)
     signer = Signer.ephemeral()
     store = await store_for(infra["postgres"], audit_schema, signer)
@@ -152,13 +153,16 @@ async def test_the_trees_leaves_since_the_last_checkpoint_are_read_one_chunk_at_
             await _grow(store, records)
             async with store.pool.acquire() as conn:
                 head = await conn.fetchval("SELECT max(seq) FROM audit_log WHERE tenant_id=$1", TENANT)
-                counting = _Counting(conn)
-                tracemalloc.start()
-                try:
-                    made = await tree_of(counting, TENANT, head, None, TreeKeeper())
-                    peaks.append(tracemalloc.get_traced_memory()[1])
-                finally:
-                    tracemalloc.stop()
+                found = []
+                for _ in range(3):  # the least of three: tracing sees the loop's other tasks too, which only add
+                    counting = _Counting(conn)
+                    tracemalloc.start()
+                    try:
+                        made = await tree_of(counting, TENANT, head, None, TreeKeeper())
+                        found.append(tracemalloc.get_traced_memory()[1])
+                    finally:
+                        tracemalloc.stop()
+                peaks.append(min(found))
             leaves = await store.pool.fetch("SELECT hash FROM audit_log WHERE tenant_id=$1 ORDER BY seq", TENANT)
             assert made.grown().root() == root([entry_leaf(r["hash"]) for r in leaves])
             assert counting.largest <= 150 and counting.reads == -(-head // 150)
