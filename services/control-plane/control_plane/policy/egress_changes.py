@@ -25,10 +25,12 @@ INSERT INTO egress_policy_changes (id, candidate, module, policy_in_force, days,
                                    simulated_principal, reviewed_file, namespace)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'simulated', $7, $8, $9, $10)
 """
-SELECT = COLUMNS + "WHERE id = $1"
+SELECT = COLUMNS + "WHERE id = $1 AND namespace = $2"
 LOCK = "SELECT id, module, policy_in_force, reviewed_file, status, proposer_principal, summary " \
-       "FROM egress_policy_changes WHERE id = $1 FOR UPDATE"
-LIST = COLUMNS + "WHERE ($1::text IS NULL OR status = $1) ORDER BY created_at DESC, id LIMIT $2"
+       "FROM egress_policy_changes WHERE id = $1 AND namespace = $2 FOR UPDATE"
+# a fleet's own changes only: another fleet on the same database (e.g. a staging one) has its own OPA, and its
+# changes are neither listed nor decided here (a decision would push another fleet's module into this fleet's OPA)
+LIST = COLUMNS + "WHERE namespace = $3 AND ($1::text IS NULL OR status = $1) ORDER BY created_at DESC, id LIMIT $2"
 PROPOSE = """
 UPDATE egress_policy_changes SET status = 'pending', proposer_key = $2, proposer_principal = $3, note = $4,
        proposed_at = now()
@@ -89,17 +91,17 @@ class EgressChanges:
         return change_id
 
     async def get(self, change_id: str) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(SELECT, change_id)
+        row = await self.pool.fetchrow(SELECT, change_id, self.namespace)
         return view(row) if row else None
 
     async def listed(self, status: str | None, limit: int) -> list[dict[str, Any]]:
-        return [view(r) for r in await self.pool.fetch(LIST, status, limit)]
+        return [view(r) for r in await self.pool.fetch(LIST, status, limit, self.namespace)]
 
     @asynccontextmanager
     async def locked(self, change_id: str) -> AsyncIterator[tuple[asyncpg.Connection, dict[str, Any] | None]]:
         """The change row-locked for one transition; what is written on the connection commits together."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(LOCK, change_id)
+            row = await conn.fetchrow(LOCK, change_id, self.namespace)
             item = dict(row) if row else None
             if item and isinstance(item.get("summary"), str):
                 item["summary"] = json.loads(item["summary"])
