@@ -69,7 +69,7 @@ async def test_an_approval_behind_a_held_lock_answers_503_apply_busy_naming_the_
     app = control_plane_app(ControlPlaneSettings(
         topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
         postgres_dsn=infra["postgres"], opa_url=infra["opa"], guardrails_file=str(path), guardrails_apply_wait_s=1))
-    proposal = await _proposed(GuardrailChanges(pool), tenant, old, new)
+    proposal = await _proposed(GuardrailChanges(pool, namespace), tenant, old, new)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
         keys = await KeyStore.connect(infra["postgres"])

@@ -236,6 +236,9 @@ CREATE TABLE IF NOT EXISTS guardrail_proposals (
 );
 -- the rules file an approval wrote: a control plane reconciles only its own file at start
 ALTER TABLE guardrail_proposals ADD COLUMN IF NOT EXISTS rules_file text;
+-- the fleet (MOE_TOPIC_NAMESPACE) whose recorded traffic was simulated: another fleet on the database (a staging
+-- one) neither lists nor decides it (its rules file, traffic and apply lock are its own); rows from before: ''
+ALTER TABLE guardrail_simulations ADD COLUMN IF NOT EXISTS namespace text NOT NULL DEFAULT '';
 """
 
 # The fleet configuration changed in the console or the admin API (control_plane.fleet_config): every proposed

@@ -23,13 +23,15 @@ from moe_core.llm.guardrails.book import rules_version
 
 INSERT_SIMULATION = """
 INSERT INTO guardrail_simulations (id, candidate, rules, rules_in_force, days, tenants, summary, actor_key,
-                                   actor_principal)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)
+                                   actor_principal, namespace)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10)
 """
 SIMULATION_COLUMNS = ("SELECT id, candidate, rules, rules_in_force, days, tenants, summary, actor_key, actor_principal,"
                       " created_at FROM guardrail_simulations ")
-SELECT_SIMULATION = SIMULATION_COLUMNS + "WHERE id = $1 AND ($2::text[] IS NULL OR tenants && $2::text[])"
-LIST_SIMULATIONS = (SIMULATION_COLUMNS + "WHERE ($1::text[] IS NULL OR tenants && $1::text[]) "
+# a fleet's own (namespace): another fleet on the database simulated on its own traffic for its own rules file
+SELECT_SIMULATION = (SIMULATION_COLUMNS + "WHERE id = $1 AND namespace = $3 AND "
+                     "($2::text[] IS NULL OR tenants && $2::text[])")
+LIST_SIMULATIONS = (SIMULATION_COLUMNS + "WHERE namespace = $3 AND ($1::text[] IS NULL OR tenants && $1::text[]) "
                     "ORDER BY created_at DESC, id LIMIT $2")
 INSERT_PROPOSAL = """
 INSERT INTO guardrail_proposals (id, simulation_id, tenants, changes, status, proposer_key, proposer_principal, note)
@@ -41,9 +43,9 @@ PROPOSAL_COLUMNS = (
     "s.summary FROM guardrail_proposals p JOIN guardrail_simulations s ON s.id = p.simulation_id ")
 # a tenant admin sees a proposal only when it changes its tenants' rules alone (None: the operator, every one)
 SCOPE = "($2::text[] IS NULL OR (cardinality(p.tenants) > 0 AND p.tenants <@ $2::text[]))"
-SELECT_PROPOSAL = PROPOSAL_COLUMNS + "WHERE p.id = $1 AND " + SCOPE
+SELECT_PROPOSAL = PROPOSAL_COLUMNS + "WHERE p.id = $1 AND s.namespace = $3 AND " + SCOPE
 LOCK_PROPOSAL = SELECT_PROPOSAL + " FOR UPDATE OF p"
-LIST_PROPOSALS = (PROPOSAL_COLUMNS + "WHERE ($1::text IS NULL OR p.status = $1) AND "
+LIST_PROPOSALS = (PROPOSAL_COLUMNS + "WHERE ($1::text IS NULL OR p.status = $1) AND s.namespace = $4 AND "
                   + SCOPE + " ORDER BY p.created_at DESC, p.id LIMIT $3")
 CANDIDATE_TEXT = "SELECT rules FROM guardrail_simulations WHERE id = $1"
 # the last proposal put in force, with its candidate's text and the rules it replaced (reconcile)
@@ -103,22 +105,22 @@ def write_rules(path: Path, text: str) -> None:
 
 class GuardrailChanges:
     def __init__(self, pool: asyncpg.Pool, namespace: str = "") -> None:
-        """namespace: the fleet's (MOE_TOPIC_NAMESPACE), whose apply lock decisions take."""
+        """namespace: the fleet's (MOE_TOPIC_NAMESPACE): its simulations and proposals only, and its apply lock."""
         self.pool, self.namespace = pool, namespace
 
     async def add_simulation(self, *, candidate: str, rules: str, in_force: str, days: float, tenants: list[str],
                              summary: dict[str, Any], actor_key: str, actor_principal: str) -> str:
         sim_id = f"gsim-{uuid.uuid4().hex[:20]}"
         await self.pool.execute(INSERT_SIMULATION, sim_id, candidate, rules, in_force, days, tenants,
-                                json.dumps(summary), actor_key, actor_principal)
+                                json.dumps(summary), actor_key, actor_principal, self.namespace)
         return sim_id
 
     async def simulation(self, sim_id: str, tenants: list[str] | None) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(SELECT_SIMULATION, sim_id, tenants)
+        row = await self.pool.fetchrow(SELECT_SIMULATION, sim_id, tenants, self.namespace)
         return _row(row) if row else None
 
     async def simulations(self, tenants: list[str] | None, limit: int) -> list[dict[str, Any]]:
-        return [_row(r) for r in await self.pool.fetch(LIST_SIMULATIONS, tenants, limit)]
+        return [_row(r) for r in await self.pool.fetch(LIST_SIMULATIONS, tenants, limit, self.namespace)]
 
     async def propose(self, *, simulation_id: str, changed: dict[str, Any], proposer_key: str,
                       proposer_principal: str, note: str) -> str:
@@ -128,11 +130,11 @@ class GuardrailChanges:
         return proposal_id
 
     async def proposal(self, proposal_id: str, tenants: list[str] | None) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(SELECT_PROPOSAL, proposal_id, tenants)
+        row = await self.pool.fetchrow(SELECT_PROPOSAL, proposal_id, tenants, self.namespace)
         return _row(row) if row else None
 
     async def proposals(self, status: str | None, tenants: list[str] | None, limit: int) -> list[dict[str, Any]]:
-        return [_row(r) for r in await self.pool.fetch(LIST_PROPOSALS, status, tenants, limit)]
+        return [_row(r) for r in await self.pool.fetch(LIST_PROPOSALS, status, tenants, limit, self.namespace)]
 
     @asynccontextmanager
     async def locked(self, proposal_id: str, tenants: list[str] | None,
@@ -145,7 +147,7 @@ class GuardrailChanges:
         async with self.applying(wait_s) as conn:
             assert conn is not None  # (waited for: ApplyBusy, never None)
             async with conn.transaction():
-                row = await conn.fetchrow(LOCK_PROPOSAL, proposal_id, tenants)
+                row = await conn.fetchrow(LOCK_PROPOSAL, proposal_id, tenants, self.namespace)
                 handle = LockedProposal(conn, proposal_id, _row(row) if row else None)
                 yield handle
             for action in handle.after:

@@ -73,7 +73,7 @@ class SimulationApi:
         rows = await self._recorded(tenants, body.days)
         result = await asyncio.to_thread(simulate, from_record(rows), book.rules, candidate, body.rules,
                                          book.timeout_s)
-        sim_id = await GuardrailChanges(self.keys().pool).add_simulation(
+        sim_id = await GuardrailChanges(self.keys().pool, self.settings.topic_namespace).add_simulation(
             candidate=result.candidate, rules=body.rules, in_force=book.version, days=body.days, tenants=tenants,
             summary={**{t: dict.fromkeys(("requests", "changed", "to_block", "to_redact", "to_pass"), 0)
                         for t in tenants}, **result.summary()},  # a tenant read without traffic: zeros
