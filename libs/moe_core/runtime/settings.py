@@ -55,6 +55,11 @@ class FleetSettings(BaseSettings):
                                      "per "
                                     "task, the commit never past a record in flight); 1: one record at a time per "
                                     "consumer (a plan's tasks then wait for each other)")
+    malloc_trim_interval_s: float = Field(default=10.0, ge=0, description="Every this many seconds, the memory "
+                                          "the process freed goes back to the system (glibc malloc_trim): what a "
+                                          "burst or a start-up freed otherwise stays resident (the gateway's streams, "
+                                          "codex-lineage's checkpoints, the planner's ~29 MB of start-up heap; issue "
+                                          "52); 0: never (moe_core.runtime.memory_trim)")
     blas_threads: int = Field(default=1, ge=1, description="Threads of numpy's BLAS in each service process "
                               "(moe_core.runtime.blas): a service scales by processes and replicas")
     startup_retry_s: float = Field(default=120.0, ge=0, description="A store or broker that fails transiently "

@@ -38,7 +38,6 @@ from moe_core.audit.signer import Signer, SigningKeyError
 from moe_core.audit.store import AuditStore
 from moe_core.policy.classes import ClassFile
 from moe_core.runtime.bus import Bus
-from moe_core.runtime.memory_trim import Trimming
 from moe_core.runtime.producer_signing import ProducerRefused
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,6 @@ class Parts:
         self.recorder: Recorder | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.batches: HeldBatches | None = None
-        self.trim = Trimming(settings.malloc_trim_interval_s)  # freed buffers back to the system (issue 52)
 
     @property
     def store(self) -> AuditStore:
@@ -146,7 +144,6 @@ class Parts:
             s.drift_min_answers, s.drift_score_drop, s.drift_score_stale_h))
         self.tasks = [asyncio.create_task(checkpoint_loop(s, store, self.anchoring)),
                       asyncio.create_task(health_loop(s, self.compliance, self.sources, self.runs, self.signals))]
-        await self.trim.start()
         if s.lineage_tracemalloc_s > 0:  # a leak hunt (codex_lineage.memory_trace): off by default
             self.tasks.append(asyncio.create_task(trace_loop(s.lineage_tracemalloc_s, s.lineage_tracemalloc_top,
                                                              s.lineage_tracemalloc_frames)))
@@ -156,7 +153,6 @@ class Parts:
         for task in self.tasks:
             task.cancel()
         self.tasks = []
-        await self.trim.close()
         if self._store is not None:  # what it wrote since the last checkpoint: anchored before its memory goes
             await final_checkpoint(self.settings, self._store, self.anchoring)
         if self.client is not None:

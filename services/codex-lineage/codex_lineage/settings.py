@@ -123,11 +123,6 @@ class LineageSettings(FleetSettings):
         default=0.0, ge=0, description="A leak hunt, never in production: every this many seconds codex-lineage logs "
                                        "its resident memory and the allocation sites (tracemalloc) that grew most "
                                        "(codex_lineage.memory_trace); 0: off, nothing traced")
-    malloc_trim_interval_s: float = Field(
-        default=10.0, ge=0, description="Every this many seconds, the memory the process freed goes back to the system "
-                                        "(glibc malloc_trim): a checkpoint's reads of the entries since the last "
-                                        "one, freed, otherwise stay resident: a step every checkpoint (issue 52); 0: "
-                                        "never (moe_core.runtime.memory_trim)")
     lineage_tracemalloc_top: int = Field(default=12, ge=1, le=200, description="The sites each snapshot logs")
     lineage_tracemalloc_frames: int = Field(default=1, ge=1, le=50, description="Frames kept per allocation (1: "
                                             "grouped by line; more: by call path, at a higher cost)")

@@ -39,7 +39,6 @@ from moe_core.llm.inference import InferenceConfig
 from moe_core.llm.input_limits.images import ImageIntake
 from moe_core.llm.input_limits.middleware import InputLimits
 from moe_core.runtime.bus import Bus, wait_positioned
-from moe_core.runtime.memory_trim import Trimming
 from moe_core.runtime.observability.metrics import GATEWAY_REQUESTS
 from moe_core.runtime.openai_error import OpenAIError, install_error_handlers, openai_response
 from moe_core.runtime.service import create_service_app
@@ -95,9 +94,8 @@ def create_app(
     async def postgres_ready() -> None:
         await holder["store"].ping()
 
-    trim = Trimming(settings.malloc_trim_interval_s)  # a burst's freed memory back to the system
-    app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store, trim.start],
-                             on_shutdown=[trim.close, close_store, images.aclose], manage_broker=manage_broker)
+    app = create_service_app(settings, bus, checks={"postgres": postgres_ready}, on_startup=[open_store],
+                             on_shutdown=[close_store, images.aclose], manage_broker=manage_broker)
     app.state.edge = Edge(settings, chat, responses, resume)  # what the handlers are given (gateway.deps)
     app.state.key_guard = KeyGuard(accounts.limiter, settings.limit_failed_key_lookups_per_minute)
     app.add_middleware(InputLimits, limits=settings, envelope=envelope)  # body size, JSON depth, lists, strings

@@ -76,10 +76,6 @@ class GatewaySettings(ThrottleSettings, HousekeepingSwitch,  # ThrottleSettings:
                                       "mode that forces the thinking step (a client profile may set its own)")
     responses_ttl_s: int = Field(default=7 * 86400, ge=60, description="How long stored Responses API "
                                                                      "responses (previous_response_id) live")
-    malloc_trim_interval_s: float = Field(default=10.0, ge=0, description="Every this many seconds, the memory the "
-                                          "process freed goes back to the system (glibc malloc_trim: the resident "
-                                          "memory falls back after a burst of streams); 0: never "
-                                          "(moe_core.runtime.memory_trim)")
     redis_max_connections: int = Field(
         default=64, ge=2, description="Redis connections the gateway opens at most (a command past them waits for "
         "one, up to 5 s); the pool keeps each one it opened (~17 KB each), and 256 opened at once by a burst of "

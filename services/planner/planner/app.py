@@ -45,7 +45,6 @@ from moe_core.policy.egress import cache_record, may_cache, may_research
 from moe_core.runtime import redis_batch
 from moe_core.runtime.bus import Bus, PermanentError
 from moe_core.runtime.cancellation import RequestCancelled
-from moe_core.runtime.memory_trim import Trimming
 from moe_core.runtime.observability.metrics import PLANNER_ROUTES, SEMANTIC_CACHE
 from moe_core.stage.resources import Outcomes, Resources, stamped
 from moe_core.stage.runtime import create_stage_app
@@ -114,7 +113,6 @@ class Planner:
         # tools as `tool:*` minus the denied ones, so a tool left undecided here (disabled at the planner, enabled
         # at mcp, named by a chain's step) would pass as permitted
         self.egress = EgressGate(settings, lambda: inference.config, TOOL_SPECS)
-        self.trim = Trimming(settings.malloc_trim_interval_s)  # a burst's freed memory back to the system (issue 52)
 
     async def answer_housekeeping(self, request: ChatRequest) -> None:
         gated = await self.egress.check(request, ("housekeeping",))
@@ -194,10 +192,8 @@ class Planner:
                      self.cache.index.applied)
         await self.egress.check_start()  # a tenant's class with no permitted server: no start
         await self.warm()
-        await self.trim.start()
 
     async def close(self) -> None:
-        await self.trim.close()
         await self.egress.close()
 
     def _progress(self, request: ChatRequest, event: str, detail: str) -> tuple[Progress, str]:

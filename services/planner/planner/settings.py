@@ -48,10 +48,6 @@ class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
     embedding_cache_size: int = Field(default=4096, ge=1, description="Recent texts whose vectors the planner "
                                       "keeps in memory (about 1.5 KiB each; the router and the cache store reuse "
                                       "the lookup's vector from it)")
-    malloc_trim_interval_s: float = Field(default=10.0, ge=0, description="Every this many seconds, the memory the "
-                                          "process freed goes back to the system (glibc malloc_trim: a burst's "
-                                          "requests, freed, otherwise stay resident; issue 52); 0: never "
-                                          "(moe_core.runtime.memory_trim)")
     cache_write_linger_ms: int = Field(default=1000, ge=0, le=5000, description="The Chroma write-behind waits "
                                        "this long before an upsert so that concurrent entries share it (off "
                                        "the request path: the index reads the cache topic at once; Chroma "

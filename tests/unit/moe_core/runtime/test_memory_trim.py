@@ -65,3 +65,27 @@ def test_the_loop_is_off_at_interval_zero_and_runs_otherwise() -> None:
         assert trimming.loop is not None and trimming.loop._task is None
 
     asyncio.run(run())
+
+
+@glibc
+def test_every_service_trims_while_it_runs_and_stops_trimming_when_it_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared runtime's lifespan (create_service_app) runs the loop for every service, not only those that once
+    wired it themselves (the gateway, codex-lineage, the planner)."""
+    from moe_core.runtime.bus import Bus
+    from moe_core.runtime.service import create_service_app
+    from moe_core.runtime.settings import FleetSettings
+
+    calls: list[float] = []
+    monkeypatch.setattr(memory_trim, "trim", lambda: calls.append(1.0) or True)
+    settings = FleetSettings(service_name="any-service", malloc_trim_interval_s=0.01)
+    app = create_service_app(settings, Bus(settings), manage_broker=False)
+
+    async def run() -> int:
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(0.3)
+        stopped = len(calls)
+        await asyncio.sleep(0.1)
+        assert len(calls) == stopped  # closed with the service
+        return stopped
+
+    assert asyncio.run(run()) >= 2
