@@ -130,7 +130,7 @@ class Planner:
         # request, not one each (issue 52). No consumer needs them on the bus first (the record files each as it
         # comes, in no order across topics); when the planning fails or is cancelled, after the planner model may
         # have been called, they go out on their own; a redelivered request is decided and recorded again
-        records = [] if checked.audit is None else [(checked.audit, self.bus.topics.audit)]
+        records: list[tuple[Envelope, str]] = [] if checked.audit is None else [(checked.audit, self.bus.topics.audit)]
         if checked.decision is not None:  # an input redaction: the tenant's self-correction journal
             await self.journal.put_first(checked.decision)
         request, because = checked.request, None
