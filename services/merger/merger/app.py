@@ -87,8 +87,11 @@ class Merger:
                                        self.settings.research_fallback_min_s)
         if extra is not None and not await self.cancels.is_cancelled(rid, checked=checked):
             if await self.state.add_fallback(rid, extra):
-                await self.bus.publish(fallback.research_message(plan, extra), self.bus.topics.tasks_research)
-                await self.composer.progress(plan, "researching", "low-confidence results: searching the web")
+                # one Produce request: the client's progress event (read by the edge alone) needs nothing of the
+                # research task, nor the research service anything of it, so their order is free
+                await self.bus.publish_all([
+                    (fallback.research_message(plan, extra), self.bus.topics.tasks_research),
+                    self.composer.progress_event(plan, "researching", "low-confidence results: searching the web")])
                 return
             await self.try_finish(rid)  # another replica added it: look again, now with the research task
             return
@@ -168,8 +171,9 @@ class Merger:
             draft = await self.state.put_draft(Draft(
                 **plan.child_fields(), question=plan.question, categories=[t.category for t in plan.tasks],
                 answer=answer, ingest=ingest, guarded=guarded, response_format=plan.params.response_format), ingest)
-            await self.bus.publish(draft, self.bus.topics.drafts)
-            await self.composer.progress(plan, "critic", "the answer goes to the critic first")
+            # as the research task's above: the critic reads drafts, the edge alone progress (order free)
+            await self.bus.publish_all([(draft, self.bus.topics.drafts), self.composer.progress_event(
+                plan, "critic", "the answer goes to the critic first")])
         elif guarded:  # no categories: a draft without the critic's categories goes to `guard` (_draft_topic)
             draft = await self.state.put_draft(Draft(
                 **answer.child_fields(), question=answer.question or (plan.question if plan else ""),

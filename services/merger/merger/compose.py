@@ -234,5 +234,8 @@ class Composer:
 
     async def progress(self, plan: Plan, event: str, detail: str) -> None:
         """A Progress event of the merger for `plan`'s request."""
-        await self.bus.publish(Progress(**plan.child_fields(), stage="merger", event=event, detail=detail),
-                               self.bus.topics.progress)
+        await self.bus.publish(*self.progress_event(plan, event, detail))
+
+    def progress_event(self, plan: Plan, event: str, detail: str) -> tuple[Progress, str]:
+        """The Progress event and its topic, to publish with another message (Bus.publish_all)."""
+        return Progress(**plan.child_fields(), stage="merger", event=event, detail=detail), self.bus.topics.progress

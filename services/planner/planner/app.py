@@ -116,27 +116,31 @@ class Planner:
 
     async def answer_housekeeping(self, request: ChatRequest) -> None:
         gated = await self.egress.check(request, ("housekeeping",))
-        if gated.record is not None:
-            await self.bus.publish(gated.record, self.bus.topics.audit)
-        if gated.refusal is not None:
-            await self.bus.publish(gated.refusal, self.bus.topics.answers)
+        if gated.refusal is not None:  # nothing was sent: its record goes out with it (`handle`)
+            await self.bus.publish_all([*([(gated.record, self.bus.topics.audit)] if gated.record else []),
+                                        (gated.refusal, self.bus.topics.answers)])
             return
+        if gated.record is not None:  # before the housekeeping model's call
+            await self.bus.publish(gated.record, self.bus.topics.audit)
         await self.housekeeping.handle(gated.request)
 
     async def handle(self, request: ChatRequest) -> None:
         checked = check_input(self.guard, request, core.last_user_question(request.messages))  # before any model
-        if checked.audit is not None:
-            await self.bus.publish(checked.audit, self.bus.topics.audit)
+        # the request's audit records (the input guard's, the egress decision) go out with its outcome: one Produce
+        # request, not one each (issue 52). No consumer needs them on the bus first (the record files each as it
+        # comes, in no order across topics); when the planning fails or is cancelled, after the planner model may
+        # have been called, they go out on their own; a redelivered request is decided and recorded again
+        records: list[tuple[Envelope, str]] = [] if checked.audit is None else [(checked.audit, self.bus.topics.audit)]
         if checked.decision is not None:  # an input redaction: the tenant's self-correction journal
             await self.journal.put_first(checked.decision)
         request, because = checked.request, None
         if checked.refusal is None:  # where its class may go, before any model is called
             gated = await self.egress.check(request)
             if gated.record is not None:
-                await self.bus.publish(gated.record, self.bus.topics.audit)
+                records.append((gated.record, self.bus.topics.audit))
                 because = gated.record.details.get("class_from", {})
             if gated.refusal is not None:
-                await self.bus.publish(gated.refusal, self.bus.topics.answers)
+                await self.bus.publish_all([*records, (gated.refusal, self.bus.topics.answers)])
                 return
             request = gated.request
         try:  # a client that went away stops its planning (and the planner model's call) too
@@ -150,23 +154,29 @@ class Planner:
                     request.response_id, lambda: self._decide(request, checked.refusal, read), message=request,
                     also=read.queue if read is not None else None)
         except RequestCancelled:
-            log.info("request cancelled before it was planned: nothing published")
+            await self.bus.publish_all(records)
+            log.info("request cancelled before it was planned: only its audit records published")
             return
+        except Exception:
+            await self.bus.publish_all(records)
+            raise
         if outcome.answer is not None:
             refused = outcome.answer.finish_reason == "content_filter"
             hit = [] if because is None or not outcome.answer.cache_hit else [(cache_record(  # its egress record
                 outcome.answer, request.data_class or "", because, "semantic", "service:planner"),
                 self.bus.topics.audit)]
-            await self.bus.publish_all([*hit, (outcome.answer, self.bus.topics.answers), self._progress(
+            await self.bus.publish_all([*records, *hit, (outcome.answer, self.bus.topics.answers), self._progress(
                 request, "guardrail" if refused else "cache_hit", outcome.answer.cache_key or "")])
             return
         plan = outcome.plan
         if plan is None:
+            await self.bus.publish_all(records)
             raise PermanentError("stored planner outcome has neither plan nor answer")
         history = expert_history(request, HISTORY_TURNS, direct=plan.is_direct())
         streamed = streams_answer(request, plan, self.guard.guards(request.tenant_id))
         # the merger keeps results that arrive before their plan: plan and tasks go out side by side
         await self.bus.publish_all([
+            *records,
             (plan, self.bus.topics.plans),
             *((task_message(request, plan, task, history, streamed), self.bus.topics.for_task_kind(task.kind))
               for task in plan.tasks),
