@@ -29,7 +29,6 @@ from tests.support.audited_fleet import AuditedFleet, audited_fleet
 from tests.support.fleet import REPO, Fleet, producer_env
 from tests.support.keys import new_key, new_keys
 from tests.support.namespaces import new_namespace
-from tests.support.store_auth import neo4j_env
 
 
 @dataclass
@@ -214,11 +213,10 @@ def graph_lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Ite
     so it is not left idle beside the lean fleet for the rest of the tier."""
     from fleetlib import api  # deploy/local (tests/conftest puts it on the path)
 
-    api.ensure_up(["neo4j", "chroma"])  # the graph's reads and writes; the tenants' documents
-    stores = api.endpoints()
+    api.ensure_up(["neo4j", "chroma"])  # the graph's reads and writes (Fleet gives every service its URL and login)
     with audited_fleet(infra, scripted_server.url, "lgr", services=("graph-rag", "graph-ingest"),
                        MOE_PLANNER_GRAPH_TASKS="true", MOE_GRAPH_DOCUMENTS="false", MOE_GRAPH_CACHE_TTL_S="0",
-                       MOE_NEO4J_URL=stores["neo4j"], MOE_CHROMA_URL=stores["chroma"], **neo4j_env()) as running:
+                       MOE_CHROMA_URL=api.endpoints()["chroma"]) as running:  # the tenants' documents
         yield LineageFleet.of(running, infra, REPO / "policy" / "compliance", REPO / "policy" / "data-classes.yaml")
 
 
