@@ -195,10 +195,29 @@ def lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[
     shutil.copytree(REPO / "policy" / "compliance", rules)
     classes = rules.parent / "data-classes.yaml"
     shutil.copy(REPO / "policy" / "data-classes.yaml", classes)
+    from fleetlib import api  # deploy/local (tests/conftest puts it on the path)
+
+    # Chroma's URL: the document catalog's uploads (the module starts Chroma); nothing here reads it at start
     with audited_fleet(infra, scripted_server.url, "lin", MOE_COMPLIANCE_RULES_DIR=str(rules),
-                       MOE_DATA_CLASSES_FILE=str(classes), MOE_COMPLIANCE_INTERVAL_S="2") as running:
+                       MOE_DATA_CLASSES_FILE=str(classes), MOE_COMPLIANCE_INTERVAL_S="2",
+                       MOE_CHROMA_URL=api.endpoints()["chroma"]) as running:
         yield LineageFleet.of(running, infra, rules, classes)
     shutil.rmtree(rules.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def graph_lineage_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
+    """The audited fleet plus graph-rag and graph-ingest on the shared Neo4j and Chroma; every plan gets the graph
+    task. One fleet for the modules that need the graph (fact lineage, replay of a graph task): a start of its own
+    each cost ~20-30 s of setup on two cores. They run last in the tier (tiers.LAST_IN_SCOPE), one after the other,
+    so it is not left idle beside the lean fleet for the rest of the tier."""
+    from fleetlib import api  # deploy/local (tests/conftest puts it on the path)
+
+    api.ensure_up(["neo4j", "chroma"])  # the graph's reads and writes (Fleet gives every service its URL and login)
+    with audited_fleet(infra, scripted_server.url, "lgr", services=("graph-rag", "graph-ingest"),
+                       MOE_PLANNER_GRAPH_TASKS="true", MOE_GRAPH_DOCUMENTS="false", MOE_GRAPH_CACHE_TTL_S="0",
+                       MOE_CHROMA_URL=api.endpoints()["chroma"]) as running:  # the tenants' documents
+        yield LineageFleet.of(running, infra, REPO / "policy" / "compliance", REPO / "policy" / "data-classes.yaml")
 
 
 @pytest.fixture(scope="package")

@@ -1,14 +1,10 @@
-"""The broker's request log (bench.kafka_costs_log) on a broker of the test's own: a writer's records are counted as its
-Produce requests, a reader's fetches under its client id and topic, the fetches answered without a record as empty,
-and only the requests after a mark. Counts, no timings."""
+"""The broker's request log (bench.kafka_costs_log) on a broker of the bench tests' own: a writer's records are
+counted as its Produce requests, a reader's fetches under its client id and topic, the fetches answered without a
+record as empty, and only the requests after a mark. Counts, no timings."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.kafka_costs_log import count, lines
 from moe_core.runtime.bus import ensure_topics
 from moe_core.runtime.kafka_clients import client_kwargs
-from tests.support.ports import free_port
+from tests.bench.bench.conftest import OwnBroker
 
 pytestmark = pytest.mark.infra
 REPO = Path(__file__).resolve().parents[3]
@@ -25,17 +21,9 @@ RECORDS = 3
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """The broker's address and its request log; this process's Kafka clients its admin."""
-    folder, port = tmp_path_factory.mktemp("kafka"), free_port()
-    started = subprocess.run([sys.executable, "-m", "bench.kafka_costs_log", "start", str(folder), "--port", str(port),
-                              "--controller-port", str(free_port()), "--tls-port", str(free_port())],
-                             cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
-    assert started.returncode == 0, started.stdout + started.stderr
-    try:
-        yield f"127.0.0.1:{port}", Path(json.loads(started.stdout.splitlines()[-1])["MOE_BENCH_KAFKA_LOG"])
-    finally:
-        subprocess.run([sys.executable, "-m", "bench.kafka_broker", "stop", str(folder)], cwd=REPO, check=False)
+def broker(own_broker: OwnBroker) -> tuple[str, Path]:
+    """The broker's address and its request log (the package's own broker: tests/bench/bench/conftest.py)."""
+    return own_broker.bootstrap, own_broker.log
 
 
 async def _traffic(bootstrap: str, log: Path) -> dict[str, dict[str, int]]:

@@ -1,14 +1,11 @@
-"""The broker's own account (bench.kafka_requests) on a broker of the test's own (bench.kafka_broker: fleetlib's broker
-in a throwaway folder on free ports): records produced between two snapshots are counted as Produce requests, their
-fetches as FetchConsumer requests, and the broker's CPU and its threads' are read. No timing is asserted."""
+"""The broker's own account (bench.kafka_requests) on a broker of the bench tests' own (bench.kafka_broker: fleetlib's
+broker in a throwaway folder on free ports; its request log is test_kafka_costs_log's): records produced between two
+snapshots are counted as Produce requests, their fetches as FetchConsumer requests, and the broker's CPU and its
+threads' are read. No timing is asserted."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.kafka_requests import PROBE, BrokerProbe, usage
 from moe_core.runtime.bus import ensure_topics
 from moe_core.runtime.kafka_clients import client_kwargs
-from tests.support.ports import free_port
+from tests.bench.bench.conftest import OwnBroker
 
 pytestmark = pytest.mark.infra
 REPO = Path(__file__).resolve().parents[3]
@@ -25,17 +22,9 @@ RECORDS = 5
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """The broker's address and pid; this process's Kafka clients its admin (the local fleet's admin password)."""
-    folder, port = tmp_path_factory.mktemp("kafka"), free_port()
-    started = subprocess.run([sys.executable, "-m", "bench.kafka_broker", "start", str(folder), "--port", str(port),
-                              "--controller-port", str(free_port()), "--tls-port", str(free_port())],
-                             cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
-    assert started.returncode == 0, started.stdout + started.stderr
-    try:
-        yield f"127.0.0.1:{port}", int(json.loads(started.stdout.splitlines()[-1])["MOE_BENCH_KAFKA_PID"])
-    finally:
-        subprocess.run([sys.executable, "-m", "bench.kafka_broker", "stop", str(folder)], cwd=REPO, check=False)
+def broker(own_broker: OwnBroker) -> tuple[str, int]:
+    """The broker's address and pid (the package's own broker: tests/bench/bench/conftest.py)."""
+    return own_broker.bootstrap, own_broker.pid
 
 
 async def _produce_and_fetch(bootstrap: str) -> None:

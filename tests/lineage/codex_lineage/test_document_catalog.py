@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fleetlib import api as fleetlib_api
 
-from tests.conftest import Scripted
 from tests.lineage.conftest import LineageFleet
-from tests.support.audited_fleet import audited_fleet
 from tests.support.keys import new_keys
 from tests.support.namespaces import new_namespace
 
@@ -25,11 +21,11 @@ pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-def fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
-    fleetlib_api.ensure_up(["chroma"])  # the tenant's documents
-    with audited_fleet(infra, scripted_server.url, "dc", MOE_CHROMA_URL=fleetlib_api.endpoints()["chroma"]) as running:
-        yield LineageFleet(running.fleet, running.env, running.schema, infra["postgres-control-plane"],
-                           running.owner_dsn, Path("."), Path("."))
+def fleet(lineage_fleet: LineageFleet) -> LineageFleet:
+    """The tier's lean fleet (a start of its own cost ~20 s of setup): its control plane keeps the tenant's documents
+    in the shared Chroma, started here; the tenant, its keys and the titles are this test's own."""
+    fleetlib_api.ensure_up(["chroma"])
+    return lineage_fleet
 
 
 def _upload(fleet: LineageFleet, key: str, title: str, document_set: str) -> dict[str, Any]:

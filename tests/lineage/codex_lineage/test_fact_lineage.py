@@ -16,9 +16,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,10 +30,9 @@ from moe_core.knowledge.graph.audit import audit_event
 from moe_core.knowledge.graph.bundles import BundleEntity, BundleRelation, Origin, Selection, seal
 from tests.conftest import Scripted
 from tests.lineage.conftest import LineageFleet
-from tests.support.audited_fleet import audited_fleet
 from tests.support.keys import new_keys, new_person_keys
 from tests.support.namespaces import new_namespace
-from tests.support.store_auth import neo4j_auth, neo4j_env
+from tests.support.store_auth import neo4j_auth
 
 pytestmark = pytest.mark.infra
 WAIT_S = 90
@@ -45,13 +42,10 @@ PROVENANCE = "MATCH ()-[r:REL {id: $id}]->() RETURN r.imports AS imports, r.docu
 
 
 @pytest.fixture(scope="module")
-def fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
-    fleetlib_api.ensure_up(["neo4j", "chroma"])  # the import's graph writes; the tenant's documents
-    stores = fleetlib_api.endpoints()
-    with audited_fleet(infra, scripted_server.url, "fl", services=("graph-ingest",), MOE_NEO4J_URL=stores["neo4j"],
-                       MOE_CHROMA_URL=stores["chroma"], **neo4j_env()) as running:
-        yield LineageFleet(running.fleet, running.env, running.schema, infra["postgres-control-plane"],
-                           running.owner_dsn, Path("."), Path("."))
+def fleet(graph_lineage_fleet: LineageFleet) -> LineageFleet:
+    """The tier's graph fleet (Neo4j for the import's graph writes, Chroma for the tenant's documents, graph-ingest):
+    every case here publishes its graph task's result and answer itself, under a tenant of its own."""
+    return graph_lineage_fleet
 
 
 def _call(method: str, url: str, key: str, **kwargs: Any) -> httpx.Response:

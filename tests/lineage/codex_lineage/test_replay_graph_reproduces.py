@@ -3,7 +3,8 @@ Neo4j, timestamp authority; scripted models): a request planned with an expert t
 graph-ingest learns a fact from its answer (so today's graph read differs), the models change, and the re-execution
 still reproduces the answer byte for byte, the graph task answered from the record and no model asked; a graph task
 whose instruction differs from the recorded one is named as the first differing stage. `rerun --today` shows the
-graph read that differs now. Its own fleet (graph-rag, graph-ingest) and its own tenant."""
+graph read that differs now. The tier's graph fleet (graph-rag, graph-ingest; shared with the fact lineage cases) and
+its own tenant."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,8 +23,6 @@ from moe_core.audit.store import AuditStore
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, plan_reply
 from tests.lineage.conftest import LineageFleet, reexecution, tenant_user
-from tests.support.audited_fleet import audited_fleet
-from tests.support.fleet import REPO
 
 pytestmark = pytest.mark.e2e
 # a phrase of graph-ingest's system prompt (tests/graph/graph_ingest/test_learning_journey.py)
@@ -32,12 +30,10 @@ EXTRACT = "extract at most"
 
 
 @pytest.fixture(scope="module")
-def graph_fleet(infra: dict[str, str], scripted_server: Scripted) -> Iterator[LineageFleet]:
-    """The audited fleet plus graph-rag and graph-ingest on the real Neo4j; every plan gets the graph task."""
-    with audited_fleet(infra, scripted_server.url, "lgr", services=("graph-rag", "graph-ingest"),
-                       MOE_PLANNER_GRAPH_TASKS="true", MOE_GRAPH_DOCUMENTS="false",
-                       MOE_GRAPH_CACHE_TTL_S="0") as running:
-        yield LineageFleet.of(running, infra, REPO / "policy" / "compliance", REPO / "policy" / "data-classes.yaml")
+def graph_fleet(graph_lineage_fleet: LineageFleet) -> LineageFleet:
+    """The tier's graph fleet: the audited fleet plus graph-rag and graph-ingest on the real Neo4j; every plan gets
+    the graph task."""
+    return graph_lineage_fleet
 
 
 def _wait_learned(fleet: LineageFleet, rid: str) -> dict[str, Any]:
