@@ -120,7 +120,8 @@ class GraphIngest:
         writes = [o for o in outcomes if o.action == "write" and o.written_before is None]
         # the tenant's size after, in the statement that writes (the insight's node adds no entity or relation)
         wrote, counted = await self.store.write_many_counted_in(tx, [o.triple for o in writes], prov,
-                                                                planned.resolved.uids, count=planned.before is not None)
+                                                                planned.resolved.uids, count=planned.before is not None,
+                                                                since=planned.counted)
         for o, w in zip(writes, wrote, strict=True):
             o.written = (w.id, [w.subject_uid, w.object_uid])
         done = [o.written for o in outcomes if o.written is not None]

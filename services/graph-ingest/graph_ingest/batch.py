@@ -16,7 +16,7 @@ from typing import Any, Literal
 from graph_ingest import core
 from moe_core.knowledge.graph import GraphDB, Triple
 from moe_core.knowledge.graph.checks import Resolved, reach_of
-from moe_core.knowledge.graph.measure import Sizes
+from moe_core.knowledge.graph.measure import Counted, Sizes
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.plan_read import PlanRead, read_plan
 from moe_core.knowledge.graph.quarantine import blast_radius_exceeded
@@ -54,6 +54,7 @@ class Plan:
     outcomes: list[Outcome] | None  # each triple's, in order (None: it may contradict itself, one at a time)
     resolved: Resolved  # the entities the triples' names resolved to, as they were checked
     before: dict[str, int] | None  # the tenant's entities and relations before (None: no triples, not counted)
+    counted: Counted | None = None  # `before` with the version it holds at: the write adds to it (store.WRITE_MANY)
 
 
 async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: int, triples: list[Triple],
@@ -67,7 +68,7 @@ async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: in
     if read is None:
         read = await read_plan(db, tenant, triples, sizes)
     if contradicts_itself(read.resolved, triples):
-        return Plan(None, read.resolved, read.before)
+        return Plan(None, read.resolved, read.before)  # its triples written one at a time: counted after
     out = [Outcome(t, d, c) for t, d, c in zip(triples, domains, read.conflicts, strict=True)]
     for o in out:
         o.action = "reject" if core.conflict_decision(o.conflicts) == "reject" else "write"
@@ -77,7 +78,7 @@ async def plan(db: GraphDB, learning: LearningPolicy, tenant: str, threshold: in
         o.verdict = verdict
         o.action = "held" if verdict.held else "write"
     await _measure(db, read.resolved, out, threshold, read.reaches)
-    return Plan(out, read.resolved, read.before)
+    return Plan(out, read.resolved, read.before, read.counted)
 
 
 async def _measure(db: GraphDB, resolved: Resolved, out: list[Outcome], threshold: int, read: list[int]) -> None:

@@ -68,10 +68,18 @@ async def tenant_size(db: GraphDB, tenant: str) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Counted:
-    """A tenant's entities and relations as the graph counted them, and the tenant's version they were counted at."""
+    """A tenant's entities and relations as the graph counted them, and the tenant's version they were counted at;
+    `steps`: 0 for a count, else the writes since the last count whose makings were added to it (write_many.WRITE_MANY,
+    each while the version showed no other writer), bounded by MAX_STEPS."""
 
     version: list[Any]
     counts: dict[str, int]
+    steps: int = 0
+
+
+# the writes a tenant's count is carried forward by before the graph counts it again: a write that changed the tenant
+# without moving its version (none should) shows in a count's difference within this many of one writer's answers
+MAX_STEPS = 100
 
 
 async def counted_in(tx: AsyncManagedTransaction, tenant: str) -> Counted:
@@ -83,8 +91,9 @@ async def counted_in(tx: AsyncManagedTransaction, tenant: str) -> Counted:
 class Sizes:
     """The size a writer last counted each tenant at the end of its write, with the tenant's version then: its next
     "before" of the tenant while the version has not moved (plan_read.read_plan), where a count costs Neo4j a
-    db hit per entity and relation of the tenant (issue 52). Every number stays a count of the graph's; a write that
-    moved no version would show in the next count's difference, never in none. The `keep` latest tenants."""
+    db hit per entity and relation of the tenant (issue 52). A count is carried forward by the writes that add to it
+    (Counted.steps, at most MAX_STEPS); a write that moved no version would show in the next count's difference, never
+    in none. The `keep` latest tenants."""
 
     def __init__(self, keep: int = 1024) -> None:
         self.keep = keep

@@ -16,7 +16,7 @@ from typing import Any
 
 from moe_core.knowledge.graph.checks import Resolved
 from moe_core.knowledge.graph.driver import GraphDB
-from moe_core.knowledge.graph.measure import Sizes, size_of
+from moe_core.knowledge.graph.measure import Counted, Sizes, size_of
 from moe_core.knowledge.graph.model import Triple
 from moe_core.knowledge.graph.names import entity_uid, normalize
 from moe_core.knowledge.graph.vocab import conflicting_types, visible_tenants
@@ -106,6 +106,7 @@ class PlanRead:
     conflicts: list[list[dict[str, Any]]]  # each triple's stored contradicting relations (GraphStore.conflicts)
     reaches: list[int]  # each triple's reach, as checks.reach_of gives it when every triple before it is written
     domains: list[dict[str, Any]]  # KNOWN_DOMAINS' rows for `domain_keys` (moe_core.policy.domains.domains_by_key)
+    counted: Counted | None = None  # `before` with the tenant's version it holds at (the write's `since`)
 
 
 async def read_plan(db: GraphDB, tenant: str, triples: list[Triple], sizes: Sizes,
@@ -124,11 +125,13 @@ async def read_plan(db: GraphDB, tenant: str, triples: list[Triple], sizes: Size
                           counted=known.version if known is not None else None, conflicts=conflicts, reach=reach,
                           new={k: entity_uid(tenant, k) for k in keys}, domain_keys=sorted(domain_keys))
     resolved = Resolved(tenant, {k: u for k, u in row["found"] if u is not None})
-    before = dict(known.counts) if row["entities"] is None and known is not None else size_of(row)
+    carried = row["entities"] is None and known is not None  # the version is the one of the writer's last count
+    before = dict(known.counts) if carried and known is not None else size_of(row)
+    counted = known if carried else Counted(list(row["version"]), before)
     found: list[list[dict[str, Any]]] = [[] for _ in triples]
     for c in row["conflicts"]:
         found[c.pop("i")].append(c)
     reaches = [0] * len(triples)
     for i, n in row["reaches"]:
         reaches[i] = int(n)
-    return PlanRead(resolved, before, found, reaches, row["domains"])
+    return PlanRead(resolved, before, found, reaches, row["domains"], counted)

@@ -17,7 +17,7 @@ from neo4j import AsyncManagedTransaction
 
 from moe_core.knowledge.graph.checks import RESOLVE_MANY
 from moe_core.knowledge.graph.driver import GraphDB, tx_data
-from moe_core.knowledge.graph.measure import Counted, counted_in, size_of
+from moe_core.knowledge.graph.measure import MAX_STEPS, Counted, counted_in, size_of
 from moe_core.knowledge.graph.model import Provenance, Triple
 from moe_core.knowledge.graph.names import entity_uid, normalize, relation_id
 from moe_core.knowledge.graph.trust import TrustPolicy
@@ -228,8 +228,8 @@ class GraphStore:
         return (await self.write_many_counted_in(tx, triples, prov, known, count=False))[0]
 
     async def write_many_counted_in(self, tx: AsyncManagedTransaction, triples: list[Triple], prov: Provenance,
-                                    known: Mapping[str, str] | None = None,
-                                    count: bool = True) -> tuple[list[Written], Counted | None]:
+                                    known: Mapping[str, str] | None = None, count: bool = True,
+                                    since: Counted | None = None) -> tuple[list[Written], Counted | None]:
         """write_in for each of `triples`, in order, in one statement whatever their number (write_many.WRITE_MANY;
         issue 52: seven per triple, then four), and, when `count`, the tenant's size after them with its version
         (measure.counted_in) from the same statement. Their names resolved as write_in resolves each
@@ -239,7 +239,9 @@ class GraphStore:
 
         `known`: the entity uid each name's key resolved to in the caller's read just before (checks.resolve_names;
         a key not in it is a new entity), used instead of resolving again here, so the triples are written between
-        the entities the caller checked; should one of those entities be gone meanwhile, resolved here after all."""
+        the entities the caller checked; should one of those entities be gone meanwhile, resolved here after all.
+        `since`: the caller's count of the tenant (its "before"): the size after is that count plus what the statement
+        made while the version shows no other writer since it (WRITE_MANY), a count otherwise or every MAX_STEPS."""
         if not triples:
             return [], (await counted_in(tx, prov.tenant) if count else None)
         names: dict[str, str] = {}  # key -> the name a new entity gets: its first mention, as write_in's
@@ -264,11 +266,14 @@ class GraphStore:
                          "domain": prov.domain,  # the trust it gets if the statement creates it (asserted now)
                          "trust": self.policy.trust(confidence=confidence, source=prov.source, asserted_at=now,
                                                     verified=False, now=now)}
+        carried = since is not None and since.steps < MAX_STEPS
         [row] = await tx_data(tx, WRITE_MANY, entities=missing, rows=list(rows.values()), tenant=prov.tenant,
                               type=prov.entity_type, domain=prov.domain, source=prov.source, now=now,
                               expert=prov.expert, model=prov.model, origin=prov.origin or f"write:{now}",
                               keep=MAX_ASSERTED_BY, import_id=prov.import_id, document=prov.document,
-                              learned_from=prov.learned_from, count=count)
+                              learned_from=prov.learned_from, count=count,
+                              since=since.version if carried and since else None,
+                              before=since.counts if carried and since else None)
         if known is not None and len(row["written"]) < len(rows):  # an entity of `known` is gone (a relation
             # asserted already is asserted again: counted once per origin; the count taken again after it)
             return await self.write_many_counted_in(tx, triples, prov, None, count)
@@ -276,7 +281,8 @@ class GraphStore:
         existing = [{"id": w.id, "trust": w.trust} for w in written.values() if not w.created]
         if existing:  # their trust from the values the statement left them (confidence, source, verified)
             await tx_data(tx, SET_TRUST, rows=existing)
-        counted = Counted(list(row["version"]), size_of(row)) if count else None
+        steps = since.steps + 1 if row["known"] and since is not None else 0
+        counted = Counted(list(row["version"]), size_of(row), steps) if count else None
         return [written[relation_id(prov.tenant, uids[normalize(t.subject)], t.relation, uids[normalize(t.object)])]
                 for t in triples], counted
 

@@ -5,12 +5,21 @@ set from `row.trust` (what TrustPolicy gives a relation asserted now with its co
 relation has no other values; an existing one's trust is set after, from the values the statement returns), the
 tenant's version moved as store.BUMP_VERSION moves it when a relation was newly asserted, and, when `$count`, the
 tenant's size after all that, counted by the graph as measure.TENANT_SIZE_VERSIONED counts it (the drift checks'
-"after"). Cypher may not be built from text: the parts are written out again, and
-tests/graph/moe_core/knowledge/test_write_many_in_step.py keeps them in step with the statements they repeat."""
+"after"), or, when the version after the statement is `$since` (the version of the caller's count `$before`) moved
+by this statement alone, that count plus the entities and relations the statement made: no other writer changed the
+tenant in between (every writer of entities and relations moves the version), and a count costs Neo4j a db hit per
+entity and relation of the tenant on every answer (issue 52). Cypher may not be built from text: the parts are
+written out again, and tests/graph/moe_core/knowledge/test_write_many_in_step.py keeps them in step with the
+statements they repeat."""
 
 from __future__ import annotations
 
 WRITE_MANY = """
+CALL () {
+  UNWIND $entities AS row
+  OPTIONAL MATCH (x:Entity {uid: row.uid})
+  RETURN count(x) AS existing
+}
 CALL () {
   UNWIND $entities AS row
   MERGE (e:Entity {uid: row.uid})
@@ -52,12 +61,18 @@ CALL (written) {
   SET v.n = coalesce(v.n, 0) + 1, v.epoch = coalesce(v.epoch, randomUUID())
 }
 OPTIONAL MATCH (v:GraphVersion {tenant: $tenant})
-WITH written, [v.n, v.lex, v.epoch] AS version
-OPTIONAL CALL (version) {
-  WITH version WHERE $count
+WITH written, existing, [v.n, v.lex, v.epoch] AS version,
+     [CASE WHEN any(w IN written WHERE NOT w.repeated) THEN coalesce($since[0], 0) + 1 ELSE $since[0] END,
+      CASE WHEN size($entities) > 0 THEN coalesce($since[1], 0) + size($entities) ELSE $since[1] END,
+      $since[2]] AS moved_by_this
+WITH written, existing, version, $count AND coalesce(version = moved_by_this, false) AS known
+OPTIONAL CALL (version, known) {
+  WITH version WHERE $count AND NOT known
   CALL () { MATCH (e:Entity {tenant: $tenant}) RETURN count(e) AS entities }
   CALL () { MATCH ()-[r:REL {tenant: $tenant}]->() RETURN count(r) AS relations }
   RETURN entities, relations
 }
-RETURN written, version, entities, relations
+RETURN written, version, known,
+       CASE WHEN known THEN $before.entities + size($entities) - existing ELSE entities END AS entities,
+       CASE WHEN known THEN $before.relations + size([w IN written WHERE w.created]) ELSE relations END AS relations
 """

@@ -14,7 +14,7 @@ import pytest
 
 from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple
 from moe_core.knowledge.graph.alias_nodes import SYNC_ALIASES
-from moe_core.knowledge.graph.measure import tenant_size
+from moe_core.knowledge.graph.measure import MAX_STEPS, Counted, tenant_size
 from moe_core.knowledge.graph.names import normalize
 from moe_core.knowledge.graph.vocab import SHARED_TENANT
 from tests.graph.helpers import purge
@@ -129,3 +129,41 @@ async def test_names_resolved_by_the_caller_are_used_and_a_vanished_entity_is_re
     learned = await graph_db.read("MATCH ()-[r:REL {id: $id}]->() RETURN r.learned_from AS f", id=w.id)
     assert learned == [{"f": [f"answer:{m}"]}]
     assert await graph_db.read(ENTITIES, tenant=alone) == []  # the other tenant untouched
+
+
+async def test_the_size_after_is_carried_from_the_callers_count_only_while_no_other_writer_moved_the_version(
+        graph_db: GraphDB, tenants: tuple[str, str]) -> None:
+    """write_many_counted_in with `since` (graph-ingest: the "before" of its plan's read): the size after is that count
+    plus what the statement made, not counted again, while the version shows the statement alone moved it since; once
+    another writer moved it, or after MAX_STEPS carried writes, the graph counts the tenant again. Either way the
+    figure is the graph's own count."""
+    store, m, tenant = GraphStore(graph_db), uuid.uuid4().hex[:8], tenants[0]
+    await _prepare(store, tenant, m)
+
+    def prov(i: int) -> Provenance:
+        return Provenance(tenant=tenant, source="extracted", origin=f"answer-{m}-{i}")
+
+    async def write(i: int, since: Counted | None, triples: list[Triple]) -> Counted:
+        _, counted = await graph_db.transaction(
+            lambda tx: store.write_many_counted_in(tx, triples, prov(i), count=True, since=since))
+        assert counted is not None and counted.counts == await tenant_size(graph_db, tenant)
+        assert counted.version == list((await graph_db.read(VERSIONS, tenant=tenant))[0]["version"])
+        return counted
+
+    first = await write(0, None, _triples(m))
+    assert first.steps == 0  # no count to carry: counted
+    # new entities, a new relation, and one asserted before (no entity made): carried
+    carried = await write(1, first, [Triple(subject=f"Fnord {m}", relation="CAUSES", object="Headache", confidence=0.5),
+                                     Triple(subject=f"Quux {m}", relation="TREATS", object="Headache", confidence=0.5)])
+    assert carried.steps == 1
+    assert carried.counts == {"entities": first.counts["entities"] + 1, "relations": first.counts["relations"] + 1}
+    # another writer in between (one at a time: its own transaction moves the version): counted again
+    await store.write_triple(Triple(subject=f"Blorp {m}", relation="PART_OF", object=f"Fnord {m}", confidence=0.5),
+                             prov(2))
+    assert (await write(3, carried, [Triple(subject=f"Glim {m}", relation="CAUSES", object=f"Fnord {m}",
+                                            confidence=0.5)])).steps == 0
+    # a count carried MAX_STEPS times is counted again
+    latest = await write(4, None, [])
+    worn = Counted(latest.version, latest.counts, MAX_STEPS)
+    assert (await write(5, worn, [Triple(subject=f"Zot {m}", relation="CAUSES", object="Headache",
+                                         confidence=0.5)])).steps == 0

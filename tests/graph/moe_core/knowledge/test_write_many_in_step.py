@@ -42,4 +42,4 @@ def test_it_counts_the_tenant_as_tenant_size_versioned_does() -> None:
     for line in _lines(TENANT_SIZE_VERSIONED):
         if line.startswith(("OPTIONAL MATCH", "CALL")):
             assert _flat(line) in _flat(WRITE_MANY), line
-    assert "WITH written, [v.n, v.lex, v.epoch] AS version" in WRITE_MANY
+    assert "WITH written, existing, [v.n, v.lex, v.epoch] AS version" in WRITE_MANY
