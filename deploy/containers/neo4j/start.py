@@ -36,7 +36,9 @@ def main() -> None:
         out.writelines(f"{k}={v}\n" for k, v in conf.items())
     env = {**os.environ, "NEO4J_HOME": HOME, "NEO4J_CONF": f"{HOME}/conf"}
     if auth != "none" and not os.path.exists("/data/dbms/auth.ini") and not os.path.exists("/data/databases"):
-        subprocess.run([*JAVA, "org.neo4j.cli.AdminTool", "dbms", "set-initial-password", password],
+        # "--": a generated password may begin with "-" (token_urlsafe), which the tool took for an option and
+        # refused, so the container restarted for ever (a CI run's compose stage, 1 start in 32)
+        subprocess.run([*JAVA, "org.neo4j.cli.AdminTool", "dbms", "set-initial-password", "--", password],
                        check=True, env=env)
     heap = ["-Xms256m", f"-Xmx{conf.get('server.memory.heap.max_size', '768m')}"]
     os.execvpe("java", [JAVA[0], *heap, "-XX:+UseG1GC", *OPENS, *JAVA[1:], "org.neo4j.server.CommunityEntryPoint",
