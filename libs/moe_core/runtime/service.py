@@ -237,10 +237,12 @@ def run(factory_path: str, settings: FleetSettings, workers: int = 1) -> None:
     # What the imports made (modules, pydantic schemas, compiled grammars: the planner's ~160k objects) lives as long
     # as the process: frozen out of the collector's way, a full collection walks only what came later (issue 52: one
     # in the planner took ~146 ms of CPU before, ~53 after). The factory's module is imported first (uvicorn then
-    # takes it from sys.modules); in the service process only, never in a test process that starts many apps.
-    importlib.import_module(factory_path.partition(":")[0])
-    gc.collect()
-    gc.freeze()
+    # takes it from sys.modules); in the service process only, never in a test process that starts many apps, nor
+    # in the supervisor of several workers (each worker imports the app itself: the parent would only hold a copy)
+    if workers == 1:
+        importlib.import_module(factory_path.partition(":")[0])
+        gc.collect()
+        gc.freeze()
 
     uvicorn.run(
         factory_path,
