@@ -24,6 +24,31 @@ WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() -
 ORDER BY recorded_at, tenant_id, seq
 """
 GRAPH = "graph/"
+# The metrics' summary reads the window as a stream, each run's first event once (a redelivered answer or a repeated
+# apply sorts next to its first): held whole, a day of learned answers at 10 a second would be gigabytes
+# of codex-lineage's memory at every evaluation (issue 52). What a run needs from other events is small and read first:
+# the triples each answer did not write for a stated reason, and the imports' bundles.
+RUNS = """
+SELECT CASE WHEN payload::jsonb ->> 'action' = 'ingested' THEN 'ingest:' || (payload::jsonb ->> 'response_id')
+            ELSE 'import:' || (payload::jsonb ->> 'subject') END AS run,
+       recorded_at, tenant_id, payload::jsonb AS event FROM audit_log
+WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
+  AND payload::jsonb ->> 'action' = ANY($2::text[])
+ORDER BY run, recorded_at, tenant_id, seq
+"""
+ACCOUNTED = """
+SELECT payload::jsonb ->> 'response_id' AS response_id, count(*) AS n FROM audit_log
+WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
+  AND payload::jsonb ->> 'action' = ANY($2::text[]) AND coalesce(payload::jsonb ->> 'response_id', '') <> ''
+GROUP BY 1
+"""
+CREATED = """
+SELECT payload::jsonb AS event FROM audit_log
+WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
+  AND payload::jsonb ->> 'action' = ANY($2::text[])
+ORDER BY recorded_at, tenant_id, seq
+"""
+PREFETCH = 500  # rows a cursor fetch brings
 
 
 @dataclass(frozen=True)
@@ -96,7 +121,8 @@ class Runs:
         the events of that answer or change set (one run)."""
         rows = await self.store.pool.fetch(EVENTS, hours, ACTIONS, tenant, response_id)
         runs: list[dict[str, Any]] = []
-        created: dict[str, dict[str, Any]] = {}
+        created = {e["subject"]: e for e in map(json.loads, (r["event"] for r in rows))
+                   if e.get("action") == "knowledge_import_created"}  # recorded before or after its apply
         seen: set[str] = set()
         graphs: dict[str, Counter[str]] = defaultdict(Counter)
         accounted = _accounted(rows)
@@ -105,7 +131,6 @@ class Runs:
             action = event.get("action")
             counters = graphs[f"{GRAPH}{who}"]
             if action == "knowledge_import_created":
-                created[event["subject"]] = event
                 continue
             if action in ("conflict_rejected", "conflict_recorded", "quarantined"):
                 counters[action] += 1
@@ -124,8 +149,27 @@ class Runs:
         return runs, {name: _graph_summary(c) for name, c in graphs.items()}
 
     async def summary(self, hours: float) -> dict[str, Any]:
-        runs, _ = await self.window(hours)
-        return summarise(runs, hours)
+        """summarise(window(hours)), with one event of the window in memory at a time (RUNS)."""
+        pool = self.store.pool
+        accounted = Counter({r["response_id"]: r["n"]
+                             for r in await pool.fetch(ACCOUNTED, hours, ["conflict_rejected", "quarantined"])})
+        created = {e["subject"]: e for e in (json.loads(r["event"])
+                                             for r in await pool.fetch(CREATED, hours, ["knowledge_import_created"]))}
+        severities: Counter[str] = Counter()
+        flags: Counter[str] = Counter()
+        last = None
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            async for row in conn.cursor(RUNS, hours, ["ingested", "knowledge_import_applied"], prefetch=PREFETCH):
+                if row["run"] == last:
+                    continue
+                last = row["run"]
+                event, at, who = json.loads(row["event"]), row["recorded_at"], row["tenant_id"]
+                run = (_ingest_run(event, at, who, self.cfg, accounted[event["response_id"]])
+                       if event.get("action") == "ingested"
+                       else _import_run(event, created.get(event["subject"]), at, who, self.cfg))
+                severities[run["severity"]] += 1
+                flags.update(run.get("flags", []))
+        return _summary(severities, flags, hours)
 
 
 def _accounted(rows: list[Any]) -> Counter[str]:
@@ -149,11 +193,14 @@ def _graph_summary(c: Counter[str]) -> dict[str, Any]:
 
 
 def summarise(runs: list[dict[str, Any]], hours: float) -> dict[str, Any]:
-    severities = Counter(r["severity"] for r in runs)
-    flags = Counter(f for r in runs for f in r.get("flags", []))
+    return _summary(Counter(r["severity"] for r in runs), Counter(f for r in runs for f in r.get("flags", [])), hours)
+
+
+def _summary(severities: Counter[str], flags: Counter[str], hours: float) -> dict[str, Any]:
+    runs = sum(severities.values())
     overall = "ok"
     for severity in severities:
         overall = worst(overall, severity)
-    return {"window_hours": hours, "runs": len(runs), "severity": overall if runs else "ok",
+    return {"window_hours": hours, "runs": runs, "severity": overall if runs else "ok",
             "by_severity": {s: severities.get(s, 0) for s in SEVERITIES},
             "by_flag": {f: flags.get(f, 0) for f in FLAGS}}
