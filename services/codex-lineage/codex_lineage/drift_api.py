@@ -1,13 +1,14 @@
 """Data health over HTTP: GET /v1/health/drift (ingest runs with their drift flags, newest first, filtered by
 dataset and severity, with the window's summary and each dataset's graph rates), GET /v1/health/drift/datasets,
 GET /v1/health/drift/datasets/{dataset} and GET /v1/health/drift/runs/{run_id}. Unknown dataset or run: 404.
+Each reads its window in one pass (Runs.scan): what it answers is summed and the newest runs kept as it reads,
+never the window held.
 Admin keys only; a tenant admin sees only its own tenants' datasets and runs (another tenant's is a 404 like an
 unknown one, the lists hold only its own), the fleet operator all (codex_lineage.access)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -16,7 +17,7 @@ from codex_lineage.access import Access
 from codex_lineage.api import ApiError
 from codex_lineage.deps import AdminAccess, Running
 from codex_lineage.drift.flags import SEVERITIES
-from codex_lineage.drift.runs import GRAPH, Runs, summarise
+from codex_lineage.drift.runs import GRAPH, Runs
 from moe_core.runtime import query_params
 
 DATASET = re.compile(r"^graph/[A-Za-z0-9._:@-]{1,128}$")
@@ -26,13 +27,6 @@ def _dataset_tenant(dataset: str) -> str:
     if not DATASET.match(dataset):
         raise ApiError(400, "dataset must be graph/<tenant> (the tenant's knowledge graph)", "invalid_value")
     return dataset[len(GRAPH):]
-
-
-def _seen(access: Access, found: list[dict[str, Any]], graphs: dict[str, Any]
-          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The runs and graph rates of the caller's tenants."""
-    return ([r for r in found if access.owns(r["tenant"])],
-            {name: g for name, g in graphs.items() if access.owns(name[len(GRAPH):])})
 
 
 api = APIRouter()
@@ -53,20 +47,19 @@ async def history(request: Request, access: AdminAccess, parts: Running) -> JSON
     tenant = _dataset_tenant(dataset) if dataset is not None else None
     if tenant is not None:
         await _known(runs, access, tenant)
-    found, graphs = _seen(access, *await runs.window(hours, tenant))
-    listed = [r for r in reversed(found) if severity is None or r["severity"] == severity]
-    return JSONResponse({"object": "list", "data": listed[:limit], "summary": summarise(found, hours),
-                         "datasets": graphs})
+    found = await runs.scan(hours, tenant, owns=access.owns, keep=limit,
+                            pick=lambda r: severity is None or r["severity"] == severity)
+    return JSONResponse({"object": "list", "data": found.newest(), "summary": found.total.summary(hours),
+                         "datasets": found.graph_summaries()})
 
 
 @api.get("/v1/health/drift/datasets")
 async def datasets(request: Request, access: AdminAccess, parts: Running) -> JSONResponse:
     hours = query_params.hours(request, parts.settings.drift_window_h)
-    found, graphs = _seen(access, *await parts.runs.window(hours))
+    found = await parts.runs.scan(hours, owns=access.owns)
     return JSONResponse({"object": "list", "window_hours": hours, "data": [
-        {"dataset": name, **graph, **{k: v for k, v in summarise(
-            [r for r in found if r["dataset"] == name], hours).items() if k != "runs"}}
-        for name, graph in sorted(graphs.items())]})
+        {"dataset": name, **graph, **{k: v for k, v in found.datasets[name].summary(hours).items() if k != "runs"}}
+        for name, graph in sorted(found.graph_summaries().items())]})
 
 
 @api.get("/v1/health/drift/datasets/{dataset:path}")
@@ -74,9 +67,9 @@ async def dataset(dataset: str, request: Request, access: AdminAccess, parts: Ru
     hours = query_params.hours(request, parts.settings.drift_window_h)
     tenant = _dataset_tenant(dataset)
     await _known(parts.runs, access, tenant)
-    found, graphs = await parts.runs.window(hours, tenant)
-    return JSONResponse({"dataset": dataset, "graph": graphs.get(dataset, {}),
-                         **summarise(found, hours), "latest": found[-1] if found else None})
+    found = await parts.runs.scan(hours, tenant, keep=1)
+    return JSONResponse({"dataset": dataset, "graph": found.graph_summaries().get(dataset, {}),
+                         **found.total.summary(hours), "latest": next(iter(found.newest()), None)})
 
 
 @api.get("/v1/health/drift/runs/{run_id:path}")

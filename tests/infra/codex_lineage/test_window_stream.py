@@ -81,11 +81,24 @@ async def test_the_streamed_summary_is_the_listed_runs_summary(infra: dict[str, 
                               response_id=cs, details={"summary": summary})
         await store.append_many([(_record(applied), [])])
         await store.append_many([(_record(created), [])])  # recorded after its apply (another partition)
+        neighbour = f"t-{uuid.uuid4().hex[:8]}"
+        await _answers(store, neighbour, 2, written=0)
         runs = Runs(store, DriftSettings())
-        listed, _ = await runs.window(24)
+        listed, graphs = await runs.window(24)
         streamed = await runs.summary(24)
         assert streamed == summarise(listed, 24)
-        assert streamed["runs"] == 7 and streamed["by_severity"]["ok"] == 4, streamed
+        assert streamed["runs"] == 9 and streamed["by_severity"]["ok"] == 4, streamed
+        everything = await runs.scan(24, keep=3)  # what the API answers, in one pass
+        assert everything.newest() == list(reversed(listed))[:3] and everything.graph_summaries() == graphs
+        flagged = await runs.scan(24, keep=50, pick=lambda r: r["severity"] != "ok")
+        assert flagged.newest() == [r for r in reversed(listed) if r["severity"] != "ok"]
+        assert len(flagged.newest()) == 5
+        own = await runs.scan(24, owns=lambda t: t == tenant, keep=50)  # a tenant admin's view
+        assert own.total.summary(24) == summarise([r for r in listed if r["tenant"] == tenant], 24)
+        assert set(own.graph_summaries()) == {f"graph/{tenant}"} and len(own.newest()) == 7
+        alone = await runs.scan(24, neighbour)
+        assert alone.total.summary(24) == summarise([r for r in listed if r["tenant"] == neighbour], 24)
+        assert alone.datasets[f"graph/{neighbour}"].summary(24)["runs"] == 2
         by_id = {r["id"]: r for r in listed}
         assert by_id[f"ingest:{ok[0]}"]["written_relations"] == 2  # the first of the redelivered two
         assert by_id[f"ingest:{accounted}"]["severity"] == "ok"  # its missing triple is accounted for

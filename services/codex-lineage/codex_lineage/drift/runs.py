@@ -5,9 +5,11 @@ knowledge graph, `graph/<tenant>`; conflicts and quarantines of the same window 
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,21 +35,29 @@ SELECT CASE WHEN payload::jsonb ->> 'action' = 'ingested' THEN 'ingest:' || (pay
             ELSE 'import:' || (payload::jsonb ->> 'subject') END AS run,
        recorded_at, tenant_id, payload::jsonb AS event FROM audit_log
 WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
-  AND payload::jsonb ->> 'action' = ANY($2::text[])
+  AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
 ORDER BY run, recorded_at, tenant_id, seq
 """
 ACCOUNTED = """
 SELECT payload::jsonb ->> 'response_id' AS response_id, count(*) AS n FROM audit_log
 WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
-  AND payload::jsonb ->> 'action' = ANY($2::text[]) AND coalesce(payload::jsonb ->> 'response_id', '') <> ''
+  AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
+  AND coalesce(payload::jsonb ->> 'response_id', '') <> ''
 GROUP BY 1
 """
-CREATED = """
-SELECT payload::jsonb AS event FROM audit_log
+COUNTED = """
+SELECT tenant_id, payload::jsonb ->> 'action' AS action, count(*) AS n FROM audit_log
 WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
-  AND payload::jsonb ->> 'action' = ANY($2::text[])
+  AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
+GROUP BY 1, 2
+"""
+CREATED = """
+SELECT tenant_id, payload::jsonb AS event FROM audit_log
+WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
+  AND payload::jsonb ->> 'action' = 'knowledge_import_created' AND ($2::text IS NULL OR tenant_id = $2)
 ORDER BY recorded_at, tenant_id, seq
 """
+CONFLICTS = ["conflict_rejected", "conflict_recorded", "quarantined"]
 PREFETCH = 500  # rows a cursor fetch brings
 
 
@@ -148,28 +158,87 @@ class Runs:
         runs.sort(key=lambda r: (r["created_at"] or r["recorded_at"], r["id"]))
         return runs, {name: _graph_summary(c) for name, c in graphs.items()}
 
-    async def summary(self, hours: float) -> dict[str, Any]:
-        """summarise(window(hours)), with one event of the window in memory at a time (RUNS)."""
+    async def scan(self, hours: float, tenant: str | None = None, *, owns: Callable[[str], bool] = lambda _: True,
+                   keep: int = 0, pick: Callable[[dict[str, Any]], bool] = lambda _: True) -> Scan:
+        """One pass over the window's runs of `tenant` (all: None) whose tenant the caller `owns`, with one event in
+        memory at a time (RUNS): what window() gives, summed (the summary in total and per dataset, each dataset's
+        graph counters) and the `keep` newest runs that `pick` takes."""
         pool = self.store.pool
+        found = Scan(keep)
         accounted = Counter({r["response_id"]: r["n"]
-                             for r in await pool.fetch(ACCOUNTED, hours, ["conflict_rejected", "quarantined"])})
-        created = {e["subject"]: e for e in (json.loads(r["event"])
-                                             for r in await pool.fetch(CREATED, hours, ["knowledge_import_created"]))}
-        severities: Counter[str] = Counter()
-        flags: Counter[str] = Counter()
+                             for r in await pool.fetch(ACCOUNTED, hours, ["conflict_rejected", "quarantined"], tenant)})
+        created: dict[str, dict[str, Any]] = {}
+        for row in await pool.fetch(CREATED, hours, tenant):  # recorded before or after its apply
+            if owns(row["tenant_id"]):
+                event = json.loads(row["event"])
+                created[event["subject"]] = event
+                found.graphs.setdefault(f"{GRAPH}{row['tenant_id']}", Counter())  # listed, as window() lists it
+        for row in await pool.fetch(COUNTED, hours, CONFLICTS, tenant):
+            if owns(row["tenant_id"]):
+                found.graphs[f"{GRAPH}{row['tenant_id']}"][row["action"]] += row["n"]
         last = None
         async with pool.acquire() as conn, conn.transaction(readonly=True):
-            async for row in conn.cursor(RUNS, hours, ["ingested", "knowledge_import_applied"], prefetch=PREFETCH):
-                if row["run"] == last:
+            async for row in conn.cursor(RUNS, hours, ["ingested", "knowledge_import_applied"], tenant,
+                                         prefetch=PREFETCH):
+                if row["run"] == last or not owns(row["tenant_id"]):  # a redelivery sorts next to its first
                     continue
                 last = row["run"]
                 event, at, who = json.loads(row["event"]), row["recorded_at"], row["tenant_id"]
-                run = (_ingest_run(event, at, who, self.cfg, accounted[event["response_id"]])
-                       if event.get("action") == "ingested"
-                       else _import_run(event, created.get(event["subject"]), at, who, self.cfg))
-                severities[run["severity"]] += 1
-                flags.update(run.get("flags", []))
-        return _summary(severities, flags, hours)
+                found.add(_ingest_run(event, at, who, self.cfg, accounted[event["response_id"]])
+                          if event.get("action") == "ingested"
+                          else _import_run(event, created.get(event["subject"]), at, who, self.cfg), pick)
+        return found
+
+    async def summary(self, hours: float) -> dict[str, Any]:
+        """summarise(window(hours)) in one pass (scan)."""
+        return (await self.scan(hours)).total.summary(hours)
+
+
+@dataclass
+class Tally:
+    severities: Counter[str] = field(default_factory=Counter)
+    flags: Counter[str] = field(default_factory=Counter)
+
+    def add(self, run: dict[str, Any]) -> None:
+        self.severities[run["severity"]] += 1
+        self.flags.update(run.get("flags", []))
+
+    def summary(self, hours: float) -> dict[str, Any]:
+        return _summary(self.severities, self.flags, hours)
+
+
+@dataclass
+class Scan:
+    """What one pass over a window found: the summary of every run and of each dataset's, each dataset's graph
+    counters, and the `keep` newest runs taken (a heap of (when, id, run))."""
+
+    keep: int
+    total: Tally = field(default_factory=Tally)
+    datasets: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    graphs: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    _newest: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, run: dict[str, Any], pick: Callable[[dict[str, Any]], bool]) -> None:
+        self.total.add(run)
+        self.datasets[run["dataset"]].add(run)
+        counters = self.graphs[run["dataset"]]
+        counters["runs"] += 1
+        counters["entities_added"] += max(run.get("delta_entities", 0), 0)
+        counters["relations_added"] += max(run.get("delta_relations", 0), 0)
+        counters["relations_declared"] += run.get("declared_relations", 0)
+        if self.keep and pick(run):
+            item = (run["created_at"] or run["recorded_at"], run["id"], run)  # window()'s order; ids are unique
+            if len(self._newest) < self.keep:
+                heapq.heappush(self._newest, item)
+            else:
+                heapq.heappushpop(self._newest, item)
+
+    def newest(self) -> list[dict[str, Any]]:
+        """The runs kept, newest first."""
+        return [run for *_, run in sorted(self._newest, key=lambda i: i[:2], reverse=True)]
+
+    def graph_summaries(self) -> dict[str, dict[str, Any]]:
+        return {name: _graph_summary(c) for name, c in self.graphs.items()}
 
 
 def _accounted(rows: list[Any]) -> Counter[str]:
