@@ -336,7 +336,8 @@ class Planner:
         return found or []
 
     async def on_answer(self, answer: Answer) -> None:
-        """Store good answers in the semantic cache (group consumer of `answers`). A cache hit, this planner's
+        """Store good answers in the semantic cache (group consumer of `answers`): the cache topic, the exact repeat,
+        then Chroma's copy (planner.semantic_cache.SemanticCache.store). A cache hit, this planner's
         semantic one or the edge's exact repeat, publishes no ingest event: graph-ingest learned the answer when it
         was first given and skips a hit's event (issue 52: a Kafka message, a record entry and a consume per hit,
         for nothing); the record keeps the hit's Answer."""
@@ -347,11 +348,6 @@ class Planner:
         """Every message of the cache topic (group-less, from the start): this replica's index."""
         if self.cache is not None:
             self.cache.on_entry(entry)
-
-    async def persist_cache_entry(self, entry: CacheEntry) -> None:
-        """The planner group's write-behind of the cache topic into Chroma (the durable copy)."""
-        if self.cache is not None:
-            await self.cache.persist(entry)
 
     async def on_feedback(self, feedback: Feedback) -> None:
         """Negative feedback flags the answer's cache entry; positive feedback teaches a planner pattern."""
@@ -475,9 +471,7 @@ STAGE = Stage(
               Consumes("feedback", Feedback, "on_feedback", models=False,
                        description="negative feedback flags a cache entry, positive teaches a planner pattern"),
               Consumes("cache_entries", CacheEntry, "on_cache_entry", group=False, from_start=True, when=_caching,
-                       models=False, description="every replica's in-memory cache index, rebuilt from the start"),
-              Consumes("cache_entries", CacheEntry, "persist_cache_entry", when=_caching, linger=True,
-                       models=False, description="written behind into Chroma, the cache's durable copy")),
+                       models=False, description="every replica's in-memory cache index, rebuilt from the start")),
     publishes=("plans", "tasks_expert", "tasks_mcp", "tasks_research", "tasks_graph", "answers", "progress",
                "cache_entries", "audit"),
     needs=("redis", "inference"),
@@ -489,7 +483,7 @@ STAGE = Stage(
                     "entries.v1` (the semantic cache's entries, compacted; every replica's in-"
                     "memory index is read from it) with Chroma `moe-cache-static-<ns>` "
                     "(`moe-cache-<ns>` with `MOE_CACHE_EMBEDDING=minilm`) as its copy "
-                    "written behind, `moe-router-<hash>` (router prototypes)",
+                    "written by the answer's handler, `moe-router-<hash>` (router prototypes)",
                 dedupe="`Memo` keyed by `response_id` (Redis `SET NX`, first writer wins)",
                 redelivery="republishes the stored plan and the same tasks (or the same cache-hit"
                            " answer) instead of planning again; cache writes are upserts by "

@@ -1,10 +1,11 @@
 """Group commit of semantic-cache writes: one Chroma upsert carries every entry that arrived during the linger
 before it (each batch lingers, up to `max_batch` entries), or, without a linger, while the previous upsert was
-in flight. N answers cost one request instead of N (Chroma spends about 15-18 ms of CPU per upsert call and
-about 1 ms per entry of a batched one, measured on the bench machine: 18.2 ms per entry upserted alone, 3.2 in
-batches of 8, 1.3 in batches of 32; docs/performance.md). The write is behind the request path (the cache topic
-is the source of truth and every replica's index reads it at once), so waiting `linger_s` before a write costs
-no request anything and lets the write-behind consumers' concurrent messages share the call."""
+in flight (the answers' handlers write their entries concurrently). N answers cost one request instead of N (Chroma
+spends about 15-18 ms of CPU per upsert call and about 1 ms per entry of a batched one, measured on the bench
+machine: 18.2 ms per entry upserted alone, 3.2 in batches of 8, 1.3 in batches of 32; docs/performance.md). The
+write is behind the request path (the cache topic is the source of truth and every replica's index reads it at
+once), so waiting `linger_s` before a write costs no request anything and lets the concurrent answers share the
+call."""
 
 from __future__ import annotations
 
@@ -91,13 +92,15 @@ class GroupUpserts:
 
 
 class SharedChecks:
-    """What the write-behind asks Redis after an upsert (is the hour's sweep due? was the entry rated before it was
-    stored?), asked once for the writers of a batch: they resume together when its upsert returns, and the first
-    waits one turn of the loop for the others to join. One round trip per batch instead of one per entry (issue
-    52); each entry's flag is still read after its upsert, and one writer at most is told the sweep is due."""
+    """What the writer of an entry asks Redis after its upsert (is the hour's sweep due? was the entry rated before it
+    was stored?) and the pending entry it deletes (stored: a redelivered answer is not stored again), asked once for
+    the writers of a batch: they resume together when its upsert returns, and the first waits one turn of the loop
+    for the others to join. One round trip per batch instead of one per entry (issue 52); each entry's flag is still
+    read after its upsert, and one writer at most is told the sweep is due."""
 
-    def __init__(self, redis: Any, sweep_key: str, flag_prefix: str) -> None:
-        self.redis, self.sweep_key, self.flag_prefix = redis, sweep_key, flag_prefix
+    def __init__(self, redis: Any, sweep_key: str, flag_prefix: str, pending_prefix: str) -> None:
+        self.redis, self.sweep_key = redis, sweep_key
+        self.flag_prefix, self.pending_prefix = flag_prefix, pending_prefix
         self._joining: dict[str, list[asyncio.Future[tuple[bool, Any]]]] | None = None
 
     async def ask(self, key: str) -> tuple[bool, Any]:
@@ -115,7 +118,8 @@ class SharedChecks:
             pipe = self.redis.pipeline(transaction=False)
             pipe.set(self.sweep_key, "1", nx=True, ex=3600)
             pipe.mget([f"{self.flag_prefix}:{k}" for k in joining])
-            due, flags = await pipe.execute()
+            pipe.delete(*(f"{self.pending_prefix}:{k}" for k in joining))
+            due, flags, _ = await pipe.execute()
         except BaseException as exc:  # each writer fails (its message is redelivered); this one raises
             for future in (f for futures in joining.values() for f in futures if f is not answer):
                 if not future.done():

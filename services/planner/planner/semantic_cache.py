@@ -9,8 +9,8 @@ the entries become few-shot examples.
 Where the entries live: the compacted topic `cache-entries` is the source of truth (one message per entry,
 keyed by cache_key; a flag is the entry again, flagged). Every planner replica reads it whole into an
 in-memory index (planner.cache_index; rebuilt from the topic at start, before the replica plans) and looks
-up there, in process; the planner group writes each message behind into Chroma (one collection per topic
-namespace), the durable, queryable copy, off the request path.
+up there, in process; the replica that publishes an entry (the answer's or the rating's handler) then writes it
+into Chroma (one collection per topic namespace), the durable, queryable copy, off the request path.
 
 Writing: when the planner plans a cacheable request it remembers (Redis) the question, scope and the question's
 vector under the plan's `cache_key` (and shares the vector with graph-rag: moe_core.knowledge.question_vectors); the
@@ -143,7 +143,7 @@ class PendingEntry(BaseModel):
 
 class SemanticCache:
     """Lookups from this replica's in-memory index (planner.cache_index) of the cache topic; stores and flags
-    published to that topic; Chroma written behind by the planner group (`persist`), off the request path."""
+    published to that topic, then written into Chroma by their handler (`_persist`), off the request path."""
 
     def __init__(self, vectors: Vectors, redis: Redis, settings: PlannerSettings, bus: Bus) -> None:
         self.vectors = vectors
@@ -160,8 +160,8 @@ class SemanticCache:
         self._pending = f"planner:cachectx:{settings.topic_namespace}"
         self._early_flags = f"planner:cacheflag:{settings.topic_namespace}"
         self.exact = ExactAnswers(redis, settings.topic_namespace, settings.cache_ttl_s)  # the gateway's repeats
-        self._writes = GroupUpserts(linger_s=settings.cache_write_linger_ms / 1000)  # write-behinds share upserts
-        self._checks = SharedChecks(redis, self._sweep_key, self._early_flags)  # and the round trip after them
+        self._writes = GroupUpserts(linger_s=settings.cache_write_linger_ms / 1000)  # concurrent writes share upserts
+        self._checks = SharedChecks(redis, self._sweep_key, self._early_flags, self._pending)  # and the trip after
 
     @asynccontextmanager
     async def _collection(self) -> AsyncIterator[Any]:
@@ -251,10 +251,10 @@ class SemanticCache:
             experts_used=answer.experts_used, models_used=answer.models_used, response_id=answer.response_id,
             created_at=time.time(), completion_tokens=answer.usage.completion_tokens)
         await self._publish(entry)
-        pipe = self.redis.pipeline(transaction=False)  # one round trip: done, and the exact repeat
-        pipe.delete(pending_key)
+        pipe = self.redis.pipeline(transaction=False)  # the gateway's exact repeat, not held up by Chroma's write
         self.exact.put_in(pipe, entry.scope, _exact(entry))
         await pipe.execute()
+        await self._persist(entry)  # deletes the pending entry once Chroma has it: a redelivery writes it again
         SEMANTIC_CACHE.labels("store", "stored").inc()
         return True
 
@@ -262,15 +262,12 @@ class SemanticCache:
         """Every message of the cache topic, in every replica (group-less, from the start): the index."""
         self.index.apply(entry)
 
-    async def persist(self, entry: CacheEntry) -> None:
-        """The planner group's write-behind of one message of the cache topic into Chroma (upsert by key; a
-        failure is transient: the message is redelivered, the collection re-created if it was deleted). A
-        rating that found the entry nowhere yet (its early flag) flags it now."""
-        if (entry.model or MODEL_ID) != self.model:  # another model's vector: never in this model's collection
-            if self.static is None:
-                return  # left out, as the index leaves it out
-            entry = entry.model_copy(update={"vector": encode_vector(self.static.embed([entry.normalised])[0]),
-                                             "model": self.model})
+    async def _persist(self, entry: CacheEntry) -> None:
+        """Chroma's copy of an entry this replica published (upsert by key, in a batch with the answers and flags
+        handled meanwhile): written by the answer's (the rating's) handler, not by a consumer of the cache topic,
+        which cost the planner a message and a consumer of its own per entry (issue 52). A failure is transient: the
+        answer is redelivered (its pending entry is deleted only after the upsert), the collection re-created if it
+        was deleted. A rating that found the entry nowhere yet (its early flag) flags it now."""
         try:
             async with self._collection() as collection:
                 await self._writes.upsert(collection, Entry(entry.cache_key, decode_vector(entry.vector).tolist(),
@@ -279,7 +276,7 @@ class SemanticCache:
                 if sweep_due:
                     await self._sweep(collection)
         except Exception as exc:
-            raise ConnectionError(f"Chroma write-behind of {entry.cache_key} failed: {exc}") from exc
+            raise ConnectionError(f"Chroma write of {entry.cache_key} failed: {exc}") from exc
         if not entry.flagged and early is not None and _text(early) == entry.tenant_id:
             await self._flag_entry(entry, None)  # rated before it was stored (the rating's request unknown)
 
@@ -309,7 +306,9 @@ class SemanticCache:
 
     async def _flag_entry(self, entry: CacheEntry, by: str | None) -> None:
         await self.exact.drop(entry.scope, entry.question)  # before the entry: the gateway stops serving it first
-        await self._publish(entry.model_copy(update={"flagged": True, "flagged_by": by}))
+        flagged = entry.model_copy(update={"flagged": True, "flagged_by": by})
+        await self._publish(flagged)
+        await self._persist(flagged)
         SEMANTIC_CACHE.labels("flag", "flagged").inc()
 
     async def _publish(self, entry: CacheEntry) -> None:

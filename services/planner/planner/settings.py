@@ -48,10 +48,10 @@ class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
     embedding_cache_size: int = Field(default=4096, ge=1, description="Recent texts whose vectors the planner "
                                       "keeps in memory (about 1.5 KiB each; the router and the cache store reuse "
                                       "the lookup's vector from it)")
-    cache_write_linger_ms: int = Field(default=1000, ge=0, le=5000, description="The Chroma write-behind waits "
-                                       "this long before an upsert so that concurrent entries share it (off "
-                                       "the request path: the index reads the cache topic at once; Chroma "
-                                       "spends ~15 ms of CPU per upsert call and ~1 ms per entry)")
+    cache_write_linger_ms: int = Field(default=1000, ge=0, le=5000, description="The Chroma write of a cache "
+                                       "entry waits this long before an upsert so that concurrent entries share "
+                                       "it (off the request path: the index reads the cache topic at once; "
+                                       "Chroma spends ~15 ms of CPU per upsert call and ~1 ms per entry)")
     # plan cache (Redis) and routing without the planner model
     plan_cache_enabled: bool = Field(default=True, description="Reuse the planner model's plan of the same "
                                       "normalised question (Redis)")

@@ -2,7 +2,7 @@
 child process (tests.infra.planner.harness: the real Kafka, Redis, Chroma and OPA, a scripted planner model), this
 process sends what the fleet would (a request, then the merger's answer once the plan is out) and waits for the plan
 and the cache entry, so the child's CPU is the planner's own: its handlers, its Kafka clients' fetches and produces,
-the cache index and write-behind, Redis, metrics, asyncio. The child reports its CPU over the requests (gross, and
+the cache index and its Chroma copy, Redis, metrics, asyncio. The child reports its CPU over the requests (gross, and
 net of its idle rate measured just before), the Redis and Chroma round trips (moe_store_seconds) and the Kafka
 requests (by kind) per request; --profile FILE: the child's cProfile (CPU clock) of the same stretch, --strace FILE:
 its system calls counted (strace -c). py-spy is no help on a loaded host: it samples a thread that is runnable, not
@@ -88,7 +88,8 @@ async def serve() -> None:
                 if profiler is not None:
                     profiler.enable()
                 say({"started": True})
-            elif command[0] == "stop":  # the last cache entries indexed and written behind, then the figures
+            elif command[0] == "stop":  # the last answers stored (Chroma's copy too) and indexed, then the figures
+                await until_handled(t.answers, float(command[1]))
                 await until_handled(t.cache_entries, float(command[1]))
                 if profiler is not None:
                     profiler.disable()
@@ -162,7 +163,7 @@ async def drive(n: int, full: bool, idle_s: float, profile: str = "", trace: str
                 await asyncio.sleep(2)  # attached to every thread
             await asyncio.to_thread(child.ask, f"start profile {profile}" if profile else "start")
             sources = Counter([await one(i) for i in range(n)])
-            done = await asyncio.to_thread(child.ask, f"stop {2 * (n + 10)}")  # index + write-behind per entry
+            done = await asyncio.to_thread(child.ask, f"stop {n + 10}")  # with the warm-up's
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
                 tracer.wait(30)

@@ -1,7 +1,7 @@
 """Where the planner's CPU per request goes beyond its embedding (issue 52): the planner app on the real Kafka, Redis,
 Chroma and OPA (`make up`'s), N requests one at a time as the fleet sends them: the request (a new question each
 time, trivial or, with --full, one the planner model plans), then the merger's answer; the cache entry it yields is
-indexed and written behind in the background, as in the fleet (the run waits for the last). cProfile (CPU clock)
+indexed, and written into Chroma in the background, as in the fleet (the run waits for the last). cProfile (CPU clock)
 over that stretch, attributed per handler (cumulative) and per library (own time by source file, ours by file). The
 test's producer and reader run in the same process (aiokafka's share includes theirs: the reader fetches every
 10 ms and reads metadata every second, so on a loaded machine, where a request takes a second or more of wall time,
@@ -34,7 +34,7 @@ PLAN = json.dumps({"tasks": [{"category": "general", "instruction": "answer"},
 ANSWER = ("Leonardo da Vinci painted the Mona Lisa between about 1503 and 1519; it hangs in the Louvre in Paris, "
           "behind glass, and is one of the most visited paintings in the world.")
 SUBJECTS = ["painted", "wrote", "discovered", "founded", "invented", "composed", "built", "named"]
-HANDLERS = ("handle", "on_answer", "on_cache_entry", "persist_cache_entry")
+HANDLERS = ("handle", "on_answer", "on_cache_entry")
 LIBRARIES = ("aiokafka", "kafka", "pydantic", "pydantic_core", "httpx", "httpcore", "redis", "chromadb", "faststream",
              "prometheus_client", "opentelemetry", "fastembed", "onnxruntime", "tokenizers", "numpy", "orjson",
              "anyio", "starlette", "structlog", "asyncio", "json", "logging", "ssl", "selectors", "socket", "re",
@@ -79,7 +79,7 @@ def attribute(stats: pstats.Stats, n: int, top: int) -> None:
     for (filename, _line, name), (_, calls, _, cum, _) in raw.items():
         if name in HANDLERS and filename.endswith("planner/app.py"):
             print(f"  {name:30s} {cum * 1000 / n:7.3f}  ({calls} frames)")
-    stats.sort_stats("cumulative").print_callees(r"planner/app.py:\d+\((handle|on_answer|persist_cache_entry)\)")
+    stats.sort_stats("cumulative").print_callees(r"planner/app.py:\d+\((handle|on_answer)\)")
 
 
 def handled(topic: str) -> float:
@@ -111,13 +111,14 @@ class Fleet:
         plan = (await self.reader.wait(self.topics.plans, lambda b: b["response_id"] == request.response_id))[0]
         if full:
             assert plan["source"] in ("llm", "plan_cache"), plan["source"]
-        answers = handled(self.topics.answers)
+        entries = handled(self.topics.cache_entries)
         await self.send(Answer(response_id=plan["response_id"], tenant_id="t-cpu", deadline_at=deadline_in(60),
                                mode="moe-orchestrator", content=ANSWER, cache_key=plan["cache_key"],
                                question=plan["question"]), self.topics.answers)
-        await until_handled(self.topics.answers, answers + 1)
-        # the cache entry is indexed and written behind in the background, as in the fleet: waiting for it here
-        # would make each write-behind batch one entry (cache_writes lingers for others); run() waits at the end
+        await until_handled(self.topics.cache_entries, entries + 1)
+        # the entry published and indexed; its Chroma write finishes in the answer's handler in the background, as in
+        # the fleet: waiting for it here would make each batch one entry (cache_writes lingers for others); run()
+        # waits for the last
 
 
 async def run(n: int, full: bool, top: int, profile: bool, dump: str = "", idle_s: float = 10.0) -> None:
@@ -126,7 +127,7 @@ async def run(n: int, full: bool, top: int, profile: bool, dump: str = "", idle_
         for i in range(10):  # warm-up
             await fleet.one(1000 + i, full)
         profiler = cProfile.Profile(time.process_time) if profile else None
-        await until_handled(topics.cache_entries, 20)  # the warm-up's, indexed and written behind
+        await until_handled(topics.cache_entries, 10)  # the warm-up's, indexed
         idle_cpu, idle_wall = time.process_time(), time.perf_counter()
         await asyncio.sleep(idle_s)  # the process idle (its consumers' long polls, the reader's fetches)
         idle = (time.process_time() - idle_cpu) / (time.perf_counter() - idle_wall)
@@ -135,7 +136,8 @@ async def run(n: int, full: bool, top: int, profile: bool, dump: str = "", idle_
             profiler.enable()
         for i in range(n):
             await fleet.one(i, full)
-        await until_handled(topics.cache_entries, 2 * (n + 10))  # every entry: the index, the write-behind
+        await until_handled(topics.cache_entries, n + 10)  # every entry indexed
+        await until_handled(topics.answers, n + 10)  # and written into Chroma by its answer's handler
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

@@ -1,5 +1,5 @@
 """The planner's Redis round trips per request, counted (moe_store_seconds) against the real Redis, Kafka and Chroma:
-a trivial request and a planned one, from the request to its cache entry written behind (issue 52). Before: ten per
+a trivial request and a planned one, from the request to its cache entry written into Chroma (issue 52). Before: ten per
 trivial request (a GET of the fleet configuration before each of its four messages, the plan cache's GET of its own,
 five pipelines). Now the configuration is read only before a handler that may call a model (Consumes.models) and the
 plan cache's read rides in the stored outcome's pipeline (planner.plan_cache.PlanRead). Counted, never timed."""
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.infra
 PLAN = json.dumps({"tasks": [{"category": "technical_support", "instruction": "answer the question"}]})
 ANSWER = ("Leonardo da Vinci painted the Mona Lisa between about 1503 and 1519; it hangs in the Louvre in Paris, "
           "behind glass, and is one of the most visited paintings in the world.")
-TRIVIAL_MAX = 6  # the request (configuration GET, 2 pipelines), the answer (2 pipelines), the write-behind (1)
+TRIVIAL_MAX = 6  # the request (configuration GET, 2 pipelines), the answer (2 pipelines, and 1 after the Chroma write)
 
 
 class Harness:
@@ -81,11 +81,12 @@ class Harness:
         return await self.handled(ask, requests=1)
 
     async def answer(self, plan: dict[str, Any]) -> dict[str, float]:
-        """The merger's answer to `plan`, cached: its handling, then the cache entry's (index, write-behind)."""
+        """The merger's answer to `plan`, cached: its handling (the entry published and written into Chroma) and the
+        entry's indexing."""
         answer = Answer(response_id=plan["response_id"], tenant_id="t-trips", deadline_at=deadline_in(60),
                         mode="moe-orchestrator", content=ANSWER, cache_key=plan["cache_key"], question=plan["question"])
-        # the entry is handled twice: this replica's index (group-less) and the write-behind (the group)
-        _, trips = await self.handled(lambda: self.send(answer, self.topics.answers), answers=1, cache_entries=2)
+        # the answer's handler publishes the entry and writes it into Chroma; this replica's index reads it back
+        _, trips = await self.handled(lambda: self.send(answer, self.topics.answers), answers=1, cache_entries=1)
         return trips
 
 
@@ -143,8 +144,8 @@ async def test_a_trivial_request_costs_the_planner_six_round_trips(harness: Harn
     # stored with the writes (pending cache entry, the question's vector) in another
     assert on_request == {"get": 1, "pipeline": 2}
     on_answer = await harness.answer(plan)
-    # the answer: what to store and whether it was rated, then done and the exact repeat; the write-behind: sweep
-    # due and rated before it was stored. No configuration read: none of these handlers calls a model
+    # the answer: what to store and whether it was rated, then the exact repeat; after the Chroma write: sweep due,
+    # rated before it was stored, and done. No configuration read: none of these handlers calls a model
     assert on_answer == {"pipeline": 3}
     total = sum(on_request.values()) + sum(on_answer.values())
     assert total <= TRIVIAL_MAX, f"{total} round trips per trivial request: {on_request} + {on_answer}"

@@ -271,7 +271,7 @@ async def test_a_planned_requests_writes_go_with_its_stored_outcome(harness: Har
     each was a round trip of its own before."""
     cache = harness.planner.cache
     assert cache is not None
-    await eventually(lambda: _quiet(cache))  # no write-behind of an earlier test's entry in flight
+    await eventually(lambda: _quiet(cache))  # no Chroma write of an earlier test's entry in flight
     question = "Why does my Debian laptop lose its wifi connection after waking from suspend?"
     before = store_ops("redis")
     rid = await harness.ask(question)
@@ -317,7 +317,7 @@ async def test_a_rating_that_overtakes_its_answer_and_a_deleted_collection(harne
     assert (await cache.lookup(scope, question)).hit is None
 
     # an operator deletes the Chroma collection: lookups never touch Chroma (the index answers), and the next
-    # write-behind re-creates it (its stale handle fails once: the entry is redelivered)
+    # answer's Chroma write re-creates it (its stale handle fails once: the answer is redelivered, stored again)
     vectors = harness.planner.vectors
     assert vectors is not None
     client = await vectors.client()
@@ -473,7 +473,7 @@ async def test_a_new_replica_rebuilds_its_index_from_the_topic_and_decides_as_ch
                                 cache_key=flagged), harness.topics.feedback)
     await eventually(lambda: _not_in_index(cache, flagged))  # flagged: gone from the first replica's index
     collection = await harness.planner.vectors.collection(cache.name)
-    await eventually(lambda: _has(collection, key))  # written behind
+    await eventually(lambda: _has(collection, key))  # written into Chroma by its answer's handler
 
     # its own model client: the runtime closes a stage's client when the stage stops, and the module's later
     # tests still plan with the first one's

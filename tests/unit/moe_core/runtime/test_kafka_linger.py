@@ -13,7 +13,7 @@ from moe_core.stage.consumer import subscriber_options
 from moe_core.stage.spec import Consumes
 
 pytestmark = pytest.mark.unit
-OFF_PATH = {("control-plane", "usage"), ("planner", "persist_cache_entry"), ("graph-ingest", "ingest"),
+OFF_PATH = {("control-plane", "usage"), ("graph-ingest", "ingest"),
             ("gap-healer", "ontology_gaps"), ("codex-lineage", "*")}  # codex-lineage: its batch subscriber
 
 
