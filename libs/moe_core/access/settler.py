@@ -63,21 +63,18 @@ class Settler:
             log.warning("usage of %s not settled now: %s", response_id, exc)
             return None
 
-    async def _charge(self, response_id: str, claim: Claim, by: str) -> bool:
-        """The usage event (acknowledged by the broker), then the counters (once): a failure in between leaves
-        the hold to the sweeper, which repeats both; the event's writer keeps one row per response id and the
-        counters are finished once, so nothing is charged twice."""
+    async def _charge(self, response_id: str, claim: Claim, by: str, published: bool = False) -> bool:
+        """The usage event (acknowledged by the broker; published: the caller's already was, see usage_event),
+        then the counters (once): a failure in between leaves the hold to the sweeper, which repeats both; the
+        event's writer keeps one row per response id and the counters are finished once, so nothing is charged
+        twice."""
         hold = claim.hold
         assert hold is not None
         cost = hold.cost(claim.prompt, claim.completion)
         charged = claim.outcome != "withdrawn"
         try:
-            if charged:
-                await self.publish_usage(UsageCharged(
-                    response_id=response_id, tenant_id=hold.tenant_id,
-                    deadline_at=datetime.fromtimestamp(hold.deadline, UTC), key_id=hold.key_id, mode=hold.mode,
-                    model=hold.model, prompt_tokens=claim.prompt, completion_tokens=claim.completion,
-                    cost_micros=cost, outcome=claim.outcome, settled_by=by))  # type: ignore[arg-type]
+            if charged and not published:
+                await self.publish_usage(usage_event(response_id, claim, by))
             first = await self.settlements.finish(response_id, claim)
         except Exception:  # the answer matters more than its accounting; retried by the sweeper
             log.exception("usage of %s (%s/%s) not settled", response_id, hold.tenant_id, hold.key_id)
@@ -85,3 +82,14 @@ class Settler:
         if charged and first:  # this process's Prometheus counters, once per request fleet-wide
             count_usage(hold.tenant_id, hold.key_id, hold.mode, hold.model, 1, claim.prompt, claim.completion, cost)
         return True
+
+
+def usage_event(response_id: str, claim: Claim, by: str) -> UsageCharged:
+    """The usage event of a claimed request (the control plane writes one row per response id)."""
+    hold = claim.hold
+    assert hold is not None
+    return UsageCharged(
+        response_id=response_id, tenant_id=hold.tenant_id, deadline_at=datetime.fromtimestamp(hold.deadline, UTC),
+        key_id=hold.key_id, mode=hold.mode, model=hold.model, prompt_tokens=claim.prompt,
+        completion_tokens=claim.completion, cost_micros=hold.cost(claim.prompt, claim.completion),
+        outcome=claim.outcome, settled_by=by)  # type: ignore[arg-type]

@@ -164,7 +164,7 @@ class ChatService:
             with bind_response_id(rid):
                 if hit is not None:
                     self.pending.answered_here(rid)  # its Answer, recorded next, is not read back from the bus
-                    await self._record_hit(hit[0], hit[2])
+                    await self._record_hit(hit[0], hit[2], hit[1])
                     queue.put_nowait(hit[0])
                 elif chore:  # past the pipeline: the planner answers it with one small-model call
                     await self.bus.publish_all([(request, self.bus.topics.housekeeping),
@@ -247,20 +247,24 @@ class ChatService:
         classed = self.classes.current().of_request(request.tenant_id, request.template, request.data_class)
         return cache_record(hit, classed.name, classed.because, "exact", "service:gateway")
 
-    async def _record_hit(self, answer: Answer, record: AuditEvent | None) -> None:
+    async def _record_hit(self, answer: Answer, record: AuditEvent | None, held: Hold | None) -> None:
         """An exact repeat's Answer on `answers` (the record, learning: the merger's ingest event of a cache hit)
-        with its egress record, before the client has it: an answer served is an answer recorded. The broker
-        unreachable: a 503, the request given back."""
+        with its egress record and its usage (a metered hit: gateway.metering.hit_usage), one wait for the broker
+        before the client has it: an answer served is an answer recorded and charged. The broker unreachable: a
+        503, the request given back."""
+        topics = self.bus.topics
+        usage = (self.metering.hit_usage(answer.response_id, held) if self.metering is not None and held is not None
+                 else None)
         try:
-            await self.bus.publish_all([*([(record, self.bus.topics.audit)] if record is not None else []),
-                                        (answer, self.bus.topics.answers)])
+            await self.bus.publish_all([*([(record, topics.audit)] if record is not None else []),
+                                        (answer, topics.answers), *([(usage, topics.usage)] if usage else [])])
         except Exception as exc:
             log.error("exact repeat not answered: its answer could not be recorded: %s", exc)
             raise OpenAIError(503, "The answer cannot be recorded right now; try again shortly.", "server_error",
                               code="record_unavailable") from None
 
     async def _after_hit(self, answer: Answer, held: Hold) -> None:
-        """After the reply to an exact repeat: its usage settled (off the response's path, never lost: a failure
+        """After the reply to an exact repeat: its hold finished (off the response's path, never lost: a failure
         leaves it to the control plane's sweeper)."""
         assert self.metering is not None
         with bind_response_id(answer.response_id):

@@ -28,7 +28,8 @@ a repeated event changes nothing). The edge writes no usage to Postgres.
 
 An exact repeat of a cached question (gateway.chat) is reserved and read in one round trip
 (moe_core.access.edge_hit): a hit is counted as one request with no tokens, its hold written decided and
-claimed, and `settle_hit` publishes its usage and finishes the hold after the reply.
+claimed; its usage event (`hit_usage`) is published with its Answer before the reply, and `settle_hit` finishes
+the hold after it.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ from moe_core.access.edge_hit import EdgeHits, Hit
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice, Reservation
 from moe_core.access.settlement import Claim, Hold, Write
-from moe_core.access.settler import PublishUsage, Settler
-from moe_core.contracts import Answer, ChatRequest
+from moe_core.access.settler import PublishUsage, Settler, usage_event
+from moe_core.contracts import Answer, ChatRequest, UsageCharged
 from moe_core.llm.token_budget import IMAGE_TOKENS, prompt_bound
 from moe_core.runtime.observability.metrics import GATEWAY_EXACT_CACHE, GATEWAY_LIMITED
 from moe_core.runtime.openai_error import OpenAIError
@@ -144,12 +145,17 @@ class Metering(Settler):
         self._mine[request.response_id] = (request.deadline_at.timestamp() if request.stream else 0.0, held)
         return None
 
+    def hit_usage(self, response_id: str, hold: Hold) -> UsageCharged:
+        """An exact repeat's usage event (answered, no tokens): published with its Answer and egress record, in
+        their one wait for the broker before the reply (gateway.chat), instead of a Produce request of its own."""
+        return usage_event(response_id, _answered(hold), "owner")
+
     async def settle_hit(self, response_id: str, hold: Hold) -> bool:
-        """After the reply: an exact repeat's usage event (answered, no tokens), then its hold finished, once
-        (moe_core.access.settler). On failure the hold stays, decided, for the control plane's sweeper once its
-        lease runs out (it charges the same, once): logged, and counted as
+        """After the reply: an exact repeat's hold finished, once (moe_core.access.settler); its usage event went
+        out with its Answer (hit_usage). On failure the hold stays, decided, for the control plane's sweeper once
+        its lease runs out (it publishes the same usage again: one row per response id): logged, and counted as
         moe_gateway_exact_cache_total{outcome="settle_deferred"}."""
-        charged = await self._charge(response_id, Claim("mine", hold, 0, 0, "answered", False), "owner")
+        charged = await self._charge(response_id, _answered(hold), "owner", published=True)
         if not charged:
             GATEWAY_EXACT_CACHE.labels("settle_deferred").inc()
         return charged
@@ -237,6 +243,11 @@ class Metering(Settler):
     async def aclose(self) -> None:
         if self._background:
             await asyncio.wait(set(self._background), timeout=5)
+
+
+def _answered(hold: Hold) -> Claim:
+    """An exact repeat's claim: its hold, claimed in the script that found it, answered with no tokens."""
+    return Claim("mine", hold, 0, 0, "answered", False)
 
 
 def out_of_budget(answer: Answer, tokens: int) -> Answer:

@@ -5,18 +5,23 @@ process asking the cached question again and again over HTTP. Nothing behind the
 answered at the edge (its Answer and egress record published, its usage settled after the reply). Reports the
 gateway's CPU per request from /proc (gross, and net of its idle rate measured just before), what its /metrics
 counted per request (exact-cache hits, messages it handled, Redis round trips), and with --profile FILE its
-cProfile (CPU clock) of the measured requests (a coroutine's calls count each resumption). Not a test:
-`.venv/bin/python -m tests.infra.gateway.gateway_load 300 [--profile FILE]`."""
+cProfile (CPU clock) of the measured requests (a coroutine's calls count each resumption), or with --callgrind FILE
+the instructions it executed per request under valgrind's callgrind (net of an idle window of the same length as
+--idle; a count, steady on a loaded host where CPU time is not). Not a test:
+`.venv/bin/python -m tests.infra.gateway.gateway_load 300 [--profile FILE | --callgrind FILE]`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -79,13 +84,18 @@ def _counts(client: httpx.Client, url: str) -> dict[str, float]:
     return found
 
 
-def main(n: int, profile: str, idle_s: float) -> None:
+def main(n: int, profile: str, idle_s: float, callgrind: str = "") -> None:
     fleetctl.ensure_up(["kafka", "redis", "postgres"])
     os.environ.update(fleet_config.kafka_admin_env())  # as tests/infra/conftest.py: the broker's admin
     infra = fleetctl.endpoints()
     if profile:  # the gateway's module run under a CPU-clock profiler (PROFILED)
         fleet.ServiceProcess.start = _start_profiled  # type: ignore[method-assign,assignment]
-    with lone_gateway(infra, "gwload", GATEWAY_LOAD_PROFILE=str(Path(profile or "unused").resolve())) as gateway:
+    if callgrind:  # under callgrind, instrumented only while counting (_instructions); it starts slowly
+        fleet.ServiceProcess.start = _start_callgrind  # type: ignore[method-assign,assignment]
+        ready = fleet.ServiceProcess.wait_ready
+        fleet.ServiceProcess.wait_ready = lambda self, timeout_s=0: ready(self, 900)  # type: ignore[method-assign]
+    out = str(Path(profile or callgrind or "unused").resolve())
+    with lone_gateway(infra, "gwload", GATEWAY_LOAD_PROFILE=out) as gateway:
         assert gateway.proc is not None
         namespace = gateway.env["MOE_TOPIC_NAMESPACE"]
         key = asyncio.run(create_key(infra["postgres"], "gateway-load", "user", [TENANT]))
@@ -100,6 +110,12 @@ def main(n: int, profile: str, idle_s: float) -> None:
             for _ in range(20):  # warm-up
                 ask()
             pid = gateway.proc.pid
+            if callgrind:
+                idle_ir, used_ir, took = _instructions(pid, Path(callgrind).resolve(), idle_s, n, ask)
+                net = used_ir - idle_ir / idle_s * took
+                print(f"{n} exact repeats under callgrind: {net / n:,.0f} instructions per request net of idle "
+                      f"({used_ir / n:,.0f} gross; idle {idle_ir / idle_s:,.0f} a second, {took:.0f} s counted)")
+                return
             cpu, wall = _cpu_s(pid), time.perf_counter()
             time.sleep(idle_s)
             idle = (_cpu_s(pid) - cpu) / (time.perf_counter() - wall)
@@ -121,9 +137,50 @@ def main(n: int, profile: str, idle_s: float) -> None:
           f"({idle * 1000:.1f} ms CPU/s idle), {(took - 1.0) * 1000 / n:.1f} ms wall per request")
 
 
-def _start_profiled(service: fleet.ServiceProcess) -> None:
-    import subprocess
+def _instructions(pid: int, out: Path, idle_s: float, n: int, ask: Callable[[], None]) -> tuple[int, int, float]:
+    """Instructions the gateway executed idle for `idle_s` seconds, then in `n` requests and `idle_s` seconds after
+    them (the settlements after the last replies), and how long the second count ran."""
+    def control(*args: str) -> None:
+        subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True, timeout=300)
 
+    control("-i", "on")
+    time.sleep(idle_s)
+    control("-d", "idle")
+    started = time.perf_counter()
+    for _ in range(n):
+        ask()
+    time.sleep(idle_s)
+    control("-d", "requests")
+    took = time.perf_counter() - started
+    control("-i", "off")
+    idle, used = sorted(_dumps(out), key=lambda p: p.stat().st_mtime)[-2:]
+    return _total(idle), _total(used), took
+
+
+def _dumps(out: Path) -> list[Path]:
+    """callgrind's dumps for `out`: out.1, out.2, ... (out itself is its last, written at the exit)."""
+    return [p for p in out.parent.glob(f"{out.name}.*") if p.suffix[1:].isdigit()]
+
+
+def _total(dump: Path) -> int:
+    found = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
+    assert found is not None, dump
+    return int(found.group(1))
+
+
+def _start_callgrind(service: fleet.ServiceProcess) -> None:
+    service.log.parent.mkdir(parents=True, exist_ok=True)
+    out = service.env["GATEWAY_LOAD_PROFILE"]
+    for old in _dumps(Path(out)):
+        old.unlink()
+    with open(service.log, "ab") as log:
+        service.proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+             sys.executable, "-m", "gateway"], env={**service.env, "MOE_EXIT_WITH_PID": str(os.getpid())},
+            stdout=log, stderr=subprocess.STDOUT, cwd=fleet.REPO, start_new_session=True)
+
+
+def _start_profiled(service: fleet.ServiceProcess) -> None:
     service.log.parent.mkdir(parents=True, exist_ok=True)
     with open(service.log, "ab") as out:
         service.proc = subprocess.Popen(
@@ -135,6 +192,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int, nargs="?", default=300)
     parser.add_argument("--profile", default="", help="the gateway process's cProfile (CPU clock), here")
+    parser.add_argument("--callgrind", default="", help="count the gateway's instructions (callgrind dumps here)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of the idle rate's measurement")
     args = parser.parse_args()
-    main(args.n, args.profile, args.idle)
+    main(args.n, args.profile, args.idle, args.callgrind)

@@ -1,7 +1,8 @@
 """An exact repeat answered at the edge, on real Redis and Postgres (moe_core.access.edge_hit, gateway.metering):
-the key's limits and the cached answer in one round trip, the feedback record in a second before the reply,
-the usage settled after it in one more; the limits still refuse a hit (429), a hit whose settling failed is
-charged once by the control plane's sweeper, and a damaged entry gives its request back.
+the key's limits and the cached answer in one round trip, the feedback record in a second before the reply (the
+usage event published with the Answer, gateway.chat), the hold finished after it in one more; the limits still
+refuse a hit (429), a hit whose settling failed is charged once by the control plane's sweeper, and a damaged
+entry gives its request back.
 Round trips are counted by a Redis client that counts every command and pipeline it sends."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from moe_core.access.edge_hit import Hit
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.limits import Limiter, LimitExceeded, Limits
 from moe_core.access.usage_store import UsageStore
-from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, UsageCharged, deadline_in
+from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, deadline_in
 from moe_core.llm.answer_records import AnswerRecords
 from moe_core.llm.exact_cache import ExactAnswers, ExactEntry, answer_of, cache_scope
 from moe_core.runtime.observability.metrics import REGISTRY
@@ -82,6 +83,7 @@ async def test_an_exact_repeat_costs_two_round_trips_before_the_reply_and_one_af
     metering = _metering(counting, namespace, _writer(usage).handle)
     exact = await _cached(counting, namespace)
     records = AnswerRecords(counting, namespace, 3600)
+    published = _writer(usage)  # the usage topic's reader (the gateway publishes the event with the Answer)
     key = _key(Limits(requests_per_minute=3, tokens_per_day=10**6))
     answered = []
     for _ in range(3):
@@ -95,6 +97,7 @@ async def test_an_exact_repeat_costs_two_round_trips_before_the_reply_and_one_af
         assert answer is not None and (answer.content, answer.cache_hit, answer.cache_key) == ("Paris.", True,
                                                                                                 "entry-1")
         await records.record(answer)  # what a rating needs, before the client sees the answer
+        await published.handle(metering.hit_usage(request.response_id, found.hold))  # with the Answer
         on_path = counting.counts[0] - before
         assert await metering.settle_hit(request.response_id, found.hold)  # after the reply
         answered.append((request.response_id, on_path, counting.counts[0] - before - on_path))
@@ -132,18 +135,21 @@ async def test_a_hit_needs_room_for_its_estimate_in_every_token_budget(
 
 async def test_a_hit_whose_settling_failed_is_charged_once_by_the_sweeper(
         redis: Redis, namespace: str, usage: UsageStore) -> None:
-    async def broker_down(charge: UsageCharged) -> None:
-        raise ConnectionError("the broker did not acknowledge")
-
-    owner = _metering(redis, namespace, broker_down)
+    owner = _metering(redis, namespace, _writer(usage).handle)
     sweeper = _metering(redis, namespace, _writer(usage).handle)  # the control plane's settler
     exact = await _cached(redis, namespace)
     key = _key(Limits(requests_per_minute=10))
     request = _request()
     found = await owner.reserve(key, request, "moe-orchestrator", exact.lookup(request)[0])  # type: ignore[index]
     assert isinstance(found, Hit)
+    await _writer(usage).handle(owner.hit_usage(request.response_id, found.hold))  # published with the Answer
+    cut_off = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)  # Redis gone after the reply
     deferred = _deferred()
-    assert not await owner.settle_hit(request.response_id, found.hold)
+    try:
+        assert not await _metering(cut_off, namespace, _writer(usage).handle).settle_hit(request.response_id,
+                                                                                          found.hold)
+    finally:
+        await cut_off.aclose()
     assert _deferred() == deferred + 1  # logged and counted
     assert await owner.settlements.due(10**12, 100) == [request.response_id]  # the hold stays, for the sweeper
     # while the owner's lease lasts the sweeper leaves it; once it ran out (deleted here: it lasts 30 s)
@@ -151,7 +157,7 @@ async def test_a_hit_whose_settling_failed_is_charged_once_by_the_sweeper(
     await redis.delete(f"{owner.settlements.key(request.response_id)}:lease")
     assert await sweeper.settle_orphan(request.response_id, None)
     assert not await sweeper.settle_orphan(request.response_id, None)  # once
-    assert await _rows(usage.pool, key) == [(request.response_id, 0, 0, "answered", "sweeper")]
+    assert await _rows(usage.pool, key) == [(request.response_id, 0, 0, "answered", "owner")]  # one row
     used = await owner.limiter.used("key", key.id)
     assert (used["requests_per_minute"], used["tokens_per_minute"]) == (1, 0)
 
