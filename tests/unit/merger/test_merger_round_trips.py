@@ -94,3 +94,25 @@ async def test_the_overlay_read_with_the_state_picks_the_judge(counted: OpsRedis
     assert answer.content == "The Moon's pull makes the tides."
     assert [c["model"] for c in llm.state.scripted.get_calls()] == ["other-judge"]
     assert "get" not in ops
+
+
+async def test_a_trivial_request_costs_the_merger_three_round_trips_and_no_claim(counted: OpsRedis,
+                                                                                  namespace: str) -> None:
+    """The fast path calls no model: its answer is written without the claim (the answer's SET NX keeps the first)."""
+    rid = f"t-{namespace}"
+    fields: dict[str, Any] = {"response_id": rid, "tenant_id": "t", "deadline_at": deadline_in(60)}
+    plan = Plan(**fields, mode="moe-orchestrator", question="Hi?", complexity="trivial", source="router",
+                tasks=[PlannedTask(task_id="d1", category="general", instruction="answer")])
+    result = TaskResult(**fields, task_id="d1", category="general", content="Hello.", confidence="medium",
+                        model="expert-model", server="s")
+    _app, bus, llm, answers = _merger(namespace, counted)
+    counted.ops.clear()
+    async with TestKafkaBroker(bus.broker):
+        await bus.publish(plan, bus.topics.plans)
+        await bus.publish(result, bus.topics.results)
+    [answer] = answers
+    assert answer.content == "Hello." and not answer.error
+    assert llm.state.scripted.get_calls() == []
+    # each message's write and read back (one script each); the answer with its ingest event (a pipeline)
+    assert Counter(counted.ops) == {"eval": 2, "pipeline": 1}, counted.ops
+    assert not await counted.exists(f"merger:{namespace}:{rid}:claim")
