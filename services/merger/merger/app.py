@@ -95,6 +95,12 @@ class Merger:
                 return
             await self.try_finish(rid)  # another replica added it: look again, now with the research task
             return
+        settled = self.composer.settle(plan, results)  # no model call: no claim, lease or deferred writes
+        if settled is not None:
+            if await self.cancels.is_cancelled(rid, checked=checked):
+                settled = Composition(cancelled_answer(plan, results), "cancelled")
+            await self.finish(plan, settled)
+            return
         token, lease = uuid.uuid4().hex, self.settings.claim_lease_s
         if not await self.state.claim(rid, lease, token):
             self._look_again_later(rid)  # another replica composes it, or died doing so: its lease lapses

@@ -90,12 +90,16 @@ class Composer:
         """The role's models: the request's expert template first (moe_core.llm.templates), then the global roles."""
         return self.inference.config.for_role(role, template, fallback=fallback)
 
-    async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool,
-                      muted: bool = False) -> Composition:
-        """stream=False: nothing of the content is published (a critic sees it first); reasoning is, unless
-        muted (the tenant's guardrails see the answer first)."""
+    def settle(self, plan: Plan, results: dict[str, TaskResult]) -> Composition | None:
+        """The answer when no model is needed (tool calls, nothing usable, the fast path), else None: such an
+        answer is a function of the stored plan and results, so it needs no claim (two replicas would write the
+        same; the answer's SET NX keeps the first)."""
         mode = get_mode(plan.mode)
         base: dict[str, Any] = core.base_answer(plan, results)
+        return self._settle(plan, results, mode, base)
+
+    def _settle(self, plan: Plan, results: dict[str, TaskResult], mode: Mode,
+                base: dict[str, Any]) -> Composition | None:
         missing = base["missing"]
         usage, calls = core.total_usage(plan, results), core.model_calls(plan, results)
         caller = synthesis.with_tool_calls(results)
@@ -103,21 +107,35 @@ class Composer:
             base["sources"] = core.result_sources([caller])
             return Composition(Answer(**base, content=caller.content, tool_calls=caller.tool_calls, usage=usage,
                                       model_calls=calls), "tools", caller, 1)
-        good = synthesis.dedup(core.usable(results))
-        if not good:
+        if not core.usable(results):
             if plan.remaining_seconds() < 0.5:  # the workers ran out of time, not out of luck
                 return Composition(core.partial_answer(plan, results, plan.child_fields()), "deadline")
             return Composition(core.failed_answer(plan, results), "failed")
+        fmt = plan.params.response_format
+        single = synthesis.fast_path(plan, results, mode)
+        if single is None:
+            return None
+        prefix = synthesis.render_plan(plan) + "\n\n" if mode.show_plan and fmt is None else ""
+        base["sources"] = core.result_sources([single])
+        content = (single.content if fmt is not None  # a direct task's constrained answer, as written
+                   else core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing))
+        answer = Answer(**base, content=content, usage=usage, model_calls=calls,
+                        finish_reason=single.finish_reason)  # cut at max_tokens: length, as it was
+        return checked(Composition(answer, "fast", single, 1), fmt)
+
+    async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool,
+                      muted: bool = False) -> Composition:
+        """stream=False: nothing of the content is published (a critic sees it first); reasoning is, unless
+        muted (the tenant's guardrails see the answer first)."""
+        mode = get_mode(plan.mode)
+        base: dict[str, Any] = core.base_answer(plan, results)
+        settled = self._settle(plan, results, mode, base)
+        if settled is not None:
+            return settled
+        usage, calls = core.total_usage(plan, results), core.model_calls(plan, results)
+        good = synthesis.dedup(core.usable(results))
         fmt = plan.params.response_format  # structured output: the final call's JSON, nothing added or reshaped
         prefix = synthesis.render_plan(plan) + "\n\n" if mode.show_plan and fmt is None else ""
-        single = synthesis.fast_path(plan, results, mode)
-        if single is not None:
-            base["sources"] = core.result_sources([single])
-            content = (single.content if fmt is not None  # a direct task's constrained answer, as written
-                       else core.with_gaps_note(prefix + shaping.shape(mode, single.content), missing))
-            answer = Answer(**base, content=content, usage=usage, model_calls=calls,
-                            finish_reason=single.finish_reason)  # cut at max_tokens: length, as it was
-            return checked(Composition(answer, "fast", single, 1), fmt)
         sender = DeltaSender(self.bus, self.bus.topics.deltas, plan.child_fields(), muted=muted)
         try:
             composition = await self._synthesise(plan, good, mode, base, usage, calls, sender, stream, prefix)

@@ -32,49 +32,48 @@ class MergerState:
         self.cancel_key = cancel_key
         self.overlay_key = overlay_key
 
-    def _queue_reads(self, pipe: Pipeline, rid: str) -> None:
-        reads.queue(pipe, self._k, rid, self.cancel_key(rid) if self.cancel_key is not None else None,
-                    self.overlay_key)
+    async def _store(self, rid: str, write: str = "none", key: str = "", value: str = "", task_id: str = "",
+                     deadline: float = 0.0) -> list[object]:
+        """One script (reads.SCRIPT): the write (`write`: plan, result or none) and the request's state read back."""
+        keys = [key or self._k(rid, "plan"), self.deadlines, *[self._k(rid, part) for part in reads.PARTS],
+                self._k(rid, "results")]
+        if self.cancel_key is not None:
+            keys.append(self.cancel_key(rid))
+        if self.overlay_key is not None:
+            keys.append(self.overlay_key)
+        # EVAL, not EVALSHA: no NOSCRIPT round trips after a Redis restart; Redis caches the compiled script
+        replies = await self.redis.eval(reads.SCRIPT, len(keys), *keys, write, task_id, value, str(self.ttl_s),
+                                        str(deadline), "1" if self.cancel_key is not None else "0",
+                                        "1" if self.overlay_key is not None else "0", rid)
+        return list(replies)
 
     def _parse(self, replies: list[object]) -> Snapshot:
-        return reads.parse(replies, cancel=self.cancel_key is not None, overlay=self.overlay_key is not None)
+        return reads.parse(replies[1:], cancel=self.cancel_key is not None, overlay=self.overlay_key is not None)
 
     def _k(self, rid: str, part: str) -> str:
         return f"{self.prefix}:{rid}:{part}"
 
     async def save_plan(self, plan: Plan) -> Snapshot:
-        """Store the plan and read the request's state back, in one round trip."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self._k(plan.response_id, "plan"), plan.model_dump_json(), nx=True, ex=self.ttl_s)
-        self._track(pipe, plan)
-        self._queue_reads(pipe, plan.response_id)
-        return self._fresh(await pipe.execute())
+        """Store the plan (unless stored), watch its deadline and read the request's state back, in one round trip."""
+        rid = plan.response_id
+        return self._fresh(await self._store(rid, "plan", self._k(rid, "plan"), plan.model_dump_json(),
+                                             deadline=plan.deadline_at.timestamp()))
 
     async def save_result(self, result: TaskResult) -> Snapshot:
-        """Store the result and read the request's state back, in one round trip."""
-        key = self._k(result.response_id, "results")
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hsetnx(key, result.task_id, result.model_dump_json())
-        pipe.expire(key, self.ttl_s)
-        self._track(pipe, result)
-        self._queue_reads(pipe, result.response_id)
-        return self._fresh(await pipe.execute())
+        """Store the result (unless stored), watch the deadline and read the request's state back, in one round trip."""
+        rid = result.response_id
+        return self._fresh(await self._store(rid, "result", self._k(rid, "results"), result.model_dump_json(),
+                                             result.task_id, result.deadline_at.timestamp()))
 
     def _fresh(self, replies: list[object]) -> Snapshot:
-        """The state read back, and whether the message's own write (the pipeline's first) stored it anew."""
+        """The state read back, and whether the message's own write (the script's first step) stored it anew."""
         snap = self._parse(replies)
         snap.fresh = bool(replies[0])
         return snap
 
     async def snapshot(self, rid: str) -> Snapshot:
         """Answer, draft, ingest event, plan and results in one round trip (merger.reads)."""
-        pipe = self.redis.pipeline(transaction=False)
-        self._queue_reads(pipe, rid)
-        return self._parse(await pipe.execute())
-
-    def _track(self, pipe: Pipeline, message: Envelope) -> None:
-        """Watch the request's deadline (a late message of an answered request is dropped by the sweep)."""
-        pipe.zadd(self.deadlines, {message.response_id: message.deadline_at.timestamp()}, nx=True)
+        return self._parse(await self._store(rid))
 
     async def forget_deadline(self, rid: str) -> None:
         await self.redis.zrem(self.deadlines, rid)

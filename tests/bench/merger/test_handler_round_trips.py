@@ -6,8 +6,8 @@ scripted. Each count is the design, and each test also checks what the merge mus
   models (one pipeline), the model call's budget take, and its give-back sent with the stored outcome (one
   pipeline): 3 (was 7). A redelivery: 1, the stored result republished, no model call.
 - merger, plan + three results, thinking + judge: each message stored and read back with the request's Cancel
-  mark (4), the claim, the thinking's take, the judge's take with the thinking's give-back, and the answer
-  with its ingest event and the judge's give-back (one transaction): 8 (was 12). A redelivery: 1.
+  mark (4, one script each), the claim, the thinking's take, the judge's take with the thinking's give-back, and
+  the answer with its ingest event and the judge's give-back (one transaction): 8 (was 12). A redelivery: 1.
 - every give-back reaches Redis before the result or answer is published (the budget a settlement reads);
   a Cancel mark in Redis only (another process marked it) still stops the merger's model calls.
 """
@@ -146,10 +146,10 @@ async def test_a_full_request_in_eight_merger_round_trips_and_a_redelivery_in_on
             await h.send(*messages)
         with own_ops("redis") as again:
             await h.send(messages[-1])  # the last result redelivered: the stored answer and ingest event again
-    # 4 x (store + read back + mark), the take of the thinking step, the judge's take with the thinking's
-    # give-back, the answer with its ingest event and the judge's give-back; the claim
-    assert first == {"pipeline": 6, "evalsha": 1, "set": 1}
-    assert again == {"pipeline": 1}
+    # 4 x (store + read back + mark: one script each), the take of the thinking step, the judge's take with the
+    # thinking's give-back, the answer with its ingest event and the judge's give-back; the claim
+    assert first == {"eval": 4, "pipeline": 2, "evalsha": 1, "set": 1}
+    assert again == {"eval": 1}
     [(answer, left), (repeated, left_again)] = h.answers
     assert answer.content == "The Moon's gravity causes tides." and answer.reasoning == "Both say the Moon."
     stamps = {"started_at", "versions", "trace", "cost"}  # stamped as each publish goes out, not stored
@@ -172,7 +172,7 @@ async def test_a_cancel_marked_by_another_process_still_stops_the_merger(
     [(answer, _)] = h.answers
     assert answer.error is not None and answer.error.code == "cancelled"
     assert h.llm.state.scripted.get_calls() == []
-    assert ops == {"pipeline": 5, "set": 1}  # the mark came with the last snapshot: no check of its own
+    assert ops == {"eval": 4, "pipeline": 1, "set": 1}  # the mark came with the last snapshot: no check of its own
 
 
 async def test_deferred_give_backs_go_out_with_the_next_take_or_when_the_scope_ends(

@@ -4,8 +4,10 @@ graph task and their three results (as the bench's full path: thinking and judge
 the requests / N (the merger, its Kafka clients and the script's producer and reader; and net of the process's
 use while idle, measured for 5 s before: its consumers' polls and sweeps grow with the wall time, which the machine's
 load stretches), the Redis round trips by
-operation / N, and with --profile the cProfile of that stretch (top functions by own time).
-Not a test: `.venv/bin/python -m tests.infra.merger.merger_cpu 200 [--profile]` inside the test namespace."""
+operation / N, and with --profile the cProfile of that stretch (top functions by own time). --trivial: the bench's
+trivial path instead (a routed plan of one direct expert task and its result: the fast path, no model call).
+Not a test: `.venv/bin/python -m tests.infra.merger.merger_cpu 200 [--trivial] [--profile]` inside the test
+namespace."""
 
 from __future__ import annotations
 
@@ -43,7 +45,14 @@ IDLE_S = 5.0
 TASKS = [("t1", "expert", "general"), ("t2", "expert", "science"), ("g1", "graph", "knowledge_graph")]
 
 
-def messages(rid: str) -> list[Plan | TaskResult]:
+def messages(rid: str, trivial: bool = False) -> list[Plan | TaskResult]:
+    if trivial:
+        return [Plan(response_id=rid, tenant_id="t-cpu", deadline_at=deadline_in(60), mode="moe-orchestrator",
+                     question="Hi, how are you?", complexity="trivial", source="router",
+                     tasks=[PlannedTask(task_id="d1", category="general", instruction="answer")]),
+                TaskResult(response_id=rid, tenant_id="t-cpu", deadline_at=deadline_in(60), task_id="d1",
+                           category="general", content="Fine, thanks.", confidence="medium", model="expert-model",
+                           server="s", usage=Usage(prompt_tokens=5, completion_tokens=3))]
     plan = Plan(response_id=rid, tenant_id="t-cpu", deadline_at=deadline_in(60), mode="moe-orchestrator",
                 question="What about tides?", planner_model="planner-model", usage=Usage(prompt_tokens=3),
                 tasks=[PlannedTask(task_id=t, kind=k, category=c, instruction=f"do {c}")  # type: ignore[arg-type]
@@ -58,7 +67,7 @@ def redis_ops() -> Counter[str]:
                     if s.name.endswith("_count") and s.labels.get("store") == "redis"})
 
 
-async def run(n: int, profile: bool) -> None:
+async def run(n: int, profile: bool, trivial: bool = False) -> None:
     fleetctl.ensure_up(["kafka", "redis"])
     os.environ.update(fleet_config.kafka_admin_env())  # as tests/infra/conftest.py: the broker's admin
     infra = fleetctl.endpoints()
@@ -82,7 +91,7 @@ async def run(n: int, profile: bool) -> None:
             async with TopicReader(infra["kafka"], topics.answers) as reader:
                 async def one() -> None:
                     rid = f"r{uuid.uuid4().hex[:12]}"
-                    for message in messages(rid):
+                    for message in messages(rid, trivial):
                         topic = topics.plans if isinstance(message, Plan) else topics.results
                         await producer.send_and_wait(topic, message.model_dump_json().encode(), key=rid.encode())
                     await reader.wait(topics.answers, lambda b: b["response_id"] == rid)
@@ -101,7 +110,8 @@ async def run(n: int, profile: bool) -> None:
                     profiler.disable()
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
                 trips = {op: round((c - ops.get(op, 0)) / n, 2) for op, c in redis_ops().items() if c - ops.get(op, 0)}
-                print(f"{n} full requests: {cpu * 1000 / n:.2f} ms CPU per request (whole process: merger, its Kafka "
+                kind = "trivial" if trivial else "full"
+                print(f"{n} {kind} requests: {cpu * 1000 / n:.2f} ms CPU per request (whole process: merger, its Kafka "
                       f"clients, the script's producer and reader), {(cpu - idle * wall) * 1000 / n:.2f} net of its "
                       f"idle use ({idle * 1000:.1f} ms/s), {wall * 1000 / n:.1f} ms wall; Redis round trips per "
                       f"request {sum(trips.values()):.2f}: {trips}")
@@ -116,5 +126,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int, nargs="?", default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--trivial", action="store_true")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.profile))
+    asyncio.run(run(args.n, args.profile, args.trivial))

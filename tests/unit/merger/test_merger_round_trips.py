@@ -1,7 +1,7 @@
 """The merger's Redis round trips per request, counted against the real Redis (issue 52): a plan and its results,
 from the first message to the stored answer. Before: a GET of the fleet configuration's overlay before each message
 (four for a plan of three tasks), though only the message that completes the request calls a model. Now the handlers
-are declared models=False and the overlay rides in each message's own pipeline (merger.reads), laid over the models'
+are declared models=False and the overlay rides in each message's own round trip (merger.reads), laid over the models'
 configuration only when the request is composed: a changed overlay still picks the judge. Counted, never timed."""
 
 from __future__ import annotations
@@ -77,13 +77,13 @@ async def test_a_plan_of_three_tasks_costs_the_merger_six_round_trips(counted: O
     [answer] = answers
     assert answer.content == "Tides follow the Moon." and not answer.error
     # each of the four messages: its write and the request's state, Cancel mark and overlay read back, in one
-    # pipeline; the claim (SET NX); the answer with its ingest event stored (a pipeline). No GET before a message
-    assert ops == {"pipeline": 5, "set": 1}, ops
+    # script; the claim (SET NX); the answer with its ingest event stored (a pipeline). No GET before a message
+    assert ops == {"eval": 4, "pipeline": 1, "set": 1}, ops
 
 
 async def test_the_overlay_read_with_the_state_picks_the_judge(counted: OpsRedis, namespace: str) -> None:
     """The console moved the judge role to another model: the request composed after it uses that model, with the
-    overlay read in the messages' own pipelines (a GET of its own is no longer made)."""
+    overlay read in the messages' own round trips (a GET of its own is no longer made)."""
     overlay = FleetOverrides(version=3, roles={"judge": [ModelRef(model="other-judge")]})
     await counted.set(live_key(namespace), overlay.model_dump_json())
     try:
@@ -94,3 +94,25 @@ async def test_the_overlay_read_with_the_state_picks_the_judge(counted: OpsRedis
     assert answer.content == "The Moon's pull makes the tides."
     assert [c["model"] for c in llm.state.scripted.get_calls()] == ["other-judge"]
     assert "get" not in ops
+
+
+async def test_a_trivial_request_costs_the_merger_three_round_trips_and_no_claim(counted: OpsRedis,
+                                                                                  namespace: str) -> None:
+    """The fast path calls no model: its answer is written without the claim (the answer's SET NX keeps the first)."""
+    rid = f"t-{namespace}"
+    fields: dict[str, Any] = {"response_id": rid, "tenant_id": "t", "deadline_at": deadline_in(60)}
+    plan = Plan(**fields, mode="moe-orchestrator", question="Hi?", complexity="trivial", source="router",
+                tasks=[PlannedTask(task_id="d1", category="general", instruction="answer")])
+    result = TaskResult(**fields, task_id="d1", category="general", content="Hello.", confidence="medium",
+                        model="expert-model", server="s")
+    _app, bus, llm, answers = _merger(namespace, counted)
+    counted.ops.clear()
+    async with TestKafkaBroker(bus.broker):
+        await bus.publish(plan, bus.topics.plans)
+        await bus.publish(result, bus.topics.results)
+    [answer] = answers
+    assert answer.content == "Hello." and not answer.error
+    assert llm.state.scripted.get_calls() == []
+    # each message's write and read back (one script each); the answer with its ingest event (a pipeline)
+    assert Counter(counted.ops) == {"eval": 2, "pipeline": 1}, counted.ops
+    assert not await counted.exists(f"merger:{namespace}:{rid}:claim")
