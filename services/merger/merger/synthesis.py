@@ -144,7 +144,7 @@ def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, s
     The question stays: it is what ties a model call to its request (the e2e tests find a request's calls
     by it). The trust order is the sources' order (`_blocks`), so it is said, not spelled out again."""
     system = ("Before answering, think briefly about the sources (most trusted first): agreement, "
-              "contradictions, which to trust, gaps. At most 6 short lines, not the answer.")
+              "contradictions, which to trust, gaps, one short line each, not the answer.")
     prompt_used("merger.thinking", system)
     user = f"Question: {plan.question}\n\n{_blocks(results, key_message)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
