@@ -28,7 +28,9 @@ class MergerSettings(FleetSettings):
                                     "for every plan of more than one task, even when every task's expert answered "
                                     "with high confidence and no other source came back (false: skipped then, "
                                     "nothing to weigh; issue 52)")
-    thinking_max_tokens: int = Field(default=256, ge=16, description="Token budget of the thinking step")
+    thinking_max_tokens: int = Field(default=80, ge=16, description="Token budget of the thinking step: its four "
+                                     "short lines (its notes are paid twice, as its completion and in the judge's "
+                                     "prompt; issue 52: 256 let a model write 200 words of them)")
     thinking_time_share: float = Field(default=0.5, gt=0, le=1, description="Share of the time left it may use")
     research_fallback: bool = Field(default=True, description="Search the web for low-confidence expert results")
     research_fallback_min_s: float = Field(default=5.0, ge=0, description="Time left needed to start a fallback")

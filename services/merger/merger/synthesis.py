@@ -3,6 +3,9 @@ prompts, the answer's sources, and whether a critic must see the answer first.""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from merger import insight
 from merger.core import FALLBACK_PREFIX, RANK, missing, result_sources, usable
 from moe_core.contracts import CRITIC_CATEGORIES, Plan, ResponseFormat, TaskResult
@@ -18,6 +21,10 @@ PRIORITY_TEXT = " > ".join(PRIORITY)
 # The judge sees the semantic cache's nearest example only, its answer cut to this: it is the lowest-priority
 # source, and every word of it is a prompt token of the judge call.
 CACHE_EXAMPLE_CHARS = 600
+# The thinking step weighs the sources (agreement, contradictions, trust, gaps) and the judge then reads every one of
+# them whole: of an expert's answer it reads the key message, at most this many words (issue 52: at a real answer's
+# length the two experts' answers were ~420 of the step's prompt tokens, read again by the judge).
+THINKING_SOURCE_WORDS = 60
 
 
 def source_class(result: TaskResult) -> str:
@@ -88,12 +95,24 @@ def critic_pending(plan: Plan) -> bool:
     return any(t.category in CRITIC_CATEGORIES for t in plan.tasks)
 
 
-def _blocks(results: list[TaskResult]) -> str:
+def _blocks(results: list[TaskResult], text: Callable[[TaskResult], str] = lambda r: r.content.strip()) -> str:
     """The sources, most trusted first (`ordered`), each with one short header line (every word is a
     prompt token of both the thinking step and the judge). Numbered #n, not [n]: [n] is a web source's
     number."""
-    return "\n\n".join(f"#{i} {source_class(r)}/{r.category}, {r.confidence}:\n{r.content.strip()}"
+    return "\n\n".join(f"#{i} {source_class(r)}/{r.category}, {r.confidence}:\n{text(r)}"
                         for i, r in enumerate(ordered(results), 1))
+
+
+def key_message(result: TaskResult, words: int = THINKING_SOURCE_WORDS) -> str:
+    """What the thinking step reads of a source: an expert's key message (its CORE_FINDING, else the first `words`
+    words of its answer, which the protocol begins with), cut to `words`; graph facts, web results and a tool's
+    figure whole (they are what it weighs the experts against)."""
+    text = result.content.strip()
+    if result.kind != "expert":
+        return text
+    text = str((result.data or {}).get("core_finding") or "").strip() or text
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    return text if len(ends) <= words else text[:ends[words - 1]] + " [...]"
 
 
 def cache_example_needed(plan: Plan, results: list[TaskResult], always: bool = False) -> bool:
@@ -125,9 +144,9 @@ def thinking_messages(plan: Plan, results: list[TaskResult]) -> list[dict[str, s
     The question stays: it is what ties a model call to its request (the e2e tests find a request's calls
     by it). The trust order is the sources' order (`_blocks`), so it is said, not spelled out again."""
     system = ("Before answering, think briefly about the sources (most trusted first): agreement, "
-              "contradictions, which to trust, gaps. At most 6 short lines, not the answer.")
+              "contradictions, which to trust, gaps, one short line each, not the answer.")
     prompt_used("merger.thinking", system)
-    user = f"Question: {plan.question}\n\n{_blocks(results)}"
+    user = f"Question: {plan.question}\n\n{_blocks(results, key_message)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
