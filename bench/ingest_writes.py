@@ -45,15 +45,42 @@ def _label(query: str) -> str:
     return " ".join(query.split())[:40]
 
 
+class Learner:
+    """graph-ingest's Neo4j work for one learned answer of `tenant` (the two facts of bench.scenarios.LEARNED about
+    entities new to it), as GraphIngest.on_ingest and ._write run it: the plan's read, then one write transaction."""
+
+    def __init__(self, db: Any, tenant: str) -> None:
+        from moe_core.knowledge.graph import GraphStore
+        from moe_core.knowledge.graph.measure import Sizes
+
+        self.db, self.tenant, self.store, self.sizes, self.transactions = db, tenant, GraphStore(db), Sizes(), 0
+
+    async def answer(self, i: int) -> None:
+        from moe_core.knowledge.graph import Provenance, Triple
+        from moe_core.knowledge.graph.plan_read import read_plan
+        from moe_core.policy.domains import triple_keys
+
+        triples = [Triple.model_validate({k: v.format(seq=i) if isinstance(v, str) else v for k, v in t.items()})
+                   for t in LEARNED["triples"]]
+        prov = Provenance(tenant=self.tenant, source="extracted", domain="general", origin=f"w{i}")
+        read = await read_plan(self.db, self.tenant, triples, self.sizes, triple_keys(triples))
+        # the count the read holds, as graph-ingest passes it (a tree from before `since` counts after every write)
+        since = {"since": read.counted} if hasattr(read, "counted") else {}
+
+        async def work(tx: Any) -> Any:
+            return (await self.store.write_many_counted_in(tx, triples, prov, read.resolved.uids, count=True,
+                                                           **since))[1]
+
+        self.transactions += 1
+        self.sizes.counted(self.tenant, await self.db.transaction(work))
+
+
 async def costs(n: int, grow: int, url: str | None, pid: int | None) -> None:
     from neo4j import READ_ACCESS
 
-    from moe_core.knowledge.graph import GraphDB, GraphStore, Provenance, Triple, driver
+    from moe_core.knowledge.graph import GraphDB, driver
     from moe_core.knowledge.graph import store as store_module
     from moe_core.knowledge.graph.lifecycle import prepare_graph
-    from moe_core.knowledge.graph.measure import Sizes
-    from moe_core.knowledge.graph.plan_read import read_plan
-    from moe_core.policy.domains import triple_keys
     from tests.graph.helpers import purge
 
     driver.QUERY_TIMEOUT_S = 120.0  # a cold Neo4j plans the big statements slowly on a busy machine
@@ -63,30 +90,9 @@ async def costs(n: int, grow: int, url: str | None, pid: int | None) -> None:
         db = GraphDB(connect(["neo4j"])["neo4j"], *importlib.import_module("tests.support.store_auth").neo4j_auth())
     else:
         db = GraphDB(url)
-    store, sizes = GraphStore(db), Sizes()
+    learner = Learner(db, TENANT)
+    answer, store = learner.answer, learner.store
     seen: list[str] = []
-    transactions = 0
-
-    def triples_of(i: int) -> list[Triple]:
-        return [Triple.model_validate({k: v.format(seq=i) if isinstance(v, str) else v for k, v in t.items()})
-                for t in LEARNED["triples"]]
-
-    async def answer(i: int) -> None:
-        """One answer's plan read and write, as GraphIngest.on_ingest and ._write run them."""
-        nonlocal transactions
-        triples = triples_of(i)
-        prov = Provenance(tenant=TENANT, source="extracted", domain="general", origin=f"w{i}")
-        keys = triple_keys(triples)
-        read = await read_plan(db, TENANT, triples, sizes, keys)
-
-        # the count the read holds, as graph-ingest passes it (a tree from before `since` counts after every write)
-        since = {"since": read.counted} if hasattr(read, "counted") else {}
-
-        async def work(tx: Any) -> Any:
-            return (await store.write_many_counted_in(tx, triples, prov, read.resolved.uids, count=True, **since))[1]
-
-        transactions += 1
-        sizes.counted(TENANT, await db.transaction(work))
 
     try:
         await prepare_graph(db, seed=True)
@@ -123,10 +129,10 @@ async def costs(n: int, grow: int, url: str | None, pid: int | None) -> None:
         profiling = False
         for i in range(grow + PROFILED, grow + PROFILED + n):
             seen.clear()
-            c0, tx0 = _cpu_of(pid), transactions
+            c0, tx0 = _cpu_of(pid), learner.transactions
             await answer(i)
             cpu += _cpu_of(pid) - c0
-            measured += transactions - tx0
+            measured += learner.transactions - tx0
             for label in seen:
                 per[label] = per.get(label, 0) + 1
         db.read, store_module.tx_data = real_read, real_tx_data  # type: ignore[method-assign]

@@ -49,7 +49,7 @@ TOPIC_NOTES: dict[str, str] = {
     "usage": "each request's charge once its usage is settled (on its Answer, abandoned, or by the sweeper); "
              "written to `usage_requests` and `usage_daily` once per `response_id`",
     "cache_entries": "each good answer stored in the semantic cache, and the same entry again when a rating of 1-2 "
-                     "flags it: every planner replica's in-memory index, written behind into Chroma",
+                     "flags it: every planner replica's in-memory index; the publishing handler writes Chroma's copy",
 }
 
 

@@ -60,10 +60,13 @@ def test_writes_json_markdown_and_chart_but_not_the_docs(result: tuple[Path, dic
     assert not list(out.glob("latest.*"))  # --no-docs leaves docs/performance.md and latest.* alone
 
 
-def test_neo4j_is_warmed_with_graph_rags_reads_before_the_cells(result: tuple[Path, dict]) -> None:
+def test_neo4j_is_warmed_with_graph_rags_reads_and_learnings_statements_before_the_cells(
+        result: tuple[Path, dict]) -> None:
     warm = result[1]["neo4j_warm"]
     assert warm["questions"] == NEO4J_WARM, warm
     assert warm["neo4j_cpu_ms_first"] >= 0 and warm["neo4j_cpu_ms_last"] >= 0, warm
+    learned = warm["learned"]
+    assert learned["answers"] == NEO4J_WARM and learned["neo4j_cpu_ms_last"] >= 0, learned
 
 
 def test_the_whole_fleet_is_warmed_in_batches_that_count_in_no_cell(result: tuple[Path, dict]) -> None:
