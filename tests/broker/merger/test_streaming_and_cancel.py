@@ -32,6 +32,7 @@ from moe_core.contracts import (
 )
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.kafka_clients import client_kwargs
+from moe_core.runtime.stores import redis_client
 from tests.conftest import Scripted, scripted_env
 from tests.support.topic_reader import TopicReader
 
@@ -262,3 +263,34 @@ async def test_an_agents_streamed_answer_and_its_tool_call(env: Scripted, infra:
     [call] = answers[called]["tool_calls"]
     assert (call["id"], call["function"]["name"], json.loads(call["function"]["arguments"])) == (
         "call_0", "read_file", {"path": "README.md"})
+
+
+async def test_a_trivial_request_cancelled_before_its_result_is_answered_cancelled(
+        env: Scripted, infra: dict[str, str], namespace: str) -> None:
+    """The fast path writes its answer without a claim (merger.compose.Composer.settle): the Cancel mark read with
+    the state still makes it the cancelled answer, not the expert's."""
+    rid = f"r{uuid.uuid4().hex[:8]}"
+    topics = Topics.for_namespace(namespace)
+    merger = MergerSettings(topic_namespace=namespace, kafka_bootstrap=infra["kafka"], redis_url=infra["redis"],
+                            consumer_workers=1)
+    plan, task = _direct(rid, deadline_in(60), stream_answer=False)
+    result = TaskResult(**task.child_fields(), task_id="t1", category="general", content="Blue.",
+                        model="expert-model", server="scripted")
+    redis = redis_client(infra["redis"])
+    try:
+        async with running(merger_app, merger), TopicReader(infra["kafka"], topics.answers) as reader:
+            await _publish(infra["kafka"], topics.plans, plan)
+            await _publish(infra["kafka"], topics.cancel, Cancel(**plan.child_fields()))
+            for _ in range(1000):  # the merger's own consumer of `cancel` marks it
+                if await redis.exists(f"cancel:{namespace}:{rid}"):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the Cancel was never marked")
+            await _publish(infra["kafka"], topics.results, result)
+            [answer] = await reader.wait(topics.answers)
+    finally:
+        await redis.aclose()
+    assert answer["response_id"] == rid and answer["error"]["code"] == "cancelled", answer
+    assert "Blue." not in (answer.get("content") or "")
+    assert not env.calls("judge-model")
