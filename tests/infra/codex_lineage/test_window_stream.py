@@ -165,7 +165,9 @@ async def _peak(evaluate: Callable[[], Awaitable[Any]]) -> int:
 
 async def test_the_evaluations_memory_does_not_follow_the_window(infra: dict[str, str], audit_schema: str) -> None:
     """Each evaluation's traced peak over 2,400 runs or requests is that over 600 (both more than a cursor's fetch
-    of PREFETCH rows): within 150 bytes each (held, a learned answer's event was ~3 kB, a request's lineage ~2.5 kB)."""
+    of PREFETCH rows): within 1 kB each, where holding the window cost 3.0 kB a run and 6.2 kB a request. Alone the
+    difference is ~0; tracemalloc traces the whole worker, whose earlier tests' threads allocate while the longer
+    evaluation runs (a CI run saw 233 B a run), so the bound is a third of what holding the window costs."""
     store = await store_for(infra["postgres"], audit_schema, Signer.ephemeral())
     clinic = f"t-{uuid.uuid4().hex[:8]}"
     src = SimpleNamespace(store=store, classes=lambda: parse(BOOK % (clinic, "nobody"), "test"))
@@ -182,6 +184,6 @@ async def test_the_evaluations_memory_does_not_follow_the_window(infra: dict[str
         classes = await data_class_flow(src, {"classes": ["personal"]})  # type: ignore[arg-type]
         assert (classes.status, classes.evidence["requests"]) == ("pass", 2400)
         for name, (small, large) in peaks.items():
-            assert (large - small) / 1800 < 150, (name, peaks)
+            assert (large - small) / 1800 < 1000, (name, peaks)
     finally:
         await store.close()
