@@ -165,8 +165,8 @@ async def _peak(evaluate: Callable[[], Awaitable[Any]]) -> int:
 
 async def test_the_evaluations_memory_does_not_follow_the_window(infra: dict[str, str], audit_schema: str) -> None:
     """Each evaluation's traced peak over 2,400 runs or requests is that over 600 (both more than a cursor's fetch
-    of PREFETCH rows): within 1 kB each, where holding the window cost 3.0 kB a run and 6.2 kB a request. Alone the
-    difference is ~0; tracemalloc traces the whole worker, whose earlier tests' threads allocate while the longer
+    of PREFETCH rows): within 1 kB each, where holding the window cost 3.0 kB a run and 6.2 kB a request. Alone it
+    stayed within 150 B; tracemalloc traces the whole worker, whose earlier tests' threads allocate while the longer
     evaluation runs (a CI run saw 233 B a run), so the bound is a third of what holding the window costs."""
     store = await store_for(infra["postgres"], audit_schema, Signer.ephemeral())
     clinic = f"t-{uuid.uuid4().hex[:8]}"
