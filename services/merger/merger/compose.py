@@ -96,10 +96,6 @@ class Composer:
         same; the answer's SET NX keeps the first)."""
         mode = get_mode(plan.mode)
         base: dict[str, Any] = core.base_answer(plan, results)
-        return self._settle(plan, results, mode, base)
-
-    def _settle(self, plan: Plan, results: dict[str, TaskResult], mode: Mode,
-                base: dict[str, Any]) -> Composition | None:
         missing = base["missing"]
         usage, calls = core.total_usage(plan, results), core.model_calls(plan, results)
         caller = synthesis.with_tool_calls(results)
@@ -125,13 +121,11 @@ class Composer:
 
     async def compose(self, plan: Plan, results: dict[str, TaskResult], *, stream: bool,
                       muted: bool = False) -> Composition:
-        """stream=False: nothing of the content is published (a critic sees it first); reasoning is, unless
-        muted (the tenant's guardrails see the answer first)."""
+        """The answer that needs a model: called (under the claim) only when `settle` gave None for the same plan
+        and results. stream=False: nothing of the content is published (a critic sees it first); reasoning is,
+        unless muted (the tenant's guardrails see the answer first)."""
         mode = get_mode(plan.mode)
         base: dict[str, Any] = core.base_answer(plan, results)
-        settled = self._settle(plan, results, mode, base)
-        if settled is not None:
-            return settled
         usage, calls = core.total_usage(plan, results), core.model_calls(plan, results)
         good = synthesis.dedup(core.usable(results))
         fmt = plan.params.response_format  # structured output: the final call's JSON, nothing added or reshaped
