@@ -77,8 +77,9 @@ async def run(run_id: str, request: Request, access: AdminAccess, parts: Running
     hours = query_params.hours(request, query_params.YEAR_H)
     if not run_id.startswith(("ingest:", "import:")) or len(run_id) > 300:
         raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
-    found, _ = await parts.runs.window(hours, response_id=run_id.partition(":")[2])
-    match = next((r for r in found if r["id"] == run_id and access.owns(r["tenant"])), None)
+    found = await parts.runs.scan(hours, owns=access.owns, keep=1, pick=lambda r: r["id"] == run_id,
+                                  answer=run_id.partition(":")[2])
+    match = next(iter(found.newest()), None)
     if match is None:
         raise ApiError(404, f"no ingest run {run_id!r}", "not_found")
     return JSONResponse(match)

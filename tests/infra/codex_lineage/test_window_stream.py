@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from codex_lineage.compliance.checks_classes import data_class_flow
-from codex_lineage.drift.runs import DriftSettings, Runs, summarise
+from codex_lineage.drift.flags import FLAGS
+from codex_lineage.drift.runs import DriftSettings, Runs
 from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
@@ -62,7 +63,7 @@ async def _answers(store: AuditStore, tenant: str, n: int, written: int = 2) -> 
     return rids
 
 
-async def test_the_streamed_summary_is_the_listed_runs_summary(infra: dict[str, str], audit_schema: str) -> None:
+async def test_one_pass_gives_the_summary_the_runs_and_one_run(infra: dict[str, str], audit_schema: str) -> None:
     store = await store_for(infra["postgres"], audit_schema, Signer.ephemeral())
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     try:
@@ -84,26 +85,40 @@ async def test_the_streamed_summary_is_the_listed_runs_summary(infra: dict[str, 
         neighbour = f"t-{uuid.uuid4().hex[:8]}"
         await _answers(store, neighbour, 2, written=0)
         runs = Runs(store, DriftSettings())
-        listed, graphs = await runs.window(24)
         streamed = await runs.summary(24)
-        assert streamed == summarise(listed, 24)
-        assert streamed["runs"] == 9 and streamed["by_severity"]["ok"] == 4, streamed
-        everything = await runs.scan(24, keep=3)  # what the API answers, in one pass
-        assert everything.newest() == list(reversed(listed))[:3] and everything.graph_summaries() == graphs
+        assert streamed == {"window_hours": 24, "runs": 9, "severity": "crit",
+                            "by_severity": {"ok": 4, "info": 0, "warn": 1, "crit": 4},
+                            "by_flag": {**dict.fromkeys(FLAGS, 0), "entity_dedup_suppressed": 1,
+                                        "nothing_written": 4}}, streamed
+        everything = await runs.scan(24, keep=50)  # what the API answers, in one pass
+        listed = everything.newest()
+        assert everything.total.summary(24) == streamed and len(listed) == 9
+        assert everything.graph_summaries() == {
+            f"graph/{tenant}": {"runs": 7, "entities_added": 9, "relations_added": 7, "conflicts_rejected": 0,
+                                "conflicts_recorded": 0, "quarantined": 1, "conflict_rate": 0.0,
+                                "quarantine_rate": 0.062},
+            f"graph/{neighbour}": {"runs": 2, "entities_added": 0, "relations_added": 0, "conflicts_rejected": 0,
+                                   "conflicts_recorded": 0, "quarantined": 0, "conflict_rate": 0.0,
+                                   "quarantine_rate": 0.0}}
+        assert (await runs.scan(24, keep=3)).newest() == listed[:3]  # the newest three of the heap
         flagged = await runs.scan(24, keep=50, pick=lambda r: r["severity"] != "ok")
-        assert flagged.newest() == [r for r in reversed(listed) if r["severity"] != "ok"]
-        assert len(flagged.newest()) == 5
+        assert flagged.newest() == [r for r in listed if r["severity"] != "ok"] and len(flagged.newest()) == 5
         own = await runs.scan(24, owns=lambda t: t == tenant, keep=50)  # a tenant admin's view
-        assert own.total.summary(24) == summarise([r for r in listed if r["tenant"] == tenant], 24)
-        assert set(own.graph_summaries()) == {f"graph/{tenant}"} and len(own.newest()) == 7
+        assert own.newest() == [r for r in listed if r["tenant"] == tenant] and len(own.newest()) == 7
+        assert own.total.summary(24)["by_severity"] == {"ok": 4, "info": 0, "warn": 1, "crit": 2}
+        assert set(own.graph_summaries()) == {f"graph/{tenant}"}
         alone = await runs.scan(24, neighbour)
-        assert alone.total.summary(24) == summarise([r for r in listed if r["tenant"] == neighbour], 24)
+        assert alone.total.summary(24)["by_severity"] == {"ok": 0, "info": 0, "warn": 0, "crit": 2}
         assert alone.datasets[f"graph/{neighbour}"].summary(24)["runs"] == 2
         by_id = {r["id"]: r for r in listed}
         assert by_id[f"ingest:{ok[0]}"]["written_relations"] == 2  # the first of the redelivered two
         assert by_id[f"ingest:{accounted}"]["severity"] == "ok"  # its missing triple is accounted for
         assert by_id[f"import:{cs}"]["declared_from"] == "bundle", by_id[f"import:{cs}"]  # read after its apply
-        assert {by_id[f"ingest:{rid}"]["severity"] for rid in lost} - {"ok"}, [by_id[f"ingest:{r}"] for r in lost]
+        assert {by_id[f"ingest:{rid}"]["severity"] for rid in lost} == {"crit"}
+        for run_id in (f"ingest:{ok[0]}", f"ingest:{accounted}", f"import:{cs}"):  # one run's page reads its events
+            one = await runs.scan(24, keep=1, pick=lambda r, wanted=run_id: r["id"] == wanted,
+                                  answer=run_id.partition(":")[2])
+            assert one.newest() == [by_id[run_id]] and one.total.summary(24)["runs"] == 1, run_id
     finally:
         await store.close()
 

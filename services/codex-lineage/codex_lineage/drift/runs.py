@@ -16,15 +16,6 @@ from typing import Any
 from codex_lineage.drift.flags import FLAGS, SEVERITIES, compute_drift, unwritten, worst
 from moe_core.audit.store import AuditStore
 
-ACTIONS = ["ingested", "knowledge_import_created", "knowledge_import_applied", "conflict_rejected",
-           "conflict_recorded", "quarantined"]
-EVENTS = """
-SELECT recorded_at, tenant_id, response_id, payload::jsonb AS event FROM audit_log
-WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
-  AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
-  AND ($4::text IS NULL OR response_id = $4)
-ORDER BY recorded_at, tenant_id, seq
-"""
 GRAPH = "graph/"
 # The metrics' summary reads the window as a stream, each run's first event once (a redelivered answer or a repeated
 # apply sorts next to its first): held whole, a day of learned answers at 10 a second would be gigabytes
@@ -36,25 +27,28 @@ SELECT CASE WHEN payload::jsonb ->> 'action' = 'ingested' THEN 'ingest:' || (pay
        recorded_at, tenant_id, payload::jsonb AS event FROM audit_log
 WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
   AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
+  AND ($4::text IS NULL OR response_id = $4)
 ORDER BY run, recorded_at, tenant_id, seq
 """
 ACCOUNTED = """
 SELECT payload::jsonb ->> 'response_id' AS response_id, count(*) AS n FROM audit_log
 WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
   AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
-  AND coalesce(payload::jsonb ->> 'response_id', '') <> ''
+  AND coalesce(payload::jsonb ->> 'response_id', '') <> '' AND ($4::text IS NULL OR response_id = $4)
 GROUP BY 1
 """
 COUNTED = """
 SELECT tenant_id, payload::jsonb ->> 'action' AS action, count(*) AS n FROM audit_log
 WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
   AND payload::jsonb ->> 'action' = ANY($2::text[]) AND ($3::text IS NULL OR tenant_id = $3)
+  AND ($4::text IS NULL OR response_id = $4)
 GROUP BY 1, 2
 """
 CREATED = """
 SELECT tenant_id, payload::jsonb AS event FROM audit_log
 WHERE kind = 'record' AND message_type = 'AuditEvent' AND recorded_at >= now() - make_interval(hours => $1)
   AND payload::jsonb ->> 'action' = 'knowledge_import_created' AND ($2::text IS NULL OR tenant_id = $2)
+  AND ($3::text IS NULL OR response_id = $3)
 ORDER BY recorded_at, tenant_id, seq
 """
 CONFLICTS = ["conflict_rejected", "conflict_recorded", "quarantined"]
@@ -124,61 +118,29 @@ class Runs:
     def __init__(self, store: AuditStore, cfg: DriftSettings) -> None:
         self.store, self.cfg = store, cfg
 
-    async def window(self, hours: float, tenant: str | None = None,
-                     response_id: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The runs recorded in the last `hours`, oldest first (by when their producer made the event: records of
-        different partitions are recorded in any order), and per dataset its graph counters; `response_id`: only
-        the events of that answer or change set (one run)."""
-        rows = await self.store.pool.fetch(EVENTS, hours, ACTIONS, tenant, response_id)
-        runs: list[dict[str, Any]] = []
-        created = {e["subject"]: e for e in map(json.loads, (r["event"] for r in rows))
-                   if e.get("action") == "knowledge_import_created"}  # recorded before or after its apply
-        seen: set[str] = set()
-        graphs: dict[str, Counter[str]] = defaultdict(Counter)
-        accounted = _accounted(rows)
-        for row in rows:
-            event, at, who = json.loads(row["event"]), row["recorded_at"], row["tenant_id"]
-            action = event.get("action")
-            counters = graphs[f"{GRAPH}{who}"]
-            if action == "knowledge_import_created":
-                continue
-            if action in ("conflict_rejected", "conflict_recorded", "quarantined"):
-                counters[action] += 1
-                continue
-            run = (_ingest_run(event, at, who, self.cfg, accounted[event["response_id"]]) if action == "ingested"
-                   else _import_run(event, created.get(event["subject"]), at, who, self.cfg))
-            if run["id"] in seen:  # a redelivered answer or a repeated apply: the first one counts
-                continue
-            seen.add(run["id"])
-            runs.append(run)
-            counters["runs"] += 1
-            counters["entities_added"] += max(run.get("delta_entities", 0), 0)
-            counters["relations_added"] += max(run.get("delta_relations", 0), 0)
-            counters["relations_declared"] += run.get("declared_relations", 0)
-        runs.sort(key=lambda r: (r["created_at"] or r["recorded_at"], r["id"]))
-        return runs, {name: _graph_summary(c) for name, c in graphs.items()}
-
     async def scan(self, hours: float, tenant: str | None = None, *, owns: Callable[[str], bool] = lambda _: True,
-                   keep: int = 0, pick: Callable[[dict[str, Any]], bool] = lambda _: True) -> Scan:
-        """One pass over the window's runs of `tenant` (all: None) whose tenant the caller `owns`, with one event in
-        memory at a time (RUNS): what window() gives, summed (the summary in total and per dataset, each dataset's
-        graph counters) and the `keep` newest runs that `pick` takes."""
+                   keep: int = 0, pick: Callable[[dict[str, Any]], bool] = lambda _: True,
+                   answer: str | None = None) -> Scan:
+        """One pass over the runs recorded in the last `hours` of `tenant` (all: None) whose tenant the caller `owns`,
+        with one event in memory at a time (RUNS): the summary in total and per dataset, each dataset's graph
+        counters, and the `keep` newest runs that `pick` takes (newest by when their producer made the event: records
+        of different partitions are recorded in any order). `answer`: only the events of that answer or change set."""
         pool = self.store.pool
         found = Scan(keep)
-        accounted = Counter({r["response_id"]: r["n"]
-                             for r in await pool.fetch(ACCOUNTED, hours, ["conflict_rejected", "quarantined"], tenant)})
+        accounted = Counter({r["response_id"]: r["n"] for r in await pool.fetch(
+            ACCOUNTED, hours, ["conflict_rejected", "quarantined"], tenant, answer)})
         created: dict[str, dict[str, Any]] = {}
-        for row in await pool.fetch(CREATED, hours, tenant):  # recorded before or after its apply
+        for row in await pool.fetch(CREATED, hours, tenant, answer):  # recorded before or after its apply
             if owns(row["tenant_id"]):
                 event = json.loads(row["event"])
                 created[event["subject"]] = event
-                found.graphs.setdefault(f"{GRAPH}{row['tenant_id']}", Counter())  # listed, as window() lists it
-        for row in await pool.fetch(COUNTED, hours, CONFLICTS, tenant):
+                found.graphs.setdefault(f"{GRAPH}{row['tenant_id']}", Counter())  # a graph of the window
+        for row in await pool.fetch(COUNTED, hours, CONFLICTS, tenant, answer):
             if owns(row["tenant_id"]):
                 found.graphs[f"{GRAPH}{row['tenant_id']}"][row["action"]] += row["n"]
         last = None
         async with pool.acquire() as conn, conn.transaction(readonly=True):
-            async for row in conn.cursor(RUNS, hours, ["ingested", "knowledge_import_applied"], tenant,
+            async for row in conn.cursor(RUNS, hours, ["ingested", "knowledge_import_applied"], tenant, answer,
                                          prefetch=PREFETCH):
                 if row["run"] == last or not owns(row["tenant_id"]):  # a redelivery sorts next to its first
                     continue
@@ -190,7 +152,7 @@ class Runs:
         return found
 
     async def summary(self, hours: float) -> dict[str, Any]:
-        """summarise(window(hours)) in one pass (scan)."""
+        """The window's summary behind the metrics (moe_data_health_runs)."""
         return (await self.scan(hours)).total.summary(hours)
 
 
@@ -227,7 +189,7 @@ class Scan:
         counters["relations_added"] += max(run.get("delta_relations", 0), 0)
         counters["relations_declared"] += run.get("declared_relations", 0)
         if self.keep and pick(run):
-            item = (run["created_at"] or run["recorded_at"], run["id"], run)  # window()'s order; ids are unique
+            item = (run["created_at"] or run["recorded_at"], run["id"], run)  # ids are unique
             if len(self._newest) < self.keep:
                 heapq.heappush(self._newest, item)
             else:
@@ -241,16 +203,6 @@ class Scan:
         return {name: _graph_summary(c) for name, c in self.graphs.items()}
 
 
-def _accounted(rows: list[Any]) -> Counter[str]:
-    """Per answer, its triples not written for a stated reason (a rejected conflict, a quarantine)."""
-    counts: Counter[str] = Counter()
-    for row in rows:
-        event = json.loads(row["event"])
-        if event.get("action") in ("conflict_rejected", "quarantined") and event.get("response_id"):
-            counts[event["response_id"]] += 1
-    return counts
-
-
 def _graph_summary(c: Counter[str]) -> dict[str, Any]:
     declared = c["relations_declared"]
     conflicts = c["conflict_rejected"] + c["conflict_recorded"]
@@ -259,10 +211,6 @@ def _graph_summary(c: Counter[str]) -> dict[str, Any]:
             "quarantined": c["quarantined"],
             "conflict_rate": round(conflicts / declared, 3) if declared else None,
             "quarantine_rate": round(c["quarantined"] / declared, 3) if declared else None}
-
-
-def summarise(runs: list[dict[str, Any]], hours: float) -> dict[str, Any]:
-    return _summary(Counter(r["severity"] for r in runs), Counter(f for r in runs for f in r.get("flags", [])), hours)
 
 
 def _summary(severities: Counter[str], flags: Counter[str], hours: float) -> dict[str, Any]:
