@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 from bench import kafka_trace, loadgen, procs, settle, token_split
 from bench.config import REPO
@@ -37,6 +38,7 @@ from bench.record import record_env
 from bench.runner import _delete_topics, _key, fleet_env
 from bench.scenarios import EXPERT_MODEL, FLEET_MODEL, PATHS, script
 from moe_core.contracts import Topics
+from moe_core.runtime.bus import ensure_topics
 from moe_core.runtime.kafka_clients import client_kwargs
 
 log = logging.getLogger("bench.tokens")
@@ -111,6 +113,20 @@ async def measure_path(http: aiohttp.ClientSession, target: Target, direct: Targ
     return {"questions": questions, "rids": rids, "seen": seen, "direct": direct_tokens / samples}
 
 
+async def topics_ready(bootstrap: str, namespace: str, partitions: int, timeout_s: float = 300) -> None:
+    """The namespace's topics created before the fleet starts, and their partitions in the broker's metadata: on a
+    busy shared broker a service's consumer gave up waiting for a topic another service had just created (the
+    gateway exited: `deltas.v1 not found in cluster metadata`). The services set their retention afterwards."""
+    names = Topics.for_namespace(namespace).all()
+    await ensure_topics(bootstrap, names, partitions)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while {tp.topic for tp in await kafka_trace._partitions(bootstrap, names)} != set(names):
+        if loop.time() > end:
+            raise SystemExit(f"the namespace's topics are not in the broker's metadata after {timeout_s:.0f} s")
+        await asyncio.sleep(1)
+
+
 def _ratio(tokens: float, direct: float) -> float | None:
     return round(tokens / direct, 2) if direct else None
 
@@ -168,6 +184,7 @@ def run(args: argparse.Namespace, drive: Drive = drive) -> dict[str, Any]:
             env = fleet_env(eps, namespace, llm_url, dict(kv.split("=", 1) for kv in args.fleet_env))
             if args.record:
                 env = {**stack.enter_context(record_env(eps, namespace)), **env}
+            asyncio.run(topics_ready(eps["kafka"], namespace, int(env.get("MOE_TOPIC_PARTITIONS", "6"))))
             fleet = procs.start_fleet(env, 1, extra)
             key_id, token = asyncio.run(_key(eps["postgres"], f"tenant-{namespace}"))
             result = asyncio.run(drive(args, eps, namespace, llm_url, fleet, token))
@@ -178,7 +195,10 @@ def run(args: argparse.Namespace, drive: Drive = drive) -> dict[str, Any]:
                 proc.stop()
             if key_id:
                 asyncio.run(_key(eps["postgres"], "", revoke=key_id))
-            asyncio.run(_delete_topics(eps["kafka"], namespace))
+            try:
+                asyncio.run(_delete_topics(eps["kafka"], namespace))
+            except KafkaError as exc:  # the counts were taken: a broker that went away meanwhile does not lose them
+                log.warning("the namespace's topics were not deleted (%s): %s", exc, namespace)
     return {"command": f"python -m {args.module} " + " ".join(args.argv), "learning": args.learning,
             "record": args.record, "samples": args.samples, "answer_words": args.answer_words, "paths": result}
 

@@ -2,13 +2,14 @@
 prompt, paid once per batch instead of once per question). Pure asyncio, no broker.
 
 Each gap's handler hands its question's terms in (`Batcher.classify`) and waits for their answers. The first
-question of a batch waits for others up to MOE_GAP_BATCH_WAIT_S, or until the batch holds MOE_GAP_BATCH_TERMS terms,
-then makes the one call in its own run (so the call is recorded with that run's messages) and hands every question
-its own answers. Batches are kept apart per key (the tenant and the class list): one tenant's questions are never
-in another's prompt. Nothing is acknowledged before its handler has its answer: a process that stops with a batch
-in flight has its records redelivered, and a call that fails fails every question of the batch the same way (each
-gap stays open with the error and is retried by the heal run). A question whose batch's caller stopped before it
-answered asks alone."""
+question of a batch waits for others until none came for MOE_GAP_BATCH_WAIT_S (each question that joins starts the
+wait again: a burst of requests a few seconds long shares one call, where a wait from the first question split it,
+issue 52), or until the batch holds MOE_GAP_BATCH_TERMS terms (which bounds the wait), then makes the one call in
+its own run (so the call is recorded with that run's messages) and hands every question its own answers. Batches
+are kept apart per key (the tenant and the class list): one tenant's questions are never in another's prompt.
+Nothing is acknowledged before its handler has its answer: a process that stops with a batch in flight has its
+records redelivered, and a call that fails fails every question of the batch the same way (each gap stays open with
+the error and is retried by the heal run). A question whose batch's caller stopped before it answered asks alone."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class CallerStopped(Exception):
 class _Batch:
     questions: list[Question] = field(default_factory=list)
     full: asyncio.Event = field(default_factory=asyncio.Event)
+    last: float = field(default_factory=lambda: asyncio.get_running_loop().time())  # when a question last joined
 
     def size(self) -> int:
         return sum(len(q.terms) for q in self.questions)
@@ -74,6 +76,7 @@ class Batcher:
             batch = None
         if batch is not None:
             batch.questions.append(question)
+            batch.last = asyncio.get_running_loop().time()
             if batch.size() >= self.max_terms:
                 batch.full.set()
             try:
@@ -86,11 +89,14 @@ class Batcher:
         return await self._call(key, batch, ask)
 
     async def _call(self, key: Hashable, batch: _Batch, ask: Ask) -> Reply:
-        """Wait for the batch to fill (or the wait to end), then ask for all of it and hand out the answers."""
+        """Wait for the batch to fill (or for no question to join for the wait), then ask for all of it and hand out
+        the answers."""
         try:
             try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(batch.full.wait(), self.wait_s)
+                loop = asyncio.get_running_loop()
+                while not batch.full.is_set() and (quiet := batch.last + self.wait_s - loop.time()) > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(batch.full.wait(), quiet)
             finally:  # closed, whatever happens: no later question joins a batch that will not be asked
                 if self.open.get(key) is batch:
                     del self.open[key]

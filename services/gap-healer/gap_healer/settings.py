@@ -18,10 +18,11 @@ class GapHealerSettings(PolicyEngineSettings, QuarantineSettings, GraphSettings)
                                  "the unknown terms of several questions of a tenant share the call (the class list, "
                                  "most of its prompt, once); 16 = two questions of the most new terms one question "
                                  "sends (8), a reply a small model still keys term by term")
-    gap_batch_wait_s: float = Field(default=2.0, ge=0, le=60, description="How long a question's unknown terms wait "
-                                    "for other questions' to share their classification call (0: each question "
-                                    "asks at once, alone). No request waits for it: learning lands this much later; "
-                                    "a busy fleet fills the batch (MOE_GAP_BATCH_TERMS) before")
+    gap_batch_wait_s: float = Field(default=2.0, ge=0, le=60, description="How long a batch of unknown terms waits "
+                                    "for another question's to share its classification call, counted from the "
+                                    "last question that joined (0: each question asks at once, alone). No request "
+                                    "waits for it: learning lands this much later; a busy fleet fills the batch "
+                                    "(MOE_GAP_BATCH_TERMS) before")
     gap_memo_ttl_s: int = Field(default=86_400, ge=60, description="How long a classification is remembered")
     gap_review_retry_after_s: float = Field(default=86_400.0, ge=0, description="After reviewers rejected a term's "
                                             "held classification, a new gap of the term waits this long before the "

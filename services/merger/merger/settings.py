@@ -26,8 +26,9 @@ class MergerSettings(FleetSettings):
                                              "gaps it can fill; issue 52: ~28 tokens of a full request)")
     thinking_all_high: bool = Field(default=False, description="The original's rule as written: the thinking step "
                                     "for every plan of more than one task, even when every task's expert answered "
-                                    "with high confidence and no other source came back (false: skipped then, "
-                                    "nothing to weigh; issue 52)")
+                                    "with high confidence and no other source than the knowledge graph came back "
+                                    "(false: skipped then, nothing to weigh: the judge's trust rule puts the graph's "
+                                    "facts first; issue 52)")
     thinking_max_tokens: int = Field(default=80, ge=16, description="Token budget of the thinking step: its four "
                                      "short lines (its notes are paid twice, as its completion and in the judge's "
                                      "prompt; issue 52: 256 let a model write 200 words of them)")
@@ -43,9 +44,11 @@ SEED_DEFAULTS = (
                 "MOE_THINKING", True, doc=f"{SEED_SYSTEM}: thinking_node"),
     SeedDefault("thinking_node", "active if > 1 task, whatever the experts' confidence", "MOE_THINKING_ALL_HIGH",
                 True, ours=False, doc=f"{SEED_SYSTEM}: thinking_node",
-                why="issue 52: with every expert task answered high and no other source, the step's work (agreement, "
-                    "contradictions, trust, gaps) is empty: its call and its notes in the judge's prompt were ~90 "
-                    "of a two-expert request's tokens; the judge still merges, force_think modes still think"),
+                why="issue 52: with every expert task answered high and no other source but graph facts, the step's "
+                    "work (agreement, contradictions, trust, gaps) is empty: the judge reads every source whole "
+                    "with the trust order (graph > expert); its call and its notes in the judge's prompt were ~90 "
+                    "of a two-expert request's tokens, ~380 with graph facts at 200-word answers; the judge still "
+                    "merges, force_think modes still think"),
     SeedDefault("synthesis_insight", "optional <SYNTHESIS_INSIGHT> block of the judge, stripped, kept as :Synthesis",
                 "MOE_JUDGE_INSIGHT", True, doc=f"{SEED_ARCHITECTURE}: Node Descriptions (merger_node)"),
     SeedDefault("research_fallback", "web research for each CONFIDENCE: low expert result", "MOE_RESEARCH_FALLBACK",

@@ -82,13 +82,16 @@ def needs_thinking(plan: Plan, results: list[TaskResult], mode: Mode | None = No
 
 
 def nothing_to_weigh(plan: Plan, results: list[TaskResult]) -> bool:
-    """Every expert task answered with high confidence, and no other kind of source that found something (graph
-    facts, web results, a tool's figure): the experts answered different parts of the question, so the thinking step's
-    work (agreement, contradictions, which source to trust, gaps) is empty, and the judge still merges them
-    (issue 52: ~90 tokens of a two-expert request, the step's call and its notes in the judge's prompt)."""
+    """Every expert task answered with high confidence, and the only other source that found something is the
+    knowledge graph: the experts answered different parts of the question, and the graph's facts outrank them by the
+    judge's own trust rule (`trust_rule`), which reads both whole. So the thinking step's work is empty — agreement
+    (the judge merges), contradictions and which to trust (the rule settles them), gaps (none: every part answered).
+    Web results (current facts an expert may not know) and a tool's figure still make it weigh (issue 52: ~90 tokens
+    of a two-expert request, ~380 with graph facts at 200-word answers: the step's call and its notes in the judge's
+    prompt)."""
     answered = {r.task_id for r in results if r.kind == "expert" and r.confidence == "high" and not r.error}
     experts = {t.task_id for t in plan.tasks if t.kind == "expert"}
-    return bool(results) and all(r.kind == "expert" for r in results) and experts <= answered
+    return bool(experts) and all(r.kind in ("expert", "graph") for r in results) and experts <= answered
 
 
 def critic_pending(plan: Plan) -> bool:

@@ -38,6 +38,20 @@ async def test_questions_within_the_wait_share_one_call_each_with_its_own_answer
     assert sorted(model.calls) == [[["a", "b"], ["c"]], [["d"]]]
 
 
+async def test_a_burst_longer_than_the_wait_shares_one_call_while_questions_keep_coming() -> None:
+    """Each question that joins starts the wait again (issue 52: three requests' terms spread over more than the wait
+    from the first took two calls, the class list paid twice); the batch goes once none came for the wait."""
+    model, batcher = Model(), Batcher(max_terms=16, wait_s=2.0)
+
+    async def later(delay: float, term: str) -> Reply:
+        await asyncio.sleep(delay)
+        return await batcher.classify("t", [term], f"{term}?", model)
+
+    got = await asyncio.gather(later(0, "a"), later(1.2, "b"), later(2.4, "c"))  # 2.4 s from the first, 1.2 apart
+    assert [r.answers for r in got] == [{"a": "A"}, {"b": "B"}, {"c": "C"}]
+    assert model.calls == [[["a"], ["b"], ["c"]]]
+
+
 async def test_a_full_batch_goes_at_once_and_the_question_with_no_room_starts_the_next() -> None:
     model, batcher = Model(), Batcher(max_terms=3, wait_s=30)
     loop = asyncio.get_running_loop()

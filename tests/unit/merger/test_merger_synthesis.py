@@ -130,10 +130,27 @@ def test_two_high_confidence_experts_alone_leave_the_thinking_step_nothing_to_we
     assert synthesis.needs_thinking(two, high, get_mode("moe-orchestrator-report"))  # a force_think mode
     assert synthesis.needs_thinking(two, [high[0], _res("t2", "science", conf="medium")])  # nuances: weigh
     assert synthesis.needs_thinking(two, [high[0]])  # an expert missing: a gap to weigh
-    assert synthesis.needs_thinking(two, [*high, _res("g1", "knowledge_graph", "fact", "high", kind="graph")])
     assert not synthesis.needs_thinking(_plan(("t1", "expert", "general")), high[:1])
     both = synthesis.judge_messages(two, high, "", DEFAULT)  # the judge still merges the two parts
     assert "Merge the sources" in both[0]["content"] and "#2 expert/science, high" in both[1]["content"]
+
+
+def test_graph_facts_beside_high_confidence_experts_are_ordered_by_the_judge_not_weighed_first() -> None:
+    """Graph facts outrank the experts by the judge's trust rule, which reads both whole: with every part answered
+    `high` the thinking step has nothing the judge does not already settle (issue 52: 377 tokens a request at
+    200-word answers). Web results and a tool's figure still make it weigh, as does an unsure expert."""
+    plan = _plan(("t1", "expert", "general"), ("t2", "expert", "science"), ("g1", "graph", "knowledge_graph"),
+                 ("r1", "research", "research"), ("p1", "tool", "precision"))
+    high = [_res("t1", "general", conf="high"), _res("t2", "science", conf="high")]
+    graph = _res("g1", "knowledge_graph", "Moon CAUSES Tide", "high", kind="graph")
+    assert not synthesis.needs_thinking(plan, [*high, graph])
+    assert synthesis.needs_thinking(plan, [*high, graph], all_high=True)  # MOE_THINKING_ALL_HIGH: the original's
+    assert synthesis.needs_thinking(plan, [high[0], _res("t2", "science", conf="medium"), graph])
+    assert synthesis.needs_thinking(plan, [*high, _res("r1", "research", "[1] news", kind="research")])
+    assert synthesis.needs_thinking(plan, [*high, _res("p1", "precision", "2 + 2 = 4", kind="tool")])
+    assert synthesis.needs_thinking(_plan(("g1", "graph", "knowledge_graph"), ("g2", "graph", "x")), [graph])
+    judge = synthesis.judge_messages(plan, [*high, graph], "", DEFAULT)[0]["content"]
+    assert "If they disagree, trust: knowledge graph > expert." in judge
 
 
 def test_judge_prompt_orders_by_priority_and_asks_for_refs_and_citations() -> None:

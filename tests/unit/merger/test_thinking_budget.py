@@ -24,8 +24,8 @@ async def test_rambling_notes_are_cut_at_the_budget_before_the_judge_reads_them(
     async with TestKafkaBroker(h.bus.broker):
         plan = h.plan(("t1", "expert", "general"), ("t2", "expert", "science"), ("g1", "graph", "knowledge_graph"))
         await h.send(plan,
-                     h.result("t1", "general", LONG, "high"), h.result("t2", "science", "Gravity.", "high"),
-                     h.result("g1", "knowledge_graph", "Moon CAUSES Tide", kind="graph"))  # graph facts: it thinks
+                     h.result("t1", "general", LONG, "high"), h.result("t2", "science", "Gravity.", "medium"),
+                     h.result("g1", "knowledge_graph", "Moon CAUSES Tide", kind="graph"))  # an unsure part: it thinks
     [think] = h.calls("think-model")
     assert think["max_tokens"] == budget < 200 and "w199" not in think["messages"][1]["content"]  # key messages
     [judge] = h.calls("judge-model")
