@@ -5,7 +5,6 @@ learn from, the knowledge domain, and what a conflict means."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Collection
 from typing import Any, Literal
 
@@ -19,10 +18,6 @@ from moe_core.knowledge.kinds import Kind, strategy
 from moe_core.runtime.run_versions import prompt_used
 
 MAX_ANSWER_CHARS = 6000
-# Words of the answer the extraction reads per triple it may return (issue 52: it read answers whole, up to
-# MAX_ANSWER_CHARS, for at most 8 triples: ~1,000 words of prompt for a long answer). A direct answer states its
-# main facts first; a fact only in a long answer's tail is not learned from it.
-ANSWER_WORDS_PER_TRIPLE = 25
 MAX_ENTITY_CHARS = 80  # what the model may generate; bounded so a small model cannot ramble
 ConflictDecision = Literal["write", "reject"]
 
@@ -87,16 +82,8 @@ def extraction_messages(event: IngestEvent, max_triples: int, kind: Kind | None 
             "names, not sentences. Relations: " + ", ".join(RELATION_TYPES) + ". " + _JSON
         )
     prompt_used(f"graph-ingest.extract.{kind}", system)
-    user = f"Question: {event.question[:1000]}\n\nAnswer:\n{answer_read(event.answer, max_triples)}"
+    user = f"Question: {event.question[:1000]}\n\nAnswer:\n{event.answer[:MAX_ANSWER_CHARS]}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def answer_read(answer: str, max_triples: int) -> str:
-    """What the extraction reads of an answer: its first ANSWER_WORDS_PER_TRIPLE words per triple it may return
-    (its lines kept; ` [...]` where it was cut), at most MAX_ANSWER_CHARS."""
-    words = ANSWER_WORDS_PER_TRIPLE * max_triples
-    ends = [m.end() for m in re.finditer(r"\S+", answer[:MAX_ANSWER_CHARS])]
-    return answer[:MAX_ANSWER_CHARS] if len(ends) <= words else answer[:ends[words - 1]] + " [...]"
 
 
 def sanitise(raw: str, max_triples: int, kind: Kind = "factual") -> list[Triple]:
