@@ -34,6 +34,7 @@ from moe_core.contracts import (
     Usage,
 )
 from moe_core.contracts.tools import TOOL_SPECS
+from moe_core.knowledge.static_embedding import get_static_embedder
 from moe_core.llm import exact_cache
 from moe_core.llm.guardrails import GuardrailBook
 from moe_core.llm.guardrails.inputs import check_input
@@ -99,7 +100,9 @@ class Planner:
         self.redis = redis
         self.cache = (SemanticCache(vectors, redis, settings, bus) if vectors and settings.semantic_cache_enabled
                       else None)
-        self.router = (SemanticRouter(vectors, settings.router_threshold, settings.router_margin)
+        threshold, margin = settings.router_distances()
+        self.router = (SemanticRouter(vectors, threshold, margin, embedder=get_static_embedder()
+                                      if settings.router_embedding == "static" else None)
                        if vectors and settings.router_enabled else None)
         self.plan_cache = (PlanCache(redis, settings.topic_namespace, settings.plan_cache_ttl_s)
                            if settings.plan_cache_enabled else None)
@@ -264,7 +267,7 @@ class Planner:
                                       complexity=complexity))
         if complexity == "trivial" and self.settings.planner_skip_trivial:
             category = trivial_category(question, (route.category, route.distance) if route else None,
-                                        self.settings.router_threshold, self.categories)
+                                        self.settings.router_distances()[0], self.categories)
             PLANNER_ROUTES.labels("trivial").inc()
             return self._rescued(request, Plan(**base, tasks=[_single(category, question)], source="router",
                                       complexity="trivial"))
@@ -359,12 +362,18 @@ class Planner:
         """Load the embedding model and seed the router's prototypes before the first request; run the per-question
         paths once (planner.warm_paths: what they load lazily is then in the start level of the memory)."""
         warm_paths(self.tools, self.protected, self.settings.planner_trivial_max_words)
-        if self.vectors is not None:
+        if self.vectors is not None and self._runs_minilm():
             await _soft(self.vectors.warm(), "embedding warm-up")
         if self.cache is not None:
             await _soft(self.cache.warm(), "cache embedding warm-up")
         if self.router is not None:
             await _soft(self.router.seed(), "router seeding")
+
+    def _runs_minilm(self) -> bool:
+        """Whether a request may embed with MiniLM here (else the model is never loaded by the planner)."""
+        s = self.settings
+        return ((self.cache is not None and s.cache_embedding == "minilm")
+                or (self.router is not None and s.router_embedding == "minilm"))
 
 
 def few_shot(request: ChatRequest, lookup: Lookup) -> list[FewShot]:

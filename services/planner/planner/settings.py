@@ -23,7 +23,7 @@ class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
                                           "flags")
     cache_embedding: Literal["static", "minilm"] = Field(default="static", description=(
         "The semantic cache's embedding: `static` (moe_core.knowledge.static_embedding, distilled from the packaged "
-        "MiniLM: ~0.1 ms of CPU a question) or `minilm` (~4-8 ms). The router and graph-rag use MiniLM either way. "
+        "MiniLM: ~0.1 ms of CPU a question) or `minilm` (~4-8 ms). Graph-rag uses MiniLM either way. "
         "Entries of the other model are embedded again (static) or left out of the index (minilm)"))
     cache_hard_threshold: float = Field(default=0.16, ge=0, le=2, description="Cosine distance of a hard hit "
                                         "(MiniLM vectors)")
@@ -64,8 +64,15 @@ class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
                                           "(0: none)")
     router_enabled: bool = Field(default=True, description="Semantic router: a clear match skips the planner "
                                   "model")
-    router_threshold: float = Field(default=0.55, ge=0, le=2, description="Distance of a clear route")
-    router_margin: float = Field(default=0.15, ge=0, le=2, description="Lead over the next category")
+    router_embedding: Literal["static", "minilm"] = Field(default="static", description=(
+        "The router's embedding: `static` (the cache's table, ~0.1 ms a question) or `minilm` (~4-8 ms); each has "
+        "its own threshold and margin, chosen on the labelled set (python -m bench.router_static)"))
+    router_threshold: float = Field(default=0.33, ge=0, le=2, description="Distance of a clear route (static)")
+    router_margin: float = Field(default=0.07, ge=0, le=2, description="Lead over the next category (static)")
+    router_minilm_threshold: float = Field(default=0.55, ge=0, le=2, description="Distance of a clear route "
+                                           "(MiniLM)")
+    router_minilm_margin: float = Field(default=0.15, ge=0, le=2, description="Lead over the next category "
+                                        "(MiniLM)")
     planner_skip_trivial: bool = Field(default=True, description="Trivial questions: one expert, no planner")
     planner_never_trivial_domains: str = Field(
         default="medical,legal", description="A question whose words belong to one of these knowledge domains "
@@ -76,6 +83,12 @@ class PlannerSettings(HousekeepingSettings, EgressSettings, FleetSettings):
     planner_graph_tasks: bool = Field(default=True, description="Add a knowledge-graph task to non-trivial plans")
     planner_research_tasks: bool = Field(default=True, description="The planner model may plan a web research task "
                                          "(a query) for questions that need current or external facts")
+
+    def router_distances(self) -> tuple[float, float]:
+        """(threshold, margin) of the router's embedding."""
+        if self.router_embedding == "static":
+            return self.router_threshold, self.router_margin
+        return self.router_minilm_threshold, self.router_minilm_margin
 
 
 _CACHE = f"{SEED_ARCHITECTURE}: Configuration Reference (Caching & Thresholds)"
