@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         "bench_full_stream": stream_skips(static, [full_question(i) for i in range(args.questions)], loose),
         "bench_trivial_stream": stream_skips(static, [trivial_question(i) for i in range(args.questions)], loose),
         "router_set_against_other_categories": unrelated_skips(static, routed, loose)}
-    today = router_with(minilm.embed, s.router_threshold, s.router_margin)
-    alone = router_with(static.embed, s.router_threshold, s.router_margin)
+    today = router_with(minilm.embed, s.router_minilm_threshold, s.router_minilm_margin)
+    alone = router_with(static.embed, s.router_threshold, s.router_margin)  # at its own distances
     result["router_static_alone"] = {"questions": len(today),
                                      "decisions_differ": sum(a != b for a, b in zip(today, alone, strict=True))}
     print(json.dumps(result, indent=1))

@@ -94,7 +94,7 @@ def decisions(embed: Callable[[list[str]], np.ndarray]) -> tuple[list[bool], lis
     for question in [q for qs in routes["routed"].values() for q in qs] + list(routes["planner"]):
         dist = 1.0 - protos @ embed([normalise(question)])[0]
         nearest = sorted(zip(labels, dist.tolist(), strict=True), key=lambda x: x[1])[: router.NEIGHBOURS]
-        route = router.decide(nearest, settings.router_threshold, settings.router_margin)
+        route = router.decide(nearest, settings.router_minilm_threshold, settings.router_minilm_margin)  # MiniLM
         decided.append(route and (route.category, route.clear))
     return hits, distances, decided
 

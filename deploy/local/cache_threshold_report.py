@@ -17,10 +17,12 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from moe_core.knowledge.embeddings import cosine_distance, get_embedder
+from moe_core.knowledge.static_embedding import get_static_embedder
 from planner import router
 from planner.cache_text import conflict, normalise
 from planner.router_prototypes import PROTOTYPES
@@ -49,7 +51,8 @@ def score(path: Path) -> tuple[list[tuple[str, str, float, str | None]], list[tu
 
 def router_report(path: Path) -> None:
     data = yaml.safe_load(path.read_text())
-    embedder = get_embedder()
+    settings = PlannerSettings()
+    embedder: Any = get_static_embedder() if settings.router_embedding == "static" else get_embedder()
     labels = [c for c, qs in PROTOTYPES.items() for _ in qs]
     protos = embedder.embed([normalise(q) for qs in PROTOTYPES.values() for q in qs])
     cases = [(q, c) for c, qs in data["routed"].items() for q in qs] + [(q, None) for q in data["planner"]]
@@ -58,19 +61,19 @@ def router_report(path: Path) -> None:
         dist = 1.0 - protos @ embedder.embed([normalise(question)])[0]
         nearest = sorted(zip(labels, dist.tolist(), strict=True), key=lambda x: x[1])[: router.NEIGHBOURS]
         neighbours.append(nearest)
-    settings = PlannerSettings()
+    threshold, margin = settings.router_distances()  # the router's own embedding's
     n_routed = sum(1 for _, c in cases if c)
     n_planner = len(cases) - n_routed
     print(f"{n_routed} single-category questions, {n_planner} that need the planner; "
-          f"default threshold {settings.router_threshold}, margin {settings.router_margin}\n")
+          f"{settings.router_embedding} embedding, default threshold {threshold}, margin {margin}\n")
     print("threshold margin | right shortcut | WRONG category | planner question short-cut")
-    for t in (0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70):
-        for m in (0.05, 0.10, 0.15, 0.20):
+    for t in (0.25, 0.30, 0.33, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70):
+        for m in (0.05, 0.07, 0.10, 0.15, 0.20):
             routes = [router.decide(n, t, m) for n in neighbours]
             right = sum(1 for r, (_, c) in zip(routes, cases, strict=True) if r and r.clear and c == r.category)
             wrong = sum(1 for r, (_, c) in zip(routes, cases, strict=True) if r and r.clear and c and c != r.category)
             unwanted = sum(1 for r, (_, c) in zip(routes, cases, strict=True) if r and r.clear and c is None)
-            mark = "  <- default" if (t, m) == (settings.router_threshold, settings.router_margin) else ""
+            mark = "  <- default" if (t, m) == (threshold, margin) else ""
             print(f"  {t:4.2f}     {m:4.2f}  | {rate(right, n_routed)} | {rate(wrong, n_routed)} | "
                   f"{rate(unwanted, n_planner)}{mark}")
 
