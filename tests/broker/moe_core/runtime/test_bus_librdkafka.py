@@ -20,6 +20,7 @@ from moe_core.runtime.kafka_clients import client_kwargs
 from moe_core.runtime.rdkafka_producer import RdKafkaProducer
 from moe_core.runtime.redelivery import TOO_LARGE_ERRORS, Redelivery
 from moe_core.runtime.settings import FleetSettings
+from tests.broker.deploy.test_broker_tls import critic  # noqa: F401 (the fixture: the critic over SASL_SSL)
 from tests.broker.moe_core.provision.test_broker_acls import principals  # noqa: F401 (the fixture)
 from tests.support.broker_principals import Principals, settings_of
 from tests.support.ports import free_port
@@ -86,14 +87,25 @@ async def test_records_and_an_oversized_one_as_with_aiokafka(infra: dict[str, st
 async def test_a_write_the_acls_refuse_is_broker_refused(principals: Principals, namespace: str,  # noqa: F811
                                                          producer: str) -> None:
     env = {**os.environ, **principals.env("critic"), "MOE_TOPIC_NAMESPACE": namespace}
-    critic = settings_of(env).model_copy(update={"service_name": "critic", "kafka_producer": producer})
-    bus = Bus(critic)
+    bus = Bus(settings_of(env).model_copy(update={"service_name": "critic", "kafka_producer": producer}))
     topics = Topics.for_namespace(namespace)
     await bus.broker.start()
     try:
         await bus.publish(_answer("acl-1"), topics.answers)  # declared: the broker takes it
         with pytest.raises(BrokerRefused):
             await asyncio.wait_for(bus.publish(_answer("acl-2"), topics.requests), 40)  # the planner's input
+    finally:
+        await bus.broker.stop()
+
+
+async def test_over_tls_within_and_beyond_its_acls(critic: FleetSettings, namespace: str) -> None:  # noqa: F811
+    """The TLS listener (the broker's certificate checked against the local CA) with the critic's SCRAM identity."""
+    bus = Bus(critic.model_copy(update={"kafka_producer": "librdkafka"}))
+    await bus.broker.start()
+    try:
+        await bus.publish(_answer("tls-1"), bus.topics.answers)
+        with pytest.raises(BrokerRefused):
+            await asyncio.wait_for(bus.publish(_answer("tls-2"), bus.topics.requests), 40)
     finally:
         await bus.broker.stop()
 
