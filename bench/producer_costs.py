@@ -72,6 +72,7 @@ async def _producer(variant: str, settings: Any) -> tuple[Any, Any]:
 async def _topic(tls: bool, remove: str | None = None) -> str:
     """A fresh topic every run of the bench uses (a new topic takes the loaded broker up to ~30 s to show in its
     metadata), or `remove`d again."""
+    from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
 
     from moe_core.contracts import Topics
@@ -82,6 +83,15 @@ async def _topic(tls: bool, remove: str | None = None) -> str:
     if remove is None:
         topic = Topics.for_namespace("prodcost" + uuid.uuid4().hex[:8]).answers  # a name of the fleet's form
         await ensure_topics(settings.kafka_bootstrap, [topic], 1, settings=settings)
+        consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None)
+        await consumer.start()
+        try:
+            for _ in range(300):  # visible before the children start: their producers wait only 30 s
+                if topic in await consumer.topics():
+                    break
+                await asyncio.sleep(1)
+        finally:
+            await consumer.stop()
         return topic
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
