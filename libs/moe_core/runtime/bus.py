@@ -49,6 +49,7 @@ from moe_core.runtime.observability.metrics import (
     STAGE_SECONDS,
 )
 from moe_core.runtime.producer_signing import ProducerRefused, ProducerSigner, ProducerVerifier
+from moe_core.runtime.rdkafka_producer import RdKafkaProducer
 from moe_core.runtime.redelivery import Redelivery
 from moe_core.runtime.replay import take_outputs
 from moe_core.runtime.retention import retention_days, retention_ms
@@ -155,6 +156,7 @@ class Bus:
                        if settings.producer_signing_key else None)
         self.producers = (ProducerVerifier.from_file(settings.producer_keys, self.topics)
                           if settings.producer_keys else None)
+        self._rd: RdKafkaProducer | None = None
 
     def signed(self, topic: str, key: bytes | None, value: bytes, marks: dict[str, str]) -> dict[str, str]:
         """`marks` with the service's producer signature over the message (unchanged without a signing key)."""
@@ -224,9 +226,29 @@ class Bus:
             await self.broker.publish(value, topic=topic, key=key, headers=marks)
             return
         with producer_span(self.tracer, topic, key, marks):
-            sent = await state.producer.send(topic, value=value, key=key,
-                                             headers=[(name, text.encode()) for name, text in marks.items()])
+            records: list[tuple[str, str | bytes | None]] = [(name, text.encode()) for name, text in marks.items()]
+            if self.settings.kafka_producer == "librdkafka":
+                await self._rdkafka().send(topic, value, key, records)
+                return
+            sent = await state.producer.send(topic, value=value, key=key, headers=records)
             await sent
+
+    def _rdkafka(self) -> RdKafkaProducer:
+        """The librdkafka producer (MOE_KAFKA_PRODUCER=librdkafka), made at the first record on a started broker
+        and closed (flushed) by the broker's stop."""
+        if self._rd is None:
+            self._rd = RdKafkaProducer(self.settings)
+            stop = self.broker.stop
+            rd = self._rd
+
+            async def stop_flushed(*args: Any) -> None:  # the records in flight acknowledged first
+                vars(self.broker).pop("stop", None)
+                self._rd = None
+                await rd.close()
+                await stop(*args)
+
+            self.broker.stop = stop_flushed  # type: ignore[method-assign,assignment]
+        return self._rd
 
     async def publish_keyed(self, message: BaseModel, topic: str, key: str) -> None:
         """Publish a message that belongs to no request (the latest state of `key` on a compacted topic, such as

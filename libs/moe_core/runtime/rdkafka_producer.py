@@ -1,0 +1,106 @@
+"""The Bus's producer on librdkafka (confluent-kafka), MOE_KAFKA_PRODUCER=librdkafka: the same guarantees as the
+broker's aiokafka producer (acks=all, idempotence, no linger, the fleet's TLS/SASL settings), about a third of its
+CPU per record (bench.producer_costs). librdkafka batches, sends and retries in threads of its own; a poll thread
+here takes its delivery reports and settles each record's future on the event loop.
+
+A failed delivery raises aiokafka's exception of the same Kafka error code (librdkafka's positive codes are the
+protocol's), so the Bus and moe_core.runtime.redelivery treat it as they treat aiokafka's: an authorization refusal
+(TopicAuthorizationFailedError) is refused(), a record too large (MessageSizeTooLargeError) is dead-lettered at once,
+anything else (a broker unreachable for request_timeout: KafkaTimeoutError) is transient and redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import confluent_kafka
+from aiokafka import errors as aiokafka_errors
+
+from moe_core.runtime.kafka_clients import bootstrap_servers
+from moe_core.runtime.settings import FleetSettings
+
+log = logging.getLogger(__name__)
+REQUEST_TIMEOUT_MS = 30_000  # make_broker's request_timeout_ms: a record not acknowledged by then fails (transient)
+MAX_REQUEST_BYTES = 1_048_576  # aiokafka's max_request_size: a larger record is refused before it is sent
+
+
+def rdkafka_config(settings: FleetSettings, timeout_ms: int = REQUEST_TIMEOUT_MS) -> dict[str, Any]:
+    """librdkafka's configuration of the fleet's producer settings (kafka_clients.broker_security's, by name)."""
+    conf: dict[str, Any] = {
+        "bootstrap.servers": ",".join(bootstrap_servers(settings.kafka_bootstrap)),
+        "client.id": settings.service_name,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 0,
+        "socket.nagle.disable": True,  # as asyncio's sockets: Nagle held each acknowledged record back 2-4 ms
+        "message.max.bytes": MAX_REQUEST_BYTES,
+        "request.timeout.ms": timeout_ms,
+        "message.timeout.ms": timeout_ms,
+        "security.protocol": settings.kafka_security_protocol,
+        "logger": log,  # librdkafka's log lines through the fleet's logging (from the poll thread), not stderr
+    }
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        conf.update({"sasl.mechanism": settings.kafka_sasl_mechanism, "sasl.username": settings.kafka_username,
+                     "sasl.password": settings.kafka_password.get_secret_value()})
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        # the wheel's OpenSSL knows no CA paths of its own: the machine's store, as ssl.create_default_context
+        conf["ssl.ca.location"] = settings.kafka_ca_file or "probe"
+    return conf
+
+
+def kafka_error(err: confluent_kafka.KafkaError) -> Exception:
+    """aiokafka's exception for librdkafka's error: the one the Bus and the redelivery already sort."""
+    if err.code() == confluent_kafka.KafkaError._MSG_TIMED_OUT:
+        return aiokafka_errors.KafkaTimeoutError(err.str())
+    cls = aiokafka_errors.for_code(err.code()) if err.code() > 0 else aiokafka_errors.KafkaError
+    return cls(err.str())
+
+
+class RdKafkaProducer:
+    """One librdkafka producer of a service; `send` waits for the broker's acknowledgement of its record."""
+
+    def __init__(self, settings: FleetSettings, timeout_ms: int = REQUEST_TIMEOUT_MS) -> None:
+        self._producer = confluent_kafka.Producer(rdkafka_config(settings, timeout_ms))
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        self._poller = threading.Thread(target=self._poll, name=f"rdkafka-poll-{settings.service_name}", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while self._running:  # poll blocks (GIL released) until a delivery report comes, or 1 s passes
+            self._producer.poll(1.0)
+
+    async def send(self, topic: str, value: bytes, key: bytes | None,
+                   headers: list[tuple[str, str | bytes | None]]) -> None:
+        future: asyncio.Future[None] = self._loop.create_future()
+
+        def delivered(err: confluent_kafka.KafkaError | None, _msg: Any) -> None:  # on the poll thread
+            self._loop.call_soon_threadsafe(_settle, future, err)
+
+        try:
+            self._producer.produce(topic, value, key, on_delivery=delivered, headers=headers)
+        except confluent_kafka.KafkaException as exc:  # refused before sending (its size, an unknown topic)
+            raise kafka_error(exc.args[0]) from None
+        except BufferError as exc:  # librdkafka's queue is full: the broker is not keeping up or gone
+            raise aiokafka_errors.KafkaError(str(exc)) from None
+        await future
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """What is still queued is sent (up to timeout_s), then the poll thread ends."""
+        left = await asyncio.to_thread(self._producer.flush, timeout_s)
+        if left:
+            log.warning("%d records not acknowledged when the producer closed", left)
+        self._running = False
+        await asyncio.to_thread(self._poller.join)
+
+
+def _settle(future: asyncio.Future[None], err: confluent_kafka.KafkaError | None) -> None:
+    if future.done():  # its sender was cancelled
+        return
+    if err is None:
+        future.set_result(None)
+    else:
+        future.set_exception(kafka_error(err))
