@@ -37,10 +37,13 @@ class AnswerRecords:
     def entry(self, answer: Answer) -> tuple[str, str]:
         """The key and value `record` writes (with ttl_s): for a caller that sends them with another write
         (gateway.feedback: in the settlement's claim)."""
-        record = AnswerRecord(
+        return self.key(answer.response_id), self.record_of(answer).model_dump_json()
+
+    @staticmethod
+    def record_of(answer: Answer) -> AnswerRecord:
+        return AnswerRecord(
             tenant_id=answer.tenant_id, models_used=answer.models_used, cache_key=answer.cache_key,
             question=answer.question, graph_refs=[s.ref for s in answer.sources if s.kind == "graph"])
-        return self.key(answer.response_id), record.model_dump_json()
 
     def key(self, response_id: str) -> str:
         return f"{self.prefix}:{response_id}"
