@@ -28,8 +28,10 @@ a repeated event changes nothing). The edge writes no usage to Postgres.
 
 An exact repeat of a cached question (gateway.chat) is reserved and read in one round trip
 (moe_core.access.edge_hit): a hit is counted as one request with no tokens, its hold written decided and
-claimed; its usage event (`hit_usage`) is published with its Answer before the reply, and `settle_hit` finishes
-the hold after it.
+claimed, its record for feedback written; its usage event (`hit_usage`) is published with its Answer before the
+reply, and `settle_hit` finishes the hold after it. The same script first checks that the client profiles the
+request was shaped with are the ones in force (gateway.client_profiles.LiveProfiles): one Redis round trip before
+a hit's reply or a miss's publish.
 """
 
 from __future__ import annotations
