@@ -13,9 +13,9 @@ Every stage that calls models reads the key before it handles a message (`Infere
 moe_core.stage.runtime; the merger and the expert-worker read it in the message's own pipeline instead and lay it
 with `InferenceClient.refreshed`) and the edge for its client profiles: a metered request is shaped with the overlay
 last seen and its SHA-1 checked in the request's limits script (moe_core.access.edge_hit; another value: shaped
-again with it), an unmetered one reads it first; the overlay rebuilt only when the value changed. So the next request after a change uses it, on every replica. A key
-that is missing means no overlay (the environment's configuration); an overlay that cannot be read or applied is
-logged and the last good one stays in force.
+again with it), an unmetered one reads it first; the overlay rebuilt only when the value changed. So the next
+request after a change uses it, on every replica. A key that is missing means no overlay (the environment's
+configuration); an overlay that cannot be read or applied is logged and the last good one stays in force.
 """
 
 from __future__ import annotations
