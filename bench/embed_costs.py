@@ -72,7 +72,7 @@ def decisions(embed: Callable[[list[str]], np.ndarray]) -> tuple[list[bool], lis
     from moe_core.knowledge.embeddings import cosine_distance
     from planner import router
     from planner.cache_text import normalise
-    from planner.router_prototypes import PROTOTYPES
+    from planner.router_prototypes import MIXED, PROTOTYPES
     from planner.semantic_cache import Candidate, decide
     from planner.settings import PlannerSettings
 
@@ -94,8 +94,9 @@ def decisions(embed: Callable[[list[str]], np.ndarray]) -> tuple[list[bool], lis
     for question in [q for qs in routes["routed"].values() for q in qs] + list(routes["planner"]):
         dist = 1.0 - protos @ embed([normalise(question)])[0]
         nearest = sorted(zip(labels, dist.tolist(), strict=True), key=lambda x: x[1])[: router.NEIGHBOURS]
-        route = router.decide(nearest, settings.router_minilm_threshold, settings.router_minilm_margin)  # MiniLM
-        decided.append(route and (route.category, route.clear))
+        route = router.decide(nearest, settings.router_minilm_threshold, settings.router_minilm_margin)  # MiniLM's
+        # nearest to the mixed prototypes is no category to the planner: as general (planner.app, trivial_category)
+        decided.append(route and ("general" if route.category == MIXED else route.category, route.clear))
     return hits, distances, decided
 
 

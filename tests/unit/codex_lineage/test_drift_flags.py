@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from codex_lineage.drift.flags import FLAGS, compute_drift
-from codex_lineage.drift.runs import DriftSettings, _ingest_run, summarise
+from codex_lineage.drift.runs import DriftSettings, Tally, _ingest_run
 
 pytestmark = pytest.mark.unit
 
@@ -37,7 +37,10 @@ def test_the_threshold_moves_the_warn_line() -> None:
 
 def test_the_summary_counts_runs_by_severity_and_flag() -> None:
     runs = [compute_drift(10, 10, 0, 0), compute_drift(10, 10, 10, 10), compute_drift(2, 1, 0, 1)]
-    summary = summarise(runs, 24)
+    tally = Tally()
+    for run in runs:
+        tally.add(run)
+    summary = tally.summary(24)
     assert summary["runs"] == 3 and summary["severity"] == "crit"
     assert summary["by_severity"] == {"ok": 1, "info": 0, "warn": 1, "crit": 1}
     assert summary["by_flag"]["zero_entities_added"] == 2 and summary["by_flag"]["entity_overshoot"] == 0

@@ -142,7 +142,7 @@ def test_no_cache_or_router_decision_differs_from_the_reference(
         reference_decisions: tuple[list[bool], list[float], list[object]], embedder: MiniLMEmbedder) -> None:
     ref_hits, ref_distances, ref_routes = reference_decisions
     hits, distances, routes = decisions(embedder._compute)
-    assert len(hits) == 182 and len(routes) == 60
+    assert len(hits) == 182 and len(routes) == 88
     assert hits == ref_hits
     assert routes == ref_routes
     assert max(abs(a - b) for a, b in zip(distances, ref_distances, strict=True)) <= PAIR_DISTANCE_DIFFERENCE_MAX
