@@ -34,10 +34,12 @@ leftovers() {
 finish() {
   local rc=$?
   if [ $rc -ne 0 ] && [ -S "$STATE/podman.sock" ]; then
-    log "failed: the services' states and the last log lines of each unhealthy or exited one"
+    log "failed: the services' states and the last log lines of each unhealthy or exited one, and the gateway's"
     "${COMPOSE[@]}" ps -a --format 'table {{.Service}}\t{{.State}}\t{{.Status}}' || true
     for c in $(podman ps -a -q --filter "label=com.docker.compose.project=$PROJECT" --filter health=unhealthy) \
-             $(podman ps -a -q --filter "label=com.docker.compose.project=$PROJECT" --filter status=exited); do
+             $(podman ps -a -q --filter "label=com.docker.compose.project=$PROJECT" --filter status=exited) \
+             $(podman ps -a -q --filter "label=com.docker.compose.project=$PROJECT" \
+                               --filter "label=com.docker.compose.service=gateway"); do
       echo "--- $(podman inspect --format '{{.Name}}' "$c")"; podman logs --tail 15 "$c" 2>&1 || true
     done
   fi
