@@ -1,6 +1,8 @@
 """codex-lineage's batches while its own Postgres goes down (issue 49): a batch the store could not take is held
 (it raises: FastStream rewinds the partitions and commits nothing), never dead-lettered and passed; once Postgres is
-back the same batch is stored, and stored once when it comes again.
+back the same batch is stored, and stored once when it comes again. A checkpoint published as its Postgres stopped
+(its INSERT lost with the connection) is stored once Postgres is back, not taken for a checkpoint deleted from the
+database (the chaos tier met that too: every later request "MISSING checkpoint", the tenant refused for good).
 
 The outage is the one the chaos tier met in CI (tests/chaos/fleet/test_store_outages.py, postgres stopped), made
 deterministic on a private Postgres (tests.support.chaos_infra): a shutdown is under way (SIGTERM, "smart": it
@@ -16,7 +18,7 @@ import os
 import signal
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,6 +28,8 @@ from aiokafka.structs import ConsumerRecord
 from codex_lineage.holding import HELD, HeldBatches, Hold
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.recorder import Recorder
+from moe_core.audit.checkpoints import Anchoring, checkpoint_all
+from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
 from moe_core.contracts import TaskResult, Topics, deadline_in
@@ -109,5 +113,54 @@ async def test_a_batch_met_by_its_stores_shutdown_is_held_then_stored_once(priva
     assert not letters
     assert batches.hold.held == 0
     assert await _stored(dsn, schema, rid) == RECORDS
+    await store.drop()
+    await store.close()
+
+
+STORE_GONE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)  # the connection lost, or refused
+
+
+async def _checkpoint_all_once_up(store: AuditStore, anchoring: Anchoring) -> tuple[list[Any], list[str]]:
+    """checkpoint_all as codex-lineage's loop calls it until the restarted store answers (its pool's connections
+    were ended with the old server)."""
+    for _ in range(40):
+        try:
+            return await checkpoint_all(store, anchoring, timedelta(hours=1))
+        except STORE_GONE:
+            await asyncio.sleep(0.25)
+    return await checkpoint_all(store, anchoring, timedelta(hours=1))
+
+
+async def test_a_checkpoint_published_as_its_store_stopped_is_stored_once_it_is_back(
+        private_postgres: PrivateInfra) -> None:
+    dsn = private_postgres.endpoints()["postgres"]
+    schema, rid = f"audit_c_{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:8]}"
+    signer = Signer.ephemeral()
+    store = await AuditStore.connect(dsn, schema, signer=signer)
+    records = [record for r in _raws(rid) if (record := from_kafka(
+        r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, {k: v.decode() for k, v in r.headers},
+        message_types(TOPICS))) is not None]
+    await store.append_many([(r, []) for r in records[:3]])
+    published: list[dict[str, Any]] = []
+
+    async def stopping_outlet(record: dict[str, Any]) -> None:  # outside the database first, then Postgres stops
+        published.append(record)
+        if len(published) == 1:
+            await asyncio.to_thread(private_postgres.stop, "postgres")
+
+    anchoring = Anchoring(signer, None, [stopping_outlet])
+    with pytest.raises(STORE_GONE):  # the checkpoint is published, its INSERT meets the stopped store
+        await checkpoint_all(store, anchoring, timedelta(hours=1))
+    assert [r["checkpoint"]["size"] for r in published] == [3]
+    private_postgres.up("postgres")
+    made, refused = await _checkpoint_all_once_up(store, anchoring)
+    assert refused == [], refused  # before: "the published checkpoint ... is no longer in the database"
+    assert made == []  # the chain did not grow: the published one is the checkpoint of size 3
+    stored = await store.pool.fetch("SELECT size, signature FROM audit_checkpoints ORDER BY time")
+    assert [(r["size"], r["signature"]) for r in stored] == [(3, published[0]["signature"])]
+    await store.append_many([(r, []) for r in records[3:]])  # the chain grows: checkpointed on top of it
+    made, refused = await checkpoint_all(store, anchoring, timedelta(hours=1))
+    assert (refused, [cp.body["size"] for cp in made]) == ([], [RECORDS])
+    assert [r["checkpoint"]["size"] for r in published] == [3, RECORDS]
     await store.drop()
     await store.close()

@@ -23,10 +23,14 @@ pytestmark = pytest.mark.e2e
 TOOL = {"name": "read_file", "description": "Read a file", "input_schema": {"type": "object"}}
 
 
-async def _served(driver: BusDriver, marker: str, reasoning: bool = False) -> ChatRequest:
+async def _served(driver: BusDriver, marker: str, shown: asyncio.Event | None = None) -> ChatRequest:
+    """The fleet's side: the request taken and answered; with `shown`, a progress event first, and the answer only
+    once the client has been shown it (progress and answers travel on different topics: an answer published at
+    once can overtake it, and a stream whose answer came first opens without it, as the gateway's transcript says)."""
     request = await driver.request(marker)
-    if reasoning:
+    if shown is not None:
         await driver.progress(request, "planner", "started", "planning")
+        await asyncio.wait_for(shown.wait(), 30)
     await driver.answer(request, "done")
     return request
 
@@ -56,9 +60,14 @@ async def test_open_webuis_key_gets_its_defaults_and_the_think_block(bare_gatewa
     secret = await create_key(infra["postgres"], WEBUI_KEY, "user", ["tenant-e2e"])
     webui = openai.AsyncOpenAI(base_url=f"{bare_gateway.url}/v1", api_key=secret, max_retries=0, timeout=30)
     m = f"P{uuid.uuid4().hex[:8]}"
-    served = asyncio.create_task(_served(driver, m, reasoning=True))
-    chunks = [c async for c in await webui.chat.completions.create(
-        model="gpt-4o", stream=True, messages=[{"role": "user", "content": f"Tides {m}"}])]
+    shown = asyncio.Event()
+    served = asyncio.create_task(_served(driver, m, shown))
+    chunks = []
+    async for chunk in await webui.chat.completions.create(
+            model="gpt-4o", stream=True, messages=[{"role": "user", "content": f"Tides {m}"}]):
+        chunks.append(chunk)
+        if chunk.choices and chunk.choices[0].delta.content:
+            shown.set()  # the progress is on the client's screen: the answer may come
     request = await served
     assert (request.mode, request.params.max_tokens) == ("moe-orchestrator", 2048)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
