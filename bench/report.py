@@ -180,12 +180,25 @@ def _tokens(result: dict[str, Any]) -> list[str]:
     for path, t in result["tokens"].items():
         calls = ", ".join(f"{m} {v['calls']}x" for m, v in t["by_model"].items()) or "none"
         rows.append([path, t["llm_calls_per_request"], calls, t["fleet_tokens_per_request"],
-                     t["direct_tokens_per_request"], f"{_f(t['ratio'], 2)}x", _f(t["reported_matches_server"])])
+                     t["direct_tokens_per_request"], f"{_f(t['ratio'], 2)}x", t["reported_tokens_per_request"],
+                     _usage_check(t)])
     return ["### Token overhead", "",
             "Prompt + completion tokens of all LLM calls of a request, counted by the inference server, against "
-            "one direct call of the answering model with the same question.", "",
+            "one direct call of the answering model with the same question. *Usage reported* is what the answers "
+            "said (`usage`): a request's own calls; learning's calls come after its answer and are not in it (the "
+            "fleet without learning, in \"With and without the record and learning\", checks it exactly).", "",
             _table(["path", "LLM calls / request", "calls (all samples)", "tokens / request", "direct tokens",
-                    "ratio", "fleet's usage = server's count"], rows)]
+                    "ratio", "usage reported / request", "usage = server's count"], rows)]
+
+
+def _usage_check(t: dict[str, Any]) -> str:
+    """Whether the answers' usage is the server's count; with learning, the server also counted its calls after the
+    answers, so the answers' usage is less (the fleet without learning compares exactly)."""
+    if t["reported_matches_server"]:
+        return "yes"
+    if t.get("with_learning") and t["reported_tokens_per_request"] < t["fleet_tokens_per_request"]:
+        return "less: learning's calls come after the answer"
+    return "no"
 
 
 INFRA_GROUPS = ("kafka", "redis", "postgres", "chroma", "neo4j")
