@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from openai import DefaultHttpxClient, OpenAI
+from openai import APIStatusError, DefaultHttpxClient, OpenAI
 
 QUESTION = "What is Kafka?"
 MODEL = "moe-orchestrator"
@@ -38,7 +38,11 @@ def expect(ok: bool, what: str, got: object) -> None:
 
 def chat(client: OpenAI) -> str:
     """The first request, not streamed: an answer with the fleet's response_id in `metadata`."""
-    answer = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    started = time.monotonic()
+    try:
+        answer = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
+    except APIStatusError as exc:  # how long it took tells a store's timeout (5 s) from an error answered at once
+        raise CheckFailed(f"the first request, after {time.monotonic() - started:.1f} s: {exc.message}") from exc
     text = answer.choices[0].message.content or ""
     expect(bool(text.strip()), "a non-streamed answer with text", answer)
     metadata = answer.to_dict().get("metadata")
