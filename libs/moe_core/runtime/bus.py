@@ -237,22 +237,23 @@ class Bus:
 
     def _rdkafka(self) -> RdKafkaProducer:
         """The librdkafka producer (MOE_KAFKA_PRODUCER=librdkafka), made at the first record on a started broker
-        and closed (flushed) by the broker's stop."""
+        and closed (flushed) by `close`."""
         if self._rd is None:
             from moe_core.runtime.rdkafka_producer import RdKafkaProducer
 
             self._rd = RdKafkaProducer(self.settings)
-            stop = self.broker.stop
-            rd = self._rd
-
-            async def stop_flushed(*args: Any) -> None:  # the records in flight acknowledged first
-                vars(self.broker).pop("stop", None)
-                self._rd = None
-                await rd.close()
-                await stop(*args)
-
-            self.broker.stop = stop_flushed  # type: ignore[method-assign,assignment]
         return self._rd
+
+    async def close(self) -> None:
+        """The bus's Kafka clients stopped: the librdkafka producer's records in flight acknowledged first (flushed),
+        then the broker (its consumers and FastStream's own producer). What a process calls at its end instead of
+        `broker.stop()`, which knows nothing of the librdkafka producer."""
+        rd, self._rd = self._rd, None
+        try:
+            if rd is not None:
+                await rd.close()
+        finally:
+            await self.broker.stop()
 
     async def publish_keyed(self, message: BaseModel, topic: str, key: str) -> None:
         """Publish a message that belongs to no request (the latest state of `key` on a compacted topic, such as

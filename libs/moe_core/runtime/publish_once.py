@@ -28,7 +28,7 @@ async def publish_alone(settings: FleetSettings, event: AuditEvent, timeout_s: f
         log.warning("audit event %s %s not published: %s", event.action, event.subject, exc)
         return False
     finally:
-        await bus.broker.stop()
+        await bus.close()
 
 
 async def reachable(settings: FleetSettings, timeout_s: float = 10.0) -> bool:
@@ -42,7 +42,7 @@ async def reachable(settings: FleetSettings, timeout_s: float = 10.0) -> bool:
         log.warning("Kafka unreachable: %s", exc)
         return False
     finally:
-        await bus.broker.stop()
+        await bus.close()
 
 
 def os_actor() -> str:

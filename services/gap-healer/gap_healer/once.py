@@ -65,7 +65,7 @@ async def run_once(settings: GapHealerSettings, healer: GapHealer | None = None)
                     await consumer.commit({tp: record.offset + 1})
     finally:
         await consumer.stop()
-        await bus.broker.stop()
+        await bus.close()
         await close(healer)
     return done
 

@@ -75,7 +75,7 @@ async def test_records_and_an_oversized_one_as_with_aiokafka(infra: dict[str, st
         assert isinstance(refused.value, TOO_LARGE_ERRORS)
         await bus.publish(_answer("rdk-after"), bus.topics.answers)  # the producer goes on
     finally:
-        await bus.broker.stop()
+        await bus.close()
     records = await _records(infra["kafka"], bus.topics.answers)
     assert sorted(r.key for r in records) == [b"rdk-0", b"rdk-1", b"rdk-2", b"rdk-after"]
     marks = {name: value.decode() for name, value in records[0].headers}
@@ -95,7 +95,7 @@ async def test_a_write_the_acls_refuse_is_broker_refused(principals: Principals,
         with pytest.raises(BrokerRefused):
             await asyncio.wait_for(bus.publish(_answer("acl-2"), topics.requests), 40)  # the planner's input
     finally:
-        await bus.broker.stop()
+        await bus.close()
 
 
 async def test_over_tls_within_and_beyond_its_acls(critic: FleetSettings, namespace: str) -> None:  # noqa: F811
@@ -107,7 +107,7 @@ async def test_over_tls_within_and_beyond_its_acls(critic: FleetSettings, namesp
         with pytest.raises(BrokerRefused):
             await asyncio.wait_for(bus.publish(_answer("tls-2"), bus.topics.requests), 40)
     finally:
-        await bus.broker.stop()
+        await bus.close()
 
 
 async def test_an_unreachable_broker_is_a_transient_failure_redelivered() -> None:

@@ -37,6 +37,6 @@ async def test_publish_all_is_one_produce_request_and_one_by_one_is_one_each(inf
         for message, topic in _messages(bus, "produce-apart"):
             await bus.publish(message, topic)
     finally:
-        await bus.broker.stop()
+        await bus.close()
     assert together == [{bus.topics.audit, bus.topics.requests, bus.topics.housekeeping}]
     assert apart == [{bus.topics.audit}, {bus.topics.requests}, {bus.topics.housekeeping}]

@@ -100,7 +100,7 @@ async def test_a_message_still_handled_after_the_grace_is_cancelled_and_the_next
     try:
         assert await asyncio.wait_for(again.get(), timeout=60) == "stuck-1"
     finally:
-        await next_owner.broker.stop()
+        await next_owner.close()
 
 
 async def test_a_message_finished_within_the_grace_is_committed_though_another_subscription_stops_with_it(
