@@ -127,3 +127,27 @@ async def test_an_unreachable_broker_is_a_transient_failure_redelivered() -> Non
 
     redelivery = Redelivery(0.01, 0.01, 3)
     assert await redelivery.redeliver(object(), failed.value, never)  # redelivered
+
+
+
+
+async def test_after_a_fatal_error_the_next_record_goes_to_a_new_producer(infra: dict[str, str],
+                                                                          namespace: str) -> None:
+    """A fatal error of librdkafka itself, provoked on the real broker: with its gap-less guarantee on (a setting the
+    fleet does not use), a record the broker refuses (larger than the topic's max.message.bytes, smaller than the
+    client's limit) leaves a gap in the idempotent producer's sequence, which librdkafka makes fatal; a fatal
+    producer refuses every later record ("Local: Fatal error"). That record fails as too large (dead-lettered at
+    once), and the next one is acknowledged: it went to a new producer."""
+    settings = FleetSettings(service_name="rdk", kafka_bootstrap=infra["kafka"], topic_namespace=namespace)
+    topic = f"{namespace}.small.v1"
+    await ensure_topics(settings.kafka_bootstrap, [topic], 1, {topic: {"max.message.bytes": "4096"}})
+    await _visible(settings.kafka_bootstrap, topic)
+    producer = RdKafkaProducer(settings, overrides={"enable.gapless.guarantee": True})
+    try:
+        await producer.send(topic, b"{}", b"before", [])
+        with pytest.raises(MessageSizeTooLargeError):
+            await asyncio.wait_for(producer.send(topic, b"x" * 20_000, b"big", []), 60)
+        await asyncio.wait_for(producer.send(topic, b"{}", b"after", []), 60)
+    finally:
+        await producer.close(timeout_s=1)
+    assert [r.key for r in await _records(infra["kafka"], topic)] == [b"before", b"after"]
