@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
+from faststream.kafka.publisher.state import RealProducer
 
 from moe_core.contracts import Answer, Topics, deadline_in, headers
 from moe_core.runtime.bus import TRANSIENT_ERRORS, BrokerRefused, Bus, ensure_topics
@@ -68,7 +69,9 @@ async def test_records_and_an_oversized_one_as_with_aiokafka(infra: dict[str, st
     await ensure_topics(settings.kafka_bootstrap, [bus.topics.answers], 1)
     await _visible(settings.kafka_bootstrap, bus.topics.answers)
     await bus.broker.start()
-    try:
+    try:  # FastStream's own aiokafka producer is started only where the Bus publishes with it
+        state = getattr(bus.broker.config.producer, "_producer", None)
+        assert isinstance(state, RealProducer) == (producer == "aiokafka")
         await asyncio.gather(*(bus.publish(_answer(f"rdk-{n}"), bus.topics.answers) for n in range(3)))
         with pytest.raises(MessageSizeTooLargeError) as refused:  # more than the broker's 1 MiB
             await bus.publish(_answer("rdk-big", "x" * 2_000_000), bus.topics.answers)
