@@ -33,7 +33,7 @@ def _settings(bootstrap: str, namespace: str, in_flight: int = 16) -> FleetSetti
 async def _produce(bus: Bus, records: list[tuple[str, str]]) -> None:
     """(key, response_id) records, in this order, on the topic's one partition."""
     for key, rid in records:
-        await bus.broker.publish(_request(rid), bus.topics.requests, key=key.encode(), partition=0)
+        await bus.send_record(bus.topics.requests, key.encode(), _request(rid), {})
 
 
 async def _started(settings: FleetSettings) -> Bus:
