@@ -32,8 +32,10 @@ async def publish_alone(settings: FleetSettings, event: AuditEvent, timeout_s: f
 
 
 async def reachable(settings: FleetSettings, timeout_s: float = 10.0) -> bool:
-    """Whether the CLI could publish an audit event now (its topics there, the broker answering)."""
-    bus = Bus(settings)
+    """Whether the CLI could publish an audit event now (its topics there, the broker answering). Asked with
+    FastStream's aiokafka producer, which connects at the broker's start (with librdkafka the broker starts no
+    client at all: nothing would have been asked)."""
+    bus = Bus(settings.model_copy(update={"kafka_producer": "aiokafka"}))
     try:
         await asyncio.wait_for(bus.ensure_topics(), timeout_s)
         await asyncio.wait_for(bus.broker.start(), timeout_s)
