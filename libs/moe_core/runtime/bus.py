@@ -251,6 +251,15 @@ class Bus:
             self._rd = RdKafkaProducer(self.settings)
         return self._rd
 
+    async def ping(self, timeout_s: float) -> bool:
+        """Whether the broker answers (a service's readiness): FastStream's ping asks with its admin client, which
+        its broker does not start where the Bus publishes with librdkafka; then the librdkafka producer asks for
+        the dead-letter topic's metadata (a topic every service may write)."""
+        if self.settings.kafka_producer != "librdkafka" or not isinstance(self.broker.config.producer,
+                                                                          AioKafkaFastProducerImpl):
+            return await self.broker.ping(timeout=timeout_s)
+        return await self._rdkafka().answers(self.topics.deadletter, timeout_s)
+
     async def close(self) -> None:
         """The bus's Kafka clients stopped: the librdkafka producer's records in flight acknowledged first (flushed),
         then the broker (its consumers and FastStream's own producer). What a process calls at its end instead of

@@ -127,6 +127,14 @@ class RdKafkaProducer:
         if failed is not None:
             raise failed
 
+    async def answers(self, topic: str, timeout_s: float) -> bool:
+        """Whether the broker answers a metadata request for `topic` within timeout_s."""
+        try:
+            await asyncio.to_thread(self._producer.list_topics, topic, timeout_s)
+        except confluent_kafka.KafkaException:
+            return False
+        return True
+
     async def close(self, timeout_s: float = 10.0) -> None:
         """What is still queued is sent (up to timeout_s), then the poll thread ends."""
         left = await asyncio.to_thread(self._producer.flush, timeout_s)

@@ -49,7 +49,7 @@ def create_service_app(
     checks = dict(checks or {})
 
     async def broker_ready() -> None:
-        if not await bus.broker.ping(timeout=2.0):
+        if not await bus.ping(2.0):
             raise RuntimeError("Kafka broker not reachable")
 
     checks = {"kafka": broker_ready, **checks}
