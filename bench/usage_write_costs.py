@@ -139,7 +139,7 @@ async def service(eps: dict[str, str], n: int, rate: float, rounds: int, extra: 
             await pool.execute("DELETE FROM usage_requests WHERE key_id = $1", key)
             await pool.execute("DELETE FROM usage_daily WHERE key_id = $1", key)
         await pool.close()
-        await bus.broker.stop()
+        await bus.close()
 
 
 async def main(argv: list[str]) -> None:

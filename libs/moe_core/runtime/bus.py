@@ -22,6 +22,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 from faststream.kafka.publisher.state import RealProducer
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -130,6 +131,9 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
         linger_ms=0,
         request_timeout_ms=30_000,
         allow_auto_create_topics=False,
+        # FastStream's own aiokafka producer (and its admin client, for topics it does not create here) not started
+        # where the Bus publishes with librdkafka: it connected to every broker and idled
+        consumer_only=settings.kafka_producer == "librdkafka",
         graceful_timeout=settings.shutdown_grace_s,  # then moe_core.runtime.service cancels what still runs
         log_level=logging.DEBUG,
         logger=BROKER_LOG,
@@ -222,37 +226,50 @@ class Bus:
         in a PRODUCER span whose context goes in the headers. Handed to the broker's aiokafka producer itself:
         FastStream's publish made a command, a correlation id and two middlewares per record on top (~25 µs of
         CPU, bench.runtime_costs) and added two headers nothing reads (correlation_id, an empty content-type).
-        FastStream's own path where the broker has no real producer (its in-memory test broker)."""
-        state = getattr(self.broker.config.producer, "_producer", None)
-        if not isinstance(state, RealProducer):
-            await self.broker.publish(value, topic=topic, key=key, headers=marks)
+        FastStream's own path on its in-memory test broker (whose producer is not aiokafka's)."""
+        librdkafka = self.settings.kafka_producer == "librdkafka"
+        producer = self.broker.config.producer
+        state = getattr(producer, "_producer", None)
+        if not isinstance(producer, AioKafkaFastProducerImpl) or not (librdkafka or isinstance(state, RealProducer)):
+            await self.broker.publish(value, topic=topic, key=key, headers=marks)  # or its error: not started
             return
         with producer_span(self.tracer, topic, key, marks):
             records: list[tuple[str, str | bytes | None]] = [(name, text.encode()) for name, text in marks.items()]
-            if self.settings.kafka_producer == "librdkafka":
+            if librdkafka:
                 await self._rdkafka().send(topic, value, key, records)
                 return
+            assert isinstance(state, RealProducer)  # for mypy: checked above
             sent = await state.producer.send(topic, value=value, key=key, headers=records)
             await sent
 
     def _rdkafka(self) -> RdKafkaProducer:
-        """The librdkafka producer (MOE_KAFKA_PRODUCER=librdkafka), made at the first record on a started broker
-        and closed (flushed) by the broker's stop."""
+        """The librdkafka producer (MOE_KAFKA_PRODUCER=librdkafka), made at the first record and closed (flushed) by
+        `close`."""
         if self._rd is None:
             from moe_core.runtime.rdkafka_producer import RdKafkaProducer
 
             self._rd = RdKafkaProducer(self.settings)
-            stop = self.broker.stop
-            rd = self._rd
-
-            async def stop_flushed(*args: Any) -> None:  # the records in flight acknowledged first
-                vars(self.broker).pop("stop", None)
-                self._rd = None
-                await rd.close()
-                await stop(*args)
-
-            self.broker.stop = stop_flushed  # type: ignore[method-assign,assignment]
         return self._rd
+
+    async def ping(self, timeout_s: float) -> bool:
+        """Whether the broker answers (a service's readiness): FastStream's ping asks with its admin client, which
+        its broker does not start where the Bus publishes with librdkafka; then the librdkafka producer asks for
+        the dead-letter topic's metadata (a topic every service may write)."""
+        if self.settings.kafka_producer != "librdkafka" or not isinstance(self.broker.config.producer,
+                                                                          AioKafkaFastProducerImpl):
+            return await self.broker.ping(timeout=timeout_s)
+        return await self._rdkafka().answers(self.topics.deadletter, timeout_s)
+
+    async def close(self) -> None:
+        """The bus's Kafka clients stopped: the librdkafka producer's records in flight acknowledged first (flushed),
+        then the broker (its consumers and FastStream's own producer). What a process calls at its end instead of
+        `broker.stop()`, which knows nothing of the librdkafka producer."""
+        rd, self._rd = self._rd, None
+        try:
+            if rd is not None:
+                await rd.close()
+        finally:
+            await self.broker.stop()
 
     async def publish_keyed(self, message: BaseModel, topic: str, key: str) -> None:
         """Publish a message that belongs to no request (the latest state of `key` on a compacted topic, such as

@@ -28,12 +28,14 @@ async def publish_alone(settings: FleetSettings, event: AuditEvent, timeout_s: f
         log.warning("audit event %s %s not published: %s", event.action, event.subject, exc)
         return False
     finally:
-        await bus.broker.stop()
+        await bus.close()
 
 
 async def reachable(settings: FleetSettings, timeout_s: float = 10.0) -> bool:
-    """Whether the CLI could publish an audit event now (its topics there, the broker answering)."""
-    bus = Bus(settings)
+    """Whether the CLI could publish an audit event now (its topics there, the broker answering). Asked with
+    FastStream's aiokafka producer, which connects at the broker's start (with librdkafka the broker starts no
+    client at all: nothing would have been asked)."""
+    bus = Bus(settings.model_copy(update={"kafka_producer": "aiokafka"}))
     try:
         await asyncio.wait_for(bus.ensure_topics(), timeout_s)
         await asyncio.wait_for(bus.broker.start(), timeout_s)
@@ -42,7 +44,7 @@ async def reachable(settings: FleetSettings, timeout_s: float = 10.0) -> bool:
         log.warning("Kafka unreachable: %s", exc)
         return False
     finally:
-        await bus.broker.stop()
+        await bus.close()
 
 
 def os_actor() -> str:

@@ -60,33 +60,80 @@ def kafka_error(err: confluent_kafka.KafkaError) -> Exception:
 
 
 class RdKafkaProducer:
-    """One librdkafka producer of a service; `send` waits for the broker's acknowledgement of its record."""
+    """One librdkafka producer of a service; `send` waits for the broker's acknowledgement of its record.
 
-    def __init__(self, settings: FleetSettings, timeout_ms: int = REQUEST_TIMEOUT_MS) -> None:
-        self._producer = confluent_kafka.Producer(rdkafka_config(settings, timeout_ms))
+    A fatal error (an idempotent producer whose sequence the broker can no longer continue, a fenced epoch; raised by
+    poll(), or err.fatal()) leaves librdkafka's producer refusing every record for good ("Local: Fatal error"): a
+    record it refuses fails as transient (redelivered; the record that caused it fails with its own error), and the
+    next one goes to a new producer. The old one's last delivery reports are served on the poll thread, then it is
+    dropped."""
+
+    def __init__(self, settings: FleetSettings, timeout_ms: int = REQUEST_TIMEOUT_MS,
+                 overrides: dict[str, Any] | None = None) -> None:
+        self._config = {**rdkafka_config(settings, timeout_ms), **(overrides or {})}
+        self._timeout_s = timeout_ms / 1000
+        self._producer = confluent_kafka.Producer(self._config)
+        self._lock = threading.Lock()  # one rebuild of a fatal producer, whichever thread saw it first
         self._loop = asyncio.get_running_loop()
         self._running = True
         self._poller = threading.Thread(target=self._poll, name=f"rdkafka-poll-{settings.service_name}", daemon=True)
         self._poller.start()
 
     def _poll(self) -> None:
-        while self._running:  # poll blocks (GIL released) until a delivery report comes, or 1 s passes
-            self._producer.poll(1.0)
+        while self._running and not self._loop.is_closed():  # a Bus its process never closed: ends with its loop
+            producer = self._producer
+            try:
+                producer.poll(1.0)  # blocks (GIL released) until a delivery report comes, or 1 s passes
+            except confluent_kafka.KafkaException as exc:  # the producer's fatal error is raised here
+                self._rebuilt(producer, exc.args[0])
+            if producer is not self._producer:  # replaced after a fatal error: its last reports (failed) served
+                self._drain(producer)
+
+    def _drain(self, producer: Any) -> None:
+        """A replaced producer's last delivery reports served: none of its senders waits for ever."""
+        for _ in range(2):
+            try:
+                producer.flush(self._timeout_s)
+                return
+            except confluent_kafka.KafkaException:  # its fatal error raised once more: flushed again
+                continue
+
+    def _rebuilt(self, fatal: Any, err: confluent_kafka.KafkaError) -> Exception:
+        """A new producer for the next record if `fatal` (the one that failed) is still the current one; the error
+        to raise, always transient: a new producer may well deliver the record."""
+        with self._lock:
+            if fatal is self._producer:
+                log.error("the librdkafka producer failed for good (%s): a new one takes the next record", err.str())
+                self._producer = confluent_kafka.Producer(self._config)
+        return aiokafka_errors.KafkaError(f"fatal: {err.str()}")
 
     async def send(self, topic: str, value: bytes, key: bytes | None,
                    headers: list[tuple[str, str | bytes | None]]) -> None:
-        future: asyncio.Future[None] = self._loop.create_future()
+        future: asyncio.Future[Exception | None] = self._loop.create_future()
+        producer = self._producer
 
         def delivered(err: confluent_kafka.KafkaError | None, _msg: Any) -> None:  # on the poll thread
-            self._loop.call_soon_threadsafe(_settle, future, err)
+            failed = None if err is None else self._rebuilt(producer, err) if fatal(err) else kafka_error(err)
+            self._loop.call_soon_threadsafe(_settle, future, failed)
 
         try:
-            self._producer.produce(topic, value, key, on_delivery=delivered, headers=headers)
-        except confluent_kafka.KafkaException as exc:  # refused before sending (its size, an unknown topic)
-            raise kafka_error(exc.args[0]) from None
+            producer.produce(topic, value, key, on_delivery=delivered, headers=headers)
+        except confluent_kafka.KafkaException as exc:  # refused before sending (its size, an unknown topic, fatal)
+            err = exc.args[0]
+            raise (self._rebuilt(producer, err) if fatal(err) else kafka_error(err)) from None
         except BufferError as exc:  # librdkafka's queue is full: the broker is not keeping up or gone
             raise aiokafka_errors.KafkaError(str(exc)) from None
-        await future
+        failed = await future
+        if failed is not None:
+            raise failed
+
+    async def answers(self, topic: str, timeout_s: float) -> bool:
+        """Whether the broker answers a metadata request for `topic` within timeout_s."""
+        try:
+            await asyncio.to_thread(self._producer.list_topics, topic, timeout_s)
+        except confluent_kafka.KafkaException:
+            return False
+        return True
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """What is still queued is sent (up to timeout_s), then the poll thread ends."""
@@ -97,10 +144,11 @@ class RdKafkaProducer:
         await asyncio.to_thread(self._poller.join)
 
 
-def _settle(future: asyncio.Future[None], err: confluent_kafka.KafkaError | None) -> None:
-    if future.done():  # its sender was cancelled
-        return
-    if err is None:
-        future.set_result(None)
-    else:
-        future.set_exception(kafka_error(err))
+def fatal(err: confluent_kafka.KafkaError) -> bool:
+    """The producer's fatal error itself, or a record refused by a producer in that state (_FATAL)."""
+    return bool(err.fatal()) or err.code() == confluent_kafka.KafkaError._FATAL
+
+
+def _settle(future: asyncio.Future[Exception | None], failed: Exception | None) -> None:
+    if not future.done():  # else its sender was cancelled
+        future.set_result(failed)

@@ -49,7 +49,7 @@ def create_service_app(
     checks = dict(checks or {})
 
     async def broker_ready() -> None:
-        if not await bus.broker.ping(timeout=2.0):
+        if not await bus.ping(2.0):
             raise RuntimeError("Kafka broker not reachable")
 
     checks = {"kafka": broker_ready, **checks}
@@ -80,7 +80,7 @@ def create_service_app(
             await _shut_down([trim.close, *(on_shutdown or [])])
             if manage_broker:
                 log.info("%s: stores closed, stopping the broker", settings.service_name)
-                await _bounded(bus.broker.stop(), STOP_MARGIN_S, "the broker client")
+                await _bounded(bus.close(), STOP_MARGIN_S, "the broker client")
             log.info("%s stopped", settings.service_name)
 
     app = FastAPI(title=settings.service_name, lifespan=lifespan)

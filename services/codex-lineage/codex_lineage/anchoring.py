@@ -52,7 +52,7 @@ def kafka_outlet(bus: Bus) -> Outlet:
     async def publish(record: dict[str, Any]) -> None:
         value, key, hdrs = encoded(record, bus.settings.service_name)
         topic = bus.topics.audit_checkpoints
-        await bus.broker.publish(value, topic=topic, key=key, headers=bus.signed(topic, key, value, hdrs))
+        await bus.send_record(topic, key, value, bus.signed(topic, key, value, hdrs))
 
     return publish
 

@@ -136,7 +136,7 @@ async def send(settings: LineageSettings, request: ChatRequest,
         try:
             await bus.publish(request, bus.topics.requests)
         finally:
-            await bus.broker.stop()
+            await bus.close()
         return await asyncio.wait_for(_collect(consumer, request.response_id, bus.topics), timeout_s)
     finally:
         await consumer.stop()

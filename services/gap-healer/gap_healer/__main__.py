@@ -30,7 +30,7 @@ async def _publish_lint(settings: GapHealerSettings, tenant: str, checks: list[s
     try:
         await bus.publish(request, bus.topics.linting)
     finally:
-        await bus.broker.stop()
+        await bus.close()
     return request.response_id
 
 
@@ -49,7 +49,7 @@ async def _run_now(settings: GapHealerSettings, kind: str) -> int:
         healer.schedule = Scheduler(healer, settings, healer.memo.redis)
         result = await healer.schedule.run(kind, "cron")
     finally:
-        await bus.broker.stop()
+        await bus.close()
         await close(healer)
     if result.run_id is None:
         print(f"graph {kind} run not started: another runner holds the lock")

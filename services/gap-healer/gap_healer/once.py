@@ -65,7 +65,7 @@ async def run_once(settings: GapHealerSettings, healer: GapHealer | None = None)
                     await consumer.commit({tp: record.offset + 1})
     finally:
         await consumer.stop()
-        await bus.broker.stop()
+        await bus.close()
         await close(healer)
     return done
 
@@ -116,5 +116,5 @@ async def _dead_letter(bus: Any, settings: GapHealerSettings, record: ConsumerRe
     value, raw_key = letter.model_dump_json().encode(), letter.response_id.encode() if letter.response_id else None
     marks = {headers.DLQ_REASON: reason[:500], headers.PRODUCER: settings.service_name,
              headers.MESSAGE_TYPE: "DeadLetter"}
-    await bus.broker.publish(value, topic=bus.topics.deadletter, key=raw_key,
-                             headers=bus.signed(bus.topics.deadletter, raw_key, value, marks))
+    topic = bus.topics.deadletter
+    await bus.send_record(topic, raw_key, value, bus.signed(topic, raw_key, value, marks))

@@ -105,7 +105,7 @@ async def test_handled_records_are_committed_together_up_to_the_end(infra: dict[
 
         await _until(at_end, "the committed offsets reach the end of each partition")
     finally:
-        await consumer.broker.stop()
+        await consumer.close()
     assert sorted(handled) == sorted(rids) and set(handled.values()) == {1}
     assert 1 <= commits.commits < RECORDS  # together, not one broker commit per record
 
@@ -164,7 +164,7 @@ async def test_a_consumer_killed_before_its_flush_has_its_records_redelivered(
     try:  # the group waits out the dead member's session (6 s) before assigning its partitions
         await _until(lambda: _is(len(again) == RECORDS), "every record redelivered", limit_s=60)
     finally:
-        await consumer.broker.stop()  # and the stop flushes
+        await consumer.close()  # and the stop flushes
     assert sorted(again) == sorted(rids)
     assert await _committed(infra["kafka"], settings.group_id(), topic) == {
         p: RECORDS // PARTITIONS for p in range(PARTITIONS)}
@@ -193,7 +193,7 @@ async def test_a_transient_failure_is_redelivered_and_then_committed(infra: dict
 
         await _until(at_end, "the committed offsets reach the end of each partition")
     finally:
-        await consumer.broker.stop()
+        await consumer.close()
     assert sorted(calls) == sorted(rids)
     assert calls[flaky] == 2 and all(n == 1 for rid, n in calls.items() if rid != flaky)
 

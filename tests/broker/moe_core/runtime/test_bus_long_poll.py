@@ -44,7 +44,7 @@ async def test_a_record_ends_the_long_poll(infra: dict[str, str], namespace: str
                               bus.topics.requests)
             assert await asyncio.wait_for(got.get(), timeout=FETCH_WAIT_MS / 1000 / 3) == rid
     finally:
-        await bus.broker.stop()
+        await bus.close()
 
 
 async def test_a_reply_subscription_drops_unwanted_records_before_faststream(infra: dict[str, str],
@@ -81,6 +81,6 @@ async def test_a_reply_subscription_drops_unwanted_records_before_faststream(inf
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # the other records have arrived too by now (same batch of publishes)
     finally:
-        await bus.broker.stop()
+        await bus.close()
     assert sorted(got) == ["mine-1", "mine-2", "mine-3"]
     assert len(handled) == 3  # FastStream handled only the wanted records

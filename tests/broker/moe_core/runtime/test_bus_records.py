@@ -28,7 +28,7 @@ async def test_a_published_record_carries_the_fleet_headers_and_its_trace(infra:
                                       mode="moe-orchestrator", messages=[ChatMessage(role="user", content="hi")]),
                           bus.topics.requests)
     finally:
-        await bus.broker.stop()
+        await bus.close()
     consumer = AIOKafkaConsumer(**client_kwargs(bootstrap=infra["kafka"]), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:

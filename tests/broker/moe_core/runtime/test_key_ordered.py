@@ -33,7 +33,7 @@ def _settings(bootstrap: str, namespace: str, in_flight: int = 16) -> FleetSetti
 async def _produce(bus: Bus, records: list[tuple[str, str]]) -> None:
     """(key, response_id) records, in this order, on the topic's one partition."""
     for key, rid in records:
-        await bus.broker.publish(_request(rid), bus.topics.requests, key=key.encode(), partition=0)
+        await bus.send_record(bus.topics.requests, key.encode(), _request(rid), {})
 
 
 async def _started(settings: FleetSettings) -> Bus:
@@ -66,8 +66,8 @@ async def test_records_of_different_keys_are_handled_at_once(infra: dict[str, st
         await asyncio.wait_for(everyone_in.wait(), 30)
         await _until(lambda: _is(active == 0), "every handler finished")
     finally:
-        await consumer.broker.stop()
-        await producer.broker.stop()
+        await consumer.close()
+        await producer.close()
     assert most == together
 
 
@@ -93,8 +93,8 @@ async def test_one_keys_records_are_handled_in_order_one_at_a_time(infra: dict[s
     try:
         await _until(lambda: _is(sum(map(len, order.values())) == len(records)), "every record handled")
     finally:
-        await consumer.broker.stop()
-        await producer.broker.stop()
+        await consumer.close()
+        await producer.close()
     assert order == {key: [f"ord-{key}-{i}" for i in range(5)] for key in ("a", "b")}
     assert overlapped == []
 
@@ -126,8 +126,8 @@ async def test_the_commit_never_passes_a_record_in_flight(infra: dict[str, str],
         await _until(at_end, "the partition committed to its end")
     finally:
         release.set()
-        await consumer.broker.stop()
-        await producer.broker.stop()
+        await consumer.close()
+        await producer.close()
     assert set(handled.values()) == {1}
 
 
@@ -153,8 +153,8 @@ async def test_a_transient_failure_is_retried_in_place(infra: dict[str, str], na
 
         await _until(at_end, "the partition committed to its end")
     finally:
-        await consumer.broker.stop()
-        await producer.broker.stop()
+        await consumer.close()
+        await producer.close()
     assert attempts["flaky-0"] == 3
     assert handled == Counter({f"flaky-{i}": 1 for i in range(6)})
 
@@ -204,7 +204,7 @@ async def test_a_requests_tasks_run_at_once_on_a_per_task_topic(infra: dict[str,
     try:
         await _until(lambda: _is(len(handled) == 4), "every task handled")
     finally:
-        await consumer.broker.stop()
-        await producer.broker.stop()
+        await consumer.close()
+        await producer.close()
     assert most == together  # t1, t2 and t3 at once; with the request's order t2 would wait for t1 for ever
     assert handled.index("t1:t1") < handled.index("t1:again")  # t1's second record after its first

@@ -61,10 +61,10 @@ async def test_a_services_topics_are_read_by_one_member_each_by_its_own_handler(
     async with app.router.lifespan_context(app):
         await _until(lambda: _assigned(subscribers["on_request"]), "the consumer assigned")
         assert await _members(infra["kafka"], settings.group_id()) == 1
-        await bus.broker.publish(_feedback("f-1", 2), bus.topics.feedback, key=b"f-1")
-        await bus.broker.publish(b'{"not": "feedback"}', bus.topics.feedback, key=b"bad-1")
-        await bus.broker.publish(_request("r-1"), bus.topics.requests, key=b"r-1")
-        await bus.broker.publish(_feedback("f-2", 5), bus.topics.feedback, key=b"f-2")
+        await bus.send_record(bus.topics.feedback, b"f-1", _feedback("f-1", 2), {})
+        await bus.send_record(bus.topics.feedback, b"bad-1", b'{"not": "feedback"}', {})
+        await bus.send_record(bus.topics.requests, b"r-1", _request("r-1"), {})
+        await bus.send_record(bus.topics.feedback, b"f-2", _feedback("f-2", 5), {})
 
         async def done() -> bool:
             return (len(letters) == 1 and len(feedback) == 2 and requests == ["r-1"]

@@ -77,7 +77,7 @@ async def test_poison_and_oversized_messages_are_dead_lettered_and_the_partition
             assert answer["content"] == "answered next"
             letters = await reader.wait(bus.topics.deadletter, count=4)
     finally:
-        await bus.broker.stop()
+        await bus.close()
         await producer.stop()
 
     by_rid: dict[str, dict[str, Any]] = {letter["response_id"]: letter for letter in letters}

@@ -87,7 +87,7 @@ async def test_a_message_still_handled_after_the_grace_is_cancelled_and_the_next
     bus.broker.include_router(router)
     app = create_service_app(settings, bus, on_shutdown=[close_store])
     async with app.router.lifespan_context(app):
-        await bus.broker.publish(_request("stuck-1"), bus.topics.requests, key=b"stuck-1")
+        await bus.send_record(bus.topics.requests, b"stuck-1", _request("stuck-1"), {})
         await asyncio.wait_for(stuck.wait(), timeout=60)
     assert order == ["cancelled stuck-1", "store closed"]
 
@@ -100,7 +100,7 @@ async def test_a_message_still_handled_after_the_grace_is_cancelled_and_the_next
     try:
         assert await asyncio.wait_for(again.get(), timeout=60) == "stuck-1"
     finally:
-        await next_owner.broker.stop()
+        await next_owner.close()
 
 
 async def test_a_message_finished_within_the_grace_is_committed_though_another_subscription_stops_with_it(
@@ -145,7 +145,7 @@ async def test_a_message_finished_within_the_grace_is_committed_though_another_s
 
         await _until(joined, "both subscriptions assigned")
         revoked.clear()
-        await bus.broker.publish(_request("held-1"), bus.topics.requests, key=b"held-1")
+        await bus.send_record(bus.topics.requests, b"held-1", _request("held-1"), {})
         await asyncio.wait_for(handling.wait(), timeout=60)
     assert finished == ["held-1"]  # not cancelled
     assert revoked == []
