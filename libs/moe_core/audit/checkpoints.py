@@ -52,10 +52,6 @@ class Anchoring:
     # each tenant's checkpoint published outside the database whose INSERT failed (the store went away mid-insert:
     # whether it was kept is unknown); stored before anything else of that tenant (store_published)
     unstored: dict[str, Unstored] = field(default_factory=dict)
-    # each tenant's newest published checkpoint as the file holds it, whole, read at start: one the database lacks
-    # is stored from it (restore_published); what was restored so, for the caller to report
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    restored: list[str] = field(default_factory=list)
 
     def origin(self, tenant: str) -> str:
         return self.origins.get(tenant) or default_origin(self.log_name, tenant)
@@ -82,11 +78,6 @@ class Unstored:
 
     row: tuple[Any, ...]
     grown: CompactRange
-
-
-INSERT_CHECKPOINT = (
-    "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp, note, tree_range) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING tenant_id")
 
 
 class ChainBroken(RuntimeError):
@@ -116,7 +107,6 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
     to the outlets and then stored: a store that did not keep it is an error (CheckpointNotStored). A published
     checkpoint whose INSERT failed (the store went away) is stored first: it is the one the outlets hold."""
     await store_published(store, tenant, anchoring)
-    await restore_published(store, tenant, anchoring)
     async with store.pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"moe-audit-tenant\x1f{tenant}")
         now: datetime = await conn.fetchval("SELECT clock_timestamp()")
@@ -204,7 +194,10 @@ async def store_published(store: Any, tenant: str, anchoring: Anchoring) -> None
     pending = anchoring.unstored.get(tenant)
     if pending is None:
         return
-    row = await store.pool.fetchrow(INSERT_CHECKPOINT, *pending.row)
+    row = await store.pool.fetchrow(
+        "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp, note, "
+        "tree_range) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING tenant_id",
+        *pending.row)
     if row is None and await store.pool.fetchval(  # kept by the INSERT whose answer was lost
             "SELECT signature FROM audit_checkpoints WHERE tenant_id=$1 AND time=$2", tenant, pending.row[3]) \
             != pending.row[6]:
@@ -214,42 +207,6 @@ async def store_published(store: Any, tenant: str, anchoring: Anchoring) -> None
                                   "insert)")
     del anchoring.unstored[tenant]
     anchoring.trees.ranges[tenant] = pending.grown
-
-
-async def restore_published(store: Any, tenant: str, anchoring: Anchoring) -> None:
-    """Once after start, per tenant: its newest checkpoint as published (the file's record) that the database does
-    not hold, with nothing newer there, is stored from that record when the chain still holds its root at its size
-    and this codex-lineage's key signed it: codex-lineage stopped between publishing and storing it (or the row was
-    deleted). Never signed anew; reported (`anchoring.restored`: codex-lineage's log and alert). Anything else is
-    left to the checks that refuse."""
-    record = anchoring.records.get(tenant)
-    if record is None:
-        return
-    await _restore(store, tenant, anchoring, record)
-    del anchoring.records[tenant]  # looked at once (not when the store failed under it: asked again next time)
-
-
-async def _restore(store: Any, tenant: str, anchoring: Anchoring, record: dict[str, Any]) -> None:
-    body = record["checkpoint"]
-    try:
-        when, size, signature = datetime.fromisoformat(str(body["time"])), int(body["size"]), str(record["signature"])
-    except (KeyError, ValueError, TypeError):
-        return  # not a whole checkpoint record: nothing to store from it
-    newest = await store.pool.fetchval("SELECT max(time) FROM audit_checkpoints WHERE tenant_id=$1", tenant)
-    if newest is not None and newest >= when:
-        return
-    root = await store.pool.fetchval("SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq=$2", tenant, size)
-    data = checkpoint_bytes(body)
-    if root != body["root"] or body.get("key_id") != anchoring.signer.key_id \
-            or not anchoring.signer.public.verifies(data, signature):
-        return
-    row = await store.pool.fetchrow(INSERT_CHECKPOINT, tenant, size, root, when, body["key_id"], data.decode(),
-                                    signature, record.get("timestamp"), record.get("note"), None)
-    if row is not None:
-        anchoring.restored.append(
-            f"tenant {tenant}: the checkpoint of {body['time']} (size {size}) was published but the database did not "
-            "hold it (codex-lineage stopped between publishing and storing it, or the row was deleted): stored from "
-            "the published record, its signature and the chain's root checked, not signed anew")
 
 
 async def _proof(store: Any, tenant: str, tree: Tree, old: int) -> list[bytes]:
@@ -315,30 +272,11 @@ async def _check_published(conn: Any, tenant: str, head: Any, last: Any, publish
 def published_heads(path: str) -> dict[str, dict[str, Any]]:
     """The newest published checkpoint of each tenant in the append-only file (none: an empty map); for a tenant
     cut over to a new log (moe_core.audit.cutover), only one published after its newest cut-over."""
-    return {tenant: record["checkpoint"] for tenant, record in published_records(path).items()}
-
-
-def published_records(path: str) -> dict[str, dict[str, Any]]:
-    """published_heads' checkpoints as the file holds them, whole (the body, its signature, timestamp and note)."""
     heads: dict[str, dict[str, Any]] = {}
     try:
         lines = Path(path).read_text().splitlines()
     except FileNotFoundError:
         return heads
-    for line in lines:
-        try:
-            record = json.loads(line)
-            body = record["checkpoint"]
-            tenant, time = str(body["tenant_id"]), str(body["time"])
-            when = datetime.fromisoformat(time)
-        except (ValueError, KeyError, TypeError):
-            continue  # not a checkpoint: the verifier reports such lines
-        if tenant not in heads or datetime.fromisoformat(str(heads[tenant]["checkpoint"]["time"])) < when:
-            heads[tenant] = record
-    for tenant, cut in cut_times(path).items():
-        if tenant in heads and datetime.fromisoformat(str(heads[tenant]["checkpoint"]["time"])) <= cut:
-            del heads[tenant]
-    return heads
     for line in lines:
         try:
             body = json.loads(line)["checkpoint"]

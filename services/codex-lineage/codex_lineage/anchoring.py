@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from codex_lineage.settings import LineageSettings
 from moe_audit_verify.timestamps import TsaChain
-from moe_core.audit.checkpoints import UNWITNESSED, Anchoring, Outlet, checkpoint_all, file_outlet, published_records
+from moe_core.audit.checkpoints import UNWITNESSED, Anchoring, Outlet, checkpoint_all, file_outlet, published_heads
 from moe_core.audit.cutover import origins
 from moe_core.audit.keyring import read_keyring
 from moe_core.audit.signer import Signer
@@ -60,16 +60,16 @@ def kafka_outlet(bus: Bus) -> Outlet:
 def anchoring_for(settings: LineageSettings, bus: Bus | None, signer: Signer,
                   outlets: list[Outlet] | None = None) -> Anchoring:
     outlets = list(outlets or []) + ([kafka_outlet(bus)] if bus is not None else [])
-    records: dict[str, dict[str, Any]] = {}
+    published: dict[str, dict[str, Any]] = {}
     logs: dict[str, str] = {}
     if settings.audit_checkpoint_file:
         outlets.append(file_outlet(settings.audit_checkpoint_file))
-        records = published_records(settings.audit_checkpoint_file)  # what the database must still hold
+        published = published_heads(settings.audit_checkpoint_file)  # what the database must still hold
         logs = origins(settings.audit_checkpoint_file)  # the tenants cut over to a new log
     ring = read_keyring(Path(settings.audit_keyring)) if settings.audit_keyring else None  # retired keys too
-    return Anchoring(signer, tsa_client(settings), outlets, {t: r["checkpoint"] for t, r in records.items()}, ring,
-                     witness=witness_client(settings), log_name=settings.audit_log_name, origins=logs,
-                     trees=TreeKeeper(recheck_s=settings.audit_tree_recheck_s), records=records)
+    return Anchoring(signer, tsa_client(settings), outlets, published, ring, witness=witness_client(settings),
+                     log_name=settings.audit_log_name, origins=logs,
+                     trees=TreeKeeper(recheck_s=settings.audit_tree_recheck_s))
 
 
 def witness_client(settings: LineageSettings) -> WitnessClient | None:
@@ -116,7 +116,6 @@ async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchorin
             continue
         for _ in made:
             AUDIT_CHECKPOINTS.labels("made").inc()
-        report_restored(anchoring)
         for reason in refused:  # the database was changed under codex-lineage: an operator must look now
             if UNWITNESSED in reason:  # the witness unreachable or the log not provisioned yet: asked again
                 log.error("NOT WITNESSED: %s", reason)
@@ -124,14 +123,6 @@ async def checkpoint_loop(settings: LineageSettings, store: AuditStore, anchorin
                 continue
             log.error("REFUSED to checkpoint: %s", reason)
             AUDIT_CHECKPOINTS.labels("refused").inc()
-
-
-def report_restored(anchoring: Anchoring) -> None:
-    """Published checkpoints stored again from their record (moe_core.audit.checkpoints.restore_published): the
-    record goes on being anchored, and an operator is told (the log, the alert MoEAuditCheckpointRefused)."""
-    while anchoring.restored:
-        log.error("RESTORED a checkpoint: %s", anchoring.restored.pop(0))
-        AUDIT_CHECKPOINTS.labels("restored").inc()
 
 
 async def final_checkpoint(settings: LineageSettings, store: AuditStore, anchoring: Anchoring,
@@ -148,6 +139,5 @@ async def final_checkpoint(settings: LineageSettings, store: AuditStore, anchori
         return
     for _ in made:
         AUDIT_CHECKPOINTS.labels("made").inc()
-    report_restored(anchoring)
     for reason in refused:
         log.error("REFUSED to checkpoint at shutdown: %s", reason)

@@ -269,8 +269,7 @@ PRODUCER_REFUSED = Counter(
 AUDIT_CHECKPOINTS = Counter(
     "moe_audit_checkpoints_total", "Signed, timestamped audit checkpoints codex-lineage made (made), could not "
     "make (failed: e.g. the timestamp authority unreachable), refused (refused: the stored chain was changed, cut, "
-    "erased, or the checkpoint not stored), could not have witnessed (unwitnessed) or stored from its published "
-    "record (restored: the database did not hold a checkpoint codex-lineage had published)",
+    "erased, or the checkpoint not stored) or could not have witnessed (unwitnessed)",
     ["outcome"], registry=REGISTRY,
 )
 COMPLIANCE_RULE_STATUS = Gauge(

@@ -16,15 +16,7 @@ from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.recorder import Recorder, extra_client
 from moe_audit_verify.segment import Trust
 from moe_audit_verify.timestamps import TsaChain
-from moe_core.audit.checkpoints import (
-    Anchoring,
-    ChainBroken,
-    checkpoint,
-    checkpoint_all,
-    file_outlet,
-    published_heads,
-    published_records,
-)
+from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint, file_outlet, published_heads
 from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
@@ -121,45 +113,6 @@ async def test_a_chain_cut_back_below_its_published_checkpoint_is_never_signed_a
     store = AuditStore(store.pool, store.schema, SIGNER)
     unaware = await checkpoint(store, "acme", Anchoring(SIGNER, None, []))  # what it did before: a forked head
     assert unaware is not None and unaware.size == 5
-
-
-async def test_a_checkpoint_published_but_not_stored_before_a_stop_is_stored_from_its_record(
-        store: AuditStore, tmp_path: Path) -> None:
-    """codex-lineage stopped between publishing a checkpoint (the file, the topic) and storing it; restarted, it finds
-    the database without it. The chain still holds the published root and this key signed it: stored from the
-    published record and reported (RESTORED, the alert), not refused for good as a deleted checkpoint; the same for a
-    checkpoint row deleted by someone. A chain changed under it stays refused (the test above)."""
-    rid = f"r-{uuid.uuid4().hex}"
-    await store.append_many([(r, []) for r in _records(rid, 0, 4)])
-    published = tmp_path / "cp.jsonl"
-
-    async def stopped(record: dict[str, object]) -> None:  # after the file, before the INSERT
-        raise RuntimeError("codex-lineage stopped here")
-
-    with pytest.raises(RuntimeError):
-        await checkpoint(store, "acme", Anchoring(SIGNER, None, [file_outlet(str(published)), stopped]))
-    signature = json.loads(published.read_text())["signature"]
-
-    async def restart() -> tuple[AuditStore, Anchoring, list[dict[str, object]]]:
-        restarted = Anchoring(SIGNER, None, [file_outlet(str(published))], published_heads(str(published)),
-                              records=published_records(str(published)))
-        fresh = AuditStore(store.pool, store.schema, SIGNER)  # nothing remembered of what it wrote
-        made, refused = await checkpoint_all(fresh, restarted, timedelta(hours=1))
-        assert (made, refused) == ([], [])  # before: "... is no longer in the database ...: checkpoints were deleted"
-        rows = await store.pool.fetch("SELECT size, signature FROM audit_checkpoints WHERE tenant_id = 'acme'")
-        return fresh, restarted, [dict(r) for r in rows]
-
-    assert await store.pool.fetchval("SELECT count(*) FROM audit_checkpoints") == 0
-    running, anchoring, rows = await restart()
-    assert rows == [{"size": 4, "signature": signature}]  # the published one, not signed anew
-    assert len(anchoring.restored) == 1 and "checkpoint of " in anchoring.restored[0]
-    assert "(size 4) was published but the database did not hold it" in anchoring.restored[0]
-    await running.append_many([(r, []) for r in _records(rid, 4, 2)])  # and the chain is checkpointed on top of it
-    made, refused = await checkpoint_all(running, anchoring, timedelta(hours=1))
-    assert ([cp.size for cp in made], refused) == ([6], [])
-    await store.pool.execute("DELETE FROM audit_checkpoints WHERE tenant_id = 'acme' AND size = 6")  # an insider
-    _, anchoring, rows = await restart()
-    assert sorted(int(str(r["size"])) for r in rows) == [4, 6] and len(anchoring.restored) == 1
 
 
 async def test_a_configured_openlineage_transport_gets_every_new_event(store: AuditStore, tmp_path: Path) -> None:
