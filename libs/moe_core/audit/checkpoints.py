@@ -15,7 +15,6 @@ from typing import Any
 
 from moe_audit_verify.format import CHECKPOINT_FORMAT, b64, checkpoint_bytes
 from moe_audit_verify.keys import KeyRing
-from moe_audit_verify.merkle import CompactRange
 from moe_audit_verify.note import ED25519, NoteKey, checkpoint_text, signature_line
 from moe_audit_verify.segment import Checkpoint
 from moe_core.audit.cutover import cut_times, default_origin
@@ -49,9 +48,6 @@ class Anchoring:
     # each tenant's stretch since its last checkpoint found whole, not verified again while its rows are unchanged
     # when a checkpoint could not be made (moe_core.audit.stretch)
     verified: dict[str, Verified] = field(default_factory=dict)
-    # each tenant's checkpoint published outside the database whose INSERT failed (the store went away mid-insert:
-    # whether it was kept is unknown); stored before anything else of that tenant (store_published)
-    unstored: dict[str, Unstored] = field(default_factory=dict)
 
     def origin(self, tenant: str) -> str:
         return self.origins.get(tenant) or default_origin(self.log_name, tenant)
@@ -70,14 +66,6 @@ class Anchoring:
         log's name)."""
         key = self.note_key_of(tenant) if tenant is not None else self.note_key
         return text.decode() + "\n" + signature_line(key.name, key, self.signer.sign_raw(text))
-
-
-@dataclass(frozen=True)
-class Unstored:
-    """A published checkpoint's row, to be stored, and the tree range it signed."""
-
-    row: tuple[Any, ...]
-    grown: CompactRange
 
 
 class ChainBroken(RuntimeError):
@@ -103,10 +91,9 @@ async def checkpoint(store: Any, tenant: str, anchoring: Anchoring,
     entry recorded before the checkpoint's time is inside it. Before signing, the entries since the last
     checkpoint are checked (signatures, hashes, that they extend it), and so is the head this process itself
     wrote: a chain changed or cut in the database is never signed over (ChainBroken). The checkpoint is cosigned by
-    the witness (when one is configured; WitnessRefused: the log is not consistent with what it cosigned), handed
-    to the outlets and then stored: a store that did not keep it is an error (CheckpointNotStored). A published
-    checkpoint whose INSERT failed (the store went away) is stored first: it is the one the outlets hold."""
-    await store_published(store, tenant, anchoring)
+    the witness (when one is configured; WitnessRefused: the log is not consistent with what it cosigned),
+    stored, then handed to the outlets: a store that did not keep it is an error (CheckpointNotStored), after it
+    was published."""
     async with store.pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"moe-audit-tenant\x1f{tenant}")
         now: datetime = await conn.fetchval("SELECT clock_timestamp()")
@@ -177,36 +164,23 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
     signature = anchoring.signer.sign(data)
     stamp = await anchoring.tsa.stamp(data) if anchoring.tsa is not None else None
     made = Checkpoint(body, signature, stamp, note)
-    for outlet in anchoring.outlets:  # outside the database first: a store that drops it cannot hide it
-        await outlet(checkpoint_record(made))
-    anchoring.published[tenant] = body
-    anchoring.unstored[tenant] = Unstored((tenant, head["seq"], head["hash"], now, body["key_id"], data.decode(),
-                                           signature, stamp, note, grown.encoded()), grown)
-    await store_published(store, tenant, anchoring)
-    return made
-
-
-async def store_published(store: Any, tenant: str, anchoring: Anchoring) -> None:
-    """Store the tenant's checkpoint that was published and not yet stored. Its INSERT is repeated after an error
-    that left the outcome unknown (the connection lost while Postgres stopped: the next call asks again, and the
-    published checkpoint is not taken for one deleted from the database). A store that answers but did not keep
-    it is an error (CheckpointNotStored)."""
-    pending = anchoring.unstored.get(tenant)
-    if pending is None:
-        return
-    row = await store.pool.fetchrow(
+    # stored before it is published: a codex-lineage stopped between the two (killed, its machine lost) leaves a
+    # stored checkpoint the outlets lack, which the next one supersedes, never a published one the database lacks
+    # (at restart that reads as a checkpoint deleted from the database: refused for good). An INSERT whose outcome
+    # is unknown (the connection lost as Postgres stopped) raises here, nothing published: the next interval finds
+    # it stored, or makes it again
+    kept = await store.pool.fetchval(
         "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp, note, "
         "tree_range) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING tenant_id",
-        *pending.row)
-    if row is None and await store.pool.fetchval(  # kept by the INSERT whose answer was lost
-            "SELECT signature FROM audit_checkpoints WHERE tenant_id=$1 AND time=$2", tenant, pending.row[3]) \
-            != pending.row[6]:
-        del anchoring.unstored[tenant]
-        raise CheckpointNotStored(f"tenant {tenant}: the checkpoint of {iso(pending.row[3])} (size {pending.row[1]}) "
-                                  "was published but the database did not store it (a trigger or rule suppressed the "
-                                  "insert)")
-    del anchoring.unstored[tenant]
-    anchoring.trees.ranges[tenant] = pending.grown
+        tenant, head["seq"], head["hash"], now, body["key_id"], data.decode(), signature, stamp, note, grown.encoded())
+    for outlet in anchoring.outlets:  # published even when not kept: a store that drops it cannot hide it
+        await outlet(checkpoint_record(made))
+    anchoring.published[tenant] = body
+    if kept is None:
+        raise CheckpointNotStored(f"tenant {tenant}: the checkpoint of {iso(now)} (size {head['seq']}) was published "
+                                  "but the database did not store it (a trigger or rule suppressed the insert)")
+    anchoring.trees.ranges[tenant] = grown
+    return made
 
 
 async def _proof(store: Any, tenant: str, tree: Tree, old: int) -> list[bytes]:

@@ -1,8 +1,9 @@
 """codex-lineage's batches while its own Postgres goes down (issue 49): a batch the store could not take is held
 (it raises: FastStream rewinds the partitions and commits nothing), never dead-lettered and passed; once Postgres is
-back the same batch is stored, and stored once when it comes again. A checkpoint published as its Postgres stopped
-(its INSERT lost with the connection) is stored once Postgres is back, not taken for a checkpoint deleted from the
-database (the chaos tier met that too: every later request "MISSING checkpoint", the tenant refused for good).
+back the same batch is stored, and stored once when it comes again. A checkpoint whose INSERT met its Postgres stopping
+is not published, and made once Postgres is back; one stored and half published when codex-lineage was killed is
+found at its restart. Neither is taken for a checkpoint deleted from the database (the chaos tier met that: every
+later request "MISSING checkpoint", the tenant refused for good).
 
 The outage is the one the chaos tier met in CI (tests/chaos/fleet/test_store_outages.py, postgres stopped), made
 deterministic on a private Postgres (tests.support.chaos_infra): a shutdown is under way (SIGTERM, "smart": it
@@ -24,11 +25,12 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from codex_lineage.holding import HELD, HeldBatches, Hold
 from codex_lineage.lineage import Datasets, Lineage
 from codex_lineage.recorder import Recorder
-from moe_core.audit.checkpoints import Anchoring, checkpoint_all
+from moe_core.audit.checkpoints import Anchoring, checkpoint_all, file_outlet, published_heads
 from moe_core.audit.records import from_kafka, message_types
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
@@ -131,36 +133,91 @@ async def _checkpoint_all_once_up(store: AuditStore, anchoring: Anchoring) -> tu
     return await checkpoint_all(store, anchoring, timedelta(hours=1))
 
 
-async def test_a_checkpoint_published_as_its_store_stopped_is_stored_once_it_is_back(
-        private_postgres: PrivateInfra) -> None:
-    dsn = private_postgres.endpoints()["postgres"]
-    schema, rid = f"audit_c_{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:8]}"
-    signer = Signer.ephemeral()
-    store = await AuditStore.connect(dsn, schema, signer=signer)
-    records = [record for r in _raws(rid) if (record := from_kafka(
+class StoppingSigner(Signer):
+    """codex-lineage's signer, which stops Postgres once armed: between a checkpoint's signing and its INSERT."""
+
+    def __init__(self, infra: PrivateInfra) -> None:
+        super().__init__(Ed25519PrivateKey.generate())
+        self.infra, self.armed = infra, False
+
+    def sign(self, message: bytes) -> str:
+        if self.armed:
+            self.armed = False
+            self.infra.stop("postgres")
+        return super().sign(message)
+
+
+def _records_of(rid: str) -> list[Any]:
+    return [record for r in _raws(rid) if (record := from_kafka(
         r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, {k: v.decode() for k, v in r.headers},
         message_types(TOPICS))) is not None]
+
+
+async def test_a_checkpoint_whose_insert_met_its_stores_stop_is_made_once_it_is_back_never_refused(
+        private_postgres: PrivateInfra) -> None:
+    """The INSERT meets the stopped store (whether it was kept is unknown): nothing is published, and once
+    Postgres is back the next interval makes the checkpoint; the tenant is not refused (the chaos tier's 'MISSING
+    checkpoint')."""
+    dsn = private_postgres.endpoints()["postgres"]
+    schema, rid = f"audit_c_{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:8]}"
+    signer = StoppingSigner(private_postgres)
+    store = await AuditStore.connect(dsn, schema, signer=signer)
+    records = _records_of(rid)
     await store.append_many([(r, []) for r in records[:3]])
     published: list[dict[str, Any]] = []
 
-    async def stopping_outlet(record: dict[str, Any]) -> None:  # outside the database first, then Postgres stops
+    async def outlet(record: dict[str, Any]) -> None:
         published.append(record)
-        if len(published) == 1:
-            await asyncio.to_thread(private_postgres.stop, "postgres")
 
-    anchoring = Anchoring(signer, None, [stopping_outlet])
-    with pytest.raises(STORE_GONE):  # the checkpoint is published, its INSERT meets the stopped store
+    anchoring = Anchoring(signer, None, [outlet])
+    signer.armed = True
+    with pytest.raises(STORE_GONE):  # signed, then its INSERT meets the stopped store
         await checkpoint_all(store, anchoring, timedelta(hours=1))
-    assert [r["checkpoint"]["size"] for r in published] == [3]
+    assert published == []  # a checkpoint the database may lack is never published
     private_postgres.up("postgres")
     made, refused = await _checkpoint_all_once_up(store, anchoring)
-    assert refused == [], refused  # before: "the published checkpoint ... is no longer in the database"
-    assert made == []  # the chain did not grow: the published one is the checkpoint of size 3
+    assert (refused, [cp.body["size"] for cp in made]) == ([], [3])
     stored = await store.pool.fetch("SELECT size, signature FROM audit_checkpoints ORDER BY time")
     assert [(r["size"], r["signature"]) for r in stored] == [(3, published[0]["signature"])]
     await store.append_many([(r, []) for r in records[3:]])  # the chain grows: checkpointed on top of it
     made, refused = await checkpoint_all(store, anchoring, timedelta(hours=1))
     assert (refused, [cp.body["size"] for cp in made]) == ([], [RECORDS])
     assert [r["checkpoint"]["size"] for r in published] == [3, RECORDS]
+    await store.drop()
+    await store.close()
+
+
+class Killed(BaseException):
+    """codex-lineage's process ending where it stands (SIGKILL, its machine lost): nothing after it runs."""
+
+
+async def test_a_codex_lineage_killed_while_publishing_a_checkpoint_goes_on_after_its_restart(
+        private_postgres: PrivateInfra, tmp_path: Any) -> None:
+    """Killed after the checkpoint file took a checkpoint and before the next outlet: the restarted codex-lineage
+    (a new process: the file read again, nothing remembered) finds that checkpoint in the database and goes on.
+    Before, a checkpoint was published first and stored last, and the restart read it as one deleted from the
+    database ('the published checkpoint ... is no longer in the database: checkpoints were deleted'): the tenant
+    refused for good."""
+    dsn = private_postgres.endpoints()["postgres"]
+    schema, rid = f"audit_k_{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:8]}"
+    signer = Signer.ephemeral()
+    store = await AuditStore.connect(dsn, schema, signer=signer)
+    records = _records_of(rid)
+    await store.append_many([(r, []) for r in records[:3]])
+    path = str(tmp_path / "checkpoints.jsonl")
+
+    async def killed(record: dict[str, Any]) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        await checkpoint_all(store, Anchoring(signer, None, [file_outlet(path), killed]), timedelta(hours=1))
+    assert [size for size in (int(h["size"]) for h in published_heads(path).values())] == [3]
+    restarted = AuditStore(store.pool, store.schema, signer)
+    anchoring = Anchoring(signer, None, [file_outlet(path)], published_heads(path))
+    made, refused = await checkpoint_all(restarted, anchoring, timedelta(hours=1))
+    assert (refused, made) == ([], [])  # the killed one's checkpoint of size 3 is the tenant's newest
+    await restarted.append_many([(r, []) for r in records[3:]])
+    made, refused = await checkpoint_all(restarted, anchoring, timedelta(hours=1))
+    assert (refused, [cp.body["size"] for cp in made]) == ([], [RECORDS])
     await store.drop()
     await store.close()
