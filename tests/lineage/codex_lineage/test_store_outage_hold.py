@@ -211,7 +211,7 @@ async def test_a_codex_lineage_killed_while_publishing_a_checkpoint_goes_on_afte
 
     with pytest.raises(Killed):
         await checkpoint_all(store, Anchoring(signer, None, [file_outlet(path), killed]), timedelta(hours=1))
-    assert [size for size in (int(h["size"]) for h in published_heads(path).values())] == [3]
+    assert [int(h["size"]) for h in published_heads(path).values()] == [3]
     restarted = AuditStore(store.pool, store.schema, signer)
     anchoring = Anchoring(signer, None, [file_outlet(path)], published_heads(path))
     made, refused = await checkpoint_all(restarted, anchoring, timedelta(hours=1))
@@ -219,5 +219,29 @@ async def test_a_codex_lineage_killed_while_publishing_a_checkpoint_goes_on_afte
     await restarted.append_many([(r, []) for r in records[3:]])
     made, refused = await checkpoint_all(restarted, anchoring, timedelta(hours=1))
     assert (refused, [cp.body["size"] for cp in made]) == ([], [RECORDS])
+    await store.drop()
+    await store.close()
+
+
+async def test_a_checkpoint_the_topic_could_not_take_is_still_in_the_file(private_postgres: PrivateInfra,
+                                                                        tmp_path: Any) -> None:
+    """The first outlet (the checkpoint topic, its broker away) fails: the file still takes the checkpoint, which is
+    stored; the next interval has nothing to refuse."""
+    dsn = private_postgres.endpoints()["postgres"]
+    schema, rid = f"audit_t_{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:8]}"
+    signer = Signer.ephemeral()
+    store = await AuditStore.connect(dsn, schema, signer=signer)
+    await store.append_many([(r, []) for r in _records_of(rid)[:3]])
+    path = str(tmp_path / "checkpoints.jsonl")
+
+    async def unreachable(record: dict[str, Any]) -> None:
+        raise ConnectionRefusedError("the broker is away")
+
+    anchoring = Anchoring(signer, None, [unreachable, file_outlet(path)])
+    with pytest.raises(ConnectionRefusedError):
+        await checkpoint_all(store, anchoring, timedelta(hours=1))
+    assert [int(h["size"]) for h in published_heads(path).values()] == [3]
+    assert await store.pool.fetchval("SELECT count(*) FROM audit_checkpoints") == 1
+    assert await checkpoint_all(store, anchoring, timedelta(hours=1)) == ([], [])
     await store.drop()
     await store.close()
