@@ -42,9 +42,19 @@ AMOUNTS = '"tokens":0,"cost_micros":0'
 # ('': no record), its ttl, the overlay's SHA-1 as the caller knows it ('': none; '-': not checked). Returns
 # {-1, 0, overlay} (stale: nothing done) | {refused counter, 0} | {0, grant} (reserved and opened) |
 # {0, 0, entry} (a hit).
+# A request's hold (its response id's) that is there and not settled is this script's own earlier run for the
+# request, whose reply was lost (a timeout: the caller tries again, gateway.metering): its outcome is returned again
+# before anything is checked, counted or written: the reservation's grant, or the hit with the entry read again
+# ('' if it is gone since: the caller withdraws it as damaged). A settled hold (a hit withdrawn as damaged, whose
+# request is then reserved as a miss) and a hit's hold met without a look-up are reserved afresh.
 RESERVE_OR_HIT = COUNTER_RULES + """
 local n = tonumber(ARGV[4])
 local b = 3 * n + 5
+local earlier = redis.call('HMGET', KEYS[n + 2], 'tokens', 'usage', 'done')
+if earlier[1] and not earlier[3] then  -- this request's own run, its reply lost: its outcome again, nothing more
+  if not earlier[2] then return {0, tonumber(earlier[1])} end
+  if ARGV[b + 8] == '1' then return {0, 0, redis.call('GET', KEYS[n + 1]) or ''} end
+end
 if ARGV[b + 11] ~= '-' then
   local overlay = redis.call('GET', KEYS[n + 7])
   local seen = ''

@@ -42,10 +42,13 @@ import logging
 import math
 import time
 from collections.abc import Awaitable
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.settings import GatewaySettings
 from moe_core.access.edge_hit import EdgeHits, Hit, RecordHead, Stale
@@ -117,7 +120,11 @@ class Metering(Settler):
         read in the same round trip (moe_core.access.edge_hit): a hit is counted (one request, no tokens), its
         `record` for feedback written, and returned with its hold, decided; `settle_hit` settles it after the reply
         (or `withdraw_hit` gives it back). overlay: (key, SHA-1) of the live overlay the request was shaped with,
-        checked first in the same script: `Stale` (nothing counted) when another one is in force."""
+        checked first in the same script: `Stale` (nothing counted) when another one is in force. A script whose
+        reply does not come (a timeout, a cut connection) is sent once more on a fresh connection: a pooled one can
+        die without a reset, and before the script checked the profiles, a GET of them whose errors were passed
+        over paid for it. The script returns its own earlier run's outcome again (by the request's hold), so a run
+        whose reply was lost is counted once."""
         if key is None:  # not an authenticated client request (internal use)
             return None
         prompt, completion = estimate(request, self.settings.limit_completion_tokens,
@@ -132,12 +139,20 @@ class Metering(Settler):
         fields = {"key_id": key.id, "tenant_id": tenant, "mode": request.mode, "model": model, "price": price,
                   "prompt": prompt, "completion": completion, "created": request.created_at.timestamp(),
                   "deadline": request.deadline_at.timestamp()}
+        script = partial(self.hits.reserve, counters, want, least, rate, exact_key=exact_key,
+                         response_id=request.response_id, hold=Hold.of(Reservation(counters, 0, 0), **fields),
+                         budget_ttl_s=ttl, hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request), record=record,
+                         overlay=overlay)
         try:  # reserved and opened as its token budget with its hold in one script (or a hit, answered)
-            found = await self.hits.reserve(counters, want, least, rate, exact_key=exact_key,
-                                            response_id=request.response_id,
-                                            hold=Hold.of(Reservation(counters, 0, 0), **fields), budget_ttl_s=ttl,
-                                            hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request), record=record,
-                                            overlay=overlay)
+            try:
+                found = await script()
+            except (RedisTimeoutError, RedisConnectionError) as exc:  # e.g. a pooled connection dead without a
+                # reset: once more on a fresh one (the script knows its own earlier run: nothing counted twice)
+                log.warning("limits script of %s failed (%s): once more on a fresh connection", request.response_id,
+                            exc)
+                with suppress(RedisError, OSError):  # the idle ones may be as dead: they reconnect when next used
+                    await self.limiter.redis.connection_pool.disconnect(inuse_connections=False)
+                found = await script()
             if isinstance(found, Hit | Stale):
                 return found
             held = Hold.of(found, **fields)  # as the script wrote it (the grant and its cost)

@@ -3,7 +3,8 @@ the check of the live client profiles, the key's limits, the cached answer and i
 trip before the reply (the usage event published with the Answer, gateway.chat; the record's SET and the profiles'
 GET were two more), the hold finished after it in one more; the limits still refuse a hit (429) and write no
 record, a stale view of the profiles counts nothing, a hit whose settling failed is charged once by the control
-plane's sweeper, and a damaged entry gives its request back and leaves no record.
+plane's sweeper, and a damaged entry gives its request back and leaves no record (its request then reserved as a
+miss, once: not taken for the script's own earlier run, tests/infra/gateway/test_hit_retry.py).
 Round trips are counted by a Redis client that counts every command and pipeline it sends."""
 
 from __future__ import annotations
@@ -218,6 +219,11 @@ async def test_a_damaged_entry_gives_its_request_back(redis: Redis, namespace: s
     assert not await redis.exists(head.key)  # nobody rates an answer that was not given
     assert await _rows(usage.pool, key) == []
     assert await metering.settlements.due(10**12, 100) == []
+    for _ in range(2):  # then reserved as a miss (gateway.chat), and again as after a reply lost (gateway.metering)
+        assert await metering.reserve(key, request, "moe-orchestrator") is None
+    held = (await metering.settlements.holds([request.response_id]))[request.response_id]
+    used = await metering.limiter.used("key", key.id)
+    assert held.tokens > 0 and (used["requests_per_minute"], used["tokens_per_minute"]) == (1, held.tokens)
 
 
 def _deferred() -> float:
