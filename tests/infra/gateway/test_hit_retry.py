@@ -20,6 +20,7 @@ from gateway.settings import GatewaySettings
 from moe_core.access.edge_hit import Hit, RecordHead
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limiter, Limits
+from moe_core.access.settlement import Hold
 from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, UsageCharged, deadline_in
 from moe_core.llm.answer_records import AnswerRecords
 from moe_core.llm.exact_cache import ExactAnswers, ExactEntry, answer_of, cache_scope
@@ -70,6 +71,8 @@ class Relay:
         self.gates.append(gates)
         try:
             await asyncio.gather(_pipe(reader, up_writer, gates[0]), _pipe(up_reader, writer, gates[1]))
+        except (OSError, asyncio.CancelledError):  # a side closed, or the relay (close): the connection ends
+            pass
         finally:
             writer.close()
             up_writer.close()
@@ -128,7 +131,7 @@ async def _ask(metering: Metering, key: ApiKey, exact: ExactAnswers | None,
     return request, found
 
 
-async def _setup(redis: Redis, namespace: str, cached: bool) -> tuple[Metering, ApiKey, ExactAnswers | None,
+async def _setup(redis: Redis, namespace: str, cached: bool) -> tuple[Metering, ExactAnswers | None,
                                                                       AnswerRecords, Usage]:
     usage = Usage()
     metering = Metering(GatewaySettings(topic_namespace=namespace), Limiter(redis, namespace), usage.publish)
@@ -137,47 +140,60 @@ async def _setup(redis: Redis, namespace: str, cached: bool) -> tuple[Metering, 
         await exact.put(cache_scope(_request()) or "", ExactEntry(
             cache_key="entry-1", question=QUESTION, answer="Leonardo da Vinci.",
             models_used=[ModelUse(model="m", category="general")]))
-    key = ApiKey(id=f"k{uuid.uuid4().hex[:10]}", name="k", role="user", tenant_ids=(TENANT,),
-                 limits=Limits(requests_per_minute=10, tokens_per_day=10**8))
-    return metering, key, exact, AnswerRecords(redis, namespace, 3600), usage
+    return metering, exact, AnswerRecords(redis, namespace, 3600), usage
+
+
+def _key() -> ApiKey:
+    return ApiKey(id=f"k{uuid.uuid4().hex[:10]}", name="k", role="user", tenant_ids=(TENANT,),
+                  limits=Limits(requests_per_minute=10, tokens_per_day=10**8))
+
+
+async def _counted(metering: Metering, request: ChatRequest, key: ApiKey) -> tuple[Hold, dict[str, set[int]]]:
+    """The request's hold and what its key's counters hold, by kind (the windows it was counted in: a request of
+    its own key, so a minute's end between two requests changes nothing)."""
+    hold = (await metering.settlements.holds([request.response_id]))[request.response_id]
+    mine = [(name, kind) for name, kind, _ in hold.counters if f":key:{key.id}:" in name]
+    values = await metering.limiter.redis.mget([name for name, _ in mine])
+    counted: dict[str, set[int]] = {}
+    for (_, kind), value in zip(mine, values, strict=True):
+        counted.setdefault(kind, set()).add(int(value or 0))
+    return hold, counted
 
 
 async def test_a_hit_on_a_pooled_connection_dead_without_a_reset_is_answered(
         relayed: tuple[Relay, Redis], namespace: str) -> None:
     relay, client = relayed
-    metering, key, exact, records, usage = await _setup(client, namespace, cached=True)
-    await _ask(metering, key, exact, records)  # the pool's connection, used once (the script loaded)
+    metering, exact, records, usage = await _setup(client, namespace, cached=True)
+    await _ask(metering, _key(), exact, records)  # the pool's connection, used once (the script loaded)
     relay.silence()  # it is dead: nothing reaches Redis on it, nothing comes back, no reset
+    key = _key()
     request, hit = await _ask(metering, key, exact, records)
     assert hit is not None  # not a 503 limits_unavailable
     answer = answer_of(request, hit.entry, QUESTION)
     assert answer is not None and answer.content == "Leonardo da Vinci."
     record = await records.get(request.response_id)
     assert record is not None and record.cache_key == "entry-1"
+    assert (await _counted(metering, request, key))[1] == {"requests": {1}, "tokens": {0}}
     await usage.publish(metering.hit_usage(request.response_id, hit.hold))  # with the Answer
     assert await metering.settle_hit(request.response_id, hit.hold)
-    assert (await metering.limiter.used("key", key.id))["requests_per_minute"] == 2  # each request once
+    assert [(e.response_id, e.outcome) for e in usage.events] == [(request.response_id, "answered")]
 
 
 @pytest.mark.parametrize("cached", [True, False], ids=["hit", "miss"])
 async def test_a_script_whose_reply_was_lost_is_counted_once(
         relayed: tuple[Relay, Redis], namespace: str, cached: bool) -> None:
     relay, client = relayed
-    metering, key, exact, records, usage = await _setup(client, namespace, cached)
-    await _ask(metering, key, exact, records)  # the pool's connection, used once (the script loaded)
-    first = await metering.limiter.used("key", key.id)
+    metering, exact, records, usage = await _setup(client, namespace, cached)
+    await _ask(metering, _key(), exact, records)  # the pool's connection, used once (the script loaded)
     relay.silence(replies_only=True)  # the next script runs in Redis; its reply never comes back
+    key = _key()
     request, hit = await _ask(metering, key, exact, records)
-    used = await metering.limiter.used("key", key.id)
-    assert used["requests_per_minute"] == 2  # not 3: the second run returned the first one's outcome
-    hold = await metering.settlements.holds([request.response_id])
-    if cached:
+    hold, counted = await _counted(metering, request, key)
+    if cached:  # the hit, once: not a second request counted (the second run returned the first one's outcome)
         assert hit is not None and answer_of(request, hit.entry, QUESTION) is not None
-        assert used["tokens_per_day"] == first["tokens_per_day"] == 0
-        assert hold[request.response_id].tokens == 0 and await records.get(request.response_id) is not None
-    else:
-        assert hit is None
-        grant = hold[request.response_id].tokens
-        assert grant > 0 and used["tokens_per_day"] == first["tokens_per_day"] + grant  # reserved once
-        assert await metering.budgets.left(request.response_id) == grant
+        assert hold.tokens == 0 and counted == {"requests": {1}, "tokens": {0}}
+        assert await records.get(request.response_id) is not None
+    else:  # reserved once: not the grant twice
+        assert hit is None and hold.tokens > 0 and counted == {"requests": {1}, "tokens": {hold.tokens}}
+        assert await metering.budgets.left(request.response_id) == hold.tokens
     assert usage.events == []
