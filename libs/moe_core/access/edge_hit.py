@@ -14,6 +14,15 @@ request's estimate in every token and cost limit), then reads the cached answer 
   in the same script, the request is opened as Settlements.open opens it — its token budget (the grant) and its
   hold (the grant and its cost in the hold's JSON) indexed by when it is due. A request is either refused with
   nothing counted, or reserved and opened: no reservation is left without its budget.
+Two more things ride in the same round trip (issue 52: a hit waited for three round trips before its reply):
+- A hit's record for feedback (moe_core.llm.answer_records): the caller gives the record's key and its
+  request-side fields; the script adds the entry's cache key and models (as the Answer carries them), so the record
+  exists before the client has the answer, as before. A hit the caller does not answer after all deletes it.
+- The check that the caller's view of the live overlay (moe_core.llm.inference.live: the console's client
+  profiles, which choose the request's mode, template and token cap, hence its exact key and estimate) is the
+  one in force: its SHA-1 against the key's. Stale: nothing is counted or written and the overlay is returned,
+  for the caller to shape the request again with it (`Stale`). The console's change still applies to the next
+  request, without a GET of its own before every request.
 """
 
 from __future__ import annotations
@@ -26,16 +35,34 @@ from moe_core.access.settlement import LEASE_S, Hold, Settlements
 
 # The hold's JSON around its two amounts (Hold: tokens, then cost_micros), filled in by the script with the grant.
 AMOUNTS = '"tokens":0,"cost_micros":0'
-# KEYS: the n counters, then the cached answer, the hold, its lease, the due index, the budget. ARGV: tokens wanted,
-# tokens at least, cost micros per token, n, (limit, kind, ttl) per counter, then the hold's JSON before and after
-# its amounts, prompt estimate, hold ttl, due, response id, lease ms, budget ttl, look up ('1': read the cached
-# answer; '0': KEYS[n + 1] is not read). Returns {refused counter, 0} | {0, grant} (reserved and opened) |
+# KEYS: the n counters, then the cached answer, the hold, its lease, the due index, the budget, the hit's record,
+# the overlay. ARGV: tokens wanted, tokens at least, cost micros per token, n, (limit, kind, ttl) per counter, then
+# the hold's JSON before and after its amounts, prompt estimate, hold ttl, due, response id, lease ms, budget ttl,
+# look up ('1': read the cached answer; '0': KEYS[n + 1] is not read), the record's JSON up to its entry fields
+# ('': no record), its ttl, the overlay's SHA-1 as the caller knows it ('': none; '-': not checked). Returns
+# {-1, 0, overlay} (stale: nothing done) | {refused counter, 0} | {0, grant} (reserved and opened) |
 # {0, 0, entry} (a hit).
+# A request's hold (its response id's) that is there and not settled is this script's own earlier run for the
+# request, whose reply was lost (a timeout: the caller tries again, gateway.metering): its outcome is returned again
+# before anything is checked, counted or written: the reservation's grant, or the hit with the entry read again
+# ('' if it is gone since: the caller withdraws it as damaged). A settled hold (a hit withdrawn as damaged, whose
+# request is then reserved as a miss) and a hit's hold met without a look-up are reserved afresh.
 RESERVE_OR_HIT = COUNTER_RULES + """
 local n = tonumber(ARGV[4])
+local b = 3 * n + 5
+local earlier = redis.call('HMGET', KEYS[n + 2], 'tokens', 'usage', 'done')
+if earlier[1] and not earlier[3] then  -- this request's own run, its reply lost: its outcome again, nothing more
+  if not earlier[2] then return {0, tonumber(earlier[1])} end
+  if ARGV[b + 8] == '1' then return {0, 0, redis.call('GET', KEYS[n + 1]) or ''} end
+end
+if ARGV[b + 11] ~= '-' then
+  local overlay = redis.call('GET', KEYS[n + 7])
+  local seen = ''
+  if overlay then seen = redis.sha1hex(overlay) end
+  if seen ~= ARGV[b + 11] then return {-1, 0, overlay or ''} end
+end
 local refused, grant = check(n, 2)
 if refused > 0 then return {refused, 0} end
-local b = 3 * n + 5
 local function hold(tokens, cost)
   local amounts = '"tokens":' .. string.format('%d', tokens) .. ',"cost_micros":' .. string.format('%d', cost)
   redis.call('DEL', KEYS[n + 2])
@@ -56,6 +83,15 @@ if entry then
   hold(0, 0)
   redis.call('HSET', KEYS[n + 2], 'usage', '0 0 answered')
   redis.call('SET', KEYS[n + 3], '1', 'PX', ARGV[b + 6])
+  if ARGV[b + 9] ~= '' then
+    local ok, e = pcall(cjson.decode, entry)
+    if ok and type(e) == 'table' and type(e.cache_key) == 'string' then  -- else damaged: the caller withdraws it
+      local models = '[]'
+      if type(e.models_used) == 'table' and #e.models_used > 0 then models = cjson.encode(e.models_used) end
+      redis.call('SET', KEYS[n + 6], ARGV[b + 9] .. '"cache_key":' .. cjson.encode(e.cache_key) ..
+                 ',"models_used":' .. models .. '}', 'EX', ARGV[b + 10])
+    end
+  end
   return {0, 0, entry}
 end
 take(n, 2, grant)
@@ -63,6 +99,24 @@ redis.call('SET', KEYS[n + 5], string.format('%d', grant), 'EX', ARGV[b + 7])
 hold(grant, math.ceil(grant * rate))
 return {0, grant}
 """
+
+
+@dataclass(frozen=True)
+class Stale:
+    """The overlay the caller checked against is not the one in force (nothing was counted): its value now ('':
+    none)."""
+
+    overlay: str
+
+
+@dataclass(frozen=True)
+class RecordHead:
+    """A hit's record for feedback, written by the script: its key, its JSON up to the entry's fields (an object
+    left open: `{...,` without the closing brace), its ttl."""
+
+    key: str
+    head: str
+    ttl_s: int
 
 
 @dataclass(frozen=True)
@@ -81,22 +135,30 @@ class EdgeHits:
 
     async def reserve(self, counters: list[Counter], want: int, least: int, micros_per_token: float, *,
                       exact_key: str | None, response_id: str, hold: Hold, budget_ttl_s: int, hold_ttl_s: int,
-                      due: float) -> Hit | Reservation:
-        """The hit (counted, its hold decided and claimed) or the reservation (as Limiter.reserve), opened as the
-        request's token budget with its hold (as Settlements.open); raises LimitExceeded naming the first limit
-        without room, hit or not. exact_key: where the cached answer would be (None: nothing to look up). `hold`
-        is the request's without its amounts (no tokens, no cost: a hit's as it is)."""
+                      due: float, record: RecordHead | None = None,
+                      overlay: tuple[str, str] | None = None) -> Hit | Reservation | Stale:
+        """The hit (counted, its hold decided and claimed, its `record` written) or the reservation (as
+        Limiter.reserve), opened as the request's token budget with its hold (as Settlements.open); raises
+        LimitExceeded naming the first limit without room, hit or not. exact_key: where the cached answer would be
+        (None: nothing to look up). `hold` is the request's without its amounts (no tokens, no cost: a hit's as it
+        is). overlay: (its key, the SHA-1 of its value as the caller shaped the request with it; '': no value):
+        another value in force is `Stale`, with nothing done."""
         settle = self.settlements.key(response_id)
         keys = [c.key for c in counters] + [exact_key or settle, settle, f"{settle}:lease", self.settlements.index,
-                                            self.settlements.budgets.key(response_id)]
+                                            self.settlements.budgets.key(response_id),
+                                            record.key if record else settle, overlay[0] if overlay else settle]
         args: list[int | float | str] = [want, least, micros_per_token, len(counters)]
         for counter in counters:
             args += [counter.limit, counter.kind, counter.window.ttl_s]
         head, tail = _around_amounts(hold)
         args += [head, tail, hold.prompt, max(1, hold_ttl_s), due, response_id, round(LEASE_S * 1000),
-                 max(1, budget_ttl_s), "0" if exact_key is None else "1"]
+                 max(1, budget_ttl_s), "0" if exact_key is None else "1", record.head if record else "",
+                 max(1, record.ttl_s) if record else 1, overlay[1] if overlay else "-"]
         found = await self._script(keys=keys, args=args)
         refused, grant = int(found[0]), int(found[1])
+        if refused < 0:
+            raw = found[2]
+            return Stale(raw.decode() if isinstance(raw, bytes) else str(raw))
         if refused:
             counter = counters[refused - 1]
             raise LimitExceeded(counter.scope, counter.limit_name, counter.window.retry_after_s)

@@ -37,10 +37,24 @@ class AnswerRecords:
     def entry(self, answer: Answer) -> tuple[str, str]:
         """The key and value `record` writes (with ttl_s): for a caller that sends them with another write
         (gateway.feedback: in the settlement's claim)."""
-        record = AnswerRecord(
+        return self.key(answer.response_id), self.record_of(answer).model_dump_json()
+
+    @staticmethod
+    def record_of(answer: Answer) -> AnswerRecord:
+        return AnswerRecord(
             tenant_id=answer.tenant_id, models_used=answer.models_used, cache_key=answer.cache_key,
             question=answer.question, graph_refs=[s.ref for s in answer.sources if s.kind == "graph"])
-        return f"{self.prefix}:{answer.response_id}", record.model_dump_json()
+
+    def key(self, response_id: str) -> str:
+        return f"{self.prefix}:{response_id}"
+
+    def hit_head(self, response_id: str, tenant_id: str, question: str) -> tuple[str, str]:
+        """An exact repeat's record before its entry is read: the key and the JSON of its request's fields, left
+        open for the entry's cache key and models (moe_core.access.edge_hit writes them in the read's round trip;
+        the result reads as `entry` gives it for the hit's Answer)."""
+        head = AnswerRecord(tenant_id=tenant_id, question=question).model_dump_json(
+            include={"tenant_id", "question", "graph_refs"})
+        return self.key(response_id), head[:-1] + ","
 
     async def record(self, answer: Answer) -> None:
         """Remember who owns this answer and what a rating of it concerns."""

@@ -127,7 +127,7 @@ def _chat(settings: GatewaySettings, bus: Bus, redis: Any, pending: Pending, ans
     says which models take them)."""
     exact = ExactAnswers(redis, settings.topic_namespace, 0) if settings.exact_cache else None
     images = ImageIntake(settings, InferenceConfig.from_settings(settings), ImageStore(redis, settings.topic_namespace))
-    return images, ChatService(settings, bus, pending, exact=exact, on_local_answer=answers.record_quietly,
+    return images, ChatService(settings, bus, pending, exact=exact, answers=answers,
                                metering=accounts.metering, images=images,
                                templates=template_select.load(settings, redis),
                                profiles=LiveProfiles(settings.client_profiles, redis, settings.topic_namespace))

@@ -6,22 +6,34 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
 from starlette.requests import Request
 
 from gateway import client_profiles, template_select
+from gateway.feedback import AnswerRecorder
 from gateway.metering import Metering
 from gateway.pending import Event, Pending
 from gateway.session import ClientGone, RequestRun, answer_error
 from gateway.settings import GatewaySettings
 from gateway.stream_registry import StreamRegistry
+from moe_core.access.edge_hit import RecordHead, Stale
 from moe_core.access.keystore import ApiKey
 from moe_core.access.request_auth import current_key
 from moe_core.access.settlement import Hold
-from moe_core.contracts import Answer, AuditEvent, Cancel, ChatMessage, ChatRequest, GenerationParams, deadline_in
+from moe_core.contracts import (
+    Answer,
+    AuditEvent,
+    Cancel,
+    ChatMessage,
+    ChatRequest,
+    GenerationParams,
+    TemplateModels,
+    deadline_in,
+)
+from moe_core.llm.client_profiles import ClientProfile
 from moe_core.llm.exact_cache import ExactAnswers, answer_of
 from moe_core.llm.guardrails import GuardrailBook
 from moe_core.llm.guardrails.inputs import check_input
@@ -45,6 +57,19 @@ from moe_core.runtime.redelivery import TOO_LARGE_ERRORS
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What a request's client profile decides (gateway.client_profiles), and the overlay it was chosen from:
+    (its key, its SHA-1) to check in the limits script, None when read just now."""
+
+    mode: str
+    model_id: str
+    profile: ClientProfile | None
+    template: str | None
+    template_models: TemplateModels | None
+    overlay: tuple[str, str] | None
+
+
 class ProtocolRequest(Protocol):
     """What every protocol's request model gives the chat flow (openai_api, anthropic_api, responses_api)."""
 
@@ -60,12 +85,12 @@ class ProtocolRequest(Protocol):
 
 class ChatService:
     def __init__(self, settings: GatewaySettings, bus: Bus, pending: Pending, *, exact: ExactAnswers | None = None,
-                 on_local_answer: Callable[[Answer], Awaitable[None]] | None = None,
+                 answers: AnswerRecorder | None = None,
                  metering: Metering | None = None, images: ImageIntake | None = None,
                  templates: template_select.EdgeTemplates,
                  profiles: client_profiles.LiveProfiles | None = None) -> None:
-        """exact: answer exact repeats of cached questions from Redis; on_local_answer: what happens to such
-        an answer besides the client (recorded for feedback), before the client sees it; metering: the
+        """exact: answer exact repeats of cached questions from Redis; answers: such an answer recorded for
+        feedback before the client sees it (a metered one by the script that finds it); metering: the
         key's limits and budgets (reserved here, settled on the Answer). images: checks and stores a request's
         images (moe_core.llm.input_limits.images); templates: the named expert templates (checked at start-up)."""
         self.images = images
@@ -74,7 +99,7 @@ class ChatService:
         self.bus = bus
         self.pending = pending
         self.exact = exact
-        self.on_local_answer = on_local_answer
+        self.answers = answers
         self._background: set[asyncio.Task[None]] = set()
         self.streams: StreamRegistry | None = None  # resumable streams (gateway.resume): Cancel waits its grace
         self.templates = templates
@@ -91,43 +116,25 @@ class ChatService:
         deadline (X-Request-Timeout); never longer than configured. The X-MOE-Template header names a template
         (gateway.template_select: the model id's @suffix comes first). messages_param: the field an error about the
         messages names (the Responses API's is `input`)."""
-        client_model = mode = body.model
-        params, stream, user, tools, tool_choice = (body.params(), body.stream, body.user, body.tool_defs(),
-                                                    body.chat_tool_choice())
-        template = template_select.header_template(http)
-        found = resolve(mode, self.settings.model_map)  # a client's own id -> our mode (@template)
-        if found is None:
-            raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
-        mode, model_id, named = found
+        client_model = body.model
         key = current_key.get()  # the verified key of this request (moe_core.access.request_auth)
-        profiles = await self.profiles.current() if self.profiles else self.settings.client_profiles
-        profile = client_profiles.choose(profiles, key)  # per-client defaults
-        if profile is not None and profile.mode and model_id not in MODES and named is None:  # a client's own id
-            mode = profile.mode
-        fallback = (key.default_template if key else None) or (profile.template if profile else None)
-        template, template_models = await self.templates.choose(tenant_id, named, template, fallback)
-        if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
-            raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
-                              param="model", code="model_not_allowed")
+        # a metered request's profiles as last seen, checked in its limits script (no round trip of their own)
+        shape = await self._shape(body, key, tenant_id, http, fresh=self.metering is None or key is None)
         messages = await self._checked(messages, images, messages_param)
-        cap, is_default = client_profiles.token_cap(profile, mode, bool(tools), self.settings.tool_max_tokens,
-                                                    self.settings.reasoning_max_tokens)
-        params = client_profiles.capped(params or GenerationParams(), cap, is_default)
         rid = uuid.uuid4().hex
-        limit = self.settings.request_timeout_s
-        request = ChatRequest(
-            response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(min(timeout_s or limit, limit)),
-            mode=mode, messages=messages, params=params, stream=stream, live=stream,
-            user=template_select.affinity_user(user, key),  # sticky servers: the client's user, else the principal
-            tools=tools or [], tool_choice=tool_choice, template=template, template_models=template_models,
-            asked_by=key.principal if key is not None else None,  # the principal id, never the key (graph gaps)
-            data_class=declared_class(self.classes.current(), key.id if key else None, http.headers,
-                                      key.data_class if key else None),
-        )
-        chore = (recognise(request) if self.settings.housekeeping_enabled and params.response_format is None
-                 else None)  # a client's own chore (a structured one takes the pipeline: its judge writes JSON)
-        with bind_response_id(rid):  # limits and budgets: 429 before anything enters the fleet; an exact repeat
-            hit, held = await self._reserve(key, request, client_model, exact=not chore)
+        while True:
+            request = self._request(body, shape, key, messages, tenant_id, http, timeout_s, rid)
+            chore = (recognise(request) if self.settings.housekeeping_enabled and request.params.response_format
+                     is None else None)  # a client's own chore (a structured one takes the pipeline: its judge
+            # writes JSON)
+            with bind_response_id(rid):  # limits and budgets: 429 before anything enters the fleet; an exact repeat
+                reserved = await self._reserve(key, request, client_model, exact=not chore, overlay=shape.overlay)
+            if not isinstance(reserved, Stale):
+                break
+            assert self.profiles is not None  # the console changed the profiles: the request shaped again, once
+            shape = await self._shape_with(body, key, tenant_id, http, self.profiles.saw(reserved.overlay), None)
+        hit, held = reserved
+        profile = shape.profile
         queue = self.pending.open(rid)
         await self._enter(request, queue, (hit, held, self._cache_record(request, hit)) if hit else None, chore)
         run = RequestRun(request, queue, grace_s=self.settings.deadline_grace_s,
@@ -136,6 +143,58 @@ class ChatService:
         if hit is not None and held is not None and self.metering is not None:  # settled once the client has it
             run.after_response = partial(self._after_hit, hit, held)
         return run
+
+    async def _shape(self, body: ProtocolRequest, key: ApiKey | None, tenant_id: str, http: Request,
+                     fresh: bool) -> Shape:
+        """The request's profile and what it decides, from the profiles read now (`fresh`) or as last seen (the
+        limits script checks them); a request those refuse is shaped again with the profiles read now."""
+        if self.profiles is None:
+            return await self._shape_with(body, key, tenant_id, http, self.settings.client_profiles, None)
+        if fresh:
+            return await self._shape_with(body, key, tenant_id, http, await self.profiles.current(), None)
+        profiles, overlay = self.profiles.known()
+        try:
+            return await self._shape_with(body, key, tenant_id, http, profiles, overlay)
+        except OpenAIError:  # e.g. a profile the console just added, named by the client
+            return await self._shape_with(body, key, tenant_id, http, await self.profiles.current(), None)
+
+    async def _shape_with(self, body: ProtocolRequest, key: ApiKey | None, tenant_id: str, http: Request,
+                          profiles: list[ClientProfile], overlay: tuple[str, str] | None) -> Shape:
+        """The X-MOE-Template header names a template (gateway.template_select: the model id's @suffix comes
+        first); the key must allow the mode."""
+        client_model = mode = body.model
+        found = resolve(mode, self.settings.model_map)  # a client's own id -> our mode (@template)
+        if found is None:
+            raise OpenAIError(404, f"The model '{mode}' does not exist", param="model", code="model_not_found")
+        mode, model_id, named = found
+        profile = client_profiles.choose(profiles, key)  # per-client defaults
+        if profile is not None and profile.mode and model_id not in MODES and named is None:  # a client's own id
+            mode = profile.mode
+        fallback = (key.default_template if key else None) or (profile.template if profile else None)
+        template, template_models = await self.templates.choose(tenant_id, named, template_select.header_template(
+            http), fallback)
+        if key is not None and not (key.allows(mode) or key.allows(client_model) or key.allows(model_id)):
+            raise OpenAIError(403, f"This API key may not use the model '{client_model}'.", "permission_error",
+                              param="model", code="model_not_allowed")
+        return Shape(mode, model_id, profile, template, template_models, overlay)
+
+    def _request(self, body: ProtocolRequest, shape: Shape, key: ApiKey | None, messages: list[ChatMessage],
+                 tenant_id: str, http: Request, timeout_s: float | None, rid: str) -> ChatRequest:
+        params, tools = body.params(), body.tool_defs()
+        cap, is_default = client_profiles.token_cap(shape.profile, shape.mode, bool(tools),
+                                                    self.settings.tool_max_tokens, self.settings.reasoning_max_tokens)
+        params = client_profiles.capped(params or GenerationParams(), cap, is_default)
+        limit = self.settings.request_timeout_s
+        return ChatRequest(
+            response_id=rid, tenant_id=tenant_id, deadline_at=deadline_in(min(timeout_s or limit, limit)),
+            mode=shape.mode, messages=messages, params=params, stream=body.stream, live=body.stream,
+            user=template_select.affinity_user(body.user, key),  # sticky servers: the client's user, else the
+            tools=tools or [], tool_choice=body.chat_tool_choice(), template=shape.template,  # principal
+            template_models=shape.template_models,
+            asked_by=key.principal if key is not None else None,  # the principal id, never the key (graph gaps)
+            data_class=declared_class(self.classes.current(), key.id if key else None, http.headers,
+                                      key.data_class if key else None),
+        )
 
     async def _checked(self, messages: list[ChatMessage], images: list[ImageInput] | None,
                        messages_param: str) -> list[ChatMessage]:
@@ -178,38 +237,46 @@ class ChatService:
         except BaseException:
             self.pending.close(rid)
             if self.metering is not None and hit is not None and hit[1] is not None:
-                self.metering.release_hit(rid, hit[1])  # not answered: given back, no charge
+                records = self.answers.records if self.answers is not None else None
+                self.metering.release_hit(rid, hit[1], records.key(rid) if records else None)  # not answered:
+                # given back, no charge, no record
             elif self.metering is not None:
                 self.metering.release(rid, abandoned=False, published=False)
             raise
 
-    async def _reserve(self, key: ApiKey | None, request: ChatRequest, model: str,
-                       exact: bool) -> tuple[Answer | None, Hold | None]:
+    async def _reserve(self, key: ApiKey | None, request: ChatRequest, model: str, exact: bool,
+                       overlay: tuple[str, str] | None = None) -> tuple[Answer | None, Hold | None] | Stale:
         """The request's limits and budgets (gateway.metering) and, for an exact repeat of a cached question, its
-        answer: one Redis round trip for both when the request is metered (moe_core.access.edge_hit). A hit is
-        recorded for feedback before the client sees it; its usage is settled after the reply (its hold)."""
+        answer and its record for feedback: one Redis round trip for all of them when the request is metered
+        (moe_core.access.edge_hit), with the check of the profiles it was shaped with (`overlay`; Stale: shape it
+        again). A hit's usage is settled after the reply (its hold)."""
         lookup = self.exact.lookup(request) if exact and self.exact is not None and not any(
             m.images for m in request.messages) and self._may_repeat(request) else None  # with images the text
         # alone is not the question
         if self.metering is None or key is None:
             hit = await self._exact_hit(request) if lookup is not None else None
             return hit, None
-        found = await self.metering.reserve(key, request, model, lookup[0] if lookup is not None else None)
+        record = None
+        if lookup is not None and self.answers is not None:  # written by the script that finds the entry
+            records = self.answers.records
+            record = RecordHead(*records.hit_head(request.response_id, request.tenant_id, lookup[1]), records.ttl_s)
+        found = await self.metering.reserve(key, request, model, lookup[0] if lookup is not None else None,
+                                            record=record, overlay=overlay)
+        if isinstance(found, Stale):
+            return found
         if found is None or lookup is None:
             if lookup is not None:
                 GATEWAY_EXACT_CACHE.labels("miss").inc()
             return None, None
         answer = answer_of(request, found.entry, lookup[1])
+        forget = record.key if record is not None else None
         if answer is None:  # a damaged entry: a miss after all, reserved as one
-            await self.metering.withdraw_hit(request.response_id, found.hold)
+            await self.metering.withdraw_hit(request.response_id, found.hold, forget)
             GATEWAY_EXACT_CACHE.labels("miss").inc()
             await self.metering.reserve(key, request, model)
             return None, None
-        try:
-            return await self._answered(answer), found.hold
-        except BaseException:  # e.g. cancelled before the client has it: the request is given back
-            self.metering.release_hit(request.response_id, found.hold)
-            raise
+        GATEWAY_EXACT_CACHE.labels("hit").inc()
+        return answer, found.hold
 
     def _may_repeat(self, request: ChatRequest) -> bool:
         """Whether an exact repeat may be answered here: the tenant's input rules (moe_core.llm.guardrails.inputs)
@@ -231,12 +298,9 @@ class ChatService:
         if hit is None:
             GATEWAY_EXACT_CACHE.labels("miss").inc()
             return None
-        return await self._answered(hit)
-
-    async def _answered(self, hit: Answer) -> Answer:
         GATEWAY_EXACT_CACHE.labels("hit").inc()
-        if self.on_local_answer is not None:
-            await self.on_local_answer(hit)
+        if self.answers is not None:  # what a rating needs, before the client sees the answer
+            await self.answers.record_quietly(hit)
         return hit
 
     def _cache_record(self, request: ChatRequest, hit: Answer) -> AuditEvent | None:

@@ -37,9 +37,10 @@ __all__ = ["PROFILE_HEADER", "ClientProfile", "LiveProfiles", "capped", "check_p
 PROFILE_HEADER = "x-moe-profile"
 
 class LiveProfiles:
-    """The profiles in force: MOE_CLIENT_PROFILES with the console's changes laid over them (by name; read from
-    Redis before each request, moe_core.llm.inference.live), so a profile edited in the console applies to the
-    next request."""
+    """The profiles in force: MOE_CLIENT_PROFILES with the console's changes laid over them (by name, from Redis,
+    moe_core.llm.inference.live), so a profile edited in the console applies to the next request: read before it
+    (`current`), or taken as last seen (`known`) and checked in the request's limits script (gateway.chat), which
+    gives the overlay in force when it is another (`saw`)."""
 
     def __init__(self, defaults: list[ClientProfile], redis: Redis, namespace: str) -> None:
         self.defaults = defaults
@@ -48,6 +49,17 @@ class LiveProfiles:
 
     async def current(self) -> list[ClientProfile]:
         found = await self.live.changed()
+        if found is not None:
+            self.profiles = merged_profiles(self.defaults, found)
+        return self.profiles
+
+    def known(self) -> tuple[list[ClientProfile], tuple[str, str]]:
+        """The profiles as last seen, no round trip, and what checks them: (the overlay's key, its SHA-1)."""
+        return self.profiles, (self.live.key, self.live.digest())
+
+    def saw(self, raw: str) -> list[ClientProfile]:
+        """The profiles with the overlay `raw` ('': none) as read elsewhere (the limits script)."""
+        found = self.live.seen(raw or None)
         if found is not None:
             self.profiles = merged_profiles(self.defaults, found)
         return self.profiles

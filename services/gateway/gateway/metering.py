@@ -28,8 +28,10 @@ a repeated event changes nothing). The edge writes no usage to Postgres.
 
 An exact repeat of a cached question (gateway.chat) is reserved and read in one round trip
 (moe_core.access.edge_hit): a hit is counted as one request with no tokens, its hold written decided and
-claimed; its usage event (`hit_usage`) is published with its Answer before the reply, and `settle_hit` finishes
-the hold after it.
+claimed, its record for feedback written; its usage event (`hit_usage`) is published with its Answer before the
+reply, and `settle_hit` finishes the hold after it. The same script first checks that the client profiles the
+request was shaped with are the ones in force (gateway.client_profiles.LiveProfiles): one Redis round trip before
+a hit's reply or a miss's publish.
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ import logging
 import math
 import time
 from collections.abc import Awaitable
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.settings import GatewaySettings
-from moe_core.access.edge_hit import EdgeHits, Hit
+from moe_core.access.edge_hit import EdgeHits, Hit, RecordHead, Stale
 from moe_core.access.keystore import ApiKey
 from moe_core.access.limits import Limiter, LimitExceeded, ModelPrice, Reservation
 from moe_core.access.settlement import Claim, Hold, Write
@@ -107,12 +112,19 @@ class Metering(Settler):
         return request.deadline_at.timestamp() + s.deadline_grace_s + s.resume_grace_s + s.settle_orphan_after_s
 
     async def reserve(self, key: ApiKey | None, request: ChatRequest, model: str,
-                      exact_key: str | None = None) -> Hit | None:
+                      exact_key: str | None = None, *, record: RecordHead | None = None,
+                      overlay: tuple[str, str] | None = None) -> Hit | Stale | None:
         """Reserve the request's token cap against its key's and tenant's limits and open it as the request's
         token budget, with what settling it needs (moe_core.access.settlement), or raise 429 (LimitExceeded) / 503
         (limits unavailable). exact_key: where an exact repeat's cached answer would be (moe_core.llm.exact_cache),
-        read in the same round trip (moe_core.access.edge_hit): a hit is counted (one request, no tokens) and
-        returned with its hold, decided; `settle_hit` settles it after the reply (or `withdraw_hit` gives it back)."""
+        read in the same round trip (moe_core.access.edge_hit): a hit is counted (one request, no tokens), its
+        `record` for feedback written, and returned with its hold, decided; `settle_hit` settles it after the reply
+        (or `withdraw_hit` gives it back). overlay: (key, SHA-1) of the live overlay the request was shaped with,
+        checked first in the same script: `Stale` (nothing counted) when another one is in force. A script whose
+        reply does not come (a timeout, a cut connection) is sent once more on a fresh connection: a pooled one can
+        die without a reset, and before the script checked the profiles, a GET of them whose errors were passed
+        over paid for it. The script returns its own earlier run's outcome again (by the request's hold), so a run
+        whose reply was lost is counted once."""
         if key is None:  # not an authenticated client request (internal use)
             return None
         prompt, completion = estimate(request, self.settings.limit_completion_tokens,
@@ -127,12 +139,21 @@ class Metering(Settler):
         fields = {"key_id": key.id, "tenant_id": tenant, "mode": request.mode, "model": model, "price": price,
                   "prompt": prompt, "completion": completion, "created": request.created_at.timestamp(),
                   "deadline": request.deadline_at.timestamp()}
+        script = partial(self.hits.reserve, counters, want, least, rate, exact_key=exact_key,
+                         response_id=request.response_id, hold=Hold.of(Reservation(counters, 0, 0), **fields),
+                         budget_ttl_s=ttl, hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request), record=record,
+                         overlay=overlay)
         try:  # reserved and opened as its token budget with its hold in one script (or a hit, answered)
-            found = await self.hits.reserve(counters, want, least, rate, exact_key=exact_key,
-                                            response_id=request.response_id,
-                                            hold=Hold.of(Reservation(counters, 0, 0), **fields), budget_ttl_s=ttl,
-                                            hold_ttl_s=ttl + HOLD_TTL_S, due=self.due(request))
-            if isinstance(found, Hit):
+            try:
+                found = await script()
+            except (RedisTimeoutError, RedisConnectionError) as exc:  # e.g. a pooled connection dead without a
+                # reset: once more on a fresh one (the script knows its own earlier run: nothing counted twice)
+                log.warning("limits script of %s failed (%s): once more on a fresh connection", request.response_id,
+                            exc)
+                with suppress(RedisError, OSError):  # the idle ones may be as dead: they reconnect when next used
+                    await self.limiter.redis.connection_pool.disconnect(inuse_connections=False)
+                found = await script()
+            if isinstance(found, Hit | Stale):
                 return found
             held = Hold.of(found, **fields)  # as the script wrote it (the grant and its cost)
         except LimitExceeded as exc:
@@ -160,13 +181,20 @@ class Metering(Settler):
             GATEWAY_EXACT_CACHE.labels("settle_deferred").inc()
         return charged
 
-    async def withdraw_hit(self, response_id: str, hold: Hold) -> None:
-        """A hit that is not answered after all (its entry unreadable): its request is given back, no charge."""
+    async def withdraw_hit(self, response_id: str, hold: Hold, record: str | None = None) -> None:
+        """A hit that is not answered after all (its entry unreadable, its record refused): its request is given
+        back, no charge, and its record for feedback (the key `record`, written by the script that found it)
+        deleted: nobody rates an answer that was not given."""
+        if record is not None:
+            try:
+                await self.limiter.redis.delete(record)
+            except (RedisError, OSError) as exc:  # it names the entry the request would have had; expires
+                log.warning("record of withdrawn hit %s not deleted: %s", response_id, exc)
         await self._charge(response_id, Claim("mine", hold, 0, 0, "withdrawn", False), "owner")
 
-    def release_hit(self, response_id: str, hold: Hold) -> None:
+    def release_hit(self, response_id: str, hold: Hold, record: str | None = None) -> None:
         """`withdraw_hit` detached from the request's task (which is failing or being cancelled)."""
-        self._detach(self.withdraw_hit(response_id, hold))
+        self._detach(self.withdraw_hit(response_id, hold, record))
 
     async def settle(self, answer: Answer, *, adopted: bool = False) -> Answer:
         """Charge the Answer's usage; the Answer as the client gets it (marked when its budget ran out).

@@ -4,7 +4,8 @@ namespace, one worker) with an API key, an exact-cache entry seeded in Redis as 
 process asking the cached question again and again over HTTP. Nothing behind the gateway runs: an exact repeat is
 answered at the edge (its Answer and egress record published, its usage settled after the reply). Reports the
 gateway's CPU per request from /proc (gross, and net of its idle rate measured just before), what its /metrics
-counted per request (exact-cache hits, messages it handled, Redis round trips), and with --profile FILE its
+counted per request (exact-cache hits, messages it handled and published, Redis round trips in all and by
+operation), the client's wait (p50, p90: a report, not a check), and with --profile FILE its
 cProfile (CPU clock) of the measured requests (a coroutine's calls count each resumption), or with --callgrind FILE
 the instructions it executed per request under valgrind's callgrind (net of an idle window of the same length as
 --idle; a count, steady on a loaded host where CPU time is not). Not a test:
@@ -72,15 +73,19 @@ async def _seed(redis_url: str, namespace: str) -> None:
 
 
 def _counts(client: httpx.Client, url: str) -> dict[str, float]:
-    """From the gateway's /metrics: exact-cache hits, messages it handled (any topic), its Redis round trips."""
-    found = {"hits": 0.0, "messages handled": 0.0, "redis round trips": 0.0}
+    """From the gateway's /metrics: exact-cache hits, messages it handled (any topic) and published (acknowledged),
+    its Redis round trips, in all and by operation (`redis <op>`: a script call is `evalsha`)."""
+    found = {"hits": 0.0, "messages handled": 0.0, "messages published": 0.0, "redis round trips": 0.0}
     for line in client.get(f"{url}/metrics").text.splitlines():
         name = ("hits" if line.startswith("moe_gateway_exact_cache_total") and 'outcome="hit"' in line else
                 "messages handled" if line.startswith("moe_stage_seconds_count") else
+                "messages published" if line.startswith("moe_messages_published_total") else
                 "redis round trips" if line.startswith("moe_store_seconds_count") and 'store="redis"' in line else
                 None)
         if name is not None:
             found[name] += float(line.rsplit(" ", 1)[1])
+        if name == "redis round trips" and (op := re.search(r'op="([^"]*)"', line)) is not None:
+            found[f"redis {op.group(1)}"] = found.get(f"redis {op.group(1)}", 0.0) + float(line.rsplit(" ", 1)[1])
     return found
 
 
@@ -101,9 +106,12 @@ def main(n: int, profile: str, idle_s: float, callgrind: str = "") -> None:
         key = asyncio.run(create_key(infra["postgres"], "gateway-load", "user", [TENANT]))
         asyncio.run(_seed(infra["redis"], namespace))
         body = {"model": "moe-orchestrator", "messages": [{"role": "user", "content": QUESTION}]}
+        walls: list[float] = []
         with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
             def ask() -> None:
+                started = time.perf_counter()
                 response = client.post(f"{gateway.url}/v1/chat/completions", json=body)
+                walls.append(time.perf_counter() - started)  # the client's wait: the reply, not what follows it
                 response.raise_for_status()
                 assert response.json()["choices"][0]["message"]["content"] == ANSWER, response.text
 
@@ -120,6 +128,7 @@ def main(n: int, profile: str, idle_s: float, callgrind: str = "") -> None:
             time.sleep(idle_s)
             idle = (_cpu_s(pid) - cpu) / (time.perf_counter() - wall)
             counts = _counts(client, gateway.url)
+            walls.clear()
             if profile:
                 os.kill(pid, signal.SIGUSR1)
             cpu, wall = _cpu_s(pid), time.perf_counter()
@@ -131,7 +140,10 @@ def main(n: int, profile: str, idle_s: float, callgrind: str = "") -> None:
                 os.kill(pid, signal.SIGUSR2)
                 time.sleep(1.0)
             after = _counts(client, gateway.url)
-            per = {k: round((after[k] - v) / n, 2) for k, v in counts.items()}
+            per = {k: round((v - counts.get(k, 0.0)) / n, 2) for k, v in after.items()}
+    waits = sorted(walls)
+    print(f"{n} exact repeats, the client's wait p50 {waits[len(waits) // 2] * 1000:.2f} ms, p90 "
+          f"{waits[len(waits) * 9 // 10] * 1000:.2f} ms")
     print(f"{n} exact repeats, per request: {per}; gateway process alone: "
           f"{used * 1000 / n:.2f} ms CPU per request gross, {(used - idle * took) * 1000 / n:.2f} net of idle "
           f"({idle * 1000:.1f} ms CPU/s idle), {(took - 1.0) * 1000 / n:.1f} ms wall per request")

@@ -11,14 +11,16 @@ into one Redis key:
 
 Every stage that calls models reads the key before it handles a message (`InferenceClient.refresh`, called by
 moe_core.stage.runtime; the merger and the expert-worker read it in the message's own pipeline instead and lay it
-with `InferenceClient.refreshed`) and the edge before it chooses a client profile: a GET and a string comparison, the
-overlay rebuilt only when the value changed. So the next request after a change uses it, on every replica. A key
-that is missing means no overlay (the environment's configuration); an overlay that cannot be read or applied is
-logged and the last good one stays in force.
+with `InferenceClient.refreshed`) and the edge for its client profiles: a metered request is shaped with the overlay
+last seen and its SHA-1 checked in the request's limits script (moe_core.access.edge_hit; another value: shaped
+again with it), an unmetered one reads it first; the overlay rebuilt only when the value changed. So the next
+request after a change uses it, on every replica. A key that is missing means no overlay (the environment's
+configuration); an overlay that cannot be read or applied is logged and the last good one stays in force.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -81,6 +83,11 @@ class LiveOverrides:
             log.warning("the fleet configuration's overlay cannot be read (%s): the one in force stays", exc)
             return None
         return self.seen(raw)
+
+    def digest(self) -> str:
+        """The SHA-1 (hex) of the last value seen, '' for none: what a script compares with the key's value
+        (moe_core.access.edge_hit), so that a caller that trusts its last view is told when it is stale."""
+        return "" if self._raw is None else hashlib.sha1(self._raw.encode(), usedforsecurity=False).hexdigest()
 
     def seen(self, raw: Any) -> FleetOverrides | None:
         """The key's value as read (here or in a pipeline of the caller's own, e.g. the merger's snapshot): the

@@ -1,8 +1,10 @@
 """An exact repeat answered at the edge, on real Redis and Postgres (moe_core.access.edge_hit, gateway.metering):
-the key's limits and the cached answer in one round trip, the feedback record in a second before the reply (the
-usage event published with the Answer, gateway.chat), the hold finished after it in one more; the limits still
-refuse a hit (429), a hit whose settling failed is charged once by the control plane's sweeper, and a damaged
-entry gives its request back.
+the check of the live client profiles, the key's limits, the cached answer and its record for feedback in one round
+trip before the reply (the usage event published with the Answer, gateway.chat; the record's SET and the profiles'
+GET were two more), the hold finished after it in one more; the limits still refuse a hit (429) and write no
+record, a stale view of the profiles counts nothing, a hit whose settling failed is charged once by the control
+plane's sweeper, and a damaged entry gives its request back and leaves no record (its request then reserved as a
+miss, once: not taken for the script's own earlier run, tests/infra/gateway/test_hit_retry.py).
 Round trips are counted by a Redis client that counts every command and pipeline it sends."""
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from redis.asyncio import Redis
 from control_plane.usage.recorder import UsageRecorder
 from gateway.metering import Metering
 from gateway.settings import GatewaySettings
-from moe_core.access.edge_hit import Hit
+from moe_core.access.edge_hit import Hit, RecordHead, Stale
 from moe_core.access.keystore import ApiKey, KeyStore
 from moe_core.access.limits import Limiter, LimitExceeded, Limits
 from moe_core.access.usage_store import UsageStore
 from moe_core.contracts import ChatMessage, ChatRequest, ModelUse, deadline_in
 from moe_core.llm.answer_records import AnswerRecords
 from moe_core.llm.exact_cache import ExactAnswers, ExactEntry, answer_of, cache_scope
+from moe_core.llm.inference.live import LiveOverrides
 from moe_core.runtime.observability.metrics import REGISTRY
+from moe_core.runtime.openai_error import OpenAIError
 from tests.support.counting_redis import CountingRedis
 
 pytestmark = pytest.mark.infra
@@ -78,11 +82,16 @@ async def _rows(pool: asyncpg.Pool, key: ApiKey) -> list[tuple[str, int, int, st
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-async def test_an_exact_repeat_costs_two_round_trips_before_the_reply_and_one_after(
+def _head(records: AnswerRecords, request: ChatRequest, question: str) -> RecordHead:
+    return RecordHead(*records.hit_head(request.response_id, request.tenant_id, question), records.ttl_s)
+
+
+async def test_an_exact_repeat_costs_one_round_trip_before_the_reply_and_one_after(
         counting: CountingRedis, namespace: str, usage: UsageStore) -> None:
     metering = _metering(counting, namespace, _writer(usage).handle)
     exact = await _cached(counting, namespace)
     records = AnswerRecords(counting, namespace, 3600)
+    live = LiveOverrides(counting, namespace)  # no overlay: the profiles of the settings
     published = _writer(usage)  # the usage topic's reader (the gateway publishes the event with the Answer)
     key = _key(Limits(requests_per_minute=3, tokens_per_day=10**6))
     answered = []
@@ -91,18 +100,21 @@ async def test_an_exact_repeat_costs_two_round_trips_before_the_reply_and_one_af
         lookup = exact.lookup(request)
         assert lookup is not None
         before = counting.counts[0]
-        found = await metering.reserve(key, request, "moe-orchestrator", lookup[0])  # limits + the cached answer
+        found = await metering.reserve(key, request, "moe-orchestrator", lookup[0],  # the profiles checked, limits,
+                                       record=_head(records, request, lookup[1]),  # the answer, its record
+                                       overlay=(live.key, live.digest()))
         assert isinstance(found, Hit)
         answer = answer_of(request, found.entry, lookup[1])
         assert answer is not None and (answer.content, answer.cache_hit, answer.cache_key) == ("Paris.", True,
                                                                                                 "entry-1")
-        await records.record(answer)  # what a rating needs, before the client sees the answer
         await published.handle(metering.hit_usage(request.response_id, found.hold))  # with the Answer
         on_path = counting.counts[0] - before
+        assert await records.get(request.response_id) == records.record_of(answer)  # as the Answer's own
+        before += 1  # that read
         assert await metering.settle_hit(request.response_id, found.hold)  # after the reply
         answered.append((request.response_id, on_path, counting.counts[0] - before - on_path))
-    # the first call of a script loads it (a second and third round trip, once per Redis); then 2 + 1
-    assert [(on_path, after) for _, on_path, after in answered[1:]] == [(2, 1), (2, 1)]
+    # the first call of a script loads it (a second and third round trip, once per Redis); then 1 + 1
+    assert [(on_path, after) for _, on_path, after in answered[1:]] == [(1, 1), (1, 1)]
 
     record = await records.get(answered[0][0])
     assert record is not None and (record.tenant_id, record.cache_key, record.question) == (
@@ -113,11 +125,37 @@ async def test_an_exact_repeat_costs_two_round_trips_before_the_reply_and_one_af
     assert sorted(await _rows(usage.pool, key)) == sorted((rid, 0, 0, "answered", "owner") for rid, *_ in answered)
     assert await metering.settlements.due(10**12, 100) == []  # nothing left for the sweeper
 
+    refused_request = _request()
     with pytest.raises(LimitExceeded) as refused:  # the key's fourth request this minute, a hit or not
-        await metering.reserve(key, _request(), "moe-orchestrator", exact.lookup(_request())[0])  # type: ignore[index]
+        await metering.reserve(key, refused_request, "moe-orchestrator", exact.lookup(refused_request)[0],  # type: ignore[index]
+                               record=_head(records, refused_request, QUESTION), overlay=(live.key, live.digest()))
     assert (refused.value.status, refused.value.scope, refused.value.limit) == (429, "key", "requests_per_minute")
     assert refused.value.body()["error"]["code"] == "rate_limit_exceeded"
     assert (await metering.limiter.used("key", key.id))["requests_per_minute"] == 3  # nothing counted
+    assert await records.get(refused_request.response_id) is None  # nor recorded
+
+
+async def test_a_stale_view_of_the_profiles_counts_nothing_and_gets_the_overlay(
+        redis: Redis, namespace: str, usage: UsageStore) -> None:
+    metering = _metering(redis, namespace, _writer(usage).handle)
+    exact = await _cached(redis, namespace)
+    records = AnswerRecords(redis, namespace, 3600)
+    live = LiveOverrides(redis, namespace)
+    seen = (live.key, live.digest())  # no overlay yet
+    overlay = '{"version": 3, "profiles": {}}'
+    await redis.set(live.key, overlay)  # the console's change
+    key = _key(Limits(requests_per_minute=10))
+    request = _request()
+    found = await metering.reserve(key, request, "moe-orchestrator", exact.lookup(request)[0],  # type: ignore[index]
+                                   record=_head(records, request, QUESTION), overlay=seen)
+    assert found == Stale(overlay)
+    assert (await metering.limiter.used("key", key.id))["requests_per_minute"] == 0
+    assert await records.get(request.response_id) is None and await metering.settlements.due(10**12, 100) == []
+    assert live.seen(found.overlay) is not None and live.digest() != seen[1]
+    found = await metering.reserve(key, request, "moe-orchestrator", exact.lookup(request)[0],  # type: ignore[index]
+                                   record=_head(records, request, QUESTION), overlay=(live.key, live.digest()))
+    assert isinstance(found, Hit)  # shaped again with the overlay in force: answered
+    assert (await metering.limiter.used("key", key.id))["requests_per_minute"] == 1
 
 
 async def test_a_hit_needs_room_for_its_estimate_in_every_token_budget(
@@ -170,13 +208,41 @@ async def test_a_damaged_entry_gives_its_request_back(redis: Redis, namespace: s
     assert lookup is not None
     await redis.set(lookup[0], "{not json")
     key = _key(Limits(requests_per_minute=10))
-    found = await metering.reserve(key, request, "moe-orchestrator", lookup[0])
+    records = AnswerRecords(redis, namespace, 3600)
+    head = _head(records, request, lookup[1])
+    found = await metering.reserve(key, request, "moe-orchestrator", lookup[0], record=head)
     assert isinstance(found, Hit) and answer_of(request, found.entry, lookup[1]) is None
-    await metering.withdraw_hit(request.response_id, found.hold)
+    assert await records.get(request.response_id) is None  # unreadable: the script writes no record
+    await redis.set(head.key, "{}")  # as a readable entry that does not fit the request would have left it
+    await metering.withdraw_hit(request.response_id, found.hold, head.key)
     assert (await metering.limiter.used("key", key.id))["requests_per_minute"] == 0
+    assert not await redis.exists(head.key)  # nobody rates an answer that was not given
     assert await _rows(usage.pool, key) == []
     assert await metering.settlements.due(10**12, 100) == []
+    for _ in range(2):  # then reserved as a miss (gateway.chat), and again as after a reply lost (gateway.metering)
+        assert await metering.reserve(key, request, "moe-orchestrator") is None
+    held = (await metering.settlements.holds([request.response_id]))[request.response_id]
+    counted = await redis.mget([name for name, _, _ in held.counters if f":key:{key.id}:" in name])  # its windows
+    assert held.tokens > 0 and sorted(int(c) for c in counted) == [1, held.tokens, held.tokens, held.tokens]
 
 
 def _deferred() -> float:
     return REGISTRY.get_sample_value("moe_gateway_exact_cache_total", {"outcome": "settle_deferred"}) or 0.0
+
+
+async def test_redis_gone_is_a_503_that_asks_to_retry_not_a_500(namespace: str, usage: UsageStore) -> None:
+    """The profiles' check rides in the limits script: Redis gone fails that script as it failed before (the
+    profiles' own GET was logged and passed over), a 503 limits_unavailable, never an unchecked request."""
+    cut_off = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    try:
+        metering = _metering(cut_off, namespace, _writer(usage).handle)
+        records, live = AnswerRecords(cut_off, namespace, 3600), LiveOverrides(cut_off, namespace)
+        request = _request()
+        lookup = ExactAnswers(cut_off, namespace, ttl_s=60).lookup(request)
+        assert lookup is not None
+        with pytest.raises(OpenAIError) as failed:
+            await metering.reserve(_key(Limits(requests_per_minute=10)), request, "moe-orchestrator", lookup[0],
+                                   record=_head(records, request, lookup[1]), overlay=(live.key, live.digest()))
+        assert (failed.value.status, failed.value.body()["error"]["code"]) == (503, "limits_unavailable")
+    finally:
+        await cut_off.aclose()
