@@ -55,6 +55,12 @@ class GraphIngest:
         self.calls = asyncio.Semaphore(settings.graph_ingest_concurrency)
         self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
         self.sizes = Sizes()  # each tenant's size as its last write counted it: the next answer's "before"
+        # this replica's write transactions one at a time (issue 52): the runtime hands it up to
+        # MOE_CONSUMER_IN_FLIGHT answers at once, and two writes of one tenant at once deadlock in Neo4j on the
+        # tenant's GraphVersion node (every write moves it): the driver rolls one back and runs it again after a
+        # backoff of about a second, so at 8 requests at once about one write in two ran twice
+        # (tests/graph/graph_ingest/test_concurrent_answers.py)
+        self.writing = asyncio.Lock()
 
     async def on_ingest(self, event: IngestEvent) -> None:
         reason = core.skip_reason(event, self.settings.graph_ingest_skip_types)
@@ -82,7 +88,8 @@ class GraphIngest:
             outcomes = [await self._learn(event, t, prov, d) for t, d in zip(triples, resolved, strict=True)]
         after = None
         if any(o.action != "reject" for o in outcomes) or insight_of(event) is not None:  # else nothing to write
-            counted = await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, planned))
+            async with self.writing:
+                counted = await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, planned))
             if counted is not None:  # committed: the graph's count
                 self.sizes.counted(prov.tenant, counted)
                 after = counted.counts
@@ -211,7 +218,8 @@ class GraphIngest:
         o.verdict = await self.learning.decide(event.tenant_id, triple, domains, event.review_domains)
         o.action = "held" if o.verdict.held else "write"
         if o.action == "write":
-            written = await self.store.write_triple(triple, prov)
+            async with self.writing:
+                written = await self.store.write_triple(triple, prov)
             o.written_before = (written.id, [written.subject_uid, written.object_uid])
         return o
 
