@@ -125,10 +125,15 @@ class GraphIngest:
             elif o.action == "write" and o.written_before is not None:
                 o.written = o.written_before
         writes = [o for o in outcomes if o.action == "write" and o.written_before is None]
-        # the tenant's size after, in the statement that writes (the insight's node adds no entity or relation)
+        # the tenant's size after, in the statement that writes (the insight's node adds no entity or relation);
+        # this replica's writes are made one at a time (self.writing): its last count holds unless another writer
+        # moved the version since, and then it is the tenant's size just before this write, the run's "before"
+        since = batch.since(planned.counted, self.sizes.last(prov.tenant))
         wrote, counted = await self.store.write_many_counted_in(tx, [o.triple for o in writes], prov,
                                                                 planned.resolved.uids, count=planned.before is not None,
-                                                                since=planned.counted)
+                                                                since=since)
+        if counted is not None and counted.steps > 0 and since is not None and since is not planned.counted:
+            planned.before, planned.counted = dict(since.counts), since
         for o, w in zip(writes, wrote, strict=True):
             o.written = (w.id, [w.subject_uid, w.object_uid])
         done = [o.written for o in outcomes if o.written is not None]

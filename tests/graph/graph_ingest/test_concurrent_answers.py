@@ -2,7 +2,9 @@
 records in flight: moe_core.runtime.key_ordered), on the real Neo4j, OPA and Redis: every answer's triples are
 written, each answer is audited once, and no write transaction is rolled back and run again. Two writes of one
 tenant at once deadlocked in Neo4j on the tenant's GraphVersion node; the driver ran the loser again after about
-a second, which at 8 requests at once cost about every second answer a second write (issue 52)."""
+a second, which at 8 requests at once cost about every second answer a second write (issue 52). Each run's counts
+are the tenant's just before and after its own write, carried from the replica's previous write: its plan's count,
+read before the other answers' writes, made every later write count the whole tenant again."""
 
 from __future__ import annotations
 
@@ -86,5 +88,11 @@ async def test_answers_handled_at_once_are_each_written_and_audited_once_and_no_
     ingested = [e for e in audit.events if e.action == "ingested"]
     assert Counter(e.response_id for e in ingested) == Counter(e.response_id for e in events)
     assert all(len(e.details["relations"]) == 2 for e in ingested)
+    # each run's counts (codex-lineage's drift reads them) are the tenant's just before and after its own write, not
+    # a "before" read ahead of the other answers' writes: each made 3 entities and 2 relations
+    made = [{k: e.details["stats"]["after"][k] - e.details["stats"]["before"][k] for k in ("entities", "relations")}
+            for e in ingested]
+    assert made == [{"entities": 3, "relations": 2}] * len(events), made
+    assert max(e.details["stats"]["after"]["entities"] for e in ingested) == 3 * len(events)
     assert attempts["transactions"] == ROUNDS * AT_ONCE
     assert attempts["runs"] == attempts["transactions"], attempts  # none rolled back and run again
