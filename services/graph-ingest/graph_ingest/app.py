@@ -88,11 +88,11 @@ class GraphIngest:
             outcomes = [await self._learn(event, t, prov, d) for t, d in zip(triples, resolved, strict=True)]
         after = None
         if any(o.action != "reject" for o in outcomes) or insight_of(event) is not None:  # else nothing to write
-            async with self.writing:
+            async with self.writing:  # the count noted before the next write reads it (batch.since)
                 counted = await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, planned))
-            if counted is not None:  # committed: the graph's count
-                self.sizes.counted(prov.tenant, counted)
-                after = counted.counts
+                if counted is not None:  # committed: the graph's count
+                    self.sizes.counted(prov.tenant, counted)
+                    after = counted.counts
         for outcome in outcomes:
             await self._report(event, outcome)
         kept = [o.triple for o in outcomes if o.written is not None]
