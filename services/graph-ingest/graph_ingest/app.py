@@ -55,6 +55,12 @@ class GraphIngest:
         self.calls = asyncio.Semaphore(settings.graph_ingest_concurrency)
         self.learning = LearningPolicy.from_settings(settings, db, settings.service_name)
         self.sizes = Sizes()  # each tenant's size as its last write counted it: the next answer's "before"
+        # this replica's write transactions one at a time (issue 52): the runtime hands it up to
+        # MOE_CONSUMER_IN_FLIGHT answers at once, and two writes of one tenant at once deadlock in Neo4j on the
+        # tenant's GraphVersion node (every write moves it): the driver rolls one back and runs it again after a
+        # backoff of about a second, so at 8 requests at once about one write in two ran twice
+        # (tests/graph/graph_ingest/test_concurrent_answers.py)
+        self.writing = asyncio.Lock()
 
     async def on_ingest(self, event: IngestEvent) -> None:
         reason = core.skip_reason(event, self.settings.graph_ingest_skip_types)
@@ -82,10 +88,11 @@ class GraphIngest:
             outcomes = [await self._learn(event, t, prov, d) for t, d in zip(triples, resolved, strict=True)]
         after = None
         if any(o.action != "reject" for o in outcomes) or insight_of(event) is not None:  # else nothing to write
-            counted = await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, planned))
-            if counted is not None:  # committed: the graph's count
-                self.sizes.counted(prov.tenant, counted)
-                after = counted.counts
+            async with self.writing:  # the count noted before the next write reads it (batch.since)
+                counted = await self.db.transaction(lambda tx: self._write(tx, event, prov, outcomes, planned))
+                if counted is not None:  # committed: the graph's count
+                    self.sizes.counted(prov.tenant, counted)
+                    after = counted.counts
         for outcome in outcomes:
             await self._report(event, outcome)
         kept = [o.triple for o in outcomes if o.written is not None]
@@ -118,10 +125,15 @@ class GraphIngest:
             elif o.action == "write" and o.written_before is not None:
                 o.written = o.written_before
         writes = [o for o in outcomes if o.action == "write" and o.written_before is None]
-        # the tenant's size after, in the statement that writes (the insight's node adds no entity or relation)
+        # the tenant's size after, in the statement that writes (the insight's node adds no entity or relation);
+        # this replica's writes are made one at a time (self.writing): its last count holds unless another writer
+        # moved the version since, and then it is the tenant's size just before this write, the run's "before"
+        since = batch.since(planned.counted, self.sizes.last(prov.tenant))
         wrote, counted = await self.store.write_many_counted_in(tx, [o.triple for o in writes], prov,
                                                                 planned.resolved.uids, count=planned.before is not None,
-                                                                since=planned.counted)
+                                                                since=since)
+        if counted is not None and counted.steps > 0 and since is not None and since is not planned.counted:
+            planned.before, planned.counted = dict(since.counts), since
         for o, w in zip(writes, wrote, strict=True):
             o.written = (w.id, [w.subject_uid, w.object_uid])
         done = [o.written for o in outcomes if o.written is not None]
@@ -211,7 +223,8 @@ class GraphIngest:
         o.verdict = await self.learning.decide(event.tenant_id, triple, domains, event.review_domains)
         o.action = "held" if o.verdict.held else "write"
         if o.action == "write":
-            written = await self.store.write_triple(triple, prov)
+            async with self.writing:
+                written = await self.store.write_triple(triple, prov)
             o.written_before = (written.id, [written.subject_uid, written.object_uid])
         return o
 

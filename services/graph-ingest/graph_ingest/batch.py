@@ -123,3 +123,16 @@ def _reach_item(resolved: Resolved, out: list[Outcome], j: int) -> tuple[list[st
     starts = sorted({u for n in (triple.subject, triple.object) if (u := resolved.uid(n, created)) is not None})
     edges = [[resolved.written_uid(t.subject), resolved.written_uid(t.object)] for t in before]
     return starts, edges
+
+
+def since(planned: Counted | None, latest: Counted | None) -> Counted | None:
+    """The count a write adds its makings to (store.WRITE_MANY's `since`): the plan's, or, when this replica wrote the
+    tenant after the plan's read (answers handed at once: their plans read before the first of their writes, made one
+    at a time), its count after that write: newer in the same epoch, or the plan's read found no version yet. With the
+    plan's the statement finds the version moved (by this replica's own writes) and counts the whole tenant (a db hit
+    per entity and relation: issue 52). Either way the statement checks that no other writer moved the version."""
+    if planned is None or latest is None or latest.version == planned.version:
+        return planned
+    (n, lex, epoch), (latest_n, latest_lex, latest_epoch) = planned.version, latest.version
+    newer = epoch is None or (latest_epoch == epoch and (latest_n or 0) >= (n or 0) and (latest_lex or 0) >= (lex or 0))
+    return latest if newer else planned

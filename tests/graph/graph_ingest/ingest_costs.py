@@ -1,6 +1,6 @@
 """What graph-ingest's learning costs per message, on the local Neo4j, OPA and Redis (running: `make up`):
 
-  python -m tests.graph.graph_ingest.ingest_costs [N] [TRIPLES] [ENTITIES]
+  python -m tests.graph.graph_ingest.ingest_costs [N] [TRIPLES] [ENTITIES] [AT_ONCE]
 
 GraphIngest.on_ingest for N fresh answers of TRIPLES technical triples each (their extraction already remembered,
 as on a redelivery: no model call), six rounds: wall time, this process's CPU (graph-ingest's Python), Neo4j's
@@ -8,7 +8,10 @@ and OPA's CPU per message. The audit events are serialised as for Kafka but not 
 after; Kafka's cost is not what this measures). Neo4j's JIT warms up over the first rounds: compare the last ones.
 ENTITIES (default 0): the tenant holds that many entities and relations before the first round (a tenant of
 realistic size: the bench's largest held about 1,100). For a before/after, run the same command on the older tree
-(issue 52: one query for each check of an answer's triples, one request to OPA, one transaction)."""
+(issue 52: one query for each check of an answer's triples, one request to OPA, one transaction). AT_ONCE (default
+1): answers handed to on_ingest at once, as the runtime hands a replica up to MOE_CONSUMER_IN_FLIGHT; the write
+transactions the driver ran again (a deadlock) are counted. INGEST_COSTS_NEO4J=bolt://HOST:PORT and
+INGEST_COSTS_NEO4J_HOME=DIR (its --home-dir, for its CPU) use another Neo4j, without authentication (a private one)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import os
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -72,7 +76,7 @@ async def build_tenant(db: GraphDB, tenant: str, entities: int) -> list[str]:
     return names
 
 
-async def costs(n: int, per_answer: int, entities: int = 0) -> None:
+async def costs(n: int, per_answer: int, entities: int = 0, at_once: int = 1) -> None:
     from graph_ingest.app import GraphIngest
     from graph_ingest.settings import GraphIngestSettings
     from moe_core.knowledge.graph import GraphDB
@@ -84,15 +88,25 @@ async def costs(n: int, per_answer: int, entities: int = 0) -> None:
     eps = endpoints()  # the running ones: starting them is fleetctl's (make up)
     # this data directory's Neo4j and OPA only (MOE_DATA_DIR: a private set beside the shared one, as other
     # clones on the machine may run their own)
-    neo4j_mark = f"--home-dir={fleetconfig.DATA / 'neo4j'}".encode()
+    neo4j_mark = f"--home-dir={os.environ.get('INGEST_COSTS_NEO4J_HOME', fleetconfig.DATA / 'neo4j')}".encode()
     opa_mark = eps["opa-binary"].encode()
     ns = f"c{uuid.uuid4().hex[:6]}"
-    settings = GraphIngestSettings(topic_namespace=ns, neo4j_url=eps["neo4j"], redis_url=eps["redis"],
+    url = os.environ.get("INGEST_COSTS_NEO4J", eps["neo4j"])
+    settings = GraphIngestSettings(topic_namespace=ns, neo4j_url=url, redis_url=eps["redis"],
                                    opa_url=eps["opa"], graph_trust_recompute_s=0)
-    redis, db = redis_client(settings.redis_url), GraphDB(settings.neo4j_url, *neo4j_auth())
+    redis = redis_client(settings.redis_url)
+    db = GraphDB(url) if "INGEST_COSTS_NEO4J" in os.environ else GraphDB(url, *neo4j_auth())
+    runs = _count_runs(db)
     await prepare_graph(db, seed=True)
     memo = Memo(redis, f"graph-ingest:triples:{ns}", 3600)
     ingest = GraphIngest(settings, _Serialised(), db, None, memo)  # type: ignore[arg-type]
+    noted = ingest.sizes.counted
+
+    def note(tenant: str, counted: Any) -> None:  # a write's count of the whole tenant (steps 0), or carried
+        runs["whole counts" if counted.steps == 0 else "carried counts"] += 1
+        noted(tenant, counted)
+
+    ingest.sizes.counted = note  # type: ignore[method-assign]
     tenant = f"cost-{ns}"
     try:
         if entities:
@@ -106,14 +120,17 @@ async def costs(n: int, per_answer: int, entities: int = 0) -> None:
                             "confidence": 0.9} for k in range(per_answer)]
                 await memo.put_first(event.response_id, json.dumps(triples))
                 events.append(event)
+            runs.clear()
             cpu, wall, neo, opa = time.process_time(), time.perf_counter(), cpu_s(neo4j_mark), cpu_s(opa_mark)
-            for event in events:
-                await ingest.on_ingest(event)
+            for start in range(0, n, at_once):
+                await asyncio.gather(*(ingest.on_ingest(e) for e in events[start:start + at_once]))
             print(f"round {round_ + 1}: {n} answers of {per_answer} triples: wall "
                   f"{(time.perf_counter() - wall) / n * 1000:6.2f} ms, graph-ingest "
                   f"{(time.process_time() - cpu) / n * 1000:6.2f} ms CPU, Neo4j "
                   f"{(cpu_s(neo4j_mark) - neo) / n * 1000:6.2f} ms CPU, OPA "
-                  f"{(cpu_s(opa_mark) - opa) / n * 1000:6.2f} ms CPU per answer", flush=True)
+                  f"{(cpu_s(opa_mark) - opa) / n * 1000:6.2f} ms CPU per answer; write transactions "
+                  f"{runs['transactions']}, run again {runs['runs'] - runs['transactions']}, counting the tenant "
+                  f"{runs['whole counts']}", flush=True)
     finally:
         await db.write("MATCH (n) WHERE n.tenant = $tenant DETACH DELETE n", tenant=tenant)
         await redis.delete(*[k async for k in redis.scan_iter(f"*{ns}*")] or ["-"])
@@ -122,6 +139,23 @@ async def costs(n: int, per_answer: int, entities: int = 0) -> None:
         await db.close()
 
 
+def _count_runs(db: GraphDB) -> Counter[str]:
+    """Write transactions, and the runs of their work (the driver runs it again after a deadlock)."""
+    counts, transaction = Counter[str](), db.transaction
+
+    async def counting(work: Any) -> Any:
+        counts["transactions"] += 1
+
+        async def run(tx: Any) -> Any:
+            counts["runs"] += 1
+            return await work(tx)
+
+        return await transaction(run)
+
+    db.transaction = counting  # type: ignore[method-assign]
+    return counts
+
+
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:]]
-    asyncio.run(costs(*(args + [40, 4, 0][len(args):])))
+    asyncio.run(costs(*(args + [40, 4, 0, 1][len(args):])))
