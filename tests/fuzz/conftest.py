@@ -58,7 +58,7 @@ class _answering:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.bus.broker.stop(), self.loop).result(60)
+        asyncio.run_coroutine_threadsafe(self.bus.close(), self.loop).result(60)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 

@@ -91,7 +91,7 @@ class LineageFleet:
                     await bus.publish(message, getattr(bus.topics, topic))
                     await asyncio.sleep(spacing_s)
             finally:
-                await bus.broker.stop()
+                await bus.close()
 
         asyncio.run(send())
 

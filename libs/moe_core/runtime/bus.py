@@ -223,9 +223,10 @@ class Bus:
 
     async def send_record(self, topic: str, key: bytes | None, value: bytes, marks: dict[str, str]) -> None:
         """One record to the broker, waiting for its acknowledgement (acks=all, the broker's idempotent producer),
-        in a PRODUCER span whose context goes in the headers. Handed to the broker's aiokafka producer itself:
-        FastStream's publish made a command, a correlation id and two middlewares per record on top (~25 µs of
-        CPU, bench.runtime_costs) and added two headers nothing reads (correlation_id, an empty content-type).
+        in a PRODUCER span whose context goes in the headers. Handed to the librdkafka producer (the default) or to
+        the broker's aiokafka producer itself (MOE_KAFKA_PRODUCER=aiokafka): FastStream's publish made a command, a
+        correlation id and two middlewares per record on top (~25 µs of CPU, bench.runtime_costs) and added two
+        headers nothing reads (correlation_id, an empty content-type).
         FastStream's own path on its in-memory test broker (whose producer is not aiokafka's)."""
         librdkafka = self.settings.kafka_producer == "librdkafka"
         producer = self.broker.config.producer

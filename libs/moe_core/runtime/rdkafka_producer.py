@@ -1,7 +1,7 @@
 """The Bus's producer on librdkafka (confluent-kafka), MOE_KAFKA_PRODUCER=librdkafka: the same guarantees as the
-broker's aiokafka producer (acks=all, idempotence, no linger, the fleet's TLS/SASL settings), about a third of its
-CPU per record (bench.producer_costs). librdkafka batches, sends and retries in threads of its own; a poll thread
-here takes its delivery reports and settles each record's future on the event loop.
+broker's aiokafka producer (acks=all, idempotence, no linger, its key partitioner, the fleet's TLS/SASL settings),
+about a third of its CPU per record (bench.producer_costs). librdkafka batches, sends and retries in threads of its
+own; a poll thread here takes its delivery reports and settles each record's future on the event loop.
 
 A failed delivery raises aiokafka's exception of the same Kafka error code (librdkafka's positive codes are the
 protocol's), so the Bus and moe_core.runtime.redelivery treat it as they treat aiokafka's: an authorization refusal
@@ -35,6 +35,10 @@ def rdkafka_config(settings: FleetSettings, timeout_ms: int = REQUEST_TIMEOUT_MS
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 0,
+        # a key's partition as aiokafka and the Java client put it (murmur2): the readers of a request's records
+        # (moe_core.runtime.topic_reads, codex-lineage's verify) read only that partition; librdkafka's own default
+        # (consistent_random, CRC32) put 5 keys in 6 elsewhere
+        "partitioner": "murmur2_random",
         "socket.nagle.disable": True,  # as asyncio's sockets: Nagle held each acknowledged record back 2-4 ms
         "message.max.bytes": MAX_REQUEST_BYTES,
         "request.timeout.ms": timeout_ms,

@@ -30,9 +30,10 @@ class FleetSettings(BaseSettings):
     kafka_ca_file: str = Field(default="", description="CA certificate (PEM) the broker's TLS certificate is verified "
                                                        "with (SSL, SASL_SSL); empty = the system's trust store")
     kafka_producer: Literal["aiokafka", "librdkafka"] = Field(
-        default="aiokafka", description="The client the services publish with: aiokafka (FastStream's own) or "
-                                        "librdkafka (confluent-kafka: the same acks=all and idempotence, about half "
-                                        "aiokafka's CPU per record; moe_core.runtime.rdkafka_producer)")
+        default="librdkafka", description="The client the services publish with: librdkafka (confluent-kafka: the "
+                                          "same acks=all, idempotence and key partitioner as aiokafka, about half "
+                                          "its CPU per record; moe_core.runtime.rdkafka_producer) or aiokafka "
+                                          "(FastStream's own)")
     kafka_create_topics: bool = Field(
         default=True, description="Create the fleet's topics and update their retention at start; false where an "
                                   "admin does it (fleetctl, the chart's topics Job, compose's kafka-setup) and the "

@@ -166,7 +166,7 @@ async def test_a_plans_two_experts_call_their_models_at_once(env: Scripted, infr
         try:
             await planner.publish_all([(task, topics.tasks_expert) for task in tasks])
         finally:
-            await planner.broker.stop()
+            await planner.close()
         await _until(lambda: len(env.calls("expert-model")) == 2)  # within 20 s: the first call is still running
         assert not any(call["completed"] for call in env.calls("expert-model"))
         await _publish(infra["kafka"], topics.cancel, Cancel(**tasks[0].child_fields()))

@@ -98,7 +98,7 @@ def _publish(fleet: Fleet, messages: list[tuple[Any, str]], service: str) -> Non
             for message, topic in messages:
                 await bus.publish(message, getattr(bus.topics, topic))
         finally:
-            await bus.broker.stop()
+            await bus.close()
 
     asyncio.run(send())
 

@@ -144,7 +144,7 @@ async def test_a_run_that_is_not_due_or_locked_does_not_start(
         runs = await scheduler.history.recent("lint")  # type: ignore[union-attr]
         assert [(r["trigger"], r["outcome"]) for r in runs] == [("manual", "ok")]
     finally:
-        await bus.broker.stop()
+        await bus.close()
         await close(healer)
 
 
@@ -186,7 +186,7 @@ async def test_a_heal_run_retries_the_gaps_whose_classification_failed(
         assert (run.counts["retried"], run.counts["healed"], run.counts["failed"]) == (1, 1, 0)
         assert run.counts["open_after"] == 0  # of this tenant
     finally:
-        await bus.broker.stop()
+        await bus.close()
         await close(healer)
     gaps = await graph_services.gateway.get("/v1/admin/ontology-gaps", params={"tenant": tenant, "state": "healed"},
                                             headers=admin)

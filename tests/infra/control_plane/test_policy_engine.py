@@ -166,7 +166,7 @@ async def test_a_policy_change_is_on_the_record_beside_the_decisions_it_changed(
         assert second.result["approvals_required"] == 3
     finally:
         await client.close()
-        await bus.broker.stop()
+        await bus.close()
     topic = bus.topics.audit
     async with TopicReader(infra["kafka"], topic) as reader:
         decided = await reader.wait(topic, lambda e: e["action"] == "policy_decision", count=3)

@@ -63,7 +63,7 @@ async def edge(control_plane: ServiceProcess, redis: Redis) -> AsyncIterator[tup
     try:
         yield (Accounts(settings, redis, _no_keys, bus), Accounts(settings, redis, _no_keys, bus), bus)
     finally:
-        await bus.broker.stop()
+        await bus.close()
 
 
 def _no_keys() -> Any:

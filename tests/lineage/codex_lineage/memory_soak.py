@@ -83,7 +83,7 @@ async def publish(env: dict[str, str], keys: Any, tenant: str, requests: int, ra
             await asyncio.sleep(max(0.0, start + (n + 1) / rate - time.monotonic()))
     finally:
         for bus in buses.values():
-            await bus.broker.stop()
+            await bus.close()
 
 
 async def entries(dsn: str, schema: str, tenant: str) -> int:

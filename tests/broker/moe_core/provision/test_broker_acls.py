@@ -127,7 +127,7 @@ async def test_a_refused_write_is_logged_and_counted_by_the_service(
         with caplog.at_level(logging.ERROR, logger="moe_core.runtime.bus"), pytest.raises(BrokerRefused):
             await asyncio.wait_for(bus.publish(answer, topics.requests), 30)
     finally:
-        await bus.broker.stop()
+        await bus.close()
     assert _refused("critic", topics.requests) == before + 1
     assert any(f"User:{critic.kafka_username}" in r.getMessage() and topics.requests in r.getMessage()
                for r in caplog.records)
