@@ -12,46 +12,20 @@ import asyncio
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from types import SimpleNamespace
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from graph_ingest.app import GraphIngest
-from graph_ingest.settings import GraphIngestSettings
 from moe_core.knowledge.graph import GraphDB
-from moe_core.runtime.idempotency import Memo
-from moe_core.runtime.stores import redis_client
+from tests.graph.graph_ingest.conftest import AuditKept
 from tests.graph.graph_ingest.test_learning_journey import ingest_event
 from tests.graph.helpers import relations, titles
 
 pytestmark = pytest.mark.infra
 
 ROUNDS, AT_ONCE = 3, 8  # without the replica's one write at a time, 3-5 of 8 such writes were run twice
-
-
-class _Audit:
-    """The bus, as far as graph-ingest's audit events go: kept."""
-
-    def __init__(self) -> None:
-        self.topics, self.events = SimpleNamespace(audit="audit"), list[Any]()
-
-    async def publish(self, message: Any, topic: str) -> None:
-        self.events.append(message)
-
-
-@pytest.fixture
-async def ingest(infra: dict[str, str], graph_db: GraphDB) -> AsyncIterator[GraphIngest]:
-    ns = f"ca{uuid.uuid4().hex[:6]}"
-    settings = GraphIngestSettings(topic_namespace=ns, redis_url=infra["redis"], opa_url=infra["opa"],
-                                   graph_trust_recompute_s=0)
-    redis = redis_client(settings.redis_url)
-    learner = GraphIngest(settings, _Audit(), graph_db, None, Memo(redis, f"graph-ingest:triples:{ns}", 600))  # type: ignore[arg-type]
-    yield learner
-    await learner.close()
-    await redis.delete(*[k async for k in redis.scan_iter(f"*{ns}*")] or ["-"])
-    await redis.aclose()
 
 
 async def test_answers_handled_at_once_are_each_written_and_audited_once_and_no_write_runs_twice(
@@ -84,7 +58,7 @@ async def test_answers_handled_at_once_are_each_written_and_audited_once_and_no_
 
     assert len(set(titles(await relations(graph_db, tenant)))) == 2 * ROUNDS * AT_ONCE
     audit = ingest.bus
-    assert isinstance(audit, _Audit)
+    assert isinstance(audit, AuditKept)
     ingested = [e for e in audit.events if e.action == "ingested"]
     assert Counter(e.response_id for e in ingested) == Counter(e.response_id for e in events)
     assert all(len(e.details["relations"]) == 2 for e in ingested)

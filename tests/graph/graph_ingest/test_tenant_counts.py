@@ -10,51 +10,23 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from gap_healer.lint import DELETE_ORPHAN
 from graph_ingest.app import GraphIngest
-from graph_ingest.settings import GraphIngestSettings
 from moe_core.knowledge.graph import SHARED_TENANT, GraphDB, GraphStore, Provenance, Triple
 from moe_core.knowledge.graph.measure import MAX_STEPS, tenant_size
 from moe_core.knowledge.graph.names import entity_uid
-from moe_core.runtime.idempotency import Memo
-from moe_core.runtime.stores import redis_client
+from tests.graph.graph_ingest.conftest import AuditKept
 from tests.graph.graph_ingest.test_learning_journey import ingest_event
 
 pytestmark = pytest.mark.infra
 
 # an entity as a writer that moves no GraphVersion would leave it
 QUIET_ENTITY = "CREATE (:Entity {uid: $uid, tenant: $tenant, key: $key, name: $key})"
-
-
-class _Audit:
-    """The bus, as far as graph-ingest's audit events go: kept."""
-
-    def __init__(self) -> None:
-        self.topics, self.events = SimpleNamespace(audit="audit"), list[Any]()
-
-    async def publish(self, message: Any, topic: str) -> None:
-        self.events.append(message)
-
-
-@pytest.fixture
-async def ingest(infra: dict[str, str], graph_db: GraphDB) -> AsyncIterator[GraphIngest]:
-    ns = f"tc{uuid.uuid4().hex[:6]}"
-    settings = GraphIngestSettings(topic_namespace=ns, redis_url=infra["redis"], opa_url=infra["opa"],
-                                   graph_trust_recompute_s=0)
-    redis = redis_client(settings.redis_url)
-    memo = Memo(redis, f"graph-ingest:triples:{ns}", 600)
-    learner = GraphIngest(settings, _Audit(), graph_db, None, memo)  # type: ignore[arg-type]
-    yield learner
-    await learner.close()
-    await redis.delete(*[k async for k in redis.scan_iter(f"*{ns}*")] or ["-"])
-    await redis.aclose()
 
 
 async def learned(ingest: GraphIngest, tenant: str, triples: list[tuple[str, str]]) -> dict[str, Any]:
@@ -64,7 +36,7 @@ async def learned(ingest: GraphIngest, tenant: str, triples: list[tuple[str, str
         [{"subject": s, "relation": "PART_OF", "object": o, "confidence": 0.9} for s, o in triples]))
     await ingest.on_ingest(event)
     audit = ingest.bus
-    assert isinstance(audit, _Audit)
+    assert isinstance(audit, AuditKept)
     [done] = [e for e in audit.events if e.action == "ingested" and e.response_id == event.response_id]
     stats: dict[str, Any] = done.details["stats"]
     return stats
