@@ -173,10 +173,10 @@ async def _sign_and_publish(store: Any, tenant: str, anchoring: Anchoring, now: 
         "INSERT INTO audit_checkpoints (tenant_id, size, root, time, key_id, body, signature, timestamp, note, "
         "tree_range) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING tenant_id",
         tenant, head["seq"], head["hash"], now, body["key_id"], data.decode(), signature, stamp, note, grown.encoded())
-    failed: list[Exception] = []
+    record, failed = checkpoint_record(made), list[Exception]()
     for outlet in anchoring.outlets:  # published even when not kept: a store that drops it cannot hide it
         try:
-            await outlet(checkpoint_record(made))
+            await outlet(record)
         except Exception as exc:  # the topic unreachable: the file still takes it (and the reverse)
             failed.append(exc)
     anchoring.published[tenant] = body
