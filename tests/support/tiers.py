@@ -104,14 +104,16 @@ def tier(item: pytest.Item) -> str | None:
 class StoreGuard:
     """While a unit test runs, a connection to a store's port is refused with the test's name."""
 
-    def __init__(self, ports: set[int]) -> None:
+    def __init__(self, ports: set[int], test: str = "") -> None:
         self.ports = ports
+        self.test = test  # named in the refusal: a task the test left behind can raise it after the test ended
         self._connect = socket.socket.connect
         self._connect_ex = socket.socket.connect_ex
 
     def _refuse(self, address: Any) -> None:
         if isinstance(address, tuple) and len(address) >= 2 and address[1] in self.ports:
-            raise AssertionError(f"a unit test connected to {address[0]}:{address[1]} (a store): mark it infra")
+            raise AssertionError(f"a unit test ({self.test}) connected to {address[0]}:{address[1]} (a store): "
+                                 "mark it infra")
 
     def patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
         guard, connect, connect_ex = self, self._connect, self._connect_ex
@@ -130,5 +132,5 @@ class StoreGuard:
 
 def guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, ports: set[int]) -> Iterator[None]:
     if isinstance(request.node, pytest.Item) and tier(request.node) == "unit":
-        StoreGuard(ports).patch(monkeypatch)
+        StoreGuard(ports, request.node.nodeid).patch(monkeypatch)
     yield
