@@ -69,13 +69,15 @@ if os.environ.get("BENCH_MEMTRACE_DIR"):
     def trim(_signum: int, _frame: FrameType | None) -> None:
         import ctypes
 
-        gc.collect()
+        counts = gc.get_count()
+        collected = gc.collect()
         before = anon_mb()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         trims[0] += 1
         name = folder / f"trim-{trims[0]}"
         Path(f"{name}.tmp").write_text(json.dumps({"anon_before_mb": before, "anon_after_mb": anon_mb(),
-                                                   "pymalloc": pymalloc()}))
+                                                   "pymalloc": pymalloc(), "gc_counts": counts,
+                                                   "gc_unreachable": collected}))
         os.replace(f"{name}.tmp", f"{name}.json")
 
     signal.signal(signal.SIGUSR2, trim)
