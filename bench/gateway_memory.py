@@ -7,9 +7,12 @@ RssAnon) and its growth since the warm-up; with `--trace K`, tracemalloc runs in
 PYTHONPATH: inflates its RSS, so measure growth without it) and the K allocation sites that grew most since the
 warm-up are printed (after a full collection), with the gateway's gc objects and asyncio tasks; with `--trim`, glibc's
 malloc_trim(0) is called in the gateway after each checkpoint and its RssAnon before and after printed (memory freed
-but kept by the allocator: the high-water mark of a burst, not live objects). Not a test:
+but kept by the allocator: the high-water mark of a burst, not live objects), with pymalloc's arenas against the live
+blocks in them and what a full collection found unreachable; `--midway S` takes the snapshot (or the trim) S seconds
+into each burst too, the streams open. Not a test:
 
     .venv/bin/python -m bench.gateway_memory 1000 2000 4000 [--concurrency 8] [--streams 256] [--trace 20 --frames 6]
+    .venv/bin/python -m bench.gateway_memory 100 200 --streams 256 --trim --settle 12 [--no-warmup-burst] [--midway 1]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,12 @@ def rollup(pid: int) -> dict[str, float]:
     """VmRSS and RssAnon of one process, MB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return {"rss": int(fields["VmRSS"].split()[0]) / 1024, "anon": int(fields["RssAnon"].split()[0]) / 1024}
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) one process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Driver:
@@ -64,13 +74,19 @@ class Driver:
         await asyncio.gather(*(client() for _ in range(concurrency)))
 
 
-async def burst(target: Target, llm_url: str, n: int) -> int:
-    """N streams at once with the model slow (the bench's streams cells); how many were held."""
-    await streams.set_slow(llm_url, 1.0)
-    try:
-        held = await streams.hold(target, n, loadgen.REQUEST_TIMEOUT_S + 30)
-    finally:
-        await streams.set_slow(llm_url, 0.0)
+async def burst(target: Target, llm_url: str, n: int, midway: Callable[[], Awaitable[None]] | None = None,
+                midway_s: float = 0.8) -> int:
+    """N streams at once with the model slow (the bench's streams cells); how many were held (why the others were
+    not: logged). `midway`: called `midway_s` into the burst, the streams still open."""
+    holding = asyncio.ensure_future(streams.burst(target, llm_url, n, 1.0, loadgen.REQUEST_TIMEOUT_S + 30))
+    if midway is not None:
+        await asyncio.sleep(midway_s)
+        await midway()
+    held = await holding
+    failed = Counter((s.error or ("dropped frames" if s.dropped() else "reordered"))[:100]
+                     for s in held if not s.held())
+    if failed:
+        log.info("burst of %d: not held %s", n, dict(failed.most_common(3)))
     return sum(s.held() for s in held)
 
 
@@ -89,7 +105,10 @@ async def trimmed(pid: int, folder: Path, n: int) -> str:
     path = folder / f"trim-{n}.json"
     await written(path, pid)
     found = json.loads(path.read_text())
-    return f"malloc_trim: anon {found['anon_before_mb']:.1f} -> {found['anon_after_mb']:.1f} MB"
+    arenas = found.get("pymalloc") or {}
+    return (f"malloc_trim: anon {found['anon_before_mb']:.1f} -> {found['anon_after_mb']:.1f} MB; pymalloc arenas "
+            f"{arenas.get('arenas_mb', 0):.0f} MB holding {arenas.get('blocks_mb', 0):.1f} MB of live blocks; a full "
+            f"collection found {found.get('gc_unreachable')} unreachable objects (gc counts {found.get('gc_counts')})")
 
 
 async def snapshot(pid: int, folder: Path, n: int) -> tuple[tracemalloc.Snapshot, dict[str, Any]]:
@@ -120,26 +139,50 @@ async def drive(args: argparse.Namespace, targets: dict[str, Target], llm_url: s
         await driver.until(args.warmup, args.warmup_concurrency or args.concurrency)
         if args.streams and args.warmup_burst:
             await burst(targets["trivial"], llm_url, args.streams)  # its first burst is warm-up too
-        base = rollup(pid)
+        trims = 0
+        if args.trim and folder is not None:  # the warmed gateway trimmed too: its growth from there
+            trims += 1
+            print(f"    warmed: {await trimmed(pid, folder, trims)}", flush=True)
+        base, cpu_base = rollup(pid), cpu_s(pid)
+        shots = [1]  # the gateway numbers its snapshots 1, 2, ...
         since = (await snapshot(pid, folder, 1))[0] if folder and args.trace else None
         print(f"after {driver.sent} warm-up requests: Rss {base['rss']:.1f} MB, anon {base['anon']:.1f}", flush=True)
-        for i, n in enumerate(args.checkpoints, start=2):
+        for n in args.checkpoints:
             await driver.until(args.warmup + n, args.concurrency)
-            held = await burst(targets["trivial"], llm_url, args.streams) if args.streams else 0
+            midway = None
+            if args.midway and folder is not None and since is None and args.trim:
+                async def midway() -> None:  # the open streams' memory, what a full collection frees of it
+                    nonlocal trims
+                    assert folder is not None
+                    trims += 1
+                    print(f"  midway through the burst: {await trimmed(pid, folder, trims)}", flush=True)
+            if args.midway and folder is not None and since is not None:
+                async def midway() -> None:  # what the open streams hold, against the warm-up
+                    assert folder is not None
+                    shots[0] += 1
+                    snap, counts = await snapshot(pid, folder, shots[0])
+                    print(f"  midway through the burst: gc objects {counts['gc_objects']}, tasks {counts['tasks']}, "
+                          f"traced {counts['traced_mb']:.1f} MB", flush=True)
+                    assert since is not None
+                    grown(since, snap, args.trace)
+            held = await burst(targets["trivial"], llm_url, args.streams, midway, args.midway) if args.streams else 0
             await asyncio.sleep(args.settle)  # abandoned streams' Cancel after the resume grace
             now = rollup(pid)
             line = (f"{n:6d} requests{f' + {held}/{args.streams} streams held' if args.streams else ''}: "
                     f"Rss {now['rss']:.1f} MB ({now['rss'] - base['rss']:+.1f}), anon {now['anon']:.1f} "
-                    f"({now['anon'] - base['anon']:+.1f}); errors {sum(driver.errors.values())}")
+                    f"({now['anon'] - base['anon']:+.1f}); CPU {cpu_s(pid) - cpu_base:.1f} s since the warm-up; "
+                    f"errors {sum(driver.errors.values())}")
             if folder is not None and since is not None:
-                snap, counts = await snapshot(pid, folder, i)
+                shots[0] += 1
+                snap, counts = await snapshot(pid, folder, shots[0])
                 print(f"{line}; gc objects {counts['gc_objects']}, tasks {counts['tasks']}, traced "
                       f"{counts['traced_mb']:.1f} MB", flush=True)
                 grown(since, snap, args.trace)
             else:
                 print(line, flush=True)
             if args.trim and folder is not None:
-                print(f"    {await trimmed(pid, folder, i - 1)}", flush=True)
+                trims += 1
+                print(f"    {await trimmed(pid, folder, trims)}", flush=True)
         for error, count in driver.errors.most_common(5):
             print(f"  error x{count}: {error}")
 
@@ -169,6 +212,9 @@ if __name__ == "__main__":
     parser.add_argument("--streams", type=int, default=0, help="N streams held at once at each checkpoint")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after each checkpoint's traffic")
     parser.add_argument("--trace", type=int, default=0, help="tracemalloc in the gateway: the N sites that grew most")
+    parser.add_argument("--midway", type=float, default=0.0, metavar="S",
+                        help="with --streams and --trace (or --trim): also a snapshot (or a trim) S seconds into each "
+                             "burst (what the open streams hold)")
     parser.add_argument("--trim", action="store_true", help="malloc_trim(0) in the gateway after each checkpoint")
     parser.add_argument("--gateway-env", action="append", default=[], metavar="KEY=VALUE",
                         help="the gateway's own environment (e.g. MOE_MALLOC_TRIM_INTERVAL_S=0)")

@@ -76,7 +76,12 @@ def memory_lines(result: dict[str, Any]) -> list[str]:
             for name, g in growth.items()]
     after = ("after the last one, once the fleet has idled for one of the gateway's trims of freed memory "
              "(MOE_MALLOC_TRIM_INTERVAL_S and 2 s)" if at_once is not None else "after the last one")
-    return ["", "Resident memory (VmRSS) of each process tree before the first cell (the fleet warmed; from its cold "
+    burst = ((result.get("memory_first_burst") or {}).get("gateway") or {}).get("growth_mb")
+    warmed = "the fleet warmed" + ("" if burst is None else
+                                   f", and after one burst of the streams cells' largest N: the gateway "
+                                   f"{burst:+.1f} MB, the high-water mark of that many streams at once, "
+                                   "`memory_first_burst`")
+    return ["", f"Resident memory (VmRSS) of each process tree before the first cell ({warmed}; from its cold "
             f"start: `memory_growth_from_cold_start` in latest.json) and {after}; *of which "
             "anonymous*: the growth of RssAnon, the memory no file backs (the rest is pages of mapped files read "
             "further, such as the planner's memory-mapped static embedding table, bounded by their size)"

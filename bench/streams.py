@@ -117,6 +117,15 @@ async def set_slow(llm_url: str, seconds: float) -> None:
         resp.raise_for_status()
 
 
+async def burst(target: Target, llm_url: str, n: int, model_s: float, timeout_s: float) -> list[Stream]:
+    """N streams at once against one target, the model slow meanwhile (as a cell of `run`, nothing counted)."""
+    await set_slow(llm_url, model_s)
+    try:
+        return await hold(target, n, timeout_s)
+    finally:
+        await set_slow(llm_url, 0.0)
+
+
 CpuSnapshot = Callable[[], dict[str, float]]
 
 

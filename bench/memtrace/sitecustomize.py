@@ -3,7 +3,9 @@ BENCH_MEMTRACE_DIR set) starts tracemalloc at the interpreter's start (BENCH_MEM
 SIGUSR1, writes a snapshot of what is alive after a full collection (`<dir>/<n>.snap`) and a line of counts
 (`<dir>/<n>.json`: gc objects, asyncio tasks, traced MB); on SIGUSR2 (without tracemalloc too), calls glibc's
 malloc_trim(0) and writes the resident memory before and after it (`<dir>/trim-<n>.json`): how much of the RSS is
-memory the process freed but the allocator kept. Nothing happens without BENCH_MEMTRACE_DIR."""
+memory the process freed but the allocator kept; with pymalloc's arenas and live blocks (memory Python's own
+allocator keeps mapped: malloc_trim cannot give back an arena while one block in it is alive). Nothing happens
+without BENCH_MEMTRACE_DIR."""
 
 from __future__ import annotations
 
@@ -39,15 +41,43 @@ if os.environ.get("BENCH_MEMTRACE_DIR"):
         status = Path("/proc/self/status").read_text().split("RssAnon:", 1)[1]
         return int(status.split()[0]) / 1024
 
+    def pymalloc() -> dict[str, float]:
+        """Python's small-object allocator (sys._debugmallocstats, written to fd 2): its arenas (1 MiB each, mapped
+        until every block in them is free) and the bytes of live blocks in them, MB."""
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryFile() as out:
+            saved = os.dup(2)
+            os.dup2(out.fileno(), 2)
+            try:
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+        found = {}
+        for line in text.splitlines():
+            label, _, value = line.partition("=")
+            if label.startswith("# arenas allocated current"):
+                found["arenas_mb"] = int(value.replace(",", "")) * 1.0  # 1 MiB each
+            elif label.startswith("# bytes in allocated blocks"):
+                found["blocks_mb"] = int(value.replace(",", "")) / 2**20
+        return found
+
     def trim(_signum: int, _frame: FrameType | None) -> None:
         import ctypes
 
-        gc.collect()
+        counts = gc.get_count()
+        collected = gc.collect()
         before = anon_mb()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         trims[0] += 1
         name = folder / f"trim-{trims[0]}"
-        Path(f"{name}.tmp").write_text(json.dumps({"anon_before_mb": before, "anon_after_mb": anon_mb()}))
+        Path(f"{name}.tmp").write_text(json.dumps({"anon_before_mb": before, "anon_after_mb": anon_mb(),
+                                                   "pymalloc": pymalloc(), "gc_counts": counts,
+                                                   "gc_unreachable": collected}))
         os.replace(f"{name}.tmp", f"{name}.json")
 
     signal.signal(signal.SIGUSR2, trim)

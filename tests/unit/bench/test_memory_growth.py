@@ -50,6 +50,16 @@ def test_the_report_shows_the_growth_read_at_once_beside_the_settled_one() -> No
     assert "at once MB" in lines[-1] and "| gateway | 160.0 | 175.0 | 15.0 | 9.4 % | - | 32.0 |" in lines[-1]
 
 
+def test_the_report_names_the_warm_up_bursts_high_water_mark() -> None:
+    """The growth counts from a fleet that has held the streams cells' largest burst once (bench.runner
+    _warm_burst): what that burst left is said beside it, not hidden."""
+    growth = procs.growth({"gateway": 196.0}, {"gateway": 198.0})
+    lines = memory_lines({"memory_growth": growth,
+                          "memory_first_burst": procs.growth({"gateway": 177.0}, {"gateway": 195.5})})
+    assert "the gateway +18.5 MB, the high-water mark of that many streams at once" in lines[1], lines[1]
+    assert "burst" not in memory_lines({"memory_growth": growth})[1]  # a run without the streams cells
+
+
 def test_the_memory_is_read_after_one_of_the_gateways_trims() -> None:
     from bench.runner import memory_settle_s
     assert memory_settle_s({}) == 12.0  # the gateway's default MOE_MALLOC_TRIM_INTERVAL_S (10 s) and 2 s
