@@ -4,8 +4,8 @@ deferred commits (moe_core.runtime.offset_commits), key ordering (moe_core.runti
 metric and wait_positioned / wait_caught_up stay what they are; only the fetching and the record batches' decoding
 move to librdkafka's threads (issue 52: aiokafka's fetch decoding was a hop's largest share of CPU).
 
-- records are taken `consume(BATCH, timeout)` at a time in a worker thread and handed to the loop one by one
-  (`getone`); the position is the offset after the last record handed over, as aiokafka's;
+- records are taken up to BATCH at a time (what librdkafka has queued) in a worker thread and handed to the loop
+  one by one (`getone`); the position is the offset after the last record handed over, as aiokafka's;
 - offsets are committed only when asked (`commit`: the given offsets, or the positions), never by librdkafka itself
   (enable.auto.commit and enable.auto.offset.store off);
 - a `seek` drops what was fetched of the partition, also a batch being fetched meanwhile;
@@ -99,10 +99,23 @@ class RdKafkaConsumer:
         self._loop = asyncio.get_running_loop()
         self._consumer = confluent_kafka.Consumer(self._config)
         if self._group_id:
+            # a subscribed topic librdkafka does not see yet is read only after its next metadata refresh (minutes)
+            await asyncio.to_thread(self._await_topics)
             self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                      on_lost=self._on_revoke)
             return
         await asyncio.to_thread(self._assign_all)
+
+    def _await_topics(self) -> None:
+        """Until the metadata names the subscribed topics, each partition with its leader (up to START_S)."""
+        end = time.monotonic() + START_S
+        while time.monotonic() < end:
+            topics = self._consumer.list_topics(timeout=TIMEOUT_MS / 1000).topics
+            if all(name in topics and topics[name].error is None and topics[name].partitions
+                   and all(p.leader >= 0 for p in topics[name].partitions.values()) for name in self._topics):
+                return
+            time.sleep(0.2)
+        log.warning("the topics %s are not all in the broker's metadata: they are read once they are", self._topics)
 
     def _assign_all(self) -> None:
         """A group-less consumer's partitions, every one at its low or high watermark. A topic just created (its
@@ -167,7 +180,10 @@ class RdKafkaConsumer:
     def _consume(self, epoch: int) -> tuple[int, list[ConsumerRecord[Any, Any]], Exception | None]:
         records: list[ConsumerRecord[Any, Any]] = []
         error: Exception | None = None
-        for msg in self._consumer.consume(BATCH, self._timeout_s):
+        # consume(n, timeout) waits out its timeout unless n records come: the first record is waited for with
+        # poll, then what is already queued is taken without waiting
+        first = self._consumer.poll(self._timeout_s)
+        for msg in ([first, *self._consumer.consume(BATCH - 1, 0)] if first is not None else ()):
             err = msg.error()
             if err is not None:
                 if err.code() > 0 and error is None:  # the broker refused (authorization, unknown topic)
@@ -304,8 +320,9 @@ class RdKafkaConsumer:
 
     @property
     def _coordinator(self) -> Any:
-        """What FastStream's rebalance logging reads (aiokafka's coordinator's member id)."""
-        return types.SimpleNamespace(member_id=self._consumer.memberid() if self._consumer is not None else None)
+        """What FastStream's rebalance logging reads (aiokafka's coordinator's member id): the client id (librdkafka's
+        memberid() waits for the rebalance that is calling the listener)."""
+        return types.SimpleNamespace(member_id=self._config["client.id"])
 
     def _on_revoke(self, _consumer: Any, partitions: list[confluent_kafka.TopicPartition]) -> None:
         """A rebalance's revocation runs the listener (what was handled is committed); the one of the consumer's
