@@ -7,7 +7,8 @@ move to librdkafka's threads (issue 52: aiokafka's fetch decoding was a hop's la
 - records are taken up to BATCH at a time (what librdkafka has queued) in a worker thread and handed to the loop
   one by one (`getone`); the position is the offset after the last record handed over, as aiokafka's;
 - offsets are committed only when asked (`commit`: the given offsets, or the positions), never by librdkafka itself
-  (enable.auto.commit and enable.auto.offset.store off);
+  (enable.auto.commit and enable.auto.offset.store off); sent without waiting for the broker's answer, except in a
+  revocation (waited for there, on librdkafka's callback thread); the close sends what is outstanding;
 - a `seek` drops what was fetched of the partition, also a batch being fetched meanwhile;
 - a rebalance runs the subscriber's listener (OffsetCommits' flush on revoke) on the event loop, the poll thread
   waiting for it, as aiokafka does before it rejoins (librdkafka's eager assignors: revoke, then assign);
@@ -21,11 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import logging
+import queue
 import time
 import types
 import uuid
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import confluent_kafka
@@ -76,6 +80,7 @@ class RdKafkaConsumer:
         }
         self._consumer: Any = None
         self._sidecar: Any = None
+        self._callback_calls: queue.Queue[tuple[Any, concurrent.futures.Future[Any]]] | None = None
         self._topics: list[str] = []
         self._listener: ConsumerRebalanceListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -228,7 +233,14 @@ class RdKafkaConsumer:
         listed = [confluent_kafka.TopicPartition(tp.topic, tp.partition, int(getattr(off, "offset", off)))
                   for tp, off in chosen.items()]
         try:
-            await asyncio.to_thread(self._consumer.commit, offsets=listed, asynchronous=False)
+            calls = self._callback_calls
+            if calls is None:  # sent, not waited for: a commit waiting for its answer while a rebalance waited for
+                # the listener, whose flush waited for that commit, hung both (a lost commit: the records come again)
+                self._consumer.commit(offsets=listed, asynchronous=True)
+            else:  # a revocation's listener: committed on the thread in the callback (from another one it hung)
+                done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+                calls.put((partial(self._consumer.commit, offsets=listed, asynchronous=False), done))
+                await asyncio.wrap_future(done)
         except confluent_kafka.KafkaException as exc:
             raise kafka_error(exc.args[0]) from None
 
@@ -339,12 +351,29 @@ class RdKafkaConsumer:
             self._positions.pop(tp, None)
 
     def _on_loop(self, coro: Any) -> None:
-        """Run the coroutine on the event loop and wait for it (this thread is librdkafka's, not the loop's)."""
+        """Run the coroutine on the event loop and wait for it (this thread is librdkafka's, in its rebalance
+        callback), meanwhile making the commits the coroutine asks for here."""
         assert self._loop is not None
+        calls: queue.Queue[tuple[Any, concurrent.futures.Future[Any]]] = queue.Queue()
+        self._callback_calls = calls
         try:
-            asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+            running = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            while True:
+                try:
+                    call, done = calls.get(timeout=0.05)
+                except queue.Empty:
+                    if running.done():
+                        break
+                    continue
+                try:
+                    done.set_result(call())
+                except Exception as exc:
+                    done.set_exception(exc)
+            running.result()
         except Exception:
             log.exception("a rebalance listener failed")
+        finally:
+            self._callback_calls = None
 
     def _drop(self, partitions: set[TopicPartition]) -> None:
         if self._records:
