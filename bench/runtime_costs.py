@@ -22,6 +22,8 @@ Variants switch one part off each (patched in the stage process only, never in t
   no-stamps     Bus.publish without its stamps (trace, started_at, versions, model outputs, cost)
   faststream-handling  each record through FastStream's process_message (its context, acknowledgement and logging
                 middlewares, parser, fast_depends) instead of the runtime's own (moe_core.stage.direct)
+  librdkafka-consumer  everything, consuming with librdkafka (MOE_KAFKA_CONSUMER=librdkafka,
+                moe_core.runtime.rdkafka_consumer); aiokafka-consumer: with aiokafka (MOE_KAFKA_CONSUMER=aiokafka)
   bare          no FastStream and no runtime: an aiokafka consumer (group, auto commit) and producer (acks=all,
                 idempotent), json.loads of the task and json.dumps of a result: the floor
 Variants run alternately, R rounds; printed: the lowest and the median µs of CPU per message of each. `--profile V`:
@@ -43,7 +45,7 @@ import uuid
 from typing import Any
 
 VARIANTS = ("fleet", "no-tracing", "no-ledger", "no-metrics", "in-flight-1", "commit-each", "no-log-context",
-            "no-stamps", "faststream-handling", "bare")
+            "no-stamps", "faststream-handling", "librdkafka-consumer", "aiokafka-consumer", "bare")
 WARMUP = 200
 
 

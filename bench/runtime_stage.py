@@ -19,7 +19,9 @@ from typing import Any
 from bench.runtime_costs import WARMUP
 
 ENV = {"in-flight-1": {"MOE_CONSUMER_IN_FLIGHT": "1", "MOE_CONSUMER_WORKERS": "1"},
-       "commit-each": {"MOE_KAFKA_COMMIT_INTERVAL_MS": "0"}}
+       "commit-each": {"MOE_KAFKA_COMMIT_INTERVAL_MS": "0"},
+       "librdkafka-consumer": {"MOE_KAFKA_CONSUMER": "librdkafka"},
+       "aiokafka-consumer": {"MOE_KAFKA_CONSUMER": "aiokafka"}}
 
 
 class _Null:

@@ -142,8 +142,26 @@ def make_broker(settings: FleetSettings) -> KafkaBroker:
             kafka_tracing(tracer_provider),  # spans per message, sampled (moe_core.runtime.observability.kafka_tracing)
         ),
     )
+    if settings.kafka_consumer == "librdkafka":  # its subscribers' consumers (moe_core.runtime.rdkafka_consumer)
+        _consume_with_librdkafka(broker, settings)
     track_consumer_lag(broker, settings.service_name)
     return broker
+
+
+def _consume_with_librdkafka(broker: KafkaBroker, settings: FleetSettings) -> None:
+    """The broker's subscribers build librdkafka consumers: FastStream sets its builder (aiokafka's) when it
+    connects, so it is replaced right after."""
+    from moe_core.runtime.rdkafka_consumer import consumer_builder
+
+    config = broker.config.broker_config
+    connect = config.connect
+
+    async def connected(**kwargs: Any) -> None:
+        await connect(**kwargs)
+        config.builder = consumer_builder(settings)
+
+    config.connect = connected  # type: ignore[method-assign]
+    config.builder = consumer_builder(settings)
 
 
 class Bus:

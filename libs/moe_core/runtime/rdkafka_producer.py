@@ -27,22 +27,13 @@ REQUEST_TIMEOUT_MS = 30_000  # make_broker's request_timeout_ms: a record not ac
 MAX_REQUEST_BYTES = 1_048_576  # aiokafka's max_request_size: a larger record is refused before it is sent
 
 
-def rdkafka_config(settings: FleetSettings, timeout_ms: int = REQUEST_TIMEOUT_MS) -> dict[str, Any]:
-    """librdkafka's configuration of the fleet's producer settings (kafka_clients.broker_security's, by name)."""
+def rdkafka_connection(settings: FleetSettings) -> dict[str, Any]:
+    """librdkafka's connection settings of every client of the fleet: the bootstrap, the client id, TLS and SASL
+    (kafka_clients.broker_security's, by name), its log lines through the fleet's logging."""
     conf: dict[str, Any] = {
         "bootstrap.servers": ",".join(bootstrap_servers(settings.kafka_bootstrap)),
         "client.id": settings.service_name,
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": 0,
-        # a key's partition as aiokafka and the Java client put it (murmur2): the readers of a request's records
-        # (moe_core.runtime.topic_reads, codex-lineage's verify) read only that partition; librdkafka's own default
-        # (consistent_random, CRC32) put 5 keys in 6 elsewhere
-        "partitioner": "murmur2_random",
         "socket.nagle.disable": True,  # as asyncio's sockets: Nagle held each acknowledged record back 2-4 ms
-        "message.max.bytes": MAX_REQUEST_BYTES,
-        "request.timeout.ms": timeout_ms,
-        "message.timeout.ms": timeout_ms,
         "security.protocol": settings.kafka_security_protocol,
         "logger": log,  # librdkafka's log lines through the fleet's logging (from the poll thread), not stderr
     }
@@ -53,6 +44,23 @@ def rdkafka_config(settings: FleetSettings, timeout_ms: int = REQUEST_TIMEOUT_MS
         # the wheel's OpenSSL knows no CA paths of its own: the machine's store, as ssl.create_default_context
         conf["ssl.ca.location"] = settings.kafka_ca_file or "probe"
     return conf
+
+
+def rdkafka_config(settings: FleetSettings, timeout_ms: int = REQUEST_TIMEOUT_MS) -> dict[str, Any]:
+    """librdkafka's configuration of the fleet's producer settings."""
+    return {
+        **rdkafka_connection(settings),
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 0,
+        # a key's partition as aiokafka and the Java client put it (murmur2): the readers of a request's records
+        # (moe_core.runtime.topic_reads, codex-lineage's verify) read only that partition; librdkafka's own default
+        # (consistent_random, CRC32) put 5 keys in 6 elsewhere
+        "partitioner": "murmur2_random",
+        "message.max.bytes": MAX_REQUEST_BYTES,
+        "request.timeout.ms": timeout_ms,
+        "message.timeout.ms": timeout_ms,
+    }
 
 
 def kafka_error(err: confluent_kafka.KafkaError) -> Exception:

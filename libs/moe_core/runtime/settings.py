@@ -34,6 +34,12 @@ class FleetSettings(BaseSettings):
                                           "same acks=all, idempotence and key partitioner as aiokafka, about half "
                                           "its CPU per record; moe_core.runtime.rdkafka_producer) or aiokafka "
                                           "(FastStream's own)")
+    kafka_consumer: Literal["aiokafka", "librdkafka"] = Field(
+        default="aiokafka", description="The client the services consume with: aiokafka (FastStream's own) or "
+                                        "librdkafka (confluent-kafka behind the same consumer interface: the same "
+                                        "groups, deferred commits, key ordering and redelivery; "
+                                        "moe_core.runtime.rdkafka_consumer; not the default yet: a revocation can "
+                                        "hang, docs/performance-history.md, session 47)")
     kafka_create_topics: bool = Field(
         default=True, description="Create the fleet's topics and update their retention at start; false where an "
                                   "admin does it (fleetctl, the chart's topics Job, compose's kafka-setup) and the "

@@ -83,8 +83,10 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
     class StageMiddleware(BaseMiddleware):
         async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
             raw = msg.raw_message
-            if isinstance(msg, KafkaAckableMessage) and isinstance(msg.consumer, AIOKafkaConsumer):
-                # its ack (outside this middleware) notes the offset; TestKafkaBroker's fake consumer is left be
+            if isinstance(msg, KafkaAckableMessage) and (isinstance(msg.consumer, AIOKafkaConsumer)
+                                                         or getattr(msg.consumer, "real", False)):
+                # its ack (outside this middleware) notes the offset (also the librdkafka consumer's,
+                # moe_core.runtime.rdkafka_consumer); TestKafkaBroker's fake consumer is left be
                 msg.consumer = commits.deferred(msg.consumer, raw)
             topic = getattr(raw, "topic", "?")
             rid = (msg.headers or {}).get(headers.RESPONSE_ID) or message_key(raw) or "-"

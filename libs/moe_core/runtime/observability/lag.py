@@ -25,6 +25,9 @@ LAG_METRIC = "moe_consumer_lag_messages"
 def _position(consumer: Any, tp: Any) -> int | None:
     """The consumer's position without awaiting (aiokafka's position() is async because it may wait
     for a reset; an unreset partition has no lag to report yet)."""
+    if hasattr(consumer, "position_now"):  # the librdkafka consumer's (moe_core.runtime.rdkafka_consumer)
+        position: int | None = consumer.position_now(tp)
+        return position
     try:
         state = consumer._subscription.subscription.assignment.state_value(tp)
     except AttributeError:  # not assigned any more (a rebalance in progress)

@@ -1,0 +1,173 @@
+"""The Bus's consumers on librdkafka (MOE_KAFKA_CONSUMER=librdkafka, moe_core.runtime.rdkafka_consumer) on the real
+broker: the stage's consumer is librdkafka's; two members of a group share the partitions and a rebalance commits
+what the leaving owner handled; a group-less subscription is positioned at once and reads what comes after; a seek
+(a redelivery) drops what was fetched after the record. The runtime's guarantees are the same tests as aiokafka's
+(key ordering and the commit never past a record in flight, commits after the handler, redelivery, dead letters,
+the shutdown's grace), run here again with the librdkafka consumer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+
+from moe_core.contracts import ChatRequest
+from moe_core.runtime.bus import Bus, ensure_topics, wait_caught_up, wait_positioned
+from moe_core.runtime.offset_commits import OffsetCommits
+from moe_core.runtime.rdkafka_consumer import RdKafkaConsumer
+from moe_core.runtime.settings import FleetSettings
+from tests.broker.moe_core.runtime import (
+    test_batched_commits,
+    test_key_ordered,
+    test_poison_and_oversize,
+    test_service_shutdown,
+)
+from tests.broker.moe_core.runtime.test_batched_commits import _committed, _consume, _is, _request, _until
+
+pytestmark = pytest.mark.infra
+PARTITIONS = 2
+
+
+@pytest.fixture(autouse=True)
+def _librdkafka(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every Bus of these tests (and of the child processes they start) consumes with librdkafka."""
+    monkeypatch.setenv("MOE_KAFKA_CONSUMER", "librdkafka")
+    yield
+
+
+# the runtime's guarantees, as with aiokafka
+test_records_of_different_keys_are_handled_at_once = test_key_ordered.test_records_of_different_keys_are_handled_at_once
+test_one_keys_records_are_handled_in_order_one_at_a_time = (
+    test_key_ordered.test_one_keys_records_are_handled_in_order_one_at_a_time)
+test_the_commit_never_passes_a_record_in_flight = test_key_ordered.test_the_commit_never_passes_a_record_in_flight
+test_a_transient_failure_is_retried_in_place = test_key_ordered.test_a_transient_failure_is_retried_in_place
+test_handled_records_are_committed_together_up_to_the_end = (
+    test_batched_commits.test_handled_records_are_committed_together_up_to_the_end)
+test_a_consumer_killed_before_its_flush_has_its_records_redelivered = (
+    test_batched_commits.test_a_consumer_killed_before_its_flush_has_its_records_redelivered)
+test_a_transient_failure_is_redelivered_and_then_committed = (
+    test_batched_commits.test_a_transient_failure_is_redelivered_and_then_committed)
+test_poison_and_oversized_messages_are_dead_lettered_and_the_partition_moves_on = (
+    test_poison_and_oversize.test_poison_and_oversized_messages_are_dead_lettered_and_the_partition_moves_on)
+test_a_message_still_handled_after_the_grace_is_cancelled_and_the_next_owner_handles_it = (
+    test_service_shutdown.test_a_message_still_handled_after_the_grace_is_cancelled_and_the_next_owner_handles_it)
+test_a_message_finished_within_the_grace_is_committed_though_another_subscription_stops_with_it = (
+    test_service_shutdown
+    .test_a_message_finished_within_the_grace_is_committed_though_another_subscription_stops_with_it)
+
+
+def _settings(bootstrap: str, namespace: str, partitions: int = PARTITIONS) -> FleetSettings:
+    return FleetSettings(kafka_bootstrap=bootstrap, topic_namespace=namespace, topic_partitions=partitions,
+                         service_name="rdconsumer-test", consumer_workers=1, kafka_commit_interval_ms=100)
+
+
+def _consumer(bus: Bus) -> RdKafkaConsumer:
+    (subscriber,) = bus.broker.subscribers
+    consumer = getattr(subscriber, "consumer", None)
+    assert isinstance(consumer, RdKafkaConsumer)
+    return consumer
+
+
+async def test_two_members_share_the_partitions_and_a_rebalance_commits_what_was_handled(
+        infra: dict[str, str], namespace: str) -> None:
+    settings = _settings(infra["kafka"], namespace)
+    producer = Bus(settings)
+    await producer.ensure_topics()
+    topic = producer.topics.requests
+    handled: dict[str, Counter[str]] = {"a": Counter(), "b": Counter()}
+
+    def handler(member: str) -> Callable[[ChatRequest], Awaitable[None]]:
+        async def handle(request: ChatRequest) -> None:
+            handled[member][request.response_id] += 1
+
+        return handle
+
+    first = [f"first-{i}" for i in range(10)]
+    for rid in first:
+        await producer.send_record(topic, rid.encode(), _request(rid), {})
+    a = await _consume(settings, handler("a"), OffsetCommits(settings.kafka_commit_interval_ms))
+    b: Bus | None = None
+    try:
+        await _until(lambda: _is(len(handled["a"]) == len(first)), "the first member handles every record")
+        assert len(_consumer(a).assignment()) == PARTITIONS
+        b = await _consume(settings, handler("b"), OffsetCommits(settings.kafka_commit_interval_ms))
+        await _until(lambda: _is(len(_consumer(a).assignment()) == 1 and len(_consumer(b).assignment()) == 1),
+                     "the partitions shared after the rebalance", limit_s=60)
+        second = [f"second-{i}" for i in range(20)]
+        for rid in second:
+            await producer.send_record(topic, rid.encode(), _request(rid), {})
+        await _until(lambda: _is(set(handled["a"]) | set(handled["b"]) >= set(second)), "every record handled")
+        ends = {p: 0 for p in range(PARTITIONS)}
+        for tp, end in (await _consumer(a).end_offsets(list(_consumer(a).assignment() | _consumer(b).assignment()))
+                        ).items():
+            ends[tp.partition] = end
+
+        async def at_end() -> bool:
+            return await _committed(infra["kafka"], settings.group_id(), topic) == ends
+
+        await _until(at_end, "the committed offsets reach the end of each partition")
+    finally:
+        await a.close()
+        if b is not None:
+            await b.close()
+        await producer.close()
+    assert handled["a"] and handled["b"]  # both members read
+    # what the first member handled before the rebalance was committed on revoke: the second does not read it again
+    assert not set(first) & set(handled["b"])
+    assert all(n == 1 for member in handled.values() for n in member.values())
+
+
+async def test_a_groupless_subscription_is_positioned_at_once_and_reads_what_comes_after(
+        infra: dict[str, str], namespace: str) -> None:
+    settings = _settings(infra["kafka"], namespace)
+    bus = Bus(settings)
+    await ensure_topics(settings.kafka_bootstrap, [bus.topics.requests], PARTITIONS)
+    await bus.send_record(bus.topics.requests, b"before", _request("before"), {})
+    latest: asyncio.Queue[str] = asyncio.Queue()
+    earliest: list[str] = []
+
+    async def on_latest(request: ChatRequest) -> None:
+        await latest.put(request.response_id)
+
+    async def on_earliest(request: ChatRequest) -> None:
+        earliest.append(request.response_id)
+
+    late = bus.subscribe(bus.topics.requests, ChatRequest, on_latest, group=False, offset_reset="latest")
+    early = bus.subscribe(bus.topics.requests, ChatRequest, on_earliest, group=False, offset_reset="earliest")
+    await bus.broker.start()
+    try:
+        assert isinstance(late.consumer, RdKafkaConsumer)
+        await wait_positioned(late)  # no sleep after it: a record published now must be read
+        await bus.send_record(bus.topics.requests, b"after", _request("after"), {})
+        assert await asyncio.wait_for(latest.get(), 20) == "after"
+        await wait_caught_up(early, 20)
+        assert earliest[:1] == ["before"]
+        assert await _committed(infra["kafka"], settings.group_id(), bus.topics.requests) == {}  # none commits
+    finally:
+        await bus.close()
+
+
+async def test_a_seek_drops_what_was_fetched_after_the_record(infra: dict[str, str], namespace: str) -> None:
+    settings = _settings(infra["kafka"], namespace, 1)
+    bus = Bus(settings)
+    await ensure_topics(settings.kafka_bootstrap, [bus.topics.requests], 1)
+    for i in range(5):
+        await bus.send_record(bus.topics.requests, b"k", _request(f"r{i}"), {})
+    consumer = RdKafkaConsumer(settings, group_id=f"seek-{namespace}", auto_offset_reset="earliest",
+                               fetch_max_wait_ms=100, consumer_timeout_ms=200)
+    consumer.subscribe([bus.topics.requests])
+    await consumer.start()
+    try:
+        offsets = [(await asyncio.wait_for(consumer.getone(), 30)).offset for _ in range(2)]
+        (tp,) = consumer.assignment()
+        consumer.seek(tp, 1)  # as FastStream's nack: the record at 1 again, then the rest in order
+        assert await consumer.position(tp) == 1
+        offsets += [(await asyncio.wait_for(consumer.getone(), 30)).offset for _ in range(4)]
+        await consumer.commit()
+        assert await _committed(infra["kafka"], f"seek-{namespace}", bus.topics.requests) == {0: 5}
+    finally:
+        await consumer.stop()
+        await bus.close()
+    assert offsets == [0, 1, 1, 2, 3, 4]
