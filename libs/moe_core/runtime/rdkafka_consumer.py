@@ -147,8 +147,7 @@ class RdKafkaConsumer:
             for number in sorted(metadata.topics[topic].partitions):
                 low, high = self._consumer.get_watermark_offsets(confluent_kafka.TopicPartition(topic, number),
                                                                  timeout=TIMEOUT_MS / 1000)
-                partitions.append(confluent_kafka.TopicPartition(topic, number, low if self._reset == "earliest"
-                                                                 else high))
+                partitions.append(confluent_kafka.TopicPartition(topic, number, self._reset_to(low, high)))
         return partitions
 
     async def getone(self) -> ConsumerRecord[Any, Any]:
@@ -258,6 +257,10 @@ class RdKafkaConsumer:
         if committed and committed[0].offset >= 0:
             return int(committed[0].offset)
         low, high = await asyncio.to_thread(self._side().get_watermark_offsets, tp, TIMEOUT_MS / 1000)
+        return self._reset_to(low, high)
+
+    def _reset_to(self, low: int, high: int) -> int:
+        """Where a partition without a committed offset starts: auto_offset_reset's watermark."""
         return int(low if self._reset == "earliest" else high)
 
     def _side(self) -> Any:
@@ -326,7 +329,7 @@ class RdKafkaConsumer:
             if offset < 0:
                 low, high = self._side().get_watermark_offsets(confluent_kafka.TopicPartition(tp.topic, tp.partition),
                                                                timeout=TIMEOUT_MS / 1000)
-                offset = low if self._reset == "earliest" else high
+                offset = self._reset_to(low, high)
             starts.append(confluent_kafka.TopicPartition(tp.topic, tp.partition, offset))
         return starts
 
