@@ -6,9 +6,16 @@ move to librdkafka's threads (issue 52: aiokafka's fetch decoding was a hop's la
 
 - records are taken up to BATCH at a time (what librdkafka has queued) in a worker thread and handed to the loop
   one by one (`getone`); the position is the offset after the last record handed over, as aiokafka's;
+- the consumer's own librdkafka client is called only from the thread that fetches (and serves its rebalance
+  callbacks): a commit or seek asked on the event loop is made there before the next fetch. (confluent-kafka holds
+  the GIL through an asynchronous commit: one from the loop while the fetch thread was in a revocation waiting for
+  the loop hung both.)
 - offsets are committed only when asked (`commit`: the given offsets, or the positions), never by librdkafka itself
   (enable.auto.commit and enable.auto.offset.store off); sent without waiting for the broker's answer, except in a
-  revocation (waited for there, on librdkafka's callback thread); the close sends what is outstanding;
+  revocation (waited for there, in librdkafka's callback); a revocation (a rebalance's, a lost partition's or the
+  close's) commits, waited for, what was asked and not answered for its partitions: an unanswered commit can be
+  refused (a rebalance under way), and the next owner would read those records again; the close commits what is
+  outstanding;
 - a `seek` drops what was fetched of the partition, also a batch being fetched meanwhile;
 - a rebalance runs the subscriber's listener (OffsetCommits' flush on revoke) on the event loop, the poll thread
   waiting for it, as aiokafka does before it rejoins (librdkafka's eager assignors: revoke, then assign);
@@ -86,6 +93,9 @@ class RdKafkaConsumer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._records: collections.deque[ConsumerRecord[Any, Any]] = collections.deque()
         self._positions: dict[TopicPartition, int] = {}
+        self._outgoing: dict[TopicPartition, int] = {}  # commits asked on the loop, sent before the next fetch
+        self._unanswered: dict[TopicPartition, int] = {}  # commits sent without waiting for the broker's answer
+        self._seeking: dict[TopicPartition, int] = {}  # seeks asked on the loop, made before the next fetch
         self._assigned: set[TopicPartition] = set()
         self._seeks: dict[TopicPartition, int] = {}  # partition -> the fetch epoch of its last seek
         self._epoch = 0
@@ -184,6 +194,7 @@ class RdKafkaConsumer:
     def _consume(self, epoch: int) -> tuple[int, list[ConsumerRecord[Any, Any]], Exception | None]:
         records: list[ConsumerRecord[Any, Any]] = []
         error: Exception | None = None
+        self._send_asked()
         # consume(n, timeout) waits out its timeout unless n records come: the first record is waited for with
         # poll, then what is already queued is taken without waiting
         first = self._consumer.poll(self._timeout_s)
@@ -216,15 +227,34 @@ class RdKafkaConsumer:
         self._error = self._error or error
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Fetch the partition again from `offset`: what was fetched of it is dropped, the seek is made before the
+        next fetch (a fetch under way is dropped when it arrives)."""
         self._epoch += 1
         self._seeks[partition] = self._epoch
         self._drop({partition})
         self._positions[partition] = offset
-        self._consumer.seek(confluent_kafka.TopicPartition(partition.topic, partition.partition, offset))
+        self._seeking[partition] = offset
+
+    def _send_asked(self) -> None:
+        """On the fetch thread: the seeks and the commits asked on the loop since the last fetch (the commits sent
+        without waiting, noted as unanswered)."""
+        seeking, self._seeking = self._seeking, {}
+        for tp, offset in seeking.items():
+            if tp in self._assigned:
+                self._consumer.seek(confluent_kafka.TopicPartition(tp.topic, tp.partition, offset))
+        outgoing, self._outgoing = self._outgoing, {}
+        if outgoing and self._group_id:
+            listed = [confluent_kafka.TopicPartition(tp.topic, tp.partition, off) for tp, off in outgoing.items()]
+            try:
+                self._consumer.commit(offsets=listed, asynchronous=True)
+            except confluent_kafka.KafkaException as exc:  # not even sent: the revocation or the close sends it
+                log.warning("an offset commit was not sent (%s): it is sent again by the next revocation", exc)
+            self._unanswered.update(outgoing)
 
     async def commit(self, offsets: dict[TopicPartition, Any] | None = None) -> None:
-        """The given offsets (an int or an OffsetAndMetadata per partition), else the positions, committed and
-        acknowledged by the broker; aiokafka's KafkaError of the code where it refuses."""
+        """The given offsets (an int or an OffsetAndMetadata per partition), else the positions: sent before the
+        next fetch, without waiting for the broker's answer; in a revocation's listener, committed at once and
+        acknowledged (aiokafka's KafkaError of the code where the broker refuses)."""
         chosen = offsets if offsets is not None else {tp: off for tp, off in self._positions.items()
                                                        if tp in self._assigned}
         if not chosen or not self._group_id:
@@ -233,13 +263,16 @@ class RdKafkaConsumer:
                   for tp, off in chosen.items()]
         try:
             calls = self._callback_calls
-            if calls is None:  # sent, not waited for: a commit waiting for its answer while a rebalance waited for
-                # the listener, whose flush waited for that commit, hung both (a lost commit: the records come again)
-                self._consumer.commit(offsets=listed, asynchronous=True)
+            if calls is None:  # sent by the fetch thread, not waited for: a commit waiting for its answer while a
+                # rebalance waited for the listener, whose flush waited for that commit, hung both
+                self._outgoing.update({TopicPartition(p.topic, p.partition): p.offset for p in listed})
             else:  # a revocation's listener: committed on the thread in the callback (from another one it hung)
                 done: concurrent.futures.Future[Any] = concurrent.futures.Future()
                 calls.put((partial(self._consumer.commit, offsets=listed, asynchronous=False), done))
                 await asyncio.wrap_future(done)
+                for p in listed:  # answered, and later than anything asked before: never made again (backwards)
+                    self._outgoing.pop(TopicPartition(p.topic, p.partition), None)
+                    self._unanswered.pop(TopicPartition(p.topic, p.partition), None)
         except confluent_kafka.KafkaException as exc:
             raise kafka_error(exc.args[0]) from None
 
@@ -300,10 +333,15 @@ class RdKafkaConsumer:
         self._closed = True
         if self._fetching is not None:
             await asyncio.wait({self._fetching})
-        await asyncio.to_thread(self._consumer.close)
+        await asyncio.to_thread(self._close)
         if self._sidecar is not None:
             await asyncio.to_thread(self._sidecar.close)
         self._records.clear()
+
+    def _close(self) -> None:
+        """What was asked and not answered committed, waited for; then the consumer leaves its group."""
+        self._commit_unanswered(set(self._outgoing) | set(self._unanswered))
+        self._consumer.close()
 
     # librdkafka's rebalance callbacks, on the thread in consume() (or close())
     def _on_assign(self, _consumer: Any, partitions: list[confluent_kafka.TopicPartition]) -> None:
@@ -345,13 +383,28 @@ class RdKafkaConsumer:
         revoked = {TopicPartition(p.topic, p.partition) for p in partitions}
         if self._listener is not None and not self._closed:
             self._on_loop(self._listener.on_partitions_revoked(revoked))
+        self._commit_unanswered(revoked)
         self._on_loop(self._forget(revoked))
+
+    def _commit_unanswered(self, revoked: set[TopicPartition]) -> None:
+        """The revoked partitions' commits asked and not answered, made (again) and waited for, on the fetch
+        thread: one refused meanwhile (a rebalance under way) would give their records to the next owner again."""
+        asked = {tp: self._unanswered.pop(tp) for tp in revoked if tp in self._unanswered}
+        asked |= {tp: self._outgoing.pop(tp) for tp in revoked if tp in self._outgoing}  # later than what was sent
+        again = [confluent_kafka.TopicPartition(tp.topic, tp.partition, offset) for tp, offset in asked.items()]
+        if not again or not self._group_id:
+            return
+        try:
+            self._consumer.commit(offsets=again, asynchronous=False)
+        except confluent_kafka.KafkaException as exc:  # a lost partition: its next owner reads from the last commit
+            log.warning("the commit of revoked partitions failed, their records will be redelivered: %s", exc)
 
     async def _forget(self, revoked: set[TopicPartition]) -> None:
         self._assigned -= revoked
         self._drop(revoked)
         for tp in revoked:
             self._positions.pop(tp, None)
+            self._seeking.pop(tp, None)
 
     def _on_loop(self, coro: Any) -> None:
         """Run the coroutine on the event loop and wait for it (this thread is librdkafka's, in its rebalance

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -70,8 +71,28 @@ def _consumer(bus: Bus) -> RdKafkaConsumer:
     return consumer
 
 
+class _Unanswered:
+    """The consumer's librdkafka client, its commits sent without waiting never reaching the broker (as one refused
+    during a rebalance under way)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real, self.lost = real, 0
+
+    def commit(self, *args: Any, asynchronous: bool = True, **kwargs: Any) -> Any:
+        if asynchronous:
+            self.lost += 1
+            return None
+        return self._real.commit(*args, asynchronous=False, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("unanswered", ["answered", "lost"])
 async def test_two_members_share_the_partitions_and_a_rebalance_commits_what_was_handled(
-        infra: dict[str, str], namespace: str) -> None:
+        infra: dict[str, str], namespace: str, unanswered: str) -> None:
+    """What the first member handled is committed by the rebalance, also where its commits sent without waiting
+    were lost (the revocation makes them again, waited for)."""
     settings = _settings(infra["kafka"], namespace)
     producer = Bus(settings)
     await producer.ensure_topics()
@@ -87,14 +108,22 @@ async def test_two_members_share_the_partitions_and_a_rebalance_commits_what_was
     first = [f"first-{i}" for i in range(10)]
     for rid in first:
         await producer.send_record(topic, rid.encode(), _request(rid), {})
-    a = await _consume(settings, handler("a"), OffsetCommits(settings.kafka_commit_interval_ms))
+    commits = OffsetCommits(settings.kafka_commit_interval_ms)
+    a = await _consume(settings, handler("a"), commits)
     b: Bus | None = None
     try:
+        client = _Unanswered(_consumer(a)._consumer)
+        if unanswered == "lost":
+            _consumer(a)._consumer = client
         await _until(lambda: _is(len(handled["a"]) == len(first)), "the first member handles every record")
+        if unanswered == "lost":  # handled, its commits sent and lost: nothing committed before the rebalance
+            await _until(lambda: _is(commits.commits > 0 and client.lost > 0), "a commit sent and lost")
+            assert await _committed(infra["kafka"], settings.group_id(), topic) == {}
         assert len(_consumer(a).assignment()) == PARTITIONS
         b = await _consume(settings, handler("b"), OffsetCommits(settings.kafka_commit_interval_ms))
         await _until(lambda: _is(len(_consumer(a).assignment()) == 1 and len(_consumer(b).assignment()) == 1),
                      "the partitions shared after the rebalance", limit_s=60)
+        _consumer(a)._consumer = client._real  # the broker answers again
         second = [f"second-{i}" for i in range(20)]
         for rid in second:
             await producer.send_record(topic, rid.encode(), _request(rid), {})
@@ -165,8 +194,14 @@ async def test_a_seek_drops_what_was_fetched_after_the_record(infra: dict[str, s
         consumer.seek(tp, 1)  # as FastStream's nack: the record at 1 again, then the rest in order
         assert await consumer.position(tp) == 1
         offsets += [(await asyncio.wait_for(consumer.getone(), 30)).offset for _ in range(4)]
-        await consumer.commit()
-        assert await _committed(infra["kafka"], f"seek-{namespace}", bus.topics.requests) == {0: 5}
+        await consumer.commit()  # sent by the fetch thread before its next fetch
+        waiting = asyncio.ensure_future(consumer.getone())
+
+        async def committed() -> bool:
+            return await _committed(infra["kafka"], f"seek-{namespace}", bus.topics.requests) == {0: 5}
+
+        await _until(committed, "the positions committed with the next fetch")
+        waiting.cancel()
     finally:
         await consumer.stop()
         await bus.close()
