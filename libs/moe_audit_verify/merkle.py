@@ -7,7 +7,7 @@ before it). Hashes are raw bytes here; they travel base64-encoded (C2SP tlog-che
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -193,13 +193,31 @@ class CompactRange:
         return spans
 
 
+def consistency_spans(m: int, n: int) -> list[tuple[int, int]]:
+    """The leaf spans [lo, hi) of the nodes of PROOF(m, D[n]), in the proof's order: each node is the root of the
+    leaves of its span (RFC 9162 2.1.4.1, without the leaves: what a reader streaming them needs to know)."""
+    if not 0 <= m <= n:
+        raise ValueError(f"size {m} is not within a tree of size {n}")
+    if m in (0, n):
+        return []
+    lo, hi, size, complete = 0, n, m, True
+    tail: list[tuple[int, int]] = []
+    while size != hi - lo:
+        k = _split(hi - lo)
+        if size <= k:
+            tail.append((lo + k, hi))
+            hi = lo + k
+        else:
+            tail.append((lo, lo + k))
+            lo, size, complete = lo + k, size - k, False
+    return ([] if complete else [(lo, hi)]) + tail[::-1]
+
+
 def consistency_proof_from(old: CompactRange, since: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]) from the compact range of the tree of size m (`old`) and the leaves m..n-1 (`since`), without
     the leaves before m: every node of the proof within [0, m) is one of m's perfect subtrees, every other lies
     within [m, n). Equal to consistency_proof(leaves, m) for the same tree."""
-    m, n = old.size, old.size + len(since)
-    if m in (0, n):
-        return []
+    m = old.size
     spans = old.subtrees()
 
     def node(lo: int, hi: int) -> bytes:
@@ -209,17 +227,28 @@ def consistency_proof_from(old: CompactRange, since: Sequence[bytes]) -> list[by
             raise ValueError(f"the node [{lo}, {hi}) spans the old size {m}")
         return root(since[lo - m:hi - m])
 
-    out: list[bytes] = []
-    lo, hi, size, complete = 0, n, m, True
-    tail: list[bytes] = []
-    while size != hi - lo:
-        k = _split(hi - lo)
-        if size <= k:
-            tail.append(node(lo + k, hi))
-            hi = lo + k
-        else:
-            tail.append(node(lo, lo + k))
-            lo, size, complete = lo + k, size - k, False
-    if not complete:
-        out.append(node(lo, hi))
-    return out + tail[::-1]
+    return [node(lo, hi) for lo, hi in consistency_spans(m, m + len(since))]
+
+
+class SpanRoots:
+    """The roots of disjoint leaf spans [lo, hi) of a tree (the nodes of a proof), from the tree's leaves appended
+    one at a time from leaf `start` on: one span's compact range open at a time (log2 of its length in hashes), never
+    the leaves. `roots` holds each span whose last leaf was appended."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]], start: int = 0) -> None:
+        self._spans = sorted(spans)
+        if self._spans and self._spans[0][0] < start:
+            raise ValueError(f"the span {self._spans[0]} starts before leaf {start}")
+        self._next = 0
+        self._open = CompactRange()
+        self.index = start  # the index of the next leaf
+        self.roots: dict[tuple[int, int], bytes] = {}
+
+    def append(self, leaf: bytes) -> None:
+        i, self.index = self.index, self.index + 1
+        if self._next == len(self._spans) or i < self._spans[self._next][0]:
+            return
+        self._open.append(leaf)
+        if i + 1 == self._spans[self._next][1]:
+            self.roots[self._spans[self._next]] = self._open.root()
+            self._open, self._next = CompactRange(), self._next + 1

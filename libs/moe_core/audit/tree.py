@@ -23,11 +23,11 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moe_audit_verify.merkle import CompactRange, ProofError, consistency_proof, consistency_proof_from, entry_leaf
+from moe_audit_verify.merkle import CompactRange, ProofError, SpanRoots, consistency_spans, entry_leaf
 
 TREE_CHUNK = 5000  # leaves per read, below the last checkpoint and since it (~1 MB of rows)
 RECHECK_S = 3600.0  # how often the leaves below the last checkpoint are read again, per tenant
@@ -93,17 +93,25 @@ async def read_range(conn: Any, tenant: str, size: int, chunk: int | None = None
 async def fold(conn: Any, tenant: str, out: CompactRange, head: int, chunk: int | None = None) -> CompactRange:
     """`out` extended by the leaves out.size + 1..head read from the log, one chunk at a time (the memory of one
     chunk); TreeBroken when a seq is missing."""
+    async for leaves in _chunks(conn, tenant, out.size + 1, head, chunk):
+        for leaf in leaves:
+            out.append(leaf)
+    return out
+
+
+async def _chunks(conn: Any, tenant: str, first: int, head: int, chunk: int | None) -> AsyncIterator[list[bytes]]:
+    """The leaf hashes of seq first..head, one chunk of seqs [lo, lo + chunk) at a time; TreeBroken when a seq is
+    missing."""
     step = chunk or TREE_CHUNK
-    for lo in range(out.size + 1, head + 1, step):
+    for lo in range(first, head + 1, step):
         hi = min(lo + step, head + 1)
         rows = await conn.fetch(_LEAVES, tenant, lo, hi)
         if [r["seq"] for r in rows] != list(range(lo, hi)):
-            raise TreeBroken(f"the chain holds {out.size + len(rows)} entries up to seq {hi - 1}: entries were "
+            raise TreeBroken(f"the chain holds {lo - 1 + len(rows)} entries up to seq {hi - 1}: entries were "
                              "deleted")
-        for r in rows:
-            out.append(entry_leaf(r["hash"]))
+        leaves = [entry_leaf(r["hash"]) for r in rows]
         del rows
-    return out
+        yield leaves
 
 
 async def tree_of(conn: Any, tenant: str, head: int, last: Any, keeper: TreeKeeper) -> Tree:
@@ -125,22 +133,23 @@ async def tree_of(conn: Any, tenant: str, head: int, last: Any, keeper: TreeKeep
     return Tree(base, await fold(conn, tenant, base.copy(), head))
 
 
-async def proof(pool: Any, tenant: str, tree: Tree, old: int) -> list[bytes]:
+async def proof(pool: Any, tenant: str, tree: Tree, old: int, chunk: int | None = None) -> list[bytes]:
     """The consistency proof from size `old` to the tree's: from the base range when old is its size (the witness
-    holds the last checkpoint), else from every leaf up to the base (a witness that holds another size). The leaves
-    since the base are read again here, and must make the tree that was folded under the chain's lock (TreeBroken:
-    changed since)."""
-    since = [entry_leaf(r["hash"]) for r in await pool.fetch(
-        "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq > $2 AND seq <= $3 ORDER BY seq", tenant,
-        tree.base.size, tree.range.size)]
+    holds the last checkpoint), else from the leaves up to the base too (a witness that holds another size). The
+    leaves since the base are read again here, one chunk at a time (only each proof node's compact range is kept),
+    and must make the tree that was folded under the chain's lock (TreeBroken: changed since)."""
+    m, n = tree.base.size, tree.range.size
+    spans = consistency_spans(old, n)
+    known = tree.base.subtrees() if old == m else {}
+    needed = [s for s in spans if s not in known]  # read from the first leaf a node needs, or the base's size
+    nodes = SpanRoots(needed, min([m, *(lo for lo, _ in needed)]))
     again = tree.base.copy()
-    for leaf in since:
-        again.append(leaf)
-    if again.size != tree.range.size or again.root() != tree.range.root():
-        raise TreeBroken(f"the entries {tree.base.size + 1}..{tree.range.size} no longer make the tree about to be "
-                         "signed: the chain was changed in the database")
-    if old == tree.base.size:
-        return consistency_proof_from(tree.base, since)
-    leaves = [entry_leaf(r["hash"]) for r in await pool.fetch(
-        "SELECT hash FROM audit_log WHERE tenant_id=$1 AND seq <= $2 ORDER BY seq", tenant, tree.base.size)]
-    return consistency_proof(leaves + since, old)
+    async for leaves in _chunks(pool, tenant, nodes.index + 1, n, chunk):
+        for leaf in leaves:
+            if nodes.index >= m:
+                again.append(leaf)
+            nodes.append(leaf)
+    if again.size != n or again.root() != tree.range.root():
+        raise TreeBroken(f"the entries {m + 1}..{n} no longer make the tree about to be signed: the chain was "
+                         "changed in the database")
+    return [known[s] if s in known else nodes.roots[s] for s in spans]

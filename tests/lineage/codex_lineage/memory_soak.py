@@ -8,7 +8,10 @@ sampled against the entries its tenant's chain holds.
 
 Prints one line per sample (seconds, entries, RSS MB, RssAnon MB) and a least-squares slope of RssAnon per 10,000
 entries over the second half. `--env K=V` sets codex-lineage's settings (e.g. MOE_LINEAGE_TRACEMALLOC_S=60: its
-log, named at the end, then holds the allocation sites that grew)."""
+log, named at the end, then holds the allocation sites that grew). `--witness`: every checkpoint is cosigned by a
+witness of the run's own (the omniwitness, tests.support.witness), as in a deployment: each one then reads the
+stretch's leaves again for the consistency proof (moe_core.audit.tree.proof); without it no proof is made (as in
+`make bench`'s fleet)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import asyncio
 import json
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,19 +152,35 @@ async def drive(args: argparse.Namespace, env: dict[str, str], fleet: Fleet, dsn
           f"{rss:+.2f} MB, anon {anon:+.2f} MB")
 
 
+def witnessed(stack: ExitStack, env: dict[str, str], tenant: str) -> dict[str, str]:
+    """A witness of the run's own, the tenant's log (codex-lineage's key, the default log name) provisioned in it:
+    codex-lineage's settings for it."""
+    from moe_core.audit.checkpoints import Anchoring
+    from moe_core.audit.signer import Signer
+    from tests.support.witness import running_witness
+
+    witness = stack.enter_context(running_witness())
+    anchoring = Anchoring(Signer.from_file(env["MOE_AUDIT_SIGNING_KEY"]), None)
+    witness.provision(anchoring.note_key.vkey, anchoring.origin(tenant))
+    return {"MOE_AUDIT_WITNESS_URL": witness.url, "MOE_AUDIT_WITNESS_KEY": str(witness.vkey_file)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--rate", type=float, default=12.0, help="requests a second")
     parser.add_argument("--sample-s", type=float, default=15.0)
     parser.add_argument("--env", action="append", default=[], help="K=V for codex-lineage")
+    parser.add_argument("--witness", action="store_true", help="checkpoints cosigned by a witness of the run's own")
     args = parser.parse_args()
     eps = connect(["kafka", "postgres"])
     namespace = new_namespace("memsoak")
-    with record_env(eps, namespace) as audit:
+    with record_env(eps, namespace) as audit, ExitStack() as stack:
         env = {"MOE_TOPIC_NAMESPACE": namespace, "MOE_KAFKA_BOOTSTRAP": eps["kafka"], "MOE_REDIS_URL": eps["redis"],
                "MOE_POSTGRES_DSN": eps["postgres"], **kafka_admin_env(), **audit,
                **dict(kv.split("=", 1) for kv in args.env)}
+        if args.witness:
+            env.update(witnessed(stack, env, f"tenant-{namespace}"))
         fleet = Fleet(env, gateway_workers=1, extra=("codex-lineage",))
         for name in list(fleet.services):
             if name != "codex-lineage":

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from moe_audit_verify.merkle import entry_leaf, root
+from moe_audit_verify.merkle import CompactRange, consistency_proof, entry_leaf, root
 from moe_audit_verify.segment import Checkpoint, verify_chain
 from moe_core.audit import stretch, tree
 from moe_core.audit.checkpoints import Anchoring, checkpoint
@@ -168,5 +168,41 @@ async def test_the_trees_leaves_since_the_last_checkpoint_are_read_one_chunk_at_
             assert counting.largest <= 150 and counting.reads == -(-head // 150)
         per_entry = (peaks[1] - peaks[0]) / 1500
         assert per_entry < 40, f"peak {peaks[1] / 1e3:.0f} kB for 1,650 leaves, {peaks[0] / 1e3:.0f} for 150"
+    finally:
+        await store.pool.close()
+
+
+async def test_a_witness_proof_reads_the_leaves_since_one_chunk_at_a_time(
+        infra: dict[str, str], audit_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A witness's consistency proof from the last checkpoint (size 30) over 1,470 leaves since: no read holds more
+    than a chunk, it is the proof of every leaf, and its traced peak is that of 180 leaves since (within 40 bytes an
+    entry: it held every row and leaf hash of the stretch at once, ~120 bytes an entry traced; ~17 now, measured).
+    The least peak of three, as above."""
+    monkeypatch.setattr(tree, "TREE_CHUNK", 150)
+    signer = Signer.ephemeral()
+    store = await store_for(infra["postgres"], audit_schema, signer)
+    peaks = []
+    try:
+        await _grow(store, 10)  # the last checkpoint's 30 entries
+        for records in (70, 500):  # 180, then 1,470 entries since it: full chunks of 150 both times
+            await _grow(store, records)
+            leaves = [entry_leaf(r["hash"]) for r in await store.pool.fetch(
+                "SELECT hash FROM audit_log WHERE tenant_id=$1 ORDER BY seq", TENANT)]
+            made = tree.Tree(CompactRange.of(leaves[:30]), CompactRange.of(leaves))
+            async with store.pool.acquire() as conn:
+                found = []
+                for _ in range(3):
+                    counting = _Counting(conn)
+                    tracemalloc.start()
+                    try:
+                        nodes = await tree.proof(counting, TENANT, made, 30)
+                        found.append(tracemalloc.get_traced_memory()[1])
+                    finally:
+                        tracemalloc.stop()
+                peaks.append(min(found))
+            assert nodes == consistency_proof(leaves, 30)
+            assert counting.largest <= 150
+        per_entry = (peaks[1] - peaks[0]) / 1290
+        assert per_entry < 40, f"peak {peaks[1] / 1e3:.0f} kB for 1,470 leaves since, {peaks[0] / 1e3:.0f} for 180"
     finally:
         await store.pool.close()

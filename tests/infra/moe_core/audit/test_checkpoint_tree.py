@@ -17,7 +17,7 @@ from moe_audit_verify.merkle import CompactRange, consistency_proof, entry_leaf,
 from moe_core.audit.checkpoints import Anchoring, ChainBroken, checkpoint
 from moe_core.audit.signer import Signer
 from moe_core.audit.store import AuditStore
-from moe_core.audit.tree import TreeBroken, TreeKeeper, proof, tree_of
+from moe_core.audit.tree import Tree, TreeBroken, TreeKeeper, proof, tree_of
 from tests.lineage.attacker import Attacker
 from tests.lineage.chain_store import TENANT, audit_schema_fixture, results, store_for  # noqa: F401
 
@@ -145,6 +145,51 @@ async def test_a_witness_proof_over_leaves_changed_after_the_tree_was_folded_is_
             "WHERE tenant_id=$1 AND seq=20", TENANT)
         with pytest.raises(TreeBroken, match="no longer make the tree about to be signed"):
             await proof(store.pool, TENANT, made, 12)
+    finally:
+        await conn.close()
+        await store.pool.close()
+
+
+class _Counting:
+    """A pool whose fetches are counted by rows: the most one read held."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool, self.largest, self.reads = pool, 0, 0
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        rows = await self.pool.fetch(query, *args)
+        self.largest, self.reads = max(self.largest, len(rows)), self.reads + 1
+        return rows
+
+
+async def test_a_witness_proof_over_a_stretch_of_many_chunks_is_every_leafs_proof(
+        infra: dict[str, str], audit_schema: str) -> None:
+    """A witness's proof reads the leaves again one chunk at a time (7 here: 51 leaves since the last checkpoint, 8
+    chunks, the last one short): for every size the witness may hold it is the proof of every leaf, and no read
+    holds more than a chunk; an entry changed or deleted at either end of a chunk is refused."""
+    signer = Signer.ephemeral()
+    store = await store_for(infra["postgres"], audit_schema, signer)
+    conn = await asyncpg.connect(infra["postgres"])
+    try:
+        await _grow(store, 27)  # 81 entries: the last checkpoint at 30, 51 since
+        hashes = [r["hash"] for r in await store.pool.fetch(
+            "SELECT hash FROM audit_log WHERE tenant_id=$1 ORDER BY seq", TENANT)]
+        leaves = [entry_leaf(h) for h in hashes]
+        made = Tree(CompactRange.of(leaves[:30]), CompactRange.of(leaves))
+        for old in range(0, 82):
+            counting = _Counting(store.pool)
+            assert await proof(counting, TENANT, made, old, chunk=7) == consistency_proof(leaves, old), old
+            assert counting.largest <= 7
+        attacker = Attacker(conn, audit_schema, TENANT)
+        for seq in (31, 37, 38, 44, 81):  # a chunk's first and last leaves (31..37, 38..44, ..., 80..81)
+            await attacker.execute("UPDATE {table} SET hash=$2 WHERE tenant_id=$1 AND seq=$3", TENANT, "ab" * 32, seq)
+            with pytest.raises(TreeBroken, match="no longer make the tree about to be signed"):
+                await proof(store.pool, TENANT, made, 30, chunk=7)
+            await attacker.execute("UPDATE {table} SET hash=$2 WHERE tenant_id=$1 AND seq=$3", TENANT,
+                                   hashes[seq - 1], seq)
+        await attacker.execute("DELETE FROM {table} WHERE tenant_id=$1 AND seq=44", TENANT)
+        with pytest.raises(TreeBroken, match="entries were deleted"):
+            await proof(store.pool, TENANT, made, 30, chunk=7)
     finally:
         await conn.close()
         await store.pool.close()
