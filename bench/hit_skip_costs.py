@@ -3,14 +3,14 @@
     .venv/bin/python -m bench.hit_skip_costs [--hits 1500] [--rate 150] [--rounds 2]
 
 The planner app in this process (tests.infra.planner.harness: the real Kafka, Redis, Chroma and OPA in a fresh
-namespace), started once per window, alternately with its `answers` subscription as declared (`skip`: a hit's Answer
-is acknowledged unparsed, Consumes.skip_marked) and without the skip (`parse`: the declaration before the change,
-every Answer decoded, validated and handed to on_answer, which finds cacheable() false). A child process publishes
+namespace), started once per window, alternately with its `answers` subscription read three ways: `parse` (session 47's
+declaration: every Answer decoded, validated and handed to on_answer, which finds cacheable() false), `skip` (a hit's
+Answer acknowledged unparsed, Consumes.skip_marked) and `linger` (skipped too, and read by a lingering consumer of
+its own, Consumes.linger: the declaration since session 48). A child process publishes
 HITS cache hits' Answers through a Bus, as the gateway publishes an exact repeat's (the same stamps and headers), at
 RATE a second: one at a time, as hits at concurrency 1 come. Counted: this process's CPU (utime + stime, every
 thread) from the child's start until the planner has taken every hit (`moe_stage_seconds` counts them), less the
-planner's idle CPU over the same time (measured for 5 s before; its polls and heartbeats), per hit. `--modes
-parse,skip,linger` adds a window with the answers read by a lingering consumer (Consumes.linger), skip included."""
+planner's idle CPU over the same time (measured for 10 s before; its polls and heartbeats), per hit."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+IDLE_S = 10.0
 PRODUCER = """
 import asyncio, sys, time
 from moe_core.contracts import Answer, ModelUse, Source, deadline_in
@@ -71,16 +72,19 @@ async def window(mode: str, hits: int, rate: float) -> tuple[float, float]:
     planner_app: Any = importlib.import_module("planner.app")
     harness = importlib.import_module("tests.infra.planner.harness")
     declared = planner_app.STAGE
-    variants: dict[str, dict[str, Any]] = {"parse": {"skip_marked": ()}, "linger": {"linger": True}}
-    changes = variants.get(mode)
-    if changes:  # parse: the declaration before the change (every Answer parsed and handled); linger: an experiment
+    marks = declared_marks(declared)
+    variants: dict[str, dict[str, Any]] = {"parse": {"skip_marked": (), "linger": False},
+                                           "skip": {"skip_marked": marks, "linger": False},
+                                           "linger": {"skip_marked": marks, "linger": True}}
+    changes = variants[mode]
+    if changes:  # the answers' subscription as the mode has it, whatever the declaration says
         planner_app.STAGE = dataclasses.replace(declared, consumes=tuple(
             dataclasses.replace(c, **changes) if c.topic == "answers" else c for c in declared.consumes))
     try:
         async with harness.running_planner("{}") as h:
             await asyncio.sleep(3)  # the start's own work settled
             idle_from, idle_at = cpu_s(), time.perf_counter()
-            await asyncio.sleep(5)
+            await asyncio.sleep(IDLE_S)
             idle = (cpu_s() - idle_from) / (time.perf_counter() - idle_at)
             service, topic = h.settings.service_name, h.topics.answers
             before = taken(service, topic)
@@ -98,6 +102,12 @@ async def window(mode: str, hits: int, rate: float) -> tuple[float, float]:
             return (gross - idle * elapsed) * 1000 / hits, idle * 1000
     finally:
         planner_app.STAGE = declared
+
+
+def declared_marks(stage: Any) -> tuple[str, ...]:
+    from moe_core.contracts.headers import CACHE_HIT
+
+    return next((c.skip_marked for c in stage.consumes if c.topic == "answers"), ()) or (CACHE_HIT,)
 
 
 async def main(hits: int, rate: float, rounds: int, modes: list[str]) -> None:
@@ -118,7 +128,6 @@ if __name__ == "__main__":
     parser.add_argument("--hits", type=int, default=1500)
     parser.add_argument("--rate", type=float, default=150.0)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--modes", default="parse,skip", help="parse, skip, linger (skip with Consumes.linger: the "
-                        "answers read by a lingering consumer of their own; an experiment, not the declaration)")
+    parser.add_argument("--modes", default="parse,skip,linger", help="of parse, skip, linger (the docstring)")
     args = parser.parse_args()
     asyncio.run(main(args.hits, args.rate, args.rounds, args.modes.split(",")))

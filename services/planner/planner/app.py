@@ -476,7 +476,10 @@ STAGE = Stage(
     consumes=(Consumes("requests", ChatRequest, "handle"),
               Consumes("housekeeping", ChatRequest, "answer_housekeeping",
                        description="a client's housekeeping request (routed by the gateway): one small-model call"),
+              # no request waits for the write-behind: its fetch lingers (MOE_KAFKA_LINGER_MS) and gathers several
+              # answers, instead of one fetch per answer (bench.hit_skip_costs: ~0.6 ms of CPU less per answer)
               Consumes("answers", Answer, "on_answer", when=_caching, models=False, skip_marked=(headers.CACHE_HIT,),
+                       linger=True,
                        description="good answers fill the cache (a cache hit's Answer, marked, is skipped unparsed)"),
               Consumes("feedback", Feedback, "on_feedback", models=False,
                        description="negative feedback flags a cache entry, positive teaches a planner pattern"),
