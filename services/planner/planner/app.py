@@ -477,7 +477,8 @@ STAGE = Stage(
               Consumes("housekeeping", ChatRequest, "answer_housekeeping",
                        description="a client's housekeeping request (routed by the gateway): one small-model call"),
               # no request waits for the write-behind: its fetch lingers (MOE_KAFKA_LINGER_MS) and gathers several
-              # answers, instead of one fetch per answer (bench.hit_skip_costs: ~0.6 ms of CPU less per answer)
+              # answers, instead of one fetch per answer (bench.hit_skip_costs, a hit's Answer: 0.76 -> 0.06 ms of CPU
+              # at 150 a second, 1.73 (parsed) -> 0.19 at 20 a second)
               Consumes("answers", Answer, "on_answer", when=_caching, models=False, skip_marked=(headers.CACHE_HIT,),
                        linger=True,
                        description="good answers fill the cache (a cache hit's Answer, marked, is skipped unparsed)"),
