@@ -154,6 +154,12 @@ class Envelope(BaseModel):
     def expired(self, now: datetime | None = None) -> bool:
         return self.remaining_seconds(now) <= 0
 
+    def header_marks(self) -> dict[str, str]:
+        """Kafka headers the message's own content sets, beside the bus's (moe_core.contracts.headers): what a
+        consumer may act on before it parses the payload (moe_core.stage.spec.Consumes.skip_marked). Not signed
+        (the producer's signature covers the payload): a consumer may only skip by them, never trust them."""
+        return {}
+
     def child_fields(self) -> dict[str, Any]:
         """The envelope fields a follow-up message inherits (same request, same deadline)."""
         return {

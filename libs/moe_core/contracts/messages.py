@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from moe_core.contracts.envelope import Envelope, StageCost, utcnow
+from moe_core.contracts.headers import CACHE_HIT
 
 Confidence = Literal["high", "medium", "low"]
 Role = Literal["system", "user", "assistant", "tool", "developer"]
@@ -279,6 +280,11 @@ class Answer(Envelope):
     ledger: list[StageCost] = Field(default_factory=list, description="The costs of the stage runs before the one "
                                     "that published the answer (the plan's, each task's; its own is `cost`): the "
                                     "edge subtracts their model time on the critical path (x-moe-overhead-ms)")
+
+    def header_marks(self) -> dict[str, str]:
+        """A cache hit's Answer (the planner's semantic hit, the edge's exact repeat) is marked x-moe-cache-hit: the
+        planner's cache write-behind skips it without parsing it (issue 52: ~1 ms of its CPU per hit)."""
+        return {CACHE_HIT: "1"} if self.cache_hit else {}
 
 
 class Draft(Envelope):

@@ -231,6 +231,7 @@ class Bus:
             headers.MESSAGE_TYPE: type(message).__name__,
             headers.SCHEMA_VERSION: str(message.schema_version),
             headers.PRODUCER: self.settings.service_name,
+            **message.header_marks(),
         }
         task_id = getattr(message, "task_id", None)
         if isinstance(task_id, str):  # a task or its result: ordered per task where its consumer says so

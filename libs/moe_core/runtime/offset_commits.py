@@ -25,8 +25,9 @@ import contextlib
 import logging
 from typing import Any
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
+from faststream.kafka.message import KafkaAckableMessage
 
 log = logging.getLogger(__name__)
 RETRY = "moe_retry"  # set on a record handled concurrently whose handling asked for a redelivery
@@ -51,6 +52,14 @@ class OffsetCommits:
         flight = self._flight.setdefault(TopicPartition(record.topic, record.partition), _InFlight())
         flight.open.add(record.offset)
         setattr(record, GENERATION, flight.generation)
+
+    def defer(self, msg: Any) -> None:
+        """FastStream's message of a group consumer's record acknowledged through the notes: its consumer replaced
+        by the deferred one (a broker's consumer, aiokafka's or moe_core.runtime.rdkafka_consumer's; FastStream's
+        test fake is left be)."""
+        if isinstance(msg, KafkaAckableMessage) and (isinstance(msg.consumer, AIOKafkaConsumer)
+                                                     or getattr(msg.consumer, "real", False)):
+            msg.consumer = self.deferred(msg.consumer, msg.raw_message)
 
     def deferred(self, consumer: Any, record: Any) -> _Deferred:
         """What FastStream's message sees as its consumer: `commit()` notes this record."""

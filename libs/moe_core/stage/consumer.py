@@ -31,12 +31,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer
 from faststream import AckPolicy
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
-from faststream.kafka.message import KafkaAckableMessage
 from pydantic import BaseModel, ValidationError
 
 from moe_core import contracts
@@ -63,12 +61,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any], Awaitable[None]]
+Skip = Callable[[Any], Awaitable[bool]]
 
 
 class InvalidPayload(Exception):
     """The record is not a valid message of the topic's model."""
 
     error_type = "validation_error"
+
+
+class Skipped(Exception):
+    """The record carries a header its subscription skips (Consumes.skip_marked): acknowledged, never handled."""
 
 
 class Unproven(InvalidPayload):
@@ -83,11 +86,7 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
     class StageMiddleware(BaseMiddleware):
         async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
             raw = msg.raw_message
-            if isinstance(msg, KafkaAckableMessage) and (isinstance(msg.consumer, AIOKafkaConsumer)
-                                                         or getattr(msg.consumer, "real", False)):
-                # its ack (outside this middleware) notes the offset (also the librdkafka consumer's,
-                # moe_core.runtime.rdkafka_consumer); TestKafkaBroker's fake consumer is left be
-                msg.consumer = commits.deferred(msg.consumer, raw)
+            commits.defer(msg)  # its ack (outside this middleware) notes the offset
             topic = getattr(raw, "topic", "?")
             rid = (msg.headers or {}).get(headers.RESPONSE_ID) or message_key(raw) or "-"
             started = time.perf_counter()
@@ -99,6 +98,9 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
                         bus.redelivery.done(msg)
                     outcome = "ok"
                     return result
+                except Skipped:  # acknowledged unparsed (Consumes.skip_marked)
+                    outcome = "skipped"
+                    return None
                 except InvalidPayload as exc:
                     record_failure(topic, str(rid), exc)
                     if bus is not None:
@@ -134,8 +136,10 @@ def _dead_letters(bus: Bus | None, commits: OffsetCommits) -> type[BaseMiddlewar
 
 
 def _decoder(model: type[BaseModel], producers: ProducerVerifier | None = None,
-             service: str = "-") -> Callable[..., Awaitable[BaseModel]]:
+             service: str = "-", skip: tuple[str, ...] = ()) -> Callable[..., Awaitable[BaseModel]]:
     async def decode(msg: StreamMessage[Any], original: Any = None) -> BaseModel:
+        if skip and marked(msg, skip):  # FastStream's own handling; the runtime's drops it earlier (stage.direct)
+            raise Skipped
         body = msg.body if isinstance(msg.body, bytes) else str(msg.body).encode()
         if producers is not None:
             _prove(producers, msg.raw_message, service)
@@ -148,6 +152,31 @@ def _decoder(model: type[BaseModel], producers: ProducerVerifier | None = None,
         return parsed
 
     return decode
+
+
+def marked(msg: StreamMessage[Any], names: tuple[str, ...]) -> bool:
+    """Whether the record carries one of the headers its subscription skips (Consumes.skip_marked)."""
+    return any(name in msg.headers for name in names)
+
+
+def _skipper(consumes: Consumes, commits: OffsetCommits, topic: str, service: str) -> Skip | None:
+    """What the runtime's direct handling (moe_core.stage.direct) asks of each record before its middlewares and its
+    parse: whether the subscription skips it; if so it is acknowledged (its offset noted) and counted here."""
+    names = consumes.skip_marked
+    if not names:
+        return None
+    seconds = STAGE_SECONDS.labels(service, topic, "skipped")
+
+    async def skip(msg: StreamMessage[Any]) -> bool:
+        if not marked(msg, names):
+            return False
+        started = time.perf_counter()
+        commits.defer(msg)
+        await msg.ack()
+        seconds.observe(time.perf_counter() - started)
+        return True
+
+    return skip
 
 
 def _prove(producers: ProducerVerifier, raw: Any, service: str) -> None:
@@ -214,8 +243,8 @@ def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus
     subscribers: dict[str, Any] = {}
     for shared in _consumers(stage, settings, handlers):
         first, names = shared[0], [_names(topics, c) for c in shared]
-        decoders = [_decoder(c.model, _checked(bus, c), settings.service_name) if c.model is not None else None
-                    for c in shared]
+        decoders = [_decoder(c.model, _checked(bus, c), settings.service_name, c.skip_marked)
+                    if c.model is not None else None for c in shared]
         alone = len(shared) == 1
         subscriber = router.subscriber(
             *(name for own in names for name in own), decoder=decoders[0] if alone else None,
@@ -229,7 +258,8 @@ def stage_router(stage: Stage | ServiceDeclaration, settings: FleetSettings, bus
                 subscriber(typed)
             else:  # FastStream's own handling (its test broker) picks the handler by the record's topic
                 subscriber(typed, decoder=decode, filter=_of_topic(own[0]))
-            handling = direct_handling(subscriber, decode, typed) if decode is not None else None
+            handling = direct_handling(subscriber, decode, typed, _skipper(
+                consumes, commits, own[0], settings.service_name)) if decode is not None else None
             if handling is not None:
                 direct.update(dict.fromkeys(own, handling))
             subscribers[consumes.handler] = subscriber

@@ -11,6 +11,8 @@ fleet's guarantees need, and nothing else:
   spans, then moe_core.stage.consumer's StageMiddleware: dead letters, redelivery, `moe_stage_seconds`, the
   response_id on the log lines, the deferred offset commit);
 - the decoder (the producer's signature, the model's one validation) and the handler in its run scope;
+- a record the subscription skips by its headers (Consumes.skip_marked) acknowledged right after the parser, before
+  any middleware (no span, no run clock, no parse of its payload);
 - the acknowledgement as FastStream's AckPolicy.NACK_ON_ERROR makes it: acknowledged (the offset noted,
   moe_core.runtime.offset_commits) when the handling returned, nacked (retried in place) when it raised, nothing
   when it was cancelled (a stop: the record is fetched again by the next owner);
@@ -31,9 +33,12 @@ Call = Callable[[Any], Awaitable[Any]]
 
 
 def direct_handling(subscriber: Any, decode: Callable[[Any], Awaitable[Any]],
-                    handler: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]] | None:
+                    handler: Callable[[Any], Awaitable[None]],
+                    skip: Callable[[Any], Awaitable[bool]] | None = None) -> Callable[[Any], Awaitable[None]] | None:
     """The record handler KeyOrdered calls in place of the subscriber's `consume_one` (None: a subscriber of another
-    kind than FastStream's one-record Kafka subscriber keeps FastStream's handling)."""
+    kind than FastStream's one-record Kafka subscriber keeps FastStream's handling). `skip`: asked first of each
+    parsed record (its headers; moe_core.stage.consumer._skipper): True when it acknowledged a record the
+    subscription does not want, which then sees no middleware, no decoder and no handler."""
     if not hasattr(subscriber, "parser"):
         return None
 
@@ -45,10 +50,12 @@ def direct_handling(subscriber: Any, decode: Callable[[Any], Awaitable[Any]],
             return
         config = subscriber._outer_config
         msg = await subscriber.parser.parse_message(raw)
-        call: Call = innermost
-        for middleware in reversed(subscriber._broker_middlewares):  # the first is the outermost, as in FastStream
-            call = partial(middleware(msg, context=config.context).consume_scope, call)
         with subscriber.lock:
+            if skip is not None and await skip(msg):
+                return
+            call: Call = innermost
+            for middleware in reversed(subscriber._broker_middlewares):  # the first is the outermost, as FastStream's
+                call = partial(middleware(msg, context=config.context).consume_scope, call)
             try:
                 await call(msg)
             except asyncio.CancelledError:

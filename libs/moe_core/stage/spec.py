@@ -45,7 +45,11 @@ class Consumes:
     for the
     records (usage, a cache's write-behind, learning): the broker may hold the fetch to gather several
     (moe_core.runtime.kafka_clients.linger_options). models=False: the handler calls no model, so the fleet
-    configuration is not read before it (moe_core.stage.runtime._live)."""
+    configuration is not read before it (moe_core.stage.runtime._live). skip_marked: header names
+    (moe_core.contracts.headers) whose records this subscription does not want (the planner's cache write-behind: a
+    cache hit's Answer, marked by its producer, Envelope.header_marks): such a record is acknowledged unparsed, never
+    handled and never dead-lettered; the topic's other readers (the record, replay) get it as ever. The marks are not
+    signed: skipping must be the safe side (a record not cached, not learned), never a decision to act."""
 
     topic: str
     model: type[BaseModel] | None
@@ -62,6 +66,7 @@ class Consumes:
     # the handler may call a model: the runtime reads the fleet configuration in force before it (a Redis GET,
     # moe_core.llm.inference.live); False for a handler that calls none (a cache's bookkeeping): no round trip
     models: bool = True
+    skip_marked: tuple[str, ...] = ()  # records carrying any of these headers are acknowledged unparsed, unhandled
 
     def __post_init__(self) -> None:
         if self.per_task and not self.group:

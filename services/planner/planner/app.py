@@ -32,6 +32,7 @@ from moe_core.contracts import (
     ResearchTask,
     ToolTask,
     Usage,
+    headers,
 )
 from moe_core.contracts.tools import TOOL_SPECS
 from moe_core.knowledge.static_embedding import get_static_embedder
@@ -475,8 +476,12 @@ STAGE = Stage(
     consumes=(Consumes("requests", ChatRequest, "handle"),
               Consumes("housekeeping", ChatRequest, "answer_housekeeping",
                        description="a client's housekeeping request (routed by the gateway): one small-model call"),
-              Consumes("answers", Answer, "on_answer", when=_caching, models=False,
-                       description="good answers fill the cache"),
+              # no request waits for the write-behind: its fetch lingers (MOE_KAFKA_LINGER_MS) and gathers several
+              # answers, instead of one fetch per answer (bench.hit_skip_costs, a hit's Answer: 0.76 -> 0.06 ms of CPU
+              # at 150 a second, 1.73 (parsed) -> 0.19 at 20 a second)
+              Consumes("answers", Answer, "on_answer", when=_caching, models=False, skip_marked=(headers.CACHE_HIT,),
+                       linger=True,
+                       description="good answers fill the cache (a cache hit's Answer, marked, is skipped unparsed)"),
               Consumes("feedback", Feedback, "on_feedback", models=False,
                        description="negative feedback flags a cache entry, positive teaches a planner pattern"),
               Consumes("cache_entries", CacheEntry, "on_cache_entry", group=False, from_start=True, when=_caching,

@@ -205,6 +205,42 @@ async def test_the_edges_exact_repeat_is_not_learned_again(harness: Harness) -> 
         await harness.reader.wait(harness.topics.ingest, lambda b: b["response_id"] == rid, timeout_s=3)
 
 
+async def test_a_cache_hits_answer_is_skipped_unparsed_and_a_composed_one_still_fills_the_cache(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache hit's Answer, published as the fleet publishes it (the planner's bus: its semantic hits; the edge's
+    exact repeats likewise), carries x-moe-cache-hit, and the planner's write-behind acknowledges it without parsing
+    it (issue 52: a hit cost the planner a parse and a handling for nothing); an Answer the fleet composed, on the
+    same topic just after, is parsed and stored as ever. The record still gets the hit (it reads the topic)."""
+    parsed: list[str] = []  # the response_id of every Answer the planner parses
+    validate = Answer.model_validate_json
+
+    def spy(data: str | bytes, *args: Any, **kwargs: Any) -> Answer:
+        answer = validate(data, *args, **kwargs)
+        parsed.append(answer.response_id)
+        return answer
+
+    monkeypatch.setattr(Answer, "model_validate_json", spy)
+    question = "What does the sticky bit do on a directory?"
+    rid = await harness.ask(question)
+    kind, plan = await harness.outcome(rid)
+    assert kind == "plan" and plan["cache_key"]
+    hit = Answer(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id="tenant-a", deadline_at=deadline_in(60),
+                 mode="moe-orchestrator", content=STICKY, cache_hit=True, cache_key=plan["cache_key"],
+                 question=question)
+    composed = Answer(response_id=rid, tenant_id="tenant-a", deadline_at=deadline_in(60), mode="moe-orchestrator",
+                      content=STICKY, cache_key=plan["cache_key"], question=question)
+    bus = harness.planner.bus
+    await bus.publish(hit, harness.topics.answers)
+    await bus.publish(composed, harness.topics.answers)
+    cache = harness.planner.cache
+    assert cache is not None
+    assert (await eventually(lambda: cache.exact.answer(_chat(question)))).content == STICKY  # the composed one
+    await wait_consumed(harness.settings.kafka_bootstrap, [harness.topics.answers])  # the hit's offset committed too
+    assert rid in parsed and hit.response_id not in parsed
+    [recorded] = await harness.reader.wait(harness.topics.answers, lambda b: b["response_id"] == hit.response_id)
+    assert recorded["cache_hit"] is True  # on the topic for every other reader
+
+
 async def test_a_redelivered_request_republishes_the_same_cached_answer(harness: Harness) -> None:
     question = "Which port does PostgreSQL listen on by default in Debian 12?"
     rid = await harness.ask(question)

@@ -24,7 +24,8 @@ KAFKA_REFUSED = Counter(
 STAGE_SECONDS = Histogram(
     "moe_stage_seconds",
     "Time a stage spends on one message, by how its handling ended (outcome: ok, retried: a transient failure, "
-    "delivered again; dead_lettered; failed: neither retried nor dead-lettered)",
+    "delivered again; dead_lettered; failed: neither retried nor dead-lettered; skipped: acknowledged unparsed, a "
+    "record its subscription skips by a header, Consumes.skip_marked)",
     ["service", "topic", "outcome"],
     registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),

@@ -14,7 +14,8 @@ from moe_core.stage.spec import Consumes
 
 pytestmark = pytest.mark.unit
 OFF_PATH = {("control-plane", "usage"), ("graph-ingest", "ingest"),
-            ("gap-healer", "ontology_gaps"), ("codex-lineage", "*")}  # codex-lineage: its batch subscriber
+            ("gap-healer", "ontology_gaps"), ("codex-lineage", "*"),  # codex-lineage: its batch subscriber
+            ("planner", "answers")}  # the semantic cache's write-behind: the answer is given before it is stored
 
 
 def test_only_consumers_no_request_waits_for_linger() -> None:

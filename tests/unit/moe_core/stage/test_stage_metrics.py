@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from moe_core.contracts import Answer, TaskResult, ToolTask, deadline_in
+from moe_core.contracts import Answer, TaskResult, ToolTask, deadline_in, headers
 from moe_core.runtime.bus import Bus
 from moe_core.runtime.observability.metrics import REGISTRY
 from moe_core.runtime.settings import FleetSettings
@@ -108,6 +108,37 @@ async def test_a_bus_subscription_observes_each_message_once_by_outcome(namespac
     assert seen == ["r1"]
     assert _handled("metered-edge", bus.topics.answers) == {"ok": 1, "dead_lettered": 2}
     assert _published("metered-edge", bus.topics.answers) == 2
+
+
+class Writer:
+    """The cache write-behind's shape: reads answers, wants none that was a cache hit (Consumes.skip_marked)."""
+
+    def __init__(self, res: Resources) -> None:
+        self.seen: list[str] = []
+
+    async def on_answer(self, answer: Answer) -> None:
+        self.seen.append(answer.response_id)
+
+
+WRITER = Stage(name="writer", settings=FleetSettings, build=Writer, summary="answers -> a cache",
+               consumes=(Consumes("answers", Answer, "on_answer", skip_marked=(headers.CACHE_HIT,)),),
+               publishes=(), needs=())
+
+
+async def test_a_record_marked_as_its_subscription_skips_is_acknowledged_unhandled_and_counted(namespace: str) -> None:
+    """FastStream's own handling (here its in-memory broker; in a service with MOE_CONSUMER_IN_FLIGHT=1): the decoder
+    skips a cache hit's Answer by its header before parsing it; no handler, no dead letter, one `skipped`
+    observation. (The runtime's direct handling skips it earlier: tests/infra/planner/test_semantic_cache.py.)"""
+    settings = FleetSettings(service_name="writer", topic_namespace=namespace)
+    bus = Bus(settings)
+    app = create_stage_app(WRITER, settings, bus=bus, manage_broker=False)
+    answer = Answer(response_id="composed", tenant_id="t", deadline_at=deadline_in(30), mode="moe", content="hi")
+    async with TestKafkaBroker(bus.broker):
+        await bus.publish(answer.model_copy(update={"response_id": "hit", "cache_hit": True}), bus.topics.answers)
+        await bus.publish(answer, bus.topics.answers)
+    assert app.state.writer.seen == ["composed"]
+    assert _handled("writer", bus.topics.answers) == {"ok": 1, "skipped": 1}
+    assert _published("writer", bus.topics.deadletter) == 0
 
 
 def test_the_services_broker_exports_no_faststream_metrics() -> None:
