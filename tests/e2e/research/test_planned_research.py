@@ -1,7 +1,7 @@
 """Research as a planned task, end to end with the official openai SDK (scripted models, scripted SearXNG):
 a current-events question -> the planner model plans a research task with a query -> the research stage
 searches the web for exactly that query -> the judge cites the results -> the answer's [1], [2] are the
-sources listed in metadata.sources (ref web:n, title, url)."""
+sources listed in moe.sources (ref web:n, title, url)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, expected_usage
 from tests.e2e.moe_core.llm.test_modes import THINK, ask
 from tests.e2e.research_fixtures import Searx
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 RESULTS = [{"title": "Apache Kafka 4.1.0 release notes", "url": "https://kafka.apache.org/41/release-notes",
@@ -59,10 +60,10 @@ async def test_a_current_events_question_gets_a_planned_web_search_and_numbered_
     assert "ZooKeeper was removed in 4.0 [2]." in judge["messages"][-1]["content"]
 
     assert reply.content == ANSWER
-    web = [s for s in reply.metadata["sources"] if s["kind"] == "web"]
+    web = [s for s in moe(reply)["sources"] if s["kind"] == "web"]
     assert web == [{"kind": "web", "ref": f"web:{n}", "title": r["title"], "url": r["url"], "type": "web",
                     "label": r["title"]} for n, r in enumerate(RESULTS, 1)], \
-        "each [n] of the answer is metadata.sources' web:n"
-    assert {"research", "technical_support"} <= set(reply.metadata["experts_used"])
-    assert reply.metadata["missing"] == []
+        "each [n] of the answer is moe.sources' web:n"
+    assert {"research", "technical_support"} <= set(moe(reply)["experts_used"])
+    assert moe(reply)["missing"] == []
     assert reply.usage == expected_usage(calls), "the planner, research summary, expert and judge calls"
