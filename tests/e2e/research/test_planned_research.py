@@ -15,7 +15,6 @@ from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, expected_usage
 from tests.e2e.moe_core.llm.test_modes import THINK, ask
 from tests.e2e.research_fixtures import Searx
-from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 RESULTS = [{"title": "Apache Kafka 4.1.0 release notes", "url": "https://kafka.apache.org/41/release-notes",
@@ -60,10 +59,10 @@ async def test_a_current_events_question_gets_a_planned_web_search_and_numbered_
     assert "ZooKeeper was removed in 4.0 [2]." in judge["messages"][-1]["content"]
 
     assert reply.content == ANSWER
-    web = [s for s in moe(reply)["sources"] if s["kind"] == "web"]
+    web = [s for s in reply.moe["sources"] if s["kind"] == "web"]
     assert web == [{"kind": "web", "ref": f"web:{n}", "title": r["title"], "url": r["url"], "type": "web",
                     "label": r["title"]} for n, r in enumerate(RESULTS, 1)], \
         "each [n] of the answer is moe.sources' web:n"
-    assert {"research", "technical_support"} <= set(moe(reply)["experts_used"])
-    assert moe(reply)["missing"] == []
+    assert {"research", "technical_support"} <= set(reply.moe["experts_used"])
+    assert reply.moe["missing"] == []
     assert reply.usage == expected_usage(calls), "the planner, research summary, expert and judge calls"
