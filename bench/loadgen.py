@@ -206,7 +206,7 @@ def _err(data: dict[str, Any], raw: bytes) -> str:
 
 
 def _rid(data: dict[str, Any]) -> str | None:
-    meta = data.get("metadata") or {}
+    meta = data.get("moe") or {}
     if meta.get("response_id"):
         return str(meta["response_id"])
     cid = data.get("id")

@@ -139,7 +139,7 @@ def _content(body: dict[str, Any]) -> str:
 
 
 def _meta(body: dict[str, Any]) -> dict[str, Any]:
-    return body.get("metadata") or {}
+    return body.get("moe") or {}
 
 
 def check_baseline(body: dict[str, Any]) -> str | None:
@@ -166,7 +166,7 @@ def check_trivial(body: dict[str, Any]) -> str | None:
 
 def check_cache(body: dict[str, Any]) -> str | None:
     if not _meta(body).get("cache_hit"):
-        return "metadata.cache_hit is not true"
+        return "moe.cache_hit is not true"
     used = (body.get("usage") or {}).get("total_tokens")
     return None if used == 0 else f"a cache hit used {used} tokens"
 

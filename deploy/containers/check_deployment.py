@@ -37,7 +37,7 @@ def expect(ok: bool, what: str, got: object) -> None:
 
 
 def chat(client: OpenAI) -> str:
-    """The first request, not streamed: an answer with the fleet's response_id in `metadata`."""
+    """The first request, not streamed: an answer with the fleet's response_id in `moe`."""
     started = time.monotonic()
     try:
         answer = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": QUESTION}])
@@ -45,9 +45,9 @@ def chat(client: OpenAI) -> str:
         raise CheckFailed(f"the first request, after {time.monotonic() - started:.1f} s: {exc.message}") from exc
     text = answer.choices[0].message.content or ""
     expect(bool(text.strip()), "a non-streamed answer with text", answer)
-    metadata = answer.to_dict().get("metadata")
-    response_id = metadata.get("response_id") if isinstance(metadata, dict) else None
-    expect(bool(response_id), "metadata.response_id in the answer", answer.to_dict())
+    fields = answer.to_dict().get("moe")  # the fleet's own fields (OpenAI's `metadata` holds strings only)
+    response_id = fields.get("response_id") if isinstance(fields, dict) else None
+    expect(bool(response_id), "moe.response_id in the answer", answer.to_dict())
     print(f"ok  chat, not streamed: {len(text)} characters, response_id {response_id}")
     return str(response_id)
 

@@ -36,6 +36,7 @@ from fleetlib import config, osusers, proc  # noqa: E402
 from fleetlib.registry import resolve  # noqa: E402
 
 from tests.newcomer import trust_domains  # noqa: E402 (fleetlib)
+from tests.support.moe_fields import moe  # noqa: E402 (fleetlib)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_the_local_model_answers_non_streamed(answered: ChatCompletion) -> None:
     assert response.choices[0].message.content
     assert response.choices[0].finish_reason in ("stop", "length")
     assert response.usage is not None and response.usage.completion_tokens > 0
-    assert response.metadata["sources"][0]["ref"].endswith("smollm2-135m@local")  # type: ignore[index]
+    assert moe(response)["sources"][0]["ref"].endswith("smollm2-135m@local")
 
 
 def test_the_local_model_answers_streamed(client: openai.OpenAI) -> None:

@@ -6,8 +6,8 @@ overhead ledger gives it.
 - A stream's headers leave before anything of the answer is known: they carry `x-moe-edge-ms`, the edge's own time
   until the request entered the fleet (parse, authorise, publish), under its own name, since a header called
   overhead that holds only its first part would be read as the whole. The whole figure goes out with the answer,
-  in the last event the protocol has for the answer's metadata (OpenAI: the final chunk's `metadata.overhead_ms`
-  and `metadata.model_ms`), which is what a client reading the stream sees last.
+  in the last event the protocol has for the answer's metadata (OpenAI: the final chunk's `moe.overhead_ms`
+  and `moe.model_ms`), which is what a client reading the stream sees last.
 """
 
 from __future__ import annotations

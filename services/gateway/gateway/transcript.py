@@ -9,7 +9,7 @@ Reconciliation with the final Answer (its `content` is always the whole answer):
   streamed text): only the rest is sent, e.g. a gaps note the merger appended;
 - otherwise (a critic corrected the answer, or the judge was re-run after a crash): the client cannot
   un-see what was streamed, so REVISED_NOTE and then the whole final content follow, and the end of the
-  stream is marked revised (OpenAI: metadata.revised; Anthropic: a separate text block).
+  stream is marked revised (OpenAI: moe.revised; Anthropic: a separate text block).
 The reasoning trace (Answer.reasoning) is reconciled with the streamed reasoning deltas the same way.
 
 Reasoning comes before the answer: once answer text was sent, later progress and reasoning are not shown

@@ -125,7 +125,7 @@ def test_with_the_graph_stores_down_answers_come_long_before_the_deadline_and_na
         private_infra.up("neo4j", "chroma")
     for outcome in during:
         assert outcome.status == 200 and outcome.content.startswith(reply), (outcome.status, outcome.body)
-        assert outcome.body["metadata"]["missing"] == ["knowledge_graph"], outcome.body["metadata"]
+        assert outcome.body["moe"]["missing"] == ["knowledge_graph"], outcome.body["moe"]
         assert outcome.elapsed_s < FLEET_DEADLINE_S / 4, outcome.elapsed_s  # long before the deadline, not at it
     for outcome in neo4j_only:
         _degraded_well(outcome)
@@ -136,7 +136,7 @@ def test_with_the_graph_stores_down_answers_come_long_before_the_deadline_and_na
     assert cold_after.status == 200 and cold_after.content.startswith(reply), (cold_after.status, cold_after.body)
     after = ask(chaos_url, chaos_key, f"Explain the sea {m} 1 in one line", timeout_s=DEADLINE_S * 4)
     assert after.status == 200 and after.content == reply, (after.status, after.body)
-    assert after.body["metadata"].get("missing", []) == [], after.body["metadata"]
+    assert after.body["moe"].get("missing", []) == [], after.body["moe"]
     answered = [warm, *during, *(o for o in neo4j_only if o.status == 200), cold_after, after]
     assert_complete(chaos_record, [o.response_id for o in answered])
 
@@ -185,7 +185,7 @@ def test_with_one_store_stopped_requests_end_long_before_the_deadline_and_say_wh
         assert outcome.elapsed_s < FLEET_DEADLINE_S / 4, (outcome.elapsed_s, outcome.status, outcome.body)
         if store == "chroma":
             assert outcome.status == 200 and outcome.content == reply, (outcome.status, outcome.body)
-            assert outcome.body["metadata"].get("missing", []) == [], outcome.body["metadata"]
+            assert outcome.body["moe"].get("missing", []) == [], outcome.body["moe"]
         else:
             assert outcome.status == 503, (outcome.status, outcome.body)
             assert outcome.error.get("code") and outcome.error.get("message"), outcome.body  # says what is missing

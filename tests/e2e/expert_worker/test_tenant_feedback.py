@@ -18,6 +18,7 @@ from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import plan_reply
 from tests.support.fleet import Fleet
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 MODEL_B = "data_analyst:expert-model-b@scripted"  # first in the category's template
@@ -32,7 +33,7 @@ def _source(client: openai.OpenAI, question: str) -> tuple[str, str]:
     """(the source that answered, the answer's id)"""
     answer: Any = client.chat.completions.create(model="moe-orchestrator",
                                                  messages=[{"role": "user", "content": question}])
-    return str(answer.metadata["sources"][0]["ref"]), str(answer.id)
+    return str(moe(answer)["sources"][0]["ref"]), str(answer.id)
 
 
 def _rate(base_url: str, key: str, response_id: str, rating: int, **extra: Any) -> httpx.Response:

@@ -19,6 +19,7 @@ from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import calls_for, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 FIRST = ("The Rhine is about 1,230 km long: it rises in the Swiss Alps, forms part of the German border with "
@@ -48,7 +49,7 @@ def test_a_second_tenant_never_gets_the_first_tenants_cached_answer(
     calls = len(calls_for(scripted.calls(), m))
     for ask in (question, paraphrase):  # the first tenant's own repeat (exact cache) and paraphrase (semantic)
         again = _ask(first, ask)
-        assert again.metadata["cache_hit"] is True, ask  # type: ignore[index]
+        assert moe(again)["cache_hit"] is True, ask
         assert again.choices[0].message.content == FIRST and len(calls_for(scripted.calls(), m)) == calls
 
     _script(scripted, m, SECOND)  # (clears the calls seen)
@@ -57,7 +58,7 @@ def test_a_second_tenant_never_gets_the_first_tenants_cached_answer(
         client = openai.OpenAI(base_url=base_url, api_key=other, max_retries=0, timeout=60)
         before = len(calls_for(scripted.calls(), m))
         answer = _ask(client, ask)
-        assert answer.metadata["cache_hit"] is False, ask  # type: ignore[index]
+        assert moe(answer)["cache_hit"] is False, ask
         assert answer.choices[0].message.content == SECOND, "the other tenant's request went to the models"
         assert len(calls_for(scripted.calls(), m)) > before, "the models were called for the other tenant"
     assert _ask(first, question).choices[0].message.content == FIRST  # and the first tenant's entry stands

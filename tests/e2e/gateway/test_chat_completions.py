@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, expected_usage, marker, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.moe_fields import moe
 
 RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")  # a log record's first line
 
@@ -43,7 +44,7 @@ def test_single_expert_high_confidence_takes_the_fast_path(client: openai.OpenAI
     assert response.usage is not None
     assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (prompt, completion)
     assert response.usage.total_tokens == prompt + completion
-    meta = response.metadata  # type: ignore[assignment]
+    meta = moe(response)
     assert meta["response_id"] == response.id.removeprefix("chatcmpl-")
     assert meta["cache_hit"] is False
     assert meta["experts_used"] == ["general"]
@@ -73,7 +74,7 @@ def test_two_experts_are_merged_by_the_judge(client: openai.OpenAI, scripted: Sc
     assert "The moon pulls the sea." in judge_prompt and "Gravity gradients." in judge_prompt
     assert response.usage is not None
     assert (response.usage.prompt_tokens, response.usage.completion_tokens) == expected_usage(calls)
-    assert sorted(response.metadata["experts_used"]) == ["general", "science"]  # type: ignore[index]
+    assert sorted(moe(response)["experts_used"]) == ["general", "science"]
 
 
 def test_streaming_sends_openai_chunks_with_usage(client: openai.OpenAI, scripted: Scripted) -> None:

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import Scripted
 from tests.e2e.helpers import marker, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +78,7 @@ def test_deadline_answers_with_what_it_has_and_names_what_is_missing(
     content = response.choices[0].message.content or ""
     assert content.startswith("The quick half.")
     assert "math" in content
-    assert response.metadata["missing"] == ["math"]  # type: ignore[index]
+    assert moe(response)["missing"] == ["math"]
 
 
 def test_deadline_with_nothing_answered_is_504(base_url: str, api_key: str, scripted: Scripted) -> None:

@@ -22,6 +22,7 @@ from tests.e2e.gateway_fixtures import KEEPALIVE_S
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.bus_driver import BusDriver
 from tests.support.fleet import ServiceProcess
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 REVISED_NOTE = "\n\n[revised answer]\n\n"
@@ -114,7 +115,7 @@ async def test_a_revised_answer_follows_the_streamed_text_with_a_note(
     chunks += [chunk async for chunk in stream]
     assert "".join(_content(c) for c in chunks) == "Take ten" + REVISED_NOTE + "Take one tablet."
     final = next(c for c in chunks if c.choices and c.choices[0].finish_reason)
-    assert final.metadata["revised"] is True  # type: ignore[attr-defined]
+    assert moe(final)["revised"] is True
 
 
 async def test_keep_alive_comments_during_a_long_wait(bare_gateway: ServiceProcess, api_key: str,

@@ -1,7 +1,7 @@
 """Scoped memory end to end (real fleet, official openai SDK, scripted models): a tenant's documents
 uploaded through POST /v1/memory/documents reach the judge of that tenant's question, scoped by the domain
 the planner extracted from the routed category (no extra model call) — another tenant's document of the
-same domain and the same tenant's document of another domain do not — and the answer's metadata.sources
+same domain and the same tenant's document of another domain do not — and the answer's moe.sources
 names the document it came from."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import calls_for, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 VPN_A = ("# VPN tokens\n\nTo reset a VPN token on the office network, open the self-service portal at "
@@ -65,7 +66,7 @@ def test_the_judge_sees_only_the_tenants_documents_of_the_planned_domain_with_th
         assert "[source: VPN tokens (it/vpn.md)]" in judge and "helpdesk extension is 4711" in judge
         assert "security desk on 5550" not in judge  # another tenant's document of the same domain
         assert "Parental leave" not in judge  # the tenant's document of another domain
-        documents = [s for s in response.metadata["sources"] if s["kind"] == "document"]
+        documents = [s for s in moe(response)["sources"] if s["kind"] == "document"]
         assert [(s["title"], s["url"]) for s in documents] == [
             ("VPN tokens (it/vpn.md)", f"/v1/memory/documents/{vpn['id']}")]
     finally:

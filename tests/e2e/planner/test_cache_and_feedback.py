@@ -24,6 +24,7 @@ from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.moe_fields import moe
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +97,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
         {"model": "expert-model", "contains": m, "reply": f"{PARIS}\nCONFIDENCE: high"},
     ])
     first = _ask(client, question)
-    assert first.metadata["cache_hit"] is False  # type: ignore[index]
+    assert moe(first)["cache_hit"] is False
     assert first.usage is not None and first.usage.total_tokens > 0
     eventually(lambda: _cache_entry(chroma, namespace, question))  # the planner stored the answer
     calls = len(calls_for(scripted.calls(), m))
@@ -105,12 +106,12 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     planned = []
     for ask in (question, f"What's France's capital city? {m}"):
         again = _ask(client, ask)
-        planned.append(bool(store.exists(f"planner:outcome:{again.metadata['response_id']}")))  # type: ignore[index]
+        planned.append(bool(store.exists(f"planner:outcome:{moe(again)['response_id']}")))
         assert again.choices[0].message.content == PARIS
-        assert again.metadata["cache_hit"] is True  # type: ignore[index]
+        assert moe(again)["cache_hit"] is True
         assert again.usage is not None
         assert (again.usage.prompt_tokens, again.usage.completion_tokens, again.usage.total_tokens) == (0, 0, 0)
-        assert again.metadata["sources"][0]["kind"] == "cache"  # type: ignore[index]
+        assert moe(again)["sources"][0]["kind"] == "cache"
     assert len(calls_for(scripted.calls(), m)) == calls  # zero model calls for both
     # the repeat word for word was answered by the gateway itself (the planner never saw it); the
     # paraphrase by the planner's semantic cache
@@ -122,14 +123,14 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
         {"model": "expert-model", "contains": m, "reply": f"{BERLIN}\nCONFIDENCE: high"},
     ])
     other = _ask(client, f"What is the capital of Germany? {m}")
-    assert other.metadata["cache_hit"] is False and other.choices[0].message.content == BERLIN  # type: ignore[index]
+    assert moe(other)["cache_hit"] is False and other.choices[0].message.content == BERLIN
 
     # a bad rating of the cached answer flags the entry: the next ask goes through the pipeline again
     assert _rate(control_url, api_key, again.id, 1).status_code == 202
     eventually(lambda: (_cache_entry(chroma, namespace, question) or {}).get("flagged"))
     assert not store.exists(exact_key)  # the gateway no longer has it either
     fresh = _ask(client, question)
-    assert fresh.metadata["cache_hit"] is False and fresh.choices[0].message.content == BERLIN  # type: ignore[index]
+    assert moe(fresh)["cache_hit"] is False and fresh.choices[0].message.content == BERLIN
 
 
 def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_not_served(
@@ -147,7 +148,7 @@ def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_no
     ])
     first = _ask(client, question)
     took = first.usage.completion_tokens  # type: ignore[union-attr]
-    assert first.metadata["cache_hit"] is False and took > 10  # type: ignore[index]
+    assert moe(first)["cache_hit"] is False and took > 10
     eventually(lambda: _cache_entry(chroma, namespace, question))
     eventually(lambda: store.exists(_exact_key(namespace, question)))
     paraphrase = f"Which volcano on Mars is the tallest? {m}"
@@ -158,11 +159,11 @@ def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_no
             calls = len(calls_for(scripted.calls(), m))
             fresh = client.chat.completions.create(  # type: ignore[call-overload]
                 model="moe-orchestrator", messages=[{"role": "user", "content": ask}], **limits)
-            assert fresh.metadata["cache_hit"] is False, (ask, limits)  # type: ignore[index]
+            assert moe(fresh)["cache_hit"] is False, (ask, limits)
             assert len(calls_for(scripted.calls(), m)) > calls  # the pipeline answered it
         fits = client.chat.completions.create(model="moe-orchestrator", messages=[{"role": "user", "content": ask}],
                                               max_tokens=took, stop=["Lyon"])
-        assert fits.metadata["cache_hit"] is True and fits.choices[0].message.content == OLYMPUS  # type: ignore[index]
+        assert moe(fits)["cache_hit"] is True and fits.choices[0].message.content == OLYMPUS
 
 
 def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
@@ -173,7 +174,7 @@ def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
         {"model": "expert-model", "contains": m, "reply": "Yes.\nCONFIDENCE: high"},
     ])
     answer = _ask(client, f"Is water wet? {m}")
-    rid = answer.metadata["response_id"]  # type: ignore[index]
+    rid = moe(answer)["response_id"]
     assert httpx.post(f"{control_url}/feedback", json={"response_id": rid, "rating": 5}).status_code == 401
     for bad in ({"response_id": rid, "rating": 0}, {"response_id": rid, "rating": 6}, {"response_id": rid},
                 {"response_id": rid, "rating": "5"}, {"response_id": rid, "rating": 4.5},
@@ -193,7 +194,7 @@ def test_feedback_needs_a_key_and_is_only_for_ones_own_answers(
 
 
 def _source(answer: Any) -> str:
-    return str(answer.metadata["sources"][0]["ref"])
+    return str(moe(answer)["sources"][0]["ref"])
 
 
 def test_a_model_with_bad_feedback_stops_being_chosen_and_comes_back(

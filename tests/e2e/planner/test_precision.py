@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from tests.conftest import Scripted
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +45,7 @@ def test_precision_questions_are_answered_exactly_with_zero_tokens(client: opena
     assert response.usage is not None
     assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == (0, 0, 0)
     assert scripted.calls() == [], "no model may be called for a precision question"
-    meta = response.metadata  # type: ignore[assignment]
+    meta = moe(response)
     assert meta["experts_used"] == ["precision"]
     assert [s["kind"] for s in meta["sources"]] == ["tool"]
 
@@ -86,7 +87,7 @@ def test_a_mixed_question_gets_a_tool_task_from_the_planner_model(client: openai
     judge_calls = scripted.calls("judge-model")
     assert any("17% of 2,340 = 397.8" in json.dumps(c["messages"]) for c in judge_calls), \
         "the judge merges the tool's exact result"
-    meta = response.metadata  # type: ignore[assignment]
+    meta = moe(response)
     assert sorted(meta["experts_used"]) == ["general", "precision"]
     assert {"kind": "tool", "ref": "calculate@1.0.0"} in [{"kind": s["kind"], "ref": s["ref"]}
                                                            for s in meta["sources"]]

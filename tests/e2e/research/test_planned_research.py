@@ -1,7 +1,7 @@
 """Research as a planned task, end to end with the official openai SDK (scripted models, scripted SearXNG):
 a current-events question -> the planner model plans a research task with a query -> the research stage
 searches the web for exactly that query -> the judge cites the results -> the answer's [1], [2] are the
-sources listed in metadata.sources (ref web:n, title, url)."""
+sources listed in moe.sources (ref web:n, title, url)."""
 
 from __future__ import annotations
 
@@ -59,10 +59,10 @@ async def test_a_current_events_question_gets_a_planned_web_search_and_numbered_
     assert "ZooKeeper was removed in 4.0 [2]." in judge["messages"][-1]["content"]
 
     assert reply.content == ANSWER
-    web = [s for s in reply.metadata["sources"] if s["kind"] == "web"]
+    web = [s for s in reply.moe["sources"] if s["kind"] == "web"]
     assert web == [{"kind": "web", "ref": f"web:{n}", "title": r["title"], "url": r["url"], "type": "web",
                     "label": r["title"]} for n, r in enumerate(RESULTS, 1)], \
-        "each [n] of the answer is metadata.sources' web:n"
-    assert {"research", "technical_support"} <= set(reply.metadata["experts_used"])
-    assert reply.metadata["missing"] == []
+        "each [n] of the answer is moe.sources' web:n"
+    assert {"research", "technical_support"} <= set(reply.moe["experts_used"])
+    assert reply.moe["missing"] == []
     assert reply.usage == expected_usage(calls), "the planner, research summary, expert and judge calls"

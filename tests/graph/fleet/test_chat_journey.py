@@ -1,6 +1,6 @@
 """The whole loop through the gateway with the official openai SDK: knowledge given to
 POST /v1/memory/ingest is learned, a later related question's judge receives it as context and cites
-it (metadata.sources has the relation), a bad rating flags it, and the next question no longer sees it.
+it (moe.sources has the relation), a bad rating flags it, and the next question no longer sees it.
 planner, expert-worker and merger run as real processes; the graph services and the gateway run in the
 test process (all on the real broker, Neo4j, Redis and Postgres). A procedural question gets the requirement chains
 learned earlier as the [Procedural Requirements] block, and the judge's insight block becomes a :Synthesis node."""
@@ -24,6 +24,7 @@ from tests.graph.conftest import GraphServices
 from tests.graph.graph_ingest.test_learning_journey import EXTRACT, approve_held, extraction_rule, ingest_event, learn
 from tests.graph.helpers import relations
 from tests.support.fleet import ServiceProcess, free_port
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 STAGES = ("planner", "expert-worker", "merger")
@@ -103,7 +104,7 @@ async def test_learned_knowledge_reaches_the_judge_is_cited_and_a_bad_rating_rem
         model="moe-orchestrator", messages=[{"role": "user", "content": f"{question} {first}"}])
     assert response.choices[0].message.content == "Trembolex helps with night cramps."
     assert "- Trembolex TREATS Night Cramps [0.46]" in judge_prompt(scripted, first)  # 0.9 x 0.85 x 0.6
-    sources = response.metadata["sources"]  # type: ignore[attr-defined]
+    sources = moe(response)["sources"]
     assert {"kind": "graph", "ref": fact["id"], "title": "Trembolex TREATS Night Cramps",  # and the original's shape:
             "type": "neo4j", "label": "Trembolex TREATS Night Cramps"} in sources
 

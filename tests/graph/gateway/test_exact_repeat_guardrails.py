@@ -96,7 +96,7 @@ async def test_a_rule_added_after_the_first_answer_is_not_stepped_around_by_a_re
 
     first = await ask(edge, key, question)  # no rule yet: the repeat is answered at the edge
     assert first["choices"][0]["message"]["content"] == "Like this: step one."
-    assert first["metadata"]["cache_hit"] is True
+    assert first["moe"]["cache_hit"] is True
 
     write_rules(edge.rules, {tenant: {"input": [{"id": "no-marker", "keywords": [marker],
                                                   "reason": "not a topic here"}]}})
@@ -105,7 +105,7 @@ async def test_a_rule_added_after_the_first_answer_is_not_stepped_around_by_a_re
     choice = again["choices"][0]
     assert choice["finish_reason"] == "content_filter", again
     assert "rule no-marker" in choice["message"]["content"] and "step one" not in choice["message"]["content"]
-    assert again["metadata"]["cache_hit"] is False
+    assert again["moe"]["cache_hit"] is False
     rid = again["id"].removeprefix("chatcmpl-")
     [audit] = await edge.tap.wait(edge.bus.topics.audit, lambda m: m["response_id"] == rid, count=1)
     assert audit["subject"] == "no-marker" and audit["details"]["direction"] == "input"

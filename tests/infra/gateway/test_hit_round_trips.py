@@ -95,7 +95,7 @@ async def test_a_hit_costs_two_round_trips_and_is_recorded_for_feedback(edge: Ed
         response = await _ask(edge, key, question)
         trips.append(_trips() - before)
         assert response.status_code == 200, response.text
-        assert response.json()["metadata"]["cache_hit"] is True
+        assert response.json()["moe"]["cache_hit"] is True
     assert trips == [2, 2, 2]  # the script before the reply, the finish after it (the ASGI call includes it)
     rid = response.json()["id"].removeprefix("chatcmpl-")
     record = await AnswerRecords(edge.redis, edge.namespace, 60).get(rid)
@@ -112,16 +112,16 @@ async def test_a_profile_changed_in_the_console_applies_to_the_next_request(edge
     key = await create_key(infra["postgres"], "hit-trips", "user", [tenant])
     question = f"Who built the {uuid.uuid4().hex[:6]}?"
     await _seed(edge, tenant, question)
-    assert (await _ask(edge, key, question)).json()["metadata"]["cache_hit"] is True
+    assert (await _ask(edge, key, question)).json()["moe"]["cache_hit"] is True
     overlay = {"version": 7, "profiles": {"tiny": {"name": "tiny", "user_agents": ["hit-trips-client/*"],
                                                    "max_tokens": 1}}}
     await edge.redis.set(live_key(edge.namespace), json.dumps(overlay))
     try:
         missed = await _ask(edge, key, question)  # no planner runs: the miss times out at the edge
-        assert missed.status_code != 200 or not missed.json().get("metadata", {}).get("cache_hit"), missed.text
+        assert missed.status_code != 200 or not missed.json().get("moe", {}).get("cache_hit"), missed.text
         [sent] = await edge.requests.wait(edge.topic, lambda m: m["messages"][0]["content"] == question)
         assert sent["params"]["max_tokens"] == 1 and sent["tenant_id"] == tenant
     finally:
         await edge.redis.delete(live_key(edge.namespace))
     again = await _ask(edge, key, question)  # the overlay gone: the profile with it
-    assert again.status_code == 200 and again.json()["metadata"]["cache_hit"] is True
+    assert again.status_code == 200 and again.json()["moe"]["cache_hit"] is True

@@ -14,6 +14,7 @@ from moe_core.contracts import Topics
 from tests.conftest import Scripted
 from tests.e2e.helpers import expected_usage, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.moe_fields import moe
 from tests.support.openwebui import request_messages
 from tests.support.topic_reader import TopicReader
 
@@ -98,7 +99,7 @@ def test_a_question_that_mentions_a_title_takes_the_normal_path(client: openai.O
     assert response.choices[0].message.content
     models = [c["model"] for c in scripted.calls()]
     assert models[0] == "planner-model" and "expert-model" in models  # planned, then the expert
-    assert "creative_writer" in response.metadata["experts_used"]  # type: ignore[index]
+    assert "creative_writer" in moe(response)["experts_used"]
 
 
 def test_housekeeping_is_still_authenticated(base_url: str, scripted: Scripted) -> None:

@@ -14,6 +14,7 @@ from moe_core.contracts import Topics
 from tests.conftest import FLEET_MODEL, Scripted
 from tests.support.fleet import Fleet, ServiceProcess
 from tests.support.images import b64, data_url, png, png_of_size
+from tests.support.moe_fields import moe
 from tests.support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +51,7 @@ async def test_an_openai_image_reaches_the_vision_expert_and_is_carried_once(
         {"type": "text", "text": f"What is in this picture? {m}"},
         {"type": "image_url", "image_url": {"url": data_url(image)}}]}])
     assert "coloured noise" in (response.choices[0].message.content or "")
-    assert response.metadata["experts_used"] == ["vision"]  # type: ignore[index]
+    assert moe(response)["experts_used"] == ["vision"]
     calls = vision_calls(scripted, m)
     assert len(calls) == 1
     assert image_parts(calls[0]) == [{"type": "image_url", "image_url": {"url": data_url(image)}}]

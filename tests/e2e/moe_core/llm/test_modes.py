@@ -16,6 +16,7 @@ from expert_worker.prompts import PROMPTS
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, expected_usage, plan_reply
 from tests.e2e.research_fixtures import Searx
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 THINK = "think briefly"  # in the merger's thinking prompt
@@ -32,7 +33,7 @@ class Reply:
     reasoning: str
     finish: str
     usage: tuple[int, int]
-    metadata: dict[str, Any]
+    moe: dict[str, Any]  # the fleet's own fields (the completion's or the final chunk's `moe`)
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -45,8 +46,8 @@ async def ask(client: openai.AsyncOpenAI, mode: str, question: str, stream: bool
         assert r.usage is not None
         return Reply(message.content or "", getattr(message, "reasoning_content", None) or "",
                      r.choices[0].finish_reason, (r.usage.prompt_tokens, r.usage.completion_tokens),
-                     r.metadata or {}, calls)  # type: ignore[arg-type]
-    content, reasoning, finish, usage, metadata = "", "", "", (0, 0), {}
+                     moe(r), calls)  # type: ignore[arg-type]
+    content, reasoning, finish, usage, fields = "", "", "", (0, 0), {}
     parts: dict[int, dict[str, str]] = {}
     async for chunk in await client.chat.completions.create(model=mode, messages=messages, stream=True,  # type: ignore[arg-type]
                                                             stream_options={"include_usage": True}, **kw):
@@ -63,9 +64,9 @@ async def ask(client: openai.AsyncOpenAI, mode: str, question: str, stream: bool
             part["arguments"] += (call.function.arguments or "") if call.function else ""
         if chunk.choices[0].finish_reason:
             finish = chunk.choices[0].finish_reason
-            metadata = getattr(chunk, "metadata", None) or {}
+            fields = moe(chunk)
     calls = [(p["name"], json.loads(p["arguments"])) for _, p in sorted(parts.items())]
-    return Reply(content, reasoning, finish, usage, metadata, calls)
+    return Reply(content, reasoning, finish, usage, fields, calls)
 
 
 def _system(call: dict[str, Any]) -> str:
@@ -105,7 +106,7 @@ def _code(reply: Reply, calls: list[dict[str, Any]], m: str) -> None:
     systems = [_system(c) for c in _experts(calls)]
     assert any(_mentions(s, "code_reviewer") for s in systems), "the code mode forces a code_reviewer"
     assert all("code only" in s for s in systems)
-    assert "code_reviewer" in reply.metadata["experts_used"]
+    assert "code_reviewer" in reply.moe["experts_used"]
     assert "Output only code" in _system(_judge(calls))
 
 
@@ -135,7 +136,7 @@ def _agent_orchestrated(reply: Reply, calls: list[dict[str, Any]], m: str) -> No
 def _research(reply: Reply, calls: list[dict[str, Any]], m: str) -> None:
     assert reply.content == "Tides come from the Moon [1]."
     assert {"kind": "web", "ref": "web:1", "title": "Tide - Wikipedia", "url": "https://en.wikipedia.org/wiki/Tide",
-            "type": "web", "label": "Tide - Wikipedia"} in reply.metadata["sources"]
+            "type": "web", "label": "Tide - Wikipedia"} in reply.moe["sources"]
     assert "The Moon raises the sea [1]." in _judge(calls)["messages"][-1]["content"]
     summary = [c for c in calls if "web search results" in _system(c)]
     assert summary and "[1] Tide - Wikipedia" in summary[0]["messages"][-1]["content"]
@@ -226,7 +227,7 @@ async def test_mode(mode: str, stream: bool, base_url: str, api_key: str, script
     case.check(reply, calls, m)
     assert reply.usage == expected_usage(calls), "usage is the sum over every model call of the request"
     if stream:
-        assert reply.metadata.get("revised") is False, "the streamed text is the final answer"
+        assert reply.moe.get("revised") is False, "the streamed text is the final answer"
     if mode == "moe-orchestrator-research":
         assert any(m in c.get("q", "") for c in searxng.calls()), "the web was searched first"
 
@@ -253,4 +254,4 @@ async def test_a_medical_answer_is_reviewed_and_the_correction_is_what_the_user_
     assert reply.usage == expected_usage(calls)
     if stream:
         assert "Take 4 g" not in reply.content + reply.reasoning, "the unreviewed draft never reached the client"
-        assert reply.metadata.get("revised") is False
+        assert reply.moe.get("revised") is False

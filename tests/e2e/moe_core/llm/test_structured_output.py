@@ -21,6 +21,7 @@ from moe_core.llm.exact_cache import ExactAnswers, cache_scope
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet
+from tests.support.moe_fields import moe
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -287,15 +288,15 @@ def test_cached_prose_never_answers_a_structured_request_nor_cached_json_a_prose
     question = f"Tell me about the city of Lyon. {lyon}"  # prose first
     assert ask(question, structured=False).choices[0].message.content == LYON
     eventually(lambda: store.exists(_exact_key(namespace, question, None)))  # cached, for the gateway too
-    assert ask(question, structured=False).metadata["cache_hit"] is True  # type: ignore[index]
+    assert moe(ask(question, structured=False))["cache_hit"] is True
     structured = ask(question, structured=True)
-    assert structured.metadata["cache_hit"] is False  # type: ignore[index]
+    assert moe(structured)["cache_hit"] is False
     assert structured.choices[0].message.content == LYON_JSON
 
     question = f"At what temperature does water boil at sea level? {water}"  # JSON first
     assert ask(question, structured=True).choices[0].message.content == WATER_JSON
     eventually(lambda: store.exists(_exact_key(namespace, question, ResponseFormat(type="json_object"))))
     again = ask(question, structured=True)  # a structured repeat is served from its own cache
-    assert again.metadata["cache_hit"] is True and again.choices[0].message.content == WATER_JSON  # type: ignore[index]
+    assert moe(again)["cache_hit"] is True and again.choices[0].message.content == WATER_JSON
     prose = ask(question, structured=False)
-    assert prose.metadata["cache_hit"] is False and prose.choices[0].message.content == WATER  # type: ignore[index]
+    assert moe(prose)["cache_hit"] is False and prose.choices[0].message.content == WATER

@@ -20,6 +20,7 @@ from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet, ServiceProcess, free_port
 from tests.support.keys import create_key
+from tests.support.moe_fields import moe
 
 pytestmark = pytest.mark.e2e
 TENANT = "tenant-e2e-templates"
@@ -82,7 +83,7 @@ async def test_the_keys_default_template_chooses_the_models(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Why are there tides? {m}"}])
     assert response.choices[0].message.content == f"Merged by alpha-judge {m}."
     assert _models_seen(tscripted, m) == ALPHA  # planner, both experts (math: alpha's general) and the judge
-    assert response.metadata["template"] == "alpha"  # type: ignore[index]
+    assert moe(response)["template"] == "alpha"
 
     m = marker()  # the same question shape with a key without a template: the global models
     _script(tscripted, m, "planner-model", ["expert-model"], "judge-model")
@@ -91,7 +92,7 @@ async def test_the_keys_default_template_chooses_the_models(
     response = await client.chat.completions.create(
         model="moe-orchestrator", messages=[{"role": "user", "content": f"Why are there tides? {m}"}])
     assert _models_seen(tscripted, m) <= GLOBAL and not _models_seen(tscripted, m) & (ALPHA | BETA)
-    assert response.metadata["template"] is None  # type: ignore[index]
+    assert moe(response)["template"] is None
 
 
 async def test_a_request_picks_another_template_than_its_keys(

@@ -30,6 +30,7 @@ from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for, marker, plan_reply
 from tests.support.fleet import Fleet, ServiceProcess, free_port
 from tests.support.keys import create_keys
+from tests.support.moe_fields import moe
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -99,7 +100,7 @@ async def test_a_tenants_template_answers_with_its_model_for_that_tenant_only_un
     answer = await _ask(client, f"Why are there tides? {m}", f"moe-orchestrator@{name}")
     assert answer.choices[0].message.content == f"Tides by b {m}."
     assert _models(scripted, m) == {"planner-model", "expert-model-b"}  # the template's expert, not expert-model
-    assert answer.metadata["template"] == name  # type: ignore[index]
+    assert moe(answer)["template"] == name
 
     m = marker()  # the header, on the streaming path
     _script(scripted, m, "expert-model-b", f"Tides by b {m}.")
@@ -172,14 +173,14 @@ async def test_the_exact_cache_never_answers_with_another_templates_answer(
     question = f"Why are there tides? {m}"
     _script(scripted, m, "expert-model-b", TIDES)
     first = await _ask(client, question, f"moe-orchestrator@{name}")
-    assert first.choices[0].message.content == TIDES and first.metadata["cache_hit"] is False  # type: ignore[index]
+    assert first.choices[0].message.content == TIDES and moe(first)["cache_hit"] is False
     eventually(lambda: store.exists(_exact_key(fleet["gateway"].env["MOE_TOPIC_NAMESPACE"], question, name, b_only)))
     again = await _ask(client, question, f"moe-orchestrator@{name}")  # the same template: the cached answer
-    assert again.metadata["cache_hit"] is True and again.choices[0].message.content == TIDES  # type: ignore[index]
+    assert moe(again)["cache_hit"] is True and again.choices[0].message.content == TIDES
 
     _script(scripted, m, "expert-model", OTHER_TIDES)  # the same words without the template: the global models
     plain = await _ask(client, question)
-    assert plain.metadata["cache_hit"] is False and plain.choices[0].message.content == OTHER_TIDES  # type: ignore[index]
+    assert moe(plain)["cache_hit"] is False and plain.choices[0].message.content == OTHER_TIDES
     assert "expert-model" in _models(scripted, m)
 
     edited = await admin.put(f"/templates/{TENANT}/{name}",
@@ -188,7 +189,7 @@ async def test_the_exact_cache_never_answers_with_another_templates_answer(
     scripted.script([{"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Explain {m}"))},
                      {"model": "expert-model", "contains": m, "reply": f"Edited {m}.\nCONFIDENCE: high"}])
     changed = await _ask(client, question, f"moe-orchestrator@{name}")  # same name, other models: not the cache's
-    assert changed.metadata["cache_hit"] is False  # type: ignore[index]
+    assert moe(changed)["cache_hit"] is False
     assert changed.choices[0].message.content == f"Edited {m}." and _models(scripted, m) >= {"expert-model"}
     assert "expert-model-b" not in _models(scripted, m)
     assert (await admin.delete(f"/templates/{TENANT}/{name}")).status_code == 200
@@ -273,7 +274,7 @@ async def test_a_keys_default_template_may_be_its_tenants_own_never_another_tena
             answer = await _ask(_client(base_url, key["secret"]), f"Why are there tides? {m}")
             assert answer.choices[0].message.content == f"Tides by the key's template {m}."
             assert _models(scripted, m) == {"planner-model", "expert-model-b"}
-            assert answer.metadata["template"] == name  # type: ignore[index]
+            assert moe(answer)["template"] == name
 
             changed = await admin.patch(f"/keys/{key['id']}", json={"default_template": theirs})
             assert changed.status_code == 404 and changed.json()["error"]["code"] == "template_not_found"

@@ -31,6 +31,7 @@ from tests.e2e.helpers import calls_for, plan_reply
 from tests.support.chaos_bus import records_of, wait_consumed
 from tests.support.fleet import Fleet
 from tests.support.keys import new_key
+from tests.support.moe_fields import moe
 from tests.support.namespaces import new_namespace
 from tests.support.waiting import eventually
 
@@ -148,7 +149,7 @@ def test_a_cache_hit_calls_no_server_and_has_its_egress_record(
     question = f"What is the capital of France? {m}"
     client = _client(fleet, key)
     first = _translate(client, question, f"u-{m}")
-    assert first.metadata["cache_hit"] is False  # type: ignore[index]
+    assert moe(first)["cache_hit"] is False
     redis = Redis.from_url(infra["redis"])
     try:
         eventually(lambda: redis.exists(_exact_key(fleet, tenant, question)), 60)  # an internal answer is kept
@@ -157,7 +158,7 @@ def test_a_cache_hit_calls_no_server_and_has_its_egress_record(
     calls = len(calls_for(scripted.calls(), m)) + len(calls_for(scripted_server_b.calls(), m))
     for asked, cache in ((question, "exact"), (f"What's France's capital city? {m}", "semantic")):
         hit = _translate(client, asked, f"u-{m}")
-        assert hit.metadata["cache_hit"] is True, cache  # type: ignore[index]
+        assert moe(hit)["cache_hit"] is True, cache
         record = _audit(fleet, infra, hit.id.removeprefix("chatcmpl-"), "egress.cache_hit")
         details = record["details"]
         assert (details["cache"], details["data_class"], details["outcome"]) == (cache, "internal",
@@ -188,7 +189,7 @@ def test_a_personal_answer_is_kept_in_the_shared_cache_for_nobody(
     finally:
         redis.close()
     again = _translate(client, question, f"u-{m}")
-    assert again.metadata["cache_hit"] is False  # type: ignore[index]
+    assert moe(again)["cache_hit"] is False
     assert len(calls_for(scripted.calls("expert-model"), m)) == 2, "answered afresh: the expert model again"
 
 

@@ -97,5 +97,5 @@ def test_a_stream_says_its_edge_time_first_and_the_whole_figure_last(
         chunks = [json.loads(line[6:]) for line in reply.iter_lines()
                   if line.startswith("data: ") and line != "data: [DONE]"]
     final = next(c for c in reversed(chunks) if c.get("choices") and c["choices"][0].get("finish_reason"))
-    meta = final["metadata"]
+    meta = final["moe"]
     assert meta["overhead_ms"] > 0 and meta["model_ms"] > 0, meta  # planner, experts and judge were called

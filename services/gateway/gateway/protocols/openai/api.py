@@ -185,19 +185,22 @@ def finish_reason(answer: Answer) -> str:
     return "length" if answer.finish_reason == "length" else "stop"
 
 
-# The original's `metadata.sources` entries are {"type": "neo4j", "label": <entity>}: each source carries them beside
-# the fleet's own fields (kind, ref, title, url). A knowledge-graph source is the original's "neo4j"; the others keep
+# The fleet's own fields go out under `moe`, a field no protocol defines: OpenAI types a completion's `metadata` as
+# strings only (its SDKs warn on, or refuse, lists and booleans there). The original's `metadata.sources` entries are
+# {"type": "neo4j", "label": <entity>}: each of `moe.sources` carries them beside the fleet's own (kind, ref, title,
+# url). A knowledge-graph source is the original's "neo4j"; the others keep
 # their kind, with the precision tools under the original's name for them (MCP).
 SEED_SOURCE_TYPES = {"graph": "neo4j", "graph_context": "neo4j", "tool": "mcp"}
 
 
 def source_body(source: Source) -> dict[str, Any]:
-    """One `metadata.sources` entry: the fleet's fields and the original's `type` and `label`."""
+    """One `moe.sources` entry: the fleet's fields and the original's `type` and `label`."""
     return {**source.model_dump(exclude_none=True), "type": SEED_SOURCE_TYPES.get(source.kind, source.kind),
             "label": source.title or source.ref}
 
 
-def metadata_body(answer: Answer) -> dict[str, Any]:
+def moe_body(answer: Answer) -> dict[str, Any]:
+    """The fleet's own fields of an answer: the completion's (and the final chunk's) `moe`."""
     return {
         "response_id": answer.response_id,
         "cache_hit": answer.cache_hit,
@@ -230,7 +233,7 @@ def completion_body(completion_id: str, created: int, mode: str, answer: Answer,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(answer)}],
         "usage": usage_body(answer.usage),
         "system_fingerprint": None,
-        "metadata": metadata_body(answer),
+        "moe": moe_body(answer),
     }
 
 

@@ -22,7 +22,7 @@ from gateway.protocols.openai.api import (
     chunk_body,
     completion_body,
     finish_reason,
-    metadata_body,
+    moe_body,
     parse_request,
     usage_body,
 )
@@ -115,9 +115,9 @@ class OpenAIFrames:
             calls = [{"index": i, **call} for i, call in enumerate(tool_calls(answer))]
             frames.append(_sse(self.chunk({"tool_calls": calls})))
         final = self.chunk({}, finish_reason(answer))
-        final["metadata"] = {**metadata_body(answer), "revised": event.revised}
+        final["moe"] = {**moe_body(answer), "revised": event.revised}
         if self.run.arrived is not None:  # the fleet's own time, known only now (gateway.overhead)
-            final["metadata"] |= overhead.figures(answer, self.run.arrived, self.api, stream=True)
+            final["moe"] |= overhead.figures(answer, self.run.arrived, self.api, stream=True)
         frames.append(_sse(final))
         if self.include_usage:
             usage_chunk = self.chunk({})

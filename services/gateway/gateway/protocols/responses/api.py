@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictStr, model_validator
 
 from gateway.tools import TOOL_NAME, openai_tool, tool_calls
 from moe_core.contracts import Answer, ChatMessage, GenerationParams, ResponseFormat
@@ -60,7 +60,7 @@ class ResponsesRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     user: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, StrictStr] | None = None  # echoed in the response: OpenAI's type, strings only
     text: dict[str, Any] | None = None
     _format: ResponseFormat | None = PrivateAttr(default=None)  # text.format read (moe_core.llm.structured)
 
