@@ -1,5 +1,6 @@
 """Open Policy Agent for tests: the built binary (fleetlib.gotools) and a private `opa run --server --watch`
-on a free port over a directory of its own (a copy of policy/opa a test may break), stopped afterwards."""
+on a free port over a directory of its own (a copy of policy/opa a test may break), or over a signed bundle of the
+modules (bundle_engine), stopped afterwards."""
 
 from __future__ import annotations
 
@@ -92,5 +93,49 @@ def private_engine(work: Path, token: str = "") -> Iterator[Engine]:
     try:
         engine.start()
         yield engine
+    finally:
+        engine.stop()
+
+
+def policy_modules() -> list[tuple[str, bytes]]:
+    """policy/opa's decision modules as OPA loads them (its tests left out): (file name, text)."""
+    return [(p.name, p.read_bytes()) for p in sorted(POLICY_DIR.glob("*.rego")) if not p.name.endswith("_test.rego")]
+
+
+def write_bundle(path: Path, modules: list[tuple[str, bytes]], private_key_pem: bytes,
+                 roots: tuple[str, ...] = ("",)) -> None:
+    """A signed bundle of `modules` put at `path` at once (a rename: a watching OPA never reads half of it)."""
+    from moe_core.policy.bundle import signed_bundle
+
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(signed_bundle(modules, private_key_pem, roots=roots))
+    partial.rename(path)
+
+
+@contextmanager
+def bundle_engine(work: Path, modules: list[tuple[str, bytes]],
+                  roots: tuple[str, ...] = ("",)) -> Iterator[tuple[Engine, bytes]]:
+    """OPA serving a bundle of `modules` signed with a new RSA key (`--bundle --verification-key`, watched: a new
+    bundle written with write_bundle and that key is loaded), ready; yielded with the key (PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = work / "bundle-key.pem"
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    (work / "bundle").mkdir()  # a directory of its own: OPA watches the bundle's directory, and writes its log
+    bundle = work / "bundle" / "policies.tar.gz"
+    write_bundle(bundle, modules, private, roots)
+    port, log = free_port(), work / "opa.log"
+    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch", "--skip-version-check",
+            "--disable-telemetry", "--log-format", "json", "--bundle", "--verification-key", str(public),
+            str(bundle)]
+    engine = Engine(f"http://127.0.0.1:{port}", bundle, log, argv)
+    try:
+        engine.start()
+        yield engine, private
     finally:
         engine.stop()

@@ -1,0 +1,55 @@
+"""A signed OPA bundle of Rego modules, built without the `opa` binary (issue 52: the design that ends the version
+read per decision, docs/performance-history.md "signed bundles"). Its revision is the version of its modules as the
+policy client names it (`version_of`: "sha256:" over their names and texts, OPA's own API authorization left
+out), its manifest owns every path (roots
+[""]: OPA then refuses `PUT /v1/policies` and data writes, so only a bundle signed with the key changes what
+decides), and `.signatures.json` is `opa build --signing-key`'s format: an RS256 JWT listing each file with the
+SHA-256 of its bytes (a module) or of its canonical JSON (the manifest). OPA loads it with `--bundle
+--verification-key <public key>` and refuses it when a file differs from what was signed; a decision asked with
+`?provenance=true` names its revision (`provenance.bundles.<name>.revision`), read in the decision's own transaction.
+
+Not wired yet: the control plane does not serve bundles and OPA still loads policy/opa as files (what is left:
+docs/performance-history.md, session 48, hopa48)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+from typing import Any
+
+import jwt
+
+from moe_core.policy.opa import SYSTEM_PACKAGE, version_of
+
+MANIFEST = ".manifest"
+SIGNATURES = ".signatures.json"
+KEY_ID = "default"  # what `opa run --verification-key` expects unless --verification-key-id says otherwise
+
+
+def canonical(value: Any) -> bytes:
+    """JSON as OPA hashes a structured file: keys sorted, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signed_bundle(modules: Iterable[tuple[str, bytes]], private_key_pem: bytes, key_id: str = KEY_ID,
+                  roots: tuple[str, ...] = ("",)) -> bytes:
+    """A .tar.gz bundle of `modules` (file name, Rego text), its revision their version, signed with the RSA key.
+    `roots`: the paths it owns (every path by default; a client trusts the revision of no other bundle)."""
+    items = sorted((PurePosixPath(name).name, text) for name, text in modules)
+    decisions = [(name, text) for name, text in items if not SYSTEM_PACKAGE.search(text.decode())]
+    manifest = {"revision": version_of(decisions).digest, "roots": list(roots)}  # OPA's own authz is not in the version
+    files = [{"name": MANIFEST, "hash": hashlib.sha256(canonical(manifest)).hexdigest(), "algorithm": "SHA-256"}]
+    files += [{"name": name, "hash": hashlib.sha256(text).hexdigest(), "algorithm": "SHA-256"} for name, text in items]
+    token = jwt.encode({"files": files, "keyid": key_id}, private_key_pem, algorithm="RS256", headers={"kid": key_id})
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, content in [(MANIFEST, canonical(manifest)), *items,
+                              (SIGNATURES, canonical({"signatures": [token]}))]:
+            info = tarfile.TarInfo(f"/{name}")
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return out.getvalue()
