@@ -8,7 +8,15 @@ and syntax tree, ~200 KB: most of OPA's CPU per decision, issue 52). A client ha
 decision answered while one is in flight waits for the next, which begins when that one ends and serves every
 decision answered in between (under load, overlapping reads slowed OPA until reads took seconds and decisions
 timed out: 47 of 189 requests refused in a sustained bench cell). OPA unreachable, slow, or answering without a
-decision is PolicyUnavailable: the caller fails closed (a 503 in its API's format), never allows by default."""
+decision is PolicyUnavailable: the caller fails closed (a 503 in its API's format), never allows by default.
+
+Under a signed bundle (moe_core.policy.bundle: OPA run with `--bundle --verification-key`) no read is made around a
+decision: it is asked with `?provenance=true`, and OPA names in the answer the revision of the bundle that decided
+(read in the decision's own storage transaction, with the compiler of that bundle). The revision is trusted when
+the bundle is OPA's only one and owns every path (roots [""]: OPA refuses `PUT /v1/policies` and data writes, so
+no module sits beside it that the revision does not name), and when, read once per revision, the modules in force
+digest to it (it is then the version the reads would give, module names included). Any other answer (no bundle, a
+bundle that leaves paths free, a revision that is not its modules' digest) is decided between reads as above."""
 
 from __future__ import annotations
 
