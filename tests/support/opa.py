@@ -139,3 +139,39 @@ def bundle_engine(work: Path, modules: list[tuple[str, bytes]],
         yield engine, private
     finally:
         engine.stop()
+
+
+def rsa_keys(work: Path) -> tuple[Path, str]:
+    """A new RSA key pair for a bundle: the private key's file (0600, as MOE_OPA_BUNDLE_SIGNING_KEY) and the public
+    key (PEM text, what OPA holds)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = work / "bundle-signing.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    private.chmod(0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public.decode()
+
+
+@contextmanager
+def polling_engine(work: Path, config: dict[str, object], token: str = "") -> Iterator[Engine]:
+    """OPA run with `--config-file` (control_plane.policy.bundle_server.opa_config: it polls the control plane's
+    signed bundle), no policy files of its own; with a token, as the chart runs it with opa.auth (the authorization
+    module comes in the bundle). Yielded once /health is 200 (it may not hold the bundle yet)."""
+    import json
+
+    (work / "opa-config.json").write_text(json.dumps(config))
+    port, log = free_port(), work / "opa.log"
+    auth = ["--authentication=token", "--authorization=basic"] if token else []
+    env = {**os.environ, "MOE_OPA_TOKEN": token} if token else None
+    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--skip-version-check",
+            "--disable-telemetry", "--log-format", "json", "--config-file", str(work / "opa-config.json"), *auth]
+    engine = Engine(f"http://127.0.0.1:{port}", work, log, argv, env)
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.stop()

@@ -233,6 +233,14 @@ class PolicyClient:
         _keep(self._untrusted, revision)
         return None
 
+    async def bundle_revision(self) -> str | None:
+        """The revision of the one bundle OPA has activated (`GET /v1/data/system/bundles`: the manifests in the
+        store a decision's provenance is read from), None without exactly one."""
+        bundles = (await self._get("GET", "/v1/data/system/bundles")).get("result") or {}
+        revisions = [str((b.get("manifest") or {}).get("revision", "")) for b in bundles.values()
+                     if isinstance(b, dict)]
+        return revisions[0] if len(revisions) == 1 and revisions[0] else None
+
     async def modules(self) -> dict[str, str]:
         """The decision modules OPA has in force: id -> Rego text (OPA's own API authorization left out)."""
         body = await self._get("GET", "/v1/policies")
