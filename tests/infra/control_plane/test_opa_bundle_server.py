@@ -10,21 +10,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from control_plane.policy.bundle_server import PolicyBundles, opa_config, revision_of
+from control_plane.policy.bundle_server import revision_of
 from control_plane.policy.egress_reviewed import reviewed_file
 from control_plane.policy.egress_simulation import candidate_digest, egress_module
-from control_plane.policy.settings import PolicySettings
 from moe_core.policy import PolicyClient, PolicyUnavailable
 from moe_core.policy.opa import version_of
-from moe_core.runtime.openai_error import install_error_handlers
 from tests.support import opa
-from tests.support.uvicorn_thread import bind, serve, url
+from tests.support.opa_bundles import Served, served_bundle
 
 pytestmark = pytest.mark.infra
 TOKEN = secrets.token_urlsafe(32)
@@ -34,39 +30,10 @@ IMPORT = {"action": "knowledge.import", "tenant": "t1",
           "resource": {"domains": {"resolved": ["math"], "unresolved_labels": []}}}
 
 
-class Served:
-    def __init__(self, work: Path) -> None:
-        self.policy_dir = work / "opa"
-        self.policy_dir.mkdir()
-        for name, text in opa.policy_modules():
-            (self.policy_dir / name).write_bytes(text)
-        key, self.public = opa.rsa_keys(work)
-        self.settings = PolicySettings(opa_url="http://unused", opa_policy_dir=self.policy_dir, opa_token=TOKEN,
-                                       opa_bundle_signing_key=str(key), opa_bundle_wait_s=20)
-        self.change: dict[str, Any] | None = None
-
-        async def approved() -> dict[str, Any] | None:
-            return self.change
-
-        self.bundles = PolicyBundles(self.settings, approved)
-        app = FastAPI()
-        install_error_handlers(app)
-        app.include_router(self.bundles.router)
-        sock = bind()
-        self.url = url("127.0.0.1", sock)
-        self.stop = serve(app, sock, what="the bundle server")
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Served, opa.Engine]]:
-    server = Served(tmp_path)
-    try:
-        (tmp_path / "engine").mkdir()
-        with opa.polling_engine(tmp_path / "engine", opa_config(server.url, server.public, token=True),
-                                token=TOKEN) as engine:
-            yield server, engine
-    finally:
-        server.stop()
+    with served_bundle(tmp_path, TOKEN) as running:
+        yield running
 
 
 async def test_opa_loads_the_served_bundle_and_an_approved_change_as_a_new_revision(
