@@ -157,14 +157,15 @@ def rsa_keys(work: Path) -> tuple[Path, str]:
 
 
 @contextmanager
-def polling_engine(work: Path, config: dict[str, object], token: str = "") -> Iterator[Engine]:
+def polling_engine(work: Path, config: dict[str, object], token: str = "", port: int = 0) -> Iterator[Engine]:
     """OPA run with `--config-file` (control_plane.policy.bundle_server.opa_config: it polls the control plane's
     signed bundle), no policy files of its own; with a token, as the chart runs it with opa.auth (the authorization
-    module comes in the bundle). Yielded once /health is 200 (it may not hold the bundle yet)."""
+    module comes in the bundle). Yielded once /health is 200 (it may not hold the bundle yet). `port`: one chosen
+    before (a fleet given OPA's url first), else a free one."""
     import json
 
     (work / "opa-config.json").write_text(json.dumps(config))
-    port, log = free_port(), work / "opa.log"
+    port, log = port or free_port(), work / "opa.log"
     auth = ["--authentication=token", "--authorization=basic"] if token else []
     env = {**os.environ, "MOE_OPA_TOKEN": token} if token else None
     argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--skip-version-check",
