@@ -8,8 +8,7 @@ SHA-256 of its bytes (a module) or of its canonical JSON (the manifest). OPA loa
 --verification-key <public key>` and refuses it when a file differs from what was signed; a decision asked with
 `?provenance=true` names its revision (`provenance.bundles.<name>.revision`), read in the decision's own transaction.
 
-Not wired yet: the control plane does not serve bundles and OPA still loads policy/opa as files (what is left:
-docs/performance-history.md, session 48, hopa48)."""
+The control plane signs and serves it (control_plane.policy.bundle_server, with MOE_OPA_BUNDLE_SIGNING_KEY)."""
 
 from __future__ import annotations
 
