@@ -158,7 +158,7 @@ def rsa_keys(work: Path) -> tuple[Path, str]:
 
 @contextmanager
 def polling_engine(work: Path, config: dict[str, object], token: str = "", port: int = 0) -> Iterator[Engine]:
-    """OPA run with `--config-file` (control_plane.policy.bundle_server.opa_config: it polls the control plane's
+    """OPA run with `--config-file` (moe_core.policy.bundle.opa_config: it polls the control plane's
     signed bundle), no policy files of its own; with a token, as the chart runs it with opa.auth (the authorization
     module comes in the bundle). Yielded once /health is 200 (it may not hold the bundle yet). `port`: one chosen
     before (a fleet given OPA's url first), else a free one."""

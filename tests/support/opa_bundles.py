@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from control_plane.policy.bundle_server import PolicyBundles, opa_config
+from control_plane.policy.bundle_server import PolicyBundles
 from control_plane.policy.settings import PolicySettings
+from moe_core.policy.bundle import opa_config
 from moe_core.runtime.openai_error import install_error_handlers
 from tests.support import opa
 from tests.support.uvicorn_thread import bind, serve, url

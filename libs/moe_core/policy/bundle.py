@@ -26,6 +26,7 @@ from moe_core.policy.opa import SYSTEM_PACKAGE, version_of
 
 MANIFEST = ".manifest"
 SIGNATURES = ".signatures.json"
+NAME = "policies"  # the bundle's name in OPA's config (bundles.policies) and its resource
 KEY_ID = "default"  # what `opa run --verification-key` expects unless --verification-key-id says otherwise
 
 
@@ -52,3 +53,22 @@ def signed_bundle(modules: Iterable[tuple[str, bytes]], private_key_pem: bytes, 
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
     return out.getvalue()
+
+
+def opa_config(control_plane_url: str, public_key_pem: str, token: bool, min_delay_s: int = 1,
+               max_delay_s: int = 5, persist_dir: str = "") -> dict[str, Any]:
+    """OPA's configuration (`opa run --config-file`) that polls the control plane's bundle
+    (`GET <url>/v1/opa/bundles/policies.tar.gz`) and verifies it with the public key (RS256, key id "default");
+    with `token`, OPA sends its own MOE_OPA_TOKEN (substituted by OPA from its environment); with `persist_dir`,
+    OPA keeps the last bundle there and starts from it (before the control plane answers)."""
+    service: dict[str, Any] = {"url": f"{control_plane_url.rstrip('/')}/v1/opa"}
+    if token:
+        service["credentials"] = {"bearer": {"token": "${MOE_OPA_TOKEN}"}}
+    bundle: dict[str, Any] = {"service": "control-plane", "resource": f"bundles/{NAME}.tar.gz",
+                              "polling": {"min_delay_seconds": min_delay_s, "max_delay_seconds": max_delay_s},
+                              "signing": {"keyid": KEY_ID}, "persist": bool(persist_dir)}
+    config: dict[str, Any] = {"services": {"control-plane": service}, "bundles": {NAME: bundle},
+                              "keys": {KEY_ID: {"algorithm": "RS256", "key": public_key_pem}}}
+    if persist_dir:
+        config["persistence_directory"] = persist_dir
+    return config

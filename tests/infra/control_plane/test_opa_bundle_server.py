@@ -18,6 +18,7 @@ from control_plane.policy.bundle_server import revision_of
 from control_plane.policy.egress_reviewed import reviewed_file
 from control_plane.policy.egress_simulation import candidate_digest, egress_module
 from moe_core.policy import PolicyClient, PolicyUnavailable
+from moe_core.policy.bundle import opa_config
 from moe_core.policy.opa import version_of
 from tests.support import opa
 from tests.support.opa_bundles import Served, served_bundle
@@ -99,3 +100,23 @@ async def test_an_approval_waiting_for_a_revision_opa_never_loads_fails_naming_w
             await server.bundles.loaded(client, "sha256:" + "0" * 64)
     finally:
         await client.close()
+
+
+async def test_opa_persisting_the_bundle_starts_again_with_it_while_the_control_plane_is_down(tmp_path: Path) -> None:
+    """As the local fleet runs it (fleetlib.opa_bundle: `persist`): the planner decides at start, so a restarted OPA
+    must hold the policies before the control plane answers."""
+    server = Served(tmp_path, TOKEN)
+    (tmp_path / "engine").mkdir()
+    config = opa_config(server.url, server.public, token=True, persist_dir=str(tmp_path / "persist"))
+    try:
+        with opa.polling_engine(tmp_path / "engine", config, TOKEN) as engine:
+            client = PolicyClient(engine.url, token=TOKEN)
+            revision = (await server.bundles.current()).revision
+            await server.bundles.loaded(client, revision)
+            server.stop()  # the control plane is down
+            engine.restart()
+            assert await client.bundle_revision() == revision
+            assert (await client.decide(PATH, IMPORT)).version.digest == revision
+            await client.close()
+    finally:
+        server.stop()

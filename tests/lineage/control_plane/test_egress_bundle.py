@@ -20,9 +20,10 @@ import openai
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from control_plane.policy.bundle_server import NAME, PolicyBundles, opa_config
+from control_plane.policy.bundle_server import PolicyBundles
 from control_plane.policy.egress_simulation import EGRESS_PACKAGE
 from control_plane.policy.settings import PolicySettings
+from moe_core.policy.bundle import NAME, opa_config
 from tests.conftest import Scripted
 from tests.e2e.helpers import calls_for
 from tests.lineage.conftest import LineageFleet

@@ -33,11 +33,10 @@ from control_plane.policy.egress_reviewed import reviewed_file
 from control_plane.policy.egress_simulation import EGRESS_PACKAGE
 from control_plane.policy.settings import PolicySettings
 from moe_core.policy import PolicyClient, PolicyUnavailable
-from moe_core.policy.bundle import signed_bundle
+from moe_core.policy.bundle import NAME, signed_bundle
 from moe_core.policy.opa import SYSTEM_PACKAGE, version_of
 from moe_core.runtime.openai_error import OpenAIError
 
-NAME = "policies"  # the bundle's name in OPA's config (bundles.policies) and its resource
 POLL_S = 0.2  # how often an approval asks OPA which revision it holds
 
 
@@ -143,20 +142,3 @@ def from_settings(settings: PolicySettings,
                   approved: Callable[[], Awaitable[dict[str, Any] | None]]) -> PolicyBundles | None:
     """The bundle server when a signing key is set (MOE_OPA_BUNDLE_SIGNING_KEY), else None (OPA loads the files)."""
     return PolicyBundles(settings, approved) if settings.opa_bundle_signing_key else None
-
-
-def opa_config(control_plane_url: str, public_key_pem: str, token: bool, min_delay_s: int = 1,
-               max_delay_s: int = 5) -> dict[str, Any]:
-    """OPA's configuration (`opa run --config-file`) that polls the control plane's bundle and verifies it with the
-    public key (RS256, key id "default"); with `token`, OPA sends its own MOE_OPA_TOKEN (substituted by OPA)."""
-    service: dict[str, Any] = {"url": f"{control_plane_url.rstrip('/')}/v1/opa"}
-    if token:
-        service["credentials"] = {"bearer": {"token": "${MOE_OPA_TOKEN}"}}
-    return {"services": {"control-plane": service},
-            "bundles": {NAME: {"service": "control-plane", "resource": f"bundles/{NAME}.tar.gz",
-                               "polling": {"min_delay_seconds": min_delay_s, "max_delay_seconds": max_delay_s},
-                               "signing": {"keyid": "default"}}},
-            "keys": {"default": {"algorithm": "RS256", "key": public_key_pem}}}
-
-
-
