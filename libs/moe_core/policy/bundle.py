@@ -12,6 +12,7 @@ The control plane signs and serves it (control_plane.policy.bundle_server, with 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -46,7 +47,8 @@ def signed_bundle(modules: Iterable[tuple[str, bytes]], private_key_pem: bytes, 
     files += [{"name": name, "hash": hashlib.sha256(text).hexdigest(), "algorithm": "SHA-256"} for name, text in items]
     token = jwt.encode({"files": files, "keyid": key_id}, private_key_pem, algorithm="RS256", headers={"kid": key_id})
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+    # gzip without a time in its header: the same modules and key give the same bytes on every replica
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as tar:
         for name, content in [(MANIFEST, canonical(manifest)), *items,
                               (SIGNATURES, canonical({"signatures": [token]}))]:
             info = tarfile.TarInfo(f"/{name}")
