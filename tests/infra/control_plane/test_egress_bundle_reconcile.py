@@ -91,3 +91,33 @@ async def test_the_change_in_force_is_served_loaded_recorded_and_superseded_with
         finally:
             await client.close()
             await pool.execute("DELETE FROM egress_policy_changes WHERE id = $1", change)
+
+
+async def test_a_change_opa_has_not_loaded_is_counted_waiting_and_nothing_is_put(
+        pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """OPA holds another egress module than the change in force (here: the bundle it polls does not carry it, as
+    while OPA cannot reach the control plane): the reconcile has nothing to put, it counts and logs the wait."""
+    fleet = f"fleet-{uuid.uuid4().hex[:8]}"
+    with served_bundle(tmp_path, TOKEN) as (server, engine):  # serves the files only
+        client = PolicyClient(engine.url, token=TOKEN)
+        reviewed = reviewed_file(server.policy_dir)
+        assert reviewed is not None
+        change = await EgressChanges(pool, fleet).add_simulation(
+            candidate="sha256:" + uuid.uuid4().hex, module=reviewed.text + "\n# approved\n", in_force="sha256:x",
+            days=1, summary={}, key_id="k-1", principal="alice", reviewed_file=reviewed.digest)
+        await pool.execute("UPDATE egress_policy_changes SET status = 'applied', in_force = true WHERE id = $1",
+                           change)
+        reconciler = EgressReconciler(server.settings, lambda: pool, client, lambda event: None,  # type: ignore[arg-type,return-value]
+                                      namespace=fleet, bundles=server.bundles)
+        try:
+            await server.bundles.loaded(client, (await server.bundles.current()).revision)
+            waiting = _counted("waiting", "bundle_not_loaded")
+            assert await reconciler.once() == "waiting"
+            assert _counted("waiting", "bundle_not_loaded") == waiting + 1
+            modules = await client.modules()
+            assert modules[egress_module(modules)] == reviewed.text  # nothing put
+            row = await pool.fetchrow("SELECT applied_version FROM egress_policy_changes WHERE id = $1", change)
+            assert row["applied_version"] is None
+        finally:
+            await client.close()
+            await pool.execute("DELETE FROM egress_policy_changes WHERE id = $1", change)
