@@ -1,5 +1,6 @@
 """Open Policy Agent for tests: the built binary (fleetlib.gotools) and a private `opa run --server --watch`
-on a free port over a directory of its own (a copy of policy/opa a test may break), stopped afterwards."""
+on a free port over a directory of its own (a copy of policy/opa a test may break), or over a signed bundle of the
+modules (bundle_engine), stopped afterwards."""
 
 from __future__ import annotations
 
@@ -89,6 +90,87 @@ def private_engine(work: Path, token: str = "") -> Iterator[Engine]:
     argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch", "--skip-version-check",
             "--disable-telemetry", "--log-format", "json", "--ignore", "*_test.rego", str(policies), *auth]
     engine = Engine(f"http://127.0.0.1:{port}", policies, log, argv, env)
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.stop()
+
+
+def policy_modules() -> list[tuple[str, bytes]]:
+    """policy/opa's decision modules as OPA loads them (its tests left out): (file name, text)."""
+    return [(p.name, p.read_bytes()) for p in sorted(POLICY_DIR.glob("*.rego")) if not p.name.endswith("_test.rego")]
+
+
+def write_bundle(path: Path, modules: list[tuple[str, bytes]], private_key_pem: bytes,
+                 roots: tuple[str, ...] = ("",)) -> None:
+    """A signed bundle of `modules` put at `path` at once (a rename: a watching OPA never reads half of it)."""
+    from moe_core.policy.bundle import signed_bundle
+
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(signed_bundle(modules, private_key_pem, roots=roots))
+    partial.rename(path)
+
+
+@contextmanager
+def bundle_engine(work: Path, modules: list[tuple[str, bytes]],
+                  roots: tuple[str, ...] = ("",)) -> Iterator[tuple[Engine, bytes]]:
+    """OPA serving a bundle of `modules` signed with a new RSA key (`--bundle --verification-key`, watched: a new
+    bundle written with write_bundle and that key is loaded), ready; yielded with the key (PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = work / "bundle-key.pem"
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    (work / "bundle").mkdir()  # a directory of its own: OPA watches the bundle's directory, and writes its log
+    bundle = work / "bundle" / "policies.tar.gz"
+    write_bundle(bundle, modules, private, roots)
+    port, log = free_port(), work / "opa.log"
+    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch", "--skip-version-check",
+            "--disable-telemetry", "--log-format", "json", "--bundle", "--verification-key", str(public),
+            str(bundle)]
+    engine = Engine(f"http://127.0.0.1:{port}", bundle, log, argv)
+    try:
+        engine.start()
+        yield engine, private
+    finally:
+        engine.stop()
+
+
+def rsa_keys(work: Path) -> tuple[Path, str]:
+    """A new RSA key pair for a bundle: the private key's file (0600, as MOE_OPA_BUNDLE_SIGNING_KEY) and the public
+    key (PEM text, what OPA holds)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = work / "bundle-signing.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    private.chmod(0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public.decode()
+
+
+@contextmanager
+def polling_engine(work: Path, config: dict[str, object], token: str = "", port: int = 0) -> Iterator[Engine]:
+    """OPA run with `--config-file` (moe_core.policy.bundle.opa_config: it polls the control plane's
+    signed bundle), no policy files of its own; with a token, as the chart runs it with opa.auth (the authorization
+    module comes in the bundle). Yielded once /health is 200 (it may not hold the bundle yet). `port`: one chosen
+    before (a fleet given OPA's url first), else a free one."""
+    import json
+
+    (work / "opa-config.json").write_text(json.dumps(config))
+    port, log = port or free_port(), work / "opa.log"
+    auth = ["--authentication=token", "--authorization=basic"] if token else []
+    env = {**os.environ, "MOE_OPA_TOKEN": token} if token else None
+    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--skip-version-check",
+            "--disable-telemetry", "--log-format", "json", "--config-file", str(work / "opa-config.json"), *auth]
+    engine = Engine(f"http://127.0.0.1:{port}", work, log, argv, env)
     try:
         engine.start()
         yield engine

@@ -5,11 +5,12 @@ builds `opa` from the Go module proxy into .data/bin).
 `--watch` reloads a changed policy without a restart; a file that does not parse or compile is refused and
 the previous policies stay in force (OPA logs the error; the control plane's GET /v1/admin/policy reports
 the version in force and the files that are not). The *_test.rego files are `opa test`'s (tests/unit).
+With MOE_OPA_BUNDLE=true OPA polls the control plane's signed bundle instead (fleetlib.opa_bundle).
 """
 
 from __future__ import annotations
 
-from . import config, gotools
+from . import config, gotools, opa_bundle
 from .component import Component
 
 POLICY_DIR = config.REPO / "policy" / "opa"
@@ -17,9 +18,11 @@ POLICY_DIR = config.REPO / "policy" / "opa"
 
 def prepare() -> list[str]:
     gotools.ensure_tool("opa")
-    return [str(gotools.binary("opa")), "run", "--server", "--addr", f"{config.HOST}:{config.port('opa')}",
-            "--watch", "--skip-version-check", "--disable-telemetry", "--log-format", "json", "--log-level", "info",
-            "--ignore", "*_test.rego", str(POLICY_DIR)]
+    argv = [str(gotools.binary("opa")), "run", "--server", "--addr", f"{config.HOST}:{config.port('opa')}",
+            "--skip-version-check", "--disable-telemetry", "--log-format", "json", "--log-level", "info"]
+    if opa_bundle.enabled():  # the control plane's signed bundle, polled (fleetlib.opa_bundle)
+        return [*argv, "--config-file", str(opa_bundle.config_file())]
+    return [*argv, "--watch", "--ignore", "*_test.rego", str(POLICY_DIR)]
 
 
 async def check() -> None:

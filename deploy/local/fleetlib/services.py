@@ -12,7 +12,7 @@ from pathlib import Path
 
 import moe_core.stage.registry as stage_registry
 
-from . import audit_key, config, osusers, secrets
+from . import audit_key, config, opa_bundle, osusers, secrets
 from .component import Component
 
 # component name -> (python module run with `python -m`, readiness path)
@@ -35,6 +35,8 @@ def service_env(name: str) -> dict[str, str]:
         env["MOE_AUDIT_WRITER_DSN"] = eps["postgres-codex-lineage"]
         env["MOE_AUDIT_WRITER_ROLE"] = config.CODEX_LINEAGE_ROLE
         env["MOE_AUDIT_READER_ROLES"] = f"{config.POSTGRES_USER},{config.AUDIT_READER_ROLE}"  # the operator, replay
+    if name == "control-plane":  # the only holder of OPA's bundle signing key (when the bundle is on)
+        env.update(opa_bundle.control_plane_env())
     # The embedded model runs on CPU: planner, experts, thinking and judge in turn take a while on 2 cores.
     env["MOE_REQUEST_TIMEOUT_S"] = env["MOE_LOCAL_LLM_TIMEOUT_S"] = "300"  # a model call as long as its request
     env.update(config.read_env_file())
@@ -229,6 +231,9 @@ def own_keys(name: str) -> None:
         return
     osusers.ensure(user)
     osusers.own(Path(producer_env(name)["MOE_PRODUCER_SIGNING_KEY"]), user, 0o600)  # made when missing
+    if name == "control-plane" and opa_bundle.enabled():
+        opa_bundle.ensure_keys()
+        osusers.private_folder(opa_bundle.KEY_DIR, user, [opa_bundle.PRIVATE])
     if name == "codex-lineage":
         audit_key.ensure()
         osusers.private_folder(audit_key.KEY_DIR, user, [audit_key.PRIVATE, audit_key.CHECKPOINTS])

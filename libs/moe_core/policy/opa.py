@@ -8,7 +8,15 @@ and syntax tree, ~200 KB: most of OPA's CPU per decision, issue 52). A client ha
 decision answered while one is in flight waits for the next, which begins when that one ends and serves every
 decision answered in between (under load, overlapping reads slowed OPA until reads took seconds and decisions
 timed out: 47 of 189 requests refused in a sustained bench cell). OPA unreachable, slow, or answering without a
-decision is PolicyUnavailable: the caller fails closed (a 503 in its API's format), never allows by default."""
+decision is PolicyUnavailable: the caller fails closed (a 503 in its API's format), never allows by default.
+
+Under a signed bundle (moe_core.policy.bundle: OPA run with `--bundle --verification-key`) no read is made around a
+decision: it is asked with `?provenance=true`, and OPA names in the answer the revision of the bundle that decided
+(read in the decision's own storage transaction, with the compiler of that bundle). The revision is trusted when
+the bundle is OPA's only one and owns every path (roots [""]: OPA refuses `PUT /v1/policies` and data writes, so
+no module sits beside it that the revision does not name), and when, read once per revision, the modules in force
+digest to it (it is then the version the reads would give, module names included). Any other answer (no bundle, a
+bundle that leaves paths free, a revision that is not its modules' digest) is decided between reads as above."""
 
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ if TYPE_CHECKING:
     from moe_core.policy.settings import PolicyEngineSettings
 
 ATTEMPTS = 3  # a decision asked again while the policies reload under it
+KEPT_REVISIONS = 64  # bundle revisions a client keeps (trusted, and not)
 MODULE_START = b'{"id":"'  # how OPA's JSON writes each module of GET /v1/policies (id, raw, ast)
 # OPA's own API authorization (policy/opa-system): it decides who may call OPA, never a write, so it is not part
 # of the version of the policies in force
@@ -90,6 +99,12 @@ class PolicyClient:
         self._last: PolicyVersion | None = None  # the version the latest read that ended found
         self._reading: tuple[float, asyncio.Future[PolicyVersion]] | None = None  # the latest read, since when
         self._next: asyncio.Future[PolicyVersion] | None = None  # the read that begins when the one in flight ends
+        # the latest answer named a bundle revision this client trusts, so the next one is asked without a read
+        # before it (at first too: an OPA without a bundle costs the first decision one more answer)
+        self._bundled = True
+        self._revisions: dict[str, PolicyVersion] = {}  # a signed bundle's revision -> the version it was read to be
+        self._untrusted: set[str] = set()  # revisions of bundles that do not own every path: the reads decide
+        self._checking: dict[str, asyncio.Future[PolicyVersion | None]] = {}  # revisions being read, by revision
 
     @classmethod
     def from_settings(cls, settings: PolicyEngineSettings) -> PolicyClient:
@@ -178,14 +193,53 @@ class PolicyClient:
         return [_decision(path, item, results.get(str(n)), version) for n, item in enumerate(inputs)]
 
     async def _decided(self, path: str, input_: dict[str, Any]) -> tuple[dict[str, Any], PolicyVersion]:
-        """OPA's answer for `input_` at `path`, and the version of the policies in force before and after it."""
+        """OPA's answer for `input_` at `path` and the version of the policies it was decided under: the revision
+        of the signed bundle OPA names in the answer (`?provenance=true`, read in the decision's own transaction),
+        else the version in force before and after it."""
         for _ in range(ATTEMPTS):
-            before = self._last if self._last is not None else await self._version_since(float("-inf"))
-            body = await self._get("POST", f"/v1/data/{path}", json={"input": input_})
-            version = await self._version_since(time.monotonic())
-            if version == before:
-                return body, version
+            before = None if self._bundled else \
+                self._last if self._last is not None else await self._version_since(float("-inf"))
+            body = await self._get("POST", f"/v1/data/{path}?provenance=true", json={"input": input_})
+            revision = _revision(body)
+            self._bundled = revision is not None and revision not in self._untrusted
+            if revision is not None and self._bundled:
+                version = self._revisions.get(revision) or await self._checked(revision)
+                if version is not None:
+                    return body, version
+            elif before is not None:
+                version = await self._version_since(time.monotonic())
+                if version == before:
+                    return body, version
         raise PolicyUnavailable(f"the policies changed during each of {ATTEMPTS} decisions: try again")
+
+    async def _checked(self, revision: str) -> PolicyVersion | None:
+        """_revision_version, one at a time per revision: decisions answered meanwhile under it share it."""
+        check = self._checking.get(revision)
+        if check is None:
+            check = self._checking[revision] = asyncio.ensure_future(self._revision_version(revision))
+            check.add_done_callback(lambda _: self._checking.pop(revision, None))
+        return await asyncio.shield(check)
+
+    async def _revision_version(self, revision: str) -> PolicyVersion | None:
+        """The version a bundle's revision names, read once: kept when the bundle owns every path (no module can be
+        put beside it) and the modules in force then digest to it. Else None, and the revision is left to the reads
+        (another bundle came in since the answer, or its revision does not name its modules): asked again."""
+        bundles = (await self._get("GET", "/v1/data/system/bundles")).get("result") or {}
+        manifests = [b.get("manifest") or {} for b in bundles.values() if isinstance(b, dict)]
+        version = await self.version() if len(manifests) == 1 and manifests[0].get("roots") == [""] else None
+        if version is not None and version.digest == revision:
+            _keep(self._revisions, revision, version)
+            return version
+        _keep(self._untrusted, revision)
+        return None
+
+    async def bundle_revision(self) -> str | None:
+        """The revision of the one bundle OPA has activated (`GET /v1/data/system/bundles`: the manifests in the
+        store a decision's provenance is read from), None without exactly one."""
+        bundles = (await self._get("GET", "/v1/data/system/bundles")).get("result") or {}
+        revisions = [str((b.get("manifest") or {}).get("revision", "")) for b in bundles.values()
+                     if isinstance(b, dict)]
+        return revisions[0] if len(revisions) == 1 and revisions[0] else None
 
     async def modules(self) -> dict[str, str]:
         """The decision modules OPA has in force: id -> Rego text (OPA's own API authorization left out)."""
@@ -204,6 +258,22 @@ class PolicyClient:
         await self._get("PUT", f"/v1/policies/{quote(module_id, safe='')}", content=text.encode(),
                         headers={"Content-Type": "text/plain"})
         return await self.version()
+
+
+def _revision(body: dict[str, Any]) -> str | None:
+    """The revision of the one bundle OPA's answer was decided under (`?provenance=true`), None without one."""
+    bundles = (body.get("provenance") or {}).get("bundles") or {}
+    revisions = [str(b.get("revision", "")) for b in bundles.values() if isinstance(b, dict)]
+    return revisions[0] if len(revisions) == 1 and revisions[0] else None
+
+
+def _keep(kept: dict[str, PolicyVersion] | set[str], revision: str, version: PolicyVersion | None = None) -> None:
+    if len(kept) >= KEPT_REVISIONS:
+        kept.clear()
+    if isinstance(kept, dict) and version is not None:
+        kept[revision] = version
+    elif isinstance(kept, set):
+        kept.add(revision)
 
 
 def _failed(read: asyncio.Future[PolicyVersion]) -> bool:

@@ -30,6 +30,9 @@ from control_plane.ops import provider_status
 from control_plane.ops.api import OpsApi
 from control_plane.ops.config_api import ConfigApi
 from control_plane.policy.api import PolicyApi
+from control_plane.policy.bundle_server import PolicyBundles
+from control_plane.policy.bundle_server import from_settings as policy_bundles
+from control_plane.policy.egress_changes import in_force_change
 from control_plane.policy.egress_changes_api import EgressChangesApi
 from control_plane.policy.egress_reconcile import EgressReconciler
 from control_plane.policy.gate import PolicyGate
@@ -138,6 +141,7 @@ class Parts:
     gate: PolicyGate
     keywords: Keywords | str  # or why they cannot be read (domain_keywords)
     inference: InferenceConfig
+    bundles: PolicyBundles | None  # OPA's signed policy bundle, when the control plane signs one
 
 
 def _parts(settings: ControlPlaneSettings, bus: Bus, keystore: KeyStore | None) -> Parts:
@@ -152,7 +156,8 @@ def _parts(settings: ControlPlaneSettings, bus: Bus, keystore: KeyStore | None) 
                  Throttle(limiter, settings),  # per-key limits of uploads, verifications, exports
                  KeyEvents(redis, settings.topic_namespace, lambda: stores.keys().invalidate()),  # every replica
                  opa, PolicyGate(opa, bus),  # write decisions by Open Policy Agent, each an audit record
-                 keywords, InferenceConfig.from_settings(settings))
+                 keywords, InferenceConfig.from_settings(settings),
+                 policy_bundles(settings, lambda: in_force_change(stores.keys().pool, settings.topic_namespace)))
 
 
 def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, templates: TemplatesApi,
@@ -181,8 +186,8 @@ def _routers(p: Parts, graph: GraphApi, audit: AuditApi, memory: MemoryApi, temp
         GuardrailsApi(stores.keys, p.redis, p.settings.topic_namespace),  # /v1/guardrails/*: quarantine, journal
         SimulationApi(p.settings, bus, stores.keys, audit.store),  # POST /v1/guardrails/simulations
         ProposalsApi(p.settings, bus, stores.keys, gate),  # a simulated candidate applied by a second person
-        EgressChangesApi(p.settings, bus, stores.keys, audit.store, p.opa, gate),  # /v1/egress/*: the same for egress
-    )]
+        EgressChangesApi(p.settings, bus, stores.keys, audit.store, p.opa, gate, p.bundles),  # /v1/egress/*
+    )] + ([p.bundles.router] if p.bundles else [])  # GET /v1/opa/bundles/policies.tar.gz: what OPA polls
 
 
 async def _reconcile_rules(settings: ControlPlaneSettings, stores: Stores, bus: Bus) -> None:
@@ -195,7 +200,8 @@ async def _reconcile_rules(settings: ControlPlaneSettings, stores: Stores, bus: 
 def _egress_reconciler(p: Parts) -> EgressReconciler:
     """The approved egress policy kept in force at OPA (at start, then every MOE_EGRESS_RECONCILE_S)."""
     return EgressReconciler(p.settings, lambda: p.stores.keys().pool, p.opa,
-                            lambda event: p.bus.publish(event, p.bus.topics.audit), p.settings.topic_namespace)
+                            lambda event: p.bus.publish(event, p.bus.topics.audit), p.settings.topic_namespace,
+                            p.bundles)
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, bus: Bus | None = None,

@@ -112,3 +112,12 @@ class EgressChanges:
         when another holds it (the reconcile skips its turn); else waited for at most `wait_s`, then ApplyBusy
         naming the session that holds it (a push that hangs never makes an approval hang with it)."""
         return ApplyLock(self.pool, APPLYING, self.namespace).held(wait_s)
+
+
+async def in_force_change(pool: asyncpg.Pool, namespace: str) -> dict[str, Any] | None:
+    """The fleet's approved change in force (IN_FORCE), None without one (or before the table exists)."""
+    try:
+        row = await pool.fetchrow(IN_FORCE, namespace)
+    except asyncpg.UndefinedTableError:
+        return None
+    return dict(row) if row is not None else None

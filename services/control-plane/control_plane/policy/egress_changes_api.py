@@ -8,14 +8,16 @@
     POST /v1/egress/changes/{id}/reject         {"note"}
 
 The candidate is the module of package moe.egress (policy/opa/egress.rego) as a whole. Simulating applies nothing
-(control_plane.policy.egress_simulation: `opa eval` over the recorded inputs). Who may propose, approve or reject
-is OPA's decision (policy/opa/policy_changes.rego): the fleet operator; the approver is a person and not the
-proposer. An approval, only while the policy in force and the reviewed egress.rego are the ones simulated against
-(else 409 `policy_changed`, `reviewed_file_changed`), commits the change as the one in force, then replaces the
-egress module in the running OPA through its authenticated API (`PUT /v1/policies/<id>`, MOE_OPA_TOKEN); every
-egress record from then on names the new policy version. The control plane keeps it there
-(control_plane.policy.egress_reconcile). Simulation, proposal, approval,
-application and rejection are audit events, on the chain of each tenant whose recorded decisions were read."""
+(control_plane.policy.egress_simulation: `opa eval` over the recorded inputs). Who may propose, approve or reject is
+OPA's decision (policy/opa/policy_changes.rego): the fleet operator; the approver is a person and not the proposer.
+An approval, only while the policy in force and the reviewed egress.rego are the ones simulated against (else 409
+`policy_changed`, `reviewed_file_changed`), commits the change as the one in force, then puts it in force at OPA:
+under the signed bundle the control plane serves (control_plane.policy.bundle_server), the bundle's new revision,
+waited for until OPA names it; else the egress module replaced through OPA's authenticated API (`PUT
+/v1/policies/<id>`, MOE_OPA_TOKEN). Every egress record from then on names the new policy version. The control plane
+keeps it there (control_plane.policy.egress_reconcile). Simulation, proposal, approval, application and rejection are
+audit events, on the chain of each tenant whose recorded decisions were read.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.admin.key_audit import change_event
 from control_plane.policy.apply_lock import ApplyBusy
+from control_plane.policy.bundle_server import PolicyBundles
 from control_plane.policy.egress_changes import (
     APPROVE,
     DECIDE,
@@ -80,8 +83,12 @@ class NoteBody(BaseModel):
 
 class EgressChangesApi:
     def __init__(self, settings: PolicySettings, bus: Bus, keys: Callable[[], KeyStore],
-                 store: Callable[[], Awaitable[AuditStore]], opa: PolicyClient, gate: PolicyGate) -> None:
+                 store: Callable[[], Awaitable[AuditStore]], opa: PolicyClient, gate: PolicyGate,
+                 bundles: PolicyBundles | None = None) -> None:
+        """bundles: OPA's signed policy bundle when the control plane serves one (an approval is then a new
+        revision OPA loads, not a module put with OPA's API)."""
         self.settings, self.bus, self.keys, self.audit, self.opa, self.gate = settings, bus, keys, store, opa, gate
+        self.bundles = bundles
         self.router = APIRouter()
         r = self.router
         r.add_api_route("/v1/egress/simulations", self.simulate, methods=["POST"])
@@ -259,11 +266,16 @@ class EgressChangesApi:
         return now
 
     async def _push(self, changes: EgressChanges, change_id: str, module: str) -> str:
-        """The approved module in place of the egress module at OPA (its authenticated API), after the approval
-        committed: the version it made, kept on the change with the OPA instance that took it."""
+        """The approved module in place of the egress module at OPA, after the approval committed: under a signed
+        bundle, the bundle's new revision once OPA names it (MOE_OPA_BUNDLE_WAIT_S), else a module put with OPA's
+        authenticated API. The version it made, kept on the change with the OPA instance that took it."""
         try:
-            modules, _ = await self._in_force()
-            version = (await self.opa.put_module(egress_module(modules), module)).digest
+            if self.bundles is not None:  # the bundle served from the commit on holds it: OPA loads and names it
+                version = (await self.bundles.current()).revision
+                await self.bundles.loaded(self.opa, version)
+            else:
+                modules, _ = await self._in_force()
+                version = (await self.opa.put_module(egress_module(modules), module)).digest
             instance = await self.opa.instance()
         except (PolicyUnavailable, EvalError) as exc:
             raise OpenAIError(503, f"the policy engine did not take the candidate: {exc}", "server_error",

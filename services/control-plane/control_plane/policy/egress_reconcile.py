@@ -16,7 +16,14 @@ replace a module. At start and every MOE_EGRESS_RECONCILE_S the control plane re
 Each outcome counts in moe_egress_policy_reconciled_total{action,cause}. With no approved change in force,
 an egress module in OPA that is not the reviewed file is shown (moe_egress_policy_unreviewed), not reverted.
 One replica at a time (the fleet's apply lock, also held by an approval's push); a replica that finds the lock taken
-skips its turn, and a round that takes longer than MOE_EGRESS_APPLY_WAIT_S is given up (the lock released)."""
+skips its turn, and a round that takes longer than MOE_EGRESS_APPLY_WAIT_S is given up (the lock released).
+
+Under the signed bundle the control plane serves (control_plane.policy.bundle_server, MOE_OPA_BUNDLE_SIGNING_KEY)
+nothing is put: the bundle built on each of OPA's requests holds the change in force (or the newer reviewed file),
+a restarted OPA loads it again, and OPA refuses any module put beside it (the bundle owns every path), so
+`opa_restarted`, `file_reloaded` and `unapproved_put` cannot happen. A round then marks a change superseded as above,
+records an approval whose wait for OPA ended before OPA loaded it (`loaded`, cause `not_pushed`: the audit event
+`egress_policy.applied`), and counts `waiting` (cause `bundle_not_loaded`) while OPA holds another egress module."""
 
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from typing import Any
 import asyncpg
 
 from control_plane.admin.key_audit import change_event
+from control_plane.policy.bundle_server import PolicyBundles
 from control_plane.policy.egress_changes import IN_FORCE, PUSHED, SUPERSEDE, EgressChanges
 from control_plane.policy.egress_reviewed import Reviewed, reviewed_file
 from control_plane.policy.egress_simulation import EvalError, candidate_digest, egress_module
@@ -55,15 +63,19 @@ def cause_of(found: str, reviewed: Reviewed | None, change: dict[str, Any], inst
 
 class EgressReconciler:
     def __init__(self, settings: PolicySettings, pool: Callable[[], asyncpg.Pool], opa: PolicyClient,
-                 publish: Callable[[AuditEvent], Awaitable[None]], namespace: str = "") -> None:
-        """namespace: the fleet's (MOE_TOPIC_NAMESPACE): the changes approved in it are the ones kept in force."""
+                 publish: Callable[[AuditEvent], Awaitable[None]], namespace: str = "",
+                 bundles: PolicyBundles | None = None) -> None:
+        """namespace: the fleet's (MOE_TOPIC_NAMESPACE): the changes approved in it are the ones kept in force.
+        bundles: OPA's signed bundle, when the control plane serves one (then nothing is put)."""
         self.settings, self.pool, self.opa, self.publish, self.namespace = settings, pool, opa, publish, namespace
+        self.bundles = bundles
         self.loop = Periodic(self.once, lambda: settings.egress_reconcile_s, first=True,
                              what="the egress policy's reconcile")
         self.start, self.close = self.loop.start, self.loop.close
 
     async def once(self) -> str | None:
-        """One comparison: 'reapplied', 'superseded', 'failed', or None (nothing to do, or another replica's turn)."""
+        """One comparison: 'reapplied', 'superseded', 'failed', under a bundle 'loaded' or 'waiting', or None
+        (nothing to do, or another replica's turn)."""
         try:
             async with asyncio.timeout(self.settings.egress_apply_wait_s):  # the apply lock is never held longer
                 return await self._round()
@@ -96,9 +108,11 @@ class EgressReconciler:
             if reviewed is not None and change["reviewed_file"] and reviewed.digest != change["reviewed_file"]:
                 await conn.execute(SUPERSEDE, change["id"], reviewed.digest)
                 await self._superseded(change, reviewed)
-                if found != reviewed.text:  # OPA still holds the approved module: the reviewed file, as it loads it
+                if found != reviewed.text and self.bundles is None:  # OPA holds the approved module: the file
                     await self.opa.put_module(module_id, reviewed.text)
                 return "superseded"
+            if self.bundles is not None:
+                return await self._bundled(conn, change, found)
             if found == change["module"]:
                 return None
             cause = cause_of(found, reviewed, change, await self.opa.instance())
@@ -106,6 +120,23 @@ class EgressReconciler:
             await conn.execute(PUSHED, change["id"], version, await self.opa.instance())
         await self._reapplied(change, cause, module_id, found, version)
         return "reapplied"
+
+    async def _bundled(self, conn: asyncpg.Connection, change: dict[str, Any], found: str) -> str | None:
+        """Under the signed bundle: OPA holds the approved module (recorded if the approval's wait ended first), or
+        it has not loaded the bundle that holds it yet (nothing to put: counted and logged)."""
+        if found != change["module"]:
+            EGRESS_POLICY_RECONCILED.labels("waiting", "bundle_not_loaded").inc()
+            log.warning("OPA does not hold the approved egress change %s yet: is it polling the control plane's "
+                        "policy bundle?", change["id"])
+            return "waiting"
+        if change["applied_version"] is not None:
+            return None
+        version = (await self.opa.version()).digest
+        await conn.execute(PUSHED, change["id"], version, await self.opa.instance())
+        EGRESS_POLICY_RECONCILED.labels("loaded", "not_pushed").inc()
+        await self._audit(change, "egress_policy.applied", {"cause": "bundle_loaded", "policy_version": version,
+                                                             "reviewed_file": change["reviewed_file"]})
+        return "loaded"
 
     async def _unreviewed(self) -> None:
         """No approved change in force: OPA's egress module should be the reviewed file. One that is not (put with
