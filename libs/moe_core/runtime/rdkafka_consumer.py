@@ -17,6 +17,8 @@ move to librdkafka's threads (issue 52: aiokafka's fetch decoding was a hop's la
   refused (a rebalance under way), and the next owner would read those records again; the close commits what is
   outstanding;
 - a `seek` drops what was fetched of the partition, also a batch being fetched meanwhile;
+- the lag metric's high watermarks (`highwater`) are librdkafka's cached ones, read by the fetch thread at each
+  fetch once asked for (read on the loop, they waited while a rebalance callback waited for the loop);
 - a rebalance runs the subscriber's listener (OffsetCommits' flush on revoke) on the event loop, the poll thread
   waiting for it, as aiokafka does before it rejoins (librdkafka's eager assignors: revoke, then assign);
 - a group-less subscription (group_id None) is assigned every partition of its topics at the low or high watermark
@@ -98,6 +100,8 @@ class RdKafkaConsumer:
         self._seeking: dict[TopicPartition, int] = {}  # seeks asked on the loop, made before the next fetch
         self._assigned: set[TopicPartition] = set()
         self._seeks: dict[TopicPartition, int] = {}  # partition -> the fetch epoch of its last seek
+        self._highwaters: dict[TopicPartition, int] = {}  # read by the fetch thread (highwater)
+        self._watch_highwaters = False
         self._epoch = 0
         self._fetching: asyncio.Future[Any] | None = None
         self._error: Exception | None = None
@@ -198,7 +202,10 @@ class RdKafkaConsumer:
         # consume(n, timeout) waits out its timeout unless n records come: the first record is waited for with
         # poll, then what is already queued is taken without waiting
         first = self._consumer.poll(self._timeout_s)
-        for msg in ([first, *self._consumer.consume(BATCH - 1, 0)] if first is not None else ()):
+        batch = [first, *self._consumer.consume(BATCH - 1, 0)] if first is not None else []
+        if self._watch_highwaters:
+            self._read_highwaters()
+        for msg in batch:
             err = msg.error()
             if err is not None:
                 if err.code() > 0 and error is None:  # the broker refused (authorization, unknown topic)
@@ -309,13 +316,23 @@ class RdKafkaConsumer:
         return self._positions.get(partition)
 
     def highwater(self, partition: TopicPartition) -> int | None:
-        """The partition's high watermark as of the last fetch (None: not fetched yet)."""
-        try:
-            _, high = self._consumer.get_watermark_offsets(
-                confluent_kafka.TopicPartition(partition.topic, partition.partition), cached=True)
-        except confluent_kafka.KafkaException:
-            return None
-        return int(high) if high is not None and high >= 0 else None
+        """The partition's high watermark as of the last fetch (None: not fetched since the first call). Read by
+        the fetch thread at each fetch once asked for: librdkafka's cached watermark read here, on the loop, waited
+        while the fetch thread was in a rebalance callback waiting for the loop (a scrape of /metrics during a
+        rebalance hung the service)."""
+        self._watch_highwaters = True
+        return self._highwaters.get(partition)
+
+    def _read_highwaters(self) -> None:
+        """On the fetch thread, once the lag metric asked: the assigned partitions' cached high watermarks."""
+        for tp in list(self._assigned):
+            try:
+                _, high = self._consumer.get_watermark_offsets(
+                    confluent_kafka.TopicPartition(tp.topic, tp.partition), cached=True)
+            except confluent_kafka.KafkaException:
+                continue
+            if high is not None and high >= 0:
+                self._highwaters[tp] = int(high)
 
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         ends = {}
@@ -405,6 +422,7 @@ class RdKafkaConsumer:
         for tp in revoked:
             self._positions.pop(tp, None)
             self._seeking.pop(tp, None)
+            self._highwaters.pop(tp, None)
 
     def _on_loop(self, coro: Any) -> None:
         """Run the coroutine on the event loop and wait for it (this thread is librdkafka's, in its rebalance

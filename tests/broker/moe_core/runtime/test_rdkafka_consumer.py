@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from aiokafka import ConsumerRebalanceListener
 
 from moe_core.contracts import ChatRequest
 from moe_core.runtime.bus import Bus, ensure_topics, wait_caught_up, wait_positioned
@@ -206,3 +207,65 @@ async def test_a_seek_drops_what_was_fetched_after_the_record(infra: dict[str, s
         await consumer.stop()
         await bus.close()
     assert offsets == [0, 1, 1, 2, 3, 4]
+
+
+class _ScrapedInRevocation(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A revocation's listener that reads the lag metric's high watermark meanwhile (as a scrape of /metrics on the
+    event loop while the fetch thread waits for the listener), in a thread: whether it answered within `wait_s`."""
+
+    def __init__(self, wait_s: float) -> None:
+        self.consumer: RdKafkaConsumer | None = None
+        self.wait_s, self.answered = wait_s, []
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        assert self.consumer is not None
+        consumer = self.consumer
+        reads = [asyncio.ensure_future(asyncio.to_thread(consumer.highwater, tp)) for tp in revoked]
+        done, _ = await asyncio.wait(reads, timeout=self.wait_s)  # read on the loop, a deadlock: no test could end
+        self.answered.append(len(done) == len(reads))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+async def test_the_lag_metrics_high_watermark_is_read_while_a_rebalance_waits_for_the_loop(
+        infra: dict[str, str], namespace: str) -> None:
+    """A scrape of /metrics during a rebalance: the high watermark answers at once, never waits for the fetch
+    thread (which waits for the listener on the loop: the e2e fleet's control plane hung there for good when a
+    second control plane joined its group while Prometheus scraped it)."""
+    settings = _settings(infra["kafka"], namespace)
+    bus = Bus(settings)
+    await ensure_topics(settings.kafka_bootstrap, [bus.topics.requests], PARTITIONS)
+    for i in range(4):
+        await bus.send_record(bus.topics.requests, f"k{i}".encode(), _request(f"r{i}"), {})
+    group = f"scraped-{namespace}"
+    listener = _ScrapedInRevocation(wait_s=20)
+    members = [RdKafkaConsumer(settings, group_id=group, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                               consumer_timeout_ms=200) for _ in range(2)]
+    listener.consumer = members[0]
+    members[0].subscribe([bus.topics.requests], listener=listener)
+    members[1].subscribe([bus.topics.requests])
+    fetching: list[asyncio.Future[Any]] = []
+
+    async def fetch(member: RdKafkaConsumer) -> None:
+        while True:
+            await member.getone()
+
+    try:
+        await members[0].start()
+        fetching.append(asyncio.ensure_future(fetch(members[0])))
+        await _until(lambda: _is(len(members[0].assignment()) == PARTITIONS), "the first member assigned")
+        for tp in members[0].assignment():
+            members[0].highwater(tp)  # the metric asked once: read at each fetch from then on
+        await _until(lambda: _is(sum(members[0].highwater(tp) or 0 for tp in members[0].assignment()) == 4),
+                     "the high watermarks read by the fetch thread")
+        await members[1].start()
+        fetching.append(asyncio.ensure_future(fetch(members[1])))
+        await _until(lambda: _is(bool(listener.answered)), "the first member's revocation", limit_s=60)
+    finally:
+        for task in fetching:
+            task.cancel()
+        for member in members:
+            await member.stop()
+        await bus.close()
+    assert listener.answered[0]
