@@ -6,6 +6,10 @@ import json
 import uuid
 from typing import Any
 
+from redis.asyncio import Redis as AsyncRedis
+
+from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
+from moe_core.llm.exact_cache import ExactAnswers, cache_scope
 from tests.support.scripted_core import completion_tokens, prompt_tokens
 
 
@@ -38,3 +42,10 @@ def weather_rules(m: str, asked: str = "") -> list[dict[str, Any]]:
          "tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
         {"model": "expert-model", "contains": m, "reply": "It is 3 C in Oslo.\nCONFIDENCE: high"},
     ]
+
+
+def exact_key(namespace: str, question: str, tenant: str = "tenant-e2e") -> str:
+    """The gateway's exact-repeat key of `question` asked by `tenant` (the planner's write-behind writes it)."""
+    request = ChatRequest(response_id="r", tenant_id=tenant, deadline_at=deadline_in(9), mode="moe-orchestrator",
+                          messages=[ChatMessage(role="user", content=question)])
+    return ExactAnswers(AsyncRedis(), namespace, 0).key(cache_scope(request) or "", question)

@@ -14,12 +14,14 @@ from typing import Any
 
 import openai
 import pytest
+from redis import Redis
 
 from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
-from tests.e2e.helpers import calls_for, plan_reply
+from tests.e2e.helpers import calls_for, exact_key, plan_reply
 from tests.support.fleet import Fleet
 from tests.support.moe_fields import moe
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 FIRST = ("The Rhine is about 1,230 km long: it rises in the Swiss Alps, forms part of the German border with "
@@ -46,6 +48,10 @@ def test_a_second_tenant_never_gets_the_first_tenants_cached_answer(
     question, paraphrase = f"How long is the Rhine? {m}", f"How long is the river Rhine? {m}"
     _script(scripted, m, FIRST)
     assert _ask(first, question).choices[0].message.content == FIRST
+    # the planner's write-behind stored the answer (it reads the answers with a lingering fetch: up to
+    # MOE_KAFKA_LINGER_MS after the reply)
+    with Redis.from_url(infra["redis"]) as store:
+        eventually(lambda: store.exists(exact_key(fleet["gateway"].env["MOE_TOPIC_NAMESPACE"], question)))
     calls = len(calls_for(scripted.calls(), m))
     for ask in (question, paraphrase):  # the first tenant's own repeat (exact cache) and paraphrase (semantic)
         again = _ask(first, ask)

@@ -16,13 +16,10 @@ import openai
 import pytest
 from chromadb.config import Settings
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
-from moe_core.contracts import ChatMessage, ChatRequest, deadline_in
-from moe_core.llm.exact_cache import ExactAnswers, cache_scope
 from tests.conftest import Scripted
 from tests.e2e.conftest import _create_key
-from tests.e2e.helpers import calls_for, marker, plan_reply
+from tests.e2e.helpers import calls_for, exact_key, marker, plan_reply
 from tests.support.fleet import Fleet
 from tests.support.moe_fields import moe
 from tests.support.waiting import eventually
@@ -52,12 +49,6 @@ def store(infra: dict[str, str]) -> Iterator[Redis]:
 def chroma(infra: dict[str, str]) -> Any:
     host, port = infra["chroma"].removeprefix("http://").split(":")
     return chromadb.HttpClient(host=host, port=int(port), settings=Settings(anonymized_telemetry=False))
-
-
-def _exact_key(namespace: str, question: str) -> str:
-    request = ChatRequest(response_id="r", tenant_id="tenant-e2e", deadline_at=deadline_in(9), mode="moe-orchestrator",
-                          messages=[ChatMessage(role="user", content=question)])
-    return ExactAnswers(AsyncRedis(), namespace, 0).key(cache_scope(request) or "", question)
 
 
 def _ask(client: openai.OpenAI, question: str) -> Any:
@@ -91,7 +82,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
         store: Redis) -> None:
     m = marker()
     question = f"What is the capital of France? {m}"
-    exact_key = _exact_key(namespace, question)
+    repeat_key = exact_key(namespace, question)
     scripted.script([
         {"model": "planner-model", "contains": m, "reply": plan_reply(("general", f"Name the capital {m}"))},
         {"model": "expert-model", "contains": m, "reply": f"{PARIS}\nCONFIDENCE: high"},
@@ -102,7 +93,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     eventually(lambda: _cache_entry(chroma, namespace, question))  # the planner stored the answer
     calls = len(calls_for(scripted.calls(), m))
     assert calls == 2
-    eventually(lambda: store.exists(exact_key))  # the exact repeat, for the gateway
+    eventually(lambda: store.exists(repeat_key))  # the exact repeat, for the gateway
     planned = []
     for ask in (question, f"What's France's capital city? {m}"):
         again = _ask(client, ask)
@@ -128,7 +119,7 @@ def test_repeat_and_paraphrase_are_answered_from_the_cache_with_no_model_call(
     # a bad rating of the cached answer flags the entry: the next ask goes through the pipeline again
     assert _rate(control_url, api_key, again.id, 1).status_code == 202
     eventually(lambda: (_cache_entry(chroma, namespace, question) or {}).get("flagged"))
-    assert not store.exists(exact_key)  # the gateway no longer has it either
+    assert not store.exists(repeat_key)  # the gateway no longer has it either
     fresh = _ask(client, question)
     assert moe(fresh)["cache_hit"] is False and fresh.choices[0].message.content == BERLIN
 
@@ -150,7 +141,7 @@ def test_a_cached_answer_longer_than_max_tokens_or_holding_a_stop_sequence_is_no
     took = first.usage.completion_tokens  # type: ignore[union-attr]
     assert moe(first)["cache_hit"] is False and took > 10
     eventually(lambda: _cache_entry(chroma, namespace, question))
-    eventually(lambda: store.exists(_exact_key(namespace, question)))
+    eventually(lambda: store.exists(exact_key(namespace, question)))
     paraphrase = f"Which volcano on Mars is the tallest? {m}"
     for ask in (question, paraphrase):  # word for word (the gateway) and by meaning (the planner)
         # 10 is below every entry's count: a repeat planned from the plan cache stores an entry without the

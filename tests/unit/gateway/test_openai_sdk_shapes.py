@@ -21,12 +21,15 @@ from moe_core.contracts import Answer, ChatMessage, ChatRequest, Source, deadlin
 
 pytestmark = pytest.mark.unit
 
-REQUEST = ChatRequest(response_id="r1", tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
-                      messages=[ChatMessage(role="user", content="hi")], stream=True)
+def _request() -> ChatRequest:
+    """A request whose deadline is ahead when the test runs (one made at import had passed in a long test run, and
+    the stream ended with a deadline error instead of the answer)."""
+    return ChatRequest(response_id="r1", tenant_id="t", deadline_at=deadline_in(30), mode="moe-orchestrator",
+                       messages=[ChatMessage(role="user", content="hi")], stream=True)
 
 
-def _answer() -> Answer:
-    return Answer(**REQUEST.child_fields(), mode="moe-orchestrator", content="Paris.", experts_used=["general"],
+def _answer(request: ChatRequest) -> Answer:
+    return Answer(**request.child_fields(), mode="moe-orchestrator", content="Paris.", experts_used=["general"],
                   sources=[Source(kind="expert", ref="general:expert-model@gpu1")], missing=["math"])
 
 
@@ -38,7 +41,7 @@ def _serialise_strictly(model: OpenAIModel) -> dict[str, Any]:
 
 
 def test_a_completion_has_the_fleets_fields_in_moe_and_serialises_without_a_warning() -> None:
-    completion = ChatCompletion.construct(**completion_body("chatcmpl-r1", 0, "moe-orchestrator", _answer()))
+    completion = ChatCompletion.construct(**completion_body("chatcmpl-r1", 0, "moe-orchestrator", _answer(_request())))
     dumped = _serialise_strictly(completion)
     assert completion.metadata is None and "metadata" not in completion.to_dict()
     fields = (completion.model_extra or {})["moe"]
@@ -49,8 +52,9 @@ def test_a_completion_has_the_fleets_fields_in_moe_and_serialises_without_a_warn
 
 
 async def test_the_final_chunk_has_the_fleets_fields_in_moe_and_every_chunk_serialises_without_a_warning() -> None:
-    run = RequestRun(REQUEST, asyncio.Queue(), grace_s=0, keepalive_s=5, on_close=lambda r, why: None)
-    run.queue.put_nowait(_answer())
+    request = _request()
+    run = RequestRun(request, asyncio.Queue(), grace_s=0, keepalive_s=5, on_close=lambda r, why: None)
+    run.queue.put_nowait(_answer(request))
     frames = [f async for f in sse(run, OpenAIFrames(run, "reasoning_content", include_usage=True))]
     chunks = [ChatCompletionChunk.construct(**json.loads(f.removeprefix("data: ")))
               for f in frames if f.startswith("data: {")]
