@@ -134,10 +134,19 @@ def test_with_the_graph_stores_down_answers_come_long_before_the_deadline_and_na
     assert _store_up_within(chaos_fleet, "graph-rag", "neo4j", 5 * (PROBE_INTERVAL_S + PROBE_TIMEOUT_S))
     cold_after = ask(chaos_url, cold_key, f"Explain the sea {m} 0 in one line", timeout_s=DEADLINE_S * 4)
     assert cold_after.status == 200 and cold_after.content.startswith(reply), (cold_after.status, cold_after.body)
-    after = ask(chaos_url, chaos_key, f"Explain the sea {m} 1 in one line", timeout_s=DEADLINE_S * 4)
-    assert after.status == 200 and after.content == reply, (after.status, after.body)
-    assert after.body["moe"].get("missing", []) == [], after.body["moe"]
-    answered = [warm, *during, *(o for o in neo4j_only if o.status == 200), cold_after, after]
+    # and answers have the graph again within a bound: a Neo4j just started can miss graph-rag's first query's
+    # timeout on a loaded machine (its breaker then opens once more), so the next questions are asked until one is
+    # whole; each is answered meanwhile, saying what is missing
+    recovered = []
+    for i in range(1, 7):
+        after = ask(chaos_url, chaos_key, f"Explain the sea {m} {i} in one line", timeout_s=DEADLINE_S * 4)
+        assert after.status == 200 and after.content.startswith(reply), (after.status, after.body)
+        recovered.append(after)
+        if after.content == reply and not after.body["moe"].get("missing"):
+            break
+        assert _store_up_within(chaos_fleet, "graph-rag", "neo4j", 5 * (PROBE_INTERVAL_S + PROBE_TIMEOUT_S))
+    assert recovered[-1].content == reply and not recovered[-1].body["moe"].get("missing"), recovered[-1].body
+    answered = [warm, *during, *(o for o in neo4j_only if o.status == 200), cold_after, *recovered]
     assert_complete(chaos_record, [o.response_id for o in answered])
 
 
