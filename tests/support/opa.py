@@ -4,6 +4,7 @@ modules (bundle_engine), stopped afterwards."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -84,12 +85,19 @@ def private_engine(work: Path, token: str = "") -> Iterator[Engine]:
     token in its environment (MOE_OPA_TOKEN)."""
     policies = work / "opa"
     shutil.copytree(POLICY_DIR, policies)
-    port, log = free_port(), work / "opa.log"
     auth = ["--authentication=token", "--authorization=basic", str(SYSTEM_DIR)] if token else []
+    with _running(work, policies, ["--watch", "--ignore", "*_test.rego", str(policies), *auth], token) as engine:
+        yield engine
+
+
+@contextmanager
+def _running(work: Path, policies: Path, args: list[str], token: str = "", port: int = 0) -> Iterator[Engine]:
+    """`opa run --server` with `args` on `port` (else a free one), logging to work/opa.log; ready, then stopped."""
+    port = port or free_port()
     env = {**os.environ, "MOE_OPA_TOKEN": token} if token else None
-    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch", "--skip-version-check",
-            "--disable-telemetry", "--log-format", "json", "--ignore", "*_test.rego", str(policies), *auth]
-    engine = Engine(f"http://127.0.0.1:{port}", policies, log, argv, env)
+    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--skip-version-check",
+            "--disable-telemetry", "--log-format", "json", *args]
+    engine = Engine(f"http://127.0.0.1:{port}", policies, work / "opa.log", argv, env)
     try:
         engine.start()
         yield engine
@@ -117,28 +125,15 @@ def bundle_engine(work: Path, modules: list[tuple[str, bytes]],
                   roots: tuple[str, ...] = ("",)) -> Iterator[tuple[Engine, bytes]]:
     """OPA serving a bundle of `modules` signed with a new RSA key (`--bundle --verification-key`, watched: a new
     bundle written with write_bundle and that key is loaded), ready; yielded with the key (PEM)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    private_file, public_pem = rsa_keys(work)
+    private = private_file.read_bytes()
     public = work / "bundle-key.pem"
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    public.write_text(public_pem)
     (work / "bundle").mkdir()  # a directory of its own: OPA watches the bundle's directory, and writes its log
     bundle = work / "bundle" / "policies.tar.gz"
     write_bundle(bundle, modules, private, roots)
-    port, log = free_port(), work / "opa.log"
-    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--watch", "--skip-version-check",
-            "--disable-telemetry", "--log-format", "json", "--bundle", "--verification-key", str(public),
-            str(bundle)]
-    engine = Engine(f"http://127.0.0.1:{port}", bundle, log, argv)
-    try:
-        engine.start()
+    with _running(work, bundle, ["--watch", "--bundle", "--verification-key", str(public), str(bundle)]) as engine:
         yield engine, private
-    finally:
-        engine.stop()
 
 
 def rsa_keys(work: Path) -> tuple[Path, str]:
@@ -162,17 +157,7 @@ def polling_engine(work: Path, config: dict[str, object], token: str = "", port:
     signed bundle), no policy files of its own; with a token, as the chart runs it with opa.auth (the authorization
     module comes in the bundle). Yielded once /health is 200 (it may not hold the bundle yet). `port`: one chosen
     before (a fleet given OPA's url first), else a free one."""
-    import json
-
     (work / "opa-config.json").write_text(json.dumps(config))
-    port, log = port or free_port(), work / "opa.log"
     auth = ["--authentication=token", "--authorization=basic"] if token else []
-    env = {**os.environ, "MOE_OPA_TOKEN": token} if token else None
-    argv = [binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--skip-version-check",
-            "--disable-telemetry", "--log-format", "json", "--config-file", str(work / "opa-config.json"), *auth]
-    engine = Engine(f"http://127.0.0.1:{port}", work, log, argv, env)
-    try:
-        engine.start()
+    with _running(work, work, ["--config-file", str(work / "opa-config.json"), *auth], token, port) as engine:
         yield engine
-    finally:
-        engine.stop()
