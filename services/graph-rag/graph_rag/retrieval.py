@@ -74,8 +74,8 @@ CALL () {
   WITH collect(r) AS near, collect(DISTINCT x) AS middle
   CALL (middle) {
     UNWIND middle AS x
-    MATCH (x)-[r:REL]-(y:Entity)
-    WHERE CASE WHEN r.type = 'IS_A' THEN false
+    MATCH (x)-[r:REL]-(y:Entity)  // r may be a first hop's too (a path would not take it twice): hop 1 stands
+    WHERE CASE WHEN r.type = 'IS_A' THEN false  // the type first: Neo4j orders an AND's parts itself, the type last
                ELSE r.tenant IN $tenants AND NOT coalesce(r.flagged, false) AND coalesce(r.trust, 0.0) >= $floor
                     AND y.tenant IN $tenants END
     RETURN collect(r) AS far
