@@ -45,13 +45,13 @@ class Served:
 
 @contextmanager
 def served_bundle(work: Path, token: str, approved: Callable[[], Awaitable[dict[str, Any] | None]] | None = None,
-                  ) -> Iterator[tuple[Served, opa.Engine]]:
+                  **polling: int) -> Iterator[tuple[Served, opa.Engine]]:
     """The bundle server, then OPA polling it with `token` (ready once it holds the bundle: its authorization
-    comes in it)."""
+    comes in it); `polling`: opa_config's min_delay_s, max_delay_s, long_poll_s."""
     server = Served(work, token, approved)
     try:
         (work / "engine").mkdir()
-        with opa.polling_engine(work / "engine", opa_config(server.url, server.public, token=True),
+        with opa.polling_engine(work / "engine", opa_config(server.url, server.public, token=True, **polling),
                                 token=token) as engine:
             yield server, engine
     finally:
