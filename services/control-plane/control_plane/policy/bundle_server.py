@@ -8,7 +8,8 @@ with MOE_OPA_BUNDLE_SIGNING_KEY (moe_core.policy.bundle: revision = the version 
 
 long-polled (OPA's `long_polling_timeout_seconds`: it sends `Prefer: wait=<s>`): a request for the revision OPA
 holds is held until the bundle changes (answered at once when an approval on this replica commits, else seen by a
-check every LONG_POLL_CHECK_S: another replica's approval) or the wait ends (304); the answers then say
+check every LONG_POLL_CHECK_S: another replica's approval) or the wait ends (304, after LONG_POLL_MAX_S at most:
+a stopping control plane waits that long at most for it); the answers then say
 `Content-Type: application/vnd.openpolicyagent.bundles`, which keeps OPA long-polling. An approval so waits for OPA
 in tenths of a second instead of OPA's next poll (1-5 s).
 
@@ -46,7 +47,9 @@ from moe_core.runtime.openai_error import OpenAIError
 
 POLL_S = 0.05  # how often an approval asks OPA which revision it holds (OPA's long poll loads it at once)
 LONG_POLL_CHECK_S = 1.0  # how often a held poll reads what is in force (another replica's approval)
-LONG_POLL_MAX_S = 60.0  # the longest a poll is held, whatever OPA asks
+# the longest a poll is held, whatever OPA asks: below MOE_SHUTDOWN_GRACE_S (6 s), so a stopping control plane waits
+# at most this for a held poll to end (uvicorn waits for open requests and has no signal for them)
+LONG_POLL_MAX_S = 5.0
 LONG_POLL_TYPE = "application/vnd.openpolicyagent.bundles"  # what tells OPA the server long-polls
 WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+)")
 
