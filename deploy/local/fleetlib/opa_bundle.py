@@ -4,7 +4,8 @@ environment or .data/fleet.env puts OPA back on watching policy/opa; the tests' 
 `fleetctl up` generates once an RSA key pair in .data/opa-bundle/: the private key (0600, the control plane's
 OS user's) goes to the control plane alone (MOE_OPA_BUNDLE_SIGNING_KEY), OPA gets the public key in its config
 (moe_core.policy.bundle.opa_config: it long-polls (5 s) GET /v1/opa/bundles/policies.tar.gz of the local control
-plane and keeps the last bundle in .data/opa/bundle-persist, from which it starts again before the control plane answers).
+plane and keeps the last bundle in .data/opa/bundle-persist, from which it starts again before the control plane
+answers).
 OPA is never without policy: before its first start (no bundle kept yet, or a new key pair) the fleet tool signs a
 first bundle of policy/opa and policy/opa-system with the key, as the control plane would with no egress change
 approved, and puts it where OPA keeps its last one (seed): OPA starts from it, its first decision already under the
