@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from . import config
@@ -99,6 +100,26 @@ def config_file() -> Path:
     return CONFIG
 
 
+def opa_holds_bundle() -> bool | None:
+    """Whether the running OPA holds a bundle (None: it does not answer). One started with MOE_OPA_BUNDLE=false (a
+    test session's) watches the files, and a running OPA is reused as it was started."""
+    import httpx
+
+    try:
+        resp = httpx.get(f"http://{config.HOST}:{config.port('opa')}/v1/data/system/bundles", timeout=3)
+        return bool(resp.json().get("result")) if resp.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
 def control_plane_env() -> dict[str, str]:
-    """What the control plane gets when the bundle is on: the signing key."""
-    return {"MOE_OPA_BUNDLE_SIGNING_KEY": str(ensure_keys()[0])} if enabled() else {}
+    """What the control plane gets when the bundle is on: the signing key; none while the running OPA watches the
+    files (an approval would wait for a bundle that OPA never polls: it puts the module as before)."""
+    if not enabled():
+        return {}
+    if opa_holds_bundle() is False:
+        print("fleetctl: OPA runs watching policy/opa (started with MOE_OPA_BUNDLE=false, e.g. by a test session): "
+              "the control plane gets no bundle signing key; `fleetctl down opa` then `fleetctl up` puts OPA on the "
+              "signed bundle", file=sys.stderr)
+        return {}
+    return {"MOE_OPA_BUNDLE_SIGNING_KEY": str(ensure_keys()[0])}

@@ -29,17 +29,18 @@ async def test_a_fresh_local_fleets_opa_decides_under_the_signed_bundle_before_t
         monkeypatch.setattr(opa_bundle, name, path)
     monkeypatch.setattr(opa_bundle.config, "read_env_file", lambda: {})
     monkeypatch.delenv("MOE_OPA_BUNDLE", raising=False)  # the default
-    closed = free_port()  # where OPA looks for the control plane: nothing answers there
-    monkeypatch.setattr(opa_bundle.config, "port", lambda name: closed if name == "control-plane" else free_port())
+    closed, port = free_port(), free_port()  # the control plane's: nothing answers there; a private OPA's
+    monkeypatch.setattr(opa_bundle.config, "port", lambda name: {"control-plane": closed, "opa": port}[name])
     argv = local_opa.prepare()
-    port = free_port()
-    argv[argv.index("--addr") + 1] = f"127.0.0.1:{port}"  # a private OPA, not the shared one
+    assert argv[argv.index("--addr") + 1] == f"{opa_bundle.config.HOST}:{port}"
+    argv[argv.index("--addr") + 1] = f"127.0.0.1:{port}"
     engine = opa.Engine(f"http://127.0.0.1:{port}", tmp_path, tmp_path / "opa.log", argv)
     engine.start()
     client = PolicyClient(engine.url)
     try:
         files = version_of(opa.policy_modules()).digest
         assert await client.bundle_revision() == files  # at /health 200: the seeded bundle, verified and active
+        assert opa_bundle.opa_holds_bundle() is True  # so the control plane gets the signing key
         version, decisions = await EgressPolicy(client).decide("internal", [Target(
             role="planner", kind="model", server="local", model="m", region="eu", sovereignty="sovereign")])
         assert version.digest == files and len(decisions) == 1

@@ -34,6 +34,7 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-u
         monkeypatch.setattr(opa_bundle, name, path)
     monkeypatch.setattr(gotools, "ensure_tool", lambda name: None)
     monkeypatch.setattr(opa_bundle.config, "read_env_file", lambda: {})
+    monkeypatch.setattr(opa_bundle, "opa_holds_bundle", lambda: True)  # the running OPA: not the shared one's
     return opa, opa_bundle
 
 
@@ -101,3 +102,14 @@ def test_a_first_signed_bundle_of_the_files_is_put_where_opa_starts_from(local, 
     assert seeded.read_bytes() != kept
     resigned = read_bundle(seeded.read_bytes())[".signatures.json"]["signatures"][0]  # type: ignore[index]
     jwt.decode(resigned, opa_bundle.PUBLIC.read_text(), algorithms=["RS256"])
+
+
+@pytest.mark.parametrize(("holds", "key"), [(True, True), (None, True), (False, False)])
+def test_the_control_plane_gets_the_key_unless_the_running_opa_watches_the_files(  # type: ignore[no-untyped-def]
+        local, monkeypatch: pytest.MonkeyPatch, holds: bool | None, key: bool) -> None:
+    """A running OPA is reused as it was started: one a test session started watching the files never polls the
+    bundle, so an approval signed into it would wait in vain; the control plane then puts modules as before."""
+    _, opa_bundle = local
+    monkeypatch.delenv("MOE_OPA_BUNDLE", raising=False)
+    monkeypatch.setattr(opa_bundle, "opa_holds_bundle", lambda: holds)
+    assert ("MOE_OPA_BUNDLE_SIGNING_KEY" in opa_bundle.control_plane_env()) is key
