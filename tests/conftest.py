@@ -18,10 +18,12 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 from fleetlib import api as fleet  # noqa: E402
 from fleetlib import config as fleet_config  # noqa: E402
 
-from tests.support import package_clock, tiers, topic_cleanup  # noqa: E402
+from tests.support import opa, package_clock, tiers, topic_cleanup  # noqa: E402
 from tests.support.namespaces import new_namespace  # noqa: E402
 from tests.support.scripted_llm import create_app as scripted_app  # noqa: E402
 from tests.support.scripted_llm import start_server_thread  # noqa: E402
+
+opa.tests_share_the_files()  # the shared OPA watches policy/opa for the tests' many fleets (tests.support.opa)
 
 SCRIPTED_MODELS = ["planner-model", "expert-model", "judge-model", "expert-model-b", "fleet-model"]
 FLEET_MODEL = "fleet-model"  # served by both scripted servers (inference fleet tests)

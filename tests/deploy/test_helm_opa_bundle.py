@@ -37,7 +37,7 @@ def test_opa_polls_the_control_planes_bundle_with_the_public_key_only(tmp_path: 
     kinds = by_kind(docs)
     config = yaml.safe_load(kinds["ConfigMap"]["moe-opa-config"]["data"]["opa-config.yaml"])
     expected = opa_config("http://moe-control-plane:8110", public.strip(), token=True, min_delay_s=2,
-                          max_delay_s=10, persist_dir="/var/lib/opa")
+                          max_delay_s=10, persist_dir="/var/lib/opa", long_poll_s=5)
     assert config == expected
     pod = kinds["Deployment"]["moe-opa"]["spec"]["template"]["spec"]
     container = pod["containers"][0]

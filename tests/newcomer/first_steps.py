@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.opa import operator_env
+
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 
@@ -34,9 +36,10 @@ class MakeUp:
 
 
 def make(target: str, timeout_s: int, *assignments: str) -> subprocess.CompletedProcess[str]:
-    """`make target NAME=value...` in the checkout, as typed (each assignment one argument: no shell)."""
+    """`make target NAME=value...` in the checkout, as typed (each assignment one argument: no shell), in the
+    operator's environment (the local fleet's defaults: OPA on the signed bundle, tests.support.opa.operator_env)."""
     return subprocess.run(["make", "--no-print-directory", target, *assignments], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout_s, check=False)
+                          text=True, timeout=timeout_s, check=False, env=operator_env())
 
 
 def make_up(timeout_s: int = 1500) -> MakeUp:

@@ -20,6 +20,30 @@ from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_DIR = REPO / "policy" / "opa"
+SWITCH = "MOE_OPA_BUNDLE"  # fleetlib.opa_bundle's: the local fleet's OPA on the control plane's signed bundle
+_operator: list[str | None] = []  # SWITCH as the session found it
+
+
+def tests_share_the_files() -> None:
+    """The shared infrastructure's OPA, when a test session starts it, watches policy/opa (MOE_OPA_BUNDLE=false
+    unless set): it decides for every test's own fleet, each with a control plane of its own on a port of its own,
+    while OPA polls one control plane's bundle, and under a bundle owning every path OPA refuses the module puts of
+    those fleets' approvals. Fleets on the bundle path run an OPA of their own (polling_engine, bundle_engine;
+    tests/lineage/control_plane/test_egress_bundle.py); `make up` in tests/newcomer gets the operator's default."""
+    if not _operator:
+        _operator.append(os.environ.get(SWITCH))
+    os.environ.setdefault(SWITCH, "false")
+
+
+def operator_env() -> dict[str, str]:
+    """The environment as the session found it for SWITCH: what `make up` gets where an operator runs it."""
+    env = dict(os.environ)
+    found = _operator[0] if _operator else env.get(SWITCH)
+    if found is None:
+        env.pop(SWITCH, None)
+    else:
+        env[SWITCH] = found
+    return env
 
 
 def binary() -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from control_plane.policy.bundle_server import PolicyBundles
 from control_plane.policy.settings import PolicySettings
@@ -27,8 +28,9 @@ class Served:
         for name, text in opa.policy_modules():
             (self.policy_dir / name).write_bytes(text)
         key, self.public = opa.rsa_keys(work)
-        self.settings = PolicySettings(opa_url="http://unused", opa_policy_dir=self.policy_dir, opa_token=token,
-                                       opa_bundle_signing_key=str(key), opa_bundle_wait_s=20)
+        self.settings = PolicySettings(opa_url="http://unused", opa_policy_dir=self.policy_dir,
+                                       opa_token=SecretStr(token), opa_bundle_signing_key=str(key),
+                                       opa_bundle_wait_s=20)
         self.change: dict[str, Any] | None = None  # the change in force, unless `approved` reads it
 
         async def given() -> dict[str, Any] | None:
@@ -45,14 +47,16 @@ class Served:
 
 @contextmanager
 def served_bundle(work: Path, token: str, approved: Callable[[], Awaitable[dict[str, Any] | None]] | None = None,
+                  min_delay_s: int = 1, max_delay_s: int = 5, long_poll_s: int = 0,
                   ) -> Iterator[tuple[Served, opa.Engine]]:
     """The bundle server, then OPA polling it with `token` (ready once it holds the bundle: its authorization
-    comes in it)."""
+    comes in it), with opa_config's min_delay_s, max_delay_s and long_poll_s."""
     server = Served(work, token, approved)
     try:
         (work / "engine").mkdir()
-        with opa.polling_engine(work / "engine", opa_config(server.url, server.public, token=True),
-                                token=token) as engine:
+        config = opa_config(server.url, server.public, token=True, min_delay_s=min_delay_s,
+                            max_delay_s=max_delay_s, long_poll_s=long_poll_s)
+        with opa.polling_engine(work / "engine", config, token=token) as engine:
             yield server, engine
     finally:
         server.stop()

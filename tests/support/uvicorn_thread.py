@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -25,8 +25,8 @@ def url(host: str, sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(app: Any, sock: socket.socket, *, lifespan: str = "on", start_timeout: float = 10,
-          stop_timeout: float = 5, what: str = "the server") -> Callable[[], None]:
+def serve(app: Any, sock: socket.socket, *, lifespan: Literal["auto", "on", "off"] = "on",
+          start_timeout: float = 10, stop_timeout: float = 5, what: str = "the server") -> Callable[[], None]:
     """Start `app` on `sock` and wait until uvicorn says it started (RuntimeError naming `what` if the thread
     dies or `start_timeout` passes). Returns `stop`, which asks uvicorn to exit and waits for the thread."""
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan,

@@ -58,16 +58,20 @@ def signed_bundle(modules: Iterable[tuple[str, bytes]], private_key_pem: bytes, 
 
 
 def opa_config(control_plane_url: str, public_key_pem: str, token: bool, min_delay_s: int = 1,
-               max_delay_s: int = 5, persist_dir: str = "") -> dict[str, Any]:
+               max_delay_s: int = 5, persist_dir: str = "", long_poll_s: int = 0) -> dict[str, Any]:
     """OPA's configuration (`opa run --config-file`) that polls the control plane's bundle
     (`GET <url>/v1/opa/bundles/policies.tar.gz`) and verifies it with the public key (RS256, key id "default");
     with `token`, OPA sends its own MOE_OPA_TOKEN (substituted by OPA from its environment); with `persist_dir`,
-    OPA keeps the last bundle there and starts from it (before the control plane answers)."""
+    OPA keeps the last bundle there and starts from it (before the control plane answers); with `long_poll_s`, OPA
+    asks the control plane to hold its poll that long while the bundle is unchanged (`Prefer: wait=`, answered at
+    once on a change: control_plane.policy.bundle_server), the delays then only after an error."""
     service: dict[str, Any] = {"url": f"{control_plane_url.rstrip('/')}/v1/opa"}
     if token:
         service["credentials"] = {"bearer": {"token": "${MOE_OPA_TOKEN}"}}
-    bundle: dict[str, Any] = {"service": "control-plane", "resource": f"bundles/{NAME}.tar.gz",
-                              "polling": {"min_delay_seconds": min_delay_s, "max_delay_seconds": max_delay_s},
+    polling: dict[str, Any] = {"min_delay_seconds": min_delay_s, "max_delay_seconds": max_delay_s}
+    if long_poll_s:
+        polling["long_polling_timeout_seconds"] = long_poll_s
+    bundle: dict[str, Any] = {"service": "control-plane", "resource": f"bundles/{NAME}.tar.gz", "polling": polling,
                               "signing": {"keyid": KEY_ID}, "persist": bool(persist_dir)}
     config: dict[str, Any] = {"services": {"control-plane": service}, "bundles": {NAME: bundle},
                               "keys": {KEY_ID: {"algorithm": "RS256", "key": public_key_pem}}}

@@ -1,6 +1,7 @@
 """An egress change put in force by two people under the signed policy bundle the control plane serves (issue 52):
 a fleet of its own whose control plane signs the bundle (MOE_OPA_BUNDLE_SIGNING_KEY) and a private OPA run as the
-chart runs it (token authentication) that polls it, holding only the public key. The approval answers once OPA names
+chart runs it (token authentication) that long-polls it as the local fleet's does (5 s: the control plane answers a
+held poll when the approval commits), holding only the public key. The approval answers once OPA names
 the new revision, which is then the version the egress records carry, and the next personal request is refused with
 no server called; OPA refuses a module put with its token (the bundle owns every path: an unapproved put cannot
 happen); a restarted OPA loads the approved change again from the control plane. Cost: one fleet start of its own
@@ -60,10 +61,11 @@ class Relay:
     async def serve(self, request: Request) -> Response:
         if not self.to:
             return await self.seed.serve(request)
-        headers = {k: v for k, v in request.headers.items() if k in ("authorization", "if-none-match")}
-        async with httpx.AsyncClient(timeout=10) as http:
+        headers = {k: v for k, v in request.headers.items() if k in ("authorization", "if-none-match", "prefer")}
+        async with httpx.AsyncClient(timeout=30) as http:  # a long poll is held up to 5 s
             got = await http.get(f"{self.to}/v1/opa/bundles/{NAME}.tar.gz", headers=headers)
-        return Response(got.content, got.status_code, {k: v for k, v in got.headers.items() if k == "etag"})
+        return Response(got.content, got.status_code,
+                        {k: v for k, v in got.headers.items() if k in ("etag", "content-type")})
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,8 @@ def bundled(infra: dict[str, str], scripted_server: Scripted, tmp_path_factory: 
     relay = Relay(PolicySettings(opa_policy_dir=work / "opa", opa_token=TOKEN, opa_bundle_signing_key=str(key)))
     (work / "engine").mkdir()
     try:
-        with opa.polling_engine(work / "engine", opa_config(relay.url, public, token=True), TOKEN) as engine, \
+        with opa.polling_engine(work / "engine", opa_config(relay.url, public, token=True, long_poll_s=5),
+                                TOKEN) as engine, \
                 audited_fleet(infra, scripted_server.url, "egb", MOE_OPA_URL=engine.url, **env) as running:
             fleet = LineageFleet.of(running, infra, work, work)
             relay.to = fleet.control_plane

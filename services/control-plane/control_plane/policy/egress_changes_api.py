@@ -271,6 +271,7 @@ class EgressChangesApi:
         authenticated API. The version it made, kept on the change with the OPA instance that took it."""
         try:
             if self.bundles is not None:  # the bundle served from the commit on holds it: OPA loads and names it
+                self.bundles.changed()  # OPA's poll held here answers with it now
                 version = (await self.bundles.current()).revision
                 await self.bundles.loaded(self.opa, version)
             else:
