@@ -17,6 +17,7 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from fleetlib import api as fleet  # noqa: E402
 from fleetlib import config as fleet_config  # noqa: E402
+from fleetlib import opa_bundle  # noqa: E402
 
 from tests.support import opa, package_clock, tiers, topic_cleanup  # noqa: E402
 from tests.support.namespaces import new_namespace  # noqa: E402
@@ -69,6 +70,10 @@ def infra(endpoints: dict[str, str]) -> dict[str, str]:
     session if they are not running; the fleet store's tables and each service's role with its grants made (as
     fleetctl does before the services start)."""
     fleet.ensure_up(["kafka", "redis", "postgres", "opa"])
+    if opa_bundle.opa_holds_bundle():  # started by `make up` (the operator's default): it refuses the fleets' puts
+        pytest.fail("the running OPA is on the signed bundle (started by `make up`); the tests' fleets need it "
+                    "watching policy/opa: `make down` (or `.venv/bin/python deploy/local/fleetctl.py down opa`) "
+                    "first", pytrace=False)
     fleet.migrate()
     os.environ.update(fleet_config.kafka_admin_env())  # the session's own Kafka clients: the broker's admin
     return {**endpoints, **fleet.endpoints()}
