@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, jvm
-from .kafka import ADMIN, LOG4J_TEXT, security
+from .kafka import ADMIN, LOG4J_TEXT, TOOL_FLAGS, security
 
 LIB = config.LIB / "kafka"
 REPLICAS, MIN_INSYNC = 3, 2
@@ -93,7 +93,7 @@ def prepare(node: Node, cluster: list[Node], cluster_id: str, admin: str, contro
     java, cp = jvm.java(), jvm.classpath(LIB)
     if not (node.home / "data" / "meta.properties").exists():
         res = subprocess.run(  # noqa: S603
-            [java, "-Xmx192m", f"-Dlog4j2.configurationFile={log4j}", "-cp", cp, "kafka.tools.StorageTool",
+            [java, "-Xmx192m", *TOOL_FLAGS, f"-Dlog4j2.configurationFile={log4j}", "-cp", cp, "kafka.tools.StorageTool",
              "format", "-t", cluster_id, "-c", str(node.props), "--ignore-formatted",
              "--add-scram", f"SCRAM-SHA-512=[name={ADMIN},iterations=4096,password={admin}]"],
             capture_output=True, text=True, check=False)
