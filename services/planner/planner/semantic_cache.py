@@ -181,8 +181,8 @@ class SemanticCache:
     async def embed(self, text: str) -> np.ndarray:
         """The cache model's vector of the normalised `text`: the static one inline (less CPU than a thread hop),
         MiniLM's off the loop (and kept for the router)."""
-        if self.static is not None:
-            vector: np.ndarray = self.static.embed([text])[0]
+        if self.static is not None:  # the router's and the store's embedding of the same text too (`one`)
+            vector: np.ndarray = self.static.one(text)
             return vector
         [vector] = await self.vectors.embed_array([text])
         return vector
