@@ -105,7 +105,9 @@ def decide(candidates: list[Candidate], question: str, hard: float, soft: float,
             if objection is None:
                 lookup.hit, lookup.reason = cand, "hit"
                 continue
-            log.info("near cache entry %s (distance %.3f) rejected: %s", cand.key, cand.distance, objection)
+            # per candidate: DEBUG (the bench's full questions, the same template in another year, logged ~5 lines a
+            # request at INFO, each formatted and written by the planner on the request's path; issue 52)
+            log.debug("near cache entry %s (distance %.3f) rejected: %s", cand.key, cand.distance, objection)
         if cand.distance <= soft and len(lookup.few_shot) < max_few_shot:
             lookup.few_shot.append(FewShot(question=cand.question, answer=cand.answer[:FEW_SHOT_ANSWER_CHARS],
                                            distance=max(cand.distance, 0.0)))
