@@ -21,8 +21,9 @@ question is not embedded again), and also writes them as exact repeats in Redis 
 (moe_core.llm.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
 
 The embedding (MOE_CACHE_EMBEDDING): by default the static model distilled from the packaged MiniLM
-(moe_core.knowledge.static_embedding; ~0.1 ms of CPU a question, computed inline, never carried: the store embeds
-the question again), with thresholds of its own (MOE_CACHE_STATIC_HARD_THRESHOLD / _SOFT_); `minilm` runs MiniLM
+(moe_core.knowledge.static_embedding; ~0.1 ms of CPU a question, computed inline, never carried: the lookup, the
+static router and the store ask `StaticEmbedder.one`, which computes it once and remembers it), with thresholds of
+its own (MOE_CACHE_STATIC_HARD_THRESHOLD / _SOFT_); `minilm` runs MiniLM
 for the cache too (its vector then shared with the router and carried to the store). Either way MiniLM stays the
 router's and graph-rag's: a complex question is not routed, so with the static cache the planner runs no MiniLM for
 it, and graph-rag embeds the question only when the scope has documents. Each entry names the model of its vector;
