@@ -47,6 +47,7 @@ MODEL_ID = f"{MINILM_MODEL_ID}-static-{DISTILLER}"
 SIF = 1e-4  # model2vec's default sif_coefficient
 BATCH = 512
 MAX_TOKENS = 512  # a longer text's vector is that of its first 512 tokens (model2vec's default)
+ONE_KEPT = 256  # texts whose vector `one` remembers (~1 KB each): the requests a planner has in flight, and more
 SOURCE_DIMENSION = 384
 
 
@@ -137,6 +138,15 @@ class StaticEmbedder:
         self._special: set[int] = set()
         if tokenizer is not None:
             self._prepare(tokenizer)
+        self.one = lru_cache(maxsize=ONE_KEPT)(self._one)
+
+    def _one(self, text: str) -> np.ndarray:
+        """`one(text)`: the vector of one text, read-only, remembered for the next ONE_KEPT texts asked: the planner
+        embeds a question for the semantic cache's lookup, for the router and again when its answer is stored (three
+        embeddings of a trivial question, ~0.1 ms of CPU each, where one does; issue 52)."""
+        vector = self.embed([text])[0]
+        vector.flags.writeable = False
+        return vector
 
     def _prepare(self, tokenizer: Any) -> None:
         tokenizer.no_padding()

@@ -112,7 +112,9 @@ class SemanticRouter:
     async def _route(self, question: str) -> Route | None:
         if not self._seeded:
             await self.seed()
-        [vector] = await self._embed([normalise(question)])
+        text = normalise(question)
+        one = getattr(self.embedder, "one", None)  # the static embedder's: the cache's lookup embedded it already
+        vector = one(text) if one is not None else (await self._embed([text]))[0]
         query = np.asarray(vector, dtype=np.float32)
         distances = 1.0 - self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))  # cosine, as in Chroma
         nearest = np.argsort(distances)[:NEIGHBOURS]

@@ -21,8 +21,9 @@ question is not embedded again), and also writes them as exact repeats in Redis 
 (moe_core.llm.exact_cache). Negative feedback (rating 1-2) flags the entry and removes the exact repeat.
 
 The embedding (MOE_CACHE_EMBEDDING): by default the static model distilled from the packaged MiniLM
-(moe_core.knowledge.static_embedding; ~0.1 ms of CPU a question, computed inline, never carried: the store embeds
-the question again), with thresholds of its own (MOE_CACHE_STATIC_HARD_THRESHOLD / _SOFT_); `minilm` runs MiniLM
+(moe_core.knowledge.static_embedding; ~0.1 ms of CPU a question, computed inline, never carried: the lookup, the
+static router and the store ask `StaticEmbedder.one`, which computes it once and remembers it), with thresholds of
+its own (MOE_CACHE_STATIC_HARD_THRESHOLD / _SOFT_); `minilm` runs MiniLM
 for the cache too (its vector then shared with the router and carried to the store). Either way MiniLM stays the
 router's and graph-rag's: a complex question is not routed, so with the static cache the planner runs no MiniLM for
 it, and graph-rag embeds the question only when the scope has documents. Each entry names the model of its vector;
@@ -105,7 +106,9 @@ def decide(candidates: list[Candidate], question: str, hard: float, soft: float,
             if objection is None:
                 lookup.hit, lookup.reason = cand, "hit"
                 continue
-            log.info("near cache entry %s (distance %.3f) rejected: %s", cand.key, cand.distance, objection)
+            # per candidate: DEBUG (the bench's full questions, the same template in another year, logged ~5 lines a
+            # request at INFO, each formatted and written by the planner on the request's path; issue 52)
+            log.debug("near cache entry %s (distance %.3f) rejected: %s", cand.key, cand.distance, objection)
         if cand.distance <= soft and len(lookup.few_shot) < max_few_shot:
             lookup.few_shot.append(FewShot(question=cand.question, answer=cand.answer[:FEW_SHOT_ANSWER_CHARS],
                                            distance=max(cand.distance, 0.0)))
@@ -181,8 +184,8 @@ class SemanticCache:
     async def embed(self, text: str) -> np.ndarray:
         """The cache model's vector of the normalised `text`: the static one inline (less CPU than a thread hop),
         MiniLM's off the loop (and kept for the router)."""
-        if self.static is not None:
-            vector: np.ndarray = self.static.embed([text])[0]
+        if self.static is not None:  # the router's and the store's embedding of the same text too (`one`)
+            vector: np.ndarray = self.static.one(text)
             return vector
         [vector] = await self.vectors.embed_array([text])
         return vector

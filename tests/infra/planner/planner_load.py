@@ -7,14 +7,17 @@ net of its idle rate measured just before), the Redis and Chroma round trips (mo
 requests (by kind) per request; --profile FILE: the child's cProfile (CPU clock) of the same stretch, --strace FILE:
 its system calls counted (strace -c). py-spy is no help on a loaded host: it samples a thread that is runnable, not
 running, so a preempted socket write or clock read looks like CPU. Not a test:
-`.venv/bin/python -m tests.infra.planner.planner_load 200 [--full] [--profile FILE] [--strace FILE]` inside the test
-namespace (--full: the bench's full questions, planned by the model; else trivial ones, routed)."""
+`.venv/bin/python -m tests.infra.planner.planner_load 200 [--full] [--pace MS --no-stream] [--profile FILE]
+[--strace FILE]` inside the test namespace (--full: the bench's full questions, planned by the model; else trivial
+ones, routed; --pace 40 --no-stream: the cadence of the bench's non-streaming cells at concurrency 1, where the
+next request comes once the answer is out, not once the cache has it)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import signal
@@ -58,6 +61,10 @@ def _stores() -> Counter[str]:
                     for s in m.samples if s.name.endswith("_count")})
 
 
+def collections() -> list[int]:
+    return [generation["collections"] for generation in gc.get_stats()]
+
+
 async def serve() -> None:
     from tests.infra.planner.harness import running_planner
     from tests.infra.planner.planner_profile import until_handled
@@ -73,6 +80,8 @@ async def serve() -> None:
         print(json.dumps(what), flush=True)
 
     async with running_planner(PLAN) as h:
+        gc.collect()  # as a service process does before it serves (moe_core.runtime.service.run): what the start
+        gc.freeze()  # made frozen out of the collector's way (without it perf saw ~20 % of the child in the collector)
         t = h.topics
         say({"kafka": h.kafka, "requests": t.requests, "plans": t.plans, "answers": t.answers,
              "cache_entries": t.cache_entries})
@@ -84,7 +93,7 @@ async def serve() -> None:
             elif command[0] == "start":
                 dump = command[2] if len(command) > 2 else ""
                 profiler = cProfile.Profile(time.process_time) if dump else None
-                start = (os.times(), time.perf_counter(), _stores(), Counter(kafka))
+                start = (os.times(), time.perf_counter(), _stores(), Counter(kafka), collections())
                 if profiler is not None:
                     profiler.enable()
                 say({"started": True})
@@ -97,7 +106,7 @@ async def serve() -> None:
                 end = os.times()
                 say({"user_s": end.user - start[0].user, "system_s": end.system - start[0].system,
                      "wall_s": time.perf_counter() - start[1], "stores": _stores() - start[2],
-                     "kafka": kafka - start[3]})
+                     "kafka": kafka - start[3], "gc": [n - m for n, m in zip(collections(), start[4], strict=True)]})
 
 
 # --- the parent: the fleet around it ----------------------------------------------------------------------------
@@ -123,7 +132,8 @@ class Child:
         return self.read()
 
 
-async def drive(n: int, full: bool, idle_s: float, profile: str = "", trace: str = "") -> None:
+async def drive(n: int, full: bool, idle_s: float, profile: str = "", trace: str = "", pace_ms: float | None = None,
+                live: bool = True) -> None:
     from aiokafka import AIOKafkaProducer
 
     from moe_core.contracts import Answer, ChatMessage, ChatRequest, deadline_in
@@ -144,14 +154,17 @@ async def drive(n: int, full: bool, idle_s: float, profile: str = "", trace: str
 
             async def one(i: int) -> str:
                 request = ChatRequest(response_id=f"r{uuid.uuid4().hex[:12]}", tenant_id="t-load",
-                                      deadline_at=deadline_in(60), mode="moe-orchestrator",
+                                      deadline_at=deadline_in(60), mode="moe-orchestrator", live=live,
                                       messages=[ChatMessage(role="user", content=question(i, full))])
                 await send(request, t["requests"])
                 [plan] = await reader.wait(t["plans"], lambda b: b["response_id"] == request.response_id)
+                if pace_ms is not None:  # the rest of the pipeline's time (experts, merger), then the next request
+                    await asyncio.sleep(pace_ms / 1000)
                 await send(Answer(response_id=plan["response_id"], tenant_id="t-load", deadline_at=deadline_in(60),
                                   mode="moe-orchestrator", content=ANSWER, cache_key=plan["cache_key"],
                                   question=plan["question"]), t["answers"])
-                await reader.wait(t["cache_entries"], lambda b: b["cache_key"] == plan["cache_key"])
+                if pace_ms is None:
+                    await reader.wait(t["cache_entries"], lambda b: b["cache_key"] == plan["cache_key"])
                 return str(plan["source"])
 
             for i in range(10):  # warm-up
@@ -180,6 +193,7 @@ async def drive(n: int, full: bool, idle_s: float, profile: str = "", trace: str
           f"({idle * 1000:.1f} ms CPU/s idle), {wall * 1000 / n:.1f} ms wall")
     print("round trips per request:", {k: round(v / n, 2) for k, v in sorted(done["stores"].items())})
     print("Kafka requests per request:", {k: round(v / n, 2) for k, v in sorted(done["kafka"].items())})
+    print("garbage collections per request (young, middle, full):", [round(c / n, 3) for c in done["gc"]])
 
 
 if __name__ == "__main__":
@@ -189,6 +203,13 @@ if __name__ == "__main__":
     parser.add_argument("--profile", default="", help="the planner process's cProfile of the requests, here")
     parser.add_argument("--strace", default="", help="its system calls over the requests, counted, here")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of the idle rate's measurement")
+    parser.add_argument("--pace", type=float, default=None,
+                        help="as the bench's cells at concurrency 1: the answer MS after the plan, and the next "
+                             "request right after it, not after its cache entry (the write-behind's lingering fetch "
+                             "is not waited for)")
+    parser.add_argument("--no-stream", action="store_true",
+                        help="requests of a client that does not stream (ChatRequest.live false: no progress events)")
     parser.add_argument("--serve", action="store_true", help="(the child: the planner)")
     args = parser.parse_args()
-    asyncio.run(serve() if args.serve else drive(args.n, args.full, args.idle, args.profile, args.strace))
+    asyncio.run(serve() if args.serve else drive(args.n, args.full, args.idle, args.profile, args.strace, args.pace,
+                                                 not args.no_stream))
