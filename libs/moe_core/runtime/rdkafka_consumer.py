@@ -34,6 +34,7 @@ import collections
 import concurrent.futures
 import logging
 import queue
+import threading
 import time
 import types
 import uuid
@@ -89,6 +90,7 @@ class RdKafkaConsumer:
         }
         self._consumer: Any = None
         self._sidecar: Any = None
+        self._sidecar_made = threading.Lock()
         self._callback_calls: queue.Queue[tuple[Any, concurrent.futures.Future[Any]]] | None = None
         self._topics: list[str] = []
         self._listener: ConsumerRebalanceListener | None = None
@@ -293,7 +295,7 @@ class RdKafkaConsumer:
         if known is not None:
             return known
         tp = confluent_kafka.TopicPartition(partition.topic, partition.partition)
-        committed = await asyncio.to_thread(self._consumer.committed, [tp], TIMEOUT_MS / 1000)
+        committed = await asyncio.to_thread(self._side().committed, [tp], TIMEOUT_MS / 1000)
         if committed and committed[0].offset >= 0:
             return int(committed[0].offset)
         low, high = await asyncio.to_thread(self._side().get_watermark_offsets, tp, TIMEOUT_MS / 1000)
@@ -304,11 +306,14 @@ class RdKafkaConsumer:
         return int(low if self._reset == "earliest" else high)
 
     def _side(self) -> Any:
-        """A client of its own for the watermarks the loop asks for (position, end_offsets): the broker answers a
-        connection's requests in order, so on the consumer's own one they waited behind its parked fetch (up to
-        MOE_KAFKA_FETCH_MAX_WAIT_MS)."""
-        if self._sidecar is None:
-            self._sidecar = confluent_kafka.Consumer({**self._config, "group.id": f"moe-side-{uuid.uuid4().hex}"})
+        """A client of its own for what the loop asks for (position's committed offset and watermarks,
+        end_offsets): the broker answers a connection's requests in order, so on the consumer's own one they waited
+        behind its parked fetch (up to MOE_KAFKA_FETCH_MAX_WAIT_MS); and a call on the consumer's own client from
+        another thread than the fetch thread's waited while that one was in a revocation waiting for the loop. Of
+        the same group (its committed offsets), it never joins it (it neither subscribes nor commits)."""
+        with self._sidecar_made:  # asked by the fetch thread (an assignment's starts) and the loop's worker threads
+            if self._sidecar is None:
+                self._sidecar = confluent_kafka.Consumer(self._config)
         return self._sidecar
 
     def position_now(self, partition: TopicPartition) -> int | None:

@@ -12,13 +12,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import confluent_kafka
 import pytest
-from aiokafka import ConsumerRebalanceListener
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from moe_core.contracts import ChatRequest
 from moe_core.runtime.bus import Bus, ensure_topics, wait_caught_up, wait_positioned
 from moe_core.runtime.offset_commits import OffsetCommits
 from moe_core.runtime.rdkafka_consumer import RdKafkaConsumer
+from moe_core.runtime.rdkafka_producer import rdkafka_connection
 from moe_core.runtime.settings import FleetSettings
 from tests.broker.moe_core.runtime import (
     test_batched_commits,
@@ -269,3 +271,76 @@ async def test_the_lag_metrics_high_watermark_is_read_while_a_rebalance_waits_fo
             await member.stop()
         await bus.close()
     assert listener.answered[0]
+
+
+def _commit(settings: FleetSettings, group: str, partition: TopicPartition, offset: int) -> None:
+    committer = confluent_kafka.Consumer({**rdkafka_connection(settings), "group.id": group})
+    try:
+        committer.commit(offsets=[confluent_kafka.TopicPartition(partition.topic, partition.partition, offset)],
+                         asynchronous=False)
+    finally:
+        committer.close()
+
+
+class _PositionedInRevocation(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A revocation's listener that asks the position of a partition the consumer has not read (its committed
+    offset: as wait_caught_up or a topic read, on the event loop while the fetch thread waits for the listener):
+    the position it got within `wait_s`, None if none."""
+
+    def __init__(self, wait_s: float) -> None:
+        self.consumer: RdKafkaConsumer | None = None
+        self.unread: TopicPartition | None = None
+        self.wait_s = wait_s
+        self.answered: list[int | None] = []
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        assert self.consumer is not None and self.unread is not None
+        try:
+            self.answered.append(await asyncio.wait_for(self.consumer.position(self.unread), self.wait_s))
+        except TimeoutError:
+            self.answered.append(None)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+async def test_a_position_asked_while_a_rebalance_waits_for_the_loop_is_the_committed_offset(
+        infra: dict[str, str], namespace: str) -> None:
+    """The position of a partition not read yet (its group's committed offset) asked on the loop while the fetch
+    thread is in a revocation waiting for the loop: it answers, never waits for the fetch thread's client."""
+    settings = _settings(infra["kafka"], namespace)
+    bus = Bus(settings)
+    other = f"{bus.topics.requests}-other"
+    await ensure_topics(settings.kafka_bootstrap, [bus.topics.requests, other], PARTITIONS)
+    for i in range(4):
+        await bus.send_record(bus.topics.requests, f"k{i}".encode(), _request(f"r{i}"), {})
+    group = f"positioned-{namespace}"
+    unread = TopicPartition(other, 0)
+    listener = _PositionedInRevocation(wait_s=20)
+    listener.unread = unread
+    members = [RdKafkaConsumer(settings, group_id=group, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                               consumer_timeout_ms=200) for _ in range(2)]
+    listener.consumer = members[0]
+    members[0].subscribe([bus.topics.requests], listener=listener)
+    members[1].subscribe([bus.topics.requests])
+    fetching: list[asyncio.Future[Any]] = []
+
+    async def fetch(member: RdKafkaConsumer) -> None:
+        while True:
+            await member.getone()
+
+    try:
+        await asyncio.to_thread(_commit, settings, group, unread, 7)  # the group's offset of a partition not read
+        await members[0].start()
+        fetching.append(asyncio.ensure_future(fetch(members[0])))
+        await _until(lambda: _is(len(members[0].assignment()) == PARTITIONS), "the first member assigned")
+        await members[1].start()
+        fetching.append(asyncio.ensure_future(fetch(members[1])))
+        await _until(lambda: _is(bool(listener.answered)), "the first member's revocation", limit_s=60)
+    finally:
+        for task in fetching:
+            task.cancel()
+        for member in members:
+            await member.stop()
+        await bus.close()
+    assert listener.answered[0] == 7
