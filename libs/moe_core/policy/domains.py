@@ -14,18 +14,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from moe_core.knowledge.graph import GraphDB, visible_tenants
 from moe_core.knowledge.graph.bundles import Bundle, BundleEntity
 from moe_core.knowledge.graph.model import Triple
 from moe_core.knowledge.graph.names import fold, normalize
-from moe_core.knowledge.graph.vocab import DOMAINS
+from moe_core.knowledge.graph.vocab import DOMAINS, visible_tenants
 from moe_core.policy.ontology_words import base_ontology, words_of
 from moe_core.runtime.normalise import fold as fold_confusables
+
+if TYPE_CHECKING:
+    from moe_core.knowledge.graph.driver import GraphDB
 
 NO_EVIDENCE = frozenset({"general"})  # a graph entity filed under "general" says nothing about its domain
 # The visible entities named by one of the keys, by name or alias (through their alias nodes,
@@ -94,8 +96,10 @@ class Keywords(BaseModel):
         """Each domain's rule as the policies read it (input.domain_rules, policy/opa/domains.rego): a domain
         not in it counts as protected there, so a list that fails to arrive never lowers the approvals. Every
         domain of the graph's vocabulary is described (one this file does not list: not protected)."""
-        listed = {d: {"protected": r.protected} | ({} if r.approvers is None else {"approvers": r.approvers})
-                  for d, r in self.domains.items()}
+        listed = {
+            d: {"protected": r.protected} | ({} if r.approvers is None else {"approvers": r.approvers})
+            for d, r in self.domains.items()
+        }
         return {d: {"protected": False} for d in DOMAINS} | listed
 
 
@@ -162,8 +166,11 @@ async def resolve_bundle(db: GraphDB, tenant: str, bundle: Bundle, words: Keywor
         of_entity[normalize(entity.name)] = found
         _count(found, entity.domain, entity.name, resolved, labels, unresolved)
     for rel in bundle.relations:
-        found = words.of_relation(rel.relation) | of_entity.get(normalize(rel.subject), set()) | of_entity.get(
-            normalize(rel.object), set())
+        found = (
+            words.of_relation(rel.relation)
+            | of_entity.get(normalize(rel.subject), set())
+            | of_entity.get(normalize(rel.object), set())
+        )
         _count(found, rel.domain, rel.title(), resolved, labels, unresolved)
     return Resolution(sorted(resolved), sorted(labels), unresolved)
 
@@ -204,8 +211,7 @@ def resolve_text(text: str, words: Keywords) -> list[str]:
     return sorted(words.of_words(text))
 
 
-def _count(found: set[str], label: str, name: str, resolved: set[str], labels: set[str],
-           unresolved: list[str]) -> None:
+def _count(found: set[str], label: str, name: str, resolved: set[str], labels: set[str], unresolved: list[str]) -> None:
     if found:
         resolved |= found
     else:

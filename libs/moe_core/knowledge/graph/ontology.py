@@ -8,13 +8,15 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from moe_core.knowledge.graph.driver import GraphDB, tx_data
 from moe_core.knowledge.graph.names import clean_name, entity_uid, normalize, relation_id
 from moe_core.knowledge.graph.vocab import DOMAINS, RELATION_SET, SHARED_TENANT
+
+if TYPE_CHECKING:
+    from moe_core.knowledge.graph.driver import GraphDB
 
 ONTOLOGY_FILE = Path(__file__).with_name("ontology.yaml")
 ONTOLOGY_CONFIDENCE = 1.0
@@ -73,8 +75,9 @@ def load(path: Path = ONTOLOGY_FILE) -> Ontology:
     relations += [_relation(entities, s, t, o, d) for s, t, o, d in triples]
     if len({r.id for r in relations}) != len(relations):
         raise OntologyError("a relation is listed twice")
-    digest = hashlib.sha256(json.dumps([[asdict(e) for e in entities.values()], [asdict(r) for r in relations]],
-                                       sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps([[asdict(e) for e in entities.values()], [asdict(r) for r in relations]], sort_keys=True).encode()
+    ).hexdigest()
     return Ontology(list(entities.values()), relations, digest)
 
 
@@ -88,8 +91,16 @@ def _add(entities: dict[str, SeedEntity], row: Any, domain: str, *, is_class: bo
         raise OntologyError(f"{name} is listed twice")
     key = normalize(name)
     alias_keys = sorted({normalize(a) for a in aliases} - {key})
-    entities[name] = SeedEntity(entity_uid(SHARED_TENANT, key), name, key, None if parent is None else str(parent),
-                                domain, aliases, alias_keys, is_class)
+    entities[name] = SeedEntity(
+        entity_uid(SHARED_TENANT, key),
+        name,
+        key,
+        None if parent is None else str(parent),
+        domain,
+        aliases,
+        alias_keys,
+        is_class,
+    )
 
 
 def _check_names(entities: dict[str, SeedEntity]) -> None:
@@ -182,6 +193,8 @@ async def seed(db: GraphDB, ontology: Ontology | None = None) -> bool:
     digest, so a second claimer waits until the first commits or rolls back), then writes only if that node was
     never marked seeded. Before this, all three saw "not seeded" and wrote the same entities at once, blocking
     each other's writes for up to 21 s (`python -m bench.neo4j_queries`, issue 52)."""
+    from moe_core.knowledge.graph.driver import tx_data  # the driver (neo4j) is loaded by graph services only
+
     onto = ontology or load()
     if await db.read(SEEDED, digest=onto.digest):
         return False
@@ -194,10 +207,18 @@ async def seed(db: GraphDB, ontology: Ontology | None = None) -> bool:
         if claim["seeded_at"] is not None:
             return False  # another service seeded this version while this one waited for the claim
         await tx_data(tx, SEED_ENTITIES, entities=entities, tenant=SHARED_TENANT, now=now)
-        await tx_data(tx, SEED_RELATIONS, relations=relations, tenant=SHARED_TENANT, now=now,
-                      confidence=ONTOLOGY_CONFIDENCE)
-        await tx_data(tx, MARK_SEEDED, digest=onto.digest, now=now, n_entities=len(entities),
-                      n_relations=len(relations), tenant=SHARED_TENANT)
+        await tx_data(
+            tx, SEED_RELATIONS, relations=relations, tenant=SHARED_TENANT, now=now, confidence=ONTOLOGY_CONFIDENCE
+        )
+        await tx_data(
+            tx,
+            MARK_SEEDED,
+            digest=onto.digest,
+            now=now,
+            n_entities=len(entities),
+            n_relations=len(relations),
+            tenant=SHARED_TENANT,
+        )
         return True
 
     return await db.transaction(work)
