@@ -1,8 +1,9 @@
-"""The Bus's consumers on librdkafka (confluent-kafka), MOE_KAFKA_CONSUMER=librdkafka: aiokafka's consumer as the
-runtime uses it, so that FastStream's subscriber (its loop, `running` flag, lock, parser, middlewares and stop), the
-deferred commits (moe_core.runtime.offset_commits), key ordering (moe_core.runtime.key_ordered), redelivery, the lag
-metric and wait_positioned / wait_caught_up stay what they are; only the fetching and the record batches' decoding
-move to librdkafka's threads (issue 52: aiokafka's fetch decoding was a hop's largest share of CPU).
+"""The Bus's consumers on librdkafka (confluent-kafka), the default (MOE_KAFKA_CONSUMER=aiokafka: aiokafka's own,
+the fallback): aiokafka's consumer as the runtime uses it, so that FastStream's subscriber (its loop, `running`
+flag, lock, parser, middlewares and stop), the deferred commits (moe_core.runtime.offset_commits), key ordering
+(moe_core.runtime.key_ordered), redelivery, the lag metric and wait_positioned / wait_caught_up stay what they are;
+only the fetching and the record batches' decoding move to librdkafka's threads (issue 52: aiokafka's fetch decoding
+was a hop's largest share of CPU).
 
 - records are taken up to BATCH at a time (what librdkafka has queued) in a worker thread and handed to the loop
   one by one (`getone`); the position is the offset after the last record handed over, as aiokafka's;
