@@ -242,33 +242,16 @@ async def test_the_lag_metrics_high_watermark_is_read_while_a_rebalance_waits_fo
         await bus.send_record(bus.topics.requests, f"k{i}".encode(), _request(f"r{i}"), {})
     group = f"scraped-{namespace}"
     listener = _ScrapedInRevocation(wait_s=20)
-    members = [RdKafkaConsumer(settings, group_id=group, auto_offset_reset="earliest", fetch_max_wait_ms=100,
-                               consumer_timeout_ms=200) for _ in range(2)]
-    listener.consumer = members[0]
-    members[0].subscribe([bus.topics.requests], listener=listener)
-    members[1].subscribe([bus.topics.requests])
-    fetching: list[asyncio.Future[Any]] = []
 
-    async def fetch(member: RdKafkaConsumer) -> None:
-        while True:
-            await member.getone()
+    async def watch(first: RdKafkaConsumer) -> None:
+        for tp in first.assignment():
+            first.highwater(tp)  # the metric asked once: read at each fetch from then on
+        await _until(lambda: _is(sum(first.highwater(tp) or 0 for tp in first.assignment()) == 4),
+                     "the high watermarks read by the fetch thread")
 
     try:
-        await members[0].start()
-        fetching.append(asyncio.ensure_future(fetch(members[0])))
-        await _until(lambda: _is(len(members[0].assignment()) == PARTITIONS), "the first member assigned")
-        for tp in members[0].assignment():
-            members[0].highwater(tp)  # the metric asked once: read at each fetch from then on
-        await _until(lambda: _is(sum(members[0].highwater(tp) or 0 for tp in members[0].assignment()) == 4),
-                     "the high watermarks read by the fetch thread")
-        await members[1].start()
-        fetching.append(asyncio.ensure_future(fetch(members[1])))
-        await _until(lambda: _is(bool(listener.answered)), "the first member's revocation", limit_s=60)
+        await _second_member_joins(settings, group, bus.topics.requests, listener, watch)
     finally:
-        for task in fetching:
-            task.cancel()
-        for member in members:
-            await member.stop()
         await bus.close()
     assert listener.answered[0]
 
@@ -318,11 +301,24 @@ async def test_a_position_asked_while_a_rebalance_waits_for_the_loop_is_the_comm
     unread = TopicPartition(other, 0)
     listener = _PositionedInRevocation(wait_s=20)
     listener.unread = unread
+    try:
+        await asyncio.to_thread(_commit, settings, group, unread, 7)  # the group's offset of a partition not read
+        await _second_member_joins(settings, group, bus.topics.requests, listener)
+    finally:
+        await bus.close()
+    assert listener.answered[0] == 7
+
+
+async def _second_member_joins(settings: FleetSettings, group: str, topic: str, listener: Any,
+                               first_assigned: Callable[[RdKafkaConsumer], Awaitable[None]] | None = None) -> None:
+    """Two members of `group` on `topic`, both fetching: the first (with `listener`, which sets `answered`) assigned
+    every partition, then `first_assigned` of it, then the second joins; until the first member's revocation has
+    answered."""
     members = [RdKafkaConsumer(settings, group_id=group, auto_offset_reset="earliest", fetch_max_wait_ms=100,
                                consumer_timeout_ms=200) for _ in range(2)]
     listener.consumer = members[0]
-    members[0].subscribe([bus.topics.requests], listener=listener)
-    members[1].subscribe([bus.topics.requests])
+    members[0].subscribe([topic], listener=listener)
+    members[1].subscribe([topic])
     fetching: list[asyncio.Future[Any]] = []
 
     async def fetch(member: RdKafkaConsumer) -> None:
@@ -330,10 +326,11 @@ async def test_a_position_asked_while_a_rebalance_waits_for_the_loop_is_the_comm
             await member.getone()
 
     try:
-        await asyncio.to_thread(_commit, settings, group, unread, 7)  # the group's offset of a partition not read
         await members[0].start()
         fetching.append(asyncio.ensure_future(fetch(members[0])))
         await _until(lambda: _is(len(members[0].assignment()) == PARTITIONS), "the first member assigned")
+        if first_assigned is not None:
+            await first_assigned(members[0])
         await members[1].start()
         fetching.append(asyncio.ensure_future(fetch(members[1])))
         await _until(lambda: _is(bool(listener.answered)), "the first member's revocation", limit_s=60)
@@ -342,5 +339,3 @@ async def test_a_position_asked_while_a_rebalance_waits_for_the_loop_is_the_comm
             task.cancel()
         for member in members:
             await member.stop()
-        await bus.close()
-    assert listener.answered[0] == 7
